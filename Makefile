@@ -1,0 +1,60 @@
+# Two commands set everything up on a fresh machine (Python 3.11/3.12, git, make):
+#   make book   build the executed HTML book on the embedded synthetic sample -> _build/html
+#   make test   run the whole test suite (unit tests, notebook execution, built-book checks)
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SAMPLE := data/sample
+# Where the book's notebooks cache what they make (crops, trained models); see fer_utils/artifacts.py.
+export FER_CACHE ?= $(CURDIR)/_cache
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+.PHONY: help install sample execute book test unit-test book-test student clean distclean
+help:
+	@echo "make book   - install, generate the sample, execute every notebook, build _build/html"
+	@echo "make test   - install and run the whole test suite (includes make book)"
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(STAMP)
+
+$(SAMPLE)/.complete: $(STAMP)
+	$(PY) -m fer_utils sample --out $(SAMPLE)
+	touch $@
+
+sample: $(SAMPLE)/.complete
+
+execute: sample
+	$(PY) -m fer_utils book execute --out _build/stage
+
+book: execute
+	$(PY) -m fer_utils book build --stage _build/stage --out _build
+
+unit-test: sample
+	$(PY) -m pytest -m "not book"
+
+book-test: book
+	$(PY) -m pytest -m book
+
+test: sample
+	$(MAKE) book
+	$(PY) -m pytest
+
+student: install
+	$(PY) -m fer_utils book student --out _build/student
+
+clean:
+	rm -rf _build
+
+distclean: clean
+	rm -rf $(VENV) $(SAMPLE) _cache

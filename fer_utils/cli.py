@@ -1,0 +1,51 @@
+"""The `python -m fer_utils` command line.
+
+Each group of subcommands lives in a light module under fer_utils.commands that only declares its
+arguments; the handlers import TensorFlow, dlib or OpenCV when they run, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from fer_utils import __version__
+from fer_utils.errors import FerError
+
+COMMAND_MODULES = (
+    "fer_utils.commands.data",
+    "fer_utils.commands.preprocess",
+    "fer_utils.commands.models",
+    "fer_utils.commands.book",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="python -m fer_utils",
+        description="Lightweight facial emotion recognition: data, preprocessing, models and the book.",
+    )
+    parser.add_argument("--version", action="version", version=f"fer_utils {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a command group not written yet
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv`, run the chosen handler and turn FerError into a one-line message and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except FerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
