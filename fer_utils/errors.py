@@ -15,3 +15,37 @@ class DownloadError(FerError):
 
 class ModelFileError(FerError, ValueError):
     """A file that is not a loadable (safe) Keras model."""
+
+
+class VideoError(FerError):
+    """A clip or image that cannot be read; `status` is the manifest status it is recorded as."""
+
+    status = "unreadable"
+
+
+class UnreadableVideoError(VideoError):
+    """A video or image whose container or frames cannot be decoded (corrupted, truncated)."""
+
+    status = "unreadable"
+
+
+class EmptyVideoError(VideoError):
+    """A zero-byte file, or a container that holds no frames."""
+
+    status = "empty"
+
+
+class NotVideoError(VideoError):
+    """A file that is neither a video nor an image (e.g. text with a .mp4 name)."""
+
+    status = "not_video"
+
+
+class MissingMediaError(VideoError):
+    """A clip listed in an index whose file no longer exists."""
+
+    status = "missing"
+
+
+class PreprocessError(FerError, ValueError):
+    """Preprocessing arguments or an output folder that cannot be used (e.g. made with other settings)."""

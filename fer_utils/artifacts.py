@@ -1,0 +1,214 @@
+"""Cached, on-demand artefacts a chapter needs from an earlier one: the sample, the crops, trained runs.
+
+Every notebook runs on its own from a fresh kernel, in any order: instead of assuming that an earlier
+chapter ran, it asks for what it needs here. Each artefact lives in the cache (`$FER_CACHE`, else
+`~/.cache/fer_utils`) under a key made from everything that defines it, is built into a temporary
+folder and renamed into place when complete (so an interrupted run never leaves half an artefact),
+and is reused when `make book` already built it in an earlier chapter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from fer_utils.errors import DatasetError
+
+SAMPLE_DATASET = "sample"
+SAMPLE_MARKER = ".complete"
+# The reference model the chapters share (chapter 4 trains it; 5, 7 and 8 reuse it): the paper's CNN
+# on the sample, at a reduced input size and few epochs so that the whole book executes in minutes
+# on 2 CPU cores. The paper's own setting is image_size=(180, 180), epochs=30 (see TrainConfig).
+QUICK_TRAINING = {"image_size": (96, 96), "epochs": 12, "patience": 4}
+
+
+def default_cache() -> Path:
+    """The artefact cache: `$FER_CACHE` if set, else `~/.cache/fer_utils`."""
+    env = os.environ.get("FER_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "fer_utils"
+
+
+def cache_key(spec: dict) -> str:
+    """A short stable hash of a JSON-able specification (the name of its cache folder)."""
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
+    """Return `target`, building it first with `build(tmp)` into a temporary folder renamed into place."""
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        build(tmp)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process finished the same artefact first: keep theirs
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def repo_sample() -> Path:
+    """Where `make book` writes the embedded sample in a repository checkout (`data/sample`)."""
+    return Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def ensure_sample(cache: Path | None = None) -> Path:
+    """The embedded synthetic sample: the checkout's `data/sample` if complete, else generated into the cache."""
+    local = repo_sample()
+    if (local / SAMPLE_MARKER).is_file() or (local / "clips.csv").is_file():  # both written last
+        return local
+
+    def generate(tmp: Path) -> None:
+        from fer_utils.sample import generate_sample
+
+        generate_sample(tmp, progress=False)
+        (tmp / SAMPLE_MARKER).touch()
+
+    return build_atomically((cache or default_cache()) / "sample", generate)
+
+
+def dataset_root(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
+                 cache: Path | None = None) -> tuple[str, Path]:
+    """The (indexer name, root folder) of `dataset`: the sample (RAVDESS-named) or a real dataset folder."""
+    if dataset == SAMPLE_DATASET:
+        return "ravdess", ensure_sample(cache)
+    if data_dir is None:
+        raise DatasetError(f"dataset {dataset!r} needs DATA_DIR, the folder you downloaded it to")
+    return dataset, Path(data_dir).expanduser().resolve()
+
+
+def load_clips(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
+               cache: Path | None = None):
+    """The clip index (ARCHITECTURE.md) of the sample or of a real dataset folder."""
+    from fer_utils.data import index_dataset
+
+    name, root = dataset_root(dataset, data_dir, cache)
+    return index_dataset(name, root)
+
+
+def ensure_crops(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
+                 cache: Path | None = None, detector: str = "dlib-hog", frames: int = 6,
+                 size: int = 180, workers: int | None = None) -> Path:
+    """The preprocessed crops folder (with `manifest.csv`) of a dataset, made once and cached.
+
+    The preprocessing run is itself resumable and writes its manifest last and atomically, so the
+    folder is complete exactly when `manifest.csv` exists; an interrupted run resumes where it stopped.
+    """
+    from fer_utils.preprocess import MANIFEST_NAME
+
+    name, root = dataset_root(dataset, data_dir, cache)
+    spec = {"dataset": dataset, "root": str(root), "detector": detector, "frames": frames, "size": size}
+    target = (cache or default_cache()) / "crops" / cache_key(spec)
+    if not (target / MANIFEST_NAME).is_file():
+        from fer_utils.data import index_dataset
+        from fer_utils.preprocess import preprocess_dataset
+
+        clips = index_dataset(name, root).clips
+        preprocess_dataset(clips, target, frames=frames, detector=detector, size=size, workers=workers,
+                           progress=False)
+    return target
+
+
+def training_config(**overrides: object):
+    """The book's reference TrainConfig (QUICK_TRAINING) with `overrides` applied."""
+    from fer_utils.training import TrainConfig
+
+    values = {**QUICK_TRAINING, **overrides}
+    if "image_size" in values:
+        values["image_size"] = tuple(values["image_size"])
+    if "dropout" in values:
+        values["dropout"] = tuple(values["dropout"])
+    return replace(TrainConfig(), **values)
+
+
+def ensure_run(crops: Path, cache: Path | None = None, subjects: Sequence[str] | None = None,
+               **overrides: object) -> Path:
+    """A finished training run folder (model.keras, history.csv, metrics.json) for this config, cached.
+
+    `subjects` restricts training and testing to those subjects' frames (e.g. a SAVEE-sized subset).
+    """
+    config = training_config(**overrides)
+    chosen = sorted(subjects) if subjects is not None else None
+    spec = {"crops": str(Path(crops).resolve()), "subjects": chosen, **asdict(config)}
+
+    def train(tmp: Path) -> None:
+        from fer_utils.preprocess import load_manifest
+        from fer_utils.training import train_run
+
+        frames = load_manifest(crops)
+        if chosen is not None:
+            frames = frames[frames["subject"].isin(chosen)]
+            if frames.empty:
+                raise DatasetError(f"no frames of subjects {chosen} in {crops}")
+        train_run(config, frames, crops, tmp, verbose=0)
+
+    return build_atomically((cache or default_cache()) / "runs" / cache_key(spec), train)
+
+
+def ensure_trained_model(crops: Path | None = None, cache: Path | None = None,
+                         **overrides: object) -> Path:
+    """The `model.keras` of the book's reference run on `crops` (default: the sample's crops)."""
+    crops = crops or ensure_crops(cache=cache)
+    return ensure_run(crops, cache, **overrides) / "model.keras"
+
+
+def measure_detectors(images: list, names: tuple[str, ...] | None = None, repeats: int = 1):
+    """A table of each face detector's mean time per frame (ms) and detection rate on `images` (BGR).
+
+    Chapter 2 uses it to check the paper's "OpenCV is faster than dlib" claim on the same frames.
+    Each detector is created once and warmed up on the first image before timing.
+    """
+    import time
+
+    import pandas as pd
+
+    from fer_utils.faces import DETECTORS, make_detector
+
+    rows = []
+    for name in names or DETECTORS:
+        detector = make_detector(name)
+        detector.detect(images[0])
+        start = time.perf_counter()
+        found = [len(detector.detect(image)) > 0 for _ in range(repeats) for image in images]
+        seconds = time.perf_counter() - start
+        rows.append({"detector": name, "ms_per_frame": 1000 * seconds / len(found),
+                     "detection_rate": sum(found) / len(found), "frames": len(images)})
+    return pd.DataFrame(rows)
+
+
+def load_run(run_dir: Path) -> dict:
+    """A finished run's `config`, `metrics` (JSON) and `history` (DataFrame), for the chapters' figures."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    return {"config": json.loads((run_dir / "config.json").read_text()),
+            "metrics": json.loads((run_dir / "metrics.json").read_text()),
+            "history": pd.read_csv(run_dir / "history.csv")}
+
+
+def test_predictions(run_dir: Path, crops: Path):
+    """(test frames, class probabilities, classes) of a run, re-splitting with its saved protocol and seed."""
+    from fer_utils.data import classes_in
+    from fer_utils.models import load_model
+    from fer_utils.preprocess import load_manifest
+    from fer_utils.splits import split_frames
+    from fer_utils.training import make_dataset, usable_frames
+
+    config = load_run(run_dir)["config"]
+    frames = usable_frames(load_manifest(crops))
+    classes = config.get("classes") or classes_in(frames)
+    split = split_frames(frames, config["protocol"], config["test_size"], config["val_size"], config["seed"])
+    model = load_model(Path(run_dir) / "model.keras")
+    dataset = make_dataset(split.test, crops, classes, image_size=tuple(config["image_size"]), cache=False)
+    return split.test.reset_index(drop=True), model.predict(dataset, verbose=0), list(classes)

@@ -1,0 +1,345 @@
+"""Executing the book's notebooks with papermill, building the HTML book, writing the student edition.
+
+The book is built in two steps so that each can be checked on its own: `execute_book` copies the
+book's sources into a *stage* folder and runs every notebook listed in `_toc.yml` there (outputs and
+widget state kept), then `build_book` runs `jupyter-book build` on the stage with notebook execution
+off and warnings as errors. The notebooks run with the stage's `notebooks/` folder as working
+directory, like Jupyter does, and they find their data through `fer_utils.artifacts` (absolute
+paths), so the same notebook runs unchanged on Colab.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer_utils.errors import FerError
+
+# What a stage holds besides the executed notebooks.
+BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "DATA_LICENSES.md")  # the last is included by book/data_licenses.md
+BOOK_DIRS = ("book",)
+SOLUTION_TAG = "solution"
+PARAMETERS_TAG = "parameters"
+DEFAULT_TIMEOUT_S = 900
+# The ipywidgets "embed" bundle that renders saved widget state in the HTML book. It is taken from
+# the npm registry once (pinned version, checked against the registry's sha512) and served from the
+# book's own _static folder, so pages render widgets without reaching a CDN.
+WIDGETS_JS_PACKAGE = "@jupyter-widgets/html-manager@1.0.15"
+WIDGETS_JS_URL = (
+    "https://registry.npmjs.org/@jupyter-widgets/html-manager/-/html-manager-1.0.15.tgz"
+)
+# = the registry's dist.integrity "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA=="
+WIDGETS_JS_SHA512 = (
+    "e6d841215eb298d8263d5387bf3c7e806cbc6522a649ace1b46c38fdce312435"
+    "734611bd3d3790b118c5dc5513a29bc58bffd200178dcf5ca9e3b6c2ac9dc240"
+)
+WIDGETS_STATIC_DIR = Path("_static") / "ipywidgets"
+WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
+
+
+class NotebookExecutionError(FerError):
+    """One or more notebooks failed to execute; the message names each notebook and cell."""
+
+
+class BookBuildError(FerError):
+    """`jupyter-book build` failed or reported warnings (they are errors for this book)."""
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """The outcome of executing one notebook: where it went, how long it took, what failed."""
+
+    notebook: str
+    seconds: float
+    error: str | None = None
+
+
+def repo_root() -> Path:
+    """The folder holding `_toc.yml` next to the installed package (the repository checkout)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def read_toc(root: Path) -> dict:
+    """Parse `<root>/_toc.yml`; a missing file is a clear error."""
+    import yaml
+
+    toc = root / "_toc.yml"
+    if not toc.is_file():
+        raise FerError(f"no _toc.yml in {root}")
+    return yaml.safe_load(toc.read_text())
+
+
+def toc_entries(root: Path) -> list[str]:
+    """Every file listed in `_toc.yml` (root first), as written there, without extension."""
+    toc = read_toc(root)
+    entries = [toc["root"]]
+    stack = list(toc.get("parts", [])) + [{"chapters": toc.get("chapters", [])}]
+    for part in stack:
+        for chapter in part.get("chapters", []) or []:
+            if "file" in chapter:
+                entries.append(chapter["file"])
+            stack.extend([{"chapters": chapter.get("sections", [])}])
+    return entries
+
+
+def toc_notebooks(root: Path) -> list[Path]:
+    """The notebooks listed in `_toc.yml`, in book order, as paths relative to `root`."""
+    found = []
+    for entry in toc_entries(root):
+        path = Path(entry).with_suffix(".ipynb")
+        if (root / path).is_file():
+            found.append(path)
+    return found
+
+
+def stage_sources(root: Path, stage: Path) -> None:
+    """Copy the book's configuration, bibliography and prose pages from `root` into `stage`."""
+    stage.mkdir(parents=True, exist_ok=True)
+    for name in BOOK_FILES:
+        if not (root / name).is_file():
+            raise FerError(f"the book needs {root / name}, which does not exist")
+        shutil.copy2(root / name, stage / name)
+    for name in BOOK_DIRS:
+        if (root / name).is_dir():
+            shutil.copytree(root / name, stage / name, dirs_exist_ok=True)
+
+
+def describe_failure(exc: Exception) -> str:
+    """A one-line description of a papermill failure naming the cell (number and first line)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        first = (exc.source or "").strip().splitlines()[:1]
+        return (
+            f"cell {exc.cell_index} (execution count {exc.exec_count}, `{first[0] if first else ''}`)"
+            f" raised {exc.ename}: {exc.evalue}"
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
+def execute_notebook(
+    source: Path, target: Path, timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None
+) -> NotebookRun:
+    """Execute `source` into `target` with papermill in its folder; record the time or the failure.
+
+    Papermill keeps every output and nbclient stores the widget state in the notebook metadata, so
+    the built book renders the widgets without a kernel.
+    """
+    import papermill
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=parameters or {},
+            kernel_name="python3",
+            cwd=str(target.parent),
+            execution_timeout=timeout,
+            progress_bar=False,
+            store_widget_state=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is reported with its notebook
+        error = describe_failure(exc)
+    return NotebookRun(source.name, round(time.perf_counter() - start, 1), error)
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> list[Path]:
+    """The notebooks whose names start with one of `only` (e.g. "03"), or all when `only` is empty."""
+    if not only:
+        return list(notebooks)
+    chosen = [nb for nb in notebooks if any(nb.name.startswith(prefix) for prefix in only)]
+    if not chosen:
+        raise FerError(f"no notebook in _toc.yml matches {list(only)}")
+    return chosen
+
+
+def execute_book(
+    stage: Path, root: Path | None = None, only: Sequence[str] | None = None,
+    timeout: int = DEFAULT_TIMEOUT_S,
+) -> list[NotebookRun]:
+    """Stage the book and execute its notebooks; write `execution_times.json`; fail naming each failure.
+
+    All notebooks are executed even when one fails, so a single run reports every broken chapter.
+    """
+    from tqdm.auto import tqdm
+
+    root = root or repo_root()
+    stage_sources(root, stage)
+    runs = []
+    for notebook in tqdm(select_notebooks(toc_notebooks(root), only), desc="notebooks", unit="nb"):
+        run = execute_notebook(root / notebook, stage / notebook, timeout)
+        tqdm.write(f"{notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""))
+        runs.append(run)
+    write_times(stage / "execution_times.json", runs)
+    failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
+    if failures:
+        raise NotebookExecutionError("notebook execution failed:\n  " + "\n  ".join(failures))
+    return runs
+
+
+def write_times(path: Path, runs: Sequence[NotebookRun]) -> dict:
+    """Merge the runs' wall times (seconds) into the JSON file at `path`, with their total."""
+    times = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
+    times.update({run.notebook: run.seconds for run in runs})
+    record = {"seconds": dict(sorted(times.items())), "total_seconds": round(sum(times.values()), 1),
+              "failed": [run.notebook for run in runs if run.error]}
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def widgets_js_archive(cache: Path) -> bytes:
+    """The pinned html-manager npm tarball, from `cache` or the npm registry, checked by sha512."""
+    import requests
+
+    cached = cache / "npm" / Path(WIDGETS_JS_URL).name
+    if cached.is_file():
+        data = cached.read_bytes()
+    else:
+        try:
+            response = requests.get(WIDGETS_JS_URL, timeout=60)
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise BookBuildError(
+                f"cannot fetch {WIDGETS_JS_PACKAGE} from the npm registry ({exc}); the book's "
+                "widgets need it. Put the tarball at " + str(cached)
+            ) from exc
+        data = response.content
+    digest = hashlib.sha512(data).hexdigest()
+    if digest != WIDGETS_JS_SHA512:
+        raise BookBuildError(f"{cached.name} has sha512 {digest[:16]}…, expected {WIDGETS_JS_SHA512[:16]}…")
+    if not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(cached)
+    return data
+
+
+def vendor_widgets_js(stage: Path, cache: Path) -> Path:
+    """Unpack the widgets embed bundle (embed.js, its licence and fonts) into `<stage>/_static/ipywidgets`."""
+    target = stage / WIDGETS_STATIC_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(widgets_js_archive(cache)), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            name = Path(member.name)
+            if member.isfile() and name.parent == Path("package/dist") and name.suffix in WIDGETS_JS_FILES \
+                    and "amd" not in name.name:
+                (target / name.name).write_bytes(archive.extractfile(member).read())
+    return target / "embed.js"
+
+
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#F9AB00"/>'
+    '<circle cx="11" cy="12" r="2.5"/><circle cx="21" cy="12" r="2.5"/>'
+    '<path d="M9 20 q7 7 14 0" stroke="#000" stroke-width="2.5" fill="none"/></svg>'
+)
+
+
+def write_build_assets(stage: Path, cache: Path) -> None:
+    """Put what the HTML build serves from `_static` into the stage: the widgets bundle and the favicon."""
+    vendor_widgets_js(stage, cache)
+    (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG)
+
+
+def unique_scripts(scripts: list) -> list:
+    """`scripts` without repeats of the same file or inline body (first one kept, order unchanged)."""
+    seen, kept = set(), []
+    for script in scripts:
+        name = getattr(script, "filename", script) or ""  # inline scripts come as None or ""
+        key = (str(name), tuple(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    return kept
+
+
+def dedupe_page_scripts(app: object, pagename: str, templatename: str, context: dict, doctree: object) -> None:
+    """Drop repeated <script> entries from a page: with Sphinx 7.4, sphinx-thebe and myst-nb register
+    some twice, and a repeated inline `const THEBE_JS_URL = …` is a JavaScript SyntaxError."""
+    if "script_files" in context:
+        context["script_files"][:] = unique_scripts(list(context["script_files"]))
+
+
+def setup(app: object) -> dict:
+    """Sphinx extension hook (listed in _config.yml): de-duplicate each page's scripts."""
+    app.connect("html-page-context", dedupe_page_scripts, priority=900)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def jupyter_book_executable() -> str:
+    """The `jupyter-book` script installed next to this Python, else the one on PATH."""
+    beside = Path(sys.executable).parent / "jupyter-book"
+    found = str(beside) if beside.is_file() else shutil.which("jupyter-book")
+    if not found:
+        raise BookBuildError("jupyter-book is not installed (pip install -r requirements.txt)")
+    return found
+
+
+def build_book(stage: Path, out: Path, cache: Path) -> Path:
+    """Build the executed `stage` into `<out>/html` with jupyter-book: no execution, warnings as errors."""
+    if not (stage / "_config.yml").is_file():
+        raise BookBuildError(f"{stage} is not an executed stage (run `book execute --out {stage}` first)")
+    write_build_assets(stage, cache)
+    work = out / ".jupyter-book"
+    command = [jupyter_book_executable(), "build", str(stage), "--path-output", str(work),
+               "--builder", "html", "-W", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    sys.stdout.write(result.stdout[-4000:])
+    if result.returncode != 0:
+        raise BookBuildError(
+            f"jupyter-book build failed (exit {result.returncode}):\n{result.stderr[-6000:]}"
+        )
+    html = out / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    shutil.move(str(work / "_build" / "html"), str(html))
+    return html / "index.html"
+
+
+def strip_solutions(notebook: dict) -> dict:
+    """A copy of the notebook JSON without cells tagged `solution` and without outputs."""
+    import copy
+
+    nb = copy.deepcopy(notebook)
+    nb["cells"] = [c for c in nb["cells"] if SOLUTION_TAG not in c.get("metadata", {}).get("tags", [])]
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    nb.get("metadata", {}).pop("widgets", None)
+    return nb
+
+
+def write_student_edition(out: Path, root: Path | None = None) -> list[Path]:
+    """Write every notebook of the book to `<out>/notebooks` without solutions; return the paths."""
+    import nbformat
+
+    root = root or repo_root()
+    written = []
+    for notebook in toc_notebooks(root):
+        nb = nbformat.read(root / notebook, as_version=4)
+        student = nbformat.from_dict(strip_solutions(nb))
+        target = out / notebook
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(student, target)
+        written.append(target)
+    return written

@@ -1,0 +1,114 @@
+"""Data subcommands: `sample` (the synthetic sample), `download` (RAVDESS), `index` (any dataset).
+
+Arguments only; the handlers import fer_utils.sample / download / data (and through them OpenCV and
+dlib) when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+MAX_REJECTED_SHOWN = 20
+
+
+def actor_list(text: str) -> list[int]:
+    """Parse `1,2,5-8` into [1, 2, 5, 6, 7, 8]."""
+    actors: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            actors.extend(range(int(lo), int(hi) + 1))
+        elif part.strip():
+            actors.append(int(part))
+    return actors
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """Generate the synthetic sample and print where it is, how many clips and its size."""
+    import time
+
+    from fer_utils.sample import generate_sample, sample_size_bytes
+
+    start = time.perf_counter()
+    table = generate_sample(args.out, actors=args.actors, seed=args.seed, workers=args.workers,
+                            n_frames=args.frames, fps=args.fps, progress=not args.quiet)
+    seconds = time.perf_counter() - start
+    megabytes = sample_size_bytes(args.out) / 1e6
+    print(f"wrote {len(table)} synthetic clips to {args.out} ({megabytes:.1f} MB) in {seconds:.1f} s")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Download RAVDESS archives (and extract them); SAVEE/MEAD print where to get them."""
+    from fer_utils.download import download_dataset
+
+    kwargs = {}
+    if args.dataset == "ravdess":
+        from fer_utils.download import ZENODO_URL
+
+        kwargs = {"actors": args.actors, "base_url": args.base_url or ZENODO_URL, "progress": not args.quiet,
+                  "extract": not args.no_extract,
+                  "missing_checksum": "error" if args.require_checksum else "warn"}
+    archives = download_dataset(args.dataset, args.dest, **kwargs)
+    print(f"{len(archives)} archive(s) in {args.dest / 'archives'}")
+    return 0
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Index a dataset folder; print counts per emotion and the rejected files; optionally save CSV."""
+    from fer_utils.data import classes_in, index_dataset
+
+    index = index_dataset(args.dataset, args.root)
+    clips = index.clips
+    print(f"{len(clips)} {args.dataset} file(s), {clips['subject'].nunique()} subject(s)")
+    counts = clips["emotion"].value_counts()
+    for emotion in classes_in(clips):
+        print(f"  {emotion:<10} {counts[emotion]}")
+    rejected = index.rejected
+    if len(rejected):
+        print(f"{len(rejected)} rejected file(s):")
+        for row in rejected.head(MAX_REJECTED_SHOWN).itertuples():
+            print(f"  {row.path}: {row.reason}")
+        if len(rejected) > MAX_REJECTED_SHOWN:
+            print(f"  ... and {len(rejected) - MAX_REJECTED_SHOWN} more (see --rejected-out)")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        clips.to_csv(args.out, index=False)
+        print(f"table written to {args.out}")
+    if args.rejected_out:
+        args.rejected_out.parent.mkdir(parents=True, exist_ok=True)
+        rejected.to_csv(args.rejected_out, index=False)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `sample`, `download` and `index`."""
+    sample = subparsers.add_parser("sample", help="generate the synthetic RAVDESS-style sample (from the 24 stills)")
+    sample.add_argument("--out", type=Path, required=True, help="output folder (Actor_XX/*.mp4)")
+    sample.add_argument("--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5 (default all)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU; 1 = none)")
+    sample.add_argument("--frames", type=int, default=15, help="frames per clip (default 15)")
+    sample.add_argument("--fps", type=int, default=15, help="frame rate (default 15)")
+    sample.add_argument("--quiet", action="store_true", help="no progress bar")
+    sample.set_defaults(handler=run_sample)
+
+    download = subparsers.add_parser("download", help="download RAVDESS (video speech); SAVEE/MEAD: instructions")
+    download.add_argument("dataset", nargs="?", default="ravdess", choices=("ravdess", "savee", "mead"))
+    download.add_argument("--dest", type=Path, default=Path("data/raw/ravdess"), help="target folder")
+    download.add_argument("--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5")
+    download.add_argument("--base-url", default=None,
+                          help="where Video_Speech_Actor_XX.zip live (default: Zenodo record 1188976), e.g. a mirror")
+    download.add_argument("--no-extract", action="store_true", help="keep the zip archives only")
+    download.add_argument("--require-checksum", action="store_true",
+                          help="fail when no md5 is known for an archive (default: warn)")
+    download.add_argument("--quiet", action="store_true", help="no progress bars")
+    download.set_defaults(handler=run_download)
+
+    index = subparsers.add_parser("index", help="index a dataset folder into a clip table")
+    index.add_argument("--dataset", required=True, choices=("ravdess", "savee", "mead", "folder"))
+    index.add_argument("--root", type=Path, required=True)
+    index.add_argument("--out", type=Path, default=None, help="write the table as CSV")
+    index.add_argument("--rejected-out", type=Path, default=None, help="write the rejected files as CSV")
+    index.set_defaults(handler=run_index)

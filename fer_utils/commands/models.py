@@ -1,0 +1,174 @@
+"""`python -m fer_utils train | evaluate | predict | compare | quantize` (models, training, deployment).
+
+Arguments only: the handlers import TensorFlow and the fer_utils model modules when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+MODEL_NAMES = ("paper-cnn", "alexnet", "resnet50", "mobilenet-v2", "xception", "mini-xception", "mobilenet-inception")
+PROTOCOLS = ("random", "clip", "subject")
+
+
+def _rates(text: str) -> tuple[float, float, float]:
+    """argparse type: three comma-separated dropout rates, e.g. 0.3,0.5,0.5."""
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) != 3 or not all(0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"need three rates in [0, 1) like 0.3,0.5,0.5, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Train one model on a crops folder and write the run folder."""
+    from fer_utils.preprocess import load_manifest
+    from fer_utils.training import TrainConfig, train_run
+
+    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, dropout=args.dropout,
+                         l1=args.l1, seed=args.seed, protocol=args.protocol, image_size=(args.size, args.size),
+                         patience=args.patience)
+    result = train_run(config, load_manifest(args.crops), args.crops, args.out, verbose=2)
+    print(json.dumps(result.metrics["test"], indent=2))
+    print(f"run written to {args.out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Evaluate a run (its saved split) or a model file on a manifest's test split."""
+    import pandas as pd
+
+    from fer_utils.evaluation import evaluate_predictions, per_class_report, predicted_labels
+    from fer_utils.models import load_classes, load_model
+    from fer_utils.preprocess import load_manifest
+    from fer_utils.splits import split_frames
+    from fer_utils.training import make_dataset, usable_frames
+
+    if args.run is not None:
+        config = json.loads((args.run / "config.json").read_text())
+        model_path = args.run / "model.keras"
+        protocol, seed, test_size = config["protocol"], config["seed"], config["test_size"]
+        val_size = config["val_size"]
+    else:
+        model_path, protocol, seed, test_size, val_size = args.model, args.protocol, args.seed, 0.2, args.val_size
+    model, classes = load_model(model_path), load_classes(model_path)
+    frames = usable_frames(load_manifest(args.crops))
+    test = split_frames(frames, protocol, test_size, val_size, seed).test
+    size = tuple(model.input_shape[1:3])
+    probabilities = model.predict(make_dataset(test, args.crops, classes, image_size=size), verbose=0)
+    print(json.dumps(evaluate_predictions(test, probabilities, classes), indent=2))
+
+    with pd.option_context("display.width", 120):
+        print(per_class_report(test["emotion"], predicted_labels(probabilities, classes), classes).round(3))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy."""
+    from fer_utils.deploy import predict_media
+    from fer_utils.models import load_classes, load_model
+
+    model, classes = load_model(args.model), load_classes(args.model)
+    table = predict_media(model, classes, args.media, detector=args.detector, every=args.every, out=args.out)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    records = table.to_dict(orient="records")
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=2))
+    if not args.csv and not args.json:
+        print(json.dumps(records, indent=2))
+    print(f"{len(table)} face(s) in {table['frame_index'].nunique()} frame(s)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Parameters and FLOPs of every compared model at the FER input and at its canonical input."""
+    import pandas as pd
+
+    from fer_utils.models import CANONICAL_INPUTS, build_model, count_flops, count_params
+
+    rows = []
+    for name in args.models:
+        model = build_model(name, args.classes, (args.size, args.size, 1))
+        shape, classes = CANONICAL_INPUTS[name]
+        rows.append({"model": name, "params": count_params(model), "gflops": count_flops(model) / 1e9,
+                     "canonical_input": "×".join(map(str, shape)), "canonical_classes": classes,
+                     "canonical_params": count_params(build_model(name, classes, shape))})
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest."""
+    from fer_utils.deploy import to_tflite
+    from fer_utils.errors import DatasetError
+    from fer_utils.models import CLASSES_FILE, load_classes, load_model
+    from fer_utils.preprocess import load_manifest
+    from fer_utils.training import load_images, usable_frames
+
+    model, classes = load_model(args.model), load_classes(args.model)
+    representative = None
+    if args.mode == "int8":
+        if args.crops is None:
+            raise DatasetError("int8 quantization needs --crops DIR for representative images")
+        frames = usable_frames(load_manifest(args.crops)).sample(frac=1, random_state=0).head(args.samples)
+        representative = load_images(frames, args.crops, tuple(model.input_shape[1:3]))
+    blob = to_tflite(model, args.mode, representative)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(blob)
+    (args.out.parent / CLASSES_FILE).write_text(json.dumps(classes))
+    print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `train`, `evaluate`, `predict`, `compare` and `quantize` commands."""
+    train = subparsers.add_parser("train", help="train a model on a crops folder (manifest) into a run folder")
+    train.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
+    train.add_argument("--protocol", choices=PROTOCOLS, default="random", help="split protocol (paper: random)")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--model", choices=MODEL_NAMES, default="paper-cnn")
+    train.add_argument("--dropout", type=_rates, default=(0.3, 0.3, 0.3),
+                       help="paper-cnn dropout after each pooling stage (SAVEE: 0.3,0.5,0.5)")
+    train.add_argument("--l1", type=float, default=0.0, help="L1 penalty on the Dense(16) kernel")
+    train.add_argument("--size", type=int, default=180, help="input side in pixels (crops are resized)")
+    train.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", type=Path, required=True, help="run folder to write")
+    train.set_defaults(handler=_train)
+
+    evaluate = subparsers.add_parser("evaluate", help="test metrics of a run or model file on a manifest split")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=Path, help="run folder (uses its saved protocol and seed)")
+    source.add_argument("--model", type=Path, help="a .keras model file (classes.json beside it)")
+    evaluate.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
+    evaluate.add_argument("--protocol", choices=PROTOCOLS, default="random")
+    evaluate.add_argument("--val-size", type=float, default=0.1)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(handler=_evaluate)
+
+    predict = subparsers.add_parser("predict", help="emotion of each face in an image or video")
+    predict.add_argument("--model", type=Path, required=True, help="a .keras model file (classes.json beside it)")
+    predict.add_argument("media", type=Path, metavar="IMAGE_OR_VIDEO")
+    predict.add_argument("--out", type=Path, help="write an annotated copy (image, or .mp4 for a video)")
+    predict.add_argument("--json", type=Path, help="write the predictions as JSON")
+    predict.add_argument("--csv", type=Path, help="write the predictions as CSV")
+    predict.add_argument("--detector", default="dlib-hog", choices=("dlib-hog", "dlib-cnn", "opencv-haar"))
+    predict.add_argument("--every", type=int, default=None, help="only every K-th video frame")
+    predict.set_defaults(handler=_predict)
+
+    compare = subparsers.add_parser("compare", help="parameter and FLOP table of the compared models")
+    compare.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
+    compare.add_argument("--size", type=int, default=180)
+    compare.add_argument("--classes", type=int, default=8)
+    compare.set_defaults(handler=_compare)
+
+    quantize = subparsers.add_parser("quantize", help="convert a model to TFLite (float32, float16, int8)")
+    quantize.add_argument("--model", type=Path, required=True)
+    quantize.add_argument("--mode", choices=("float32", "float16", "int8"), default="int8")
+    quantize.add_argument("--crops", type=Path, help="crops folder (representative images for int8)")
+    quantize.add_argument("--samples", type=int, default=200, help="representative images for int8")
+    quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write")
+    quantize.set_defaults(handler=_quantize)

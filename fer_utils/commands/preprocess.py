@@ -1,0 +1,88 @@
+"""`python -m fer_utils preprocess …` (clips → face crops + manifest) and `detect` (boxes in one image)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fer_utils.faces import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
+
+DATASETS = ("ravdess", "savee", "mead", "folder")
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `preprocess` and `detect` commands."""
+    pre = subparsers.add_parser("preprocess", help="detect, crop and resize faces of a dataset's clips")
+    pre.add_argument("--dataset", choices=DATASETS, required=True, help="how to index --src")
+    pre.add_argument("--src", type=Path, required=True, help="the dataset's root folder")
+    pre.add_argument("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
+    pre.add_argument("--frames", type=_positive, default=None,
+                     help="evenly spaced frames per clip (default 6; with --every: the first N of every K-th)")
+    pre.add_argument("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
+    pre.add_argument("--every", type=_positive, default=None, metavar="K", help="sample every K-th frame instead")
+    pre.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector (default dlib-hog)")
+    pre.add_argument("--size", type=_positive, default=180, help="crop side in pixels (default 180)")
+    pre.add_argument("--margin", type=float, default=0.1, metavar="M",
+                     help="margin around the face box, as a fraction of its side (default 0.1)")
+    pre.add_argument("--max-side", type=_positive, default=DEFAULT_MAX_SIDE,
+                     help=f"detect on a copy at most this many pixels long (default {DEFAULT_MAX_SIDE})")
+    pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
+    pre.add_argument("--workers", type=_positive, default=None, help="processes (default: one per CPU)")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.set_defaults(handler=run_preprocess)
+
+    detect = subparsers.add_parser("detect", help="print the face boxes a detector finds in images")
+    detect.add_argument("images", type=Path, nargs="+", help="image files")
+    detect.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR)
+    detect.add_argument("--max-side", type=_positive, default=DEFAULT_MAX_SIDE)
+    detect.set_defaults(handler=run_detect)
+
+
+def run_preprocess(args: argparse.Namespace) -> int:
+    """Index --src, preprocess it into --out and print a count per status."""
+    from fer_utils.data import index_dataset
+    from fer_utils.preprocess import MANIFEST_NAME, preprocess_dataset
+
+    index = index_dataset(args.dataset, args.src)
+    if len(index.rejected):
+        print(f"{len(index.rejected)} file(s) under {args.src} skipped: not {args.dataset} names "
+              f"(e.g. {index.rejected.iloc[0]['path']}: {index.rejected.iloc[0]['reason']})")
+    frames = args.frames if args.frames or args.all_frames or args.every else 6
+    manifest = preprocess_dataset(
+        index.clips, args.out, frames=frames, every=args.every, detector=args.detector, size=args.size,
+        margin=args.margin, align=args.align, max_side=args.max_side, workers=args.workers,
+        progress=not args.quiet,
+    )
+    counts = manifest["status"].value_counts().to_dict()
+    print(f"{len(index.clips)} clips, {len(manifest)} frames: "
+          + ", ".join(f"{status} {n}" for status, n in sorted(counts.items())))
+    print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
+    return 0
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    """Print `path: x y w h` for every face (largest first) in each image; exit 1 if any has none."""
+    from fer_utils.errors import VideoError
+    from fer_utils.faces import make_detector
+    from fer_utils.video import read_image
+
+    detector = make_detector(args.detector, max_side=args.max_side)
+    missing = 0
+    for path in args.images:
+        try:
+            boxes = detector.detect(read_image(path))
+        except VideoError as exc:
+            print(f"{path}: {exc.status}: {exc}")
+            missing += 1
+            continue
+        print(f"{path}: {len(boxes)} face(s)" + "".join(f"\n  {b.x} {b.y} {b.w} {b.h}" for b in boxes))
+        missing += not boxes
+    return 1 if missing else 0

@@ -1,0 +1,302 @@
+"""The shared emotion vocabulary and the indexers that turn dataset folders into clip tables.
+
+The paper labels every image from its file name, so each indexer parses the publisher's own naming
+into one table (see ARCHITECTURE.md, "Clip index"): `path, dataset, emotion, subject, clip_id` plus
+every field the name carries. Files that do not follow the naming go to `DatasetIndex.rejected` with
+the reason; nothing is guessed and nothing is silently dropped. Hidden files and documentation
+(`*.md`, `*.txt`, `*.csv`, `*.json`, `*.pdf`, `*.yml`) beside the data are not dataset files and are
+skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fer_utils.errors import DatasetError
+
+EMOTIONS: tuple[str, ...] = (
+    "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "contempt",
+)
+
+RAVDESS_EMOTIONS: dict[str, str] = {
+    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
+    "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised",
+}
+RAVDESS_MODALITIES: dict[str, str] = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
+RAVDESS_CHANNELS: dict[str, str] = {"01": "speech", "02": "song"}
+RAVDESS_INTENSITIES: dict[str, str] = {"01": "normal", "02": "strong"}
+RAVDESS_STATEMENTS: dict[str, str] = {
+    "01": "Kids are talking by the door", "02": "Dogs are sitting by the door",
+}
+
+SAVEE_EMOTIONS: dict[str, str] = {
+    "a": "angry", "d": "disgust", "f": "fearful", "h": "happy",
+    "n": "neutral", "sa": "sad", "su": "surprised",
+}
+SAVEE_SPEAKERS: tuple[str, ...] = ("DC", "JE", "JK", "KL")
+
+MEAD_EMOTIONS: dict[str, str] = {
+    "angry": "angry", "contempt": "contempt", "disgusted": "disgust", "fear": "fearful",
+    "happy": "happy", "neutral": "neutral", "sad": "sad", "surprised": "surprised",
+}
+MEAD_VIEWS: tuple[str, ...] = ("front", "down", "top", "left_30", "left_60", "right_30", "right_60")
+
+VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"})
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg"})
+DOC_SUFFIXES: frozenset[str] = frozenset({".md", ".txt", ".csv", ".json", ".pdf", ".yml", ".yaml"})
+
+_RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
+_SAVEE_NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$")
+_SAVEE_LOOSE = re.compile(r"^([a-z]+)(\d+)$")
+_MEAD_SUBJECT = re.compile(r"^[MW]\d{3}$")
+_MEAD_LEVEL = re.compile(r"^level_([1-3])$")
+_MEAD_CLIP = re.compile(r"^\d{3}$")
+_CROP_NAME = re.compile(r"^(?P<clip_id>.+)_f(?P<frame>\d{4,})$")
+
+REJECTED_COLUMNS: tuple[str, ...] = ("path", "reason")
+
+# A parser maps one file (and the dataset root) to a row dict, or raises _Reject with the reason.
+Parser = Callable[[Path, Path], dict]
+
+
+class _Reject(Exception):
+    """Raised by a parser when a file does not follow the dataset's naming (message = reason)."""
+
+
+@dataclass
+class DatasetIndex:
+    """The clip table of a dataset and the files that were not indexed, with the reason for each."""
+
+    clips: pd.DataFrame
+    rejected: pd.DataFrame
+
+
+def classes_in(df: pd.DataFrame) -> list[str]:
+    """The emotions present in `df`, in vocabulary order: the class list of a model trained on it."""
+    present = set(df["emotion"].unique())
+    unknown = present - set(EMOTIONS)
+    if unknown:
+        raise DatasetError(f"emotions outside the vocabulary: {sorted(unknown)}; expected {EMOTIONS}")
+    return [e for e in EMOTIONS if e in present]
+
+
+def _check_root(root: Path) -> Path:
+    """The absolute root, or a DatasetError if it is missing or not a folder."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(f"dataset root {root} does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"dataset root {root} is not a folder")
+    return root.resolve()
+
+
+def _data_files(root: Path) -> Iterator[Path]:
+    """Every file below `root` (any depth) that may be a dataset file: not hidden, not documentation."""
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and path.suffix.lower() not in DOC_SUFFIXES:
+            yield path
+
+
+def _index_files(name: str, root: Path, parse: Parser, columns: tuple[str, ...]) -> DatasetIndex:
+    """Run `parse` over every data file below `root`; collect rows and rejections; refuse empty results."""
+    root = _check_root(root)
+    rows: list[dict] = []
+    rejected: list[dict] = []
+    for path in _data_files(root):
+        try:
+            rows.append({"path": str(path), "dataset": name, **parse(path, root)})
+        except _Reject as why:
+            rejected.append({"path": str(path), "reason": str(why)})
+    rejected_df = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+    if not rows:
+        detail = f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}" if rejected else ""
+        raise DatasetError(f"no {name} files found under {root}{detail}")
+    clips = pd.DataFrame(rows, columns=["path", "dataset", *columns])
+    return DatasetIndex(clips=clips.reset_index(drop=True), rejected=rejected_df)
+
+
+def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
+    """Fields of one RAVDESS file name `MM-VV-EE-II-SS-RR-AA.mp4`, checked against the codebook."""
+    match = _RAVDESS_NAME.match(path.stem)
+    if not match:
+        raise _Reject("name is not the 7-part RAVDESS identifier MM-VV-EE-II-SS-RR-AA")
+    modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
+    checks = (
+        (modality, RAVDESS_MODALITIES, "modality"), (channel, RAVDESS_CHANNELS, "vocal channel"),
+        (emotion, RAVDESS_EMOTIONS, "emotion"), (intensity, RAVDESS_INTENSITIES, "intensity"),
+        (statement, RAVDESS_STATEMENTS, "statement"), (repetition, {"01": 1, "02": 2}, "repetition"),
+    )
+    for code, table, field in checks:
+        if code not in table:
+            raise _Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
+    if not 1 <= int(actor) <= 24:
+        raise _Reject(f"unknown actor code {actor!r} (01..24)")
+    if emotion == "01" and intensity == "02":
+        raise _Reject("neutral has no strong intensity (02) in RAVDESS")
+    expected_suffix = ".wav" if modality == "03" else ".mp4"
+    if path.suffix.lower() != expected_suffix:
+        raise _Reject(f"modality {modality} files are {expected_suffix}, not {path.suffix or 'extensionless'}")
+    if modality not in modalities:
+        raise _Reject(f"modality {modality} ({RAVDESS_MODALITIES[modality]}) not selected (modalities={tuple(modalities)})")
+    folder = path.parent.name
+    if folder.startswith("Actor_") and folder != f"Actor_{actor}":
+        raise _Reject(f"actor {actor} in the name but the file is in folder {folder}")
+    return {
+        "emotion": RAVDESS_EMOTIONS[emotion], "subject": f"Actor_{actor}", "clip_id": path.stem,
+        "modality": modality, "vocal_channel": channel, "emotion_code": emotion,
+        "intensity": int(intensity), "statement": int(statement), "repetition": int(repetition),
+        "actor": int(actor),
+    }
+
+
+def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetIndex:
+    """Index RAVDESS as unpacked from Zenodo (`Actor_XX/MM-VV-EE-II-SS-RR-AA.mp4`, any depth).
+
+    Only video-only files (modality 02) are indexed by default: each `Video_Speech_Actor_XX.zip`
+    also holds the audio-video copy (01) of every trial, the same recording, which would count twice
+    and leak across a clip split. Files of other modalities are listed in `.rejected` with that reason;
+    pass `modalities=("01", "02")` to index both.
+    """
+    unknown = set(modalities) - set(RAVDESS_MODALITIES)
+    if unknown:
+        raise DatasetError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
+    columns = ("emotion", "subject", "clip_id", "modality", "vocal_channel", "emotion_code",
+               "intensity", "statement", "repetition", "actor")
+    return _index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
+
+
+def _parse_savee(path: Path, root: Path) -> dict:
+    """Fields of one SAVEE clip `<speaker>/<code><nn>.avi`, e.g. `KL/sa03.avi`."""
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise _Reject(f"not a video file ({path.suffix or 'no extension'})")
+    speaker = path.parent.name
+    if speaker not in SAVEE_SPEAKERS:
+        raise _Reject(f"folder {speaker!r} is not a SAVEE speaker ({', '.join(SAVEE_SPEAKERS)})")
+    match = _SAVEE_NAME.match(path.stem)
+    if not match:
+        loose = _SAVEE_LOOSE.match(path.stem)
+        if loose and loose.group(1) not in SAVEE_EMOTIONS:
+            raise _Reject(f"unknown emotion code {loose.group(1)!r} (known: {', '.join(SAVEE_EMOTIONS)})")
+        raise _Reject("name is not <emotion code><2-digit sentence number>, e.g. sa03")
+    code, sentence = match.groups()
+    return {
+        "emotion": SAVEE_EMOTIONS[code], "subject": speaker, "clip_id": f"{speaker}_{path.stem}",
+        "emotion_code": code, "sentence": int(sentence),
+    }
+
+
+def index_savee(root: Path) -> DatasetIndex:
+    """Index SAVEE's audio-visual clips laid out as `<root>/.../<DC|JE|JK|KL>/<code><nn>.avi`."""
+    return _index_files("savee", root, _parse_savee, ("emotion", "subject", "clip_id", "emotion_code", "sentence"))
+
+
+def _parse_mead(path: Path, root: Path) -> dict:
+    """Fields of one MEAD clip `<subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4`."""
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise _Reject(f"not a video file ({path.suffix or 'no extension'})")
+    parts = path.relative_to(root).parts
+    if len(parts) < 6 or parts[-5] != "video":
+        raise _Reject("path is not <subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4")
+    subject, _, view, emotion, level, _ = parts[-6:]
+    if not _MEAD_SUBJECT.match(subject):
+        raise _Reject(f"subject folder {subject!r} is not M### or W###")
+    if view not in MEAD_VIEWS:
+        raise _Reject(f"unknown view {view!r} (known: {', '.join(MEAD_VIEWS)})")
+    if emotion not in MEAD_EMOTIONS:
+        raise _Reject(f"unknown emotion folder {emotion!r} (known: {', '.join(MEAD_EMOTIONS)})")
+    level_match = _MEAD_LEVEL.match(level)
+    if not level_match:
+        raise _Reject(f"intensity folder {level!r} is not level_1, level_2 or level_3")
+    if not _MEAD_CLIP.match(path.stem):
+        raise _Reject(f"clip name {path.name!r} is not a 3-digit number")
+    return {
+        "emotion": MEAD_EMOTIONS[emotion], "subject": subject,
+        "clip_id": f"{subject}_{view}_{emotion}_{level}_{path.stem}",
+        "view": view, "mead_emotion": emotion, "level": int(level_match.group(1)), "clip_number": int(path.stem),
+    }
+
+
+def index_mead(root: Path) -> DatasetIndex:
+    """Index MEAD videos unpacked as `<root>/.../M003/video/front/angry/level_1/001.mp4` (all views)."""
+    columns = ("emotion", "subject", "clip_id", "view", "mead_emotion", "level", "clip_number")
+    return _index_files("mead", root, _parse_mead, columns)
+
+
+def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
+    """(origin dataset, subject) encoded in a RAVDESS, SAVEE or MEAD clip id, or None if unrecognised."""
+    match = _RAVDESS_NAME.match(clip_id)
+    if match and 1 <= int(match.group(7)) <= 24:
+        return "ravdess", f"Actor_{match.group(7)}"
+    speaker = clip_id.split("_", 1)[0]
+    if speaker in SAVEE_SPEAKERS and "_" in clip_id:
+        return "savee", speaker
+    if _MEAD_SUBJECT.match(speaker) and "_" in clip_id:
+        return "mead", speaker
+    return None
+
+
+def _parse_folder(path: Path, root: Path) -> dict:
+    """Fields of one image `<root>/<emotion>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise _Reject(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")
+    parts = path.relative_to(root).parts
+    if len(parts) not in (2, 3):
+        raise _Reject("image is not in <root>/<emotion>/ or <root>/<emotion>/<subject>/")
+    emotion = parts[0]
+    if emotion not in EMOTIONS:
+        raise _Reject(f"unknown emotion folder {emotion!r} (known: {', '.join(EMOTIONS)})")
+    crop = _CROP_NAME.match(path.stem)
+    clip_id, frame = (crop.group("clip_id"), int(crop.group("frame"))) if crop else (path.stem, -1)
+    parsed = subject_of_clip_id(clip_id)
+    if len(parts) == 3:
+        subject = parts[1]
+    elif parsed:
+        subject = parsed[1]
+    else:
+        subject = clip_id
+    return {
+        "emotion": emotion, "subject": subject, "clip_id": clip_id, "frame": frame,
+        "origin": parsed[0] if parsed else "",
+    }
+
+
+def index_folder(root: Path) -> DatasetIndex:
+    """Index a folder of classes `<root>/<emotion>/*.png|jpg|jpeg`: one row per image.
+
+    Emotion folders use the vocabulary names (`EMOTIONS`). An image named like a crop,
+    `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip splits keep its frames together);
+    any other image is its own clip (`frame` = -1). `subject` is, in order: the subfolder name when
+    images sit in `<root>/<emotion>/<subject>/`; the actor/speaker encoded in a RAVDESS, SAVEE or MEAD
+    clip id (`origin` says which); otherwise the clip id itself, i.e. no two images are known to share
+    a subject, so a subject split degrades to a clip split rather than inventing subjects.
+    """
+    return _index_files("folder", root, _parse_folder, ("emotion", "subject", "clip_id", "frame", "origin"))
+
+
+INDEXERS: dict[str, Callable[[Path], DatasetIndex]] = {
+    "ravdess": index_ravdess, "savee": index_savee, "mead": index_mead, "folder": index_folder,
+}
+
+
+def index_dataset(name: str, root: Path, strict: bool = False) -> DatasetIndex:
+    """Index `root` as dataset `name` ("ravdess", "savee", "mead" or "folder").
+
+    With `strict=True` any rejected file is an error instead of a row in `.rejected`.
+    """
+    key = name.lower()
+    if key not in INDEXERS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(INDEXERS)}")
+    index = INDEXERS[key](Path(root))
+    if strict and len(index.rejected):
+        first = index.rejected.iloc[0]
+        raise DatasetError(f"{len(index.rejected)} file(s) under {root} do not follow the {key} naming, "
+                           f"e.g. {first['path']}: {first['reason']}")
+    return index

@@ -1,0 +1,301 @@
+"""Light-weight deployment: TFLite conversion and quantization, magnitude pruning, size and latency
+measurements, and emotion prediction on the faces of an image or a video (with annotated output).
+
+**Quantization** uses the TFLite converter's post-training modes: `float32` (plain conversion),
+`float16` (weights stored as float16) and `int8` (full integer: weights and activations int8, with
+a representative dataset for the activation ranges; input and output uint8, so raw pixel crops go
+in unchanged). `tflite_predict` quantizes inputs and dequantizes outputs with the tensors' own
+scales, so every mode returns probabilities.
+
+**Pruning.** tensorflow-model-optimization only supports Keras 2 (tf_keras); its maintainers have
+no plan for Keras 3 (tensorflow/model-optimization#1119). `prune_magnitude` therefore implements
+plain one-shot magnitude pruning: in every Conv2D/Dense kernel the smallest-|w| fraction is set to
+zero; `PruningMask` keeps those zeros during fine-tuning. Sparse weights do not make the dense
+TFLite model smaller or faster by themselves; they compress better (zip) and show how much of the
+network is redundant.
+
+**Latency** is the median wall time of repeated batch calls after warm-up: Keras via
+`model.predict_on_batch` (Keras's call for one small batch) and TFLite via `Interpreter.invoke`
+with the same number of threads TensorFlow uses by default.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+TFLITE_MODES = ("float32", "float16", "int8")
+
+
+def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:
+    """The model as a TFLite flatbuffer; `int8` needs `representative` raw-pixel images (N, H, W, 1)."""
+    if mode not in TFLITE_MODES:
+        raise ValueError(f"unknown TFLite mode {mode!r}; choose one of {TFLITE_MODES}")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("int8 quantization needs representative images (a few hundred training crops)")
+        images = np.asarray(representative, dtype=np.float32)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([images[i:i + 1]] for i in range(len(images)))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> tf.lite.Interpreter:
+    """A TFLite interpreter for `model_bytes` (tf.lite's deprecation notice about LiteRT silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_content=model_bytes, num_threads=num_threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float input → the input tensor's dtype, using its (scale, zero point) when it is quantized."""
+    scale, zero = detail["quantization"]
+    dtype = detail["dtype"]
+    if scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    """Output tensor → float32 probabilities."""
+    scale, zero = detail["quantization"]
+    return (y.astype(np.float32) - zero) * scale if scale else y.astype(np.float32)
+
+
+def tflite_predict(model_bytes: bytes | tf.lite.Interpreter, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model, `batch_size` at a time."""
+    interpreter = model_bytes if isinstance(model_bytes, tf.lite.Interpreter) else tflite_interpreter(model_bytes)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    images = np.asarray(images, dtype=np.float32)
+    results = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        if tuple(inp["shape"]) != batch.shape:
+            interpreter.resize_tensor_input(inp["index"], batch.shape)
+            interpreter.allocate_tensors()
+            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        interpreter.set_tensor(inp["index"], _quantize(batch, inp))
+        interpreter.invoke()
+        results.append(_dequantize(interpreter.get_tensor(out["index"]), out))
+    return np.concatenate(results) if results else np.zeros((0, out["shape"][-1]), np.float32)
+
+
+def median_seconds(call: Callable[[], object], repeats: int = 30, warmup: int = 3) -> float:
+    """Median wall time of `call()` over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def keras_latency(model: keras.Model, batch: np.ndarray, repeats: int = 30) -> float:
+    """Median seconds of `model.predict_on_batch(batch)`."""
+    return median_seconds(lambda: model.predict_on_batch(batch), repeats)
+
+
+def tflite_latency(model_bytes: bytes, batch: np.ndarray, repeats: int = 30) -> float:
+    """Median seconds of one TFLite invoke on `batch` (input quantized beforehand, as a device would)."""
+    interpreter = tflite_interpreter(model_bytes)
+    inp = interpreter.get_input_details()[0]
+    if tuple(inp["shape"]) != batch.shape:
+        interpreter.resize_tensor_input(inp["index"], batch.shape)
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+    interpreter.set_tensor(inp["index"], _quantize(np.asarray(batch, np.float32), inp))
+    return median_seconds(interpreter.invoke, repeats)
+
+
+def keras_file_size(model: keras.Model, folder: Path) -> int:
+    """Bytes of the model saved as .keras in `folder`."""
+    path = Path(folder) / f"{model.name}.keras"
+    model.save(path)
+    return path.stat().st_size
+
+
+def compare_deployment(
+    model: keras.Model,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    representative: np.ndarray,
+    folder: Path,
+    repeats: int = 30,
+) -> tuple[pd.DataFrame, dict[str, bytes]]:
+    """Size, batch-1 latency and accuracy of Keras float32 vs TFLite float32/float16/int8 on one test set.
+
+    Returns the table and the TFLite flatbuffers (to save the one you deploy).
+    """
+    one = np.asarray(test_images[:1], np.float32)
+    keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
+    rows = [{"variant": "keras float32", "bytes": keras_file_size(model, folder),
+             "latency_ms": 1000 * keras_latency(model, one, repeats), "accuracy": keras_acc}]
+    blobs = {mode: to_tflite(model, mode, representative) for mode in TFLITE_MODES}
+    for mode, blob in blobs.items():
+        accuracy = float(np.mean(tflite_predict(blob, test_images).argmax(1) == test_labels))
+        rows.append({"variant": f"tflite {mode}", "bytes": len(blob),
+                     "latency_ms": 1000 * tflite_latency(blob, one, repeats), "accuracy": accuracy})
+    table = pd.DataFrame(rows)
+    table["speedup"] = table["latency_ms"].iloc[0] / table["latency_ms"]
+    table["accuracy_change"] = table["accuracy"] - keras_acc
+    return table, blobs
+
+
+def _prunable(layer: keras.layers.Layer) -> bool:
+    """Conv2D and Dense kernels are pruned (they hold almost all weights); biases are kept."""
+    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+
+
+def prune_magnitude(model: keras.Model, sparsity: float) -> keras.Model:
+    """A copy of `model` with the smallest `sparsity` fraction of each Conv2D/Dense kernel set to 0."""
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    pruned = keras.models.clone_model(model)
+    pruned.set_weights(model.get_weights())
+    for layer in filter(_prunable, pruned.layers):
+        kernel = layer.kernel.numpy()
+        threshold = np.quantile(np.abs(kernel), sparsity)
+        layer.kernel.assign(np.where(np.abs(kernel) <= threshold, 0.0, kernel) if sparsity else kernel)
+    return pruned
+
+
+def sparsity_of(model: keras.Model) -> float:
+    """Fraction of zero weights over all Conv2D/Dense kernels."""
+    kernels = [layer.kernel.numpy() for layer in model.layers if _prunable(layer)]
+    return float(sum((k == 0).sum() for k in kernels) / sum(k.size for k in kernels))
+
+
+class PruningMask(keras.callbacks.Callback):
+    """Keeps pruned (zero) kernel weights at zero after every training batch while fine-tuning."""
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Record which kernel weights are zero now."""
+        self.masks = [(layer.kernel, layer.kernel.numpy() != 0) for layer in self.model.layers if _prunable(layer)]
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Zero the pruned weights again."""
+        for kernel, mask in self.masks:
+            kernel.assign(kernel.numpy() * mask)
+
+
+@dataclass(frozen=True)
+class FacePrediction:
+    """One face in one frame: its box, the predicted emotion and every class's probability."""
+
+    frame_index: int
+    face: int
+    x: int
+    y: int
+    w: int
+    h: int
+    emotion: str
+    probabilities: dict[str, float]
+
+
+def predict_faces(
+    model: keras.Model, classes: Sequence[str], image: np.ndarray, detector: object, frame_index: int = 0
+) -> list[FacePrediction]:
+    """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
+    from fer_utils.preprocess import DEFAULT_MARGIN, crop_face
+
+    boxes = detector.detect(image)
+    if not boxes:
+        return []
+    height, width = model.input_shape[1:3]
+    crops = np.stack([crop_face(image, box, size=height, margin=DEFAULT_MARGIN) for box in boxes])
+    if width != height:
+        raise ValueError(f"the model's input {height}×{width} is not square like the crops")
+    probabilities = model.predict_on_batch(crops[..., None].astype(np.float32))
+    probabilities = np.asarray(probabilities)
+    return [
+        FacePrediction(frame_index, i, box.x, box.y, box.w, box.h, classes[int(p.argmax())],
+                       {name: float(v) for name, v in zip(classes, p)})
+        for i, (box, p) in enumerate(zip(boxes, probabilities))
+    ]
+
+
+def predictions_table(predictions: Sequence[FacePrediction], classes: Sequence[str]) -> pd.DataFrame:
+    """One row per face: frame_index, face, box, emotion, then one probability column per class."""
+    rows = [{**{k: getattr(p, k) for k in ("frame_index", "face", "x", "y", "w", "h", "emotion")},
+             **{f"p_{c}": p.probabilities[c] for c in classes}} for p in predictions]
+    columns = ["frame_index", "face", "x", "y", "w", "h", "emotion", *[f"p_{c}" for c in classes]]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.ndarray:
+    """A BGR copy of `image` with each face's box and "emotion probability" label drawn on it."""
+    import cv2
+
+    from fer_utils.faces import to_uint8
+
+    canvas = to_uint8(image)
+    canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR) if canvas.ndim == 2 else canvas[..., :3].copy()
+    for p in predictions:
+        cv2.rectangle(canvas, (p.x, p.y), (p.x + p.w, p.y + p.h), (0, 255, 0), 2)
+        label = f"{p.emotion} {p.probabilities[p.emotion]:.2f}"
+        cv2.putText(canvas, label, (p.x, max(12, p.y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+    return canvas
+
+
+def _fps(path: Path) -> float:
+    """The video's frame rate (25 when the container does not say)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return fps if fps and fps > 0 else 25.0
+
+
+def predict_media(
+    model: keras.Model,
+    classes: Sequence[str],
+    path: Path,
+    *,
+    detector: str = "dlib-hog",
+    every: int | None = None,
+    out: Path | None = None,
+) -> pd.DataFrame:
+    """Emotions of every face in an image, or in every (`every`-th) frame of a video; optionally write
+    the annotated image or video (mp4v) to `out`. Returns `predictions_table`."""
+    import cv2
+
+    from fer_utils.faces import make_detector
+    from fer_utils.video import check_media, sample_frames
+
+    kind = check_media(Path(path))
+    face_detector = make_detector(detector)
+    frames = sample_frames(Path(path), n=None, every=every)
+    per_frame = [(image, predict_faces(model, classes, image, face_detector, index)) for index, image in frames]
+    if out is not None:
+        annotated = [annotate(image, faces) for image, faces in per_frame]
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        if kind == "image":
+            cv2.imwrite(str(out), annotated[0])
+        else:
+            height, width = annotated[0].shape[:2]
+            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), _fps(Path(path)) / (every or 1), (width, height))
+            for frame in annotated:
+                writer.write(frame)
+            writer.release()
+    return predictions_table([p for _, faces in per_frame for p in faces], classes)

@@ -1,0 +1,250 @@
+"""The verified, resumable RAVDESS downloader and safe archive extraction.
+
+RAVDESS (Livingstone & Russo 2018, CC BY-NC-SA 4.0) is on Zenodo, record 1188976, as one
+`Video_Speech_Actor_XX.zip` per actor (about 0.5-1 GB each, holding the audio-video (01) and
+video-only (02) copy of each of the 60 speech trials). A download goes to `<name>.part`, resumes
+with an HTTP Range request when interrupted, is checked against an md5, and only then renamed;
+extraction validates every member before writing anything.
+
+Checksums: Zenodo publishes an md5 per file, but these machines cannot reach Zenodo and the values
+could not be found in any reachable source, so `RAVDESS_MD5` holds None for every archive. With no
+known md5, `missing_checksum` decides: "warn" (the default: a DownloadWarning that gives the computed
+md5, while the zip's own per-member CRC-32 is still checked by `safe_extract`) or "error" (fail
+closed). Pass `checksums={"Video_Speech_Actor_01.zip": "<md5>", ...}` to verify against Zenodo's values.
+
+SAVEE and MEAD need registration; `savee_instructions` / `mead_instructions` raise a DatasetError that
+says where to get them and how to lay them out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import stat
+import warnings
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+import requests
+from tqdm.auto import tqdm
+
+from fer_utils.errors import DatasetError, DownloadError
+
+ZENODO_URL = "https://zenodo.org/records/1188976/files"
+CHUNK_BYTES = 1 << 20
+TIMEOUT_S = 60.0
+
+# md5 of each archive on Zenodo record 1188976. Unknown here (see module docstring): None = not known.
+RAVDESS_MD5: dict[str, str | None] = {f"Video_Speech_Actor_{a:02d}.zip": None for a in range(1, 25)}
+
+SAVEE_URL = "http://kahlan.eps.surrey.ac.uk/savee/"
+MEAD_URL = "https://wywu.github.io/projects/MEAD/MEAD.html"
+
+
+class DownloadWarning(UserWarning):
+    """A download that could not be fully verified (no known checksum)."""
+
+
+def ravdess_archive_name(actor: int) -> str:
+    """Zenodo file name of one actor's video speech archive, e.g. Video_Speech_Actor_01.zip."""
+    if not 1 <= int(actor) <= 24:
+        raise DatasetError(f"RAVDESS actors are 1..24, got {actor}")
+    return f"Video_Speech_Actor_{int(actor):02d}.zip"
+
+
+def ravdess_url(actor: int, base_url: str = ZENODO_URL) -> str:
+    """Download URL of one actor's archive (Zenodo's `?download=1` form)."""
+    return f"{base_url.rstrip('/')}/{ravdess_archive_name(actor)}?download=1"
+
+
+def file_md5(path: Path, chunk: int = CHUNK_BYTES) -> str:
+    """Hex md5 of a file, read in chunks."""
+    digest = hashlib.md5()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _quarantine(path: Path) -> Path:
+    """Move a file that failed verification to `<name>.corrupt` (replacing an older one)."""
+    bad = path.with_name(path.name + ".corrupt")
+    path.replace(bad)
+    return bad
+
+
+def verify_md5(
+    path: Path, expected_md5: str | None, missing_checksum: Literal["warn", "error"] = "warn"
+) -> str:
+    """Check `path` against `expected_md5`; quarantine and raise DownloadError on a mismatch.
+
+    Returns the computed md5. With no expected value, warns or raises as `missing_checksum` says.
+    """
+    actual = file_md5(path)
+    if expected_md5 is None:
+        message = f"no known md5 for {path.name} (computed {actual}); not verified against the publisher"
+        if missing_checksum == "error":
+            raise DownloadError(message + "; pass the md5 or missing_checksum='warn'")
+        warnings.warn(message, DownloadWarning, stacklevel=2)
+    elif actual.lower() != expected_md5.lower():
+        bad = _quarantine(path)
+        raise DownloadError(f"md5 mismatch for {path.name}: expected {expected_md5}, got {actual}; moved to {bad}")
+    return actual
+
+
+def _fetch(url: str, part: Path, chunk: int, progress: bool) -> None:
+    """Append the rest of `url` to `part`, resuming from its size with a Range request."""
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    try:
+        with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as response:
+            if response.status_code == 416:  # the .part is already complete
+                return
+            response.raise_for_status()
+            if offset and response.status_code != 206:  # server ignored Range: start over
+                offset = 0
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length is not None else None
+            mode = "ab" if offset else "wb"
+            with part.open(mode) as fh, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+                                             desc=part.name.removesuffix(".part"), disable=not progress) as bar:
+                for block in response.iter_content(chunk_size=chunk):
+                    fh.write(block)
+                    bar.update(len(block))
+    except requests.RequestException as exc:
+        raise DownloadError(f"download of {url} failed ({exc}); run again to resume from {part}") from exc
+    if total is not None and part.stat().st_size != total:
+        raise DownloadError(f"download of {url} ended early: {part.stat().st_size} of {total} bytes; "
+                            f"run again to resume from {part}")
+
+
+def download_file(
+    url: str, dest: Path, expected_md5: str | None = None, chunk: int = CHUNK_BYTES, progress: bool = True,
+    missing_checksum: Literal["warn", "error"] = "warn",
+) -> Path:
+    """Download `url` to `dest` via `dest.part` (resumed if present), verify its md5, then rename.
+
+    A file already at `dest` is verified and kept (no network). A corrupt download is moved to
+    `<dest>.corrupt` and a DownloadError raised; an interrupted one keeps its `.part` for the next call.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        verify_md5(dest, expected_md5, missing_checksum)
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    _fetch(url, part, chunk, progress)
+    verify_md5(part, expected_md5, missing_checksum)
+    part.replace(dest)
+    return dest
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member must not be extracted (absolute, `..`, drive, link, device), or None if safe."""
+    name = info.filename
+    path = PurePosixPath(name.replace("\\", "/"))
+    mode = info.external_attr >> 16
+    if path.is_absolute() or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if ".." in path.parts:
+        return "path with '..'"
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no unix type recorded
+        return "not a regular file or folder (hard link, device or fifo)"
+    return None
+
+
+def safe_extract(archive: Path, dest: Path) -> list[Path]:
+    """Extract a zip into `dest` after checking every member; nothing is written if any is unsafe.
+
+    Refuses absolute paths, `..`, symlinks and other non-regular members (zip external attributes),
+    and members that resolve outside `dest`; then checks every member's CRC-32 (`testzip`).
+    Returns the extracted files.
+    """
+    archive, dest = Path(archive), Path(dest)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DownloadError(f"{archive} is not a readable zip archive: {exc}") from exc
+    with zf:
+        root = dest.resolve()
+        infos = zf.infolist()
+        for info in infos:
+            problem = _member_problem(info)
+            target = (root / info.filename).resolve()
+            if problem is None and root != target and root not in target.parents:
+                problem = "lands outside the target folder"
+            if problem:
+                raise DownloadError(f"refusing to extract {archive.name}: member {info.filename!r} is a {problem}")
+        bad = zf.testzip()
+        if bad is not None:
+            raise DownloadError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check")
+        dest.mkdir(parents=True, exist_ok=True)
+        written = []
+        for info in infos:
+            written.append(Path(zf.extract(info, root)))
+    return [p for p in written if p.is_file()]
+
+
+def download_ravdess(
+    dest: Path, actors: Iterable[int] = range(1, 25), base_url: str = ZENODO_URL,
+    checksums: Mapping[str, str | None] | None = None, progress: bool = True, extract: bool = True,
+    keep_archives: bool = True, missing_checksum: Literal["warn", "error"] = "warn",
+) -> list[Path]:
+    """Download (and by default extract) RAVDESS video speech archives for `actors` into `dest`.
+
+    Archives go to `dest/archives/`, clips to `dest/Actor_XX/`, ready for `data.index_ravdess(dest)`.
+    `checksums` maps archive names to md5 (default: the package's `RAVDESS_MD5`). Returns the archive
+    paths. Each actor is done fully before the next, so an interruption loses at most one `.part`,
+    which the next call resumes.
+    """
+    dest = Path(dest)
+    table = dict(RAVDESS_MD5 if checksums is None else checksums)
+    archives = []
+    for actor in actors:
+        name = ravdess_archive_name(actor)
+        archive = download_file(ravdess_url(actor, base_url), dest / "archives" / name, table.get(name),
+                                progress=progress, missing_checksum=missing_checksum)
+        if extract:
+            safe_extract(archive, dest)
+        archives.append(archive)
+    if not keep_archives:
+        shutil.rmtree(dest / "archives", ignore_errors=True)
+    return archives
+
+
+def savee_instructions(root: Path | None = None) -> None:
+    """Raise a DatasetError saying where SAVEE comes from and the layout `data.index_savee` expects."""
+    where = f" at {root}" if root else ""
+    raise DatasetError(
+        f"SAVEE cannot be downloaded automatically{where}: it needs registration at {SAVEE_URL} "
+        "(Surrey Audio-Visual Expressed Emotion, University of Surrey). Unpack the AudioVisualClip part as "
+        "<root>/<DC|JE|JK|KL>/<code><nn>.avi with codes a, d, f, h, n, sa, su (e.g. KL/sa03.avi), "
+        "then index it with fer_utils.data.index_savee(root)."
+    )
+
+
+def mead_instructions(root: Path | None = None) -> None:
+    """Raise a DatasetError saying where MEAD comes from and the layout `data.index_mead` expects."""
+    where = f" at {root}" if root else ""
+    raise DatasetError(
+        f"MEAD cannot be downloaded automatically{where}: request access via {MEAD_URL} "
+        "(Wang et al., ECCV 2020). Unpack each subject's video archive as "
+        "<root>/<M003|W009|...>/video/<view>/<emotion>/level_<n>/<nnn>.mp4 "
+        "(e.g. M003/video/front/angry/level_1/001.mp4), then index it with fer_utils.data.index_mead(root)."
+    )
+
+
+def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
+    """Download dataset `name`: RAVDESS for real; SAVEE and MEAD raise their instructions."""
+    key = name.lower()
+    if key == "ravdess":
+        return download_ravdess(dest, **kwargs)
+    if key == "savee":
+        savee_instructions(dest)
+    if key == "mead":
+        mead_instructions(dest)
+    raise DatasetError(f"unknown dataset {name!r}; choose ravdess, savee or mead")

@@ -1,0 +1,107 @@
+"""Metrics for emotion classifiers, with scikit-learn: frame-level scores, per-class report,
+confusion matrix, and clip-level accuracy by voting over a clip's frames.
+
+**Which F1 the book reports.** The paper gives "F1" without saying how it averages over classes.
+The book's headline F1 is the **macro** F1 (the unweighted mean of the per-class F1 scores): every
+emotion counts the same, so a model cannot hide a poor minority class (RAVDESS has half as many
+neutral clips as of any other emotion) behind the frequent ones. The weighted F1 (per-class F1
+weighted by support) is reported beside it, because it is what some related work quotes and it is
+closest to accuracy on imbalanced data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+from fer_utils.errors import DatasetError
+
+VOTE_METHODS = ("mean", "majority")
+
+
+def predicted_labels(probabilities: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """The class name of the highest probability in each row."""
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(classes):
+        raise ValueError(f"probabilities of shape {probabilities.shape} do not match {len(classes)} classes")
+    return np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
+
+
+def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
+    """Accuracy, macro F1 (the book's headline F1) and weighted F1, plus the number of items."""
+    labels = list(classes)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "f1_weighted": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "n": int(len(y_true)),
+    }
+
+
+def per_class_report(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> pd.DataFrame:
+    """Per-class precision, recall, F1 and support (scikit-learn's classification_report) as a table."""
+    report = classification_report(y_true, y_pred, labels=list(classes), output_dict=True, zero_division=0)
+    table = pd.DataFrame(report).T.loc[list(classes)]
+    table["support"] = table["support"].astype(int)
+    return table
+
+
+def confusion(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str], normalize: str | None = None) -> pd.DataFrame:
+    """Confusion matrix with true classes as rows and predictions as columns (`normalize="true"` for rates)."""
+    matrix = confusion_matrix(y_true, y_pred, labels=list(classes), normalize=normalize)
+    index = pd.Index(list(classes), name="true")
+    return pd.DataFrame(matrix, index=index, columns=pd.Index(list(classes), name="predicted"))
+
+
+def _clip_keys(frames: pd.DataFrame) -> list[str]:
+    """Columns that identify a clip: dataset + clip_id when the table has a dataset column."""
+    if "clip_id" not in frames.columns or "emotion" not in frames.columns:
+        raise DatasetError("clip voting needs a table with clip_id and emotion columns")
+    return ["dataset", "clip_id"] if "dataset" in frames.columns else ["clip_id"]
+
+
+def clip_vote(
+    frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str], method: str = "mean"
+) -> pd.DataFrame:
+    """One row per clip: its true emotion, the voted prediction, the frame count and whether it is right.
+
+    `mean` averages the frames' probabilities and takes the top class; `majority` takes the most
+    frequent frame prediction, breaking ties by the mean probability. Rows of `frames` and
+    `probabilities` must be in the same order.
+    """
+    if method not in VOTE_METHODS:
+        raise ValueError(f"unknown vote method {method!r}; choose one of {VOTE_METHODS}")
+    probabilities = np.asarray(probabilities, dtype=float)
+    if len(frames) != len(probabilities):
+        raise ValueError(f"{len(frames)} frames but {len(probabilities)} rows of probabilities")
+    keys = _clip_keys(frames)
+    table = frames[keys + ["emotion"]].reset_index(drop=True)
+    prob = pd.DataFrame(probabilities, columns=list(classes))
+    votes = prob.idxmax(axis=1).to_numpy()
+    rows = []
+    for key, group in table.groupby(keys, sort=True):
+        mean = prob.loc[group.index].mean()
+        if method == "majority":
+            counts = pd.Series(votes[group.index]).value_counts()
+            tied = counts[counts == counts.max()].index
+            predicted = mean[list(tied)].idxmax()
+        else:
+            predicted = mean.idxmax()
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        truth = group["emotion"].iloc[0]
+        row.update(emotion=truth, predicted=predicted, n_frames=len(group), correct=bool(predicted == truth))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evaluate_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, dict]:
+    """Frame-level metrics and clip-level metrics (mean vote) for one test set, as a JSON-ready dict."""
+    y_pred = predicted_labels(probabilities, classes)
+    result = {"frame": classification_metrics(frames["emotion"].to_numpy(), y_pred, classes)}
+    if "clip_id" in frames.columns:
+        clips = clip_vote(frames, probabilities, classes)
+        result["clip"] = classification_metrics(clips["emotion"], clips["predicted"], classes)
+    return result

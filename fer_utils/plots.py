@@ -1,0 +1,190 @@
+"""Seaborn/matplotlib figures used by the chapters; each function returns the Figure it drew.
+
+Functions take tables and arrays (never file paths to open themselves, except `frame_grid`'s
+callers), so they are cheap to test and reuse in widgets. Emotions are always ordered as in
+`fer_utils.data.EMOTIONS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from fer_utils.data import EMOTIONS
+
+# The paper's reported results (accuracy %, macro F1 %), shown beside every number we measure.
+PAPER_RESULTS = pd.DataFrame(
+    {"dataset": ["RAVDESS", "SAVEE", "MEAD"], "accuracy": [92.0, 94.0, 97.0], "f1": [92.0, 92.0, 97.0]}
+)
+
+
+def emotion_order(values: Sequence[str]) -> list[str]:
+    """The emotions present in `values`, in vocabulary order."""
+    present = set(values)
+    return [e for e in EMOTIONS if e in present]
+
+
+def class_balance(clips: pd.DataFrame, title: str = "Clips per emotion") -> Figure:
+    """Bar chart of the number of rows per emotion (clips or frames), in vocabulary order."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    sns.countplot(data=clips, x="emotion", order=emotion_order(clips["emotion"]), hue="emotion",
+                  legend=False, palette="viridis", ax=ax)
+    ax.set(title=title, xlabel="", ylabel="count")
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
+
+
+def subject_counts(clips: pd.DataFrame, title: str = "Clips per subject and emotion") -> Figure:
+    """Heat map of clip counts per subject (rows) and emotion (columns)."""
+    table = pd.crosstab(clips["subject"], clips["emotion"]).reindex(columns=emotion_order(clips["emotion"]))
+    fig, ax = plt.subplots(figsize=(7, max(3, 0.22 * len(table) + 1)))
+    sns.heatmap(table, annot=len(table) <= 30, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set(title=title, xlabel="", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 4,
+               size: float = 2.2, cmap: str | None = None) -> Figure:
+    """Images in a grid with a title each (RGB or grayscale arrays)."""
+    nrows = max(1, int(np.ceil(len(images) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles):
+        gray = image.ndim == 2 or image.shape[-1] == 1
+        ax.imshow(image.squeeze(), cmap=cmap or ("gray" if gray else None))
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def draw_boxes(ax: plt.Axes, boxes: Sequence[object], color: str = "lime", label: str = "") -> None:
+    """Draw face boxes (objects with x, y, w, h) on an axes."""
+    for box in boxes:
+        ax.add_patch(plt.Rectangle((box.x, box.y), box.w, box.h, fill=False, color=color, lw=2))
+    if label and boxes:
+        ax.text(boxes[0].x, boxes[0].y - 4, label, color=color, fontsize=8)
+
+
+def detection_figure(image_rgb: np.ndarray, boxes: Mapping[str, Sequence[object]],
+                     landmarks: np.ndarray | None = None, title: str = "") -> Figure:
+    """One frame with each detector's boxes in its own colour and, optionally, the 68 landmarks."""
+    colors = dict(zip(boxes, ["lime", "orange", "deepskyblue", "magenta"]))
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.imshow(image_rgb)
+    for name, found in boxes.items():
+        draw_boxes(ax, found, colors[name], name)
+    if landmarks is not None:
+        ax.scatter(landmarks[:, 0], landmarks[:, 1], s=4, c="red")
+    ax.set_title(title or "detections", fontsize=10)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def bar_table(table: pd.DataFrame, x: str, y: str, hue: str | None = None, title: str = "",
+              ylabel: str | None = None, log: bool = False) -> Figure:
+    """A bar chart of one column against another (optionally grouped), with values on the bars."""
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    sns.barplot(data=table, x=x, y=y, hue=hue or x, legend=bool(hue), palette="viridis", ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.3g", fontsize=8)
+    ax.set(title=title, xlabel="", ylabel=ylabel or y)
+    if log:
+        ax.set_yscale("log")
+    ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return fig
+
+
+def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
+    """The first `channels` feature maps of each named layer output (H, W, C), one row per layer."""
+    fig, axes = plt.subplots(len(maps), channels, figsize=(1.6 * channels, 1.7 * len(maps)), squeeze=False)
+    for row, (name, fmap) in zip(axes, maps.items()):
+        for c, ax in enumerate(row):
+            ax.axis("off")
+            if c < fmap.shape[-1]:
+                ax.imshow(fmap[..., c], cmap="magma")
+        row[0].set_title(f"{name} {fmap.shape[0]}×{fmap.shape[1]}×{fmap.shape[-1]}", fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
+    """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or more runs."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.3))
+    palette = sns.color_palette("tab10", len(histories))
+    for color, (label, hist) in zip(palette, histories.items()):
+        for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+            ax.plot(hist["epoch"], hist[metric], color=color, label=f"{label} train")
+            if f"val_{metric}" in hist:
+                ax.plot(hist["epoch"], hist[f"val_{metric}"], color=color, ls="--", label=f"{label} val")
+    loss_ax.set(title="loss", xlabel="epoch")
+    acc_ax.set(title="accuracy", xlabel="epoch", ylim=(0, 1.02))
+    acc_ax.legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_heatmap(confusion: pd.DataFrame, title: str = "Confusion matrix") -> Figure:
+    """A confusion matrix (rows: true, columns: predicted) as an annotated heat map."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.6))
+    fmt = "d" if np.issubdtype(confusion.to_numpy().dtype, np.integer) else ".2f"
+    sns.heatmap(confusion, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax)
+    ax.set(title=title, xlabel="predicted", ylabel="true")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_params(table: pd.DataFrame, highlight: str | None = None,
+                       title: str = "Accuracy versus parameters") -> Figure:
+    """Scatter of accuracy against parameter count (log scale), one labelled point per model."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for _, row in table.iterrows():
+        chosen = row["model"] == highlight
+        ax.scatter(row["params"], row["accuracy"], s=120 if chosen else 50,
+                   color="crimson" if chosen else "steelblue", zorder=3)
+        ax.annotate(row["model"], (row["params"], row["accuracy"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=8, fontweight="bold" if chosen else "normal")
+    ax.set_xscale("log")
+    ax.set(title=title, xlabel="parameters (log scale)", ylabel="test accuracy")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-CAM") -> Figure:
+    """An image beside the same image with a heat map (values 0..1, any size) over it."""
+    import cv2
+
+    face = image.squeeze()
+    resized = cv2.resize(heatmap.astype("float32"), (face.shape[1], face.shape[0]))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(5.5, 2.9))
+    left.imshow(face, cmap="gray")
+    right.imshow(face, cmap="gray")
+    right.imshow(resized, cmap="jet", alpha=0.45)
+    for ax, name in ((left, "input"), (right, title)):
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def paper_comparison(metrics: Mapping[str, float], data: str) -> pd.DataFrame:
+    """Our accuracy and macro F1 (0..1) on `data` beside the paper's reported numbers (percent).
+
+    The label says which data each number comes from, so sample results are never read as real ones.
+    """
+    ours = pd.DataFrame({"dataset": [f"{data} (this run)"], "accuracy": [100 * metrics["accuracy"]],
+                         "f1": [100 * metrics.get("f1_macro", metrics.get("f1", float("nan")))]})
+    paper = PAPER_RESULTS.assign(dataset=PAPER_RESULTS["dataset"] + " (paper, reported)")
+    return pd.concat([ours, paper], ignore_index=True).rename(columns={"accuracy": "accuracy %", "f1": "F1 %"}).round(1)

@@ -1,0 +1,446 @@
+"""Crop → grayscale → resize, and the resumable, parallel dataset run that writes crops + manifest.
+
+The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
+to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see
+ARCHITECTURE.md) and writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` plus `<out>/manifest.csv`
+with one row per sampled frame and its status (`ok`, `no_face`, `unreadable`, `empty`, `not_video`,
+`bad_image`, `missing`) and reason.
+
+Safety: every file is written to a temporary name and moved into place with `os.replace`, so a killed
+run never leaves a truncated crop or manifest. Each finished clip leaves a small completion record in
+`<out>/.parts/`; a rerun skips those clips and merges the records into the manifest, so an
+interrupted run resumes and an identical second run changes no byte. The settings are stored in
+`<out>/.parts/settings.json`, and a run with other settings into the same folder is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fer_utils.errors import PreprocessError, VideoError
+from fer_utils.faces import (
+    DEFAULT_DETECTOR,
+    DEFAULT_MAX_SIDE,
+    DETECTORS,
+    Box,
+    FaceDetector,
+    Landmarker,
+    align_face,
+    alignment_matrix,
+    make_detector,
+    make_landmarker,
+    rotate_box,
+    to_gray,
+)
+
+DEFAULT_SIZE = 180
+DEFAULT_MARGIN = 0.1
+DEFAULT_FRAMES = 6
+MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face any detector finds: recorded as bad_image
+MANIFEST_NAME = "manifest.csv"
+PARTS_DIR = ".parts"
+SETTINGS_NAME = "settings.json"
+TMP_MARK = ".tmp-"
+FORMAT_VERSION = 1
+STATUSES: tuple[str, ...] = ("ok", "no_face", "unreadable", "empty", "not_video", "bad_image", "missing")
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "dataset", "clip_id", "subject", "emotion", "source", "frame_index", "detector",
+    "x", "y", "w", "h", "n_faces", "status", "reason", "image",
+)
+INT_COLUMNS: tuple[str, ...] = ("frame_index", "x", "y", "w", "h", "n_faces")
+CLIP_COLUMNS: tuple[str, ...] = ("path", "dataset", "emotion", "subject", "clip_id")
+
+
+@dataclass(frozen=True)
+class FaceCrop:
+    """The largest face of an image: its size×size gray crop, its box (full resolution) and how many faces were seen."""
+
+    crop: np.ndarray
+    box: Box
+    n_faces: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a run's output; stored as the output folder's fingerprint."""
+
+    frames: int | None = DEFAULT_FRAMES
+    every: int | None = None
+    detector: str = DEFAULT_DETECTOR
+    size: int = DEFAULT_SIZE
+    margin: float = DEFAULT_MARGIN
+    align: bool = False
+    max_side: int | None = DEFAULT_MAX_SIDE
+    version: int = FORMAT_VERSION
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise PreprocessError for settings that cannot work (unknown detector, sizes, margins)."""
+    if settings.detector not in DETECTORS:
+        raise PreprocessError(f"unknown detector {settings.detector!r}; choose one of: {', '.join(DETECTORS)}")
+    if settings.size < 8:
+        raise PreprocessError(f"crop size must be at least 8 pixels, got {settings.size}")
+    if not 0.0 <= settings.margin <= 1.0:
+        raise PreprocessError(f"margin must be between 0 and 1 (fraction of the box size), got {settings.margin}")
+    if settings.frames is not None and settings.frames < 1:
+        raise PreprocessError(f"frames must be at least 1 (or None for all), got {settings.frames}")
+    if settings.every is not None and settings.every < 1:
+        raise PreprocessError(f"every must be at least 1, got {settings.every}")
+    if settings.max_side is not None and settings.max_side < 32:
+        raise PreprocessError(f"max_side must be at least 32 pixels, got {settings.max_side}")
+
+
+def square_region(box: Box, margin: float) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the square around `box`'s centre, side = longest box side × (1 + 2·margin)."""
+    side = max(1, int(round(max(box.w, box.h) * (1.0 + 2.0 * margin))))
+    cx, cy = box.center
+    x0, y0 = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
+    return x0, y0, x0 + side, y0 + side
+
+
+def crop_face(image: np.ndarray, box: Box, *, size: int = DEFAULT_SIZE, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """The face in `box` as a size×size uint8 gray crop: square around the box with `margin` (fraction
+    of the box side) on every side, edge pixels repeated where it leaves the image. Accepts 1, 3 or 4
+    channels and 8 or 16 bits."""
+    import cv2
+
+    gray = to_gray(image)
+    height, width = gray.shape
+    x0, y0, x1, y1 = square_region(box, margin)
+    inside = gray[max(0, y0):min(height, y1), max(0, x0):min(width, x1)]
+    if inside.size == 0:
+        raise ValueError(f"box {box} lies outside the {width}×{height} image")
+    padded = cv2.copyMakeBorder(
+        inside, max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width), cv2.BORDER_REPLICATE
+    )
+    interpolation = cv2.INTER_AREA if padded.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(padded, (size, size), interpolation=interpolation)
+
+
+def largest_face_crop(
+    image: np.ndarray,
+    detector: FaceDetector,
+    *,
+    size: int = DEFAULT_SIZE,
+    margin: float = DEFAULT_MARGIN,
+    align: bool = False,
+    landmarker: Landmarker | None = None,
+) -> FaceCrop | None:
+    """Detect faces in `image`, keep the largest and crop it (optionally rotated so the eyes are level
+    first, which needs a `landmarker`); None when no face is found."""
+    if align and landmarker is None:
+        raise ValueError("align=True needs a landmarker: pass landmarker=make_landmarker()")
+    boxes = detector.detect(image)
+    if not boxes:
+        return None
+    box = boxes[0]
+    if align:
+        assert landmarker is not None
+        points = landmarker.landmarks(image, box)
+        image, _ = align_face(image, points)
+        box = rotate_box(box, alignment_matrix(points), image.shape)
+    return FaceCrop(crop=crop_face(image, box, size=size, margin=margin), box=box, n_faces=len(boxes))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` via a temporary file and os.replace; skip (False) when the bytes are already there."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return True
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of `image` (deterministic: same pixels, same bytes)."""
+    import cv2
+
+    ok, buffer = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError("OpenCV could not encode the crop as PNG")
+    return buffer.tobytes()
+
+
+def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
+    """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`."""
+    safe_id = str(clip_id).replace("/", "_").replace("\\", "_")
+    return f"{emotion}/{safe_id}_f{frame_index:04d}.png"
+
+
+def clip_key(clip: dict) -> str:
+    """A stable file-name key for one clip row (dataset, clip id and source path)."""
+    text = "\0".join(str(clip[k]) for k in ("dataset", "clip_id", "path"))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+def _row(clip: dict, settings: Settings, **values: Any) -> dict:
+    """One manifest row for `clip` with `values` filled in and the rest empty."""
+    row = {
+        "dataset": clip["dataset"], "clip_id": clip["clip_id"], "subject": clip["subject"],
+        "emotion": clip["emotion"], "source": clip["path"], "frame_index": None, "detector": settings.detector,
+        "x": None, "y": None, "w": None, "h": None, "n_faces": None, "status": "", "reason": "", "image": "",
+    }
+    row.update(values)
+    return row
+
+
+def _frame_row(
+    clip: dict, index: int, frame: np.ndarray | None, out_dir: Path, settings: Settings,
+    detector: FaceDetector, landmarker: Landmarker | None,
+) -> dict:
+    """Detect, crop and write one sampled frame; the manifest row says what happened."""
+    import cv2
+
+    if frame is None:
+        return _row(clip, settings, frame_index=index, status="unreadable",
+                    reason=f"frame {index} could not be decoded (truncated or corrupted video?)")
+    if min(frame.shape[:2]) < MIN_IMAGE_SIDE:
+        return _row(clip, settings, frame_index=index, status="bad_image",
+                    reason=f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face")
+    try:
+        found = largest_face_crop(frame, detector, size=settings.size, margin=settings.margin,
+                                  align=settings.align, landmarker=landmarker)
+    except (ValueError, RuntimeError, cv2.error) as exc:  # dlib raises RuntimeError
+        return _row(clip, settings, frame_index=index, status="bad_image", reason=f"unusable image: {exc}")
+    if found is None:
+        return _row(clip, settings, frame_index=index, n_faces=0, status="no_face",
+                    reason=f"no face found by {settings.detector}")
+    relpath = crop_relpath(clip["emotion"], clip["clip_id"], index)
+    atomic_write_bytes(out_dir / relpath, encode_png(found.crop))
+    box = found.box
+    reason = f"{found.n_faces} faces, kept the largest" if found.n_faces > 1 else ""
+    return _row(clip, settings, frame_index=index, x=box.x, y=box.y, w=box.w, h=box.h, n_faces=found.n_faces,
+                status="ok", reason=reason, image=relpath)
+
+
+def process_clip(
+    clip: dict, out_dir: Path, settings: Settings, detector: FaceDetector, landmarker: Landmarker | None = None
+) -> list[dict]:
+    """Sample, detect, crop and write one clip; one manifest row per sampled frame (or one row saying
+    why the clip could not be read). Never raises for bad input."""
+    from fer_utils.video import check_media, try_sample_frames
+
+    path = Path(clip["path"])
+    try:
+        frames = try_sample_frames(path, settings.frames, settings.every)
+        is_image = check_media(path) == "image"
+    except VideoError as exc:
+        return [_row(clip, settings, status=exc.status, reason=str(exc))]
+    if is_image and int(clip.get("frame", -1)) >= 0:  # a crop-named image keeps its frame number
+        frames = [(int(clip["frame"]), frames[0][1])]
+    return [_frame_row(clip, i, f, Path(out_dir), settings, detector, landmarker) for i, f in frames]
+
+
+def manifest_frame(rows: Iterable[dict]) -> pd.DataFrame:
+    """Rows as a manifest table: the fixed columns, nullable integers, empty strings for missing text."""
+    table = pd.DataFrame(list(rows), columns=list(MANIFEST_COLUMNS))
+    for column in INT_COLUMNS:
+        table[column] = pd.array(table[column].tolist(), dtype="Int64")
+    for column in set(MANIFEST_COLUMNS) - set(INT_COLUMNS):
+        table[column] = table[column].fillna("").astype(str)
+    return table
+
+
+def _csv_bytes(table: pd.DataFrame) -> bytes:
+    """The table as CSV bytes (Unix newlines, no index)."""
+    return table.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def read_manifest_csv(path: Path) -> pd.DataFrame:
+    """A manifest (or part) CSV read back with the manifest's column types."""
+    dtypes = {c: ("Int64" if c in INT_COLUMNS else str) for c in MANIFEST_COLUMNS}
+    table = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in INT_COLUMNS})
+    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+    if missing:
+        raise PreprocessError(f"{path} is not a preprocessing manifest (missing columns: {', '.join(missing)})")
+    return table[list(MANIFEST_COLUMNS)]
+
+
+def _part_path(out_dir: Path, clip: dict) -> Path:
+    """Where the completion record of `clip` lives."""
+    return Path(out_dir) / PARTS_DIR / f"{clip_key(clip)}.csv"
+
+
+def write_part(out_dir: Path, clip: dict, rows: list[dict]) -> None:
+    """Record `clip` as finished (atomically, after its crops are in place)."""
+    atomic_write_bytes(_part_path(out_dir, clip), _csv_bytes(manifest_frame(rows)))
+
+
+def read_part(out_dir: Path, clip: dict) -> pd.DataFrame | None:
+    """The finished record of `clip`, or None if it is absent, unreadable or its crops are missing."""
+    path = _part_path(out_dir, clip)
+    if not path.is_file():
+        return None
+    try:
+        table = read_manifest_csv(path)
+    except (PreprocessError, ValueError, pd.errors.ParserError):
+        return None
+    images = table.loc[table["status"] == "ok", "image"]
+    if not all((Path(out_dir) / image).is_file() for image in images):
+        return None
+    return table
+
+
+def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings) -> int:
+    """Process clips with one detector (and landmarker) made here: the body of a worker process."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    detector = make_detector(settings.detector, max_side=settings.max_side)
+    landmarker = make_landmarker() if settings.align else None
+    for clip in todo:
+        write_part(out_dir, clip, process_clip(clip, out_dir, settings, detector, landmarker))
+    return len(todo)
+
+
+def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm) -> None:
+    """Process `todo` in this process with one detector."""
+    detector = make_detector(settings.detector, max_side=settings.max_side)
+    landmarker = make_landmarker() if settings.align else None
+    for clip in todo:
+        write_part(out_dir, clip, process_clip(clip, out_dir, settings, detector, landmarker))
+        bar.update(1)
+
+
+def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: int, bar: tqdm) -> None:
+    """Process `todo` in `workers` spawned processes, each with its own detector, taking every
+    `workers`-th clip (clips cost about the same); progress is read from the completion records."""
+    parts = Path(out_dir) / PARTS_DIR
+    pending = {_part_path(out_dir, clip).name for clip in todo}
+    context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_process_all, todo[k::workers], out_dir, settings) for k in range(workers)]
+        while futures:
+            finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+            done_now = pending & {p.name for p in parts.glob("*.csv")}
+            bar.update(len(done_now))
+            pending -= done_now
+            for future in finished:
+                if future.exception() is not None:
+                    raise PreprocessError(f"a preprocessing worker failed ({future.exception()!r}); "
+                                          "finished clips are kept, rerun to resume") from future.exception()
+            futures = list(running)
+
+
+def _check_fingerprint(out_dir: Path, settings: Settings) -> None:
+    """Store `settings` in a new output folder, or refuse a folder made with different settings."""
+    path = Path(out_dir) / PARTS_DIR / SETTINGS_NAME
+    wanted = asdict(settings)
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored != wanted:
+            diff = ", ".join(f"{k}: {stored.get(k)!r} there, {v!r} now" for k, v in wanted.items() if stored.get(k) != v)
+            raise PreprocessError(f"{out_dir} was preprocessed with other settings ({diff}); "
+                                  "use another --out folder or delete it")
+        return
+    atomic_write_bytes(path, (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def _remove_stale_tmp(out_dir: Path) -> None:
+    """Delete temporary files a killed run left behind (only our own `.<name>.tmp-<pid>` files)."""
+    for path in Path(out_dir).rglob(f".*{TMP_MARK}*"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+
+
+def clip_records(clips: pd.DataFrame) -> list[dict]:
+    """The clip index as plain dicts with the fields the workers need (path made absolute)."""
+    missing = [c for c in CLIP_COLUMNS if c not in clips.columns]
+    if missing:
+        raise PreprocessError(f"the clip table lacks column(s) {', '.join(missing)} (see ARCHITECTURE.md, 'Clip index')")
+    records = []
+    for row in clips.to_dict("records"):
+        record = {k: str(row[k]) for k in CLIP_COLUMNS}
+        record["path"] = str(Path(record["path"]).expanduser().absolute())
+        frame = row.get("frame")
+        record["frame"] = int(frame) if frame is not None and not pd.isna(frame) else -1
+        records.append(record)
+    return records
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def preprocess_dataset(
+    clips: pd.DataFrame,
+    out_dir: Path,
+    *,
+    frames: int | None = DEFAULT_FRAMES,
+    every: int | None = None,
+    detector: str = DEFAULT_DETECTOR,
+    size: int = DEFAULT_SIZE,
+    margin: float = DEFAULT_MARGIN,
+    align: bool = False,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    workers: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
+
+    Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by
+    `detector`, crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
+    processes (None: one per CPU), skips clips finished by an earlier run with the same settings, and
+    records bad input as a status instead of stopping.
+    """
+    settings = Settings(frames=frames, every=every, detector=detector, size=size, margin=float(margin),
+                        align=bool(align), max_side=max_side)
+    check_settings(settings)
+    records = clip_records(clips)
+    out_dir = Path(out_dir)
+    (out_dir / PARTS_DIR).mkdir(parents=True, exist_ok=True)
+    _check_fingerprint(out_dir, settings)
+    _remove_stale_tmp(out_dir)
+    todo = [clip for clip in records if read_part(out_dir, clip) is None]
+    workers = default_workers() if workers is None else max(1, int(workers))
+    workers = min(workers, len(todo)) or 1
+    with tqdm(total=len(records), initial=len(records) - len(todo), unit="clip", desc="preprocess",
+              disable=not progress) as bar:
+        if workers <= 1:
+            _run_serial(todo, out_dir, settings, bar)
+        else:
+            _run_parallel(todo, out_dir, settings, workers, bar)
+    return merge_parts(out_dir, records)
+
+
+def merge_parts(out_dir: Path, records: list[dict]) -> pd.DataFrame:
+    """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically)."""
+    parts = []
+    for clip in records:
+        part = read_part(out_dir, clip)
+        if part is None:
+            raise PreprocessError(f"clip {clip['clip_id']} ({clip['path']}) has no completion record; rerun to finish it")
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True) if parts else manifest_frame([])
+    atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, _csv_bytes(table))
+    return load_manifest(out_dir)
+
+
+def load_manifest(out_dir: Path) -> pd.DataFrame:
+    """The manifest of a preprocessed folder, with integer columns as nullable Int64 and text as str."""
+    path = Path(out_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise PreprocessError(f"no {MANIFEST_NAME} in {out_dir}: run `python -m fer_utils preprocess` first")
+    return read_manifest_csv(path)

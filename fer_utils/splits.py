@@ -1,0 +1,175 @@
+"""Reproducible train/test(/val) splits and the leak check.
+
+Three protocols, each on any table with `emotion`, `clip_id` and `subject` columns (a clip index or a
+preprocessing manifest):
+
+- `random`: rows shuffled and stratified by emotion (the paper's 80/20 image-level protocol). Frames of
+  one clip, and every actor, land on both sides: it measures memorisation as much as recognition.
+- `clip`: whole clips go to one side (scikit-learn group splits on `clip_id`, stratified by emotion).
+- `subject`: whole actors/speakers go to one side (group splits on `subject`); `subject_folds` gives
+  k-fold or leave-one-subject-out cross-validation.
+
+Split tables keep the input's index, so rows can be traced back to the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    LeaveOneGroupOut,
+    StratifiedGroupKFold,
+    train_test_split,
+)
+
+from fer_utils.errors import DatasetError
+
+PROTOCOLS: tuple[str, ...] = ("random", "clip", "subject")
+REQUIRED_COLUMNS: tuple[str, ...] = ("emotion", "clip_id", "subject")
+
+
+@dataclass
+class Split:
+    """Disjoint train and test tables, and an optional validation table."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    val: pd.DataFrame | None = None
+
+    def sides(self) -> dict[str, pd.DataFrame]:
+        """The non-empty sides by name (train, test, and val when present)."""
+        named = {"train": self.train, "test": self.test, "val": self.val}
+        return {k: v for k, v in named.items() if v is not None}
+
+
+@dataclass
+class LeakReport:
+    """Clip ids and subjects that appear on more than one side of a split."""
+
+    shared_clips: list[str] = field(default_factory=list)
+    shared_subjects: list[str] = field(default_factory=list)
+
+    @property
+    def leaks(self) -> bool:
+        """True when any clip or subject is shared between sides."""
+        return bool(self.shared_clips or self.shared_subjects)
+
+    def __str__(self) -> str:
+        if not self.leaks:
+            return "no leak: no clip and no subject appears on two sides"
+        return (f"leaks: {len(self.shared_clips)} clip(s) and {len(self.shared_subjects)} subject(s) "
+                f"appear on two sides (subjects: {', '.join(map(str, self.shared_subjects[:10]))})")
+
+
+def _check_table(df: pd.DataFrame) -> None:
+    """Raise DatasetError unless `df` has the columns splits need and at least two rows."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DatasetError(f"a split needs columns {REQUIRED_COLUMNS}; missing {missing}")
+    if len(df) < 2:
+        raise DatasetError(f"cannot split a table of {len(df)} row(s)")
+
+
+def _check_fraction(name: str, value: float, allow_zero: bool) -> None:
+    """Raise DatasetError unless 0 < value < 1 (or value == 0 when allowed)."""
+    if not (0 < value < 1 or (allow_zero and value == 0)):
+        raise DatasetError(f"{name} must be a fraction in (0, 1), got {value}")
+
+
+def _random_holdout(df: pd.DataFrame, size: float, seed: int) -> tuple[pd.Index, pd.Index]:
+    """Row-level stratified holdout: (keep, held-out) index labels."""
+    try:
+        keep, held = train_test_split(df.index, test_size=size, random_state=seed, stratify=df["emotion"])
+    except ValueError as exc:
+        raise DatasetError(f"cannot stratify {len(df)} rows by emotion with size {size}: {exc}") from exc
+    return pd.Index(keep), pd.Index(held)
+
+
+def _group_holdout(df: pd.DataFrame, groups: str, size: float, seed: int) -> tuple[pd.Index, pd.Index]:
+    """Group holdout (no group on both sides), stratified by emotion when there are enough groups.
+
+    StratifiedGroupKFold with round(1/size) folds gives one fold as held-out; with fewer groups than
+    folds it falls back to GroupShuffleSplit (unstratified), e.g. one of SAVEE's four speakers.
+    """
+    n_groups = df[groups].nunique()
+    if n_groups < 2:
+        raise DatasetError(f"cannot split by {groups}: only {n_groups} distinct value(s)")
+    n_splits = max(2, round(1 / size))
+    if n_groups >= n_splits:
+        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        keep, held = next(splitter.split(df, df["emotion"], groups=df[groups]))
+    else:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+        keep, held = next(splitter.split(df, groups=df[groups]))
+    return df.index[np.sort(keep)], df.index[np.sort(held)]
+
+
+def _holdout(df: pd.DataFrame, protocol: str, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split `df` into (rest, held-out) with `protocol`."""
+    if protocol == "random":
+        keep, held = _random_holdout(df, size, seed)
+    else:
+        keep, held = _group_holdout(df, "clip_id" if protocol == "clip" else "subject", size, seed)
+    rest, out = df.loc[keep].sort_index(), df.loc[held].sort_index()
+    if rest.empty or out.empty:
+        raise DatasetError(f"the {protocol} split of {len(df)} rows left one side empty")
+    return rest, out
+
+
+def split_frames(
+    df: pd.DataFrame, protocol: str = "random", test_size: float = 0.2, val_size: float = 0.0, seed: int = 0
+) -> Split:
+    """Split `df` into train/test (and val when `val_size` > 0) with one protocol, reproducibly from `seed`.
+
+    `test_size` and `val_size` are fractions of the whole table (of its groups for `clip`/`subject`);
+    the validation side is taken from what remains after the test side, with the same protocol.
+    """
+    if protocol not in PROTOCOLS:
+        raise DatasetError(f"unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    _check_table(df)
+    _check_fraction("test_size", test_size, allow_zero=False)
+    _check_fraction("val_size", val_size, allow_zero=True)
+    if test_size + val_size >= 1:
+        raise DatasetError(f"test_size + val_size must be below 1, got {test_size + val_size}")
+    rest, test = _holdout(df, protocol, test_size, seed)
+    if val_size == 0:
+        return Split(train=rest, test=test, val=None)
+    train, val = _holdout(rest, protocol, val_size / (1 - test_size), seed)
+    return Split(train=train, test=test, val=val)
+
+
+def subject_folds(df: pd.DataFrame, n_folds: int | None = None, seed: int = 0) -> Iterator[Split]:
+    """Cross-validation folds by subject: each subject is in the test side of exactly one fold.
+
+    `n_folds=None` is leave-one-subject-out (SAVEE: 4 folds, RAVDESS: 24); otherwise
+    StratifiedGroupKFold with `n_folds` folds, shuffled reproducibly from `seed`.
+    """
+    _check_table(df)
+    n_subjects = df["subject"].nunique()
+    if n_subjects < 2:
+        raise DatasetError(f"subject folds need at least 2 subjects, got {n_subjects}")
+    if n_folds is None:
+        splitter = LeaveOneGroupOut()
+        folds = splitter.split(df, groups=df["subject"])
+    else:
+        if not 2 <= n_folds <= n_subjects:
+            raise DatasetError(f"n_folds must be between 2 and the {n_subjects} subjects, got {n_folds}")
+        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        folds = splitter.split(df, df["emotion"], groups=df["subject"])
+    for keep, held in folds:
+        yield Split(train=df.iloc[np.sort(keep)], test=df.iloc[np.sort(held)], val=None)
+
+
+def check_leakage(split: Split) -> LeakReport:
+    """The clip ids and subjects that appear on two sides of `split` (train/test/val pairwise)."""
+    clips: set = set()
+    subjects: set = set()
+    for a, b in combinations(split.sides().values(), 2):
+        clips |= set(a["clip_id"]) & set(b["clip_id"])
+        subjects |= set(a["subject"]) & set(b["subject"])
+    return LeakReport(shared_clips=sorted(map(str, clips)), shared_subjects=sorted(map(str, subjects)))

@@ -1,0 +1,228 @@
+"""Frame sampling from clips: N evenly spaced frames (by seeking), every k-th frame, or all frames.
+
+Works for any container OpenCV's FFmpeg backend reads (mp4, avi as SAVEE ships, mkv, animated GIF)
+and for still images (one frame, index 0). Seeking with CAP_PROP_POS_FRAMES is used where the
+container reports its length and the position after the read confirms the seek landed; otherwise
+frames are decoded sequentially (`grab()` skips the colour conversion of frames that are not kept).
+Bad files raise a specific `fer_utils.errors.VideoError` whose `.status` is the manifest status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fer_utils.errors import (
+    EmptyVideoError,
+    MissingMediaError,
+    NotVideoError,
+    UnreadableVideoError,
+)
+
+# Leading bytes of the image formats OpenCV decodes with imread (GIF goes through the video reader).
+IMAGE_MAGIC: tuple[bytes, ...] = (
+    b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6",
+)
+# Forward distance (frames) below which decoding forward is cheaper than a seek to a keyframe.
+SEEK_GAP = 12
+
+
+def sniff(path: Path) -> str:
+    """'image', 'gif', 'video' or 'unknown' from the file's first bytes (not its name)."""
+    with Path(path).open("rb") as fh:
+        head = fh.read(16)
+    if head.startswith(b"GIF8"):
+        return "gif"
+    if any(head.startswith(magic) for magic in IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "image"
+    is_video = (
+        head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")  # mp4 / mov / m4v / 3gp
+        or (head[:4] == b"RIFF" and head[8:12] == b"AVI ")  # avi
+        or head.startswith(b"\x1a\x45\xdf\xa3")  # mkv / webm
+        or head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"))  # mpeg-ps / mpeg-1/2
+        or head.startswith(b"FLV")
+    )
+    return "video" if is_video else "unknown"
+
+
+def check_media(path: Path) -> str:
+    """The kind of a readable-looking media file (see `sniff`), or the VideoError saying why not."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingMediaError(f"{path} does not exist")
+    if not path.is_file():
+        raise NotVideoError(f"{path} is not a file")
+    if path.stat().st_size == 0:
+        raise EmptyVideoError(f"{path} is a zero-byte file")
+    kind = sniff(path)
+    if kind == "unknown":
+        with path.open("rb") as fh:
+            head = fh.read(8)
+        raise NotVideoError(f"{path.name} is neither a video nor an image (starts with {head!r})")
+    return kind
+
+
+def read_image(path: Path) -> np.ndarray:
+    """A still image as stored (any channels, 8 or 16 bit), or UnreadableVideoError."""
+    import cv2
+
+    check_media(path)
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise UnreadableVideoError(f"{Path(path).name}: image data could not be decoded (corrupted or truncated?)")
+    return image
+
+
+def _open(path: Path) -> Any:
+    """An opened cv2.VideoCapture on `path`, or UnreadableVideoError."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        cap.release()
+        raise UnreadableVideoError(f"{Path(path).name}: the video container could not be opened (corrupted or truncated?)")
+    return cap
+
+
+def _count_by_decoding(path: Path) -> int:
+    """Number of frames that actually decode (for containers that do not report a length)."""
+    cap = _open(path)
+    try:
+        count = 0
+        while cap.grab():
+            count += 1
+        return count
+    finally:
+        cap.release()
+
+
+def frame_count(path: Path, *, exact: bool = False) -> int:
+    """Frames in a clip: the container's count (1 for a still image), or decoded when `exact`
+    or when the container does not report it. Raises a VideoError for bad files and empty clips."""
+    import cv2
+
+    path = Path(path)
+    if check_media(path) == "image":
+        read_image(path)
+        return 1
+    cap = _open(path)
+    try:
+        reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    count = _count_by_decoding(path) if exact or reported <= 0 else reported
+    if count <= 0:
+        raise EmptyVideoError(f"{path.name}: the container holds no decodable frames")
+    return count
+
+
+def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> list[int]:
+    """Which frames to sample from a clip of `count` frames.
+
+    `every=k`: 0, k, 2k, … (the first `n` of them if `n` is also given). Otherwise `n` evenly spaced
+    frames at the centres of n equal segments (skipping the neutral first frame); `n=None`: all.
+    """
+    if count <= 0:
+        return []
+    if n is not None and n < 1:
+        raise ValueError(f"n must be a positive number of frames or None, got {n}")
+    if every is not None:
+        if every < 1:
+            raise ValueError(f"every must be a positive step or None, got {every}")
+        picked = list(range(0, count, every))
+        return picked[:n] if n is not None else picked
+    if n is None or n >= count:
+        return list(range(count))
+    return sorted({int((i + 0.5) * count / n) for i in range(n)})
+
+
+def _read_sequential(cap: Any, start: int, targets: Sequence[int]) -> dict[int, np.ndarray]:
+    """Decode forward from position `start`, keeping the frames in `targets` (sorted, ≥ start)."""
+    wanted = set(targets)
+    frames: dict[int, np.ndarray] = {}
+    position = start
+    last = max(targets, default=-1)
+    while position <= last:
+        if not cap.grab():
+            break
+        if position in wanted:
+            ok, frame = cap.retrieve()
+            if ok and frame is not None:
+                frames[position] = frame
+        position += 1
+    return frames
+
+
+def _read_seeking(cap: Any, targets: Sequence[int]) -> tuple[dict[int, np.ndarray], list[int]]:
+    """Read `targets` (sorted) by seeking, decoding forward over short gaps; a seek whose reported
+    position disagrees stops seeking. Returns the frames read and the targets still to read."""
+    import cv2
+
+    frames: dict[int, np.ndarray] = {}
+    position = 0
+    for k, target in enumerate(targets):
+        if target - position > SEEK_GAP:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+            if int(cap.get(cv2.CAP_PROP_POS_FRAMES)) != target:
+                return frames, list(targets[k:])
+            position = target
+        got = _read_sequential(cap, position, [target])
+        if target not in got:
+            return frames, list(targets[k:])
+        frames.update(got)
+        position = target + 1
+        if int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) != position:
+            return frames, list(targets[k + 1:])
+    return frames, []
+
+
+def read_frames(path: Path, targets: Sequence[int], *, seek: bool = True) -> list[tuple[int, np.ndarray | None]]:
+    """Frames `targets` of a video; None for a frame that could not be decoded (e.g. past a truncation).
+
+    Seeks where that is verified to work, and decodes the rest sequentially from the start.
+    """
+    targets = sorted(set(targets))
+    cap = _open(path)
+    try:
+        frames, left = _read_seeking(cap, targets) if seek else ({}, targets)
+    finally:
+        cap.release()
+    if left:
+        cap = _open(path)
+        try:
+            frames.update(_read_sequential(cap, 0, left))
+        finally:
+            cap.release()
+    return [(t, frames.get(t)) for t in targets]
+
+
+def try_sample_frames(
+    path: Path, n: int | None = 6, every: int | None = None, *, seek: bool = True
+) -> list[tuple[int, np.ndarray | None]]:
+    """Like `sample_frames`, but keeps the sampled frames that failed to decode as (index, None).
+
+    Raises a VideoError only when the file as a whole is unusable (missing, empty, not a video, unopenable).
+    """
+    path = Path(path)
+    kind = check_media(path)
+    if kind == "image":
+        return [(0, read_image(path))]
+    count = frame_count(path)
+    return read_frames(path, frame_indices(count, n, every), seek=seek)
+
+
+def sample_frames(
+    path: Path, n: int | None = 6, every: int | None = None, *, seek: bool = True
+) -> list[tuple[int, np.ndarray]]:
+    """(frame index, BGR frame) pairs: `n` evenly spaced frames (default 6, as the paper), every
+    `every`-th frame, or all frames when both are None. A still image gives [(0, image)].
+
+    Frames that cannot be decoded are left out; if none decodes, UnreadableVideoError.
+    """
+    frames = [(i, f) for i, f in try_sample_frames(path, n, every, seek=seek) if f is not None]
+    if not frames:
+        raise UnreadableVideoError(f"{Path(path).name}: none of the sampled frames could be decoded")
+    return frames

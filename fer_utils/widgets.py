@@ -1,0 +1,280 @@
+"""ipywidgets explorers for the chapters; each also draws a static default view.
+
+Every explorer follows one pattern (`live_view`): it shows its controls, then draws the default view
+as an ordinary figure output. That figure is saved with the executed notebook, so the published book
+shows it without a kernel, and the controls are rendered from the saved widget state. With a live
+kernel (Jupyter, Colab) moving a control redraws the same figure in place (a display handle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from fer_utils import plots
+
+Draw = Callable[..., Figure]
+Describe = Callable[..., str]
+
+
+@dataclass
+class LiveView:
+    """An explorer: its controls box, the status line under them, and the function drawing a view."""
+
+    box: widgets.VBox
+    controls: Mapping[str, widgets.ValueWidget]
+    status: widgets.HTML
+    draw: Draw
+
+    def values(self) -> dict[str, object]:
+        """The controls' current values, by name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def figure(self) -> Figure:
+        """The view for the current values (a new Figure; the caller closes it)."""
+        return self.draw(**self.values())
+
+
+def live_view(draw: Draw, controls: Mapping[str, widgets.ValueWidget],
+              describe: Describe | None = None, show: bool = True) -> LiveView:
+    """Show the controls and the default figure; redraw the figure (and status line) when a control moves."""
+    from IPython.display import display
+
+    status = widgets.HTML()
+    view = LiveView(widgets.VBox([*controls.values(), status]), controls, status, draw)
+    if describe:
+        status.value = describe(**view.values())
+    handle = None
+    if show:
+        display(view.box)
+        fig = view.figure()
+        handle = display(fig, display_id=True)
+        plt.close(fig)
+
+    def redraw(_change: dict) -> None:
+        if describe:
+            status.value = describe(**view.values())
+        if handle is not None:
+            fig = view.figure()
+            handle.update(fig)
+            plt.close(fig)
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    return view
+
+
+# Chapter 1: a clip and frame browser.
+def clip_frame(clips: pd.DataFrame, subject: str, emotion: str, frame: int) -> tuple[np.ndarray, str]:
+    """The RGB frame `frame` (clamped) of the first clip of `subject` showing `emotion`, with a caption."""
+    import cv2
+
+    from fer_utils.video import sample_frames
+
+    rows = clips[(clips["subject"] == subject) & (clips["emotion"] == emotion)]
+    if rows.empty:
+        return np.zeros((90, 160, 3), np.uint8), f"no {emotion} clip of {subject}"
+    path = Path(rows.iloc[0]["path"])
+    frames = sample_frames(path, n=None)
+    index, bgr = frames[min(frame, len(frames) - 1)]
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), f"{path.name}  (frame {index} of {len(frames)}, {emotion})"
+
+
+def clip_browser(clips: pd.DataFrame, show: bool = True) -> LiveView:
+    """Pick an actor, an emotion and a frame; see that frame of the clip."""
+    subjects = sorted(clips["subject"].unique())
+    emotions = plots.emotion_order(clips["emotion"])
+    controls = {
+        "subject": widgets.Dropdown(options=subjects, value=subjects[0], description="actor"),
+        "emotion": widgets.Dropdown(options=emotions, value="happy" if "happy" in emotions else emotions[0],
+                                    description="emotion"),
+        "frame": widgets.IntSlider(value=9, min=0, max=30, description="frame"),
+    }
+
+    def draw(subject: str, emotion: str, frame: int) -> Figure:
+        image, caption = clip_frame(clips, subject, emotion, frame)
+        return plots.image_grid([image], [caption], ncols=1, size=5.5)
+
+    return live_view(draw, controls, show=show)
+
+
+# Chapter 2: a detector, margin and alignment explorer.
+def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
+    """Pick a detector, a crop margin and alignment; see the box, landmarks and the resulting crop."""
+    import cv2
+
+    from fer_utils.faces import DETECTORS, align_face, make_detector, make_landmarker
+    from fer_utils.preprocess import crop_face
+
+    landmarker = make_landmarker()
+    controls = {
+        "detector": widgets.Dropdown(options=list(DETECTORS), value=DETECTORS[0], description="detector"),
+        "margin": widgets.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.05, description="margin"),
+        "align": widgets.Checkbox(value=False, description="align eyes"),
+    }
+
+    def draw(detector: str, margin: float, align: bool) -> Figure:
+        image = image_bgr
+        boxes = make_detector(detector).detect(image)
+        if not boxes:
+            return plots.image_grid([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], [f"{detector}: no face"], ncols=1, size=4)
+        points = landmarker.landmarks(image, boxes[0])
+        if align:
+            image, points = align_face(image, points)
+            boxes = make_detector(detector).detect(image) or boxes
+        crop = crop_face(image, boxes[0], size=180, margin=margin)
+        fig = plots.detection_figure(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), {detector: boxes[:1]}, points,
+                                     f"{detector}, margin {margin:.2f}{', aligned' if align else ''}")
+        inset = fig.add_axes((0.72, 0.12, 0.26, 0.76))
+        inset.imshow(crop, cmap="gray")
+        inset.set_title(f"crop {crop.shape[1]}×{crop.shape[0]}", fontsize=8)
+        inset.axis("off")
+        return fig
+
+    return live_view(draw, controls, show=show)
+
+
+# Chapter 3: the architecture's size.
+def cnn_param_count(input_size: int, filters: Sequence[int] = (16, 64, 64), dense: int = 16,
+                    classes: int = 8, channels: int = 1) -> int:
+    """Parameters of the paper's CNN shape (3×3 same convs, each halved by 2×2 pooling, Dense, softmax).
+
+    The closed form behind the explorer's live count: conv (9·c_in + 1)·c_out, then the flattened
+    map (size // 8)² · c_last feeds Dense(dense), then Dense(classes).
+    """
+    total, c_in, side = 0, channels, input_size
+    for c_out in filters:
+        total += (9 * c_in + 1) * c_out
+        c_in, side = c_out, side // 2
+    flat = side * side * c_in
+    return total + (flat + 1) * dense + (dense + 1) * classes
+
+
+def architecture_explorer(classes: int = 8, show: bool = True) -> LiveView:
+    """Sliders for the filters, dense units and input size, with the live parameter count per part."""
+    controls = {
+        "input_size": widgets.IntSlider(value=180, min=48, max=224, step=4, description="input px"),
+        "first_filters": widgets.IntSlider(value=16, min=4, max=64, step=4, description="conv1 filters"),
+        "later_filters": widgets.IntSlider(value=64, min=8, max=128, step=8, description="conv2/3 filters"),
+        "dense": widgets.IntSlider(value=16, min=4, max=256, step=4, description="dense units"),
+    }
+
+    def parts(input_size: int, first_filters: int, later_filters: int, dense: int) -> pd.DataFrame:
+        filters = (first_filters, later_filters, later_filters)
+        convs = cnn_param_count(input_size, filters, 0, 0)
+        total = cnn_param_count(input_size, filters, dense, classes)
+        head = (dense + 1) * classes
+        return pd.DataFrame({"part": ["convolutions", "dense (flatten → fc)", "softmax"],
+                             "params": [convs, total - convs - head, head]})
+
+    def describe(**values: int) -> str:
+        table = parts(**values)
+        return (f"<b>{int(table['params'].sum()):,} parameters</b> "
+                f"(paper: 542,136 at 180 px, 16/64/64 filters, 16 units, 8 classes)")
+
+    def draw(**values: int) -> Figure:
+        return plots.bar_table(parts(**values), "part", "params", title="Where the parameters are",
+                               ylabel="parameters (log)", log=True)
+
+    return live_view(draw, controls, describe, show=show)
+
+
+# Chapter 5: dropout and L1 curves from precomputed runs.
+def regularization_explorer(histories: Mapping[tuple[float, float], pd.DataFrame], show: bool = True) -> LiveView:
+    """Pick the last-two-layers dropout and the L1 factor; see the curves of that precomputed run."""
+    dropouts = sorted({d for d, _ in histories})
+    l1s = sorted({l1 for _, l1 in histories})
+    controls = {
+        "dropout": widgets.SelectionSlider(options=dropouts, value=dropouts[0], description="dropout"),
+        "l1": widgets.SelectionSlider(options=l1s, value=l1s[0], description="L1"),
+    }
+
+    def describe(dropout: float, l1: float) -> str:
+        last = histories[(dropout, l1)].iloc[-1]
+        return (f"last epoch: train accuracy {last['accuracy']:.2f}, validation {last['val_accuracy']:.2f}, "
+                f"gap {last['accuracy'] - last['val_accuracy']:+.2f} (synthetic sample)")
+
+    def draw(dropout: float, l1: float) -> Figure:
+        return plots.training_curves({f"dropout {dropout}, L1 {l1:g}": histories[(dropout, l1)]})
+
+    return live_view(draw, controls, describe, show=show)
+
+
+# Chapter 7: a model picker on the comparison plot.
+def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
+    """Pick a model; it is highlighted on the accuracy-versus-parameters plot and its row is shown."""
+    names = list(table["model"])
+    controls = {"model": widgets.Dropdown(options=names, value=names[0], description="model")}
+
+    def describe(model: str) -> str:
+        row = table.set_index("model").loc[model]
+        return " · ".join(f"{k}: {v:,.4g}" if isinstance(v, (int, float, np.number)) else f"{k}: {v}"
+                          for k, v in row.items())
+
+    def draw(model: str) -> Figure:
+        return plots.accuracy_vs_params(table, highlight=model)
+
+    return live_view(draw, controls, describe, show=show)
+
+
+# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM.
+def emotion_figure(model: object, classes: Sequence[str], image_bgr: np.ndarray, title: str = "") -> Figure:
+    """The largest face of an image: its crop, its Grad-CAM for the predicted class, and the class probabilities."""
+    from fer_utils.explain import grad_cam, overlay
+    from fer_utils.faces import make_detector
+    from fer_utils.preprocess import largest_face_crop
+
+    found = largest_face_crop(image_bgr, make_detector("dlib-hog"), size=int(model.input_shape[1]))
+    if found is None:
+        fig, ax = plt.subplots(figsize=(6, 1.2))
+        ax.text(0.5, 0.5, "no face found in this image", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    crop = found.crop
+    probabilities = np.asarray(model.predict_on_batch(crop[None, :, :, None].astype("float32")))[0]
+    heatmap = grad_cam(model, crop)
+    fig, (face_ax, cam_ax, bar_ax) = plt.subplots(1, 3, figsize=(9, 2.8), width_ratios=(1, 1, 1.4))
+    face_ax.imshow(crop, cmap="gray")
+    cam_ax.imshow(overlay(crop, heatmap))
+    bar_ax.barh(list(classes), probabilities, color="steelblue")
+    bar_ax.invert_yaxis()
+    bar_ax.set_xlim(0, 1)
+    best = classes[int(probabilities.argmax())]
+    face_ax.set_title(title or "face", fontsize=9)
+    cam_ax.set_title(f"Grad-CAM for '{best}'", fontsize=9)
+    bar_ax.set_title("predicted probabilities", fontsize=9)
+    for ax in (face_ax, cam_ax):
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def decode_upload(value: object) -> np.ndarray | None:
+    """The last uploaded file of a FileUpload value as a BGR image, or None (nothing or not an image)."""
+    import cv2
+
+    files = list(value or ())
+    if not files:
+        return None
+    content = files[-1]["content"]
+    return cv2.imdecode(np.frombuffer(bytes(content), np.uint8), cv2.IMREAD_COLOR)
+
+
+def emotion_upload(model: object, classes: Sequence[str], default_bgr: np.ndarray, show: bool = True) -> LiveView:
+    """Upload an image: the largest face's predicted emotion and Grad-CAM (default: `default_bgr`)."""
+    controls = {"upload": widgets.FileUpload(accept="image/*", multiple=False, description="image")}
+
+    def draw(upload: object) -> Figure:
+        image = decode_upload(upload)
+        if image is None:
+            return emotion_figure(model, classes, default_bgr, "default image")
+        return emotion_figure(model, classes, image, "your image")
+
+    return live_view(draw, controls, show=show)

@@ -1,0 +1,204 @@
+"""Checks of the executed stage and the built HTML book, in a real headless browser (Debian's chromium).
+
+These read what `make book` produced (`_build/stage`, `_build/html`); they never rebuild. Each chapter
+page is opened from a local HTTP server on 127.0.0.1: it must load, show its figures, render its
+widgets from the saved state, log no browser error, and leave a screenshot in `_build/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fer_utils.book import SOLUTION_TAG, toc_entries, toc_notebooks
+
+pytestmark = pytest.mark.book
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build"))
+STAGE, HTML, SHOTS = BUILD / "stage", BUILD / "html", BUILD / "screenshots"
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CHAPTERS = [p.with_suffix("") for p in toc_notebooks(REPO)]
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def require(path: Path) -> Path:
+    """`path`, or a failure telling how to make it (these tests check a finished `make book`)."""
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make book` first (these tests check its output)")
+    return path
+
+
+def executed(chapter: Path) -> nbformat.NotebookNode:
+    """The executed notebook of a chapter from the stage."""
+    return nbformat.read(require(STAGE / chapter.with_suffix(".ipynb")), as_version=4)
+
+
+def widget_views(nb: nbformat.NotebookNode) -> int:
+    """How many widget views the executed notebook displays."""
+    return sum(WIDGET_VIEW in out.get("data", {}) for c in nb.cells if c.cell_type == "code" for out in c.outputs)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_executed_notebook_has_outputs_and_no_errors(chapter: Path) -> None:
+    nb = executed(chapter)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    errors = [out for c in code for out in c.outputs if out.output_type == "error"]
+    assert not errors, f"{chapter.name}: {errors[0].ename}: {errors[0].evalue}"
+    assert all(c.execution_count for c in code), f"{chapter.name}: a cell was not executed"
+    assert any(out.get("data", {}).get("image/png") for c in code for out in c.outputs), "no figure"
+    assert nb.metadata["papermill"]["exception"] in (None, False)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_widget_state_is_saved(chapter: Path) -> None:
+    nb = executed(chapter)
+    views = widget_views(nb)
+    if views:
+        state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        for c in nb.cells:
+            for out in getattr(c, "outputs", []):
+                if WIDGET_VIEW in out.get("data", {}):
+                    assert out["data"][WIDGET_VIEW]["model_id"] in state, "a displayed widget has no saved state"
+
+
+def test_six_chapters_or_more_have_widgets() -> None:
+    with_widgets = [c.name for c in CHAPTERS if widget_views(executed(c))]
+    assert len(with_widgets) >= 6, with_widgets
+
+
+def test_execution_times_are_recorded() -> None:
+    record = json.loads(require(STAGE / "execution_times.json").read_text())
+    assert set(record["seconds"]) == {c.name + ".ipynb" for c in CHAPTERS}
+    assert record["failed"] == []
+
+
+def test_index_links_every_page_in_the_toc() -> None:
+    index = require(HTML / "index.html").read_text()
+    redirect = re.search(r'url=([^"]+)"', index)
+    landing = HTML / redirect.group(1) if redirect else HTML / "index.html"
+    text = landing.read_text()
+    for entry in toc_entries(REPO):
+        target = HTML / f"{entry}.html"
+        assert target.is_file(), f"{entry} was not built"
+        relative = os.path.relpath(target, landing.parent)
+        assert f'href="{relative}"' in text or f'href="{relative}#' in text, f"{landing.name} does not link {entry}"
+
+
+# The browser checks.
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """A local HTTP server on 127.0.0.1 serving the built book; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(require(HTML)))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file handler that does not log every request to stderr."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Headless Debian chromium through its own chromedriver, with a fresh profile and console logging."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not binary.is_file():
+            pytest.fail(f"{binary} is missing: apt-get install chromium chromium-driver (see README)")
+    profile = tempfile.mkdtemp(prefix="fer-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(driver: object, url: str) -> list[dict]:
+    """Load `url`, wait until it and its widgets have rendered, return the browser log entries."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get_log("browser")  # drop entries of earlier pages
+    driver.get(url)
+    wait = WebDriverWait(driver, 30)
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    expected = driver.execute_script(f"return document.querySelectorAll('script[type=\"{WIDGET_VIEW}\"]').length")
+    if expected:
+        wait.until(lambda d: d.execute_script(
+            "return document.querySelectorAll('.widget-subarea .jupyter-widgets').length") >= expected)
+    wait.until(lambda d: d.execute_script(
+        "return Array.from(document.images).every(i => i.complete)"))
+    return driver.get_log("browser")
+
+
+def screenshot(driver: object, name: str) -> Path:
+    """A screenshot of the whole page (window stretched to the page's height) under _build/screenshots."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(max(height, 800), 16000))
+    path = SHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1280, 1600)
+    return path
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_page_in_a_real_browser(chapter: Path, server: str, browser: object) -> None:
+    nb = executed(chapter)
+    require(HTML / chapter.with_suffix(".html"))
+    log = open_page(browser, f"{server}/{chapter.as_posix()}.html")
+    shot = screenshot(browser, chapter.name)
+    assert shot.stat().st_size > 10_000
+
+    severe = [entry for entry in log if entry["level"] == "SEVERE"]
+    assert not severe, f"browser errors on {chapter.name}: {severe}"
+
+    title = browser.execute_script("return document.querySelector('main h1, article h1')?.textContent || ''")
+    assert nb.cells[0].source.splitlines()[0].lstrip("# ").strip() in title
+
+    images = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main img')).map(i => [i.src.slice(0, 80), i.naturalWidth])")
+    figures = [src for src, width in images if "data:image/svg" not in src]
+    assert len(figures) >= 2, f"{chapter.name} shows {len(figures)} figures"
+    broken = [src for src, width in images if width == 0]
+    assert not broken, f"images that did not load: {broken}"
+
+    views = widget_views(nb)
+    rendered = browser.execute_script(
+        "return document.querySelectorAll('.widget-subarea .jupyter-widgets').length")
+    assert rendered >= views, f"{views} widgets saved, {rendered} rendered"
+    if views:
+        controls = browser.execute_script(
+            "return document.querySelectorAll('.widget-dropdown, .widget-slider, .widget-checkbox, "
+            ".widget-upload, .widget-toggle-buttons, select, input').length")
+        assert controls > 0, "widgets rendered without controls"
+
+    hidden = browser.execute_script(
+        "return Array.from(document.querySelectorAll('details.above-input')).filter(d => !d.open).length")
+    solutions = sum(SOLUTION_TAG in c.metadata.get("tags", []) and c.cell_type == "code" for c in nb.cells)
+    assert hidden >= solutions >= 2, "solutions must be collapsed behind a toggle"

@@ -1,0 +1,102 @@
+"""TFLite round trips, pruning, Grad-CAM and `predict` on a real still, with a model trained on real crops."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_training import TOY_CLASSES, make_toy_crops, small_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """A paper CNN (64×64 input) trained briefly on the toy crops, with test images and labels."""
+    from fer_utils.training import class_indices, load_images, train_run
+
+    root = tmp_path_factory.mktemp("crops")
+    manifest = make_toy_crops(root)
+    result = train_run(small_config(), manifest, root, tmp_path_factory.mktemp("run"), verbose=0)
+    frames = manifest[manifest.status == "ok"].reset_index(drop=True)
+    images = load_images(frames, root, (64, 64))
+    return result, images, class_indices(frames, list(TOY_CLASSES))
+
+
+@pytest.mark.slow
+def test_tflite_round_trips_agree_with_keras(trained) -> None:
+    from fer_utils.deploy import to_tflite, tflite_predict
+
+    result, images, labels = trained
+    keras_probabilities = result.model.predict(images, verbose=0)
+    for mode, tolerance in (("float32", 1e-4), ("float16", 1e-2)):
+        probabilities = tflite_predict(to_tflite(result.model, mode), images)
+        np.testing.assert_allclose(probabilities, keras_probabilities, atol=tolerance, err_msg=mode)
+    int8 = to_tflite(result.model, "int8", representative=images[::4])
+    probabilities = tflite_predict(int8, images)
+    agreement = np.mean(probabilities.argmax(1) == keras_probabilities.argmax(1))
+    assert agreement >= 0.95
+    assert abs(np.mean(probabilities.argmax(1) == labels) - np.mean(keras_probabilities.argmax(1) == labels)) <= 0.03
+    assert len(int8) < len(to_tflite(result.model, "float32")) / 3
+    with pytest.raises(ValueError, match="representative"):
+        to_tflite(result.model, "int8")
+
+
+def test_magnitude_pruning_zeroes_the_smallest_weights(trained) -> None:
+    from fer_utils.deploy import prune_magnitude, sparsity_of
+
+    result, images, _ = trained
+    pruned = prune_magnitude(result.model, 0.5)
+    assert sparsity_of(pruned) == pytest.approx(0.5, abs=0.01)
+    assert sparsity_of(result.model) < 0.01  # the original is untouched
+    kept = np.abs(pruned.get_layer("fc").kernel.numpy())
+    original = np.abs(result.model.get_layer("fc").kernel.numpy())
+    assert kept[kept > 0].min() >= original[kept == 0].max()
+
+
+def test_grad_cam_is_a_normalised_map_at_input_size(trained) -> None:
+    from fer_utils.explain import grad_cam, overlay
+
+    result, images, _ = trained
+    heatmap = grad_cam(result.model, images[5])
+    assert heatmap.shape == (64, 64) and heatmap.min() >= 0 and heatmap.max() == pytest.approx(1.0)
+    assert not np.allclose(heatmap, grad_cam(result.model, images[5], class_index=0))
+    classic = grad_cam(result.model, images[5], method="gradcam")
+    assert classic.shape == (64, 64) and 0 <= classic.min() and classic.max() <= 1
+    picture = overlay(images[5], heatmap)
+    assert picture.shape == (64, 64, 3) and picture.dtype == np.uint8
+
+
+@pytest.mark.slow
+def test_predict_command_on_a_real_still(trained, stills: list[Path], tmp_path: Path) -> None:
+    import cv2
+
+    from fer_utils.cli import main
+
+    result, _, _ = trained
+    model = result.run_dir / "model.keras"
+    out_json, out_image = tmp_path / "faces.json", tmp_path / "annotated.png"
+    code = main(["predict", "--model", str(model), str(stills[0]), "--json", str(out_json),
+                 "--csv", str(tmp_path / "faces.csv"), "--out", str(out_image), "--detector", "opencv-haar"])
+    assert code == 0
+    faces = json.loads(out_json.read_text())
+    assert len(faces) == 1  # every still holds exactly one face
+    face = faces[0]
+    assert face["emotion"] in TOY_CLASSES
+    assert sum(face[f"p_{c}"] for c in TOY_CLASSES) == pytest.approx(1.0, abs=1e-4)
+    assert 0 < face["w"] < 398 and 0 < face["h"] < 224
+    assert pd.read_csv(tmp_path / "faces.csv").shape[0] == 1
+    annotated = cv2.imread(str(out_image))
+    assert annotated.shape == (224, 398, 3)
+    assert not np.array_equal(annotated, cv2.imread(str(stills[0])))
+
+
+def test_cli_reports_a_file_that_is_not_a_model(stills: list[Path], tmp_path: Path, capsys) -> None:
+    from fer_utils.cli import main
+
+    fake = tmp_path / "model.keras"
+    fake.write_text("hello")
+    assert main(["predict", "--model", str(fake), str(stills[0])]) == 2
+    assert "error:" in capsys.readouterr().err

@@ -1,0 +1,268 @@
+"""The RAVDESS downloader against a real HTTP server on 127.0.0.1, and safe extraction of real zips."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import stat
+import subprocess
+import sys
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from fer_utils.data import index_ravdess
+from fer_utils.download import (
+    DownloadWarning,
+    download_dataset,
+    download_file,
+    download_ravdess,
+    file_md5,
+    safe_extract,
+)
+from fer_utils.errors import DatasetError, DownloadError
+
+
+@dataclass
+class Site:
+    """What the local server serves and what it saw: files by URL path, modes, Range headers."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    truncate: set[str] = field(default_factory=set)  # send half the body, then close
+    ignore_range: set[str] = field(default_factory=set)  # answer 200 with the whole body
+    ranges: list[tuple[str, str | None]] = field(default_factory=list)
+    url: str = ""
+
+
+def make_handler(site: Site) -> type[BaseHTTPRequestHandler]:
+    """A request handler serving `site`, with HTTP Range support."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            site.ranges.append((path, self.headers.get("Range")))
+            body = site.files.get(path)
+            if body is None:
+                self.send_error(404)
+                return
+            start, status = 0, 200
+            header = self.headers.get("Range")
+            if header and path not in site.ignore_range:
+                start = int(header.removeprefix("bytes=").split("-")[0])
+                if start >= len(body):
+                    self.send_response(416)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                status = 206
+            chunk = body[start:]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(chunk)))
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            self.end_headers()
+            if path in site.truncate:
+                self.wfile.write(chunk[: len(chunk) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(chunk)
+
+    return Handler
+
+
+@pytest.fixture()
+def site() -> Iterator[Site]:
+    """A ThreadingHTTPServer on 127.0.0.1 (random port) in a thread, serving a Site."""
+    state = Site()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def actor_zip(actor: int, extra: dict[str, bytes] | None = None) -> bytes:
+    """A Video_Speech_Actor_XX.zip as Zenodo ships it: Actor_XX/ with AV (01) and video-only (02) clips."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for modality in ("01", "02"):
+            for emotion in (1, 3, 5):
+                name = f"Actor_{actor:02d}/{modality}-01-{emotion:02d}-01-01-01-{actor:02d}.mp4"
+                zf.writestr(name, random.Random(name).randbytes(8000))  # incompressible: a real-sized body
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def symlink_zip(target: str = "/etc/passwd", kind: int = stat.S_IFLNK) -> bytes:
+    """A zip whose member `Actor_01/link.mp4` is a link (or another special file: `kind`), as unix
+    mode bits in the external attributes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("Actor_01/02-01-03-01-01-01-01.mp4", b"fine")
+        info = zipfile.ZipInfo("Actor_01/link.mp4")
+        info.external_attr = (kind | 0o777) << 16
+        zf.writestr(info, target)
+    return buffer.getvalue()
+
+
+def test_good_download_verifies_and_leaves_no_part(site: Site, tmp_path: Path) -> None:
+    data = actor_zip(1)
+    site.files["/Video_Speech_Actor_01.zip"] = data
+    dest = download_file(f"{site.url}/Video_Speech_Actor_01.zip?download=1", tmp_path / "a.zip",
+                         expected_md5=md5(data), chunk=4096, progress=False)
+    assert dest.read_bytes() == data and file_md5(dest) == md5(data)
+    assert not (tmp_path / "a.zip.part").exists()
+    # an existing verified file is kept without asking the server again
+    seen = len(site.ranges)
+    download_file(f"{site.url}/Video_Speech_Actor_01.zip", dest, expected_md5=md5(data), progress=False)
+    assert len(site.ranges) == seen
+
+
+def test_corrupted_download_is_quarantined(site: Site, tmp_path: Path) -> None:
+    data = actor_zip(1)
+    site.files["/x.zip"] = data[:-10] + b"0123456789"
+    with pytest.raises(DownloadError, match="md5 mismatch"):
+        download_file(f"{site.url}/x.zip", tmp_path / "x.zip", expected_md5=md5(data), progress=False)
+    assert not (tmp_path / "x.zip").exists() and not (tmp_path / "x.zip.part").exists()
+    assert (tmp_path / "x.zip.part.corrupt").exists()
+
+
+def test_missing_checksum_warns_or_fails_as_asked(site: Site, tmp_path: Path) -> None:
+    site.files["/x.zip"] = data = actor_zip(2)
+    with pytest.warns(DownloadWarning, match=md5(data)):
+        download_file(f"{site.url}/x.zip", tmp_path / "warn.zip", progress=False)
+    with pytest.raises(DownloadError, match="no known md5"):
+        download_file(f"{site.url}/x.zip", tmp_path / "strict.zip", progress=False, missing_checksum="error")
+    assert not (tmp_path / "strict.zip").exists()
+
+
+def test_truncated_download_fails_then_resumes_with_range(site: Site, tmp_path: Path) -> None:
+    data = actor_zip(3)
+    site.files["/x.zip"] = data
+    site.truncate.add("/x.zip")
+    with pytest.raises(DownloadError, match="run again to resume"):
+        download_file(f"{site.url}/x.zip", tmp_path / "x.zip", expected_md5=md5(data), chunk=1024, progress=False)
+    part = tmp_path / "x.zip.part"
+    kept = part.stat().st_size
+    assert 0 < kept < len(data) and not (tmp_path / "x.zip").exists()
+    site.truncate.clear()
+    download_file(f"{site.url}/x.zip", tmp_path / "x.zip", expected_md5=md5(data), progress=False)
+    assert site.ranges[-1] == ("/x.zip", f"bytes={kept}-")
+    assert (tmp_path / "x.zip").read_bytes() == data
+
+
+def test_existing_part_is_resumed(site: Site, tmp_path: Path) -> None:
+    data = actor_zip(4)
+    site.files["/x.zip"] = data
+    (tmp_path / "x.zip.part").write_bytes(data[:5000])
+    download_file(f"{site.url}/x.zip", tmp_path / "x.zip", expected_md5=md5(data), progress=False)
+    assert site.ranges == [("/x.zip", "bytes=5000-")]
+    assert file_md5(tmp_path / "x.zip") == md5(data)
+
+
+def test_server_ignoring_range_restarts_cleanly(site: Site, tmp_path: Path) -> None:
+    data = actor_zip(5)
+    site.files["/x.zip"] = data
+    site.ignore_range.add("/x.zip")
+    (tmp_path / "x.zip.part").write_bytes(b"stale bytes from another file")
+    download_file(f"{site.url}/x.zip", tmp_path / "x.zip", expected_md5=md5(data), progress=False)
+    assert (tmp_path / "x.zip").read_bytes() == data
+
+
+def test_download_ravdess_subset_then_index(site: Site, tmp_path: Path) -> None:
+    checksums = {}
+    for actor in (2, 7):
+        site.files[f"/Video_Speech_Actor_{actor:02d}.zip"] = data = actor_zip(actor)
+        checksums[f"Video_Speech_Actor_{actor:02d}.zip"] = md5(data)
+    archives = download_ravdess(tmp_path, actors=[2, 7], base_url=site.url, checksums=checksums, progress=False)
+    assert [a.name for a in archives] == ["Video_Speech_Actor_02.zip", "Video_Speech_Actor_07.zip"]
+    index = index_ravdess(tmp_path)
+    assert sorted(index.clips["subject"].unique()) == ["Actor_02", "Actor_07"]
+    assert len(index.clips) == 6 and set(index.clips["emotion"]) == {"neutral", "happy", "angry"}
+
+
+def test_cli_download_from_a_mirror(site: Site, tmp_path: Path) -> None:
+    site.files["/Video_Speech_Actor_09.zip"] = actor_zip(9)
+    done = subprocess.run([sys.executable, "-m", "fer_utils", "download", "--dest", str(tmp_path), "--actors", "9",
+                           "--base-url", site.url, "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "no known md5" in done.stderr
+    assert len(list((tmp_path / "Actor_09").glob("*.mp4"))) == 6
+    strict = subprocess.run([sys.executable, "-m", "fer_utils", "download", "--dest", str(tmp_path / "s"),
+                             "--actors", "9", "--base-url", site.url, "--quiet", "--require-checksum"],
+                            capture_output=True, text=True)
+    assert strict.returncode == 2 and "error: no known md5" in strict.stderr
+
+
+@pytest.mark.parametrize("member", ["../evil.mp4", "Actor_01/../../evil.mp4", "/tmp/fer_abs_evil.mp4"])
+def test_traversal_members_refuse_the_whole_archive(member: str, tmp_path: Path) -> None:
+    archive = tmp_path / "bad.zip"
+    archive.write_bytes(actor_zip(1, extra={member: b"pwned"}))
+    target = tmp_path / "out" / "inner"
+    with pytest.raises(DownloadError, match="refusing to extract"):
+        safe_extract(archive, target)
+    assert not target.exists()  # not even the good members
+    assert not (tmp_path / "evil.mp4").exists() and not (tmp_path / "out" / "evil.mp4").exists()
+    assert not Path("/tmp/fer_abs_evil.mp4").exists()
+
+
+@pytest.mark.parametrize(("kind", "message"), [(stat.S_IFLNK, "symbolic link"), (stat.S_IFCHR, "device"),
+                                               (stat.S_IFIFO, "fifo")])
+def test_link_and_special_members_are_refused(kind: int, message: str, tmp_path: Path) -> None:
+    archive = tmp_path / "link.zip"
+    archive.write_bytes(symlink_zip(kind=kind))
+    with pytest.raises(DownloadError, match=message):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_member_and_non_zip_are_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("Actor_01/02-01-03-01-01-01-01.mp4", b"original payload bytes")
+    data = buffer.getvalue().replace(b"original payload", b"tampered payload")
+    archive = tmp_path / "crc.zip"
+    archive.write_bytes(data)
+    with pytest.raises(DownloadError, match="CRC"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "not.zip").write_bytes(b"hello")
+    with pytest.raises(DownloadError, match="not a readable zip"):
+        safe_extract(tmp_path / "not.zip", tmp_path / "out2")
+
+
+def test_malicious_archive_from_the_server_writes_nothing_outside(site: Site, tmp_path: Path) -> None:
+    site.files["/Video_Speech_Actor_01.zip"] = data = actor_zip(1, extra={"../../escaped.mp4": b"x"})
+    dest = tmp_path / "a" / "b"
+    with pytest.raises(DownloadError, match="'..'"):
+        download_ravdess(dest, actors=[1], base_url=site.url,
+                         checksums={"Video_Speech_Actor_01.zip": md5(data)}, progress=False)
+    assert not (tmp_path / "escaped.mp4").exists() and not (dest / "Actor_01").exists()
+
+
+def test_savee_and_mead_explain_where_to_get_them(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="registration.*surrey.*KL/sa03.avi"):
+        download_dataset("savee", tmp_path)
+    with pytest.raises(DatasetError, match="MEAD.*M003/video/front/angry/level_1/001.mp4"):
+        download_dataset("mead", tmp_path)
+    with pytest.raises(DatasetError, match="actors are 1..24"):
+        download_ravdess(tmp_path, actors=[25], progress=False)

@@ -1,0 +1,137 @@
+"""Face detectors, landmarks and alignment on the 24 real RAVDESS stills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_utils.faces import (
+    DETECTORS,
+    Box,
+    align_face,
+    boxes_to_full,
+    eye_angle,
+    make_detector,
+    make_landmarker,
+    to_gray,
+)
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    return make_landmarker()
+
+
+@pytest.fixture(scope="module")
+def still(stills: list[Path]) -> np.ndarray:
+    return cv2.imread(str(stills[0]))
+
+
+def _two_faces(stills: list[Path]) -> np.ndarray:
+    """Two real stills side by side, the right one at 80 %, so there are two faces of different size."""
+    big = cv2.imread(str(stills[2]))
+    small = cv2.resize(cv2.imread(str(stills[5])), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
+    canvas = np.full((big.shape[0], big.shape[1] + small.shape[1], 3), 255, np.uint8)
+    canvas[:, : big.shape[1]] = big
+    canvas[: small.shape[0], big.shape[1]:] = small
+    return canvas
+
+
+@pytest.mark.parametrize("name", [pytest.param(d, marks=pytest.mark.slow) if d == "dlib-cnn" else d for d in DETECTORS])
+def test_every_detector_finds_exactly_one_face_in_each_still(name: str, stills: list[Path]) -> None:
+    detector = make_detector(name)
+    assert detector.name == name
+    for path in stills:
+        image = cv2.imread(str(path))
+        boxes = detector.detect(image)
+        assert len(boxes) == 1, f"{name} found {len(boxes)} faces in {path.name}"
+        box = boxes[0]
+        assert 0 <= box.x and 0 <= box.y and box.x + box.w <= image.shape[1] and box.y + box.h <= image.shape[0]
+        assert 60 <= box.w <= 200 and 60 <= box.h <= 200, f"implausible face size {box} in {path.name}"
+
+
+def test_gray_bgr_bgra_and_16bit_inputs_give_the_same_face(still: np.ndarray) -> None:
+    detector = make_detector("dlib-hog")
+    reference = detector.detect(still)
+    assert len(reference) == 1
+    variants = {
+        "gray": cv2.cvtColor(still, cv2.COLOR_BGR2GRAY),
+        "gray-hxwx1": cv2.cvtColor(still, cv2.COLOR_BGR2GRAY)[:, :, None],
+        "bgra": cv2.cvtColor(still, cv2.COLOR_BGR2BGRA),
+        "16-bit": still.astype(np.uint16) * 257,
+    }
+    for label, image in variants.items():
+        assert detector.detect(image) == reference, label
+
+
+def test_detection_on_a_downscaled_copy_maps_boxes_back_to_full_resolution(still: np.ndarray) -> None:
+    small_box = make_detector("dlib-hog").detect(still)[0]
+    big = cv2.resize(still, (1280, 720), interpolation=cv2.INTER_CUBIC)
+    fx, fy = 1280 / still.shape[1], 720 / still.shape[0]
+    for max_side in (400, 640, None):
+        box = make_detector("dlib-hog", max_side=max_side).detect(big)[0]
+        cx, cy = box.center
+        assert abs(cx - small_box.center[0] * fx) < 0.1 * box.w, max_side
+        assert abs(cy - small_box.center[1] * fy) < 0.1 * box.h, max_side
+        assert 0.75 < box.w / (small_box.w * fx) < 1.33, max_side
+
+
+def test_two_faces_are_returned_largest_first(stills: list[Path]) -> None:
+    image = _two_faces(stills)
+    for name in ("dlib-hog", "opencv-haar"):
+        boxes = make_detector(name, max_side=None).detect(image)  # full resolution: the small face is 90 px
+        assert len(boxes) == 2, name
+        assert boxes[0].area > boxes[1].area
+        assert boxes[0].x < 398 <= boxes[1].x  # the big face is the left still
+
+
+def test_no_face_in_a_blank_or_noise_image() -> None:
+    rng = np.random.default_rng(0)
+    for image in (np.full((224, 398, 3), 128, np.uint8), rng.integers(0, 256, (224, 398), dtype=np.uint8)):
+        assert make_detector("dlib-hog").detect(image) == []
+
+
+def test_unknown_detector_lists_the_choices() -> None:
+    with pytest.raises(ValueError, match="dlib-hog, dlib-cnn, opencv-haar"):
+        make_detector("mtcnn")
+    with pytest.raises(ValueError, match="downscale"):
+        make_detector("dlib-hog", downscale=0)
+
+
+def test_unsupported_channel_count_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="gray, BGR or BGRA"):
+        to_gray(np.zeros((10, 10, 2), np.uint8))
+
+
+def test_boxes_are_scaled_back_clipped_and_sorted_largest_first() -> None:
+    rects = [(10, 10, 30, 30), (-10, -5, 50, 40), (90, 90, 130, 140)]  # found at half resolution
+    boxes = boxes_to_full(rects, 0.5, (100, 120))
+    # the second is clipped to the 120x100 image, the third lies outside it and is dropped
+    assert boxes == [Box(0, 0, 100, 80), Box(20, 20, 40, 40)]
+
+
+def test_landmarks_are_68_points_on_the_face(still: np.ndarray, landmarker) -> None:
+    box = make_detector("dlib-hog").detect(still)[0]
+    points = landmarker.landmarks(still, box)
+    assert points.shape == (68, 2) and points.dtype == np.float32
+    centre = points.mean(axis=0)
+    assert box.x < centre[0] < box.x + box.w and box.y < centre[1] < box.y + box.h
+    assert points[36:42, 1].mean() < points[48:68, 1].mean()  # eyes above the mouth
+    assert abs(eye_angle(points)) < 5
+
+
+def test_align_face_levels_the_eyes_of_a_tilted_face(still: np.ndarray, landmarker) -> None:
+    detector = make_detector("dlib-hog")
+    box = detector.detect(still)[0]
+    tilt = cv2.getRotationMatrix2D(box.center, 12, 1.0)
+    tilted = cv2.warpAffine(still, tilt, (still.shape[1], still.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    points = landmarker.landmarks(tilted, detector.detect(tilted)[0])
+    assert abs(eye_angle(points)) > 8
+    aligned, moved = align_face(tilted, points)
+    assert aligned.shape == tilted.shape
+    assert abs(eye_angle(moved)) < 0.01
+    measured = landmarker.landmarks(aligned, detector.detect(aligned)[0])
+    assert abs(eye_angle(measured)) < 3

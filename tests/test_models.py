@@ -1,0 +1,97 @@
+"""The paper's CNN and the compared models: parameter counts, FLOP table, safe model files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fer_utils.errors import ModelFileError
+
+
+def test_paper_cnn_has_exactly_the_papers_parameter_count() -> None:
+    from fer_utils.models import build_paper_cnn, count_params
+
+    assert count_params(build_paper_cnn(8)) == 542_136  # RAVDESS, 8 classes
+    assert count_params(build_paper_cnn(7)) == 542_119  # SAVEE, 7 classes: 136 - 17
+    model = build_paper_cnn(8, dropout=(0.3, 0.5, 0.5), l1=0.01)
+    assert [layer.rate for layer in model.layers if layer.name.startswith("dropout")] == [0.3, 0.5, 0.5]
+    assert model.get_layer("fc").kernel_regularizer is not None
+    assert model.get_layer("flatten").output.shape[-1] == 30_976
+
+
+def test_paper_cnn_layer_table_and_flops() -> None:
+    from fer_utils.models import build_paper_cnn, count_flops, layer_table
+
+    table = layer_table(build_paper_cnn()).set_index("layer")
+    assert table.loc["pool3", "output_shape"] == (22, 22, 64)
+    assert table["params"].sum() == 542_136
+    # conv2: 90·90 outputs × 64 filters × 3·3·16 MACs each
+    assert table.loc["conv2", "macs"] == 90 * 90 * 64 * 3 * 3 * 16
+    assert table.loc["fc", "macs"] == 30_976 * 16
+    assert count_flops(build_paper_cnn(), batch=2) == 2 * 2 * table["macs"].sum()
+
+
+@pytest.mark.slow
+def test_compared_models_at_their_canonical_inputs() -> None:
+    from fer_utils.models import CANONICAL_INPUTS, build_model, count_params
+
+    expected = {"alexnet": 62_378_344, "resnet50": 25_636_712, "mobilenet-v2": 3_538_984, "mini-xception": 58_423}
+    for name, params in expected.items():
+        shape, classes = CANONICAL_INPUTS[name]
+        assert count_params(build_model(name, classes, shape)) == params, name
+
+
+def test_every_registered_model_builds_at_the_fer_input() -> None:
+    from fer_utils.models import MODEL_BUILDERS, build_model
+
+    for name in ("paper-cnn", "mini-xception", "mobilenet-inception"):
+        model = build_model(name, 8, (96, 96, 1))
+        assert model.output.shape[-1] == 8 and model.layers[1].name == "rescale"
+    assert {"resnet50", "alexnet", "xception", "mobilenet-v2"} <= set(MODEL_BUILDERS)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("vgg", 8)
+
+
+def test_save_and_load_with_classes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from fer_utils.models import build_paper_cnn, load_classes, load_model, save_model
+
+    model = build_paper_cnn(3, (32, 32, 1))
+    path = save_model(model, tmp_path / "run" / "model.keras", ["neutral", "happy", "sad"])
+    loaded = load_model(path)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-5)
+    assert load_classes(path) == ["neutral", "happy", "sad"]
+
+
+def test_loading_refuses_files_that_are_not_safe_models(tmp_path: Path) -> None:
+    import keras
+
+    from fer_utils.models import load_classes, load_model
+
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model")
+    with pytest.raises(ModelFileError, match="not a Keras model file"):
+        load_model(text)
+    empty_zip = tmp_path / "empty.keras"
+    with zipfile.ZipFile(empty_zip, "w") as archive:
+        archive.writestr("readme.txt", "no config here")
+    with pytest.raises(ModelFileError, match="not a loadable"):
+        load_model(empty_zip)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "missing.keras")
+
+    # A crafted model whose Lambda layer would run arbitrary Python code when deserialized.
+    inputs = keras.Input((4,))
+    crafted = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
+    crafted.save(tmp_path / "crafted.keras")
+    with zipfile.ZipFile(tmp_path / "crafted.keras") as archive:
+        assert "Lambda" in json.dumps(json.loads(archive.read("config.json")))
+    with pytest.raises(ModelFileError, match="(?i)lambda|unsafe"):
+        load_model(tmp_path / "crafted.keras")
+    with pytest.raises(ModelFileError, match="no classes.json"):
+        load_classes(tmp_path / "crafted.keras")

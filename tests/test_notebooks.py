@@ -1,0 +1,194 @@
+"""The notebooks' structure: one parameters cell, the standard opening and closing, Colab links, tags.
+
+These read the notebook files only (no execution); `make book` executes them and
+tests/test_book_build.py checks the result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from fer_utils.book import (
+    PARAMETERS_TAG,
+    SOLUTION_TAG,
+    strip_solutions,
+    toc_entries,
+    toc_notebooks,
+    write_student_edition,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([\w.-]+)/([\w./-]+\.ipynb)")
+OPENING = ("## Overview", "## Prerequisites", "## Time to learn")
+CLOSING = ("## Summary", "## Exercises", "## What's next")
+LIBRARY_CODE = re.compile(r"^\s*(def|class|async def)\s+\w+", re.MULTILINE)
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    """A notebook file, validated against the nbformat schema."""
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    return nb
+
+
+def tags(cell: dict) -> list[str]:
+    """The tags of a cell."""
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def markdown(nb: dict) -> str:
+    """All markdown of a notebook, joined."""
+    return "\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def test_there_are_eight_chapters_named_nn_slug() -> None:
+    names = [p.stem for p in NOTEBOOKS]
+    assert len(names) == 8, names
+    assert [n[:3] for n in names] == [f"{i:02d}_" for i in range(1, 9)]
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+", n) for n in names)
+
+
+def test_toc_lists_exactly_the_notebooks_present_in_order() -> None:
+    listed = [REPO / p for p in toc_notebooks(REPO)]
+    assert listed == NOTEBOOKS
+    notebook_entries = [e for e in toc_entries(REPO) if e.startswith("notebooks/")]
+    assert [REPO / f"{e}.ipynb" for e in notebook_entries] == NOTEBOOKS, "a _toc.yml entry has no notebook"
+
+
+def test_toc_pages_exist() -> None:
+    for entry in toc_entries(REPO):
+        assert any((REPO / f"{entry}{ext}").is_file() for ext in (".md", ".ipynb")), entry
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exactly_one_parameters_cell_with_quick_and_full_values(path: Path) -> None:
+    nb = read(path)
+    cells = [c for c in nb.cells if PARAMETERS_TAG in tags(c)]
+    assert len(cells) == 1, f"{path.name} has {len(cells)} cells tagged {PARAMETERS_TAG}"
+    cell = cells[0]
+    assert cell.cell_type == "code"
+    assert "DATASET" in cell.source and "# " in cell.source, "quick defaults and commented full-run values"
+    compile(cell.source, path.name, "exec")  # papermill injects after it: it must be plain assignments
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_standard_opening(path: Path) -> None:
+    nb = read(path)
+    first, install = nb.cells[0], nb.cells[1]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    url = f"https://colab.research.google.com/github/lightweight-fer/fer-book/blob/main/notebooks/{path.name}"
+    assert f'<a href="{url}"><img src="data:image/svg+xml;base64,' in first.source, "the Open-in-Colab badge"
+    assert 'alt="Open In Colab"' in first.source
+    assert install.cell_type == "code" and '"google.colab" in sys.modules' in install.source
+    assert "pip" in install.source
+    text = markdown(nb)
+    positions = [text.find(h) for h in OPENING]
+    assert all(p >= 0 for p in positions), f"missing one of {OPENING}"
+    assert positions == sorted(positions)
+    params = next(i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in tags(c))
+    assert params <= 4, "the parameters cell comes right after the opening"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_standard_closing_with_two_to_four_exercises(path: Path) -> None:
+    nb = read(path)
+    text = markdown(nb)
+    positions = [text.rfind(h) for h in CLOSING]
+    assert all(p >= 0 for p in positions), f"missing one of {CLOSING}"
+    assert positions == sorted(positions)
+    exercises = re.findall(r"^### Exercise (\d+)", text, re.MULTILINE)
+    assert 2 <= len(exercises) <= 4
+    checks = [c for c in nb.cells if c.cell_type == "code" and "exercises.check_" in c.source]
+    solutions = [c for c in checks if SOLUTION_TAG in tags(c)]
+    stubs = [c for c in checks if SOLUTION_TAG not in tags(c)]
+    assert len(stubs) == len(exercises) == len(solutions), "each exercise: a stub and a solution, both checked"
+    assert all("None" in c.source for c in stubs), "stubs leave the answer as None"
+    assert all("hide-input" in tags(c) for c in solutions), "solutions are hidden behind a toggle"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_library_code_in_notebooks(path: Path) -> None:
+    nb = read(path)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not LIBRARY_CODE.search(cell.source), f"{path.name}: move this to fer_utils:\n{cell.source}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_committed_without_outputs(path: Path) -> None:
+    nb = read(path)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+def colab_links(text: str) -> list[tuple[str, str, str]]:
+    """(repository, branch, path) of every Colab link in `text`."""
+    return COLAB_LINK.findall(text)
+
+
+def test_every_colab_link_points_at_an_existing_notebook() -> None:
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    repo_url = config["repository"]["url"].rstrip("/")
+    repository, branch = repo_url.split("github.com/")[1], config["repository"]["branch"]
+    assert config["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
+    assert config["repository"].get("path_to_book", "") == "", "notebooks/ must sit at the repo root"
+    found = 0
+    sources = [REPO / "README.md", *sorted((REPO / "book").glob("*.md")), *NOTEBOOKS]
+    for source in sources:
+        if not source.is_file():
+            continue
+        for repo, ref, path in colab_links(source.read_text()):
+            found += 1
+            assert (repo, ref) == (repository, branch), f"{source.name} links {repo}@{ref}"
+            assert (REPO / path).is_file(), f"{source.name} links {path}, which does not exist"
+    assert found >= len(NOTEBOOKS)
+
+
+def test_colab_link_check_catches_a_missing_notebook() -> None:
+    text = "[x](https://colab.research.google.com/github/lightweight-fer/fer-book/blob/main/notebooks/99_nope.ipynb)"
+    (_, _, path), = colab_links(text)
+    assert not (REPO / path).is_file()
+
+
+def test_config_builds_from_saved_outputs_with_local_widgets() -> None:
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert config["only_build_toc_files"] is True
+    assert config["bibtex_bibfiles"] == ["references.bib"]
+    widget_js = config["sphinx"]["config"]["nb_ipywidgets_js"]
+    assert all(not key.startswith("http") for key in widget_js), "widgets JS must not come from a CDN"
+    for excluded in ("_build", ".venv", "data", "_cache"):
+        assert excluded in config["exclude_patterns"]
+
+
+def test_student_edition_strips_every_solution(tmp_path: Path) -> None:
+    written = write_student_edition(tmp_path)
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for original, student in zip(NOTEBOOKS, written):
+        full, stripped = read(original), read(student)
+        n_solutions = sum(SOLUTION_TAG in tags(c) for c in full.cells)
+        assert n_solutions >= 4, f"{original.name}: solutions (markdown + code) must be tagged"
+        assert len(stripped.cells) == len(full.cells) - n_solutions
+        assert not any(SOLUTION_TAG in tags(c) for c in stripped.cells)
+        stubs = [c for c in stripped.cells if "exercises.check_" in c.source]
+        assert len(stubs) >= 2, "the stubs stay"
+        assert sum(PARAMETERS_TAG in tags(c) for c in stripped.cells) == 1
+
+
+def test_strip_solutions_removes_outputs_and_widget_state() -> None:
+    nb = {"cells": [
+        {"cell_type": "code", "metadata": {"tags": ["solution"]}, "source": "x = 1", "outputs": [], "execution_count": 1},
+        {"cell_type": "code", "metadata": {}, "source": "y = None", "outputs": [{"output_type": "stream"}], "execution_count": 2},
+    ], "metadata": {"widgets": {"state": {}}}}
+    out = strip_solutions(nb)
+    assert [c["source"] for c in out["cells"]] == ["y = None"]
+    assert out["cells"][0]["outputs"] == [] and "widgets" not in out["metadata"]
+    assert len(nb["cells"]) == 2, "the input is not modified"
+    json.dumps(out)

@@ -1,0 +1,293 @@
+"""Crop → grayscale → resize, and the dataset run: labels, manifest, resume after a kill, bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_utils.data import index_dataset
+from fer_utils.errors import PreprocessError
+from fer_utils.faces import Box, make_detector, make_landmarker
+from fer_utils.preprocess import (
+    MANIFEST_COLUMNS,
+    crop_face,
+    largest_face_crop,
+    load_manifest,
+    preprocess_dataset,
+)
+
+# `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.sample.
+N_SAMPLE_CLIPS = 32
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file below `folder`: bytes and modification time."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def reference_run(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted run over the sample, in this process."""
+    out = tmp_path_factory.mktemp("reference")
+    preprocess_dataset(index_dataset("ravdess", sample_dir).clips, out, workers=1, progress=False)
+    return out
+
+
+# --- crop_face / largest_face_crop on the real stills -------------------------------------------
+
+
+def test_crops_have_the_requested_size_and_one_channel_for_any_input_format(stills: list[Path]) -> None:
+    bgr = cv2.imread(str(stills[3]))
+    box = make_detector("dlib-hog").detect(bgr)[0]
+    variants = {
+        "gray": cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
+        "bgr": bgr,
+        "bgra": cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA),
+        "16-bit": bgr.astype(np.uint16) * 257,
+    }
+    reference = crop_face(bgr, box, size=180)
+    for label, image in variants.items():
+        for size in (48, 180):
+            crop = crop_face(image, box, size=size)
+            assert crop.shape == (size, size) and crop.dtype == np.uint8, label
+        assert np.abs(crop_face(image, box).astype(int) - reference.astype(int)).max() <= 1, label
+
+
+def test_margin_widens_the_crop_and_edges_are_padded(stills: list[Path]) -> None:
+    image = cv2.imread(str(stills[0]))
+    box = make_detector("dlib-hog").detect(image)[0]
+    tight = crop_face(image, box, size=100, margin=0.0)
+    wide = crop_face(image, box, size=100, margin=0.5)
+    assert not np.array_equal(tight, wide)
+    # a box touching the corner still gives a full square crop
+    corner = crop_face(image, Box(0, 0, 60, 60), size=64, margin=0.3)
+    assert corner.shape == (64, 64)
+
+
+def test_largest_face_crop_on_every_still(stills: list[Path]) -> None:
+    detector = make_detector("dlib-hog")
+    for path in stills:
+        found = largest_face_crop(cv2.imread(str(path)), detector, size=96)
+        assert found is not None, path.name
+        assert found.crop.shape == (96, 96) and found.n_faces == 1
+    assert largest_face_crop(np.full((224, 398, 3), 200, np.uint8), detector) is None
+
+
+def test_largest_face_crop_keeps_the_largest_and_counts_faces(stills: list[Path]) -> None:
+    big = cv2.imread(str(stills[2]))
+    small = cv2.resize(cv2.imread(str(stills[5])), None, fx=0.8, fy=0.8)
+    canvas = np.full((big.shape[0], big.shape[1] + small.shape[1], 3), 255, np.uint8)
+    canvas[:, : big.shape[1]] = big
+    canvas[: small.shape[0], big.shape[1]:] = small
+    found = largest_face_crop(canvas, make_detector("dlib-hog", max_side=None))
+    assert found is not None and found.n_faces == 2
+    assert found.box.x + found.box.w <= big.shape[1]
+
+
+def test_aligned_crop_needs_a_landmarker_and_has_the_requested_size(stills: list[Path]) -> None:
+    image = cv2.imread(str(stills[7]))
+    detector = make_detector("dlib-hog")
+    with pytest.raises(ValueError, match="landmarker"):
+        largest_face_crop(image, detector, align=True)
+    found = largest_face_crop(image, detector, align=True, landmarker=make_landmarker(), size=64)
+    assert found is not None and found.crop.shape == (64, 64)
+
+
+# --- the dataset run on the synthetic sample ----------------------------------------------------
+
+
+def test_run_writes_crops_and_a_manifest_whose_labels_match_the_index(sample_dir: Path, reference_run: Path) -> None:
+    clips = index_dataset("ravdess", sample_dir).clips
+    manifest = load_manifest(reference_run)
+    assert list(manifest.columns) == list(MANIFEST_COLUMNS)
+    assert len(clips) == N_SAMPLE_CLIPS and len(manifest) == 6 * len(clips)
+    assert set(manifest["status"]) == {"ok"}
+    assert (manifest["detector"] == "dlib-hog").all() and (manifest["n_faces"] == 1).all()
+    merged = manifest.merge(clips, on="clip_id", suffixes=("", "_index"))
+    assert len(merged) == len(manifest)
+    assert (merged["emotion"] == merged["emotion_index"]).all()
+    assert (merged["subject"] == merged["subject_index"]).all()
+    assert (merged["source"] == merged["path"]).all()
+    for row in manifest.itertuples():
+        assert row.image == f"{row.emotion}/{row.clip_id}_f{row.frame_index:04d}.png"
+        crop = cv2.imread(str(reference_run / row.image), cv2.IMREAD_UNCHANGED)
+        assert crop.shape == (180, 180) and crop.dtype == np.uint8
+    # the crop folder is itself a folder-of-classes dataset with the same labels
+    crops = index_dataset("folder", reference_run).clips
+    assert sorted(zip(crops["clip_id"], crops["emotion"])) == sorted(zip(manifest["clip_id"], manifest["emotion"]))
+
+
+def test_second_identical_run_changes_nothing(sample_dir: Path, reference_run: Path) -> None:
+    before = _snapshot(reference_run)
+    preprocess_dataset(index_dataset("ravdess", sample_dir).clips, reference_run, workers=1, progress=False)
+    assert _snapshot(reference_run) == before
+
+
+def test_other_settings_in_the_same_folder_are_refused(sample_dir: Path, reference_run: Path) -> None:
+    clips = index_dataset("ravdess", sample_dir).clips
+    with pytest.raises(PreprocessError, match="other settings.*size"):
+        preprocess_dataset(clips, reference_run, size=96, workers=1, progress=False)
+    with pytest.raises(PreprocessError, match="unknown detector"):
+        preprocess_dataset(clips, reference_run, detector="mtcnn", workers=1, progress=False)
+
+
+@pytest.mark.slow
+def test_resume_after_killing_the_run_ends_with_the_same_manifest(
+    sample_dir: Path, reference_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "crops"
+    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "ravdess", "--src", str(sample_dir),
+               "--out", str(out), "--workers", "2", "--quiet"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    parts = out / ".parts"
+    deadline = time.monotonic() + 120
+    while len(list(parts.glob("*.csv"))) < 3 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert run.poll() is None, "the run ended before it could be killed"
+    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()]
+    os.killpg(run.pid, signal.SIGKILL)  # the CLI, its manager and its worker processes, mid-run
+    run.wait()
+    assert run.returncode == -signal.SIGKILL and workers
+    done_before = {p.name: p.stat().st_mtime_ns for p in parts.glob("*.csv")}
+    assert 3 <= len(done_before) < N_SAMPLE_CLIPS
+    assert not (out / "manifest.csv").exists()
+    # every crop on disk is a complete PNG (written atomically)
+    for crop in out.rglob("*.png"):
+        assert cv2.imread(str(crop), cv2.IMREAD_UNCHANGED).shape == (180, 180)
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (out / "manifest.csv").read_bytes() == (reference_run / "manifest.csv").read_bytes()
+    # finished clips were not redone
+    assert {p: (parts / p).stat().st_mtime_ns for p in done_before} == done_before
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+    ref = _snapshot(reference_run)
+    got = _snapshot(out)
+    assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in ref.items()}
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(sample_dir: Path, stills: list[Path], tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """A clip table mixing a good clip with every kind of bad input of issue 4."""
+    folder = tmp_path_factory.mktemp("bad")
+    good = sorted(sample_dir.rglob("*.mp4"))[0]
+    data = good.read_bytes()
+    files = {
+        "good": good,
+        "truncated": folder / "truncated.mp4",
+        "zero": folder / "zero.mp4",
+        "text": folder / "text.mp4",
+        "noface": folder / "noface.mp4",
+        "missing": folder / "missing.mp4",
+        "broken_png": folder / "broken.png",
+        "empty_png": folder / "empty.png",
+    }
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    files["zero"].write_bytes(b"")
+    files["text"].write_text("not a video\n")
+    writer = cv2.VideoWriter(str(files["noface"]), cv2.VideoWriter_fourcc(*"mp4v"), 15, (320, 180))
+    for i in range(10):
+        writer.write(np.full((180, 320, 3), 40 + 10 * i, np.uint8))
+    writer.release()
+    files["broken_png"].write_bytes(stills[0].read_bytes()[:300])
+    files["empty_png"].write_bytes(b"")
+    bgr = cv2.imread(str(stills[1]))
+    images = {
+        "gray_png": cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY),
+        "bgr_png": bgr,
+        "bgra_png": cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA),
+        "deep_png": bgr.astype(np.uint16) * 257,
+        "deep_gray_png": cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257,
+        "tiny_png": cv2.resize(bgr, (12, 8)),
+    }
+    for name, image in images.items():
+        files[name] = folder / f"{name}.png"
+        assert cv2.imwrite(str(files[name]), image)
+    rows = [{"path": str(p), "dataset": "mixed", "emotion": "happy", "subject": "S1", "clip_id": name}
+            for name, p in files.items()]
+    return pd.DataFrame(rows)
+
+
+EXPECTED_STATUS = {
+    "good": "ok", "truncated": "unreadable", "zero": "empty", "text": "not_video", "noface": "no_face",
+    "missing": "missing", "broken_png": "unreadable", "empty_png": "empty",
+    "tiny_png": "bad_image", "gray_png": "ok", "bgr_png": "ok", "bgra_png": "ok", "deep_png": "ok", "deep_gray_png": "ok",
+}
+
+
+def test_each_bad_input_gets_its_status_and_the_run_completes(bad_inputs: pd.DataFrame, tmp_path: Path) -> None:
+    manifest = preprocess_dataset(bad_inputs, tmp_path, workers=1, progress=False)
+    statuses = manifest.groupby("clip_id")["status"].agg(lambda s: sorted(set(s))).to_dict()
+    assert statuses == {k: [v] for k, v in EXPECTED_STATUS.items()}
+    by_clip = manifest.set_index("clip_id")
+    assert "zero-byte" in by_clip.loc["zero", "reason"]
+    assert "neither a video nor an image" in by_clip.loc["text", "reason"]
+    assert "does not exist" in by_clip.loc["missing", "reason"]
+    assert "could not be opened" in by_clip.loc["truncated", "reason"]
+    assert "image data could not be decoded" in by_clip.loc["broken_png", "reason"]
+    assert "too small to hold a face" in by_clip.loc["tiny_png", "reason"]
+    noface = manifest[manifest["clip_id"] == "noface"]
+    assert len(noface) == 6 and (noface["n_faces"] == 0).all() and (noface["image"] == "").all()
+    assert noface["reason"].str.contains("no face found by dlib-hog").all()
+    ok = manifest[manifest["status"] == "ok"]
+    assert len(ok) == 6 + 5
+    for image in ok["image"]:
+        crop = cv2.imread(str(tmp_path / image), cv2.IMREAD_UNCHANGED)
+        assert crop.shape == (180, 180) and crop.dtype == np.uint8
+    # images from every bit depth and channel count give (nearly) the same crop
+    crops = [cv2.imread(str(tmp_path / f"happy/{n}_f0000.png"), 0).astype(int) for n in
+             ("gray_png", "bgr_png", "bgra_png", "deep_png", "deep_gray_png")]
+    assert all(np.abs(c - crops[1]).max() <= 1 for c in crops)
+    # nothing failed loudly: each bad clip is one row, each clip has a completion record
+    assert len(list((tmp_path / ".parts").glob("*.csv"))) == len(bad_inputs)
+
+
+def test_cli_reports_a_missing_source_folder_as_a_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "ravdess", "--src", str(tmp_path / "nowhere"),
+         "--out", str(tmp_path / "out")], capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "does not exist" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_runs_on_a_dataset_folder_with_bad_files(sample_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "ravdess"
+    actor = src / "Actor_01"
+    actor.mkdir(parents=True)
+    for clip in sorted((sample_dir / "Actor_01").glob("*.mp4"))[:2]:
+        shutil.copy(clip, actor / clip.name)
+    (actor / "02-01-04-01-01-01-01.mp4").write_bytes(b"")  # zero-byte, well named
+    (actor / "02-01-05-01-01-01-01.mp4").write_text("oops")  # not a video, well named
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "ravdess", "--src", str(src), "--out", str(out),
+         "--workers", "1", "--quiet", "--frames", "3", "--size", "64"], capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "empty 1" in result.stdout and "not_video 1" in result.stdout and "ok 6" in result.stdout
+    manifest = load_manifest(out)
+    assert len(manifest) == 8
+    sad = manifest[manifest["clip_id"] == "02-01-04-01-01-01-01"]
+    assert list(sad["emotion"]) == ["sad"] and list(sad["status"]) == ["empty"]
+
+
+@pytest.mark.slow
+def test_parallel_run_equals_the_serial_run(sample_dir: Path, reference_run: Path, tmp_path: Path) -> None:
+    preprocess_dataset(index_dataset("ravdess", sample_dir).clips, tmp_path, workers=2, progress=False)
+    assert (tmp_path / "manifest.csv").read_bytes() == (reference_run / "manifest.csv").read_bytes()

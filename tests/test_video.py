@@ -1,0 +1,160 @@
+"""Frame sampling from real clips written from the stills (mp4 and avi), stills, GIFs and bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from fer_utils.errors import EmptyVideoError, MissingMediaError, NotVideoError, UnreadableVideoError, VideoError
+from fer_utils.video import frame_count, frame_indices, read_image, sample_frames, sniff, try_sample_frames
+
+N_FRAMES = 40
+SIZE = (320, 180)  # (width, height)
+MARK = 24  # side of the two top-left squares whose grey levels encode the frame number (base 8)
+
+
+def _frame(still: np.ndarray, index: int) -> np.ndarray:
+    """A still resized, with its frame number written in base 8 as grey levels (steps of 32) of two squares."""
+    frame = cv2.resize(still, SIZE, interpolation=cv2.INTER_AREA)
+    frame[:MARK, :MARK] = (index // 8) * 32
+    frame[:MARK, MARK:2 * MARK] = (index % 8) * 32
+    return frame
+
+
+def _mark(frame: np.ndarray) -> int:
+    """The frame number encoded by `_frame` (robust to lossy compression)."""
+    high = round(float(frame[4:MARK - 4, 4:MARK - 4].mean()) / 32)
+    low = round(float(frame[4:MARK - 4, MARK + 4:2 * MARK - 4].mean()) / 32)
+    return int(high * 8 + low)
+
+
+def _write_clip(path: Path, fourcc: str, stills: list[Path]) -> Path:
+    images = [cv2.imread(str(p)) for p in stills[:4]]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25, SIZE)
+    assert writer.isOpened()
+    for i in range(N_FRAMES):
+        writer.write(_frame(images[i % 4], i))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory, stills: list[Path]) -> dict[str, Path]:
+    """An mp4 (mp4v) and an avi (MJPG, as SAVEE) of 40 numbered frames, a GIF, and broken files."""
+    folder = tmp_path_factory.mktemp("clips")
+    made = {
+        "mp4": _write_clip(folder / "clip.mp4", "mp4v", stills),
+        "avi": _write_clip(folder / "clip.avi", "MJPG", stills),
+    }
+    frames = [Image.fromarray(cv2.cvtColor(_frame(cv2.imread(str(p)), i), cv2.COLOR_BGR2RGB)) for i, p in enumerate(stills[:5])]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    made["gif"] = folder / "anim.gif"
+    for kind in ("mp4", "avi"):
+        data = made[kind].read_bytes()
+        made[f"truncated-{kind}"] = folder / f"truncated.{kind}"
+        made[f"truncated-{kind}"].write_bytes(data[: len(data) // 2])
+    made["zero"] = folder / "zero.mp4"
+    made["zero"].write_bytes(b"")
+    made["text"] = folder / "notes.mp4"
+    made["text"].write_text("this is not a video\n")
+    made["garbage"] = folder / "garbage.avi"
+    made["garbage"].write_bytes(b"RIFF\x00\x10\x00\x00AVI LIST" + bytes(range(256)) * 20)
+    return made
+
+
+@pytest.mark.parametrize("kind", ["mp4", "avi"])
+def test_evenly_spaced_frames_by_seeking_are_the_right_frames(clips: dict[str, Path], kind: str) -> None:
+    assert frame_count(clips[kind]) == N_FRAMES
+    assert frame_count(clips[kind], exact=True) == N_FRAMES
+    sampled = sample_frames(clips[kind], 6)
+    assert [i for i, _ in sampled] == frame_indices(N_FRAMES, 6) == [3, 10, 16, 23, 30, 36]
+    for index, frame in sampled:
+        assert frame.shape == (SIZE[1], SIZE[0], 3)
+        assert _mark(frame) == index
+    sequential = sample_frames(clips[kind], 6, seek=False)
+    for (i, a), (j, b) in zip(sampled, sequential):
+        assert i == j and np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["mp4", "avi"])
+def test_every_kth_and_all_frames(clips: dict[str, Path], kind: str) -> None:
+    every = sample_frames(clips[kind], None, every=7)
+    assert [i for i, _ in every] == [0, 7, 14, 21, 28, 35]
+    assert all(_mark(f) == i for i, f in every)
+    assert [i for i, _ in sample_frames(clips[kind], 2, every=7)] == [0, 7]
+    everything = sample_frames(clips[kind], None)
+    assert [i for i, _ in everything] == list(range(N_FRAMES))
+    assert all(_mark(f) == i for i, f in everything)
+
+
+def test_frame_indices() -> None:
+    assert frame_indices(15, 6) == [1, 3, 6, 8, 11, 13]
+    assert frame_indices(4, 6) == [0, 1, 2, 3]
+    assert frame_indices(10, None, every=3) == [0, 3, 6, 9]
+    assert frame_indices(0, 6) == []
+    with pytest.raises(ValueError):
+        frame_indices(10, 0)
+    with pytest.raises(ValueError):
+        frame_indices(10, None, every=0)
+
+
+def test_animated_gif_and_still_images(clips: dict[str, Path], stills: list[Path]) -> None:
+    assert sniff(clips["gif"]) == "gif"
+    frames = sample_frames(clips["gif"], None)
+    assert [i for i, _ in frames] == [0, 1, 2, 3, 4]
+    assert [_mark(f) for _, f in frames] == [0, 1, 2, 3, 4]
+    still = sample_frames(stills[0], 6)
+    assert len(still) == 1 and still[0][0] == 0 and still[0][1].shape == (224, 398, 3)
+    assert frame_count(stills[0]) == 1
+
+
+def test_truncated_mp4_is_unreadable(clips: dict[str, Path]) -> None:
+    with pytest.raises(UnreadableVideoError, match="could not be opened") as info:
+        sample_frames(clips["truncated-mp4"])
+    assert info.value.status == "unreadable"
+
+
+def test_truncated_avi_keeps_the_frames_before_the_cut(clips: dict[str, Path]) -> None:
+    sampled = try_sample_frames(clips["truncated-avi"], 6)
+    decoded = [i for i, f in sampled if f is not None]
+    lost = [i for i, f in sampled if f is None]
+    assert decoded and lost, sampled
+    assert max(decoded) < min(lost)
+    assert all(_mark(f) == i for i, f in sampled if f is not None)
+    assert [i for i, _ in sample_frames(clips["truncated-avi"], 6)] == decoded
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "status", "message"),
+    [
+        ("zero", EmptyVideoError, "empty", "zero-byte"),
+        ("text", NotVideoError, "not_video", "neither a video nor an image"),
+        ("garbage", UnreadableVideoError, "unreadable", "could not be opened"),
+    ],
+)
+def test_bad_files_raise_specific_errors(clips: dict[str, Path], kind: str, error: type, status: str, message: str) -> None:
+    with pytest.raises(error, match=message) as info:
+        sample_frames(clips[kind])
+    assert isinstance(info.value, VideoError) and info.value.status == status
+    with pytest.raises(error):
+        frame_count(clips[kind])
+
+
+def test_missing_file_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(MissingMediaError, match="does not exist"):
+        sample_frames(tmp_path / "nope.mp4")
+    with pytest.raises(NotVideoError, match="not a file"):
+        sample_frames(tmp_path)
+
+
+def test_corrupted_image_is_unreadable(tmp_path: Path, stills: list[Path]) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(stills[0].read_bytes()[:200])
+    with pytest.raises(UnreadableVideoError, match="image data could not be decoded"):
+        read_image(broken)
+    with pytest.raises(UnreadableVideoError):
+        sample_frames(broken)
