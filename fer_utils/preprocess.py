@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from fer_utils.errors import PreprocessError, VideoError
 from fer_utils.faces import (
+    AUTO,
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
     DETECTORS,
@@ -41,6 +42,7 @@ from fer_utils.faces import (
     alignment_matrix,
     make_detector,
     make_landmarker,
+    resolve_max_side,
     rotate_box,
     to_gray,
 )
@@ -394,19 +396,22 @@ def preprocess_dataset(
     size: int = DEFAULT_SIZE,
     margin: float = DEFAULT_MARGIN,
     align: bool = False,
-    max_side: int | None = DEFAULT_MAX_SIDE,
+    max_side: int | str | None = AUTO,
     workers: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
     """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
 
     Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by
-    `detector`, crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
+    `detector` (on a copy at most `max_side` px long; "auto": the detector's default, None: full
+    resolution), crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
     processes (None: one per CPU), skips clips finished by an earlier run with the same settings, and
     records bad input as a status instead of stopping.
     """
+    if detector not in DETECTORS:
+        raise PreprocessError(f"unknown detector {detector!r}; choose one of: {', '.join(DETECTORS)}")
     settings = Settings(frames=frames, every=every, detector=detector, size=size, margin=float(margin),
-                        align=bool(align), max_side=max_side)
+                        align=bool(align), max_side=resolve_max_side(detector, max_side))
     check_settings(settings)
     records = clip_records(clips)
     out_dir = Path(out_dir)

@@ -89,7 +89,9 @@ def test_index_links_every_page_in_the_toc() -> None:
     redirect = re.search(r'url=([^"]+)"', index)
     landing = HTML / redirect.group(1) if redirect else HTML / "index.html"
     text = landing.read_text()
-    for entry in toc_entries(REPO):
+    root, *pages = toc_entries(REPO)
+    assert landing == HTML / f"{root}.html", "index.html opens the toc's root page"
+    for entry in pages:
         target = HTML / f"{entry}.html"
         assert target.is_file(), f"{entry} was not built"
         relative = os.path.relpath(target, landing.parent)

@@ -135,3 +135,15 @@ def test_align_face_levels_the_eyes_of_a_tilted_face(still: np.ndarray, landmark
     assert abs(eye_angle(moved)) < 0.01
     measured = landmarker.landmarks(aligned, detector.detect(aligned)[0])
     assert abs(eye_angle(measured)) < 3
+
+
+def test_auto_detection_size_is_per_detector_and_none_means_full_resolution(still: np.ndarray) -> None:
+    from fer_utils.faces import DEFAULT_MAX_SIDES
+
+    for name in DETECTORS:
+        assert make_detector(name).max_side == DEFAULT_MAX_SIDES[name]
+    assert make_detector("dlib-hog", max_side=None).max_side is None
+    with pytest.raises(ValueError, match="max_side"):
+        make_detector("dlib-hog", max_side="big")
+    # a frame no longer than max_side is not downscaled: same boxes as at full resolution
+    assert make_detector("dlib-hog", max_side=398).detect(still) == make_detector("dlib-hog", max_side=None).detect(still)

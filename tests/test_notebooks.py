@@ -110,7 +110,7 @@ def test_standard_closing_with_two_to_four_exercises(path: Path) -> None:
     stubs = [c for c in checks if SOLUTION_TAG not in tags(c)]
     assert len(stubs) == len(exercises) == len(solutions), "each exercise: a stub and a solution, both checked"
     assert all("None" in c.source for c in stubs), "stubs leave the answer as None"
-    assert all("hide-input" in tags(c) for c in solutions), "solutions are hidden behind a toggle"
+    assert all("hide-cell" in tags(c) for c in solutions), "solutions (code and result) are hidden behind a toggle"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -192,3 +192,19 @@ def test_strip_solutions_removes_outputs_and_widget_state() -> None:
     assert out["cells"][0]["outputs"] == [] and "widgets" not in out["metadata"]
     assert len(nb["cells"]) == 2, "the input is not modified"
     json.dumps(out)
+
+
+def test_a_failing_cell_is_reported_with_its_notebook_and_cell(tmp_path: Path) -> None:
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from fer_utils.book import execute_notebook
+
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = x / 0")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "broken.ipynb"
+    nbformat.write(nb, source)
+    run = execute_notebook(source, tmp_path / "out" / "broken.ipynb", timeout=60)
+    assert run.notebook == "broken.ipynb"
+    assert run.error and "ZeroDivisionError" in run.error and "y = x / 0" in run.error
+    executed = nbformat.read(tmp_path / "out" / "broken.ipynb", as_version=4)
+    assert any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))

@@ -291,3 +291,14 @@ def test_cli_runs_on_a_dataset_folder_with_bad_files(sample_dir: Path, tmp_path:
 def test_parallel_run_equals_the_serial_run(sample_dir: Path, reference_run: Path, tmp_path: Path) -> None:
     preprocess_dataset(index_dataset("ravdess", sample_dir).clips, tmp_path, workers=2, progress=False)
     assert (tmp_path / "manifest.csv").read_bytes() == (reference_run / "manifest.csv").read_bytes()
+
+
+def test_aligned_every_kth_run_records_its_settings(sample_dir: Path, tmp_path: Path) -> None:
+    clips = index_dataset("ravdess", sample_dir).clips.iloc[:2]
+    manifest = preprocess_dataset(clips, tmp_path, frames=None, every=5, align=True, size=64, margin=0.0,
+                                  workers=1, progress=False)
+    assert list(manifest["frame_index"]) == [0, 5, 10] * 2  # 15-frame clips
+    assert set(manifest["status"]) == {"ok"}
+    assert cv2.imread(str(tmp_path / manifest["image"].iloc[0]), cv2.IMREAD_UNCHANGED).shape == (64, 64)
+    settings = (tmp_path / ".parts" / "settings.json").read_text()
+    assert '"align": true' in settings and '"every": 5' in settings and '"max_side": 400' in settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fer_utils.faces import DEFAULT_DETECTOR, DEFAULT_MAX_SIDE, DETECTORS
+from fer_utils.faces import AUTO, DEFAULT_DETECTOR, DEFAULT_MAX_SIDES, DETECTORS
 
 DATASETS = ("ravdess", "savee", "mead", "folder")
 
@@ -16,6 +16,20 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _max_side(text: str) -> int | str | None:
+    """argparse type: 'auto', 'full' (None) or a number of pixels ≥ 32."""
+    if text in (AUTO, "full"):
+        return None if text == "full" else AUTO
+    value = int(text)
+    if value < 32:
+        raise argparse.ArgumentTypeError(f"must be at least 32 pixels, 'auto' or 'full', got {value}")
+    return value
+
+
+MAX_SIDE_HELP = ("detect on a copy at most this many pixels long: 'auto' (default: "
+                 + ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_SIDES.items()) + "), 'full' or a number")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,8 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--size", type=_positive, default=180, help="crop side in pixels (default 180)")
     pre.add_argument("--margin", type=float, default=0.1, metavar="M",
                      help="margin around the face box, as a fraction of its side (default 0.1)")
-    pre.add_argument("--max-side", type=_positive, default=DEFAULT_MAX_SIDE,
-                     help=f"detect on a copy at most this many pixels long (default {DEFAULT_MAX_SIDE})")
+    pre.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
     pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
     pre.add_argument("--workers", type=_positive, default=None, help="processes (default: one per CPU)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -42,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect = subparsers.add_parser("detect", help="print the face boxes a detector finds in images")
     detect.add_argument("images", type=Path, nargs="+", help="image files")
     detect.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR)
-    detect.add_argument("--max-side", type=_positive, default=DEFAULT_MAX_SIDE)
+    detect.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
     detect.set_defaults(handler=run_detect)
 
 
