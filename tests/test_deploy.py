@@ -1,15 +1,19 @@
-"""TFLite round trips, pruning, Grad-CAM and `predict` on a real still, with a model trained on real crops."""
+"""TFLite round trips, pruning, Grad-CAM and `predict` on a real still and a real video, with a model
+trained on real crops."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from test_training import TOY_CLASSES, make_toy_crops, small_config
+from toy_data import TOY_CLASSES, make_toy_crops, small_config
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +95,64 @@ def test_predict_command_on_a_real_still(trained, stills: list[Path], tmp_path: 
     annotated = cv2.imread(str(out_image))
     assert annotated.shape == (224, 398, 3)
     assert not np.array_equal(annotated, cv2.imread(str(stills[0])))
+
+
+def _decode(path: Path) -> tuple[list[np.ndarray], float]:
+    """Every frame of a video, read with OpenCV until decoding stops, and the container's frame rate."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames, fps = [], capture.get(cv2.CAP_PROP_FPS)
+    ok, frame = capture.read()
+    while ok:
+        frames.append(frame)
+        ok, frame = capture.read()
+    capture.release()
+    return frames, fps
+
+
+def _box_edge_greenness(frame: np.ndarray, face: dict) -> float:
+    """Mean of G - (R + B)/2 along the top edge of a face box (the annotation draws it pure green)."""
+    row = frame[face["y"], face["x"]:face["x"] + face["w"]].astype(np.float32)
+    return float(np.mean(row[:, 1] - (row[:, 0] + row[:, 2]) / 2))
+
+
+@pytest.mark.slow
+def test_predict_command_on_a_real_video(trained, tmp_path: Path) -> None:
+    from fer_utils.sample import generate_sample
+
+    result, _, _ = trained
+    clips = generate_sample(tmp_path / "sample", actors=[1], emotions=[3], intensities=(1,), n_frames=9,
+                            frame_size=(640, 360), workers=1, progress=False)  # one happy clip, 15 fps
+    video = Path(clips.path[0])
+    out_video, out_json, out_csv = tmp_path / "annotated.mp4", tmp_path / "faces.json", tmp_path / "faces.csv"
+    command = [sys.executable, "-m", "fer_utils", "predict", "--model", str(result.run_dir / "model.keras"), str(video),
+               "--every", "2", "--detector", "opencv-haar", "--out", str(out_video), "--json", str(out_json),
+               "--csv", str(out_csv)]
+    done = subprocess.run(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    source, source_fps = _decode(video)
+    sampled = list(range(0, len(source), 2))
+    annotated, annotated_fps = _decode(out_video)
+    assert len(source) == 9 and len(annotated) == len(sampled) == 5  # one annotated frame per sampled frame
+    assert all(frame.shape == (360, 640, 3) for frame in annotated)
+    assert annotated_fps == pytest.approx(source_fps / 2, abs=0.01)  # same duration as the clip
+
+    faces = json.loads(out_json.read_text())
+    assert [face["frame_index"] for face in faces] == sampled  # the clip shows one face in every frame
+    for face, frame in zip(faces, annotated):
+        assert face["emotion"] in TOY_CLASSES
+        assert sum(face[f"p_{c}"] for c in TOY_CLASSES) == pytest.approx(1.0, abs=1e-4)
+        assert 0 <= face["x"] < face["x"] + face["w"] <= 640 and 0 <= face["y"] < face["y"] + face["h"] <= 360
+        # the box is drawn on the frame it belongs to (observed ≈ 250 annotated vs ≈ -14 in the clip)
+        assert _box_edge_greenness(frame, face) > 100
+        assert _box_edge_greenness(source[face["frame_index"]], face) < 30
+    table = pd.read_csv(out_csv)
+    assert table["frame_index"].tolist() == sampled
+    np.testing.assert_allclose(table[[f"p_{c}" for c in TOY_CLASSES]].sum(axis=1), 1.0, atol=1e-4)
+    assert table["emotion"].tolist() == [face["emotion"] for face in faces]
 
 
 def test_cli_reports_a_file_that_is_not_a_model(stills: list[Path], tmp_path: Path, capsys) -> None:

@@ -55,6 +55,26 @@ def test_every_registered_model_builds_at_the_fer_input() -> None:
         build_model("vgg", 8)
 
 
+@pytest.mark.parametrize("size", [64, 97])
+def test_mini_xception_shortcut_is_a_strided_pointwise_convolution(size: int) -> None:
+    """The shortcut (1×1 subsample, then stride-1 1×1 conv, which avoids a crashing oneDNN kernel)
+    computes exactly Arriaga's 1×1 stride-2 "same" convolution, at even and odd feature-map sizes."""
+    import keras
+    import numpy as np
+
+    from fer_utils.models import build_mini_xception, layer_table
+
+    model = build_mini_xception(7, (size, size, 1))
+    table = layer_table(model).set_index("layer")
+    for block, filters in enumerate((16, 32, 64, 128), start=1):
+        subsample, conv = model.get_layer(f"block{block}_shortcut_subsample"), model.get_layer(f"block{block}_shortcut_conv")
+        x = np.random.default_rng(block).normal(size=(2, *subsample.input.shape[1:])).astype("float32")
+        expected = keras.ops.conv(x, conv.kernel, strides=2, padding="same")
+        np.testing.assert_allclose(conv(subsample(x)), expected, rtol=1e-5, atol=1e-5)
+        height = -(-subsample.input.shape[1] // 2)
+        assert table.loc[conv.name, "macs"] == height * height * subsample.input.shape[-1] * filters
+
+
 def test_save_and_load_with_classes(tmp_path: Path) -> None:
     import numpy as np
 

@@ -18,7 +18,8 @@ def test_cli_help_lists_subcommands() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "fer_utils", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("sample", "preprocess", "train", "book"):
+    for command in ("sample", "download", "index", "preprocess", "detect", "train", "evaluate",
+                    "predict", "compare", "quantize", "book"):
         assert command in out
 
 
