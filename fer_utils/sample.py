@@ -90,7 +90,7 @@ EMOTION_TEMPLATES: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] =
                 (LOWER_LIDS, 0.0, -0.03), (MOUTH_CORNERS, -0.04, 0.06), (CORNER_NEIGHBOURS, -0.02, 0.05),
                 (LOWER_LIP, 0.0, 0.04)),
     "surprised": ((BROWS, 0.0, -0.20), (UPPER_LIDS, 0.0, -0.07), (JAW_LOW, 0.0, 0.24), (JAW_MID, 0.0, 0.09),
-                  (LOWER_LIP, 0.0, 0.26), (MOUTH_CORNERS, -0.07, 0.12), (CORNER_NEIGHBOURS, -0.05, 0.04),
+                  (LOWER_LIP, 0.0, 0.26), (MOUTH_CORNERS, -0.04, 0.12), (CORNER_NEIGHBOURS, -0.03, 0.06),
                   (UPPER_LIP, 0.0, -0.04)),
 }
 

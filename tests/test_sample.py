@@ -18,12 +18,17 @@ from fer_utils.faces import make_detector, make_landmarker
 from fer_utils.sample import (
     EMOTION_TEMPLATES,
     FRAME_SIZE,
+    INTENSITY_GAIN,
     N_FRAMES,
     generate_sample,
+    min_jacobian,
     plan_clips,
+    ramp,
     still_landmarks,
     template_displacement,
+    warp_field,
 )
+from fer_utils.video import frame_indices
 
 
 def read_frames(path: Path | str) -> list[np.ndarray]:
@@ -59,7 +64,27 @@ def test_templates_are_distinct_for_all_eight_emotions() -> None:
     names = list(moves)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            assert np.abs(moves[a] - moves[b]).max() > 1.0, (a, b)  # at least a pixel apart somewhere
+            assert np.abs(moves[a] - moves[b]).max() > 2.0, (a, b)  # two pixels apart somewhere, even calm/neutral
+
+
+def test_every_template_warps_every_still_without_folds() -> None:
+    # The backward map q -> q - field(q) must stay one-to-one (Jacobian determinant > 0) at the
+    # strongest intensity on all 24 faces; a template pushing two landmarks past each other fails here.
+    shape = (224, 398)  # the stills' size (height, width)
+    for actor, landmarks in still_landmarks(range(1, 25)).items():
+        for emotion in list(EMOTION_TEMPLATES)[1:]:
+            peak = template_displacement(emotion, landmarks) * INTENSITY_GAIN[2]
+            field = warp_field(landmarks, peak, shape)
+            assert min_jacobian(field) > 0.05, (actor, emotion)  # measured minimum: 0.06 (surprised)
+            assert np.abs(field).max() > 0.5 * np.abs(peak).max(), (actor, emotion)  # and it does move the face
+
+
+def test_ramp_starts_neutral_and_every_sampled_frame_carries_the_expression() -> None:
+    strength = ramp(N_FRAMES)
+    assert strength[0] == 0.0 and strength[-1] == 1.0 and np.all(np.diff(strength) >= 0)
+    sampled = strength[frame_indices(N_FRAMES, 6)]  # the 6 frames preprocessing takes, as in the paper
+    assert sampled.min() > 0.3 and np.mean(sampled == 1.0) >= 0.5
+    assert INTENSITY_GAIN[2] > INTENSITY_GAIN[1]
 
 
 def test_sample_layout_labels_and_attribution(sample_dir: Path) -> None:
@@ -101,9 +126,14 @@ def test_expressions_move_the_detected_landmarks(sample_dir: Path) -> None:
     happy = read_frames(clip / "02-01-03-01-01-01-01.mp4")
     surprised = read_frames(clip / "02-01-08-01-01-01-01.mp4")
     neutral = read_frames(clip / "02-01-01-01-01-01-01.mp4")
-    # happy: mouth corners (48, 54) move apart; surprised: chin (8) drops away from the nose (30)
-    assert landmark_distance(happy[-1], 48, 54, *models) > landmark_distance(happy[0], 48, 54, *models) + 0.04
-    assert landmark_distance(surprised[-1], 8, 30, *models) > landmark_distance(surprised[0], 8, 30, *models) + 0.08
+    sad = read_frames(clip / "02-01-04-01-01-01-01.mp4")
+    # happy: mouth corners (48, 54) move apart, already in the second frame; surprised: chin (8) drops
+    # away from the nose (30); sad: the mouth narrows as its corners are pulled down.
+    # Measured on actor 1 at normal intensity: +0.23, +0.09 (frame 1), +0.25 and -0.10 IOD.
+    happy_width = [landmark_distance(frame, 48, 54, *models) for frame in (happy[0], happy[1], happy[-1])]
+    assert happy_width[2] > happy_width[0] + 0.15 and happy_width[1] > happy_width[0] + 0.04
+    assert landmark_distance(surprised[-1], 8, 30, *models) > landmark_distance(surprised[0], 8, 30, *models) + 0.15
+    assert landmark_distance(sad[-1], 48, 54, *models) < landmark_distance(sad[0], 48, 54, *models) - 0.05
     assert abs(landmark_distance(neutral[-1], 8, 30, *models) - landmark_distance(neutral[0], 8, 30, *models)) < 0.05
 
 
