@@ -6,11 +6,14 @@ video-only (02) copy of each of the 60 speech trials). A download goes to `<name
 with an HTTP Range request when interrupted, is checked against an md5, and only then renamed;
 extraction validates every member before writing anything.
 
-Checksums: Zenodo publishes an md5 per file, but these machines cannot reach Zenodo and the values
-could not be found in any reachable source, so `RAVDESS_MD5` holds None for every archive. With no
-known md5, `missing_checksum` decides: "warn" (the default: a DownloadWarning that gives the computed
-md5, while the zip's own per-member CRC-32 is still checked by `safe_extract`) or "error" (fail
-closed). Pass `checksums={"Video_Speech_Actor_01.zip": "<md5>", ...}` to verify against Zenodo's values.
+Checksums: Zenodo publishes an md5 per file in its REST API (`/api/records/1188976`, each file's
+`checksum` is `md5:<hex>`). The machines this package is developed on cannot reach Zenodo, so the
+values could not be copied into the package: `RAVDESS_MD5` holds None for every archive, and
+`download_ravdess` fills the gaps from the record's API (`zenodo_md5s`) when it downloads from Zenodo
+(or from `record_api` for a mirror). Where no md5 is known even then, `missing_checksum` decides:
+"warn" (the default: a DownloadWarning that gives the computed md5, while the zip's own per-member
+CRC-32 is still checked by `safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
+"<md5>", ...}` overrides everything.
 
 SAVEE and MEAD need registration; `savee_instructions` / `mead_instructions` raise a DatasetError that
 says where to get them and how to lay them out.
@@ -33,6 +36,7 @@ from tqdm.auto import tqdm
 from fer_utils.errors import DatasetError, DownloadError
 
 ZENODO_URL = "https://zenodo.org/records/1188976/files"
+ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
 
@@ -189,20 +193,69 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
     return [p for p in written if p.is_file()]
 
 
+def zenodo_md5s(record_api_url: str = ZENODO_RECORD_API) -> dict[str, str]:
+    """The md5 of every file of a Zenodo record, by file name, from the record's REST API.
+
+    Accepts both shapes Zenodo has served: `files` as a list, or InvenioRDM's `files.entries`.
+    """
+    try:
+        response = requests.get(record_api_url, timeout=TIMEOUT_S)
+        response.raise_for_status()
+        record = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise DownloadError(f"cannot read the checksums of {record_api_url}: {exc}") from exc
+    files = record.get("files", []) if isinstance(record, dict) else []
+    if isinstance(files, dict):
+        files = files.get("entries", [])
+        files = list(files.values()) if isinstance(files, dict) else files
+    md5s = {}
+    for entry in files:
+        algorithm, _, digest = str(entry.get("checksum", "")).partition(":")
+        if algorithm == "md5" and entry.get("key") and digest:
+            md5s[entry["key"]] = digest
+    if not md5s:
+        raise DownloadError(f"{record_api_url} lists no md5 checksums")
+    return md5s
+
+
+def ravdess_checksums(
+    names: Iterable[str], checksums: Mapping[str, str | None] | None, record_api: str | None
+) -> dict[str, str | None]:
+    """The md5 to verify each archive against: `checksums` if given, else the package's table with its
+    gaps filled from the Zenodo record's API (`record_api`; None: no look-up)."""
+    if checksums is not None:
+        return {name: checksums.get(name) for name in names}
+    table = {name: RAVDESS_MD5.get(name) for name in names}
+    if record_api and any(md5 is None for md5 in table.values()):
+        try:
+            published = zenodo_md5s(record_api)
+        except DownloadError as exc:
+            warnings.warn(f"{exc}; archives without a known md5 follow missing_checksum", DownloadWarning,
+                          stacklevel=3)
+            published = {}
+        table = {name: md5 or published.get(name) for name, md5 in table.items()}
+    return table
+
+
 def download_ravdess(
     dest: Path, actors: Iterable[int] = range(1, 25), base_url: str = ZENODO_URL,
     checksums: Mapping[str, str | None] | None = None, progress: bool = True, extract: bool = True,
     keep_archives: bool = True, missing_checksum: Literal["warn", "error"] = "warn",
+    record_api: str | None = None,
 ) -> list[Path]:
     """Download (and by default extract) RAVDESS video speech archives for `actors` into `dest`.
 
     Archives go to `dest/archives/`, clips to `dest/Actor_XX/`, ready for `data.index_ravdess(dest)`.
-    `checksums` maps archive names to md5 (default: the package's `RAVDESS_MD5`). Returns the archive
-    paths. Each actor is done fully before the next, so an interruption loses at most one `.part`,
-    which the next call resumes.
+    Each archive is verified against an md5 (`ravdess_checksums`: `checksums` if given, else the
+    package's table completed from the Zenodo record's API — `record_api`, which defaults to
+    Zenodo's when `base_url` is Zenodo's). Returns the archive paths. Each actor is done fully before
+    the next, so an interruption loses at most one `.part`, which the next call resumes.
     """
     dest = Path(dest)
-    table = dict(RAVDESS_MD5 if checksums is None else checksums)
+    actors = list(actors)
+    if record_api is None and base_url == ZENODO_URL:
+        record_api = ZENODO_RECORD_API
+    table = ravdess_checksums([ravdess_archive_name(a) for a in actors], checksums, record_api)
     archives = []
     for actor in actors:
         name = ravdess_archive_name(actor)

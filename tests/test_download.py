@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 import stat
 import subprocess
 import sys
 import threading
+import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from fer_utils.download import (
     download_ravdess,
     file_md5,
     safe_extract,
+    zenodo_md5s,
 )
 from fer_utils.errors import DatasetError, DownloadError
 
@@ -198,6 +201,42 @@ def test_download_ravdess_subset_then_index(site: Site, tmp_path: Path) -> None:
     index = index_ravdess(tmp_path)
     assert sorted(index.clips["subject"].unique()) == ["Actor_02", "Actor_07"]
     assert len(index.clips) == 6 and set(index.clips["emotion"]) == {"neutral", "happy", "angry"}
+
+
+def zenodo_record(md5s: dict[str, str], shape: str = "list") -> bytes:
+    """A Zenodo record's API JSON listing `md5s`, as a list (legacy) or InvenioRDM `files.entries`."""
+    entries = [{"key": name, "checksum": f"md5:{digest}", "size": 1} for name, digest in md5s.items()]
+    files = entries if shape == "list" else {"entries": {e["key"]: e for e in entries}}
+    return json.dumps({"id": 1188976, "files": files}).encode()
+
+
+@pytest.mark.parametrize("shape", ["list", "entries"])
+def test_checksums_come_from_the_record_api(site: Site, tmp_path: Path, shape: str) -> None:
+    good, tampered = actor_zip(3), actor_zip(4, extra={"Actor_04/extra.txt": b"not from zenodo"})
+    site.files["/Video_Speech_Actor_03.zip"] = good
+    site.files["/Video_Speech_Actor_04.zip"] = tampered
+    published = {"Video_Speech_Actor_03.zip": md5(good), "Video_Speech_Actor_04.zip": md5(actor_zip(4))}
+    site.files["/api/records/1188976"] = zenodo_record(published, shape)
+    api = f"{site.url}/api/records/1188976"
+    assert zenodo_md5s(api) == published
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DownloadWarning)  # every archive has a published md5: no warning
+        download_ravdess(tmp_path, actors=[3], base_url=site.url, record_api=api, progress=False)
+    with pytest.raises(DownloadError, match="md5 mismatch"):
+        download_ravdess(tmp_path, actors=[4], base_url=site.url, record_api=api, progress=False)
+    assert [p.name for p in (tmp_path / "archives").glob("*.corrupt")] == ["Video_Speech_Actor_04.zip.part.corrupt"]
+    assert not (tmp_path / "Actor_04").exists()
+
+
+def test_unreachable_record_api_falls_back_to_the_missing_checksum_policy(site: Site, tmp_path: Path) -> None:
+    site.files["/Video_Speech_Actor_05.zip"] = actor_zip(5)
+    api = f"{site.url}/api/records/missing"
+    with pytest.raises(DownloadError, match="cannot read the checksums"):
+        zenodo_md5s(api)
+    with pytest.warns(DownloadWarning, match="cannot read the checksums"):
+        with pytest.raises(DownloadError, match="no known md5"):
+            download_ravdess(tmp_path, actors=[5], base_url=site.url, record_api=api, progress=False,
+                             missing_checksum="error")
 
 
 def test_cli_download_from_a_mirror(site: Site, tmp_path: Path) -> None:

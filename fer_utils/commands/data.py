@@ -49,7 +49,8 @@ def run_download(args: argparse.Namespace) -> int:
 
         kwargs = {"actors": args.actors, "base_url": args.base_url or ZENODO_URL, "progress": not args.quiet,
                   "extract": not args.no_extract,
-                  "missing_checksum": "error" if args.require_checksum else "warn"}
+                  "missing_checksum": "error" if args.require_checksum else "warn",
+                  "record_api": args.record_api}
     archives = download_dataset(args.dataset, args.dest, **kwargs)
     print(f"{len(archives)} archive(s) in {args.dest / 'archives'}")
     return 0
@@ -100,6 +101,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5")
     download.add_argument("--base-url", default=None,
                           help="where Video_Speech_Actor_XX.zip live (default: Zenodo record 1188976), e.g. a mirror")
+    download.add_argument("--record-api", default=None,
+                          help="Zenodo-style record API that publishes the archives' md5 "
+                               "(default: Zenodo's, when downloading from Zenodo)")
     download.add_argument("--no-extract", action="store_true", help="keep the zip archives only")
     download.add_argument("--require-checksum", action="store_true",
                           help="fail when no md5 is known for an archive (default: warn)")
