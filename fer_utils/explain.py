@@ -65,3 +65,15 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4, cmap: st
     base = np.repeat((gray / max(gray.max(), 1.0))[..., None], 3, axis=-1)
     colours = matplotlib.colormaps[cmap](heatmap)[..., :3]
     return np.clip(255 * ((1 - alpha) * base + alpha * colours), 0, 255).astype(np.uint8)
+
+
+def alive_units(model: keras.Model, images: np.ndarray, layer: str = "fc") -> int:
+    """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1).
+
+    A unit that outputs 0 for every input is "dead": no gradient reaches its weights, so it never
+    recovers. Chapter 5 counts them in the paper CNN's Dense(16) layer to show why dropout on the early
+    feature maps makes the network stay at chance on the sample.
+    """
+    probe = keras.Model(model.inputs, model.get_layer(layer).output)
+    outputs = np.asarray(probe.predict(images, verbose=0)).reshape(len(images), -1)
+    return int((outputs.max(axis=0) > 0).sum())

@@ -135,12 +135,77 @@ def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> F
     return fig
 
 
-def confusion_heatmap(confusion: pd.DataFrame, title: str = "Confusion matrix") -> Figure:
-    """A confusion matrix (rows: true, columns: predicted) as an annotated heat map."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.6))
+def confusion_heatmap(confusion: pd.DataFrame, title: str = "Confusion matrix", ax: plt.Axes | None = None) -> Figure:
+    """A confusion matrix (rows: true, columns: predicted) as an annotated heat map (on `ax` if given)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4.6))
+    fig = ax.figure
     fmt = "d" if np.issubdtype(confusion.to_numpy().dtype, np.integer) else ".2f"
-    sns.heatmap(confusion, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax)
+    sns.heatmap(confusion, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 8})
     ax.set(title=title, xlabel="predicted", ylabel="true")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_with_examples(confusion: pd.DataFrame, images: Sequence[np.ndarray], captions: Sequence[str],
+                            title: str = "Confusion matrix", ncols: int = 3) -> Figure:
+    """A confusion matrix beside a grid of example images (e.g. misclassified frames) with captions."""
+    rows = max(1, int(np.ceil(len(images) / ncols)))
+    fig = plt.figure(figsize=(11, max(4.6, 1.9 * rows + 0.6)))
+    grid = fig.add_gridspec(rows, ncols + 2, width_ratios=[1.6, 1.6] + [1] * ncols)
+    confusion_heatmap(confusion, title, ax=fig.add_subplot(grid[:, :2]))
+    if not len(images):
+        ax = fig.add_subplot(grid[:, 2:])
+        ax.text(0.5, 0.5, "no misclassified examples", ha="center", va="center")
+        ax.axis("off")
+    for i, (image, caption) in enumerate(zip(images, captions)):
+        ax = fig.add_subplot(grid[i // ncols, 2 + i % ncols])
+        ax.imshow(image.squeeze(), cmap="gray")
+        ax.set_title(caption, fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def curves_and_confusion(history: pd.DataFrame, confusion: pd.DataFrame, title: str = "") -> Figure:
+    """One run's loss and accuracy curves (train solid, validation dashed) beside a confusion matrix."""
+    fig, (loss_ax, acc_ax, cm_ax) = plt.subplots(1, 3, figsize=(12, 3.8), width_ratios=(1, 1, 1.3))
+    for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.plot(history["epoch"], history[metric], color="C0", label="train")
+        if f"val_{metric}" in history:
+            ax.plot(history["epoch"], history[f"val_{metric}"], color="C0", ls="--", label="validation")
+        ax.set(title=metric, xlabel="epoch")
+    acc_ax.set_ylim(0, 1.02)
+    acc_ax.legend(fontsize=7, loc="lower right")
+    confusion_heatmap(confusion, "test confusion (row-normalised)", ax=cm_ax)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def video_emotions(table: pd.DataFrame, classes: Sequence[str], face: np.ndarray, heatmap: np.ndarray,
+                   title: str = "") -> Figure:
+    """A video's per-frame class probabilities (lines), their mean (the clip's vote, bars) and one frame's Grad-CAM."""
+    import cv2
+
+    fig, (line_ax, bar_ax, cam_ax) = plt.subplots(1, 3, figsize=(11, 3), width_ratios=(2, 1.3, 1))
+    palette = sns.color_palette("tab10", len(classes))
+    for color, name in zip(palette, classes):
+        line_ax.plot(table["frame_index"], table[f"p_{name}"], color=color, marker=".", label=name)
+    line_ax.set(title="per sampled frame", xlabel="frame", ylabel="probability", ylim=(0, 1.02))
+    line_ax.legend(fontsize=6, ncols=2, loc="upper left")
+    mean = table[[f"p_{c}" for c in classes]].mean().to_numpy()
+    bar_ax.barh(list(classes), mean, color=palette)
+    bar_ax.invert_yaxis()
+    bar_ax.set(xlim=(0, 1), title=f"clip: {classes[int(mean.argmax())]} (mean of {len(table)} frames)")
+    gray = face.squeeze()
+    cam_ax.imshow(gray, cmap="gray")
+    cam_ax.imshow(cv2.resize(heatmap.astype("float32"), (gray.shape[1], gray.shape[0])), cmap="jet", alpha=0.45)
+    cam_ax.set_title(title or "Grad-CAM", fontsize=9)
+    cam_ax.axis("off")
+    for ax in (line_ax, bar_ax):
+        ax.title.set_fontsize(9)
     fig.tight_layout()
     return fig
 

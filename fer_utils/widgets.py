@@ -186,6 +186,85 @@ def architecture_explorer(classes: int = 8, show: bool = True) -> LiveView:
     return live_view(draw, controls, describe, show=show)
 
 
+# Chapters 4 and 6: predictions at frame or clip level.
+LEVELS = ("frame", "clip")
+
+
+def level_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str],
+                      level: str = "frame") -> pd.DataFrame:
+    """One row per test frame (`level="frame"`) or per clip (`"clip"`, mean vote over its test frames):
+    `emotion`, `predicted`, `confidence` (mean probability of the prediction), `image` and `frame_index`
+    (for a clip, those of its middle test frame; -1 when the table has no frame index)."""
+    from fer_utils.evaluation import clip_vote, predicted_labels
+
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    probabilities = np.asarray(probabilities, dtype=float)
+    table = frames.reset_index(drop=True).assign(predicted=predicted_labels(probabilities, classes),
+                                                 confidence=probabilities.max(axis=1))
+    if "frame_index" not in table.columns:
+        table["frame_index"] = -1
+    keep = ["clip_id", "emotion", "predicted", "confidence", "image", "frame_index"]
+    if level == "frame":
+        return table[keep]
+    clips = clip_vote(table, probabilities, classes, method="mean")
+    columns = {c: i for i, c in enumerate(classes)}
+    middle = table.groupby("clip_id")["image"].agg(lambda images: sorted(images)[len(images) // 2])
+    frame_of = table.set_index("image")["frame_index"]
+    mean = pd.DataFrame(probabilities).groupby(table["clip_id"]).mean()
+    clips = clips.assign(
+        confidence=[mean.loc[c, columns[p]] for c, p in zip(clips["clip_id"], clips["predicted"])],
+        image=clips["clip_id"].map(middle),
+    )
+    return clips.assign(frame_index=clips["image"].map(frame_of))[keep]
+
+
+def level_confusion(table: pd.DataFrame, classes: Sequence[str], normalize: bool = False) -> pd.DataFrame:
+    """The confusion matrix of a `level_predictions` table, counts or row-normalised (recall per class)."""
+    from fer_utils.evaluation import confusion
+
+    return confusion(table["emotion"], table["predicted"], classes, normalize="true" if normalize else None)
+
+
+def misclassified(table: pd.DataFrame, emotion: str = "all", limit: int = 6) -> pd.DataFrame:
+    """The most confident wrong predictions of a `level_predictions` table (of one true emotion, or all)."""
+    wrong = table[table["emotion"] != table["predicted"]]
+    if emotion != "all":
+        wrong = wrong[wrong["emotion"] == emotion]
+    return wrong.sort_values(["confidence", "clip_id"], ascending=[False, True]).head(limit)
+
+
+def prediction_browser(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str], crops: Path,
+                       data: str = "sample", show: bool = True) -> LiveView:
+    """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
+    confident mistakes (their crops from `crops`, captioned true → predicted)."""
+    import cv2
+
+    tables = {level: level_predictions(frames, probabilities, classes, level) for level in LEVELS}
+    controls = {
+        "level": widgets.ToggleButtons(options=list(LEVELS), value="frame", description="level"),
+        "normalize": widgets.Checkbox(value=False, description="normalise rows (recall)"),
+        "emotion": widgets.Dropdown(options=["all", *classes], value="all", description="true class"),
+    }
+
+    def describe(level: str, normalize: bool, emotion: str) -> str:
+        table = tables[level]
+        wrong = int((table["emotion"] != table["predicted"]).sum())
+        return (f"{level} level: {len(table)} test {level}s, {wrong} misclassified "
+                f"(accuracy {1 - wrong / max(len(table), 1):.3f}; {data}, synthetic unless named otherwise)")
+
+    def draw(level: str, normalize: bool, emotion: str) -> Figure:
+        table = tables[level]
+        shown = misclassified(table, emotion)
+        images = [cv2.imread(str(Path(crops) / image), cv2.IMREAD_GRAYSCALE) for image in shown["image"]]
+        captions = [f"{t} → {p} ({c:.2f})" + (f"\nframe {f}" if f >= 0 else "")
+                    for t, p, c, f in zip(shown["emotion"], shown["predicted"], shown["confidence"], shown["frame_index"])]
+        title = f"Test {level}s ({data}){', row-normalised' if normalize else ''}"
+        return plots.confusion_with_examples(level_confusion(table, classes, normalize), images, captions, title)
+
+    return live_view(draw, controls, describe, show=show)
+
+
 # Chapter 5: dropout and L1 curves from precomputed runs.
 def regularization_explorer(histories: Mapping[tuple[float, float], pd.DataFrame], show: bool = True) -> LiveView:
     """Pick the last-two-layers dropout and the L1 factor; see the curves of that precomputed run."""
@@ -203,6 +282,36 @@ def regularization_explorer(histories: Mapping[tuple[float, float], pd.DataFrame
 
     def draw(dropout: float, l1: float) -> Figure:
         return plots.training_curves({f"dropout {dropout}, L1 {l1:g}": histories[(dropout, l1)]})
+
+    return live_view(draw, controls, describe, show=show)
+
+
+# Chapter 6: a protocol picker.
+def protocol_explorer(histories: Mapping[str, pd.DataFrame],
+                      predictions: Mapping[str, tuple[pd.DataFrame, np.ndarray, Sequence[str]]],
+                      data: str = "sample", show: bool = True) -> LiveView:
+    """Pick a split protocol and a level; see that run's curves and its test confusion matrix.
+
+    `predictions` maps each protocol to its (test frames, probabilities, classes)."""
+    from fer_utils.evaluation import classification_metrics
+
+    protocols = list(histories)
+    tables = {(p, level): level_predictions(*predictions[p], level=level) for p in protocols for level in LEVELS}
+    controls = {
+        "protocol": widgets.ToggleButtons(options=protocols, value=protocols[0], description="protocol"),
+        "level": widgets.ToggleButtons(options=list(LEVELS), value="frame", description="level"),
+    }
+
+    def describe(protocol: str, level: str) -> str:
+        table, classes = tables[(protocol, level)], predictions[protocol][2]
+        scores = classification_metrics(table["emotion"], table["predicted"], classes)
+        return (f"{protocol} split, {level} level: test accuracy {scores['accuracy']:.3f}, macro F1 "
+                f"{scores['f1_macro']:.3f} on {len(table)} {level}s ({data})")
+
+    def draw(protocol: str, level: str) -> Figure:
+        table, classes = tables[(protocol, level)], predictions[protocol][2]
+        matrix = level_confusion(table, classes, normalize=True)
+        return plots.curves_and_confusion(histories[protocol], matrix, f"{protocol} split ({data}), test {level}s")
 
     return live_view(draw, controls, describe, show=show)
 
@@ -233,10 +342,7 @@ def emotion_figure(model: object, classes: Sequence[str], image_bgr: np.ndarray,
 
     found = largest_face_crop(image_bgr, make_detector("dlib-hog"), size=int(model.input_shape[1]))
     if found is None:
-        fig, ax = plt.subplots(figsize=(6, 1.2))
-        ax.text(0.5, 0.5, "no face found in this image", ha="center", va="center")
-        ax.axis("off")
-        return fig
+        return message_figure("no face found in this image")
     crop = found.crop
     probabilities = np.asarray(model.predict_on_batch(crop[None, :, :, None].astype("float32")))[0]
     heatmap = grad_cam(model, crop)
@@ -267,14 +373,94 @@ def decode_upload(value: object) -> np.ndarray | None:
     return cv2.imdecode(np.frombuffer(bytes(content), np.uint8), cv2.IMREAD_COLOR)
 
 
-def emotion_upload(model: object, classes: Sequence[str], default_bgr: np.ndarray, show: bool = True) -> LiveView:
-    """Upload an image: the largest face's predicted emotion and Grad-CAM (default: `default_bgr`)."""
-    controls = {"upload": widgets.FileUpload(accept="image/*", multiple=False, description="image")}
+def save_upload(value: object, folder: Path) -> Path | None:
+    """Write the last uploaded file of a FileUpload value into `folder` (its base name kept); None if nothing."""
+    files = list(value or ())
+    if not files:
+        return None
+    name = Path(str(files[-1].get("name") or "upload")).name or "upload"
+    path = Path(folder) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(files[-1]["content"]))
+    return path
+
+
+def video_predictions(model: object, classes: Sequence[str], path: Path, every: int = 3) -> pd.DataFrame:
+    """The largest face's class probabilities in every `every`-th frame of a video (fer_utils.deploy)."""
+    from fer_utils.deploy import predict_media
+
+    table = predict_media(model, classes, Path(path), every=every)
+    largest = table.assign(area=table["w"] * table["h"]).sort_values(["frame_index", "area"])
+    return largest.groupby("frame_index").tail(1).drop(columns="area").reset_index(drop=True)
+
+
+def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
+    """The clip-level emotion of per-frame predictions: the class with the highest mean probability."""
+    return classes[int(table[[f"p_{c}" for c in classes]].mean().to_numpy().argmax())]
+
+
+def video_figure(model: object, classes: Sequence[str], path: Path, every: int = 3, title: str = "") -> Figure:
+    """A video's per-frame probabilities, its clip-level emotion and the Grad-CAM of its most confident frame."""
+    from fer_utils.explain import grad_cam
+    from fer_utils.faces import make_detector
+    from fer_utils.preprocess import largest_face_crop
+    from fer_utils.video import sample_frames
+
+    table = video_predictions(model, classes, path, every)
+    if table.empty:
+        return message_figure(f"no face found in the sampled frames of {Path(path).name}")
+    emotion = clip_emotion(table, classes)
+    index = int(table.loc[table[f"p_{emotion}"].idxmax(), "frame_index"])
+    image = dict(sample_frames(Path(path), n=None, every=every))[index]
+    found = largest_face_crop(image, make_detector("dlib-hog"), size=int(model.input_shape[1]))
+    crop = found.crop if found is not None else np.zeros(model.input_shape[1:3], np.uint8)
+    label = f"{title + ': ' if title else ''}Grad-CAM, frame {index} ({emotion})"
+    return plots.video_emotions(table, classes, crop, grad_cam(model, crop), label)
+
+
+def message_figure(text: str) -> Figure:
+    """A small figure that only says `text` (e.g. why there is nothing to show)."""
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.axis("off")
+    return fig
+
+
+def media_figure(model: object, classes: Sequence[str], media: np.ndarray | Path, title: str = "",
+                 every: int = 3) -> Figure:
+    """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
+    import cv2
+
+    from fer_utils.errors import FerError
+    from fer_utils.video import check_media
+
+    if isinstance(media, np.ndarray):
+        return emotion_figure(model, classes, media, title)
+    try:
+        kind = check_media(Path(media))
+    except FerError as exc:
+        return message_figure(f"cannot read {Path(media).name}: {exc}")
+    if kind == "video":
+        return video_figure(model, classes, Path(media), every, title)
+    image = cv2.imread(str(media), cv2.IMREAD_COLOR)
+    if image is None:
+        return message_figure(f"cannot decode {Path(media).name} as an image")
+    return emotion_figure(model, classes, image, title)
+
+
+def emotion_upload(model: object, classes: Sequence[str], default: np.ndarray | Path, show: bool = True,
+                   every: int = 3) -> LiveView:
+    """Upload an image or a video: the predicted emotion (per sampled frame and for the whole clip, for a
+    video) and a Grad-CAM. The default view shows `default` (a BGR image or a media file)."""
+    import tempfile
+
+    controls = {"upload": widgets.FileUpload(accept="image/*,video/*", multiple=False, description="image or video")}
 
     def draw(upload: object) -> Figure:
-        image = decode_upload(upload)
-        if image is None:
-            return emotion_figure(model, classes, default_bgr, "default image")
-        return emotion_figure(model, classes, image, "your image")
+        with tempfile.TemporaryDirectory(prefix="fer-upload-") as folder:
+            path = save_upload(upload, Path(folder))
+            if path is None:
+                return media_figure(model, classes, default, "default", every)
+            return media_figure(model, classes, path, "your upload", every)
 
     return live_view(draw, controls, show=show)

@@ -96,3 +96,112 @@ def test_upload_is_decoded_and_explained(stills: list[Path]) -> None:
     assert len(fig.axes) == 3 and "Grad-CAM" in fig.axes[1].get_title()
     blank = widgets.emotion_figure(model, classes, np.zeros((200, 200, 3), np.uint8))
     assert "no face" in blank.axes[0].texts[0].get_text()
+
+
+@pytest.fixture(scope="module")
+def toy_predictions(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, np.ndarray, list[str], Path]:
+    """Real face crops (tests/toy_data) with probabilities that get every 'sad' frame of two actors wrong."""
+    from toy_data import TOY_CLASSES, make_toy_crops
+
+    from fer_utils.training import usable_frames
+
+    out = tmp_path_factory.mktemp("crops")
+    frames = usable_frames(make_toy_crops(out, size=48, frames_per_clip=3))
+    classes = list(TOY_CLASSES)
+    probabilities = np.full((len(frames), len(classes)), 0.1)
+    truth = frames["emotion"].map(classes.index).to_numpy()
+    probabilities[np.arange(len(frames)), truth] = 0.8
+    wrong = (frames["emotion"] == "sad") & frames["subject"].isin(sorted(frames["subject"].unique())[:2])
+    probabilities[wrong.to_numpy()] = [0.1, 0.7, 0.2]  # predicted happy, with confidence 0.7
+    return frames, probabilities, classes, out
+
+
+def test_level_predictions_vote_per_clip(toy_predictions: tuple) -> None:
+    frames, probabilities, classes, _ = toy_predictions
+    frame_level = widgets.level_predictions(frames, probabilities, classes, "frame")
+    clip_level = widgets.level_predictions(frames, probabilities, classes, "clip")
+    assert len(frame_level) == len(frames) and len(clip_level) == frames["clip_id"].nunique() == 72
+    assert (frame_level["emotion"] != frame_level["predicted"]).sum() == 6
+    assert (clip_level["emotion"] != clip_level["predicted"]).sum() == 2
+    assert clip_level["image"].str.endswith("_f0001.png").all(), "a clip is shown by its middle frame"
+    assert (clip_level["frame_index"] == 1).all() and set(frame_level["frame_index"]) == {0, 1, 2}
+    counts = widgets.level_confusion(clip_level, classes)
+    assert counts.loc["sad", "happy"] == 2 and counts.to_numpy().sum() == 72
+    rates = widgets.level_confusion(clip_level, classes, normalize=True)
+    assert rates.loc["sad", "happy"] == pytest.approx(2 / 24)
+    with pytest.raises(ValueError):
+        widgets.level_predictions(frames, probabilities, classes, "actor")
+
+
+def test_prediction_browser_shows_mistakes_at_each_level(toy_predictions: tuple) -> None:
+    frames, probabilities, classes, crops = toy_predictions
+    view = widgets.prediction_browser(frames, probabilities, classes, crops, data="toy", show=False)
+    assert "216 test frames, 6 misclassified" in view.status.value
+    fig = view.figure()
+    heatmap, *examples = fig.axes
+    assert heatmap.get_title() == "Test frames (toy)" and len(examples) == 6
+    assert all(ax.get_title().startswith("sad → happy (0.70)\nframe ") for ax in examples)
+    assert examples[0].images[0].get_array().shape == (48, 48)
+    view.controls["level"].value = "clip"
+    view.controls["normalize"].value = True
+    assert "72 test clips, 2 misclassified" in view.status.value
+    assert len(view.figure().axes) == 1 + 2
+    view.controls["emotion"].value = "happy"
+    assert "no misclassified" in view.figure().axes[1].texts[0].get_text()
+
+
+def test_protocol_explorer_switches_runs(toy_predictions: tuple) -> None:
+    frames, probabilities, classes, _ = toy_predictions
+    history = pd.DataFrame({"epoch": [0, 1], "loss": [1.0, 0.5], "val_loss": [1.1, 0.9],
+                            "accuracy": [0.4, 0.8], "val_accuracy": [0.3, 0.6]})
+    perfect = np.eye(len(classes))[frames["emotion"].map(classes.index)]
+    view = widgets.protocol_explorer({"random": history, "subject": history.assign(val_accuracy=[0.2, 0.3])},
+                                     {"random": (frames, perfect, classes), "subject": (frames, probabilities, classes)},
+                                     data="toy", show=False)
+    assert "random split, frame level: test accuracy 1.000" in view.status.value
+    view.controls["protocol"].value = "subject"
+    view.controls["level"].value = "clip"
+    assert f"test accuracy {70 / 72:.3f}" in view.status.value and "72 clips" in view.status.value
+    loss_ax, acc_ax, matrix_ax = view.figure().axes
+    assert list(acc_ax.lines[1].get_ydata()) == [0.2, 0.3]
+    assert "subject split" in view.figure()._suptitle.get_text()
+
+
+def test_save_upload_keeps_the_bytes_and_only_the_base_name(tmp_path: Path, stills: list[Path]) -> None:
+    data = stills[0].read_bytes()
+    path = widgets.save_upload(({"name": "../../evil/x.png", "content": memoryview(data)},), tmp_path)
+    assert path == tmp_path / "x.png" and path.read_bytes() == data
+    assert widgets.save_upload((), tmp_path) is None
+
+
+def test_upload_accepts_a_video_and_votes_per_clip(clips: pd.DataFrame) -> None:
+    import datetime
+
+    from fer_utils.models import build_paper_cnn
+
+    model = build_paper_cnn(8, (48, 48, 1))
+    classes = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    video = Path(clips.iloc[0]["path"])
+    table = widgets.video_predictions(model, classes, video, every=2)
+    assert list(table["frame_index"]) == [0, 2, 4], "one row (the largest face) per sampled frame"
+    assert widgets.clip_emotion(table, classes) in classes
+
+    view = widgets.emotion_upload(model, classes, video, show=False, every=2)
+    assert view.controls["upload"].accept == "image/*,video/*"
+    lines, bars, cam = view.figure().axes
+    assert len(lines.lines) == 8 and "mean of 3 frames" in bars.get_title() and "default" in cam.get_title()
+    upload = {"name": "clip.mp4", "type": "video/mp4", "size": video.stat().st_size,
+              "last_modified": datetime.datetime.now(datetime.timezone.utc), "content": memoryview(video.read_bytes())}
+    view.controls["upload"].value = (upload,)
+    assert "your upload" in view.figure().axes[2].get_title()
+
+
+def test_media_figure_reads_images_and_refuses_other_files(tmp_path: Path, stills: list[Path]) -> None:
+    from fer_utils.models import build_paper_cnn
+
+    model = build_paper_cnn(3, (48, 48, 1))
+    assert len(widgets.media_figure(model, ["neutral", "happy", "sad"], stills[0]).axes) == 3
+    text = tmp_path / "notes.txt"
+    text.write_text("not a face")
+    fig = widgets.media_figure(model, ["neutral", "happy", "sad"], text)
+    assert "cannot read notes.txt" in fig.axes[0].texts[0].get_text()
