@@ -167,30 +167,6 @@ def ensure_trained_model(crops: Path | None = None, cache: Path | None = None,
     return ensure_run(crops, cache, **overrides) / "model.keras"
 
 
-def measure_detectors(images: list, names: tuple[str, ...] | None = None, repeats: int = 1):
-    """A table of each face detector's mean time per frame (ms) and detection rate on `images` (BGR).
-
-    Chapter 2 uses it to check the paper's "OpenCV is faster than dlib" claim on the same frames.
-    Each detector is created once and warmed up on the first image before timing.
-    """
-    import time
-
-    import pandas as pd
-
-    from fer_utils.faces import DETECTORS, make_detector
-
-    rows = []
-    for name in names or DETECTORS:
-        detector = make_detector(name)
-        detector.detect(images[0])
-        start = time.perf_counter()
-        found = [len(detector.detect(image)) > 0 for _ in range(repeats) for image in images]
-        seconds = time.perf_counter() - start
-        rows.append({"detector": name, "ms_per_frame": 1000 * seconds / len(found),
-                     "detection_rate": sum(found) / len(found), "frames": len(images)})
-    return pd.DataFrame(rows)
-
-
 def load_run(run_dir: Path) -> dict:
     """A finished run's `config`, `metrics` (JSON) and `history` (DataFrame), for the chapters' figures."""
     import pandas as pd

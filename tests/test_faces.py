@@ -16,6 +16,7 @@ from fer_utils.faces import (
     eye_angle,
     make_detector,
     make_landmarker,
+    measure_detectors,
     to_gray,
 )
 
@@ -147,3 +148,12 @@ def test_auto_detection_size_is_per_detector_and_none_means_full_resolution(stil
         make_detector("dlib-hog", max_side="big")
     # a frame no longer than max_side is not downscaled: same boxes as at full resolution
     assert make_detector("dlib-hog", max_side=398).detect(still) == make_detector("dlib-hog", max_side=None).detect(still)
+
+
+def test_measure_detectors_reports_rate_and_time_on_real_stills(stills: list[Path]) -> None:
+    faces = [cv2.imread(str(p)) for p in stills[:3]]
+    blank = np.full_like(faces[0], 255)  # a white frame: nothing to find
+    table = measure_detectors(faces + [blank], names=("dlib-hog", "opencv-haar"))
+    assert list(table["detector"]) == ["dlib-hog", "opencv-haar"]
+    assert table["detection_rate"].tolist() == [0.75, 0.75]
+    assert (table["frames"] == 4).all() and (table["ms_per_frame"] > 0).all()
