@@ -12,3 +12,23 @@ def stills_dir() -> Path:
 def still_paths() -> list[Path]:
     """The 24 stills, Actor_01.png … Actor_24.png, in actor order."""
     return sorted(stills_dir().glob("Actor_*.png"))
+
+
+def real_media_dir() -> Path:
+    """Folder of the real media sets (London faces, CREMA-D clips, a RAVDESS clip; see ATTRIBUTION.md there)."""
+    return Path(str(files("fer_utils.assets") / "real_media"))
+
+
+def london_faces_dir() -> Path:
+    """The Face Research Lab London Set: `neutral/NNN_03.jpg`, `smiling/NNN_08.jpg`, 102 people (CC BY 4.0)."""
+    return real_media_dir() / "london_faces"
+
+
+def cremad_dir() -> Path:
+    """Six real CREMA-D clips of actor 1001, one per emotion, `1001_DFA_<EMO>_XX.flv` (ODbL 1.0 / DbCL 1.0)."""
+    return real_media_dir() / "cremad"
+
+
+def ravdess_clip_path() -> Path:
+    """One real RAVDESS clip, `01-01-08-02-01-01-19.mp4` (actor 19, surprised, strong; CC BY-NC-SA 4.0)."""
+    return real_media_dir() / "ravdess_clip" / "01-01-08-02-01-01-19.mp4"
