@@ -34,8 +34,12 @@ $(SAMPLE)/.complete: $(STAMP)
 
 sample: $(SAMPLE)/.complete
 
+# Chapter parameters for every notebook, e.g. make book PARAMS="DATASET=ravdess DATA_DIR=/data/ravdess"
+PARAMS ?=
 execute: sample
-	$(PY) -m fer_utils book execute --out _build/stage
+	mkdir -p _build/stage
+	$(PY) benchmarks/calibrate.py --out _build/stage/calibration.json
+	$(PY) -m fer_utils book execute --out _build/stage $(foreach p,$(PARAMS),--param $(p))
 
 book: execute
 	$(PY) -m fer_utils book build --stage _build/stage --out _build

@@ -93,32 +93,34 @@ def dataset_root(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = No
 
 
 def load_clips(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
-               cache: Path | None = None):
-    """The clip index (ARCHITECTURE.md) of the sample or of a real dataset folder."""
+               cache: Path | None = None, **index_options: object):
+    """The clip index (ARCHITECTURE.md) of the sample or of a real dataset folder; `index_options` go
+    to the indexer (e.g. `subject_pattern` for a folder of classes, `modalities` for RAVDESS)."""
     from fer_utils.data import index_dataset
 
     name, root = dataset_root(dataset, data_dir, cache)
-    return index_dataset(name, root)
+    return index_dataset(name, root, **index_options)
 
 
 def ensure_crops(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
                  cache: Path | None = None, detector: str = "dlib-hog", frames: int = 6,
-                 size: int = 180, workers: int | None = None) -> Path:
+                 size: int = 180, workers: int | None = None, **index_options: object) -> Path:
     """The preprocessed crops folder (with `manifest.csv`) of a dataset, made once and cached.
 
-    The preprocessing run is itself resumable and writes its manifest last and atomically, so the
+    `index_options` go to the indexer (see `load_clips`) and are part of the cache key. The
+    preprocessing run is itself resumable and writes its manifest last and atomically, so the
     folder is complete exactly when `manifest.csv` exists; an interrupted run resumes where it stopped.
     """
     from fer_utils.preprocess import MANIFEST_NAME
 
     name, root = dataset_root(dataset, data_dir, cache)
-    spec = {"dataset": dataset, "root": str(root), "detector": detector, "frames": frames, "size": size}
+    spec = {"dataset": dataset, "root": str(root), "detector": detector, "frames": frames, "size": size,
+            **({"index": index_options} if index_options else {})}
     target = (cache or default_cache()) / "crops" / cache_key(spec)
     if not (target / MANIFEST_NAME).is_file():
-        from fer_utils.data import index_dataset
         from fer_utils.preprocess import preprocess_dataset
 
-        clips = index_dataset(name, root).clips
+        clips = load_clips(dataset, data_dir, cache, **index_options).clips
         preprocess_dataset(clips, target, frames=frames, detector=detector, size=size, workers=workers,
                            progress=False)
     return target

@@ -166,36 +166,75 @@ def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> l
     return chosen
 
 
+def parse_parameter(text: str) -> tuple[str, object]:
+    """`NAME=VALUE` as (NAME, value): VALUE is read as a Python literal (`None`, `12`, `[0, 1]`, `"x"`),
+    else kept as a string (`DATA_DIR=/data/ravdess`)."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise FerError(f"a notebook parameter is NAME=VALUE (e.g. DATASET=ravdess), got {text!r}")
+    try:
+        return name, ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name, value.strip()
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names assigned in the notebook's cell tagged `parameters` (what papermill can override)."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def chapter_parameters(notebook: Path, parameters: dict) -> tuple[dict, list[str]]:
+    """The subset of `parameters` that `notebook` declares, and the names it does not declare."""
+    declared = declared_parameters(notebook)
+    return ({k: v for k, v in parameters.items() if k in declared},
+            sorted(k for k in parameters if k not in declared))
+
+
 def execute_book(
     stage: Path, root: Path | None = None, only: Sequence[str] | None = None,
-    timeout: int = DEFAULT_TIMEOUT_S,
+    timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None,
 ) -> list[NotebookRun]:
     """Stage the book and execute its notebooks; write `execution_times.json`; fail naming each failure.
 
+    `parameters` (e.g. `{"DATASET": "ravdess", "DATA_DIR": "/data/ravdess"}`) go to every chapter
+    that declares them in its `parameters` cell; a name a chapter does not declare is a warning
+    (printed, and listed in `execution_times.json`), never silently ignored.
     All notebooks are executed even when one fails, so a single run reports every broken chapter.
     """
     from tqdm.auto import tqdm
 
     root = root or repo_root()
     stage_sources(root, stage)
-    runs = []
+    runs, ignored = [], {}
     for notebook in tqdm(select_notebooks(toc_notebooks(root), only), desc="notebooks", unit="nb"):
-        run = execute_notebook(root / notebook, stage / notebook, timeout)
+        given, unknown = chapter_parameters(root / notebook, parameters or {})
+        if unknown:
+            ignored[notebook.name] = unknown
+            tqdm.write(f"warning: {notebook.name} does not declare {', '.join(unknown)}; not passed to it")
+        run = execute_notebook(root / notebook, stage / notebook, timeout, given)
         tqdm.write(f"{notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""))
         runs.append(run)
-    write_times(stage / "execution_times.json", runs)
+    write_times(stage / "execution_times.json", runs, parameters or {}, ignored)
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
     if failures:
         raise NotebookExecutionError("notebook execution failed:\n  " + "\n  ".join(failures))
     return runs
 
 
-def write_times(path: Path, runs: Sequence[NotebookRun]) -> dict:
-    """Merge the runs' wall times (seconds) into the JSON file at `path`, with their total."""
+def write_times(path: Path, runs: Sequence[NotebookRun], parameters: dict | None = None,
+                ignored: dict[str, list[str]] | None = None) -> dict:
+    """Merge the runs' wall times (seconds) into the JSON file at `path`, with their total, the
+    parameters they ran with and the parameters each chapter did not declare."""
     times = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
     times.update({run.notebook: run.seconds for run in runs})
     record = {"seconds": dict(sorted(times.items())), "total_seconds": round(sum(times.values()), 1),
-              "failed": [run.notebook for run in runs if run.error]}
+              "failed": [run.notebook for run in runs if run.error],
+              "parameters": parameters or {}, "undeclared_parameters": ignored or {}}
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     return record
 

@@ -91,9 +91,12 @@ def detection_figure(image_rgb: np.ndarray, boxes: Mapping[str, Sequence[object]
 
 def bar_table(table: pd.DataFrame, x: str, y: str, hue: str | None = None, title: str = "",
               ylabel: str | None = None, log: bool = False) -> Figure:
-    """A bar chart of one column against another (optionally grouped), with values on the bars."""
+    """A bar chart of one column against another (optionally grouped), with values on the bars.
+
+    Several rows per bar (e.g. one per seed) give their mean, with the standard deviation as the
+    error bar, so a comparison over seeds shows its spread."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
-    sns.barplot(data=table, x=x, y=y, hue=hue or x, legend=bool(hue), palette="viridis", ax=ax)
+    sns.barplot(data=table, x=x, y=y, hue=hue or x, legend=bool(hue), palette="viridis", errorbar="sd", ax=ax)
     for container in ax.containers:
         ax.bar_label(container, fmt="%.3g", fontsize=8)
     ax.set(title=title, xlabel="", ylabel=ylabel or y)
@@ -212,10 +215,13 @@ def video_emotions(table: pd.DataFrame, classes: Sequence[str], face: np.ndarray
 
 def accuracy_vs_params(table: pd.DataFrame, highlight: str | None = None,
                        title: str = "Accuracy versus parameters") -> Figure:
-    """Scatter of accuracy against parameter count (log scale), one labelled point per model."""
+    """Scatter of accuracy against parameter count (log scale), one labelled point per model; an
+    `accuracy_std` column (spread over seeds) is drawn as error bars."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for _, row in table.iterrows():
         chosen = row["model"] == highlight
+        ax.errorbar(row["params"], row["accuracy"], yerr=row.get("accuracy_std", None), fmt="none",
+                    ecolor="grey", capsize=4, zorder=2)
         ax.scatter(row["params"], row["accuracy"], s=120 if chosen else 50,
                    color="crimson" if chosen else "steelblue", zorder=3)
         ax.annotate(row["model"], (row["params"], row["accuracy"]), textcoords="offset points",

@@ -251,7 +251,7 @@ def prediction_browser(frames: pd.DataFrame, probabilities: np.ndarray, classes:
         table = tables[level]
         wrong = int((table["emotion"] != table["predicted"]).sum())
         return (f"{level} level: {len(table)} test {level}s, {wrong} misclassified "
-                f"(accuracy {1 - wrong / max(len(table), 1):.3f}; {data}, synthetic unless named otherwise)")
+                f"(accuracy {1 - wrong / max(len(table), 1):.3f}; {data})")
 
     def draw(level: str, normalize: bool, emotion: str) -> Figure:
         table = tables[level]
@@ -266,8 +266,10 @@ def prediction_browser(frames: pd.DataFrame, probabilities: np.ndarray, classes:
 
 
 # Chapter 5: dropout and L1 curves from precomputed runs.
-def regularization_explorer(histories: Mapping[tuple[float, float], pd.DataFrame], show: bool = True) -> LiveView:
-    """Pick the last-two-layers dropout and the L1 factor; see the curves of that precomputed run."""
+def regularization_explorer(histories: Mapping[tuple[float, float], pd.DataFrame], data: str,
+                            show: bool = True) -> LiveView:
+    """Pick the last-two-layers dropout and the L1 factor; see the curves of that precomputed run on `data`
+    (a label such as `chapters.data_label(DATASET, DATA_DIR)`)."""
     dropouts = sorted({d for d, _ in histories})
     l1s = sorted({l1 for _, l1 in histories})
     controls = {
@@ -278,7 +280,7 @@ def regularization_explorer(histories: Mapping[tuple[float, float], pd.DataFrame
     def describe(dropout: float, l1: float) -> str:
         last = histories[(dropout, l1)].iloc[-1]
         return (f"last epoch: train accuracy {last['accuracy']:.2f}, validation {last['val_accuracy']:.2f}, "
-                f"gap {last['accuracy'] - last['val_accuracy']:+.2f} (synthetic sample)")
+                f"gap {last['accuracy'] - last['val_accuracy']:+.2f} ({data})")
 
     def draw(dropout: float, l1: float) -> Figure:
         return plots.training_curves({f"dropout {dropout}, L1 {l1:g}": histories[(dropout, l1)]})

@@ -104,3 +104,32 @@ def test_comparison_and_deployment_checkers() -> None:
     assert exercises.check_param_ratio(47.2, 25_636_712, 542_136)
     assert not exercises.check_param_ratio(40, 25_636_712, 542_136)
     assert exercises.check_compression(4.0, 4000, 1000) and not exercises.check_compression(2.0, 4000, 1000)
+
+
+def test_confidence_interval_checker_names_the_mistake() -> None:
+    accuracies = np.array([0.91, 0.86, 0.95, 0.88, 0.93])
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, 4) * accuracies.std(ddof=1) / np.sqrt(5)
+    assert exercises.check_confidence_interval((accuracies.mean() - half, accuracies.mean() + half), accuracies)
+    normal = 1.96 * accuracies.std(ddof=1) / np.sqrt(5)  # the normal quantile instead of Student's t
+    feedback = exercises.check_confidence_interval((accuracies.mean() - normal, accuracies.mean() + normal), accuracies)
+    assert not feedback and "too narrow" in feedback.message and "Student's t" in feedback.message
+    no_sqrt = stats.t.ppf(0.975, 4) * accuracies.std(ddof=1)
+    feedback = exercises.check_confidence_interval((accuracies.mean() - no_sqrt, accuracies.mean() + no_sqrt), accuracies)
+    assert not feedback and "too wide" in feedback.message
+    feedback = exercises.check_confidence_interval((0.5, 0.6), accuracies)
+    assert not feedback and "centred on the mean" in feedback.message
+    assert "Not answered" in exercises.check_confidence_interval(None, accuracies).message
+
+
+def test_restricted_accuracy_checker_spots_the_unrestricted_answer() -> None:
+    classes = ["neutral", "calm", "happy", "sad"]
+    probabilities = np.array([[0.1, 0.6, 0.2, 0.1],   # true neutral: 4-way calm, 2-way happy (wrong)
+                              [0.3, 0.5, 0.1, 0.1],   # true neutral: 4-way calm, 2-way neutral (right)
+                              [0.1, 0.2, 0.6, 0.1]])  # true happy: happy either way (right)
+    truth = ["neutral", "neutral", "happy"]
+    assert exercises.check_restricted_accuracy(2 / 3, probabilities, classes, truth, ["neutral", "happy"])
+    feedback = exercises.check_restricted_accuracy(1 / 3, probabilities, classes, truth, ["neutral", "happy"])
+    assert not feedback and "accuracy over all the classes" in feedback.message and "keep only the columns" in feedback.message
+    assert not exercises.check_restricted_accuracy(1.0, probabilities, classes, truth, ["neutral", "happy"])

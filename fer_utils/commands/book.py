@@ -15,6 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     execute.add_argument("--out", type=Path, required=True, help="the stage folder to write")
     execute.add_argument("--only", nargs="+", metavar="NN", help="execute only notebooks starting with NN")
     execute.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default 900)")
+    execute.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                         help="set a chapter parameter in every notebook that declares it, e.g. "
+                              "--param DATASET=ravdess --param DATA_DIR=/data/ravdess (repeatable)")
     execute.set_defaults(handler=run_execute)
 
     build = sub.add_parser("build", help="build an executed stage into OUT/html (warnings are errors)")
@@ -29,9 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_execute(args: argparse.Namespace) -> int:
     """Execute the book's notebooks into the stage and print each one's wall time."""
-    from fer_utils.book import execute_book
+    from fer_utils.book import execute_book, parse_parameter
 
-    runs = execute_book(args.out, only=args.only, timeout=args.timeout)
+    parameters = dict(parse_parameter(text) for text in args.param)
+    runs = execute_book(args.out, only=args.only, timeout=args.timeout, parameters=parameters)
     print(f"executed {len(runs)} notebooks in {sum(r.seconds for r in runs):.0f} s "
           f"(times in {args.out / 'execution_times.json'})")
     return 0

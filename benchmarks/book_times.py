@@ -1,0 +1,41 @@
+"""Record the notebook execution times of a `make book` run, with its calibration figure.
+
+    .venv/bin/python benchmarks/book_times.py [--stage _build/stage] [--out benchmarks/results/book_times.json]
+
+Reads `execution_times.json` (written by `book execute`) and `calibration.json` (written by
+`benchmarks/calibrate.py` at the start of `make book`) from the stage, prints one line per chapter and
+the total with the machine's training throughput, and writes both into one JSON record, so that the
+next change can be compared with this one on a machine of known speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_S = 600  # notebooks must execute within 10 minutes on 2 cores (the README's budget)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Merge, print and write the record; exit 1 when the total is over the budget."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", type=Path, default=ROOT / "_build" / "stage")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "book_times.json")
+    args = parser.parse_args(argv)
+    times = json.loads((args.stage / "execution_times.json").read_text())
+    calibration = json.loads((args.stage / "calibration.json").read_text())
+    record = {"seconds": times["seconds"], "total_seconds": times["total_seconds"], "budget_seconds": BUDGET_S,
+              "parameters": times.get("parameters", {}), "calibration": calibration}
+    for name, seconds in times["seconds"].items():
+        print(f"{name:40s} {seconds:7.1f} s")
+    print(f"{'total':40s} {times['total_seconds']:7.1f} s (budget {BUDGET_S} s) on a machine training the paper CNN "
+          f"at {calibration['images_per_s']} images/s (96x96, load {calibration['load_average'][0]:.1f})")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    return 0 if times["total_seconds"] <= BUDGET_S else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""What a chapter says about its data, and the checks it runs before it starts.
+
+Every chapter runs on the embedded synthetic sample by default and on any real dataset through its
+`DATASET`/`DATA_DIR` parameters. Sentences about results therefore never hard-code the data:
+`data_label` names it ("the synthetic sample" only when it is the sample). `check_frames` and the
+`fit_*` helpers look at the data before anything is trained and either adapt a quick default to the
+data with a printed note (a sample size or subject count larger than the data) or stop with a
+`ParameterError` that says which parameter to change (a split that this data cannot make).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_utils.artifacts import SAMPLE_DATASET
+from fer_utils.errors import FerError
+
+# The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
+MIN_GROUPS_WITH_VAL = 3
+
+
+class ParameterError(FerError):
+    """A chapter's parameters do not fit its data; the message says what to change."""
+
+
+def is_sample(dataset: str) -> bool:
+    """True for the embedded synthetic sample, the only data the book may call synthetic."""
+    return dataset == SAMPLE_DATASET
+
+
+def data_label(dataset: str, data_dir: Path | str | None = None) -> str:
+    """How sentences about results name the data: the synthetic sample, or the dataset and its folder."""
+    if is_sample(dataset):
+        return "the synthetic sample"
+    return f"{dataset} ({Path(data_dir).name})" if data_dir else dataset
+
+
+def describe_frames(frames: pd.DataFrame) -> str:
+    """One line: how many frames, clips, subjects and emotions a frame table holds."""
+    return (f"{len(frames)} frames, {frames['clip_id'].nunique()} clips, {frames['subject'].nunique()} subjects, "
+            f"{frames['emotion'].nunique()} emotions ({', '.join(sorted(frames['emotion'].unique()))})")
+
+
+def check_frames(frames: pd.DataFrame, protocols: Sequence[str] = ("random",), *, val: bool = True,
+                 what: str = "this chapter") -> None:
+    """Stop with a ParameterError, before any training, when `frames` cannot be split by `protocols`.
+
+    Needs at least 2 emotions, and for a clip or subject split enough clips or subjects for every
+    side (train, validation when `val`, test).
+    """
+    if frames.empty:
+        raise ParameterError(f"{what} found no usable face crops: check DATASET and DATA_DIR, and the "
+                             "preprocessing statuses in the crops folder's manifest.csv")
+    emotions = frames["emotion"].nunique()
+    if emotions < 2:
+        raise ParameterError(f"{what} needs at least 2 emotions; the data has {emotions} "
+                             f"({', '.join(frames['emotion'].unique())}): point DATA_DIR at a dataset with more")
+    needed = MIN_GROUPS_WITH_VAL if val else 2
+    for protocol in protocols:
+        if protocol == "random":
+            continue
+        column = "subject" if protocol == "subject" else "clip_id"
+        groups = frames[column].nunique()
+        if groups < needed:
+            noun = "subjects" if protocol == "subject" else "clips"
+            others = [p for p in protocols if p != protocol]
+            raise ParameterError(
+                f"the {protocol} split needs at least {needed} {noun} (train, {'validation, ' if val else ''}test); "
+                f"the data has {groups}: use a dataset with more {noun}"
+                + (f", or set PROTOCOLS = {others}" if others else ""))
+
+
+def fit_subjects(frames: pd.DataFrame, wanted: int | None) -> list[str] | None:
+    """The first `wanted` subjects (sorted), or None for all; a `wanted` larger than the data takes
+    all of them and says so."""
+    available = sorted(frames["subject"].unique())
+    if wanted is None:
+        return None
+    if wanted > len(available):
+        print(f"note: SUBJECTS = {wanted}, but the data has {len(available)} subjects; using all of them "
+              "(set SUBJECTS = None to silence this)")
+        return available
+    return available[:wanted]
+
+
+def fit_count(wanted: int, available: int, name: str) -> int:
+    """`wanted` items, or all `available` ones (with a printed note) when the data has fewer."""
+    if wanted > available:
+        print(f"note: {name} = {wanted}, but only {available} are available; using {available}")
+        return available
+    return wanted
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """`mean ± std` of a metric over seeds or folds (sample standard deviation, ddof=1)."""
+    array = np.asarray(values, dtype=float)
+    spread = array.std(ddof=1) if len(array) > 1 else float("nan")
+    return f"{array.mean():.3f} ± {spread:.3f}"
+
+
+def spread_table(table: pd.DataFrame, by: str | Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Mean, standard deviation and count of `metrics` over the rows of each `by` group (e.g. seeds)."""
+    summary = table.groupby(by, sort=False)[list(metrics)].agg(["mean", "std", "count"])
+    return summary.round(3)
+
+
+def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, metric: str) -> str:
+    """A sentence comparing two settings measured over seeds: a difference within the spread is called that."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = a.mean() - b.mean()
+    spread = max(a.std(ddof=1) if len(a) > 1 else 0.0, b.std(ddof=1) if len(b) > 1 else 0.0)
+    verdict = ("larger than the spread over seeds" if abs(diff) > spread
+               else "within the spread over seeds: not a difference these runs can show")
+    return f"{name_a} minus {name_b}: {diff:+.3f} {metric} ({len(a)} and {len(b)} seeds; std up to {spread:.3f}), {verdict}"
+
+
+def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The `level` confidence interval of the mean of `values` (Student's t, sample std): how far the
+    mean over a handful of seeds or folds can be trusted."""
+    from scipy import stats
+
+    array = np.asarray(values, dtype=float)
+    if len(array) < 2:
+        return float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array))
+    return float(array.mean() - half), float(array.mean() + half)
+
+
+def mean_ci(values: Sequence[float], level: float = 0.95) -> str:
+    """`[low, high]` of `confidence_interval`, for tables."""
+    low, high = confidence_interval(values, level)
+    return f"[{low:.3f}, {high:.3f}]"

@@ -1,0 +1,89 @@
+"""What the chapters say about their data and check before they start (fer_utils.chapters), and how
+`book execute --param` passes parameters to the chapters."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from fer_utils import chapters
+from fer_utils.book import chapter_parameters, parse_parameter, toc_notebooks
+from fer_utils.errors import FerError
+
+
+def frames_of(subjects: int, clips_per_subject: int = 2, emotions: tuple[str, ...] = ("neutral", "happy")) -> pd.DataFrame:
+    """A frame table with `subjects` people, each with clips of every emotion."""
+    rows = [{"subject": f"p{s}", "clip_id": f"p{s}_{e}_{c}", "emotion": e, "image": f"{e}/p{s}_{c}.png"}
+            for s in range(subjects) for e in emotions for c in range(clips_per_subject)]
+    return pd.DataFrame(rows)
+
+
+def test_only_the_sample_is_called_synthetic() -> None:
+    assert "synthetic" in chapters.data_label("sample")
+    for dataset in ("ravdess", "savee", "mead", "folder", "cremad"):
+        label = chapters.data_label(dataset, "/data/my_faces")
+        assert "synthetic" not in label and dataset in label and "my_faces" in label
+
+
+def test_a_subject_split_needs_three_subjects() -> None:
+    with pytest.raises(chapters.ParameterError, match=r"subject split needs at least 3 subjects.*has 2.*PROTOCOLS = \['random'\]"):
+        chapters.check_frames(frames_of(2), ["random", "subject"])
+    chapters.check_frames(frames_of(3), ["random", "clip", "subject"])  # enough: no error
+
+
+def test_one_emotion_or_no_frames_is_refused_with_what_to_change() -> None:
+    with pytest.raises(chapters.ParameterError, match="at least 2 emotions"):
+        chapters.check_frames(frames_of(4, emotions=("happy",)))
+    with pytest.raises(chapters.ParameterError, match="no usable face crops"):
+        chapters.check_frames(frames_of(4).iloc[:0])
+
+
+def test_more_subjects_or_samples_than_the_data_has_are_fitted_with_a_note(capsys: pytest.CaptureFixture) -> None:
+    frames = frames_of(5)
+    assert chapters.fit_subjects(frames, 12) == [f"p{s}" for s in range(5)]
+    assert "SUBJECTS = 12, but the data has 5 subjects" in capsys.readouterr().out
+    assert chapters.fit_subjects(frames, 2) == ["p0", "p1"] and chapters.fit_subjects(frames, None) is None
+    assert chapters.fit_count(300, 144, "probe images") == 144
+    assert "only 144 are available" in capsys.readouterr().out
+
+
+def test_spread_and_confidence_interval_match_their_definitions() -> None:
+    values = [0.80, 0.90, 0.85, 0.95, 0.75]
+    low, high = chapters.confidence_interval(values)
+    # mean 0.85, sample std 0.0790569, t(0.975, 4) = 2.7764451
+    half = 2.7764451 * 0.0790569 / math.sqrt(5)
+    assert low == pytest.approx(0.85 - half, abs=1e-6) and high == pytest.approx(0.85 + half, abs=1e-6)
+    assert chapters.mean_std(values) == "0.850 ± 0.079"
+
+
+def test_a_difference_within_the_spread_is_called_that() -> None:
+    same = chapters.difference_note([0.80, 0.90, 0.85], [0.82, 0.88, 0.86], "a", "b", "accuracy")
+    assert "within the spread" in same
+    clear = chapters.difference_note([0.90, 0.91, 0.92], [0.60, 0.61, 0.62], "a", "b", "accuracy")
+    assert "larger than the spread" in clear and "+0.300" in clear
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("DATASET=ravdess", ("DATASET", "ravdess")),
+    ("DATA_DIR=/data/ravdess", ("DATA_DIR", "/data/ravdess")),
+    ("EPOCHS=30", ("EPOCHS", 30)),
+    ("SUBJECTS=None", ("SUBJECTS", None)),
+    ("SEEDS=[0, 1, 2]", ("SEEDS", [0, 1, 2])),
+])
+def test_parameters_are_read_as_literals_or_text(text: str, expected: tuple) -> None:
+    assert parse_parameter(text) == expected
+
+
+@pytest.mark.parametrize("text", ["DATASET", "=ravdess", "2X=1"])
+def test_a_malformed_parameter_is_refused(text: str) -> None:
+    with pytest.raises(FerError, match="NAME=VALUE"):
+        parse_parameter(text)
+
+
+def test_every_chapter_takes_dataset_and_data_dir_and_reports_undeclared_names(repo_root) -> None:
+    for notebook in toc_notebooks(repo_root):
+        given, unknown = chapter_parameters(repo_root / notebook, {"DATASET": "ravdess", "DATA_DIR": "/d", "NOT_A_PARAM": 1})
+        assert given == {"DATASET": "ravdess", "DATA_DIR": "/d"}, notebook
+        assert unknown == ["NOT_A_PARAM"], notebook
