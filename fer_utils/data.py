@@ -16,10 +16,12 @@ import inspect
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fer_utils.errors import DatasetError
+
+if TYPE_CHECKING:  # pandas is imported where tables are built, so the CLI's --help stays light
+    import pandas as pd
 
 EMOTIONS: tuple[str, ...] = (
     "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "contempt",
@@ -168,6 +170,8 @@ def _index_files(
     Two files never share a clip id (and frame): a later copy is rejected with the reason, so no
     output of one file can overwrite another's.
     """
+    import pandas as pd
+
     root = _check_root(root)
     rows: list[dict] = []
     rejected: list[dict] = []
@@ -478,8 +482,9 @@ def _check_options(key: str, options: dict) -> dict:
     accepted = [p for p in inspect.signature(INDEXERS[key]).parameters if p != "root"]
     unknown = sorted(set(given) - set(accepted))
     if unknown:
-        raise DatasetError(f"the {key} indexer takes no {', '.join(unknown)} option "
-                           f"(its options: {', '.join(accepted) or 'none'})")
+        takers = [k for k, f in INDEXERS.items() if set(unknown) <= set(inspect.signature(f).parameters)]
+        flags = ", ".join(f"{u} (--{u.replace('_', '-')})" for u in unknown)
+        raise DatasetError(f"the {key} indexer takes no {flags} option; it applies to: {', '.join(takers) or 'none'}")
     return given
 
 
