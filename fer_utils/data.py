@@ -396,7 +396,7 @@ def _subject_of_image(path: Path, parts: tuple[str, ...], clip_id: str, regex: r
     if regex is not None:
         match = regex.search(path.name)
         if not match or not match.group(1):
-            raise _Reject(f"file name does not match the subject pattern {regex.pattern!r}")
+            raise _Reject(f"file name does not match the subject pattern '{regex.pattern}'")
         return match.group(1), "pattern", origin
     if len(parts) == 3:
         return parts[1], "subfolder", origin
