@@ -4,7 +4,8 @@ Works for any container OpenCV's FFmpeg backend reads (mp4, avi as SAVEE ships, 
 ships, mkv, animated GIF) and for still images (one frame, index 0). Seeking with
 CAP_PROP_POS_FRAMES is used where the container reports its length and the position after the read
 confirms the seek landed; otherwise frames are decoded sequentially (`grab()` skips the colour
-conversion of frames that are not kept). Bad files raise a specific `fer_utils.errors.VideoError` whose `.status` is the manifest status.
+conversion of frames that are not kept). Bad files raise a specific `fer_utils.errors.VideoError`
+whose `.status` is the manifest status.
 """
 
 from __future__ import annotations
