@@ -10,9 +10,9 @@ skipped.
 
 from __future__ import annotations
 
-import re
 import hashlib
 import inspect
+import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fer_utils.data import IMAGE_SUFFIXES
 from fer_utils.errors import PreprocessError, VideoError
 from fer_utils.faces import (
     AUTO,
@@ -508,6 +509,12 @@ def likely_cause(manifest: pd.DataFrame) -> str:
     return f"most are {status}, e.g. {example['source']}: {example['reason']}"
 
 
+def _unit(manifest: pd.DataFrame) -> str:
+    """'images' when every source is a still image (by its name), else 'frames'."""
+    is_image = manifest["source"].map(lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES)
+    return "images" if len(manifest) and is_image.all() else "frames"
+
+
 def yield_report(manifest: pd.DataFrame) -> str:
     """'N of M frames usable (p %): status n, …' for a finished run."""
     usable = int((manifest["status"] == "ok").sum())
@@ -522,7 +529,7 @@ def check_yield(manifest: pd.DataFrame) -> str | None:
     usable = int((manifest["status"] == "ok").sum())
     if usable == 0:
         failed = status_counts(manifest)
-        what = (f"all {len(manifest)} frames are {next(iter(failed))}" if len(failed) == 1
+        what = (f"all {len(manifest)} {_unit(manifest)} are {next(iter(failed))}" if len(failed) == 1
                 else yield_report(manifest))
         raise PreprocessError(f"no usable crop: {what}; {likely_cause(manifest)}")
     if usable < LOW_YIELD_FRACTION * len(manifest):

@@ -204,7 +204,7 @@ def test_a_run_with_no_usable_crop_exits_non_zero_with_counts_and_cause(
     done = subprocess.run([sys.executable, "-m", "fer_utils", *preprocess_args("folder", src.parent, tmp_path / "out")],
                           capture_output=True, text=True)
     assert done.returncode != 0
-    assert "no usable crop: all 5 frames are no_face; they look like face crops already (48x48): try --detector none" in done.stderr
+    assert "no usable crop: all 5 images are no_face; they look like face crops already (48x48): try --detector none" in done.stderr
     assert (tmp_path / "out" / MANIFEST_NAME).is_file()  # what was done is kept for inspection
 
 
@@ -226,7 +226,7 @@ def test_a_large_image_whose_face_is_missed_says_where_detection_ran(tmp_path: P
     (tmp_path / "src" / "neutral").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "src" / "neutral" / "big.png"), canvas)
     code, _, err = run_cli(preprocess_args("folder", tmp_path / "src", tmp_path / "out"))
-    assert code == 2 and "all 1 frames are no_face; detection ran on downscaled copies" in err
+    assert code == 2 and "all 1 images are no_face; detection ran on downscaled copies" in err
     reason = load_manifest(tmp_path / "out")["reason"].iloc[0]
     assert "searched a 400x400 copy of the 2400x2400 image" in reason and "--max-side full" in reason
     code, out, _ = run_cli(preprocess_args("folder", tmp_path / "src", tmp_path / "full", "--max-side", "full"))
