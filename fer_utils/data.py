@@ -10,14 +10,18 @@ skipped.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fer_utils.errors import DatasetError
+
+if TYPE_CHECKING:  # pandas is imported where tables are built, so the CLI's --help stays light
+    import pandas as pd
 
 EMOTIONS: tuple[str, ...] = (
     "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "contempt",
@@ -46,7 +50,37 @@ MEAD_EMOTIONS: dict[str, str] = {
 }
 MEAD_VIEWS: tuple[str, ...] = ("front", "down", "top", "left_30", "left_60", "right_30", "right_60")
 
-VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg"})
+CREMAD_EMOTIONS: dict[str, str] = {
+    "ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad",
+}
+CREMAD_SENTENCES: dict[str, str] = {
+    "IEO": "It's eleven o'clock", "TIE": "That is exactly what happened",
+    "IOM": "I'm on my way to the meeting", "IWW": "I wonder what this is about",
+    "TAI": "The airplane is almost full", "MTI": "Maybe tomorrow it will be cold",
+    "IWL": "I would like a new alarm clock", "ITH": "I think I have a doctor's appointment",
+    "DFA": "Don't forget a jacket", "ITS": "I think I've seen this before",
+    "TSI": "The surface is slick", "WSI": "We'll stop in a couple of minutes",
+}
+CREMAD_LEVELS: dict[str, str] = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+CREMAD_ACTORS: range = range(1001, 1092)  # 91 actors, 1001..1091
+
+# Class-folder names as people write them (compared lower-case), mapped to the vocabulary. Every
+# vocabulary name maps to itself; the rest are the names FER2013, CK+, AffectNet, JAFFE-style folders
+# and everyday English use. A folder that is not in this table is an error naming the accepted ones.
+FOLDER_SYNONYMS: dict[str, str] = {
+    **{emotion: emotion for emotion in EMOTIONS},
+    "neutrality": "neutral",
+    "calmness": "calm", "relaxed": "calm",
+    "happiness": "happy", "smile": "happy", "smiling": "happy", "joy": "happy", "joyful": "happy",
+    "sadness": "sad",
+    "anger": "angry", "mad": "angry",
+    "fear": "fearful", "afraid": "fearful", "scared": "fearful",
+    "disgusted": "disgust",
+    "surprise": "surprised",
+    "contemptuous": "contempt",
+}
+
+VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".flv"})
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg"})
 DOC_SUFFIXES: frozenset[str] = frozenset({".md", ".txt", ".csv", ".json", ".pdf", ".yml", ".yaml"})
 
@@ -56,7 +90,10 @@ _SAVEE_LOOSE = re.compile(r"^([a-z]+)(\d+)$")
 _MEAD_SUBJECT = re.compile(r"^[MW]\d{3}$")
 _MEAD_LEVEL = re.compile(r"^level_([1-3])$")
 _MEAD_CLIP = re.compile(r"^\d{3}$")
+_CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 _CROP_NAME = re.compile(r"^(?P<clip_id>.+)_f(?P<frame>\d{4,})$")
+# A folder image whose name another file also has gets `<stem>-<8 hex>` (hash of its relative path).
+_DISAMBIGUATED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}$")
 
 REJECTED_COLUMNS: tuple[str, ...] = ("path", "reason")
 
@@ -105,8 +142,36 @@ def _data_files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def _index_files(name: str, root: Path, parse: Parser, columns: tuple[str, ...]) -> DatasetIndex:
-    """Run `parse` over every data file below `root`; collect rows and rejections; refuse empty results."""
+# Runs over all parsed rows of a dataset (and its root) before the duplicate check, e.g. to rename.
+RowsHook = Callable[[list[dict], Path], list[dict]]
+
+
+def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Keep the first file of each clip id (and frame, for crops); reject later copies with the reason."""
+    kept: list[dict] = []
+    rejected: list[dict] = []
+    first: dict[tuple, str] = {}
+    for row in rows:
+        key = (row["clip_id"], row.get("frame"))
+        if key in first:
+            rejected.append({"path": row["path"], "reason": f"same clip id {row['clip_id']!r} as {first[key]} "
+                                                            "(a second copy of the same clip?)"})
+            continue
+        first[key] = row["path"]
+        kept.append(row)
+    return kept, rejected
+
+
+def _index_files(
+    name: str, root: Path, parse: Parser, columns: tuple[str, ...], post: RowsHook | None = None
+) -> DatasetIndex:
+    """Run `parse` over every data file below `root`; collect rows and rejections; refuse empty results.
+
+    Two files never share a clip id (and frame): a later copy is rejected with the reason, so no
+    output of one file can overwrite another's.
+    """
+    import pandas as pd
+
     root = _check_root(root)
     rows: list[dict] = []
     rejected: list[dict] = []
@@ -115,6 +180,8 @@ def _index_files(name: str, root: Path, parse: Parser, columns: tuple[str, ...])
             rows.append({"path": str(path), "dataset": name, **parse(path, root)})
         except _Reject as why:
             rejected.append({"path": str(path), "reason": str(why)})
+    rows, duplicates = _reject_duplicates(post(rows, root) if post else rows)
+    rejected.extend(duplicates)
     rejected_df = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
     if not rows:
         detail = f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}" if rejected else ""
@@ -230,11 +297,49 @@ def index_mead(root: Path) -> DatasetIndex:
     return _index_files("mead", root, _parse_mead, columns)
 
 
-def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
-    """(origin dataset, subject) encoded in a RAVDESS, SAVEE or MEAD clip id, or None if unrecognised."""
+def _parse_cremad(path: Path, root: Path) -> dict:
+    """Fields of one CREMA-D clip `<actor>_<sentence>_<EMO>_<level>.flv`, e.g. `1001_DFA_ANG_XX.flv`."""
+    suffix = path.suffix.lower()
+    if suffix in (".wav", ".mp3"):
+        raise _Reject("audio-only file (CREMA-D's AudioWAV/AudioMP3); the video clips are VideoFlash/*.flv")
+    if suffix not in VIDEO_SUFFIXES:
+        raise _Reject(f"not a video file ({path.suffix or 'no extension'})")
+    match = _CREMAD_NAME.match(path.stem)
+    if not match:
+        raise _Reject("name is not <actor>_<sentence>_<EMO>_<level>, e.g. 1001_DFA_ANG_XX")
+    actor, sentence, emotion, level = match.groups()
+    checks = ((sentence, CREMAD_SENTENCES, "sentence"), (emotion, CREMAD_EMOTIONS, "emotion"),
+              (level, CREMAD_LEVELS, "level"))
+    for code, table, field in checks:
+        if code not in table:
+            raise _Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
+    if int(actor) not in CREMAD_ACTORS:
+        raise _Reject(f"unknown actor {actor!r} ({CREMAD_ACTORS.start}..{CREMAD_ACTORS.stop - 1})")
+    return {
+        "emotion": CREMAD_EMOTIONS[emotion], "subject": actor, "clip_id": path.stem, "actor": int(actor),
+        "sentence": sentence, "emotion_code": emotion, "level": level, "intensity": CREMAD_LEVELS[level],
+    }
+
+
+def index_cremad(root: Path) -> DatasetIndex:
+    """Index CREMA-D clips (`VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv`, any depth).
+
+    Six emotions (ANG DIS FEA HAP NEU SAD → angry disgust fearful happy neutral sad), 91 actors
+    (1001..1091; the subject is the actor), 12 sentence codes and the levels LO MD HI XX (XX:
+    unspecified). The audio-only copies (`.wav`, `.mp3`) are listed in `.rejected` with that reason.
+    """
+    columns = ("emotion", "subject", "clip_id", "actor", "sentence", "emotion_code", "level", "intensity")
+    return _index_files("cremad", root, _parse_cremad, columns)
+
+
+def _subject_of_id(clip_id: str) -> tuple[str, str] | None:
+    """(origin dataset, subject) of a clip id exactly as a RAVDESS, CREMA-D, SAVEE or MEAD indexer writes it."""
     match = _RAVDESS_NAME.match(clip_id)
     if match and 1 <= int(match.group(7)) <= 24:
         return "ravdess", f"Actor_{match.group(7)}"
+    match = _CREMAD_NAME.match(clip_id)
+    if match and int(match.group(1)) in CREMAD_ACTORS and match.group(3) in CREMAD_EMOTIONS:
+        return "cremad", match.group(1)
     speaker = clip_id.split("_", 1)[0]
     if speaker in SAVEE_SPEAKERS and "_" in clip_id:
         return "savee", speaker
@@ -243,58 +348,156 @@ def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
     return None
 
 
-def _parse_folder(path: Path, root: Path) -> dict:
-    """Fields of one image `<root>/<emotion>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
+def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
+    """(origin dataset, subject) encoded in a RAVDESS, CREMA-D, SAVEE or MEAD clip id (also with the
+    `-<8 hex>` suffix a folder index adds to tell same-named files apart), or None if unrecognised."""
+    found = _subject_of_id(clip_id)
+    base = _DISAMBIGUATED.match(clip_id)
+    if found is None and base:
+        found = _subject_of_id(base.group("base"))
+    return found
+
+
+def subject_regex(pattern: str | None) -> re.Pattern | None:
+    """`pattern` compiled, checked to have exactly one group (the subject); DatasetError otherwise."""
+    if pattern is None:
+        return None
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise DatasetError(f"subject pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+    if regex.groups != 1:
+        raise DatasetError(f"subject pattern {pattern!r} must have exactly one group (...) that captures the "
+                           f"subject, e.g. '^(S\\d+)_' or '^(\\d+)_'; it has {regex.groups}")
+    return regex
+
+
+def folder_emotion(name: str) -> str | None:
+    """The vocabulary emotion a class folder called `name` stands for (FOLDER_SYNONYMS, any case), or None."""
+    return FOLDER_SYNONYMS.get(name.strip().lower())
+
+
+def _check_class_folders(root: Path) -> None:
+    """DatasetError naming every top-level folder with images whose name maps to no emotion."""
+    unknown = sorted({path.relative_to(root).parts[0] for path in _data_files(root)
+                      if path.suffix.lower() in IMAGE_SUFFIXES and len(path.relative_to(root).parts) > 1
+                      and folder_emotion(path.relative_to(root).parts[0]) is None})
+    if unknown:
+        raise DatasetError(
+            f"class folder(s) {', '.join(repr(u) for u in unknown)} under {root} map to no emotion; accepted "
+            f"names (any case): {', '.join(sorted(FOLDER_SYNONYMS))}. Rename the folder, or point the root at "
+            "the folder that holds the class folders")
+
+
+def _subject_of_image(path: Path, parts: tuple[str, ...], clip_id: str, regex: re.Pattern | None) -> tuple[str, str, str]:
+    """(subject, where it came from, origin dataset) of one image of a folder dataset."""
+    parsed = subject_of_clip_id(clip_id)
+    origin = parsed[0] if parsed else ""
+    if regex is not None:
+        match = regex.search(path.name)
+        if not match or not match.group(1):
+            raise _Reject(f"file name does not match the subject pattern '{regex.pattern}'")
+        return match.group(1), "pattern", origin
+    if len(parts) == 3:
+        return parts[1], "subfolder", origin
+    if parsed:
+        return parsed[1], "clip id", origin
+    return clip_id, "image", origin
+
+
+def _parse_folder(path: Path, root: Path, regex: re.Pattern | None = None) -> dict:
+    """Fields of one image `<root>/<class>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise _Reject(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")
     parts = path.relative_to(root).parts
     if len(parts) not in (2, 3):
-        raise _Reject("image is not in <root>/<emotion>/ or <root>/<emotion>/<subject>/")
-    emotion = parts[0]
-    if emotion not in EMOTIONS:
-        raise _Reject(f"unknown emotion folder {emotion!r} (known: {', '.join(EMOTIONS)})")
+        raise _Reject("image is not in <root>/<class>/ or <root>/<class>/<subject>/")
+    emotion = folder_emotion(parts[0])
+    if emotion is None:
+        raise _Reject(f"unknown class folder {parts[0]!r} (accepted, any case: {', '.join(sorted(FOLDER_SYNONYMS))})")
     crop = _CROP_NAME.match(path.stem)
     clip_id, frame = (crop.group("clip_id"), int(crop.group("frame"))) if crop else (path.stem, -1)
-    parsed = subject_of_clip_id(clip_id)
-    if len(parts) == 3:
-        subject = parts[1]
-    elif parsed:
-        subject = parsed[1]
-    else:
-        subject = clip_id
+    subject, source, origin = _subject_of_image(path, parts, clip_id, regex)
     return {
-        "emotion": emotion, "subject": subject, "clip_id": clip_id, "frame": frame,
-        "origin": parsed[0] if parsed else "",
+        "emotion": emotion, "subject": subject, "clip_id": clip_id, "frame": frame, "origin": origin,
+        "class_folder": parts[0], "subject_source": source,
     }
 
 
-def index_folder(root: Path) -> DatasetIndex:
-    """Index a folder of classes `<root>/<emotion>/*.png|jpg|jpeg`: one row per image.
+def _disambiguate(rows: list[dict], root: Path) -> list[dict]:
+    """Give same-named images from different folders or formats (`A/001.png`, `B/001.png`, `x.png`,
+    `x.jpg`) distinct clip ids `<id>-<8 hex of folder/id.suffix>`, so no crop overwrites another.
+    Crop frames of one clip (same folder and format) keep one clip id between them."""
+    homes: dict[str, set[tuple[str, str]]] = {}
+    for row in rows:
+        path = Path(row["path"])
+        homes.setdefault(row["clip_id"], set()).add((path.parent.relative_to(root).as_posix(), path.suffix))
+    for row in rows:
+        if len(homes[row["clip_id"]]) < 2:
+            continue
+        path = Path(row["path"])
+        key = f"{path.parent.relative_to(root).as_posix()}/{row['clip_id']}{path.suffix}"
+        new_id = f"{row['clip_id']}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]}"
+        if row["subject_source"] == "image":
+            row["subject"] = new_id
+        row["clip_id"] = new_id
+    return rows
 
-    Emotion folders use the vocabulary names (`EMOTIONS`). An image named like a crop,
-    `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip splits keep its frames together);
-    any other image is its own clip (`frame` = -1). `subject` is, in order: the subfolder name when
-    images sit in `<root>/<emotion>/<subject>/`; the actor/speaker encoded in a RAVDESS, SAVEE or MEAD
-    clip id (`origin` says which); otherwise the clip id itself, i.e. no two images are known to share
-    a subject, so a subject split degrades to a clip split rather than inventing subjects.
+
+FOLDER_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "frame", "origin", "class_folder", "subject_source")
+
+
+def index_folder(root: Path, subject_pattern: str | None = None) -> DatasetIndex:
+    """Index a folder of classes `<root>/<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
+
+    Class folders are named as people name them: `FOLDER_SYNONYMS` maps them, case-insensitively,
+    to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy, `surprise` → surprised …); a
+    folder with images that maps to no emotion is a DatasetError listing the accepted names.
+
+    An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip
+    splits keep its frames together); any other image is its own clip (`frame` = -1). Images with the
+    same name in different folders or formats get distinct clip ids (`<name>-<8 hex>`), so every
+    source file has its own crop. `subject` (with `subject_source` saying which) is, in order:
+    the one group of `subject_pattern` searched in the file name (a file that does not match is
+    rejected); the subfolder in `<root>/<class>/<subject>/`; the actor/speaker encoded in a RAVDESS,
+    CREMA-D, SAVEE or MEAD clip id (`origin` says which); otherwise the image's own clip id, i.e. no
+    two images are known to share a subject, so a subject split degrades to a clip split rather than
+    inventing subjects.
     """
-    return _index_files("folder", root, _parse_folder, ("emotion", "subject", "clip_id", "frame", "origin"))
+    regex = subject_regex(subject_pattern)
+    root = _check_root(root)
+    _check_class_folders(root)
+    return _index_files("folder", root, lambda p, r: _parse_folder(p, r, regex), FOLDER_COLUMNS, post=_disambiguate)
 
 
-INDEXERS: dict[str, Callable[[Path], DatasetIndex]] = {
-    "ravdess": index_ravdess, "savee": index_savee, "mead": index_mead, "folder": index_folder,
+INDEXERS: dict[str, Callable[..., DatasetIndex]] = {
+    "ravdess": index_ravdess, "cremad": index_cremad, "savee": index_savee, "mead": index_mead,
+    "folder": index_folder,
 }
 
 
-def index_dataset(name: str, root: Path, strict: bool = False) -> DatasetIndex:
-    """Index `root` as dataset `name` ("ravdess", "savee", "mead" or "folder").
+def _check_options(key: str, options: dict) -> dict:
+    """The options that are set (not None); DatasetError for one the indexer `key` does not take."""
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = [p for p in inspect.signature(INDEXERS[key]).parameters if p != "root"]
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        takers = [k for k, f in INDEXERS.items() if set(unknown) <= set(inspect.signature(f).parameters)]
+        flags = ", ".join(f"{u} (--{u.replace('_', '-')})" for u in unknown)
+        raise DatasetError(f"the {key} indexer takes no {flags} option; it applies to: {', '.join(takers) or 'none'}")
+    return given
+
+
+def index_dataset(name: str, root: Path, strict: bool = False, **options) -> DatasetIndex:
+    """Index `root` as dataset `name` (a key of INDEXERS), passing the indexer its `options`
+    (e.g. `subject_pattern` for "folder", `modalities` for "ravdess"; None means the default).
 
     With `strict=True` any rejected file is an error instead of a row in `.rejected`.
     """
     key = name.lower()
     if key not in INDEXERS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(INDEXERS)}")
-    index = INDEXERS[key](Path(root))
+    index = INDEXERS[key](Path(root), **_check_options(key, options))
     if strict and len(index.rejected):
         first = index.rejected.iloc[0]
         raise DatasetError(f"{len(index.rejected)} file(s) under {root} do not follow the {key} naming, "

@@ -29,12 +29,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from fer_utils.data import IMAGE_SUFFIXES
 from fer_utils.errors import PreprocessError, VideoError
 from fer_utils.faces import (
     AUTO,
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
     DETECTORS,
+    NO_DETECTOR,
     Box,
     FaceDetector,
     Landmarker,
@@ -42,6 +44,7 @@ from fer_utils.faces import (
     alignment_matrix,
     make_detector,
     make_landmarker,
+    no_face_reason,
     resolve_max_side,
     rotate_box,
     to_gray,
@@ -224,7 +227,7 @@ def _frame_row(
         return _row(clip, settings, frame_index=index, status="bad_image", reason=f"unusable image: {exc}")
     if found is None:
         return _row(clip, settings, frame_index=index, n_faces=0, status="no_face",
-                    reason=f"no face found by {settings.detector}")
+                    reason=no_face_reason(detector, frame.shape))
     relpath = crop_relpath(clip["emotion"], clip["clip_id"], index)
     atomic_write_bytes(out_dir / relpath, encode_png(found.crop))
     box = found.box
@@ -449,3 +452,86 @@ def load_manifest(out_dir: Path) -> pd.DataFrame:
     if not path.is_file():
         raise PreprocessError(f"no {MANIFEST_NAME} in {out_dir}: run `python -m fer_utils preprocess` first")
     return read_manifest_csv(path)
+
+
+# --- what a finished run yielded (read by the CLI to fail or warn) -------------------------------
+
+LOW_YIELD_FRACTION = 0.5  # below this fraction of usable frames, a run is reported with a loud warning
+CROP_LIKE_SIDE = 256  # images no longer than this that yield no face probably are face crops already
+SIZE_PROBES = 20  # sources whose size is read to guess why no face was found
+
+
+def margin_for(detector: str, margin: float | None = None) -> float:
+    """`margin`, or when None the default for `detector`: 0 for "none" (the image is the face), else DEFAULT_MARGIN."""
+    if margin is not None:
+        return float(margin)
+    return 0.0 if detector == NO_DETECTOR else DEFAULT_MARGIN
+
+
+def status_counts(manifest: pd.DataFrame) -> dict[str, int]:
+    """Frames per status, in STATUSES order (statuses with no frame left out)."""
+    counts = manifest["status"].value_counts().to_dict()
+    return {status: int(counts[status]) for status in (*STATUSES, *sorted(set(counts) - set(STATUSES)))
+            if status in counts}
+
+
+def _source_sizes(manifest: pd.DataFrame) -> list[tuple[int, int]]:
+    """(width, height) of up to SIZE_PROBES distinct no_face sources that can be read."""
+    from fer_utils.video import media_size
+
+    sources = manifest.loc[manifest["status"] == "no_face", "source"].drop_duplicates().head(SIZE_PROBES)
+    return [size for size in (media_size(Path(s)) for s in sources) if size is not None]
+
+
+def _no_face_cause(manifest: pd.DataFrame) -> str:
+    """The likely reason a detector found no face: images already cropped, detection downscaled, or neither."""
+    sizes = _source_sizes(manifest)
+    detector = manifest["detector"].iloc[0]
+    if sizes and max(max(s) for s in sizes) <= CROP_LIKE_SIDE:
+        width, height = sorted(sizes, key=max)[len(sizes) // 2]
+        return f"they look like face crops already ({width}x{height}): try --detector {NO_DETECTOR}"
+    example = manifest.loc[manifest["status"] == "no_face", "reason"].iloc[0]
+    if "--max-side" in example:
+        return f"detection ran on downscaled copies ({example}): try --max-side full"
+    return (f"{detector} found no frontal face ({example}): check that the files show faces, or try "
+            "--detector dlib-cnn (more angles)")
+
+
+def likely_cause(manifest: pd.DataFrame) -> str:
+    """One sentence on why most frames of a run are unusable, from its most frequent failure status."""
+    failed = manifest[manifest["status"] != "ok"]
+    if failed.empty:
+        return "no frames were sampled"
+    status = failed["status"].value_counts().index[0]
+    if status == "no_face":
+        return _no_face_cause(manifest)
+    example = failed[failed["status"] == status].iloc[0]
+    return f"most are {status}, e.g. {example['source']}: {example['reason']}"
+
+
+def _unit(manifest: pd.DataFrame) -> str:
+    """'images' when every source is a still image (by its name), else 'frames'."""
+    is_image = manifest["source"].map(lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES)
+    return "images" if len(manifest) and is_image.all() else "frames"
+
+
+def yield_report(manifest: pd.DataFrame) -> str:
+    """'N of M frames usable (p %): status n, …' for a finished run."""
+    usable = int((manifest["status"] == "ok").sum())
+    share = 100.0 * usable / len(manifest) if len(manifest) else 0.0
+    counts = ", ".join(f"{status} {n}" for status, n in status_counts(manifest).items())
+    return f"{usable} of {len(manifest)} frames usable ({share:.0f} %): {counts or 'none sampled'}"
+
+
+def check_yield(manifest: pd.DataFrame) -> str | None:
+    """PreprocessError when a run gave no usable crop (counts per status and the likely cause);
+    a warning text when fewer than LOW_YIELD_FRACTION of its frames are usable; None otherwise."""
+    usable = int((manifest["status"] == "ok").sum())
+    if usable == 0:
+        failed = status_counts(manifest)
+        what = (f"all {len(manifest)} {_unit(manifest)} are {next(iter(failed))}" if len(failed) == 1
+                else yield_report(manifest))
+        raise PreprocessError(f"no usable crop: {what}; {likely_cause(manifest)}")
+    if usable < LOW_YIELD_FRACTION * len(manifest):
+        return f"most frames are unusable: {yield_report(manifest)}; {likely_cause(manifest)}"
+    return None

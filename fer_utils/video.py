@@ -1,10 +1,11 @@
 """Frame sampling from clips: N evenly spaced frames (by seeking), every k-th frame, or all frames.
 
-Works for any container OpenCV's FFmpeg backend reads (mp4, avi as SAVEE ships, mkv, animated GIF)
-and for still images (one frame, index 0). Seeking with CAP_PROP_POS_FRAMES is used where the
-container reports its length and the position after the read confirms the seek landed; otherwise
-frames are decoded sequentially (`grab()` skips the colour conversion of frames that are not kept).
-Bad files raise a specific `fer_utils.errors.VideoError` whose `.status` is the manifest status.
+Works for any container OpenCV's FFmpeg backend reads (mp4, avi as SAVEE ships, flv as CREMA-D
+ships, mkv, animated GIF) and for still images (one frame, index 0). Seeking with
+CAP_PROP_POS_FRAMES is used where the container reports its length and the position after the read
+confirms the seek landed; otherwise frames are decoded sequentially (`grab()` skips the colour
+conversion of frames that are not kept). Bad files raise a specific `fer_utils.errors.VideoError`
+whose `.status` is the manifest status.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fer_utils.errors import (
     MissingMediaError,
     NotVideoError,
     UnreadableVideoError,
+    VideoError,
 )
 
 # Leading bytes of the image formats OpenCV decodes with imread (GIF goes through the video reader).
@@ -226,3 +228,21 @@ def sample_frames(
     if not frames:
         raise UnreadableVideoError(f"{Path(path).name}: none of the sampled frames could be decoded")
     return frames
+
+
+def media_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a still image or of a video's frames; None when the file cannot be read."""
+    import cv2
+
+    try:
+        if check_media(path) == "image":
+            image = read_image(path)
+            return int(image.shape[1]), int(image.shape[0])
+        cap = _open(path)
+    except (VideoError, OSError):
+        return None
+    try:
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+    return (width, height) if width > 0 and height > 0 else None

@@ -11,16 +11,23 @@ import pytest
 from conftest import touch_file, build_savee_tree
 
 from fer_utils.data import (
+    CREMAD_EMOTIONS,
+    CREMAD_LEVELS,
+    CREMAD_SENTENCES,
     EMOTIONS,
+    FOLDER_SYNONYMS,
+    INDEXERS,
     MEAD_EMOTIONS,
     RAVDESS_EMOTIONS,
     SAVEE_EMOTIONS,
     classes_in,
+    index_cremad,
     index_dataset,
     index_folder,
     index_mead,
     index_ravdess,
     index_savee,
+    subject_of_clip_id,
 )
 from fer_utils.errors import DatasetError
 
@@ -88,7 +95,7 @@ def test_ravdess_malformed_names_are_rejected_with_reasons(tmp_path: Path) -> No
         assert fragment in found[name], (name, found[name])
 
 
-@pytest.mark.parametrize("indexer", [index_ravdess, index_savee, index_mead, index_folder])
+@pytest.mark.parametrize("indexer", list(INDEXERS.values()))
 def test_wrong_roots_and_empty_folders_raise(indexer, tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="does not exist"):
         indexer(tmp_path / "missing")
@@ -175,22 +182,21 @@ def test_folder_of_classes_with_crops_subjects_and_rejections(tmp_path: Path) ->
     touch_file(tmp_path / "contempt" / "M003_front_contempt_level_1_001_f0000.png")
     touch_file(tmp_path / "angry" / "Bob" / "selfie.jpeg")
     touch_file(tmp_path / "angry" / "portrait.png")
-    touch_file(tmp_path / "joy" / "x.png")
     touch_file(tmp_path / "happy" / "anim.gif")
     touch_file(tmp_path / "loose.png")
     touch_file(tmp_path / "manifest.csv")
     index = index_folder(tmp_path)
     clips = index.clips.set_index(index.clips["path"].map(lambda p: Path(p).name))
-    assert len(clips) == 6
+    assert len(clips) == 6 and (clips["class_folder"] == clips["emotion"]).all()
     assert clips.loc["02-01-03-01-01-01-07_f0010.png", ["clip_id", "frame", "subject", "origin"]].tolist() == [
         "02-01-03-01-01-01-07", 10, "Actor_07", "ravdess"]
     assert clips.loc["KL_sa03_f0001.jpg", ["clip_id", "subject", "emotion"]].tolist() == ["KL_sa03", "KL", "sad"]
     assert clips.loc["M003_front_contempt_level_1_001_f0000.png", "subject"] == "M003"
     assert clips.loc["selfie.jpeg", ["subject", "frame"]].tolist() == ["Bob", -1]
     assert clips.loc["portrait.png", ["clip_id", "subject", "origin"]].tolist() == ["portrait", "portrait", ""]
+    assert clips.loc["portrait.png", "subject_source"] == "image" and clips.loc["selfie.jpeg", "subject_source"] == "subfolder"
     found = reasons(index)
-    assert set(found) == {"x.png", "anim.gif", "loose.png"}
-    assert "unknown emotion folder 'joy'" in found["x.png"]
+    assert set(found) == {"anim.gif", "loose.png"}
     assert "not an image" in found["anim.gif"]
 
 
@@ -221,3 +227,141 @@ def test_cli_index_prints_counts_and_rejections(savee_tree: Path, tmp_path: Path
     failed = subprocess.run([sys.executable, "-m", "fer_utils", "index", "--dataset", "ravdess", "--root",
                              str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert failed.returncode == 2 and "error: dataset root" in failed.stderr
+
+
+# --- CREMA-D (issue 10) -----------------------------------------------------------------------
+
+
+def test_cremad_indexes_every_code_with_the_actor_as_subject(tmp_path: Path) -> None:
+    for actor in (1001, 1091):
+        for sentence in CREMAD_SENTENCES:
+            for emotion in CREMAD_EMOTIONS:
+                for level in CREMAD_LEVELS:
+                    touch_file(tmp_path / "VideoFlash" / f"{actor}_{sentence}_{emotion}_{level}.flv")
+    index = index_cremad(tmp_path)
+    clips = index.clips
+    assert len(clips) == 2 * 12 * 6 * 4 and len(index.rejected) == 0
+    assert list(clips.columns[:5]) == CLIP_COLUMNS and (clips["dataset"] == "cremad").all()
+    assert classes_in(clips) == ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
+    assert sorted(clips["subject"].unique()) == ["1001", "1091"] and clips["clip_id"].is_unique
+    row = clips[clips["clip_id"] == "1091_WSI_FEA_HI"].iloc[0]
+    assert (row.emotion, row.actor, row.sentence, row.emotion_code, row.level, row.intensity) == (
+        "fearful", 1091, "WSI", "FEA", "HI", "high")
+
+
+def test_cremad_malformed_names_are_rejected_with_reasons(tmp_path: Path) -> None:
+    touch_file(tmp_path / "1001_DFA_ANG_XX.flv")
+    for name in ("1000_DFA_ANG_XX.flv", "1092_DFA_ANG_XX.flv", "1001_ABC_ANG_XX.flv", "1001_DFA_JOY_XX.flv",
+                 "1001_DFA_ANG_ZZ.flv", "1001-DFA-ANG-XX.flv", "1001_DFA_HAP_XX.wav", "1001_DFA_HAP_XX.txt2"):
+        touch_file(tmp_path / name)
+    touch_file(tmp_path / "copy" / "1001_DFA_ANG_XX.mp4")  # the same take twice would leak across a clip split
+    found = reasons(index_cremad(tmp_path))
+    assert "unknown actor '1000' (1001..1091)" in found["1000_DFA_ANG_XX.flv"]
+    assert "unknown actor '1092'" in found["1092_DFA_ANG_XX.flv"]
+    assert "unknown sentence code 'ABC'" in found["1001_ABC_ANG_XX.flv"]
+    assert "unknown emotion code 'JOY'" in found["1001_DFA_JOY_XX.flv"]
+    assert "unknown level code 'ZZ' (known: LO, MD, HI, XX)" in found["1001_DFA_ANG_ZZ.flv"]
+    assert "<actor>_<sentence>_<EMO>_<level>" in found["1001-DFA-ANG-XX.flv"]
+    assert "audio-only" in found["1001_DFA_HAP_XX.wav"] and "not a video" in found["1001_DFA_HAP_XX.txt2"]
+    assert "same clip id '1001_DFA_ANG_XX'" in found["1001_DFA_ANG_XX.mp4"]
+
+
+def test_subject_of_clip_id_recovers_cremad_actors_and_disambiguated_ids() -> None:
+    assert subject_of_clip_id("1001_DFA_ANG_XX") == ("cremad", "1001")
+    assert subject_of_clip_id("1091_IEO_SAD_LO") == ("cremad", "1091")
+    assert subject_of_clip_id("1001_DFA_ANG_XX-0a1b2c3d") == ("cremad", "1001")
+    assert subject_of_clip_id("02-01-03-01-01-01-07-0a1b2c3d") == ("ravdess", "Actor_07")
+    assert subject_of_clip_id("0999_DFA_ANG_XX") is None and subject_of_clip_id("001_03") is None
+
+
+# --- folders of classes as people name them (issue 10, issue 12) -----------------------------
+
+
+def test_folder_synonyms_cover_the_vocabulary_and_common_names() -> None:
+    assert set(FOLDER_SYNONYMS.values()) == set(EMOTIONS)
+    assert all(FOLDER_SYNONYMS[e] == e for e in EMOTIONS)
+    expected = {"anger": "angry", "angry": "angry", "sadness": "sad", "sad": "sad", "surprise": "surprised",
+                "surprised": "surprised", "happiness": "happy", "smile": "happy", "smiling": "happy",
+                "disgusted": "disgust", "fearful": "fearful", "fear": "fearful", "afraid": "fearful",
+                "neutral": "neutral", "calm": "calm", "contempt": "contempt"}
+    assert {k: FOLDER_SYNONYMS[k] for k in expected} == expected
+    assert all(k == k.lower() for k in FOLDER_SYNONYMS)
+
+
+def test_folder_class_names_go_through_the_synonyms_in_any_case(tmp_path: Path) -> None:
+    for folder in ("anger", "Happiness", "SURPRISE", "sadness", "Fear", "disgusted", "contempt", "Neutral"):
+        touch_file(tmp_path / folder / f"S01_{folder}.png")
+    clips = index_folder(tmp_path).clips.set_index("class_folder")
+    assert clips["emotion"].to_dict() == {
+        "Fear": "fearful", "Happiness": "happy", "Neutral": "neutral", "SURPRISE": "surprised", "anger": "angry",
+        "contempt": "contempt", "disgusted": "disgust", "sadness": "sad"}
+
+
+def test_folder_that_maps_to_no_emotion_is_an_error_naming_it(tmp_path: Path) -> None:
+    touch_file(tmp_path / "happy" / "a.png")
+    touch_file(tmp_path / "bored" / "b.png")
+    touch_file(tmp_path / "train" / "happy" / "c.png")
+    touch_file(tmp_path / "docs" / "notes.md")  # documentation beside the data is not a class
+    with pytest.raises(DatasetError, match=r"'bored', 'train' .*map to no emotion; accepted names.*anger.*smiling"):
+        index_folder(tmp_path)
+
+
+def test_subject_pattern_takes_the_subject_from_the_file_name(tmp_path: Path) -> None:
+    for subject in ("S005", "S010"):
+        for emotion in ("anger", "happy"):
+            touch_file(tmp_path / emotion / f"{subject}_{emotion}_001.png")
+    touch_file(tmp_path / "happy" / "unknown_person.png")
+    index = index_folder(tmp_path, subject_pattern=r"^(S\d+)_")
+    assert sorted(index.clips["subject"].unique()) == ["S005", "S010"]
+    assert (index.clips["subject_source"] == "pattern").all()
+    assert reasons(index) == {"unknown_person.png": "file name does not match the subject pattern '^(S\\d+)_'"}
+    with pytest.raises(DatasetError, match="exactly one group"):
+        index_folder(tmp_path, subject_pattern=r"^S\d+_")
+    with pytest.raises(DatasetError, match="not a valid regular expression"):
+        index_folder(tmp_path, subject_pattern=r"^(S\d+_")
+    with pytest.raises(DatasetError, match=r"cremad indexer takes no subject_pattern \(--subject-pattern\).*folder"):
+        index_dataset("cremad", tmp_path, subject_pattern=r"^(S\d+)_")
+
+
+def test_same_named_images_get_distinct_clip_ids(tmp_path: Path) -> None:
+    """Regression (issue 12): `happy/A/001.png` and `happy/B/001.png`, or `x.png` beside `x.jpg`, shared one
+    clip id, so one crop overwrote the other under two subjects."""
+    for rel in ("happy/A/001.png", "happy/B/001.png", "sad/x.png", "sad/x.jpg", "angry/x.png", "angry/y.png"):
+        touch_file(tmp_path / rel)
+    for frame in (3, 4):  # frames of one clip stay one clip, even when another folder has that clip too
+        touch_file(tmp_path / "surprised" / f"02-01-08-01-01-01-07_f{frame:04d}.png")
+        touch_file(tmp_path / "surprised" / "copy" / f"02-01-08-01-01-01-07_f{frame:04d}.png")
+    clips = index_folder(tmp_path).clips
+    rel = clips["path"].map(lambda p: Path(p).relative_to(tmp_path).as_posix())
+    ids = dict(zip(rel, clips["clip_id"]))
+    assert len(set(ids[r] for r in ("happy/A/001.png", "happy/B/001.png", "sad/x.png", "sad/x.jpg", "angry/x.png"))) == 5
+    assert ids["angry/y.png"] == "y" and ids["happy/A/001.png"].startswith("001-")
+    assert dict(zip(rel, clips["subject"]))["happy/A/001.png"] == "A"
+    assert dict(zip(rel, clips["subject"]))["sad/x.png"] == ids["sad/x.png"]  # no subject known: its own
+    same_clip = [ids[f"surprised/02-01-08-01-01-01-07_f{f:04d}.png"] for f in (3, 4)]
+    copy_clip = [ids[f"surprised/copy/02-01-08-01-01-01-07_f{f:04d}.png"] for f in (3, 4)]
+    assert same_clip[0] == same_clip[1] and copy_clip[0] == copy_clip[1] and same_clip[0] != copy_clip[0]
+    subjects = dict(zip(rel, clips["subject"]))
+    assert subjects["surprised/02-01-08-01-01-01-07_f0003.png"] == "Actor_07"  # from the clip id
+    assert subjects["surprised/copy/02-01-08-01-01-01-07_f0003.png"] == "copy"  # a subfolder comes first
+    assert not clips[["clip_id", "frame"]].duplicated().any()
+    assert index_folder(tmp_path).clips["clip_id"].tolist() == clips["clip_id"].tolist()  # stable
+
+
+def test_cli_index_reports_subjects_and_class_folder_names(tmp_path: Path) -> None:
+    from fer_utils.cli import main
+
+    for subject in ("S1", "S2", "S3"):
+        touch_file(tmp_path / "Happiness" / f"{subject}_a.png")
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["index", "--dataset", "folder", "--root", str(tmp_path), "--subject-pattern", r"^(S\d+)_"]) == 0
+    assert "3 folder file(s), 3 subject(s) (from pattern: 3)" in out.getvalue()
+    assert "class folder 'Happiness' read as 'happy'" in out.getvalue()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["index", "--dataset", "folder", "--root", str(tmp_path)]) == 0
+    assert "each image is its own subject: pass --subject-pattern" in out.getvalue()

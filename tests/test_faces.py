@@ -10,6 +10,9 @@ import pytest
 
 from fer_utils.faces import (
     DETECTORS,
+    FACE_DETECTORS,
+    MIN_DETECTION_SIDE,
+    NO_DETECTOR,
     Box,
     align_face,
     boxes_to_full,
@@ -17,8 +20,10 @@ from fer_utils.faces import (
     make_detector,
     make_landmarker,
     measure_detectors,
+    no_face_reason,
     to_gray,
 )
+from fer_utils.preprocess import crop_face
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +46,7 @@ def _two_faces(stills: list[Path]) -> np.ndarray:
     return canvas
 
 
-@pytest.mark.parametrize("name", [pytest.param(d, marks=pytest.mark.slow) if d == "dlib-cnn" else d for d in DETECTORS])
+@pytest.mark.parametrize("name", [pytest.param(d, marks=pytest.mark.slow) if d == "dlib-cnn" else d for d in FACE_DETECTORS])
 def test_every_detector_finds_exactly_one_face_in_each_still(name: str, stills: list[Path]) -> None:
     detector = make_detector(name)
     assert detector.name == name
@@ -141,8 +146,9 @@ def test_align_face_levels_the_eyes_of_a_tilted_face(still: np.ndarray, landmark
 def test_auto_detection_size_is_per_detector_and_none_means_full_resolution(still: np.ndarray) -> None:
     from fer_utils.faces import DEFAULT_MAX_SIDES
 
-    for name in DETECTORS:
+    for name in FACE_DETECTORS:
         assert make_detector(name).max_side == DEFAULT_MAX_SIDES[name]
+    assert make_detector(NO_DETECTOR).max_side is None
     assert make_detector("dlib-hog", max_side=None).max_side is None
     with pytest.raises(ValueError, match="max_side"):
         make_detector("dlib-hog", max_side="big")
@@ -157,3 +163,57 @@ def test_measure_detectors_reports_rate_and_time_on_real_stills(stills: list[Pat
     assert list(table["detector"]) == ["dlib-hog", "opencv-haar"]
     assert table["detection_rate"].tolist() == [0.75, 0.75]
     assert (table["frames"] == 4).all() and (table["ms_per_frame"] > 0).all()
+
+
+# --- images that are already faces, small and large images (issue 10, issue 12) -----------------
+
+
+def _small_gray_crops(stills: list[Path], side: int = 48) -> list[np.ndarray]:
+    """Real faces as a face-crop dataset ships them: tight gray crops, side×side."""
+    finder = make_detector("dlib-hog", max_side=None)
+    crops = []
+    for path in stills:
+        image = cv2.imread(str(path))
+        crops.append(crop_face(image, finder.detect(image)[0], size=side, margin=0.1))
+    return crops
+
+
+def test_detector_none_is_listed_and_returns_the_whole_image(still: np.ndarray) -> None:
+    assert NO_DETECTOR in DETECTORS and NO_DETECTOR not in FACE_DETECTORS
+    detector = make_detector(NO_DETECTOR)
+    assert detector.name == NO_DETECTOR
+    assert detector.detect(still) == [Box(0, 0, still.shape[1], still.shape[0])]
+    assert detector.detect(to_gray(still)[:48, :40]) == [Box(0, 0, 40, 48)]
+    with pytest.raises(ValueError, match="gray, BGR or BGRA"):
+        detector.detect(np.zeros((4, 4, 2), np.uint8))
+
+
+@pytest.mark.parametrize("name", ["dlib-hog", "opencv-haar"])
+def test_small_face_crops_are_upsampled_for_detection(name: str, stills: list[Path]) -> None:
+    """Regression (issue 10): 48×48 gray face crops were all no_face; detection now runs at MIN_DETECTION_SIDE."""
+    crops = _small_gray_crops(stills[::3])
+    detector = make_detector(name)
+    found = [detector.detect(crop) for crop in crops]
+    assert sum(len(boxes) == 1 for boxes in found) >= len(crops) - (0 if name == "dlib-hog" else 2)
+    for boxes in found:  # boxes come back in the 48×48 image's own coordinates
+        assert all(b.x >= 0 and b.y >= 0 and b.x + b.w <= 48 and b.y + b.h <= 48 and b.w >= 24 for b in boxes)
+    no_upsampling = make_detector(name)
+    no_upsampling.min_side = None
+    assert sum(len(no_upsampling.detect(crop)) for crop in crops) == 0  # what happened before
+
+
+def test_no_face_reason_says_at_what_resolution_detection_ran(stills: list[Path]) -> None:
+    """Regression (issue 12): a face in a large image was `no_face` because detection ran at 400 px,
+    and the reason did not say so."""
+    canvas = np.full((2400, 2400), 255, np.uint8)
+    face = to_gray(cv2.imread(str(stills[0])))
+    canvas[100:100 + face.shape[0], 100:100 + face.shape[1]] = face
+    detector = make_detector("dlib-hog")
+    assert detector.detect(canvas) == []
+    reason = no_face_reason(detector, canvas.shape)
+    assert "searched a 400x400 copy of the 2400x2400 image" in reason
+    assert "faces smaller than about 480 px" in reason and "--max-side full" in reason
+    assert len(make_detector("dlib-hog", max_side=None).detect(canvas)) == 1  # what the reason suggests works
+    small = no_face_reason(detector, (48, 48))
+    assert f"searched a {MIN_DETECTION_SIDE}x{MIN_DETECTION_SIDE} copy of the 48x48 image" in small
+    assert "--detector none" in small

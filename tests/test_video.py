@@ -158,3 +158,29 @@ def test_corrupted_image_is_unreadable(tmp_path: Path, stills: list[Path]) -> No
         read_image(broken)
     with pytest.raises(UnreadableVideoError):
         sample_frames(broken)
+
+
+# --- real clips in the containers real datasets ship (issue 10) --------------------------------
+
+
+def test_flv_clips_are_videos_and_seek_gives_the_sequential_frames() -> None:
+    """CREMA-D ships Flash video: it must sniff as video and sample the same frames by seek and by decoding."""
+    from fer_utils.assets import cremad_dir
+
+    clip = cremad_dir() / "1001_DFA_ANG_XX.flv"
+    assert clip.read_bytes()[:3] == b"FLV" and sniff(clip) == "video"
+    count = frame_count(clip)
+    assert count == frame_count(clip, exact=True) == 67
+    seeking = sample_frames(clip, 6)
+    decoding = sample_frames(clip, 6, seek=False)
+    assert [i for i, _ in seeking] == frame_indices(count, 6) == [i for i, _ in decoding]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(seeking, decoding))
+    assert seeking[0][1].shape == (360, 480, 3)
+
+
+def test_media_size_of_images_videos_and_bad_files(clips: dict[str, Path], stills: list[Path]) -> None:
+    from fer_utils.video import media_size
+
+    assert media_size(clips["mp4"]) == SIZE and media_size(clips["avi"]) == SIZE
+    assert media_size(stills[0]) == (398, 224)
+    assert media_size(clips["zero"]) is None and media_size(clips["text"]) is None

@@ -9,7 +9,41 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fer_utils.data import INDEXERS
+
 MAX_REJECTED_SHOWN = 20
+
+
+def modality_list(text: str) -> tuple[str, ...]:
+    """Parse `01,02` into ("01", "02") (RAVDESS modality codes)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def add_index_options(parser: argparse.ArgumentParser) -> None:
+    """The arguments that say how to index a dataset folder (shared by `index` and `preprocess`)."""
+    parser.add_argument("--dataset", required=True, choices=tuple(INDEXERS), help="how to read the folder's names")
+    parser.add_argument("--subject-pattern", default=None, metavar="REGEX",
+                        help="folder datasets: regular expression with one group that captures the subject "
+                             "from each file name, e.g. '^(S\\d+)_' or '^(\\d+)_'")
+    parser.add_argument("--modalities", type=modality_list, default=None, metavar="CODES",
+                        help="ravdess: modality codes to index, e.g. 01,02 (default 02, video-only)")
+
+
+def index_options(args: argparse.Namespace) -> dict:
+    """The indexer options given on the command line (None: the indexer's default)."""
+    return {"subject_pattern": args.subject_pattern, "modalities": args.modalities}
+
+
+def subjects_line(clips) -> str:
+    """'N subject(s)' and, for folder datasets, where the subjects came from."""
+    line = f"{clips['subject'].nunique()} subject(s)"
+    if "subject_source" not in clips.columns:
+        return line
+    sources = clips["subject_source"].value_counts()
+    line += " (from " + ", ".join(f"{src}: {n}" for src, n in sources.items()) + ")"
+    if set(sources.index) == {"image"}:
+        line += "; each image is its own subject: pass --subject-pattern so a subject split keeps people apart"
+    return line
 
 
 def actor_list(text: str) -> list[int]:
@@ -60,9 +94,13 @@ def run_index(args: argparse.Namespace) -> int:
     """Index a dataset folder; print counts per emotion and the rejected files; optionally save CSV."""
     from fer_utils.data import classes_in, index_dataset
 
-    index = index_dataset(args.dataset, args.root)
+    index = index_dataset(args.dataset, args.root, **index_options(args))
     clips = index.clips
-    print(f"{len(clips)} {args.dataset} file(s), {clips['subject'].nunique()} subject(s)")
+    print(f"{len(clips)} {args.dataset} file(s), {subjects_line(clips)}")
+    if "class_folder" in clips.columns:
+        renamed = clips.loc[clips["class_folder"] != clips["emotion"], ["class_folder", "emotion"]].drop_duplicates()
+        for row in renamed.itertuples():
+            print(f"  class folder {row.class_folder!r} read as {row.emotion!r}")
     counts = clips["emotion"].value_counts()
     for emotion in classes_in(clips):
         print(f"  {emotion:<10} {counts[emotion]}")
@@ -111,7 +149,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.set_defaults(handler=run_download)
 
     index = subparsers.add_parser("index", help="index a dataset folder into a clip table")
-    index.add_argument("--dataset", required=True, choices=("ravdess", "savee", "mead", "folder"))
+    add_index_options(index)
     index.add_argument("--root", type=Path, required=True)
     index.add_argument("--out", type=Path, default=None, help="write the table as CSV")
     index.add_argument("--rejected-out", type=Path, default=None, help="write the rejected files as CSV")

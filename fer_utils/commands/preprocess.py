@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fer_utils.faces import AUTO, DEFAULT_DETECTOR, DEFAULT_MAX_SIDES, DETECTORS
-
-DATASETS = ("ravdess", "savee", "mead", "folder")
+from fer_utils.commands.data import add_index_options, index_options
+from fer_utils.faces import AUTO, DEFAULT_DETECTOR, DEFAULT_MAX_SIDES, DETECTORS, NO_DETECTOR
 
 
 def _positive(text: str) -> int:
@@ -35,17 +34,19 @@ MAX_SIDE_HELP = ("detect on a copy at most this many pixels long: 'auto' (defaul
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `preprocess` and `detect` commands."""
     pre = subparsers.add_parser("preprocess", help="detect, crop and resize faces of a dataset's clips")
-    pre.add_argument("--dataset", choices=DATASETS, required=True, help="how to index --src")
+    add_index_options(pre)
     pre.add_argument("--src", type=Path, required=True, help="the dataset's root folder")
     pre.add_argument("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
     pre.add_argument("--frames", type=_positive, default=None,
                      help="evenly spaced frames per clip (default 6; with --every: the first N of every K-th)")
     pre.add_argument("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
     pre.add_argument("--every", type=_positive, default=None, metavar="K", help="sample every K-th frame instead")
-    pre.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector (default dlib-hog)")
+    pre.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                     help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
+                          "crops already, the crop is the whole image")
     pre.add_argument("--size", type=_positive, default=180, help="crop side in pixels (default 180)")
-    pre.add_argument("--margin", type=float, default=0.1, metavar="M",
-                     help="margin around the face box, as a fraction of its side (default 0.1)")
+    pre.add_argument("--margin", type=float, default=None, metavar="M",
+                     help=f"margin around the face box, as a fraction of its side (default 0.1; 0 with --detector {NO_DETECTOR})")
     pre.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
     pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
     pre.add_argument("--workers", type=_positive, default=None, help="processes (default: one per CPU)")
@@ -60,24 +61,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_preprocess(args: argparse.Namespace) -> int:
-    """Index --src, preprocess it into --out and print a count per status."""
-    from fer_utils.data import index_dataset
-    from fer_utils.preprocess import MANIFEST_NAME, preprocess_dataset
+    """Index --src, preprocess it into --out and print a count per status; fail (PreprocessError, exit 2)
+    when no crop is usable, warn on stderr when most are not."""
+    import sys
 
-    index = index_dataset(args.dataset, args.src)
+    from fer_utils.data import index_dataset
+    from fer_utils.preprocess import MANIFEST_NAME, check_yield, margin_for, preprocess_dataset, yield_report
+
+    index = index_dataset(args.dataset, args.src, **index_options(args))
     if len(index.rejected):
         print(f"{len(index.rejected)} file(s) under {args.src} skipped: not {args.dataset} names "
               f"(e.g. {index.rejected.iloc[0]['path']}: {index.rejected.iloc[0]['reason']})")
     frames = args.frames if args.frames or args.all_frames or args.every else 6
     manifest = preprocess_dataset(
         index.clips, args.out, frames=frames, every=args.every, detector=args.detector, size=args.size,
-        margin=args.margin, align=args.align, max_side=args.max_side, workers=args.workers,
+        margin=margin_for(args.detector, args.margin), align=args.align, max_side=args.max_side, workers=args.workers,
         progress=not args.quiet,
     )
-    counts = manifest["status"].value_counts().to_dict()
-    print(f"{len(index.clips)} clips, {len(manifest)} frames: "
-          + ", ".join(f"{status} {n}" for status, n in sorted(counts.items())))
+    print(f"{len(index.clips)} clips, {manifest['subject'].nunique()} subject(s); {yield_report(manifest)}")
     print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
+    warning = check_yield(manifest)
+    if warning:
+        print(f"WARNING: {warning}", file=sys.stderr)
     return 0
 
 
