@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
     pre.add_argument("--workers", type=_positive, default=None, help="processes (default: one per CPU)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.add_argument("--force", action="store_true",
+                     help="--out holds another source's or other settings' crops: delete them and start over")
     pre.set_defaults(handler=run_preprocess)
 
     detect = subparsers.add_parser("detect", help="print the face boxes a detector finds in images")
@@ -72,7 +74,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
     manifest = preprocess_dataset(
         index.clips, args.out, frames=frames, every=args.every, detector=args.detector, size=args.size,
         margin=args.margin, align=args.align, max_side=args.max_side, workers=args.workers,
-        progress=not args.quiet,
+        progress=not args.quiet, source=args.src, force=args.force,
     )
     counts = manifest["status"].value_counts().to_dict()
     print(f"{len(index.clips)} clips, {len(manifest)} frames: "
