@@ -431,6 +431,9 @@ def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: li
     shutil.copy(stills[2], locked)
     locked.chmod(0)
     shutil.copy(stills[3], src / "happy" / os.fsdecode(b"caf\xe9.png"))  # Latin-1 name: not UTF-8
+    rejected = src / os.fsdecode(b"joie-caf\xe9")  # not an emotion folder, and not UTF-8: skipped, and said so
+    rejected.mkdir()
+    shutil.copy(stills[4], rejected / "x.png")
     # root reads any file: drop the capabilities that let it, so the permission error is real
     prefix = ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
               "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
@@ -444,3 +447,4 @@ def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: li
     assert len(bad) == 1 and "caf\\xe9.png" in bad["reason"].iloc[0] and "UTF-8" in bad["reason"].iloc[0]
     assert (manifest.loc[[s.stem for s in stills[:2]], "status"] == "ok").all()
     assert "unreadable 1" in result.stdout and "bad_name 1" in result.stdout
+    assert "skipped" in result.stdout and "joie-caf\\xe9" in result.stdout

@@ -64,12 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_preprocess(args: argparse.Namespace) -> int:
     """Index --src, preprocess it into --out and print a count per status."""
     from fer_utils.data import index_dataset
-    from fer_utils.preprocess import MANIFEST_NAME, preprocess_dataset
+    from fer_utils.preprocess import MANIFEST_NAME, preprocess_dataset, printable
 
     index = index_dataset(args.dataset, args.src)
     if len(index.rejected):
+        first = index.rejected.iloc[0]
         print(f"{len(index.rejected)} file(s) under {args.src} skipped: not {args.dataset} names "
-              f"(e.g. {index.rejected.iloc[0]['path']}: {index.rejected.iloc[0]['reason']})")
+              f"(e.g. {printable(first['path'])}: {printable(first['reason'])})")
     frames = args.frames if args.frames or args.all_frames or args.every else 6
     manifest = preprocess_dataset(
         index.clips, args.out, frames=frames, every=args.every, detector=args.detector, size=args.size,
