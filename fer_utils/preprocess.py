@@ -434,14 +434,30 @@ def _differences(stored: dict, wanted: dict) -> str:
     return ", ".join(f"{k}: {stored.get(k)!r} there, {v!r} now" for k, v in wanted.items() if stored.get(k) != v)
 
 
-def claim_folder(out_dir: Path, settings: Settings, source: dict) -> None:
+def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
+    """A source file the folder's manifest lists that is not among `paths`, or None."""
+    manifest = Path(out_dir) / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    try:
+        listed = set(read_manifest_csv(manifest)["source"])
+    except (PreprocessError, ValueError, pd.errors.ParserError):
+        return f"{manifest} (not readable as a manifest)"
+    return next(iter(sorted(listed - {printable(p) for p in paths})), None)
+
+
+def claim_folder(out_dir: Path, settings: Settings, source: dict, paths: set[str]) -> None:
     """Record `settings` and `source` in a new output folder, or refuse one made from another source or
-    with other settings (nothing is written then)."""
+    with other settings, or holding a manifest (without records) that lists files not in `paths`
+    (nothing is written then)."""
     parts = Path(out_dir) / PARTS_DIR
     records = {SOURCE_NAME: source, SETTINGS_NAME: asdict(settings)}
     stored = {name: _stored(parts / name) for name in records}
     if stored[SOURCE_NAME] is None and stored[SETTINGS_NAME] is not None:
         stored[SOURCE_NAME] = {"datasets": "unknown (made before sources were recorded)", "root": "unknown"}
+    foreign = _foreign_listed_source(out_dir, paths) if stored[SOURCE_NAME] is None else None
+    if foreign is not None:
+        stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}
     if stored[SOURCE_NAME] is not None and stored[SOURCE_NAME] != source:
         raise PreprocessError(f"{out_dir} holds the crops of another source ({_differences(stored[SOURCE_NAME], source)}); "
                               "use another --out folder, or --force (force=True) to delete them and start over")
@@ -569,7 +585,7 @@ def preprocess_dataset(
         if force:
             start_over(out_dir)
         (out_dir / PARTS_DIR).mkdir(exist_ok=True)
-        claim_folder(out_dir, settings, source_identity(records, source))
+        claim_folder(out_dir, settings, source_identity(records, source), {r["path"] for r in records})
         _remove_stale_tmp(out_dir)
         todo = [clip for clip in records if read_part(out_dir, clip) is None]
         for clip in todo:

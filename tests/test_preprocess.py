@@ -348,6 +348,12 @@ def test_out_holding_another_sources_manifest_is_refused_unless_forced(sample_di
     # the first source's crops and records are gone, not silently mixed with the second's
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == sorted(manifest["image"])
     assert len(list((out / ".parts").glob("*.csv"))) == 1
+    # a manifest whose records were deleted still says which source the folder holds
+    shutil.rmtree(out / ".parts")
+    before = _snapshot(out)
+    refused = _cli("--src", first, *common)
+    assert refused.returncode == 2 and "another source" in refused.stderr and str(second) in refused.stderr
+    assert _snapshot(out) == before
 
 
 def test_out_equal_to_inside_or_around_src_is_refused(stills: list[Path], tmp_path: Path) -> None:
