@@ -584,7 +584,6 @@ def preprocess_dataset(
     with folder_lock(out_dir, LOCK_NAME):
         if force:
             start_over(out_dir)
-        (out_dir / PARTS_DIR).mkdir(exist_ok=True)
         claim_folder(out_dir, settings, source_identity(records, source), {r["path"] for r in records})
         _remove_stale_tmp(out_dir)
         todo = [clip for clip in records if read_part(out_dir, clip) is None]
