@@ -39,6 +39,10 @@ ZENODO_URL = "https://zenodo.org/records/1188976/files"
 ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
+# Extraction limits against zip bombs: members may expand to at most MAX_EXPANSION × the archive's size,
+# and never past MAX_EXTRACT_BYTES. RAVDESS zips hold already-compressed mp4 (ratio ≈ 1).
+MAX_EXPANSION = 20.0
+MAX_EXTRACT_BYTES = 16 << 30
 
 # md5 of each archive on Zenodo record 1188976. Unknown here (see module docstring): None = not known.
 RAVDESS_MD5: dict[str, str | None] = {f"Video_Speech_Actor_{a:02d}.zip": None for a in range(1, 25)}
@@ -161,12 +165,29 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
     return None
 
 
-def safe_extract(archive: Path, dest: Path) -> list[Path]:
+def check_expansion(archive: Path, infos: list[zipfile.ZipInfo], max_expansion: float, max_total_bytes: int) -> None:
+    """Raise DownloadError when the members' total uncompressed size passes `max_expansion` × the
+    archive's size or `max_total_bytes` (a zip bomb). The declared sizes can be trusted as an upper
+    bound: zipfile never decompresses a member past its declared size (it fails the CRC instead)."""
+    total = sum(info.file_size for info in infos)
+    size = Path(archive).stat().st_size
+    limit = min(int(max_expansion * size), int(max_total_bytes))
+    if total > limit:
+        which = (f"the hard cap of {int(max_total_bytes):,} bytes" if limit == int(max_total_bytes)
+                 else f"{max_expansion:g} × the archive's {size:,} bytes")
+        raise DownloadError(f"refusing to extract {Path(archive).name}: its {len(infos)} member(s) expand to "
+                            f"{total:,} bytes, past the limit of {limit:,} bytes ({which}); a zip bomb?")
+
+
+def safe_extract(
+    archive: Path, dest: Path, *, max_expansion: float = MAX_EXPANSION, max_total_bytes: int = MAX_EXTRACT_BYTES
+) -> list[Path]:
     """Extract a zip into `dest` after checking every member; nothing is written if any is unsafe.
 
     Refuses absolute paths, `..`, symlinks and other non-regular members (zip external attributes),
-    and members that resolve outside `dest`; then checks every member's CRC-32 (`testzip`).
-    Returns the extracted files.
+    members that resolve outside `dest`, and archives whose members expand past `max_expansion` × the
+    archive's size or `max_total_bytes` (`check_expansion`); then checks every member's CRC-32
+    (`testzip`). Returns the extracted files.
     """
     archive, dest = Path(archive), Path(dest)
     try:
@@ -183,6 +204,7 @@ def safe_extract(archive: Path, dest: Path) -> list[Path]:
                 problem = "lands outside the target folder"
             if problem:
                 raise DownloadError(f"refusing to extract {archive.name}: member {info.filename!r} is a {problem}")
+        check_expansion(archive, infos, max_expansion, max_total_bytes)
         bad = zf.testzip()
         if bad is not None:
             raise DownloadError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check")

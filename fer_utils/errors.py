@@ -49,3 +49,7 @@ class MissingMediaError(VideoError):
 
 class PreprocessError(FerError, ValueError):
     """Preprocessing arguments or an output folder that cannot be used (e.g. made with other settings)."""
+
+
+class FolderLockedError(FerError):
+    """An output folder that another live process holds the lock of (the message names its pid and host)."""

@@ -3,14 +3,18 @@
 The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
 to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see
 ARCHITECTURE.md) and writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` plus `<out>/manifest.csv`
-with one row per sampled frame and its status (`ok`, `no_face`, `unreadable`, `empty`, `not_video`,
-`bad_image`, `missing`) and reason.
+with one row per sampled frame and its status (`STATUSES`) and reason.
 
-Safety: every file is written to a temporary name and moved into place with `os.replace`, so a killed
-run never leaves a truncated crop or manifest. Each finished clip leaves a small completion record in
-`<out>/.parts/`; a rerun skips those clips and merges the records into the manifest, so an
-interrupted run resumes and an identical second run changes no byte. The settings are stored in
-`<out>/.parts/settings.json`, and a run with other settings into the same folder is refused.
+Safety: every file is written to a temporary name (`.<name>.tmp-<pid>`) and moved into place with
+`os.replace`, so a killed run never leaves a truncated crop or manifest. Each finished clip leaves a
+small completion record in `<out>/.parts/`, named by the clip and its source file's size and mtime; a
+rerun skips those clips and merges the records into the manifest, so an interrupted run resumes, an
+identical second run changes no byte, and a source file replaced since is redone (its old crops
+removed). The folder belongs to one source and one set of settings (`.parts/source.json`,
+`.parts/settings.json`): another source or other settings are refused unless `force` starts over, and
+an output folder that overlaps the source is refused. One run at a time holds `<out>/.preprocess.lock`
+(`locking.folder_lock`); start-up deletes only the temporary files of dead processes. Per-file problems
+(unreadable files, names that are not UTF-8) are statuses, never a crash.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
@@ -31,6 +36,7 @@ from tqdm.auto import tqdm
 
 from fer_utils.data import IMAGE_SUFFIXES
 from fer_utils.errors import PreprocessError, VideoError
+from fer_utils.locking import folder_lock, process_alive
 from fer_utils.faces import (
     AUTO,
     DEFAULT_DETECTOR,
@@ -57,9 +63,13 @@ MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face any detector finds: rec
 MANIFEST_NAME = "manifest.csv"
 PARTS_DIR = ".parts"
 SETTINGS_NAME = "settings.json"
+SOURCE_NAME = "source.json"
+LOCK_NAME = ".preprocess.lock"
 TMP_MARK = ".tmp-"
-FORMAT_VERSION = 1
-STATUSES: tuple[str, ...] = ("ok", "no_face", "unreadable", "empty", "not_video", "bad_image", "missing")
+FORMAT_VERSION = 2  # 2: completion records keyed by the source file's size and mtime
+STATUSES: tuple[str, ...] = (
+    "ok", "no_face", "unreadable", "empty", "not_video", "bad_image", "missing", "bad_name",
+)
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "dataset", "clip_id", "subject", "emotion", "source", "frame_index", "detector",
     "x", "y", "w", "h", "n_faces", "status", "reason", "image",
@@ -184,6 +194,31 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
+def is_utf8(text: str) -> bool:
+    """Whether `text` is valid Unicode (a non-UTF-8 file name decodes to lone surrogates, which is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """`text` with the bytes of a non-UTF-8 file name shown as `\\xNN` escapes (safe to print and store)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def source_stamp(path: str) -> str:
+    """`<size>-<mtime_ns>` of a source file (or why it has none): what its completion record is keyed by."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"error{exc.errno}"
+    return f"{info.st_size}-{info.st_mtime_ns}"
+
+
 def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
     """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`."""
     safe_id = str(clip_id).replace("/", "_").replace("\\", "_")
@@ -193,7 +228,7 @@ def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
 def clip_key(clip: dict) -> str:
     """A stable file-name key for one clip row (dataset, clip id and source path)."""
     text = "\0".join(str(clip[k]) for k in ("dataset", "clip_id", "path"))
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
 def _row(clip: dict, settings: Settings, **values: Any) -> dict:
@@ -243,12 +278,19 @@ def process_clip(
     why the clip could not be read). Never raises for bad input."""
     from fer_utils.video import check_media, try_sample_frames
 
+    not_text = [k for k in CLIP_COLUMNS if not is_utf8(str(clip[k]))]
+    if not_text:
+        safe = {**clip, **{k: printable(str(clip[k])) for k in CLIP_COLUMNS}}
+        return [_row(safe, settings, status="bad_name",
+                     reason=f"{safe['path']}: not valid UTF-8 ({', '.join(not_text)}); rename it to process it")]
     path = Path(clip["path"])
     try:
         frames = try_sample_frames(path, settings.frames, settings.every)
         is_image = check_media(path) == "image"
     except VideoError as exc:
         return [_row(clip, settings, status=exc.status, reason=str(exc))]
+    except OSError as exc:  # permission denied, I/O error: the file, not the run, is unusable
+        return [_row(clip, settings, status="unreadable", reason=f"{path}: cannot be read ({exc.strerror or exc})")]
     if is_image and int(clip.get("frame", -1)) >= 0:  # a crop-named image keeps its frame number
         frames = [(int(clip["frame"]), frames[0][1])]
     return [_frame_row(clip, i, f, Path(out_dir), settings, detector, landmarker) for i, f in frames]
@@ -280,8 +322,38 @@ def read_manifest_csv(path: Path) -> pd.DataFrame:
 
 
 def _part_path(out_dir: Path, clip: dict) -> Path:
-    """Where the completion record of `clip` lives."""
-    return Path(out_dir) / PARTS_DIR / f"{clip_key(clip)}.csv"
+    """Where the completion record of `clip` lives: named by the clip and its source file's stamp."""
+    return Path(out_dir) / PARTS_DIR / f"{clip_key(clip)}.{clip['stamp']}.csv"
+
+
+def _listed_crops(table_path: Path) -> list[str]:
+    """The crops (relative paths) a manifest or completion record lists; none if it cannot be read."""
+    try:
+        table = read_manifest_csv(table_path)
+    except (PreprocessError, ValueError, OSError, pd.errors.ParserError):
+        return []
+    return [image for image in table.loc[table["status"] == "ok", "image"] if image]
+
+
+def _remove_crops(out_dir: Path, images: Iterable[str]) -> None:
+    """Delete crops listed relative to `out_dir` (never anything outside it) and their emptied folders."""
+    root = Path(out_dir).resolve()
+    for image in images:
+        path = (root / image).resolve()
+        if root in path.parents:
+            path.unlink(missing_ok=True)
+            if path.parent != root and path.parent.is_dir() and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+
+
+def discard_stale_records(out_dir: Path, clip: dict) -> None:
+    """Remove the completion records of `clip` made from an earlier version of its source file, and
+    their crops (crops first: an interrupted removal is finished by the next run)."""
+    current = _part_path(out_dir, clip)
+    for old in sorted((Path(out_dir) / PARTS_DIR).glob(f"{clip_key(clip)}.*.csv")):
+        if old != current:
+            _remove_crops(out_dir, _listed_crops(old))
+            old.unlink(missing_ok=True)
 
 
 def write_part(out_dir: Path, clip: dict, rows: list[dict]) -> None:
@@ -304,6 +376,16 @@ def read_part(out_dir: Path, clip: dict) -> pd.DataFrame | None:
     return table
 
 
+def _process_named(
+    clip: dict, out_dir: Path, settings: Settings, detector: FaceDetector, landmarker: Landmarker | None
+) -> list[dict]:
+    """`process_clip`, whose unexpected failures name the file (a worker's traceback does not)."""
+    try:
+        return process_clip(clip, out_dir, settings, detector, landmarker)
+    except Exception as exc:
+        raise PreprocessError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
+
+
 def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings) -> int:
     """Process clips with one detector (and landmarker) made here: the body of a worker process."""
     import cv2
@@ -312,7 +394,7 @@ def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings) -> int
     detector = make_detector(settings.detector, max_side=settings.max_side)
     landmarker = make_landmarker() if settings.align else None
     for clip in todo:
-        write_part(out_dir, clip, process_clip(clip, out_dir, settings, detector, landmarker))
+        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
     return len(todo)
 
 
@@ -321,7 +403,7 @@ def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm) 
     detector = make_detector(settings.detector, max_side=settings.max_side)
     landmarker = make_landmarker() if settings.align else None
     for clip in todo:
-        write_part(out_dir, clip, process_clip(clip, out_dir, settings, detector, landmarker))
+        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
         bar.update(1)
 
 
@@ -345,25 +427,99 @@ def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: 
             futures = list(running)
 
 
-def _check_fingerprint(out_dir: Path, settings: Settings) -> None:
-    """Store `settings` in a new output folder, or refuse a folder made with different settings."""
-    path = Path(out_dir) / PARTS_DIR / SETTINGS_NAME
-    wanted = asdict(settings)
-    if path.is_file():
-        stored = json.loads(path.read_text())
-        if stored != wanted:
-            diff = ", ".join(f"{k}: {stored.get(k)!r} there, {v!r} now" for k, v in wanted.items() if stored.get(k) != v)
-            raise PreprocessError(f"{out_dir} was preprocessed with other settings ({diff}); "
-                                  "use another --out folder or delete it")
-        return
-    atomic_write_bytes(path, (json.dumps(wanted, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+def _stored(path: Path) -> dict | None:
+    """A JSON record of the output folder, or None when there is none."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _differences(stored: dict, wanted: dict) -> str:
+    """`key: old there, new now` for each value that differs."""
+    return ", ".join(f"{k}: {stored.get(k)!r} there, {v!r} now" for k, v in wanted.items() if stored.get(k) != v)
+
+
+def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
+    """A source file the folder's manifest lists that is not among `paths`, or None."""
+    manifest = Path(out_dir) / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    try:
+        listed = set(read_manifest_csv(manifest)["source"])
+    except (PreprocessError, ValueError, pd.errors.ParserError):
+        return f"{manifest} (not readable as a manifest)"
+    return next(iter(sorted(listed - {printable(p) for p in paths})), None)
+
+
+def claim_folder(out_dir: Path, settings: Settings, source: dict, paths: set[str]) -> None:
+    """Record `settings` and `source` in a new output folder, or refuse one made from another source or
+    with other settings, or holding a manifest (without records) that lists files not in `paths`
+    (nothing is written then)."""
+    parts = Path(out_dir) / PARTS_DIR
+    records = {SOURCE_NAME: source, SETTINGS_NAME: asdict(settings)}
+    stored = {name: _stored(parts / name) for name in records}
+    if stored[SOURCE_NAME] is None and stored[SETTINGS_NAME] is not None:
+        stored[SOURCE_NAME] = {"datasets": "unknown (made before sources were recorded)", "root": "unknown"}
+    foreign = _foreign_listed_source(out_dir, paths) if stored[SOURCE_NAME] is None else None
+    if foreign is not None:
+        stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}
+    if stored[SOURCE_NAME] is not None and stored[SOURCE_NAME] != source:
+        raise PreprocessError(f"{out_dir} holds the crops of another source ({_differences(stored[SOURCE_NAME], source)}); "
+                              "use another --out folder, or --force (force=True) to delete them and start over")
+    if stored[SETTINGS_NAME] is not None and stored[SETTINGS_NAME] != records[SETTINGS_NAME]:
+        raise PreprocessError(f"{out_dir} was preprocessed with other settings "
+                              f"({_differences(stored[SETTINGS_NAME], records[SETTINGS_NAME])}); "
+                              "use another --out folder, or --force (force=True) to delete its crops and start over")
+    for name, record in records.items():
+        if stored[name] is None:
+            atomic_write_bytes(parts / name, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def start_over(out_dir: Path) -> None:
+    """Delete what earlier runs wrote into `out_dir`: the crops their manifest and records list, the
+    records and the manifest. Other files in the folder are left alone."""
+    out_dir = Path(out_dir)
+    tables = [out_dir / MANIFEST_NAME, *sorted((out_dir / PARTS_DIR).glob("*.csv"))]
+    _remove_crops(out_dir, sorted({image for table in tables if table.is_file() for image in _listed_crops(table)}))
+    shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+
+
+def _tmp_owner(path: Path) -> int | None:
+    """The pid in a temporary file's name (`.<name>.tmp-<pid>`), or None when it is not one of ours."""
+    suffix = path.name.rpartition(TMP_MARK)[2]
+    return int(suffix) if path.name.startswith(".") and suffix.isdigit() else None
 
 
 def _remove_stale_tmp(out_dir: Path) -> None:
-    """Delete temporary files a killed run left behind (only our own `.<name>.tmp-<pid>` files)."""
+    """Delete the temporary files that dead processes left behind; a live process's stay."""
     for path in Path(out_dir).rglob(f".*{TMP_MARK}*"):
-        if path.is_file():
+        owner = _tmp_owner(path)
+        if owner is not None and path.is_file() and not process_alive(owner):
             path.unlink(missing_ok=True)
+
+
+def source_identity(records: list[dict], source: Path | None) -> dict:
+    """What the output folder is made from: the datasets and the source root (`source`, else the
+    folder that holds every clip)."""
+    if source is not None:
+        root = str(Path(source).expanduser().resolve())
+    else:
+        parents = sorted({str(Path(r["path"]).parent.resolve()) for r in records})
+        root = os.path.commonpath(parents) if parents else ""
+    return {"datasets": sorted({r["dataset"] for r in records}), "root": root}
+
+
+def check_overlap(out_dir: Path, records: list[dict], source: Path | None) -> None:
+    """Refuse an output folder that is the source, lies inside it or holds it: crops would overwrite
+    or mix with the source files (and `force` would delete them)."""
+    out = Path(out_dir).expanduser().resolve()
+    roots = [Path(source).expanduser().resolve()] if source is not None else []
+    folders = {Path(r["path"]).parent.resolve() for r in records}
+    clash = next((r for r in roots if out == r or r in out.parents or out in r.parents), None)
+    clash = clash or next((f for f in sorted(folders) if out == f or f in out.parents or out in f.parents), None)
+    if clash is not None:
+        raise PreprocessError(f"the output folder {out} and the source {clash} overlap (the same folder, or one "
+                              "inside the other): crops would overwrite or mix with the source; use an --out "
+                              "outside the source")
 
 
 def clip_records(clips: pd.DataFrame) -> list[dict]:
@@ -377,6 +533,7 @@ def clip_records(clips: pd.DataFrame) -> list[dict]:
         record["path"] = str(Path(record["path"]).expanduser().absolute())
         frame = row.get("frame")
         record["frame"] = int(frame) if frame is not None and not pd.isna(frame) else -1
+        record["stamp"] = source_stamp(record["path"])
         records.append(record)
     return records
 
@@ -402,14 +559,21 @@ def preprocess_dataset(
     max_side: int | str | None = AUTO,
     workers: int | None = None,
     progress: bool = True,
+    source: Path | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
 
     Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by
     `detector` (on a copy at most `max_side` px long; "auto": the detector's default, None: full
     resolution), crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
-    processes (None: one per CPU), skips clips finished by an earlier run with the same settings, and
-    records bad input as a status instead of stopping.
+    processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
+    an unchanged source file), and records bad input as a status instead of stopping.
+
+    `source` is the dataset's root (default: the folder holding every clip); a folder made from
+    another source or with other settings is refused unless `force`, which deletes its crops and
+    records first. An `out_dir` overlapping the source is refused, and so is a folder another run
+    is writing (`FolderLockedError`, naming its pid and host).
     """
     if detector not in DETECTORS:
         raise PreprocessError(f"unknown detector {detector!r}; choose one of: {', '.join(DETECTORS)}")
@@ -418,19 +582,29 @@ def preprocess_dataset(
     check_settings(settings)
     records = clip_records(clips)
     out_dir = Path(out_dir)
-    (out_dir / PARTS_DIR).mkdir(parents=True, exist_ok=True)
-    _check_fingerprint(out_dir, settings)
-    _remove_stale_tmp(out_dir)
-    todo = [clip for clip in records if read_part(out_dir, clip) is None]
+    check_overlap(out_dir, records, source)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir, LOCK_NAME):
+        if force:
+            start_over(out_dir)
+        claim_folder(out_dir, settings, source_identity(records, source), {r["path"] for r in records})
+        _remove_stale_tmp(out_dir)
+        todo = [clip for clip in records if read_part(out_dir, clip) is None]
+        for clip in todo:
+            discard_stale_records(out_dir, clip)
+        _run(todo, out_dir, settings, workers, progress, len(records))
+        return merge_parts(out_dir, records)
+
+
+def _run(todo: list[dict], out_dir: Path, settings: Settings, workers: int | None, progress: bool, total: int) -> None:
+    """Process the clips still to do, in this process or in `workers` processes, with a progress bar."""
     workers = default_workers() if workers is None else max(1, int(workers))
     workers = min(workers, len(todo)) or 1
-    with tqdm(total=len(records), initial=len(records) - len(todo), unit="clip", desc="preprocess",
-              disable=not progress) as bar:
+    with tqdm(total=total, initial=total - len(todo), unit="clip", desc="preprocess", disable=not progress) as bar:
         if workers <= 1:
             _run_serial(todo, out_dir, settings, bar)
         else:
             _run_parallel(todo, out_dir, settings, workers, bar)
-    return merge_parts(out_dir, records)
 
 
 def merge_parts(out_dir: Path, records: list[dict]) -> pd.DataFrame:
@@ -439,7 +613,8 @@ def merge_parts(out_dir: Path, records: list[dict]) -> pd.DataFrame:
     for clip in records:
         part = read_part(out_dir, clip)
         if part is None:
-            raise PreprocessError(f"clip {clip['clip_id']} ({clip['path']}) has no completion record; rerun to finish it")
+            raise PreprocessError(f"clip {printable(clip['clip_id'])} ({printable(clip['path'])}) has no completion "
+                                  "record; rerun to finish it")
         parts.append(part)
     table = pd.concat(parts, ignore_index=True) if parts else manifest_frame([])
     atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, _csv_bytes(table))

@@ -305,3 +305,31 @@ def test_savee_and_mead_explain_where_to_get_them(tmp_path: Path) -> None:
         download_dataset("mead", tmp_path)
     with pytest.raises(DatasetError, match="actors are 1..24"):
         download_ravdess(tmp_path, actors=[25], progress=False)
+
+
+def zip_bomb(megabytes: int = 200) -> bytes:
+    """A real zip bomb: one member of `megabytes` MB of zeros, deflated to a few hundred KB."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        with zf.open("Actor_01/01-01-03-01-01-01-01.mp4", "w", force_zip64=True) as member:
+            block = bytes(1 << 20)
+            for _ in range(megabytes):
+                member.write(block)
+    return buffer.getvalue()
+
+
+def test_zip_bomb_from_the_server_is_refused_before_anything_is_written(site: Site, tmp_path: Path) -> None:
+    site.files["/Video_Speech_Actor_01.zip"] = bomb = zip_bomb(200)
+    assert len(bomb) < 400_000  # 200 MB of zeros in a few hundred KB
+    dest = tmp_path / "ravdess"
+    with pytest.raises(DownloadError, match=r"expand to 209,715,200 bytes.*limit.*20 × the archive"):
+        download_ravdess(dest, actors=[1], base_url=site.url,
+                         checksums={"Video_Speech_Actor_01.zip": md5(bomb)}, progress=False)
+    assert not (dest / "Actor_01").exists()
+    # an honest archive passes the default limits, and the hard cap applies even at a sane ratio
+    archive = tmp_path / "honest.zip"
+    archive.write_bytes(actor_zip(1))
+    assert len(safe_extract(archive, tmp_path / "ok")) == 6
+    with pytest.raises(DownloadError, match="hard cap of 10,000 bytes"):
+        safe_extract(archive, tmp_path / "capped", max_total_bytes=10_000)
+    assert not (tmp_path / "capped").exists()

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from fer_utils.data import index_dataset
-from fer_utils.errors import PreprocessError
+from fer_utils.errors import FerError, PreprocessError
 from fer_utils.faces import Box, make_detector, make_landmarker
 from fer_utils.preprocess import (
     MANIFEST_COLUMNS,
@@ -302,3 +302,151 @@ def test_aligned_every_kth_run_records_its_settings(sample_dir: Path, tmp_path: 
     assert cv2.imread(str(tmp_path / manifest["image"].iloc[0]), cv2.IMREAD_UNCHANGED).shape == (64, 64)
     settings = (tmp_path / ".parts" / "settings.json").read_text()
     assert '"align": true' in settings and '"every": 5' in settings and '"max_side": 400' in settings
+
+
+# --- the output folder: one source, one writer, no overlap (issue 12) ----------------------------
+
+
+def _cli(*args: str | Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`python -m fer_utils preprocess …` in a subprocess."""
+    command = [*prefix, sys.executable, "-m", "fer_utils", "preprocess", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def _ravdess_copy(sample_dir: Path, root: Path, actor: int, n: int) -> Path:
+    """`root/Actor_XX/` with the first `n` sample clips of that actor (real H.264 files)."""
+    folder = root / f"Actor_{actor:02d}"
+    folder.mkdir(parents=True)
+    for clip in sorted((sample_dir / folder.name).glob("*.mp4"))[:n]:
+        shutil.copy(clip, folder / clip.name)
+    return root
+
+
+def _still_folder(stills: list[Path], root: Path, n: int = 2) -> Path:
+    """A folder-of-classes dataset `root/happy/Actor_XX.png` with `n` real stills."""
+    (root / "happy").mkdir(parents=True)
+    for still in stills[:n]:
+        shutil.copy(still, root / "happy" / still.name)
+    return root
+
+
+def test_out_holding_another_sources_manifest_is_refused_unless_forced(sample_dir: Path, tmp_path: Path) -> None:
+    first = _ravdess_copy(sample_dir, tmp_path / "first", 1, 2)
+    second = _ravdess_copy(sample_dir, tmp_path / "second", 2, 1)
+    out = tmp_path / "out"
+    common = ("--dataset", "ravdess", "--out", out, "--workers", "1", "--quiet", "--frames", "2", "--size", "48")
+    assert _cli("--src", first, *common).returncode == 0
+    before = _snapshot(out)
+    refused = _cli("--src", second, *common)
+    assert refused.returncode == 2 and "another source" in refused.stderr and str(first) in refused.stderr
+    assert _snapshot(out) == before  # nothing touched
+    forced = _cli("--src", second, *common, "--force")
+    assert forced.returncode == 0, forced.stderr
+    manifest = load_manifest(out)
+    assert len(manifest) == 2 and manifest["source"].str.startswith(str(second)).all()
+    # the first source's crops and records are gone, not silently mixed with the second's
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == sorted(manifest["image"])
+    assert len(list((out / ".parts").glob("*.csv"))) == 1
+    # a manifest whose records were deleted still says which source the folder holds
+    shutil.rmtree(out / ".parts")
+    before = _snapshot(out)
+    refused = _cli("--src", first, *common)
+    assert refused.returncode == 2 and "another source" in refused.stderr and str(second) in refused.stderr
+    assert _snapshot(out) == before
+
+
+def test_out_equal_to_inside_or_around_src_is_refused(stills: list[Path], tmp_path: Path) -> None:
+    src = _still_folder(stills, tmp_path / "data" / "faces")
+    before = _snapshot(tmp_path)
+    for out in (src, src / "crops", src.parent):
+        result = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "1", "--quiet")
+        assert result.returncode == 2 and "overlap" in result.stderr, (out, result.stderr)
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.slow
+def test_a_concurrent_run_is_refused_naming_the_lock_holder_and_keeps_live_tmp_files(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "crops"
+    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "ravdess", "--src", str(sample_dir),
+               "--out", str(out), "--workers", "1", "--quiet", "--size", "96"]
+    run = subprocess.Popen(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, start_new_session=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(list((out / ".parts").glob("*.csv"))) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    clips = index_dataset("ravdess", sample_dir).clips
+    try:
+        for size in (96, 48):  # same settings, and other settings: both refused, naming the writer
+            with pytest.raises(FerError, match=f"another run.*pid {run.pid} host"):
+                preprocess_dataset(clips, out, size=size, workers=1, progress=False)
+        assert run.poll() is None, "the first run ended before the second could start"
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    # the killed run left its lock file; its temporary files may be deleted, a live process's may not
+    assert (out / ".preprocess.lock").read_text().startswith(f"pid {run.pid} ")
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        live_tmp = out / "happy" / f".x.png.tmp-{live.pid}"
+        dead_tmp = out / "happy" / f".y.png.tmp-{run.pid}"
+        for tmp in (live_tmp, dead_tmp):
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(b"partial")
+        manifest = preprocess_dataset(clips, out, size=96, workers=1, progress=False)
+        assert live_tmp.exists() and not dead_tmp.exists()
+    finally:
+        live.kill()
+        live.wait()
+    assert not (out / ".preprocess.lock").exists()
+    assert len(manifest) == 6 * N_SAMPLE_CLIPS and set(manifest["status"]) == {"ok"}
+    assert {cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape for p in out.rglob("*.png")} == {(96, 96)}
+
+
+def test_a_source_file_replaced_after_a_run_is_reprocessed_and_its_old_crops_removed(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    src = _ravdess_copy(sample_dir, tmp_path / "src", 1, 2)
+    first, second = sorted(src.rglob("*.mp4"))
+    out = tmp_path / "out"
+
+    def run() -> pd.DataFrame:
+        return preprocess_dataset(index_dataset("ravdess", src).clips, out, frames=3, size=64, workers=1, progress=False)
+
+    assert set(run()["status"]) == {"ok"}
+    second_crops = {p.name: p.read_bytes() for p in out.rglob(f"{second.stem}_f*.png")}
+    first.write_text("oops, overwritten by a text file")  # the source changes: size and mtime
+    manifest = run()
+    mine = manifest[manifest["clip_id"] == first.stem]
+    assert list(mine["status"]) == ["not_video"]
+    assert not list(out.rglob(f"{first.stem}_f*.png")), "the old crops of a replaced file were left behind"
+    assert {p.name: p.read_bytes() for p in out.rglob(f"{second.stem}_f*.png")} == second_crops
+    shutil.copy(second, first)  # repaired, with the other clip's frames
+    manifest = run()
+    mine = manifest[manifest["clip_id"] == first.stem]
+    assert list(mine["status"]) == ["ok"] * 3
+    repaired = sorted(out.rglob(f"{first.stem}_f*.png"))
+    assert [p.read_bytes() for p in repaired] == [second_crops[p.name.replace(first.stem, second.stem)] for p in repaired]
+
+
+def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: list[Path], tmp_path: Path) -> None:
+    src = _still_folder(stills, tmp_path / "src", n=2)
+    locked = src / "happy" / "locked.png"
+    shutil.copy(stills[2], locked)
+    locked.chmod(0)
+    shutil.copy(stills[3], src / "happy" / os.fsdecode(b"caf\xe9.png"))  # Latin-1 name: not UTF-8
+    # root reads any file: drop the capabilities that let it, so the permission error is real
+    prefix = ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
+              "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
+    out = tmp_path / "out"
+    result = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "2", "--quiet", prefix=prefix)
+    assert result.returncode == 0, result.stderr
+    manifest = load_manifest(out).set_index("clip_id")
+    assert manifest.loc["locked", "status"] == "unreadable"
+    assert "locked.png" in manifest.loc["locked", "reason"] and "ermission denied" in manifest.loc["locked", "reason"]
+    bad = manifest[manifest["status"] == "bad_name"]
+    assert len(bad) == 1 and "caf\\xe9.png" in bad["reason"].iloc[0] and "UTF-8" in bad["reason"].iloc[0]
+    assert (manifest.loc[[s.stem for s in stills[:2]], "status"] == "ok").all()
+    assert "unreadable 1" in result.stdout and "bad_name 1" in result.stdout

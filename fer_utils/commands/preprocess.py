@@ -51,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
     pre.add_argument("--workers", type=_positive, default=None, help="processes (default: one per CPU)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.add_argument("--force", action="store_true",
+                     help="--out holds another source's or other settings' crops: delete them and start over")
     pre.set_defaults(handler=run_preprocess)
 
     detect = subparsers.add_parser("detect", help="print the face boxes a detector finds in images")
@@ -66,17 +68,18 @@ def run_preprocess(args: argparse.Namespace) -> int:
     import sys
 
     from fer_utils.data import index_dataset
-    from fer_utils.preprocess import MANIFEST_NAME, check_yield, margin_for, preprocess_dataset, yield_report
+    from fer_utils.preprocess import MANIFEST_NAME, check_yield, margin_for, preprocess_dataset, printable, yield_report
 
     index = index_dataset(args.dataset, args.src, **index_options(args))
     if len(index.rejected):
+        first = index.rejected.iloc[0]
         print(f"{len(index.rejected)} file(s) under {args.src} skipped: not {args.dataset} names "
-              f"(e.g. {index.rejected.iloc[0]['path']}: {index.rejected.iloc[0]['reason']})")
+              f"(e.g. {printable(first['path'])}: {printable(first['reason'])})")
     frames = args.frames if args.frames or args.all_frames or args.every else 6
     manifest = preprocess_dataset(
         index.clips, args.out, frames=frames, every=args.every, detector=args.detector, size=args.size,
         margin=margin_for(args.detector, args.margin), align=args.align, max_side=args.max_side, workers=args.workers,
-        progress=not args.quiet,
+        progress=not args.quiet, source=args.src, force=args.force,
     )
     print(f"{len(index.clips)} clips, {manifest['subject'].nunique()} subject(s); {yield_report(manifest)}")
     print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
