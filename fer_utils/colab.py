@@ -76,7 +76,7 @@ def check_runtime(restart: bool = False) -> RuntimeReport | None:
     if not on_colab():
         return None
     report = runtime_report()
-    print(report.message)
+    print(report.message, flush=True)  # before a restart ends the process
     if report.needs_restart and restart:
         os.kill(os.getpid(), signal.SIGKILL)
     return report

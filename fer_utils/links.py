@@ -90,7 +90,8 @@ def book_links(config: Path) -> BookLinks:
 
 
 def sync_notebook(nb: dict, notebook: str, links: BookLinks) -> dict:
-    """The notebook JSON with its badge line (first cell) and install cell (second) made from `links`."""
+    """The notebook JSON with its badge line (first cell) and install cell (second) made from `links`, and
+    the repository named in its markdown cells pointed at `links` (a link's own branch is kept)."""
     first, second = nb["cells"][0], nb["cells"][1]
     badge_lines = [i for i, line in enumerate(first["source"]) if BADGE_ALT in line]
     if first["cell_type"] != "markdown" or not badge_lines or second["cell_type"] != "code":
@@ -99,6 +100,9 @@ def sync_notebook(nb: dict, notebook: str, links: BookLinks) -> dict:
     ending = "\n" if first["source"][i].endswith("\n") else ""
     first["source"][i] = links.badge(notebook) + ending
     second["source"] = links.install_cell()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = [sync_text(line, links) for line in cell["source"]]
     return nb
 
 
@@ -133,6 +137,7 @@ def text_problems(text: str, links: BookLinks, name: str) -> list[str]:
 
 
 LINKED_TEXT_FILES = ("README.md", "pyproject.toml")
+LINKED_TEXT_GLOBS = (*LINKED_TEXT_FILES, "book/*.md")
 
 
 def sync_repository(root: Path, check: bool = False) -> list[str]:
@@ -148,9 +153,9 @@ def sync_repository(root: Path, check: bool = False) -> list[str]:
             stale.append(notebook.as_posix())
             if not check:
                 sync_notebook_file(root / notebook, links, notebook.as_posix())
-    for name in LINKED_TEXT_FILES:
-        path = root / name
-        if path.is_file() and sync_text(path.read_text(), links) != path.read_text():
+    for path in sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)}):
+        name = path.relative_to(root).as_posix()
+        if sync_text(path.read_text(), links) != path.read_text():
             stale.append(name)
             if not check:
                 path.write_text(sync_text(path.read_text(), links))
