@@ -307,13 +307,15 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
 def sync_stage_links(stage: Path) -> None:
     """Point the staged notebooks' badge and install cells, and every repository link of the staged
     pages, at the stage's `_config.yml` (so a changed repository changes every link of the built book)."""
-    from fer_utils.links import book_links, sync_notebook_file, sync_text
+    from fer_utils.links import book_links, book_slugs, sync_notebook_file, sync_text
 
     links = book_links(stage / "_config.yml")
-    for notebook in toc_notebooks(stage):
-        sync_notebook_file(stage / notebook, links, notebook.as_posix())
-    for page in stage.glob("book/*.md"):
-        page.write_text(sync_text(page.read_text(), links))
+    notebooks, pages = toc_notebooks(stage), sorted(stage.glob("book/*.md"))
+    old = frozenset().union(*(book_slugs(p.read_text()) for p in [*(stage / nb for nb in notebooks), *pages]))
+    for notebook in notebooks:
+        sync_notebook_file(stage / notebook, links, notebook.as_posix(), old)
+    for page in pages:
+        page.write_text(sync_text(page.read_text(), links, old))
 
 
 def site_files(folder: Path) -> set[str]:

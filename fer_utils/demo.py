@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from fer_utils.errors import ModelFileError
-from fer_utils.npm import LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION, NpmPackage, vendor_files
+from fer_utils.npm import (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION, NpmPackage, NpmPackageError,
+                           vendor_files)
 
 # Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:
 # Jupyter Book adds every .js/.css found there to EVERY page as a classic script, which breaks ES
@@ -48,7 +49,7 @@ def vendor_demo_runtime(static: Path, cache: Path) -> list[Path]:
     index = runtime / "index.js"
     text = index.read_text()
     if WASM_UTILS_IMPORT[0] not in text:
-        raise ModelFileError(f"{LITERT_CORE.spec}: no import of @litertjs/wasm-utils to point at the vendored copy")
+        raise NpmPackageError(f"{LITERT_CORE.spec}: no import of @litertjs/wasm-utils to point at the vendored copy")
     index.write_text(text.replace(*WASM_UTILS_IMPORT))
     written += vendor_files(MEDIAPIPE_FACE_DETECTION, cache, static, lambda p: p.name == FACE_DETECTOR_FILE)
     return written

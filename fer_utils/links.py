@@ -25,7 +25,10 @@ BADGE_SVG = (
     "dC1zaXplPSIxMSI+T3BlbjwvdGV4dD48dGV4dCB4PSI0MyIgeT0iMTQiIGZpbGw9IiMwMDAiIGZvbnQtZmFtaWx5PSJWZXJkYW5hLHNhbnMtc2VyaWYi"
     "IGZvbnQtc2l6ZT0iMTEiPmluIENvbGFiPC90ZXh0Pjwvc3ZnPg=="
 )
-GITHUB_URL = re.compile(r"https://github\.com/[\w.-]+/[\w.-]+?(?=[/@\s)\"'>]|\.git|$)")
+# Links that are the book's own by definition; the repositories they name are "the book's" (a fork's
+# old address included), and only GitHub links to those are rewritten: links to other projects stay.
+BOOK_SLUG = re.compile(r"(?:git\+https://github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w.-]+?)(?:@|/blob/)"
+                       r"|Homepage\s*=\s*\"https://github\.com/([\w.-]+/[\w.-]+)\"")
 INSTALL_SPEC = re.compile(r"fer-utils @ git\+https://github\.com/[\w.-]+/[\w.-]+?@[\w.-]+")
 COLAB_PREFIX = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/")
 
@@ -89,7 +92,12 @@ def book_links(config: Path) -> BookLinks:
     return BookLinks(url, ref)
 
 
-def sync_notebook(nb: dict, notebook: str, links: BookLinks) -> dict:
+def book_slugs(text: str) -> set[str]:
+    """The repositories (`owner/name`) that install specs, Colab links and the Homepage in `text` name."""
+    return {a or b for a, b in BOOK_SLUG.findall(text)}
+
+
+def sync_notebook(nb: dict, notebook: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> dict:
     """The notebook JSON with its badge line (first cell) and install cell (second) made from `links`, and
     the repository named in its markdown cells pointed at `links` (a link's own branch is kept)."""
     first, second = nb["cells"][0], nb["cells"][1]
@@ -102,7 +110,7 @@ def sync_notebook(nb: dict, notebook: str, links: BookLinks) -> dict:
     second["source"] = links.install_cell()
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
-            cell["source"] = [sync_text(line, links) for line in cell["source"]]
+            cell["source"] = [sync_text(line, links, old_slugs) for line in cell["source"]]
     return nb
 
 
@@ -111,29 +119,26 @@ def notebook_text(nb: dict) -> str:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def sync_notebook_file(path: Path, links: BookLinks, notebook: str | None = None) -> bool:
-    """Rewrite a notebook file's badge and install cells; True when it changed."""
+def sync_notebook_file(path: Path, links: BookLinks, notebook: str | None = None,
+                       old_slugs: frozenset[str] = frozenset()) -> bool:
+    """Rewrite a notebook file's badge and install cells (and links to `old_slugs`); True when it changed."""
     text = path.read_text()
     name = notebook or f"{path.parent.name}/{path.name}"
-    new = notebook_text(sync_notebook(json.loads(text), name, links))
+    new = notebook_text(sync_notebook(json.loads(text), name, links, old_slugs | book_slugs(text)))
     if new != text:
         path.write_text(new)
     return new != text
 
 
-def sync_text(text: str, links: BookLinks) -> str:
-    """`text` (README, pyproject) with every repository, install and Colab address pointed at `links`."""
+def sync_text(text: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> str:
+    """`text` (README, pyproject, a page) with its install specs, Colab links and GitHub links to the book's
+    repositories (`old_slugs` and those its own book links name) pointed at `links`."""
+    slugs = (set(old_slugs) | book_slugs(text)) - {links.slug}
     text = INSTALL_SPEC.sub(links.install_spec, text)
     text = COLAB_PREFIX.sub(f"{COLAB}/github/{links.slug}/blob/{links.ref}/", text)
-    return GITHUB_URL.sub(links.url, text)
-
-
-def text_problems(text: str, links: BookLinks, name: str) -> list[str]:
-    """Each address in `text` that disagrees with `links`."""
-    problems = [f"{name}: {m} (expected {links.url})" for m in GITHUB_URL.findall(text) if m != links.url]
-    problems += [f"{name}: {m}" for m in INSTALL_SPEC.findall(text) if m != links.install_spec]
-    problems += [f"{name}: {m}" for m in COLAB_PREFIX.findall(text) if f"/{links.slug}/blob/{links.ref}/" not in m]
-    return problems
+    for slug in sorted(slugs):
+        text = re.sub(rf"https://github\.com/{re.escape(slug)}(?![\w-]|\.\w)", links.url, text)
+    return text
 
 
 LINKED_TEXT_FILES = ("README.md", "pyproject.toml")
@@ -146,17 +151,20 @@ def sync_repository(root: Path, check: bool = False) -> list[str]:
     from fer_utils.book import toc_notebooks
 
     links = book_links(root / "_config.yml")
+    notebooks = toc_notebooks(root)
+    texts = sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)})
+    old = frozenset().union(*(book_slugs(p.read_text()) for p in [*(root / nb for nb in notebooks), *texts]))
     stale = []
-    for notebook in toc_notebooks(root):
+    for notebook in notebooks:
         text = (root / notebook).read_text()
-        if notebook_text(sync_notebook(json.loads(text), notebook.as_posix(), links)) != text:
+        if notebook_text(sync_notebook(json.loads(text), notebook.as_posix(), links, old)) != text:
             stale.append(notebook.as_posix())
             if not check:
-                sync_notebook_file(root / notebook, links, notebook.as_posix())
-    for path in sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)}):
-        name = path.relative_to(root).as_posix()
-        if sync_text(path.read_text(), links) != path.read_text():
-            stale.append(name)
+                sync_notebook_file(root / notebook, links, notebook.as_posix(), old)
+    for path in texts:
+        text = path.read_text()
+        if sync_text(text, links, old) != text:
+            stale.append(path.relative_to(root).as_posix())
             if not check:
-                path.write_text(sync_text(path.read_text(), links))
+                path.write_text(sync_text(text, links, old))
     return stale

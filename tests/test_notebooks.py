@@ -206,8 +206,22 @@ def test_changing_the_repository_in_the_config_changes_every_link(tmp_path: Path
 def test_a_hand_edited_link_is_caught(tmp_path: Path) -> None:
     root = copy_linked_files(tmp_path)
     readme = root / "README.md"
-    readme.write_text(readme.read_text() + "\nSee https://github.com/someone-else/old-book for more.\n")
+    readme.write_text(readme.read_text() + "\n[Open](https://colab.research.google.com/github/someone-else/"
+                      "fer-book/blob/main/notebooks/01_dataset_tour.ipynb)\n")
     assert sync_repository(root, check=True) == ["README.md"]
+
+
+def test_links_to_other_projects_are_left_alone(tmp_path: Path) -> None:
+    root = copy_linked_files(tmp_path)
+    other = "LiteRT: https://github.com/google-ai-edge/LiteRT and https://github.com/lightweight-fer/fer-book-data"
+    readme = root / "README.md"
+    readme.write_text(readme.read_text() + f"\n{other}\n")
+    assert sync_repository(root, check=True) == []
+    config = root / "_config.yml"
+    config.write_text(config.read_text().replace("github.com/lightweight-fer/fer-book", "github.com/fork/fer-book"))
+    sync_repository(root)
+    text = readme.read_text()
+    assert other in text and "https://github.com/fork/fer-book@" in text
 
 
 def test_config_builds_from_saved_outputs_with_local_widgets() -> None:
