@@ -41,6 +41,11 @@ class NpmPackage:
         return f"{NPM_REGISTRY}/{self.name}/-/{self.name.split('/')[-1]}-{self.version}.tgz"
 
     @property
+    def cache_name(self) -> str:
+        """The tarball's file name as `npm pack` writes it (scope included, so no two packages share one)."""
+        return f"{self.name.lstrip('@').replace('/', '-')}-{self.version}.tgz"
+
+    @property
     def spec(self) -> str:
         """`name@version`, as npm writes it."""
         return f"{self.name}@{self.version}"
@@ -81,7 +86,7 @@ def npm_tarball(package: NpmPackage, cache: Path) -> bytes:
     """The package's tarball from `<cache>/npm/` or else the npm registry, integrity-checked, then cached."""
     import requests
 
-    cached = cache / "npm" / PurePosixPath(package.tarball_url).name
+    cached = cache / "npm" / package.cache_name
     if cached.is_file():
         data = cached.read_bytes()
     else:

@@ -74,6 +74,6 @@ def test_a_tampered_npm_tarball_is_refused(tmp_path: Path) -> None:
         check_integrity(bytes(bad), LITERT_WASM_UTILS)
     cache = tmp_path / "cache"
     (cache / "npm").mkdir(parents=True)
-    (cache / "npm" / "wasm-utils-2.5.3.tgz").write_bytes(bytes(bad))
+    (cache / "npm" / LITERT_WASM_UTILS.cache_name).write_bytes(bytes(bad))
     with pytest.raises(NpmPackageError, match="sha512"):
         npm_tarball(LITERT_WASM_UTILS, cache)
