@@ -77,3 +77,24 @@ def test_a_tampered_npm_tarball_is_refused(tmp_path: Path) -> None:
     (cache / "npm" / LITERT_WASM_UTILS.cache_name).write_bytes(bytes(bad))
     with pytest.raises(NpmPackageError, match="sha512"):
         npm_tarball(LITERT_WASM_UTILS, cache)
+
+
+def test_a_build_points_every_staged_link_at_a_changed_repository(tmp_path: Path) -> None:
+    """`build_book` syncs the stage from its _config.yml: a fork that edits only that file gets its own links."""
+    from fer_utils.book import sync_stage_links, toc_notebooks
+    from fer_utils.links import book_links
+
+    root, stage = repo_root(), tmp_path / "stage"
+    stage_sources(root, stage)
+    for notebook in toc_notebooks(root):
+        (stage / notebook).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / notebook, stage / notebook)
+    old = book_links(stage / "_config.yml")
+    config = stage / "_config.yml"
+    config.write_text(config.read_text().replace(old.url, "https://github.com/a-fork/fer-book"))
+    sync_stage_links(stage)
+    new = book_links(config)
+    for notebook in toc_notebooks(stage):
+        text = (stage / notebook).read_text()
+        assert old.slug not in text and new.colab_url(notebook.as_posix()) in text
+        assert new.install_spec in text
