@@ -275,3 +275,13 @@ def test_a_failing_cell_is_reported_with_its_notebook_and_cell(tmp_path: Path) -
     assert run.error and "ZeroDivisionError" in run.error and "y = x / 0" in run.error
     executed = nbformat.read(tmp_path / "out" / "broken.ipynb", as_version=4)
     assert any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_links_command_checks_the_repository() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "fer_utils", "book", "links", "--check"], capture_output=True,
+                            text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 file(s) disagree" in result.stdout
