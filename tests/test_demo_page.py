@@ -165,6 +165,25 @@ def test_a_face_box_and_a_prediction_appear(camera_run: dict) -> None:
     assert (SHOTS / "demo.png").stat().st_size > 10_000
 
 
+def test_the_browser_face_box_agrees_with_dlib_on_the_clip(camera_run: dict) -> None:
+    """BlazeFace in the browser and the book's dlib HOG detector find the same face (the actor barely moves)."""
+    import cv2
+
+    from fer_utils.faces import make_detector
+
+    capture = cv2.VideoCapture(str(ravdess_clip_path()))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    small = cv2.resize(frame, (FAKE_CAMERA_SIDE, FAKE_CAMERA_SIDE), interpolation=cv2.INTER_AREA)
+    dlib_box = make_detector("dlib-hog", max_side=None).detect(small)[0]
+    box = camera_run["box"]
+    centre = np.array([box["x"] + box["w"] / 2, box["y"] + box["h"] / 2])
+    dlib_centre = np.array([dlib_box.x + dlib_box.w / 2, dlib_box.y + dlib_box.h / 2])
+    assert np.abs(centre - dlib_centre).max() < 0.15 * dlib_box.w, (box, dlib_box)
+    assert 0.8 < box["w"] / dlib_box.w < 1.4, (box, dlib_box)
+
+
 def test_browser_probabilities_match_python_tflite_on_the_same_crop(camera_run: dict) -> None:
     shape, crop, probs = camera_run["shape"], camera_run["crop"], np.asarray(camera_run["probs"])
     assert len(crop) == shape[0] * shape[1] and 0 < np.std(crop), "the crop is a real gray image"
