@@ -10,18 +10,15 @@ paths), so the same notebook runs unchanged on Colab.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fer_utils.errors import FerError
 
@@ -31,19 +28,17 @@ BOOK_DIRS = ("book",)
 SOLUTION_TAG = "solution"
 PARAMETERS_TAG = "parameters"
 DEFAULT_TIMEOUT_S = 900
-# The ipywidgets "embed" bundle that renders saved widget state in the HTML book. It is taken from
-# the npm registry once (pinned version, checked against the registry's sha512) and served from the
-# book's own _static folder, so pages render widgets without reaching a CDN.
-WIDGETS_JS_PACKAGE = "@jupyter-widgets/html-manager@1.0.15"
-WIDGETS_JS_URL = (
-    "https://registry.npmjs.org/@jupyter-widgets/html-manager/-/html-manager-1.0.15.tgz"
-)
-# = the registry's dist.integrity "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA=="
-WIDGETS_JS_SHA512 = (
-    "e6d841215eb298d8263d5387bf3c7e806cbc6522a649ace1b46c38fdce312435"
-    "734611bd3d3790b118c5dc5513a29bc58bffd200178dcf5ca9e3b6c2ac9dc240"
-)
+# The ipywidgets embed bundle (fer_utils.npm.WIDGETS_HTML_MANAGER) is served from the book's own _static.
 WIDGETS_STATIC_DIR = Path("_static") / "ipywidgets"
+# The list of files a build wrote into OUT/html; a rebuild replaces only those (issue 12).
+SITE_MANIFEST = ".book-files.json"
+# What the demo page says about its default model, the reference run of chapter 4.
+REFERENCE_MODEL_ABOUT = {
+    "trained_on": "the book's reference run (chapter 4): the paper's CNN trained on the embedded synthetic "
+                  "sample (faces animated from 24 RAVDESS stills), random frame split",
+    "license": "model trained on data derived from RAVDESS (CC BY-NC-SA 4.0): non-commercial use",
+}
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
 
 
@@ -246,45 +241,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def widgets_js_archive(cache: Path) -> bytes:
-    """The pinned html-manager npm tarball, from `cache` or the npm registry, checked by sha512."""
-    import requests
-
-    cached = cache / "npm" / Path(WIDGETS_JS_URL).name
-    if cached.is_file():
-        data = cached.read_bytes()
-    else:
-        try:
-            response = requests.get(WIDGETS_JS_URL, timeout=60)
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            raise BookBuildError(
-                f"cannot fetch {WIDGETS_JS_PACKAGE} from the npm registry ({exc}); the book's "
-                "widgets need it. Put the tarball at " + str(cached)
-            ) from exc
-        data = response.content
-    digest = hashlib.sha512(data).hexdigest()
-    if digest != WIDGETS_JS_SHA512:
-        raise BookBuildError(f"{cached.name} has sha512 {digest[:16]}…, expected {WIDGETS_JS_SHA512[:16]}…")
-    if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(cached)
-    return data
-
-
 def vendor_widgets_js(stage: Path, cache: Path) -> Path:
     """Unpack the widgets embed bundle (embed.js, its licence and fonts) into `<stage>/_static/ipywidgets`."""
-    target = stage / WIDGETS_STATIC_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(widgets_js_archive(cache)), mode="r:gz") as archive:
-        for member in archive.getmembers():
-            name = Path(member.name)
-            if member.isfile() and name.parent == Path("package/dist") and name.suffix in WIDGETS_JS_FILES \
-                    and "amd" not in name.name:
-                (target / name.name).write_bytes(archive.extractfile(member).read())
-    return target / "embed.js"
+    from fer_utils.npm import WIDGETS_HTML_MANAGER, vendor_files
+
+    def wanted(inner: PurePosixPath) -> bool:
+        return inner.parent == PurePosixPath("dist") and inner.suffix in WIDGETS_JS_FILES and "amd" not in inner.name
+
+    vendor_files(WIDGETS_HTML_MANAGER, cache, stage / WIDGETS_STATIC_DIR, wanted)
+    return stage / WIDGETS_STATIC_DIR / "embed.js"
 
 
 FAVICON_SVG = (
@@ -314,9 +279,13 @@ def unique_scripts(scripts: list) -> list:
 
 def dedupe_page_scripts(app: object, pagename: str, templatename: str, context: dict, doctree: object) -> None:
     """Drop repeated <script> entries from a page: with Sphinx 7.4, sphinx-thebe and myst-nb register
-    some twice, and a repeated inline `const THEBE_JS_URL = …` is a JavaScript SyntaxError."""
+    some twice, and a repeated inline `const THEBE_JS_URL = …` is a JavaScript SyntaxError. Pages
+    without a widget view do not load the widgets bundle (Jupyter Book adds every _static .js to every page)."""
     if "script_files" in context:
-        context["script_files"][:] = unique_scripts(list(context["script_files"]))
+        scripts = unique_scripts(list(context["script_files"]))
+        if WIDGET_VIEW_MIME not in context.get("body", ""):  # no widget on this page: skip the 5 MB bundle
+            scripts = [s for s in scripts if WIDGETS_STATIC_DIR.name + "/" not in str(getattr(s, "filename", s) or "")]
+        context["script_files"][:] = scripts
 
 
 def setup(app: object) -> dict:
@@ -334,11 +303,19 @@ def jupyter_book_executable() -> str:
     return found
 
 
-def build_book(stage: Path, out: Path, cache: Path) -> Path:
-    """Build the executed `stage` into `<out>/html` with jupyter-book: no execution, warnings as errors."""
+def build_book(stage: Path, out: Path, cache: Path, demo_model: Path | None = None,
+               demo_about: Mapping[str, object] | None = None) -> Path:
+    """Build the executed `stage` into `<out>/html` with jupyter-book: no execution, warnings as errors.
+
+    The demo page gets `demo_model` (.keras) described by `demo_about` (see fer_utils.demo); by default
+    the reference model of chapter 4. Only the files this build owns are replaced in `<out>/html`.
+    """
     if not (stage / "_config.yml").is_file():
         raise BookBuildError(f"{stage} is not an executed stage (run `book execute --out {stage}` first)")
+    html = out / "html"
     write_build_assets(stage, cache)
+    write_demo_assets(stage, cache, demo_model, demo_about)
+    sync_stage_links(stage)
     work = out / ".jupyter-book"
     command = [jupyter_book_executable(), "build", str(stage), "--path-output", str(work),
                "--builder", "html", "-W", "--keep-going"]
@@ -348,11 +325,67 @@ def build_book(stage: Path, out: Path, cache: Path) -> Path:
         raise BookBuildError(
             f"jupyter-book build failed (exit {result.returncode}):\n{result.stderr[-6000:]}"
         )
-    html = out / "html"
-    if html.exists():
-        shutil.rmtree(html)
-    shutil.move(str(work / "_build" / "html"), str(html))
+    install_site(work / "_build" / "html", html)
+    shutil.rmtree(work / "_build" / "html")
     return html / "index.html"
+
+
+def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mapping[str, object] | None) -> Path:
+    """The demo page's static folder in the stage, with `model` (default: the reference model)."""
+    from fer_utils.demo import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_static
+
+    if model is None:
+        from fer_utils.artifacts import ensure_trained_model
+
+        model = ensure_trained_model()
+        about = about or REFERENCE_MODEL_ABOUT
+    return write_demo_static(stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR, cache, Path(model), about or {"trained_on": Path(model).name},
+                             stage)
+
+
+def sync_stage_links(stage: Path) -> None:
+    """Point the staged notebooks' badge and install cells, and every repository link of the staged
+    pages, at the stage's `_config.yml` (so a changed repository changes every link of the built book)."""
+    from fer_utils.links import book_links, book_slugs, sync_notebook_file, sync_text
+
+    links = book_links(stage / "_config.yml")
+    notebooks, pages = toc_notebooks(stage), sorted(stage.glob("book/*.md"))
+    old = frozenset().union(*(book_slugs(p.read_text()) for p in [*(stage / nb for nb in notebooks), *pages]))
+    for notebook in notebooks:
+        sync_notebook_file(stage / notebook, links, notebook.as_posix(), old)
+    for page in pages:
+        page.write_text(sync_text(page.read_text(), links, old))
+
+
+def site_files(folder: Path) -> set[str]:
+    """Every regular file under `folder`, as POSIX paths relative to it."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def owned_files(html: Path) -> set[str]:
+    """The files an earlier build wrote into `html` (its manifest), empty when there is none."""
+    manifest = html / SITE_MANIFEST
+    return set(json.loads(manifest.read_text())) if manifest.is_file() else set()
+
+
+def install_site(built: Path, html: Path) -> None:
+    """Copy the freshly built site into `html`: replace the files the previous build owned, delete those it
+    no longer makes, and leave every other file alone; refuse (before changing anything) to overwrite one."""
+    new, old = site_files(built), owned_files(html)
+    clashes = sorted(p for p in new if (html / p).exists() and p not in old)
+    if clashes:
+        raise BookBuildError(f"{html} holds files that no book build wrote and the build would overwrite: "
+                             f"{clashes[:5]}{' …' if len(clashes) > 5 else ''}; nothing was changed. Move them, or choose "
+                             "another --out (a site built before this check has no manifest: `make clean`)")
+    for stale in sorted(old - new):
+        (html / stale).unlink(missing_ok=True)
+    for name in sorted(new):
+        target = html / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copy2(built / name, tmp)
+        tmp.replace(target)
+    atomic_write_text(html / SITE_MANIFEST, json.dumps(sorted(new), indent=0) + "\n")
 
 
 def strip_solutions(notebook: dict) -> dict:

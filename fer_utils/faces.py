@@ -11,12 +11,16 @@ OpenCV are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from fer_utils.errors import FerError
 
 FACE_DETECTORS = ("dlib-hog", "dlib-cnn", "opencv-haar")  # the ones that look for faces
 NO_DETECTOR = "none"  # the image is already a face crop: the box is the whole image
@@ -38,6 +42,10 @@ DEFAULT_MAX_SIDE = DEFAULT_MAX_SIDES[DEFAULT_DETECTOR]
 MIN_DETECTION_SIDE = 160
 MIN_FACE_SIDE = 80  # about the smallest face (px, in the searched copy) dlib's HOG and mmod windows find
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+# dlib's weight files, shipped (CC0) in the face-recognition-models package's `models/` folder.
+WEIGHTS_PACKAGE = "face_recognition_models"
+LANDMARKS_68_WEIGHTS = "shape_predictor_68_face_landmarks.dat"
+CNN_DETECTOR_WEIGHTS = "mmod_human_face_detector.dat"
 # dlib 68-point indices of the two eyes (image-left eye first).
 LEFT_EYE = slice(36, 42)
 RIGHT_EYE = slice(42, 48)
@@ -184,6 +192,23 @@ class DlibHogDetector:
         return boxes_to_full([(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], scale, image.shape)
 
 
+def dlib_weights(name: str) -> Path:
+    """The path of one of dlib's weight files in face-recognition-models, found without importing it.
+
+    The package's `__init__` imports `pkg_resources`, which setuptools 81 removed, so importing it
+    fails on a current Colab; `find_spec` only locates the package folder.
+    """
+    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FerError(f"{WEIGHTS_PACKAGE} is not installed (pip install face-recognition-models); "
+                       f"dlib's {name} comes from it")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "models" / name
+        if path.is_file():
+            return path
+    raise FerError(f"{name} is missing from {list(spec.submodule_search_locations)} (reinstall {WEIGHTS_PACKAGE})")
+
+
 @dataclass
 class DlibCnnDetector:
     """dlib's max-margin CNN face detector (mmod weights from face-recognition-models), on RGB."""
@@ -197,9 +222,8 @@ class DlibCnnDetector:
 
     def __post_init__(self) -> None:
         import dlib
-        import face_recognition_models
 
-        self._model = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+        self._model = dlib.cnn_face_detection_model_v1(str(dlib_weights(CNN_DETECTOR_WEIGHTS)))
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Face boxes, full resolution, largest first."""
@@ -322,9 +346,8 @@ class Landmarker:
 
     def __post_init__(self) -> None:
         import dlib
-        import face_recognition_models
 
-        self._model = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self._model = dlib.shape_predictor(str(dlib_weights(LANDMARKS_68_WEIGHTS)))
 
     def landmarks(self, image: np.ndarray, box: Box) -> np.ndarray:
         """The 68 (x, y) landmarks of the face in `box`, float32 array of shape (68, 2)."""

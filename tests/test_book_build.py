@@ -22,6 +22,7 @@ import nbformat
 import pytest
 
 from fer_utils.book import SOLUTION_TAG, toc_entries, toc_notebooks
+from fer_utils.links import book_links
 
 pytestmark = pytest.mark.book
 
@@ -96,6 +97,27 @@ def test_index_links_every_page_in_the_toc() -> None:
         assert target.is_file(), f"{entry} was not built"
         relative = os.path.relpath(target, landing.parent)
         assert f'href="{relative}"' in text or f'href="{relative}#' in text, f"{landing.name} does not link {entry}"
+
+
+LAUNCH_LINK = re.compile(r'href="(https://(?:colab\.research\.google\.com|mybinder\.org)/[^"]+)"')
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_badges_and_launch_buttons_agree_with_the_config(chapter: Path) -> None:
+    links = book_links(REPO / "_config.yml")
+    page = require(HTML / chapter.with_suffix(".html")).read_text()
+    notebook = chapter.with_suffix(".ipynb").as_posix()
+    found = LAUNCH_LINK.findall(page)
+    colab = links.colab_url(notebook)
+    binder = f"https://mybinder.org/v2/gh/{links.slug}/{links.ref}?urlpath=tree/{notebook}"
+    assert colab in found and binder in found, f"{chapter.name}: {found}"
+    assert set(found) <= {colab, binder}, f"{chapter.name} has launch links elsewhere: {set(found) - {colab, binder}}"
+    assert f'href="{links.url}"' in page, "the repository button"
+    repo_name = links.slug.split("/")[1]
+    others = set(re.findall(rf"https://github\.com/([\w.-]+/{re.escape(repo_name)})\b", page)) - {links.slug}
+    assert not others, f"{chapter.name} links another copy of the repository: {others}"
+    executed_install = "".join(executed(chapter).cells[1].source)
+    assert links.install_spec in executed_install, "the staged install cell pins the book's ref"
 
 
 # The browser checks.

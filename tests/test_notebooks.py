@@ -14,6 +14,8 @@ import nbformat
 import pytest
 import yaml
 
+import fer_utils
+from fer_utils.links import LINKED_TEXT_FILES, book_links, sync_repository
 from fer_utils.book import (
     PARAMETERS_TAG,
     SOLUTION_TAG,
@@ -83,11 +85,10 @@ def test_standard_opening(path: Path) -> None:
     nb = read(path)
     first, install = nb.cells[0], nb.cells[1]
     assert first.cell_type == "markdown" and first.source.startswith("# ")
-    url = f"https://colab.research.google.com/github/lightweight-fer/fer-book/blob/main/notebooks/{path.name}"
-    assert f'<a href="{url}"><img src="data:image/svg+xml;base64,' in first.source, "the Open-in-Colab badge"
-    assert 'alt="Open In Colab"' in first.source
-    assert install.cell_type == "code" and '"google.colab" in sys.modules' in install.source
-    assert "pip" in install.source
+    links = book_links(REPO / "_config.yml")
+    assert links.badge(f"notebooks/{path.name}") in first.source, "the Open-in-Colab badge, from _config.yml"
+    assert install.cell_type == "code" and install.source == "".join(links.install_cell())
+    assert f'"{links.install_spec}"' in install.source and "check_runtime()" in install.source
     text = markdown(nb)
     positions = [text.find(h) for h in OPENING]
     assert all(p >= 0 for p in positions), f"missing one of {OPENING}"
@@ -157,6 +158,72 @@ def test_colab_link_check_catches_a_missing_notebook() -> None:
     assert not (REPO / path).is_file()
 
 
+def test_every_badge_install_cell_and_readme_link_agrees_with_the_config() -> None:
+    assert sync_repository(REPO, check=True) == [], "run `python -m fer_utils book links`"
+
+
+def test_the_book_ref_is_the_package_version_tag() -> None:
+    links = book_links(REPO / "_config.yml")
+    assert links.ref == f"v{fer_utils.__version__}", "install cells must pin the book's own version"
+    assert links.install_spec.endswith(f"@v{fer_utils.__version__}")
+
+
+def copy_linked_files(target: Path) -> Path:
+    """The files that carry repository links (config, toc, notebooks, README, pyproject) in `target`."""
+    for name in ("_config.yml", "_toc.yml", *LINKED_TEXT_FILES):
+        (target / name).write_text((REPO / name).read_text())
+    (target / "book").mkdir()
+    for page in (REPO / "book").glob("*.md"):
+        (target / "book" / page.name).write_text(page.read_text())
+    (target / "notebooks").mkdir()
+    for path in NOTEBOOKS:
+        (target / "notebooks" / path.name).write_text(path.read_text())
+    return target
+
+
+def test_changing_the_repository_in_the_config_changes_every_link(tmp_path: Path) -> None:
+    root = copy_linked_files(tmp_path)
+    old = book_links(root / "_config.yml")
+    config = (root / "_config.yml").read_text()
+    (root / "_config.yml").write_text(config.replace(old.url, "https://github.com/a-fork/fer-book-fork")
+                                      .replace(f"branch: {old.ref}", "branch: v9.9.9"))
+    new = book_links(root / "_config.yml")
+    assert new.slug == "a-fork/fer-book-fork" and new.ref == "v9.9.9"
+    stale = sync_repository(root, check=True)
+    assert set(stale) == {f"notebooks/{p.name}" for p in NOTEBOOKS} | set(LINKED_TEXT_FILES)
+    assert set(sync_repository(root)) == set(stale)
+    assert sync_repository(root, check=True) == []
+    for path in [*(root / "notebooks").glob("*.ipynb"), *(root / "book").glob("*.md"),
+                 *(root / n for n in LINKED_TEXT_FILES)]:
+        text = path.read_text()
+        assert old.slug not in text, f"{path.name} still names {old.slug}"
+        assert new.url in text or path.parent.name == "book"
+    nb = read(root / "notebooks" / NOTEBOOKS[0].name)
+    assert f"blob/v9.9.9/notebooks/{NOTEBOOKS[0].name}" in nb.cells[0].source
+    assert "git+https://github.com/a-fork/fer-book-fork@v9.9.9" in nb.cells[1].source
+
+
+def test_a_hand_edited_link_is_caught(tmp_path: Path) -> None:
+    root = copy_linked_files(tmp_path)
+    readme = root / "README.md"
+    readme.write_text(readme.read_text() + "\n[Open](https://colab.research.google.com/github/someone-else/"
+                      "fer-book/blob/main/notebooks/01_dataset_tour.ipynb)\n")
+    assert sync_repository(root, check=True) == ["README.md"]
+
+
+def test_links_to_other_projects_are_left_alone(tmp_path: Path) -> None:
+    root = copy_linked_files(tmp_path)
+    other = "LiteRT: https://github.com/google-ai-edge/LiteRT and https://github.com/lightweight-fer/fer-book-data"
+    readme = root / "README.md"
+    readme.write_text(readme.read_text() + f"\n{other}\n")
+    assert sync_repository(root, check=True) == []
+    config = root / "_config.yml"
+    config.write_text(config.read_text().replace("github.com/lightweight-fer/fer-book", "github.com/fork/fer-book"))
+    sync_repository(root)
+    text = readme.read_text()
+    assert other in text and "https://github.com/fork/fer-book@" in text
+
+
 def test_config_builds_from_saved_outputs_with_local_widgets() -> None:
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
@@ -208,3 +275,13 @@ def test_a_failing_cell_is_reported_with_its_notebook_and_cell(tmp_path: Path) -
     assert run.error and "ZeroDivisionError" in run.error and "y = x / 0" in run.error
     executed = nbformat.read(tmp_path / "out" / "broken.ipynb", as_version=4)
     assert any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_links_command_checks_the_repository() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "fer_utils", "book", "links", "--check"], capture_output=True,
+                            text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 file(s) disagree" in result.stdout

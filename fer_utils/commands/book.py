@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `book` command group (execute, build, student)."""
+    """Add the `book` command group (execute, build, links, student)."""
     book = subparsers.add_parser("book", help="execute the notebooks and build the HTML book")
     sub = book.add_subparsers(dest="book_command", required=True, metavar="STEP")
 
@@ -23,7 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build = sub.add_parser("build", help="build an executed stage into OUT/html (warnings are errors)")
     build.add_argument("--stage", type=Path, required=True, help="a folder written by `book execute`")
     build.add_argument("--out", type=Path, required=True, help="output folder; the site goes to OUT/html")
+    build.add_argument("--demo-model", type=Path, help="the .keras model of the live demo page "
+                       "(default: the reference model of chapter 4)")
+    build.add_argument("--demo-about", type=Path, help="JSON describing it: trained_on, accuracy, license")
     build.set_defaults(handler=run_build)
+
+    links = sub.add_parser("links", help="point badges, install cells and README at _config.yml's repository")
+    links.add_argument("--check", action="store_true", help="change nothing; exit 1 listing what disagrees")
+    links.set_defaults(handler=run_links)
 
     student = sub.add_parser("student", help="write the notebooks without their solution cells")
     student.add_argument("--out", type=Path, required=True, help="folder for the student edition")
@@ -43,13 +50,15 @@ def run_execute(args: argparse.Namespace) -> int:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build the HTML book from an executed stage."""
+    import json
     import time
 
     from fer_utils.artifacts import default_cache
     from fer_utils.book import build_book
 
     start = time.perf_counter()
-    index = build_book(args.stage, args.out, default_cache())
+    about = json.loads(args.demo_about.read_text()) if args.demo_about else None
+    index = build_book(args.stage, args.out, default_cache(), args.demo_model, about)
     print(f"built {index} in {time.perf_counter() - start:.0f} s")
     return 0
 
@@ -61,3 +70,14 @@ def run_student(args: argparse.Namespace) -> int:
     written = write_student_edition(args.out)
     print(f"wrote {len(written)} student notebooks under {args.out}")
     return 0
+
+
+def run_links(args: argparse.Namespace) -> int:
+    """Rewrite (or with --check, list) every link that disagrees with _config.yml's repository."""
+    from fer_utils.book import repo_root
+    from fer_utils.links import sync_repository
+
+    stale = sync_repository(repo_root(), check=args.check)
+    verb = "disagree with" if args.check else "rewritten from"
+    print(f"{len(stale)} file(s) {verb} _config.yml's repository" + "".join(f"\n  {name}" for name in stale))
+    return 1 if args.check and stale else 0

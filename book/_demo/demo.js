@@ -1,0 +1,236 @@
+// The book's live demo: camera or file -> BlazeFace (short range) -> gray square crop -> the book's
+// model -> class probabilities. Both models run in LiteRT.js (WebAssembly) from this folder; no frame,
+// crop or result leaves the browser. State for tests and curious readers is on `window.ferDemo`.
+import {loadLiteRt, loadAndCompile, Tensor} from './litert/index.js';
+
+const here = (name) => new URL(name, import.meta.url).href;
+const DETECTOR_SIZE = 128;          // BlazeFace short range takes 128x128 RGB in [-1, 1]
+const MIN_SCORE = 0.5;              // MediaPipe's default minimum detection confidence
+const MARGIN = 0.1;                 // the same square margin as fer_utils.preprocess.crop_face
+const $ = (id) => document.getElementById(id);
+const state = window.ferDemo = {ready: false, error: null, frames: 0, lastBox: null, lastCrop: null,
+  lastProbs: null, lastLabel: null, timings: [], classes: [], inputShape: null, source: null};
+
+// SSD anchors of BlazeFace short range: strides 8 (2 anchors per cell) and 16 (6 per cell), centres only.
+function anchors() {
+  const out = [];
+  for (const [stride, perCell] of [[8, 2], [16, 6]]) {
+    const cells = DETECTOR_SIZE / stride;
+    for (let y = 0; y < cells; y++) for (let x = 0; x < cells; x++) {
+      for (let k = 0; k < perCell; k++) out.push([(x + 0.5) / cells, (y + 0.5) / cells]);
+    }
+  }
+  return out;
+}
+const ANCHORS = anchors();
+
+function tensorData(tensor) {
+  const data = tensor.toTypedArray();
+  return Float32Array.from(data);
+}
+
+// The best face as {x, y, w, h, score} in source pixels, or null.
+async function detectFace(detector, source, width, height) {
+  const side = Math.max(width, height);
+  const canvas = state.detCanvas ||= Object.assign(document.createElement('canvas'), {width: DETECTOR_SIZE, height: DETECTOR_SIZE});
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  ctx.fillStyle = '#000';
+  ctx.fillRect(0, 0, DETECTOR_SIZE, DETECTOR_SIZE);
+  const scale = DETECTOR_SIZE / side;  // letterbox: keep the aspect ratio, pad right/bottom
+  ctx.drawImage(source, 0, 0, width * scale, height * scale);
+  const rgba = ctx.getImageData(0, 0, DETECTOR_SIZE, DETECTOR_SIZE).data;
+  const input = new Float32Array(DETECTOR_SIZE * DETECTOR_SIZE * 3);
+  for (let i = 0, j = 0; i < rgba.length; i += 4) {
+    input[j++] = rgba[i] / 127.5 - 1; input[j++] = rgba[i + 1] / 127.5 - 1; input[j++] = rgba[i + 2] / 127.5 - 1;
+  }
+  const tensor = new Tensor(input, [1, DETECTOR_SIZE, DETECTOR_SIZE, 3]);
+  const outputs = await detector.run(tensor);
+  tensor.delete();
+  const byName = Object.fromEntries(detector.getOutputDetails().map((d, i) => [d.name, outputs[i]]));
+  const boxes = tensorData(byName.regressors || outputs[0]);
+  const scores = tensorData(byName.classificators || outputs[1]);
+  outputs.forEach((t) => t.delete());
+  let best = -1;
+  for (let i = 0; i < ANCHORS.length; i++) if (best < 0 || scores[i] > scores[best]) best = i;
+  const score = 1 / (1 + Math.exp(-Math.max(-100, Math.min(100, scores[best]))));
+  if (score < MIN_SCORE) return null;
+  const r = boxes.subarray(best * 16, best * 16 + 4);
+  const cx = r[0] / DETECTOR_SIZE + ANCHORS[best][0], cy = r[1] / DETECTOR_SIZE + ANCHORS[best][1];
+  const w = r[2] / DETECTOR_SIZE, h = r[3] / DETECTOR_SIZE;
+  return {x: (cx - w / 2) * side, y: (cy - h / 2) * side, w: w * side, h: h * side, score};
+}
+
+// The face as the model's input: a square around the box with MARGIN, gray (ITU-R 601 weights as in
+// OpenCV), resized to the model's height x width; returns the raw 0..255 pixels.
+function grayCrop(source, box, height, width) {
+  const side = Math.max(box.w, box.h) * (1 + 2 * MARGIN);
+  const x0 = box.x + box.w / 2 - side / 2, y0 = box.y + box.h / 2 - side / 2;
+  const canvas = state.cropCanvas ||= document.createElement('canvas');
+  canvas.width = width; canvas.height = height;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(source, x0, y0, side, side, 0, 0, width, height);
+  const rgba = ctx.getImageData(0, 0, width, height).data;
+  const gray = new Uint8Array(width * height);
+  for (let i = 0, j = 0; i < rgba.length; i += 4, j++) {
+    gray[j] = Math.round(0.299 * rgba[i] + 0.587 * rgba[i + 1] + 0.114 * rgba[i + 2]);
+  }
+  return gray;
+}
+
+async function classify(model, gray) {
+  const detail = model.getInputDetails()[0];
+  const [, height, width] = detail.shape;
+  const data = detail.dtype === 'uint8' ? Uint8Array.from(gray) : detail.dtype === 'int8'
+    ? Int8Array.from(gray, (v) => v - 128) : Float32Array.from(gray);
+  const tensor = new Tensor(data, [1, height, width, 1]);
+  const outputs = await model.run(tensor);
+  tensor.delete();
+  const raw = outputs[0].toTypedArray();
+  const out = model.getOutputDetails()[0].dtype;
+  // int8 models: softmax outputs are quantized with scale 1/256 (TFLite's convention).
+  const probs = out === 'float32' ? Array.from(raw) : Array.from(raw, (v) => (out === 'int8' ? v + 128 : v) / 256);
+  outputs.forEach((t) => t.delete());
+  return probs;
+}
+
+function draw(source, width, height, box, label) {
+  const canvas = $('fer-demo-view');
+  canvas.width = width; canvas.height = height;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(source, 0, 0, width, height);
+  if (!box) return;
+  ctx.lineWidth = Math.max(2, width / 200);
+  ctx.strokeStyle = '#F9AB00';
+  ctx.strokeRect(box.x, box.y, box.w, box.h);
+  ctx.font = `${Math.max(14, Math.round(width / 30))}px sans-serif`;
+  ctx.fillStyle = '#F9AB00';
+  ctx.fillText(label, box.x, Math.max(16, box.y - 6));
+}
+
+function showProbabilities(probs) {
+  const rows = state.classes.map((name, i) => [name, probs[i]]).sort((a, b) => b[1] - a[1]);
+  $('fer-demo-probs').innerHTML = rows.map(([name, p]) =>
+    `<div class="fer-row"><span class="fer-name">${name}</span><span class="fer-bar" style="width:${(p * 100).toFixed(1)}%"></span>` +
+    `<span class="fer-value">${(p * 100).toFixed(1)} %</span></div>`).join('');
+}
+
+async function processFrame(source, width, height) {
+  const start = performance.now();
+  const box = await detectFace(state.detector, source, width, height);
+  const detected = performance.now();
+  let label = '';
+  if (box) {
+    const [, h, w] = state.model.getInputDetails()[0].shape;
+    const gray = grayCrop(source, box, h, w);
+    const probs = await classify(state.model, gray);
+    const best = probs.indexOf(Math.max(...probs));
+    label = `${state.classes[best] ?? 'class ' + best} ${(probs[best] * 100).toFixed(0)} %`;
+    Object.assign(state, {lastBox: box, lastCrop: Array.from(gray), lastProbs: probs, lastLabel: state.classes[best]});
+    showProbabilities(probs);
+  }
+  const end = performance.now();
+  state.frames += 1;
+  state.timings.push({detect: detected - start, emotion: end - detected, total: end - start, face: !!box});
+  if (state.timings.length > 300) state.timings.shift();
+  draw(source, width, height, box, label);
+  $('fer-demo-status').textContent = box
+    ? `face found; detection ${(detected - start).toFixed(1)} ms, emotion ${(end - detected).toFixed(1)} ms`
+    : 'no face found in this frame';
+}
+
+function runVideo(video) {
+  state.source = video;
+  const step = async () => {
+    if (state.source !== video) return;
+    if (video.readyState >= 2 && video.videoWidth) {
+      try { await processFrame(video, video.videoWidth, video.videoHeight); } catch (e) { fail(e); return; }
+    }
+    if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(step); else requestAnimationFrame(step);
+  };
+  step();
+}
+
+async function useCamera() {
+  const stream = await navigator.mediaDevices.getUserMedia({video: {width: 640, height: 480}, audio: false});
+  const video = $('fer-demo-video');
+  video.srcObject = stream;
+  await video.play();
+  runVideo(video);
+}
+
+async function useFile(file) {
+  const url = URL.createObjectURL(file);
+  if (file.type.startsWith('image/')) {
+    const image = new Image();
+    image.src = url;
+    await image.decode();
+    state.source = image;
+    await processFrame(image, image.naturalWidth, image.naturalHeight);
+  } else {
+    const video = $('fer-demo-video');
+    video.srcObject = null;
+    video.src = url;
+    video.loop = true;
+    await video.play();
+    runVideo(video);
+  }
+}
+
+// A reader's own .tflite: classes from a sidecar JSON ({"classes": [...]} or [...]) or a comma list.
+async function useOwnModel() {
+  const file = $('fer-demo-model-file').files[0];
+  if (!file) throw new Error('choose a .tflite file first');
+  const model = await loadAndCompile(new Uint8Array(await file.arrayBuffer()), {accelerator: 'wasm'});
+  const shape = Array.from(model.getInputDetails()[0].shape);
+  if (shape.length !== 4 || shape[0] !== 1 || shape[3] !== 1) {
+    throw new Error(`the model takes [${shape}]; the demo feeds one gray crop [1, H, W, 1] (a dynamic batch -1 ` +
+      'cannot run in LiteRT.js: export with fer_utils.demo.export_demo_model)');
+  }
+  let classes = $('fer-demo-classes').value.split(',').map((s) => s.trim()).filter(Boolean);
+  const sidecar = $('fer-demo-sidecar').files[0];
+  if (sidecar) {
+    const parsed = JSON.parse(await sidecar.text());
+    classes = Array.isArray(parsed) ? parsed : parsed.classes;
+  }
+  const outputs = Array.from(model.getOutputDetails()[0].shape).at(-1);
+  if (classes.length !== outputs) throw new Error(`the model has ${outputs} outputs but ${classes.length} class names were given`);
+  Object.assign(state, {model, classes, inputShape: shape.slice(1)});
+  describe({classes, input_shape: shape.slice(1), trained_on: `your own model (${file.name})`, accuracy: null});
+}
+
+function describe(info) {
+  const accuracy = info.accuracy == null ? 'not measured' : `${(info.accuracy * 100).toFixed(1)} % (frame accuracy on its test split)`;
+  $('fer-demo-model').innerHTML = `<b>Model:</b> ${info.trained_on}. <b>Measured accuracy:</b> ${accuracy}. ` +
+    `<b>Classes:</b> ${info.classes.join(', ')}. <b>Input:</b> ${info.input_shape.join('×')} gray.` +
+    (info.license ? ` <b>Licence:</b> ${info.license}.` : '');
+}
+
+function fail(error) {
+  state.error = String(error && error.message || error);
+  $('fer-demo-status').textContent = `error: ${state.error}`;
+  console.warn('fer demo:', state.error);
+}
+
+// LiteRT's WebAssembly prints its start-up log (INFO lines, "NPU accelerator could not be loaded")
+// on stderr, which emscripten sends to console.error; keep it on window.ferDemo.runtimeLog instead.
+// Real failures still reach the page as exceptions from loadAndCompile / run.
+state.runtimeLog = [];
+self.Module = {printErr: (line) => { state.runtimeLog.push(line); console.debug(line); }};
+
+async function main() {
+  const info = await (await fetch(here('model.json'))).json();
+  await loadLiteRt(here('litert/wasm/'));
+  state.detector = await loadAndCompile(here('face_detection_short_range.tflite'), {accelerator: 'wasm'});
+  state.model = await loadAndCompile(here('model.tflite'), {accelerator: 'wasm'});
+  Object.assign(state, {classes: info.classes, inputShape: info.input_shape, info});
+  describe(info);
+  $('fer-demo-camera').onclick = () => useCamera().catch(fail);
+  $('fer-demo-file').onchange = (e) => e.target.files[0] && useFile(e.target.files[0]).catch(fail);
+  $('fer-demo-load-model').onclick = () => useOwnModel().catch(fail);
+  state.ready = true;
+  $('fer-demo-status').textContent = 'ready: start the camera or choose an image or a video';
+  if (new URLSearchParams(location.search).has('camera')) useCamera().catch(fail);
+}
+
+main().catch(fail);

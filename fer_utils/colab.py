@@ -1,0 +1,82 @@
+"""What each chapter's first code cell checks on Colab after installing the package.
+
+Colab's most common failure: `pip install` brings a numpy other than the one the kernel has already
+imported, and every later import fails in confusing ways until the runtime restarts. `check_runtime`
+compares the numpy loaded in this process with the one now installed on disk, and says whether
+TensorFlow sees a GPU. It does nothing outside Colab.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+COLAB_MODULE = "google.colab"
+RESTART_ADVICE = "Restart the session (Runtime → Restart session), then run the notebook again from the top."
+
+
+@dataclass(frozen=True)
+class RuntimeReport:
+    """The numpy the kernel runs and the one installed, the GPUs TensorFlow sees, and what to tell the reader."""
+
+    numpy_loaded: str | None
+    numpy_installed: str | None
+    gpus: list[str] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def needs_restart(self) -> bool:
+        """True when pip replaced the numpy this kernel already imported."""
+        return None not in (self.numpy_loaded, self.numpy_installed) and self.numpy_loaded != self.numpy_installed
+
+
+def on_colab() -> bool:
+    """True inside a Colab kernel (its `google.colab` module is loaded)."""
+    return COLAB_MODULE in sys.modules
+
+
+def numpy_versions() -> tuple[str | None, str | None]:
+    """(version of the numpy imported in this process or None, version installed on disk or None)."""
+    loaded = getattr(sys.modules.get("numpy"), "__version__", None)
+    try:
+        installed = importlib.metadata.version("numpy")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    return loaded, installed
+
+
+def tensorflow_gpus() -> list[str]:
+    """Names of the GPUs TensorFlow sees (empty without one)."""
+    import tensorflow as tf
+
+    return [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+
+
+def runtime_report() -> RuntimeReport:
+    """Check numpy first (TensorFlow cannot be imported safely after numpy changed), then the GPU."""
+    loaded, installed = numpy_versions()
+    if None not in (loaded, installed) and loaded != installed:
+        message = (f"numpy changed under this kernel: {loaded} is loaded, pip installed {installed}. "
+                   + RESTART_ADVICE)
+        return RuntimeReport(loaded, installed, [], message)
+    gpus = tensorflow_gpus()
+    message = (f"TensorFlow sees {len(gpus)} GPU(s): {', '.join(gpus)}." if gpus else
+               "TensorFlow sees no GPU: training will be slow. Runtime → Change runtime type → a GPU.")
+    return RuntimeReport(loaded, installed, gpus, message)
+
+
+def check_runtime(restart: bool = False) -> RuntimeReport | None:
+    """On Colab: print the report; with `restart`, end the kernel when numpy changed (Colab restarts it).
+
+    Outside Colab it returns None and prints nothing.
+    """
+    if not on_colab():
+        return None
+    report = runtime_report()
+    print(report.message, flush=True)  # before a restart ends the process
+    if report.needs_restart and restart:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return report

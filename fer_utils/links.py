@@ -1,0 +1,170 @@
+"""The book's links to its repository, generated from one place: `_config.yml`'s `repository`.
+
+`repository.url` and `repository.branch` (a tag `v<fer_utils.__version__>` for a published book) make
+every Open-in-Colab badge, every chapter's Colab install cell (which installs the package at that same
+ref, so notebook and package never drift apart), Jupyter Book's launch buttons, and the README's
+links. `python -m fer_utils book links` rewrites them after a change; `--check` lists disagreements.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer_utils.errors import FerError
+
+COLAB = "https://colab.research.google.com"
+BADGE_ALT = 'alt="Open In Colab"'
+# The "Open in Colab" badge, inline so that the page needs no image from elsewhere.
+BADGE_SVG = (
+    "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHdpZHRoPSIxMTciIGhlaWdodD0iMjAiPjxy"
+    "ZWN0IHJ4PSIzIiB3aWR0aD0iMTE3IiBoZWlnaHQ9IjIwIiBmaWxsPSIjNTU1Ii8+PHJlY3Qgcng9IjMiIHg9IjM3IiB3aWR0aD0iODAiIGhlaWdodD0i"
+    "MjAiIGZpbGw9IiNGOUFCMDAiLz48dGV4dCB4PSI2IiB5PSIxNCIgZmlsbD0iI2ZmZiIgZm9udC1mYW1pbHk9IlZlcmRhbmEsc2Fucy1zZXJpZiIgZm9u"
+    "dC1zaXplPSIxMSI+T3BlbjwvdGV4dD48dGV4dCB4PSI0MyIgeT0iMTQiIGZpbGw9IiMwMDAiIGZvbnQtZmFtaWx5PSJWZXJkYW5hLHNhbnMtc2VyaWYi"
+    "IGZvbnQtc2l6ZT0iMTEiPmluIENvbGFiPC90ZXh0Pjwvc3ZnPg=="
+)
+# Links that are the book's own by definition; the repositories they name are "the book's" (a fork's
+# old address included), and only GitHub links to those are rewritten: links to other projects stay.
+BOOK_SLUG = re.compile(r"(?:git\+https://github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w.-]+?)(?:@|/blob/)"
+                       r"|Homepage\s*=\s*\"https://github\.com/([\w.-]+/[\w.-]+)\"")
+INSTALL_SPEC = re.compile(r"fer-utils @ git\+https://github\.com/[\w.-]+/[\w.-]+?@[\w.-]+")
+COLAB_PREFIX = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/")
+
+
+class LinkError(FerError):
+    """`_config.yml` has no usable repository, or a link disagrees with it."""
+
+
+@dataclass(frozen=True)
+class BookLinks:
+    """The repository address and the ref (tag or branch) that every link of the book points at."""
+
+    url: str
+    ref: str
+
+    @property
+    def slug(self) -> str:
+        """`owner/name` of the GitHub repository."""
+        return self.url.removeprefix("https://github.com/")
+
+    @property
+    def install_spec(self) -> str:
+        """The pip requirement that installs the package at the book's ref."""
+        return f"fer-utils @ git+{self.url}@{self.ref}"
+
+    def colab_url(self, notebook: str) -> str:
+        """Where Colab opens `notebook` (a path relative to the repository root)."""
+        return f"{COLAB}/github/{self.slug}/blob/{self.ref}/{notebook}"
+
+    def badge(self, notebook: str) -> str:
+        """The Open-in-Colab badge line of a chapter's first cell."""
+        return f'<a href="{self.colab_url(notebook)}"><img src="{BADGE_SVG}" {BADGE_ALT} width="117" height="20"/></a>'
+
+    def install_cell(self) -> list[str]:
+        """The source lines of each chapter's second cell: on Colab only, install and check the runtime."""
+        return [
+            "import sys\n",
+            "\n",
+            "if \"google.colab\" in sys.modules:  # only on Colab: install the book's version of its package\n",
+            "    import subprocess\n",
+            "\n",
+            "    import numpy  # the numpy this kernel runs; check_runtime() sees whether pip replaced it\n",
+            "\n",
+            "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n",
+            f"                    \"{self.install_spec}\"], check=True)\n",
+            "    from fer_utils.colab import check_runtime\n",
+            "\n",
+            "    check_runtime()  # says whether TensorFlow sees a GPU; asks for a restart if numpy changed",
+        ]
+
+
+def book_links(config: Path) -> BookLinks:
+    """The repository links set in a `_config.yml`."""
+    import yaml
+
+    repository = (yaml.safe_load(Path(config).read_text()) or {}).get("repository") or {}
+    url, ref = str(repository.get("url", "")).rstrip("/"), str(repository.get("branch", ""))
+    if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url) or not ref:
+        raise LinkError(f"{config}: repository.url must be https://github.com/OWNER/NAME and repository.branch "
+                        f"a tag or branch (got {url!r}, {ref!r})")
+    return BookLinks(url, ref)
+
+
+def book_slugs(text: str) -> set[str]:
+    """The repositories (`owner/name`) that install specs, Colab links and the Homepage in `text` name."""
+    return {a or b for a, b in BOOK_SLUG.findall(text)}
+
+
+def sync_notebook(nb: dict, notebook: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> dict:
+    """The notebook JSON with its badge line (first cell) and install cell (second) made from `links`, and
+    the repository named in its markdown cells pointed at `links` (a link's own branch is kept)."""
+    first, second = nb["cells"][0], nb["cells"][1]
+    badge_lines = [i for i, line in enumerate(first["source"]) if BADGE_ALT in line]
+    if first["cell_type"] != "markdown" or not badge_lines or second["cell_type"] != "code":
+        raise LinkError(f"{notebook}: the first cell must hold the Colab badge and the second the install cell")
+    i = badge_lines[0]
+    ending = "\n" if first["source"][i].endswith("\n") else ""
+    first["source"][i] = links.badge(notebook) + ending
+    second["source"] = links.install_cell()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = [sync_text(line, links, old_slugs) for line in cell["source"]]
+    return nb
+
+
+def notebook_text(nb: dict) -> str:
+    """A notebook as Jupyter writes it (indent 1, sorted keys), so that git diffs stay small."""
+    return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def sync_notebook_file(path: Path, links: BookLinks, notebook: str | None = None,
+                       old_slugs: frozenset[str] = frozenset()) -> bool:
+    """Rewrite a notebook file's badge and install cells (and links to `old_slugs`); True when it changed."""
+    text = path.read_text()
+    name = notebook or f"{path.parent.name}/{path.name}"
+    new = notebook_text(sync_notebook(json.loads(text), name, links, old_slugs | book_slugs(text)))
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
+def sync_text(text: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> str:
+    """`text` (README, pyproject, a page) with its install specs, Colab links and GitHub links to the book's
+    repositories (`old_slugs` and those its own book links name) pointed at `links`."""
+    slugs = (set(old_slugs) | book_slugs(text)) - {links.slug}
+    text = INSTALL_SPEC.sub(links.install_spec, text)
+    text = COLAB_PREFIX.sub(f"{COLAB}/github/{links.slug}/blob/{links.ref}/", text)
+    for slug in sorted(slugs):
+        text = re.sub(rf"https://github\.com/{re.escape(slug)}(?![\w-]|\.\w)", links.url, text)
+    return text
+
+
+LINKED_TEXT_FILES = ("README.md", "pyproject.toml")
+LINKED_TEXT_GLOBS = (*LINKED_TEXT_FILES, "book/*.md")
+
+
+def sync_repository(root: Path, check: bool = False) -> list[str]:
+    """Point every link of the repository at `_config.yml`'s repository; with `check`, change nothing and
+    return the files that disagree (empty when all agree)."""
+    from fer_utils.book import toc_notebooks
+
+    links = book_links(root / "_config.yml")
+    notebooks = toc_notebooks(root)
+    texts = sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)})
+    old = frozenset().union(*(book_slugs(p.read_text()) for p in [*(root / nb for nb in notebooks), *texts]))
+    stale = []
+    for notebook in notebooks:
+        text = (root / notebook).read_text()
+        if notebook_text(sync_notebook(json.loads(text), notebook.as_posix(), links, old)) != text:
+            stale.append(notebook.as_posix())
+            if not check:
+                sync_notebook_file(root / notebook, links, notebook.as_posix(), old)
+    for path in texts:
+        text = path.read_text()
+        if sync_text(text, links, old) != text:
+            stale.append(path.relative_to(root).as_posix())
+            if not check:
+                path.write_text(sync_text(text, links, old))
+    return stale

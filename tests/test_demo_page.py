@@ -1,0 +1,238 @@
+"""The live demo page of the built book (book/demo.md) in headless chromium, on a fake camera.
+
+Chromium's fake capture device plays a Y4M file made here from the real RAVDESS clip shipped in the
+package. The page must find the face, draw it, and predict; the class probabilities the browser
+computed for a crop must match the Python TFLite interpreter's on the very same crop pixels within
+PROB_TOLERANCE. Reads what `make book` built (`_build/html`, or FER_BOOK_BUILD); no network.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_utils.assets import london_faces_dir, ravdess_clip_path
+from fer_utils.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_STATIC_DIR
+
+pytestmark = pytest.mark.book
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build"))
+HTML, SHOTS = BUILD / "html", BUILD / "screenshots"
+PAGE = "book/demo.html"
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+# Browser (LiteRT.js, WebAssembly/XNNPack) vs Python (TensorFlow's TFLite interpreter), float32 model,
+# same crop: the two runtimes may sum in a different order, nothing more.
+PROB_TOLERANCE = 1e-4
+FAKE_CAMERA_SIDE = 360  # the clip is 720x720; half size keeps the Y4M small
+FAKE_CAMERA_FRAMES = 60
+PAGE_BUDGET_BYTES = 15 * 1024 * 1024
+
+
+def write_y4m(clip: Path, target: Path, side: int, frames: int) -> Path:
+    """A Y4M (YUV4MPEG2, 4:2:0) file of the clip's first `frames` frames at side x side, for chromium."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(clip))
+    with target.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{side} H{side} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            small = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
+            out.write(b"FRAME\n" + cv2.cvtColor(small, cv2.COLOR_BGR2YUV_I420).tobytes())
+    capture.release()
+    return target
+
+
+def require_demo() -> Path:
+    """The built demo page, or a failure saying how to build it."""
+    page = HTML / PAGE
+    if not page.is_file():
+        pytest.fail(f"{page} is missing: run `make book` first (this test checks its output)")
+    return page
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """A static file handler that does not log every request."""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """The built book on a local HTTP server (127.0.0.1); yields its base URL."""
+    require_demo()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Headless chromium whose camera is the RAVDESS clip (fake device), with console logging."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        if not binary.is_file():
+            pytest.fail(f"{binary} is missing: apt-get install chromium chromium-driver (see README)")
+    y4m = write_y4m(ravdess_clip_path(), tmp_path_factory.mktemp("camera") / "ravdess.y4m",
+                    FAKE_CAMERA_SIDE, FAKE_CAMERA_FRAMES)
+    profile = tempfile.mkdtemp(prefix="fer-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={y4m}", "--autoplay-policy=no-user-gesture-required",
+                 "--window-size=1280,1400"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for(driver: object, script: str, timeout: float = 90) -> object:
+    """Poll `return <script>` until it is truthy; fail with the page's error if it never is."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: d.execute_script(f"return {script}"))
+    except TimeoutException:
+        state = driver.execute_script("return {error: window.ferDemo?.error, frames: window.ferDemo?.frames}")
+        pytest.fail(f"timed out waiting for {script}; page state {state}; log {driver.get_log('browser')}")
+
+
+def python_probabilities(crop: list[int], shape: list[int]) -> np.ndarray:
+    """The Python TFLite interpreter's probabilities for the page's own crop and model file."""
+    from fer_utils.deploy import tflite_predict
+
+    model = (HTML / DEMO_STATIC_DIR / DEMO_MODEL_FILE).read_bytes()
+    image = np.asarray(crop, dtype=np.float32).reshape(1, *shape)
+    return tflite_predict(model, image)[0]
+
+
+@pytest.fixture(scope="module")
+def camera_run(server: str, browser: object) -> dict:
+    """Open the page with `?camera` (it starts the fake camera itself) and let it run some frames."""
+    browser.get_log("browser")
+    browser.get(f"{server}/{PAGE}?camera")
+    wait_for(browser, "window.ferDemo && window.ferDemo.ready")
+    wait_for(browser, "window.ferDemo.timings.filter(t => t.face).length >= 20")
+    snapshot = browser.execute_script(
+        "const s = window.ferDemo; return {box: s.lastBox, crop: s.lastCrop, probs: s.lastProbs, label: s.lastLabel,"
+        " shape: s.inputShape, classes: s.classes, timings: s.timings, error: s.error,"
+        " status: document.getElementById('fer-demo-status').textContent,"
+        " bytes: performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+        "   .reduce((n, e) => n + (e.encodedBodySize || 0), 0),"
+        " largest: performance.getEntriesByType('resource').sort((a, b) => b.encodedBodySize - a.encodedBodySize)"
+        "   .slice(0, 6).map(e => [e.name.replace(location.origin, ''), e.encodedBodySize]),"
+        " foreign: performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin))}")
+    snapshot["log"] = browser.get_log("browser")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SHOTS / "demo.png"))
+    return snapshot
+
+
+def test_a_face_box_and_a_prediction_appear(camera_run: dict) -> None:
+    box, info = camera_run["box"], json.loads((HTML / DEMO_STATIC_DIR / DEMO_MODEL_INFO).read_text())
+    assert camera_run["error"] is None
+    assert camera_run["classes"] == info["classes"] and camera_run["label"] in info["classes"]
+    # The RAVDESS actor's face fills the middle of the 360x360 frame.
+    assert 0.15 * FAKE_CAMERA_SIDE < box["w"] < 0.9 * FAKE_CAMERA_SIDE
+    assert 0 <= box["x"] < FAKE_CAMERA_SIDE / 2 < box["x"] + box["w"] <= FAKE_CAMERA_SIDE * 1.05
+    assert box["score"] >= 0.5
+    assert "face found" in camera_run["status"]
+    assert (SHOTS / "demo.png").stat().st_size > 10_000
+
+
+def test_the_browser_face_box_agrees_with_dlib_on_the_clip(camera_run: dict) -> None:
+    """BlazeFace in the browser and the book's dlib HOG detector find the same face (the actor barely moves)."""
+    import cv2
+
+    from fer_utils.faces import make_detector
+
+    capture = cv2.VideoCapture(str(ravdess_clip_path()))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    small = cv2.resize(frame, (FAKE_CAMERA_SIDE, FAKE_CAMERA_SIDE), interpolation=cv2.INTER_AREA)
+    dlib_box = make_detector("dlib-hog", max_side=None).detect(small)[0]
+    box = camera_run["box"]
+    centre = np.array([box["x"] + box["w"] / 2, box["y"] + box["h"] / 2])
+    dlib_centre = np.array([dlib_box.x + dlib_box.w / 2, dlib_box.y + dlib_box.h / 2])
+    assert np.abs(centre - dlib_centre).max() < 0.15 * dlib_box.w, (box, dlib_box)
+    assert 0.8 < box["w"] / dlib_box.w < 1.4, (box, dlib_box)
+
+
+def test_browser_probabilities_match_python_tflite_on_the_same_crop(camera_run: dict) -> None:
+    shape, crop, probs = camera_run["shape"], camera_run["crop"], np.asarray(camera_run["probs"])
+    assert len(crop) == shape[0] * shape[1] and 0 < np.std(crop), "the crop is a real gray image"
+    expected = python_probabilities(crop, shape)
+    assert probs.shape == expected.shape
+    assert np.abs(probs - expected).max() <= PROB_TOLERANCE, (probs, expected)
+    assert abs(probs.sum() - 1) < 1e-3
+
+
+def test_no_console_errors_and_nothing_from_elsewhere(camera_run: dict) -> None:
+    severe = [entry for entry in camera_run["log"] if entry["level"] == "SEVERE"]
+    assert not severe, severe
+    ours = [entry for entry in camera_run["log"] if entry["level"] != "DEBUG" and re.match(r"\S+/demo-assets/demo\.js", entry["message"])]
+    assert not ours, ours
+    assert camera_run["foreign"] == [], "the page fetched something from another origin"
+
+
+def test_page_size_and_per_frame_time_are_measured(camera_run: dict) -> None:
+    faces = [t for t in camera_run["timings"] if t["face"]][5:]  # the first frames warm up the runtime
+    emotion = float(np.median([t["emotion"] for t in faces]))
+    total = float(np.median([t["total"] for t in faces]))
+    record = {"page_bytes": camera_run["bytes"], "largest": camera_run["largest"], "frames": len(faces), "median_emotion_ms": round(emotion, 2),
+              "median_detect_plus_emotion_ms": round(total, 2)}
+    (SHOTS / "demo_timings.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(record)
+    assert 0 < emotion <= total
+    assert 0 < camera_run["bytes"] <= PAGE_BUDGET_BYTES
+
+
+def test_a_chosen_image_file_is_predicted(server: str, browser: object) -> None:
+    image = sorted(london_faces_dir().rglob("*.jpg"))[0]
+    browser.get(f"{server}/{PAGE}")
+    wait_for(browser, "window.ferDemo && window.ferDemo.ready")
+    browser.find_element("id", "fer-demo-file").send_keys(str(image))
+    wait_for(browser, "window.ferDemo.lastProbs && window.ferDemo.source instanceof HTMLImageElement")
+    assert browser.execute_script("return window.ferDemo.error") is None
+
+
+def test_a_readers_own_model_with_its_classes_replaces_the_default(server: str, browser: object) -> None:
+    browser.get(f"{server}/{PAGE}")
+    wait_for(browser, "window.ferDemo && window.ferDemo.ready")
+    classes = json.loads((HTML / DEMO_STATIC_DIR / DEMO_MODEL_INFO).read_text())["classes"]
+    renamed = [f"mine-{name}" for name in classes]
+    browser.find_element("id", "fer-demo-model-file").send_keys(str(HTML / DEMO_STATIC_DIR / DEMO_MODEL_FILE))
+    browser.find_element("id", "fer-demo-classes").send_keys(", ".join(renamed))
+    browser.find_element("id", "fer-demo-load-model").click()
+    wait_for(browser, f"window.ferDemo.classes[0] === {json.dumps(renamed[0])}")
+    browser.find_element("id", "fer-demo-classes").clear()
+    browser.find_element("id", "fer-demo-classes").send_keys("only-one")
+    browser.find_element("id", "fer-demo-load-model").click()
+    message = wait_for(browser, "window.ferDemo.error")
+    assert "class names" in message
