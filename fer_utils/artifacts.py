@@ -194,3 +194,39 @@ def test_predictions(run_dir: Path, crops: Path):
     model = load_model(Path(run_dir) / "model.keras")
     dataset = make_dataset(split.test, crops, classes, image_size=tuple(config["image_size"]), cache=False)
     return split.test.reset_index(drop=True), model.predict(dataset, verbose=0), list(classes)
+
+
+DEMO_MODEL_DIR = "demo_model"
+DEMO_ABOUT_FILE = "about.json"
+
+
+def publish_demo_model(run_dir: Path, about: dict, cache: Path | None = None) -> Path:
+    """Make a finished run's model the live demo page's default: its model, classes and metrics are
+    copied (atomically) to `<cache>/demo_model/` with `about` (trained_on, license, …) beside them.
+    Chapter 9 publishes its London model; `book build` takes it from here."""
+    run_dir = Path(run_dir)
+    target = (cache or default_cache()) / DEMO_MODEL_DIR
+
+    def copy(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        for name in ("model.keras", "classes.json", "metrics.json"):
+            shutil.copy2(run_dir / name, tmp / name)
+        (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
+
+    staging = target.with_name(f".{target.name}.new-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    build_atomically(staging, copy)
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target / "model.keras"
+
+
+def published_demo_model(cache: Path | None = None) -> tuple[Path, dict] | None:
+    """The (model path, about) that chapter 9 published for the demo page, or None if it has not run."""
+    folder = (cache or default_cache()) / DEMO_MODEL_DIR
+    if not (folder / "model.keras").is_file() or not (folder / DEMO_ABOUT_FILE).is_file():
+        return None
+    return folder / "model.keras", json.loads((folder / DEMO_ABOUT_FILE).read_text())
