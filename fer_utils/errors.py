@@ -49,3 +49,11 @@ class MissingMediaError(VideoError):
 
 class PreprocessError(FerError, ValueError):
     """Preprocessing arguments or an output folder that cannot be used (e.g. made with other settings)."""
+
+
+class TrainingError(FerError, ValueError):
+    """Training arguments, frames or a run folder that cannot be used (checked before anything is built)."""
+
+
+class PredictionError(FerError, ValueError):
+    """A prediction request that cannot be served as asked (e.g. an output path that is the input itself)."""
