@@ -23,8 +23,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -74,50 +74,55 @@ def london_crops(work: Path) -> Path:
     return crops
 
 
-def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int]) -> list[dict]:
-    """Train every recipe × seed in this process; one result row per run."""
+def result_row(recipe: str, seed: int, run_dir: Path) -> dict:
+    """One result row from a finished run folder's metrics.json."""
+    from fer_utils.runs import RunFolder
+
+    metrics = RunFolder(run_dir).metrics()
+    return {"recipe": recipe, "seed": seed, "accuracy": metrics["test"]["frame"]["accuracy"],
+            "f1_macro": metrics["test"]["frame"]["f1_macro"], "collapsed": metrics["collapsed"],
+            "alive_units": metrics["collapse"]["alive_units"],
+            "predicted_classes": metrics["collapse"]["predicted_classes"],
+            "epochs_run": metrics["epochs_run"], "seconds": metrics["train_seconds"]}
+
+
+def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], save: Callable[[dict], None]) -> None:
+    """Train every recipe × seed in this process (a run folder already complete is read, not retrained)."""
     from fer_utils.preprocess import load_manifest
+    from fer_utils.runs import RunFolder
     from fer_utils.training import TrainConfig, train_run
 
     manifest = load_manifest(crops)
-    rows = []
     for name in recipes:
         for seed in seeds:
-            config = replace(TrainConfig(), image_size=(SIZE, SIZE), epochs=EPOCHS, protocol=PROTOCOL, seed=seed,
-                             **RECIPES[name])
-            start = time.perf_counter()
-            result = train_run(config, manifest, crops, runs / f"{name}-seed{seed}", verbose=0)
-            metrics = result.metrics
-            rows.append({"recipe": name, "seed": seed, "accuracy": metrics["test"]["frame"]["accuracy"],
-                         "f1_macro": metrics["test"]["frame"]["f1_macro"], "collapsed": metrics["collapsed"],
-                         "alive_units": metrics["collapse"]["alive_units"],
-                         "predicted_classes": metrics["collapse"]["predicted_classes"],
-                         "epochs_run": metrics["epochs_run"], "seconds": round(time.perf_counter() - start, 2),
-                         "config": {k: v for k, v in asdict(config).items() if k in RECIPES[name] or k == "seed"}})
-            print(f"{name:>12} seed {seed}: accuracy {rows[-1]['accuracy']:.3f}  alive {rows[-1]['alive_units']}"
-                  f"  collapsed {rows[-1]['collapsed']}  {rows[-1]['seconds']} s", flush=True)
-    return rows
+            run_dir = runs / f"{name}-seed{seed}"
+            if not RunFolder(run_dir).is_complete():
+                config = replace(TrainConfig(), image_size=(SIZE, SIZE), epochs=EPOCHS, protocol=PROTOCOL, seed=seed,
+                                 **RECIPES[name])
+                train_run(config, manifest, crops, run_dir, verbose=0)
+            row = {**result_row(name, seed, run_dir), "config": RECIPES[name]}
+            save(row)
+            print(f"{name:>12} seed {seed}: accuracy {row['accuracy']:.3f}  alive {row['alive_units']}"
+                  f"  collapsed {row['collapsed']}  {row['seconds']} s", flush=True)
 
 
-def run_cli(crops: Path, runs: Path, seeds: list[int]) -> list[dict]:
+def run_cli(crops: Path, runs: Path, seeds: list[int], save: Callable[[dict], None]) -> None:
     """`python -m fer_utils train` with only --crops/--out/--size/--epochs/--protocol/--seed, per seed."""
-    rows = []
+    from fer_utils.runs import RunFolder
+
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     for seed in seeds:
-        out = runs / f"cli-seed{seed}"
+        out = runs / f"cli-default-seed{seed}"
         command = [sys.executable, "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(out),
                    "--size", str(SIZE), "--epochs", str(EPOCHS), "--protocol", PROTOCOL, "--seed", str(seed)]
-        start = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-        metrics = json.loads((out / "metrics.json").read_text())
-        rows.append({"recipe": "cli-default", "seed": seed, "accuracy": metrics["test"]["frame"]["accuracy"],
-                     "f1_macro": metrics["test"]["frame"]["f1_macro"], "collapsed": metrics["collapsed"],
-                     "alive_units": metrics["collapse"]["alive_units"],
-                     "predicted_classes": metrics["collapse"]["predicted_classes"],
-                     "epochs_run": metrics["epochs_run"], "seconds": round(time.perf_counter() - start, 2),
-                     "command": " ".join(command[1:]), "collapse_warning": "COLLAPSED" in done.stdout})
-        print(f"cli seed {seed}: accuracy {rows[-1]['accuracy']:.3f} alive {rows[-1]['alive_units']}", flush=True)
-    return rows
+        warned = None
+        if not RunFolder(out).is_complete():
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            warned = "COLLAPSED" in done.stdout
+        row = {**result_row("cli-default", seed, out), "command": "python -m fer_utils " + " ".join(command[3:]),
+               "config": RunFolder(out).config(), "collapse_warning_printed": warned}
+        save(row)
+        print(f"cli seed {seed}: accuracy {row['accuracy']:.3f} alive {row['alive_units']}", flush=True)
 
 
 def summary(rows: list[dict]) -> pd.DataFrame:
@@ -136,32 +141,40 @@ def summary(rows: list[dict]) -> pd.DataFrame:
     })
 
 
+def saver(out: Path) -> Callable[[dict], None]:
+    """A function that merges one result row into the JSON file at `out` (replacing the same recipe and seed)."""
+    def save(row: dict) -> None:
+        previous = json.loads(out.read_text()) if out.is_file() else {"runs": []}
+        kept = [r for r in previous["runs"] if (r["recipe"], r["seed"]) != (row["recipe"], row["seed"])]
+        result = {
+            "dataset": "London faces, neutral vs happy (204 crops, 102 subjects), dlib HOG crops",
+            "size": SIZE, "epochs": EPOCHS, "protocol": PROTOCOL,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()},
+            "runs": kept + [row],
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, default=str))
+    return save
+
+
 def main() -> None:
-    """Crop once, run the recipes (or the CLI), merge into the JSON results, print the summary."""
+    """Crop once, run the recipes (or the CLI), merge each run into the JSON results, print the summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=list(RECIPES))
     parser.add_argument("--cli", action="store_true", help="run the default `train` command instead of the recipes")
-    parser.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
+    parser.add_argument("--work", type=Path, help="work folder, reused to resume (default: a temporary one)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="recipe-seeds-"))
     crops = london_crops(work)
-    runs = work / f"runs-{int(time.time())}"
-    rows = run_cli(crops, runs, args.seeds) if args.cli else run_recipes(crops, runs, args.recipes, args.seeds)
-    previous = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
-    names = {row["recipe"] for row in rows}
-    kept = [row for row in previous["runs"] if row["recipe"] not in names]
-    result = {
-        "dataset": "London faces, neutral vs happy (204 crops, 102 subjects), dlib HOG crops",
-        "size": SIZE, "epochs": EPOCHS, "protocol": PROTOCOL,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()},
-        "runs": kept + rows,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, default=str))
+    save = saver(args.out)
+    if args.cli:
+        run_cli(crops, work / "runs", args.seeds, save)
+    else:
+        run_recipes(crops, work / "runs", args.recipes, args.seeds, save)
     with pd.option_context("display.width", 140):
-        print(summary(result["runs"]).to_string())
+        print(summary(json.loads(args.out.read_text())["runs"]).to_string())
 
 
 if __name__ == "__main__":
