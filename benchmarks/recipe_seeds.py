@@ -47,6 +47,10 @@ RECIPES: dict[str, dict] = {
     "dropout-last": {"init": "glorot_uniform", "dropout": (0.0, 0.0, 0.3)},
     "no-dropout": {"init": "glorot_uniform", "dropout": (0.0, 0.0, 0.0)},
     "he+lr3e-3": {"init": "he_uniform", "learning_rate": 3e-3},
+    # Early stopping: the loss sits on the ln(classes) plateau for the first epochs, where a patience of 5
+    # can stop a run before it starts to learn.
+    "patience15": {"init": "glorot_uniform", "patience": 15},
+    "batch16+patience15": {"init": "glorot_uniform", "batch_size": 16, "patience": 15},
 }
 
 

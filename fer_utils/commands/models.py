@@ -54,19 +54,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from fer_utils.evaluation import evaluate_predictions, per_class_report, predicted_labels
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.models import check_classes, load_classes, load_model
     from fer_utils.preprocess import load_manifest
+    from fer_utils.runs import RunFolder
     from fer_utils.splits import split_frames
     from fer_utils.training import make_dataset, usable_frames
 
     if args.run is not None:
-        config = json.loads((args.run / "config.json").read_text())
-        model_path = args.run / "model.keras"
+        run = RunFolder(args.run)
+        config, model_path = run.config(), run.model
         protocol, seed, test_size = config["protocol"], config["seed"], config["test_size"]
         val_size = config["val_size"]
     else:
         model_path, protocol, seed, test_size, val_size = args.model, args.protocol, args.seed, 0.2, args.val_size
-    model, classes = load_model(model_path), load_classes(model_path)
+    model = load_model(model_path)
+    classes = check_classes(model, load_classes(model_path))
     frames = usable_frames(load_manifest(args.crops))
     test = split_frames(frames, protocol, test_size, val_size, seed).test
     size = tuple(model.input_shape[1:3])
@@ -118,8 +120,9 @@ def _quantize(args: argparse.Namespace) -> int:
     """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest."""
     from fer_utils.deploy import to_tflite
     from fer_utils.errors import DatasetError
-    from fer_utils.models import CLASSES_FILE, load_classes, load_model
+    from fer_utils.models import load_classes, load_model
     from fer_utils.preprocess import load_manifest
+    from fer_utils.runs import CLASSES_FILE
     from fer_utils.training import load_images, usable_frames
 
     model, classes = load_model(args.model), load_classes(args.model)
