@@ -6,9 +6,10 @@ the frames are checked before anything is built (`check_config`, `check_frames`:
 classes, every crop on disk, sane numbers), an existing non-empty folder is never reused, and the
 run is written into a temporary sibling folder that is renamed into place only when complete.
 
-**Collapse.** A run whose Dense(16) ReLU units are all dead on the test images, or that predicts one
-class for every test frame, has learnt nothing whatever its accuracy says; `collapse_check` records
-it in metrics.json (`collapsed`, `collapse`) with advice, and the CLI prints it.
+**Collapse.** A run whose Dense(16) ReLU units are all dead on the test images, that predicts one
+class for every test frame, or whose training loss never left that of a uniform guess (ln classes)
+has learnt nothing, whatever its accuracy says; `collapse_check` records it in metrics.json
+(`collapsed`, `collapse`) with advice, and the CLI prints it loudly.
 
 **Determinism.** `keras.utils.set_random_seed(seed)` seeds Python, NumPy and TensorFlow (weights,
 dropout, shuffling); with `TrainConfig.deterministic` (default) we also call
@@ -265,19 +266,26 @@ def _write_json(path: Path, value: object) -> None:
 
 
 COLLAPSE_ADVICE = (
-    "the model has learnt nothing useful. Try another --seed, a smaller learning rate (3e-4), "
-    "He initialisation (init='he_uniform'), or less dropout on the early feature maps (--dropout 0,0,0.3); "
-    "see benchmarks/README.md, 'Training recipe across seeds'."
+    "the model has learnt nothing. Try other seeds (--seed) and keep the best on the validation split, "
+    "a smaller learning rate (--learning-rate 3e-4 or 1e-4) with more --epochs, or more training images; "
+    "do not switch to He initialisation (it collapses more often). "
+    "Measurements: benchmarks/README.md, 'Training recipe across seeds'."
 )
 
 
+# A run whose lowest training loss stays above this fraction of ln(classes), the loss of a uniform guess,
+# has not even fitted its training images.
+CHANCE_LOSS_FRACTION = 0.97
+
+
 def collapse_check(model: keras.Model, images: tf.data.Dataset | np.ndarray, probabilities: np.ndarray,
-                   classes: Sequence[str], frames: pd.DataFrame) -> dict:
-    """Whether a trained model has collapsed on its test images: no live unit in its Dense(16) ReLU
-    layer (`fc`, when it has one), or one predicted class for every frame although the truth has more.
+                   classes: Sequence[str], frames: pd.DataFrame, train_loss: float | None = None) -> dict:
+    """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, when it
+    has one) on the test images, one predicted class for every test frame although the truth has more,
+    or a lowest training loss `train_loss` still at chance (≥ CHANCE_LOSS_FRACTION × ln(classes)).
 
     Returns {"collapsed": bool, "alive_units": int | None, "predicted_classes": int, "true_classes": int,
-    "advice": str} (advice empty when healthy).
+    "train_loss_vs_chance": float | None, "advice": str} (advice empty when healthy).
     """
     from fer_utils.explain import alive_units
 
@@ -285,9 +293,10 @@ def collapse_check(model: keras.Model, images: tf.data.Dataset | np.ndarray, pro
     alive = alive_units(model, images) if "fc" in names else None
     predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
     true = int(frames["emotion"].nunique())
-    collapsed = (alive == 0) or (true > 1 and predicted <= 1)
+    ratio = None if train_loss is None else round(float(train_loss) / float(np.log(len(classes))), 4)
+    collapsed = (alive == 0) or (true > 1 and predicted <= 1) or (ratio is not None and ratio >= CHANCE_LOSS_FRACTION)
     return {"collapsed": bool(collapsed), "alive_units": alive, "predicted_classes": predicted,
-            "true_classes": true, "advice": COLLAPSE_ADVICE if collapsed else ""}
+            "true_classes": true, "train_loss_vs_chance": ratio, "advice": COLLAPSE_ADVICE if collapsed else ""}
 
 
 def collapse_message(metrics: dict) -> str:
@@ -297,8 +306,10 @@ def collapse_message(metrics: dict) -> str:
         return ""
     alive = report.get("alive_units")
     units = "" if alive is None else f"{alive} of 16 Dense units alive; "
+    ratio = report.get("train_loss_vs_chance")
+    loss = "" if ratio is None else f"; lowest training loss {ratio:.2f} × that of a uniform guess"
     return ("!" * 72 + f"\nCOLLAPSED RUN: {units}{report.get('predicted_classes')} predicted class(es) "
-            f"for {report.get('true_classes')} true ones.\n{report.get('advice')}\n" + "!" * 72)
+            f"for {report.get('true_classes')} true ones{loss}.\n{report.get('advice')}\n" + "!" * 72)
 
 
 def _fit_and_test(config: TrainConfig, split: Split, root: Path, run: RunFolder, classes: Sequence[str],
@@ -332,7 +343,7 @@ def _fit_and_test(config: TrainConfig, split: Split, root: Path, run: RunFolder,
     best = load_model(run.model)
     test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
     probabilities = best.predict(test_ds, verbose=0)
-    collapse = collapse_check(best, test_ds, probabilities, classes, split.test)
+    collapse = collapse_check(best, test_ds, probabilities, classes, split.test, float(history["loss"].min()))
     metrics = {
         "test": evaluate_predictions(split.test, probabilities, classes),
         "collapsed": collapse.pop("collapsed"),
