@@ -270,11 +270,11 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(toy: tuple[Path, pd
     metrics = json.loads((tmp_path / "dead" / "metrics.json").read_text())
     assert metrics["collapsed"] is True
     assert metrics["collapse"]["alive_units"] == 0 or metrics["collapse"]["predicted_classes"] == 1
-    assert "COLLAPSED RUN" in out and "learning rate" in out
+    assert metrics["collapse"]["advice"] and "COLLAPSED RUN" in out and "learning rate" in out
 
     from fer_utils.training import train_run
 
     healthy = train_run(small_config(), toy[1], root, tmp_path / "healthy", verbose=0).metrics
     assert healthy["collapsed"] is False
     assert healthy["collapse"]["alive_units"] > 0 and healthy["collapse"]["predicted_classes"] == 3
-    assert healthy["collapse"]["advice"] == ""
+    assert healthy["collapse"]["train_loss_vs_chance"] < 0.9 and healthy["collapse"]["advice"] == ""
