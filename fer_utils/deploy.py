@@ -21,9 +21,10 @@ with the same number of threads TensorFlow uses by default.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,34 +213,184 @@ class FacePrediction:
     probabilities: dict[str, float]
 
 
-def predict_faces(
-    model: keras.Model, classes: Sequence[str], image: np.ndarray, detector: object, frame_index: int = 0
-) -> list[FacePrediction]:
-    """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
-    from fer_utils.preprocess import DEFAULT_MARGIN, crop_face
+@dataclass
+class FrameResult:
+    """One frame of an image or video: the frame (BGR or gray, as decoded), its faces (largest first)
+    and each face's model input crop (size×size uint8 gray, same order)."""
 
-    boxes = detector.detect(image)
-    if not boxes:
-        return []
-    height, width = model.input_shape[1:3]
-    crops = np.stack([crop_face(image, box, size=height, margin=DEFAULT_MARGIN) for box in boxes])
-    if width != height:
-        raise ValueError(f"the model's input {height}×{width} is not square like the crops")
-    probabilities = model.predict_on_batch(crops[..., None].astype(np.float32))
-    probabilities = np.asarray(probabilities)
-    return [
-        FacePrediction(frame_index, i, box.x, box.y, box.w, box.h, classes[int(p.argmax())],
-                       {name: float(v) for name, v in zip(classes, p)})
-        for i, (box, p) in enumerate(zip(boxes, probabilities))
-    ]
+    frame_index: int
+    image: np.ndarray
+    faces: list[FacePrediction]
+    crops: list[np.ndarray]
+
+
+def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
+    order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
+    import cv2
+
+    from fer_utils.errors import UnreadableVideoError
+    from fer_utils.video import check_media, read_image
+
+    path = Path(path)
+    if every is not None and every < 1:
+        raise ValueError(f"every must be a positive step or None, got {every}")
+    if check_media(path) == "image":
+        yield 0, read_image(path)
+        return
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        capture.release()
+        raise UnreadableVideoError(f"{path.name}: the video container could not be opened (corrupted or truncated?)")
+    step, index, decoded = every or 1, 0, 0
+    try:
+        while capture.grab():
+            if index % step == 0:
+                ok, frame = capture.retrieve()
+                if ok and frame is not None:
+                    decoded += 1
+                    yield index, frame
+            index += 1
+    finally:
+        capture.release()
+    if decoded == 0:
+        raise UnreadableVideoError(f"{path.name}: no frame could be decoded")
+
+
+def video_fps(path: Path) -> float:
+    """The video's frame rate (25 when the container does not say)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return fps if fps and fps > 0 else 25.0
+
+
+def refuse_overwrite(source: Path, *targets: Path | None) -> None:
+    """PredictionError if an output path is the input file itself (the user's original is never overwritten)."""
+    from fer_utils.errors import PredictionError
+
+    source = Path(source).resolve()
+    for target in filter(None, targets):
+        target = Path(target)
+        same = target.resolve() == source or (target.exists() and os.path.samefile(target, source))
+        if same:
+            raise PredictionError(f"output {target} is the input file {source.name}: it would be overwritten; "
+                                  "choose another output path")
+
+
+class Recognizer:
+    """The one inference path: face detector + model + classes → a prediction per face and frame.
+
+    `frame(image)` classifies the faces of one image; `stream(path)` does it frame by frame for an
+    image or a video (never holding the video); `predict_media(path, out=…)` returns the table and
+    optionally writes the annotated copy as it goes. The CLI `predict`, the chapter 8 widgets and
+    `predict_media` all call it, so they give the same table for the same media and model.
+    """
+
+    def __init__(self, model: keras.Model, classes: Sequence[str], detector: str | object = "dlib-hog") -> None:
+        from fer_utils.errors import ModelFileError
+        from fer_utils.faces import make_detector
+        from fer_utils.models import check_classes
+
+        height, width = model.input_shape[1:3]
+        if height != width:
+            raise ModelFileError(f"the model's input {height}×{width} is not square like the face crops")
+        self.model, self.size = model, int(height)
+        self.classes = check_classes(model, classes)
+        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+
+    def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
+        """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
+        from fer_utils.preprocess import DEFAULT_MARGIN, crop_face
+
+        boxes = self.detector.detect(image)
+        crops = [crop_face(image, box, size=self.size, margin=DEFAULT_MARGIN) for box in boxes]
+        if not crops:
+            return FrameResult(frame_index, image, [], [])
+        probabilities = np.asarray(self.model.predict_on_batch(np.stack(crops)[..., None].astype(np.float32)))
+        faces = [FacePrediction(frame_index, i, box.x, box.y, box.w, box.h, self.classes[int(p.argmax())],
+                                {name: float(v) for name, v in zip(self.classes, p)})
+                 for i, (box, p) in enumerate(zip(boxes, probabilities))]
+        return FrameResult(frame_index, image, faces, crops)
+
+    def stream(self, path: Path, every: int | None = None) -> Iterator[FrameResult]:
+        """`frame` for each (`every`-th) frame of an image or video, one at a time (see `stream_frames`)."""
+        for index, image in stream_frames(Path(path), every):
+            yield self.frame(image, index)
+
+    def table(self, faces: Sequence[FacePrediction]) -> pd.DataFrame:
+        """The predictions as a table (`predictions_table`)."""
+        return predictions_table(faces, self.classes)
+
+    def predict_media(self, path: Path, every: int | None = None, out: Path | None = None) -> pd.DataFrame:
+        """Every face of an image or of every (`every`-th) video frame as a table; with `out`, also the
+        annotated image or mp4v video, written frame by frame into a temporary file renamed at the end."""
+        path = Path(path)
+        refuse_overwrite(path, out)
+        faces: list[FacePrediction] = []
+        with AnnotatedWriter(out, video_fps(path) / (every or 1)) as writer:
+            for result in self.stream(path, every):
+                faces.extend(result.faces)
+                writer.write(annotate(result.image, result.faces))
+        return self.table(faces)
+
+
+class AnnotatedWriter:
+    """Writes annotated frames to `out` (an image: the first frame; otherwise an mp4v video) through a
+    temporary file renamed into place on success; does nothing when `out` is None."""
+
+    def __init__(self, out: Path | None, fps: float) -> None:
+        self.out, self.fps, self.writer, self.image = (Path(out) if out else None), fps, None, None
+        self.tmp = self.out.with_name(f".{self.out.stem}.tmp-{os.getpid()}{self.out.suffix}") if self.out else None
+
+    def __enter__(self) -> AnnotatedWriter:
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Add one annotated frame (BGR)."""
+        import cv2
+
+        if self.out is None:
+            return
+        if self.out.suffix.lower() not in VIDEO_SUFFIXES:
+            self.image = self.image if self.image is not None else frame  # a still: the first frame
+            return
+        if self.writer is None:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            height, width = frame.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+        self.writer.write(frame)
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        import cv2
+
+        if self.writer is not None:
+            self.writer.release()
+        if self.out is None:
+            return
+        if kind is None and self.image is not None:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            if not cv2.imwrite(str(self.tmp), self.image):
+                raise ValueError(f"cannot write an image named {self.out.name} (unknown extension?)")
+        if kind is None and self.tmp.exists():
+            os.replace(self.tmp, self.out)
+        elif self.tmp.exists():
+            self.tmp.unlink()
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 
 
 def predictions_table(predictions: Sequence[FacePrediction], classes: Sequence[str]) -> pd.DataFrame:
     """One row per face: frame_index, face, box, emotion, then one probability column per class."""
+    from fer_utils.runs import probability_columns
+
+    columns = probability_columns(classes)
     rows = [{**{k: getattr(p, k) for k in ("frame_index", "face", "x", "y", "w", "h", "emotion")},
-             **{f"p_{c}": p.probabilities[c] for c in classes}} for p in predictions]
-    columns = ["frame_index", "face", "x", "y", "w", "h", "emotion", *[f"p_{c}" for c in classes]]
-    return pd.DataFrame(rows, columns=columns)
+             **{column: p.probabilities[c] for column, c in zip(columns, classes)}} for p in predictions]
+    return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
 
 
 def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.ndarray:
@@ -257,14 +408,11 @@ def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.nda
     return canvas
 
 
-def _fps(path: Path) -> float:
-    """The video's frame rate (25 when the container does not say)."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    return fps if fps and fps > 0 else 25.0
+def predict_faces(
+    model: keras.Model, classes: Sequence[str], image: np.ndarray, detector: object, frame_index: int = 0
+) -> list[FacePrediction]:
+    """Detect every face in `image`, crop each as in preprocessing, classify (one `Recognizer.frame`)."""
+    return Recognizer(model, classes, detector).frame(image, frame_index).faces
 
 
 def predict_media(
@@ -276,26 +424,6 @@ def predict_media(
     every: int | None = None,
     out: Path | None = None,
 ) -> pd.DataFrame:
-    """Emotions of every face in an image, or in every (`every`-th) frame of a video; optionally write
-    the annotated image or video (mp4v) to `out`. Returns `predictions_table`."""
-    import cv2
-
-    from fer_utils.faces import make_detector
-    from fer_utils.video import check_media, sample_frames
-
-    kind = check_media(Path(path))
-    face_detector = make_detector(detector)
-    frames = sample_frames(Path(path), n=None, every=every)
-    per_frame = [(image, predict_faces(model, classes, image, face_detector, index)) for index, image in frames]
-    if out is not None:
-        annotated = [annotate(image, faces) for image, faces in per_frame]
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        if kind == "image":
-            cv2.imwrite(str(out), annotated[0])
-        else:
-            height, width = annotated[0].shape[:2]
-            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), _fps(Path(path)) / (every or 1), (width, height))
-            for frame in annotated:
-                writer.write(frame)
-            writer.release()
-    return predictions_table([p for _, faces in per_frame for p in faces], classes)
+    """Emotions of every face in an image, or in every (`every`-th) frame of a video, streamed; optionally
+    the annotated image or video (mp4v) in `out` (never the input itself). Returns `predictions_table`."""
+    return Recognizer(model, classes, detector).predict_media(Path(path), every=every, out=out)

@@ -53,3 +53,11 @@ class PreprocessError(FerError, ValueError):
 
 class FolderLockedError(FerError):
     """An output folder that another live process holds the lock of (the message names its pid and host)."""
+
+
+class TrainingError(FerError, ValueError):
+    """Training arguments, frames or a run folder that cannot be used (checked before anything is built)."""
+
+
+class PredictionError(FerError, ValueError):
+    """A prediction request that cannot be served as asked (e.g. an output path that is the input itself)."""

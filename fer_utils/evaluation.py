@@ -20,6 +20,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from fer_utils.errors import DatasetError
 
 VOTE_METHODS = ("mean", "majority")
+LEVELS = ("frame", "clip")
 
 
 def predicted_labels(probabilities: np.ndarray, classes: Sequence[str]) -> np.ndarray:
@@ -105,3 +106,38 @@ def evaluate_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classe
         clips = clip_vote(frames, probabilities, classes)
         result["clip"] = classification_metrics(clips["emotion"], clips["predicted"], classes)
     return result
+
+
+def level_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str],
+                      level: str = "frame") -> pd.DataFrame:
+    """One row per test frame (`level="frame"`) or per clip (`"clip"`, mean vote over its test frames):
+    `emotion`, `predicted`, `confidence` (mean probability of the prediction), `image` and `frame_index`
+    (for a clip, those of its middle test frame; -1 when the table has no frame index)."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    probabilities = np.asarray(probabilities, dtype=float)
+    table = frames.reset_index(drop=True).assign(predicted=predicted_labels(probabilities, classes),
+                                                 confidence=probabilities.max(axis=1))
+    if "frame_index" not in table.columns:
+        table["frame_index"] = -1
+    keep = ["clip_id", "emotion", "predicted", "confidence", "image", "frame_index"]
+    if level == "frame":
+        return table[keep]
+    clips = clip_vote(table, probabilities, classes, method="mean")
+    columns = {c: i for i, c in enumerate(classes)}
+    middle = table.groupby("clip_id")["image"].agg(lambda images: sorted(images)[len(images) // 2])
+    frame_of = table.set_index("image")["frame_index"]
+    mean = pd.DataFrame(probabilities).groupby(table["clip_id"]).mean()
+    clips = clips.assign(
+        confidence=[mean.loc[c, columns[p]] for c, p in zip(clips["clip_id"], clips["predicted"])],
+        image=clips["clip_id"].map(middle),
+    )
+    return clips.assign(frame_index=clips["image"].map(frame_of))[keep]
+
+
+def misclassified(table: pd.DataFrame, emotion: str = "all", limit: int = 6) -> pd.DataFrame:
+    """The most confident wrong predictions of a `level_predictions` table (of one true emotion, or all)."""
+    wrong = table[table["emotion"] != table["predicted"]]
+    if emotion != "all":
+        wrong = wrong[wrong["emotion"] == emotion]
+    return wrong.sort_values(["confidence", "clip_id"], ascending=[False, True]).head(limit)

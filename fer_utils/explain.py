@@ -67,13 +67,31 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4, cmap: st
     return np.clip(255 * ((1 - alpha) * base + alpha * colours), 0, 255).astype(np.uint8)
 
 
-def alive_units(model: keras.Model, images: np.ndarray, layer: str = "fc") -> int:
-    """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1).
+def _image_batches(images: np.ndarray | tf.data.Dataset, batch_size: int = 256):
+    """Batches of raw-pixel images from an array (N, H, W, 1) or a tf.data.Dataset of batches
+    (images, or (images, labels) pairs), so a large test set is never held whole."""
+    if isinstance(images, tf.data.Dataset):
+        for element in images:
+            yield np.asarray(element[0] if isinstance(element, (tuple, list)) else element)
+        return
+    images = np.asarray(images)
+    for start in range(0, len(images), batch_size):
+        yield images[start:start + batch_size]
+
+
+def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:
+    """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1,
+    or a tf.data.Dataset of such batches, e.g. `training.make_dataset`'s (images, labels) batches).
 
     A unit that outputs 0 for every input is "dead": no gradient reaches its weights, so it never
-    recovers. Chapter 5 counts them in the paper CNN's Dense(16) layer to show why dropout on the early
-    feature maps makes the network stay at chance on the sample.
+    recovers. With all 16 units of the paper CNN's Dense(16) dead the output is a constant: the run
+    has collapsed (fer_utils.training.collapse_check records it in metrics.json).
     """
     probe = keras.Model(model.inputs, model.get_layer(layer).output)
-    outputs = np.asarray(probe.predict(images, verbose=0)).reshape(len(images), -1)
-    return int((outputs.max(axis=0) > 0).sum())
+    peak = None
+    for batch in _image_batches(images):
+        if len(batch) == 0:
+            continue
+        outputs = np.asarray(probe.predict_on_batch(batch)).reshape(len(batch), -1).max(axis=0)
+        peak = outputs if peak is None else np.maximum(peak, outputs)
+    return 0 if peak is None else int((peak > 0).sum())

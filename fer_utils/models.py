@@ -32,11 +32,15 @@ import pandas as pd
 from keras import layers
 
 from fer_utils.errors import ModelFileError
+from fer_utils.runs import CLASSES_FILE, read_classes
 
 PAPER_INPUT_SHAPE = (180, 180, 1)
 PAPER_DROPOUT = (0.3, 0.3, 0.3)
 SAVEE_DROPOUT = (0.3, 0.5, 0.5)
-CLASSES_FILE = "classes.json"
+# Initialisers for the ReLU layers (convolutions and Dense(16)): Keras's default Glorot uniform, which
+# the paper's Keras code presumably used, or He uniform (He et al. 2015), scaled for ReLU.
+PAPER_INIT = "glorot_uniform"
+INITS = ("glorot_uniform", "he_uniform", "he_normal")
 
 
 def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -50,18 +54,23 @@ def build_paper_cnn(
     input_shape: Sequence[int] = PAPER_INPUT_SHAPE,
     dropout: Sequence[float] = PAPER_DROPOUT,
     l1: float = 0.0,
+    init: str = PAPER_INIT,
 ) -> keras.Model:
-    """The paper's light-weight CNN (see the module docstring for where the dropout layers are)."""
+    """The paper's light-weight CNN (see the module docstring for where the dropout layers are);
+    `init` is the kernel initialiser of its ReLU layers (one of INITS; parameters are unchanged)."""
     if len(dropout) != 3:
         raise ValueError(f"dropout needs 3 rates (after each pooling stage), got {list(dropout)}")
+    if init not in INITS:
+        raise ValueError(f"unknown initialiser {init!r}; choose one of {INITS}")
     inputs, x = _inputs(input_shape)
     for stage, (filters, rate) in enumerate(zip((16, 64, 64), dropout), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{stage}")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init,
+                          name=f"conv{stage}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
         x = layers.Dropout(rate, name=f"dropout{stage}")(x)
     x = layers.Flatten(name="flatten")(x)
     regularizer = keras.regularizers.L1(l1) if l1 > 0 else None
-    x = layers.Dense(16, activation="relu", kernel_regularizer=regularizer, name="fc")(x)
+    x = layers.Dense(16, activation="relu", kernel_initializer=init, kernel_regularizer=regularizer, name="fc")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
     return keras.Model(inputs, outputs, name="paper_cnn")
 
@@ -303,11 +312,13 @@ def load_model(path: Path) -> keras.Model:
 
 def load_classes(model_path: Path) -> list[str]:
     """The class names saved beside a model (`classes.json`, else the run's `config.json`)."""
-    folder = Path(model_path).parent
-    if (folder / CLASSES_FILE).is_file():
-        return list(json.loads((folder / CLASSES_FILE).read_text()))
-    if (folder / "config.json").is_file():
-        config = json.loads((folder / "config.json").read_text())
-        if "classes" in config:
-            return list(config["classes"])
-    raise ModelFileError(f"{model_path}: no {CLASSES_FILE} (or config.json with classes) beside the model")
+    return read_classes(Path(model_path).parent)
+
+
+def check_classes(model: keras.Model, classes: Sequence[str]) -> list[str]:
+    """`classes` if there is one per model output, else ModelFileError (a mismatch would mislabel)."""
+    outputs = int(model.output_shape[-1])
+    if outputs != len(classes):
+        raise ModelFileError(f"the model has {outputs} outputs but {len(classes)} class names were given "
+                             f"({list(classes)}): is {CLASSES_FILE} from another model?")
+    return list(classes)

@@ -1,8 +1,15 @@
 """The tf.data input pipeline over a preprocessing manifest and the training loop, one folder per run.
 
-A run folder holds `model.keras` (best checkpoint by the monitored loss), `classes.json`,
-`history.csv` (CSVLogger), `config.json` (the TrainConfig, the classes and the split sizes) and
-`metrics.json` (frame- and clip-level test metrics, see fer_utils.evaluation).
+A run folder (its files are named in fer_utils.runs) holds the best model, the classes, the config,
+the history, the test metrics and the test predictions. **Nothing is half-written:** the config and
+the frames are checked before anything is built (`check_config`, `check_frames`: at least two
+classes, every crop on disk, sane numbers), an existing non-empty folder is never reused, and the
+run is written into a temporary sibling folder that is renamed into place only when complete.
+
+**Collapse.** A run whose Dense(16) ReLU units are all dead on the test images, that predicts one
+class for every test frame, or whose training loss never left that of a uniform guess (ln classes)
+has learnt nothing, whatever its accuracy says; `collapse_check` records it in metrics.json
+(`collapsed`, `collapse`) with advice, and the CLI prints it loudly.
 
 **Determinism.** `keras.utils.set_random_seed(seed)` seeds Python, NumPy and TensorFlow (weights,
 dropout, shuffling); with `TrainConfig.deterministic` (default) we also call
@@ -23,6 +30,8 @@ set is always predicted whole, on one device.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,40 +43,33 @@ import pandas as pd
 import tensorflow as tf
 
 from fer_utils.data import classes_in
-from fer_utils.errors import DatasetError
-from fer_utils.evaluation import evaluate_predictions
-from fer_utils.models import build_model, count_params, load_model, save_model
+from fer_utils.errors import DatasetError, TrainingError
+from fer_utils.evaluation import evaluate_predictions, predicted_labels
+from fer_utils.models import INITS, MODEL_BUILDERS, PAPER_INIT, build_model, count_params, load_model, save_model
+from fer_utils.runs import RunFolder, predictions_frame
 from fer_utils.splits import Split, split_frames
 
-MODEL_FILE = "model.keras"
+
+# The paper's Adam step; with it and dropout 0.3 after every pooling stage (models.PAPER_DROPOUT) the
+# paper CNN learnt for 1 of 5 seeds on the real London faces (subject split), with only the last dropout
+# and 3e-4 for 5 of 5 (benchmarks/README.md, "Training recipe across seeds"): those are the defaults.
+PAPER_LEARNING_RATE = 1e-3
+DEFAULT_LEARNING_RATE = 3e-4
+DEFAULT_DROPOUT = (0.0, 0.0, 0.3)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (saved as config.json); defaults are the paper's setup.
-
-    Learning rate and dropout, measured on the synthetic sample (384 clips, 6 frames each, 96×96
-    input, 12 epochs, seed 0; frame accuracy on the random 80/20 split unless said otherwise): with
-    the paper's Adam at 1e-3 and dropout 0.3 after *every* pooling stage the paper CNN stays at
-    chance (loss ln 8; all 16 `fc` units dead after a few dozen steps). Smaller rates alone do not
-    rescue it in 12 epochs (3e-4: 23%, 1e-4: 36%), nor do a warm-up with cosine decay (peak 1e-3:
-    42%) or a large Adam epsilon (1e-2: 47%). The cause is the dropout on the early feature maps:
-    dropping 30% of the 48×48 and 24×24 activations buries the few-pixel expression cues in noise,
-    the `fc` pre-activations then differ little between images (std ~0.1 against a common part that
-    each Adam step moves by ~400 × lr, the fan-in being 9,216 non-negative features), and the updates
-    push them below zero for every image. Keeping only the last dropout (before flatten) learns:
-    91% at 1e-3, but the subject split still collapsed to chance at 1e-3; at 3e-4 the same setting
-    reaches 88% (random) and 63% (subject) with 6-7 of 16 units alive. The book's quick run
-    (`artifacts.QUICK_TRAINING`) therefore uses learning_rate=3e-4 and dropout=(0.0, 0.0, 0.3); the
-    defaults here stay the paper's. The architecture and its 542,136 parameters are unchanged (a
-    Dropout layer with rate 0 is still there and passes its input through).
+    """Everything that defines a training run (saved as config.json): the paper's architecture, optimiser
+    and batch, with the measured learning rate and dropout placement (see DEFAULT_LEARNING_RATE; the
+    paper's own values: `learning_rate=PAPER_LEARNING_RATE, dropout=models.PAPER_DROPOUT`).
     """
 
     model: str = "paper-cnn"
     epochs: int = 30
     batch_size: int = 32
-    learning_rate: float = 1e-3
-    dropout: tuple[float, float, float] = (0.3, 0.3, 0.3)
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    dropout: tuple[float, float, float] = DEFAULT_DROPOUT
     l1: float = 0.0
     seed: int = 0
     patience: int = 5
@@ -77,6 +79,7 @@ class TrainConfig:
     image_size: tuple[int, int] = (180, 180)
     augment: bool = False
     deterministic: bool = True
+    init: str = PAPER_INIT
 
 
 @dataclass
@@ -191,7 +194,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 def compile_model(config: TrainConfig, num_classes: int) -> keras.Model:
     """Build the configured model for `num_classes` and compile it with Adam and cross-entropy."""
-    options = {"dropout": tuple(config.dropout), "l1": config.l1} if config.model == "paper-cnn" else {}
+    options = ({"dropout": tuple(config.dropout), "l1": config.l1, "init": config.init}
+               if config.model == "paper-cnn" else {})
     model = build_model(config.model, num_classes, (*config.image_size, 1), **options)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -201,12 +205,65 @@ def compile_model(config: TrainConfig, num_classes: int) -> keras.Model:
     return model
 
 
-def _callbacks(run_dir: Path, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
+def check_config(config: TrainConfig) -> None:
+    """TrainingError naming the first field of `config` that cannot train (checked before anything is built)."""
+    problems = [
+        (config.model in MODEL_BUILDERS, f"model {config.model!r} is not one of {sorted(MODEL_BUILDERS)}"),
+        (config.epochs >= 1, f"epochs must be at least 1, got {config.epochs}"),
+        (config.batch_size >= 1, f"batch size must be at least 1, got {config.batch_size}"),
+        (len(config.image_size) == 2 and min(config.image_size) >= 1,
+         f"image size must be two sides of at least 1 pixel, got {config.image_size}"),
+        (config.learning_rate > 0, f"learning rate must be positive, got {config.learning_rate}"),
+        (config.l1 >= 0, f"the L1 factor must be 0 (off) or positive, got {config.l1}"),
+        (len(config.dropout) == 3 and all(0 <= r < 1 for r in config.dropout),
+         f"dropout needs three rates in [0, 1), got {config.dropout}"),
+        (config.patience >= 0, f"patience must be 0 or more epochs, got {config.patience}"),
+        (0 < config.test_size < 1 and 0 <= config.val_size < 1 and config.test_size + config.val_size < 1,
+         f"test size {config.test_size} and val size {config.val_size} must be fractions summing below 1"),
+        (config.init in INITS, f"initialiser {config.init!r} is not one of {INITS}"),
+    ]
+    for ok, message in problems:
+        if not ok:
+            raise TrainingError(message)
+
+
+def check_crops(frames: pd.DataFrame, root: Path) -> None:
+    """TrainingError naming the crops of `frames` that are not on disk under `root` (every row is checked)."""
+    missing = [p for p in frames["image"] if not (Path(root) / p).is_file()]
+    if missing:
+        raise TrainingError(f"{len(missing)} of {len(frames)} crops listed in the manifest are missing under "
+                            f"{root}, e.g. {missing[:3]}: re-run preprocess, or is {root} the crops folder?")
+
+
+def check_frames(frames: pd.DataFrame, root: Path) -> list[str]:
+    """The classes of `frames` (usable rows) after checking that there are at least two and that every
+    crop exists under `root`; a TrainingError says what is wrong before anything is built."""
+    if frames.empty:
+        raise TrainingError(f"no usable crops (status ok) in the manifest of {root}")
+    classes = classes_in(frames)
+    if len(classes) < 2:
+        raise TrainingError(f"training needs at least 2 classes, the frames hold only {classes} "
+                            f"({len(frames)} crops): a 1-class model would score 1.0 and mean nothing")
+    check_crops(frames, root)
+    return classes
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """TrainingError if `run_dir` already holds files: a run is never written over another one."""
+    folder = RunFolder(Path(run_dir))
+    if folder.path.exists() and not folder.path.is_dir():
+        raise TrainingError(f"{run_dir} exists and is not a folder")
+    if folder.holds_anything():
+        kind = "a complete run" if folder.is_complete() else "files"
+        raise TrainingError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")
+
+
+def _callbacks(run: RunFolder, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
     """Early stopping, best-model checkpoint and CSV history (the run folder's files)."""
     return [
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience),
-        keras.callbacks.ModelCheckpoint(run_dir / MODEL_FILE, monitor=monitor, save_best_only=True),
-        keras.callbacks.CSVLogger(run_dir / "history.csv"),
+        keras.callbacks.ModelCheckpoint(run.model, monitor=monitor, save_best_only=True),
+        keras.callbacks.CSVLogger(run.history_file),
     ]
 
 
@@ -215,20 +272,58 @@ def _write_json(path: Path, value: object) -> None:
     path.write_text(json.dumps(value, indent=2, default=str))
 
 
-def train_on_split(
-    config: TrainConfig,
-    split: Split,
-    root: Path,
-    run_dir: Path,
-    classes: Sequence[str],
-    strategy: tf.distribute.Strategy | None = None,
-    verbose: int | str = 2,
-) -> RunResult:
-    """Train on `split.train`, pick the best epoch on `split.val` (or training loss), test on `split.test`."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+COLLAPSE_ADVICE = (
+    "the model has learnt nothing. Try another --seed, the defaults if you changed them (Adam 3e-4 and "
+    "only the last dropout, --dropout 0,0,0.3: they learnt for 5 of 5 seeds on real faces where the "
+    "paper's 1e-3 and 0.3 after every stage learnt for 1), a smaller learning rate (--learning-rate) with "
+    "more --epochs, or more training images; He initialisation collapsed more often, not less. "
+    "Measurements: benchmarks/README.md, 'Training recipe across seeds'."
+)
+
+
+# A run whose lowest training loss stays above this fraction of ln(classes), the loss of a uniform guess,
+# has not even fitted its training images.
+CHANCE_LOSS_FRACTION = 0.97
+
+
+def collapse_check(model: keras.Model, images: tf.data.Dataset | np.ndarray, probabilities: np.ndarray,
+                   classes: Sequence[str], frames: pd.DataFrame, train_loss: float | None = None) -> dict:
+    """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, when it
+    has one) on the test images, one predicted class for every test frame although the truth has more,
+    or a lowest training loss `train_loss` still at chance (≥ CHANCE_LOSS_FRACTION × ln(classes)).
+
+    Returns {"collapsed": bool, "alive_units": int | None, "predicted_classes": int, "true_classes": int,
+    "train_loss_vs_chance": float | None, "advice": str} (advice empty when healthy).
+    """
+    from fer_utils.explain import alive_units
+
+    names = {layer.name for layer in model.layers}
+    alive = alive_units(model, images) if "fc" in names else None
+    predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
+    true = int(frames["emotion"].nunique())
+    ratio = None if train_loss is None else round(float(train_loss) / float(np.log(len(classes))), 4)
+    collapsed = (alive == 0) or (true > 1 and predicted <= 1) or (ratio is not None and ratio >= CHANCE_LOSS_FRACTION)
+    return {"collapsed": bool(collapsed), "alive_units": alive, "predicted_classes": predicted,
+            "true_classes": true, "train_loss_vs_chance": ratio, "advice": COLLAPSE_ADVICE if collapsed else ""}
+
+
+def collapse_message(metrics: dict) -> str:
+    """A loud, multi-line warning for a collapsed run's metrics (empty for a healthy run)."""
+    report = metrics.get("collapse", {})
+    if not metrics.get("collapsed"):
+        return ""
+    alive = report.get("alive_units")
+    units = "" if alive is None else f"{alive} of 16 Dense units alive; "
+    ratio = report.get("train_loss_vs_chance")
+    loss = "" if ratio is None else f"; lowest training loss {ratio:.2f} × that of a uniform guess"
+    return ("!" * 72 + f"\nCOLLAPSED RUN: {units}{report.get('predicted_classes')} predicted class(es) "
+            f"for {report.get('true_classes')} true ones{loss}.\n{report.get('advice')}\n" + "!" * 72)
+
+
+def _fit_and_test(config: TrainConfig, split: Split, root: Path, run: RunFolder, classes: Sequence[str],
+                  strategy: tf.distribute.Strategy, verbose: int | str) -> RunResult:
+    """Train, test and write every run file into `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
-    strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
 
     def dataset(frames: pd.DataFrame, **options: object) -> tf.data.Dataset:
@@ -241,8 +336,8 @@ def train_on_split(
     val_ds = dataset(split.val) if has_val else None
     with strategy.scope():
         model = compile_model(config, len(classes))
-    (run_dir / "classes.json").write_text(json.dumps(list(classes)))
-    _write_json(run_dir / "config.json", {
+    run.classes_file.write_text(json.dumps(list(classes)))
+    _write_json(run.config_file, {
         **asdict(config), "classes": list(classes), "params": count_params(model),
         "strategy": type(strategy).__name__, "replicas": replicas,
         "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
@@ -250,21 +345,65 @@ def train_on_split(
     monitor = "val_loss" if has_val else "loss"
     start = time.perf_counter()
     fit = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                    callbacks=_callbacks(run_dir, monitor, config.patience), verbose=verbose)
+                    callbacks=_callbacks(run, monitor, config.patience), verbose=verbose)
     seconds = time.perf_counter() - start
     history = pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
-    best = load_model(run_dir / MODEL_FILE)
+    best = load_model(run.model)
     test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
     probabilities = best.predict(test_ds, verbose=0)
+    collapse = collapse_check(best, test_ds, probabilities, classes, split.test, float(history["loss"].min()))
     metrics = {
         "test": evaluate_predictions(split.test, probabilities, classes),
+        "collapsed": collapse.pop("collapsed"),
+        "collapse": collapse,
         "best_epoch": int(history[monitor].idxmin()),
         "epochs_run": int(len(history)),
         "monitor": monitor,
         "train_seconds": round(seconds, 2),
     }
-    _write_json(run_dir / "metrics.json", metrics)
-    return RunResult(run_dir=run_dir, model=best, classes=list(classes), history=history, metrics=metrics)
+    predictions_frame(split.test, probabilities, classes).to_csv(run.predictions_file, index=False)
+    _write_json(run.metrics_file, metrics)
+    return RunResult(run_dir=run.path, model=best, classes=list(classes), history=history, metrics=metrics)
+
+
+def train_on_split(
+    config: TrainConfig,
+    split: Split,
+    root: Path,
+    run_dir: Path,
+    classes: Sequence[str],
+    strategy: tf.distribute.Strategy | None = None,
+    verbose: int | str = 2,
+) -> RunResult:
+    """Train on `split.train`, pick the best epoch on `split.val` (or training loss), test on `split.test`.
+
+    Everything is checked first (TrainingError); the run is written into a temporary sibling folder
+    renamed to `run_dir` when complete, so `run_dir` either holds a whole run or is left as it was.
+    """
+    check_config(config)
+    check_run_dir(run_dir)
+    if len(classes) < 2:
+        raise TrainingError(f"training needs at least 2 classes, got {list(classes)}")
+    for part in (split.train, split.test, *([split.val] if split.val is not None else [])):
+        check_crops(part, root)
+    if split.train.empty or split.test.empty:
+        raise TrainingError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
+    final = Path(run_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        result = _fit_and_test(config, split, root, RunFolder(tmp), classes,
+                               strategy or tf.distribute.get_strategy(), verbose)
+        check_run_dir(final)  # nothing appeared there while we trained
+        if final.is_dir():
+            final.rmdir()  # empty: replaced by the complete run
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.run_dir = final
+    return result
 
 
 def train_run(
@@ -275,9 +414,12 @@ def train_run(
     strategy: tf.distribute.Strategy | None = None,
     verbose: int | str = 2,
 ) -> RunResult:
-    """Split a manifest's usable frames with the configured protocol and seed, then train and test."""
+    """Check the config, the frames and the run folder, split the usable frames with the configured
+    protocol and seed, then train and test (see `train_on_split`)."""
+    check_config(config)
+    check_run_dir(run_dir)
     frames = usable_frames(frames)
-    classes = classes_in(frames)
+    classes = check_frames(frames, root)
     split = split_frames(frames, config.protocol, config.test_size, config.val_size, config.seed)
     return train_on_split(config, split, root, run_dir, classes, strategy=strategy, verbose=verbose)
 

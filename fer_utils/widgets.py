@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fer_utils import plots
+from fer_utils.evaluation import LEVELS, level_predictions, misclassified
 
 Draw = Callable[..., Figure]
 Describe = Callable[..., str]
@@ -186,37 +187,7 @@ def architecture_explorer(classes: int = 8, show: bool = True) -> LiveView:
     return live_view(draw, controls, describe, show=show)
 
 
-# Chapters 4 and 6: predictions at frame or clip level.
-LEVELS = ("frame", "clip")
-
-
-def level_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str],
-                      level: str = "frame") -> pd.DataFrame:
-    """One row per test frame (`level="frame"`) or per clip (`"clip"`, mean vote over its test frames):
-    `emotion`, `predicted`, `confidence` (mean probability of the prediction), `image` and `frame_index`
-    (for a clip, those of its middle test frame; -1 when the table has no frame index)."""
-    from fer_utils.evaluation import clip_vote, predicted_labels
-
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    probabilities = np.asarray(probabilities, dtype=float)
-    table = frames.reset_index(drop=True).assign(predicted=predicted_labels(probabilities, classes),
-                                                 confidence=probabilities.max(axis=1))
-    if "frame_index" not in table.columns:
-        table["frame_index"] = -1
-    keep = ["clip_id", "emotion", "predicted", "confidence", "image", "frame_index"]
-    if level == "frame":
-        return table[keep]
-    clips = clip_vote(table, probabilities, classes, method="mean")
-    columns = {c: i for i, c in enumerate(classes)}
-    middle = table.groupby("clip_id")["image"].agg(lambda images: sorted(images)[len(images) // 2])
-    frame_of = table.set_index("image")["frame_index"]
-    mean = pd.DataFrame(probabilities).groupby(table["clip_id"]).mean()
-    clips = clips.assign(
-        confidence=[mean.loc[c, columns[p]] for c, p in zip(clips["clip_id"], clips["predicted"])],
-        image=clips["clip_id"].map(middle),
-    )
-    return clips.assign(frame_index=clips["image"].map(frame_of))[keep]
+# Chapters 4 and 6: predictions at frame or clip level (tables from fer_utils.evaluation).
 
 
 def level_confusion(table: pd.DataFrame, classes: Sequence[str], normalize: bool = False) -> pd.DataFrame:
@@ -224,14 +195,6 @@ def level_confusion(table: pd.DataFrame, classes: Sequence[str], normalize: bool
     from fer_utils.evaluation import confusion
 
     return confusion(table["emotion"], table["predicted"], classes, normalize="true" if normalize else None)
-
-
-def misclassified(table: pd.DataFrame, emotion: str = "all", limit: int = 6) -> pd.DataFrame:
-    """The most confident wrong predictions of a `level_predictions` table (of one true emotion, or all)."""
-    wrong = table[table["emotion"] != table["predicted"]]
-    if emotion != "all":
-        wrong = wrong[wrong["emotion"] == emotion]
-    return wrong.sort_values(["confidence", "clip_id"], ascending=[False, True]).head(limit)
 
 
 def prediction_browser(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str], crops: Path,
@@ -335,26 +298,40 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
     return live_view(draw, controls, describe, show=show)
 
 
-# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM.
-def emotion_figure(model: object, classes: Sequence[str], image_bgr: np.ndarray, title: str = "") -> Figure:
-    """The largest face of an image: its crop, its Grad-CAM for the predicted class, and the class probabilities."""
-    from fer_utils.explain import grad_cam, overlay
-    from fer_utils.faces import make_detector
-    from fer_utils.preprocess import largest_face_crop
+# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM (fer_utils.deploy.Recognizer).
+def _largest(result: object) -> int | None:
+    """Index of the largest face of a `deploy.FrameResult` (None without faces)."""
+    if not result.faces:
+        return None
+    return max(range(len(result.faces)), key=lambda i: (result.faces[i].w * result.faces[i].h, -i))
 
-    found = largest_face_crop(image_bgr, make_detector("dlib-hog"), size=int(model.input_shape[1]))
-    if found is None:
-        return message_figure("no face found in this image")
-    crop = found.crop
-    probabilities = np.asarray(model.predict_on_batch(crop[None, :, :, None].astype("float32")))[0]
-    heatmap = grad_cam(model, crop)
+
+def image_predictions(model: object, classes: Sequence[str], image_bgr: np.ndarray) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop."""
+    from fer_utils.deploy import Recognizer
+
+    recognizer = Recognizer(model, classes)
+    result = recognizer.frame(image_bgr)
+    face = _largest(result)
+    if face is None:
+        return recognizer.table([]), None
+    return recognizer.table([result.faces[face]]), result.crops[face]
+
+
+def _face_figure(model: object, classes: Sequence[str], table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
+    """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
+    from fer_utils.explain import grad_cam, overlay
+    from fer_utils.runs import probability_columns
+
+    probabilities = table[probability_columns(classes)].to_numpy(dtype=float)[0]
+    best = classes[int(probabilities.argmax())]
+    heatmap = grad_cam(model, crop, class_index=int(probabilities.argmax()))
     fig, (face_ax, cam_ax, bar_ax) = plt.subplots(1, 3, figsize=(9, 2.8), width_ratios=(1, 1, 1.4))
     face_ax.imshow(crop, cmap="gray")
     cam_ax.imshow(overlay(crop, heatmap))
     bar_ax.barh(list(classes), probabilities, color="steelblue")
     bar_ax.invert_yaxis()
     bar_ax.set_xlim(0, 1)
-    best = classes[int(probabilities.argmax())]
     face_ax.set_title(title or "face", fontsize=9)
     cam_ax.set_title(f"Grad-CAM for '{best}'", fontsize=9)
     bar_ax.set_title("predicted probabilities", fontsize=9)
@@ -362,6 +339,14 @@ def emotion_figure(model: object, classes: Sequence[str], image_bgr: np.ndarray,
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def emotion_figure(model: object, classes: Sequence[str], image_bgr: np.ndarray, title: str = "") -> Figure:
+    """The largest face of an image: its crop, its Grad-CAM for the predicted class, and the class probabilities."""
+    table, crop = image_predictions(model, classes, image_bgr)
+    if crop is None:
+        return message_figure("no face found in this image")
+    return _face_figure(model, classes, table, crop, title)
 
 
 def decode_upload(value: object) -> np.ndarray | None:
@@ -387,37 +372,63 @@ def save_upload(value: object, folder: Path) -> Path | None:
     return path
 
 
-def video_predictions(model: object, classes: Sequence[str], path: Path, every: int = 3) -> pd.DataFrame:
-    """The largest face's class probabilities in every `every`-th frame of a video (fer_utils.deploy)."""
-    from fer_utils.deploy import predict_media
+@dataclass
+class MediaPredictions:
+    """The largest face per sampled frame of an image or video (a `predict`-style table), and for each
+    class the crop of the frame where that class was most probable (for its Grad-CAM)."""
 
-    table = predict_media(model, classes, Path(path), every=every)
-    largest = table.assign(area=table["w"] * table["h"]).sort_values(["frame_index", "area"])
-    return largest.groupby("frame_index").tail(1).drop(columns="area").reset_index(drop=True)
+    table: pd.DataFrame
+    best_crops: dict[str, tuple[int, np.ndarray]]
+
+
+def media_predictions(model: object, classes: Sequence[str], path: Path, every: int | None = 3) -> MediaPredictions:
+    """Stream an image or video through `deploy.Recognizer` once (no frame kept): the largest face's
+    predictions per sampled frame and, per class, its most confident crop."""
+    from fer_utils.deploy import Recognizer
+
+    recognizer = Recognizer(model, classes)
+    faces, best = [], {}
+    for result in recognizer.stream(Path(path), every):
+        face = _largest(result)
+        if face is None:
+            continue
+        prediction = result.faces[face]
+        faces.append(prediction)
+        for name, value in prediction.probabilities.items():
+            if name not in best or value > best[name][0]:
+                best[name] = (value, result.frame_index, result.crops[face])
+    return MediaPredictions(recognizer.table(faces), {name: (index, crop) for name, (_, index, crop) in best.items()})
+
+
+def video_predictions(model: object, classes: Sequence[str], path: Path, every: int = 3) -> pd.DataFrame:
+    """The largest face's class probabilities in every `every`-th frame of a video (one row per frame)."""
+    return media_predictions(model, classes, path, every).table
 
 
 def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     """The clip-level emotion of per-frame predictions: the class with the highest mean probability."""
-    return classes[int(table[[f"p_{c}" for c in classes]].mean().to_numpy().argmax())]
+    from fer_utils.runs import probability_columns
+
+    return classes[int(table[probability_columns(classes)].mean().to_numpy().argmax())]
+
+
+def _video_figure(model: object, classes: Sequence[str], found: MediaPredictions, name: str, title: str = "") -> Figure:
+    """Per-frame probabilities, the clip-level emotion and the Grad-CAM of its most confident frame."""
+    from fer_utils.explain import grad_cam
+
+    if found.table.empty:
+        return message_figure(f"no face found in the sampled frames of {name}")
+    emotion = clip_emotion(found.table, classes)
+    index, crop = found.best_crops[emotion]
+    label = f"{title + ': ' if title else ''}Grad-CAM, frame {index} ({emotion})"
+    heatmap = grad_cam(model, crop, class_index=list(classes).index(emotion))
+    return plots.video_emotions(found.table, classes, crop, heatmap, label)
 
 
 def video_figure(model: object, classes: Sequence[str], path: Path, every: int = 3, title: str = "") -> Figure:
-    """A video's per-frame probabilities, its clip-level emotion and the Grad-CAM of its most confident frame."""
-    from fer_utils.explain import grad_cam
-    from fer_utils.faces import make_detector
-    from fer_utils.preprocess import largest_face_crop
-    from fer_utils.video import sample_frames
-
-    table = video_predictions(model, classes, path, every)
-    if table.empty:
-        return message_figure(f"no face found in the sampled frames of {Path(path).name}")
-    emotion = clip_emotion(table, classes)
-    index = int(table.loc[table[f"p_{emotion}"].idxmax(), "frame_index"])
-    image = dict(sample_frames(Path(path), n=None, every=every))[index]
-    found = largest_face_crop(image, make_detector("dlib-hog"), size=int(model.input_shape[1]))
-    crop = found.crop if found is not None else np.zeros(model.input_shape[1:3], np.uint8)
-    label = f"{title + ': ' if title else ''}Grad-CAM, frame {index} ({emotion})"
-    return plots.video_emotions(table, classes, crop, grad_cam(model, crop), label)
+    """A video's per-frame probabilities, its clip-level emotion and the Grad-CAM of its most confident frame
+    (the video is decoded once)."""
+    return _video_figure(model, classes, media_predictions(model, classes, path, every), Path(path).name, title)
 
 
 def message_figure(text: str) -> Figure:
@@ -431,8 +442,6 @@ def message_figure(text: str) -> Figure:
 def media_figure(model: object, classes: Sequence[str], media: np.ndarray | Path, title: str = "",
                  every: int = 3) -> Figure:
     """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
-    import cv2
-
     from fer_utils.errors import FerError
     from fer_utils.video import check_media
 
@@ -440,14 +449,15 @@ def media_figure(model: object, classes: Sequence[str], media: np.ndarray | Path
         return emotion_figure(model, classes, media, title)
     try:
         kind = check_media(Path(media))
+        found = media_predictions(model, classes, Path(media), every)
     except FerError as exc:
         return message_figure(f"cannot read {Path(media).name}: {exc}")
     if kind == "video":
-        return video_figure(model, classes, Path(media), every, title)
-    image = cv2.imread(str(media), cv2.IMREAD_COLOR)
-    if image is None:
-        return message_figure(f"cannot decode {Path(media).name} as an image")
-    return emotion_figure(model, classes, image, title)
+        return _video_figure(model, classes, found, Path(media).name, title)
+    if found.table.empty:
+        return message_figure("no face found in this image")
+    emotion = found.table["emotion"].iloc[0]
+    return _face_figure(model, classes, found.table, found.best_crops[emotion][1], title)
 
 
 def emotion_upload(model: object, classes: Sequence[str], default: np.ndarray | Path, show: bool = True,

@@ -162,3 +162,117 @@ def test_cli_reports_a_file_that_is_not_a_model(stills: list[Path], tmp_path: Pa
     fake.write_text("hello")
     assert main(["predict", "--model", str(fake), str(stills[0])]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+# --- one inference path, streamed; predict never overwrites its input nor mislabels (issues 9, 12) -------
+
+def _untrained_model(folder: Path, classes: list[str], size: int = 48) -> Path:
+    """A saved (untrained, seeded) paper CNN with `classes.json` beside it: the real model file format."""
+    import keras
+
+    from fer_utils.models import build_paper_cnn, save_model
+
+    keras.utils.set_random_seed(0)
+    return save_model(build_paper_cnn(len(classes), (size, size, 1)), folder / "model.keras", classes)
+
+
+def write_clip(path: Path, still: Path, frames: int) -> Path:
+    """An mp4v clip of `frames` frames made from a real still, shifted a pixel per frame (15 fps)."""
+    import cv2
+
+    image = cv2.imread(str(still))
+    height, width = image.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (width, height))
+    for i in range(frames):
+        writer.write(np.roll(image, i % 7, axis=1))
+    writer.release()
+    return path
+
+
+def test_predict_refuses_to_overwrite_its_input(stills: list[Path], tmp_path: Path, capsys) -> None:
+    """Regression: `predict --out` equal to the input overwrote the user's original image."""
+    import shutil
+
+    from fer_utils.cli import main
+
+    model = _untrained_model(tmp_path / "run", ["neutral", "happy", "sad"])
+    image = Path(shutil.copy(stills[0], tmp_path / "me.png"))
+    original = image.read_bytes()
+    for out in (image, tmp_path / "." / "me.png"):
+        assert main(["predict", "--model", str(model), str(image), "--out", str(out), "--detector", "opencv-haar"]) == 2
+        assert "is the input file" in capsys.readouterr().err
+    assert main(["predict", "--model", str(model), str(image), "--csv", str(image)]) == 2
+    assert image.read_bytes() == original
+
+
+@pytest.mark.parametrize("names", [["neutral", "happy"], ["neutral", "happy", "sad", "angry"]])
+def test_predict_checks_classes_against_the_model(stills: list[Path], tmp_path: Path, capsys,
+                                                  names: list[str]) -> None:
+    """Regression: a classes.json shorter than the outputs crashed with IndexError; a longer one silently
+    mislabelled whenever the top index fitted."""
+    from fer_utils.cli import main
+
+    model = _untrained_model(tmp_path / "run", ["neutral", "happy", "sad"])
+    (tmp_path / "run" / "classes.json").write_text(json.dumps(names))
+    assert main(["predict", "--model", str(model), str(stills[0]), "--detector", "opencv-haar"]) == 2
+    assert f"3 outputs but {len(names)} class names" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_long_video_is_streamed_not_held(stills: list[Path], tmp_path: Path) -> None:
+    """Regression: every frame of a video was held in memory (a 450-frame 720p clip peaked at 1.9 GB).
+    A 300-frame clip is now decoded and annotated one frame at a time: Python's traced peak stays below
+    a few frames, where holding the frames takes the whole clip (checked on the same clip)."""
+    import tracemalloc
+
+    from fer_utils.deploy import Recognizer
+    from fer_utils.models import load_model
+    from fer_utils.video import sample_frames
+
+    classes = ["neutral", "happy", "sad"]
+    model = load_model(_untrained_model(tmp_path / "run", classes))
+    video = write_clip(tmp_path / "long.mp4", stills[0], 300)
+    frame_bytes = 224 * 398 * 3
+    recognizer = Recognizer(model, classes, detector="opencv-haar")
+
+    tracemalloc.start()
+    table = recognizer.predict_media(video, out=tmp_path / "annotated.mp4")
+    _, streamed_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert table["frame_index"].nunique() == 300  # one face in every frame
+    assert streamed_peak < 10 * frame_bytes, f"peak {streamed_peak / 1e6:.1f} MB"
+
+    tracemalloc.start()
+    held = sample_frames(video, n=None)
+    _, held_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(held) == 300 and held_peak > 250 * frame_bytes  # the measure sees frames that are held
+
+
+@pytest.mark.slow
+def test_cli_and_widgets_give_the_same_table(stills: list[Path], tmp_path: Path) -> None:
+    """The CLI `predict`, the upload widget's figure path (image and video) and the video widget all go
+    through deploy.Recognizer: the same media and model give the same table."""
+    import cv2
+
+    from fer_utils import widgets
+    from fer_utils.cli import main
+    from fer_utils.models import load_model
+
+    classes = ["neutral", "happy", "sad"]
+    path = _untrained_model(tmp_path / "run", classes)
+    model = load_model(path)
+    video = write_clip(tmp_path / "clip.mp4", stills[3], 12)
+    for media, every in ((stills[3], None), (video, 3)):
+        csv = tmp_path / f"{media.stem}.csv"
+        args = ["predict", "--model", str(path), str(media), "--csv", str(csv)]
+        assert main(args + (["--every", str(every)] if every else [])) == 0
+        cli = pd.read_csv(csv)
+        shown = widgets.media_predictions(model, classes, media, every).table  # what media_figure draws
+        pd.testing.assert_frame_equal(cli, shown.astype(cli.dtypes.to_dict()), check_exact=False, atol=1e-6)
+    pd.testing.assert_frame_equal(cli, widgets.video_predictions(model, classes, video, every=3).astype(
+        cli.dtypes.to_dict()), check_exact=False, atol=1e-6)
+    uploaded, crop = widgets.image_predictions(model, classes, cv2.imread(str(stills[3])))  # emotion_figure's table
+    still = pd.read_csv(tmp_path / f"{stills[3].stem}.csv")
+    pd.testing.assert_frame_equal(still, uploaded.astype(still.dtypes.to_dict()), check_exact=False, atol=1e-6)
+    assert crop.shape == (48, 48)

@@ -115,3 +115,18 @@ def test_loading_refuses_files_that_are_not_safe_models(tmp_path: Path) -> None:
         load_model(tmp_path / "crafted.keras")
     with pytest.raises(ModelFileError, match="no classes.json"):
         load_classes(tmp_path / "crafted.keras")
+
+
+def test_paper_cnn_initialiser_keeps_the_architecture() -> None:
+    """He initialisation of the ReLU layers is an option of the recipe, not a new architecture."""
+    import keras
+
+    from fer_utils.models import build_paper_cnn, count_params
+
+    model = build_paper_cnn(8, init="he_uniform")
+    assert count_params(model) == 542_136
+    for name in ("conv1", "conv2", "conv3", "fc"):
+        assert isinstance(model.get_layer(name).kernel_initializer, keras.initializers.HeUniform), name
+    assert isinstance(build_paper_cnn(8).get_layer("fc").kernel_initializer, keras.initializers.GlorotUniform)
+    with pytest.raises(ValueError, match="unknown initialiser"):
+        build_paper_cnn(8, init="zeros")

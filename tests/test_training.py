@@ -151,3 +151,130 @@ def test_mini_xception_trains_an_epoch_on_cpu(tmp_path: Path) -> None:
     assert metrics["test"]["frame"]["n"] > 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["model"] == "mini-xception" and config["params"] == 53_811  # 3 classes (any input size: global pooling)
+
+
+# --- train checks everything before building anything, and never leaves half a run (issue 12) ----------
+
+def _train_cli(*args: str) -> int:
+    """`python -m fer_utils train …` in this process (its exit code)."""
+    from fer_utils.cli import main
+
+    return main(["train", *args])
+
+
+def _no_run_written(run_dir: Path) -> bool:
+    """Neither the run folder nor a temporary sibling of it exists."""
+    return not run_dir.exists() and not list(run_dir.parent.glob(f".{run_dir.name}.tmp-*"))
+
+
+def test_train_refuses_a_single_class(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    """Regression: one class trained a 1-output model and reported accuracy and F1 of 1.0."""
+    from fer_utils.errors import TrainingError
+    from fer_utils.training import train_run
+
+    root, manifest = toy
+    happy = manifest[manifest["emotion"] == "happy"]
+    with pytest.raises(TrainingError, match="at least 2 classes"):
+        train_run(small_config(epochs=1), happy, root, tmp_path / "run", verbose=0)
+    assert _no_run_written(tmp_path / "run")
+
+
+def test_train_checks_every_crop_before_building(toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys) -> None:
+    """Regression: only the first row was checked; a later missing crop died in TensorFlow with
+    NotFoundError and left a partial run folder."""
+    import shutil
+
+    root, manifest = toy
+    crops = tmp_path / "crops"
+    shutil.copytree(root, crops)
+    usable = manifest[manifest["status"] == "ok"]
+    (crops / usable["image"].iloc[-1]).unlink()  # the last crop: the first row is fine
+    assert _train_cli("--crops", str(crops), "--out", str(tmp_path / "run"), "--size", "32", "--epochs", "1") == 2
+    err = capsys.readouterr().err
+    assert "1 of 288 crops" in err and usable["image"].iloc[-1] in err
+    assert _no_run_written(tmp_path / "run")
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--l1", "-5", "L1 factor"),
+    ("--size", "0", "image size"),
+    ("--batch-size", "0", "batch size"),
+    ("--epochs", "0", "epochs must be at least 1"),
+    ("--learning-rate", "0", "learning rate"),
+    ("--init", "zeros", "initialiser"),
+])
+def test_train_rejects_bad_numbers_with_a_clear_error(toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys,
+                                                      option: str, value: str, message: str) -> None:
+    """Regression: --l1 -5 was recorded and silently not applied; --size 0 and --batch-size 0 ended in
+    tracebacks; --epochs 0 wrote a run without training."""
+    root, _ = toy
+    assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), option, value) == 2
+    assert message in capsys.readouterr().err
+    assert _no_run_written(tmp_path / "run")
+
+
+@pytest.mark.slow
+def test_a_run_folder_is_written_whole_and_never_over_another(toy: tuple[Path, pd.DataFrame], tmp_path: Path,
+                                                               capsys) -> None:
+    """Regression: --epochs 0 into an existing run folder rewrote classes.json beside the old model. A
+    complete run is never overwritten; a run that fails while training leaves nothing behind."""
+    import shutil
+
+    from fer_utils.errors import TrainingError
+    from fer_utils.runs import RUN_FILES, load_test_predictions
+    from fer_utils.training import train_run
+
+    root, manifest = toy
+    run = tmp_path / "run"
+    result = train_run(small_config(epochs=1), manifest, root, run, verbose=0)
+    assert sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)
+    assert not list(tmp_path.glob(".run.tmp-*"))
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
+
+    three = manifest[manifest["emotion"] != "sad"]  # other classes: would rewrite classes.json
+    with pytest.raises(TrainingError, match="already holds a complete run"):
+        train_run(small_config(epochs=1), three, root, run, verbose=0)
+    assert _train_cli("--crops", str(root), "--out", str(run), "--epochs", "0") == 2
+    assert _train_cli("--crops", str(root), "--out", str(run), "--epochs", "1", "--size", "64") == 2
+    assert "already holds" in capsys.readouterr().err
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()} == before
+
+    # the saved test predictions are the run's own: same frames, same metrics, no re-split
+    frames, probabilities, classes = load_test_predictions(run)
+    assert classes == result.classes and len(frames) == result.metrics["test"]["frame"]["n"]
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    accuracy = np.mean(np.asarray(classes)[probabilities.argmax(1)] == frames["emotion"].to_numpy())
+    assert accuracy == pytest.approx(result.metrics["test"]["frame"]["accuracy"])
+    assert set(frames["image"]) <= set(manifest["image"])
+
+    # a crop that exists but does not decode fails inside TensorFlow: no run folder, no temporary left
+    crops = tmp_path / "crops"
+    shutil.copytree(root, crops)
+    (crops / manifest["image"].iloc[5]).write_bytes(b"not a png")
+    with pytest.raises(Exception):
+        train_run(small_config(epochs=1), manifest, crops, tmp_path / "broken", verbose=0)
+    assert _no_run_written(tmp_path / "broken")
+
+
+# --- collapse detection (issue 10) ------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(toy: tuple[Path, pd.DataFrame], tmp_path: Path,
+                                                            capsys) -> None:
+    """A huge learning rate kills every Dense(16) unit: metrics.json says so and the CLI warns loudly;
+    the recipe of the learning test is not flagged."""
+    root, _ = toy
+    assert _train_cli("--crops", str(root), "--out", str(tmp_path / "dead"), "--size", "48", "--epochs", "2",
+                      "--learning-rate", "10", "--seed", "1") == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "dead" / "metrics.json").read_text())
+    assert metrics["collapsed"] is True
+    assert metrics["collapse"]["alive_units"] == 0 or metrics["collapse"]["predicted_classes"] == 1
+    assert metrics["collapse"]["advice"] and "COLLAPSED RUN" in out and "learning rate" in out
+
+    from fer_utils.training import train_run
+
+    healthy = train_run(small_config(), toy[1], root, tmp_path / "healthy", verbose=0).metrics
+    assert healthy["collapsed"] is False
+    assert healthy["collapse"]["alive_units"] > 0 and healthy["collapse"]["predicted_classes"] == 3
+    assert healthy["collapse"]["train_loss_vs_chance"] < 0.9 and healthy["collapse"]["advice"] == ""

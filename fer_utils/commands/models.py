@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 MODEL_NAMES = ("paper-cnn", "alexnet", "resnet50", "mobilenet-v2", "xception", "mini-xception", "mobilenet-inception")
@@ -21,16 +22,29 @@ def _rates(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _train(args: argparse.Namespace) -> int:
-    """Train one model on a crops folder and write the run folder."""
-    from fer_utils.preprocess import load_manifest
-    from fer_utils.training import TrainConfig, train_run
+# TrainConfig field for each `train` option; an option left out keeps TrainConfig's default.
+TRAIN_FIELDS = ("model", "epochs", "batch_size", "learning_rate", "dropout", "l1", "seed", "protocol", "patience", "init")
 
-    config = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, dropout=args.dropout,
-                         l1=args.l1, seed=args.seed, protocol=args.protocol, image_size=(args.size, args.size),
-                         patience=args.patience)
+
+def _train(args: argparse.Namespace) -> int:
+    """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
+    from dataclasses import replace
+
+    from fer_utils.preprocess import load_manifest
+    from fer_utils.training import TrainConfig, check_config, check_run_dir, collapse_message, train_run
+
+    given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
+    if args.size is not None:
+        given["image_size"] = (args.size, args.size)
+    config = replace(TrainConfig(), **given)
+    check_config(config)  # before reading the manifest: a bad number fails at once, nothing written
+    check_run_dir(args.out)
     result = train_run(config, load_manifest(args.crops), args.crops, args.out, verbose=2)
     print(json.dumps(result.metrics["test"], indent=2))
+    warning = collapse_message(result.metrics)
+    if warning:
+        print(warning)
+        print(warning, file=sys.stderr)
     print(f"run written to {args.out}")
     return 0
 
@@ -40,19 +54,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from fer_utils.evaluation import evaluate_predictions, per_class_report, predicted_labels
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.models import check_classes, load_classes, load_model
     from fer_utils.preprocess import load_manifest
+    from fer_utils.runs import RunFolder
     from fer_utils.splits import split_frames
     from fer_utils.training import make_dataset, usable_frames
 
     if args.run is not None:
-        config = json.loads((args.run / "config.json").read_text())
-        model_path = args.run / "model.keras"
+        run = RunFolder(args.run)
+        config, model_path = run.config(), run.model
         protocol, seed, test_size = config["protocol"], config["seed"], config["test_size"]
         val_size = config["val_size"]
     else:
         model_path, protocol, seed, test_size, val_size = args.model, args.protocol, args.seed, 0.2, args.val_size
-    model, classes = load_model(model_path), load_classes(model_path)
+    model = load_model(model_path)
+    classes = check_classes(model, load_classes(model_path))
     frames = usable_frames(load_manifest(args.crops))
     test = split_frames(frames, protocol, test_size, val_size, seed).test
     size = tuple(model.input_shape[1:3])
@@ -66,11 +82,12 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy."""
-    from fer_utils.deploy import predict_media
+    from fer_utils.deploy import Recognizer, refuse_overwrite
     from fer_utils.models import load_classes, load_model
 
-    model, classes = load_model(args.model), load_classes(args.model)
-    table = predict_media(model, classes, args.media, detector=args.detector, every=args.every, out=args.out)
+    refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
+    recognizer = Recognizer(load_model(args.model), load_classes(args.model), detector=args.detector)
+    table = recognizer.predict_media(args.media, every=args.every, out=args.out)
     if args.csv:
         table.to_csv(args.csv, index=False)
     records = table.to_dict(orient="records")
@@ -103,8 +120,9 @@ def _quantize(args: argparse.Namespace) -> int:
     """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest."""
     from fer_utils.deploy import to_tflite
     from fer_utils.errors import DatasetError
-    from fer_utils.models import CLASSES_FILE, load_classes, load_model
+    from fer_utils.models import load_classes, load_model
     from fer_utils.preprocess import load_manifest
+    from fer_utils.runs import CLASSES_FILE
     from fer_utils.training import load_images, usable_frames
 
     model, classes = load_model(args.model), load_classes(args.model)
@@ -126,17 +144,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train`, `evaluate`, `predict`, `compare` and `quantize` commands."""
     train = subparsers.add_parser("train", help="train a model on a crops folder (manifest) into a run folder")
     train.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
-    train.add_argument("--protocol", choices=PROTOCOLS, default="random", help="split protocol (paper: random)")
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--model", choices=MODEL_NAMES, default="paper-cnn")
-    train.add_argument("--dropout", type=_rates, default=(0.3, 0.3, 0.3),
-                       help="paper-cnn dropout after each pooling stage (SAVEE: 0.3,0.5,0.5)")
-    train.add_argument("--l1", type=float, default=0.0, help="L1 penalty on the Dense(16) kernel")
-    train.add_argument("--size", type=int, default=180, help="input side in pixels (crops are resized)")
-    train.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, required=True, help="run folder to write")
+    train.add_argument("--protocol", choices=PROTOCOLS, help="split protocol (default: the paper's, random)")
+    train.add_argument("--epochs", type=int, help="most epochs (default: TrainConfig's)")
+    train.add_argument("--batch-size", type=int, help="default: TrainConfig's")
+    train.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: TrainConfig's)")
+    train.add_argument("--model", choices=MODEL_NAMES, help="default: paper-cnn")
+    train.add_argument("--dropout", type=_rates,
+                       help="paper-cnn dropout after each pooling stage, e.g. SAVEE's 0.3,0.5,0.5 (default: TrainConfig's)")
+    train.add_argument("--l1", type=float, help="L1 penalty on the Dense(16) kernel (default: off)")
+    train.add_argument("--init",
+                       help="paper-cnn kernel initialiser of the ReLU layers: glorot_uniform, he_uniform or he_normal (default: TrainConfig's)")
+    train.add_argument("--size", type=int, help="input side in pixels, crops are resized (default: the paper's)")
+    train.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: TrainConfig's)")
+    train.add_argument("--seed", type=int, help="default: TrainConfig's")
+    train.add_argument("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
     train.set_defaults(handler=_train)
 
     evaluate = subparsers.add_parser("evaluate", help="test metrics of a run or model file on a manifest split")
