@@ -21,14 +21,12 @@ from fer_utils.errors import DatasetError
 
 SAMPLE_DATASET = "sample"
 SAMPLE_MARKER = ".complete"
-# The reference model the chapters share (chapter 4 trains it; 5, 7 and 8 reuse it): the paper's CNN
-# on the sample, at a reduced input size and few epochs so that the whole book executes in minutes
-# on 2 CPU cores. The paper's own setting is image_size=(180, 180), epochs=30, Adam at 1e-3 and
-# dropout 0.3 after every stage (TrainConfig's defaults). The quick run keeps only the last dropout
-# (before flatten) and uses Adam at 3e-4: with the paper's values the CNN's Dense(16) units die and it
-# stays at chance on the sample within 12 epochs (measurements in the TrainConfig docstring).
-QUICK_TRAINING = {"image_size": (96, 96), "epochs": 12, "patience": 4, "learning_rate": 3e-4,
-                  "dropout": (0.0, 0.0, 0.3)}
+# The reference model the chapters share (chapter 4 trains it; 3, 8 and 9 reuse it): the paper's CNN
+# on the sample, at a reduced input size and few epochs so that the whole book executes in minutes on
+# 2 CPU cores. The recipe is TrainConfig's default (Adam 3e-4, dropout only before flatten: measured
+# robust across seeds, see benchmarks/README.md); the paper's own setting is image_size=(180, 180),
+# 30 epochs, Adam 1e-3 and dropout 0.3 after every stage (chapter 5 shows what that does).
+QUICK_TRAINING = {"image_size": (48, 48), "epochs": 12, "patience": 4}
 
 
 def default_cache() -> Path:
@@ -165,35 +163,26 @@ def ensure_run(crops: Path, cache: Path | None = None, subjects: Sequence[str] |
 def ensure_trained_model(crops: Path | None = None, cache: Path | None = None,
                          **overrides: object) -> Path:
     """The `model.keras` of the book's reference run on `crops` (default: the sample's crops)."""
+    from fer_utils.runs import RunFolder
+
     crops = crops or ensure_crops(cache=cache)
-    return ensure_run(crops, cache, **overrides) / "model.keras"
+    return RunFolder(ensure_run(crops, cache, **overrides)).model
 
 
 def load_run(run_dir: Path) -> dict:
     """A finished run's `config`, `metrics` (JSON) and `history` (DataFrame), for the chapters' figures."""
-    import pandas as pd
+    from fer_utils.runs import RunFolder
 
-    run_dir = Path(run_dir)
-    return {"config": json.loads((run_dir / "config.json").read_text()),
-            "metrics": json.loads((run_dir / "metrics.json").read_text()),
-            "history": pd.read_csv(run_dir / "history.csv")}
+    run = RunFolder(run_dir)
+    return {"config": run.config(), "metrics": run.metrics(), "history": run.history()}
 
 
-def test_predictions(run_dir: Path, crops: Path):
-    """(test frames, class probabilities, classes) of a run, re-splitting with its saved protocol and seed."""
-    from fer_utils.data import classes_in
-    from fer_utils.models import load_model
-    from fer_utils.preprocess import load_manifest
-    from fer_utils.splits import split_frames
-    from fer_utils.training import make_dataset, usable_frames
+def run_predictions(run_dir: Path):
+    """(test frames, class probabilities, classes) of a run, as saved by the run itself (no re-split,
+    no re-prediction)."""
+    from fer_utils.runs import load_test_predictions
 
-    config = load_run(run_dir)["config"]
-    frames = usable_frames(load_manifest(crops))
-    classes = config.get("classes") or classes_in(frames)
-    split = split_frames(frames, config["protocol"], config["test_size"], config["val_size"], config["seed"])
-    model = load_model(Path(run_dir) / "model.keras")
-    dataset = make_dataset(split.test, crops, classes, image_size=tuple(config["image_size"]), cache=False)
-    return split.test.reset_index(drop=True), model.predict(dataset, verbose=0), list(classes)
+    return load_test_predictions(run_dir)
 
 
 DEMO_MODEL_DIR = "demo_model"
@@ -204,12 +193,16 @@ def publish_demo_model(run_dir: Path, about: dict, cache: Path | None = None) ->
     """Make a finished run's model the live demo page's default: its model, classes and metrics are
     copied (atomically) to `<cache>/demo_model/` with `about` (trained_on, license, …) beside them.
     Chapter 9 publishes its London model; `book build` takes it from here."""
+    from fer_utils.runs import RunFolder
+
     run_dir = Path(run_dir)
     target = (cache or default_cache()) / DEMO_MODEL_DIR
 
     def copy(tmp: Path) -> None:
         tmp.mkdir(parents=True)
-        for name in ("model.keras", "classes.json", "metrics.json"):
+        from fer_utils.runs import CLASSES_FILE, METRICS_FILE, MODEL_FILE
+
+        for name in (MODEL_FILE, CLASSES_FILE, METRICS_FILE):
             shutil.copy2(run_dir / name, tmp / name)
         (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
 
@@ -221,12 +214,14 @@ def publish_demo_model(run_dir: Path, about: dict, cache: Path | None = None) ->
         target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
-    return target / "model.keras"
+    return RunFolder(target).model
 
 
 def published_demo_model(cache: Path | None = None) -> tuple[Path, dict] | None:
     """The (model path, about) that chapter 9 published for the demo page, or None if it has not run."""
+    from fer_utils.runs import MODEL_FILE
+
     folder = (cache or default_cache()) / DEMO_MODEL_DIR
-    if not (folder / "model.keras").is_file() or not (folder / DEMO_ABOUT_FILE).is_file():
+    if not (folder / MODEL_FILE).is_file() or not (folder / DEMO_ABOUT_FILE).is_file():
         return None
-    return folder / "model.keras", json.loads((folder / DEMO_ABOUT_FILE).read_text())
+    return folder / MODEL_FILE, json.loads((folder / DEMO_ABOUT_FILE).read_text())

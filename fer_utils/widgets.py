@@ -229,24 +229,19 @@ def prediction_browser(frames: pd.DataFrame, probabilities: np.ndarray, classes:
 
 
 # Chapter 5: dropout and L1 curves from precomputed runs.
-def regularization_explorer(histories: Mapping[tuple[float, float], pd.DataFrame], data: str,
-                            show: bool = True) -> LiveView:
-    """Pick the last-two-layers dropout and the L1 factor; see the curves of that precomputed run on `data`
+def regularization_explorer(histories: Mapping[str, pd.DataFrame], data: str, show: bool = True) -> LiveView:
+    """Pick a regularization setting (by its label); see the curves of that precomputed run on `data`
     (a label such as `chapters.data_label(DATASET, DATA_DIR)`)."""
-    dropouts = sorted({d for d, _ in histories})
-    l1s = sorted({l1 for _, l1 in histories})
-    controls = {
-        "dropout": widgets.SelectionSlider(options=dropouts, value=dropouts[0], description="dropout"),
-        "l1": widgets.SelectionSlider(options=l1s, value=l1s[0], description="L1"),
-    }
+    names = list(histories)
+    controls = {"setting": widgets.Dropdown(options=names, value=names[0], description="setting")}
 
-    def describe(dropout: float, l1: float) -> str:
-        last = histories[(dropout, l1)].iloc[-1]
+    def describe(setting: str) -> str:
+        last = histories[setting].iloc[-1]
         return (f"last epoch: train accuracy {last['accuracy']:.2f}, validation {last['val_accuracy']:.2f}, "
                 f"gap {last['accuracy'] - last['val_accuracy']:+.2f} ({data})")
 
-    def draw(dropout: float, l1: float) -> Figure:
-        return plots.training_curves({f"dropout {dropout}, L1 {l1:g}": histories[(dropout, l1)]})
+    def draw(setting: str) -> Figure:
+        return plots.training_curves({setting: histories[setting]})
 
     return live_view(draw, controls, describe, show=show)
 

@@ -66,12 +66,12 @@ def test_detector_explorer_draws_each_detector(stills: list[Path]) -> None:
 
 
 def test_regularization_explorer_reads_the_chosen_run() -> None:
-    runs = {(d, l1): pd.DataFrame({"epoch": [0, 1], "loss": [1, 0.5], "val_loss": [1, 0.9], "accuracy": [0.5, 0.9],
-                                   "val_accuracy": [0.5, 0.9 - d]}) for d in (0.3, 0.5) for l1 in (0.0, 0.001)}
+    runs = {f"dropout {d}": pd.DataFrame({"epoch": [0, 1], "loss": [1, 0.5], "val_loss": [1, 0.9], "accuracy": [0.5, 0.9],
+                                          "val_accuracy": [0.5, 0.9 - d]}) for d in (0.3, 0.5)}
     view = widgets.regularization_explorer(runs, data="ravdess (real)", show=False)
     assert "gap +0.30" in view.status.value
     assert "(ravdess (real))" in view.status.value and "synthetic" not in view.status.value
-    view.controls["dropout"].value = 0.5
+    view.controls["setting"].value = "dropout 0.5"
     assert "gap +0.50" in view.status.value
 
 
