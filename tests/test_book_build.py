@@ -7,20 +7,16 @@ widgets from the saved state, log no browser error, and leave a screenshot in `_
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from browser import chromium, serve
 from fer_utils.book import SOLUTION_TAG, toc_entries, toc_notebooks
 from fer_utils.links import book_links
 
@@ -29,7 +25,6 @@ pytestmark = pytest.mark.book
 REPO = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build"))
 STAGE, HTML, SHOTS = BUILD / "stage", BUILD / "html", BUILD / "screenshots"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 CHAPTERS = [p.with_suffix("") for p in toc_notebooks(REPO)]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -124,43 +119,15 @@ def test_badges_and_launch_buttons_agree_with_the_config(chapter: Path) -> None:
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """A local HTTP server on 127.0.0.1 serving the built book; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(require(HTML)))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """A static file handler that does not log every request to stderr."""
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass
+    with serve(require(HTML)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Headless Debian chromium through its own chromedriver, with a fresh profile and console logging."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not binary.is_file():
-            pytest.fail(f"{binary} is missing: apt-get install chromium chromium-driver (see README)")
-    profile = tempfile.mkdtemp(prefix="fer-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1600"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium() as driver:
+        yield driver
 
 
 def open_page(driver: object, url: str) -> list[dict]:

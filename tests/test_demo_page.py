@@ -8,20 +8,16 @@ PROB_TOLERANCE. Reads what `make book` built (`_build/html`, or FER_BOOK_BUILD);
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
-import shutil
-import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from browser import chromium, serve
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
 from fer_utils.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_STATIC_DIR
 
@@ -31,7 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build"))
 HTML, SHOTS = BUILD / "html", BUILD / "screenshots"
 PAGE = "book/demo.html"
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 # Browser (LiteRT.js, WebAssembly/XNNPack) vs Python (TensorFlow's TFLite interpreter), float32 model,
 # same crop: the two runtimes may sum in a different order, nothing more.
 PROB_TOLERANCE = 1e-4
@@ -65,49 +60,23 @@ def require_demo() -> Path:
     return page
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """A static file handler that does not log every request."""
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        pass
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """The built book on a local HTTP server (127.0.0.1); yields its base URL."""
     require_demo()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(HTML)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve(HTML) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Headless chromium whose camera is the RAVDESS clip (fake device), with console logging."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not binary.is_file():
-            pytest.fail(f"{binary} is missing: apt-get install chromium chromium-driver (see README)")
     y4m = write_y4m(ravdess_clip_path(), tmp_path_factory.mktemp("camera") / "ravdess.y4m",
                     FAKE_CAMERA_SIDE, FAKE_CAMERA_FRAMES)
-    profile = tempfile.mkdtemp(prefix="fer-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 f"--use-file-for-fake-video-capture={y4m}", "--autoplay-policy=no-user-gesture-required",
-                 "--window-size=1280,1400"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-video-capture={y4m}", "--autoplay-policy=no-user-gesture-required",
+                  window="1280,1400") as driver:
+        yield driver
 
 
 def wait_for(driver: object, script: str, timeout: float = 90) -> object:
