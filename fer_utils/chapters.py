@@ -112,7 +112,10 @@ def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b:
     """A sentence comparing two settings measured over seeds: a difference within the spread is called that."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     diff = a.mean() - b.mean()
-    spread = max(a.std(ddof=1) if len(a) > 1 else 0.0, b.std(ddof=1) if len(b) > 1 else 0.0)
+    if min(len(a), len(b)) < 2:
+        return (f"{name_a} minus {name_b}: {diff:+.3f} {metric} (one run each: no spread measured, so no "
+                "verdict; compare it with the spread of runs of the same size, or train more seeds)")
+    spread = max(a.std(ddof=1), b.std(ddof=1))
     verdict = ("larger than the spread over seeds" if abs(diff) > spread
                else "within the spread over seeds: not a difference these runs can show")
     return f"{name_a} minus {name_b}: {diff:+.3f} {metric} ({len(a)} and {len(b)} seeds; std up to {spread:.3f}), {verdict}"

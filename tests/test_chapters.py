@@ -63,6 +63,8 @@ def test_a_difference_within_the_spread_is_called_that() -> None:
     assert "within the spread" in same
     clear = chapters.difference_note([0.90, 0.91, 0.92], [0.60, 0.61, 0.62], "a", "b", "accuracy")
     assert "larger than the spread" in clear and "+0.300" in clear
+    single = chapters.difference_note([0.9], [0.6], "a", "b", "accuracy")
+    assert "no spread measured" in single and "larger" not in single and "within" not in single
 
 
 @pytest.mark.parametrize("text, expected", [
