@@ -52,7 +52,7 @@ book-test: book
 
 test: sample
 	$(MAKE) book
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 student: install
 	$(PY) -m fer_utils book student --out _build/student
