@@ -102,12 +102,6 @@ def mean_std(values: Sequence[float]) -> str:
     return f"{array.mean():.3f} ± {spread:.3f}"
 
 
-def spread_table(table: pd.DataFrame, by: str | Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
-    """Mean, standard deviation and count of `metrics` over the rows of each `by` group (e.g. seeds)."""
-    summary = table.groupby(by, sort=False)[list(metrics)].agg(["mean", "std", "count"])
-    return summary.round(3)
-
-
 def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, metric: str) -> str:
     """A sentence comparing two settings measured over seeds: a difference within the spread is called that."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
