@@ -7,8 +7,9 @@ An unanswered exercise (`None`) is not an error, so a student notebook always ru
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,41 @@ class Feedback:
 
     def _repr_markdown_(self) -> str:
         return ("✅ **Correct.** " if self.ok else "❌ **Not yet.** ") + self.message
+
+
+class Unanswered(Exception):
+    """The student's function is still the stub (it raised NotImplementedError or returned `...`)."""
+
+
+def run_student(function: Callable[..., object], *args: object, **kwargs: object) -> object:
+    """Call the student's code; a stub becomes `Unanswered` (not an error: the notebook goes on)."""
+    try:
+        result = function(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise Unanswered from exc
+    if result is Ellipsis:
+        raise Unanswered
+    return result
+
+
+def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
+    """Make a checker of student code safe to run in any notebook: an unanswered stub and code that
+    crashes both become feedback that says so, never an exception that stops the run."""
+
+    @functools.wraps(check)
+    def checked(answer: object, *args: object, **kwargs: object) -> Feedback:
+        name = getattr(answer, "__name__", "your code")
+        if answer is None:
+            return Feedback(False, "Not answered yet: complete the function above and run this cell again.")
+        try:
+            return check(answer, *args, **kwargs)
+        except Unanswered:
+            return Feedback(False, f"Not answered yet: complete `{name}` (replace `raise NotImplementedError`) "
+                                   "and run this cell again.")
+        except Exception as exc:  # the student's code failed: name the error, keep the notebook running
+            return Feedback(False, f"`{name}` raised {type(exc).__name__}: {exc}")
+
+    return checked
 
 
 def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e-3, abs_tol: float = 0.0) -> Feedback:

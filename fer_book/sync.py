@@ -1,0 +1,218 @@
+"""Keep the code a chapter shows identical to the package's: one codebase, two views.
+
+A chapter shows the code it teaches in a *saved cell* (after d2l's `#@save`). Its first line names
+where that code lives in the package, and the rest of the cell is exactly that code:
+
+    #@save fer_utils.video: frame_indices
+    def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> list[int]:
+        ...
+
+The reader runs and edits the cell; the chapter then uses the definition the cell just made. The
+package stays what every chapter and the CLI import. `python -m fer_book sync` writes the package's
+definitions into every saved cell, `--export` writes edited cells back into the package, and
+`--check` (run by the tests) fails when a cell and the package differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SAVE_MARK = "#@save"
+SAVE_LINE = re.compile(r"^#@save\s+(?P<module>[\w.]+)\s*:\s*(?P<names>[\w\s,]+?)\s*$")
+SEPARATOR = "\n\n\n"  # two blank lines between definitions, as in the modules
+
+
+class SyncError(ValueError):
+    """A saved cell that cannot be matched with the package (bad mark, unknown name, syntax error)."""
+
+
+@dataclass(frozen=True)
+class SavedCell:
+    """One saved cell: its notebook, its index in the notebook, the module and the names it shows."""
+
+    notebook: Path
+    index: int
+    module: str
+    names: tuple[str, ...]
+    body: str
+
+    @property
+    def where(self) -> str:
+        """Notebook and cell, for messages."""
+        return f"{self.notebook.name} cell {self.index} ({self.module}: {', '.join(self.names)})"
+
+
+def parse_mark(line: str) -> tuple[str, tuple[str, ...]] | None:
+    """(module, names) of a `#@save module: name, name` line; None for any other line."""
+    if not line.startswith(SAVE_MARK):
+        return None
+    match = SAVE_LINE.match(line.strip())
+    if match is None:
+        raise SyncError(f"{line!r} is not `{SAVE_MARK} package.module: name[, name...]`")
+    names = tuple(n.strip() for n in match["names"].split(",") if n.strip())
+    return match["module"], names
+
+
+def _cell_source(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def saved_cells(notebook: Path) -> Iterator[SavedCell]:
+    """The saved cells of a notebook, in order."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        first, _, body = _cell_source(cell).partition("\n")
+        mark = parse_mark(first)
+        if mark is not None:
+            yield SavedCell(notebook, index, mark[0], mark[1], body)
+
+
+def module_path(module: str, root: Path) -> Path:
+    """The file of a dotted module name under the repository `root`."""
+    path = root.joinpath(*module.split(".")).with_suffix(".py")
+    if not path.is_file():
+        raise SyncError(f"module {module} has no file {path}")
+    return path
+
+
+def _top_level(source: str, where: str) -> dict[str, tuple[int, int]]:
+    """Line span (0-based start, with decorators; exclusive end) of each top-level function, class and
+    assigned name in `source`."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise SyncError(f"{where}: {exc}") from exc
+    spans = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, ast.Assign):
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names = [node.target.id]
+        else:
+            continue
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
+        for name in names:
+            spans[name] = (start, node.end_lineno)
+    return spans
+
+
+def definitions(source: str, names: Sequence[str], where: str) -> str:
+    """The source of the top-level `names` in `source`, in that order, two blank lines apart."""
+    spans, lines = _top_level(source, where), source.splitlines()
+    missing = [n for n in names if n not in spans]
+    if missing:
+        raise SyncError(f"{where}: no top-level definition of {', '.join(missing)}")
+    return SEPARATOR.join("\n".join(lines[slice(*spans[n])]) for n in names)
+
+
+def package_body(cell: SavedCell, root: Path) -> str:
+    """What the saved cell must hold: the package's definitions of its names."""
+    path = module_path(cell.module, root)
+    return definitions(path.read_text(encoding="utf-8"), cell.names, str(path))
+
+
+def differences(notebooks: Sequence[Path], root: Path) -> list[str]:
+    """One message per saved cell whose code is not the package's (empty when all agree)."""
+    problems = []
+    for notebook in notebooks:
+        for cell in saved_cells(notebook):
+            try:
+                expected = package_body(cell, root)
+            except SyncError as exc:
+                problems.append(f"{cell.where}: {exc}")
+                continue
+            if cell.body.rstrip() != expected.rstrip():
+                problems.append(f"{cell.where} differs from {module_path(cell.module, root).relative_to(root)}")
+    return problems
+
+
+def _as_lines(text: str) -> list[str]:
+    lines = text.splitlines(keepends=True)
+    return lines[:-1] + [lines[-1].rstrip("\n")] if lines else []
+
+
+def sync_notebooks(notebooks: Sequence[Path], root: Path) -> list[Path]:
+    """Write the package's definitions into every saved cell; return the notebooks that changed."""
+    changed = []
+    for notebook in notebooks:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        dirty = False
+        for cell in list(saved_cells(notebook)):
+            source = _cell_source(nb["cells"][cell.index]).partition("\n")[0] + "\n" + package_body(cell, root)
+            if _cell_source(nb["cells"][cell.index]) != source:
+                nb["cells"][cell.index]["source"] = _as_lines(source)
+                dirty = True
+        if dirty:
+            notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            changed.append(notebook)
+    return changed
+
+
+def export_cells(notebooks: Sequence[Path], root: Path) -> list[Path]:
+    """Write every saved cell's definitions back into its module (d2l's direction); return changed modules."""
+    changed = []
+    for notebook in notebooks:
+        for cell in saved_cells(notebook):
+            path = module_path(cell.module, root)
+            source = path.read_text(encoding="utf-8")
+            lines = source.splitlines()
+            spans = _top_level(source, str(path))
+            for name in sorted(cell.names, key=lambda n: spans[n][0] if n in spans else -1, reverse=True):
+                if name not in spans:
+                    raise SyncError(f"{cell.where}: {path.name} has no top-level {name} to replace")
+                start, end = spans[name]
+                lines[start:end] = definitions(cell.body, [name], cell.where).splitlines()
+                spans = _top_level("\n".join(lines) + "\n", str(path))
+            new = "\n".join(lines) + "\n"
+            if new != source:
+                path.write_text(new, encoding="utf-8")
+                changed.append(path)
+    return changed
+
+
+def chapter_notebooks(root: Path) -> list[Path]:
+    """The book's chapters, in order."""
+    return sorted((root / "notebooks").glob("*.ipynb"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`sync` (package → chapters), `sync --export` (chapters → package) or `sync --check`."""
+    parser = argparse.ArgumentParser(prog="python -m fer_book sync", description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--check", action="store_true", help="exit 1 and list the saved cells that differ")
+    group.add_argument("--export", action="store_true", help="write edited saved cells back into the package")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    args = parser.parse_args(argv)
+    notebooks = chapter_notebooks(args.root)
+    try:
+        if args.check:
+            problems = differences(notebooks, args.root)
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            if problems:
+                print("run `python -m fer_book sync` (package → chapters) or `--export` (chapters → package)",
+                      file=sys.stderr)
+            return int(bool(problems))
+        changed = export_cells(notebooks, args.root) if args.export else sync_notebooks(notebooks, args.root)
+    except SyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in changed:
+        print(f"updated {path.relative_to(args.root)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

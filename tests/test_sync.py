@@ -1,0 +1,124 @@
+"""The code a chapter shows is the package's code: saved cells (`#@save module: names`) are checked
+against the package, and `python -m fer_book sync` / `--export` bring either side back in line."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fer_book.sync import (
+    SyncError,
+    chapter_notebooks,
+    differences,
+    export_cells,
+    parse_mark,
+    saved_cells,
+    sync_notebooks,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = chapter_notebooks(REPO)
+DEFINITION = re.compile(r"^\s*(def|class|async def)\s+\w+", re.MULTILINE)
+
+
+def saved_names(notebook: Path) -> set[str]:
+    """Every `module.name` a chapter shows in its saved cells."""
+    return {f"{cell.module}.{name}" for cell in saved_cells(notebook) for name in cell.names}
+
+
+def test_every_saved_cell_is_the_package_code() -> None:
+    assert sum(len(list(saved_cells(nb))) for nb in NOTEBOOKS) > 0
+    assert differences(NOTEBOOKS, REPO) == []
+
+
+def test_code_is_defined_in_chapters_only_in_saved_cells_and_exercises() -> None:
+    for notebook in NOTEBOOKS:
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        saved = {cell.index for cell in saved_cells(notebook)}
+        for index, cell in enumerate(nb["cells"]):
+            source = "".join(cell["source"])
+            exercise = "exercises.check_" in source or "NotImplementedError" in source
+            if cell["cell_type"] == "code" and index not in saved and not exercise:
+                assert not DEFINITION.search(source), (
+                    f"{notebook.name} cell {index} defines code that is neither the package's (a `#@save` cell) "
+                    f"nor an exercise:\n{source}")
+
+
+def make_repo(tmp_path: Path, body: str) -> tuple[Path, Path, Path]:
+    """A tiny repository: one module `pkg/mod.py` and one chapter with a saved cell holding `body`."""
+    (tmp_path / "pkg").mkdir()
+    module = tmp_path / "pkg" / "mod.py"
+    module.write_text('"""A module."""\n\nLIMIT = 3\n\n\n@staticmethod\ndef twice(x: int) -> int:\n'
+                      '    """Twice x."""\n    return 2 * x\n\n\ndef other() -> None:\n    pass\n', encoding="utf-8")
+    (tmp_path / "notebooks").mkdir()
+    notebook = tmp_path / "notebooks" / "01_a.ipynb"
+    cells = [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": ["# A"]},
+             {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": None, "outputs": [],
+              "source": "#@save pkg.mod: LIMIT, twice\n" + body}]
+    notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    return tmp_path, module, notebook
+
+
+PACKAGE_BODY = 'LIMIT = 3\n\n\n@staticmethod\ndef twice(x: int) -> int:\n    """Twice x."""\n    return 2 * x'
+
+
+def test_a_cell_that_matches_passes(tmp_path: Path) -> None:
+    root, _, notebook = make_repo(tmp_path, PACKAGE_BODY)
+    assert differences([notebook], root) == []
+
+
+def test_an_edited_cell_is_caught_and_sync_restores_it(tmp_path: Path) -> None:
+    root, _, notebook = make_repo(tmp_path, PACKAGE_BODY.replace("2 * x", "3 * x"))
+    assert differences([notebook], root) == ["01_a.ipynb cell 1 (pkg.mod: LIMIT, twice) differs from pkg/mod.py"]
+    assert sync_notebooks([notebook], root) == [notebook]
+    assert differences([notebook], root) == []
+    assert "2 * x" in "".join(json.loads(notebook.read_text())["cells"][1]["source"])
+    assert sync_notebooks([notebook], root) == [], "a second sync changes nothing"
+
+
+def test_an_edited_package_is_caught_and_export_writes_the_cell_back(tmp_path: Path) -> None:
+    root, module, notebook = make_repo(tmp_path, PACKAGE_BODY.replace("2 * x", "x + x"))
+    assert differences([notebook], root)
+    assert export_cells([notebook], root) == [module]
+    text = module.read_text()
+    assert "return x + x" in text and "def other() -> None" in text and text.startswith('"""A module."""')
+    assert differences([notebook], root) == []
+
+
+def test_a_cell_naming_a_missing_definition_is_reported(tmp_path: Path) -> None:
+    root, _, notebook = make_repo(tmp_path, PACKAGE_BODY)
+    text = notebook.read_text().replace("LIMIT, twice", "LIMIT, thrice")
+    notebook.write_text(text)
+    assert differences([notebook], root) == [
+        f"01_a.ipynb cell 1 (pkg.mod: LIMIT, thrice): {root / 'pkg' / 'mod.py'}: no top-level definition of thrice"]
+
+
+def test_a_malformed_mark_is_an_error() -> None:
+    assert parse_mark("import numpy") is None
+    assert parse_mark("#@save fer_utils.video: frame_indices, sample_frames") == (
+        "fer_utils.video", ("frame_indices", "sample_frames"))
+    with pytest.raises(SyncError, match="is not `#@save package.module: name"):
+        parse_mark("#@save frame_indices")
+
+
+def test_the_check_command_fails_on_a_changed_chapter(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    shutil.copytree(REPO / "fer_utils", root / "fer_utils", ignore=shutil.ignore_patterns("assets", "__pycache__"))
+    command = [sys.executable, "-m", "fer_book.sync", "--root", str(root)]
+    ok = subprocess.run([*command, "--check"], cwd=REPO, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    first = next(cell for nb in chapter_notebooks(root) for cell in saved_cells(nb))
+    nb = json.loads(first.notebook.read_text())
+    nb["cells"][first.index]["source"].append("\n# an edit made in the chapter only")
+    first.notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    failed = subprocess.run([*command, "--check"], cwd=REPO, capture_output=True, text=True)
+    assert failed.returncode == 1 and first.where.split(" (")[0] in failed.stderr
+    subprocess.run(command, cwd=REPO, check=True, capture_output=True)
+    assert subprocess.run([*command, "--check"], cwd=REPO).returncode == 0
