@@ -18,6 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from fer_utils.errors import DatasetError
+from fer_utils.locking import wait_lock
 
 SAMPLE_DATASET = "sample"
 SAMPLE_MARKER = ".complete"
@@ -41,22 +42,30 @@ def cache_key(spec: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def artefact_lock(target: Path) -> Path:
+    """The lock file that serialises the making of one cached artefact (see `locking.wait_lock`)."""
+    return target.with_name(f".{target.name}.lock")
+
+
 def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
-    """Return `target`, building it first with `build(tmp)` into a temporary folder renamed into place."""
+    """Return `target`, building it first with `build(tmp)` into a temporary folder renamed into place.
+
+    Two processes asking for the same artefact (two chapters executed side by side) build it once: the
+    second waits on the artefact's lock, then finds it finished.
+    """
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        build(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process finished the same artefact first: keep theirs
-            if not target.is_dir():
-                raise
-    finally:
+    with wait_lock(artefact_lock(target)):
+        if target.is_dir():
+            return target
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            build(tmp)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -115,12 +124,16 @@ def ensure_crops(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = No
     spec = {"dataset": dataset, "root": str(root), "detector": detector, "frames": frames, "size": size,
             **({"index": index_options} if index_options else {})}
     target = (cache or default_cache()) / "crops" / cache_key(spec)
-    if not (target / MANIFEST_NAME).is_file():
-        from fer_utils.preprocess import preprocess_dataset
+    if (target / MANIFEST_NAME).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with wait_lock(artefact_lock(target)):  # another chapter making the same crops: wait, then reuse
+        if not (target / MANIFEST_NAME).is_file():
+            from fer_utils.preprocess import preprocess_dataset
 
-        clips = load_clips(dataset, data_dir, cache, **index_options).clips
-        preprocess_dataset(clips, target, frames=frames, detector=detector, size=size, workers=workers,
-                           progress=False)
+            clips = load_clips(dataset, data_dir, cache, **index_options).clips
+            preprocess_dataset(clips, target, frames=frames, detector=detector, size=size, workers=workers,
+                               progress=False)
     return target
 
 

@@ -67,6 +67,26 @@ def _acquire(path: Path) -> int:
 
 
 @contextmanager
+def wait_lock(path: Path) -> Iterator[Path]:
+    """Hold the exclusive lock on the file `path`, waiting while another process holds it.
+
+    For work that two processes may ask for at once (a cached artefact two chapters need): the second
+    waits for the first, then finds the finished result instead of redoing it. The file stays (removing
+    it could let a third process lock a different file); it holds nothing but the lock.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)
+
+
+@contextmanager
 def folder_lock(folder: Path, name: str) -> Iterator[Path]:
     """Hold the exclusive lock `<folder>/<name>` for the duration of the block; yields the lock file."""
     path = Path(folder) / name
