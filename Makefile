@@ -8,6 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAMPLE := data/sample
+# fer_book (the book-building tooling) is not installed: it runs from this folder, the repository root.
 # Where the book's notebooks cache what they make (crops, trained models); see fer_utils/artifacts.py.
 export FER_CACHE ?= $(CURDIR)/_cache
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -39,10 +40,10 @@ PARAMS ?=
 execute: sample
 	mkdir -p _build/stage
 	$(PY) benchmarks/calibrate.py --out _build/stage/calibration.json
-	$(PY) -m fer_utils book execute --out _build/stage $(foreach p,$(PARAMS),--param $(p))
+	$(PY) -m fer_book execute --out _build/stage $(foreach p,$(PARAMS),--param $(p))
 
 book: execute
-	$(PY) -m fer_utils book build --stage _build/stage --out _build
+	$(PY) -m fer_book build --stage _build/stage --out _build
 
 unit-test: sample
 	$(PY) -m pytest -m "not book"
@@ -55,7 +56,7 @@ test: sample
 	$(PY) -m pytest --durations=15
 
 student: install
-	$(PY) -m fer_utils book student --out _build/student
+	$(PY) -m fer_book student --out _build/student
 
 clean:
 	rm -rf _build

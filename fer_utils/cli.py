@@ -18,7 +18,6 @@ COMMAND_MODULES = (
     "fer_utils.commands.data",
     "fer_utils.commands.preprocess",
     "fer_utils.commands.models",
-    "fer_utils.commands.book",
 )
 
 
@@ -26,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
         prog="python -m fer_utils",
-        description="Lightweight facial emotion recognition: data, preprocessing, models and the book.",
+        description="Lightweight facial emotion recognition: data, preprocessing and models "
+                    "(the book itself is built by `python -m fer_book`).",
     )
     parser.add_argument("--version", action="version", version=f"fer_utils {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -36,8 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse `argv`, run the chosen handler and turn FerError into a one-line message and exit code 2."""
-    args = build_parser().parse_args(argv)
+    """Parse `argv` and run the chosen handler."""
+    return run_handler(build_parser().parse_args(argv))
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Run `args.handler` and turn FerError into a one-line message and exit code 2 (shared with fer_book)."""
     try:
         return int(args.handler(args) or 0)
     except FerError as exc:

@@ -17,8 +17,9 @@ import nbformat
 import pytest
 
 from browser import chromium, serve
-from fer_utils.book import SOLUTION_TAG, toc_entries, toc_notebooks
-from fer_utils.links import book_links
+from fer_book.links import book_links
+from fer_book.student import SOLUTION_TAG
+from fer_book.toc import toc_entries, toc_notebooks
 
 pytestmark = pytest.mark.book
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from fer_book.build import SITE_MANIFEST, BookBuildError, build_book, install_site
+from fer_book.execute import stage_sources
+from fer_book.npm import LITERT_WASM_UTILS, NpmPackageError, check_integrity, npm_tarball
+from fer_book.toc import repo_root
 from fer_utils.artifacts import default_cache
-from fer_utils.book import SITE_MANIFEST, BookBuildError, build_book, install_site, repo_root, stage_sources
-from fer_utils.npm import LITERT_WASM_UTILS, NpmPackageError, check_integrity, npm_tarball
 
 
 def site(folder: Path, files: dict[str, str]) -> Path:
@@ -81,8 +83,9 @@ def test_a_tampered_npm_tarball_is_refused(tmp_path: Path) -> None:
 
 def test_a_build_points_every_staged_link_at_a_changed_repository(tmp_path: Path) -> None:
     """`build_book` syncs the stage from its _config.yml: a fork that edits only that file gets its own links."""
-    from fer_utils.book import sync_stage_links, toc_notebooks
-    from fer_utils.links import book_links
+    from fer_book.build import sync_stage_links
+    from fer_book.links import book_links
+    from fer_book.toc import toc_notebooks
 
     root, stage = repo_root(), tmp_path / "stage"
     stage_sources(root, stage)

@@ -8,8 +8,9 @@ import math
 import pandas as pd
 import pytest
 
+from fer_book.execute import chapter_parameters, parse_parameter
+from fer_book.toc import toc_notebooks
 from fer_utils import chapters
-from fer_utils.book import chapter_parameters, parse_parameter, toc_notebooks
 from fer_utils.errors import FerError
 
 

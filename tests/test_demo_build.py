@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fer_book.demo import (DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_PACKAGES, FACE_DETECTOR_FILE, export_demo_model,
+                           licenses_text, vendor_demo_runtime)
 from fer_utils.artifacts import default_cache
-from fer_utils.demo import (DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_PACKAGES, FACE_DETECTOR_FILE, export_demo_model,
-                            licenses_text, vendor_demo_runtime)
 from fer_utils.errors import ModelFileError
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from browser import chromium, serve
+from fer_book.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_STATIC_DIR
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
-from fer_utils.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_STATIC_DIR
 
 pytestmark = pytest.mark.book
 

@@ -15,15 +15,10 @@ import pytest
 import yaml
 
 import fer_utils
-from fer_utils.links import LINKED_TEXT_FILES, book_links, sync_repository
-from fer_utils.book import (
-    PARAMETERS_TAG,
-    SOLUTION_TAG,
-    strip_solutions,
-    toc_entries,
-    toc_notebooks,
-    write_student_edition,
-)
+from fer_book.execute import PARAMETERS_TAG
+from fer_book.links import LINKED_TEXT_FILES, book_links, sync_repository
+from fer_book.student import SOLUTION_TAG, strip_solutions, write_student_edition
+from fer_book.toc import toc_entries, toc_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -159,7 +154,7 @@ def test_colab_link_check_catches_a_missing_notebook() -> None:
 
 
 def test_every_badge_install_cell_and_readme_link_agrees_with_the_config() -> None:
-    assert sync_repository(REPO, check=True) == [], "run `python -m fer_utils book links`"
+    assert sync_repository(REPO, check=True) == [], "run `python -m fer_book links`"
 
 
 def test_the_book_ref_is_the_package_version_tag() -> None:
@@ -264,7 +259,7 @@ def test_strip_solutions_removes_outputs_and_widget_state() -> None:
 def test_a_failing_cell_is_reported_with_its_notebook_and_cell(tmp_path: Path) -> None:
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from fer_utils.book import execute_notebook
+    from fer_book.execute import execute_notebook
 
     nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = x / 0")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -281,7 +276,7 @@ def test_links_command_checks_the_repository() -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "fer_utils", "book", "links", "--check"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "fer_book", "links", "--check"], capture_output=True,
                             text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 file(s) disagree" in result.stdout

@@ -19,7 +19,7 @@ def test_cli_help_lists_subcommands() -> None:
         [sys.executable, "-m", "fer_utils", "--help"], capture_output=True, text=True, check=True
     ).stdout
     for command in ("sample", "download", "index", "preprocess", "detect", "train", "evaluate",
-                    "predict", "compare", "quantize", "book"):
+                    "predict", "compare", "quantize"):
         assert command in out
 
 

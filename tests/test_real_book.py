@@ -20,8 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from fer_book.toc import toc_notebooks
 from fer_utils.assets import london_faces_dir
-from fer_utils.book import toc_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
 PEOPLE = 8
@@ -60,7 +60,7 @@ def test_every_chapter_runs_on_a_real_folder_and_never_calls_it_synthetic(tmp_pa
     for name, value in QUICK.items():
         params += ["--param", f"{name}={value!r}"]
     env = {**os.environ, "FER_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-m", "fer_utils", "book", "execute", "--out", str(stage), *params],
+    result = subprocess.run([sys.executable, "-m", "fer_book", "execute", "--out", str(stage), *params],
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     times = json.loads((stage / "execution_times.json").read_text())

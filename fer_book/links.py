@@ -3,7 +3,7 @@
 `repository.url` and `repository.branch` (a tag `v<fer_utils.__version__>` for a published book) make
 every Open-in-Colab badge, every chapter's Colab install cell (which installs the package at that same
 ref, so notebook and package never drift apart), Jupyter Book's launch buttons, and the README's
-links. `python -m fer_utils book links` rewrites them after a change; `--check` lists disagreements.
+links. `python -m fer_book links` rewrites them after a change; `--check` lists disagreements.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fer_book.toc import toc_notebooks
 from fer_utils.errors import FerError
 
 COLAB = "https://colab.research.google.com"
@@ -148,8 +149,6 @@ LINKED_TEXT_GLOBS = (*LINKED_TEXT_FILES, "book/*.md")
 def sync_repository(root: Path, check: bool = False) -> list[str]:
     """Point every link of the repository at `_config.yml`'s repository; with `check`, change nothing and
     return the files that disagree (empty when all agree)."""
-    from fer_utils.book import toc_notebooks
-
     links = book_links(root / "_config.yml")
     notebooks = toc_notebooks(root)
     texts = sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)})

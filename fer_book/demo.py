@@ -4,7 +4,7 @@
 detection (the .tflite that MediaPipe publishes in the npm package `@mediapipe/face_detection`) →
 gray crop resized to the model's input → the book's own model as a .tflite → class probabilities.
 LiteRT.js (`@litertjs/core`) runs both .tflite files, so the page runs the very file chapter 8
-exports, and a reader can load their own. Everything comes from pinned npm packages (fer_utils.npm)
+exports, and a reader can load their own. Everything comes from pinned npm packages (fer_book.npm)
 and this module's `export_demo_model`; nothing is fetched from anywhere else.
 """
 
@@ -15,9 +15,9 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from fer_book.npm import (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION, NpmPackage, NpmPackageError,
+                          vendor_files)
 from fer_utils.errors import ModelFileError
-from fer_utils.npm import (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION, NpmPackage, NpmPackageError,
-                           vendor_files)
 
 # Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:
 # Jupyter Book adds every .js/.css found there to EVERY page as a classic script, which breaks ES

@@ -1,27 +1,37 @@
-"""`python -m fer_utils book …`: execute the notebooks, build the HTML book, write the student edition."""
+"""`python -m fer_book …`: execute the notebooks, build the HTML book, sync the links, write the student edition.
+
+Run it from the repository root (fer_book is not installed). The handlers import papermill, Sphinx
+or TensorFlow only when they run, so `--help` is instant.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
+from fer_book.execute import DEFAULT_TIMEOUT_S
+from fer_utils.cli import run_handler
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `book` command group (execute, build, links, student)."""
-    book = subparsers.add_parser("book", help="execute the notebooks and build the HTML book")
-    sub = book.add_subparsers(dest="book_command", required=True, metavar="STEP")
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of the book's steps (execute, build, links, student)."""
+    parser = argparse.ArgumentParser(prog="python -m fer_book",
+                                     description="Execute the book's notebooks and build the HTML book.")
+    sub = parser.add_subparsers(dest="book_command", required=True, metavar="STEP")
 
     execute = sub.add_parser("execute", help="stage the book and execute every notebook with papermill")
     execute.add_argument("--out", type=Path, required=True, help="the stage folder to write")
     execute.add_argument("--only", nargs="+", metavar="NN", help="execute only notebooks starting with NN")
-    execute.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default 900)")
+    execute.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S,
+                         help=f"seconds allowed per cell (default {DEFAULT_TIMEOUT_S})")
     execute.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                          help="set a chapter parameter in every notebook that declares it, e.g. "
                               "--param DATASET=ravdess --param DATA_DIR=/data/ravdess (repeatable)")
     execute.set_defaults(handler=run_execute)
 
     build = sub.add_parser("build", help="build an executed stage into OUT/html (warnings are errors)")
-    build.add_argument("--stage", type=Path, required=True, help="a folder written by `book execute`")
+    build.add_argument("--stage", type=Path, required=True, help="a folder written by `python -m fer_book execute`")
     build.add_argument("--out", type=Path, required=True, help="output folder; the site goes to OUT/html")
     build.add_argument("--demo-model", type=Path, help="the .keras model of the live demo page "
                        "(default: the reference model of chapter 4)")
@@ -35,11 +45,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     student = sub.add_parser("student", help="write the notebooks without their solution cells")
     student.add_argument("--out", type=Path, required=True, help="folder for the student edition")
     student.set_defaults(handler=run_student)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` and run the chosen step (a FerError becomes a one-line message and exit code 2)."""
+    return run_handler(build_parser().parse_args(argv))
 
 
 def run_execute(args: argparse.Namespace) -> int:
     """Execute the book's notebooks into the stage and print each one's wall time."""
-    from fer_utils.book import execute_book, parse_parameter
+    from fer_book.execute import execute_book, parse_parameter
 
     parameters = dict(parse_parameter(text) for text in args.param)
     runs = execute_book(args.out, only=args.only, timeout=args.timeout, parameters=parameters)
@@ -54,7 +70,7 @@ def run_build(args: argparse.Namespace) -> int:
     import time
 
     from fer_utils.artifacts import default_cache
-    from fer_utils.book import build_book
+    from fer_book.build import build_book
 
     start = time.perf_counter()
     about = json.loads(args.demo_about.read_text()) if args.demo_about else None
@@ -65,7 +81,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_student(args: argparse.Namespace) -> int:
     """Write the student edition (solution cells removed, outputs cleared)."""
-    from fer_utils.book import write_student_edition
+    from fer_book.student import write_student_edition
 
     written = write_student_edition(args.out)
     print(f"wrote {len(written)} student notebooks under {args.out}")
@@ -74,8 +90,8 @@ def run_student(args: argparse.Namespace) -> int:
 
 def run_links(args: argparse.Namespace) -> int:
     """Rewrite (or with --check, list) every link that disagrees with _config.yml's repository."""
-    from fer_utils.book import repo_root
-    from fer_utils.links import sync_repository
+    from fer_book.links import sync_repository
+    from fer_book.toc import repo_root
 
     stale = sync_repository(repo_root(), check=args.check)
     verb = "disagree with" if args.check else "rewritten from"

@@ -1,0 +1,164 @@
+"""Building the HTML book from an executed stage (the second step of a book build, after fer_book.execute).
+
+`build_book` puts what the site serves itself into the stage (the ipywidgets bundle, the favicon, the
+demo page's folder), points the staged links at `_config.yml`'s repository, runs `jupyter-book build`
+with notebook execution off and warnings as errors, and installs the result into `OUT/html`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from fer_book.demo import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_static
+from fer_book.execute import atomic_write_text
+from fer_book.links import book_links, book_slugs, sync_notebook_file, sync_text
+from fer_book.npm import WIDGETS_HTML_MANAGER, vendor_files
+from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.errors import FerError
+
+# The ipywidgets embed bundle (fer_book.npm.WIDGETS_HTML_MANAGER) is served from the book's own _static.
+WIDGETS_STATIC_DIR = Path("_static") / "ipywidgets"
+# The list of files a build wrote into OUT/html; a rebuild replaces only those (issue 12).
+SITE_MANIFEST = ".book-files.json"
+# What the demo page says about its default model, the reference run of chapter 4.
+REFERENCE_MODEL_ABOUT = {
+    "trained_on": "the book's reference run (chapter 4): the paper's CNN trained on the embedded synthetic "
+                  "sample (faces animated from 24 RAVDESS stills), random frame split",
+    "license": "model trained on data derived from RAVDESS (CC BY-NC-SA 4.0): non-commercial use",
+}
+WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
+
+
+class BookBuildError(FerError):
+    """`jupyter-book build` failed or reported warnings (they are errors for this book)."""
+
+
+def vendor_widgets_js(stage: Path, cache: Path) -> Path:
+    """Unpack the widgets embed bundle (embed.js, its licence and fonts) into `<stage>/_static/ipywidgets`."""
+    def wanted(inner: PurePosixPath) -> bool:
+        return inner.parent == PurePosixPath("dist") and inner.suffix in WIDGETS_JS_FILES and "amd" not in inner.name
+
+    vendor_files(WIDGETS_HTML_MANAGER, cache, stage / WIDGETS_STATIC_DIR, wanted)
+    return stage / WIDGETS_STATIC_DIR / "embed.js"
+
+
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#F9AB00"/>'
+    '<circle cx="11" cy="12" r="2.5"/><circle cx="21" cy="12" r="2.5"/>'
+    '<path d="M9 20 q7 7 14 0" stroke="#000" stroke-width="2.5" fill="none"/></svg>'
+)
+
+
+def write_build_assets(stage: Path, cache: Path) -> None:
+    """Put what the HTML build serves from `_static` into the stage: the widgets bundle and the favicon."""
+    vendor_widgets_js(stage, cache)
+    (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG)
+
+
+def jupyter_book_executable() -> str:
+    """The `jupyter-book` script installed next to this Python, else the one on PATH."""
+    beside = Path(sys.executable).parent / "jupyter-book"
+    found = str(beside) if beside.is_file() else shutil.which("jupyter-book")
+    if not found:
+        raise BookBuildError("jupyter-book is not installed (pip install -r requirements.txt)")
+    return found
+
+
+def sphinx_environment() -> dict[str, str]:
+    """This process's environment with the repository root first on PYTHONPATH: Sphinx imports the
+    extension `fer_book.sphinx_ext` (named in _config.yml) from the checkout, as fer_book is never installed."""
+    paths = [str(repo_root()), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
+def build_book(stage: Path, out: Path, cache: Path, demo_model: Path | None = None,
+               demo_about: Mapping[str, object] | None = None) -> Path:
+    """Build the executed `stage` into `<out>/html` with jupyter-book: no execution, warnings as errors.
+
+    The demo page gets `demo_model` (.keras) described by `demo_about` (see fer_book.demo); by default
+    the reference model of chapter 4. Only the files this build owns are replaced in `<out>/html`.
+    """
+    if not (stage / "_config.yml").is_file():
+        raise BookBuildError(f"{stage} is not an executed stage "
+                             f"(run `python -m fer_book execute --out {stage}` first)")
+    html = out / "html"
+    write_build_assets(stage, cache)
+    write_demo_assets(stage, cache, demo_model, demo_about)
+    sync_stage_links(stage)
+    work = out / ".jupyter-book"
+    command = [jupyter_book_executable(), "build", str(stage), "--path-output", str(work),
+               "--builder", "html", "-W", "--keep-going"]
+    result = subprocess.run(command, capture_output=True, text=True, env=sphinx_environment())
+    sys.stdout.write(result.stdout[-4000:])
+    if result.returncode != 0:
+        raise BookBuildError(
+            f"jupyter-book build failed (exit {result.returncode}):\n{result.stderr[-6000:]}"
+        )
+    install_site(work / "_build" / "html", html)
+    shutil.rmtree(work / "_build" / "html")
+    return html / "index.html"
+
+
+def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mapping[str, object] | None) -> Path:
+    """The demo page's static folder in the stage, with `model` (default: the model chapter 9 published,
+    trained on real faces; if chapter 9 has not run, the reference model, labelled as such)."""
+    from fer_utils.artifacts import ensure_trained_model, published_demo_model
+
+    if model is None:
+        published = published_demo_model(cache)
+        if published is not None:
+            model, about = published[0], about or published[1]
+        else:
+            model = ensure_trained_model(cache=cache)
+            about = about or REFERENCE_MODEL_ABOUT
+    return write_demo_static(stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR, cache, Path(model), about or {"trained_on": Path(model).name},
+                             stage)
+
+
+def sync_stage_links(stage: Path) -> None:
+    """Point the staged notebooks' badge and install cells, and every repository link of the staged
+    pages, at the stage's `_config.yml` (so a changed repository changes every link of the built book)."""
+    links = book_links(stage / "_config.yml")
+    notebooks, pages = toc_notebooks(stage), sorted(stage.glob("book/*.md"))
+    old = frozenset().union(*(book_slugs(p.read_text()) for p in [*(stage / nb for nb in notebooks), *pages]))
+    for notebook in notebooks:
+        sync_notebook_file(stage / notebook, links, notebook.as_posix(), old)
+    for page in pages:
+        page.write_text(sync_text(page.read_text(), links, old))
+
+
+def site_files(folder: Path) -> set[str]:
+    """Every regular file under `folder`, as POSIX paths relative to it."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def owned_files(html: Path) -> set[str]:
+    """The files an earlier build wrote into `html` (its manifest), empty when there is none."""
+    manifest = html / SITE_MANIFEST
+    return set(json.loads(manifest.read_text())) if manifest.is_file() else set()
+
+
+def install_site(built: Path, html: Path) -> None:
+    """Copy the freshly built site into `html`: replace the files the previous build owned, delete those it
+    no longer makes, and leave every other file alone; refuse (before changing anything) to overwrite one."""
+    new, old = site_files(built), owned_files(html)
+    clashes = sorted(p for p in new if (html / p).exists() and p not in old)
+    if clashes:
+        raise BookBuildError(f"{html} holds files that no book build wrote and the build would overwrite: "
+                             f"{clashes[:5]}{' …' if len(clashes) > 5 else ''}; nothing was changed. Move them, or choose "
+                             "another --out (a site built before this check has no manifest: `make clean`)")
+    for stale in sorted(old - new):
+        (html / stale).unlink(missing_ok=True)
+    for name in sorted(new):
+        target = html / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copy2(built / name, tmp)
+        tmp.replace(target)
+    atomic_write_text(html / SITE_MANIFEST, json.dumps(sorted(new), indent=0) + "\n")

@@ -1,0 +1,183 @@
+"""Executing the book's notebooks with papermill into a *stage* folder (the first step of a book build).
+
+`execute_book` copies the book's sources into the stage and runs every notebook listed in `_toc.yml`
+there (outputs and widget state kept); `fer_book.build` then turns the stage into HTML. The notebooks
+run with the stage's `notebooks/` folder as working directory, like Jupyter does, and they find their
+data through `fer_utils.artifacts` (absolute paths), so the same notebook runs unchanged on Colab.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.errors import FerError
+
+# What a stage holds besides the executed notebooks.
+BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "DATA_LICENSES.md")  # the last is included by book/data_licenses.md
+BOOK_DIRS = ("book",)
+PARAMETERS_TAG = "parameters"
+DEFAULT_TIMEOUT_S = 900
+
+
+class NotebookExecutionError(FerError):
+    """One or more notebooks failed to execute; the message names each notebook and cell."""
+
+
+@dataclass(frozen=True)
+class NotebookRun:
+    """The outcome of executing one notebook: where it went, how long it took, what failed."""
+
+    notebook: str
+    seconds: float
+    error: str | None = None
+
+
+def stage_sources(root: Path, stage: Path) -> None:
+    """Copy the book's configuration, bibliography and prose pages from `root` into `stage`."""
+    stage.mkdir(parents=True, exist_ok=True)
+    for name in BOOK_FILES:
+        if not (root / name).is_file():
+            raise FerError(f"the book needs {root / name}, which does not exist")
+        shutil.copy2(root / name, stage / name)
+    for name in BOOK_DIRS:
+        if (root / name).is_dir():
+            shutil.copytree(root / name, stage / name, dirs_exist_ok=True)
+
+
+def describe_failure(exc: Exception) -> str:
+    """A one-line description of a papermill failure naming the cell (number and first line)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        first = (exc.source or "").strip().splitlines()[:1]
+        return (
+            f"cell {exc.cell_index} (execution count {exc.exec_count}, `{first[0] if first else ''}`)"
+            f" raised {exc.ename}: {exc.evalue}"
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
+def execute_notebook(
+    source: Path, target: Path, timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None
+) -> NotebookRun:
+    """Execute `source` into `target` with papermill in its folder; record the time or the failure.
+
+    Papermill keeps every output and nbclient stores the widget state in the notebook metadata, so
+    the built book renders the widgets without a kernel.
+    """
+    import papermill
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(
+            str(source),
+            str(target),
+            parameters=parameters or {},
+            kernel_name="python3",
+            cwd=str(target.parent),
+            execution_timeout=timeout,
+            progress_bar=False,
+            store_widget_state=True,
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is reported with its notebook
+        error = describe_failure(exc)
+    return NotebookRun(source.name, round(time.perf_counter() - start, 1), error)
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> list[Path]:
+    """The notebooks whose names start with one of `only` (e.g. "03"), or all when `only` is empty."""
+    if not only:
+        return list(notebooks)
+    chosen = [nb for nb in notebooks if any(nb.name.startswith(prefix) for prefix in only)]
+    if not chosen:
+        raise FerError(f"no notebook in _toc.yml matches {list(only)}")
+    return chosen
+
+
+def parse_parameter(text: str) -> tuple[str, object]:
+    """`NAME=VALUE` as (NAME, value): VALUE is read as a Python literal (`None`, `12`, `[0, 1]`, `"x"`),
+    else kept as a string (`DATA_DIR=/data/ravdess`)."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name.isidentifier():
+        raise FerError(f"a notebook parameter is NAME=VALUE (e.g. DATASET=ravdess), got {text!r}")
+    try:
+        return name, ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name, value.strip()
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names assigned in the notebook's cell tagged `parameters` (what papermill can override)."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def chapter_parameters(notebook: Path, parameters: dict) -> tuple[dict, list[str]]:
+    """The subset of `parameters` that `notebook` declares, and the names it does not declare."""
+    declared = declared_parameters(notebook)
+    return ({k: v for k, v in parameters.items() if k in declared},
+            sorted(k for k in parameters if k not in declared))
+
+
+def execute_book(
+    stage: Path, root: Path | None = None, only: Sequence[str] | None = None,
+    timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None,
+) -> list[NotebookRun]:
+    """Stage the book and execute its notebooks; write `execution_times.json`; fail naming each failure.
+
+    `parameters` (e.g. `{"DATASET": "ravdess", "DATA_DIR": "/data/ravdess"}`) go to every chapter
+    that declares them in its `parameters` cell; a name a chapter does not declare is a warning
+    (printed, and listed in `execution_times.json`), never silently ignored.
+    All notebooks are executed even when one fails, so a single run reports every broken chapter.
+    """
+    from tqdm.auto import tqdm
+
+    root = root or repo_root()
+    stage_sources(root, stage)
+    runs, ignored = [], {}
+    for notebook in tqdm(select_notebooks(toc_notebooks(root), only), desc="notebooks", unit="nb"):
+        given, unknown = chapter_parameters(root / notebook, parameters or {})
+        if unknown:
+            ignored[notebook.name] = unknown
+            tqdm.write(f"warning: {notebook.name} does not declare {', '.join(unknown)}; not passed to it")
+        run = execute_notebook(root / notebook, stage / notebook, timeout, given)
+        tqdm.write(f"{notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""))
+        runs.append(run)
+    write_times(stage / "execution_times.json", runs, parameters or {}, ignored)
+    failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
+    if failures:
+        raise NotebookExecutionError("notebook execution failed:\n  " + "\n  ".join(failures))
+    return runs
+
+
+def write_times(path: Path, runs: Sequence[NotebookRun], parameters: dict | None = None,
+                ignored: dict[str, list[str]] | None = None) -> dict:
+    """Merge the runs' wall times (seconds) into the JSON file at `path`, with their total, the
+    parameters they ran with and the parameters each chapter did not declare."""
+    times = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
+    times.update({run.notebook: run.seconds for run in runs})
+    record = {"seconds": dict(sorted(times.items())), "total_seconds": round(sum(times.values()), 1),
+              "failed": [run.notebook for run in runs if run.error],
+              "parameters": parameters or {}, "undeclared_parameters": ignored or {}}
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
