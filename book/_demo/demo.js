@@ -185,7 +185,7 @@ async function useOwnModel() {
   const shape = Array.from(model.getInputDetails()[0].shape);
   if (shape.length !== 4 || shape[0] !== 1 || shape[3] !== 1) {
     throw new Error(`the model takes [${shape}]; the demo feeds one gray crop [1, H, W, 1] (a dynamic batch -1 ` +
-      'cannot run in LiteRT.js: export with fer_utils.demo.export_demo_model)');
+      'cannot run in LiteRT.js: export with fer_book.demo.export_demo_model)');
   }
   let classes = $('fer-demo-classes').value.split(',').map((s) => s.trim()).filter(Boolean);
   const sidecar = $('fer-demo-sidecar').files[0];
