@@ -30,6 +30,13 @@ points = make_landmarker().landmarks(image, boxes[0])
 assert points.shape == (68, 2)
 print("setuptools", setuptools.__version__, "faces", len(boxes))
 """
+# The wheel holds the learner's package only: the book-building tooling (fer_book) stays in the checkout.
+WHEEL_CONTENTS_PROBE = """
+import importlib.metadata, importlib.util
+tops = {f.parts[0] for f in importlib.metadata.files("fer-utils")}
+assert "fer_utils" in tops and "fer_book" not in tops, sorted(tops)
+assert importlib.util.find_spec("fer_book") is None, "fer_book is importable after pip install"
+"""
 
 
 def test_weights_are_found_without_importing_face_recognition_models() -> None:
@@ -71,3 +78,6 @@ def test_landmarks_and_cnn_detector_after_pip_install_with_newest_setuptools(tmp
     assert str(env_dir) in located.stdout, "the probe must use the installed package"
     major = int(result.stdout.split()[1].split(".")[0])
     assert major >= 81, result.stdout
+    contents = subprocess.run([str(python), "-c", WHEEL_CONTENTS_PROBE], capture_output=True, text=True,
+                              cwd=tmp_path, env=env, timeout=120)
+    assert contents.returncode == 0, contents.stderr[-3000:]
