@@ -1,4 +1,4 @@
-"""`python -m fer_book …`: execute the notebooks, build the HTML book, sync the links, write the student edition.
+"""`python -m fer_book …`: the steps that make the book (execute, build, links, student, sync).
 
 Run it from the repository root (fer_book is not installed). The handlers import papermill, Sphinx
 or TensorFlow only when they run, so `--help` is instant.
@@ -7,15 +7,22 @@ or TensorFlow only when they run, so `--help` is instant.
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from fer_book.execute import DEFAULT_TIMEOUT_S
 from fer_utils.cli import run_handler
 
+# Steps whose module parses its own arguments: `python -m fer_book sync …` is `python -m fer_book.sync …`.
+MODULE_STEPS = {
+    "sync": ("fer_book.sync", "keep the chapters' saved cells identical to the package (--check, --export)"),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of the book's steps (execute, build, links, student)."""
+    """The parser of the book's steps (execute, build, links, student, and those of MODULE_STEPS)."""
     parser = argparse.ArgumentParser(prog="python -m fer_book",
                                      description="Execute the book's notebooks and build the HTML book.")
     sub = parser.add_subparsers(dest="book_command", required=True, metavar="STEP")
@@ -45,11 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
     student = sub.add_parser("student", help="write the notebooks without their solution cells")
     student.add_argument("--out", type=Path, required=True, help="folder for the student edition")
     student.set_defaults(handler=run_student)
+
+    for step, (_, about) in MODULE_STEPS.items():
+        sub.add_parser(step, help=f"{about}; `{step} --help` lists its options")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the chosen step (a FerError becomes a one-line message and exit code 2)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in MODULE_STEPS:
+        return int(importlib.import_module(MODULE_STEPS[argv[0]][0]).main(argv[1:]) or 0)
     return run_handler(build_parser().parse_args(argv))
 
 

@@ -20,7 +20,7 @@ from fer_book.build import sphinx_environment
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLING = "fer_book"
-STEPS = ("execute", "build", "links", "student")
+STEPS = ("execute", "build", "links", "student", "sync")
 
 
 def imported_modules(source: str) -> set[str]:
@@ -73,6 +73,12 @@ def test_the_book_command_line_lists_its_steps() -> None:
     out = subprocess.run([sys.executable, "-m", TOOLING, "--help"], capture_output=True, text=True, check=True,
                          cwd=REPO).stdout
     assert all(step in out for step in STEPS), out
+
+
+def test_a_module_step_takes_its_own_options() -> None:
+    out = subprocess.run([sys.executable, "-m", TOOLING, "sync", "--help"], capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout
+    assert out.startswith("usage: python -m fer_book sync") and "--export" in out, out
 
 
 def test_the_learner_command_line_has_no_book_command() -> None:
