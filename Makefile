@@ -13,6 +13,8 @@ SAMPLE := data/sample
 export FER_CACHE ?= $(CURDIR)/_cache
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
+# Chapters executed, and test files run, side by side (the CI machine has 2 cores).
+JOBS ?= 2
 
 .PHONY: help install sample execute book test unit-test book-test student clean distclean
 help:
@@ -40,20 +42,20 @@ PARAMS ?=
 execute: sample
 	mkdir -p _build/stage
 	$(PY) benchmarks/calibrate.py --out _build/stage/calibration.json
-	$(PY) -m fer_book execute --out _build/stage $(foreach p,$(PARAMS),--param $(p))
+	$(PY) -m fer_book execute --out _build/stage --jobs $(JOBS) $(foreach p,$(PARAMS),--param $(p))
 
 book: execute
 	$(PY) -m fer_book build --stage _build/stage --out _build
 
 unit-test: sample
-	$(PY) -m pytest -m "not book"
+	$(PY) -m pytest -n $(JOBS) --dist worksteal -m "not book"
 
 book-test: book
 	$(PY) -m pytest -m book
 
 test: sample
 	$(MAKE) book
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest -n $(JOBS) --dist worksteal --durations=15
 
 student: install
 	$(PY) -m fer_book student --out _build/student

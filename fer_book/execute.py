@@ -134,29 +134,45 @@ def chapter_parameters(notebook: Path, parameters: dict) -> tuple[dict, list[str
 
 def execute_book(
     stage: Path, root: Path | None = None, only: Sequence[str] | None = None,
-    timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None,
+    timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None, jobs: int = 1,
 ) -> list[NotebookRun]:
     """Stage the book and execute its notebooks; write `execution_times.json`; fail naming each failure.
 
     `parameters` (e.g. `{"DATASET": "ravdess", "DATA_DIR": "/data/ravdess"}`) go to every chapter
     that declares them in its `parameters` cell; a name a chapter does not declare is a warning
     (printed, and listed in `execution_times.json`), never silently ignored.
-    All notebooks are executed even when one fails, so a single run reports every broken chapter.
+    `jobs` > 1 executes that many chapters side by side (in order of the table of contents); what two
+    chapters both need (crops, a trained run) is still made once, by whichever asks first
+    (`fer_utils.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
+    single run reports every broken chapter.
     """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     from tqdm.auto import tqdm
 
+    if jobs < 1:
+        raise FerError(f"--jobs must be at least 1, got {jobs}")
     root = root or repo_root()
     stage_sources(root, stage)
-    runs, ignored = [], {}
-    for notebook in tqdm(select_notebooks(toc_notebooks(root), only), desc="notebooks", unit="nb"):
-        given, unknown = chapter_parameters(root / notebook, parameters or {})
+    notebooks, ignored = select_notebooks(toc_notebooks(root), only), {}
+    given = {}
+    for notebook in notebooks:
+        given[notebook], unknown = chapter_parameters(root / notebook, parameters or {})
         if unknown:
             ignored[notebook.name] = unknown
             tqdm.write(f"warning: {notebook.name} does not declare {', '.join(unknown)}; not passed to it")
-        run = execute_notebook(root / notebook, stage / notebook, timeout, given)
-        tqdm.write(f"{notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""))
-        runs.append(run)
-    write_times(stage / "execution_times.json", runs, parameters or {}, ignored)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb]) for nb in notebooks]
+        with tqdm(total=len(futures), desc="notebooks", unit="nb") as bar:
+            for future in futures:
+                run = future.result()
+                tqdm.write(f"{run.notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""))
+                bar.update()
+    runs = [future.result() for future in futures]
+    write_times(stage / "execution_times.json", runs, parameters or {}, ignored,
+                wall=round(time.perf_counter() - start, 1), jobs=jobs)
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
     if failures:
         raise NotebookExecutionError("notebook execution failed:\n  " + "\n  ".join(failures))
@@ -164,12 +180,14 @@ def execute_book(
 
 
 def write_times(path: Path, runs: Sequence[NotebookRun], parameters: dict | None = None,
-                ignored: dict[str, list[str]] | None = None) -> dict:
-    """Merge the runs' wall times (seconds) into the JSON file at `path`, with their total, the
-    parameters they ran with and the parameters each chapter did not declare."""
+                ignored: dict[str, list[str]] | None = None, wall: float | None = None, jobs: int = 1) -> dict:
+    """Merge the runs' wall times (seconds) into the JSON file at `path`, with their sum, the wall time
+    of this execution (less than the sum when `jobs` chapters ran side by side), the parameters they
+    ran with and the parameters each chapter did not declare."""
     times = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
     times.update({run.notebook: run.seconds for run in runs})
     record = {"seconds": dict(sorted(times.items())), "total_seconds": round(sum(times.values()), 1),
+              "wall_seconds": wall if wall is not None else round(sum(r.seconds for r in runs), 1), "jobs": jobs,
               "failed": [run.notebook for run in runs if run.error],
               "parameters": parameters or {}, "undeclared_parameters": ignored or {}}
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")

@@ -1,0 +1,71 @@
+"""Executing chapters side by side (`python -m fer_book execute --jobs N`): real kernels, shared cache.
+
+Two chapters that need the same artefact at the same time must make it once, and the record must
+say how long the execution took in wall time as well as per chapter.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fer_book.execute import BOOK_FILES, BOOK_DIRS, execute_book
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTER = """
+import time
+from pathlib import Path
+from fer_utils.artifacts import build_atomically
+
+def build(tmp):
+    with open(LOG, "a") as handle:
+        handle.write("built\\n")
+    time.sleep(4)
+    tmp.mkdir()
+
+build_atomically(Path(TARGET), build)
+"""
+
+
+def tiny_book(root: Path, cache: Path, chapters: int) -> None:
+    """A book of `chapters` notebooks that all ask for one cached artefact (a slow build)."""
+    for name in BOOK_FILES:
+        shutil.copy2(REPO / name, root / name)
+    for name in BOOK_DIRS:
+        shutil.copytree(REPO / name, root / name)
+    (root / "notebooks").mkdir()
+    entries = []
+    for i in range(1, chapters + 1):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell(f'LOG = "{cache / "calls.log"}"\nTARGET = "{cache / "artefact"}"')
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# {i}"), params, nbformat.v4.new_code_cell(CHAPTER)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, root / "notebooks" / f"0{i}_chapter.ipynb")
+        entries.append({"file": f"notebooks/0{i}_chapter"})
+    (root / "_toc.yml").write_text(json.dumps({"format": "jb-book", "root": "book/intro", "chapters": entries}))
+
+
+@pytest.mark.slow
+def test_chapters_side_by_side_make_a_shared_artefact_once(tmp_path: Path) -> None:
+    root, cache, stage = tmp_path / "repo", tmp_path / "cache", tmp_path / "stage"
+    root.mkdir()
+    cache.mkdir()
+    tiny_book(root, cache, chapters=2)
+    runs = execute_book(stage, root=root, jobs=2)
+    assert [r.error for r in runs] == [None, None]
+    assert (cache / "calls.log").read_text() == "built\n", "the second chapter waited for the first one's artefact"
+    record = json.loads((stage / "execution_times.json").read_text())
+    assert record["jobs"] == 2 and set(record["seconds"]) == {"01_chapter.ipynb", "02_chapter.ipynb"}
+    assert record["wall_seconds"] < record["total_seconds"], "the chapters overlapped"
+
+
+def test_jobs_must_be_positive(tmp_path: Path) -> None:
+    from fer_utils.errors import FerError
+
+    with pytest.raises(FerError, match="--jobs must be at least 1, got 0"):
+        execute_book(tmp_path / "stage", root=REPO, jobs=0)
