@@ -7,9 +7,15 @@ An unanswered exercise (`None`) is not an error, so a student notebook always ru
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import logging
 import math
-from collections.abc import Callable, Sequence
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,6 +214,30 @@ def _int8_model_problem(interpreter: object) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep the TFLite converter's log (Python prints, TensorFlow's logger, warnings and the C++ log on
+    file descriptors 1 and 2) out of the exercise's output while the student's conversion runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    tf_logger, level = logging.getLogger("tensorflow"), logging.getLogger("tensorflow").level
+    try:
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tf_logger.setLevel(logging.ERROR)
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        tf_logger.setLevel(level)
+
+
 @coding_exercise
 def check_int8_model(to_int8: Callable[..., object], model: object, representative: object, crops: object,
                      float32_bytes: int) -> Feedback:
@@ -217,7 +247,8 @@ def check_int8_model(to_int8: Callable[..., object], model: object, representati
 
     from fer_utils.deploy import tflite_interpreter, tflite_predict
 
-    blob = run_student(to_int8, model, representative)
+    with _quiet():
+        blob = run_student(to_int8, model, representative)
     if not isinstance(blob, (bytes, bytearray)):
         return Feedback(False, f"`{to_int8.__name__}` returned a {type(blob).__name__}; return what converter.convert() gives (bytes).")
     interpreter = tflite_interpreter(bytes(blob))
