@@ -36,23 +36,45 @@ import tensorflow as tf
 TFLITE_MODES = ("float32", "float16", "int8")
 
 
+def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """The converter's calibration input: a function that yields the images one at a time, each as the
+    list of the model's inputs (here one batch of one), in float32 raw pixels like the training crops."""
+    images = np.asarray(images, dtype=np.float32)
+
+    def one_at_a_time() -> Iterator[list[np.ndarray]]:
+        for image in images:
+            yield [image[None]]
+
+    return one_at_a_time
+
+
+def quantize_int8(converter: tf.lite.TFLiteConverter, representative: np.ndarray | None) -> None:
+    """Set `converter` to full integer: int8 weights and activations, whose ranges it measures by
+    running `representative` images through the float model; uint8 input and output (raw pixels in)."""
+    if representative is None or len(representative) == 0:
+        raise ValueError("int8 quantization needs representative images (a few hundred training crops)")
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset(representative)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+
+
+def quantize_float16(converter: tf.lite.TFLiteConverter) -> None:
+    """Set `converter` to store the weights as float16 (half the bytes); the arithmetic stays float."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+
+
 def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:
     """The model as a TFLite flatbuffer; `int8` needs `representative` raw-pixel images (N, H, W, 1)."""
     if mode not in TFLITE_MODES:
         raise ValueError(f"unknown TFLite mode {mode!r}; choose one of {TFLITE_MODES}")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode == "float16":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
+        quantize_float16(converter)
     elif mode == "int8":
-        if representative is None or len(representative) == 0:
-            raise ValueError("int8 quantization needs representative images (a few hundred training crops)")
-        images = np.asarray(representative, dtype=np.float32)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([images[i:i + 1]] for i in range(len(images)))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
+        quantize_int8(converter, representative)
     return converter.convert()
 
 
@@ -135,6 +157,30 @@ def keras_file_size(model: keras.Model, folder: Path) -> int:
     return path.stat().st_size
 
 
+def deployment_table(
+    model: keras.Model,
+    blobs: dict[str, bytes],
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    folder: Path,
+    repeats: int = 30,
+) -> pd.DataFrame:
+    """Size, batch-1 latency and accuracy of the Keras float32 model and of each TFLite flatbuffer in
+    `blobs` (mode → bytes) on one test set; `speedup` and `accuracy_change` are relative to Keras."""
+    one = np.asarray(test_images[:1], np.float32)
+    keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
+    rows = [{"variant": "keras float32", "bytes": keras_file_size(model, folder),
+             "latency_ms": 1000 * keras_latency(model, one, repeats), "accuracy": keras_acc}]
+    for mode, blob in blobs.items():
+        accuracy = float(np.mean(tflite_predict(blob, test_images).argmax(1) == test_labels))
+        rows.append({"variant": f"tflite {mode}", "bytes": len(blob),
+                     "latency_ms": 1000 * tflite_latency(blob, one, repeats), "accuracy": accuracy})
+    table = pd.DataFrame(rows)
+    table["speedup"] = table["latency_ms"].iloc[0] / table["latency_ms"]
+    table["accuracy_change"] = table["accuracy"] - keras_acc
+    return table
+
+
 def compare_deployment(
     model: keras.Model,
     test_images: np.ndarray,
@@ -145,21 +191,10 @@ def compare_deployment(
 ) -> tuple[pd.DataFrame, dict[str, bytes]]:
     """Size, batch-1 latency and accuracy of Keras float32 vs TFLite float32/float16/int8 on one test set.
 
-    Returns the table and the TFLite flatbuffers (to save the one you deploy).
+    Returns the table (`deployment_table`) and the TFLite flatbuffers (to save the one you deploy).
     """
-    one = np.asarray(test_images[:1], np.float32)
-    keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
-    rows = [{"variant": "keras float32", "bytes": keras_file_size(model, folder),
-             "latency_ms": 1000 * keras_latency(model, one, repeats), "accuracy": keras_acc}]
     blobs = {mode: to_tflite(model, mode, representative) for mode in TFLITE_MODES}
-    for mode, blob in blobs.items():
-        accuracy = float(np.mean(tflite_predict(blob, test_images).argmax(1) == test_labels))
-        rows.append({"variant": f"tflite {mode}", "bytes": len(blob),
-                     "latency_ms": 1000 * tflite_latency(blob, one, repeats), "accuracy": accuracy})
-    table = pd.DataFrame(rows)
-    table["speedup"] = table["latency_ms"].iloc[0] / table["latency_ms"]
-    table["accuracy_change"] = table["accuracy"] - keras_acc
-    return table, blobs
+    return deployment_table(model, blobs, test_images, test_labels, folder, repeats), blobs
 
 
 def _prunable(layer: keras.layers.Layer) -> bool:
