@@ -36,14 +36,15 @@ def comparison(folder: Path, repeats: int) -> pd.DataFrame:
     """One row per model: params, GFLOPs, size, latency at batch 1 and 64, canonical params."""
     from fer_utils.deploy import keras_latency
     from fer_utils.models import CANONICAL_INPUTS, MODEL_BUILDERS, build_model, count_flops, count_params
+    from fer_utils.registry import PAPER_CLASSES, PAPER_INPUT_SHAPE
 
     rows, rng = [], np.random.default_rng(0)
     for name in MODEL_BUILDERS:
-        model = build_model(name, 8, (180, 180, 1))
+        model = build_model(name, PAPER_CLASSES, PAPER_INPUT_SHAPE)
         path = folder / f"{name}.keras"
         model.save(path)
-        one = rng.uniform(0, 255, (1, 180, 180, 1)).astype("float32")
-        many = rng.uniform(0, 255, (64, 180, 180, 1)).astype("float32")
+        one = rng.uniform(0, 255, (1, *PAPER_INPUT_SHAPE)).astype("float32")
+        many = rng.uniform(0, 255, (64, *PAPER_INPUT_SHAPE)).astype("float32")
         shape, classes = CANONICAL_INPUTS[name]
         rows.append({
             "model": name, "params": count_params(model), "gflops": round(count_flops(model) / 1e9, 3),
@@ -84,10 +85,11 @@ def throughput(crops: Path, epochs: int, batch_size: int = 32) -> dict[str, floa
     from fer_utils.models import build_paper_cnn
     from fer_utils.preprocess import load_manifest
     from fer_utils.training import class_indices, load_images, make_dataset, usable_frames
+    from fer_utils.registry import PAPER_IMAGE_SIZE
 
     frames = usable_frames(load_manifest(crops))
     classes = classes_in(frames)
-    images, labels = load_images(frames, crops, (180, 180)), class_indices(frames, classes)
+    images, labels = load_images(frames, crops, PAPER_IMAGE_SIZE), class_indices(frames, classes)
     feeds = {
         "pipeline": {"x": make_dataset(frames, crops, classes, batch_size=batch_size, shuffle=True)},
         "memory": {"x": images, "y": labels, "batch_size": batch_size, "shuffle": True},

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_DROPOUT, PAPER_INIT, PAPER_LEARNING_RATE
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "recipe_seeds.json"
 SIZE = 96
@@ -39,7 +41,8 @@ LEARNT_ACCURACY = 0.65  # "well above" chance (0.5) on 42 test faces: 0.65 is ~2
 LONDON_CLASSES = {"neutral": "neutral", "smiling": "happy"}
 # One change at a time from the paper's setting (Adam 1e-3, batch 32, dropout 0.3 after each pooling stage,
 # Glorot): every recipe states all of them, so that it does not depend on TrainConfig's defaults.
-PAPER = {"init": "glorot_uniform", "learning_rate": 1e-3, "batch_size": 32, "dropout": (0.3, 0.3, 0.3)}
+PAPER = {"init": PAPER_INIT, "learning_rate": PAPER_LEARNING_RATE, "batch_size": PAPER_BATCH_SIZE,
+         "dropout": PAPER_DROPOUT}
 RECIPES: dict[str, dict] = {
     "paper": {"init": "glorot_uniform"},
     "he": {"init": "he_uniform"},

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
+from fer_utils.registry import DEFAULT_DETECTOR, PAPER_FRAMES, PAPER_SIDE
 
 SAMPLE_DATASET = "sample"
 SAMPLE_MARKER = ".complete"
@@ -110,8 +111,8 @@ def load_clips(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None
 
 
 def ensure_crops(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
-                 cache: Path | None = None, detector: str = "dlib-hog", frames: int = 6,
-                 size: int = 180, workers: int | None = None, **index_options: object) -> Path:
+                 cache: Path | None = None, detector: str = DEFAULT_DETECTOR, frames: int = PAPER_FRAMES,
+                 size: int = PAPER_SIDE, workers: int | None = None, **index_options: object) -> Path:
     """The preprocessed crops folder (with `manifest.csv`) of a dataset, made once and cached.
 
     `index_options` go to the indexer (see `load_clips`) and are part of the cache key. The

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-TFLITE_MODES = ("float32", "float16", "int8")
+from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, TFLITE_MODES
 
 
 def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -324,7 +324,7 @@ class Recognizer:
     `predict_media` all call it, so they give the same table for the same media and model.
     """
 
-    def __init__(self, model: keras.Model, classes: Sequence[str], detector: str | object = "dlib-hog") -> None:
+    def __init__(self, model: keras.Model, classes: Sequence[str], detector: str | object = DEFAULT_DETECTOR) -> None:
         from fer_utils.errors import ModelFileError
         from fer_utils.faces import make_detector
         from fer_utils.models import check_classes
@@ -338,7 +338,7 @@ class Recognizer:
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
-        from fer_utils.preprocess import DEFAULT_MARGIN, crop_face
+        from fer_utils.preprocess import crop_face
 
         boxes = self.detector.detect(image)
         crops = [crop_face(image, box, size=self.size, margin=DEFAULT_MARGIN) for box in boxes]
@@ -443,19 +443,12 @@ def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.nda
     return canvas
 
 
-def predict_faces(
-    model: keras.Model, classes: Sequence[str], image: np.ndarray, detector: object, frame_index: int = 0
-) -> list[FacePrediction]:
-    """Detect every face in `image`, crop each as in preprocessing, classify (one `Recognizer.frame`)."""
-    return Recognizer(model, classes, detector).frame(image, frame_index).faces
-
-
 def predict_media(
     model: keras.Model,
     classes: Sequence[str],
     path: Path,
     *,
-    detector: str = "dlib-hog",
+    detector: str = DEFAULT_DETECTOR,
     every: int | None = None,
     out: Path | None = None,
 ) -> pd.DataFrame:

@@ -15,7 +15,7 @@ values could not be copied into the package: `RAVDESS_MD5` holds None for every 
 CRC-32 is still checked by `safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
 "<md5>", ...}` overrides everything.
 
-SAVEE and MEAD need registration; `savee_instructions` / `mead_instructions` raise a DatasetError that
+SAVEE and MEAD need registration; `manual_instructions` raises a DatasetError that
 says where to get them and how to lay them out.
 """
 
@@ -34,6 +34,7 @@ import requests
 from tqdm.auto import tqdm
 
 from fer_utils.errors import DatasetError, DownloadError
+from fer_utils.registry import DOWNLOADABLE_DATASETS
 
 ZENODO_URL = "https://zenodo.org/records/1188976/files"
 ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
@@ -291,26 +292,26 @@ def download_ravdess(
     return archives
 
 
-def savee_instructions(root: Path | None = None) -> None:
-    """Raise a DatasetError saying where SAVEE comes from and the layout `data.index_savee` expects."""
-    where = f" at {root}" if root else ""
-    raise DatasetError(
-        f"SAVEE cannot be downloaded automatically{where}: it needs registration at {SAVEE_URL} "
+# Where the datasets that need registration come from and the layout their indexer expects.
+MANUAL_DATASETS: dict[str, str] = {
+    "savee": (
+        f"SAVEE cannot be downloaded automatically{{where}}: it needs registration at {SAVEE_URL} "
         "(Surrey Audio-Visual Expressed Emotion, University of Surrey). Unpack the AudioVisualClip part as "
         "<root>/<DC|JE|JK|KL>/<code><nn>.avi with codes a, d, f, h, n, sa, su (e.g. KL/sa03.avi), "
         "then index it with fer_utils.data.index_savee(root)."
-    )
-
-
-def mead_instructions(root: Path | None = None) -> None:
-    """Raise a DatasetError saying where MEAD comes from and the layout `data.index_mead` expects."""
-    where = f" at {root}" if root else ""
-    raise DatasetError(
-        f"MEAD cannot be downloaded automatically{where}: request access via {MEAD_URL} "
+    ),
+    "mead": (
+        f"MEAD cannot be downloaded automatically{{where}}: request access via {MEAD_URL} "
         "(Wang et al., ECCV 2020). Unpack each subject's video archive as "
         "<root>/<M003|W009|...>/video/<view>/<emotion>/level_<n>/<nnn>.mp4 "
         "(e.g. M003/video/front/angry/level_1/001.mp4), then index it with fer_utils.data.index_mead(root)."
-    )
+    ),
+}
+
+
+def manual_instructions(name: str, root: Path | None = None) -> None:
+    """Raise a DatasetError saying where dataset `name` (a key of MANUAL_DATASETS) comes from and how to lay it out."""
+    raise DatasetError(MANUAL_DATASETS[name].format(where=f" at {root}" if root else ""))
 
 
 def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
@@ -318,8 +319,6 @@ def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
     key = name.lower()
     if key == "ravdess":
         return download_ravdess(dest, **kwargs)
-    if key == "savee":
-        savee_instructions(dest)
-    if key == "mead":
-        mead_instructions(dest)
-    raise DatasetError(f"unknown dataset {name!r}; choose ravdess, savee or mead")
+    if key in MANUAL_DATASETS:
+        manual_instructions(key, dest)
+    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DOWNLOADABLE_DATASETS)}")

@@ -61,3 +61,7 @@ class TrainingError(FerError, ValueError):
 
 class PredictionError(FerError, ValueError):
     """A prediction request that cannot be served as asked (e.g. an output path that is the input itself)."""
+
+
+class RunFolderError(FerError, FileNotFoundError):
+    """A folder that is not a finished training run (a run file it needs is missing)."""

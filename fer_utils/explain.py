@@ -1,13 +1,19 @@
-"""Grad-CAM (Selvaraju et al. 2017): which parts of the face drive a prediction of the paper's CNN.
+"""Class activation maps: which parts of the face drive a prediction of the paper's CNN.
 
-Two variants: classic `gradcam` weights each feature map by its spatially *averaged* gradient;
-`hirescam` (Draelos & Carin 2020, the default) multiplies feature maps and gradients element-wise
-before summing over channels. The paper's CNN ends in flatten + dense, whose weights differ per
-location, so the averaged gradients of classic Grad-CAM often cancel (we saw all-negative, i.e.
-empty, maps on a trained model); HiResCAM is provably faithful for such heads.
+`grad_cam` takes the feature maps A (H×W×K) of a convolution (by default the last one) and the
+gradients G = ∂ log p_c / ∂A of the log-probability of class c (the log does not saturate like the
+softmax output; the papers use the pre-softmax score). `method` picks how they are combined:
 
-The heatmap is the ReLU of the last convolution's feature maps weighted by the spatially averaged
-gradient of the class score (here the log-probability, which does not saturate like the softmax output), normalised to [0, 1] and resized to the input size.
+- "hirescam" (HiResCAM, Draelos & Carin 2020; the default, and what every chapter shows):
+  ReLU(Σ_k A_k ⊙ G_k), feature maps and gradients multiplied element-wise, then summed over channels.
+- "gradcam" (classic Grad-CAM, Selvaraju et al. 2017): ReLU(Σ_k α_k A_k) with α_k the spatial
+  mean of G_k, one weight per channel.
+
+The paper's CNN ends in flatten + dense, whose weights differ per location, so the averaged gradients
+of classic Grad-CAM often cancel (we saw all-negative, i.e. empty, maps on a trained model); HiResCAM
+is provably faithful for such heads. Either map is resized to the input's height×width and divided by
+its maximum, so it lies in [0, 1] (all zeros when nothing is positive). The chapters call the
+picture "Grad-CAM", the family's name.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
+
+from fer_utils.registry import CAM_METHODS, DEFAULT_CAM_METHOD
 
 
 def last_conv_layer(model: keras.Model) -> str:
@@ -25,20 +33,18 @@ def last_conv_layer(model: keras.Model) -> str:
     return names[-1]
 
 
-CAM_METHODS = ("hirescam", "gradcam")
-
-
 def grad_cam(
     model: keras.Model,
     image: np.ndarray,
     class_index: int | None = None,
     layer_name: str | None = None,
-    method: str = "hirescam",
+    method: str = DEFAULT_CAM_METHOD,
 ) -> np.ndarray:
-    """Grad-CAM heatmap in [0, 1] at the input's height×width for one raw-pixel image (H, W) or (H, W, 1).
+    """A class activation map in [0, 1] at the input's height×width for one raw-pixel image (H, W) or (H, W, 1).
 
-    `class_index` defaults to the predicted class; `layer_name` to the last Conv2D layer; `method`
-    is "hirescam" (element-wise, default) or "gradcam" (channel weights = averaged gradients).
+    `class_index` defaults to the predicted class; `layer_name` to the last Conv2D layer; `method` is
+    "hirescam" (default: ReLU of the channel sum of feature maps × gradients, element-wise) or "gradcam"
+    (ReLU of the channel sum of feature maps × their spatially averaged gradients); see the module docstring.
     """
     if method not in CAM_METHODS:
         raise ValueError(f"unknown CAM method {method!r}; choose one of {CAM_METHODS}")

@@ -21,11 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from fer_utils.errors import FerError
+from fer_utils.registry import DEFAULT_DETECTOR, DETECTORS, FACE_DETECTORS, NO_DETECTOR
 
-FACE_DETECTORS = ("dlib-hog", "dlib-cnn", "opencv-haar")  # the ones that look for faces
-NO_DETECTOR = "none"  # the image is already a face crop: the box is the whole image
-DETECTORS = (*FACE_DETECTORS, NO_DETECTOR)
-DEFAULT_DETECTOR = "dlib-hog"
 # Detection runs on a copy whose longest side is at most this many pixels ("auto": per detector).
 # RAVDESS faces fill about half the frame height (the 398×224 stills are whole RAVDESS frames), so at
 # 400 px they are ~110 px tall, at 320 px ~90 px: above the ~80 px that dlib's HOG and mmod windows

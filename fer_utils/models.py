@@ -10,8 +10,8 @@ Dense(classes, softmax): 542,136 parameters for 8 classes. The paper says only t
 "between the stages" and that the *last two* dropout rates are raised from 0.3 to 0.5 for SAVEE.
 We place one Dropout after each of the three pooling layers (`dropout[0]` after pool 1,
 `dropout[1]` after pool 2, `dropout[2]` after pool 3, i.e. just before flatten); "the last two" are
-therefore `dropout[1:]`, so the SAVEE setting is `dropout=(0.3, 0.5, 0.5)`. The optional L1
-penalty is on the kernel of Dense(16), the layer holding 91% of the parameters.
+therefore `dropout[1:]`, so the SAVEE setting is `registry.SAVEE_DROPOUT` = (0.3, 0.5, 0.5). The
+optional L1 penalty is on the kernel of Dense(16), the layer holding 91% of the parameters.
 
 **FLOPs** are counted analytically per layer (not with the TF profiler): multiply–accumulates
 (MACs) of Conv2D, DepthwiseConv2D, SeparableConv2D and Dense layers; FLOPs = 2 × MACs, the
@@ -32,15 +32,9 @@ import pandas as pd
 from keras import layers
 
 from fer_utils.errors import ModelFileError
+from fer_utils.registry import CANONICAL_INPUTS, MODEL_NAMES  # noqa: F401 (re-exported: chapter 7 imports them from here)
+from fer_utils.registry import INITS, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE
 from fer_utils.runs import CLASSES_FILE, read_classes
-
-PAPER_INPUT_SHAPE = (180, 180, 1)
-PAPER_DROPOUT = (0.3, 0.3, 0.3)
-SAVEE_DROPOUT = (0.3, 0.5, 0.5)
-# Initialisers for the ReLU layers (convolutions and Dense(16)): Keras's default Glorot uniform, which
-# the paper's Keras code presumably used, or He uniform (He et al. 2015), scaled for ReLU.
-PAPER_INIT = "glorot_uniform"
-INITS = ("glorot_uniform", "he_uniform", "he_normal")
 
 
 def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -207,6 +201,7 @@ def build_mobilenet_inception(num_classes: int = 8, input_shape: Sequence[int] =
     return keras.Model(inputs, outputs, name="mobilenet_inception")
 
 
+# One builder per registered name (registry.MODEL_NAMES, in that order).
 MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "paper-cnn": build_paper_cnn,
     "alexnet": build_alexnet,
@@ -215,17 +210,6 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "xception": build_xception,
     "mini-xception": build_mini_xception,
     "mobilenet-inception": build_mobilenet_inception,
-}
-
-# The input each model is usually quoted at (the paper's table uses these for parameter counts).
-CANONICAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
-    "paper-cnn": ((180, 180, 1), 8),
-    "alexnet": ((227, 227, 3), 1000),
-    "resnet50": ((224, 224, 3), 1000),
-    "mobilenet-v2": ((224, 224, 3), 1000),
-    "xception": ((299, 299, 3), 1000),
-    "mini-xception": ((48, 48, 1), 7),
-    "mobilenet-inception": ((180, 180, 1), 8),
 }
 
 

@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from fer_utils.data import IMAGE_SUFFIXES
 from fer_utils.errors import PreprocessError, VideoError
 from fer_utils.locking import folder_lock, process_alive
+from fer_utils.registry import DEFAULT_MARGIN, PAPER_FRAMES, PAPER_SIDE
 from fer_utils.faces import (
     AUTO,
     DEFAULT_DETECTOR,
@@ -56,9 +57,8 @@ from fer_utils.faces import (
     to_gray,
 )
 
-DEFAULT_SIZE = 180
-DEFAULT_MARGIN = 0.1
-DEFAULT_FRAMES = 6
+DEFAULT_SIZE = PAPER_SIDE
+DEFAULT_FRAMES = PAPER_FRAMES
 MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face any detector finds: recorded as bad_image
 MANIFEST_NAME = "manifest.csv"
 PARTS_DIR = ".parts"

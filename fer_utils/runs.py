@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_utils.errors import ModelFileError
+from fer_utils.errors import ModelFileError, RunFolderError
 
 MODEL_FILE = "model.keras"
 CLASSES_FILE = "classes.json"
@@ -106,10 +106,10 @@ class RunFolder:
 
     def test_predictions(self) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
         """(test frames, probabilities (N, classes), classes) as saved when the run finished."""
-        classes = self.classes()
         if not self.predictions_file.is_file():
-            raise FileNotFoundError(f"{self.predictions_file} is missing: was this run made before "
-                                    "runs saved their test predictions? Train it again.")
+            raise RunFolderError(f"{self.path} has no {PREDICTIONS_FILE}: it is not a finished run folder, or "
+                                 "the run was made before runs saved their test predictions (train it again)")
+        classes = self.classes()
         table = pd.read_csv(self.predictions_file, keep_default_na=False)
         columns = probability_columns(classes)
         probabilities = table[columns].to_numpy(dtype=np.float64)

@@ -216,17 +216,6 @@ def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int
     return cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def min_jacobian(field: np.ndarray) -> float:
-    """Smallest Jacobian determinant of the backward map q -> q - field(q) over the image.
-
-    Positive everywhere means the warp is one-to-one (no folds); values near 1 mean little local
-    stretch. The tests require a clear margin above zero for every template at strong intensity.
-    """
-    dfx_dy, dfx_dx = np.gradient(field[..., 0].astype(np.float64))
-    dfy_dy, dfy_dx = np.gradient(field[..., 1].astype(np.float64))
-    return float(((1 - dfx_dx) * (1 - dfy_dy) - dfx_dy * dfy_dx).min())
-
-
 def ramp(n_frames: int) -> np.ndarray:
     """Expression strength per frame: 0 (neutral) at the first frame, easing out to 1 at PEAK_AT, then held.
 

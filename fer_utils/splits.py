@@ -28,8 +28,7 @@ from sklearn.model_selection import (
 )
 
 from fer_utils.errors import DatasetError
-
-PROTOCOLS: tuple[str, ...] = ("random", "clip", "subject")
+from fer_utils.registry import PAPER_PROTOCOL, PAPER_TEST_SIZE, PROTOCOLS
 REQUIRED_COLUMNS: tuple[str, ...] = ("emotion", "clip_id", "subject")
 
 
@@ -122,7 +121,11 @@ def _holdout(df: pd.DataFrame, protocol: str, size: float, seed: int) -> tuple[p
 
 
 def split_frames(
-    df: pd.DataFrame, protocol: str = "random", test_size: float = 0.2, val_size: float = 0.0, seed: int = 0
+    df: pd.DataFrame,
+    protocol: str = PAPER_PROTOCOL,
+    test_size: float = PAPER_TEST_SIZE,
+    val_size: float = 0.0,
+    seed: int = 0,
 ) -> Split:
     """Split `df` into train/test (and val when `val_size` > 0) with one protocol, reproducibly from `seed`.
 

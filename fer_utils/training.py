@@ -45,38 +45,47 @@ import tensorflow as tf
 from fer_utils.data import classes_in
 from fer_utils.errors import DatasetError, TrainingError
 from fer_utils.evaluation import evaluate_predictions, predicted_labels
-from fer_utils.models import INITS, MODEL_BUILDERS, PAPER_INIT, build_model, count_params, load_model, save_model
+from fer_utils.models import MODEL_BUILDERS, build_model, count_params, load_model
+from fer_utils.registry import (
+    DEFAULT_VAL_SIZE,
+    INITS,
+    PAPER_BATCH_SIZE,
+    PAPER_IMAGE_SIZE,
+    PAPER_INIT,
+    PAPER_LEARNING_RATE,  # noqa: F401 (re-exported: the paper's Adam step, beside the default below)
+    PAPER_MODEL,
+    PAPER_PROTOCOL,
+    PAPER_TEST_SIZE,
+)
 from fer_utils.runs import RunFolder, predictions_frame
 from fer_utils.splits import Split, split_frames
 
-
-# The paper's Adam step; with it and dropout 0.3 after every pooling stage (models.PAPER_DROPOUT) the
-# paper CNN learnt for 1 of 5 seeds on the real London faces (subject split), with only the last dropout
-# and 3e-4 for 5 of 5 (benchmarks/README.md, "Training recipe across seeds"): those are the defaults.
-PAPER_LEARNING_RATE = 1e-3
+# The learning rate and dropout that TrainConfig uses instead of the paper's (registry.PAPER_LEARNING_RATE,
+# registry.PAPER_DROPOUT); benchmarks/README.md, "Training recipe across seeds", has the measurement.
 DEFAULT_LEARNING_RATE = 3e-4
 DEFAULT_DROPOUT = (0.0, 0.0, 0.3)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (saved as config.json): the paper's architecture, optimiser
-    and batch, with the measured learning rate and dropout placement (see DEFAULT_LEARNING_RATE; the
-    paper's own values: `learning_rate=PAPER_LEARNING_RATE, dropout=models.PAPER_DROPOUT`).
+    """Everything that defines a training run, saved as the run's config.json: the model, the optimiser
+    (Adam with `learning_rate`), the paper CNN's dropout, L1 and initialiser, the split (protocol, sizes,
+    seed), the input size, early stopping and augmentation. Defaults: the paper's model, batch, input
+    size and random 80/20 split, with DEFAULT_LEARNING_RATE and DEFAULT_DROPOUT.
     """
 
-    model: str = "paper-cnn"
+    model: str = PAPER_MODEL
     epochs: int = 30
-    batch_size: int = 32
+    batch_size: int = PAPER_BATCH_SIZE
     learning_rate: float = DEFAULT_LEARNING_RATE
     dropout: tuple[float, float, float] = DEFAULT_DROPOUT
     l1: float = 0.0
     seed: int = 0
     patience: int = 5
-    protocol: str = "random"
-    test_size: float = 0.2
-    val_size: float = 0.1
-    image_size: tuple[int, int] = (180, 180)
+    protocol: str = PAPER_PROTOCOL
+    test_size: float = PAPER_TEST_SIZE
+    val_size: float = DEFAULT_VAL_SIZE
+    image_size: tuple[int, int] = PAPER_IMAGE_SIZE
     augment: bool = False
     deterministic: bool = True
     init: str = PAPER_INIT
@@ -141,12 +150,12 @@ def make_dataset(
     root: Path,
     classes: Sequence[str],
     *,
-    batch_size: int = 32,
+    batch_size: int = PAPER_BATCH_SIZE,
     shuffle: bool = False,
     seed: int = 0,
     augment: bool = False,
     cache: bool = True,
-    image_size: tuple[int, int] = (180, 180),
+    image_size: tuple[int, int] = PAPER_IMAGE_SIZE,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`).
@@ -171,7 +180,7 @@ def make_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] = (180, 180)) -> np.ndarray:
+def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] = PAPER_IMAGE_SIZE) -> np.ndarray:
     """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use)."""
     ds = make_dataset(frames, root, sorted(set(frames["emotion"])), batch_size=256, cache=False, image_size=image_size)
     return np.concatenate([x.numpy() for x, _ in ds]) if len(frames) else np.zeros((0, *image_size, 1), "float32")
@@ -195,7 +204,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 def compile_model(config: TrainConfig, num_classes: int) -> keras.Model:
     """Build the configured model for `num_classes` and compile it with Adam and cross-entropy."""
     options = ({"dropout": tuple(config.dropout), "l1": config.l1, "init": config.init}
-               if config.model == "paper-cnn" else {})
+               if config.model == PAPER_MODEL else {})
     model = build_model(config.model, num_classes, (*config.image_size, 1), **options)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -422,8 +431,3 @@ def train_run(
     classes = check_frames(frames, root)
     split = split_frames(frames, config.protocol, config.test_size, config.val_size, config.seed)
     return train_on_split(config, split, root, run_dir, classes, strategy=strategy, verbose=verbose)
-
-
-def save_run_model(result: RunResult, path: Path) -> Path:
-    """Copy a run's best model (with its classes) to `path`, e.g. for the book's artefact cache."""
-    return save_model(result.model, path, result.classes)

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from fer_utils import plots
 from fer_utils.evaluation import LEVELS, level_predictions, misclassified
+from fer_utils.registry import PAPER_CLASSES, PAPER_SIDE
 
 Draw = Callable[..., Figure]
 Describe = Callable[..., str]
@@ -130,7 +131,7 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
         if align:
             image, points = align_face(image, points)
             boxes = make_detector(detector).detect(image) or boxes
-        crop = crop_face(image, boxes[0], size=180, margin=margin)
+        crop = crop_face(image, boxes[0], margin=margin)
         fig = plots.detection_figure(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), {detector: boxes[:1]}, points,
                                      f"{detector}, margin {margin:.2f}{', aligned' if align else ''}")
         inset = fig.add_axes((0.72, 0.12, 0.26, 0.76))
@@ -144,7 +145,7 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
 
 # Chapter 3: the architecture's size.
 def cnn_param_count(input_size: int, filters: Sequence[int] = (16, 64, 64), dense: int = 16,
-                    classes: int = 8, channels: int = 1) -> int:
+                    classes: int = PAPER_CLASSES, channels: int = 1) -> int:
     """Parameters of the paper's CNN shape (3×3 same convs, each halved by 2×2 pooling, Dense, softmax).
 
     The closed form behind the explorer's live count: conv (9·c_in + 1)·c_out, then the flattened
@@ -158,10 +159,10 @@ def cnn_param_count(input_size: int, filters: Sequence[int] = (16, 64, 64), dens
     return total + (flat + 1) * dense + (dense + 1) * classes
 
 
-def architecture_explorer(classes: int = 8, show: bool = True) -> LiveView:
+def architecture_explorer(classes: int = PAPER_CLASSES, show: bool = True) -> LiveView:
     """Sliders for the filters, dense units and input size, with the live parameter count per part."""
     controls = {
-        "input_size": widgets.IntSlider(value=180, min=48, max=224, step=4, description="input px"),
+        "input_size": widgets.IntSlider(value=PAPER_SIDE, min=48, max=224, step=4, description="input px"),
         "first_filters": widgets.IntSlider(value=16, min=4, max=64, step=4, description="conv1 filters"),
         "later_filters": widgets.IntSlider(value=64, min=8, max=128, step=8, description="conv2/3 filters"),
         "dense": widgets.IntSlider(value=16, min=4, max=256, step=4, description="dense units"),
@@ -178,7 +179,7 @@ def architecture_explorer(classes: int = 8, show: bool = True) -> LiveView:
     def describe(**values: int) -> str:
         table = parts(**values)
         return (f"<b>{int(table['params'].sum()):,} parameters</b> "
-                f"(paper: 542,136 at 180 px, 16/64/64 filters, 16 units, 8 classes)")
+                f"(paper: 542,136 at {PAPER_SIDE} px, 16/64/64 filters, 16 units, {PAPER_CLASSES} classes)")
 
     def draw(**values: int) -> Figure:
         return plots.bar_table(parts(**values), "part", "params", title="Where the parameters are",
@@ -344,17 +345,6 @@ def emotion_figure(model: object, classes: Sequence[str], image_bgr: np.ndarray,
     return _face_figure(model, classes, table, crop, title)
 
 
-def decode_upload(value: object) -> np.ndarray | None:
-    """The last uploaded file of a FileUpload value as a BGR image, or None (nothing or not an image)."""
-    import cv2
-
-    files = list(value or ())
-    if not files:
-        return None
-    content = files[-1]["content"]
-    return cv2.imdecode(np.frombuffer(bytes(content), np.uint8), cv2.IMREAD_COLOR)
-
-
 def save_upload(value: object, folder: Path) -> Path | None:
     """Write the last uploaded file of a FileUpload value into `folder` (its base name kept); None if nothing."""
     files = list(value or ())
@@ -395,11 +385,6 @@ def media_predictions(model: object, classes: Sequence[str], path: Path, every: 
     return MediaPredictions(recognizer.table(faces), {name: (index, crop) for name, (_, index, crop) in best.items()})
 
 
-def video_predictions(model: object, classes: Sequence[str], path: Path, every: int = 3) -> pd.DataFrame:
-    """The largest face's class probabilities in every `every`-th frame of a video (one row per frame)."""
-    return media_predictions(model, classes, path, every).table
-
-
 def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     """The clip-level emotion of per-frame predictions: the class with the highest mean probability."""
     from fer_utils.runs import probability_columns
@@ -418,12 +403,6 @@ def _video_figure(model: object, classes: Sequence[str], found: MediaPredictions
     label = f"{title + ': ' if title else ''}Grad-CAM, frame {index} ({emotion})"
     heatmap = grad_cam(model, crop, class_index=list(classes).index(emotion))
     return plots.video_emotions(found.table, classes, crop, heatmap, label)
-
-
-def video_figure(model: object, classes: Sequence[str], path: Path, every: int = 3, title: str = "") -> Figure:
-    """A video's per-frame probabilities, its clip-level emotion and the Grad-CAM of its most confident frame
-    (the video is decoded once)."""
-    return _video_figure(model, classes, media_predictions(model, classes, path, every), Path(path).name, title)
 
 
 def message_figure(text: str) -> Figure:

@@ -27,3 +27,62 @@ def test_stills_ship_with_attribution() -> None:
     attribution = (stills_dir() / "ATTRIBUTION.md").read_text()
     assert "CC BY-NC-SA 4.0" in attribution
     assert "Livingstone" in attribution
+
+
+def _option_choices(command: str, option: str) -> tuple[object, tuple]:
+    """(default, choices) of `option` of `python -m fer_utils command`, read from the CLI's parser."""
+    import argparse
+
+    from fer_utils.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    action = next(a for a in commands[command]._actions if option in a.option_strings or a.dest == option)
+    return action.default, tuple(action.choices or ())
+
+
+def test_cli_choices_are_the_registry_names() -> None:
+    from fer_utils import registry
+    from fer_utils.data import INDEXERS
+
+    assert _option_choices("train", "--model") == (None, registry.MODEL_NAMES)
+    assert _option_choices("compare", "--models") == (list(registry.MODEL_NAMES), registry.MODEL_NAMES)
+    assert _option_choices("train", "--protocol") == (None, registry.PROTOCOLS)
+    assert _option_choices("evaluate", "--protocol") == (None, registry.PROTOCOLS)
+    assert _option_choices("train", "--init") == (None, registry.INITS)
+    assert _option_choices("predict", "--detector") == (registry.DEFAULT_DETECTOR, registry.FACE_DETECTORS)
+    assert _option_choices("preprocess", "--detector") == (registry.DEFAULT_DETECTOR, registry.DETECTORS)
+    assert _option_choices("detect", "--detector") == (registry.DEFAULT_DETECTOR, registry.DETECTORS)
+    assert _option_choices("quantize", "--mode") == (registry.DEFAULT_TFLITE_MODE, registry.TFLITE_MODES)
+    assert _option_choices("download", "dataset") == ("ravdess", registry.DOWNLOADABLE_DATASETS)
+    assert _option_choices("index", "--dataset") == (None, tuple(INDEXERS))
+    assert _option_choices("preprocess", "--size")[0] == _option_choices("compare", "--size")[0] == registry.PAPER_SIDE
+
+
+def test_the_owning_modules_use_the_registry_names() -> None:
+    from fer_utils import deploy, download, explain, faces, models, preprocess, registry, splits, training
+
+    assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES == tuple(models.CANONICAL_INPUTS)
+    assert (splits.PROTOCOLS, faces.DETECTORS, deploy.TFLITE_MODES, explain.CAM_METHODS) == (
+        registry.PROTOCOLS, registry.DETECTORS, registry.TFLITE_MODES, registry.CAM_METHODS)
+    assert ("ravdess", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
+    assert set(faces.DEFAULT_MAX_SIDES) == set(registry.FACE_DETECTORS)
+    assert preprocess.DEFAULT_SIZE == registry.PAPER_SIDE and preprocess.DEFAULT_FRAMES == registry.PAPER_FRAMES
+    config = training.TrainConfig()
+    assert (config.model, config.image_size, config.protocol, config.batch_size) == (
+        registry.PAPER_MODEL, registry.PAPER_IMAGE_SIZE, registry.PAPER_PROTOCOL, registry.PAPER_BATCH_SIZE)
+
+
+def test_cli_help_imports_no_heavy_library() -> None:
+    code = (
+        "import sys\n"
+        "from fer_utils.cli import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['quantize', '--help'], ['preprocess', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'dlib', 'cv2', 'sklearn') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

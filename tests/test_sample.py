@@ -21,7 +21,6 @@ from fer_utils.sample import (
     INTENSITY_GAIN,
     N_FRAMES,
     generate_sample,
-    min_jacobian,
     plan_clips,
     ramp,
     still_landmarks,
@@ -29,6 +28,17 @@ from fer_utils.sample import (
     warp_field,
 )
 from fer_utils.video import frame_indices
+
+
+def min_jacobian(field: np.ndarray) -> float:
+    """Smallest Jacobian determinant of the backward map q -> q - field(q) over the image.
+
+    Positive everywhere means the warp is one-to-one (no folds); values near 1 mean little local
+    stretch.
+    """
+    dfx_dy, dfx_dx = np.gradient(field[..., 0].astype(np.float64))
+    dfy_dy, dfy_dx = np.gradient(field[..., 1].astype(np.float64))
+    return float(((1 - dfx_dx) * (1 - dfy_dy) - dfx_dy * dfy_dx).min())
 
 
 def read_frames(path: Path | str) -> list[np.ndarray]:

@@ -201,7 +201,6 @@ def test_train_checks_every_crop_before_building(toy: tuple[Path, pd.DataFrame],
     ("--batch-size", "0", "batch size"),
     ("--epochs", "0", "epochs must be at least 1"),
     ("--learning-rate", "0", "learning rate"),
-    ("--init", "zeros", "initialiser"),
 ])
 def test_train_rejects_bad_numbers_with_a_clear_error(toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys,
                                                       option: str, value: str, message: str) -> None:
@@ -210,6 +209,16 @@ def test_train_rejects_bad_numbers_with_a_clear_error(toy: tuple[Path, pd.DataFr
     root, _ = toy
     assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), option, value) == 2
     assert message in capsys.readouterr().err
+    assert _no_run_written(tmp_path / "run")
+
+
+def test_train_offers_only_the_known_initialisers(toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys) -> None:
+    root, _ = toy
+    with pytest.raises(SystemExit) as exit_:
+        _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--init", "zeros")
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'zeros'" in err and all(name in err for name in ("glorot_uniform", "he_uniform", "he_normal"))
     assert _no_run_written(tmp_path / "run")
 
 

@@ -84,13 +84,10 @@ def test_model_picker_highlights_the_choice() -> None:
     assert texts == ["paper-cnn", "mobilenet-v2"]
 
 
-def test_upload_is_decoded_and_explained(stills: list[Path]) -> None:
+def test_an_image_is_explained(stills: list[Path]) -> None:
     from fer_utils.models import build_paper_cnn
 
-    data = stills[3].read_bytes()
-    image = widgets.decode_upload(({"name": "x.png", "content": memoryview(data)},))
-    assert image.shape == cv2.imread(str(stills[3])).shape
-    assert widgets.decode_upload(()) is None
+    image = cv2.imread(str(stills[3]))
     model = build_paper_cnn(8, (48, 48, 1))
     classes = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
     fig = widgets.emotion_figure(model, classes, image)
@@ -183,7 +180,7 @@ def test_upload_accepts_a_video_and_votes_per_clip(clips: pd.DataFrame) -> None:
     model = build_paper_cnn(8, (48, 48, 1))
     classes = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
     video = Path(clips.iloc[0]["path"])
-    table = widgets.video_predictions(model, classes, video, every=2)
+    table = widgets.media_predictions(model, classes, video, every=2).table
     assert list(table["frame_index"]) == [0, 2, 4], "one row (the largest face) per sampled frame"
     assert widgets.clip_emotion(table, classes) in classes
 

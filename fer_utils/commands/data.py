@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from fer_utils.data import INDEXERS
+from fer_utils.registry import DOWNLOADABLE_DATASETS
 
 MAX_REJECTED_SHOWN = 20
 
@@ -134,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.set_defaults(handler=run_sample)
 
     download = subparsers.add_parser("download", help="download RAVDESS (video speech); SAVEE/MEAD: instructions")
-    download.add_argument("dataset", nargs="?", default="ravdess", choices=("ravdess", "savee", "mead"))
+    download.add_argument("dataset", nargs="?", default=DOWNLOADABLE_DATASETS[0], choices=DOWNLOADABLE_DATASETS)
     download.add_argument("--dest", type=Path, default=Path("data/raw/ravdess"), help="target folder")
     download.add_argument("--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5")
     download.add_argument("--base-url", default=None,

@@ -10,8 +10,24 @@ import json
 import sys
 from pathlib import Path
 
-MODEL_NAMES = ("paper-cnn", "alexnet", "resnet50", "mobilenet-v2", "xception", "mini-xception", "mobilenet-inception")
-PROTOCOLS = ("random", "clip", "subject")
+from fer_utils.registry import (
+    DEFAULT_DETECTOR,
+    DEFAULT_TFLITE_MODE,
+    DEFAULT_VAL_SIZE,
+    FACE_DETECTORS,
+    INITS,
+    MODEL_NAMES,
+    PAPER_CLASSES,
+    PAPER_MODEL,
+    PAPER_PROTOCOL,
+    PAPER_SIDE,
+    PAPER_TEST_SIZE,
+    PROTOCOLS,
+    TFLITE_MODES,
+)
+
+# `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
+SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
 
 
 def _rates(text: str) -> tuple[float, float, float]:
@@ -49,34 +65,50 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    """Evaluate a run (its saved split) or a model file on a manifest's test split."""
-    import pandas as pd
-
-    from fer_utils.evaluation import evaluate_predictions, per_class_report, predicted_labels
+def _model_test_predictions(args: argparse.Namespace):
+    """(test frames, probabilities, classes) of a model file on the test split of `--crops`' manifest."""
+    from fer_utils.errors import FerError
     from fer_utils.models import check_classes, load_classes, load_model
     from fer_utils.preprocess import load_manifest
-    from fer_utils.runs import RunFolder
     from fer_utils.splits import split_frames
     from fer_utils.training import make_dataset, usable_frames
 
-    if args.run is not None:
-        run = RunFolder(args.run)
-        config, model_path = run.config(), run.model
-        protocol, seed, test_size = config["protocol"], config["seed"], config["test_size"]
-        val_size = config["val_size"]
-    else:
-        model_path, protocol, seed, test_size, val_size = args.model, args.protocol, args.seed, 0.2, args.val_size
-    model = load_model(model_path)
-    classes = check_classes(model, load_classes(model_path))
+    if args.crops is None:
+        raise FerError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
+    model = load_model(args.model)
+    classes = check_classes(model, load_classes(args.model))
+    protocol = args.protocol or PAPER_PROTOCOL
+    val_size = DEFAULT_VAL_SIZE if args.val_size is None else args.val_size
     frames = usable_frames(load_manifest(args.crops))
-    test = split_frames(frames, protocol, test_size, val_size, seed).test
-    size = tuple(model.input_shape[1:3])
-    probabilities = model.predict(make_dataset(test, args.crops, classes, image_size=size), verbose=0)
-    print(json.dumps(evaluate_predictions(test, probabilities, classes), indent=2))
+    test = split_frames(frames, protocol, PAPER_TEST_SIZE, val_size, args.seed or 0).test
+    dataset = make_dataset(test, args.crops, classes, image_size=tuple(model.input_shape[1:3]))
+    return test, model.predict(dataset, verbose=0), classes
 
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Test metrics of a run (from its saved test predictions: no re-split, no re-predict) or of a model
+    file (predicted on a manifest's test split); printed, and written as JSON with --json."""
+    import pandas as pd
+
+    from fer_utils.errors import FerError
+    from fer_utils.evaluation import evaluate_predictions, per_class_report, predicted_labels
+    from fer_utils.runs import load_test_predictions
+
+    if args.run is not None:
+        given = [f"--{name.replace('_', '-')}" for name in SPLIT_OPTIONS if getattr(args, name) is not None]
+        if given:
+            raise FerError(f"evaluate --run reads the run's saved test predictions; {', '.join(given)} "
+                           "apply to --model only")
+        frames, probabilities, classes = load_test_predictions(args.run)
+    else:
+        frames, probabilities, classes = _model_test_predictions(args)
+    metrics = evaluate_predictions(frames, probabilities, classes)
+    print(json.dumps(metrics, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(metrics, indent=2))
     with pd.option_context("display.width", 120):
-        print(per_class_report(test["emotion"], predicted_labels(probabilities, classes), classes).round(3))
+        print(per_class_report(frames["emotion"], predicted_labels(probabilities, classes), classes).round(3))
     return 0
 
 
@@ -144,30 +176,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train`, `evaluate`, `predict`, `compare` and `quantize` commands."""
     train = subparsers.add_parser("train", help="train a model on a crops folder (manifest) into a run folder")
     train.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
-    train.add_argument("--protocol", choices=PROTOCOLS, help="split protocol (default: the paper's, random)")
+    train.add_argument("--protocol", choices=PROTOCOLS, help=f"split protocol (default: the paper's, {PAPER_PROTOCOL})")
     train.add_argument("--epochs", type=int, help="most epochs (default: TrainConfig's)")
     train.add_argument("--batch-size", type=int, help="default: TrainConfig's")
     train.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: TrainConfig's)")
-    train.add_argument("--model", choices=MODEL_NAMES, help="default: paper-cnn")
+    train.add_argument("--model", choices=MODEL_NAMES, help=f"default: {PAPER_MODEL}")
     train.add_argument("--dropout", type=_rates,
                        help="paper-cnn dropout after each pooling stage, e.g. SAVEE's 0.3,0.5,0.5 (default: TrainConfig's)")
     train.add_argument("--l1", type=float, help="L1 penalty on the Dense(16) kernel (default: off)")
-    train.add_argument("--init",
-                       help="paper-cnn kernel initialiser of the ReLU layers: glorot_uniform, he_uniform or he_normal (default: TrainConfig's)")
+    train.add_argument("--init", choices=INITS,
+                       help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)")
     train.add_argument("--size", type=int, help="input side in pixels, crops are resized (default: the paper's)")
     train.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: TrainConfig's)")
     train.add_argument("--seed", type=int, help="default: TrainConfig's")
     train.add_argument("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
     train.set_defaults(handler=_train)
 
-    evaluate = subparsers.add_parser("evaluate", help="test metrics of a run or model file on a manifest split")
+    evaluate = subparsers.add_parser("evaluate", help="test metrics of a run, or of a model file on a manifest split")
     source = evaluate.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run", type=Path, help="run folder (uses its saved protocol and seed)")
+    source.add_argument("--run", type=Path, help="a finished run folder (reads its saved test predictions)")
     source.add_argument("--model", type=Path, help="a .keras model file (classes.json beside it)")
-    evaluate.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
-    evaluate.add_argument("--protocol", choices=PROTOCOLS, default="random")
-    evaluate.add_argument("--val-size", type=float, default=0.1)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--crops", type=Path, help="with --model: crops folder with manifest.csv")
+    evaluate.add_argument("--protocol", choices=PROTOCOLS, help=f"with --model (default {PAPER_PROTOCOL})")
+    evaluate.add_argument("--val-size", type=float, help=f"with --model (default {DEFAULT_VAL_SIZE})")
+    evaluate.add_argument("--seed", type=int, help="with --model: split seed (default 0)")
+    evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON")
     evaluate.set_defaults(handler=_evaluate)
 
     predict = subparsers.add_parser("predict", help="emotion of each face in an image or video")
@@ -176,19 +209,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--out", type=Path, help="write an annotated copy (image, or .mp4 for a video)")
     predict.add_argument("--json", type=Path, help="write the predictions as JSON")
     predict.add_argument("--csv", type=Path, help="write the predictions as CSV")
-    predict.add_argument("--detector", default="dlib-hog", choices=("dlib-hog", "dlib-cnn", "opencv-haar"))
+    predict.add_argument("--detector", default=DEFAULT_DETECTOR, choices=FACE_DETECTORS)
     predict.add_argument("--every", type=int, default=None, help="only every K-th video frame")
     predict.set_defaults(handler=_predict)
 
     compare = subparsers.add_parser("compare", help="parameter and FLOP table of the compared models")
     compare.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
-    compare.add_argument("--size", type=int, default=180)
-    compare.add_argument("--classes", type=int, default=8)
+    compare.add_argument("--size", type=int, default=PAPER_SIDE)
+    compare.add_argument("--classes", type=int, default=PAPER_CLASSES)
     compare.set_defaults(handler=_compare)
 
     quantize = subparsers.add_parser("quantize", help="convert a model to TFLite (float32, float16, int8)")
     quantize.add_argument("--model", type=Path, required=True)
-    quantize.add_argument("--mode", choices=("float32", "float16", "int8"), default="int8")
+    quantize.add_argument("--mode", choices=TFLITE_MODES, default=DEFAULT_TFLITE_MODE)
     quantize.add_argument("--crops", type=Path, help="crops folder (representative images for int8)")
     quantize.add_argument("--samples", type=int, default=200, help="representative images for int8")
     quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write")

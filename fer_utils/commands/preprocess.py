@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from fer_utils.commands.data import add_index_options, index_options
-from fer_utils.faces import AUTO, DEFAULT_DETECTOR, DEFAULT_MAX_SIDES, DETECTORS, NO_DETECTOR
+from fer_utils.faces import AUTO, DEFAULT_MAX_SIDES
+from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
 
 
 def _positive(text: str) -> int:
@@ -38,15 +39,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--src", type=Path, required=True, help="the dataset's root folder")
     pre.add_argument("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
     pre.add_argument("--frames", type=_positive, default=None,
-                     help="evenly spaced frames per clip (default 6; with --every: the first N of every K-th)")
+                     help=f"evenly spaced frames per clip (default {PAPER_FRAMES}; with --every: the first N of every K-th)")
     pre.add_argument("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
     pre.add_argument("--every", type=_positive, default=None, metavar="K", help="sample every K-th frame instead")
     pre.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
                      help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
                           "crops already, the crop is the whole image")
-    pre.add_argument("--size", type=_positive, default=180, help="crop side in pixels (default 180)")
+    pre.add_argument("--size", type=_positive, default=PAPER_SIDE, help=f"crop side in pixels (default {PAPER_SIDE})")
     pre.add_argument("--margin", type=float, default=None, metavar="M",
-                     help=f"margin around the face box, as a fraction of its side (default 0.1; 0 with --detector {NO_DETECTOR})")
+                     help=f"margin around the face box, as a fraction of its side (default {DEFAULT_MARGIN}; "
+                          f"0 with --detector {NO_DETECTOR})")
     pre.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
     pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
     pre.add_argument("--workers", type=_positive, default=None, help="processes (default: one per CPU)")
@@ -75,7 +77,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
         first = index.rejected.iloc[0]
         print(f"{len(index.rejected)} file(s) under {args.src} skipped: not {args.dataset} names "
               f"(e.g. {printable(first['path'])}: {printable(first['reason'])})")
-    frames = args.frames if args.frames or args.all_frames or args.every else 6
+    frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
     manifest = preprocess_dataset(
         index.clips, args.out, frames=frames, every=args.every, detector=args.detector, size=args.size,
         margin=margin_for(args.detector, args.margin), align=args.align, max_side=args.max_side, workers=args.workers,

@@ -1,0 +1,62 @@
+"""The names and the paper's numbers that the package, the CLI, the notebooks and the tests share.
+
+Each is defined here once; the modules that own the behaviour (models, splits, faces, preprocess,
+training, deploy, explain, download) import them from here, and so does the command line, which
+builds its choices and defaults from this module. It imports nothing, so `python -m fer_utils --help`
+never loads TensorFlow, dlib or OpenCV.
+"""
+
+from __future__ import annotations
+
+# The paper (Ding, Tang & Lu 2023): 180×180 grayscale input, dropout 0.3 between the stages (the
+# SAVEE setting raises the last two to 0.5, see fer_utils.models), Adam 1e-3, batch 32, 6 frames per
+# clip, an image-level random 80/20 split.
+PAPER_SIDE = 180
+PAPER_IMAGE_SIZE: tuple[int, int] = (PAPER_SIDE, PAPER_SIDE)
+PAPER_INPUT_SHAPE: tuple[int, int, int] = (PAPER_SIDE, PAPER_SIDE, 1)
+PAPER_CLASSES = 8
+PAPER_DROPOUT: tuple[float, float, float] = (0.3, 0.3, 0.3)
+SAVEE_DROPOUT: tuple[float, float, float] = (0.3, 0.5, 0.5)
+PAPER_LEARNING_RATE = 1e-3
+PAPER_BATCH_SIZE = 32
+PAPER_FRAMES = 6
+PAPER_TEST_SIZE = 0.2
+
+# Models: the registered names, each with the input and class count it is usually quoted at (the
+# paper's table uses these for parameter counts). fer_utils.models.MODEL_BUILDERS has one builder each.
+PAPER_MODEL = "paper-cnn"
+CANONICAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
+    PAPER_MODEL: (PAPER_INPUT_SHAPE, PAPER_CLASSES),
+    "alexnet": ((227, 227, 3), 1000),
+    "resnet50": ((224, 224, 3), 1000),
+    "mobilenet-v2": ((224, 224, 3), 1000),
+    "xception": ((299, 299, 3), 1000),
+    "mini-xception": ((48, 48, 1), 7),
+    "mobilenet-inception": (PAPER_INPUT_SHAPE, PAPER_CLASSES),
+}
+MODEL_NAMES: tuple[str, ...] = tuple(CANONICAL_INPUTS)
+# Initialisers of the paper CNN's ReLU layers: Keras's default Glorot uniform, which the paper's Keras
+# code presumably used, or He uniform / normal (He et al. 2015), scaled for ReLU.
+PAPER_INIT = "glorot_uniform"
+INITS: tuple[str, ...] = (PAPER_INIT, "he_uniform", "he_normal")
+
+# Split protocols (fer_utils.splits) and the validation share carved out of the training side.
+PROTOCOLS: tuple[str, ...] = ("random", "clip", "subject")
+PAPER_PROTOCOL = "random"
+DEFAULT_VAL_SIZE = 0.1
+
+# Face detectors (fer_utils.faces) and the crop (fer_utils.preprocess).
+FACE_DETECTORS: tuple[str, ...] = ("dlib-hog", "dlib-cnn", "opencv-haar")  # the ones that look for faces
+NO_DETECTOR = "none"  # the image is already a face crop: the box is the whole image
+DETECTORS: tuple[str, ...] = (*FACE_DETECTORS, NO_DETECTOR)
+DEFAULT_DETECTOR = "dlib-hog"  # the paper's
+DEFAULT_MARGIN = 0.1  # around the face box, as a fraction of its side
+
+# Datasets that `download` knows: RAVDESS is fetched, the others print where to request them.
+DOWNLOADABLE_DATASETS: tuple[str, ...] = ("ravdess", "savee", "mead")
+
+# Deployment (fer_utils.deploy) and explanations (fer_utils.explain).
+TFLITE_MODES: tuple[str, ...] = ("float32", "float16", "int8")
+DEFAULT_TFLITE_MODE = "int8"
+CAM_METHODS: tuple[str, ...] = ("hirescam", "gradcam")
+DEFAULT_CAM_METHOD = "hirescam"

@@ -1,0 +1,200 @@
+"""The `train`, `evaluate` and `quantize` handlers, run through `fer_utils.cli.main` on real faces.
+
+The crops are 24 real London faces (12 people, neutral and smiling) that `preprocess` detects with
+dlib and crops to 32×32; one 2-epoch run trained by `train` is shared by the module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer_utils.assets import london_faces_dir
+from fer_utils.cli import main
+from fer_utils.evaluation import evaluate_predictions
+from fer_utils.preprocess import load_manifest
+from fer_utils.runs import CLASSES_FILE, PREDICTIONS_FILE, RUN_FILES, RunFolder, load_test_predictions
+
+SIDE = 32
+PEOPLE = 12
+EPOCHS = 2
+PROTOCOL = "subject"
+LONDON_PATTERN = r"^(\d+)_"
+# The London set's file of each person in each class (the indexer maps "smiling" to happy).
+LONDON_FILES = {"neutral": "{person:03d}_03.jpg", "smiling": "{person:03d}_08.jpg"}
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def first_json(text: str) -> dict:
+    """The first JSON object printed in `text` (the handlers print their metrics first)."""
+    return json.JSONDecoder().raw_decode(text[text.index("{"):])[0]
+
+
+def assert_same_metrics(printed: dict, expected: dict) -> None:
+    """Every metric of every level equal (floats to 1e-9)."""
+    assert printed.keys() == expected.keys()
+    for level, values in expected.items():
+        assert printed[level] == pytest.approx(values, abs=1e-9), level
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`preprocess` (dlib HOG) of 12 London people's neutral and smiling faces into 32×32 crops."""
+    root = tmp_path_factory.mktemp("london")
+    for folder, name in LONDON_FILES.items():
+        (root / "src" / folder).mkdir(parents=True)
+        for person in range(1, PEOPLE + 1):
+            shutil.copy(london_faces_dir() / folder / name.format(person=person), root / "src" / folder)
+    code, out, err = run_cli(["preprocess", "--dataset", "folder", "--subject-pattern", LONDON_PATTERN,
+                              "--src", str(root / "src"), "--out", str(root / "crops"), "--size", str(SIDE),
+                              "--workers", "1", "--quiet"])
+    assert code == 0, err
+    assert f"{2 * PEOPLE} of {2 * PEOPLE} frames usable" in out
+    return root / "crops"
+
+
+@pytest.fixture(scope="module")
+def trained(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The run folder written by `train` and what the command printed."""
+    run = tmp_path_factory.mktemp("runs") / "run"
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(run), "--size", str(SIDE),
+                              "--epochs", str(EPOCHS), "--protocol", PROTOCOL, "--seed", "0"])
+    assert code == 0, err
+    return run, out
+
+
+# --- train ------------------------------------------------------------------------------------
+
+
+def test_train_writes_a_complete_run_with_its_metrics(trained: tuple[Path, str], crops: Path) -> None:
+    run, out = trained
+    folder = RunFolder(run)
+    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)
+    config, metrics = folder.config(), folder.metrics()
+    assert (config["protocol"], config["image_size"], config["epochs"]) == (PROTOCOL, [SIDE, SIDE], EPOCHS)
+    assert config["classes"] == folder.classes() == ["neutral", "happy"]
+    assert sum(config["sizes"].values()) == len(load_manifest(crops)) == 2 * PEOPLE
+    assert 1 <= len(folder.history()) <= EPOCHS
+    for level in ("frame", "clip"):
+        values = metrics["test"][level]
+        assert all(0.0 <= values[name] <= 1.0 for name in ("accuracy", "f1_macro", "f1_weighted")), values
+        assert values["n"] == config["sizes"]["test"]  # one frame per image: as many clips as frames
+    assert first_json(out) == metrics["test"], "train prints the metrics it saves"
+    assert ("COLLAPSED RUN" in out) == metrics["collapsed"]
+    assert out.rstrip().endswith(f"run written to {run}")
+
+
+def test_train_refuses_a_finished_run_folder(trained: tuple[Path, str], crops: Path) -> None:
+    run, _ = trained
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    code, _, err = run_cli(["train", "--crops", str(crops), "--out", str(run), "--size", str(SIDE), "--epochs", "1"])
+    assert code == 2
+    assert f"{run} already holds a complete run" in err
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+
+
+def test_train_refuses_one_class_before_writing_anything(crops: Path, tmp_path: Path) -> None:
+    one_class = tmp_path / "crops"
+    shutil.copytree(crops, one_class)
+    manifest = load_manifest(one_class)
+    manifest[manifest["emotion"] == "happy"].to_csv(one_class / "manifest.csv", index=False)
+    code, _, err = run_cli(["train", "--crops", str(one_class), "--out", str(tmp_path / "run"), "--size", str(SIDE)])
+    assert code == 2 and "training needs at least 2 classes" in err
+    assert not (tmp_path / "run").exists()
+
+
+# --- evaluate ---------------------------------------------------------------------------------
+
+
+def test_evaluate_run_reports_the_saved_predictions_without_the_crops(trained: tuple[Path, str], tmp_path: Path) -> None:
+    run, _ = trained
+    written = tmp_path / "metrics.json"
+    code, out, err = run_cli(["evaluate", "--run", str(run), "--json", str(written)])
+    assert code == 0, err
+    frames, probabilities, classes = load_test_predictions(run)
+    expected = evaluate_predictions(frames, probabilities, classes)
+    assert_same_metrics(first_json(out), expected)
+    assert_same_metrics(json.loads(written.read_text()), expected)
+    assert_same_metrics(expected, RunFolder(run).metrics()["test"])
+    for name in classes:  # the per-class report follows the metrics
+        assert name in out[out.rindex("}"):]
+
+
+def test_evaluate_model_on_the_same_split_matches_the_run(trained: tuple[Path, str], crops: Path) -> None:
+    run, _ = trained
+    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run).model), "--crops", str(crops),
+                              "--protocol", PROTOCOL, "--seed", "0"])
+    assert code == 0, err
+    assert_same_metrics(first_json(out), RunFolder(run).metrics()["test"])
+
+
+@pytest.mark.parametrize("missing", [PREDICTIONS_FILE, "everything"])
+def test_evaluate_run_without_saved_predictions_says_so(trained: tuple[Path, str], tmp_path: Path, missing: str) -> None:
+    run, _ = trained
+    folder = tmp_path / "old_run"
+    if missing == "everything":
+        folder.mkdir()
+    else:
+        shutil.copytree(run, folder)
+        (folder / missing).unlink()
+    code, out, err = run_cli(["evaluate", "--run", str(folder)])
+    assert code == 2 and out == ""
+    assert f"{folder} has no {PREDICTIONS_FILE}: it is not a finished run folder" in err
+
+
+def test_evaluate_options_that_belong_to_the_other_source_are_refused(trained: tuple[Path, str], crops: Path) -> None:
+    run, _ = trained
+    code, _, err = run_cli(["evaluate", "--run", str(run), "--crops", str(crops), "--seed", "1"])
+    assert code == 2 and "--crops, --seed apply to --model only" in err
+    code, _, err = run_cli(["evaluate", "--model", str(RunFolder(run).model)])
+    assert code == 2 and "evaluate --model needs --crops DIR" in err
+
+
+# --- quantize ---------------------------------------------------------------------------------
+
+
+def test_quantize_writes_tflite_models_that_predict_like_keras(trained: tuple[Path, str], crops: Path,
+                                                               tmp_path: Path) -> None:
+    from fer_utils.deploy import tflite_predict
+    from fer_utils.models import load_model
+    from fer_utils.training import load_images, usable_frames
+
+    run, _ = trained
+    model = load_model(RunFolder(run).model)
+    images = load_images(usable_frames(load_manifest(crops)), crops, (SIDE, SIDE))
+    expected = model.predict(images, verbose=0)
+    sizes, tolerance = {}, {"float32": 1e-5, "float16": 1e-2, "int8": 0.1}
+    for mode in ("float32", "float16", "int8"):
+        out = tmp_path / mode / "model.tflite"
+        code, printed, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--mode", mode,
+                                      "--crops", str(crops), "--out", str(out)])
+        assert code == 0, err
+        assert f"{mode} TFLite model" in printed and str(out) in printed
+        assert json.loads((out.parent / CLASSES_FILE).read_text()) == RunFolder(run).classes()
+        probabilities = tflite_predict(out.read_bytes(), images)
+        assert probabilities.shape == expected.shape
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.02)
+        np.testing.assert_allclose(probabilities, expected, atol=tolerance[mode], err_msg=mode)
+        sizes[mode] = out.stat().st_size
+    assert sizes["int8"] < sizes["float16"] < sizes["float32"]
+
+
+def test_quantize_int8_without_crops_says_what_it_needs(trained: tuple[Path, str], tmp_path: Path) -> None:
+    run, _ = trained
+    out = tmp_path / "model.tflite"
+    code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--mode", "int8", "--out", str(out)])
+    assert code == 2 and "int8 quantization needs --crops DIR" in err
+    assert not out.exists()
