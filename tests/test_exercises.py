@@ -122,10 +122,12 @@ def test_restricted_accuracy_checker_spots_the_unrestricted_answer() -> None:
 # Chapters 1-4 (coding exercises): each checker passes the chapter's own solution cell and names the
 # mistake of a wrong answer.
 def solution_function(notebook_stem: str, name: str) -> object:
-    """The function `name` as the solution cell of a chapter defines it, run with the chapter's imports
-    and saved cells (the names a solution may use), without the rest of the chapter."""
+    """The function `name` as the solution cell of a chapter defines it, run with the chapter's
+    parameters, imports and saved cells (the names a solution may use), without the rest of the chapter."""
     import ast
     import json
+
+    from fer_utils.book import PARAMETERS_TAG, SOLUTION_TAG
 
     nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook_stem}.ipynb").read_text())
     namespace: dict = {}
@@ -133,16 +135,15 @@ def solution_function(notebook_stem: str, name: str) -> object:
     for cell in cells:
         tree = ast.parse("".join(cell["source"]))
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-        if "".join(cell["source"]).startswith("#@save"):
-            imports = tree.body  # the package's definitions the chapter shows
-        exec(compile(ast.Module(body=imports, type_ignores=[]), notebook_stem, "exec"), namespace)
-    namespace.update({"CLASSES": 8, "INPUT_SIZE": 180})
+        if "".join(cell["source"]).startswith("#@save") or PARAMETERS_TAG in cell["metadata"].get("tags", []):
+            imports = tree.body  # the package's definitions the chapter shows, or its parameters
+        exec(compile(ast.Module(body=imports, type_ignores=[]), notebook_stem, "exec"), namespace)  # noqa: S102 (the chapter's own cells)
     for cell in cells:
-        if "solution" in cell["metadata"].get("tags", []):
+        if SOLUTION_TAG in cell["metadata"].get("tags", []):
             tree = ast.parse("".join(cell["source"]))
             defined = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
             if defined:
-                exec(compile(ast.Module(body=defined, type_ignores=[]), notebook_stem, "exec"), namespace)
+                exec(compile(ast.Module(body=defined, type_ignores=[]), notebook_stem, "exec"), namespace)  # noqa: S102
                 return namespace[name]
     raise LookupError(f"no solution cell of {notebook_stem} defines {name}")
 
