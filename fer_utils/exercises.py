@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -101,29 +102,144 @@ def check_choice(answer: object, expected: str, what: str, options: Sequence[str
 
 
 # Chapter 1: the datasets.
+RAVDESS_FIELDS: dict[str, int] = {"emotion": 2, "intensity": 3, "statement": 4, "repetition": 5, "actor": 6}
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")
+
+
+@coding_exercise
+def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | None = None) -> Feedback:
+    """`parse(file_name)` returns a RAVDESS name's fields as the book's indexer reads them: `emotion` (a name
+    of the codebook), `intensity`, `statement`, `repetition` and `actor` (integers). Checked on the real
+    RAVDESS clip shipped with the package and on one clip per emotion of the chapter's index `clips`."""
+    from fer_utils.assets import ravdess_clip_path
+    from fer_utils.data import index_ravdess
+
+    table = index_ravdess(ravdess_clip_path().parent, modalities=("01", "02")).clips
+    if clips is not None and set(RAVDESS_FIELDS) <= set(clips.columns):
+        table = pd.concat([table, clips.groupby("emotion", sort=False).head(1)], ignore_index=True)
+    for row in table.itertuples(index=False):
+        name = Path(row.path).name
+        got = run_student(parse, name)
+        if not isinstance(got, dict):
+            return Feedback(False, f"`{parse.__name__}({name!r})` returned {got!r}: return a dict of the fields.")
+        for field, position in RAVDESS_FIELDS.items():
+            value, code = getattr(row, field), name.split(".")[0].split("-")[position]
+            expected = value.item() if isinstance(value, np.generic) else value
+            where = f"the {ORDINALS[position]} field, {code!r}"
+            if field not in got:
+                return Feedback(False, f"for {name} your dict has no `{field}` ({where}).")
+            if got[field] != expected:
+                hint = ("look the code up in RAVDESS_EMOTIONS" if field == "emotion"
+                        else f"an integer: int({code!r})")
+                return Feedback(False, f"for {name} your `{field}` is {got[field]!r}, but {where} means "
+                                       f"{expected!r} ({hint}).")
+    example = Path(table["path"].iloc[0]).name
+    return Feedback(True, f"your parser reads all {len(table)} names, e.g. {example} → {parse(example)}.")
+
+
 def check_clip_count(answer: object, clips: pd.DataFrame, emotion: str) -> Feedback:
     """How many clips of `emotion` the clip index holds."""
     return check_number(answer, int((clips["emotion"] == emotion).sum()), f"the number of {emotion} clips", 0)
 
 
-def check_emotion_from_name(answer: object, file_name: str) -> Feedback:
-    """The emotion a RAVDESS file name encodes (its third field, through the RAVDESS codebook)."""
-    from fer_utils.data import EMOTIONS, RAVDESS_EMOTIONS
-
-    code = Path(file_name).stem.split("-")[2]
-    return check_choice(answer, RAVDESS_EMOTIONS[code], f"the emotion of {file_name}", EMOTIONS)
-
-
 # Chapter 2: preprocessing.
-def check_detection_rate(answer: object, manifest: pd.DataFrame) -> Feedback:
-    """The fraction of sampled frames in which a face was found (status `ok`)."""
-    return check_number(answer, float((manifest["status"] == "ok").mean()), "the detection rate", 1e-2, 1e-3)
+def _spacing_problem(indices: object, n_frames: int, k: int) -> str | None:
+    """What is wrong with `indices` as k evenly spaced frames from the first to the last of n_frames
+    (all of them when k ≥ n_frames); None when nothing is."""
+    what = f"for a clip of {n_frames} frames and k={k}, your frames {indices!r}"
+    if not isinstance(indices, (list, tuple)) or not all(isinstance(i, (int, np.integer)) for i in indices):
+        return f"{what} are not a list of integer frame indices."
+    indices = [int(i) for i in indices]
+    wanted = min(k, n_frames)
+    if len(indices) != wanted:
+        return f"{what}: asked for {wanted} frames, you gave {len(indices)}."
+    if len(set(indices)) != len(indices):
+        return f"{what} repeat a frame."
+    if indices != sorted(indices):
+        return f"{what} are not in order."
+    if indices[0] != 0 or indices[-1] != n_frames - 1:
+        return f"{what} must start at the first frame (0) and end at the last ({n_frames - 1})."
+    gaps = np.diff(indices)
+    if len(gaps) and gaps.max() - gaps.min() > 1:
+        at = int(np.argmax(np.abs(gaps - (n_frames - 1) / (k - 1))))
+        step = (n_frames - 1) / (k - 1)
+        return (f"{what}: frames {indices[at]} and {indices[at + 1]} are not evenly spaced (a gap of "
+                f"{gaps[at]} where every gap should be {math.floor(step)} or {math.ceil(step)}).")
+    return None
 
 
-def check_crop_count(answer: object, manifest: pd.DataFrame, emotion: str) -> Feedback:
-    """How many usable crops (status `ok`) of `emotion` the manifest holds."""
-    ok = manifest[(manifest["status"] == "ok") & (manifest["emotion"] == emotion)]
-    return check_number(answer, len(ok), f"the number of usable {emotion} crops", 0)
+@coding_exercise
+def check_sample_indices(sample: Callable[[int, int], list[int]], clip_paths: Sequence[Path] = ()) -> Feedback:
+    """`sample(n_frames, k)`: k evenly spaced frame indices from the first frame to the last (gaps that
+    differ by at most one frame), all frames when k ≥ n_frames. Checked on the frame counts of the real
+    RAVDESS clip shipped with the package and of `clip_paths`, and on short clips."""
+    from fer_utils.assets import ravdess_clip_path
+    from fer_utils.video import frame_count
+
+    real = frame_count(ravdess_clip_path())
+    counts = [real, *(frame_count(Path(p)) for p in clip_paths)]
+    cases = [(n, k) for n in counts for k in (6, 2, 10)] + [(5, 5), (4, 6)]
+    for n_frames, k in cases:
+        problem = _spacing_problem(run_student(sample, n_frames, k), n_frames, k)
+        if problem:
+            return Feedback(False, problem)
+    return Feedback(True, f"on the real RAVDESS clip ({real} frames) you sample {sample(real, 6)} for k=6, "
+                          "first and last frames included; short clips give all their frames.")
+
+
+# Mean gray-level difference per pixel allowed between two crops of the same square: resizing with another
+# interpolation (linear, cubic, area) changes a 48×48 crop of a real still by up to about 4; a wrong
+# margin or padding instead of shifting changes it by more than 50.
+CROP_TOLERANCE = 8.0
+
+
+def _inside_square(image: np.ndarray, box: object, size: int, margin: float) -> np.ndarray:
+    """The reference answer of `check_crop_inside`: `square_region` shifted inside the image, gray, resized."""
+    import cv2
+
+    from fer_utils.faces import to_gray
+    from fer_utils.preprocess import square_region
+
+    gray = to_gray(image)
+    height, width = gray.shape
+    x0, y0, x1, _ = square_region(box, margin)
+    side = x1 - x0
+    x0, y0 = min(max(x0, 0), width - side), min(max(y0, 0), height - side)
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(gray[y0:y0 + side, x0:x0 + side], (size, size), interpolation=interpolation)
+
+
+@coding_exercise
+def check_crop_inside(crop: Callable[..., np.ndarray], detector: object, size: int = 48, margin: float = 0.25) -> Feedback:
+    """`crop(image, box, size=..., margin=...)`: the size×size gray square of `crop_face`, but shifted to
+    stay inside the image instead of repeating its edge pixels. Checked on a real RAVDESS still with the
+    box `detector` finds, and on the same still cut so that the face touches the top-left corner."""
+    from fer_utils.assets import still_paths
+    from fer_utils.faces import Box
+    from fer_utils.preprocess import crop_face
+    from fer_utils.video import read_image
+
+    still = read_image(still_paths()[0])
+    box = detector.detect(still)[0]  # type: ignore[attr-defined]
+    corner = still[box.y - 2:, box.x - 3:]
+    cases = [("the still", still, box), ("the still cut at the face's top-left corner", corner,
+                                          Box(3, 2, box.w, box.h))]
+    for what, image, face in cases:
+        got = np.asarray(run_student(crop, image, face, size=size, margin=margin))
+        if got.ndim == 3:
+            return Feedback(False, f"on {what} your crop has {got.shape[2]} channels: convert it to gray.")
+        if got.shape != (size, size):
+            return Feedback(False, f"on {what} your crop is {got.shape[0]}×{got.shape[1]}, not {size}×{size}.")
+        expected = _inside_square(image, face, size, margin)
+        error = float(np.abs(got.astype(float) - expected).mean())
+        if error > CROP_TOLERANCE:
+            padded = float(np.abs(got.astype(float) - crop_face(image, face, size=size, margin=margin)).mean())
+            hint = ("it repeats the edge pixels where the square leaves the image (that is `crop_face`): "
+                    "shift the square inside instead" if padded <= CROP_TOLERANCE else
+                    "check the square's side (longest box side × (1 + 2·margin)) and its shift into the image")
+            return Feedback(False, f"on {what} your crop differs from the expected one by {error:.1f} gray "
+                                   f"levels per pixel on average: {hint}.")
+    return Feedback(True, "your square stays inside the image, on the whole still and on a face in its corner.")
 
 
 # Chapter 3: the architecture.
@@ -138,6 +254,66 @@ def check_dense_params(answer: object, inputs: int, units: int) -> Feedback:
     return check_number(answer, (inputs + 1) * units, f"the parameters of a Dense({units}) on {inputs} inputs", 0)
 
 
+def _layer_hint(got: object, expected: object, stage: str) -> str:
+    """Why a student's layer differs from the paper's one at the same position (shape or parameters)."""
+    got_shape, expected_shape = tuple(got.output.shape[1:]), tuple(expected.output.shape[1:])  # type: ignore[attr-defined]
+    kind = type(expected).__name__
+    if got_shape != expected_shape:
+        if kind == "Conv2D" and got_shape[:2] != expected_shape[:2]:
+            cause = f"check the padding of {stage} ('same' keeps the map's size)"
+        elif kind == "Conv2D" or kind == "Dense":
+            cause = f"check the number of {'filters' if kind == 'Conv2D' else 'units'} of {stage}"
+        else:
+            cause = f"check the pool size of {stage}"
+        return f"{stage} outputs {got_shape} where the paper's outputs {expected_shape}: {cause}"
+    return (f"{stage} has {got.count_params():,} parameters where the paper's has "  # type: ignore[attr-defined]
+            f"{expected.count_params():,}: check its kernel size (3×3)")
+
+
+@coding_exercise
+def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
+    """`build(num_classes, input_shape)` returns the paper's CNN as a `keras.Sequential`: the same layers
+    as `build_paper_cnn`, in the same order, with the same output shapes, parameters and activations.
+    Checked at the paper's 180×180×1 with 8 classes, and at 48×48×1 with 7 classes."""
+    import keras
+
+    from fer_utils.models import build_paper_cnn
+
+    for num_classes, shape in ((8, (180, 180, 1)), (7, (48, 48, 1))):
+        model = run_student(build, num_classes, shape)
+        if not isinstance(model, keras.Sequential):
+            return Feedback(False, f"`{build.__name__}` returned a {type(model).__name__}, not a keras.Sequential.")
+        if not model.inputs:
+            return Feedback(False, "your model has no input shape yet: start the list with keras.Input(shape=input_shape).")
+        paper = build_paper_cnn(num_classes, shape)
+        got_types = [type(layer).__name__ for layer in model.layers]
+        expected_types = [type(layer).__name__ for layer in paper.layers if not isinstance(layer, keras.layers.InputLayer)]
+        total, expected_total = model.count_params(), paper.count_params()
+        head = (f"at {shape[0]}×{shape[1]} with {num_classes} classes your network has {total:,} parameters, "
+                f"the paper's has {expected_total:,}")
+        if got_types != expected_types:
+            at = next((i for i, (g, e) in enumerate(zip(got_types, expected_types)) if g != e),
+                      min(len(got_types), len(expected_types)))
+            found = got_types[at] if at < len(got_types) else "nothing"
+            needed = expected_types[at] if at < len(expected_types) else "nothing"
+            return Feedback(False, f"{head}. Its layer {at + 1} is {found} where the paper's is {needed} "
+                                   f"(the paper's layers: {', '.join(expected_types)}).")
+        layers = [layer for layer in paper.layers if not isinstance(layer, keras.layers.InputLayer)]
+        for got, expected in zip(model.layers, layers):
+            different = (tuple(got.output.shape[1:]) != tuple(expected.output.shape[1:])
+                         or got.count_params() != expected.count_params())
+            if different:
+                return Feedback(False, f"{head}: {_layer_hint(got, expected, expected.name)}.")
+            activation = getattr(expected, "activation", None)
+            if activation is not None and got.activation.__name__ != activation.__name__:
+                return Feedback(False, f"{expected.name} uses {got.activation.__name__}, the paper's {activation.__name__}.")
+        rescale = model.layers[0]
+        if not math.isclose(float(rescale.scale), 1 / 255):
+            return Feedback(False, f"the Rescaling layer multiplies by {rescale.scale}: the pixels are 0–255, use 1/255.")
+    return Feedback(True, f"your Sequential network has the paper's layers, shapes and {paper.count_params():,} "
+                          f"parameters at 48×48 (7 classes), and {build_paper_cnn().count_params():,} at 180×180 (8 classes).")
+
+
 # Chapter 4: training and metrics.
 def check_accuracy_from_confusion(answer: object, confusion: pd.DataFrame) -> Feedback:
     """Accuracy from a confusion matrix of counts: the diagonal over the total."""
@@ -145,10 +321,64 @@ def check_accuracy_from_confusion(answer: object, confusion: pd.DataFrame) -> Fe
     return check_number(answer, float(values.trace() / values.sum()), "the accuracy", 1e-3, 1e-3)
 
 
-def check_majority_vote(answer: object, votes: Sequence[str]) -> Feedback:
-    """The clip-level label of a list of frame predictions: the most frequent one (first on ties)."""
-    expected = pd.Series(list(votes)).value_counts(sort=True).index[0]
-    return check_choice(answer, str(expected), "the clip's majority vote")
+def _majority_by_clip(frames: pd.DataFrame, predicted: Sequence[str]) -> dict[str, str]:
+    """The reference answer of `check_majority_vote`: per clip, the most frequent frame prediction; a tie
+    goes to the tied label predicted on the clip's latest frame (the fullest expression)."""
+    table = frames[["clip_id", "frame_index"]].reset_index(drop=True).assign(predicted=list(predicted))
+    table["clip_id"] = table["clip_id"].astype(str)
+    counts = table.groupby(["clip_id", "predicted"])["frame_index"].transform("size")
+    tied = table[counts == counts.groupby(table["clip_id"]).transform("max")]
+    latest = tied.sort_values(["clip_id", "frame_index"], kind="stable").groupby("clip_id")["predicted"].last()
+    return {clip: str(label) for clip, label in latest.items()}
+
+
+def _clip_predictions(frames: pd.DataFrame, predicted: Sequence[str], clip: str) -> pd.DataFrame:
+    """The frame index and prediction of each test frame of one clip, in frame order."""
+    table = frames.reset_index(drop=True).assign(predicted=list(predicted))
+    return table.loc[table["clip_id"].astype(str) == clip, ["frame_index", "predicted"]].sort_values("frame_index")
+
+
+def _describe_clip(rows: pd.DataFrame) -> str:
+    """`frame 3: happy, frame 8: calm` for the rows of `_clip_predictions`."""
+    return ", ".join(f"frame {f}: {p}" for f, p in zip(rows["frame_index"], rows["predicted"]))
+
+
+@coding_exercise
+def check_majority_vote(vote: Callable[..., object], frames: pd.DataFrame, probabilities: np.ndarray,
+                        classes: Sequence[str]) -> Feedback:
+    """`vote(frames, predicted)` returns {clip_id: label}: each clip's most frequent frame prediction, a
+    tie going to the tied label of its latest frame. Checked on the chapter's test frames and the frame
+    predictions `predicted_labels(probabilities, classes)` of its run; names a clip where the majority
+    and the mean vote (`clip_vote`) differ."""
+    from fer_utils.evaluation import clip_vote, predicted_labels
+
+    predicted = list(predicted_labels(probabilities, classes))
+    answer = run_student(vote, frames.copy(), list(predicted))
+    got = {str(k): str(v) for k, v in dict(answer).items()}  # type: ignore[call-overload]
+    expected = _majority_by_clip(frames, predicted)
+    means = clip_vote(frames, probabilities, classes, "mean")
+    mean = dict(zip(means["clip_id"].astype(str), means["predicted"]))
+    missing = sorted(set(expected) - set(got))
+    if missing or len(got) != len(expected):
+        return Feedback(False, f"your votes cover {len(got)} clips, the test frames come from {len(expected)}"
+                               + (f" (clip {missing[0]} is missing)." if missing else "."))
+    for clip, label in expected.items():
+        if got[clip] == label:
+            continue
+        rows = _clip_predictions(frames, predicted, clip)
+        counts = rows["predicted"].value_counts()
+        if (counts == counts.max()).sum() > 1:
+            why = f"a tie between {', '.join(sorted(counts[counts == counts.max()].index))}: the latest tied frame says {label}"
+        else:
+            why = f"the majority is {label}"
+        if got[clip] == mean[clip] and mean[clip] != label:
+            why += f" ({got[clip]} is the mean vote of the probabilities: count the frame predictions instead)"
+        return Feedback(False, f"clip {clip} ({_describe_clip(rows)}): you say {got[clip]}, but {why}.")
+    differ = [c for c in expected if expected[c] != mean[c]]
+    example = (f", e.g. clip {differ[0]} ({_describe_clip(_clip_predictions(frames, predicted, differ[0]))}): majority "
+               f"{expected[differ[0]]}, mean {mean[differ[0]]}" if differ else "")
+    return Feedback(True, f"your votes match on all {len(expected)} clips; on {len(differ)} of them the majority "
+                          f"and the mean vote disagree{example}.")
 
 
 # Chapter 5: overfitting.

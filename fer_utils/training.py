@@ -267,13 +267,28 @@ def check_run_dir(run_dir: Path) -> None:
         raise TrainingError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")
 
 
-def _callbacks(run: RunFolder, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
-    """Early stopping, best-model checkpoint and CSV history (the run folder's files)."""
+def run_callbacks(run: RunFolder, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
+    """Stop when `monitor` has not improved for `patience` epochs, save the best epoch's model as the
+    run's model file and log every epoch to its history file."""
     return [
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience),
         keras.callbacks.ModelCheckpoint(run.model, monitor=monitor, save_best_only=True),
         keras.callbacks.CSVLogger(run.history_file),
     ]
+
+
+def fit_model(config: TrainConfig, train: tf.data.Dataset, val: tf.data.Dataset | None, num_classes: int,
+              run: RunFolder, strategy: tf.distribute.Strategy | None = None,
+              verbose: int | str = 2) -> tuple[keras.Model, pd.DataFrame]:
+    """Compile the configured model (in `strategy`'s scope) and fit it for up to `config.epochs`, with
+    early stopping on the validation loss (the training loss without `val`) and the best epoch saved
+    in `run`. Returns the model as trained and the history, one row per epoch."""
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = compile_model(config, num_classes)
+    monitor = "val_loss" if val is not None else "loss"
+    fit = model.fit(train, validation_data=val, epochs=config.epochs,
+                    callbacks=run_callbacks(run, monitor, config.patience), verbose=verbose)
+    return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
 
 
 def _write_json(path: Path, value: object) -> None:
@@ -343,20 +358,16 @@ def _fit_and_test(config: TrainConfig, split: Split, root: Path, run: RunFolder,
     train_ds = dataset(split.train, shuffle=True, seed=config.seed, augment=config.augment)
     has_val = split.val is not None and len(split.val) > 0
     val_ds = dataset(split.val) if has_val else None
-    with strategy.scope():
-        model = compile_model(config, len(classes))
     run.classes_file.write_text(json.dumps(list(classes)))
+    start = time.perf_counter()
+    model, history = fit_model(config, train_ds, val_ds, len(classes), run, strategy, verbose)
+    seconds = time.perf_counter() - start
     _write_json(run.config_file, {
         **asdict(config), "classes": list(classes), "params": count_params(model),
         "strategy": type(strategy).__name__, "replicas": replicas,
         "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
     })
     monitor = "val_loss" if has_val else "loss"
-    start = time.perf_counter()
-    fit = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
-                    callbacks=_callbacks(run, monitor, config.patience), verbose=verbose)
-    seconds = time.perf_counter() - start
-    history = pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
     best = load_model(run.model)
     test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
     probabilities = best.predict(test_ds, verbose=0)

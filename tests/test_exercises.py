@@ -42,20 +42,6 @@ def test_clip_count_on_a_generated_sample(clips: pd.DataFrame) -> None:
     assert not exercises.check_clip_count("six", clips, "happy")
 
 
-def test_emotion_from_a_ravdess_name() -> None:
-    assert exercises.check_emotion_from_name("fearful", "02-01-06-01-02-01-12.mp4")
-    assert exercises.check_emotion_from_name(" Fearful ", "02-01-06-01-02-01-12.mp4")
-    assert not exercises.check_emotion_from_name("happy", "02-01-06-01-02-01-12.mp4")
-    assert "not one of" in exercises.check_emotion_from_name("joy", "02-01-06-01-02-01-12.mp4").message
-
-
-def test_detection_rate_and_crop_count() -> None:
-    manifest = pd.DataFrame({"status": ["ok", "ok", "no_face", "ok"], "emotion": ["sad", "sad", "sad", "happy"]})
-    assert exercises.check_detection_rate(0.75, manifest)
-    assert not exercises.check_detection_rate(0.5, manifest)
-    assert exercises.check_crop_count(2, manifest, "sad") and not exercises.check_crop_count(3, manifest, "sad")
-
-
 def test_parameter_checkers_agree_with_keras() -> None:
     from fer_utils.models import build_paper_cnn
 
@@ -77,9 +63,6 @@ def test_accuracy_from_a_real_confusion_matrix() -> None:
     assert not exercises.check_accuracy_from_confusion(0.5, matrix)
 
 
-def test_majority_vote() -> None:
-    assert exercises.check_majority_vote("happy", ["happy", "happy", "calm", "happy", "neutral", "calm"])
-    assert not exercises.check_majority_vote("calm", ["happy", "happy", "calm", "happy", "neutral", "calm"])
 
 
 def test_history_checkers() -> None:
@@ -109,22 +92,6 @@ def test_comparison_checkers() -> None:
 # --- Chapters 8 (deployment) and 9 (real faces): coding exercises, checked with the chapters' solutions ---
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-
-
-def solution_function(notebook_stem: str, name: str) -> Callable[..., object]:
-    """The function `name` as the hidden solution cell of chapter `notebook_stem` defines it: the cell's
-    imports and definitions are run, not its checker call (which needs the chapter's variables)."""
-    nb = json.loads((NOTEBOOKS / f"{notebook_stem}.ipynb").read_text(encoding="utf-8"))
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code" or "solution" not in cell["metadata"].get("tags", []):
-            continue
-        tree = ast.parse("".join(cell["source"]))
-        if any(isinstance(node, ast.FunctionDef) and node.name == name for node in tree.body):
-            kept = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
-            namespace: dict[str, object] = {}
-            exec(compile(ast.Module(body=kept, type_ignores=[]), f"{notebook_stem}:{name}", "exec"), namespace)
-            return namespace[name]  # type: ignore[return-value]
-    raise LookupError(f"{notebook_stem} has no solution cell defining {name}")
 
 
 def stub(*_: object) -> object:
@@ -279,3 +246,141 @@ def test_restricted_accuracy_exercise_spots_the_unrestricted_answer() -> None:
     assert not feedback and "accuracy over all the classes" in feedback.message and "keep only the columns" in feedback.message
     assert not exercises.check_restricted_accuracy(lambda *a: 1.0, probabilities, classes, truth, ["neutral", "happy"])
     assert "Not answered" in exercises.check_restricted_accuracy(stub, probabilities, classes, truth, ["neutral", "happy"]).message
+
+
+# Chapters 1-4 (coding exercises): each checker passes the chapter's own solution cell and names the
+# mistake of a wrong answer.
+def solution_function(notebook_stem: str, name: str) -> object:
+    """The function `name` as the solution cell of a chapter defines it, run with the chapter's
+    parameters, imports and saved cells (the names a solution may use), without the rest of the chapter."""
+    import ast
+    import json
+
+    from fer_book.execute import PARAMETERS_TAG
+    from fer_book.student import SOLUTION_TAG
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook_stem}.ipynb").read_text())
+    namespace: dict = {}
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    for cell in cells:
+        tree = ast.parse("".join(cell["source"]))
+        imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        if "".join(cell["source"]).startswith("#@save") or PARAMETERS_TAG in cell["metadata"].get("tags", []):
+            imports = tree.body  # the package's definitions the chapter shows, or its parameters
+        exec(compile(ast.Module(body=imports, type_ignores=[]), notebook_stem, "exec"), namespace)  # noqa: S102 (the chapter's own cells)
+    for cell in cells:
+        if SOLUTION_TAG in cell["metadata"].get("tags", []):
+            tree = ast.parse("".join(cell["source"]))
+            defined = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+            if defined:
+                exec(compile(ast.Module(body=defined, type_ignores=[]), notebook_stem, "exec"), namespace)  # noqa: S102
+                return namespace[name]
+    raise LookupError(f"no solution cell of {notebook_stem} defines {name}")
+
+
+def test_ravdess_parser_checker_names_the_wrong_field(clips: pd.DataFrame) -> None:
+    parse = solution_function("01_dataset_tour", "parse_ravdess_name")
+    assert exercises.check_ravdess_parser(parse, clips)
+    assert parse("01-01-08-02-01-01-19.mp4")["emotion"] == "surprised"  # the real clip shipped with the package
+
+    def actor_as_text(name: str) -> dict:
+        return {**parse(name), "actor": name.split(".")[0].split("-")[6]}
+
+    feedback = exercises.check_ravdess_parser(actor_as_text, clips)
+    assert not feedback and "01-01-08-02-01-01-19.mp4 your `actor` is '19'" in feedback.message
+    assert "seventh field" in feedback.message and "int('19')" in feedback.message
+
+    def emotion_code(name: str) -> dict:
+        return {**parse(name), "emotion": name.split("-")[2]}
+
+    feedback = exercises.check_ravdess_parser(emotion_code, clips)
+    assert not feedback and "'surprised'" in feedback.message and "RAVDESS_EMOTIONS" in feedback.message
+
+    def stub(name: str) -> dict:
+        raise NotImplementedError
+
+    assert "Not answered" in exercises.check_ravdess_parser(stub, clips).message
+
+
+def test_sample_indices_checker_on_real_frame_counts(clips: pd.DataFrame) -> None:
+    sample = solution_function("02_preprocessing", "sample_indices")
+    assert exercises.check_sample_indices(sample, clips["path"].head(1))
+    feedback = exercises.check_sample_indices(lambda n, k: [0, 14, 39, 64, 89, n - 1][:k] if k == 6 else sample(n, k))
+    assert not feedback and "frames 0 and 14 are not evenly spaced" in feedback.message
+    feedback = exercises.check_sample_indices(lambda n, k: [int((i + 0.5) * n / k) for i in range(k)])
+    assert not feedback and "must start at the first frame (0)" in feedback.message
+    feedback = exercises.check_sample_indices(lambda n, k: sample(n, k)[:-1])
+    assert not feedback and "asked for 6 frames, you gave 5" in feedback.message
+
+
+def test_crop_inside_checker_on_a_real_still() -> None:
+    from fer_utils.faces import make_detector
+    from fer_utils.preprocess import crop_face
+
+    detector = make_detector("dlib-hog")
+    assert exercises.check_crop_inside(solution_function("02_preprocessing", "crop_inside"), detector)
+    feedback = exercises.check_crop_inside(crop_face, detector)
+    assert not feedback and "corner" in feedback.message and "repeats the edge pixels" in feedback.message
+    feedback = exercises.check_crop_inside(lambda image, box, size, margin: crop_face(image, box, size=size, margin=0.0), detector)
+    assert not feedback and "check the square's side" in feedback.message
+    feedback = exercises.check_crop_inside(lambda image, box, size, margin: image[:size, :size], detector)
+    assert not feedback and "3 channels" in feedback.message
+
+
+def test_sequential_cnn_checker_names_the_layer() -> None:
+    import keras
+    from keras import layers
+
+    assert exercises.check_sequential_cnn(solution_function("03_architecture", "sequential_cnn"))
+
+    def valid_conv2(num_classes: int, input_shape: tuple) -> keras.Sequential:
+        stack = [keras.Input(shape=input_shape), layers.Rescaling(1 / 255)]
+        for stage, filters in enumerate((16, 64, 64), start=1):
+            padding = "valid" if stage == 2 else "same"
+            stack += [layers.Conv2D(filters, 3, padding=padding, activation="relu"), layers.MaxPooling2D(2), layers.Dropout(0.3)]
+        return keras.Sequential([*stack, layers.Flatten(), layers.Dense(16, activation="relu"),
+                                 layers.Dense(num_classes, activation="softmax")])
+
+    feedback = exercises.check_sequential_cnn(valid_conv2)
+    assert not feedback and "check the padding of conv2" in feedback.message and "(88, 88, 64)" in feedback.message
+
+    def no_dropout(num_classes: int, input_shape: tuple) -> keras.Sequential:
+        model = valid_conv2(num_classes, input_shape)
+        return keras.Sequential([keras.Input(shape=input_shape),
+                                 *[l for l in model.layers if not isinstance(l, layers.Dropout)]])
+
+    feedback = exercises.check_sequential_cnn(no_dropout)
+    assert not feedback and "layer 4 is Conv2D where the paper's is Dropout" in feedback.message
+    feedback = exercises.check_sequential_cnn(lambda num_classes, input_shape: keras.Sequential([
+        keras.Input(shape=input_shape), layers.Rescaling(1 / 255),
+        *[layer for filters in (16, 64, 64) for layer in (layers.Conv2D(filters, 5, padding="same", activation="relu"),
+                                                          layers.MaxPooling2D(2), layers.Dropout(0.3))],
+        layers.Flatten(), layers.Dense(16, activation="relu"), layers.Dense(num_classes, activation="softmax")]))
+    assert not feedback and "542,136" in feedback.message and "kernel size" in feedback.message
+
+
+def test_majority_vote_checker_names_the_tie_and_the_mean_vote() -> None:
+    from fer_utils.evaluation import predicted_labels
+
+    classes = ["neutral", "calm", "happy"]
+    frames = pd.DataFrame({"clip_id": ["a", "a", "a", "b", "b"], "frame_index": [1, 6, 11, 3, 8],
+                           "emotion": ["happy", "happy", "happy", "calm", "calm"]})
+    probabilities = np.array([[0.1, 0.1, 0.8], [0.1, 0.1, 0.8], [0.0, 0.95, 0.05],   # a: happy twice, calm once
+                              [0.1, 0.6, 0.3], [0.45, 0.1, 0.45]])                  # b: calm then neutral (a tie)
+    # mean votes: a → happy (0.55), b → happy (0.375); majority: a → happy, b → neutral (its latest frame)
+    vote = solution_function("04_training", "majority_vote")
+    assert vote(frames, predicted_labels(probabilities, classes)) == {"a": "happy", "b": "neutral"}
+    feedback = exercises.check_majority_vote(vote, frames, probabilities, classes)
+    assert feedback and "clip b" in feedback.message and "majority neutral, mean happy" in feedback.message
+
+    def earliest(frames: pd.DataFrame, predicted: list) -> dict:
+        table = frames.assign(predicted=predicted).sort_values("frame_index")
+        return {c: g["predicted"].value_counts().index[0] if g["predicted"].value_counts().iloc[0] > 1
+                else g["predicted"].iloc[0] for c, g in table.groupby("clip_id")}
+
+    feedback = exercises.check_majority_vote(earliest, frames, probabilities, classes)
+    assert not feedback and "a tie between calm, neutral: the latest tied frame says neutral" in feedback.message
+    feedback = exercises.check_majority_vote(lambda f, p: {"a": "happy", "b": "happy"}, frames, probabilities, classes)
+    assert not feedback and "happy is the mean vote of the probabilities" in feedback.message
+    feedback = exercises.check_majority_vote(lambda f, p: {"a": "happy"}, frames, probabilities, classes)
+    assert not feedback and "clip b is missing" in feedback.message
