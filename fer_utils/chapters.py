@@ -6,17 +6,19 @@ Every chapter runs on the embedded synthetic sample by default and on any real d
 `fit_*` helpers look at the data before anything is trained and either adapt a quick default to the
 data with a printed note (a sample size or subject count larger than the data) or stop with a
 `ParameterError` that says which parameter to change (a split that this data cannot make).
+`train_variants` runs a controlled experiment (one thing varied, the rest fixed, over seeds), and
+`mean_std`, `difference_note` and `confidence_interval` report it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fer_utils.artifacts import SAMPLE_DATASET
+from fer_utils.artifacts import SAMPLE_DATASET, ensure_run
 from fer_utils.errors import FerError
 
 # The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
@@ -93,6 +95,25 @@ def fit_count(wanted: int, available: int, name: str) -> int:
         print(f"note: {name} = {wanted}, but only {available} are available; using {available}")
         return available
     return wanted
+
+
+def train_variants(crops: Path, variants: Mapping[str, Mapping[str, object]], seeds: Sequence[int],
+                   **fixed: object) -> dict[tuple[str, int], Path]:
+    """A controlled experiment: one training run folder per (variant, seed), keyed by both.
+
+    Each variant names only the settings it changes (e.g. `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`);
+    `fixed` holds everything else (subjects, image size, epochs, learning rate, ...), identical for every
+    run; each seed draws another split and other initial weights. Runs are cached (`ensure_run`): a
+    run that was trained before, here or in another chapter, is reused.
+    """
+    runs = {}
+    for name, changes in variants.items():
+        clash = sorted(set(changes) & {*fixed, "seed"})
+        if clash:
+            raise ParameterError(f"variant {name!r} sets {clash}, which the experiment holds fixed")
+        for seed in seeds:
+            runs[(name, seed)] = ensure_run(crops, seed=seed, **fixed, **changes)
+    return runs
 
 
 def mean_std(values: Sequence[float]) -> str:

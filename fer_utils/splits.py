@@ -80,8 +80,9 @@ def _check_fraction(name: str, value: float, allow_zero: bool) -> None:
         raise DatasetError(f"{name} must be a fraction in (0, 1), got {value}")
 
 
-def _random_holdout(df: pd.DataFrame, size: float, seed: int) -> tuple[pd.Index, pd.Index]:
-    """Row-level stratified holdout: (keep, held-out) index labels."""
+def random_holdout(df: pd.DataFrame, size: float, seed: int) -> tuple[pd.Index, pd.Index]:
+    """Row-level holdout stratified by emotion: (keep, held-out) index labels. Each row is drawn on
+    its own, so the frames of one clip (and every actor) end up on both sides."""
     try:
         keep, held = train_test_split(df.index, test_size=size, random_state=seed, stratify=df["emotion"])
     except ValueError as exc:
@@ -89,7 +90,7 @@ def _random_holdout(df: pd.DataFrame, size: float, seed: int) -> tuple[pd.Index,
     return pd.Index(keep), pd.Index(held)
 
 
-def _group_holdout(df: pd.DataFrame, groups: str, size: float, seed: int) -> tuple[pd.Index, pd.Index]:
+def group_holdout(df: pd.DataFrame, groups: str, size: float, seed: int) -> tuple[pd.Index, pd.Index]:
     """Group holdout (no group on both sides), stratified by emotion when there are enough groups.
 
     StratifiedGroupKFold with round(1/size) folds gives one fold as held-out; with fewer groups than
@@ -108,16 +109,29 @@ def _group_holdout(df: pd.DataFrame, groups: str, size: float, seed: int) -> tup
     return df.index[np.sort(keep)], df.index[np.sort(held)]
 
 
-def _holdout(df: pd.DataFrame, protocol: str, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split `df` into (rest, held-out) with `protocol`."""
+def holdout(df: pd.DataFrame, protocol: str, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split `df` into (rest, held-out) with `protocol`: single rows for `random`, whole clips
+    (`clip_id` groups) for `clip`, whole actors (`subject` groups) for `subject`."""
     if protocol == "random":
-        keep, held = _random_holdout(df, size, seed)
+        keep, held = random_holdout(df, size, seed)
     else:
-        keep, held = _group_holdout(df, "clip_id" if protocol == "clip" else "subject", size, seed)
+        keep, held = group_holdout(df, "clip_id" if protocol == "clip" else "subject", size, seed)
     rest, out = df.loc[keep].sort_index(), df.loc[held].sort_index()
     if rest.empty or out.empty:
         raise DatasetError(f"the {protocol} split of {len(df)} rows left one side empty")
     return rest, out
+
+
+def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_size: float) -> None:
+    """DatasetError, before anything is split, for an unknown protocol, a table without the columns a
+    split needs, or sizes that are not fractions leaving something to train on."""
+    if protocol not in PROTOCOLS:
+        raise DatasetError(f"unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    _check_table(df)
+    _check_fraction("test_size", test_size, allow_zero=False)
+    _check_fraction("val_size", val_size, allow_zero=True)
+    if test_size + val_size >= 1:
+        raise DatasetError(f"test_size + val_size must be below 1, got {test_size + val_size}")
 
 
 def split_frames(
@@ -132,17 +146,11 @@ def split_frames(
     `test_size` and `val_size` are fractions of the whole table (of its groups for `clip`/`subject`);
     the validation side is taken from what remains after the test side, with the same protocol.
     """
-    if protocol not in PROTOCOLS:
-        raise DatasetError(f"unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    _check_table(df)
-    _check_fraction("test_size", test_size, allow_zero=False)
-    _check_fraction("val_size", val_size, allow_zero=True)
-    if test_size + val_size >= 1:
-        raise DatasetError(f"test_size + val_size must be below 1, got {test_size + val_size}")
-    rest, test = _holdout(df, protocol, test_size, seed)
+    check_split_request(df, protocol, test_size, val_size)
+    rest, test = holdout(df, protocol, test_size, seed)
     if val_size == 0:
         return Split(train=rest, test=test, val=None)
-    train, val = _holdout(rest, protocol, val_size / (1 - test_size), seed)
+    train, val = holdout(rest, protocol, val_size / (1 - test_size), seed)
     return Split(train=train, test=test, val=val)
 
 

@@ -90,3 +90,28 @@ def test_every_chapter_takes_dataset_and_data_dir_and_reports_undeclared_names(r
         given, unknown = chapter_parameters(repo_root / notebook, {"DATASET": "ravdess", "DATA_DIR": "/d", "NOT_A_PARAM": 1})
         assert given == {"DATASET": "ravdess", "DATA_DIR": "/d"}, notebook
         assert unknown == ["NOT_A_PARAM"], notebook
+
+
+def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One real (1-epoch, 16×16) run per variant and seed on toy crops of the real stills, each with its own
+    setting and the fixed ones; asking again trains nothing; a variant that sets a fixed value is refused."""
+    import json
+
+    from toy_data import make_toy_crops
+
+    monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
+    crops = tmp_path / "crops"
+    make_toy_crops(crops, size=16, frames_per_clip=1)
+    variants = {"none": {"dropout": (0.0, 0.0, 0.0)}, "last": {"dropout": (0.0, 0.0, 0.5), "l1": 1e-4}}
+    fixed = dict(image_size=(16, 16), epochs=1, patience=1, protocol="subject")
+    runs = chapters.train_variants(crops, variants, [0], **fixed)
+    assert set(runs) == {("none", 0), ("last", 0)}
+    for (name, _), run_dir in runs.items():
+        config = json.loads((run_dir / "config.json").read_text())
+        assert tuple(config["dropout"]) == variants[name]["dropout"] and config["l1"] == variants[name].get("l1", 0.0)
+        assert config["epochs"] == 1 and config["protocol"] == "subject" and config["image_size"] == [16, 16]
+    stamps = {key: (path / "config.json").stat().st_mtime_ns for key, path in runs.items()}
+    again = chapters.train_variants(crops, variants, [0], **fixed)
+    assert again == runs and {key: (path / "config.json").stat().st_mtime_ns for key, path in again.items()} == stamps
+    with pytest.raises(chapters.ParameterError, match=r"variant 'fast' sets \['epochs'\], which the experiment holds fixed"):
+        chapters.train_variants(crops, {"fast": {"epochs": 2}}, [0], **fixed)

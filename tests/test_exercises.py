@@ -70,21 +70,21 @@ def test_history_checkers() -> None:
                             "val_loss": [1.2, 0.9, 1.1]})
     assert exercises.check_generalization_gap(0.35, history)
     assert not exercises.check_generalization_gap(0.1, history)
-    assert exercises.check_best_epoch(1, history) and not exercises.check_best_epoch(2, history)
 
 
-def test_leak_checkers_on_real_splits(clips: pd.DataFrame) -> None:
-    random = split_frames(clips, "random", 0.34, 0.0, seed=0)
+def test_sibling_share_on_a_real_split(clips: pd.DataFrame) -> None:
+    frames = clips.loc[clips.index.repeat(3)].reset_index(drop=True)  # three frames per clip
+    random = split_frames(frames, "random", 0.34, 0.0, seed=0)
+    share = float(random.test["clip_id"].isin(random.train["clip_id"]).mean())
+    assert 0 < share <= 1 and exercises.check_sibling_share(share, random.train, random.test)
     shared = len(set(random.train["clip_id"]) & set(random.test["clip_id"]))
-    assert exercises.check_shared_clips(shared, random.train, random.test)
-    subject = split_frames(clips, "subject", 0.34, 0.0, seed=0)
-    assert exercises.check_shared_subjects(0, subject.train, subject.test)
-    assert not exercises.check_shared_subjects(1, subject.train, subject.test)
+    feedback = exercises.check_sibling_share(shared, random.train, random.test)
+    assert not feedback and "number of clips on both sides" in feedback.message
+    subject = split_frames(frames, "subject", 0.34, 0.0, seed=0)
+    assert exercises.check_sibling_share(0.0, subject.train, subject.test)
 
 
 def test_comparison_checkers() -> None:
-    table = pd.DataFrame({"model": ["a", "b", "c"], "params": [300, 100, 200]})
-    assert exercises.check_smallest("b", table) and not exercises.check_smallest("c", table)
     assert exercises.check_param_ratio(47.2, 25_636_712, 542_136)
     assert not exercises.check_param_ratio(40, 25_636_712, 542_136)
 
@@ -250,9 +250,10 @@ def test_restricted_accuracy_exercise_spots_the_unrestricted_answer() -> None:
 
 # Chapters 1-4 (coding exercises): each checker passes the chapter's own solution cell and names the
 # mistake of a wrong answer.
-def solution_function(notebook_stem: str, name: str) -> object:
+def solution_function(notebook_stem: str, name: str, **chapter_names: object) -> object:
     """The function `name` as the solution cell of a chapter defines it, run with the chapter's
-    parameters, imports and saved cells (the names a solution may use), without the rest of the chapter."""
+    parameters, imports and saved cells (the names a solution may use) and `chapter_names` (other
+    chapter variables it reads, e.g. IMAGE_SIZE), without the rest of the chapter."""
     import ast
     import json
 
@@ -268,6 +269,7 @@ def solution_function(notebook_stem: str, name: str) -> object:
         if "".join(cell["source"]).startswith("#@save") or PARAMETERS_TAG in cell["metadata"].get("tags", []):
             imports = tree.body  # the package's definitions the chapter shows, or its parameters
         exec(compile(ast.Module(body=imports, type_ignores=[]), notebook_stem, "exec"), namespace)  # noqa: S102 (the chapter's own cells)
+    namespace.update(chapter_names)
     for cell in cells:
         if SOLUTION_TAG in cell["metadata"].get("tags", []):
             tree = ast.parse("".join(cell["source"]))
@@ -384,3 +386,142 @@ def test_majority_vote_checker_names_the_tie_and_the_mean_vote() -> None:
     assert not feedback and "happy is the mean vote of the probabilities" in feedback.message
     feedback = exercises.check_majority_vote(lambda f, p: {"a": "happy"}, frames, probabilities, classes)
     assert not feedback and "clip b is missing" in feedback.message
+
+
+# --- Chapters 5 (regularization), 6 (evaluation protocols) and 7 (comparison): coding exercises, checked
+# with the chapters' own solution cells on real inputs ---
+
+@pytest.fixture(scope="module")
+def face_batch() -> np.ndarray:
+    """The 24 real RAVDESS stills' faces as a (24, 48, 48, 1) batch of raw pixels."""
+    from toy_data import _face_crops
+
+    return np.stack([face for _, face in _face_crops(48)])[..., None].astype("float32")
+
+
+def two_stages(l1_where: str = "fc", factor: float | None = None, regularizer: str = "L1", stages: int = 2):
+    """A wrong (or right) answer to chapter 5's exercise: the penalty on `l1_where`, of a fixed `factor`."""
+    import keras
+    from keras import layers
+
+    def build(l1: float) -> keras.Model:
+        penalty = getattr(keras.regularizers, regularizer)(factor if factor is not None else l1)
+        inputs = keras.Input(shape=(48, 48, 1))
+        x = layers.Rescaling(1.0 / 255)(inputs)
+        for filters in (16, 64, 64)[:stages]:
+            x = layers.MaxPooling2D(2)(layers.Conv2D(filters, 3, padding="same", activation="relu")(x))
+        x = layers.Flatten()(x)
+        x = layers.Dense(16, activation="relu", name="fc", kernel_regularizer=penalty if l1_where in ("fc", "both") else None)(x)
+        outputs = layers.Dense(8, activation="softmax", kernel_regularizer=penalty if l1_where in ("out", "both") else None)(x)
+        return keras.Model(inputs, outputs)
+
+    return build
+
+
+def test_l1_checker_passes_the_chapter_solution_and_names_each_mistake(face_batch: np.ndarray) -> None:
+    solution = solution_function("05_regularization", "two_stage_cnn", IMAGE_SIZE=48, classes=[str(i) for i in range(8)])
+    feedback = exercises.check_l1_on_fc(solution, face_batch, classes=8)
+    assert feedback, feedback.message
+    assert "only fc" in feedback.message and "ln 8" in feedback.message
+    mistakes = {
+        "L1 factor 0.01 expected, got 0.001": two_stages(factor=0.001),
+        "fc has no kernel_regularizer (yours is on": two_stages(l1_where="out"),
+        "L2 (squared weights), not L1": two_stages(regularizer="L2"),
+        "is another layer (or fc's bias, or an L2 term) penalised too": two_stages(l1_where="both"),
+        "your model has 3 convolution(s)": two_stages(stages=3),
+    }
+    for message, answer in mistakes.items():
+        feedback = exercises.check_l1_on_fc(answer, face_batch, classes=8)
+        assert not feedback and message in feedback.message, feedback.message
+    wrong_classes = exercises.check_l1_on_fc(two_stages(), face_batch, classes=7)
+    assert not wrong_classes and "expected (24, 7)" in wrong_classes.message
+
+
+def test_l1_checker_stub_is_unanswered_not_an_error(face_batch: np.ndarray) -> None:
+    def two_stage_cnn(l1: float):
+        raise NotImplementedError
+
+    feedback = exercises.check_l1_on_fc(two_stage_cnn, face_batch, classes=8)
+    assert not feedback and feedback.message.startswith("Not answered yet")
+
+
+def test_subject_split_checker_on_a_real_clip_index(clips: pd.DataFrame) -> None:
+    solution = solution_function("06_evaluation_protocols", "subject_split")
+    feedback = exercises.check_subject_split(solution, clips, n_test=1)
+    assert feedback, feedback.message
+
+    def by_row(frames: pd.DataFrame, n_test: int, seed: int):
+        test = frames.sample(frac=0.3, random_state=seed)
+        return frames.drop(test.index), test
+
+    def first_actors(frames: pd.DataFrame, n_test: int, seed: int):
+        is_test = frames["subject"].isin(sorted(frames["subject"].unique())[:n_test])
+        return frames[~is_test], frames[is_test]
+
+    def loses_rows(frames: pd.DataFrame, n_test: int, seed: int):
+        train, test = first_actors(frames, n_test, seed)
+        return train.iloc[1:], test
+
+    frames = clips.loc[clips.index.repeat(3)].reset_index(drop=True)  # three frames per clip
+    feedback = exercises.check_subject_split(by_row, frames, n_test=1)
+    assert not feedback and "puts clip 02-01-" in feedback.message and "on both sides" in feedback.message
+    feedback = exercises.check_subject_split(by_row, clips, n_test=1)  # one row per clip: only actors can leak
+    assert not feedback and "puts actor Actor_0" in feedback.message and "Hold out whole actors" in feedback.message
+    feedback = exercises.check_subject_split(first_actors, clips, n_test=1)
+    assert not feedback and "every seed holds out the same actors" in feedback.message
+    feedback = exercises.check_subject_split(loses_rows, clips, n_test=1)
+    assert not feedback and "1 of 12 frames are on neither side" in feedback.message
+    feedback = exercises.check_subject_split(solution, clips, n_test=2)  # right code, other size: still checked
+    assert feedback, feedback.message
+    feedback = exercises.check_subject_split(lambda f, n, seed: solution(f, n + 1, seed), clips, n_test=1)
+    assert not feedback and "holds 2 actor(s)" in feedback.message
+
+
+@pytest.fixture(scope="module")
+def compared_models() -> dict:
+    """Real compared models at small inputs: every kind of counted layer, strided ones included."""
+    from fer_utils.models import build_model
+
+    return {"paper-cnn": build_model("paper-cnn", 8, (48, 48, 1)), "mini-xception": build_model("mini-xception", 7, (48, 48, 1)),
+            "mobilenet-v2": build_model("mobilenet-v2", 8, (64, 64, 3))}
+
+
+def test_flop_checker_passes_the_chapter_solution_and_names_the_mistake(compared_models: dict) -> None:
+    import keras
+
+    solution = solution_function("07_comparison", "conv_flops")
+    feedback = exercises.check_conv_flops(solution, compared_models)
+    assert feedback, feedback.message
+
+    def positions(layer) -> int:
+        return int(np.prod(layer.output.shape[1:-1]))
+
+    def input_positions(layer) -> int:
+        return int(np.prod(layer.input.shape[1:-1]))
+
+    def depthwise_only(layer) -> int:
+        if isinstance(layer, keras.layers.SeparableConv2D):
+            return 2 * positions(layer) * int(np.prod(layer.depthwise_kernel.shape))
+        return solution(layer)
+
+    mistakes = {
+        "conv1 (Conv2D, output (48, 48, 16))": lambda layer: solution(layer) // 2,
+        "you forgot the factor 2 (multiply + add)": lambda layer: solution(layer) // 2,
+        "you counted one output position: multiply by H_out × W_out = 48 × 48": lambda layer: solution(layer) // positions(layer),
+        "return 0 for it": lambda layer: solution(layer) or 1,
+        "only its depthwise 3×3 part": depthwise_only,
+        "you used the input's size 64×64, but the layer has stride 2": lambda layer: solution(layer) * input_positions(layer) // positions(layer)
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and layer.strides[0] == 2 else solution(layer),
+    }
+    for message, answer in mistakes.items():
+        models = compared_models if "stride" not in message else {"mobilenet-v2": compared_models["mobilenet-v2"]}
+        feedback = exercises.check_conv_flops(answer, models)
+        assert not feedback and message in feedback.message, feedback.message
+
+
+def test_flop_checker_names_the_layer_a_student_function_fails_on(compared_models: dict) -> None:
+    def kernel_only(layer) -> int:
+        return 2 * int(np.prod(layer.kernel.shape))
+
+    feedback = exercises.check_conv_flops(kernel_only, compared_models)
+    assert not feedback and "raised AttributeError on paper-cnn's layer" in feedback.message
