@@ -257,6 +257,8 @@ def solution_function(notebook_stem: str, name: str, **chapter_names: object) ->
     import ast
     import json
 
+    from IPython.core.inputtransformer2 import TransformerManager
+
     from fer_book.execute import PARAMETERS_TAG
     from fer_book.student import SOLUTION_TAG
 
@@ -264,7 +266,7 @@ def solution_function(notebook_stem: str, name: str, **chapter_names: object) ->
     namespace: dict = {}
     cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
     for cell in cells:
-        tree = ast.parse("".join(cell["source"]))
+        tree = ast.parse(TransformerManager().transform_cell("".join(cell["source"])))  # IPython magics → Python
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
         if "".join(cell["source"]).startswith("#@save") or PARAMETERS_TAG in cell["metadata"].get("tags", []):
             imports = tree.body  # the package's definitions the chapter shows, or its parameters
