@@ -122,3 +122,37 @@ def test_the_check_command_fails_on_a_changed_chapter(tmp_path: Path) -> None:
     assert failed.returncode == 1 and first.where.split(" (")[0] in failed.stderr
     subprocess.run(command, cwd=REPO, check=True, capture_output=True)
     assert subprocess.run([*command, "--check"], cwd=REPO).returncode == 0
+
+
+# What each chapter must show as running code (issue "Teach with the code"): the package's definitions.
+REQUIRED = {
+    "02": {"fer_utils.video.frame_indices", "fer_utils.preprocess.crop_face", "fer_utils.preprocess.square_region"},
+    "03": {"fer_utils.models.build_paper_cnn"},
+    "04": {"fer_utils.training.make_dataset", "fer_utils.training.compile_model", "fer_utils.training.fit_model",
+           "fer_utils.training.run_callbacks", "fer_utils.evaluation.clip_vote"},
+    "05": {"fer_utils.models.build_paper_cnn", "fer_utils.chapters.train_variants"},
+    "06": {"fer_utils.splits.split_frames", "fer_utils.splits.random_holdout", "fer_utils.splits.group_holdout",
+           "fer_utils.splits.check_leakage"},
+    "07": {"fer_utils.models.separable_residual_block", "fer_utils.models.layer_macs", "fer_utils.models.count_flops"},
+    "08": {"fer_utils.deploy.to_tflite", "fer_utils.deploy.quantize_int8", "fer_utils.deploy.representative_dataset",
+           "fer_utils.explain.grad_cam"},
+}
+
+
+@pytest.mark.parametrize("chapter", sorted(REQUIRED))
+def test_each_chapter_shows_the_code_it_teaches(chapter: str) -> None:
+    notebook = next(nb for nb in NOTEBOOKS if nb.name.startswith(chapter))
+    missing = REQUIRED[chapter] - saved_names(notebook)
+    assert not missing, f"{notebook.name} does not show {sorted(missing)} in a #@save cell"
+
+
+@pytest.mark.parametrize("chapter", sorted(REQUIRED))
+def test_each_chapter_uses_the_code_it_shows(chapter: str) -> None:
+    """A saved cell is not decoration: another cell of the chapter (maybe another saved cell) calls at
+    least one name it defines."""
+    notebook = next(nb for nb in NOTEBOOKS if nb.name.startswith(chapter))
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    for cell in saved_cells(notebook):
+        others = "".join("".join(c["source"]) for i, c in enumerate(cells) if c["cell_type"] == "code" and i != cell.index)
+        assert any(re.search(rf"\b{name}\(", others) for name in cell.names), (
+            f"{cell.where}: no other cell of the chapter calls what this cell defines")
