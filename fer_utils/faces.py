@@ -11,6 +11,7 @@ OpenCV are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import math
 import time
@@ -39,6 +40,14 @@ DEFAULT_MAX_SIDE = DEFAULT_MAX_SIDES[DEFAULT_DETECTOR]
 MIN_DETECTION_SIDE = 160
 MIN_FACE_SIDE = 80  # about the smallest face (px, in the searched copy) dlib's HOG and mmod windows find
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+# dlib's HOG searches an image pyramid whose levels shrink by 5/6 (pyramid_down<6>). Once a clip's face
+# is known to be large, its later frames are searched on a copy smaller by whole pyramid levels: the
+# boxes then come from the same pyramid scales (IoU ≥ 0.98 with the full search on the real RAVDESS
+# clip, against 0.75-0.86 at arbitrary smaller sizes), at half the cost. The face must stay
+# FACE_SCALE_MARGIN_LEVELS levels above the smallest face the window finds (benchmarks/bench_preprocess.py --real).
+PYRAMID_STEP = 6 / 5
+FACE_SCALE_MARGIN_LEVELS = 2
+FACE_SCALE_DETECTORS = ("dlib-hog",)  # the detectors whose pyramid PYRAMID_STEP describes
 # dlib's weight files, shipped (CC0) in the face-recognition-models package's `models/` folder.
 WEIGHTS_PACKAGE = "face_recognition_models"
 LANDMARKS_68_WEIGHTS = "shape_predictor_68_face_landmarks.dat"
@@ -285,6 +294,29 @@ def detection_shape(detector: FaceDetector, shape: tuple[int, ...]) -> tuple[int
     scale = detection_scale(shape, getattr(detector, "downscale", 1.0), getattr(detector, "max_side", None),
                             getattr(detector, "min_side", None))
     return max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))
+
+
+def face_scale_side(detector: FaceDetector, shape: tuple[int, ...], box: Box) -> int | None:
+    """The `max_side` at which to search the later frames of a clip whose face `box` `detector` found
+    in a frame of `shape`: the copy it searched, shrunk by as many whole pyramid levels (PYRAMID_STEP)
+    as keep the face FACE_SCALE_MARGIN_LEVELS levels above MIN_FACE_SIDE and the copy at least its
+    `min_side`. None when no level can be dropped or the detector's pyramid is not dlib's HOG's."""
+    if detector.name not in FACE_SCALE_DETECTORS:
+        return None
+    searched = max(detection_shape(detector, shape))
+    face = max(box.w, box.h) * searched / max(shape[0], shape[1])
+    room = min(face / (MIN_FACE_SIDE * PYRAMID_STEP ** FACE_SCALE_MARGIN_LEVELS),
+               searched / (getattr(detector, "min_side", None) or 1))
+    levels = math.floor(math.log(room) / math.log(PYRAMID_STEP)) if room > 1 else 0
+    return int(searched / PYRAMID_STEP ** levels) if levels > 0 else None
+
+
+def with_max_side(detector: FaceDetector, max_side: int) -> FaceDetector:
+    """A copy of `detector` that searches a copy at most `max_side` px long, sharing its loaded model
+    (making a new dlib detector costs ~0.5 s)."""
+    clone = copy.copy(detector)
+    clone.max_side = max_side  # type: ignore[attr-defined]
+    return clone
 
 
 def no_face_reason(detector: FaceDetector, shape: tuple[int, ...]) -> str:

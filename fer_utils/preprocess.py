@@ -49,12 +49,14 @@ from fer_utils.faces import (
     Landmarker,
     align_face,
     alignment_matrix,
+    face_scale_side,
     make_detector,
     make_landmarker,
     no_face_reason,
     resolve_max_side,
     rotate_box,
     to_gray,
+    with_max_side,
 )
 
 DEFAULT_SIZE = PAPER_SIDE
@@ -98,6 +100,7 @@ class Settings:
     margin: float = DEFAULT_MARGIN
     align: bool = False
     max_side: int | None = DEFAULT_MAX_SIDE
+    scale_to_face: bool = True
     version: int = FORMAT_VERSION
 
 
@@ -242,11 +245,25 @@ def _row(clip: dict, settings: Settings, **values: Any) -> dict:
     return row
 
 
+def _first_face(
+    frame: np.ndarray, detectors: Sequence[FaceDetector], settings: Settings, landmarker: Landmarker | None
+) -> FaceCrop | None:
+    """The largest face found by the first of `detectors` that finds one (a clip's face-scaled search,
+    then the full one), cropped as `settings` say; None when none finds a face."""
+    for detector in detectors:
+        found = largest_face_crop(frame, detector, size=settings.size, margin=settings.margin,
+                                  align=settings.align, landmarker=landmarker)
+        if found is not None:
+            return found
+    return None
+
+
 def _frame_row(
     clip: dict, index: int, frame: np.ndarray | None, out_dir: Path, settings: Settings,
-    detector: FaceDetector, landmarker: Landmarker | None,
+    detectors: Sequence[FaceDetector], landmarker: Landmarker | None,
 ) -> dict:
-    """Detect, crop and write one sampled frame; the manifest row says what happened."""
+    """Detect (with the first of `detectors` that finds a face), crop and write one sampled frame; the
+    manifest row says what happened."""
     import cv2
 
     if frame is None:
@@ -256,13 +273,12 @@ def _frame_row(
         return _row(clip, settings, frame_index=index, status="bad_image",
                     reason=f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face")
     try:
-        found = largest_face_crop(frame, detector, size=settings.size, margin=settings.margin,
-                                  align=settings.align, landmarker=landmarker)
+        found = _first_face(frame, detectors, settings, landmarker)
     except (ValueError, RuntimeError, cv2.error) as exc:  # dlib raises RuntimeError
         return _row(clip, settings, frame_index=index, status="bad_image", reason=f"unusable image: {exc}")
     if found is None:
         return _row(clip, settings, frame_index=index, n_faces=0, status="no_face",
-                    reason=no_face_reason(detector, frame.shape))
+                    reason=no_face_reason(detectors[-1], frame.shape))
     relpath = crop_relpath(clip["emotion"], clip["clip_id"], index)
     atomic_write_bytes(out_dir / relpath, encode_png(found.crop))
     box = found.box
@@ -293,7 +309,25 @@ def process_clip(
         return [_row(clip, settings, status="unreadable", reason=f"{path}: cannot be read ({exc.strerror or exc})")]
     if is_image and int(clip.get("frame", -1)) >= 0:  # a crop-named image keeps its frame number
         frames = [(int(clip["frame"]), frames[0][1])]
-    return [_frame_row(clip, i, f, Path(out_dir), settings, detector, landmarker) for i, f in frames]
+    return clip_rows(clip, frames, Path(out_dir), settings, detector, landmarker)
+
+
+def clip_rows(
+    clip: dict, frames: Sequence[tuple[int, np.ndarray | None]], out_dir: Path, settings: Settings,
+    detector: FaceDetector, landmarker: Landmarker | None = None,
+) -> list[dict]:
+    """Detect, crop and write a clip's sampled frames. With `settings.scale_to_face`, once a frame
+    shows a large face the later frames are searched on a copy smaller by whole pyramid levels
+    (`faces.face_scale_side`), and again in full where that finds nothing."""
+    detectors: list[FaceDetector] = [detector]
+    rows = []
+    for index, frame in frames:
+        row = _frame_row(clip, index, frame, out_dir, settings, detectors, landmarker)
+        if settings.scale_to_face and len(detectors) == 1 and row["status"] == "ok" and frame is not None:
+            side = face_scale_side(detector, frame.shape, Box(row["x"], row["y"], row["w"], row["h"]))
+            detectors = detectors if side is None else [with_max_side(detector, side), detector]
+        rows.append(row)
+    return rows
 
 
 def manifest_frame(rows: Iterable[dict]) -> pd.DataFrame:
@@ -557,6 +591,7 @@ def preprocess_dataset(
     margin: float = DEFAULT_MARGIN,
     align: bool = False,
     max_side: int | str | None = AUTO,
+    scale_to_face: bool = True,
     workers: int | None = None,
     progress: bool = True,
     source: Path | None = None,
@@ -566,7 +601,8 @@ def preprocess_dataset(
 
     Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by
     `detector` (on a copy at most `max_side` px long; "auto": the detector's default, None: full
-    resolution), crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
+    resolution; with `scale_to_face`, a clip's later frames on fewer pixels once its face is known to be
+    large, see `clip_rows`), crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
     processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
     an unchanged source file), and records bad input as a status instead of stopping.
 
@@ -578,7 +614,8 @@ def preprocess_dataset(
     if detector not in DETECTORS:
         raise PreprocessError(f"unknown detector {detector!r}; choose one of: {', '.join(DETECTORS)}")
     settings = Settings(frames=frames, every=every, detector=detector, size=size, margin=float(margin),
-                        align=bool(align), max_side=resolve_max_side(detector, max_side))
+                        align=bool(align), max_side=resolve_max_side(detector, max_side),
+                        scale_to_face=bool(scale_to_face))
     check_settings(settings)
     records = clip_records(clips)
     out_dir = Path(out_dir)

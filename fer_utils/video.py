@@ -30,6 +30,10 @@ IMAGE_MAGIC: tuple[bytes, ...] = (
 )
 # Forward distance (frames) below which decoding forward is cheaper than a seek to a keyframe.
 SEEK_GAP = 12
+# FFmpeg decoder threads per opened clip. OpenCV's default (one per CPU) costs ~40 % more CPU time per
+# clip on H.264 (thread hand-offs) and buys nothing when the preprocessing runs one worker per core;
+# threading does not change the decoded pixels (benchmarks/bench_preprocess.py --real measures it).
+DECODER_THREADS = 1
 
 
 def sniff(path: Path) -> str:
@@ -78,11 +82,13 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
-def _open(path: Path) -> Any:
-    """An opened cv2.VideoCapture on `path`, or UnreadableVideoError."""
+def _open(path: Path, threads: int | None = DECODER_THREADS) -> Any:
+    """An opened cv2.VideoCapture on `path` decoding with `threads` FFmpeg threads (None: OpenCV's
+    default, one per CPU), or UnreadableVideoError."""
     import cv2
 
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     if not cap.isOpened():
         cap.release()
         raise UnreadableVideoError(f"{Path(path).name}: the video container could not be opened (corrupted or truncated?)")
@@ -181,19 +187,22 @@ def _read_seeking(cap: Any, targets: Sequence[int]) -> tuple[dict[int, np.ndarra
     return frames, []
 
 
-def read_frames(path: Path, targets: Sequence[int], *, seek: bool = True) -> list[tuple[int, np.ndarray | None]]:
+def read_frames(
+    path: Path, targets: Sequence[int], *, seek: bool = True, threads: int | None = DECODER_THREADS
+) -> list[tuple[int, np.ndarray | None]]:
     """Frames `targets` of a video; None for a frame that could not be decoded (e.g. past a truncation).
 
-    Seeks where that is verified to work, and decodes the rest sequentially from the start.
+    Seeks where that is verified to work, and decodes the rest sequentially from the start, with
+    `threads` FFmpeg decoder threads (None: OpenCV's default).
     """
     targets = sorted(set(targets))
-    cap = _open(path)
+    cap = _open(path, threads)
     try:
         frames, left = _read_seeking(cap, targets) if seek else ({}, targets)
     finally:
         cap.release()
     if left:
-        cap = _open(path)
+        cap = _open(path, threads)
         try:
             frames.update(_read_sequential(cap, 0, left))
         finally:
