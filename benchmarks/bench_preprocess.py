@@ -6,17 +6,16 @@ naive baseline (decode every frame, detect at full resolution, one process). A s
 detection size shows what the downscaling costs in detection rate. Results go to JSON and a table.
 
     .venv/bin/python benchmarks/bench_preprocess.py [--sample DIR] [--out benchmarks/results/preprocess.json]
-    .venv/bin/python benchmarks/bench_preprocess.py --real [--copies 48] [--out benchmarks/results/preprocess_real.json]
+    .venv/bin/python benchmarks/bench_preprocess.py --real [--copies 48] [--repeats 5] [--calibrate-cnn]
 
 The dlib CNN is ~50× slower than HOG on a CPU, so it (and every naive baseline) runs on an evenly
 spread subset of clips; the JSON says how many clips each number comes from.
 
-`--real`: the real-format mode. The real RAVDESS clip shipped in the package (H.264, 720×720, 122
-frames) copied under `--copies` RAVDESS names, beside as many of the sample's 15-frame clips: clips/s of
-the whole pipeline (dlib HOG, 1 and 2 workers, detection at the default size and on fewer pixels),
-and where one clip's time goes per stage (decode, detect, crop + write), with the options measured:
-seeking vs sequential grab-without-retrieve, decoder threads, detection size. Records the load
-average and a calibration figure (fixed single-core work) so that runs on a shared machine compare.
+`--real`: the real-format mode (`preprocess_stages.py`): the real RAVDESS clip shipped in the package
+(H.264, 720×720, 122 frames) copied under `--copies` RAVDESS names, beside as many of the sample's
+15-frame clips: where one clip's time goes per stage (open, decode, detect, crop, encode, write,
+record; worker start-up), in wall and CPU time with the load average, the options measured for each,
+and clips/s of the whole pipeline.
 """
 
 from __future__ import annotations
@@ -121,160 +120,14 @@ def sweep_max_side(clips: pd.DataFrame, detector: str, sides: list[int | None]) 
     return rows
 
 
-def real_batch(folder: Path, copies: int) -> Path:
-    """`folder/Actor_XX/02-01-08-02-SS-RR-XX.mp4`: the package's real RAVDESS clip (audio-video, named as
-    video-only so the default index takes it) under `copies` names."""
-    import shutil
-
-    from fer_utils.assets import ravdess_clip_path
-
-    for i in range(copies):
-        actor, k = i % 24 + 1, i // 24
-        target = folder / f"Actor_{actor:02d}" / f"02-01-08-02-{1 + k % 2:02d}-{1 + k // 2:02d}-{actor:02d}.mp4"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ravdess_clip_path(), target)
-    return folder
-
-
-def decode_sequential(path: Path, targets: list[int], threads: int | None, retrieve_all: bool = False) -> int:
-    """Decode forward to the last target, converting only the targets (or every frame); `threads`: the
-    FFmpeg decoder's thread count (None: OpenCV's default, one per CPU)."""
-    import cv2
-
-    params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
-    kept, position, wanted = 0, 0, set(targets)
-    while position <= max(targets) and cap.grab():
-        if retrieve_all or position in wanted:
-            kept += cap.retrieve()[0] and position in wanted
-        position += 1
-    cap.release()
-    return kept
-
-
-def _ms(work, repeats: int) -> dict:
-    """Fastest and median wall time of `work()` over `repeats` calls, in ms (on a shared machine the
-    fastest is the better estimate of the work itself, the median of what a run sees)."""
-    import statistics
-
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return {"ms_per_clip": round(1000 * min(times), 1), "median_ms": round(1000 * statistics.median(times), 1)}
-
-
-def estimate(stages: list[dict], clips: str, detect: str, cores: int = 2) -> dict:
-    """clips/s on `cores` idle cores from the fastest per-stage times (pipeline decode, `detect`,
-    crop+write), without process start-up: what the machine could do, for comparison with the run."""
-    mine = {(r["stage"], r["option"]): r["ms_per_clip"] for r in stages if r["clips"] == clips}
-    decode = mine[("decode", "seek (video.read_frames, the pipeline's)")]
-    total = decode + mine[("detect", detect)] + mine[("crop+write", "crop, gray, 180x180, PNG, atomic write")]
-    return {"clips": clips, "detect": detect, "ms_per_clip_one_core": round(total, 1),
-            "clips_per_s_estimate": round(cores * 1000 / total, 1)}
-
-
-def stage_times(path: Path, repeats: int, sides: list[int | None]) -> list[dict]:
-    """ms per clip of each stage and option on one clip, one process, OpenCV on one thread."""
-    import cv2
-
-    from fer_utils.faces import make_detector
-    from fer_utils.preprocess import atomic_write_bytes, crop_face, encode_png
-    from fer_utils.video import frame_count, frame_indices, read_frames
-
-    cv2.setNumThreads(1)
-    targets = frame_indices(frame_count(path), 6)
-    rows = [{"stage": "decode", "option": "seek (video.read_frames, the pipeline's)",
-             **_ms(lambda: read_frames(path, targets), repeats)},
-            {"stage": "decode", "option": "sequential grab, retrieve sampled only (seek=False)",
-             **_ms(lambda: read_frames(path, targets, seek=False), repeats)}]
-    for threads in (1, 2):
-        rows.append({"stage": "decode", "option": f"sequential grab, decoder threads {threads}",
-                     **_ms(lambda: decode_sequential(path, targets, threads), repeats)})
-    rows.append({"stage": "decode", "option": "sequential, retrieve every frame (cap.read)",
-                 **_ms(lambda: decode_sequential(path, targets, 1, True), repeats)})
-    frames = [f for _, f in read_frames(path, targets)]
-    for side in sides:
-        model = make_detector("dlib-hog", max_side=side)
-        found = sum(bool(model.detect(f)) for f in frames)
-        rows.append({"stage": "detect", "option": f"dlib-hog max_side {side or 'full'}", "found": f"{found}/{len(frames)}",
-                     **_ms(lambda: [model.detect(f) for f in frames], repeats)})
-    box = make_detector("dlib-hog").detect(frames[0])[0]
-    with tempfile.TemporaryDirectory(prefix="bench-write-") as out:
-        write = lambda: [atomic_write_bytes(Path(out) / f"{i}.png", encode_png(crop_face(f, box)))  # noqa: E731
-                         for i, f in enumerate(frames)]
-        rows.append({"stage": "crop+write", "option": "crop, gray, 180x180, PNG, atomic write",
-                     **_ms(write, repeats)})
-    return rows
-
-
-def calibrate() -> dict:
-    """A fixed single-thread OpenCV workload, timed beside the benchmark so that runs on other or
-    loaded machines can be compared (ms: fastest of 7; median_ms: what the run saw)."""
-    import cv2
-    import numpy as np
-
-    cv2.setNumThreads(1)
-    image = np.random.default_rng(0).integers(0, 255, (720, 720), dtype=np.uint8)
-    times = _ms(lambda: [cv2.GaussianBlur(image, (15, 15), 3) for _ in range(20)], 7)
-    return {"workload": "20x cv2.GaussianBlur 15x15 on 720x720 uint8, one thread, 7 repeats",
-            "ms": times["ms_per_clip"], "median_ms": times["median_ms"]}
-
-
-def time_pipeline_side(clips: pd.DataFrame, workers: int, max_side: int | str) -> dict:
-    """`time_pipeline` (dlib HOG) at one detection size."""
-    from fer_utils.preprocess import preprocess_dataset
-
-    with tempfile.TemporaryDirectory(prefix="bench-pre-") as out:
-        start = time.perf_counter()
-        manifest = preprocess_dataset(clips, Path(out), workers=workers, max_side=max_side, progress=False)
-        seconds = time.perf_counter() - start
-    faces = int((manifest["status"] == "ok").sum())
-    return {"workers": workers, "max_side": max_side, "clips": len(clips), "frames": len(manifest),
-            "seconds": round(seconds, 2), "clips_per_s": round(len(clips) / seconds, 2),
-            "detection_rate": round(faces / max(1, len(manifest)), 4)}
-
-
 def real_mode(args: argparse.Namespace) -> int:
-    """The real-format benchmark: pipeline clips/s and per-stage times, real clip beside the sample."""
+    """The real-format benchmark (`preprocess_stages`): per-stage and pipeline times, real clip beside the sample."""
+    from preprocess_stages import real_mode as run_real
+
     from fer_utils.data import index_dataset
 
-    sample = index_dataset("ravdess", ensure_sample(args.sample)).clips
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform(), "load_avg_before": os.getloadavg()},
-              "calibration_before": calibrate(), "target_clips_per_s_2_cores": TARGETS["clips_per_s"]}
-    pipeline, stages = [], []
-    with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
-        real = index_dataset("ravdess", real_batch(Path(tmp), args.copies)).clips
-        sets = {"real RAVDESS 720x720 H.264, 122 frames": real, "sample 1280x720, 15 frames": spread(sample, args.copies)}
-        for label, clips in sets.items():
-            print(f"{label}: stages ...", flush=True)
-            stages += [{"clips": label, **row} for row in stage_times(Path(clips["path"].iloc[0]), args.repeats,
-                                                                       [400, 320, 240, 160])]
-            for workers, side in ((1, "auto"), (2, "auto"), (2, 240), (2, 160)):
-                print(f"{label}: pipeline, {len(clips)} clips, {workers} worker(s), max_side {side} ...", flush=True)
-                pipeline.append({"clips_set": label, **time_pipeline_side(clips, workers, side)})
-    estimates = [estimate(stages, label, f"dlib-hog max_side {side}") for label in sets for side in (400, 240)]
-    report.update({"copies": args.copies, "pipeline": pipeline, "stages": stages, "idle_estimates": estimates,
-                   "calibration_after": calibrate()})
-    report["machine"]["load_avg_after"] = os.getloadavg()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print()
-    print(table(pipeline, ["clips_set", "workers", "max_side", "clips", "frames", "seconds", "clips_per_s",
-                           "detection_rate"]))
-    print()
-    print(table(stages, ["clips", "stage", "option", "ms_per_clip", "median_ms"]))
-    print()
-    print(table(estimates, ["clips", "detect", "ms_per_clip_one_core", "clips_per_s_estimate"]))
-    print(f"calibration (ms fastest/median, lower is faster): {report['calibration_before']['ms']}/"
-          f"{report['calibration_before']['median_ms']} before, {report['calibration_after']['ms']}/"
-          f"{report['calibration_after']['median_ms']} after")
-    print(f"load average before/after: {report['machine']['load_avg_before']} / {report['machine']['load_avg_after']}"
-          f" on {os.cpu_count()} CPUs")
-    print(f"wrote {args.out}")
-    return 0
+    args.target = TARGETS["clips_per_s"]
+    return run_real(args, index_dataset("ravdess", ensure_sample(args.sample)).clips, spread)
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
@@ -297,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true", help="the real-format mode (see the module docstring)")
     parser.add_argument("--copies", type=int, default=48, help="--real: copies of the real clip (and sample clips)")
     parser.add_argument("--repeats", type=int, default=5, help="--real: repeats per stage timing (fastest and median)")
+    parser.add_argument("--calibrate-cnn", action="store_true", help="--real: also record benchmarks/calibrate.py's figure")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

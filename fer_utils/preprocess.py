@@ -78,6 +78,9 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 )
 INT_COLUMNS: tuple[str, ...] = ("frame_index", "x", "y", "w", "h", "n_faces")
 CLIP_COLUMNS: tuple[str, ...] = ("path", "dataset", "emotion", "subject", "clip_id")
+# Detectors that the parent makes once and sends to the workers: dlib's HOG takes ~1 s of CPU to build
+# (it decodes its embedded model) but ~3 ms to unpickle; the others load quickly or do not pickle.
+SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
 
 
 @dataclass(frozen=True)
@@ -420,12 +423,23 @@ def _process_named(
         raise PreprocessError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
 
 
-def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings) -> int:
-    """Process clips with one detector (and landmarker) made here: the body of a worker process."""
+def import_worker_modules() -> None:
+    """Import what a worker needs (the pool's initializer: workers import while the parent makes the detector)."""
+    import cv2
+    import dlib  # noqa: F401
+
+    import fer_utils.video  # noqa: F401
+
+    cv2.setNumThreads(1)
+
+
+def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings, detector: FaceDetector | None) -> int:
+    """Process clips with `detector` (None: one made here) and a landmarker made here: the body of a
+    worker process."""
     import cv2
 
     cv2.setNumThreads(1)
-    detector = make_detector(settings.detector, max_side=settings.max_side)
+    detector = detector or make_detector(settings.detector, max_side=settings.max_side)
     landmarker = make_landmarker() if settings.align else None
     for clip in todo:
         write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
@@ -442,13 +456,18 @@ def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm) 
 
 
 def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: int, bar: tqdm) -> None:
-    """Process `todo` in `workers` spawned processes, each with its own detector, taking every
-    `workers`-th clip (clips cost about the same); progress is read from the completion records."""
+    """Process `todo` in `workers` spawned processes, each taking every `workers`-th clip (clips cost
+    about the same); progress is read from the completion records. The workers start (and import) first,
+    while this process makes a SHIPPED_DETECTORS detector once for all of them."""
     parts = Path(out_dir) / PARTS_DIR
     pending = {_part_path(out_dir, clip).name for clip in todo}
     context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_process_all, todo[k::workers], out_dir, settings) for k in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=import_worker_modules) as pool:
+        started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
+        shipped = settings.detector in SHIPPED_DETECTORS
+        detector = make_detector(settings.detector, max_side=settings.max_side) if shipped else None
+        futures = [*started, *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector)
+                               for k in range(workers))]
         while futures:
             finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
             done_now = pending & {p.name for p in parts.glob("*.csv")}

@@ -17,11 +17,13 @@ from fer_utils.faces import (
     align_face,
     boxes_to_full,
     eye_angle,
+    face_scale_side,
     make_detector,
     make_landmarker,
     measure_detectors,
     no_face_reason,
     to_gray,
+    with_max_side,
 )
 from fer_utils.preprocess import crop_face
 
@@ -217,3 +219,15 @@ def test_no_face_reason_says_at_what_resolution_detection_ran(stills: list[Path]
     small = no_face_reason(detector, (48, 48))
     assert f"searched a {MIN_DETECTION_SIDE}x{MIN_DETECTION_SIDE} copy of the 48x48 image" in small
     assert "--detector none" in small
+
+
+def test_a_large_face_is_searched_on_whole_pyramid_levels_fewer_and_a_small_one_in_full() -> None:
+    hog = make_detector("dlib-hog")
+    # 389 px of 720 is 216 px in the 400 px copy: three levels (×5/6) down it is still 125 ≥ 80·1.2² px
+    assert face_scale_side(hog, (720, 720, 3), Box(162, 203, 389, 389)) == int(400 / 1.2**3) == 231
+    assert face_scale_side(hog, (720, 1280, 3), Box(500, 200, 300, 300)) is None  # 94 px in the copy
+    assert face_scale_side(make_detector("opencv-haar"), (720, 720, 3), Box(162, 203, 389, 389)) is None
+    assert face_scale_side(hog, (200, 200), Box(0, 0, 200, 200)) == 166  # one level: 166 ≥ min_side 160
+    assert face_scale_side(hog, (160, 160), Box(0, 0, 160, 160)) is None  # the copy is at its min_side
+    smaller = with_max_side(hog, 231)
+    assert (smaller.max_side, hog.max_side) == (231, 400) and smaller._model is hog._model

@@ -7,6 +7,7 @@ import contextlib
 import io
 import subprocess
 import sys
+from dataclasses import astuple
 from pathlib import Path
 
 import cv2
@@ -17,13 +18,17 @@ from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, st
 from fer_utils.cli import main
 from fer_utils.data import index_dataset, index_folder
 from fer_utils.errors import DatasetError
-from fer_utils.faces import FaceDetector, make_detector
-from fer_utils.preprocess import MANIFEST_NAME, crop_face, load_manifest
+from fer_utils.faces import Box, FaceDetector, make_detector
+from fer_utils.preprocess import MANIFEST_NAME, crop_face, load_manifest, preprocess_dataset
 from fer_utils.splits import check_leakage, split_frames
-from fer_utils.video import sample_frames
+from fer_utils.video import frame_count, frame_indices, read_frames, sample_frames
 
 CREMAD_CLIPS = sorted(cremad_dir().glob("*.flv"))
 CROP_SIDE = 48
+# The real RAVDESS clip's sampled frames and face boxes as the reference path (OpenCV's default decoder
+# threads, every frame searched at 400 px) found them before issue 12's speed-ups.
+RAVDESS_FRAMES = [10, 30, 50, 71, 91, 111]
+RAVDESS_BOXES = [Box(162, 203, 389, 389)] * 4 + [Box(162, 247, 389, 388), Box(162, 203, 389, 389)]
 LONDON_PATTERN = r"^(\d+)_"
 
 
@@ -123,6 +128,36 @@ def test_ravdess_clip_preprocesses_to_one_face_per_frame(tmp_path: Path) -> None
     manifest = load_manifest(tmp_path / "crops")
     assert len(manifest) == 6 and (manifest["status"] == "ok").all() and (manifest["n_faces"] == 1).all()
     assert set(manifest["subject"]) == {"Actor_19"} and set(manifest["emotion"]) == {"surprised"}
+
+
+def test_one_decoder_thread_decodes_the_real_clip_to_the_same_pixels() -> None:
+    clip = ravdess_clip_path()
+    targets = frame_indices(frame_count(clip), 6)
+    one, default = read_frames(clip, targets, threads=1), read_frames(clip, targets, threads=None)
+    assert [i for i, _ in one] == [i for i, _ in default] == RAVDESS_FRAMES
+    assert all(a is not None and np.array_equal(a, b) for (_, a), (_, b) in zip(one, default))
+
+
+def _boxes(manifest) -> list[Box]:
+    """The manifest's face boxes."""
+    return [Box(*map(int, row)) for row in manifest[["x", "y", "w", "h"]].itertuples(index=False)]
+
+
+def test_the_fast_path_finds_the_reference_faces_in_the_real_clip(tmp_path: Path) -> None:
+    clips = index_dataset("ravdess", ravdess_clip_path().parent, modalities=("01",)).clips
+    runs = {scale: preprocess_dataset(clips, tmp_path / str(scale), scale_to_face=scale, workers=1, progress=False)
+            for scale in (False, True)}
+    reference, fast = runs[False], runs[True]
+    assert list(reference["frame_index"]) == list(fast["frame_index"]) == RAVDESS_FRAMES
+    assert (reference["status"] == "ok").all() and (fast["status"] == "ok").all()
+    assert _boxes(reference) == RAVDESS_BOXES  # the reference path's crops are what they were
+    for ref, box in zip(_boxes(reference), _boxes(fast)):
+        assert max(abs(a - b) for a, b in zip(astuple(ref), astuple(box))) <= 0.02 * ref.w
+    for ref_image, fast_image in zip(reference["image"], fast["image"]):
+        a, b = (cv2.imread(str(tmp_path / str(s) / image), cv2.IMREAD_GRAYSCALE)
+                for s, image in ((False, ref_image), (True, fast_image)))
+        assert np.abs(a.astype(int) - b).mean() < 6  # the same face, framed within 2 % (of 255 levels)
+    assert _boxes(fast)[0] == RAVDESS_BOXES[0]  # the first frame is searched in full either way
 
 
 # --- the London faces: a folder of classes with subjects in the file names ------------------------
