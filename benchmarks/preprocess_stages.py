@@ -161,22 +161,42 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
     return rows
 
 
-def record_row(path: Path, repeats: int, out: Path) -> dict:
-    """Writing one clip's completion record (6 manifest rows as CSV, atomically)."""
-    from fer_utils.preprocess import Settings, _frame_row, write_part
+def pandas_record(rows: list[dict]) -> bytes:
+    """A completion record as the reference wrote it: a DataFrame, then `to_csv`."""
+    from fer_utils.preprocess import _csv_bytes, manifest_frame
 
-    clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c",
-            "stamp": "1-1"}
+    return _csv_bytes(manifest_frame(rows))
+
+
+def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
+    """Writing one clip's completion record (6 manifest rows as CSV, atomically, each time to a new
+    file): pandas vs the csv module."""
+    from fer_utils.preprocess import (
+        Settings,
+        _frame_row,
+        atomic_write_bytes,
+        part_bytes,
+    )
+
+    clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c"}
     rows = [_frame_row(clip, i, None, out, Settings(), [], None) for i in range(FRAMES)]
-    return {"stage": "record", "option": "write_part: 6 manifest rows, CSV, atomic", **timed(
-        lambda: write_part(out, clip, rows), repeats)}
+    names = iter(range(10**9))
+    return [{"stage": "record", "option": f"6 manifest rows as CSV via {label}, atomic write", **timed(
+        lambda f=encode: atomic_write_bytes(out / f"part-{next(names)}.csv", f(rows)), repeats)}
+            for label, encode in (("pandas (reference)", pandas_record), ("the csv module (adopted)", part_bytes))]
 
 
 def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """A worker's whole per-clip work (what `process_clip` does, then the completion record), with the
     reference and the adopted decoder threads and search."""
     from fer_utils.faces import make_detector
-    from fer_utils.preprocess import Settings, clip_rows, write_part
+    from fer_utils.preprocess import (
+        Settings,
+        _part_path,
+        atomic_write_bytes,
+        clip_rows,
+        part_bytes,
+    )
     from fer_utils.video import (
         DECODER_THREADS,
         check_media,
@@ -188,15 +208,16 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     detector = make_detector("dlib-hog")
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c", "stamp": "1-1"}
 
-    def work(settings: Settings, threads: int | None) -> None:
+    def work(settings: Settings, threads: int | None, record) -> None:
         check_media(path)
         frames = read_frames(path, frame_indices(frame_count(path), FRAMES), threads=threads)
-        write_part(out, clip, clip_rows(clip, frames, out, settings, detector))
+        atomic_write_bytes(_part_path(out, clip), record(clip_rows(clip, frames, out, settings, detector)))
 
-    return [{"stage": "clip (worker)", "option": label, **timed(lambda s=scale, t=threads: work(Settings(scale_to_face=s), t),
-                                                                  repeats)}
-            for label, scale, threads in (("reference: decoder threads per CPU, full search", False, None),
-                                          ("adopted: 1 decoder thread, scale_to_face", True, DECODER_THREADS))]
+    options = (("reference: decoder threads per CPU, full search, pandas record", False, None, pandas_record),
+               ("adopted: 1 decoder thread, scale_to_face, csv record", True, DECODER_THREADS, part_bytes))
+    return [{"stage": "clip (worker)", "option": label,
+             **timed(lambda s=scale, t=threads, r=record: work(Settings(scale_to_face=s), t, r), repeats)}
+            for label, scale, threads, record in options]
 
 
 def stage_rows(path: Path, repeats: int) -> list[dict]:
@@ -220,7 +241,7 @@ def stage_rows(path: Path, repeats: int) -> list[dict]:
     rows += detect_rows(frames, repeats)
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as out:
         rows += write_rows(frames, repeats, Path(out))
-        rows.append(record_row(path, repeats, Path(out)))
+        rows += record_rows(path, repeats, Path(out))
         rows += clip_work_rows(path, repeats, Path(out))
     return rows
 

@@ -19,7 +19,9 @@ an output folder that overlaps the source is refused. One run at a time holds `<
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -393,24 +395,48 @@ def discard_stale_records(out_dir: Path, clip: dict) -> None:
             old.unlink(missing_ok=True)
 
 
+def part_bytes(rows: list[dict]) -> bytes:
+    """Manifest rows as CSV bytes, the same bytes as `_csv_bytes(manifest_frame(rows))` (the csv module:
+    ~0.1 ms where building a DataFrame costs ~8, once per clip)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows(["" if row[column] is None else row[column] for column in MANIFEST_COLUMNS] for row in rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def read_part_rows(path: Path) -> list[dict] | None:
+    """The rows of a completion record (integer columns as int or None), or None when it is not one."""
+    try:
+        with Path(path).open(encoding="utf-8", newline="") as fh:
+            lines = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not lines or lines[0] != list(MANIFEST_COLUMNS) or any(len(v) != len(MANIFEST_COLUMNS) for v in lines[1:]):
+        return None
+    rows = [dict(zip(MANIFEST_COLUMNS, values)) for values in lines[1:]]
+    try:
+        for row in rows:
+            row.update({column: int(row[column]) if row[column] else None for column in INT_COLUMNS})
+    except ValueError:
+        return None
+    return rows
+
+
 def write_part(out_dir: Path, clip: dict, rows: list[dict]) -> None:
     """Record `clip` as finished (atomically, after its crops are in place)."""
-    atomic_write_bytes(_part_path(out_dir, clip), _csv_bytes(manifest_frame(rows)))
+    atomic_write_bytes(_part_path(out_dir, clip), part_bytes(rows))
 
 
-def read_part(out_dir: Path, clip: dict) -> pd.DataFrame | None:
+def read_part(out_dir: Path, clip: dict) -> list[dict] | None:
     """The finished record of `clip`, or None if it is absent, unreadable or its crops are missing."""
     path = _part_path(out_dir, clip)
     if not path.is_file():
         return None
-    try:
-        table = read_manifest_csv(path)
-    except (PreprocessError, ValueError, pd.errors.ParserError):
+    rows = read_part_rows(path)
+    if rows is None or not all((Path(out_dir) / r["image"]).is_file() for r in rows if r["status"] == "ok"):
         return None
-    images = table.loc[table["status"] == "ok", "image"]
-    if not all((Path(out_dir) / image).is_file() for image in images):
-        return None
-    return table
+    return rows
 
 
 def _process_named(
@@ -665,15 +691,14 @@ def _run(todo: list[dict], out_dir: Path, settings: Settings, workers: int | Non
 
 def merge_parts(out_dir: Path, records: list[dict]) -> pd.DataFrame:
     """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically)."""
-    parts = []
+    rows = []
     for clip in records:
         part = read_part(out_dir, clip)
         if part is None:
             raise PreprocessError(f"clip {printable(clip['clip_id'])} ({printable(clip['path'])}) has no completion "
                                   "record; rerun to finish it")
-        parts.append(part)
-    table = pd.concat(parts, ignore_index=True) if parts else manifest_frame([])
-    atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, _csv_bytes(table))
+        rows += part
+    atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, _csv_bytes(manifest_frame(rows)))
     return load_manifest(out_dir)
 
 

@@ -20,10 +20,16 @@ from fer_utils.errors import FerError, PreprocessError
 from fer_utils.faces import Box, make_detector, make_landmarker
 from fer_utils.preprocess import (
     MANIFEST_COLUMNS,
+    Settings,
+    _csv_bytes,
+    _row,
     crop_face,
     largest_face_crop,
     load_manifest,
+    manifest_frame,
+    part_bytes,
     preprocess_dataset,
+    read_part_rows,
 )
 
 # `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.sample.
@@ -450,3 +456,17 @@ def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: li
     assert len(bad) == 1 and "caf\\xe9.png" in bad["reason"].iloc[0] and "UTF-8" in bad["reason"].iloc[0]
     assert (manifest.loc[[s.stem for s in stills[:2]], "status"] == "ok").all()
     assert "unreadable 1" in result.stdout and "bad_name 1" in result.stdout
+
+
+def test_completion_records_are_written_as_pandas_writes_them_and_read_back(tmp_path: Path) -> None:
+    clip = {"path": "/data/a,b \"c\".mp4", "dataset": "ravdess", "emotion": "calm", "subject": "01", "clip_id": "x"}
+    rows = [_row(clip, Settings(), frame_index=3, x=1, y=2, w=30, h=31, n_faces=2, status="ok",
+                 reason="2 faces, kept the largest", image="calm/x_f0003.png"),
+            _row(clip, Settings(), frame_index=5, n_faces=0, status="no_face", reason="two\nlines"),
+            _row(clip, Settings(), status="unreadable", reason="")]
+    data = part_bytes(rows)
+    assert data == _csv_bytes(manifest_frame(rows))  # the csv module, byte for byte what pandas writes
+    (tmp_path / "part.csv").write_bytes(data)
+    assert read_part_rows(tmp_path / "part.csv") == rows
+    (tmp_path / "cut.csv").write_bytes(data[:-4])  # a record cut inside a row is not one
+    assert read_part_rows(tmp_path / "cut.csv") is None
