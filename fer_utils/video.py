@@ -28,8 +28,11 @@ from fer_utils.errors import (
 IMAGE_MAGIC: tuple[bytes, ...] = (
     b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6",
 )
-# Forward distance (frames) below which decoding forward is cheaper than a seek to a keyframe.
-SEEK_GAP = 12
+# Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
+# decodes from the keyframe before target - 16, so a seek saves decoding only over gaps longer than 16 +
+# the keyframe interval: on the real RAVDESS clip (a keyframe every 12 frames, 6 samples ~20 apart)
+# decoding forward takes ~15 % less CPU than seeking (benchmarks/bench_preprocess.py --real).
+SEEK_GAP = 32
 # FFmpeg decoder threads per opened clip. OpenCV's default (one per CPU) costs ~40 % more CPU time per
 # clip on H.264 (thread hand-offs) and buys nothing when the preprocessing runs one worker per core;
 # threading does not change the decoded pixels (benchmarks/bench_preprocess.py --real measures it).

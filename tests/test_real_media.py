@@ -138,6 +138,14 @@ def test_one_decoder_thread_decodes_the_real_clip_to_the_same_pixels() -> None:
     assert all(a is not None and np.array_equal(a, b) for (_, a), (_, b) in zip(one, default))
 
 
+def test_frames_far_apart_are_reached_by_seeking_and_are_the_decoded_frames() -> None:
+    clip = ravdess_clip_path()
+    far = [5, 60, 115]  # gaps longer than video.SEEK_GAP: read by seeking
+    seeking, decoding = read_frames(clip, far), read_frames(clip, far, seek=False)
+    assert [i for i, _ in seeking] == far
+    assert all(a is not None and np.array_equal(a, b) for (_, a), (_, b) in zip(seeking, decoding))
+
+
 def _boxes(manifest) -> list[Box]:
     """The manifest's face boxes."""
     return [Box(*map(int, row)) for row in manifest[["x", "y", "w", "h"]].itertuples(index=False)]
