@@ -4,9 +4,10 @@ The real RAVDESS clip shipped in the package (H.264, 720×720, 122 frames, a key
 copied under `--copies` RAVDESS names, beside as many of the sample's 15-frame 1280×720 clips. For
 each set:
 
-- **stages**, one clip in this process (OpenCV on one thread): open + frame count; decode (seeking or
-  sequential grab-without-retrieve, one FFmpeg decoder thread or OpenCV's default of one per CPU, or
-  `cap.read` of every frame); detect (the full search of all 6 frames, the `scale_to_face` search,
+- **stages**, one clip in this process (OpenCV on one thread): open + frame count; decode (seeking
+  over every gap longer than 12 frames as the reference did, or `video.read_frames`, which decodes
+  forward with grab-without-retrieve over gaps up to `SEEK_GAP`; one FFmpeg decoder thread or OpenCV's
+  default of one per CPU; or `cap.read` of every frame); detect (the full search of all 6 frames, the `scale_to_face` search,
   fixed smaller sizes, with the faces found and the worst box IoU against the full search); crop;
   PNG encoding at several compression levels; atomic write; the completion record; and the whole
   per-clip work of a worker (`process_clip` + record) with the reference and the adopted settings.
@@ -44,7 +45,8 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 6
-REFERENCE = {"scale_to_face": False, "decoder_threads": None}  # the pipeline before issue 12's changes
+REFERENCE = {"scale_to_face": False, "decoder_threads": None, "seek_gap": 12, "record": "pandas",
+             "detector": "built in each worker"}  # the pipeline before issue 12's changes
 REAL_SET = "real RAVDESS 720x720 H.264, 122 frames"
 SAMPLE_SET = "sample 1280x720, 15 frames"
 
@@ -78,6 +80,25 @@ def real_batch(folder: Path, copies: int) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ravdess_clip_path(), target)
     return folder
+
+
+def decode_seeking(path: Path, targets: list[int], threads: int | None, gap: int = REFERENCE["seek_gap"]) -> list:
+    """The reference decode: seek (CAP_PROP_POS_FRAMES) to each target more than `gap` frames ahead,
+    grab forward otherwise, retrieve the targets only."""
+    import cv2
+
+    params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
+    frames, position = [], 0
+    for target in targets:
+        if target - position > gap:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+            position = target
+        while position <= target and cap.grab():
+            position += 1
+        frames.append((target, cap.retrieve()[1]))
+    cap.release()
+    return frames
 
 
 def decode_sequential(path: Path, last: int, threads: int | None, retrieve_all: bool = False) -> None:
@@ -208,33 +229,36 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     detector = make_detector("dlib-hog")
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c", "stamp": "1-1"}
 
-    def work(settings: Settings, threads: int | None, record) -> None:
+    def work(settings: Settings, decode, record) -> None:
         check_media(path)
-        frames = read_frames(path, frame_indices(frame_count(path), FRAMES), threads=threads)
+        frames = decode(frame_indices(frame_count(path), FRAMES))
         atomic_write_bytes(_part_path(out, clip), record(clip_rows(clip, frames, out, settings, detector)))
 
-    options = (("reference: decoder threads per CPU, full search, pandas record", False, None, pandas_record),
-               ("adopted: 1 decoder thread, scale_to_face, csv record", True, DECODER_THREADS, part_bytes))
+    options = (("reference: seek gaps > 12, decoder threads per CPU, full search, pandas record", False,
+                lambda targets: decode_seeking(path, targets, None), pandas_record),
+               ("adopted: read_frames, 1 decoder thread, scale_to_face, csv record", True,
+                lambda targets: read_frames(path, targets, threads=DECODER_THREADS), part_bytes))
     return [{"stage": "clip (worker)", "option": label,
-             **timed(lambda s=scale, t=threads, r=record: work(Settings(scale_to_face=s), t, r), repeats)}
-            for label, scale, threads, record in options]
+             **timed(lambda s=scale, d=decode, r=record: work(Settings(scale_to_face=s), d, r), repeats)}
+            for label, scale, decode, record in options]
 
 
 def stage_rows(path: Path, repeats: int) -> list[dict]:
     """Every stage and option on one clip, one process, OpenCV on one thread."""
     import cv2
 
-    from fer_utils.video import check_media, frame_count, frame_indices, read_frames
+    from fer_utils.video import SEEK_GAP, check_media, frame_count, frame_indices, read_frames
 
     cv2.setNumThreads(1)
     targets = frame_indices(frame_count(path), FRAMES)
     rows = [{"stage": "open", "option": "check_media + frame_count (open, read the length, close)",
              **timed(lambda: (check_media(path), frame_count(path)), repeats)}]
-    for label, kwargs in (("seek, 1 decoder thread (adopted)", {"threads": 1}),
-                          ("seek, decoder threads per CPU (reference)", {"threads": None}),
-                          ("sequential grab, retrieve sampled only, 1 thread", {"threads": 1, "seek": False}),
-                          ("sequential grab, retrieve sampled only, threads per CPU", {"threads": None, "seek": False})):
-        rows.append({"stage": "decode", "option": label, **timed(lambda k=kwargs: read_frames(path, targets, **k), repeats)})
+    for label, threads in (("seek every gap > 12 frames, decoder threads per CPU (reference)", None),
+                           ("seek every gap > 12 frames, 1 decoder thread", 1)):
+        rows.append({"stage": "decode", "option": label, **timed(lambda t=threads: decode_seeking(path, targets, t), repeats)})
+    for label, threads in ((f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), 1 thread (adopted)", 1),
+                           (f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), threads per CPU", None)):
+        rows.append({"stage": "decode", "option": label, **timed(lambda t=threads: read_frames(path, targets, threads=t), repeats)})
     rows.append({"stage": "decode", "option": "cap.read of every frame to the last sampled, 1 thread",
                  **timed(lambda: decode_sequential(path, max(targets), 1, True), repeats)})
     frames = [f for _, f in read_frames(path, targets)]
