@@ -56,17 +56,31 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def timed(work: Callable[[], object], repeats: int) -> dict:
-    """Fastest and median wall and CPU (this process, all threads) ms of `work()` over `repeats` calls."""
-    wall, cpu = [], []
+def timed_together(works: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict]:
+    """Fastest and median wall and CPU (this process, all threads) ms of each `work()` over `repeats`
+    rounds that call every option in turn, so that a change of load hits all options alike."""
+    wall: dict[str, list[float]] = {name: [] for name in works}
+    cpu: dict[str, list[float]] = {name: [] for name in works}
     for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        work()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return {"wall_ms": round(1000 * min(wall), 1), "wall_median_ms": round(1000 * statistics.median(wall), 1),
-            "cpu_ms": round(1000 * min(cpu), 1), "cpu_median_ms": round(1000 * statistics.median(cpu), 1),
-            "load": load()}
+        for name, work in works.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            work()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return {name: {"wall_ms": round(1000 * min(wall[name]), 1),
+                   "wall_median_ms": round(1000 * statistics.median(wall[name]), 1),
+                   "cpu_ms": round(1000 * min(cpu[name]), 1), "cpu_median_ms": round(1000 * statistics.median(cpu[name]), 1),
+                   "load": load()} for name in works}
+
+
+def timed(work: Callable[[], object], repeats: int) -> dict:
+    """`timed_together` of one option."""
+    return timed_together({"work": work}, repeats)["work"]
+
+
+def option_rows(stage: str, works: dict[str, Callable[[], object]], repeats: int) -> list[dict]:
+    """One row per option of `stage`, timed together (interleaved)."""
+    return [{"stage": stage, "option": name, **times} for name, times in timed_together(works, repeats).items()]
 
 
 def real_batch(folder: Path, copies: int) -> Path:
@@ -148,13 +162,14 @@ def detect_rows(frames: list, repeats: int) -> list[dict]:
     for side in (240, 160):
         small = make_detector("dlib-hog", max_side=side)
         options[f"fixed max_side {side}"] = lambda small=small: [small.detect(f) for f in frames]
-    rows = []
-    for option, work in options.items():
-        found = scaled_search(frames, full) if option.startswith("scale_to_face") else \
+    rows = option_rows("detect", options, repeats)
+    for row in rows:
+        work = options[row["option"]]
+        found = scaled_search(frames, full) if row["option"].startswith("scale_to_face") else \
             [next(iter(b), None) for b in work()]
         ious = [iou(a, b) for a, b in zip(found, reference) if a is not None and b is not None]
-        rows.append({"stage": "detect", "option": option, "found": f"{sum(b is not None for b in found)}/{len(frames)}",
-                     "min_iou_vs_reference": round(min(ious), 3) if ious else None, **timed(work, repeats)})
+        row.update({"found": f"{sum(b is not None for b in found)}/{len(frames)}",
+                    "min_iou_vs_reference": round(min(ious), 3) if ious else None})
     return rows
 
 
@@ -202,9 +217,10 @@ def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c"}
     rows = [_frame_row(clip, i, None, out, Settings(), [], None) for i in range(FRAMES)]
     names = iter(range(10**9))
-    return [{"stage": "record", "option": f"6 manifest rows as CSV via {label}, atomic write", **timed(
-        lambda f=encode: atomic_write_bytes(out / f"part-{next(names)}.csv", f(rows)), repeats)}
-            for label, encode in (("pandas (reference)", pandas_record), ("the csv module (adopted)", part_bytes))]
+    return option_rows("record", {
+        f"6 manifest rows as CSV via {label}, atomic write":
+            lambda f=encode: atomic_write_bytes(out / f"part-{next(names)}.csv", f(rows))
+        for label, encode in (("pandas (reference)", pandas_record), ("the csv module (adopted)", part_bytes))}, repeats)
 
 
 def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
@@ -238,9 +254,8 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
                 lambda targets: decode_seeking(path, targets, None), pandas_record),
                ("adopted: read_frames, 1 decoder thread, scale_to_face, csv record", True,
                 lambda targets: read_frames(path, targets, threads=DECODER_THREADS), part_bytes))
-    return [{"stage": "clip (worker)", "option": label,
-             **timed(lambda s=scale, d=decode, r=record: work(Settings(scale_to_face=s), d, r), repeats)}
-            for label, scale, decode, record in options]
+    return option_rows("clip (worker)", {label: lambda s=scale, d=decode, r=record: work(Settings(scale_to_face=s), d, r)
+                                         for label, scale, decode, record in options}, repeats)
 
 
 def stage_rows(path: Path, repeats: int) -> list[dict]:
@@ -253,14 +268,15 @@ def stage_rows(path: Path, repeats: int) -> list[dict]:
     targets = frame_indices(frame_count(path), FRAMES)
     rows = [{"stage": "open", "option": "check_media + frame_count (open, read the length, close)",
              **timed(lambda: (check_media(path), frame_count(path)), repeats)}]
-    for label, threads in (("seek every gap > 12 frames, decoder threads per CPU (reference)", None),
-                           ("seek every gap > 12 frames, 1 decoder thread", 1)):
-        rows.append({"stage": "decode", "option": label, **timed(lambda t=threads: decode_seeking(path, targets, t), repeats)})
-    for label, threads in ((f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), 1 thread (adopted)", 1),
-                           (f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), threads per CPU", None)):
-        rows.append({"stage": "decode", "option": label, **timed(lambda t=threads: read_frames(path, targets, threads=t), repeats)})
-    rows.append({"stage": "decode", "option": "cap.read of every frame to the last sampled, 1 thread",
-                 **timed(lambda: decode_sequential(path, max(targets), 1, True), repeats)})
+    rows += option_rows("decode", {
+        "seek every gap > 12 frames, decoder threads per CPU (reference)": lambda: decode_seeking(path, targets, None),
+        "seek every gap > 12 frames, 1 decoder thread": lambda: decode_seeking(path, targets, 1),
+        f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), 1 thread (adopted)":
+            lambda: read_frames(path, targets, threads=1),
+        f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), threads per CPU":
+            lambda: read_frames(path, targets, threads=None),
+        "cap.read of every frame to the last sampled, 1 thread": lambda: decode_sequential(path, max(targets), 1, True),
+    }, repeats)
     frames = [f for _, f in read_frames(path, targets)]
     rows += detect_rows(frames, repeats)
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as out:
