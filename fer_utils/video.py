@@ -31,7 +31,7 @@ IMAGE_MAGIC: tuple[bytes, ...] = (
 # Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
 # decodes from the keyframe before target - 16, so a seek saves decoding only over gaps longer than 16 +
 # the keyframe interval: on the real RAVDESS clip (a keyframe every 12 frames, 6 samples ~20 apart)
-# decoding forward takes ~15 % less CPU than seeking (benchmarks/bench_preprocess.py --real).
+# decoding forward costs no more CPU than seeking (benchmarks/bench_preprocess.py --real).
 SEEK_GAP = 32
 # FFmpeg decoder threads per opened clip. OpenCV's default (one per CPU) costs ~40 % more CPU time per
 # clip on H.264 (thread hand-offs) and buys nothing when the preprocessing runs one worker per core;
