@@ -84,8 +84,8 @@ def throughput(crops: Path, epochs: int, batch_size: int = 32) -> dict[str, floa
     from fer_utils.data import classes_in
     from fer_utils.models import build_paper_cnn
     from fer_utils.preprocess import load_manifest
-    from fer_utils.training import class_indices, load_images, make_dataset, usable_frames
     from fer_utils.registry import PAPER_IMAGE_SIZE
+    from fer_utils.training import class_indices, load_images, make_dataset, usable_frames
 
     frames = usable_frames(load_manifest(crops))
     classes = classes_in(frames)

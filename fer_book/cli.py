@@ -86,8 +86,8 @@ def run_build(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from fer_utils.artifacts import default_cache
     from fer_book.build import build_book
+    from fer_utils.artifacts import default_cache
 
     start = time.perf_counter()
     about = json.loads(args.demo_about.read_text()) if args.demo_about else None

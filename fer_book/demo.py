@@ -15,8 +15,14 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from fer_book.npm import (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION, NpmPackage, NpmPackageError,
-                          vendor_files)
+from fer_book.npm import (
+    LITERT_CORE,
+    LITERT_WASM_UTILS,
+    MEDIAPIPE_FACE_DETECTION,
+    NpmPackage,
+    NpmPackageError,
+    vendor_files,
+)
 from fer_utils.errors import ModelFileError
 
 # Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:

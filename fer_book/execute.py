@@ -88,7 +88,7 @@ def execute_notebook(
             progress_bar=False,
             store_widget_state=True,
         )
-    except Exception as exc:  # noqa: BLE001 - every failure is reported with its notebook
+    except Exception as exc:
         error = describe_failure(exc)
     return NotebookRun(source.name, round(time.perf_counter() - start, 1), error)
 

@@ -32,8 +32,7 @@ import pandas as pd
 from keras import layers
 
 from fer_utils.errors import ModelFileError
-from fer_utils.registry import CANONICAL_INPUTS, MODEL_NAMES  # noqa: F401 (re-exported: chapter 7 imports them from here)
-from fer_utils.registry import INITS, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE
+from fer_utils.registry import CANONICAL_INPUTS, INITS, MODEL_NAMES, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE  # noqa: F401 (re-exported: chapter 7 imports them from here)
 from fer_utils.runs import CLASSES_FILE, read_classes
 
 

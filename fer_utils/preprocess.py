@@ -38,8 +38,6 @@ from tqdm.auto import tqdm
 
 from fer_utils.data import IMAGE_SUFFIXES
 from fer_utils.errors import PreprocessError, VideoError
-from fer_utils.locking import folder_lock, process_alive
-from fer_utils.registry import DEFAULT_MARGIN, PAPER_FRAMES, PAPER_SIDE
 from fer_utils.faces import (
     AUTO,
     DEFAULT_DETECTOR,
@@ -60,6 +58,8 @@ from fer_utils.faces import (
     to_gray,
     with_max_side,
 )
+from fer_utils.locking import folder_lock, process_alive
+from fer_utils.registry import DEFAULT_MARGIN, PAPER_FRAMES, PAPER_SIDE
 
 DEFAULT_SIZE = PAPER_SIDE
 DEFAULT_FRAMES = PAPER_FRAMES

@@ -29,6 +29,7 @@ from sklearn.model_selection import (
 
 from fer_utils.errors import DatasetError
 from fer_utils.registry import PAPER_PROTOCOL, PAPER_TEST_SIZE, PROTOCOLS
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("emotion", "clip_id", "subject")
 
 

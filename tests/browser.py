@@ -23,7 +23,7 @@ BASE_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     """A static file handler that does not log every request to stderr."""
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

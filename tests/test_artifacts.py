@@ -6,6 +6,8 @@ import multiprocessing
 import time
 from pathlib import Path
 
+import pytest
+
 from fer_utils.artifacts import build_atomically
 
 
@@ -47,10 +49,8 @@ def test_a_failed_build_leaves_nothing_and_the_next_call_builds(tmp_path: Path) 
         tmp.mkdir()
         raise RuntimeError("out of memory")
 
-    try:
+    with pytest.raises(RuntimeError, match="out of memory"):
         build_atomically(target, failing)
-    except RuntimeError:
-        pass
     assert not target.exists() and not list(target.parent.glob(".abc.tmp-*"))
     build_atomically(target, lambda tmp: tmp.mkdir())
     assert target.is_dir()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from browser import chromium, serve
+
 from fer_book.links import book_links
 from fer_book.student import SOLUTION_TAG
 from fer_book.toc import toc_entries, toc_notebooks

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_book.execute import BOOK_FILES, BOOK_DIRS, execute_book
+from fer_book.execute import BOOK_DIRS, BOOK_FILES, execute_book
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = """

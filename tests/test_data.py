@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import touch_file, build_savee_tree
+from conftest import build_savee_tree, touch_file
 
 from fer_utils.data import (
     CREMAD_EMOTIONS,

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_book.demo import (DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_PACKAGES, FACE_DETECTOR_FILE, export_demo_model,
-                           licenses_text, vendor_demo_runtime)
+from fer_book.demo import (
+    DEMO_MODEL_FILE,
+    DEMO_MODEL_INFO,
+    DEMO_PACKAGES,
+    FACE_DETECTOR_FILE,
+    export_demo_model,
+    licenses_text,
+    vendor_demo_runtime,
+)
 from fer_utils.artifacts import default_cache
 from fer_utils.errors import ModelFileError
 
@@ -45,7 +52,6 @@ def test_export_writes_a_batch_one_tflite_that_matches_keras(small_model: Path, 
 
 
 def test_export_refuses_a_colour_model(tmp_path: Path) -> None:
-    import keras
 
     from fer_utils.models import build_paper_cnn, save_model
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from browser import chromium, serve
+
 from fer_book.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_STATIC_DIR
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
 
@@ -155,7 +155,7 @@ def test_the_browser_face_box_agrees_with_dlib_on_the_clip(camera_run: dict) -> 
 
 def test_browser_probabilities_match_python_tflite_on_the_same_crop(camera_run: dict) -> None:
     shape, crop, probs = camera_run["shape"], camera_run["crop"], np.asarray(camera_run["probs"])
-    assert len(crop) == shape[0] * shape[1] and 0 < np.std(crop), "the crop is a real gray image"
+    assert len(crop) == shape[0] * shape[1] and np.std(crop) > 0, "the crop is a real gray image"
     expected = python_probabilities(crop, shape)
     assert probs.shape == expected.shape
     assert np.abs(probs - expected).max() <= PROB_TOLERANCE, (probs, expected)

@@ -233,10 +233,12 @@ def test_unreachable_record_api_falls_back_to_the_missing_checksum_policy(site: 
     api = f"{site.url}/api/records/missing"
     with pytest.raises(DownloadError, match="cannot read the checksums"):
         zenodo_md5s(api)
-    with pytest.warns(DownloadWarning, match="cannot read the checksums"):
-        with pytest.raises(DownloadError, match="no known md5"):
-            download_ravdess(tmp_path, actors=[5], base_url=site.url, record_api=api, progress=False,
-                             missing_checksum="error")
+    with (
+        pytest.warns(DownloadWarning, match="cannot read the checksums"),
+        pytest.raises(DownloadError, match="no known md5"),
+    ):
+        download_ravdess(tmp_path, actors=[5], base_url=site.url, record_api=api, progress=False,
+                         missing_checksum="error")
 
 
 def test_cli_download_from_a_mirror(site: Site, tmp_path: Path) -> None:
@@ -310,11 +312,13 @@ def test_savee_and_mead_explain_where_to_get_them(tmp_path: Path) -> None:
 def zip_bomb(megabytes: int = 200) -> bytes:
     """A real zip bomb: one member of `megabytes` MB of zeros, deflated to a few hundred KB."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        with zf.open("Actor_01/01-01-03-01-01-01-01.mp4", "w", force_zip64=True) as member:
-            block = bytes(1 << 20)
-            for _ in range(megabytes):
-                member.write(block)
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf,
+        zf.open("Actor_01/01-01-03-01-01-01-01.mp4", "w", force_zip64=True) as member,
+    ):
+        block = bytes(1 << 20)
+        for _ in range(megabytes):
+            member.write(block)
     return buffer.getvalue()
 
 

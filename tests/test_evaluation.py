@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from fer_utils.evaluation import (
-    classification_metrics, clip_vote, confusion, evaluate_predictions, per_class_report, predicted_labels,
+    classification_metrics,
+    clip_vote,
+    confusion,
+    evaluate_predictions,
+    per_class_report,
+    predicted_labels,
 )
 
 CLASSES = ["neutral", "happy", "sad"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -254,8 +253,6 @@ def solution_function(notebook_stem: str, name: str, **chapter_names: object) ->
     """The function `name` as the solution cell of a chapter defines it, run with the chapter's
     parameters, imports and saved cells (the names a solution may use) and `chapter_names` (other
     chapter variables it reads, e.g. IMAGE_SIZE), without the rest of the chapter."""
-    import ast
-    import json
 
     from IPython.core.inputtransformer2 import TransformerManager
 
@@ -270,14 +267,14 @@ def solution_function(notebook_stem: str, name: str, **chapter_names: object) ->
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
         if "".join(cell["source"]).startswith("#@save") or PARAMETERS_TAG in cell["metadata"].get("tags", []):
             imports = tree.body  # the package's definitions the chapter shows, or its parameters
-        exec(compile(ast.Module(body=imports, type_ignores=[]), notebook_stem, "exec"), namespace)  # noqa: S102 (the chapter's own cells)
+        exec(compile(ast.Module(body=imports, type_ignores=[]), notebook_stem, "exec"), namespace)
     namespace.update(chapter_names)
     for cell in cells:
         if SOLUTION_TAG in cell["metadata"].get("tags", []):
             tree = ast.parse("".join(cell["source"]))
             defined = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
             if defined:
-                exec(compile(ast.Module(body=defined, type_ignores=[]), notebook_stem, "exec"), namespace)  # noqa: S102
+                exec(compile(ast.Module(body=defined, type_ignores=[]), notebook_stem, "exec"), namespace)
                 return namespace[name]
     raise LookupError(f"no solution cell of {notebook_stem} defines {name}")
 
@@ -351,7 +348,7 @@ def test_sequential_cnn_checker_names_the_layer() -> None:
     def no_dropout(num_classes: int, input_shape: tuple) -> keras.Sequential:
         model = valid_conv2(num_classes, input_shape)
         return keras.Sequential([keras.Input(shape=input_shape),
-                                 *[l for l in model.layers if not isinstance(l, layers.Dropout)]])
+                                 *[layer for layer in model.layers if not isinstance(layer, layers.Dropout)]])
 
     feedback = exercises.check_sequential_cnn(no_dropout)
     assert not feedback and "layer 4 is Conv2D where the paper's is Dropout" in feedback.message

@@ -57,7 +57,7 @@ def test_every_detector_finds_exactly_one_face_in_each_still(name: str, stills: 
         boxes = detector.detect(image)
         assert len(boxes) == 1, f"{name} found {len(boxes)} faces in {path.name}"
         box = boxes[0]
-        assert 0 <= box.x and 0 <= box.y and box.x + box.w <= image.shape[1] and box.y + box.h <= image.shape[0]
+        assert box.x >= 0 and box.y >= 0 and box.x + box.w <= image.shape[1] and box.y + box.h <= image.shape[0]
         assert 60 <= box.w <= 200 and 60 <= box.h <= 200, f"implausible face size {box} in {path.name}"
 
 

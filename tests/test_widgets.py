@@ -12,9 +12,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from fer_utils import widgets  # noqa: E402
-from fer_utils.data import index_ravdess  # noqa: E402
-from fer_utils.sample import generate_sample  # noqa: E402
+from fer_utils import widgets
+from fer_utils.data import index_ravdess
+from fer_utils.sample import generate_sample
 
 
 @pytest.fixture(scope="module")
