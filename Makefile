@@ -16,10 +16,10 @@ export PYTHONHASHSEED ?= 0
 # Chapters executed, and test files run, side by side (the CI machine has 2 cores).
 JOBS ?= 2
 
-.PHONY: help install sample execute book test unit-test book-test student clean distclean
+.PHONY: help install sample execute book lint test unit-test book-test student clean distclean
 help:
 	@echo "make book   - install, generate the sample, execute every notebook, build _build/html"
-	@echo "make test   - install and run the whole test suite (includes make book)"
+	@echo "make test   - install, lint and run the whole test suite (includes make book)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,12 @@ unit-test: sample
 book-test: book
 	$(PY) -m pytest -m book
 
-test: sample
+# Lint and format check of the package, the tooling, the tests and the chapters (configuration in pyproject.toml).
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: sample lint
 	$(MAKE) book
 	$(PY) -m pytest -n $(JOBS) --dist worksteal --durations=15
 

@@ -46,14 +46,18 @@ def comparison(folder: Path, repeats: int) -> pd.DataFrame:
         one = rng.uniform(0, 255, (1, *PAPER_INPUT_SHAPE)).astype("float32")
         many = rng.uniform(0, 255, (64, *PAPER_INPUT_SHAPE)).astype("float32")
         shape, classes = CANONICAL_INPUTS[name]
-        rows.append({
-            "model": name, "params": count_params(model), "gflops": round(count_flops(model) / 1e9, 3),
-            "size_mb": round(path.stat().st_size / 1e6, 2),
-            "latency_b1_ms": round(1000 * keras_latency(model, one, repeats), 2),
-            "latency_b64_ms": round(1000 * keras_latency(model, many, max(3, repeats // 10)), 1),
-            "canonical": f"{'×'.join(map(str, shape))}, {classes} cl",
-            "canonical_params": count_params(build_model(name, classes, shape)),
-        })
+        rows.append(
+            {
+                "model": name,
+                "params": count_params(model),
+                "gflops": round(count_flops(model) / 1e9, 3),
+                "size_mb": round(path.stat().st_size / 1e6, 2),
+                "latency_b1_ms": round(1000 * keras_latency(model, one, repeats), 2),
+                "latency_b64_ms": round(1000 * keras_latency(model, many, max(3, repeats // 10)), 1),
+                "canonical": f"{'×'.join(map(str, shape))}, {classes} cl",
+                "canonical_params": count_params(build_model(name, classes, shape)),
+            }
+        )
         print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
@@ -107,10 +111,17 @@ def throughput(crops: Path, epochs: int, batch_size: int = 32) -> dict[str, floa
             models[name].fit(epochs=1, verbose=0, **feed)
             rates[name].append(len(frames) / (time.perf_counter() - start))
     pipeline, memory = float(np.median(rates["pipeline"])), float(np.median(rates["memory"]))
-    return {"images": len(frames), "classes": len(classes), "image_size": [180, 180], "batch_size": batch_size,
-            "epochs_timed": epochs, "pipeline_images_per_s": round(pipeline, 1),
-            "memory_images_per_s": round(memory, 1), "pipeline_vs_memory": round(pipeline / memory, 3),
-            "per_epoch_images_per_s": {name: [round(r, 1) for r in values] for name, values in rates.items()}}
+    return {
+        "images": len(frames),
+        "classes": len(classes),
+        "image_size": [180, 180],
+        "batch_size": batch_size,
+        "epochs_timed": epochs,
+        "pipeline_images_per_s": round(pipeline, 1),
+        "memory_images_per_s": round(memory, 1),
+        "pipeline_vs_memory": round(pipeline / memory, 3),
+        "per_epoch_images_per_s": {name: [round(r, 1) for r in values] for name, values in rates.items()},
+    }
 
 
 def machine() -> dict:
@@ -131,8 +142,12 @@ def main() -> None:
     """Run the benchmarks (both, or one with --part), print them and save JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and epochs")
-    parser.add_argument("--part", choices=("all", "comparison", "throughput"), default="all",
-                        help="run one part only; the other part's last results stay in the JSON")
+    parser.add_argument(
+        "--part",
+        choices=("all", "comparison", "throughput"),
+        default="all",
+        help="run one part only; the other part's last results stay in the JSON",
+    )
     parser.add_argument("--crops", type=Path, help="an existing crops folder (with manifest.csv) for the throughput")
     parser.add_argument("--actors", type=int, default=8, help="actors of the generated sample (without --crops)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_models.json")
@@ -147,12 +162,18 @@ def main() -> None:
             crops = args.crops or make_crops(Path(tmp), args.actors)
             before = machine()
             speed = throughput(crops, epochs=2 if args.quick else 8)
-            speed["crops"] = str(args.crops) if args.crops else (
-                f"generated: synthetic sample, actors 1-{args.actors} x 8 emotions x intensity 1, "
-                "preprocess defaults (6 frames/clip, dlib-hog, 180x180)")
+            speed["crops"] = (
+                str(args.crops)
+                if args.crops
+                else (
+                    f"generated: synthetic sample, actors 1-{args.actors} x 8 emotions x intensity 1, "
+                    "preprocess defaults (6 frames/clip, dlib-hog, 180x180)"
+                )
+            )
             print(json.dumps(speed, indent=2))
             save(args.out, "throughput", speed, before)
     print(f"saved {args.out}")
+
 
 if __name__ == "__main__":
     main()

@@ -68,10 +68,18 @@ def time_pipeline(clips: pd.DataFrame, detector: str, workers: int) -> dict:
         manifest = preprocess_dataset(clips, Path(out), detector=detector, workers=workers, progress=False)
         seconds = time.perf_counter() - start
     faces = int((manifest["status"] == "ok").sum())
-    return {"detector": detector, "mode": "pipeline", "workers": workers, "clips": len(clips),
-            "frames": len(manifest), "faces": faces, "seconds": round(seconds, 2),
-            "clips_per_s": round(len(clips) / seconds, 2), "faces_per_s": round(faces / seconds, 2),
-            "detection_rate": round(faces / max(1, len(manifest)), 4)}
+    return {
+        "detector": detector,
+        "mode": "pipeline",
+        "workers": workers,
+        "clips": len(clips),
+        "frames": len(manifest),
+        "faces": faces,
+        "seconds": round(seconds, 2),
+        "clips_per_s": round(len(clips) / seconds, 2),
+        "faces_per_s": round(faces / seconds, 2),
+        "detection_rate": round(faces / max(1, len(manifest)), 4),
+    }
 
 
 def time_naive(clips: pd.DataFrame, detector: str) -> dict:
@@ -97,9 +105,18 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
                 encode_png(crop_face(frame, boxes[0]))
         cap.release()
     seconds = time.perf_counter() - start
-    return {"detector": detector, "mode": "naive", "workers": 1, "clips": len(clips), "frames": frames,
-            "faces": faces, "seconds": round(seconds, 2), "clips_per_s": round(len(clips) / seconds, 3),
-            "faces_per_s": round(faces / seconds, 2), "detection_rate": round(faces / max(1, frames), 4)}
+    return {
+        "detector": detector,
+        "mode": "naive",
+        "workers": 1,
+        "clips": len(clips),
+        "frames": frames,
+        "faces": faces,
+        "seconds": round(seconds, 2),
+        "clips_per_s": round(len(clips) / seconds, 3),
+        "faces_per_s": round(faces / seconds, 2),
+        "detection_rate": round(faces / max(1, frames), 4),
+    }
 
 
 def sweep_max_side(clips: pd.DataFrame, detector: str, sides: list[int | None]) -> list[dict]:
@@ -114,9 +131,15 @@ def sweep_max_side(clips: pd.DataFrame, detector: str, sides: list[int | None]) 
         start = time.perf_counter()
         found = sum(bool(model.detect(f)) for f in frames)
         seconds = time.perf_counter() - start
-        rows.append({"detector": detector, "max_side": side or "full", "frames": len(frames),
-                     "detection_rate": round(found / len(frames), 4),
-                     "ms_per_frame": round(1000 * seconds / len(frames), 1)})
+        rows.append(
+            {
+                "detector": detector,
+                "max_side": side or "full",
+                "frames": len(frames),
+                "detection_rate": round(found / len(frames), 4),
+                "ms_per_frame": round(1000 * seconds / len(frames), 1),
+            }
+        )
     return rows
 
 
@@ -138,7 +161,9 @@ def table(rows: list[dict], columns: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, write JSON and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", type=Path, default=None, help="a RAVDESS-style sample (default: data/sample or generated)")
+    parser.add_argument(
+        "--sample", type=Path, default=None, help="a RAVDESS-style sample (default: data/sample or generated)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "preprocess.json")
     parser.add_argument("--detectors", nargs="+", default=["dlib-hog", "opencv-haar", "dlib-cnn"])
     parser.add_argument("--clips", type=int, default=None, help="pipeline clips for HOG and Haar (default: all)")
@@ -150,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true", help="the real-format mode (see the module docstring)")
     parser.add_argument("--copies", type=int, default=48, help="--real: copies of the real clip (and sample clips)")
     parser.add_argument("--repeats", type=int, default=5, help="--real: repeats per stage timing (fastest and median)")
-    parser.add_argument("--calibrate-cnn", action="store_true", help="--real: also record benchmarks/calibrate.py's figure")
+    parser.add_argument(
+        "--calibrate-cnn", action="store_true", help="--real: also record benchmarks/calibrate.py's figure"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -176,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         results.append(time_naive(baseline, detector))
     sweep = []
     if args.sweep_clips:
-        for detector, sides, n in (("dlib-hog", [160, 240, 320, 400, 640, None], args.sweep_clips),
-                                   ("opencv-haar", [160, 240, 320, 400, 640, None], args.sweep_clips),
-                                   ("dlib-cnn", [200, 240, 320, 400], max(1, args.sweep_clips // 6))):
+        for detector, sides, n in (
+            ("dlib-hog", [160, 240, 320, 400, 640, None], args.sweep_clips),
+            ("opencv-haar", [160, 240, 320, 400, 640, None], args.sweep_clips),
+            ("dlib-cnn", [200, 240, 320, 400], max(1, args.sweep_clips // 6)),
+        ):
             if detector in args.detectors:
                 print(f"{detector}: detection-size sweep ...", flush=True)
                 sweep += sweep_max_side(spread(clips, n), detector, sides)
@@ -188,30 +217,57 @@ def main(argv: list[str] | None = None) -> int:
         mine = [r for r in results if r["detector"] == detector]
         best = max((r for r in mine if r["mode"] == "pipeline"), key=lambda r: r["workers"])
         naive = next(r for r in mine if r["mode"] == "naive")
-        summary[detector] = {"clips_per_s_all_cores": best["clips_per_s"],
-                             "speedup_vs_naive": round(best["clips_per_s"] / naive["clips_per_s"], 1),
-                             "detection_rate": best["detection_rate"],
-                             "full_ravdess_2880_clips_minutes": round(2880 / best["clips_per_s"] / 60, 1)}
+        summary[detector] = {
+            "clips_per_s_all_cores": best["clips_per_s"],
+            "speedup_vs_naive": round(best["clips_per_s"] / naive["clips_per_s"], 1),
+            "detection_rate": best["detection_rate"],
+            "full_ravdess_2880_clips_minutes": round(2880 / best["clips_per_s"] / 60, 1),
+        }
     report = {
-        "machine": {"cpus": os.cpu_count(), "workers_all_cores": cores, "python": platform.python_version(),
-                    "platform": platform.platform(), "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "workers_all_cores": cores,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_avg_before": load_before,
+            "load_avg_after": os.getloadavg(),
+        },
         "sample": {"path": str(sample), "clips": len(clips)},
         "targets_default_pipeline": TARGETS,
-        "results": results, "summary": summary, "max_side_sweep": sweep,
+        "results": results,
+        "summary": summary,
+        "max_side_sweep": sweep,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
     print()
-    print(table(results, ["detector", "mode", "workers", "clips", "frames", "faces", "seconds", "clips_per_s",
-                          "faces_per_s", "detection_rate"]))
+    print(
+        table(
+            results,
+            [
+                "detector",
+                "mode",
+                "workers",
+                "clips",
+                "frames",
+                "faces",
+                "seconds",
+                "clips_per_s",
+                "faces_per_s",
+                "detection_rate",
+            ],
+        )
+    )
     if sweep:
         print()
         print(table(sweep, ["detector", "max_side", "frames", "detection_rate", "ms_per_frame"]))
     print()
     for detector, s in summary.items():
-        print(f"{detector}: {s['clips_per_s_all_cores']} clips/s on {cores} cores, {s['speedup_vs_naive']}x naive, "
-              f"detection rate {s['detection_rate']:.2%}, full RAVDESS ~{s['full_ravdess_2880_clips_minutes']} min")
+        print(
+            f"{detector}: {s['clips_per_s_all_cores']} clips/s on {cores} cores, {s['speedup_vs_naive']}x naive, "
+            f"detection rate {s['detection_rate']:.2%}, full RAVDESS ~{s['full_ravdess_2880_clips_minutes']} min"
+        )
     print(f"load average before/after: {load_before} / {report['machine']['load_avg_after']} on {os.cpu_count()} CPUs")
     print(f"wrote {args.out}")
     return 0

@@ -28,9 +28,14 @@ def time_generation(workers: int) -> dict:
         table = generate_sample(Path(tmp), workers=workers, progress=False)
         seconds = time.perf_counter() - start
         size = sample_size_bytes(Path(tmp))
-    return {"workers": workers, "clips": len(table), "seconds": round(seconds, 1),
-            "clips_per_s": round(len(table) / seconds, 1), "size_mb": round(size / 1e6, 1),
-            "load_before": round(load, 2)}
+    return {
+        "workers": workers,
+        "clips": len(table),
+        "seconds": round(seconds, 1),
+        "clips_per_s": round(len(table) / seconds, 1),
+        "size_mb": round(size / 1e6, 1),
+        "load_before": round(load, 2),
+    }
 
 
 def main() -> None:

@@ -51,8 +51,13 @@ def measure(crops: list[np.ndarray], name: str, min_side: int) -> dict:
     start = time.perf_counter()
     found = sum(len(detector.detect(crop)) > 0 for crop in crops)
     seconds = time.perf_counter() - start
-    return {"detector": name, "min_side": min_side, "detection_rate": found / len(crops),
-            "ms_per_image": 1000 * seconds / len(crops), "images": len(crops)}
+    return {
+        "detector": name,
+        "min_side": min_side,
+        "detection_rate": found / len(crops),
+        "ms_per_image": 1000 * seconds / len(crops),
+        "images": len(crops),
+    }
 
 
 def main() -> None:
@@ -65,9 +70,14 @@ def main() -> None:
     table = pd.DataFrame([measure(crops, name, side) for name in args.detectors for side in SIDES])
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     hog = table[(table["detector"] == "dlib-hog") & (table["min_side"] == MIN_DETECTION_SIDE)]
-    result = {"machine": platform.platform(), "crop_side": CROP_SIDE, "default_min_side": MIN_DETECTION_SIDE,
-              "targets": TARGETS, "rows": table.to_dict("records"),
-              "meets_targets": bool(len(hog) and hog["detection_rate"].iloc[0] >= TARGETS["detection_rate_at_default"])}
+    result = {
+        "machine": platform.platform(),
+        "crop_side": CROP_SIDE,
+        "default_min_side": MIN_DETECTION_SIDE,
+        "targets": TARGETS,
+        "rows": table.to_dict("records"),
+        "meets_targets": bool(len(hog) and hog["detection_rate"].iloc[0] >= TARGETS["detection_rate_at_default"]),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}; meets targets: {result['meets_targets']}")

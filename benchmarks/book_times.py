@@ -27,15 +27,23 @@ def main(argv: list[str] | None = None) -> int:
     times = json.loads((args.stage / "execution_times.json").read_text())
     calibration = json.loads((args.stage / "calibration.json").read_text())
     wall = times.get("wall_seconds", times["total_seconds"])
-    record = {"seconds": times["seconds"], "total_seconds": times["total_seconds"], "wall_seconds": wall,
-              "jobs": times.get("jobs", 1), "budget_seconds": BUDGET_S,
-              "parameters": times.get("parameters", {}), "calibration": calibration}
+    record = {
+        "seconds": times["seconds"],
+        "total_seconds": times["total_seconds"],
+        "wall_seconds": wall,
+        "jobs": times.get("jobs", 1),
+        "budget_seconds": BUDGET_S,
+        "parameters": times.get("parameters", {}),
+        "calibration": calibration,
+    }
     for name, seconds in times["seconds"].items():
         print(f"{name:40s} {seconds:7.1f} s")
     print(f"{'sum over chapters':40s} {times['total_seconds']:7.1f} s")
-    print(f"{'wall':40s} {wall:7.1f} s with {record['jobs']} chapter(s) at a time (budget {BUDGET_S} s) on a machine "
-          f"training the paper CNN at {calibration['images_per_s']} images/s (96x96, load "
-          f"{calibration['load_average'][0]:.1f})")
+    print(
+        f"{'wall':40s} {wall:7.1f} s with {record['jobs']} chapter(s) at a time (budget {BUDGET_S} s) on a machine "
+        f"training the paper CNN at {calibration['images_per_s']} images/s (96x96, load "
+        f"{calibration['load_average'][0]:.1f})"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     return 0 if wall <= BUDGET_S else 1

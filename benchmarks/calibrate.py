@@ -50,8 +50,14 @@ def throughput(epochs: int = 2, seed: int = 0) -> dict:
         model.fit(images, labels, batch_size=BATCH, epochs=1, verbose=0)
         seconds.append(time.perf_counter() - start)
     rates = sorted(IMAGES / s for s in seconds)
-    return {"images_per_s": round(rates[len(rates) // 2], 1), "epochs_images_per_s": [round(r, 1) for r in rates],
-            "image_side": IMAGE_SIDE, "batch": BATCH, "images": IMAGES, "model": "paper-cnn"}
+    return {
+        "images_per_s": round(rates[len(rates) // 2], 1),
+        "epochs_images_per_s": [round(r, 1) for r in rates],
+        "image_side": IMAGE_SIDE,
+        "batch": BATCH,
+        "images": IMAGES,
+        "model": "paper-cnn",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,13 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "calibration.json")
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args(argv)
-    record = {**throughput(args.epochs), "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
-              "machine": platform.machine(), "python": platform.python_version(),
-              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    record = {
+        **throughput(args.epochs),
+        "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"calibration: paper CNN trains at {record['images_per_s']} images/s at 96x96 "
-          f"({record['cpus']} CPUs, load {record['load_average'][0]:.1f}) -> {args.out}")
+    print(
+        f"calibration: paper CNN trains at {record['images_per_s']} images/s at 96x96 "
+        f"({record['cpus']} CPUs, load {record['load_average'][0]:.1f}) -> {args.out}"
+    )
     return 0
 
 

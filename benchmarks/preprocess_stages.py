@@ -45,8 +45,13 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMES = 6
-REFERENCE = {"scale_to_face": False, "decoder_threads": None, "seek_gap": 12, "record": "pandas",
-             "detector": "built in each worker"}  # the pipeline before issue 12's changes
+REFERENCE = {
+    "scale_to_face": False,
+    "decoder_threads": None,
+    "seek_gap": 12,
+    "record": "pandas",
+    "detector": "built in each worker",
+}  # the pipeline before issue 12's changes
 REAL_SET = "real RAVDESS 720x720 H.264, 122 frames"
 SAMPLE_SET = "sample 1280x720, 15 frames"
 
@@ -67,10 +72,16 @@ def timed_together(works: dict[str, Callable[[], object]], repeats: int) -> dict
             work()
             wall[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
-    return {name: {"wall_ms": round(1000 * min(wall[name]), 1),
-                   "wall_median_ms": round(1000 * statistics.median(wall[name]), 1),
-                   "cpu_ms": round(1000 * min(cpu[name]), 1), "cpu_median_ms": round(1000 * statistics.median(cpu[name]), 1),
-                   "load": load()} for name in works}
+    return {
+        name: {
+            "wall_ms": round(1000 * min(wall[name]), 1),
+            "wall_median_ms": round(1000 * statistics.median(wall[name]), 1),
+            "cpu_ms": round(1000 * min(cpu[name]), 1),
+            "cpu_median_ms": round(1000 * statistics.median(cpu[name]), 1),
+            "load": load(),
+        }
+        for name in works
+    }
 
 
 def timed(work: Callable[[], object], repeats: int) -> dict:
@@ -156,20 +167,30 @@ def detect_rows(frames: list, repeats: int) -> list[dict]:
 
     full = make_detector("dlib-hog")
     reference = [next(iter(full.detect(f)), None) for f in frames]
-    options = {"full search, 6 frames at 400 px (reference)": lambda: [full.detect(f) for f in frames],
-               "scale_to_face: first at 400 px, the rest on whole pyramid levels fewer (adopted)":
-                   lambda: scaled_search(frames, full)}
+    options = {
+        "full search, 6 frames at 400 px (reference)": lambda: [full.detect(f) for f in frames],
+        "scale_to_face: first at 400 px, the rest on whole pyramid levels fewer (adopted)": lambda: scaled_search(
+            frames, full
+        ),
+    }
     for side in (240, 160):
         small = make_detector("dlib-hog", max_side=side)
         options[f"fixed max_side {side}"] = lambda small=small: [small.detect(f) for f in frames]
     rows = option_rows("detect", options, repeats)
     for row in rows:
         work = options[row["option"]]
-        found = scaled_search(frames, full) if row["option"].startswith("scale_to_face") else \
-            [next(iter(b), None) for b in work()]
+        found = (
+            scaled_search(frames, full)
+            if row["option"].startswith("scale_to_face")
+            else [next(iter(b), None) for b in work()]
+        )
         ious = [iou(a, b) for a, b in zip(found, reference) if a is not None and b is not None]
-        row.update({"found": f"{sum(b is not None for b in found)}/{len(frames)}",
-                    "min_iou_vs_reference": round(min(ious), 3) if ious else None})
+        row.update(
+            {
+                "found": f"{sum(b is not None for b in found)}/{len(frames)}",
+                "min_iou_vs_reference": round(min(ious), 3) if ious else None,
+            }
+        )
     return rows
 
 
@@ -182,18 +203,34 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
 
     box = make_detector("dlib-hog").detect(frames[0])[0]
     crops = [crop_face(f, box) for f in frames]
-    rows = [{"stage": "crop", "option": "crop_face: square + margin, gray, 180x180", **timed(
-        lambda: [crop_face(f, box) for f in frames], repeats)}]
+    rows = [
+        {
+            "stage": "crop",
+            "option": "crop_face: square + margin, gray, 180x180",
+            **timed(lambda: [crop_face(f, box) for f in frames], repeats),
+        }
+    ]
     for level in (None, 0, 3, 9):
         params = [] if level is None else [cv2.IMWRITE_PNG_COMPRESSION, level]
         size = sum(len(cv2.imencode(".png", c, params)[1]) for c in crops)
         label = "encode_png (OpenCV's default level, adopted)" if level is None else f"PNG compression level {level}"
-        rows.append({"stage": "encode", "option": label, "bytes_per_clip": size,
-                     **timed(lambda p=params: [cv2.imencode(".png", c, p) for c in crops], repeats)})
+        rows.append(
+            {
+                "stage": "encode",
+                "option": label,
+                "bytes_per_clip": size,
+                **timed(lambda p=params: [cv2.imencode(".png", c, p) for c in crops], repeats),
+            }
+        )
     data = [encode_png(c) for c in crops]
     counter = iter(range(10**9))
-    rows.append({"stage": "write", "option": "atomic_write_bytes (tmp, fsync, rename), new files", **timed(
-        lambda: [atomic_write_bytes(out / f"{next(counter)}.png", d) for d in data], repeats)})
+    rows.append(
+        {
+            "stage": "write",
+            "option": "atomic_write_bytes (tmp, fsync, rename), new files",
+            **timed(lambda: [atomic_write_bytes(out / f"{next(counter)}.png", d) for d in data], repeats),
+        }
+    )
     return rows
 
 
@@ -217,10 +254,16 @@ def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c"}
     rows = [_frame_row(clip, i, None, out, Settings(), [], None) for i in range(FRAMES)]
     names = iter(range(10**9))
-    return option_rows("record", {
-        f"6 manifest rows as CSV via {label}, atomic write":
-            lambda f=encode: atomic_write_bytes(out / f"part-{next(names)}.csv", f(rows))
-        for label, encode in (("pandas (reference)", pandas_record), ("the csv module (adopted)", part_bytes))}, repeats)
+    return option_rows(
+        "record",
+        {
+            f"6 manifest rows as CSV via {label}, atomic write": lambda f=encode: atomic_write_bytes(
+                out / f"part-{next(names)}.csv", f(rows)
+            )
+            for label, encode in (("pandas (reference)", pandas_record), ("the csv module (adopted)", part_bytes))
+        },
+        repeats,
+    )
 
 
 def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
@@ -250,12 +293,28 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
         frames = decode(frame_indices(frame_count(path), FRAMES))
         atomic_write_bytes(_part_path(out, clip), record(clip_rows(clip, frames, out, settings, detector)))
 
-    options = (("reference: seek gaps > 12, decoder threads per CPU, full search, pandas record", False,
-                lambda targets: decode_seeking(path, targets, None), pandas_record),
-               ("adopted: read_frames, 1 decoder thread, scale_to_face, csv record", True,
-                lambda targets: read_frames(path, targets, threads=DECODER_THREADS), part_bytes))
-    return option_rows("clip (worker)", {label: lambda s=scale, d=decode, r=record: work(Settings(scale_to_face=s), d, r)
-                                         for label, scale, decode, record in options}, repeats)
+    options = (
+        (
+            "reference: seek gaps > 12, decoder threads per CPU, full search, pandas record",
+            False,
+            lambda targets: decode_seeking(path, targets, None),
+            pandas_record,
+        ),
+        (
+            "adopted: read_frames, 1 decoder thread, scale_to_face, csv record",
+            True,
+            lambda targets: read_frames(path, targets, threads=DECODER_THREADS),
+            part_bytes,
+        ),
+    )
+    return option_rows(
+        "clip (worker)",
+        {
+            label: lambda s=scale, d=decode, r=record: work(Settings(scale_to_face=s), d, r)
+            for label, scale, decode, record in options
+        },
+        repeats,
+    )
 
 
 def stage_rows(path: Path, repeats: int) -> list[dict]:
@@ -266,17 +325,32 @@ def stage_rows(path: Path, repeats: int) -> list[dict]:
 
     cv2.setNumThreads(1)
     targets = frame_indices(frame_count(path), FRAMES)
-    rows = [{"stage": "open", "option": "check_media + frame_count (open, read the length, close)",
-             **timed(lambda: (check_media(path), frame_count(path)), repeats)}]
-    rows += option_rows("decode", {
-        "seek every gap > 12 frames, decoder threads per CPU (reference)": lambda: decode_seeking(path, targets, None),
-        "seek every gap > 12 frames, 1 decoder thread": lambda: decode_seeking(path, targets, 1),
-        f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), 1 thread (adopted)":
-            lambda: read_frames(path, targets, threads=1),
-        f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), threads per CPU":
-            lambda: read_frames(path, targets, threads=None),
-        "cap.read of every frame to the last sampled, 1 thread": lambda: decode_sequential(path, max(targets), 1, True),
-    }, repeats)
+    rows = [
+        {
+            "stage": "open",
+            "option": "check_media + frame_count (open, read the length, close)",
+            **timed(lambda: (check_media(path), frame_count(path)), repeats),
+        }
+    ]
+    rows += option_rows(
+        "decode",
+        {
+            "seek every gap > 12 frames, decoder threads per CPU (reference)": lambda: decode_seeking(
+                path, targets, None
+            ),
+            "seek every gap > 12 frames, 1 decoder thread": lambda: decode_seeking(path, targets, 1),
+            f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), 1 thread (adopted)": lambda: read_frames(
+                path, targets, threads=1
+            ),
+            f"read_frames (seek gaps > SEEK_GAP {SEEK_GAP}, grab the rest), threads per CPU": lambda: read_frames(
+                path, targets, threads=None
+            ),
+            "cap.read of every frame to the last sampled, 1 thread": lambda: decode_sequential(
+                path, max(targets), 1, True
+            ),
+        },
+        repeats,
+    )
     frames = [f for _, f in read_frames(path, targets)]
     rows += detect_rows(frames, repeats)
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as out:
@@ -315,15 +389,33 @@ def startup_rows() -> list[dict]:
         start = time.perf_counter()
         with ProcessPoolExecutor(1, mp_context=get_context(method)) as pool:
             cpu = pool.submit(worker_imports).result()
-        rows.append({"stage": "start-up", "option": f"worker process + imports ({method}{', adopted' if method == 'spawn' else ''})",
-                     "wall_ms": round(1000 * (time.perf_counter() - start), 1), "cpu_ms": round(1000 * cpu, 1), "load": load()})
+        rows.append(
+            {
+                "stage": "start-up",
+                "option": f"worker process + imports ({method}{', adopted' if method == 'spawn' else ''})",
+                "wall_ms": round(1000 * (time.perf_counter() - start), 1),
+                "cpu_ms": round(1000 * cpu, 1),
+                "load": load(),
+            }
+        )
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         cpu = pool.submit(make_hog).result()
-    rows.append({"stage": "start-up", "option": "build the dlib HOG detector in each worker (reference)",
-                 "cpu_ms": round(1000 * cpu, 1), "load": load()})
+    rows.append(
+        {
+            "stage": "start-up",
+            "option": "build the dlib HOG detector in each worker (reference)",
+            "cpu_ms": round(1000 * cpu, 1),
+            "load": load(),
+        }
+    )
     data = pickle.dumps(make_detector("dlib-hog"))
-    rows.append({"stage": "start-up", "option": f"unpickle the parent's detector ({len(data) // 1000} kB; adopted)",
-                 **timed(lambda: pickle.loads(data), 5)})
+    rows.append(
+        {
+            "stage": "start-up",
+            "option": f"unpickle the parent's detector ({len(data) // 1000} kB; adopted)",
+            **timed(lambda: pickle.loads(data), 5),
+        }
+    )
     return rows
 
 
@@ -343,10 +435,19 @@ def pipeline_row(clips: pd.DataFrame, workers: int, scale_to_face: bool) -> dict
         manifest = preprocess_dataset(clips, Path(out), workers=workers, scale_to_face=scale_to_face, progress=False)
         seconds, cpu = time.perf_counter() - start, rusage_cpu() - start_cpu
     faces = int((manifest["status"] == "ok").sum())
-    return {"workers": workers, "scale_to_face": scale_to_face, "clips": len(clips), "frames": len(manifest),
-            "wall_s": round(seconds, 2), "cpu_s": round(cpu, 2), "clips_per_s": round(len(clips) / seconds, 2),
-            "cpu_ms_per_clip": round(1000 * cpu / len(clips), 1), "detection_rate": round(faces / max(1, len(manifest)), 4),
-            "load_before": before, "load_after": load()}
+    return {
+        "workers": workers,
+        "scale_to_face": scale_to_face,
+        "clips": len(clips),
+        "frames": len(manifest),
+        "wall_s": round(seconds, 2),
+        "cpu_s": round(cpu, 2),
+        "clips_per_s": round(len(clips) / seconds, 2),
+        "cpu_ms_per_clip": round(1000 * cpu / len(clips), 1),
+        "detection_rate": round(faces / max(1, len(manifest)), 4),
+        "load_before": before,
+        "load_after": load(),
+    }
 
 
 def calibrate() -> dict:
@@ -357,16 +458,25 @@ def calibrate() -> dict:
     cv2.setNumThreads(1)
     image = np.random.default_rng(0).integers(0, 255, (720, 720), dtype=np.uint8)
     times = timed(lambda: [cv2.GaussianBlur(image, (15, 15), 3) for _ in range(20)], 7)
-    return {"workload": "20x cv2.GaussianBlur 15x15 on 720x720 uint8, one thread, 7 repeats",
-            "ms": times["wall_ms"], "median_ms": times["wall_median_ms"], "cpu_ms": times["cpu_ms"], "load": times["load"]}
+    return {
+        "workload": "20x cv2.GaussianBlur 15x15 on 720x720 uint8, one thread, 7 repeats",
+        "ms": times["wall_ms"],
+        "median_ms": times["wall_median_ms"],
+        "cpu_ms": times["cpu_ms"],
+        "load": times["load"],
+    }
 
 
 def calibrate_cnn() -> dict:
     """`benchmarks/calibrate.py`'s figure (paper CNN training images/s), run in a subprocess."""
     with tempfile.TemporaryDirectory(prefix="bench-cal-") as tmp:
         out = Path(tmp) / "calibration.json"
-        subprocess.run([sys.executable, str(REPO / "benchmarks" / "calibrate.py"), "--out", str(out)], check=True,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "calibrate.py"), "--out", str(out)],
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            capture_output=True,
+        )
         return json.loads(out.read_text())
 
 
@@ -378,10 +488,14 @@ def idle_estimate(stages: list[dict], startup: list[dict], clips_per_worker: int
     out = {}
     for name, ms in per_clip.items():
         start = spawn + (build if name == "reference" else 0)
-        out[name] = {"cpu_ms_per_clip": ms, "startup_cpu_ms_per_worker": start,
-                     "clips_per_s_long_run": round(cores * 1000 / ms, 1),
-                     f"clips_per_s_{clips_per_worker * cores}_clips": round(
-                         cores * clips_per_worker * 1000 / (start + clips_per_worker * ms), 1)}
+        out[name] = {
+            "cpu_ms_per_clip": ms,
+            "startup_cpu_ms_per_worker": start,
+            "clips_per_s_long_run": round(cores * 1000 / ms, 1),
+            f"clips_per_s_{clips_per_worker * cores}_clips": round(
+                cores * clips_per_worker * 1000 / (start + clips_per_worker * ms), 1
+            ),
+        }
     return out
 
 
@@ -394,10 +508,18 @@ def real_mode(args: argparse.Namespace, sample_clips: pd.DataFrame, spread: Call
     """Run everything, write the JSON, print the tables."""
     from fer_utils.data import index_dataset
 
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform(), "load_avg_before": os.getloadavg()},
-              "calibration_before": calibrate(), "target_clips_per_s_2_cores": args.target, "copies": args.copies,
-              "reference": REFERENCE}
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_avg_before": os.getloadavg(),
+        },
+        "calibration_before": calibrate(),
+        "target_clips_per_s_2_cores": args.target,
+        "copies": args.copies,
+        "reference": REFERENCE,
+    }
     stages, pipeline = [], []
     startup = startup_rows()
     with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
@@ -411,8 +533,15 @@ def real_mode(args: argparse.Namespace, sample_clips: pd.DataFrame, spread: Call
             print(f"{label}: pipeline, {args.copies} clips, {workers} worker(s), scale_to_face={scale} ...", flush=True)
             pipeline.append({"clips_set": label, **pipeline_row(sets[label], workers, scale)})
     estimate = idle_estimate([r for r in stages if r["clips"] == REAL_SET], startup, args.copies // 2)
-    report.update({"startup": startup, "stages": stages, "pipeline": pipeline, "idle_estimate_real": estimate,
-                   "calibration_after": calibrate()})
+    report.update(
+        {
+            "startup": startup,
+            "stages": stages,
+            "pipeline": pipeline,
+            "idle_estimate_real": estimate,
+            "calibration_after": calibrate(),
+        }
+    )
     if args.calibrate_cnn:
         report["calibration_cnn"] = calibrate_cnn()
     report["machine"]["load_avg_after"] = os.getloadavg()
@@ -428,17 +557,51 @@ def print_report(report: dict) -> None:
     print()
     print(table(report["startup"], ["stage", "option", "wall_ms", "cpu_ms", "load"]))
     print()
-    print(table(report["stages"], ["clips", "stage", "option", "cpu_ms", "cpu_median_ms", "wall_ms", "wall_median_ms",
-                                   "found", "min_iou_vs_reference", "bytes_per_clip", "load"]))
+    print(
+        table(
+            report["stages"],
+            [
+                "clips",
+                "stage",
+                "option",
+                "cpu_ms",
+                "cpu_median_ms",
+                "wall_ms",
+                "wall_median_ms",
+                "found",
+                "min_iou_vs_reference",
+                "bytes_per_clip",
+                "load",
+            ],
+        )
+    )
     print()
-    print(table(report["pipeline"], ["clips_set", "workers", "scale_to_face", "clips", "wall_s", "cpu_s", "clips_per_s",
-                                     "cpu_ms_per_clip", "detection_rate", "load_before", "load_after"]))
+    print(
+        table(
+            report["pipeline"],
+            [
+                "clips_set",
+                "workers",
+                "scale_to_face",
+                "clips",
+                "wall_s",
+                "cpu_s",
+                "clips_per_s",
+                "cpu_ms_per_clip",
+                "detection_rate",
+                "load_before",
+                "load_after",
+            ],
+        )
+    )
     print()
     for name, values in report["idle_estimate_real"].items():
         print(f"idle estimate, real clips, {name}: {values}")
     before, after = report["calibration_before"], report["calibration_after"]
-    print(f"calibration (OpenCV ms fastest/median, lower is faster): {before['ms']}/{before['median_ms']} before, "
-          f"{after['ms']}/{after['median_ms']} after")
+    print(
+        f"calibration (OpenCV ms fastest/median, lower is faster): {before['ms']}/{before['median_ms']} before, "
+        f"{after['ms']}/{after['median_ms']} after"
+    )
     if "calibration_cnn" in report:
         print(f"calibration (benchmarks/calibrate.py): {report['calibration_cnn']['images_per_s']} images/s")
     print(f"load average before/after: {report['machine']['load_avg_before']} / {report['machine']['load_avg_after']}")

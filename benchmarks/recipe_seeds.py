@@ -41,8 +41,12 @@ LEARNT_ACCURACY = 0.65  # "well above" chance (0.5) on 42 test faces: 0.65 is ~2
 LONDON_CLASSES = {"neutral": "neutral", "smiling": "happy"}
 # One change at a time from the paper's setting (Adam 1e-3, batch 32, dropout 0.3 after each pooling stage,
 # Glorot): every recipe states all of them, so that it does not depend on TrainConfig's defaults.
-PAPER = {"init": PAPER_INIT, "learning_rate": PAPER_LEARNING_RATE, "batch_size": PAPER_BATCH_SIZE,
-         "dropout": PAPER_DROPOUT}
+PAPER = {
+    "init": PAPER_INIT,
+    "learning_rate": PAPER_LEARNING_RATE,
+    "batch_size": PAPER_BATCH_SIZE,
+    "dropout": PAPER_DROPOUT,
+}
 RECIPES: dict[str, dict] = {
     "paper": {"init": "glorot_uniform"},
     "he": {"init": "he_uniform"},
@@ -60,8 +64,13 @@ RECIPES: dict[str, dict] = {
     "book-quick": {"init": "glorot_uniform", "learning_rate": 3e-4, "dropout": (0.0, 0.0, 0.3)},
     # Smaller Adam steps (each moves every Dense(16) pre-activation by ~lr × the sum of its 9,216
     # non-negative inputs) with more of them: batch 16, 60 epochs, patience 10.
-    "lr1e-4+batch16+60ep": {"init": "glorot_uniform", "learning_rate": 1e-4, "batch_size": 16, "epochs": 60,
-                            "patience": 10},
+    "lr1e-4+batch16+60ep": {
+        "init": "glorot_uniform",
+        "learning_rate": 1e-4,
+        "batch_size": 16,
+        "epochs": 60,
+        "patience": 10,
+    },
     "batch16+patience15": {"init": "glorot_uniform", "batch_size": 16, "patience": 15},
 }
 
@@ -97,13 +106,19 @@ def result_row(recipe: str, seed: int, run_dir: Path) -> dict:
     run = RunFolder(run_dir)
     metrics = run.metrics()
     chance = math.log(len(run.classes()))
-    return {"recipe": recipe, "seed": seed, "accuracy": metrics["test"]["frame"]["accuracy"],
-            "f1_macro": metrics["test"]["frame"]["f1_macro"], "collapsed": metrics["collapsed"],
-            "alive_units": metrics["collapse"]["alive_units"],
-            "predicted_classes": metrics["collapse"]["predicted_classes"],
-            "epochs_run": metrics["epochs_run"], "seconds": metrics["train_seconds"],
-            "train_loss_vs_chance": round(float(run.history()["loss"].min()) / chance, 4),
-            "learnt": bool(metrics["test"]["frame"]["accuracy"] >= LEARNT_ACCURACY)}
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "accuracy": metrics["test"]["frame"]["accuracy"],
+        "f1_macro": metrics["test"]["frame"]["f1_macro"],
+        "collapsed": metrics["collapsed"],
+        "alive_units": metrics["collapse"]["alive_units"],
+        "predicted_classes": metrics["collapse"]["predicted_classes"],
+        "epochs_run": metrics["epochs_run"],
+        "seconds": metrics["train_seconds"],
+        "train_loss_vs_chance": round(float(run.history()["loss"].min()) / chance, 4),
+        "learnt": bool(metrics["test"]["frame"]["accuracy"] >= LEARNT_ACCURACY),
+    }
 
 
 def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], save: Callable[[dict], None]) -> None:
@@ -117,13 +132,21 @@ def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], s
         for seed in seeds:
             run_dir = runs / f"{name}-seed{seed}"
             if not RunFolder(run_dir).is_complete():
-                config = replace(TrainConfig(), image_size=(SIZE, SIZE), protocol=PROTOCOL, seed=seed,
-                                 **{"epochs": EPOCHS, **PAPER, **RECIPES[name]})
+                config = replace(
+                    TrainConfig(),
+                    image_size=(SIZE, SIZE),
+                    protocol=PROTOCOL,
+                    seed=seed,
+                    **{"epochs": EPOCHS, **PAPER, **RECIPES[name]},
+                )
                 train_run(config, manifest, crops, run_dir, verbose=0)
             row = {**result_row(name, seed, run_dir), "config": RECIPES[name]}
             save(row)
-            print(f"{name:>12} seed {seed}: accuracy {row['accuracy']:.3f}  alive {row['alive_units']}"
-                  f"  collapsed {row['collapsed']}  {row['seconds']} s", flush=True)
+            print(
+                f"{name:>12} seed {seed}: accuracy {row['accuracy']:.3f}  alive {row['alive_units']}"
+                f"  collapsed {row['collapsed']}  {row['seconds']} s",
+                flush=True,
+            )
 
 
 def run_cli(crops: Path, runs: Path, seeds: list[int], save: Callable[[dict], None]) -> None:
@@ -133,14 +156,34 @@ def run_cli(crops: Path, runs: Path, seeds: list[int], save: Callable[[dict], No
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     for seed in seeds:
         out = runs / f"cli-default-seed{seed}"
-        command = [sys.executable, "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(out),
-                   "--size", str(SIZE), "--epochs", str(EPOCHS), "--protocol", PROTOCOL, "--seed", str(seed)]
+        command = [
+            sys.executable,
+            "-m",
+            "fer_utils",
+            "train",
+            "--crops",
+            str(crops),
+            "--out",
+            str(out),
+            "--size",
+            str(SIZE),
+            "--epochs",
+            str(EPOCHS),
+            "--protocol",
+            PROTOCOL,
+            "--seed",
+            str(seed),
+        ]
         warned = None
         if not RunFolder(out).is_complete():
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             warned = "COLLAPSED" in done.stdout
-        row = {**result_row("cli-default", seed, out), "command": "python -m fer_utils " + " ".join(command[3:]),
-               "config": RunFolder(out).config(), "collapse_warning_printed": warned}
+        row = {
+            **result_row("cli-default", seed, out),
+            "command": "python -m fer_utils " + " ".join(command[3:]),
+            "config": RunFolder(out).config(),
+            "collapse_warning_printed": warned,
+        }
         save(row)
         print(f"cli seed {seed}: accuracy {row['accuracy']:.3f} alive {row['alive_units']}", flush=True)
 
@@ -149,32 +192,38 @@ def summary(rows: list[dict]) -> pd.DataFrame:
     """Mean ± std, minimum accuracy and collapse count per recipe."""
     table = pd.DataFrame(rows)
     grouped = table.groupby("recipe", sort=False)
-    return pd.DataFrame({
-        "runs": grouped.size(),
-        "acc_mean": grouped["accuracy"].mean().round(3),
-        "acc_std": grouped["accuracy"].std().round(3),
-        "acc_min": grouped["accuracy"].min().round(3),
-        "f1_mean": grouped["f1_macro"].mean().round(3),
-        "collapsed": grouped["collapsed"].sum(),
-        "learnt": grouped["learnt"].sum() if "learnt" in table else None,
-        "alive_mean": grouped["alive_units"].mean().round(1),
-        "sec_mean": grouped["seconds"].mean().round(1),
-    })
+    return pd.DataFrame(
+        {
+            "runs": grouped.size(),
+            "acc_mean": grouped["accuracy"].mean().round(3),
+            "acc_std": grouped["accuracy"].std().round(3),
+            "acc_min": grouped["accuracy"].min().round(3),
+            "f1_mean": grouped["f1_macro"].mean().round(3),
+            "collapsed": grouped["collapsed"].sum(),
+            "learnt": grouped["learnt"].sum() if "learnt" in table else None,
+            "alive_mean": grouped["alive_units"].mean().round(1),
+            "sec_mean": grouped["seconds"].mean().round(1),
+        }
+    )
 
 
 def saver(out: Path) -> Callable[[dict], None]:
     """A function that merges one result row into the JSON file at `out` (replacing the same recipe and seed)."""
+
     def save(row: dict) -> None:
         previous = json.loads(out.read_text()) if out.is_file() else {"runs": []}
         kept = [r for r in previous["runs"] if (r["recipe"], r["seed"]) != (row["recipe"], row["seed"])]
         result = {
             "dataset": "London faces, neutral vs happy (204 crops, 102 subjects), dlib HOG crops",
-            "size": SIZE, "epochs": EPOCHS, "protocol": PROTOCOL,
+            "size": SIZE,
+            "epochs": EPOCHS,
+            "protocol": PROTOCOL,
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load": os.getloadavg()},
             "runs": kept + [row],
         }
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2, default=str))
+
     return save
 
 

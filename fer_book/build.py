@@ -29,7 +29,7 @@ SITE_MANIFEST = ".book-files.json"
 # What the demo page says about its default model, the reference run of chapter 4.
 REFERENCE_MODEL_ABOUT = {
     "trained_on": "the book's reference run (chapter 4): the paper's CNN trained on the embedded synthetic "
-                  "sample (faces animated from 24 RAVDESS stills), random frame split",
+    "sample (faces animated from 24 RAVDESS stills), random frame split",
     "license": "model trained on data derived from RAVDESS (CC BY-NC-SA 4.0): non-commercial use",
 }
 WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
@@ -41,6 +41,7 @@ class BookBuildError(FerError):
 
 def vendor_widgets_js(stage: Path, cache: Path) -> Path:
     """Unpack the widgets embed bundle (embed.js, its licence and fonts) into `<stage>/_static/ipywidgets`."""
+
     def wanted(inner: PurePosixPath) -> bool:
         return inner.parent == PurePosixPath("dist") and inner.suffix in WIDGETS_JS_FILES and "amd" not in inner.name
 
@@ -77,29 +78,36 @@ def sphinx_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
 
 
-def build_book(stage: Path, out: Path, cache: Path, demo_model: Path | None = None,
-               demo_about: Mapping[str, object] | None = None) -> Path:
+def build_book(
+    stage: Path, out: Path, cache: Path, demo_model: Path | None = None, demo_about: Mapping[str, object] | None = None
+) -> Path:
     """Build the executed `stage` into `<out>/html` with jupyter-book: no execution, warnings as errors.
 
     The demo page gets `demo_model` (.keras) described by `demo_about` (see fer_book.demo); by default
     the reference model of chapter 4. Only the files this build owns are replaced in `<out>/html`.
     """
     if not (stage / "_config.yml").is_file():
-        raise BookBuildError(f"{stage} is not an executed stage "
-                             f"(run `python -m fer_book execute --out {stage}` first)")
+        raise BookBuildError(f"{stage} is not an executed stage (run `python -m fer_book execute --out {stage}` first)")
     html = out / "html"
     write_build_assets(stage, cache)
     write_demo_assets(stage, cache, demo_model, demo_about)
     sync_stage_links(stage)
     work = out / ".jupyter-book"
-    command = [jupyter_book_executable(), "build", str(stage), "--path-output", str(work),
-               "--builder", "html", "-W", "--keep-going"]
+    command = [
+        jupyter_book_executable(),
+        "build",
+        str(stage),
+        "--path-output",
+        str(work),
+        "--builder",
+        "html",
+        "-W",
+        "--keep-going",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=sphinx_environment())
     sys.stdout.write(result.stdout[-4000:])
     if result.returncode != 0:
-        raise BookBuildError(
-            f"jupyter-book build failed (exit {result.returncode}):\n{result.stderr[-6000:]}"
-        )
+        raise BookBuildError(f"jupyter-book build failed (exit {result.returncode}):\n{result.stderr[-6000:]}")
     install_site(work / "_build" / "html", html)
     shutil.rmtree(work / "_build" / "html")
     return html / "index.html"
@@ -117,8 +125,9 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
         else:
             model = ensure_trained_model(cache=cache)
             about = about or REFERENCE_MODEL_ABOUT
-    return write_demo_static(stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR, cache, Path(model), about or {"trained_on": Path(model).name},
-                             stage)
+    return write_demo_static(
+        stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR, cache, Path(model), about or {"trained_on": Path(model).name}, stage
+    )
 
 
 def sync_stage_links(stage: Path) -> None:
@@ -150,9 +159,11 @@ def install_site(built: Path, html: Path) -> None:
     new, old = site_files(built), owned_files(html)
     clashes = sorted(p for p in new if (html / p).exists() and p not in old)
     if clashes:
-        raise BookBuildError(f"{html} holds files that no book build wrote and the build would overwrite: "
-                             f"{clashes[:5]}{' …' if len(clashes) > 5 else ''}; nothing was changed. Move them, or choose "
-                             "another --out (a site built before this check has no manifest: `make clean`)")
+        raise BookBuildError(
+            f"{html} holds files that no book build wrote and the build would overwrite: "
+            f"{clashes[:5]}{' …' if len(clashes) > 5 else ''}; nothing was changed. Move them, or choose "
+            "another --out (a site built before this check has no manifest: `make clean`)"
+        )
     for stale in sorted(old - new):
         (html / stale).unlink(missing_ok=True)
     for name in sorted(new):

@@ -24,27 +24,42 @@ MODULE_STEPS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the book's steps (execute, build, links, student, and those of MODULE_STEPS)."""
-    parser = argparse.ArgumentParser(prog="python -m fer_book",
-                                     description="Execute the book's notebooks and build the HTML book.")
+    parser = argparse.ArgumentParser(
+        prog="python -m fer_book", description="Execute the book's notebooks and build the HTML book."
+    )
     sub = parser.add_subparsers(dest="book_command", required=True, metavar="STEP")
 
     execute = sub.add_parser("execute", help="stage the book and execute every notebook with papermill")
     execute.add_argument("--out", type=Path, required=True, help="the stage folder to write")
     execute.add_argument("--only", nargs="+", metavar="NN", help="execute only notebooks starting with NN")
-    execute.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT_S,
-                         help=f"seconds allowed per cell (default {DEFAULT_TIMEOUT_S})")
-    execute.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                         help="set a chapter parameter in every notebook that declares it, e.g. "
-                              "--param DATASET=ravdess --param DATA_DIR=/data/ravdess (repeatable)")
-    execute.add_argument("--jobs", type=int, default=1, metavar="N",
-                         help="chapters executed side by side (default 1; what they share is still made once)")
+    execute.add_argument(
+        "--timeout", type=int, default=DEFAULT_TIMEOUT_S, help=f"seconds allowed per cell (default {DEFAULT_TIMEOUT_S})"
+    )
+    execute.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a chapter parameter in every notebook that declares it, e.g. "
+        "--param DATASET=ravdess --param DATA_DIR=/data/ravdess (repeatable)",
+    )
+    execute.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="chapters executed side by side (default 1; what they share is still made once)",
+    )
     execute.set_defaults(handler=run_execute)
 
     build = sub.add_parser("build", help="build an executed stage into OUT/html (warnings are errors)")
     build.add_argument("--stage", type=Path, required=True, help="a folder written by `python -m fer_book execute`")
     build.add_argument("--out", type=Path, required=True, help="output folder; the site goes to OUT/html")
-    build.add_argument("--demo-model", type=Path, help="the .keras model of the live demo page "
-                       "(default: the reference model of chapter 4)")
+    build.add_argument(
+        "--demo-model",
+        type=Path,
+        help="the .keras model of the live demo page (default: the reference model of chapter 4)",
+    )
     build.add_argument("--demo-about", type=Path, help="JSON describing it: trained_on, accuracy, license")
     build.set_defaults(handler=run_build)
 
@@ -76,8 +91,10 @@ def run_execute(args: argparse.Namespace) -> int:
     parameters = dict(parse_parameter(text) for text in args.param)
     start = time.perf_counter()
     runs = execute_book(args.out, only=args.only, timeout=args.timeout, parameters=parameters, jobs=args.jobs)
-    print(f"executed {len(runs)} notebooks in {time.perf_counter() - start:.0f} s wall with {args.jobs} job(s), "
-          f"{sum(r.seconds for r in runs):.0f} s summed over chapters (times in {args.out / 'execution_times.json'})")
+    print(
+        f"executed {len(runs)} notebooks in {time.perf_counter() - start:.0f} s wall with {args.jobs} job(s), "
+        f"{sum(r.seconds for r in runs):.0f} s summed over chapters (times in {args.out / 'execution_times.json'})"
+    )
     return 0
 
 

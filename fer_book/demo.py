@@ -46,10 +46,10 @@ def vendor_demo_runtime(static: Path, cache: Path) -> list[Path]:
     """Put LiteRT.js (ES module + wasm builds) and the face detector model into `static` (the demo folder)."""
     runtime = static / "litert"
     written = vendor_files(LITERT_CORE, cache, runtime, lambda p: p == PurePosixPath("dist/index.js"))
-    written += vendor_files(LITERT_CORE, cache, runtime / "wasm",
-                            lambda p: p.parent.name == "wasm" and p.stem in LITERT_WASM_BUILDS)
-    written += vendor_files(LITERT_WASM_UTILS, cache, runtime / "utils",
-                            lambda p: p == PurePosixPath("dist/index.js"))
+    written += vendor_files(
+        LITERT_CORE, cache, runtime / "wasm", lambda p: p.parent.name == "wasm" and p.stem in LITERT_WASM_BUILDS
+    )
+    written += vendor_files(LITERT_WASM_UTILS, cache, runtime / "utils", lambda p: p == PurePosixPath("dist/index.js"))
     (runtime / "utils" / "index.js").replace(runtime / "wasm-utils.js")
     (runtime / "utils").rmdir()
     index = runtime / "index.js"
@@ -104,14 +104,18 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
         raise ModelFileError(f"{model_path}: {model.output_shape[-1]} outputs but {len(classes)} classes")
     static.mkdir(parents=True, exist_ok=True)
     (static / DEMO_MODEL_FILE).write_bytes(to_tflite(batch_of_one(model), "float32"))
-    info = {"accuracy": model_accuracy(Path(model_path)), **about, "classes": classes, "input_shape": shape,
-            "source": Path(model_path).name}
+    info = {
+        "accuracy": model_accuracy(Path(model_path)),
+        **about,
+        "classes": classes,
+        "input_shape": shape,
+        "source": Path(model_path).name,
+    }
     (static / DEMO_MODEL_INFO).write_text(json.dumps(info, indent=1) + "\n")
     return static / DEMO_MODEL_FILE
 
 
-def write_demo_static(static: Path, cache: Path, model_path: Path, about: Mapping[str, object],
-                      root: Path) -> Path:
+def write_demo_static(static: Path, cache: Path, model_path: Path, about: Mapping[str, object], root: Path) -> Path:
     """Assemble the demo's whole static folder: page code from `<root>/book/_demo`, runtime, detector, model."""
     source = root / DEMO_SOURCE_DIR
     if not source.is_dir():

@@ -20,7 +20,12 @@ from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.errors import FerError
 
 # What a stage holds besides the executed notebooks.
-BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "DATA_LICENSES.md")  # the last is included by book/data_licenses.md
+BOOK_FILES = (
+    "_config.yml",
+    "_toc.yml",
+    "references.bib",
+    "DATA_LICENSES.md",
+)  # the last is included by book/data_licenses.md
 BOOK_DIRS = ("book",)
 PARAMETERS_TAG = "parameters"
 DEFAULT_TIMEOUT_S = 900
@@ -128,13 +133,16 @@ def declared_parameters(notebook: Path) -> set[str]:
 def chapter_parameters(notebook: Path, parameters: dict) -> tuple[dict, list[str]]:
     """The subset of `parameters` that `notebook` declares, and the names it does not declare."""
     declared = declared_parameters(notebook)
-    return ({k: v for k, v in parameters.items() if k in declared},
-            sorted(k for k in parameters if k not in declared))
+    return ({k: v for k, v in parameters.items() if k in declared}, sorted(k for k in parameters if k not in declared))
 
 
 def execute_book(
-    stage: Path, root: Path | None = None, only: Sequence[str] | None = None,
-    timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None, jobs: int = 1,
+    stage: Path,
+    root: Path | None = None,
+    only: Sequence[str] | None = None,
+    timeout: int = DEFAULT_TIMEOUT_S,
+    parameters: dict | None = None,
+    jobs: int = 1,
 ) -> list[NotebookRun]:
     """Stage the book and execute its notebooks; write `execution_times.json`; fail naming each failure.
 
@@ -171,25 +179,42 @@ def execute_book(
                 tqdm.write(f"{run.notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""))
                 bar.update()
     runs = [future.result() for future in futures]
-    write_times(stage / "execution_times.json", runs, parameters or {}, ignored,
-                wall=round(time.perf_counter() - start, 1), jobs=jobs)
+    write_times(
+        stage / "execution_times.json",
+        runs,
+        parameters or {},
+        ignored,
+        wall=round(time.perf_counter() - start, 1),
+        jobs=jobs,
+    )
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
     if failures:
         raise NotebookExecutionError("notebook execution failed:\n  " + "\n  ".join(failures))
     return runs
 
 
-def write_times(path: Path, runs: Sequence[NotebookRun], parameters: dict | None = None,
-                ignored: dict[str, list[str]] | None = None, wall: float | None = None, jobs: int = 1) -> dict:
+def write_times(
+    path: Path,
+    runs: Sequence[NotebookRun],
+    parameters: dict | None = None,
+    ignored: dict[str, list[str]] | None = None,
+    wall: float | None = None,
+    jobs: int = 1,
+) -> dict:
     """Merge the runs' wall times (seconds) into the JSON file at `path`, with their sum, the wall time
     of this execution (less than the sum when `jobs` chapters ran side by side), the parameters they
     ran with and the parameters each chapter did not declare."""
     times = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
     times.update({run.notebook: run.seconds for run in runs})
-    record = {"seconds": dict(sorted(times.items())), "total_seconds": round(sum(times.values()), 1),
-              "wall_seconds": wall if wall is not None else round(sum(r.seconds for r in runs), 1), "jobs": jobs,
-              "failed": [run.notebook for run in runs if run.error],
-              "parameters": parameters or {}, "undeclared_parameters": ignored or {}}
+    record = {
+        "seconds": dict(sorted(times.items())),
+        "total_seconds": round(sum(times.values()), 1),
+        "wall_seconds": wall if wall is not None else round(sum(r.seconds for r in runs), 1),
+        "jobs": jobs,
+        "failed": [run.notebook for run in runs if run.error],
+        "parameters": parameters or {},
+        "undeclared_parameters": ignored or {},
+    }
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     return record
 

@@ -28,8 +28,10 @@ BADGE_SVG = (
 )
 # Links that are the book's own by definition; the repositories they name are "the book's" (a fork's
 # old address included), and only GitHub links to those are rewritten: links to other projects stay.
-BOOK_SLUG = re.compile(r"(?:git\+https://github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w.-]+?)(?:@|/blob/)"
-                       r"|Homepage\s*=\s*\"https://github\.com/([\w.-]+/[\w.-]+)\"")
+BOOK_SLUG = re.compile(
+    r"(?:git\+https://github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w.-]+?)(?:@|/blob/)"
+    r"|Homepage\s*=\s*\"https://github\.com/([\w.-]+/[\w.-]+)\""
+)
 INSTALL_SPEC = re.compile(r"fer-utils @ git\+https://github\.com/[\w.-]+/[\w.-]+?@[\w.-]+")
 COLAB_PREFIX = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/")
 
@@ -68,13 +70,14 @@ class BookLinks:
         return [
             "import sys\n",
             "\n",
-            "if \"google.colab\" in sys.modules:  # only on Colab: install the book's version of its package\n",
+            'if "google.colab" in sys.modules:  # only on Colab: install the book\'s version of its package\n',
             "    import subprocess\n",
             "\n",
-            "    import numpy  # the numpy this kernel runs; check_runtime() sees whether pip replaced it\n",
+            "    # the numpy this kernel runs: check_runtime() sees whether pip replaced it\n",
+            "    import numpy  # noqa: F401\n",
             "\n",
-            "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"--quiet\",\n",
-            f"                    \"{self.install_spec}\"], check=True)\n",
+            f'    spec = "{self.install_spec}"\n',
+            '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", spec], check=True)\n',
             "    from fer_utils.colab import check_runtime\n",
             "\n",
             "    check_runtime()  # says whether TensorFlow sees a GPU; asks for a restart if numpy changed",
@@ -88,8 +91,10 @@ def book_links(config: Path) -> BookLinks:
     repository = (yaml.safe_load(Path(config).read_text()) or {}).get("repository") or {}
     url, ref = str(repository.get("url", "")).rstrip("/"), str(repository.get("branch", ""))
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url) or not ref:
-        raise LinkError(f"{config}: repository.url must be https://github.com/OWNER/NAME and repository.branch "
-                        f"a tag or branch (got {url!r}, {ref!r})")
+        raise LinkError(
+            f"{config}: repository.url must be https://github.com/OWNER/NAME and repository.branch "
+            f"a tag or branch (got {url!r}, {ref!r})"
+        )
     return BookLinks(url, ref)
 
 
@@ -120,8 +125,9 @@ def notebook_text(nb: dict) -> str:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def sync_notebook_file(path: Path, links: BookLinks, notebook: str | None = None,
-                       old_slugs: frozenset[str] = frozenset()) -> bool:
+def sync_notebook_file(
+    path: Path, links: BookLinks, notebook: str | None = None, old_slugs: frozenset[str] = frozenset()
+) -> bool:
     """Rewrite a notebook file's badge and install cells (and links to `old_slugs`); True when it changed."""
     text = path.read_text()
     name = notebook or f"{path.parent.name}/{path.name}"

@@ -53,23 +53,31 @@ class NpmPackage:
 
 # The ipywidgets "embed" bundle that renders saved widget state in the HTML book (BSD-3-Clause).
 WIDGETS_HTML_MANAGER = NpmPackage(
-    "@jupyter-widgets/html-manager", "1.0.15",
+    "@jupyter-widgets/html-manager",
+    "1.0.15",
     "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-    "BSD-3-Clause")
+    "BSD-3-Clause",
+)
 # LiteRT.js: Google's TFLite runtime for the web (WebAssembly + XNNPack); runs the book's .tflite as is.
 LITERT_CORE = NpmPackage(
-    "@litertjs/core", "2.5.3",
+    "@litertjs/core",
+    "2.5.3",
     "sha512-PlGmbMOq9WitX7FO0jhbdJw9GthatsyuCQXjTt/wJZo0FLaw48q4tz8IwqgqCIkviYGr9OFDL1kCnN4nzWoyJQ==",
-    "Apache-2.0")
+    "Apache-2.0",
+)
 LITERT_WASM_UTILS = NpmPackage(
-    "@litertjs/wasm-utils", "2.5.3",
+    "@litertjs/wasm-utils",
+    "2.5.3",
     "sha512-4fJiw6tBQnIs+0jH/OQ16nYOiSl8/+zZnn5h2ul8aTKHi05sVqZW580Tmk78pC2kT39A9OYBVdFawteZ/sI1kQ==",
-    "Apache-2.0")
+    "Apache-2.0",
+)
 # MediaPipe's face detection package: ships the BlazeFace short-range .tflite (Apache-2.0) in npm.
 MEDIAPIPE_FACE_DETECTION = NpmPackage(
-    "@mediapipe/face_detection", "0.4.1657300184",
+    "@mediapipe/face_detection",
+    "0.4.1657300184",
     "sha512-k5aYtTf7av7GwD3C9T4LJB/okHK/uJwFQSOmJ9OHZMlwg7SdYVMolRgDlA962OU7fIBKsrOA7f7BzD2gpzcAKw==",
-    "Apache-2.0")
+    "Apache-2.0",
+)
 
 
 def check_integrity(data: bytes, package: NpmPackage) -> None:
@@ -107,8 +115,7 @@ def npm_tarball(package: NpmPackage, cache: Path) -> bytes:
     return data
 
 
-def vendor_files(package: NpmPackage, cache: Path, target: Path,
-                 wanted: Callable[[PurePosixPath], bool]) -> list[Path]:
+def vendor_files(package: NpmPackage, cache: Path, target: Path, wanted: Callable[[PurePosixPath], bool]) -> list[Path]:
     """Extract the package's regular files for which `wanted(path inside package/)` holds into `target`
     (flat, by file name); fail if none matched. Returns the written paths."""
     target.mkdir(parents=True, exist_ok=True)

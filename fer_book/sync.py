@@ -3,7 +3,7 @@
 A chapter shows the code it teaches in a *saved cell* (after d2l's `#@save`). Its first line names
 where that code lives in the package, and the rest of the cell is exactly that code:
 
-    #@save fer_utils.video: frame_indices
+    # @save fer_utils.video: frame_indices
     def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> list[int]:
         ...
 
@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-SAVE_MARK = "#@save"
-SAVE_LINE = re.compile(r"^#@save\s+(?P<module>[\w.]+)\s*:\s*(?P<names>[\w\s,]+?)\s*$")
+SAVE_MARK = "# @save"  # d2l writes `#@save`; this is the form the formatter (ruff) keeps
+SAVE_LINE = re.compile(r"^#\s*@save\s+(?P<module>[\w.]+)\s*:\s*(?P<names>[\w\s,]+?)\s*$")
 SEPARATOR = "\n\n\n"  # two blank lines between definitions, as in the modules
 
 
@@ -50,8 +50,8 @@ class SavedCell:
 
 
 def parse_mark(line: str) -> tuple[str, tuple[str, ...]] | None:
-    """(module, names) of a `#@save module: name, name` line; None for any other line."""
-    if not line.startswith(SAVE_MARK):
+    """(module, names) of a `# @save module: name, name` line (`#@save` too); None for any other line."""
+    if not re.match(r"#\s*@save\b", line):
         return None
     match = SAVE_LINE.match(line.strip())
     if match is None:
@@ -202,8 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in problems:
                 print(problem, file=sys.stderr)
             if problems:
-                print("run `python -m fer_book sync` (package → chapters) or `--export` (chapters → package)",
-                      file=sys.stderr)
+                print(
+                    "run `python -m fer_book sync` (package → chapters) or `--export` (chapters → package)",
+                    file=sys.stderr,
+                )
             return int(bool(problems))
         changed = export_cells(notebooks, args.root) if args.export else sync_notebooks(notebooks, args.root)
     except SyncError as exc:

@@ -90,8 +90,9 @@ def ensure_sample(cache: Path | None = None) -> Path:
     return build_atomically((cache or default_cache()) / "sample", generate)
 
 
-def dataset_root(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
-                 cache: Path | None = None) -> tuple[str, Path]:
+def dataset_root(
+    dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None, cache: Path | None = None
+) -> tuple[str, Path]:
     """The (indexer name, root folder) of `dataset`: the sample (RAVDESS-named) or a real dataset folder."""
     if dataset == SAMPLE_DATASET:
         return "ravdess", ensure_sample(cache)
@@ -100,8 +101,12 @@ def dataset_root(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = No
     return dataset, Path(data_dir).expanduser().resolve()
 
 
-def load_clips(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
-               cache: Path | None = None, **index_options: object):
+def load_clips(
+    dataset: str = SAMPLE_DATASET,
+    data_dir: Path | str | None = None,
+    cache: Path | None = None,
+    **index_options: object,
+):
     """The clip index (ARCHITECTURE.md) of the sample or of a real dataset folder; `index_options` go
     to the indexer (e.g. `subject_pattern` for a folder of classes, `modalities` for RAVDESS)."""
     from fer_utils.data import index_dataset
@@ -110,9 +115,16 @@ def load_clips(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None
     return index_dataset(name, root, **index_options)
 
 
-def ensure_crops(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None,
-                 cache: Path | None = None, detector: str = DEFAULT_DETECTOR, frames: int = PAPER_FRAMES,
-                 size: int = PAPER_SIDE, workers: int | None = None, **index_options: object) -> Path:
+def ensure_crops(
+    dataset: str = SAMPLE_DATASET,
+    data_dir: Path | str | None = None,
+    cache: Path | None = None,
+    detector: str = DEFAULT_DETECTOR,
+    frames: int = PAPER_FRAMES,
+    size: int = PAPER_SIDE,
+    workers: int | None = None,
+    **index_options: object,
+) -> Path:
     """The preprocessed crops folder (with `manifest.csv`) of a dataset, made once and cached.
 
     `index_options` go to the indexer (see `load_clips`) and are part of the cache key. The
@@ -122,8 +134,14 @@ def ensure_crops(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = No
     from fer_utils.preprocess import MANIFEST_NAME
 
     name, root = dataset_root(dataset, data_dir, cache)
-    spec = {"dataset": dataset, "root": str(root), "detector": detector, "frames": frames, "size": size,
-            **({"index": index_options} if index_options else {})}
+    spec = {
+        "dataset": dataset,
+        "root": str(root),
+        "detector": detector,
+        "frames": frames,
+        "size": size,
+        **({"index": index_options} if index_options else {}),
+    }
     target = (cache or default_cache()) / "crops" / cache_key(spec)
     if (target / MANIFEST_NAME).is_file():
         return target
@@ -133,8 +151,9 @@ def ensure_crops(dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = No
             from fer_utils.preprocess import preprocess_dataset
 
             clips = load_clips(dataset, data_dir, cache, **index_options).clips
-            preprocess_dataset(clips, target, frames=frames, detector=detector, size=size, workers=workers,
-                               progress=False)
+            preprocess_dataset(
+                clips, target, frames=frames, detector=detector, size=size, workers=workers, progress=False
+            )
     return target
 
 
@@ -150,8 +169,9 @@ def training_config(**overrides: object):
     return replace(TrainConfig(), **values)
 
 
-def ensure_run(crops: Path, cache: Path | None = None, subjects: Sequence[str] | None = None,
-               **overrides: object) -> Path:
+def ensure_run(
+    crops: Path, cache: Path | None = None, subjects: Sequence[str] | None = None, **overrides: object
+) -> Path:
     """A finished training run folder (model.keras, history.csv, metrics.json) for this config, cached.
 
     `subjects` restricts training and testing to those subjects' frames (e.g. a SAVEE-sized subset).
@@ -174,8 +194,7 @@ def ensure_run(crops: Path, cache: Path | None = None, subjects: Sequence[str] |
     return build_atomically((cache or default_cache()) / "runs" / cache_key(spec), train)
 
 
-def ensure_trained_model(crops: Path | None = None, cache: Path | None = None,
-                         **overrides: object) -> Path:
+def ensure_trained_model(crops: Path | None = None, cache: Path | None = None, **overrides: object) -> Path:
     """The `model.keras` of the book's reference run on `crops` (default: the sample's crops)."""
     from fer_utils.runs import RunFolder
 

@@ -43,24 +43,31 @@ def data_label(dataset: str, data_dir: Path | str | None = None) -> str:
 
 def describe_frames(frames: pd.DataFrame) -> str:
     """One line: how many frames, clips, subjects and emotions a frame table holds."""
-    return (f"{len(frames)} frames, {frames['clip_id'].nunique()} clips, {frames['subject'].nunique()} subjects, "
-            f"{frames['emotion'].nunique()} emotions ({', '.join(sorted(frames['emotion'].unique()))})")
+    return (
+        f"{len(frames)} frames, {frames['clip_id'].nunique()} clips, {frames['subject'].nunique()} subjects, "
+        f"{frames['emotion'].nunique()} emotions ({', '.join(sorted(frames['emotion'].unique()))})"
+    )
 
 
-def check_frames(frames: pd.DataFrame, protocols: Sequence[str] = ("random",), *, val: bool = True,
-                 what: str = "this chapter") -> None:
+def check_frames(
+    frames: pd.DataFrame, protocols: Sequence[str] = ("random",), *, val: bool = True, what: str = "this chapter"
+) -> None:
     """Stop with a ParameterError, before any training, when `frames` cannot be split by `protocols`.
 
     Needs at least 2 emotions, and for a clip or subject split enough clips or subjects for every
     side (train, validation when `val`, test).
     """
     if frames.empty:
-        raise ParameterError(f"{what} found no usable face crops: check DATASET and DATA_DIR, and the "
-                             "preprocessing statuses in the crops folder's manifest.csv")
+        raise ParameterError(
+            f"{what} found no usable face crops: check DATASET and DATA_DIR, and the "
+            "preprocessing statuses in the crops folder's manifest.csv"
+        )
     emotions = frames["emotion"].nunique()
     if emotions < 2:
-        raise ParameterError(f"{what} needs at least 2 emotions; the data has {emotions} "
-                             f"({', '.join(frames['emotion'].unique())}): point DATA_DIR at a dataset with more")
+        raise ParameterError(
+            f"{what} needs at least 2 emotions; the data has {emotions} "
+            f"({', '.join(frames['emotion'].unique())}): point DATA_DIR at a dataset with more"
+        )
     needed = MIN_GROUPS_WITH_VAL if val else 2
     for protocol in protocols:
         if protocol == "random":
@@ -73,7 +80,8 @@ def check_frames(frames: pd.DataFrame, protocols: Sequence[str] = ("random",), *
             raise ParameterError(
                 f"the {protocol} split needs at least {needed} {noun} (train, {'validation, ' if val else ''}test); "
                 f"the data has {groups}: use a dataset with more {noun}"
-                + (f", or set PROTOCOLS = {others}" if others else ""))
+                + (f", or set PROTOCOLS = {others}" if others else "")
+            )
 
 
 def fit_subjects(frames: pd.DataFrame, wanted: int | None) -> list[str] | None:
@@ -83,8 +91,10 @@ def fit_subjects(frames: pd.DataFrame, wanted: int | None) -> list[str] | None:
     if wanted is None:
         return None
     if wanted > len(available):
-        print(f"note: SUBJECTS = {wanted}, but the data has {len(available)} subjects; using all of them "
-              "(set SUBJECTS = None to silence this)")
+        print(
+            f"note: SUBJECTS = {wanted}, but the data has {len(available)} subjects; using all of them "
+            "(set SUBJECTS = None to silence this)"
+        )
         return available
     return available[:wanted]
 
@@ -97,8 +107,9 @@ def fit_count(wanted: int, available: int, name: str) -> int:
     return wanted
 
 
-def train_variants(crops: Path, variants: Mapping[str, Mapping[str, object]], seeds: Sequence[int],
-                   **fixed: object) -> dict[tuple[str, int], Path]:
+def train_variants(
+    crops: Path, variants: Mapping[str, Mapping[str, object]], seeds: Sequence[int], **fixed: object
+) -> dict[tuple[str, int], Path]:
     """A controlled experiment: one training run folder per (variant, seed), keyed by both.
 
     Each variant names only the settings it changes (e.g. `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`);
@@ -128,11 +139,16 @@ def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     diff = a.mean() - b.mean()
     if min(len(a), len(b)) < 2:
-        return (f"{name_a} minus {name_b}: {diff:+.3f} {metric} (one run each: no spread measured, so no "
-                "verdict; compare it with the spread of runs of the same size, or train more seeds)")
+        return (
+            f"{name_a} minus {name_b}: {diff:+.3f} {metric} (one run each: no spread measured, so no "
+            "verdict; compare it with the spread of runs of the same size, or train more seeds)"
+        )
     spread = max(a.std(ddof=1), b.std(ddof=1))
-    verdict = ("larger than the spread over seeds" if abs(diff) > spread
-               else "within the spread over seeds: not a difference these runs can show")
+    verdict = (
+        "larger than the spread over seeds"
+        if abs(diff) > spread
+        else "within the spread over seeds: not a difference these runs can show"
+    )
     return f"{name_a} minus {name_b}: {diff:+.3f} {metric} ({len(a)} and {len(b)} seeds; std up to {spread:.3f}), {verdict}"
 
 

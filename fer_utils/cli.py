@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m fer_utils",
         description="Lightweight facial emotion recognition: data, preprocessing and models "
-                    "(the book itself is built by `python -m fer_book`).",
+        "(the book itself is built by `python -m fer_book`).",
     )
     parser.add_argument("--version", action="version", version=f"fer_utils {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -59,12 +59,14 @@ def runtime_report() -> RuntimeReport:
     """Check numpy first (TensorFlow cannot be imported safely after numpy changed), then the GPU."""
     loaded, installed = numpy_versions()
     if None not in (loaded, installed) and loaded != installed:
-        message = (f"numpy changed under this kernel: {loaded} is loaded, pip installed {installed}. "
-                   + RESTART_ADVICE)
+        message = f"numpy changed under this kernel: {loaded} is loaded, pip installed {installed}. " + RESTART_ADVICE
         return RuntimeReport(loaded, installed, [], message)
     gpus = tensorflow_gpus()
-    message = (f"TensorFlow sees {len(gpus)} GPU(s): {', '.join(gpus)}." if gpus else
-               "TensorFlow sees no GPU: training will be slow. Runtime → Change runtime type → a GPU.")
+    message = (
+        f"TensorFlow sees {len(gpus)} GPU(s): {', '.join(gpus)}."
+        if gpus
+        else "TensorFlow sees no GPU: training will be slow. Runtime → Change runtime type → a GPU."
+    )
     return RuntimeReport(loaded, installed, gpus, message)
 
 

@@ -24,42 +24,79 @@ if TYPE_CHECKING:  # pandas is imported where tables are built, so the CLI's --h
     import pandas as pd
 
 EMOTIONS: tuple[str, ...] = (
-    "neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "contempt",
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
+    "contempt",
 )
 
 RAVDESS_EMOTIONS: dict[str, str] = {
-    "01": "neutral", "02": "calm", "03": "happy", "04": "sad",
-    "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised",
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
 }
 RAVDESS_MODALITIES: dict[str, str] = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
 RAVDESS_CHANNELS: dict[str, str] = {"01": "speech", "02": "song"}
 RAVDESS_INTENSITIES: dict[str, str] = {"01": "normal", "02": "strong"}
 RAVDESS_STATEMENTS: dict[str, str] = {
-    "01": "Kids are talking by the door", "02": "Dogs are sitting by the door",
+    "01": "Kids are talking by the door",
+    "02": "Dogs are sitting by the door",
 }
 
 SAVEE_EMOTIONS: dict[str, str] = {
-    "a": "angry", "d": "disgust", "f": "fearful", "h": "happy",
-    "n": "neutral", "sa": "sad", "su": "surprised",
+    "a": "angry",
+    "d": "disgust",
+    "f": "fearful",
+    "h": "happy",
+    "n": "neutral",
+    "sa": "sad",
+    "su": "surprised",
 }
 SAVEE_SPEAKERS: tuple[str, ...] = ("DC", "JE", "JK", "KL")
 
 MEAD_EMOTIONS: dict[str, str] = {
-    "angry": "angry", "contempt": "contempt", "disgusted": "disgust", "fear": "fearful",
-    "happy": "happy", "neutral": "neutral", "sad": "sad", "surprised": "surprised",
+    "angry": "angry",
+    "contempt": "contempt",
+    "disgusted": "disgust",
+    "fear": "fearful",
+    "happy": "happy",
+    "neutral": "neutral",
+    "sad": "sad",
+    "surprised": "surprised",
 }
 MEAD_VIEWS: tuple[str, ...] = ("front", "down", "top", "left_30", "left_60", "right_30", "right_60")
 
 CREMAD_EMOTIONS: dict[str, str] = {
-    "ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad",
+    "ANG": "angry",
+    "DIS": "disgust",
+    "FEA": "fearful",
+    "HAP": "happy",
+    "NEU": "neutral",
+    "SAD": "sad",
 }
 CREMAD_SENTENCES: dict[str, str] = {
-    "IEO": "It's eleven o'clock", "TIE": "That is exactly what happened",
-    "IOM": "I'm on my way to the meeting", "IWW": "I wonder what this is about",
-    "TAI": "The airplane is almost full", "MTI": "Maybe tomorrow it will be cold",
-    "IWL": "I would like a new alarm clock", "ITH": "I think I have a doctor's appointment",
-    "DFA": "Don't forget a jacket", "ITS": "I think I've seen this before",
-    "TSI": "The surface is slick", "WSI": "We'll stop in a couple of minutes",
+    "IEO": "It's eleven o'clock",
+    "TIE": "That is exactly what happened",
+    "IOM": "I'm on my way to the meeting",
+    "IWW": "I wonder what this is about",
+    "TAI": "The airplane is almost full",
+    "MTI": "Maybe tomorrow it will be cold",
+    "IWL": "I would like a new alarm clock",
+    "ITH": "I think I have a doctor's appointment",
+    "DFA": "Don't forget a jacket",
+    "ITS": "I think I've seen this before",
+    "TSI": "The surface is slick",
+    "WSI": "We'll stop in a couple of minutes",
 }
 CREMAD_LEVELS: dict[str, str] = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 CREMAD_ACTORS: range = range(1001, 1092)  # 91 actors, 1001..1091
@@ -70,11 +107,19 @@ CREMAD_ACTORS: range = range(1001, 1092)  # 91 actors, 1001..1091
 FOLDER_SYNONYMS: dict[str, str] = {
     **{emotion: emotion for emotion in EMOTIONS},
     "neutrality": "neutral",
-    "calmness": "calm", "relaxed": "calm",
-    "happiness": "happy", "smile": "happy", "smiling": "happy", "joy": "happy", "joyful": "happy",
+    "calmness": "calm",
+    "relaxed": "calm",
+    "happiness": "happy",
+    "smile": "happy",
+    "smiling": "happy",
+    "joy": "happy",
+    "joyful": "happy",
     "sadness": "sad",
-    "anger": "angry", "mad": "angry",
-    "fear": "fearful", "afraid": "fearful", "scared": "fearful",
+    "anger": "angry",
+    "mad": "angry",
+    "fear": "fearful",
+    "afraid": "fearful",
+    "scared": "fearful",
     "disgusted": "disgust",
     "surprise": "surprised",
     "contemptuous": "contempt",
@@ -154,8 +199,12 @@ def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     for row in rows:
         key = (row["clip_id"], row.get("frame"))
         if key in first:
-            rejected.append({"path": row["path"], "reason": f"same clip id {row['clip_id']!r} as {first[key]} "
-                                                            "(a second copy of the same clip?)"})
+            rejected.append(
+                {
+                    "path": row["path"],
+                    "reason": f"same clip id {row['clip_id']!r} as {first[key]} (a second copy of the same clip?)",
+                }
+            )
             continue
         first[key] = row["path"]
         kept.append(row)
@@ -184,7 +233,11 @@ def _index_files(
     rejected.extend(duplicates)
     rejected_df = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
     if not rows:
-        detail = f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}" if rejected else ""
+        detail = (
+            f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}"
+            if rejected
+            else ""
+        )
         raise DatasetError(f"no {name} files found under {root}{detail}")
     clips = pd.DataFrame(rows, columns=["path", "dataset", *columns])
     return DatasetIndex(clips=clips.reset_index(drop=True), rejected=rejected_df)
@@ -197,9 +250,12 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
         raise _Reject("name is not the 7-part RAVDESS identifier MM-VV-EE-II-SS-RR-AA")
     modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
     checks = (
-        (modality, RAVDESS_MODALITIES, "modality"), (channel, RAVDESS_CHANNELS, "vocal channel"),
-        (emotion, RAVDESS_EMOTIONS, "emotion"), (intensity, RAVDESS_INTENSITIES, "intensity"),
-        (statement, RAVDESS_STATEMENTS, "statement"), (repetition, {"01": 1, "02": 2}, "repetition"),
+        (modality, RAVDESS_MODALITIES, "modality"),
+        (channel, RAVDESS_CHANNELS, "vocal channel"),
+        (emotion, RAVDESS_EMOTIONS, "emotion"),
+        (intensity, RAVDESS_INTENSITIES, "intensity"),
+        (statement, RAVDESS_STATEMENTS, "statement"),
+        (repetition, {"01": 1, "02": 2}, "repetition"),
     )
     for code, table, field in checks:
         if code not in table:
@@ -212,14 +268,22 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
     if path.suffix.lower() != expected_suffix:
         raise _Reject(f"modality {modality} files are {expected_suffix}, not {path.suffix or 'extensionless'}")
     if modality not in modalities:
-        raise _Reject(f"modality {modality} ({RAVDESS_MODALITIES[modality]}) not selected (modalities={tuple(modalities)})")
+        raise _Reject(
+            f"modality {modality} ({RAVDESS_MODALITIES[modality]}) not selected (modalities={tuple(modalities)})"
+        )
     folder = path.parent.name
     if folder.startswith("Actor_") and folder != f"Actor_{actor}":
         raise _Reject(f"actor {actor} in the name but the file is in folder {folder}")
     return {
-        "emotion": RAVDESS_EMOTIONS[emotion], "subject": f"Actor_{actor}", "clip_id": path.stem,
-        "modality": modality, "vocal_channel": channel, "emotion_code": emotion,
-        "intensity": int(intensity), "statement": int(statement), "repetition": int(repetition),
+        "emotion": RAVDESS_EMOTIONS[emotion],
+        "subject": f"Actor_{actor}",
+        "clip_id": path.stem,
+        "modality": modality,
+        "vocal_channel": channel,
+        "emotion_code": emotion,
+        "intensity": int(intensity),
+        "statement": int(statement),
+        "repetition": int(repetition),
         "actor": int(actor),
     }
 
@@ -235,8 +299,18 @@ def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetI
     unknown = set(modalities) - set(RAVDESS_MODALITIES)
     if unknown:
         raise DatasetError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
-    columns = ("emotion", "subject", "clip_id", "modality", "vocal_channel", "emotion_code",
-               "intensity", "statement", "repetition", "actor")
+    columns = (
+        "emotion",
+        "subject",
+        "clip_id",
+        "modality",
+        "vocal_channel",
+        "emotion_code",
+        "intensity",
+        "statement",
+        "repetition",
+        "actor",
+    )
     return _index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
 
 
@@ -255,8 +329,11 @@ def _parse_savee(path: Path, root: Path) -> dict:
         raise _Reject("name is not <emotion code><2-digit sentence number>, e.g. sa03")
     code, sentence = match.groups()
     return {
-        "emotion": SAVEE_EMOTIONS[code], "subject": speaker, "clip_id": f"{speaker}_{path.stem}",
-        "emotion_code": code, "sentence": int(sentence),
+        "emotion": SAVEE_EMOTIONS[code],
+        "subject": speaker,
+        "clip_id": f"{speaker}_{path.stem}",
+        "emotion_code": code,
+        "sentence": int(sentence),
     }
 
 
@@ -285,9 +362,13 @@ def _parse_mead(path: Path, root: Path) -> dict:
     if not _MEAD_CLIP.match(path.stem):
         raise _Reject(f"clip name {path.name!r} is not a 3-digit number")
     return {
-        "emotion": MEAD_EMOTIONS[emotion], "subject": subject,
+        "emotion": MEAD_EMOTIONS[emotion],
+        "subject": subject,
         "clip_id": f"{subject}_{view}_{emotion}_{level}_{path.stem}",
-        "view": view, "mead_emotion": emotion, "level": int(level_match.group(1)), "clip_number": int(path.stem),
+        "view": view,
+        "mead_emotion": emotion,
+        "level": int(level_match.group(1)),
+        "clip_number": int(path.stem),
     }
 
 
@@ -308,16 +389,25 @@ def _parse_cremad(path: Path, root: Path) -> dict:
     if not match:
         raise _Reject("name is not <actor>_<sentence>_<EMO>_<level>, e.g. 1001_DFA_ANG_XX")
     actor, sentence, emotion, level = match.groups()
-    checks = ((sentence, CREMAD_SENTENCES, "sentence"), (emotion, CREMAD_EMOTIONS, "emotion"),
-              (level, CREMAD_LEVELS, "level"))
+    checks = (
+        (sentence, CREMAD_SENTENCES, "sentence"),
+        (emotion, CREMAD_EMOTIONS, "emotion"),
+        (level, CREMAD_LEVELS, "level"),
+    )
     for code, table, field in checks:
         if code not in table:
             raise _Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
     if int(actor) not in CREMAD_ACTORS:
         raise _Reject(f"unknown actor {actor!r} ({CREMAD_ACTORS.start}..{CREMAD_ACTORS.stop - 1})")
     return {
-        "emotion": CREMAD_EMOTIONS[emotion], "subject": actor, "clip_id": path.stem, "actor": int(actor),
-        "sentence": sentence, "emotion_code": emotion, "level": level, "intensity": CREMAD_LEVELS[level],
+        "emotion": CREMAD_EMOTIONS[emotion],
+        "subject": actor,
+        "clip_id": path.stem,
+        "actor": int(actor),
+        "sentence": sentence,
+        "emotion_code": emotion,
+        "level": level,
+        "intensity": CREMAD_LEVELS[level],
     }
 
 
@@ -367,8 +457,10 @@ def subject_regex(pattern: str | None) -> re.Pattern | None:
     except re.error as exc:
         raise DatasetError(f"subject pattern {pattern!r} is not a valid regular expression: {exc}") from exc
     if regex.groups != 1:
-        raise DatasetError(f"subject pattern {pattern!r} must have exactly one group (...) that captures the "
-                           f"subject, e.g. '^(S\\d+)_' or '^(\\d+)_'; it has {regex.groups}")
+        raise DatasetError(
+            f"subject pattern {pattern!r} must have exactly one group (...) that captures the "
+            f"subject, e.g. '^(S\\d+)_' or '^(\\d+)_'; it has {regex.groups}"
+        )
     return regex
 
 
@@ -379,17 +471,26 @@ def folder_emotion(name: str) -> str | None:
 
 def _check_class_folders(root: Path) -> None:
     """DatasetError naming every top-level folder with images whose name maps to no emotion."""
-    unknown = sorted({path.relative_to(root).parts[0] for path in _data_files(root)
-                      if path.suffix.lower() in IMAGE_SUFFIXES and len(path.relative_to(root).parts) > 1
-                      and folder_emotion(path.relative_to(root).parts[0]) is None})
+    unknown = sorted(
+        {
+            path.relative_to(root).parts[0]
+            for path in _data_files(root)
+            if path.suffix.lower() in IMAGE_SUFFIXES
+            and len(path.relative_to(root).parts) > 1
+            and folder_emotion(path.relative_to(root).parts[0]) is None
+        }
+    )
     if unknown:
         raise DatasetError(
             f"class folder(s) {', '.join(repr(u) for u in unknown)} under {root} map to no emotion; accepted "
             f"names (any case): {', '.join(sorted(FOLDER_SYNONYMS))}. Rename the folder, or point the root at "
-            "the folder that holds the class folders")
+            "the folder that holds the class folders"
+        )
 
 
-def _subject_of_image(path: Path, parts: tuple[str, ...], clip_id: str, regex: re.Pattern | None) -> tuple[str, str, str]:
+def _subject_of_image(
+    path: Path, parts: tuple[str, ...], clip_id: str, regex: re.Pattern | None
+) -> tuple[str, str, str]:
     """(subject, where it came from, origin dataset) of one image of a folder dataset."""
     parsed = subject_of_clip_id(clip_id)
     origin = parsed[0] if parsed else ""
@@ -419,8 +520,13 @@ def _parse_folder(path: Path, root: Path, regex: re.Pattern | None = None) -> di
     clip_id, frame = (crop.group("clip_id"), int(crop.group("frame"))) if crop else (path.stem, -1)
     subject, source, origin = _subject_of_image(path, parts, clip_id, regex)
     return {
-        "emotion": emotion, "subject": subject, "clip_id": clip_id, "frame": frame, "origin": origin,
-        "class_folder": parts[0], "subject_source": source,
+        "emotion": emotion,
+        "subject": subject,
+        "clip_id": clip_id,
+        "frame": frame,
+        "origin": origin,
+        "class_folder": parts[0],
+        "subject_source": source,
     }
 
 
@@ -471,7 +577,10 @@ def index_folder(root: Path, subject_pattern: str | None = None) -> DatasetIndex
 
 
 INDEXERS: dict[str, Callable[..., DatasetIndex]] = {
-    "ravdess": index_ravdess, "cremad": index_cremad, "savee": index_savee, "mead": index_mead,
+    "ravdess": index_ravdess,
+    "cremad": index_cremad,
+    "savee": index_savee,
+    "mead": index_mead,
     "folder": index_folder,
 }
 
@@ -500,6 +609,8 @@ def index_dataset(name: str, root: Path, strict: bool = False, **options) -> Dat
     index = INDEXERS[key](Path(root), **_check_options(key, options))
     if strict and len(index.rejected):
         first = index.rejected.iloc[0]
-        raise DatasetError(f"{len(index.rejected)} file(s) under {root} do not follow the {key} naming, "
-                           f"e.g. {first['path']}: {first['reason']}")
+        raise DatasetError(
+            f"{len(index.rejected)} file(s) under {root} do not follow the {key} naming, "
+            f"e.g. {first['path']}: {first['reason']}"
+        )
     return index

@@ -110,7 +110,7 @@ def tflite_predict(model_bytes: bytes | tf.lite.Interpreter, images: np.ndarray,
     images = np.asarray(images, dtype=np.float32)
     results = []
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
+        batch = images[start : start + batch_size]
         if tuple(inp["shape"]) != batch.shape:
             interpreter.resize_tensor_input(inp["index"], batch.shape)
             interpreter.allocate_tensors()
@@ -169,12 +169,24 @@ def deployment_table(
     `blobs` (mode → bytes) on one test set; `speedup` and `accuracy_change` are relative to Keras."""
     one = np.asarray(test_images[:1], np.float32)
     keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
-    rows = [{"variant": "keras float32", "bytes": keras_file_size(model, folder),
-             "latency_ms": 1000 * keras_latency(model, one, repeats), "accuracy": keras_acc}]
+    rows = [
+        {
+            "variant": "keras float32",
+            "bytes": keras_file_size(model, folder),
+            "latency_ms": 1000 * keras_latency(model, one, repeats),
+            "accuracy": keras_acc,
+        }
+    ]
     for mode, blob in blobs.items():
         accuracy = float(np.mean(tflite_predict(blob, test_images).argmax(1) == test_labels))
-        rows.append({"variant": f"tflite {mode}", "bytes": len(blob),
-                     "latency_ms": 1000 * tflite_latency(blob, one, repeats), "accuracy": accuracy})
+        rows.append(
+            {
+                "variant": f"tflite {mode}",
+                "bytes": len(blob),
+                "latency_ms": 1000 * tflite_latency(blob, one, repeats),
+                "accuracy": accuracy,
+            }
+        )
     table = pd.DataFrame(rows)
     table["speedup"] = table["latency_ms"].iloc[0] / table["latency_ms"]
     table["accuracy_change"] = table["accuracy"] - keras_acc
@@ -311,8 +323,9 @@ def refuse_overwrite(source: Path, *targets: Path | None) -> None:
         target = Path(target)
         same = target.resolve() == source or (target.exists() and os.path.samefile(target, source))
         if same:
-            raise PredictionError(f"output {target} is the input file {source.name}: it would be overwritten; "
-                                  "choose another output path")
+            raise PredictionError(
+                f"output {target} is the input file {source.name}: it would be overwritten; choose another output path"
+            )
 
 
 class Recognizer:
@@ -345,9 +358,19 @@ class Recognizer:
         if not crops:
             return FrameResult(frame_index, image, [], [])
         probabilities = np.asarray(self.model.predict_on_batch(np.stack(crops)[..., None].astype(np.float32)))
-        faces = [FacePrediction(frame_index, i, box.x, box.y, box.w, box.h, self.classes[int(p.argmax())],
-                                {name: float(v) for name, v in zip(self.classes, p)})
-                 for i, (box, p) in enumerate(zip(boxes, probabilities))]
+        faces = [
+            FacePrediction(
+                frame_index,
+                i,
+                box.x,
+                box.y,
+                box.w,
+                box.h,
+                self.classes[int(p.argmax())],
+                {name: float(v) for name, v in zip(self.classes, p)},
+            )
+            for i, (box, p) in enumerate(zip(boxes, probabilities))
+        ]
         return FrameResult(frame_index, image, faces, crops)
 
     def stream(self, path: Path, every: int | None = None) -> Iterator[FrameResult]:
@@ -423,8 +446,13 @@ def predictions_table(predictions: Sequence[FacePrediction], classes: Sequence[s
     from fer_utils.runs import probability_columns
 
     columns = probability_columns(classes)
-    rows = [{**{k: getattr(p, k) for k in ("frame_index", "face", "x", "y", "w", "h", "emotion")},
-             **{column: p.probabilities[c] for column, c in zip(columns, classes)}} for p in predictions]
+    rows = [
+        {
+            **{k: getattr(p, k) for k in ("frame_index", "face", "x", "y", "w", "h", "emotion")},
+            **{column: p.probabilities[c] for column, c in zip(columns, classes)},
+        }
+        for p in predictions
+    ]
     return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
 
 

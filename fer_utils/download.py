@@ -84,9 +84,7 @@ def _quarantine(path: Path) -> Path:
     return bad
 
 
-def verify_md5(
-    path: Path, expected_md5: str | None, missing_checksum: Literal["warn", "error"] = "warn"
-) -> str:
+def verify_md5(path: Path, expected_md5: str | None, missing_checksum: Literal["warn", "error"] = "warn") -> str:
     """Check `path` against `expected_md5`; quarantine and raise DownloadError on a mismatch.
 
     Returns the computed md5. With no expected value, warns or raises as `missing_checksum` says.
@@ -117,20 +115,34 @@ def _fetch(url: str, part: Path, chunk: int, progress: bool) -> None:
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length is not None else None
             mode = "ab" if offset else "wb"
-            with part.open(mode) as fh, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
-                                             desc=part.name.removesuffix(".part"), disable=not progress) as bar:
+            with (
+                part.open(mode) as fh,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    unit="B",
+                    unit_scale=True,
+                    desc=part.name.removesuffix(".part"),
+                    disable=not progress,
+                ) as bar,
+            ):
                 for block in response.iter_content(chunk_size=chunk):
                     fh.write(block)
                     bar.update(len(block))
     except requests.RequestException as exc:
         raise DownloadError(f"download of {url} failed ({exc}); run again to resume from {part}") from exc
     if total is not None and part.stat().st_size != total:
-        raise DownloadError(f"download of {url} ended early: {part.stat().st_size} of {total} bytes; "
-                            f"run again to resume from {part}")
+        raise DownloadError(
+            f"download of {url} ended early: {part.stat().st_size} of {total} bytes; run again to resume from {part}"
+        )
 
 
 def download_file(
-    url: str, dest: Path, expected_md5: str | None = None, chunk: int = CHUNK_BYTES, progress: bool = True,
+    url: str,
+    dest: Path,
+    expected_md5: str | None = None,
+    chunk: int = CHUNK_BYTES,
+    progress: bool = True,
     missing_checksum: Literal["warn", "error"] = "warn",
 ) -> Path:
     """Download `url` to `dest` via `dest.part` (resumed if present), verify its md5, then rename.
@@ -174,10 +186,15 @@ def check_expansion(archive: Path, infos: list[zipfile.ZipInfo], max_expansion: 
     size = Path(archive).stat().st_size
     limit = min(int(max_expansion * size), int(max_total_bytes))
     if total > limit:
-        which = (f"the hard cap of {int(max_total_bytes):,} bytes" if limit == int(max_total_bytes)
-                 else f"{max_expansion:g} × the archive's {size:,} bytes")
-        raise DownloadError(f"refusing to extract {Path(archive).name}: its {len(infos)} member(s) expand to "
-                            f"{total:,} bytes, past the limit of {limit:,} bytes ({which}); a zip bomb?")
+        which = (
+            f"the hard cap of {int(max_total_bytes):,} bytes"
+            if limit == int(max_total_bytes)
+            else f"{max_expansion:g} × the archive's {size:,} bytes"
+        )
+        raise DownloadError(
+            f"refusing to extract {Path(archive).name}: its {len(infos)} member(s) expand to "
+            f"{total:,} bytes, past the limit of {limit:,} bytes ({which}); a zip bomb?"
+        )
 
 
 def safe_extract(
@@ -253,17 +270,21 @@ def ravdess_checksums(
         try:
             published = zenodo_md5s(record_api)
         except DownloadError as exc:
-            warnings.warn(f"{exc}; archives without a known md5 follow missing_checksum", DownloadWarning,
-                          stacklevel=3)
+            warnings.warn(f"{exc}; archives without a known md5 follow missing_checksum", DownloadWarning, stacklevel=3)
             published = {}
         table = {name: md5 or published.get(name) for name, md5 in table.items()}
     return table
 
 
 def download_ravdess(
-    dest: Path, actors: Iterable[int] = range(1, 25), base_url: str = ZENODO_URL,
-    checksums: Mapping[str, str | None] | None = None, progress: bool = True, extract: bool = True,
-    keep_archives: bool = True, missing_checksum: Literal["warn", "error"] = "warn",
+    dest: Path,
+    actors: Iterable[int] = range(1, 25),
+    base_url: str = ZENODO_URL,
+    checksums: Mapping[str, str | None] | None = None,
+    progress: bool = True,
+    extract: bool = True,
+    keep_archives: bool = True,
+    missing_checksum: Literal["warn", "error"] = "warn",
     record_api: str | None = None,
 ) -> list[Path]:
     """Download (and by default extract) RAVDESS video speech archives for `actors` into `dest`.
@@ -282,8 +303,13 @@ def download_ravdess(
     archives = []
     for actor in actors:
         name = ravdess_archive_name(actor)
-        archive = download_file(ravdess_url(actor, base_url), dest / "archives" / name, table.get(name),
-                                progress=progress, missing_checksum=missing_checksum)
+        archive = download_file(
+            ravdess_url(actor, base_url),
+            dest / "archives" / name,
+            table.get(name),
+            progress=progress,
+            missing_checksum=missing_checksum,
+        )
         if extract:
             safe_extract(archive, dest)
         archives.append(archive)

@@ -50,7 +50,9 @@ def per_class_report(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequ
     return table
 
 
-def confusion(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str], normalize: str | None = None) -> pd.DataFrame:
+def confusion(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str], normalize: str | None = None
+) -> pd.DataFrame:
     """Confusion matrix with true classes as rows and predictions as columns (`normalize="true"` for rates)."""
     matrix = confusion_matrix(y_true, y_pred, labels=list(classes), normalize=normalize)
     index = pd.Index(list(classes), name="true")
@@ -108,16 +110,18 @@ def evaluate_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classe
     return result
 
 
-def level_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str],
-                      level: str = "frame") -> pd.DataFrame:
+def level_predictions(
+    frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str], level: str = "frame"
+) -> pd.DataFrame:
     """One row per test frame (`level="frame"`) or per clip (`"clip"`, mean vote over its test frames):
     `emotion`, `predicted`, `confidence` (mean probability of the prediction), `image` and `frame_index`
     (for a clip, those of its middle test frame; -1 when the table has no frame index)."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
     probabilities = np.asarray(probabilities, dtype=float)
-    table = frames.reset_index(drop=True).assign(predicted=predicted_labels(probabilities, classes),
-                                                 confidence=probabilities.max(axis=1))
+    table = frames.reset_index(drop=True).assign(
+        predicted=predicted_labels(probabilities, classes), confidence=probabilities.max(axis=1)
+    )
     if "frame_index" not in table.columns:
         table["frame_index"] = -1
     keep = ["clip_id", "emotion", "predicted", "confidence", "image", "frame_index"]

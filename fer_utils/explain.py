@@ -82,7 +82,7 @@ def _image_batches(images: np.ndarray | tf.data.Dataset, batch_size: int = 256):
         return
     images = np.asarray(images)
     for start in range(0, len(images), batch_size):
-        yield images[start:start + batch_size]
+        yield images[start : start + batch_size]
 
 
 def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:

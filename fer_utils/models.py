@@ -57,8 +57,9 @@ def build_paper_cnn(
         raise ValueError(f"unknown initialiser {init!r}; choose one of {INITS}")
     inputs, x = _inputs(input_shape)
     for stage, (filters, rate) in enumerate(zip((16, 64, 64), dropout), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init,
-                          name=f"conv{stage}")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init, name=f"conv{stage}")(
+            x
+        )
         x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
         x = layers.Dropout(rate, name=f"dropout{stage}")(x)
     x = layers.Flatten(name="flatten")(x)
@@ -123,8 +124,9 @@ def strided_pointwise(x: keras.KerasTensor, filters: int, name: str) -> keras.Ke
     return layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
 
 
-def separable_residual_block(x: keras.KerasTensor, filters: int, name: str,
-                             regularizer: keras.regularizers.Regularizer | None = None) -> keras.KerasTensor:
+def separable_residual_block(
+    x: keras.KerasTensor, filters: int, name: str, regularizer: keras.regularizers.Regularizer | None = None
+) -> keras.KerasTensor:
     """mini-Xception's block: two 3×3 separable convolutions (batch norm, ReLU between them) and a 3×3
     stride-2 max pooling, added to a 1×1 stride-2 convolution of the input (the residual shortcut).
     It halves the feature map and sets `filters` channels; `regularizer` goes on the depthwise kernels.
@@ -226,7 +228,9 @@ MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
 }
 
 
-def build_model(name: str, num_classes: int, input_shape: Sequence[int] = PAPER_INPUT_SHAPE, **options: object) -> keras.Model:
+def build_model(
+    name: str, num_classes: int, input_shape: Sequence[int] = PAPER_INPUT_SHAPE, **options: object
+) -> keras.Model:
     """Build a registered model by name; `options` go to the builder (e.g. dropout, l1 for the paper's CNN)."""
     if name not in MODEL_BUILDERS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
@@ -316,6 +320,8 @@ def check_classes(model: keras.Model, classes: Sequence[str]) -> list[str]:
     """`classes` if there is one per model output, else ModelFileError (a mismatch would mislabel)."""
     outputs = int(model.output_shape[-1])
     if outputs != len(classes):
-        raise ModelFileError(f"the model has {outputs} outputs but {len(classes)} class names were given "
-                             f"({list(classes)}): is {CLASSES_FILE} from another model?")
+        raise ModelFileError(
+            f"the model has {outputs} outputs but {len(classes)} class names were given "
+            f"({list(classes)}): is {CLASSES_FILE} from another model?"
+        )
     return list(classes)

@@ -32,8 +32,15 @@ def emotion_order(values: Sequence[str]) -> list[str]:
 def class_balance(clips: pd.DataFrame, title: str = "Clips per emotion") -> Figure:
     """Bar chart of the number of rows per emotion (clips or frames), in vocabulary order."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    sns.countplot(data=clips, x="emotion", order=emotion_order(clips["emotion"]), hue="emotion",
-                  legend=False, palette="viridis", ax=ax)
+    sns.countplot(
+        data=clips,
+        x="emotion",
+        order=emotion_order(clips["emotion"]),
+        hue="emotion",
+        legend=False,
+        palette="viridis",
+        ax=ax,
+    )
     ax.set(title=title, xlabel="", ylabel="count")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
@@ -50,8 +57,9 @@ def subject_counts(clips: pd.DataFrame, title: str = "Clips per subject and emot
     return fig
 
 
-def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 4,
-               size: float = 2.2, cmap: str | None = None) -> Figure:
+def image_grid(
+    images: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 4, size: float = 2.2, cmap: str | None = None
+) -> Figure:
     """Images in a grid with a title each (RGB or grayscale arrays)."""
     nrows = max(1, int(np.ceil(len(images) / ncols)))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
@@ -73,8 +81,9 @@ def draw_boxes(ax: plt.Axes, boxes: Sequence[object], color: str = "lime", label
         ax.text(boxes[0].x, boxes[0].y - 4, label, color=color, fontsize=8)
 
 
-def detection_figure(image_rgb: np.ndarray, boxes: Mapping[str, Sequence[object]],
-                     landmarks: np.ndarray | None = None, title: str = "") -> Figure:
+def detection_figure(
+    image_rgb: np.ndarray, boxes: Mapping[str, Sequence[object]], landmarks: np.ndarray | None = None, title: str = ""
+) -> Figure:
     """One frame with each detector's boxes in its own colour and, optionally, the 68 landmarks."""
     colors = dict(zip(boxes, ["lime", "orange", "deepskyblue", "magenta"]))
     fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -89,8 +98,15 @@ def detection_figure(image_rgb: np.ndarray, boxes: Mapping[str, Sequence[object]
     return fig
 
 
-def bar_table(table: pd.DataFrame, x: str, y: str, hue: str | None = None, title: str = "",
-              ylabel: str | None = None, log: bool = False) -> Figure:
+def bar_table(
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    title: str = "",
+    ylabel: str | None = None,
+    log: bool = False,
+) -> Figure:
     """A bar chart of one column against another (optionally grouped), with values on the bars.
 
     Several rows per bar (e.g. one per seed) give their mean, with the standard deviation as the
@@ -150,8 +166,13 @@ def confusion_heatmap(confusion: pd.DataFrame, title: str = "Confusion matrix", 
     return fig
 
 
-def confusion_with_examples(confusion: pd.DataFrame, images: Sequence[np.ndarray], captions: Sequence[str],
-                            title: str = "Confusion matrix", ncols: int = 3) -> Figure:
+def confusion_with_examples(
+    confusion: pd.DataFrame,
+    images: Sequence[np.ndarray],
+    captions: Sequence[str],
+    title: str = "Confusion matrix",
+    ncols: int = 3,
+) -> Figure:
     """A confusion matrix beside a grid of example images (e.g. misclassified frames) with captions."""
     rows = max(1, int(np.ceil(len(images) / ncols)))
     fig = plt.figure(figsize=(11, max(4.6, 1.9 * rows + 0.6)))
@@ -187,8 +208,9 @@ def curves_and_confusion(history: pd.DataFrame, confusion: pd.DataFrame, title: 
     return fig
 
 
-def video_emotions(table: pd.DataFrame, classes: Sequence[str], face: np.ndarray, heatmap: np.ndarray,
-                   title: str = "") -> Figure:
+def video_emotions(
+    table: pd.DataFrame, classes: Sequence[str], face: np.ndarray, heatmap: np.ndarray, title: str = ""
+) -> Figure:
     """A video's per-frame class probabilities (lines), their mean (the clip's vote, bars) and one frame's Grad-CAM."""
     import cv2
 
@@ -213,19 +235,38 @@ def video_emotions(table: pd.DataFrame, classes: Sequence[str], face: np.ndarray
     return fig
 
 
-def accuracy_vs_params(table: pd.DataFrame, highlight: str | None = None,
-                       title: str = "Accuracy versus parameters") -> Figure:
+def accuracy_vs_params(
+    table: pd.DataFrame, highlight: str | None = None, title: str = "Accuracy versus parameters"
+) -> Figure:
     """Scatter of accuracy against parameter count (log scale), one labelled point per model; an
     `accuracy_std` column (spread over seeds) is drawn as error bars."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for _, row in table.iterrows():
         chosen = row["model"] == highlight
-        ax.errorbar(row["params"], row["accuracy"], yerr=row.get("accuracy_std", None), fmt="none",
-                    ecolor="grey", capsize=4, zorder=2)
-        ax.scatter(row["params"], row["accuracy"], s=120 if chosen else 50,
-                   color="crimson" if chosen else "steelblue", zorder=3)
-        ax.annotate(row["model"], (row["params"], row["accuracy"]), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8, fontweight="bold" if chosen else "normal")
+        ax.errorbar(
+            row["params"],
+            row["accuracy"],
+            yerr=row.get("accuracy_std", None),
+            fmt="none",
+            ecolor="grey",
+            capsize=4,
+            zorder=2,
+        )
+        ax.scatter(
+            row["params"],
+            row["accuracy"],
+            s=120 if chosen else 50,
+            color="crimson" if chosen else "steelblue",
+            zorder=3,
+        )
+        ax.annotate(
+            row["model"],
+            (row["params"], row["accuracy"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+            fontweight="bold" if chosen else "normal",
+        )
     ax.set_xscale("log")
     ax.set(title=title, xlabel="parameters (log scale)", ylabel="test accuracy")
     ax.grid(alpha=0.3)
@@ -255,7 +296,12 @@ def paper_comparison(metrics: Mapping[str, float], data: str) -> pd.DataFrame:
 
     The label says which data each number comes from, so sample results are never read as real ones.
     """
-    ours = pd.DataFrame({"dataset": [f"{data} (this run)"], "accuracy": [100 * metrics["accuracy"]],
-                         "f1": [100 * metrics.get("f1_macro", metrics.get("f1", float("nan")))]})
+    ours = pd.DataFrame(
+        {
+            "dataset": [f"{data} (this run)"],
+            "accuracy": [100 * metrics["accuracy"]],
+            "f1": [100 * metrics.get("f1_macro", metrics.get("f1", float("nan")))],
+        }
+    )
     paper = PAPER_RESULTS.assign(dataset=PAPER_RESULTS["dataset"] + " (paper, reported)")
     return pd.concat([ours, paper], ignore_index=True).rename(columns={"accuracy": "accuracy %", "f1": "F1 %"}).round(1)

@@ -72,11 +72,31 @@ LOCK_NAME = ".preprocess.lock"
 TMP_MARK = ".tmp-"
 FORMAT_VERSION = 2  # 2: completion records keyed by the source file's size and mtime
 STATUSES: tuple[str, ...] = (
-    "ok", "no_face", "unreadable", "empty", "not_video", "bad_image", "missing", "bad_name",
+    "ok",
+    "no_face",
+    "unreadable",
+    "empty",
+    "not_video",
+    "bad_image",
+    "missing",
+    "bad_name",
 )
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "dataset", "clip_id", "subject", "emotion", "source", "frame_index", "detector",
-    "x", "y", "w", "h", "n_faces", "status", "reason", "image",
+    "dataset",
+    "clip_id",
+    "subject",
+    "emotion",
+    "source",
+    "frame_index",
+    "detector",
+    "x",
+    "y",
+    "w",
+    "h",
+    "n_faces",
+    "status",
+    "reason",
+    "image",
 )
 INT_COLUMNS: tuple[str, ...] = ("frame_index", "x", "y", "w", "h", "n_faces")
 CLIP_COLUMNS: tuple[str, ...] = ("path", "dataset", "emotion", "subject", "clip_id")
@@ -142,7 +162,7 @@ def crop_face(image: np.ndarray, box: Box, *, size: int = DEFAULT_SIZE, margin: 
     gray = to_gray(image)
     height, width = gray.shape
     x0, y0, x1, y1 = square_region(box, margin)
-    inside = gray[max(0, y0):min(height, y1), max(0, x0):min(width, x1)]
+    inside = gray[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
     if inside.size == 0:
         raise ValueError(f"box {box} lies outside the {width}×{height} image")
     padded = cv2.copyMakeBorder(
@@ -242,9 +262,21 @@ def clip_key(clip: dict) -> str:
 def _row(clip: dict, settings: Settings, **values: Any) -> dict:
     """One manifest row for `clip` with `values` filled in and the rest empty."""
     row = {
-        "dataset": clip["dataset"], "clip_id": clip["clip_id"], "subject": clip["subject"],
-        "emotion": clip["emotion"], "source": clip["path"], "frame_index": None, "detector": settings.detector,
-        "x": None, "y": None, "w": None, "h": None, "n_faces": None, "status": "", "reason": "", "image": "",
+        "dataset": clip["dataset"],
+        "clip_id": clip["clip_id"],
+        "subject": clip["subject"],
+        "emotion": clip["emotion"],
+        "source": clip["path"],
+        "frame_index": None,
+        "detector": settings.detector,
+        "x": None,
+        "y": None,
+        "w": None,
+        "h": None,
+        "n_faces": None,
+        "status": "",
+        "reason": "",
+        "image": "",
     }
     row.update(values)
     return row
@@ -256,40 +288,73 @@ def _first_face(
     """The largest face found by the first of `detectors` that finds one (a clip's face-scaled search,
     then the full one), cropped as `settings` say; None when none finds a face."""
     for detector in detectors:
-        found = largest_face_crop(frame, detector, size=settings.size, margin=settings.margin,
-                                  align=settings.align, landmarker=landmarker)
+        found = largest_face_crop(
+            frame, detector, size=settings.size, margin=settings.margin, align=settings.align, landmarker=landmarker
+        )
         if found is not None:
             return found
     return None
 
 
 def _frame_row(
-    clip: dict, index: int, frame: np.ndarray | None, out_dir: Path, settings: Settings,
-    detectors: Sequence[FaceDetector], landmarker: Landmarker | None,
+    clip: dict,
+    index: int,
+    frame: np.ndarray | None,
+    out_dir: Path,
+    settings: Settings,
+    detectors: Sequence[FaceDetector],
+    landmarker: Landmarker | None,
 ) -> dict:
     """Detect (with the first of `detectors` that finds a face), crop and write one sampled frame; the
     manifest row says what happened."""
     import cv2
 
     if frame is None:
-        return _row(clip, settings, frame_index=index, status="unreadable",
-                    reason=f"frame {index} could not be decoded (truncated or corrupted video?)")
+        return _row(
+            clip,
+            settings,
+            frame_index=index,
+            status="unreadable",
+            reason=f"frame {index} could not be decoded (truncated or corrupted video?)",
+        )
     if min(frame.shape[:2]) < MIN_IMAGE_SIDE:
-        return _row(clip, settings, frame_index=index, status="bad_image",
-                    reason=f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face")
+        return _row(
+            clip,
+            settings,
+            frame_index=index,
+            status="bad_image",
+            reason=f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face",
+        )
     try:
         found = _first_face(frame, detectors, settings, landmarker)
     except (ValueError, RuntimeError, cv2.error) as exc:  # dlib raises RuntimeError
         return _row(clip, settings, frame_index=index, status="bad_image", reason=f"unusable image: {exc}")
     if found is None:
-        return _row(clip, settings, frame_index=index, n_faces=0, status="no_face",
-                    reason=no_face_reason(detectors[-1], frame.shape))
+        return _row(
+            clip,
+            settings,
+            frame_index=index,
+            n_faces=0,
+            status="no_face",
+            reason=no_face_reason(detectors[-1], frame.shape),
+        )
     relpath = crop_relpath(clip["emotion"], clip["clip_id"], index)
     atomic_write_bytes(out_dir / relpath, encode_png(found.crop))
     box = found.box
     reason = f"{found.n_faces} faces, kept the largest" if found.n_faces > 1 else ""
-    return _row(clip, settings, frame_index=index, x=box.x, y=box.y, w=box.w, h=box.h, n_faces=found.n_faces,
-                status="ok", reason=reason, image=relpath)
+    return _row(
+        clip,
+        settings,
+        frame_index=index,
+        x=box.x,
+        y=box.y,
+        w=box.w,
+        h=box.h,
+        n_faces=found.n_faces,
+        status="ok",
+        reason=reason,
+        image=relpath,
+    )
 
 
 def process_clip(
@@ -302,8 +367,14 @@ def process_clip(
     not_text = [k for k in CLIP_COLUMNS if not is_utf8(str(clip[k]))]
     if not_text:
         safe = {**clip, **{k: printable(str(clip[k])) for k in CLIP_COLUMNS}}
-        return [_row(safe, settings, status="bad_name",
-                     reason=f"{safe['path']}: not valid UTF-8 ({', '.join(not_text)}); rename it to process it")]
+        return [
+            _row(
+                safe,
+                settings,
+                status="bad_name",
+                reason=f"{safe['path']}: not valid UTF-8 ({', '.join(not_text)}); rename it to process it",
+            )
+        ]
     path = Path(clip["path"])
     try:
         frames = try_sample_frames(path, settings.frames, settings.every)
@@ -318,8 +389,12 @@ def process_clip(
 
 
 def clip_rows(
-    clip: dict, frames: Sequence[tuple[int, np.ndarray | None]], out_dir: Path, settings: Settings,
-    detector: FaceDetector, landmarker: Landmarker | None = None,
+    clip: dict,
+    frames: Sequence[tuple[int, np.ndarray | None]],
+    out_dir: Path,
+    settings: Settings,
+    detector: FaceDetector,
+    landmarker: Landmarker | None = None,
 ) -> list[dict]:
     """Detect, crop and write a clip's sampled frames. With `settings.scale_to_face`, once a frame
     shows a large face the later frames are searched on a copy smaller by whole pyramid levels
@@ -492,8 +567,10 @@ def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: 
         started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
         shipped = settings.detector in SHIPPED_DETECTORS
         detector = make_detector(settings.detector, max_side=settings.max_side) if shipped else None
-        futures = [*started, *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector)
-                               for k in range(workers))]
+        futures = [
+            *started,
+            *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
+        ]
         while futures:
             finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
             done_now = pending & {p.name for p in parts.glob("*.csv")}
@@ -501,8 +578,10 @@ def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: 
             pending -= done_now
             for future in finished:
                 if future.exception() is not None:
-                    raise PreprocessError(f"a preprocessing worker failed ({future.exception()!r}); "
-                                          "finished clips are kept, rerun to resume") from future.exception()
+                    raise PreprocessError(
+                        f"a preprocessing worker failed ({future.exception()!r}); "
+                        "finished clips are kept, rerun to resume"
+                    ) from future.exception()
             futures = list(running)
 
 
@@ -541,12 +620,16 @@ def claim_folder(out_dir: Path, settings: Settings, source: dict, paths: set[str
     if foreign is not None:
         stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}
     if stored[SOURCE_NAME] is not None and stored[SOURCE_NAME] != source:
-        raise PreprocessError(f"{out_dir} holds the crops of another source ({_differences(stored[SOURCE_NAME], source)}); "
-                              "use another --out folder, or --force (force=True) to delete them and start over")
+        raise PreprocessError(
+            f"{out_dir} holds the crops of another source ({_differences(stored[SOURCE_NAME], source)}); "
+            "use another --out folder, or --force (force=True) to delete them and start over"
+        )
     if stored[SETTINGS_NAME] is not None and stored[SETTINGS_NAME] != records[SETTINGS_NAME]:
-        raise PreprocessError(f"{out_dir} was preprocessed with other settings "
-                              f"({_differences(stored[SETTINGS_NAME], records[SETTINGS_NAME])}); "
-                              "use another --out folder, or --force (force=True) to delete its crops and start over")
+        raise PreprocessError(
+            f"{out_dir} was preprocessed with other settings "
+            f"({_differences(stored[SETTINGS_NAME], records[SETTINGS_NAME])}); "
+            "use another --out folder, or --force (force=True) to delete its crops and start over"
+        )
     for name, record in records.items():
         if stored[name] is None:
             atomic_write_bytes(parts / name, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
@@ -596,16 +679,20 @@ def check_overlap(out_dir: Path, records: list[dict], source: Path | None) -> No
     clash = next((r for r in roots if out == r or r in out.parents or out in r.parents), None)
     clash = clash or next((f for f in sorted(folders) if out == f or f in out.parents or out in f.parents), None)
     if clash is not None:
-        raise PreprocessError(f"the output folder {out} and the source {clash} overlap (the same folder, or one "
-                              "inside the other): crops would overwrite or mix with the source; use an --out "
-                              "outside the source")
+        raise PreprocessError(
+            f"the output folder {out} and the source {clash} overlap (the same folder, or one "
+            "inside the other): crops would overwrite or mix with the source; use an --out "
+            "outside the source"
+        )
 
 
 def clip_records(clips: pd.DataFrame) -> list[dict]:
     """The clip index as plain dicts with the fields the workers need (path made absolute)."""
     missing = [c for c in CLIP_COLUMNS if c not in clips.columns]
     if missing:
-        raise PreprocessError(f"the clip table lacks column(s) {', '.join(missing)} (see ARCHITECTURE.md, 'Clip index')")
+        raise PreprocessError(
+            f"the clip table lacks column(s) {', '.join(missing)} (see ARCHITECTURE.md, 'Clip index')"
+        )
     records = []
     for row in clips.to_dict("records"):
         record = {k: str(row[k]) for k in CLIP_COLUMNS}
@@ -658,9 +745,16 @@ def preprocess_dataset(
     """
     if detector not in DETECTORS:
         raise PreprocessError(f"unknown detector {detector!r}; choose one of: {', '.join(DETECTORS)}")
-    settings = Settings(frames=frames, every=every, detector=detector, size=size, margin=float(margin),
-                        align=bool(align), max_side=resolve_max_side(detector, max_side),
-                        scale_to_face=bool(scale_to_face))
+    settings = Settings(
+        frames=frames,
+        every=every,
+        detector=detector,
+        size=size,
+        margin=float(margin),
+        align=bool(align),
+        max_side=resolve_max_side(detector, max_side),
+        scale_to_face=bool(scale_to_face),
+    )
     check_settings(settings)
     records = clip_records(clips)
     out_dir = Path(out_dir)
@@ -695,8 +789,10 @@ def merge_parts(out_dir: Path, records: list[dict]) -> pd.DataFrame:
     for clip in records:
         part = read_part(out_dir, clip)
         if part is None:
-            raise PreprocessError(f"clip {printable(clip['clip_id'])} ({printable(clip['path'])}) has no completion "
-                                  "record; rerun to finish it")
+            raise PreprocessError(
+                f"clip {printable(clip['clip_id'])} ({printable(clip['path'])}) has no completion "
+                "record; rerun to finish it"
+            )
         rows += part
     atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, _csv_bytes(manifest_frame(rows)))
     return load_manifest(out_dir)
@@ -727,8 +823,9 @@ def margin_for(detector: str, margin: float | None = None) -> float:
 def status_counts(manifest: pd.DataFrame) -> dict[str, int]:
     """Frames per status, in STATUSES order (statuses with no frame left out)."""
     counts = manifest["status"].value_counts().to_dict()
-    return {status: int(counts[status]) for status in (*STATUSES, *sorted(set(counts) - set(STATUSES)))
-            if status in counts}
+    return {
+        status: int(counts[status]) for status in (*STATUSES, *sorted(set(counts) - set(STATUSES))) if status in counts
+    }
 
 
 def _source_sizes(manifest: pd.DataFrame) -> list[tuple[int, int]]:
@@ -749,8 +846,10 @@ def _no_face_cause(manifest: pd.DataFrame) -> str:
     example = manifest.loc[manifest["status"] == "no_face", "reason"].iloc[0]
     if "--max-side" in example:
         return f"detection ran on downscaled copies ({example}): try --max-side full"
-    return (f"{detector} found no frontal face ({example}): check that the files show faces, or try "
-            "--detector dlib-cnn (more angles)")
+    return (
+        f"{detector} found no frontal face ({example}): check that the files show faces, or try "
+        "--detector dlib-cnn (more angles)"
+    )
 
 
 def likely_cause(manifest: pd.DataFrame) -> str:
@@ -785,8 +884,11 @@ def check_yield(manifest: pd.DataFrame) -> str | None:
     usable = int((manifest["status"] == "ok").sum())
     if usable == 0:
         failed = status_counts(manifest)
-        what = (f"all {len(manifest)} {_unit(manifest)} are {next(iter(failed))}" if len(failed) == 1
-                else yield_report(manifest))
+        what = (
+            f"all {len(manifest)} {_unit(manifest)} are {next(iter(failed))}"
+            if len(failed) == 1
+            else yield_report(manifest)
+        )
         raise PreprocessError(f"no usable crop: {what}; {likely_cause(manifest)}")
     if usable < LOW_YIELD_FRACTION * len(manifest):
         return f"most frames are unusable: {yield_report(manifest)}; {likely_cause(manifest)}"

@@ -107,8 +107,10 @@ class RunFolder:
     def test_predictions(self) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
         """(test frames, probabilities (N, classes), classes) as saved when the run finished."""
         if not self.predictions_file.is_file():
-            raise RunFolderError(f"{self.path} has no {PREDICTIONS_FILE}: it is not a finished run folder, or "
-                                 "the run was made before runs saved their test predictions (train it again)")
+            raise RunFolderError(
+                f"{self.path} has no {PREDICTIONS_FILE}: it is not a finished run folder, or "
+                "the run was made before runs saved their test predictions (train it again)"
+            )
         classes = self.classes()
         table = pd.read_csv(self.predictions_file, keep_default_na=False)
         columns = probability_columns(classes)

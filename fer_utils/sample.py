@@ -74,24 +74,72 @@ CONTROL_POINTS = tuple(range(60))
 # jaw dropped (AU26/27); calm = relaxed, half-lowered lids and a faint smile.
 EMOTION_TEMPLATES: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] = {
     "neutral": (),
-    "calm": ((MOUTH_CORNERS, 0.06, -0.06), (CORNER_NEIGHBOURS, 0.03, -0.03), (BROWS, 0.0, 0.05),
-             (UPPER_LIDS, 0.0, 0.025), (LOWER_LIP, 0.0, -0.03)),
-    "happy": ((MOUTH_CORNERS, 0.18, -0.17), (CORNER_NEIGHBOURS, 0.09, -0.09), (UPPER_LIP, 0.03, -0.04),
-              (LOWER_LIP, 0.03, 0.04), (LOWER_LIDS, 0.0, -0.03), (NOSE_BASE, 0.04, -0.03), (CHEEKS, 0.02, -0.07),
-              (JAW_MID, 0.0, -0.04)),
-    "sad": ((MOUTH_CORNERS, -0.04, 0.16), (CORNER_NEIGHBOURS, -0.02, 0.07), (BROWS_INNER, -0.03, -0.14),
-            (BROWS_OUTER, 0.0, 0.05), (UPPER_LIDS, 0.0, 0.02), (LOWER_LIP, 0.0, -0.06), (JAW_LOW, 0.0, -0.05)),
-    "angry": ((BROWS, -0.03, 0.09), (BROWS_INNER, -0.05, 0.04), (UPPER_LIDS, 0.0, 0.02), (LOWER_LIDS, 0.0, -0.02),
-              (UPPER_LIP_MID, 0.0, 0.04), (LOWER_LIP_MID, 0.0, -0.05), (MOUTH_CORNERS, -0.08, 0.02),
-              (CORNER_NEIGHBOURS, -0.04, 0.0), (NOSE_BASE, 0.02, -0.02)),
-    "fearful": ((BROWS, 0.0, -0.15), (BROWS_INNER, -0.05, -0.05), (UPPER_LIDS, 0.0, -0.06), (MOUTH_CORNERS, 0.18, 0.05),
-                (CORNER_NEIGHBOURS, 0.08, 0.02), (LOWER_LIP, 0.0, 0.12), (JAW_LOW, 0.0, 0.08)),
-    "disgust": ((UPPER_LIP, 0.0, -0.14), (NOSE_BASE, 0.04, -0.09), (BROWS_INNER, -0.04, 0.08), (BROWS, 0.0, 0.03),
-                (LOWER_LIDS, 0.0, -0.03), (MOUTH_CORNERS, -0.04, 0.06), (CORNER_NEIGHBOURS, -0.02, 0.05),
-                (LOWER_LIP, 0.0, 0.04)),
-    "surprised": ((BROWS, 0.0, -0.20), (UPPER_LIDS, 0.0, -0.07), (JAW_LOW, 0.0, 0.24), (JAW_MID, 0.0, 0.09),
-                  (LOWER_LIP, 0.0, 0.26), (MOUTH_CORNERS, -0.04, 0.12), (CORNER_NEIGHBOURS, -0.03, 0.06),
-                  (UPPER_LIP, 0.0, -0.04)),
+    "calm": (
+        (MOUTH_CORNERS, 0.06, -0.06),
+        (CORNER_NEIGHBOURS, 0.03, -0.03),
+        (BROWS, 0.0, 0.05),
+        (UPPER_LIDS, 0.0, 0.025),
+        (LOWER_LIP, 0.0, -0.03),
+    ),
+    "happy": (
+        (MOUTH_CORNERS, 0.18, -0.17),
+        (CORNER_NEIGHBOURS, 0.09, -0.09),
+        (UPPER_LIP, 0.03, -0.04),
+        (LOWER_LIP, 0.03, 0.04),
+        (LOWER_LIDS, 0.0, -0.03),
+        (NOSE_BASE, 0.04, -0.03),
+        (CHEEKS, 0.02, -0.07),
+        (JAW_MID, 0.0, -0.04),
+    ),
+    "sad": (
+        (MOUTH_CORNERS, -0.04, 0.16),
+        (CORNER_NEIGHBOURS, -0.02, 0.07),
+        (BROWS_INNER, -0.03, -0.14),
+        (BROWS_OUTER, 0.0, 0.05),
+        (UPPER_LIDS, 0.0, 0.02),
+        (LOWER_LIP, 0.0, -0.06),
+        (JAW_LOW, 0.0, -0.05),
+    ),
+    "angry": (
+        (BROWS, -0.03, 0.09),
+        (BROWS_INNER, -0.05, 0.04),
+        (UPPER_LIDS, 0.0, 0.02),
+        (LOWER_LIDS, 0.0, -0.02),
+        (UPPER_LIP_MID, 0.0, 0.04),
+        (LOWER_LIP_MID, 0.0, -0.05),
+        (MOUTH_CORNERS, -0.08, 0.02),
+        (CORNER_NEIGHBOURS, -0.04, 0.0),
+        (NOSE_BASE, 0.02, -0.02),
+    ),
+    "fearful": (
+        (BROWS, 0.0, -0.15),
+        (BROWS_INNER, -0.05, -0.05),
+        (UPPER_LIDS, 0.0, -0.06),
+        (MOUTH_CORNERS, 0.18, 0.05),
+        (CORNER_NEIGHBOURS, 0.08, 0.02),
+        (LOWER_LIP, 0.0, 0.12),
+        (JAW_LOW, 0.0, 0.08),
+    ),
+    "disgust": (
+        (UPPER_LIP, 0.0, -0.14),
+        (NOSE_BASE, 0.04, -0.09),
+        (BROWS_INNER, -0.04, 0.08),
+        (BROWS, 0.0, 0.03),
+        (LOWER_LIDS, 0.0, -0.03),
+        (MOUTH_CORNERS, -0.04, 0.06),
+        (CORNER_NEIGHBOURS, -0.02, 0.05),
+        (LOWER_LIP, 0.0, 0.04),
+    ),
+    "surprised": (
+        (BROWS, 0.0, -0.20),
+        (UPPER_LIDS, 0.0, -0.07),
+        (JAW_LOW, 0.0, 0.24),
+        (JAW_MID, 0.0, 0.09),
+        (LOWER_LIP, 0.0, 0.26),
+        (MOUTH_CORNERS, -0.04, 0.12),
+        (CORNER_NEIGHBOURS, -0.03, 0.06),
+        (UPPER_LIP, 0.0, -0.04),
+    ),
 }
 
 README = """# Synthetic RAVDESS-style sample (NOT real data)
@@ -132,8 +180,10 @@ class ClipSpec:
     @property
     def clip_id(self) -> str:
         """RAVDESS identifier: video-only (02), speech (01), then the clip's fields."""
-        return (f"02-01-{self.emotion_code:02d}-{self.intensity:02d}-{self.statement:02d}-"
-                f"{self.repetition:02d}-{self.actor:02d}")
+        return (
+            f"02-01-{self.emotion_code:02d}-{self.intensity:02d}-{self.statement:02d}-"
+            f"{self.repetition:02d}-{self.actor:02d}"
+        )
 
     @property
     def relpath(self) -> str:
@@ -261,8 +311,15 @@ def expression_map(source: np.ndarray, landmarks: np.ndarray, displacement: np.n
 
 
 def render_clip(
-    still: np.ndarray, landmarks: np.ndarray, spec: ClipSpec, path: Path, *,
-    n_frames: int = N_FRAMES, fps: int = FPS, frame_size: tuple[int, int] = FRAME_SIZE, seed: int = 0,
+    still: np.ndarray,
+    landmarks: np.ndarray,
+    spec: ClipSpec,
+    path: Path,
+    *,
+    n_frames: int = N_FRAMES,
+    fps: int = FPS,
+    frame_size: tuple[int, int] = FRAME_SIZE,
+    seed: int = 0,
 ) -> None:
     """Write one clip of `spec` to `path` (mp4v), animating `still` from neutral to the emotion's peak.
 
@@ -318,8 +375,7 @@ def still_landmarks(actors: Sequence[int]) -> dict[int, np.ndarray]:
     return result
 
 
-def _render_actor(out: Path, actor: int, landmarks: np.ndarray, specs: list[ClipSpec],
-                  options: dict) -> list[dict]:
+def _render_actor(out: Path, actor: int, landmarks: np.ndarray, specs: list[ClipSpec], options: dict) -> list[dict]:
     """Render every clip of one actor (a worker task); returns one row per clip."""
     import cv2
 
@@ -332,8 +388,15 @@ def _render_actor(out: Path, actor: int, landmarks: np.ndarray, specs: list[Clip
             path = out / spec.relpath
             render_clip(still, landmarks, spec, path, **options)
             emotion = RAVDESS_EMOTIONS[f"{spec.emotion_code:02d}"]
-            rows.append({"path": str(path), "clip_id": spec.clip_id, "subject": f"Actor_{actor:02d}",
-                         "emotion": emotion, **asdict(spec)})
+            rows.append(
+                {
+                    "path": str(path),
+                    "clip_id": spec.clip_id,
+                    "subject": f"Actor_{actor:02d}",
+                    "emotion": emotion,
+                    **asdict(spec),
+                }
+            )
     finally:
         cv2.setNumThreads(threads)
     return rows
@@ -344,15 +407,29 @@ def _write_docs(out: Path, n_clips: int, params: dict) -> None:
     attribution = (stills_dir() / "ATTRIBUTION.md").read_text()
     (out / "ATTRIBUTION.md").write_text(attribution.rstrip() + "\n" + DERIVATIVE_NOTE)
     width, height = params["frame_size"]
-    text = README.format(params=", ".join(f"{k}={v}" for k, v in params.items()), n_clips=n_clips,
-                         n_frames=params["n_frames"], fps=params["fps"], width=width, height=height)
+    text = README.format(
+        params=", ".join(f"{k}={v}" for k, v in params.items()),
+        n_clips=n_clips,
+        n_frames=params["n_frames"],
+        fps=params["fps"],
+        width=width,
+        height=height,
+    )
     (out / "README.md").write_text(text)
 
 
 def generate_sample(
-    out: Path, *, actors: Sequence[int] = range(1, 25), emotions: Sequence[int] = EMOTION_CODES,
-    intensities: Sequence[int] = (1, 2), n_frames: int = N_FRAMES, fps: int = FPS,
-    frame_size: tuple[int, int] = FRAME_SIZE, seed: int = 0, workers: int | None = None, progress: bool = True,
+    out: Path,
+    *,
+    actors: Sequence[int] = range(1, 25),
+    emotions: Sequence[int] = EMOTION_CODES,
+    intensities: Sequence[int] = (1, 2),
+    n_frames: int = N_FRAMES,
+    fps: int = FPS,
+    frame_size: tuple[int, int] = FRAME_SIZE,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Generate the synthetic RAVDESS-style sample in `out`; returns one row per clip (absolute paths;
     `clips.csv` in `out` lists the same with paths relative to `out`).
@@ -391,8 +468,9 @@ def generate_sample(
     table = pd.DataFrame(rows)
     relative = table.assign(path=table["path"].map(lambda p: Path(p).relative_to(out).as_posix()))
     relative.to_csv(out / "clips.csv", index=False)  # relative paths: the folder can be moved
-    _write_docs(out, len(table), {"actors": _ranges(actors), "emotions": emotions, "intensities": intensities,
-                                  **options})
+    _write_docs(
+        out, len(table), {"actors": _ranges(actors), "emotions": emotions, "intensities": intensities, **options}
+    )
     return table
 
 

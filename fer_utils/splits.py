@@ -62,8 +62,10 @@ class LeakReport:
     def __str__(self) -> str:
         if not self.leaks:
             return "no leak: no clip and no subject appears on two sides"
-        return (f"leaks: {len(self.shared_clips)} clip(s) and {len(self.shared_subjects)} subject(s) "
-                f"appear on two sides (subjects: {', '.join(map(str, self.shared_subjects[:10]))})")
+        return (
+            f"leaks: {len(self.shared_clips)} clip(s) and {len(self.shared_subjects)} subject(s) "
+            f"appear on two sides (subjects: {', '.join(map(str, self.shared_subjects[:10]))})"
+        )
 
 
 def _check_table(df: pd.DataFrame) -> None:

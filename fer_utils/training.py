@@ -203,8 +203,9 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 def compile_model(config: TrainConfig, num_classes: int) -> keras.Model:
     """Build the configured model for `num_classes` and compile it with Adam and cross-entropy."""
-    options = ({"dropout": tuple(config.dropout), "l1": config.l1, "init": config.init}
-               if config.model == PAPER_MODEL else {})
+    options = (
+        {"dropout": tuple(config.dropout), "l1": config.l1, "init": config.init} if config.model == PAPER_MODEL else {}
+    )
     model = build_model(config.model, num_classes, (*config.image_size, 1), **options)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -220,15 +221,21 @@ def check_config(config: TrainConfig) -> None:
         (config.model in MODEL_BUILDERS, f"model {config.model!r} is not one of {sorted(MODEL_BUILDERS)}"),
         (config.epochs >= 1, f"epochs must be at least 1, got {config.epochs}"),
         (config.batch_size >= 1, f"batch size must be at least 1, got {config.batch_size}"),
-        (len(config.image_size) == 2 and min(config.image_size) >= 1,
-         f"image size must be two sides of at least 1 pixel, got {config.image_size}"),
+        (
+            len(config.image_size) == 2 and min(config.image_size) >= 1,
+            f"image size must be two sides of at least 1 pixel, got {config.image_size}",
+        ),
         (config.learning_rate > 0, f"learning rate must be positive, got {config.learning_rate}"),
         (config.l1 >= 0, f"the L1 factor must be 0 (off) or positive, got {config.l1}"),
-        (len(config.dropout) == 3 and all(0 <= r < 1 for r in config.dropout),
-         f"dropout needs three rates in [0, 1), got {config.dropout}"),
+        (
+            len(config.dropout) == 3 and all(0 <= r < 1 for r in config.dropout),
+            f"dropout needs three rates in [0, 1), got {config.dropout}",
+        ),
         (config.patience >= 0, f"patience must be 0 or more epochs, got {config.patience}"),
-        (0 < config.test_size < 1 and 0 <= config.val_size < 1 and config.test_size + config.val_size < 1,
-         f"test size {config.test_size} and val size {config.val_size} must be fractions summing below 1"),
+        (
+            0 < config.test_size < 1 and 0 <= config.val_size < 1 and config.test_size + config.val_size < 1,
+            f"test size {config.test_size} and val size {config.val_size} must be fractions summing below 1",
+        ),
         (config.init in INITS, f"initialiser {config.init!r} is not one of {INITS}"),
     ]
     for ok, message in problems:
@@ -240,8 +247,10 @@ def check_crops(frames: pd.DataFrame, root: Path) -> None:
     """TrainingError naming the crops of `frames` that are not on disk under `root` (every row is checked)."""
     missing = [p for p in frames["image"] if not (Path(root) / p).is_file()]
     if missing:
-        raise TrainingError(f"{len(missing)} of {len(frames)} crops listed in the manifest are missing under "
-                            f"{root}, e.g. {missing[:3]}: re-run preprocess, or is {root} the crops folder?")
+        raise TrainingError(
+            f"{len(missing)} of {len(frames)} crops listed in the manifest are missing under "
+            f"{root}, e.g. {missing[:3]}: re-run preprocess, or is {root} the crops folder?"
+        )
 
 
 def check_frames(frames: pd.DataFrame, root: Path) -> list[str]:
@@ -251,8 +260,10 @@ def check_frames(frames: pd.DataFrame, root: Path) -> list[str]:
         raise TrainingError(f"no usable crops (status ok) in the manifest of {root}")
     classes = classes_in(frames)
     if len(classes) < 2:
-        raise TrainingError(f"training needs at least 2 classes, the frames hold only {classes} "
-                            f"({len(frames)} crops): a 1-class model would score 1.0 and mean nothing")
+        raise TrainingError(
+            f"training needs at least 2 classes, the frames hold only {classes} "
+            f"({len(frames)} crops): a 1-class model would score 1.0 and mean nothing"
+        )
     check_crops(frames, root)
     return classes
 
@@ -277,17 +288,28 @@ def run_callbacks(run: RunFolder, monitor: str, patience: int) -> list[keras.cal
     ]
 
 
-def fit_model(config: TrainConfig, train: tf.data.Dataset, val: tf.data.Dataset | None, num_classes: int,
-              run: RunFolder, strategy: tf.distribute.Strategy | None = None,
-              verbose: int | str = 2) -> tuple[keras.Model, pd.DataFrame]:
+def fit_model(
+    config: TrainConfig,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset | None,
+    num_classes: int,
+    run: RunFolder,
+    strategy: tf.distribute.Strategy | None = None,
+    verbose: int | str = 2,
+) -> tuple[keras.Model, pd.DataFrame]:
     """Compile the configured model (in `strategy`'s scope) and fit it for up to `config.epochs`, with
     early stopping on the validation loss (the training loss without `val`) and the best epoch saved
     in `run`. Returns the model as trained and the history, one row per epoch."""
     with (strategy or tf.distribute.get_strategy()).scope():
         model = compile_model(config, num_classes)
     monitor = "val_loss" if val is not None else "loss"
-    fit = model.fit(train, validation_data=val, epochs=config.epochs,
-                    callbacks=run_callbacks(run, monitor, config.patience), verbose=verbose)
+    fit = model.fit(
+        train,
+        validation_data=val,
+        epochs=config.epochs,
+        callbacks=run_callbacks(run, monitor, config.patience),
+        verbose=verbose,
+    )
     return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
 
 
@@ -310,8 +332,14 @@ COLLAPSE_ADVICE = (
 CHANCE_LOSS_FRACTION = 0.97
 
 
-def collapse_check(model: keras.Model, images: tf.data.Dataset | np.ndarray, probabilities: np.ndarray,
-                   classes: Sequence[str], frames: pd.DataFrame, train_loss: float | None = None) -> dict:
+def collapse_check(
+    model: keras.Model,
+    images: tf.data.Dataset | np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    frames: pd.DataFrame,
+    train_loss: float | None = None,
+) -> dict:
     """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, when it
     has one) on the test images, one predicted class for every test frame although the truth has more,
     or a lowest training loss `train_loss` still at chance (≥ CHANCE_LOSS_FRACTION × ln(classes)).
@@ -327,8 +355,14 @@ def collapse_check(model: keras.Model, images: tf.data.Dataset | np.ndarray, pro
     true = int(frames["emotion"].nunique())
     ratio = None if train_loss is None else round(float(train_loss) / float(np.log(len(classes))), 4)
     collapsed = (alive == 0) or (true > 1 and predicted <= 1) or (ratio is not None and ratio >= CHANCE_LOSS_FRACTION)
-    return {"collapsed": bool(collapsed), "alive_units": alive, "predicted_classes": predicted,
-            "true_classes": true, "train_loss_vs_chance": ratio, "advice": COLLAPSE_ADVICE if collapsed else ""}
+    return {
+        "collapsed": bool(collapsed),
+        "alive_units": alive,
+        "predicted_classes": predicted,
+        "true_classes": true,
+        "train_loss_vs_chance": ratio,
+        "advice": COLLAPSE_ADVICE if collapsed else "",
+    }
 
 
 def collapse_message(metrics: dict) -> str:
@@ -340,20 +374,30 @@ def collapse_message(metrics: dict) -> str:
     units = "" if alive is None else f"{alive} of 16 Dense units alive; "
     ratio = report.get("train_loss_vs_chance")
     loss = "" if ratio is None else f"; lowest training loss {ratio:.2f} × that of a uniform guess"
-    return ("!" * 72 + f"\nCOLLAPSED RUN: {units}{report.get('predicted_classes')} predicted class(es) "
-            f"for {report.get('true_classes')} true ones{loss}.\n{report.get('advice')}\n" + "!" * 72)
+    return (
+        "!" * 72 + f"\nCOLLAPSED RUN: {units}{report.get('predicted_classes')} predicted class(es) "
+        f"for {report.get('true_classes')} true ones{loss}.\n{report.get('advice')}\n" + "!" * 72
+    )
 
 
-def _fit_and_test(config: TrainConfig, split: Split, root: Path, run: RunFolder, classes: Sequence[str],
-                  strategy: tf.distribute.Strategy, verbose: int | str) -> RunResult:
+def _fit_and_test(
+    config: TrainConfig,
+    split: Split,
+    root: Path,
+    run: RunFolder,
+    classes: Sequence[str],
+    strategy: tf.distribute.Strategy,
+    verbose: int | str,
+) -> RunResult:
     """Train, test and write every run file into `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
     replicas = strategy.num_replicas_in_sync
 
     def dataset(frames: pd.DataFrame, **options: object) -> tf.data.Dataset:
         size, drop = replica_batching(len(frames), config.batch_size, replicas)
-        return make_dataset(frames, root, classes, batch_size=size, drop_remainder=drop,
-                            image_size=config.image_size, **options)
+        return make_dataset(
+            frames, root, classes, batch_size=size, drop_remainder=drop, image_size=config.image_size, **options
+        )
 
     train_ds = dataset(split.train, shuffle=True, seed=config.seed, augment=config.augment)
     has_val = split.val is not None and len(split.val) > 0
@@ -362,11 +406,17 @@ def _fit_and_test(config: TrainConfig, split: Split, root: Path, run: RunFolder,
     start = time.perf_counter()
     model, history = fit_model(config, train_ds, val_ds, len(classes), run, strategy, verbose)
     seconds = time.perf_counter() - start
-    _write_json(run.config_file, {
-        **asdict(config), "classes": list(classes), "params": count_params(model),
-        "strategy": type(strategy).__name__, "replicas": replicas,
-        "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
-    })
+    _write_json(
+        run.config_file,
+        {
+            **asdict(config),
+            "classes": list(classes),
+            "params": count_params(model),
+            "strategy": type(strategy).__name__,
+            "replicas": replicas,
+            "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
+        },
+    )
     monitor = "val_loss" if has_val else "loss"
     best = load_model(run.model)
     test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
@@ -414,8 +464,9 @@ def train_on_split(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        result = _fit_and_test(config, split, root, RunFolder(tmp), classes,
-                               strategy or tf.distribute.get_strategy(), verbose)
+        result = _fit_and_test(
+            config, split, root, RunFolder(tmp), classes, strategy or tf.distribute.get_strategy(), verbose
+        )
         check_run_dir(final)  # nothing appeared there while we trained
         if final.is_dir():
             final.rmdir()  # empty: replaced by the complete run

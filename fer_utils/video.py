@@ -26,7 +26,13 @@ from fer_utils.errors import (
 
 # Leading bytes of the image formats OpenCV decodes with imread (GIF goes through the video reader).
 IMAGE_MAGIC: tuple[bytes, ...] = (
-    b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6",
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"P5",
+    b"P6",
 )
 # Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
 # decodes from the keyframe before target - 16, so a seek saves decoding only over gaps longer than 16 +
@@ -94,7 +100,9 @@ def _open(path: Path, threads: int | None = DECODER_THREADS) -> Any:
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     if not cap.isOpened():
         cap.release()
-        raise UnreadableVideoError(f"{Path(path).name}: the video container could not be opened (corrupted or truncated?)")
+        raise UnreadableVideoError(
+            f"{Path(path).name}: the video container could not be opened (corrupted or truncated?)"
+        )
     return cap
 
 
@@ -186,7 +194,7 @@ def _read_seeking(cap: Any, targets: Sequence[int]) -> tuple[dict[int, np.ndarra
         frames.update(got)
         position = target + 1
         if int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) != position:
-            return frames, list(targets[k + 1:])
+            return frames, list(targets[k + 1 :])
     return frames, []
 
 

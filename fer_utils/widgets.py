@@ -44,8 +44,9 @@ class LiveView:
         return self.draw(**self.values())
 
 
-def live_view(draw: Draw, controls: Mapping[str, widgets.ValueWidget],
-              describe: Describe | None = None, show: bool = True) -> LiveView:
+def live_view(
+    draw: Draw, controls: Mapping[str, widgets.ValueWidget], describe: Describe | None = None, show: bool = True
+) -> LiveView:
     """Show the controls and the default figure; redraw the figure (and status line) when a control moves."""
     from IPython.display import display
 
@@ -95,8 +96,9 @@ def clip_browser(clips: pd.DataFrame, show: bool = True) -> LiveView:
     emotions = plots.emotion_order(clips["emotion"])
     controls = {
         "subject": widgets.Dropdown(options=subjects, value=subjects[0], description="actor"),
-        "emotion": widgets.Dropdown(options=emotions, value="happy" if "happy" in emotions else emotions[0],
-                                    description="emotion"),
+        "emotion": widgets.Dropdown(
+            options=emotions, value="happy" if "happy" in emotions else emotions[0], description="emotion"
+        ),
         "frame": widgets.IntSlider(value=9, min=0, max=30, description="frame"),
     }
 
@@ -132,8 +134,12 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
             image, points = align_face(image, points)
             boxes = make_detector(detector).detect(image) or boxes
         crop = crop_face(image, boxes[0], margin=margin)
-        fig = plots.detection_figure(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), {detector: boxes[:1]}, points,
-                                     f"{detector}, margin {margin:.2f}{', aligned' if align else ''}")
+        fig = plots.detection_figure(
+            cv2.cvtColor(image, cv2.COLOR_BGR2RGB),
+            {detector: boxes[:1]},
+            points,
+            f"{detector}, margin {margin:.2f}{', aligned' if align else ''}",
+        )
         inset = fig.add_axes((0.72, 0.12, 0.26, 0.76))
         inset.imshow(crop, cmap="gray")
         inset.set_title(f"crop {crop.shape[1]}×{crop.shape[0]}", fontsize=8)
@@ -144,8 +150,13 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
 
 
 # Chapter 3: the architecture's size.
-def cnn_param_count(input_size: int, filters: Sequence[int] = (16, 64, 64), dense: int = 16,
-                    classes: int = PAPER_CLASSES, channels: int = 1) -> int:
+def cnn_param_count(
+    input_size: int,
+    filters: Sequence[int] = (16, 64, 64),
+    dense: int = 16,
+    classes: int = PAPER_CLASSES,
+    channels: int = 1,
+) -> int:
     """Parameters of the paper's CNN shape (3×3 same convs, each halved by 2×2 pooling, Dense, softmax).
 
     The closed form behind the explorer's live count: conv (9·c_in + 1)·c_out, then the flattened
@@ -173,17 +184,21 @@ def architecture_explorer(classes: int = PAPER_CLASSES, show: bool = True) -> Li
         convs = cnn_param_count(input_size, filters, 0, 0)
         total = cnn_param_count(input_size, filters, dense, classes)
         head = (dense + 1) * classes
-        return pd.DataFrame({"part": ["convolutions", "dense (flatten → fc)", "softmax"],
-                             "params": [convs, total - convs - head, head]})
+        return pd.DataFrame(
+            {"part": ["convolutions", "dense (flatten → fc)", "softmax"], "params": [convs, total - convs - head, head]}
+        )
 
     def describe(**values: int) -> str:
         table = parts(**values)
-        return (f"<b>{int(table['params'].sum()):,} parameters</b> "
-                f"(paper: 542,136 at {PAPER_SIDE} px, 16/64/64 filters, 16 units, {PAPER_CLASSES} classes)")
+        return (
+            f"<b>{int(table['params'].sum()):,} parameters</b> "
+            f"(paper: 542,136 at {PAPER_SIDE} px, 16/64/64 filters, 16 units, {PAPER_CLASSES} classes)"
+        )
 
     def draw(**values: int) -> Figure:
-        return plots.bar_table(parts(**values), "part", "params", title="Where the parameters are",
-                               ylabel="parameters (log)", log=True)
+        return plots.bar_table(
+            parts(**values), "part", "params", title="Where the parameters are", ylabel="parameters (log)", log=True
+        )
 
     return live_view(draw, controls, describe, show=show)
 
@@ -198,8 +213,14 @@ def level_confusion(table: pd.DataFrame, classes: Sequence[str], normalize: bool
     return confusion(table["emotion"], table["predicted"], classes, normalize="true" if normalize else None)
 
 
-def prediction_browser(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str], crops: Path,
-                       data: str = "sample", show: bool = True) -> LiveView:
+def prediction_browser(
+    frames: pd.DataFrame,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    crops: Path,
+    data: str = "sample",
+    show: bool = True,
+) -> LiveView:
     """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
     confident mistakes (their crops from `crops`, captioned true → predicted)."""
     import cv2
@@ -214,15 +235,19 @@ def prediction_browser(frames: pd.DataFrame, probabilities: np.ndarray, classes:
     def describe(level: str, normalize: bool, emotion: str) -> str:
         table = tables[level]
         wrong = int((table["emotion"] != table["predicted"]).sum())
-        return (f"{level} level: {len(table)} test {level}s, {wrong} misclassified "
-                f"(accuracy {1 - wrong / max(len(table), 1):.3f}; {data})")
+        return (
+            f"{level} level: {len(table)} test {level}s, {wrong} misclassified "
+            f"(accuracy {1 - wrong / max(len(table), 1):.3f}; {data})"
+        )
 
     def draw(level: str, normalize: bool, emotion: str) -> Figure:
         table = tables[level]
         shown = misclassified(table, emotion)
         images = [cv2.imread(str(Path(crops) / image), cv2.IMREAD_GRAYSCALE) for image in shown["image"]]
-        captions = [f"{t} → {p} ({c:.2f})" + (f"\nframe {f}" if f >= 0 else "")
-                    for t, p, c, f in zip(shown["emotion"], shown["predicted"], shown["confidence"], shown["frame_index"])]
+        captions = [
+            f"{t} → {p} ({c:.2f})" + (f"\nframe {f}" if f >= 0 else "")
+            for t, p, c, f in zip(shown["emotion"], shown["predicted"], shown["confidence"], shown["frame_index"])
+        ]
         title = f"Test {level}s ({data}){', row-normalised' if normalize else ''}"
         return plots.confusion_with_examples(level_confusion(table, classes, normalize), images, captions, title)
 
@@ -238,8 +263,10 @@ def regularization_explorer(histories: Mapping[str, pd.DataFrame], data: str, sh
 
     def describe(setting: str) -> str:
         last = histories[setting].iloc[-1]
-        return (f"last epoch: train accuracy {last['accuracy']:.2f}, validation {last['val_accuracy']:.2f}, "
-                f"gap {last['accuracy'] - last['val_accuracy']:+.2f} ({data})")
+        return (
+            f"last epoch: train accuracy {last['accuracy']:.2f}, validation {last['val_accuracy']:.2f}, "
+            f"gap {last['accuracy'] - last['val_accuracy']:+.2f} ({data})"
+        )
 
     def draw(setting: str) -> Figure:
         return plots.training_curves({setting: histories[setting]})
@@ -248,9 +275,12 @@ def regularization_explorer(histories: Mapping[str, pd.DataFrame], data: str, sh
 
 
 # Chapter 6: a protocol picker.
-def protocol_explorer(histories: Mapping[str, pd.DataFrame],
-                      predictions: Mapping[str, tuple[pd.DataFrame, np.ndarray, Sequence[str]]],
-                      data: str = "sample", show: bool = True) -> LiveView:
+def protocol_explorer(
+    histories: Mapping[str, pd.DataFrame],
+    predictions: Mapping[str, tuple[pd.DataFrame, np.ndarray, Sequence[str]]],
+    data: str = "sample",
+    show: bool = True,
+) -> LiveView:
     """Pick a split protocol and a level; see that run's curves and its test confusion matrix.
 
     `predictions` maps each protocol to its (test frames, probabilities, classes)."""
@@ -266,8 +296,10 @@ def protocol_explorer(histories: Mapping[str, pd.DataFrame],
     def describe(protocol: str, level: str) -> str:
         table, classes = tables[(protocol, level)], predictions[protocol][2]
         scores = classification_metrics(table["emotion"], table["predicted"], classes)
-        return (f"{protocol} split, {level} level: test accuracy {scores['accuracy']:.3f}, macro F1 "
-                f"{scores['f1_macro']:.3f} on {len(table)} {level}s ({data})")
+        return (
+            f"{protocol} split, {level} level: test accuracy {scores['accuracy']:.3f}, macro F1 "
+            f"{scores['f1_macro']:.3f} on {len(table)} {level}s ({data})"
+        )
 
     def draw(protocol: str, level: str) -> Figure:
         table, classes = tables[(protocol, level)], predictions[protocol][2]
@@ -285,8 +317,9 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
 
     def describe(model: str) -> str:
         row = table.set_index("model").loc[model]
-        return " · ".join(f"{k}: {v:,.4g}" if isinstance(v, (int, float, np.number)) else f"{k}: {v}"
-                          for k, v in row.items())
+        return " · ".join(
+            f"{k}: {v:,.4g}" if isinstance(v, (int, float, np.number)) else f"{k}: {v}" for k, v in row.items()
+        )
 
     def draw(model: str) -> Figure:
         return plots.accuracy_vs_params(table, highlight=model)
@@ -302,7 +335,9 @@ def _largest(result: object) -> int | None:
     return max(range(len(result.faces)), key=lambda i: (result.faces[i].w * result.faces[i].h, -i))
 
 
-def image_predictions(model: object, classes: Sequence[str], image_bgr: np.ndarray) -> tuple[pd.DataFrame, np.ndarray | None]:
+def image_predictions(
+    model: object, classes: Sequence[str], image_bgr: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop."""
     from fer_utils.deploy import Recognizer
 
@@ -413,8 +448,9 @@ def message_figure(text: str) -> Figure:
     return fig
 
 
-def media_figure(model: object, classes: Sequence[str], media: np.ndarray | Path, title: str = "",
-                 every: int = 3) -> Figure:
+def media_figure(
+    model: object, classes: Sequence[str], media: np.ndarray | Path, title: str = "", every: int = 3
+) -> Figure:
     """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
     from fer_utils.errors import FerError
     from fer_utils.video import check_media
@@ -434,8 +470,9 @@ def media_figure(model: object, classes: Sequence[str], media: np.ndarray | Path
     return _face_figure(model, classes, found.table, found.best_crops[emotion][1], title)
 
 
-def emotion_upload(model: object, classes: Sequence[str], default: np.ndarray | Path, show: bool = True,
-                   every: int = 3) -> LiveView:
+def emotion_upload(
+    model: object, classes: Sequence[str], default: np.ndarray | Path, show: bool = True, every: int = 3
+) -> LiveView:
     """Upload an image or a video: the predicted emotion (per sampled frame and for the whole clip, for a
     video) and a Grad-CAM. The default view shows `default` (a BGR image or a media file)."""
     import tempfile

@@ -141,10 +141,13 @@ def open_page(driver: object, url: str) -> list[dict]:
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
     expected = driver.execute_script(f"return document.querySelectorAll('script[type=\"{WIDGET_VIEW}\"]').length")
     if expected:
-        wait.until(lambda d: d.execute_script(
-            "return document.querySelectorAll('.widget-subarea .jupyter-widgets').length") >= expected)
-    wait.until(lambda d: d.execute_script(
-        "return Array.from(document.images).every(i => i.complete)"))
+        wait.until(
+            lambda d: (
+                d.execute_script("return document.querySelectorAll('.widget-subarea .jupyter-widgets').length")
+                >= expected
+            )
+        )
+    wait.until(lambda d: d.execute_script("return Array.from(document.images).every(i => i.complete)"))
     return driver.get_log("browser")
 
 
@@ -174,23 +177,25 @@ def test_chapter_page_in_a_real_browser(chapter: Path, server: str, browser: obj
     assert nb.cells[0].source.splitlines()[0].lstrip("# ").strip() in title
 
     images = browser.execute_script(
-        "return Array.from(document.querySelectorAll('main img')).map(i => [i.src.slice(0, 80), i.naturalWidth])")
+        "return Array.from(document.querySelectorAll('main img')).map(i => [i.src.slice(0, 80), i.naturalWidth])"
+    )
     figures = [src for src, width in images if "data:image/svg" not in src]
     assert len(figures) >= 2, f"{chapter.name} shows {len(figures)} figures"
     broken = [src for src, width in images if width == 0]
     assert not broken, f"images that did not load: {broken}"
 
     views = widget_views(nb)
-    rendered = browser.execute_script(
-        "return document.querySelectorAll('.widget-subarea .jupyter-widgets').length")
+    rendered = browser.execute_script("return document.querySelectorAll('.widget-subarea .jupyter-widgets').length")
     assert rendered >= views, f"{views} widgets saved, {rendered} rendered"
     if views:
         controls = browser.execute_script(
             "return document.querySelectorAll('.widget-dropdown, .widget-slider, .widget-checkbox, "
-            ".widget-upload, .widget-toggle-buttons, select, input').length")
+            ".widget-upload, .widget-toggle-buttons, select, input').length"
+        )
         assert controls > 0, "widgets rendered without controls"
 
     hidden = browser.execute_script(
-        "return Array.from(document.querySelectorAll('details.above-input')).filter(d => !d.open).length")
+        "return Array.from(document.querySelectorAll('details.above-input')).filter(d => !d.open).length"
+    )
     solutions = sum(SOLUTION_TAG in c.metadata.get("tags", []) and c.cell_type == "code" for c in nb.cells)
     assert hidden >= solutions >= 2, "solutions must be collapsed behind a toggle"

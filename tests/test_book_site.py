@@ -57,8 +57,9 @@ def test_book_build_into_an_existing_folder_keeps_the_readers_files(tmp_path: Pa
     stage_sources(root, stage)
     (stage / "_toc.yml").write_text("format: jb-book\nroot: book/demo\nchapters:\n  - file: book/data_licenses\n")
     keras.utils.set_random_seed(0)
-    model = save_model(build_paper_cnn(num_classes=2, input_shape=(48, 48, 1)), tmp_path / "m" / "model.keras",
-                       ["neutral", "happy"])
+    model = save_model(
+        build_paper_cnn(num_classes=2, input_shape=(48, 48, 1)), tmp_path / "m" / "model.keras", ["neutral", "happy"]
+    )
     site(out / "html", {"drafts/notes.md": "mine"})
     build_book(stage, out, default_cache(), model, {"trained_on": "an untrained test model"})
     build_book(stage, out, default_cache(), model, {"trained_on": "an untrained test model"})

@@ -47,8 +47,11 @@ def test_imported_modules_sees_every_form_of_import() -> None:
 
 
 def test_the_learner_package_never_imports_the_book_tooling() -> None:
-    offenders = [p.relative_to(REPO).as_posix() for p in sorted((REPO / "fer_utils").rglob("*.py"))
-                 if TOOLING in imported_modules(p.read_text())]
+    offenders = [
+        p.relative_to(REPO).as_posix()
+        for p in sorted((REPO / "fer_utils").rglob("*.py"))
+        if TOOLING in imported_modules(p.read_text())
+    ]
     assert offenders == [], f"fer_utils must not import {TOOLING} (it is not installed on Colab)"
 
 
@@ -70,14 +73,16 @@ def test_the_wheel_packages_the_learner_package_only() -> None:
 
 
 def test_the_book_command_line_lists_its_steps() -> None:
-    out = subprocess.run([sys.executable, "-m", TOOLING, "--help"], capture_output=True, text=True, check=True,
-                         cwd=REPO).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", TOOLING, "--help"], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
     assert all(step in out for step in STEPS), out
 
 
 def test_a_module_step_takes_its_own_options() -> None:
-    out = subprocess.run([sys.executable, "-m", TOOLING, "sync", "--help"], capture_output=True, text=True,
-                         check=True, cwd=REPO).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", TOOLING, "sync", "--help"], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
     assert out.startswith("usage: python -m fer_book sync") and "--export" in out, out
 
 
@@ -89,14 +94,18 @@ def test_the_learner_command_line_has_no_book_command() -> None:
 
 
 def test_a_failing_step_exits_2_with_a_one_line_message(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", TOOLING, "build", "--stage", str(tmp_path), "--out",
-                             str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", TOOLING, "build", "--stage", str(tmp_path), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "not an executed stage" in result.stderr
 
 
-def test_sphinx_imports_the_extensions_of_config_from_anywhere(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sphinx_imports_the_extensions_of_config_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`book build` runs jupyter-book in another process and folder: the extensions must import there."""
     monkeypatch.delenv("PYTHONPATH", raising=False)
     extensions = yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["extra_extensions"]
@@ -105,6 +114,7 @@ def test_sphinx_imports_the_extensions_of_config_from_anywhere(tmp_path: Path,
         probe = f"import importlib; assert callable(importlib.import_module({name!r}).setup)"
         bare = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
         assert bare.returncode != 0 or not name.startswith(TOOLING), "fer_book must not be installed"
-        result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
-                                env=sphinx_environment())
+        result = subprocess.run(
+            [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, env=sphinx_environment()
+        )
         assert result.returncode == 0, result.stderr[-2000:]

@@ -14,10 +14,16 @@ from fer_utils import chapters
 from fer_utils.errors import FerError
 
 
-def frames_of(subjects: int, clips_per_subject: int = 2, emotions: tuple[str, ...] = ("neutral", "happy")) -> pd.DataFrame:
+def frames_of(
+    subjects: int, clips_per_subject: int = 2, emotions: tuple[str, ...] = ("neutral", "happy")
+) -> pd.DataFrame:
     """A frame table with `subjects` people, each with clips of every emotion."""
-    rows = [{"subject": f"p{s}", "clip_id": f"p{s}_{e}_{c}", "emotion": e, "image": f"{e}/p{s}_{c}.png"}
-            for s in range(subjects) for e in emotions for c in range(clips_per_subject)]
+    rows = [
+        {"subject": f"p{s}", "clip_id": f"p{s}_{e}_{c}", "emotion": e, "image": f"{e}/p{s}_{c}.png"}
+        for s in range(subjects)
+        for e in emotions
+        for c in range(clips_per_subject)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -29,7 +35,9 @@ def test_only_the_sample_is_called_synthetic() -> None:
 
 
 def test_a_subject_split_needs_three_subjects() -> None:
-    with pytest.raises(chapters.ParameterError, match=r"subject split needs at least 3 subjects.*has 2.*PROTOCOLS = \['random'\]"):
+    with pytest.raises(
+        chapters.ParameterError, match=r"subject split needs at least 3 subjects.*has 2.*PROTOCOLS = \['random'\]"
+    ):
         chapters.check_frames(frames_of(2), ["random", "subject"])
     chapters.check_frames(frames_of(3), ["random", "clip", "subject"])  # enough: no error
 
@@ -68,13 +76,16 @@ def test_a_difference_within_the_spread_is_called_that() -> None:
     assert "no spread measured" in single and "larger" not in single and "within" not in single
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("DATASET=ravdess", ("DATASET", "ravdess")),
-    ("DATA_DIR=/data/ravdess", ("DATA_DIR", "/data/ravdess")),
-    ("EPOCHS=30", ("EPOCHS", 30)),
-    ("SUBJECTS=None", ("SUBJECTS", None)),
-    ("SEEDS=[0, 1, 2]", ("SEEDS", [0, 1, 2])),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("DATASET=ravdess", ("DATASET", "ravdess")),
+        ("DATA_DIR=/data/ravdess", ("DATA_DIR", "/data/ravdess")),
+        ("EPOCHS=30", ("EPOCHS", 30)),
+        ("SUBJECTS=None", ("SUBJECTS", None)),
+        ("SEEDS=[0, 1, 2]", ("SEEDS", [0, 1, 2])),
+    ],
+)
 def test_parameters_are_read_as_literals_or_text(text: str, expected: tuple) -> None:
     assert parse_parameter(text) == expected
 
@@ -87,7 +98,9 @@ def test_a_malformed_parameter_is_refused(text: str) -> None:
 
 def test_every_chapter_takes_dataset_and_data_dir_and_reports_undeclared_names(repo_root) -> None:
     for notebook in toc_notebooks(repo_root):
-        given, unknown = chapter_parameters(repo_root / notebook, {"DATASET": "ravdess", "DATA_DIR": "/d", "NOT_A_PARAM": 1})
+        given, unknown = chapter_parameters(
+            repo_root / notebook, {"DATASET": "ravdess", "DATA_DIR": "/d", "NOT_A_PARAM": 1}
+        )
         assert given == {"DATASET": "ravdess", "DATA_DIR": "/d"}, notebook
         assert unknown == ["NOT_A_PARAM"], notebook
 
@@ -113,5 +126,7 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
     stamps = {key: (path / "config.json").stat().st_mtime_ns for key, path in runs.items()}
     again = chapters.train_variants(crops, variants, [0], **fixed)
     assert again == runs and {key: (path / "config.json").stat().st_mtime_ns for key, path in again.items()} == stamps
-    with pytest.raises(chapters.ParameterError, match=r"variant 'fast' sets \['epochs'\], which the experiment holds fixed"):
+    with pytest.raises(
+        chapters.ParameterError, match=r"variant 'fast' sets \['epochs'\], which the experiment holds fixed"
+    ):
         chapters.train_variants(crops, {"fast": {"epochs": 2}}, [0], **fixed)

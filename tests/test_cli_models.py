@@ -40,7 +40,7 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 def first_json(text: str) -> dict:
     """The first JSON object printed in `text` (the handlers print their metrics first)."""
-    return json.JSONDecoder().raw_decode(text[text.index("{"):])[0]
+    return json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
 
 
 def assert_same_metrics(printed: dict, expected: dict) -> None:
@@ -58,9 +58,24 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / "src" / folder).mkdir(parents=True)
         for person in range(1, PEOPLE + 1):
             shutil.copy(london_faces_dir() / folder / name.format(person=person), root / "src" / folder)
-    code, out, err = run_cli(["preprocess", "--dataset", "folder", "--subject-pattern", LONDON_PATTERN,
-                              "--src", str(root / "src"), "--out", str(root / "crops"), "--size", str(SIDE),
-                              "--workers", "1", "--quiet"])
+    code, out, err = run_cli(
+        [
+            "preprocess",
+            "--dataset",
+            "folder",
+            "--subject-pattern",
+            LONDON_PATTERN,
+            "--src",
+            str(root / "src"),
+            "--out",
+            str(root / "crops"),
+            "--size",
+            str(SIDE),
+            "--workers",
+            "1",
+            "--quiet",
+        ]
+    )
     assert code == 0, err
     assert f"{2 * PEOPLE} of {2 * PEOPLE} frames usable" in out
     return root / "crops"
@@ -70,8 +85,23 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def trained(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The run folder written by `train` and what the command printed."""
     run = tmp_path_factory.mktemp("runs") / "run"
-    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(run), "--size", str(SIDE),
-                              "--epochs", str(EPOCHS), "--protocol", PROTOCOL, "--seed", "0"])
+    code, out, err = run_cli(
+        [
+            "train",
+            "--crops",
+            str(crops),
+            "--out",
+            str(run),
+            "--size",
+            str(SIDE),
+            "--epochs",
+            str(EPOCHS),
+            "--protocol",
+            PROTOCOL,
+            "--seed",
+            "0",
+        ]
+    )
     assert code == 0, err
     return run, out
 
@@ -119,7 +149,9 @@ def test_train_refuses_one_class_before_writing_anything(crops: Path, tmp_path: 
 # --- evaluate ---------------------------------------------------------------------------------
 
 
-def test_evaluate_run_reports_the_saved_predictions_without_the_crops(trained: tuple[Path, str], tmp_path: Path) -> None:
+def test_evaluate_run_reports_the_saved_predictions_without_the_crops(
+    trained: tuple[Path, str], tmp_path: Path
+) -> None:
     run, _ = trained
     written = tmp_path / "metrics.json"
     code, out, err = run_cli(["evaluate", "--run", str(run), "--json", str(written)])
@@ -130,19 +162,22 @@ def test_evaluate_run_reports_the_saved_predictions_without_the_crops(trained: t
     assert_same_metrics(json.loads(written.read_text()), expected)
     assert_same_metrics(expected, RunFolder(run).metrics()["test"])
     for name in classes:  # the per-class report follows the metrics
-        assert name in out[out.rindex("}"):]
+        assert name in out[out.rindex("}") :]
 
 
 def test_evaluate_model_on_the_same_split_matches_the_run(trained: tuple[Path, str], crops: Path) -> None:
     run, _ = trained
-    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run).model), "--crops", str(crops),
-                              "--protocol", PROTOCOL, "--seed", "0"])
+    code, out, err = run_cli(
+        ["evaluate", "--model", str(RunFolder(run).model), "--crops", str(crops), "--protocol", PROTOCOL, "--seed", "0"]
+    )
     assert code == 0, err
     assert_same_metrics(first_json(out), RunFolder(run).metrics()["test"])
 
 
 @pytest.mark.parametrize("missing", [PREDICTIONS_FILE, "everything"])
-def test_evaluate_run_without_saved_predictions_says_so(trained: tuple[Path, str], tmp_path: Path, missing: str) -> None:
+def test_evaluate_run_without_saved_predictions_says_so(
+    trained: tuple[Path, str], tmp_path: Path, missing: str
+) -> None:
     run, _ = trained
     folder = tmp_path / "old_run"
     if missing == "everything":
@@ -166,8 +201,9 @@ def test_evaluate_options_that_belong_to_the_other_source_are_refused(trained: t
 # --- quantize ---------------------------------------------------------------------------------
 
 
-def test_quantize_writes_tflite_models_that_predict_like_keras(trained: tuple[Path, str], crops: Path,
-                                                               tmp_path: Path) -> None:
+def test_quantize_writes_tflite_models_that_predict_like_keras(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
     from fer_utils.deploy import tflite_predict
     from fer_utils.models import load_model
     from fer_utils.training import load_images, usable_frames
@@ -179,8 +215,9 @@ def test_quantize_writes_tflite_models_that_predict_like_keras(trained: tuple[Pa
     sizes, tolerance = {}, {"float32": 1e-5, "float16": 1e-2, "int8": 0.1}
     for mode in ("float32", "float16", "int8"):
         out = tmp_path / mode / "model.tflite"
-        code, printed, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--mode", mode,
-                                      "--crops", str(crops), "--out", str(out)])
+        code, printed, err = run_cli(
+            ["quantize", "--model", str(RunFolder(run).model), "--mode", mode, "--crops", str(crops), "--out", str(out)]
+        )
         assert code == 0, err
         assert f"{mode} TFLite model" in printed and str(out) in printed
         assert json.loads((out.parent / CLASSES_FILE).read_text()) == RunFolder(run).classes()

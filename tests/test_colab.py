@@ -32,8 +32,9 @@ def run_cell(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
     site = fake_colab(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(site)])}
     script = "import numpy\nimport google.colab\n" + body
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
 
 
 REPLACE_NUMPY = """
@@ -47,36 +48,47 @@ sys.path.insert(0, str(newer.resolve()))
 
 
 def test_a_numpy_replaced_under_the_kernel_is_reported_with_restart_advice(tmp_path: Path) -> None:
-    result = run_cell(tmp_path, REPLACE_NUMPY + """
+    result = run_cell(
+        tmp_path,
+        REPLACE_NUMPY
+        + """
 from fer_utils.colab import check_runtime
 report = check_runtime()
 assert report.needs_restart and report.numpy_installed == "99.0.0", report
 assert "tensorflow" not in sys.modules, "TensorFlow must not be imported over a changed numpy"
-""")
+""",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "numpy changed under this kernel" in result.stdout and "99.0.0" in result.stdout
     assert RESTART_ADVICE in result.stdout
 
 
 def test_restart_ends_the_kernel_after_saying_why(tmp_path: Path) -> None:
-    result = run_cell(tmp_path, REPLACE_NUMPY + """
+    result = run_cell(
+        tmp_path,
+        REPLACE_NUMPY
+        + """
 from fer_utils.colab import check_runtime
 check_runtime(restart=True)
 print("still running")
-""")
+""",
+    )
     assert result.returncode == -9, (result.returncode, result.stderr[-2000:])
     assert "numpy changed under this kernel" in result.stdout and "still running" not in result.stdout
 
 
 @pytest.mark.slow
 def test_an_unchanged_numpy_goes_on_to_report_the_gpu(tmp_path: Path) -> None:
-    result = run_cell(tmp_path, """
+    result = run_cell(
+        tmp_path,
+        """
 from fer_utils.colab import check_runtime
 import tensorflow as tf
 report = check_runtime()
 assert not report.needs_restart
 assert report.gpus == [d.name for d in tf.config.list_physical_devices("GPU")]
-""")
+""",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "TensorFlow sees" in result.stdout  # "no GPU" on CI, "1 GPU(s)" on a GPU runtime
 

@@ -143,7 +143,9 @@ def build_mead(root: Path) -> Path:
             for emotion in MEAD_EMOTIONS:
                 for level in (1,) if emotion == "neutral" else (1, 2, 3):
                     for clip in (1, 2):
-                        touch_file(root / "MEAD" / subject / "video" / view / emotion / f"level_{level}" / f"{clip:03d}.mp4")
+                        touch_file(
+                            root / "MEAD" / subject / "video" / view / emotion / f"level_{level}" / f"{clip:03d}.mp4"
+                        )
     return root
 
 
@@ -155,14 +157,24 @@ def test_mead_every_emotion_view_and_level(tmp_path: Path) -> None:
     assert classes_in(clips) == [e for e in EMOTIONS if e != "calm"]
     assert set(clips["view"]) == {"front", "left_30"} and set(clips["level"]) == {1, 2, 3}
     row = clips[clips["clip_id"] == "W009_left_30_disgusted_level_2_002"].iloc[0]
-    assert (row.emotion, row.subject, row.level, row.clip_number, row.mead_emotion) == ("disgust", "W009", 2, 2, "disgusted")
+    assert (row.emotion, row.subject, row.level, row.clip_number, row.mead_emotion) == (
+        "disgust",
+        "W009",
+        2,
+        2,
+        "disgusted",
+    )
 
 
 def test_mead_malformed(tmp_path: Path) -> None:
     base = tmp_path / "M003" / "video"
     touch_file(base / "front" / "angry" / "level_1" / "001.mp4")
-    for rel in ("sideways/angry/level_1/002.mp4", "front/disgust/level_1/003.mp4",
-                "front/angry/level_4/004.mp4", "front/angry/level_1/05.mp4"):
+    for rel in (
+        "sideways/angry/level_1/002.mp4",
+        "front/disgust/level_1/003.mp4",
+        "front/angry/level_4/004.mp4",
+        "front/angry/level_1/05.mp4",
+    ):
         touch_file(base / rel)
     touch_file(tmp_path / "X001" / "video" / "front" / "sad" / "level_1" / "006.mp4")
     touch_file(tmp_path / "M003" / "audio" / "front" / "sad" / "level_1" / "007.mp4")
@@ -189,12 +201,19 @@ def test_folder_of_classes_with_crops_subjects_and_rejections(tmp_path: Path) ->
     clips = index.clips.set_index(index.clips["path"].map(lambda p: Path(p).name))
     assert len(clips) == 6 and (clips["class_folder"] == clips["emotion"]).all()
     assert clips.loc["02-01-03-01-01-01-07_f0010.png", ["clip_id", "frame", "subject", "origin"]].tolist() == [
-        "02-01-03-01-01-01-07", 10, "Actor_07", "ravdess"]
+        "02-01-03-01-01-01-07",
+        10,
+        "Actor_07",
+        "ravdess",
+    ]
     assert clips.loc["KL_sa03_f0001.jpg", ["clip_id", "subject", "emotion"]].tolist() == ["KL_sa03", "KL", "sad"]
     assert clips.loc["M003_front_contempt_level_1_001_f0000.png", "subject"] == "M003"
     assert clips.loc["selfie.jpeg", ["subject", "frame"]].tolist() == ["Bob", -1]
     assert clips.loc["portrait.png", ["clip_id", "subject", "origin"]].tolist() == ["portrait", "portrait", ""]
-    assert clips.loc["portrait.png", "subject_source"] == "image" and clips.loc["selfie.jpeg", "subject_source"] == "subfolder"
+    assert (
+        clips.loc["portrait.png", "subject_source"] == "image"
+        and clips.loc["selfie.jpeg", "subject_source"] == "subfolder"
+    )
     found = reasons(index)
     assert set(found) == {"anim.gif", "loose.png"}
     assert "not an image" in found["anim.gif"]
@@ -213,19 +232,40 @@ def test_index_dataset_dispatch_strict_and_unknown(savee_tree: Path, tmp_path: P
 
 def test_classes_in_uses_vocabulary_order_and_refuses_unknown() -> None:
     assert classes_in(pd.DataFrame({"emotion": ["surprised", "neutral", "contempt", "neutral"]})) == [
-        "neutral", "surprised", "contempt"]
+        "neutral",
+        "surprised",
+        "contempt",
+    ]
     with pytest.raises(DatasetError, match="joy"):
         classes_in(pd.DataFrame({"emotion": ["joy"]}))
 
 
 def test_cli_index_prints_counts_and_rejections(savee_tree: Path, tmp_path: Path) -> None:
     out = tmp_path / "table.csv"
-    done = subprocess.run([sys.executable, "-m", "fer_utils", "index", "--dataset", "savee", "--root",
-                           str(savee_tree), "--out", str(out)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fer_utils",
+            "index",
+            "--dataset",
+            "savee",
+            "--root",
+            str(savee_tree),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "84 savee file(s), 4 subject(s)" in done.stdout and "neutral    12" in done.stdout
     assert len(pd.read_csv(out)) == 84
-    failed = subprocess.run([sys.executable, "-m", "fer_utils", "index", "--dataset", "ravdess", "--root",
-                             str(tmp_path / "nowhere")], capture_output=True, text=True)
+    failed = subprocess.run(
+        [sys.executable, "-m", "fer_utils", "index", "--dataset", "ravdess", "--root", str(tmp_path / "nowhere")],
+        capture_output=True,
+        text=True,
+    )
     assert failed.returncode == 2 and "error: dataset root" in failed.stderr
 
 
@@ -246,13 +286,27 @@ def test_cremad_indexes_every_code_with_the_actor_as_subject(tmp_path: Path) -> 
     assert sorted(clips["subject"].unique()) == ["1001", "1091"] and clips["clip_id"].is_unique
     row = clips[clips["clip_id"] == "1091_WSI_FEA_HI"].iloc[0]
     assert (row.emotion, row.actor, row.sentence, row.emotion_code, row.level, row.intensity) == (
-        "fearful", 1091, "WSI", "FEA", "HI", "high")
+        "fearful",
+        1091,
+        "WSI",
+        "FEA",
+        "HI",
+        "high",
+    )
 
 
 def test_cremad_malformed_names_are_rejected_with_reasons(tmp_path: Path) -> None:
     touch_file(tmp_path / "1001_DFA_ANG_XX.flv")
-    for name in ("1000_DFA_ANG_XX.flv", "1092_DFA_ANG_XX.flv", "1001_ABC_ANG_XX.flv", "1001_DFA_JOY_XX.flv",
-                 "1001_DFA_ANG_ZZ.flv", "1001-DFA-ANG-XX.flv", "1001_DFA_HAP_XX.wav", "1001_DFA_HAP_XX.txt2"):
+    for name in (
+        "1000_DFA_ANG_XX.flv",
+        "1092_DFA_ANG_XX.flv",
+        "1001_ABC_ANG_XX.flv",
+        "1001_DFA_JOY_XX.flv",
+        "1001_DFA_ANG_ZZ.flv",
+        "1001-DFA-ANG-XX.flv",
+        "1001_DFA_HAP_XX.wav",
+        "1001_DFA_HAP_XX.txt2",
+    ):
         touch_file(tmp_path / name)
     touch_file(tmp_path / "copy" / "1001_DFA_ANG_XX.mp4")  # the same take twice would leak across a clip split
     found = reasons(index_cremad(tmp_path))
@@ -280,10 +334,24 @@ def test_subject_of_clip_id_recovers_cremad_actors_and_disambiguated_ids() -> No
 def test_folder_synonyms_cover_the_vocabulary_and_common_names() -> None:
     assert set(FOLDER_SYNONYMS.values()) == set(EMOTIONS)
     assert all(FOLDER_SYNONYMS[e] == e for e in EMOTIONS)
-    expected = {"anger": "angry", "angry": "angry", "sadness": "sad", "sad": "sad", "surprise": "surprised",
-                "surprised": "surprised", "happiness": "happy", "smile": "happy", "smiling": "happy",
-                "disgusted": "disgust", "fearful": "fearful", "fear": "fearful", "afraid": "fearful",
-                "neutral": "neutral", "calm": "calm", "contempt": "contempt"}
+    expected = {
+        "anger": "angry",
+        "angry": "angry",
+        "sadness": "sad",
+        "sad": "sad",
+        "surprise": "surprised",
+        "surprised": "surprised",
+        "happiness": "happy",
+        "smile": "happy",
+        "smiling": "happy",
+        "disgusted": "disgust",
+        "fearful": "fearful",
+        "fear": "fearful",
+        "afraid": "fearful",
+        "neutral": "neutral",
+        "calm": "calm",
+        "contempt": "contempt",
+    }
     assert {k: FOLDER_SYNONYMS[k] for k in expected} == expected
     assert all(k == k.lower() for k in FOLDER_SYNONYMS)
 
@@ -293,8 +361,15 @@ def test_folder_class_names_go_through_the_synonyms_in_any_case(tmp_path: Path) 
         touch_file(tmp_path / folder / f"S01_{folder}.png")
     clips = index_folder(tmp_path).clips.set_index("class_folder")
     assert clips["emotion"].to_dict() == {
-        "Fear": "fearful", "Happiness": "happy", "Neutral": "neutral", "SURPRISE": "surprised", "anger": "angry",
-        "contempt": "contempt", "disgusted": "disgust", "sadness": "sad"}
+        "Fear": "fearful",
+        "Happiness": "happy",
+        "Neutral": "neutral",
+        "SURPRISE": "surprised",
+        "anger": "angry",
+        "contempt": "contempt",
+        "disgusted": "disgust",
+        "sadness": "sad",
+    }
 
 
 def test_folder_that_maps_to_no_emotion_is_an_error_naming_it(tmp_path: Path) -> None:
@@ -334,7 +409,9 @@ def test_same_named_images_get_distinct_clip_ids(tmp_path: Path) -> None:
     clips = index_folder(tmp_path).clips
     rel = clips["path"].map(lambda p: Path(p).relative_to(tmp_path).as_posix())
     ids = dict(zip(rel, clips["clip_id"]))
-    assert len(set(ids[r] for r in ("happy/A/001.png", "happy/B/001.png", "sad/x.png", "sad/x.jpg", "angry/x.png"))) == 5
+    assert (
+        len(set(ids[r] for r in ("happy/A/001.png", "happy/B/001.png", "sad/x.png", "sad/x.jpg", "angry/x.png"))) == 5
+    )
     assert ids["angry/y.png"] == "y" and ids["happy/A/001.png"].startswith("001-")
     assert dict(zip(rel, clips["subject"]))["happy/A/001.png"] == "A"
     assert dict(zip(rel, clips["subject"]))["sad/x.png"] == ids["sad/x.png"]  # no subject known: its own

@@ -30,8 +30,9 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("run")
-    path = save_model(build_paper_cnn(num_classes=3, input_shape=(48, 48, 1)), folder / "model.keras",
-                      ["neutral", "happy", "sad"])
+    path = save_model(
+        build_paper_cnn(num_classes=3, input_shape=(48, 48, 1)), folder / "model.keras", ["neutral", "happy", "sad"]
+    )
     (folder / "metrics.json").write_text(json.dumps({"test": {"frame": {"accuracy": 0.625}}}))
     return path
 
@@ -64,8 +65,12 @@ def test_export_refuses_a_colour_model(tmp_path: Path) -> None:
 def test_the_runtime_is_vendored_with_its_import_pointed_at_the_local_copy(tmp_path: Path) -> None:
     written = vendor_demo_runtime(tmp_path, default_cache())
     names = {p.relative_to(tmp_path).as_posix() for p in written}
-    assert {"litert/index.js", "litert/wasm/litert_wasm_internal.wasm", "litert/wasm/litert_wasm_compat_internal.js",
-            FACE_DETECTOR_FILE} <= names
+    assert {
+        "litert/index.js",
+        "litert/wasm/litert_wasm_internal.wasm",
+        "litert/wasm/litert_wasm_compat_internal.js",
+        FACE_DETECTOR_FILE,
+    } <= names
     index = (tmp_path / "litert" / "index.js").read_text()
     assert '"@litertjs/wasm-utils"' not in index and 'from "./wasm-utils.js"' in index
     assert (tmp_path / "litert" / "wasm-utils.js").is_file()

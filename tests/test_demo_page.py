@@ -71,11 +71,16 @@ def server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Headless chromium whose camera is the RAVDESS clip (fake device), with console logging."""
-    y4m = write_y4m(ravdess_clip_path(), tmp_path_factory.mktemp("camera") / "ravdess.y4m",
-                    FAKE_CAMERA_SIDE, FAKE_CAMERA_FRAMES)
-    with chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                  f"--use-file-for-fake-video-capture={y4m}", "--autoplay-policy=no-user-gesture-required",
-                  window="1280,1400") as driver:
+    y4m = write_y4m(
+        ravdess_clip_path(), tmp_path_factory.mktemp("camera") / "ravdess.y4m", FAKE_CAMERA_SIDE, FAKE_CAMERA_FRAMES
+    )
+    with chromium(
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+        "--autoplay-policy=no-user-gesture-required",
+        window="1280,1400",
+    ) as driver:
         yield driver
 
 
@@ -115,7 +120,8 @@ def camera_run(server: str, browser: object) -> dict:
         "   .reduce((n, e) => n + (e.encodedBodySize || 0), 0),"
         " largest: performance.getEntriesByType('resource').sort((a, b) => b.encodedBodySize - a.encodedBodySize)"
         "   .slice(0, 6).map(e => [e.name.replace(location.origin, ''), e.encodedBodySize]),"
-        " foreign: performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin))}")
+        " foreign: performance.getEntriesByType('resource').map(e => e.name).filter(u => !u.startsWith(location.origin))}"
+    )
     snapshot["log"] = browser.get_log("browser")
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / "demo.png"))
@@ -165,7 +171,11 @@ def test_browser_probabilities_match_python_tflite_on_the_same_crop(camera_run: 
 def test_no_console_errors_and_nothing_from_elsewhere(camera_run: dict) -> None:
     severe = [entry for entry in camera_run["log"] if entry["level"] == "SEVERE"]
     assert not severe, severe
-    ours = [entry for entry in camera_run["log"] if entry["level"] != "DEBUG" and re.match(r"\S+/demo-assets/demo\.js", entry["message"])]
+    ours = [
+        entry
+        for entry in camera_run["log"]
+        if entry["level"] != "DEBUG" and re.match(r"\S+/demo-assets/demo\.js", entry["message"])
+    ]
     assert not ours, ours
     assert camera_run["foreign"] == [], "the page fetched something from another origin"
 
@@ -174,8 +184,13 @@ def test_page_size_and_per_frame_time_are_measured(camera_run: dict) -> None:
     faces = [t for t in camera_run["timings"] if t["face"]][5:]  # the first frames warm up the runtime
     emotion = float(np.median([t["emotion"] for t in faces]))
     total = float(np.median([t["total"] for t in faces]))
-    record = {"page_bytes": camera_run["bytes"], "largest": camera_run["largest"], "frames": len(faces), "median_emotion_ms": round(emotion, 2),
-              "median_detect_plus_emotion_ms": round(total, 2)}
+    record = {
+        "page_bytes": camera_run["bytes"],
+        "largest": camera_run["largest"],
+        "frames": len(faces),
+        "median_emotion_ms": round(emotion, 2),
+        "median_detect_plus_emotion_ms": round(total, 2),
+    }
     (SHOTS / "demo_timings.json").write_text(json.dumps(record, indent=1) + "\n")
     print(record)
     assert 0 < emotion <= total

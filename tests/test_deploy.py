@@ -81,8 +81,22 @@ def test_predict_command_on_a_real_still(trained, stills: list[Path], tmp_path: 
     result, _, _ = trained
     model = result.run_dir / "model.keras"
     out_json, out_image = tmp_path / "faces.json", tmp_path / "annotated.png"
-    code = main(["predict", "--model", str(model), str(stills[0]), "--json", str(out_json),
-                 "--csv", str(tmp_path / "faces.csv"), "--out", str(out_image), "--detector", "opencv-haar"])
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(model),
+            str(stills[0]),
+            "--json",
+            str(out_json),
+            "--csv",
+            str(tmp_path / "faces.csv"),
+            "--out",
+            str(out_image),
+            "--detector",
+            "opencv-haar",
+        ]
+    )
     assert code == 0
     faces = json.loads(out_json.read_text())
     assert len(faces) == 1  # every still holds exactly one face
@@ -112,7 +126,7 @@ def _decode(path: Path) -> tuple[list[np.ndarray], float]:
 
 def _box_edge_greenness(frame: np.ndarray, face: dict) -> float:
     """Mean of G - (R + B)/2 along the top edge of a face box (the annotation draws it pure green)."""
-    row = frame[face["y"], face["x"]:face["x"] + face["w"]].astype(np.float32)
+    row = frame[face["y"], face["x"] : face["x"] + face["w"]].astype(np.float32)
     return float(np.mean(row[:, 1] - (row[:, 0] + row[:, 2]) / 2))
 
 
@@ -121,15 +135,40 @@ def test_predict_command_on_a_real_video(trained, tmp_path: Path) -> None:
     from fer_utils.sample import generate_sample
 
     result, _, _ = trained
-    clips = generate_sample(tmp_path / "sample", actors=[1], emotions=[3], intensities=(1,), n_frames=9,
-                            frame_size=(640, 360), workers=1, progress=False)  # one happy clip, 15 fps
+    clips = generate_sample(
+        tmp_path / "sample",
+        actors=[1],
+        emotions=[3],
+        intensities=(1,),
+        n_frames=9,
+        frame_size=(640, 360),
+        workers=1,
+        progress=False,
+    )  # one happy clip, 15 fps
     video = Path(clips.path[0])
     out_video, out_json, out_csv = tmp_path / "annotated.mp4", tmp_path / "faces.json", tmp_path / "faces.csv"
-    command = [sys.executable, "-m", "fer_utils", "predict", "--model", str(result.run_dir / "model.keras"), str(video),
-               "--every", "2", "--detector", "opencv-haar", "--out", str(out_video), "--json", str(out_json),
-               "--csv", str(out_csv)]
-    done = subprocess.run(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True,
-                          timeout=600)
+    command = [
+        sys.executable,
+        "-m",
+        "fer_utils",
+        "predict",
+        "--model",
+        str(result.run_dir / "model.keras"),
+        str(video),
+        "--every",
+        "2",
+        "--detector",
+        "opencv-haar",
+        "--out",
+        str(out_video),
+        "--json",
+        str(out_json),
+        "--csv",
+        str(out_csv),
+    ]
+    done = subprocess.run(
+        command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     source, source_fps = _decode(video)
@@ -164,6 +203,7 @@ def test_cli_reports_a_file_that_is_not_a_model(stills: list[Path], tmp_path: Pa
 
 
 # --- one inference path, streamed; predict never overwrites its input nor mislabels (issues 9, 12) -------
+
 
 def _untrained_model(folder: Path, classes: list[str], size: int = 48) -> Path:
     """A saved (untrained, seeded) paper CNN with `classes.json` beside it: the real model file format."""
@@ -205,8 +245,7 @@ def test_predict_refuses_to_overwrite_its_input(stills: list[Path], tmp_path: Pa
 
 
 @pytest.mark.parametrize("names", [["neutral", "happy"], ["neutral", "happy", "sad", "angry"]])
-def test_predict_checks_classes_against_the_model(stills: list[Path], tmp_path: Path, capsys,
-                                                  names: list[str]) -> None:
+def test_predict_checks_classes_against_the_model(stills: list[Path], tmp_path: Path, capsys, names: list[str]) -> None:
     """Regression: a classes.json shorter than the outputs crashed with IndexError; a longer one silently
     mislabelled whenever the top index fitted."""
     from fer_utils.cli import main

@@ -130,8 +130,13 @@ def symlink_zip(target: str = "/etc/passwd", kind: int = stat.S_IFLNK) -> bytes:
 def test_good_download_verifies_and_leaves_no_part(site: Site, tmp_path: Path) -> None:
     data = actor_zip(1)
     site.files["/Video_Speech_Actor_01.zip"] = data
-    dest = download_file(f"{site.url}/Video_Speech_Actor_01.zip?download=1", tmp_path / "a.zip",
-                         expected_md5=md5(data), chunk=4096, progress=False)
+    dest = download_file(
+        f"{site.url}/Video_Speech_Actor_01.zip?download=1",
+        tmp_path / "a.zip",
+        expected_md5=md5(data),
+        chunk=4096,
+        progress=False,
+    )
     assert dest.read_bytes() == data and file_md5(dest) == md5(data)
     assert not (tmp_path / "a.zip.part").exists()
     # an existing verified file is kept without asking the server again
@@ -237,20 +242,51 @@ def test_unreachable_record_api_falls_back_to_the_missing_checksum_policy(site: 
         pytest.warns(DownloadWarning, match="cannot read the checksums"),
         pytest.raises(DownloadError, match="no known md5"),
     ):
-        download_ravdess(tmp_path, actors=[5], base_url=site.url, record_api=api, progress=False,
-                         missing_checksum="error")
+        download_ravdess(
+            tmp_path, actors=[5], base_url=site.url, record_api=api, progress=False, missing_checksum="error"
+        )
 
 
 def test_cli_download_from_a_mirror(site: Site, tmp_path: Path) -> None:
     site.files["/Video_Speech_Actor_09.zip"] = actor_zip(9)
-    done = subprocess.run([sys.executable, "-m", "fer_utils", "download", "--dest", str(tmp_path), "--actors", "9",
-                           "--base-url", site.url, "--quiet"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fer_utils",
+            "download",
+            "--dest",
+            str(tmp_path),
+            "--actors",
+            "9",
+            "--base-url",
+            site.url,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "no known md5" in done.stderr
     assert len(list((tmp_path / "Actor_09").glob("*.mp4"))) == 6
-    strict = subprocess.run([sys.executable, "-m", "fer_utils", "download", "--dest", str(tmp_path / "s"),
-                             "--actors", "9", "--base-url", site.url, "--quiet", "--require-checksum"],
-                            capture_output=True, text=True)
+    strict = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fer_utils",
+            "download",
+            "--dest",
+            str(tmp_path / "s"),
+            "--actors",
+            "9",
+            "--base-url",
+            site.url,
+            "--quiet",
+            "--require-checksum",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert strict.returncode == 2 and "error: no known md5" in strict.stderr
 
 
@@ -266,8 +302,9 @@ def test_traversal_members_refuse_the_whole_archive(member: str, tmp_path: Path)
     assert not Path("/tmp/fer_abs_evil.mp4").exists()
 
 
-@pytest.mark.parametrize(("kind", "message"), [(stat.S_IFLNK, "symbolic link"), (stat.S_IFCHR, "device"),
-                                               (stat.S_IFIFO, "fifo")])
+@pytest.mark.parametrize(
+    ("kind", "message"), [(stat.S_IFLNK, "symbolic link"), (stat.S_IFCHR, "device"), (stat.S_IFIFO, "fifo")]
+)
 def test_link_and_special_members_are_refused(kind: int, message: str, tmp_path: Path) -> None:
     archive = tmp_path / "link.zip"
     archive.write_bytes(symlink_zip(kind=kind))
@@ -295,8 +332,9 @@ def test_malicious_archive_from_the_server_writes_nothing_outside(site: Site, tm
     site.files["/Video_Speech_Actor_01.zip"] = data = actor_zip(1, extra={"../../escaped.mp4": b"x"})
     dest = tmp_path / "a" / "b"
     with pytest.raises(DownloadError, match="'..'"):
-        download_ravdess(dest, actors=[1], base_url=site.url,
-                         checksums={"Video_Speech_Actor_01.zip": md5(data)}, progress=False)
+        download_ravdess(
+            dest, actors=[1], base_url=site.url, checksums={"Video_Speech_Actor_01.zip": md5(data)}, progress=False
+        )
     assert not (tmp_path / "escaped.mp4").exists() and not (dest / "Actor_01").exists()
 
 
@@ -327,8 +365,9 @@ def test_zip_bomb_from_the_server_is_refused_before_anything_is_written(site: Si
     assert len(bomb) < 400_000  # 200 MB of zeros in a few hundred KB
     dest = tmp_path / "ravdess"
     with pytest.raises(DownloadError, match=r"expand to 209,715,200 bytes.*limit.*20 × the archive"):
-        download_ravdess(dest, actors=[1], base_url=site.url,
-                         checksums={"Video_Speech_Actor_01.zip": md5(bomb)}, progress=False)
+        download_ravdess(
+            dest, actors=[1], base_url=site.url, checksums={"Video_Speech_Actor_01.zip": md5(bomb)}, progress=False
+        )
     assert not (dest / "Actor_01").exists()
     # an honest archive passes the default limits, and the hard cap applies even at a sane ratio
     archive = tmp_path / "honest.zip"

@@ -56,15 +56,18 @@ def test_predicted_labels_checks_shape() -> None:
 
 def _frames() -> tuple[pd.DataFrame, np.ndarray]:
     """Clip a (happy): 3 frames, 2 voted sad weakly, 1 happy strongly; clip b (sad): 2 frames sad."""
-    frames = pd.DataFrame({"dataset": "toy", "clip_id": ["a", "a", "a", "b", "b"],
-                           "emotion": ["happy", "happy", "happy", "sad", "sad"]})
-    probabilities = np.array([
-        [0.0, 0.40, 0.60],
-        [0.0, 0.45, 0.55],
-        [0.0, 0.95, 0.05],
-        [0.2, 0.10, 0.70],
-        [0.1, 0.20, 0.70],
-    ])
+    frames = pd.DataFrame(
+        {"dataset": "toy", "clip_id": ["a", "a", "a", "b", "b"], "emotion": ["happy", "happy", "happy", "sad", "sad"]}
+    )
+    probabilities = np.array(
+        [
+            [0.0, 0.40, 0.60],
+            [0.0, 0.45, 0.55],
+            [0.0, 0.95, 0.05],
+            [0.2, 0.10, 0.70],
+            [0.1, 0.20, 0.70],
+        ]
+    )
     return frames, probabilities
 
 

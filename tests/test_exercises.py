@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -62,11 +63,10 @@ def test_accuracy_from_a_real_confusion_matrix() -> None:
     assert not exercises.check_accuracy_from_confusion(0.5, matrix)
 
 
-
-
 def test_history_checkers() -> None:
-    history = pd.DataFrame({"epoch": [0, 1, 2], "accuracy": [0.5, 0.8, 0.95], "val_accuracy": [0.5, 0.7, 0.6],
-                            "val_loss": [1.2, 0.9, 1.1]})
+    history = pd.DataFrame(
+        {"epoch": [0, 1, 2], "accuracy": [0.5, 0.8, 0.95], "val_accuracy": [0.5, 0.7, 0.6], "val_loss": [1.2, 0.9, 1.1]}
+    )
     assert exercises.check_generalization_gap(0.35, history)
     assert not exercises.check_generalization_gap(0.1, history)
 
@@ -110,7 +110,7 @@ def still_crops() -> np.ndarray:
         gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         side = min(gray.shape)
         top, left = (gray.shape[0] - side) // 2, (gray.shape[1] - side) // 2
-        crops.append(cv2.resize(gray[top:top + side, left:left + side], (48, 48), interpolation=cv2.INTER_AREA))
+        crops.append(cv2.resize(gray[top : top + side, left : left + side], (48, 48), interpolation=cv2.INTER_AREA))
     return np.stack(crops)[..., None].astype(np.float32)
 
 
@@ -149,8 +149,9 @@ def converter_answer(optimize: bool = True, calibrate: bool = True, io: str | No
 
 def test_int8_exercise_passes_the_chapter_solution(still_model, still_crops: np.ndarray) -> None:
     float32_bytes = 4 * still_model.count_params()  # about the float32 flatbuffer's size (its converting is slow)
-    feedback = exercises.check_int8_model(solution_function("08_deployment", "to_int8"), still_model,
-                                          still_crops[::2], still_crops, float32_bytes)
+    feedback = exercises.check_int8_model(
+        solution_function("08_deployment", "to_int8"), still_model, still_crops[::2], still_crops, float32_bytes
+    )
     assert feedback, feedback.message
     assert "smaller than the float32 one" in feedback.message and "24 real crops" in feedback.message
     unanswered = exercises.check_int8_model(stub, still_model, still_crops, still_crops, float32_bytes)
@@ -169,7 +170,9 @@ def test_int8_exercise_names_each_missing_setting(still_model, still_crops: np.n
     plain = check(converter_answer(optimize=False, calibrate=False, io=None))
     assert not plain and "weights are float32" in plain.message and "converter.optimizations" in plain.message
     dynamic = check(converter_answer(calibrate=False, io=None))
-    assert not dynamic and "no representative dataset" in dynamic.message and "activations are not int8" in dynamic.message
+    assert (
+        not dynamic and "no representative dataset" in dynamic.message and "activations are not int8" in dynamic.message
+    )
     uint8 = check(lambda m, x: to_tflite(m, "int8", x))  # the chapter's own int8 mode: uint8 in and out
     assert not uint8 and "input is uint8" in uint8.message and "tf.int8" in uint8.message
     float_io = check(converter_answer(io=None))
@@ -191,7 +194,7 @@ def test_occlusion_exercise(still_model, still_crops: np.ndarray) -> None:
         copies = np.repeat(image[None], rows * cols, axis=0)
         for k in range(rows * cols):
             r, c = divmod(k, cols)
-            copies[k, r * patch:(r + 1) * patch, c * patch:(c + 1) * patch] = 0
+            copies[k, r * patch : (r + 1) * patch, c * patch : (c + 1) * patch] = 0
         p = model.predict(np.concatenate([image[None], copies]), verbose=0)[:, class_index]
         return (p[0] - p[1:]).reshape(rows, cols)
 
@@ -230,9 +233,13 @@ def test_confidence_interval_exercise_names_the_mistake() -> None:
 
 def test_restricted_accuracy_exercise_spots_the_unrestricted_answer() -> None:
     classes = ["neutral", "calm", "happy", "sad"]
-    probabilities = np.array([[0.1, 0.6, 0.2, 0.1],   # true neutral: 4-way calm, 2-way happy (wrong)
-                              [0.3, 0.5, 0.1, 0.1],   # true neutral: 4-way calm, 2-way neutral (right)
-                              [0.1, 0.2, 0.6, 0.1]])  # true happy: happy either way (right)
+    probabilities = np.array(
+        [
+            [0.1, 0.6, 0.2, 0.1],  # true neutral: 4-way calm, 2-way happy (wrong)
+            [0.3, 0.5, 0.1, 0.1],  # true neutral: 4-way calm, 2-way neutral (right)
+            [0.1, 0.2, 0.6, 0.1],
+        ]
+    )  # true happy: happy either way (right)
     truth = ["neutral", "neutral", "happy"]
     solution = solution_function("09_real_faces", "restricted_accuracy")
     assert solution(probabilities, classes, truth, ["neutral", "happy"]) == pytest.approx(2 / 3)
@@ -242,9 +249,16 @@ def test_restricted_accuracy_exercise_spots_the_unrestricted_answer() -> None:
         return float(np.mean(np.asarray(classes)[np.asarray(probabilities).argmax(1)] == np.asarray(truth)))
 
     feedback = exercises.check_restricted_accuracy(unrestricted, probabilities, classes, truth, ["neutral", "happy"])
-    assert not feedback and "accuracy over all the classes" in feedback.message and "keep only the columns" in feedback.message
+    assert (
+        not feedback
+        and "accuracy over all the classes" in feedback.message
+        and "keep only the columns" in feedback.message
+    )
     assert not exercises.check_restricted_accuracy(lambda *a: 1.0, probabilities, classes, truth, ["neutral", "happy"])
-    assert "Not answered" in exercises.check_restricted_accuracy(stub, probabilities, classes, truth, ["neutral", "happy"]).message
+    assert (
+        "Not answered"
+        in exercises.check_restricted_accuracy(stub, probabilities, classes, truth, ["neutral", "happy"]).message
+    )
 
 
 # Chapters 1-4 (coding exercises): each checker passes the chapter's own solution cell and names the
@@ -265,7 +279,7 @@ def solution_function(notebook_stem: str, name: str, **chapter_names: object) ->
     for cell in cells:
         tree = ast.parse(TransformerManager().transform_cell("".join(cell["source"])))  # IPython magics → Python
         imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-        if "".join(cell["source"]).startswith("#@save") or PARAMETERS_TAG in cell["metadata"].get("tags", []):
+        if re.match(r"#\s*@save", "".join(cell["source"])) or PARAMETERS_TAG in cell["metadata"].get("tags", []):
             imports = tree.body  # the package's definitions the chapter shows, or its parameters
         exec(compile(ast.Module(body=imports, type_ignores=[]), notebook_stem, "exec"), namespace)
     namespace.update(chapter_names)
@@ -322,7 +336,9 @@ def test_crop_inside_checker_on_a_real_still() -> None:
     assert exercises.check_crop_inside(solution_function("02_preprocessing", "crop_inside"), detector)
     feedback = exercises.check_crop_inside(crop_face, detector)
     assert not feedback and "corner" in feedback.message and "repeats the edge pixels" in feedback.message
-    feedback = exercises.check_crop_inside(lambda image, box, size, margin: crop_face(image, box, size=size, margin=0.0), detector)
+    feedback = exercises.check_crop_inside(
+        lambda image, box, size, margin: crop_face(image, box, size=size, margin=0.0), detector
+    )
     assert not feedback and "check the square's side" in feedback.message
     feedback = exercises.check_crop_inside(lambda image, box, size, margin: image[:size, :size], detector)
     assert not feedback and "3 channels" in feedback.message
@@ -338,25 +354,54 @@ def test_sequential_cnn_checker_names_the_layer() -> None:
         stack = [keras.Input(shape=input_shape), layers.Rescaling(1 / 255)]
         for stage, filters in enumerate((16, 64, 64), start=1):
             padding = "valid" if stage == 2 else "same"
-            stack += [layers.Conv2D(filters, 3, padding=padding, activation="relu"), layers.MaxPooling2D(2), layers.Dropout(0.3)]
-        return keras.Sequential([*stack, layers.Flatten(), layers.Dense(16, activation="relu"),
-                                 layers.Dense(num_classes, activation="softmax")])
+            stack += [
+                layers.Conv2D(filters, 3, padding=padding, activation="relu"),
+                layers.MaxPooling2D(2),
+                layers.Dropout(0.3),
+            ]
+        return keras.Sequential(
+            [
+                *stack,
+                layers.Flatten(),
+                layers.Dense(16, activation="relu"),
+                layers.Dense(num_classes, activation="softmax"),
+            ]
+        )
 
     feedback = exercises.check_sequential_cnn(valid_conv2)
     assert not feedback and "check the padding of conv2" in feedback.message and "(88, 88, 64)" in feedback.message
 
     def no_dropout(num_classes: int, input_shape: tuple) -> keras.Sequential:
         model = valid_conv2(num_classes, input_shape)
-        return keras.Sequential([keras.Input(shape=input_shape),
-                                 *[layer for layer in model.layers if not isinstance(layer, layers.Dropout)]])
+        return keras.Sequential(
+            [
+                keras.Input(shape=input_shape),
+                *[layer for layer in model.layers if not isinstance(layer, layers.Dropout)],
+            ]
+        )
 
     feedback = exercises.check_sequential_cnn(no_dropout)
     assert not feedback and "layer 4 is Conv2D where the paper's is Dropout" in feedback.message
-    feedback = exercises.check_sequential_cnn(lambda num_classes, input_shape: keras.Sequential([
-        keras.Input(shape=input_shape), layers.Rescaling(1 / 255),
-        *[layer for filters in (16, 64, 64) for layer in (layers.Conv2D(filters, 5, padding="same", activation="relu"),
-                                                          layers.MaxPooling2D(2), layers.Dropout(0.3))],
-        layers.Flatten(), layers.Dense(16, activation="relu"), layers.Dense(num_classes, activation="softmax")]))
+    feedback = exercises.check_sequential_cnn(
+        lambda num_classes, input_shape: keras.Sequential(
+            [
+                keras.Input(shape=input_shape),
+                layers.Rescaling(1 / 255),
+                *[
+                    layer
+                    for filters in (16, 64, 64)
+                    for layer in (
+                        layers.Conv2D(filters, 5, padding="same", activation="relu"),
+                        layers.MaxPooling2D(2),
+                        layers.Dropout(0.3),
+                    )
+                ],
+                layers.Flatten(),
+                layers.Dense(16, activation="relu"),
+                layers.Dense(num_classes, activation="softmax"),
+            ]
+        )
+    )
     assert not feedback and "542,136" in feedback.message and "kernel size" in feedback.message
 
 
@@ -364,10 +409,22 @@ def test_majority_vote_checker_names_the_tie_and_the_mean_vote() -> None:
     from fer_utils.evaluation import predicted_labels
 
     classes = ["neutral", "calm", "happy"]
-    frames = pd.DataFrame({"clip_id": ["a", "a", "a", "b", "b"], "frame_index": [1, 6, 11, 3, 8],
-                           "emotion": ["happy", "happy", "happy", "calm", "calm"]})
-    probabilities = np.array([[0.1, 0.1, 0.8], [0.1, 0.1, 0.8], [0.0, 0.95, 0.05],   # a: happy twice, calm once
-                              [0.1, 0.6, 0.3], [0.45, 0.1, 0.45]])                  # b: calm then neutral (a tie)
+    frames = pd.DataFrame(
+        {
+            "clip_id": ["a", "a", "a", "b", "b"],
+            "frame_index": [1, 6, 11, 3, 8],
+            "emotion": ["happy", "happy", "happy", "calm", "calm"],
+        }
+    )
+    probabilities = np.array(
+        [
+            [0.1, 0.1, 0.8],
+            [0.1, 0.1, 0.8],
+            [0.0, 0.95, 0.05],  # a: happy twice, calm once
+            [0.1, 0.6, 0.3],
+            [0.45, 0.1, 0.45],
+        ]
+    )  # b: calm then neutral (a tie)
     # mean votes: a → happy (0.55), b → happy (0.375); majority: a → happy, b → neutral (its latest frame)
     vote = solution_function("04_training", "majority_vote")
     assert vote(frames, predicted_labels(probabilities, classes)) == {"a": "happy", "b": "neutral"}
@@ -376,8 +433,12 @@ def test_majority_vote_checker_names_the_tie_and_the_mean_vote() -> None:
 
     def earliest(frames: pd.DataFrame, predicted: list) -> dict:
         table = frames.assign(predicted=predicted).sort_values("frame_index")
-        return {c: g["predicted"].value_counts().index[0] if g["predicted"].value_counts().iloc[0] > 1
-                else g["predicted"].iloc[0] for c, g in table.groupby("clip_id")}
+        return {
+            c: g["predicted"].value_counts().index[0]
+            if g["predicted"].value_counts().iloc[0] > 1
+            else g["predicted"].iloc[0]
+            for c, g in table.groupby("clip_id")
+        }
 
     feedback = exercises.check_majority_vote(earliest, frames, probabilities, classes)
     assert not feedback and "a tie between calm, neutral: the latest tied frame says neutral" in feedback.message
@@ -389,6 +450,7 @@ def test_majority_vote_checker_names_the_tie_and_the_mean_vote() -> None:
 
 # --- Chapters 5 (regularization), 6 (evaluation protocols) and 7 (comparison): coding exercises, checked
 # with the chapters' own solution cells on real inputs ---
+
 
 @pytest.fixture(scope="module")
 def face_batch() -> np.ndarray:
@@ -410,15 +472,21 @@ def two_stages(l1_where: str = "fc", factor: float | None = None, regularizer: s
         for filters in (16, 64, 64)[:stages]:
             x = layers.MaxPooling2D(2)(layers.Conv2D(filters, 3, padding="same", activation="relu")(x))
         x = layers.Flatten()(x)
-        x = layers.Dense(16, activation="relu", name="fc", kernel_regularizer=penalty if l1_where in ("fc", "both") else None)(x)
-        outputs = layers.Dense(8, activation="softmax", kernel_regularizer=penalty if l1_where in ("out", "both") else None)(x)
+        x = layers.Dense(
+            16, activation="relu", name="fc", kernel_regularizer=penalty if l1_where in ("fc", "both") else None
+        )(x)
+        outputs = layers.Dense(
+            8, activation="softmax", kernel_regularizer=penalty if l1_where in ("out", "both") else None
+        )(x)
         return keras.Model(inputs, outputs)
 
     return build
 
 
 def test_l1_checker_passes_the_chapter_solution_and_names_each_mistake(face_batch: np.ndarray) -> None:
-    solution = solution_function("05_regularization", "two_stage_cnn", IMAGE_SIZE=48, classes=[str(i) for i in range(8)])
+    solution = solution_function(
+        "05_regularization", "two_stage_cnn", IMAGE_SIZE=48, classes=[str(i) for i in range(8)]
+    )
     feedback = exercises.check_l1_on_fc(solution, face_batch, classes=8)
     assert feedback, feedback.message
     assert "only fc" in feedback.message and "ln 8" in feedback.message
@@ -481,8 +549,11 @@ def compared_models() -> dict:
     """Real compared models at small inputs: every kind of counted layer, strided ones included."""
     from fer_utils.models import build_model
 
-    return {"paper-cnn": build_model("paper-cnn", 8, (48, 48, 1)), "mini-xception": build_model("mini-xception", 7, (48, 48, 1)),
-            "mobilenet-v2": build_model("mobilenet-v2", 8, (64, 64, 3))}
+    return {
+        "paper-cnn": build_model("paper-cnn", 8, (48, 48, 1)),
+        "mini-xception": build_model("mini-xception", 7, (48, 48, 1)),
+        "mobilenet-v2": build_model("mobilenet-v2", 8, (64, 64, 3)),
+    }
 
 
 def test_flop_checker_passes_the_chapter_solution_and_names_the_mistake(compared_models: dict) -> None:
@@ -506,11 +577,16 @@ def test_flop_checker_passes_the_chapter_solution_and_names_the_mistake(compared
     mistakes = {
         "conv1 (Conv2D, output (48, 48, 16))": lambda layer: solution(layer) // 2,
         "you forgot the factor 2 (multiply + add)": lambda layer: solution(layer) // 2,
-        "you counted one output position: multiply by H_out × W_out = 48 × 48": lambda layer: solution(layer) // positions(layer),
+        "you counted one output position: multiply by H_out × W_out = 48 × 48": lambda layer: (
+            solution(layer) // positions(layer)
+        ),
         "return 0 for it": lambda layer: solution(layer) or 1,
         "only its depthwise 3×3 part": depthwise_only,
-        "you used the input's size 64×64, but the layer has stride 2": lambda layer: solution(layer) * input_positions(layer) // positions(layer)
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and layer.strides[0] == 2 else solution(layer),
+        "you used the input's size 64×64, but the layer has stride 2": lambda layer: (
+            solution(layer) * input_positions(layer) // positions(layer)
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and layer.strides[0] == 2
+            else solution(layer)
+        ),
     }
     for message, answer in mistakes.items():
         models = compared_models if "stride" not in message else {"mobilenet-v2": compared_models["mobilenet-v2"]}

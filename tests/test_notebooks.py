@@ -22,7 +22,9 @@ from fer_book.toc import toc_entries, toc_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
-COLAB_LINK = re.compile(r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([\w.-]+)/([\w./-]+\.ipynb)")
+COLAB_LINK = re.compile(
+    r"https://colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/([\w.-]+)/([\w./-]+\.ipynb)"
+)
 OPENING = ("## Overview", "## Prerequisites", "## Time to learn")
 CLOSING = ("## Summary", "## Exercises", "## What's next")
 
@@ -104,8 +106,9 @@ def test_standard_closing_with_two_to_four_exercises(path: Path) -> None:
     solutions = [c for c in checks if SOLUTION_TAG in tags(c)]
     stubs = [c for c in checks if SOLUTION_TAG not in tags(c)]
     assert len(stubs) == len(exercises) == len(solutions), "each exercise: a stub and a solution, both checked"
-    assert all("None" in c.source or "raise NotImplementedError" in c.source for c in stubs), \
+    assert all("None" in c.source or "raise NotImplementedError" in c.source for c in stubs), (
         "stubs leave the answer as None or the function as `raise NotImplementedError`"
+    )
     assert all("hide-cell" in tags(c) for c in solutions), "solutions (code and result) are hidden behind a toggle"
 
 
@@ -141,7 +144,7 @@ def test_every_colab_link_points_at_an_existing_notebook() -> None:
 
 def test_colab_link_check_catches_a_missing_notebook() -> None:
     text = "[x](https://colab.research.google.com/github/lightweight-fer/fer-book/blob/main/notebooks/99_nope.ipynb)"
-    (_, _, path), = colab_links(text)
+    ((_, _, path),) = colab_links(text)
     assert not (REPO / path).is_file()
 
 
@@ -172,16 +175,22 @@ def test_changing_the_repository_in_the_config_changes_every_link(tmp_path: Path
     root = copy_linked_files(tmp_path)
     old = book_links(root / "_config.yml")
     config = (root / "_config.yml").read_text()
-    (root / "_config.yml").write_text(config.replace(old.url, "https://github.com/a-fork/fer-book-fork")
-                                      .replace(f"branch: {old.ref}", "branch: v9.9.9"))
+    (root / "_config.yml").write_text(
+        config.replace(old.url, "https://github.com/a-fork/fer-book-fork").replace(
+            f"branch: {old.ref}", "branch: v9.9.9"
+        )
+    )
     new = book_links(root / "_config.yml")
     assert new.slug == "a-fork/fer-book-fork" and new.ref == "v9.9.9"
     stale = sync_repository(root, check=True)
     assert set(stale) == {f"notebooks/{p.name}" for p in NOTEBOOKS} | set(LINKED_TEXT_FILES)
     assert set(sync_repository(root)) == set(stale)
     assert sync_repository(root, check=True) == []
-    for path in [*(root / "notebooks").glob("*.ipynb"), *(root / "book").glob("*.md"),
-                 *(root / n for n in LINKED_TEXT_FILES)]:
+    for path in [
+        *(root / "notebooks").glob("*.ipynb"),
+        *(root / "book").glob("*.md"),
+        *(root / n for n in LINKED_TEXT_FILES),
+    ]:
         text = path.read_text()
         assert old.slug not in text, f"{path.name} still names {old.slug}"
         assert new.url in text or path.parent.name == "book"
@@ -193,8 +202,10 @@ def test_changing_the_repository_in_the_config_changes_every_link(tmp_path: Path
 def test_a_hand_edited_link_is_caught(tmp_path: Path) -> None:
     root = copy_linked_files(tmp_path)
     readme = root / "README.md"
-    readme.write_text(readme.read_text() + "\n[Open](https://colab.research.google.com/github/someone-else/"
-                      "fer-book/blob/main/notebooks/01_dataset_tour.ipynb)\n")
+    readme.write_text(
+        readme.read_text() + "\n[Open](https://colab.research.google.com/github/someone-else/"
+        "fer-book/blob/main/notebooks/01_dataset_tour.ipynb)\n"
+    )
     assert sync_repository(root, check=True) == ["README.md"]
 
 
@@ -237,10 +248,25 @@ def test_student_edition_strips_every_solution(tmp_path: Path) -> None:
 
 
 def test_strip_solutions_removes_outputs_and_widget_state() -> None:
-    nb = {"cells": [
-        {"cell_type": "code", "metadata": {"tags": ["solution"]}, "source": "x = 1", "outputs": [], "execution_count": 1},
-        {"cell_type": "code", "metadata": {}, "source": "y = None", "outputs": [{"output_type": "stream"}], "execution_count": 2},
-    ], "metadata": {"widgets": {"state": {}}}}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {"tags": ["solution"]},
+                "source": "x = 1",
+                "outputs": [],
+                "execution_count": 1,
+            },
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": "y = None",
+                "outputs": [{"output_type": "stream"}],
+                "execution_count": 2,
+            },
+        ],
+        "metadata": {"widgets": {"state": {}}},
+    }
     out = strip_solutions(nb)
     assert [c["source"] for c in out["cells"]] == ["y = None"]
     assert out["cells"][0]["outputs"] == [] and "widgets" not in out["metadata"]
@@ -268,7 +294,8 @@ def test_links_command_checks_the_repository() -> None:
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "fer_book", "links", "--check"], capture_output=True,
-                            text=True, cwd=REPO, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "fer_book", "links", "--check"], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 file(s) disagree" in result.stdout

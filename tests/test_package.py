@@ -18,8 +18,18 @@ def test_cli_help_lists_subcommands() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "fer_utils", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("sample", "download", "index", "preprocess", "detect", "train", "evaluate",
-                    "predict", "compare", "quantize"):
+    for command in (
+        "sample",
+        "download",
+        "index",
+        "preprocess",
+        "detect",
+        "train",
+        "evaluate",
+        "predict",
+        "compare",
+        "quantize",
+    ):
         assert command in out
 
 
@@ -64,13 +74,21 @@ def test_the_owning_modules_use_the_registry_names() -> None:
 
     assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES == tuple(models.CANONICAL_INPUTS)
     assert (splits.PROTOCOLS, faces.DETECTORS, deploy.TFLITE_MODES, explain.CAM_METHODS) == (
-        registry.PROTOCOLS, registry.DETECTORS, registry.TFLITE_MODES, registry.CAM_METHODS)
+        registry.PROTOCOLS,
+        registry.DETECTORS,
+        registry.TFLITE_MODES,
+        registry.CAM_METHODS,
+    )
     assert ("ravdess", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
     assert set(faces.DEFAULT_MAX_SIDES) == set(registry.FACE_DETECTORS)
     assert preprocess.DEFAULT_SIZE == registry.PAPER_SIDE and preprocess.DEFAULT_FRAMES == registry.PAPER_FRAMES
     config = training.TrainConfig()
     assert (config.model, config.image_size, config.protocol, config.batch_size) == (
-        registry.PAPER_MODEL, registry.PAPER_IMAGE_SIZE, registry.PAPER_PROTOCOL, registry.PAPER_BATCH_SIZE)
+        registry.PAPER_MODEL,
+        registry.PAPER_IMAGE_SIZE,
+        registry.PAPER_PROTOCOL,
+        registry.PAPER_BATCH_SIZE,
+    )
 
 
 def test_cli_help_imports_no_heavy_library() -> None:

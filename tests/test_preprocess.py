@@ -38,7 +38,11 @@ N_SAMPLE_CLIPS = 32
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Every file below `folder`: bytes and modification time."""
-    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +98,7 @@ def test_largest_face_crop_keeps_the_largest_and_counts_faces(stills: list[Path]
     small = cv2.resize(cv2.imread(str(stills[5])), None, fx=0.8, fy=0.8)
     canvas = np.full((big.shape[0], big.shape[1] + small.shape[1], 3), 255, np.uint8)
     canvas[:, : big.shape[1]] = big
-    canvas[: small.shape[0], big.shape[1]:] = small
+    canvas[: small.shape[0], big.shape[1] :] = small
     found = largest_face_crop(canvas, make_detector("dlib-hog", max_side=None))
     assert found is not None and found.n_faces == 2
     assert found.box.x + found.box.w <= big.shape[1]
@@ -152,8 +156,21 @@ def test_resume_after_killing_the_run_ends_with_the_same_manifest(
     sample_dir: Path, reference_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "crops"
-    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "ravdess", "--src", str(sample_dir),
-               "--out", str(out), "--workers", "2", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "fer_utils",
+        "preprocess",
+        "--dataset",
+        "ravdess",
+        "--src",
+        str(sample_dir),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     run = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     parts = out / ".parts"
@@ -161,7 +178,9 @@ def test_resume_after_killing_the_run_ends_with_the_same_manifest(
     while len(list(parts.glob("*.csv"))) < 3 and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert run.poll() is None, "the run ended before it could be killed"
-    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()]
+    workers = [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
+    ]
     os.killpg(run.pid, signal.SIGKILL)  # the CLI, its manager and its worker processes, mid-run
     run.wait()
     assert run.returncode == -signal.SIGKILL and workers
@@ -223,15 +242,28 @@ def bad_inputs(sample_dir: Path, stills: list[Path], tmp_path_factory: pytest.Te
     for name, image in images.items():
         files[name] = folder / f"{name}.png"
         assert cv2.imwrite(str(files[name]), image)
-    rows = [{"path": str(p), "dataset": "mixed", "emotion": "happy", "subject": "S1", "clip_id": name}
-            for name, p in files.items()]
+    rows = [
+        {"path": str(p), "dataset": "mixed", "emotion": "happy", "subject": "S1", "clip_id": name}
+        for name, p in files.items()
+    ]
     return pd.DataFrame(rows)
 
 
 EXPECTED_STATUS = {
-    "good": "ok", "truncated": "unreadable", "zero": "empty", "text": "not_video", "noface": "no_face",
-    "missing": "missing", "broken_png": "unreadable", "empty_png": "empty",
-    "tiny_png": "bad_image", "gray_png": "ok", "bgr_png": "ok", "bgra_png": "ok", "deep_png": "ok", "deep_gray_png": "ok",
+    "good": "ok",
+    "truncated": "unreadable",
+    "zero": "empty",
+    "text": "not_video",
+    "noface": "no_face",
+    "missing": "missing",
+    "broken_png": "unreadable",
+    "empty_png": "empty",
+    "tiny_png": "bad_image",
+    "gray_png": "ok",
+    "bgr_png": "ok",
+    "bgra_png": "ok",
+    "deep_png": "ok",
+    "deep_gray_png": "ok",
 }
 
 
@@ -255,8 +287,10 @@ def test_each_bad_input_gets_its_status_and_the_run_completes(bad_inputs: pd.Dat
         crop = cv2.imread(str(tmp_path / image), cv2.IMREAD_UNCHANGED)
         assert crop.shape == (180, 180) and crop.dtype == np.uint8
     # images from every bit depth and channel count give (nearly) the same crop
-    crops = [cv2.imread(str(tmp_path / f"happy/{n}_f0000.png"), 0).astype(int) for n in
-             ("gray_png", "bgr_png", "bgra_png", "deep_png", "deep_gray_png")]
+    crops = [
+        cv2.imread(str(tmp_path / f"happy/{n}_f0000.png"), 0).astype(int)
+        for n in ("gray_png", "bgr_png", "bgra_png", "deep_png", "deep_gray_png")
+    ]
     assert all(np.abs(c - crops[1]).max() <= 1 for c in crops)
     # nothing failed loudly: each bad clip is one row, each clip has a completion record
     assert len(list((tmp_path / ".parts").glob("*.csv"))) == len(bad_inputs)
@@ -264,8 +298,20 @@ def test_each_bad_input_gets_its_status_and_the_run_completes(bad_inputs: pd.Dat
 
 def test_cli_reports_a_missing_source_folder_as_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "ravdess", "--src", str(tmp_path / "nowhere"),
-         "--out", str(tmp_path / "out")], capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "fer_utils",
+            "preprocess",
+            "--dataset",
+            "ravdess",
+            "--src",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "error:" in result.stderr and "does not exist" in result.stderr
@@ -282,8 +328,27 @@ def test_cli_runs_on_a_dataset_folder_with_bad_files(sample_dir: Path, tmp_path:
     (actor / "02-01-05-01-01-01-01.mp4").write_text("oops")  # not a video, well named
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "ravdess", "--src", str(src), "--out", str(out),
-         "--workers", "1", "--quiet", "--frames", "3", "--size", "64"], capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "fer_utils",
+            "preprocess",
+            "--dataset",
+            "ravdess",
+            "--src",
+            str(src),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--quiet",
+            "--frames",
+            "3",
+            "--size",
+            "64",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "empty 1" in result.stdout and "not_video 1" in result.stdout and "ok 6" in result.stdout
@@ -301,8 +366,9 @@ def test_parallel_run_equals_the_serial_run(sample_dir: Path, reference_run: Pat
 
 def test_aligned_every_kth_run_records_its_settings(sample_dir: Path, tmp_path: Path) -> None:
     clips = index_dataset("ravdess", sample_dir).clips.iloc[:2]
-    manifest = preprocess_dataset(clips, tmp_path, frames=None, every=5, align=True, size=64, margin=0.0,
-                                  workers=1, progress=False)
+    manifest = preprocess_dataset(
+        clips, tmp_path, frames=None, every=5, align=True, size=64, margin=0.0, workers=1, progress=False
+    )
     assert list(manifest["frame_index"]) == [0, 5, 10] * 2  # 15-frame clips
     assert set(manifest["status"]) == {"ok"}
     assert cv2.imread(str(tmp_path / manifest["image"].iloc[0]), cv2.IMREAD_UNCHANGED).shape == (64, 64)
@@ -316,8 +382,9 @@ def test_aligned_every_kth_run_records_its_settings(sample_dir: Path, tmp_path: 
 def _cli(*args: str | Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """`python -m fer_utils preprocess …` in a subprocess."""
     command = [*prefix, sys.executable, "-m", "fer_utils", "preprocess", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    )
 
 
 def _ravdess_copy(sample_dir: Path, root: Path, actor: int, n: int) -> Path:
@@ -376,10 +443,30 @@ def test_a_concurrent_run_is_refused_naming_the_lock_holder_and_keeps_live_tmp_f
     sample_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "crops"
-    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "ravdess", "--src", str(sample_dir),
-               "--out", str(out), "--workers", "1", "--quiet", "--size", "96"]
-    run = subprocess.Popen(command, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, start_new_session=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command = [
+        sys.executable,
+        "-m",
+        "fer_utils",
+        "preprocess",
+        "--dataset",
+        "ravdess",
+        "--src",
+        str(sample_dir),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--quiet",
+        "--size",
+        "96",
+    ]
+    run = subprocess.Popen(
+        command,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while len(list((out / ".parts").glob("*.csv"))) < 2 and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -419,7 +506,9 @@ def test_a_source_file_replaced_after_a_run_is_reprocessed_and_its_old_crops_rem
     out = tmp_path / "out"
 
     def run() -> pd.DataFrame:
-        return preprocess_dataset(index_dataset("ravdess", src).clips, out, frames=3, size=64, workers=1, progress=False)
+        return preprocess_dataset(
+            index_dataset("ravdess", src).clips, out, frames=3, size=64, workers=1, progress=False
+        )
 
     assert set(run()["status"]) == {"ok"}
     second_crops = {p.name: p.read_bytes() for p in out.rglob(f"{second.stem}_f*.png")}
@@ -434,7 +523,9 @@ def test_a_source_file_replaced_after_a_run_is_reprocessed_and_its_old_crops_rem
     mine = manifest[manifest["clip_id"] == first.stem]
     assert list(mine["status"]) == ["ok"] * 3
     repaired = sorted(out.rglob(f"{first.stem}_f*.png"))
-    assert [p.read_bytes() for p in repaired] == [second_crops[p.name.replace(first.stem, second.stem)] for p in repaired]
+    assert [p.read_bytes() for p in repaired] == [
+        second_crops[p.name.replace(first.stem, second.stem)] for p in repaired
+    ]
 
 
 def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: list[Path], tmp_path: Path) -> None:
@@ -444,8 +535,11 @@ def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: li
     locked.chmod(0)
     shutil.copy(stills[3], src / "happy" / os.fsdecode(b"caf\xe9.png"))  # Latin-1 name: not UTF-8
     # root reads any file: drop the capabilities that let it, so the permission error is real
-    prefix = ("setpriv", "--inh-caps=-dac_override,-dac_read_search",
-              "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
+    prefix = (
+        ("setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search")
+        if os.geteuid() == 0
+        else ()
+    )
     out = tmp_path / "out"
     result = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "2", "--quiet", prefix=prefix)
     assert result.returncode == 0, result.stderr
@@ -459,11 +553,24 @@ def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: li
 
 
 def test_completion_records_are_written_as_pandas_writes_them_and_read_back(tmp_path: Path) -> None:
-    clip = {"path": "/data/a,b \"c\".mp4", "dataset": "ravdess", "emotion": "calm", "subject": "01", "clip_id": "x"}
-    rows = [_row(clip, Settings(), frame_index=3, x=1, y=2, w=30, h=31, n_faces=2, status="ok",
-                 reason="2 faces, kept the largest", image="calm/x_f0003.png"),
-            _row(clip, Settings(), frame_index=5, n_faces=0, status="no_face", reason="two\nlines"),
-            _row(clip, Settings(), status="unreadable", reason="")]
+    clip = {"path": '/data/a,b "c".mp4', "dataset": "ravdess", "emotion": "calm", "subject": "01", "clip_id": "x"}
+    rows = [
+        _row(
+            clip,
+            Settings(),
+            frame_index=3,
+            x=1,
+            y=2,
+            w=30,
+            h=31,
+            n_faces=2,
+            status="ok",
+            reason="2 faces, kept the largest",
+            image="calm/x_f0003.png",
+        ),
+        _row(clip, Settings(), frame_index=5, n_faces=0, status="no_face", reason="two\nlines"),
+        _row(clip, Settings(), status="unreadable", reason=""),
+    ]
     data = part_bytes(rows)
     assert data == _csv_bytes(manifest_frame(rows))  # the csv module, byte for byte what pandas writes
     (tmp_path / "part.csv").write_bytes(data)

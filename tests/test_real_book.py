@@ -25,8 +25,17 @@ from fer_utils.assets import london_faces_dir
 
 REPO = Path(__file__).resolve().parents[1]
 PEOPLE = 8
-QUICK = {"IMAGE_SIZE": 32, "REF_IMAGE_SIZE": 32, "EPOCHS": 2, "REF_EPOCHS": 2, "SEEDS": [0], "RANDOM_SEEDS": [0],
-         "LATENCY_REPEATS": 1, "SPEED_FRAMES": 2, "SPARSITIES": [0.5]}
+QUICK = {
+    "IMAGE_SIZE": 32,
+    "REF_IMAGE_SIZE": 32,
+    "EPOCHS": 2,
+    "REF_EPOCHS": 2,
+    "SEEDS": [0],
+    "RANDOM_SEEDS": [0],
+    "LATENCY_REPEATS": 1,
+    "SPEED_FRAMES": 2,
+    "SPARSITIES": [0.5],
+}
 
 
 def real_folder(root: Path, people: int = PEOPLE) -> Path:
@@ -60,8 +69,14 @@ def test_every_chapter_runs_on_a_real_folder_and_never_calls_it_synthetic(tmp_pa
     for name, value in QUICK.items():
         params += ["--param", f"{name}={value!r}"]
     env = {**os.environ, "FER_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-m", "fer_book", "execute", "--out", str(stage), *params],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    result = subprocess.run(
+        [sys.executable, "-m", "fer_book", "execute", "--out", str(stage), *params],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     times = json.loads((stage / "execution_times.json").read_text())
     notebooks = toc_notebooks(REPO)

@@ -42,7 +42,19 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
 
 def preprocess_args(dataset: str, src: Path, out: Path, *extra: str) -> list[str]:
     """A quiet, single-process `preprocess` command line."""
-    return ["preprocess", "--dataset", dataset, "--src", str(src), "--out", str(out), "--workers", "1", "--quiet", *extra]
+    return [
+        "preprocess",
+        "--dataset",
+        dataset,
+        "--src",
+        str(src),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--quiet",
+        *extra,
+    ]
 
 
 def small_crop(path: Path, finder: FaceDetector) -> np.ndarray:
@@ -97,7 +109,8 @@ def test_cremad_and_ravdess_clips_index() -> None:
     assert set(cremad.clips["subject"]) == {"1001"} and set(cremad.clips["sentence"]) == {"DFA"}
     ravdess = index_dataset("ravdess", ravdess_clip_path().parent, modalities=("01", "02"))
     assert ravdess.clips[["clip_id", "emotion", "subject", "intensity"]].values.tolist() == [
-        ["01-01-08-02-01-01-19", "surprised", "Actor_19", 2]]
+        ["01-01-08-02-01-01-19", "surprised", "Actor_19", 2]
+    ]
     with pytest.raises(DatasetError, match="modality 01 .audio-video. not selected"):
         index_dataset("ravdess", ravdess_clip_path().parent)  # video-only by default: says why it is empty
 
@@ -122,8 +135,9 @@ def test_cremad_preprocesses_to_one_face_per_frame_and_its_crops_keep_the_actor(
 
 
 def test_ravdess_clip_preprocesses_to_one_face_per_frame(tmp_path: Path) -> None:
-    code, out, _ = run_cli(preprocess_args("ravdess", ravdess_clip_path().parent, tmp_path / "crops",
-                                           "--modalities", "01", "--size", "64"))
+    code, out, _ = run_cli(
+        preprocess_args("ravdess", ravdess_clip_path().parent, tmp_path / "crops", "--modalities", "01", "--size", "64")
+    )
     assert code == 0, out
     manifest = load_manifest(tmp_path / "crops")
     assert len(manifest) == 6 and (manifest["status"] == "ok").all() and (manifest["n_faces"] == 1).all()
@@ -153,8 +167,10 @@ def _boxes(manifest) -> list[Box]:
 
 def test_the_fast_path_finds_the_reference_faces_in_the_real_clip(tmp_path: Path) -> None:
     clips = index_dataset("ravdess", ravdess_clip_path().parent, modalities=("01",)).clips
-    runs = {scale: preprocess_dataset(clips, tmp_path / str(scale), scale_to_face=scale, workers=1, progress=False)
-            for scale in (False, True)}
+    runs = {
+        scale: preprocess_dataset(clips, tmp_path / str(scale), scale_to_face=scale, workers=1, progress=False)
+        for scale in (False, True)
+    }
     reference, fast = runs[False], runs[True]
     assert list(reference["frame_index"]) == list(fast["frame_index"]) == RAVDESS_FRAMES
     assert (reference["status"] == "ok").all() and (fast["status"] == "ok").all()
@@ -162,8 +178,10 @@ def test_the_fast_path_finds_the_reference_faces_in_the_real_clip(tmp_path: Path
     for ref, box in zip(_boxes(reference), _boxes(fast)):
         assert max(abs(a - b) for a, b in zip(astuple(ref), astuple(box))) <= 0.02 * ref.w
     for ref_image, fast_image in zip(reference["image"], fast["image"]):
-        a, b = (cv2.imread(str(tmp_path / str(s) / image), cv2.IMREAD_GRAYSCALE)
-                for s, image in ((False, ref_image), (True, fast_image)))
+        a, b = (
+            cv2.imread(str(tmp_path / str(s) / image), cv2.IMREAD_GRAYSCALE)
+            for s, image in ((False, ref_image), (True, fast_image))
+        )
         assert np.abs(a.astype(int) - b).mean() < 6  # the same face, framed within 2 % (of 255 levels)
     assert _boxes(fast)[0] == RAVDESS_BOXES[0]  # the first frame is searched in full either way
 
@@ -192,8 +210,19 @@ def test_small_face_crops_with_synonym_classes_preprocess_with_detector_none(
     crops_dataset: Path, london_crops: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "out"
-    code, out, err = run_cli(preprocess_args("folder", crops_dataset, out_dir, "--detector", "none",
-                                             "--subject-pattern", r"^(S\d+)_", "--size", str(CROP_SIDE)))
+    code, out, err = run_cli(
+        preprocess_args(
+            "folder",
+            crops_dataset,
+            out_dir,
+            "--detector",
+            "none",
+            "--subject-pattern",
+            r"^(S\d+)_",
+            "--size",
+            str(CROP_SIDE),
+        )
+    )
     assert code == 0 and "22 clips, 14 subject(s); 22 of 22 frames usable (100 %)" in out and not err
     manifest = load_manifest(out_dir)
     by_name = manifest.set_index(manifest["source"].map(lambda s: Path(s).name))
@@ -205,10 +234,15 @@ def test_small_face_crops_with_synonym_classes_preprocess_with_detector_none(
     assert np.array_equal(crop, london_crops["003_h"])  # the crop is the whole image, untouched
 
 
-def test_small_face_crops_are_found_by_the_default_detector_after_upsampling(crops_dataset: Path, tmp_path: Path) -> None:
+def test_small_face_crops_are_found_by_the_default_detector_after_upsampling(
+    crops_dataset: Path, tmp_path: Path
+) -> None:
     """Regression (issue 10): 48×48 face crops were all `no_face` with a real detector."""
-    code, out, _ = run_cli(preprocess_args("folder", crops_dataset, tmp_path / "out",
-                                           "--subject-pattern", r"^(S\d+)_", "--size", str(CROP_SIDE)))
+    code, out, _ = run_cli(
+        preprocess_args(
+            "folder", crops_dataset, tmp_path / "out", "--subject-pattern", r"^(S\d+)_", "--size", str(CROP_SIDE)
+        )
+    )
     manifest = load_manifest(tmp_path / "out")
     assert code == 0 and (manifest["status"] == "ok").sum() >= 20, out
 
@@ -221,7 +255,9 @@ def test_same_named_images_keep_one_crop_each(london_crops: dict[str, np.ndarray
     for rel, key in sources.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(src / rel), london_crops[key])
-    code, out, _ = run_cli(preprocess_args("folder", src, tmp_path / "out", "--detector", "none", "--size", str(CROP_SIDE)))
+    code, out, _ = run_cli(
+        preprocess_args("folder", src, tmp_path / "out", "--detector", "none", "--size", str(CROP_SIDE))
+    )
     assert code == 0 and "4 of 4 frames usable" in out
     manifest = load_manifest(tmp_path / "out")
     assert manifest["image"].nunique() == 4 and manifest["clip_id"].nunique() == 4
@@ -244,10 +280,16 @@ def test_a_run_with_no_usable_crop_exits_non_zero_with_counts_and_cause(
     src.mkdir(parents=True)
     for key, crop in list(london_crops.items())[:5]:  # turned on their side: no frontal face for dlib
         cv2.imwrite(str(src / f"{key}.png"), cv2.rotate(crop, cv2.ROTATE_90_CLOCKWISE))
-    done = subprocess.run([sys.executable, "-m", "fer_utils", *preprocess_args("folder", src.parent, tmp_path / "out")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_utils", *preprocess_args("folder", src.parent, tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode != 0
-    assert "no usable crop: all 5 images are no_face; they look like face crops already (48x48): try --detector none" in done.stderr
+    assert (
+        "no usable crop: all 5 images are no_face; they look like face crops already (48x48): try --detector none"
+        in done.stderr
+    )
     assert (tmp_path / "out" / MANIFEST_NAME).is_file()  # what was done is kept for inspection
 
 
@@ -265,7 +307,7 @@ def test_a_large_image_whose_face_is_missed_says_where_detection_ran(tmp_path: P
     """Regression (issue 12): a face in a large image was `no_face` with no word about the 400 px copy."""
     face = cv2.imread(str(london_faces_dir() / "neutral" / "001_03.jpg"))
     canvas = np.full((2400, 2400, 3), 255, np.uint8)
-    canvas[50:50 + face.shape[0], 50:50 + face.shape[1]] = face
+    canvas[50 : 50 + face.shape[0], 50 : 50 + face.shape[1]] = face
     (tmp_path / "src" / "neutral").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "src" / "neutral" / "big.png"), canvas)
     code, _, err = run_cli(preprocess_args("folder", tmp_path / "src", tmp_path / "out"))

@@ -73,7 +73,7 @@ def test_templates_are_distinct_for_all_eight_emotions() -> None:
     assert not moves["neutral"].any()
     names = list(moves)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             assert np.abs(moves[a] - moves[b]).max() > 2.0, (a, b)  # two pixels apart somewhere, even calm/neutral
 
 
@@ -156,8 +156,10 @@ def test_same_seed_same_bytes_any_worker_count(tmp_path: Path) -> None:
     for rel in one["path"].map(lambda p: Path(p).relative_to(tmp_path / "one")):
         assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
     other = generate_sample(tmp_path / "seed1", seed=1, workers=1, **kwargs)
-    changed = [Path(p).read_bytes() != (tmp_path / "one" / Path(p).relative_to(tmp_path / "seed1")).read_bytes()
-               for p in other["path"]]
+    changed = [
+        Path(p).read_bytes() != (tmp_path / "one" / Path(p).relative_to(tmp_path / "seed1")).read_bytes()
+        for p in other["path"]
+    ]
     assert all(changed)
     assert not list(tmp_path.rglob(".*partial*"))  # no temporary files left behind
 
@@ -171,8 +173,25 @@ def test_dlib_finds_one_face_in_every_frame_of_the_strongest_clips(tmp_path: Pat
 
 
 def test_cli_sample_writes_an_indexable_sample(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "fer_utils", "sample", "--out", str(tmp_path), "--actors", "24",
-                           "--workers", "1", "--frames", "4", "--quiet"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fer_utils",
+            "sample",
+            "--out",
+            str(tmp_path),
+            "--actors",
+            "24",
+            "--workers",
+            "1",
+            "--frames",
+            "4",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "wrote 16 synthetic clips" in done.stdout
     clips = index_ravdess(tmp_path).clips

@@ -117,8 +117,13 @@ def test_k_fold_by_actor_tests_each_actor_once(frames: pd.DataFrame) -> None:
 
 
 def test_leak_check_detects_and_clears() -> None:
-    table = pd.DataFrame({"emotion": ["happy", "sad", "happy", "sad"], "clip_id": ["a", "b", "c", "d"],
-                          "subject": ["s1", "s1", "s2", "s3"]})
+    table = pd.DataFrame(
+        {
+            "emotion": ["happy", "sad", "happy", "sad"],
+            "clip_id": ["a", "b", "c", "d"],
+            "subject": ["s1", "s1", "s2", "s3"],
+        }
+    )
     clean = check_leakage(Split(train=table.iloc[:2], test=table.iloc[2:]))
     assert clean == LeakReport([], []) and not clean.leaks and "no leak" in str(clean)
     shared_subject = check_leakage(Split(train=table.iloc[:3], test=table.iloc[[1, 3]]))

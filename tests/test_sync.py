@@ -1,4 +1,4 @@
-"""The code a chapter shows is the package's code: saved cells (`#@save module: names`) are checked
+"""The code a chapter shows is the package's code: saved cells (`# @save module: names`) are checked
 against the package, and `python -m fer_book sync` / `--export` bring either side back in line."""
 
 from __future__ import annotations
@@ -46,22 +46,36 @@ def test_code_is_defined_in_chapters_only_in_saved_cells_and_exercises() -> None
             exercise = "exercises.check_" in source or "NotImplementedError" in source
             if cell["cell_type"] == "code" and index not in saved and not exercise:
                 assert not DEFINITION.search(source), (
-                    f"{notebook.name} cell {index} defines code that is neither the package's (a `#@save` cell) "
-                    f"nor an exercise:\n{source}")
+                    f"{notebook.name} cell {index} defines code that is neither the package's (a `# @save` cell) "
+                    f"nor an exercise:\n{source}"
+                )
 
 
 def make_repo(tmp_path: Path, body: str) -> tuple[Path, Path, Path]:
     """A tiny repository: one module `pkg/mod.py` and one chapter with a saved cell holding `body`."""
     (tmp_path / "pkg").mkdir()
     module = tmp_path / "pkg" / "mod.py"
-    module.write_text('"""A module."""\n\nLIMIT = 3\n\n\n@staticmethod\ndef twice(x: int) -> int:\n'
-                      '    """Twice x."""\n    return 2 * x\n\n\ndef other() -> None:\n    pass\n', encoding="utf-8")
+    module.write_text(
+        '"""A module."""\n\nLIMIT = 3\n\n\n@staticmethod\ndef twice(x: int) -> int:\n'
+        '    """Twice x."""\n    return 2 * x\n\n\ndef other() -> None:\n    pass\n',
+        encoding="utf-8",
+    )
     (tmp_path / "notebooks").mkdir()
     notebook = tmp_path / "notebooks" / "01_a.ipynb"
-    cells = [{"cell_type": "markdown", "id": "a", "metadata": {}, "source": ["# A"]},
-             {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": None, "outputs": [],
-              "source": "#@save pkg.mod: LIMIT, twice\n" + body}]
-    notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    cells = [
+        {"cell_type": "markdown", "id": "a", "metadata": {}, "source": ["# A"]},
+        {
+            "cell_type": "code",
+            "id": "b",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "# @save pkg.mod: LIMIT, twice\n" + body,
+        },
+    ]
+    notebook.write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8"
+    )
     return tmp_path, module, notebook
 
 
@@ -96,14 +110,17 @@ def test_a_cell_naming_a_missing_definition_is_reported(tmp_path: Path) -> None:
     text = notebook.read_text().replace("LIMIT, twice", "LIMIT, thrice")
     notebook.write_text(text)
     assert differences([notebook], root) == [
-        f"01_a.ipynb cell 1 (pkg.mod: LIMIT, thrice): {root / 'pkg' / 'mod.py'}: no top-level definition of thrice"]
+        f"01_a.ipynb cell 1 (pkg.mod: LIMIT, thrice): {root / 'pkg' / 'mod.py'}: no top-level definition of thrice"
+    ]
 
 
 def test_a_malformed_mark_is_an_error() -> None:
     assert parse_mark("import numpy") is None
     assert parse_mark("#@save fer_utils.video: frame_indices, sample_frames") == (
-        "fer_utils.video", ("frame_indices", "sample_frames"))
-    with pytest.raises(SyncError, match="is not `#@save package.module: name"):
+        "fer_utils.video",
+        ("frame_indices", "sample_frames"),
+    )
+    with pytest.raises(SyncError, match="is not `# @save package.module: name"):
         parse_mark("#@save frame_indices")
 
 
@@ -128,14 +145,27 @@ def test_the_check_command_fails_on_a_changed_chapter(tmp_path: Path) -> None:
 REQUIRED = {
     "02": {"fer_utils.video.frame_indices", "fer_utils.preprocess.crop_face", "fer_utils.preprocess.square_region"},
     "03": {"fer_utils.models.build_paper_cnn"},
-    "04": {"fer_utils.training.make_dataset", "fer_utils.training.compile_model", "fer_utils.training.fit_model",
-           "fer_utils.training.run_callbacks", "fer_utils.evaluation.clip_vote"},
+    "04": {
+        "fer_utils.training.make_dataset",
+        "fer_utils.training.compile_model",
+        "fer_utils.training.fit_model",
+        "fer_utils.training.run_callbacks",
+        "fer_utils.evaluation.clip_vote",
+    },
     "05": {"fer_utils.models.build_paper_cnn", "fer_utils.chapters.train_variants"},
-    "06": {"fer_utils.splits.split_frames", "fer_utils.splits.random_holdout", "fer_utils.splits.group_holdout",
-           "fer_utils.splits.check_leakage"},
+    "06": {
+        "fer_utils.splits.split_frames",
+        "fer_utils.splits.random_holdout",
+        "fer_utils.splits.group_holdout",
+        "fer_utils.splits.check_leakage",
+    },
     "07": {"fer_utils.models.separable_residual_block", "fer_utils.models.layer_macs", "fer_utils.models.count_flops"},
-    "08": {"fer_utils.deploy.to_tflite", "fer_utils.deploy.quantize_int8", "fer_utils.deploy.representative_dataset",
-           "fer_utils.explain.grad_cam"},
+    "08": {
+        "fer_utils.deploy.to_tflite",
+        "fer_utils.deploy.quantize_int8",
+        "fer_utils.deploy.representative_dataset",
+        "fer_utils.explain.grad_cam",
+    },
 }
 
 
@@ -143,7 +173,7 @@ REQUIRED = {
 def test_each_chapter_shows_the_code_it_teaches(chapter: str) -> None:
     notebook = next(nb for nb in NOTEBOOKS if nb.name.startswith(chapter))
     missing = REQUIRED[chapter] - saved_names(notebook)
-    assert not missing, f"{notebook.name} does not show {sorted(missing)} in a #@save cell"
+    assert not missing, f"{notebook.name} does not show {sorted(missing)} in a # @save cell"
 
 
 @pytest.mark.parametrize("chapter", sorted(REQUIRED))
@@ -153,6 +183,9 @@ def test_each_chapter_uses_the_code_it_shows(chapter: str) -> None:
     notebook = next(nb for nb in NOTEBOOKS if nb.name.startswith(chapter))
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     for cell in saved_cells(notebook):
-        others = "".join("".join(c["source"]) for i, c in enumerate(cells) if c["cell_type"] == "code" and i != cell.index)
+        others = "".join(
+            "".join(c["source"]) for i, c in enumerate(cells) if c["cell_type"] == "code" and i != cell.index
+        )
         assert any(re.search(rf"\b{name}\(", others) for name in cell.names), (
-            f"{cell.where}: no other cell of the chapter calls what this cell defines")
+            f"{cell.where}: no other cell of the chapter calls what this cell defines"
+        )

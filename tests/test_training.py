@@ -104,8 +104,13 @@ def test_mirrored_strategy_run_matches_single_device(toy: tuple[Path, pd.DataFra
 
     root, manifest = toy
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(root), str(tmp_path / "mirrored"),
-                           str(TESTS_DIR)], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(root), str(tmp_path / "mirrored"), str(TESTS_DIR)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     mirrored = json.loads((tmp_path / "mirrored" / "metrics.json").read_text())
     config = json.loads((tmp_path / "mirrored" / "config.json").read_text())
@@ -141,18 +146,26 @@ def test_mini_xception_trains_an_epoch_on_cpu(tmp_path: Path) -> None:
     the heap (segfault or glibc abort at epoch 1, at 64×64 and 96×96); run in a subprocess so that a
     crash fails this test instead of killing pytest."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", MINI_XCEPTION_SCRIPT, str(tmp_path / "crops"), str(tmp_path / "run"),
-                           str(TESTS_DIR)], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", MINI_XCEPTION_SCRIPT, str(tmp_path / "crops"), str(tmp_path / "run"), str(TESTS_DIR)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-3000:]}"
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert len(history) == 1 and np.isfinite(history["loss"]).all()
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["test"]["frame"]["n"] > 0
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["model"] == "mini-xception" and config["params"] == 53_811  # 3 classes (any input size: global pooling)
+    assert (
+        config["model"] == "mini-xception" and config["params"] == 53_811
+    )  # 3 classes (any input size: global pooling)
 
 
 # --- train checks everything before building anything, and never leaves half a run (issue 12) ----------
+
 
 def _train_cli(*args: str) -> int:
     """`python -m fer_utils train …` in this process (its exit code)."""
@@ -194,15 +207,19 @@ def test_train_checks_every_crop_before_building(toy: tuple[Path, pd.DataFrame],
     assert _no_run_written(tmp_path / "run")
 
 
-@pytest.mark.parametrize(("option", "value", "message"), [
-    ("--l1", "-5", "L1 factor"),
-    ("--size", "0", "image size"),
-    ("--batch-size", "0", "batch size"),
-    ("--epochs", "0", "epochs must be at least 1"),
-    ("--learning-rate", "0", "learning rate"),
-])
-def test_train_rejects_bad_numbers_with_a_clear_error(toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys,
-                                                      option: str, value: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--l1", "-5", "L1 factor"),
+        ("--size", "0", "image size"),
+        ("--batch-size", "0", "batch size"),
+        ("--epochs", "0", "epochs must be at least 1"),
+        ("--learning-rate", "0", "learning rate"),
+    ],
+)
+def test_train_rejects_bad_numbers_with_a_clear_error(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys, option: str, value: str, message: str
+) -> None:
     """Regression: --l1 -5 was recorded and silently not applied; --size 0 and --batch-size 0 ended in
     tracebacks; --epochs 0 wrote a run without training."""
     root, _ = toy
@@ -217,13 +234,16 @@ def test_train_offers_only_the_known_initialisers(toy: tuple[Path, pd.DataFrame]
         _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--init", "zeros")
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert "invalid choice: 'zeros'" in err and all(name in err for name in ("glorot_uniform", "he_uniform", "he_normal"))
+    assert "invalid choice: 'zeros'" in err and all(
+        name in err for name in ("glorot_uniform", "he_uniform", "he_normal")
+    )
     assert _no_run_written(tmp_path / "run")
 
 
 @pytest.mark.slow
-def test_a_run_folder_is_written_whole_and_never_over_another(toy: tuple[Path, pd.DataFrame], tmp_path: Path,
-                                                               capsys) -> None:
+def test_a_run_folder_is_written_whole_and_never_over_another(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
+) -> None:
     """Regression: --epochs 0 into an existing run folder rewrote classes.json beside the old model. A
     complete run is never overwritten; a run that fails while training leaves nothing behind."""
     import shutil
@@ -268,14 +288,31 @@ def test_a_run_folder_is_written_whole_and_never_over_another(toy: tuple[Path, p
 
 # --- collapse detection (issue 10) ------------------------------------------------------------------------
 
+
 @pytest.mark.slow
-def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(toy: tuple[Path, pd.DataFrame], tmp_path: Path,
-                                                            capsys) -> None:
+def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
+) -> None:
     """A huge learning rate kills every Dense(16) unit: metrics.json says so and the CLI warns loudly;
     the recipe of the learning test is not flagged."""
     root, _ = toy
-    assert _train_cli("--crops", str(root), "--out", str(tmp_path / "dead"), "--size", "48", "--epochs", "2",
-                      "--learning-rate", "10", "--seed", "1") == 0
+    assert (
+        _train_cli(
+            "--crops",
+            str(root),
+            "--out",
+            str(tmp_path / "dead"),
+            "--size",
+            "48",
+            "--epochs",
+            "2",
+            "--learning-rate",
+            "10",
+            "--seed",
+            "1",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     metrics = json.loads((tmp_path / "dead" / "metrics.json").read_text())
     assert metrics["collapsed"] is True

@@ -21,14 +21,14 @@ def _frame(still: np.ndarray, index: int) -> np.ndarray:
     """A still resized, with its frame number written in base 8 as grey levels (steps of 32) of two squares."""
     frame = cv2.resize(still, SIZE, interpolation=cv2.INTER_AREA)
     frame[:MARK, :MARK] = (index // 8) * 32
-    frame[:MARK, MARK:2 * MARK] = (index % 8) * 32
+    frame[:MARK, MARK : 2 * MARK] = (index % 8) * 32
     return frame
 
 
 def _mark(frame: np.ndarray) -> int:
     """The frame number encoded by `_frame` (robust to lossy compression)."""
-    high = round(float(frame[4:MARK - 4, 4:MARK - 4].mean()) / 32)
-    low = round(float(frame[4:MARK - 4, MARK + 4:2 * MARK - 4].mean()) / 32)
+    high = round(float(frame[4 : MARK - 4, 4 : MARK - 4].mean()) / 32)
+    low = round(float(frame[4 : MARK - 4, MARK + 4 : 2 * MARK - 4].mean()) / 32)
     return int(high * 8 + low)
 
 
@@ -50,7 +50,10 @@ def clips(tmp_path_factory: pytest.TempPathFactory, stills: list[Path]) -> dict[
         "mp4": _write_clip(folder / "clip.mp4", "mp4v", stills),
         "avi": _write_clip(folder / "clip.avi", "MJPG", stills),
     }
-    frames = [Image.fromarray(cv2.cvtColor(_frame(cv2.imread(str(p)), i), cv2.COLOR_BGR2RGB)) for i, p in enumerate(stills[:5])]
+    frames = [
+        Image.fromarray(cv2.cvtColor(_frame(cv2.imread(str(p)), i), cv2.COLOR_BGR2RGB))
+        for i, p in enumerate(stills[:5])
+    ]
     frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     made["gif"] = folder / "anim.gif"
     for kind in ("mp4", "avi"):
@@ -136,7 +139,9 @@ def test_truncated_avi_keeps_the_frames_before_the_cut(clips: dict[str, Path]) -
         ("garbage", UnreadableVideoError, "unreadable", "could not be opened"),
     ],
 )
-def test_bad_files_raise_specific_errors(clips: dict[str, Path], kind: str, error: type, status: str, message: str) -> None:
+def test_bad_files_raise_specific_errors(
+    clips: dict[str, Path], kind: str, error: type, status: str, message: str
+) -> None:
     with pytest.raises(error, match=message) as info:
         sample_frames(clips[kind])
     assert isinstance(info.value, VideoError) and info.value.status == status

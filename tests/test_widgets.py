@@ -66,8 +66,18 @@ def test_detector_explorer_draws_each_detector(stills: list[Path]) -> None:
 
 
 def test_regularization_explorer_reads_the_chosen_run() -> None:
-    runs = {f"dropout {d}": pd.DataFrame({"epoch": [0, 1], "loss": [1, 0.5], "val_loss": [1, 0.9], "accuracy": [0.5, 0.9],
-                                          "val_accuracy": [0.5, 0.9 - d]}) for d in (0.3, 0.5)}
+    runs = {
+        f"dropout {d}": pd.DataFrame(
+            {
+                "epoch": [0, 1],
+                "loss": [1, 0.5],
+                "val_loss": [1, 0.9],
+                "accuracy": [0.5, 0.9],
+                "val_accuracy": [0.5, 0.9 - d],
+            }
+        )
+        for d in (0.3, 0.5)
+    }
     view = widgets.regularization_explorer(runs, data="ravdess (real)", show=False)
     assert "gap +0.30" in view.status.value
     assert "(ravdess (real))" in view.status.value and "synthetic" not in view.status.value
@@ -150,12 +160,22 @@ def test_prediction_browser_shows_mistakes_at_each_level(toy_predictions: tuple)
 
 def test_protocol_explorer_switches_runs(toy_predictions: tuple) -> None:
     frames, probabilities, classes, _ = toy_predictions
-    history = pd.DataFrame({"epoch": [0, 1], "loss": [1.0, 0.5], "val_loss": [1.1, 0.9],
-                            "accuracy": [0.4, 0.8], "val_accuracy": [0.3, 0.6]})
+    history = pd.DataFrame(
+        {
+            "epoch": [0, 1],
+            "loss": [1.0, 0.5],
+            "val_loss": [1.1, 0.9],
+            "accuracy": [0.4, 0.8],
+            "val_accuracy": [0.3, 0.6],
+        }
+    )
     perfect = np.eye(len(classes))[frames["emotion"].map(classes.index)]
-    view = widgets.protocol_explorer({"random": history, "subject": history.assign(val_accuracy=[0.2, 0.3])},
-                                     {"random": (frames, perfect, classes), "subject": (frames, probabilities, classes)},
-                                     data="toy", show=False)
+    view = widgets.protocol_explorer(
+        {"random": history, "subject": history.assign(val_accuracy=[0.2, 0.3])},
+        {"random": (frames, perfect, classes), "subject": (frames, probabilities, classes)},
+        data="toy",
+        show=False,
+    )
     assert "random split, frame level: test accuracy 1.000" in view.status.value
     view.controls["protocol"].value = "subject"
     view.controls["level"].value = "clip"
@@ -188,8 +208,13 @@ def test_upload_accepts_a_video_and_votes_per_clip(clips: pd.DataFrame) -> None:
     assert view.controls["upload"].accept == "image/*,video/*"
     lines, bars, cam = view.figure().axes
     assert len(lines.lines) == 8 and "mean of 3 frames" in bars.get_title() and "default" in cam.get_title()
-    upload = {"name": "clip.mp4", "type": "video/mp4", "size": video.stat().st_size,
-              "last_modified": datetime.datetime.now(datetime.timezone.utc), "content": memoryview(video.read_bytes())}
+    upload = {
+        "name": "clip.mp4",
+        "type": "video/mp4",
+        "size": video.stat().st_size,
+        "last_modified": datetime.datetime.now(datetime.timezone.utc),
+        "content": memoryview(video.read_bytes()),
+    }
     view.controls["upload"].value = (upload,)
     assert "your upload" in view.figure().axes[2].get_title()
 

@@ -34,7 +34,7 @@ def _face_crops(size: int) -> list[tuple[str, np.ndarray]]:
     for path in still_paths():
         gray = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
         box = detector.detect(gray)[0]
-        face = gray[box.y:box.y + box.h, box.x:box.x + box.w]
+        face = gray[box.y : box.y + box.h, box.x : box.x + box.w]
         crops.append((path.stem, cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)))
     return crops
 
@@ -76,13 +76,44 @@ def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: in
                 image = Path(emotion) / f"{clip_id}_f{frame:04d}.png"
                 (out / emotion).mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(out / image), _stamp(face, emotion, rng))
-                rows.append(dict(dataset="toy", clip_id=clip_id, subject=actor, emotion=emotion,
-                                 source=f"{actor}.png", frame_index=frame, detector="opencv-haar",
-                                 x=0, y=0, w=size, h=size, n_faces=1, status="ok", reason="",
-                                 image=image.as_posix()))
-    rows.append(dict(dataset="toy", clip_id="Actor_01-lost", subject="Actor_01", emotion="neutral",
-                     source="lost.png", frame_index=0, detector="opencv-haar", x=0, y=0, w=0, h=0,
-                     n_faces=0, status="no_face", reason="no face found", image=""))
+                rows.append(
+                    dict(
+                        dataset="toy",
+                        clip_id=clip_id,
+                        subject=actor,
+                        emotion=emotion,
+                        source=f"{actor}.png",
+                        frame_index=frame,
+                        detector="opencv-haar",
+                        x=0,
+                        y=0,
+                        w=size,
+                        h=size,
+                        n_faces=1,
+                        status="ok",
+                        reason="",
+                        image=image.as_posix(),
+                    )
+                )
+    rows.append(
+        dict(
+            dataset="toy",
+            clip_id="Actor_01-lost",
+            subject="Actor_01",
+            emotion="neutral",
+            source="lost.png",
+            frame_index=0,
+            detector="opencv-haar",
+            x=0,
+            y=0,
+            w=0,
+            h=0,
+            n_faces=0,
+            status="no_face",
+            reason="no face found",
+            image="",
+        )
+    )
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     manifest.to_csv(out / "manifest.csv", index=False)
     return manifest

@@ -23,11 +23,20 @@ def modality_list(text: str) -> tuple[str, ...]:
 def add_index_options(parser: argparse.ArgumentParser) -> None:
     """The arguments that say how to index a dataset folder (shared by `index` and `preprocess`)."""
     parser.add_argument("--dataset", required=True, choices=tuple(INDEXERS), help="how to read the folder's names")
-    parser.add_argument("--subject-pattern", default=None, metavar="REGEX",
-                        help="folder datasets: regular expression with one group that captures the subject "
-                             "from each file name, e.g. '^(S\\d+)_' or '^(\\d+)_'")
-    parser.add_argument("--modalities", type=modality_list, default=None, metavar="CODES",
-                        help="ravdess: modality codes to index, e.g. 01,02 (default 02, video-only)")
+    parser.add_argument(
+        "--subject-pattern",
+        default=None,
+        metavar="REGEX",
+        help="folder datasets: regular expression with one group that captures the subject "
+        "from each file name, e.g. '^(S\\d+)_' or '^(\\d+)_'",
+    )
+    parser.add_argument(
+        "--modalities",
+        type=modality_list,
+        default=None,
+        metavar="CODES",
+        help="ravdess: modality codes to index, e.g. 01,02 (default 02, video-only)",
+    )
 
 
 def index_options(args: argparse.Namespace) -> dict:
@@ -66,8 +75,15 @@ def run_sample(args: argparse.Namespace) -> int:
     from fer_utils.sample import generate_sample, sample_size_bytes
 
     start = time.perf_counter()
-    table = generate_sample(args.out, actors=args.actors, seed=args.seed, workers=args.workers,
-                            n_frames=args.frames, fps=args.fps, progress=not args.quiet)
+    table = generate_sample(
+        args.out,
+        actors=args.actors,
+        seed=args.seed,
+        workers=args.workers,
+        n_frames=args.frames,
+        fps=args.fps,
+        progress=not args.quiet,
+    )
     seconds = time.perf_counter() - start
     megabytes = sample_size_bytes(args.out) / 1e6
     print(f"wrote {len(table)} synthetic clips to {args.out} ({megabytes:.1f} MB) in {seconds:.1f} s")
@@ -82,10 +98,14 @@ def run_download(args: argparse.Namespace) -> int:
     if args.dataset == "ravdess":
         from fer_utils.download import ZENODO_URL
 
-        kwargs = {"actors": args.actors, "base_url": args.base_url or ZENODO_URL, "progress": not args.quiet,
-                  "extract": not args.no_extract,
-                  "missing_checksum": "error" if args.require_checksum else "warn",
-                  "record_api": args.record_api}
+        kwargs = {
+            "actors": args.actors,
+            "base_url": args.base_url or ZENODO_URL,
+            "progress": not args.quiet,
+            "extract": not args.no_extract,
+            "missing_checksum": "error" if args.require_checksum else "warn",
+            "record_api": args.record_api,
+        }
     archives = download_dataset(args.dataset, args.dest, **kwargs)
     print(f"{len(archives)} archive(s) in {args.dest / 'archives'}")
     return 0
@@ -126,7 +146,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `sample`, `download` and `index`."""
     sample = subparsers.add_parser("sample", help="generate the synthetic RAVDESS-style sample (from the 24 stills)")
     sample.add_argument("--out", type=Path, required=True, help="output folder (Actor_XX/*.mp4)")
-    sample.add_argument("--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5 (default all)")
+    sample.add_argument(
+        "--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5 (default all)"
+    )
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU; 1 = none)")
     sample.add_argument("--frames", type=int, default=15, help="frames per clip (default 15)")
@@ -138,14 +160,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("dataset", nargs="?", default=DOWNLOADABLE_DATASETS[0], choices=DOWNLOADABLE_DATASETS)
     download.add_argument("--dest", type=Path, default=Path("data/raw/ravdess"), help="target folder")
     download.add_argument("--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5")
-    download.add_argument("--base-url", default=None,
-                          help="where Video_Speech_Actor_XX.zip live (default: Zenodo record 1188976), e.g. a mirror")
-    download.add_argument("--record-api", default=None,
-                          help="Zenodo-style record API that publishes the archives' md5 "
-                               "(default: Zenodo's, when downloading from Zenodo)")
+    download.add_argument(
+        "--base-url",
+        default=None,
+        help="where Video_Speech_Actor_XX.zip live (default: Zenodo record 1188976), e.g. a mirror",
+    )
+    download.add_argument(
+        "--record-api",
+        default=None,
+        help="Zenodo-style record API that publishes the archives' md5 "
+        "(default: Zenodo's, when downloading from Zenodo)",
+    )
     download.add_argument("--no-extract", action="store_true", help="keep the zip archives only")
-    download.add_argument("--require-checksum", action="store_true",
-                          help="fail when no md5 is known for an archive (default: warn)")
+    download.add_argument(
+        "--require-checksum", action="store_true", help="fail when no md5 is known for an archive (default: warn)"
+    )
     download.add_argument("--quiet", action="store_true", help="no progress bars")
     download.set_defaults(handler=run_download)
 

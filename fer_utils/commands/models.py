@@ -39,7 +39,18 @@ def _rates(text: str) -> tuple[float, float, float]:
 
 
 # TrainConfig field for each `train` option; an option left out keeps TrainConfig's default.
-TRAIN_FIELDS = ("model", "epochs", "batch_size", "learning_rate", "dropout", "l1", "seed", "protocol", "patience", "init")
+TRAIN_FIELDS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "dropout",
+    "l1",
+    "seed",
+    "protocol",
+    "patience",
+    "init",
+)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -97,8 +108,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.run is not None:
         given = [f"--{name.replace('_', '-')}" for name in SPLIT_OPTIONS if getattr(args, name) is not None]
         if given:
-            raise FerError(f"evaluate --run reads the run's saved test predictions; {', '.join(given)} "
-                           "apply to --model only")
+            raise FerError(
+                f"evaluate --run reads the run's saved test predictions; {', '.join(given)} apply to --model only"
+            )
         frames, probabilities, classes = load_test_predictions(args.run)
     else:
         frames, probabilities, classes = _model_test_predictions(args)
@@ -141,9 +153,16 @@ def _compare(args: argparse.Namespace) -> int:
     for name in args.models:
         model = build_model(name, args.classes, (args.size, args.size, 1))
         shape, classes = CANONICAL_INPUTS[name]
-        rows.append({"model": name, "params": count_params(model), "gflops": count_flops(model) / 1e9,
-                     "canonical_input": "×".join(map(str, shape)), "canonical_classes": classes,
-                     "canonical_params": count_params(build_model(name, classes, shape))})
+        rows.append(
+            {
+                "model": name,
+                "params": count_params(model),
+                "gflops": count_flops(model) / 1e9,
+                "canonical_input": "×".join(map(str, shape)),
+                "canonical_classes": classes,
+                "canonical_params": count_params(build_model(name, classes, shape)),
+            }
+        )
     print(pd.DataFrame(rows).to_string(index=False))
     return 0
 
@@ -181,11 +200,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--batch-size", type=int, help="default: TrainConfig's")
     train.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: TrainConfig's)")
     train.add_argument("--model", choices=MODEL_NAMES, help=f"default: {PAPER_MODEL}")
-    train.add_argument("--dropout", type=_rates,
-                       help="paper-cnn dropout after each pooling stage, e.g. SAVEE's 0.3,0.5,0.5 (default: TrainConfig's)")
+    train.add_argument(
+        "--dropout",
+        type=_rates,
+        help="paper-cnn dropout after each pooling stage, e.g. SAVEE's 0.3,0.5,0.5 (default: TrainConfig's)",
+    )
     train.add_argument("--l1", type=float, help="L1 penalty on the Dense(16) kernel (default: off)")
-    train.add_argument("--init", choices=INITS,
-                       help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)")
+    train.add_argument(
+        "--init", choices=INITS, help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)"
+    )
     train.add_argument("--size", type=int, help="input side in pixels, crops are resized (default: the paper's)")
     train.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: TrainConfig's)")
     train.add_argument("--seed", type=int, help="default: TrainConfig's")

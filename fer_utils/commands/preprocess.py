@@ -28,8 +28,11 @@ def _max_side(text: str) -> int | str | None:
     return value
 
 
-MAX_SIDE_HELP = ("detect on a copy at most this many pixels long: 'auto' (default: "
-                 + ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_SIDES.items()) + "), 'full' or a number")
+MAX_SIDE_HELP = (
+    "detect on a copy at most this many pixels long: 'auto' (default: "
+    + ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_SIDES.items())
+    + "), 'full' or a number"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,23 +41,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_index_options(pre)
     pre.add_argument("--src", type=Path, required=True, help="the dataset's root folder")
     pre.add_argument("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
-    pre.add_argument("--frames", type=_positive, default=None,
-                     help=f"evenly spaced frames per clip (default {PAPER_FRAMES}; with --every: the first N of every K-th)")
+    pre.add_argument(
+        "--frames",
+        type=_positive,
+        default=None,
+        help=f"evenly spaced frames per clip (default {PAPER_FRAMES}; with --every: the first N of every K-th)",
+    )
     pre.add_argument("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
     pre.add_argument("--every", type=_positive, default=None, metavar="K", help="sample every K-th frame instead")
-    pre.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
-                     help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
-                          "crops already, the crop is the whole image")
+    pre.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=DEFAULT_DETECTOR,
+        help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
+        "crops already, the crop is the whole image",
+    )
     pre.add_argument("--size", type=_positive, default=PAPER_SIDE, help=f"crop side in pixels (default {PAPER_SIDE})")
-    pre.add_argument("--margin", type=float, default=None, metavar="M",
-                     help=f"margin around the face box, as a fraction of its side (default {DEFAULT_MARGIN}; "
-                          f"0 with --detector {NO_DETECTOR})")
+    pre.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        metavar="M",
+        help=f"margin around the face box, as a fraction of its side (default {DEFAULT_MARGIN}; "
+        f"0 with --detector {NO_DETECTOR})",
+    )
     pre.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
     pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
     pre.add_argument("--workers", type=_positive, default=None, help="processes (default: one per CPU)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
-    pre.add_argument("--force", action="store_true",
-                     help="--out holds another source's or other settings' crops: delete them and start over")
+    pre.add_argument(
+        "--force",
+        action="store_true",
+        help="--out holds another source's or other settings' crops: delete them and start over",
+    )
     pre.set_defaults(handler=run_preprocess)
 
     detect = subparsers.add_parser("detect", help="print the face boxes a detector finds in images")
@@ -75,13 +94,25 @@ def run_preprocess(args: argparse.Namespace) -> int:
     index = index_dataset(args.dataset, args.src, **index_options(args))
     if len(index.rejected):
         first = index.rejected.iloc[0]
-        print(f"{len(index.rejected)} file(s) under {args.src} skipped: not {args.dataset} names "
-              f"(e.g. {printable(first['path'])}: {printable(first['reason'])})")
+        print(
+            f"{len(index.rejected)} file(s) under {args.src} skipped: not {args.dataset} names "
+            f"(e.g. {printable(first['path'])}: {printable(first['reason'])})"
+        )
     frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
     manifest = preprocess_dataset(
-        index.clips, args.out, frames=frames, every=args.every, detector=args.detector, size=args.size,
-        margin=margin_for(args.detector, args.margin), align=args.align, max_side=args.max_side, workers=args.workers,
-        progress=not args.quiet, source=args.src, force=args.force,
+        index.clips,
+        args.out,
+        frames=frames,
+        every=args.every,
+        detector=args.detector,
+        size=args.size,
+        margin=margin_for(args.detector, args.margin),
+        align=args.align,
+        max_side=args.max_side,
+        workers=args.workers,
+        progress=not args.quiet,
+        source=args.src,
+        force=args.force,
     )
     print(f"{len(index.clips)} clips, {manifest['subject'].nunique()} subject(s); {yield_report(manifest)}")
     print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
