@@ -4,7 +4,7 @@ A complete run folder holds
 
 - `model.keras`: the best checkpoint (by the monitored loss);
 - `classes.json`: the class names, in the order of the model's outputs;
-- `config.json`: the TrainConfig, the classes, the parameter count and the split sizes;
+- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes and the subjects on each side;
 - `history.csv`: one row per epoch (Keras's CSVLogger);
 - `metrics.json`: the test metrics (fer_utils.evaluation) and the collapse check (fer_utils.training);
 - `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per

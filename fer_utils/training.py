@@ -415,6 +415,7 @@ def _fit_and_test(
             "strategy": type(strategy).__name__,
             "replicas": replicas,
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
+            "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
         },
     )
     monitor = "val_loss" if has_val else "loss"

@@ -130,3 +130,23 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
         chapters.ParameterError, match=r"variant 'fast' sets \['epochs'\], which the experiment holds fixed"
     ):
         chapters.train_variants(crops, {"fast": {"epochs": 2}}, [0], **fixed)
+
+
+def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ensure_run(subjects=…) trains and tests on those subjects only, and its config.json says which
+    subjects each side of the split holds (a reader of the run folder can check there is no leak)."""
+    import json
+
+    from toy_data import make_toy_crops
+
+    from fer_utils import artifacts
+    from fer_utils.preprocess import load_manifest
+
+    monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
+    crops = tmp_path / "crops"
+    make_toy_crops(crops, size=16, frames_per_clip=1)
+    chosen = sorted(load_manifest(crops)["subject"].unique())[:6]
+    run_dir = artifacts.ensure_run(crops, subjects=chosen, image_size=(16, 16), epochs=1, protocol="subject")
+    sides = json.loads((run_dir / "config.json").read_text())["subjects"]
+    assert sorted(set().union(*sides.values())) == chosen
+    assert not set(sides["train"]) & set(sides["test"])
