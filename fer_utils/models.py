@@ -57,9 +57,10 @@ def build_paper_cnn(
         raise ValueError(f"unknown initialiser {init!r}; choose one of {INITS}")
     inputs, x = _inputs(input_shape)
     for stage, (filters, rate) in enumerate(zip((16, 64, 64), dropout), start=1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_initializer=init, name=f"conv{stage}")(
-            x
+        conv = layers.Conv2D(
+            filters, 3, padding="same", activation="relu", kernel_initializer=init, name=f"conv{stage}"
         )
+        x = conv(x)
         x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
         x = layers.Dropout(rate, name=f"dropout{stage}")(x)
     x = layers.Flatten(name="flatten")(x)
