@@ -18,7 +18,11 @@ from fer_utils.errors import FolderLockedError
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine (one we may not signal counts as alive)."""
+    """Whether a process with this id runs on this machine (one we may not signal counts as alive).
+
+    A zombie (a killed process its parent has not reaped yet, e.g. the workers of a run killed with
+    SIGKILL) still answers signal 0 but can write nothing: it counts as dead.
+    """
     if pid <= 0:
         return False
     try:
@@ -27,7 +31,16 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether `pid` is a zombie, from its state in /proc (False where there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].startswith("Z")  # the state follows the parenthesised name
 
 
 def lock_holder(path: Path) -> str:
