@@ -34,6 +34,7 @@ from fer_utils.preprocess import (
 
 # `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.sample.
 N_SAMPLE_CLIPS = 32
+PREPROCESS = (sys.executable, "-m", "fer_utils", "preprocess")  # the CLI step every subprocess test runs
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -157,10 +158,7 @@ def test_resume_after_killing_the_run_ends_with_the_same_manifest(
 ) -> None:
     out = tmp_path / "crops"
     command = [
-        sys.executable,
-        "-m",
-        "fer_utils",
-        "preprocess",
+        *PREPROCESS,
         "--dataset",
         "ravdess",
         "--src",
@@ -299,10 +297,7 @@ def test_each_bad_input_gets_its_status_and_the_run_completes(bad_inputs: pd.Dat
 def test_cli_reports_a_missing_source_folder_as_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "fer_utils",
-            "preprocess",
+            *PREPROCESS,
             "--dataset",
             "ravdess",
             "--src",
@@ -329,10 +324,7 @@ def test_cli_runs_on_a_dataset_folder_with_bad_files(sample_dir: Path, tmp_path:
     out = tmp_path / "out"
     result = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "fer_utils",
-            "preprocess",
+            *PREPROCESS,
             "--dataset",
             "ravdess",
             "--src",
@@ -381,7 +373,7 @@ def test_aligned_every_kth_run_records_its_settings(sample_dir: Path, tmp_path: 
 
 def _cli(*args: str | Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """`python -m fer_utils preprocess …` in a subprocess."""
-    command = [*prefix, sys.executable, "-m", "fer_utils", "preprocess", *map(str, args)]
+    command = [*prefix, *PREPROCESS, *map(str, args)]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     )
@@ -444,10 +436,7 @@ def test_a_concurrent_run_is_refused_naming_the_lock_holder_and_keeps_live_tmp_f
 ) -> None:
     out = tmp_path / "crops"
     command = [
-        sys.executable,
-        "-m",
-        "fer_utils",
-        "preprocess",
+        *PREPROCESS,
         "--dataset",
         "ravdess",
         "--src",
