@@ -65,9 +65,9 @@ def _cell_source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def saved_cells(notebook: Path) -> Iterator[SavedCell]:
-    """The saved cells of a notebook, in order."""
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
+def saved_cells(notebook: Path, nb: dict | None = None) -> Iterator[SavedCell]:
+    """The saved cells of a notebook, in order (`nb`: its JSON when the caller has already read it)."""
+    nb = nb if nb is not None else json.loads(notebook.read_text(encoding="utf-8"))
     for index, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code":
             continue
@@ -149,7 +149,7 @@ def sync_notebooks(notebooks: Sequence[Path], root: Path) -> list[Path]:
     for notebook in notebooks:
         nb = json.loads(notebook.read_text(encoding="utf-8"))
         dirty = False
-        for cell in list(saved_cells(notebook)):
+        for cell in list(saved_cells(notebook, nb)):
             source = _cell_source(nb["cells"][cell.index]).partition("\n")[0] + "\n" + package_body(cell, root)
             if _cell_source(nb["cells"][cell.index]) != source:
                 nb["cells"][cell.index]["source"] = _as_lines(source)
