@@ -16,10 +16,11 @@ export PYTHONHASHSEED ?= 0
 # Chapters executed, and test files run, side by side (the CI machine has 2 cores).
 JOBS ?= 2
 
-.PHONY: help install sample execute book lint test unit-test book-test student clean distclean
+.PHONY: help install sample execute book lint test unit-test book-test student release-check clean distclean
 help:
 	@echo "make book   - install, generate the sample, execute every notebook, build _build/html"
 	@echo "make test   - install, lint and run the whole test suite (includes make book)"
+	@echo "make release-check - the version, _config.yml, install cells and CHANGELOG.md agree (before tagging)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,11 @@ book-test: book
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+# Before tagging v<version>: the version, _config.yml's branch, the install cells and CHANGELOG.md agree.
+release-check: install
+	$(PY) -m fer_book release --check
 
 test: sample lint
 	$(MAKE) book

@@ -1,4 +1,4 @@
-"""`python -m fer_book …`: the steps that make the book (execute, build, links, student, sync).
+"""`python -m fer_book …`: the steps that make the book (execute, build, links, release, student, sync, grade).
 
 Run it from the repository root (fer_book is not installed). The handlers import papermill, Sphinx
 or TensorFlow only when they run, so `--help` is instant.
@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument("--check", action="store_true", help="change nothing; exit 1 listing what disagrees")
     links.set_defaults(handler=run_links)
 
+    release = sub.add_parser("release", help="check that the version, _config.yml, install cells and changelog agree")
+    release.add_argument(
+        "--check", action="store_true", required=True, help="change nothing; exit 1 listing each disagreement"
+    )
+    release.add_argument("--tag", default=None, help="the tag being published (e.g. $GITHUB_REF_NAME): must match too")
+    release.set_defaults(handler=run_release)
+
     student = sub.add_parser("student", help="write the notebooks without their solution cells")
     student.add_argument("--out", type=Path, required=True, help="folder for the student edition")
     student.set_defaults(handler=run_student)
@@ -131,3 +138,17 @@ def run_links(args: argparse.Namespace) -> int:
     verb = "disagree with" if args.check else "rewritten from"
     print(f"{len(stale)} file(s) {verb} _config.yml's repository" + "".join(f"\n  {name}" for name in stale))
     return 1 if args.check and stale else 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    """Print whether the book is ready to tag (exit 0) or each disagreement (exit 1)."""
+    from fer_book.release import read_release_state, release_problems
+    from fer_book.toc import repo_root
+
+    problems = release_problems(repo_root(), tag=args.tag)
+    tag = read_release_state(repo_root()).tag
+    if not problems:
+        print(f"ready to release {tag}: _config.yml, fer_utils.__version__, the install cells and CHANGELOG.md agree")
+        return 0
+    print(f"not ready to release {tag}: {len(problems)} disagreement(s)" + "".join(f"\n  {p}" for p in problems))
+    return 1
