@@ -1,4 +1,5 @@
-"""The verified, resumable RAVDESS downloader and safe archive extraction.
+"""The verified, resumable RAVDESS downloader, the download machinery it shares with CREMA-D's
+(`fer_utils.cremad`), and safe archive extraction.
 
 RAVDESS (Livingstone & Russo 2018, CC BY-NC-SA 4.0) is on Zenodo, record 1188976, as one
 `Video_Speech_Actor_XX.zip` per actor (about 0.5-1 GB each, holding the audio-video (01) and
@@ -68,13 +69,18 @@ def ravdess_url(actor: int, base_url: str = ZENODO_URL) -> str:
     return f"{base_url.rstrip('/')}/{ravdess_archive_name(actor)}?download=1"
 
 
-def file_md5(path: Path, chunk: int = CHUNK_BYTES) -> str:
-    """Hex md5 of a file, read in chunks."""
-    digest = hashlib.md5()
+def file_digest(path: Path, algorithm: str = "md5", chunk: int = CHUNK_BYTES) -> str:
+    """Hex digest (`algorithm` of hashlib: md5, sha256 …) of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
     with Path(path).open("rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_md5(path: Path, chunk: int = CHUNK_BYTES) -> str:
+    """Hex md5 of a file, read in chunks."""
+    return file_digest(path, "md5", chunk)
 
 
 def _quarantine(path: Path) -> Path:
@@ -98,6 +104,24 @@ def verify_md5(path: Path, expected_md5: str | None, missing_checksum: Literal["
     elif actual.lower() != expected_md5.lower():
         bad = _quarantine(path)
         raise DownloadError(f"md5 mismatch for {path.name}: expected {expected_md5}, got {actual}; moved to {bad}")
+    return actual
+
+
+def verify_sha256(path: Path, expected_sha256: str, expected_size: int | None = None) -> str:
+    """Check `path`'s size (when given: cheap, first) and SHA-256; quarantine and raise DownloadError on a
+    mismatch (Git LFS publishes both for every object). Returns the computed SHA-256."""
+    size = Path(path).stat().st_size
+    if expected_size is not None and size != int(expected_size):
+        bad = _quarantine(path)
+        raise DownloadError(
+            f"size mismatch for {path.name}: expected {int(expected_size):,} bytes, got {size:,}; moved to {bad}"
+        )
+    actual = file_digest(path, "sha256")
+    if actual.lower() != expected_sha256.lower():
+        bad = _quarantine(path)
+        raise DownloadError(
+            f"sha256 mismatch for {path.name}: expected {expected_sha256}, got {actual}; moved to {bad}"
+        )
     return actual
 
 
@@ -144,20 +168,31 @@ def download_file(
     chunk: int = CHUNK_BYTES,
     progress: bool = True,
     missing_checksum: Literal["warn", "error"] = "warn",
+    expected_sha256: str | None = None,
+    expected_size: int | None = None,
 ) -> Path:
-    """Download `url` to `dest` via `dest.part` (resumed if present), verify its md5, then rename.
+    """Download `url` to `dest` via `dest.part` (resumed if present), verify it, then rename.
 
-    A file already at `dest` is verified and kept (no network). A corrupt download is moved to
-    `<dest>.corrupt` and a DownloadError raised; an interrupted one keeps its `.part` for the next call.
+    Verified against `expected_sha256` (and `expected_size`) when given, else against `expected_md5`
+    (`missing_checksum` says what happens when neither is known). A file already at `dest` is verified
+    and kept (no network). A corrupt download is moved to `<dest>.part.corrupt` and a DownloadError
+    raised; an interrupted one keeps its `.part` for the next call.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def verify(path: Path) -> None:
+        if expected_sha256 is not None:
+            verify_sha256(path, expected_sha256, expected_size)
+        else:
+            verify_md5(path, expected_md5, missing_checksum)
+
     if dest.exists():
-        verify_md5(dest, expected_md5, missing_checksum)
+        verify(dest)
         return dest
     part = dest.with_name(dest.name + ".part")
     _fetch(url, part, chunk, progress)
-    verify_md5(part, expected_md5, missing_checksum)
+    verify(part)
     part.replace(dest)
     return dest
 
@@ -341,10 +376,15 @@ def manual_instructions(name: str, root: Path | None = None) -> None:
 
 
 def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
-    """Download dataset `name`: RAVDESS for real; SAVEE and MEAD raise their instructions."""
+    """Download dataset `name`: RAVDESS (its archives) and CREMA-D (its clips; a DownloadError when any
+    failed) for real, returning the paths; SAVEE and MEAD raise their instructions."""
     key = name.lower()
     if key == "ravdess":
         return download_ravdess(dest, **kwargs)
+    if key == "cremad":
+        from fer_utils.cremad import download_cremad, downloaded_paths
+
+        return downloaded_paths(download_cremad(dest, **kwargs), dest, strict=True)
     if key in MANUAL_DATASETS:
         manual_instructions(key, dest)
     raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DOWNLOADABLE_DATASETS)}")

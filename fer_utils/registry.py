@@ -52,8 +52,8 @@ DETECTORS: tuple[str, ...] = (*FACE_DETECTORS, NO_DETECTOR)
 DEFAULT_DETECTOR = "dlib-hog"  # the paper's
 DEFAULT_MARGIN = 0.1  # around the face box, as a fraction of its side
 
-# Datasets that `download` knows: RAVDESS is fetched, the others print where to request them.
-DOWNLOADABLE_DATASETS: tuple[str, ...] = ("ravdess", "savee", "mead")
+# Datasets that `download` knows: RAVDESS and CREMA-D are fetched, the others print where to request them.
+DOWNLOADABLE_DATASETS: tuple[str, ...] = ("ravdess", "cremad", "savee", "mead")
 
 # Deployment (fer_utils.deploy) and explanations (fer_utils.explain).
 TFLITE_MODES: tuple[str, ...] = ("float32", "float16", "int8")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from http_site import Site, make_handler
 
 from fer_utils.assets import still_paths
 
@@ -81,3 +85,19 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     generate_sample(out, actors=SAMPLE_ACTORS, intensities=(1,), workers=1, progress=False)
     return out
+
+
+# --- a local HTTP server for the downloaders (tests/http_site.py) ---
+
+
+@pytest.fixture()
+def site() -> Iterator[Site]:
+    """A ThreadingHTTPServer on 127.0.0.1 (random port) in a thread, serving a Site."""
+    state = Site()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()

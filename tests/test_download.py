@@ -9,15 +9,12 @@ import random
 import stat
 import subprocess
 import sys
-import threading
 import warnings
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from http_site import Site
 
 from fer_utils.data import index_ravdess
 from fer_utils.download import (
@@ -30,72 +27,6 @@ from fer_utils.download import (
     zenodo_md5s,
 )
 from fer_utils.errors import DatasetError, DownloadError
-
-
-@dataclass
-class Site:
-    """What the local server serves and what it saw: files by URL path, modes, Range headers."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    truncate: set[str] = field(default_factory=set)  # send half the body, then close
-    ignore_range: set[str] = field(default_factory=set)  # answer 200 with the whole body
-    ranges: list[tuple[str, str | None]] = field(default_factory=list)
-    url: str = ""
-
-
-def make_handler(site: Site) -> type[BaseHTTPRequestHandler]:
-    """A request handler serving `site`, with HTTP Range support."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args) -> None:  # keep test output clean
-            pass
-
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            site.ranges.append((path, self.headers.get("Range")))
-            body = site.files.get(path)
-            if body is None:
-                self.send_error(404)
-                return
-            start, status = 0, 200
-            header = self.headers.get("Range")
-            if header and path not in site.ignore_range:
-                start = int(header.removeprefix("bytes=").split("-")[0])
-                if start >= len(body):
-                    self.send_response(416)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                status = 206
-            chunk = body[start:]
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(chunk)))
-            if status == 206:
-                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-            self.end_headers()
-            if path in site.truncate:
-                self.wfile.write(chunk[: len(chunk) // 2])
-                self.wfile.flush()
-                self.close_connection = True
-                return
-            self.wfile.write(chunk)
-
-    return Handler
-
-
-@pytest.fixture()
-def site() -> Iterator[Site]:
-    """A ThreadingHTTPServer on 127.0.0.1 (random port) in a thread, serving a Site."""
-    state = Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def actor_zip(actor: int, extra: dict[str, bytes] | None = None) -> bytes:

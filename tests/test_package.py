@@ -79,7 +79,7 @@ def test_the_owning_modules_use_the_registry_names() -> None:
         registry.TFLITE_MODES,
         registry.CAM_METHODS,
     )
-    assert ("ravdess", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
+    assert ("ravdess", "cremad", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
     assert set(faces.DEFAULT_MAX_SIDES) == set(registry.FACE_DETECTORS)
     assert preprocess.DEFAULT_SIZE == registry.PAPER_SIDE and preprocess.DEFAULT_FRAMES == registry.PAPER_FRAMES
     config = training.TrainConfig()

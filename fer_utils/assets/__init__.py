@@ -29,6 +29,11 @@ def cremad_dir() -> Path:
     return real_media_dir() / "cremad"
 
 
+def cremad_index_dir() -> Path:
+    """CREMA-D's index (path, SHA-256 and size of its 7,442 clips), demographics, sentences and license (no media)."""
+    return Path(str(files("fer_utils.assets") / "cremad_index"))
+
+
 def ravdess_clip_path() -> Path:
     """One real RAVDESS clip, `01-01-08-02-01-01-19.mp4` (actor 19, surprised, strong; CC BY-NC-SA 4.0)."""
     return real_media_dir() / "ravdess_clip" / "01-01-08-02-01-01-19.mp4"

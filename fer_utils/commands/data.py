@@ -1,4 +1,4 @@
-"""Data subcommands: `sample` (the synthetic sample), `download` (RAVDESS), `index` (any dataset).
+"""Data subcommands: `sample` (the synthetic sample), `download` (RAVDESS, CREMA-D), `index` (any dataset).
 
 Arguments only; the handlers import fer_utils.sample / download / data (and through them OpenCV and
 dlib) when they run.
@@ -11,6 +11,8 @@ from pathlib import Path
 
 from fer_utils.data import INDEXERS
 from fer_utils.registry import DOWNLOADABLE_DATASETS
+
+RAVDESS_ACTORS = range(1, 25)
 
 MAX_REJECTED_SHOWN = 20
 
@@ -90,25 +92,50 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def code_list(text: str) -> list[str]:
+    """Parse `ANG,HAP` into ["ANG", "HAP"] (CREMA-D emotion or sentence codes)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def run_download(args: argparse.Namespace) -> int:
-    """Download RAVDESS archives (and extract them); SAVEE/MEAD print where to get them."""
+    """Download RAVDESS archives (and extract them) or CREMA-D clips; SAVEE/MEAD print where to get them."""
     from fer_utils.download import download_dataset
 
+    dest = args.dest or Path("data/raw") / args.dataset
+    if args.dataset == "cremad":
+        return run_download_cremad(args, dest)
     kwargs = {}
     if args.dataset == "ravdess":
         from fer_utils.download import ZENODO_URL
 
         kwargs = {
-            "actors": args.actors,
+            "actors": args.actors or list(RAVDESS_ACTORS),
             "base_url": args.base_url or ZENODO_URL,
             "progress": not args.quiet,
             "extract": not args.no_extract,
             "missing_checksum": "error" if args.require_checksum else "warn",
             "record_api": args.record_api,
         }
-    archives = download_dataset(args.dataset, args.dest, **kwargs)
-    print(f"{len(archives)} archive(s) in {args.dest / 'archives'}")
+    archives = download_dataset(args.dataset, dest, **kwargs)
+    print(f"{len(archives)} archive(s) in {dest / 'archives'}")
     return 0
+
+
+def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
+    """Download the selected CREMA-D clips, print the summary; exit 1 when any clip failed."""
+    from fer_utils.cremad import CREMAD_MEDIA_URL, DEFAULT_WORKERS, download_cremad, report_summary
+
+    report = download_cremad(
+        dest,
+        actors=args.actors,
+        emotions=args.emotions,
+        sentences=args.sentences,
+        base_url=args.base_url or CREMAD_MEDIA_URL,
+        workers=args.workers or DEFAULT_WORKERS,
+        progress=not args.quiet,
+    )
+    print(report_summary(report, dest))
+    return 1 if (report["status"] == "failed").any() else 0
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -156,14 +183,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument("--quiet", action="store_true", help="no progress bar")
     sample.set_defaults(handler=run_sample)
 
-    download = subparsers.add_parser("download", help="download RAVDESS (video speech); SAVEE/MEAD: instructions")
+    download = subparsers.add_parser(
+        "download", help="download RAVDESS (video speech) or CREMA-D (video clips); SAVEE/MEAD: instructions"
+    )
     download.add_argument("dataset", nargs="?", default=DOWNLOADABLE_DATASETS[0], choices=DOWNLOADABLE_DATASETS)
-    download.add_argument("--dest", type=Path, default=Path("data/raw/ravdess"), help="target folder")
-    download.add_argument("--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5")
+    download.add_argument("--dest", type=Path, default=None, help="target folder (default data/raw/<dataset>)")
+    download.add_argument(
+        "--actors",
+        type=actor_list,
+        default=None,
+        help="e.g. 1-24 or 1,2,5 (RAVDESS), 1001-1010 or 1001,1002 (CREMA-D); default all",
+    )
+    download.add_argument(
+        "--emotions", type=code_list, default=None, help="cremad: emotion codes, e.g. ANG,HAP (default all six)"
+    )
+    download.add_argument(
+        "--sentences", type=code_list, default=None, help="cremad: sentence codes, e.g. DFA,IEO (default all twelve)"
+    )
+    download.add_argument("--workers", type=int, default=None, help="cremad: files downloaded at a time (default 8)")
     download.add_argument(
         "--base-url",
         default=None,
-        help="where Video_Speech_Actor_XX.zip live (default: Zenodo record 1188976), e.g. a mirror",
+        help="a mirror: where Video_Speech_Actor_XX.zip live (default Zenodo record 1188976), or for cremad "
+        "where VideoFlash/<clip>.flv lives (default CREMA-D's Git LFS media URL)",
     )
     download.add_argument(
         "--record-api",

@@ -1,0 +1,180 @@
+"""The CREMA-D download against a real HTTP server on 127.0.0.1 serving the six real clips the package ships,
+laid out like CREMA-D's Git LFS media endpoint: fetch and verify, resume, reject a corrupted file, preprocess."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from http_site import Site
+
+from fer_utils.assets import cremad_dir, cremad_index_dir
+from fer_utils.cremad import (
+    BESIDE_CLIPS,
+    CREMAD_COMMIT,
+    CREMAD_MEDIA_URL,
+    REPORT_FILE,
+    cremad_index,
+    describe_selection,
+    download_cremad,
+    select_clips,
+)
+from fer_utils.data import index_dataset
+from fer_utils.download import download_dataset
+from fer_utils.errors import DatasetError, DownloadError
+
+CLIPS = sorted(cremad_dir().glob("*.flv"))
+MEDIA_PATH = f"/media/CheyneyComputerScience/CREMA-D/{CREMAD_COMMIT}"
+DOWNLOAD = (sys.executable, "-m", "fer_utils", "download", "cremad")
+
+
+def serve_clips(site: Site, clips: list[Path] = CLIPS) -> str:
+    """Serve the real clips at their LFS media paths; return the base URL to download from."""
+    for clip in clips:
+        site.files[f"{MEDIA_PATH}/VideoFlash/{clip.name}"] = clip.read_bytes()
+    return f"{site.url}{MEDIA_PATH}/"
+
+
+def clip_requests(site: Site) -> list[tuple[str, str | None]]:
+    """The requests the server saw for clips: (file name, Range header)."""
+    return [(path.rsplit("/", 1)[1], rng) for path, rng in site.ranges if path.endswith(".flv")]
+
+
+def test_the_shipped_index_matches_the_shipped_clips_and_sizes_selections() -> None:
+    index = cremad_index()
+    assert len(index) == 7442 and index["actor"].nunique() == 91 and index["size"].sum() == 2_443_021_141
+    rows = index.set_index("file")
+    for clip in CLIPS:
+        data = clip.read_bytes()
+        assert rows.loc[clip.name, "size"] == len(data)
+        assert rows.loc[clip.name, "sha256"] == hashlib.sha256(data).hexdigest()
+    assert describe_selection(index) == "7,442 CREMA-D clip(s) of 91 actor(s), 2.44 GB"
+    assert describe_selection(select_clips(index, sentences=["dfa"])) == "546 CREMA-D clip(s) of 91 actor(s), 160.8 MB"
+    assert describe_selection(select_clips(index, actors=[1001])) == "82 CREMA-D clip(s) of 1 actor(s), 23.7 MB"
+    assert CREMAD_MEDIA_URL.startswith("https://media.githubusercontent.com/media/CheyneyComputerScience/CREMA-D/")
+    assert CREMAD_COMMIT in (cremad_index_dir() / "README.md").read_text()
+
+
+def test_unknown_codes_list_the_valid_ones(tmp_path: Path) -> None:
+    index = cremad_index()
+    with pytest.raises(DatasetError, match=r"unknown CREMA-D actor code\(s\) 1092, 7; valid: 1001..1091"):
+        select_clips(index, actors=[1092, 7])
+    with pytest.raises(DatasetError, match="emotion code.*JOY; valid: ANG, DIS, FEA, HAP, NEU, SAD"):
+        select_clips(index, emotions=["ANG", "joy"])
+    with pytest.raises(DatasetError, match="sentence code.*XYZ; valid: IEO, TIE"):
+        select_clips(index, sentences=["XYZ"])
+    done = subprocess.run(
+        [*DOWNLOAD, "--dest", str(tmp_path / "unused"), "--emotions", "ANG,JOY"], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "error: unknown CREMA-D emotion code(s) JOY; valid: ANG" in done.stderr
+    assert not (tmp_path / "unused").exists()
+
+
+def test_download_fetches_verifies_and_skips_what_it_has(site: Site, tmp_path: Path) -> None:
+    base = serve_clips(site)
+    report = download_cremad(tmp_path, actors=[1001], sentences=["DFA"], base_url=base, workers=3, progress=False)
+    assert list(report["status"]) == ["ok"] * 6 and list(report["file"]) == [c.name for c in CLIPS]
+    for clip in CLIPS:
+        assert (tmp_path / "VideoFlash" / clip.name).read_bytes() == clip.read_bytes()
+    assert not list(tmp_path.rglob("*.part")) and not list(tmp_path.rglob("*.corrupt"))
+    assert all((tmp_path / name).read_bytes() == (cremad_index_dir() / name).read_bytes() for name in BESIDE_CLIPS)
+    assert pd.read_csv(tmp_path / REPORT_FILE).equals(report)
+    seen = len(site.ranges)
+    again = download_cremad(tmp_path, actors=[1001], sentences=["DFA"], base_url=base, progress=False)
+    assert set(again["status"]) == {"skipped"} and len(site.ranges) == seen  # verified on disk, nothing fetched
+
+
+def test_an_interrupted_clip_resumes_with_a_range_request(site: Site, tmp_path: Path) -> None:
+    base = serve_clips(site)
+    clip = cremad_dir() / "1001_DFA_HAP_XX.flv"
+    part = tmp_path / "VideoFlash" / f"{clip.name}.part"
+    part.parent.mkdir(parents=True)
+    kept = 100_000
+    part.write_bytes(clip.read_bytes()[:kept])  # what an interrupted run left
+    report = download_cremad(
+        tmp_path, actors=[1001], sentences=["DFA"], emotions=["HAP", "SAD"], base_url=base, progress=False
+    )
+    assert list(report["status"]) == ["ok", "ok"]
+    assert sorted(clip_requests(site)) == [(clip.name, f"bytes={kept}-"), ("1001_DFA_SAD_XX.flv", None)]
+    assert (tmp_path / "VideoFlash" / clip.name).read_bytes() == clip.read_bytes() and not part.exists()
+
+
+def test_a_server_that_drops_the_connection_leaves_a_part_that_the_next_run_completes(
+    site: Site, tmp_path: Path
+) -> None:
+    base = serve_clips(site, CLIPS[:1])
+    path = f"{MEDIA_PATH}/VideoFlash/{CLIPS[0].name}"
+    site.truncate.add(path)
+    report = download_cremad(
+        tmp_path, actors=[1001], sentences=["DFA"], emotions=["ANG"], base_url=base, progress=False
+    )
+    assert list(report["status"]) == ["failed"] and "run again to resume" in report["reason"][0]
+    part = tmp_path / "VideoFlash" / f"{CLIPS[0].name}.part"
+    kept = part.stat().st_size
+    assert 0 < kept < CLIPS[0].stat().st_size and not (tmp_path / "VideoFlash" / CLIPS[0].name).exists()
+    site.truncate.clear()
+    report = download_cremad(
+        tmp_path, actors=[1001], sentences=["DFA"], emotions=["ANG"], base_url=base, progress=False
+    )
+    assert list(report["status"]) == ["ok"] and site.ranges[-1] == (path, f"bytes={kept}-")
+
+
+def test_a_corrupted_clip_is_rejected_and_reported(site: Site, tmp_path: Path) -> None:
+    base = serve_clips(site)
+    bad = "1001_DFA_FEA_XX.flv"
+    real = (cremad_dir() / bad).read_bytes()
+    site.files[f"{MEDIA_PATH}/VideoFlash/{bad}"] = real[:5000] + bytes(len(real) - 5000)  # same size, wrong bytes
+    done = subprocess.run(
+        [*DOWNLOAD, "--dest", str(tmp_path), "--actors", "1001", "--emotions", "fea,HAP", "--sentences", "DFA"]
+        + ["--base-url", base, "--workers", "2", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"selected 2 CREMA-D clip(s) of 1 actor(s), 0.5 MB, from {base} into {tmp_path / 'VideoFlash'}"
+    assert lines[1].startswith("1 ok, 0 skipped, 1 failed")
+    assert lines[2].startswith(f"  failed {bad}: sha256 mismatch for {bad}.part")
+    report = pd.read_csv(tmp_path / REPORT_FILE).set_index("file")
+    assert report.loc[bad, "status"] == "failed" and "sha256 mismatch" in report.loc[bad, "reason"]
+    assert report.loc["1001_DFA_HAP_XX.flv", "status"] == "ok"
+    assert not (tmp_path / "VideoFlash" / bad).exists()  # never under its final name
+    assert (tmp_path / "VideoFlash" / f"{bad}.part.corrupt").stat().st_size == len(real)
+    with pytest.raises(DownloadError, match=f"(?s)1 CREMA-D clip\\(s\\) failed.*{bad}: sha256 mismatch"):
+        download_dataset(
+            "cremad", tmp_path, actors=[1001], sentences=["DFA"], emotions=["FEA"], base_url=base, progress=False
+        )
+
+
+def test_a_wrong_sized_file_is_rejected_by_its_size(site: Site, tmp_path: Path) -> None:
+    base = serve_clips(site, CLIPS[:1])
+    site.files[f"{MEDIA_PATH}/VideoFlash/{CLIPS[0].name}"] += b"extra"
+    report = download_cremad(
+        tmp_path, emotions=["ANG"], actors=[1001], sentences=["DFA"], base_url=base, progress=False
+    )
+    assert report["status"][0] == "failed" and report["reason"][0].startswith(f"size mismatch for {CLIPS[0].name}")
+
+
+def test_the_download_indexes_and_preprocesses_as_cremad(site: Site, tmp_path: Path) -> None:
+    base = serve_clips(site)
+    dest = tmp_path / "cremad"
+    paths = download_dataset(
+        "cremad", dest, actors=[1001], sentences=["DFA"], emotions=["HAP"], base_url=base, progress=False
+    )
+    assert paths == [dest / "VideoFlash" / "1001_DFA_HAP_XX.flv"]
+    index = index_dataset("cremad", dest / "VideoFlash")
+    assert len(index.clips) == 1 and len(index.rejected) == 0 and index.clips["emotion"].tolist() == ["happy"]
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "cremad", "--src", str(dest / "VideoFlash")]
+        + ["--out", str(tmp_path / "crops"), "--detector", "dlib-hog", "--frames", "2", "--size", "48"]
+        + ["--workers", "1", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 clips, 1 subject(s); 2 of 2 frames usable (100 %): ok 2" in done.stdout
+    assert len(list((tmp_path / "crops" / "happy").glob("1001_DFA_HAP_XX_f*.png"))) == 2
