@@ -16,6 +16,8 @@ from pathlib import Path
 from fer_book.execute import DEFAULT_TIMEOUT_S
 from fer_utils.cli import run_handler
 
+GRADE_TIMEOUT_S = 300  # fer_book.grade.DEFAULT_TIMEOUT_S (that module imports pandas: not at --help)
+
 # Steps whose module parses its own arguments: `python -m fer_book sync …` is `python -m fer_book.sync …`.
 MODULE_STEPS = {
     "sync": ("fer_book.sync", "keep the chapters' saved cells identical to the package (--check, --export)"),
@@ -77,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     student = sub.add_parser("student", help="write the notebooks without their solution cells")
     student.add_argument("--out", type=Path, required=True, help="folder for the student edition")
     student.set_defaults(handler=run_student)
+
+    grade = sub.add_parser("grade", help="grade submitted chapter notebooks with the chapters' checkers")
+    grade.add_argument("submissions", type=Path, help="folder of submitted notebooks (searched recursively)")
+    grade.add_argument("--out", type=Path, required=True, help="grades CSV (the summary goes beside it)")
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        default=GRADE_TIMEOUT_S,
+        help=f"seconds allowed per notebook (default {GRADE_TIMEOUT_S})",
+    )
+    grade.set_defaults(handler=run_grade)
 
     for step, (_, about) in MODULE_STEPS.items():
         sub.add_parser(step, help=f"{about}; `{step} --help` lists its options")
@@ -152,3 +165,20 @@ def run_release(args: argparse.Namespace) -> int:
         return 0
     print(f"not ready to release {tag}: {len(problems)} disagreement(s)" + "".join(f"\n  {p}" for p in problems))
     return 1
+
+
+def run_grade(args: argparse.Namespace) -> int:
+    """Grade every submitted notebook; write the grades and their summary; print passed/total per student."""
+    from fer_book.grade import grade_folder, summary_path
+
+    start = time.perf_counter()
+    grades, summary = grade_folder(args.submissions, args.out, timeout_s=args.timeout)
+    for row in summary.itertuples():
+        print(f"{row.student:<24} {row.chapter:<28} {row.passed}/{row.total}")
+    counts = grades["status"].value_counts()
+    print(
+        f"graded {len(summary)} notebook(s), {len(grades)} exercise(s) in {time.perf_counter() - start:.0f} s: "
+        + ", ".join(f"{n} {status}" for status, n in counts.items())
+        + f"; grades in {args.out}, summary in {summary_path(args.out)}"
+    )
+    return 0

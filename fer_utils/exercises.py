@@ -22,6 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# How a verdict reads as text (the cell's text/plain output): the mark, then the message. `fer_book grade`
+# reads a graded notebook's verdicts back from it (`Feedback.from_text`).
+PASS_MARK = "✅ "
+FAIL_MARK = "❌ "
+# The message of every checker's verdict on an answer that is still the stub (None, NotImplementedError, `...`).
+UNANSWERED = "Not answered yet"
+
 
 @dataclass(frozen=True)
 class Feedback:
@@ -34,7 +41,20 @@ class Feedback:
         return self.ok
 
     def __repr__(self) -> str:
-        return ("✅ " if self.ok else "❌ ") + self.message
+        return (PASS_MARK if self.ok else FAIL_MARK) + self.message
+
+    @property
+    def unanswered(self) -> bool:
+        """Whether the answer was still the stub (not a wrong answer)."""
+        return not self.ok and self.message.startswith(UNANSWERED)
+
+    @classmethod
+    def from_text(cls, text: str) -> Feedback | None:
+        """The verdict a cell displayed as text (its `repr`), or None when `text` is not one."""
+        for mark, ok in ((PASS_MARK, True), (FAIL_MARK, False)):
+            if text.startswith(mark):
+                return cls(ok, text.removeprefix(mark))
+        return None
 
     def _repr_markdown_(self) -> str:
         return ("✅ **Correct.** " if self.ok else "❌ **Not yet.** ") + self.message
@@ -63,13 +83,13 @@ def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
     def checked(answer: object, *args: object, **kwargs: object) -> Feedback:
         name = getattr(answer, "__name__", "your code")
         if answer is None:
-            return Feedback(False, "Not answered yet: complete the function above and run this cell again.")
+            return Feedback(False, f"{UNANSWERED}: complete the function above and run this cell again.")
         try:
             return check(answer, *args, **kwargs)
         except Unanswered:
             return Feedback(
                 False,
-                f"Not answered yet: complete `{name}` (replace `raise NotImplementedError`) and run this cell again.",
+                f"{UNANSWERED}: complete `{name}` (replace `raise NotImplementedError`) and run this cell again.",
             )
         except Exception as exc:  # the student's code failed: name the error, keep the notebook running
             return Feedback(False, f"`{name}` raised {type(exc).__name__}: {exc}")
@@ -80,7 +100,7 @@ def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
 def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e-3, abs_tol: float = 0.0) -> Feedback:
     """Compare a numeric answer with the expected value within a tolerance; explain the difference."""
     if answer is None:
-        return Feedback(False, f"Not answered yet: replace `None` with {what}.")
+        return Feedback(False, f"{UNANSWERED}: replace `None` with {what}.")
     try:
         value = float(answer)
     except (TypeError, ValueError):
@@ -94,7 +114,7 @@ def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e
 def check_choice(answer: object, expected: str, what: str, options: Sequence[str] = ()) -> Feedback:
     """Compare a textual answer (case-insensitive) with the expected one among `options`."""
     if answer is None:
-        return Feedback(False, f"Not answered yet: replace `None` with {what}.")
+        return Feedback(False, f"{UNANSWERED}: replace `None` with {what}.")
     given = str(answer).strip().lower()
     if options and given not in {o.lower() for o in options}:
         return Feedback(False, f"{answer!r} is not one of {list(options)}.")
