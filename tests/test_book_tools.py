@@ -20,7 +20,7 @@ from fer_book.build import sphinx_environment
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLING = "fer_book"
-STEPS = ("execute", "build", "links", "student", "sync")
+STEPS = ("execute", "build", "links", "release", "student", "grade", "sync")
 
 
 def imported_modules(source: str) -> set[str]:
