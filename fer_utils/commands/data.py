@@ -205,7 +205,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--base-url",
         default=None,
         help="a mirror: where Video_Speech_Actor_XX.zip live (default Zenodo record 1188976), or for cremad "
-        "where VideoFlash/<clip>.flv lives (default CREMA-D's Git LFS media URL)",
+        "the folder that holds VideoFlash/<clip>.flv (default CREMA-D's Git LFS media URL)",
     )
     download.add_argument(
         "--record-api",
