@@ -233,11 +233,21 @@ def verdict(cell: dict) -> tuple[str, str]:
     return "error", "the cell displayed no verdict: end it with the checker call, as in the chapter (no `;`)"
 
 
-def execute_submission(notebook: dict, timeout_s: float, workdir: Path) -> tuple[dict, int | None]:
+@dataclass(frozen=True)
+class Stop:
+    """Where and why a run stopped before its end: the cell index and the grade status of what was left."""
+
+    index: int
+    status: str
+    message: str
+
+
+def execute_submission(notebook: dict, timeout_s: float, workdir: Path) -> tuple[dict, Stop | None]:
     """Execute `notebook` (already cleaned) in a fresh kernel, all cells within `timeout_s` seconds.
 
-    Returns the executed notebook and the index of the cell the time ran out in (None: it finished).
-    Errors in cells are kept as outputs and the run goes on; the kernel is shut down (killed) at the end.
+    Returns the executed notebook and where it stopped (None: it finished): past the time limit
+    (`timeout`) or with a dead kernel (`error`, e.g. out of memory). Errors in cells are kept as outputs
+    and the run goes on; the kernel is shut down (killed) at the end.
     """
     import json
 
@@ -254,16 +264,19 @@ def execute_submission(notebook: dict, timeout_s: float, workdir: Path) -> tuple
         resources={"metadata": {"path": str(workdir)}},
     )
     deadline = time.monotonic() + timeout_s
+    late = f"the notebook did not finish within {timeout_s:g} s"
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return nb, index
+                return nb, Stop(index, "timeout", late)
             client.timeout = max(1, int(remaining))
             try:
                 client.execute_cell(cell, index)
-            except (CellTimeoutError, DeadKernelError, TimeoutError):
-                return nb, index
+            except (CellTimeoutError, TimeoutError):
+                return nb, Stop(index, "timeout", late)
+            except DeadKernelError as exc:
+                return nb, Stop(index, "error", f"the kernel died in cell {index + 1} ({exc}); out of memory?")
     return nb, None
 
 
@@ -290,13 +303,13 @@ def grade_notebook(path: Path, chapter: Chapter, timeout_s: float = DEFAULT_TIME
             grades[exercise.number] = ("tampered", "the checker call of this exercise differs from the chapter's")
     if len(grades) < len(chapter.exercises):
         with tempfile.TemporaryDirectory(prefix="fer-grade-") as workdir:
-            executed, stopped_at = execute_submission(clean, timeout_s, Path(workdir))
+            executed, stop = execute_submission(clean, timeout_s, Path(workdir))
         for exercise in chapter.exercises:
             if exercise.number in grades:
                 continue
             index = cells[exercise.number]
-            if stopped_at is not None and index >= stopped_at:
-                grades[exercise.number] = ("timeout", f"the notebook did not finish within {timeout_s:g} s")
+            if stop is not None and index >= stop.index:
+                grades[exercise.number] = (stop.status, stop.message)
             else:
                 grades[exercise.number] = verdict(executed.cells[index])
     return [
