@@ -202,3 +202,13 @@ def test_verdicts_are_read_from_the_checkers_output() -> None:
     printed = {"output_type": "stream", "name": "stdout", "text": "✅ I passed, honestly\n"}
     assert verdict(cell(printed))[0] == "error"  # printing a mark is not a verdict
     assert Feedback.from_text(repr(Feedback(True, "x"))) == Feedback(True, "x") and Feedback.from_text("x") is None
+
+
+def test_every_exercise_of_the_book_ends_with_its_checker_call(repo_root: Path) -> None:
+    chapters = book_chapters(repo_root)
+    assert len(chapters) == 9
+    for chapter in chapters.values():
+        assert 2 <= len(chapter.exercises) <= 4, chapter.name
+        for exercise in chapter.exercises:
+            call = exercise.checker_call
+            assert "id='exercises'" in call and "attr='check_" in call, (chapter.name, exercise.number)
