@@ -178,3 +178,16 @@ def test_the_download_indexes_and_preprocesses_as_cremad(site: Site, tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "1 clips, 1 subject(s); 2 of 2 frames usable (100 %): ok 2" in done.stdout
     assert len(list((tmp_path / "crops" / "happy").glob("1001_DFA_HAP_XX_f*.png"))) == 2
+
+
+def test_a_corrupted_file_already_there_is_moved_aside_and_fetched_again(site: Site, tmp_path: Path) -> None:
+    base = serve_clips(site)
+    clip = cremad_dir() / "1001_DFA_NEU_XX.flv"
+    target = tmp_path / "VideoFlash" / clip.name
+    target.parent.mkdir(parents=True)
+    target.write_bytes(bytes(clip.stat().st_size))  # right size, wrong bytes: e.g. a disk error
+    report = download_cremad(
+        tmp_path, actors=[1001], sentences=["DFA"], emotions=["NEU"], base_url=base, progress=False
+    )
+    assert list(report["status"]) == ["ok"] and target.read_bytes() == clip.read_bytes()
+    assert (tmp_path / "VideoFlash" / f"{clip.name}.corrupt").read_bytes() == bytes(clip.stat().st_size)
