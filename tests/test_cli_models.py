@@ -235,3 +235,69 @@ def test_quantize_int8_without_crops_says_what_it_needs(trained: tuple[Path, str
     code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--mode", "int8", "--out", str(out)])
     assert code == 2 and "int8 quantization needs --crops DIR" in err
     assert not out.exists()
+
+
+# --- outputs checked before any work (fer_utils.outputs) ------------------------------------------
+
+
+def _stamps(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+def test_outputs_that_would_overwrite_what_the_command_reads_are_refused(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
+    run, _ = trained
+    model, classes_json = RunFolder(run).model, run / CLASSES_FILE
+    face = next(iter(sorted(crops.rglob("*.png"))))
+    before = _stamps(run)
+    refused = {
+        "predict --json": (["predict", "--model", str(model), str(face), "--json", str(model)], "--json"),
+        "predict --csv": (["predict", "--model", str(model), str(face), "--csv", str(classes_json)], "--csv"),
+        "quantize --out": (["quantize", "--model", str(model), "--out", str(model)], "--out"),
+        "evaluate --json": (["evaluate", "--run", str(run), "--json", str(run / PREDICTIONS_FILE)], "--json"),
+    }
+    for name, (argv, option) in refused.items():
+        code, out, err = run_cli(argv)
+        assert code == 2, name
+        assert f"error: {option} {argv[argv.index(option) + 1]}" in err, (name, err)
+        assert "which this command reads" in err or "would overwrite the input" in err, (name, err)
+    assert _stamps(run) == before, "nothing in the run folder was written"
+
+
+def test_quantize_refuses_an_out_whose_classes_file_lands_in_the_model_folder(
+    trained: tuple[Path, str], tmp_path: Path
+) -> None:
+    run, _ = trained
+    before = _stamps(run)
+    out = run / "model.tflite"
+    code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--out", str(out)])
+    assert code == 2 and f"--out {out} is inside {run}" in err
+    assert _stamps(run) == before
+
+
+def test_predict_refuses_json_and_csv_on_one_path(trained: tuple[Path, str], crops: Path, tmp_path: Path) -> None:
+    run, _ = trained
+    face = next(iter(sorted(crops.rglob("*.png"))))
+    same = tmp_path / "predictions"
+    code, _, err = run_cli(
+        ["predict", "--model", str(RunFolder(run).model), str(face), "--json", str(same), "--csv", str(same)]
+    )
+    assert code == 2 and f"--json and --csv are the same file {same}" in err
+    assert not same.exists()
+
+
+def test_train_and_evaluate_refuse_unwritable_outputs_before_working(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
+    run, _ = trained
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(a_file / "run"), "--size", str(SIDE)])
+    assert code == 2 and f"--out {a_file / 'run'}: {a_file} is a file, not a folder" in err and out == ""
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", "/sys/fer-run", "--size", str(SIDE)])
+    assert code == 2 and "--out /sys/fer-run: cannot write in /sys" in err and out == ""
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(crops / "run"), "--size", str(SIDE)])
+    assert code == 2 and f"is inside {crops}, which this command reads" in err and out == ""
+    code, out, err = run_cli(["evaluate", "--run", str(run), "--json", str(tmp_path)])
+    assert code == 2 and f"--json {tmp_path} is a folder" in err and out == ""

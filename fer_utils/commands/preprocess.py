@@ -89,8 +89,10 @@ def run_preprocess(args: argparse.Namespace) -> int:
     import sys
 
     from fer_utils.data import index_dataset
+    from fer_utils.outputs import check_outputs
     from fer_utils.preprocess import MANIFEST_NAME, check_yield, margin_for, preprocess_dataset, printable, yield_report
 
+    check_outputs({"--out": args.out}, folders={"--out"})  # --out against --src: preprocess_dataset
     index = index_dataset(args.dataset, args.src, **index_options(args))
     if len(index.rejected):
         first = index.rejected.iloc[0]
