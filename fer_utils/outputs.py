@@ -12,13 +12,17 @@ disk) leaves no half file and is an `OutputError`, not a raw OSError.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 from fer_utils.errors import OutputError
+from fer_utils.locking import process_alive
 
 TMP_MARK = ".tmp-"
+TMP_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)$")  # `.<name>.tmp-<pid>`: a run folder or artefact being built
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -121,3 +125,19 @@ def write_atomic(path: Path, data: str | bytes, option: str = "output") -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise OutputError(f"could not write {option} {path}: {exc.strerror or exc}") from exc
+
+
+def remove_dead_temporaries(folder: Path) -> list[Path]:
+    """Delete the `.<name>.tmp-<pid>` files and folders directly in `folder` whose process is dead (a
+    killed `train` or artefact build); a live process's are left alone. Returns what was removed."""
+    removed = []
+    for path in sorted(Path(folder).glob(f".*{TMP_MARK}*")) if Path(folder).is_dir() else []:
+        match = TMP_NAME.match(path.name)
+        if match is None or process_alive(int(match["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

@@ -9,7 +9,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -301,3 +306,32 @@ def test_train_and_evaluate_refuse_unwritable_outputs_before_working(
     assert code == 2 and f"is inside {crops}, which this command reads" in err and out == ""
     code, out, err = run_cli(["evaluate", "--run", str(run), "--json", str(tmp_path)])
     assert code == 2 and f"--json {tmp_path} is a folder" in err and out == ""
+
+
+def test_a_killed_train_leaves_a_temporary_folder_that_the_next_run_removes(crops: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(run)]
+    killed = subprocess.Popen(
+        [*command, "--size", str(SIDE), "--epochs", "500", "--patience", "500"],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    leftover = tmp_path / f".run.tmp-{killed.pid}"
+    deadline = time.monotonic() + 120
+    while not (leftover / "history.csv").exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert leftover.is_dir(), "the killed run was training in its temporary folder"
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        busy = tmp_path / f".other.tmp-{live.pid}"  # a live process's temporary folder stays
+        busy.mkdir()
+        code, _, err = run_cli([*command[3:], "--size", str(SIDE), "--epochs", "1"])
+        assert code == 0, err
+        assert not leftover.exists() and busy.is_dir()
+    finally:
+        live.kill()
+        live.wait()
+    assert RunFolder(run).is_complete()
