@@ -524,8 +524,32 @@ def _process_named(
         raise PreprocessError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
 
 
+PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
+
+
+def exit_with_parent(parent: int) -> None:
+    """Exit this process (at once, whatever it is doing) as soon as `parent` is gone: a killed run's workers
+    are handed to another parent and would otherwise go on to the end of the dataset, or wait forever for
+    work. Every file a worker writes is atomic, so at most a temporary file is left (the next run removes it)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def start_worker(parent: int) -> None:
+    """The pool's initializer: follow `parent` (`exit_with_parent`) and import what a worker needs."""
+    exit_with_parent(parent)
+    import_worker_modules()
+
+
 def import_worker_modules() -> None:
-    """Import what a worker needs (the pool's initializer: workers import while the parent makes the detector)."""
+    """Import what a worker needs (workers import while the parent makes the detector)."""
     import cv2
     import dlib  # noqa: F401
 
@@ -534,20 +558,15 @@ def import_worker_modules() -> None:
     cv2.setNumThreads(1)
 
 
-def _process_all(
-    todo: Sequence[dict], out_dir: Path, settings: Settings, detector: FaceDetector | None, parent: int
-) -> int:
+def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings, detector: FaceDetector | None) -> int:
     """Process clips with `detector` (None: one made here) and a landmarker made here: the body of a
-    worker process. Stops (before its next clip) once `parent`, the run that started it, is gone (killed:
-    the worker has been handed to another parent), so no worker outlives its run; returns the clips done."""
+    worker process."""
     import cv2
 
     cv2.setNumThreads(1)
     detector = detector or make_detector(settings.detector, max_side=settings.max_side)
     landmarker = make_landmarker() if settings.align else None
-    for done, clip in enumerate(todo):
-        if os.getppid() != parent:
-            return done
+    for clip in todo:
         write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
     return len(todo)
 
@@ -576,7 +595,9 @@ def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: 
     while this process makes a SHIPPED_DETECTORS detector once for all of them."""
     context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
     before = {child.pid for child in active_children()}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=import_worker_modules) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
+    ) as pool:
         try:
             _watch_workers(pool, todo, out_dir, settings, workers, bar)
         except BaseException:  # Ctrl-C, SIGTERM (the CLI raises KeyboardInterrupt), a failed worker
@@ -601,10 +622,7 @@ def _watch_workers(
     detector = make_detector(settings.detector, max_side=settings.max_side) if shipped else None
     futures = [
         *started,
-        *(
-            pool.submit(_process_all, todo[k::workers], out_dir, settings, detector, os.getpid())
-            for k in range(workers)
-        ),
+        *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
     ]
     while futures:
         finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)

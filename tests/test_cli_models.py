@@ -335,3 +335,14 @@ def test_a_killed_train_leaves_a_temporary_folder_that_the_next_run_removes(crop
         live.kill()
         live.wait()
     assert RunFolder(run).is_complete()
+
+
+def test_predict_refuses_an_annotated_copy_it_cannot_write_before_loading_the_model(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
+    run, _ = trained
+    face = next(iter(sorted(crops.rglob("*.png"))))
+    out = tmp_path / "annotated.xyz"
+    code, printed, err = run_cli(["predict", "--model", str(RunFolder(run).model), str(face), "--out", str(out)])
+    assert code == 2 and f"--out {out}: OpenCV cannot write an image named annotated.xyz" in err
+    assert printed == "" and not list(tmp_path.iterdir())

@@ -130,13 +130,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy."""
-    from fer_utils.deploy import Recognizer, refuse_overwrite
+    from fer_utils.deploy import Recognizer, check_annotated_out, refuse_overwrite
     from fer_utils.models import load_classes, load_model
     from fer_utils.outputs import check_outputs, write_atomic
 
     refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
+    check_annotated_out(args.out)
     recognizer = Recognizer(load_model(args.model), load_classes(args.model), detector=args.detector)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
     if args.csv:
