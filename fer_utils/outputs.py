@@ -130,8 +130,10 @@ def write_atomic(path: Path, data: str | bytes, option: str = "output") -> None:
 def remove_dead_temporaries(folder: Path) -> list[Path]:
     """Delete the `.<name>.tmp-<pid>` files and folders directly in `folder` whose process is dead (a
     killed `train` or artefact build); a live process's are left alone. Returns what was removed."""
-    removed = []
-    for path in sorted(Path(folder).glob(f".*{TMP_MARK}*")) if Path(folder).is_dir() else []:
+    removed: list[Path] = []
+    if not Path(folder).is_dir():
+        return removed
+    for path in sorted(Path(folder).glob(f".*{TMP_MARK}*")):
         match = TMP_NAME.match(path.name)
         if match is None or process_alive(int(match["pid"])):
             continue
