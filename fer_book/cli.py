@@ -77,7 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     release.set_defaults(handler=run_release)
 
     student = sub.add_parser("student", help="write the notebooks without their solution cells")
-    student.add_argument("--out", type=Path, required=True, help="folder for the student edition")
+    student.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for the student edition, outside the repository (a folder holding the book's own "
+        "notebooks is refused)",
+    )
+    student.add_argument(
+        "--force",
+        action="store_true",
+        help="replace notebooks in --out that differ from the student edition (a student's edits); each is "
+        "first kept as <name>.ipynb.bak-<timestamp>. Without it such notebooks are refused, nothing written",
+    )
     student.set_defaults(handler=run_student)
 
     grade = sub.add_parser("grade", help="grade submitted chapter notebooks with the chapters' checkers")
@@ -137,7 +149,7 @@ def run_student(args: argparse.Namespace) -> int:
     """Write the student edition (solution cells removed, outputs cleared)."""
     from fer_book.student import write_student_edition
 
-    written = write_student_edition(args.out)
+    written = write_student_edition(args.out, force=args.force)
     print(f"wrote {len(written)} student notebooks under {args.out}")
     return 0
 

@@ -136,6 +136,30 @@ def chapter_parameters(notebook: Path, parameters: dict) -> tuple[dict, list[str
     return ({k: v for k, v in parameters.items() if k in declared}, sorted(k for k in parameters if k not in declared))
 
 
+# The data parameters: DATA_DIR means nothing without DATASET (the chapters would run on the sample).
+DATASET_PARAMETER, DATA_DIR_PARAMETER = "DATASET", "DATA_DIR"
+
+
+def check_parameters(parameters: dict, notebooks: Sequence[Path], root: Path) -> dict[Path, set[str]]:
+    """Each notebook's declared parameter names; FerError (before anything is staged or executed) for a
+    name that no chapter of the book declares (a misspelling: the book would run on its defaults), listing
+    the known names, and for DATA_DIR without DATASET."""
+    declared = {notebook: declared_parameters(root / notebook) for notebook in notebooks}
+    known = set().union(*declared.values())
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise FerError(
+            f"no chapter declares the parameter(s) {', '.join(unknown)}; the known parameters are "
+            + ", ".join(sorted(known))
+        )
+    if DATA_DIR_PARAMETER in parameters and DATASET_PARAMETER not in parameters:
+        raise FerError(
+            f"{DATA_DIR_PARAMETER} is given without {DATASET_PARAMETER}: the chapters would run on the sample; "
+            f"pass --param {DATASET_PARAMETER}=<ravdess|savee|mead|cremad|folder> too"
+        )
+    return declared
+
+
 def execute_book(
     stage: Path,
     root: Path | None = None,
@@ -147,8 +171,9 @@ def execute_book(
     """Stage the book and execute its notebooks; write `execution_times.json`; fail naming each failure.
 
     `parameters` (e.g. `{"DATASET": "ravdess", "DATA_DIR": "/data/ravdess"}`) go to every chapter
-    that declares them in its `parameters` cell; a name a chapter does not declare is a warning
-    (printed, and listed in `execution_times.json`), never silently ignored.
+    that declares them in its `parameters` cell; a name no chapter of the book declares, or DATA_DIR
+    without DATASET, is an error before anything is staged (`check_parameters`); a name some chapters
+    do not declare is a warning for those (printed, and listed in `execution_times.json`).
     `jobs` > 1 executes that many chapters side by side (in order of the table of contents); what two
     chapters both need (crops, a trained run) is still made once, by whichever asks first
     (`fer_utils.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
@@ -162,11 +187,15 @@ def execute_book(
     if jobs < 1:
         raise FerError(f"--jobs must be at least 1, got {jobs}")
     root = root or repo_root()
+    parameters = parameters or {}
+    book = toc_notebooks(root)
+    notebooks, ignored = select_notebooks(book, only), {}  # before staging: a bad --only copies nothing
+    declared = check_parameters(parameters, book, root)
     stage_sources(root, stage)
-    notebooks, ignored = select_notebooks(toc_notebooks(root), only), {}
     given = {}
     for notebook in notebooks:
-        given[notebook], unknown = chapter_parameters(root / notebook, parameters or {})
+        given[notebook] = {k: v for k, v in parameters.items() if k in declared[notebook]}
+        unknown = sorted(k for k in parameters if k not in declared[notebook])
         if unknown:
             ignored[notebook.name] = unknown
             tqdm.write(f"warning: {notebook.name} does not declare {', '.join(unknown)}; not passed to it")

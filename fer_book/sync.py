@@ -108,6 +108,41 @@ def _top_level(source: str, where: str) -> dict[str, tuple[int, int]]:
     return spans
 
 
+def undeclared_code(cell: SavedCell) -> list[str]:
+    """What a saved cell holds besides the definitions of the names on its `# @save` line: other top-level
+    definitions (a helper the reader added) and other statements. `--export` writes back only the named
+    definitions, so anything listed here would be lost (and a helper the exported code calls would break
+    the package): such a cell is an error in `--check` and `--export`."""
+    try:
+        tree = ast.parse(cell.body)
+    except SyntaxError as exc:
+        raise SyncError(f"{cell.where}: {exc}") from exc
+    found = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined = [node.name]
+        elif isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            defined = [t.id for t in node.targets]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defined = [node.target.id]
+        else:
+            found.append(f"line {node.lineno + 1}: {ast.get_source_segment(cell.body, node).splitlines()[0]}")
+            continue
+        found += [f"defines {name}" for name in defined if name not in cell.names]
+    return found
+
+
+def check_saved_cell(cell: SavedCell) -> None:
+    """SyncError if the cell holds more than the definitions of its names (see `undeclared_code`)."""
+    extra = undeclared_code(cell)
+    if extra:
+        raise SyncError(
+            f"{cell.where} holds code that is not on its {SAVE_MARK} line ({'; '.join(extra)}): a saved cell "
+            f"holds only the definitions of the names it lists; add each name it defines to the {SAVE_MARK} "
+            "line (its definition then goes to the package too) or move the code to another cell"
+        )
+
+
 def definitions(source: str, names: Sequence[str], where: str) -> str:
     """The source of the top-level `names` in `source`, in that order, two blank lines apart."""
     spans, lines = _top_level(source, where), source.splitlines()
@@ -130,11 +165,20 @@ def differences(notebooks: Sequence[Path], root: Path) -> list[str]:
         for cell in saved_cells(notebook):
             try:
                 expected = package_body(cell, root)
+                check_saved_cell(cell)
             except SyncError as exc:
-                problems.append(f"{cell.where}: {exc}")
+                problems.append(str(exc) if str(exc).startswith(cell.where) else f"{cell.where}: {exc}")
                 continue
-            if cell.body.rstrip() != expected.rstrip():
-                problems.append(f"{cell.where} differs from {module_path(cell.module, root).relative_to(root)}")
+            if cell.body.rstrip() == expected.rstrip():
+                continue
+            module = module_path(cell.module, root).relative_to(root)
+            if definitions(cell.body, cell.names, cell.where) == expected:
+                problems.append(
+                    f"{cell.where} differs from {module} only between its definitions (comments, blank lines), "
+                    "which --export does not carry: run `python -m fer_book sync` to restore the cell"
+                )
+            else:
+                problems.append(f"{cell.where} differs from {module}")
     return problems
 
 
@@ -162,29 +206,35 @@ def sync_notebooks(notebooks: Sequence[Path], root: Path) -> list[Path]:
 
 def export_cells(notebooks: Sequence[Path], root: Path) -> list[Path]:
     """Write every saved cell's definitions back into its module (d2l's direction); return changed modules."""
+    cells = [cell for notebook in notebooks for cell in saved_cells(notebook)]
+    for cell in cells:  # every cell checked before any module is written
+        check_saved_cell(cell)
     changed = []
-    for notebook in notebooks:
-        for cell in saved_cells(notebook):
-            path = module_path(cell.module, root)
-            source = path.read_text(encoding="utf-8")
-            lines = source.splitlines()
-            spans = _top_level(source, str(path))
-            for name in sorted(cell.names, key=lambda n: spans[n][0] if n in spans else -1, reverse=True):
-                if name not in spans:
-                    raise SyncError(f"{cell.where}: {path.name} has no top-level {name} to replace")
-                start, end = spans[name]
-                lines[start:end] = definitions(cell.body, [name], cell.where).splitlines()
-                spans = _top_level("\n".join(lines) + "\n", str(path))
-            new = "\n".join(lines) + "\n"
-            if new != source:
-                path.write_text(new, encoding="utf-8")
+    for cell in cells:
+        path = module_path(cell.module, root)
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        spans = _top_level(source, str(path))
+        for name in sorted(cell.names, key=lambda n: spans[n][0] if n in spans else -1, reverse=True):
+            if name not in spans:
+                raise SyncError(f"{cell.where}: {path.name} has no top-level {name} to replace")
+            start, end = spans[name]
+            lines[start:end] = definitions(cell.body, [name], cell.where).splitlines()
+            spans = _top_level("\n".join(lines) + "\n", str(path))
+        new = "\n".join(lines) + "\n"
+        if new != source:
+            path.write_text(new, encoding="utf-8")
+            if path not in changed:
                 changed.append(path)
     return changed
 
 
 def chapter_notebooks(root: Path) -> list[Path]:
-    """The book's chapters, in order."""
-    return sorted((root / "notebooks").glob("*.ipynb"))
+    """The book's chapters, in order; SyncError when `root` holds none (it is not the book's repository)."""
+    notebooks = sorted((Path(root) / "notebooks").glob("*.ipynb"))
+    if not notebooks:
+        raise SyncError(f"{root} is not the book's repository: it has no notebooks/*.ipynb (pass --root)")
+    return notebooks
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("--export", action="store_true", help="write edited saved cells back into the package")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
     args = parser.parse_args(argv)
-    notebooks = chapter_notebooks(args.root)
     try:
+        notebooks = chapter_notebooks(args.root)
         if args.check:
             problems = differences(notebooks, args.root)
             for problem in problems:

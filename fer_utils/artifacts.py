@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
+from fer_utils.outputs import remove_dead_temporaries
 from fer_utils.registry import DEFAULT_DETECTOR, PAPER_FRAMES, PAPER_SIDE
 
 SAMPLE_DATASET = "sample"
@@ -60,6 +61,7 @@ def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
     with wait_lock(artefact_lock(target)):
         if target.is_dir():
             return target
+        remove_dead_temporaries(target.parent)  # builds killed before they finished
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:

@@ -7,12 +7,16 @@ arguments; the handlers import TensorFlow, dlib or OpenCV when they run, so `--h
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
 
 from fer_utils import __version__
 from fer_utils.errors import FerError
+
+# A write the file system refused mid-run (full disk, file too large, read-only): a message, not a traceback.
+WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 COMMAND_MODULES = (
     "fer_utils.commands.data",
@@ -46,4 +50,9 @@ def run_handler(args: argparse.Namespace) -> int:
         return int(args.handler(args) or 0)
     except FerError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in WRITE_FAILURES:
+            raise
+        print(f"error: could not write {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return 2

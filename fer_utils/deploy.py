@@ -328,6 +328,20 @@ def refuse_overwrite(source: Path, *targets: Path | None) -> None:
             )
 
 
+def check_annotated_out(out: Path | None) -> None:
+    """OutputError unless `out` (an annotated copy) is None, a video name (VIDEO_SUFFIXES) or an image
+    format OpenCV can write: checked before any work, not after it."""
+    import cv2
+
+    from fer_utils.errors import OutputError
+
+    if out is not None and Path(out).suffix.lower() not in VIDEO_SUFFIXES and not cv2.haveImageWriter(str(out)):
+        raise OutputError(
+            f"--out {out}: OpenCV cannot write an image named {Path(out).name}; use .png or .jpg, "
+            f"or for a video {', '.join(VIDEO_SUFFIXES)}"
+        )
+
+
 class Recognizer:
     """The one inference path: face detector + model + classes → a prediction per face and frame.
 

@@ -51,6 +51,11 @@ class PreprocessError(FerError, ValueError):
     """Preprocessing arguments or an output folder that cannot be used (e.g. made with other settings)."""
 
 
+class OutputError(FerError, ValueError):
+    """An output path that cannot be written safely: an input, inside a folder the command reads, another
+    output, a folder, read-only, or a write that failed (checked in `fer_utils.outputs`)."""
+
+
 class FolderLockedError(FerError):
     """An output folder that another live process holds the lock of (the message names its pid and host)."""
 

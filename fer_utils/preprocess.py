@@ -28,7 +28,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
+from multiprocessing import active_children, get_context
 from pathlib import Path
 from typing import Any
 
@@ -524,8 +524,32 @@ def _process_named(
         raise PreprocessError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
 
 
+PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
+
+
+def exit_with_parent(parent: int) -> None:
+    """Exit this process (at once, whatever it is doing) as soon as `parent` is gone: a killed run's workers
+    are handed to another parent and would otherwise go on to the end of the dataset, or wait forever for
+    work. Every file a worker writes is atomic, so at most a temporary file is left (the next run removes it)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def start_worker(parent: int) -> None:
+    """The pool's initializer: follow `parent` (`exit_with_parent`) and import what a worker needs."""
+    exit_with_parent(parent)
+    import_worker_modules()
+
+
 def import_worker_modules() -> None:
-    """Import what a worker needs (the pool's initializer: workers import while the parent makes the detector)."""
+    """Import what a worker needs (workers import while the parent makes the detector)."""
     import cv2
     import dlib  # noqa: F401
 
@@ -547,6 +571,15 @@ def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings, detect
     return len(todo)
 
 
+def _stop_workers(before: set[int]) -> None:
+    """Terminate the child processes that were not running before the pool started (its workers): on an
+    interrupt or a failure the run stops now, not when they finish their clips. Every file they write is
+    atomic, so what a terminated worker leaves is at most a temporary file (removed by the next run)."""
+    for child in active_children():
+        if child.pid not in before:
+            child.terminate()
+
+
 def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm) -> None:
     """Process `todo` in this process with one detector."""
     detector = make_detector(settings.detector, max_side=settings.max_side)
@@ -560,29 +593,48 @@ def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: 
     """Process `todo` in `workers` spawned processes, each taking every `workers`-th clip (clips cost
     about the same); progress is read from the completion records. The workers start (and import) first,
     while this process makes a SHIPPED_DETECTORS detector once for all of them."""
+    context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
+    before = {child.pid for child in active_children()}
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
+    ) as pool:
+        try:
+            _watch_workers(pool, todo, out_dir, settings, workers, bar)
+        except BaseException:  # Ctrl-C, SIGTERM (the CLI raises KeyboardInterrupt), a failed worker
+            _stop_workers(before)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _watch_workers(
+    pool: ProcessPoolExecutor,
+    todo: list[dict],
+    out_dir: Path,
+    settings: Settings,
+    workers: int,
+    bar: tqdm,
+) -> None:
+    """Submit the workers' shares of `todo` and follow them until all are done (PreprocessError when one fails)."""
     parts = Path(out_dir) / PARTS_DIR
     pending = {_part_path(out_dir, clip).name for clip in todo}
-    context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=import_worker_modules) as pool:
-        started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
-        shipped = settings.detector in SHIPPED_DETECTORS
-        detector = make_detector(settings.detector, max_side=settings.max_side) if shipped else None
-        futures = [
-            *started,
-            *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
-        ]
-        while futures:
-            finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
-            done_now = pending & {p.name for p in parts.glob("*.csv")}
-            bar.update(len(done_now))
-            pending -= done_now
-            for future in finished:
-                if future.exception() is not None:
-                    raise PreprocessError(
-                        f"a preprocessing worker failed ({future.exception()!r}); "
-                        "finished clips are kept, rerun to resume"
-                    ) from future.exception()
-            futures = list(running)
+    started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
+    shipped = settings.detector in SHIPPED_DETECTORS
+    detector = make_detector(settings.detector, max_side=settings.max_side) if shipped else None
+    futures = [
+        *started,
+        *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
+    ]
+    while futures:
+        finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+        done_now = pending & {p.name for p in parts.glob("*.csv")}
+        bar.update(len(done_now))
+        pending -= done_now
+        for future in finished:
+            if future.exception() is not None:
+                raise PreprocessError(
+                    f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
+                ) from future.exception()
+        futures = list(running)
 
 
 def _stored(path: Path) -> dict | None:

@@ -46,6 +46,7 @@ from fer_utils.data import classes_in
 from fer_utils.errors import DatasetError, TrainingError
 from fer_utils.evaluation import evaluate_predictions, predicted_labels
 from fer_utils.models import MODEL_BUILDERS, build_model, count_params, load_model
+from fer_utils.outputs import remove_dead_temporaries
 from fer_utils.registry import (
     DEFAULT_VAL_SIZE,
     INITS,
@@ -461,6 +462,7 @@ def train_on_split(
         raise TrainingError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
     final = Path(run_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(final.parent)  # what killed runs left beside it
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()

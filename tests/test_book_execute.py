@@ -69,3 +69,31 @@ def test_jobs_must_be_positive(tmp_path: Path) -> None:
 
     with pytest.raises(FerError, match="--jobs must be at least 1, got 0"):
         execute_book(tmp_path / "stage", root=REPO, jobs=0)
+
+
+# --- parameters and --only are checked before anything is staged or executed -------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--param", "DATSET=ravdess"], "no chapter declares the parameter(s) DATSET; the known parameters are "),
+        (
+            ["--param", "DATA_DIR=/data/ravdess"],
+            "DATA_DIR is given without DATASET: the chapters would run on the sample",
+        ),
+        (["--only", "99"], "no notebook in _toc.yml matches ['99']"),
+    ],
+)
+def test_execute_refuses_bad_parameters_and_chapters_before_staging(
+    tmp_path: Path, capsys, argv: list[str], message: str
+) -> None:
+    from fer_book.cli import main
+
+    stage = tmp_path / "stage"
+    assert main(["execute", "--out", str(stage), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    if "known parameters" in message:
+        assert "DATASET" in err.split("known parameters are ")[1] and "DATA_DIR" in err
+    assert not stage.exists(), "nothing staged or copied"

@@ -9,7 +9,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +240,109 @@ def test_quantize_int8_without_crops_says_what_it_needs(trained: tuple[Path, str
     code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--mode", "int8", "--out", str(out)])
     assert code == 2 and "int8 quantization needs --crops DIR" in err
     assert not out.exists()
+
+
+# --- outputs checked before any work (fer_utils.outputs) ------------------------------------------
+
+
+def _stamps(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+def test_outputs_that_would_overwrite_what_the_command_reads_are_refused(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
+    run, _ = trained
+    model, classes_json = RunFolder(run).model, run / CLASSES_FILE
+    face = next(iter(sorted(crops.rglob("*.png"))))
+    before = _stamps(run)
+    refused = {
+        "predict --json": (["predict", "--model", str(model), str(face), "--json", str(model)], "--json"),
+        "predict --csv": (["predict", "--model", str(model), str(face), "--csv", str(classes_json)], "--csv"),
+        "quantize --out": (["quantize", "--model", str(model), "--out", str(model)], "--out"),
+        "evaluate --json": (["evaluate", "--run", str(run), "--json", str(run / PREDICTIONS_FILE)], "--json"),
+    }
+    for name, (argv, option) in refused.items():
+        code, out, err = run_cli(argv)
+        assert code == 2, name
+        assert f"error: {option} {argv[argv.index(option) + 1]}" in err, (name, err)
+        assert "which this command reads" in err or "would overwrite the input" in err, (name, err)
+    assert _stamps(run) == before, "nothing in the run folder was written"
+
+
+def test_quantize_refuses_an_out_whose_classes_file_lands_in_the_model_folder(
+    trained: tuple[Path, str], tmp_path: Path
+) -> None:
+    run, _ = trained
+    before = _stamps(run)
+    out = run / "model.tflite"
+    code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--out", str(out)])
+    assert code == 2 and f"--out {out} is inside {run}" in err
+    assert _stamps(run) == before
+
+
+def test_predict_refuses_json_and_csv_on_one_path(trained: tuple[Path, str], crops: Path, tmp_path: Path) -> None:
+    run, _ = trained
+    face = next(iter(sorted(crops.rglob("*.png"))))
+    same = tmp_path / "predictions"
+    code, _, err = run_cli(
+        ["predict", "--model", str(RunFolder(run).model), str(face), "--json", str(same), "--csv", str(same)]
+    )
+    assert code == 2 and f"--json and --csv are the same file {same}" in err
+    assert not same.exists()
+
+
+def test_train_and_evaluate_refuse_unwritable_outputs_before_working(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
+    run, _ = trained
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(a_file / "run"), "--size", str(SIDE)])
+    assert code == 2 and f"--out {a_file / 'run'}: {a_file} is a file, not a folder" in err and out == ""
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", "/sys/fer-run", "--size", str(SIDE)])
+    assert code == 2 and "--out /sys/fer-run: cannot write in /sys" in err and out == ""
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(crops / "run"), "--size", str(SIDE)])
+    assert code == 2 and f"is inside {crops}, which this command reads" in err and out == ""
+    code, out, err = run_cli(["evaluate", "--run", str(run), "--json", str(tmp_path)])
+    assert code == 2 and f"--json {tmp_path} is a folder" in err and out == ""
+
+
+def test_a_killed_train_leaves_a_temporary_folder_that_the_next_run_removes(crops: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(run)]
+    killed = subprocess.Popen(
+        [*command, "--size", str(SIDE), "--epochs", "500", "--patience", "500"],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    leftover = tmp_path / f".run.tmp-{killed.pid}"
+    deadline = time.monotonic() + 120
+    while not (leftover / "history.csv").exists() and killed.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert leftover.is_dir(), "the killed run was training in its temporary folder"
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        busy = tmp_path / f".other.tmp-{live.pid}"  # a live process's temporary folder stays
+        busy.mkdir()
+        code, _, err = run_cli([*command[3:], "--size", str(SIDE), "--epochs", "1"])
+        assert code == 0, err
+        assert not leftover.exists() and busy.is_dir()
+    finally:
+        live.kill()
+        live.wait()
+    assert RunFolder(run).is_complete()
+
+
+def test_predict_refuses_an_annotated_copy_it_cannot_write_before_loading_the_model(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
+    run, _ = trained
+    face = next(iter(sorted(crops.rglob("*.png"))))
+    out = tmp_path / "annotated.xyz"
+    code, printed, err = run_cli(["predict", "--model", str(RunFolder(run).model), str(face), "--out", str(out)])
+    assert code == 2 and f"--out {out}: OpenCV cannot write an image named annotated.xyz" in err
+    assert printed == "" and not list(tmp_path.iterdir())

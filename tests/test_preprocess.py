@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -566,3 +567,47 @@ def test_completion_records_are_written_as_pandas_writes_them_and_read_back(tmp_
     assert read_part_rows(tmp_path / "part.csv") == rows
     (tmp_path / "cut.csv").write_bytes(data[:-4])  # a record cut inside a row is not one
     assert read_part_rows(tmp_path / "cut.csv") is None
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_stopping_the_run_stops_its_workers_and_keeps_finished_clips(
+    sample_dir: Path, tmp_path: Path, stop: signal.Signals
+) -> None:
+    from fer_utils.locking import process_alive
+
+    out = tmp_path / "crops"
+    command = [*PREPROCESS, "--dataset", "ravdess", "--src", str(sample_dir), "--out", str(out)]
+    run = subprocess.Popen(
+        [*command, "--workers", "2", "--quiet"],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    parts = out / ".parts"
+    deadline = time.monotonic() + 120
+    while len(list(parts.glob("*.csv"))) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert run.poll() is None, "the run ended before it could be stopped"
+    children = [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
+    ]
+    assert len(children) >= 2
+    stopped_at = time.monotonic()
+    os.kill(run.pid, stop)  # the run only, as `kill` does: its workers must follow
+    _, err = run.communicate(timeout=30)
+    took = time.monotonic() - stopped_at
+    while any(process_alive(pid) for pid in children) and time.monotonic() < stopped_at + 15:
+        time.sleep(0.1)
+    try:
+        assert not [pid for pid in children if process_alive(pid)], "a worker outlived its run"
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    done = list(parts.glob("*.csv"))
+    assert 2 <= len(done) < N_SAMPLE_CLIPS, "the workers did not go on to the end of the dataset"
+    if stop != signal.SIGKILL:
+        assert took < 10, f"{stop.name} took {took:.1f} s"
+        assert run.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err

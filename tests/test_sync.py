@@ -189,3 +189,53 @@ def test_each_chapter_uses_the_code_it_shows(chapter: str) -> None:
         assert any(re.search(rf"\b{name}\(", others) for name in cell.names), (
             f"{cell.where}: no other cell of the chapter calls what this cell defines"
         )
+
+
+# --- a saved cell holds only the definitions of the names on its @save line --------------------------
+
+HELPER = "def helper(x: int) -> int:\n    return x + 1\n\n\n"
+
+
+def test_export_refuses_a_helper_the_mark_does_not_name_and_writes_nothing(tmp_path: Path) -> None:
+    root, module, notebook = make_repo(tmp_path, HELPER + PACKAGE_BODY.replace("2 * x", "helper(x) * 2"))
+    before = module.read_text()
+    with pytest.raises(SyncError, match=r"cell 1 .* holds code that is not on its # @save line \(defines helper\)"):
+        export_cells([notebook], root)
+    assert module.read_text() == before, "nothing exported: the package would call a helper it lacks"
+    (problem,) = differences([notebook], root)
+    assert "defines helper" in problem and "add each name it defines to the # @save line" in problem
+
+
+def test_export_of_a_cell_that_names_its_helper_keeps_the_package_importable(tmp_path: Path) -> None:
+    root, module, notebook = make_repo(tmp_path, PACKAGE_BODY)
+    module.write_text(module.read_text() + "\n\ndef helper(x: int) -> int:\n    return 0\n")
+    text = json.loads(notebook.read_text())
+    text["cells"][1]["source"] = "# @save pkg.mod: LIMIT, helper, twice\n" + PACKAGE_BODY.replace(
+        "LIMIT = 3\n\n\n", "LIMIT = 3\n\n\n" + HELPER
+    ).replace("2 * x", "helper(x) * 2")
+    notebook.write_text(json.dumps(text))
+    assert export_cells([notebook], root) == [module]
+    namespace: dict = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    assert namespace["twice"].__func__(3) == 8
+    assert differences([notebook], root) == []
+
+
+def test_check_does_not_ask_for_an_export_that_changes_nothing(tmp_path: Path) -> None:
+    root, module, notebook = make_repo(tmp_path, PACKAGE_BODY.replace("\n\n\n@static", "\n\n# a note\n@static"))
+    (problem,) = differences([notebook], root)
+    assert "only between its definitions" in problem and "`python -m fer_book sync`" in problem
+    assert export_cells([notebook], root) == [], "indeed, export changes nothing"
+    assert sync_notebooks([notebook], root) == [notebook]
+    assert differences([notebook], root) == []
+
+
+def test_check_with_a_root_that_is_not_the_repository_fails(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_book.sync", "--check", "--root", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert f"{tmp_path} is not the book's repository: it has no notebooks/*.ipynb" in done.stderr

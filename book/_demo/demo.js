@@ -108,11 +108,23 @@ function draw(source, width, height, box, label) {
   ctx.fillText(label, box.x, Math.max(16, box.y - 6));
 }
 
+// Reader- and model-supplied text (class names, trained_on, licence, file names) goes into the page as
+// text nodes, never as HTML: a class named `<img onerror=...>` must show literally, not run.
+function element(tag, props = {}, children = []) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
 function showProbabilities(probs) {
   const rows = state.classes.map((name, i) => [name, probs[i]]).sort((a, b) => b[1] - a[1]);
-  $('fer-demo-probs').innerHTML = rows.map(([name, p]) =>
-    `<div class="fer-row"><span class="fer-name">${name}</span><span class="fer-bar" style="width:${(p * 100).toFixed(1)}%"></span>` +
-    `<span class="fer-value">${(p * 100).toFixed(1)} %</span></div>`).join('');
+  $('fer-demo-probs').replaceChildren(...rows.map(([name, p]) => {
+    const bar = element('span', {className: 'fer-bar'});
+    bar.style.width = `${(p * 100).toFixed(1)}%`;
+    return element('div', {className: 'fer-row'}, [
+      element('span', {className: 'fer-name', textContent: String(name)}), bar,
+      element('span', {className: 'fer-value', textContent: `${(p * 100).toFixed(1)} %`})]);
+  }));
 }
 
 async function processFrame(source, width, height) {
@@ -201,9 +213,12 @@ async function useOwnModel() {
 
 function describe(info) {
   const accuracy = info.accuracy == null ? 'not measured' : `${(info.accuracy * 100).toFixed(1)} % (frame accuracy on its test split)`;
-  $('fer-demo-model').innerHTML = `<b>Model:</b> ${info.trained_on}. <b>Measured accuracy:</b> ${accuracy}. ` +
-    `<b>Classes:</b> ${info.classes.join(', ')}. <b>Input:</b> ${info.input_shape.join('×')} gray.` +
-    (info.license ? ` <b>Licence:</b> ${info.license}.` : '');
+  const parts = [element('b', {textContent: 'Model:'}), ` ${info.trained_on}. `,
+    element('b', {textContent: 'Measured accuracy:'}), ` ${accuracy}. `,
+    element('b', {textContent: 'Classes:'}), ` ${info.classes.join(', ')}. `,
+    element('b', {textContent: 'Input:'}), ` ${info.input_shape.join('×')} gray.`];
+  if (info.license) parts.push(' ', element('b', {textContent: 'Licence:'}), ` ${info.license}.`);
+  $('fer-demo-model').replaceChildren(...parts);  // strings become text nodes
 }
 
 function fail(error) {

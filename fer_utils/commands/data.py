@@ -141,7 +141,9 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
 def run_index(args: argparse.Namespace) -> int:
     """Index a dataset folder; print counts per emotion and the rejected files; optionally save CSV."""
     from fer_utils.data import classes_in, index_dataset
+    from fer_utils.outputs import check_outputs, write_atomic
 
+    check_outputs({"--out": args.out, "--rejected-out": args.rejected_out}, read_folders=[args.root])
     index = index_dataset(args.dataset, args.root, **index_options(args))
     clips = index.clips
     print(f"{len(clips)} {args.dataset} file(s), {subjects_line(clips)}")
@@ -160,12 +162,10 @@ def run_index(args: argparse.Namespace) -> int:
         if len(rejected) > MAX_REJECTED_SHOWN:
             print(f"  ... and {len(rejected) - MAX_REJECTED_SHOWN} more (see --rejected-out)")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        clips.to_csv(args.out, index=False)
+        write_atomic(args.out, clips.to_csv(index=False), "--out")
         print(f"table written to {args.out}")
     if args.rejected_out:
-        args.rejected_out.parent.mkdir(parents=True, exist_ok=True)
-        rejected.to_csv(args.rejected_out, index=False)
+        write_atomic(args.rejected_out, rejected.to_csv(index=False), "--rejected-out")
     return 0
 
 

@@ -57,6 +57,7 @@ def _train(args: argparse.Namespace) -> int:
     """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
     from dataclasses import replace
 
+    from fer_utils.outputs import check_outputs
     from fer_utils.preprocess import load_manifest
     from fer_utils.training import TrainConfig, check_config, check_run_dir, collapse_message, train_run
 
@@ -65,6 +66,7 @@ def _train(args: argparse.Namespace) -> int:
         given["image_size"] = (args.size, args.size)
     config = replace(TrainConfig(), **given)
     check_config(config)  # before reading the manifest: a bad number fails at once, nothing written
+    check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
     check_run_dir(args.out)
     result = train_run(config, load_manifest(args.crops), args.crops, args.out, verbose=2)
     print(json.dumps(result.metrics["test"], indent=2))
@@ -103,8 +105,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from fer_utils.errors import FerError
     from fer_utils.evaluation import evaluate_predictions, per_class_report, predicted_labels
+    from fer_utils.outputs import check_outputs, write_atomic
     from fer_utils.runs import load_test_predictions
 
+    model_dir = args.model.parent if args.model is not None else None
+    check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
     if args.run is not None:
         given = [f"--{name.replace('_', '-')}" for name in SPLIT_OPTIONS if getattr(args, name) is not None]
         if given:
@@ -117,8 +122,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_predictions(frames, probabilities, classes)
     print(json.dumps(metrics, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(metrics, indent=2))
+        write_atomic(args.json, json.dumps(metrics, indent=2), "--json")
     with pd.option_context("display.width", 120):
         print(per_class_report(frames["emotion"], predicted_labels(probabilities, classes), classes).round(3))
     return 0
@@ -126,17 +130,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy."""
-    from fer_utils.deploy import Recognizer, refuse_overwrite
+    from fer_utils.deploy import Recognizer, check_annotated_out, refuse_overwrite
     from fer_utils.models import load_classes, load_model
+    from fer_utils.outputs import check_outputs, write_atomic
 
     refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
+    outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
+    check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
+    check_annotated_out(args.out)
     recognizer = Recognizer(load_model(args.model), load_classes(args.model), detector=args.detector)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        write_atomic(args.csv, table.to_csv(index=False), "--csv")
     records = table.to_dict(orient="records")
     if args.json:
-        args.json.write_text(json.dumps(records, indent=2))
+        write_atomic(args.json, json.dumps(records, indent=2), "--json")
     if not args.csv and not args.json:
         print(json.dumps(records, indent=2))
     print(f"{len(table)} face(s) in {table['frame_index'].nunique()} frame(s)")
@@ -172,10 +180,14 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.deploy import to_tflite
     from fer_utils.errors import DatasetError
     from fer_utils.models import load_classes, load_model
+    from fer_utils.outputs import check_outputs, write_atomic
     from fer_utils.preprocess import load_manifest
     from fer_utils.runs import CLASSES_FILE
     from fer_utils.training import load_images, usable_frames
 
+    classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
+    outputs = {"--out": args.out, f"{CLASSES_FILE} beside --out": classes_out}
+    check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops])
     model, classes = load_model(args.model), load_classes(args.model)
     representative = None
     if args.mode == "int8":
@@ -184,9 +196,8 @@ def _quantize(args: argparse.Namespace) -> int:
         frames = usable_frames(load_manifest(args.crops)).sample(frac=1, random_state=0).head(args.samples)
         representative = load_images(frames, args.crops, tuple(model.input_shape[1:3]))
     blob = to_tflite(model, args.mode, representative)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(blob)
-    (args.out.parent / CLASSES_FILE).write_text(json.dumps(classes))
+    write_atomic(args.out, blob, "--out")
+    write_atomic(classes_out, json.dumps(classes), f"{CLASSES_FILE} beside --out")
     print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from fer_utils.commands.data import add_index_options, index_options
@@ -89,8 +90,10 @@ def run_preprocess(args: argparse.Namespace) -> int:
     import sys
 
     from fer_utils.data import index_dataset
+    from fer_utils.outputs import check_outputs
     from fer_utils.preprocess import MANIFEST_NAME, check_yield, margin_for, preprocess_dataset, printable, yield_report
 
+    check_outputs({"--out": args.out}, folders={"--out"})  # --out against --src: preprocess_dataset
     index = index_dataset(args.dataset, args.src, **index_options(args))
     if len(index.rejected):
         first = index.rejected.iloc[0]
@@ -99,27 +102,43 @@ def run_preprocess(args: argparse.Namespace) -> int:
             f"(e.g. {printable(first['path'])}: {printable(first['reason'])})"
         )
     frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
-    manifest = preprocess_dataset(
-        index.clips,
-        args.out,
-        frames=frames,
-        every=args.every,
-        detector=args.detector,
-        size=args.size,
-        margin=margin_for(args.detector, args.margin),
-        align=args.align,
-        max_side=args.max_side,
-        workers=args.workers,
-        progress=not args.quiet,
-        source=args.src,
-        force=args.force,
-    )
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C: workers ended, records kept
+    try:
+        manifest = preprocess_dataset(
+            index.clips,
+            args.out,
+            frames=frames,
+            every=args.every,
+            detector=args.detector,
+            size=args.size,
+            margin=margin_for(args.detector, args.margin),
+            align=args.align,
+            max_side=args.max_side,
+            workers=args.workers,
+            progress=not args.quiet,
+            source=args.src,
+            force=args.force,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the clips finished so far are kept in {Path(args.out) / '.parts'}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"{len(index.clips)} clips, {manifest['subject'].nunique()} subject(s); {yield_report(manifest)}")
     print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
     warning = check_yield(manifest)
     if warning:
         print(f"WARNING: {warning}", file=sys.stderr)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Signal handler: raise KeyboardInterrupt, so a terminated run stops its workers as on Ctrl-C."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def run_detect(args: argparse.Namespace) -> int:

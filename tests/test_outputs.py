@@ -1,0 +1,103 @@
+"""Output paths checked before any work (`fer_utils.outputs`), through the CLI on real files: an output that
+is another output, inside the folder read, a folder, read-only, or a write that fails mid-way (file too large)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fer_utils.assets import london_faces_dir
+from fer_utils.cli import main
+
+READ_ONLY = Path("/sys")  # read-only even for root (permission bits do not stop root)
+
+
+@pytest.fixture()
+def faces(tmp_path: Path) -> Path:
+    """A folder dataset of 4 real London faces, two classes."""
+    root = tmp_path / "faces"
+    for folder in ("neutral", "smiling"):
+        (root / folder).mkdir(parents=True)
+        for image in sorted((london_faces_dir() / folder).glob("*.jpg"))[:2]:
+            shutil.copy(image, root / folder)
+    return root
+
+
+def index(root: Path, *extra: str) -> list[str]:
+    return ["index", "--dataset", "folder", "--root", str(root), *extra]
+
+
+def test_index_refuses_the_same_path_for_both_tables(faces: Path, tmp_path: Path, capsys) -> None:
+    same = tmp_path / "x.csv"
+    assert main(index(faces, "--out", str(same), "--rejected-out", str(same))) == 2
+    err = capsys.readouterr().err
+    assert f"--out and --rejected-out are the same file {same}" in err
+    assert not same.exists()
+
+
+def test_index_refuses_an_output_inside_the_dataset_it_reads(faces: Path, capsys) -> None:
+    inside = faces / "neutral" / "index.csv"
+    assert main(index(faces, "--out", str(inside))) == 2
+    assert f"--out {inside} is inside {faces}, which this command reads" in capsys.readouterr().err
+    assert not inside.exists()
+
+
+def test_index_refuses_a_folder_and_a_read_only_place_before_indexing(faces: Path, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    assert main(index(faces, "--out", str(folder))) == 2
+    assert f"--out {folder} is a folder; give a file name" in capsys.readouterr().err
+    blocked = READ_ONLY / "fer" / "index.csv"
+    assert main(index(faces, "--rejected-out", str(blocked))) == 2
+    err = capsys.readouterr().err
+    assert f"--rejected-out {blocked}: cannot write in {READ_ONLY}" in err
+
+
+def test_index_creates_a_missing_parent_folder(faces: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "index.csv"
+    assert main(index(faces, "--out", str(out))) == 0
+    assert out.read_text().startswith("path,")
+    assert [p.name for p in out.parent.iterdir()] == ["index.csv"]  # no temporary file left
+
+
+def _limit_file_size() -> None:
+    """In the child: files may not grow past 200 bytes, and going past is an error (EFBIG), not a signal."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_write_that_fails_midway_leaves_no_half_file_and_says_why(faces: Path, tmp_path: Path) -> None:
+    out = tmp_path / "index.csv"
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_utils", *index(faces, "--out", str(out))],
+        capture_output=True,
+        text=True,
+        env=env,
+        preexec_fn=_limit_file_size,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"error: could not write --out {out}: File too large" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.glob("*index.csv*")) == []
+
+
+def test_preprocess_refuses_an_out_that_is_a_file_or_read_only_before_indexing(
+    faces: Path, tmp_path: Path, capsys
+) -> None:
+    a_file = tmp_path / "crops"
+    a_file.write_text("not a folder")
+    base = ["preprocess", "--dataset", "folder", "--src", str(faces), "--detector", "none", "--quiet"]
+    assert main([*base, "--out", str(a_file)]) == 2
+    assert f"--out {a_file} is a file, not a folder" in capsys.readouterr().err
+    assert a_file.read_text() == "not a folder"
+    assert main([*base, "--out", str(READ_ONLY / "crops")]) == 2
+    assert f"--out {READ_ONLY / 'crops'}: cannot write in {READ_ONLY}" in capsys.readouterr().err
