@@ -9,10 +9,13 @@ and is reused when `make book` already built it in an earlier chapter.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import shutil
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -41,6 +44,67 @@ def default_cache() -> Path:
 def cache_key(spec: dict) -> str:
     """A short stable hash of a JSON-able specification (the name of its cache folder)."""
     text = json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _fingerprinted(obj: object, modules: set[str]) -> bool:
+    """Whether `obj` is a function or class of one of `modules` (the package, the builder's own module,
+    the running notebook)."""
+    module = getattr(obj, "__module__", None) or ""
+    return isinstance(obj, (types.FunctionType, type)) and (module in modules or module.split(".")[0] in modules)
+
+
+def _names_used(code: types.CodeType) -> set[str]:
+    """The global and attribute names a code object (and the functions nested in it) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_used(const)
+    return names
+
+
+def _source(obj: object) -> str:
+    """The source text of a function or class, or its bytecode when no source is at hand."""
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        code = getattr(obj, "__code__", None)
+        return repr((code.co_code, code.co_consts)) if code else repr(obj)
+
+
+def _used_code(function: types.FunctionType, modules: set[str]) -> list[object]:
+    """The functions and classes of `modules` that `function` refers to, by name or as `module.name`."""
+    names = _names_used(function.__code__)
+    values = [function.__globals__.get(name) for name in names]
+    packages = [v for v in values if isinstance(v, types.ModuleType) and v.__name__.split(".")[0] in modules]
+    values += [getattr(package, name, None) for package in packages for name in names]
+    return [v for v in values if _fingerprinted(v, modules)]
+
+
+def code_fingerprint(build: Callable) -> str:
+    """A hash of `build`'s source and of every function and class it uses, transitively, from the
+    package (`fer_utils`) or the module or notebook that defined it: an edited builder (or an edited
+    helper it calls) gets a new cache key and retrains; the same code, from a chapter's saved cell or
+    the package, gets the same key."""
+    seen: set[int] = set()
+    sources: list[tuple[str, str]] = []  # (name, source) without the module: a saved cell = the package
+    extra = ""
+    if isinstance(build, functools.partial):
+        extra = repr((build.args, sorted(build.keywords.items())))
+        build = build.func
+    build = inspect.unwrap(build)
+    modules = {"fer_utils", "__main__", build.__module__}
+    pending: list[object] = [build]
+    while pending:
+        obj = pending.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        sources.append((obj.__qualname__, _source(obj)))
+        functions = [obj] if isinstance(obj, types.FunctionType) else list(vars(obj).values())
+        for function in [f for f in functions if isinstance(f, types.FunctionType)]:
+            pending += _used_code(function, modules)
+    text = json.dumps(sorted(set(sources))) + extra
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -172,15 +236,24 @@ def training_config(**overrides: object):
 
 
 def ensure_run(
-    crops: Path, cache: Path | None = None, subjects: Sequence[str] | None = None, **overrides: object
+    crops: Path,
+    cache: Path | None = None,
+    subjects: Sequence[str] | None = None,
+    build: Callable | None = None,
+    **overrides: object,
 ) -> Path:
     """A finished training run folder (model.keras, history.csv, metrics.json) for this config, cached.
 
     `subjects` restricts training and testing to those subjects' frames (e.g. a SAVEE-sized subset).
+    `build` makes the network (default: the registry's builder of the configured model); the cache key
+    holds the fingerprint of its code (`code_fingerprint`), so an edited builder trains a new run.
     """
+    from fer_utils.models import MODEL_BUILDERS
+
     config = training_config(**overrides)
     chosen = sorted(subjects) if subjects is not None else None
-    spec = {"crops": str(Path(crops).resolve()), "subjects": chosen, **asdict(config)}
+    code = code_fingerprint(build or MODEL_BUILDERS[config.model])
+    spec = {"crops": str(Path(crops).resolve()), "subjects": chosen, "code": code, **asdict(config)}
 
     def train(tmp: Path) -> None:
         from fer_utils.preprocess import load_manifest
@@ -191,7 +264,7 @@ def ensure_run(
             frames = frames[frames["subject"].isin(chosen)]
             if frames.empty:
                 raise DatasetError(f"no frames of subjects {chosen} in {crops}")
-        train_run(config, frames, crops, tmp, verbose=0)
+        train_run(config, frames, crops, tmp, verbose=0, build=build)
 
     return build_atomically((cache or default_cache()) / "runs" / cache_key(spec), train)
 

@@ -12,7 +12,7 @@ data with a printed note (a sample size or subject count larger than the data) o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +108,19 @@ def fit_count(wanted: int, available: int, name: str) -> int:
 
 
 def train_variants(
-    crops: Path, variants: Mapping[str, Mapping[str, object]], seeds: Sequence[int], **fixed: object
+    crops: Path,
+    variants: Mapping[str, Mapping[str, object]],
+    seeds: Sequence[int],
+    build: Callable | None = None,
+    **fixed: object,
 ) -> dict[tuple[str, int], Path]:
     """A controlled experiment: one training run folder per (variant, seed), keyed by both.
 
     Each variant names only the settings it changes (e.g. `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`);
     `fixed` holds everything else (subjects, image size, epochs, learning rate, ...), identical for every
-    run; each seed draws another split and other initial weights. Runs are cached (`ensure_run`): a
-    run that was trained before, here or in another chapter, is reused.
+    run; each seed draws another split and other initial weights. `build` makes the network (the
+    chapter passes the builder its cell defined). Runs are cached (`ensure_run`): a run that was
+    trained before with the same code and settings, here or in another chapter, is reused.
     """
     runs = {}
     for name, changes in variants.items():
@@ -123,7 +128,7 @@ def train_variants(
         if clash:
             raise ParameterError(f"variant {name!r} sets {clash}, which the experiment holds fixed")
         for seed in seeds:
-            runs[(name, seed)] = ensure_run(crops, seed=seed, **fixed, **changes)
+            runs[(name, seed)] = ensure_run(crops, seed=seed, build=build, **fixed, **changes)
     return runs
 
 

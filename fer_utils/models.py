@@ -218,7 +218,10 @@ def build_mobilenet_inception(num_classes: int = 8, input_shape: Sequence[int] =
 
 
 # One builder per registered name (registry.MODEL_NAMES, in that order).
-MODEL_BUILDERS: dict[str, Callable[..., keras.Model]] = {
+# A model builder: builder(num_classes=..., input_shape=(H, W, 1), **options) -> keras.Model.
+ModelBuilder = Callable[..., keras.Model]
+
+MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "paper-cnn": build_paper_cnn,
     "alexnet": build_alexnet,
     "resnet50": build_resnet50,

@@ -45,7 +45,7 @@ import tensorflow as tf
 from fer_utils.data import classes_in
 from fer_utils.errors import DatasetError, TrainingError
 from fer_utils.evaluation import evaluate_predictions, predicted_labels
-from fer_utils.models import MODEL_BUILDERS, build_model, count_params, load_model
+from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.outputs import remove_dead_temporaries
 from fer_utils.registry import (
     DEFAULT_VAL_SIZE,
@@ -202,12 +202,15 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def compile_model(config: TrainConfig, num_classes: int) -> keras.Model:
-    """Build the configured model for `num_classes` and compile it with Adam and cross-entropy."""
+def compile_model(config: TrainConfig, num_classes: int, build: ModelBuilder | None = None) -> keras.Model:
+    """Build the model with `build` (default: the registry's builder of `config.model`) for
+    `num_classes`, and compile it with Adam and cross-entropy. A chapter passes the builder its own
+    cell defined, so that an edit there changes the model trained."""
     options = (
         {"dropout": tuple(config.dropout), "l1": config.l1, "init": config.init} if config.model == PAPER_MODEL else {}
     )
-    model = build_model(config.model, num_classes, (*config.image_size, 1), **options)
+    build = build or MODEL_BUILDERS[config.model]
+    model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -297,12 +300,14 @@ def fit_model(
     run: RunFolder,
     strategy: tf.distribute.Strategy | None = None,
     verbose: int | str = 2,
+    build: ModelBuilder | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Compile the configured model (in `strategy`'s scope) and fit it for up to `config.epochs`, with
     early stopping on the validation loss (the training loss without `val`) and the best epoch saved
-    in `run`. Returns the model as trained and the history, one row per epoch."""
+    in `run`. `build` makes the network (see `compile_model`). Returns the model as trained and the
+    history, one row per epoch."""
     with (strategy or tf.distribute.get_strategy()).scope():
-        model = compile_model(config, num_classes)
+        model = compile_model(config, num_classes, build)
     monitor = "val_loss" if val is not None else "loss"
     fit = model.fit(
         train,
@@ -389,6 +394,7 @@ def _fit_and_test(
     classes: Sequence[str],
     strategy: tf.distribute.Strategy,
     verbose: int | str,
+    build: ModelBuilder | None,
 ) -> RunResult:
     """Train, test and write every run file into `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
@@ -405,7 +411,7 @@ def _fit_and_test(
     val_ds = dataset(split.val) if has_val else None
     run.classes_file.write_text(json.dumps(list(classes)))
     start = time.perf_counter()
-    model, history = fit_model(config, train_ds, val_ds, len(classes), run, strategy, verbose)
+    model, history = fit_model(config, train_ds, val_ds, len(classes), run, strategy, verbose, build)
     seconds = time.perf_counter() - start
     _write_json(
         run.config_file,
@@ -446,6 +452,7 @@ def train_on_split(
     classes: Sequence[str],
     strategy: tf.distribute.Strategy | None = None,
     verbose: int | str = 2,
+    build: ModelBuilder | None = None,
 ) -> RunResult:
     """Train on `split.train`, pick the best epoch on `split.val` (or training loss), test on `split.test`.
 
@@ -468,7 +475,7 @@ def train_on_split(
     tmp.mkdir()
     try:
         result = _fit_and_test(
-            config, split, root, RunFolder(tmp), classes, strategy or tf.distribute.get_strategy(), verbose
+            config, split, root, RunFolder(tmp), classes, strategy or tf.distribute.get_strategy(), verbose, build
         )
         check_run_dir(final)  # nothing appeared there while we trained
         if final.is_dir():
@@ -487,12 +494,14 @@ def train_run(
     run_dir: Path,
     strategy: tf.distribute.Strategy | None = None,
     verbose: int | str = 2,
+    build: ModelBuilder | None = None,
 ) -> RunResult:
     """Check the config, the frames and the run folder, split the usable frames with the configured
-    protocol and seed, then train and test (see `train_on_split`)."""
+    protocol and seed, then train and test (see `train_on_split`); `build` makes the network
+    (default: the registry's builder of `config.model`)."""
     check_config(config)
     check_run_dir(run_dir)
     frames = usable_frames(frames)
     classes = check_frames(frames, root)
     split = split_frames(frames, config.protocol, config.test_size, config.val_size, config.seed)
-    return train_on_split(config, split, root, run_dir, classes, strategy=strategy, verbose=verbose)
+    return train_on_split(config, split, root, run_dir, classes, strategy=strategy, verbose=verbose, build=build)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -150,3 +151,57 @@ def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.Monke
     sides = json.loads((run_dir / "config.json").read_text())["subjects"]
     assert sorted(set().union(*sides.values())) == chosen
     assert not set(sides["train"]) & set(sides["test"])
+
+
+@pytest.mark.slow
+def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chapter 5's saved cell (`_inputs`, `build_paper_cnn`), copied into a notebook and executed by papermill:
+    as shipped it gets the same cached run as the package's builder; edited (fc with 8 units) it trains a
+    new run whose model has the edited layer."""
+    import json
+
+    import nbformat
+    import papermill
+    from toy_data import make_toy_crops
+
+    from fer_book.sync import saved_cells
+    from fer_utils import artifacts
+
+    monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
+    crops = tmp_path / "crops"
+    make_toy_crops(crops, size=16, frames_per_clip=1)
+    settings = dict(image_size=(16, 16), epochs=1, patience=1)
+    package_run = artifacts.ensure_run(crops, **settings)
+    chapter = Path(__file__).resolve().parents[1] / "notebooks" / "05_regularization.ipynb"
+    (cell,) = [c for c in saved_cells(chapter) if "build_paper_cnn" in c.names]
+
+    def execute(source: str) -> Path:
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [
+            nbformat.v4.new_code_cell(  # the package's imports, as the chapter's import cell gives them
+                "import fer_utils.models as m\nglobals().update({k: v for k, v in vars(m).items() if k[0] != '_'})"
+            ),
+            nbformat.v4.new_code_cell(source),
+            nbformat.v4.new_code_cell(
+                "from fer_utils import artifacts\n"
+                f"run_dir = artifacts.ensure_run({str(crops)!r}, build=build_paper_cnn, **{settings!r})\n"
+                "print('RUN', run_dir)"
+            ),
+        ]
+        path = tmp_path / "chapter.ipynb"
+        nbformat.write(notebook, path)
+        done = papermill.execute_notebook(
+            str(path), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False
+        )
+        text = "".join(o.get("text", "") for o in done.cells[-1].outputs)
+        return Path(text.split("RUN ", 1)[1].strip())
+
+    assert execute(cell.body) == package_run
+    edited = cell.body.replace('layers.Dense(16, activation="relu"', 'layers.Dense(8, activation="relu"')
+    assert edited != cell.body
+    edited_run = execute(edited)
+    assert edited_run != package_run
+    model = json.loads((edited_run / "config.json").read_text())
+    from fer_utils.models import load_model
+
+    assert load_model(edited_run / "model.keras").get_layer("fc").units == 8 and model["epochs"] == 1
