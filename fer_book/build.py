@@ -116,14 +116,15 @@ def build_book(
 def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mapping[str, object] | None) -> Path:
     """The demo page's static folder in the stage, with `model` (default: the model chapter 9 published,
     trained on real faces; if chapter 9 has not run, the reference model, labelled as such)."""
-    from fer_utils.artifacts import ensure_trained_model, published_demo_model
+    from fer_utils.artifacts import published_demo_model, reference_run
+    from fer_utils.runs import RunFolder
 
     if model is None:
         published = published_demo_model(cache)
         if published is not None:
             model, about = published[0], about or published[1]
         else:
-            model = ensure_trained_model(cache=cache)
+            model = RunFolder(reference_run(cache=cache)).model
             about = about or REFERENCE_MODEL_ABOUT
     return write_demo_static(
         stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR, cache, Path(model), about or {"trained_on": Path(model).name}, stage

@@ -27,9 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 PEOPLE = 8
 QUICK = {
     "IMAGE_SIZE": 32,
-    "REF_IMAGE_SIZE": 32,
+    "LONDON_SIZE": 32,
     "EPOCHS": 2,
-    "REF_EPOCHS": 2,
+    "LONDON_EPOCHS": 2,
     "SEEDS": [0],
     "RANDOM_SEEDS": [0],
     "LATENCY_REPEATS": 1,
