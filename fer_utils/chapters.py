@@ -133,10 +133,18 @@ def train_variants(
 
 
 def mean_std(values: Sequence[float]) -> str:
-    """`mean ± std` of a metric over seeds or folds (sample standard deviation, ddof=1)."""
+    """`mean ± std` of a metric over seeds or folds (sample standard deviation, ddof=1); one value has no
+    spread, and says so instead of printing "± nan"; missing values (a run without that metric) are
+    left out and counted."""
     array = np.asarray(values, dtype=float)
-    spread = array.std(ddof=1) if len(array) > 1 else float("nan")
-    return f"{array.mean():.3f} ± {spread:.3f}"
+    missing = int(np.isnan(array).sum())
+    array = array[~np.isnan(array)]
+    note = f" ({missing} missing)" if missing else ""
+    if len(array) == 0:
+        return f"no value{note}"
+    if len(array) == 1:
+        return f"{array[0]:.3f} (one run: no spread){note}"
+    return f"{array.mean():.3f} ± {array.std(ddof=1):.3f}{note}"
 
 
 def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, metric: str) -> str:
@@ -170,6 +178,6 @@ def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[f
 
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> str:
-    """`[low, high]` of `confidence_interval`, for tables."""
+    """`[low, high]` of `confidence_interval`, for tables ("needs 2 runs or more" for a single run)."""
     low, high = confidence_interval(values, level)
-    return f"[{low:.3f}, {high:.3f}]"
+    return "needs 2 runs or more" if np.isnan(low) else f"[{low:.3f}, {high:.3f}]"

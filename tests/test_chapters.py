@@ -66,6 +66,11 @@ def test_spread_and_confidence_interval_match_their_definitions() -> None:
     half = 2.7764451 * 0.0790569 / math.sqrt(5)
     assert low == pytest.approx(0.85 - half, abs=1e-6) and high == pytest.approx(0.85 + half, abs=1e-6)
     assert chapters.mean_std(values) == "0.850 ± 0.079"
+    # one run has no spread, and a missing value is not a number: never "± nan" (issue 16)
+    assert chapters.mean_std([0.41]) == "0.410 (one run: no spread)"
+    assert chapters.mean_std([*values, float("nan")]) == "0.850 ± 0.079 (1 missing)"
+    assert chapters.mean_std([float("nan")]) == "no value (1 missing)"
+    assert chapters.mean_ci([0.41]) == "needs 2 runs or more"
 
 
 def test_a_difference_within_the_spread_is_called_that() -> None:
