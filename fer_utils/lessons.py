@@ -1,0 +1,76 @@
+"""Each chapter's lesson as checkable claims about its own executed run (issue 16).
+
+A chapter that teaches with a run (overfitting, leakage, a result on real faces) states what that run
+must show as claims over numbers it measured, e.g. "mean test accuracy over seeds ≥ 0.80". The
+thresholds are defined here, once: the chapter calls `show_lesson`, which prints each claim beside the
+measured value and whether it holds, and embeds the numbers in the cell's output
+(`LESSON_MIME`) so that `tests/test_lessons.py` can check the executed book with `check_lesson`. A run
+that does not show its lesson is then a failing test, not a page whose prose says the opposite of its
+numbers.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# The output type that carries a lesson's numbers in an executed notebook (beside its Markdown table).
+LESSON_MIME = "application/vnd.fer-lesson+json"
+
+COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checkable statement: `measured[name] <op> threshold`, said in words by `text`."""
+
+    name: str
+    op: str
+    threshold: float
+    text: str
+
+    def holds(self, value: float) -> bool:
+        """Whether `value` satisfies the claim (a missing or NaN value never does)."""
+        return value == value and bool(COMPARISONS[self.op](value, self.threshold))
+
+
+LESSONS: dict[str, tuple[Claim, ...]] = {
+    "09_real_faces": (
+        Claim("seeds", ">=", 5, "the subject split is repeated over at least 5 seeds"),
+        Claim("mean_accuracy", ">=", 0.80, "mean test accuracy on people never seen in training"),
+        Claim("collapsed_runs", "==", 0, "runs that collapsed (learnt nothing)"),
+    ),
+}
+
+
+def check_lesson(chapter: str, measured: Mapping[str, float], lessons: Mapping[str, tuple[Claim, ...]] = LESSONS):
+    """[(claim, measured value, holds)] for every claim of `chapter`'s lesson."""
+    return [
+        (
+            claim,
+            float(measured.get(claim.name, float("nan"))),
+            claim.holds(float(measured.get(claim.name, float("nan")))),
+        )
+        for claim in lessons[chapter]
+    ]
+
+
+def lesson_markdown(chapter: str, measured: Mapping[str, float]) -> str:
+    """The lesson as a Markdown table: claim, measured, required, holds."""
+    rows = [
+        f"| {claim.text} | {value:.3g} | {claim.op} {claim.threshold:g} | {'✅ yes' if ok else '❌ no'} |"
+        for claim, value, ok in check_lesson(chapter, measured)
+    ]
+    return "\n".join(["| what this run must show | measured | required | holds |", "|---|---|---|---|", *rows])
+
+
+def show_lesson(chapter: str, measured: Mapping[str, float]) -> None:
+    """Display the lesson's table, with the measured numbers embedded for the book's lesson test."""
+    from IPython.display import display
+
+    numbers = {key: float(value) for key, value in measured.items()}
+    display(
+        {"text/markdown": lesson_markdown(chapter, numbers), LESSON_MIME: {"chapter": chapter, "measured": numbers}},
+        raw=True,
+    )
