@@ -41,6 +41,12 @@ class NotVideoError(VideoError):
     status = "not_video"
 
 
+class BadImageError(VideoError):
+    """An image that decodes, or would, but cannot be used as it is (e.g. too many pixels to decode)."""
+
+    status = "bad_image"
+
+
 class MissingMediaError(VideoError):
     """A clip listed in an index whose file no longer exists."""
 

@@ -87,12 +87,22 @@ class FaceDetector(Protocol):
         ...
 
 
+def stored_bits(image: np.ndarray) -> int:
+    """The bit depth a 16-bit image's values actually use (9..16; at least 8): a 10- or 12-bit sensor's data
+    stored in 16 bits uses the low bits only, and scaled as full 16-bit it would be near-black."""
+    return max(8, int(image.max(initial=0)).bit_length())
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """`image` as uint8: 16-bit is scaled by 1/257, floats in [0, 1] by 255; uint8 passes through."""
+    """`image` as uint8: 16-bit is scaled from the bit depth its values use (`stored_bits`: full 16-bit
+    by 1/257, 10-bit data by 1/4), floats in [0, 1] by 255; uint8 passes through."""
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        return (image.astype(np.uint32) // 257).astype(np.uint8)
+        bits = stored_bits(image)
+        if bits == 16:
+            return (image.astype(np.uint32) // 257).astype(np.uint8)
+        return (image >> (bits - 8)).astype(np.uint8)
     if np.issubdtype(image.dtype, np.floating):
         scale = 255.0 if float(np.nanmax(image, initial=0.0)) <= 1.0 else 1.0
         return np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)

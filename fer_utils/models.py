@@ -24,14 +24,14 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import keras
 import numpy as np
 import pandas as pd
 from keras import layers
 
-from fer_utils.errors import ModelFileError
+from fer_utils.errors import ModelFileError, TrainingError
 from fer_utils.registry import CANONICAL_INPUTS, INITS, MODEL_NAMES, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE  # noqa: F401 (re-exported: chapter 7 imports them from here)
 from fer_utils.runs import CLASSES_FILE, read_classes
 
@@ -241,6 +241,41 @@ def build_model(
     return MODEL_BUILDERS[name](num_classes=num_classes, input_shape=tuple(input_shape), **options)
 
 
+def _takes_size(name: str, size: tuple[int, int]) -> bool:
+    """True when model `name` built for `size` (height, width) inputs keeps every feature map at least 1 px."""
+    try:
+        model = build_model(name, 2, (*size, 1))
+    except ValueError:  # some builders (strided valid convolutions) refuse small inputs outright
+        return False
+    return all(
+        dim is None or dim >= 1
+        for layer in model.layers
+        if len(layer.output.shape) == 4
+        for dim in layer.output.shape[1:3]
+    )
+
+
+def smallest_side(name: str, upper: int = 1024) -> int:
+    """The smallest square input side (px) model `name` can take, found by bisection on its architecture
+    (the paper CNN: three 2×2 poolings → 8)."""
+    low, high = 1, upper
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if _takes_size(name, (middle, middle)) else (middle + 1, high)
+    return low
+
+
+def check_input_size(name: str, image_size: Sequence[int]) -> None:
+    """TrainingError when model `name` cannot take `image_size` inputs (its poolings shrink them to nothing)."""
+    height, width = (int(v) for v in image_size)
+    if not _takes_size(name, (height, width)):
+        side = smallest_side(name)
+        raise TrainingError(
+            f"{name} needs inputs of at least {side}×{side} px "
+            f"(its poolings shrink smaller ones to nothing), got {tuple(image_size)}: pass a larger --size"
+        )
+
+
 def count_params(model: keras.Model) -> int:
     """All parameters (trainable and not, e.g. batch-norm statistics), as Keras and the papers count them."""
     return int(model.count_params())
@@ -299,6 +334,16 @@ def save_model(model: keras.Model, path: Path, classes: Sequence[str]) -> Path:
     return path
 
 
+def check_members(path: Path) -> None:
+    """ModelFileError when the .keras archive has a member that would leave the folder it is read into
+    (an absolute path or `..`): Keras would otherwise fail on it with an unrelated AttributeError."""
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            parts = PurePosixPath(name.replace("\\", "/")).parts
+            if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                raise ModelFileError(f"{path}: refused, its member {name!r} points outside the archive (unsafe file)")
+
+
 def load_model(path: Path) -> keras.Model:
     """Load a .keras file in Keras's safe mode; anything else (or an unsafe Lambda) gives ModelFileError."""
     path = Path(path)
@@ -306,6 +351,7 @@ def load_model(path: Path) -> keras.Model:
         raise ModelFileError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
         raise ModelFileError(f"{path}: not a Keras model file (.keras is a zip archive)")
+    check_members(path)
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises ValueError, KeyError, TypeError... for bad files

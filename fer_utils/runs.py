@@ -112,21 +112,57 @@ class RunFolder:
                 "the run was made before runs saved their test predictions (train it again)"
             )
         classes = self.classes()
-        table = pd.read_csv(self.predictions_file, keep_default_na=False)
         columns = probability_columns(classes)
-        probabilities = table[columns].to_numpy(dtype=np.float64)
+        try:
+            table = pd.read_csv(self.predictions_file, keep_default_na=False)
+            probabilities = table[columns].to_numpy(dtype=np.float64)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError, ValueError) as exc:
+            raise RunFolderError(
+                f"{self.predictions_file} is damaged: it must be a CSV table with the columns {columns} of "
+                f"numbers ({type(exc).__name__}: {exc}); train the run again"
+            ) from exc
+        if not np.isfinite(probabilities).all() or "emotion" not in table.columns:
+            raise RunFolderError(f"{self.predictions_file} is damaged: missing emotions or probabilities")
         return table.drop(columns=columns), probabilities, classes
 
 
+def parse_classes(value: object, source: Path) -> list[str]:
+    """The class names in model-output order from what a `classes.json` holds: a list of unique names, or
+    a dict name → output index (0..n-1, each once; read by index, not key order). Anything else (a string,
+    numbers, repeated names) is a ModelFileError naming `source`, because it would mislabel silently."""
+    if isinstance(value, dict):
+        indices = list(value.values()) if all(type(v) is int for v in value.values()) else None
+        if indices is None or sorted(indices) != list(range(len(value))):
+            raise ModelFileError(
+                f"{source}: a dict of classes must map each name to its output index 0..{len(value) - 1} "
+                f"once, got {value}"
+            )
+        value = sorted(value, key=value.__getitem__)
+    if not (isinstance(value, list) and value and all(isinstance(name, str) and name for name in value)):
+        raise ModelFileError(f"{source}: classes must be a list of class names, one per model output, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ModelFileError(f"{source}: class names repeat ({value}); each output needs its own name")
+    return list(value)
+
+
+def _read_json(path: Path) -> object:
+    """The JSON in `path`, or ModelFileError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not valid JSON ({exc})") from exc
+
+
 def read_classes(folder: Path) -> list[str]:
-    """The class names saved in `folder` (`classes.json`, else a run's `config.json`), or ModelFileError."""
+    """The class names saved in `folder` (`classes.json`, else a run's `config.json`), checked by
+    `parse_classes`: the one reader of classes files; ModelFileError when there are none or they are bad."""
     folder = Path(folder)
     if (folder / CLASSES_FILE).is_file():
-        return list(json.loads((folder / CLASSES_FILE).read_text()))
+        return parse_classes(_read_json(folder / CLASSES_FILE), folder / CLASSES_FILE)
     if (folder / CONFIG_FILE).is_file():
-        config = json.loads((folder / CONFIG_FILE).read_text())
-        if "classes" in config:
-            return list(config["classes"])
+        config = _read_json(folder / CONFIG_FILE)
+        if isinstance(config, dict) and "classes" in config:
+            return parse_classes(config["classes"], folder / CONFIG_FILE)
     raise ModelFileError(f"{folder}: no {CLASSES_FILE} (or {CONFIG_FILE} with classes) beside the model")
 
 

@@ -30,10 +30,11 @@ set is always predicted whole, on one device.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,7 +46,7 @@ import tensorflow as tf
 from fer_utils.data import classes_in
 from fer_utils.errors import DatasetError, TrainingError
 from fer_utils.evaluation import evaluate_predictions, predicted_labels
-from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
+from fer_utils.models import MODEL_BUILDERS, ModelBuilder, check_input_size, count_params, load_model
 from fer_utils.outputs import remove_dead_temporaries
 from fer_utils.registry import (
     DEFAULT_VAL_SIZE,
@@ -229,7 +230,10 @@ def check_config(config: TrainConfig) -> None:
             len(config.image_size) == 2 and min(config.image_size) >= 1,
             f"image size must be two sides of at least 1 pixel, got {config.image_size}",
         ),
-        (config.learning_rate > 0, f"learning rate must be positive, got {config.learning_rate}"),
+        (
+            math.isfinite(config.learning_rate) and config.learning_rate > 0,
+            f"learning rate must be a finite number above 0, got {config.learning_rate}",
+        ),
         (config.l1 >= 0, f"the L1 factor must be 0 (off) or positive, got {config.l1}"),
         (
             len(config.dropout) == 3 and all(0 <= r < 1 for r in config.dropout),
@@ -245,6 +249,7 @@ def check_config(config: TrainConfig) -> None:
     for ok, message in problems:
         if not ok:
             raise TrainingError(message)
+    check_input_size(config.model, config.image_size)
 
 
 def check_crops(frames: pd.DataFrame, root: Path) -> None:
@@ -255,6 +260,28 @@ def check_crops(frames: pd.DataFrame, root: Path) -> None:
             f"{len(missing)} of {len(frames)} crops listed in the manifest are missing under "
             f"{root}, e.g. {missing[:3]}: re-run preprocess, or is {root} the crops folder?"
         )
+    damaged = damaged_crops(Path(root) / p for p in frames["image"])
+    if damaged:
+        raise TrainingError(
+            f"{len(damaged)} of {len(frames)} crops under {root} are damaged (not a whole PNG), e.g. "
+            f"{[str(p) for p in damaged[:3]]}: delete them and re-run preprocess, which makes them again"
+        )
+
+
+def damaged_crops(paths: Iterable[Path]) -> list[Path]:
+    """The crops among `paths` that are not whole, intact PNG files. Pillow's verify() reads every chunk
+    and checks its CRC without decoding pixels, so a damaged crop is named before TensorFlow meets it
+    mid-training with a graph error that names no file."""
+    from PIL import Image
+
+    damaged = []
+    for path in paths:
+        try:
+            with Image.open(path, formats=["PNG"]) as image:
+                image.verify()
+        except (OSError, SyntaxError, ValueError):
+            damaged.append(Path(path))
+    return damaged
 
 
 def check_frames(frames: pd.DataFrame, root: Path) -> list[str]:
@@ -272,6 +299,22 @@ def check_frames(frames: pd.DataFrame, root: Path) -> list[str]:
     return classes
 
 
+def check_split_classes(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
+    """TrainingError naming each class the split leaves out of training (with the protocol and seed): the
+    model could never predict it, so its test accuracy would mean nothing."""
+    missing = [name for name in classes if name not in set(split.train["emotion"])]
+    if not missing:
+        return
+    everything = pd.concat(list(split.sides().values()))
+    held = {name: everything.loc[everything["emotion"] == name, "subject"].nunique() for name in missing}
+    raise TrainingError(
+        f"the {config.protocol} split with seed {config.seed} leaves {missing} out of training "
+        f"({', '.join(f'{name}: {n} subject(s) in all' for name, n in held.items())}): the model could never "
+        "predict it. Add images of that class from more subjects, use --protocol random or clip, or leave "
+        "the class out of the crops folder's manifest"
+    )
+
+
 def check_run_dir(run_dir: Path) -> None:
     """TrainingError if `run_dir` already holds files: a run is never written over another one."""
     folder = RunFolder(Path(run_dir))
@@ -283,9 +326,10 @@ def check_run_dir(run_dir: Path) -> None:
 
 
 def run_callbacks(run: RunFolder, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
-    """Stop when `monitor` has not improved for `patience` epochs, save the best epoch's model as the
-    run's model file and log every epoch to its history file."""
+    """Stop at a NaN loss (a diverged run) or when `monitor` has not improved for `patience` epochs, save
+    the best epoch's model as the run's model file and log every epoch to its history file."""
     return [
+        keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience),
         keras.callbacks.ModelCheckpoint(run.model, monitor=monitor, save_best_only=True),
         keras.callbacks.CSVLogger(run.history_file),
@@ -319,6 +363,20 @@ def fit_model(
     return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
 
 
+def check_diverged(history: pd.DataFrame, config: TrainConfig) -> None:
+    """TrainingError (status "diverged") when the training loss became NaN or infinite: Keras stopped the run
+    (TerminateOnNaN) and no epoch is worth keeping; the message names the epoch and the learning rate."""
+    finite = np.isfinite(history["loss"].to_numpy(dtype=np.float64))
+    if finite.all():
+        return
+    epoch = int(np.argmin(finite)) + 1
+    raise TrainingError(
+        f"diverged: the training loss became {history['loss'].iloc[epoch - 1]} in epoch {epoch} with learning "
+        f"rate {config.learning_rate:g} ({config.model}); nothing was written. Train again with a smaller "
+        f"--learning-rate (the default is {DEFAULT_LEARNING_RATE:g})"
+    )
+
+
 def _write_json(path: Path, value: object) -> None:
     """Write `value` as indented JSON."""
     path.write_text(json.dumps(value, indent=2, default=str))
@@ -333,6 +391,14 @@ COLLAPSE_ADVICE = (
 )
 
 
+OVERFIT_ADVICE = (
+    "the model fits its training images (training accuracy {accuracy:.2f}) but does not carry that to the "
+    "test images: it overfitted, it did not fail to learn. Give it more training images (more subjects), "
+    "stronger regularisation (--dropout, --l1), or fewer --epochs / a smaller --patience."
+)
+# Training accuracy from which a collapsed run counts as overfitted rather than as having learnt nothing.
+OVERFIT_ACCURACY = 0.99
+
 # A run whose lowest training loss stays above this fraction of ln(classes), the loss of a uniform guess,
 # has not even fitted its training images.
 CHANCE_LOSS_FRACTION = 0.97
@@ -345,13 +411,15 @@ def collapse_check(
     classes: Sequence[str],
     frames: pd.DataFrame,
     train_loss: float | None = None,
+    train_accuracy: float | None = None,
 ) -> dict:
     """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, when it
     has one) on the test images, one predicted class for every test frame although the truth has more,
     or a lowest training loss `train_loss` still at chance (≥ CHANCE_LOSS_FRACTION × ln(classes)).
 
     Returns {"collapsed": bool, "alive_units": int | None, "predicted_classes": int, "true_classes": int,
-    "train_loss_vs_chance": float | None, "advice": str} (advice empty when healthy).
+    "train_loss_vs_chance": float | None, "advice": str} (advice empty when healthy; for a run whose best
+    training accuracy `train_accuracy` reached OVERFIT_ACCURACY it says the run overfitted instead).
     """
     from fer_utils.explain import alive_units
 
@@ -367,8 +435,17 @@ def collapse_check(
         "predicted_classes": predicted,
         "true_classes": true,
         "train_loss_vs_chance": ratio,
-        "advice": COLLAPSE_ADVICE if collapsed else "",
+        "train_accuracy": None if train_accuracy is None else round(float(train_accuracy), 4),
+        "advice": collapse_advice(train_accuracy) if collapsed else "",
     }
+
+
+def collapse_advice(train_accuracy: float | None) -> str:
+    """What to try after a collapse: an overfitted run (training accuracy ≥ OVERFIT_ACCURACY) needs more
+    data or regularisation; otherwise the run learnt nothing (COLLAPSE_ADVICE)."""
+    if train_accuracy is not None and train_accuracy >= OVERFIT_ACCURACY:
+        return OVERFIT_ADVICE.format(accuracy=train_accuracy)
+    return COLLAPSE_ADVICE
 
 
 def collapse_message(metrics: dict) -> str:
@@ -413,6 +490,7 @@ def _fit_and_test(
     start = time.perf_counter()
     model, history = fit_model(config, train_ds, val_ds, len(classes), run, strategy, verbose, build)
     seconds = time.perf_counter() - start
+    check_diverged(history, config)
     _write_json(
         run.config_file,
         {
@@ -429,7 +507,10 @@ def _fit_and_test(
     best = load_model(run.model)
     test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
     probabilities = best.predict(test_ds, verbose=0)
-    collapse = collapse_check(best, test_ds, probabilities, classes, split.test, float(history["loss"].min()))
+    train_accuracy = float(history["accuracy"].max()) if "accuracy" in history else None
+    collapse = collapse_check(
+        best, test_ds, probabilities, classes, split.test, float(history["loss"].min()), train_accuracy
+    )
     metrics = {
         "test": evaluate_predictions(split.test, probabilities, classes),
         "collapsed": collapse.pop("collapsed"),
@@ -467,6 +548,7 @@ def train_on_split(
         check_crops(part, root)
     if split.train.empty or split.test.empty:
         raise TrainingError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
+    check_split_classes(split, classes, config)
     final = Path(run_dir)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(final.parent)  # what killed runs left beside it

@@ -10,6 +10,7 @@ whose `.status` is the manifest status.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from fer_utils.errors import (
+    BadImageError,
     EmptyVideoError,
     MissingMediaError,
     NotVideoError,
@@ -34,6 +36,10 @@ IMAGE_MAGIC: tuple[bytes, ...] = (
     b"P5",
     b"P6",
 )
+# Still images above this many pixels are refused from their header, before decoding (status bad_image):
+# a 100 Mpx gray copy alone takes 100 MB, the BGR decode 300 MB per worker; phone photos are up to ~50 Mpx.
+MAX_IMAGE_PIXELS = 100_000_000
+EXIF_ORIENTATION = 0x0112
 # Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
 # decodes from the keyframe before target - 16, so a seek saves decoding only over gaps longer than 16 +
 # the keyframe interval: on the real RAVDESS clip (a keyframe every 12 frames, 6 samples ~20 apart)
@@ -80,15 +86,83 @@ def check_media(path: Path) -> str:
     return kind
 
 
+def _header_image(path: Path) -> Any:
+    """A lazily opened Pillow image (header parsed, pixels not decoded) or None when Pillow cannot parse
+    it. PNG and JPEG are opened with their own plugin, which skips Pillow's decompression-bomb refusal so
+    that `image_header` can name the size itself."""
+    from PIL import Image, JpegImagePlugin, PngImagePlugin
+
+    with Path(path).open("rb") as fh:
+        head = fh.read(8)
+    opener = {IMAGE_MAGIC[0]: PngImagePlugin.PngImageFile, IMAGE_MAGIC[1]: JpegImagePlugin.JpegImageFile}
+    try:
+        for magic, plugin in opener.items():
+            if head.startswith(magic):
+                return plugin(str(path))
+        return Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise BadImageError(f"{Path(path).name}: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, struct.error):
+        return None
+
+
+def image_header(path: Path) -> tuple[tuple[int, int], int] | None:
+    """((width, height), EXIF orientation 1..8) of a still image, read from its header without decoding
+    the pixels; None when the header cannot be parsed (the decoder then says what is wrong)."""
+    image = _header_image(path)
+    if image is None:
+        return None
+    with image:
+        try:
+            orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
+        except (OSError, SyntaxError, ValueError, struct.error):  # a damaged EXIF block: leave it as stored
+            orientation = 1
+        return (int(image.size[0]), int(image.size[1])), orientation if 1 <= orientation <= 8 else 1
+
+
+def check_pixels(path: Path, size: tuple[int, int]) -> None:
+    """BadImageError (status bad_image) for an image of more than MAX_IMAGE_PIXELS pixels, before it is
+    decoded: one such file would take gigabytes per worker, or abort OpenCV's decoder."""
+    width, height = size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise BadImageError(
+            f"{Path(path).name}: {width}×{height} = {width * height / 1e6:,.0f} Mpx exceeds the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx (downscale it to process it)"
+        )
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """`image` turned upright as its EXIF orientation (1..8) says, the way a photo viewer shows it."""
+    upright = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1, :],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.rot90(a, k=-1),
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, k=1),
+    }
+    turn = upright.get(int(orientation))
+    return image if turn is None else np.ascontiguousarray(turn(image))
+
+
 def read_image(path: Path) -> np.ndarray:
-    """A still image as stored (any channels, 8 or 16 bit), or UnreadableVideoError."""
+    """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation: the one
+    reader of still images (preprocess, detect, predict, the widgets). Its size is checked from the header
+    before decoding (BadImageError beyond MAX_IMAGE_PIXELS); undecodable data is UnreadableVideoError."""
     import cv2
 
     check_media(path)
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    header = image_header(path)
+    if header is not None:
+        check_pixels(path, header[0])
+    try:  # IMREAD_UNCHANGED keeps 16-bit and alpha but ignores EXIF, applied below
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise UnreadableVideoError(f"{Path(path).name}: image data could not be decoded ({exc})") from exc
     if image is None or image.size == 0:
         raise UnreadableVideoError(f"{Path(path).name}: image data could not be decoded (corrupted or truncated?)")
-    return image
+    return apply_orientation(image, header[1]) if header is not None else image
 
 
 def _open(path: Path, threads: int | None = DECODER_THREADS) -> Any:

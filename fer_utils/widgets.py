@@ -223,7 +223,8 @@ def prediction_browser(
 ) -> LiveView:
     """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
     confident mistakes (their crops from `crops`, captioned true → predicted)."""
-    import cv2
+    from fer_utils.faces import to_gray
+    from fer_utils.video import read_image
 
     tables = {level: level_predictions(frames, probabilities, classes, level) for level in LEVELS}
     controls = {
@@ -243,7 +244,7 @@ def prediction_browser(
     def draw(level: str, normalize: bool, emotion: str) -> Figure:
         table = tables[level]
         shown = misclassified(table, emotion)
-        images = [cv2.imread(str(Path(crops) / image), cv2.IMREAD_GRAYSCALE) for image in shown["image"]]
+        images = [to_gray(read_image(Path(crops) / image)) for image in shown["image"]]
         captions = [
             f"{t} → {p} ({c:.2f})" + (f"\nframe {f}" if f >= 0 else "")
             for t, p, c, f in zip(shown["emotion"], shown["predicted"], shown["confidence"], shown["frame_index"])

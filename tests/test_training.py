@@ -210,20 +210,22 @@ def test_train_checks_every_crop_before_building(toy: tuple[Path, pd.DataFrame],
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--l1", "-5", "L1 factor"),
-        ("--size", "0", "image size"),
-        ("--batch-size", "0", "batch size"),
-        ("--epochs", "0", "epochs must be at least 1"),
-        ("--learning-rate", "0", "learning rate"),
+        ("--l1", "-5", "argument --l1: must be a finite number of 0 or more"),
+        ("--size", "0", "argument --size: must be between 1 and 1024"),
+        ("--batch-size", "0", "argument --batch-size: must be at least 1"),
+        ("--epochs", "0", "argument --epochs: must be at least 1"),
+        ("--learning-rate", "0", "argument --learning-rate: must be a finite number above 0"),
     ],
 )
 def test_train_rejects_bad_numbers_with_a_clear_error(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys, option: str, value: str, message: str
 ) -> None:
     """Regression: --l1 -5 was recorded and silently not applied; --size 0 and --batch-size 0 ended in
-    tracebacks; --epochs 0 wrote a run without training."""
+    tracebacks; --epochs 0 wrote a run without training. The parser refuses them (fer_utils.commands.types)."""
     root, _ = toy
-    assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), option, value) == 2
+    with pytest.raises(SystemExit) as exit_:
+        _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), option, value)
+    assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert _no_run_written(tmp_path / "run")
 
@@ -262,7 +264,8 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     three = manifest[manifest["emotion"] != "sad"]  # other classes: would rewrite classes.json
     with pytest.raises(TrainingError, match="already holds a complete run"):
         train_run(small_config(epochs=1), three, root, run, verbose=0)
-    assert _train_cli("--crops", str(root), "--out", str(run), "--epochs", "0") == 2
+    with pytest.raises(SystemExit):
+        _train_cli("--crops", str(root), "--out", str(run), "--epochs", "0")
     assert _train_cli("--crops", str(root), "--out", str(run), "--epochs", "1", "--size", "64") == 2
     assert "already holds" in capsys.readouterr().err
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()} == before
@@ -275,13 +278,11 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     assert accuracy == pytest.approx(result.metrics["test"]["frame"]["accuracy"])
     assert set(frames["image"]) <= set(manifest["image"])
 
-    # a crop that exists but does not decode fails inside TensorFlow: no run folder, no temporary left
+    # a crop that exists but does not decode is named before training (issue 18, item 12): no run folder
     crops = tmp_path / "crops"
     shutil.copytree(root, crops)
     (crops / manifest["image"].iloc[5]).write_bytes(b"not a png")
-    import tensorflow as tf
-
-    with pytest.raises(tf.errors.InvalidArgumentError):
+    with pytest.raises(TrainingError, match=manifest["image"].iloc[5]):
         train_run(small_config(epochs=1), manifest, crops, tmp_path / "broken", verbose=0)
     assert _no_run_written(tmp_path / "broken")
 
@@ -313,7 +314,9 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
         )
         == 0
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert (captured.out + captured.err).count("COLLAPSED RUN") == 1  # printed once (issue 18, item 8)
     metrics = json.loads((tmp_path / "dead" / "metrics.json").read_text())
     assert metrics["collapsed"] is True
     assert metrics["collapse"]["alive_units"] == 0 or metrics["collapse"]["predicted_classes"] == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fer_utils.commands.types import non_negative_int
 from fer_utils.data import INDEXERS
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 
@@ -176,7 +177,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5 (default all)"
     )
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=non_negative_int, default=0)
     sample.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU; 1 = none)")
     sample.add_argument("--frames", type=int, default=15, help="frames per clip (default 15)")
     sample.add_argument("--fps", type=int, default=15, help="frame rate (default 15)")

@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from fer_utils.commands.types import (
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    side,
+)
 from fer_utils.registry import (
     DEFAULT_DETECTOR,
     DEFAULT_TFLITE_MODE,
@@ -38,6 +45,9 @@ def _rates(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+# `train` options that only the paper CNN's builder takes (dropout stages, L1 on Dense(16), initialiser).
+PAPER_CNN_OPTIONS = ("dropout", "l1", "init")
+
 # TrainConfig field for each `train` option; an option left out keeps TrainConfig's default.
 TRAIN_FIELDS = (
     "model",
@@ -57,10 +67,17 @@ def _train(args: argparse.Namespace) -> int:
     """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
     from dataclasses import replace
 
+    from fer_utils.errors import TrainingError
     from fer_utils.outputs import check_outputs
     from fer_utils.preprocess import load_manifest
     from fer_utils.training import TrainConfig, check_config, check_run_dir, collapse_message, train_run
 
+    paper_only = [f"--{name}" for name in PAPER_CNN_OPTIONS if getattr(args, name) is not None]
+    if args.model not in (None, PAPER_MODEL) and paper_only:
+        raise TrainingError(
+            f"{', '.join(paper_only)} apply to {PAPER_MODEL} only; {args.model} has no such layers, so they would "
+            "be recorded but never applied: leave them out, or train --model paper-cnn"
+        )
     given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
     if args.size is not None:
         given["image_size"] = (args.size, args.size)
@@ -72,28 +89,69 @@ def _train(args: argparse.Namespace) -> int:
     print(json.dumps(result.metrics["test"], indent=2))
     warning = collapse_message(result.metrics)
     if warning:
-        print(warning)
-        print(warning, file=sys.stderr)
+        print(warning)  # once: with the metrics it qualifies
     print(f"run written to {args.out}")
     return 0
 
 
+def recorded_split(args: argparse.Namespace) -> dict:
+    """The split the model of `evaluate --model` was trained on (protocol, test/val size, seed, from the
+    config.json beside it), so that its test rows are the run's own; given options must agree with it.
+    Without a config.json, --protocol and --seed must both be given (FerError otherwise)."""
+    from fer_utils.errors import FerError
+    from fer_utils.runs import CONFIG_FILE, RunFolder
+
+    folder = RunFolder(args.model.parent)
+    given = {"protocol": args.protocol, "val_size": args.val_size, "seed": args.seed}
+    if not folder.config_file.is_file():
+        if args.protocol is None or args.seed is None:
+            raise FerError(
+                f"{args.model}: no {CONFIG_FILE} beside it records the split it was trained on, so its test rows "
+                "cannot be known: use evaluate --run RUN, or give --protocol and --seed (and --val-size) of its run"
+            )
+        val_size = DEFAULT_VAL_SIZE if args.val_size is None else args.val_size
+        return {"protocol": args.protocol, "test_size": PAPER_TEST_SIZE, "seed": args.seed, "val_size": val_size}
+    config = folder.config()
+    recorded = {name: config.get(name) for name in ("protocol", "test_size", "val_size", "seed")}
+    if any(value is None for value in recorded.values()):
+        raise FerError(f"{folder.config_file} does not record the split (protocol, test_size, val_size, seed)")
+    differ = [
+        f"--{k.replace('_', '-')} {v} (recorded {recorded[k]})"
+        for k, v in given.items()
+        if v not in (None, recorded[k])
+    ]
+    if differ:
+        raise FerError(
+            f"{args.model} was trained on another split than {', '.join(differ)}: testing on that split would "
+            f"mix its training rows into the test; leave the options out to use the recorded split"
+        )
+    return recorded
+
+
 def _model_test_predictions(args: argparse.Namespace):
-    """(test frames, probabilities, classes) of a model file on the test split of `--crops`' manifest."""
+    """(test frames, probabilities, classes) of a model file on the test split of `--crops`' manifest, split
+    as recorded beside the model (`recorded_split`); a different test side is refused."""
     from fer_utils.errors import FerError
     from fer_utils.models import check_classes, load_classes, load_model
     from fer_utils.preprocess import load_manifest
+    from fer_utils.runs import RunFolder
     from fer_utils.splits import split_frames
     from fer_utils.training import make_dataset, usable_frames
 
     if args.crops is None:
         raise FerError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
+    split = recorded_split(args)
     model = load_model(args.model)
     classes = check_classes(model, load_classes(args.model))
-    protocol = args.protocol or PAPER_PROTOCOL
-    val_size = DEFAULT_VAL_SIZE if args.val_size is None else args.val_size
     frames = usable_frames(load_manifest(args.crops))
-    test = split_frames(frames, protocol, PAPER_TEST_SIZE, val_size, args.seed or 0).test
+    test = split_frames(frames, split["protocol"], split["test_size"], split["val_size"], split["seed"]).test
+    folder = RunFolder(args.model.parent)
+    subjects = folder.config().get("subjects", {}) if folder.config_file.is_file() else {}
+    if "test" in subjects and sorted(map(str, test["subject"].unique())) != subjects["test"]:
+        raise FerError(
+            f"the test side of {args.crops} split as recorded holds other subjects than the run's test side "
+            f"({subjects['test']}): is {args.crops} the crops folder the model was trained on?"
+        )
     dataset = make_dataset(test, args.crops, classes, image_size=tuple(model.input_shape[1:3]))
     return test, model.predict(dataset, verbose=0), classes
 
@@ -155,8 +213,10 @@ def _compare(args: argparse.Namespace) -> int:
     """Parameters and FLOPs of every compared model at the FER input and at its canonical input."""
     import pandas as pd
 
-    from fer_utils.models import CANONICAL_INPUTS, build_model, count_flops, count_params
+    from fer_utils.models import CANONICAL_INPUTS, build_model, check_input_size, count_flops, count_params
 
+    for name in args.models:
+        check_input_size(name, (args.size, args.size))  # before the table: every model, then the rows
     rows = []
     for name in args.models:
         model = build_model(name, args.classes, (args.size, args.size, 1))
@@ -207,22 +267,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a model on a crops folder (manifest) into a run folder")
     train.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
     train.add_argument("--protocol", choices=PROTOCOLS, help=f"split protocol (default: the paper's, {PAPER_PROTOCOL})")
-    train.add_argument("--epochs", type=int, help="most epochs (default: TrainConfig's)")
-    train.add_argument("--batch-size", type=int, help="default: TrainConfig's")
-    train.add_argument("--learning-rate", type=float, help="Adam's learning rate (default: TrainConfig's)")
+    train.add_argument("--epochs", type=positive_int, help="most epochs (default: TrainConfig's)")
+    train.add_argument("--batch-size", type=positive_int, help="default: TrainConfig's")
+    train.add_argument("--learning-rate", type=positive_float, help="Adam's learning rate (default: TrainConfig's)")
     train.add_argument("--model", choices=MODEL_NAMES, help=f"default: {PAPER_MODEL}")
     train.add_argument(
         "--dropout",
         type=_rates,
         help="paper-cnn dropout after each pooling stage, e.g. SAVEE's 0.3,0.5,0.5 (default: TrainConfig's)",
     )
-    train.add_argument("--l1", type=float, help="L1 penalty on the Dense(16) kernel (default: off)")
+    train.add_argument("--l1", type=non_negative_float, help="L1 penalty on the Dense(16) kernel (default: off)")
     train.add_argument(
         "--init", choices=INITS, help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)"
     )
-    train.add_argument("--size", type=int, help="input side in pixels, crops are resized (default: the paper's)")
-    train.add_argument("--patience", type=int, help="early-stopping patience in epochs (default: TrainConfig's)")
-    train.add_argument("--seed", type=int, help="default: TrainConfig's")
+    train.add_argument("--size", type=side, help="input side in pixels, crops are resized (default: the paper's)")
+    train.add_argument(
+        "--patience", type=non_negative_int, help="early-stopping patience in epochs (default: TrainConfig's)"
+    )
+    train.add_argument("--seed", type=non_negative_int, help="default: TrainConfig's")
     train.add_argument("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
     train.set_defaults(handler=_train)
 
@@ -231,9 +293,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--run", type=Path, help="a finished run folder (reads its saved test predictions)")
     source.add_argument("--model", type=Path, help="a .keras model file (classes.json beside it)")
     evaluate.add_argument("--crops", type=Path, help="with --model: crops folder with manifest.csv")
-    evaluate.add_argument("--protocol", choices=PROTOCOLS, help=f"with --model (default {PAPER_PROTOCOL})")
-    evaluate.add_argument("--val-size", type=float, help=f"with --model (default {DEFAULT_VAL_SIZE})")
-    evaluate.add_argument("--seed", type=int, help="with --model: split seed (default 0)")
+    evaluate.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help="with --model: split protocol (default: the one recorded beside the model)",
+    )
+    evaluate.add_argument(
+        "--val-size", type=fraction, help="with --model: validation share (default: the one recorded beside the model)"
+    )
+    evaluate.add_argument(
+        "--seed", type=non_negative_int, help="with --model: split seed (default: the one recorded beside the model)"
+    )
     evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON")
     evaluate.set_defaults(handler=_evaluate)
 
@@ -244,19 +314,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--json", type=Path, help="write the predictions as JSON")
     predict.add_argument("--csv", type=Path, help="write the predictions as CSV")
     predict.add_argument("--detector", default=DEFAULT_DETECTOR, choices=FACE_DETECTORS)
-    predict.add_argument("--every", type=int, default=None, help="only every K-th video frame")
+    predict.add_argument("--every", type=positive_int, default=None, help="only every K-th video frame")
     predict.set_defaults(handler=_predict)
 
     compare = subparsers.add_parser("compare", help="parameter and FLOP table of the compared models")
     compare.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
-    compare.add_argument("--size", type=int, default=PAPER_SIDE)
-    compare.add_argument("--classes", type=int, default=PAPER_CLASSES)
+    compare.add_argument("--size", type=side, default=PAPER_SIDE)
+    compare.add_argument("--classes", type=positive_int, default=PAPER_CLASSES)
     compare.set_defaults(handler=_compare)
 
     quantize = subparsers.add_parser("quantize", help="convert a model to TFLite (float32, float16, int8)")
     quantize.add_argument("--model", type=Path, required=True)
     quantize.add_argument("--mode", choices=TFLITE_MODES, default=DEFAULT_TFLITE_MODE)
     quantize.add_argument("--crops", type=Path, help="crops folder (representative images for int8)")
-    quantize.add_argument("--samples", type=int, default=200, help="representative images for int8")
+    quantize.add_argument("--samples", type=positive_int, default=200, help="representative images for int8")
     quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write")
     quantize.set_defaults(handler=_quantize)

@@ -7,16 +7,9 @@ import signal
 from pathlib import Path
 
 from fer_utils.commands.data import add_index_options, index_options
+from fer_utils.commands.types import positive_int, side
 from fer_utils.faces import AUTO, DEFAULT_MAX_SIDES
 from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
-
-
-def _positive(text: str) -> int:
-    """argparse type: an integer ≥ 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _max_side(text: str) -> int | str | None:
@@ -44,12 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
     pre.add_argument(
         "--frames",
-        type=_positive,
+        type=positive_int,
         default=None,
         help=f"evenly spaced frames per clip (default {PAPER_FRAMES}; with --every: the first N of every K-th)",
     )
     pre.add_argument("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
-    pre.add_argument("--every", type=_positive, default=None, metavar="K", help="sample every K-th frame instead")
+    pre.add_argument("--every", type=positive_int, default=None, metavar="K", help="sample every K-th frame instead")
     pre.add_argument(
         "--detector",
         choices=DETECTORS,
@@ -57,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
         "crops already, the crop is the whole image",
     )
-    pre.add_argument("--size", type=_positive, default=PAPER_SIDE, help=f"crop side in pixels (default {PAPER_SIDE})")
+    pre.add_argument("--size", type=side, default=PAPER_SIDE, help=f"crop side in pixels (default {PAPER_SIDE})")
     pre.add_argument(
         "--margin",
         type=float,
@@ -68,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pre.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
     pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
-    pre.add_argument("--workers", type=_positive, default=None, help="processes (default: one per CPU)")
+    pre.add_argument("--workers", type=positive_int, default=None, help="processes (default: one per CPU)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
     pre.add_argument(
         "--force",
