@@ -3,8 +3,8 @@
 A chapter that teaches with a run (overfitting, leakage, a result on real faces) states what that run
 must show as claims over numbers it measured, e.g. "mean test accuracy over seeds ≥ 0.80". The
 thresholds are defined here, once: the chapter calls `show_lesson`, which prints each claim beside the
-measured value and whether it holds, and embeds the numbers in the cell's output
-(`LESSON_MIME`) so that `tests/test_lessons.py` can check the executed book with `check_lesson`. A run
+measured value and whether it holds, and records the numbers in the output's metadata
+(`LESSON_KEY`: the book's HTML build renders the table and ignores the metadata) so that `tests/test_lessons.py` can check the executed book with `check_lesson`. A run
 that does not show its lesson is then a failing test, not a page whose prose says the opposite of its
 numbers.
 """
@@ -15,8 +15,8 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-# The output type that carries a lesson's numbers in an executed notebook (beside its Markdown table).
-LESSON_MIME = "application/vnd.fer-lesson+json"
+# The output metadata key that carries a lesson's numbers in an executed notebook (beside its table).
+LESSON_KEY = "fer_lesson"
 
 COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
@@ -70,7 +70,9 @@ def show_lesson(chapter: str, measured: Mapping[str, float]) -> None:
     from IPython.display import display
 
     numbers = {key: float(value) for key, value in measured.items()}
+    table = lesson_markdown(chapter, numbers)
     display(
-        {"text/markdown": lesson_markdown(chapter, numbers), LESSON_MIME: {"chapter": chapter, "measured": numbers}},
+        {"text/plain": table, "text/markdown": table},
+        metadata={LESSON_KEY: {"chapter": chapter, "measured": numbers}},
         raw=True,
     )

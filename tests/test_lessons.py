@@ -1,6 +1,6 @@
 """Each chapter's lesson, checked on the executed book (issue 16): the default run must show what the
 chapter teaches. The claims and their thresholds are `fer_utils.lessons.LESSONS`; the executed chapter
-embeds what it measured (`LESSON_MIME`) in the output of its `show_lesson` cell.
+records what it measured in the output metadata (`LESSON_KEY`) of its `show_lesson` cell.
 
 The checks on `_build/stage` need `make book` first (marker `book`); the others show that a lesson
 whose threshold is made impossible fails, so these tests can fail.
@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils.lessons import LESSON_MIME, LESSONS, Claim, check_lesson, lesson_markdown
+from fer_utils.lessons import LESSON_KEY, LESSONS, Claim, check_lesson, lesson_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build")) / "stage"
@@ -28,11 +28,11 @@ def measured_in(chapter: str, stage: Path = STAGE) -> dict[str, float]:
         pytest.fail(f"{path} is missing: run `make book` first (these tests check its output)")
     nb = nbformat.read(path, as_version=4)
     records = [
-        out["data"][LESSON_MIME]
+        out["metadata"][LESSON_KEY]
         for cell in nb.cells
         if cell.cell_type == "code"
         for out in cell.outputs
-        if LESSON_MIME in out.get("data", {})
+        if LESSON_KEY in out.get("metadata", {})
     ]
     assert len(records) == 1, f"{chapter}: {len(records)} lesson outputs, expected 1 (show_lesson)"
     assert records[0]["chapter"] == chapter
