@@ -65,14 +65,31 @@ def lesson_markdown(chapter: str, measured: Mapping[str, float]) -> str:
     return "\n".join(["| what this run must show | measured | required | holds |", "|---|---|---|---|", *rows])
 
 
+def lesson_table(chapter: str, measured: Mapping[str, float]):
+    """The lesson as a table (pandas): claim, measured, required, holds."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "what this run must show": claim.text,
+                "measured": f"{value:.3g}",
+                "required": f"{claim.op} {claim.threshold:g}",
+                "holds": "✅ yes" if ok else "❌ no",
+            }
+            for claim, value, ok in check_lesson(chapter, measured)
+        ]
+    )
+
+
 def show_lesson(chapter: str, measured: Mapping[str, float]) -> None:
-    """Display the lesson's table, with the measured numbers embedded for the book's lesson test."""
+    """Display the lesson's table, with the measured numbers recorded for the book's lesson test."""
     from IPython.display import display
 
     numbers = {key: float(value) for key, value in measured.items()}
-    table = lesson_markdown(chapter, numbers)
+    table = lesson_table(chapter, numbers)
     display(
-        {"text/plain": table, "text/markdown": table},
+        {"text/plain": table.to_string(index=False), "text/html": table.to_html(index=False)},
         metadata={LESSON_KEY: {"chapter": chapter, "measured": numbers}},
         raw=True,
     )

@@ -23,7 +23,7 @@ STAGE = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build")) / "stage"
 
 def measured_in(chapter: str, stage: Path = STAGE) -> dict[str, float]:
     """The numbers the executed `chapter` embedded with `show_lesson` (exactly one lesson per chapter)."""
-    path = stage / f"{chapter}.ipynb"
+    path = stage / "notebooks" / f"{chapter}.ipynb"
     if not path.is_file():
         pytest.fail(f"{path} is missing: run `make book` first (these tests check its output)")
     nb = nbformat.read(path, as_version=4)
