@@ -11,7 +11,8 @@ SAMPLE := data/sample
 # fer_book (the book-building tooling) is not installed: it runs from this folder, the repository root.
 # Where the book's notebooks cache what they make (crops, trained models); see fer_utils/artifacts.py.
 export FER_CACHE ?= $(CURDIR)/_cache
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+# 3: TensorFlow's C++ runtime logs nothing below FATAL (its spurious ERROR lines would land in the pages)
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 # Chapters executed, and test files run, side by side (the CI machine has 2 cores).
 JOBS ?= 2

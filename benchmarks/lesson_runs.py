@@ -6,10 +6,10 @@ best epoch, the test accuracy, the collapse check and the time; then mean ± std
 
 - `sample`: the synthetic sample (dlib HOG crops), optionally a few frames per emotion (`--per-class`);
 - `london`: the London faces shipped with the package (neutral, happy; subject from the file name);
-- `generated`: a folder of face crops such as DiffusionFER-S (`--data-dir`, detector `none`).
+- `generated`: the generated faces shipped with the package (DiffusionFER-S), or another folder of face
+  crops (`--data-dir`, detector `none`).
 
-    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/lesson_runs.py --data generated \
-        --data-dir ../shared/data/diffusionfer/cropped --size 48 --epochs 30 --lr 1e-3 --dropout 0,0,0 --seeds 0,1,2
+    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/lesson_runs.py --data generated --size 48 --epochs 30 --lr 1e-3 --dropout 0,0,0 --seeds 0,1,2
 
 Appends one JSON line per call to benchmarks/results/lesson_runs.jsonl (or --out) with the machine's load.
 """
@@ -37,9 +37,7 @@ def crops_for(data: str, data_dir: str | None) -> Path:
         return artifacts.ensure_crops("sample")
     if data == "london":
         return artifacts.ensure_crops("folder", london_faces_dir(), subject_pattern=r"^(\d+)_")
-    if not data_dir:
-        raise SystemExit("--data generated needs --data-dir, a folder of classes of face crops")
-    return artifacts.ensure_crops("folder", data_dir, detector="none", frames=1, size=96)
+    return artifacts.ensure_crops(artifacts.GENERATED_DATASET, data_dir)
 
 
 def main() -> None:
@@ -55,6 +53,7 @@ def main() -> None:
     parser.add_argument("--l1", type=float, default=0.0)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--per-class", type=int, default=0, help="keep only this many frames per emotion (0: all)")
+    parser.add_argument("--subjects", type=int, default=0, help="keep only this many subjects (0: all), as chapter 6")
     parser.add_argument("--model", default="paper-cnn")
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--tag", default="")
@@ -68,6 +67,10 @@ def main() -> None:
     frames = usable_frames(load_manifest(crops))
     if args.per_class:
         frames = frames.groupby("emotion").head(args.per_class)
+    if args.subjects:
+        from fer_utils.chapters import fit_subjects
+
+        frames = frames[frames["subject"].isin(fit_subjects(frames, args.subjects))]
     print(args.data, len(frames), "frames", frames["subject"].nunique(), "subjects", flush=True)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
@@ -103,9 +106,9 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     table = pd.DataFrame(rows)
-    summary = {
-        k: f"{table[k].mean():.3f} ± {table[k].std(ddof=1):.3f}" for k in ("train_acc", "val_acc", "gap", "test_acc")
-    }
+    from fer_utils.chapters import mean_std
+
+    summary = {k: mean_std(table[k]) for k in ("train_acc", "val_acc", "gap", "test_acc")}
     record = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "load": os.getloadavg(),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_utils.artifacts import SAMPLE_DATASET, ensure_run
+from fer_utils.artifacts import GENERATED_DATASET, SAMPLE_DATASET, ensure_run
 from fer_utils.errors import FerError
 
 # The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
@@ -38,6 +38,8 @@ def data_label(dataset: str, data_dir: Path | str | None = None) -> str:
     """How sentences about results name the data: the synthetic sample, or the dataset and its folder."""
     if is_sample(dataset):
         return "the synthetic sample"
+    if dataset == GENERATED_DATASET and not data_dir:
+        return "the generated faces (DiffusionFER-S)"
     return f"{dataset} ({Path(data_dir).name})" if data_dir else dataset
 
 

@@ -49,7 +49,7 @@ def grad_cam(
     if method not in CAM_METHODS:
         raise ValueError(f"unknown CAM method {method!r}; choose one of {CAM_METHODS}")
     layer = model.get_layer(layer_name or last_conv_layer(model))
-    probe = keras.Model(model.inputs, [layer.output, model.output])
+    probe = keras.Model(model.input, [layer.output, model.output])  # one input: called with one tensor
     x = tf.convert_to_tensor(np.asarray(image, np.float32).reshape((1, *model.input_shape[1:])))
     with tf.GradientTape() as tape:
         features, predictions = probe(x, training=False)
@@ -93,11 +93,13 @@ def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer:
     recovers. With all 16 units of the paper CNN's Dense(16) dead the output is a constant: the run
     has collapsed (fer_utils.training.collapse_check records it in metrics.json).
     """
-    probe = keras.Model(model.inputs, model.get_layer(layer).output)
+    probe = keras.Model(model.input, model.get_layer(layer).output)  # one input: called with one tensor
     peak = None
     for batch in _image_batches(images):
         if len(batch) == 0:
             continue
-        outputs = np.asarray(probe.predict_on_batch(batch)).reshape(len(batch), -1).max(axis=0)
+        # a direct call, not predict: predicting with one new model after another makes TensorFlow
+        # retrace its predict function and log warnings into the chapter's output
+        outputs = probe(batch, training=False).numpy().reshape(len(batch), -1).max(axis=0)
         peak = outputs if peak is None else np.maximum(peak, outputs)
     return 0 if peak is None else int((peak > 0).sum())

@@ -36,6 +36,51 @@ class Claim:
 
 
 LESSONS: dict[str, tuple[Claim, ...]] = {
+    "04_training": (
+        Claim(
+            "short_loss_over_chance", "<=", 0.7, "short run: last training loss as a share of a uniform guess's ln C"
+        ),
+        Claim(
+            "epochs_after_best",
+            ">=",
+            1,
+            "reference run: epochs trained after the best one (it converged), fewest over seeds",
+        ),
+        Claim("seeds", ">=", 3, "the reference run is repeated over at least 3 seeds"),
+        Claim("collapsed_runs", "==", 0, "reference runs that collapsed (learnt nothing)"),
+    ),
+    "05_regularization": (
+        Claim("seeds", ">=", 3, "every setting is repeated over at least 3 seeds"),
+        Claim("baseline_train_accuracy", ">=", 0.9, "without regularization: mean final training accuracy"),
+        Claim("baseline_gap", ">=", 0.15, "without regularization: mean train - validation gap (overfitting)"),
+        Claim(
+            "gap_shrink_over_spread",
+            ">",
+            0.0,
+            "the paper's remedy shrinks the mean gap by more than the spread over seeds (shrink - largest std)",
+        ),
+    ),
+    "06_evaluation_protocols": (
+        Claim("seeds", ">=", 3, "every protocol is repeated over at least 3 seeds"),
+        Claim("min_train_accuracy", ">=", 0.8, "every run fits its training frames: lowest final training accuracy"),
+        Claim(
+            "random_minus_subject_over_spread",
+            ">",
+            0.0,
+            "random minus subject split accuracy, beyond the spread over seeds (difference - largest std)",
+        ),
+    ),
+    "07_comparison": (
+        Claim("models", ">=", 3, "models trained on the same split"),
+        Claim("seeds", ">=", 3, "seeds per model (the fewest)"),
+        Claim(
+            "min_margin_over_chance",
+            ">",
+            0.0,
+            "every model above chance beyond its spread: lowest (mean - chance - std)",
+        ),
+        Claim("models_in_picker", ">=", 3, "models the plot's picker offers"),
+    ),
     "09_real_faces": (
         Claim("seeds", ">=", 5, "the subject split is repeated over at least 5 seeds"),
         Claim("mean_accuracy", ">=", 0.80, "mean test accuracy on people never seen in training"),

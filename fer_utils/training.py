@@ -404,6 +404,16 @@ OVERFIT_ACCURACY = 0.99
 CHANCE_LOSS_FRACTION = 0.97
 
 
+def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:
+    """Class probabilities for every image of `dataset` ((images, labels) batches), in order.
+
+    Calls the model batch by batch instead of `model.predict`: a chapter that trains many runs in one
+    kernel would otherwise make TensorFlow retrace a new predict function per model and print
+    warnings into the page."""
+    batches = [model(images, training=False).numpy() for images, _ in dataset]
+    return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]), dtype="float32")
+
+
 def collapse_check(
     model: keras.Model,
     images: tf.data.Dataset | np.ndarray,
@@ -506,7 +516,7 @@ def _fit_and_test(
     monitor = "val_loss" if has_val else "loss"
     best = load_model(run.model)
     test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
-    probabilities = best.predict(test_ds, verbose=0)
+    probabilities = predict_batches(best, test_ds)
     train_accuracy = float(history["accuracy"].max()) if "accuracy" in history else None
     collapse = collapse_check(
         best, test_ds, probabilities, classes, split.test, float(history["loss"].min()), train_accuracy

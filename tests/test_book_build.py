@@ -116,6 +116,63 @@ def test_badges_and_launch_buttons_agree_with_the_config(chapter: Path) -> None:
     assert links.install_spec in executed_install, "the staged install cell pins the book's ref"
 
 
+# What a built page must never show (issue 16): a number printed as NaN, and TensorFlow's or TFLite's
+# runtime logs leaking into outputs. Matched in the text of the page's cell outputs (prose and code may
+# speak of "a NaN loss"); "nan" as a whole word, any case.
+FORBIDDEN_OUTPUT = {
+    "a NaN number": re.compile(r"(?<![\w.])nan(?![\w])", re.IGNORECASE),
+    "a TensorFlow warning": re.compile(r"WARNING:tensorflow"),
+    "a TFLite runtime log": re.compile(r"XNNPACK"),
+    "a TensorFlow or absl C++ log": re.compile(r"\b[EWIF] tensorflow/|\b[EWIF]\d{4} \d\d:\d\d:\d+\.\d+"),
+    "a warning from Keras or TensorFlow": re.compile(r"site-packages/(?:keras|tensorflow)/\S+: \w*Warning"),
+}
+
+
+def forbidden_in_outputs(html: str) -> list[str]:
+    """What of FORBIDDEN_OUTPUT the cell outputs of a built page show, each with its context."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    found = []
+    for output in soup.select("div.cell_output"):
+        text = output.get_text(" ")
+        for what, pattern in FORBIDDEN_OUTPUT.items():
+            found += [f"{what}: ...{text[max(0, m.start() - 60) : m.end() + 20]!r}..." for m in pattern.finditer(text)]
+    return found
+
+
+def test_forbidden_output_is_found_in_a_page() -> None:
+    page = (
+        '<div class="cell_output"><pre>gap 0.21 ± nan</pre></div>'
+        '<div class="cell_output"><pre>WARNING:tensorflow:5 out of the last 5 calls</pre></div>'
+        '<div class="cell_output"><pre>INFO: Created TensorFlow Lite XNNPACK delegate for CPU.</pre></div>'
+        '<div class="cell_output"><table><td>NaN</td></table></div>'
+        '<div class="cell_output"><pre>2026-11-23 06:15:27.381095: E tensorflow/core/framework/node_def_util.cc:680]</pre></div>'
+        '<div class="cell_output"><pre>W0000 00:00:1795414541.581092   25643 tf_tfl_flatbuffer_helpers.cc:364]</pre></div>'
+        '<div class="cell_output"><pre>.venv/lib/python3.11/site-packages/keras/src/models/functional.py:241: UserWarning: The structure</pre></div>'
+        "<p>a NaN loss stops the run</p>"
+    )
+    found = forbidden_in_outputs(page)
+    assert [f.split(":")[0] for f in found] == [
+        "a NaN number",
+        "a TensorFlow warning",
+        "a TFLite runtime log",
+        "a NaN number",
+        "a TensorFlow or absl C++ log",
+        "a TensorFlow or absl C++ log",
+        "a warning from Keras or TensorFlow",
+    ], found
+    assert not forbidden_in_outputs('<div class="cell_output"><pre>nano 0.5, financial, TerminateOnNaN</pre></div>')
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_built_page_shows_no_nan_and_no_runtime_logs(chapter: Path) -> None:
+    page = require(HTML / chapter.with_suffix(".html")).read_text()
+    assert "cell_output" in page, f"{chapter.name}: no cell outputs in the built page"
+    found = forbidden_in_outputs(page)
+    assert not found, f"{chapter.name}:\n" + "\n".join(found)
+
+
 # The browser checks.
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:

@@ -328,3 +328,35 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
     assert healthy["collapsed"] is False
     assert healthy["collapse"]["alive_units"] > 0 and healthy["collapse"]["predicted_classes"] == 3
     assert healthy["collapse"]["train_loss_vs_chance"] < 0.9 and healthy["collapse"]["advice"] == ""
+
+
+def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
+    """Regression (issue 16): `train_run` predicted the test set with `model.predict`, so a chapter that
+    trains many runs in one kernel printed TensorFlow's retracing warnings into its page.
+    `predict_batches` gives the same probabilities and logs nothing."""
+    import logging
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from fer_utils.models import build_paper_cnn
+    from fer_utils.training import predict_batches
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    images = np.random.default_rng(0).uniform(0, 255, (10, 16, 16, 1)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(10, "int64"))).batch(4)
+    try:
+        for seed in range(7):
+            keras.utils.set_random_seed(seed)
+            model = build_paper_cnn(num_classes=3, input_shape=(16, 16, 1))
+            probabilities = predict_batches(model, dataset)
+            assert probabilities.shape == (10, 3)
+            assert np.allclose(probabilities, np.asarray(model(images, training=False)), atol=1e-6)
+    finally:
+        logger.removeHandler(handler)
+    assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]

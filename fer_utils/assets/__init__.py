@@ -37,3 +37,8 @@ def cremad_index_dir() -> Path:
 def ravdess_clip_path() -> Path:
     """One real RAVDESS clip, `01-01-08-02-01-01-19.mp4` (actor 19, surprised, strong; CC BY-NC-SA 4.0)."""
     return real_media_dir() / "ravdess_clip" / "01-01-08-02-01-01-19.mp4"
+
+
+def diffusionfer_dir() -> Path:
+    """DiffusionFER-S: 1,289 generated (not photographed) faces, 96 px gray, 7 class folders (CC0 1.0)."""
+    return Path(str(files("fer_utils.assets") / "diffusionfer"))
