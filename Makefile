@@ -23,10 +23,11 @@ help:
 	@echo "make test   - install, lint and run the whole test suite (includes make book)"
 	@echo "make release-check - the version, _config.yml, install cells and CHANGELOG.md agree (before tagging)"
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-peer.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-peer.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@

@@ -56,10 +56,23 @@ FAVICON_SVG = (
 )
 
 
+# Printed outputs wrap at the page's width instead of scrolling: a chapter's verdict lines ("... larger
+# than the spread over seeds") must be readable without scrolling sideways. Jupyter Book includes every
+# .css file of `_static` in every page.
+OUTPUT_CSS = """/* fer_book: long printed lines wrap (no horizontal scroll box for a verdict) */
+div.cell_output pre, div.cell_output .output pre {
+  white-space: pre-wrap;
+  overflow-wrap: anywhere;
+}
+"""
+
+
 def write_build_assets(stage: Path, cache: Path) -> None:
-    """Put what the HTML build serves from `_static` into the stage: the widgets bundle and the favicon."""
+    """Put what the HTML build serves from `_static` into the stage: the widgets bundle, the favicon and
+    the stylesheet that wraps printed outputs."""
     vendor_widgets_js(stage, cache)
     (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG)
+    (stage / "_static" / "fer_outputs.css").write_text(OUTPUT_CSS)
 
 
 def jupyter_book_executable() -> str:

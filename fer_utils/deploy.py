@@ -478,10 +478,18 @@ def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.nda
 
     canvas = to_uint8(image)
     canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR) if canvas.ndim == 2 else canvas[..., :3].copy()
+    # The label scales with the frame (a frame is often shown a third of its size) and sits on a black
+    # band, so that it stays readable on any background.
+    scale = max(0.5, max(canvas.shape[:2]) / 400)
+    thickness = max(1, round(scale * 1.5))
     for p in predictions:
-        cv2.rectangle(canvas, (p.x, p.y), (p.x + p.w, p.y + p.h), (0, 255, 0), 2)
+        cv2.rectangle(canvas, (p.x, p.y), (p.x + p.w, p.y + p.h), (0, 255, 0), thickness + 1)
         label = f"{p.emotion} {p.probabilities[p.emotion]:.2f}"
-        cv2.putText(canvas, label, (p.x, max(12, p.y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+        (width, height), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = max(0, p.y - height - baseline - 6)
+        cv2.rectangle(canvas, (p.x, top), (p.x + width + 6, top + height + baseline + 6), (0, 0, 0), -1)
+        origin = (p.x + 3, top + height + 3)
+        cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness, cv2.LINE_AA)
     return canvas
 
 

