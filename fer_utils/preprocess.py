@@ -659,6 +659,13 @@ def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
     return next(iter(sorted(listed - {printable(p) for p in paths})), None)
 
 
+def crop_side(out_dir: Path) -> int | None:
+    """The side (px) of the crops a preprocessing run wrote into `out_dir` (its recorded settings), or
+    None for a crops folder without records (made by hand or by an older version)."""
+    stored = _stored(Path(out_dir) / PARTS_DIR / SETTINGS_NAME)
+    return int(stored["size"]) if stored and "size" in stored else None
+
+
 def claim_folder(out_dir: Path, settings: Settings, source: dict, paths: set[str]) -> None:
     """Record `settings` and `source` in a new output folder, or refuse one made from another source or
     with other settings, or holding a manifest (without records) that lists files not in `paths`

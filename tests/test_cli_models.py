@@ -346,3 +346,16 @@ def test_predict_refuses_an_annotated_copy_it_cannot_write_before_loading_the_mo
     code, printed, err = run_cli(["predict", "--model", str(RunFolder(run).model), str(face), "--out", str(out)])
     assert code == 2 and f"--out {out}: OpenCV cannot write an image named annotated.xyz" in err
     assert printed == "" and not list(tmp_path.iterdir())
+
+
+def test_train_takes_the_crops_side_and_refuses_to_upsample(crops: Path, tmp_path: Path) -> None:
+    """Regression (issue 19): `preprocess --size 32` then a plain `train` trained at 180 px on upsampled
+    crops. `train` now reads the crops' side; a larger --size is refused, naming both sizes."""
+    code, out, err = run_cli(
+        ["train", "--crops", str(crops), "--out", str(tmp_path / "run"), "--epochs", "1", "--seed", "0"]
+    )
+    assert code == 0, err
+    assert RunFolder(tmp_path / "run").config()["image_size"] == [SIDE, SIDE]
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(tmp_path / "big"), "--size", "64"])
+    assert code == 2 and f"--size 64 is larger than the crops in {crops} ({SIDE}×{SIDE} px" in err
+    assert not (tmp_path / "big").exists(), "nothing written"

@@ -69,7 +69,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from fer_utils.errors import TrainingError
     from fer_utils.outputs import check_outputs
-    from fer_utils.preprocess import load_manifest
+    from fer_utils.preprocess import crop_side, load_manifest
     from fer_utils.training import TrainConfig, check_config, check_run_dir, collapse_message, train_run
 
     paper_only = [f"--{name}" for name in PAPER_CNN_OPTIONS if getattr(args, name) is not None]
@@ -79,8 +79,15 @@ def _train(args: argparse.Namespace) -> int:
             "be recorded but never applied: leave them out, or train --model paper-cnn"
         )
     given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
-    if args.size is not None:
-        given["image_size"] = (args.size, args.size)
+    crops_side = crop_side(args.crops)  # as `preprocess --size` recorded it
+    if args.size is not None and crops_side is not None and args.size > crops_side:
+        raise TrainingError(
+            f"--size {args.size} is larger than the crops in {args.crops} ({crops_side}×{crops_side} px, "
+            f"preprocess --size {crops_side}): training would upsample them. Leave --size out to train at "
+            f"{crops_side}, or preprocess again with --size {args.size}"
+        )
+    if args.size is not None or crops_side is not None:
+        given["image_size"] = (args.size or crops_side,) * 2
     config = replace(TrainConfig(), **given)
     check_config(config)  # before reading the manifest: a bad number fails at once, nothing written
     check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
@@ -294,7 +301,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--init", choices=INITS, help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)"
     )
-    train.add_argument("--size", type=side, help="input side in pixels, crops are resized (default: the paper's)")
+    train.add_argument(
+        "--size",
+        type=side,
+        help="input side in pixels (default: the crops' side, as preprocess --size wrote them; smaller "
+        "downscales them, larger is refused)",
+    )
     train.add_argument(
         "--patience", type=non_negative_int, help="early-stopping patience in epochs (default: TrainConfig's)"
     )
