@@ -448,10 +448,22 @@ def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
     return found
 
 
+# A quantified group that itself holds a quantifier, e.g. `(\w+)+` or `(a|a*)*`: on a name that almost
+# matches, Python's regex engine tries exponentially many ways (34 s for one 30-character name).
+NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
+
+
 def subject_regex(pattern: str | None) -> re.Pattern | None:
-    """`pattern` compiled, checked to have exactly one group (the subject); DatasetError otherwise."""
+    """`pattern` compiled, checked to have exactly one group (the subject) and no nested quantifier
+    (catastrophic backtracking); DatasetError otherwise."""
     if pattern is None:
         return None
+    if NESTED_QUANTIFIER.search(pattern):
+        raise DatasetError(
+            f"subject pattern {pattern!r} repeats a group that itself repeats (like '(\\w+)+'): on a name that "
+            "almost matches, that takes exponential time. Write the group once, e.g. '^(\\w+)_' instead of "
+            "'^(\\w+)+_'"
+        )
     try:
         regex = re.compile(pattern)
     except re.error as exc:

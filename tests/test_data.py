@@ -442,3 +442,22 @@ def test_cli_index_reports_subjects_and_class_folder_names(tmp_path: Path) -> No
     with contextlib.redirect_stdout(out):
         assert main(["index", "--dataset", "folder", "--root", str(tmp_path)]) == 0
     assert "each image is its own subject: pass --subject-pattern" in out.getvalue()
+
+
+def test_a_subject_pattern_with_a_nested_quantifier_is_refused_before_any_name_is_searched(tmp_path: Path) -> None:
+    """Regression (issue 18, item 17): `^(\\w+)+_` took 34 s per file name that almost matches
+    (catastrophic backtracking). Such a pattern is now refused at once, with a pattern that works."""
+    import time
+
+    import cv2
+    import numpy as np
+
+    (tmp_path / "happy").mkdir()
+    cv2.imwrite(str(tmp_path / "happy" / ("a" * 30 + "!.png")), np.zeros((8, 8), np.uint8))
+    start = time.monotonic()
+    with pytest.raises(DatasetError, match="repeats a group that itself repeats") as refused:
+        index_folder(tmp_path, subject_pattern=r"^(\w+)+_")
+    assert time.monotonic() - start < 1.0
+    assert "e.g. '^(\\w+)_' instead" in str(refused.value)
+    with pytest.raises(DatasetError, match="does not match the subject pattern"):  # the safe form runs, at once
+        index_folder(tmp_path, subject_pattern=r"^(\w+)_")
