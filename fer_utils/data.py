@@ -528,6 +528,11 @@ def _parse_folder(path: Path, root: Path, regex: re.Pattern | None = None) -> di
     emotion = folder_emotion(parts[0])
     if emotion is None:
         raise _Reject(f"unknown class folder {parts[0]!r} (accepted, any case: {', '.join(sorted(FOLDER_SYNONYMS))})")
+    if len(parts) == 3 and folder_emotion(parts[1]) is not None:
+        raise _Reject(
+            f"class folder {parts[1]!r} inside class folder {parts[0]!r}: which is the label? A subfolder of a "
+            "class folder is a subject; move the images to the class folder they belong to"
+        )
     crop = _CROP_NAME.match(path.stem)
     clip_id, frame = (crop.group("clip_id"), int(crop.group("frame"))) if crop else (path.stem, -1)
     subject, source, origin = _subject_of_image(path, parts, clip_id, regex)

@@ -461,3 +461,16 @@ def test_a_subject_pattern_with_a_nested_quantifier_is_refused_before_any_name_i
     assert "e.g. '^(\\w+)_' instead" in str(refused.value)
     with pytest.raises(DatasetError, match="does not match the subject pattern"):  # the safe form runs, at once
         index_folder(tmp_path, subject_pattern=r"^(\w+)_")
+
+
+def test_a_class_folder_inside_another_class_folder_is_rejected_not_made_a_subject(tmp_path: Path) -> None:
+    """Regression (issue 18, item 17): `happy/sad/x.png` became an image of subject "sad" labelled happy."""
+    import cv2
+    import numpy as np
+
+    for rel in ("happy/S01/a.png", "happy/sad/b.png", "sad/S02/c.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / rel), np.zeros((8, 8), np.uint8))
+    index = index_folder(tmp_path)
+    assert sorted(index.clips["subject"]) == ["S01", "S02"]
+    assert "class folder 'sad' inside class folder 'happy'" in reasons(index)["b.png"]
