@@ -85,6 +85,9 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
         Claim("seeds", ">=", 5, "the subject split is repeated over at least 5 seeds"),
         Claim("mean_accuracy", ">=", 0.80, "mean test accuracy on people never seen in training"),
         Claim("collapsed_runs", "==", 0, "runs that collapsed (learnt nothing)"),
+        Claim(
+            "random_collapsed_runs", "==", 0, "random-split runs that collapsed (the contrast uses runs that learned)"
+        ),
     ),
 }
 
