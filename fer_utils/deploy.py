@@ -193,22 +193,6 @@ def deployment_table(
     return table
 
 
-def compare_deployment(
-    model: keras.Model,
-    test_images: np.ndarray,
-    test_labels: np.ndarray,
-    representative: np.ndarray,
-    folder: Path,
-    repeats: int = 30,
-) -> tuple[pd.DataFrame, dict[str, bytes]]:
-    """Size, batch-1 latency and accuracy of Keras float32 vs TFLite float32/float16/int8 on one test set.
-
-    Returns the table (`deployment_table`) and the TFLite flatbuffers (to save the one you deploy).
-    """
-    blobs = {mode: to_tflite(model, mode, representative) for mode in TFLITE_MODES}
-    return deployment_table(model, blobs, test_images, test_labels, folder, repeats), blobs
-
-
 def _prunable(layer: keras.layers.Layer) -> bool:
     """Conv2D and Dense kernels are pruned (they hold almost all weights); biases are kept."""
     return isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))

@@ -111,18 +111,6 @@ def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e
     return Feedback(False, f"{value:g} is {direction} for {what}. Look again at how it is computed.")
 
 
-def check_choice(answer: object, expected: str, what: str, options: Sequence[str] = ()) -> Feedback:
-    """Compare a textual answer (case-insensitive) with the expected one among `options`."""
-    if answer is None:
-        return Feedback(False, f"{UNANSWERED}: replace `None` with {what}.")
-    given = str(answer).strip().lower()
-    if options and given not in {o.lower() for o in options}:
-        return Feedback(False, f"{answer!r} is not one of {list(options)}.")
-    if given == expected.lower():
-        return Feedback(True, f"{what} is {expected!r}.")
-    return Feedback(False, f"{answer!r} is not {what}.")
-
-
 # Chapter 1: the datasets.
 RAVDESS_FIELDS: dict[str, int] = {"emotion": 2, "intensity": 3, "statement": 4, "repetition": 5, "actor": 6}
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")

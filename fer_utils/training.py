@@ -54,7 +54,6 @@ from fer_utils.registry import (
     PAPER_BATCH_SIZE,
     PAPER_IMAGE_SIZE,
     PAPER_INIT,
-    PAPER_LEARNING_RATE,  # noqa: F401 (re-exported: the paper's Adam step, beside the default below)
     PAPER_MODEL,
     PAPER_PROTOCOL,
     PAPER_TEST_SIZE,

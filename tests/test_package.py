@@ -69,26 +69,14 @@ def test_cli_choices_are_the_registry_names() -> None:
     assert _option_choices("preprocess", "--size")[0] == _option_choices("compare", "--size")[0] == registry.PAPER_SIDE
 
 
-def test_the_owning_modules_use_the_registry_names() -> None:
-    from fer_utils import deploy, download, explain, faces, models, preprocess, registry, splits, training
+def test_every_registered_name_has_its_implementation() -> None:
+    """What each owning module defines itself (a builder, a downloader, a detector's search size) covers
+    the registry's names: comparisons that can fail, unlike a constant compared with its own import."""
+    from fer_utils import download, faces, models, registry
 
-    assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES == tuple(models.CANONICAL_INPUTS)
-    assert (splits.PROTOCOLS, faces.DETECTORS, deploy.TFLITE_MODES, explain.CAM_METHODS) == (
-        registry.PROTOCOLS,
-        registry.DETECTORS,
-        registry.TFLITE_MODES,
-        registry.CAM_METHODS,
-    )
+    assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES
     assert ("ravdess", "cremad", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
     assert set(faces.DEFAULT_MAX_SIDES) == set(registry.FACE_DETECTORS)
-    assert preprocess.DEFAULT_SIZE == registry.PAPER_SIDE and preprocess.DEFAULT_FRAMES == registry.PAPER_FRAMES
-    config = training.TrainConfig()
-    assert (config.model, config.image_size, config.protocol, config.batch_size) == (
-        registry.PAPER_MODEL,
-        registry.PAPER_IMAGE_SIZE,
-        registry.PAPER_PROTOCOL,
-        registry.PAPER_BATCH_SIZE,
-    )
 
 
 def test_cli_help_imports_no_heavy_library() -> None:
