@@ -577,8 +577,10 @@ def test_stopping_the_run_stops_its_workers_and_keeps_finished_clips(
 
     out = tmp_path / "crops"
     command = [*PREPROCESS, "--dataset", "ravdess", "--src", str(sample_dir), "--out", str(out)]
+    # dlib's CNN detector: each clip takes long enough that a run which ignored the stop would visibly go
+    # on to the end of the 32 clips, even on a fast machine (with HOG it could finish within the wait).
     run = subprocess.Popen(
-        [*command, "--workers", "2", "--quiet"],
+        [*command, "--detector", "dlib-cnn", "--workers", "2", "--quiet"],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         start_new_session=True,
         stdout=subprocess.PIPE,
