@@ -470,8 +470,10 @@ def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.nda
         cv2.rectangle(canvas, (p.x, p.y), (p.x + p.w, p.y + p.h), (0, 255, 0), thickness + 1)
         label = f"{p.emotion} {p.probabilities[p.emotion]:.2f}"
         (width, height), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        top = max(0, p.y - height - baseline - 6)
-        cv2.rectangle(canvas, (p.x, top), (p.x + width + 6, top + height + baseline + 6), (0, 0, 0), -1)
+        band = height + baseline + 6
+        above = p.y - thickness - 1 - band  # the band sits on the box's top edge, not over it
+        top = above if above >= 0 else p.y + thickness + 2  # no room above the face: inside the box
+        cv2.rectangle(canvas, (p.x, top), (p.x + width + 6, top + band), (0, 0, 0), -1)
         origin = (p.x + 3, top + height + 3)
         cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness, cv2.LINE_AA)
     return canvas
