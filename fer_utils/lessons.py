@@ -89,6 +89,17 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "random_collapsed_runs", "==", 0, "random-split runs that collapsed (the contrast uses runs that learned)"
         ),
     ),
+    "10_seven_expressions": (
+        Claim("seeds", ">=", 3, "the model trained on generated faces is repeated over at least 3 seeds"),
+        Claim("real_frames", ">=", 250, "real frames scored, the same for every model (fewest over runs)"),
+        Claim("collapsed_runs", "==", 0, "runs that collapsed (learnt nothing)"),
+        Claim(
+            "peer_f1_lead_over_spread",
+            ">",
+            0.0,
+            "the peer (real photographs) leads on real macro F1 beyond the spread: lead - std over seeds",
+        ),
+    ),
 }
 
 

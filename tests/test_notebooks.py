@@ -46,10 +46,10 @@ def markdown(nb: dict) -> str:
     return "\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "markdown")
 
 
-def test_there_are_nine_chapters_named_nn_slug() -> None:
+def test_there_are_ten_chapters_named_nn_slug() -> None:
     names = [p.stem for p in NOTEBOOKS]
-    assert len(names) == 9, names
-    assert [n[:3] for n in names] == [f"{i:02d}_" for i in range(1, 10)]
+    assert len(names) == 10, names
+    assert [n[:3] for n in names] == [f"{i:02d}_" for i in range(1, 11)]
     assert all(re.fullmatch(r"\d\d_[a-z0-9_]+", n) for n in names)
 
 
