@@ -212,8 +212,8 @@ def _inside_square(image: np.ndarray, box: object, size: int, margin: float) -> 
     """The reference answer of `check_crop_inside`: `square_region` shifted inside the image, gray, resized."""
     import cv2
 
+    from fer_utils.crops import square_region
     from fer_utils.faces import to_gray
-    from fer_utils.preprocess import square_region
 
     gray = to_gray(image)
     height, width = gray.shape
@@ -232,8 +232,8 @@ def check_crop_inside(
     stay inside the image instead of repeating its edge pixels. Checked on a real RAVDESS still with the
     box `detector` finds, and on the same still cut so that the face touches the top-left corner."""
     from fer_utils.assets import still_paths
+    from fer_utils.crops import crop_face
     from fer_utils.faces import Box
-    from fer_utils.preprocess import crop_face
     from fer_utils.video import read_image
 
     still = read_image(still_paths()[0])
