@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fer_utils.errors import DetectorError, FerError, ImageError, SetupError
+from fer_utils.errors import DetectorError, ImageError, SetupError
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, NO_DETECTOR
 
 # Detection runs on a copy whose longest side is at most this many pixels ("auto": per detector).
@@ -211,14 +211,14 @@ def dlib_weights(name: str) -> Path:
     """
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FerError(
+        raise SetupError(
             f"{WEIGHTS_PACKAGE} is not installed (pip install face-recognition-models); dlib's {name} comes from it"
         )
     for folder in spec.submodule_search_locations:
         path = Path(folder) / "models" / name
         if path.is_file():
             return path
-    raise FerError(f"{name} is missing from {list(spec.submodule_search_locations)} (reinstall {WEIGHTS_PACKAGE})")
+    raise SetupError(f"{name} is missing from {list(spec.submodule_search_locations)} (reinstall {WEIGHTS_PACKAGE})")
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""Crop → grayscale → resize, and the resumable, parallel dataset run that writes crops + manifest.
+"""The resumable, parallel dataset run that writes face crops + manifest (the crop itself is
+fer_utils.crops's, the manifest's contract fer_utils.manifest's, the output folder's records
+fer_utils.preprocess_folder's).
 
 The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
 to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see

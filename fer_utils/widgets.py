@@ -126,14 +126,14 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
     }
 
     def draw(detector: str, margin: float, align: bool) -> Figure:
-        image = image_bgr
-        boxes = make_detector(detector).detect(image)
+        image, finder = image_bgr, make_detector(detector)
+        boxes = finder.detect(image)
         if not boxes:
             return plots.image_grid([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], [f"{detector}: no face"], ncols=1, size=4)
         points = landmarker.landmarks(image, boxes[0])
         if align:
             image, points = align_face(image, points)
-            boxes = make_detector(detector).detect(image) or boxes
+            boxes = finder.detect(image) or boxes
         crop = crop_face(image, boxes[0], margin=margin)
         fig = plots.detection_figure(
             cv2.cvtColor(image, cv2.COLOR_BGR2RGB),
