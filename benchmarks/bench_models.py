@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 def comparison(folder: Path, repeats: int) -> pd.DataFrame:
     """One row per model: params, GFLOPs, size, latency at batch 1 and 64, canonical params."""
     from fer_utils.deploy import keras_latency
-    from fer_utils.models import CANONICAL_INPUTS, MODEL_BUILDERS, build_model, count_flops, count_params
-    from fer_utils.registry import PAPER_CLASSES, PAPER_INPUT_SHAPE
+    from fer_utils.models import MODEL_BUILDERS, build_model, count_flops, count_params
+    from fer_utils.registry import CANONICAL_INPUTS, PAPER_CLASSES, PAPER_INPUT_SHAPE
 
     rows, rng = [], np.random.default_rng(0)
     for name in MODEL_BUILDERS:
@@ -86,10 +86,10 @@ def throughput(crops: Path, epochs: int, batch_size: int = 32) -> dict[str, floa
     import keras
 
     from fer_utils.data import classes_in
+    from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import build_paper_cnn
-    from fer_utils.preprocess import load_manifest
     from fer_utils.registry import PAPER_IMAGE_SIZE
-    from fer_utils.training import class_indices, load_images, make_dataset, usable_frames
+    from fer_utils.training import class_indices, load_images, make_dataset
 
     frames = usable_frames(load_manifest(crops))
     classes = classes_in(frames)

@@ -86,8 +86,9 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
     """The naive baseline: decode every frame, detect at full resolution, crop the largest face, one process."""
     import cv2
 
+    from fer_utils.crops import crop_face
     from fer_utils.faces import make_detector
-    from fer_utils.preprocess import crop_face, encode_png
+    from fer_utils.preprocess import encode_png
 
     start = time.perf_counter()
     model = make_detector(detector, max_side=None)

@@ -60,8 +60,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from fer_utils.preprocess import load_manifest
-    from fer_utils.training import TrainConfig, train_run, usable_frames
+    from fer_utils.manifest import load_manifest, usable_frames
+    from fer_utils.training import TrainConfig, train_run
 
     crops = crops_for(args.data, args.data_dir)
     frames = usable_frames(load_manifest(crops))

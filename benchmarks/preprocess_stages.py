@@ -198,8 +198,10 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
     """Crop, PNG encoding (compression levels), atomic write and the completion record of 6 frames."""
     import cv2
 
+    from fer_utils.crops import crop_face
     from fer_utils.faces import make_detector
-    from fer_utils.preprocess import atomic_write_bytes, crop_face, encode_png
+    from fer_utils.preprocess import encode_png
+    from fer_utils.preprocess_folder import atomic_write_bytes
 
     box = make_detector("dlib-hog").detect(frames[0])[0]
     crops = [crop_face(f, box) for f in frames]
@@ -236,20 +238,16 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
 
 def pandas_record(rows: list[dict]) -> bytes:
     """A completion record as the reference wrote it: a DataFrame, then `to_csv`."""
-    from fer_utils.preprocess import _csv_bytes, manifest_frame
+    from fer_utils.manifest import csv_bytes, manifest_frame
 
-    return _csv_bytes(manifest_frame(rows))
+    return csv_bytes(manifest_frame(rows))
 
 
 def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """Writing one clip's completion record (6 manifest rows as CSV, atomically, each time to a new
     file): pandas vs the csv module."""
-    from fer_utils.preprocess import (
-        Settings,
-        _frame_row,
-        atomic_write_bytes,
-        part_bytes,
-    )
+    from fer_utils.preprocess import Settings, _frame_row
+    from fer_utils.preprocess_folder import atomic_write_bytes, part_bytes
 
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c"}
     rows = [_frame_row(clip, i, None, out, Settings(), [], None) for i in range(FRAMES)]
@@ -270,13 +268,8 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """A worker's whole per-clip work (what `process_clip` does, then the completion record), with the
     reference and the adopted decoder threads and search."""
     from fer_utils.faces import make_detector
-    from fer_utils.preprocess import (
-        Settings,
-        _part_path,
-        atomic_write_bytes,
-        clip_rows,
-        part_bytes,
-    )
+    from fer_utils.preprocess import Settings, clip_rows
+    from fer_utils.preprocess_folder import atomic_write_bytes, part_bytes, part_path
     from fer_utils.video import (
         DECODER_THREADS,
         check_media,
@@ -291,7 +284,7 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     def work(settings: Settings, decode, record) -> None:
         check_media(path)
         frames = decode(frame_indices(frame_count(path), FRAMES))
-        atomic_write_bytes(_part_path(out, clip), record(clip_rows(clip, frames, out, settings, detector)))
+        atomic_write_bytes(part_path(out, clip), record(clip_rows(clip, frames, out, settings, detector)))
 
     options = (
         (

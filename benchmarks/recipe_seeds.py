@@ -79,7 +79,8 @@ def london_crops(work: Path) -> Path:
     """Crop the 204 London faces (96×96) into `work/crops` once; the subject column is the person's id."""
     from fer_utils.assets import london_faces_dir
     from fer_utils.data import index_dataset
-    from fer_utils.preprocess import MANIFEST_NAME, load_manifest, preprocess_dataset
+    from fer_utils.manifest import MANIFEST_NAME, load_manifest
+    from fer_utils.preprocess import preprocess_dataset
 
     crops = work / "crops"
     if (crops / MANIFEST_NAME).is_file():
@@ -123,7 +124,7 @@ def result_row(recipe: str, seed: int, run_dir: Path) -> dict:
 
 def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], save: Callable[[dict], None]) -> None:
     """Train every recipe × seed in this process (a run folder already complete is read, not retrained)."""
-    from fer_utils.preprocess import load_manifest
+    from fer_utils.manifest import load_manifest
     from fer_utils.runs import RunFolder
     from fer_utils.training import TrainConfig, train_run
 

@@ -24,6 +24,7 @@ from fer_book.npm import (
     vendor_files,
 )
 from fer_utils.errors import ModelFileError
+from fer_utils.runs import METRICS_FILE
 
 # Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:
 # Jupyter Book adds every .js/.css found there to EVERY page as a classic script, which breaks ES
@@ -68,8 +69,8 @@ def licenses_text() -> str:
 
 
 def model_accuracy(model_path: Path) -> float | None:
-    """The frame accuracy in the run's `metrics.json` beside a model, if there is one."""
-    metrics = Path(model_path).parent / "metrics.json"
+    """The frame accuracy in the run's metrics file (`runs.METRICS_FILE`) beside a model, if there is one."""
+    metrics = Path(model_path).parent / METRICS_FILE
     if not metrics.is_file():
         return None
     test = json.loads(metrics.read_text()).get("test", {})
@@ -90,7 +91,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     """Write `model_path` (.keras, with its classes.json) as `model.tflite` (float32) and `model.json` into
     `static`: classes, input shape, and `about` (trained_on, accuracy, license, ... shown on the page).
 
-    This is how the book chooses the demo's model; `about["accuracy"]` defaults to the run's metrics.json.
+    This is how the book chooses the demo's model; `about["accuracy"]` defaults to the run's metrics file.
     """
     from fer_utils.deploy import to_tflite
     from fer_utils.models import load_classes, load_model

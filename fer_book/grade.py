@@ -138,15 +138,23 @@ def book_chapters(root: Path | None = None) -> dict[str, Chapter]:
 
 
 def checker_names() -> frozenset[str]:
-    """`exercises` and the functions and classes `fer_utils.exercises` defines (checkers, `Feedback`, helpers)."""
+    """`exercises` and the functions and classes the `fer_utils.exercises` package defines in its chapter
+    modules (`ch01` … `ch09`) and `feedback` (checkers, `Feedback`, helpers)."""
+    import importlib
     import inspect
+    import pkgutil
 
     from fer_utils import exercises
 
+    modules = [exercises] + [
+        importlib.import_module(f"{exercises.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(exercises.__path__)
+    ]
     defined = {
         name
-        for name, value in vars(exercises).items()
-        if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == exercises.__name__
+        for module in modules
+        for name, value in vars(module).items()
+        if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__.startswith(exercises.__name__)
     }
     return frozenset(defined | {CHECKERS_MODULE})
 

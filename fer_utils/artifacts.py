@@ -219,7 +219,7 @@ def ensure_crops(
     preprocessing run is itself resumable and writes its manifest last and atomically, so the
     folder is complete exactly when `manifest.csv` exists; an interrupted run resumes where it stopped.
     """
-    from fer_utils.preprocess import MANIFEST_NAME
+    from fer_utils.manifest import MANIFEST_NAME
 
     generated = dataset == GENERATED_DATASET
     detector = detector or (NO_DETECTOR if generated else DEFAULT_DETECTOR)
@@ -282,7 +282,7 @@ def ensure_run(
     spec = {"crops": str(Path(crops).resolve()), "subjects": chosen, "code": code, **asdict(config)}
 
     def train(tmp: Path) -> None:
-        from fer_utils.preprocess import load_manifest
+        from fer_utils.manifest import load_manifest
         from fer_utils.training import train_run
 
         frames = load_manifest(crops)
@@ -321,14 +321,6 @@ def load_run(run_dir: Path) -> dict:
 
     run = RunFolder(run_dir)
     return {"config": run.config(), "metrics": run.metrics(), "history": run.history()}
-
-
-def run_predictions(run_dir: Path):
-    """(test frames, class probabilities, classes) of a run, as saved by the run itself (no re-split,
-    no re-prediction)."""
-    from fer_utils.runs import load_test_predictions
-
-    return load_test_predictions(run_dir)
 
 
 DEMO_MODEL_DIR = "demo_model"

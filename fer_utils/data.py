@@ -5,12 +5,12 @@ into one table (see ARCHITECTURE.md, "Clip index"): `path, dataset, emotion, sub
 every field the name carries. Files that do not follow the naming go to `DatasetIndex.rejected` with
 the reason; nothing is guessed and nothing is silently dropped. Hidden files and documentation
 (`*.md`, `*.txt`, `*.csv`, `*.json`, `*.pdf`, `*.yml`) beside the data are not dataset files and are
-skipped.
+skipped. Folders of classes (any collection of labelled images, and the crops preprocessing writes)
+are indexed in `fer_utils.folders`, on this module's machinery.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import re
 from collections.abc import Callable, Collection, Iterator
@@ -136,17 +136,17 @@ _MEAD_SUBJECT = re.compile(r"^[MW]\d{3}$")
 _MEAD_LEVEL = re.compile(r"^level_([1-3])$")
 _MEAD_CLIP = re.compile(r"^\d{3}$")
 _CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
-_CROP_NAME = re.compile(r"^(?P<clip_id>.+)_f(?P<frame>\d{4,})$")
+CROP_NAME = re.compile(r"^(?P<clip_id>.+)_f(?P<frame>\d{4,})$")
 # A folder image whose name another file also has gets `<stem>-<8 hex>` (hash of its relative path).
-_DISAMBIGUATED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}$")
+DISAMBIGUATED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}$")
 
 REJECTED_COLUMNS: tuple[str, ...] = ("path", "reason")
 
-# A parser maps one file (and the dataset root) to a row dict, or raises _Reject with the reason.
+# A parser maps one file (and the dataset root) to a row dict, or raises Reject with the reason.
 Parser = Callable[[Path, Path], dict]
 
 
-class _Reject(Exception):
+class Reject(Exception):
     """Raised by a parser when a file does not follow the dataset's naming (message = reason)."""
 
 
@@ -167,7 +167,7 @@ def classes_in(df: pd.DataFrame) -> list[str]:
     return [e for e in EMOTIONS if e in present]
 
 
-def _check_root(root: Path) -> Path:
+def check_root(root: Path) -> Path:
     """The absolute root, or a DatasetError if it is missing or not a folder."""
     root = Path(root).expanduser()
     if not root.exists():
@@ -177,7 +177,7 @@ def _check_root(root: Path) -> Path:
     return root.resolve()
 
 
-def _data_files(root: Path) -> Iterator[Path]:
+def data_files(root: Path) -> Iterator[Path]:
     """Every file below `root` (any depth) that may be a dataset file: not hidden, not documentation."""
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
@@ -211,7 +211,7 @@ def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return kept, rejected
 
 
-def _index_files(
+def index_files(
     name: str, root: Path, parse: Parser, columns: tuple[str, ...], post: RowsHook | None = None
 ) -> DatasetIndex:
     """Run `parse` over every data file below `root`; collect rows and rejections; refuse empty results.
@@ -221,13 +221,13 @@ def _index_files(
     """
     import pandas as pd
 
-    root = _check_root(root)
+    root = check_root(root)
     rows: list[dict] = []
     rejected: list[dict] = []
-    for path in _data_files(root):
+    for path in data_files(root):
         try:
             rows.append({"path": str(path), "dataset": name, **parse(path, root)})
-        except _Reject as why:
+        except Reject as why:
             rejected.append({"path": str(path), "reason": str(why)})
     rows, duplicates = _reject_duplicates(post(rows, root) if post else rows)
     rejected.extend(duplicates)
@@ -247,7 +247,7 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
     """Fields of one RAVDESS file name `MM-VV-EE-II-SS-RR-AA.mp4`, checked against the codebook."""
     match = _RAVDESS_NAME.match(path.stem)
     if not match:
-        raise _Reject("name is not the 7-part RAVDESS identifier MM-VV-EE-II-SS-RR-AA")
+        raise Reject("name is not the 7-part RAVDESS identifier MM-VV-EE-II-SS-RR-AA")
     modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
     checks = (
         (modality, RAVDESS_MODALITIES, "modality"),
@@ -259,21 +259,21 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
     )
     for code, table, field in checks:
         if code not in table:
-            raise _Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
+            raise Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
     if not 1 <= int(actor) <= 24:
-        raise _Reject(f"unknown actor code {actor!r} (01..24)")
+        raise Reject(f"unknown actor code {actor!r} (01..24)")
     if emotion == "01" and intensity == "02":
-        raise _Reject("neutral has no strong intensity (02) in RAVDESS")
+        raise Reject("neutral has no strong intensity (02) in RAVDESS")
     expected_suffix = ".wav" if modality == "03" else ".mp4"
     if path.suffix.lower() != expected_suffix:
-        raise _Reject(f"modality {modality} files are {expected_suffix}, not {path.suffix or 'extensionless'}")
+        raise Reject(f"modality {modality} files are {expected_suffix}, not {path.suffix or 'extensionless'}")
     if modality not in modalities:
-        raise _Reject(
+        raise Reject(
             f"modality {modality} ({RAVDESS_MODALITIES[modality]}) not selected (modalities={tuple(modalities)})"
         )
     folder = path.parent.name
     if folder.startswith("Actor_") and folder != f"Actor_{actor}":
-        raise _Reject(f"actor {actor} in the name but the file is in folder {folder}")
+        raise Reject(f"actor {actor} in the name but the file is in folder {folder}")
     return {
         "emotion": RAVDESS_EMOTIONS[emotion],
         "subject": f"Actor_{actor}",
@@ -311,22 +311,22 @@ def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetI
         "repetition",
         "actor",
     )
-    return _index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
+    return index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
 
 
 def _parse_savee(path: Path, root: Path) -> dict:
     """Fields of one SAVEE clip `<speaker>/<code><nn>.avi`, e.g. `KL/sa03.avi`."""
     if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise _Reject(f"not a video file ({path.suffix or 'no extension'})")
+        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
     speaker = path.parent.name
     if speaker not in SAVEE_SPEAKERS:
-        raise _Reject(f"folder {speaker!r} is not a SAVEE speaker ({', '.join(SAVEE_SPEAKERS)})")
+        raise Reject(f"folder {speaker!r} is not a SAVEE speaker ({', '.join(SAVEE_SPEAKERS)})")
     match = _SAVEE_NAME.match(path.stem)
     if not match:
         loose = _SAVEE_LOOSE.match(path.stem)
         if loose and loose.group(1) not in SAVEE_EMOTIONS:
-            raise _Reject(f"unknown emotion code {loose.group(1)!r} (known: {', '.join(SAVEE_EMOTIONS)})")
-        raise _Reject("name is not <emotion code><2-digit sentence number>, e.g. sa03")
+            raise Reject(f"unknown emotion code {loose.group(1)!r} (known: {', '.join(SAVEE_EMOTIONS)})")
+        raise Reject("name is not <emotion code><2-digit sentence number>, e.g. sa03")
     code, sentence = match.groups()
     return {
         "emotion": SAVEE_EMOTIONS[code],
@@ -339,28 +339,28 @@ def _parse_savee(path: Path, root: Path) -> dict:
 
 def index_savee(root: Path) -> DatasetIndex:
     """Index SAVEE's audio-visual clips laid out as `<root>/.../<DC|JE|JK|KL>/<code><nn>.avi`."""
-    return _index_files("savee", root, _parse_savee, ("emotion", "subject", "clip_id", "emotion_code", "sentence"))
+    return index_files("savee", root, _parse_savee, ("emotion", "subject", "clip_id", "emotion_code", "sentence"))
 
 
 def _parse_mead(path: Path, root: Path) -> dict:
     """Fields of one MEAD clip `<subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4`."""
     if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise _Reject(f"not a video file ({path.suffix or 'no extension'})")
+        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
     parts = path.relative_to(root).parts
     if len(parts) < 6 or parts[-5] != "video":
-        raise _Reject("path is not <subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4")
+        raise Reject("path is not <subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4")
     subject, _, view, emotion, level, _ = parts[-6:]
     if not _MEAD_SUBJECT.match(subject):
-        raise _Reject(f"subject folder {subject!r} is not M### or W###")
+        raise Reject(f"subject folder {subject!r} is not M### or W###")
     if view not in MEAD_VIEWS:
-        raise _Reject(f"unknown view {view!r} (known: {', '.join(MEAD_VIEWS)})")
+        raise Reject(f"unknown view {view!r} (known: {', '.join(MEAD_VIEWS)})")
     if emotion not in MEAD_EMOTIONS:
-        raise _Reject(f"unknown emotion folder {emotion!r} (known: {', '.join(MEAD_EMOTIONS)})")
+        raise Reject(f"unknown emotion folder {emotion!r} (known: {', '.join(MEAD_EMOTIONS)})")
     level_match = _MEAD_LEVEL.match(level)
     if not level_match:
-        raise _Reject(f"intensity folder {level!r} is not level_1, level_2 or level_3")
+        raise Reject(f"intensity folder {level!r} is not level_1, level_2 or level_3")
     if not _MEAD_CLIP.match(path.stem):
-        raise _Reject(f"clip name {path.name!r} is not a 3-digit number")
+        raise Reject(f"clip name {path.name!r} is not a 3-digit number")
     return {
         "emotion": MEAD_EMOTIONS[emotion],
         "subject": subject,
@@ -375,19 +375,19 @@ def _parse_mead(path: Path, root: Path) -> dict:
 def index_mead(root: Path) -> DatasetIndex:
     """Index MEAD videos unpacked as `<root>/.../M003/video/front/angry/level_1/001.mp4` (all views)."""
     columns = ("emotion", "subject", "clip_id", "view", "mead_emotion", "level", "clip_number")
-    return _index_files("mead", root, _parse_mead, columns)
+    return index_files("mead", root, _parse_mead, columns)
 
 
 def _parse_cremad(path: Path, root: Path) -> dict:
     """Fields of one CREMA-D clip `<actor>_<sentence>_<EMO>_<level>.flv`, e.g. `1001_DFA_ANG_XX.flv`."""
     suffix = path.suffix.lower()
     if suffix in (".wav", ".mp3"):
-        raise _Reject("audio-only file (CREMA-D's AudioWAV/AudioMP3); the video clips are VideoFlash/*.flv")
+        raise Reject("audio-only file (CREMA-D's AudioWAV/AudioMP3); the video clips are VideoFlash/*.flv")
     if suffix not in VIDEO_SUFFIXES:
-        raise _Reject(f"not a video file ({path.suffix or 'no extension'})")
+        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
     match = _CREMAD_NAME.match(path.stem)
     if not match:
-        raise _Reject("name is not <actor>_<sentence>_<EMO>_<level>, e.g. 1001_DFA_ANG_XX")
+        raise Reject("name is not <actor>_<sentence>_<EMO>_<level>, e.g. 1001_DFA_ANG_XX")
     actor, sentence, emotion, level = match.groups()
     checks = (
         (sentence, CREMAD_SENTENCES, "sentence"),
@@ -396,9 +396,9 @@ def _parse_cremad(path: Path, root: Path) -> dict:
     )
     for code, table, field in checks:
         if code not in table:
-            raise _Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
+            raise Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
     if int(actor) not in CREMAD_ACTORS:
-        raise _Reject(f"unknown actor {actor!r} ({CREMAD_ACTORS.start}..{CREMAD_ACTORS.stop - 1})")
+        raise Reject(f"unknown actor {actor!r} ({CREMAD_ACTORS.start}..{CREMAD_ACTORS.stop - 1})")
     return {
         "emotion": CREMAD_EMOTIONS[emotion],
         "subject": actor,
@@ -419,7 +419,7 @@ def index_cremad(root: Path) -> DatasetIndex:
     unspecified). The audio-only copies (`.wav`, `.mp3`) are listed in `.rejected` with that reason.
     """
     columns = ("emotion", "subject", "clip_id", "actor", "sentence", "emotion_code", "level", "intensity")
-    return _index_files("cremad", root, _parse_cremad, columns)
+    return index_files("cremad", root, _parse_cremad, columns)
 
 
 def _subject_of_id(clip_id: str) -> tuple[str, str] | None:
@@ -442,38 +442,10 @@ def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
     """(origin dataset, subject) encoded in a RAVDESS, CREMA-D, SAVEE or MEAD clip id (also with the
     `-<8 hex>` suffix a folder index adds to tell same-named files apart), or None if unrecognised."""
     found = _subject_of_id(clip_id)
-    base = _DISAMBIGUATED.match(clip_id)
+    base = DISAMBIGUATED.match(clip_id)
     if found is None and base:
         found = _subject_of_id(base.group("base"))
     return found
-
-
-# A quantified group that itself holds a quantifier, e.g. `(\w+)+` or `(a|a*)*`: on a name that almost
-# matches, Python's regex engine tries exponentially many ways (34 s for one 30-character name).
-NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
-
-
-def subject_regex(pattern: str | None) -> re.Pattern | None:
-    """`pattern` compiled, checked to have exactly one group (the subject) and no nested quantifier
-    (catastrophic backtracking); DatasetError otherwise."""
-    if pattern is None:
-        return None
-    if NESTED_QUANTIFIER.search(pattern):
-        raise DatasetError(
-            f"subject pattern {pattern!r} repeats a group that itself repeats (like '(\\w+)+'): on a name that "
-            "almost matches, that takes exponential time. Write the group once, e.g. '^(\\w+)_' instead of "
-            "'^(\\w+)+_'"
-        )
-    try:
-        regex = re.compile(pattern)
-    except re.error as exc:
-        raise DatasetError(f"subject pattern {pattern!r} is not a valid regular expression: {exc}") from exc
-    if regex.groups != 1:
-        raise DatasetError(
-            f"subject pattern {pattern!r} must have exactly one group (...) that captures the "
-            f"subject, e.g. '^(S\\d+)_' or '^(\\d+)_'; it has {regex.groups}"
-        )
-    return regex
 
 
 def folder_emotion(name: str) -> str | None:
@@ -481,116 +453,12 @@ def folder_emotion(name: str) -> str | None:
     return FOLDER_SYNONYMS.get(name.strip().lower())
 
 
-def _check_class_folders(root: Path) -> None:
-    """DatasetError naming every top-level folder with images whose name maps to no emotion."""
-    unknown = sorted(
-        {
-            path.relative_to(root).parts[0]
-            for path in _data_files(root)
-            if path.suffix.lower() in IMAGE_SUFFIXES
-            and len(path.relative_to(root).parts) > 1
-            and folder_emotion(path.relative_to(root).parts[0]) is None
-        }
-    )
-    if unknown:
-        raise DatasetError(
-            f"class folder(s) {', '.join(repr(u) for u in unknown)} under {root} map to no emotion; accepted "
-            f"names (any case): {', '.join(sorted(FOLDER_SYNONYMS))}. Rename the folder, or point the root at "
-            "the folder that holds the class folders"
-        )
-
-
-def _subject_of_image(
-    path: Path, parts: tuple[str, ...], clip_id: str, regex: re.Pattern | None
-) -> tuple[str, str, str]:
-    """(subject, where it came from, origin dataset) of one image of a folder dataset."""
-    parsed = subject_of_clip_id(clip_id)
-    origin = parsed[0] if parsed else ""
-    if regex is not None:
-        match = regex.search(path.name)
-        if not match or not match.group(1):
-            raise _Reject(f"file name does not match the subject pattern '{regex.pattern}'")
-        return match.group(1), "pattern", origin
-    if len(parts) == 3:
-        return parts[1], "subfolder", origin
-    if parsed:
-        return parsed[1], "clip id", origin
-    return clip_id, "image", origin
-
-
-def _parse_folder(path: Path, root: Path, regex: re.Pattern | None = None) -> dict:
-    """Fields of one image `<root>/<class>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise _Reject(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")
-    parts = path.relative_to(root).parts
-    if len(parts) not in (2, 3):
-        raise _Reject("image is not in <root>/<class>/ or <root>/<class>/<subject>/")
-    emotion = folder_emotion(parts[0])
-    if emotion is None:
-        raise _Reject(f"unknown class folder {parts[0]!r} (accepted, any case: {', '.join(sorted(FOLDER_SYNONYMS))})")
-    if len(parts) == 3 and folder_emotion(parts[1]) is not None:
-        raise _Reject(
-            f"class folder {parts[1]!r} inside class folder {parts[0]!r}: which is the label? A subfolder of a "
-            "class folder is a subject; move the images to the class folder they belong to"
-        )
-    crop = _CROP_NAME.match(path.stem)
-    clip_id, frame = (crop.group("clip_id"), int(crop.group("frame"))) if crop else (path.stem, -1)
-    subject, source, origin = _subject_of_image(path, parts, clip_id, regex)
-    return {
-        "emotion": emotion,
-        "subject": subject,
-        "clip_id": clip_id,
-        "frame": frame,
-        "origin": origin,
-        "class_folder": parts[0],
-        "subject_source": source,
-    }
-
-
-def _disambiguate(rows: list[dict], root: Path) -> list[dict]:
-    """Give same-named images from different folders or formats (`A/001.png`, `B/001.png`, `x.png`,
-    `x.jpg`) distinct clip ids `<id>-<8 hex of folder/id.suffix>`, so no crop overwrites another.
-    Crop frames of one clip (same folder and format) keep one clip id between them."""
-    homes: dict[str, set[tuple[str, str]]] = {}
-    for row in rows:
-        path = Path(row["path"])
-        homes.setdefault(row["clip_id"], set()).add((path.parent.relative_to(root).as_posix(), path.suffix))
-    for row in rows:
-        if len(homes[row["clip_id"]]) < 2:
-            continue
-        path = Path(row["path"])
-        key = f"{path.parent.relative_to(root).as_posix()}/{row['clip_id']}{path.suffix}"
-        new_id = f"{row['clip_id']}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]}"
-        if row["subject_source"] == "image":
-            row["subject"] = new_id
-        row["clip_id"] = new_id
-    return rows
-
-
-FOLDER_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "frame", "origin", "class_folder", "subject_source")
-
-
 def index_folder(root: Path, subject_pattern: str | None = None) -> DatasetIndex:
-    """Index a folder of classes `<root>/<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
+    """Index a folder of classes `<root>/<class>/[<subject>/]*.png|jpg|jpeg`, one row per image: see
+    `fer_utils.folders.index_class_folders` (imported when called, because that module builds on this one)."""
+    from fer_utils.folders import index_class_folders
 
-    Class folders are named as people name them: `FOLDER_SYNONYMS` maps them, case-insensitively,
-    to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy, `surprise` → surprised …); a
-    folder with images that maps to no emotion is a DatasetError listing the accepted names.
-
-    An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip
-    splits keep its frames together); any other image is its own clip (`frame` = -1). Images with the
-    same name in different folders or formats get distinct clip ids (`<name>-<8 hex>`), so every
-    source file has its own crop. `subject` (with `subject_source` saying which) is, in order:
-    the one group of `subject_pattern` searched in the file name (a file that does not match is
-    rejected); the subfolder in `<root>/<class>/<subject>/`; the actor/speaker encoded in a RAVDESS,
-    CREMA-D, SAVEE or MEAD clip id (`origin` says which); otherwise the image's own clip id, i.e. no
-    two images are known to share a subject, so a subject split degrades to a clip split rather than
-    inventing subjects.
-    """
-    regex = subject_regex(subject_pattern)
-    root = _check_root(root)
-    _check_class_folders(root)
-    return _index_files("folder", root, lambda p, r: _parse_folder(p, r, regex), FOLDER_COLUMNS, post=_disambiguate)
+    return index_class_folders(root, subject_pattern)
 
 
 INDEXERS: dict[str, Callable[..., DatasetIndex]] = {

@@ -1,5 +1,5 @@
 """Light-weight deployment: TFLite conversion and quantization, magnitude pruning, size and latency
-measurements, and emotion prediction on the faces of an image or a video (with annotated output).
+measurements (inference on images and videos is fer_utils.inference).
 
 **Quantization** uses the TFLite converter's post-training modes: `float32` (plain conversion),
 `float16` (weights stored as float16) and `int8` (full integer: weights and activations int8, with
@@ -21,11 +21,9 @@ with the same number of threads TensorFlow uses by default.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keras
@@ -33,7 +31,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, TFLITE_MODES
+from fer_utils.errors import DeployError
+from fer_utils.registry import TFLITE_MODES
 
 
 def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -52,7 +51,7 @@ def quantize_int8(converter: tf.lite.TFLiteConverter, representative: np.ndarray
     """Set `converter` to full integer: int8 weights and activations, whose ranges it measures by
     running `representative` images through the float model; uint8 input and output (raw pixels in)."""
     if representative is None or len(representative) == 0:
-        raise ValueError("int8 quantization needs representative images (a few hundred training crops)")
+        raise DeployError("int8 quantization needs representative images (a few hundred training crops)")
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset(representative)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -69,7 +68,7 @@ def quantize_float16(converter: tf.lite.TFLiteConverter) -> None:
 def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:
     """The model as a TFLite flatbuffer; `int8` needs `representative` raw-pixel images (N, H, W, 1)."""
     if mode not in TFLITE_MODES:
-        raise ValueError(f"unknown TFLite mode {mode!r}; choose one of {TFLITE_MODES}")
+        raise DeployError(f"unknown TFLite mode {mode!r}; choose one of {TFLITE_MODES}")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode == "float16":
         quantize_float16(converter)
@@ -201,7 +200,7 @@ def _prunable(layer: keras.layers.Layer) -> bool:
 def prune_magnitude(model: keras.Model, sparsity: float) -> keras.Model:
     """A copy of `model` with the smallest `sparsity` fraction of each Conv2D/Dense kernel set to 0."""
     if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+        raise DeployError(f"sparsity must be in [0, 1), got {sparsity}")
     pruned = keras.models.clone_model(model)
     pruned.set_weights(model.get_weights())
     for layer in filter(_prunable, pruned.layers):
@@ -228,266 +227,3 @@ class PruningMask(keras.callbacks.Callback):
         """Zero the pruned weights again."""
         for kernel, mask in self.masks:
             kernel.assign(kernel.numpy() * mask)
-
-
-@dataclass(frozen=True)
-class FacePrediction:
-    """One face in one frame: its box, the predicted emotion and every class's probability."""
-
-    frame_index: int
-    face: int
-    x: int
-    y: int
-    w: int
-    h: int
-    emotion: str
-    probabilities: dict[str, float]
-
-
-@dataclass
-class FrameResult:
-    """One frame of an image or video: the frame (BGR or gray, as decoded), its faces (largest first)
-    and each face's model input crop (size×size uint8 gray, same order)."""
-
-    frame_index: int
-    image: np.ndarray
-    faces: list[FacePrediction]
-    crops: list[np.ndarray]
-
-
-def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
-    order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
-    import cv2
-
-    from fer_utils.errors import UnreadableVideoError
-    from fer_utils.video import check_media, read_image
-
-    path = Path(path)
-    if every is not None and every < 1:
-        raise ValueError(f"every must be a positive step or None, got {every}")
-    if check_media(path) == "image":
-        yield 0, read_image(path)
-        return
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not capture.isOpened():
-        capture.release()
-        raise UnreadableVideoError(f"{path.name}: the video container could not be opened (corrupted or truncated?)")
-    step, index, decoded = every or 1, 0, 0
-    try:
-        while capture.grab():
-            if index % step == 0:
-                ok, frame = capture.retrieve()
-                if ok and frame is not None:
-                    decoded += 1
-                    yield index, frame
-            index += 1
-    finally:
-        capture.release()
-    if decoded == 0:
-        raise UnreadableVideoError(f"{path.name}: no frame could be decoded")
-
-
-def video_fps(path: Path) -> float:
-    """The video's frame rate (25 when the container does not say)."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    return fps if fps and fps > 0 else 25.0
-
-
-def refuse_overwrite(source: Path, *targets: Path | None) -> None:
-    """PredictionError if an output path is the input file itself (the user's original is never overwritten)."""
-    from fer_utils.errors import PredictionError
-
-    source = Path(source).resolve()
-    for target in filter(None, targets):
-        target = Path(target)
-        same = target.resolve() == source or (target.exists() and os.path.samefile(target, source))
-        if same:
-            raise PredictionError(
-                f"output {target} is the input file {source.name}: it would be overwritten; choose another output path"
-            )
-
-
-def check_annotated_out(out: Path | None) -> None:
-    """OutputError unless `out` (an annotated copy) is None, a video name (VIDEO_SUFFIXES) or an image
-    format OpenCV can write: checked before any work, not after it."""
-    import cv2
-
-    from fer_utils.errors import OutputError
-
-    if out is not None and Path(out).suffix.lower() not in VIDEO_SUFFIXES and not cv2.haveImageWriter(str(out)):
-        raise OutputError(
-            f"--out {out}: OpenCV cannot write an image named {Path(out).name}; use .png or .jpg, "
-            f"or for a video {', '.join(VIDEO_SUFFIXES)}"
-        )
-
-
-class Recognizer:
-    """The one inference path: face detector + model + classes → a prediction per face and frame.
-
-    `frame(image)` classifies the faces of one image; `stream(path)` does it frame by frame for an
-    image or a video (never holding the video); `predict_media(path, out=…)` returns the table and
-    optionally writes the annotated copy as it goes. The CLI `predict`, the chapter 8 widgets and
-    `predict_media` all call it, so they give the same table for the same media and model.
-    """
-
-    def __init__(self, model: keras.Model, classes: Sequence[str], detector: str | object = DEFAULT_DETECTOR) -> None:
-        from fer_utils.errors import ModelFileError
-        from fer_utils.faces import make_detector
-        from fer_utils.models import check_classes
-
-        height, width = model.input_shape[1:3]
-        if height != width:
-            raise ModelFileError(f"the model's input {height}×{width} is not square like the face crops")
-        self.model, self.size = model, int(height)
-        self.classes = check_classes(model, classes)
-        self.detector = make_detector(detector) if isinstance(detector, str) else detector
-
-    def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
-        """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
-        from fer_utils.preprocess import crop_face
-
-        boxes = self.detector.detect(image)
-        crops = [crop_face(image, box, size=self.size, margin=DEFAULT_MARGIN) for box in boxes]
-        if not crops:
-            return FrameResult(frame_index, image, [], [])
-        probabilities = np.asarray(self.model.predict_on_batch(np.stack(crops)[..., None].astype(np.float32)))
-        faces = [
-            FacePrediction(
-                frame_index,
-                i,
-                box.x,
-                box.y,
-                box.w,
-                box.h,
-                self.classes[int(p.argmax())],
-                {name: float(v) for name, v in zip(self.classes, p)},
-            )
-            for i, (box, p) in enumerate(zip(boxes, probabilities))
-        ]
-        return FrameResult(frame_index, image, faces, crops)
-
-    def stream(self, path: Path, every: int | None = None) -> Iterator[FrameResult]:
-        """`frame` for each (`every`-th) frame of an image or video, one at a time (see `stream_frames`)."""
-        for index, image in stream_frames(Path(path), every):
-            yield self.frame(image, index)
-
-    def table(self, faces: Sequence[FacePrediction]) -> pd.DataFrame:
-        """The predictions as a table (`predictions_table`)."""
-        return predictions_table(faces, self.classes)
-
-    def predict_media(self, path: Path, every: int | None = None, out: Path | None = None) -> pd.DataFrame:
-        """Every face of an image or of every (`every`-th) video frame as a table; with `out`, also the
-        annotated image or mp4v video, written frame by frame into a temporary file renamed at the end."""
-        path = Path(path)
-        refuse_overwrite(path, out)
-        faces: list[FacePrediction] = []
-        with AnnotatedWriter(out, video_fps(path) / (every or 1)) as writer:
-            for result in self.stream(path, every):
-                faces.extend(result.faces)
-                writer.write(annotate(result.image, result.faces))
-        return self.table(faces)
-
-
-class AnnotatedWriter:
-    """Writes annotated frames to `out` (an image: the first frame; otherwise an mp4v video) through a
-    temporary file renamed into place on success; does nothing when `out` is None."""
-
-    def __init__(self, out: Path | None, fps: float) -> None:
-        self.out, self.fps, self.writer, self.image = (Path(out) if out else None), fps, None, None
-        self.tmp = self.out.with_name(f".{self.out.stem}.tmp-{os.getpid()}{self.out.suffix}") if self.out else None
-
-    def __enter__(self) -> AnnotatedWriter:
-        return self
-
-    def write(self, frame: np.ndarray) -> None:
-        """Add one annotated frame (BGR)."""
-        import cv2
-
-        if self.out is None:
-            return
-        if self.out.suffix.lower() not in VIDEO_SUFFIXES:
-            self.image = self.image if self.image is not None else frame  # a still: the first frame
-            return
-        if self.writer is None:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            height, width = frame.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-        self.writer.write(frame)
-
-    def __exit__(self, kind: type | None, *_: object) -> None:
-        import cv2
-
-        if self.writer is not None:
-            self.writer.release()
-        if self.out is None:
-            return
-        if kind is None and self.image is not None:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(self.tmp), self.image):
-                raise ValueError(f"cannot write an image named {self.out.name} (unknown extension?)")
-        if kind is None and self.tmp.exists():
-            os.replace(self.tmp, self.out)
-        elif self.tmp.exists():
-            self.tmp.unlink()
-
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
-
-
-def predictions_table(predictions: Sequence[FacePrediction], classes: Sequence[str]) -> pd.DataFrame:
-    """One row per face: frame_index, face, box, emotion, then one probability column per class."""
-    from fer_utils.runs import probability_columns
-
-    columns = probability_columns(classes)
-    rows = [
-        {
-            **{k: getattr(p, k) for k in ("frame_index", "face", "x", "y", "w", "h", "emotion")},
-            **{column: p.probabilities[c] for column, c in zip(columns, classes)},
-        }
-        for p in predictions
-    ]
-    return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
-
-
-def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.ndarray:
-    """A BGR copy of `image` with each face's box and "emotion probability" label drawn on it."""
-    import cv2
-
-    from fer_utils.faces import to_uint8
-
-    canvas = to_uint8(image)
-    canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR) if canvas.ndim == 2 else canvas[..., :3].copy()
-    # The label scales with the frame (a frame is often shown a third of its size) and sits on a black
-    # band, so that it stays readable on any background.
-    scale = max(0.5, max(canvas.shape[:2]) / 400)
-    thickness = max(1, round(scale * 1.5))
-    for p in predictions:
-        cv2.rectangle(canvas, (p.x, p.y), (p.x + p.w, p.y + p.h), (0, 255, 0), thickness + 1)
-        label = f"{p.emotion} {p.probabilities[p.emotion]:.2f}"
-        (width, height), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        band = height + baseline + 6
-        above = p.y - thickness - 1 - band  # the band sits on the box's top edge, not over it
-        top = above if above >= 0 else p.y + thickness + 2  # no room above the face: inside the box
-        cv2.rectangle(canvas, (p.x, top), (p.x + width + 6, top + band), (0, 0, 0), -1)
-        origin = (p.x + 3, top + height + 3)
-        cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness, cv2.LINE_AA)
-    return canvas
-
-
-def predict_media(
-    model: keras.Model,
-    classes: Sequence[str],
-    path: Path,
-    *,
-    detector: str = DEFAULT_DETECTOR,
-    every: int | None = None,
-    out: Path | None = None,
-) -> pd.DataFrame:
-    """Emotions of every face in an image, or in every (`every`-th) frame of a video, streamed; optionally
-    the annotated image or video (mp4v) in `out` (never the input itself). Returns `predictions_table`."""
-    return Recognizer(model, classes, detector).predict_media(Path(path), every=every, out=out)

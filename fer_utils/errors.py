@@ -57,6 +57,11 @@ class PreprocessError(FerError, ValueError):
     """Preprocessing arguments or an output folder that cannot be used (e.g. made with other settings)."""
 
 
+class DetectorError(PreprocessError):
+    """An unknown face detector or a search size it cannot use (checked once, in `faces.detector_kind` and
+    `faces.resolve_max_side`; a preprocessing setting, so also a PreprocessError)."""
+
+
 class OutputError(FerError, ValueError):
     """An output path that cannot be written safely: an input, inside a folder the command reads, another
     output, a folder, read-only, or a write that failed (checked in `fer_utils.outputs`)."""
@@ -76,3 +81,37 @@ class PredictionError(FerError, ValueError):
 
 class RunFolderError(FerError, FileNotFoundError):
     """A folder that is not a finished training run (a run file it needs is missing)."""
+
+
+class ImageError(FerError, ValueError):
+    """An image array that cannot be used (a dtype or shape that is not a gray, BGR or BGRA image), or a
+    crop that cannot be encoded."""
+
+
+class CropError(FerError, ValueError):
+    """A face crop that cannot be made as asked (a box outside the image, alignment without landmarks)."""
+
+
+class SamplingError(FerError, ValueError):
+    """A frame-sampling request that is not a positive number of frames or a positive step."""
+
+
+class ModelBuildError(FerError, ValueError):
+    """A model name or architecture setting (dropout rates, initialiser) that no builder knows."""
+
+
+class EvaluationError(FerError, ValueError):
+    """Predictions that do not fit the frames or classes they are scored against, or an unknown vote or level."""
+
+
+class ExplainError(FerError, ValueError):
+    """A class activation map that cannot be computed (unknown method, no convolution layer)."""
+
+
+class DeployError(FerError, ValueError):
+    """A deployment request that cannot be served (unknown TFLite mode, int8 without calibration images,
+    a sparsity outside [0, 1))."""
+
+
+class SetupError(FerError, RuntimeError):
+    """The installed libraries cannot do what is needed (OpenCV without its Haar cascade or a video codec)."""

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
-from fer_utils.errors import DatasetError
+from fer_utils.errors import DatasetError, EvaluationError
 
 VOTE_METHODS = ("mean", "majority")
 LEVELS = ("frame", "clip")
@@ -27,7 +27,7 @@ def predicted_labels(probabilities: np.ndarray, classes: Sequence[str]) -> np.nd
     """The class name of the highest probability in each row."""
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 2 or probabilities.shape[1] != len(classes):
-        raise ValueError(f"probabilities of shape {probabilities.shape} do not match {len(classes)} classes")
+        raise EvaluationError(f"probabilities of shape {probabilities.shape} do not match {len(classes)} classes")
     return np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
 
 
@@ -76,10 +76,10 @@ def clip_vote(
     `probabilities` must be in the same order.
     """
     if method not in VOTE_METHODS:
-        raise ValueError(f"unknown vote method {method!r}; choose one of {VOTE_METHODS}")
+        raise EvaluationError(f"unknown vote method {method!r}; choose one of {VOTE_METHODS}")
     probabilities = np.asarray(probabilities, dtype=float)
     if len(frames) != len(probabilities):
-        raise ValueError(f"{len(frames)} frames but {len(probabilities)} rows of probabilities")
+        raise EvaluationError(f"{len(frames)} frames but {len(probabilities)} rows of probabilities")
     keys = _clip_keys(frames)
     table = frames[keys + ["emotion"]].reset_index(drop=True)
     prob = pd.DataFrame(probabilities, columns=list(classes))
@@ -117,7 +117,7 @@ def level_predictions(
     `emotion`, `predicted`, `confidence` (mean probability of the prediction), `image` and `frame_index`
     (for a clip, those of its middle test frame; -1 when the table has no frame index)."""
     if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        raise EvaluationError(f"level must be one of {LEVELS}, got {level!r}")
     probabilities = np.asarray(probabilities, dtype=float)
     table = frames.reset_index(drop=True).assign(
         predicted=predicted_labels(probabilities, classes), confidence=probabilities.max(axis=1)

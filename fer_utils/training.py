@@ -2,7 +2,7 @@
 
 A run folder (its files are named in fer_utils.runs) holds the best model, the classes, the config,
 the history, the test metrics and the test predictions. **Nothing is half-written:** the config and
-the frames are checked before anything is built (`check_config`, `check_frames`: at least two
+the frames are checked before anything is built (`check_config`, `check_training_frames`: at least two
 classes, every crop on disk, sane numbers), an existing non-empty folder is never reused, and the
 run is written into a temporary sibling folder that is renamed into place only when complete.
 
@@ -46,8 +46,10 @@ import tensorflow as tf
 from fer_utils.data import classes_in
 from fer_utils.errors import DatasetError, TrainingError
 from fer_utils.evaluation import evaluate_predictions, predicted_labels
+from fer_utils.manifest import usable_frames
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, check_input_size, count_params, load_model
 from fer_utils.outputs import remove_dead_temporaries
+from fer_utils.preprocess_folder import crop_settings
 from fer_utils.registry import (
     DEFAULT_VAL_SIZE,
     INITS,
@@ -101,15 +103,6 @@ class RunResult:
     classes: list[str]
     history: pd.DataFrame
     metrics: dict = field(default_factory=dict)
-
-
-def usable_frames(manifest: pd.DataFrame) -> pd.DataFrame:
-    """The manifest rows that have a crop (status "ok" and an image path)."""
-    if "image" not in manifest.columns or "emotion" not in manifest.columns:
-        raise DatasetError("a frame table needs `image` and `emotion` columns (see the manifest contract)")
-    ok = manifest["status"].eq("ok") if "status" in manifest.columns else True
-    has_image = manifest["image"].fillna("").astype(str).str.len() > 0
-    return manifest[ok & has_image].reset_index(drop=True)
 
 
 def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
@@ -283,7 +276,7 @@ def damaged_crops(paths: Iterable[Path]) -> list[Path]:
     return damaged
 
 
-def check_frames(frames: pd.DataFrame, root: Path) -> list[str]:
+def check_training_frames(frames: pd.DataFrame, root: Path) -> list[str]:
     """The classes of `frames` (usable rows) after checking that there are at least two and that every
     crop exists under `root`; a TrainingError says what is wrong before anything is built."""
     if frames.empty:
@@ -510,6 +503,7 @@ def _fit_and_test(
             "replicas": replicas,
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
+            "crops": crop_settings(root),  # how the faces were cropped (inference.Recognizer.from_run)
         },
     )
     monitor = "val_loss" if has_val else "loss"
@@ -593,6 +587,6 @@ def train_run(
     check_config(config)
     check_run_dir(run_dir)
     frames = usable_frames(frames)
-    classes = check_frames(frames, root)
+    classes = check_training_frames(frames, root)
     split = split_frames(frames, config.protocol, config.test_size, config.val_size, config.seed)
     return train_on_split(config, split, root, run_dir, classes, strategy=strategy, verbose=verbose, build=build)

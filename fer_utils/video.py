@@ -22,6 +22,7 @@ from fer_utils.errors import (
     EmptyVideoError,
     MissingMediaError,
     NotVideoError,
+    SamplingError,
     UnreadableVideoError,
     VideoError,
 )
@@ -221,10 +222,10 @@ def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> li
     if count <= 0:
         return []
     if n is not None and n < 1:
-        raise ValueError(f"n must be a positive number of frames or None, got {n}")
+        raise SamplingError(f"n must be a positive number of frames or None, got {n}")
     if every is not None:
         if every < 1:
-            raise ValueError(f"every must be a positive step or None, got {every}")
+            raise SamplingError(f"every must be a positive step or None, got {every}")
         picked = list(range(0, count, every))
         return picked[:n] if n is not None else picked
     if n is None or n >= count:

@@ -114,8 +114,9 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
     """Pick a detector, a crop margin and alignment; see the box, landmarks and the resulting crop."""
     import cv2
 
-    from fer_utils.faces import DETECTORS, align_face, make_detector, make_landmarker
-    from fer_utils.preprocess import crop_face
+    from fer_utils.crops import align_face, crop_face
+    from fer_utils.faces import make_detector, make_landmarker
+    from fer_utils.registry import DETECTORS
 
     landmarker = make_landmarker()
     controls = {
@@ -125,14 +126,14 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
     }
 
     def draw(detector: str, margin: float, align: bool) -> Figure:
-        image = image_bgr
-        boxes = make_detector(detector).detect(image)
+        image, finder = image_bgr, make_detector(detector)
+        boxes = finder.detect(image)
         if not boxes:
             return plots.image_grid([cv2.cvtColor(image, cv2.COLOR_BGR2RGB)], [f"{detector}: no face"], ncols=1, size=4)
         points = landmarker.landmarks(image, boxes[0])
         if align:
             image, points = align_face(image, points)
-            boxes = make_detector(detector).detect(image) or boxes
+            boxes = finder.detect(image) or boxes
         crop = crop_face(image, boxes[0], margin=margin)
         fig = plots.detection_figure(
             cv2.cvtColor(image, cv2.COLOR_BGR2RGB),
@@ -328,9 +329,9 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
     return live_view(draw, controls, describe, show=show)
 
 
-# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM (fer_utils.deploy.Recognizer).
+# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM (fer_utils.inference.Recognizer).
 def _largest(result: object) -> int | None:
-    """Index of the largest face of a `deploy.FrameResult` (None without faces)."""
+    """Index of the largest face of a `inference.FrameResult` (None without faces)."""
     if not result.faces:
         return None
     return max(range(len(result.faces)), key=lambda i: (result.faces[i].w * result.faces[i].h, -i))
@@ -340,7 +341,7 @@ def image_predictions(
     model: object, classes: Sequence[str], image_bgr: np.ndarray
 ) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop."""
-    from fer_utils.deploy import Recognizer
+    from fer_utils.inference import Recognizer
 
     recognizer = Recognizer(model, classes)
     result = recognizer.frame(image_bgr)
@@ -403,9 +404,9 @@ class MediaPredictions:
 
 
 def media_predictions(model: object, classes: Sequence[str], path: Path, every: int | None = 3) -> MediaPredictions:
-    """Stream an image or video through `deploy.Recognizer` once (no frame kept): the largest face's
+    """Stream an image or video through `inference.Recognizer` once (no frame kept): the largest face's
     predictions per sampled frame and, per class, its most confident crop."""
-    from fer_utils.deploy import Recognizer
+    from fer_utils.inference import Recognizer
 
     recognizer = Recognizer(model, classes)
     faces, best = [], {}

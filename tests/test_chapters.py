@@ -146,7 +146,7 @@ def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.Monke
     from toy_data import make_toy_crops
 
     from fer_utils import artifacts
-    from fer_utils.preprocess import load_manifest
+    from fer_utils.manifest import load_manifest
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"

@@ -23,8 +23,8 @@ import pytest
 from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
 from fer_utils.evaluation import evaluate_predictions
-from fer_utils.preprocess import load_manifest
-from fer_utils.runs import CLASSES_FILE, PREDICTIONS_FILE, RUN_FILES, RunFolder, load_test_predictions
+from fer_utils.manifest import load_manifest
+from fer_utils.runs import CLASSES_FILE, PREDICTIONS_FILE, RUN_FILES, RunFolder
 
 SIDE = 32
 PEOPLE = 12
@@ -161,7 +161,7 @@ def test_evaluate_run_reports_the_saved_predictions_without_the_crops(
     written = tmp_path / "metrics.json"
     code, out, err = run_cli(["evaluate", "--run", str(run), "--json", str(written)])
     assert code == 0, err
-    frames, probabilities, classes = load_test_predictions(run)
+    frames, probabilities, classes = RunFolder(run).test_predictions()
     expected = evaluate_predictions(frames, probabilities, classes)
     assert_same_metrics(first_json(out), expected)
     assert_same_metrics(json.loads(written.read_text()), expected)
@@ -210,8 +210,9 @@ def test_quantize_writes_tflite_models_that_predict_like_keras(
     trained: tuple[Path, str], crops: Path, tmp_path: Path
 ) -> None:
     from fer_utils.deploy import tflite_predict
+    from fer_utils.manifest import usable_frames
     from fer_utils.models import load_model
-    from fer_utils.training import load_images, usable_frames
+    from fer_utils.training import load_images
 
     run, _ = trained
     model = load_model(RunFolder(run).model)

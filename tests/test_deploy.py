@@ -263,7 +263,7 @@ def test_a_long_video_is_streamed_not_held(stills: list[Path], tmp_path: Path) -
     a few frames, where holding the frames takes the whole clip (checked on the same clip)."""
     import tracemalloc
 
-    from fer_utils.deploy import Recognizer
+    from fer_utils.inference import Recognizer
     from fer_utils.models import load_model
     from fer_utils.video import sample_frames
 
@@ -290,7 +290,7 @@ def test_a_long_video_is_streamed_not_held(stills: list[Path], tmp_path: Path) -
 @pytest.mark.slow
 def test_cli_and_widgets_give_the_same_table(stills: list[Path], tmp_path: Path) -> None:
     """The CLI `predict`, the upload widget's figure path (image and video) and the video widget all go
-    through deploy.Recognizer: the same media and model give the same table."""
+    through inference.Recognizer: the same media and model give the same table."""
     import cv2
 
     from fer_utils import widgets
@@ -318,7 +318,7 @@ def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_
     """Regression (issue 16): on a 720×720 video frame the label was drawn 0.5 scale, 1 px thick, green
     on whatever lay behind it: about 10 px high, unreadable once chapter 8 shows the frame a third of
     its size. The label now scales with the frame and sits on a black band."""
-    from fer_utils.deploy import FacePrediction, annotate
+    from fer_utils.inference import FacePrediction, annotate
 
     frame = np.full((720, 720, 3), 0, np.uint8)
     frame[:, :, 1] = 255  # a green background: green text alone would vanish on it
@@ -331,3 +331,37 @@ def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_
     text = np.all(above == (0, 255, 0), axis=-1) & ~band
     inside = text[rows.min() : rows.max() + 1]
     assert np.flatnonzero(inside.any(axis=1)).size >= 14, "the label's letters are too small to read"
+
+
+def test_recognizer_from_run_crops_faces_as_the_run_was_trained(stills: list[Path], tmp_path: Path) -> None:
+    """`Recognizer.from_run` reads the model, its classes and the margin of the crops the run was trained
+    on (config.json's `crops`): its crops equal a recognizer's made with that margin, and differ from the
+    default margin's. Crops of whole images (detector none) or no record fall back to the default; a run
+    trained on eye-aligned crops is refused (the recognizer does not align)."""
+    import cv2
+
+    from fer_utils.errors import PredictionError
+    from fer_utils.inference import Recognizer
+    from fer_utils.models import load_model
+    from fer_utils.registry import DEFAULT_MARGIN
+
+    classes = ["neutral", "happy", "sad"]
+    run = tmp_path / "run"
+    model = load_model(_untrained_model(run, classes))
+    image = cv2.imread(str(stills[3]))
+
+    def with_crops(crops: dict | None) -> Recognizer:
+        (run / "config.json").write_text(json.dumps({"classes": classes, "crops": crops}))
+        return Recognizer.from_run(run, detector="opencv-haar")
+
+    wide = with_crops({"detector": "dlib-hog", "size": 180, "margin": 0.4, "align": False})
+    assert wide.classes == classes and wide.margin == 0.4
+    expected = Recognizer(model, classes, "opencv-haar", margin=0.4).frame(image)
+    default = Recognizer(model, classes, "opencv-haar").frame(image)
+    got = wide.frame(image)
+    assert len(got.crops) == 1 and np.array_equal(got.crops[0], expected.crops[0])
+    assert not np.array_equal(got.crops[0], default.crops[0])
+    assert with_crops({"detector": "none", "size": 96, "margin": 0.0, "align": False}).margin == DEFAULT_MARGIN
+    assert with_crops(None).margin == DEFAULT_MARGIN
+    with pytest.raises(PredictionError, match="eye-aligned"):
+        with_crops({"detector": "dlib-hog", "size": 180, "margin": 0.1, "align": True})

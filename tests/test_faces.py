@@ -8,15 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_utils.crops import align_face, crop_face, eye_angle
 from fer_utils.faces import (
-    DETECTORS,
     FACE_DETECTORS,
     MIN_DETECTION_SIDE,
     NO_DETECTOR,
     Box,
-    align_face,
     boxes_to_full,
-    eye_angle,
     face_scale_side,
     make_detector,
     make_landmarker,
@@ -25,7 +23,7 @@ from fer_utils.faces import (
     to_gray,
     with_max_side,
 )
-from fer_utils.preprocess import crop_face
+from fer_utils.registry import DETECTORS
 
 
 @pytest.fixture(scope="module")

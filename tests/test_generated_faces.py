@@ -9,8 +9,7 @@ import cv2
 
 from fer_utils import artifacts, chapters
 from fer_utils.assets import diffusionfer_dir
-from fer_utils.preprocess import load_manifest
-from fer_utils.training import usable_frames
+from fer_utils.manifest import load_manifest, usable_frames
 
 COUNTS = {"angry": 178, "disgust": 88, "fearful": 72, "happy": 340, "neutral": 348, "sad": 81, "surprised": 182}
 

@@ -19,8 +19,8 @@ from PIL import Image
 from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
 from fer_utils.faces import make_detector, to_gray
+from fer_utils.manifest import load_manifest
 from fer_utils.models import build_model, save_model
-from fer_utils.preprocess import load_manifest
 from fer_utils.video import read_image
 
 FACE = london_faces_dir() / "neutral" / "001_03.jpg"

@@ -16,11 +16,11 @@ import pytest
 from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
 from fer_utils.errors import ModelFileError, TrainingError
+from fer_utils.manifest import load_manifest, usable_frames
 from fer_utils.models import build_model, load_classes, load_model, save_model
-from fer_utils.preprocess import load_manifest
 from fer_utils.runs import CLASSES_FILE, PREDICTIONS_FILE, RunFolder
 from fer_utils.splits import split_frames
-from fer_utils.training import TrainConfig, check_config, usable_frames
+from fer_utils.training import TrainConfig, check_config
 
 SIDE = 32
 PEOPLE = 12

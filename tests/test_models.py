@@ -36,7 +36,8 @@ def test_paper_cnn_layer_table_and_flops() -> None:
 
 @pytest.mark.slow
 def test_compared_models_at_their_canonical_inputs() -> None:
-    from fer_utils.models import CANONICAL_INPUTS, build_model, count_params
+    from fer_utils.models import build_model, count_params
+    from fer_utils.registry import CANONICAL_INPUTS
 
     expected = {"alexnet": 62_378_344, "resnet50": 25_636_712, "mobilenet-v2": 3_538_984, "mini-xception": 58_423}
     for name, params in expected.items():

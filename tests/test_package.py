@@ -76,7 +76,8 @@ def test_every_registered_name_has_its_implementation() -> None:
 
     assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES
     assert ("ravdess", "cremad", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
-    assert set(faces.DEFAULT_MAX_SIDES) == set(registry.FACE_DETECTORS)
+    assert tuple(faces.DETECTOR_TABLE) == registry.DETECTORS
+    assert [name for name, kind in faces.DETECTOR_TABLE.items() if kind.max_side is None] == [registry.NO_DETECTOR]
 
 
 def test_cli_help_imports_no_heavy_library() -> None:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from fer_utils.assets import london_faces_dir
-from fer_utils.deploy import Recognizer
 from fer_utils.errors import ModelFileError
+from fer_utils.inference import Recognizer
 from fer_utils.models import load_classes, load_model
 from fer_utils.peer import PEER_CLASSES, PEER_VERSION, peer_weights
 

@@ -16,22 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fer_utils.crops import crop_face, largest_face_crop
 from fer_utils.data import index_dataset
 from fer_utils.errors import FerError, PreprocessError
 from fer_utils.faces import Box, make_detector, make_landmarker
-from fer_utils.preprocess import (
-    MANIFEST_COLUMNS,
-    Settings,
-    _csv_bytes,
-    _row,
-    crop_face,
-    largest_face_crop,
-    load_manifest,
-    manifest_frame,
-    part_bytes,
-    preprocess_dataset,
-    read_part_rows,
-)
+from fer_utils.manifest import MANIFEST_COLUMNS, csv_bytes, load_manifest, manifest_frame
+from fer_utils.preprocess import Settings, _row, preprocess_dataset
+from fer_utils.preprocess_folder import part_bytes, read_part_rows
 
 # `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.sample.
 N_SAMPLE_CLIPS = 32
@@ -562,7 +553,7 @@ def test_completion_records_are_written_as_pandas_writes_them_and_read_back(tmp_
         _row(clip, Settings(), status="unreadable", reason=""),
     ]
     data = part_bytes(rows)
-    assert data == _csv_bytes(manifest_frame(rows))  # the csv module, byte for byte what pandas writes
+    assert data == csv_bytes(manifest_frame(rows))  # the csv module, byte for byte what pandas writes
     (tmp_path / "part.csv").write_bytes(data)
     assert read_part_rows(tmp_path / "part.csv") == rows
     (tmp_path / "cut.csv").write_bytes(data[:-4])  # a record cut inside a row is not one

@@ -16,10 +16,12 @@ import pytest
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.cli import main
+from fer_utils.crops import crop_face
 from fer_utils.data import index_dataset, index_folder
 from fer_utils.errors import DatasetError
 from fer_utils.faces import Box, FaceDetector, make_detector
-from fer_utils.preprocess import MANIFEST_NAME, crop_face, load_manifest, preprocess_dataset
+from fer_utils.manifest import MANIFEST_NAME, load_manifest
+from fer_utils.preprocess import preprocess_dataset
 from fer_utils.splits import check_leakage, split_frames
 from fer_utils.video import frame_count, frame_indices, read_frames, sample_frames
 

@@ -143,7 +143,7 @@ def test_the_check_command_fails_on_a_changed_chapter(tmp_path: Path) -> None:
 
 # What each chapter must show as running code (issue "Teach with the code"): the package's definitions.
 REQUIRED = {
-    "02": {"fer_utils.video.frame_indices", "fer_utils.preprocess.crop_face", "fer_utils.preprocess.square_region"},
+    "02": {"fer_utils.video.frame_indices", "fer_utils.crops.crop_face", "fer_utils.crops.square_region"},
     "03": {"fer_utils.models.build_paper_cnn"},
     "04": {
         "fer_utils.training.make_dataset",

@@ -32,7 +32,8 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
 def test_dataset_decodes_crops_in_order_with_labels(toy: tuple[Path, pd.DataFrame]) -> None:
     import cv2
 
-    from fer_utils.training import make_dataset, usable_frames
+    from fer_utils.manifest import usable_frames
+    from fer_utils.training import make_dataset
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -48,7 +49,8 @@ def test_dataset_decodes_crops_in_order_with_labels(toy: tuple[Path, pd.DataFram
 
 def test_dataset_rejects_unknown_emotion_and_missing_folder(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     from fer_utils.errors import DatasetError
-    from fer_utils.training import make_dataset, usable_frames
+    from fer_utils.manifest import usable_frames
+    from fer_utils.training import make_dataset
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -251,7 +253,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     import shutil
 
     from fer_utils.errors import TrainingError
-    from fer_utils.runs import RUN_FILES, load_test_predictions
+    from fer_utils.runs import RUN_FILES, RunFolder
     from fer_utils.training import train_run
 
     root, manifest = toy
@@ -271,7 +273,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()} == before
 
     # the saved test predictions are the run's own: same frames, same metrics, no re-split
-    frames, probabilities, classes = load_test_predictions(run)
+    frames, probabilities, classes = RunFolder(run).test_predictions()
     assert classes == result.classes and len(frames) == result.metrics["test"]["frame"]["n"]
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     accuracy = np.mean(np.asarray(classes)[probabilities.argmax(1)] == frames["emotion"].to_numpy())

@@ -111,7 +111,7 @@ def toy_predictions(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFr
     """Real face crops (tests/toy_data) with probabilities that get every 'sad' frame of two actors wrong."""
     from toy_data import TOY_CLASSES, make_toy_crops
 
-    from fer_utils.training import usable_frames
+    from fer_utils.manifest import usable_frames
 
     out = tmp_path_factory.mktemp("crops")
     frames = usable_frames(make_toy_crops(out, size=48, frames_per_clip=3))

@@ -64,7 +64,7 @@ def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: in
     """
     import cv2
 
-    from fer_utils.preprocess import MANIFEST_COLUMNS
+    from fer_utils.manifest import MANIFEST_COLUMNS
 
     out = Path(out)
     rng = np.random.default_rng(seed)

@@ -68,8 +68,9 @@ def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from fer_utils.errors import TrainingError
+    from fer_utils.manifest import load_manifest
     from fer_utils.outputs import check_outputs
-    from fer_utils.preprocess import crop_side, load_manifest
+    from fer_utils.preprocess_folder import crop_side
     from fer_utils.training import TrainConfig, check_config, check_run_dir, collapse_message, train_run
 
     paper_only = [f"--{name}" for name in PAPER_CNN_OPTIONS if getattr(args, name) is not None]
@@ -139,11 +140,11 @@ def _model_test_predictions(args: argparse.Namespace):
     """(test frames, probabilities, classes) of a model file on the test split of `--crops`' manifest, split
     as recorded beside the model (`recorded_split`); a different test side is refused."""
     from fer_utils.errors import FerError
+    from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import check_classes, load_classes, load_model
-    from fer_utils.preprocess import load_manifest
     from fer_utils.runs import RunFolder
     from fer_utils.splits import split_frames
-    from fer_utils.training import make_dataset, usable_frames
+    from fer_utils.training import make_dataset
 
     if args.crops is None:
         raise FerError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
@@ -171,7 +172,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fer_utils.errors import FerError
     from fer_utils.evaluation import evaluate_predictions, per_class_report, predicted_labels
     from fer_utils.outputs import check_outputs, write_atomic
-    from fer_utils.runs import load_test_predictions
+    from fer_utils.runs import RunFolder
 
     model_dir = args.model.parent if args.model is not None else None
     check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
@@ -181,7 +182,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise FerError(
                 f"evaluate --run reads the run's saved test predictions; {', '.join(given)} apply to --model only"
             )
-        frames, probabilities, classes = load_test_predictions(args.run)
+        frames, probabilities, classes = RunFolder(args.run).test_predictions()
     else:
         frames, probabilities, classes = _model_test_predictions(args)
     metrics = evaluate_predictions(frames, probabilities, classes)
@@ -195,7 +196,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy."""
-    from fer_utils.deploy import Recognizer, check_annotated_out, refuse_overwrite
+    from fer_utils.inference import Recognizer, check_annotated_out, refuse_overwrite
     from fer_utils.models import load_classes, load_model
     from fer_utils.outputs import check_outputs, write_atomic
 
@@ -220,7 +221,8 @@ def _compare(args: argparse.Namespace) -> int:
     """Parameters and FLOPs of every compared model at the FER input and at its canonical input."""
     import pandas as pd
 
-    from fer_utils.models import CANONICAL_INPUTS, build_model, check_input_size, count_flops, count_params
+    from fer_utils.models import build_model, check_input_size, count_flops, count_params
+    from fer_utils.registry import CANONICAL_INPUTS
 
     for name in args.models:
         check_input_size(name, (args.size, args.size))  # before the table: every model, then the rows
@@ -246,11 +248,11 @@ def _quantize(args: argparse.Namespace) -> int:
     """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest."""
     from fer_utils.deploy import to_tflite
     from fer_utils.errors import DatasetError
+    from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import load_classes, load_model
     from fer_utils.outputs import check_outputs, write_atomic
-    from fer_utils.preprocess import load_manifest
     from fer_utils.runs import CLASSES_FILE
-    from fer_utils.training import load_images, usable_frames
+    from fer_utils.training import load_images
 
     classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
     outputs = {"--out": args.out, f"{CLASSES_FILE} beside --out": classes_out}

@@ -82,9 +82,12 @@ def run_preprocess(args: argparse.Namespace) -> int:
     when no crop is usable, warn on stderr when most are not."""
     import sys
 
+    from fer_utils.crops import margin_for
     from fer_utils.data import index_dataset
+    from fer_utils.manifest import MANIFEST_NAME, check_yield, yield_report
     from fer_utils.outputs import check_outputs
-    from fer_utils.preprocess import MANIFEST_NAME, check_yield, margin_for, preprocess_dataset, printable, yield_report
+    from fer_utils.preprocess import preprocess_dataset
+    from fer_utils.preprocess_folder import printable
 
     check_outputs({"--out": args.out}, folders={"--out"})  # --out against --src: preprocess_dataset
     index = index_dataset(args.dataset, args.src, **index_options(args))

@@ -1,0 +1,111 @@
+"""The checkers of chapter 5, regularization: each computes the expected answer from the real data it is given."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+
+
+def check_generalization_gap(answer: object, history: pd.DataFrame) -> Feedback:
+    """Train minus validation accuracy at the last epoch of a run's history."""
+    last = history.iloc[-1]
+    return check_number(
+        answer, float(last["accuracy"] - last["val_accuracy"]), "the final train−validation accuracy gap", 1e-2, 1e-3
+    )
+
+
+@coding_exercise
+def check_l1_on_fc(
+    build: Callable[[float], object], images: np.ndarray, classes: int, factors: Sequence[float] = (0.01, 0.001)
+) -> Feedback:
+    """`build(l1)` must return a two-stage CNN (two Conv2D) whose Dense layer `fc`, and only it, has an L1
+    penalty of `l1` on its kernel; checked for each of `factors` on a real batch of crops `images`."""
+    import keras
+
+    for factor in factors:
+        model = run_student(build, factor)
+        if not isinstance(model, keras.Model):
+            return Feedback(
+                False, f"`{build.__name__}({factor:g})` returned a {type(model).__name__}, not a Keras model."
+            )
+        convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+        if len(convs) != 2:
+            return Feedback(
+                False,
+                f"your model has {len(convs)} convolution(s) ({', '.join(convs) or 'none'}); "
+                "the exercise asks for two stages (16 then 64 filters).",
+            )
+        names = [layer.name for layer in model.layers]
+        if "fc" not in names:
+            return Feedback(
+                False,
+                f"your model has no layer named `fc` (its layers: {', '.join(names)}): "
+                'pass name="fc" to the Dense(16) layer.',
+            )
+        feedback = _l1_penalty_feedback(model, factor)
+        if feedback is not None:
+            return feedback
+        probabilities = keras.ops.convert_to_numpy(model(images, training=False))
+        if probabilities.shape != (len(images), classes):
+            return Feedback(
+                False,
+                f"on a batch of {len(images)} crops your model outputs shape {probabilities.shape}, "
+                f"expected ({len(images)}, {classes}): one probability per class.",
+            )
+    fc = model.get_layer("fc")
+    return Feedback(
+        True,
+        f"fc, and only fc, carries L1(l1) on its kernel, and the model reads the {len(images)} real crops "
+        f"into {classes} probabilities: with l1 = {factors[-1]:g} the penalty adds {_penalty(model):.4g} "
+        f"(= {factors[-1]:g} × Σ|W| over fc's {int(np.prod(fc.kernel.shape)):,} weights) to the loss of "
+        f"every batch, beside an untrained model's cross-entropy of about ln {classes} = {math.log(classes):.3g}.",
+    )
+
+
+def _penalty(model: object) -> float:
+    """The regularization loss a Keras model adds to its training loss (sum of `model.losses`)."""
+    import keras
+
+    return float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses))
+
+
+def _l1_penalty_feedback(model: object, factor: float) -> Feedback | None:
+    """What is wrong with the L1 penalty on `fc` (None when it is L1(`factor`) on fc's kernel only)."""
+    fc = model.get_layer("fc")
+    regularizer = getattr(fc, "kernel_regularizer", None)
+    if regularizer is None:
+        elsewhere = [layer.name for layer in model.layers if getattr(layer, "kernel_regularizer", None) is not None]
+        where = f" (yours is on {', '.join(elsewhere)})" if elsewhere else ""
+        return Feedback(
+            False, f"fc has no kernel_regularizer{where}: pass kernel_regularizer=keras.regularizers.L1(l1) to fc."
+        )
+    config = regularizer.get_config()
+    l1, l2 = float(config.get("l1", 0.0)), float(config.get("l2", 0.0))
+    if l1 == 0 and l2 > 0:
+        return Feedback(
+            False, "fc's penalty is L2 (squared weights), not L1 (absolute values): use keras.regularizers.L1."
+        )
+    if not math.isclose(l1, factor, rel_tol=1e-6):
+        return Feedback(
+            False, f"L1 factor {factor:g} expected, got {l1:g}: use the function's argument `l1`, not a constant."
+        )
+    penalty, expected = _penalty(model), factor * float(np.abs(_as_numpy(fc.kernel)).sum())
+    if not math.isclose(penalty, expected, rel_tol=1e-4, abs_tol=1e-9):
+        return Feedback(
+            False,
+            f"your model adds a penalty of {penalty:.4g} to the loss, but {factor:g} × Σ|W| of fc's kernel "
+            f"is {expected:.4g}: is another layer (or fc's bias, or an L2 term) penalised too?",
+        )
+    return None
+
+
+def _as_numpy(tensor: object) -> np.ndarray:
+    """A Keras variable or tensor as a NumPy array."""
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(tensor))

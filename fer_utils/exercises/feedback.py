@@ -1,0 +1,102 @@
+"""The feedback machinery every checker shares: the verdict (`Feedback`), how it reads as text (which
+`fer_book grade` reads back), and `coding_exercise`, which turns an unanswered stub or a crash of the
+student's code into feedback instead of an exception, so a student notebook always runs to the end."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# How a verdict reads as text (the cell's text/plain output): the mark, then the message. `fer_book grade`
+# reads a graded notebook's verdicts back from it (`Feedback.from_text`).
+PASS_MARK = "✅ "
+
+
+FAIL_MARK = "❌ "
+
+
+# The message of every checker's verdict on an answer that is still the stub (None, NotImplementedError, `...`).
+UNANSWERED = "Not answered yet"
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The verdict on one answer: `ok` and a message saying why (shown as the cell's output)."""
+
+    ok: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        return (PASS_MARK if self.ok else FAIL_MARK) + self.message
+
+    @property
+    def unanswered(self) -> bool:
+        """Whether the answer was still the stub (not a wrong answer)."""
+        return not self.ok and self.message.startswith(UNANSWERED)
+
+    @classmethod
+    def from_text(cls, text: str) -> Feedback | None:
+        """The verdict a cell displayed as text (its `repr`), or None when `text` is not one."""
+        for mark, ok in ((PASS_MARK, True), (FAIL_MARK, False)):
+            if text.startswith(mark):
+                return cls(ok, text.removeprefix(mark))
+        return None
+
+    def _repr_markdown_(self) -> str:
+        return ("✅ **Correct.** " if self.ok else "❌ **Not yet.** ") + self.message
+
+
+class Unanswered(Exception):
+    """The student's function is still the stub (it raised NotImplementedError or returned `...`)."""
+
+
+def run_student(function: Callable[..., object], *args: object, **kwargs: object) -> object:
+    """Call the student's code; a stub becomes `Unanswered` (not an error: the notebook goes on)."""
+    try:
+        result = function(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise Unanswered from exc
+    if result is Ellipsis:
+        raise Unanswered
+    return result
+
+
+def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
+    """Make a checker of student code safe to run in any notebook: an unanswered stub and code that
+    crashes both become feedback that says so, never an exception that stops the run."""
+
+    @functools.wraps(check)
+    def checked(answer: object, *args: object, **kwargs: object) -> Feedback:
+        name = getattr(answer, "__name__", "your code")
+        if answer is None:
+            return Feedback(False, f"{UNANSWERED}: complete the function above and run this cell again.")
+        try:
+            return check(answer, *args, **kwargs)
+        except Unanswered:
+            return Feedback(
+                False,
+                f"{UNANSWERED}: complete `{name}` (replace `raise NotImplementedError`) and run this cell again.",
+            )
+        except Exception as exc:  # the student's code failed: name the error, keep the notebook running
+            return Feedback(False, f"`{name}` raised {type(exc).__name__}: {exc}")
+
+    return checked
+
+
+def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e-3, abs_tol: float = 0.0) -> Feedback:
+    """Compare a numeric answer with the expected value within a tolerance; explain the difference."""
+    if answer is None:
+        return Feedback(False, f"{UNANSWERED}: replace `None` with {what}.")
+    try:
+        value = float(answer)
+    except (TypeError, ValueError):
+        return Feedback(False, f"{what} is a number; got {answer!r}.")
+    if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol):
+        return Feedback(True, f"{what} is {expected:g}.")
+    direction = "too high" if value > expected else "too low"
+    return Feedback(False, f"{value:g} is {direction} for {what}. Look again at how it is computed.")

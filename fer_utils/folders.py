@@ -1,0 +1,168 @@
+"""Folder datasets: `<root>/<class>/[<subject>/]<image>`, the layout of most face collections and of the
+crops `fer_utils.preprocess` writes (see ARCHITECTURE.md, "Folder datasets").
+
+Class folders map to the vocabulary through `data.FOLDER_SYNONYMS` (any case); the subject comes from a
+`subject_pattern` on the file name, a subfolder, a clip id a publisher's indexer would write, or else
+the image itself; same-named images in different folders or formats get distinct clip ids. The
+shared indexing (rejects, duplicates, the table) is `fer_utils.data`'s; `data.index_folder` calls
+`index_class_folders`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from fer_utils.data import (
+    CROP_NAME,
+    FOLDER_SYNONYMS,
+    IMAGE_SUFFIXES,
+    DatasetIndex,
+    Reject,
+    check_root,
+    data_files,
+    folder_emotion,
+    index_files,
+    subject_of_clip_id,
+)
+from fer_utils.errors import DatasetError
+
+# A quantified group that itself holds a quantifier, e.g. `(\w+)+` or `(a|a*)*`: on a name that almost
+# matches, Python's regex engine tries exponentially many ways (34 s for one 30-character name).
+NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
+
+
+def subject_regex(pattern: str | None) -> re.Pattern | None:
+    """`pattern` compiled, checked to have exactly one group (the subject) and no nested quantifier
+    (catastrophic backtracking); DatasetError otherwise."""
+    if pattern is None:
+        return None
+    if NESTED_QUANTIFIER.search(pattern):
+        raise DatasetError(
+            f"subject pattern {pattern!r} repeats a group that itself repeats (like '(\\w+)+'): on a name that "
+            "almost matches, that takes exponential time. Write the group once, e.g. '^(\\w+)_' instead of "
+            "'^(\\w+)+_'"
+        )
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise DatasetError(f"subject pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+    if regex.groups != 1:
+        raise DatasetError(
+            f"subject pattern {pattern!r} must have exactly one group (...) that captures the "
+            f"subject, e.g. '^(S\\d+)_' or '^(\\d+)_'; it has {regex.groups}"
+        )
+    return regex
+
+
+def _check_class_folders(root: Path) -> None:
+    """DatasetError naming every top-level folder with images whose name maps to no emotion."""
+    unknown = sorted(
+        {
+            path.relative_to(root).parts[0]
+            for path in data_files(root)
+            if path.suffix.lower() in IMAGE_SUFFIXES
+            and len(path.relative_to(root).parts) > 1
+            and folder_emotion(path.relative_to(root).parts[0]) is None
+        }
+    )
+    if unknown:
+        raise DatasetError(
+            f"class folder(s) {', '.join(repr(u) for u in unknown)} under {root} map to no emotion; accepted "
+            f"names (any case): {', '.join(sorted(FOLDER_SYNONYMS))}. Rename the folder, or point the root at "
+            "the folder that holds the class folders"
+        )
+
+
+def _subject_of_image(
+    path: Path, parts: tuple[str, ...], clip_id: str, regex: re.Pattern | None
+) -> tuple[str, str, str]:
+    """(subject, where it came from, origin dataset) of one image of a folder dataset."""
+    parsed = subject_of_clip_id(clip_id)
+    origin = parsed[0] if parsed else ""
+    if regex is not None:
+        match = regex.search(path.name)
+        if not match or not match.group(1):
+            raise Reject(f"file name does not match the subject pattern '{regex.pattern}'")
+        return match.group(1), "pattern", origin
+    if len(parts) == 3:
+        return parts[1], "subfolder", origin
+    if parsed:
+        return parsed[1], "clip id", origin
+    return clip_id, "image", origin
+
+
+def _parse_folder(path: Path, root: Path, regex: re.Pattern | None = None) -> dict:
+    """Fields of one image `<root>/<class>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise Reject(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")
+    parts = path.relative_to(root).parts
+    if len(parts) not in (2, 3):
+        raise Reject("image is not in <root>/<class>/ or <root>/<class>/<subject>/")
+    emotion = folder_emotion(parts[0])
+    if emotion is None:
+        raise Reject(f"unknown class folder {parts[0]!r} (accepted, any case: {', '.join(sorted(FOLDER_SYNONYMS))})")
+    if len(parts) == 3 and folder_emotion(parts[1]) is not None:
+        raise Reject(
+            f"class folder {parts[1]!r} inside class folder {parts[0]!r}: which is the label? A subfolder of a "
+            "class folder is a subject; move the images to the class folder they belong to"
+        )
+    crop = CROP_NAME.match(path.stem)
+    clip_id, frame = (crop.group("clip_id"), int(crop.group("frame"))) if crop else (path.stem, -1)
+    subject, source, origin = _subject_of_image(path, parts, clip_id, regex)
+    return {
+        "emotion": emotion,
+        "subject": subject,
+        "clip_id": clip_id,
+        "frame": frame,
+        "origin": origin,
+        "class_folder": parts[0],
+        "subject_source": source,
+    }
+
+
+def _disambiguate(rows: list[dict], root: Path) -> list[dict]:
+    """Give same-named images from different folders or formats (`A/001.png`, `B/001.png`, `x.png`,
+    `x.jpg`) distinct clip ids `<id>-<8 hex of folder/id.suffix>`, so no crop overwrites another.
+    Crop frames of one clip (same folder and format) keep one clip id between them."""
+    homes: dict[str, set[tuple[str, str]]] = {}
+    for row in rows:
+        path = Path(row["path"])
+        homes.setdefault(row["clip_id"], set()).add((path.parent.relative_to(root).as_posix(), path.suffix))
+    for row in rows:
+        if len(homes[row["clip_id"]]) < 2:
+            continue
+        path = Path(row["path"])
+        key = f"{path.parent.relative_to(root).as_posix()}/{row['clip_id']}{path.suffix}"
+        new_id = f"{row['clip_id']}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]}"
+        if row["subject_source"] == "image":
+            row["subject"] = new_id
+        row["clip_id"] = new_id
+    return rows
+
+
+FOLDER_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "frame", "origin", "class_folder", "subject_source")
+
+
+def index_class_folders(root: Path, subject_pattern: str | None = None) -> DatasetIndex:
+    """Index a folder of classes `<root>/<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
+
+    Class folders are named as people name them: `FOLDER_SYNONYMS` maps them, case-insensitively,
+    to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy, `surprise` → surprised …); a
+    folder with images that maps to no emotion is a DatasetError listing the accepted names.
+
+    An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip
+    splits keep its frames together); any other image is its own clip (`frame` = -1). Images with the
+    same name in different folders or formats get distinct clip ids (`<name>-<8 hex>`), so every
+    source file has its own crop. `subject` (with `subject_source` saying which) is, in order:
+    the one group of `subject_pattern` searched in the file name (a file that does not match is
+    rejected); the subfolder in `<root>/<class>/<subject>/`; the actor/speaker encoded in a RAVDESS,
+    CREMA-D, SAVEE or MEAD clip id (`origin` says which); otherwise the image's own clip id, i.e. no
+    two images are known to share a subject, so a subject split degrades to a clip split rather than
+    inventing subjects.
+    """
+    regex = subject_regex(subject_pattern)
+    root = check_root(root)
+    _check_class_folders(root)
+    return index_files("folder", root, lambda p, r: _parse_folder(p, r, regex), FOLDER_COLUMNS, post=_disambiguate)
