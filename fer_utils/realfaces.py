@@ -28,8 +28,8 @@ import pandas as pd
 from fer_utils import artifacts
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
-from fer_utils.preprocess import load_manifest
-from fer_utils.training import make_dataset, usable_frames
+from fer_utils.manifest import load_manifest, usable_frames
+from fer_utils.training import make_dataset
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
 STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
@@ -142,7 +142,7 @@ def mixed_crops(generated: Path, real: RealSet, subjects: Sequence[str], cache: 
     The folder links the two crop folders (`generated/`, `real/`) and writes one manifest whose image
     paths go through those links; it is cached by the generated folder, the real one and the subjects.
     """
-    from fer_utils.preprocess import MANIFEST_NAME
+    from fer_utils.manifest import MANIFEST_NAME
 
     chosen = sorted(map(str, subjects))
     spec = {"generated": str(Path(generated).resolve()), "real": str(real.crops.resolve()), "subjects": chosen}

@@ -1,5 +1,5 @@
 """Checker functions for the classroom exercises at the end of each chapter, one module per chapter
-(`ch01` … `ch09`) and the feedback machinery they share (`feedback`).
+(`ch01` … `ch10`) and the feedback machinery they share (`feedback`).
 
 A checker takes the student's answer and the real data the question is about, computes the expected
 answer itself (nothing is hard-coded), and returns a `Feedback` that the notebook displays at once.
@@ -17,6 +17,7 @@ from fer_utils.exercises.ch06 import check_sibling_share, check_subject_split
 from fer_utils.exercises.ch07 import check_conv_flops, check_param_ratio
 from fer_utils.exercises.ch08 import check_int8_model, check_occlusion_map
 from fer_utils.exercises.ch09 import check_confidence_interval, check_restricted_accuracy
+from fer_utils.exercises.ch10 import check_macro_f1_present, check_majority_baseline
 from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "check_generalization_gap",
     "check_int8_model",
     "check_l1_on_fc",
+    "check_macro_f1_present",
+    "check_majority_baseline",
     "check_majority_vote",
     "check_number",
     "check_occlusion_map",
