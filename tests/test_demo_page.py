@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, serve
+from browser import chromium, serve, write_y4m
 
 from fer_book.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_STATIC_DIR
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
@@ -33,23 +33,6 @@ PROB_TOLERANCE = 1e-4
 FAKE_CAMERA_SIDE = 360  # the clip is 720x720; half size keeps the Y4M small
 FAKE_CAMERA_FRAMES = 60
 PAGE_BUDGET_BYTES = 15 * 1024 * 1024
-
-
-def write_y4m(clip: Path, target: Path, side: int, frames: int) -> Path:
-    """A Y4M (YUV4MPEG2, 4:2:0) file of the clip's first `frames` frames at side x side, for chromium."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(clip))
-    with target.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{side} H{side} F30:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            ok, frame = capture.read()
-            if not ok:
-                break
-            small = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
-            out.write(b"FRAME\n" + cv2.cvtColor(small, cv2.COLOR_BGR2YUV_I420).tobytes())
-    capture.release()
-    return target
 
 
 def require_demo() -> Path:
