@@ -113,7 +113,10 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
     if not paths:
         raise ModelFileError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
     chosen = paths[:: max(1, len(paths) // count)][:count]
-    images = [cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (width, height), interpolation=cv2.INTER_AREA) for p in chosen]
+    images = [
+        cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (width, height), interpolation=cv2.INTER_AREA)
+        for p in chosen
+    ]
     return np.stack(images).astype(np.float32)[..., None]
 
 
