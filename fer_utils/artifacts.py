@@ -16,9 +16,10 @@ import json
 import os
 import shutil
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TypedDict
 
 from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
@@ -325,23 +326,89 @@ def load_run(run_dir: Path) -> dict:
 
 DEMO_MODEL_DIR = "demo_model"
 DEMO_ABOUT_FILE = "about.json"
+# The demo page's two models: the book's default and the peer (fer_utils.peer), each published in its
+# own cache folder (the default's folder keeps its old name).
+DEMO_SLOTS = ("default", "peer")
+DEMO_SLOT_DIRS = {"default": DEMO_MODEL_DIR, "peer": f"{DEMO_MODEL_DIR}_peer"}
+DEMO_TFLITE_MODES = ("float32", "int8")
 
 
-def publish_demo_model(run_dir: Path, about: dict, cache: Path | None = None) -> Path:
-    """Make a finished run's model the live demo page's default: its model, classes and metrics are
-    copied (atomically) to `<cache>/demo_model/` with `about` (trained_on, license, …) beside them.
-    Chapter 9 publishes its London model; `book build` takes it from here."""
-    from fer_utils.runs import RunFolder
+class DemoAbout(TypedDict, total=False):
+    """What the live demo page says about one of its models (ARCHITECTURE.md, "Live demo").
+
+    Every key is optional when publishing; the page needs `trained_on`. Fractions, not percentages.
+    """
+
+    name: str  # a short label for the page's model switch
+    trained_on: str  # the data it learned from
+    license: str  # the model's licence (and its training data's)
+    accuracy: float | None  # accuracy measured on `evaluated_on` (real faces for the book's models)
+    accuracy_std: float | None  # its standard deviation over `seeds` runs
+    seeds: int | None  # how many seeds `accuracy` and `accuracy_std` summarise
+    evaluated_on: str | None  # what the accuracy was measured on
+    chance: float | None  # the chance level on `evaluated_on` (e.g. 1/7); default 1 / number of classes
+    tflite: str  # "float32" (default) or "int8" (full integer, uint8 in and out; fer_utils.deploy)
+
+
+DEMO_ABOUT_KEYS = tuple(DemoAbout.__annotations__)
+
+
+def check_demo_about(about: Mapping[str, object]) -> dict:
+    """`about` as a plain dict if it keeps the DemoAbout contract, else a ValueError naming the key."""
+    about = dict(about)
+    unknown = sorted(set(about) - set(DEMO_ABOUT_KEYS))
+    if unknown:
+        raise ValueError(f"unknown demo about keys {unknown}; known: {', '.join(DEMO_ABOUT_KEYS)}")
+    for key in ("name", "trained_on", "license", "evaluated_on"):
+        if about.get(key) is not None and not isinstance(about[key], str):
+            raise ValueError(f"demo about {key!r} must be text, not {about[key]!r}")
+    for key in ("accuracy", "accuracy_std", "chance"):
+        value = about.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 1:
+                raise ValueError(f"demo about {key!r} must be a fraction in [0, 1], not {value!r}")
+            about[key] = float(value)
+    seeds = about.get("seeds")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise ValueError(f"demo about 'seeds' must be a positive whole number, not {seeds!r}")
+    if about.get("tflite", "float32") not in DEMO_TFLITE_MODES:
+        raise ValueError(f"demo about 'tflite' must be one of {DEMO_TFLITE_MODES}, not {about['tflite']!r}")
+    return about
+
+
+def demo_slot_dir(slot: str, cache: Path | None = None) -> Path:
+    """The cache folder where the demo model of `slot` ("default" or "peer") is published."""
+    if slot not in DEMO_SLOTS:
+        raise ValueError(f"unknown demo slot {slot!r}; choose one of {DEMO_SLOTS}")
+    return (cache or default_cache()) / DEMO_SLOT_DIRS[slot]
+
+
+def publish_demo_model(
+    run_dir: Path, about: Mapping[str, object], cache: Path | None = None, slot: str = "default"
+) -> Path:
+    """Put a model on the live demo page: its model, classes (and metrics.json, when the folder has one)
+    are copied (atomically) to the cache with `about` (a DemoAbout: trained_on, license, accuracy, …)
+    beside them; `book build` takes them from there.
+
+    `slot="default"` (a chapter's run folder) makes it the page's default model; `slot="peer"` records
+    the peer as measured by a chapter (`run_dir` is the folder `fer_utils.peer.export_peer` wrote), whose
+    about is laid over `fer_utils.peer.PEER_ABOUT`."""
+    from fer_utils.runs import CLASSES_FILE, METRICS_FILE, MODEL_FILE, RunFolder
 
     run_dir = Path(run_dir)
-    target = (cache or default_cache()) / DEMO_MODEL_DIR
+    if run_dir.is_file():  # the model file itself (export_peer returns it)
+        run_dir = run_dir.parent
+    about = check_demo_about(about)
+    target = demo_slot_dir(slot, cache)
+    for name in (MODEL_FILE, CLASSES_FILE):
+        if not (run_dir / name).is_file():
+            raise DatasetError(f"{run_dir} has no {name}: publish a finished run or model folder")
 
     def copy(tmp: Path) -> None:
         tmp.mkdir(parents=True)
-        from fer_utils.runs import CLASSES_FILE, METRICS_FILE, MODEL_FILE
-
-        for name in (MODEL_FILE, CLASSES_FILE, METRICS_FILE):
-            shutil.copy2(run_dir / name, tmp / name)
+        for item in run_dir.iterdir():
+            if item.name in (MODEL_FILE, CLASSES_FILE, METRICS_FILE) or item.name.startswith("LICENSE"):
+                shutil.copy2(item, tmp / item.name)
         (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
 
     staging = target.with_name(f".{target.name}.new-{os.getpid()}")
@@ -355,11 +422,11 @@ def publish_demo_model(run_dir: Path, about: dict, cache: Path | None = None) ->
     return RunFolder(target).model
 
 
-def published_demo_model(cache: Path | None = None) -> tuple[Path, dict] | None:
-    """The (model path, about) that chapter 9 published for the demo page, or None if it has not run."""
+def published_demo_model(cache: Path | None = None, slot: str = "default") -> tuple[Path, dict] | None:
+    """The (model path, about) a chapter published for the demo page's `slot`, or None if none did."""
     from fer_utils.runs import MODEL_FILE
 
-    folder = (cache or default_cache()) / DEMO_MODEL_DIR
+    folder = demo_slot_dir(slot, cache)
     if not (folder / MODEL_FILE).is_file() or not (folder / DEMO_ABOUT_FILE).is_file():
         return None
     return folder / MODEL_FILE, json.loads((folder / DEMO_ABOUT_FILE).read_text())

