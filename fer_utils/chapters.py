@@ -6,8 +6,9 @@ Every chapter runs on the embedded synthetic sample by default and on any real d
 `fit_*` helpers look at the data before anything is trained and either adapt a quick default to the
 data with a printed note (a sample size or subject count larger than the data) or stop with a
 `ParameterError` that says which parameter to change (a split that this data cannot make).
-`train_variants` runs a controlled experiment (one thing varied, the rest fixed, over seeds), and
-`mean_std`, `difference_note` and `confidence_interval` report it.
+`train_variants` runs a controlled experiment (one thing varied, the rest fixed, over seeds) and returns
+it as a table, one row per run (`run_scores`); `summarize` reports it per group over seeds with
+`mean_std` and `difference_note` (and `confidence_interval`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 from fer_utils.artifacts import GENERATED_DATASET, SAMPLE_DATASET, ensure_run
 from fer_utils.errors import FerError
+from fer_utils.runs import RunFolder
 
 # The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
 MIN_GROUPS_WITH_VAL = 3
@@ -48,6 +50,22 @@ def describe_frames(frames: pd.DataFrame) -> str:
     return (
         f"{len(frames)} frames, {frames['clip_id'].nunique()} clips, {frames['subject'].nunique()} subjects, "
         f"{frames['emotion'].nunique()} emotions ({', '.join(sorted(frames['emotion'].unique()))})"
+    )
+
+
+def index_table(indexes: Mapping[str, object]) -> pd.DataFrame:
+    """One row per named clip index (`data.DatasetIndex`): its files, subjects, emotions and rejected files."""
+    return pd.DataFrame(
+        [
+            {
+                "set": name,
+                "files": len(index.clips),
+                "subjects": index.clips["subject"].nunique(),
+                "emotions": ", ".join(sorted(index.clips["emotion"].unique())),
+                "rejected": len(index.rejected),
+            }
+            for name, index in indexes.items()
+        ]
     )
 
 
@@ -109,29 +127,105 @@ def fit_count(wanted: int, available: int, name: str) -> int:
     return wanted
 
 
+def run_scores(run_dir: Path) -> dict[str, object]:
+    """A finished run's numbers as one table row: its test scores (`accuracy` and `macro F1` of single
+    frames, `clip accuracy` and `clip macro F1` of clips by vote), the final epoch's `train accuracy`,
+    `val accuracy`, their `gap` and `val loss`, the lowest `best val loss`, its `params`, `train s`
+    (seconds) and whether it `collapsed` (`training.collapse_check`)."""
+    run = RunFolder(run_dir)
+    config, metrics, history = run.config(), run.metrics(), run.history()
+    frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
+    last = history.iloc[-1]
+    return {
+        "accuracy": frame["accuracy"],
+        "macro F1": frame["f1_macro"],
+        "clip accuracy": clip.get("accuracy", np.nan),
+        "clip macro F1": clip.get("f1_macro", np.nan),
+        "train accuracy": last["accuracy"],
+        "val accuracy": last["val_accuracy"],
+        "gap": last["accuracy"] - last["val_accuracy"],
+        "val loss": last["val_loss"],
+        "best val loss": history["val_loss"].min(),
+        "params": config.get("params"),
+        "train s": metrics.get("train_seconds", np.nan),
+        "collapsed": bool(metrics.get("collapsed", False)),
+    }
+
+
 def train_variants(
     crops: Path,
     variants: Mapping[str, Mapping[str, object]],
     seeds: Sequence[int],
     build: Callable | None = None,
     **fixed: object,
-) -> dict[tuple[str, int], Path]:
-    """A controlled experiment: one training run folder per (variant, seed), keyed by both.
+) -> pd.DataFrame:
+    """A controlled experiment as a table: one row per variant and seed, with its run folder (`run`), the
+    settings the variant changes and the run's scores (`run_scores`).
 
     Each variant names only the settings it changes (e.g. `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`);
-    `fixed` holds everything else (subjects, image size, epochs, learning rate, ...), identical for every
-    run; each seed draws another split and other initial weights. `build` makes the network (the
-    chapter passes the builder its cell defined). Runs are cached (`ensure_run`): a run that was
-    trained before with the same code and settings, here or in another chapter, is reused.
+    `fixed` holds the rest (subjects, image size, epochs, ...), the same for every run; each seed draws
+    another split and other initial weights. `build` makes the network (the chapter passes the builder
+    its cell defined). Runs are cached (`ensure_run`): the same code and settings reuse an earlier run.
     """
-    runs = {}
+    rows = []
     for name, changes in variants.items():
         clash = sorted(set(changes) & {*fixed, "seed"})
         if clash:
             raise ParameterError(f"variant {name!r} sets {clash}, which the experiment holds fixed")
         for seed in seeds:
-            runs[(name, seed)] = ensure_run(crops, seed=seed, build=build, **fixed, **changes)
-    return runs
+            run_dir = ensure_run(crops, seed=seed, build=build, **fixed, **changes)
+            rows.append({"variant": name, "seed": seed, "run": run_dir, **changes, **run_scores(run_dir)})
+    return pd.DataFrame(rows)
+
+
+def histories(runs: pd.DataFrame, seed: int, by: str = "variant") -> dict[str, pd.DataFrame]:
+    """The training history (`history.csv`) of each group's run with `seed`, keyed by its `by` value in
+    table order: the curves a chapter draws for one seed of a `train_variants` table."""
+    chosen = runs[runs["seed"] == seed]
+    return {name: RunFolder(run).history() for name, run in zip(chosen[by], chosen["run"])}
+
+
+def summarize(
+    runs: pd.DataFrame,
+    by: str | Sequence[str],
+    metrics: Sequence[str],
+    *,
+    compare: Mapping[str, str] | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    ci: bool = False,
+) -> tuple[pd.DataFrame, list[str]]:
+    """An experiment's table (one row per run, e.g. `train_variants`) summed up over seeds.
+
+    Returns one row per group of `by` (in table order): each of `metrics` as mean ± std (`mean_std`;
+    one run says it has no spread), with `ci` its 95 % confidence interval of the mean, the number of
+    runs (`seeds`) and of `collapsed runs`. With `compare` (metric: the words for it), also the
+    verdicts: for each such metric and each pair `(a, b)` of groups (values of the first `by` column;
+    default: every later group against the first), whether a minus b is larger than the spread over
+    seeds (`difference_note`), one sentence each.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
+    rows = []
+    for values, group in runs.groupby(keys, sort=False):
+        row = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
+        for metric in metrics:
+            row[metric] = mean_std(group[metric])
+            if ci:
+                row[f"{metric}, 95 % CI"] = mean_ci(group[metric])
+        row["seeds"] = len(group)
+        if "collapsed" in group:
+            row["collapsed runs"] = int(group["collapsed"].sum())
+        rows.append(row)
+    labels = list(dict.fromkeys(runs[keys[0]]))
+    pairs = [(label, labels[0]) for label in labels[1:]] if pairs is None else pairs
+    unknown = sorted({label for pair in pairs for label in pair} - set(labels))
+    if unknown:
+        raise ParameterError(f"no runs of {unknown} in the {keys[0]!r} column (it holds {labels})")
+    notes = [
+        difference_note(*(runs.loc[runs[keys[0]] == label, metric] for label in (a, b)), a, b, words)
+        for metric, words in (compare or {}).items()
+        for a, b in pairs
+    ]
+    return pd.DataFrame(rows), notes
 
 
 def mean_std(values: Sequence[float]) -> str:

@@ -1,5 +1,6 @@
 """Metrics for emotion classifiers, with scikit-learn: frame-level scores, per-class report,
-confusion matrix, and clip-level accuracy by voting over a clip's frames.
+confusion matrix, clip-level accuracy by voting over a clip's frames, and the scores of a model on
+faces from elsewhere (`transfer_scores`).
 
 **Which F1 the book reports.** The paper gives "F1" without saying how it averages over classes.
 The book's headline F1 is the **macro** F1 (the unweighted mean of the per-class F1 scores): every
@@ -145,3 +146,23 @@ def misclassified(table: pd.DataFrame, emotion: str = "all", limit: int = 6) -> 
     if emotion != "all":
         wrong = wrong[wrong["emotion"] == emotion]
     return wrong.sort_values(["confidence", "clip_id"], ascending=[False, True]).head(limit)
+
+
+def transfer_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
+    """How a model scores on a set of faces from elsewhere (its own classes only): the frames, the
+    emotions the set holds, the accuracy over all the model's classes and among the set's emotions only
+    (the highest probability of those; NaN for a set of one emotion, where choosing is no test), each
+    beside its chance level."""
+    truth = np.asarray(truth, dtype=object)
+    present = sorted(set(truth), key=list(classes).index)
+    columns = [list(classes).index(emotion) for emotion in present]
+    restricted = np.asarray(present, dtype=object)[np.asarray(probabilities)[:, columns].argmax(axis=1)]
+    several = len(present) > 1
+    return {
+        "frames": len(truth),
+        "emotions": len(present),
+        f"{len(classes)}-way accuracy": float(np.mean(predicted_labels(probabilities, classes) == truth)),
+        f"chance ({len(classes)}-way)": 1 / len(classes),
+        "accuracy among its emotions": float(np.mean(restricted == truth)) if several else np.nan,
+        "chance (its emotions)": 1 / len(present) if several else np.nan,
+    }

@@ -113,7 +113,9 @@ def test_every_chapter_takes_dataset_and_data_dir_and_reports_undeclared_names(r
 
 def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One real (1-epoch, 16×16) run per variant and seed on toy crops of the real stills, each with its own
-    setting and the fixed ones; asking again trains nothing; a variant that sets a fixed value is refused."""
+    setting and the fixed ones, returned as a tidy table (one row per variant and seed: the run folder, the
+    variant's settings, the run's own scores); asking again trains nothing; a variant that sets a fixed value
+    is refused."""
     import json
 
     from toy_data import make_toy_crops
@@ -123,19 +125,106 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
     make_toy_crops(crops, size=16, frames_per_clip=1)
     variants = {"none": {"dropout": (0.0, 0.0, 0.0)}, "last": {"dropout": (0.0, 0.0, 0.5), "l1": 1e-4}}
     fixed = dict(image_size=(16, 16), epochs=1, patience=1, protocol="subject")
-    runs = chapters.train_variants(crops, variants, [0], **fixed)
-    assert set(runs) == {("none", 0), ("last", 0)}
-    for (name, _), run_dir in runs.items():
-        config = json.loads((run_dir / "config.json").read_text())
-        assert tuple(config["dropout"]) == variants[name]["dropout"] and config["l1"] == variants[name].get("l1", 0.0)
+    runs = chapters.train_variants(crops, variants, [0, 1], **fixed)
+    assert list(zip(runs["variant"], runs["seed"])) == [("none", 0), ("none", 1), ("last", 0), ("last", 1)]
+    assert list(runs.columns[:4]) == ["variant", "seed", "run", "dropout"] and "l1" in runs.columns
+    assert set(chapters.run_scores(runs["run"].iloc[0])) <= set(runs.columns)
+    assert runs["run"].nunique() == 4
+    for _, row in runs.iterrows():
+        config = json.loads((row["run"] / "config.json").read_text())
+        metrics = json.loads((row["run"] / "metrics.json").read_text())
+        history = pd.read_csv(row["run"] / "history.csv")
+        assert tuple(config["dropout"]) == variants[row["variant"]]["dropout"] == row["dropout"]
+        assert config["l1"] == variants[row["variant"]].get("l1", 0.0) and config["seed"] == row["seed"]
         assert config["epochs"] == 1 and config["protocol"] == "subject" and config["image_size"] == [16, 16]
-    stamps = {key: (path / "config.json").stat().st_mtime_ns for key, path in runs.items()}
-    again = chapters.train_variants(crops, variants, [0], **fixed)
-    assert again == runs and {key: (path / "config.json").stat().st_mtime_ns for key, path in again.items()} == stamps
+        assert row["accuracy"] == metrics["test"]["frame"]["accuracy"]
+        assert row["macro F1"] == metrics["test"]["frame"]["f1_macro"]
+        assert row["clip accuracy"] == metrics["test"]["clip"]["accuracy"]
+        assert row["collapsed"] == metrics["collapsed"] and row["params"] == config["params"]
+        assert row["train accuracy"] == history["accuracy"].iloc[-1]
+        assert row["val accuracy"] == history["val_accuracy"].iloc[-1]
+        assert row["gap"] == pytest.approx(row["train accuracy"] - row["val accuracy"])
+    assert runs.loc[runs["variant"] == "last", "l1"].tolist() == [1e-4, 1e-4]
+    stamps = [(path / "config.json").stat().st_mtime_ns for path in runs["run"]]
+    again = chapters.train_variants(crops, variants, [0, 1], **fixed)
+    pd.testing.assert_frame_equal(again, runs)
+    assert [(path / "config.json").stat().st_mtime_ns for path in again["run"]] == stamps
+    summary, verdicts = chapters.summarize(runs, "variant", ["accuracy", "gap"], compare={"accuracy": "accuracy"})
+    assert summary["variant"].tolist() == ["none", "last"] and summary["seeds"].tolist() == [2, 2]
+    assert summary["accuracy"].tolist() == [
+        chapters.mean_std(g["accuracy"]) for _, g in runs.groupby("variant", sort=False)
+    ]
+    assert len(verdicts) == 1 and verdicts[0].startswith("last minus none: ")
     with pytest.raises(
         chapters.ParameterError, match=r"variant 'fast' sets \['epochs'\], which the experiment holds fixed"
     ):
         chapters.train_variants(crops, {"fast": {"epochs": 2}}, [0], **fixed)
+
+
+def experiment(accuracies: dict[str, list[float]], collapsed: dict[str, int] | None = None) -> pd.DataFrame:
+    """A table like train_variants' (one row per variant and seed), with the given test accuracies; the
+    first `collapsed[variant]` runs of a variant collapsed."""
+    return pd.DataFrame(
+        [
+            {"variant": name, "seed": seed, "accuracy": value, "collapsed": seed < (collapsed or {}).get(name, 0)}
+            for name, values in accuracies.items()
+            for seed, value in enumerate(values)
+        ]
+    )
+
+
+def test_summarize_gives_mean_and_std_per_group_and_says_whether_a_difference_beats_the_spread() -> None:
+    runs = experiment({"a": [0.90, 0.91, 0.92], "b": [0.60, 0.61, 0.62], "c": [0.80, 0.95, 0.87]}, collapsed={"b": 1})
+    summary, verdicts = chapters.summarize(runs, "variant", ["accuracy"], compare={"accuracy": "test accuracy"})
+    assert summary.to_dict("records") == [
+        {"variant": "a", "accuracy": "0.910 ± 0.010", "seeds": 3, "collapsed runs": 0},
+        {"variant": "b", "accuracy": "0.610 ± 0.010", "seeds": 3, "collapsed runs": 1},
+        {"variant": "c", "accuracy": "0.873 ± 0.075", "seeds": 3, "collapsed runs": 0},
+    ]
+    assert verdicts == [
+        "b minus a: -0.300 test accuracy (3 and 3 seeds; std up to 0.010), larger than the spread over seeds",
+        "c minus a: -0.037 test accuracy (3 and 3 seeds; std up to 0.075), within the spread over seeds: "
+        "not a difference these runs can show",
+    ]
+    # explicit pairs, in either direction, and a confidence interval of each mean
+    summary, verdicts = chapters.summarize(
+        runs, "variant", ["accuracy"], compare={"accuracy": "accuracy"}, pairs=[("a", "c")], ci=True
+    )
+    assert verdicts == [chapters.difference_note([0.90, 0.91, 0.92], [0.80, 0.95, 0.87], "a", "c", "accuracy")]
+    assert verdicts[0].startswith("a minus c: +0.037 accuracy")
+    assert summary.loc[0, "accuracy, 95 % CI"] == "[0.885, 0.935]"  # 0.91 ± t(0.975, 2) · 0.01 / √3
+    with pytest.raises(chapters.ParameterError, match=r"no runs of \['d'\] in the 'variant' column"):
+        chapters.summarize(runs, "variant", ["accuracy"], compare={"accuracy": "accuracy"}, pairs=[("a", "d")])
+
+
+def test_summarize_says_one_run_has_no_spread_and_never_prints_nan() -> None:
+    runs = experiment({"only": [0.41], "three": [0.5, 0.6, 0.7]})
+    summary, verdicts = chapters.summarize(
+        runs, "variant", ["accuracy"], compare={"accuracy": "accuracy"}, pairs=[("three", "only")], ci=True
+    )
+    assert summary.to_dict("records")[0] == {
+        "variant": "only",
+        "accuracy": "0.410 (one run: no spread)",
+        "accuracy, 95 % CI": "needs 2 runs or more",
+        "seeds": 1,
+        "collapsed runs": 0,
+    }
+    assert verdicts == [
+        "three minus only: +0.190 accuracy (one run each: no spread measured, so no verdict; compare it with "
+        "the spread of runs of the same size, or train more seeds)"
+    ]
+    assert "nan" not in summary.to_string().lower() and "nan" not in " ".join(verdicts).lower()
+
+
+def test_summarize_groups_by_several_columns_and_counts_runs_without_a_collapse_column() -> None:
+    runs = experiment({"paper-cnn": [0.5, 0.7], "mini-xception": [0.6, 0.6]}).drop(columns="collapsed")
+    runs["params"] = runs["variant"].map({"paper-cnn": 1200, "mini-xception": 56000})
+    summary, verdicts = chapters.summarize(runs, ["variant", "params"], ["accuracy"])
+    assert summary.to_dict("records") == [
+        {"variant": "paper-cnn", "params": 1200, "accuracy": "0.600 ± 0.141", "seeds": 2},
+        {"variant": "mini-xception", "params": 56000, "accuracy": "0.600 ± 0.000", "seeds": 2},
+    ]
+    assert verdicts == []
 
 
 def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,3 +299,15 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
     from fer_utils.models import load_model
 
     assert load_model(edited_run / "model.keras").get_layer("fc").units == 8 and model["epochs"] == 1
+
+
+def test_index_table_counts_each_sets_files_subjects_emotions_and_rejections() -> None:
+    """The shipped London faces (204 photographs of 102 people, neutral and smiling) as chapter 9 lists them."""
+    from fer_utils.assets import london_faces_dir
+    from fer_utils.data import index_dataset
+
+    london = index_dataset("folder", london_faces_dir(), subject_pattern=r"^(\d+)_")
+    table = chapters.index_table({"London faces": london})
+    assert table.to_dict("records") == [
+        {"set": "London faces", "files": 204, "subjects": 102, "emotions": "happy, neutral", "rejected": 0}
+    ]

@@ -13,6 +13,7 @@ from fer_utils.evaluation import (
     evaluate_predictions,
     per_class_report,
     predicted_labels,
+    transfer_scores,
 )
 
 CLASSES = ["neutral", "happy", "sad"]
@@ -96,3 +97,22 @@ def test_evaluate_predictions_frame_and_clip() -> None:
     assert result["clip"]["accuracy"] == 1.0 and result["clip"]["n"] == 2
     with pytest.raises(ValueError, match="4 frames but 5"):
         clip_vote(frames.head(4), probabilities, CLASSES)
+
+
+def test_transfer_scores_count_right_answers_over_all_classes_and_among_the_sets_own() -> None:
+    """Four neutral/happy faces scored by a 3-class model: over all classes the highest probability is
+    'sad' twice (2 of 4 right); among the set's two emotions only the first face is still wrong (3 of 4)."""
+    classes = ["neutral", "happy", "sad"]
+    probabilities = np.array([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3], [0.1, 0.7, 0.2], [0.35, 0.05, 0.6]])
+    scores = transfer_scores(["neutral", "neutral", "happy", "neutral"], probabilities, classes)
+    assert scores == {
+        "frames": 4,
+        "emotions": 2,
+        "3-way accuracy": 0.5,
+        "chance (3-way)": pytest.approx(1 / 3),
+        "accuracy among its emotions": 0.75,
+        "chance (its emotions)": 0.5,
+    }
+    one = transfer_scores(["happy", "happy"], probabilities[2:], classes)
+    assert one["3-way accuracy"] == 0.5 and np.isnan(one["accuracy among its emotions"])
+    assert np.isnan(one["chance (its emotions)"])
