@@ -258,11 +258,10 @@ class FrameResult:
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
     order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
-    import cv2
-
     from fer_utils.errors import UnreadableVideoError
-    from fer_utils.video import check_media, read_image
+    from fer_utils.video import check_media, quiet_cv2, read_image, unopenable_error
 
+    cv2 = quiet_cv2()
     path = Path(path)
     if every is not None and every < 1:
         raise ValueError(f"every must be a positive step or None, got {every}")
@@ -272,7 +271,7 @@ def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, n
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         capture.release()
-        raise UnreadableVideoError(f"{path.name}: the video container could not be opened (corrupted or truncated?)")
+        raise unopenable_error(path)
     step, index, decoded = every or 1, 0, 0
     try:
         while capture.grab():
