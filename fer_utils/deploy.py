@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -426,13 +427,25 @@ class AnnotatedWriter:
         if self.out is None:
             return
         if kind is None and self.image is not None:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(self.tmp), self.image):
-                raise ValueError(f"cannot write an image named {self.out.name} (unknown extension?)")
+            self._write_image(cv2)
+            return
         if kind is None and self.tmp.exists():
             os.replace(self.tmp, self.out)
         elif self.tmp.exists():
             self.tmp.unlink()
+
+    def _write_image(self, cv2: Any) -> None:
+        """Encode the annotated still by its suffix and write it atomically: a full disk or a read-only
+        place is an OutputError naming --out (OpenCV's imwrite only returns False)."""
+        from fer_utils.outputs import write_atomic
+
+        try:
+            ok, encoded = cv2.imencode(self.out.suffix, self.image)
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise ValueError(f"cannot write an image named {self.out.name} (unknown extension?)")
+        write_atomic(self.out, encoded.tobytes(), "--out")
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
