@@ -54,5 +54,5 @@ def run_handler(args: argparse.Namespace) -> int:
     except OSError as exc:
         if exc.errno not in WRITE_FAILURES:
             raise
-        print(f"error: could not write {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        print(f"error: could not write {exc.filename or 'a file'}: {exc.strerror}", file=sys.stderr)
         return 2

@@ -294,7 +294,8 @@ def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetI
     Only video-only files (modality 02) are indexed by default: each `Video_Speech_Actor_XX.zip`
     also holds the audio-video copy (01) of every trial, the same recording, which would count twice
     and leak across a clip split. Files of other modalities are listed in `.rejected` with that reason;
-    pass `modalities=("01", "02")` to index both.
+    pass `modalities=("01", "02")` to index both: of a take present in both, the copy of the modality
+    listed first is indexed and the other is rejected with the reason (`one_copy_per_take`).
     """
     unknown = set(modalities) - set(RAVDESS_MODALITIES)
     if unknown:
@@ -311,7 +312,28 @@ def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetI
         "repetition",
         "actor",
     )
-    return index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
+    index = index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
+    return one_copy_per_take(index, tuple(modalities))
+
+
+def one_copy_per_take(index: DatasetIndex, modalities: tuple[str, ...]) -> DatasetIndex:
+    """Keep one file of each RAVDESS take (the modality listed first in `modalities`): its audio-video (01)
+    and video-only (02) files hold the same video, which would count twice and leak across a clip split.
+    The other copy goes to `.rejected` with the file kept."""
+    import pandas as pd
+
+    clips = index.clips.assign(_rank=index.clips["modality"].map(modalities.index))
+    clips = clips.sort_values("_rank", kind="stable")
+    take = clips["clip_id"].str[3:]  # the identifier without its modality code
+    first = clips.groupby(take)["path"].transform("first")
+    copies = clips[clips["path"] != first]
+    reasons = [
+        {"path": path, "reason": f"the same take as {kept} (modalities 01 and 02 hold the same video; one is indexed)"}
+        for path, kept in zip(copies["path"], first[copies.index])
+    ]
+    kept = clips.drop(index=copies.index).drop(columns="_rank").sort_index().reset_index(drop=True)
+    rejected = pd.concat([index.rejected, pd.DataFrame(reasons, columns=index.rejected.columns)], ignore_index=True)
+    return DatasetIndex(clips=kept, rejected=rejected)
 
 
 def _parse_savee(path: Path, root: Path) -> dict:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -58,10 +58,9 @@ class FrameResult:
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
     order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
-    import cv2
+    from fer_utils.video import check_media, quiet_cv2, read_image, unopenable_error
 
-    from fer_utils.video import check_media, read_image
-
+    cv2 = quiet_cv2()
     path = Path(path)
     if every is not None and every < 1:
         raise SamplingError(f"every must be a positive step or None, got {every}")
@@ -71,7 +70,7 @@ def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, n
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         capture.release()
-        raise UnreadableVideoError(f"{path.name}: the video container could not be opened (corrupted or truncated?)")
+        raise unopenable_error(path)
     step, index, decoded = every or 1, 0, 0
     try:
         while capture.grab():
@@ -251,13 +250,25 @@ class AnnotatedWriter:
         if self.out is None:
             return
         if kind is None and self.image is not None:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            if not cv2.imwrite(str(self.tmp), self.image):
-                raise OutputError(f"cannot write an image named {self.out.name} (unknown extension?)")
+            self._write_image(cv2)
+            return
         if kind is None and self.tmp.exists():
             os.replace(self.tmp, self.out)
         elif self.tmp.exists():
             self.tmp.unlink()
+
+    def _write_image(self, cv2: Any) -> None:
+        """Encode the annotated still by its suffix and write it atomically: a full disk or a read-only
+        place is an OutputError naming --out (OpenCV's imwrite only returns False)."""
+        from fer_utils.outputs import write_atomic
+
+        try:
+            ok, encoded = cv2.imencode(self.out.suffix, self.image)
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise OutputError(f"cannot write an image named {self.out.name} (unknown extension?)")
+        write_atomic(self.out, encoded.tobytes(), "--out")
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")

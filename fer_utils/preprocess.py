@@ -489,7 +489,11 @@ def preprocess_dataset(
         todo = [clip for clip in records if read_part(out_dir, clip) is None]
         for clip in todo:
             discard_stale_records(out_dir, clip)
-        _run(todo, out_dir, settings, workers, progress, len(records))
+        try:
+            _run(todo, out_dir, settings, workers, progress, len(records))
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is finished is listed, and a rerun resumes
+            merge_parts(out_dir, records, finished_only=True)
+            raise
         return merge_parts(out_dir, records)
 
 
@@ -504,11 +508,14 @@ def _run(todo: list[dict], out_dir: Path, settings: Settings, workers: int | Non
             _run_parallel(todo, out_dir, settings, workers, bar)
 
 
-def merge_parts(out_dir: Path, records: list[dict]) -> pd.DataFrame:
-    """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically)."""
+def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = False) -> pd.DataFrame:
+    """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically);
+    `finished_only`: of the clips finished so far (an interrupted run), else every clip must have one."""
     rows = []
     for clip in records:
         part = read_part(out_dir, clip)
+        if part is None and finished_only:
+            continue
         if part is None:
             raise PreprocessError(
                 f"clip {printable(clip['clip_id'])} ({printable(clip['path'])}) has no completion "

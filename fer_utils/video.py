@@ -10,6 +10,7 @@ whose `.status` is the manifest status.
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +51,13 @@ SEEK_GAP = 32
 # clip on H.264 (thread hand-offs) and buys nothing when the preprocessing runs one worker per core;
 # threading does not change the decoded pixels (benchmarks/bench_preprocess.py --real measures it).
 DECODER_THREADS = 1
+# FFmpeg's own log level for OpenCV's reader (-8: quiet): its messages ("overread 8", "moov atom not
+# found") would otherwise reach the terminal for every damaged clip, whose problem the manifest records.
+FFMPEG_LOG_LEVEL = "-8"
+CV_LOG_ERROR = 2  # cv2.setLogLevel: errors only, no "[ WARN:0] ... can't be used to capture by name"
+# Containers larger than this are not parsed to explain why they could not be opened.
+MAX_PARSED_BYTES = 256 * 2**20
+MP4_CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
 
 
 def sniff(path: Path) -> str:
@@ -151,8 +159,7 @@ def read_image(path: Path) -> np.ndarray:
     """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation: the one
     reader of still images (preprocess, detect, predict, the widgets). Its size is checked from the header
     before decoding (BadImageError beyond MAX_IMAGE_PIXELS); undecodable data is UnreadableVideoError."""
-    import cv2
-
+    cv2 = quiet_cv2()
     check_media(path)
     header = image_header(path)
     if header is not None:
@@ -166,18 +173,102 @@ def read_image(path: Path) -> np.ndarray:
     return apply_orientation(image, header[1]) if header is not None else image
 
 
-def _open(path: Path, threads: int | None = DECODER_THREADS) -> Any:
-    """An opened cv2.VideoCapture on `path` decoding with `threads` FFmpeg threads (None: OpenCV's
-    default, one per CPU), or UnreadableVideoError."""
+def quiet_cv2() -> Any:
+    """The cv2 module with OpenCV's warnings and FFmpeg's messages silenced (unless the user set
+    OPENCV_LOG_LEVEL or OPENCV_FFMPEG_LOGLEVEL): bad input is reported by the error or status it gets."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)  # read at OpenCV's first video open
     import cv2
 
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.setLogLevel(CV_LOG_ERROR)
+    return cv2
+
+
+def _mp4_boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of the ISO-BMFF boxes in data[start:end] (stops at a bad size)."""
+    boxes = []
+    while start + 8 <= end:
+        size, kind = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8]
+        if size < 8 or start + size > end:
+            break
+        boxes.append((kind, start + 8, start + size))
+        start += size
+    return boxes
+
+
+def _mp4_tracks(data: bytes, start: int = 0, end: int | None = None) -> dict[str, int]:
+    """Samples per track kind ('video', 'audio') of an MP4/MOV file, from its hdlr and stsz boxes."""
+    tracks: dict[str, int] = {}
+    for kind, begin, stop in _mp4_boxes(data, start, len(data) if end is None else end):
+        if kind == b"trak":
+            inner = _flatten_mp4(data, begin, stop)
+            handler = {b"vide": "video", b"soun": "audio"}.get(inner.get(b"hdlr", b"")[8:12])
+            if handler:
+                stsz = inner.get(b"stsz", b"")
+                tracks[handler] = tracks.get(handler, 0) + (int.from_bytes(stsz[8:12], "big") if stsz else 0)
+        elif kind == b"moov":
+            tracks.update(_mp4_tracks(data, begin, stop))
+    return tracks
+
+
+def _flatten_mp4(data: bytes, start: int, end: int) -> dict[bytes, bytes]:
+    """The payloads of the boxes inside one track, by type, descending into its container boxes."""
+    found: dict[bytes, bytes] = {}
+    for kind, begin, stop in _mp4_boxes(data, start, end):
+        found.setdefault(kind, data[begin:stop])
+        if kind in MP4_CONTAINERS:
+            found.update({k: v for k, v in _flatten_mp4(data, begin, stop).items() if k not in found})
+    return found
+
+
+def _flv_tracks(data: bytes) -> dict[str, int]:
+    """Tags per track kind of an FLV file: the kinds its header announces, counted over its tags."""
+    flags = data[4] if len(data) > 4 else 0
+    tracks = {**({"audio": 0} if flags & 4 else {}), **({"video": 0} if flags & 1 else {})}
+    position = int.from_bytes(data[5:9], "big") + 4
+    while position + 11 <= len(data):
+        kind = {8: "audio", 9: "video"}.get(data[position])
+        if kind:
+            tracks[kind] = tracks.get(kind, 0) + 1
+        position += 11 + int.from_bytes(data[position + 1 : position + 4], "big") + 4
+    return tracks
+
+
+def container_tracks(path: Path) -> dict[str, int] | None:
+    """Frames (samples or tags) per track kind ('video', 'audio') of an MP4/MOV or FLV file, read from
+    the container's own structure ({}: no track); None for other containers, an MP4 without its index
+    (moov box) and files too large to parse."""
+    path = Path(path)
+    if path.stat().st_size > MAX_PARSED_BYTES:
+        return None
+    data = path.read_bytes()
+    if data.startswith(b"FLV"):
+        return _flv_tracks(data)
+    has_moov = any(kind == b"moov" for kind, _, _ in _mp4_boxes(data, 0, len(data)))
+    return _mp4_tracks(data) if has_moov else None  # no moov: not an MP4, or one cut before its index
+
+
+def unopenable_error(path: Path) -> VideoError:
+    """Why OpenCV could not open `path`: audio only (not_video), a video track without frames (empty),
+    or a damaged container (unreadable)."""
+    name = Path(path).name
+    tracks = container_tracks(path)
+    if tracks is not None and "video" not in tracks and "audio" in tracks:
+        return NotVideoError(f"{name}: audio only (the file holds an audio track and no video track)")
+    if tracks is not None and not tracks.get("video"):
+        return EmptyVideoError(f"{name}: the file holds no video frames (an empty recording?)")
+    return UnreadableVideoError(f"{name}: the video container could not be opened (corrupted or truncated?)")
+
+
+def _open(path: Path, threads: int | None = DECODER_THREADS) -> Any:
+    """An opened cv2.VideoCapture on `path` decoding with `threads` FFmpeg threads (None: OpenCV's
+    default, one per CPU), or the VideoError saying why not (`unopenable_error`)."""
+    cv2 = quiet_cv2()
     params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
     if not cap.isOpened():
         cap.release()
-        raise UnreadableVideoError(
-            f"{Path(path).name}: the video container could not be opened (corrupted or truncated?)"
-        )
+        raise unopenable_error(path)
     return cap
 
 
@@ -308,7 +399,13 @@ def try_sample_frames(
     if kind == "image":
         return [(0, read_image(path))]
     count = frame_count(path)
-    return read_frames(path, frame_indices(count, n, every), seek=seek)
+    frames = read_frames(path, frame_indices(count, n, every), seek=seek)
+    if all(frame is not None for _, frame in frames):
+        return frames
+    held = frame_count(path, exact=True)  # the header may claim frames the file does not hold
+    if held >= count:
+        return frames
+    return read_frames(path, frame_indices(held, n, every), seek=seek)
 
 
 def sample_frames(

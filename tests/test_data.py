@@ -63,11 +63,27 @@ def test_ravdess_indexes_every_code_video_only_by_default(ravdess_tree: Path) ->
     assert index.rejected["reason"].str.contains("modality 01").all()
 
 
-def test_ravdess_both_modalities_on_request(ravdess_tree: Path) -> None:
-    clips = index_ravdess(ravdess_tree, modalities=("01", "02")).clips
-    assert len(clips) == 2 * 6 * 60 and set(clips["modality"]) == {"01", "02"}
+def test_ravdess_both_modalities_on_request(tmp_path: Path) -> None:
+    take = "01-05-01-01-01"  # vocal channel, emotion, intensity, statement, repetition
+    touch_file(tmp_path / "Actor_02" / f"01-{take}-02.mp4")  # actor 2's take only as audio-video
+    touch_file(tmp_path / "Actor_01" / f"02-{take}-01.mp4")  # actor 1's only as video-only
+    clips = index_ravdess(tmp_path, modalities=("01", "02")).clips
+    assert sorted(clips["clip_id"]) == [f"01-{take}-02", f"02-{take}-01"]
     with pytest.raises(DatasetError, match="modalities"):
-        index_ravdess(ravdess_tree, modalities=("04",))
+        index_ravdess(tmp_path, modalities=("04",))
+
+
+def test_both_modalities_of_one_take_index_one_copy_and_say_why(ravdess_tree: Path) -> None:
+    """Regression (issue 18, item 17): `--modalities 01,02` made two clips of each take (the same video)
+    without a warning, so a clip split could put one copy in training and the other in the test set."""
+    for modalities in (("01", "02"), ("02", "01")):
+        index = index_ravdess(ravdess_tree, modalities=modalities)
+        assert len(index.clips) == 6 * 60 and set(index.clips["modality"]) == {modalities[0]}
+        assert index.clips["clip_id"].str[3:].is_unique
+        assert len(index.rejected) == 6 * 60
+        first = index.rejected.iloc[0]
+        kept = Path(first["path"]).with_name(modalities[0] + Path(first["path"]).name[2:])
+        assert first["reason"] == f"the same take as {kept} (modalities 01 and 02 hold the same video; one is indexed)"
 
 
 def test_ravdess_malformed_names_are_rejected_with_reasons(tmp_path: Path) -> None:

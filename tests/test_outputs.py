@@ -67,9 +67,9 @@ def test_index_creates_a_missing_parent_folder(faces: Path, tmp_path: Path) -> N
     assert [p.name for p in out.parent.iterdir()] == ["index.csv"]  # no temporary file left
 
 
-def _limit_file_size() -> None:
-    """In the child: files may not grow past 200 bytes, and going past is an error (EFBIG), not a signal."""
-    resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+def _limit_file_size(limit: int = 200) -> None:
+    """In the child: files may not grow past `limit` bytes, and going past is an error (EFBIG), not a signal."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
@@ -101,3 +101,48 @@ def test_preprocess_refuses_an_out_that_is_a_file_or_read_only_before_indexing(
     assert a_file.read_text() == "not a folder"
     assert main([*base, "--out", str(READ_ONLY / "crops")]) == 2
     assert f"--out {READ_ONLY / 'crops'}: cannot write in {READ_ONLY}" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained paper CNN at 32 px with classes neutral, smiling (predict only needs its outputs)."""
+    from fer_utils.models import build_model, save_model
+
+    folder = tmp_path_factory.mktemp("model")
+    return save_model(build_model("paper-cnn", 2, (32, 32, 1)), folder / "model.keras", ["neutral", "smiling"])
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv", "--out"])
+def test_predict_on_a_full_disk_says_which_output_and_leaves_no_half_file(
+    model_file: Path, tmp_path: Path, option: str
+) -> None:
+    """Regression (issue 18, item 14): the annotated copy (--out) on a full disk was a ValueError traceback
+    blaming its extension; every output now names itself and leaves nothing behind."""
+    face = sorted((london_faces_dir() / "smiling").glob("*.jpg"))[0]
+    out = tmp_path / "outputs" / {"--json": "faces.json", "--csv": "faces.csv", "--out": "annotated.png"}[option]
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_utils", "predict", "--model", str(model_file), str(face), option, str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        preexec_fn=lambda: _limit_file_size(50),  # the one-face CSV is 119 bytes
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"error: could not write {option} {out}: File too large" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(out.parent.iterdir()) == []
+
+
+def test_a_write_failure_without_a_file_name_still_reads_as_a_sentence(capsys) -> None:
+    """Regression (issue 18, item 14): `train` on a full disk printed "could not write : File too large"."""
+    import argparse
+    import errno
+
+    from fer_utils.cli import run_handler
+
+    def handler(args: argparse.Namespace) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    assert run_handler(argparse.Namespace(handler=handler)) == 2
+    assert capsys.readouterr().err == "error: could not write a file: No space left on device\n"

@@ -604,3 +604,7 @@ def test_stopping_the_run_stops_its_workers_and_keeps_finished_clips(
     if stop != signal.SIGKILL:
         assert took < 10, f"{stop.name} took {took:.1f} s"
         assert run.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err
+        # the manifest lists what was finished (issue 18, item 16: an interrupted run wrote none)
+        finished = load_manifest(out)
+        assert 2 <= finished["clip_id"].nunique() <= len(list(parts.glob("*.csv"))), err
+        assert f"{out / 'manifest.csv'} lists the clips finished so far (of {N_SAMPLE_CLIPS})" in err

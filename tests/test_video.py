@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -121,14 +125,87 @@ def test_truncated_mp4_is_unreadable(clips: dict[str, Path]) -> None:
     assert info.value.status == "unreadable"
 
 
-def test_truncated_avi_keeps_the_frames_before_the_cut(clips: dict[str, Path]) -> None:
-    sampled = try_sample_frames(clips["truncated-avi"], 6)
-    decoded = [i for i, f in sampled if f is not None]
-    lost = [i for i, f in sampled if f is None]
-    assert decoded and lost, sampled
-    assert max(decoded) < min(lost)
-    assert all(_mark(f) == i for i, f in sampled if f is not None)
-    assert [i for i, _ in sample_frames(clips["truncated-avi"], 6)] == decoded
+def test_truncated_avi_is_sampled_over_the_frames_it_holds(clips: dict[str, Path]) -> None:
+    """Cut in half, the avi's header still claims 40 frames: the 6 samples spread over the frames it holds."""
+    clip = clips["truncated-avi"]
+    held = frame_count(clip, exact=True)
+    assert 0 < held < frame_count(clip) == N_FRAMES
+    sampled = try_sample_frames(clip, 6)
+    assert [i for i, _ in sampled] == frame_indices(held, 6)
+    assert all(f is not None and _mark(f) == i for i, f in sampled)
+
+
+def _claim_frames(avi: Path, claimed: int, out: Path) -> Path:
+    """A copy of an avi whose header (avih total frames, strh length) claims `claimed` frames."""
+    data = bytearray(avi.read_bytes())
+    struct.pack_into("<I", data, data.index(b"avih") + 8 + 16, claimed)
+    struct.pack_into("<I", data, data.index(b"strh") + 8 + 32, claimed)
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_a_clip_whose_header_claims_more_frames_yields_the_frames_asked_for(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    """Regression (issue 18, item 17): a header claiming 400 of 40 frames gave 1 frame of 8 asked for."""
+    clip = _claim_frames(clips["avi"], 10 * N_FRAMES, tmp_path / "claims.avi")
+    assert frame_count(clip) == 10 * N_FRAMES and frame_count(clip, exact=True) == N_FRAMES
+    sampled = sample_frames(clip, 8)
+    assert [i for i, _ in sampled] == frame_indices(N_FRAMES, 8)
+    assert all(_mark(f) == i for i, f in sampled)
+
+
+def _flv_without_video(flv: Path, out: Path, *, announce_video: bool) -> Path:
+    """A copy of a real FLV (audio and video tags) keeping only its audio and script tags; its header
+    announces audio only, or audio and video (a recording whose video holds no frame)."""
+    data = flv.read_bytes()
+    kept = bytearray(data[:4] + bytes([5 if announce_video else 4]) + data[5:13])
+    position = 13
+    while position + 11 <= len(data):
+        end = position + 11 + int.from_bytes(data[position + 1 : position + 4], "big") + 4
+        if data[position] != 9:  # 9: a video tag
+            kept += data[position:end]
+        position = end
+    out.write_bytes(bytes(kept))
+    return out
+
+
+def test_audio_only_and_zero_frame_files_say_so(tmp_path: Path) -> None:
+    """Regression (issue 18, item 17): both were "the video container could not be opened"."""
+    from fer_utils.assets import cremad_dir
+
+    real = cremad_dir() / "1001_DFA_HAP_XX.flv"
+    audio = _flv_without_video(real, tmp_path / "audio.flv", announce_video=False)
+    with pytest.raises(NotVideoError, match="audio only .the file holds an audio track and no video track") as info:
+        sample_frames(audio)
+    assert info.value.status == "not_video"
+    from fer_utils.deploy import stream_frames  # predict's reader says the same
+
+    with pytest.raises(NotVideoError, match="audio only"):
+        list(stream_frames(audio))
+    silent = _flv_without_video(real, tmp_path / "novideo.flv", announce_video=True)
+    writer = cv2.VideoWriter(str(tmp_path / "zero.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25, SIZE)
+    writer.release()  # OpenCV writes a complete mp4 with no frame
+    for empty in (silent, tmp_path / "zero.mp4"):
+        with pytest.raises(EmptyVideoError, match="holds no video frames") as info:
+            frame_count(empty)
+        assert info.value.status == "empty", empty
+
+
+def test_opencv_and_ffmpeg_messages_stay_off_the_terminal(clips: dict[str, Path], tmp_path: Path) -> None:
+    """Regression (issue 18, item 17): damaged clips printed FFmpeg's "overread" and OpenCV's "[ WARN:0]"
+    lines on stderr for every file, beside the status the manifest records."""
+    code = (
+        "import sys; from fer_utils.video import try_sample_frames\n"
+        "for path in sys.argv[1:]:\n"
+        "    try: try_sample_frames(path, 6)\n"
+        "    except Exception as exc: print(type(exc).__name__)\n"
+    )
+    damaged = [str(clips[k]) for k in ("truncated-avi", "garbage", "truncated-mp4")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_")}
+    done = subprocess.run([sys.executable, "-c", code, *damaged], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["UnreadableVideoError", "UnreadableVideoError"]
+    assert done.stderr == ""
 
 
 @pytest.mark.parametrize(

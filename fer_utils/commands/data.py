@@ -38,7 +38,7 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         type=modality_list,
         default=None,
         metavar="CODES",
-        help="ravdess: modality codes to index, e.g. 01,02 (default 02, video-only)",
+        help="ravdess: modality codes to index, e.g. 01,02 (default 02, video-only); a take in both is indexed once",
     )
 
 

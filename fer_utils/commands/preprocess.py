@@ -117,8 +117,8 @@ def run_preprocess(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         print(
-            f"interrupted: the clips finished so far are kept in {Path(args.out) / '.parts'}; "
-            "rerun the same command to resume",
+            f"interrupted: {Path(args.out) / MANIFEST_NAME} lists the clips finished so far (of "
+            f"{len(index.clips)}); rerun the same command to resume",
             file=sys.stderr,
         )
         return 130
