@@ -108,6 +108,8 @@ def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
 def clip_votes(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     """One row per clip of the clip sets: true emotion, mean-vote prediction, frames, right or not."""
     clips = predictions[predictions["set"].isin(["CREMA-D clips", "RAVDESS clip"])].reset_index(drop=True)
+    if clips.empty:
+        return pd.DataFrame(columns=["dataset", "clip_id", "emotion", "predicted", "n_frames", "correct"])
     probabilities = clips[[f"p_{c}" for c in classes]].to_numpy()
     return clip_vote(clips.assign(dataset=clips["set"]), probabilities, classes)
 

@@ -600,3 +600,40 @@ def test_flop_checker_names_the_layer_a_student_function_fails_on(compared_model
 
     feedback = exercises.check_conv_flops(kernel_only, compared_models)
     assert not feedback and "raised AttributeError on paper-cnn's layer" in feedback.message
+
+
+# Chapter 10: the checkers pass the chapter's solutions and name the mistake of a wrong answer.
+def _real_predictions() -> pd.DataFrame:
+    """A prediction table shaped like chapter 10's: London faces (neutral, happy) and clip frames."""
+    truth = ["neutral"] * 6 + ["happy"] * 4 + ["sad", "angry"]
+    predicted = ["neutral"] * 5 + ["sad"] + ["happy"] * 2 + ["neutral"] * 2 + ["sad", "neutral"]
+    sets = ["London faces"] * 10 + ["CREMA-D clips"] * 2
+    return pd.DataFrame({"set": sets, "emotion": truth, "predicted": predicted})
+
+
+def test_macro_f1_present_exercise_spots_the_average_over_every_class() -> None:
+    from sklearn.metrics import f1_score
+
+    table = _real_predictions()
+    solution = solution_function("10_seven_expressions", "macro_f1_present")
+    assert exercises.check_macro_f1_present(solution, table["emotion"], table["predicted"])
+
+    def over_all(truth, predicted):
+        return float(f1_score(truth, predicted, labels=sorted(set(truth) | set(predicted)), average="macro"))
+
+    london = table[table["set"] == "London faces"]  # "sad" predicted but absent from the truth
+    feedback = exercises.check_macro_f1_present(over_all, london["emotion"], london["predicted"])
+    assert not feedback and "averages over every class predicted too" in feedback.message
+    assert "Not answered" in exercises.check_macro_f1_present(stub, table["emotion"], table["predicted"]).message
+
+
+def test_majority_baseline_exercise_spots_the_rarest_share() -> None:
+    table = _real_predictions()
+    solution = solution_function("10_seven_expressions", "majority_baseline")
+    assert solution(table["emotion"]) == pytest.approx(6 / 12)
+    assert exercises.check_majority_baseline(solution, table)
+    feedback = exercises.check_majority_baseline(
+        lambda t: float(pd.Series(t).value_counts(normalize=True).iloc[-1]), table
+    )
+    assert not feedback and "rarest" in feedback.message
+    assert "Not answered" in exercises.check_majority_baseline(stub, table).message

@@ -1,0 +1,71 @@
+"""The real faces the book ships as test sets (fer_utils.realfaces), cropped with dlib, and a model scored
+on them: what chapter 10 reports for the generated-face model and the peer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_utils import realfaces
+from fer_utils.manifest import load_manifest
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, realfaces.RealSet]:
+    return realfaces.real_sets(cache=tmp_path_factory.mktemp("cache"))
+
+
+def test_the_real_sets_hold_all_seven_expressions_of_the_generated_faces(sets) -> None:
+    sizes = {name: len(real.frames) for name, real in sets.items()}
+    assert sizes == {"London faces": 204, "RAVDESS stills": 24, "CREMA-D clips": 36, "RAVDESS clip": 6}
+    emotions = set().union(*(set(real.frames["emotion"]) for real in sets.values()))
+    assert emotions == {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
+    assert sets["London faces"].frames["subject"].nunique() == 102
+    assert set(sets["RAVDESS stills"].frames["emotion"]) == {"neutral"}
+
+
+def test_the_peer_scores_on_the_real_sets_with_majority_baselines_and_clip_votes(sets) -> None:
+    from fer_utils.peer import PEER_CLASSES, peer_model
+
+    classes = list(PEER_CLASSES)
+    predictions = realfaces.predict_real(peer_model(), classes, sets)
+    assert len(predictions) == 270 and set(predictions["set"]) == set(sets)
+    table = realfaces.score_real(predictions, classes).set_index("set")
+    assert table.loc[realfaces.POOLED, "frames"] == 270 and table.loc[realfaces.POOLED, "emotions"] == 7
+    assert table.loc["London faces", "majority baseline"] == pytest.approx(0.5)
+    assert table.loc["clip votes (CREMA-D + RAVDESS)", "frames"] == 7  # six CREMA-D clips and one RAVDESS clip
+    assert table.loc["London faces", "accuracy"] > 0.55  # the peer learnt real smiles (measured 0.657)
+    recall = realfaces.recall_per_class(predictions, classes)
+    right = predictions["emotion"] == predictions["predicted"]
+    assert recall["neutral"] == pytest.approx(right[predictions["emotion"] == "neutral"].mean())
+
+
+def test_a_set_scores_macro_f1_only_over_the_emotions_it_holds() -> None:
+    predictions = pd.DataFrame(
+        {
+            "set": "x",
+            "emotion": ["happy", "happy", "neutral", "neutral"],
+            "predicted": ["happy", "sad", "neutral", "neutral"],
+        }
+    )
+    row = realfaces.score_real(predictions, ["happy", "neutral", "sad"]).iloc[0]
+    # happy F1 = 2/3 (precision 1, recall 1/2), neutral F1 = 1; "sad" (absent) is not averaged in
+    assert row["emotions"] == 2 and row["macro F1"] == pytest.approx((2 / 3 + 1) / 2)
+
+
+def test_mixed_crops_hold_the_generated_faces_and_only_the_chosen_people(sets, tmp_path: Path) -> None:
+    from fer_utils import artifacts
+
+    generated = artifacts.ensure_crops(artifacts.GENERATED_DATASET, cache=tmp_path)
+    people, held = realfaces.split_people(sets["London faces"], 0.5, seed=0)
+    assert len(people) == 51 and not set(people) & set(held.frames["subject"].astype(str))
+    mixed = realfaces.mixed_crops(generated, sets["London faces"], people, cache=tmp_path)
+    manifest = load_manifest(mixed)
+    real = manifest[manifest["image"].str.startswith("real/")]
+    assert len(manifest) - len(real) == 1289 and len(real) == 102
+    assert set(real["subject"].astype(str)) == set(people)
+    assert all((mixed / image).is_file() for image in manifest["image"].sample(20, random_state=0))
+    assert np.isin(real["emotion"].unique(), ["neutral", "happy"]).all()
