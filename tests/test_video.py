@@ -179,7 +179,7 @@ def test_audio_only_and_zero_frame_files_say_so(tmp_path: Path) -> None:
     with pytest.raises(NotVideoError, match="audio only .the file holds an audio track and no video track") as info:
         sample_frames(audio)
     assert info.value.status == "not_video"
-    from fer_utils.deploy import stream_frames  # predict's reader says the same
+    from fer_utils.inference import stream_frames  # predict's reader says the same
 
     with pytest.raises(NotVideoError, match="audio only"):
         list(stream_frames(audio))
