@@ -87,6 +87,7 @@ def main() -> None:
             "model": args.model,
             "size": args.size,
             "epochs": args.epochs,
+            "patience": args.patience,
             "lr": args.lr,
             "augment": args.augment,
             "mix_london": args.mix_london,
