@@ -20,6 +20,9 @@ from fer_utils.errors import DatasetError, PreprocessError
 from fer_utils.registry import NO_DETECTOR
 
 MANIFEST_NAME = "manifest.csv"
+# What an interrupted run lists (the clips finished so far): never manifest.csv, whose presence means
+# that the folder is complete (artifacts.ensure_crops and every reader rely on it).
+PARTIAL_MANIFEST_NAME = "manifest.partial.csv"
 STATUSES: tuple[str, ...] = (
     "ok",
     "no_face",

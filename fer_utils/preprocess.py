@@ -53,9 +53,11 @@ from fer_utils.faces import (
 from fer_utils.locking import folder_lock
 from fer_utils.manifest import (
     MANIFEST_NAME,
+    PARTIAL_MANIFEST_NAME,
     csv_bytes,
     load_manifest,
     manifest_frame,
+    read_manifest_csv,
 )
 from fer_utils.preprocess_folder import (
     PARTS_DIR,
@@ -494,6 +496,7 @@ def preprocess_dataset(
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is finished is listed, and a rerun resumes
             merge_parts(out_dir, records, finished_only=True)
             raise
+        (out_dir / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
         return merge_parts(out_dir, records)
 
 
@@ -510,7 +513,8 @@ def _run(todo: list[dict], out_dir: Path, settings: Settings, workers: int | Non
 
 def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = False) -> pd.DataFrame:
     """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically);
-    `finished_only`: of the clips finished so far (an interrupted run), else every clip must have one."""
+    `finished_only`: of the clips finished so far (an interrupted run), into `manifest.partial.csv`, so
+    that the folder never looks complete; else every clip must have one."""
     rows = []
     for clip in records:
         part = read_part(out_dir, clip)
@@ -522,5 +526,8 @@ def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = Fal
                 "record; rerun to finish it"
             )
         rows += part
+    if finished_only:
+        atomic_write_bytes(Path(out_dir) / PARTIAL_MANIFEST_NAME, csv_bytes(manifest_frame(rows)))
+        return read_manifest_csv(Path(out_dir) / PARTIAL_MANIFEST_NAME)
     atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, csv_bytes(manifest_frame(rows)))
     return load_manifest(out_dir)

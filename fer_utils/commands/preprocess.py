@@ -84,7 +84,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
 
     from fer_utils.crops import margin_for
     from fer_utils.data import index_dataset
-    from fer_utils.manifest import MANIFEST_NAME, check_yield, yield_report
+    from fer_utils.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
     from fer_utils.outputs import check_outputs
     from fer_utils.preprocess import preprocess_dataset
     from fer_utils.preprocess_folder import printable
@@ -117,7 +117,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         print(
-            f"interrupted: {Path(args.out) / MANIFEST_NAME} lists the clips finished so far (of "
+            f"interrupted: {Path(args.out) / PARTIAL_MANIFEST_NAME} lists the clips finished so far (of "
             f"{len(index.clips)}); rerun the same command to resume",
             file=sys.stderr,
         )
