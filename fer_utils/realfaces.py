@@ -17,7 +17,7 @@ holds (a class absent from a set is not counted), and per clip by the mean vote 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +29,14 @@ from fer_utils import artifacts
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
 from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.training import make_dataset
+from fer_utils.training import load_images, make_dataset
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
 STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
 STILLS_FOLDER = "ravdess_stills_neutral"  # in the cache: the stills laid out as a folder of classes
 FRAMES_PER_CLIP = 6  # the paper's six frames per clip
 POOLED = "all real faces"
+Predict = Callable[[np.ndarray], np.ndarray]  # raw-pixel images (N, H, W, 1) -> probabilities
 
 
 @dataclass(frozen=True)
@@ -76,21 +77,29 @@ def real_sets(cache: Path | None = None, london_dir: Path | None = None) -> dict
     return sets
 
 
-def predict_set(model: keras.Model, classes: Sequence[str], real: RealSet) -> pd.DataFrame:
+def predict_set(
+    model: keras.Model, classes: Sequence[str], real: RealSet, predict: Predict | None = None
+) -> pd.DataFrame:
     """One row per frame of `real` whose emotion the model knows: its set, clip, subject and true emotion,
-    the prediction and `p_<class>`."""
+    the prediction and `p_<class>`. `predict` (raw-pixel images → probabilities, e.g. a TFLite copy of
+    `model`) replaces `model.predict`; the images are sized to `model`'s input either way."""
     size = tuple(int(d) for d in model.input_shape[1:3])
     frames = real.frames[real.frames["emotion"].isin(classes)].reset_index(drop=True)
-    probabilities = model.predict(make_dataset(frames, real.crops, list(classes), image_size=size), verbose=0)
+    if predict is None:
+        probabilities = model.predict(make_dataset(frames, real.crops, list(classes), image_size=size), verbose=0)
+    else:
+        probabilities = predict(load_images(frames, real.crops, size))
     table = frames[["clip_id", "subject", "emotion", "image"]].assign(
         set=real.name, predicted=predicted_labels(probabilities, classes)
     )
     return pd.concat([table, pd.DataFrame(probabilities, columns=[f"p_{c}" for c in classes])], axis=1)
 
 
-def predict_real(model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet]) -> pd.DataFrame:
+def predict_real(
+    model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet], predict: Predict | None = None
+) -> pd.DataFrame:
     """`predict_set` over every set, in one table."""
-    return pd.concat([predict_set(model, classes, real) for real in sets.values()], ignore_index=True)
+    return pd.concat([predict_set(model, classes, real, predict) for real in sets.values()], ignore_index=True)
 
 
 def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:

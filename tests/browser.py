@@ -87,3 +87,37 @@ def write_y4m(clip: Path, target: Path, side: int, frames: int) -> Path:
             out.write(b"FRAME\n" + cv2.cvtColor(small, cv2.COLOR_BGR2YUV_I420).tobytes())
     capture.release()
     return target
+
+
+FAKE_CAMERA_SIDE = 360  # the real RAVDESS clip is 720x720; half size keeps the Y4M small
+FAKE_CAMERA_FRAMES = 60
+
+
+@contextmanager
+def camera_chromium(folder: Path) -> Iterator[object]:
+    """Headless chromium whose camera (fake device) plays the real RAVDESS clip, written as a Y4M in `folder`."""
+    from fer_utils.assets import ravdess_clip_path
+
+    y4m = write_y4m(ravdess_clip_path(), folder / "ravdess.y4m", FAKE_CAMERA_SIDE, FAKE_CAMERA_FRAMES)
+    with chromium(
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+        "--autoplay-policy=no-user-gesture-required",
+        window="1280,1400",
+    ) as driver:
+        yield driver
+
+
+def wait_for(driver: object, script: str, timeout: float = 120) -> object:
+    """Poll `return <script>` until it is truthy; fail with the demo page's state if it never is."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: d.execute_script(f"return {script}"))
+    except TimeoutException:
+        state = driver.execute_script(
+            "return {error: window.ferDemo?.error, frames: window.ferDemo?.frames, active: window.ferDemo?.active}"
+        )
+        pytest.fail(f"timed out waiting for {script}; page state {state}; log {driver.get_log('browser')}")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, serve, write_y4m
+from browser import camera_chromium, serve, wait_for
 
 from fer_book.demo import (
     DEMO_INDEX,
@@ -30,7 +30,6 @@ from fer_book.demo import (
     write_demo_static,
 )
 from fer_utils.artifacts import default_cache
-from fer_utils.assets import ravdess_clip_path
 from fer_utils.peer import PEER_ABOUT, PEER_CLASSES, PEER_SIDE
 
 pytestmark = pytest.mark.slow
@@ -48,7 +47,6 @@ DEFAULT_ABOUT = {
     "evaluated_on": "no faces at all (a test)",
     "chance": 1 / 7,
 }
-FAKE_CAMERA_SIDE, FAKE_CAMERA_FRAMES = 360, 60
 FACE_FRAMES = 20  # frames with a face each model must predict before it is measured
 WARM_UP = 5  # the first frames of each model warm the runtime up
 FOLDER_BUDGET_BYTES = 15 * 1024 * 1024
@@ -98,31 +96,8 @@ def peer_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Headless chromium whose camera is the real RAVDESS clip (fake device)."""
-    y4m = write_y4m(
-        ravdess_clip_path(), tmp_path_factory.mktemp("camera") / "ravdess.y4m", FAKE_CAMERA_SIDE, FAKE_CAMERA_FRAMES
-    )
-    with chromium(
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
-        "--autoplay-policy=no-user-gesture-required",
-        window="1280,1400",
-    ) as driver:
+    with camera_chromium(tmp_path_factory.mktemp("camera")) as driver:
         yield driver
-
-
-def wait_for(driver: object, script: str, timeout: float = 120) -> object:
-    """Poll `return <script>` until it is truthy; fail with the page's error if it never is."""
-    from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: d.execute_script(f"return {script}"))
-    except TimeoutException:
-        state = driver.execute_script(
-            "return {error: window.ferDemo?.error, frames: window.ferDemo?.frames, active: window.ferDemo?.active}"
-        )
-        pytest.fail(f"timed out waiting for {script}; page state {state}; log {driver.get_log('browser')}")
 
 
 SNAPSHOT = (

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, serve, write_y4m
+from browser import FAKE_CAMERA_SIDE, camera_chromium, serve, wait_for
 
 from fer_book.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_SLOT_FILES, DEMO_STATIC_DIR
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
@@ -30,8 +30,6 @@ PAGE = "book/demo.html"
 # Browser (LiteRT.js, WebAssembly/XNNPack) vs Python (TensorFlow's TFLite interpreter), float32 model,
 # same crop: the two runtimes may sum in a different order, nothing more.
 PROB_TOLERANCE = 1e-4
-FAKE_CAMERA_SIDE = 360  # the clip is 720x720; half size keeps the Y4M small
-FAKE_CAMERA_FRAMES = 60
 PAGE_BUDGET_BYTES = 15 * 1024 * 1024
 
 
@@ -53,30 +51,9 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """Headless chromium whose camera is the RAVDESS clip (fake device), with console logging."""
-    y4m = write_y4m(
-        ravdess_clip_path(), tmp_path_factory.mktemp("camera") / "ravdess.y4m", FAKE_CAMERA_SIDE, FAKE_CAMERA_FRAMES
-    )
-    with chromium(
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={y4m}",
-        "--autoplay-policy=no-user-gesture-required",
-        window="1280,1400",
-    ) as driver:
+    """Headless chromium whose camera is the real RAVDESS clip (fake device)."""
+    with camera_chromium(tmp_path_factory.mktemp("camera")) as driver:
         yield driver
-
-
-def wait_for(driver: object, script: str, timeout: float = 90) -> object:
-    """Poll `return <script>` until it is truthy; fail with the page's error if it never is."""
-    from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: d.execute_script(f"return {script}"))
-    except TimeoutException:
-        state = driver.execute_script("return {error: window.ferDemo?.error, frames: window.ferDemo?.frames}")
-        pytest.fail(f"timed out waiting for {script}; page state {state}; log {driver.get_log('browser')}")
 
 
 def python_probabilities(crop: list[int], shape: list[int], model_file: str = DEMO_MODEL_FILE) -> np.ndarray:
