@@ -85,6 +85,9 @@ def predict_set(
     `model`) replaces `model.predict`; the images are sized to `model`'s input either way."""
     size = tuple(int(d) for d in model.input_shape[1:3])
     frames = real.frames[real.frames["emotion"].isin(classes)].reset_index(drop=True)
+    columns = ["clip_id", "subject", "emotion", "image", "set", "predicted", *(f"p_{c}" for c in classes)]
+    if frames.empty:  # none of this set's emotions is among the model's classes
+        return pd.DataFrame(columns=columns)
     if predict is None:
         probabilities = model.predict(make_dataset(frames, real.crops, list(classes), image_size=size), verbose=0)
     else:
@@ -98,8 +101,9 @@ def predict_set(
 def predict_real(
     model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet], predict: Predict | None = None
 ) -> pd.DataFrame:
-    """`predict_set` over every set, in one table."""
-    return pd.concat([predict_set(model, classes, real, predict) for real in sets.values()], ignore_index=True)
+    """`predict_set` over every set, in one table (a set none of whose emotions the model knows adds no row)."""
+    tables = [predict_set(model, classes, real, predict) for real in sets.values()]
+    return pd.concat([t for t in tables if len(t)], ignore_index=True)
 
 
 def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:

@@ -69,3 +69,16 @@ def test_mixed_crops_hold_the_generated_faces_and_only_the_chosen_people(sets, t
     assert set(real["subject"].astype(str)) == set(people)
     assert all((mixed / image).is_file() for image in manifest["image"].sample(20, random_state=0))
     assert np.isin(real["emotion"].unique(), ["neutral", "happy"]).all()
+
+
+def test_a_model_that_knows_only_some_emotions_is_scored_on_the_frames_it_can_name(sets) -> None:
+    """Regression: a neutral/happy model (chapter 10 run on a reader's two-class folder) met the RAVDESS clip,
+    all surprised, and make_dataset got an empty table (a TensorFlow TypeError instead of a score)."""
+    from fer_utils.models import build_paper_cnn
+
+    classes = ["neutral", "happy"]
+    predictions = realfaces.predict_real(build_paper_cnn(2, (32, 32, 1)), classes, sets)
+    assert set(predictions["set"]) == {"London faces", "RAVDESS stills", "CREMA-D clips"}
+    assert set(predictions["emotion"]) == set(classes) and len(predictions) == 204 + 24 + 12
+    scored = realfaces.score_real(predictions, classes).set_index("set")
+    assert scored.loc[realfaces.POOLED, "frames"] == 240
