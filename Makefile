@@ -16,6 +16,9 @@ export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 # Chapters executed, and test files run, side by side (the CI machine has 2 cores).
 JOBS ?= 2
+# Seconds one cell may run: chapter 7's training cell (nine runs, two chapters sharing 2 cores) took
+# about 800 s on a fast 2-core machine; the default 900 left no margin for a slower one.
+CELL_TIMEOUT ?= 1800
 
 .PHONY: help install sample execute book lint test unit-test book-test student release-check clean distclean
 help:
@@ -45,7 +48,7 @@ PARAMS ?=
 execute: sample
 	mkdir -p _build/stage
 	$(PY) benchmarks/calibrate.py --out _build/stage/calibration.json
-	$(PY) -m fer_book execute --out _build/stage --jobs $(JOBS) $(foreach p,$(PARAMS),--param $(p))
+	$(PY) -m fer_book execute --out _build/stage --jobs $(JOBS) --timeout $(CELL_TIMEOUT) $(foreach p,$(PARAMS),--param $(p))
 
 book: execute
 	$(PY) -m fer_book build --stage _build/stage --out _build
