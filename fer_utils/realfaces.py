@@ -36,17 +36,17 @@ STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
 STILLS_FOLDER = "ravdess_stills_neutral"  # in the cache: the stills laid out as a folder of classes
 FRAMES_PER_CLIP = 6  # the paper's six frames per clip
 POOLED = "all real faces"
+CLIP_SETS = ("CREMA-D clips", "RAVDESS clip")  # the sets whose frames come from clips (voted per clip)
 Predict = Callable[[np.ndarray], np.ndarray]  # raw-pixel images (N, H, W, 1) -> probabilities
 
 
 @dataclass(frozen=True)
 class RealSet:
-    """One real test set: its crops folder, its usable frames, and whether its frames come from clips."""
+    """One real test set: its crops folder and its usable frames."""
 
     name: str
     crops: Path
     frames: pd.DataFrame
-    clips: bool
 
 
 def stills_folder(cache: Path | None = None) -> Path:
@@ -64,16 +64,16 @@ def stills_folder(cache: Path | None = None) -> Path:
 
 def real_sets(cache: Path | None = None, london_dir: Path | None = None) -> dict[str, RealSet]:
     """The four real sets, cropped (cached) and read: London faces, RAVDESS stills, CREMA-D clips, RAVDESS clip."""
-    sources = {  # name: (indexer, root, indexer options, frames come from clips)
-        "London faces": ("folder", london_dir or london_faces_dir(), {"subject_pattern": LONDON_PATTERN}, False),
-        "RAVDESS stills": ("folder", stills_folder(cache), {"subject_pattern": STILLS_PATTERN}, False),
-        "CREMA-D clips": ("cremad", cremad_dir(), {}, True),
-        "RAVDESS clip": ("ravdess", ravdess_clip_path().parent, {"modalities": ("01", "02")}, True),
+    sources = {  # name: (indexer, root, indexer options)
+        "London faces": ("folder", london_dir or london_faces_dir(), {"subject_pattern": LONDON_PATTERN}),
+        "RAVDESS stills": ("folder", stills_folder(cache), {"subject_pattern": STILLS_PATTERN}),
+        "CREMA-D clips": ("cremad", cremad_dir(), {}),
+        "RAVDESS clip": ("ravdess", ravdess_clip_path().parent, {"modalities": ("01", "02")}),
     }
     sets = {}
-    for name, (kind, root, options, clips) in sources.items():
+    for name, (kind, root, options) in sources.items():
         crops = artifacts.ensure_crops(kind, root, cache, frames=FRAMES_PER_CLIP, **options)
-        sets[name] = RealSet(name, crops, usable_frames(load_manifest(crops)).reset_index(drop=True), clips)
+        sets[name] = RealSet(name, crops, usable_frames(load_manifest(crops)).reset_index(drop=True))
     return sets
 
 
@@ -120,7 +120,7 @@ def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
 
 def clip_votes(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     """One row per clip of the clip sets: true emotion, mean-vote prediction, frames, right or not."""
-    clips = predictions[predictions["set"].isin(["CREMA-D clips", "RAVDESS clip"])].reset_index(drop=True)
+    clips = predictions[predictions["set"].isin(CLIP_SETS)].reset_index(drop=True)
     if clips.empty:
         return pd.DataFrame(columns=["dataset", "clip_id", "emotion", "predicted", "n_frames", "correct"])
     probabilities = clips[[f"p_{c}" for c in classes]].to_numpy()
@@ -180,4 +180,4 @@ def split_people(real: RealSet, share: float, seed: int) -> tuple[list[str], Rea
     people = np.array(sorted(real.frames["subject"].astype(str).unique()))
     chosen = sorted(np.random.default_rng(seed).permutation(people)[: round(share * len(people))])
     held = real.frames[~real.frames["subject"].astype(str).isin(chosen)].reset_index(drop=True)
-    return chosen, RealSet(real.name, real.crops, held, real.clips)
+    return chosen, RealSet(real.name, real.crops, held)
