@@ -121,3 +121,11 @@ def wait_for(driver: object, script: str, timeout: float = 120) -> object:
             "return {error: window.ferDemo?.error, frames: window.ferDemo?.frames, active: window.ferDemo?.active}"
         )
         pytest.fail(f"timed out waiting for {script}; page state {state}; log {driver.get_log('browser')}")
+
+
+def probability_sum_tolerance(info: dict) -> float:
+    """How far a demo model's probabilities may sum from 1, from its model JSON: 1e-3 for a float output;
+    an int8 model's uint8 output rounds each probability to a multiple of its scale, so the sum is within
+    (classes × scale / 2) of 1."""
+    quantization = info.get("output_quantization")
+    return len(info["classes"]) * quantization[0] / 2 if quantization else 1e-3

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import camera_chromium, serve, wait_for
+from browser import camera_chromium, probability_sum_tolerance, serve, wait_for
 
 from fer_book.demo import (
     DEMO_INDEX,
@@ -221,7 +221,7 @@ def test_an_int8_default_takes_uint8_pixels_and_its_output_is_dequantized(int8_s
     state = int8_run["default"]
     assert state["error"] is None and state["model"] == "default" and state["tflite"] == "int8"
     probs = np.asarray(state["probs"])
-    assert abs(probs.sum() - 1) < len(probs) / 256
+    assert abs(probs.sum() - 1) <= probability_sum_tolerance(info)
     expected = python_probabilities(static / DEMO_SLOT_FILES["default"][0], state["crop"], state["shape"])
     assert np.abs(probs - expected).max() <= INT8_TOLERANCE, (probs, expected)
     assert int8_run["peer"]["model"] == "peer" and int8_run["peer"]["error"] is None

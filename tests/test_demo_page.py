@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import FAKE_CAMERA_SIDE, camera_chromium, serve, wait_for
+from browser import FAKE_CAMERA_SIDE, camera_chromium, probability_sum_tolerance, serve, wait_for
 
 from fer_book.demo import DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_SLOT_FILES, DEMO_STATIC_DIR
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
@@ -125,16 +125,8 @@ def test_browser_probabilities_match_python_tflite_on_the_same_crop(camera_run: 
     expected = python_probabilities(crop, shape)
     assert probs.shape == expected.shape
     assert np.abs(probs - expected).max() <= PROB_TOLERANCE, (probs, expected)
-    assert abs(probs.sum() - 1) <= sum_tolerance(DEMO_MODEL_INFO), probs
-
-
-def sum_tolerance(info_file: str) -> float:
-    """How far the page's probabilities may sum from 1: 1e-3 for a float output; for an int8 model's uint8
-    output, each probability is rounded to a multiple of the output scale, so the sum is within
-    (classes × scale / 2) of 1 (chapter 10 ships an int8 default when its accuracy holds)."""
-    info = json.loads((HTML / DEMO_STATIC_DIR / info_file).read_text())
-    quantization = info.get("output_quantization")
-    return len(info["classes"]) * quantization[0] / 2 if quantization else 1e-3
+    info = json.loads((HTML / DEMO_STATIC_DIR / DEMO_MODEL_INFO).read_text())
+    assert abs(probs.sum() - 1) <= probability_sum_tolerance(info), probs  # an int8 default rounds its output
 
 
 def test_no_console_errors_and_nothing_from_elsewhere(camera_run: dict) -> None:
