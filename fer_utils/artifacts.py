@@ -36,10 +36,10 @@ SAMPLE_MARKER = ".complete"
 # the paper's CNN on the chapters' DATASET, at a reduced input side so that the whole book executes in
 # minutes on 2 CPU cores. Its size and epochs are defined here only: the chapters' IMAGE_SIZE and EPOCHS
 # parameters default to them. EPOCHS is a ceiling: early stopping (patience 4) ends the run once the
-# validation loss stops improving, measured at 26 to 35 epochs on the sample (benchmarks/README.md,
+# validation loss stops improving, measured at 33 to 47 epochs on the sample at 32×32 (benchmarks/README.md,
 # lesson_runs.py). It trains with the paper's Adam step (1e-3) and the package's dropout (only before
 # flatten); the paper's own dropout, 0.3 after every stage, often kills the network (chapter 5).
-REFERENCE_SIZE = 48
+REFERENCE_SIZE = 32
 REFERENCE_EPOCHS = 50
 REFERENCE_LEARNING_RATE = 1e-3
 QUICK_TRAINING = {
