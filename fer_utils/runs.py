@@ -2,7 +2,7 @@
 
 A complete run folder holds
 
-- `model.keras`: the best checkpoint (by the monitored loss);
+- `model.keras`: the best epoch's model (by the monitored loss);
 - `classes.json`: the class names, in the order of the model's outputs;
 - `config.json`: the TrainConfig, the classes, the parameter count, the split sizes, the subjects on each side
   and the crops' preprocessing settings (`crops`: detector, size, margin, …; null for crops made by hand);

@@ -362,3 +362,31 @@ def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
     finally:
         logger.removeHandler(handler)
     assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
+
+
+def test_the_run_model_is_the_best_epochs_not_the_last(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    """`fit_model` saves the epoch of the lowest validation loss (early stopping puts its weights back),
+    not the last epoch: validated on wrong labels, the loss rises as the network learns the true ones."""
+    from fer_utils.manifest import usable_frames
+    from fer_utils.models import load_model
+    from fer_utils.runs import RunFolder
+    from fer_utils.training import fit_model, make_dataset, predict_batches
+
+    root, manifest = toy
+    frames = usable_frames(manifest)
+    classes = list(TOY_CLASSES)
+    shifted = dict(zip(classes, classes[1:] + classes[:1]))
+    wrong = frames.head(64).assign(emotion=lambda f: f["emotion"].map(shifted))
+    config = small_config(epochs=4, patience=4)
+    train = make_dataset(frames, root, classes, shuffle=True, seed=3, image_size=config.image_size)
+    val = make_dataset(wrong, root, classes, image_size=config.image_size)
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    _, history = fit_model(config, train, val, len(classes), run, verbose=0)
+    best = int(history["val_loss"].idxmin())
+    assert best < len(history) - 1, history
+    probabilities = predict_batches(load_model(run.model), val)
+    labels = wrong["emotion"].map(classes.index).to_numpy()
+    loss = float(-np.mean(np.log(probabilities[np.arange(len(labels)), labels])))
+    assert loss == pytest.approx(history["val_loss"][best], rel=1e-3)
+    assert loss != pytest.approx(history["val_loss"].iloc[-1], rel=1e-3)
