@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=100, help="early stopping patience (100: off)")
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--batch", type=int, default=32, help="batch size (the paper's: 32)")
     parser.add_argument("--dropout", default="0,0,0.3")
     parser.add_argument("--l1", type=float, default=0.0)
     parser.add_argument("--seeds", default="0,1,2")
@@ -79,6 +80,7 @@ def main() -> None:
             epochs=args.epochs,
             patience=args.patience,
             learning_rate=args.lr,
+            batch_size=args.batch,
             dropout=tuple(float(x) for x in args.dropout.split(",")),
             l1=args.l1,
             seed=seed,
