@@ -178,6 +178,16 @@ def test_the_peer_predicts_on_the_camera_face_and_says_what_it_learned_from(serv
     expected = python_probabilities(state["crop"], state["shape"], DEMO_SLOT_FILES["peer"][0])
     assert np.abs(np.asarray(state["probs"]) - expected).max() <= PROB_TOLERANCE
     assert PEER_ABOUT["trained_on"] in state["about"] and "chance 14 %" in state["about"]
+    wait_for(browser, "window.ferDemo.timings.filter(t => t.face && t.model === 'peer').length >= 20")
+    timings = browser.execute_script("return window.ferDemo.timings.filter(t => t.face && t.model === 'peer')")[5:]
+    record = {  # the peer's figures on the built page, beside the default's (demo_timings.json)
+        "frames": len(timings),
+        "median_emotion_ms": round(float(np.median([t["emotion"] for t in timings])), 2),
+        "median_detect_plus_emotion_ms": round(float(np.median([t["total"] for t in timings])), 2),
+    }
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "demo_timings_peer.json").write_text(json.dumps(record, indent=1) + "\n")
+    assert 0 < record["median_emotion_ms"] <= record["median_detect_plus_emotion_ms"]
 
 
 def test_a_chosen_image_file_is_predicted(server: str, browser: object) -> None:
