@@ -123,6 +123,15 @@ def wait_for(driver: object, script: str, timeout: float = 120) -> object:
         pytest.fail(f"timed out waiting for {script}; page state {state}; log {driver.get_log('browser')}")
 
 
+def probability_match_tolerance(info: dict) -> float:
+    """How far the page's probabilities may differ from Python's TFLite interpreter on the same crop, from
+    the model JSON: 1e-4 for a float output (the runtimes sum in another order, nothing more); for an int8
+    model two steps of its uint8 output (XNNPack and TFLite's kernels may round a step apart, and the
+    input pixels are rounded too)."""
+    quantization = info.get("output_quantization")
+    return 2 * quantization[0] if quantization else 1e-4
+
+
 def probability_sum_tolerance(info: dict) -> float:
     """How far a demo model's probabilities may sum from 1, from its model JSON: 1e-3 for a float output;
     an int8 model's uint8 output rounds each probability to a multiple of its scale, so the sum is within

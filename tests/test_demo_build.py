@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import probability_match_tolerance
 
 from fer_book.demo import (
     DEMO_MODEL_FILE,
@@ -133,3 +134,14 @@ def test_an_int8_export_records_its_quantization_and_matches_float(small_model: 
     crop = np.random.default_rng(1).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
     float_probs = tflite_predict((float_dir / DEMO_MODEL_FILE).read_bytes(), crop, batch_size=1)  # batch 1 only
     assert np.abs(tflite_predict(model_bytes, crop, batch_size=1) - float_probs).max() < 0.1
+
+
+def test_an_int8_default_may_differ_from_python_by_an_output_step_a_float_one_may_not() -> None:
+    """Regression (fresh clone, chapter 10's int8 default): the page and Python's TFLite interpreter gave
+    0.46875 and 0.47265625 for the same crop, one uint8 step (1/256) apart, and the test allowed 1e-4."""
+    page = np.array([0.46875, 0.05859375, 0.00390625, 0.08203125, 0.37890625, 0.0, 0.00390625])
+    python = np.array([0.47265625, 0.05859375, 0.00390625, 0.078125, 0.37890625, 0.0, 0.00390625])
+    int8 = {"classes": list("abcdefg"), "output_quantization": [1 / 256, 0]}
+    assert np.abs(page - python).max() <= probability_match_tolerance(int8)
+    assert probability_match_tolerance({"classes": list("abcdefg"), "output_quantization": None}) == 1e-4
+    assert np.abs(page - python).max() > probability_match_tolerance({"classes": list("abcdefg")})

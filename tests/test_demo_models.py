@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import camera_chromium, probability_sum_tolerance, serve, wait_for
+from browser import camera_chromium, probability_match_tolerance, probability_sum_tolerance, serve, wait_for
 
 from fer_book.demo import (
     DEMO_INDEX,
@@ -50,8 +50,6 @@ DEFAULT_ABOUT = {
 FACE_FRAMES = 20  # frames with a face each model must predict before it is measured
 WARM_UP = 5  # the first frames of each model warm the runtime up
 FOLDER_BUDGET_BYTES = 15 * 1024 * 1024
-FLOAT_TOLERANCE = 1e-4  # browser vs Python TFLite, float32 model, same crop
-INT8_TOLERANCE = 2 / 256  # uint8 outputs: one quantization step either way, plus rounding of the input
 
 
 def demo_html() -> str:
@@ -198,7 +196,8 @@ def test_the_default_then_the_peer_predict_on_the_camera_face(float_site: Path, 
         assert state["classes"] == classes and len(state["probs"]) == len(classes) and state["label"] in classes
         assert state["shape"] == [side, side, 1] and len(state["crop"]) == side * side and np.std(state["crop"]) > 0
         expected = python_probabilities(static / DEMO_SLOT_FILES[slot][0], state["crop"], state["shape"])
-        assert np.abs(np.asarray(state["probs"]) - expected).max() <= FLOAT_TOLERANCE, (slot, state["probs"], expected)
+        tolerance = probability_match_tolerance(json.loads((static / DEMO_SLOT_FILES[slot][1]).read_text()))
+        assert np.abs(np.asarray(state["probs"]) - expected).max() <= tolerance, (slot, state["probs"], expected)
     assert [value for value, _ in float_run["peer"]["options"]] == ["default", "peer"]
     # (this bare test page has no favicon; the book's pages do)
     severe = [e for e in float_run["log"] if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
@@ -223,7 +222,7 @@ def test_an_int8_default_takes_uint8_pixels_and_its_output_is_dequantized(int8_s
     probs = np.asarray(state["probs"])
     assert abs(probs.sum() - 1) <= probability_sum_tolerance(info)
     expected = python_probabilities(static / DEMO_SLOT_FILES["default"][0], state["crop"], state["shape"])
-    assert np.abs(probs - expected).max() <= INT8_TOLERANCE, (probs, expected)
+    assert np.abs(probs - expected).max() <= probability_match_tolerance(info), (probs, expected)
     assert int8_run["peer"]["model"] == "peer" and int8_run["peer"]["error"] is None
 
 
