@@ -85,10 +85,9 @@ def predict_set(
     `model`) replaces `model.predict`; the images are sized to `model`'s input either way."""
     size = tuple(int(d) for d in model.input_shape[1:3])
     frames = real.frames[real.frames["emotion"].isin(classes)].reset_index(drop=True)
-    columns = ["clip_id", "subject", "emotion", "image", "set", "predicted", *(f"p_{c}" for c in classes)]
-    if frames.empty:  # none of this set's emotions is among the model's classes
-        return pd.DataFrame(columns=columns)
-    if predict is None:
+    if frames.empty:  # none of this set's emotions is among the model's classes: an empty table
+        probabilities = np.zeros((0, len(classes)), dtype="float32")
+    elif predict is None:
         probabilities = model.predict(make_dataset(frames, real.crops, list(classes), image_size=size), verbose=0)
     else:
         probabilities = predict(load_images(frames, real.crops, size))

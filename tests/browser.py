@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -138,3 +139,17 @@ def probability_sum_tolerance(info: dict) -> float:
     (classes × scale / 2) of 1."""
     quantization = info.get("output_quantization")
     return len(info["classes"]) * quantization[0] / 2 if quantization else 1e-3
+
+
+WARM_UP = 5  # the first frames of each model warm the runtime up and are not timed
+
+
+def median_times(timings: list[dict], slot: str) -> dict:
+    """The page's median milliseconds per frame with a face for model `slot` (emotion alone, and face
+    detection plus emotion), from `window.ferDemo.timings`, after the first WARM_UP frames."""
+    faces = [t for t in timings if t["face"] and t["model"] == slot][WARM_UP:]
+    return {
+        "frames": len(faces),
+        "median_emotion_ms": round(float(np.median([t["emotion"] for t in faces])), 2),
+        "median_total_ms": round(float(np.median([t["total"] for t in faces])), 2),
+    }

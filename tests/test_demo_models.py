@@ -20,7 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import camera_chromium, probability_match_tolerance, probability_sum_tolerance, serve, wait_for
+from browser import (
+    camera_chromium,
+    median_times,
+    probability_match_tolerance,
+    probability_sum_tolerance,
+    serve,
+    wait_for,
+)
 
 from fer_book.demo import (
     DEMO_INDEX,
@@ -48,7 +55,6 @@ DEFAULT_ABOUT = {
     "chance": 1 / 7,
 }
 FACE_FRAMES = 20  # frames with a face each model must predict before it is measured
-WARM_UP = 5  # the first frames of each model warm the runtime up
 FOLDER_BUDGET_BYTES = 15 * 1024 * 1024
 
 
@@ -131,15 +137,6 @@ def python_probabilities(model_file: Path, crop: list[int], shape: list[int]) ->
     from fer_utils.deploy import tflite_predict
 
     return tflite_predict(model_file.read_bytes(), np.asarray(crop, dtype=np.float32).reshape(1, *shape))[0]
-
-
-def median_times(timings: list[dict], slot: str) -> dict:
-    faces = [t for t in timings if t["face"] and t["model"] == slot][WARM_UP:]
-    return {
-        "frames": len(faces),
-        "median_emotion_ms": round(float(np.median([t["emotion"] for t in faces])), 2),
-        "median_total_ms": round(float(np.median([t["total"] for t in faces])), 2),
-    }
 
 
 def folder_sizes(static: Path) -> dict:
