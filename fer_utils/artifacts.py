@@ -35,8 +35,8 @@ SAMPLE_MARKER = ".complete"
 # The reference run the chapters share (chapter 4 trains it; 3, 8 and 9 reuse it through `reference_run`):
 # the paper's CNN on the chapters' DATASET, at a reduced input side so that the whole book executes in
 # minutes on 2 CPU cores. Its size and epochs are defined here only: the chapters' IMAGE_SIZE and EPOCHS
-# parameters default to them. EPOCHS is a ceiling: early stopping (patience 4) ends the run once the
-# validation loss stops improving, measured at 33 to 47 epochs on the sample at 32×32 (benchmarks/README.md,
+# parameters default to them. EPOCHS is a ceiling: early stopping (patience 3) ends the run once the
+# validation loss stops improving, measured at 23 to 30 epochs on the sample at 32×32 (benchmarks/README.md,
 # lesson_runs.py). It trains with the paper's Adam step (1e-3) and the package's dropout (only before
 # flatten); the paper's own dropout, 0.3 after every stage, often kills the network (chapter 5).
 REFERENCE_SIZE = 32
@@ -45,7 +45,7 @@ REFERENCE_LEARNING_RATE = 1e-3
 QUICK_TRAINING = {
     "image_size": (REFERENCE_SIZE, REFERENCE_SIZE),
     "epochs": REFERENCE_EPOCHS,
-    "patience": 4,
+    "patience": 3,
     "learning_rate": REFERENCE_LEARNING_RATE,
 }
 

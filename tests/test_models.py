@@ -56,6 +56,20 @@ def test_every_registered_model_builds_at_the_fer_input() -> None:
         build_model("vgg", 8)
 
 
+def test_the_light_batch_normalised_models_update_their_averages_with_momentum_09() -> None:
+    """Keras's default momentum (0.99) left mini-Xception at chance on the test frames after chapter 7's
+    quick run of a few hundred steps (benchmarks/README.md); every batch-norm layer the book builds uses 0.9."""
+    from keras import layers
+
+    from fer_utils.models import build_model
+
+    for name in ("mini-xception", "mobilenet-inception"):
+        norms = [
+            layer for layer in build_model(name, 8, (32, 32, 1)).layers if isinstance(layer, layers.BatchNormalization)
+        ]
+        assert norms and {layer.momentum for layer in norms} == {0.9}, name
+
+
 @pytest.mark.parametrize("size", [64, 97])
 def test_mini_xception_shortcut_is_a_strided_pointwise_convolution(size: int) -> None:
     """The shortcut (1×1 subsample, then stride-1 1×1 conv, which avoids a crashing oneDNN kernel)
