@@ -21,8 +21,11 @@ an output folder that overlaps the source is refused. One run at a time holds `<
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from multiprocessing import active_children, get_context
@@ -299,6 +302,7 @@ def _process_named(
 
 
 PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # what stops a run: its workers end, finished clips are kept
 
 
 def exit_with_parent(parent: int) -> None:
@@ -314,6 +318,30 @@ def exit_with_parent(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[Callable[[], None]]:
+    """While the pool is watched, Ctrl-C and SIGTERM are only recorded; the `check` this yields raises
+    KeyboardInterrupt for them where the caller chooses. Raised by Python's own handler, the interrupt can
+    land inside `concurrent.futures` while it holds a future's lock: the pool's manager thread then blocks
+    on that lock and the run hangs at exit instead of stopping (tests/test_preprocess.py reproduces it).
+    Outside the main thread, where no handler can be set, `check` does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in STOP_SIGNALS}
+
+    def check() -> None:
+        if received:
+            raise KeyboardInterrupt(f"signal {received[0]}")
+
+    try:
+        yield check
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def start_worker(parent: int) -> None:
@@ -369,12 +397,15 @@ def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: 
     while this process makes a SHIPPED_DETECTORS detector once for all of them."""
     context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
     before = {child.pid for child in active_children()}
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
-    ) as pool:
+    with (
+        deferred_interrupts() as check_interrupt,
+        ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
+        ) as pool,
+    ):
         try:
-            _watch_workers(pool, todo, out_dir, settings, workers, bar)
-        except BaseException:  # Ctrl-C, SIGTERM (the CLI raises KeyboardInterrupt), a failed worker
+            _watch_workers(pool, todo, out_dir, settings, workers, bar, check_interrupt)
+        except BaseException:  # Ctrl-C or SIGTERM (KeyboardInterrupt from check_interrupt), a failed worker
             _stop_workers(before)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -387,8 +418,10 @@ def _watch_workers(
     settings: Settings,
     workers: int,
     bar: tqdm,
+    check_interrupt: Callable[[], None],
 ) -> None:
-    """Submit the workers' shares of `todo` and follow them until all are done (PreprocessError when one fails)."""
+    """Submit the workers' shares of `todo` and follow them until all are done (PreprocessError when one fails;
+    KeyboardInterrupt from `check_interrupt`, called between waits, when the run was asked to stop)."""
     parts = Path(out_dir) / PARTS_DIR
     pending = {part_path(out_dir, clip).name for clip in todo}
     started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
@@ -399,6 +432,7 @@ def _watch_workers(
         *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
     ]
     while futures:
+        check_interrupt()
         finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
         done_now = pending & {p.name for p in parts.glob("*.csv")}
         bar.update(len(done_now))
@@ -409,6 +443,7 @@ def _watch_workers(
                     f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
                 ) from future.exception()
         futures = list(running)
+    check_interrupt()
 
 
 def clip_records(clips: pd.DataFrame) -> list[dict]:

@@ -610,3 +610,59 @@ def test_stopping_the_run_stops_its_workers_and_keeps_finished_clips(
         assert 2 <= finished["clip_id"].nunique() <= len(list(parts.glob("*.csv"))), err
         assert f"{out / 'manifest.partial.csv'} lists the clips finished so far (of {N_SAMPLE_CLIPS})" in err
         assert not (out / "manifest.csv").exists()
+
+
+# Runs the preprocess command with Ctrl-C delivered while `concurrent.futures.wait` holds a future's lock
+# (the fourth time the run's watch loop takes those locks): the moment a real Ctrl-C or SIGTERM can hit.
+LOCK_HELD_INTERRUPT = """
+import signal, sys, threading
+from concurrent.futures import _base
+
+original = _base._AcquireFutures.__enter__
+calls = []
+
+
+def enter(self):
+    calls.append(1)
+    if len(calls) != 4 or threading.current_thread() is not threading.main_thread():
+        return original(self)
+    futures = list(self.futures)
+    futures[0]._condition.acquire()
+    print("SIGINT with a future's lock held", file=sys.stderr, flush=True)
+    signal.raise_signal(signal.SIGINT)  # Python's handler runs here; an exception leaves the lock held
+    for future in futures[1:]:
+        future._condition.acquire()
+
+
+if __name__ == "__main__":
+    _base._AcquireFutures.__enter__ = enter
+    from fer_utils.cli import main
+
+    sys.exit(main(["preprocess", *sys.argv[1:]]))
+"""
+
+
+def test_an_interrupt_while_the_pool_holds_a_lock_still_stops_the_run(sample_dir: Path, tmp_path: Path) -> None:
+    """CI once saw a run ignore SIGINT for 30 s: raised by Python's handler, the KeyboardInterrupt landed inside
+    `concurrent.futures.wait` with a future's lock held, the pool's manager thread blocked on it and the process
+    hung at exit. The run now records the signal and stops between waits (`preprocess.deferred_interrupts`)."""
+    script = tmp_path / "interrupt_with_lock_held.py"
+    script.write_text(LOCK_HELD_INTERRUPT)
+    out = tmp_path / "crops"
+    run = subprocess.Popen(
+        [sys.executable, str(script), "--dataset", "ravdess", "--src", str(sample_dir), "--out", str(out)]
+        + ["--detector", "dlib-cnn", "--workers", "2", "--quiet"],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, err = run.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)  # a hung run and its workers
+    assert "SIGINT with a future's lock held" in err, err[-2000:]
+    assert run.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err, err
+    assert len(read_manifest_csv(out / "manifest.partial.csv")["clip_id"].unique()) < N_SAMPLE_CLIPS
