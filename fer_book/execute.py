@@ -29,9 +29,6 @@ BOOK_FILES = (
 BOOK_DIRS = ("book",)
 PARAMETERS_TAG = "parameters"
 DEFAULT_TIMEOUT_S = 900
-# The last measured seconds of each chapter (written by benchmarks/book_times.py after a build): with
-# several jobs, the longest chapters start first, so that no long chapter runs alone at the end.
-BOOK_TIMES = Path("benchmarks") / "results" / "book_times.json"
 
 
 class NotebookExecutionError(FerError):
@@ -163,20 +160,6 @@ def check_parameters(parameters: dict, notebooks: Sequence[Path], root: Path) ->
     return declared
 
 
-def longest_first(notebooks: Sequence[Path], root: Path) -> list[Path]:
-    """`notebooks` in the order to start them side by side: longest first by the last measured times
-    (`BOOK_TIMES`), then any chapter without a measured time in table-of-contents order. Without a record,
-    or with an unreadable one, the table of contents' order."""
-    try:
-        seconds = json.loads((root / BOOK_TIMES).read_text())["seconds"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return list(notebooks)
-    if not isinstance(seconds, dict):
-        return list(notebooks)
-    known = [nb for nb in notebooks if isinstance(seconds.get(nb.name), (int, float))]
-    return sorted(known, key=lambda nb: -seconds[nb.name]) + [nb for nb in notebooks if nb not in known]
-
-
 def execute_book(
     stage: Path,
     root: Path | None = None,
@@ -191,7 +174,7 @@ def execute_book(
     that declares them in its `parameters` cell; a name no chapter of the book declares, or DATA_DIR
     without DATASET, is an error before anything is staged (`check_parameters`); a name some chapters
     do not declare is a warning for those (printed, and listed in `execution_times.json`).
-    `jobs` > 1 executes that many chapters side by side, the longest first (`longest_first`); what two
+    `jobs` > 1 executes that many chapters side by side (in order of the table of contents); what two
     chapters both need (crops, a trained run) is still made once, by whichever asks first
     (`fer_utils.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
     single run reports every broken chapter.
@@ -216,10 +199,9 @@ def execute_book(
         if unknown:
             ignored[notebook.name] = unknown
             tqdm.write(f"warning: {notebook.name} does not declare {', '.join(unknown)}; not passed to it")
-    order = longest_first(notebooks, root) if jobs > 1 else notebooks
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb]) for nb in order]
+        futures = [pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb]) for nb in notebooks]
         with tqdm(total=len(futures), desc="notebooks", unit="nb") as bar:
             for future in futures:
                 run = future.result()

@@ -97,35 +97,3 @@ def test_execute_refuses_bad_parameters_and_chapters_before_staging(
     if "known parameters" in message:
         assert "DATASET" in err.split("known parameters are ")[1] and "DATA_DIR" in err
     assert not stage.exists(), "nothing staged or copied"
-
-
-def test_side_by_side_chapters_start_longest_first_by_the_last_measured_times(tmp_path: Path) -> None:
-    """With several jobs a long chapter that starts last runs alone at the end (chapter 10 did, for about a
-    minute): the record of the last build (BOOK_TIMES) orders the longest first; chapters it lacks come
-    after, in table-of-contents order; without a readable record, the table of contents' order."""
-    from fer_book.execute import BOOK_TIMES, longest_first
-
-    notebooks = [Path("notebooks") / f"{n:02d}_chapter.ipynb" for n in range(1, 6)]
-    record = tmp_path / BOOK_TIMES
-    record.parent.mkdir(parents=True)
-    assert longest_first(notebooks, tmp_path) == notebooks  # no record yet
-    record.write_text(
-        json.dumps({"seconds": {"01_chapter.ipynb": 5.0, "03_chapter.ipynb": 200.0, "04_chapter.ipynb": 90}})
-    )
-    assert [nb.name[:2] for nb in longest_first(notebooks, tmp_path)] == ["03", "04", "01", "02", "05"]
-    for broken in ("{", json.dumps({"seconds": [1, 2]}), json.dumps({"total": 3})):
-        record.write_text(broken)
-        assert longest_first(notebooks, tmp_path) == notebooks, broken
-
-
-def test_the_committed_record_starts_the_longest_chapters_of_this_book_first() -> None:
-    """The repository's own record names this book's chapters, so `make book` really reorders them."""
-    from fer_book.execute import BOOK_TIMES, longest_first
-    from fer_book.toc import repo_root, toc_notebooks
-
-    root = repo_root()
-    book = toc_notebooks(root)
-    order = longest_first(book, root)
-    seconds = json.loads((root / BOOK_TIMES).read_text())["seconds"]
-    assert sorted(order) == sorted(book) and order != book
-    assert [seconds[nb.name] for nb in order] == sorted((seconds[nb.name] for nb in book), reverse=True)
