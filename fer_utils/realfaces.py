@@ -11,13 +11,15 @@ of the book (dlib HOG, the paper's margin, `artifacts.ensure_crops`) and cached:
 
 Together they hold all seven expressions of the generated faces, mostly neutral and happy. A model is
 scored per set and on all of them pooled, by accuracy and by macro F1 over the emotions each set
-holds (a class absent from a set is not counted), and per clip by the mean vote of chapter 4.
+holds (a class absent from a set is not counted), and per clip by the mean vote of chapter 4. Models
+whose class lists differ (a book model with contempt or calm, the 7-class peer) are compared on the frames
+whose emotion all of them know (`score_shared`, `common_classes`), each with its own predictions.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import pandas as pd
 
 from fer_utils import artifacts
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
+from fer_utils.errors import EvaluationError
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
 from fer_utils.manifest import load_manifest, usable_frames
 from fer_utils.training import load_images, make_dataset
@@ -117,18 +120,45 @@ def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
     }
 
 
+def table_classes(predictions: pd.DataFrame) -> list[str]:
+    """The classes a predictions table was made with: its `p_<class>` columns, in the model's output order."""
+    return [str(column)[2:] for column in predictions.columns if str(column).startswith("p_")]
+
+
+def common_classes(*class_lists: Sequence[str]) -> list[str]:
+    """The classes every list holds, in the first list's order: the emotions on which models can be compared."""
+    if not class_lists:
+        return []
+    shared = set(class_lists[0]).intersection(*class_lists[1:])
+    return [c for c in class_lists[0] if c in shared]
+
+
+def known_frames(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """The rows of `predictions` whose true emotion is among `classes` (the frames a comparison scores)."""
+    return predictions[predictions["emotion"].isin(list(classes))].reset_index(drop=True)
+
+
 def clip_votes(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """One row per clip of the clip sets: true emotion, mean-vote prediction, frames, right or not."""
-    clips = predictions[predictions["set"].isin(CLIP_SETS)].reset_index(drop=True)
+    """One row per clip of the clip sets whose true emotion is among `classes`: true emotion, mean-vote
+    prediction, frames, right or not. The vote is over the model's own classes (the table's `p_` columns),
+    whatever `classes` says, so a table made with another class list than `classes` is voted as its model would."""
+    clips = known_frames(predictions[predictions["set"].isin(CLIP_SETS)], classes)
     if clips.empty:
         return pd.DataFrame(columns=["dataset", "clip_id", "emotion", "predicted", "n_frames", "correct"])
-    probabilities = clips[[f"p_{c}" for c in classes]].to_numpy()
-    return clip_vote(clips.assign(dataset=clips["set"]), probabilities, classes)
+    own = table_classes(clips)
+    if not own:
+        raise EvaluationError("clip votes need the predictions' p_<class> columns (as predict_set writes them)")
+    return clip_vote(clips.assign(dataset=clips["set"]), clips[[f"p_{c}" for c in own]].to_numpy(), own)
 
 
 def score_real(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
     """One row per set, one for all sets pooled and one for the clip votes: frames (or clips), emotions,
-    accuracy, macro F1 over the emotions present, and the accuracy of always answering the commonest one."""
+    accuracy, macro F1 over the emotions present, and the accuracy of always answering the commonest one.
+
+    Only the frames whose true emotion is among `classes` are scored, and each frame keeps its model's own
+    prediction: `classes` may be another model's list, or `common_classes` of several, to compare models
+    on the same frames (with the model's own classes, every frame of `predict_real` is scored)."""
+    predictions = known_frames(predictions, classes)
     groups = [*predictions.groupby("set", sort=False), (POOLED, predictions)]
     votes = clip_votes(predictions, classes)
     rows = [{"set": name, **_scores(group, classes), "majority baseline": _majority(group)} for name, group in groups]
@@ -138,13 +168,59 @@ def score_real(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def classes_left_out(*class_lists: Sequence[str]) -> list[str]:
+    """The classes some list holds and another lacks (in order of first appearance): what a comparison of
+    models with these class lists cannot score."""
+    shared = set(common_classes(*class_lists))
+    return list(dict.fromkeys(c for classes in class_lists for c in classes if c not in shared))
+
+
+@dataclass(frozen=True)
+class SharedScores:
+    """Models with different class lists scored on the same real frames: those whose true emotion every
+    model knows. `scores` maps each model's key to its `score_real` table, `classes` are the classes all
+    know, and `left_out` the others with the frames of each that were not scored (the most any table holds)."""
+
+    scores: dict[Hashable, pd.DataFrame]
+    classes: list[str]
+    left_out: dict[str, int]
+
+    def note(self) -> str:
+        """One sentence on what was compared and what was left out."""
+        if not self.left_out:
+            return f"every model knows the same {len(self.classes)} classes: all their frames are scored"
+        dropped = ", ".join(f"{name} ({frames} frames)" for name, frames in self.left_out.items())
+        return (
+            f"scored on the frames of the {len(self.classes)} classes every model knows ({', '.join(self.classes)}); "
+            f"left out, known to some models only: {dropped}"
+        )
+
+
+def score_shared(predictions: Mapping[Hashable, pd.DataFrame]) -> SharedScores:
+    """`score_real` of each model's predictions (`predict_real` tables, each with its own `p_` classes)
+    restricted to the frames whose true emotion every model knows, so that e.g. an 8-class book model (with
+    contempt) and the 7-class peer are compared on the same frames; each keeps its own predictions."""
+    class_lists = [table_classes(table) for table in predictions.values()]
+    shared = common_classes(*class_lists)
+    if not shared:
+        raise EvaluationError(f"the models share no class ({class_lists}): there is nothing to compare them on")
+    left_out = {
+        name: max(int((table["emotion"] == name).sum()) for table in predictions.values())
+        for name in classes_left_out(*class_lists)
+    }
+    scores = {key: score_real(table, shared) for key, table in predictions.items()}
+    return SharedScores(scores, shared, left_out)
+
+
 def _majority(table: pd.DataFrame) -> float:
     """The accuracy of always answering `table`'s commonest emotion."""
     return float(table["emotion"].value_counts(normalize=True).iloc[0])
 
 
 def recall_per_class(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.Series:
-    """Recall of every class present in `predictions` (all sets pooled), in `classes` order."""
+    """Recall of every class of `classes` present in `predictions` (all sets pooled), in `classes` order:
+    `classes` may be another model's list or `common_classes` of several, as for `score_real`."""
+    predictions = known_frames(predictions, classes)
     right = predictions["emotion"] == predictions["predicted"]
     recall = right.groupby(predictions["emotion"]).mean()
     return recall.reindex([c for c in classes if c in recall.index])

@@ -158,15 +158,50 @@ def _model_test_predictions(args: argparse.Namespace):
     if "test" in subjects and sorted(map(str, test["subject"].unique())) != subjects["test"]:
         raise FerError(
             f"the test side of {args.crops} split as recorded holds other subjects than the run's test side "
-            f"({subjects['test']}): is {args.crops} the crops folder the model was trained on?"
+            f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
+            f"on another folder, use --test-crops {args.crops} instead of --crops"
         )
     dataset = make_dataset(test, args.crops, classes, image_size=tuple(model.input_shape[1:3]))
     return test, model.predict(dataset, verbose=0), classes
 
 
+def _option_names(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """The given options among `names` (argparse dests), as written on the command line."""
+    return [f"--{name.replace('_', '-')}" for name in names if getattr(args, name, None) is not None]
+
+
+def _cross_evaluate(args: argparse.Namespace) -> int:
+    """`evaluate --model M --test-crops C`: the model scored on every usable frame of another crops folder
+    (or of one side of it, --split), classes matched by name; printed, and written as JSON with --json."""
+    import pandas as pd
+
+    from fer_utils.crossdata import evaluate_model_file
+    from fer_utils.errors import FerError
+    from fer_utils.outputs import check_outputs, write_atomic
+
+    if args.run is not None:
+        raise FerError("--test-crops scores a model file on another folder: give --model M, not --run")
+    mixed = _option_names(args, SPLIT_OPTIONS)
+    if mixed:
+        raise FerError(
+            f"--test-crops scores every frame of another folder, while {', '.join(mixed)} split the model's own "
+            "crops into its test side: give one or the other (--split SIDE picks a side of --test-crops)"
+        )
+    check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.model.parent, args.test_crops])
+    report = evaluate_model_file(args.model, args.test_crops, args.split)
+    print(report.summary())
+    with pd.option_context("display.width", 120):
+        print(report.per_class().round(3))
+        print(report.confusion_frame())
+    if args.json:
+        write_atomic(args.json, json.dumps(report.to_dict(), indent=2), "--json")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     """Test metrics of a run (from its saved test predictions: no re-split, no re-predict) or of a model
-    file (predicted on a manifest's test split); printed, and written as JSON with --json."""
+    file (predicted on a manifest's test split, or on another folder with --test-crops); printed, and written
+    as JSON with --json."""
     import pandas as pd
 
     from fer_utils.errors import FerError
@@ -174,6 +209,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fer_utils.outputs import check_outputs, write_atomic
     from fer_utils.runs import RunFolder
 
+    if args.test_crops is not None:
+        return _cross_evaluate(args)
+    if args.split is not None:
+        raise FerError("--split picks a side of --test-crops: give --test-crops DIR with it")
     model_dir = args.model.parent if args.model is not None else None
     check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
     if args.run is not None:
@@ -331,6 +370,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument(
         "--seed", type=non_negative_int, help="with --model: split seed (default: the one recorded beside the model)"
+    )
+    evaluate.add_argument(
+        "--test-crops",
+        type=Path,
+        help="with --model: score every usable frame of this other crops folder (cross-dataset; classes "
+        "matched by name, the others reported); not with --crops/--protocol/--seed/--val-size",
+    )
+    evaluate.add_argument(
+        "--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)"
     )
     evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON")
     evaluate.set_defaults(handler=_evaluate)
