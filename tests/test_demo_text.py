@@ -21,7 +21,13 @@ from fer_utils.assets import london_faces_dir
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_CLASS = '<img src=x onerror="window.__pwned=1">'
-HOSTILE_ABOUT = {"trained_on": '<img src=y onerror="window.__pwned=2">', "license": "<script>window.__pwned=3</script>"}
+HOSTILE_ABOUT = {
+    "trained_on": '<img src=y onerror="window.__pwned=2">',
+    "license": "<script>window.__pwned=3</script>",
+    "chosen_on": '<img src=v onerror="window.__pwned=6">',
+    "evaluated_on": '<img src=u onerror="window.__pwned=7">',
+    "accuracy": 0.5,
+}
 HOSTILE_FILE = "<img src=z onerror=window.__pwned=4>.tflite"
 HOSTILE_SIDECAR = ['<img src=w onerror="window.__pwned=5">', "<b>bold</b>"]
 
@@ -74,7 +80,7 @@ def test_hostile_names_show_as_text_and_run_no_script(site: Path, tmp_path: Path
         wait("window.ferDemo && (window.ferDemo.ready || window.ferDemo.error)")
         assert driver.execute_script("return window.ferDemo.error") is None
         described = driver.find_element("id", "fer-demo-model").text
-        for text in (HOSTILE_CLASS, *HOSTILE_ABOUT.values()):
+        for text in (HOSTILE_CLASS, *(value for value in HOSTILE_ABOUT.values() if isinstance(value, str))):
             assert text in described
         driver.find_element("id", "fer-demo-file").send_keys(str(face))
         wait("window.ferDemo.lastProbs")

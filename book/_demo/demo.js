@@ -11,7 +11,7 @@ const MARGIN = 0.1;                 // the same square margin as fer_utils.prepr
 const $ = (id) => document.getElementById(id);
 const state = window.ferDemo = {ready: false, error: null, frames: 0, lastBox: null, lastCrop: null,
   lastProbs: null, lastLabel: null, lastModel: null, timings: [], classes: [], inputShape: null, source: null,
-  models: {}, active: null, info: null};
+  models: {}, active: null, info: null, opens: null, why: null};
 
 // SSD anchors of BlazeFace short range: strides 8 (2 anchors per cell) and 16 (6 per cell), centres only.
 function anchors() {
@@ -246,28 +246,39 @@ async function activate(slot) {
   }
 }
 
-const percent = (p) => `${Math.round(p * 100)} %`;
+const fraction = (value) => value.toFixed(2);
+const spread = (mean, std) => (std == null ? fraction(mean) : `${fraction(mean)} ± ${fraction(std)}`);
 
-// "0.71 ± 0.04 over 3 seeds, on <evaluated_on>" (fractions, as the model JSON keeps them).
-function accuracyText(info) {
+// "0.50 ± 0.08, the mean over 3 seeds (macro F1 0.17 ± 0.02), on <evaluated_on>"; one fixed network (the
+// peer) has a single value and no spread. Fractions, as the model JSON keeps them.
+function scoresText(info) {
   if (info.accuracy == null) return 'not measured on real faces';
-  let text = info.accuracy.toFixed(2);
-  if (info.accuracy_std != null) text += ` ± ${info.accuracy_std.toFixed(2)}`;
-  if (info.seeds != null) text += ` over ${info.seeds} seed${info.seeds === 1 ? '' : 's'}`;
+  let text = spread(info.accuracy, info.accuracy_std);
+  if (info.seeds != null && info.seeds > 1) text += `, the mean over ${info.seeds} seeds`;
+  else if (info.seeds === 1) text += ', one seed';
+  if (info.macro_f1 != null) text += ` (macro F1 ${spread(info.macro_f1, info.macro_f1_std)})`;
   if (info.evaluated_on) text += `, on ${info.evaluated_on}`;
   return text;
 }
 
-// What the model learned from, its licence, its accuracy beside chance: every string a text node.
+// The bars a score must clear: always answering the commonest expression, and a guess.
+function baselinesText(info, chance) {
+  const guess = chance == null ? 'chance unknown' : `chance ${fraction(chance)} (${info.classes.length} classes)`;
+  if (info.majority_baseline == null) return guess;
+  return `always answering the commonest expression scores ${fraction(info.majority_baseline)}; ${guess}`;
+}
+
+// What the model learned from, its licence, its scores beside the baselines: every string a text node.
 function describe(info) {
   const line = (label, text) => element('span', {className: `fer-about fer-about-${label.toLowerCase().split(' ')[0]}`},
     [element('b', {textContent: `${label}:`}), ` ${text}. `]);
   const chance = info.chance ?? (info.classes.length ? 1 / info.classes.length : null);
   const parts = [line('Model', info.name || 'model'), line('Learned from', info.trained_on ?? 'not recorded'),
-    line('Licence', info.license ?? 'not recorded'), line('Accuracy', accuracyText(info)),
-    line('Chance', chance == null ? 'unknown' : `chance ${percent(chance)} (${info.classes.length} classes)`),
-    line('Classes', info.classes.join(', ')),
-    line('Input', `${info.input_shape.join('×')} gray${info.tflite === 'int8' ? ', int8' : ''}`)];
+    line('Licence', info.license ?? 'not recorded'), line('Accuracy', scoresText(info)),
+    line('Baselines', baselinesText(info, chance))];
+  if (info.chosen_on) parts.push(line('Published seed', info.chosen_on));
+  parts.push(line('Classes', info.classes.join(', ')),
+    line('Input', `${info.input_shape.join('×')} gray${info.tflite === 'int8' ? ', int8' : ''}`));
   $('fer-demo-model').replaceChildren(...parts);  // strings become text nodes
 }
 
@@ -283,15 +294,22 @@ function fail(error) {
 state.runtimeLog = [];
 self.Module = {printErr: (line) => { state.runtimeLog.push(line); console.debug(line); }};
 
+// Probabilities of the page's model `slot` for raw 0..255 gray pixels of its input size, exactly as a
+// camera frame's crop goes through it (for tests and curious readers: window.ferDemo.predict).
+state.predict = (slot, pixels) => classify(state.models[slot].model, state.models[slot].info, Uint8Array.from(pixels));
+
 async function main() {
+  // models.json: {opens, why, models: [{slot, model, info}]}; fer_book.demo.opening_slot chose `opens`.
   const index = await (await fetch(here('models.json'))).json();
   await loadLiteRt(here('litert/wasm/'));
   state.detector = await loadAndCompile(here('face_detection_short_range.tflite'), {accelerator: 'wasm'});
-  for (const entry of index) {
+  for (const entry of index.models) {
     const info = await (await fetch(here(entry.info))).json();
     addModel(entry.slot, await loadAndCompile(here(entry.model), {accelerator: 'wasm'}), info);
   }
-  await activate(index[0].slot);
+  Object.assign(state, {opens: index.opens, why: index.why});
+  if ($('fer-demo-opens')) $('fer-demo-opens').textContent = index.why ? `The page ${index.why}.` : '';
+  await activate(index.opens in state.models ? index.opens : index.models[0].slot);
   if ($('fer-demo-choice')) $('fer-demo-choice').onchange = (e) => activate(e.target.value).catch(fail);
   $('fer-demo-camera').onclick = () => useCamera().catch(fail);
   $('fer-demo-file').onchange = (e) => e.target.files[0] && useFile(e.target.files[0]).catch(fail);
