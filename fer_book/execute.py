@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.errors import FerError
+from fer_utils.locking import folder_lock
 
 # What a stage holds besides the executed notebooks.
 BOOK_FILES = (
@@ -29,6 +30,9 @@ BOOK_FILES = (
 BOOK_DIRS = ("book",)
 PARAMETERS_TAG = "parameters"
 DEFAULT_TIMEOUT_S = 900
+# One execution per stage at a time (`fer_utils.locking`, as for a crops folder): a second one into the same
+# stage would overwrite the first one's notebooks while `execution_times.json` records the other's parameters.
+STAGE_LOCK = ".execute.lock"
 
 
 class NotebookExecutionError(FerError):
@@ -177,20 +181,38 @@ def execute_book(
     `jobs` > 1 executes that many chapters side by side (in order of the table of contents); what two
     chapters both need (crops, a trained run) is still made once, by whichever asks first
     (`fer_utils.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
-    single run reports every broken chapter.
+    single run reports every broken chapter. The stage is locked while it runs (`STAGE_LOCK`): a second
+    execution into it fails at once with FolderLockedError, naming the first one's process.
     """
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from tqdm.auto import tqdm
 
     if jobs < 1:
         raise FerError(f"--jobs must be at least 1, got {jobs}")
     root = root or repo_root()
     parameters = parameters or {}
     book = toc_notebooks(root)
-    notebooks, ignored = select_notebooks(book, only), {}  # before staging: a bad --only copies nothing
+    notebooks = select_notebooks(book, only)  # before staging: a bad --only copies nothing
     declared = check_parameters(parameters, book, root)
+    stage.mkdir(parents=True, exist_ok=True)
+    with folder_lock(stage, STAGE_LOCK):
+        return _execute_staged(stage, root, notebooks, parameters, declared, timeout, jobs)
+
+
+def _execute_staged(
+    stage: Path,
+    root: Path,
+    notebooks: Sequence[Path],
+    parameters: dict,
+    declared: dict[Path, set[str]],
+    timeout: int,
+    jobs: int,
+) -> list[NotebookRun]:
+    """`execute_book`'s work once the stage is locked: copy the sources, execute, record, report failures."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from tqdm.auto import tqdm
+
+    ignored: dict[str, list[str]] = {}
     stage_sources(root, stage)
     given = {}
     for notebook in notebooks:

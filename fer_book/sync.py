@@ -9,7 +9,9 @@ where that code lives in the package, and the rest of the cell is exactly that c
 
 The reader runs and edits the cell; the chapter then uses the definition the cell just made. The
 package stays what every chapter and the CLI import. `python -m fer_book sync` writes the package's
-definitions into every saved cell, `--export` writes edited cells back into the package, and
+definitions into every saved cell (a copy of each notebook whose cells it replaces goes to
+`_build/sync_backup/` first, so a reader's edit is never lost), `--export` writes edited cells back
+into the package (every cell is checked and every module rebuilt in memory before any is written), and
 `--check` (run by the tests) fails when a cell and the package differ.
 """
 
@@ -18,8 +20,10 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import re
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,7 @@ from pathlib import Path
 SAVE_MARK = "# @save"  # d2l writes `#@save`; this is the form the formatter (ruff) keeps
 SAVE_LINE = re.compile(r"^#\s*@save\s+(?P<module>[\w.]+)\s*:\s*(?P<names>[\w\s,]+?)\s*$")
 SEPARATOR = "\n\n\n"  # two blank lines between definitions, as in the modules
+BACKUP_DIR = Path("_build") / "sync_backup"  # under the repository: where `sync` keeps the cells it replaces
 
 
 class SyncError(ValueError):
@@ -139,7 +144,8 @@ def check_saved_cell(cell: SavedCell) -> None:
         raise SyncError(
             f"{cell.where} holds code that is not on its {SAVE_MARK} line ({'; '.join(extra)}): a saved cell "
             f"holds only the definitions of the names it lists; add each name it defines to the {SAVE_MARK} "
-            "line (its definition then goes to the package too) or move the code to another cell"
+            "line (`python -m fer_book sync --export` then adds its definition to the package) or move the code "
+            "to another cell"
         )
 
 
@@ -153,9 +159,17 @@ def definitions(source: str, names: Sequence[str], where: str) -> str:
 
 
 def package_body(cell: SavedCell, root: Path) -> str:
-    """What the saved cell must hold: the package's definitions of its names."""
+    """What the saved cell must hold: the package's definitions of its names. A name the package does not
+    define yet (added to the `# @save` line) is a SyncError that says `--export` adds it."""
     path = module_path(cell.module, root)
-    return definitions(path.read_text(encoding="utf-8"), cell.names, str(path))
+    source = path.read_text(encoding="utf-8")
+    missing = [name for name in cell.names if name not in _top_level(source, str(path))]
+    if missing:
+        raise SyncError(
+            f"{path}: no top-level definition of {', '.join(missing)}; if the cell's definition is the new one, "
+            "`python -m fer_book sync --export` adds it to the package"
+        )
+    return definitions(source, cell.names, str(path))
 
 
 def differences(notebooks: Sequence[Path], root: Path) -> list[str]:
@@ -187,45 +201,95 @@ def _as_lines(text: str) -> list[str]:
     return lines[:-1] + [lines[-1].rstrip("\n")] if lines else []
 
 
+def backup_notebook(notebook: Path, root: Path) -> Path:
+    """Copy `notebook` (before its saved cells are replaced) to `<root>/_build/sync_backup/<name>.<time>.ipynb`."""
+    folder = Path(root) / BACKUP_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = folder / f"{notebook.stem}.{stamp}.ipynb"
+    count = 1
+    while target.exists():
+        count += 1
+        target = folder / f"{notebook.stem}.{stamp}-{count}.ipynb"
+    target.write_bytes(notebook.read_bytes())
+    return target
+
+
 def sync_notebooks(notebooks: Sequence[Path], root: Path) -> list[Path]:
-    """Write the package's definitions into every saved cell; return the notebooks that changed."""
+    """Write the package's definitions into every saved cell; return the notebooks that changed. Each notebook
+    whose saved cells differ from the package (a reader's edit, or an older package) is first copied to
+    `_build/sync_backup/` (`backup_notebook`), and the copy is named on stdout."""
     changed = []
     for notebook in notebooks:
         nb = json.loads(notebook.read_text(encoding="utf-8"))
-        dirty = False
+        replaced = []
         for cell in list(saved_cells(notebook, nb)):
             source = _cell_source(nb["cells"][cell.index]).partition("\n")[0] + "\n" + package_body(cell, root)
             if _cell_source(nb["cells"][cell.index]) != source:
                 nb["cells"][cell.index]["source"] = _as_lines(source)
-                dirty = True
-        if dirty:
-            notebook.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+                replaced.append(cell.index)
+        if replaced:
+            backup = backup_notebook(notebook, root)
+            print(f"{notebook.name}: cell(s) {', '.join(map(str, replaced))} as they were are kept in {backup}")
+            _write_atomic(notebook, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
             changed.append(notebook)
     return changed
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: never half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def export_cell(cell: SavedCell, source: str, where: str) -> str:
+    """`source` (a module's text) with the cell's definitions in place of the module's. A name the module does not
+    define yet (added to the `# @save` line) is inserted after the cell's previous name, or before its next one,
+    or at the end of the module, two blank lines apart."""
+    lines = source.splitlines()
+    for position, name in enumerate(cell.names):
+        spans = _top_level("\n".join(lines) + "\n", where)
+        new = definitions(cell.body, [name], cell.where).splitlines()
+        if name in spans:
+            start, end = spans[name]
+            lines[start:end] = new
+            continue
+        before = [spans[n][1] for n in cell.names[:position] if n in spans]
+        after = [spans[n][0] for n in cell.names[position + 1 :] if n in spans]
+        if before:
+            at = max(before)
+            lines[at:at] = ["", "", *new]
+        elif after:
+            at = min(after)
+            lines[at:at] = [*new, "", ""]
+        else:
+            while lines and not lines[-1].strip():
+                lines.pop()
+            lines += ["", "", *new]
+    text = "\n".join(lines) + "\n"
+    _top_level(text, where)  # still valid Python
+    return text
+
+
 def export_cells(notebooks: Sequence[Path], root: Path) -> list[Path]:
-    """Write every saved cell's definitions back into its module (d2l's direction); return changed modules."""
+    """Write every saved cell's definitions back into its module (d2l's direction); return changed modules.
+
+    Every cell is checked and every module's new text is made in memory before any module is written, so a
+    cell that cannot be exported leaves the whole package as it was (no half export)."""
     cells = [cell for notebook in notebooks for cell in saved_cells(notebook)]
-    for cell in cells:  # every cell checked before any module is written
+    for cell in cells:
         check_saved_cell(cell)
-    changed = []
+    before: dict[Path, str] = {}
+    after: dict[Path, str] = {}
     for cell in cells:
         path = module_path(cell.module, root)
-        source = path.read_text(encoding="utf-8")
-        lines = source.splitlines()
-        spans = _top_level(source, str(path))
-        for name in sorted(cell.names, key=lambda n: spans[n][0] if n in spans else -1, reverse=True):
-            if name not in spans:
-                raise SyncError(f"{cell.where}: {path.name} has no top-level {name} to replace")
-            start, end = spans[name]
-            lines[start:end] = definitions(cell.body, [name], cell.where).splitlines()
-            spans = _top_level("\n".join(lines) + "\n", str(path))
-        new = "\n".join(lines) + "\n"
-        if new != source:
-            path.write_text(new, encoding="utf-8")
-            if path not in changed:
-                changed.append(path)
+        if path not in before:
+            before[path] = after[path] = path.read_text(encoding="utf-8")
+        after[path] = export_cell(cell, after[path], str(path))
+    changed = [path for path in after if after[path] != before[path]]
+    for path in changed:
+        _write_atomic(path, after[path])
     return changed
 
 

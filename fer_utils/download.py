@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import signal
 import stat
+import threading
 import warnings
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import requests
+import urllib3
 from tqdm.auto import tqdm
 
 from fer_utils.errors import DatasetError, DownloadError
@@ -49,12 +53,92 @@ MAX_EXTRACT_BYTES = 16 << 30
 # md5 of each archive on Zenodo record 1188976. Unknown here (see module docstring): None = not known.
 RAVDESS_MD5: dict[str, str | None] = {f"Video_Speech_Actor_{a:02d}.zip": None for a in range(1, 25)}
 
+# What a server sends instead of the file when a source cannot serve it: Git LFS's pointer (the git tree's
+# text that names the object), an HTML page, or a refusal that names a budget or quota (GitHub's media
+# endpoint answers "This repository exceeded its LFS budget" once the owner's LFS bandwidth is spent).
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
+QUOTA_WORDS = ("budget", "quota", "bandwidth", "exceeded")
+QUOTA_STATUSES = (402, 403, 429, 509)
+SNIFF_BYTES = 512
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 SAVEE_URL = "http://kahlan.eps.surrey.ac.uk/savee/"
 MEAD_URL = "https://wywu.github.io/projects/MEAD/MEAD.html"
 
 
 class DownloadWarning(UserWarning):
     """A download that could not be fully verified (no known checksum)."""
+
+
+class SourceError(DownloadError):
+    """A server that answers with something other than the file (over its quota, a Git LFS pointer, an HTML
+    page): that source cannot serve it now, another may."""
+
+
+class UnreadableArchiveError(DownloadError):
+    """A zip archive that cannot be read (truncated, or a member that fails its CRC check)."""
+
+
+class DownloadStopped(DownloadError):
+    """A transfer stopped on request (Ctrl-C): what arrived is kept in its `.part` for the next run."""
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
+    """While the block runs, Ctrl-C and SIGTERM set `stop` instead of raising KeyboardInterrupt wherever the main
+    thread happens to be (inside `concurrent.futures` that can leave a lock held and hang the exit); the caller
+    checks `stop` between waits. Outside the main thread, where no handler can be set, signals are left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def answer_problem(status: int, content_type: str, head: bytes) -> str | None:
+    """What a server sent instead of the file, from its status, Content-Type and first bytes: over its quota,
+    a Git LFS pointer or an HTML page; None when the answer may be the file (other HTTP errors are left to
+    the caller)."""
+    text = head[:SNIFF_BYTES].decode("utf-8", "replace")
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
+    textual = status >= 400 or content_type.startswith("text/")
+    if textual and any(word in text.lower() for word in QUOTA_WORDS) and status in (200, *QUOTA_STATUSES):
+        return f"a refusal over its quota (HTTP {status}: {first_line!r})"
+    if head.startswith(LFS_POINTER_PREFIX):
+        return "a Git LFS pointer instead of the file (the source serves its git tree, not its LFS media)"
+    if content_type.startswith("text/html") or head.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html")):
+        return f"an HTML page instead of the file (HTTP {status}: a login, error or landing page?)"
+    return None
+
+
+def _blocks(response: requests.Response, chunk: int, stop: threading.Event | None) -> Iterator[bytes]:
+    """The body as it arrives, each block (at most `chunk` bytes) as soon as the socket has any, so that a stop
+    request is seen after every read even from a slow server; DownloadStopped once `stop` is set."""
+    while True:
+        if stop is not None and stop.is_set():
+            raise DownloadStopped("stopped on request")
+        block = response.raw.read1(chunk, decode_content=True)
+        if not block:
+            return
+        yield block
+
+
+def probe_url(url: str) -> str | None:
+    """What is wrong with `url` as a source of a file (unreachable, an HTTP error, over its quota, a Git LFS
+    pointer, an HTML page), from its first bytes only; None when it answers with what may be the file."""
+    try:
+        with requests.get(url, headers={"Range": f"bytes=0-{SNIFF_BYTES - 1}"}, stream=True, timeout=TIMEOUT_S) as r:
+            head = next(_blocks(r, SNIFF_BYTES, None), b"")
+            problem = answer_problem(r.status_code, r.headers.get("Content-Type", ""), head)
+            if problem is None and r.status_code >= 400:
+                problem = f"HTTP {r.status_code} {r.reason}"
+            return problem
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        return f"unreachable ({exc})"
 
 
 def ravdess_archive_name(actor: int) -> str:
@@ -125,19 +209,47 @@ def verify_sha256(path: Path, expected_sha256: str, expected_size: int | None = 
     return actual
 
 
-def _fetch(url: str, part: Path, chunk: int, progress: bool) -> None:
-    """Append the rest of `url` to `part`, resuming from its size with a Range request."""
+def _too_long(url: str, part: Path, expected_size: int, got: str) -> DownloadError:
+    """The error for a server that sends more than the expected size; the `.part` is moved aside (its bytes are
+    not the file's), so that the next run starts afresh."""
+    kept = f"moved to {_quarantine(part)}" if part.exists() else "nothing written"
+    return DownloadError(
+        f"{url} sent {got} than the expected {expected_size:,} bytes: stopped, {kept}; "
+        "the source does not serve this file (pass another with --base-url)"
+    )
+
+
+def _fetch(
+    url: str,
+    part: Path,
+    chunk: int,
+    progress: bool,
+    expected_size: int | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Append the rest of `url` to `part`, resuming from its size with a Range request.
+
+    Stops (keeping `part`) when `stop` is set, and refuses more than `expected_size` bytes in all (a stream
+    that never ends); an answer that is not the file (`answer_problem`) is a SourceError and writes nothing.
+    """
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
         with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as response:
             if response.status_code == 416:  # the .part is already complete
                 return
+            blocks = _blocks(response, chunk, stop)
+            first = next(blocks, b"")
+            problem = answer_problem(response.status_code, response.headers.get("Content-Type", ""), first)
+            if problem is not None:
+                raise SourceError(f"{url} answered with {problem}")
             response.raise_for_status()
             if offset and response.status_code != 206:  # server ignored Range: start over
                 offset = 0
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length is not None else None
+            if expected_size is not None and total is not None and total > expected_size:
+                raise _too_long(url, part, expected_size, f"a Content-Length of {total:,} bytes, more")
             mode = "ab" if offset else "wb"
             with (
                 part.open(mode) as fh,
@@ -150,15 +262,27 @@ def _fetch(url: str, part: Path, chunk: int, progress: bool) -> None:
                     disable=not progress,
                 ) as bar,
             ):
-                for block in response.iter_content(chunk_size=chunk):
+                written = offset
+                for block in _chain(first, blocks):
+                    if expected_size is not None and written + len(block) > expected_size:
+                        fh.close()
+                        raise _too_long(url, part, expected_size, "more")
                     fh.write(block)
+                    written += len(block)
                     bar.update(len(block))
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise DownloadError(f"download of {url} failed ({exc}); run again to resume from {part}") from exc
     if total is not None and part.stat().st_size != total:
         raise DownloadError(
             f"download of {url} ended early: {part.stat().st_size} of {total} bytes; run again to resume from {part}"
         )
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    """`first` (when not empty), then `rest`."""
+    if first:
+        yield first
+    yield from rest
 
 
 def download_file(
@@ -170,13 +294,16 @@ def download_file(
     missing_checksum: Literal["warn", "error"] = "warn",
     expected_sha256: str | None = None,
     expected_size: int | None = None,
+    stop: threading.Event | None = None,
 ) -> Path:
     """Download `url` to `dest` via `dest.part` (resumed if present), verify it, then rename.
 
     Verified against `expected_sha256` (and `expected_size`) when given, else against `expected_md5`
     (`missing_checksum` says what happens when neither is known). A file already at `dest` is verified
     and kept (no network). A corrupt download is moved to `<dest>.part.corrupt` and a DownloadError
-    raised; an interrupted one keeps its `.part` for the next call.
+    raised; an interrupted one keeps its `.part` for the next call, and so does one stopped by setting
+    `stop` (DownloadStopped). A stream past `expected_size` is stopped there (DownloadError, `.part` moved
+    aside); an answer that is not the file is a SourceError.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +318,7 @@ def download_file(
         verify(dest)
         return dest
     part = dest.with_name(dest.name + ".part")
-    _fetch(url, part, chunk, progress)
+    _fetch(url, part, chunk, progress, expected_size, stop)
     verify(part)
     part.replace(dest)
     return dest
@@ -246,7 +373,7 @@ def safe_extract(
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DownloadError(f"{archive} is not a readable zip archive: {exc}") from exc
+        raise UnreadableArchiveError(f"{archive} is not a readable zip archive: {exc}") from exc
     with zf:
         root = dest.resolve()
         infos = zf.infolist()
@@ -260,7 +387,7 @@ def safe_extract(
         check_expansion(archive, infos, max_expansion, max_total_bytes)
         bad = zf.testzip()
         if bad is not None:
-            raise DownloadError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check")
+            raise UnreadableArchiveError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check")
         dest.mkdir(parents=True, exist_ok=True)
         written = []
         for info in infos:
@@ -291,6 +418,23 @@ def zenodo_md5s(record_api_url: str = ZENODO_RECORD_API) -> dict[str, str]:
     if not md5s:
         raise DownloadError(f"{record_api_url} lists no md5 checksums")
     return md5s
+
+
+def zip_problem(path: Path) -> str | None:
+    """Why `path` cannot be opened as a zip archive (its central directory, at the end, is read: a truncated
+    download fails here without reading the members), or None."""
+    try:
+        with zipfile.ZipFile(path):
+            return None
+    except (zipfile.BadZipFile, OSError) as exc:
+        return str(exc) or type(exc).__name__
+
+
+def quarantine_unreadable(archive: Path, problem: str) -> str:
+    """Move an archive that no md5 verified and that cannot be read to `<name>.corrupt`, and say so: kept under
+    its name, it would be "verified and kept" by every rerun and fail again."""
+    bad = _quarantine(archive)
+    return f"{archive.name} is not a readable zip archive ({problem}) and no md5 is known to verify it: moved to {bad}"
 
 
 def ravdess_checksums(
@@ -328,7 +472,10 @@ def download_ravdess(
     Each archive is verified against an md5 (`ravdess_checksums`: `checksums` if given, else the
     package's table completed from the Zenodo record's API — `record_api`, which defaults to
     Zenodo's when `base_url` is Zenodo's). Returns the archive paths. Each actor is done fully before
-    the next, so an interruption loses at most one `.part`, which the next call resumes.
+    the next, so an interruption loses at most one `.part`, which the next call resumes. An archive that
+    no md5 verified and that cannot be read as a zip (a mirror's truncated file) is moved to `.corrupt`
+    (DownloadError), and one left by an earlier run is set aside and downloaded again, so that a rerun
+    recovers instead of keeping the broken file under its final name.
     """
     dest = Path(dest)
     actors = list(actors)
@@ -338,15 +485,26 @@ def download_ravdess(
     archives = []
     for actor in actors:
         name = ravdess_archive_name(actor)
+        target, md5 = dest / "archives" / name, table.get(name)
+        stale = zip_problem(target) if md5 is None and target.exists() else None
+        if stale:  # left by an earlier run: set it aside and fetch it again
+            message = f"{quarantine_unreadable(target, stale)}; downloading it again"
+            warnings.warn(message, DownloadWarning, stacklevel=2)
         archive = download_file(
-            ravdess_url(actor, base_url),
-            dest / "archives" / name,
-            table.get(name),
-            progress=progress,
-            missing_checksum=missing_checksum,
+            ravdess_url(actor, base_url), target, md5, progress=progress, missing_checksum=missing_checksum
         )
+        problem = zip_problem(archive) if md5 is None else None
+        if problem:
+            raise DownloadError(quarantine_unreadable(archive, problem) + "; run again to download it afresh")
         if extract:
-            safe_extract(archive, dest)
+            try:
+                safe_extract(archive, dest)
+            except UnreadableArchiveError as exc:
+                if md5 is not None:  # verified: the publisher's own archive, a new download would be the same
+                    raise
+                raise DownloadError(
+                    quarantine_unreadable(archive, str(exc)) + "; run again to download it afresh"
+                ) from exc
         archives.append(archive)
     if not keep_archives:
         shutil.rmtree(dest / "archives", ignore_errors=True)

@@ -115,18 +115,53 @@ def _header_image(path: Path) -> Any:
         return None
 
 
+def png_exif_chunk(path: Path) -> bytes | None:
+    """The data of a PNG's eXIf chunk wherever it lies, found by reading each chunk's 8-byte header and seeking
+    past its data (the pixels' IDAT chunks included), or None. Pillow reads only the chunks before the pixel
+    data when it opens a PNG; its `getexif()` then decodes the whole image to reach an eXIf chunk after
+    them (6.4 GB and 30 s for a 4.7 MB file of 40,000 × 40,000 pixels)."""
+    with Path(path).open("rb") as fh:
+        fh.seek(len(IMAGE_MAGIC[0]))
+        while len(header := fh.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", header)
+            if kind == b"eXIf":
+                data = fh.read(length)
+                return data if len(data) == length else None
+            if kind == b"IEND":
+                return None
+            fh.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    return None
+
+
+def _orientation(image: Any, path: Path) -> int:
+    """The EXIF orientation (1..8; 1 when absent or damaged) of a lazily opened image, read without decoding
+    its pixels: for a PNG, from an eXIf chunk wherever it lies (`png_exif_chunk`) through Pillow's generic
+    `Image.getexif`, which reads only what the header gave (the PNG plugin's own would decode the image)."""
+    from PIL import Image
+
+    try:
+        if getattr(image, "format", None) == "PNG":
+            if "exif" not in image.info:
+                data = png_exif_chunk(path)
+                if data is not None:
+                    image.info["exif"] = data
+            exif = Image.Image.getexif(image)
+        else:
+            exif = image.getexif()
+        orientation = int(exif.get(EXIF_ORIENTATION, 1))
+    except (OSError, SyntaxError, ValueError, TypeError, struct.error):  # a damaged EXIF block: leave it as stored
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
+
+
 def image_header(path: Path) -> tuple[tuple[int, int], int] | None:
     """((width, height), EXIF orientation 1..8) of a still image, read from its header without decoding
-    the pixels; None when the header cannot be parsed (the decoder then says what is wrong)."""
+    the pixels (`_orientation`); None when the header cannot be parsed (the decoder then says what is wrong)."""
     image = _header_image(path)
     if image is None:
         return None
     with image:
-        try:
-            orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
-        except (OSError, SyntaxError, ValueError, struct.error):  # a damaged EXIF block: leave it as stored
-            orientation = 1
-        return (int(image.size[0]), int(image.size[1])), orientation if 1 <= orientation <= 8 else 1
+        return (int(image.size[0]), int(image.size[1])), _orientation(image, path)
 
 
 def check_pixels(path: Path, size: tuple[int, int]) -> None:

@@ -116,12 +116,13 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
 
     from fer_utils.crops import align_face, crop_face
     from fer_utils.faces import make_detector, make_landmarker
-    from fer_utils.registry import DETECTORS
+    from fer_utils.registry import DEFAULT_MARGIN, DETECTORS
 
     landmarker = make_landmarker()
     controls = {
         "detector": widgets.Dropdown(options=list(DETECTORS), value=DETECTORS[0], description="detector"),
-        "margin": widgets.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.05, description="margin"),
+        # the book's default margin: the saved default view shows the crop the chapter's text describes
+        "margin": widgets.FloatSlider(value=DEFAULT_MARGIN, min=0.0, max=0.5, step=0.05, description="margin"),
         "align": widgets.Checkbox(value=False, description="align eyes"),
     }
 

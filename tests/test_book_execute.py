@@ -62,6 +62,7 @@ def test_chapters_side_by_side_make_a_shared_artefact_once(tmp_path: Path) -> No
     record = json.loads((stage / "execution_times.json").read_text())
     assert record["jobs"] == 2 and set(record["seconds"]) == {"01_chapter.ipynb", "02_chapter.ipynb"}
     assert record["wall_seconds"] < record["total_seconds"], "the chapters overlapped"
+    assert not (stage / ".execute.lock").exists(), "a finished stage holds no lock file"
 
 
 def test_jobs_must_be_positive(tmp_path: Path) -> None:
@@ -97,3 +98,41 @@ def test_execute_refuses_bad_parameters_and_chapters_before_staging(
     if "known parameters" in message:
         assert "DATASET" in err.split("known parameters are ")[1] and "DATA_DIR" in err
     assert not stage.exists(), "nothing staged or copied"
+
+
+# --- issue 30, item 15: one execution per stage --------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from fer_utils.locking import folder_lock
+with folder_lock(Path(sys.argv[1]), ".execute.lock"):  # fer_book.execute.STAGE_LOCK
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_execution_into_a_stage_in_use_fails_at_once(tmp_path: Path, capsys) -> None:
+    """Two executions into one stage both exited 0, and its record no longer matched its notebooks."""
+    import subprocess
+    import sys
+
+    from fer_book.cli import main
+    from fer_utils.errors import FolderLockedError
+
+    root, cache, stage = tmp_path / "repo", tmp_path / "cache", tmp_path / "stage"
+    for folder in (root, cache, stage):
+        folder.mkdir()
+    tiny_book(root, cache, chapters=1)
+    first = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(stage)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "holding"  # another execution is writing the stage
+        with pytest.raises(FolderLockedError, match=rf"{stage} is being written by another run \(pid {first.pid} "):
+            execute_book(stage, root=root)
+        assert main(["execute", "--out", str(stage)]) == 2
+        assert f"is being written by another run (pid {first.pid} " in capsys.readouterr().err
+        assert sorted(p.name for p in stage.iterdir()) == [".execute.lock"], "nothing staged, nothing recorded"
+    finally:
+        first.kill()
+        first.wait()
+    assert not (cache / "calls.log").exists(), "no chapter ran"

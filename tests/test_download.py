@@ -307,3 +307,36 @@ def test_zip_bomb_from_the_server_is_refused_before_anything_is_written(site: Si
     with pytest.raises(DownloadError, match="hard cap of 10,000 bytes"):
         safe_extract(archive, tmp_path / "capped", max_total_bytes=10_000)
     assert not (tmp_path / "capped").exists()
+
+
+def test_an_unverifiable_archive_that_cannot_be_opened_is_moved_aside_and_the_rerun_recovers(
+    site: Site, tmp_path: Path
+) -> None:
+    """A mirror's truncated zip with no md5 to check it: kept under its final name, every rerun "verified and
+    kept" it and failed on it again, forever."""
+    data = actor_zip(6)
+    site.files["/Video_Speech_Actor_06.zip"] = data[: len(data) // 2]  # truncated, served as if whole
+    archive = tmp_path / "archives" / "Video_Speech_Actor_06.zip"
+    with (
+        pytest.warns(DownloadWarning, match="no known md5"),
+        pytest.raises(DownloadError, match=r"not a readable zip archive .* no md5 is known to verify it: moved to"),
+    ):
+        download_ravdess(tmp_path, actors=[6], base_url=site.url, progress=False)
+    assert not archive.exists() and not (tmp_path / "Actor_06").exists()
+    assert (tmp_path / "archives" / "Video_Speech_Actor_06.zip.corrupt").stat().st_size == len(data) // 2
+    site.files["/Video_Speech_Actor_06.zip"] = data  # the mirror is fixed: the rerun downloads it afresh
+    with pytest.warns(DownloadWarning, match="no known md5"):
+        download_ravdess(tmp_path, actors=[6], base_url=site.url, progress=False)
+    assert archive.read_bytes() == data and len(list((tmp_path / "Actor_06").glob("*.mp4"))) == 6
+
+
+def test_a_broken_archive_an_earlier_run_left_is_set_aside_and_fetched_again(site: Site, tmp_path: Path) -> None:
+    data = actor_zip(7)
+    site.files["/Video_Speech_Actor_07.zip"] = data
+    archive = tmp_path / "archives" / "Video_Speech_Actor_07.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(data[:1000])  # what an earlier version kept under the final name
+    with pytest.warns(DownloadWarning, match="not a readable zip archive .* moved to .*; downloading it again"):
+        download_ravdess(tmp_path, actors=[7], base_url=site.url, progress=False)
+    assert archive.read_bytes() == data and len(list((tmp_path / "Actor_07").glob("*.mp4"))) == 6
+    assert (tmp_path / "archives" / "Video_Speech_Actor_07.zip.corrupt").read_bytes() == data[:1000]

@@ -4,19 +4,23 @@ laid out like CREMA-D's Git LFS media endpoint: fetch and verify, resume, reject
 from __future__ import annotations
 
 import hashlib
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from http_site import Site
+from http_site import Site, lfs_pointer, over_quota
 
 from fer_utils.assets import cremad_dir, cremad_index_dir
 from fer_utils.cremad import (
     BESIDE_CLIPS,
     CREMAD_COMMIT,
     CREMAD_MEDIA_URL,
+    CREMAD_MIRROR_URL,
+    CREMAD_RELEASES_URL,
     REPORT_FILE,
     cremad_index,
     describe_selection,
@@ -156,7 +160,12 @@ def test_a_wrong_sized_file_is_rejected_by_its_size(site: Site, tmp_path: Path) 
     report = download_cremad(
         tmp_path, emotions=["ANG"], actors=[1001], sentences=["DFA"], base_url=base, progress=False
     )
-    assert report["status"][0] == "failed" and report["reason"][0].startswith(f"size mismatch for {CLIPS[0].name}")
+    size = CLIPS[0].stat().st_size  # refused from its Content-Length, before a byte is written
+    assert (
+        report["status"][0] == "failed"
+        and f"sent a Content-Length of {size + 5:,} bytes, more than the expected {size:,}" in report["reason"][0]
+    )
+    assert not list(tmp_path.rglob("*.part"))
 
 
 def test_the_download_indexes_and_preprocesses_as_cremad(site: Site, tmp_path: Path) -> None:
@@ -191,3 +200,140 @@ def test_a_corrupted_file_already_there_is_moved_aside_and_fetched_again(site: S
     )
     assert list(report["status"]) == ["ok"] and target.read_bytes() == clip.read_bytes()
     assert (tmp_path / "VideoFlash" / f"{clip.name}.corrupt").read_bytes() == bytes(clip.stat().st_size)
+
+
+# --- issue 30: Ctrl-C, worker counts, a stream that never ends, CREMA-D's sources in order -----------------
+
+
+def wait_for(condition, seconds: float = 20.0) -> None:
+    """Poll `condition` until it holds (or fail after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_stops_the_download_at_once_keeps_the_parts_and_writes_the_report(site: Site, tmp_path: Path) -> None:
+    base = serve_clips(site)
+    for clip in CLIPS:  # 1 KB every 50 ms: each clip would take 15 s
+        site.trickle[f"{MEDIA_PATH}/VideoFlash/{clip.name}"] = 0.05
+    command = [*DOWNLOAD, "--dest", str(tmp_path), "--actors", "1001", "--sentences", "DFA", "--base-url", base]
+    run = subprocess.Popen([*command, "--workers", "2", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: sum(p.stat().st_size > 0 for p in tmp_path.rglob("*.flv.part")) == 2)
+        sent = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=10)
+        stopped_in = time.monotonic() - sent
+    finally:
+        run.kill()
+    out, err = out.decode(), err.decode()
+    assert run.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert stopped_in < 3, f"stopped {stopped_in:.1f} s after Ctrl-C"
+    assert "interrupted" in err and "rerun the same command to resume" in err
+    parts = {p.name.removesuffix(".part"): p.stat().st_size for p in (tmp_path / "VideoFlash").glob("*.part")}
+    assert len(parts) == 2 and all(size > 0 for size in parts.values())
+    report = pd.read_csv(tmp_path / REPORT_FILE, keep_default_na=False).set_index("file")
+    assert sorted(report["status"]) == ["interrupted"] * 2 + ["not started"] * 4
+    assert set(report.index[report["status"] == "interrupted"]) == set(parts)
+    assert "0 ok, 0 skipped, 0 failed, 2 interrupted, 4 not started" in out
+    site.trickle.clear()  # the rerun resumes each .part where it stopped
+    again = download_cremad(tmp_path, actors=[1001], sentences=["DFA"], base_url=base, progress=False)
+    assert set(again["status"]) == {"ok"}
+    assert {(name, f"bytes={size}-") for name, size in parts.items()} <= set(clip_requests(site))
+    assert all((tmp_path / "VideoFlash" / c.name).read_bytes() == c.read_bytes() for c in CLIPS)
+
+
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_a_worker_count_below_one_is_refused(tmp_path: Path, workers: str) -> None:
+    done = subprocess.run(
+        [*DOWNLOAD, "--dest", str(tmp_path / "d"), "--actors", "1001", "--workers", workers],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and f"argument --workers: must be at least 1, got {workers}" in done.stderr
+    with pytest.raises(DownloadError, match=f"workers must be at least 1, got {workers}"):
+        download_cremad(tmp_path / "d", actors=[1001], workers=int(workers), base_url="http://127.0.0.1:9/")
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_stream_past_the_expected_size_is_stopped_there(site: Site, tmp_path: Path) -> None:
+    base = serve_clips(site, CLIPS[:1])
+    site.endless.add(f"{MEDIA_PATH}/VideoFlash/{CLIPS[0].name}")  # no Content-Length, never ends
+    start = time.monotonic()
+    report = download_cremad(
+        tmp_path, actors=[1001], sentences=["DFA"], emotions=["ANG"], base_url=base, progress=False
+    )
+    assert time.monotonic() - start < 10
+    size = CLIPS[0].stat().st_size
+    assert report["status"][0] == "failed"
+    assert f"sent more than the expected {size:,} bytes: stopped, moved to" in report["reason"][0]
+    folder = tmp_path / "VideoFlash"
+    assert not (folder / CLIPS[0].name).exists() and not (folder / f"{CLIPS[0].name}.part").exists()
+    assert (folder / f"{CLIPS[0].name}.part.corrupt").stat().st_size <= size  # the next run starts afresh
+
+
+def two_sources(site: Site, answer: str) -> list[tuple[str, str]]:
+    """A first source that answers `answer` (quota, pointer or html) for every clip, then a mirror that serves
+    them: the order and the answers of CREMA-D's LFS media and its maintainers' mirror."""
+    for clip in CLIPS:
+        path = f"/lfs/VideoFlash/{clip.name}"
+        if answer == "quota":
+            over_quota(site, path)
+        elif answer == "pointer":
+            site.answers[path] = (200, "text/plain; charset=utf-8", lfs_pointer(clip.read_bytes()))
+        else:
+            site.answers[path] = (200, "text/html; charset=utf-8", b"<!DOCTYPE html><html><body>Sign in</body></html>")
+        site.files[f"/mirror/VideoFlash/{clip.name}"] = clip.read_bytes()
+    return [("the LFS media", f"{site.url}/lfs/"), ("the mirror", f"{site.url}/mirror/")]
+
+
+SAID = {
+    "quota": "a refusal over its quota (HTTP 403: 'This repository exceeded its LFS budget.",
+    "pointer": "a Git LFS pointer instead of the file",
+    "html": "an HTML page instead of the file (HTTP 200",
+}
+
+
+@pytest.mark.parametrize("answer", sorted(SAID))
+def test_a_source_that_cannot_serve_the_clips_is_skipped_for_the_next(
+    site: Site, tmp_path: Path, capsys, answer: str
+) -> None:
+    sources = two_sources(site, answer)
+    report = download_cremad(tmp_path, actors=[1001], sentences=["DFA"], sources=sources, progress=False)
+    assert set(report["status"]) == {"ok"}
+    assert all((tmp_path / "VideoFlash" / c.name).read_bytes() == c.read_bytes() for c in CLIPS)
+    out = capsys.readouterr().out
+    assert f"skipping the LFS media ({site.url}/lfs/) answered with {SAID[answer]}" in out
+    assert f"from {site.url}/mirror/ into" in out
+    assert sum(path.startswith("/lfs/") for path, _ in site.ranges) == 1, "one probe, no clip from the first"
+
+
+def test_when_no_source_serves_the_clips_the_error_says_which_to_pass_with_base_url(site: Site, tmp_path: Path) -> None:
+    sources = two_sources(site, "quota")
+    for clip in CLIPS:
+        site.answers[f"/mirror/VideoFlash/{clip.name}"] = (200, "text/plain", lfs_pointer(clip.read_bytes()))
+    with pytest.raises(DownloadError) as caught:
+        download_cremad(tmp_path, actors=[1001], sentences=["DFA"], sources=sources, progress=False)
+    message = str(caught.value)
+    assert "no CREMA-D source can serve VideoFlash/1001_DFA_ANG_XX.flv" in message
+    assert SAID["quota"] in message and SAID["pointer"] in message
+    assert f"--base-url {CREMAD_MIRROR_URL}" in message and CREMAD_RELEASES_URL in message
+    assert not list((tmp_path / "VideoFlash").glob("*.flv*"))
+    # a source named with --base-url is used as it is: each clip's failure says what it answered and what to pass
+    done = subprocess.run(
+        [*DOWNLOAD, "--dest", str(tmp_path), "--actors", "1001", "--sentences", "DFA", "--emotions", "ANG"]
+        + ["--base-url", f"{site.url}/lfs/", "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"answered with {SAID['quota']}" in done.stdout and f"--base-url {CREMAD_MIRROR_URL}" in done.stdout
+    assert not list((tmp_path / "VideoFlash").glob("*.flv*")), "nothing written from a refusal"
+
+
+def test_the_default_sources_are_the_lfs_media_then_the_maintainers_mirror() -> None:
+    from fer_utils.cremad import CREMAD_SOURCES
+
+    assert [url for _, url in CREMAD_SOURCES] == [CREMAD_MEDIA_URL, CREMAD_MIRROR_URL]
+    assert CREMAD_MIRROR_URL == "https://gitlab.com/cs-cooper-lab/crema-d-mirror/-/raw/main/"

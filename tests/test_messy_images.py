@@ -8,6 +8,8 @@ import contextlib
 import io
 import json
 import shutil
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -18,10 +20,11 @@ from PIL import Image
 
 from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
+from fer_utils.errors import BadImageError
 from fer_utils.faces import make_detector, to_gray
 from fer_utils.manifest import load_manifest
 from fer_utils.models import build_model, save_model
-from fer_utils.video import read_image
+from fer_utils.video import image_header, read_image
 
 FACE = london_faces_dir() / "neutral" / "001_03.jpg"
 SIDE = 32
@@ -46,17 +49,40 @@ def sideways_photo(path: Path, source: Path = FACE) -> Path:
     return path
 
 
-def huge_png(path: Path, side: int = 40000) -> Path:
-    """A one-colour `side`×`side` 8-bit gray PNG written chunk by chunk (about 1.6 MB for 40000)."""
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC."""
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
-    row = b"\x00" + b"\x80" * side
-    packer = zlib.compressobj(9)
-    body = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+def deflated_rows(row: bytes, count: int, per_block: int = 1000) -> bytes:
+    """zlib data of `row` repeated `count` times, made fast: one block of `per_block` rows is deflated once,
+    ended by a full flush (so it refers to nothing before it), and repeated."""
+    packer, tail = zlib.compressobj(9, zlib.DEFLATED, -15), zlib.compressobj(9, zlib.DEFLATED, -15)
+    whole, rest = divmod(count, per_block)
+    block = packer.compress(row * per_block) + packer.flush(zlib.Z_FULL_FLUSH)
+    end = tail.compress(row * rest) + tail.flush()
+    check, rows = 1, row * per_block
+    for _ in range(whole):
+        check = zlib.adler32(rows, check)
+    check = zlib.adler32(row * rest, check)
+    return b"\x78\xda" + block * whole + end + check.to_bytes(4, "big")
+
+
+def exif_orientation(orientation: int) -> bytes:
+    """An EXIF block (as a PNG eXIf chunk holds it) that says `orientation`."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes().removeprefix(b"Exif\x00\x00")
+
+
+def huge_png(path: Path, side: int = 40000, exif_after_pixels: bytes | None = None) -> Path:
+    """A one-colour `side`×`side` 8-bit gray PNG written chunk by chunk (about 1.6 MB for 40000), with an eXIf
+    chunk after the pixel data when given (where Pillow only finds it by decoding the pixels)."""
     header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    chunks = [png_chunk(b"IHDR", header), png_chunk(b"IDAT", deflated_rows(b"\x00" + b"\x80" * side, side))]
+    if exif_after_pixels is not None:
+        chunks.append(png_chunk(b"eXIf", exif_after_pixels))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"".join(chunks) + png_chunk(b"IEND", b""))
     return path
 
 
@@ -125,3 +151,53 @@ def test_ten_bit_data_in_a_sixteen_bit_png_keeps_its_contrast(tmp_path: Path) ->
     restored = to_gray(read_image(path))
     assert np.abs(restored.astype(int) - gray.astype(int)).max() <= 1
     assert len(make_detector("dlib-hog").detect(read_image(path))) == 1
+
+
+# Run in a fresh process, so that its peak memory is the header read's own: VmHWM, the peak resident size of
+# this process image (getrusage's ru_maxrss keeps the forking pytest's across exec), read before `read_image`,
+# whose OpenCV import alone takes hundreds of MB.
+HEADER_PROBE = """
+import re, sys, time
+from pathlib import Path
+from fer_utils.errors import BadImageError
+from fer_utils.video import image_header, read_image
+start = time.perf_counter()
+header = image_header(sys.argv[1])
+peak_mb = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) // 1024
+print(header, round(time.perf_counter() - start, 2), peak_mb)
+try:
+    read_image(sys.argv[1])
+    print("not refused")
+except BadImageError as exc:
+    print(exc)
+"""
+MAX_HEADER_RSS_MB = 300
+
+
+def test_the_header_of_a_huge_png_with_exif_after_its_pixels_is_read_without_decoding_them(tmp_path: Path) -> None:
+    """Pillow's PNG `getexif()` decodes the whole image to reach an eXIf chunk after the pixel data: 1.6 GB
+    (gray) for this 1.6 MB file, 6.4 GB for an RGBA one, before the file is refused for its size."""
+    path = huge_png(tmp_path / "huge.png", exif_after_pixels=exif_orientation(6))
+    assert path.stat().st_size < 3_000_000
+    done = subprocess.run([sys.executable, "-c", HEADER_PROBE, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("((", "huge.png", "not refused"))]
+    first, refused = lines
+    header, seconds, peak_mb = first.rsplit(" ", 2)
+    assert header == "((40000, 40000), 6)", "the orientation is read from the eXIf chunk after the pixels"
+    assert "40000×40000" in refused and "exceeds the limit" in refused
+    assert int(peak_mb) < MAX_HEADER_RSS_MB and float(seconds) < 5, f"{peak_mb} MB, {seconds} s"
+
+
+def test_an_exif_chunk_after_the_pixels_still_turns_a_png_upright(tmp_path: Path) -> None:
+    sideways = tmp_path / "sideways.png"
+    Image.open(FACE).transpose(Image.Transpose.ROTATE_270).save(sideways)  # stored turned 90° clockwise, no EXIF
+    data = sideways.read_bytes()
+    end = data.rindex(b"IEND") - 4  # the IEND chunk's length field
+    sideways.write_bytes(data[:end] + png_chunk(b"eXIf", exif_orientation(8)) + data[end:])
+    assert "exif" not in Image.open(sideways).info, "Pillow does not see the chunk when it opens the file"
+    assert image_header(sideways)[1] == 8
+    upright = cv2.imread(str(FACE))
+    assert read_image(sideways).shape == upright.shape
+    with pytest.raises(BadImageError, match="40000×40000"):
+        read_image(huge_png(tmp_path / "huge.png", exif_after_pixels=exif_orientation(3)))

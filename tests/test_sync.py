@@ -110,7 +110,8 @@ def test_a_cell_naming_a_missing_definition_is_reported(tmp_path: Path) -> None:
     text = notebook.read_text().replace("LIMIT, twice", "LIMIT, thrice")
     notebook.write_text(text)
     assert differences([notebook], root) == [
-        f"01_a.ipynb cell 1 (pkg.mod: LIMIT, thrice): {root / 'pkg' / 'mod.py'}: no top-level definition of thrice"
+        f"01_a.ipynb cell 1 (pkg.mod: LIMIT, thrice): {root / 'pkg' / 'mod.py'}: no top-level definition of thrice; "
+        "if the cell's definition is the new one, `python -m fer_book sync --export` adds it to the package"
     ]
 
 
@@ -239,3 +240,61 @@ def test_check_with_a_root_that_is_not_the_repository_fails(tmp_path: Path) -> N
     )
     assert done.returncode == 2
     assert f"{tmp_path} is not the book's repository: it has no notebooks/*.ipynb" in done.stderr
+
+
+# --- issue 30, item 14: no half export, no lost edit, advice that works ----------------------------------------
+
+
+def second_chapter(root: Path, source: str) -> Path:
+    """A second chapter `02_b.ipynb` whose one code cell holds `source`; a second module `pkg/other.py`."""
+    (root / "pkg" / "other.py").write_text('"""Other."""\n\n\ndef helper2() -> int:\n    return 1\n')
+    cells = [{"cell_type": "code", "id": "c", "metadata": {}, "execution_count": None, "outputs": [], "source": source}]
+    notebook = root / "notebooks" / "02_b.ipynb"
+    notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    return notebook
+
+
+def test_an_export_that_fails_on_one_chapter_writes_no_module(tmp_path: Path) -> None:
+    root, module, notebook = make_repo(tmp_path, PACKAGE_BODY.replace("2 * x", "x + x"))  # a valid edit
+    other = second_chapter(root, "# @save pkg.other: helper2, helper3\ndef helper2() -> int:\n    return 2\n")
+    before = {path: path.read_text() for path in (module, root / "pkg" / "other.py")}
+    with pytest.raises(SyncError, match=r"02_b.ipynb cell 0 .*: no top-level definition of helper3"):
+        export_cells([notebook, other], root)
+    assert {path: path.read_text() for path in before} == before, "no module written: not even the valid edit"
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_book.sync", "--export", "--root", str(root)], capture_output=True, text=True
+    )
+    assert done.returncode == 2 and "helper3" in done.stderr and "updated" not in done.stdout
+    assert {path: path.read_text() for path in before} == before
+
+
+def test_a_helper_added_to_the_save_line_as_advised_is_exported_into_the_package(tmp_path: Path) -> None:
+    """The advice of `--check` for a helper in a saved cell: add its name to the # @save line. The export then
+    adds its definition to the package (it failed with 'has no top-level helper to replace', after writing
+    the other chapters' modules)."""
+    body = PACKAGE_BODY.replace("LIMIT = 3\n\n\n", "LIMIT = 3\n\n\n" + HELPER).replace("2 * x", "helper(x) * 2")
+    root, module, notebook = make_repo(tmp_path, HELPER + PACKAGE_BODY.replace("2 * x", "helper(x) * 2"))
+    (problem,) = differences([notebook], root)
+    assert "add each name it defines to the # @save line (`python -m fer_book sync --export` then adds" in problem
+    nb = json.loads(notebook.read_text())
+    nb["cells"][1]["source"] = "# @save pkg.mod: LIMIT, helper, twice\n" + body  # the advice, followed
+    notebook.write_text(json.dumps(nb))
+    other = second_chapter(root, "# @save pkg.other: helper2\ndef helper2() -> int:\n    return 2\n")
+    (missing,) = differences([notebook], root)
+    assert "no top-level definition of helper" in missing and "sync --export` adds it to the package" in missing
+    assert export_cells([notebook, other], root) == [module, root / "pkg" / "other.py"]
+    namespace: dict = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    assert namespace["twice"].__func__(3) == 8 and "def other() -> None" in module.read_text()
+    assert differences([notebook, other], root) == []
+
+
+def test_sync_keeps_a_copy_of_the_cells_it_replaces(tmp_path: Path) -> None:
+    root, _, notebook = make_repo(tmp_path, PACKAGE_BODY.replace("2 * x", "7 * x  # my experiment"))
+    done = subprocess.run([sys.executable, "-m", "fer_book.sync", "--root", str(root)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "7 * x" not in notebook.read_text(), "the chapter shows the package's code again"
+    (backup,) = (root / "_build" / "sync_backup").glob("01_a.*.ipynb")
+    assert "7 * x  # my experiment" in "".join(json.loads(backup.read_text())["cells"][1]["source"])
+    assert f"01_a.ipynb: cell(s) 1 as they were are kept in {backup}" in done.stdout
+    assert sync_notebooks([notebook], root) == [] and len(list(backup.parent.iterdir())) == 1, "nothing to keep"

@@ -65,6 +65,21 @@ def test_detector_explorer_draws_each_detector(stills: list[Path]) -> None:
         assert fig.axes[1].images[0].get_array().shape == (180, 180)
 
 
+def test_detector_explorer_opens_on_the_books_default_margin(stills: list[Path]) -> None:
+    """Chapter 2's saved default view shows the crop its text describes (issue 28: it showed margin 0.00)."""
+    from fer_utils.crops import crop_face
+    from fer_utils.faces import make_detector
+    from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
+
+    image = cv2.imread(str(stills[0]))
+    view = widgets.detector_explorer(image, show=False)
+    assert view.values()["margin"] == DEFAULT_MARGIN and view.values()["detector"] == DEFAULT_DETECTOR
+    fig = view.figure()
+    assert f"margin {DEFAULT_MARGIN:.2f}" in fig.axes[0].get_title()
+    box = make_detector(DEFAULT_DETECTOR).detect(image)[0]
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), crop_face(image, box, margin=DEFAULT_MARGIN))
+
+
 def test_regularization_explorer_reads_the_chosen_run() -> None:
     runs = {
         f"dropout {d}": pd.DataFrame(

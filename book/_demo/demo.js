@@ -319,4 +319,7 @@ async function main() {
   if (new URLSearchParams(location.search).has('camera')) useCamera().catch(fail);
 }
 
-main().catch(fail);
+// Opened from disk (file://) the page cannot fetch its runtime and models (a browser that loads this module
+// there still refuses those requests): from_disk.js has already said how to serve it, so leave its text.
+if (location.protocol === 'file:') state.error = 'opened from disk (file://): serve the page over HTTP';
+else main().catch(fail);

@@ -7,9 +7,10 @@ dlib) when they run.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from fer_utils.commands.types import non_negative_int
+from fer_utils.commands.types import non_negative_int, positive_int
 from fer_utils.data import INDEXERS
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 
@@ -99,7 +100,8 @@ def code_list(text: str) -> list[str]:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    """Download RAVDESS archives (and extract them) or CREMA-D clips; SAVEE/MEAD print where to get them."""
+    """Download RAVDESS archives (and extract them) or CREMA-D clips; SAVEE/MEAD print where to get them.
+    Ctrl-C stops it with exit code 130, the partial files kept for the rerun."""
     from fer_utils.download import download_dataset
 
     dest = args.dest or Path("data/raw") / args.dataset
@@ -117,24 +119,41 @@ def run_download(args: argparse.Namespace) -> int:
             "missing_checksum": "error" if args.require_checksum else "warn",
             "record_api": args.record_api,
         }
-    archives = download_dataset(args.dataset, dest, **kwargs)
+    try:
+        archives = download_dataset(args.dataset, dest, **kwargs)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the archive being downloaded keeps its .part in {dest / 'archives'}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
     print(f"{len(archives)} archive(s) in {dest / 'archives'}")
     return 0
 
 
 def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
-    """Download the selected CREMA-D clips, print the summary; exit 1 when any clip failed."""
-    from fer_utils.cremad import CREMAD_MEDIA_URL, DEFAULT_WORKERS, download_cremad, report_summary
+    """Download the selected CREMA-D clips, print the summary; exit 1 when any clip failed, 130 on Ctrl-C (the
+    report written, the `.part` files kept)."""
+    import pandas as pd
 
-    report = download_cremad(
-        dest,
-        actors=args.actors,
-        emotions=args.emotions,
-        sentences=args.sentences,
-        base_url=args.base_url or CREMAD_MEDIA_URL,
-        workers=args.workers or DEFAULT_WORKERS,
-        progress=not args.quiet,
-    )
+    from fer_utils.cremad import DEFAULT_WORKERS, REPORT_FILE, download_cremad, report_summary
+
+    try:
+        report = download_cremad(
+            dest,
+            actors=args.actors,
+            emotions=args.emotions,
+            sentences=args.sentences,
+            base_url=args.base_url,
+            workers=args.workers or DEFAULT_WORKERS,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        if (dest / REPORT_FILE).is_file():
+            print(report_summary(pd.read_csv(dest / REPORT_FILE, keep_default_na=False), dest))
+        print("interrupted: the clips in flight keep their .part; rerun the same command to resume", file=sys.stderr)
+        return 130
     print(report_summary(report, dest))
     return 1 if (report["status"] == "failed").any() else 0
 
@@ -201,12 +220,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument(
         "--sentences", type=code_list, default=None, help="cremad: sentence codes, e.g. DFA,IEO (default all twelve)"
     )
-    download.add_argument("--workers", type=int, default=None, help="cremad: files downloaded at a time (default 8)")
+    download.add_argument(
+        "--workers", type=positive_int, default=None, help="cremad: files downloaded at a time (default 8)"
+    )
     download.add_argument(
         "--base-url",
         default=None,
         help="a mirror: where Video_Speech_Actor_XX.zip live (default Zenodo record 1188976), or for cremad "
-        "the folder that holds VideoFlash/<clip>.flv (default CREMA-D's Git LFS media URL)",
+        "the folder that holds VideoFlash/<clip>.flv (default: CREMA-D's Git LFS media, then the maintainers' "
+        "GitLab mirror, the first that serves the clips)",
     )
     download.add_argument(
         "--record-api",
