@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -22,6 +23,17 @@ GRADE_TIMEOUT_S = 300  # fer_book.grade.DEFAULT_TIMEOUT_S (that module imports p
 MODULE_STEPS = {
     "sync": ("fer_book.sync", "keep the chapters' saved cells identical to the package (--check, --export)"),
 }
+
+
+def positive_seconds(text: str) -> float:
+    """A time limit in seconds: a finite number above 0 (0, negatives, nan and inf are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds above 0, e.g. 300")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", type=Path, required=True, help="grades CSV (the summary goes beside it)")
     grade.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=GRADE_TIMEOUT_S,
         help=f"seconds allowed per notebook (default {GRADE_TIMEOUT_S})",
     )
@@ -186,10 +198,10 @@ def run_grade(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     grades, summary = grade_folder(args.submissions, args.out, timeout_s=args.timeout)
     for row in summary.itertuples():
-        print(f"{row.student:<24} {row.chapter:<28} {row.passed}/{row.total}")
-    counts = grades["status"].value_counts()
+        print(f"{row.submission:<32} {row.chapter:<28} {row.passed}/{row.total}")
+    counts, notebooks = grades["status"].value_counts(), grades["submission"].nunique()
     print(
-        f"graded {len(summary)} notebook(s), {len(grades)} exercise(s) in {time.perf_counter() - start:.0f} s: "
+        f"graded {notebooks} notebook(s), {len(grades)} exercise(s) in {time.perf_counter() - start:.0f} s: "
         + ", ".join(f"{n} {status}" for status, n in counts.items())
         + f"; grades in {args.out}, summary in {summary_path(args.out)}"
     )

@@ -1,46 +1,62 @@
-"""Grading a class: each submitted chapter notebook run in a fresh kernel, each exercise read from its checker.
+"""Grading a class: each submitted chapter notebook run on a private copy in a fresh kernel, each exercise
+graded by the package's own checker.
 
 A submission is a student edition of a chapter (`python -m fer_book student`) that a student completed.
-Its chapter is recognised by its title (the first line of its first cell); the student is the file's
-stem (or, for `<student>/<chapter>.ipynb`, the folder's name). Grading:
+Its chapter is recognised by its title (the first line of its first cell). It is keyed by its path
+relative to the submissions folder (`sec1/bob.ipynb` and `sec2/bob.ipynb` are two submissions); the
+student is that path without `.ipynb` (or, for `<student>/<chapter>.ipynb`, the folder's path), its text
+NFC-normalised so that one name typed on two systems reads the same. Grading:
 
-1. reads the chapter's exercises from the book's own notebook: the code cell after each `### Exercise N`
-   heading, whose last statement is the call of its checker from `fer_utils.exercises`;
-2. looks for tampering before running anything: a checker call that differs from the chapter's, or a
-   cell that defines, assigns or imports over a checker's name or `exercises` (`tampered` rows);
-3. drops every cell tagged `solution` (the student may have added them back) and executes the rest in a
-   fresh kernel under one time limit for the whole notebook; a notebook past it is stopped (its kernel
-   killed) and its exercises not yet run are `timeout` rows;
-4. reads each exercise cell's output: the checker's verdict (`Feedback`, displayed as text with its
-   ✅/❌ mark, `Feedback.from_text`) gives `passed`, `failed` or `unanswered`; an exception in the
-   cell gives `error` with the exception.
+1. checks `--out` and its summary before any work: no notebook, no input (a submission, a chapter, the
+   table of contents), no folder, a place that can be written (`fer_utils.outputs.check_outputs`);
+2. reads every submission once, before any kernel starts: a corrupt, empty or nbformat-3 file is an
+   `error` row with the reason, a valid notebook that is no chapter stops the run (nothing executed);
+3. runs each submission, its `solution` cells dropped, in a fresh kernel whose working folder is a
+   private temporary copy (the originals are never written, and a notebook graded earlier cannot change
+   what a later one is graded on), under one time limit for the whole notebook and a cap on its output;
+4. after each exercise cell, calls the chapter's checker on the chapter's arguments through
+   `fer_utils.exercises.integrity.Guard`, made before the student's first cell: the verdict is that of
+   the package's own checker, and `tampered` when anything the checkers depend on was rebound. How the
+   student's cell itself spells (or follows) its checker call does not matter;
+5. writes the grades and their summary atomically, both or neither, formula prefixes neutralised.
 
-One row per (student, chapter, exercise) goes to the grades table, `passed/total` per student to the summary.
+One row per (submission, exercise) goes to the grades table, `passed/total` per submission to the summary.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import csv
+import json
+import os
 import re
+import secrets
 import tempfile
 import time
-from collections.abc import Iterable
+import unicodedata
+import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
+from nbclient import NotebookClient
 
 from fer_book.student import SOLUTION_TAG
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.errors import FerError
+from fer_utils.errors import FerError, OutputError
+from fer_utils.exercises.integrity import VERDICT_MARK
+from fer_utils.outputs import TMP_MARK, check_outputs
 
 DEFAULT_TIMEOUT_S = 300
+OUTPUT_LIMIT = 32_000_000  # characters of output past which a notebook's run is stopped (a flooding kernel)
 STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
-GRADE_COLUMNS = ["student", "chapter", "exercise", "passed", "status", "message"]
-SUMMARY_COLUMNS = ["student", "chapter", "passed", "total"]
+GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message"]
+SUMMARY_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
 CHECKERS_MODULE = "exercises"  # how the chapters import fer_utils.exercises: `from fer_utils import exercises`
+GUARD_NAME = "__fer_grade__"  # the kernel's `Guard`, made before the student's first cell
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a CSV cell starting so is a formula in a spreadsheet
 
 
 class GradeError(FerError):
@@ -49,10 +65,13 @@ class GradeError(FerError):
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise of a chapter: its number, and the checker call that ends its cell (as an AST dump)."""
+    """One exercise of a chapter: its number, its checker call (AST dump), the checker's name in
+    `fer_utils.exercises` and the source of the call's arguments."""
 
     number: int
     checker_call: str
+    checker: str = ""
+    arguments: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,10 +84,24 @@ class Chapter:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """One submitted notebook as read before grading: where it is, whose it is, and its content or why
+    it cannot be graded."""
+
+    path: Path
+    key: str
+    student: str
+    notebook: dict | None
+    chapter: Chapter | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class Grade:
     """One row of the grades table."""
 
     student: str
+    submission: str
     chapter: str
     exercise: int
     passed: bool
@@ -102,6 +135,36 @@ def last_statement(source: str) -> str | None:
     return ast.dump(body[-1]) if body else None
 
 
+def checker_call(source: str) -> tuple[str, str]:
+    """(checker name, source of its arguments) of a cell ending with `exercises.check_…(…)`; ("", "")
+    when it does not."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return "", ""
+    last = body[-1] if body else None
+    call = last.value if isinstance(last, ast.Expr) else None
+    func = call.func if isinstance(call, ast.Call) else None
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == CHECKERS_MODULE):
+        return "", ""
+    parts = [ast.unparse(arg) for arg in call.args] + [ast.unparse(keyword) for keyword in call.keywords]
+    return func.attr, ", ".join(parts)
+
+
+def without_call(source: str, call: str) -> str:
+    """`source` without its last statement when that is `call` (an AST dump): the grader calls the checker
+    itself right after the cell, so the student's identical call need not run (and cost) twice."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return source
+    if not body or ast.dump(body[-1]) != call:
+        return source
+    lines = source.splitlines(keepends=True)
+    line = lines[body[-1].lineno - 1].encode()[: body[-1].col_offset].decode()
+    return "".join(lines[: body[-1].lineno - 1]) + line
+
+
 def exercise_cells(notebook: dict) -> dict[int, int]:
     """Exercise number -> index of its cell: the first code cell, not a solution, after `### Exercise N`."""
     found: dict[int, int] = {}
@@ -119,12 +182,10 @@ def exercise_cells(notebook: dict) -> dict[int, int]:
 
 def read_chapter(path: Path) -> Chapter:
     """A chapter's title and its exercises with their checker calls, from the book's own notebook."""
-    import json
-
     notebook = json.loads(Path(path).read_text())
     cells = notebook["cells"]
     exercises = tuple(
-        Exercise(number, last_statement(cell_source(cells[index])) or "")
+        Exercise(number, last_statement(cell_source(cells[index])) or "", *checker_call(cell_source(cells[index])))
         for number, index in sorted(exercise_cells(notebook).items())
     )
     return Chapter(Path(path).stem, title_of(notebook), exercises)
@@ -137,108 +198,38 @@ def book_chapters(root: Path | None = None) -> dict[str, Chapter]:
     return {chapter.title: chapter for chapter in chapters if chapter.exercises}
 
 
-def checker_names() -> frozenset[str]:
-    """`exercises` and the functions and classes the `fer_utils.exercises` package defines in its chapter
-    modules (`ch01` … `ch09`) and `feedback` (checkers, `Feedback`, helpers)."""
-    import importlib
-    import inspect
-    import pkgutil
+def graded_notebook(notebook: dict, chapter: Chapter, nonce: str) -> tuple[dict, dict[int, tuple[int, int]]]:
+    """The notebook to execute and, per exercise, the index of its cell and of its verdict cell.
 
-    from fer_utils import exercises
+    Solution cells are removed and outputs cleared; a first cell makes the kernel's `Guard` before any
+    of the student's code runs; after each exercise cell a verdict cell calls the chapter's checker."""
 
-    modules = [exercises] + [
-        importlib.import_module(f"{exercises.__name__}.{info.name}")
-        for info in pkgutil.iter_modules(exercises.__path__)
-    ]
-    defined = {
-        name
-        for module in modules
-        for name, value in vars(module).items()
-        if (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__.startswith(exercises.__name__)
-    }
-    return frozenset(defined | {CHECKERS_MODULE})
+    def code(source: str, name: str) -> dict:
+        cell = {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
+        return cell | {"id": f"fer-grade-{name}"}
 
-
-def _bound_names(node: ast.AST) -> Iterable[tuple[str, str]]:
-    """(name, how) for each name a statement binds or changes: definitions, assignments (also of an
-    attribute or item of a name), imports under a name, `setattr(name, …)`, `global`/`del`."""
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        yield node.name, "defines"
-    elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete, ast.For, ast.With, ast.NamedExpr)):
-        targets = getattr(node, "targets", None) or [
-            getattr(node, "target", None),
-            *(item.optional_vars for item in getattr(node, "items", []) or []),
-        ]
-        for target in targets:
-            for sub in ast.walk(target) if target is not None else ():
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-                    yield sub.id, "assigns"
-                elif isinstance(sub, (ast.Attribute, ast.Subscript)) and isinstance(sub.ctx, (ast.Store, ast.Del)):
-                    base = sub.value
-                    while isinstance(base, (ast.Attribute, ast.Subscript)):
-                        base = base.value
-                    if isinstance(base, ast.Name):
-                        yield base.id, "changes"
-    elif isinstance(node, (ast.Import, ast.ImportFrom)):
-        for alias in node.names:
-            bound = alias.asname or alias.name.split(".")[0]
-            legitimate = isinstance(node, ast.ImportFrom) and node.module == "fer_utils" and alias.asname is None
-            if not legitimate:
-                yield bound, "imports over"
-    elif (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in {"setattr", "delattr"}
-        and node.args
-        and isinstance(node.args[0], ast.Name)
-    ):
-        yield node.args[0].id, "changes"
-
-
-def tampering(notebook: dict, protected: frozenset[str] | None = None) -> list[str]:
-    """What the notebook's code does to the checkers: each cell (solutions excluded) that defines,
-    assigns, changes or imports over a name of `fer_utils.exercises` or `exercises` itself."""
-    protected = checker_names() if protected is None else protected
-    found = []
-    for index, cell in enumerate(notebook.get("cells", [])):
-        if cell.get("cell_type") != "code" or is_solution(cell):
-            continue
-        try:
-            tree = ast.parse(cell_source(cell))
-        except SyntaxError:
-            continue  # IPython magics or broken code: the run reports it as an error
-        for node in ast.walk(tree):
-            for name, how in _bound_names(node):
-                if name in protected:
-                    found.append(f"cell {index + 1} {how} `{name}`")
-    return found
-
-
-def graded_notebook(notebook: dict) -> tuple[dict, dict[int, int]]:
-    """The notebook to execute (solution cells removed, outputs cleared) and where its exercise cells are."""
-    clean = copy.deepcopy(notebook)
-    clean["cells"] = [cell for cell in clean["cells"] if not is_solution(cell)]
-    for cell in clean["cells"]:
+    setup = (
+        "from fer_utils.exercises.integrity import Guard as _FerGradeGuard\n"
+        f"{GUARD_NAME} = _FerGradeGuard({nonce!r})\ndel _FerGradeGuard"
+    )
+    student = copy.deepcopy(notebook)
+    student["cells"] = [cell for cell in student["cells"] if not is_solution(cell)]
+    student.get("metadata", {}).pop("widgets", None)
+    at = {index: number for number, index in exercise_cells(student).items()}
+    calls = {exercise.number: exercise for exercise in chapter.exercises}
+    cells, where = [code(setup, "guard")], {}
+    for index, cell in enumerate(student["cells"]):
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
-    clean.get("metadata", {}).pop("widgets", None)
-    return clean, exercise_cells(clean)
-
-
-def verdict(cell: dict) -> tuple[str, str]:
-    """(status, message) of an executed exercise cell: its error, or the checker's displayed verdict."""
-    from fer_utils.exercises import Feedback
-
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            return "error", f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "execute_result":
-            feedback = Feedback.from_text(cell_source({"source": output.get("data", {}).get("text/plain", "")}))
-            if feedback is not None:
-                status = "passed" if feedback.ok else "unanswered" if feedback.unanswered else "failed"
-                return status, feedback.message
-    return "error", "the cell displayed no verdict: end it with the checker call, as in the chapter (no `;`)"
+        cells.append(cell)
+        number = at.get(index)
+        if number in calls:
+            exercise = calls[number]
+            cell["source"] = without_call(cell_source(cell), exercise.checker_call)
+            arguments = f", {exercise.arguments}" if exercise.arguments else ""
+            cells.append(code(f"{GUARD_NAME}.call({number}, {exercise.checker!r}{arguments})", f"verdict-{number}"))
+            where[number] = (len(cells) - 2, len(cells) - 1)
+    return student | {"cells": cells}, where
 
 
 @dataclass(frozen=True)
@@ -250,30 +241,61 @@ class Stop:
     message: str
 
 
-def execute_submission(notebook: dict, timeout_s: float, workdir: Path) -> tuple[dict, Stop | None]:
-    """Execute `notebook` (already cleaned) in a fresh kernel, all cells within `timeout_s` seconds.
+def output_size(content: dict) -> int:
+    """About how many characters an output message carries (its text, data and traceback)."""
+    data = content.get("data") or {}
+    parts = [content.get("text", ""), *data.values(), *(content.get("traceback") or [])]
+    return sum(len(part) if isinstance(part, str) else len(json.dumps(part)) for part in parts)
+
+
+class CappedClient(NotebookClient):
+    """A NotebookClient that kills the kernel once the outputs pass `output_limit` characters (and keeps
+    none after), so a kernel printing without end cannot fill the grader's memory; the run then ends as
+    with a dead kernel, `flooded` set."""
+
+    output_limit = OUTPUT_LIMIT
+    output_seen = 0
+    flooded = False
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> object:
+        if self.flooded:
+            return None
+        self.output_seen += output_size(msg.get("content", {}))
+        if self.output_seen > self.output_limit:
+            self.flooded = True
+            process = getattr(getattr(self.km, "provisioner", None), "process", None)
+            if process is not None:
+                process.kill()
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def execute_submission(
+    notebook: dict, timeout_s: float, workdir: Path, output_limit: int = OUTPUT_LIMIT
+) -> tuple[dict, Stop | None]:
+    """Execute `notebook` (already prepared) in a fresh kernel in `workdir`, all cells within `timeout_s`.
 
     Returns the executed notebook and where it stopped (None: it finished): past the time limit
-    (`timeout`) or with a dead kernel (`error`, e.g. out of memory). Errors in cells are kept as outputs
-    and the run goes on; the kernel is shut down (killed) at the end.
+    (`timeout`), with a dead kernel or past the output cap (`error`). Errors in cells are kept as outputs
+    and the run goes on; the kernel is shut down at the end. The kernel's IPython profile is private to
+    `workdir`, so no startup file one notebook writes runs in another's kernel.
     """
-    import json
-
     import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     nb = nbformat.reads(json.dumps(notebook), as_version=4)  # each cell's source as one string
-    client = NotebookClient(
+    client = CappedClient(
         nb,
         kernel_name="python3",
         allow_errors=True,
         interrupt_on_timeout=False,
         resources={"metadata": {"path": str(workdir)}},
     )
+    client.output_limit = output_limit
     deadline = time.monotonic() + timeout_s
     late = f"the notebook did not finish within {timeout_s:g} s"
-    with client.setup_kernel():
+    env = {**os.environ, "IPYTHONDIR": str(workdir / ".ipython"), "PYTHONDONTWRITEBYTECODE": "1"}
+    with client.setup_kernel(env=env):
         for index, cell in enumerate(nb.cells):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -284,8 +306,42 @@ def execute_submission(notebook: dict, timeout_s: float, workdir: Path) -> tuple
             except (CellTimeoutError, TimeoutError):
                 return nb, Stop(index, "timeout", late)
             except DeadKernelError as exc:
+                if client.flooded:
+                    mb = output_limit / 1e6
+                    return nb, Stop(index, "error", f"the notebook printed more than {mb:g} MB; it was stopped there")
                 return nb, Stop(index, "error", f"the kernel died in cell {index + 1} ({exc}); out of memory?")
     return nb, None
+
+
+def cell_error(cell: dict) -> str | None:
+    """The exception an executed cell raised, as `Name: value` (None: it raised none)."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+    return None
+
+
+def verdict(exercise_cell: dict, verdict_cell: dict, nonce: str) -> tuple[str, str]:
+    """(status, message) of an exercise: the error of its cell, or the verdict its verdict cell printed."""
+    error = cell_error(exercise_cell)
+    if error is not None:
+        return "error", error
+    text = "".join(
+        cell_source({"source": output.get("text", "")})
+        for output in verdict_cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == "stdout"
+    )
+    mark = f"{VERDICT_MARK} {nonce} "
+    lines = [line.removeprefix(mark) for line in text.splitlines() if line.startswith(mark)]
+    if len(lines) > 1:
+        return "tampered", f"the verdict was printed {len(lines)} times: something else prints in its place"
+    if lines:
+        found = json.loads(lines[0])
+        return found["status"], found["message"]
+    error = cell_error(verdict_cell)
+    if error is not None:
+        return "error", f"the checker could not run on your variables: {error}"
+    return "error", "the checker printed no verdict (was `sys.stdout` replaced?)"
 
 
 def chapter_of(notebook: dict, chapters: dict[str, Chapter]) -> Chapter | None:
@@ -293,55 +349,107 @@ def chapter_of(notebook: dict, chapters: dict[str, Chapter]) -> Chapter | None:
     return chapters.get(title_of(notebook))
 
 
-def grade_notebook(path: Path, chapter: Chapter, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Grade]:
-    """The grades of one submitted notebook of `chapter`, one per exercise."""
-    import json
+def grade_submission(submission: Submission, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Grade]:
+    """The grades of one submission, one per exercise of its chapter (one `error` row when it could not
+    be read and its chapter is unknown)."""
+    chapter = submission.chapter
 
-    notebook = json.loads(Path(path).read_text())
-    student = path.parent.name if path.stem == chapter.name else path.stem
-    clean, cells = graded_notebook(notebook)
-    grades: dict[int, tuple[str, str]] = {}
-    tampered = tampering(clean)
-    for exercise in chapter.exercises:
-        if exercise.number not in cells:
-            grades[exercise.number] = ("tampered", f"the cell of exercise {exercise.number} is missing")
-        elif tampered:
-            grades[exercise.number] = ("tampered", "the checkers were changed: " + "; ".join(tampered))
-        elif last_statement(cell_source(clean["cells"][cells[exercise.number]])) != exercise.checker_call:
-            grades[exercise.number] = ("tampered", "the checker call of this exercise differs from the chapter's")
+    def rows(grades: dict[int, tuple[str, str]]) -> list[Grade]:
+        name = chapter.name if chapter else ""
+        return [
+            Grade(submission.student, submission.key, name, number, status == "passed", status, message)
+            for number, (status, message) in sorted(grades.items())
+        ]
+
+    if submission.problem is not None or submission.notebook is None or chapter is None:
+        numbers = [e.number for e in chapter.exercises] if chapter else [0]
+        return rows({number: ("error", submission.problem or "unreadable") for number in numbers})
+    nonce = secrets.token_hex(8)
+    prepared, cells = graded_notebook(submission.notebook, chapter, nonce)
+    grades = {
+        e.number: ("tampered", f"the cell of exercise {e.number} is missing")
+        for e in chapter.exercises
+        if e.number not in cells
+    }
     if len(grades) < len(chapter.exercises):
         with tempfile.TemporaryDirectory(prefix="fer-grade-") as workdir:
-            executed, stop = execute_submission(clean, timeout_s, Path(workdir))
-        for exercise in chapter.exercises:
-            if exercise.number in grades:
-                continue
-            index = cells[exercise.number]
-            if stop is not None and index >= stop.index:
-                grades[exercise.number] = (stop.status, stop.message)
+            (Path(workdir) / "submission.ipynb").write_text(json.dumps(submission.notebook))  # its private copy
+            executed, stop = execute_submission(prepared, timeout_s, Path(workdir))
+        for number, (index, verdict_index) in cells.items():
+            if stop is not None and verdict_index >= stop.index:
+                grades[number] = (stop.status, stop.message)
             else:
-                grades[exercise.number] = verdict(executed.cells[index])
-    return [
-        Grade(student, chapter.name, number, status == "passed", status, message)
-        for number, (status, message) in sorted(grades.items())
-    ]
+                grades[number] = verdict(executed.cells[index], executed.cells[verdict_index], nonce)
+    return rows(grades)
 
 
-def submissions_of(folder: Path, chapters: dict[str, Chapter]) -> list[tuple[Path, Chapter]]:
-    """Every notebook under `folder` with its chapter; a GradeError naming each one that is no chapter."""
-    import json
-
+def submission_paths(folder: Path) -> list[Path]:
+    """Every notebook under `folder` (checkpoints excluded), sorted; GradeError when there is none."""
+    if not Path(folder).is_dir():
+        raise GradeError(f"the submissions folder {folder} is not a folder")
     paths = sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     if not paths:
         raise GradeError(f"no notebooks (*.ipynb) under {folder}")
+    return paths
+
+
+def submission_key(relative: PurePosixPath) -> str:
+    """How a submission is named in the tables: its relative path, escaped (`Zoe\\u0308`) when its text is
+    not NFC, so that two files whose names differ only in their Unicode form are two distinct rows."""
+    text = relative.as_posix()
+    return text if unicodedata.is_normalized("NFC", text) else text.encode("ascii", "backslashreplace").decode()
+
+
+def student_of(relative: PurePosixPath, chapter_names: set[str]) -> str:
+    """The student of a submission: its relative path without `.ipynb`, or the folder's path for
+    `<student>/<chapter>.ipynb`; NFC-normalised (one name, however it was typed)."""
+    name = relative.parent if relative.stem in chapter_names and relative.parent.parts else relative.with_suffix("")
+    return unicodedata.normalize("NFC", name.as_posix())
+
+
+def parse_notebook(data: bytes) -> tuple[dict | None, str | None]:
+    """(notebook, None) for a readable nbformat-4 notebook, else (None, why it cannot be graded)."""
+    import nbformat
+
+    if not data.strip():
+        return None, "the file is empty: hand in the saved notebook"
+    try:
+        notebook = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"the file is not a notebook (not JSON: {exc}); hand in the saved .ipynb"
+    if not isinstance(notebook, dict):
+        return None, "the file is JSON but not a notebook"
+    if notebook.get("nbformat") != 4:
+        return None, (
+            f"the notebook is nbformat {notebook.get('nbformat')}, not 4: open and save it in Jupyter or Colab"
+        )
+    try:
+        with warnings.catch_warnings():  # cell ids added where an older Jupyter left none, without a warning
+            warnings.simplefilter("ignore")
+            _, notebook = nbformat.validator.normalize(notebook)
+        nbformat.validate(nbformat.from_dict(notebook))
+    except nbformat.ValidationError as exc:
+        return None, f"the notebook is damaged ({exc.message}); hand in the saved .ipynb"
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return None, f"the notebook is damaged ({type(exc).__name__}: {exc}); hand in the saved .ipynb"
+    return notebook, None
+
+
+def read_submissions(paths: list[Path], folder: Path, chapters: dict[str, Chapter]) -> list[Submission]:
+    """Read every submission once, before any kernel starts; GradeError naming each readable notebook
+    that is no chapter with exercises (nothing is executed then)."""
+    names = {chapter.name for chapter in chapters.values()}
+    by_name = {chapter.name: chapter for chapter in chapters.values()}
     found, unknown = [], []
     for path in paths:
-        try:
-            chapter = chapter_of(json.loads(path.read_text()), chapters)
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            chapter = None
-        if chapter is None:
+        relative = PurePosixPath(path.relative_to(folder).as_posix())
+        notebook, problem = parse_notebook(path.read_bytes())
+        chapter = chapter_of(notebook, chapters) if notebook is not None else by_name.get(path.stem)
+        if notebook is not None and chapter is None:
             unknown.append(str(path))
-        found.append((path, chapter))
+        found.append(
+            Submission(path, submission_key(relative), student_of(relative, names), notebook, chapter, problem)
+        )
     if unknown:
         titles = "; ".join(sorted(chapters))
         raise GradeError(
@@ -352,8 +460,9 @@ def submissions_of(folder: Path, chapters: dict[str, Chapter]) -> list[tuple[Pat
 
 
 def summarize(grades: pd.DataFrame) -> pd.DataFrame:
-    """passed / total exercises per student and chapter."""
-    summary = grades.groupby(["student", "chapter"], sort=True)["passed"].agg(passed="sum", total="size")
+    """passed / total exercises per submission (with its student and chapter)."""
+    keys = ["student", "submission", "chapter"]
+    summary = grades.groupby(keys, sort=True)["passed"].agg(passed="sum", total="size")
     return summary.reset_index()[SUMMARY_COLUMNS]
 
 
@@ -362,15 +471,60 @@ def summary_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_summary{out.suffix or '.csv'}")
 
 
+def check_grade_outputs(out: Path, reads: list[Path]) -> None:
+    """OutputError before any work when `--out` or its summary is a notebook, an input, a folder, or lies
+    where it cannot be written."""
+    if not Path(out).name:
+        raise OutputError(f"--out {out} names no file; give e.g. grades.csv")
+    for option, path in (("--out", out), ("--out's summary", summary_path(out))):
+        if path.suffix.lower() == ".ipynb":
+            raise OutputError(f"{option} {path} is a notebook name: the grades are a CSV file, e.g. grades.csv")
+    check_outputs({"--out": out, "--out's summary": summary_path(out)}, reads=reads)
+
+
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with every text cell that a spreadsheet would read as a formula (= + - @, tab, CR) prefixed
+    with an apostrophe."""
+
+    def safe(value: object) -> object:
+        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
+
+    return table.apply(lambda column: column.map(safe) if column.dtype == object else column)
+
+
+def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
+    """Write each table as CSV, both or neither: every table goes to a temporary sibling first, and only
+    when all are written are they renamed into place; on a failure (a full disk) the temporaries are
+    removed, the previous files are left whole, and it is an OutputError."""
+    written: dict[Path, Path] = {}
+    try:
+        for path, table in tables.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+            with tmp.open("x", encoding="utf-8", newline="") as fh:
+                written[path] = tmp
+                csv_safe(table).to_csv(fh, index=False, quoting=csv.QUOTE_NONNUMERIC)  # text quoted: a CR stays in
+                fh.flush()
+                os.fsync(fh.fileno())
+    except OSError as exc:
+        for tmp in written.values():
+            tmp.unlink(missing_ok=True)
+        raise OutputError(f"could not write the grades ({exc.strerror or exc}); nothing was replaced") from exc
+    for path, tmp in written.items():
+        os.replace(tmp, path)
+
+
 def grade_folder(
     submissions: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_S, root: Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grade every notebook under `submissions`; write `out` (grades) and its summary; return both tables."""
-    found = submissions_of(submissions, book_chapters(root))  # every notebook recognised before any runs
-    rows = [grade for path, chapter in found for grade in grade_notebook(path, chapter, timeout_s)]
+    root = root or repo_root()
+    paths = submission_paths(submissions)
+    inputs = [*paths, *(root / path for path in toc_notebooks(root)), root / "_toc.yml"]
+    check_grade_outputs(out, inputs)
+    found = read_submissions(paths, submissions, book_chapters(root))  # all read before any kernel starts
+    rows = [grade for submission in found for grade in grade_submission(submission, timeout_s)]
     grades = pd.DataFrame(rows, columns=GRADE_COLUMNS)
     summary = summarize(grades)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    grades.to_csv(out, index=False)
-    summary.to_csv(summary_path(out), index=False)
+    write_tables({out: grades, summary_path(out): summary})
     return grades, summary

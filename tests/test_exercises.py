@@ -42,6 +42,64 @@ def test_clip_count_on_a_generated_sample(clips: pd.DataFrame) -> None:
     assert not exercises.check_clip_count("six", clips, "happy")
 
 
+class AlwaysEqual:
+    """An answer whose `==` always holds (and `!=` never): it must pass no checker."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = object.__hash__
+
+    def __float__(self) -> float:
+        return 6.0
+
+
+def test_clip_count_is_counted_on_the_dataset_not_on_the_students_table(clips: pd.DataFrame) -> None:
+    """Issue 30, item 7: filtering or relabelling `clips` before answering changes nothing."""
+    happy = int((clips["emotion"] == "happy").sum())
+    no_happy = clips[clips["emotion"] != "happy"]
+    feedback = exercises.check_clip_count(0, no_happy, "happy")
+    assert not feedback and "0 is too low" in feedback.message and "6 clip(s) of the folder missing" in feedback.message
+    assert exercises.check_clip_count(happy, no_happy, "happy")  # the right answer stays right
+    assert not exercises.check_clip_count(len(clips), clips.assign(emotion="happy"), "happy")
+    assert not exercises.check_clip_count(happy, "clips", "happy")
+
+
+def test_an_answer_that_equals_everything_passes_nothing(clips: pd.DataFrame) -> None:
+    """Issue 30, item 7: answers are compared with exact types, not with the answer's own `==`."""
+
+    class SneakyFloat(float):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        __hash__ = float.__hash__
+
+    assert not exercises.check_clip_count(AlwaysEqual(), clips, "happy")
+    assert not exercises.check_clip_count(SneakyFloat(1.0), clips, "happy")
+    assert not exercises.check_clip_count(True, clips, "happy")
+    assert exercises.check_clip_count(np.int64(6), clips, "happy") and exercises.check_clip_count(6.0, clips, "happy")
+    assert not exercises.check_conv_params(AlwaysEqual(), 3, 1, 16)
+    assert not exercises.check_macro_f1_present(lambda truth, predicted: AlwaysEqual(), ["a", "b"], ["a", "a"])
+
+    parse = solution_function("01_dataset_tour", "parse_ravdess_name")
+    fields = ("emotion", "intensity", "statement", "repetition", "actor")
+    assert not exercises.check_ravdess_parser(lambda name: {field: AlwaysEqual() for field in fields}, clips)
+
+    class AnyDict(dict):
+        def __contains__(self, key: object) -> bool:
+            return True
+
+        def __getitem__(self, key: object) -> object:
+            return AlwaysEqual()
+
+    assert not exercises.check_ravdess_parser(lambda name: AnyDict(), clips)
+    numpy_fields = lambda name: {k: np.int64(v) if type(v) is int else v for k, v in parse(name).items()}  # noqa: E731
+    assert exercises.check_ravdess_parser(numpy_fields, clips)  # NumPy integers are integers
+
+
 def test_parameter_checkers_agree_with_keras() -> None:
     from fer_utils.models import build_paper_cnn
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student, same_value
 
 RAVDESS_FIELDS: dict[str, int] = {"emotion": 2, "intensity": 3, "statement": 4, "repetition": 5, "actor": 6}
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")
@@ -23,12 +24,14 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
     from fer_utils.data import index_ravdess
 
     table = index_ravdess(ravdess_clip_path().parent, modalities=("01", "02")).clips
-    if clips is not None and set(RAVDESS_FIELDS) <= set(clips.columns):
-        table = pd.concat([table, clips.groupby("emotion", sort=False).head(1)], ignore_index=True)
+    if clips is not None:
+        original, _ = original_index(clips)
+        if original is not None and set(RAVDESS_FIELDS) <= set(original.columns):
+            table = pd.concat([table, original.groupby("emotion", sort=False).head(1)], ignore_index=True)
     for row in table.itertuples(index=False):
         name = Path(row.path).name
         got = run_student(parse, name)
-        if not isinstance(got, dict):
+        if type(got) is not dict:
             return Feedback(False, f"`{parse.__name__}({name!r})` returned {got!r}: return a dict of the fields.")
         for field, position in RAVDESS_FIELDS.items():
             value, code = getattr(row, field), name.split(".")[0].split("-")[position]
@@ -36,7 +39,7 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
             where = f"the {ORDINALS[position]} field, {code!r}"
             if field not in got:
                 return Feedback(False, f"for {name} your dict has no `{field}` ({where}).")
-            if got[field] != expected:
+            if not same_value(got[field], expected):
                 hint = "look the code up in RAVDESS_EMOTIONS" if field == "emotion" else f"an integer: int({code!r})"
                 return Feedback(
                     False, f"for {name} your `{field}` is {got[field]!r}, but {where} means {expected!r} ({hint})."
@@ -45,6 +48,41 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
     return Feedback(True, f"your parser reads all {len(table)} names, e.g. {example} → {parse(example)}.")
 
 
+def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
+    """The clip index `clips` was loaded as, indexed again from the dataset folder its files lie in, and
+    what differs (""; or why: rows dropped, added or relabelled since). (None, why) when it cannot be
+    indexed again (not an index, or a layout indexed with options): the caller then trusts `clips`."""
+    from fer_utils.data import index_dataset
+    from fer_utils.errors import FerError
+
+    if type(clips) is not pd.DataFrame or not {"path", "dataset", "emotion"} <= set(clips.columns) or clips.empty:
+        return None, "`clips` is not a clip index (a table with path, dataset and emotion columns)"
+    names = set(clips["dataset"].astype(str))
+    root = Path(os.path.commonpath([str(Path(p).parent) for p in clips["path"].astype(str)]))
+    try:
+        fresh = index_dataset(names.pop(), root).clips if len(names) == 1 else None
+    except (FerError, OSError, TypeError):
+        fresh = None
+    if fresh is None:
+        return None, f"`clips` cannot be indexed again from {root}"
+    given = set(zip(clips["path"].astype(str), clips["emotion"].astype(str)))
+    whole = set(zip(fresh["path"].astype(str), fresh["emotion"].astype(str)))
+    if given == whole and len(clips) == len(fresh):
+        return fresh, ""
+    return fresh, (
+        f"`clips` is not the index of {root} any more ({len(whole - given)} clip(s) of the folder missing "
+        f"or relabelled, {len(given - whole) + max(0, len(clips) - len(given))} added or repeated)"
+    )
+
+
 def check_clip_count(answer: object, clips: pd.DataFrame, emotion: str) -> Feedback:
-    """How many clips of `emotion` the clip index holds."""
-    return check_number(answer, int((clips["emotion"] == emotion).sum()), f"the number of {emotion} clips", 0)
+    """How many clips of `emotion` the clip index holds, counted on the index read again from the
+    dataset's files (a `clips` filtered or relabelled before answering changes nothing)."""
+    original, changed = original_index(clips)
+    if original is None and type(clips) is not pd.DataFrame or "emotion" not in getattr(clips, "columns", ()):
+        return Feedback(False, f"{changed}: pass the chapter's `clips`.")
+    table = clips if original is None else original
+    feedback = check_number(answer, int((table["emotion"] == emotion).sum()), f"the number of {emotion} clips", 0)
+    if not feedback.ok and changed and original is not None:
+        return Feedback(False, f"{feedback.message} Note: {changed}; count on the chapter's index.")
+    return feedback

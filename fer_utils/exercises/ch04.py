@@ -50,7 +50,16 @@ def check_majority_vote(
 
     predicted = list(predicted_labels(probabilities, classes))
     answer = run_student(vote, frames.copy(), list(predicted))
-    got = {str(k): str(v) for k, v in dict(answer).items()}  # type: ignore[call-overload]
+    if type(answer) is not dict:
+        return Feedback(
+            False, f"`{vote.__name__}` returned a {type(answer).__name__}: return a dict {{clip_id: label}}."
+        )
+    got = {}
+    for key, value in answer.items():
+        key, value = (v.item() if isinstance(v, np.generic) else v for v in (key, value))
+        if type(key) not in (str, int) or type(value) is not str:
+            return Feedback(False, f"your vote {key!r}: {value!r} is not a clip id and a label (a str).")
+        got[str(key)] = value
     expected = _majority_by_clip(frames, predicted)
     means = clip_vote(frames, probabilities, classes, "mean")
     mean = dict(zip(means["clip_id"].astype(str), means["predicted"]))

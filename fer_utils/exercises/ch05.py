@@ -29,7 +29,7 @@ def check_l1_on_fc(
 
     for factor in factors:
         model = run_student(build, factor)
-        if not isinstance(model, keras.Model):
+        if not isinstance(model, keras.Model) or not type(model).__module__.startswith("keras."):
             return Feedback(
                 False, f"`{build.__name__}({factor:g})` returned a {type(model).__name__}, not a Keras model."
             )

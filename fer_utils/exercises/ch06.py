@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+from fer_utils.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
 
 
 def check_sibling_share(answer: object, train: pd.DataFrame, test: pd.DataFrame) -> Feedback:
@@ -15,7 +14,7 @@ def check_sibling_share(answer: object, train: pd.DataFrame, test: pd.DataFrame)
     expected = float(test["clip_id"].isin(set(train["clip_id"])).mean())
     feedback = check_number(answer, expected, "the share of test frames with a sibling in training", 1e-3, 1e-3)
     shared = len(set(train["clip_id"]) & set(test["clip_id"]))
-    if not feedback.ok and isinstance(answer, (int, float, np.number)) and float(answer) == shared != expected:
+    if not feedback.ok and as_number(answer) == shared != expected:
         return Feedback(
             False,
             f"{shared} is the number of clips on both sides; the question asks for the fraction of "
@@ -27,8 +26,13 @@ def check_sibling_share(answer: object, train: pd.DataFrame, test: pd.DataFrame)
 def _two_sides(result: object) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) of a student's split: a `splits.Split` or a (train, test) pair of tables."""
     if hasattr(result, "train") and hasattr(result, "test"):
-        return result.train, result.test
-    train, test = result  # type: ignore[misc]
+        train, test = result.train, result.test
+    else:
+        train, test = result  # type: ignore[misc]
+    if type(train) is not pd.DataFrame or type(test) is not pd.DataFrame:
+        raise TypeError(
+            f"a split is two pandas DataFrames (train, test); got {type(train).__name__}, {type(test).__name__}"
+        )
     return train, test
 
 

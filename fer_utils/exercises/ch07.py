@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fer_utils.exercises.feedback import Feedback, Unanswered, check_number, coding_exercise, run_student
+from fer_utils.exercises.feedback import Feedback, Unanswered, as_number, check_number, coding_exercise, run_student
 
 
 def check_param_ratio(answer: object, big: int, small: int) -> Feedback:
@@ -71,9 +71,8 @@ def check_conv_flops(conv_flops: Callable[[object], object], models: dict[str, o
                     f"`{conv_flops.__name__}` raised {type(exc).__name__} on {name}'s layer "
                     f"{layer.name} ({type(layer).__name__}): {exc}",
                 )
-            try:
-                value = float(got)  # type: ignore[arg-type]
-            except (TypeError, ValueError):
+            value = as_number(got)
+            if value is None:
                 return Feedback(
                     False, f"{name}'s layer {layer.name}: `{conv_flops.__name__}` returned {got!r}, not a number."
                 )

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+from fer_utils.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
 
 
 @coding_exercise
@@ -26,7 +26,7 @@ def check_macro_f1_present(
     feedback = check_number(answer, expected, "the macro F1 over the classes in `truth`", rel_tol=0, abs_tol=1e-6)
     if (
         not feedback.ok
-        and answer is not None
+        and as_number(answer) is not None
         and over_all != expected
         and math.isclose(float(answer), over_all, abs_tol=1e-6)
     ):  # type: ignore[arg-type]
@@ -50,7 +50,7 @@ def check_majority_baseline(majority_baseline: Callable[..., object], prediction
         feedback = check_number(answer, expected, f"the majority baseline of {name}", rel_tol=0, abs_tol=1e-6)
         if not feedback.ok:
             least = float(truth.value_counts(normalize=True).iloc[-1])
-            if answer is not None and math.isclose(float(answer), least, abs_tol=1e-6):  # type: ignore[arg-type]
+            if as_number(answer) is not None and math.isclose(float(answer), least, abs_tol=1e-6):  # type: ignore[arg-type]
                 return Feedback(
                     False, f"{float(answer):g} is the share of the rarest value of {name}: take the commonest."
                 )

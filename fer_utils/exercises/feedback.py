@@ -9,6 +9,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 # How a verdict reads as text (the cell's text/plain output): the mark, then the message. `fer_book grade`
 # reads a graded notebook's verdicts back from it (`Feedback.from_text`).
 PASS_MARK = "✅ "
@@ -88,14 +90,34 @@ def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
     return checked
 
 
+# The types a numeric answer may have: Python's and NumPy's own integers and floats, exactly (not bool, and
+# no subclass: an object of the student's own class could compare equal to anything).
+NUMBER_TYPES = frozenset(
+    {int, float} | {np.dtype(code).type for code in np.typecodes["AllInteger"] + np.typecodes["Float"]}
+)
+
+
+def as_number(answer: object) -> float | None:
+    """`answer` as a float when its type is exactly one of NUMBER_TYPES, else None."""
+    return float(answer) if type(answer) in NUMBER_TYPES else None  # type: ignore[arg-type]
+
+
+def same_value(got: object, expected: object) -> bool:
+    """Whether `got` equals `expected` and has exactly its type (a NumPy scalar counts as its Python
+    value): an object whose `==` always holds is not equal to anything here."""
+    if isinstance(got, np.generic) and type(got) in NUMBER_TYPES | {np.str_}:
+        got = got.item()
+    return type(got) is type(expected) and got == expected
+
+
 def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e-3, abs_tol: float = 0.0) -> Feedback:
-    """Compare a numeric answer with the expected value within a tolerance; explain the difference."""
+    """Compare a numeric answer with the expected value within a tolerance; explain the difference.
+    The answer must be a plain int or float (Python's or NumPy's), not an object that only behaves as one."""
     if answer is None:
         return Feedback(False, f"{UNANSWERED}: replace `None` with {what}.")
-    try:
-        value = float(answer)
-    except (TypeError, ValueError):
-        return Feedback(False, f"{what} is a number; got {answer!r}.")
+    value = as_number(answer)
+    if value is None:
+        return Feedback(False, f"{what} is a number (an int or a float); got a {type(answer).__name__}: {answer!r}.")
     if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol):
         return Feedback(True, f"{what} is {expected:g}.")
     direction = "too high" if value > expected else "too low"
