@@ -24,13 +24,16 @@ from typing import TypedDict
 from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
 from fer_utils.outputs import remove_dead_temporaries
-from fer_utils.registry import DEFAULT_DETECTOR, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
+from fer_utils.registry import DEFAULT_DETECTOR, GIVEN_PROTOCOL, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
 
 SAMPLE_DATASET = "sample"
 # The generated faces shipped with the package (DiffusionFER-S, CC0; fer_utils/assets/diffusionfer):
 # already face crops, one image per "clip", read as a folder of classes.
 GENERATED_DATASET = "diffusionfer"
 GENERATED_SIDE = 96  # the side they are shipped at
+# Datasets of face crops already (no detector, one frame each, by default) and their side: the generated
+# faces, and FER-2013's CSV (48×48 faces, `fer_utils.fer2013`).
+FACE_CROP_SIDES: dict[str, int] = {GENERATED_DATASET: GENERATED_SIDE, "fer2013": 48}
 SAMPLE_MARKER = ".complete"
 # The reference run the chapters share (chapter 4 trains it; 3, 8 and 9 reuse it through `reference_run`):
 # the paper's CNN on the chapters' DATASET, at a reduced input side so that the whole book executes in
@@ -214,7 +217,8 @@ def ensure_crops(
     """The preprocessed crops folder (with `manifest.csv`) of a dataset, made once and cached.
 
     `detector`, `frames` and `size` default to the paper's (dlib HOG, 6 frames, 180 px), and for the
-    generated faces, which are face crops already, to no detector, one frame and their shipped side.
+    datasets of face crops (`FACE_CROP_SIDES`: the generated faces, FER-2013) to no detector, one frame and
+    their own side.
 
     `index_options` go to the indexer (see `load_clips`) and are part of the cache key. The
     preprocessing run is itself resumable and writes its manifest last and atomically, so the
@@ -222,10 +226,10 @@ def ensure_crops(
     """
     from fer_utils.manifest import MANIFEST_NAME
 
-    generated = dataset == GENERATED_DATASET
-    detector = detector or (NO_DETECTOR if generated else DEFAULT_DETECTOR)
-    frames = frames or (1 if generated else PAPER_FRAMES)
-    size = size or (GENERATED_SIDE if generated else PAPER_SIDE)
+    crops_side = FACE_CROP_SIDES.get(dataset)
+    detector = detector or (NO_DETECTOR if crops_side else DEFAULT_DETECTOR)
+    frames = frames or (1 if crops_side else PAPER_FRAMES)
+    size = size or crops_side or PAPER_SIDE
     name, root = dataset_root(dataset, data_dir, cache)
     spec = {
         "dataset": dataset,
@@ -274,16 +278,24 @@ def ensure_run(
     `subjects` restricts training and testing to those subjects' frames (e.g. a SAVEE-sized subset).
     `build` makes the network (default: the registry's builder of the configured model); the cache key
     holds the fingerprint of its code (`code_fingerprint`), so an edited builder trains a new run.
+    Without a `protocol` override, a manifest that keeps the dataset's own split trains on it (protocol
+    `given`, said in one printed line and recorded in config.json); any other, on TrainConfig's.
     """
+    from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import MODEL_BUILDERS
+    from fer_utils.splits import default_protocol, split_note
 
     config = training_config(**overrides)
+    if "protocol" not in overrides:
+        manifest = load_manifest(crops)
+        if default_protocol(manifest) == GIVEN_PROTOCOL:
+            config = replace(config, protocol=GIVEN_PROTOCOL)
+            print(split_note(usable_frames(manifest)))
     chosen = sorted(subjects) if subjects is not None else None
     code = code_fingerprint(build or MODEL_BUILDERS[config.model])
     spec = {"crops": str(Path(crops).resolve()), "subjects": chosen, "code": code, **asdict(config)}
 
     def train(tmp: Path) -> None:
-        from fer_utils.manifest import load_manifest
         from fer_utils.training import train_run
 
         frames = load_manifest(crops)

@@ -6,14 +6,16 @@ every field the name carries. Files that do not follow the naming go to `Dataset
 the reason; nothing is guessed and nothing is silently dropped. Hidden files and documentation
 (`*.md`, `*.txt`, `*.csv`, `*.json`, `*.pdf`, `*.yml`) beside the data are not dataset files and are
 skipped. Folders of classes (any collection of labelled images, and the crops preprocessing writes)
-are indexed in `fer_utils.folders`, on this module's machinery.
+are indexed in `fer_utils.folders`, on this module's machinery, and FER-2013's CSV in `fer_utils.fer2013`.
+A dataset that ships its own train/val/test split (`SPLIT_FOLDERS`, FER-2013's `Usage`) keeps it in a
+`split` column (`SPLITS`); `split_counts` and `split_warnings` say what each side holds.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,6 +126,26 @@ FOLDER_SYNONYMS: dict[str, str] = {
     "surprise": "surprised",
     "contemptuous": "contempt",
 }
+
+# A dataset's own split: the top folders that name it (compared lower-case) → the side they hold.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+SPLIT_FOLDERS: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "train_set": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "val_set": "val",
+    "test": "test",
+    "testing": "test",
+    "test_set": "test",
+}
+# FER-2013's usages (its CSV's `Usage` column, and the prefix of its images' names in Kaggle's folders:
+# Training_N in train/, PublicTest_N and PrivateTest_N in test/) → the side of the standard protocol.
+FER2013_USAGES: dict[str, str] = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+# RAF-DB's basic set: numbered class folders 1..7 (`--classes` maps them; see `parse_class_map`).
+RAFDB_CLASSES = "1=surprised,2=fearful,3=disgust,4=happy,5=sad,6=angry,7=neutral"
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".flv"})
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg"})
@@ -470,17 +492,106 @@ def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
     return found
 
 
-def folder_emotion(name: str) -> str | None:
-    """The vocabulary emotion a class folder called `name` stands for (FOLDER_SYNONYMS, any case), or None."""
-    return FOLDER_SYNONYMS.get(name.strip().lower())
+def folder_emotion(name: str, class_map: Mapping[str, str] | None = None) -> str | None:
+    """The vocabulary emotion a class folder called `name` stands for: `class_map` (from `parse_class_map`)
+    first, then FOLDER_SYNONYMS, any case; None when neither knows it."""
+    key = name.strip().lower()
+    return (class_map or {}).get(key) or FOLDER_SYNONYMS.get(key)
 
 
-def index_folder(root: Path, subject_pattern: str | None = None) -> DatasetIndex:
-    """Index a folder of classes `<root>/<class>/[<subject>/]*.png|jpg|jpeg`, one row per image: see
-    `fer_utils.folders.index_class_folders` (imported when called, because that module builds on this one)."""
+def _class_map_error(text: str, problem: str) -> DatasetError:
+    """The DatasetError of a class mapping that cannot be used: what is wrong and what is accepted."""
+    return DatasetError(
+        f"--classes (classes=) {text!r}: {problem}. Write FOLDER=EMOTION pairs separated by commas, e.g. RAF-DB's "
+        f"{RAFDB_CLASSES}; emotions accepted (any case): {', '.join(sorted(FOLDER_SYNONYMS))}"
+    )
+
+
+def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
+    """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict: for class
+    folders named by number or in another language. Each emotion goes through FOLDER_SYNONYMS (`2=fear`
+    works); a malformed pair, a folder named twice or an unknown emotion is a DatasetError listing what is
+    accepted."""
+    if classes is None:
+        return {}
+    if isinstance(classes, str):
+        text = classes
+        pairs = [part.partition("=") for part in classes.split(",") if part.strip()]
+        if not pairs or any(not sep or not key.strip() or not value.strip() for key, sep, value in pairs):
+            raise _class_map_error(text, "not a list of FOLDER=EMOTION pairs")
+        items = [(key, value) for key, _, value in pairs]
+    else:
+        text = ",".join(f"{k}={v}" for k, v in dict(classes).items())
+        items = list(dict(classes).items())
+        if not items:
+            raise _class_map_error(text, "the mapping is empty")
+    mapping: dict[str, str] = {}
+    for key, value in items:
+        folder, emotion = str(key).strip().lower(), FOLDER_SYNONYMS.get(str(value).strip().lower())
+        if folder in mapping:
+            raise _class_map_error(text, f"folder {folder!r} is mapped twice")
+        if emotion is None:
+            raise _class_map_error(text, f"{str(value).strip()!r} (for folder {folder!r}) is no emotion")
+        mapping[folder] = emotion
+    return mapping
+
+
+def split_folder(name: str) -> str | None:
+    """The side ("train", "val", "test") a top folder called `name` holds (SPLIT_FOLDERS, any case), or None."""
+    return SPLIT_FOLDERS.get(name.strip().lower())
+
+
+def has_split(table: pd.DataFrame) -> bool:
+    """Whether `table` (a clip index or a manifest) carries the dataset's own split: a `split` column with
+    a value. No column, or only empty values, is "no split" (a folder without split folders, or a manifest
+    written before splits were kept)."""
+    return "split" in table.columns and bool(table["split"].fillna("").astype(str).ne("").any())
+
+
+def split_counts(clips: pd.DataFrame) -> pd.DataFrame:
+    """Rows per emotion (vocabulary order) and side (train, val, test: those present), with a `total`
+    column: what a dataset's own split holds. Empty when `clips` has no split."""
+    import pandas as pd
+
+    if not has_split(clips):
+        return pd.DataFrame()
+    sides = [s for s in SPLITS if s in set(clips["split"])]
+    table = pd.crosstab(clips["emotion"], clips["split"]).reindex(index=classes_in(clips), columns=sides)
+    table = table.fillna(0).astype(int)
+    table["total"] = table.sum(axis=1)
+    return table.rename_axis(index="emotion", columns=None)
+
+
+def split_warnings(clips: pd.DataFrame) -> list[str]:
+    """One line per class that some side of the dataset's own split lacks while another holds it: a model
+    trained on such a train side never predicts the class, a test side without it never measures it."""
+    counts = split_counts(clips).drop(columns="total", errors="ignore")
+    lines = []
+    for emotion, row in counts.iterrows():
+        missing = [side for side, n in row.items() if n == 0]
+        if missing:
+            held = ", ".join(f"{side} {n}" for side, n in row.items() if n)
+            lines.append(f"class {emotion!r} has no image in the {' and '.join(missing)} split ({held})")
+    return lines
+
+
+def index_folder(
+    root: Path, subject_pattern: str | None = None, classes: str | Mapping[str, str] | None = None
+) -> DatasetIndex:
+    """Index a folder of classes `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`, one row per image
+    (`classes`: a mapping of class folders, see `parse_class_map`): see `fer_utils.folders.index_class_folders`
+    (imported when called, because that module builds on this one)."""
     from fer_utils.folders import index_class_folders
 
-    return index_class_folders(root, subject_pattern)
+    return index_class_folders(root, subject_pattern, classes)
+
+
+def index_fer2013(root: Path) -> DatasetIndex:
+    """Index FER-2013's CSV (`emotion,pixels,Usage`; `root` is the file or a folder holding `fer2013.csv`),
+    one row per face, read in place: see `fer_utils.fer2013.index_fer2013_csv`."""
+    from fer_utils.fer2013 import index_fer2013_csv
+
+    return index_fer2013_csv(root)
 
 
 INDEXERS: dict[str, Callable[..., DatasetIndex]] = {
@@ -489,6 +600,7 @@ INDEXERS: dict[str, Callable[..., DatasetIndex]] = {
     "savee": index_savee,
     "mead": index_mead,
     "folder": index_folder,
+    "fer2013": index_fer2013,
 }
 
 

@@ -1,7 +1,10 @@
 """Folder datasets: `<root>/<class>/[<subject>/]<image>`, the layout of most face collections and of the
-crops `fer_utils.preprocess` writes (see ARCHITECTURE.md, "Folder datasets").
+crops `fer_utils.preprocess` writes, and `<root>/<split>/<class>/[<subject>/]<image>` for datasets that ship
+their own split (FER-2013 and RAF-DB as downloaded; see ARCHITECTURE.md, "Folder datasets").
 
-Class folders map to the vocabulary through `data.FOLDER_SYNONYMS` (any case); the subject comes from a
+Class folders map to the vocabulary through a `classes` mapping (`data.parse_class_map`, for numbered
+folders) and `data.FOLDER_SYNONYMS` (any case); split folders through `data.SPLIT_FOLDERS`, and in them
+FER-2013's image names (`Training_N`, `PublicTest_N`, `PrivateTest_N`) say the side. The subject comes from a
 `subject_pattern` on the file name, a subfolder, a clip id a publisher's indexer would write, or else
 the image itself; same-named images in different folders or formats get distinct clip ids. The
 shared indexing (rejects, duplicates, the table) is `fer_utils.data`'s; `data.index_folder` calls
@@ -12,21 +15,29 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from fer_utils.data import (
     CROP_NAME,
+    FER2013_USAGES,
     FOLDER_SYNONYMS,
     IMAGE_SUFFIXES,
+    RAFDB_CLASSES,
+    SPLIT_FOLDERS,
     DatasetIndex,
     Reject,
     check_root,
     data_files,
     folder_emotion,
     index_files,
+    parse_class_map,
+    split_folder,
     subject_of_clip_id,
 )
 from fer_utils.errors import DatasetError
+
+FER2013_NAME = re.compile(rf"^(?P<usage>{'|'.join(FER2013_USAGES)})_\d+$")
 
 # A quantified group that itself holds a quantifier, e.g. `(\w+)+` or `(a|a*)*`: on a name that almost
 # matches, Python's regex engine tries exponentially many ways (34 s for one 30-character name).
@@ -56,23 +67,67 @@ def subject_regex(pattern: str | None) -> re.Pattern | None:
     return regex
 
 
-def _check_class_folders(root: Path) -> None:
-    """DatasetError naming every top-level folder with images whose name maps to no emotion."""
-    unknown = sorted(
-        {
-            path.relative_to(root).parts[0]
-            for path in data_files(root)
-            if path.suffix.lower() in IMAGE_SUFFIXES
-            and len(path.relative_to(root).parts) > 1
-            and folder_emotion(path.relative_to(root).parts[0]) is None
-        }
-    )
+def image_folders(root: Path) -> set[str]:
+    """The top folders of `root` that hold images (at any depth)."""
+    return {
+        path.relative_to(root).parts[0]
+        for path in data_files(root)
+        if path.suffix.lower() in IMAGE_SUFFIXES and len(path.relative_to(root).parts) > 1
+    }
+
+
+def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) -> bool:
+    """Whether `root`'s top folders are a dataset's own split (`train/`, `test/`, … of `data.SPLIT_FOLDERS`)
+    rather than classes. A root that mixes both is a DatasetError (which folder is the label?) that names
+    the class folders mapping to no emotion, the split folders among them."""
+    folders = image_folders(root)
+    splits = sorted(f for f in folders if split_folder(f) is not None)
+    if splits and len(splits) < len(folders):
+        mixed = (
+            f" {', '.join(repr(s) for s in splits)} name(s) a split: this root mixes split folders with class folders "
+            f"({', '.join(sorted(folders - set(splits)))}). Put every class folder inside a split folder "
+            f"({', '.join(sorted(set(SPLIT_FOLDERS.values())))}), or point the root at one split folder"
+        )
+        _check_class_folders(root, False, class_map or {}, mixed)
+        raise DatasetError(f"{root}:{mixed}")  # reached only when --classes maps a split folder's name
+    return bool(splits)
+
+
+def _check_class_folders(root: Path, split: bool, class_map: Mapping[str, str], note: str = "") -> None:
+    """DatasetError naming every class folder with images whose name maps to no emotion (the top folders,
+    or the folders inside the split folders when `split`), followed by `note`."""
+    depth = 1 if split else 0
+    found = {
+        parts[: depth + 1]
+        for parts in (path.relative_to(root).parts for path in data_files(root))
+        if Path(parts[-1]).suffix.lower() in IMAGE_SUFFIXES
+        and len(parts) > depth + 1
+        and folder_emotion(parts[depth], class_map) is None
+    }
+    unknown = sorted({folders[-1] for folders in found})
+    inside = f" (in split folder(s) {', '.join(sorted({f[0] for f in found}))})" if split else ""
     if unknown:
         raise DatasetError(
-            f"class folder(s) {', '.join(repr(u) for u in unknown)} under {root} map to no emotion; accepted "
-            f"names (any case): {', '.join(sorted(FOLDER_SYNONYMS))}. Rename the folder, or point the root at "
-            "the folder that holds the class folders"
+            f"class folder(s) {', '.join(repr(u) for u in unknown)} under {root}{inside} map to no emotion; accepted "
+            f"names (any case): {', '.join(sorted(FOLDER_SYNONYMS))}. Rename the folder, map it with --classes "
+            f"(classes=), e.g. RAF-DB's numbered folders: --classes {RAFDB_CLASSES}, or point the root at "
+            f"the folder that holds the class folders.{note}"
         )
+
+
+def _split_of_image(path: Path, folder: str) -> str:
+    """The side of an image in split folder `folder`: the folder's, or, for a FER-2013 name (`Training_N`,
+    `PublicTest_N`, `PrivateTest_N`), its usage's (PublicTest is the validation side, PrivateTest the test
+    side, as in FER-2013's standard protocol). A name whose usage contradicts its folder is rejected."""
+    side = split_folder(folder)
+    match = FER2013_NAME.match(path.stem)
+    if match is None:
+        return side
+    usage = match.group("usage")
+    named = FER2013_USAGES[usage]
+    if (named == "train") != (side == "train"):
+        raise Reject(f"FER-2013 name says {usage} ({named}) but the image is in split folder {folder!r} ({side})")
+    return named
 
 
 def _subject_of_image(
@@ -93,17 +148,26 @@ def _subject_of_image(
     return clip_id, "image", origin
 
 
-def _parse_folder(path: Path, root: Path, regex: re.Pattern | None = None) -> dict:
-    """Fields of one image `<root>/<class>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
+def _parse_folder(
+    path: Path,
+    root: Path,
+    regex: re.Pattern | None = None,
+    split: bool = False,
+    class_map: Mapping[str, str] | None = None,
+) -> dict:
+    """Fields of one image `<root>/[<split>/]<class>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise Reject(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")
     parts = path.relative_to(root).parts
-    if len(parts) not in (2, 3):
-        raise Reject("image is not in <root>/<class>/ or <root>/<class>/<subject>/")
-    emotion = folder_emotion(parts[0])
+    where = "<root>/<split>/" if split else "<root>/"
+    if len(parts) not in (2 + split, 3 + split):
+        raise Reject(f"image is not in {where}<class>/ or {where}<class>/<subject>/")
+    side = {"split": _split_of_image(path, parts[0])} if split else {}
+    parts = parts[1:] if split else parts
+    emotion = folder_emotion(parts[0], class_map)
     if emotion is None:
         raise Reject(f"unknown class folder {parts[0]!r} (accepted, any case: {', '.join(sorted(FOLDER_SYNONYMS))})")
-    if len(parts) == 3 and folder_emotion(parts[1]) is not None:
+    if len(parts) == 3 and folder_emotion(parts[1], class_map) is not None:
         raise Reject(
             f"class folder {parts[1]!r} inside class folder {parts[0]!r}: which is the label? A subfolder of a "
             "class folder is a subject; move the images to the class folder they belong to"
@@ -119,6 +183,7 @@ def _parse_folder(path: Path, root: Path, regex: re.Pattern | None = None) -> di
         "origin": origin,
         "class_folder": parts[0],
         "subject_source": source,
+        **side,
     }
 
 
@@ -145,24 +210,38 @@ def _disambiguate(rows: list[dict], root: Path) -> list[dict]:
 FOLDER_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "frame", "origin", "class_folder", "subject_source")
 
 
-def index_class_folders(root: Path, subject_pattern: str | None = None) -> DatasetIndex:
-    """Index a folder of classes `<root>/<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
+def index_class_folders(
+    root: Path, subject_pattern: str | None = None, classes: str | Mapping[str, str] | None = None
+) -> DatasetIndex:
+    """Index a folder of classes `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
 
-    Class folders are named as people name them: `FOLDER_SYNONYMS` maps them, case-insensitively,
-    to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy, `surprise` → surprised …); a
-    folder with images that maps to no emotion is a DatasetError listing the accepted names.
+    Class folders are named as people name them: `classes` (`"1=surprised,2=fear,…"` or a dict, see
+    `data.parse_class_map`) maps folders such as RAF-DB's numbered ones, and `FOLDER_SYNONYMS` maps the
+    rest, case-insensitively, to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy,
+    `surprise` → surprised …); a folder with images that maps to no emotion is a DatasetError listing the
+    accepted names.
+
+    A root whose top folders are split folders (`train/`, `val_set/`, `test/` …, `data.SPLIT_FOLDERS`)
+    holds the dataset's own split: each row gets a `split` column (train, val or test), and in it
+    FER-2013's names decide (`Training_N` train, `PublicTest_N` val, `PrivateTest_N` test). Without split
+    folders the table has no `split` column; a root mixing split and class folders is a DatasetError.
 
     An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip
     splits keep its frames together); any other image is its own clip (`frame` = -1). Images with the
     same name in different folders or formats get distinct clip ids (`<name>-<8 hex>`), so every
     source file has its own crop. `subject` (with `subject_source` saying which) is, in order:
     the one group of `subject_pattern` searched in the file name (a file that does not match is
-    rejected); the subfolder in `<root>/<class>/<subject>/`; the actor/speaker encoded in a RAVDESS,
+    rejected); the subfolder in `<class>/<subject>/`; the actor/speaker encoded in a RAVDESS,
     CREMA-D, SAVEE or MEAD clip id (`origin` says which); otherwise the image's own clip id, i.e. no
     two images are known to share a subject, so a subject split degrades to a clip split rather than
     inventing subjects.
     """
     regex = subject_regex(subject_pattern)
+    class_map = parse_class_map(classes)
     root = check_root(root)
-    _check_class_folders(root)
-    return index_files("folder", root, lambda p, r: _parse_folder(p, r, regex), FOLDER_COLUMNS, post=_disambiguate)
+    split = has_split_folders(root, class_map)
+    _check_class_folders(root, split, class_map)
+    columns = (*FOLDER_COLUMNS, "split") if split else FOLDER_COLUMNS
+    return index_files(
+        "folder", root, lambda p, r: _parse_folder(p, r, regex, split, class_map), columns, post=_disambiguate
+    )

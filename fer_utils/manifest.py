@@ -3,7 +3,8 @@ use, and what a finished run yielded.
 
 `<out>/manifest.csv` has one row per sampled frame (`MANIFEST_COLUMNS`, see ARCHITECTURE.md,
 "Preprocessing manifest"): where it came from, the face box, a `status` (one of `STATUSES`) with its
-`reason`, and the crop's path relative to `<out>` when the status is `ok`. `fer_utils.preprocess`
+`reason`, the crop's path relative to `<out>` when the status is `ok`, and the side of the dataset's own
+split (`split`, empty when it gives none; older manifests without the column load as that). `fer_utils.preprocess`
 writes it; training, evaluation, the CLI and the chapters read it through `load_manifest` and
 `usable_frames`. `check_yield` turns a run that gave no usable crop into an error that says why.
 """
@@ -17,6 +18,7 @@ import pandas as pd
 
 from fer_utils.data import IMAGE_SUFFIXES
 from fer_utils.errors import DatasetError, PreprocessError
+from fer_utils.fer2013 import ROW_PATH
 from fer_utils.registry import NO_DETECTOR
 
 MANIFEST_NAME = "manifest.csv"
@@ -49,7 +51,11 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "status",
     "reason",
     "image",
+    "split",
 )
+# Columns added since the first manifests: a manifest or completion record written before lacks them and
+# still loads, with this value (`split` "": the dataset gives no split of its own, as for most datasets).
+ADDED_COLUMNS: dict[str, str] = {"split": ""}
 INT_COLUMNS: tuple[str, ...] = ("frame_index", "x", "y", "w", "h", "n_faces")
 
 
@@ -72,6 +78,9 @@ def read_manifest_csv(path: Path) -> pd.DataFrame:
     """A manifest (or part) CSV read back with the manifest's column types."""
     dtypes = {c: ("Int64" if c in INT_COLUMNS else str) for c in MANIFEST_COLUMNS}
     table = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in INT_COLUMNS})
+    for column, value in ADDED_COLUMNS.items():
+        if column not in table.columns:
+            table[column] = value
     missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
     if missing:
         raise PreprocessError(f"{path} is not a preprocessing manifest (missing columns: {', '.join(missing)})")
@@ -146,7 +155,7 @@ def likely_cause(manifest: pd.DataFrame) -> str:
 
 def _unit(manifest: pd.DataFrame) -> str:
     """'images' when every source is a still image (by its name), else 'frames'."""
-    is_image = manifest["source"].map(lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES)
+    is_image = manifest["source"].map(lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES or bool(ROW_PATH.match(s)))
     return "images" if len(manifest) and is_image.all() else "frames"
 
 

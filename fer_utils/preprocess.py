@@ -5,7 +5,8 @@ fer_utils.preprocess_folder's).
 The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
 to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see
 ARCHITECTURE.md) and writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` plus `<out>/manifest.csv`
-with one row per sampled frame and its status (`STATUSES`) and reason.
+with one row per sampled frame and its status (`STATUSES`) and reason (and the clip's `split`, when the
+dataset gives its own).
 
 Safety: every file is written to a temporary name (`.<name>.tmp-<pid>`) and moved into place with
 `os.replace`, so a killed run never leaves a truncated crop or manifest. Each finished clip leaves a
@@ -158,6 +159,7 @@ def _row(clip: dict, settings: Settings, **values: Any) -> dict:
         "status": "",
         "reason": "",
         "image": "",
+        "split": clip.get("split", ""),
     }
     row.update(values)
     return row
@@ -459,6 +461,8 @@ def clip_records(clips: pd.DataFrame) -> list[dict]:
         record["path"] = str(Path(record["path"]).expanduser().absolute())
         frame = row.get("frame")
         record["frame"] = int(frame) if frame is not None and not pd.isna(frame) else -1
+        split = row.get("split")
+        record["split"] = str(split) if split is not None and not pd.isna(split) else ""  # the dataset's own
         record["stamp"] = source_stamp(record["path"])
         records.append(record)
     return records

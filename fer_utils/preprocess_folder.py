@@ -23,8 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from fer_utils.errors import PreprocessError
+from fer_utils.fer2013 import parse_row_path, source_file
 from fer_utils.locking import process_alive
-from fer_utils.manifest import INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
+from fer_utils.manifest import ADDED_COLUMNS, INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
 
 PARTS_DIR = ".parts"
 SETTINGS_NAME = "settings.json"
@@ -62,9 +63,10 @@ def printable(text: str) -> str:
 
 
 def source_stamp(path: str) -> str:
-    """`<size>-<mtime_ns>` of a source file (or why it has none): what its completion record is keyed by."""
+    """`<size>-<mtime_ns>` of a source file (or why it has none): what its completion record is keyed by
+    (for a row of FER-2013's CSV, the CSV's)."""
     try:
-        info = os.stat(path)
+        info = os.stat(source_file(path))
     except FileNotFoundError:
         return "missing"
     except OSError as exc:
@@ -130,9 +132,10 @@ def read_part_rows(path: Path) -> list[dict] | None:
             lines = list(csv.reader(fh))
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    if not lines or lines[0] != list(MANIFEST_COLUMNS) or any(len(v) != len(MANIFEST_COLUMNS) for v in lines[1:]):
+    legacy = [c for c in MANIFEST_COLUMNS if c not in ADDED_COLUMNS]  # a record written before they were added
+    if not lines or lines[0] not in (list(MANIFEST_COLUMNS), legacy) or any(len(v) != len(lines[0]) for v in lines):
         return None
-    rows = [dict(zip(MANIFEST_COLUMNS, values)) for values in lines[1:]]
+    rows = [{**ADDED_COLUMNS, **dict(zip(lines[0], values))} for values in lines[1:]]
     try:
         for row in rows:
             row.update({column: int(row[column]) if row[column] else None for column in INT_COLUMNS})
@@ -255,12 +258,19 @@ def source_identity(records: list[dict], source: Path | None) -> dict:
     return {"datasets": sorted({r["dataset"] for r in records}), "root": root}
 
 
+def source_home(path: str) -> Path:
+    """Where a source file lives, which an output folder must not overlap: its folder, or for a row of
+    FER-2013's CSV the CSV file itself (crops may go beside it, not around it)."""
+    parsed = parse_row_path(path)
+    return parsed[0].resolve() if parsed else Path(path).parent.resolve()
+
+
 def check_overlap(out_dir: Path, records: list[dict], source: Path | None) -> None:
     """Refuse an output folder that is the source, lies inside it or holds it: crops would overwrite
     or mix with the source files (and `force` would delete them)."""
     out = Path(out_dir).expanduser().resolve()
     roots = [Path(source).expanduser().resolve()] if source is not None else []
-    folders = {Path(r["path"]).parent.resolve() for r in records}
+    folders = {source_home(r["path"]) for r in records}
     clash = next((r for r in roots if out == r or r in out.parents or out in r.parents), None)
     clash = clash or next((f for f in sorted(folders) if out == f or f in out.parents or out in f.parents), None)
     if clash is not None:

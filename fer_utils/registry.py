@@ -40,9 +40,12 @@ MODEL_NAMES: tuple[str, ...] = tuple(CANONICAL_INPUTS)
 PAPER_INIT = "glorot_uniform"
 INITS: tuple[str, ...] = (PAPER_INIT, "he_uniform", "he_normal")
 
-# Split protocols (fer_utils.splits) and the validation share carved out of the training side.
-PROTOCOLS: tuple[str, ...] = ("random", "clip", "subject")
+# Split protocols (fer_utils.splits) and the validation share carved out of the training side. `given` is
+# the dataset's own split (its `split` column: train/ and test/ folders, FER-2013's Usage), the default of
+# `train` and `artifacts.ensure_run` for a manifest that has one (GIVEN_PROTOCOL); otherwise the paper's.
+PROTOCOLS: tuple[str, ...] = ("random", "clip", "subject", "given")
 PAPER_PROTOCOL = "random"
+GIVEN_PROTOCOL = "given"
 DEFAULT_VAL_SIZE = 0.1
 
 # Face detectors (fer_utils.faces) and the crop (fer_utils.preprocess).

@@ -8,6 +8,8 @@ preprocessing manifest):
 - `clip`: whole clips go to one side (scikit-learn group splits on `clip_id`, stratified by emotion).
 - `subject`: whole actors/speakers go to one side (group splits on `subject`); `subject_folds` gives
   k-fold or leave-one-subject-out cross-validation.
+- `given`: the dataset's own split, from its `split` column (train/ and test/ folders, FER-2013's Usage;
+  see `given_split`); `default_protocol` picks it for a table that has one.
 
 Split tables keep the input's index, so rows can be traced back to the input.
 """
@@ -27,8 +29,9 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
+from fer_utils.data import SPLITS, has_split
 from fer_utils.errors import DatasetError
-from fer_utils.registry import PAPER_PROTOCOL, PAPER_TEST_SIZE, PROTOCOLS
+from fer_utils.registry import GIVEN_PROTOCOL, PAPER_PROTOCOL, PAPER_TEST_SIZE, PROTOCOLS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("emotion", "clip_id", "subject")
 
@@ -137,6 +140,70 @@ def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_s
         raise DatasetError(f"test_size + val_size must be below 1, got {test_size + val_size}")
 
 
+def default_protocol(df: pd.DataFrame) -> str:
+    """`given` when `df` carries the dataset's own split (`data.has_split`), else the paper's `random`."""
+    return GIVEN_PROTOCOL if has_split(df) else PAPER_PROTOCOL
+
+
+def given_sides(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each side (train, val, test) of the dataset's own split; DatasetError when `df` has no
+    split (naming the protocols to use instead) or a row whose split is not one of SPLITS."""
+    if not has_split(df):
+        raise DatasetError(
+            f"protocol {GIVEN_PROTOCOL!r} takes the dataset's own split (a `split` column of train, val, test: "
+            "train/ and test/ folders, FER-2013's Usage), and this table has none (a dataset without split "
+            "folders, or crops preprocessed before splits were kept): use protocol "
+            f"{', '.join(p for p in PROTOCOLS if p != GIVEN_PROTOCOL)} instead (--protocol random, clip or subject)"
+        )
+    values = df["split"].fillna("").astype(str)
+    unknown = values[~values.isin(SPLITS)]
+    if len(unknown):
+        raise DatasetError(
+            f"{len(unknown)} row(s) have split {sorted(set(unknown))[:5]}, not one of {', '.join(SPLITS)}: the "
+            f"{GIVEN_PROTOCOL} protocol needs a side for every row"
+        )
+    return {side: df[values == side] for side in SPLITS}
+
+
+def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
+    """The dataset's own split: train, val and test are the rows whose `split` says so.
+
+    A dataset that gives no test side but a val side (AffectNet's `train_set/`, `val_set/`: its test set
+    is not published) is tested on its val side. When no val side is left and `val_size` > 0, one is
+    carved out of the train side, `val_size` of the whole table (as in the other protocols), stratified by
+    emotion from `seed` (whole clips when clips have several frames). The dataset's own val side is kept
+    whatever `val_size` says.
+    """
+    sides = given_sides(df)
+    train, val, test = sides["train"], sides["val"], sides["test"]
+    if train.empty:
+        raise DatasetError(f"the dataset's own split has no train rows ({len(val)} val, {len(test)} test)")
+    if test.empty:
+        if val.empty:
+            raise DatasetError(f"the dataset's own split has no test (nor val) rows, only {len(train)} train rows")
+        test, val = val, val.iloc[0:0]
+    if val.empty and val_size > 0:
+        share = val_size * len(df) / len(train)
+        if share >= 1:
+            raise DatasetError(f"val_size {val_size} of {len(df)} rows is more than the {len(train)} train rows")
+        if train["clip_id"].duplicated().any():
+            keep, held = group_holdout(train, "clip_id", share, seed)
+        else:
+            keep, held = random_holdout(train, share, seed)
+        train, val = train.loc[keep].sort_index(), train.loc[held].sort_index()
+    return Split(train=train, test=test, val=val if len(val) else None)
+
+
+def split_note(df: pd.DataFrame) -> str:
+    """One line saying that the dataset's own split is used, and how many rows each side has."""
+    counts = df["split"].fillna("").astype(str).value_counts()
+    sides = ", ".join(f"{side} {int(counts.get(side, 0))}" for side in SPLITS if side in counts)
+    return (
+        f"protocol {GIVEN_PROTOCOL} (the default for a manifest with a split): the dataset's own split, {sides} "
+        "rows; --protocol random, clip or subject splits the rows instead"
+    )
+
+
 def split_frames(
     df: pd.DataFrame,
     protocol: str = PAPER_PROTOCOL,
@@ -147,9 +214,12 @@ def split_frames(
     """Split `df` into train/test (and val when `val_size` > 0) with one protocol, reproducibly from `seed`.
 
     `test_size` and `val_size` are fractions of the whole table (of its groups for `clip`/`subject`);
-    the validation side is taken from what remains after the test side, with the same protocol.
+    the validation side is taken from what remains after the test side, with the same protocol. `given`
+    takes the dataset's own sides (`given_split`; `test_size` does not apply).
     """
     check_split_request(df, protocol, test_size, val_size)
+    if protocol == GIVEN_PROTOCOL:
+        return given_split(df, val_size, seed)
     rest, test = holdout(df, protocol, test_size, seed)
     if val_size == 0:
         return Split(train=rest, test=test, val=None)

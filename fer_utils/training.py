@@ -297,6 +297,17 @@ def check_split_classes(split: Split, classes: Sequence[str], config: TrainConfi
     missing = [name for name in classes if name not in set(split.train["emotion"])]
     if not missing:
         return
+    if config.protocol == "given":  # the dataset's own split: its train folder (or Usage) lacks the class
+        held_out = {side: df for side, df in split.sides().items() if side != "train"}
+        where = "; ".join(
+            f"{name}: " + ", ".join(f"{int((df['emotion'] == name).sum())} in {side}" for side, df in held_out.items())
+            for name in missing
+        )
+        raise TrainingError(
+            f"the dataset's own split (protocol given) has no training image of {missing} ({where}): the model "
+            "could never predict it. Add images of that class to the train side, use --protocol random, clip or "
+            "subject to split all the rows, or leave the class out"
+        )
     everything = pd.concat(list(split.sides().values()))
     held = {name: everything.loc[everything["emotion"] == name, "subject"].nunique() for name in missing}
     raise TrainingError(

@@ -1,7 +1,8 @@
 """Frame sampling from clips: N evenly spaced frames (by seeking), every k-th frame, or all frames.
 
 Works for any container OpenCV's FFmpeg backend reads (mp4, avi as SAVEE ships, flv as CREMA-D
-ships, mkv, animated GIF) and for still images (one frame, index 0). Seeking with
+ships, mkv, animated GIF) and for still images (one frame, index 0), among them the faces of FER-2013's
+CSV, whose rows are read in place through their row paths (`fer_utils.fer2013`). Seeking with
 CAP_PROP_POS_FRAMES is used where the container reports its length and the position after the read
 confirms the seek landed; otherwise frames are decoded sequentially (`grab()` skips the colour
 conversion of frames that are not kept). Bad files raise a specific `fer_utils.errors.VideoError`
@@ -27,6 +28,7 @@ from fer_utils.errors import (
     UnreadableVideoError,
     VideoError,
 )
+from fer_utils.fer2013 import check_row_source, parse_row_path, read_row_image
 
 # Leading bytes of the image formats OpenCV decodes with imread (GIF goes through the video reader).
 IMAGE_MAGIC: tuple[bytes, ...] = (
@@ -80,6 +82,8 @@ def sniff(path: Path) -> str:
 
 def check_media(path: Path) -> str:
     """The kind of a readable-looking media file (see `sniff`), or the VideoError saying why not."""
+    if parse_row_path(path) is not None:  # a face stored as a row of FER-2013's CSV
+        return check_row_source(path)
     path = Path(path)
     if not path.exists():
         raise MissingMediaError(f"{path} does not exist")
@@ -194,6 +198,8 @@ def read_image(path: Path) -> np.ndarray:
     """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation: the one
     reader of still images (preprocess, detect, predict, the widgets). Its size is checked from the header
     before decoding (BadImageError beyond MAX_IMAGE_PIXELS); undecodable data is UnreadableVideoError."""
+    if parse_row_path(path) is not None:  # a face stored as a row of FER-2013's CSV
+        return read_row_image(path)
     cv2 = quiet_cv2()
     check_media(path)
     header = image_header(path)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from fer_utils.commands.types import non_negative_int, positive_int
-from fer_utils.data import INDEXERS
+from fer_utils.data import INDEXERS, RAFDB_CLASSES
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 
 RAVDESS_ACTORS = range(1, 25)
@@ -35,6 +35,13 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
         "from each file name, e.g. '^(S\\d+)_' or '^(\\d+)_'",
     )
     parser.add_argument(
+        "--classes",
+        default=None,
+        metavar="FOLDER=EMOTION,...",
+        help="folder datasets: what class folders named by number (or otherwise) hold, e.g. RAF-DB's basic set: "
+        f"--classes {RAFDB_CLASSES} (emotions in any of the accepted names: 2=fear works too)",
+    )
+    parser.add_argument(
         "--modalities",
         type=modality_list,
         default=None,
@@ -45,7 +52,7 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
 
 def index_options(args: argparse.Namespace) -> dict:
     """The indexer options given on the command line (None: the indexer's default)."""
-    return {"subject_pattern": args.subject_pattern, "modalities": args.modalities}
+    return {"subject_pattern": args.subject_pattern, "modalities": args.modalities, "classes": args.classes}
 
 
 def subjects_line(clips) -> str:
@@ -58,6 +65,22 @@ def subjects_line(clips) -> str:
     if set(sources.index) == {"image"}:
         line += "; each image is its own subject: pass --subject-pattern so a subject split keeps people apart"
     return line
+
+
+def print_split(clips) -> None:
+    """For a dataset with its own split: the files per class and side, and a WARNING line (stderr) for each
+    class that a side lacks."""
+    import sys
+
+    from fer_utils.data import split_counts, split_warnings
+
+    table = split_counts(clips)
+    if table.empty:
+        return
+    print("the dataset's own split (files per class and side; train --protocol given uses it):")
+    print("\n".join(f"  {line}" for line in table.to_string().splitlines()))
+    for line in split_warnings(clips):
+        print(f"WARNING: {line}", file=sys.stderr)
 
 
 def actor_list(text: str) -> list[int]:
@@ -159,7 +182,8 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Index a dataset folder; print counts per emotion and the rejected files; optionally save CSV."""
+    """Index a dataset folder; print counts per emotion (and per side of its own split) and the rejected
+    files; optionally save CSV."""
     from fer_utils.data import classes_in, index_dataset
     from fer_utils.outputs import check_outputs, write_atomic
 
@@ -174,6 +198,7 @@ def run_index(args: argparse.Namespace) -> int:
     counts = clips["emotion"].value_counts()
     for emotion in classes_in(clips):
         print(f"  {emotion:<10} {counts[emotion]}")
+    print_split(clips)
     rejected = index.rejected
     if len(rejected):
         print(f"{len(rejected)} rejected file(s):")
@@ -245,7 +270,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     index = subparsers.add_parser("index", help="index a dataset folder into a clip table")
     add_index_options(index)
-    index.add_argument("--root", type=Path, required=True)
+    index.add_argument(
+        "--root", type=Path, required=True, help="the dataset's folder (fer2013: its CSV, or the folder holding it)"
+    )
     index.add_argument("--out", type=Path, default=None, help="write the table as CSV")
     index.add_argument("--rejected-out", type=Path, default=None, help="write the rejected files as CSV")
     index.set_defaults(handler=run_index)

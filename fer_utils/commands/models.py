@@ -22,6 +22,7 @@ from fer_utils.registry import (
     DEFAULT_TFLITE_MODE,
     DEFAULT_VAL_SIZE,
     FACE_DETECTORS,
+    GIVEN_PROTOCOL,
     INITS,
     MODEL_NAMES,
     PAPER_CLASSES,
@@ -68,9 +69,10 @@ def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from fer_utils.errors import TrainingError
-    from fer_utils.manifest import load_manifest
+    from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.outputs import check_outputs
     from fer_utils.preprocess_folder import crop_side
+    from fer_utils.splits import default_protocol, split_note
     from fer_utils.training import TrainConfig, check_config, check_run_dir, collapse_message, train_run
 
     paper_only = [f"--{name}" for name in PAPER_CNN_OPTIONS if getattr(args, name) is not None]
@@ -93,7 +95,12 @@ def _train(args: argparse.Namespace) -> int:
     check_config(config)  # before reading the manifest: a bad number fails at once, nothing written
     check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
     check_run_dir(args.out)
-    result = train_run(config, load_manifest(args.crops), args.crops, args.out, verbose=2)
+    manifest = load_manifest(args.crops)
+    if args.protocol is None:  # the dataset's own split when the manifest keeps one, else the paper's
+        config = replace(config, protocol=default_protocol(manifest))
+        if config.protocol == GIVEN_PROTOCOL:
+            print(split_note(usable_frames(manifest)))
+    result = train_run(config, manifest, args.crops, args.out, verbose=2)
     print(json.dumps(result.metrics["test"], indent=2))
     warning = collapse_message(result.metrics)
     if warning:
@@ -328,7 +335,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train`, `evaluate`, `predict`, `compare` and `quantize` commands."""
     train = subparsers.add_parser("train", help="train a model on a crops folder (manifest) into a run folder")
     train.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
-    train.add_argument("--protocol", choices=PROTOCOLS, help=f"split protocol (default: the paper's, {PAPER_PROTOCOL})")
+    train.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help=f"split protocol (default: {GIVEN_PROTOCOL}, the dataset's own split, when the crops' manifest keeps "
+        f"one, e.g. FER-2013's or train/ and test/ folders; else the paper's, {PAPER_PROTOCOL})",
+    )
     train.add_argument("--epochs", type=positive_int, help="most epochs (default: TrainConfig's)")
     train.add_argument("--batch-size", type=positive_int, help="default: TrainConfig's")
     train.add_argument("--learning-rate", type=positive_float, help="Adam's learning rate (default: TrainConfig's)")

@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `preprocess` and `detect` commands."""
     pre = subparsers.add_parser("preprocess", help="detect, crop and resize faces of a dataset's clips")
     add_index_options(pre)
-    pre.add_argument("--src", type=Path, required=True, help="the dataset's root folder")
+    pre.add_argument(
+        "--src", type=Path, required=True, help="the dataset's root folder (fer2013: its CSV, or the folder holding it)"
+    )
     pre.add_argument("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
     pre.add_argument(
         "--frames",
@@ -94,7 +96,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
     if len(index.rejected):
         first = index.rejected.iloc[0]
         print(
-            f"{len(index.rejected)} file(s) under {args.src} skipped: not {args.dataset} names "
+            f"{len(index.rejected)} file(s) under {args.src} skipped as not {args.dataset} data "
             f"(e.g. {printable(first['path'])}: {printable(first['reason'])})"
         )
     frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
