@@ -94,6 +94,12 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
         Claim("real_frames", ">=", 250, "real frames scored, the same for every model (fewest over runs)"),
         Claim("collapsed_runs", "==", 0, "runs that collapsed (learnt nothing)"),
         Claim(
+            "test_side_lead_over_peer",
+            ">",
+            0.0,
+            "on the training data's own test side the first model leads the peer: its mean - std - the peer's mean",
+        ),
+        Claim(
             "peer_f1_lead_over_spread",
             ">",
             0.0,
@@ -104,6 +110,12 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             ">",
             0.0,
             "the same network (mini-Xception) trained on the generated faces: the peer's lead on real macro F1 - std",
+        ),
+        Claim(
+            "book_accuracy_over_majority_beyond_spread",
+            "<=",
+            0.0,
+            "the book's best model is not above always answering the commonest expression on real faces: mean - std - baseline",
         ),
     ),
 }
