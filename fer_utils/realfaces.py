@@ -32,7 +32,7 @@ from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, st
 from fer_utils.errors import EvaluationError
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
 from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.training import load_images, make_dataset
+from fer_utils.training import load_images, make_dataset, predict_batches
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
 STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
@@ -91,7 +91,7 @@ def predict_set(
     if frames.empty:  # none of this set's emotions is among the model's classes: an empty table
         probabilities = np.zeros((0, len(classes)), dtype="float32")
     elif predict is None:
-        probabilities = model.predict(make_dataset(frames, real.crops, list(classes), image_size=size), verbose=0)
+        probabilities = predict_batches(model, make_dataset(frames, real.crops, list(classes), image_size=size))
     else:
         probabilities = predict(load_images(frames, real.crops, size))
     table = frames[["clip_id", "subject", "emotion", "image"]].assign(

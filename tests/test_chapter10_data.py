@@ -78,12 +78,13 @@ def test_chapter_10_trains_on_a_fer2013_folders_training_side_and_reports_its_te
 ) -> None:
     data = make_fer2013_folder(tmp_path / "fer2013", per_class=6, test_per_class=1)
     text = execute_chapter(tmp_path / "stage", cache, DATASET="folder", DATA_DIR=data, DETECTOR="none")
-    assert "protocol given (the dataset's own sides: train 42, test 14)" in text
+    # FER-2013's PublicTest files are its validation side, PrivateTest its test side
+    assert "protocol given (the dataset's own sides: train 42, val 7, test 7)" in text
     assert "folder (fer2013), test side: every model knows the same 7 classes" in text
     assert "synthetic" not in text.lower()
     for seed in QUICK["SEEDS"]:  # trained on the training side, tested on the whole test side
         config = json.loads((run_folder(cache, seed) / "config.json").read_text())
-        assert config["protocol"] == "given" and config["sizes"]["test"] == 14
+        assert config["protocol"] == "given" and config["sizes"] == {"train": 42, "val": 7, "test": 7}
     about = published(cache, "default")
     assert about["seeds"] == 2 and {"accuracy_std", "macro_f1", "majority_baseline"} <= set(about)
     assert "lowest validation loss" in about["chosen_on"] and "folder (fer2013)" in about["trained_on"]
