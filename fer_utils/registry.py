@@ -39,6 +39,21 @@ MODEL_NAMES: tuple[str, ...] = tuple(CANONICAL_INPUTS)
 # code presumably used, or He uniform / normal (He et al. 2015), scaled for ReLU.
 PAPER_INIT = "glorot_uniform"
 INITS: tuple[str, ...] = (PAPER_INIT, "he_uniform", "he_normal")
+# Class weighting of the loss (fer_utils.training.TrainConfig.class_weights), and the named training recipes
+# (`train --recipe NAME`, explicit options override them): "wild" is Arriaga et al. (2017)'s recipe for
+# mini-Xception on FER-2013 (flips, ±10° rotation, shift and zoom 0.1, a plateau schedule) with balanced
+# class weights; benchmarks/README.md, "A training recipe for expressions in the wild", measures it.
+CLASS_WEIGHTS: tuple[str, ...] = ("none", "balanced")
+TRAINING_RECIPES: dict[str, dict[str, object]] = {
+    "wild": {
+        "augment": True,
+        "augment_rotation": 10.0,
+        "augment_shift": 0.1,
+        "augment_zoom": 0.1,
+        "class_weights": "balanced",
+        "plateau": 3,
+    },
+}
 
 # Split protocols (fer_utils.splits) and the validation share carved out of the training side. `given` is
 # the dataset's own split (its `split` column: train/ and test/ folders, FER-2013's Usage), the default of

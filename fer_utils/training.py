@@ -25,6 +25,14 @@ Keras 3.12 under a multi-replica strategy needs the first batch to split evenly 
 to get at least one example, so there batch sizes are rounded down to a multiple of the replica
 count and a last batch with fewer frames than replicas is dropped (`replica_batching`); the test
 set is always predicted whole, on one device.
+
+**Recipe options** (all off by default, so a run without them is the run it always was): augmentation
+with a configurable strength (`augment_rotation`, `augment_shift`, `augment_zoom`; the default strength
+is the first, light preset, registry.TRAINING_RECIPES["wild"] holds the stronger one of Arriaga et al.
+2017), class weights from scikit-learn's `compute_class_weight` (`class_weights="balanced"`: rare
+classes such as disgust count more in the loss) and a plateau schedule (`plateau` epochs without
+progress halve Adam's learning rate, recorded per epoch in history.csv). benchmarks/README.md,
+"A training recipe for expressions in the wild", has what they cost and bring.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from fer_utils.models import MODEL_BUILDERS, ModelBuilder, check_input_size, cou
 from fer_utils.outputs import remove_dead_temporaries
 from fer_utils.preprocess_folder import crop_settings
 from fer_utils.registry import (
+    CLASS_WEIGHTS,
     DEFAULT_VAL_SIZE,
     INITS,
     PAPER_BATCH_SIZE,
@@ -73,8 +82,11 @@ DEFAULT_DROPOUT = (0.0, 0.0, 0.3)
 class TrainConfig:
     """Everything that defines a training run, saved as the run's config.json: the model, the optimiser
     (Adam with `learning_rate`), the paper CNN's dropout, L1 and initialiser, the split (protocol, sizes,
-    seed), the input size, early stopping and augmentation. Defaults: the paper's model, batch, input
-    size and random 80/20 split, with DEFAULT_LEARNING_RATE and DEFAULT_DROPOUT.
+    seed), the input size, early stopping, augmentation (on/off and its strength: rotation in degrees,
+    shift and zoom as fractions of the side, plus a horizontal flip), class weighting ("none" or
+    "balanced") and the plateau schedule (`plateau` epochs without progress halve the learning rate; 0
+    is off). Defaults: the paper's model, batch, input size and random 80/20 split, with
+    DEFAULT_LEARNING_RATE and DEFAULT_DROPOUT, no augmentation, no class weights, no schedule.
     """
 
     model: str = PAPER_MODEL
@@ -92,6 +104,11 @@ class TrainConfig:
     augment: bool = False
     deterministic: bool = True
     init: str = PAPER_INIT
+    augment_rotation: float = 0.0
+    augment_shift: float = 0.05
+    augment_zoom: float = 0.05
+    class_weights: str = "none"
+    plateau: int = 0
 
 
 @dataclass
@@ -127,13 +144,17 @@ def _decoder(image_size: tuple[int, int]):
     return decode
 
 
-def _augmenter(seed: int) -> keras.Sequential:
-    """Light augmentation (off by default: the paper uses none): horizontal flip, ±5% shift, ±5% zoom."""
+def _augmenter(seed: int, rotation: float = 0.0, shift: float = 0.05, zoom: float = 0.05) -> keras.Sequential:
+    """Augmentation (off by default: the paper uses none): horizontal flip, ±`shift` translation, ±`zoom`
+    zoom (fractions of the side; the light default 5 %), and a rotation of ±`rotation` degrees when given
+    (its layer is left out at 0, so the light preset draws exactly the transforms it always drew)."""
+    rotate = [keras.layers.RandomRotation(rotation / 360, seed=seed + 3)] if rotation else []
     return keras.Sequential(
         [
             keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomTranslation(0.05, 0.05, seed=seed + 1),
-            keras.layers.RandomZoom(0.05, seed=seed + 2),
+            *rotate,
+            keras.layers.RandomTranslation(shift, shift, seed=seed + 1),
+            keras.layers.RandomZoom(zoom, seed=seed + 2),
         ],
         name="augment",
     )
@@ -151,11 +172,15 @@ def make_dataset(
     cache: bool = True,
     image_size: tuple[int, int] = PAPER_IMAGE_SIZE,
     drop_remainder: bool = False,
+    rotation: float = 0.0,
+    shift: float = 0.05,
+    zoom: float = 0.05,
 ) -> tf.data.Dataset:
     """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`).
 
     Decode in parallel (order kept), cache the decoded images in memory, reshuffle every epoch from
-    `seed`, batch, optionally augment, and prefetch so the model never waits for input.
+    `seed`, batch, optionally augment (`rotation`, `shift`, `zoom`: see `_augmenter`), and prefetch so
+    the model never waits for input.
     """
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
@@ -169,7 +194,7 @@ def make_dataset(
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if augment:
-        augmenter = _augmenter(seed)
+        augmenter = _augmenter(seed, rotation, shift, zoom)
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -237,11 +262,55 @@ def check_config(config: TrainConfig) -> None:
             f"test size {config.test_size} and val size {config.val_size} must be fractions summing below 1",
         ),
         (config.init in INITS, f"initialiser {config.init!r} is not one of {INITS}"),
+        *augment_problems(config),
+        (
+            config.class_weights in CLASS_WEIGHTS,
+            f"class weights {config.class_weights!r} are not one of {CLASS_WEIGHTS}",
+        ),
+        (config.plateau >= 0, f"plateau must be 0 (off) or a number of epochs, got {config.plateau}"),
+        (
+            config.plateau == 0 or config.plateau < config.patience,
+            f"plateau {config.plateau} must be shorter than patience {config.patience}: early stopping would end "
+            "the run before the learning rate is ever lowered; lower --plateau or raise --patience",
+        ),
     ]
     for ok, message in problems:
         if not ok:
             raise TrainingError(message)
     check_input_size(config.model, config.image_size)
+
+
+def augment_problems(config: TrainConfig) -> list[tuple[bool, str]]:
+    """(ok, message) pairs for the augmentation strength: a rotation within ±180 degrees, shift and zoom
+    fractions in [0, 1) (a zoom of 1 would shrink a face to nothing)."""
+    return [
+        (
+            math.isfinite(config.augment_rotation) and 0 <= config.augment_rotation <= 180,
+            f"augment_rotation must be 0 to 180 degrees, got {config.augment_rotation}",
+        ),
+        (
+            math.isfinite(config.augment_shift) and 0 <= config.augment_shift < 1,
+            f"augment_shift must be a fraction of the side in [0, 1), got {config.augment_shift}",
+        ),
+        (
+            math.isfinite(config.augment_zoom) and 0 <= config.augment_zoom < 1,
+            f"augment_zoom must be a fraction of the side in [0, 1), got {config.augment_zoom}",
+        ),
+    ]
+
+
+def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence[str]) -> dict[int, float] | None:
+    """Keras's `class_weight` (class index → weight) for `config.class_weights`: None for "none"; for
+    "balanced", scikit-learn's n / (classes × count) per class of the training side, so that every class
+    weighs as much in the loss as if the classes were equally frequent (FER-2013: 436 disgust faces of
+    28,709)."""
+    if config.class_weights == "none":
+        return None
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = class_indices(train, classes)
+    weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=labels)
+    return {i: float(w) for i, w in enumerate(weights)}
 
 
 def check_crops(frames: pd.DataFrame, root: Path) -> None:
@@ -328,13 +397,18 @@ def check_run_dir(run_dir: Path) -> None:
         raise TrainingError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")
 
 
-def run_callbacks(run: RunFolder, monitor: str, patience: int) -> list[keras.callbacks.Callback]:
+def run_callbacks(run: RunFolder, monitor: str, patience: int, plateau: int = 0) -> list[keras.callbacks.Callback]:
     """Stop at a NaN loss (a diverged run) or when `monitor` has not improved for `patience` epochs, keep
     the best epoch's weights and put them back at the end (in memory: a model file written at every
-    improvement cost a sixth of a small run), and log every epoch to the run's history file."""
+    improvement cost a sixth of a small run), optionally halve the learning rate (down to 1e-6) after
+    `plateau` epochs without progress (0: off; the rate of each epoch then lands in the history), and
+    log every epoch to the run's history file."""
+    halve = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=plateau, min_lr=1e-6)
+    schedule = [halve] if plateau else []
     return [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+        *schedule,  # before the logger, which then writes the epoch's learning rate
         keras.callbacks.CSVLogger(run.history_file),
     ]
 
@@ -348,10 +422,12 @@ def fit_model(
     strategy: tf.distribute.Strategy | None = None,
     verbose: int | str = 2,
     build: ModelBuilder | None = None,
+    class_weight: dict[int, float] | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Compile the configured model (in `strategy`'s scope) and fit it for up to `config.epochs`, with
-    early stopping on the validation loss (the training loss without `val`), and save the best epoch's
-    model in `run`. `build` makes the network (see `compile_model`). Returns that model and the
+    early stopping on the validation loss (the training loss without `val`) and the configured plateau
+    schedule, weighting each class's loss by `class_weight` (see `class_weight_map`), and save the best
+    epoch's model in `run`. `build` makes the network (see `compile_model`). Returns that model and the
     history, one row per epoch."""
     with (strategy or tf.distribute.get_strategy()).scope():
         model = compile_model(config, num_classes, build)
@@ -360,8 +436,9 @@ def fit_model(
         train,
         validation_data=val,
         epochs=config.epochs,
-        callbacks=run_callbacks(run, monitor, config.patience),
+        callbacks=run_callbacks(run, monitor, config.patience, config.plateau),
         verbose=verbose,
+        class_weight=class_weight,
     )
     model.save(run.model)
     return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
@@ -497,12 +574,14 @@ def _fit_and_test(
             frames, root, classes, batch_size=size, drop_remainder=drop, image_size=config.image_size, **options
         )
 
-    train_ds = dataset(split.train, shuffle=True, seed=config.seed, augment=config.augment)
+    strength = {"rotation": config.augment_rotation, "shift": config.augment_shift, "zoom": config.augment_zoom}
+    train_ds = dataset(split.train, shuffle=True, seed=config.seed, augment=config.augment, **strength)
     has_val = split.val is not None and len(split.val) > 0
     val_ds = dataset(split.val) if has_val else None
     run.classes_file.write_text(json.dumps(list(classes)))
     start = time.perf_counter()
-    model, history = fit_model(config, train_ds, val_ds, len(classes), run, strategy, verbose, build)
+    weights = class_weight_map(config, split.train, classes)
+    model, history = fit_model(config, train_ds, val_ds, len(classes), run, strategy, verbose, build, weights)
     seconds = time.perf_counter() - start
     check_diverged(history, config)
     _write_json(
@@ -510,6 +589,7 @@ def _fit_and_test(
         {
             **asdict(config),
             "classes": list(classes),
+            "class_weight_values": None if weights is None else {classes[i]: round(w, 6) for i, w in weights.items()},
             "params": count_params(model),
             "strategy": type(strategy).__name__,
             "replicas": replicas,

@@ -18,6 +18,7 @@ from fer_utils.commands.types import (
     side,
 )
 from fer_utils.registry import (
+    CLASS_WEIGHTS,
     DEFAULT_DETECTOR,
     DEFAULT_TFLITE_MODE,
     DEFAULT_VAL_SIZE,
@@ -32,6 +33,7 @@ from fer_utils.registry import (
     PAPER_TEST_SIZE,
     PROTOCOLS,
     TFLITE_MODES,
+    TRAINING_RECIPES,
 )
 
 # `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
@@ -61,6 +63,9 @@ TRAIN_FIELDS = (
     "protocol",
     "patience",
     "init",
+    "augment",
+    "class_weights",
+    "plateau",
 )
 
 
@@ -81,7 +86,8 @@ def _train(args: argparse.Namespace) -> int:
             f"{', '.join(paper_only)} apply to {PAPER_MODEL} only; {args.model} has no such layers, so they would "
             "be recorded but never applied: leave them out, or train --model paper-cnn"
         )
-    given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
+    given = {**TRAINING_RECIPES.get(args.recipe, {})}  # the recipe first: explicit options override it
+    given.update({field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None})
     crops_side = crop_side(args.crops)  # as `preprocess --size` recorded it
     if args.size is not None and crops_side is not None and args.size > crops_side:
         raise TrainingError(
@@ -364,6 +370,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--patience", type=non_negative_int, help="early-stopping patience in epochs (default: TrainConfig's)"
     )
     train.add_argument("--seed", type=non_negative_int, help="default: TrainConfig's")
+    train.add_argument(
+        "--recipe",
+        choices=sorted(TRAINING_RECIPES),
+        help="a named recipe; explicit options override it. wild: flips, ±10° rotation, shift and zoom 0.1, "
+        "balanced class weights, learning rate halved after 3 epochs without progress (Arriaga et al. 2017)",
+    )
+    train.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="augment the training images: flips, ±5%% shift and zoom (with --recipe wild: ±10°, 0.1, 0.1); "
+        "--no-augment turns a recipe's off (default: off)",
+    )
+    train.add_argument(
+        "--class-weights",
+        choices=CLASS_WEIGHTS,
+        help="balanced: weigh each class's loss by n / (classes × its count) on the training side (default: none)",
+    )
+    train.add_argument(
+        "--plateau",
+        type=non_negative_int,
+        help="halve the learning rate after N epochs without progress, N below --patience (default: 0, off)",
+    )
     train.add_argument("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
     train.set_defaults(handler=_train)
 

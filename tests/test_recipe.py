@@ -1,0 +1,222 @@
+"""The training recipe's options (issue 27, item 3): augmentation strength, class weights, plateau schedule.
+
+Each option is off by default and a run without them is the run it always was; with them, the run
+changes and config.json / history.csv say so. Small runs: toy crops at 32 px, 1 to 4 epochs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from toy_data import TOY_CLASSES, make_toy_crops, small_config
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A crops folder of 288 real-face 32×32 crops in 3 classes, with its manifest."""
+    out = tmp_path_factory.mktemp("crops")
+    return out, make_toy_crops(out, size=32)
+
+
+def _train_cli(*args: str) -> int:
+    """`python -m fer_utils train …` in this process (its exit code)."""
+    from fer_utils.cli import main
+
+    return main(["train", *args])
+
+
+def _config(run: Path) -> dict:
+    return json.loads((run / "config.json").read_text())
+
+
+def _quick(**changes: object):
+    """small_config at 32 px for one epoch, with `changes`."""
+    return small_config(**{"epochs": 1, "image_size": (32, 32), **changes})
+
+
+def test_a_run_without_the_options_records_them_off_and_no_learning_rate(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    from fer_utils.training import TrainConfig, train_run
+
+    assert (TrainConfig().augment, TrainConfig().class_weights, TrainConfig().plateau) == (False, "none", 0)
+    root, manifest = toy
+    train_run(_quick(), manifest, root, tmp_path / "run", verbose=0)
+    config = _config(tmp_path / "run")
+    assert (config["augment"], config["class_weights"], config["plateau"]) == (False, "none", 0)
+    assert config["class_weight_values"] is None
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert list(history.columns) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]  # as before
+
+
+def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_differs() -> None:
+    """Backwards compatibility: augment=True with the default strength is the old flip + 5 % shift + 5 %
+    zoom, layer for layer and seed for seed; the recipe's strength (±10°, 0.1, 0.1) moves the pixels more."""
+    import keras
+
+    from fer_utils.registry import TRAINING_RECIPES
+    from fer_utils.training import _augmenter
+
+    images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype("float32")
+    old = keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=5),
+            keras.layers.RandomTranslation(0.05, 0.05, seed=6),
+            keras.layers.RandomZoom(0.05, seed=7),
+        ]
+    )
+    light = _augmenter(5)(images, training=True).numpy()
+    np.testing.assert_array_equal(light, old(images, training=True).numpy())
+    recipe = TRAINING_RECIPES["wild"]
+    wild = _augmenter(5, recipe["augment_rotation"], recipe["augment_shift"], recipe["augment_zoom"])
+    assert [layer.name.split("_")[1] for layer in wild.layers if "rotation" in layer.name] == ["rotation"]
+    assert not np.allclose(wild(images, training=True).numpy(), light)
+
+
+def test_balanced_class_weights_follow_scikit_learn() -> None:
+    from fer_utils.training import class_weight_map
+
+    train = pd.DataFrame({"emotion": ["happy"] * 6 + ["sad"] * 2})
+    assert class_weight_map(_quick(), train, ["happy", "sad"]) is None
+    # n / (classes × count): 8 / (2 × 6) and 8 / (2 × 2)
+    assert class_weight_map(_quick(class_weights="balanced"), train, ["happy", "sad"]) == pytest.approx(
+        {0: 8 / 12, 1: 2.0}
+    )
+
+
+def test_augmentation_and_class_weights_change_the_run(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    """Same seed, same frames: each option gives other losses than the plain run, and the balanced weights
+    (sad made rare) land in config.json."""
+    from fer_utils.training import train_run
+
+    root, manifest = toy
+    rare = manifest[manifest["emotion"] != "sad"]
+    frames = pd.concat([rare, manifest[manifest["emotion"] == "sad"].head(24)])
+    losses = {}
+    for name, changes in {
+        "plain": {},
+        "augment": {"augment": True},
+        "wild": {"augment": True, "augment_rotation": 10.0, "augment_shift": 0.1, "augment_zoom": 0.1},
+        "balanced": {"class_weights": "balanced"},
+    }.items():
+        result = train_run(_quick(epochs=2, **changes), frames, root, tmp_path / name, verbose=0)
+        losses[name] = result.history["loss"].to_numpy()
+    for name in ("augment", "wild", "balanced"):
+        assert not np.allclose(losses[name], losses["plain"]), name
+    assert not np.allclose(losses["wild"], losses["augment"])
+    weights = _config(tmp_path / "balanced")["class_weight_values"]
+    assert set(weights) == set(TOY_CLASSES) and weights["sad"] > 2 > 0.8 > weights["happy"]
+    assert _config(tmp_path / "plain")["class_weight_values"] is None
+
+
+def test_the_plateau_schedule_halves_the_learning_rate_when_the_loss_stalls(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Validated on wrong labels, the validation loss rises as the network learns the true ones: after
+    `plateau` epochs without progress the rate recorded in history.csv halves, and only then."""
+    from fer_utils.manifest import usable_frames
+    from fer_utils.runs import RunFolder
+    from fer_utils.training import fit_model, make_dataset
+
+    root, manifest = toy
+    frames = usable_frames(manifest)
+    classes = list(TOY_CLASSES)
+    shifted = dict(zip(classes, classes[1:] + classes[:1]))
+    wrong = frames.head(64).assign(emotion=lambda f: f["emotion"].map(shifted))
+    config = _quick(epochs=4, patience=4, plateau=1, learning_rate=1e-3)
+    train = make_dataset(frames, root, classes, shuffle=True, seed=3, image_size=config.image_size)
+    val = make_dataset(wrong, root, classes, image_size=config.image_size)
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    fit_model(config, train, val, len(classes), run, verbose=0)
+    history = pd.read_csv(run.history_file)
+    rates, val_loss = history["learning_rate"].to_numpy(), history["val_loss"].to_numpy()
+    assert rates[0] == pytest.approx(1e-3) and rates.min() < 1e-3, history
+    for epoch in range(1, len(history)):
+        stalled = val_loss[epoch - 1] > val_loss[: epoch - 1].min() - 1e-4 if epoch > 1 else False
+        expected = rates[epoch - 1] / 2 if stalled else rates[epoch - 1]
+        assert rates[epoch] == pytest.approx(expected), history
+
+
+def test_the_cli_records_the_recipe_and_explicit_options_override_it(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    root, _ = toy
+    base = ("--crops", str(root), "--epochs", "1", "--seed", "3", "--size", "32")
+    assert _train_cli(*base, "--out", str(tmp_path / "wild"), "--recipe", "wild") == 0
+    config = _config(tmp_path / "wild")
+    assert {k: config[k] for k in ("augment", "augment_rotation", "augment_shift", "augment_zoom")} == {
+        "augment": True,
+        "augment_rotation": 10.0,
+        "augment_shift": 0.1,
+        "augment_zoom": 0.1,
+    }
+    assert (config["class_weights"], config["plateau"]) == ("balanced", 3)
+    assert set(config["class_weight_values"]) == set(TOY_CLASSES)
+    assert "learning_rate" in pd.read_csv(tmp_path / "wild" / "history.csv").columns
+
+    override = ("--recipe", "wild", "--no-augment", "--class-weights", "none", "--plateau", "2")
+    assert _train_cli(*base, "--out", str(tmp_path / "override"), *override) == 0
+    config = _config(tmp_path / "override")
+    assert (config["augment"], config["class_weights"], config["plateau"]) == (False, "none", 2)
+
+    assert _train_cli(*base, "--out", str(tmp_path / "plain"), "--augment", "--class-weights", "balanced") == 0
+    config = _config(tmp_path / "plain")
+    assert (config["augment"], config["augment_shift"], config["class_weights"], config["plateau"]) == (
+        True,
+        0.05,
+        "balanced",
+        0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"class_weights": "inverse"}, "class weights 'inverse' are not one of ('none', 'balanced')"),
+        ({"plateau": -1}, "plateau must be 0 (off) or a number of epochs, got -1"),
+        ({"plateau": 6, "patience": 6}, "plateau 6 must be shorter than patience 6"),
+        ({"augment_rotation": 200.0}, "augment_rotation must be 0 to 180 degrees, got 200.0"),
+        ({"augment_shift": -0.1}, "augment_shift must be a fraction of the side in [0, 1), got -0.1"),
+        ({"augment_zoom": 1.0}, "augment_zoom must be a fraction of the side in [0, 1), got 1.0"),
+    ],
+)
+def test_bad_recipe_values_are_refused_in_python(changes: dict, message: str) -> None:
+    from fer_utils.errors import TrainingError
+    from fer_utils.training import check_config
+
+    with pytest.raises(TrainingError) as error:
+        check_config(_quick(**changes))
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--class-weights", "inverse"), "argument --class-weights: invalid choice: 'inverse'"),
+        (("--recipe", "strong"), "argument --recipe: invalid choice: 'strong'"),
+        (("--plateau", "-1"), "argument --plateau: must be 0 or more, got -1"),
+    ],
+)
+def test_bad_recipe_options_are_refused_by_the_cli(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys, options: tuple[str, ...], message: str
+) -> None:
+    root, _ = toy
+    with pytest.raises(SystemExit) as exit_:
+        _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), *options)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_recipe_plateau_not_below_the_patience_is_refused_before_training(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
+) -> None:
+    root, _ = toy
+    code = _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--patience", "3")
+    assert code == 2
+    assert "plateau 3 must be shorter than patience 3" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
