@@ -14,10 +14,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fer_book.execute import DEFAULT_TIMEOUT_S
+from fer_book.execute import DEFAULT_TIMEOUT_S, GRADE_TIMEOUT_S
 from fer_utils.cli import run_handler
-
-GRADE_TIMEOUT_S = 300  # fer_book.grade.DEFAULT_TIMEOUT_S (that module imports pandas: not at --help)
 
 # Steps whose module parses its own arguments: `python -m fer_book sync …` is `python -m fer_book.sync …`.
 MODULE_STEPS = {

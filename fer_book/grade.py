@@ -42,13 +42,13 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 from nbclient import NotebookClient
 
+from fer_book.execute import GRADE_TIMEOUT_S
 from fer_book.student import SOLUTION_TAG
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.errors import FerError, OutputError
 from fer_utils.exercises.integrity import VERDICT_MARK
 from fer_utils.outputs import TMP_MARK, check_outputs
 
-DEFAULT_TIMEOUT_S = 300
 OUTPUT_LIMIT = 32_000_000  # characters of output past which a notebook's run is stopped (a flooding kernel)
 STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
 GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message"]
@@ -349,7 +349,7 @@ def chapter_of(notebook: dict, chapters: dict[str, Chapter]) -> Chapter | None:
     return chapters.get(title_of(notebook))
 
 
-def grade_submission(submission: Submission, timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Grade]:
+def grade_submission(submission: Submission, timeout_s: float = GRADE_TIMEOUT_S) -> list[Grade]:
     """The grades of one submission, one per exercise of its chapter (one `error` row when it could not
     be read and its chapter is unknown)."""
     chapter = submission.chapter
@@ -515,7 +515,7 @@ def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
 
 
 def grade_folder(
-    submissions: Path, out: Path, timeout_s: float = DEFAULT_TIMEOUT_S, root: Path | None = None
+    submissions: Path, out: Path, timeout_s: float = GRADE_TIMEOUT_S, root: Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grade every notebook under `submissions`; write `out` (grades) and its summary; return both tables."""
     root = root or repo_root()

@@ -21,9 +21,13 @@ with the same number of threads TensorFlow uses by default.
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -87,6 +91,33 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
     return np.stack(images).astype(np.float32)[..., None]
 
 
+@contextmanager
+def runtime_logs_held() -> Iterator[None]:
+    """Hold back what TensorFlow's converter and TFLite's runtime log while the block runs: their C++ code
+    writes absl and XNNPACK lines straight to the process's stderr (TF_CPP_MIN_LOG_LEVEL does not reach
+    them, nor does a notebook's %%capture), and TensorFlow's Python logger prints INFO lines; both would land
+    in a chapter's page and its downloadable notebook. Stderr goes to a temporary file, written back if the
+    block fails, so that a failure keeps its diagnosis."""
+    logger = tf.get_logger()
+    level = logger.level
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        logger.setLevel("ERROR")
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            logger.setLevel(level)
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:
     """The model as a TFLite flatbuffer; `int8` needs `representative` raw-pixel images (N, H, W, 1)."""
     if mode not in TFLITE_MODES:
@@ -96,15 +127,17 @@ def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndar
         quantize_float16(converter)
     elif mode == "int8":
         quantize_int8(converter, representative)
-    return converter.convert()
+    with runtime_logs_held():  # the converter's absl and Python logs
+        return converter.convert()
 
 
 def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> tf.lite.Interpreter:
-    """A TFLite interpreter for `model_bytes` (tf.lite's deprecation notice about LiteRT silenced)."""
-    with warnings.catch_warnings():
+    """A TFLite interpreter for `model_bytes` (tf.lite's deprecation notice about LiteRT silenced, and the
+    runtime's log of the delegate it creates held back: `runtime_logs_held`)."""
+    with warnings.catch_warnings(), runtime_logs_held():
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(model_content=model_bytes, num_threads=num_threads)
-    interpreter.allocate_tensors()
+        interpreter.allocate_tensors()
     return interpreter
 
 

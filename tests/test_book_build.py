@@ -173,6 +173,22 @@ def test_built_page_shows_no_nan_and_no_runtime_logs(chapter: Path) -> None:
     assert not found, f"{chapter.name}:\n" + "\n".join(found)
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_the_downloadable_notebook_holds_no_runtime_log(chapter: Path) -> None:
+    """Issue 28: the executed .ipynb that readers download (not only the page, whose remove-output cells hide
+    them) holds no TensorFlow, absl or TFLite runtime log in any output."""
+    logs = {what: FORBIDDEN_OUTPUT[what] for what in ("a TensorFlow warning", "a TFLite runtime log")}
+    logs["a TensorFlow or absl C++ log"] = FORBIDDEN_OUTPUT["a TensorFlow or absl C++ log"]
+    found = [
+        f"cell {index}: {what}"
+        for index, cell in enumerate(executed(chapter).cells)
+        for output in cell.get("outputs", [])
+        for what, pattern in logs.items()
+        if pattern.search(str(output.get("text", "")) + str(output.get("data", {}).get("text/plain", "")))
+    ]
+    assert not found, f"{chapter.name}: {found}"
+
+
 # The browser checks.
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
