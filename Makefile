@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SAMPLE := data/sample
 # fer_book (the book-building tooling) is not installed: it runs from this folder, the repository root.
-# Where the book's notebooks cache what they make (crops, trained models); see fer_utils/artifacts.py.
+# Where the book's notebooks cache what they make (crops, trained models); see fer_utils/book/artifacts.py.
 export FER_CACHE ?= $(CURDIR)/_cache
 # 3: TensorFlow's C++ runtime logs nothing below FATAL (its spurious ERROR lines would land in the pages)
 export TF_CPP_MIN_LOG_LEVEL ?= 3

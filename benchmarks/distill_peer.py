@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fer_utils import artifacts, realfaces
+from fer_utils.book import artifacts, realfaces
 from fer_utils.manifest import load_manifest, usable_frames
 from fer_utils.peer import PEER_CLASSES, peer_model
 from fer_utils.splits import split_frames

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     """Make the folder, calibrate, time every setting, print and append the records."""
     from calibrate import throughput
 
-    from fer_utils.artifacts import default_cache
+    from fer_utils.book.artifacts import default_cache
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)

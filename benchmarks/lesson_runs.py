@@ -30,8 +30,8 @@ RESULTS = Path(__file__).parent / "results" / "lesson_runs.jsonl"
 
 def crops_for(data: str, data_dir: str | None) -> Path:
     """The cached crops folder of `data` (see the module docstring)."""
-    from fer_utils import artifacts
     from fer_utils.assets import london_faces_dir
+    from fer_utils.book import artifacts
 
     if data == "sample":
         return artifacts.ensure_crops("sample")
@@ -69,7 +69,7 @@ def main() -> None:
     if args.per_class:
         frames = frames.groupby("emotion").head(args.per_class)
     if args.subjects:
-        from fer_utils.chapters import fit_subjects
+        from fer_utils.book.chapters import fit_subjects
 
         frames = frames[frames["subject"].isin(fit_subjects(frames, args.subjects))]
     print(args.data, len(frames), "frames", frames["subject"].nunique(), "subjects", flush=True)
@@ -108,7 +108,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     table = pd.DataFrame(rows)
-    from fer_utils.chapters import mean_std
+    from fer_utils.book.chapters import mean_std
 
     summary = {k: mean_std(table[k]) for k in ("train_acc", "val_acc", "gap", "test_acc")}
     record = {

@@ -19,8 +19,8 @@ RESULTS = Path(__file__).parent / "results" / "peer_real_faces.jsonl"
 
 
 def main() -> None:
-    from fer_utils import artifacts
     from fer_utils.assets import london_faces_dir
+    from fer_utils.book import artifacts
     from fer_utils.evaluation import classification_metrics, per_class_report, predicted_labels
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.peer import PEER_CLASSES, PEER_NAME, PEER_SIDE, PEER_VERSION, peer_model

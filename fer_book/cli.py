@@ -146,7 +146,7 @@ def run_build(args: argparse.Namespace) -> int:
     import time
 
     from fer_book.build import build_book
-    from fer_utils.artifacts import default_cache
+    from fer_utils.book.artifacts import default_cache
 
     start = time.perf_counter()
     about = json.loads(args.demo_about.read_text()) if args.demo_about else None

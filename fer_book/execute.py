@@ -3,7 +3,7 @@
 `execute_book` copies the book's sources into the stage and runs every notebook listed in `_toc.yml`
 there (outputs and widget state kept); `fer_book.build` then turns the stage into HTML. The notebooks
 run with the stage's `notebooks/` folder as working directory, like Jupyter does, and they find their
-data through `fer_utils.artifacts` (absolute paths), so the same notebook runs unchanged on Colab.
+data through `fer_utils.book.artifacts` (absolute paths), so the same notebook runs unchanged on Colab.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def execute_book(
     do not declare is a warning for those (printed, and listed in `execution_times.json`).
     `jobs` > 1 executes that many chapters side by side (in order of the table of contents); what two
     chapters both need (crops, a trained run) is still made once, by whichever asks first
-    (`fer_utils.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
+    (`fer_utils.book.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
     single run reports every broken chapter. The stage is locked while it runs (`STAGE_LOCK`): a second
     execution into it fails at once with FolderLockedError, naming the first one's process.
     """

@@ -15,7 +15,7 @@ NFC-normalised so that one name typed on two systems reads the same. Grading:
    private temporary copy (the originals are never written, and a notebook graded earlier cannot change
    what a later one is graded on), under one time limit for the whole notebook and a cap on its output;
 4. after each exercise cell, calls the chapter's checker on the chapter's arguments through
-   `fer_utils.exercises.integrity.Guard`, made before the student's first cell: the verdict is that of
+   `fer_utils.book.exercises.integrity.Guard`, made before the student's first cell: the verdict is that of
    the package's own checker, and `tampered` when anything the checkers depend on was rebound. How the
    student's cell itself spells (or follows) its checker call does not matter;
 5. writes the grades and their summary atomically, both or neither, formula prefixes neutralised.
@@ -45,8 +45,8 @@ from nbclient import NotebookClient
 from fer_book.execute import GRADE_TIMEOUT_S
 from fer_book.student import SOLUTION_TAG
 from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.book.exercises.integrity import VERDICT_MARK
 from fer_utils.errors import FerError, OutputError
-from fer_utils.exercises.integrity import VERDICT_MARK
 from fer_utils.outputs import TMP_MARK, check_outputs
 
 OUTPUT_LIMIT = 32_000_000  # characters of output past which a notebook's run is stopped (a flooding kernel)
@@ -54,7 +54,9 @@ STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
 GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message"]
 SUMMARY_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
-CHECKERS_MODULE = "exercises"  # how the chapters import fer_utils.exercises: `from fer_utils import exercises`
+CHECKERS_MODULE = (
+    "exercises"  # how the chapters import fer_utils.book.exercises: `from fer_utils.book import exercises`
+)
 GUARD_NAME = "__fer_grade__"  # the kernel's `Guard`, made before the student's first cell
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a CSV cell starting so is a formula in a spreadsheet
 
@@ -66,7 +68,7 @@ class GradeError(FerError):
 @dataclass(frozen=True)
 class Exercise:
     """One exercise of a chapter: its number, its checker call (AST dump), the checker's name in
-    `fer_utils.exercises` and the source of the call's arguments."""
+    `fer_utils.book.exercises` and the source of the call's arguments."""
 
     number: int
     checker_call: str
@@ -209,7 +211,7 @@ def graded_notebook(notebook: dict, chapter: Chapter, nonce: str) -> tuple[dict,
         return cell | {"id": f"fer-grade-{name}"}
 
     setup = (
-        "from fer_utils.exercises.integrity import Guard as _FerGradeGuard\n"
+        "from fer_utils.book.exercises.integrity import Guard as _FerGradeGuard\n"
         f"{GUARD_NAME} = _FerGradeGuard({nonce!r})\ndel _FerGradeGuard"
     )
     student = copy.deepcopy(notebook)

@@ -78,7 +78,7 @@ class BookLinks:
             "\n",
             f'    spec = "{self.install_spec}"\n',
             '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", spec], check=True)\n',
-            "    from fer_utils.colab import check_runtime\n",
+            "    from fer_utils.book.colab import check_runtime\n",
             "\n",
             "    check_runtime()  # says whether TensorFlow sees a GPU; asks for a restart if numpy changed",
         ]

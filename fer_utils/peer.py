@@ -26,7 +26,7 @@ PEER_SIDE = 64  # its input: 64×64 gray
 # Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.EMOTIONS).
 PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
 PEER_LICENSE_FILE = "LICENSE.fer.txt"
-# What the live demo page says about the peer (a fer_utils.artifacts.DemoAbout); a chapter that measures
+# What the live demo page says about the peer (a fer_utils.book.artifacts.DemoAbout); a chapter that measures
 # it on real faces publishes its accuracy, macro F1, majority baseline and chance there (one fixed network:
 # no std, no seeds) with `artifacts.publish_demo_model(folder, about, slot="peer")`. Without a measured
 # macro F1 the page opens on the book's model (fer_book.demo.opening_slot).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_utils.artifacts import build_atomically
+from fer_utils.book.artifacts import build_atomically
 
 
 def _slow_build(log: Path):
@@ -91,7 +91,7 @@ def test_code_fingerprint_follows_the_builder_and_the_helpers_it_calls(tmp_path:
     import functools
 
     from fer_utils import models
-    from fer_utils.artifacts import code_fingerprint
+    from fer_utils.book.artifacts import code_fingerprint
 
     same = code_fingerprint(_import_module(tmp_path, "builder_a", BUILDER_MODULE).build)
     assert code_fingerprint(_import_module(tmp_path, "builder_b", BUILDER_MODULE).build) == same
@@ -114,7 +114,7 @@ def test_an_edited_builder_trains_a_new_run_and_the_same_code_reuses_it(
 
     from toy_data import make_toy_crops
 
-    from fer_utils import artifacts
+    from fer_utils.book import artifacts
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHAPTER = """
 import time
 from pathlib import Path
-from fer_utils.artifacts import build_atomically
+from fer_utils.book.artifacts import build_atomically
 
 def build(tmp):
     with open(LOG, "a") as handle:

@@ -16,7 +16,7 @@ from fer_book.build import SITE_MANIFEST, BookBuildError, build_book, install_si
 from fer_book.execute import stage_sources
 from fer_book.npm import LITERT_WASM_UTILS, NpmPackageError, check_integrity, npm_tarball
 from fer_book.toc import repo_root
-from fer_utils.artifacts import default_cache
+from fer_utils.book.artifacts import default_cache
 
 
 def site(folder: Path, files: dict[str, str]) -> Path:

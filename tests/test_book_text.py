@@ -161,8 +161,8 @@ def test_chapter2_names_every_detector_it_draws() -> None:
 
 
 def test_the_paper_comparison_labels_a_run_on_other_data_not_comparable() -> None:
-    from fer_utils.chapters import data_label
-    from fer_utils.plots import paper_comparison
+    from fer_utils.book.chapters import data_label
+    from fer_utils.book.plots import paper_comparison
 
     def first_row(dataset: str, data_dir: str | None = None) -> str:
         return paper_comparison({"accuracy": 0.9, "f1_macro": 0.9}, data_label(dataset, data_dir))["dataset"][0]
@@ -175,7 +175,7 @@ def test_the_paper_comparison_labels_a_run_on_other_data_not_comparable() -> Non
 def test_chapter8_states_the_grid_of_its_last_convolution() -> None:
     """The Grad-CAM prose gives the last convolution's map at the quick and the paper's input size (it said
     12×12 for an 8×8 map)."""
-    from fer_utils.artifacts import REFERENCE_SIZE
+    from fer_utils.book.artifacts import REFERENCE_SIZE
     from fer_utils.models import build_paper_cnn
     from fer_utils.registry import PAPER_SIDE
 

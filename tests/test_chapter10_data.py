@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from layouts import make_fer2013_folder
 
-from fer_utils import artifacts
+from fer_utils.book import artifacts
 from fer_utils.data import MEAD_EMOTIONS, index_ravdess
 
 REPO = Path(__file__).resolve().parents[1]

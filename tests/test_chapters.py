@@ -1,4 +1,4 @@
-"""What the chapters say about their data and check before they start (fer_utils.chapters), and how
+"""What the chapters say about their data and check before they start (fer_utils.book.chapters), and how
 `book execute --param` passes parameters to the chapters."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from fer_book.execute import chapter_parameters, parse_parameter
 from fer_book.toc import toc_notebooks
-from fer_utils import chapters
+from fer_utils.book import chapters
 from fer_utils.errors import FerError
 
 
@@ -234,7 +234,7 @@ def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.Monke
 
     from toy_data import make_toy_crops
 
-    from fer_utils import artifacts
+    from fer_utils.book import artifacts
     from fer_utils.manifest import load_manifest
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
@@ -259,7 +259,7 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
     from toy_data import make_toy_crops
 
     from fer_book.sync import saved_cells
-    from fer_utils import artifacts
+    from fer_utils.book import artifacts
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
@@ -277,7 +277,7 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
             ),
             nbformat.v4.new_code_cell(source),
             nbformat.v4.new_code_cell(
-                "from fer_utils import artifacts\n"
+                "from fer_utils.book import artifacts\n"
                 f"run_dir = artifacts.ensure_run({str(crops)!r}, build=build_paper_cnn, **{settings!r})\n"
                 "print('RUN', run_dir)"
             ),

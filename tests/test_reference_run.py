@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from fer_book.execute import PARAMETERS_TAG
-from fer_utils import artifacts
+from fer_utils.book import artifacts
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_CHAPTERS = ("03_architecture", "04_training", "08_deployment", "09_real_faces")
@@ -79,7 +79,7 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
     imported = {
         alias.name
         for node in params.body
-        if isinstance(node, ast.ImportFrom) and node.module == "fer_utils.artifacts"
+        if isinstance(node, ast.ImportFrom) and node.module == "fer_utils.book.artifacts"
         for alias in node.names
     }
     if not imported >= {"REFERENCE_SIZE", "REFERENCE_EPOCHS"}:
@@ -141,7 +141,7 @@ def test_the_reference_chapters_default_to_the_same_data() -> None:
 
 
 GOOD_PARAMETERS = """
-from fer_utils.artifacts import REFERENCE_EPOCHS, REFERENCE_SIZE
+from fer_utils.book.artifacts import REFERENCE_EPOCHS, REFERENCE_SIZE
 
 DATASET = "sample"
 DATA_DIR = None

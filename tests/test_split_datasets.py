@@ -308,7 +308,7 @@ def test_an_old_completion_record_still_reads(tmp_path: Path) -> None:
 
 
 def test_ensure_run_defaults_to_the_given_split(crops, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from fer_utils.artifacts import ensure_run
+    from fer_utils.book.artifacts import ensure_run
 
     run = ensure_run(crops["rafdb"], cache=tmp_path, epochs=1, image_size=(SIDE, SIDE))
     assert "protocol given" in capsys.readouterr().out

@@ -153,7 +153,7 @@ REQUIRED = {
         "fer_utils.training.run_callbacks",
         "fer_utils.evaluation.clip_vote",
     },
-    "05": {"fer_utils.models.build_paper_cnn", "fer_utils.chapters.train_variants"},
+    "05": {"fer_utils.models.build_paper_cnn", "fer_utils.book.chapters.train_variants"},
     "06": {
         "fer_utils.splits.split_frames",
         "fer_utils.splits.random_holdout",

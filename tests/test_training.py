@@ -223,7 +223,7 @@ def test_train_rejects_bad_numbers_with_a_clear_error(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys, option: str, value: str, message: str
 ) -> None:
     """Regression: --l1 -5 was recorded and silently not applied; --size 0 and --batch-size 0 ended in
-    tracebacks; --epochs 0 wrote a run without training. The parser refuses them (fer_utils.commands.types)."""
+    tracebacks; --epochs 0 wrote a run without training. The parser refuses them (fer_utils.cli.types)."""
     root, _ = toy
     with pytest.raises(SystemExit) as exit_:
         _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), option, value)

@@ -12,7 +12,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from fer_utils import widgets
+from fer_utils.book import widgets
 from fer_utils.data import index_ravdess
 from fer_utils.sample import generate_sample
 

@@ -8,14 +8,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
 
 
 @coding_exercise
 def check_confidence_interval(interval: Callable[..., object], values: Sequence[float]) -> Feedback:
     """`interval(values)` must be the 95 % t-interval of the mean of `values`, as (low, high); says which
     end is off and the likely cause."""
-    from fer_utils.chapters import confidence_interval
+    from fer_utils.book.chapters import confidence_interval
 
     what = "the 95 % confidence interval (low, high)"
     answer = run_student(interval, values)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise, run_student
 
 
 def check_generalization_gap(answer: object, history: pd.DataFrame) -> Feedback:

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.commands.types import (
+from fer_utils.cli.types import (
     fraction,
     non_negative_float,
     non_negative_int,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_utils.artifacts import GENERATED_DATASET, SAMPLE_DATASET, ensure_run
+from fer_utils.book.artifacts import GENERATED_DATASET, SAMPLE_DATASET, ensure_run
 from fer_utils.errors import FerError
 from fer_utils.runs import RunFolder
 

@@ -27,8 +27,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from fer_utils import artifacts
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
+from fer_utils.book import artifacts
 from fer_utils.errors import EvaluationError
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
 from fer_utils.manifest import load_manifest, usable_frames

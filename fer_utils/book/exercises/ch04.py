@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise, run_student
 
 
 def check_accuracy_from_confusion(answer: object, confusion: pd.DataFrame) -> Feedback:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
 
 
 @coding_exercise

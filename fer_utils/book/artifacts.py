@@ -156,7 +156,7 @@ def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
 
 def repo_sample() -> Path:
     """Where `make book` writes the embedded sample in a repository checkout (`data/sample`)."""
-    return Path(__file__).resolve().parents[1] / "data" / "sample"
+    return Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
 def ensure_sample(cache: Path | None = None) -> Path:

@@ -1,6 +1,6 @@
 """The `python -m fer_utils` command line.
 
-Each group of subcommands lives in a light module under fer_utils.commands that only declares its
+Each group of subcommands lives in a light module of this package that only declares its
 arguments; the handlers import TensorFlow, dlib or OpenCV when they run, so `--help` is instant.
 """
 
@@ -19,9 +19,9 @@ from fer_utils.errors import FerError
 WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 COMMAND_MODULES = (
-    "fer_utils.commands.data",
-    "fer_utils.commands.preprocess",
-    "fer_utils.commands.models",
+    "fer_utils.cli.data",
+    "fer_utils.cli.preprocess",
+    "fer_utils.cli.models",
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_utils.exercises.feedback import Feedback, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, coding_exercise, run_student
 
 
 def _spacing_problem(indices: object, n_frames: int, k: int) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
 
 
 def check_sibling_share(answer: object, train: pd.DataFrame, test: pd.DataFrame) -> Feedback:

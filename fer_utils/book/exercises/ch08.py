@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from fer_utils.exercises.feedback import Feedback, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, coding_exercise, run_student
 
 INT8_MAX_MEAN_CHANGE = 0.03  # mean |Δ probability| allowed between an int8 model and its Keras original
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise, run_student
 
 
 def check_conv_params(answer: object, kernel: int, in_channels: int, filters: int) -> Feedback:

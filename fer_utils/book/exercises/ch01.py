@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise, run_student, same_value
+from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise, run_student, same_value
 
 RAVDESS_FIELDS: dict[str, int] = {"emotion": 2, "intensity": 3, "statement": 4, "repetition": 5, "actor": 6}
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")

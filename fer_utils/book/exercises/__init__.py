@@ -4,21 +4,21 @@
 A checker takes the student's answer and the real data the question is about, computes the expected
 answer itself (nothing is hard-coded), and returns a `Feedback` that the notebook displays at once.
 An unanswered exercise (`None`) is not an error, so a student notebook always runs to the end.
-The chapters call `exercises.check_…` after `from fer_utils import exercises`: the list below is every
+The chapters call `exercises.check_…` after `from fer_utils.book import exercises`: the list below is every
 name that call can reach.
 """
 
-from fer_utils.exercises.ch01 import check_clip_count, check_ravdess_parser
-from fer_utils.exercises.ch02 import check_crop_inside, check_sample_indices
-from fer_utils.exercises.ch03 import check_conv_params, check_dense_params, check_sequential_cnn
-from fer_utils.exercises.ch04 import check_accuracy_from_confusion, check_majority_vote
-from fer_utils.exercises.ch05 import check_generalization_gap, check_l1_on_fc
-from fer_utils.exercises.ch06 import check_sibling_share, check_subject_split
-from fer_utils.exercises.ch07 import check_conv_flops, check_param_ratio
-from fer_utils.exercises.ch08 import check_int8_model, check_occlusion_map
-from fer_utils.exercises.ch09 import check_confidence_interval, check_restricted_accuracy
-from fer_utils.exercises.ch10 import check_macro_f1_present, check_majority_baseline
-from fer_utils.exercises.feedback import Feedback, check_number, coding_exercise
+from fer_utils.book.exercises.ch01 import check_clip_count, check_ravdess_parser
+from fer_utils.book.exercises.ch02 import check_crop_inside, check_sample_indices
+from fer_utils.book.exercises.ch03 import check_conv_params, check_dense_params, check_sequential_cnn
+from fer_utils.book.exercises.ch04 import check_accuracy_from_confusion, check_majority_vote
+from fer_utils.book.exercises.ch05 import check_generalization_gap, check_l1_on_fc
+from fer_utils.book.exercises.ch06 import check_sibling_share, check_subject_split
+from fer_utils.book.exercises.ch07 import check_conv_flops, check_param_ratio
+from fer_utils.book.exercises.ch08 import check_int8_model, check_occlusion_map
+from fer_utils.book.exercises.ch09 import check_confidence_interval, check_restricted_accuracy
+from fer_utils.book.exercises.ch10 import check_macro_f1_present, check_majority_baseline
+from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise
 
 __all__ = [
     "Feedback",

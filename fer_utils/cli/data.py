@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fer_utils.commands.types import non_negative_int, positive_int
+from fer_utils.cli.types import non_negative_int, positive_int
 from fer_utils.data import INDEXERS, RAFDB_CLASSES
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from fer_utils import plots
+from fer_utils.book import plots
 from fer_utils.evaluation import LEVELS, level_predictions, misclassified
 from fer_utils.registry import PAPER_CLASSES, PAPER_SIDE
 

@@ -6,8 +6,8 @@ import argparse
 import signal
 from pathlib import Path
 
-from fer_utils.commands.data import add_index_options, index_options
-from fer_utils.commands.types import positive_int, side
+from fer_utils.cli.data import add_index_options, index_options
+from fer_utils.cli.types import positive_int, side
 from fer_utils.faces import AUTO, DEFAULT_MAX_SIDES
 from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
 

@@ -3,7 +3,7 @@
 The grader starts every submission's kernel with a `Guard` made before any of the student's cells run,
 so it holds the checkers as imported fresh. After each exercise cell the grader calls the chapter's
 checker through `Guard.call`, which first and last compares every binding the checkers depend on (the
-names of each `fer_utils.exercises` module, the code, defaults and closures of its functions, the members
+names of each `fer_utils.book.exercises` module, the code, defaults and closures of its functions, the members
 of its classes, the functions of the modules they import, the builtins) with the fresh ones. A checker
 rebound by any route (`ex.check_x = …`, `sys.modules[…]` + `setattr`, `vars(exercises)[…]`, `exec(…)`,
 a replaced `__code__`) is reported as a change, whatever the cell's text looks like; how the student's
@@ -19,7 +19,7 @@ import sys
 import types
 from collections.abc import Callable, Iterator
 
-PACKAGE = "fer_utils.exercises"
+PACKAGE = "fer_utils.book.exercises"
 VERDICT_MARK = "FER-GRADE"
 # Modules whose attributes change in normal use (streams, warning filters, handlers): not compared.
 SYSTEM_STATE = frozenset({"sys", "os", "io", "warnings", "logging", "builtins", "contextlib"})
@@ -69,7 +69,7 @@ def _library_parts(module: types.ModuleType) -> Iterator[tuple[str, Callable[[],
 
 def snapshot() -> list[tuple[str, Callable[[], object], object]]:
     """Every binding the checkers depend on, as (what, how to read it again, the object it is now)."""
-    import fer_utils.exercises  # noqa: F401  (the package and its chapter modules)
+    import fer_utils.book.exercises  # noqa: F401  (the package and its chapter modules)
 
     ours = [module for name, module in sorted(sys.modules.items()) if name.split(".")[:2] == PACKAGE.split(".")]
     parts = [part for module in ours for part in _module_parts(module)]
@@ -95,7 +95,7 @@ class Guard:
     """The checkers as imported before any student code ran, and what they depend on."""
 
     def __init__(self, nonce: str) -> None:
-        from fer_utils import exercises
+        from fer_utils.book import exercises
 
         self.nonce = nonce
         self.checkers = {name: getattr(exercises, name) for name in exercises.__all__}
