@@ -65,7 +65,7 @@ def comparison(folder: Path, repeats: int) -> pd.DataFrame:
 def make_crops(folder: Path, actors: int) -> Path:
     """Crops made by the package: the synthetic sample for `actors` actors (8 emotions, intensity 1),
     preprocessed with the defaults (6 frames per clip, dlib HOG, 180×180); returns the crops folder."""
-    from fer_utils.data import index_dataset
+    from fer_utils.indexing import index_dataset
     from fer_utils.preprocess import preprocess_dataset
     from fer_utils.sample import generate_sample
 

@@ -88,7 +88,7 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
 
     from fer_utils.crops import crop_face
     from fer_utils.faces import make_detector
-    from fer_utils.preprocess import encode_png
+    from fer_utils.preprocess_clip import encode_png
 
     start = time.perf_counter()
     model = make_detector(detector, max_side=None)
@@ -148,7 +148,7 @@ def real_mode(args: argparse.Namespace) -> int:
     """The real-format benchmark (`preprocess_stages`): per-stage and pipeline times, real clip beside the sample."""
     from preprocess_stages import real_mode as run_real
 
-    from fer_utils.data import index_dataset
+    from fer_utils.indexing import index_dataset
 
     args.target = TARGETS["clips_per_s"]
     return run_real(args, index_dataset("ravdess", ensure_sample(args.sample)).clips, spread)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out == parser.get_default("out"):
             args.out = REPO / "benchmarks" / "results" / "preprocess_real.json"
         return real_mode(args)
-    from fer_utils.data import index_dataset
+    from fer_utils.indexing import index_dataset
     from fer_utils.preprocess import default_workers
 
     sample = ensure_sample(args.sample)

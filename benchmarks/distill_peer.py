@@ -34,14 +34,9 @@ from fer_utils.book import artifacts, realfaces
 from fer_utils.manifest import load_manifest, usable_frames
 from fer_utils.peer import PEER_CLASSES, peer_model
 from fer_utils.splits import split_frames
-from fer_utils.training import (
-    TrainConfig,
-    check_training_frames,
-    class_indices,
-    compile_model,
-    load_images,
-    seed_everything,
-)
+from fer_utils.train_checks import check_training_frames
+from fer_utils.train_config import TrainConfig
+from fer_utils.training import class_indices, compile_model, load_images, seed_everything
 
 RESULTS = Path(__file__).parent / "results" / "distill_peer.jsonl"
 

@@ -83,7 +83,8 @@ def epoch_seconds(frames: pd.DataFrame, root: Path, model_name: str, augment: st
     import keras
 
     from fer_utils.registry import TRAINING_RECIPES
-    from fer_utils.training import TrainConfig, compile_model, make_dataset, seed_everything
+    from fer_utils.train_config import TrainConfig
+    from fer_utils.training import compile_model, make_dataset, seed_everything
 
     recipe = TRAINING_RECIPES["wild"]
     strength = {

@@ -62,16 +62,17 @@ def main() -> None:
     args = parser.parse_args()
 
     from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.training import TrainConfig, train_run
+    from fer_utils.train_config import TrainConfig
+    from fer_utils.training import train_run
 
     crops = crops_for(args.data, args.data_dir)
     frames = usable_frames(load_manifest(crops))
     if args.per_class:
         frames = frames.groupby("emotion").head(args.per_class)
     if args.subjects:
-        from fer_utils.book.chapters import fit_subjects
+        from fer_utils.book.chapters import clamp_subjects
 
-        frames = frames[frames["subject"].isin(fit_subjects(frames, args.subjects))]
+        frames = frames[frames["subject"].isin(clamp_subjects(frames, args.subjects))]
     print(args.data, len(frames), "frames", frames["subject"].nunique(), "subjects", flush=True)
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:

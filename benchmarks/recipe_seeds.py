@@ -78,7 +78,7 @@ RECIPES: dict[str, dict] = {
 def london_crops(work: Path) -> Path:
     """Crop the 204 London faces (96×96) into `work/crops` once; the subject column is the person's id."""
     from fer_utils.assets import london_faces_dir
-    from fer_utils.data import index_dataset
+    from fer_utils.indexing import index_dataset
     from fer_utils.manifest import MANIFEST_NAME, load_manifest
     from fer_utils.preprocess import preprocess_dataset
 
@@ -126,7 +126,8 @@ def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], s
     """Train every recipe × seed in this process (a run folder already complete is read, not retrained)."""
     from fer_utils.manifest import load_manifest
     from fer_utils.runs import RunFolder
-    from fer_utils.training import TrainConfig, train_run
+    from fer_utils.train_config import TrainConfig
+    from fer_utils.training import train_run
 
     manifest = load_manifest(crops)
     for name in recipes:

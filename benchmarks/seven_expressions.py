@@ -26,9 +26,7 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.book import artifacts, realfaces
-from fer_utils.models import load_classes, load_model
 from fer_utils.registry import CLASS_WEIGHTS, TRAINING_RECIPES
-from fer_utils.runs import RunFolder
 
 RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 
@@ -141,7 +139,7 @@ def main() -> None:
         if args.mix_london:
             people, sets["London faces"] = realfaces.split_people(sets["London faces"], args.mix_london, seed)
             train_crops = realfaces.mixed_crops(crops, realfaces.real_sets()["London faces"], people)
-        run_dir = artifacts.ensure_run(
+        run = artifacts.ensure_run(
             train_crops,
             model=args.model,
             protocol="random",
@@ -154,8 +152,7 @@ def main() -> None:
             **options,
         )
         seconds = time.time() - start
-        run = artifacts.load_run(run_dir)
-        model_path = RunFolder(run_dir).model
+        metrics = run.metrics()
         result = {
             "model": args.model,
             "size": args.size,
@@ -165,14 +162,14 @@ def main() -> None:
             "augment": recipe.get("augment", False),
             "recipe": args.recipe,
             "recipe_options": recipe,
-            "train_seconds": run["metrics"].get("train_seconds"),
+            "train_seconds": metrics.get("train_seconds"),
             "mix_london": args.mix_london,
             "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
             "seed": seed,
-            "epochs_run": len(run["history"]),
-            "generated_test_accuracy": run["metrics"]["test"]["frame"]["accuracy"],
+            "epochs_run": len(run.history()),
+            "generated_test_accuracy": metrics["test"]["frame"]["accuracy"],
             "seconds": round(seconds, 1),
-            **score(load_model(model_path), load_classes(model_path), sets),
+            **score(run.load(), run.classes(), sets),
         }
         pooled = next(r for r in result["scores"] if r["set"] == realfaces.POOLED)
         print(

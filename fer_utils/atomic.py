@@ -89,6 +89,13 @@ def atomic_folder(target: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def move(source: Path, target: Path) -> None:
+    """Rename `source` to `target` in one step (replacing a file there): the last step of a write that
+    must outlive its process, such as a resumable download's `.part`, or a file set aside under another
+    name. Every rename of the project goes through this module."""
+    os.replace(source, target)
+
+
 def replace_folder(staging: Path, target: Path) -> None:
     """Put the finished folder `staging` in the place of `target` (which may exist): the old one is moved
     aside under a temporary name first and removed once the new one is in place."""

@@ -5,7 +5,7 @@ only learnt one corpus's lighting, people or way of acting shows it there. `cros
 model on a crops folder (its `manifest.csv`) that it never saw, with no split (or only the rows of one
 side, `split`, when the manifest has a `split` column). Classes are matched by name: the model's
 `classes.json` and the manifest's emotions both use the vocabulary of `fer_utils.data.EMOTIONS`, and
-any other name goes through `data.folder_emotion` (a model whose classes say `fear` or `surprise`).
+any other name goes through `folders.folder_emotion` (a model whose classes say `fear` or `surprise`).
 Frames whose emotion the model lacks are left out and counted by name; the model's classes the folder
 lacks are named too. Macro F1 averages only the classes present among the scored frames, and the
 report puts accuracy beside the majority baseline (always answering the commonest emotion) and chance.
@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fer_utils.data import EMOTIONS, folder_emotion
+from fer_utils.data import EMOTIONS
 from fer_utils.errors import DatasetError, EvaluationError, FerError, ModelFileError
 from fer_utils.evaluation import classification_metrics, confusion, predicted_labels
+from fer_utils.folders import folder_emotion
 from fer_utils.manifest import MANIFEST_NAME, load_manifest, usable_frames
 
 if TYPE_CHECKING:  # TensorFlow is imported only to predict
@@ -102,14 +103,14 @@ class CrossReport:
 
 
 def vocabulary_classes(classes: Sequence[str]) -> list[str]:
-    """The model's class names as vocabulary emotions (`data.folder_emotion`: `fear` -> `fearful`), in order;
+    """The model's class names as vocabulary emotions (`folders.folder_emotion`: `fear` -> `fearful`), in order;
     a name that maps to none, or two names that map to one emotion, is a ModelFileError."""
     mapped = [folder_emotion(str(name)) for name in classes]
     unknown = [name for name, emotion in zip(classes, mapped) if emotion is None]
     if unknown:
         raise ModelFileError(
             f"model classes {unknown} name no emotion of the book's vocabulary ({', '.join(EMOTIONS)} or a synonym "
-            "in data.FOLDER_SYNONYMS): rename them in classes.json to score the model on another folder"
+            "in folders.FOLDER_SYNONYMS): rename them in classes.json to score the model on another folder"
         )
     if len(set(mapped)) != len(mapped):
         raise ModelFileError(f"model classes {list(classes)} name one emotion twice ({mapped}): fix classes.json")

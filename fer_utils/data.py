@@ -1,4 +1,4 @@
-"""The shared emotion vocabulary and the indexers that turn dataset folders into clip tables.
+"""The shared emotion vocabulary, the clip-index machinery and the indexers of the publishers' own naming.
 
 The paper labels every image from its file name, so each indexer parses the publisher's own naming
 into one table (see ARCHITECTURE.md, "Clip index"): `path, dataset, emotion, subject, clip_id` plus
@@ -6,16 +6,15 @@ every field the name carries. Files that do not follow the naming go to `Dataset
 the reason; nothing is guessed and nothing is silently dropped. Hidden files and documentation
 (`*.md`, `*.txt`, `*.csv`, `*.json`, `*.pdf`, `*.yml`) beside the data are not dataset files and are
 skipped. Folders of classes (any collection of labelled images, and the crops preprocessing writes)
-are indexed in `fer_utils.folders`, on this module's machinery, and FER-2013's CSV in `fer_utils.fer2013`.
-A dataset that ships its own train/val/test split (`SPLIT_FOLDERS`, FER-2013's `Usage`) keeps it in a
-`split` column (`SPLITS`); `split_counts` and `split_warnings` say what each side holds.
+are indexed in `fer_utils.folders`, on this module's machinery, FER-2013's CSV in `fer_utils.fer2013`,
+and `fer_utils.indexing` indexes any of them by name. A dataset that ships its own train/val/test split
+keeps it in a `split` column (`SPLITS`); `split_counts` and `split_warnings` say what each side holds.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,49 +102,11 @@ CREMAD_SENTENCES: dict[str, str] = {
 CREMAD_LEVELS: dict[str, str] = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 CREMAD_ACTORS: range = range(1001, 1092)  # 91 actors, 1001..1091
 
-# Class-folder names as people write them (compared lower-case), mapped to the vocabulary. Every
-# vocabulary name maps to itself; the rest are the names FER2013, CK+, AffectNet, JAFFE-style folders
-# and everyday English use. A folder that is not in this table is an error naming the accepted ones.
-FOLDER_SYNONYMS: dict[str, str] = {
-    **{emotion: emotion for emotion in EMOTIONS},
-    "neutrality": "neutral",
-    "calmness": "calm",
-    "relaxed": "calm",
-    "happiness": "happy",
-    "smile": "happy",
-    "smiling": "happy",
-    "joy": "happy",
-    "joyful": "happy",
-    "sadness": "sad",
-    "anger": "angry",
-    "mad": "angry",
-    "fear": "fearful",
-    "afraid": "fearful",
-    "scared": "fearful",
-    "disgusted": "disgust",
-    "surprise": "surprised",
-    "contemptuous": "contempt",
-}
-
-# A dataset's own split: the top folders that name it (compared lower-case) → the side they hold.
+# The sides of a dataset's own split (its `split` column), as `folders.SPLIT_FOLDERS` and FER2013_USAGES name them.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-SPLIT_FOLDERS: dict[str, str] = {
-    "train": "train",
-    "training": "train",
-    "train_set": "train",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "val_set": "val",
-    "test": "test",
-    "testing": "test",
-    "test_set": "test",
-}
 # FER-2013's usages (its CSV's `Usage` column, and the prefix of its images' names in Kaggle's folders:
 # Training_N in train/, PublicTest_N and PrivateTest_N in test/) → the side of the standard protocol.
 FER2013_USAGES: dict[str, str] = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-# RAF-DB's basic set: numbered class folders 1..7 (`--classes` maps them; see `parse_class_map`).
-RAFDB_CLASSES = "1=surprised,2=fearful,3=disgust,4=happy,5=sad,6=angry,7=neutral"
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".flv"})
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg"})
@@ -492,55 +453,6 @@ def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
     return found
 
 
-def folder_emotion(name: str, class_map: Mapping[str, str] | None = None) -> str | None:
-    """The vocabulary emotion a class folder called `name` stands for: `class_map` (from `parse_class_map`)
-    first, then FOLDER_SYNONYMS, any case; None when neither knows it."""
-    key = name.strip().lower()
-    return (class_map or {}).get(key) or FOLDER_SYNONYMS.get(key)
-
-
-def _class_map_error(text: str, problem: str) -> DatasetError:
-    """The DatasetError of a class mapping that cannot be used: what is wrong and what is accepted."""
-    return DatasetError(
-        f"--classes (classes=) {text!r}: {problem}. Write FOLDER=EMOTION pairs separated by commas, e.g. RAF-DB's "
-        f"{RAFDB_CLASSES}; emotions accepted (any case): {', '.join(sorted(FOLDER_SYNONYMS))}"
-    )
-
-
-def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
-    """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict: for class
-    folders named by number or in another language. Each emotion goes through FOLDER_SYNONYMS (`2=fear`
-    works); a malformed pair, a folder named twice or an unknown emotion is a DatasetError listing what is
-    accepted."""
-    if classes is None:
-        return {}
-    if isinstance(classes, str):
-        text = classes
-        pairs = [part.partition("=") for part in classes.split(",") if part.strip()]
-        if not pairs or any(not sep or not key.strip() or not value.strip() for key, sep, value in pairs):
-            raise _class_map_error(text, "not a list of FOLDER=EMOTION pairs")
-        items = [(key, value) for key, _, value in pairs]
-    else:
-        text = ",".join(f"{k}={v}" for k, v in dict(classes).items())
-        items = list(dict(classes).items())
-        if not items:
-            raise _class_map_error(text, "the mapping is empty")
-    mapping: dict[str, str] = {}
-    for key, value in items:
-        folder, emotion = str(key).strip().lower(), FOLDER_SYNONYMS.get(str(value).strip().lower())
-        if folder in mapping:
-            raise _class_map_error(text, f"folder {folder!r} is mapped twice")
-        if emotion is None:
-            raise _class_map_error(text, f"{str(value).strip()!r} (for folder {folder!r}) is no emotion")
-        mapping[folder] = emotion
-    return mapping
-
-
-def split_folder(name: str) -> str | None:
-    """The side ("train", "val", "test") a top folder called `name` holds (SPLIT_FOLDERS, any case), or None."""
-    return SPLIT_FOLDERS.get(name.strip().lower())
-
-
 def has_split(table: pd.DataFrame) -> bool:
     """Whether `table` (a clip index or a manifest) carries the dataset's own split: a `split` column with
     a value. No column, or only empty values, is "no split" (a folder without split folders, or a manifest
@@ -573,63 +485,3 @@ def split_warnings(clips: pd.DataFrame) -> list[str]:
             held = ", ".join(f"{side} {n}" for side, n in row.items() if n)
             lines.append(f"class {emotion!r} has no image in the {' and '.join(missing)} split ({held})")
     return lines
-
-
-def index_folder(
-    root: Path, subject_pattern: str | None = None, classes: str | Mapping[str, str] | None = None
-) -> DatasetIndex:
-    """Index a folder of classes `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`, one row per image
-    (`classes`: a mapping of class folders, see `parse_class_map`): see `fer_utils.folders.index_class_folders`
-    (imported when called, because that module builds on this one)."""
-    from fer_utils.folders import index_class_folders
-
-    return index_class_folders(root, subject_pattern, classes)
-
-
-def index_fer2013(root: Path) -> DatasetIndex:
-    """Index FER-2013's CSV (`emotion,pixels,Usage`; `root` is the file or a folder holding `fer2013.csv`),
-    one row per face, read in place: see `fer_utils.fer2013.index_fer2013_csv`."""
-    from fer_utils.fer2013 import index_fer2013_csv
-
-    return index_fer2013_csv(root)
-
-
-INDEXERS: dict[str, Callable[..., DatasetIndex]] = {
-    "ravdess": index_ravdess,
-    "cremad": index_cremad,
-    "savee": index_savee,
-    "mead": index_mead,
-    "folder": index_folder,
-    "fer2013": index_fer2013,
-}
-
-
-def _check_options(key: str, options: dict) -> dict:
-    """The options that are set (not None); DatasetError for one the indexer `key` does not take."""
-    given = {k: v for k, v in options.items() if v is not None}
-    accepted = [p for p in inspect.signature(INDEXERS[key]).parameters if p != "root"]
-    unknown = sorted(set(given) - set(accepted))
-    if unknown:
-        takers = [k for k, f in INDEXERS.items() if set(unknown) <= set(inspect.signature(f).parameters)]
-        flags = ", ".join(f"{u} (--{u.replace('_', '-')})" for u in unknown)
-        raise DatasetError(f"the {key} indexer takes no {flags} option; it applies to: {', '.join(takers) or 'none'}")
-    return given
-
-
-def index_dataset(name: str, root: Path, strict: bool = False, **options) -> DatasetIndex:
-    """Index `root` as dataset `name` (a key of INDEXERS), passing the indexer its `options`
-    (e.g. `subject_pattern` for "folder", `modalities` for "ravdess"; None means the default).
-
-    With `strict=True` any rejected file is an error instead of a row in `.rejected`.
-    """
-    key = name.lower()
-    if key not in INDEXERS:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(INDEXERS)}")
-    index = INDEXERS[key](Path(root), **_check_options(key, options))
-    if strict and len(index.rejected):
-        first = index.rejected.iloc[0]
-        raise DatasetError(
-            f"{len(index.rejected)} file(s) under {root} do not follow the {key} naming, "
-            f"e.g. {first['path']}: {first['reason']}"
-        )
-    return index

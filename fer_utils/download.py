@@ -1,11 +1,12 @@
-"""The verified, resumable RAVDESS downloader, the download machinery it shares with CREMA-D's
-(`fer_utils.cremad`), and safe archive extraction.
+"""The verified, resumable RAVDESS downloader and the download machinery it shares with CREMA-D's
+(`fer_utils.cremad`); its archives are extracted by `fer_utils.archives`, and `fer_utils.fetch` downloads
+any dataset by name.
 
 RAVDESS (Livingstone & Russo 2018, CC BY-NC-SA 4.0) is on Zenodo, record 1188976, as one
 `Video_Speech_Actor_XX.zip` per actor (about 0.5-1 GB each, holding the audio-video (01) and
 video-only (02) copy of each of the 60 speech trials). A download goes to `<name>.part`, resumes
 with an HTTP Range request when interrupted, is checked against an md5, and only then renamed;
-extraction validates every member before writing anything.
+extraction (`archives.safe_extract`) validates every member before writing anything.
 
 Checksums: Zenodo publishes an md5 per file in its REST API (`/api/records/1188976`, each file's
 `checksum` is `md5:<hex>`). The machines this package is developed on cannot reach Zenodo, so the
@@ -13,11 +14,8 @@ values could not be copied into the package: `RAVDESS_MD5` holds None for every 
 `download_ravdess` fills the gaps from the record's API (`zenodo_md5s`) when it downloads from Zenodo
 (or from `record_api` for a mirror). Where no md5 is known even then, `missing_checksum` decides:
 "warn" (the default: a DownloadWarning that gives the computed md5, while the zip's own per-member
-CRC-32 is still checked by `safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
+CRC-32 is still checked by `archives.safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
 "<md5>", ...}` overrides everything.
-
-SAVEE and MEAD need registration; `manual_instructions` raises a DatasetError that
-says where to get them and how to lay them out.
 """
 
 from __future__ import annotations
@@ -25,30 +23,25 @@ from __future__ import annotations
 import hashlib
 import shutil
 import signal
-import stat
 import threading
 import warnings
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 import requests
 import urllib3
 from tqdm.auto import tqdm
 
+from fer_utils.archives import UnreadableArchiveError, safe_extract, zip_problem
+from fer_utils.atomic import move
 from fer_utils.errors import DatasetError, DownloadError
-from fer_utils.registry import DOWNLOADABLE_DATASETS
 
 ZENODO_URL = "https://zenodo.org/records/1188976/files"
 ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
-# Extraction limits against zip bombs: members may expand to at most MAX_EXPANSION × the archive's size,
-# and never past MAX_EXTRACT_BYTES. RAVDESS zips hold already-compressed mp4 (ratio ≈ 1).
-MAX_EXPANSION = 20.0
-MAX_EXTRACT_BYTES = 16 << 30
 
 # md5 of each archive on Zenodo record 1188976. Unknown here (see module docstring): None = not known.
 RAVDESS_MD5: dict[str, str | None] = {f"Video_Speech_Actor_{a:02d}.zip": None for a in range(1, 25)}
@@ -62,9 +55,6 @@ QUOTA_STATUSES = (402, 403, 429, 509)
 SNIFF_BYTES = 512
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-SAVEE_URL = "http://kahlan.eps.surrey.ac.uk/savee/"
-MEAD_URL = "https://wywu.github.io/projects/MEAD/MEAD.html"
-
 
 class DownloadWarning(UserWarning):
     """A download that could not be fully verified (no known checksum)."""
@@ -73,10 +63,6 @@ class DownloadWarning(UserWarning):
 class SourceError(DownloadError):
     """A server that answers with something other than the file (over its quota, a Git LFS pointer, an HTML
     page): that source cannot serve it now, another may."""
-
-
-class UnreadableArchiveError(DownloadError):
-    """A zip archive that cannot be read (truncated, or a member that fails its CRC check)."""
 
 
 class DownloadStopped(DownloadError):
@@ -170,7 +156,7 @@ def file_md5(path: Path, chunk: int = CHUNK_BYTES) -> str:
 def _quarantine(path: Path) -> Path:
     """Move a file that failed verification to `<name>.corrupt` (replacing an older one)."""
     bad = path.with_name(path.name + ".corrupt")
-    path.replace(bad)
+    move(path, bad)
     return bad
 
 
@@ -320,79 +306,8 @@ def download_file(
     part = dest.with_name(dest.name + ".part")
     _fetch(url, part, chunk, progress, expected_size, stop)
     verify(part)
-    part.replace(dest)
+    move(part, dest)
     return dest
-
-
-def _member_problem(info: zipfile.ZipInfo) -> str | None:
-    """Why a zip member must not be extracted (absolute, `..`, drive, link, device), or None if safe."""
-    name = info.filename
-    path = PurePosixPath(name.replace("\\", "/"))
-    mode = info.external_attr >> 16
-    if path.is_absolute() or (len(name) > 1 and name[1] == ":"):
-        return "absolute path"
-    if ".." in path.parts:
-        return "path with '..'"
-    if stat.S_ISLNK(mode):
-        return "symbolic link"
-    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no unix type recorded
-        return "not a regular file or folder (hard link, device or fifo)"
-    return None
-
-
-def check_expansion(archive: Path, infos: list[zipfile.ZipInfo], max_expansion: float, max_total_bytes: int) -> None:
-    """Raise DownloadError when the members' total uncompressed size passes `max_expansion` × the
-    archive's size or `max_total_bytes` (a zip bomb). The declared sizes can be trusted as an upper
-    bound: zipfile never decompresses a member past its declared size (it fails the CRC instead)."""
-    total = sum(info.file_size for info in infos)
-    size = Path(archive).stat().st_size
-    limit = min(int(max_expansion * size), int(max_total_bytes))
-    if total > limit:
-        which = (
-            f"the hard cap of {int(max_total_bytes):,} bytes"
-            if limit == int(max_total_bytes)
-            else f"{max_expansion:g} × the archive's {size:,} bytes"
-        )
-        raise DownloadError(
-            f"refusing to extract {Path(archive).name}: its {len(infos)} member(s) expand to "
-            f"{total:,} bytes, past the limit of {limit:,} bytes ({which}); a zip bomb?"
-        )
-
-
-def safe_extract(
-    archive: Path, dest: Path, *, max_expansion: float = MAX_EXPANSION, max_total_bytes: int = MAX_EXTRACT_BYTES
-) -> list[Path]:
-    """Extract a zip into `dest` after checking every member; nothing is written if any is unsafe.
-
-    Refuses absolute paths, `..`, symlinks and other non-regular members (zip external attributes),
-    members that resolve outside `dest`, and archives whose members expand past `max_expansion` × the
-    archive's size or `max_total_bytes` (`check_expansion`); then checks every member's CRC-32
-    (`testzip`). Returns the extracted files.
-    """
-    archive, dest = Path(archive), Path(dest)
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UnreadableArchiveError(f"{archive} is not a readable zip archive: {exc}") from exc
-    with zf:
-        root = dest.resolve()
-        infos = zf.infolist()
-        for info in infos:
-            problem = _member_problem(info)
-            target = (root / info.filename).resolve()
-            if problem is None and root != target and root not in target.parents:
-                problem = "lands outside the target folder"
-            if problem:
-                raise DownloadError(f"refusing to extract {archive.name}: member {info.filename!r} is a {problem}")
-        check_expansion(archive, infos, max_expansion, max_total_bytes)
-        bad = zf.testzip()
-        if bad is not None:
-            raise UnreadableArchiveError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check")
-        dest.mkdir(parents=True, exist_ok=True)
-        written = []
-        for info in infos:
-            written.append(Path(zf.extract(info, root)))
-    return [p for p in written if p.is_file()]
 
 
 def zenodo_md5s(record_api_url: str = ZENODO_RECORD_API) -> dict[str, str]:
@@ -418,16 +333,6 @@ def zenodo_md5s(record_api_url: str = ZENODO_RECORD_API) -> dict[str, str]:
     if not md5s:
         raise DownloadError(f"{record_api_url} lists no md5 checksums")
     return md5s
-
-
-def zip_problem(path: Path) -> str | None:
-    """Why `path` cannot be opened as a zip archive (its central directory, at the end, is read: a truncated
-    download fails here without reading the members), or None."""
-    try:
-        with zipfile.ZipFile(path):
-            return None
-    except (zipfile.BadZipFile, OSError) as exc:
-        return str(exc) or type(exc).__name__
 
 
 def quarantine_unreadable(archive: Path, problem: str) -> str:
@@ -509,40 +414,3 @@ def download_ravdess(
     if not keep_archives:
         shutil.rmtree(dest / "archives", ignore_errors=True)
     return archives
-
-
-# Where the datasets that need registration come from and the layout their indexer expects.
-MANUAL_DATASETS: dict[str, str] = {
-    "savee": (
-        f"SAVEE cannot be downloaded automatically{{where}}: it needs registration at {SAVEE_URL} "
-        "(Surrey Audio-Visual Expressed Emotion, University of Surrey). Unpack the AudioVisualClip part as "
-        "<root>/<DC|JE|JK|KL>/<code><nn>.avi with codes a, d, f, h, n, sa, su (e.g. KL/sa03.avi), "
-        "then index it with fer_utils.data.index_savee(root)."
-    ),
-    "mead": (
-        f"MEAD cannot be downloaded automatically{{where}}: request access via {MEAD_URL} "
-        "(Wang et al., ECCV 2020). Unpack each subject's video archive as "
-        "<root>/<M003|W009|...>/video/<view>/<emotion>/level_<n>/<nnn>.mp4 "
-        "(e.g. M003/video/front/angry/level_1/001.mp4), then index it with fer_utils.data.index_mead(root)."
-    ),
-}
-
-
-def manual_instructions(name: str, root: Path | None = None) -> None:
-    """Raise a DatasetError saying where dataset `name` (a key of MANUAL_DATASETS) comes from and how to lay it out."""
-    raise DatasetError(MANUAL_DATASETS[name].format(where=f" at {root}" if root else ""))
-
-
-def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
-    """Download dataset `name`: RAVDESS (its archives) and CREMA-D (its clips; a DownloadError when any
-    failed) for real, returning the paths; SAVEE and MEAD raise their instructions."""
-    key = name.lower()
-    if key == "ravdess":
-        return download_ravdess(dest, **kwargs)
-    if key == "cremad":
-        from fer_utils.cremad import download_cremad, downloaded_paths
-
-        return downloaded_paths(download_cremad(dest, **kwargs), dest, strict=True)
-    if key in MANUAL_DATASETS:
-        manual_instructions(key, dest)
-    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DOWNLOADABLE_DATASETS)}")

@@ -92,7 +92,7 @@ def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer:
 
     A unit that outputs 0 for every input is "dead": no gradient reaches its weights, so it never
     recovers. With all 16 units of the paper CNN's Dense(16) dead the output is a constant: the run
-    has collapsed (fer_utils.training.collapse_check records it in metrics.json).
+    has collapsed (fer_utils.diagnosis.collapse_check records it in metrics.json).
     """
     probe = keras.Model(model.input, model.get_layer(layer).output)  # one input: called with one tensor
     peak = None

@@ -33,17 +33,16 @@ from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, NO_DETECTOR
 # smaller than about a fifth of the longest side are missed (pass max_side=None for full resolution).
 # The sizes themselves are in DETECTOR_TABLE, below the detector classes.
 AUTO = "auto"
-# Images whose longest side is shorter are upsampled to it for detection. Measured on 75 real faces
-# (every 4th London face + the 24 RAVDESS stills) cropped to 48×48 gray with margins 0, 0.1, 0.25:
-# dlib HOG finds 0/75 at 48 px, 0-68/75 at 64 px, 50-75/75 at 80 px and 75/75 from 96 px up (its
-# window is 80 px); 160 px leaves room for crops whose face fills only ~60 % of the side.
+# Images whose longest side is shorter are upsampled to it for detection. dlib HOG's window is 80 px: it
+# finds no 48×48 face crop and all of them from about 96 px up (benchmarks/bench_small_faces.py measures it,
+# benchmarks/README.md); 160 px leaves room for crops whose face fills only ~60 % of the side.
 MIN_DETECTION_SIDE = 160
 MIN_FACE_SIDE = 80  # about the smallest face (px, in the searched copy) dlib's HOG and mmod windows find
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 # dlib's HOG searches an image pyramid whose levels shrink by 5/6 (pyramid_down<6>). Once a clip's face
 # is known to be large, its later frames are searched on a copy smaller by whole pyramid levels: the
 # boxes then come from the same pyramid scales (IoU ≥ 0.98 with the full search on the real RAVDESS
-# clip, against 0.75-0.86 at arbitrary smaller sizes), at half the cost. The face must stay
+# clip, against 0.75-0.86 at arbitrary smaller sizes), at a lower cost. The face must stay
 # FACE_SCALE_MARGIN_LEVELS levels above the smallest face the window finds (benchmarks/bench_preprocess.py --real).
 PYRAMID_STEP = 6 / 5
 FACE_SCALE_MARGIN_LEVELS = 2
@@ -355,7 +354,7 @@ def face_scale_side(detector: FaceDetector, shape: tuple[int, ...], box: Box) ->
 
 def with_max_side(detector: FaceDetector, max_side: int) -> FaceDetector:
     """A copy of `detector` that searches a copy at most `max_side` px long, sharing its loaded model
-    (making a new dlib detector costs ~0.5 s)."""
+    (making a new dlib detector is slow: benchmarks/README.md, `--real`, start-up)."""
     clone = copy.copy(detector)
     clone.max_side = max_side  # type: ignore[attr-defined]
     return clone

@@ -2,13 +2,13 @@
 crops `fer_utils.preprocess` writes, and `<root>/<split>/<class>/[<subject>/]<image>` for datasets that ship
 their own split (FER-2013 and RAF-DB as downloaded; see ARCHITECTURE.md, "Folder datasets").
 
-Class folders map to the vocabulary through a `classes` mapping (`data.parse_class_map`, for numbered
-folders) and `data.FOLDER_SYNONYMS` (any case); split folders through `data.SPLIT_FOLDERS`, and in them
+Class folders map to the vocabulary through a `classes` mapping (`parse_class_map`, for numbered folders)
+and `FOLDER_SYNONYMS` (any case), both defined here; split folders through `SPLIT_FOLDERS`, and in them
 FER-2013's image names (`Training_N`, `PublicTest_N`, `PrivateTest_N`) say the side. The subject comes from a
 `subject_pattern` on the file name, a subfolder, a clip id a publisher's indexer would write, or else
 the image itself; same-named images in different folders or formats get distinct clip ids. The
-shared indexing (rejects, duplicates, the table) is `fer_utils.data`'s; `data.index_folder` calls
-`index_class_folders`.
+shared indexing (rejects, duplicates, the table) is `fer_utils.data`'s; `fer_utils.indexing` calls
+`index_class_folders` for `--dataset folder`.
 """
 
 from __future__ import annotations
@@ -20,27 +20,113 @@ from pathlib import Path
 
 from fer_utils.data import (
     CROP_NAME,
+    EMOTIONS,
     FER2013_USAGES,
-    FOLDER_SYNONYMS,
     IMAGE_SUFFIXES,
-    RAFDB_CLASSES,
-    SPLIT_FOLDERS,
     DatasetIndex,
     Reject,
     check_root,
     data_files,
-    folder_emotion,
     index_files,
-    parse_class_map,
-    split_folder,
     subject_of_clip_id,
 )
 from fer_utils.errors import DatasetError
 
+# Class-folder names as people write them (compared lower-case), mapped to the vocabulary. Every
+# vocabulary name maps to itself; the rest are the names FER2013, CK+, AffectNet, JAFFE-style folders
+# and everyday English use. A folder that is not in this table is an error naming the accepted ones.
+FOLDER_SYNONYMS: dict[str, str] = {
+    **{emotion: emotion for emotion in EMOTIONS},
+    "neutrality": "neutral",
+    "calmness": "calm",
+    "relaxed": "calm",
+    "happiness": "happy",
+    "smile": "happy",
+    "smiling": "happy",
+    "joy": "happy",
+    "joyful": "happy",
+    "sadness": "sad",
+    "anger": "angry",
+    "mad": "angry",
+    "fear": "fearful",
+    "afraid": "fearful",
+    "scared": "fearful",
+    "disgusted": "disgust",
+    "surprise": "surprised",
+    "contemptuous": "contempt",
+}
+
+# A dataset's own split folders (compared lower-case) → the side (`data.SPLITS`) they hold.
+SPLIT_FOLDERS: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "train_set": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "val_set": "val",
+    "test": "test",
+    "testing": "test",
+    "test_set": "test",
+}
+# RAF-DB's basic set: numbered class folders 1..7 (`--classes` maps them; see `parse_class_map`).
+RAFDB_CLASSES = "1=surprised,2=fearful,3=disgust,4=happy,5=sad,6=angry,7=neutral"
+
+
+def folder_emotion(name: str, class_map: Mapping[str, str] | None = None) -> str | None:
+    """The vocabulary emotion a class folder called `name` stands for: `class_map` (from `parse_class_map`)
+    first, then FOLDER_SYNONYMS, any case; None when neither knows it."""
+    key = name.strip().lower()
+    return (class_map or {}).get(key) or FOLDER_SYNONYMS.get(key)
+
+
+def _class_map_error(text: str, problem: str) -> DatasetError:
+    """The DatasetError of a class mapping that cannot be used: what is wrong and what is accepted."""
+    return DatasetError(
+        f"--classes (classes=) {text!r}: {problem}. Write FOLDER=EMOTION pairs separated by commas, e.g. RAF-DB's "
+        f"{RAFDB_CLASSES}; emotions accepted (any case): {', '.join(sorted(FOLDER_SYNONYMS))}"
+    )
+
+
+def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
+    """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict: for class
+    folders named by number or in another language. Each emotion goes through FOLDER_SYNONYMS (`2=fear`
+    works); a malformed pair, a folder named twice or an unknown emotion is a DatasetError listing what is
+    accepted."""
+    if classes is None:
+        return {}
+    if isinstance(classes, str):
+        text = classes
+        pairs = [part.partition("=") for part in classes.split(",") if part.strip()]
+        if not pairs or any(not sep or not key.strip() or not value.strip() for key, sep, value in pairs):
+            raise _class_map_error(text, "not a list of FOLDER=EMOTION pairs")
+        items = [(key, value) for key, _, value in pairs]
+    else:
+        text = ",".join(f"{k}={v}" for k, v in dict(classes).items())
+        items = list(dict(classes).items())
+        if not items:
+            raise _class_map_error(text, "the mapping is empty")
+    mapping: dict[str, str] = {}
+    for key, value in items:
+        folder, emotion = str(key).strip().lower(), FOLDER_SYNONYMS.get(str(value).strip().lower())
+        if folder in mapping:
+            raise _class_map_error(text, f"folder {folder!r} is mapped twice")
+        if emotion is None:
+            raise _class_map_error(text, f"{str(value).strip()!r} (for folder {folder!r}) is no emotion")
+        mapping[folder] = emotion
+    return mapping
+
+
+def split_folder(name: str) -> str | None:
+    """The side ("train", "val", "test") a top folder called `name` holds (SPLIT_FOLDERS, any case), or None."""
+    return SPLIT_FOLDERS.get(name.strip().lower())
+
+
 FER2013_NAME = re.compile(rf"^(?P<usage>{'|'.join(FER2013_USAGES)})_\d+$")
 
 # A quantified group that itself holds a quantifier, e.g. `(\w+)+` or `(a|a*)*`: on a name that almost
-# matches, Python's regex engine tries exponentially many ways (34 s for one 30-character name).
+# matches, Python's regex engine tries exponentially many ways (seconds for one 30-character name, doubling
+# with each further character).
 NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 
 
@@ -77,7 +163,7 @@ def image_folders(root: Path) -> set[str]:
 
 
 def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) -> bool:
-    """Whether `root`'s top folders are a dataset's own split (`train/`, `test/`, … of `data.SPLIT_FOLDERS`)
+    """Whether `root`'s top folders are a dataset's own split (`train/`, `test/`, … of `SPLIT_FOLDERS`)
     rather than classes. A root that mixes both is a DatasetError (which folder is the label?) that names
     the class folders mapping to no emotion, the split folders among them."""
     folders = image_folders(root)
@@ -216,12 +302,12 @@ def index_class_folders(
     """Index a folder of classes `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
 
     Class folders are named as people name them: `classes` (`"1=surprised,2=fear,…"` or a dict, see
-    `data.parse_class_map`) maps folders such as RAF-DB's numbered ones, and `FOLDER_SYNONYMS` maps the
+    `parse_class_map`) maps folders such as RAF-DB's numbered ones, and `FOLDER_SYNONYMS` maps the
     rest, case-insensitively, to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy,
     `surprise` → surprised …); a folder with images that maps to no emotion is a DatasetError listing the
     accepted names.
 
-    A root whose top folders are split folders (`train/`, `val_set/`, `test/` …, `data.SPLIT_FOLDERS`)
+    A root whose top folders are split folders (`train/`, `val_set/`, `test/` …, `SPLIT_FOLDERS`)
     holds the dataset's own split: each row gets a `split` column (train, val or test), and in it
     FER-2013's names decide (`Training_N` train, `PublicTest_N` val, `PrivateTest_N` test). Without split
     folders the table has no `split` column; a root mixing split and class folders is a DatasetError.

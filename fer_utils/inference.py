@@ -1,10 +1,10 @@
 """Inference: the emotion of every face in an image or a video, with an optional annotated copy.
 
 One object, `Recognizer(model, classes, detector, margin=…)`, does it for the CLI `predict`, the
-chapter widgets and `predict_media`: it checks the classes against the model's outputs, detects the
-faces, crops each exactly as preprocessing does (`fer_utils.crops.crop_face`, at the model's input
-side) and returns one row per face and frame. `Recognizer.from_run(run_dir)` reads a training run:
-its best model, its classes and the margin of the crops it was trained on. Videos are streamed
+chapters and their widgets: it checks the classes against the model's outputs, detects the faces,
+crops each exactly as preprocessing does (`fer_utils.crops.crop_face`, at the model's input side) and
+returns one row per face and frame. A trained run makes its own (`runs.RunFolder.recognizer`): its
+best model, its classes and the margin of the crops it was trained on. Videos are streamed
 (`stream_frames`: decoded once, frame by frame); the annotated copy is written as it goes into a
 temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fer_utils.atomic import atomic_file
 from fer_utils.crops import crop_face
 from fer_utils.errors import ModelFileError, OutputError, PredictionError, SamplingError, UnreadableVideoError
 from fer_utils.faces import FaceDetector, make_detector, to_uint8
-from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, NO_DETECTOR
-from fer_utils.runs import RunFolder, probability_columns
+from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
+from fer_utils.run_files import probability_columns
 
 if TYPE_CHECKING:
     import keras
@@ -121,29 +123,14 @@ def check_annotated_out(out: Path | None) -> None:
         )
 
 
-def run_crop_margin(run: RunFolder) -> float:
-    """The margin (fraction of the face box) of the crops `run` was trained on, as its config.json records
-    the crops' preprocessing settings; DEFAULT_MARGIN for a run that does not record them (trained before
-    runs did, or on crops made by hand) or whose crops were whole images (detector "none": their margin is
-    unknown). A run trained on eye-aligned crops is a PredictionError: the recognizer does not align."""
-    crops = run.config().get("crops") if run.config_file.is_file() else None
-    if not isinstance(crops, dict) or crops.get("detector") == NO_DETECTOR or "margin" not in crops:
-        return DEFAULT_MARGIN
-    if crops.get("align"):
-        raise PredictionError(
-            f"{run.path} was trained on eye-aligned crops, which the recognizer does not make: its "
-            "predictions would come from differently cropped faces; train on crops made without --align"
-        )
-    return float(crops["margin"])
-
-
 class Recognizer:
     """The one inference path: face detector + model + classes → a prediction per face and frame.
 
     `frame(image)` classifies the faces of one image; `stream(path)` does it frame by frame for an
     image or a video (never holding the video); `predict_media(path, out=…)` returns the table and
-    optionally writes the annotated copy as it goes. The CLI `predict`, the chapter 8 widgets and
-    `predict_media` all call it, so they give the same table for the same media and model.
+    optionally writes the annotated copy as it goes. The CLI `predict`, the chapters and the chapter 8
+    widgets all call it, so they give the same table for the same media and model. `margin` is the crop
+    margin the model was trained on (`runs.RunFolder.recognizer` reads it from the run).
     """
 
     def __init__(
@@ -162,15 +149,6 @@ class Recognizer:
         self.model, self.size, self.margin = model, int(height), float(margin)
         self.classes = check_classes(model, classes)
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
-
-    @classmethod
-    def from_run(cls, run_dir: Path, detector: str | FaceDetector = DEFAULT_DETECTOR) -> Recognizer:
-        """The recognizer of a finished training run: its best model, its classes, and the margin of the
-        crops it was trained on (`run_crop_margin`), so that it crops faces as the model saw them."""
-        from fer_utils.models import load_model
-
-        run = RunFolder(run_dir)
-        return cls(load_model(run.model), run.classes(), detector, margin=run_crop_margin(run))
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
@@ -218,11 +196,11 @@ class Recognizer:
 
 class AnnotatedWriter:
     """Writes annotated frames to `out` (an image: the first frame; otherwise an mp4v video) through a
-    temporary file renamed into place on success; does nothing when `out` is None."""
+    temporary file renamed into place on success (`fer_utils.atomic`); does nothing when `out` is None."""
 
     def __init__(self, out: Path | None, fps: float) -> None:
         self.out, self.fps, self.writer, self.image = (Path(out) if out else None), fps, None, None
-        self.tmp = self.out.with_name(f".{self.out.stem}.tmp-{os.getpid()}{self.out.suffix}") if self.out else None
+        self.video = ExitStack()  # the video's temporary file (`atomic_file`), opened with the first frame
 
     def __enter__(self) -> AnnotatedWriter:
         return self
@@ -237,25 +215,21 @@ class AnnotatedWriter:
             self.image = self.image if self.image is not None else frame  # a still: the first frame
             return
         if self.writer is None:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.video.enter_context(atomic_file(self.out, keep_suffix=True))  # VideoWriter reads the suffix
             height, width = frame.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            self.writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            if not self.writer.isOpened():
+                raise OutputError(f"OpenCV cannot write an mp4v video named {self.out.name}")
         self.writer.write(frame)
 
-    def __exit__(self, kind: type | None, *_: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, trace: object) -> None:
         import cv2
 
         if self.writer is not None:
             self.writer.release()
-        if self.out is None:
-            return
         if kind is None and self.image is not None:
             self._write_image(cv2)
-            return
-        if kind is None and self.tmp.exists():
-            os.replace(self.tmp, self.out)
-        elif self.tmp.exists():
-            self.tmp.unlink()
+        self.video.__exit__(kind, value, trace)  # the video renamed into place, or removed after an error
 
     def _write_image(self, cv2: Any) -> None:
         """Encode the annotated still by its suffix and write it atomically: a full disk or a read-only
@@ -308,17 +282,3 @@ def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.nda
         origin = (p.x + 3, top + height + 3)
         cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness, cv2.LINE_AA)
     return canvas
-
-
-def predict_media(
-    model: keras.Model,
-    classes: Sequence[str],
-    path: Path,
-    *,
-    detector: str = DEFAULT_DETECTOR,
-    every: int | None = None,
-    out: Path | None = None,
-) -> pd.DataFrame:
-    """Emotions of every face in an image, or in every (`every`-th) frame of a video, streamed; optionally
-    the annotated image or video (mp4v) in `out` (never the input itself). Returns `predictions_table`."""
-    return Recognizer(model, classes, detector).predict_media(Path(path), every=every, out=out)

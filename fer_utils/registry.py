@@ -39,7 +39,7 @@ MODEL_NAMES: tuple[str, ...] = tuple(CANONICAL_INPUTS)
 # code presumably used, or He uniform / normal (He et al. 2015), scaled for ReLU.
 PAPER_INIT = "glorot_uniform"
 INITS: tuple[str, ...] = (PAPER_INIT, "he_uniform", "he_normal")
-# Class weighting of the loss (fer_utils.training.TrainConfig.class_weights), and the named training recipes
+# Class weighting of the loss (fer_utils.train_config.TrainConfig.class_weights), and the named training recipes
 # (`train --recipe NAME`, explicit options override them): "wild" is Arriaga et al. (2017)'s recipe for
 # mini-Xception on FER-2013 (flips, ±10° rotation, shift and zoom 0.1, a plateau schedule) with balanced
 # class weights; benchmarks/README.md, "A training recipe for expressions in the wild", measures it.

@@ -1,55 +1,80 @@
-"""The run folder: the one place that names the files a training run writes, and reads them back.
+"""The trained run: one object for a training run's folder, its files read back, its model and its recognizer.
 
-A complete run folder holds
-
-- `model.keras`: the best epoch's model (by the monitored loss);
-- `classes.json`: the class names, in the order of the model's outputs;
-- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes, the subjects on each side
-  and the crops' preprocessing settings (`crops`: detector, size, margin, …; null for crops made by hand);
-- `history.csv`: one row per epoch (Keras's CSVLogger);
-- `metrics.json`: the test metrics (fer_utils.evaluation) and the collapse check (fer_utils.training);
-- `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
-  class, so that nothing has to re-split the data and re-predict to look at a run's mistakes.
+`RunFolder` is the shape a trained run travels in: `artifacts.ensure_run`/`reference_run` and
+`chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
+run's files (`fer_utils.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
+`history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
+best model (`load`) and makes the `inference.Recognizer` that crops faces as the run's training crops
+were cut (`recognizer`, with `crop_margin`). Where a path is needed it behaves like its folder:
+`os.fspath(run)`, `run / "config.json"`, `str(run)`, and it equals `Path` of the same folder.
 
 `fer_utils.training` writes a run into a temporary folder and renames it into place when it is
-complete, so a folder with `metrics.json` is a finished run. This module imports no TensorFlow.
+complete, so a folder with `metrics.json` is a finished run. Reading the files needs no TensorFlow:
+`load` and `recognizer` import the model code (`fer_utils.models`, `fer_utils.inference`, which never
+import this module) only when called.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from fer_utils.errors import EvaluationError, ModelFileError, RunFolderError
+from fer_utils.errors import PredictionError, RunFolderError
+from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, NO_DETECTOR
+from fer_utils.run_files import (
+    CLASSES_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PREDICTIONS_FILE,
+    RUN_FILES,
+    probability_columns,
+    read_classes,
+)
 
-MODEL_FILE = "model.keras"
-CLASSES_FILE = "classes.json"
-CONFIG_FILE = "config.json"
-HISTORY_FILE = "history.csv"
-METRICS_FILE = "metrics.json"
-PREDICTIONS_FILE = "test_predictions.csv"
-RUN_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE)
-PROBABILITY_PREFIX = "p_"
+if TYPE_CHECKING:
+    import keras
+
+    from fer_utils.faces import FaceDetector
+    from fer_utils.inference import Recognizer
 
 
-def probability_columns(classes: Sequence[str]) -> list[str]:
-    """The column names of the class probabilities in prediction tables: `p_<class>`."""
-    return [f"{PROBABILITY_PREFIX}{name}" for name in classes]
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunFolder:
-    """A training run's folder and the paths of its files."""
+    """A training run's folder: the paths of its files, what they hold, its model and its recognizer."""
 
     path: Path
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __truediv__(self, name: str | os.PathLike) -> Path:
+        return self.path / name
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a RunFolder or a path of the same folder (a run fetched twice is the same run)."""
+        if isinstance(other, RunFolder):
+            return self.path == other.path
+        if isinstance(other, PurePath):
+            return self.path == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.path)
 
     @property
     def model(self) -> Path:
@@ -105,6 +130,29 @@ class RunFolder:
         """The class names, in the model's output order."""
         return read_classes(self.path)
 
+    def scores(self) -> dict[str, object]:
+        """The run's numbers as one table row: its test scores (`accuracy` and `macro F1` of single frames,
+        `clip accuracy` and `clip macro F1` of clips by vote), the final epoch's `train accuracy`, `val
+        accuracy`, their `gap` and `val loss`, the lowest `best val loss`, its `params`, `train s` (seconds)
+        and whether it `collapsed` (`diagnosis.collapse_check`)."""
+        config, metrics, history = self.config(), self.metrics(), self.history()
+        frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
+        last = history.iloc[-1]
+        return {
+            "accuracy": frame["accuracy"],
+            "macro F1": frame["f1_macro"],
+            "clip accuracy": clip.get("accuracy", np.nan),
+            "clip macro F1": clip.get("f1_macro", np.nan),
+            "train accuracy": last["accuracy"],
+            "val accuracy": last["val_accuracy"],
+            "gap": last["accuracy"] - last["val_accuracy"],
+            "val loss": last["val_loss"],
+            "best val loss": history["val_loss"].min(),
+            "params": config.get("params"),
+            "train s": metrics.get("train_seconds", np.nan),
+            "collapsed": bool(metrics.get("collapsed", False)),
+        }
+
     def test_predictions(self) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
         """(test frames, probabilities (N, classes), classes) as saved when the run finished."""
         if not self.predictions_file.is_file():
@@ -126,53 +174,31 @@ class RunFolder:
             raise RunFolderError(f"{self.predictions_file} is damaged: missing emotions or probabilities")
         return table.drop(columns=columns), probabilities, classes
 
-
-def parse_classes(value: object, source: Path) -> list[str]:
-    """The class names in model-output order from what a `classes.json` holds: a list of unique names, or
-    a dict name → output index (0..n-1, each once; read by index, not key order). Anything else (a string,
-    numbers, repeated names) is a ModelFileError naming `source`, because it would mislabel silently."""
-    if isinstance(value, dict):
-        indices = list(value.values()) if all(type(v) is int for v in value.values()) else None
-        if indices is None or sorted(indices) != list(range(len(value))):
-            raise ModelFileError(
-                f"{source}: a dict of classes must map each name to its output index 0..{len(value) - 1} "
-                f"once, got {value}"
+    def crop_margin(self) -> float:
+        """The margin (fraction of the face box) of the crops the run was trained on, as config.json records
+        the crops' preprocessing settings; DEFAULT_MARGIN for a folder that does not record them (no
+        config.json, a run trained before runs did, or on crops made by hand) or whose crops were whole
+        images (detector "none": their margin is unknown). A run trained on eye-aligned crops is a
+        PredictionError: the recognizer does not align."""
+        crops = self.config().get("crops") if self.config_file.is_file() else None
+        if not isinstance(crops, dict) or crops.get("detector") == NO_DETECTOR or "margin" not in crops:
+            return DEFAULT_MARGIN
+        if crops.get("align"):
+            raise PredictionError(
+                f"{self.path} was trained on eye-aligned crops, which the recognizer does not make: its "
+                "predictions would come from differently cropped faces; train on crops made without --align"
             )
-        value = sorted(value, key=value.__getitem__)
-    if not (isinstance(value, list) and value and all(isinstance(name, str) and name for name in value)):
-        raise ModelFileError(f"{source}: classes must be a list of class names, one per model output, got {value!r}")
-    if len(set(value)) != len(value):
-        raise ModelFileError(f"{source}: class names repeat ({value}); each output needs its own name")
-    return list(value)
+        return float(crops["margin"])
 
+    def load(self) -> keras.Model:
+        """The best model (`models.load_model`: Keras's safe mode)."""
+        from fer_utils.models import load_model
 
-def _read_json(path: Path) -> object:
-    """The JSON in `path`, or ModelFileError naming it."""
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: not valid JSON ({exc})") from exc
+        return load_model(self.model)
 
+    def recognizer(self, detector: str | FaceDetector = DEFAULT_DETECTOR) -> Recognizer:
+        """The run's `inference.Recognizer`: its best model, its classes, and the margin of the crops it was
+        trained on (`crop_margin`), so that it crops faces as the model saw them."""
+        from fer_utils.inference import Recognizer
 
-def read_classes(folder: Path) -> list[str]:
-    """The class names saved in `folder` (`classes.json`, else a run's `config.json`), checked by
-    `parse_classes`: the one reader of classes files; ModelFileError when there are none or they are bad."""
-    folder = Path(folder)
-    if (folder / CLASSES_FILE).is_file():
-        return parse_classes(_read_json(folder / CLASSES_FILE), folder / CLASSES_FILE)
-    if (folder / CONFIG_FILE).is_file():
-        config = _read_json(folder / CONFIG_FILE)
-        if isinstance(config, dict) and "classes" in config:
-            return parse_classes(config["classes"], folder / CONFIG_FILE)
-    raise ModelFileError(f"{folder}: no {CLASSES_FILE} (or {CONFIG_FILE} with classes) beside the model")
-
-
-def predictions_frame(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
-    """The test frames with one `p_<class>` column per class (what `test_predictions.csv` holds)."""
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.shape != (len(frames), len(classes)):
-        raise EvaluationError(f"{probabilities.shape} probabilities for {len(frames)} frames × {len(classes)} classes")
-    table = frames.reset_index(drop=True).copy()
-    for column, values in zip(probability_columns(classes), probabilities.T):
-        table[column] = values
-    return table
+        return Recognizer(self.load(), self.classes(), detector, margin=self.crop_margin())

@@ -29,6 +29,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from fer_utils.assets import still_paths, stills_dir
+from fer_utils.atomic import atomic_file
 from fer_utils.data import RAVDESS_EMOTIONS
 from fer_utils.errors import DatasetError, SetupError
 
@@ -327,7 +328,8 @@ def render_clip(
     frame's strength, face centring, head motion of about ±1.5° and ±1% of the frame) plus a
     lighting change (gain ±6%, offset ±6), then resized to `frame_size`. Motion and lighting follow
     smooth random sinusoids from a generator seeded by (seed, actor, emotion, intensity, statement).
-    The file is written under a hidden temporary name and renamed, so a crash leaves no partial clip.
+    The file is written under a hidden temporary name and renamed (`fer_utils.atomic`), so a crash leaves
+    no partial clip.
     """
     import cv2
 
@@ -339,22 +341,20 @@ def render_clip(
     phase = rng.uniform(0, 2 * np.pi, size=5)
     freq = rng.uniform(0.4, 1.0, size=5)
     amp = np.array([1.5, 0.01 * width, 0.01 * height, 0.06, 6.0]) * rng.uniform(0.5, 1.0, size=5)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), float(fps), tuple(frame_size))
-    if not writer.isOpened():
-        raise SetupError(f"OpenCV cannot write {FOURCC} video to {tmp}")
-    try:
-        for i, strength in enumerate(ramp(n_frames)):
-            wave = amp * np.sin(2 * np.pi * freq * i / fps + phase)
-            source = _source_map(grid, landmarks, float(wave[0]), (float(wave[1]), float(wave[2])))
-            source = expression_map(source, landmarks, strength * peak)
-            face = cv2.remap(still, source, None, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            face = cv2.convertScaleAbs(face, alpha=1.0 + wave[3], beta=wave[4])
-            writer.write(cv2.resize(face, tuple(frame_size), interpolation=cv2.INTER_LINEAR))
-    finally:
-        writer.release()
-    os.replace(tmp, path)
+    with atomic_file(path, keep_suffix=True) as tmp:  # the extension last: VideoWriter picks the format by it
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), float(fps), tuple(frame_size))
+        if not writer.isOpened():
+            raise SetupError(f"OpenCV cannot write {FOURCC} video to {tmp}")
+        try:
+            for i, strength in enumerate(ramp(n_frames)):
+                wave = amp * np.sin(2 * np.pi * freq * i / fps + phase)
+                source = _source_map(grid, landmarks, float(wave[0]), (float(wave[1]), float(wave[2])))
+                source = expression_map(source, landmarks, strength * peak)
+                face = cv2.remap(still, source, None, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                face = cv2.convertScaleAbs(face, alpha=1.0 + wave[3], beta=wave[4])
+                writer.write(cv2.resize(face, tuple(frame_size), interpolation=cv2.INTER_LINEAR))
+        finally:
+            writer.release()
 
 
 def still_landmarks(actors: Sequence[int]) -> dict[int, np.ndarray]:

@@ -6,8 +6,7 @@ preprocessing manifest):
 - `random`: rows shuffled and stratified by emotion (the paper's 80/20 image-level protocol). Frames of
   one clip, and every actor, land on both sides: it measures memorisation as much as recognition.
 - `clip`: whole clips go to one side (scikit-learn group splits on `clip_id`, stratified by emotion).
-- `subject`: whole actors/speakers go to one side (group splits on `subject`); `subject_folds` gives
-  k-fold or leave-one-subject-out cross-validation.
+- `subject`: whole actors/speakers go to one side (group splits on `subject`).
 - `given`: the dataset's own split, from its `split` column (train/ and test/ folders, FER-2013's Usage;
   see `given_split`); `default_protocol` picks it for a table that has one.
 
@@ -16,7 +15,6 @@ Split tables keep the input's index, so rows can be traced back to the input.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -24,7 +22,6 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import (
     GroupShuffleSplit,
-    LeaveOneGroupOut,
     StratifiedGroupKFold,
     train_test_split,
 )
@@ -225,28 +222,6 @@ def split_frames(
         return Split(train=rest, test=test, val=None)
     train, val = holdout(rest, protocol, val_size / (1 - test_size), seed)
     return Split(train=train, test=test, val=val)
-
-
-def subject_folds(df: pd.DataFrame, n_folds: int | None = None, seed: int = 0) -> Iterator[Split]:
-    """Cross-validation folds by subject: each subject is in the test side of exactly one fold.
-
-    `n_folds=None` is leave-one-subject-out (SAVEE: 4 folds, RAVDESS: 24); otherwise
-    StratifiedGroupKFold with `n_folds` folds, shuffled reproducibly from `seed`.
-    """
-    _check_table(df)
-    n_subjects = df["subject"].nunique()
-    if n_subjects < 2:
-        raise DatasetError(f"subject folds need at least 2 subjects, got {n_subjects}")
-    if n_folds is None:
-        splitter = LeaveOneGroupOut()
-        folds = splitter.split(df, groups=df["subject"])
-    else:
-        if not 2 <= n_folds <= n_subjects:
-            raise DatasetError(f"n_folds must be between 2 and the {n_subjects} subjects, got {n_folds}")
-        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        folds = splitter.split(df, df["emotion"], groups=df["subject"])
-    for keep, held in folds:
-        yield Split(train=df.iloc[np.sort(keep)], test=df.iloc[np.sort(held)], val=None)
 
 
 def check_leakage(split: Split) -> LeakReport:

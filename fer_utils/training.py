@@ -1,15 +1,12 @@
 """The tf.data input pipeline over a preprocessing manifest and the training loop, one folder per run.
 
-A run folder (its files are named in fer_utils.runs) holds the best model, the classes, the config,
-the history, the test metrics and the test predictions. **Nothing is half-written:** the config and
-the frames are checked before anything is built (`check_config`, `check_training_frames`: at least two
-classes, every crop on disk, sane numbers), an existing non-empty folder is never reused, and the
-run is written into a temporary sibling folder that is renamed into place only when complete.
-
-**Collapse.** A run whose Dense(16) ReLU units are all dead on the test images, that predicts one
-class for every test frame, or whose training loss never left that of a uniform guess (ln classes)
-has learnt nothing, whatever its accuracy says; `collapse_check` records it in metrics.json
-(`collapsed`, `collapse`) with advice, and the CLI prints it loudly.
+A run folder (its files are named in fer_utils.runs) holds the best model, the classes, the config
+(fer_utils.train_config.TrainConfig), the history, the test metrics and the test predictions.
+**Nothing is half-written:** the config and the frames are checked before anything is built
+(fer_utils.train_checks: at least two classes, every crop on disk, sane numbers), an existing non-empty
+folder is never reused, and the run is written into a temporary sibling folder that is renamed into
+place only when complete (`fer_utils.atomic.atomic_folder`). A diverged run writes nothing, and a
+collapsed one is flagged in its metrics (fer_utils.diagnosis).
 
 **Determinism.** `keras.utils.set_random_seed(seed)` seeds Python, NumPy and TensorFlow (weights,
 dropout, shuffling); with `TrainConfig.deterministic` (default) we also call
@@ -38,11 +35,8 @@ progress halve Adam's learning rate, recorded per epoch in history.csv). benchma
 from __future__ import annotations
 
 import json
-import math
-import os
-import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,64 +45,19 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fer_utils.data import classes_in
+from fer_utils.atomic import atomic_folder
+from fer_utils.diagnosis import check_diverged, collapse_check
 from fer_utils.errors import DatasetError, TrainingError
-from fer_utils.evaluation import evaluate_predictions, predicted_labels
+from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import usable_frames
-from fer_utils.models import MODEL_BUILDERS, ModelBuilder, check_input_size, count_params, load_model
-from fer_utils.outputs import remove_dead_temporaries
+from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.preprocess_folder import crop_settings
-from fer_utils.registry import (
-    CLASS_WEIGHTS,
-    DEFAULT_VAL_SIZE,
-    INITS,
-    PAPER_BATCH_SIZE,
-    PAPER_IMAGE_SIZE,
-    PAPER_INIT,
-    PAPER_MODEL,
-    PAPER_PROTOCOL,
-    PAPER_TEST_SIZE,
-)
-from fer_utils.runs import RunFolder, predictions_frame
+from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_IMAGE_SIZE, PAPER_MODEL
+from fer_utils.run_files import predictions_frame
+from fer_utils.runs import RunFolder
 from fer_utils.splits import Split, split_frames
-
-# The learning rate and dropout that TrainConfig uses instead of the paper's (registry.PAPER_LEARNING_RATE,
-# registry.PAPER_DROPOUT); benchmarks/README.md, "Training recipe across seeds", has the measurement.
-DEFAULT_LEARNING_RATE = 3e-4
-DEFAULT_DROPOUT = (0.0, 0.0, 0.3)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run, saved as the run's config.json: the model, the optimiser
-    (Adam with `learning_rate`), the paper CNN's dropout, L1 and initialiser, the split (protocol, sizes,
-    seed), the input size, early stopping, augmentation (on/off and its strength: rotation in degrees,
-    shift and zoom as fractions of the side, plus a horizontal flip), class weighting ("none" or
-    "balanced") and the plateau schedule (`plateau` epochs without progress halve the learning rate; 0
-    is off). Defaults: the paper's model, batch, input size and random 80/20 split, with
-    DEFAULT_LEARNING_RATE and DEFAULT_DROPOUT, no augmentation, no class weights, no schedule.
-    """
-
-    model: str = PAPER_MODEL
-    epochs: int = 30
-    batch_size: int = PAPER_BATCH_SIZE
-    learning_rate: float = DEFAULT_LEARNING_RATE
-    dropout: tuple[float, float, float] = DEFAULT_DROPOUT
-    l1: float = 0.0
-    seed: int = 0
-    patience: int = 5
-    protocol: str = PAPER_PROTOCOL
-    test_size: float = PAPER_TEST_SIZE
-    val_size: float = DEFAULT_VAL_SIZE
-    image_size: tuple[int, int] = PAPER_IMAGE_SIZE
-    augment: bool = False
-    deterministic: bool = True
-    init: str = PAPER_INIT
-    augment_rotation: float = 0.0
-    augment_shift: float = 0.05
-    augment_zoom: float = 0.05
-    class_weights: str = "none"
-    plateau: int = 0
+from fer_utils.train_checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
+from fer_utils.train_config import TrainConfig
 
 
 @dataclass
@@ -237,68 +186,6 @@ def compile_model(config: TrainConfig, num_classes: int, build: ModelBuilder | N
     return model
 
 
-def check_config(config: TrainConfig) -> None:
-    """TrainingError naming the first field of `config` that cannot train (checked before anything is built)."""
-    problems = [
-        (config.model in MODEL_BUILDERS, f"model {config.model!r} is not one of {sorted(MODEL_BUILDERS)}"),
-        (config.epochs >= 1, f"epochs must be at least 1, got {config.epochs}"),
-        (config.batch_size >= 1, f"batch size must be at least 1, got {config.batch_size}"),
-        (
-            len(config.image_size) == 2 and min(config.image_size) >= 1,
-            f"image size must be two sides of at least 1 pixel, got {config.image_size}",
-        ),
-        (
-            math.isfinite(config.learning_rate) and config.learning_rate > 0,
-            f"learning rate must be a finite number above 0, got {config.learning_rate}",
-        ),
-        (config.l1 >= 0, f"the L1 factor must be 0 (off) or positive, got {config.l1}"),
-        (
-            len(config.dropout) == 3 and all(0 <= r < 1 for r in config.dropout),
-            f"dropout needs three rates in [0, 1), got {config.dropout}",
-        ),
-        (config.patience >= 0, f"patience must be 0 or more epochs, got {config.patience}"),
-        (
-            0 < config.test_size < 1 and 0 <= config.val_size < 1 and config.test_size + config.val_size < 1,
-            f"test size {config.test_size} and val size {config.val_size} must be fractions summing below 1",
-        ),
-        (config.init in INITS, f"initialiser {config.init!r} is not one of {INITS}"),
-        *augment_problems(config),
-        (
-            config.class_weights in CLASS_WEIGHTS,
-            f"class weights {config.class_weights!r} are not one of {CLASS_WEIGHTS}",
-        ),
-        (config.plateau >= 0, f"plateau must be 0 (off) or a number of epochs, got {config.plateau}"),
-        (
-            config.plateau == 0 or config.plateau < config.patience,
-            f"plateau {config.plateau} must be shorter than patience {config.patience}: early stopping would end "
-            "the run before the learning rate is ever lowered; lower --plateau or raise --patience",
-        ),
-    ]
-    for ok, message in problems:
-        if not ok:
-            raise TrainingError(message)
-    check_input_size(config.model, config.image_size)
-
-
-def augment_problems(config: TrainConfig) -> list[tuple[bool, str]]:
-    """(ok, message) pairs for the augmentation strength: a rotation within ±180 degrees, shift and zoom
-    fractions in [0, 1) (a zoom of 1 would shrink a face to nothing)."""
-    return [
-        (
-            math.isfinite(config.augment_rotation) and 0 <= config.augment_rotation <= 180,
-            f"augment_rotation must be 0 to 180 degrees, got {config.augment_rotation}",
-        ),
-        (
-            math.isfinite(config.augment_shift) and 0 <= config.augment_shift < 1,
-            f"augment_shift must be a fraction of the side in [0, 1), got {config.augment_shift}",
-        ),
-        (
-            math.isfinite(config.augment_zoom) and 0 <= config.augment_zoom < 1,
-            f"augment_zoom must be a fraction of the side in [0, 1), got {config.augment_zoom}",
-        ),
-    ]
-
-
 def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence[str]) -> dict[int, float] | None:
     """Keras's `class_weight` (class index → weight) for `config.class_weights`: None for "none"; for
     "balanced", scikit-learn's n / (classes × count) per class of the training side, so that every class
@@ -311,90 +198,6 @@ def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence
     labels = class_indices(train, classes)
     weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=labels)
     return {i: float(w) for i, w in enumerate(weights)}
-
-
-def check_crops(frames: pd.DataFrame, root: Path) -> None:
-    """TrainingError naming the crops of `frames` that are not on disk under `root` (every row is checked)."""
-    missing = [p for p in frames["image"] if not (Path(root) / p).is_file()]
-    if missing:
-        raise TrainingError(
-            f"{len(missing)} of {len(frames)} crops listed in the manifest are missing under "
-            f"{root}, e.g. {missing[:3]}: re-run preprocess, or is {root} the crops folder?"
-        )
-    damaged = damaged_crops(Path(root) / p for p in frames["image"])
-    if damaged:
-        raise TrainingError(
-            f"{len(damaged)} of {len(frames)} crops under {root} are damaged (not a whole PNG), e.g. "
-            f"{[str(p) for p in damaged[:3]]}: delete them and re-run preprocess, which makes them again"
-        )
-
-
-def damaged_crops(paths: Iterable[Path]) -> list[Path]:
-    """The crops among `paths` that are not whole, intact PNG files. Pillow's verify() reads every chunk
-    and checks its CRC without decoding pixels, so a damaged crop is named before TensorFlow meets it
-    mid-training with a graph error that names no file."""
-    from PIL import Image
-
-    damaged = []
-    for path in paths:
-        try:
-            with Image.open(path, formats=["PNG"]) as image:
-                image.verify()
-        except (OSError, SyntaxError, ValueError):
-            damaged.append(Path(path))
-    return damaged
-
-
-def check_training_frames(frames: pd.DataFrame, root: Path) -> list[str]:
-    """The classes of `frames` (usable rows) after checking that there are at least two and that every
-    crop exists under `root`; a TrainingError says what is wrong before anything is built."""
-    if frames.empty:
-        raise TrainingError(f"no usable crops (status ok) in the manifest of {root}")
-    classes = classes_in(frames)
-    if len(classes) < 2:
-        raise TrainingError(
-            f"training needs at least 2 classes, the frames hold only {classes} "
-            f"({len(frames)} crops): a 1-class model would score 1.0 and mean nothing"
-        )
-    check_crops(frames, root)
-    return classes
-
-
-def check_split_classes(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
-    """TrainingError naming each class the split leaves out of training (with the protocol and seed): the
-    model could never predict it, so its test accuracy would mean nothing."""
-    missing = [name for name in classes if name not in set(split.train["emotion"])]
-    if not missing:
-        return
-    if config.protocol == "given":  # the dataset's own split: its train folder (or Usage) lacks the class
-        held_out = {side: df for side, df in split.sides().items() if side != "train"}
-        where = "; ".join(
-            f"{name}: " + ", ".join(f"{int((df['emotion'] == name).sum())} in {side}" for side, df in held_out.items())
-            for name in missing
-        )
-        raise TrainingError(
-            f"the dataset's own split (protocol given) has no training image of {missing} ({where}): the model "
-            "could never predict it. Add images of that class to the train side, use --protocol random, clip or "
-            "subject to split all the rows, or leave the class out"
-        )
-    everything = pd.concat(list(split.sides().values()))
-    held = {name: everything.loc[everything["emotion"] == name, "subject"].nunique() for name in missing}
-    raise TrainingError(
-        f"the {config.protocol} split with seed {config.seed} leaves {missing} out of training "
-        f"({', '.join(f'{name}: {n} subject(s) in all' for name, n in held.items())}): the model could never "
-        "predict it. Add images of that class from more subjects, use --protocol random or clip, or leave "
-        "the class out of the crops folder's manifest"
-    )
-
-
-def check_run_dir(run_dir: Path) -> None:
-    """TrainingError if `run_dir` already holds files: a run is never written over another one."""
-    folder = RunFolder(Path(run_dir))
-    if folder.path.exists() and not folder.path.is_dir():
-        raise TrainingError(f"{run_dir} exists and is not a folder")
-    if folder.holds_anything():
-        kind = "a complete run" if folder.is_complete() else "files"
-        raise TrainingError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")
 
 
 def run_callbacks(run: RunFolder, monitor: str, patience: int, plateau: int = 0) -> list[keras.callbacks.Callback]:
@@ -444,45 +247,9 @@ def fit_model(
     return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
 
 
-def check_diverged(history: pd.DataFrame, config: TrainConfig) -> None:
-    """TrainingError (status "diverged") when the training loss became NaN or infinite: Keras stopped the run
-    (TerminateOnNaN) and no epoch is worth keeping; the message names the epoch and the learning rate."""
-    finite = np.isfinite(history["loss"].to_numpy(dtype=np.float64))
-    if finite.all():
-        return
-    epoch = int(np.argmin(finite)) + 1
-    raise TrainingError(
-        f"diverged: the training loss became {history['loss'].iloc[epoch - 1]} in epoch {epoch} with learning "
-        f"rate {config.learning_rate:g} ({config.model}); nothing was written. Train again with a smaller "
-        f"--learning-rate (the default is {DEFAULT_LEARNING_RATE:g})"
-    )
-
-
 def _write_json(path: Path, value: object) -> None:
     """Write `value` as indented JSON."""
     path.write_text(json.dumps(value, indent=2, default=str))
-
-
-COLLAPSE_ADVICE = (
-    "the model has learnt nothing. Try another --seed, the defaults if you changed them (Adam 3e-4 and "
-    "only the last dropout, --dropout 0,0,0.3: they learnt for 5 of 5 seeds on real faces where the "
-    "paper's 1e-3 and 0.3 after every stage learnt for 1), a smaller learning rate (--learning-rate) with "
-    "more --epochs, or more training images; He initialisation collapsed more often, not less. "
-    "Measurements: benchmarks/README.md, 'Training recipe across seeds'."
-)
-
-
-OVERFIT_ADVICE = (
-    "the model fits its training images (training accuracy {accuracy:.2f}) but does not carry that to the "
-    "test images: it overfitted, it did not fail to learn. Give it more training images (more subjects), "
-    "stronger regularisation (--dropout, --l1), or fewer --epochs / a smaller --patience."
-)
-# Training accuracy from which a collapsed run counts as overfitted rather than as having learnt nothing.
-OVERFIT_ACCURACY = 0.99
-
-# A run whose lowest training loss stays above this fraction of ln(classes), the loss of a uniform guess,
-# has not even fitted its training images.
-CHANCE_LOSS_FRACTION = 0.97
 
 
 def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:
@@ -495,65 +262,6 @@ def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:
     return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]), dtype="float32")
 
 
-def collapse_check(
-    model: keras.Model,
-    images: tf.data.Dataset | np.ndarray,
-    probabilities: np.ndarray,
-    classes: Sequence[str],
-    frames: pd.DataFrame,
-    train_loss: float | None = None,
-    train_accuracy: float | None = None,
-) -> dict:
-    """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, when it
-    has one) on the test images, one predicted class for every test frame although the truth has more,
-    or a lowest training loss `train_loss` still at chance (≥ CHANCE_LOSS_FRACTION × ln(classes)).
-
-    Returns {"collapsed": bool, "alive_units": int | None, "predicted_classes": int, "true_classes": int,
-    "train_loss_vs_chance": float | None, "advice": str} (advice empty when healthy; for a run whose best
-    training accuracy `train_accuracy` reached OVERFIT_ACCURACY it says the run overfitted instead).
-    """
-    from fer_utils.explain import alive_units
-
-    names = {layer.name for layer in model.layers}
-    alive = alive_units(model, images) if "fc" in names else None
-    predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
-    true = int(frames["emotion"].nunique())
-    ratio = None if train_loss is None else round(float(train_loss) / float(np.log(len(classes))), 4)
-    collapsed = (alive == 0) or (true > 1 and predicted <= 1) or (ratio is not None and ratio >= CHANCE_LOSS_FRACTION)
-    return {
-        "collapsed": bool(collapsed),
-        "alive_units": alive,
-        "predicted_classes": predicted,
-        "true_classes": true,
-        "train_loss_vs_chance": ratio,
-        "train_accuracy": None if train_accuracy is None else round(float(train_accuracy), 4),
-        "advice": collapse_advice(train_accuracy) if collapsed else "",
-    }
-
-
-def collapse_advice(train_accuracy: float | None) -> str:
-    """What to try after a collapse: an overfitted run (training accuracy ≥ OVERFIT_ACCURACY) needs more
-    data or regularisation; otherwise the run learnt nothing (COLLAPSE_ADVICE)."""
-    if train_accuracy is not None and train_accuracy >= OVERFIT_ACCURACY:
-        return OVERFIT_ADVICE.format(accuracy=train_accuracy)
-    return COLLAPSE_ADVICE
-
-
-def collapse_message(metrics: dict) -> str:
-    """A loud, multi-line warning for a collapsed run's metrics (empty for a healthy run)."""
-    report = metrics.get("collapse", {})
-    if not metrics.get("collapsed"):
-        return ""
-    alive = report.get("alive_units")
-    units = "" if alive is None else f"{alive} of 16 Dense units alive; "
-    ratio = report.get("train_loss_vs_chance")
-    loss = "" if ratio is None else f"; lowest training loss {ratio:.2f} × that of a uniform guess"
-    return (
-        "!" * 72 + f"\nCOLLAPSED RUN: {units}{report.get('predicted_classes')} predicted class(es) "
-        f"for {report.get('true_classes')} true ones{loss}.\n{report.get('advice')}\n" + "!" * 72
-    )
-
-
 def _fit_and_test(
     config: TrainConfig,
     split: Split,
@@ -563,8 +271,9 @@ def _fit_and_test(
     strategy: tf.distribute.Strategy,
     verbose: int | str,
     build: ModelBuilder | None,
+    fit: Callable[..., tuple[keras.Model, pd.DataFrame]] | None = None,
 ) -> RunResult:
-    """Train, test and write every run file into `run` (a fresh folder)."""
+    """Train (with `fit`, default `fit_model`), test and write every run file into `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
     replicas = strategy.num_replicas_in_sync
 
@@ -581,7 +290,7 @@ def _fit_and_test(
     run.classes_file.write_text(json.dumps(list(classes)))
     start = time.perf_counter()
     weights = class_weight_map(config, split.train, classes)
-    model, history = fit_model(config, train_ds, val_ds, len(classes), run, strategy, verbose, build, weights)
+    model, history = (fit or fit_model)(config, train_ds, val_ds, len(classes), run, strategy, verbose, build, weights)
     seconds = time.perf_counter() - start
     check_diverged(history, config)
     _write_json(
@@ -595,7 +304,7 @@ def _fit_and_test(
             "replicas": replicas,
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
-            "crops": crop_settings(root),  # how the faces were cropped (inference.Recognizer.from_run)
+            "crops": crop_settings(root),  # how the faces were cropped (runs.RunFolder.recognizer)
         },
     )
     monitor = "val_loss" if has_val else "loss"
@@ -629,6 +338,7 @@ def train_on_split(
     strategy: tf.distribute.Strategy | None = None,
     verbose: int | str = 2,
     build: ModelBuilder | None = None,
+    fit: Callable[..., tuple[keras.Model, pd.DataFrame]] | None = None,
 ) -> RunResult:
     """Train on `split.train`, pick the best epoch on `split.val` (or training loss), test on `split.test`.
 
@@ -645,21 +355,13 @@ def train_on_split(
         raise TrainingError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
     check_split_classes(split, classes, config)
     final = Path(run_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_dead_temporaries(final.parent)  # what killed runs left beside it
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_folder(final) as tmp:  # also sweeps what killed runs left beside it
         result = _fit_and_test(
-            config, split, root, RunFolder(tmp), classes, strategy or tf.distribute.get_strategy(), verbose, build
+            config, split, root, RunFolder(tmp), classes, strategy or tf.distribute.get_strategy(), verbose, build, fit
         )
         check_run_dir(final)  # nothing appeared there while we trained
         if final.is_dir():
             final.rmdir()  # empty: replaced by the complete run
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     result.run_dir = final
     return result
 
@@ -672,13 +374,17 @@ def train_run(
     strategy: tf.distribute.Strategy | None = None,
     verbose: int | str = 2,
     build: ModelBuilder | None = None,
+    fit: Callable[..., tuple[keras.Model, pd.DataFrame]] | None = None,
 ) -> RunResult:
     """Check the config, the frames and the run folder, split the usable frames with the configured
     protocol and seed, then train and test (see `train_on_split`); `build` makes the network
-    (default: the registry's builder of `config.model`)."""
+    (default: the registry's builder of `config.model`), `fit` compiles and fits it (default: `fit_model`;
+    a chapter passes the one its cell shows)."""
     check_config(config)
     check_run_dir(run_dir)
     frames = usable_frames(frames)
     classes = check_training_frames(frames, root)
     split = split_frames(frames, config.protocol, config.test_size, config.val_size, config.seed)
-    return train_on_split(config, split, root, run_dir, classes, strategy=strategy, verbose=verbose, build=build)
+    return train_on_split(
+        config, split, root, run_dir, classes, strategy=strategy, verbose=verbose, build=build, fit=fit
+    )

@@ -49,7 +49,7 @@ EXIF_ORIENTATION = 0x0112
 # the keyframe interval: on the real RAVDESS clip (a keyframe every 12 frames, 6 samples ~20 apart)
 # decoding forward costs no more CPU than seeking (benchmarks/bench_preprocess.py --real).
 SEEK_GAP = 32
-# FFmpeg decoder threads per opened clip. OpenCV's default (one per CPU) costs ~40 % more CPU time per
+# FFmpeg decoder threads per opened clip. OpenCV's default (one per CPU) costs more CPU time per
 # clip on H.264 (thread hand-offs) and buys nothing when the preprocessing runs one worker per core;
 # threading does not change the decoded pixels (benchmarks/bench_preprocess.py --real measures it).
 DECODER_THREADS = 1
@@ -123,7 +123,7 @@ def png_exif_chunk(path: Path) -> bytes | None:
     """The data of a PNG's eXIf chunk wherever it lies, found by reading each chunk's 8-byte header and seeking
     past its data (the pixels' IDAT chunks included), or None. Pillow reads only the chunks before the pixel
     data when it opens a PNG; its `getexif()` then decodes the whole image to reach an eXIf chunk after
-    them (6.4 GB and 30 s for a 4.7 MB file of 40,000 × 40,000 pixels)."""
+    them (gigabytes of memory and tens of seconds for a 4.7 MB file of 40,000 × 40,000 pixels)."""
     with Path(path).open("rb") as fh:
         fh.seek(len(IMAGE_MAGIC[0]))
         while len(header := fh.read(8)) == 8:

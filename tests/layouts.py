@@ -4,7 +4,7 @@
 - `make_fer2013_folder`: FER-2013 from Kaggle, `train/<class>/Training_N.jpg`, `test/<class>/PublicTest_N.jpg`
   and `PrivateTest_N.jpg` (48×48 gray), class folders `angry disgust fear happy neutral sad surprise`;
 - `make_rafdb_folder`: RAF-DB's basic set, `train/1..7/train_00001_aligned.jpg`, `test/1..7/test_0001_aligned.jpg`
-  (index it with `classes=data.RAFDB_CLASSES`);
+  (index it with `classes=folders.RAFDB_CLASSES`);
 - `make_fer2013_csv`: FER-2013's one CSV, `emotion,pixels,Usage`, with malformed rows on request.
 
 Imported as `from layouts import ...` (pytest puts `tests/` on `sys.path`, see toy_data.py). Each face is
@@ -22,7 +22,7 @@ from fer_utils.assets import diffusionfer_dir
 
 # The shipped folders, which are also FER-2013's Kaggle class folders, in FER-2013's code order (0..6).
 FER2013_FOLDERS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-# RAF-DB's basic-set label of each shipped folder (data.RAFDB_CLASSES: 1 surprised … 7 neutral).
+# RAF-DB's basic-set label of each shipped folder (folders.RAFDB_CLASSES: 1 surprised … 7 neutral).
 RAFDB_LABELS: dict[str, int] = {
     "surprise": 1,
     "fear": 2,
@@ -90,7 +90,7 @@ def make_fer2013_folder(
 def make_rafdb_folder(dst: Path, per_class: int = 4, test_per_class: int = 2, size: int = 100) -> Path:
     """RAF-DB's basic set under `dst`: `train/<1..7>/train_NNNNN_aligned.jpg` (`per_class` per class) and
     `test/<1..7>/test_NNNN_aligned.jpg` (`test_per_class` per class), size×size gray; label folders as in
-    `data.RAFDB_CLASSES` (index with `classes=RAFDB_CLASSES`, CLI `--classes`). Returns `dst`."""
+    `folders.RAFDB_CLASSES` (index with `classes=RAFDB_CLASSES`, CLI `--classes`). Returns `dst`."""
     dst = Path(dst)
     counters = {"train": 0, "test": 0}
     for folder, label in RAFDB_LABELS.items():

@@ -131,3 +131,158 @@ def test_an_edited_builder_trains_a_new_run_and_the_same_code_reuses_it(
     params = [json.loads((run / "config.json").read_text())["params"] for run in (first, edited)]
     classes = len(json.loads((first / "classes.json").read_text()))
     assert params == [16 * 16 * classes + classes, 16 * 16 * 3 * classes + 3 * 2 + classes]
+
+
+READING_MODULE = """
+import functools
+
+import keras
+import numpy as np
+
+WIDTH = 4
+SHAPES = {"hidden": (WIDTH,), "names": ("a", "b")}
+MEAN = np.zeros(3)
+
+
+def _hidden(x, width=WIDTH):
+    return keras.layers.Dense(width)(x)
+
+
+def build(num_classes=2, input_shape=(16, 16, 1), **options):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = _hidden(x, SHAPES["hidden"][0]) + float(MEAN.sum())
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def make_build(width):
+    def build_with(num_classes=2, input_shape=(16, 16, 1), **options):
+        return Builder(width)(num_classes, input_shape)
+
+    return build_with
+
+
+class Builder:
+    def __init__(self, width):
+        self.width = width
+
+    def __call__(self, num_classes=2, input_shape=(16, 16, 1), **options):
+        inputs = keras.Input(shape=input_shape)
+        x = _hidden(keras.layers.Flatten()(inputs), int(self.width))
+        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+"""
+
+
+def test_code_fingerprint_covers_the_values_a_builder_reads(tmp_path: Path) -> None:
+    """The fingerprint changes with a global a builder reads (directly, inside a dict, in a numpy array or as a
+    default argument), with a closure cell, and with a callable object's attributes; not with a global it does
+    not read nor with the module's name."""
+    import functools
+
+    from fer_utils.book.artifacts import code_fingerprint
+
+    module = _import_module(tmp_path, "reads_a", READING_MODULE)
+    same = code_fingerprint(module.build)
+    assert code_fingerprint(_import_module(tmp_path, "reads_b", READING_MODULE).build) == same
+    module.UNREAD = 1
+    assert code_fingerprint(module.build) == same
+    module.SHAPES = {"hidden": (5,), "names": ("a", "b")}
+    changed = code_fingerprint(module.build)
+    assert changed != same
+    module.MEAN = module.np.ones(3)
+    assert code_fingerprint(module.build) not in (same, changed)
+    module.SHAPES, module.MEAN = {"hidden": (4,), "names": ("a", "b")}, module.np.zeros(3)
+    assert code_fingerprint(module.build) == same
+    with_default = _import_module(tmp_path, "reads_c", READING_MODULE.replace("width=WIDTH", "width=WIDTH + 1"))
+    assert code_fingerprint(with_default.build) != same  # the helper's default argument is read
+    assert code_fingerprint(module.make_build(3)) != code_fingerprint(module.make_build(4))
+    assert code_fingerprint(module.Builder(3)) == code_fingerprint(module.Builder(3))
+    assert code_fingerprint(module.Builder(3)) != code_fingerprint(module.Builder(4))
+    assert code_fingerprint(module.Builder(3).__call__) == code_fingerprint(module.Builder(3).__call__)
+    assert code_fingerprint(functools.partial(module.Builder(3), num_classes=2)) != code_fingerprint(module.Builder(3))
+
+
+def test_what_cannot_be_fingerprinted_is_a_clear_error(tmp_path: Path) -> None:
+    """A builder reading an object with no stable value, or a built-in function as the builder, is a
+    FingerprintError naming the builder and what it read."""
+    from fer_utils.book.artifacts import code_fingerprint
+    from fer_utils.errors import FerError, FingerprintError
+
+    module = _import_module(tmp_path, "opaque", READING_MODULE)
+    module.SHAPES = object()
+    with pytest.raises(FingerprintError, match=r"builder build: `SHAPES`, read by build, is <object object"):
+        code_fingerprint(module.build)
+    with pytest.raises(FingerprintError, match=r"builder len: the builder is <built-in function len>.*built in"):
+        code_fingerprint(len)
+    builder = module.Builder(object())
+    with pytest.raises(
+        FerError, match=r"builder \(an instance of Builder\): `width`, an attribute of the builder, is <object"
+    ):
+        code_fingerprint(builder)
+
+
+def test_a_builder_reading_a_changed_global_trains_a_new_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A global the builder reads (`WIDTH` of its hidden layer) changed in place, as a notebook cell re-run
+    with another value does: ensure_run trains a new run with the new width instead of reusing the old one;
+    the old value gets the old run back; an unfingerprintable builder trains nothing."""
+    import json
+
+    from toy_data import make_toy_crops
+
+    from fer_utils.book import artifacts
+    from fer_utils.errors import FingerprintError
+
+    monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
+    crops = tmp_path / "crops"
+    make_toy_crops(crops, size=16, frames_per_clip=1)
+    settings = dict(image_size=(16, 16), epochs=1, patience=1)
+    module = _import_module(tmp_path, "global_width", READING_MODULE)
+    narrow = artifacts.ensure_run(crops, build=module.build, **settings)
+    module.SHAPES = {**module.SHAPES, "hidden": (6,)}
+    wide = artifacts.ensure_run(crops, build=module.build, **settings)
+    assert Path(wide) != Path(narrow)
+    classes = len(json.loads((Path(narrow) / "classes.json").read_text()))
+    params = [json.loads((Path(run) / "config.json").read_text())["params"] for run in (narrow, wide)]
+    assert params == [256 * w + w + w * classes + classes for w in (4, 6)]
+    module.SHAPES = {**module.SHAPES, "hidden": (4,)}
+    assert Path(artifacts.ensure_run(crops, build=module.build, **settings)) == Path(narrow)
+    module.SHAPES = object()
+    with pytest.raises(FingerprintError, match="SHAPES"):
+        artifacts.ensure_run(crops, build=module.build, **settings)
+    assert len(list((tmp_path / "cache" / "runs").glob("[!.]*"))) == 2  # the two runs, no third
+
+
+def test_a_callable_object_builds_the_run_and_its_attributes_key_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A callable object (an instance with `__call__`) as builder: ensure_run trains its model, and an object
+    with other attribute values trains another run (it failed with AttributeError before)."""
+    import json
+
+    from toy_data import make_toy_crops
+
+    from fer_utils.book import artifacts
+
+    monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
+    crops = tmp_path / "crops"
+    make_toy_crops(crops, size=16, frames_per_clip=1)
+    settings = dict(image_size=(16, 16), epochs=1, patience=1)
+    module = _import_module(tmp_path, "callable_builder", READING_MODULE)
+    runs = [artifacts.ensure_run(crops, build=module.Builder(width), **settings) for width in (2, 3, 2)]
+    assert Path(runs[0]) == Path(runs[2]) != Path(runs[1])
+    classes = len(json.loads((Path(runs[0]) / "classes.json").read_text()))
+    params = [json.loads((Path(run) / "config.json").read_text())["params"] for run in runs[:2]]
+    assert params == [256 * w + w + w * classes + classes for w in (2, 3)]
+
+
+def test_a_small_clip_dataset_is_sampled_more_densely_and_the_paper_sized_one_is_not() -> None:
+    """Issue 28: 24 real clips at 6 frames each left the reference run at chance; a small dataset takes
+    more frames per clip (about MIN_DATASET_FRAMES in all, capped), a paper-sized one keeps 6."""
+    from fer_utils.book import artifacts
+
+    assert artifacts.frames_per_clip(384) == 6  # the sample: unchanged, so its cached runs are unchanged
+    assert artifacts.frames_per_clip(1440) == 6  # RAVDESS's video-only speech clips
+    assert artifacts.frames_per_clip(24) == artifacts.MAX_FRAMES_PER_CLIP == 25
+    assert artifacts.frames_per_clip(50) == 12
+    assert artifacts.MIN_DATASET_FRAMES <= 50 * 12
+    assert artifacts.frames_per_clip(0) == 25

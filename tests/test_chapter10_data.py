@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from layouts import make_fer2013_folder
 
-from fer_utils.book import artifacts
+from fer_utils.book import artifacts, demo
 from fer_utils.data import MEAD_EMOTIONS, index_ravdess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +68,7 @@ def execute_chapter(stage: Path, cache: Path, **params: object) -> str:
 
 def published(cache: Path, slot: str) -> dict:
     """The about.json chapter 10 published for the demo page's `slot`."""
-    found = artifacts.published_demo_model(cache, slot)
+    found = demo.published_demo_model(cache, slot)
     assert found is not None, f"chapter 10 published no {slot} model"
     return found[1]
 
@@ -105,6 +106,11 @@ def test_chapter_10_runs_on_eight_mead_expressions_and_names_the_class_the_peer_
     data = mead_folder(tmp_path / "mead")
     text = execute_chapter(tmp_path / "stage", cache, DATASET="mead", DATA_DIR=data)
     assert "of 8 expressions" in text and "protocol random" in text
+    # 24 clips: sampled more densely than the paper's 6 frames per clip (each sample clip has 15 frames)
+    assert "mead has 24 clips; taking up to 25 frames per clip instead of the paper's 6" in text
+    manifests = [pd.read_csv(path) for path in cache.glob("crops/*/manifest.csv")]
+    mead = [m for m in manifests if (m["dataset"] == "mead").all()]
+    assert len(mead) == 1 and mead[0].groupby("clip_id").size().max() == 15
     assert "left out, known to some models only: contempt" in text  # the peer lacks it: named, not a KeyError
     assert "real faces: scored on the frames of the 7 classes every model knows" in text
     about = published(cache, "default")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_book.execute import chapter_parameters, parse_parameter
+from fer_book.execute import DATA_DIR_PARAMETER, DATASET_PARAMETER, declared_parameters, parse_parameter
 from fer_book.toc import toc_notebooks
 from fer_utils.book import chapters
 from fer_utils.errors import FerError
@@ -52,10 +52,10 @@ def test_one_emotion_or_no_frames_is_refused_with_what_to_change() -> None:
 
 def test_more_subjects_or_samples_than_the_data_has_are_fitted_with_a_note(capsys: pytest.CaptureFixture) -> None:
     frames = frames_of(5)
-    assert chapters.fit_subjects(frames, 12) == [f"p{s}" for s in range(5)]
+    assert chapters.clamp_subjects(frames, 12) == [f"p{s}" for s in range(5)]
     assert "SUBJECTS = 12, but the data has 5 subjects" in capsys.readouterr().out
-    assert chapters.fit_subjects(frames, 2) == ["p0", "p1"] and chapters.fit_subjects(frames, None) is None
-    assert chapters.fit_count(300, 144, "probe images") == 144
+    assert chapters.clamp_subjects(frames, 2) == ["p0", "p1"] and chapters.clamp_subjects(frames, None) is None
+    assert chapters.clamp_count(300, 144, "probe images") == 144
     assert "only 144 are available" in capsys.readouterr().out
 
 
@@ -102,13 +102,10 @@ def test_a_malformed_parameter_is_refused(text: str) -> None:
         parse_parameter(text)
 
 
-def test_every_chapter_takes_dataset_and_data_dir_and_reports_undeclared_names(repo_root) -> None:
+def test_every_chapter_takes_dataset_and_data_dir(repo_root) -> None:
     for notebook in toc_notebooks(repo_root):
-        given, unknown = chapter_parameters(
-            repo_root / notebook, {"DATASET": "ravdess", "DATA_DIR": "/d", "NOT_A_PARAM": 1}
-        )
-        assert given == {"DATASET": "ravdess", "DATA_DIR": "/d"}, notebook
-        assert unknown == ["NOT_A_PARAM"], notebook
+        declared = declared_parameters(repo_root / notebook)
+        assert {DATASET_PARAMETER, DATA_DIR_PARAMETER} <= declared and "NOT_A_PARAM" not in declared, notebook
 
 
 def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +125,7 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
     runs = chapters.train_variants(crops, variants, [0, 1], **fixed)
     assert list(zip(runs["variant"], runs["seed"])) == [("none", 0), ("none", 1), ("last", 0), ("last", 1)]
     assert list(runs.columns[:4]) == ["variant", "seed", "run", "dropout"] and "l1" in runs.columns
-    assert set(chapters.run_scores(runs["run"].iloc[0])) <= set(runs.columns)
+    assert set(runs["run"].iloc[0].scores()) <= set(runs.columns)
     assert runs["run"].nunique() == 4
     for _, row in runs.iterrows():
         config = json.loads((row["run"] / "config.json").read_text())
@@ -145,6 +142,10 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
         assert row["val accuracy"] == history["val_accuracy"].iloc[-1]
         assert row["gap"] == pytest.approx(row["train accuracy"] - row["val accuracy"])
     assert runs.loc[runs["variant"] == "last", "l1"].tolist() == [1e-4, 1e-4]
+    curves = chapters.histories(runs, 1)  # the `run` column holds RunFolders
+    assert list(curves) == ["none", "last"]
+    for history, run in zip(curves.values(), runs.loc[runs["seed"] == 1, "run"]):
+        pd.testing.assert_frame_equal(history, pd.read_csv(run / "history.csv"))
     stamps = [(path / "config.json").stat().st_mtime_ns for path in runs["run"]]
     again = chapters.train_variants(crops, variants, [0, 1], **fixed)
     pd.testing.assert_frame_equal(again, runs)
@@ -304,7 +305,7 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
 def test_index_table_counts_each_sets_files_subjects_emotions_and_rejections() -> None:
     """The shipped London faces (204 photographs of 102 people, neutral and smiling) as chapter 9 lists them."""
     from fer_utils.assets import london_faces_dir
-    from fer_utils.data import index_dataset
+    from fer_utils.indexing import index_dataset
 
     london = index_dataset("folder", london_faces_dir(), subject_pattern=r"^(\d+)_")
     table = chapters.index_table({"London faces": london})

@@ -15,21 +15,19 @@ from fer_utils.data import (
     CREMAD_LEVELS,
     CREMAD_SENTENCES,
     EMOTIONS,
-    FOLDER_SYNONYMS,
-    INDEXERS,
     MEAD_EMOTIONS,
     RAVDESS_EMOTIONS,
     SAVEE_EMOTIONS,
     classes_in,
     index_cremad,
-    index_dataset,
-    index_folder,
     index_mead,
     index_ravdess,
     index_savee,
     subject_of_clip_id,
 )
 from fer_utils.errors import DatasetError
+from fer_utils.folders import FOLDER_SYNONYMS, index_class_folders
+from fer_utils.indexing import INDEXERS, index_dataset
 
 CLIP_COLUMNS = ["path", "dataset", "emotion", "subject", "clip_id"]
 
@@ -213,7 +211,7 @@ def test_folder_of_classes_with_crops_subjects_and_rejections(tmp_path: Path) ->
     touch_file(tmp_path / "happy" / "anim.gif")
     touch_file(tmp_path / "loose.png")
     touch_file(tmp_path / "manifest.csv")
-    index = index_folder(tmp_path)
+    index = index_class_folders(tmp_path)
     clips = index.clips.set_index(index.clips["path"].map(lambda p: Path(p).name))
     assert len(clips) == 6 and (clips["class_folder"] == clips["emotion"]).all()
     assert clips.loc["02-01-03-01-01-01-07_f0010.png", ["clip_id", "frame", "subject", "origin"]].tolist() == [
@@ -375,7 +373,7 @@ def test_folder_synonyms_cover_the_vocabulary_and_common_names() -> None:
 def test_folder_class_names_go_through_the_synonyms_in_any_case(tmp_path: Path) -> None:
     for folder in ("anger", "Happiness", "SURPRISE", "sadness", "Fear", "disgusted", "contempt", "Neutral"):
         touch_file(tmp_path / folder / f"S01_{folder}.png")
-    clips = index_folder(tmp_path).clips.set_index("class_folder")
+    clips = index_class_folders(tmp_path).clips.set_index("class_folder")
     assert clips["emotion"].to_dict() == {
         "Fear": "fearful",
         "Happiness": "happy",
@@ -394,7 +392,7 @@ def test_folder_that_maps_to_no_emotion_is_an_error_naming_it(tmp_path: Path) ->
     touch_file(tmp_path / "train" / "happy" / "c.png")
     touch_file(tmp_path / "docs" / "notes.md")  # documentation beside the data is not a class
     with pytest.raises(DatasetError, match=r"'bored', 'train' .*map to no emotion; accepted names.*anger.*smiling"):
-        index_folder(tmp_path)
+        index_class_folders(tmp_path)
 
 
 def test_subject_pattern_takes_the_subject_from_the_file_name(tmp_path: Path) -> None:
@@ -402,14 +400,14 @@ def test_subject_pattern_takes_the_subject_from_the_file_name(tmp_path: Path) ->
         for emotion in ("anger", "happy"):
             touch_file(tmp_path / emotion / f"{subject}_{emotion}_001.png")
     touch_file(tmp_path / "happy" / "unknown_person.png")
-    index = index_folder(tmp_path, subject_pattern=r"^(S\d+)_")
+    index = index_class_folders(tmp_path, subject_pattern=r"^(S\d+)_")
     assert sorted(index.clips["subject"].unique()) == ["S005", "S010"]
     assert (index.clips["subject_source"] == "pattern").all()
     assert reasons(index) == {"unknown_person.png": "file name does not match the subject pattern '^(S\\d+)_'"}
     with pytest.raises(DatasetError, match="exactly one group"):
-        index_folder(tmp_path, subject_pattern=r"^S\d+_")
+        index_class_folders(tmp_path, subject_pattern=r"^S\d+_")
     with pytest.raises(DatasetError, match="not a valid regular expression"):
-        index_folder(tmp_path, subject_pattern=r"^(S\d+_")
+        index_class_folders(tmp_path, subject_pattern=r"^(S\d+_")
     with pytest.raises(DatasetError, match=r"cremad indexer takes no subject_pattern \(--subject-pattern\).*folder"):
         index_dataset("cremad", tmp_path, subject_pattern=r"^(S\d+)_")
 
@@ -422,7 +420,7 @@ def test_same_named_images_get_distinct_clip_ids(tmp_path: Path) -> None:
     for frame in (3, 4):  # frames of one clip stay one clip, even when another folder has that clip too
         touch_file(tmp_path / "surprised" / f"02-01-08-01-01-01-07_f{frame:04d}.png")
         touch_file(tmp_path / "surprised" / "copy" / f"02-01-08-01-01-01-07_f{frame:04d}.png")
-    clips = index_folder(tmp_path).clips
+    clips = index_class_folders(tmp_path).clips
     rel = clips["path"].map(lambda p: Path(p).relative_to(tmp_path).as_posix())
     ids = dict(zip(rel, clips["clip_id"]))
     assert (
@@ -438,7 +436,7 @@ def test_same_named_images_get_distinct_clip_ids(tmp_path: Path) -> None:
     assert subjects["surprised/02-01-08-01-01-01-07_f0003.png"] == "Actor_07"  # from the clip id
     assert subjects["surprised/copy/02-01-08-01-01-01-07_f0003.png"] == "copy"  # a subfolder comes first
     assert not clips[["clip_id", "frame"]].duplicated().any()
-    assert index_folder(tmp_path).clips["clip_id"].tolist() == clips["clip_id"].tolist()  # stable
+    assert index_class_folders(tmp_path).clips["clip_id"].tolist() == clips["clip_id"].tolist()  # stable
 
 
 def test_cli_index_reports_subjects_and_class_folder_names(tmp_path: Path) -> None:
@@ -472,11 +470,11 @@ def test_a_subject_pattern_with_a_nested_quantifier_is_refused_before_any_name_i
     cv2.imwrite(str(tmp_path / "happy" / ("a" * 30 + "!.png")), np.zeros((8, 8), np.uint8))
     start = time.monotonic()
     with pytest.raises(DatasetError, match="repeats a group that itself repeats") as refused:
-        index_folder(tmp_path, subject_pattern=r"^(\w+)+_")
+        index_class_folders(tmp_path, subject_pattern=r"^(\w+)+_")
     assert time.monotonic() - start < 1.0
     assert "e.g. '^(\\w+)_' instead" in str(refused.value)
     with pytest.raises(DatasetError, match="does not match the subject pattern"):  # the safe form runs, at once
-        index_folder(tmp_path, subject_pattern=r"^(\w+)_")
+        index_class_folders(tmp_path, subject_pattern=r"^(\w+)_")
 
 
 def test_a_class_folder_inside_another_class_folder_is_rejected_not_made_a_subject(tmp_path: Path) -> None:
@@ -487,6 +485,6 @@ def test_a_class_folder_inside_another_class_folder_is_rejected_not_made_a_subje
     for rel in ("happy/S01/a.png", "happy/sad/b.png", "sad/S02/c.png"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(tmp_path / rel), np.zeros((8, 8), np.uint8))
-    index = index_folder(tmp_path)
+    index = index_class_folders(tmp_path)
     assert sorted(index.clips["subject"]) == ["S01", "S02"]
     assert "class folder 'sad' inside class folder 'happy'" in reasons(index)["b.png"]

@@ -12,7 +12,10 @@ from browser import check_probabilities_match, probability_match_tolerance, roun
 from fer_book.demo import (
     DEMO_MODEL_FILE,
     DEMO_MODEL_INFO,
+    DEMO_NAMES,
     DEMO_PACKAGES,
+    DEMO_SHORT_NAMES,
+    DEMO_SLOT_FILES,
     FACE_DETECTOR_FILE,
     export_demo_model,
     licenses_text,
@@ -20,7 +23,15 @@ from fer_book.demo import (
     vendor_demo_runtime,
 )
 from fer_utils.book.artifacts import default_cache
-from fer_utils.errors import ModelFileError
+from fer_utils.book.demo import (
+    DEMO_ABOUT_KEYS,
+    DEMO_SLOT_DIRS,
+    DEMO_SLOTS,
+    check_demo_about,
+    publish_demo_model,
+    published_demo_model,
+)
+from fer_utils.errors import DemoError, FerError, ModelFileError
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +91,6 @@ def test_the_runtime_is_vendored_with_its_import_pointed_at_the_local_copy(tmp_p
 
 
 def test_a_demo_about_outside_the_contract_is_refused() -> None:
-    from fer_utils.book.artifacts import DEMO_ABOUT_KEYS, check_demo_about
-
     about = {"trained_on": "x", "license": "MIT", "accuracy": 0.5, "accuracy_std": 0.08, "seeds": 3}
     full = {
         **about,
@@ -110,7 +119,7 @@ def test_a_demo_about_outside_the_contract_is_refused() -> None:
         ({"tflite": "float16"}, "tflite"),
         ({"license": 3}, "text"),
     ):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(DemoError, match=match):
             check_demo_about({**about, **wrong})
 
 
@@ -132,7 +141,6 @@ def test_the_page_opens_on_the_higher_macro_f1_and_says_why() -> None:
 
 def test_the_default_and_the_peer_are_published_in_their_own_slots(small_model: Path, tmp_path: Path) -> None:
     from fer_book.build import demo_peer
-    from fer_utils.book.artifacts import publish_demo_model, published_demo_model
     from fer_utils.peer import PEER_ABOUT, export_peer
 
     cache = tmp_path / "cache"
@@ -146,8 +154,32 @@ def test_the_default_and_the_peer_are_published_in_their_own_slots(small_model: 
     assert default is not None and default[1] == {"trained_on": "the default", "tflite": "int8"}
     peer_model, peer_about = demo_peer(cache, tmp_path / "scratch2")
     assert peer_about == {**PEER_ABOUT, **measured} and (peer_model.parent / "LICENSE.fer.txt").is_file()
-    with pytest.raises(ValueError, match="slot"):
+    with pytest.raises(DemoError, match="unknown demo slot 'third'"):
         publish_demo_model(small_model.parent, {}, cache, slot="third")
+
+
+def test_publishing_again_replaces_the_slot_whole(small_model: Path, tmp_path: Path) -> None:
+    """A second publication replaces the slot's folder (its about and files), through fer_utils.atomic: no
+    staging or old folder is left beside it, and a refused one changes nothing."""
+    cache = tmp_path / "cache"
+    publish_demo_model(small_model.parent, {"trained_on": "first"}, cache)
+    (cache / DEMO_SLOT_DIRS["default"] / "stale.txt").write_text("from an older publication")
+    model = publish_demo_model(small_model, {"trained_on": "second", "accuracy": 0.5}, cache)
+    assert published_demo_model(cache) == (model, {"trained_on": "second", "accuracy": 0.5})
+    assert not (model.parent / "stale.txt").exists()
+    assert sorted(p.name for p in cache.iterdir()) == [f".{DEMO_SLOT_DIRS['default']}.lock", DEMO_SLOT_DIRS["default"]]
+    with pytest.raises(DemoError, match="accuracy"):
+        publish_demo_model(small_model.parent, {"trained_on": "third", "accuracy": 50}, cache)
+    assert published_demo_model(cache)[1]["trained_on"] == "second"
+
+
+def test_the_page_and_the_contract_know_the_same_slots(small_model: Path, tmp_path: Path) -> None:
+    """One list of slots (fer_utils.book.demo): the page's files and names cover exactly those, and the
+    page's export refuses another slot with the same project error as publishing does."""
+    assert set(DEMO_SLOT_FILES) == set(DEMO_NAMES) == set(DEMO_SHORT_NAMES) == set(DEMO_SLOT_DIRS) == set(DEMO_SLOTS)
+    with pytest.raises(DemoError, match="unknown demo slot 'third'") as refused:
+        export_demo_model(small_model, tmp_path, {}, slot="third")
+    assert isinstance(refused.value, FerError) and not list(tmp_path.iterdir())
 
 
 def test_an_int8_export_records_its_quantization_and_matches_float(small_model: Path, tmp_path: Path) -> None:

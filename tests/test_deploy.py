@@ -60,6 +60,27 @@ def test_magnitude_pruning_zeroes_the_smallest_weights(trained) -> None:
     assert kept[kept > 0].min() >= original[kept == 0].max()
 
 
+def test_pruning_mask_keeps_the_pruned_weights_at_zero_while_fine_tuning(trained) -> None:
+    """Chapter 8 names `PruningMask` for fine-tuning a pruned network: one epoch of training with it keeps
+    every pruned weight at zero while the others learn; without it the same epoch revives most of them."""
+    from fer_utils.deploy import PruningMask, prune_magnitude, sparsity_of
+
+    result, images, labels = trained
+
+    def fine_tune(callbacks: list) -> object:
+        pruned = prune_magnitude(result.model, 0.5)
+        pruned.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        pruned.fit(images, np.asarray(labels), epochs=1, batch_size=32, verbose=0, callbacks=callbacks)
+        return pruned
+
+    before = prune_magnitude(result.model, 0.5).get_layer("fc").kernel.numpy()
+    masked = fine_tune([PruningMask()])
+    after = masked.get_layer("fc").kernel.numpy()
+    assert np.all(after[before == 0] == 0) and not np.allclose(after[before != 0], before[before != 0])
+    assert sparsity_of(masked) == pytest.approx(0.5, abs=0.01)
+    assert sparsity_of(fine_tune([])) < 0.3  # most pruned weights come back (0.12 measured)
+
+
 def test_grad_cam_is_a_normalised_map_at_input_size(trained) -> None:
     from fer_utils.explain import grad_cam, overlay
 
@@ -296,20 +317,21 @@ def test_cli_and_widgets_give_the_same_table(stills: list[Path], tmp_path: Path)
 
     from fer_utils.book import widgets
     from fer_utils.cli import main
+    from fer_utils.inference import Recognizer
     from fer_utils.models import load_model
 
     classes = ["neutral", "happy", "sad"]
     path = _untrained_model(tmp_path / "run", classes)
-    model = load_model(path)
+    recognizer = Recognizer(load_model(path), classes)
     video = write_clip(tmp_path / "clip.mp4", stills[3], 12)
     for media, every in ((stills[3], None), (video, 3)):
         csv = tmp_path / f"{media.stem}.csv"
         args = ["predict", "--model", str(path), str(media), "--csv", str(csv)]
         assert main(args + (["--every", str(every)] if every else [])) == 0
         cli = pd.read_csv(csv)
-        shown = widgets.media_predictions(model, classes, media, every).table  # what media_figure draws
+        shown = widgets.media_predictions(recognizer, media, every).table  # what media_figure draws
         pd.testing.assert_frame_equal(cli, shown.astype(cli.dtypes.to_dict()), check_exact=False, atol=1e-6)
-    uploaded, crop = widgets.image_predictions(model, classes, cv2.imread(str(stills[3])))  # emotion_figure's table
+    uploaded, crop = widgets.image_predictions(recognizer, cv2.imread(str(stills[3])))  # emotion_figure's table
     still = pd.read_csv(tmp_path / f"{stills[3].stem}.csv")
     pd.testing.assert_frame_equal(still, uploaded.astype(still.dtypes.to_dict()), check_exact=False, atol=1e-6)
     assert crop.shape == (48, 48)
@@ -334,8 +356,8 @@ def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_
     assert np.flatnonzero(inside.any(axis=1)).size >= 14, "the label's letters are too small to read"
 
 
-def test_recognizer_from_run_crops_faces_as_the_run_was_trained(stills: list[Path], tmp_path: Path) -> None:
-    """`Recognizer.from_run` reads the model, its classes and the margin of the crops the run was trained
+def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path], tmp_path: Path) -> None:
+    """`RunFolder.recognizer` reads the model, its classes and the margin of the crops the run was trained
     on (config.json's `crops`): its crops equal a recognizer's made with that margin, and differ from the
     default margin's. Crops of whole images (detector none) or no record fall back to the default; a run
     trained on eye-aligned crops is refused (the recognizer does not align)."""
@@ -345,6 +367,7 @@ def test_recognizer_from_run_crops_faces_as_the_run_was_trained(stills: list[Pat
     from fer_utils.inference import Recognizer
     from fer_utils.models import load_model
     from fer_utils.registry import DEFAULT_MARGIN
+    from fer_utils.runs import RunFolder
 
     classes = ["neutral", "happy", "sad"]
     run = tmp_path / "run"
@@ -353,7 +376,7 @@ def test_recognizer_from_run_crops_faces_as_the_run_was_trained(stills: list[Pat
 
     def with_crops(crops: dict | None) -> Recognizer:
         (run / "config.json").write_text(json.dumps({"classes": classes, "crops": crops}))
-        return Recognizer.from_run(run, detector="opencv-haar")
+        return RunFolder(run).recognizer(detector="opencv-haar")
 
     wide = with_crops({"detector": "dlib-hog", "size": 180, "margin": 0.4, "align": False})
     assert wide.classes == classes and wide.margin == 0.4

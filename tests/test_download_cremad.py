@@ -27,9 +27,9 @@ from fer_utils.cremad import (
     download_cremad,
     select_clips,
 )
-from fer_utils.data import index_dataset
-from fer_utils.download import download_dataset
 from fer_utils.errors import DatasetError, DownloadError
+from fer_utils.fetch import download_dataset
+from fer_utils.indexing import index_dataset
 
 CLIPS = sorted(cremad_dir().glob("*.flv"))
 MEDIA_PATH = f"/media/CheyneyComputerScience/CREMA-D/{CREMAD_COMMIT}"

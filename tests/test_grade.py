@@ -16,8 +16,6 @@ import pytest
 
 from fer_book.cli import build_parser, main
 from fer_book.grade import (
-    GRADE_COLUMNS,
-    SUMMARY_COLUMNS,
     book_chapters,
     cell_source,
     checker_call,
@@ -27,8 +25,8 @@ from fer_book.grade import (
     is_solution,
     last_statement,
     verdict,
-    write_tables,
 )
+from fer_book.grade_sheet import GRADE_COLUMNS, SUMMARY_COLUMNS, write_tables
 from fer_book.student import strip_solutions
 from fer_book.toc import toc_notebooks
 from fer_utils.book.exercises import Feedback

@@ -18,9 +18,11 @@ from fer_utils.cli import main
 from fer_utils.errors import ModelFileError, TrainingError
 from fer_utils.manifest import load_manifest, usable_frames
 from fer_utils.models import build_model, load_classes, load_model, save_model
-from fer_utils.runs import CLASSES_FILE, PREDICTIONS_FILE, RunFolder
+from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE
+from fer_utils.runs import RunFolder
 from fer_utils.splits import split_frames
-from fer_utils.training import TrainConfig, check_config
+from fer_utils.train_checks import check_config
+from fer_utils.train_config import TrainConfig
 
 SIDE = 32
 PEOPLE = 12
@@ -146,7 +148,7 @@ def test_a_split_that_leaves_a_class_out_of_training_is_refused(crops: Path, tmp
 
 
 def test_an_overfitted_collapse_is_not_called_learnt_nothing() -> None:
-    from fer_utils.training import collapse_advice
+    from fer_utils.diagnosis import collapse_advice
 
     assert "overfitted" in collapse_advice(1.0) and "learnt nothing" not in collapse_advice(1.0)
     assert "learnt nothing" in collapse_advice(0.4) and "learnt nothing" in collapse_advice(None)

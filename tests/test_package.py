@@ -53,7 +53,7 @@ def _option_choices(command: str, option: str) -> tuple[object, tuple]:
 
 def test_cli_choices_are_the_registry_names() -> None:
     from fer_utils import registry
-    from fer_utils.data import INDEXERS
+    from fer_utils.indexing import INDEXERS
 
     assert _option_choices("train", "--model") == (None, registry.MODEL_NAMES)
     assert _option_choices("compare", "--models") == (list(registry.MODEL_NAMES), registry.MODEL_NAMES)
@@ -72,10 +72,10 @@ def test_cli_choices_are_the_registry_names() -> None:
 def test_every_registered_name_has_its_implementation() -> None:
     """What each owning module defines itself (a builder, a downloader, a detector's search size) covers
     the registry's names: comparisons that can fail, unlike a constant compared with its own import."""
-    from fer_utils import download, faces, models, registry
+    from fer_utils import faces, fetch, models, registry
 
     assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES
-    assert ("ravdess", "cremad", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
+    assert ("ravdess", "cremad", *fetch.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
     assert tuple(faces.DETECTOR_TABLE) == registry.DETECTORS
     assert [name for name, kind in faces.DETECTOR_TABLE.items() if kind.max_side is None] == [registry.NO_DETECTOR]
 

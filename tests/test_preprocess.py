@@ -17,11 +17,12 @@ import pandas as pd
 import pytest
 
 from fer_utils.crops import crop_face, largest_face_crop
-from fer_utils.data import index_dataset
 from fer_utils.errors import FerError, PreprocessError
 from fer_utils.faces import Box, make_detector, make_landmarker
+from fer_utils.indexing import index_dataset
 from fer_utils.manifest import MANIFEST_COLUMNS, csv_bytes, load_manifest, manifest_frame, read_manifest_csv
-from fer_utils.preprocess import Settings, _row, preprocess_dataset
+from fer_utils.preprocess import preprocess_dataset
+from fer_utils.preprocess_clip import Settings, _row
 from fer_utils.preprocess_folder import part_bytes, read_part_rows
 
 # `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.sample.

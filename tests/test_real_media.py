@@ -17,9 +17,10 @@ import pytest
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.cli import main
 from fer_utils.crops import crop_face
-from fer_utils.data import index_dataset, index_folder
 from fer_utils.errors import DatasetError
 from fer_utils.faces import Box, FaceDetector, make_detector
+from fer_utils.folders import index_class_folders
+from fer_utils.indexing import index_dataset
 from fer_utils.manifest import MANIFEST_NAME, load_manifest
 from fer_utils.preprocess import preprocess_dataset
 from fer_utils.splits import check_leakage, split_frames
@@ -131,7 +132,7 @@ def test_cremad_preprocesses_to_one_face_per_frame_and_its_crops_keep_the_actor(
     manifest = load_manifest(tmp_path / "crops")
     assert (manifest["status"] == "ok").all() and (manifest["n_faces"] == 1).all()
     assert set(manifest["subject"]) == {"1001"} and manifest["clip_id"].nunique() == 6
-    again = index_folder(tmp_path / "crops").clips  # the crops folder is itself a dataset
+    again = index_class_folders(tmp_path / "crops").clips  # the crops folder is itself a dataset
     assert len(again) == 18 and set(again["subject"]) == {"1001"} and set(again["origin"]) == {"cremad"}
     assert sorted(again["clip_id"].unique()) == sorted(manifest["clip_id"].unique())
 

@@ -41,7 +41,8 @@ def _quick(**changes: object):
 def test_a_run_without_the_options_records_them_off_and_no_learning_rate(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
-    from fer_utils.training import TrainConfig, train_run
+    from fer_utils.train_config import TrainConfig
+    from fer_utils.training import train_run
 
     assert (TrainConfig().augment, TrainConfig().class_weights, TrainConfig().plateau) == (False, "none", 0)
     root, manifest = toy
@@ -187,7 +188,7 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
 )
 def test_bad_recipe_values_are_refused_in_python(changes: dict, message: str) -> None:
     from fer_utils.errors import TrainingError
-    from fer_utils.training import check_config
+    from fer_utils.train_checks import check_config
 
     with pytest.raises(TrainingError) as error:
         check_config(_quick(**changes))

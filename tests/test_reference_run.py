@@ -165,7 +165,7 @@ GOOD_CALL = "run = artifacts.reference_run(DATASET, DATA_DIR, IMAGE_SIZE, EPOCHS
         (GOOD_PARAMETERS.replace("SEED = 0", "SEED = 1"), GOOD_CALL, "default seed"),
         (GOOD_PARAMETERS, GOOD_CALL + "run = artifacts.ensure_run(crops, epochs=EPOCHS)", "trains with the reference"),
         (GOOD_PARAMETERS, GOOD_CALL + "run = artifacts.ensure_run(crops, **artifacts.QUICK_TRAINING)", "by hand"),
-        (GOOD_PARAMETERS, "run = artifacts.load_run(run_dir)", "never called"),
+        (GOOD_PARAMETERS, "run = RunFolder(run_dir)", "never called"),
     ],
 )
 def test_a_chapter_that_could_get_another_reference_run_is_caught(parameters: str, code: str, problem: str) -> None:

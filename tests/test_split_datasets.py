@@ -28,16 +28,11 @@ from layouts import (
 from toy_data import make_toy_crops
 
 from fer_utils.cli import main
-from fer_utils.data import (
-    RAFDB_CLASSES,
-    SPLITS,
-    index_dataset,
-    parse_class_map,
-    split_counts,
-    split_warnings,
-)
+from fer_utils.data import SPLITS, split_counts, split_warnings
 from fer_utils.errors import DatasetError
 from fer_utils.fer2013 import parse_row_path
+from fer_utils.folders import RAFDB_CLASSES, parse_class_map
+from fer_utils.indexing import index_dataset
 from fer_utils.manifest import MANIFEST_COLUMNS, load_manifest
 from fer_utils.preprocess_folder import read_part_rows
 from fer_utils.runs import RunFolder

@@ -9,7 +9,7 @@ import pytest
 
 from fer_utils.data import index_ravdess, index_savee
 from fer_utils.errors import DatasetError
-from fer_utils.splits import LeakReport, Split, check_leakage, split_frames, subject_folds
+from fer_utils.splits import LeakReport, Split, check_leakage, split_frames
 
 FRAMES_PER_CLIP = 6
 
@@ -91,29 +91,6 @@ def test_savee_subject_split_holds_out_one_speaker(savee_tree: Path) -> None:
     split = split_frames(clips, "subject", test_size=0.2, seed=0)
     assert split.test["subject"].nunique() == 1 and split.train["subject"].nunique() == 3
     assert not check_leakage(split).leaks
-
-
-def test_leave_one_speaker_out_gives_four_savee_folds(savee_tree: Path) -> None:
-    clips = index_savee(savee_tree).clips
-    folds = list(subject_folds(clips))
-    assert len(folds) == 4
-    assert sorted(fold.test["subject"].iloc[0] for fold in folds) == ["DC", "JE", "JK", "KL"]
-    for fold in folds:
-        assert fold.test["subject"].nunique() == 1
-        assert_partition(fold, clips)
-        assert not check_leakage(fold).leaks
-
-
-def test_k_fold_by_actor_tests_each_actor_once(frames: pd.DataFrame) -> None:
-    folds = list(subject_folds(frames, n_folds=3, seed=5))
-    assert len(folds) == 3
-    tested = [s for fold in folds for s in fold.test["subject"].unique()]
-    assert sorted(tested) == sorted(frames["subject"].unique())
-    assert all(not check_leakage(fold).leaks for fold in folds)
-    again = list(subject_folds(frames, n_folds=3, seed=5))
-    assert all(a.test.index.equals(b.test.index) for a, b in zip(folds, again))
-    with pytest.raises(DatasetError, match="n_folds"):
-        list(subject_folds(frames, n_folds=7))
 
 
 def test_leak_check_detects_and_clears() -> None:

@@ -21,6 +21,7 @@ from fer_book.sync import (
     saved_cells,
     sync_notebooks,
 )
+from fer_utils.errors import FerError
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = chapter_notebooks(REPO)
@@ -121,8 +122,9 @@ def test_a_malformed_mark_is_an_error() -> None:
         "fer_utils.video",
         ("frame_indices", "sample_frames"),
     )
-    with pytest.raises(SyncError, match="is not `# @save package.module: name"):
+    with pytest.raises(SyncError, match="is not `# @save package.module: name") as refused:
         parse_mark("#@save frame_indices")
+    assert isinstance(refused.value, FerError)  # the project's error family: `python -m fer_book` reports it
 
 
 def test_the_check_command_fails_on_a_changed_chapter(tmp_path: Path) -> None:

@@ -253,7 +253,8 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     import shutil
 
     from fer_utils.errors import TrainingError
-    from fer_utils.runs import RUN_FILES, RunFolder
+    from fer_utils.run_files import RUN_FILES
+    from fer_utils.runs import RunFolder
     from fer_utils.training import train_run
 
     root, manifest = toy

@@ -110,15 +110,48 @@ def test_model_picker_highlights_the_choice() -> None:
 
 
 def test_an_image_is_explained(stills: list[Path]) -> None:
+    from fer_utils.inference import Recognizer
     from fer_utils.models import build_paper_cnn
 
     image = cv2.imread(str(stills[3]))
     model = build_paper_cnn(8, (48, 48, 1))
     classes = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
-    fig = widgets.emotion_figure(model, classes, image)
+    recognizer = Recognizer(model, classes)
+    fig = widgets.emotion_figure(recognizer, image)
     assert len(fig.axes) == 3 and "Grad-CAM" in fig.axes[1].get_title()
-    blank = widgets.emotion_figure(model, classes, np.zeros((200, 200, 3), np.uint8))
+    blank = widgets.emotion_figure(recognizer, np.zeros((200, 200, 3), np.uint8))
     assert "no face" in blank.axes[0].texts[0].get_text()
+
+
+def test_the_upload_widget_crops_faces_with_the_margin_the_run_recorded(tmp_path: Path, stills: list[Path]) -> None:
+    """Regression (issue 29): the chapter 8 widgets took (model, classes) and built a recognizer with the
+    default margin, so a run trained on crops cut with another margin was shown (and classified) other
+    crops than it learned from. They now take the run's recognizer, whose margin the run recorded."""
+    import json
+
+    from fer_utils.crops import crop_face
+    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
+    from fer_utils.runs import RunFolder
+
+    classes, margin = ["neutral", "happy", "sad"], 0.3
+    assert margin != DEFAULT_MARGIN
+    save_model(build_paper_cnn(len(classes), (48, 48, 1)), tmp_path / "model.keras", classes)
+    (tmp_path / "config.json").write_text(
+        json.dumps({"crops": {"detector": DEFAULT_DETECTOR, "margin": margin, "align": False}})
+    )
+    recognizer = RunFolder(tmp_path).recognizer()
+    image = cv2.imread(str(stills[3]))
+    box = max(recognizer.detector.detect(image), key=lambda b: b.w * b.h)
+    expected = crop_face(image, box, size=48, margin=margin)
+    assert not np.array_equal(expected, crop_face(image, box, size=48, margin=DEFAULT_MARGIN))
+
+    table, crop = widgets.image_predictions(recognizer, image)
+    assert np.array_equal(crop, expected) and len(table) == 1
+    found = widgets.media_predictions(recognizer, stills[3])
+    assert np.array_equal(found.best_crops[table["emotion"].iloc[0]][1], expected)
+    shown = widgets.emotion_upload(recognizer, stills[3], show=False).figure().axes[0].images[0]
+    assert np.array_equal(np.asarray(shown.get_array()), expected), "the default view shows the run's crop"
 
 
 @pytest.fixture(scope="module")
@@ -210,16 +243,18 @@ def test_save_upload_keeps_the_bytes_and_only_the_base_name(tmp_path: Path, stil
 def test_upload_accepts_a_video_and_votes_per_clip(clips: pd.DataFrame) -> None:
     import datetime
 
+    from fer_utils.inference import Recognizer
     from fer_utils.models import build_paper_cnn
 
     model = build_paper_cnn(8, (48, 48, 1))
     classes = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
     video = Path(clips.iloc[0]["path"])
-    table = widgets.media_predictions(model, classes, video, every=2).table
+    recognizer = Recognizer(model, classes)
+    table = widgets.media_predictions(recognizer, video, every=2).table
     assert list(table["frame_index"]) == [0, 2, 4], "one row (the largest face) per sampled frame"
     assert widgets.clip_emotion(table, classes) in classes
 
-    view = widgets.emotion_upload(model, classes, video, show=False, every=2)
+    view = widgets.emotion_upload(recognizer, video, show=False, every=2)
     assert view.controls["upload"].accept == "image/*,video/*"
     lines, bars, cam = view.figure().axes
     assert len(lines.lines) == 8 and "mean of 3 frames" in bars.get_title() and "default" in cam.get_title()
@@ -235,11 +270,12 @@ def test_upload_accepts_a_video_and_votes_per_clip(clips: pd.DataFrame) -> None:
 
 
 def test_media_figure_reads_images_and_refuses_other_files(tmp_path: Path, stills: list[Path]) -> None:
+    from fer_utils.inference import Recognizer
     from fer_utils.models import build_paper_cnn
 
-    model = build_paper_cnn(3, (48, 48, 1))
-    assert len(widgets.media_figure(model, ["neutral", "happy", "sad"], stills[0]).axes) == 3
+    recognizer = Recognizer(build_paper_cnn(3, (48, 48, 1)), ["neutral", "happy", "sad"])
+    assert len(widgets.media_figure(recognizer, stills[0]).axes) == 3
     text = tmp_path / "notes.txt"
     text.write_text("not a face")
-    fig = widgets.media_figure(model, ["neutral", "happy", "sad"], text)
+    fig = widgets.media_figure(recognizer, text)
     assert "cannot read notes.txt" in fig.axes[0].texts[0].get_text()

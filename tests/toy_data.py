@@ -121,7 +121,7 @@ def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: in
 
 def small_config(**changes: object):
     """A TrainConfig small enough for a test (64×64 input, a few epochs); `changes` override fields."""
-    from fer_utils.training import TrainConfig
+    from fer_utils.train_config import TrainConfig
 
     base = dict(epochs=6, batch_size=32, image_size=(64, 64), patience=6, val_size=0.1, seed=3)
     return TrainConfig(**{**base, **changes})

@@ -7,7 +7,7 @@ import {loadLiteRt, loadAndCompile, Tensor} from './litert/index.js';
 const here = (name) => new URL(name, import.meta.url).href;
 const DETECTOR_SIZE = 128;          // BlazeFace short range takes 128x128 RGB in [-1, 1]
 const MIN_SCORE = 0.5;              // MediaPipe's default minimum detection confidence
-const MARGIN = 0.1;                 // the same square margin as fer_utils.preprocess.crop_face
+const MARGIN = 0.1;                 // the same square margin as fer_utils.crops.crop_face
 const $ = (id) => document.getElementById(id);
 const state = window.ferDemo = {ready: false, error: null, frames: 0, lastBox: null, lastCrop: null,
   lastProbs: null, lastLabel: null, lastModel: null, timings: [], classes: [], inputShape: null, source: null,

@@ -3,11 +3,11 @@
 Every chapter runs on the embedded synthetic sample by default and on any real dataset through its
 `DATASET`/`DATA_DIR` parameters. Sentences about results therefore never hard-code the data:
 `data_label` names it ("the synthetic sample" only when it is the sample). `check_frames` and the
-`fit_*` helpers look at the data before anything is trained and either adapt a quick default to the
+`clamp_*` helpers look at the data before anything is trained and either adapt a quick default to the
 data with a printed note (a sample size or subject count larger than the data) or stop with a
 `ParameterError` that says which parameter to change (a split that this data cannot make).
 `train_variants` runs a controlled experiment (one thing varied, the rest fixed, over seeds) and returns
-it as a table, one row per run (`run_scores`); `summarize` reports it per group over seeds with
+it as a table, one row per run (`RunFolder.scores`); `summarize` reports it per group over seeds with
 `mean_std` and `difference_note` (and `confidence_interval`).
 """
 
@@ -20,15 +20,10 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.book.artifacts import GENERATED_DATASET, SAMPLE_DATASET, ensure_run
-from fer_utils.errors import FerError
-from fer_utils.runs import RunFolder
+from fer_utils.errors import ParameterError
 
 # The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
 MIN_GROUPS_WITH_VAL = 3
-
-
-class ParameterError(FerError):
-    """A chapter's parameters do not fit its data; the message says what to change."""
 
 
 def is_sample(dataset: str) -> bool:
@@ -104,7 +99,7 @@ def check_frames(
             )
 
 
-def fit_subjects(frames: pd.DataFrame, wanted: int | None) -> list[str] | None:
+def clamp_subjects(frames: pd.DataFrame, wanted: int | None) -> list[str] | None:
     """The first `wanted` subjects (sorted), or None for all; a `wanted` larger than the data takes
     all of them and says so."""
     available = sorted(frames["subject"].unique())
@@ -119,37 +114,12 @@ def fit_subjects(frames: pd.DataFrame, wanted: int | None) -> list[str] | None:
     return available[:wanted]
 
 
-def fit_count(wanted: int, available: int, name: str) -> int:
+def clamp_count(wanted: int, available: int, name: str) -> int:
     """`wanted` items, or all `available` ones (with a printed note) when the data has fewer."""
     if wanted > available:
         print(f"note: {name} = {wanted}, but only {available} are available; using {available}")
         return available
     return wanted
-
-
-def run_scores(run_dir: Path) -> dict[str, object]:
-    """A finished run's numbers as one table row: its test scores (`accuracy` and `macro F1` of single
-    frames, `clip accuracy` and `clip macro F1` of clips by vote), the final epoch's `train accuracy`,
-    `val accuracy`, their `gap` and `val loss`, the lowest `best val loss`, its `params`, `train s`
-    (seconds) and whether it `collapsed` (`training.collapse_check`)."""
-    run = RunFolder(run_dir)
-    config, metrics, history = run.config(), run.metrics(), run.history()
-    frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
-    last = history.iloc[-1]
-    return {
-        "accuracy": frame["accuracy"],
-        "macro F1": frame["f1_macro"],
-        "clip accuracy": clip.get("accuracy", np.nan),
-        "clip macro F1": clip.get("f1_macro", np.nan),
-        "train accuracy": last["accuracy"],
-        "val accuracy": last["val_accuracy"],
-        "gap": last["accuracy"] - last["val_accuracy"],
-        "val loss": last["val_loss"],
-        "best val loss": history["val_loss"].min(),
-        "params": config.get("params"),
-        "train s": metrics.get("train_seconds", np.nan),
-        "collapsed": bool(metrics.get("collapsed", False)),
-    }
 
 
 def train_variants(
@@ -160,7 +130,7 @@ def train_variants(
     **fixed: object,
 ) -> pd.DataFrame:
     """A controlled experiment as a table: one row per variant and seed, with its run folder (`run`), the
-    settings the variant changes and the run's scores (`run_scores`).
+    settings the variant changes and the run's scores (`RunFolder.scores`).
 
     Each variant names only the settings it changes (e.g. `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`);
     `fixed` holds the rest (subjects, image size, epochs, ...), the same for every run; each seed draws
@@ -173,16 +143,17 @@ def train_variants(
         if clash:
             raise ParameterError(f"variant {name!r} sets {clash}, which the experiment holds fixed")
         for seed in seeds:
-            run_dir = ensure_run(crops, seed=seed, build=build, **fixed, **changes)
-            rows.append({"variant": name, "seed": seed, "run": run_dir, **changes, **run_scores(run_dir)})
+            run = ensure_run(crops, seed=seed, build=build, **fixed, **changes)
+            rows.append({"variant": name, "seed": seed, "run": run, **changes, **run.scores()})
     return pd.DataFrame(rows)
 
 
 def histories(runs: pd.DataFrame, seed: int, by: str = "variant") -> dict[str, pd.DataFrame]:
     """The training history (`history.csv`) of each group's run with `seed`, keyed by its `by` value in
-    table order: the curves a chapter draws for one seed of a `train_variants` table."""
+    table order: the curves a chapter draws for one seed of a `train_variants` table (whose `run` column
+    holds the `RunFolder`s)."""
     chosen = runs[runs["seed"] == seed]
-    return {name: RunFolder(run).history() for name, run in zip(chosen[by], chosen["run"])}
+    return {name: run.history() for name, run in zip(chosen[by], chosen["run"])}
 
 
 def summarize(

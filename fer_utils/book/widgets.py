@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -21,6 +22,9 @@ from matplotlib.figure import Figure
 from fer_utils.book import plots
 from fer_utils.evaluation import LEVELS, level_predictions, misclassified
 from fer_utils.registry import PAPER_CLASSES, PAPER_SIDE
+
+if TYPE_CHECKING:
+    from fer_utils.inference import Recognizer
 
 Draw = Callable[..., Figure]
 Describe = Callable[..., str]
@@ -330,7 +334,9 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
     return live_view(draw, controls, describe, show=show)
 
 
-# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM (fer_utils.inference.Recognizer).
+# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM. Each function takes an
+# `inference.Recognizer`: a run's own (`RunFolder.recognizer()`, cropping faces with the margin the run
+# was trained on), or `Recognizer(model, classes)` for a bare model (the default margin).
 def _largest(result: object) -> int | None:
     """Index of the largest face of a `inference.FrameResult` (None without faces)."""
     if not result.faces:
@@ -338,13 +344,9 @@ def _largest(result: object) -> int | None:
     return max(range(len(result.faces)), key=lambda i: (result.faces[i].w * result.faces[i].h, -i))
 
 
-def image_predictions(
-    model: object, classes: Sequence[str], image_bgr: np.ndarray
-) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop."""
-    from fer_utils.inference import Recognizer
-
-    recognizer = Recognizer(model, classes)
+def image_predictions(recognizer: Recognizer, image_bgr: np.ndarray) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop
+    (cut with the recognizer's margin)."""
     result = recognizer.frame(image_bgr)
     face = _largest(result)
     if face is None:
@@ -352,14 +354,15 @@ def image_predictions(
     return recognizer.table([result.faces[face]]), result.crops[face]
 
 
-def _face_figure(model: object, classes: Sequence[str], table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
+def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
     """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
     from fer_utils.explain import grad_cam, overlay
-    from fer_utils.runs import probability_columns
+    from fer_utils.run_files import probability_columns
 
+    classes = recognizer.classes
     probabilities = table[probability_columns(classes)].to_numpy(dtype=float)[0]
     best = classes[int(probabilities.argmax())]
-    heatmap = grad_cam(model, crop, class_index=int(probabilities.argmax()))
+    heatmap = grad_cam(recognizer.model, crop, class_index=int(probabilities.argmax()))
     fig, (face_ax, cam_ax, bar_ax) = plt.subplots(1, 3, figsize=(9, 2.8), width_ratios=(1, 1, 1.4))
     face_ax.imshow(crop, cmap="gray")
     cam_ax.imshow(overlay(crop, heatmap))
@@ -375,12 +378,12 @@ def _face_figure(model: object, classes: Sequence[str], table: pd.DataFrame, cro
     return fig
 
 
-def emotion_figure(model: object, classes: Sequence[str], image_bgr: np.ndarray, title: str = "") -> Figure:
+def emotion_figure(recognizer: Recognizer, image_bgr: np.ndarray, title: str = "") -> Figure:
     """The largest face of an image: its crop, its Grad-CAM for the predicted class, and the class probabilities."""
-    table, crop = image_predictions(model, classes, image_bgr)
+    table, crop = image_predictions(recognizer, image_bgr)
     if crop is None:
         return message_figure("no face found in this image")
-    return _face_figure(model, classes, table, crop, title)
+    return _face_figure(recognizer, table, crop, title)
 
 
 def save_upload(value: object, folder: Path) -> Path | None:
@@ -404,12 +407,9 @@ class MediaPredictions:
     best_crops: dict[str, tuple[int, np.ndarray]]
 
 
-def media_predictions(model: object, classes: Sequence[str], path: Path, every: int | None = 3) -> MediaPredictions:
-    """Stream an image or video through `inference.Recognizer` once (no frame kept): the largest face's
+def media_predictions(recognizer: Recognizer, path: Path, every: int | None = 3) -> MediaPredictions:
+    """Stream an image or video through `recognizer` once (no frame kept): the largest face's
     predictions per sampled frame and, per class, its most confident crop."""
-    from fer_utils.inference import Recognizer
-
-    recognizer = Recognizer(model, classes)
     faces, best = [], {}
     for result in recognizer.stream(Path(path), every):
         face = _largest(result)
@@ -425,21 +425,22 @@ def media_predictions(model: object, classes: Sequence[str], path: Path, every: 
 
 def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     """The clip-level emotion of per-frame predictions: the class with the highest mean probability."""
-    from fer_utils.runs import probability_columns
+    from fer_utils.run_files import probability_columns
 
     return classes[int(table[probability_columns(classes)].mean().to_numpy().argmax())]
 
 
-def _video_figure(model: object, classes: Sequence[str], found: MediaPredictions, name: str, title: str = "") -> Figure:
+def _video_figure(recognizer: Recognizer, found: MediaPredictions, name: str, title: str = "") -> Figure:
     """Per-frame probabilities, the clip-level emotion and the Grad-CAM of its most confident frame."""
     from fer_utils.explain import grad_cam
 
     if found.table.empty:
         return message_figure(f"no face found in the sampled frames of {name}")
+    classes = recognizer.classes
     emotion = clip_emotion(found.table, classes)
     index, crop = found.best_crops[emotion]
     label = f"{title + ': ' if title else ''}Grad-CAM, frame {index} ({emotion})"
-    heatmap = grad_cam(model, crop, class_index=list(classes).index(emotion))
+    heatmap = grad_cam(recognizer.model, crop, class_index=list(classes).index(emotion))
     return plots.video_emotions(found.table, classes, crop, heatmap, label)
 
 
@@ -451,33 +452,30 @@ def message_figure(text: str) -> Figure:
     return fig
 
 
-def media_figure(
-    model: object, classes: Sequence[str], media: np.ndarray | Path, title: str = "", every: int = 3
-) -> Figure:
+def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = "", every: int = 3) -> Figure:
     """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
     from fer_utils.errors import FerError
     from fer_utils.video import check_media
 
     if isinstance(media, np.ndarray):
-        return emotion_figure(model, classes, media, title)
+        return emotion_figure(recognizer, media, title)
     try:
         kind = check_media(Path(media))
-        found = media_predictions(model, classes, Path(media), every)
+        found = media_predictions(recognizer, Path(media), every)
     except FerError as exc:
         return message_figure(f"cannot read {Path(media).name}: {exc}")
     if kind == "video":
-        return _video_figure(model, classes, found, Path(media).name, title)
+        return _video_figure(recognizer, found, Path(media).name, title)
     if found.table.empty:
         return message_figure("no face found in this image")
     emotion = found.table["emotion"].iloc[0]
-    return _face_figure(model, classes, found.table, found.best_crops[emotion][1], title)
+    return _face_figure(recognizer, found.table, found.best_crops[emotion][1], title)
 
 
-def emotion_upload(
-    model: object, classes: Sequence[str], default: np.ndarray | Path, show: bool = True, every: int = 3
-) -> LiveView:
+def emotion_upload(recognizer: Recognizer, default: np.ndarray | Path, show: bool = True, every: int = 3) -> LiveView:
     """Upload an image or a video: the predicted emotion (per sampled frame and for the whole clip, for a
-    video) and a Grad-CAM. The default view shows `default` (a BGR image or a media file)."""
+    video) and a Grad-CAM, by `recognizer` (a run's: `RunFolder.recognizer()`, so faces are cropped as
+    the run's training crops were). The default view shows `default` (a BGR image or a media file)."""
     import tempfile
 
     controls = {"upload": widgets.FileUpload(accept="image/*,video/*", multiple=False, description="image or video")}
@@ -486,7 +484,7 @@ def emotion_upload(
         with tempfile.TemporaryDirectory(prefix="fer-upload-") as folder:
             path = save_upload(upload, Path(folder))
             if path is None:
-                return media_figure(model, classes, default, "default", every)
-            return media_figure(model, classes, path, "your upload", every)
+                return media_figure(recognizer, default, "default", every)
+            return media_figure(recognizer, path, "your upload", every)
 
     return live_view(draw, controls, show=show)

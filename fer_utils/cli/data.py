@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from fer_utils.cli.types import non_negative_int, positive_int
-from fer_utils.data import INDEXERS, RAFDB_CLASSES
+from fer_utils.folders import RAFDB_CLASSES
+from fer_utils.indexing import INDEXERS
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 
 RAVDESS_ACTORS = range(1, 25)
@@ -125,7 +126,7 @@ def code_list(text: str) -> list[str]:
 def run_download(args: argparse.Namespace) -> int:
     """Download RAVDESS archives (and extract them) or CREMA-D clips; SAVEE/MEAD print where to get them.
     Ctrl-C stops it with exit code 130, the partial files kept for the rerun."""
-    from fer_utils.download import download_dataset
+    from fer_utils.fetch import download_dataset
 
     dest = args.dest or Path("data/raw") / args.dataset
     if args.dataset == "cremad":
@@ -184,7 +185,8 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
 def run_index(args: argparse.Namespace) -> int:
     """Index a dataset folder; print counts per emotion (and per side of its own split) and the rejected
     files; optionally save CSV."""
-    from fer_utils.data import classes_in, index_dataset
+    from fer_utils.data import classes_in
+    from fer_utils.indexing import index_dataset
     from fer_utils.outputs import check_outputs, write_atomic
 
     check_outputs({"--out": args.out, "--rejected-out": args.rejected_out}, read_folders=[args.root])

@@ -73,12 +73,15 @@ def _train(args: argparse.Namespace) -> int:
     """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
     from dataclasses import replace
 
+    from fer_utils.diagnosis import collapse_message
     from fer_utils.errors import TrainingError
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.outputs import check_outputs
     from fer_utils.preprocess_folder import crop_side
     from fer_utils.splits import default_protocol, split_note
-    from fer_utils.training import TrainConfig, check_config, check_run_dir, collapse_message, train_run
+    from fer_utils.train_checks import check_config, check_run_dir
+    from fer_utils.train_config import TrainConfig
+    from fer_utils.training import train_run
 
     paper_only = [f"--{name}" for name in PAPER_CNN_OPTIONS if getattr(args, name) is not None]
     if args.model not in (None, PAPER_MODEL) and paper_only:
@@ -120,7 +123,8 @@ def recorded_split(args: argparse.Namespace) -> dict:
     config.json beside it), so that its test rows are the run's own; given options must agree with it.
     Without a config.json, --protocol and --seed must both be given (FerError otherwise)."""
     from fer_utils.errors import FerError
-    from fer_utils.runs import CONFIG_FILE, RunFolder
+    from fer_utils.run_files import CONFIG_FILE
+    from fer_utils.runs import RunFolder
 
     folder = RunFolder(args.model.parent)
     given = {"protocol": args.protocol, "val_size": args.val_size, "seed": args.seed}
@@ -247,16 +251,20 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy."""
+    """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
+    cropped with the margin of the crops the model was trained on, as the run's config.json beside the
+    model records it (`RunFolder.crop_margin`; the book's default for a model without one)."""
     from fer_utils.inference import Recognizer, check_annotated_out, refuse_overwrite
     from fer_utils.models import load_classes, load_model
     from fer_utils.outputs import check_outputs, write_atomic
+    from fer_utils.runs import RunFolder
 
     refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
     check_annotated_out(args.out)
-    recognizer = Recognizer(load_model(args.model), load_classes(args.model), detector=args.detector)
+    margin = RunFolder(args.model.parent).crop_margin()
+    recognizer = Recognizer(load_model(args.model), load_classes(args.model), args.detector, margin=margin)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
     if args.csv:
         write_atomic(args.csv, table.to_csv(index=False), "--csv")
@@ -303,7 +311,7 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import load_classes, load_model
     from fer_utils.outputs import check_outputs, write_atomic
-    from fer_utils.runs import CLASSES_FILE
+    from fer_utils.run_files import CLASSES_FILE
     from fer_utils.training import load_images
 
     classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite

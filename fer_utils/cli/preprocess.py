@@ -85,7 +85,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
     import sys
 
     from fer_utils.crops import margin_for
-    from fer_utils.data import index_dataset
+    from fer_utils.indexing import index_dataset
     from fer_utils.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
     from fer_utils.outputs import check_outputs
     from fer_utils.preprocess import preprocess_dataset

@@ -52,8 +52,8 @@ def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     """The clip index `clips` was loaded as, indexed again from the dataset folder its files lie in, and
     what differs (""; or why: rows dropped, added or relabelled since). (None, why) when it cannot be
     indexed again (not an index, or a layout indexed with options): the caller then trusts `clips`."""
-    from fer_utils.data import index_dataset
     from fer_utils.errors import FerError
+    from fer_utils.indexing import index_dataset
 
     if type(clips) is not pd.DataFrame or not {"path", "dataset", "emotion"} <= set(clips.columns) or clips.empty:
         return None, "`clips` is not a clip index (a table with path, dataset and emotion columns)"

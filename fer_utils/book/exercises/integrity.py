@@ -71,7 +71,7 @@ def snapshot() -> list[tuple[str, Callable[[], object], object]]:
     """Every binding the checkers depend on, as (what, how to read it again, the object it is now)."""
     import fer_utils.book.exercises  # noqa: F401  (the package and its chapter modules)
 
-    ours = [module for name, module in sorted(sys.modules.items()) if name.split(".")[:2] == PACKAGE.split(".")]
+    ours = [module for name, module in sorted(sys.modules.items()) if name == PACKAGE or name.startswith(PACKAGE + ".")]
     parts = [part for module in ours for part in _module_parts(module)]
     used = {
         value.__name__: value

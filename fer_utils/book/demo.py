@@ -1,0 +1,136 @@
+"""The live demo page's contract: which models it shows (its slots), what it says about each (DemoAbout), and
+where a chapter publishes them for `book build` (ARCHITECTURE.md, "Live demo").
+
+A chapter calls `publish_demo_model(run_dir, about)` (the page's default model) or with `slot="peer"` (the
+peer, fer_utils.peer); each slot is one folder of the artefact cache, replaced whole. `fer_book.build`
+reads them back with `published_demo_model` and `fer_book.demo` turns them into the page's files; both
+check slots and abouts here, with `check_demo_slot` and `check_demo_about`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypedDict
+
+from fer_utils.atomic import atomic_folder, replace_folder, temporary_sibling
+from fer_utils.book.artifacts import artefact_lock, default_cache
+from fer_utils.errors import DatasetError, DemoError
+from fer_utils.locking import wait_lock
+
+DEMO_MODEL_DIR = "demo_model"
+DEMO_ABOUT_FILE = "about.json"
+# The demo page's two models: the book's default and the peer (fer_utils.peer), each published in its
+# own cache folder (the default's folder keeps its old name).
+DEMO_SLOTS = ("default", "peer")
+DEMO_SLOT_DIRS = {"default": DEMO_MODEL_DIR, "peer": f"{DEMO_MODEL_DIR}_peer"}
+DEMO_TFLITE_MODES = ("float32", "int8")
+
+
+class DemoAbout(TypedDict, total=False):
+    """What the live demo page says about one of its models (ARCHITECTURE.md, "Live demo").
+
+    Every key is optional when publishing; the page needs `trained_on`. Fractions, not percentages. For a
+    model trained over several seeds, `accuracy` and `macro_f1` are the MEANS over the seeds on
+    `evaluated_on` (never the best seed's score, which was picked on those very frames), with their
+    standard deviations; `chosen_on` says how the one published seed was picked. A single fixed network
+    (the peer) gives its one score and no std.
+    """
+
+    name: str  # a short label for the page's model switch
+    trained_on: str  # the data it learned from
+    license: str  # the model's licence (and its training data's)
+    accuracy: float | None  # mean accuracy over `seeds` runs on `evaluated_on` (real faces for the book's models)
+    accuracy_std: float | None  # its standard deviation over `seeds` runs
+    macro_f1: float | None  # mean macro F1 over `seeds` runs on `evaluated_on` (the page opens on the higher one)
+    macro_f1_std: float | None  # its standard deviation over `seeds` runs
+    majority_baseline: float | None  # accuracy of always answering the commonest expression of `evaluated_on`
+    chance: float | None  # the chance level on `evaluated_on` (e.g. 1/7); default 1 / number of classes
+    seeds: int | None  # how many seeds the means and standard deviations summarise
+    chosen_on: str | None  # how the published seed was chosen, e.g. "the lowest validation loss on ..."
+    evaluated_on: str | None  # what the scores were measured on
+    tflite: str  # "float32" (default) or "int8" (full integer, uint8 in and out; fer_utils.deploy)
+
+
+DEMO_ABOUT_KEYS = tuple(DemoAbout.__annotations__)
+DEMO_ABOUT_TEXTS = ("name", "trained_on", "license", "chosen_on", "evaluated_on")
+DEMO_ABOUT_FRACTIONS = ("accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "majority_baseline", "chance")
+
+
+def check_demo_slot(slot: str) -> str:
+    """`slot` if the demo page has it ("default" or "peer"), else a DemoError listing the slots."""
+    if slot not in DEMO_SLOTS:
+        raise DemoError(f"unknown demo slot {slot!r}; choose one of {DEMO_SLOTS}")
+    return slot
+
+
+def check_demo_about(about: Mapping[str, object]) -> dict:
+    """`about` as a plain dict if it keeps the DemoAbout contract, else a DemoError naming the key."""
+    about = dict(about)
+    unknown = sorted(set(about) - set(DEMO_ABOUT_KEYS))
+    if unknown:
+        raise DemoError(f"unknown demo about keys {unknown}; known: {', '.join(DEMO_ABOUT_KEYS)}")
+    for key in DEMO_ABOUT_TEXTS:
+        if about.get(key) is not None and not isinstance(about[key], str):
+            raise DemoError(f"demo about {key!r} must be text, not {about[key]!r}")
+    for key in DEMO_ABOUT_FRACTIONS:
+        value = about.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 1:
+                raise DemoError(f"demo about {key!r} must be a fraction in [0, 1], not {value!r}")
+            about[key] = float(value)
+    seeds = about.get("seeds")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise DemoError(f"demo about 'seeds' must be a positive whole number, not {seeds!r}")
+    if about.get("tflite", "float32") not in DEMO_TFLITE_MODES:
+        raise DemoError(f"demo about 'tflite' must be one of {DEMO_TFLITE_MODES}, not {about['tflite']!r}")
+    return about
+
+
+def demo_slot_dir(slot: str, cache: Path | None = None) -> Path:
+    """The cache folder where the demo model of `slot` ("default" or "peer") is published."""
+    return (cache or default_cache()) / DEMO_SLOT_DIRS[check_demo_slot(slot)]
+
+
+def publish_demo_model(
+    run_dir: Path, about: Mapping[str, object], cache: Path | None = None, slot: str = "default"
+) -> Path:
+    """Put a model on the live demo page: its model, classes (and metrics.json, when the folder has one)
+    are copied to the cache with `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
+    replacing what the slot held as a whole (fer_utils.atomic); `book build` takes them from there.
+
+    `slot="default"` (a chapter's run folder) makes it the page's default model; `slot="peer"` records
+    the peer as measured by a chapter (`run_dir` is the folder `fer_utils.peer.export_peer` wrote), whose
+    about is laid over `fer_utils.peer.PEER_ABOUT`."""
+    from fer_utils.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
+    from fer_utils.runs import RunFolder
+
+    run_dir = Path(run_dir)
+    if run_dir.is_file():  # the model file itself (export_peer returns it)
+        run_dir = run_dir.parent
+    about = check_demo_about(about)
+    target = demo_slot_dir(slot, cache)
+    for name in (MODEL_FILE, CLASSES_FILE):
+        if not (run_dir / name).is_file():
+            raise DatasetError(f"{run_dir} has no {name}: publish a finished run or model folder")
+    staging = temporary_sibling(target.with_name(f"{target.name}.new"))
+    with wait_lock(artefact_lock(target)):  # two chapters publishing one slot at once: one after the other
+        with atomic_folder(staging) as tmp:
+            for item in run_dir.iterdir():
+                if item.name in (MODEL_FILE, CLASSES_FILE, METRICS_FILE) or item.name.startswith("LICENSE"):
+                    shutil.copy2(item, tmp / item.name)
+            (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
+        replace_folder(staging, target)
+    return RunFolder(target).model
+
+
+def published_demo_model(cache: Path | None = None, slot: str = "default") -> tuple[Path, dict] | None:
+    """The (model path, about) a chapter published for the demo page's `slot`, or None if none did."""
+    from fer_utils.run_files import MODEL_FILE
+
+    folder = demo_slot_dir(slot, cache)
+    if not (folder / MODEL_FILE).is_file() or not (folder / DEMO_ABOUT_FILE).is_file():
+        return None
+    return folder / MODEL_FILE, json.loads((folder / DEMO_ABOUT_FILE).read_text())
