@@ -33,7 +33,7 @@ from keras import layers
 
 from fer_utils.errors import ModelBuildError, ModelFileError, TrainingError
 from fer_utils.registry import INITS, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE
-from fer_utils.runs import CLASSES_FILE, read_classes
+from fer_utils.run_files import CLASSES_FILE, read_classes
 
 
 def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:

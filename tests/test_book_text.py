@@ -137,7 +137,9 @@ CHAPTER_CLAIMS = [
     ("02_preprocessing", "The fourth box, `none`", "## Three detectors on"),  # it draws registry.DETECTORS
     ("03_architecture", "{term}`dead units`", None),  # the black feature maps are explained
     ("04_training", "not comparable with the paper's rows", "shows the collapse itself"),
+    ("05_regularization", "does not raise the test accuracy", "Whether the test accuracy also moves"),
     ("06_evaluation_protocols", "within the spread over seeds", "Clip voting helps most"),
+    ("09_real_faces", "1 of 7 clip votes right", "say whether that happened here"),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -312,3 +313,14 @@ def test_index_table_counts_each_sets_files_subjects_emotions_and_rejections() -
     assert table.to_dict("records") == [
         {"set": "London faces", "files": 204, "subjects": 102, "emotions": "happy, neutral", "rejected": 0}
     ]
+
+
+def test_the_guessing_ceiling_is_where_guessing_stops_on_that_many_faces() -> None:
+    """Chapter 9's transfer row: an accuracy under `guessing_ceiling` is one guessing reaches on 204 faces."""
+    rng = np.random.default_rng(0)
+    for chance in (1 / 8, 1 / 2):
+        guesses = rng.binomial(204, chance, size=20_000) / 204
+        ceiling = chapters.guessing_ceiling(chance, 204)
+        assert np.mean(guesses > ceiling) == pytest.approx(0.025, abs=0.01), chance
+    assert chapters.guessing_ceiling(0.125, 204) == pytest.approx(0.170, abs=1e-3)
+    assert chapters.guessing_ceiling(0.125, 2040) < chapters.guessing_ceiling(0.125, 204)

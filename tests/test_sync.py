@@ -162,7 +162,12 @@ REQUIRED = {
         "fer_utils.splits.group_holdout",
         "fer_utils.splits.check_leakage",
     },
-    "07": {"fer_utils.models.separable_residual_block", "fer_utils.models.layer_macs", "fer_utils.models.count_flops"},
+    "07": {
+        "fer_utils.models.separable_residual_block",
+        "fer_utils.models.build_mini_xception",
+        "fer_utils.models.layer_macs",
+        "fer_utils.models.count_flops",
+    },
     "08": {
         "fer_utils.deploy.to_tflite",
         "fer_utils.deploy.quantize_int8",

@@ -248,3 +248,11 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> str:
     """`[low, high]` of `confidence_interval`, for tables ("needs 2 runs or more" for a single run)."""
     low, high = confidence_interval(values, level)
     return "needs 2 runs or more" if np.isnan(low) else f"[{low:.3f}, {high:.3f}]"
+
+
+def guessing_ceiling(chance: float, frames: int, level: float = 0.95) -> float:
+    """The top of the `level` range of accuracies that guessing at `chance` reaches on `frames` faces
+    (normal approximation of the binomial): an accuracy below it is not above chance on this many faces."""
+    from scipy import stats
+
+    return float(chance + stats.norm.ppf(0.5 + level / 2) * np.sqrt(chance * (1 - chance) / frames))
