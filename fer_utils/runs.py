@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from fer_utils.inference import Recognizer
 
 
-
 @dataclass(frozen=True, eq=False)
 class RunFolder:
     """A training run's folder: the paths of its files, what they hold, its model and its recognizer."""
