@@ -98,7 +98,12 @@ CASES = [
             "IMAGE_SIZE": 16,
             "EPOCHS": 1,
             "SEEDS": [0],
-            "SETTINGS": {"no dropout, no L1": {"dropout": [0.0, 0.0, 0.0], "l1": 0.0}},
+            "SETTINGS": {
+                "no dropout, no L1": {"dropout": [0.0, 0.0, 0.0], "l1": 0.0},
+                "paper's SAVEE: (0.3, 0.5, 0.5) + L1": {"dropout": [0.3, 0.5, 0.5], "l1": 1e-4},
+            },
+            "PUBLISHED_SIZE": 16,
+            "PUBLISHED_EPOCHS": 1,
         },
         r"train_variants\(\s*crops",
         "build_paper_cnn",

@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE_CHAPTERS = ("03_architecture", "04_training", "08_deployment", "09_real_faces")
 # The chapter parameters that name the reference run, in reference_run's order.
 REFERENCE_ARGS = ("DATASET", "DATA_DIR", "IMAGE_SIZE", "EPOCHS")
+# The code a chapter shows and passes (issue 29): the same code as the package's has the same fingerprint,
+# so these keep the run the chapters share (tests/test_edited_builders.py checks the fingerprints agree).
+CODE_KEYWORDS = {"build", "fit"}
 # Chapter parameters that select which reference run: set in the parameters cell only.
 SELECTING = (*REFERENCE_ARGS, "SEED")
 # Calls that train or fetch a run: the reference run's EPOCHS may reach none of them but reference_run.
@@ -96,19 +99,22 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
         problems.append("artifacts.reference_run is never called")
     for call in reference:
         if [ast.unparse(arg) for arg in call.args] != list(REFERENCE_ARGS) or any(
-            keyword.arg != "seed" for keyword in call.keywords
+            keyword.arg not in CODE_KEYWORDS | {"seed"} for keyword in call.keywords
         ):
-            problems.append(f"{ast.unparse(call)} is not reference_run({', '.join(REFERENCE_ARGS)}[, seed=…])")
+            problems.append(
+                f"{ast.unparse(call)} is not reference_run({', '.join(REFERENCE_ARGS)}[, seed=…][, build=…, fit=…])"
+            )
     # at least one call asks for the run every chapter shares: reference_run's default seed, or SEED
     # when the chapter's SEED defaults to it
     default_seed = inspect.signature(artifacts.reference_run).parameters["seed"].default
     seed_default = values.get("SEED")
+    seeds = {id(call): [k.value for k in call.keywords if k.arg == "seed"] for call in reference}
     shares = [
         call
         for call in reference
-        if not call.keywords
+        if not seeds[id(call)]
         or (
-            ast.unparse(call.keywords[0].value) == "SEED"
+            ast.unparse(seeds[id(call)][0]) == "SEED"
             and seed_default is not None
             and ast.literal_eval(seed_default) == default_seed
         )

@@ -142,6 +142,22 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "paper CNN at its best epoch: training accuracy - test accuracy (the usual order once it has converged)",
         ),
     ),
+    "08_deployment": (
+        Claim(
+            "int8_accuracy_change",
+            ">=",
+            -0.02,
+            "int8 TFLite: test accuracy minus the float32 TFLite model's (within 2 points)",
+        ),
+        Claim("int8_size_share", "<=", 0.35, "int8 TFLite: its bytes as a share of the float32 TFLite model's"),
+        Claim(
+            "real_clip_vote_right",
+            "==",
+            0,
+            "the real surprised RAVDESS clip: the sample-trained model's clip vote is right (1) or wrong (0)",
+        ),
+        Claim("real_clip_vote_neutral", "==", 1, "the real surprised RAVDESS clip: the clip vote is neutral (1)"),
+    ),
     "09_real_faces": (
         Claim(
             "transfer_over_chance_range",
