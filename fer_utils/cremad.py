@@ -35,8 +35,9 @@ from tqdm.auto import tqdm
 
 from fer_utils.assets import cremad_index_dir
 from fer_utils.data import CREMAD_ACTORS, CREMAD_EMOTIONS, CREMAD_SENTENCES
-from fer_utils.download import DownloadStopped, SourceError, download_file, probe_url, stop_on_signals, verify_sha256
+from fer_utils.download import DownloadStopped, SourceError, download_file, probe_url, verify_sha256
 from fer_utils.errors import DatasetError, DownloadError
+from fer_utils.interrupts import stop_on_signals
 
 # The commit of CheyneyComputerScience/CREMA-D the shipped index was read from (assets/cremad_index/README.md).
 CREMAD_COMMIT = "1658cd342dff90010aa843eaeebd53610a08b1dc"

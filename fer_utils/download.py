@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import signal
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -53,7 +51,6 @@ LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 QUOTA_WORDS = ("budget", "quota", "bandwidth", "exceeded")
 QUOTA_STATUSES = (402, 403, 429, 509)
 SNIFF_BYTES = 512
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class DownloadWarning(UserWarning):
@@ -67,22 +64,6 @@ class SourceError(DownloadError):
 
 class DownloadStopped(DownloadError):
     """A transfer stopped on request (Ctrl-C): what arrived is kept in its `.part` for the next run."""
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[threading.Event]:
-    """While the block runs, Ctrl-C and SIGTERM set `stop` instead of raising KeyboardInterrupt wherever the main
-    thread happens to be (inside `concurrent.futures` that can leave a lock held and hang the exit); the caller
-    checks `stop` between waits. Outside the main thread, where no handler can be set, signals are left alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in STOP_SIGNALS}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def answer_problem(status: int, content_type: str, head: bytes) -> str | None:

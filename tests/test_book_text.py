@@ -139,6 +139,7 @@ CHAPTER_CLAIMS = [
     ("04_training", "not comparable with the paper's rows", "shows the collapse itself"),
     ("05_regularization", "does not raise the test accuracy", "Whether the test accuracy also moves"),
     ("06_evaluation_protocols", "within the spread over seeds", "Clip voting helps most"),
+    ("06_evaluation_protocols", "the shortcut is plain", "read the printed differences first"),
     ("08_deployment", "the vote is wrong", None),  # the real surprised clip, called neutral
     ("09_real_faces", "1 of 7 clip votes right", "say whether that happened here"),
 ]

@@ -324,3 +324,35 @@ def test_the_guessing_ceiling_is_where_guessing_stops_on_that_many_faces() -> No
         assert np.mean(guesses > ceiling) == pytest.approx(0.025, abs=0.01), chance
     assert chapters.guessing_ceiling(0.125, 204) == pytest.approx(0.170, abs=1e-3)
     assert chapters.guessing_ceiling(0.125, 2040) < chapters.guessing_ceiling(0.125, 204)
+
+
+def test_beyond_spread_is_the_number_behind_the_verdict() -> None:
+    """A difference is shown when it exceeds the larger std over seeds; the sentence and the number agree."""
+    a, b = [0.90, 0.92, 0.94], [0.50, 0.60, 0.70]
+    assert chapters.beyond_spread(a, b) == pytest.approx(0.32 - 0.1)
+    assert "larger than the spread" in chapters.difference_note(a, b, "a", "b", "accuracy")
+    close = [0.52, 0.62, 0.72]
+    assert chapters.beyond_spread(close, b) < 0
+    assert "within the spread" in chapters.difference_note(close, b, "c", "b", "accuracy")
+
+
+def test_a_single_value_has_no_spread_so_a_baseline_is_judged_by_the_runs_spread_alone() -> None:
+    """`seed_spread` is the larger std of the groups with 2+ values; one value (a baseline, one run) adds none."""
+    runs, baseline = [0.30, 0.40, 0.50], [0.32]
+    assert chapters.seed_spread(runs, baseline) == pytest.approx(0.1)
+    assert chapters.seed_spread([0.5], [0.7]) == 0.0
+    assert chapters.beyond_spread(runs, baseline) == pytest.approx(0.40 - 0.32 - 0.1)  # not above beyond spread
+    assert chapters.beyond_spread(baseline, runs) == pytest.approx(0.32 - 0.40 - 0.1)
+    assert chapters.beyond_spread([0.9], runs) == pytest.approx(0.9 - 0.4 - 0.1)
+
+
+def test_the_verdict_sentence_follows_the_number_in_both_directions() -> None:
+    """`difference_note` calls a difference larger than the spread exactly when `beyond_spread` is positive
+    one way or the other, whichever setting is higher."""
+    low, high = [0.50, 0.60, 0.70], [0.85, 0.90, 0.95]
+    for a, b in ((high, low), (low, high)):
+        assert max(chapters.beyond_spread(a, b), chapters.beyond_spread(b, a)) > 0
+        assert "larger than the spread" in chapters.difference_note(a, b, "a", "b", "accuracy")
+    near = [0.55, 0.65, 0.75]
+    assert max(chapters.beyond_spread(near, low), chapters.beyond_spread(low, near)) < 0
+    assert "within the spread" in chapters.difference_note(low, near, "a", "b", "accuracy")

@@ -646,7 +646,7 @@ if __name__ == "__main__":
 def test_an_interrupt_while_the_pool_holds_a_lock_still_stops_the_run(sample_dir: Path, tmp_path: Path) -> None:
     """CI once saw a run ignore SIGINT for 30 s: raised by Python's handler, the KeyboardInterrupt landed inside
     `concurrent.futures.wait` with a future's lock held, the pool's manager thread blocked on it and the process
-    hung at exit. The run now records the signal and stops between waits (`preprocess.deferred_interrupts`)."""
+    hung at exit. The run now records the signal and stops between waits (`interrupts.stop_on_signals`)."""
     script = tmp_path / "interrupt_with_lock_held.py"
     script.write_text(LOCK_HELD_INTERRUPT)
     out = tmp_path / "crops"

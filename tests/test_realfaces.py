@@ -82,3 +82,39 @@ def test_a_model_that_knows_only_some_emotions_is_scored_on_the_frames_it_can_na
     assert set(predictions["emotion"]) == set(classes) and len(predictions) == 204 + 24 + 12
     scored = realfaces.score_real(predictions, classes).set_index("set")
     assert scored.loc[realfaces.POOLED, "frames"] == 240
+
+
+def test_the_best_trained_model_is_judged_against_the_peer_and_the_baseline_beyond_its_spread() -> None:
+    pooled = pd.DataFrame(
+        {
+            "model": ["paper-cnn"] * 3 + [realfaces.PEER_NETWORK] * 3 + ["peer"],
+            "seed": [0, 1, 2, 0, 1, 2, None],
+            "accuracy": [0.30, 0.40, 0.50, 0.20, 0.25, 0.30, 0.60],
+            "macro F1": [0.20, 0.25, 0.30, 0.10, 0.15, 0.20, 0.40],
+            "majority baseline": 0.35,
+        }
+    )
+    versus = realfaces.compare_with_peer(pooled, ["paper-cnn", realfaces.PEER_NETWORK], "peer")
+    assert versus.best == "paper-cnn" and versus.peer_f1 == pytest.approx(0.40) and versus.baseline == 0.35
+    assert list(versus.accuracy) == [0.30, 0.40, 0.50] and list(versus.network_f1) == [0.10, 0.15, 0.20]
+    best, peer, network = versus.notes("the generated faces")
+    # 0.40 - 0.10 (std) is not above the baseline 0.35
+    assert "accuracy 0.400 ± 0.100" in best and "not above the majority baseline 0.350" in best
+    assert "is 0.400, higher than paper-cnn's 0.250 ± 0.050 (difference +0.150, spread over seeds 0.050)" in peer
+    assert "trained on the generated faces scores macro F1 0.150 ± 0.050" in network and "higher by 0.250" in network
+    alone = realfaces.compare_with_peer(pooled[pooled["model"] != realfaces.PEER_NETWORK], ["paper-cnn"], "peer")
+    assert alone.network_f1 is None and len(alone.notes("x")) == 2
+
+
+def test_the_model_table_gives_the_peers_size_latency_and_real_scores(sets) -> None:
+    from fer_utils.models import count_params
+    from fer_utils.peer import PEER_CLASSES, PEER_NAME, peer_model
+
+    peer = peer_model()
+    scores = realfaces.score_real(realfaces.predict_real(peer, list(PEER_CLASSES), sets), list(PEER_CLASSES))
+    pooled = scores[scores["set"] == realfaces.POOLED].assign(model=PEER_NAME)
+    row = realfaces.model_table(pooled, [(PEER_NAME, peer, "FER-2013")], repeats=2).iloc[0]
+    assert row["model"] == PEER_NAME and row["trained on"] == "FER-2013"
+    assert row["parameters"] == count_params(peer) and row["ms per face"] > 0
+    accuracy = pooled["accuracy"].iloc[0]
+    assert row["real accuracy"] == f"{accuracy:.3f} (one run: no spread)"

@@ -8,7 +8,8 @@ data with a printed note (a sample size or subject count larger than the data) o
 `ParameterError` that says which parameter to change (a split that this data cannot make).
 `train_variants` runs a controlled experiment (one thing varied, the rest fixed, over seeds) and returns
 it as a table, one row per run (`RunFolder.scores`); `summarize` reports it per group over seeds with
-`mean_std` and `difference_note` (and `confidence_interval`).
+`mean_std` and `difference_note` (and `confidence_interval`); `beyond_spread` is the number behind that
+note's verdict, for a chapter's lesson.
 """
 
 from __future__ import annotations
@@ -223,13 +224,27 @@ def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b:
             f"{name_a} minus {name_b}: {diff:+.3f} {metric} (one run each: no spread measured, so no "
             "verdict; compare it with the spread of runs of the same size, or train more seeds)"
         )
-    spread = max(a.std(ddof=1), b.std(ddof=1))
+    spread = seed_spread(a, b)
     verdict = (
         "larger than the spread over seeds"
-        if abs(diff) > spread
+        if max(beyond_spread(a, b), beyond_spread(b, a)) > 0
         else "within the spread over seeds: not a difference these runs can show"
     )
     return f"{name_a} minus {name_b}: {diff:+.3f} {metric} ({len(a)} and {len(b)} seeds; std up to {spread:.3f}), {verdict}"
+
+
+def seed_spread(*groups: Sequence[float]) -> float:
+    """The largest sample standard deviation (ddof=1) of `groups` (one metric over seeds): the spread a
+    difference between them must exceed to be shown; a group of one value (one run, a baseline) has none."""
+    return max((float(np.std(np.asarray(g, dtype=float), ddof=1)) for g in groups if len(g) > 1), default=0.0)
+
+
+def beyond_spread(a: Sequence[float], b: Sequence[float]) -> float:
+    """How far the mean of `a` exceeds the mean of `b` beyond the spread over seeds (`seed_spread`):
+    positive when a is higher by more than that spread. The one definition of the verdict (`difference_note`
+    judges by it), for chapters that report the number; `b` may be one value, e.g. a baseline."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(a.mean() - b.mean() - seed_spread(a, b))
 
 
 def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:

@@ -103,6 +103,24 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             0.0,
             "random minus subject split accuracy, beyond the spread over seeds (difference - largest std)",
         ),
+        Claim(
+            "random_minus_clip_over_spread",
+            ">",
+            0.0,
+            "random minus clip split accuracy, beyond the spread over seeds (difference - largest std)",
+        ),
+        Claim(
+            "random_vote_gain_over_spread",
+            ">",
+            0.0,
+            "random split: clip vote minus single-frame accuracy, beyond the spread over seeds",
+        ),
+        Claim(
+            "subject_vote_gain_over_spread",
+            "<=",
+            0.0,
+            "subject split: the clip vote's gain over single frames is within the spread over seeds",
+        ),
     ),
     "07_comparison": (
         Claim(

@@ -29,9 +29,12 @@ import pandas as pd
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.book import artifacts
+from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
+from fer_utils.deploy import keras_latency
 from fer_utils.errors import EvaluationError
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
 from fer_utils.manifest import load_manifest, usable_frames
+from fer_utils.models import count_params
 from fer_utils.training import load_images, make_dataset, predict_batches
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
@@ -224,6 +227,79 @@ def recall_per_class(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.Se
     right = predictions["emotion"] == predictions["predicted"]
     recall = right.groupby(predictions["emotion"]).mean()
     return recall.reindex([c for c in classes if c in recall.index])
+
+
+PEER_NETWORK = "mini-xception"  # the peer's network among the book's models (chapter 7's mini-Xception)
+
+
+@dataclass(frozen=True)
+class PeerComparison:
+    """The book's best trained model against the peer on all the real frames pooled (chapter 10): the
+    values per seed of each, so that a difference is judged against the spread over seeds."""
+
+    best: str  # the trained model with the highest mean real macro F1
+    accuracy: pd.Series  # best's accuracy, one value per seed
+    macro_f1: pd.Series  # best's macro F1, one value per seed
+    peer_f1: float  # the peer's macro F1 (one run)
+    baseline: float  # the accuracy of always answering the commonest expression
+    network_f1: pd.Series | None  # the peer's network trained on the book's data; None: not trained
+
+    def notes(self, data: str) -> list[str]:
+        """The chapter's sentences: the best model against the majority baseline and against the peer, and
+        the peer's network trained on `data` (the data's label) against the peer."""
+        above = beyond_spread(self.accuracy, [self.baseline]) > 0
+        lead = self.peer_f1 - self.macro_f1.mean()
+        notes = [
+            f"the book's best model on real macro F1, {self.best}: accuracy {mean_std(self.accuracy)} on all the "
+            f"real frames, {'above' if above else 'not above'} the majority baseline {self.baseline:.3f} beyond its "
+            "spread",
+            f"the peer's macro F1 on all the real frames is {self.peer_f1:.3f}, {'higher' if lead > 0 else 'lower'} "
+            f"than {self.best}'s {mean_std(self.macro_f1)} (difference {lead:+.3f}, spread over seeds "
+            f"{seed_spread(self.macro_f1):.3f})",
+        ]
+        if self.network_f1 is not None:
+            gap = self.peer_f1 - self.network_f1.mean()
+            notes.append(
+                f"the same network, other data: mini-Xception trained on {data} scores macro F1 "
+                f"{mean_std(self.network_f1)}, the peer (FER-2013) {self.peer_f1:.3f}, "
+                f"{'higher' if gap > 0 else 'lower'} by {abs(gap):.3f}"
+            )
+        return notes
+
+
+def compare_with_peer(pooled: pd.DataFrame, trained: Sequence[str], peer: str) -> PeerComparison:
+    """`PeerComparison` from the pooled real-frame scores (`score_real`'s pooled rows with a `model` column,
+    one row per model and seed): the best of the `trained` models on mean macro F1 against the `peer`."""
+    f1 = {name: pooled.loc[pooled["model"] == name, "macro F1"] for name in [*trained, peer]}
+    best = max(trained, key=lambda name: f1[name].mean())
+    return PeerComparison(
+        best=best,
+        accuracy=pooled.loc[pooled["model"] == best, "accuracy"],
+        macro_f1=f1[best],
+        peer_f1=float(f1[peer].iloc[0]),
+        baseline=float(pooled["majority baseline"].iloc[0]),
+        network_f1=f1.get(PEER_NETWORK),
+    )
+
+
+def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, str]], repeats: int) -> pd.DataFrame:
+    """One row per `(name, model, trained on)` of `models`: its size, its latency on one face (ms, mean of
+    `repeats` calls) and its real accuracy and macro F1 over seeds from `pooled` (as for `compare_with_peer`)."""
+    rows = []
+    for name, model, trained_on in models:
+        scored = pooled[pooled["model"] == name]
+        one_face = np.zeros((1, *model.input_shape[1:]), "float32")
+        rows.append(
+            {
+                "model": name,
+                "trained on": trained_on,
+                "parameters": count_params(model),
+                "ms per face": 1000 * keras_latency(model, one_face, repeats),
+                "real accuracy": mean_std(scored["accuracy"]),
+                "real macro F1": mean_std(scored["macro F1"]),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def mixed_crops(generated: Path, real: RealSet, subjects: Sequence[str], cache: Path | None = None) -> Path:
