@@ -177,13 +177,14 @@ def ensure_crops(
 
     crops_side = FACE_CROP_SIDES.get(dataset)
     detector = detector or (NO_DETECTOR if crops_side else DEFAULT_DETECTOR)
+    index = None  # the clip index, read once: to size the sampling here, to preprocess below
     if frames is None and not crops_side and dataset != SAMPLE_DATASET:
-        paths = load_clips(dataset, data_dir, cache, **index_options).clips["path"]
-        clips = sum(Path(str(path)).suffix.lower() in VIDEO_SUFFIXES for path in paths)  # images: one frame
-        frames = frames_per_clip(clips) if clips else PAPER_FRAMES
+        index = load_clips(dataset, data_dir, cache, **index_options)
+        videos = sum(Path(str(path)).suffix.lower() in VIDEO_SUFFIXES for path in index.clips["path"])
+        frames = frames_per_clip(videos) if videos else PAPER_FRAMES  # images have one frame each
         if frames != PAPER_FRAMES:
             print(
-                f"note: {dataset} has {clips} clips; taking up to {frames} frames per clip instead of the "
+                f"note: {dataset} has {videos} clips; taking up to {frames} frames per clip instead of the "
                 f"paper's {PAPER_FRAMES}, so that the runs have about {MIN_DATASET_FRAMES} frames to learn from"
             )
     frames = frames or (1 if crops_side else PAPER_FRAMES)
@@ -205,9 +206,10 @@ def ensure_crops(
         if not (target / MANIFEST_NAME).is_file():
             from fer_utils.preprocess import preprocess_dataset
 
-            clips = load_clips(dataset, data_dir, cache, **index_options).clips
+            if index is None:
+                index = load_clips(dataset, data_dir, cache, **index_options)
             preprocess_dataset(
-                clips, target, frames=frames, detector=detector, size=size, workers=workers, progress=False
+                index.clips, target, frames=frames, detector=detector, size=size, workers=workers, progress=False
             )
     return target
 

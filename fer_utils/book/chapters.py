@@ -225,9 +225,9 @@ def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b:
             "verdict; compare it with the spread of runs of the same size, or train more seeds)"
         )
     spread = seed_spread(a, b)
-    verdict = (
+    verdict = (  # |diff| > spread: beyond_spread(a, b) or beyond_spread(b, a) is positive
         "larger than the spread over seeds"
-        if max(beyond_spread(a, b), beyond_spread(b, a)) > 0
+        if abs(diff) > spread
         else "within the spread over seeds: not a difference these runs can show"
     )
     return f"{name_a} minus {name_b}: {diff:+.3f} {metric} ({len(a)} and {len(b)} seeds; std up to {spread:.3f}), {verdict}"
@@ -241,8 +241,8 @@ def seed_spread(*groups: Sequence[float]) -> float:
 
 def beyond_spread(a: Sequence[float], b: Sequence[float]) -> float:
     """How far the mean of `a` exceeds the mean of `b` beyond the spread over seeds (`seed_spread`):
-    positive when a is higher by more than that spread. The one definition of the verdict (`difference_note`
-    judges by it), for chapters that report the number; `b` may be one value, e.g. a baseline."""
+    positive when a is higher by more than that spread, the rule of `difference_note`'s verdict, for chapters
+    that report the number; `b` may be one value, e.g. a baseline."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(a.mean() - b.mean() - seed_spread(a, b))
 
