@@ -5,7 +5,9 @@ measurements (inference on images and videos is fer_utils.inference).
 `float16` (weights stored as float16) and `int8` (full integer: weights and activations int8, with
 a representative dataset for the activation ranges; input and output uint8, so raw pixel crops go
 in unchanged). `tflite_predict` quantizes inputs and dequantizes outputs with the tensors' own
-scales, so every mode returns probabilities.
+scales, so every mode returns probabilities. The flatbuffers run in LiteRT's own interpreter
+(`ai-edge-litert`, which replaces TensorFlow's deprecated `tf.lite.Interpreter`; same kernels, same
+XNNPACK delegate, same results); TensorFlow's converter still writes them.
 
 **Pruning.** tensorflow-model-optimization only supports Keras 2 (tf_keras); its maintainers have
 no plan for Keras 3 (tensorflow/model-optimization#1119). `prune_magnitude` therefore implements
@@ -17,6 +19,11 @@ network is redundant.
 **Latency** is the median wall time of repeated batch calls after warm-up: Keras via
 `model.predict_on_batch` (Keras's call for one small batch) and TFLite via `Interpreter.invoke`
 with the same number of threads TensorFlow uses by default.
+
+**A deep-learning compiler.** `compile_xla` wraps a model's forward pass in `tf.function(jit_compile=True)`:
+XLA fuses its operations into a few compiled kernels for the shapes it meets (one compilation per input
+shape, paid at the first call). `benchmarks/xla_latency.py` measures what that buys on a CPU against eager
+Keras, a plain `tf.function` and the TFLite models.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import os
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +40,7 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
 from fer_utils.errors import DeployError
 from fer_utils.registry import TFLITE_MODES
@@ -131,12 +138,11 @@ def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndar
         return converter.convert()
 
 
-def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> tf.lite.Interpreter:
-    """A TFLite interpreter for `model_bytes` (tf.lite's deprecation notice about LiteRT silenced, and the
-    runtime's log of the delegate it creates held back: `runtime_logs_held`)."""
-    with warnings.catch_warnings(), runtime_logs_held():
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_content=model_bytes, num_threads=num_threads)
+def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> Interpreter:
+    """LiteRT's interpreter for `model_bytes`, its tensors allocated (the runtime's log of the delegate it
+    creates held back: `runtime_logs_held`)."""
+    with runtime_logs_held():
+        interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
         interpreter.allocate_tensors()
     return interpreter
 
@@ -157,9 +163,10 @@ def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
     return (y.astype(np.float32) - zero) * scale if scale else y.astype(np.float32)
 
 
-def tflite_predict(model_bytes: bytes | tf.lite.Interpreter, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model, `batch_size` at a time."""
-    interpreter = model_bytes if isinstance(model_bytes, tf.lite.Interpreter) else tflite_interpreter(model_bytes)
+def tflite_predict(model_bytes: bytes | Interpreter, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model (its bytes, or an interpreter
+    made from them), `batch_size` at a time."""
+    interpreter = tflite_interpreter(model_bytes) if isinstance(model_bytes, (bytes, bytearray)) else model_bytes
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     images = np.asarray(images, dtype=np.float32)
     results = []
@@ -202,6 +209,14 @@ def tflite_latency(model_bytes: bytes, batch: np.ndarray, repeats: int = 30) -> 
         inp = interpreter.get_input_details()[0]
     interpreter.set_tensor(inp["index"], _quantize(np.asarray(batch, np.float32), inp))
     return median_seconds(interpreter.invoke, repeats)
+
+
+def compiled_predictor(model: keras.Model, xla: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's inference pass (`training=False`) as a TensorFlow graph function, compiled by XLA when
+    `xla` (`tf.function(jit_compile=True)`), else a plain `tf.function`. It returns NumPy probabilities;
+    its first call on a new input shape traces (and compiles) the function, later ones reuse it."""
+    function = tf.function(lambda images: model(images, training=False), jit_compile=xla, reduce_retracing=True)
+    return lambda images: function(tf.convert_to_tensor(images, tf.float32)).numpy()
 
 
 def keras_file_size(model: keras.Model, folder: Path) -> int:

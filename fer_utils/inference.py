@@ -143,6 +143,11 @@ class Recognizer:
     ) -> None:
         from fer_utils.models import check_classes
 
+        if len(model.input_shape) != 4:
+            raise ModelFileError(
+                f"{model.name} reads clips {tuple(model.input_shape[1:])}, not single images: predict it on a video "
+                "with sequences.predict_clip (the CLI's predict does)"
+            )
         height, width = model.input_shape[1:3]
         if height != width:
             raise ModelFileError(f"the model's input {height}×{width} is not square like the face crops")

@@ -13,10 +13,17 @@ We place one Dropout after each of the three pooling layers (`dropout[0]` after 
 therefore `dropout[1:]`, so the SAVEE setting is `registry.SAVEE_DROPOUT` = (0.3, 0.5, 0.5). The
 optional L1 penalty is on the kernel of Dense(16), the layer holding 91% of the parameters.
 
+**The CNN-LSTM** (`build_cnn_lstm`, registered as "cnn-lstm", a sequence model: `fer_utils.sequences`)
+reads a clip: the paper CNN's body on every frame with shared weights, an LSTM over the frames in order.
+The paper's Table I also cites an LSTM (the one result it concedes: 98.90 % on RAVDESS with 116.5× its
+parameters) and VGG-Face+LSTM; `build_landmark_lstm` and `build_vggface_lstm` build them at full size, for
+counting only (their docstrings say what is assumed where the sources do not say).
+
 **FLOPs** are counted analytically per layer (not with the TF profiler): multiply–accumulates
-(MACs) of Conv2D, DepthwiseConv2D, SeparableConv2D and Dense layers; FLOPs = 2 × MACs, the
-convention of most model-comparison tables. Biases, activations, pooling, batch normalisation and
-additions are not counted (they are < 1% for these models).
+(MACs) of Conv2D, DepthwiseConv2D, SeparableConv2D, Dense and LSTM layers (a model applied to every
+frame counts once per frame); FLOPs = 2 × MACs, the convention of most model-comparison tables.
+Biases, activations, pooling, batch normalisation and additions are not counted (they are < 1% for
+these models).
 """
 
 from __future__ import annotations
@@ -32,8 +39,12 @@ import pandas as pd
 from keras import layers
 
 from fer_utils.errors import ModelBuildError, ModelFileError, TrainingError
-from fer_utils.registry import INITS, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE
+from fer_utils.registry import INITS, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE, SEQUENCE_FRAMES
 from fer_utils.run_files import CLASSES_FILE, read_classes
+from fer_utils.train_config import DEFAULT_DROPOUT
+
+# Units of the CNN-LSTM's LSTM (`build_cnn_lstm`): twice the 16 features each frame gives it.
+CNN_LSTM_UNITS = 32
 
 
 def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -230,6 +241,59 @@ def build_mobilenet_inception(num_classes: int = 8, input_shape: Sequence[int] =
     return keras.Model(inputs, outputs, name="mobilenet_inception")
 
 
+def build_cnn_lstm(
+    num_classes: int = 8,
+    input_shape: Sequence[int] = (SEQUENCE_FRAMES, *PAPER_INPUT_SHAPE),
+    units: int = CNN_LSTM_UNITS,
+    dropout: Sequence[float] = DEFAULT_DROPOUT,
+) -> keras.Model:
+    """The paper's CNN read over a clip: its body (`build_paper_cnn` up to Dense(16), `fc`, with the book's
+    default dropout) turns each of the clip's frames into 16 features with the same weights
+    (TimeDistributed), an LSTM of `units` reads them in order, and Dense(classes) with softmax
+    classifies the clip. `input_shape` is a clip's (frames, H, W, 1), or one frame's (H, W, 1), read
+    SEQUENCE_FRAMES at a time. The LSTM is unrolled (a handful of steps): TFLite converts it to plain
+    operations, which int8 quantization takes; a looped one is refused by the converter."""
+    shape = tuple(input_shape)
+    frames, frame_shape = (SEQUENCE_FRAMES, shape) if len(shape) == 3 else (shape[0], shape[1:])
+    cnn = build_paper_cnn(num_classes, frame_shape, dropout)
+    body = keras.Model(cnn.input, cnn.get_layer("fc").output, name="frame_cnn")  # the paper CNN's head dropped
+    clips = keras.Input(shape=(frames, *frame_shape), name="clip")
+    x = layers.TimeDistributed(body, name="frames")(clips)
+    x = layers.LSTM(units, unroll=True, name="lstm")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(clips, outputs, name="cnn_lstm")
+
+
+# Pairwise distances between dlib's 68 landmarks: what each frame gives the paper's cited LSTM.
+LANDMARK_DISTANCES = 68 * 67 // 2
+
+
+def build_landmark_lstm(
+    num_classes: int = 8, frames: int = SEQUENCE_FRAMES, features: int = LANDMARK_DISTANCES, units: int = 3000
+) -> keras.Model:
+    """The LSTM the paper concedes to (Ryumina & Karpov 2020: 98.9 % on RAVDESS from landmark distances), for
+    counting only: one LSTM of `units` over each frame's `features` distances, then softmax. Its layer
+    sizes were not available to the book (only the abstract); 3,000 units is our assumption, the round
+    width at which one LSTM over these features holds about the paper's 63 million parameters."""
+    inputs = keras.Input(shape=(frames, features), name="distances")
+    x = layers.LSTM(units, name="lstm")(inputs)
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x), name="landmark_lstm")
+
+
+def build_vggface_lstm(
+    num_classes: int = 8, input_shape: Sequence[int] = (SEQUENCE_FRAMES, 224, 224, 3), units: int = 512
+) -> keras.Model:
+    """VGG-Face + LSTM of the paper's Table I, untrained, for counting only: VGG-Face (Parkhi et al. 2015,
+    VGG16's layers with 2,622 identities) up to its 4,096-unit fc7 on every frame, an LSTM of `units` (our
+    assumption: the paper gives no width), softmax."""
+    frames, frame_shape = input_shape[0], tuple(input_shape[1:])
+    vgg = keras.applications.VGG16(weights=None, include_top=True, classes=2622, input_shape=frame_shape)
+    body = keras.Model(vgg.input, vgg.get_layer("fc2").output, name="vggface_fc7")
+    clips = keras.Input(shape=(frames, *frame_shape), name="clip")
+    x = layers.LSTM(units, name="lstm")(layers.TimeDistributed(body, name="frames")(clips))
+    return keras.Model(clips, layers.Dense(num_classes, activation="softmax")(x), name="vggface_lstm")
+
+
 # One builder per registered name (registry.MODEL_NAMES, in that order).
 # A model builder: builder(num_classes=..., input_shape=(H, W, 1), **options) -> keras.Model.
 ModelBuilder = Callable[..., keras.Model]
@@ -242,6 +306,7 @@ MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "xception": build_xception,
     "mini-xception": build_mini_xception,
     "mobilenet-inception": build_mobilenet_inception,
+    "cnn-lstm": build_cnn_lstm,
 }
 
 
@@ -262,10 +327,21 @@ def _takes_size(name: str, size: tuple[int, int]) -> bool:
         return False
     return all(
         dim is None or dim >= 1
-        for layer in model.layers
+        for layer in _layers(model)
         if len(layer.output.shape) == 4
         for dim in layer.output.shape[1:3]
     )
+
+
+def _layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers, with those of a model it applies to every frame (TimeDistributed) in its place."""
+    inner = (
+        _layers(layer.layer)
+        if isinstance(layer, layers.TimeDistributed) and isinstance(layer.layer, keras.Model)
+        else [layer]
+        for layer in model.layers
+    )
+    return [layer for group in inner for layer in group]
 
 
 def smallest_side(name: str, upper: int = 1024) -> int:
@@ -300,7 +376,14 @@ def _shape(tensor: object) -> tuple[int, ...]:
 
 
 def layer_macs(layer: keras.layers.Layer) -> int:
-    """Multiply–accumulates of one layer for one image (0 for layers that we do not count)."""
+    """Multiply–accumulates of one layer for one image or clip (0 for layers that we do not count): a model
+    applied to every frame (TimeDistributed) counts its layers once per frame; an LSTM, at each step, its
+    four gates' input and recurrent products (4 × units × (features + units))."""
+    if isinstance(layer, layers.TimeDistributed) and isinstance(layer.layer, keras.Model):
+        return int(_shape(layer.input)[0] * sum(layer_macs(inner) for inner in layer.layer.layers))
+    if isinstance(layer, layers.LSTM):
+        steps, features = _shape(layer.input)
+        return int(steps * 4 * layer.units * (features + layer.units))
     if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D, layers.Dense)):
         out, inp = _shape(layer.output), _shape(layer.input)
     else:

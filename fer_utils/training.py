@@ -23,6 +23,11 @@ to get at least one example, so there batch sizes are rounded down to a multiple
 count and a last batch with fewer frames than replicas is dropped (`replica_batching`); the test
 set is always predicted whole, on one device.
 
+**Sequence models** (`registry.SEQUENCE_MODELS`, the CNN-LSTM) read whole clips: the split is made on
+frames as for any model (the clip, subject or given protocol keeps a clip on one side), then each side
+becomes one row per clip (`clip_split`, `sequences.clip_table`) and `make_clip_dataset` feeds N frames of
+each; the test predictions, the metrics and the sizes in config.json are then per clip.
+
 **Recipe options** (all off by default, so a run without them is the run it always was): augmentation
 with a configurable strength (`augment_rotation`, `augment_shift`, `augment_zoom`; the default strength
 is the first, light preset, registry.TRAINING_RECIPES["wild"] holds the stronger one of Arriaga et al.
@@ -52,9 +57,10 @@ from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import usable_frames
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.preprocess_folder import crop_settings
-from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_IMAGE_SIZE, PAPER_MODEL
+from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_IMAGE_SIZE, PAPER_MODEL, SEQUENCE_MODELS
 from fer_utils.run_files import predictions_frame
 from fer_utils.runs import RunFolder
+from fer_utils.sequences import clip_dataset, clip_table
 from fer_utils.splits import Split, split_frames
 from fer_utils.train_checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
 from fer_utils.train_config import TrainConfig
@@ -152,6 +158,50 @@ def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] = 
     """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use)."""
     ds = make_dataset(frames, root, sorted(set(frames["emotion"])), batch_size=256, cache=False, image_size=image_size)
     return np.concatenate([x.numpy() for x, _ in ds]) if len(frames) else np.zeros((0, *image_size, 1), "float32")
+
+
+def make_clip_dataset(
+    clips: pd.DataFrame,
+    root: Path,
+    classes: Sequence[str],
+    *,
+    batch_size: int = PAPER_BATCH_SIZE,
+    shuffle: bool = False,
+    seed: int = 0,
+    augment: bool = False,
+    image_size: tuple[int, int] = PAPER_IMAGE_SIZE,
+    drop_remainder: bool = False,
+    rotation: float = 0.0,
+    shift: float = 0.05,
+    zoom: float = 0.05,
+) -> tf.data.Dataset:
+    """`make_dataset` for a sequence model: batches of (clip (N, H, W, 1), class index), one per row of a
+    `sequences.clip_table`, decoded and augmented as `make_dataset` does (one transform per clip)."""
+    augmenter = _augmenter(seed, rotation, shift, zoom) if augment else None
+    return clip_dataset(
+        clips,
+        root,
+        class_indices(clips, classes),
+        _decoder(tuple(image_size)),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        augmenter=augmenter,
+        drop_remainder=drop_remainder,
+    )
+
+
+def load_clips(clips: pd.DataFrame, root: Path, image_size: tuple[int, int] = PAPER_IMAGE_SIZE) -> np.ndarray:
+    """Every clip of a `sequences.clip_table` as one (K, N, H, W, 1) float32 array of raw pixels."""
+    ds = make_clip_dataset(clips, root, sorted(set(clips["emotion"])), batch_size=64, image_size=image_size)
+    return np.concatenate([x.numpy() for x, _ in ds])
+
+
+def clip_split(split: Split) -> Split:
+    """`split` with one row per clip on each side (`sequences.clip_table`), what a sequence model trains,
+    validates and is tested on."""
+    sides = {side: clip_table(frames) for side, frames in split.sides().items() if len(frames)}
+    return Split(train=sides["train"], test=sides["test"], val=sides.get("val"))
 
 
 def replica_batching(n: int, batch_size: int, replicas: int) -> tuple[int, bool]:
@@ -276,10 +326,12 @@ def _fit_and_test(
     """Train (with `fit`, default `fit_model`), test and write every run file into `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
     replicas = strategy.num_replicas_in_sync
+    sequence = config.model in SEQUENCE_MODELS  # it reads whole clips: each side becomes one row per clip
+    split, make = (clip_split(split), make_clip_dataset) if sequence else (split, make_dataset)
 
     def dataset(frames: pd.DataFrame, **options: object) -> tf.data.Dataset:
         size, drop = replica_batching(len(frames), config.batch_size, replicas)
-        return make_dataset(
+        return make(
             frames, root, classes, batch_size=size, drop_remainder=drop, image_size=config.image_size, **options
         )
 
@@ -309,7 +361,7 @@ def _fit_and_test(
     )
     monitor = "val_loss" if has_val else "loss"
     best = load_model(run.model)
-    test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
+    test_ds = make(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
     probabilities = predict_batches(best, test_ds)
     train_accuracy = float(history["accuracy"].max()) if "accuracy" in history else None
     collapse = collapse_check(

@@ -135,16 +135,11 @@ def rounding_operators(model_bytes: bytes) -> list[str]:
     every operator but those in EXACT_INT8_OPS and the QUANTIZE that only shifts the zero point (same
     scale in and out, as uint8 ↔ int8 at the model's ends). XNNPACK in wasm (LiteRT.js) and TFLite's own
     kernels requantize each of them with different arithmetic, so each may end a step apart."""
-    import warnings
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    import tensorflow as tf
-
-    with warnings.catch_warnings():  # tf.lite's notice about LiteRT
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(
-            model_content=model_bytes,
-            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-        )
+    interpreter = Interpreter(
+        model_content=model_bytes, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     interpreter.allocate_tensors()
     scales = {t["index"]: t["quantization"][0] for t in interpreter.get_tensor_details()}
     rounding = []

@@ -48,6 +48,49 @@ def test_tflite_round_trips_agree_with_keras(trained) -> None:
         to_tflite(result.model, "int8")
 
 
+def test_tflite_runs_in_litert_with_the_results_of_tensorflows_own_interpreter(trained) -> None:
+    """Issue 36: the flatbuffers run in LiteRT's interpreter (ai-edge-litert), which replaces TensorFlow's
+    deprecated tf.lite.Interpreter, and give what that one gave on the same model and crops."""
+    import warnings
+
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from fer_utils.deploy import tflite_interpreter, tflite_predict, to_tflite
+
+    result, images, _ = trained
+    for mode in ("float32", "int8"):
+        blob = to_tflite(result.model, mode, representative=images[::4])
+        assert isinstance(tflite_interpreter(blob), Interpreter)
+        with warnings.catch_warnings():  # tf.lite's notice about LiteRT
+            warnings.simplefilter("ignore")
+            before = tf.lite.Interpreter(model_content=blob)
+        before.allocate_tensors()
+        np.testing.assert_allclose(
+            tflite_predict(blob, images), tflite_predict(before, images), atol=1e-6, err_msg=mode
+        )
+
+
+def test_xla_compiled_inference_agrees_with_eager_keras() -> None:
+    """Issue 36: the forward pass compiled by XLA (`compiled_predictor`, tf.function(jit_compile=True)) and
+    the plain tf.function give eager Keras's probabilities on the same inputs, at two batch sizes."""
+    import keras
+
+    from fer_utils.deploy import compiled_predictor
+    from fer_utils.models import build_model
+
+    rng = np.random.default_rng(0)
+    for name, side in (("paper-cnn", 32), ("mini-xception", 48)):
+        keras.utils.set_random_seed(0)
+        model = build_model(name, 7, (side, side, 1))
+        predictors = {"xla": compiled_predictor(model), "tf.function": compiled_predictor(model, xla=False)}
+        for batch in (1, 5):
+            images = rng.integers(0, 256, (batch, side, side, 1)).astype("float32")
+            eager = model(images, training=False).numpy()
+            for path, predict in predictors.items():
+                np.testing.assert_allclose(predict(images), eager, atol=1e-5, err_msg=f"{name} {path} batch {batch}")
+
+
 def test_magnitude_pruning_zeroes_the_smallest_weights(trained) -> None:
     from fer_utils.deploy import prune_magnitude, sparsity_of
 

@@ -32,6 +32,8 @@ from fer_utils.registry import (
     PAPER_SIDE,
     PAPER_TEST_SIZE,
     PROTOCOLS,
+    SEQUENCE_MODELS,
+    SEQUENCE_PROTOCOLS,
     TFLITE_MODES,
     TRAINING_RECIPES,
 )
@@ -91,6 +93,9 @@ def _train(args: argparse.Namespace) -> int:
         )
     given = {**TRAINING_RECIPES.get(args.recipe, {})}  # the recipe first: explicit options override it
     given.update({field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None})
+    sequence = args.model in SEQUENCE_MODELS
+    if sequence and args.protocol is None:  # a clip model's default: whole clips (the dataset's own split below)
+        given["protocol"] = SEQUENCE_PROTOCOLS[0]
     crops_side = crop_side(args.crops)  # as `preprocess --size` recorded it
     if args.size is not None and crops_side is not None and args.size > crops_side:
         raise TrainingError(
@@ -105,8 +110,9 @@ def _train(args: argparse.Namespace) -> int:
     check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
     check_run_dir(args.out)
     manifest = load_manifest(args.crops)
-    if args.protocol is None:  # the dataset's own split when the manifest keeps one, else the paper's
-        config = replace(config, protocol=default_protocol(manifest))
+    if args.protocol is None:  # the dataset's own split when the manifest keeps one, else the paper's (by clip)
+        own = default_protocol(manifest)
+        config = replace(config, protocol=own if own == GIVEN_PROTOCOL or not sequence else config.protocol)
         if config.protocol == GIVEN_PROTOCOL:
             print(split_note(usable_frames(manifest)))
     result = train_run(config, manifest, args.crops, args.out, verbose=2)
@@ -160,8 +166,9 @@ def _model_test_predictions(args: argparse.Namespace):
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import check_classes, load_classes, load_model
     from fer_utils.runs import RunFolder
+    from fer_utils.sequences import clip_shape, clip_table
     from fer_utils.splits import split_frames
-    from fer_utils.training import make_dataset
+    from fer_utils.training import make_clip_dataset, make_dataset
 
     if args.crops is None:
         raise FerError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
@@ -178,7 +185,9 @@ def _model_test_predictions(args: argparse.Namespace):
             f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
             f"on another folder, use --test-crops {args.crops} instead of --crops"
         )
-    dataset = make_dataset(test, args.crops, classes, image_size=tuple(model.input_shape[1:3]))
+    clips = clip_shape(model)  # a sequence model is tested on the test side's clips
+    test, make = (clip_table(test, clips[0]), make_clip_dataset) if clips else (test, make_dataset)
+    dataset = make(test, args.crops, classes, image_size=tuple(model.input_shape[-3:-1]))
     return test, model.predict(dataset, verbose=0), classes
 
 
@@ -254,18 +263,33 @@ def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
     cropped with the margin of the crops the model was trained on, as the run's config.json beside the
     model records it (`RunFolder.crop_margin`; the book's default for a model without one)."""
+    from fer_utils.errors import PredictionError
     from fer_utils.inference import Recognizer, check_annotated_out, refuse_overwrite
     from fer_utils.models import load_classes, load_model
-    from fer_utils.outputs import check_outputs, write_atomic
+    from fer_utils.outputs import check_outputs
     from fer_utils.runs import RunFolder
+    from fer_utils.sequences import clip_shape, predict_clip
 
     refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
     check_annotated_out(args.out)
     margin = RunFolder(args.model.parent).crop_margin()
-    recognizer = Recognizer(load_model(args.model), load_classes(args.model), args.detector, margin=margin)
+    model = load_model(args.model)
+    if clip_shape(model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
+        if args.out is not None or args.every is not None:
+            raise PredictionError(f"{args.model} reads whole clips: --out and --every apply to frame models only")
+        table = predict_clip(model, load_classes(args.model), args.media, args.detector, margin)
+        return _write_predictions(args, table, f"{args.media.name}: one clip, {int(table['faces'][0])} face(s)")
+    recognizer = Recognizer(model, load_classes(args.model), args.detector, margin=margin)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
+    return _write_predictions(args, table, f"{len(table)} face(s) in {table['frame_index'].nunique()} frame(s)")
+
+
+def _write_predictions(args: argparse.Namespace, table, summary: str) -> int:
+    """`predict`'s table written as --csv / --json (printed as JSON when neither is given), then `summary`."""
+    from fer_utils.outputs import write_atomic
+
     if args.csv:
         write_atomic(args.csv, table.to_csv(index=False), "--csv")
     records = table.to_dict(orient="records")
@@ -273,7 +297,7 @@ def _predict(args: argparse.Namespace) -> int:
         write_atomic(args.json, json.dumps(records, indent=2), "--json")
     if not args.csv and not args.json:
         print(json.dumps(records, indent=2))
-    print(f"{len(table)} face(s) in {table['frame_index'].nunique()} frame(s)")
+    print(summary)
     return 0
 
 
@@ -312,7 +336,8 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.models import load_classes, load_model
     from fer_utils.outputs import check_outputs, write_atomic
     from fer_utils.run_files import CLASSES_FILE
-    from fer_utils.training import load_images
+    from fer_utils.sequences import clip_shape, clip_table
+    from fer_utils.training import load_clips, load_images
 
     classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
     outputs = {"--out": args.out, f"{CLASSES_FILE} beside --out": classes_out}
@@ -322,8 +347,13 @@ def _quantize(args: argparse.Namespace) -> int:
     if args.mode == "int8":
         if args.crops is None:
             raise DatasetError("int8 quantization needs --crops DIR for representative images")
-        frames = usable_frames(load_manifest(args.crops)).sample(frac=1, random_state=0).head(args.samples)
-        representative = load_images(frames, args.crops, tuple(model.input_shape[1:3]))
+        frames = usable_frames(load_manifest(args.crops))
+        size, clips = tuple(model.input_shape[-3:-1]), clip_shape(model)
+        if clips:  # a sequence model is calibrated on whole clips
+            chosen = clip_table(frames, clips[0]).sample(frac=1, random_state=0).head(args.samples)
+            representative = load_clips(chosen, args.crops, size)
+        else:
+            representative = load_images(frames.sample(frac=1, random_state=0).head(args.samples), args.crops, size)
     blob = to_tflite(model, args.mode, representative)
     write_atomic(args.out, blob, "--out")
     write_atomic(classes_out, json.dumps(classes), f"{CLASSES_FILE} beside --out")

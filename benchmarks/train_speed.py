@@ -1,0 +1,261 @@
+"""Where a FER-2013-sized training epoch goes on 2 CPU cores, and what XLA and op determinism change
+(issue 36, items 2 and 3): the "before" numbers.
+
+    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/train_speed.py [--parts floor,profile,repro]
+
+- **floor**: the FLOP rate of these cores: the median GFLOP/s of a 4096×4096 float32 matmul in TensorFlow
+  (and in bfloat16, which runs at full speed only where the CPU has bfloat16 instructions).
+- **profile**: for the paper's CNN and mini-Xception at 48 px on the 28,709-crop folder that
+  `epoch_cost.py` builds (made once in the artefact cache), in one process per setting (op determinism
+  is process-wide and cannot be switched off again): the PNG decode of every crop (`training.load_images`),
+  one pass of the package's own input pipeline without a model (`training.make_dataset`: cache, shuffle,
+  batch 32; with and without the wild recipe's augmentation), the model step alone (`fit` on the decoded
+  in-memory array), and whole epochs through `make_dataset` + `fit` as the book trains (epoch 1 also
+  decodes and traces; epoch 2 reads the cache). Settings: op determinism on (TrainConfig's default, which
+  also makes Keras refuse XLA) or off, XLA (`model.compile(jit_compile=True)`) off or on.
+- **repro**: whether the same seed gives the same numbers run to run: each setting trained twice, each time
+  in a fresh process, on 4,096 of the crops for 2 epochs with augmentation and dropout (shuffle, the
+  random layers and dropout all draw from the seed), then the SHA-256 of the final weights and the last
+  loss compared. XLA with op determinism is tried too (forced past Keras's refusal): TensorFlow has no
+  deterministic XLA kernel for every gradient (MaxPool's), so it fails, and the record says how.
+
+`benchmarks/calibrate.py`'s figure is measured in the same run (before and after), with the load average.
+One JSON line per record in results/train_speed.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+RESULTS = Path(__file__).parent / "results" / "train_speed.jsonl"
+SIDE = 48
+MODELS = ("paper-cnn", "mini-xception")
+# (op determinism, XLA): the default, determinism off, and XLA (which needs determinism off in Keras)
+SETTINGS = ((True, False), (False, False), (False, True))
+REPRO_SETTINGS = (*SETTINGS, (True, True))
+REPRO_CROPS = 4096
+REPRO_EPOCHS = 2
+
+
+def flop_floor(n: int = 4096, repeats: int = 10) -> dict:
+    """Median GFLOP/s of an n×n by n×n matmul (2n³ FLOPs) in float32 and bfloat16 with TensorFlow."""
+    import tensorflow as tf
+
+    from fer_utils.deploy import median_seconds
+
+    rates = {}
+    for dtype in (tf.float32, tf.bfloat16):
+        a = tf.random.stateless_uniform((n, n), seed=(0, 1), dtype=tf.float32)
+        a = tf.cast(a, dtype)
+        seconds = median_seconds(lambda a=a: tf.linalg.matmul(a, a).numpy(), repeats=repeats, warmup=2)
+        rates[f"{dtype.name}_gflop_per_s"] = round(2 * n**3 / seconds / 1e9, 1)
+    return {"part": "floor", "n": n, **rates}
+
+
+def wild_strength() -> dict:
+    """The wild recipe's augmentation strength as make_dataset's arguments."""
+    from fer_utils.registry import TRAINING_RECIPES
+
+    recipe = TRAINING_RECIPES["wild"]
+    return {"rotation": recipe["augment_rotation"], "shift": recipe["augment_shift"], "zoom": recipe["augment_zoom"]}
+
+
+def compiled(model_name: str, classes: int, xla: bool):
+    """The model as `training.compile_model` builds and compiles it (Adam 1e-3), with `jit_compile=xla`."""
+    import keras
+
+    from fer_utils.models import MODEL_BUILDERS
+
+    model = MODEL_BUILDERS[model_name](num_classes=classes, input_shape=(SIDE, SIDE, 1))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=xla,
+    )
+    if xla and not model.jit_compile:  # Keras refuses XLA under op determinism: force it to see what happens
+        model._jit_compile = True
+    return model
+
+
+def epoch_times(model, dataset, epochs: int) -> list[float]:
+    """Seconds of each of `epochs` epochs of `model.fit(dataset)`."""
+    import keras
+
+    stamps: list[float] = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: stamps.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()),
+    )
+    model.fit(dataset, epochs=epochs, callbacks=[timer], verbose=0)
+    return [round(stamps[i + 1] - stamps[i], 2) for i in range(0, len(stamps), 2)]
+
+
+def pass_seconds(dataset) -> float:
+    """Seconds of one pass over `dataset` without a model."""
+    start = time.perf_counter()
+    for _ in dataset:
+        pass
+    return round(time.perf_counter() - start, 2)
+
+
+def profile(model_name: str, deterministic: bool, xla: bool, root: Path) -> dict:
+    """One setting's epoch split: decode, input pipeline alone, model step alone, whole epochs."""
+    import tensorflow as tf
+    from epoch_cost import fer2013_sized_folder
+
+    from fer_utils.training import class_indices, load_images, make_dataset, seed_everything
+
+    frames = fer2013_sized_folder(root)
+    classes = sorted(frames["emotion"].unique())
+    seed_everything(0, deterministic)
+    start = time.perf_counter()
+    images = load_images(frames, root, (SIDE, SIDE))
+    decode = round(time.perf_counter() - start, 2)
+    labels = class_indices(frames, classes)
+    pipeline = {}
+    for augment in (False, True):
+        dataset = make_dataset(
+            frames, root, classes, shuffle=True, seed=0, augment=augment, image_size=(SIDE, SIDE), **wild_strength()
+        )
+        pass_seconds(dataset)  # fills the cache (a second decode)
+        pipeline["augment" if augment else "plain"] = pass_seconds(dataset)
+    in_memory = (
+        tf.data.Dataset.from_tensor_slices((images, labels))
+        .shuffle(len(labels), seed=0, reshuffle_each_iteration=True)
+        .batch(32)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    step = epoch_times(compiled(model_name, len(classes), xla), in_memory, 2)
+    dataset = make_dataset(frames, root, classes, shuffle=True, seed=0, image_size=(SIDE, SIDE))
+    whole = epoch_times(compiled(model_name, len(classes), xla), dataset, 2)
+    augmented = make_dataset(
+        frames, root, classes, shuffle=True, seed=0, augment=True, image_size=(SIDE, SIDE), **wild_strength()
+    )
+    whole_augmented = epoch_times(compiled(model_name, len(classes), xla), augmented, 2)
+    return {
+        "decode_s": decode,
+        "pipeline_pass_s": pipeline,
+        "step_only_epoch_s": step,
+        "epoch_s": whole,
+        "epoch_augmented_s": whole_augmented,
+        "images": len(frames),
+    }
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of every weight of `model`, in order (equal only when the weights are bit for bit equal)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def repro(model_name: str, deterministic: bool, xla: bool, root: Path) -> dict:
+    """One short seeded run (its own process): the final weights' digest and the last loss."""
+    from epoch_cost import fer2013_sized_folder
+
+    from fer_utils.training import make_dataset, seed_everything
+
+    frames = fer2013_sized_folder(root).sample(REPRO_CROPS, random_state=0)
+    classes = sorted(frames["emotion"].unique())
+    seed_everything(0, deterministic)
+    dataset = make_dataset(
+        frames, root, classes, shuffle=True, seed=0, augment=True, image_size=(SIDE, SIDE), **wild_strength()
+    )
+    model = compiled(model_name, len(classes), xla)
+    try:
+        history = model.fit(dataset, epochs=REPRO_EPOCHS, verbose=0).history
+    except Exception as exc:  # XLA under op determinism: TensorFlow's own refusal, recorded
+        lines = str(exc).splitlines() or [""]
+        reason = next((line for line in lines if "determinis" in line), lines[0])
+        return {"error": f"{type(exc).__name__}: {reason.strip()[:200]}"}
+    return {
+        "weights_sha256": weights_digest(model),
+        "last_loss": float(history["loss"][-1]),
+        "xla_used": bool(model.jit_compile),
+    }
+
+
+def child(task: dict) -> dict:
+    """Run one task in this (fresh) process."""
+    function = {"profile": profile, "repro": repro}[task["part"]]
+    return function(task["model"], task["deterministic"], task["xla"], Path(task["root"]))
+
+
+def in_fresh_process(task: dict) -> dict:
+    """`child(task)` in a new Python process (op determinism cannot be switched off in a process)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(task)], capture_output=True, text=True, env=env, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:] if done.stderr else ''}"}
+    return json.loads(lines[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Calibrate, run the parts, calibrate again; print and append the records."""
+    from calibrate import throughput
+
+    from fer_utils.book.artifacts import default_cache
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="floor,profile,repro")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--folder", type=Path, default=None, help="default: the artefact cache's fer2013_sized")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return 0
+    from epoch_cost import fer2013_sized_folder
+
+    root = args.folder or default_cache() / "fer2013_sized"
+    fer2013_sized_folder(root)
+    parts = args.parts.split(",")
+    calibration = {"before": throughput()["images_per_s"], "load_before": list(os.getloadavg())}
+    print(f"calibration: {calibration['before']} images/s (load {calibration['load_before'][0]:.1f})")
+    records = []
+    if "floor" in parts:
+        records.append(flop_floor())
+        print(json.dumps(records[-1]))
+    for part, settings, copies in (("profile", SETTINGS, 1), ("repro", REPRO_SETTINGS, 2)):
+        if part not in parts:
+            continue
+        for model_name in args.models.split(","):
+            for deterministic, xla in settings:
+                for copy in range(copies):
+                    task = {"part": part, "model": model_name, "deterministic": deterministic, "xla": xla}
+                    load = list(os.getloadavg())
+                    result = in_fresh_process({**task, "root": str(root)})
+                    records.append(
+                        {**task, "copy": copy, **result, "load_before": load, "load_after": list(os.getloadavg())}
+                    )
+                    print(json.dumps(records[-1]))
+    calibration.update(after=throughput()["images_per_s"], load_after=list(os.getloadavg()))
+    print(f"calibration after: {calibration['after']} images/s (load {calibration['load_after'][0]:.1f})")
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as out:
+        for record in records:
+            out.write(json.dumps({**record, "calibration": calibration, "cpus": os.cpu_count(), "when": when}) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

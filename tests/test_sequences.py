@@ -1,0 +1,185 @@
+"""The CNN-LSTM over a clip's frames (issue 36): clips as sequences (`fer_utils.sequences`), the model in the
+registry, trained through `train` on the sample's clips under the clip protocol, and its run folder loaded,
+predicted on a video and quantized like a frame model's; the paper's cited LSTM and VGG-Face+LSTM counted.
+
+The crops are the embedded sample's (384 RAVDESS-named clips, 6 frames each), preprocessed once into the
+artefact cache (`artifacts.ensure_crops`; `make test` finds them made by `make book`); one 3-epoch run at
+32 px is shared by the module (about 20 s on 2 cores besides the preprocessing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fer_utils.cli import main
+from fer_utils.registry import PAPER_FRAMES, PAPER_LSTM_PARAMS_RATIO, PAPER_PARAMS, SEQUENCE_FRAMES
+
+SIDE = 32
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def frames_of(clips: dict[str, list[int]], emotion: str = "happy") -> pd.DataFrame:
+    """Manifest-like rows: for each clip, one row per given frame index (listed in that order)."""
+    rows = [
+        {"clip_id": clip, "subject": clip[:2], "emotion": emotion, "frame_index": i, "image": f"{clip}_f{i:03d}.png"}
+        for clip, indices in clips.items()
+        for i in indices
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_a_clip_gives_n_frames_in_order_and_a_short_clip_repeats_its_own() -> None:
+    from fer_utils.sequences import CLIP_IMAGES, clip_table, frame_positions
+
+    assert frame_positions(6, 6) == [0, 1, 2, 3, 4, 5]
+    assert frame_positions(4, 6) == [0, 1, 1, 2, 3, 3]  # fewer usable frames: each once or twice, in order
+    assert frame_positions(12, 6) == [1, 3, 5, 7, 9, 11]  # more: the centres of six equal segments
+    assert frame_positions(1, 6) == [0] * 6
+    table = clip_table(frames_of({"b": [5, 0, 3, 1, 4, 2], "a": [7, 2, 9, 4]}))
+    assert list(table["clip_id"]) == ["b", "a"]  # the order clips first appear
+    assert json.loads(table.loc[0, CLIP_IMAGES]) == [f"b_f{i:03d}.png" for i in range(6)]  # by frame_index
+    assert json.loads(table.loc[1, CLIP_IMAGES]) == [f"a_f{i:03d}.png" for i in (2, 4, 4, 7, 9, 9)]
+    assert list(table["n_frames"]) == [6, 4]
+    assert table.loc[1, "image"] == "a_f007.png" and table.loc[1, "frame_index"] == 7  # its middle chosen frame
+
+
+def test_a_clip_whose_frames_disagree_on_the_emotion_is_refused() -> None:
+    from fer_utils.errors import DatasetError
+    from fer_utils.sequences import clip_table
+
+    frames = pd.concat([frames_of({"a": [0, 1]}), frames_of({"a": [2]}, emotion="sad")])
+    with pytest.raises(DatasetError, match="different emotions"):
+        clip_table(frames)
+
+
+def test_the_cnn_lstm_is_the_paper_cnn_over_the_clip_and_is_counted() -> None:
+    from fer_utils.models import build_model, build_paper_cnn, count_flops, count_params, layer_table, smallest_side
+    from fer_utils.registry import CANONICAL_INPUTS, MODEL_NAMES, SEQUENCE_MODELS
+
+    assert "cnn-lstm" in MODEL_NAMES and "cnn-lstm" in SEQUENCE_MODELS and SEQUENCE_FRAMES == PAPER_FRAMES
+    shape, classes = CANONICAL_INPUTS["cnn-lstm"]
+    model = build_model("cnn-lstm", classes, shape)
+    assert model.input_shape == (None, PAPER_FRAMES, 180, 180, 1)
+    frame = build_paper_cnn(classes)
+    body = count_params(frame) - (16 * classes + classes)  # the paper CNN without its softmax layer
+    units = model.get_layer("lstm").units
+    lstm = 4 * units * (16 + units + 1)
+    assert count_params(model) == body + lstm + units * classes + classes
+    table = layer_table(model).set_index("layer")
+    assert table.loc["frames", "flops"] == PAPER_FRAMES * (count_flops(frame) - 2 * 16 * classes)
+    assert table.loc["lstm", "macs"] == PAPER_FRAMES * 4 * units * (16 + units)
+    assert build_model("cnn-lstm", 7, (48, 48, 1)).input_shape == (None, SEQUENCE_FRAMES, 48, 48, 1)
+    assert smallest_side("cnn-lstm") == smallest_side("paper-cnn") == 8
+
+
+@pytest.mark.slow
+def test_the_papers_lstm_and_vgg_face_lstm_counted_at_full_size() -> None:
+    """The paper: its CNN has 542,136 parameters, the LSTM it concedes 116.5 times as many (about 63 M)."""
+    from fer_utils.models import build_landmark_lstm, build_paper_cnn, build_vggface_lstm, count_flops, count_params
+
+    assert count_params(build_paper_cnn(8)) == PAPER_PARAMS
+    lstm = count_params(build_landmark_lstm(8))
+    assert 62e6 < PAPER_LSTM_PARAMS_RATIO * PAPER_PARAMS < 64e6
+    assert abs(lstm / PAPER_PARAMS - PAPER_LSTM_PARAMS_RATIO) / PAPER_LSTM_PARAMS_RATIO < 0.01
+    vggface = build_vggface_lstm(8)
+    assert count_params(vggface) == 134_260_544 + 4 * 512 * (4096 + 512 + 1) + 512 * 8 + 8  # VGG16 to fc7
+    assert count_flops(vggface) > 150e9  # six 224×224 frames through VGG16
+
+
+@pytest.fixture(scope="module")
+def sample_crops() -> Path:
+    """The sample's crops (384 clips, 6 frames each, 180 px), made once in the artefact cache."""
+    from fer_utils.book import artifacts
+
+    return artifacts.ensure_crops()
+
+
+@pytest.fixture(scope="module")
+def trained(sample_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`train --model cnn-lstm` on the sample's clips at 32 px for 3 epochs (the clip protocol by default)."""
+    run = tmp_path_factory.mktemp("runs") / "cnn_lstm"
+    argv = ["train", "--crops", str(sample_crops), "--out", str(run), "--model", "cnn-lstm", "--size", str(SIDE)]
+    code, out, err = run_cli([*argv, "--epochs", "3", "--seed", "0"])
+    assert code == 0, err
+    return run
+
+
+@pytest.mark.slow
+def test_the_cnn_lstm_trains_on_the_samples_clips_under_the_clip_protocol(trained: Path, sample_crops: Path) -> None:
+    from fer_utils.manifest import load_manifest, usable_frames
+    from fer_utils.runs import RunFolder
+
+    run = RunFolder(trained)
+    assert run.is_complete()
+    config, metrics = run.config(), run.metrics()
+    assert config["model"] == "cnn-lstm" and config["protocol"] == "clip"
+    clips = usable_frames(load_manifest(sample_crops))["clip_id"].nunique()
+    assert clips == 384 and sum(config["sizes"].values()) == clips  # one example per clip
+    test, probabilities, classes = run.test_predictions()
+    assert len(test) == config["sizes"]["test"] == test["clip_id"].nunique()
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert metrics["test"]["frame"] == metrics["test"]["clip"]  # each test row is a whole clip
+    assert len(run.history()) == 3
+
+
+@pytest.mark.slow
+def test_the_cnn_lstm_run_loads_predicts_a_video_and_quantizes(
+    trained: Path, sample_crops: Path, tmp_path: Path
+) -> None:
+    from fer_utils.book import artifacts
+    from fer_utils.deploy import tflite_predict
+    from fer_utils.manifest import load_manifest, usable_frames
+    from fer_utils.runs import RunFolder
+    from fer_utils.sequences import clip_table
+    from fer_utils.training import load_clips
+
+    run = RunFolder(trained)
+    model = run.load()
+    assert model.input_shape == (None, SEQUENCE_FRAMES, SIDE, SIDE, 1)
+    video = sorted(artifacts.ensure_sample().glob("Actor_01/*.mp4"))[0]
+    code, out, err = run_cli(["predict", str(video), "--model", str(run.model), "--json", str(tmp_path / "p.json")])
+    assert code == 0, err
+    [row] = json.loads((tmp_path / "p.json").read_text())
+    assert row["frames"] == SEQUENCE_FRAMES and row["faces"] >= 1 and row["emotion"] in run.classes()
+    assert sum(row[f"p_{name}"] for name in run.classes()) == pytest.approx(1, abs=1e-5)
+    code, _, err = run_cli(["predict", str(video), "--model", str(run.model), "--out", str(tmp_path / "a.mp4")])
+    assert code == 2 and "reads whole clips" in err
+    out = tmp_path / "int8" / "model.tflite"
+    code, _, err = run_cli(["quantize", "--model", str(run.model), "--out", str(out), "--crops", str(sample_crops)])
+    assert code == 0, err
+    clips = clip_table(usable_frames(load_manifest(sample_crops))).head(48)
+    images = load_clips(clips, sample_crops, (SIDE, SIDE))
+    keras_probabilities = model.predict(images, verbose=0)
+    int8 = tflite_predict(out.read_bytes(), images)
+    assert np.abs(int8 - keras_probabilities).max() < 0.1
+    assert np.mean(int8.argmax(1) == keras_probabilities.argmax(1)) >= 0.9
+
+
+def test_a_sequence_model_refuses_the_random_protocol_before_writing_anything(tmp_path: Path) -> None:
+    from fer_utils.errors import TrainingError
+    from fer_utils.train_checks import check_config
+    from fer_utils.train_config import TrainConfig
+
+    with pytest.raises(TrainingError, match="frames of one clip on both sides"):
+        check_config(TrainConfig(model="cnn-lstm", protocol="random", image_size=(SIDE, SIDE)))
+    check_config(TrainConfig(model="cnn-lstm", protocol="subject", image_size=(SIDE, SIDE)))
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    argv = ["train", "--crops", str(crops), "--out", str(tmp_path / "run"), "--model", "cnn-lstm"]
+    code, _, err = run_cli([*argv, "--protocol", "random"])
+    assert code == 2 and "use --protocol clip, subject or given" in err
+    assert not (tmp_path / "run").exists()
