@@ -2,6 +2,7 @@
 (issue 36, items 2 and 3): the "before" numbers.
 
     PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/train_speed.py [--parts floor,profile,repro]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/train_speed.py --summary    # the recorded tables
 
 - **floor**: the FLOP rate of these cores: the median GFLOP/s of a 4096×4096 float32 matmul in TensorFlow
   (and in bfloat16, which runs at full speed only where the CPU has bfloat16 instructions).
@@ -164,8 +165,9 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
-def repro(model_name: str, deterministic: bool, xla: bool, root: Path) -> dict:
-    """One short seeded run (its own process): the final weights' digest and the last loss."""
+def repro(model_name: str, deterministic: bool, xla: bool, root: Path, augment: bool = True) -> dict:
+    """One short seeded run (its own process), with or without augmentation: the final weights' digest and
+    the last loss."""
     from epoch_cost import fer2013_sized_folder
 
     from fer_utils.training import make_dataset, seed_everything
@@ -174,9 +176,10 @@ def repro(model_name: str, deterministic: bool, xla: bool, root: Path) -> dict:
     classes = sorted(frames["emotion"].unique())
     seed_everything(0, deterministic)
     dataset = make_dataset(
-        frames, root, classes, shuffle=True, seed=0, augment=True, image_size=(SIDE, SIDE), **wild_strength()
+        frames, root, classes, shuffle=True, seed=0, augment=augment, image_size=(SIDE, SIDE), **wild_strength()
     )
     model = compiled(model_name, len(classes), xla)
+    start = time.perf_counter()
     try:
         history = model.fit(dataset, epochs=REPRO_EPOCHS, verbose=0).history
     except Exception as exc:  # XLA under op determinism: TensorFlow's own refusal, recorded
@@ -187,13 +190,15 @@ def repro(model_name: str, deterministic: bool, xla: bool, root: Path) -> dict:
         "weights_sha256": weights_digest(model),
         "last_loss": float(history["loss"][-1]),
         "xla_used": bool(model.jit_compile),
+        "fit_s": round(time.perf_counter() - start, 1),
     }
 
 
 def child(task: dict) -> dict:
     """Run one task in this (fresh) process."""
-    function = {"profile": profile, "repro": repro}[task["part"]]
-    return function(task["model"], task["deterministic"], task["xla"], Path(task["root"]))
+    if task["part"] == "profile":
+        return profile(task["model"], task["deterministic"], task["xla"], Path(task["root"]))
+    return repro(task["model"], task["deterministic"], task["xla"], Path(task["root"]), task["part"] == "repro")
 
 
 def in_fresh_process(task: dict) -> dict:
@@ -208,6 +213,61 @@ def in_fresh_process(task: dict) -> dict:
     return json.loads(lines[-1])
 
 
+def setting_name(deterministic: bool, xla: bool) -> str:
+    """'determinism on/off, XLA on/off'."""
+    return f"determinism {'on' if deterministic else 'off'}, XLA {'on' if xla else 'off'}"
+
+
+def summary(path: Path = RESULTS) -> str:
+    """The last record of each part and setting as markdown tables, with their calibration and load."""
+    import pandas as pd
+
+    records = pd.read_json(path, lines=True)
+    lines = []
+    floor = records[records["part"] == "floor"].iloc[-1]
+    lines.append(
+        f"FLOP floor: {floor['float32_gflop_per_s']} GFLOP/s float32, {floor['bfloat16_gflop_per_s']} bfloat16 "
+        f"(4096² matmul; calibration {floor['calibration']['before']} images/s, {floor['when']})\n"
+    )
+    profile = records[records["part"] == "profile"].drop_duplicates(["model", "deterministic", "xla"], keep="last")
+    lines += [
+        "| model, 48 px | setting | decode (once) | pipeline pass: plain / augmented | step alone (epoch 2) "
+        "| epoch 1 / 2 | epoch 2, augmented | images/s (epoch 2) | calibration |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for _, row in profile.iterrows():
+        if "epoch_s" not in row or not isinstance(row["epoch_s"], list):
+            lines.append(f"| {row['model']} | {setting_name(row['deterministic'], row['xla'])} | {row.get('error')} |")
+            continue
+        passes = row["pipeline_pass_s"]
+        lines.append(
+            f"| {row['model']} | {setting_name(row['deterministic'], row['xla'])} | {row['decode_s']} s "
+            f"| {passes['plain']} / {passes['augment']} s | {row['step_only_epoch_s'][-1]} s "
+            f"| {row['epoch_s'][0]} / {row['epoch_s'][1]} s | {row['epoch_augmented_s'][-1]} s "
+            f"| {row['images'] / row['epoch_s'][1]:.0f} | {row['calibration']['before']}→{row['calibration']['after']} |"
+        )
+    repro = records[records["part"].isin(["repro", "repro_plain"])]
+    if len(repro):
+        lines += [
+            "",
+            "| model | augmentation | setting | run 1 weights | run 2 weights | same numbers | last loss | fit s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        groups = repro.groupby(["part", "model", "deterministic", "xla"], sort=False)
+        for (part, model, deterministic, xla), runs in groups:
+            runs = runs.tail(2)
+            name = f"{model} | {'wild' if part == 'repro' else 'none'} | {setting_name(deterministic, xla)}"
+            if "error" in runs and runs["error"].notna().any():
+                lines.append(f"| {name} | {runs['error'].dropna().iloc[0]} | | no run | | |")
+                continue
+            digests = list(runs["weights_sha256"].str[:12])
+            same = "yes" if len(set(runs["weights_sha256"])) == 1 else "no"
+            losses = ", ".join(f"{v:.6f}" for v in runs["last_loss"])
+            seconds = ", ".join(str(v) for v in runs["fit_s"].dropna()) if "fit_s" in runs else ""
+            lines.append(f"| {name} | {digests[0]} | {digests[-1]} | {same} | {losses} | {seconds} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Calibrate, run the parts, calibrate again; print and append the records."""
     from calibrate import throughput
@@ -219,7 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--folder", type=Path, default=None, help="default: the artefact cache's fer2013_sized")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--summary", action="store_true", help="print the recorded tables and stop")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary())
+        return 0
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return 0
@@ -234,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     if "floor" in parts:
         records.append(flop_floor())
         print(json.dumps(records[-1]))
-    for part, settings, copies in (("profile", SETTINGS, 1), ("repro", REPRO_SETTINGS, 2)):
+    for part, settings, copies in (
+        ("profile", SETTINGS, 1),
+        ("repro", REPRO_SETTINGS, 2),
+        ("repro_plain", SETTINGS, 2),
+    ):
         if part not in parts:
             continue
         for model_name in args.models.split(","):

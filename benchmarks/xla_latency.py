@@ -1,7 +1,7 @@
 """Inference latency per frame on the CPU: eager Keras, Keras's predict_on_batch, a tf.function, the same
 function compiled by XLA, and LiteRT's TFLite float32 / float16 / int8 (issue 36, item 2).
 
-    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/xla_latency.py [--repeats 50]
+    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/xla_latency.py [--repeats 50] [--summary]
 
 For each model at the size the book uses it (the paper's CNN at the reference run's 32 px and at the
 published 180 px; mini-Xception at its 48 px), untrained (latency does not depend on the weights' values),
@@ -123,16 +123,42 @@ def measure_case(name: str, side: int, repeats: int, threads: int) -> list[dict]
     return rows
 
 
+def summary(path: Path = RESULTS) -> str:
+    """The last run's records as a markdown table: ms per frame at batch 1 and 32 for each model and path,
+    what the path costs once (first call or conversion), and the calibration of that run."""
+    import pandas as pd
+
+    records = pd.read_json(path, lines=True)
+    records = records[records["when"] == records["when"].max()]
+    table = records.pivot_table(index=["model", "side", "path"], columns="batch", values="ms_per_frame", sort=False)
+    once = records.groupby(["model", "side", "path"], sort=False)[["first_call_s", "convert_s"]].max().sum(axis=1)
+    lines = ["| model, side | path | ms/frame, batch 1 | ms/frame, batch 32 | once (s) |", "|---|---|---|---|---|"]
+    for (model, side, path), row in table.iterrows():
+        lines.append(
+            f"| {model}, {side} px | {path} | {row[1]:.2f} | {row[32]:.3f} | {once[(model, side, path)]:.2f} |"
+        )
+    first = records.iloc[0]
+    lines.append(
+        f"\ncalibration {first['calibration_images_per_s']} images/s; load {first['load_before'][0]:.1f} before, "
+        f"{first['load_after'][0]:.1f} after; {first['when']}"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Calibrate, measure every case, print and append the records."""
-    import tensorflow as tf
-    from calibrate import throughput
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--summary", action="store_true", help="print the last run's table and stop")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summary(args.out))
+        return 0
+    import tensorflow as tf
+    from calibrate import throughput
+
     load_before = list(os.getloadavg())
     calibration = throughput()["images_per_s"]
     print(f"calibration: {calibration} images/s (load {load_before[0]:.1f})")

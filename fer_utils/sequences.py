@@ -102,7 +102,7 @@ def clip_dataset(
     n = len(chosen[0]) if chosen else SEQUENCE_FRAMES
     paths = [str(Path(root) / image) for images in chosen for image in images]
     ds = tf.data.Dataset.from_tensor_slices((paths, np.repeat(np.asarray(labels, np.int32), n)))
-    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(n)
+    ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(n, drop_remainder=True)
     ds = ds.map(lambda images, frame_labels: (images, frame_labels[0]))
     if cache:
         ds = ds.cache()
