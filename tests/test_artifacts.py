@@ -108,25 +108,27 @@ def test_code_fingerprint_follows_the_builder_and_the_helpers_it_calls(tmp_path:
 def test_an_edited_builder_trains_a_new_run_and_the_same_code_reuses_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ensure_run(build=…) keys its cache by the builder's code: the model of an edited builder is what the
+    """artifacts.train keys its cache by the builder's code: the model of an edited builder is what the
     new run holds, and the unedited code gets the cached run back without training."""
     import json
 
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
-    settings = dict(image_size=(16, 16), epochs=1, patience=1)
-    first = artifacts.ensure_run(crops, build=_import_module(tmp_path, "b1", BUILDER_MODULE).build, **settings)
-    again = artifacts.ensure_run(crops, build=_import_module(tmp_path, "b2", BUILDER_MODULE).build, **settings)
+    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
+    first = artifacts.train(_import_module(tmp_path, "b1", BUILDER_MODULE).build, FaceData(crops), config)
+    again = artifacts.train(_import_module(tmp_path, "b2", BUILDER_MODULE).build, FaceData(crops), config)
     assert again == first
     wider = BUILDER_MODULE.replace(
         "x = keras.layers.Flatten()(inputs)", "x = keras.layers.Dense(3)(inputs)\n    x = keras.layers.Flatten()(x)"
     )
-    edited = artifacts.ensure_run(crops, build=_import_module(tmp_path, "b3", wider).build, **settings)
+    edited = artifacts.train(_import_module(tmp_path, "b3", wider).build, FaceData(crops), config)
     assert edited != first
     params = [json.loads((run / "config.json").read_text())["params"] for run in (first, edited)]
     classes = len(json.loads((first / "classes.json").read_text()))
@@ -206,7 +208,8 @@ def test_what_cannot_be_fingerprinted_is_a_clear_error(tmp_path: Path) -> None:
     """A builder reading an object with no stable value, or a built-in function as the builder, is a
     FingerprintError naming the builder and what it read."""
     from fer_utils.book.artifacts import code_fingerprint
-    from fer_utils.errors import FerError, FingerprintError
+    from fer_utils.book.errors import FingerprintError
+    from fer_utils.errors import FerError
 
     module = _import_module(tmp_path, "opaque", READING_MODULE)
     module.SHAPES = object()
@@ -223,52 +226,56 @@ def test_what_cannot_be_fingerprinted_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_builder_reading_a_changed_global_trains_a_new_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A global the builder reads (`WIDTH` of its hidden layer) changed in place, as a notebook cell re-run
-    with another value does: ensure_run trains a new run with the new width instead of reusing the old one;
+    with another value does: artifacts.train trains a new run with the new width instead of reusing the old one;
     the old value gets the old run back; an unfingerprintable builder trains nothing."""
     import json
 
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
-    from fer_utils.errors import FingerprintError
+    from fer_utils.book.errors import FingerprintError
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
-    settings = dict(image_size=(16, 16), epochs=1, patience=1)
+    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
     module = _import_module(tmp_path, "global_width", READING_MODULE)
-    narrow = artifacts.ensure_run(crops, build=module.build, **settings)
+    narrow = artifacts.train(module.build, FaceData(crops), config)
     module.SHAPES = {**module.SHAPES, "hidden": (6,)}
-    wide = artifacts.ensure_run(crops, build=module.build, **settings)
+    wide = artifacts.train(module.build, FaceData(crops), config)
     assert Path(wide) != Path(narrow)
     classes = len(json.loads((Path(narrow) / "classes.json").read_text()))
     params = [json.loads((Path(run) / "config.json").read_text())["params"] for run in (narrow, wide)]
     assert params == [256 * w + w + w * classes + classes for w in (4, 6)]
     module.SHAPES = {**module.SHAPES, "hidden": (4,)}
-    assert Path(artifacts.ensure_run(crops, build=module.build, **settings)) == Path(narrow)
+    assert Path(artifacts.train(module.build, FaceData(crops), config)) == Path(narrow)
     module.SHAPES = object()
     with pytest.raises(FingerprintError, match="SHAPES"):
-        artifacts.ensure_run(crops, build=module.build, **settings)
+        artifacts.train(module.build, FaceData(crops), config)
     assert len(list((tmp_path / "cache" / "runs").glob("[!.]*"))) == 2  # the two runs, no third
 
 
 def test_a_callable_object_builds_the_run_and_its_attributes_key_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A callable object (an instance with `__call__`) as builder: ensure_run trains its model, and an object
+    """A callable object (an instance with `__call__`) as builder: artifacts.train trains its model, and an object
     with other attribute values trains another run (it failed with AttributeError before)."""
     import json
 
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
-    settings = dict(image_size=(16, 16), epochs=1, patience=1)
+    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
     module = _import_module(tmp_path, "callable_builder", READING_MODULE)
-    runs = [artifacts.ensure_run(crops, build=module.Builder(width), **settings) for width in (2, 3, 2)]
+    runs = [artifacts.train(module.Builder(width), FaceData(crops), config) for width in (2, 3, 2)]
     assert Path(runs[0]) == Path(runs[2]) != Path(runs[1])
     classes = len(json.loads((Path(runs[0]) / "classes.json").read_text()))
     params = [json.loads((Path(run) / "config.json").read_text())["params"] for run in runs[:2]]

@@ -213,7 +213,7 @@ def test_quantize_writes_tflite_models_that_predict_like_keras(
     from fer_utils.deploy import tflite_predict
     from fer_utils.manifest import usable_frames
     from fer_utils.models import load_model
-    from fer_utils.training import load_images
+    from fer_utils.pipeline import load_images
 
     run, _ = trained
     model = load_model(RunFolder(run).model)

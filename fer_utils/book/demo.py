@@ -17,7 +17,8 @@ from typing import TypedDict
 
 from fer_utils.atomic import atomic_folder, replace_folder, temporary_sibling
 from fer_utils.book.artifacts import artefact_lock, default_cache
-from fer_utils.errors import DatasetError, DemoError
+from fer_utils.book.errors import DemoError
+from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
 
 DEMO_MODEL_DIR = "demo_model"

@@ -1,5 +1,5 @@
 """The code fingerprint of a model builder (or of a fit function): a hash of the code it runs and of the values
-it reads, the part of a cached run's key that says which code trained it (`artifacts.ensure_run`).
+it reads, the part of a cached run's key that says which code trained it (`artifacts.train`).
 
 What is hashed, from the builder on: the source of every function and class it reaches from the package
 (`fer_utils`), from its own module or from the running notebook (`__main__`), transitively; the values of
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from pathlib import PurePath
 
-from fer_utils.errors import FingerprintError
+from fer_utils.book.errors import FingerprintError
 
 # Values hashed as their repr: the same value gives the same text in every process.
 CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, range, PurePath, type(Ellipsis))
