@@ -36,6 +36,7 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "test_predictions.csv"
 RUN_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE)
 LAST_WEIGHTS_FILE = "last_epoch.weights.h5"  # not in RUN_FILES: older runs are complete without it
+WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE)  # what `training.train` writes into a run folder
 PROBABILITY_PREFIX = "p_"
 
 

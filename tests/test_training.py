@@ -260,14 +260,14 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
 
     from fer_utils.errors import TrainingError
     from fer_utils.pipeline import FaceData
-    from fer_utils.run_files import LAST_WEIGHTS_FILE, RUN_FILES
+    from fer_utils.run_files import WRITTEN_FILES
     from fer_utils.runs import RunFolder
     from fer_utils.training import train
 
     root, manifest = toy
     run = tmp_path / "run"
     result = train(None, FaceData(root, manifest), small_config(epochs=1), run, verbose=0)
-    assert sorted(p.name for p in run.iterdir()) == sorted((*RUN_FILES, LAST_WEIGHTS_FILE))
+    assert sorted(p.name for p in run.iterdir()) == sorted(WRITTEN_FILES)
     assert not list(tmp_path.glob(".run.tmp-*"))
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
 
