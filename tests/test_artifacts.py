@@ -293,3 +293,62 @@ def test_a_small_clip_dataset_is_sampled_more_densely_and_the_paper_sized_one_is
     assert artifacts.frames_per_clip(50) == 12
     assert artifacts.MIN_DATASET_FRAMES <= 50 * 12
     assert artifacts.frames_per_clip(0) == 25
+
+
+CLASS_MODULE = '''import keras
+
+
+class Snapshot(keras.callbacks.Callback):
+    """Keeps the weights at the end of training."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_train_end(self, logs=None):
+        self.model.save_weights(self.path)
+
+
+def decoder(size: tuple[int, int]):
+    def decode(image: list[int]) -> dict[str, int]:  # a nested function's annotations
+        return {"pixels": len(image) * size[0]}
+
+    return decode
+
+
+def callbacks(path):
+    return [Snapshot(path), keras.callbacks.TerminateOnNaN(), decoder((2, 2))]
+'''
+
+
+@pytest.mark.slow
+def test_code_defined_in_a_notebook_has_the_fingerprint_of_its_package_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 37): two things a chapter's saved cell holds got another key in a kernel than in the
+    package, so chapter 4's `fit_model` and `make_dataset` keyed another reference run than chapters 3, 8 and
+    9 would have found: a class (`LastEpochWeights`: Python cannot find the source of a class defined in a
+    notebook) and a nested function's annotations (`_decoder`'s `decode`: a kernel evaluates them, reading
+    `tuple`; the package's `from __future__ import annotations` does not). The same code, the same key."""
+    import sys
+
+    import nbformat
+    import papermill
+
+    from fer_utils.book.fingerprint import code_fingerprint
+
+    module = _import_module(tmp_path, "class_module", CLASS_MODULE)
+    monkeypatch.setitem(sys.modules, "class_module", module)  # imported, as the package's modules are
+    package = code_fingerprint(module.callbacks)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(CLASS_MODULE),
+        nbformat.v4.new_code_cell(
+            "from fer_utils.book.fingerprint import code_fingerprint\nprint('KEY', code_fingerprint(callbacks))"
+        ),
+    ]
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(notebook, path)
+    done = papermill.execute_notebook(str(path), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
+    printed = "".join(output.get("text", "") for output in done.cells[-1].outputs)
+    assert printed.split("KEY ", 1)[1].strip() == package

@@ -124,7 +124,7 @@ def publish_demo_model(
                     shutil.copy2(item, tmp / item.name)
             (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
         replace_folder(staging, target)
-    return RunFolder(target).model
+    return RunFolder(target).model_file
 
 
 def published_demo_model(cache: Path | None = None, slot: str = "default") -> tuple[Path, dict] | None:
