@@ -1,11 +1,8 @@
 """Grading a class: each submitted chapter notebook run in a sandbox of its own, each exercise judged in
 another process, apart from the student's code, by the pristine checkers on the grader's own reference.
 
-A submission is a student edition of a chapter (`python -m fer_book student`) that a student completed.
-Its chapter is recognised by its title (the first line of its first cell). It is keyed by its path
-relative to the submissions folder (`sec1/bob.ipynb` and `sec2/bob.ipynb` are two submissions); the
-student is that path without `.ipynb` (or, for `<student>/<chapter>.ipynb`, the folder's path), its text
-NFC-normalised so that one name typed on two systems reads the same. Grading:
+A submission is a student edition of a chapter (`python -m fer_book student`) that a student completed,
+read as `fer_book.grade_notebooks` says (its chapter, its key and student, its exercises). Grading:
 
 1. checks `--out` and its summary before any work (`fer_book.grade_sheet`), and that it can isolate the
    submissions (`fer_book.grade_sandbox`: bubblewrap; without it, only with `--unsafe-no-sandbox`);
@@ -31,84 +28,45 @@ One row per (submission, exercise) goes to the grades table, `passed/total` per 
 
 from __future__ import annotations
 
-import ast
-import copy
 import hashlib
 import json
-import re
+import os
 import shutil
 import tempfile
 import time
-import unicodedata
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
 
 from fer_book.execute import GRADE_TIMEOUT_S
+from fer_book.grade_notebooks import (
+    Chapter,
+    Exercise,
+    Submission,
+    book_chapters,
+    read_submissions,
+    runnable_notebook,
+    submission_paths,
+)
 from fer_book.grade_sandbox import Bind, Broken, Isolation, Layout, Limits, Sandboxed, check_isolation, make_layout
 from fer_book.grade_sheet import GradeSheet, check_grade_outputs
-from fer_book.student import SOLUTION_TAG
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.errors import FerError
+from fer_utils.locking import process_alive
 
 STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
-EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
-CHECKERS_MODULE = (
-    "exercises"  # how the chapters import fer_utils.book.exercises: `from fer_utils.book import exercises`
-)
 # What a chapter's grading depends on besides its notebook: a change to any of them regrades its submissions.
 GRADING_CODE = (
     "fer_utils/book/exercises",
     "fer_book/grade.py",
+    "fer_book/grade_notebooks.py",
     "fer_book/grade_runner.py",
     "fer_book/grade_referee.py",
 )
 START_S = 180  # seconds a sandbox may take to start (Python, the kernel) beyond a notebook's own time
 GRACE_S = 15  # seconds a sandbox may answer late, once a notebook's time is up, before it is killed
-
-
-class GradeError(FerError):
-    """A submissions folder or notebook that cannot be graded (not a chapter of the book, no notebooks)."""
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """One exercise of a chapter: its number, its checker call (AST dump), the checker's name in
-    `fer_utils.book.exercises`, the source of the call's first argument (the answer) and of the others
-    (what the answer is checked against, taken from the grader's own run of the chapter)."""
-
-    number: int
-    checker_call: str
-    checker: str = ""
-    answer: str = ""
-    reference: str = ""
-
-
-@dataclass(frozen=True)
-class Chapter:
-    """A chapter of the book as grading needs it: its notebook name, title and exercises."""
-
-    name: str
-    title: str
-    exercises: tuple[Exercise, ...]
-    notebook: dict | None = None
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One submitted notebook as read before grading: where it is, whose it is, and its content or why
-    it cannot be graded."""
-
-    path: Path
-    key: str
-    student: str
-    notebook: dict | None
-    chapter: Chapter | None
-    problem: str | None = None
-    digest: str = ""
+WORK_PREFIX = "fer-grade-"  # the grader's working folder: fer-grade-<pid>-<random> in the temporary folder
 
 
 @dataclass(frozen=True)
@@ -123,121 +81,6 @@ class Grade:
     status: str
     message: str
     fingerprint: str = ""
-
-
-def cell_source(cell: dict) -> str:
-    """A cell's source as one string (notebooks store it as a list of lines or as a string)."""
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
-def is_solution(cell: dict) -> bool:
-    """Whether a cell is tagged `solution` (never executed by grading)."""
-    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
-
-
-def title_of(notebook: dict) -> str:
-    """A notebook's title: the first line of its first cell (`# 1. A tour of the datasets`)."""
-    cells = notebook.get("cells", [])
-    return cell_source(cells[0]).strip().splitlines()[0].strip() if cells and cell_source(cells[0]).strip() else ""
-
-
-def last_statement(source: str) -> str | None:
-    """The AST dump of a cell's last top-level statement (None: no statement, or not valid Python)."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return None
-    return ast.dump(body[-1]) if body else None
-
-
-def checker_call(source: str) -> tuple[str, str, str]:
-    """(checker name, source of its first argument, source of the others) of a cell ending with
-    `exercises.check_…(…)`; ("", "", "") when it does not."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return "", "", ""
-    last = body[-1] if body else None
-    call = last.value if isinstance(last, ast.Expr) else None
-    func = call.func if isinstance(call, ast.Call) else None
-    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == CHECKERS_MODULE):
-        return "", "", ""
-    if not call.args:
-        return func.attr, "", ""
-    rest = [ast.unparse(arg) for arg in call.args[1:]] + [ast.unparse(keyword) for keyword in call.keywords]
-    return func.attr, ast.unparse(call.args[0]), ", ".join(rest)
-
-
-def without_call(source: str, call: str) -> str:
-    """`source` without its last statement when that is `call` (an AST dump): the grader judges the answer
-    itself right after the cell, so the student's identical call need not run (and cost) in the kernel."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return source
-    if not body or ast.dump(body[-1]) != call:
-        return source
-    lines = source.splitlines(keepends=True)
-    line = lines[body[-1].lineno - 1].encode()[: body[-1].col_offset].decode()
-    return "".join(lines[: body[-1].lineno - 1]) + line
-
-
-def exercise_cells(notebook: dict) -> dict[int, int]:
-    """Exercise number -> index of its cell: the first code cell, not a solution, after `### Exercise N`."""
-    found: dict[int, int] = {}
-    cells = notebook.get("cells", [])
-    for i, cell in enumerate(cells):
-        heading = EXERCISE_HEADING.match(cell_source(cell).strip()) if cell.get("cell_type") == "markdown" else None
-        if heading is None or int(heading.group(1)) in found:
-            continue
-        following = (j for j in range(i + 1, len(cells)) if cells[j].get("cell_type") == "code")
-        j = next((j for j in following if not is_solution(cells[j])), None)
-        if j is not None:
-            found[int(heading.group(1))] = j
-    return found
-
-
-def read_chapter(path: Path) -> Chapter:
-    """A chapter's title and its exercises with their checker calls, from the book's own notebook."""
-    notebook = json.loads(Path(path).read_text())
-    cells = notebook["cells"]
-    exercises = tuple(
-        Exercise(number, last_statement(cell_source(cells[index])) or "", *checker_call(cell_source(cells[index])))
-        for number, index in sorted(exercise_cells(notebook).items())
-    )
-    return Chapter(Path(path).stem, title_of(notebook), exercises, notebook)
-
-
-def book_chapters(root: Path | None = None) -> dict[str, Chapter]:
-    """Every chapter of the book that has exercises, by title."""
-    root = root or repo_root()
-    chapters = [read_chapter(root / path) for path in toc_notebooks(root)]
-    return {chapter.title: chapter for chapter in chapters if chapter.exercises}
-
-
-def runnable_notebook(notebook: dict, chapter: Chapter) -> tuple[dict, dict[int, int]]:
-    """The notebook to execute and, per exercise, the index of its cell: solution cells and outputs
-    removed, and each exercise cell without its trailing checker call when it is the book's (the grader
-    judges the answer itself, elsewhere)."""
-    runnable = copy.deepcopy(notebook)
-    runnable["cells"] = [cell for cell in runnable["cells"] if not is_solution(cell)]
-    runnable.get("metadata", {}).pop("widgets", None)
-    for cell in runnable["cells"]:
-        if cell.get("cell_type") == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-    cells = exercise_cells(runnable)
-    calls = {exercise.number: exercise.checker_call for exercise in chapter.exercises}
-    for number, index in cells.items():
-        if number in calls:
-            cell = runnable["cells"][index]
-            cell["source"] = without_call(cell_source(cell), calls[number])
-    return runnable, {number: index for number, index in cells.items() if number in calls}
-
-
-def chapter_of(notebook: dict, chapters: dict[str, Chapter]) -> Chapter | None:
-    """The chapter a submitted notebook is a copy of (by its title), or None."""
-    return chapters.get(title_of(notebook))
 
 
 def folder_digest(root: Path, names: tuple[str, ...]) -> str:
@@ -532,83 +375,6 @@ def grade_rows(submission: Submission, grades: dict[int, tuple[str, str]], finge
     ]
 
 
-def submission_paths(folder: Path) -> list[Path]:
-    """Every notebook under `folder` (checkpoints excluded), sorted; GradeError when there is none."""
-    if not Path(folder).is_dir():
-        raise GradeError(f"the submissions folder {folder} is not a folder")
-    paths = sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    if not paths:
-        raise GradeError(f"no notebooks (*.ipynb) under {folder}")
-    return paths
-
-
-def submission_key(relative: PurePosixPath) -> str:
-    """How a submission is named in the tables: its relative path, escaped (`Zoe\\u0308`) when its text is
-    not NFC, so that two files whose names differ only in their Unicode form are two distinct rows."""
-    text = relative.as_posix()
-    return text if unicodedata.is_normalized("NFC", text) else text.encode("ascii", "backslashreplace").decode()
-
-
-def student_of(relative: PurePosixPath, chapter_names: set[str]) -> str:
-    """The student of a submission: its relative path without `.ipynb`, or the folder's path for
-    `<student>/<chapter>.ipynb`; NFC-normalised (one name, however it was typed)."""
-    name = relative.parent if relative.stem in chapter_names and relative.parent.parts else relative.with_suffix("")
-    return unicodedata.normalize("NFC", name.as_posix())
-
-
-def parse_notebook(data: bytes) -> tuple[dict | None, str | None]:
-    """(notebook, None) for a readable nbformat-4 notebook, else (None, why it cannot be graded)."""
-    import nbformat
-
-    if not data.strip():
-        return None, "the file is empty: hand in the saved notebook"
-    try:
-        notebook = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"the file is not a notebook (not JSON: {exc}); hand in the saved .ipynb"
-    if not isinstance(notebook, dict):
-        return None, "the file is JSON but not a notebook"
-    if notebook.get("nbformat") != 4:
-        return None, (
-            f"the notebook is nbformat {notebook.get('nbformat')}, not 4: open and save it in Jupyter or Colab"
-        )
-    try:
-        with warnings.catch_warnings():  # cell ids added where an older Jupyter left none, without a warning
-            warnings.simplefilter("ignore")
-            _, notebook = nbformat.validator.normalize(notebook)
-        nbformat.validate(nbformat.from_dict(notebook))
-    except nbformat.ValidationError as exc:
-        return None, f"the notebook is damaged ({exc.message}); hand in the saved .ipynb"
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        return None, f"the notebook is damaged ({type(exc).__name__}: {exc}); hand in the saved .ipynb"
-    return notebook, None
-
-
-def read_submissions(paths: list[Path], folder: Path, chapters: dict[str, Chapter]) -> list[Submission]:
-    """Read every submission once, before anything runs; GradeError naming each readable notebook that is
-    no chapter with exercises (nothing is executed then)."""
-    names = {chapter.name for chapter in chapters.values()}
-    by_name = {chapter.name: chapter for chapter in chapters.values()}
-    found, unknown = [], []
-    for path in paths:
-        relative = PurePosixPath(path.relative_to(folder).as_posix())
-        data = path.read_bytes()
-        notebook, problem = parse_notebook(data)
-        chapter = chapter_of(notebook, chapters) if notebook is not None else by_name.get(path.stem)
-        if notebook is not None and chapter is None:
-            unknown.append(str(path))
-        key, student = submission_key(relative), student_of(relative, names)
-        digest = hashlib.sha256(data).hexdigest()
-        found.append(Submission(path, key, student, notebook, chapter, problem, digest))
-    if unknown:
-        titles = "; ".join(sorted(chapters))
-        raise GradeError(
-            f"{len(unknown)} notebook(s) are no chapter with exercises (their title, the first line of the first "
-            f"cell, must be a chapter's: {titles}): " + ", ".join(unknown)
-        )
-    return found
-
-
 def fingerprints(found: list[Submission], book: Path) -> dict[str, str]:
     """Each submission's fingerprint: its bytes, and the code and chapter it is graded with."""
     code = folder_digest(book, GRADING_CODE)
@@ -620,6 +386,15 @@ def fingerprints(found: list[Submission], book: Path) -> dict[str, str]:
         graded_with = hashlib.sha256(code.encode() + chapter).hexdigest()
         prints[submission.key] = f"{submission.digest[:24]}-{graded_with[:24]}"
     return prints
+
+
+def remove_dead_work_folders() -> None:
+    """Remove the working folders (pristine copy, references) that a killed grader left in the temporary
+    folder: those whose process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
+        pid = folder.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def grade_folder(
@@ -638,7 +413,8 @@ def grade_folder(
     inputs = [*paths, *(root / path for path in toc_notebooks(root)), root / "_toc.yml"]
     check_grade_outputs(out, inputs)
     check_isolation(isolation)
-    with tempfile.TemporaryDirectory(prefix="fer-grade-") as work:
+    remove_dead_work_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
         work_path = Path(work)
         work_path.chmod(0o755)
         layout = make_layout(root, work_path, isolation)

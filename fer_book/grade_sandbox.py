@@ -201,6 +201,8 @@ def make_layout(root: Path, folder: Path, isolation: Isolation) -> Layout:
             "PYTHONDONTWRITEBYTECODE": "1",
             "FER_CACHE": str(cache),
             "LANG": env.get("LANG", "C.UTF-8"),
+            "USER": "student",  # a sandbox's own user has no name in /etc/passwd
+            "LOGNAME": "student",
         }
     )
     return Layout(book, book_at, venv / "bin" / "python", tuple(binds), cache, env)

@@ -23,12 +23,12 @@ import pandas as pd
 import pytest
 
 from fer_book.cli import build_parser, main
-from fer_book.grade import (
+from fer_book.grade import grade_folder
+from fer_book.grade_notebooks import (
     book_chapters,
     cell_source,
     checker_call,
     exercise_cells,
-    grade_folder,
     is_solution,
     last_statement,
 )
