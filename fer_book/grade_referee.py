@@ -28,6 +28,7 @@ from fer_utils.book.exercises.exchange import (
     ExchangeError,
     FunctionAnswer,
     ModelPickler,
+    ModelUnreadable,
     Raised,
     read_answer,
     read_result,
@@ -111,6 +112,8 @@ class Referee:
                 raise Tampered(f"calling your function gave no result ({message.get('error') or 'nothing written'})")
             try:
                 result = read_result(message["result"])
+            except ModelUnreadable:
+                raise  # the student's model: the checker says so, as for any error of the student's code
             except ExchangeError as exc:
                 raise Tampered(f"what your function returned came back garbled: {exc}") from exc
             if isinstance(result, Raised):
@@ -130,6 +133,8 @@ class Referee:
             args, kwargs = pickle.load(fh)
         try:
             answer = read_answer(answer_text)
+        except ModelUnreadable as exc:
+            return "failed", str(exc)
         except ExchangeError as exc:
             return "tampered", f"what your kernel handed over is not an answer: {exc}"
         if isinstance(answer, FunctionAnswer):

@@ -399,6 +399,23 @@ def test_bubblewrap_is_installed() -> None:
     assert shutil.which("bwrap"), "install bubblewrap (apt-get install bubblewrap): fer_book grade needs it"
 
 
+def test_a_rerun_keeps_a_grade_only_for_the_bytes_it_graded(tiny_book: Path, tmp_path: Path) -> None:
+    """Issue 38: a rerun keeps the rows whose fingerprint still matches and grades the rest: a notebook
+    handed in again with other bytes is graded again, one removed from the folder leaves the sheet."""
+    subs, out = tmp_path / "subs", tmp_path / "grades.csv"
+    ada = write(subs, "ada", tiny())
+    bob = write(subs, "bob", tiny("answer = 3"))
+    grades, _, kept = grade_folder(subs, out, timeout_s=120, root=tiny_book)
+    assert kept == 0 and by_student(grades)["ada", 1][0] == "unanswered"
+    ada.write_text(json.dumps(tiny("answer = 3", "answer2 = 4")))
+    grades, summary, kept = grade_folder(subs, out, timeout_s=120, root=tiny_book)
+    assert kept == 1 and by_student(grades)["ada", 1][0] == "passed"
+    assert summary.set_index("student")["passed"].to_dict() == {"ada": 2, "bob": 1}
+    bob.unlink()
+    grades, _, kept = grade_folder(subs, out, timeout_s=120, root=tiny_book)
+    assert kept == 1 and set(grades["student"]) == {"ada"} and set(pd.read_csv(out)["student"]) == {"ada"}
+
+
 def test_students_are_keyed_by_their_path_and_unreadable_notebooks_are_rows(tiny_book: Path, tmp_path: Path) -> None:
     """Items 2 and 8: two bobs are two rows, and a corrupt, empty or nbformat-3 notebook is an error row
     for its student while the others are graded. Items 6: an honest print after the checker call is fine."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import secrets
 import signal
@@ -290,19 +289,3 @@ def test_a_grader_killed_after_its_first_submission_keeps_that_grade(
     assert list(grades.loc[grades["student"] == "bob", "status"]) == ["timeout", "timeout"]
     assert kept.splitlines()[1:3] == out.read_bytes().splitlines()[1:3]  # ada's rows byte for byte
     end(processes_with(token))
-
-
-def test_a_changed_notebook_is_graded_again(chapter_one: tuple[dict, dict[int, str]], tmp_path: Path) -> None:
-    """A rerun keeps a grade only for the very bytes it graded: a notebook handed in again is graded again."""
-    edition, solved = chapter_one
-    subs = tmp_path / "submissions"
-    ada = write(subs, "ada", edition)
-    out = tmp_path / "grades.csv"
-    done = run_grade(subs, out, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert set(pd.read_csv(out)["status"]) == {"unanswered"}
-    ada.write_text(json.dumps(answered(edition, solved)))
-    done = run_grade(subs, out, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "kept the grades" not in done.stdout
-    assert set(pd.read_csv(out)["status"]) == {"passed"}

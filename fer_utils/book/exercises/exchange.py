@@ -47,6 +47,11 @@ class ExchangeError(ValueError):
     """Data from a student's kernel that is not an answer this module can read back."""
 
 
+class ModelUnreadable(ExchangeError):
+    """A Keras model of the student's that safe mode cannot load (a lambda, a class of the student's own):
+    a wrong answer, not a garbled one."""
+
+
 @dataclasses.dataclass(frozen=True)
 class FunctionAnswer:
     """An answer that is a function of the student's: its name (it stays in the kernel, called there)."""
@@ -187,7 +192,9 @@ def _load_keras(text: object) -> object:
         try:
             return keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:  # any failure to read a student's file back is that answer's problem
-            raise ExchangeError(f"the grader cannot read your Keras model back ({type(exc).__name__}: {exc})") from exc
+            raise ModelUnreadable(
+                f"the grader cannot read your Keras model back ({type(exc).__name__}: {exc})"
+            ) from exc
 
 
 def _decode_column(data: object, depth: int) -> pd.Series:
