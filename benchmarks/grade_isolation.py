@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     from fer_book.grade_sandbox import Isolation
 
-    record: dict = {"calibration_images_per_s": round(throughput(), 1), "copies": args.copies, "chapters": {}}
+    record: dict = {"calibration": throughput(), "copies": args.copies, "chapters": {}}
     with tempfile.TemporaryDirectory(prefix="fer-bench-grade-") as tmp:
         tiny_root = Path(tmp) / "tiny"
         (tiny_root / "nb").mkdir(parents=True)
@@ -109,7 +109,7 @@ def main() -> None:
                 print(name, isolation.value, row[isolation.value], flush=True)
             row["isolation_per_notebook_s"] = round(row["bwrap"]["median_other_s"] - row["none"]["median_other_s"], 2)
             record["chapters"][name] = row
-    record["calibration_images_per_s_after"] = round(throughput(), 1)
+    record["calibration_after"] = throughput()
     args.out.write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
 
