@@ -101,7 +101,7 @@ def main() -> None:
         (tiny_root / "nb" / "01_tiny.ipynb").write_text(json.dumps(tiny_chapter()))
         cases = {"tiny": (tiny_root, tiny_chapter("answer = 3", "answer2 = 4")), "01_dataset_tour": chapter_one()}
         for name, (root, notebook) in cases.items():
-            folder = Path(tmp) / name
+            folder = Path(tmp) / f"work-{name}"  # beside the tiny book's own folder, not in it
             folder.mkdir()
             row = {"plain_s": plain_time(notebook, folder)}
             for isolation in (Isolation.BWRAP, Isolation.NONE):
