@@ -60,7 +60,8 @@ class FrameResult:
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
     order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
-    from fer_utils.video import check_media, quiet_cv2, read_image, unopenable_error
+    from fer_utils.images import check_media, quiet_cv2, read_image
+    from fer_utils.video import unopenable_error
 
     cv2 = quiet_cv2()
     path = Path(path)

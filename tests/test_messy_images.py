@@ -1,6 +1,6 @@
 """Images as phones and scanners write them (issue 18, items 4, 11, 17): EXIF orientation, images
 too large to decode, 10-bit data in 16-bit PNGs. Real London faces, read through the one image reader
-(`video.read_image`) by `detect`, `preprocess` and `predict`."""
+(`images.read_image`) by `detect`, `preprocess` and `predict`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from fer_utils.errors import BadImageError
 from fer_utils.faces import make_detector, to_gray
 from fer_utils.manifest import load_manifest
 from fer_utils.models import build_model, save_model
-from fer_utils.video import image_header, read_image
+from fer_utils.images import image_header, read_image
 
 FACE = london_faces_dir() / "neutral" / "001_03.jpg"
 SIDE = 32
@@ -160,7 +160,7 @@ HEADER_PROBE = """
 import re, sys, time
 from pathlib import Path
 from fer_utils.errors import BadImageError
-from fer_utils.video import image_header, read_image
+from fer_utils.images import image_header, read_image
 start = time.perf_counter()
 header = image_header(sys.argv[1])
 peak_mb = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) // 1024

@@ -37,7 +37,7 @@ from fer_utils.manifest import MANIFEST_COLUMNS, load_manifest
 from fer_utils.preprocess_folder import read_part_rows
 from fer_utils.runs import RunFolder
 from fer_utils.splits import default_protocol, split_frames
-from fer_utils.video import read_image
+from fer_utils.images import read_image
 
 PER_CLASS, TEST_PER_CLASS, CLASSES = 4, 1, 7
 RAFDB_PER_CLASS = 8  # 70 faces: a validation side of 10 % (carved from train) holds all 7 classes

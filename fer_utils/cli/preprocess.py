@@ -143,7 +143,7 @@ def run_detect(args: argparse.Namespace) -> int:
     """Print `path: x y w h` for every face (largest first) in each image; exit 1 if any has none."""
     from fer_utils.errors import VideoError
     from fer_utils.faces import make_detector
-    from fer_utils.video import read_image
+    from fer_utils.images import read_image
 
     detector = make_detector(args.detector, max_side=args.max_side)
     missing = 0
