@@ -300,35 +300,3 @@ def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, s
             }
         )
     return pd.DataFrame(rows)
-
-
-def mixed_crops(generated: Path, real: RealSet, subjects: Sequence[str], cache: Path | None = None) -> Path:
-    """A crops folder holding the generated faces and the frames of `real`'s `subjects`, for training on both.
-
-    The folder links the two crop folders (`generated/`, `real/`) and writes one manifest whose image
-    paths go through those links; it is cached by the generated folder, the real one and the subjects.
-    """
-    from fer_utils.manifest import MANIFEST_NAME
-
-    chosen = sorted(map(str, subjects))
-    spec = {"generated": str(Path(generated).resolve()), "real": str(real.crops.resolve()), "subjects": chosen}
-    target = (cache or artifacts.default_cache()) / "mixed" / artifacts.cache_key(spec)
-
-    def build(tmp: Path) -> None:
-        tmp.mkdir(parents=True)
-        (tmp / "generated").symlink_to(Path(generated).resolve(), target_is_directory=True)
-        (tmp / "real").symlink_to(real.crops.resolve(), target_is_directory=True)
-        ours = load_manifest(generated).assign(image=lambda m: "generated/" + m["image"])
-        theirs = load_manifest(real.crops)
-        theirs = theirs[theirs["subject"].astype(str).isin(chosen)].assign(image=lambda m: "real/" + m["image"])
-        pd.concat([ours, theirs], ignore_index=True).to_csv(tmp / MANIFEST_NAME, index=False)
-
-    return artifacts.build_atomically(target, build)
-
-
-def split_people(real: RealSet, share: float, seed: int) -> tuple[list[str], RealSet]:
-    """`share` of `real`'s people drawn with `seed` for training, and the set of the others, for testing."""
-    people = np.array(sorted(real.frames["subject"].astype(str).unique()))
-    chosen = sorted(np.random.default_rng(seed).permutation(people)[: round(share * len(people))])
-    held = real.frames[~real.frames["subject"].astype(str).isin(chosen)].reset_index(drop=True)
-    return chosen, RealSet(real.name, real.crops, held)
