@@ -8,6 +8,12 @@ emotion counts the same, so a model cannot hide a poor minority class (RAVDESS h
 neutral clips as of any other emotion) behind the frequent ones. The weighted F1 (per-class F1
 weighted by support) is reported beside it, because it is what some related work quotes and it is
 closest to accuracy on imbalanced data.
+
+**Which classes it averages.** One definition for every path (training's metrics, `evaluate`, the
+cross-dataset report, the chapters' real-face tables): the classes present among the true labels of the
+scored side (`present_classes`). A class the side lacks has no F1 worth averaging (perfect answers would
+score 0.667 on a side holding two of three classes); it is named instead (`absent_classes`, the
+`absent` list of `evaluate_predictions`).
 """
 
 from __future__ import annotations
@@ -32,11 +38,24 @@ def predicted_labels(probabilities: np.ndarray, classes: Sequence[str]) -> np.nd
     return np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
 
 
+def present_classes(y_true: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """The classes of `classes` that the true labels hold, in `classes` order: those a macro F1 averages."""
+    held = set(np.asarray(y_true, dtype=object))
+    return [name for name in classes if name in held]
+
+
+def absent_classes(y_true: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """The classes of `classes` that no true label names, in `classes` order (named, never averaged in)."""
+    held = set(np.asarray(y_true, dtype=object))
+    return [name for name in classes if name not in held]
+
+
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
-    """Accuracy, macro F1 (the book's headline F1) and weighted F1, plus the number of items."""
-    labels = list(classes)
+    """Accuracy, macro F1 (the book's headline F1) and weighted F1, plus the number of items. Both F1s are
+    over the classes of `classes` present among `y_true` (`present_classes`): the book's one definition."""
+    labels = present_classes(y_true, classes) or list(classes)
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
         "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "f1_weighted": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
         "n": int(len(y_true)),
@@ -102,12 +121,14 @@ def clip_vote(
 
 
 def evaluate_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, dict]:
-    """Frame-level metrics and clip-level metrics (mean vote) for one test set, as a JSON-ready dict."""
+    """Frame-level metrics and clip-level metrics (mean vote) for one test set, and the model's classes the
+    set lacks (`absent`: not averaged into the macro F1), as a JSON-ready dict."""
     y_pred = predicted_labels(probabilities, classes)
-    result = {"frame": classification_metrics(frames["emotion"].to_numpy(), y_pred, classes)}
+    result: dict = {"frame": classification_metrics(frames["emotion"].to_numpy(), y_pred, classes)}
     if "clip_id" in frames.columns:
         clips = clip_vote(frames, probabilities, classes)
         result["clip"] = classification_metrics(clips["emotion"], clips["predicted"], classes)
+    result["absent"] = absent_classes(frames["emotion"], classes)
     return result
 
 

@@ -15,7 +15,8 @@ rerun skips those clips and merges the records into the manifest, so an interrup
 identical second run changes no byte, and a source file replaced since is redone (its old crops
 removed). The folder belongs to one source and one set of settings (`.parts/source.json`,
 `.parts/settings.json`): another source or other settings are refused unless `force` starts over, and
-an output folder that overlaps the source is refused. One run at a time holds `<out>/.preprocess.lock`
+an output folder that overlaps the source is refused. A finished run also writes the duplicate audit of its
+crops (`audit_crops`: `duplicates.csv`, `duplicates.json`). One run at a time holds `<out>/.preprocess.lock`
 (`locking.folder_lock`); start-up deletes only the temporary files of dead processes. Per-file problems
 (unreadable files, names that are not UTF-8) are statuses, never a crash.
 """
@@ -35,6 +36,7 @@ from tqdm.auto import tqdm
 
 from fer_utils.atomic import remove_dead_temporaries
 from fer_utils.crops import DEFAULT_SIZE
+from fer_utils.duplicates import DuplicateAudit, audit_duplicates, audit_paths
 from fer_utils.errors import PreprocessError
 from fer_utils.faces import AUTO, DEFAULT_DETECTOR, FaceDetector, Landmarker, make_landmarker, resolve_max_side
 from fer_utils.interrupts import stop_on_signals
@@ -46,6 +48,7 @@ from fer_utils.manifest import (
     load_manifest,
     manifest_frame,
     read_manifest_csv,
+    usable_frames,
 )
 from fer_utils.preprocess_clip import CLIP_COLUMNS, DEFAULT_FRAMES, Settings, check_settings, process_clip, run_detector
 from fer_utils.preprocess_folder import (
@@ -296,7 +299,17 @@ def preprocess_dataset(
             merge_parts(out_dir, records, finished_only=True)
             raise
         (out_dir / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
-        return merge_parts(out_dir, records)
+        manifest = merge_parts(out_dir, records)
+        audit_crops(out_dir, manifest)
+        return manifest
+
+
+def audit_crops(out_dir: Path, manifest: pd.DataFrame) -> DuplicateAudit:
+    """The duplicate audit of the usable crops (`duplicates.audit_duplicates`), written into `out_dir`
+    (DUPLICATES_CSV, DUPLICATES_JSON) for `preprocess` to print and training to read."""
+    audit = audit_duplicates(usable_frames(manifest), out_dir, column="image")
+    audit.write(*audit_paths(out_dir))
+    return audit
 
 
 def _run(todo: list[dict], out_dir: Path, settings: Settings, workers: int | None, progress: bool, total: int) -> None:

@@ -232,3 +232,51 @@ def check_leakage(split: Split) -> LeakReport:
         clips |= set(a["clip_id"]) & set(b["clip_id"])
         subjects |= set(a["subject"]) & set(b["subject"])
     return LeakReport(shared_clips=sorted(map(str, clips)), shared_subjects=sorted(map(str, subjects)))
+
+
+def _merged_groups(labels: pd.Series, copies: pd.Series) -> pd.Series:
+    """`labels` (a clip or subject per row) with every two labels that hold copies of one image (rows that
+    `copies` labels alike) merged into one, transitively (union-find); the first label names the merged group."""
+    parent: dict[str, str] = {}
+
+    def root(label: str) -> str:
+        while parent.get(label, label) != label:
+            label = parent[label]
+        return label
+
+    for rows in labels.astype(str).groupby(copies.to_numpy()):
+        names = list(dict.fromkeys(rows[1]))
+        for name in names[1:]:
+            a, b = root(names[0]), root(name)
+            if a != b:
+                parent[b] = a
+    return labels.astype(str).map(root)
+
+
+def split_keeping_copies(
+    df: pd.DataFrame,
+    copies: pd.Series,
+    protocol: str = PAPER_PROTOCOL,
+    test_size: float = PAPER_TEST_SIZE,
+    val_size: float = 0.0,
+    seed: int = 0,
+) -> Split:
+    """`split_frames`, with the rows that `copies` labels alike (copies of one image: `duplicates.copy_labels`)
+    on one side: `random` splits one row per copy and sends the other copies where it went; `clip` and
+    `subject` merge the groups that share a copy. Without copies (or with `given`, whose sides the dataset
+    chose) it is exactly `split_frames`: the same rows on the same sides."""
+    check_split_request(df, protocol, test_size, val_size)
+    if protocol == GIVEN_PROTOCOL or not copies.duplicated().any():
+        return split_frames(df, protocol, test_size, val_size, seed)
+    if protocol == "random":
+        first = ~copies.duplicated()
+        split = split_frames(df[first], protocol, test_size, val_size, seed)
+        side = {copies[i]: name for name, part in split.sides().items() for i in part.index}
+        where = copies.map(side)
+        parts = {name: df[where == name].sort_index() for name in ("train", "test", "val")}
+        return Split(train=parts["train"], test=parts["test"], val=parts["val"] if split.val is not None else None)
+    column = "clip_id" if protocol == "clip" else "subject"
+    merged = df.assign(**{column: _merged_groups(df[column], copies)})
+    split = split_frames(merged, protocol, test_size, val_size, seed)
+    own = {name: df.loc[part.index] for name, part in split.sides().items()}
+    return Split(train=own["train"], test=own["test"], val=own.get("val"))
