@@ -40,6 +40,7 @@ import pandas as pd
 
 from fer_utils.errors import FerError, VideoError
 from fer_utils.fer2013 import parse_row_path
+from fer_utils.splits import Split, split_keeping_copies
 
 NEAR_BITS = 2  # perceptual hashes within this many of their 64 bits: the same picture re-encoded or resized
 HASH_BITS = 64
@@ -279,7 +280,8 @@ class DuplicateAudit:
     def write(self, csv_path: Path, json_path: Path) -> None:
         """The per-image table (grouped images first) and the counts, each written atomically; a file that
         already holds these bytes is left alone (a second identical run changes nothing)."""
-        grouped = self.table.assign(_alone=self.table["near_group"] == NO_GROUP)
+        alone = (self.table["near_group"] == NO_GROUP) & (self.table["exact_group"] == NO_GROUP)
+        grouped = self.table.assign(_alone=alone)
         ordered = grouped.sort_values(["_alone", "near_group", "exact_group", "key"], kind="stable")
         summary = {"images": len(self.table), "unhashed": self.unhashed, "near_bits": self.near_bits}
         summary.update(hash=HASH_NAME, counts=self.counts(), report=self.lines())
@@ -349,6 +351,38 @@ def crops_audit(crops: Path, frames: pd.DataFrame) -> tuple[DuplicateAudit, bool
     return audit_duplicates(frames, crops, column="image"), False
 
 
+def crop_hashes(crops: Path, frames: pd.DataFrame) -> pd.DataFrame:
+    """`md5` and `phash` of the crops of `frames` (one row each, in order): from the folder's stored audit where
+    it lists them, hashed now otherwise."""
+    keys = frames["image"].astype(str).reset_index(drop=True)
+    stored = Path(crops) / DUPLICATES_CSV
+    known = read_audit(stored).table.drop_duplicates("key").set_index("key") if stored.is_file() else None
+    if known is not None and keys.isin(known.index).all():
+        return known.loc[keys, ["md5", "phash"]].reset_index(drop=True)
+    return hash_table([Path(crops) / key for key in keys])
+
+
+def copies_among(query: pd.DataFrame, reference: pd.DataFrame, bits: int = NEAR_BITS) -> np.ndarray:
+    """For each row of `query` (`md5`, `phash`): whether `reference` holds the same bytes or a perceptual hash
+    within `bits` bits (the same picture re-encoded or resized), found without comparing every pair."""
+    same = query["md5"].isin(set(reference["md5"].astype(str)) - {""}).to_numpy()
+
+    def values(table: pd.DataFrame) -> set[int]:
+        return {int(h, 16) for h in table["phash"].astype(str) if h}
+
+    mine, theirs = values(query), values(reference)
+    hits = mine & theirs
+    distinct = np.array(sorted(mine | theirs), dtype=np.uint64)
+    for a, b in near_pairs(distinct, bits):
+        x, y = int(distinct[a]), int(distinct[b])
+        if x in mine and y in theirs:
+            hits.add(x)
+        if y in mine and x in theirs:
+            hits.add(y)
+    near = query["phash"].astype(str).map(lambda h: bool(h) and int(h, 16) in hits).to_numpy(dtype=bool)
+    return same | near
+
+
 def copy_labels(frames: pd.DataFrame, audit: DuplicateAudit) -> pd.Series:
     """One label per row of `frames` (crops in `image`), equal for the exact copies of one image on different
     clips (`copy-<group>`) and unique otherwise (`row-<index>`): what `splits.split_keeping_copies` keeps on
@@ -369,3 +403,49 @@ def copies_of(frames: pd.DataFrame, others: pd.DataFrame, audit: DuplicateAudit)
         other_groups = set(theirs.map(groups).dropna().astype(int)) - {NO_GROUP}
         result |= mine.map(groups).fillna(NO_GROUP).astype(int).isin(other_groups)
     return result
+
+
+def audited_split(
+    frames: pd.DataFrame,
+    root: Path,
+    protocol: str,
+    test_size: float,
+    val_size: float,
+    seed: int,
+    clean_test: bool = False,
+) -> Split:
+    """The run's split of `frames` (usable crops under `root`) with the crops' audit (`crops_audit`): exact
+    copies kept on one side (`splits.split_keeping_copies`; the dataset's own split as it is), each row's
+    `md5` and `phash`, the test rows marked `copy_of_train` (an exact or near copy of a train crop) and, with
+    `clean_test`, those rows removed. `Split.duplicates` records the audit's line for these sides and the
+    counts (config.json's `duplicates`)."""
+    audit, stored = crops_audit(root, frames)
+    hashes = audit.table.drop_duplicates("key").set_index("key")[["md5", "phash"]]
+    keys = frames["image"].astype(str)
+    frames = frames.assign(md5=keys.map(hashes["md5"]), phash=keys.map(hashes["phash"]))
+    copies = copy_labels(frames, audit)
+    split = split_keeping_copies(frames, copies, protocol, test_size, val_size, seed)
+    copied = copies_of(split.test, split.train, audit)
+    split.test = split.test.assign(copy_of_train=copied)
+    removed = int(copied.sum()) if clean_test else 0
+    if clean_test:
+        split.test = split.test[~copied]
+    sides = pd.concat([part["image"].astype(str).to_frame().assign(side=name) for name, part in split.sides().items()])
+    split.duplicates = {
+        "line": audit.line(sides.set_index("image")["side"]),
+        "audit": "read from the crops folder" if stored else "computed (the crops folder holds none)",
+        "copies kept on one side": int(copies[copies.str.startswith("copy-")].nunique()) if protocol != "given" else 0,
+        "test copies of train": int(copied.sum()),
+        "clean_test": bool(clean_test),
+        "removed from test": removed,
+    }
+    return split
+
+
+def write_train_hashes(split: Split, path: Path) -> bool:
+    """Write the content hashes of the train side (`md5`, `phash`, one row per distinct crop) to `path`, what
+    `evaluate` compares other crops with; False (nothing written) for a split made without them."""
+    if not {"md5", "phash"} <= set(split.train.columns):
+        return False
+    split.train[["md5", "phash"]].drop_duplicates().sort_values(["md5", "phash"]).to_csv(path, index=False)
+    return True

@@ -24,6 +24,7 @@ crops (`audit_crops`: `duplicates.csv`, `duplicates.json`). One run at a time ho
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -85,6 +86,7 @@ def _process_named(
 
 
 PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
+SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal handler before it counts as a failure
 
 
 def exit_with_parent(parent: int) -> None:
@@ -110,7 +112,11 @@ def check_stop(stop: threading.Event) -> None:
 
 
 def start_worker(parent: int) -> None:
-    """The pool's initializer: follow `parent` (`exit_with_parent`) and import what a worker needs."""
+    """The pool's initializer: ignore Ctrl-C, follow `parent` (`exit_with_parent`) and import what a worker needs.
+
+    A terminal's Ctrl-C goes to the whole process group: a worker that died of it would break the pool
+    (`BrokenProcessPool`) before the run could stop its own way; the run stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent)
     import_worker_modules()
 
@@ -204,6 +210,10 @@ def _watch_workers(
         pending -= done_now
         for future in finished:
             if future.exception() is not None:
+                # a worker ended by the signal that stops the run (SIGTERM to the process group) is a stop, not a
+                # failure: give the run's own handler a moment to record it
+                stop.wait(SIGNAL_GRACE_S)
+                check_stop(stop)
                 raise PreprocessError(
                     f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
                 ) from future.exception()

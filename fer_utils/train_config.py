@@ -54,3 +54,4 @@ class TrainConfig:
     augment_zoom: float = 0.05
     class_weights: str = "none"
     plateau: int = 0
+    clean_test: bool = False  # leave out the test images that copy a training image (duplicates.audited_split)

@@ -47,15 +47,16 @@ import tensorflow as tf
 
 from fer_utils.atomic import atomic_folder
 from fer_utils.diagnosis import check_diverged, collapse_check
+from fer_utils.duplicates import audited_split, write_train_hashes
 from fer_utils.errors import DatasetError, TrainingError
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import usable_frames
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.preprocess_folder import crop_settings
 from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_IMAGE_SIZE, PAPER_MODEL
-from fer_utils.run_files import predictions_frame
+from fer_utils.run_files import TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.runs import RunFolder
-from fer_utils.splits import Split, split_frames
+from fer_utils.splits import Split
 from fer_utils.train_checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
 from fer_utils.train_config import TrainConfig
 
@@ -305,8 +306,11 @@ def _fit_and_test(
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
             "crops": crop_settings(root),  # how the faces were cropped (runs.RunFolder.recognizer)
+            "split_notes": split.notes,
+            "duplicates": split.duplicates,  # the crops' duplicate audit on this split (duplicates.audited_split)
         },
     )
+    write_train_hashes(split, run.path / TRAIN_HASHES_FILE)  # for `evaluate`'s overlap check, by content
     monitor = "val_loss" if has_val else "loss"
     best = load_model(run.model)
     test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
@@ -377,14 +381,17 @@ def train_run(
     fit: Callable[..., tuple[keras.Model, pd.DataFrame]] | None = None,
 ) -> RunResult:
     """Check the config, the frames and the run folder, split the usable frames with the configured
-    protocol and seed, then train and test (see `train_on_split`); `build` makes the network
+    protocol and seed (exact copies of one image on one side; with `clean_test`, the test copies of training
+    images left out: `duplicates.audited_split`), then train and test (see `train_on_split`); `build` makes the network
     (default: the registry's builder of `config.model`), `fit` compiles and fits it (default: `fit_model`;
     a chapter passes the one its cell shows)."""
     check_config(config)
     check_run_dir(run_dir)
     frames = usable_frames(frames)
     classes = check_training_frames(frames, root)
-    split = split_frames(frames, config.protocol, config.test_size, config.val_size, config.seed)
+    split = audited_split(
+        frames, root, config.protocol, config.test_size, config.val_size, config.seed, config.clean_test
+    )
     return train_on_split(
         config, split, root, run_dir, classes, strategy=strategy, verbose=verbose, build=build, fit=fit
     )

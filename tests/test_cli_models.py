@@ -24,7 +24,7 @@ from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import load_manifest
-from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE, RUN_FILES
+from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE, RUN_FILES, TRAIN_HASHES_FILE
 from fer_utils.runs import RunFolder
 
 SIDE = 32
@@ -118,7 +118,7 @@ def trained(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 def test_train_writes_a_complete_run_with_its_metrics(trained: tuple[Path, str], crops: Path) -> None:
     run, out = trained
     folder = RunFolder(run)
-    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)
+    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted([*RUN_FILES, TRAIN_HASHES_FILE])
     config, metrics = folder.config(), folder.metrics()
     assert (config["protocol"], config["image_size"], config["epochs"]) == (PROTOCOL, [SIDE, SIDE], EPOCHS)
     assert config["classes"] == folder.classes() == ["neutral", "happy"]

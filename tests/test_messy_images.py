@@ -22,9 +22,9 @@ from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
 from fer_utils.errors import BadImageError
 from fer_utils.faces import make_detector, to_gray
+from fer_utils.images import image_header, read_image
 from fer_utils.manifest import load_manifest
 from fer_utils.models import build_model, save_model
-from fer_utils.images import image_header, read_image
 
 FACE = london_faces_dir() / "neutral" / "001_03.jpg"
 SIDE = 32

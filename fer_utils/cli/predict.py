@@ -25,7 +25,7 @@ def _predict(args: argparse.Namespace) -> int:
     refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
-    check_annotated_out(args.out)
+    check_annotated_out(args.out, args.media)
     margin = RunFolder(args.model.parent).crop_margin()
     recognizer = Recognizer(load_model(args.model), load_classes(args.model), args.detector, margin=margin)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
