@@ -449,3 +449,13 @@ def write_train_hashes(split: Split, path: Path) -> bool:
         return False
     split.train[["md5", "phash"]].drop_duplicates().sort_values(["md5", "phash"]).to_csv(path, index=False)
     return True
+
+
+def audit_line(crops: Path) -> str:
+    """The one line a chapter shows about the duplicates among its crops, on the dataset's own sides (the
+    folder's stored audit, or one made now); a run's line, on its own split, is its config.json's
+    `duplicates.line`."""
+    from fer_utils.manifest import load_manifest, usable_frames
+
+    audit, _ = crops_audit(Path(crops), usable_frames(load_manifest(crops)))
+    return audit.line()

@@ -201,3 +201,25 @@ def test_an_exif_chunk_after_the_pixels_still_turns_a_png_upright(tmp_path: Path
     assert read_image(sideways).shape == upright.shape
     with pytest.raises(BadImageError, match="40000×40000"):
         read_image(huge_png(tmp_path / "huge.png", exif_after_pixels=exif_orientation(3)))
+
+
+def test_a_truncated_jpeg_is_unreadable_not_an_ok_crop_with_grey_rows(tmp_path: Path) -> None:
+    """Issue 35: OpenCV decodes a JPEG cut short without an error, its missing rows grey, and the run
+    wrote an `ok` crop of it. The bytes are checked: no end-of-image marker after the last scan."""
+    from fer_utils.errors import UnreadableVideoError
+
+    src = tmp_path / "src" / "neutral"
+    src.mkdir(parents=True)
+    data = FACE.read_bytes()
+    (src / "001_03.jpg").write_bytes(data[: len(data) // 2])
+    shutil.copy(london_faces_dir() / "neutral" / "002_03.jpg", src)
+    with pytest.raises(UnreadableVideoError, match="the JPEG data is cut short"):
+        read_image(src / "001_03.jpg")
+    out = tmp_path / "crops"
+    argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(out), "--detector", "none"]
+    code, _, err = run_cli([*argv, "--size", str(SIDE), "--workers", "1", "--quiet"])
+    assert code == 0, err
+    manifest = load_manifest(out).set_index("clip_id")
+    assert manifest.loc["001_03", "status"] == "unreadable" and "cut short" in manifest.loc["001_03", "reason"]
+    assert manifest.loc["002_03", "status"] == "ok"
+    assert read_image(FACE).shape[:2] == (512, 512)  # a whole JPEG still reads

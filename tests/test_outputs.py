@@ -166,3 +166,15 @@ def test_a_write_failure_without_a_file_name_still_reads_as_a_sentence(capsys) -
 
     assert run_handler(argparse.Namespace(handler=handler)) == 2
     assert capsys.readouterr().err == "error: could not write a file: No space left on device\n"
+
+
+def test_predict_refuses_an_image_out_for_a_video_before_any_work(tmp_path: Path, capsys) -> None:
+    """Issue 35: `predict clip.flv --out x.png` wrote the first of 56 frames without a word."""
+    from fer_utils.assets import cremad_dir
+
+    clip = cremad_dir() / "1001_DFA_ANG_XX.flv"
+    out = tmp_path / "x.png"
+    code = main(["predict", "--model", str(tmp_path / "never_loaded" / "model.keras"), str(clip), "--out", str(out)])
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert f"--out {out} is an image, but {clip.name} is a video: the annotated copy would hold its first frame" in err
