@@ -227,9 +227,9 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """A worker's whole per-clip work (what `process_clip` does, then the completion record), with the
     reference and the adopted decoder threads and search."""
     from fer_utils.faces import make_detector
+    from fer_utils.images import check_media
     from fer_utils.preprocess_clip import Settings, clip_rows
     from fer_utils.preprocess_folder import atomic_write_bytes, part_bytes, part_path
-    from fer_utils.images import check_media
     from fer_utils.video import DECODER_THREADS, frame_count, frame_indices, read_frames
 
     detector = make_detector("dlib-hog")

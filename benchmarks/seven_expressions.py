@@ -37,7 +37,8 @@ RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 def recipe_options(args: argparse.Namespace) -> dict:
     """The TrainConfig fields of `--recipe` overridden by the explicit --augment, --class-weights, --plateau
     (only the options given or in the recipe)."""
-    options = dict(TRAINING_RECIPES.get(args.recipe, {}))
+    schedule = ("epochs", "patience", "learning_rate")  # this script's own --epochs, --patience, --lr decide those
+    options = {k: v for k, v in TRAINING_RECIPES.get(args.recipe, {}).items() if k not in schedule}
     given = {"augment": args.augment, "class_weights": args.class_weights, "plateau": args.plateau}
     options.update({k: v for k, v in given.items() if v is not None})
     return options

@@ -37,6 +37,7 @@ from fer_utils.errors import DatasetError, EvaluationError, FerError, ModelFileE
 from fer_utils.evaluation import known_class_scores
 from fer_utils.folders import folder_emotion
 from fer_utils.manifest import MANIFEST_NAME, load_manifest, usable_frames
+from fer_utils.run_files import CONFIG_FILE
 
 if TYPE_CHECKING:  # TensorFlow is imported only to predict
     import keras
@@ -125,10 +126,11 @@ class CrossReport:
         for reason, images in self.skipped.items():
             shown = ", ".join(images[:3]) + (", ..." if len(images) > 3 else "")
             lines.append(f"left out, {len(images)} crop(s) {reason}: {shown}")
-        larger = {side: n for side, n in self.crop_sides.items() if self.model_side and side > self.model_side}
-        if larger:
-            sides = ", ".join(f"{n} of {side} px" for side, n in larger.items())
-            lines.append(f"crops resized down to the model's {self.model_side} px input: {sides}")
+        for word, keep in (("down", lambda side: side > self.model_side), ("up", lambda side: side < self.model_side)):
+            resized = {side: n for side, n in self.crop_sides.items() if self.model_side and keep(side)}
+            if resized:
+                sides = ", ".join(f"{n} of {side} px" for side, n in resized.items())
+                lines.append(f"crops resized {word} to the model's {self.model_side} px input: {sides}")
         if self.overlap is None:
             lines.append(f"overlap with the model's training crops not checked: {self.overlap_source}")
         elif self.overlap:
@@ -243,10 +245,11 @@ class CropCheck:
     sides: dict[int, int]
 
 
-def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int) -> CropCheck:
+def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smaller: bool = True) -> CropCheck:
     """Each crop of `frames` opened as PNG and checked whole (Pillow's verify: every chunk and its CRC, no
-    decoding): a missing or damaged one is left out and named. Crops smaller than `side`, the model's input,
-    are an EvaluationError: scoring would upsample them, which training refuses."""
+    decoding): a missing or damaged one is left out and named. With `refuse_smaller`, crops smaller than
+    `side`, the model's input, are an EvaluationError: scoring would upsample them, which training refuses (a
+    model trained on smaller crops upsampled, as the peer on FER-2013's 48 px faces, is scored without it)."""
     from PIL import Image
 
     skipped: dict[str, list[str]] = {}
@@ -271,7 +274,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int) -> CropChec
         keep.append(reason is None)
     sides = {int(k): int(v) for k, v in sorted(pd.Series(sizes, dtype="int64").value_counts().items())}
     smaller = {k: v for k, v in sides.items() if k < side}
-    if smaller:
+    if smaller and refuse_smaller:
         found = ", ".join(f"{n} of {k} px" for k, n in smaller.items())
         raise EvaluationError(
             f"crops in {crops} are smaller than the model's {side}×{side} px input ({found}): scoring would "
@@ -295,17 +298,23 @@ class KnownFrames:
 
 
 def predict_known(
-    model: keras.Model, classes: Sequence[str], frames: pd.DataFrame, crops: Path, predict: Predict | None = None
+    model: keras.Model,
+    classes: Sequence[str],
+    frames: pd.DataFrame,
+    crops: Path,
+    predict: Predict | None = None,
+    refuse_smaller: bool = False,
 ) -> KnownFrames:
     """The one way a model meets frames from elsewhere: those of `frames` (crops under `crops`) whose emotion is
     among `classes` (the model's outputs, vocabulary names), their crops checked (`check_scored_crops`), resized
     to the model's input and predicted by the model, or by `predict` (raw-pixel images -> probabilities, e.g. a
-    TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities."""
+    TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
+    crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`)."""
     from fer_utils.training import load_images, make_dataset, predict_batches
 
     known, left_out, absent = scorable(frames, classes)
     size = tuple(int(d) for d in model.input_shape[1:3])
-    check = check_scored_crops(known, crops, min(size))
+    check = check_scored_crops(known, crops, min(size), refuse_smaller)
     scored = check.frames
     if scored.empty:
         probabilities = np.zeros((0, len(classes)), dtype="float32")
@@ -378,11 +387,14 @@ def cross_evaluate(
 ) -> CrossReport:
     """Score `model` (one output per name of `classes`) on every usable frame of the crops folder `crops`
     (or those of side `split`) whose emotion it knows (`predict_known`). With `run_dir`, the model's run
-    folder, the frames that copy its training crops are counted and the score is given without them too."""
+    folder, the frames that copy its training crops are counted and the score is given without them too, and
+    crops smaller than the model's input are refused (a run of this package trains on crops at least its input's
+    size); a model without a run folder (the peer) is scored on them upsampled, and the report says so."""
     names = vocabulary_classes(classes)
     rows = folder_rows(crops, split)
     frames = folder_frames(crops, split)
-    known = predict_known(model, names, frames, crops, predict)
+    trained_here = run_dir is not None and (Path(run_dir) / CONFIG_FILE).is_file()  # a run of this package
+    known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here)
     if known.frames.empty:
         if not scorable(frames, names)[0].empty:
             raise FerError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")

@@ -12,7 +12,9 @@ nothing. `audit_duplicates` hashes every image of a table (a clip index: `path`;
   gray copy), for still images only: two images within NEAR_BITS bits are *near-duplicates*, the same face
   re-encoded or resized (measured: JPEG at quality 50 to 90 and resizing by 0.5 to 2 move it by at most 2
   bits; distinct generated faces are 6 or more bits apart, distinct London photographs 4 or more; see
-  benchmarks/README.md, "Duplicate audit").
+  benchmarks/README.md, "Duplicate audit"). Frames of different clips that look the same (an actor's face
+  at rest before each take, the synthetic sample's frames of one actor) are near-duplicates too: they are
+  reported, and a test frame among them is marked as a copy, but splits keep only exact copies together.
 
 Frames of one clip are never counted as copies of each other (a video's neighbouring frames look alike by
 nature; the clip protocol keeps them together). The search for near pairs never compares all pairs: the 64
@@ -196,9 +198,10 @@ def group_hashes(table: pd.DataFrame, bits: int = NEAR_BITS) -> pd.DataFrame:
         values = table.loc[has_phash, "phash"].map(lambda h: int(h, 16))
         distinct, inverse = np.unique(values.to_numpy(dtype=np.uint64), return_inverse=True)
         rows = values.index.to_numpy()
-        for a, b in near_pairs(distinct, bits):
-            links.append((int(rows[np.flatnonzero(inverse == a)[0]]), int(rows[np.flatnonzero(inverse == b)[0]])))
-        first = pd.Series(rows).groupby(inverse).transform("first").to_numpy()
+        first_of = np.empty(len(distinct), dtype=np.int64)  # the first row holding each distinct hash
+        first_of[inverse[::-1]] = rows[::-1]
+        links += [(int(first_of[a]), int(first_of[b])) for a, b in near_pairs(distinct, bits)]
+        first = first_of[inverse]
         links += [(int(f), int(r)) for f, r in zip(first, rows) if f != r]
     component = pd.Series(_components(len(table), links))
     several_clips = clips.groupby(component).transform("nunique") > 1
@@ -254,7 +257,7 @@ class DuplicateAudit:
         what = {
             "exact": "groups of byte-identical images",
             "near": f"groups of near-duplicates (perceptual hash within {self.near_bits} of {HASH_BITS} bits: the "
-            "same picture re-encoded or resized)",
+            "same picture re-encoded or resized, or frames that look the same)",
         }
         lines = [f"duplicate audit of {len(self.table)} images ({self.unhashed} unreadable, not hashed):"]
         for kind, row in counts.items():
@@ -316,15 +319,20 @@ def audit_duplicates(
     `clip_id`, `emotion` and `split` (empty when the dataset gives none)."""
     keys = frames[column].astype(str).reset_index(drop=True)
     paths = [Path(root) / key if root is not None else Path(key) for key in keys]
-    hashes = hash_table(paths, near=near)
+    return _grouped(frames, keys, hash_table(paths, near=near))
+
+
+def _grouped(frames: pd.DataFrame, keys: pd.Series, hashes: pd.DataFrame) -> DuplicateAudit:
+    """The audit of `frames` (their clip, emotion and side) whose images `keys` have the `md5`/`phash` `hashes`."""
     split = frames["split"] if "split" in frames.columns else pd.Series("", index=frames.index)
     table = pd.DataFrame(
         {
-            "key": keys,
+            "key": keys.to_numpy(),
             "clip_id": frames["clip_id"].astype(str).to_numpy(),
             "emotion": frames["emotion"].astype(str).to_numpy(),
             "split": split.fillna("").astype(str).to_numpy(),
-            **hashes,
+            "md5": hashes["md5"].to_numpy(),
+            "phash": hashes["phash"].to_numpy(),
         }
     )
     return DuplicateAudit(group_hashes(table)[list(AUDIT_COLUMNS)])
@@ -341,14 +349,15 @@ def read_audit(csv_path: Path) -> DuplicateAudit:
 
 
 def crops_audit(crops: Path, frames: pd.DataFrame) -> tuple[DuplicateAudit, bool]:
-    """(the audit of the crops of `frames`, whether it was read from the folder's DUPLICATES_CSV): the stored
-    one when it lists exactly these crops, else a new one (a folder made before audits, or by hand)."""
+    """(the audit of the crops of `frames`, whether its hashes were read from the folder's DUPLICATES_CSV): the
+    stored hashes regrouped over these crops when it lists them all (a subset of the folder: a chapter's
+    clamped subjects), else a new audit (a folder made before audits, or by hand)."""
     stored = Path(crops) / DUPLICATES_CSV
-    if stored.is_file():
-        audit = read_audit(stored)
-        if set(audit.table["key"]) == set(frames["image"].astype(str)):
-            return audit, True
-    return audit_duplicates(frames, crops, column="image"), False
+    keys = frames["image"].astype(str).reset_index(drop=True)
+    known = read_audit(stored).table.drop_duplicates("key").set_index("key") if stored.is_file() else None
+    if known is None or not keys.isin(known.index).all():
+        return audit_duplicates(frames, crops, column="image"), False
+    return _grouped(frames, keys, known.loc[keys, ["md5", "phash"]]), True
 
 
 def crop_hashes(crops: Path, frames: pd.DataFrame) -> pd.DataFrame:

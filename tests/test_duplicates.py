@@ -42,7 +42,7 @@ EXACT_LINE = (
 )
 NEAR_LINE = (
     f"  {NEAR_GROUPS} groups of near-duplicates (perceptual hash within 2 of 64 bits: the same picture re-encoded "
-    f"or resized), {NEAR_IMAGES} images; {NEAR_ACROSS} span two sides (train/test {NEAR_ACROSS}); 0 with "
+    f"or resized, or frames that look the same), {NEAR_IMAGES} images; {NEAR_ACROSS} span two sides (train/test {NEAR_ACROSS}); 0 with "
     "conflicting labels"
 )
 TEST_PLANTED = {name for name, (_, _, side, _) in PLANTED.items() if side == "test"}
@@ -127,8 +127,8 @@ def test_near_pairs_finds_what_comparing_every_pair_finds() -> None:
     ]
     values = np.unique(np.array([*map(int, base), *near], dtype=np.uint64))
     distance = np.bitwise_count(values[:, None] ^ values[None, :])
-    expected = {(i, j) for i, j in zip(*np.nonzero(np.triu(distance <= 2, 1)))}
-    assert {tuple(map(int, pair)) for pair in near_pairs(values, 2)} == expected and len(expected) >= 300
+    expected = {(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(distance <= 2, 1)))}
+    assert {tuple(map(int, pair)) for pair in near_pairs(values, 2)} == expected and len(expected) >= 250
 
 
 @pytest.mark.parametrize("protocol", ["random", "clip", "subject"])
