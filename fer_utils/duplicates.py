@@ -227,7 +227,7 @@ class DuplicateAudit:
         """Each image's side: `sides` (key → side, e.g. a run's split) or the dataset's own `split` column."""
         if sides is None:
             return self.table["split"].fillna("").astype(str)
-        return self.table["key"].map(sides).fillna("").astype(str)
+        return self.table["key"].map(sides[~sides.index.duplicated()]).fillna("").astype(str)
 
     def counts(self, sides: pd.Series | None = None) -> dict[str, dict[str, int]]:
         """Per kind (`exact`, `near`): groups, images in them, groups across two sides (and per pair of
