@@ -33,8 +33,8 @@ from fer_utils.registry import GIVEN_PROTOCOL, PAPER_PROTOCOL, PAPER_TEST_SIZE, 
 REQUIRED_COLUMNS: tuple[str, ...] = ("emotion", "clip_id", "subject")
 # What a run on a dataset whose own split has no test side (AffectNet: train and val) is told.
 VAL_AS_TEST = (
-    "the dataset gives no test side: its val side ({rows} rows) is the test side, and a val side for early "
-    "stopping is carved out of train"
+    "the dataset gives no test side: its val side ({rows} rows) is the test side (a val side for early "
+    "stopping is carved out of train when val_size is above 0)"
 )
 
 

@@ -199,9 +199,13 @@ def test_evaluate_on_the_models_own_training_crops_says_so_and_scores_without_th
     assert code == 0, err
     sizes = folder.config()["sizes"]
     train_side = set(pd.read_csv(folder.path / "train_hashes.csv")["md5"])
-    assert len(train_side) == sizes["train"] - 1  # the copy within the train side has its original's bytes
+    audit = read_audit(crops[0] / DUPLICATES_CSV).table
+    trained = audit["md5"].isin(train_side)  # the train side's crops, and every crop grouped with one of them
+    copies = trained.copy()
+    for kind in ("exact_group", "near_group"):
+        copies |= audit[kind].isin(set(audit.loc[trained, kind]) - {-1})
     overlap = int(out.split("WARNING: ")[1].split(" of the")[0])
-    assert sizes["train"] + TEST_COPIES <= overlap <= sizes["train"] + TEST_COPIES + sizes["val"]
+    assert overlap == int(copies.sum()) >= sizes["train"] + TEST_COPIES
     assert f"of the {IMAGES} frames scored copy the model's training crops" in out
     assert f"Without them: {IMAGES - overlap} frames, accuracy" in out
 
@@ -229,7 +233,8 @@ def test_evaluate_names_damaged_and_missing_crops_and_unusable_rows_without_a_tr
     assert f"{IMAGES - 3} frames of {copy} scored" in out
     code, out, err = run_cli(["evaluate", "--model", model, "--crops", str(copy)])
     assert code == 0 and "Traceback" not in err, err
-    assert f"left out of the test side: 1 missing ({missing}); 1 damaged (not a whole PNG) ({damaged})" in err
+    assert "WARNING: left out of the test side: " in err
+    assert f"1 missing ({missing})" in err and f"1 damaged (not a whole PNG) ({damaged})" in err
     assert json.JSONDecoder().raw_decode(out[out.index("{") :])[0]["frame"]["n"] == len(test) - 2
 
 
@@ -246,3 +251,23 @@ def test_evaluate_refuses_crops_smaller_than_the_models_input(
     code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run[0]).model), "--test-crops", str(copy)])
     assert code == 2 and "Traceback" not in err and out == ""
     assert f"crops in {copy} are smaller than the model's 32×32 px input ({IMAGES} of 24 px)" in err
+
+
+def test_train_says_which_side_it_tests_on_and_warns_of_a_class_that_side_lacks(
+    crops: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Issue 35: a given split with no test side was tested on its val side silently, and a test side lacking
+    a class went unmentioned (its macro F1 then averages the others)."""
+    copy = tmp_path / "crops"
+    shutil.copytree(crops[0], copy)
+    manifest = pd.read_csv(copy / MANIFEST_NAME, dtype=str, keep_default_na=False)
+    manifest["split"] = manifest["split"].replace({"test": "val"})  # AffectNet's layout: train and val only
+    manifest = manifest[~((manifest["split"] == "val") & (manifest["emotion"] == "angry"))]
+    manifest.to_csv(copy / MANIFEST_NAME, index=False)
+    code, out, err = train(copy, tmp_path / "run")
+    assert code == 0, err
+    assert "the dataset gives no test side: its val side (" in out and "rows) is the test side" in out
+    assert "WARNING: the dataset's val (tested on) side has no frame of angry" in err
+    config = RunFolder(tmp_path / "run").config()
+    assert config["split_notes"] and "is the test side" in config["split_notes"][0]
+    assert RunFolder(tmp_path / "run").metrics()["test"]["absent"] == ["angry"]
