@@ -281,7 +281,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
             f"upsample them (training refuses to). Preprocess again with --size {side}, or score a model "
             "trained at their size"
         )
-    return CropCheck(frames[keep].reset_index(drop=True), skipped, sides)
+    return CropCheck(frames[np.asarray(keep, dtype=bool)].reset_index(drop=True), skipped, sides)
 
 
 @dataclass(frozen=True)

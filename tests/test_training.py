@@ -253,14 +253,14 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     import shutil
 
     from fer_utils.errors import TrainingError
-    from fer_utils.run_files import RUN_FILES
+    from fer_utils.run_files import RUN_FILES, TRAIN_HASHES_FILE
     from fer_utils.runs import RunFolder
     from fer_utils.training import train_run
 
     root, manifest = toy
     run = tmp_path / "run"
     result = train_run(small_config(epochs=1), manifest, root, run, verbose=0)
-    assert sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)
+    assert sorted(p.name for p in run.iterdir()) == sorted([*RUN_FILES, TRAIN_HASHES_FILE])
     assert not list(tmp_path.glob(".run.tmp-*"))
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
 
