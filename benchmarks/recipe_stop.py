@@ -1,7 +1,7 @@
 """Does the wild recipe's schedule let a run reach its best epoch? (issue 35, item 5; what can be measured here)
 
 The recipe was chosen on real FER-2013 outside this repository (benchmarks/README.md, "A recipe chosen on real
-FER-2013"). Here, on the 1,289 generated faces the package ships (cropped by `artifacts.ensure_crops`, random
+FER-2013"). Here, on the 1,289 generated faces the package ships (cropped by `artifacts.Dataset.crops`, random
 split, 48 px), each model is trained through the CLI (`python -m fer_utils train`) with the recipe's former
 schedule (Adam 3e-4, patience 5, plateau 3, balanced class weights) and with the current one (`--recipe wild`:
 Adam 1e-3, patience 12, plateau 4, no class weights), up to 60 epochs, and the history says where each run
@@ -68,7 +68,7 @@ def main() -> None:
     from fer_utils.book import artifacts
     from fer_utils.runs import RunFolder
 
-    crops = artifacts.ensure_crops(artifacts.GENERATED_DATASET)
+    crops = artifacts.Dataset(artifacts.GENERATED_DATASET).crops()
     calibration = throughput()["images_per_s"]
     for model in args.models.split(","):
         for seed in args.seeds.split(","):

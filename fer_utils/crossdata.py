@@ -310,7 +310,8 @@ def predict_known(
     to the model's input and predicted by the model, or by `predict` (raw-pixel images -> probabilities, e.g. a
     TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
     crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`)."""
-    from fer_utils.training import load_images, make_dataset, predict_batches
+    from fer_utils.pipeline import load_images, make_dataset
+    from fer_utils.training import predict_batches
 
     known, left_out, absent = scorable(frames, classes)
     size = tuple(int(d) for d in model.input_shape[1:3])

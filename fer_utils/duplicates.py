@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +42,7 @@ import pandas as pd
 
 from fer_utils.errors import FerError, VideoError
 from fer_utils.fer2013 import parse_row_path
-from fer_utils.splits import Split, split_keeping_copies
+from fer_utils.splits import Split, split_frames, split_keeping_copies
 
 NEAR_BITS = 2  # perceptual hashes within this many of their 64 bits: the same picture re-encoded or resized
 HASH_BITS = 64
@@ -422,8 +422,10 @@ def audited_split(
     val_size: float,
     seed: int,
     clean_test: bool = False,
+    split_with: Callable[[pd.DataFrame, str, float, float, int], Split] = split_frames,
 ) -> Split:
-    """The run's split of `frames` (usable crops under `root`) with the crops' audit (`crops_audit`): exact
+    """The run's split of `frames` (usable crops under `root`) by `split_with` (default `splits.split_frames`;
+    `pipeline.FaceData` passes its own) with the crops' audit (`crops_audit`): exact
     copies kept on one side (`splits.split_keeping_copies`; the dataset's own split as it is), each row's
     `md5` and `phash`, the test rows marked `copy_of_train` (an exact or near copy of a train crop) and, with
     `clean_test`, those rows removed. `Split.duplicates` records the audit's line for these sides and the
@@ -433,7 +435,7 @@ def audited_split(
     keys = frames["image"].astype(str)
     frames = frames.assign(md5=keys.map(hashes["md5"]), phash=keys.map(hashes["phash"]))
     copies = copy_labels(frames, audit)
-    split = split_keeping_copies(frames, copies, protocol, test_size, val_size, seed)
+    split = split_keeping_copies(frames, copies, protocol, test_size, val_size, seed, split_with)
     copied = copies_of(split.test, split.train, audit)
     split.test = split.test.assign(copy_of_train=copied)
     removed = int(copied.sum()) if clean_test else 0

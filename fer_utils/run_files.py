@@ -11,6 +11,8 @@ A complete run folder holds
 - `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
   class, so that nothing has to re-split the data and re-predict to look at a run's mistakes (and, since the
   duplicate audit, each frame's `md5`, `phash` and `copy_of_train`);
+- `last_epoch.weights.h5`: the weights of the last epoch trained, before early stopping put the best
+  epoch's back (metrics.json's `test_last_epoch` scores them); runs trained before it existed lack it;
 - `train_hashes.csv` (runs made since the duplicate audit): the content hashes of the training crops, which
   `evaluate` compares the crops it scores with.
 
@@ -36,8 +38,10 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "test_predictions.csv"
 RUN_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE)
+LAST_WEIGHTS_FILE = "last_epoch.weights.h5"  # not in RUN_FILES: older runs are complete without it
 # Written by runs since the duplicate audit (older runs lack it): md5 and perceptual hash of every training crop.
 TRAIN_HASHES_FILE = "train_hashes.csv"
+WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)  # what `training.train` writes into a run folder
 PROBABILITY_PREFIX = "p_"
 
 

@@ -8,13 +8,14 @@ preprocessing manifest):
 - `clip`: whole clips go to one side (scikit-learn group splits on `clip_id`, stratified by emotion).
 - `subject`: whole actors/speakers go to one side (group splits on `subject`).
 - `given`: the dataset's own split, from its `split` column (train/ and test/ folders, FER-2013's Usage;
-  see `given_split`); `default_protocol` picks it for a table that has one.
+  see `given_split`); `resolve_protocol` picks it for a table that has one unless a protocol was chosen.
 
 Split tables keep the input's index, so rows can be traced back to the input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -146,8 +147,12 @@ def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_s
         raise DatasetError(f"test_size + val_size must be below 1, got {test_size + val_size}")
 
 
-def default_protocol(df: pd.DataFrame) -> str:
-    """`given` when `df` carries the dataset's own split (`data.has_split`), else the paper's `random`."""
+def resolve_protocol(df: pd.DataFrame, protocol: str | None = None) -> str:
+    """The split protocol a run uses: `protocol` when one was chosen, else `given` when `df` carries the
+    dataset's own split (`data.has_split`: a reader's number is then comparable with the published ones),
+    else the paper's `random`. The one rule behind `train`, the chapters and the book's cache."""
+    if protocol is not None:
+        return protocol
     return GIVEN_PROTOCOL if has_split(df) else PAPER_PROTOCOL
 
 
@@ -288,23 +293,25 @@ def split_keeping_copies(
     test_size: float = PAPER_TEST_SIZE,
     val_size: float = 0.0,
     seed: int = 0,
+    split_with: Callable[[pd.DataFrame, str, float, float, int], Split] = split_frames,
 ) -> Split:
-    """`split_frames`, with the rows that `copies` labels alike (copies of one image: `duplicates.copy_labels`)
-    on one side: `random` splits one row per copy and sends the other copies where it went; `clip` and
-    `subject` merge the groups that share a copy. Without copies (or with `given`, whose sides the dataset
-    chose) it is exactly `split_frames`: the same rows on the same sides."""
+    """`split_with` (default `split_frames`; a chapter passes the one it shows), with the rows that `copies`
+    labels alike (copies of one image: `duplicates.copy_labels`) on one side: `random` splits one row per copy
+    and sends the other copies where it went; `clip` and `subject` merge the groups that share a copy. Without
+    copies (or with `given`, whose sides the dataset chose) it is exactly `split_with`: the same rows on the
+    same sides."""
     check_split_request(df, protocol, test_size, val_size)
     if protocol == GIVEN_PROTOCOL or not copies.duplicated().any():
-        return split_frames(df, protocol, test_size, val_size, seed)
+        return split_with(df, protocol, test_size, val_size, seed)
     if protocol == "random":
         first = ~copies.duplicated()
-        split = split_frames(df[first], protocol, test_size, val_size, seed)
+        split = split_with(df[first], protocol, test_size, val_size, seed)
         side = {copies[i]: name for name, part in split.sides().items() for i in part.index}
         where = copies.map(side)
         parts = {name: df[where == name].sort_index() for name in ("train", "test", "val")}
         return Split(train=parts["train"], test=parts["test"], val=parts["val"] if split.val is not None else None)
     column = "clip_id" if protocol == "clip" else "subject"
     merged = df.assign(**{column: _merged_groups(df[column], copies)})
-    split = split_frames(merged, protocol, test_size, val_size, seed)
+    split = split_with(merged, protocol, test_size, val_size, seed)
     own = {name: df.loc[part.index] for name, part in split.sides().items()}
     return Split(train=own["train"], test=own["test"], val=own.get("val"))

@@ -195,7 +195,7 @@ def test_evaluate_on_the_models_own_training_crops_says_so_and_scores_without_th
 ) -> None:
     """It presented a score on the run's own training crops as a cross-dataset one."""
     folder = RunFolder(run[0])
-    code, out, err = run_cli(["evaluate", "--model", str(folder.model), "--test-crops", str(crops[0])])
+    code, out, err = run_cli(["evaluate", "--model", str(folder.model_file), "--test-crops", str(crops[0])])
     assert code == 0, err
     sizes = folder.config()["sizes"]
     train_side = set(pd.read_csv(folder.path / "train_hashes.csv")["md5"])
@@ -224,7 +224,7 @@ def test_evaluate_names_damaged_and_missing_crops_and_unusable_rows_without_a_tr
     unusable = manifest.index[~manifest["image"].isin(test["image"])][0]
     manifest.loc[unusable, ["status", "image"]] = ["no_face", ""]
     manifest.to_csv(copy / MANIFEST_NAME, index=False)
-    model = str(RunFolder(run[0]).model)
+    model = str(RunFolder(run[0]).model_file)
     code, out, err = run_cli(["evaluate", "--model", model, "--test-crops", str(copy)])
     assert code == 0 and "Traceback" not in err, err
     assert f"left out, 1 crop(s) missing: {missing}" in out
@@ -248,7 +248,7 @@ def test_evaluate_refuses_crops_smaller_than_the_models_input(
     shutil.copytree(crops[0], copy)
     for image in usable_frames(load_manifest(copy))["image"]:
         cv2.imwrite(str(copy / image), cv2.resize(cv2.imread(str(copy / image), 0), (24, 24)))
-    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run[0]).model), "--test-crops", str(copy)])
+    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run[0]).model_file), "--test-crops", str(copy)])
     assert code == 2 and "Traceback" not in err and out == ""
     assert f"crops in {copy} are smaller than the model's 32×32 px input ({IMAGES} of 24 px)" in err
 

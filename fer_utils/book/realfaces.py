@@ -2,7 +2,7 @@
 
 A model trained on generated faces (DiffusionFER-S) is worth as much as it recognises on photographs
 and videos of real people. The package ships four small real sets; each is cropped like every dataset
-of the book (dlib HOG, the paper's margin, `artifacts.ensure_crops`) and cached:
+of the book (dlib HOG, the paper's margin, `artifacts.Dataset.crops`) and cached:
 
 - the London faces: 102 people, neutral and smiling (CC BY 4.0);
 - the 24 RAVDESS actor stills, all neutral (CC BY-NC-SA 4.0);
@@ -78,7 +78,7 @@ def real_sets(cache: Path | None = None, london_dir: Path | None = None) -> dict
     }
     sets = {}
     for name, (kind, root, options) in sources.items():
-        crops = artifacts.ensure_crops(kind, root, cache, frames=FRAMES_PER_CLIP, **options)
+        crops = artifacts.Dataset(kind, root).crops(cache, frames=FRAMES_PER_CLIP, **options)
         sets[name] = RealSet(name, crops, usable_frames(load_manifest(crops)).reset_index(drop=True))
     return sets
 

@@ -68,8 +68,9 @@ def _model_test_predictions(args: argparse.Namespace):
     from fer_utils.errors import FerError
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import check_classes, load_classes, load_model
+    from fer_utils.pipeline import make_dataset
     from fer_utils.runs import RunFolder
-    from fer_utils.training import make_dataset, predict_batches
+    from fer_utils.training import predict_batches
 
     if args.crops is None:
         raise FerError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")

@@ -48,8 +48,8 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import load_classes, load_model
     from fer_utils.outputs import check_outputs, write_atomic
+    from fer_utils.pipeline import load_images
     from fer_utils.run_files import CLASSES_FILE
-    from fer_utils.training import load_images
 
     classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
     outputs = {"--out": args.out, f"{CLASSES_FILE} beside --out": classes_out}

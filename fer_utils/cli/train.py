@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from fer_utils.cli.types import non_negative_float, non_negative_int, positive_float, positive_int, side
@@ -16,12 +15,13 @@ from fer_utils.registry import (
     GIVEN_PROTOCOL,
     INITS,
     MODEL_NAMES,
+    MODEL_OPTIONS,
     PAPER_MODEL,
     PAPER_PROTOCOL,
     PROTOCOLS,
-    TRAINING_RECIPES,
     WILD_MODEL,
 )
+from fer_utils.train_config import PRESETS
 
 
 def _rates(text: str) -> tuple[float, float, float]:
@@ -31,9 +31,6 @@ def _rates(text: str) -> tuple[float, float, float]:
         raise argparse.ArgumentTypeError(f"need three rates in [0, 1) like 0.3,0.5,0.5, got {text!r}")
     return values  # type: ignore[return-value]
 
-
-# `train` options that only the paper CNN's builder takes (dropout stages, L1 on Dense(16), initialiser).
-PAPER_CNN_OPTIONS = ("dropout", "l1", "init")
 
 # TrainConfig field for each `train` option; an option left out keeps TrainConfig's default.
 TRAIN_FIELDS = (
@@ -60,23 +57,20 @@ def _train(args: argparse.Namespace) -> int:
 
     from fer_utils.diagnosis import collapse_message
     from fer_utils.errors import TrainingError
-    from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.outputs import check_outputs
+    from fer_utils.pipeline import FaceData
     from fer_utils.preprocess_folder import crop_side
-    from fer_utils.runs import RunFolder
-    from fer_utils.splits import default_protocol, given_warnings, split_note
     from fer_utils.train_checks import check_config, check_run_dir
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train_run
+    from fer_utils.training import train
 
-    paper_only = [f"--{name}" for name in PAPER_CNN_OPTIONS if getattr(args, name) is not None]
+    paper_only = [f"--{name}" for name in MODEL_OPTIONS if getattr(args, name) is not None]
     if args.model not in (None, PAPER_MODEL) and paper_only:
         raise TrainingError(
             f"{', '.join(paper_only)} apply to {PAPER_MODEL} only; {args.model} has no such layers, so they would "
             "be recorded but never applied: leave them out, or train --model paper-cnn"
         )
-    given = {**TRAINING_RECIPES.get(args.recipe, {})}  # the recipe first: explicit options override it
-    given.update({field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None})
+    given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
     crops_side = crop_side(args.crops)  # as `preprocess --size` recorded it
     if args.size is not None and crops_side is not None and args.size > crops_side:
         raise TrainingError(
@@ -84,26 +78,29 @@ def _train(args: argparse.Namespace) -> int:
             f"preprocess --size {crops_side}): training would upsample them. Leave --size out to train at "
             f"{crops_side}, or preprocess again with --size {args.size}"
         )
-    if args.size is not None or crops_side is not None:
-        given["image_size"] = (args.size or crops_side,) * 2
-    config = replace(TrainConfig(), **given)
+    # the recipe first (TrainConfig's defaults without one): explicit options override it
+    config = TrainConfig.preset(args.recipe, **given) if args.recipe else replace(TrainConfig(), **given)
+    preset_side = PRESETS.get(args.recipe, {}).get("image_size", (None,))[0]
+    if args.size is not None:
+        config = replace(config, image_size=(args.size, args.size))
+    elif preset_side is not None and crops_side is not None and preset_side > crops_side:
+        print(
+            f"note: --recipe {args.recipe} trains at {preset_side} px; the crops are {crops_side} px, so at {crops_side}"
+        )
+        config = replace(config, image_size=(crops_side, crops_side))
+    elif preset_side is None and crops_side is not None:
+        config = replace(config, image_size=(crops_side, crops_side))
     check_recipe_schedule(args, config)
     check_config(config)  # before reading the manifest: a bad number fails at once, nothing written
     check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
     check_run_dir(args.out)
-    manifest = load_manifest(args.crops)
-    if args.protocol is None:  # the dataset's own split when the manifest keeps one, else the paper's
-        config = replace(config, protocol=default_protocol(manifest))
-    if config.protocol == GIVEN_PROTOCOL:
-        usable = usable_frames(manifest)
-        print(split_note(usable))
-        for line in given_warnings(usable):
-            print(f"WARNING: {line}", file=sys.stderr)
-    result = train_run(config, manifest, args.crops, args.out, verbose=2)
-    print(json.dumps(result.metrics["test"], indent=2))
-    recorded = RunFolder(args.out).config()
+    # without --protocol: splits.resolve_protocol; the given split is said (and what its test side lacks) there
+    run = train(None, FaceData(args.crops), config, args.out, verbose=2)
+    metrics = run.metrics()
+    print(json.dumps(metrics["test"], indent=2))
+    recorded = run.config()
     print(recorded["duplicates"]["line"] + _clean_test_note(recorded["duplicates"]))
-    warning = collapse_message(result.metrics)
+    warning = collapse_message(metrics)
     if warning:
         print(warning)  # once: with the metrics it qualifies
     print(f"run written to {args.out}")
@@ -111,9 +108,13 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def recipe_text(name: str) -> str:
-    """A recipe's settings in a few words, from TRAINING_RECIPES (the one place they are written)."""
-    recipe = TRAINING_RECIPES[name]
+    """A recipe's settings in a few words, from PRESETS (the one place they are written)."""
+    recipe = PRESETS[name]
     parts = []
+    if "image_size" in recipe:
+        parts.append(f"{recipe['image_size'][0]} px")
+    if "dropout" in recipe:
+        parts.append(f"dropout {','.join(f'{rate:g}' for rate in recipe['dropout'])}")
     if recipe.get("augment"):
         parts.append(
             f"flips, ±{recipe['augment_rotation']:g}° rotation, shift {recipe['augment_shift']:g}, zoom "
@@ -121,7 +122,8 @@ def recipe_text(name: str) -> str:
         )
     labels = {"learning_rate": "learning rate", "epochs": "epochs", "patience": "patience", "plateau": "plateau"}
     parts += [f"{label} {recipe[key]:g}" for key, label in labels.items() if key in recipe]
-    parts.append(f"class weights {recipe.get('class_weights', 'none')}")
+    if "class_weights" in recipe:
+        parts.append(f"class weights {recipe['class_weights']}")
     return ", ".join(parts)
 
 
@@ -146,7 +148,7 @@ def check_recipe_schedule(args: argparse.Namespace, config) -> None:
         f"--patience {config.patience} is not longer than the plateau of --recipe {args.recipe} ({config.plateau} "
         "epochs without progress halve the learning rate): early stopping would end the run before the rate is "
         f"ever lowered; give --patience above {config.plateau} (the recipe's own is "
-        f"{TRAINING_RECIPES[args.recipe].get('patience', 'TrainConfig’s')}), or --plateau below {config.patience} "
+        f"{PRESETS[args.recipe].get('patience', 'TrainConfig’s')}), or --plateau below {config.patience} "
         "(0: no schedule)"
     )
 
@@ -186,10 +188,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=non_negative_int, help="default: TrainConfig's")
     train.add_argument(
         "--recipe",
-        choices=sorted(TRAINING_RECIPES),
-        help="a named recipe; explicit options override it. "
-        + "; ".join(f"{name}: {recipe_text(name)}" for name in sorted(TRAINING_RECIPES))
-        + f" (for FER-2013-like data with --model {WILD_MODEL}; benchmarks/README.md has the measurement)",
+        choices=sorted(PRESETS),
+        help="a named recipe (fer_utils.train_config.PRESETS); explicit options override it. "
+        + "; ".join(f"{name}: {recipe_text(name)}" for name in sorted(PRESETS))
+        + f" (wild: for FER-2013-like data with --model {WILD_MODEL}; benchmarks/README.md has the measurement)",
     )
     train.add_argument(
         "--augment",
