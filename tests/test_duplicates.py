@@ -137,16 +137,97 @@ def test_the_other_protocols_never_put_two_copies_of_one_image_on_two_sides(
 ) -> None:
     """Every exact copy lands on the side of its original, whatever the seed (split_frames alone parts them)."""
     from fer_utils.duplicates import audited_split
+    from fer_utils.splits import split_frames
 
     folder, _ = crops
     frames = usable_frames(load_manifest(folder))
     exact = read_audit(folder / DUPLICATES_CSV).table.set_index("key")["exact_group"]
-    for seed in range(12):
-        split = audited_split(frames, folder, protocol, 0.3, 0.2, seed)
+
+    def sides_per_group(split) -> pd.Series:
         side = pd.concat([part.assign(side=name) for name, part in split.sides().items()])
-        groups = side.assign(group=side["image"].map(exact)).query("group >= 0")
-        assert (groups.groupby("group")["side"].nunique() == 1).all(), (protocol, seed)
         assert len(side) == len(frames)
+        groups = side.assign(group=side["image"].map(exact)).query("group >= 0")
+        return groups.groupby("group")["side"].nunique()
+
+    parted = 0
+    for seed in range(12):
+        assert (sides_per_group(audited_split(frames, folder, protocol, 0.3, 0.2, seed)) == 1).all(), (protocol, seed)
+        parted += int((sides_per_group(split_frames(frames, protocol, 0.3, 0.2, seed)) > 1).any())
+    assert parted > 0  # the plain split does part them: what the audited one prevents
+
+
+def test_the_audit_names_the_group_whose_labels_conflict(crops: tuple[Path, str]) -> None:
+    """The exact copy filed under another class is one group with two labels: its own and its original's."""
+    audit = read_audit(crops[0] / DUPLICATES_CSV).table
+    exact = audit[audit["exact_group"] >= 0]
+    labels = exact.groupby("exact_group")["emotion"].nunique()
+    conflicting = exact[exact["exact_group"].isin(labels[labels > 1].index)]
+    source, folder, _, _ = PLANTED["conflict"]
+    assert len(conflicting) == 2 and set(conflicting["emotion"]) == {source, folder}
+    assert {planted_name(key) for key in conflicting["key"]} == {"conflict", None}  # the copy and its original
+    assert set(conflicting["split"]) == {"train", "test"}
+
+
+def test_split_keeping_copies_moves_each_copy_to_its_originals_side() -> None:
+    """On a table alone: rows labelled alike land together under random, clip and subject; without copies the
+    split is exactly split_frames's."""
+    from fer_utils.splits import split_frames, split_keeping_copies
+
+    n = 60
+    table = pd.DataFrame(
+        {
+            "emotion": np.tile(["happy", "sad", "angry"], n // 3),
+            "clip_id": [f"c{i}" for i in range(n)],
+            "subject": [f"s{i // 2}" for i in range(n)],
+        }
+    )
+    alone = pd.Series([f"row-{i}" for i in range(n)])
+    copies = alone.copy()
+    copies[[1, 7, 13, 40]] = "copy-a"  # one image on four clips (and three subjects)
+    copies[[2, 50]] = "copy-b"
+    for protocol in ("random", "clip", "subject"):
+        for seed in range(8):
+            split = split_keeping_copies(table, copies, protocol, 0.3, 0.2, seed)
+            where = pd.concat([pd.Series(name, index=part.index) for name, part in split.sides().items()])
+            assert len(where) == n and where.index.is_unique
+            assert where[[1, 7, 13, 40]].nunique() == 1 and where[[2, 50]].nunique() == 1, (protocol, seed)
+            plain = split_frames(table, protocol, 0.3, 0.2, seed)
+            same = split_keeping_copies(table, alone, protocol, 0.3, 0.2, seed)
+            for name, part in plain.sides().items():
+                assert same.sides()[name].index.equals(part.index)
+
+
+def test_a_chapters_own_split_function_drives_the_audited_split(crops: tuple[Path, str]) -> None:
+    """`FaceData.split_for` (what `training.train` splits with) goes through the audit with the data's own split
+    function (a chapter passes the `split_frames` it shows): that function is called, copies stay on one side, the
+    test copies of training crops are marked, and `clean_test` leaves them out."""
+    from fer_utils.pipeline import FaceData
+    from fer_utils.splits import split_frames
+    from fer_utils.train_config import TrainConfig
+
+    folder, _ = crops
+    calls = []
+
+    def shown_split(frames, protocol, test_size, val_size, seed):
+        calls.append(protocol)
+        return split_frames(frames, protocol, test_size, val_size, seed)
+
+    data = FaceData(folder, split=shown_split)
+    exact = read_audit(folder / DUPLICATES_CSV).table.set_index("key")["exact_group"]
+    for seed in range(6):
+        split = data.split_for(TrainConfig(protocol="random", seed=seed), data.frames())
+        side = pd.concat([part.assign(side=name) for name, part in split.sides().items()])
+        grouped = side.assign(group=side["image"].map(exact)).query("group >= 0")
+        assert (grouped.groupby("group")["side"].nunique() == 1).all()
+        assert "copy_of_train" in split.test and split.duplicates["clean_test"] is False
+    assert calls == ["random"] * 6
+    given = data.split_for(TrainConfig(), data.frames())  # the crops' own split: the planted copies cross it
+    clean = data.split_for(TrainConfig(clean_test=True), data.frames())
+    assert calls[-2:] == ["given", "given"]
+    copied = given.test.loc[given.test["copy_of_train"], "image"]
+    assert {planted_name(image) for image in copied} == TEST_PLANTED
+    assert set(given.test["image"]) - set(clean.test["image"]) == set(copied)
+    assert clean.duplicates["removed from test"] == TEST_COPIES
 
 
 # --- training: the given split, whole and clean ----------------------------------------------------
