@@ -2,7 +2,7 @@
 folder of the shipped generated faces with planted copies (tests/planted.py: an exact copy, a re-encoded JPEG,
 a resized copy, an exact copy with another label, a copy within the train side).
 
-Cost: one preprocessing of 41 faces and two one-epoch runs of the paper CNN at 32 px (about 30 s on 2 cores).
+Cost: one preprocessing of 41 faces and three one-epoch runs of the paper CNN at 32 px (under 30 s on 2 cores).
 """
 
 from __future__ import annotations
