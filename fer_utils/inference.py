@@ -60,7 +60,8 @@ class FrameResult:
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
     order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
-    from fer_utils.video import check_media, quiet_cv2, read_image, unopenable_error
+    from fer_utils.images import check_media, quiet_cv2, read_image
+    from fer_utils.video import unopenable_error
 
     cv2 = quiet_cv2()
     path = Path(path)
@@ -111,16 +112,30 @@ def refuse_overwrite(source: Path, *targets: Path | None) -> None:
             )
 
 
-def check_annotated_out(out: Path | None) -> None:
+def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
     """OutputError unless `out` (an annotated copy) is None, a video name (VIDEO_SUFFIXES) or an image
-    format OpenCV can write: checked before any work, not after it."""
+    format OpenCV can write, and, for a video `media`, a video name (an image would hold its first frame
+    only): checked before any work, not after it."""
     import cv2
 
-    if out is not None and Path(out).suffix.lower() not in VIDEO_SUFFIXES and not cv2.haveImageWriter(str(out)):
+    if out is None:
+        return
+    is_video_out = Path(out).suffix.lower() in VIDEO_SUFFIXES
+    if not is_video_out and not cv2.haveImageWriter(str(out)):
         raise OutputError(
             f"--out {out}: OpenCV cannot write an image named {Path(out).name}; use .png or .jpg, "
             f"or for a video {', '.join(VIDEO_SUFFIXES)}"
         )
+    if media is not None and not is_video_out:
+        from fer_utils.images import check_media
+
+        kind = check_media(media)
+        if kind != "image":
+            raise OutputError(
+                f"--out {out} is an image, but {Path(media).name} is a {'GIF' if kind == 'gif' else 'video'}: "
+                f"the annotated copy would hold its first frame only; name it {Path(out).stem}.mp4 (or "
+                f"{', '.join(VIDEO_SUFFIXES[1:])}) for the annotated video"
+            )
 
 
 class Recognizer:
@@ -186,6 +201,7 @@ class Recognizer:
         annotated image or mp4v video, written frame by frame into a temporary file renamed at the end."""
         path = Path(path)
         refuse_overwrite(path, out)
+        check_annotated_out(out, path)
         faces: list[FacePrediction] = []
         with AnnotatedWriter(out, video_fps(path) / (every or 1)) as writer:
             for result in self.stream(path, every):
@@ -195,7 +211,7 @@ class Recognizer:
 
 
 class AnnotatedWriter:
-    """Writes annotated frames to `out` (an image: the first frame; otherwise an mp4v video) through a
+    """Writes annotated frames to `out` (an image: one frame, that of a still; otherwise an mp4v video) through a
     temporary file renamed into place on success (`fer_utils.atomic`); does nothing when `out` is None."""
 
     def __init__(self, out: Path | None, fps: float) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from fer_utils.duplicates import audited_split
 from fer_utils.errors import DatasetError
 from fer_utils.manifest import load_manifest, usable_frames
 from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_IMAGE_SIZE
@@ -159,8 +160,12 @@ class FaceData:
         return resolve_protocol(frames, config.protocol)
 
     def split_for(self, config: TrainConfig, frames: pd.DataFrame) -> Split:
-        """`frames` split with `split` by `config`'s protocol, sizes and seed."""
-        return self.split(frames, self.protocol(config, frames), config.test_size, config.val_size, config.seed)
+        """`frames` split with `split` by `config`'s protocol, sizes and seed, through the crops' duplicate
+        audit (`duplicates.audited_split`): exact copies of one image on one side, the test rows that copy a
+        training crop marked and, with `config.clean_test`, left out."""
+        protocol = self.protocol(config, frames)
+        sizes = (config.test_size, config.val_size, config.seed)
+        return audited_split(frames, self.crops, protocol, *sizes, config.clean_test, self.split)
 
     def batches(
         self,

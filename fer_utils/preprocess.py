@@ -15,7 +15,8 @@ rerun skips those clips and merges the records into the manifest, so an interrup
 identical second run changes no byte, and a source file replaced since is redone (its old crops
 removed). The folder belongs to one source and one set of settings (`.parts/source.json`,
 `.parts/settings.json`): another source or other settings are refused unless `force` starts over, and
-an output folder that overlaps the source is refused. One run at a time holds `<out>/.preprocess.lock`
+an output folder that overlaps the source is refused. A finished run also writes the duplicate audit of its
+crops (`audit_crops`: `duplicates.csv`, `duplicates.json`). One run at a time holds `<out>/.preprocess.lock`
 (`locking.folder_lock`); start-up deletes only the temporary files of dead processes. Per-file problems
 (unreadable files, names that are not UTF-8) are statuses, never a crash.
 """
@@ -23,6 +24,7 @@ an output folder that overlaps the source is refused. One run at a time holds `<
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -35,6 +37,7 @@ from tqdm.auto import tqdm
 
 from fer_utils.atomic import remove_dead_temporaries
 from fer_utils.crops import DEFAULT_SIZE
+from fer_utils.duplicates import DuplicateAudit, audit_duplicates, audit_paths
 from fer_utils.errors import PreprocessError
 from fer_utils.faces import AUTO, DEFAULT_DETECTOR, FaceDetector, Landmarker, make_landmarker, resolve_max_side
 from fer_utils.interrupts import stop_on_signals
@@ -46,6 +49,7 @@ from fer_utils.manifest import (
     load_manifest,
     manifest_frame,
     read_manifest_csv,
+    usable_frames,
 )
 from fer_utils.preprocess_clip import CLIP_COLUMNS, DEFAULT_FRAMES, Settings, check_settings, process_clip, run_detector
 from fer_utils.preprocess_folder import (
@@ -82,6 +86,7 @@ def _process_named(
 
 
 PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
+SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal handler before it counts as a failure
 
 
 def exit_with_parent(parent: int) -> None:
@@ -107,7 +112,11 @@ def check_stop(stop: threading.Event) -> None:
 
 
 def start_worker(parent: int) -> None:
-    """The pool's initializer: follow `parent` (`exit_with_parent`) and import what a worker needs."""
+    """The pool's initializer: ignore Ctrl-C, follow `parent` (`exit_with_parent`) and import what a worker needs.
+
+    A terminal's Ctrl-C goes to the whole process group: a worker that died of it would break the pool
+    (`BrokenProcessPool`) before the run could stop its own way; the run stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent)
     import_worker_modules()
 
@@ -201,6 +210,10 @@ def _watch_workers(
         pending -= done_now
         for future in finished:
             if future.exception() is not None:
+                # a worker ended by the signal that stops the run (SIGTERM to the process group) is a stop, not a
+                # failure: give the run's own handler a moment to record it
+                stop.wait(SIGNAL_GRACE_S)
+                check_stop(stop)
                 raise PreprocessError(
                     f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
                 ) from future.exception()
@@ -296,7 +309,17 @@ def preprocess_dataset(
             merge_parts(out_dir, records, finished_only=True)
             raise
         (out_dir / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
-        return merge_parts(out_dir, records)
+        manifest = merge_parts(out_dir, records)
+        audit_crops(out_dir, manifest)
+        return manifest
+
+
+def audit_crops(out_dir: Path, manifest: pd.DataFrame) -> DuplicateAudit:
+    """The duplicate audit of the usable crops (`duplicates.audit_duplicates`), written into `out_dir`
+    (DUPLICATES_CSV, DUPLICATES_JSON) for `preprocess` to print and training to read."""
+    audit = audit_duplicates(usable_frames(manifest), out_dir, column="image")
+    audit.write(*audit_paths(out_dir))
+    return audit
 
 
 def _run(todo: list[dict], out_dir: Path, settings: Settings, workers: int | None, progress: bool, total: int) -> None:

@@ -191,7 +191,8 @@ def process_clip(
 ) -> list[dict]:
     """Sample, detect, crop and write one clip; one manifest row per sampled frame (or one row saying
     why the clip could not be read). Never raises for bad input."""
-    from fer_utils.video import check_media, try_sample_frames
+    from fer_utils.images import check_media
+    from fer_utils.video import try_sample_frames
 
     not_text = [k for k in CLIP_COLUMNS if not is_utf8(str(clip[k]))]
     if not_text:

@@ -64,8 +64,9 @@ class TrainConfig:
     Defaults: the paper's model, batch, learning rate (Adam 1e-3), input size and 80/20 split, with
     DEFAULT_DROPOUT, no augmentation, no class weights, no schedule. The learning rate is the paper's
     because every chapter trains with it and it beat 3e-4 on real FER-2013 (benchmarks/README.md, "A
-    training recipe for expressions in the wild"); its cost is measured there too: on the London faces
-    at 96 px it learned for 4 of 5 seeds where 3e-4 learned for 5 (the collapse check flags such a run).
+    recipe chosen on real FER-2013"); its cost, measured there in "Training recipe across seeds": on the
+    London faces at 96 px it learned for 4 of 5 seeds where 3e-4 learned for 5 (the collapse check flags such
+    a run).
     """
 
     model: str = PAPER_MODEL
@@ -88,6 +89,7 @@ class TrainConfig:
     augment_zoom: float = 0.05
     class_weights: str = "none"
     plateau: int = 0
+    clean_test: bool = False  # leave out the test images that copy a training image (duplicates.audited_split)
 
     def __post_init__(self) -> None:
         """Sequences from JSON or a chapter's parameters (lists) become the tuples the config holds."""

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
@@ -48,15 +49,16 @@ import tensorflow as tf
 
 from fer_utils.atomic import atomic_folder
 from fer_utils.diagnosis import check_diverged, collapse_check
+from fer_utils.duplicates import write_train_hashes
 from fer_utils.errors import TrainingError
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.pipeline import FaceData, class_indices
 from fer_utils.preprocess_folder import crop_settings
 from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL
-from fer_utils.run_files import predictions_frame
+from fer_utils.run_files import TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.runs import RunFolder
-from fer_utils.splits import Split, split_note
+from fer_utils.splits import Split, given_warnings, split_note
 from fer_utils.train_checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
 from fer_utils.train_config import TrainConfig
 
@@ -220,8 +222,10 @@ def train(
 
     Everything is checked first (TrainingError): the config, the frames and their crops on disk, the
     split's classes, that `out` holds nothing. A dataset with its own split is trained on it unless the
-    config names a protocol (`splits.resolve_protocol`, said in one printed line); the protocol used is the
-    one config.json records. The run is written into a temporary sibling folder renamed to `out` when
+    config names a protocol (`splits.resolve_protocol`); the dataset's split is said in one printed line, with
+    a WARNING for each class its tested side lacks (`splits.given_warnings`); the protocol used is the one
+    config.json records. The split goes through the crops' duplicate audit (`FaceData.split_for`): copies of
+    one image on one side, the test copies of training crops marked (left out with `config.clean_test`). The run is written into a temporary sibling folder renamed to `out` when
     complete, so `out` either holds a whole run or is left as it was.
     """
     check_config(config)
@@ -231,8 +235,10 @@ def train(
     frames = data.frames()
     classes = check_training_frames(frames, data.crops)
     protocol = data.protocol(config, frames)
-    if config.protocol is None and protocol == GIVEN_PROTOCOL:
+    if protocol == GIVEN_PROTOCOL:  # chosen or by default: which sides, and what the tested side lacks
         print(split_note(frames))
+        for line in given_warnings(frames):
+            print(f"WARNING: {line}", file=sys.stderr)
     config = replace(config, protocol=protocol)
     split = data.split_for(config, frames)
     check_split(split, data.crops, classes, config)
@@ -293,8 +299,11 @@ def _fit_and_test(
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
             "crops": crop_settings(data.crops),  # how the faces were cropped (runs.RunFolder.recognizer)
+            "split_notes": split.notes,
+            "duplicates": split.duplicates,  # the crops' duplicate audit on this split (duplicates.audited_split)
         },
     )
+    write_train_hashes(split, run.path / TRAIN_HASHES_FILE)  # for `evaluate`'s overlap check, by content
     monitor = "val_loss" if has_val else "loss"
     best = load_model(run.model_file)
     test_batches = data.batches(split.test, classes, config)

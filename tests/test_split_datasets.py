@@ -33,12 +33,12 @@ from fer_utils.data import SPLITS, split_counts, split_warnings
 from fer_utils.errors import DatasetError
 from fer_utils.fer2013 import parse_row_path
 from fer_utils.folders import RAFDB_CLASSES, parse_class_map
+from fer_utils.images import read_image
 from fer_utils.indexing import index_dataset
 from fer_utils.manifest import MANIFEST_COLUMNS, load_manifest
 from fer_utils.preprocess_folder import read_part_rows
 from fer_utils.runs import RunFolder
 from fer_utils.splits import resolve_protocol, split_frames
-from fer_utils.video import read_image
 
 PER_CLASS, TEST_PER_CLASS, CLASSES = 4, 1, 7
 RAFDB_PER_CLASS = 8  # 70 faces: a validation side of 10 % (carved from train) holds all 7 classes

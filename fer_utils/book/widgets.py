@@ -230,7 +230,7 @@ def prediction_browser(
     """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
     confident mistakes (their crops from `crops`, captioned true → predicted)."""
     from fer_utils.faces import to_gray
-    from fer_utils.video import read_image
+    from fer_utils.images import read_image
 
     tables = {level: level_predictions(frames, probabilities, classes, level) for level in LEVELS}
     controls = {
@@ -455,7 +455,7 @@ def message_figure(text: str) -> Figure:
 def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = "", every: int = 3) -> Figure:
     """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
     from fer_utils.errors import FerError
-    from fer_utils.video import check_media
+    from fer_utils.images import check_media
 
     if isinstance(media, np.ndarray):
         return emotion_figure(recognizer, media, title)
