@@ -230,13 +230,16 @@ def cross_evaluate(
     predict: Predict | None = None,
 ) -> CrossReport:
     """Score `model` (one output per name of `classes`) on every usable frame of the crops folder `crops`
-    (or those of side `split`) whose emotion it knows, resized to its input side. `predict` (raw-pixel
+    (or those of side `split`) whose emotion it knows, as the folder's crops are (the model resizes them; one
+    that takes a single side gets them resized to it). `predict` (raw-pixel
     images -> probabilities, e.g. a TFLite copy of `model`) replaces the Keras model's own prediction."""
+    from fer_utils.models import input_side
     from fer_utils.training import load_images, make_dataset, predict_batches
 
     names = vocabulary_classes(classes)
     frames, left_out, absent = scorable(folder_frames(crops, split), names)
-    size = tuple(int(d) for d in model.input_shape[1:3])
+    side = input_side(model)  # None: the model resizes the crops itself
+    size = None if side is None else (side, side)
     if predict is None:
         probabilities = predict_batches(model, make_dataset(frames, crops, names, image_size=size, cache=False))
     else:

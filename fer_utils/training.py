@@ -46,13 +46,14 @@ import pandas as pd
 import tensorflow as tf
 
 from fer_utils.atomic import atomic_folder
+from fer_utils.crop_spec import write_crop_spec
 from fer_utils.diagnosis import check_diverged, collapse_check
 from fer_utils.errors import DatasetError, TrainingError
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import usable_frames
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
-from fer_utils.preprocess_folder import crop_settings
-from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_IMAGE_SIZE, PAPER_MODEL
+from fer_utils.preprocess_folder import folder_crop_spec
+from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_MODEL
 from fer_utils.run_files import predictions_frame
 from fer_utils.runs import RunFolder
 from fer_utils.splits import Split, split_frames
@@ -80,14 +81,16 @@ def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
     return frames["emotion"].map(lookup).to_numpy(dtype=np.int32)
 
 
-def _decoder(image_size: tuple[int, int]):
-    """A tf.data map function: PNG path → (H, W, 1) float32 raw pixels at `image_size`."""
-    height, width = image_size
+def _decoder(image_size: tuple[int, int] | None = None):
+    """A tf.data map function: PNG path → (H, W, 1) raw pixels: the crop as preprocessing cut it, uint8 at its
+    own side (the model resizes it itself: `models._inputs`), or float32 resized to `image_size` (bilinear, the
+    model's own resizer) for crops that share no side or a model that takes one side only."""
 
     def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.io.decode_png(tf.io.read_file(path), channels=1)
-        image = tf.image.resize(image, (height, width))  # float32; a no-op copy at the same size
-        image.set_shape((height, width, 1))
+        if image_size is not None:
+            image = tf.image.resize(image, tuple(image_size))  # float32; a no-op copy at the same size
+            image.set_shape((*image_size, 1))
         return image, label
 
     return decode
@@ -119,7 +122,7 @@ def make_dataset(
     seed: int = 0,
     augment: bool = False,
     cache: bool = True,
-    image_size: tuple[int, int] = PAPER_IMAGE_SIZE,
+    image_size: tuple[int, int] | None = None,
     drop_remainder: bool = False,
     rotation: float = 0.0,
     shift: float = 0.05,
@@ -127,31 +130,38 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`).
 
-    Decode in parallel (order kept), cache the decoded images in memory, reshuffle every epoch from
-    `seed`, batch, optionally augment (`rotation`, `shift`, `zoom`: see `_augmenter`), and prefetch so
-    the model never waits for input.
+    Decode in parallel (order kept), cache the decoded crops in memory (uint8, at their own side: the
+    model resizes them itself; `image_size` resizes them here instead, see `_decoder`), reshuffle every
+    epoch from `seed`, batch as float32, optionally augment (`rotation`, `shift`, `zoom`: see
+    `_augmenter`), and prefetch so the model never waits for input.
     """
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
         raise DatasetError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
     paths = [str(Path(root) / p) for p in frames["image"]]
     ds = tf.data.Dataset.from_tensor_slices((paths, class_indices(frames, classes)))
-    ds = ds.map(_decoder(tuple(image_size)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(_decoder(image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache:
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augment:
         augmenter = _augmenter(seed, rotation, shift, zoom)
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] = PAPER_IMAGE_SIZE) -> np.ndarray:
-    """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use)."""
+def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use): at their
+    own side, or resized to `image_size` (see `_decoder`)."""
+    if not len(frames):
+        spec = folder_crop_spec(root)
+        side = tuple(image_size) if image_size is not None else (spec.side,) * 2 if spec else (0, 0)
+        return np.zeros((0, *side, 1), "float32")
     ds = make_dataset(frames, root, sorted(set(frames["emotion"])), batch_size=256, cache=False, image_size=image_size)
-    return np.concatenate([x.numpy() for x, _ in ds]) if len(frames) else np.zeros((0, *image_size, 1), "float32")
+    return np.concatenate([x.numpy() for x, _ in ds])
 
 
 def replica_batching(n: int, batch_size: int, replicas: int) -> tuple[int, bool]:
@@ -276,12 +286,12 @@ def _fit_and_test(
     """Train (with `fit`, default `fit_model`), test and write every run file into `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
     replicas = strategy.num_replicas_in_sync
+    spec = folder_crop_spec(root)  # how the crops were cut; the model resizes them itself
+    sized = None if spec else config.image_size  # crops without a spec (made by hand) are sized as before
 
     def dataset(frames: pd.DataFrame, **options: object) -> tf.data.Dataset:
         size, drop = replica_batching(len(frames), config.batch_size, replicas)
-        return make_dataset(
-            frames, root, classes, batch_size=size, drop_remainder=drop, image_size=config.image_size, **options
-        )
+        return make_dataset(frames, root, classes, batch_size=size, drop_remainder=drop, image_size=sized, **options)
 
     strength = {"rotation": config.augment_rotation, "shift": config.augment_shift, "zoom": config.augment_zoom}
     train_ds = dataset(split.train, shuffle=True, seed=config.seed, augment=config.augment, **strength)
@@ -304,12 +314,13 @@ def _fit_and_test(
             "replicas": replicas,
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
-            "crops": crop_settings(root),  # how the faces were cropped (runs.RunFolder.recognizer)
         },
     )
+    if spec is not None:  # how the faces were cropped (runs.RunFolder.crop_spec, its recognizer)
+        write_crop_spec(run.path, spec)
     monitor = "val_loss" if has_val else "loss"
     best = load_model(run.model)
-    test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
+    test_ds = make_dataset(split.test, root, classes, batch_size=config.batch_size, image_size=sized)
     probabilities = predict_batches(best, test_ds)
     train_accuracy = float(history["accuracy"].max()) if "accuracy" in history else None
     collapse = collapse_check(

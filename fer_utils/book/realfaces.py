@@ -30,11 +30,12 @@ import pandas as pd
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.book import artifacts
 from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
+from fer_utils.crop_spec import CropSpec
 from fer_utils.deploy import keras_latency
 from fer_utils.errors import EvaluationError
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
 from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.models import count_params
+from fer_utils.models import count_params, input_side
 from fer_utils.training import load_images, make_dataset, predict_batches
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
@@ -88,8 +89,10 @@ def predict_set(
 ) -> pd.DataFrame:
     """One row per frame of `real` whose emotion the model knows: its set, clip, subject and true emotion,
     the prediction and `p_<class>`. `predict` (raw-pixel images → probabilities, e.g. a TFLite copy of
-    `model`) replaces `model.predict`; the images are sized to `model`'s input either way."""
-    size = tuple(int(d) for d in model.input_shape[1:3])
+    `model`) replaces `model.predict`; the crops go in as they are (the model resizes them; one that takes a
+    single side gets them resized to it) either way."""
+    side = input_side(model)
+    size = None if side is None else (side, side)
     frames = real.frames[real.frames["emotion"].isin(classes)].reset_index(drop=True)
     if frames.empty:  # none of this set's emotions is among the model's classes: an empty table
         probabilities = np.zeros((0, len(classes)), dtype="float32")
@@ -288,7 +291,8 @@ def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, s
     rows = []
     for name, model, trained_on in models:
         scored = pooled[pooled["model"] == name]
-        one_face = np.zeros((1, *model.input_shape[1:]), "float32")
+        side = input_side(model) or CropSpec().side  # the real sets' crops are cut with the default spec
+        one_face = np.zeros((1, side, side, model.input_shape[-1]), "float32")
         rows.append(
             {
                 "model": name,

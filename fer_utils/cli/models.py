@@ -77,7 +77,7 @@ def _train(args: argparse.Namespace) -> int:
     from fer_utils.errors import TrainingError
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.outputs import check_outputs
-    from fer_utils.preprocess_folder import crop_side
+    from fer_utils.preprocess_folder import folder_crop_spec
     from fer_utils.splits import default_protocol, split_note
     from fer_utils.train_checks import check_config, check_run_dir
     from fer_utils.train_config import TrainConfig
@@ -91,7 +91,8 @@ def _train(args: argparse.Namespace) -> int:
         )
     given = {**TRAINING_RECIPES.get(args.recipe, {})}  # the recipe first: explicit options override it
     given.update({field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None})
-    crops_side = crop_side(args.crops)  # as `preprocess --size` recorded it
+    spec = folder_crop_spec(args.crops)  # as `preprocess` recorded it
+    crops_side = spec.side if spec else None
     if args.size is not None and crops_side is not None and args.size > crops_side:
         raise TrainingError(
             f"--size {args.size} is larger than the crops in {args.crops} ({crops_side}×{crops_side} px, "
@@ -158,7 +159,7 @@ def _model_test_predictions(args: argparse.Namespace):
     as recorded beside the model (`recorded_split`); a different test side is refused."""
     from fer_utils.errors import FerError
     from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.models import check_classes, load_classes, load_model
+    from fer_utils.models import check_classes, input_side, load_classes, load_model
     from fer_utils.runs import RunFolder
     from fer_utils.splits import split_frames
     from fer_utils.training import make_dataset
@@ -178,7 +179,8 @@ def _model_test_predictions(args: argparse.Namespace):
             f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
             f"on another folder, use --test-crops {args.crops} instead of --crops"
         )
-    dataset = make_dataset(test, args.crops, classes, image_size=tuple(model.input_shape[1:3]))
+    side = input_side(model)  # None: the model resizes the crops itself
+    dataset = make_dataset(test, args.crops, classes, image_size=None if side is None else (side, side))
     return test, model.predict(dataset, verbose=0), classes
 
 
@@ -252,10 +254,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
-    cropped with the margin of the crops the model was trained on, as the run's config.json beside the
-    model records it (`RunFolder.crop_margin`; the book's default for a model without one)."""
+    cropped as the crop spec beside the model says (`crop_spec.json`, or a run's older records:
+    `RunFolder.crop_spec`; the default spec at the model's side for a model without one)."""
     from fer_utils.inference import Recognizer, check_annotated_out, refuse_overwrite
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.models import input_side, load_classes
     from fer_utils.outputs import check_outputs, write_atomic
     from fer_utils.runs import RunFolder
 
@@ -263,8 +265,10 @@ def _predict(args: argparse.Namespace) -> int:
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
     check_annotated_out(args.out)
-    margin = RunFolder(args.model.parent).crop_margin()
-    recognizer = Recognizer(load_model(args.model), load_classes(args.model), args.detector, margin=margin)
+    folder = RunFolder(args.model.parent)
+    model = folder.load(args.model)
+    spec = folder.crop_spec(input_side(model))
+    recognizer = Recognizer(model, load_classes(args.model), args.detector, spec=spec)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
     if args.csv:
         write_atomic(args.csv, table.to_csv(index=False), "--csv")
@@ -305,28 +309,39 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest."""
+    """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest. The file
+    takes the crops of the model's crop spec (its side, fixed), which is written beside it with the classes."""
+    from fer_utils.crop_spec import CROP_SPEC_FILE, spec_bytes
     from fer_utils.deploy import to_tflite
     from fer_utils.errors import DatasetError
     from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.models import fixed_input, input_side, load_classes
     from fer_utils.outputs import check_outputs, write_atomic
     from fer_utils.run_files import CLASSES_FILE
+    from fer_utils.runs import RunFolder
     from fer_utils.training import load_images
 
     classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
-    outputs = {"--out": args.out, f"{CLASSES_FILE} beside --out": classes_out}
+    spec_out = args.out.parent / CROP_SPEC_FILE  # and how to crop the faces it takes
+    outputs = {
+        "--out": args.out,
+        f"{CLASSES_FILE} beside --out": classes_out,
+        f"{CROP_SPEC_FILE} beside --out": spec_out,
+    }
     check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops])
-    model, classes = load_model(args.model), load_classes(args.model)
+    folder = RunFolder(args.model.parent)
+    model, classes = folder.load(args.model), load_classes(args.model)
+    spec = folder.crop_spec(input_side(model))
     representative = None
     if args.mode == "int8":
         if args.crops is None:
             raise DatasetError("int8 quantization needs --crops DIR for representative images")
         frames = usable_frames(load_manifest(args.crops)).sample(frac=1, random_state=0).head(args.samples)
-        representative = load_images(frames, args.crops, tuple(model.input_shape[1:3]))
-    blob = to_tflite(model, args.mode, representative)
+        representative = load_images(frames, args.crops, (spec.side, spec.side))
+    blob = to_tflite(fixed_input(model, spec.side), args.mode, representative)
     write_atomic(args.out, blob, "--out")
     write_atomic(classes_out, json.dumps(classes), f"{CLASSES_FILE} beside --out")
+    write_atomic(spec_out, spec_bytes(spec), f"{CROP_SPEC_FILE} beside --out")
     print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
     return 0
 
@@ -341,7 +356,7 @@ def _peer(args: argparse.Namespace) -> int:
     if args.out.exists() and any(args.out.iterdir()):
         raise OutputError(f"--out {args.out} is not empty: give a new or empty folder (nothing was written)")
     path = export_peer(args.out)
-    print(f"{PEER_NAME} -> {path} (classes.json and the MIT license beside it)")
+    print(f"{PEER_NAME} -> {path} (classes.json, crop_spec.json and the MIT license beside it)")
     return 0
 
 
@@ -438,7 +453,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--out", type=Path, help="write an annotated copy (image, or .mp4 for a video)")
     predict.add_argument("--json", type=Path, help="write the predictions as JSON")
     predict.add_argument("--csv", type=Path, help="write the predictions as CSV")
-    predict.add_argument("--detector", default=DEFAULT_DETECTOR, choices=FACE_DETECTORS)
+    predict.add_argument(
+        "--detector",
+        choices=FACE_DETECTORS,
+        help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
+    )
     predict.add_argument("--every", type=positive_int, default=None, help="only every K-th video frame")
     predict.set_defaults(handler=_predict)
 
