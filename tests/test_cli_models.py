@@ -22,6 +22,7 @@ import pytest
 
 from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
+from fer_utils.crop_spec import CROP_SPEC_FILE
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import load_manifest
 from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE, RUN_FILES
@@ -118,7 +119,7 @@ def trained(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 def test_train_writes_a_complete_run_with_its_metrics(trained: tuple[Path, str], crops: Path) -> None:
     run, out = trained
     folder = RunFolder(run)
-    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)
+    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted([*RUN_FILES, CROP_SPEC_FILE])
     config, metrics = folder.config(), folder.metrics()
     assert (config["protocol"], config["image_size"], config["epochs"]) == (PROTOCOL, [SIDE, SIDE], EPOCHS)
     assert config["classes"] == folder.classes() == ["neutral", "happy"]

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,8 @@ from fer_utils.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
 REPO = Path(__file__).resolve().parents[1]
 SPEC = CropSpec(margin=0.2, side=224)  # what the CLI is asked for: neither the default margin nor side
 PAGE = """<!doctype html><html><body><script type="module">
-import {frameCrop} from './crop.js';
+import {frameCrop, resizeGray} from './crop.js';
+window.resizeGray = (pixels, n, side) => Array.from(resizeGray(Uint8Array.from(pixels), n, side));
 window.cropFrames = async (items, spec) => {
   const out = [];
   for (const [name, box] of items) {
@@ -123,26 +125,33 @@ def test_python_inference_crops_as_the_cli_from_the_spec_alone(cut: dict) -> Non
 
 
 @pytest.fixture(scope="module")
-def page_crops(cut: dict) -> dict[str, np.ndarray]:
-    """The page's crops of the three frames, by crop.js in headless chromium, from crop_spec.json alone."""
+def page(cut: dict) -> Iterator[object]:
+    """Headless chromium on a page that loads the demo's crop.js, with the three frames beside it."""
     site = cut["root"] / "site"
     site.mkdir()
     shutil.copy2(REPO / "book" / "_demo" / "crop.js", site / "crop.js")
     (site / "index.html").write_text(PAGE)
-    items = []
     for name in cut["frames"]:
         shutil.copy2(cut["root"] / "src" / "neutral" / f"{name}.png", site / f"{name}.png")
-        row = cut["manifest"].loc[name]
-        items.append([f"{name}.png", {"x": int(row.x), "y": int(row.y), "w": int(row.w), "h": int(row.h)}])
-    spec = json.loads((cut["root"] / "crops" / CROP_SPEC_FILE).read_text())
     with serve(site) as url, chromium() as driver:
         driver.get(f"{url}/index.html")
         wait_for(driver, "window.ready", timeout=30)
-        got = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1]; window.cropFrames(arguments[0], arguments[1]).then(done);",
-            items,
-            spec,
-        )
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def page_crops(cut: dict, page: object) -> dict[str, np.ndarray]:
+    """The page's crops of the three frames, by crop.js in headless chromium, from crop_spec.json alone."""
+    items = []
+    for name in cut["frames"]:
+        row = cut["manifest"].loc[name]
+        items.append([f"{name}.png", {"x": int(row.x), "y": int(row.y), "w": int(row.w), "h": int(row.h)}])
+    spec = json.loads((cut["root"] / "crops" / CROP_SPEC_FILE).read_text())
+    got = page.execute_async_script(
+        "const done = arguments[arguments.length - 1]; window.cropFrames(arguments[0], arguments[1]).then(done);",
+        items,
+        spec,
+    )
     return {name: np.asarray(crop, np.uint8).reshape(SPEC.side, SPEC.side) for name, crop in zip(cut["frames"], got)}
 
 
@@ -166,3 +175,23 @@ def test_the_models_own_resize_of_the_three_agrees(cut: dict, page_crops: dict[s
         inputs = [cut["crops"][name], recognizer.frame(image).crops[0], page_crops[name]]
         seen = [resize(np.asarray(x, np.float32)[None, ..., None]).numpy() for x in inputs]
         assert max(np.abs(s - seen[0]).max() for s in seen) <= 1.0, name
+
+
+# Squares (side n) resized to `side`: OpenCV's whole-factor area paths (2, which has its own rounding, and 3),
+# its general area path, its bilinear path (upscaling, including from a single pixel) and the identity.
+RESIZES = ((360, 180), (144, 48), (250, 96), (181, 180), (97, 48), (100, 180), (3, 48), (1, 32), (96, 96), (47, 64))
+
+
+def test_the_pages_resize_is_opencvs_on_squares_of_many_sides(page: object) -> None:
+    """crop.js's resize against cv2.resize (INTER_AREA down, INTER_LINEAR up, as `crops.crop_face` picks) on
+    random gray squares, in the browser: within one gray level, and one level apart on under 1 % of the pixels
+    (here none: the scalar INTER_LINEAR formula instead of OpenCV's SIMD one is one level off on about 10 %)."""
+    import cv2
+
+    rng = np.random.default_rng(37)
+    for n, side in RESIZES:
+        square = rng.integers(0, 256, (n, n), dtype=np.uint8)
+        expected = cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA if n > side else cv2.INTER_LINEAR)
+        got = page.execute_script("return window.resizeGray(...arguments)", square.ravel().tolist(), n, side)
+        difference = np.abs(np.asarray(got).reshape(side, side) - expected.astype(int))
+        assert difference.max() <= 1 and (difference > 0).mean() < 0.01, (n, side, difference.max())

@@ -213,8 +213,9 @@ def test_an_int8_default_may_differ_from_python_by_a_step_per_rounding_layer_a_f
     """Regression (issue 30): on another 2-core machine chapter 10's int8 default gave probabilities 0.0117
     apart in chromium and in Python, three steps of its uint8 output (scale 1/256), against the old rule's
     two steps. LiteRT.js (XNNPACK in wasm) and TFLite's kernels requantize each layer differently; the
-    tolerance is now one output step per rounding layer of the very .tflite (6 for chapter 10's paper CNN
-    at 32x32: three convolutions, two dense layers, the softmax), and the predicted class must agree."""
+    tolerance is now one output step per rounding layer of the very .tflite (7 for chapter 10's paper CNN
+    at 32x32: the resize of its crop (issue 37: the model resizes its input itself), three convolutions, two
+    dense layers, the softmax), and the predicted class must agree."""
     import keras
 
     from fer_book.demo import batch_of_one
@@ -224,7 +225,9 @@ def test_an_int8_default_may_differ_from_python_by_a_step_per_rounding_layer_a_f
     keras.utils.set_random_seed(0)
     model = batch_of_one(build_paper_cnn(num_classes=7, input_shape=(32, 32, 1)), 32)
     int8_bytes = to_tflite(model, "int8", representative_faces(32, 32, count=16))
-    assert rounding_operators(int8_bytes) == ["CONV_2D"] * 3 + ["FULLY_CONNECTED"] * 2 + ["SOFTMAX"]
+    assert rounding_operators(int8_bytes) == ["RESIZE_BILINEAR"] + ["CONV_2D"] * 3 + ["FULLY_CONNECTED"] * 2 + [
+        "SOFTMAX"
+    ]
     step = 1 / 256
     page = np.array([0.46875, 0.05859375, 0.00390625, 0.08203125, 0.37890625, 0.0, 0.00390625])
     python = page + np.array([3, 0, 0, -3, 0, 0, 0]) * step  # 0.0117 apart, as measured
@@ -232,7 +235,7 @@ def test_an_int8_default_may_differ_from_python_by_a_step_per_rounding_layer_a_f
     old_rule = 2 * step
     assert np.abs(page - python).max() > old_rule  # the old rule failed here
     measured = check_probabilities_match(int8, int8_bytes, page, python)
-    assert measured["max_difference_steps"] == 3 and measured["tolerance"] == 6 * step
+    assert measured["max_difference_steps"] == 3 and measured["tolerance"] == 7 * step
     # Within the tolerance but another predicted class, where Python's top two are 8 steps apart: a failure.
     top_two = np.array([128, 120, 8, 0, 0, 0, 0]) * step
     with pytest.raises(AssertionError):
