@@ -6,15 +6,15 @@
 (The "before" records were measured on the code before the crop spec, commit d9f536f, with this script as it
 was then: `git show 610b6a1:benchmarks/crop_skew.py`.)
 
-The run is the book's reference run (`artifacts.reference_run()`: the paper's CNN at 32×32 on the sample's
-180×180 crops, seed 0), chapter 10's paper CNN on the generated faces (`--run generated`), or any run folder
+The run is the book's reference run (`artifacts.train` with `TrainConfig.preset("reference")`: the paper's
+CNN at 32×32 on the sample's 180×180 crops, seed 0), chapter 10's paper CNN on the generated faces (`--run generated`), or any run folder
 (`--run-dir`, e.g. one trained before the crop spec, served through `RunFolder.load`). The faces are the
 real sets of `fer_utils.book.realfaces` (the London faces, the
-CREMA-D clips, the RAVDESS clip; 6 frames a clip), cropped by `artifacts.ensure_crops` (dlib HOG). Every
+CREMA-D clips, the RAVDESS clip; 6 frames a clip), cropped by `artifacts.Dataset.crops` (dlib HOG). Every
 path starts from the same decoded frame and the same face box (the one preprocessing found, from the
 crops' manifest), so what differs is only how the frame becomes the model's input:
 
-- **train**: the 180×180 crop PNG preprocessing wrote, through the training pipeline (`training.make_dataset`);
+- **train**: the 180×180 crop PNG preprocessing wrote, through the training pipeline (`pipeline.make_dataset`);
   this is what the chapters' real-face scores and `evaluate --test-crops` (the CLI) measure;
 - **python**: the frame cropped as `inference.Recognizer` crops it from the run's crop spec (what `predict`,
   the CLI, serves);
@@ -129,8 +129,8 @@ def python_inputs(frames: list[np.ndarray], boxes: list[dict], spec: object) -> 
 
 
 def train_inputs(real: object) -> np.ndarray:
-    """The model's input on the training pipeline: the crop PNGs through `training.load_images`."""
-    from fer_utils.training import load_images
+    """The model's input on the training pipeline: the crop PNGs through `pipeline.load_images`."""
+    from fer_utils.pipeline import load_images
 
     return load_images(real.frames, real.crops)[..., 0]
 
@@ -167,11 +167,13 @@ def cli_checks(run: object, sets: dict, model: object, spec: object) -> dict:
     out = {}
     for name in SETS:
         with tempfile.NamedTemporaryFile(suffix=".json") as report:
-            cli("evaluate", "--model", str(run.model), "--test-crops", str(sets[name].crops), "--json", report.name)
+            cli(
+                "evaluate", "--model", str(run.model_file), "--test-crops", str(sets[name].crops), "--json", report.name
+            )
             out[f"evaluate {name}"] = round(json.loads(Path(report.name).read_text())["accuracy"], 4)
     face = Path(sets["London faces"].frames["source"].iloc[0])
     with tempfile.NamedTemporaryFile(suffix=".json") as table:
-        cli("predict", "--model", str(run.model), str(face), "--json", table.name)
+        cli("predict", "--model", str(run.model_file), str(face), "--json", table.name)
         printed = json.loads(Path(table.name).read_text())
     image = read_image(face)
     box = make_detector(spec.detector).detect(image)[0]
@@ -182,19 +184,18 @@ def cli_checks(run: object, sets: dict, model: object, spec: object) -> dict:
 
 
 def run_of(name: str) -> object:
-    """The run measured: the book's reference run (the sample, 32 px), or chapter 10's paper CNN (seed 0) trained
-    on the generated faces (96 px crops of whole images, 32 px, as the demo page's default model is trained)."""
+    """The run measured: the book's reference run (the sample, `TrainConfig.preset("reference")`: 32 px, as
+    chapters 3, 8 and 9 find it), or chapter 10's paper CNN (seed 0) trained on the generated faces (96 px crops
+    of whole images, 32 px, as the demo page's default model is trained)."""
     from fer_utils.book import artifacts
-    from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.splits import default_protocol
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     if name == "reference":
-        return artifacts.reference_run()
-    crops = artifacts.ensure_crops(artifacts.GENERATED_DATASET)
-    protocol = default_protocol(usable_frames(load_manifest(crops)))
-    return artifacts.ensure_run(
-        crops, seed=0, protocol=protocol, image_size=(32, 32), epochs=40, patience=8, learning_rate=1e-3
-    )
+        return artifacts.train(None, FaceData(artifacts.Dataset().crops()), TrainConfig.preset("reference"))
+    crops = artifacts.Dataset(artifacts.GENERATED_DATASET).crops()
+    config = TrainConfig(seed=0, image_size=(32, 32), epochs=40, patience=8, learning_rate=1e-3)
+    return artifacts.train(None, FaceData(crops), config)  # the protocol: the dataset's own split, if it keeps one
 
 
 def difference(seen: np.ndarray, reference: np.ndarray, prefix: str) -> dict:

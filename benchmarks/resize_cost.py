@@ -3,8 +3,8 @@
     PYTHONPATH=$PWD FER_CACHE=$PWD/_cache TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/resize_cost.py \
         --label before [--epochs 6] [--out benchmarks/results/resize_cost.jsonl]
 
-Trains the reference configuration (`artifacts.training_config()`: the paper's CNN at 32×32, Adam 1e-3) on the
-sample's 180×180 crops through the package's own run (`training.train_run`, random split, seed 0) for
+Trains the reference configuration (`TrainConfig.preset("reference")`: the paper's CNN at 32×32, Adam 1e-3) on
+the sample's 180×180 crops through the package's own run (`training.train`, random split, seed 0) for
 exactly `--epochs` epochs (early stopping off), and records the seconds of every epoch (a Keras callback
 added to the run's own): the first also decodes the PNGs into the in-memory cache and traces the graph, the
 later ones read the cache. Beside it, `calibrate.py`'s figure measured in the same process and the load
@@ -35,7 +35,8 @@ def epoch_seconds(epochs: int) -> tuple[list[float], dict]:
 
     import fer_utils.training as training
     from fer_utils.book import artifacts
-    from fer_utils.manifest import load_manifest
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     seconds: list[float] = []
 
@@ -48,13 +49,14 @@ def epoch_seconds(epochs: int) -> tuple[list[float], dict]:
 
     run_callbacks = training.run_callbacks
     training.run_callbacks = lambda *args, **kwargs: [*run_callbacks(*args, **kwargs), Timer()]
-    crops = artifacts.ensure_crops()
-    config = replace(artifacts.training_config(), epochs=epochs, patience=epochs)
+    crops = artifacts.Dataset().crops()
+    config = replace(TrainConfig.preset("reference"), epochs=epochs, patience=epochs)
     with tempfile.TemporaryDirectory() as folder:
-        result = training.train_run(config, load_manifest(crops), crops, Path(folder) / "run", verbose=0)
-        sizes = json.loads((Path(folder) / "run" / "config.json").read_text())["sizes"]
+        run = training.train(None, FaceData(crops), config, Path(folder) / "run", verbose=0)
+        sizes = run.config()["sizes"]
+        model_input = list(run.load().input_shape[1:])
     training.run_callbacks = run_callbacks
-    return seconds, {**sizes, "model_input": list(result.model.input_shape[1:])}
+    return seconds, {**sizes, "model_input": model_input}
 
 
 def main() -> int:

@@ -234,7 +234,8 @@ def cross_evaluate(
     that takes a single side gets them resized to it). `predict` (raw-pixel
     images -> probabilities, e.g. a TFLite copy of `model`) replaces the Keras model's own prediction."""
     from fer_utils.models import input_side
-    from fer_utils.training import load_images, make_dataset, predict_batches
+    from fer_utils.pipeline import load_images, make_dataset
+    from fer_utils.training import predict_batches
 
     names = vocabulary_classes(classes)
     frames, left_out, absent = scorable(folder_frames(crops, split), names)

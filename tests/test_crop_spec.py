@@ -248,15 +248,13 @@ def test_preprocessing_writes_the_spec_beside_its_crops_and_start_over_removes_i
 def test_a_run_copies_its_crops_spec_and_its_recognizer_crops_with_it(toy: Path, tmp_path: Path) -> None:
     """The run folder holds the crops' spec (config.json no longer repeats it); the model takes the crops at their
     side (64) and resizes them itself to the run's 16; the run's recognizer cuts faces with the spec."""
-    from fer_utils.manifest import load_manifest
     from fer_utils.models import input_side
-    from fer_utils.runs import RunFolder
+    from fer_utils.pipeline import FaceData
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train_run
+    from fer_utils.training import train
 
     config = TrainConfig(epochs=1, image_size=(16, 16), patience=1)
-    train_run(config, load_manifest(toy), toy, tmp_path / "run", verbose=0)
-    run = RunFolder(tmp_path / "run")
+    run = train(None, FaceData(toy), config, tmp_path / "run", verbose=0)
     assert read_crop_spec(run.path) == read_crop_spec(toy) and "crops" not in run.config()
     assert input_side(run.load()) is None and run.load().get_layer("resize").output.shape[1:3] == (16, 16)
     recognizer = run.recognizer()
@@ -295,13 +293,13 @@ def test_a_run_made_before_the_spec_loads_and_is_served_as_it_was_trained(tmp_pa
     run = RunFolder(legacy_run(tmp_path / "old", settings))
     assert run.crop_spec() == CropSpec(detector="opencv-haar", margin=0.2, side=180)
     model = run.load()
-    assert input_side(model) is None and input_side(load_model(run.model)) == 32
+    assert input_side(model) is None and input_side(load_model(run.model_file)) == 32
     image = read_image(still_paths()[0])
     result = run.recognizer().frame(image)
     crop = crop_face(image, run.recognizer().detector.detect(image)[0], size=180, margin=0.2)
     np.testing.assert_array_equal(result.crops[0], crop)
     trained_as = tf.image.resize(crop[None, ..., None], (32, 32))  # what the old training pipeline fed it
-    expected = load_model(run.model)(trained_as).numpy()[0]
+    expected = load_model(run.model_file)(trained_as).numpy()[0]
     np.testing.assert_allclose([result.faces[0].probabilities[c] for c in TOY_CLASSES], expected, atol=1e-6)
 
 

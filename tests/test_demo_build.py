@@ -31,8 +31,9 @@ from fer_utils.book.demo import (
     publish_demo_model,
     published_demo_model,
 )
+from fer_utils.book.errors import DemoError
 from fer_utils.crop_spec import CropSpec, read_crop_spec, write_crop_spec
-from fer_utils.errors import DemoError, FerError, ModelFileError
+from fer_utils.errors import FerError, ModelFileError
 
 SMALL_SPEC = CropSpec(margin=0.2, side=48)
 

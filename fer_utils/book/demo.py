@@ -17,7 +17,8 @@ from typing import TypedDict
 
 from fer_utils.atomic import atomic_folder, replace_folder, temporary_sibling
 from fer_utils.book.artifacts import artefact_lock, default_cache
-from fer_utils.errors import DatasetError, DemoError
+from fer_utils.book.errors import DemoError
+from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
 
 DEMO_MODEL_DIR = "demo_model"
@@ -130,7 +131,7 @@ def publish_demo_model(
             if not (tmp / CROP_SPEC_FILE).is_file():  # a run made before the spec: what its records say
                 write_crop_spec(tmp, RunFolder(run_dir).crop_spec(input_side(load_model(run_dir / MODEL_FILE))))
         replace_folder(staging, target)
-    return RunFolder(target).model
+    return RunFolder(target).model_file
 
 
 def published_demo_model(cache: Path | None = None, slot: str = "default") -> tuple[Path, dict] | None:
