@@ -209,6 +209,130 @@ def test_no_crop_margin_is_stated_outside_the_spec_module() -> None:
     assert registry.count(DEFAULT_MARGIN_LINE) == 1 and len(margin_literals(registry)) == 1
 
 
+# --- no crop side stated outside the spec ------------------------------------------------------------------
+
+# The functions that cut (or describe) a crop: a number passed to them as `size` is a crop's side.
+CUTTERS = {"crop_face", "spec_crop", "largest_face_crop", "preprocess_dataset", "process_clip", "Settings", "crops"}
+SIDE_NAMES = ("side", "crop_side", "crop_size")  # keywords, parameters and keys that always mean a crop's side
+# Sides that are named facts, not a crop spec's: the default (named once, the spec's default), the sides some
+# datasets and the peer model come at, and the limits of what a detector or a model can take. A new name
+# ending in "side" that states a number must be added here with its reason, or read a spec.
+NAMED_SIDES = {
+    ("fer_utils/registry.py", "PAPER_SIDE"): "the default side, named once: CropSpec's default",
+    ("fer_utils/book/artifacts.py", "GENERATED_SIDE"): "the side the generated faces are shipped at",
+    ("fer_utils/fer2013.py", "FER2013_SIDE"): "FER-2013's faces are 48×48",
+    ("fer_utils/peer.py", "PEER_SIDE"): "the peer model's fixed input",
+    ("fer_utils/faces.py", "MIN_DETECTION_SIDE"): "a detector's search copy",
+    ("fer_utils/faces.py", "MIN_FACE_SIDE"): "the smallest face a detector finds",
+    ("fer_utils/manifest.py", "CROP_LIKE_SIDE"): "a threshold to guess an image is a crop already",
+    ("fer_utils/preprocess_clip.py", "MIN_IMAGE_SIDE"): "a threshold for bad images",
+    ("fer_utils/cli/types.py", "MAX_SIDE"): "the largest --size the CLI accepts",
+}
+JS_SIDE = re.compile(r"\b(?:crop_?)?(?:side|size)\s*[:=]\s*\d", re.IGNORECASE)  # `side = 180`, `{side: 32}`
+
+
+def _call_name(node: ast.Call) -> str:
+    return node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+
+
+def _sized(node: ast.AST | None) -> bool:
+    """A number, or a tuple holding one (`(180, 180)`)."""
+    return _number(node) or (isinstance(node, ast.Tuple) and any(map(_number, node.elts)))
+
+
+def _crop_side(node: ast.AST) -> bool:
+    """A crop's side read from a name: `side`, or the `side`/`size` of a spec or preprocessing settings."""
+    if isinstance(node, ast.Name):
+        return node.id in SIDE_NAMES
+    owner = getattr(getattr(node, "value", None), "id", "")
+    return isinstance(node, ast.Attribute) and node.attr in ("side", "size") and owner in ("spec", "settings")
+
+
+def side_literals(source: str) -> list[tuple[int, str]]:
+    """(line, name) of every number the code states as a crop's side: passed as `side` (or `size` to a function
+    that cuts crops, `CUTTERS`), defaulting such a parameter, keyed "side" in a dict, compared with a spec's
+    or the settings' side (`settings.size < 8`: the smallest side is the spec's `MIN_SIDE`), or assigned to a name
+    ending in "side" (the name is returned: `NAMED_SIDES` holds those that are facts, not a spec's)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args
+            positional = [*args.posonlyargs, *args.args]
+            pairs = list(zip(positional[len(positional) - len(args.defaults) :], args.defaults))
+            pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+            cutter = node.name in CUTTERS
+            found += [
+                (d.lineno, a.arg) for a, d in pairs if (a.arg in SIDE_NAMES or cutter and a.arg == "size") and _sized(d)
+            ]
+        elif isinstance(node, ast.Call):
+            cutter = _call_name(node) in CUTTERS
+            found += [
+                (k.value.lineno, k.arg)
+                for k in node.keywords
+                if (k.arg in SIDE_NAMES or cutter and k.arg == "size") and _sized(k.value)
+            ]
+        elif isinstance(node, ast.Dict):
+            found += [
+                (v.lineno, k.value)
+                for k, v in zip(node.keys, node.values)
+                if isinstance(k, ast.Constant) and k.value == "side" and _sized(v)
+            ]
+        elif isinstance(node, ast.Compare) and any(map(_number, [node.left, *node.comparators])):
+            found += [(node.lineno, "compared") for n in [node.left, *node.comparators] if _crop_side(n)][:1]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and _sized(node.value):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found += [(node.lineno, t.id) for t in targets if isinstance(t, ast.Name) and t.id.lower().endswith("side")]
+    return found
+
+
+def test_the_side_scanner_sees_a_side_stated_in_each_way() -> None:
+    """The code check below must be able to fail: each way of stating a crop side is seen; other sizes are not."""
+    stated = [
+        "SIDE = 180",
+        "crop_side = 48",
+        "crop_face(image, box, size=180, margin=m)",
+        "preprocess_dataset(clips, out, size=(180, 180))",
+        "CropSpec(side=32)",
+        "def cut(image, side=180): pass",
+        "def crop_face(image, *, size: int = 180): pass",
+        "record = {'side': 96}",
+        "if settings.size < 8: pass",
+    ]
+    assert all(side_literals(code) for code in stated), [c for c in stated if not side_literals(c)]
+    others = [
+        "plt.subplots(figsize=(7, 3))",
+        "rng.uniform(0, 1, size=5)",
+        "crop_face(image, box, size=spec.side)",
+        "if inside.size == 0: pass",
+    ]
+    assert not any(side_literals(code) for code in others), [c for c in others if side_literals(c)]
+    assert JS_SIDE.search("const SIDE = 180;") and JS_SIDE.search("{side: 32, margin}")
+    assert not JS_SIDE.search("const DETECTOR_SIZE = 128;") and not JS_SIDE.search(
+        "const [h, w] = [spec.side, spec.side];"
+    )
+
+
+def test_no_crop_side_is_stated_outside_the_spec_module() -> None:
+    """Issue 37: "no other place states a margin or a side". The package, the book's build scripts and the demo
+    page cut crops at the side a spec says; the only numbers named as sides are the default (the registry's,
+    CropSpec's default) and the named facts of `NAMED_SIDES`. (Benchmarks and tests state the sides of their
+    experiments on purpose and are not read.)"""
+    stated = []
+    for path in sorted([*(REPO / "fer_utils").rglob("*.py"), *(REPO / "fer_book").rglob("*.py")]):
+        if path == SPEC_MODULE:
+            continue
+        relative = path.relative_to(REPO).as_posix()
+        text = path.read_text(encoding="utf-8")
+        for line, name in side_literals(text):
+            if (relative, name) not in NAMED_SIDES:
+                stated.append(f"{relative}:{line}: {text.splitlines()[line - 1].strip()}")
+    for path in sorted((REPO / "book" / "_demo").glob("*.js")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if JS_SIDE.search(line):
+                stated.append(f"{path.relative_to(REPO).as_posix()}:{number}: {line.strip()}")
+    assert not stated, "crop sides stated outside fer_utils/crop_spec.py:\n" + "\n".join(stated)
+
+
 # --- written by preprocessing, copied by training, read by the recognizer -----------------------------------
 
 
