@@ -199,7 +199,10 @@ def run_of(name: str) -> object:
 
 
 def difference(seen: np.ndarray, reference: np.ndarray, prefix: str) -> dict:
-    """Mean and largest absolute difference (gray levels) of `seen` from `reference`."""
+    """Mean and largest absolute difference (gray levels) of `seen` from `reference` (None for crops of another
+    side: a run trained on crops of another side than the real sets' is served at its own)."""
+    if np.shape(seen) != np.shape(reference):
+        return {f"{prefix}_mean_abs_diff": None, f"{prefix}_max_abs_diff": None}
     gap = np.abs(np.asarray(seen, float) - np.asarray(reference, float))
     return {
         f"{prefix}_mean_abs_diff": round(float(gap.mean()), 3),
@@ -220,13 +223,12 @@ def main() -> int:
     from calibrate import throughput
 
     from fer_utils.book.realfaces import real_sets
-    from fer_utils.models import input_side
     from fer_utils.runs import RunFolder
 
     calibration = throughput()
     run = RunFolder(args.run_dir) if args.run_dir else run_of(args.run)
     model, classes = run.load(), run.classes()
-    spec = run.crop_spec(input_side(model))
+    spec = run.recognizer().spec  # the run's crop spec as served (a run on whole images: with the default margin)
     network = keras.Model(model.input, model.get_layer("resize").output)  # what the network itself sees
     sets = real_sets()
     rows, pooled = [], {path: [] for path in (*PATHS, "truth")}
