@@ -310,12 +310,14 @@ def predict_known(
     to the model's input and predicted by the model, or by `predict` (raw-pixel images -> probabilities, e.g. a
     TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
     crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`)."""
+    from fer_utils.models import input_side, network_side
     from fer_utils.pipeline import load_images, make_dataset
     from fer_utils.training import predict_batches
 
     known, left_out, absent = scorable(frames, classes)
-    size = tuple(int(d) for d in model.input_shape[1:3])
-    check = check_scored_crops(known, crops, min(size), refuse_smaller)
+    side = input_side(model)  # None: the model resizes the crops itself
+    size = None if side is None else (side, side)
+    check = check_scored_crops(known, crops, network_side(model), refuse_smaller)
     scored = check.frames
     if scored.empty:
         probabilities = np.zeros((0, len(classes)), dtype="float32")
@@ -391,6 +393,8 @@ def cross_evaluate(
     folder, the frames that copy its training crops are counted and the score is given without them too, and
     crops smaller than the model's input are refused (a run of this package trains on crops at least its input's
     size); a model without a run folder (the peer) is scored on them upsampled, and the report says so."""
+    from fer_utils.models import network_side
+
     names = vocabulary_classes(classes)
     rows = folder_rows(crops, split)
     frames = folder_frames(crops, split)
@@ -418,7 +422,7 @@ def cross_evaluate(
         unusable_rows=unusable_rows(rows),
         skipped=known.check.skipped,
         crop_sides=known.check.sides,
-        model_side=int(min(model.input_shape[1:3])),
+        model_side=network_side(model),
         overlap=None if overlap is None else int(overlap.sum()),
         overlap_source=source,
         clean=clean,

@@ -1,10 +1,11 @@
 """Inference: the emotion of every face in an image or a video, with an optional annotated copy.
 
-One object, `Recognizer(model, classes, detector, margin=…)`, does it for the CLI `predict`, the
+One object, `Recognizer(model, classes, detector, spec=…)`, does it for the CLI `predict`, the
 chapters and their widgets: it checks the classes against the model's outputs, detects the faces,
-crops each exactly as preprocessing does (`fer_utils.crops.crop_face`, at the model's input side) and
-returns one row per face and frame. A trained run makes its own (`runs.RunFolder.recognizer`): its
-best model, its classes and the margin of the crops it was trained on. Videos are streamed
+crops each exactly as preprocessing does (`fer_utils.crops.spec_crop`: the margin and side of the model's
+`crop_spec.CropSpec`; the model resizes the crop itself) and returns one row per face and frame. A trained
+run makes its own (`runs.RunFolder.recognizer`): its best model, its classes and the spec of the crops it
+was trained on. Videos are streamed
 (`stream_frames`: decoded once, frame by frame); the annotated copy is written as it goes into a
 temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
 """
@@ -22,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.atomic import atomic_file
-from fer_utils.crops import crop_face
+from fer_utils.crop_spec import CropSpec
+from fer_utils.crops import spec_crop
 from fer_utils.errors import ModelFileError, OutputError, PredictionError, SamplingError, UnreadableVideoError
 from fer_utils.faces import FaceDetector, make_detector, to_uint8
-from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 from fer_utils.run_files import probability_columns
 
 if TYPE_CHECKING:
@@ -144,31 +146,45 @@ class Recognizer:
     `frame(image)` classifies the faces of one image; `stream(path)` does it frame by frame for an
     image or a video (never holding the video); `predict_media(path, out=…)` returns the table and
     optionally writes the annotated copy as it goes. The CLI `predict`, the chapters and the chapter 8
-    widgets all call it, so they give the same table for the same media and model. `margin` is the crop
-    margin the model was trained on (`runs.RunFolder.recognizer` reads it from the run).
+    widgets all call it, so they give the same table for the same media and model. `spec` is how the
+    crops the model was trained on were cut (`runs.RunFolder.recognizer` reads it from the run; default: the
+    default spec at the model's side); `detector` finds the faces (default: the spec's, or the book's
+    default for crops of whole images).
     """
 
     def __init__(
         self,
         model: keras.Model,
         classes: Sequence[str],
-        detector: str | FaceDetector = DEFAULT_DETECTOR,
+        detector: str | FaceDetector | None = None,
         *,
-        margin: float = DEFAULT_MARGIN,
+        spec: CropSpec | None = None,
     ) -> None:
-        from fer_utils.models import check_classes
+        from fer_utils.models import check_classes, input_side
 
-        height, width = model.input_shape[1:3]
-        if height != width:
-            raise ModelFileError(f"the model's input {height}×{width} is not square like the face crops")
-        self.model, self.size, self.margin = model, int(height), float(margin)
-        self.classes = check_classes(model, classes)
+        side = input_side(model)
+        spec = spec or (CropSpec(side=side) if side else CropSpec())
+        if side is not None and side != spec.side:
+            raise ModelFileError(
+                f"the model takes {side}×{side} crops but its crop spec cuts {spec.side}×{spec.side}: pass the "
+                "spec of the crops it was trained on (RunFolder.recognizer reads it from the run)"
+            )
+        if spec.align:
+            raise PredictionError(
+                "the model was trained on eye-aligned crops, which the recognizer does not make: its predictions "
+                "would come from differently cropped faces; train on crops made without --align"
+            )
+        if detector is None:
+            detector = spec.detector if spec.detector in FACE_DETECTORS else DEFAULT_DETECTOR
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.spec = spec.served_with(self.detector.name)
+        self.model, self.size, self.margin = model, self.spec.side, self.spec.margin
+        self.classes = check_classes(model, classes)
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
         boxes = self.detector.detect(image)
-        crops = [crop_face(image, box, size=self.size, margin=self.margin) for box in boxes]
+        crops = [spec_crop(image, box, self.spec) for box in boxes]
         if not crops:
             return FrameResult(frame_index, image, [], [])
         probabilities = np.asarray(self.model.predict_on_batch(np.stack(crops)[..., None].astype(np.float32)))

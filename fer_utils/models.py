@@ -1,8 +1,12 @@
 """The paper's CNN, the models it is compared with, parameter/FLOP counts and safe model files.
 
-Every builder takes raw pixels (0..255, float32 or uint8 cast by Keras) and starts with
-`Rescaling(1/255)` (0 parameters), so callers feed the uint8 crops from the preprocessing manifest
-as they are.
+Every builder starts from `_inputs`: the model takes a gray crop of raw pixels (0..255) of any side, as
+preprocessing cut it (its `crop_spec.CropSpec` says the side), resizes it itself to its `input_shape` with a
+Keras `Resizing` layer (bilinear, half-pixel centres: TensorFlow's `tf.image.resize`, TFLite's
+RESIZE_BILINEAR, which LiteRT.js runs too) and rescales it with `Rescaling(1/255)`; both have 0 parameters.
+So training, Python inference and the demo page feed every model the same crop, and the one resizer between
+a crop and the network is the model's own (ARCHITECTURE.md, "One crop, one resizer"). A model saved before
+the resizer existed takes its own side only (`input_side`); `with_resizer` puts the resizer in front of it.
 
 **The paper's CNN** (Ding, Tang & Lu 2023): three 3×3 "same" ReLU convolutions 16 → 64 → 64, each
 followed by 2×2 max pooling (180 → 90 → 45 → 22), flatten (22·22·64 = 30,976), Dense(16, ReLU),
@@ -37,9 +41,13 @@ from fer_utils.run_files import CLASSES_FILE, read_classes
 
 
 def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """The input tensor and its 0..1 rescaled version that every builder starts from."""
-    inputs = keras.Input(shape=tuple(input_shape), name="pixels")
-    return inputs, layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    """The input tensor, a crop of raw pixels of any side, and what every builder starts from: the crop
+    resized to `input_shape` inside the model (bilinear, the one resizer between a crop and the network),
+    then rescaled to 0..1."""
+    height, width, channels = input_shape
+    inputs = keras.Input(shape=(None, None, channels), name="pixels")
+    resized = layers.Resizing(height, width, interpolation="bilinear", name="resize")(inputs)
+    return inputs, layers.Rescaling(1.0 / 255, name="rescale")(resized)
 
 
 def build_paper_cnn(
@@ -294,9 +302,9 @@ def count_params(model: keras.Model) -> int:
     return int(model.count_params())
 
 
-def _shape(tensor: object) -> tuple[int, ...]:
-    """A Keras tensor's shape without the batch axis."""
-    return tuple(int(d) for d in tensor.shape[1:])
+def _shape(tensor: object) -> tuple[int | None, ...]:
+    """A Keras tensor's shape without the batch axis (None where any size goes, as the input's side)."""
+    return tuple(None if d is None else int(d) for d in tensor.shape[1:])
 
 
 def layer_macs(layer: keras.layers.Layer) -> int:
@@ -336,6 +344,49 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
 def count_flops(model: keras.Model, batch: int = 1) -> int:
     """FLOPs (= 2 × MACs of conv and dense layers, analytic) for `batch` images."""
     return int(batch * layer_table(model)["flops"].sum())
+
+
+def input_side(model: keras.Model) -> int | None:
+    """The side of the square crops `model` takes: None for a model that takes any side and resizes it itself
+    (every model `_inputs` starts), its fixed side for one without that resizer (saved before it existed, or
+    made elsewhere: the peer's 64); ModelFileError for a non-square input."""
+    height, width = model.input_shape[1:3]
+    if height is None or width is None:
+        return None
+    if height != width:
+        raise ModelFileError(f"the model's input {height}×{width} is not square like the face crops")
+    return int(height)
+
+
+def network_side(model: keras.Model) -> int:
+    """The side the network itself reads: its fixed input side, or the side its resizer (`_inputs`) makes of
+    any crop: what a crop smaller than it would be upsampled to."""
+    side = input_side(model)
+    if side is not None:
+        return side
+    try:
+        return int(model.get_layer("resize").height)
+    except ValueError as error:  # no layer of that name: a model made elsewhere that takes any side
+        raise ModelFileError(f"{model.name} takes crops of any side and has no resizer named 'resize'") from error
+
+
+def fixed_input(model: keras.Model, side: int, batch_size: int | None = None) -> keras.Model:
+    """`model` taking exactly side×side crops (in batches of `batch_size` when given): what an exported
+    TFLite file holds for its crop spec (LiteRT.js runs only fixed shapes). The model is nested, unchanged."""
+    inputs = keras.Input(shape=(side, side, model.input_shape[-1]), batch_size=batch_size, name="pixels")
+    return keras.Model(inputs, model(inputs), name=model.name)
+
+
+def with_resizer(model: keras.Model) -> keras.Model:
+    """`model` taking crops of any side: a model of a fixed input side (saved before the resizer existed) is
+    nested behind the resizer of `_inputs` (bilinear, as training resized its crops then), so that it takes
+    the crops its spec describes; a model that resizes its input already is returned as it is."""
+    side = input_side(model)
+    if side is None:
+        return model
+    inputs = keras.Input(shape=(None, None, model.input_shape[-1]), name="pixels")
+    resized = layers.Resizing(side, side, interpolation="bilinear", name="resize")(inputs)
+    return keras.Model(inputs, model(resized), name=model.name)
 
 
 def save_model(model: keras.Model, path: Path, classes: Sequence[str]) -> Path:

@@ -19,10 +19,12 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from fer_utils.crop_spec import CropSpec
 from fer_utils.duplicates import audited_split
 from fer_utils.errors import DatasetError
 from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_IMAGE_SIZE
+from fer_utils.preprocess_folder import folder_crop_spec
+from fer_utils.registry import PAPER_BATCH_SIZE
 from fer_utils.splits import Split, resolve_protocol, split_frames
 from fer_utils.train_config import TrainConfig
 
@@ -41,14 +43,16 @@ def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
     return frames["emotion"].map(lookup).to_numpy(dtype=np.int32)
 
 
-def _decoder(image_size: tuple[int, int]):
-    """A tf.data map function: PNG path → (H, W, 1) float32 raw pixels at `image_size`."""
-    height, width = image_size
+def _decoder(image_size: tuple[int, int] | None = None):
+    """A tf.data map function: PNG path → (H, W, 1) raw pixels: the crop as preprocessing cut it, uint8 at its
+    own side (the model resizes it itself: `models._inputs`), or float32 resized to `image_size` (bilinear, the
+    model's own resizer) for crops that share no side or a model that takes one side only."""
 
     def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.io.decode_png(tf.io.read_file(path), channels=1)
-        image = tf.image.resize(image, (height, width))  # float32; a no-op copy at the same size
-        image.set_shape((height, width, 1))
+        if image_size is not None:
+            image = tf.image.resize(image, tuple(image_size))  # float32; a no-op copy at the same size
+            image.set_shape((*image_size, 1))
         return image, label
 
     return decode
@@ -80,7 +84,7 @@ def make_dataset(
     seed: int = 0,
     augment: bool = False,
     cache: bool = True,
-    image_size: tuple[int, int] = PAPER_IMAGE_SIZE,
+    image_size: tuple[int, int] | None = None,
     drop_remainder: bool = False,
     rotation: float = 0.0,
     shift: float = 0.05,
@@ -88,31 +92,38 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`).
 
-    Decode in parallel (order kept), cache the decoded images in memory, reshuffle every epoch from
-    `seed`, batch, optionally augment (`rotation`, `shift`, `zoom`: see `_augmenter`), and prefetch so
-    the model never waits for input.
+    Decode in parallel (order kept), cache the decoded crops in memory (uint8, at their own side: the
+    model resizes them itself; `image_size` resizes them here instead, see `_decoder`), reshuffle every
+    epoch from `seed`, batch as float32, optionally augment (`rotation`, `shift`, `zoom`: see
+    `_augmenter`), and prefetch so the model never waits for input.
     """
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
         raise DatasetError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
     paths = [str(Path(root) / p) for p in frames["image"]]
     ds = tf.data.Dataset.from_tensor_slices((paths, class_indices(frames, classes)))
-    ds = ds.map(_decoder(tuple(image_size)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(_decoder(image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache:
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augment:
         augmenter = _augmenter(seed, rotation, shift, zoom)
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] = PAPER_IMAGE_SIZE) -> np.ndarray:
-    """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use)."""
+def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use): at their
+    own side, or resized to `image_size` (see `_decoder`)."""
+    if not len(frames):
+        spec = folder_crop_spec(root)
+        side = tuple(image_size) if image_size is not None else (spec.side,) * 2 if spec else (0, 0)
+        return np.zeros((0, *side, 1), "float32")
     ds = make_dataset(frames, root, sorted(set(frames["emotion"])), batch_size=256, cache=False, image_size=image_size)
-    return np.concatenate([x.numpy() for x, _ in ds]) if len(frames) else np.zeros((0, *image_size, 1), "float32")
+    return np.concatenate([x.numpy() for x, _ in ds])
 
 
 def replica_batching(n: int, batch_size: int, replicas: int) -> tuple[int, bool]:
@@ -155,6 +166,10 @@ class FaceData:
             raise DatasetError(f"no usable frames of subjects {list(self.subjects)} in {self.crops}")
         return chosen
 
+    def crop_spec(self) -> CropSpec | None:
+        """How the crops were cut (`preprocess_folder.folder_crop_spec`); None for crops made by hand."""
+        return folder_crop_spec(self.crops)
+
     def protocol(self, config: TrainConfig, frames: pd.DataFrame) -> str:
         """The protocol this data is split with under `config` (`splits.resolve_protocol`)."""
         return resolve_protocol(frames, config.protocol)
@@ -176,10 +191,13 @@ class FaceData:
         training: bool = False,
         replicas: int = 1,
     ) -> tf.data.Dataset:
-        """`frames` through `pipeline` at `config`'s input size and batch (split evenly over `replicas`);
-        `training` also shuffles them every epoch from the seed and augments them as `config` says."""
+        """`frames` through `pipeline` in `config`'s batch (split evenly over `replicas`): the crops as their
+        spec cut them (the model resizes them itself), or at `config`'s input size for crops without a spec
+        (made by hand); `training` also shuffles them every epoch from the seed and augments them as `config`
+        says."""
         size, drop = replica_batching(len(frames), config.batch_size, replicas)
-        options: dict[str, object] = {"batch_size": size, "drop_remainder": drop, "image_size": config.image_size}
+        sized = None if self.crop_spec() else config.image_size
+        options: dict[str, object] = {"batch_size": size, "drop_remainder": drop, "image_size": sized}
         if training:
             options |= {
                 "shuffle": True,

@@ -28,7 +28,6 @@ import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import asdict
 from multiprocessing import active_children, get_context
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from fer_utils.atomic import remove_dead_temporaries
+from fer_utils.crop_spec import CropSpec, write_crop_spec
 from fer_utils.crops import DEFAULT_SIZE
 from fer_utils.duplicates import DuplicateAudit, audit_duplicates, audit_paths
 from fer_utils.errors import PreprocessError
@@ -138,7 +138,7 @@ def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings, detect
 
     cv2.setNumThreads(1)
     detector = detector or run_detector(settings)
-    landmarker = make_landmarker() if settings.align else None
+    landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
         write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
     return len(todo)
@@ -156,7 +156,7 @@ def _stop_workers(before: set[int]) -> None:
 def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm) -> None:
     """Process `todo` in this process with one detector."""
     detector = run_detector(settings)
-    landmarker = make_landmarker() if settings.align else None
+    landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
         write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
         bar.update(1)
@@ -196,7 +196,7 @@ def _watch_workers(
     parts = Path(out_dir) / PARTS_DIR
     pending = {part_path(out_dir, clip).name for clip in todo}
     started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
-    shipped = settings.detector in SHIPPED_DETECTORS
+    shipped = settings.crop.detector in SHIPPED_DETECTORS
     detector = run_detector(settings) if shipped else None
     futures = [
         *started,
@@ -283,10 +283,7 @@ def preprocess_dataset(
     settings = Settings(
         frames=frames,
         every=every,
-        detector=detector,
-        size=size,
-        margin=float(margin),
-        align=bool(align),
+        crop=CropSpec(detector=detector, margin=float(margin), side=size, align=bool(align)),
         max_side=resolve_max_side(detector, max_side),
         scale_to_face=bool(scale_to_face),
     )
@@ -298,7 +295,8 @@ def preprocess_dataset(
     with folder_lock(out_dir, LOCK_NAME):
         if force:
             start_over(out_dir)
-        claim_folder(out_dir, asdict(settings), source_identity(records, source), {r["path"] for r in records})
+        claim_folder(out_dir, settings.record(), source_identity(records, source), {r["path"] for r in records})
+        write_crop_spec(out_dir, settings.crop)  # beside the crops: how they were cut (fer_utils.crop_spec)
         remove_dead_temporaries(out_dir, recursive=True)
         todo = [clip for clip in records if read_part(out_dir, clip) is None]
         for clip in todo:

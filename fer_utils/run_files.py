@@ -4,8 +4,10 @@ A complete run folder holds
 
 - `model.keras`: the best epoch's model (by the monitored loss);
 - `classes.json`: the class names, in the order of the model's outputs;
-- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes, the subjects on each side
-  and the crops' preprocessing settings (`crops`: detector, size, margin, …; null for crops made by hand);
+- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes and the subjects on each
+  side (a run made before the crop spec also has `crops`, its crops' preprocessing settings);
+- `crop_spec.json` (`fer_utils.crop_spec.CROP_SPEC_FILE`): how its crops were cut, copied from the crops folder
+  (absent for crops made by hand);
 - `history.csv`: one row per epoch (Keras's CSVLogger);
 - `metrics.json`: the test metrics (fer_utils.evaluation) and the collapse check (fer_utils.diagnosis);
 - `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per

@@ -5,7 +5,8 @@
 run's files (`fer_utils.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
 `history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
 best model (`load`) and makes the `inference.Recognizer` that crops faces as the run's training crops
-were cut (`recognizer`, with `crop_margin`). Where a path is needed it behaves like its folder:
+were cut (`recognizer`, with `crop_spec`: the `crop_spec.CropSpec` training copied into the folder, read from
+the older records of a run made before it). Where a path is needed it behaves like its folder:
 `os.fspath(run)`, `run / "config.json"`, `str(run)`, and it equals `Path` of the same folder.
 
 `fer_utils.training` writes a run into a temporary folder and renames it into place when it is
@@ -25,8 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fer_utils.errors import PredictionError, RunFolderError
-from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, NO_DETECTOR
+from fer_utils.crop_spec import CropSpec, read_crop_spec, spec_from_settings
+from fer_utils.errors import RunFolderError
 from fer_utils.run_files import (
     CLASSES_FILE,
     CONFIG_FILE,
@@ -190,31 +191,38 @@ class RunFolder:
             raise RunFolderError(f"{self.predictions_file} is damaged: missing emotions or probabilities")
         return table.drop(columns=columns), probabilities, classes
 
-    def crop_margin(self) -> float:
-        """The margin (fraction of the face box) of the crops the run was trained on, as config.json records
-        the crops' preprocessing settings; DEFAULT_MARGIN for a folder that does not record them (no
-        config.json, a run trained before runs did, or on crops made by hand) or whose crops were whole
-        images (detector "none": their margin is unknown). A run trained on eye-aligned crops is a
-        PredictionError: the recognizer does not align."""
-        crops = self.config().get("crops") if self.config_file.is_file() else None
-        if not isinstance(crops, dict) or crops.get("detector") == NO_DETECTOR or "margin" not in crops:
-            return DEFAULT_MARGIN
-        if crops.get("align"):
-            raise PredictionError(
-                f"{self.path} was trained on eye-aligned crops, which the recognizer does not make: its "
-                "predictions would come from differently cropped faces; train on crops made without --align"
-            )
-        return float(crops["margin"])
+    def crop_spec(self, model_side: int | None = None) -> CropSpec:
+        """How the faces of the crops the run was trained on were cut: its `crop_spec.json`, written by
+        training. A run made before the spec existed has its crops' preprocessing settings in config.json
+        (`crops`), read into a spec. Without either (a run on crops made by hand, a model folder), the default
+        spec at the side the model was given its images: the run's image size, else `model_side` (the side
+        of a model that takes one only), else the default side."""
+        spec = read_crop_spec(self.path)
+        if spec is not None:
+            return spec
+        config = self.config() if self.config_file.is_file() else {}
+        crops, size = config.get("crops"), config.get("image_size")
+        side = int(size[0]) if isinstance(size, (list, tuple)) and size else model_side
+        if isinstance(crops, dict):
+            return spec_from_settings(crops, side)
+        return CropSpec(side=side) if side else CropSpec()
 
-    def load(self) -> keras.Model:
-        """The best model (`models.load_model`: Keras's safe mode)."""
-        from fer_utils.models import load_model
+    def load(self, model_file: Path | None = None) -> keras.Model:
+        """The best model (or another model file of the folder), by `models.load_model` (Keras's safe mode),
+        taking the crops its spec cuts: a model saved before models resized their own input, whose crops
+        were larger or smaller than its input, is put behind that resizer (`models.with_resizer`)."""
+        from fer_utils.models import input_side, load_model, with_resizer
 
-        return load_model(self.model_file)
+        model = load_model(model_file or self.model_file)
+        side = input_side(model)
+        return with_resizer(model) if side is not None and side != self.crop_spec(side).side else model
 
-    def recognizer(self, detector: str | FaceDetector = DEFAULT_DETECTOR) -> Recognizer:
-        """The run's `inference.Recognizer`: its best model, its classes, and the margin of the crops it was
-        trained on (`crop_margin`), so that it crops faces as the model saw them."""
+    def recognizer(self, detector: str | FaceDetector | None = None) -> Recognizer:
+        """The run's `inference.Recognizer`: its best model, its classes, and the spec of the crops it was
+        trained on (`crop_spec`), so that it crops faces as the model saw them (with the spec's detector unless
+        `detector` says otherwise)."""
         from fer_utils.inference import Recognizer
+        from fer_utils.models import input_side
 
-        return Recognizer(self.load(), self.classes(), detector, margin=self.crop_margin())
+        model = self.load()
+        return Recognizer(model, self.classes(), detector, spec=self.crop_spec(input_side(model)))

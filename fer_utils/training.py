@@ -48,13 +48,13 @@ import pandas as pd
 import tensorflow as tf
 
 from fer_utils.atomic import atomic_folder
+from fer_utils.crop_spec import write_crop_spec
 from fer_utils.diagnosis import check_diverged, collapse_check
 from fer_utils.duplicates import write_train_hashes
 from fer_utils.errors import TrainingError
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.pipeline import FaceData, class_indices
-from fer_utils.preprocess_folder import crop_settings
 from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL
 from fer_utils.run_files import TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.runs import RunFolder
@@ -276,6 +276,7 @@ def _fit_and_test(
     `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
     replicas = strategy.num_replicas_in_sync
+    spec = data.crop_spec()  # how the crops were cut (copied into the run folder; the model resizes them)
     has_val = split.val is not None and len(split.val) > 0
     train_batches = data.batches(split.train, classes, config, training=True, replicas=replicas)
     val_batches = data.batches(split.val, classes, config, replicas=replicas) if has_val else None
@@ -298,12 +299,13 @@ def _fit_and_test(
             "replicas": replicas,
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
-            "crops": crop_settings(data.crops),  # how the faces were cropped (runs.RunFolder.recognizer)
             "split_notes": split.notes,
             "duplicates": split.duplicates,  # the crops' duplicate audit on this split (duplicates.audited_split)
         },
     )
     write_train_hashes(split, run.path / TRAIN_HASHES_FILE)  # for `evaluate`'s overlap check, by content
+    if spec is not None:  # how the faces were cropped (runs.RunFolder.crop_spec, its recognizer)
+        write_crop_spec(run.path, spec)
     monitor = "val_loss" if has_val else "loss"
     best = load_model(run.model_file)
     test_batches = data.batches(split.test, classes, config)

@@ -22,6 +22,7 @@ import pytest
 
 from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
+from fer_utils.crop_spec import CROP_SPEC_FILE
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import load_manifest
 from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE, WRITTEN_FILES
@@ -118,7 +119,7 @@ def trained(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 def test_train_writes_a_complete_run_with_its_metrics(trained: tuple[Path, str], crops: Path) -> None:
     run, out = trained
     folder = RunFolder(run)
-    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted(WRITTEN_FILES)
+    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted([*WRITTEN_FILES, CROP_SPEC_FILE])
     config, metrics = folder.config(), folder.metrics()
     assert (config["protocol"], config["image_size"], config["epochs"]) == (PROTOCOL, [SIDE, SIDE], EPOCHS)
     assert config["classes"] == folder.classes() == ["neutral", "happy"]
@@ -362,17 +363,21 @@ def test_a_killed_train_leaves_a_temporary_folder_that_the_next_run_removes(crop
 def test_predict_crops_faces_with_the_margin_the_run_recorded(trained: tuple[Path, str], tmp_path: Path) -> None:
     """Regression: `predict --model` of a run's model cropped every face with the default margin, whatever
     the crops the run was trained on: a run recorded with 0.2 crops (`preprocess --margin 0.2`) was served
-    0.1 crops. Its predictions are now those of a recognizer with margin 0.2, not those of the default."""
+    0.1 crops. Its predictions are now those of a recognizer with the run's crop spec (margin 0.2), not those
+    of the default."""
+    from dataclasses import replace
+
     import pandas as pd
 
+    from fer_utils.crop_spec import read_crop_spec, write_crop_spec
     from fer_utils.inference import Recognizer
     from fer_utils.registry import DEFAULT_MARGIN
 
     run, _ = trained
     wide = RunFolder(shutil.copytree(run, tmp_path / "wide"))
-    config = wide.config()
-    assert config["crops"]["margin"] == DEFAULT_MARGIN  # as `preprocess` cut the crops it was trained on
-    (wide / "config.json").write_text(json.dumps({**config, "crops": {**config["crops"], "margin": 0.2}}))
+    spec = read_crop_spec(wide.path)
+    assert spec.margin == DEFAULT_MARGIN and "crops" not in wide.config()  # as `preprocess` cut its crops
+    write_crop_spec(wide.path, replace(spec, margin=0.2))
     face = london_faces_dir() / "smiling" / "001_08.jpg"  # a whole photograph: predict finds the face
     out = tmp_path / "faces.csv"
     code, _, err = run_cli(["predict", "--model", str(wide.model_file), str(face), "--csv", str(out)])
@@ -380,16 +385,21 @@ def test_predict_crops_faces_with_the_margin_the_run_recorded(trained: tuple[Pat
     columns = [f"p_{name}" for name in wide.classes()]
     printed = pd.read_csv(out)[columns].to_numpy()
     model, classes = wide.load(), wide.classes()
-    served = {m: Recognizer(model, classes, margin=m).predict_media(face)[columns].to_numpy() for m in (0.2, 0.1)}
+    served = {
+        m: Recognizer(model, classes, spec=replace(spec, margin=m)).predict_media(face)[columns].to_numpy()
+        for m in (0.2, 0.1)
+    }
     assert wide.recognizer().margin == 0.2 and len(printed) == 1
     assert np.allclose(printed, served[0.2], atol=1e-6)
     assert not np.allclose(printed, served[0.1], atol=1e-6), "the margin must change what the model sees"
 
 
-def test_a_run_folder_is_the_trained_run_and_stands_for_its_path(trained: tuple[Path, str], tmp_path: Path) -> None:
+def test_a_run_folder_is_the_trained_run_and_stands_for_its_path(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
     """`RunFolder` is the one shape of a trained run: it reads its files, its table row (`scores`), its
-    crops' margin and its model, and stands for its folder where a path is needed."""
-    from fer_utils.registry import DEFAULT_MARGIN
+    crops' spec and its model, and stands for its folder where a path is needed."""
+    from fer_utils.crop_spec import CropSpec, read_crop_spec
 
     run_dir, _ = trained
     run = RunFolder(run_dir)
@@ -402,8 +412,8 @@ def test_a_run_folder_is_the_trained_run_and_stands_for_its_path(trained: tuple[
     assert scores["best val loss"] == history["val_loss"].min() and scores["train s"] == metrics["train_seconds"]
     assert scores["params"] == run.config()["params"] == model.count_params()
     assert model.output_shape[-1] == len(run.classes())
-    assert run.crop_margin() == run.config()["crops"]["margin"] == DEFAULT_MARGIN
-    assert RunFolder(tmp_path).crop_margin() == DEFAULT_MARGIN  # a model folder that records no crops
+    assert run.crop_spec() == read_crop_spec(crops) == CropSpec(side=SIDE)  # copied by training
+    assert RunFolder(tmp_path).crop_spec() == CropSpec()  # a model folder that records no crops
 
 
 def test_predict_refuses_an_annotated_copy_it_cannot_write_before_loading_the_model(

@@ -157,8 +157,8 @@ CASES = [
         "make_dataset",
         "fer_utils.pipeline",
         replace=(
-            "        image.set_shape((height, width, 1))\n",
-            "        image = tf.zeros_like(image)  # edited: black images\n        image.set_shape((height, width, 1))\n",
+            "        return image, label\n",
+            "        image = tf.zeros_like(image)  # edited: black images\n        return image, label\n",
         ),
         shows_edit=same_prediction_everywhere,
     ),

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fer_utils.crop_spec import CropSpec
 from fer_utils.crops import crop_face, largest_face_crop
 from fer_utils.errors import FerError, PreprocessError
 from fer_utils.faces import Box, make_detector, make_landmarker
@@ -81,7 +82,7 @@ def test_margin_widens_the_crop_and_edges_are_padded(stills: list[Path]) -> None
 def test_largest_face_crop_on_every_still(stills: list[Path]) -> None:
     detector = make_detector("dlib-hog")
     for path in stills:
-        found = largest_face_crop(cv2.imread(str(path)), detector, size=96)
+        found = largest_face_crop(cv2.imread(str(path)), detector, CropSpec(side=96))
         assert found is not None, path.name
         assert found.crop.shape == (96, 96) and found.n_faces == 1
     assert largest_face_crop(np.full((224, 398, 3), 200, np.uint8), detector) is None
@@ -102,8 +103,8 @@ def test_aligned_crop_needs_a_landmarker_and_has_the_requested_size(stills: list
     image = cv2.imread(str(stills[7]))
     detector = make_detector("dlib-hog")
     with pytest.raises(ValueError, match="landmarker"):
-        largest_face_crop(image, detector, align=True)
-    found = largest_face_crop(image, detector, align=True, landmarker=make_landmarker(), size=64)
+        largest_face_crop(image, detector, CropSpec(align=True))
+    found = largest_face_crop(image, detector, CropSpec(side=64, align=True), make_landmarker())
     assert found is not None and found.crop.shape == (64, 64)
 
 

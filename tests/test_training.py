@@ -258,6 +258,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     complete run is never overwritten; a run that fails while training leaves nothing behind."""
     import shutil
 
+    from fer_utils.crop_spec import CROP_SPEC_FILE
     from fer_utils.errors import TrainingError
     from fer_utils.pipeline import FaceData
     from fer_utils.run_files import WRITTEN_FILES
@@ -267,7 +268,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     root, manifest = toy
     run = tmp_path / "run"
     result = train(None, FaceData(root, manifest), small_config(epochs=1), run, verbose=0)
-    assert sorted(p.name for p in run.iterdir()) == sorted(WRITTEN_FILES)
+    assert sorted(p.name for p in run.iterdir()) == sorted([*WRITTEN_FILES, CROP_SPEC_FILE])  # the crops' spec too
     assert not list(tmp_path.glob(".run.tmp-*"))
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
 

@@ -57,13 +57,15 @@ def _stamp(face: np.ndarray, emotion: str, rng: np.random.Generator) -> np.ndarr
 
 
 def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: int = 0) -> pd.DataFrame:
-    """Write `<out>/<emotion>/<clip_id>_f<frame>.png` crops and `<out>/manifest.csv` (the contract's columns).
+    """Write `<out>/<emotion>/<clip_id>_f<frame>.png` crops, `<out>/manifest.csv` (the contract's columns) and
+    their crop spec (`crop_spec.json`: OpenCV Haar's box, no margin, `size` px, gray).
 
     One clip per actor and class, `frames_per_clip` frames each (24 × 3 × frames_per_clip crops);
     plus one `no_face` row to check that only usable rows are used.
     """
     import cv2
 
+    from fer_utils.crop_spec import CropSpec, write_crop_spec
     from fer_utils.manifest import MANIFEST_COLUMNS
 
     out = Path(out)
@@ -116,6 +118,7 @@ def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: in
     )
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     manifest.to_csv(out / "manifest.csv", index=False)
+    write_crop_spec(out, CropSpec(detector="opencv-haar", margin=0.0, side=size))
     return manifest
 
 

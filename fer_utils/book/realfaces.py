@@ -30,12 +30,13 @@ import pandas as pd
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.book import artifacts
 from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
+from fer_utils.crop_spec import CropSpec
 from fer_utils.crossdata import predict_known
 from fer_utils.deploy import keras_latency
 from fer_utils.errors import EvaluationError
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels, present_classes
 from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.models import count_params
+from fer_utils.models import count_params, input_side
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
 STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
@@ -281,7 +282,8 @@ def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, s
     rows = []
     for name, model, trained_on in models:
         scored = pooled[pooled["model"] == name]
-        one_face = np.zeros((1, *model.input_shape[1:]), "float32")
+        side = input_side(model) or CropSpec().side  # the real sets' crops are cut with the default spec
+        one_face = np.zeros((1, side, side, model.input_shape[-1]), "float32")
         rows.append(
             {
                 "model": name,

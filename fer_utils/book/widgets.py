@@ -335,8 +335,8 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
 
 
 # Chapter 8: upload a face, get the predicted emotion and its Grad-CAM. Each function takes an
-# `inference.Recognizer`: a run's own (`RunFolder.recognizer()`, cropping faces with the margin the run
-# was trained on), or `Recognizer(model, classes)` for a bare model (the default margin).
+# `inference.Recognizer`: a run's own (`RunFolder.recognizer()`, cropping faces with the crop spec the run
+# was trained on), or `Recognizer(model, classes)` for a bare model (the default spec).
 def _largest(result: object) -> int | None:
     """Index of the largest face of a `inference.FrameResult` (None without faces)."""
     if not result.faces:
@@ -346,7 +346,7 @@ def _largest(result: object) -> int | None:
 
 def image_predictions(recognizer: Recognizer, image_bgr: np.ndarray) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop
-    (cut with the recognizer's margin)."""
+    (cut with the recognizer's crop spec)."""
     result = recognizer.frame(image_bgr)
     face = _largest(result)
     if face is None:

@@ -67,7 +67,7 @@ def _model_test_predictions(args: argparse.Namespace):
     from fer_utils.duplicates import audited_split
     from fer_utils.errors import FerError
     from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.models import check_classes, load_classes, load_model
+    from fer_utils.models import check_classes, input_side, load_classes, load_model, network_side
     from fer_utils.pipeline import make_dataset
     from fer_utils.runs import RunFolder
     from fer_utils.training import predict_batches
@@ -89,8 +89,9 @@ def _model_test_predictions(args: argparse.Namespace):
             f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
             f"on another folder, use --test-crops {args.crops} instead of --crops"
         )
-    size = tuple(int(d) for d in model.input_shape[1:3])
-    check = check_scored_crops(test, args.crops, min(size))
+    side = input_side(model)  # None: the model resizes the crops itself
+    size = None if side is None else (side, side)
+    check = check_scored_crops(test, args.crops, network_side(model))
     if check.frames.empty:
         raise FerError(f"no crop of the test side of {args.crops} can be scored: {_skipped_text(check.skipped)}")
     dataset = make_dataset(check.frames, args.crops, classes, image_size=size, cache=False)

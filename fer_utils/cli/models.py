@@ -42,28 +42,39 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest."""
+    """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest. The file
+    takes the crops of the model's crop spec (its side, fixed), which is written beside it with the classes."""
+    from fer_utils.crop_spec import CROP_SPEC_FILE, spec_bytes
     from fer_utils.deploy import to_tflite
     from fer_utils.errors import DatasetError
     from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.models import fixed_input, input_side, load_classes
     from fer_utils.outputs import check_outputs, write_atomic
     from fer_utils.pipeline import load_images
     from fer_utils.run_files import CLASSES_FILE
+    from fer_utils.runs import RunFolder
 
     classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
-    outputs = {"--out": args.out, f"{CLASSES_FILE} beside --out": classes_out}
+    spec_out = args.out.parent / CROP_SPEC_FILE  # and how to crop the faces it takes
+    outputs = {
+        "--out": args.out,
+        f"{CLASSES_FILE} beside --out": classes_out,
+        f"{CROP_SPEC_FILE} beside --out": spec_out,
+    }
     check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops])
-    model, classes = load_model(args.model), load_classes(args.model)
+    folder = RunFolder(args.model.parent)
+    model, classes = folder.load(args.model), load_classes(args.model)
+    spec = folder.crop_spec(input_side(model))
     representative = None
     if args.mode == "int8":
         if args.crops is None:
             raise DatasetError("int8 quantization needs --crops DIR for representative images")
         frames = usable_frames(load_manifest(args.crops)).sample(frac=1, random_state=0).head(args.samples)
-        representative = load_images(frames, args.crops, tuple(model.input_shape[1:3]))
-    blob = to_tflite(model, args.mode, representative)
+        representative = load_images(frames, args.crops, (spec.side, spec.side))
+    blob = to_tflite(fixed_input(model, spec.side), args.mode, representative)
     write_atomic(args.out, blob, "--out")
     write_atomic(classes_out, json.dumps(classes), f"{CLASSES_FILE} beside --out")
+    write_atomic(spec_out, spec_bytes(spec), f"{CROP_SPEC_FILE} beside --out")
     print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
     return 0
 
@@ -78,7 +89,7 @@ def _peer(args: argparse.Namespace) -> int:
     if args.out.exists() and any(args.out.iterdir()):
         raise OutputError(f"--out {args.out} is not empty: give a new or empty folder (nothing was written)")
     path = export_peer(args.out)
-    print(f"{PEER_NAME} -> {path} (classes.json and the MIT license beside it)")
+    print(f"{PEER_NAME} -> {path} (classes.json, crop_spec.json and the MIT license beside it)")
     return 0
 
 

@@ -15,10 +15,10 @@ from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
-    cropped with the margin of the crops the model was trained on, as the run's config.json beside the
-    model records it (`RunFolder.crop_margin`; the book's default for a model without one)."""
+    cropped as the crop spec beside the model says (`crop_spec.json`, or a run's older records:
+    `RunFolder.crop_spec`; the default spec at the model's side for a model without one)."""
     from fer_utils.inference import Recognizer, check_annotated_out, refuse_overwrite
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.models import input_side, load_classes
     from fer_utils.outputs import check_outputs, write_atomic
     from fer_utils.runs import RunFolder
 
@@ -26,8 +26,10 @@ def _predict(args: argparse.Namespace) -> int:
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
     check_annotated_out(args.out, args.media)
-    margin = RunFolder(args.model.parent).crop_margin()
-    recognizer = Recognizer(load_model(args.model), load_classes(args.model), args.detector, margin=margin)
+    folder = RunFolder(args.model.parent)
+    model = folder.load(args.model)
+    spec = folder.crop_spec(input_side(model))
+    recognizer = Recognizer(model, load_classes(args.model), args.detector, spec=spec)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
     if args.csv:
         write_atomic(args.csv, table.to_csv(index=False), "--csv")
@@ -48,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--out", type=Path, help="write an annotated copy (image, or .mp4 for a video)")
     predict.add_argument("--json", type=Path, help="write the predictions as JSON")
     predict.add_argument("--csv", type=Path, help="write the predictions as CSV")
-    predict.add_argument("--detector", default=DEFAULT_DETECTOR, choices=FACE_DETECTORS)
+    predict.add_argument(
+        "--detector",
+        choices=FACE_DETECTORS,
+        help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
+    )
     predict.add_argument("--every", type=positive_int, default=None, help="only every K-th video frame")
     predict.set_defaults(handler=_predict)

@@ -84,7 +84,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
     when no crop is usable, warn on stderr when most are not."""
     import sys
 
-    from fer_utils.crops import margin_for
+    from fer_utils.crop_spec import default_margin
     from fer_utils.duplicates import audit_paths, read_audit
     from fer_utils.indexing import index_dataset
     from fer_utils.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
@@ -110,7 +110,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
             every=args.every,
             detector=args.detector,
             size=args.size,
-            margin=margin_for(args.detector, args.margin),
+            margin=default_margin(args.detector) if args.margin is None else args.margin,
             align=args.align,
             max_side=args.max_side,
             workers=args.workers,

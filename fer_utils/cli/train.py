@@ -59,7 +59,7 @@ def _train(args: argparse.Namespace) -> int:
     from fer_utils.errors import TrainingError
     from fer_utils.outputs import check_outputs
     from fer_utils.pipeline import FaceData
-    from fer_utils.preprocess_folder import crop_side
+    from fer_utils.preprocess_folder import folder_crop_spec
     from fer_utils.train_checks import check_config, check_run_dir
     from fer_utils.train_config import TrainConfig
     from fer_utils.training import train
@@ -71,7 +71,8 @@ def _train(args: argparse.Namespace) -> int:
             "be recorded but never applied: leave them out, or train --model paper-cnn"
         )
     given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
-    crops_side = crop_side(args.crops)  # as `preprocess --size` recorded it
+    spec = folder_crop_spec(args.crops)  # as `preprocess` recorded it
+    crops_side = spec.side if spec else None
     if args.size is not None and crops_side is not None and args.size > crops_side:
         raise TrainingError(
             f"--size {args.size} is larger than the crops in {args.crops} ({crops_side}×{crops_side} px, "
