@@ -8,11 +8,12 @@ test accuracy and the seconds per epoch after the first. The configurations chan
 
 - `default`: the book's (op determinism on, hence no XLA); run twice, it shows run-to-run reproducibility;
 - `isa-avx2`: oneDNN's kernels capped at AVX2 (`ONEDNN_MAX_CPU_ISA`), what a machine without AVX-512 runs;
+  `isa-avx512-core`: capped at the first AVX-512 level (no VNNI, no bfloat16, no AMX);
 - `threads-1`, `threads-4`: another number of intra-op threads, what a machine with other cores runs;
 - `onednn-off`: TensorFlow's own (Eigen) kernels instead of oneDNN's (`TF_ENABLE_ONEDNN_OPTS=0`), and
   `onednn-off-avx2` beside it;
 - `nondeterministic`: op determinism off (Keras then compiles with XLA: `jit_compile="auto"`), run twice;
-- `nondeterministic-no-xla`: op determinism off, XLA off.
+- `nondeterministic-no-xla`: op determinism off, XLA off, run twice.
 
     PYTHONPATH=$PWD FER_CACHE=$PWD/_cache .venv/bin/python benchmarks/determinism.py --epochs 10
 
@@ -39,6 +40,7 @@ CONFIGS: dict[str, tuple[dict[str, str], int, bool, bool]] = {
     "default": ({}, 0, True, False),
     "default-again": ({}, 0, True, False),
     "isa-avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, 0, True, False),
+    "isa-avx512-core": ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, 0, True, False),
     "threads-1": ({}, 1, True, False),
     "threads-4": ({}, 4, True, False),
     "onednn-off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, 0, True, False),
@@ -46,6 +48,7 @@ CONFIGS: dict[str, tuple[dict[str, str], int, bool, bool]] = {
     "nondeterministic": ({}, 0, False, True),
     "nondeterministic-again": ({}, 0, False, True),
     "nondeterministic-no-xla": ({}, 0, False, False),
+    "nondeterministic-no-xla-again": ({}, 0, False, False),
 }
 
 
