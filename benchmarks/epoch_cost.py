@@ -82,9 +82,10 @@ def epoch_seconds(frames: pd.DataFrame, root: Path, model_name: str, augment: st
     """Seconds of each of `epochs` training epochs of `model_name` at 48 px through the package's pipeline."""
     import keras
 
+    from fer_utils.pipeline import make_dataset
     from fer_utils.registry import TRAINING_RECIPES
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import compile_model, make_dataset, seed_everything
+    from fer_utils.training import compile_model, seed_everything
 
     recipe = TRAINING_RECIPES["wild"]
     strength = {

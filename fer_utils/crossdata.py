@@ -232,7 +232,8 @@ def cross_evaluate(
     """Score `model` (one output per name of `classes`) on every usable frame of the crops folder `crops`
     (or those of side `split`) whose emotion it knows, resized to its input side. `predict` (raw-pixel
     images -> probabilities, e.g. a TFLite copy of `model`) replaces the Keras model's own prediction."""
-    from fer_utils.training import load_images, make_dataset, predict_batches
+    from fer_utils.pipeline import load_images, make_dataset
+    from fer_utils.training import predict_batches
 
     names = vocabulary_classes(classes)
     frames, left_out, absent = scorable(folder_frames(crops, split), names)

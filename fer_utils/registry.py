@@ -35,6 +35,9 @@ CANONICAL_INPUTS: dict[str, tuple[tuple[int, int, int], int]] = {
     "mobilenet-inception": (PAPER_INPUT_SHAPE, PAPER_CLASSES),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(CANONICAL_INPUTS)
+# The training options only the paper CNN's builder takes (its three dropout rates, the L1 factor on its dense
+# layer, the initialiser of its ReLU layers): a builder gets those it names (fer_utils.training.model_options).
+MODEL_OPTIONS: tuple[str, ...] = ("dropout", "l1", "init")
 # Initialisers of the paper CNN's ReLU layers: Keras's default Glorot uniform, which the paper's Keras
 # code presumably used, or He uniform / normal (He et al. 2015), scaled for ReLU.
 PAPER_INIT = "glorot_uniform"
@@ -57,7 +60,8 @@ TRAINING_RECIPES: dict[str, dict[str, object]] = {
 
 # Split protocols (fer_utils.splits) and the validation share carved out of the training side. `given` is
 # the dataset's own split (its `split` column: train/ and test/ folders, FER-2013's Usage), the default of
-# `train` and `artifacts.ensure_run` for a manifest that has one (GIVEN_PROTOCOL); otherwise the paper's.
+# every run without a chosen protocol (`splits.resolve_protocol`) for a manifest that has one (GIVEN_PROTOCOL);
+# otherwise the paper's.
 PROTOCOLS: tuple[str, ...] = ("random", "clip", "subject", "given")
 PAPER_PROTOCOL = "random"
 GIVEN_PROTOCOL = "given"

@@ -9,7 +9,9 @@ A complete run folder holds
 - `history.csv`: one row per epoch (Keras's CSVLogger);
 - `metrics.json`: the test metrics (fer_utils.evaluation) and the collapse check (fer_utils.diagnosis);
 - `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
-  class, so that nothing has to re-split the data and re-predict to look at a run's mistakes.
+  class, so that nothing has to re-split the data and re-predict to look at a run's mistakes;
+- `last_epoch.weights.h5`: the weights of the last epoch trained, before early stopping put the best
+  epoch's back (metrics.json's `test_last_epoch` scores them); runs trained before it existed lack it.
 
 This module sits below the model code (`fer_utils.models` reads classes files with it); the trained run
 itself, which also loads its model and makes its recognizer, is `fer_utils.runs.RunFolder`.
@@ -33,6 +35,8 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "test_predictions.csv"
 RUN_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE)
+LAST_WEIGHTS_FILE = "last_epoch.weights.h5"  # not in RUN_FILES: older runs are complete without it
+WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE)  # what `training.train` writes into a run folder
 PROBABILITY_PREFIX = "p_"
 
 

@@ -1,6 +1,6 @@
 """The trained run: one object for a training run's folder, its files read back, its model and its recognizer.
 
-`RunFolder` is the shape a trained run travels in: `artifacts.ensure_run`/`reference_run` and
+`RunFolder` is the shape a trained run travels in: `training.train`, `artifacts.train` and
 `chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
 run's files (`fer_utils.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
 `history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
@@ -31,6 +31,7 @@ from fer_utils.run_files import (
     CLASSES_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
+    LAST_WEIGHTS_FILE,
     METRICS_FILE,
     MODEL_FILE,
     PREDICTIONS_FILE,
@@ -76,9 +77,14 @@ class RunFolder:
         return hash(self.path)
 
     @property
-    def model(self) -> Path:
-        """The best model (`model.keras`)."""
+    def model_file(self) -> Path:
+        """The best epoch's model (`model.keras`); `load` reads it."""
         return self.path / MODEL_FILE
+
+    @property
+    def last_weights_file(self) -> Path:
+        """The last epoch's weights (`last_epoch.weights.h5`), written before early stopping restored the best."""
+        return self.path / LAST_WEIGHTS_FILE
 
     @property
     def classes_file(self) -> Path:
@@ -131,22 +137,33 @@ class RunFolder:
 
     def scores(self) -> dict[str, object]:
         """The run's numbers as one table row: its test scores (`accuracy` and `macro F1` of single frames,
-        `clip accuracy` and `clip macro F1` of clips by vote), the final epoch's `train accuracy`, `val
-        accuracy`, their `gap` and `val loss`, the lowest `best val loss`, its `params`, `train s` (seconds)
-        and whether it `collapsed` (`diagnosis.collapse_check`)."""
+        `clip accuracy` and `clip macro F1` of clips by vote) with the best epoch's weights, the model the run
+        keeps, and with the last epoch's (`last-epoch accuracy`, `last-epoch macro F1`: what the run had
+        learnt when training ended, before early stopping put the best epoch back), the final epoch's `train
+        accuracy`, `val accuracy`, their `gap` and `val loss`, the lowest `best val loss`, the `best epoch`
+        and `epochs` run (counted from 1), its `params`, `train s` (seconds) and whether it `collapsed`
+        (`diagnosis.collapse_check`). A number the run did not record (no validation side, a run from before
+        last-epoch scores) is NaN."""
         config, metrics, history = self.config(), self.metrics(), self.history()
         frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
+        last_epoch = metrics.get("test_last_epoch", {}).get("frame", {})
         last = history.iloc[-1]
+        missing = pd.Series(np.nan, index=history.index)
+        val_accuracy, val_loss = (history.get(column, missing) for column in ("val_accuracy", "val_loss"))
         return {
             "accuracy": frame["accuracy"],
             "macro F1": frame["f1_macro"],
             "clip accuracy": clip.get("accuracy", np.nan),
             "clip macro F1": clip.get("f1_macro", np.nan),
+            "last-epoch accuracy": last_epoch.get("accuracy", np.nan),
+            "last-epoch macro F1": last_epoch.get("f1_macro", np.nan),
             "train accuracy": last["accuracy"],
-            "val accuracy": last["val_accuracy"],
-            "gap": last["accuracy"] - last["val_accuracy"],
-            "val loss": last["val_loss"],
-            "best val loss": history["val_loss"].min(),
+            "val accuracy": val_accuracy.iloc[-1],
+            "gap": last["accuracy"] - val_accuracy.iloc[-1],
+            "val loss": val_loss.iloc[-1],
+            "best val loss": val_loss.min(),
+            "best epoch": int(history[metrics.get("monitor", "val_loss")].idxmin()) + 1,  # from 1, whatever wrote it
+            "epochs": metrics.get("epochs_run", len(history)),
             "params": config.get("params"),
             "train s": metrics.get("train_seconds", np.nan),
             "collapsed": bool(metrics.get("collapsed", False)),
@@ -193,7 +210,7 @@ class RunFolder:
         """The best model (`models.load_model`: Keras's safe mode)."""
         from fer_utils.models import load_model
 
-        return load_model(self.model)
+        return load_model(self.model_file)
 
     def recognizer(self, detector: str | FaceDetector = DEFAULT_DETECTOR) -> Recognizer:
         """The run's `inference.Recognizer`: its best model, its classes, and the margin of the crops it was

@@ -8,7 +8,7 @@ preprocessing manifest):
 - `clip`: whole clips go to one side (scikit-learn group splits on `clip_id`, stratified by emotion).
 - `subject`: whole actors/speakers go to one side (group splits on `subject`).
 - `given`: the dataset's own split, from its `split` column (train/ and test/ folders, FER-2013's Usage;
-  see `given_split`); `default_protocol` picks it for a table that has one.
+  see `given_split`); `resolve_protocol` picks it for a table that has one unless a protocol was chosen.
 
 Split tables keep the input's index, so rows can be traced back to the input.
 """
@@ -137,8 +137,12 @@ def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_s
         raise DatasetError(f"test_size + val_size must be below 1, got {test_size + val_size}")
 
 
-def default_protocol(df: pd.DataFrame) -> str:
-    """`given` when `df` carries the dataset's own split (`data.has_split`), else the paper's `random`."""
+def resolve_protocol(df: pd.DataFrame, protocol: str | None = None) -> str:
+    """The split protocol a run uses: `protocol` when one was chosen, else `given` when `df` carries the
+    dataset's own split (`data.has_split`: a reader's number is then comparable with the published ones),
+    else the paper's `random`. The one rule behind `train`, the chapters and the book's cache."""
+    if protocol is not None:
+        return protocol
     return GIVEN_PROTOCOL if has_split(df) else PAPER_PROTOCOL
 
 

@@ -165,11 +165,11 @@ def test_chapter2_names_every_detector_it_draws() -> None:
 
 
 def test_the_paper_comparison_labels_a_run_on_other_data_not_comparable() -> None:
-    from fer_utils.book.chapters import data_label
+    from fer_utils.book.artifacts import Dataset
     from fer_utils.book.plots import paper_comparison
 
     def first_row(dataset: str, data_dir: str | None = None) -> str:
-        return paper_comparison({"accuracy": 0.9, "f1_macro": 0.9}, data_label(dataset, data_dir))["dataset"][0]
+        return paper_comparison({"accuracy": 0.9, "f1_macro": 0.9}, Dataset(dataset, data_dir).label)["dataset"][0]
 
     for other in (first_row("sample"), first_row("diffusionfer"), first_row("folder", "/data/ravdess_copy")):
         assert "this run" in other and "not comparable" in other
@@ -179,9 +179,9 @@ def test_the_paper_comparison_labels_a_run_on_other_data_not_comparable() -> Non
 def test_chapter8_states_the_grid_of_its_last_convolution() -> None:
     """The Grad-CAM prose gives the last convolution's map at the quick and the paper's input size (it said
     12×12 for an 8×8 map)."""
-    from fer_utils.book.artifacts import REFERENCE_SIZE
     from fer_utils.models import build_paper_cnn
     from fer_utils.registry import PAPER_SIDE
+    from fer_utils.train_config import REFERENCE_SIZE
 
     text = " ".join(chapter_markdown("08_deployment").split())
     for size in (REFERENCE_SIZE, PAPER_SIDE):

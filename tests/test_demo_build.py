@@ -31,7 +31,8 @@ from fer_utils.book.demo import (
     publish_demo_model,
     published_demo_model,
 )
-from fer_utils.errors import DemoError, FerError, ModelFileError
+from fer_utils.book.errors import DemoError
+from fer_utils.errors import FerError, ModelFileError
 
 
 @pytest.fixture(scope="module")

@@ -301,28 +301,12 @@ def test_links_command_checks_the_repository() -> None:
     assert "0 file(s) disagree" in result.stdout
 
 
-REFERENCE_CHAPTERS = ("03_architecture", "04_training", "08_deployment", "09_real_faces")
-
-
-@pytest.mark.parametrize("name", REFERENCE_CHAPTERS)
-def test_the_reference_run_comes_from_one_function_sized_by_one_parameter_pair(name: str) -> None:
-    """Chapters 3, 4, 8 and 9 take the reference run from `artifacts.reference_run(DATASET, DATA_DIR,
-    IMAGE_SIZE, EPOCHS…)`, and their IMAGE_SIZE / EPOCHS default to the package's one definition, so
-    `--param IMAGE_SIZE=96` gives all four the same run."""
-    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
-    params = next(c.source for c in nb.cells if PARAMETERS_TAG in tags(c))
-    assert "IMAGE_SIZE = REFERENCE_SIZE" in params and "EPOCHS = REFERENCE_EPOCHS" in params
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "artifacts.reference_run(DATASET, DATA_DIR, IMAGE_SIZE, EPOCHS" in code
-    assert not re.search(r"\b(48|12)\b.*reference", params), "the reference size is defined in the package only"
-
-
 def test_the_reference_size_and_epochs_are_defined_once_in_the_repository() -> None:
     """`REFERENCE_SIZE =` and `REFERENCE_EPOCHS =` appear once in the package, tooling and chapters."""
     sources = [*REPO.glob("fer_utils/**/*.py"), *REPO.glob("fer_book/*.py"), *REPO.glob("notebooks/*.ipynb")]
     for name in ("REFERENCE_SIZE", "REFERENCE_EPOCHS"):
         hits = [p for p in sources if re.search(rf"^\s*\"?{name} = ", p.read_text(), re.M)]
-        assert [p.relative_to(REPO).as_posix() for p in hits] == ["fer_utils/book/artifacts.py"], name
+        assert [p.relative_to(REPO).as_posix() for p in hits] == ["fer_utils/train_config.py"], name
 
 
 # "runs in about 35 s" / "about 1.5 minutes": the time a chapter's "Time to learn" says it runs.

@@ -59,7 +59,7 @@ def test_a_set_scores_macro_f1_only_over_the_emotions_it_holds() -> None:
 def test_mixed_crops_hold_the_generated_faces_and_only_the_chosen_people(sets, tmp_path: Path) -> None:
     from fer_utils.book import artifacts
 
-    generated = artifacts.ensure_crops(artifacts.GENERATED_DATASET, cache=tmp_path)
+    generated = artifacts.Dataset(artifacts.GENERATED_DATASET).crops(tmp_path)
     people, held = realfaces.split_people(sets["London faces"], 0.5, seed=0)
     assert len(people) == 51 and not set(people) & set(held.frames["subject"].astype(str))
     mixed = realfaces.mixed_crops(generated, sets["London faces"], people, cache=tmp_path)

@@ -41,12 +41,13 @@ def _quick(**changes: object):
 def test_a_run_without_the_options_records_them_off_and_no_learning_rate(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
+    from fer_utils.pipeline import FaceData
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train_run
+    from fer_utils.training import train
 
     assert (TrainConfig().augment, TrainConfig().class_weights, TrainConfig().plateau) == (False, "none", 0)
     root, manifest = toy
-    train_run(_quick(), manifest, root, tmp_path / "run", verbose=0)
+    train(None, FaceData(root, manifest), _quick(), tmp_path / "run", verbose=0)
     config = _config(tmp_path / "run")
     assert (config["augment"], config["class_weights"], config["plateau"]) == (False, "none", 0)
     assert config["class_weight_values"] is None
@@ -59,8 +60,8 @@ def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_d
     zoom, layer for layer and seed for seed; the recipe's strength (±10°, 0.1, 0.1) moves the pixels more."""
     import keras
 
+    from fer_utils.pipeline import _augmenter
     from fer_utils.registry import TRAINING_RECIPES
-    from fer_utils.training import _augmenter
 
     images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype("float32")
     old = keras.Sequential(
@@ -92,7 +93,8 @@ def test_balanced_class_weights_follow_scikit_learn() -> None:
 def test_augmentation_and_class_weights_change_the_run(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     """Same seed, same frames: each option gives other losses than the plain run, and the balanced weights
     (sad made rare) land in config.json."""
-    from fer_utils.training import train_run
+    from fer_utils.pipeline import FaceData
+    from fer_utils.training import train
 
     root, manifest = toy
     rare = manifest[manifest["emotion"] != "sad"]
@@ -104,8 +106,8 @@ def test_augmentation_and_class_weights_change_the_run(toy: tuple[Path, pd.DataF
         "wild": {"augment": True, "augment_rotation": 10.0, "augment_shift": 0.1, "augment_zoom": 0.1},
         "balanced": {"class_weights": "balanced"},
     }.items():
-        result = train_run(_quick(epochs=2, **changes), frames, root, tmp_path / name, verbose=0)
-        losses[name] = result.history["loss"].to_numpy()
+        result = train(None, FaceData(root, frames), _quick(epochs=2, **changes), tmp_path / name, verbose=0)
+        losses[name] = result.history()["loss"].to_numpy()
     for name in ("augment", "wild", "balanced"):
         assert not np.allclose(losses[name], losses["plain"]), name
     assert not np.allclose(losses["wild"], losses["augment"])
@@ -120,8 +122,9 @@ def test_the_plateau_schedule_halves_the_learning_rate_when_the_loss_stalls(
     """Validated on wrong labels, the validation loss rises as the network learns the true ones: after
     `plateau` epochs without progress the rate recorded in history.csv halves, and only then."""
     from fer_utils.manifest import usable_frames
+    from fer_utils.pipeline import make_dataset
     from fer_utils.runs import RunFolder
-    from fer_utils.training import fit_model, make_dataset
+    from fer_utils.training import fit_model
 
     root, manifest = toy
     frames = usable_frames(manifest)

@@ -17,7 +17,8 @@ from typing import TypedDict
 
 from fer_utils.atomic import atomic_folder, replace_folder, temporary_sibling
 from fer_utils.book.artifacts import artefact_lock, default_cache
-from fer_utils.errors import DatasetError, DemoError
+from fer_utils.book.errors import DemoError
+from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
 
 DEMO_MODEL_DIR = "demo_model"
@@ -123,7 +124,7 @@ def publish_demo_model(
                     shutil.copy2(item, tmp / item.name)
             (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
         replace_folder(staging, target)
-    return RunFolder(target).model
+    return RunFolder(target).model_file
 
 
 def published_demo_model(cache: Path | None = None, slot: str = "default") -> tuple[Path, dict] | None:

@@ -295,10 +295,10 @@ def paper_comparison(metrics: Mapping[str, float], data: str) -> pd.DataFrame:
     """Our accuracy and macro F1 (0..1) on `data` beside the paper's reported numbers (percent).
 
     The label says which data each number comes from, so sample results are never read as real ones: a run
-    on data that is none of the paper's datasets (`data` as `chapters.data_label` names it) is labelled not
+    on data that is none of the paper's datasets (`data` as `artifacts.Dataset.label` names it) is labelled not
     comparable with the paper's rows.
     """
-    dataset = data.split(" (")[0].strip().lower()  # data_label's "ravdess (folder)" → "ravdess"
+    dataset = data.split(" (")[0].strip().lower()  # Dataset.label's "ravdess (folder)" → "ravdess"
     same = dataset in {name.lower() for name in PAPER_RESULTS["dataset"]}
     note = "this run" if same else "this run: other data, not comparable with the paper's rows"
     ours = pd.DataFrame(

@@ -2,7 +2,7 @@
 
 A model trained on generated faces (DiffusionFER-S) is worth as much as it recognises on photographs
 and videos of real people. The package ships four small real sets; each is cropped like every dataset
-of the book (dlib HOG, the paper's margin, `artifacts.ensure_crops`) and cached:
+of the book (dlib HOG, the paper's margin, `artifacts.Dataset.crops`) and cached:
 
 - the London faces: 102 people, neutral and smiling (CC BY 4.0);
 - the 24 RAVDESS actor stills, all neutral (CC BY-NC-SA 4.0);
@@ -35,7 +35,8 @@ from fer_utils.errors import EvaluationError
 from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
 from fer_utils.manifest import load_manifest, usable_frames
 from fer_utils.models import count_params
-from fer_utils.training import load_images, make_dataset, predict_batches
+from fer_utils.pipeline import load_images, make_dataset
+from fer_utils.training import predict_batches
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
 STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
@@ -78,7 +79,7 @@ def real_sets(cache: Path | None = None, london_dir: Path | None = None) -> dict
     }
     sets = {}
     for name, (kind, root, options) in sources.items():
-        crops = artifacts.ensure_crops(kind, root, cache, frames=FRAMES_PER_CLIP, **options)
+        crops = artifacts.Dataset(kind, root).crops(cache, frames=FRAMES_PER_CLIP, **options)
         sets[name] = RealSet(name, crops, usable_frames(load_manifest(crops)).reset_index(drop=True))
     return sets
 

@@ -264,7 +264,7 @@ def prediction_browser(
 # Chapter 5: dropout and L1 curves from precomputed runs.
 def regularization_explorer(histories: Mapping[str, pd.DataFrame], data: str, show: bool = True) -> LiveView:
     """Pick a regularization setting (by its label); see the curves of that precomputed run on `data`
-    (a label such as `chapters.data_label(DATASET, DATA_DIR)`)."""
+    (a label such as `artifacts.Dataset.label`)."""
     names = list(histories)
     controls = {"setting": widgets.Dropdown(options=names, value=names[0], description="setting")}
 

@@ -26,6 +26,7 @@ from fer_utils.registry import (
     GIVEN_PROTOCOL,
     INITS,
     MODEL_NAMES,
+    MODEL_OPTIONS,
     PAPER_CLASSES,
     PAPER_MODEL,
     PAPER_PROTOCOL,
@@ -33,8 +34,8 @@ from fer_utils.registry import (
     PAPER_TEST_SIZE,
     PROTOCOLS,
     TFLITE_MODES,
-    TRAINING_RECIPES,
 )
+from fer_utils.train_config import PRESETS
 
 # `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
 SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
@@ -47,9 +48,6 @@ def _rates(text: str) -> tuple[float, float, float]:
         raise argparse.ArgumentTypeError(f"need three rates in [0, 1) like 0.3,0.5,0.5, got {text!r}")
     return values  # type: ignore[return-value]
 
-
-# `train` options that only the paper CNN's builder takes (dropout stages, L1 on Dense(16), initialiser).
-PAPER_CNN_OPTIONS = ("dropout", "l1", "init")
 
 # TrainConfig field for each `train` option; an option left out keeps TrainConfig's default.
 TRAIN_FIELDS = (
@@ -75,22 +73,20 @@ def _train(args: argparse.Namespace) -> int:
 
     from fer_utils.diagnosis import collapse_message
     from fer_utils.errors import TrainingError
-    from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.outputs import check_outputs
+    from fer_utils.pipeline import FaceData
     from fer_utils.preprocess_folder import crop_side
-    from fer_utils.splits import default_protocol, split_note
     from fer_utils.train_checks import check_config, check_run_dir
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train_run
+    from fer_utils.training import train
 
-    paper_only = [f"--{name}" for name in PAPER_CNN_OPTIONS if getattr(args, name) is not None]
+    paper_only = [f"--{name}" for name in MODEL_OPTIONS if getattr(args, name) is not None]
     if args.model not in (None, PAPER_MODEL) and paper_only:
         raise TrainingError(
             f"{', '.join(paper_only)} apply to {PAPER_MODEL} only; {args.model} has no such layers, so they would "
             "be recorded but never applied: leave them out, or train --model paper-cnn"
         )
-    given = {**TRAINING_RECIPES.get(args.recipe, {})}  # the recipe first: explicit options override it
-    given.update({field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None})
+    given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
     crops_side = crop_side(args.crops)  # as `preprocess --size` recorded it
     if args.size is not None and crops_side is not None and args.size > crops_side:
         raise TrainingError(
@@ -98,20 +94,25 @@ def _train(args: argparse.Namespace) -> int:
             f"preprocess --size {crops_side}): training would upsample them. Leave --size out to train at "
             f"{crops_side}, or preprocess again with --size {args.size}"
         )
-    if args.size is not None or crops_side is not None:
-        given["image_size"] = (args.size or crops_side,) * 2
-    config = replace(TrainConfig(), **given)
+    # the recipe first (TrainConfig's defaults without one): explicit options override it
+    config = TrainConfig.preset(args.recipe, **given) if args.recipe else replace(TrainConfig(), **given)
+    preset_side = PRESETS.get(args.recipe, {}).get("image_size", (None,))[0]
+    if args.size is not None:
+        config = replace(config, image_size=(args.size, args.size))
+    elif preset_side is not None and crops_side is not None and preset_side > crops_side:
+        print(
+            f"note: --recipe {args.recipe} trains at {preset_side} px; the crops are {crops_side} px, so at {crops_side}"
+        )
+        config = replace(config, image_size=(crops_side, crops_side))
+    elif preset_side is None and crops_side is not None:
+        config = replace(config, image_size=(crops_side, crops_side))
     check_config(config)  # before reading the manifest: a bad number fails at once, nothing written
     check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
     check_run_dir(args.out)
-    manifest = load_manifest(args.crops)
-    if args.protocol is None:  # the dataset's own split when the manifest keeps one, else the paper's
-        config = replace(config, protocol=default_protocol(manifest))
-        if config.protocol == GIVEN_PROTOCOL:
-            print(split_note(usable_frames(manifest)))
-    result = train_run(config, manifest, args.crops, args.out, verbose=2)
-    print(json.dumps(result.metrics["test"], indent=2))
-    warning = collapse_message(result.metrics)
+    run = train(None, FaceData(args.crops), config, args.out, verbose=2)  # without --protocol: resolve_protocol
+    metrics = run.metrics()
+    print(json.dumps(metrics["test"], indent=2))
+    warning = collapse_message(metrics)
     if warning:
         print(warning)  # once: with the metrics it qualifies
     print(f"run written to {args.out}")
@@ -159,9 +160,9 @@ def _model_test_predictions(args: argparse.Namespace):
     from fer_utils.errors import FerError
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import check_classes, load_classes, load_model
+    from fer_utils.pipeline import make_dataset
     from fer_utils.runs import RunFolder
     from fer_utils.splits import split_frames
-    from fer_utils.training import make_dataset
 
     if args.crops is None:
         raise FerError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
@@ -311,8 +312,8 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import load_classes, load_model
     from fer_utils.outputs import check_outputs, write_atomic
+    from fer_utils.pipeline import load_images
     from fer_utils.run_files import CLASSES_FILE
-    from fer_utils.training import load_images
 
     classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
     outputs = {"--out": args.out, f"{CLASSES_FILE} beside --out": classes_out}
@@ -380,9 +381,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=non_negative_int, help="default: TrainConfig's")
     train.add_argument(
         "--recipe",
-        choices=sorted(TRAINING_RECIPES),
-        help="a named recipe; explicit options override it. wild: flips, ±10° rotation, shift and zoom 0.1, "
-        "balanced class weights, learning rate halved after 3 epochs without progress (Arriaga et al. 2017)",
+        choices=sorted(PRESETS),
+        help="a named recipe (fer_utils.train_config.PRESETS); explicit options override it. paper: the paper's "
+        "dropout 0.3 after every pooling stage (at the crops' side); reference: the book's reference run "
+        "(32 px, up to 50 epochs, patience 3); wild: flips, ±10° rotation, shift and zoom 0.1, balanced class "
+        "weights, learning rate halved after 3 epochs without progress (Arriaga et al. 2017)",
     )
     train.add_argument(
         "--augment",
