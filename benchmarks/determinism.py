@@ -1,7 +1,7 @@
 """Same seed, same numbers? What makes two runs of one chapter differ, and what determinism costs (issue 34).
 
 Trains one of chapter 7's two models with chapter 7's quick defaults (8 actors of the synthetic sample,
-32×32, batch 32, Adam 1e-3, random split, seed 0) for a fixed number of epochs through `training.train_run`
+32×32, batch 32, Adam 1e-3, random split, seed 0) for a fixed number of epochs through `training.train`
 (the chapters' code path), each configuration in a fresh process (op determinism cannot be switched off
 once on), and records per configuration: the exact per-epoch losses, a SHA-256 of the final weights, the
 test accuracy and the seconds per epoch after the first. The configurations change one thing each:
@@ -60,15 +60,15 @@ def one_run(model_name: str, epochs: int, threads: int, deterministic: bool, xla
 
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-    from fer_utils.book import artifacts
+    from fer_utils.book.artifacts import Dataset
     from fer_utils.book.chapters import clamp_subjects
-    from fer_utils.manifest import load_manifest, usable_frames
+    from fer_utils.pipeline import FaceData
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import compile_model, run_callbacks, train_run
+    from fer_utils.training import compile_model, run_callbacks, train
 
-    crops = artifacts.ensure_crops("sample")
-    frames = usable_frames(load_manifest(crops))
-    frames = frames[frames["subject"].isin(clamp_subjects(frames, 8))]
+    crops = Dataset("sample").crops()
+    data = FaceData(crops, subjects=clamp_subjects(FaceData(crops).frames(), 8))
+    frames = data.frames()
     config = TrainConfig(
         model=model_name,
         epochs=epochs,
@@ -104,20 +104,21 @@ def one_run(model_name: str, epochs: int, threads: int, deterministic: bool, xla
         for array in model.get_weights():
             digest.update(np.ascontiguousarray(array).tobytes())
         weights.append(digest.hexdigest())
-        model.save(run.model)
+        model.save(run.model_file)
         import pandas as pd
 
         return model, pd.DataFrame(history.history).rename_axis("epoch").reset_index()
 
     with tempfile.TemporaryDirectory() as folder:
-        result = train_run(config, frames, crops, Path(folder) / "run", verbose=0, fit=fit)
+        run = train(None, data, config, Path(folder) / "run", verbose=0, fit=fit)
+        history, metrics = run.history(), run.metrics()
     epoch_seconds = [b - a for a, b in zip(ends, ends[1:])]
     return {
-        "loss": [float(v) for v in result.history["loss"]],
-        "val_loss": [float(v) for v in result.history["val_loss"]],
+        "loss": [float(v) for v in history["loss"]],
+        "val_loss": [float(v) for v in history["val_loss"]],
         "weights_sha256": weights[0][:16],
-        "test_accuracy": result.metrics["test"]["frame"]["accuracy"],
-        "best_epoch": result.metrics["best_epoch"],
+        "test_accuracy": metrics["test"]["frame"]["accuracy"],
+        "best_epoch": metrics["best_epoch"],  # counted from 1
         "first_epoch_s": round(epoch_seconds[0], 2),
         "epoch_s": round(float(np.median(epoch_seconds[1:])), 3),
         "frames": len(frames),

@@ -4,7 +4,7 @@ Every book run keeps `EarlyStopping(restore_best_weights=True)` (`training.run_c
 the best epoch's weights back at the end even when it never stopped early: chapter 5's "no dropout, no L1"
 runs are then scored at their best validation epoch, not as the overfit model its curves show. This
 trains chapter 5's two settings with its quick defaults (640 generated faces, subject split, 32×32,
-Adam 1e-3, batch 32) for up to `--epochs` epochs without stopping, through `training.train_run` (the
+Adam 1e-3, batch 32) for up to `--epochs` epochs without stopping, through `training.train` (the
 chapters' code path), and scores the test faces after every epoch. Per run it records the whole curves,
 then, for the chapter's cap (`--cap`, 45) and for the whole run: the best epoch (lowest validation loss),
 the test accuracy and macro F1 there and at the last epoch, and the epoch at which early stopping with
@@ -67,17 +67,17 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
     import pandas as pd
     from sklearn.metrics import f1_score
 
-    from fer_utils.book import artifacts
+    from fer_utils.book.artifacts import Dataset
     from fer_utils.book.chapters import clamp_subjects
     from fer_utils.data import classes_in
-    from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.splits import split_frames
-    from fer_utils.training import compile_model, make_dataset, run_callbacks, train_run
+    from fer_utils.pipeline import FaceData, make_dataset
+    from fer_utils.train_config import TrainConfig
+    from fer_utils.training import compile_model, run_callbacks, train
 
-    crops = artifacts.ensure_crops("diffusionfer")
-    frames = usable_frames(load_manifest(crops))
-    frames = frames[frames["subject"].isin(clamp_subjects(frames, 640))]
-    config = artifacts.training_config(
+    crops = Dataset("diffusionfer").crops()
+    data = FaceData(crops, subjects=clamp_subjects(FaceData(crops).frames(), 640))  # chapter 5's faces
+    frames = data.frames()
+    config = TrainConfig(
         image_size=(32, 32),
         epochs=epochs,
         patience=epochs,
@@ -86,8 +86,8 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
         seed=seed,
         **SETTINGS[setting],
     )
-    classes = classes_in(frames)  # the model's class order (vocabulary order), as train_run takes it
-    split = split_frames(frames, config.protocol, config.test_size, config.val_size, config.seed)
+    classes = classes_in(frames)  # the model's class order (vocabulary order), as training.train takes it
+    split = data.split_for(config, frames)  # the split the run itself draws
     test = make_dataset(split.test, crops, classes, batch_size=256, image_size=config.image_size)
     truth = np.concatenate([y.numpy() for _, y in test])
     scores: dict[str, list[float]] = {"test_accuracy": [], "test_macro_f1": []}
@@ -102,14 +102,15 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
         model = compile_model(config, num_classes, build)
         callbacks = [TestEveryEpoch(), *run_callbacks(run, "val_loss", config.patience)]
         history = model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks, verbose=0)
-        model.save(run.model)
+        model.save(run.model_file)
         return model, pd.DataFrame(history.history).rename_axis("epoch").reset_index()
 
     with tempfile.TemporaryDirectory() as folder:
-        result = train_run(config, frames, crops, Path(folder) / "run", verbose=0, fit=fit)
-    curves = {k: [float(v) for v in result.history[k]] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        run = train(None, data, config, Path(folder) / "run", verbose=0, fit=fit)
+        history, metrics = run.history(), run.metrics()
+    curves = {k: [float(v) for v in history[k]] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
     curves |= scores
-    restored = result.metrics["test"]["frame"]["accuracy"]
+    restored = metrics["test"]["frame"]["accuracy"]
     best = int(np.argmin(curves["val_loss"]))
     if abs(restored - curves["test_accuracy"][best]) > 1e-9:  # the run's own score of its restored weights
         raise SystemExit(f"per-epoch test accuracy {curves['test_accuracy'][best]} != the run's {restored}")
