@@ -77,7 +77,7 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "remedy_test_change_beyond_spread",
             "<=",
             0.0,
-            "the remedy leaves the test accuracy where it was, within the spread: |with - without| - largest std",
+            "the remedy leaves the final weights' test accuracy where it was, within the spread: |with - without| - largest std",
         ),
         Claim(
             "live_units_gain_over_spread",
