@@ -347,6 +347,23 @@ def test_the_guessing_ceiling_is_where_guessing_stops_on_that_many_faces() -> No
     assert chapters.guessing_ceiling(0.125, 2040) < chapters.guessing_ceiling(0.125, 204)
 
 
+def test_the_bootstrap_interval_includes_the_test_sets_own_noise() -> None:
+    """Chapter 9 (issue 34): five seeds that agree exactly have no spread, so Student's t over them gives an
+    interval of width 0; on 42 test faces of 21 people at 0.8 one test set alone is worth about ±0.12."""
+    faces = pd.DataFrame({"group": np.repeat(np.arange(21), 2), "correct": np.arange(42) % 5 != 0})
+    low, high = chapters.bootstrap_interval([faces] * 5)
+    t_low, t_high = chapters.confidence_interval([faces["correct"].mean()] * 5)
+    assert t_high - t_low == pytest.approx(0.0)
+    assert low < faces["correct"].mean() < high
+    assert 0.05 < high - low < 0.15  # five test sets of 42 faces: about the binomial's 0.24 / sqrt(5)
+    one_low, one_high = chapters.bootstrap_interval([faces])
+    assert 0.15 < one_high - one_low < 0.35  # one test set of 42 faces at 0.8: the binomial's 95 % range, about 0.24
+    perfect = faces.assign(correct=True)
+    assert chapters.bootstrap_interval([perfect] * 3) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="at least one run"):
+        chapters.bootstrap_interval([])
+
+
 def test_beyond_spread_is_the_number_behind_the_verdict() -> None:
     """A difference is shown when it exceeds the larger std over seeds; the sentence and the number agree."""
     a, b = [0.90, 0.92, 0.94], [0.50, 0.60, 0.70]

@@ -46,6 +46,8 @@ FACE: dict[str, str] = {
             "beyond_spread",
             "confidence_interval",
             "guessing_ceiling",
+            "bootstrap_interval",
+            "faces_scored",
         ),
         "fer_utils.book.chapters",
     ),

@@ -27,6 +27,7 @@ from fer_utils.train_config import TrainConfig
 
 if TYPE_CHECKING:
     from fer_utils.pipeline import FaceData
+    from fer_utils.runs import RunFolder
 
 # The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
 MIN_GROUPS_WITH_VAL = 3
@@ -267,3 +268,33 @@ def guessing_ceiling(chance: float, frames: int, level: float = 0.95) -> float:
     from scipy import stats
 
     return float(chance + stats.norm.ppf(0.5 + level / 2) * np.sqrt(chance * (1 - chance) / frames))
+
+
+def faces_scored(run: RunFolder, group: str = "subject") -> pd.DataFrame:
+    """One row per test face of `run`: its `group` (the person, by default) and whether the run got it
+    `correct`, as `bootstrap_interval` reads them."""
+    table, probabilities, classes = run.test_predictions()
+    right = np.asarray(classes)[probabilities.argmax(axis=1)] == table["emotion"].to_numpy()
+    return pd.DataFrame({"group": table[group].astype(str).to_numpy(), "correct": right})
+
+
+def bootstrap_interval(
+    runs: Sequence[pd.DataFrame], level: float = 0.95, draws: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """The `level` interval of the mean test accuracy over runs (seeds), drawn by resampling both the runs
+    and, within each, its test groups (people): unlike Student's t over the seeds (`confidence_interval`),
+    it includes the test set's own sampling noise, large on a few dozen faces. Each table of `runs` has one
+    row per test face, with its `group` and whether it was `correct`."""
+    if not runs:
+        raise ValueError("bootstrap_interval needs at least one run's test faces")
+    rng = np.random.default_rng(seed)
+    groups = [t.groupby("group")["correct"].agg(["sum", "count"]).to_numpy(dtype=float) for t in runs]
+    means = np.empty(draws)
+    for d in range(draws):
+        accuracies = []
+        for k in rng.integers(len(groups), size=len(groups)):
+            right, faces = groups[k][rng.integers(len(groups[k]), size=len(groups[k]))].sum(axis=0)
+            accuracies.append(right / faces)
+        means[d] = np.mean(accuracies)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

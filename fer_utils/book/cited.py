@@ -45,6 +45,16 @@ CITED: dict[str, Cited] = {
         "benchmarks/README.md, Fifth pass: the larger std over seeds of those final weights, 100 epochs",
         r"benchmarks",
     ),
+    "paper_lstm_accuracy": Cited(
+        "98.90", "the paper's strongest comparator on RAVDESS, an LSTM (its comparison table)", r"paper"
+    ),
+    "paper_lstm_ratio": Cited("116.5", "the paper: the LSTM's parameters over its CNN's", r"paper"),
+    "bn_default_momentum_accuracy": Cited(
+        "0.110 ± 0.023",
+        "benchmarks/README.md, \"Batch normalisation's momentum\": mini-Xception with Keras's default momentum",
+        r"benchmarks/README\.md",
+    ),
+    "fer2013_faces": Cited("35,887", "FER-2013's size (Goodfellow et al. 2013), the peer's training data", r"FER-2013"),
 }
 
 
