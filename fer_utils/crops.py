@@ -12,6 +12,7 @@ arithmetic. OpenCV is imported inside the functions that need it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,16 +69,25 @@ def crop_face(
     return cv2.resize(padded, (size, size), interpolation=interpolation)
 
 
+# crop(image, box, *, size, margin) -> gray uint8 crop, as `crop_face`
+CropFunction = Callable[..., np.ndarray]
+
+
 def spec_crop(image: np.ndarray, box: Box, spec: CropSpec) -> np.ndarray:
     """The crop of the face in `box` that `spec` describes (its margin and side; gray): `crop_face`."""
     return crop_face(image, box, size=spec.side, margin=spec.margin)
 
 
 def largest_face_crop(
-    image: np.ndarray, detector: FaceDetector, spec: CropSpec | None = None, landmarker: Landmarker | None = None
+    image: np.ndarray,
+    detector: FaceDetector,
+    spec: CropSpec | None = None,
+    landmarker: Landmarker | None = None,
+    crop: CropFunction = crop_face,
 ) -> FaceCrop | None:
     """Detect faces in `image`, keep the largest and crop it as `spec` says (default: `CropSpec()`; rotated so
-    the eyes are level first when `spec.align`, which needs a `landmarker`); None when no face is found."""
+    the eyes are level first when `spec.align`, which needs a `landmarker`) with `crop` (chapter 2's `crop_face`,
+    or a reader's edit of it); None when no face is found."""
     spec = spec or CropSpec()
     if spec.align and landmarker is None:
         raise CropError("align=True needs a landmarker: pass landmarker=make_landmarker()")
@@ -90,7 +100,7 @@ def largest_face_crop(
         points = landmarker.landmarks(image, box)
         image, _ = align_face(image, points)
         box = rotate_box(box, alignment_matrix(points), image.shape)
-    return FaceCrop(crop=spec_crop(image, box, spec), box=box, n_faces=len(boxes))
+    return FaceCrop(crop=crop(image, box, size=spec.side, margin=spec.margin), box=box, n_faces=len(boxes))
 
 
 def eye_angle(landmarks: np.ndarray) -> float:

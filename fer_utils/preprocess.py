@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from fer_utils.atomic import remove_dead_temporaries
 from fer_utils.crop_spec import CropSpec, write_crop_spec
-from fer_utils.crops import DEFAULT_SIZE
+from fer_utils.crops import DEFAULT_SIZE, CropFunction, crop_face
 from fer_utils.duplicates import DuplicateAudit, audit_duplicates, audit_paths
 from fer_utils.errors import PreprocessError
 from fer_utils.faces import AUTO, DEFAULT_DETECTOR, FaceDetector, Landmarker, make_landmarker, resolve_max_side
@@ -76,11 +76,16 @@ SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
 
 
 def _process_named(
-    clip: dict, out_dir: Path, settings: Settings, detector: FaceDetector, landmarker: Landmarker | None
+    clip: dict,
+    out_dir: Path,
+    settings: Settings,
+    detector: FaceDetector,
+    landmarker: Landmarker | None,
+    crop: CropFunction = crop_face,
 ) -> list[dict]:
     """`process_clip`, whose unexpected failures name the file (a worker's traceback does not)."""
     try:
-        return process_clip(clip, out_dir, settings, detector, landmarker)
+        return process_clip(clip, out_dir, settings, detector, landmarker, crop)
     except Exception as exc:
         raise PreprocessError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
 
@@ -153,12 +158,12 @@ def _stop_workers(before: set[int]) -> None:
             child.terminate()
 
 
-def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm) -> None:
+def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm, crop: CropFunction = crop_face) -> None:
     """Process `todo` in this process with one detector."""
     detector = run_detector(settings)
     landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
-        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
+        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker, crop))
         bar.update(1)
 
 
@@ -265,6 +270,7 @@ def preprocess_dataset(
     progress: bool = True,
     source: Path | None = None,
     force: bool = False,
+    crop: CropFunction | None = None,
 ) -> pd.DataFrame:
     """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
 
@@ -273,7 +279,8 @@ def preprocess_dataset(
     resolution; with `scale_to_face`, a clip's later frames on fewer pixels once its face is known to be
     large, see `clip_rows`), crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
     processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
-    an unchanged source file), and records bad input as a status instead of stopping.
+    an unchanged source file), and records bad input as a status instead of stopping. `crop` replaces the
+    package's `crops.crop_face` (chapter 2 passes the one it shows; one edited there runs in this process).
 
     `source` is the dataset's root (default: the folder holding every clip); a folder made from
     another source or with other settings is refused unless `force`, which deletes its crops and
@@ -302,7 +309,7 @@ def preprocess_dataset(
         for clip in todo:
             discard_stale_records(out_dir, clip)
         try:
-            _run(todo, out_dir, settings, workers, progress, len(records))
+            _run(todo, out_dir, settings, workers, progress, len(records), crop)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is finished is listed, and a rerun resumes
             merge_parts(out_dir, records, finished_only=True)
             raise
@@ -320,13 +327,22 @@ def audit_crops(out_dir: Path, manifest: pd.DataFrame) -> DuplicateAudit:
     return audit
 
 
-def _run(todo: list[dict], out_dir: Path, settings: Settings, workers: int | None, progress: bool, total: int) -> None:
-    """Process the clips still to do, in this process or in `workers` processes, with a progress bar."""
+def _run(
+    todo: list[dict],
+    out_dir: Path,
+    settings: Settings,
+    workers: int | None,
+    progress: bool,
+    total: int,
+    crop: CropFunction | None = None,
+) -> None:
+    """Process the clips still to do, in this process or in `workers` processes, with a progress bar; a `crop`
+    other than the package's runs in this process (spawned workers could not import a notebook's function)."""
     workers = default_workers() if workers is None else max(1, int(workers))
-    workers = min(workers, len(todo)) or 1
+    workers = 1 if crop is not None else min(workers, len(todo)) or 1
     with tqdm(total=total, initial=total - len(todo), unit="clip", desc="preprocess", disable=not progress) as bar:
         if workers <= 1:
-            _run_serial(todo, out_dir, settings, bar)
+            _run_serial(todo, out_dir, settings, bar, crop or crop_face)
         else:
             _run_parallel(todo, out_dir, settings, workers, bar)
 

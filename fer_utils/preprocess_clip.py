@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fer_utils.crop_spec import CropSpec, check_crop_spec
-from fer_utils.crops import FaceCrop, largest_face_crop
+from fer_utils.crops import CropFunction, FaceCrop, crop_face, largest_face_crop
 from fer_utils.errors import CropError, ImageError, PreprocessError, VideoError
 from fer_utils.faces import (
     DEFAULT_MAX_SIDE,
@@ -118,12 +118,16 @@ def _row(clip: dict, settings: Settings, **values: Any) -> dict:
 
 
 def _first_face(
-    frame: np.ndarray, detectors: Sequence[FaceDetector], settings: Settings, landmarker: Landmarker | None
+    frame: np.ndarray,
+    detectors: Sequence[FaceDetector],
+    settings: Settings,
+    landmarker: Landmarker | None,
+    crop: CropFunction = crop_face,
 ) -> FaceCrop | None:
     """The largest face found by the first of `detectors` that finds one (a clip's face-scaled search,
     then the full one), cropped as `settings` say; None when none finds a face."""
     for detector in detectors:
-        found = largest_face_crop(frame, detector, settings.crop, landmarker)
+        found = largest_face_crop(frame, detector, settings.crop, landmarker, crop)
         if found is not None:
             return found
     return None
@@ -137,6 +141,7 @@ def _frame_row(
     settings: Settings,
     detectors: Sequence[FaceDetector],
     landmarker: Landmarker | None,
+    crop: CropFunction = crop_face,
 ) -> dict:
     """Detect (with the first of `detectors` that finds a face), crop and write one sampled frame; the
     manifest row says what happened."""
@@ -159,7 +164,7 @@ def _frame_row(
             reason=f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face",
         )
     try:
-        found = _first_face(frame, detectors, settings, landmarker)
+        found = _first_face(frame, detectors, settings, landmarker, crop)
     except (ValueError, RuntimeError, cv2.error) as exc:  # dlib raises RuntimeError
         return _row(clip, settings, frame_index=index, status="bad_image", reason=f"unusable image: {exc}")
     if found is None:
@@ -191,10 +196,16 @@ def _frame_row(
 
 
 def process_clip(
-    clip: dict, out_dir: Path, settings: Settings, detector: FaceDetector, landmarker: Landmarker | None = None
+    clip: dict,
+    out_dir: Path,
+    settings: Settings,
+    detector: FaceDetector,
+    landmarker: Landmarker | None = None,
+    crop: CropFunction = crop_face,
 ) -> list[dict]:
-    """Sample, detect, crop and write one clip; one manifest row per sampled frame (or one row saying
-    why the clip could not be read). Never raises for bad input."""
+    """Sample, detect, crop (with `crop`: chapter 2's `crop_face` or an edit of it) and write one clip; one
+    manifest row per sampled frame (or one row saying why the clip could not be read). Never raises for bad
+    input."""
     from fer_utils.images import check_media
     from fer_utils.video import try_sample_frames
 
@@ -219,7 +230,7 @@ def process_clip(
         return [_row(clip, settings, status="unreadable", reason=f"{path}: cannot be read ({exc.strerror or exc})")]
     if is_image and int(clip.get("frame", -1)) >= 0:  # a crop-named image keeps its frame number
         frames = [(int(clip["frame"]), frames[0][1])]
-    return clip_rows(clip, frames, Path(out_dir), settings, detector, landmarker)
+    return clip_rows(clip, frames, Path(out_dir), settings, detector, landmarker, crop)
 
 
 def clip_rows(
@@ -229,6 +240,7 @@ def clip_rows(
     settings: Settings,
     detector: FaceDetector,
     landmarker: Landmarker | None = None,
+    crop: CropFunction = crop_face,
 ) -> list[dict]:
     """Detect, crop and write a clip's sampled frames. With `settings.scale_to_face`, once a frame
     shows a large face the later frames are searched on a copy smaller by whole pyramid levels
@@ -236,7 +248,7 @@ def clip_rows(
     detectors: list[FaceDetector] = [detector]
     rows = []
     for index, frame in frames:
-        row = _frame_row(clip, index, frame, out_dir, settings, detectors, landmarker)
+        row = _frame_row(clip, index, frame, out_dir, settings, detectors, landmarker, crop)
         if settings.scale_to_face and len(detectors) == 1 and row["status"] == "ok" and frame is not None:
             side = face_scale_side(detector, frame.shape, Box(row["x"], row["y"], row["w"], row["h"]))
             detectors = detectors if side is None else [with_max_side(detector, side), detector]

@@ -1,6 +1,6 @@
 """Every chapter that trains trains the code it shows (issues 29 and 37): a shown builder edited in a real kernel
-makes the run the chapter trains have the edited network, and the shown data code (chapter 4's input pipeline,
-chapter 6's split) edited makes the runs it reports use the edited data.
+makes the run the chapter trains have the edited network, and the shown data code (chapter 2's crop, chapter 4's
+input pipeline, chapter 6's split) edited makes the crops or runs it reports use the edited data.
 
 Each case executes, with papermill and the smallest parameters the chapter takes, a trimmed copy of the
 chapter: its parameters, imports and definitions, the shown code's cell as shipped (whose fingerprint must
@@ -286,3 +286,45 @@ def test_an_edited_shown_builder_is_what_the_chapter_trains(
         assert case.layer in layers, f"{run.name}: no layer {case.layer!r} in {sorted(layers)}"
         got = {k: layers[case.layer].get(k) for k in case.config}
         assert got == case.config, f"{run.name}: layer {case.layer!r} has {got}, not the edited {case.config}"
+
+
+def test_an_edited_crop_face_cuts_the_crops_chapter_2_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 37: chapter 2's `crop_face`, edited in a real kernel (every crop one gray level), cuts the dataset's
+    crops the chapter reports: a folder of its own, every crop that gray; as shipped it has the package's
+    fingerprint, so the chapter shares the package's crops (the check cell of `trimmed_chapter`)."""
+    import cv2
+    import numpy as np
+    import papermill
+
+    gray = 77
+    case = Case(
+        "02_preprocessing",
+        {"FRAMES": 1, "WORKERS": 1, "SPEED_FRAMES": 1},
+        r"dataset\.crops\(",
+        "crop_face",
+        "fer_utils.crops",
+        replace=(
+            "    if size is None:\n",
+            f"    padded = np.full_like(padded, {gray})  # edited\n    if size is None:\n",
+        ),
+    )
+    monkeypatch.setenv("FER_CACHE", str(case_cache(tmp_path)))
+    source = tmp_path / f"{case.notebook}.ipynb"
+    nbformat.write(trimmed_chapter(case), source)
+    executed = tmp_path / "executed.ipynb"
+    papermill.execute_notebook(
+        str(source),
+        str(executed),
+        parameters=case.parameters,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        execution_timeout=CELL_TIMEOUT_S,
+        progress_bar=False,
+    )
+    text = "".join(o.get("text", "") for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", []))
+    found = re.search(r"crops in (\S+)", text)
+    assert found, "the chapter did not say where its crops are"
+    crops = sorted(Path(found.group(1)).rglob("*.png"))
+    assert crops, f"no crop in {found.group(1)}"
+    values = {int(v) for p in crops for v in np.unique(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))}
+    assert values == {gray}, f"the reported crops are not the edited crop_face's: gray levels {sorted(values)[:8]}"

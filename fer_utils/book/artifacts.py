@@ -168,9 +168,14 @@ class Dataset:
         frames: int | None = None,
         size: int | None = None,
         workers: int | None = None,
+        crop: Callable | None = None,
         **index_options: object,
     ) -> Path:
         """The preprocessed crops folder (with `manifest.csv`), made once and cached.
+
+        `crop` is the function that cuts each face (chapter 2 passes the `crop_face` it shows): the same code
+        as the package's `crops.crop_face` (`code_fingerprint`) shares the package's crops, an edit of it makes
+        crops of its own (its fingerprint joins the cache key; preprocessed in this process).
 
         `detector`, `frames` and `size` default to the paper's (dlib HOG, 6 frames, 180 px), and for the
         datasets of face crops (`FACE_CROP_SIDES`: the generated faces, FER-2013) to no detector, one frame
@@ -205,6 +210,9 @@ class Dataset:
             "size": size,
             **({"index": index_options} if index_options else {}),
         }
+        crop = edited_crop(crop)
+        if crop is not None:
+            spec["crop"] = code_fingerprint(crop)
         target = (cache or default_cache()) / "crops" / cache_key(spec)
         if (target / MANIFEST_NAME).is_file():
             return target
@@ -216,9 +224,25 @@ class Dataset:
                 if index is None:
                     index = self.index(cache, **index_options)
                 preprocess_dataset(
-                    index.clips, target, frames=frames, detector=detector, size=size, workers=workers, progress=False
+                    index.clips,
+                    target,
+                    frames=frames,
+                    detector=detector,
+                    size=size,
+                    workers=workers,
+                    progress=False,
+                    crop=crop,
                 )
         return target
+
+
+def edited_crop(crop: Callable | None) -> Callable | None:
+    """`crop` when its code differs from the package's `crops.crop_face`, else None (the package's own)."""
+    from fer_utils.crops import crop_face
+
+    if crop is None or code_fingerprint(crop) == code_fingerprint(crop_face):
+        return None
+    return crop
 
 
 def data_key(data: FaceData) -> dict[str, object]:
