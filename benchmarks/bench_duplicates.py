@@ -14,7 +14,7 @@ then times:
 - `near_pairs` alone on the perceptual hashes, and what comparing every pair would take (measured on a
   sample of rows, scaled to n(n-1)/2);
 
-beside `benchmarks/calibrate.py`'s figure measured in the same process. One JSON line per run in
+beside `fer_book/calibrate.py`'s figure measured in the same process. One JSON line per run in
 results/duplicates.jsonl.
 
     PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/bench_duplicates.py [--faces 35887]
@@ -147,8 +147,7 @@ def main() -> None:
     parser.add_argument("--pair-sample", type=int, default=2_000, help="rows compared pairwise to estimate brute force")
     args = parser.parse_args()
 
-    from calibrate import throughput
-
+    from fer_book.calibrate import throughput
     from fer_utils.duplicates import audit_duplicates, group_hashes, hash_table, near_pairs
     from fer_utils.fer2013 import index_fer2013_csv
 

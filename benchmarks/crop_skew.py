@@ -220,8 +220,8 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
     import keras
-    from calibrate import throughput
 
+    from fer_book.calibrate import throughput
     from fer_utils.book.realfaces import real_sets
     from fer_utils.runs import RunFolder
 

@@ -18,7 +18,7 @@ test accuracy and the seconds per epoch after the first. The configurations chan
     PYTHONPATH=$PWD FER_CACHE=$PWD/_cache .venv/bin/python benchmarks/determinism.py --epochs 10
 
 Appends one JSON line per model to benchmarks/results/determinism.jsonl (or --out), with the calibration
-figure of the same run (benchmarks/calibrate.py).
+figure of the same run (fer_book/calibrate.py).
 """
 
 from __future__ import annotations
@@ -149,9 +149,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         record_file = Path(folder) / "calibration.json"
-        subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / "calibrate.py"), "--out", str(record_file)], check=True
-        )
+        subprocess.run([sys.executable, str(ROOT / "fer_book" / "calibrate.py"), "--out", str(record_file)], check=True)
         calibration = json.loads(record_file.read_text())
     for model_name in args.models.split(","):
         runs = {}

@@ -127,9 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         record_file = Path(folder) / "calibration.json"
-        subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / "calibrate.py"), "--out", str(record_file)], check=True
-        )
+        subprocess.run([sys.executable, str(ROOT / "fer_book" / "calibrate.py"), "--out", str(record_file)], check=True)
         calibration = json.loads(record_file.read_text())
     runs = []
     for setting in SETTINGS:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from calibrate import throughput  # noqa: E402
+from fer_book.calibrate import throughput  # noqa: E402
 
 
 def tiny_chapter(first: str = "answer = None", second: str = "answer2 = None") -> dict:

@@ -63,8 +63,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     args = parser.parse_args()
 
-    from calibrate import throughput
-
+    from fer_book.calibrate import throughput
     from fer_utils.book import artifacts
     from fer_utils.runs import RunFolder
 

@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from calibrate import throughput
+    from fer_book.calibrate import throughput
 
     calibration = throughput()["images_per_s"]
     seconds, sizes = epoch_seconds(args.epochs)
