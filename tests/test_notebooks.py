@@ -77,6 +77,18 @@ def test_exactly_one_parameters_cell_with_quick_and_full_values(path: Path) -> N
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_parameter_of_the_cell(path: Path) -> None:
+    """Regression: chapter 5's `EPOCHS = 45  # patience = EPOCHS: …` was left out by papermill's parser (an `=` in
+    the comment), which `make book` printed as "Unable to parse line"; every assignment must be a parameter."""
+    from papermill.translators import PythonTranslator
+
+    (cell,) = [c for c in read(path).cells if PARAMETERS_TAG in tags(c)]
+    assigned = re.findall(r"^(\w+)\s*=", cell.source, re.M)
+    read_by_papermill = [parameter.name for parameter in PythonTranslator.inspect(cell)]
+    assert read_by_papermill == assigned, f"papermill reads {read_by_papermill}, the cell assigns {assigned}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_standard_opening(path: Path) -> None:
     nb = read(path)
     first, install = nb.cells[0], nb.cells[1]
