@@ -22,6 +22,7 @@ FACE: dict[str, str] = {
     "FaceData": "fer_utils.pipeline",
     "load_manifest": "fer_utils.manifest",
     "usable_frames": "fer_utils.manifest",
+    "audit_line": "fer_utils.duplicates",
     "load_images": "fer_utils.pipeline",
     "make_dataset": "fer_utils.pipeline",
     # runs
