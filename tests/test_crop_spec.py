@@ -227,6 +227,7 @@ NAMED_SIDES = {
     ("fer_utils/manifest.py", "CROP_LIKE_SIDE"): "a threshold to guess an image is a crop already",
     ("fer_utils/preprocess_clip.py", "MIN_IMAGE_SIDE"): "a threshold for bad images",
     ("fer_utils/cli/types.py", "MAX_SIDE"): "the largest --size the CLI accepts",
+    ("fer_book/calibrate.py", "IMAGE_SIDE"): "the calibration's random images, no face crops",
 }
 JS_SIDE = re.compile(r"\b(?:crop_?)?(?:side|size)\s*[:=]\s*\d", re.IGNORECASE)  # `side = 180`, `{side: 32}`
 
