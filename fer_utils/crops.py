@@ -73,9 +73,10 @@ def crop_face(
 CropFunction = Callable[..., np.ndarray]
 
 
-def spec_crop(image: np.ndarray, box: Box, spec: CropSpec) -> np.ndarray:
-    """The crop of the face in `box` that `spec` describes (its margin and side; gray): `crop_face`."""
-    return crop_face(image, box, size=spec.side, margin=spec.margin)
+def spec_crop(image: np.ndarray, box: Box, spec: CropSpec, crop: CropFunction = crop_face) -> np.ndarray:
+    """The crop of the face in `box` that `spec` describes (its margin and side; gray), cut by `crop`
+    (`crop_face`, or chapter 2's edit of it)."""
+    return crop(image, box, size=spec.side, margin=spec.margin)
 
 
 def largest_face_crop(
@@ -100,7 +101,7 @@ def largest_face_crop(
         points = landmarker.landmarks(image, box)
         image, _ = align_face(image, points)
         box = rotate_box(box, alignment_matrix(points), image.shape)
-    return FaceCrop(crop=crop(image, box, size=spec.side, margin=spec.margin), box=box, n_faces=len(boxes))
+    return FaceCrop(crop=spec_crop(image, box, spec, crop), box=box, n_faces=len(boxes))
 
 
 def eye_angle(landmarks: np.ndarray) -> float:
