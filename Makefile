@@ -47,7 +47,7 @@ sample: $(SAMPLE)/.complete
 PARAMS ?=
 execute: sample
 	mkdir -p _build/stage
-	$(PY) benchmarks/calibrate.py --out _build/stage/calibration.json
+	$(PY) fer_book/calibrate.py --out _build/stage/calibration.json
 	$(PY) -m fer_book execute --out _build/stage --jobs $(JOBS) --timeout $(CELL_TIMEOUT) $(foreach p,$(PARAMS),--param $(p))
 
 book: execute

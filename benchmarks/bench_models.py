@@ -88,8 +88,8 @@ def throughput(crops: Path, epochs: int, batch_size: int = 32) -> dict[str, floa
     from fer_utils.data import classes_in
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import build_paper_cnn
+    from fer_utils.pipeline import class_indices, load_images, make_dataset
     from fer_utils.registry import PAPER_IMAGE_SIZE
-    from fer_utils.training import class_indices, load_images, make_dataset
 
     frames = usable_frames(load_manifest(crops))
     classes = classes_in(frames)

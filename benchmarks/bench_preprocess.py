@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=48, help="--real: copies of the real clip (and sample clips)")
     parser.add_argument("--repeats", type=int, default=5, help="--real: repeats per stage timing (fastest and median)")
     parser.add_argument(
-        "--calibrate-cnn", action="store_true", help="--real: also record benchmarks/calibrate.py's figure"
+        "--calibrate-cnn", action="store_true", help="--real: also record fer_book/calibrate.py's figure"
     )
     args = parser.parse_args(argv)
 

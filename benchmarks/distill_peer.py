@@ -1,7 +1,7 @@
 """Distillation from the peer's soft labels (issue 17): does it help the book's model carry to real faces?
 
 Trains the paper's CNN on the shipped generated faces (DiffusionFER-S) with the recipe of chapter 10
-(`artifacts.training_config(protocol="random", ...)`: random split test 0.2 / val 0.1, Adam, up to
+(`TrainConfig.preset("reference", protocol="random", ...)`: random split test 0.2 / val 0.1, Adam, up to
 `--epochs` epochs, early stopping on the validation loss with the best weights restored), but with soft
 targets: alpha * one-hot(true label) + (1 - alpha) * the peer's probabilities for that crop. The peer
 (`fer`'s mini-Xception, FER-2013) is run on the same generated crops exactly as `realfaces.predict_set`
@@ -33,10 +33,11 @@ import tensorflow as tf
 from fer_utils.book import artifacts, realfaces
 from fer_utils.manifest import load_manifest, usable_frames
 from fer_utils.peer import PEER_CLASSES, peer_model
+from fer_utils.pipeline import class_indices, load_images
 from fer_utils.splits import split_frames
 from fer_utils.train_checks import check_training_frames
 from fer_utils.train_config import TrainConfig
-from fer_utils.training import class_indices, compile_model, load_images, seed_everything
+from fer_utils.training import compile_model, seed_everything
 
 RESULTS = Path(__file__).parent / "results" / "distill_peer.jsonl"
 
@@ -122,13 +123,14 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     args = parser.parse_args()
 
-    crops = artifacts.ensure_crops(artifacts.GENERATED_DATASET)
+    crops = artifacts.Dataset(artifacts.GENERATED_DATASET).crops()
     frames = usable_frames(load_manifest(crops))
     classes = check_training_frames(frames, crops)
     peer = peer_targets(crops, frames, classes, args.temperature)
     sets = realfaces.real_sets()
     for seed in (int(s) for s in args.seeds.split(",")):
-        config = artifacts.training_config(
+        config = TrainConfig.preset(
+            "reference",
             protocol="random",
             seed=seed,
             image_size=(args.size, args.size),

@@ -6,7 +6,7 @@ flipped, in the artefact cache (`$FER_CACHE` or ~/.cache/fer_utils/fer2013_sized
 for each model and augmentation setting, trains through the package's own input pipeline and model
 (`training.make_dataset`, `training.compile_model`: decode, cache, shuffle, batch 32, Adam) for
 `--epochs` epochs and records the seconds of each epoch (the first one also decodes the PNGs and
-traces the graph; later ones read the in-memory cache) and images/s, beside `benchmarks/calibrate.py`'s
+traces the graph; later ones read the in-memory cache) and images/s, beside `fer_book/calibrate.py`'s
 figure measured in the same process. One JSON line per setting in results/epoch_cost.jsonl.
 
     PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/epoch_cost.py [--epochs 2] \
@@ -82,9 +82,10 @@ def epoch_seconds(frames: pd.DataFrame, root: Path, model_name: str, augment: st
     """Seconds of each of `epochs` training epochs of `model_name` at 48 px through the package's pipeline."""
     import keras
 
+    from fer_utils.pipeline import make_dataset
     from fer_utils.registry import TRAINING_RECIPES
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import compile_model, make_dataset, seed_everything
+    from fer_utils.training import compile_model, seed_everything
 
     recipe = TRAINING_RECIPES["wild"]
     strength = {
@@ -110,8 +111,7 @@ def epoch_seconds(frames: pd.DataFrame, root: Path, model_name: str, augment: st
 
 def main(argv: list[str] | None = None) -> int:
     """Make the folder, calibrate, time every setting, print and append the records."""
-    from calibrate import throughput
-
+    from fer_book.calibrate import throughput
     from fer_utils.book.artifacts import default_cache
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = fer2013_sized_folder(root)
     print(f"{len(frames)} crops of {SIDE}x{SIDE} in {root} ({time.perf_counter() - start:.0f} s)")
     calibration = throughput()["images_per_s"]
-    print(f"calibration: {calibration} images/s (benchmarks/calibrate.py)")
+    print(f"calibration: {calibration} images/s (fer_book/calibrate.py)")
     for model_name in args.models.split(","):
         for augment in args.augment.split(","):
             load = list(os.getloadavg())

@@ -1,6 +1,6 @@
 """Candidate quick defaults for the chapters' lessons (issue 16), measured: does a setting show its effect?
 
-Each call trains the paper's CNN with `training.train_run` (the code path of `ensure_run`) on one data set
+Each call trains the paper's CNN with `training.train` (the code path of `artifacts.train`) on one data set
 over several seeds and records, per run, the final training and validation accuracy, their gap, the
 best epoch, the test accuracy, the collapse check and the time; then mean ± std. Data sets:
 
@@ -34,10 +34,10 @@ def crops_for(data: str, data_dir: str | None) -> Path:
     from fer_utils.book import artifacts
 
     if data == "sample":
-        return artifacts.ensure_crops("sample")
+        return artifacts.Dataset("sample").crops()
     if data == "london":
-        return artifacts.ensure_crops("folder", london_faces_dir(), subject_pattern=r"^(\d+)_")
-    return artifacts.ensure_crops(artifacts.GENERATED_DATASET, data_dir)
+        return artifacts.Dataset("folder", london_faces_dir()).crops(subject_pattern=r"^(\d+)_")
+    return artifacts.Dataset(artifacts.GENERATED_DATASET, data_dir).crops()
 
 
 def main() -> None:
@@ -62,8 +62,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from fer_utils.manifest import load_manifest, usable_frames
+    from fer_utils.pipeline import FaceData
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train_run
+    from fer_utils.training import train
 
     crops = crops_for(args.data, args.data_dir)
     frames = usable_frames(load_manifest(crops))
@@ -91,8 +92,8 @@ def main() -> None:
         )
         with tempfile.TemporaryDirectory() as folder:
             start = time.time()
-            result = train_run(config, frames, crops, Path(folder) / "run", verbose=0)
-        history, metrics = result.history, result.metrics
+            result = train(None, FaceData(crops, frames), config, Path(folder) / "run", verbose=0)
+        history, metrics = result.history(), result.metrics()
         row = {
             "seed": seed,
             "seconds": round(time.time() - start, 1),

@@ -24,12 +24,12 @@ def main() -> None:
     from fer_utils.evaluation import classification_metrics, per_class_report, predicted_labels
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.peer import PEER_CLASSES, PEER_NAME, PEER_SIDE, PEER_VERSION, peer_model
-    from fer_utils.training import load_images
+    from fer_utils.pipeline import load_images
 
     model = peer_model()
     sets = {
-        "London faces (real)": artifacts.ensure_crops("folder", london_faces_dir(), subject_pattern=r"^(\d+)_"),
-        "DiffusionFER-S (generated)": artifacts.ensure_crops(artifacts.GENERATED_DATASET),
+        "London faces (real)": artifacts.Dataset("folder", london_faces_dir()).crops(subject_pattern=r"^(\d+)_"),
+        "DiffusionFER-S (generated)": artifacts.Dataset(artifacts.GENERATED_DATASET).crops(),
     }
     record = {"model": PEER_NAME, "fer": PEER_VERSION, "load": os.getloadavg(), "sets": {}}
     for name, crops in sets.items():

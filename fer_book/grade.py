@@ -1,98 +1,72 @@
-"""Grading a class: each submitted chapter notebook run on a private copy in a fresh kernel, each exercise
-graded by the package's own checker.
+"""Grading a class: each submitted chapter notebook run in a sandbox of its own, each exercise judged in
+another process, apart from the student's code, by the pristine checkers on the grader's own reference.
 
-A submission is a student edition of a chapter (`python -m fer_book student`) that a student completed.
-Its chapter is recognised by its title (the first line of its first cell). It is keyed by its path
-relative to the submissions folder (`sec1/bob.ipynb` and `sec2/bob.ipynb` are two submissions); the
-student is that path without `.ipynb` (or, for `<student>/<chapter>.ipynb`, the folder's path), its text
-NFC-normalised so that one name typed on two systems reads the same. Grading:
+A submission is a student edition of a chapter (`python -m fer_book student`) that a student completed,
+read as `fer_book.grade_notebooks` says (its chapter, its key and student, its exercises). Grading:
 
-1. checks `--out` and its summary before any work: no notebook, no input (a submission, a chapter, the
-   table of contents), no folder, a place that can be written (`fer_book.grade_sheet`);
-2. reads every submission once, before any kernel starts: a corrupt, empty or nbformat-3 file is an
-   `error` row with the reason, a valid notebook that is no chapter stops the run (nothing executed);
-3. runs each submission, its `solution` cells dropped, in a fresh kernel whose working folder is a
-   private temporary copy (the originals are never written, and a notebook graded earlier cannot change
-   what a later one is graded on), under one time limit for the whole notebook and a cap on its output;
-4. after each exercise cell, calls the chapter's checker on the chapter's arguments through
-   `fer_utils.book.exercises.integrity.Guard`, made before the student's first cell: the verdict is that of
-   the package's own checker, and `tampered` when anything the checkers depend on was rebound. How the
-   student's cell itself spells (or follows) its checker call does not matter;
-5. writes the grades and their summary atomically, both or neither, formula prefixes neutralised
-   (`fer_book.grade_sheet`).
+1. checks `--out` and its summary before any work (`fer_book.grade_sheet`), and that it can isolate the
+   submissions (`fer_book.grade_sandbox`: bubblewrap; without it, only with `--unsafe-no-sandbox`);
+2. reads every submission once, before anything runs: a corrupt, empty or nbformat-3 file is an `error`
+   row with the reason, a valid notebook that is no chapter stops the run (nothing executed); keeps the
+   rows of the previous grade sheet whose fingerprint (the notebook's bytes, the checkers, the chapter)
+   still matches, and grades only the others;
+3. copies the book (package, tooling, chapters) once: the pristine copy that every sandbox sees;
+4. runs each chapter of the book once, from the pristine copy, in a sandbox (`fer_book.grade_runner`),
+   pickling each checker's reference arguments (the chapter's own `clips`, models, tables) right after
+   its exercise's cell: the *reference*, which no submission ever touches;
+5. runs each submission, its `solution` cells dropped, in a fresh kernel in a sandbox of its own, under
+   one time limit for the whole notebook and a cap on its output. After each exercise's cell the kernel
+   hands over the answer as plain data (`fer_utils.book.exercises.exchange`), and a second sandbox
+   (`fer_book.grade_referee`, a fresh process the student's code never touched) decodes it and runs the
+   chapter's pristine checker on it and on the reference; a function of the student's is called in the
+   student's kernel and its result handed back as data again;
+6. writes the grades and their summary after each submission, atomically, both or neither, formula
+   prefixes neutralised (`fer_book.grade_sheet`): a grader killed halfway keeps every finished grade.
 
 One row per (submission, exercise) goes to the grades table, `passed/total` per submission to the summary.
 """
 
 from __future__ import annotations
 
-import ast
-import copy
+import hashlib
 import json
 import os
-import re
-import secrets
+import shutil
 import tempfile
 import time
-import unicodedata
-import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
-from nbclient import NotebookClient
 
 from fer_book.execute import GRADE_TIMEOUT_S
-from fer_book.grade_sheet import GRADE_COLUMNS, check_grade_outputs, summarize, summary_path, write_tables
-from fer_book.student import SOLUTION_TAG
-from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.book.exercises.integrity import VERDICT_MARK
-from fer_utils.errors import FerError
-
-OUTPUT_LIMIT = 32_000_000  # characters of output past which a notebook's run is stopped (a flooding kernel)
-STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
-EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
-CHECKERS_MODULE = (
-    "exercises"  # how the chapters import fer_utils.book.exercises: `from fer_utils.book import exercises`
+from fer_book.grade_notebooks import (
+    Chapter,
+    Exercise,
+    Submission,
+    book_chapters,
+    read_submissions,
+    runnable_notebook,
+    submission_paths,
 )
-GUARD_NAME = "__fer_grade__"  # the kernel's `Guard`, made before the student's first cell
+from fer_book.grade_sandbox import Bind, Broken, Isolation, Layout, Limits, Sandboxed, check_isolation, make_layout
+from fer_book.grade_sheet import GradeSheet, check_grade_outputs
+from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.locking import process_alive
 
-
-class GradeError(FerError):
-    """A submissions folder or notebook that cannot be graded (not a chapter of the book, no notebooks)."""
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """One exercise of a chapter: its number, its checker call (AST dump), the checker's name in
-    `fer_utils.book.exercises` and the source of the call's arguments."""
-
-    number: int
-    checker_call: str
-    checker: str = ""
-    arguments: str = ""
-
-
-@dataclass(frozen=True)
-class Chapter:
-    """A chapter of the book as grading needs it: its notebook name, title and exercises."""
-
-    name: str
-    title: str
-    exercises: tuple[Exercise, ...]
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One submitted notebook as read before grading: where it is, whose it is, and its content or why
-    it cannot be graded."""
-
-    path: Path
-    key: str
-    student: str
-    notebook: dict | None
-    chapter: Chapter | None
-    problem: str | None = None
+STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
+# What a chapter's grading depends on besides its notebook: a change to any of them regrades its submissions.
+GRADING_CODE = (
+    "fer_utils/book/exercises",
+    "fer_book/grade.py",
+    "fer_book/grade_notebooks.py",
+    "fer_book/grade_runner.py",
+    "fer_book/grade_referee.py",
+)
+START_S = 180  # seconds a sandbox may take to start (Python, the kernel) beyond a notebook's own time
+GRACE_S = 15  # seconds a sandbox may answer late, once a notebook's time is up, before it is killed
+WORK_PREFIX = "fer-grade-"  # the grader's working folder: fer-grade-<pid>-<random> in the temporary folder
 
 
 @dataclass(frozen=True)
@@ -106,369 +80,356 @@ class Grade:
     passed: bool
     status: str
     message: str
+    fingerprint: str = ""
 
 
-def cell_source(cell: dict) -> str:
-    """A cell's source as one string (notebooks store it as a list of lines or as a string)."""
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
+def folder_digest(root: Path, names: tuple[str, ...]) -> str:
+    """sha256 of the files under `root`'s `names` (folders walked in order, byte code left out)."""
+    digest = hashlib.sha256()
+    for name in names:
+        paths = sorted((root / name).rglob("*")) if (root / name).is_dir() else [root / name]
+        for path in paths:
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
-def is_solution(cell: dict) -> bool:
-    """Whether a cell is tagged `solution` (never executed by grading)."""
-    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+@dataclass
+class Reference:
+    """The grader's own run of one chapter: the folder of its pickled reference arguments, and what went
+    wrong for each exercise it could not give a reference for."""
+
+    folder: Path
+    problems: dict[int, str]
 
 
-def title_of(notebook: dict) -> str:
-    """A notebook's title: the first line of its first cell (`# 1. A tour of the datasets`)."""
-    cells = notebook.get("cells", [])
-    return cell_source(cells[0]).strip().splitlines()[0].strip() if cells and cell_source(cells[0]).strip() else ""
+@dataclass
+class Run:
+    """The sandboxes of one submission: the student's kernel (`kernel`) and the checks (`referee`)."""
+
+    kernel: Sandboxed
+    referee: Sandboxed
+    deadline: float
+    late: str
 
 
-def last_statement(source: str) -> str | None:
-    """The AST dump of a cell's last top-level statement (None: no statement, or not valid Python)."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return None
-    return ast.dump(body[-1]) if body else None
+class Grader:
+    """Grades submissions one at a time, each in sandboxes of its own, against each chapter's reference
+    (made once, on first need)."""
 
+    def __init__(self, layout: Layout, isolation: Isolation, limits: Limits, timeout_s: float, work: Path) -> None:
+        self.layout, self.isolation, self.limits, self.timeout_s = layout, isolation, limits, timeout_s
+        self.work = work
+        self.references: dict[str, Reference] = {}
+        self.count = 0
 
-def checker_call(source: str) -> tuple[str, str]:
-    """(checker name, source of its arguments) of a cell ending with `exercises.check_…(…)`; ("", "")
-    when it does not."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return "", ""
-    last = body[-1] if body else None
-    call = last.value if isinstance(last, ast.Expr) else None
-    func = call.func if isinstance(call, ast.Call) else None
-    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == CHECKERS_MODULE):
-        return "", ""
-    parts = [ast.unparse(arg) for arg in call.args] + [ast.unparse(keyword) for keyword in call.keywords]
-    return func.attr, ", ".join(parts)
-
-
-def without_call(source: str, call: str) -> str:
-    """`source` without its last statement when that is `call` (an AST dump): the grader calls the checker
-    itself right after the cell, so the student's identical call need not run (and cost) twice."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return source
-    if not body or ast.dump(body[-1]) != call:
-        return source
-    lines = source.splitlines(keepends=True)
-    line = lines[body[-1].lineno - 1].encode()[: body[-1].col_offset].decode()
-    return "".join(lines[: body[-1].lineno - 1]) + line
-
-
-def exercise_cells(notebook: dict) -> dict[int, int]:
-    """Exercise number -> index of its cell: the first code cell, not a solution, after `### Exercise N`."""
-    found: dict[int, int] = {}
-    cells = notebook.get("cells", [])
-    for i, cell in enumerate(cells):
-        heading = EXERCISE_HEADING.match(cell_source(cell).strip()) if cell.get("cell_type") == "markdown" else None
-        if heading is None or int(heading.group(1)) in found:
-            continue
-        following = (j for j in range(i + 1, len(cells)) if cells[j].get("cell_type") == "code")
-        j = next((j for j in following if not is_solution(cells[j])), None)
-        if j is not None:
-            found[int(heading.group(1))] = j
-    return found
-
-
-def read_chapter(path: Path) -> Chapter:
-    """A chapter's title and its exercises with their checker calls, from the book's own notebook."""
-    notebook = json.loads(Path(path).read_text())
-    cells = notebook["cells"]
-    exercises = tuple(
-        Exercise(number, last_statement(cell_source(cells[index])) or "", *checker_call(cell_source(cells[index])))
-        for number, index in sorted(exercise_cells(notebook).items())
-    )
-    return Chapter(Path(path).stem, title_of(notebook), exercises)
-
-
-def book_chapters(root: Path | None = None) -> dict[str, Chapter]:
-    """Every chapter of the book that has exercises, by title."""
-    root = root or repo_root()
-    chapters = [read_chapter(root / path) for path in toc_notebooks(root)]
-    return {chapter.title: chapter for chapter in chapters if chapter.exercises}
-
-
-def graded_notebook(notebook: dict, chapter: Chapter, nonce: str) -> tuple[dict, dict[int, tuple[int, int]]]:
-    """The notebook to execute and, per exercise, the index of its cell and of its verdict cell.
-
-    Solution cells are removed and outputs cleared; a first cell makes the kernel's `Guard` before any
-    of the student's code runs; after each exercise cell a verdict cell calls the chapter's checker."""
-
-    def code(source: str, name: str) -> dict:
-        cell = {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
-        return cell | {"id": f"fer-grade-{name}"}
-
-    setup = (
-        "from fer_utils.book.exercises.integrity import Guard as _FerGradeGuard\n"
-        f"{GUARD_NAME} = _FerGradeGuard({nonce!r})\ndel _FerGradeGuard"
-    )
-    student = copy.deepcopy(notebook)
-    student["cells"] = [cell for cell in student["cells"] if not is_solution(cell)]
-    student.get("metadata", {}).pop("widgets", None)
-    at = {index: number for number, index in exercise_cells(student).items()}
-    calls = {exercise.number: exercise for exercise in chapter.exercises}
-    cells, where = [code(setup, "guard")], {}
-    for index, cell in enumerate(student["cells"]):
-        if cell.get("cell_type") == "code":
-            cell["outputs"], cell["execution_count"] = [], None
-        cells.append(cell)
-        number = at.get(index)
-        if number in calls:
-            exercise = calls[number]
-            cell["source"] = without_call(cell_source(cell), exercise.checker_call)
-            arguments = f", {exercise.arguments}" if exercise.arguments else ""
-            cells.append(code(f"{GUARD_NAME}.call({number}, {exercise.checker!r}{arguments})", f"verdict-{number}"))
-            where[number] = (len(cells) - 2, len(cells) - 1)
-    return student | {"cells": cells}, where
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Where and why a run stopped before its end: the cell index and the grade status of what was left."""
-
-    index: int
-    status: str
-    message: str
-
-
-def output_size(content: dict) -> int:
-    """About how many characters an output message carries (its text, data and traceback)."""
-    data = content.get("data") or {}
-    parts = [content.get("text", ""), *data.values(), *(content.get("traceback") or [])]
-    return sum(len(part) if isinstance(part, str) else len(json.dumps(part)) for part in parts)
-
-
-class CappedClient(NotebookClient):
-    """A NotebookClient that kills the kernel once the outputs pass `output_limit` characters (and keeps
-    none after), so a kernel printing without end cannot fill the grader's memory; the run then ends as
-    with a dead kernel, `flooded` set."""
-
-    output_limit = OUTPUT_LIMIT
-    output_seen = 0
-    flooded = False
-
-    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> object:
-        if self.flooded:
-            return None
-        self.output_seen += output_size(msg.get("content", {}))
-        if self.output_seen > self.output_limit:
-            self.flooded = True
-            process = getattr(getattr(self.km, "provisioner", None), "process", None)
-            if process is not None:
-                process.kill()
-            return None
-        return super().output(outs, msg, display_id, cell_index)
-
-
-def execute_submission(
-    notebook: dict, timeout_s: float, workdir: Path, output_limit: int = OUTPUT_LIMIT
-) -> tuple[dict, Stop | None]:
-    """Execute `notebook` (already prepared) in a fresh kernel in `workdir`, all cells within `timeout_s`.
-
-    Returns the executed notebook and where it stopped (None: it finished): past the time limit
-    (`timeout`), with a dead kernel or past the output cap (`error`). Errors in cells are kept as outputs
-    and the run goes on; the kernel is shut down at the end. The kernel's IPython profile is private to
-    `workdir`, so no startup file one notebook writes runs in another's kernel.
-    """
-    import nbformat
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    nb = nbformat.reads(json.dumps(notebook), as_version=4)  # each cell's source as one string
-    client = CappedClient(
-        nb,
-        kernel_name="python3",
-        allow_errors=True,
-        interrupt_on_timeout=False,
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    client.output_limit = output_limit
-    deadline = time.monotonic() + timeout_s
-    late = f"the notebook did not finish within {timeout_s:g} s"
-    env = {**os.environ, "IPYTHONDIR": str(workdir / ".ipython"), "PYTHONDONTWRITEBYTECODE": "1"}
-    with client.setup_kernel(env=env):
-        for index, cell in enumerate(nb.cells):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return nb, Stop(index, "timeout", late)
-            client.timeout = max(1, int(remaining))
-            try:
-                client.execute_cell(cell, index)
-            except (CellTimeoutError, TimeoutError):
-                return nb, Stop(index, "timeout", late)
-            except DeadKernelError as exc:
-                if client.flooded:
-                    mb = output_limit / 1e6
-                    return nb, Stop(index, "error", f"the notebook printed more than {mb:g} MB; it was stopped there")
-                return nb, Stop(index, "error", f"the kernel died in cell {index + 1} ({exc}); out of memory?")
-    return nb, None
-
-
-def cell_error(cell: dict) -> str | None:
-    """The exception an executed cell raised, as `Name: value` (None: it raised none)."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
-    return None
-
-
-def verdict(exercise_cell: dict, verdict_cell: dict, nonce: str) -> tuple[str, str]:
-    """(status, message) of an exercise: the error of its cell, or the verdict its verdict cell printed."""
-    error = cell_error(exercise_cell)
-    if error is not None:
-        return "error", error
-    text = "".join(
-        cell_source({"source": output.get("text", "")})
-        for output in verdict_cell.get("outputs", [])
-        if output.get("output_type") == "stream" and output.get("name") == "stdout"
-    )
-    mark = f"{VERDICT_MARK} {nonce} "
-    lines = [line.removeprefix(mark) for line in text.splitlines() if line.startswith(mark)]
-    if len(lines) > 1:
-        return "tampered", f"the verdict was printed {len(lines)} times: something else prints in its place"
-    if lines:
-        found = json.loads(lines[0])
-        return found["status"], found["message"]
-    error = cell_error(verdict_cell)
-    if error is not None:
-        return "error", f"the checker could not run on your variables: {error}"
-    return "error", "the checker printed no verdict (was `sys.stdout` replaced?)"
-
-
-def chapter_of(notebook: dict, chapters: dict[str, Chapter]) -> Chapter | None:
-    """The chapter a submitted notebook is a copy of (by its title), or None."""
-    return chapters.get(title_of(notebook))
-
-
-def grade_submission(submission: Submission, timeout_s: float = GRADE_TIMEOUT_S) -> list[Grade]:
-    """The grades of one submission, one per exercise of its chapter (one `error` row when it could not
-    be read and its chapter is unknown)."""
-    chapter = submission.chapter
-
-    def rows(grades: dict[int, tuple[str, str]]) -> list[Grade]:
-        name = chapter.name if chapter else ""
-        return [
-            Grade(submission.student, submission.key, name, number, status == "passed", status, message)
-            for number, (status, message) in sorted(grades.items())
-        ]
-
-    if submission.problem is not None or submission.notebook is None or chapter is None:
-        numbers = [e.number for e in chapter.exercises] if chapter else [0]
-        return rows({number: ("error", submission.problem or "unreadable") for number in numbers})
-    nonce = secrets.token_hex(8)
-    prepared, cells = graded_notebook(submission.notebook, chapter, nonce)
-    grades = {
-        e.number: ("tampered", f"the cell of exercise {e.number} is missing")
-        for e in chapter.exercises
-        if e.number not in cells
-    }
-    if len(grades) < len(chapter.exercises):
-        with tempfile.TemporaryDirectory(prefix="fer-grade-") as workdir:
-            (Path(workdir) / "submission.ipynb").write_text(json.dumps(submission.notebook))  # its private copy
-            executed, stop = execute_submission(prepared, timeout_s, Path(workdir))
-        for number, (index, verdict_index) in cells.items():
-            if stop is not None and verdict_index >= stop.index:
-                grades[number] = (stop.status, stop.message)
-            else:
-                grades[number] = verdict(executed.cells[index], executed.cells[verdict_index], nonce)
-    return rows(grades)
-
-
-def submission_paths(folder: Path) -> list[Path]:
-    """Every notebook under `folder` (checkpoints excluded), sorted; GradeError when there is none."""
-    if not Path(folder).is_dir():
-        raise GradeError(f"the submissions folder {folder} is not a folder")
-    paths = sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    if not paths:
-        raise GradeError(f"no notebooks (*.ipynb) under {folder}")
-    return paths
-
-
-def submission_key(relative: PurePosixPath) -> str:
-    """How a submission is named in the tables: its relative path, escaped (`Zoe\\u0308`) when its text is
-    not NFC, so that two files whose names differ only in their Unicode form are two distinct rows."""
-    text = relative.as_posix()
-    return text if unicodedata.is_normalized("NFC", text) else text.encode("ascii", "backslashreplace").decode()
-
-
-def student_of(relative: PurePosixPath, chapter_names: set[str]) -> str:
-    """The student of a submission: its relative path without `.ipynb`, or the folder's path for
-    `<student>/<chapter>.ipynb`; NFC-normalised (one name, however it was typed)."""
-    name = relative.parent if relative.stem in chapter_names and relative.parent.parts else relative.with_suffix("")
-    return unicodedata.normalize("NFC", name.as_posix())
-
-
-def parse_notebook(data: bytes) -> tuple[dict | None, str | None]:
-    """(notebook, None) for a readable nbformat-4 notebook, else (None, why it cannot be graded)."""
-    import nbformat
-
-    if not data.strip():
-        return None, "the file is empty: hand in the saved notebook"
-    try:
-        notebook = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"the file is not a notebook (not JSON: {exc}); hand in the saved .ipynb"
-    if not isinstance(notebook, dict):
-        return None, "the file is JSON but not a notebook"
-    if notebook.get("nbformat") != 4:
-        return None, (
-            f"the notebook is nbformat {notebook.get('nbformat')}, not 4: open and save it in Jupyter or Colab"
+    def start(self, argv: list[str], binds: list[Bind], own_user: bool = True, **options: object) -> Sandboxed:
+        """One sandboxed Python process of the pristine copy (`python -m …`)."""
+        self.count += 1
+        host_tmp = self.work / f"tmp-{self.count}"
+        return Sandboxed(
+            [str(self.layout.python), *argv],
+            self.layout,
+            self.isolation,
+            self.limits,
+            binds=binds,
+            own_user=own_user,
+            host_tmp=host_tmp,
+            **options,  # type: ignore[arg-type]
         )
+
+    def folder(self, name: str, mode: int = 0o755) -> Path:
+        """A fresh folder of this grading run's own (shown to sandboxes through binds)."""
+        path = self.work / name
+        path.mkdir()
+        path.chmod(mode)
+        return path
+
+    def inbox(self, name: str, notebook: dict) -> tuple[Path, Path]:
+        """A folder holding `notebook` (read-only to the sandbox that runs it) and the notebook's path."""
+        folder = self.folder(name)
+        path = folder / "notebook.ipynb"
+        path.write_text(json.dumps(notebook))
+        path.chmod(0o644)
+        return folder, path
+
+    def reference(self, chapter: Chapter) -> Reference:
+        """The chapter's reference: the book's own chapter run once in a sandbox (cache writable: it is the
+        book's code), each exercise's reference arguments pickled right after its cell."""
+        if chapter.name in self.references:
+            return self.references[chapter.name]
+        runnable, cells = runnable_notebook(chapter.notebook or {}, chapter)
+        inbox, notebook = self.inbox(f"book-{chapter.name}", runnable)
+        folder = self.folder(f"reference-{chapter.name}")
+        exercises = {cells[e.number]: e for e in chapter.exercises if e.number in cells}
+        problems = {e.number: "its cell is missing from the book's chapter" for e in chapter.exercises}
+        deadline = time.monotonic() + self.timeout_s + START_S
+        argv = ["-m", "fer_book.grade_runner", str(notebook), "--output-limit", str(self.limits.output_chars)]
+        binds = [Bind(inbox, inbox), Bind(folder, folder, writable=True)]
+        log = self.work / f"reference-{chapter.name}.log"
+        try:
+            with self.start(argv, binds, own_user=False, writable_cache=True, stderr=log) as runner:
+                ready = runner.receive(deadline)
+                if "stop" in ready:
+                    raise Broken("ended", str(ready["stop"].get("message")))
+                for index in range(len(runnable["cells"])):
+                    remaining = deadline - time.monotonic()
+                    reply = request(runner, {"op": "run", "index": index, "timeout": remaining}, deadline)
+                    if "stop" in reply:
+                        raise Broken("ended", f"cell {index + 1}: {reply['stop'].get('message') or 'out of time'}")
+                    if index not in exercises:
+                        continue
+                    exercise = exercises[index]
+                    path = folder / f"exercise-{exercise.number}.pickle"
+                    saved = request(
+                        runner,
+                        {
+                            "op": "reference",
+                            "exercise": exercise.number,
+                            "source": exercise.reference,
+                            "path": str(path),
+                            "timeout": deadline - time.monotonic(),
+                        },
+                        deadline,
+                    )
+                    error = reply.get("error") or saved.get("error") or (saved.get("stop") or {}).get("message")
+                    if error:
+                        problems[exercise.number] = f"its cell raised {error}"
+                    else:
+                        problems.pop(exercise.number)
+        except Broken as exc:
+            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+            for number in problems:
+                problems[number] = f"the book's chapter stopped ({exc.message}) {tail}".strip()
+        self.references[chapter.name] = Reference(folder, problems)
+        return self.references[chapter.name]
+
+    def grade(self, submission: Submission) -> dict[int, tuple[str, str]]:
+        """(status, message) of each exercise of `submission`'s chapter, judged in sandboxes of its own."""
+        chapter = submission.chapter
+        if submission.problem is not None or submission.notebook is None or chapter is None:
+            numbers = [e.number for e in chapter.exercises] if chapter else [0]
+            return {number: ("error", submission.problem or "unreadable") for number in numbers}
+        runnable, cells = runnable_notebook(submission.notebook, chapter)
+        grades = {
+            e.number: ("tampered", f"the cell of exercise {e.number} is missing")
+            for e in chapter.exercises
+            if e.number not in cells
+        }
+        if len(grades) == len(chapter.exercises):
+            return grades
+        reference = self.reference(chapter)
+        for number, problem in reference.problems.items():
+            grades[number] = ("error", f"the grader could not run the book's chapter itself: {problem}")
+        if len(grades) == len(chapter.exercises):
+            return grades
+        self.count += 1
+        inbox, notebook = self.inbox(f"submission-{self.count}", runnable)
+        exchange = self.folder(f"exchange-{self.count}", 0o777)
+        late = f"the notebook did not finish within {self.timeout_s:g} s"
+        try:
+            with (
+                self.start(
+                    ["-m", "fer_book.grade_referee", str(reference.folder), str(exchange)],
+                    [Bind(reference.folder, reference.folder), Bind(exchange, exchange, writable=True)],
+                    stderr=self.work / "referee.log",
+                    role="referee",
+                ) as referee,
+                self.start(
+                    ["-m", "fer_book.grade_runner", str(notebook), "--output-limit", str(self.limits.output_chars)],
+                    [Bind(inbox, inbox), Bind(exchange, exchange)],
+                    role="kernel",
+                ) as kernel,
+            ):
+                run = Run(kernel, referee, time.monotonic() + self.timeout_s, late)
+                self.run_notebook(run, runnable, cells, chapter, grades)
+        finally:
+            shutil.rmtree(exchange, ignore_errors=True)
+            shutil.rmtree(inbox, ignore_errors=True)
+        return grades
+
+    def run_notebook(
+        self, run: Run, runnable: dict, cells: dict[int, int], chapter: Chapter, grades: dict[int, tuple[str, str]]
+    ) -> None:
+        """Run the submission's cells one by one; judge each exercise right after its cell. When the run
+        stops (time, a dead kernel, a broken sandbox) every exercise not judged yet gets why."""
+        at = {index: number for number, index in cells.items()}
+        exercises = {e.number: e for e in chapter.exercises}
+        stop: tuple[str, str] | None = None
+        try:
+            for sandbox in (run.referee, run.kernel):
+                try:
+                    ready = sandbox.receive(run.deadline + START_S)
+                except Broken as exc:  # nothing of the student's ran yet: the machine's problem, not theirs
+                    raise Stopped(("error", f"the {sandbox.role}'s sandbox did not start ({exc.message})")) from exc
+                if "stop" in ready:
+                    stop = stop_of(ready["stop"], run.late)
+                    break
+            for index in range(len(runnable["cells"])) if stop is None else ():
+                reply = request(run.kernel, {"op": "run", "index": index, "timeout": remaining(run)}, grace(run))
+                if "stop" in reply:
+                    stop = stop_of(reply["stop"], run.late)
+                    break
+                number = at.get(index)
+                if number is None or number in grades:
+                    continue
+                if reply.get("error"):
+                    grades[number] = ("error", str(reply["error"]))
+                    continue
+                grades[number] = self.judge(run, exercises[number])
+        except Broken as exc:
+            stop = broken(exc, run)
+        except Stopped as exc:
+            stop = exc.stop
+        for number in exercises:
+            if number not in grades:
+                grades[number] = stop or ("error", "the notebook's run ended before this exercise")
+
+    def judge(self, run: Run, exercise: Exercise) -> tuple[str, str]:
+        """The verdict on one exercise: the kernel hands over the answer, the referee judges it (calling
+        the student's function in the kernel when the checker asks)."""
+        reply = request(
+            run.kernel,
+            {"op": "export", "exercise": exercise.number, "source": exercise.answer, "timeout": remaining(run)},
+            grace(run),
+        )
+        if "stop" in reply:
+            raise Stopped(stop_of(reply["stop"], run.late))
+        if reply.get("error"):
+            return "error", f"your answer could not be handed to the grader: {reply['error']}"
+        if not isinstance(reply.get("payload"), str):
+            return "tampered", "your kernel handed over no answer (was the grader's helper in it replaced?)"
+        check = {"op": "check", "exercise": exercise.number, "checker": exercise.checker, "answer": reply["payload"]}
+        message = request(run.referee, check, grace(run))
+        while "call" in message:
+            arguments = str(message["call"].get("arguments"))
+            call = {"op": "call", "exercise": exercise.number, "arguments": arguments, "timeout": remaining(run)}
+            result = request(run.kernel, call, grace(run))
+            if "stop" in result:
+                raise Stopped(stop_of(result["stop"], run.late))
+            payload, error = result.get("payload"), result.get("error")
+            if not isinstance(payload, str) or error:
+                payload, error = None, str(error or "no result written")[:2000]
+            message = request(run.referee, {"result": payload, "error": error}, grace(run))
+        verdict = message.get("verdict")
+        if not (
+            isinstance(verdict, dict) and verdict.get("status") in STATUSES and isinstance(verdict.get("message"), str)
+        ):
+            return "error", "the checker's process gave no verdict"
+        return verdict["status"], verdict["message"]
+
+
+class Stopped(Exception):
+    """The student's kernel stopped (time, a dead kernel, its output cap) while an exercise was judged."""
+
+    def __init__(self, stop: tuple[str, str]) -> None:
+        super().__init__(stop[1])
+        self.stop = stop
+
+
+def request(sandbox: Sandboxed, message: dict, deadline: float) -> dict:
+    """Send one request and read its reply (a Broken names the sandbox it came from)."""
     try:
-        with warnings.catch_warnings():  # cell ids added where an older Jupyter left none, without a warning
-            warnings.simplefilter("ignore")
-            _, notebook = nbformat.validator.normalize(notebook)
-        nbformat.validate(nbformat.from_dict(notebook))
-    except nbformat.ValidationError as exc:
-        return None, f"the notebook is damaged ({exc.message}); hand in the saved .ipynb"
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        return None, f"the notebook is damaged ({type(exc).__name__}: {exc}); hand in the saved .ipynb"
-    return notebook, None
+        sandbox.send(message, deadline)
+        return sandbox.receive(deadline)
+    except Broken as exc:
+        exc.role = sandbox.role
+        raise
 
 
-def read_submissions(paths: list[Path], folder: Path, chapters: dict[str, Chapter]) -> list[Submission]:
-    """Read every submission once, before any kernel starts; GradeError naming each readable notebook
-    that is no chapter with exercises (nothing is executed then)."""
-    names = {chapter.name for chapter in chapters.values()}
-    by_name = {chapter.name: chapter for chapter in chapters.values()}
-    found, unknown = [], []
-    for path in paths:
-        relative = PurePosixPath(path.relative_to(folder).as_posix())
-        notebook, problem = parse_notebook(path.read_bytes())
-        chapter = chapter_of(notebook, chapters) if notebook is not None else by_name.get(path.stem)
-        if notebook is not None and chapter is None:
-            unknown.append(str(path))
-        found.append(
-            Submission(path, submission_key(relative), student_of(relative, names), notebook, chapter, problem)
-        )
-    if unknown:
-        titles = "; ".join(sorted(chapters))
-        raise GradeError(
-            f"{len(unknown)} notebook(s) are no chapter with exercises (their title, the first line of the first "
-            f"cell, must be a chapter's: {titles}): " + ", ".join(unknown)
-        )
-    return found
+def remaining(run: Run) -> float:
+    """Seconds left of the submission's time."""
+    return max(0.0, run.deadline - time.monotonic())
+
+
+def grace(run: Run) -> float:
+    """The deadline of a reply: the submission's time, and a little for the sandbox to say it ran out."""
+    return run.deadline + GRACE_S
+
+
+def stop_of(stop: object, late: str) -> tuple[str, str]:
+    """(status, message) of a run the kernel's sandbox reported stopped."""
+    if not isinstance(stop, dict) or stop.get("status") not in ("timeout", "error"):
+        return "tampered", "the notebook's sandbox reported a stop the grader does not know"
+    return str(stop["status"]), str(stop.get("message") or late)
+
+
+def broken(exc: Broken, run: Run) -> tuple[str, str]:
+    """(status, message) of a run whose sandbox broke off."""
+    if exc.kind == "late":
+        return "timeout", run.late
+    if exc.role == "referee":
+        return "error", f"the checker's process broke off: {exc.message}"
+    return (
+        "tampered",
+        f"the grader's process in the notebook's sandbox broke off: {exc.message} (ended by the notebook?)",
+    )
+
+
+def grade_rows(submission: Submission, grades: dict[int, tuple[str, str]], fingerprint: str) -> list[Grade]:
+    """The rows of one submission, by exercise."""
+    name = submission.chapter.name if submission.chapter else ""
+    return [
+        Grade(submission.student, submission.key, name, number, status == "passed", status, message, fingerprint)
+        for number, (status, message) in sorted(grades.items())
+    ]
+
+
+def fingerprints(found: list[Submission], book: Path) -> dict[str, str]:
+    """Each submission's fingerprint: its bytes, and the code and chapter it is graded with."""
+    code = folder_digest(book, GRADING_CODE)
+    chapter_files = {Path(path).stem: book / path for path in toc_notebooks(book)}
+    prints = {}
+    for submission in found:
+        name = submission.chapter.name if submission.chapter else ""
+        chapter = chapter_files[name].read_bytes() if name in chapter_files else b""
+        graded_with = hashlib.sha256(code.encode() + chapter).hexdigest()
+        prints[submission.key] = f"{submission.digest[:24]}-{graded_with[:24]}"
+    return prints
+
+
+def remove_dead_work_folders() -> None:
+    """Remove the working folders (pristine copy, references) that a killed grader left in the temporary
+    folder: those whose process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
+        pid = folder.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def grade_folder(
-    submissions: Path, out: Path, timeout_s: float = GRADE_TIMEOUT_S, root: Path | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Grade every notebook under `submissions`; write `out` (grades) and its summary; return both tables."""
-    root = root or repo_root()
+    submissions: Path,
+    out: Path,
+    timeout_s: float = GRADE_TIMEOUT_S,
+    root: Path | None = None,
+    isolation: Isolation = Isolation.BWRAP,
+    limits: Limits | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Grade every notebook under `submissions` not graded yet in `out`; write `out` (grades) and its
+    summary after each one; return both tables and how many notebooks kept their previous grades."""
+    root = Path(root or repo_root()).absolute()
     paths = submission_paths(submissions)
     inputs = [*paths, *(root / path for path in toc_notebooks(root)), root / "_toc.yml"]
     check_grade_outputs(out, inputs)
-    found = read_submissions(paths, submissions, book_chapters(root))  # all read before any kernel starts
-    rows = [grade for submission in found for grade in grade_submission(submission, timeout_s)]
-    grades = pd.DataFrame(rows, columns=GRADE_COLUMNS)
-    summary = summarize(grades)
-    write_tables({out: grades, summary_path(out): summary})
-    return grades, summary
+    check_isolation(isolation)
+    remove_dead_work_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
+        work_path = Path(work)
+        work_path.chmod(0o755)
+        layout = make_layout(root, work_path, isolation)
+        found = read_submissions(paths, submissions, book_chapters(layout.book))  # all read before anything runs
+        prints = fingerprints(found, layout.book)
+        sheet = GradeSheet(out, {s.key: prints[s.key] for s in found})
+        grader = Grader(layout, isolation, limits or Limits(), timeout_s, work_path)
+        for submission in found:
+            if sheet.has(submission.key):
+                continue
+            start = time.monotonic()
+            rows = grade_rows(submission, grader.grade(submission), prints[submission.key])
+            sheet.add(rows)
+            if progress is not None:
+                passed = sum(row.passed for row in rows)
+                progress(f"graded {submission.key}: {passed}/{len(rows)} in {time.monotonic() - start:.1f} s")
+        sheet.write()  # also when every submission kept its grades (or one was removed since)
+    return sheet.grades(), sheet.summary(), sheet.kept

@@ -1,9 +1,12 @@
 """The grade sheet of `fer_book grade`: the grades table (one row per submission and exercise) and its
 summary (`passed/total` per submission) beside it.
 
-Both paths are checked before any work (`check_grade_outputs`), and the two files are written
-atomically, both or neither (`write_tables`), every text cell a spreadsheet would read as a formula
-prefixed with an apostrophe (`csv_safe`).
+Both paths are checked before any work (`check_grade_outputs`). `GradeSheet` writes the two files after
+every graded submission, atomically, both or neither (`write_tables`), every text cell a spreadsheet
+would read as a formula prefixed with an apostrophe (`csv_safe`): a grader killed halfway leaves every
+grade it finished on disk. Each row carries its submission's `fingerprint` (the notebook's bytes, the
+checkers and the chapter it was graded with), and a rerun keeps the rows of the previous sheet whose
+fingerprint still matches, grading only the other submissions.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from fer_utils.atomic import atomic_files
 from fer_utils.errors import OutputError
 from fer_utils.outputs import check_outputs
 
-GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message"]
+GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message", "fingerprint"]
 SUMMARY_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a CSV cell starting so is a formula in a spreadsheet
 
@@ -69,3 +72,50 @@ def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
                     os.fsync(fh.fileno())
     except OSError as exc:
         raise OutputError(f"could not write the grades ({exc.strerror or exc}); nothing was replaced") from exc
+
+
+def previous_grades(out: Path) -> pd.DataFrame:
+    """The rows of an earlier grade sheet at `out` (none when there is none, or it is not one)."""
+    try:
+        table = pd.read_csv(out, keep_default_na=False, dtype={"student": str, "submission": str, "chapter": str})
+    except (OSError, ValueError, pd.errors.ParserError):
+        return pd.DataFrame(columns=GRADE_COLUMNS)
+    if list(table.columns) != GRADE_COLUMNS or table["passed"].dtype != bool:
+        return pd.DataFrame(columns=GRADE_COLUMNS)
+    return table.astype({"message": str, "status": str, "fingerprint": str})
+
+
+class GradeSheet:
+    """The grade sheet of one grading run: the rows kept from the previous sheet at `out` (those of a
+    submission that is still there with the same fingerprint) and the rows graded since, written both
+    tables at once after every submission."""
+
+    def __init__(self, out: Path, fingerprints: dict[str, str]) -> None:
+        self.out = Path(out)
+        earlier = previous_grades(self.out)
+        same = earlier["submission"].map(fingerprints).eq(earlier["fingerprint"])
+        whole = same.groupby(earlier["submission"]).transform("all") if len(earlier) else same
+        self.rows = earlier[whole].reset_index(drop=True)
+        self.kept = int(self.rows["submission"].nunique())
+
+    def has(self, key: str) -> bool:
+        """Whether the submission `key` keeps its grades from the previous sheet."""
+        return bool((self.rows["submission"] == key).any())
+
+    def grades(self) -> pd.DataFrame:
+        """The grades table, ordered by submission and exercise."""
+        return self.rows.sort_values(["submission", "exercise"], kind="stable").reset_index(drop=True)
+
+    def summary(self) -> pd.DataFrame:
+        return summarize(self.grades())
+
+    def add(self, rows: list) -> None:
+        """Add one submission's rows (dataclass rows of GRADE_COLUMNS) and write both tables at once."""
+        new = pd.DataFrame([[getattr(row, c) for c in GRADE_COLUMNS] for row in rows], columns=GRADE_COLUMNS)
+        self.rows = pd.concat([self.rows, new], ignore_index=True) if len(self.rows) else new
+        self.write()
+
+    def write(self) -> None:
+        """Write the grades and their summary, both or neither."""
+        grades = self.grades()
+        write_tables({self.out: grades, summary_path(self.out): summarize(grades)})

@@ -17,6 +17,14 @@ from fer_book.toc import toc_notebooks
 from fer_utils.errors import FerError
 
 COLAB = "https://colab.research.google.com"
+# The install cell, folded to one line: in the HTML book (its code hidden behind a toggle that says what it
+# does, myst-nb's per-cell `code_prompt_show`) and on Colab (a form: its title shown, its code folded).
+INSTALL_PROMPT = "Install the book's package on Colab (does nothing elsewhere)"
+INSTALL_METADATA = {
+    "tags": ["hide-input"],
+    "mystnb": {"code_prompt_show": INSTALL_PROMPT, "code_prompt_hide": "Hide the install cell"},
+    "cellView": "form",
+}
 BADGE_ALT = 'alt="Open In Colab"'
 # The "Open in Colab" badge, inline so that the page needs no image from elsewhere.
 BADGE_SVG = (
@@ -66,8 +74,11 @@ class BookLinks:
         return f'<a href="{self.colab_url(notebook)}"><img src="{BADGE_SVG}" {BADGE_ALT} width="117" height="20"/></a>'
 
     def install_cell(self) -> list[str]:
-        """The source lines of each chapter's second cell: on Colab only, install and check the runtime."""
+        """The source lines of each chapter's second cell: on Colab only, install and check the runtime. Its
+        first line is Colab's form title, so Colab shows that line and folds the code (`INSTALL_METADATA`
+        does the same in the HTML book)."""
         return [
+            f'# @title {INSTALL_PROMPT} {{ display-mode: "form" }}\n',
             "import sys\n",
             "\n",
             'if "google.colab" in sys.modules:  # only on Colab: install the book\'s version of its package\n',
@@ -114,6 +125,7 @@ def sync_notebook(nb: dict, notebook: str, links: BookLinks, old_slugs: frozense
     ending = "\n" if first["source"][i].endswith("\n") else ""
     first["source"][i] = links.badge(notebook) + ending
     second["source"] = links.install_cell()
+    second["metadata"] = {**second.get("metadata", {}), **INSTALL_METADATA}
     for cell in nb["cells"]:
         if cell["cell_type"] == "markdown":
             cell["source"] = [sync_text(line, links, old_slugs) for line in cell["source"]]

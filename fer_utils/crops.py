@@ -2,21 +2,25 @@
 largest face of an image, and eye-line alignment (dlib's 68 landmarks → a rotation about the eyes).
 
 `crop_face` is the paper's crop: a square around the detector's box with a margin on every side,
-gray, resized to size×size. `fer_utils.preprocess` writes these crops for a dataset, and
-`fer_utils.inference.Recognizer` makes the same crop of every face it classifies, so a model sees at
-inference what it saw in training. OpenCV is imported inside the functions that need it.
+gray, resized to size×size (OpenCV's INTER_AREA when the square is larger, INTER_LINEAR when it is not).
+`fer_utils.preprocess` writes these crops for a dataset as its `crop_spec.CropSpec` says, and
+`fer_utils.inference.Recognizer` makes the same crop of every face it classifies from the model's spec, so a
+model sees at inference what it saw in training; the demo page's `book/_demo/crop.js` repeats `crop_face`'s
+arithmetic. OpenCV is imported inside the functions that need it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from fer_utils.crop_spec import CropSpec
 from fer_utils.errors import CropError
 from fer_utils.faces import Box, FaceDetector, Landmarker, boxes_to_full, to_gray
-from fer_utils.registry import DEFAULT_MARGIN, NO_DETECTOR, PAPER_SIDE
+from fer_utils.registry import DEFAULT_MARGIN, PAPER_SIDE
 
 DEFAULT_SIZE = PAPER_SIDE  # the crop's side (px): the paper's 180
 # dlib 68-point indices of the two eyes (image-left eye first).
@@ -41,10 +45,13 @@ def square_region(box: Box, margin: float) -> tuple[int, int, int, int]:
     return x0, y0, x0 + side, y0 + side
 
 
-def crop_face(image: np.ndarray, box: Box, *, size: int = DEFAULT_SIZE, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+def crop_face(
+    image: np.ndarray, box: Box, *, size: int | None = DEFAULT_SIZE, margin: float = DEFAULT_MARGIN
+) -> np.ndarray:
     """The face in `box` as a size×size uint8 gray crop: square around the box with `margin` (fraction
-    of the box side) on every side, edge pixels repeated where it leaves the image. Accepts 1, 3 or 4
-    channels and 8 or 16 bits."""
+    of the box side) on every side, edge pixels repeated where it leaves the image (size None: the square
+    at its own resolution, for a model that resizes its input itself). Accepts 1, 3 or 4 channels and 8 or
+    16 bits."""
     import cv2
 
     gray = to_gray(image)
@@ -56,40 +63,45 @@ def crop_face(image: np.ndarray, box: Box, *, size: int = DEFAULT_SIZE, margin: 
     padded = cv2.copyMakeBorder(
         inside, max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width), cv2.BORDER_REPLICATE
     )
+    if size is None:
+        return padded
     interpolation = cv2.INTER_AREA if padded.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(padded, (size, size), interpolation=interpolation)
+
+
+# crop(image, box, *, size, margin) -> gray uint8 crop, as `crop_face`
+CropFunction = Callable[..., np.ndarray]
+
+
+def spec_crop(image: np.ndarray, box: Box, spec: CropSpec, crop: CropFunction = crop_face) -> np.ndarray:
+    """The crop of the face in `box` that `spec` describes (its margin and side; gray), cut by `crop`
+    (`crop_face`, or chapter 2's edit of it)."""
+    return crop(image, box, size=spec.side, margin=spec.margin)
 
 
 def largest_face_crop(
     image: np.ndarray,
     detector: FaceDetector,
-    *,
-    size: int = DEFAULT_SIZE,
-    margin: float = DEFAULT_MARGIN,
-    align: bool = False,
+    spec: CropSpec | None = None,
     landmarker: Landmarker | None = None,
+    crop: CropFunction = crop_face,
 ) -> FaceCrop | None:
-    """Detect faces in `image`, keep the largest and crop it (optionally rotated so the eyes are level
-    first, which needs a `landmarker`); None when no face is found."""
-    if align and landmarker is None:
+    """Detect faces in `image`, keep the largest and crop it as `spec` says (default: `CropSpec()`; rotated so
+    the eyes are level first when `spec.align`, which needs a `landmarker`) with `crop` (chapter 2's `crop_face`,
+    or a reader's edit of it); None when no face is found."""
+    spec = spec or CropSpec()
+    if spec.align and landmarker is None:
         raise CropError("align=True needs a landmarker: pass landmarker=make_landmarker()")
     boxes = detector.detect(image)
     if not boxes:
         return None
     box = boxes[0]
-    if align:
+    if spec.align:
         assert landmarker is not None
         points = landmarker.landmarks(image, box)
         image, _ = align_face(image, points)
         box = rotate_box(box, alignment_matrix(points), image.shape)
-    return FaceCrop(crop=crop_face(image, box, size=size, margin=margin), box=box, n_faces=len(boxes))
-
-
-def margin_for(detector: str, margin: float | None = None) -> float:
-    """`margin`, or when None the default for `detector`: 0 for "none" (the image is the face), else DEFAULT_MARGIN."""
-    if margin is not None:
-        return float(margin)
-    return 0.0 if detector == NO_DETECTOR else DEFAULT_MARGIN
+    return FaceCrop(crop=spec_crop(image, box, spec, crop), box=box, n_faces=len(boxes))
 
 
 def eye_angle(landmarks: np.ndarray) -> float:

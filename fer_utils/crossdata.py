@@ -10,14 +10,22 @@ Frames whose emotion the model lacks are left out and counted by name; the model
 lacks are named too. Macro F1 averages only the classes present among the scored frames, and the
 report puts accuracy beside the majority baseline (always answering the commonest emotion) and chance.
 
-The report is computed from probabilities without TensorFlow (`cross_report`); only predicting
-(`cross_evaluate`, `evaluate_model_file`) imports it.
+What is scored is checked first, as training checks what it trains on (`check_scored_crops`): the manifest's
+unusable rows are counted by status, a missing or damaged crop is left out and named, and crops smaller than
+the model's input are refused (scoring would upsample them; larger ones are downscaled, and said). With the
+model's run folder beside it, the crops that copy the run's training crops, by content (md5 or perceptual
+hash, `duplicates.copies_among`), are counted and the score is also given without them (`clean`).
+
+`predict_known` is the one way a model meets frames from elsewhere (the frames whose classes it knows,
+checked, predicted at its input size): `cross_evaluate` and the book's real-face sets
+(`realfaces.predict_set`) call it. The report is computed from probabilities without TensorFlow
+(`cross_report`, over `evaluation.known_class_scores`); only predicting imports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,9 +34,10 @@ import pandas as pd
 
 from fer_utils.data import EMOTIONS
 from fer_utils.errors import DatasetError, EvaluationError, FerError, ModelFileError
-from fer_utils.evaluation import classification_metrics, confusion, predicted_labels
+from fer_utils.evaluation import known_class_scores
 from fer_utils.folders import folder_emotion
 from fer_utils.manifest import MANIFEST_NAME, load_manifest, usable_frames
+from fer_utils.run_files import CONFIG_FILE
 
 if TYPE_CHECKING:  # TensorFlow is imported only to predict
     import keras
@@ -62,6 +71,13 @@ class CrossReport:
     majority_emotion: str
     majority_baseline: float
     chance: float
+    unusable_rows: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    crop_sides: dict[int, int] = field(default_factory=dict)
+    model_side: int | None = None
+    overlap: int | None = None
+    overlap_source: str = ""
+    clean: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         """The report as plain JSON types (lists, dicts, str, int, float, None)."""
@@ -99,7 +115,38 @@ class CrossReport:
             lines.append(f"model classes the folder lacks: {', '.join(self.absent)}")
         if self.renamed:
             lines.append("model classes read as: " + ", ".join(f"{k} -> {v}" for k, v in self.renamed.items()))
-        return "\n".join(lines)
+        return "\n".join(lines + self.input_lines())
+
+    def input_lines(self) -> list[str]:
+        """What was not scored and why, the crops' size against the model's, and the overlap with its training."""
+        lines = []
+        if self.unusable_rows:
+            counts = ", ".join(f"{status} {n}" for status, n in self.unusable_rows.items())
+            lines.append(f"manifest rows without a usable crop (not scored): {counts}")
+        for reason, images in self.skipped.items():
+            shown = ", ".join(images[:3]) + (", ..." if len(images) > 3 else "")
+            lines.append(f"left out, {len(images)} crop(s) {reason}: {shown}")
+        for word, keep in (("down", lambda side: side > self.model_side), ("up", lambda side: side < self.model_side)):
+            resized = {side: n for side, n in self.crop_sides.items() if self.model_side and keep(side)}
+            if resized:
+                sides = ", ".join(f"{n} of {side} px" for side, n in resized.items())
+                lines.append(f"crops resized {word} to the model's {self.model_side} px input: {sides}")
+        if self.overlap is None:
+            lines.append(f"overlap with the model's training crops not checked: {self.overlap_source}")
+        elif self.overlap:
+            clean = self.clean or {}
+            lines.append(
+                f"WARNING: {self.overlap} of the {self.frames} frames scored copy the model's training "
+                f"crops ({self.overlap_source}): this is no cross-dataset score. Without them: "
+                + (
+                    f"{clean['frames']} frames, accuracy {clean['accuracy']:.3f}, macro F1 {clean['macro_f1']:.3f}"
+                    if clean
+                    else "no frame left"
+                )
+            )
+        else:
+            lines.append(f"no scored crop copies the model's training crops ({self.overlap_source})")
+        return lines
 
 
 def vocabulary_classes(classes: Sequence[str]) -> list[str]:
@@ -128,51 +175,157 @@ def split_column(crops: Path) -> pd.Series | None:
     return pd.read_csv(path, usecols=[SPLIT_COLUMN], dtype=str, keep_default_na=False)[SPLIT_COLUMN]
 
 
-def folder_frames(crops: Path, split: str | None = None) -> pd.DataFrame:
-    """The usable frames of a crops folder (every one, or those of side `split`), with vocabulary emotions.
+def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
+    """The manifest rows of a crops folder (every one, or those of side `split`), whatever their status.
 
     `split` needs a `split` column in the manifest and one of its values; otherwise a DatasetError names
     the sides there are (or says that the manifest records none)."""
     manifest = load_manifest(crops)
-    if split is not None:
-        sides = manifest[SPLIT_COLUMN] if SPLIT_COLUMN in manifest.columns else split_column(crops)
-        sides = pd.Series("", index=manifest.index) if sides is None else sides.fillna("").astype(str)
-        available = sorted(set(sides) - {""})
-        if not available:
-            raise DatasetError(
-                f"--split {split}: {Path(crops) / MANIFEST_NAME} has no {SPLIT_COLUMN!r} column (or an empty one): "
-                "its dataset records no split. Leave the split out to score every usable frame of the folder"
-            )
-        if split not in available:
-            raise DatasetError(
-                f"--split {split}: {Path(crops) / MANIFEST_NAME} has no row of that side; its sides are "
-                f"{', '.join(available)}"
-            )
-        manifest = manifest[sides.to_numpy() == split]
-    frames = usable_frames(manifest)
+    if split is None:
+        return manifest
+    sides = manifest[SPLIT_COLUMN] if SPLIT_COLUMN in manifest.columns else split_column(crops)
+    sides = pd.Series("", index=manifest.index) if sides is None else sides.fillna("").astype(str)
+    available = sorted(set(sides) - {""})
+    if not available:
+        raise DatasetError(
+            f"--split {split}: {Path(crops) / MANIFEST_NAME} has no {SPLIT_COLUMN!r} column (or an empty one): "
+            "its dataset records no split. Leave the split out to score every usable frame of the folder"
+        )
+    if split not in available:
+        raise DatasetError(
+            f"--split {split}: {Path(crops) / MANIFEST_NAME} has no row of that side; its sides are "
+            f"{', '.join(available)}"
+        )
+    return manifest[sides.to_numpy() == split]
+
+
+def folder_frames(crops: Path, split: str | None = None) -> pd.DataFrame:
+    """The usable frames of a crops folder (every one, or those of side `split`), with vocabulary emotions."""
+    frames = usable_frames(folder_rows(crops, split))
     emotions = frames["emotion"].astype(str).map(lambda name: folder_emotion(name) or name)
     return frames.assign(emotion=emotions)
 
 
+def unusable_rows(rows: pd.DataFrame) -> dict[str, int]:
+    """The manifest rows without a usable crop, counted by status (none scored; counted, never silent)."""
+    usable = rows["status"].eq("ok") & rows["image"].fillna("").astype(str).str.len().gt(0)
+    return {str(status): int(n) for status, n in rows.loc[~usable, "status"].value_counts().items()}
+
+
 def scorable(frames: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
     """(the frames whose emotion is among `classes`, the other emotions with their frame counts, the
-    classes no frame holds). No frame in common is a FerError naming both class lists."""
+    classes no frame holds)."""
     known = frames["emotion"].isin(list(classes))
     counts = frames.loc[~known, "emotion"].value_counts()
     left_out = {str(name): int(counts[name]) for name in sorted(counts.index, key=_vocabulary_order)}
     absent = [c for c in classes if c not in set(frames["emotion"])]
-    if not known.any():
-        folder = sorted(set(frames["emotion"]), key=_vocabulary_order)
-        raise FerError(
-            f"no frame to score: the model's classes ({', '.join(classes)}) and the folder's emotions "
-            f"({', '.join(folder) or 'none: no usable frame'}) have no class in common"
-        )
     return frames[known].reset_index(drop=True), left_out, absent
+
+
+def no_common_class(frames: pd.DataFrame, classes: Sequence[str]) -> FerError:
+    """The error of a folder whose emotions the model knows none of, naming both class lists."""
+    folder = sorted(set(frames["emotion"]), key=_vocabulary_order)
+    return FerError(
+        f"no frame to score: the model's classes ({', '.join(classes)}) and the folder's emotions "
+        f"({', '.join(folder) or 'none: no usable frame'}) have no class in common"
+    )
 
 
 def _vocabulary_order(name: str) -> tuple[int, str]:
     """Sort key: vocabulary order, then any other name alphabetically."""
     return (EMOTIONS.index(name), name) if name in EMOTIONS else (len(EMOTIONS), name)
+
+
+@dataclass(frozen=True)
+class CropCheck:
+    """The frames whose crops can be scored, the others by reason (missing, damaged), and the crops' sides."""
+
+    frames: pd.DataFrame
+    skipped: dict[str, list[str]]
+    sides: dict[int, int]
+
+
+def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smaller: bool = True) -> CropCheck:
+    """Each crop of `frames` opened as PNG and checked whole (Pillow's verify: every chunk and its CRC, no
+    decoding): a missing or damaged one is left out and named. With `refuse_smaller`, crops smaller than
+    `side`, the model's input, are an EvaluationError: scoring would upsample them, which training refuses (a
+    model trained on smaller crops upsampled, as the peer on FER-2013's 48 px faces, is scored without it)."""
+    from PIL import Image
+
+    skipped: dict[str, list[str]] = {}
+    sizes: list[int] = []
+    keep: list[bool] = []
+    for image in frames["image"].astype(str):
+        path = Path(crops) / image
+        reason, size = None, 0
+        if not path.is_file():
+            reason = "missing"
+        else:
+            try:
+                with Image.open(path, formats=["PNG"]) as opened:
+                    size = min(opened.size)
+                    opened.verify()
+            except (OSError, SyntaxError, ValueError):
+                reason = "damaged (not a whole PNG)"
+        if reason:
+            skipped.setdefault(reason, []).append(image)
+        else:
+            sizes.append(size)
+        keep.append(reason is None)
+    sides = {int(k): int(v) for k, v in sorted(pd.Series(sizes, dtype="int64").value_counts().items())}
+    smaller = {k: v for k, v in sides.items() if k < side}
+    if smaller and refuse_smaller:
+        found = ", ".join(f"{n} of {k} px" for k, n in smaller.items())
+        raise EvaluationError(
+            f"crops in {crops} are smaller than the model's {side}×{side} px input ({found}): scoring would "
+            f"upsample them (training refuses to). Preprocess again with --size {side}, or score a model "
+            "trained at their size"
+        )
+    return CropCheck(frames[np.asarray(keep, dtype=bool)].reset_index(drop=True), skipped, sides)
+
+
+@dataclass(frozen=True)
+class KnownFrames:
+    """A model's predictions on the frames whose classes it knows (`predict_known`): the frames scored, one row
+    of probabilities each, the emotions it lacks (frames per emotion), its classes the frames lack, and what
+    the crop check left out."""
+
+    frames: pd.DataFrame
+    probabilities: np.ndarray
+    left_out: dict[str, int]
+    absent: list[str]
+    check: CropCheck
+
+
+def predict_known(
+    model: keras.Model,
+    classes: Sequence[str],
+    frames: pd.DataFrame,
+    crops: Path,
+    predict: Predict | None = None,
+    refuse_smaller: bool = False,
+) -> KnownFrames:
+    """The one way a model meets frames from elsewhere: those of `frames` (crops under `crops`) whose emotion is
+    among `classes` (the model's outputs, vocabulary names), their crops checked (`check_scored_crops`), resized
+    to the model's input and predicted by the model, or by `predict` (raw-pixel images -> probabilities, e.g. a
+    TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
+    crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`)."""
+    from fer_utils.models import input_side, network_side
+    from fer_utils.pipeline import load_images, make_dataset
+    from fer_utils.training import predict_batches
+
+    known, left_out, absent = scorable(frames, classes)
+    side = input_side(model)  # None: the model resizes the crops itself
+    size = None if side is None else (side, side)
+    check = check_scored_crops(known, crops, network_side(model), refuse_smaller)
+    scored = check.frames
+    if scored.empty:
+        probabilities = np.zeros((0, len(classes)), dtype="float32")
+    elif predict is None:
+        probabilities = predict_batches(model, make_dataset(scored, crops, list(classes), image_size=size, cache=False))
+    else:
+        probabilities = np.asarray(predict(load_images(scored, crops, size)))
+    return KnownFrames(scored, probabilities, left_out, absent, check)
 
 
 def cross_report(
@@ -185,40 +338,45 @@ def cross_report(
     left_out: dict[str, int] | None = None,
     absent: Sequence[str] = (),
     renamed: dict[str, str] | None = None,
+    **inputs: object,
 ) -> CrossReport:
     """The report of probabilities (one row per scored frame, one column per class of `classes`) against
-    the frames' true emotions, which must all be among `classes`."""
-    truth = np.asarray(truth, dtype=object)
-    probabilities = np.asarray(probabilities)
-    if len(truth) == 0 or len(truth) != len(probabilities):
-        raise EvaluationError(f"{len(truth)} true emotions but {len(probabilities)} rows of probabilities")
-    unknown = sorted(set(truth) - set(classes))
-    if unknown:
-        raise EvaluationError(f"true emotions {unknown} are not among the classes {list(classes)}")
-    predicted = predicted_labels(probabilities, classes)
-    present = [c for c in classes if c in set(truth)]
-    metrics = classification_metrics(truth, predicted, present)
-    matrix = confusion(truth, predicted, classes)
-    shares = pd.Series(truth).value_counts(normalize=True)
-    commonest = shares[shares == shares.max()].index
-    majority = min(commonest, key=list(classes).index)  # a tie goes to the first class in the model's order
+    the frames' true emotions, which must all be among `classes` (`evaluation.known_class_scores`); `inputs`
+    are the report's checks (unusable rows, skipped crops, sides, overlap)."""
+    scores = known_class_scores(truth, probabilities, classes)
     return CrossReport(
         crops=str(crops),
         split=split,
         classes=list(classes),
         renamed=dict(renamed or {}),
-        frames=int(len(truth)),
-        present=present,
+        frames=scores["frames"],
+        present=scores["present"],
         left_out=dict(left_out or {}),
         absent=list(absent),
-        accuracy=metrics["accuracy"],
-        macro_f1=metrics["f1_macro"],
-        recall={c: float(np.mean(predicted[truth == c] == c)) for c in present},
-        confusion=matrix.to_numpy().astype(int).tolist(),
-        majority_emotion=str(majority),
-        majority_baseline=float(shares.max()),
-        chance=1 / len(present),
+        accuracy=scores["accuracy"],
+        macro_f1=scores["macro_f1"],
+        recall=scores["recall"],
+        confusion=scores["confusion"],
+        majority_emotion=scores["majority_emotion"],
+        majority_baseline=scores["majority_baseline"],
+        chance=scores["chance"],
+        **inputs,
     )
+
+
+def training_overlap(scored: pd.DataFrame, crops: Path, run_dir: Path | None) -> tuple[np.ndarray | None, str]:
+    """(for each scored frame, whether its crop copies a training crop of the run in `run_dir`, by content; and
+    where that comes from), or (None, why it could not be checked): a run made before it recorded the hashes
+    of its training crops, or a model file outside a run folder."""
+    from fer_utils.duplicates import copies_among, crop_hashes
+    from fer_utils.run_files import TRAIN_HASHES_FILE
+
+    hashes = None if run_dir is None else Path(run_dir) / TRAIN_HASHES_FILE
+    if hashes is None or not hashes.is_file():
+        return None, f"no {TRAIN_HASHES_FILE} beside the model (a run made before runs recorded it, or no run)"
+    reference = pd.read_csv(hashes, dtype=str, keep_default_na=False)
+    found = copies_among(crop_hashes(crops, scored), reference) if len(scored) else np.zeros(0, dtype=bool)
+    return found, f"by md5 or perceptual hash against {hashes}"
 
 
 def cross_evaluate(
@@ -228,35 +386,54 @@ def cross_evaluate(
     *,
     split: str | None = None,
     predict: Predict | None = None,
+    run_dir: Path | None = None,
 ) -> CrossReport:
     """Score `model` (one output per name of `classes`) on every usable frame of the crops folder `crops`
-    (or those of side `split`) whose emotion it knows, resized to its input side. `predict` (raw-pixel
-    images -> probabilities, e.g. a TFLite copy of `model`) replaces the Keras model's own prediction."""
-    from fer_utils.training import load_images, make_dataset, predict_batches
+    (or those of side `split`) whose emotion it knows (`predict_known`). With `run_dir`, the model's run
+    folder, the frames that copy its training crops are counted and the score is given without them too, and
+    crops smaller than the model's input are refused (a run of this package trains on crops at least its input's
+    size); a model without a run folder (the peer) is scored on them upsampled, and the report says so."""
+    from fer_utils.models import network_side
 
     names = vocabulary_classes(classes)
-    frames, left_out, absent = scorable(folder_frames(crops, split), names)
-    size = tuple(int(d) for d in model.input_shape[1:3])
-    if predict is None:
-        probabilities = predict_batches(model, make_dataset(frames, crops, names, image_size=size, cache=False))
-    else:
-        probabilities = np.asarray(predict(load_images(frames, crops, size)))
+    rows = folder_rows(crops, split)
+    frames = folder_frames(crops, split)
+    trained_here = run_dir is not None and (Path(run_dir) / CONFIG_FILE).is_file()  # a run of this package
+    known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here)
+    if known.frames.empty:
+        if not scorable(frames, names)[0].empty:
+            raise FerError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")
+        raise no_common_class(frames, names)
+    overlap, source = training_overlap(known.frames, crops, run_dir)
+    clean = None
+    if overlap is not None and overlap.any() and not overlap.all():
+        scores = known_class_scores(known.frames["emotion"][~overlap], known.probabilities[~overlap], names)
+        clean = {"frames": scores["frames"], "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
     renamed = {str(old): new for old, new in zip(classes, names) if old != new}
     return cross_report(
-        frames["emotion"],
-        probabilities,
+        known.frames["emotion"],
+        known.probabilities,
         names,
         crops=crops,
         split=split,
-        left_out=left_out,
-        absent=absent,
+        left_out=known.left_out,
+        absent=known.absent,
         renamed=renamed,
+        unusable_rows=unusable_rows(rows),
+        skipped=known.check.skipped,
+        crop_sides=known.check.sides,
+        model_side=network_side(model),
+        overlap=None if overlap is None else int(overlap.sum()),
+        overlap_source=source,
+        clean=clean,
     )
 
 
 def evaluate_model_file(model_path: Path, crops: Path, split: str | None = None) -> CrossReport:
-    """`cross_evaluate` of a saved model (.keras, classes.json beside it) on the crops folder `crops`."""
+    """`cross_evaluate` of a saved model (.keras, classes.json beside it, and its run folder when it lies in
+    one) on the crops folder `crops`."""
     from fer_utils.models import check_classes, load_classes, load_model
 
     model = load_model(model_path)
-    return cross_evaluate(model, check_classes(model, load_classes(model_path)), crops, split=split)
+    classes = check_classes(model, load_classes(model_path))
+    return cross_evaluate(model, classes, crops, split=split, run_dir=Path(model_path).parent)

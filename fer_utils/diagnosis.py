@@ -22,14 +22,14 @@ import tensorflow as tf
 from fer_utils.errors import TrainingError
 from fer_utils.evaluation import predicted_labels
 from fer_utils.explain import alive_units
-from fer_utils.train_config import DEFAULT_LEARNING_RATE, TrainConfig
+from fer_utils.train_config import TrainConfig
 
 COLLAPSE_ADVICE = (
-    "the model has learnt nothing. Try another --seed, the defaults if you changed them (Adam 3e-4 and "
-    "only the last dropout, --dropout 0,0,0.3: they learnt for 5 of 5 seeds on real faces where the "
-    "paper's 1e-3 and 0.3 after every stage learnt for 1), a smaller learning rate (--learning-rate) with "
-    "more --epochs, or more training images; He initialisation collapsed more often, not less. "
-    "Measurements: benchmarks/README.md, 'Training recipe across seeds'."
+    "the model has learnt nothing. Try another --seed; keep only the last dropout (--dropout 0,0,0.3, the "
+    "default: with the paper's 0.3 after every stage the model learnt for 1 of 5 seeds on real faces); a "
+    "smaller learning rate (--learning-rate 3e-4, which learnt for 5 of 5 seeds there where the default 1e-3 "
+    "learnt for 4) with more --epochs; or more training images. He initialisation collapsed more often, "
+    "not less. Measurements: benchmarks/README.md, 'Training recipe across seeds'."
 )
 
 
@@ -56,7 +56,7 @@ def check_diverged(history: pd.DataFrame, config: TrainConfig) -> None:
     raise TrainingError(
         f"diverged: the training loss became {history['loss'].iloc[epoch - 1]} in epoch {epoch} with learning "
         f"rate {config.learning_rate:g} ({config.model}); nothing was written. Train again with a smaller "
-        f"--learning-rate (the default is {DEFAULT_LEARNING_RATE:g})"
+        f"--learning-rate, e.g. {config.learning_rate / 3:.1g}"
     )
 
 

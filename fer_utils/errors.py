@@ -113,19 +113,5 @@ class DeployError(FerError, ValueError):
     a sparsity outside [0, 1))."""
 
 
-class ParameterError(FerError):
-    """A chapter's parameters do not fit its data; the message says what to change (fer_utils.book.chapters)."""
-
-
-class DemoError(FerError, ValueError):
-    """A live demo page request outside its contract: an unknown model slot, or a model description (DemoAbout)
-    with an unknown key or a value of the wrong kind (checked in `fer_utils.book.demo`)."""
-
-
 class SetupError(FerError, RuntimeError):
     """The installed libraries cannot do what is needed (OpenCV without its Haar cascade or a video codec)."""
-
-
-class FingerprintError(FerError, ValueError):
-    """A model builder (or fit function) whose code fingerprint cannot be made: it reads a value with no stable
-    text to hash (an arbitrary object) or is built in, without Python source (`fer_utils.book.fingerprint`)."""

@@ -1,6 +1,7 @@
 """Metrics for emotion classifiers, with scikit-learn: frame-level scores, per-class report,
 confusion matrix, clip-level accuracy by voting over a clip's frames, and the scores of a model on
-faces from elsewhere (`transfer_scores`).
+frames whose classes it knows (`known_class_scores`, the one scoring of faces from elsewhere; a chapter's
+view of it, `transfer_scores`).
 
 **Which F1 the book reports.** The paper gives "F1" without saying how it averages over classes.
 The book's headline F1 is the **macro** F1 (the unweighted mean of the per-class F1 scores): every
@@ -8,6 +9,12 @@ emotion counts the same, so a model cannot hide a poor minority class (RAVDESS h
 neutral clips as of any other emotion) behind the frequent ones. The weighted F1 (per-class F1
 weighted by support) is reported beside it, because it is what some related work quotes and it is
 closest to accuracy on imbalanced data.
+
+**Which classes it averages.** One definition for every path (training's metrics, `evaluate`, the
+cross-dataset report, the chapters' real-face tables): the classes present among the true labels of the
+scored side (`present_classes`). A class the side lacks has no F1 worth averaging (perfect answers would
+score 0.667 on a side holding two of three classes); it is named instead (`absent_classes`, the
+`absent` list of `evaluate_predictions`).
 """
 
 from __future__ import annotations
@@ -32,11 +39,24 @@ def predicted_labels(probabilities: np.ndarray, classes: Sequence[str]) -> np.nd
     return np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
 
 
+def present_classes(y_true: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """The classes of `classes` that the true labels hold, in `classes` order: those a macro F1 averages."""
+    held = set(np.asarray(y_true, dtype=object))
+    return [name for name in classes if name in held]
+
+
+def absent_classes(y_true: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """The classes of `classes` that no true label names, in `classes` order (named, never averaged in)."""
+    held = set(np.asarray(y_true, dtype=object))
+    return [name for name in classes if name not in held]
+
+
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
-    """Accuracy, macro F1 (the book's headline F1) and weighted F1, plus the number of items."""
-    labels = list(classes)
+    """Accuracy, macro F1 (the book's headline F1) and weighted F1, plus the number of items. Both F1s are
+    over the classes of `classes` present among `y_true` (`present_classes`): the book's one definition."""
+    labels = present_classes(y_true, classes) or list(classes)
     return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
         "f1_macro": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "f1_weighted": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
         "n": int(len(y_true)),
@@ -102,12 +122,14 @@ def clip_vote(
 
 
 def evaluate_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, dict]:
-    """Frame-level metrics and clip-level metrics (mean vote) for one test set, as a JSON-ready dict."""
+    """Frame-level metrics and clip-level metrics (mean vote) for one test set, and the model's classes the
+    set lacks (`absent`: not averaged into the macro F1), as a JSON-ready dict."""
     y_pred = predicted_labels(probabilities, classes)
-    result = {"frame": classification_metrics(frames["emotion"].to_numpy(), y_pred, classes)}
+    result: dict = {"frame": classification_metrics(frames["emotion"].to_numpy(), y_pred, classes)}
     if "clip_id" in frames.columns:
         clips = clip_vote(frames, probabilities, classes)
         result["clip"] = classification_metrics(clips["emotion"], clips["predicted"], classes)
+    result["absent"] = absent_classes(frames["emotion"], classes)
     return result
 
 
@@ -148,21 +170,57 @@ def misclassified(table: pd.DataFrame, emotion: str = "all", limit: int = 6) -> 
     return wrong.sort_values(["confidence", "clip_id"], ascending=[False, True]).head(limit)
 
 
-def transfer_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
-    """How a model scores on a set of faces from elsewhere (its own classes only): the frames, the
-    emotions the set holds, the accuracy over all the model's classes and among the set's emotions only
-    (the highest probability of those; NaN for a set of one emotion, where choosing is no test), each
-    beside its chance level."""
+def known_class_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
+    """The one scoring of a model on frames whose classes it knows (every true emotion among `classes`, one
+    row of probabilities per frame in `classes` order), for a crops folder from elsewhere
+    (`crossdata.cross_report`), the book's real faces (`realfaces.score_real`) and a chapter's transfer table
+    (`transfer_scores`): frames, the classes present and absent, accuracy, macro F1 (`classification_metrics`:
+    over the classes present), per-class recall, the confusion matrix (rows true, columns predicted, in
+    `classes` order), the majority baseline (a tie goes to the first class of `classes`), chance over the
+    classes present and over all `classes`, and the accuracy when the model may only choose among the
+    classes present (NaN with one class present, where choosing is no test)."""
     truth = np.asarray(truth, dtype=object)
-    present = sorted(set(truth), key=list(classes).index)
-    columns = [list(classes).index(emotion) for emotion in present]
-    restricted = np.asarray(present, dtype=object)[np.asarray(probabilities)[:, columns].argmax(axis=1)]
-    several = len(present) > 1
+    probabilities = np.asarray(probabilities)
+    if len(truth) == 0 or len(truth) != len(probabilities):
+        raise EvaluationError(f"{len(truth)} true emotions but {len(probabilities)} rows of probabilities")
+    unknown = sorted(set(truth) - set(classes))
+    if unknown:
+        raise EvaluationError(f"true emotions {unknown} are not among the classes {list(classes)}")
+    predicted = predicted_labels(probabilities, classes)
+    present = present_classes(truth, classes)
+    metrics = classification_metrics(truth, predicted, classes)
+    columns = [list(classes).index(name) for name in present]
+    among = np.asarray(present, dtype=object)[probabilities[:, columns].argmax(axis=1)]
+    shares = pd.Series(truth).value_counts(normalize=True)
+    majority = min(shares[shares == shares.max()].index, key=list(classes).index)
     return {
-        "frames": len(truth),
-        "emotions": len(present),
-        f"{len(classes)}-way accuracy": float(np.mean(predicted_labels(probabilities, classes) == truth)),
-        f"chance ({len(classes)}-way)": 1 / len(classes),
-        "accuracy among its emotions": float(np.mean(restricted == truth)) if several else np.nan,
-        "chance (its emotions)": 1 / len(present) if several else np.nan,
+        "frames": int(len(truth)),
+        "present": present,
+        "absent": absent_classes(truth, classes),
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["f1_macro"],
+        "recall": {name: float(np.mean(predicted[truth == name] == name)) for name in present},
+        "confusion": confusion(truth, predicted, classes).to_numpy().astype(int).tolist(),
+        "majority_emotion": str(majority),
+        "majority_baseline": float(shares.max()),
+        "chance": 1 / len(present),
+        "chance_all": 1 / len(classes),
+        "accuracy_among_present": float(np.mean(among == truth)) if len(present) > 1 else np.nan,
+    }
+
+
+def transfer_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
+    """How a model scores on a set of faces from elsewhere (its own classes only), as a chapter's table row
+    (`known_class_scores`): the frames, the emotions the set holds, the accuracy over all the model's classes
+    and among the set's emotions only (NaN for a set of one emotion, where choosing is no test), each beside
+    its chance level."""
+    scores = known_class_scores(truth, probabilities, classes)
+    several = len(scores["present"]) > 1
+    return {
+        "frames": scores["frames"],
+        "emotions": len(scores["present"]),
+        f"{len(classes)}-way accuracy": scores["accuracy"],
+        f"chance ({len(classes)}-way)": scores["chance_all"],
+        "accuracy among its emotions": scores["accuracy_among_present"],
+        "chance (its emotions)": scores["chance"] if several else np.nan,
     }

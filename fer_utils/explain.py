@@ -11,7 +11,7 @@ softmax output; the papers use the pre-softmax score). `method` picks how they a
 
 The paper's CNN ends in flatten + dense, whose weights differ per location, so the averaged gradients
 of classic Grad-CAM often cancel (we saw all-negative, i.e. empty, maps on a trained model); HiResCAM
-is provably faithful for such heads. Either map is resized to the input's height×width and divided by
+is provably faithful for such heads. Either map is resized to the crop's height×width and divided by
 its maximum, so it lies in [0, 1] (all zeros when nothing is positive). The chapters call the
 picture "Grad-CAM", the family's name.
 """
@@ -41,7 +41,8 @@ def grad_cam(
     layer_name: str | None = None,
     method: str = DEFAULT_CAM_METHOD,
 ) -> np.ndarray:
-    """A class activation map in [0, 1] at the input's height×width for one raw-pixel image (H, W) or (H, W, 1).
+    """A class activation map in [0, 1] at the image's height×width for one raw-pixel image (H, W) or (H, W, 1),
+    a crop as the model takes it (the model resizes it itself).
 
     `class_index` defaults to the predicted class; `layer_name` to the last Conv2D layer; `method` is
     "hirescam" (default: ReLU of the channel sum of feature maps × gradients, element-wise) or "gradcam"
@@ -51,7 +52,8 @@ def grad_cam(
         raise ExplainError(f"unknown CAM method {method!r}; choose one of {CAM_METHODS}")
     layer = model.get_layer(layer_name or last_conv_layer(model))
     probe = keras.Model(model.input, [layer.output, model.output])  # one input: called with one tensor
-    x = tf.convert_to_tensor(np.asarray(image, np.float32).reshape((1, *model.input_shape[1:])))
+    image = np.asarray(image, np.float32)
+    x = tf.convert_to_tensor(image.reshape((1, image.shape[0], image.shape[1], model.input_shape[-1])))
     with tf.GradientTape() as tape:
         features, predictions = probe(x, training=False)
         index = int(tf.argmax(predictions[0])) if class_index is None else int(class_index)
@@ -59,7 +61,7 @@ def grad_cam(
     gradients = tape.gradient(score, features)
     weights = gradients[0] if method == "hirescam" else tf.reduce_mean(gradients, axis=(0, 1, 2))
     cam = tf.nn.relu(tf.reduce_sum(features[0] * weights, axis=-1))
-    cam = np.maximum(tf.image.resize(cam[..., None], model.input_shape[1:3])[..., 0].numpy(), 0.0)
+    cam = np.maximum(tf.image.resize(cam[..., None], image.shape[:2])[..., 0].numpy(), 0.0)
     peak = cam.max()
     return (cam / peak if peak > 0 else cam).astype(np.float32)
 

@@ -1,10 +1,11 @@
 """Inference: the emotion of every face in an image or a video, with an optional annotated copy.
 
-One object, `Recognizer(model, classes, detector, margin=…)`, does it for the CLI `predict`, the
+One object, `Recognizer(model, classes, detector, spec=…)`, does it for the CLI `predict`, the
 chapters and their widgets: it checks the classes against the model's outputs, detects the faces,
-crops each exactly as preprocessing does (`fer_utils.crops.crop_face`, at the model's input side) and
-returns one row per face and frame. A trained run makes its own (`runs.RunFolder.recognizer`): its
-best model, its classes and the margin of the crops it was trained on. Videos are streamed
+crops each exactly as preprocessing does (`fer_utils.crops.spec_crop`: the margin and side of the model's
+`crop_spec.CropSpec`; the model resizes the crop itself) and returns one row per face and frame. A trained
+run makes its own (`runs.RunFolder.recognizer`): its best model, its classes and the spec of the crops it
+was trained on. Videos are streamed
 (`stream_frames`: decoded once, frame by frame); the annotated copy is written as it goes into a
 temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
 """
@@ -22,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.atomic import atomic_file
-from fer_utils.crops import crop_face
+from fer_utils.crop_spec import CropSpec
+from fer_utils.crops import spec_crop
 from fer_utils.errors import ModelFileError, OutputError, PredictionError, SamplingError, UnreadableVideoError
 from fer_utils.faces import FaceDetector, make_detector, to_uint8
-from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 from fer_utils.run_files import probability_columns
 
 if TYPE_CHECKING:
@@ -60,7 +62,8 @@ class FrameResult:
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
     order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
-    from fer_utils.video import check_media, quiet_cv2, read_image, unopenable_error
+    from fer_utils.images import check_media, quiet_cv2, read_image
+    from fer_utils.video import unopenable_error
 
     cv2 = quiet_cv2()
     path = Path(path)
@@ -111,16 +114,30 @@ def refuse_overwrite(source: Path, *targets: Path | None) -> None:
             )
 
 
-def check_annotated_out(out: Path | None) -> None:
+def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
     """OutputError unless `out` (an annotated copy) is None, a video name (VIDEO_SUFFIXES) or an image
-    format OpenCV can write: checked before any work, not after it."""
+    format OpenCV can write, and, for a video `media`, a video name (an image would hold its first frame
+    only): checked before any work, not after it."""
     import cv2
 
-    if out is not None and Path(out).suffix.lower() not in VIDEO_SUFFIXES and not cv2.haveImageWriter(str(out)):
+    if out is None:
+        return
+    is_video_out = Path(out).suffix.lower() in VIDEO_SUFFIXES
+    if not is_video_out and not cv2.haveImageWriter(str(out)):
         raise OutputError(
             f"--out {out}: OpenCV cannot write an image named {Path(out).name}; use .png or .jpg, "
             f"or for a video {', '.join(VIDEO_SUFFIXES)}"
         )
+    if media is not None and not is_video_out:
+        from fer_utils.images import check_media
+
+        kind = check_media(media)
+        if kind != "image":
+            raise OutputError(
+                f"--out {out} is an image, but {Path(media).name} is a {'GIF' if kind == 'gif' else 'video'}: "
+                f"the annotated copy would hold its first frame only; name it {Path(out).stem}.mp4 (or "
+                f"{', '.join(VIDEO_SUFFIXES[1:])}) for the annotated video"
+            )
 
 
 class Recognizer:
@@ -129,36 +146,50 @@ class Recognizer:
     `frame(image)` classifies the faces of one image; `stream(path)` does it frame by frame for an
     image or a video (never holding the video); `predict_media(path, out=…)` returns the table and
     optionally writes the annotated copy as it goes. The CLI `predict`, the chapters and the chapter 8
-    widgets all call it, so they give the same table for the same media and model. `margin` is the crop
-    margin the model was trained on (`runs.RunFolder.recognizer` reads it from the run).
+    widgets all call it, so they give the same table for the same media and model. `spec` is how the
+    crops the model was trained on were cut (`runs.RunFolder.recognizer` reads it from the run; default: the
+    default spec at the model's side); `detector` finds the faces (default: the spec's, or the book's
+    default for crops of whole images).
     """
 
     def __init__(
         self,
         model: keras.Model,
         classes: Sequence[str],
-        detector: str | FaceDetector = DEFAULT_DETECTOR,
+        detector: str | FaceDetector | None = None,
         *,
-        margin: float = DEFAULT_MARGIN,
+        spec: CropSpec | None = None,
     ) -> None:
-        from fer_utils.models import check_classes
+        from fer_utils.models import check_classes, input_side
 
         if len(model.input_shape) != 4:
             raise ModelFileError(
                 f"{model.name} reads clips {tuple(model.input_shape[1:])}, not single images: predict it on a video "
                 "with sequences.predict_clip (the CLI's predict does)"
             )
-        height, width = model.input_shape[1:3]
-        if height != width:
-            raise ModelFileError(f"the model's input {height}×{width} is not square like the face crops")
-        self.model, self.size, self.margin = model, int(height), float(margin)
-        self.classes = check_classes(model, classes)
+        side = input_side(model)
+        spec = spec or (CropSpec(side=side) if side else CropSpec())
+        if side is not None and side != spec.side:
+            raise ModelFileError(
+                f"the model takes {side}×{side} crops but its crop spec cuts {spec.side}×{spec.side}: pass the "
+                "spec of the crops it was trained on (RunFolder.recognizer reads it from the run)"
+            )
+        if spec.align:
+            raise PredictionError(
+                "the model was trained on eye-aligned crops, which the recognizer does not make: its predictions "
+                "would come from differently cropped faces; train on crops made without --align"
+            )
+        if detector is None:
+            detector = spec.detector if spec.detector in FACE_DETECTORS else DEFAULT_DETECTOR
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.spec = spec.served_with(self.detector.name)
+        self.model, self.size, self.margin = model, self.spec.side, self.spec.margin
+        self.classes = check_classes(model, classes)
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
         boxes = self.detector.detect(image)
-        crops = [crop_face(image, box, size=self.size, margin=self.margin) for box in boxes]
+        crops = [spec_crop(image, box, self.spec) for box in boxes]
         if not crops:
             return FrameResult(frame_index, image, [], [])
         probabilities = np.asarray(self.model.predict_on_batch(np.stack(crops)[..., None].astype(np.float32)))
@@ -191,6 +222,7 @@ class Recognizer:
         annotated image or mp4v video, written frame by frame into a temporary file renamed at the end."""
         path = Path(path)
         refuse_overwrite(path, out)
+        check_annotated_out(out, path)
         faces: list[FacePrediction] = []
         with AnnotatedWriter(out, video_fps(path) / (every or 1)) as writer:
             for result in self.stream(path, every):
@@ -200,7 +232,7 @@ class Recognizer:
 
 
 class AnnotatedWriter:
-    """Writes annotated frames to `out` (an image: the first frame; otherwise an mp4v video) through a
+    """Writes annotated frames to `out` (an image: one frame, that of a still; otherwise an mp4v video) through a
     temporary file renamed into place on success (`fer_utils.atomic`); does nothing when `out` is None."""
 
     def __init__(self, out: Path | None, fps: float) -> None:

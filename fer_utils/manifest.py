@@ -24,7 +24,7 @@ from fer_utils.video import media_size
 
 MANIFEST_NAME = "manifest.csv"
 # What an interrupted run lists (the clips finished so far): never manifest.csv, whose presence means
-# that the folder is complete (artifacts.ensure_crops and every reader rely on it).
+# that the folder is complete (artifacts.Dataset.crops and every reader rely on it).
 PARTIAL_MANIFEST_NAME = "manifest.partial.csv"
 STATUSES: tuple[str, ...] = (
     "ok",

@@ -1,8 +1,12 @@
 """The paper's CNN, the models it is compared with, parameter/FLOP counts and safe model files.
 
-Every builder takes raw pixels (0..255, float32 or uint8 cast by Keras) and starts with
-`Rescaling(1/255)` (0 parameters), so callers feed the uint8 crops from the preprocessing manifest
-as they are.
+Every builder starts from `_inputs`: the model takes a gray crop of raw pixels (0..255) of any side, as
+preprocessing cut it (its `crop_spec.CropSpec` says the side), resizes it itself to its `input_shape` with a
+Keras `Resizing` layer (bilinear, half-pixel centres: TensorFlow's `tf.image.resize`, TFLite's
+RESIZE_BILINEAR, which LiteRT.js runs too) and rescales it with `Rescaling(1/255)`; both have 0 parameters.
+So training, Python inference and the demo page feed every model the same crop, and the one resizer between
+a crop and the network is the model's own (ARCHITECTURE.md, "One crop, one resizer"). A model saved before
+the resizer existed takes its own side only (`input_side`); `with_resizer` puts the resizer in front of it.
 
 **The paper's CNN** (Ding, Tang & Lu 2023): three 3×3 "same" ReLU convolutions 16 → 64 → 64, each
 followed by 2×2 max pooling (180 → 90 → 45 → 22), flatten (22·22·64 = 30,976), Dense(16, ReLU),
@@ -48,9 +52,13 @@ CNN_LSTM_UNITS = 32
 
 
 def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """The input tensor and its 0..1 rescaled version that every builder starts from."""
-    inputs = keras.Input(shape=tuple(input_shape), name="pixels")
-    return inputs, layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    """The input tensor, a crop of raw pixels of any side, and what every builder starts from: the crop
+    resized to `input_shape` inside the model (bilinear, the one resizer between a crop and the network),
+    then rescaled to 0..1."""
+    height, width, channels = input_shape
+    inputs = keras.Input(shape=(None, None, channels), name="pixels")
+    resized = layers.Resizing(height, width, interpolation="bilinear", name="resize")(inputs)
+    return inputs, layers.Rescaling(1.0 / 255, name="rescale")(resized)
 
 
 def build_paper_cnn(
@@ -248,16 +256,18 @@ def build_cnn_lstm(
     dropout: Sequence[float] = DEFAULT_DROPOUT,
 ) -> keras.Model:
     """The paper's CNN read over a clip: its body (`build_paper_cnn` up to Dense(16), `fc`, with the book's
-    default dropout) turns each of the clip's frames into 16 features with the same weights
-    (TimeDistributed), an LSTM of `units` reads them in order, and Dense(classes) with softmax
-    classifies the clip. `input_shape` is a clip's (frames, H, W, 1), or one frame's (H, W, 1), read
-    SEQUENCE_FRAMES at a time. The LSTM is unrolled (a handful of steps): TFLite converts it to plain
-    operations, which int8 quantization takes; a looped one is refused by the converter."""
+    default dropout; it starts from `_inputs`, so each frame is a crop of any side resized by the model
+    itself, as every frame model resizes its crops) turns each of the clip's frames into 16 features with
+    the same weights (TimeDistributed), an LSTM of `units` reads them in order, and Dense(classes) with
+    softmax classifies the clip. `input_shape` is a clip's (frames, H, W, 1), or one frame's (H, W, 1),
+    read SEQUENCE_FRAMES at a time; H, W is the side the network reads. The LSTM is unrolled (a handful of
+    steps): TFLite converts it to plain operations, which int8 quantization takes; a looped one is refused
+    by the converter."""
     shape = tuple(input_shape)
     frames, frame_shape = (SEQUENCE_FRAMES, shape) if len(shape) == 3 else (shape[0], shape[1:])
     cnn = build_paper_cnn(num_classes, frame_shape, dropout)
     body = keras.Model(cnn.input, cnn.get_layer("fc").output, name="frame_cnn")  # the paper CNN's head dropped
-    clips = keras.Input(shape=(frames, *frame_shape), name="clip")
+    clips = keras.Input(shape=(frames, None, None, frame_shape[-1]), name="clip")
     x = layers.TimeDistributed(body, name="frames")(clips)
     x = layers.LSTM(units, unroll=True, name="lstm")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
@@ -370,9 +380,9 @@ def count_params(model: keras.Model) -> int:
     return int(model.count_params())
 
 
-def _shape(tensor: object) -> tuple[int, ...]:
-    """A Keras tensor's shape without the batch axis."""
-    return tuple(int(d) for d in tensor.shape[1:])
+def _shape(tensor: object) -> tuple[int | None, ...]:
+    """A Keras tensor's shape without the batch axis (None where any size goes, as the input's side)."""
+    return tuple(None if d is None else int(d) for d in tensor.shape[1:])
 
 
 def layer_macs(layer: keras.layers.Layer) -> int:
@@ -419,6 +429,53 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
 def count_flops(model: keras.Model, batch: int = 1) -> int:
     """FLOPs (= 2 × MACs of conv and dense layers, analytic) for `batch` images."""
     return int(batch * layer_table(model)["flops"].sum())
+
+
+def input_side(model: keras.Model) -> int | None:
+    """The side of the square crops `model` takes: None for a model that takes any side and resizes it itself
+    (every model `_inputs` starts), its fixed side for one without that resizer (saved before it existed, or
+    made elsewhere: the peer's 64); ModelFileError for a non-square input. A clip model's (input (N, H, W, C),
+    `sequences.clip_shape`) is that of its frames."""
+    height, width = model.input_shape[-3:-1]
+    if height is None or width is None:
+        return None
+    if height != width:
+        raise ModelFileError(f"the model's input {height}×{width} is not square like the face crops")
+    return int(height)
+
+
+def network_side(model: keras.Model) -> int:
+    """The side the network itself reads: its fixed input side, or the side its resizer (`_inputs`) makes of
+    any crop: what a crop smaller than it would be upsampled to."""
+    side = input_side(model)
+    if side is not None:
+        return side
+    resizers = [layer for layer in _layers(model) if layer.name == "resize"]  # a clip model's is in its frame CNN
+    if not resizers:  # a model made elsewhere that takes any side
+        raise ModelFileError(f"{model.name} takes crops of any side and has no resizer named 'resize'")
+    return int(resizers[0].height)
+
+
+def fixed_input(model: keras.Model, side: int, batch_size: int | None = None) -> keras.Model:
+    """`model` taking exactly side×side crops (in batches of `batch_size` when given): what an exported
+    TFLite file holds for its crop spec (LiteRT.js runs only fixed shapes; a clip model keeps its N frames).
+    The model is nested, unchanged."""
+    frames = tuple(model.input_shape[1:-3])  # () for a frame model, (N,) for a clip model
+    shape = (*frames, side, side, model.input_shape[-1])
+    inputs = keras.Input(shape=shape, batch_size=batch_size, name="clip" if frames else "pixels")
+    return keras.Model(inputs, model(inputs), name=model.name)
+
+
+def with_resizer(model: keras.Model) -> keras.Model:
+    """`model` taking crops of any side: a model of a fixed input side (saved before the resizer existed) is
+    nested behind the resizer of `_inputs` (bilinear, as training resized its crops then), so that it takes
+    the crops its spec describes; a model that resizes its input already is returned as it is."""
+    side = input_side(model)
+    if side is None:
+        return model
+    inputs = keras.Input(shape=(None, None, model.input_shape[-1]), name="pixels")
+    resized = layers.Resizing(side, side, interpolation="bilinear", name="resize")(inputs)
+    return keras.Model(inputs, model(resized), name=model.name)
 
 
 def save_model(model: keras.Model, path: Path, classes: Sequence[str]) -> Path:

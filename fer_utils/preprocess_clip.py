@@ -7,16 +7,16 @@ this over a whole clip index, in worker processes, and resumes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fer_utils.crops import DEFAULT_SIZE, FaceCrop, largest_face_crop
-from fer_utils.errors import ImageError, PreprocessError, VideoError
+from fer_utils.crop_spec import CropSpec, check_crop_spec
+from fer_utils.crops import CropFunction, FaceCrop, crop_face, largest_face_crop
+from fer_utils.errors import CropError, ImageError, PreprocessError, VideoError
 from fer_utils.faces import (
-    DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
     Box,
     FaceDetector,
@@ -29,7 +29,7 @@ from fer_utils.faces import (
     with_max_side,
 )
 from fer_utils.preprocess_folder import atomic_write_bytes, is_utf8, printable
-from fer_utils.registry import DEFAULT_MARGIN, PAPER_FRAMES
+from fer_utils.registry import PAPER_FRAMES
 
 DEFAULT_FRAMES = PAPER_FRAMES
 MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face any detector finds: recorded as bad_image
@@ -39,36 +39,42 @@ CLIP_COLUMNS: tuple[str, ...] = ("path", "dataset", "emotion", "subject", "clip_
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that decides a run's output; stored as the output folder's fingerprint."""
+    """Everything that decides a run's output: the crop (`crop`, its CropSpec, written beside the crops) and
+    how frames are sampled and searched; stored as the output folder's fingerprint (`record`)."""
 
     frames: int | None = DEFAULT_FRAMES
     every: int | None = None
-    detector: str = DEFAULT_DETECTOR
-    size: int = DEFAULT_SIZE
-    margin: float = DEFAULT_MARGIN
-    align: bool = False
+    crop: CropSpec = field(default_factory=CropSpec)
     max_side: int | None = DEFAULT_MAX_SIDE
     scale_to_face: bool = True
     version: int = FORMAT_VERSION
 
+    def record(self) -> dict:
+        """The fingerprint stored in `.parts/settings.json`: the crop's fields under the names the records
+        have always used (`size` for the side; the colour, always gray, is the spec's alone), so that folders
+        preprocessed before the spec existed resume."""
+        crop = {"detector": self.crop.detector, "size": self.crop.side, "margin": self.crop.margin}
+        values = {name: value for name, value in asdict(self).items() if name != "crop"}
+        return {**values, **crop, "align": self.crop.align}
+
 
 def check_settings(settings: Settings) -> None:
     """Raise PreprocessError for settings that cannot work (unknown detector, sizes, margins)."""
-    detector_kind(settings.detector)  # a DetectorError, which is a PreprocessError
-    if settings.size < 8:
-        raise PreprocessError(f"crop size must be at least 8 pixels, got {settings.size}")
-    if not 0.0 <= settings.margin <= 1.0:
-        raise PreprocessError(f"margin must be between 0 and 1 (fraction of the box size), got {settings.margin}")
+    detector_kind(settings.crop.detector)  # a DetectorError, which is a PreprocessError
+    try:
+        check_crop_spec(settings.crop)
+    except CropError as exc:
+        raise PreprocessError(str(exc)) from None
     if settings.frames is not None and settings.frames < 1:
         raise PreprocessError(f"frames must be at least 1 (or None for all), got {settings.frames}")
     if settings.every is not None and settings.every < 1:
         raise PreprocessError(f"every must be at least 1, got {settings.every}")
-    resolve_max_side(settings.detector, settings.max_side)
+    resolve_max_side(settings.crop.detector, settings.max_side)
 
 
 def run_detector(settings: Settings) -> FaceDetector:
     """The detector a run's `settings` name, searching copies at most `settings.max_side` px long."""
-    return make_detector(settings.detector, max_side=settings.max_side)
+    return make_detector(settings.crop.detector, max_side=settings.max_side)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -96,7 +102,7 @@ def _row(clip: dict, settings: Settings, **values: Any) -> dict:
         "emotion": clip["emotion"],
         "source": clip["path"],
         "frame_index": None,
-        "detector": settings.detector,
+        "detector": settings.crop.detector,
         "x": None,
         "y": None,
         "w": None,
@@ -112,14 +118,16 @@ def _row(clip: dict, settings: Settings, **values: Any) -> dict:
 
 
 def _first_face(
-    frame: np.ndarray, detectors: Sequence[FaceDetector], settings: Settings, landmarker: Landmarker | None
+    frame: np.ndarray,
+    detectors: Sequence[FaceDetector],
+    settings: Settings,
+    landmarker: Landmarker | None,
+    crop: CropFunction = crop_face,
 ) -> FaceCrop | None:
     """The largest face found by the first of `detectors` that finds one (a clip's face-scaled search,
     then the full one), cropped as `settings` say; None when none finds a face."""
     for detector in detectors:
-        found = largest_face_crop(
-            frame, detector, size=settings.size, margin=settings.margin, align=settings.align, landmarker=landmarker
-        )
+        found = largest_face_crop(frame, detector, settings.crop, landmarker, crop)
         if found is not None:
             return found
     return None
@@ -133,6 +141,7 @@ def _frame_row(
     settings: Settings,
     detectors: Sequence[FaceDetector],
     landmarker: Landmarker | None,
+    crop: CropFunction = crop_face,
 ) -> dict:
     """Detect (with the first of `detectors` that finds a face), crop and write one sampled frame; the
     manifest row says what happened."""
@@ -155,7 +164,7 @@ def _frame_row(
             reason=f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face",
         )
     try:
-        found = _first_face(frame, detectors, settings, landmarker)
+        found = _first_face(frame, detectors, settings, landmarker, crop)
     except (ValueError, RuntimeError, cv2.error) as exc:  # dlib raises RuntimeError
         return _row(clip, settings, frame_index=index, status="bad_image", reason=f"unusable image: {exc}")
     if found is None:
@@ -187,11 +196,18 @@ def _frame_row(
 
 
 def process_clip(
-    clip: dict, out_dir: Path, settings: Settings, detector: FaceDetector, landmarker: Landmarker | None = None
+    clip: dict,
+    out_dir: Path,
+    settings: Settings,
+    detector: FaceDetector,
+    landmarker: Landmarker | None = None,
+    crop: CropFunction = crop_face,
 ) -> list[dict]:
-    """Sample, detect, crop and write one clip; one manifest row per sampled frame (or one row saying
-    why the clip could not be read). Never raises for bad input."""
-    from fer_utils.video import check_media, try_sample_frames
+    """Sample, detect, crop (with `crop`: chapter 2's `crop_face` or an edit of it) and write one clip; one
+    manifest row per sampled frame (or one row saying why the clip could not be read). Never raises for bad
+    input."""
+    from fer_utils.images import check_media
+    from fer_utils.video import try_sample_frames
 
     not_text = [k for k in CLIP_COLUMNS if not is_utf8(str(clip[k]))]
     if not_text:
@@ -214,7 +230,7 @@ def process_clip(
         return [_row(clip, settings, status="unreadable", reason=f"{path}: cannot be read ({exc.strerror or exc})")]
     if is_image and int(clip.get("frame", -1)) >= 0:  # a crop-named image keeps its frame number
         frames = [(int(clip["frame"]), frames[0][1])]
-    return clip_rows(clip, frames, Path(out_dir), settings, detector, landmarker)
+    return clip_rows(clip, frames, Path(out_dir), settings, detector, landmarker, crop)
 
 
 def clip_rows(
@@ -224,6 +240,7 @@ def clip_rows(
     settings: Settings,
     detector: FaceDetector,
     landmarker: Landmarker | None = None,
+    crop: CropFunction = crop_face,
 ) -> list[dict]:
     """Detect, crop and write a clip's sampled frames. With `settings.scale_to_face`, once a frame
     shows a large face the later frames are searched on a copy smaller by whole pyramid levels
@@ -231,7 +248,7 @@ def clip_rows(
     detectors: list[FaceDetector] = [detector]
     rows = []
     for index, frame in frames:
-        row = _frame_row(clip, index, frame, out_dir, settings, detectors, landmarker)
+        row = _frame_row(clip, index, frame, out_dir, settings, detectors, landmarker, crop)
         if settings.scale_to_face and len(detectors) == 1 and row["status"] == "ok" and frame is not None:
             side = face_scale_side(detector, frame.shape, Box(row["x"], row["y"], row["w"], row["h"]))
             detectors = detectors if side is None else [with_max_side(detector, side), detector]

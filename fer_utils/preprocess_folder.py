@@ -4,7 +4,9 @@ The folder belongs to one source and one set of settings (`.parts/source.json`, 
 written by the first run: `claim_folder`); each finished clip leaves a completion record
 `.parts/<clip key>.<size>-<mtime_ns>.csv`, keyed by its source file's size and modification time
 (`write_part`, `read_part`), so a rerun resumes and a replaced source is redone
-(`discard_stale_records`). `start_over` deletes what earlier runs wrote, and nothing else. Every file is
+(`discard_stale_records`). How the crops were cut is the folder's `crop_spec.json` (fer_utils.crop_spec;
+`folder_crop_spec` also reads it from the settings of a folder made before the spec existed). `start_over`
+deletes what earlier runs wrote, and nothing else. Every file is
 written through `fer_utils.atomic` (a temporary sibling renamed into place: `atomic_write_bytes`), whose
 `remove_dead_temporaries` removes what dead processes left. `fer_utils.preprocess` runs the work itself.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from fer_utils.atomic import write_atomic
+from fer_utils.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec, spec_from_settings
 from fer_utils.errors import PreprocessError
 from fer_utils.fer2013 import parse_row_path, source_file
 from fer_utils.manifest import ADDED_COLUMNS, INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
@@ -176,17 +179,15 @@ def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
     return next(iter(sorted(listed - {printable(p) for p in paths})), None)
 
 
-def crop_settings(out_dir: Path) -> dict | None:
-    """The settings a preprocessing run recorded for the crops in `out_dir` (detector, size, margin,
-    align, …), or None for a crops folder without records (made by hand or by an older version)."""
-    return _stored(Path(out_dir) / PARTS_DIR / SETTINGS_NAME)
-
-
-def crop_side(out_dir: Path) -> int | None:
-    """The side (px) of the crops a preprocessing run wrote into `out_dir` (its recorded settings), or
-    None for a crops folder without records (made by hand or by an older version)."""
-    stored = crop_settings(out_dir)
-    return int(stored["size"]) if stored and "size" in stored else None
+def folder_crop_spec(out_dir: Path) -> CropSpec | None:
+    """How the crops in `out_dir` were cut: its `crop_spec.json` (written by preprocessing), or for a folder
+    preprocessed before the spec existed its recorded settings (`crop_spec.spec_from_settings`); None for a
+    crops folder with neither (made by hand)."""
+    spec = read_crop_spec(out_dir)
+    if spec is None:
+        settings = _stored(Path(out_dir) / PARTS_DIR / SETTINGS_NAME)
+        spec = spec_from_settings(settings) if settings is not None else None
+    return spec
 
 
 def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -> None:
@@ -219,11 +220,12 @@ def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -
 
 def start_over(out_dir: Path) -> None:
     """Delete what earlier runs wrote into `out_dir`: the crops their manifest and records list, the
-    records and the manifest. Other files in the folder are left alone."""
+    records, the crop spec and the manifest. Other files in the folder are left alone."""
     out_dir = Path(out_dir)
     tables = [out_dir / MANIFEST_NAME, *sorted((out_dir / PARTS_DIR).glob("*.csv"))]
     _remove_crops(out_dir, sorted({image for table in tables if table.is_file() for image in _listed_crops(table)}))
     shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
+    (out_dir / CROP_SPEC_FILE).unlink(missing_ok=True)
     (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
 
 

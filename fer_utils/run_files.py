@@ -4,12 +4,19 @@ A complete run folder holds
 
 - `model.keras`: the best epoch's model (by the monitored loss);
 - `classes.json`: the class names, in the order of the model's outputs;
-- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes, the subjects on each side
-  and the crops' preprocessing settings (`crops`: detector, size, margin, …; null for crops made by hand);
+- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes and the subjects on each
+  side (a run made before the crop spec also has `crops`, its crops' preprocessing settings);
+- `crop_spec.json` (`fer_utils.crop_spec.CROP_SPEC_FILE`): how its crops were cut, copied from the crops folder
+  (absent for crops made by hand);
 - `history.csv`: one row per epoch (Keras's CSVLogger);
 - `metrics.json`: the test metrics (fer_utils.evaluation) and the collapse check (fer_utils.diagnosis);
 - `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
-  class, so that nothing has to re-split the data and re-predict to look at a run's mistakes.
+  class, so that nothing has to re-split the data and re-predict to look at a run's mistakes (and, since the
+  duplicate audit, each frame's `md5`, `phash` and `copy_of_train`);
+- `last_epoch.weights.h5`: the weights of the last epoch trained, before early stopping put the best
+  epoch's back (metrics.json's `test_last_epoch` scores them); runs trained before it existed lack it;
+- `train_hashes.csv` (runs made since the duplicate audit): the content hashes of the training crops, which
+  `evaluate` compares the crops it scores with.
 
 This module sits below the model code (`fer_utils.models` reads classes files with it); the trained run
 itself, which also loads its model and makes its recognizer, is `fer_utils.runs.RunFolder`.
@@ -33,6 +40,10 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "test_predictions.csv"
 RUN_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE)
+LAST_WEIGHTS_FILE = "last_epoch.weights.h5"  # not in RUN_FILES: older runs are complete without it
+# Written by runs since the duplicate audit (older runs lack it): md5 and perceptual hash of every training crop.
+TRAIN_HASHES_FILE = "train_hashes.csv"
+WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)  # what `training.train` writes into a run folder
 PROBABILITY_PREFIX = "p_"
 
 

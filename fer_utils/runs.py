@@ -1,11 +1,12 @@
 """The trained run: one object for a training run's folder, its files read back, its model and its recognizer.
 
-`RunFolder` is the shape a trained run travels in: `artifacts.ensure_run`/`reference_run` and
+`RunFolder` is the shape a trained run travels in: `training.train`, `artifacts.train` and
 `chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
 run's files (`fer_utils.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
 `history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
 best model (`load`) and makes the `inference.Recognizer` that crops faces as the run's training crops
-were cut (`recognizer`, with `crop_margin`). Where a path is needed it behaves like its folder:
+were cut (`recognizer`, with `crop_spec`: the `crop_spec.CropSpec` training copied into the folder, read from
+the older records of a run made before it). Where a path is needed it behaves like its folder:
 `os.fspath(run)`, `run / "config.json"`, `str(run)`, and it equals `Path` of the same folder.
 
 `fer_utils.training` writes a run into a temporary folder and renames it into place when it is
@@ -25,12 +26,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fer_utils.errors import PredictionError, RunFolderError
-from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, NO_DETECTOR
+from fer_utils.crop_spec import CropSpec, read_crop_spec, spec_from_settings
+from fer_utils.errors import RunFolderError
 from fer_utils.run_files import (
     CLASSES_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
+    LAST_WEIGHTS_FILE,
     METRICS_FILE,
     MODEL_FILE,
     PREDICTIONS_FILE,
@@ -76,9 +78,14 @@ class RunFolder:
         return hash(self.path)
 
     @property
-    def model(self) -> Path:
-        """The best model (`model.keras`)."""
+    def model_file(self) -> Path:
+        """The best epoch's model (`model.keras`); `load` reads it."""
         return self.path / MODEL_FILE
+
+    @property
+    def last_weights_file(self) -> Path:
+        """The last epoch's weights (`last_epoch.weights.h5`), written before early stopping restored the best."""
+        return self.path / LAST_WEIGHTS_FILE
 
     @property
     def classes_file(self) -> Path:
@@ -131,22 +138,33 @@ class RunFolder:
 
     def scores(self) -> dict[str, object]:
         """The run's numbers as one table row: its test scores (`accuracy` and `macro F1` of single frames,
-        `clip accuracy` and `clip macro F1` of clips by vote), the final epoch's `train accuracy`, `val
-        accuracy`, their `gap` and `val loss`, the lowest `best val loss`, its `params`, `train s` (seconds)
-        and whether it `collapsed` (`diagnosis.collapse_check`)."""
+        `clip accuracy` and `clip macro F1` of clips by vote) with the best epoch's weights, the model the run
+        keeps, and with the last epoch's (`last-epoch accuracy`, `last-epoch macro F1`: what the run had
+        learnt when training ended, before early stopping put the best epoch back), the final epoch's `train
+        accuracy`, `val accuracy`, their `gap` and `val loss`, the lowest `best val loss`, the `best epoch`
+        and `epochs` run (counted from 1), its `params`, `train s` (seconds) and whether it `collapsed`
+        (`diagnosis.collapse_check`). A number the run did not record (no validation side, a run from before
+        last-epoch scores) is NaN."""
         config, metrics, history = self.config(), self.metrics(), self.history()
         frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
+        last_epoch = metrics.get("test_last_epoch", {}).get("frame", {})
         last = history.iloc[-1]
+        missing = pd.Series(np.nan, index=history.index)
+        val_accuracy, val_loss = (history.get(column, missing) for column in ("val_accuracy", "val_loss"))
         return {
             "accuracy": frame["accuracy"],
             "macro F1": frame["f1_macro"],
             "clip accuracy": clip.get("accuracy", np.nan),
             "clip macro F1": clip.get("f1_macro", np.nan),
+            "last-epoch accuracy": last_epoch.get("accuracy", np.nan),
+            "last-epoch macro F1": last_epoch.get("f1_macro", np.nan),
             "train accuracy": last["accuracy"],
-            "val accuracy": last["val_accuracy"],
-            "gap": last["accuracy"] - last["val_accuracy"],
-            "val loss": last["val_loss"],
-            "best val loss": history["val_loss"].min(),
+            "val accuracy": val_accuracy.iloc[-1],
+            "gap": last["accuracy"] - val_accuracy.iloc[-1],
+            "val loss": val_loss.iloc[-1],
+            "best val loss": val_loss.min(),
+            "best epoch": int(history[metrics.get("monitor", "val_loss")].idxmin()) + 1,  # from 1, whatever wrote it
+            "epochs": metrics.get("epochs_run", len(history)),
             "params": config.get("params"),
             "train s": metrics.get("train_seconds", np.nan),
             "collapsed": bool(metrics.get("collapsed", False)),
@@ -173,31 +191,38 @@ class RunFolder:
             raise RunFolderError(f"{self.predictions_file} is damaged: missing emotions or probabilities")
         return table.drop(columns=columns), probabilities, classes
 
-    def crop_margin(self) -> float:
-        """The margin (fraction of the face box) of the crops the run was trained on, as config.json records
-        the crops' preprocessing settings; DEFAULT_MARGIN for a folder that does not record them (no
-        config.json, a run trained before runs did, or on crops made by hand) or whose crops were whole
-        images (detector "none": their margin is unknown). A run trained on eye-aligned crops is a
-        PredictionError: the recognizer does not align."""
-        crops = self.config().get("crops") if self.config_file.is_file() else None
-        if not isinstance(crops, dict) or crops.get("detector") == NO_DETECTOR or "margin" not in crops:
-            return DEFAULT_MARGIN
-        if crops.get("align"):
-            raise PredictionError(
-                f"{self.path} was trained on eye-aligned crops, which the recognizer does not make: its "
-                "predictions would come from differently cropped faces; train on crops made without --align"
-            )
-        return float(crops["margin"])
+    def crop_spec(self, model_side: int | None = None) -> CropSpec:
+        """How the faces of the crops the run was trained on were cut: its `crop_spec.json`, written by
+        training. A run made before the spec existed has its crops' preprocessing settings in config.json
+        (`crops`), read into a spec. Without either (a run on crops made by hand, a model folder), the default
+        spec at the side the model was given its images: the run's image size, else `model_side` (the side
+        of a model that takes one only), else the default side."""
+        spec = read_crop_spec(self.path)
+        if spec is not None:
+            return spec
+        config = self.config() if self.config_file.is_file() else {}
+        crops, size = config.get("crops"), config.get("image_size")
+        side = int(size[0]) if isinstance(size, (list, tuple)) and size else model_side
+        if isinstance(crops, dict):
+            return spec_from_settings(crops, side)
+        return CropSpec(side=side) if side else CropSpec()
 
-    def load(self) -> keras.Model:
-        """The best model (`models.load_model`: Keras's safe mode)."""
-        from fer_utils.models import load_model
+    def load(self, model_file: Path | None = None) -> keras.Model:
+        """The best model (or another model file of the folder), by `models.load_model` (Keras's safe mode),
+        taking the crops its spec cuts: a model saved before models resized their own input, whose crops
+        were larger or smaller than its input, is put behind that resizer (`models.with_resizer`)."""
+        from fer_utils.models import input_side, load_model, with_resizer
 
-        return load_model(self.model)
+        model = load_model(model_file or self.model_file)
+        side = input_side(model)
+        return with_resizer(model) if side is not None and side != self.crop_spec(side).side else model
 
-    def recognizer(self, detector: str | FaceDetector = DEFAULT_DETECTOR) -> Recognizer:
-        """The run's `inference.Recognizer`: its best model, its classes, and the margin of the crops it was
-        trained on (`crop_margin`), so that it crops faces as the model saw them."""
+    def recognizer(self, detector: str | FaceDetector | None = None) -> Recognizer:
+        """The run's `inference.Recognizer`: its best model, its classes, and the spec of the crops it was
+        trained on (`crop_spec`), so that it crops faces as the model saw them (with the spec's detector unless
+        `detector` says otherwise)."""
         from fer_utils.inference import Recognizer
+        from fer_utils.models import input_side
 
-        return Recognizer(self.load(), self.classes(), detector, margin=self.crop_margin())
+        model = self.load()
+        return Recognizer(model, self.classes(), detector, spec=self.crop_spec(input_side(model)))

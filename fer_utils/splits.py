@@ -8,13 +8,14 @@ preprocessing manifest):
 - `clip`: whole clips go to one side (scikit-learn group splits on `clip_id`, stratified by emotion).
 - `subject`: whole actors/speakers go to one side (group splits on `subject`).
 - `given`: the dataset's own split, from its `split` column (train/ and test/ folders, FER-2013's Usage;
-  see `given_split`); `default_protocol` picks it for a table that has one.
+  see `given_split`); `resolve_protocol` picks it for a table that has one unless a protocol was chosen.
 
 Split tables keep the input's index, so rows can be traced back to the input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -31,15 +32,24 @@ from fer_utils.errors import DatasetError
 from fer_utils.registry import GIVEN_PROTOCOL, PAPER_PROTOCOL, PAPER_TEST_SIZE, PROTOCOLS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("emotion", "clip_id", "subject")
+# What a run on a dataset whose own split has no test side (AffectNet: train and val) is told.
+VAL_AS_TEST = (
+    "the dataset gives no test side: its val side ({rows} rows) is the test side (a val side for early "
+    "stopping is carved out of train when val_size is above 0)"
+)
 
 
 @dataclass
 class Split:
-    """Disjoint train and test tables, and an optional validation table."""
+    """Disjoint train and test tables, and an optional validation table; `notes` says what a reader must know
+    beyond the protocol (the val side tested on), `duplicates` what the duplicate audit found and did
+    (`duplicates.audited_split`); both go into a run's config.json."""
 
     train: pd.DataFrame
     test: pd.DataFrame
     val: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    duplicates: dict = field(default_factory=dict)
 
     def sides(self) -> dict[str, pd.DataFrame]:
         """The non-empty sides by name (train, test, and val when present)."""
@@ -137,8 +147,12 @@ def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_s
         raise DatasetError(f"test_size + val_size must be below 1, got {test_size + val_size}")
 
 
-def default_protocol(df: pd.DataFrame) -> str:
-    """`given` when `df` carries the dataset's own split (`data.has_split`), else the paper's `random`."""
+def resolve_protocol(df: pd.DataFrame, protocol: str | None = None) -> str:
+    """The split protocol a run uses: `protocol` when one was chosen, else `given` when `df` carries the
+    dataset's own split (`data.has_split`: a reader's number is then comparable with the published ones),
+    else the paper's `random`. The one rule behind `train`, the chapters and the book's cache."""
+    if protocol is not None:
+        return protocol
     return GIVEN_PROTOCOL if has_split(df) else PAPER_PROTOCOL
 
 
@@ -175,10 +189,12 @@ def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
     train, val, test = sides["train"], sides["val"], sides["test"]
     if train.empty:
         raise DatasetError(f"the dataset's own split has no train rows ({len(val)} val, {len(test)} test)")
+    notes = []
     if test.empty:
         if val.empty:
             raise DatasetError(f"the dataset's own split has no test (nor val) rows, only {len(train)} train rows")
         test, val = val, val.iloc[0:0]
+        notes.append(VAL_AS_TEST.format(rows=len(test)))
     if val.empty and val_size > 0:
         share = val_size * len(df) / len(train)
         if share >= 1:
@@ -188,17 +204,34 @@ def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
         else:
             keep, held = random_holdout(train, share, seed)
         train, val = train.loc[keep].sort_index(), train.loc[held].sort_index()
-    return Split(train=train, test=test, val=val if len(val) else None)
+    return Split(train=train, test=test, val=val if len(val) else None, notes=notes)
 
 
 def split_note(df: pd.DataFrame) -> str:
-    """One line saying that the dataset's own split is used, and how many rows each side has."""
+    """One line saying that the dataset's own split is used, how many rows each side has, and which side is
+    tested on when the dataset gives no test side."""
     counts = df["split"].fillna("").astype(str).value_counts()
     sides = ", ".join(f"{side} {int(counts.get(side, 0))}" for side in SPLITS if side in counts)
-    return (
-        f"protocol {GIVEN_PROTOCOL} (the default for a manifest with a split): the dataset's own split, {sides} "
-        "rows; --protocol random, clip or subject splits the rows instead"
-    )
+    line = f"protocol {GIVEN_PROTOCOL}: the dataset's own split, {sides} rows"
+    if not counts.get("test", 0) and counts.get("val", 0):
+        line += "; " + VAL_AS_TEST.format(rows=int(counts["val"]))
+    return line + "; --protocol random, clip or subject splits the rows instead"
+
+
+def given_warnings(df: pd.DataFrame) -> list[str]:
+    """What the dataset's own split leaves its test side without: each class of the train side the tested side
+    (test, else val) lacks, whose F1 then cannot be measured (the macro F1 averages the classes present)."""
+    sides = given_sides(df)
+    tested = sides["test"] if len(sides["test"]) else sides["val"]
+    name = "test" if len(sides["test"]) else "val (tested on)"
+    trained = sides["train"]["emotion"].astype(str)
+    lacking = [c for c in dict.fromkeys(sorted(trained.unique())) if c not in set(tested["emotion"].astype(str))]
+    if not lacking or tested.empty:
+        return []
+    return [
+        f"the dataset's {name} side has no frame of {', '.join(lacking)}: its scores cannot say how the model "
+        f"recognises {'it' if len(lacking) == 1 else 'them'}, and the macro F1 averages the classes present only"
+    ]
 
 
 def split_frames(
@@ -232,3 +265,53 @@ def check_leakage(split: Split) -> LeakReport:
         clips |= set(a["clip_id"]) & set(b["clip_id"])
         subjects |= set(a["subject"]) & set(b["subject"])
     return LeakReport(shared_clips=sorted(map(str, clips)), shared_subjects=sorted(map(str, subjects)))
+
+
+def _merged_groups(labels: pd.Series, copies: pd.Series) -> pd.Series:
+    """`labels` (a clip or subject per row) with every two labels that hold copies of one image (rows that
+    `copies` labels alike) merged into one, transitively (union-find); the first label names the merged group."""
+    parent: dict[str, str] = {}
+
+    def root(label: str) -> str:
+        while parent.get(label, label) != label:
+            label = parent[label]
+        return label
+
+    for rows in labels.astype(str).groupby(copies.to_numpy()):
+        names = list(dict.fromkeys(rows[1]))
+        for name in names[1:]:
+            a, b = root(names[0]), root(name)
+            if a != b:
+                parent[b] = a
+    return labels.astype(str).map(root)
+
+
+def split_keeping_copies(
+    df: pd.DataFrame,
+    copies: pd.Series,
+    protocol: str = PAPER_PROTOCOL,
+    test_size: float = PAPER_TEST_SIZE,
+    val_size: float = 0.0,
+    seed: int = 0,
+    split_with: Callable[[pd.DataFrame, str, float, float, int], Split] = split_frames,
+) -> Split:
+    """`split_with` (default `split_frames`; a chapter passes the one it shows), with the rows that `copies`
+    labels alike (copies of one image: `duplicates.copy_labels`) on one side: `random` splits one row per copy
+    and sends the other copies where it went; `clip` and `subject` merge the groups that share a copy. Without
+    copies (or with `given`, whose sides the dataset chose) it is exactly `split_with`: the same rows on the
+    same sides."""
+    check_split_request(df, protocol, test_size, val_size)
+    if protocol == GIVEN_PROTOCOL or not copies.duplicated().any():
+        return split_with(df, protocol, test_size, val_size, seed)
+    if protocol == "random":
+        first = ~copies.duplicated()
+        split = split_with(df[first], protocol, test_size, val_size, seed)
+        side = {copies[i]: name for name, part in split.sides().items() for i in part.index}
+        where = copies.map(side)
+        parts = {name: df[where == name].sort_index() for name in ("train", "test", "val")}
+        return Split(train=parts["train"], test=parts["test"], val=parts["val"] if split.val is not None else None)
+    column = "clip_id" if protocol == "clip" else "subject"
+    merged = df.assign(**{column: _merged_groups(df[column], copies)})
+    split = split_with(merged, protocol, test_size, val_size, seed)
+    own = {name: df.loc[part.index] for name, part in split.sides().items()}
+    return Split(train=own["train"], test=own["test"], val=own.get("val"))

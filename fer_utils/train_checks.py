@@ -16,7 +16,7 @@ import pandas as pd
 from fer_utils.data import classes_in
 from fer_utils.errors import TrainingError
 from fer_utils.models import MODEL_BUILDERS, check_input_size
-from fer_utils.registry import CLASS_WEIGHTS, INITS, SEQUENCE_MODELS, SEQUENCE_PROTOCOLS
+from fer_utils.registry import CLASS_WEIGHTS, INITS, PAPER_PROTOCOL, PROTOCOLS, SEQUENCE_MODELS, SEQUENCE_PROTOCOLS
 from fer_utils.runs import RunFolder
 from fer_utils.splits import Split
 from fer_utils.train_config import TrainConfig
@@ -43,13 +43,17 @@ def check_config(config: TrainConfig) -> None:
         ),
         (config.patience >= 0, f"patience must be 0 or more epochs, got {config.patience}"),
         (
+            config.protocol is None or config.protocol in PROTOCOLS,
+            f"protocol {config.protocol!r} is not one of {PROTOCOLS} (or None: the dataset's own split if it has one)",
+        ),
+        (
             0 < config.test_size < 1 and 0 <= config.val_size < 1 and config.test_size + config.val_size < 1,
             f"test size {config.test_size} and val size {config.val_size} must be fractions summing below 1",
         ),
         (config.init in INITS, f"initialiser {config.init!r} is not one of {INITS}"),
         (
-            config.model not in SEQUENCE_MODELS or config.protocol in SEQUENCE_PROTOCOLS,
-            f"{config.model} reads whole clips, and the {config.protocol} protocol draws single frames, which would "
+            config.model not in SEQUENCE_MODELS or config.protocol != PAPER_PROTOCOL,
+            f"{config.model} reads whole clips, and the {PAPER_PROTOCOL} protocol draws single frames, which would "
             f"put frames of one clip on both sides: use --protocol {', '.join(SEQUENCE_PROTOCOLS[:-1])} or "
             f"{SEQUENCE_PROTOCOLS[-1]}",
         ),

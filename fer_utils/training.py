@@ -23,10 +23,10 @@ to get at least one example, so there batch sizes are rounded down to a multiple
 count and a last batch with fewer frames than replicas is dropped (`replica_batching`); the test
 set is always predicted whole, on one device.
 
-**Sequence models** (`registry.SEQUENCE_MODELS`, the CNN-LSTM) read whole clips: the split is made on
-frames as for any model (the clip, subject or given protocol keeps a clip on one side), then each side
-becomes one row per clip (`clip_split`, `sequences.clip_table`) and `make_clip_dataset` feeds N frames of
-each; the test predictions, the metrics and the sizes in config.json are then per clip.
+**Sequence models** (`registry.SEQUENCE_MODELS`, the CNN-LSTM) train through the same `train` on a
+`sequences.ClipData`: it splits the frames as any `FaceData` does (the clip, subject or given protocol keeps a
+clip on one side; it refuses the random one), then makes each side one row per clip fed N frames at a time;
+the test predictions, the metrics and the sizes in config.json are then per clip.
 
 **Recipe options** (all off by default, so a run without them is the run it always was): augmentation
 with a configurable strength (`augment_rotation`, `augment_shift`, `augment_zoom`; the default strength
@@ -39,10 +39,12 @@ progress halve Adam's learning rate, recorded per epoch in history.csv). benchma
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
@@ -51,165 +53,23 @@ import pandas as pd
 import tensorflow as tf
 
 from fer_utils.atomic import atomic_folder
+from fer_utils.crop_spec import write_crop_spec
 from fer_utils.diagnosis import check_diverged, collapse_check
-from fer_utils.errors import DatasetError, TrainingError
+from fer_utils.duplicates import write_train_hashes
+from fer_utils.errors import TrainingError
 from fer_utils.evaluation import evaluate_predictions
-from fer_utils.manifest import usable_frames
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
-from fer_utils.preprocess_folder import crop_settings
-from fer_utils.registry import PAPER_BATCH_SIZE, PAPER_IMAGE_SIZE, PAPER_MODEL, SEQUENCE_MODELS
-from fer_utils.run_files import predictions_frame
+from fer_utils.pipeline import FaceData, class_indices
+from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL
+from fer_utils.run_files import TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.runs import RunFolder
-from fer_utils.sequences import clip_dataset, clip_table
-from fer_utils.splits import Split, split_frames
+from fer_utils.splits import Split, given_warnings, split_note
 from fer_utils.train_checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
 from fer_utils.train_config import TrainConfig
 
-
-@dataclass
-class RunResult:
-    """What a run produced: its folder, the best model, the classes, the history and the test metrics."""
-
-    run_dir: Path
-    model: keras.Model
-    classes: list[str]
-    history: pd.DataFrame
-    metrics: dict = field(default_factory=dict)
-
-
-def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
-    """Each frame's emotion as an index into `classes`; an emotion not in `classes` is a DatasetError."""
-    unknown = sorted(set(frames["emotion"]) - set(classes))
-    if unknown:
-        raise DatasetError(f"emotions {unknown} are not among the model's classes {list(classes)}")
-    lookup = {name: i for i, name in enumerate(classes)}
-    return frames["emotion"].map(lookup).to_numpy(dtype=np.int32)
-
-
-def _decoder(image_size: tuple[int, int]):
-    """A tf.data map function: PNG path → (H, W, 1) float32 raw pixels at `image_size`."""
-    height, width = image_size
-
-    def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        image = tf.io.decode_png(tf.io.read_file(path), channels=1)
-        image = tf.image.resize(image, (height, width))  # float32; a no-op copy at the same size
-        image.set_shape((height, width, 1))
-        return image, label
-
-    return decode
-
-
-def _augmenter(seed: int, rotation: float = 0.0, shift: float = 0.05, zoom: float = 0.05) -> keras.Sequential:
-    """Augmentation (off by default: the paper uses none): horizontal flip, ±`shift` translation, ±`zoom`
-    zoom (fractions of the side; the light default 5 %), and a rotation of ±`rotation` degrees when given
-    (its layer is left out at 0, so the light preset draws exactly the transforms it always drew)."""
-    rotate = [keras.layers.RandomRotation(rotation / 360, seed=seed + 3)] if rotation else []
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            *rotate,
-            keras.layers.RandomTranslation(shift, shift, seed=seed + 1),
-            keras.layers.RandomZoom(zoom, seed=seed + 2),
-        ],
-        name="augment",
-    )
-
-
-def make_dataset(
-    frames: pd.DataFrame,
-    root: Path,
-    classes: Sequence[str],
-    *,
-    batch_size: int = PAPER_BATCH_SIZE,
-    shuffle: bool = False,
-    seed: int = 0,
-    augment: bool = False,
-    cache: bool = True,
-    image_size: tuple[int, int] = PAPER_IMAGE_SIZE,
-    drop_remainder: bool = False,
-    rotation: float = 0.0,
-    shift: float = 0.05,
-    zoom: float = 0.05,
-) -> tf.data.Dataset:
-    """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`).
-
-    Decode in parallel (order kept), cache the decoded images in memory, reshuffle every epoch from
-    `seed`, batch, optionally augment (`rotation`, `shift`, `zoom`: see `_augmenter`), and prefetch so
-    the model never waits for input.
-    """
-    missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
-    if missing:
-        raise DatasetError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
-    paths = [str(Path(root) / p) for p in frames["image"]]
-    ds = tf.data.Dataset.from_tensor_slices((paths, class_indices(frames, classes)))
-    ds = ds.map(_decoder(tuple(image_size)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if augment:
-        augmenter = _augmenter(seed, rotation, shift, zoom)
-        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] = PAPER_IMAGE_SIZE) -> np.ndarray:
-    """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use)."""
-    ds = make_dataset(frames, root, sorted(set(frames["emotion"])), batch_size=256, cache=False, image_size=image_size)
-    return np.concatenate([x.numpy() for x, _ in ds]) if len(frames) else np.zeros((0, *image_size, 1), "float32")
-
-
-def make_clip_dataset(
-    clips: pd.DataFrame,
-    root: Path,
-    classes: Sequence[str],
-    *,
-    batch_size: int = PAPER_BATCH_SIZE,
-    shuffle: bool = False,
-    seed: int = 0,
-    augment: bool = False,
-    image_size: tuple[int, int] = PAPER_IMAGE_SIZE,
-    drop_remainder: bool = False,
-    rotation: float = 0.0,
-    shift: float = 0.05,
-    zoom: float = 0.05,
-) -> tf.data.Dataset:
-    """`make_dataset` for a sequence model: batches of (clip (N, H, W, 1), class index), one per row of a
-    `sequences.clip_table`, decoded and augmented as `make_dataset` does (one transform per clip)."""
-    augmenter = _augmenter(seed, rotation, shift, zoom) if augment else None
-    return clip_dataset(
-        clips,
-        root,
-        class_indices(clips, classes),
-        _decoder(tuple(image_size)),
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        augmenter=augmenter,
-        drop_remainder=drop_remainder,
-    )
-
-
-def load_clips(clips: pd.DataFrame, root: Path, image_size: tuple[int, int] = PAPER_IMAGE_SIZE) -> np.ndarray:
-    """Every clip of a `sequences.clip_table` as one (K, N, H, W, 1) float32 array of raw pixels."""
-    ds = make_clip_dataset(clips, root, sorted(set(clips["emotion"])), batch_size=64, image_size=image_size)
-    return np.concatenate([x.numpy() for x, _ in ds])
-
-
-def clip_split(split: Split) -> Split:
-    """`split` with one row per clip on each side (`sequences.clip_table`), what a sequence model trains,
-    validates and is tested on."""
-    sides = {side: clip_table(frames) for side, frames in split.sides().items() if len(frames)}
-    return Split(train=sides["train"], test=sides["test"], val=sides.get("val"))
-
-
-def replica_batching(n: int, batch_size: int, replicas: int) -> tuple[int, bool]:
-    """(batch size, drop_remainder) for `n` frames so that Keras can split every batch over `replicas`."""
-    if replicas <= 1:
-        return batch_size, False
-    size = max(replicas, min(batch_size, n) // replicas * replicas)
-    return size, 0 < n % size < replicas
+# fit(config, train, val, num_classes, run, strategy, verbose, build=..., class_weight=...) -> (model, history),
+# as fit_model
+Fit = Callable[..., tuple[keras.Model, pd.DataFrame]]
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -219,14 +79,32 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]:
+    """The fields of `config` among MODEL_OPTIONS that `build` takes (all of them when it takes
+    `**kwargs`, e.g. a wrapper around a builder): each builder gets the knobs it has. A knob set away from
+    its default for a builder that lacks it is a TrainingError: it would be recorded but never applied."""
+    parameters = inspect.signature(build).parameters.values()
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    names = {p.name for p in parameters}
+    taken = [name for name in MODEL_OPTIONS if takes_any or name in names]
+    ignored = [
+        name for name in MODEL_OPTIONS if name not in taken and getattr(config, name) != getattr(TrainConfig(), name)
+    ]
+    if ignored:
+        raise TrainingError(
+            f"{config.model}'s builder takes no {', '.join(ignored)} (only {PAPER_MODEL}'s has them): they would be "
+            "recorded but never applied; leave them at their defaults"
+        )
+    return {name: getattr(config, name) for name in taken}
+
+
 def compile_model(config: TrainConfig, num_classes: int, build: ModelBuilder | None = None) -> keras.Model:
     """Build the model with `build` (default: the registry's builder of `config.model`) for
-    `num_classes`, and compile it with Adam and cross-entropy. A chapter passes the builder its own
-    cell defined, so that an edit there changes the model trained."""
-    options = (
-        {"dropout": tuple(config.dropout), "l1": config.l1, "init": config.init} if config.model == PAPER_MODEL else {}
-    )
+    `num_classes`, with the knobs of `config` it takes (`model_options`), and compile it with Adam and
+    cross-entropy. A chapter passes the builder its own cell defined, so that an edit there changes the
+    model trained."""
     build = build or MODEL_BUILDERS[config.model]
+    options = model_options(config, build)
     model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -250,15 +128,30 @@ def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence
     return {i: float(w) for i, w in enumerate(weights)}
 
 
+class LastEpochWeights(keras.callbacks.Callback):
+    """Writes the weights of the last epoch trained to `path` when training ends, before early stopping
+    puts the best epoch's weights back (it does so even when it never stopped early), so that a run can
+    report the test scores of both."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.model.save_weights(self.path)
+
+
 def run_callbacks(run: RunFolder, monitor: str, patience: int, plateau: int = 0) -> list[keras.callbacks.Callback]:
     """Stop at a NaN loss (a diverged run) or when `monitor` has not improved for `patience` epochs, keep
     the best epoch's weights and put them back at the end (in memory: a model file written at every
-    improvement cost a sixth of a small run), optionally halve the learning rate (down to 1e-6) after
-    `plateau` epochs without progress (0: off; the rate of each epoch then lands in the history), and
-    log every epoch to the run's history file."""
+    improvement cost a sixth of a small run), after writing the last epoch's weights to the run (first in
+    the list, so before that restore), optionally halve the learning rate (down to 1e-6) after `plateau`
+    epochs without progress (0: off; the rate of each epoch then lands in the history), and log every
+    epoch to the run's history file."""
     halve = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=plateau, min_lr=1e-6)
     schedule = [halve] if plateau else []
     return [
+        LastEpochWeights(run.last_weights_file),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
         *schedule,  # before the logger, which then writes the epoch's learning rate
@@ -293,13 +186,8 @@ def fit_model(
         verbose=verbose,
         class_weight=class_weight,
     )
-    model.save(run.model)
+    model.save(run.model_file)
     return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
-
-
-def _write_json(path: Path, value: object) -> None:
-    """Write `value` as indented JSON."""
-    path.write_text(json.dumps(value, indent=2, default=str))
 
 
 def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:
@@ -312,37 +200,97 @@ def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:
     return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]), dtype="float32")
 
 
+def check_split(split: Split, root: Path, classes: Sequence[str], config: TrainConfig) -> None:
+    """TrainingError unless every side's crops are on disk, the train and test sides hold frames and the
+    training side has every class (`train_checks`)."""
+    for part in (split.train, split.test, *([split.val] if split.val is not None else [])):
+        check_crops(part, root)
+    if split.train.empty or split.test.empty:
+        raise TrainingError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
+    check_split_classes(split, classes, config)
+
+
+def train(
+    build: ModelBuilder | None,
+    data: FaceData,
+    config: TrainConfig,
+    out: Path,
+    *,
+    fit: Fit | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+    verbose: int | str = 2,
+) -> RunFolder:
+    """Train the network `build` makes (None: the registry's builder of `config.model`) on `data` (its
+    frames, split and input pipeline: `pipeline.FaceData`) as `config` says, test it, and write the run
+    folder `out`; returns it (`runs.RunFolder`). `fit` compiles and fits the model (default `fit_model`; a
+    chapter passes the one it shows).
+
+    Everything is checked first (TrainingError): the config, the frames and their crops on disk, the
+    split's classes, that `out` holds nothing. A dataset with its own split is trained on it unless the
+    config names a protocol (`splits.resolve_protocol`); the dataset's split is said in one printed line, with
+    a WARNING for each class its tested side lacks (`splits.given_warnings`); the protocol used is the one
+    config.json records. The split goes through the crops' duplicate audit (`FaceData.split_for`): copies of
+    one image on one side, the test copies of training crops marked (left out with `config.clean_test`). The run is written into a temporary sibling folder renamed to `out` when
+    complete, so `out` either holds a whole run or is left as it was.
+    """
+    check_config(config)
+    check_run_dir(out)
+    build = build or MODEL_BUILDERS[config.model]
+    model_options(config, build)  # a knob the builder lacks fails now, before any work
+    frames = data.frames()
+    classes = check_training_frames(frames, data.crops)
+    protocol = data.protocol(config, frames)
+    if protocol == GIVEN_PROTOCOL:  # chosen or by default: which sides, and what the tested side lacks
+        print(split_note(frames))
+        for line in given_warnings(frames):
+            print(f"WARNING: {line}", file=sys.stderr)
+    config = replace(config, protocol=protocol)
+    split = data.split_for(config, frames)
+    check_split(split, data.crops, classes, config)
+    final = Path(out)
+    with atomic_folder(final) as tmp:  # also sweeps what killed runs left beside it
+        _fit_and_test(
+            RunFolder(tmp),
+            build,
+            data,
+            config,
+            split,
+            classes,
+            fit or fit_model,
+            strategy or tf.distribute.get_strategy(),
+            verbose,
+        )
+        check_run_dir(final)  # nothing appeared there while we trained
+        if final.is_dir():
+            final.rmdir()  # empty: replaced by the complete run
+    return RunFolder(final)
+
+
 def _fit_and_test(
+    run: RunFolder,
+    build: ModelBuilder,
+    data: FaceData,
     config: TrainConfig,
     split: Split,
-    root: Path,
-    run: RunFolder,
     classes: Sequence[str],
+    fit: Fit,
     strategy: tf.distribute.Strategy,
     verbose: int | str,
-    build: ModelBuilder | None,
-    fit: Callable[..., tuple[keras.Model, pd.DataFrame]] | None = None,
-) -> RunResult:
-    """Train (with `fit`, default `fit_model`), test and write every run file into `run` (a fresh folder)."""
+) -> None:
+    """Train with `fit`, test the best epoch's and the last epoch's weights and write every run file into
+    `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
     replicas = strategy.num_replicas_in_sync
-    sequence = config.model in SEQUENCE_MODELS  # it reads whole clips: each side becomes one row per clip
-    split, make = (clip_split(split), make_clip_dataset) if sequence else (split, make_dataset)
-
-    def dataset(frames: pd.DataFrame, **options: object) -> tf.data.Dataset:
-        size, drop = replica_batching(len(frames), config.batch_size, replicas)
-        return make(
-            frames, root, classes, batch_size=size, drop_remainder=drop, image_size=config.image_size, **options
-        )
-
-    strength = {"rotation": config.augment_rotation, "shift": config.augment_shift, "zoom": config.augment_zoom}
-    train_ds = dataset(split.train, shuffle=True, seed=config.seed, augment=config.augment, **strength)
+    spec = data.crop_spec()  # how the crops were cut (copied into the run folder; the model resizes them)
     has_val = split.val is not None and len(split.val) > 0
-    val_ds = dataset(split.val) if has_val else None
+    train_batches = data.batches(split.train, classes, config, training=True, replicas=replicas)
+    val_batches = data.batches(split.val, classes, config, replicas=replicas) if has_val else None
     run.classes_file.write_text(json.dumps(list(classes)))
     start = time.perf_counter()
     weights = class_weight_map(config, split.train, classes)
-    model, history = (fit or fit_model)(config, train_ds, val_ds, len(classes), run, strategy, verbose, build, weights)
+    model, history = fit(
+        config, train_batches, val_batches, len(classes), run, strategy, verbose, build=build, class_weight=weights
+    )
     seconds = time.perf_counter() - start
     check_diverged(history, config)
     _write_json(
@@ -356,87 +304,37 @@ def _fit_and_test(
             "replicas": replicas,
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
-            "crops": crop_settings(root),  # how the faces were cropped (runs.RunFolder.recognizer)
+            "split_notes": split.notes,
+            "duplicates": split.duplicates,  # the crops' duplicate audit on this split (duplicates.audited_split)
         },
     )
+    write_train_hashes(split, run.path / TRAIN_HASHES_FILE)  # for `evaluate`'s overlap check, by content
+    if spec is not None:  # how the faces were cropped (runs.RunFolder.crop_spec, its recognizer)
+        write_crop_spec(run.path, spec)
     monitor = "val_loss" if has_val else "loss"
-    best = load_model(run.model)
-    test_ds = make(split.test, root, classes, batch_size=config.batch_size, image_size=config.image_size)
-    probabilities = predict_batches(best, test_ds)
+    best = load_model(run.model_file)
+    test_batches = data.batches(split.test, classes, config)
+    probabilities = predict_batches(best, test_batches)
     train_accuracy = float(history["accuracy"].max()) if "accuracy" in history else None
     collapse = collapse_check(
-        best, test_ds, probabilities, classes, split.test, float(history["loss"].min()), train_accuracy
+        best, test_batches, probabilities, classes, split.test, float(history["loss"].min()), train_accuracy
     )
+    best.load_weights(run.last_weights_file)  # the last epoch's weights, as they were before the restore
+    last = evaluate_predictions(split.test, predict_batches(best, test_batches), classes)
     metrics = {
         "test": evaluate_predictions(split.test, probabilities, classes),
+        "test_last_epoch": last,
         "collapsed": collapse.pop("collapsed"),
         "collapse": collapse,
-        "best_epoch": int(history[monitor].idxmin()),
+        "best_epoch": int(history[monitor].idxmin()) + 1,  # counted from 1, as epochs are said
         "epochs_run": int(len(history)),
         "monitor": monitor,
         "train_seconds": round(seconds, 2),
     }
     predictions_frame(split.test, probabilities, classes).to_csv(run.predictions_file, index=False)
     _write_json(run.metrics_file, metrics)
-    return RunResult(run_dir=run.path, model=best, classes=list(classes), history=history, metrics=metrics)
 
 
-def train_on_split(
-    config: TrainConfig,
-    split: Split,
-    root: Path,
-    run_dir: Path,
-    classes: Sequence[str],
-    strategy: tf.distribute.Strategy | None = None,
-    verbose: int | str = 2,
-    build: ModelBuilder | None = None,
-    fit: Callable[..., tuple[keras.Model, pd.DataFrame]] | None = None,
-) -> RunResult:
-    """Train on `split.train`, pick the best epoch on `split.val` (or training loss), test on `split.test`.
-
-    Everything is checked first (TrainingError); the run is written into a temporary sibling folder
-    renamed to `run_dir` when complete, so `run_dir` either holds a whole run or is left as it was.
-    """
-    check_config(config)
-    check_run_dir(run_dir)
-    if len(classes) < 2:
-        raise TrainingError(f"training needs at least 2 classes, got {list(classes)}")
-    for part in (split.train, split.test, *([split.val] if split.val is not None else [])):
-        check_crops(part, root)
-    if split.train.empty or split.test.empty:
-        raise TrainingError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
-    check_split_classes(split, classes, config)
-    final = Path(run_dir)
-    with atomic_folder(final) as tmp:  # also sweeps what killed runs left beside it
-        result = _fit_and_test(
-            config, split, root, RunFolder(tmp), classes, strategy or tf.distribute.get_strategy(), verbose, build, fit
-        )
-        check_run_dir(final)  # nothing appeared there while we trained
-        if final.is_dir():
-            final.rmdir()  # empty: replaced by the complete run
-    result.run_dir = final
-    return result
-
-
-def train_run(
-    config: TrainConfig,
-    frames: pd.DataFrame,
-    root: Path,
-    run_dir: Path,
-    strategy: tf.distribute.Strategy | None = None,
-    verbose: int | str = 2,
-    build: ModelBuilder | None = None,
-    fit: Callable[..., tuple[keras.Model, pd.DataFrame]] | None = None,
-) -> RunResult:
-    """Check the config, the frames and the run folder, split the usable frames with the configured
-    protocol and seed, then train and test (see `train_on_split`); `build` makes the network
-    (default: the registry's builder of `config.model`), `fit` compiles and fits it (default: `fit_model`;
-    a chapter passes the one its cell shows)."""
-    check_config(config)
-    check_run_dir(run_dir)
-    frames = usable_frames(frames)
-    classes = check_training_frames(frames, root)
-    split = split_frames(frames, config.protocol, config.test_size, config.val_size, config.seed)
-    return train_on_split(
-        config, split, root, run_dir, classes, strategy=strategy, verbose=verbose, build=build, fit=fit
-    )
+def _write_json(path: Path, value: object) -> None:
+    """Write `value` as indented JSON."""
+    path.write_text(json.dumps(value, indent=2, default=str))

@@ -108,25 +108,27 @@ def test_code_fingerprint_follows_the_builder_and_the_helpers_it_calls(tmp_path:
 def test_an_edited_builder_trains_a_new_run_and_the_same_code_reuses_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ensure_run(build=…) keys its cache by the builder's code: the model of an edited builder is what the
+    """artifacts.train keys its cache by the builder's code: the model of an edited builder is what the
     new run holds, and the unedited code gets the cached run back without training."""
     import json
 
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
-    settings = dict(image_size=(16, 16), epochs=1, patience=1)
-    first = artifacts.ensure_run(crops, build=_import_module(tmp_path, "b1", BUILDER_MODULE).build, **settings)
-    again = artifacts.ensure_run(crops, build=_import_module(tmp_path, "b2", BUILDER_MODULE).build, **settings)
+    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
+    first = artifacts.train(_import_module(tmp_path, "b1", BUILDER_MODULE).build, FaceData(crops), config)
+    again = artifacts.train(_import_module(tmp_path, "b2", BUILDER_MODULE).build, FaceData(crops), config)
     assert again == first
     wider = BUILDER_MODULE.replace(
         "x = keras.layers.Flatten()(inputs)", "x = keras.layers.Dense(3)(inputs)\n    x = keras.layers.Flatten()(x)"
     )
-    edited = artifacts.ensure_run(crops, build=_import_module(tmp_path, "b3", wider).build, **settings)
+    edited = artifacts.train(_import_module(tmp_path, "b3", wider).build, FaceData(crops), config)
     assert edited != first
     params = [json.loads((run / "config.json").read_text())["params"] for run in (first, edited)]
     classes = len(json.loads((first / "classes.json").read_text()))
@@ -206,7 +208,8 @@ def test_what_cannot_be_fingerprinted_is_a_clear_error(tmp_path: Path) -> None:
     """A builder reading an object with no stable value, or a built-in function as the builder, is a
     FingerprintError naming the builder and what it read."""
     from fer_utils.book.artifacts import code_fingerprint
-    from fer_utils.errors import FerError, FingerprintError
+    from fer_utils.book.errors import FingerprintError
+    from fer_utils.errors import FerError
 
     module = _import_module(tmp_path, "opaque", READING_MODULE)
     module.SHAPES = object()
@@ -223,52 +226,56 @@ def test_what_cannot_be_fingerprinted_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_builder_reading_a_changed_global_trains_a_new_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A global the builder reads (`WIDTH` of its hidden layer) changed in place, as a notebook cell re-run
-    with another value does: ensure_run trains a new run with the new width instead of reusing the old one;
+    with another value does: artifacts.train trains a new run with the new width instead of reusing the old one;
     the old value gets the old run back; an unfingerprintable builder trains nothing."""
     import json
 
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
-    from fer_utils.errors import FingerprintError
+    from fer_utils.book.errors import FingerprintError
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
-    settings = dict(image_size=(16, 16), epochs=1, patience=1)
+    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
     module = _import_module(tmp_path, "global_width", READING_MODULE)
-    narrow = artifacts.ensure_run(crops, build=module.build, **settings)
+    narrow = artifacts.train(module.build, FaceData(crops), config)
     module.SHAPES = {**module.SHAPES, "hidden": (6,)}
-    wide = artifacts.ensure_run(crops, build=module.build, **settings)
+    wide = artifacts.train(module.build, FaceData(crops), config)
     assert Path(wide) != Path(narrow)
     classes = len(json.loads((Path(narrow) / "classes.json").read_text()))
     params = [json.loads((Path(run) / "config.json").read_text())["params"] for run in (narrow, wide)]
     assert params == [256 * w + w + w * classes + classes for w in (4, 6)]
     module.SHAPES = {**module.SHAPES, "hidden": (4,)}
-    assert Path(artifacts.ensure_run(crops, build=module.build, **settings)) == Path(narrow)
+    assert Path(artifacts.train(module.build, FaceData(crops), config)) == Path(narrow)
     module.SHAPES = object()
     with pytest.raises(FingerprintError, match="SHAPES"):
-        artifacts.ensure_run(crops, build=module.build, **settings)
+        artifacts.train(module.build, FaceData(crops), config)
     assert len(list((tmp_path / "cache" / "runs").glob("[!.]*"))) == 2  # the two runs, no third
 
 
 def test_a_callable_object_builds_the_run_and_its_attributes_key_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A callable object (an instance with `__call__`) as builder: ensure_run trains its model, and an object
+    """A callable object (an instance with `__call__`) as builder: artifacts.train trains its model, and an object
     with other attribute values trains another run (it failed with AttributeError before)."""
     import json
 
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
-    settings = dict(image_size=(16, 16), epochs=1, patience=1)
+    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
     module = _import_module(tmp_path, "callable_builder", READING_MODULE)
-    runs = [artifacts.ensure_run(crops, build=module.Builder(width), **settings) for width in (2, 3, 2)]
+    runs = [artifacts.train(module.Builder(width), FaceData(crops), config) for width in (2, 3, 2)]
     assert Path(runs[0]) == Path(runs[2]) != Path(runs[1])
     classes = len(json.loads((Path(runs[0]) / "classes.json").read_text()))
     params = [json.loads((Path(run) / "config.json").read_text())["params"] for run in runs[:2]]
@@ -286,3 +293,62 @@ def test_a_small_clip_dataset_is_sampled_more_densely_and_the_paper_sized_one_is
     assert artifacts.frames_per_clip(50) == 12
     assert artifacts.MIN_DATASET_FRAMES <= 50 * 12
     assert artifacts.frames_per_clip(0) == 25
+
+
+CLASS_MODULE = '''import keras
+
+
+class Snapshot(keras.callbacks.Callback):
+    """Keeps the weights at the end of training."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_train_end(self, logs=None):
+        self.model.save_weights(self.path)
+
+
+def decoder(size: tuple[int, int]):
+    def decode(image: list[int]) -> dict[str, int]:  # a nested function's annotations
+        return {"pixels": len(image) * size[0]}
+
+    return decode
+
+
+def callbacks(path):
+    return [Snapshot(path), keras.callbacks.TerminateOnNaN(), decoder((2, 2))]
+'''
+
+
+@pytest.mark.slow
+def test_code_defined_in_a_notebook_has_the_fingerprint_of_its_package_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 37): two things a chapter's saved cell holds got another key in a kernel than in the
+    package, so chapter 4's `fit_model` and `make_dataset` keyed another reference run than chapters 3, 8 and
+    9 would have found: a class (`LastEpochWeights`: Python cannot find the source of a class defined in a
+    notebook) and a nested function's annotations (`_decoder`'s `decode`: a kernel evaluates them, reading
+    `tuple`; the package's `from __future__ import annotations` does not). The same code, the same key."""
+    import sys
+
+    import nbformat
+    import papermill
+
+    from fer_utils.book.fingerprint import code_fingerprint
+
+    module = _import_module(tmp_path, "class_module", CLASS_MODULE)
+    monkeypatch.setitem(sys.modules, "class_module", module)  # imported, as the package's modules are
+    package = code_fingerprint(module.callbacks)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(CLASS_MODULE),
+        nbformat.v4.new_code_cell(
+            "from fer_utils.book.fingerprint import code_fingerprint\nprint('KEY', code_fingerprint(callbacks))"
+        ),
+    ]
+    path = tmp_path / "chapter.ipynb"
+    nbformat.write(notebook, path)
+    done = papermill.execute_notebook(str(path), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
+    printed = "".join(output.get("text", "") for output in done.cells[-1].outputs)
+    assert printed.split("KEY ", 1)[1].strip() == package

@@ -30,10 +30,20 @@ def frames_of(
 
 
 def test_only_the_sample_is_called_synthetic() -> None:
-    assert "synthetic" in chapters.data_label("sample")
+    from fer_utils.book.artifacts import Dataset
+
+    assert "synthetic" in Dataset("sample").label
     for dataset in ("ravdess", "savee", "mead", "folder", "cremad"):
-        label = chapters.data_label(dataset, "/data/my_faces")
+        label = Dataset(dataset, "/data/my_faces").label
         assert "synthetic" not in label and dataset in label and "my_faces" in label
+
+
+def test_a_real_dataset_without_its_folder_is_refused() -> None:
+    from fer_utils.book.artifacts import Dataset
+    from fer_utils.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="'ravdess' needs DATA_DIR"):
+        Dataset("ravdess")
 
 
 def test_a_subject_split_needs_three_subjects() -> None:
@@ -112,18 +122,21 @@ def test_every_chapter_takes_dataset_and_data_dir(repo_root) -> None:
 def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One real (1-epoch, 16×16) run per variant and seed on toy crops of the real stills, each with its own
     setting and the fixed ones, returned as a tidy table (one row per variant and seed: the run folder, the
-    variant's settings, the run's own scores); asking again trains nothing; a variant that sets a fixed value
-    is refused."""
+    variant's settings, the run's own scores); asking again trains nothing; variants that change different
+    settings, or the seed, are refused."""
     import json
 
     from toy_data import make_toy_crops
 
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
+
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
-    variants = {"none": {"dropout": (0.0, 0.0, 0.0)}, "last": {"dropout": (0.0, 0.0, 0.5), "l1": 1e-4}}
-    fixed = dict(image_size=(16, 16), epochs=1, patience=1, protocol="subject")
-    runs = chapters.train_variants(crops, variants, [0, 1], **fixed)
+    variants = {"none": {"dropout": (0.0, 0.0, 0.0), "l1": 0.0}, "last": {"dropout": (0.0, 0.0, 0.5), "l1": 1e-4}}
+    fixed = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1, protocol="subject")
+    runs = chapters.train_variants(None, FaceData(crops), fixed, variants, [0, 1])
     assert list(zip(runs["variant"], runs["seed"])) == [("none", 0), ("none", 1), ("last", 0), ("last", 1)]
     assert list(runs.columns[:4]) == ["variant", "seed", "run", "dropout"] and "l1" in runs.columns
     assert set(runs["run"].iloc[0].scores()) <= set(runs.columns)
@@ -148,7 +161,7 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
     for history, run in zip(curves.values(), runs.loc[runs["seed"] == 1, "run"]):
         pd.testing.assert_frame_equal(history, pd.read_csv(run / "history.csv"))
     stamps = [(path / "config.json").stat().st_mtime_ns for path in runs["run"]]
-    again = chapters.train_variants(crops, variants, [0, 1], **fixed)
+    again = chapters.train_variants(None, FaceData(crops), fixed, variants, [0, 1])
     pd.testing.assert_frame_equal(again, runs)
     assert [(path / "config.json").stat().st_mtime_ns for path in again["run"]] == stamps
     summary, verdicts = chapters.summarize(runs, "variant", ["accuracy", "gap"], compare={"accuracy": "accuracy"})
@@ -157,10 +170,10 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
         chapters.mean_std(g["accuracy"]) for _, g in runs.groupby("variant", sort=False)
     ]
     assert len(verdicts) == 1 and verdicts[0].startswith("last minus none: ")
-    with pytest.raises(
-        chapters.ParameterError, match=r"variant 'fast' sets \['epochs'\], which the experiment holds fixed"
-    ):
-        chapters.train_variants(crops, {"fast": {"epochs": 2}}, [0], **fixed)
+    with pytest.raises(chapters.ParameterError, match=r"change different settings.*'fast': \['epochs'\]"):
+        chapters.train_variants(None, FaceData(crops), fixed, {**variants, "fast": {"epochs": 2}}, [0])
+    with pytest.raises(chapters.ParameterError, match=r"a variant sets the seed"):
+        chapters.train_variants(None, FaceData(crops), fixed, {"one": {"seed": 2}}, [0])
 
 
 def experiment(accuracies: dict[str, list[float]], collapsed: dict[str, int] | None = None) -> pd.DataFrame:
@@ -230,7 +243,7 @@ def test_summarize_groups_by_several_columns_and_counts_runs_without_a_collapse_
 
 
 def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """ensure_run(subjects=…) trains and tests on those subjects only, and its config.json says which
+    """FaceData(subjects=…) trains and tests on those subjects only, and its config.json says which
     subjects each side of the split holds (a reader of the run folder can check there is no leak)."""
     import json
 
@@ -238,12 +251,15 @@ def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.Monke
 
     from fer_utils.book import artifacts
     from fer_utils.manifest import load_manifest
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
     chosen = sorted(load_manifest(crops)["subject"].unique())[:6]
-    run_dir = artifacts.ensure_run(crops, subjects=chosen, image_size=(16, 16), epochs=1, protocol="subject")
+    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, protocol="subject")
+    run_dir = artifacts.train(None, FaceData(crops, subjects=chosen), config)
     sides = json.loads((run_dir / "config.json").read_text())["subjects"]
     assert sorted(set().union(*sides.values())) == chosen
     assert not set(sides["train"]) & set(sides["test"])
@@ -262,12 +278,14 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
 
     from fer_book.sync import saved_cells
     from fer_utils.book import artifacts
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=16, frames_per_clip=1)
     settings = dict(image_size=(16, 16), epochs=1, patience=1)
-    package_run = artifacts.ensure_run(crops, **settings)
+    package_run = artifacts.train(None, FaceData(crops), TrainConfig.preset("reference", **settings))
     chapter = Path(__file__).resolve().parents[1] / "notebooks" / "05_regularization.ipynb"
     (cell,) = [c for c in saved_cells(chapter) if "build_paper_cnn" in c.names]
 
@@ -280,7 +298,10 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
             nbformat.v4.new_code_cell(source),
             nbformat.v4.new_code_cell(
                 "from fer_utils.book import artifacts\n"
-                f"run_dir = artifacts.ensure_run({str(crops)!r}, build=build_paper_cnn, **{settings!r})\n"
+                "from fer_utils.pipeline import FaceData\n"
+                "from fer_utils.train_config import TrainConfig\n"
+                f"config = TrainConfig.preset('reference', **{settings!r})\n"
+                f"run_dir = artifacts.train(build_paper_cnn, FaceData({str(crops)!r}), config)\n"
                 "print('RUN', run_dir)"
             ),
         ]
@@ -324,6 +345,23 @@ def test_the_guessing_ceiling_is_where_guessing_stops_on_that_many_faces() -> No
         assert np.mean(guesses > ceiling) == pytest.approx(0.025, abs=0.01), chance
     assert chapters.guessing_ceiling(0.125, 204) == pytest.approx(0.170, abs=1e-3)
     assert chapters.guessing_ceiling(0.125, 2040) < chapters.guessing_ceiling(0.125, 204)
+
+
+def test_the_bootstrap_interval_includes_the_test_sets_own_noise() -> None:
+    """Chapter 9 (issue 34): five seeds that agree exactly have no spread, so Student's t over them gives an
+    interval of width 0; on 42 test faces of 21 people at 0.8 one test set alone is worth about ±0.12."""
+    faces = pd.DataFrame({"group": np.repeat(np.arange(21), 2), "correct": np.arange(42) % 5 != 0})
+    low, high = chapters.bootstrap_interval([faces] * 5)
+    t_low, t_high = chapters.confidence_interval([faces["correct"].mean()] * 5)
+    assert t_high - t_low == pytest.approx(0.0)
+    assert low < faces["correct"].mean() < high
+    assert 0.05 < high - low < 0.15  # five test sets of 42 faces: about the binomial's 0.24 / sqrt(5)
+    one_low, one_high = chapters.bootstrap_interval([faces])
+    assert 0.15 < one_high - one_low < 0.35  # one test set of 42 faces at 0.8: the binomial's 95 % range, about 0.24
+    perfect = faces.assign(correct=True)
+    assert chapters.bootstrap_interval([perfect] * 3) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="at least one run"):
+        chapters.bootstrap_interval([])
 
 
 def test_beyond_spread_is_the_number_behind_the_verdict() -> None:

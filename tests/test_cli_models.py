@@ -22,9 +22,10 @@ import pytest
 
 from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
+from fer_utils.crop_spec import CROP_SPEC_FILE
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import load_manifest
-from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE, RUN_FILES
+from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE, WRITTEN_FILES
 from fer_utils.runs import RunFolder
 
 SIDE = 32
@@ -118,7 +119,7 @@ def trained(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 def test_train_writes_a_complete_run_with_its_metrics(trained: tuple[Path, str], crops: Path) -> None:
     run, out = trained
     folder = RunFolder(run)
-    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)
+    assert folder.is_complete() and sorted(p.name for p in run.iterdir()) == sorted([*WRITTEN_FILES, CROP_SPEC_FILE])
     config, metrics = folder.config(), folder.metrics()
     assert (config["protocol"], config["image_size"], config["epochs"]) == (PROTOCOL, [SIDE, SIDE], EPOCHS)
     assert config["classes"] == folder.classes() == ["neutral", "happy"]
@@ -174,7 +175,17 @@ def test_evaluate_run_reports_the_saved_predictions_without_the_crops(
 def test_evaluate_model_on_the_same_split_matches_the_run(trained: tuple[Path, str], crops: Path) -> None:
     run, _ = trained
     code, out, err = run_cli(
-        ["evaluate", "--model", str(RunFolder(run).model), "--crops", str(crops), "--protocol", PROTOCOL, "--seed", "0"]
+        [
+            "evaluate",
+            "--model",
+            str(RunFolder(run).model_file),
+            "--crops",
+            str(crops),
+            "--protocol",
+            PROTOCOL,
+            "--seed",
+            "0",
+        ]
     )
     assert code == 0, err
     assert_same_metrics(first_json(out), RunFolder(run).metrics()["test"])
@@ -200,7 +211,7 @@ def test_evaluate_options_that_belong_to_the_other_source_are_refused(trained: t
     run, _ = trained
     code, _, err = run_cli(["evaluate", "--run", str(run), "--crops", str(crops), "--seed", "1"])
     assert code == 2 and "--crops, --seed apply to --model only" in err
-    code, _, err = run_cli(["evaluate", "--model", str(RunFolder(run).model)])
+    code, _, err = run_cli(["evaluate", "--model", str(RunFolder(run).model_file)])
     assert code == 2 and "evaluate --model needs --crops DIR" in err
 
 
@@ -213,17 +224,27 @@ def test_quantize_writes_tflite_models_that_predict_like_keras(
     from fer_utils.deploy import tflite_predict
     from fer_utils.manifest import usable_frames
     from fer_utils.models import load_model
-    from fer_utils.training import load_images
+    from fer_utils.pipeline import load_images
 
     run, _ = trained
-    model = load_model(RunFolder(run).model)
+    model = load_model(RunFolder(run).model_file)
     images = load_images(usable_frames(load_manifest(crops)), crops, (SIDE, SIDE))
     expected = model.predict(images, verbose=0)
     sizes, tolerance = {}, {"float32": 1e-5, "float16": 1e-2, "int8": 0.1}
     for mode in ("float32", "float16", "int8"):
         out = tmp_path / mode / "model.tflite"
         code, printed, err = run_cli(
-            ["quantize", "--model", str(RunFolder(run).model), "--mode", mode, "--crops", str(crops), "--out", str(out)]
+            [
+                "quantize",
+                "--model",
+                str(RunFolder(run).model_file),
+                "--mode",
+                mode,
+                "--crops",
+                str(crops),
+                "--out",
+                str(out),
+            ]
         )
         assert code == 0, err
         assert f"{mode} TFLite model" in printed and str(out) in printed
@@ -239,7 +260,7 @@ def test_quantize_writes_tflite_models_that_predict_like_keras(
 def test_quantize_int8_without_crops_says_what_it_needs(trained: tuple[Path, str], tmp_path: Path) -> None:
     run, _ = trained
     out = tmp_path / "model.tflite"
-    code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--mode", "int8", "--out", str(out)])
+    code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model_file), "--mode", "int8", "--out", str(out)])
     assert code == 2 and "int8 quantization needs --crops DIR" in err
     assert not out.exists()
 
@@ -255,7 +276,7 @@ def test_outputs_that_would_overwrite_what_the_command_reads_are_refused(
     trained: tuple[Path, str], crops: Path, tmp_path: Path
 ) -> None:
     run, _ = trained
-    model, classes_json = RunFolder(run).model, run / CLASSES_FILE
+    model, classes_json = RunFolder(run).model_file, run / CLASSES_FILE
     face = next(iter(sorted(crops.rglob("*.png"))))
     before = _stamps(run)
     refused = {
@@ -278,7 +299,7 @@ def test_quantize_refuses_an_out_whose_classes_file_lands_in_the_model_folder(
     run, _ = trained
     before = _stamps(run)
     out = run / "model.tflite"
-    code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model), "--out", str(out)])
+    code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model_file), "--out", str(out)])
     assert code == 2 and f"--out {out} is inside {run}" in err
     assert _stamps(run) == before
 
@@ -288,7 +309,7 @@ def test_predict_refuses_json_and_csv_on_one_path(trained: tuple[Path, str], cro
     face = next(iter(sorted(crops.rglob("*.png"))))
     same = tmp_path / "predictions"
     code, _, err = run_cli(
-        ["predict", "--model", str(RunFolder(run).model), str(face), "--json", str(same), "--csv", str(same)]
+        ["predict", "--model", str(RunFolder(run).model_file), str(face), "--json", str(same), "--csv", str(same)]
     )
     assert code == 2 and f"--json and --csv are the same file {same}" in err
     assert not same.exists()
@@ -342,34 +363,43 @@ def test_a_killed_train_leaves_a_temporary_folder_that_the_next_run_removes(crop
 def test_predict_crops_faces_with_the_margin_the_run_recorded(trained: tuple[Path, str], tmp_path: Path) -> None:
     """Regression: `predict --model` of a run's model cropped every face with the default margin, whatever
     the crops the run was trained on: a run recorded with 0.2 crops (`preprocess --margin 0.2`) was served
-    0.1 crops. Its predictions are now those of a recognizer with margin 0.2, not those of the default."""
+    0.1 crops. Its predictions are now those of a recognizer with the run's crop spec (margin 0.2), not those
+    of the default."""
+    from dataclasses import replace
+
     import pandas as pd
 
+    from fer_utils.crop_spec import read_crop_spec, write_crop_spec
     from fer_utils.inference import Recognizer
     from fer_utils.registry import DEFAULT_MARGIN
 
     run, _ = trained
     wide = RunFolder(shutil.copytree(run, tmp_path / "wide"))
-    config = wide.config()
-    assert config["crops"]["margin"] == DEFAULT_MARGIN  # as `preprocess` cut the crops it was trained on
-    (wide / "config.json").write_text(json.dumps({**config, "crops": {**config["crops"], "margin": 0.2}}))
+    spec = read_crop_spec(wide.path)
+    assert spec.margin == DEFAULT_MARGIN and "crops" not in wide.config()  # as `preprocess` cut its crops
+    write_crop_spec(wide.path, replace(spec, margin=0.2))
     face = london_faces_dir() / "smiling" / "001_08.jpg"  # a whole photograph: predict finds the face
     out = tmp_path / "faces.csv"
-    code, _, err = run_cli(["predict", "--model", str(wide.model), str(face), "--csv", str(out)])
+    code, _, err = run_cli(["predict", "--model", str(wide.model_file), str(face), "--csv", str(out)])
     assert code == 0, err
     columns = [f"p_{name}" for name in wide.classes()]
     printed = pd.read_csv(out)[columns].to_numpy()
     model, classes = wide.load(), wide.classes()
-    served = {m: Recognizer(model, classes, margin=m).predict_media(face)[columns].to_numpy() for m in (0.2, 0.1)}
+    served = {
+        m: Recognizer(model, classes, spec=replace(spec, margin=m)).predict_media(face)[columns].to_numpy()
+        for m in (0.2, 0.1)
+    }
     assert wide.recognizer().margin == 0.2 and len(printed) == 1
     assert np.allclose(printed, served[0.2], atol=1e-6)
     assert not np.allclose(printed, served[0.1], atol=1e-6), "the margin must change what the model sees"
 
 
-def test_a_run_folder_is_the_trained_run_and_stands_for_its_path(trained: tuple[Path, str], tmp_path: Path) -> None:
+def test_a_run_folder_is_the_trained_run_and_stands_for_its_path(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
     """`RunFolder` is the one shape of a trained run: it reads its files, its table row (`scores`), its
-    crops' margin and its model, and stands for its folder where a path is needed."""
-    from fer_utils.registry import DEFAULT_MARGIN
+    crops' spec and its model, and stands for its folder where a path is needed."""
+    from fer_utils.crop_spec import CropSpec, read_crop_spec
 
     run_dir, _ = trained
     run = RunFolder(run_dir)
@@ -382,8 +412,8 @@ def test_a_run_folder_is_the_trained_run_and_stands_for_its_path(trained: tuple[
     assert scores["best val loss"] == history["val_loss"].min() and scores["train s"] == metrics["train_seconds"]
     assert scores["params"] == run.config()["params"] == model.count_params()
     assert model.output_shape[-1] == len(run.classes())
-    assert run.crop_margin() == run.config()["crops"]["margin"] == DEFAULT_MARGIN
-    assert RunFolder(tmp_path).crop_margin() == DEFAULT_MARGIN  # a model folder that records no crops
+    assert run.crop_spec() == read_crop_spec(crops) == CropSpec(side=SIDE)  # copied by training
+    assert RunFolder(tmp_path).crop_spec() == CropSpec()  # a model folder that records no crops
 
 
 def test_predict_refuses_an_annotated_copy_it_cannot_write_before_loading_the_model(
@@ -392,7 +422,7 @@ def test_predict_refuses_an_annotated_copy_it_cannot_write_before_loading_the_mo
     run, _ = trained
     face = next(iter(sorted(crops.rglob("*.png"))))
     out = tmp_path / "annotated.xyz"
-    code, printed, err = run_cli(["predict", "--model", str(RunFolder(run).model), str(face), "--out", str(out)])
+    code, printed, err = run_cli(["predict", "--model", str(RunFolder(run).model_file), str(face), "--out", str(out)])
     assert code == 2 and f"--out {out}: OpenCV cannot write an image named annotated.xyz" in err
     assert printed == "" and not list(tmp_path.iterdir())
 

@@ -42,6 +42,7 @@ from fer_book.demo import (
     write_demo_static,
 )
 from fer_utils.book.artifacts import default_cache
+from fer_utils.crop_spec import CropSpec, write_crop_spec
 from fer_utils.peer import PEER_ABOUT, PEER_CLASSES, PEER_SIDE
 
 pytestmark = pytest.mark.slow
@@ -106,6 +107,7 @@ def make_site(root: Path, peer_folder: Path, tflite: str, swap: dict | None = No
     model = save_model(
         build_paper_cnn(num_classes=7, input_shape=(DEFAULT_SIDE, DEFAULT_SIDE, 1)), root / "run" / "model.keras", SEVEN
     )
+    write_crop_spec(model.parent, CropSpec(side=DEFAULT_SIDE))  # crops of its own side
     swap = swap or {"default": {}, "peer": {}}
     html = root / "html"
     write_demo_static(
@@ -218,6 +220,8 @@ def test_the_folder_lists_both_models(float_site: Path) -> None:
     static = float_site / DEMO_STATIC_DIR
     index = json.loads((static / DEMO_INDEX).read_text())
     assert [entry["slot"] for entry in index["models"]] == ["default", "peer"] and index["opens"] == "peer"
+    crops = {entry["slot"]: entry["crop"] for entry in index["models"]}  # what the page cuts for each model
+    assert crops == {"default": CropSpec(side=DEFAULT_SIDE).to_dict(), "peer": CropSpec(side=PEER_SIDE).to_dict()}
     peer = json.loads((static / DEMO_SLOT_FILES["peer"][1]).read_text())
     assert peer["classes"] == list(PEER_CLASSES) and peer["input_shape"] == [PEER_SIDE, PEER_SIDE, 1]
     assert peer["license"] == "MIT" and "FER-2013" in peer["trained_on"] and peer["macro_f1"] == 0.38
@@ -358,6 +362,7 @@ def trained_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
         model.fit(images, labels, epochs=TRAINED_EPOCHS[slot], batch_size=32, verbose=0)
         models[slot] = save_model(model, root / slot / "model.keras", classes)
+        write_crop_spec(root / slot, CropSpec(side=TRAINED_SIDE))  # it learned from crops of that side
     about = {"trained_on": "the generated faces, a few epochs (a test)", "tflite": "int8"}
     html = root / "html"
     write_demo_static(html / DEMO_STATIC_DIR, default_cache(), models["default"], about, REPO, (models["peer"], about))

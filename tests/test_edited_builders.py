@@ -1,5 +1,6 @@
-"""Every chapter that trains trains the code it shows (issue 29): a shown builder edited in a real kernel makes
-the run the chapter trains have the edited network.
+"""Every chapter that trains trains the code it shows (issues 29 and 37): a shown builder edited in a real kernel
+makes the run the chapter trains have the edited network, and the shown data code (chapter 2's crop, chapter 4's
+input pipeline, chapter 6's split) edited makes the crops or runs it reports use the edited data.
 
 Each case executes, with papermill and the smallest parameters the chapter takes, a trimmed copy of the
 chapter: its parameters, imports and definitions, the shown code's cell as shipped (whose fingerprint must
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +65,24 @@ class Case:
     wrapper: str = EDITED_HEAD
     layer: str = "edited"  # a layer of every edited run's model, with `config`'s values
     config: dict = field(default_factory=dict)
+    # for an edit of the data code: what is wrong with a run folder that does not show the edit (None: nothing)
+    shows_edit: Callable[[Path], str | None] | None = None
+
+
+def same_prediction_everywhere(run: Path) -> str | None:
+    """An input pipeline that feeds only black images: every test frame gets the same probabilities."""
+    import pandas as pd
+
+    table = pd.read_csv(run / "test_predictions.csv")
+    probabilities = table[[c for c in table.columns if c.startswith("p_")]]
+    return None if len(probabilities.drop_duplicates()) == 1 else "test frames got different predictions"
+
+
+def half_the_frames_on_the_test_side(run: Path) -> str | None:
+    """A split edited to hold out half of the frames (the default 20 %)."""
+    sizes = json.loads((run / "config.json").read_text())["sizes"]
+    share = sizes["test"] / sum(sizes.values())
+    return None if share >= 0.45 else f"the test side holds {share:.2f} of the frames, not half"
 
 
 THIRD_CONV = ("zip((16, 64, 64), dropout)", "zip((16, 64, 24), dropout)")
@@ -70,7 +90,7 @@ CASES = [
     Case(
         "03_architecture",
         {"IMAGE_SIZE": 16, "EPOCHS": 1},
-        r"reference_run\(",
+        r"fer\.train\(",
         "build_paper_cnn",
         "fer_utils.models",
         replace=THIRD_CONV,
@@ -80,7 +100,7 @@ CASES = [
     Case(
         "04_training",
         {"IMAGE_SIZE": 16, "EPOCHS": 1, "SEEDS": [0]},
-        r"reference_run\(",
+        r"fer\.train\(",
         "fit_model",
         "fer_utils.training",
         replace=(
@@ -105,7 +125,7 @@ CASES = [
             "PUBLISHED_SIZE": 16,
             "PUBLISHED_EPOCHS": 1,
         },
-        r"train_variants\(\s*crops",
+        r"train_variants\(build_paper_cnn",
         "build_paper_cnn",
         "fer_utils.models",
         replace=THIRD_CONV,
@@ -115,7 +135,7 @@ CASES = [
     Case(  # passes once chapter 7 builds mini-Xception from the block it shows
         "07_comparison",
         {"SUBJECTS": 4, "IMAGE_SIZE": 32, "EPOCHS": 1, "TRAIN_MODELS": ["mini-xception"], "SEEDS": [0]},
-        r"train_variants\(\s*crops",
+        r"fer\.train_variants\(",
         "separable_residual_block",
         "fer_utils.models",
         wrapper=EDITED_BLOCK,
@@ -125,10 +145,34 @@ CASES = [
     Case(
         "10_seven_expressions",
         {"IMAGE_SIZE": 16, "EPOCHS": 1, "PATIENCE": 1, "TRAIN_MODELS": ["paper-cnn"], "SEEDS": [0]},
-        r"ensure_run\(",
+        r"fer\.train\(",
         "build_paper_cnn",
         "fer_utils.models",
         config={"activation": "softmax"},
+    ),
+    Case(  # the pipeline chapter 4 shows feeds its reference run: edited to black images, every frame looks the same
+        "04_training",
+        {"IMAGE_SIZE": 16, "EPOCHS": 1, "SEEDS": [0]},
+        r"fer\.train\(",
+        "make_dataset",
+        "fer_utils.pipeline",
+        replace=(
+            "        return image, label\n",
+            "        image = tf.zeros_like(image)  # edited: black images\n        return image, label\n",
+        ),
+        shows_edit=same_prediction_everywhere,
+    ),
+    Case(  # the split chapter 6 shows splits its runs: edited to hold out half the frames
+        "06_evaluation_protocols",
+        {"SUBJECTS": 4, "IMAGE_SIZE": 16, "EPOCHS": 1, "SEEDS": [0], "PROTOCOLS": ["random"]},
+        r"fer\.train_variants\(|dataset\.crops\(",  # the crops' cell, then the runs' cell
+        "split_frames",
+        "fer_utils.splits",
+        replace=(
+            "rest, test = holdout(df, protocol, test_size, seed)",
+            "rest, test = holdout(df, protocol, 0.5, seed)",
+        ),
+        shows_edit=half_the_frames_on_the_test_side,
     ),
 ]
 
@@ -210,7 +254,7 @@ def model_layers(model_file: Path) -> dict[str, dict]:
     return found
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.notebook[:2])
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case.notebook[:2]}-{case.shown}")
 def test_an_edited_shown_builder_is_what_the_chapter_trains(
     case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -234,7 +278,53 @@ def test_an_edited_shown_builder_is_what_the_chapter_trains(
     runs = sorted(p for p in (cache / "runs").glob("[!.]*") if p.is_dir())
     assert runs, f"{case.notebook} trained no run"
     for run in runs:
+        if case.shows_edit is not None:
+            problem = case.shows_edit(run)
+            assert problem is None, f"{run.name}: {problem}"
+            continue
         layers = model_layers(run / "model.keras")
         assert case.layer in layers, f"{run.name}: no layer {case.layer!r} in {sorted(layers)}"
         got = {k: layers[case.layer].get(k) for k in case.config}
         assert got == case.config, f"{run.name}: layer {case.layer!r} has {got}, not the edited {case.config}"
+
+
+def test_an_edited_crop_face_cuts_the_crops_chapter_2_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 37: chapter 2's `crop_face`, edited in a real kernel (every crop one gray level), cuts the dataset's
+    crops the chapter reports: a folder of its own, every crop that gray; as shipped it has the package's
+    fingerprint, so the chapter shares the package's crops (the check cell of `trimmed_chapter`)."""
+    import cv2
+    import numpy as np
+    import papermill
+
+    gray = 77
+    case = Case(
+        "02_preprocessing",
+        {"FRAMES": 1, "WORKERS": 1, "SPEED_FRAMES": 1},
+        r"dataset\.crops\(",
+        "crop_face",
+        "fer_utils.crops",
+        replace=(
+            "    if size is None:\n",
+            f"    padded = np.full_like(padded, {gray})  # edited\n    if size is None:\n",
+        ),
+    )
+    monkeypatch.setenv("FER_CACHE", str(case_cache(tmp_path)))
+    source = tmp_path / f"{case.notebook}.ipynb"
+    nbformat.write(trimmed_chapter(case), source)
+    executed = tmp_path / "executed.ipynb"
+    papermill.execute_notebook(
+        str(source),
+        str(executed),
+        parameters=case.parameters,
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        execution_timeout=CELL_TIMEOUT_S,
+        progress_bar=False,
+    )
+    text = "".join(o.get("text", "") for c in nbformat.read(executed, as_version=4).cells for o in c.get("outputs", []))
+    found = re.search(r"crops in (\S+)", text)
+    assert found, "the chapter did not say where its crops are"
+    crops = sorted(Path(found.group(1)).rglob("*.png"))
+    assert crops, f"no crop in {found.group(1)}"
+    values = {int(v) for p in crops for v in np.unique(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE))}
+    assert values == {gray}, f"the reported crops are not the edited crop_face's: gray levels {sorted(values)[:8]}"

@@ -31,10 +31,31 @@ def test_accuracy_and_f1_match_hand_computation() -> None:
     assert m["n"] == 6
 
 
-def test_macro_f1_counts_a_class_never_predicted_as_zero() -> None:
+def test_macro_f1_counts_a_class_never_predicted_as_zero_and_leaves_an_absent_one_out() -> None:
     m = classification_metrics(["sad", "happy"], ["happy", "happy"], CLASSES)
-    # happy F1 = 2/3, sad F1 = 0, neutral absent from both: 0 with zero_division=0
-    assert m["f1_macro"] == pytest.approx((2 / 3 + 0 + 0) / 3)
+    # happy F1 = 2/3, sad F1 = 0 (present, never predicted); neutral absent from the truth: not averaged in
+    assert m["f1_macro"] == pytest.approx((2 / 3 + 0) / 2)
+
+
+def test_every_path_gives_one_macro_f1_on_a_side_lacking_a_class() -> None:
+    """Issue 35, item 3: perfect answers on a side holding two of a model's three classes scored 0.667 by the
+    training path (the absent class averaged in as 0) and 1.0 by the cross-dataset path. One definition now:
+    the classes present, the absent one named."""
+    from fer_utils.book import realfaces
+    from fer_utils.crossdata import cross_report
+
+    classes = ["neutral", "happy", "sad"]
+    truth = ["neutral", "happy", "happy", "neutral"]
+    probabilities = np.eye(3)[[0, 1, 1, 0]]
+    frames = pd.DataFrame({"emotion": truth, "clip_id": ["a", "b", "c", "d"]})
+    training = evaluate_predictions(frames, probabilities, classes)
+    assert training["frame"]["f1_macro"] == training["clip"]["f1_macro"] == 1.0 and training["absent"] == ["sad"]
+    cross = cross_report(truth, probabilities, classes)
+    assert cross.macro_f1 == 1.0 and cross.absent == [] and cross.present == ["neutral", "happy"]
+    table = frames.assign(set="s", predicted=truth, **{f"p_{c}": probabilities[:, i] for i, c in enumerate(classes)})
+    real = realfaces.score_real(table, classes).set_index("set").loc[realfaces.POOLED]
+    assert real["macro F1"] == 1.0 and real["emotions"] == 2
+    assert transfer_scores(truth, probabilities, classes)["3-way accuracy"] == 1.0
 
 
 def test_per_class_report_and_confusion() -> None:

@@ -68,6 +68,16 @@ def test_clip_count_is_counted_on_the_dataset_not_on_the_students_table(clips: p
     assert not exercises.check_clip_count(happy, "clips", "happy")
 
 
+def test_clip_count_fails_on_a_table_it_cannot_index_again(clips: pd.DataFrame) -> None:
+    """Issue 38, attack 3: a made-up `clips` (one row, a path that does not exist) with its own count is
+    not trusted: the checker counts on the dataset indexed again, and fails when it cannot index it."""
+    made_up = pd.DataFrame([{"path": "/nowhere/01-01-01-01-01-01-01.mp4", "dataset": "ravdess", "emotion": "neutral"}])
+    feedback = exercises.check_clip_count(1, made_up, "neutral")
+    assert not feedback and "cannot be indexed again from /nowhere" in feedback.message
+    assert not exercises.check_clip_count(0, clips.iloc[0:0], "happy")  # an empty table is no index either
+    assert exercises.check_clip_count(6, clips, "happy")  # the real index still counts
+
+
 def test_an_answer_that_equals_everything_passes_nothing(clips: pd.DataFrame) -> None:
     """Issue 30, item 7: answers are compared with exact types, not with the answer's own `==`."""
 

@@ -9,7 +9,7 @@ import numpy as np
 from fer_utils.explain import alive_units
 from fer_utils.manifest import usable_frames
 from fer_utils.models import build_paper_cnn
-from fer_utils.training import load_images
+from fer_utils.pipeline import load_images
 
 
 def test_alive_units_sees_dead_and_live_dense_units(tmp_path: Path) -> None:

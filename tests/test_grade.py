@@ -1,36 +1,44 @@
-"""Grading a class: chapter 1's student edition, completed in every way a student can, graded by `fer_book grade`."""
+"""Grading a class: chapter 1's student edition, completed in every way a student can, graded by `fer_book grade`.
+
+Grading runs every submission in bubblewrap sandboxes: these tests need `bwrap` and fail (never skip) without it.
+The five attacks of issue 38 are in test_grade_attacks.py."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import io
 import json
 import os
+import pickle
 import re
+import shutil
 import subprocess
 import sys
 import time
+from io import StringIO
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from fer_book.cli import build_parser, main
-from fer_book.grade import (
+from fer_book.grade import grade_folder
+from fer_book.grade_notebooks import (
     book_chapters,
     cell_source,
     checker_call,
-    execute_submission,
     exercise_cells,
-    grade_folder,
     is_solution,
     last_statement,
-    verdict,
 )
+from fer_book.grade_referee import Referee
+from fer_book.grade_runner import execute_notebook
+from fer_book.grade_sandbox import Isolation, Limits
 from fer_book.grade_sheet import GRADE_COLUMNS, SUMMARY_COLUMNS, write_tables
 from fer_book.student import strip_solutions
 from fer_book.toc import toc_notebooks
-from fer_utils.book.exercises import Feedback
-from fer_utils.book.exercises.integrity import VERDICT_MARK, Guard
+from fer_utils.book.exercises.exchange import ExchangeError, encode, read_answer
 from fer_utils.errors import OutputError
 
 CHAPTER = "01_dataset_tour"
@@ -93,13 +101,12 @@ def test_grade_a_class(chapter: tuple[dict, dict], tmp_path: Path) -> None:
     solved = solutions(original)
     subs = tmp_path / "submissions"
     write(subs, "ada", answered(edition, solved))
-    # bob hands in the student edition as it is, plus the solution cell of exercise 1 added back (tagged), which
-    # would leave a trace if it ran
-    marker = tmp_path / "solution-ran"
-    bob = json.loads(json.dumps(edition))
+    # bob leaves exercise 1 as it is, and for exercise 2 pastes the solution back in (tagged) before a cell that
+    # only calls the checker: had the solution cell run, `answer` would be right
+    bob = with_exercise_cell(edition, 2, lambda src: src.splitlines()[-1])
     sneaky = {"cell_type": "code", "metadata": {"tags": ["solution"]}, "outputs": [], "execution_count": None}
-    sneaky["source"] = f"open({str(marker)!r}, 'w').write('ran')\n" + solved[1]
-    bob["cells"].insert(exercise_cells(bob)[1] + 1, sneaky)
+    sneaky["source"] = solved[2]
+    bob["cells"].insert(exercise_cells(bob)[2], sneaky)
     write(subs, "bob", bob)
     wrong_parser = 'def parse_ravdess_name(file_name: str) -> dict:\n    return {"emotion": "happy"}\n\n\n'
     wrong_then_crash = with_exercise_cell(edition, 1, lambda src: wrong_parser + src.splitlines()[-1])
@@ -117,19 +124,27 @@ def test_grade_a_class(chapter: tuple[dict, dict], tmp_path: Path) -> None:
     done = run_grade(subs, out, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     grades = pd.read_csv(out, keep_default_na=False)
-    assert list(grades.columns) == GRADE_COLUMNS
+    assert list(grades.columns) == GRADE_COLUMNS and grades["fingerprint"].str.len().min() == 49
     assert grades.loc[grades["student"] == "cy", "submission"].unique().tolist() == [f"cy/{CHAPTER}.ipynb"]
     rows = {(r.student, r.exercise): (r.passed, r.status, r.message) for r in grades.itertuples()}
     assert set(grades["chapter"]) == {CHAPTER} and len(rows) == 10
     assert rows["ada", 1][:2] == rows["ada", 2][:2] == (True, "passed")
     assert rows["ada", 1][2].startswith("your parser reads all")
     assert rows["bob", 1][:2] == (False, "unanswered") and "complete `parse_ravdess_name`" in rows["bob", 1][2]
-    assert rows["bob", 2] == (False, "unanswered", "Not answered yet: replace `None` with the number of neutral clips.")
-    assert not marker.exists(), "a solution cell was executed"
+    assert rows["bob", 2] == (
+        False,
+        "error",
+        "your answer could not be handed to the grader: NameError: name 'answer' is not defined",
+    ), "a solution cell was executed"
     assert rows["cy", 1][:2] == (False, "failed") and "your `emotion` is 'happy'" in rows["cy", 1][2]
     assert rows["cy", 2] == (False, "error", "ZeroDivisionError: division by zero")
-    assert rows["eve", 1][1] == "unanswered"  # graded before eve's cell replaced the checker
-    assert rows["eve", 2][1] == "tampered" and "`fer_utils.book.exercises.check_clip_count`" in rows["eve", 2][2]
+    assert rows["eve", 1][1] == "unanswered"
+    # eve's kernel replaced its checker: it changes nothing, the answer is judged elsewhere by the real one
+    assert rows["eve", 2] == (
+        False,
+        "failed",
+        "0 is too low for the number of neutral clips. Look again at how it is computed.",
+    )
     assert rows["hal", 1][:2] == (True, "passed")
     assert rows["hal", 2][1] == "error" and rows["hal", 2][2].startswith("the kernel died in cell")
     summary = pd.read_csv(tmp_path / "grades_summary.csv")
@@ -169,10 +184,16 @@ def test_a_changed_checker_call_is_seen(chapter: tuple[dict, dict], repo_root: P
     reformatted = 'answer = 3\nexercises.check_clip_count(answer,clips,  "neutral" )'
     assert last_statement(reformatted) == ch1.exercises[1].checker_call  # formatting is not tampering
     assert last_statement('exercises.check_clip_count(answer, clips, "happy")') != ch1.exercises[1].checker_call
-    # what grading calls after the cell: the chapter's checker on the chapter's arguments
-    assert (ch1.exercises[1].checker, ch1.exercises[1].arguments) == ("check_clip_count", "answer, clips, 'neutral'")
-    assert checker_call(reformatted) == ("check_clip_count", "answer, clips, 'neutral'")
-    assert checker_call("print(1)") == ("", "")
+    # what grading takes from the student's kernel (the answer) and from its own run of the chapter (the rest)
+    exercise = ch1.exercises[1]
+    assert (exercise.checker, exercise.answer, exercise.reference) == ("check_clip_count", "answer", "clips, 'neutral'")
+    assert checker_call(reformatted) == ("check_clip_count", "answer", "clips, 'neutral'")
+    assert checker_call("exercises.check_l1_on_fc(build, probe[:32], classes=len(classes))") == (
+        "check_l1_on_fc",
+        "build",
+        "probe[:32], classes=len(classes)",
+    )
+    assert checker_call("print(1)") == ("", "", "")
 
 
 def test_every_exercise_of_the_book_ends_with_its_checker_call(repo_root: Path) -> None:
@@ -183,7 +204,10 @@ def test_every_exercise_of_the_book_ends_with_its_checker_call(repo_root: Path) 
         for exercise in chapter.exercises:
             call = exercise.checker_call
             assert "id='exercises'" in call and "attr='check_" in call, (chapter.name, exercise.number)
-            assert exercise.checker.startswith("check_") and exercise.arguments, (chapter.name, exercise.number)
+            assert exercise.checker.startswith("check_") and exercise.answer.isidentifier(), (
+                chapter.name,
+                exercise.number,
+            )
 
 
 # --- A tiny book of one chapter, two exercises answered with `exercises.check_number`: grading it costs a
@@ -234,30 +258,162 @@ def by_student(grades: pd.DataFrame) -> dict[tuple[str, int], tuple[str, str]]:
 
 
 def test_a_submission_cannot_change_anothers(tiny_book: Path, tmp_path: Path) -> None:
-    """Item 1: each notebook runs in a private folder on the copy read before any kernel started."""
+    """Issue 30 item 1, issue 38: each notebook runs in a sandbox that sees no other submission, and the
+    originals are never written."""
     subs = tmp_path / "subs"
     bea = write(subs, "bea", tiny("answer = 3", "answer2 = 4"))
-    # al's notebook, graded first, rewrites bea's answers on disk and notes where its kernel runs
+    # al's notebook, graded first, tries to rewrite bea's answers on disk and to leave a note beside them
     attack = (
         "import json, os, pathlib\n"
         f"bea = pathlib.Path({str(bea)!r})\n"
-        "nb = json.loads(bea.read_text())\n"
-        "for cell in nb['cells']:\n"
-        "    cell['source'] = ''.join(cell['source']).replace('answer = 3', 'answer = 0')\n"
-        "bea.write_text(json.dumps(nb))\n"
-        f"pathlib.Path({str(tmp_path / 'cwd.txt')!r}).write_text(os.getcwd() + '\\n' + ' '.join(sorted(os.listdir())))"
+        "try:\n"
+        "    nb = json.loads(bea.read_text())\n"
+        "    for cell in nb['cells']:\n"
+        "        cell['source'] = ''.join(cell['source']).replace('answer = 3', 'answer = 0')\n"
+        "    bea.write_text(json.dumps(nb))\n"
+        "except OSError:\n"
+        "    pass\n"
+        f"pathlib.Path({str(tmp_path / 'cwd.txt')!r}).write_text(os.getcwd())"
     )
     al = write(subs, "al", tiny("answer = 3", setup=attack))
-    al_bytes, al_mtime = al.read_bytes(), al.stat().st_mtime_ns
-    grades, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=120, root=tiny_book)
+    before = {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in (al, bea)}
+    grades, _, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=120, root=tiny_book)
     rows = by_student(grades)
-    assert "answer = 0" in bea.read_text()  # al's kernel did rewrite the file...
-    assert rows["bea", 1] == ("passed", "three is 3.")  # ...but bea is graded on what she handed in
-    assert rows["bea", 2][0] == "passed" and rows["al", 1][0] == "passed"
-    workdir, listing = (tmp_path / "cwd.txt").read_text().splitlines()
-    assert not Path(workdir).is_relative_to(subs) and Path(workdir).name.startswith("fer-grade-")
-    assert "submission.ipynb" in listing.split() and not Path(workdir).exists()  # a private copy, removed
-    assert al.read_bytes() == al_bytes and al.stat().st_mtime_ns == al_mtime  # the grader never writes them
+    assert rows["bea", 1] == ("passed", "three is 3.") and rows["bea", 2][0] == "passed"
+    assert rows["al", 1][0] == "passed"  # al's setup cell failed (it cannot see outside); its answers are judged
+    assert not (tmp_path / "cwd.txt").exists()  # nothing outside its sandbox can be written
+    assert {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in (al, bea)} == before
+
+
+PROBES = """
+import errno, mmap, os, pathlib, socket, time
+seen = []
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=3)
+    seen.append("network")
+except OSError:
+    pass
+if any(os.path.exists(os.path.join(CHECKOUT, name)) for name in ("README.md", ".git", "Makefile")):
+    seen.append("checkout")
+for name, path in {"submissions": SUBMISSIONS, "output folder": OUT}.items():
+    if pathlib.Path(path).exists() and any(pathlib.Path(path).iterdir()):
+        seen.append(name)
+if os.path.exists(os.path.join(CHECKOUT, "tests")):
+    seen.append("the checkout's tests")
+import fer_utils.book.exercises.feedback as _feedback
+try:
+    open(_feedback.__file__, "a").close()
+    seen.append("a writable checker")
+except OSError:
+    pass
+if os.getuid() == 0:
+    seen.append("root")
+if os.readlink("/proc/self/ns/pid") == GRADER_PID_NAMESPACE:
+    seen.append("the grader's processes")
+try:
+    mmap.mmap(-1, 3 * 2**30)
+    seen.append("3 GiB of address space")
+except (OSError, MemoryError):
+    pass
+written = 0
+try:
+    with open("/tmp/fill", "wb") as fh:
+        while written < 200 * 2**20:
+            fh.write(b"x" * 2**20)
+            written += 2**20
+    seen.append("200 MB of disk")
+except OSError as exc:
+    assert exc.errno == errno.ENOSPC, exc
+os.remove("/tmp/fill")
+forks = []
+try:
+    while len(forks) < 500:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        forks.append(pid)
+except OSError:
+    pass
+for pid in forks:
+    os.kill(pid, 9)
+answer = sum(2 ** SEEN.index(name) for name in seen)
+answer2 = len(forks)
+"""
+# What a sandboxed notebook must not see or get; PROBES answers exercise 1 with one bit per item it got.
+SEEN = (
+    "network",
+    "checkout",
+    "submissions",
+    "output folder",
+    "the checkout's tests",
+    "a writable checker",
+    "root",
+    "the grader's processes",
+    "3 GiB of address space",
+    "200 MB of disk",
+)
+
+
+def test_a_submission_sees_nothing_but_its_sandbox(tiny_book: Path, tmp_path: Path) -> None:
+    """Issue 38: no network, no checkout, no other submission, no output folder, a read-only package, not
+    root, none of the grader's processes, and limits on memory, disk and processes."""
+    subs = tmp_path / "subs"
+    out = tmp_path / "out" / "grades.csv"
+    out.parent.mkdir()
+    (out.parent / "notes.txt").write_text("the teacher's")
+    paths = f"CHECKOUT = {str(Path(__file__).resolve().parents[1])!r}\nSUBMISSIONS = {str(subs)!r}\n"
+    paths += f"GRADER_PID_NAMESPACE = {os.readlink('/proc/self/ns/pid')!r}\n"
+    write(subs, "pia", tiny(paths + f"OUT = {str(out.parent)!r}\nSEEN = {SEEN!r}\n" + PROBES, "pass"))
+    write(subs, "zed", tiny("answer = 3", "answer2 = 4"))
+    limits = Limits(memory_bytes=2 * 2**30, processes=64, disk_bytes=64 * 2**20)
+    grades, _, _ = grade_folder(subs, out, timeout_s=120, root=tiny_book, limits=limits)
+    rows = by_student(grades)
+    assert rows["zed", 1] == ("passed", "three is 3.") and rows["zed", 2] == ("passed", "four is 4.")
+    bits = int(rows["pia", 1][1].split()[0])
+    assert [name for i, name in enumerate(SEEN) if bits >> i & 1] == [], rows["pia", 1]
+    assert rows["pia", 1] == ("failed", "0 is too low for three. Look again at how it is computed.")
+    forks = int(rows["pia", 2][1].split()[0])
+    assert 0 < forks < 64, rows["pia", 2]  # the kernel's and the runner's own threads count too
+
+
+def test_without_bubblewrap_grading_refuses_unless_told_the_risk(tiny_book: Path, tmp_path: Path) -> None:
+    """Issue 38: no sandbox, no grading, unless --unsafe-no-sandbox names the risk; then the checks still run
+    apart from the student's code."""
+    subs = tmp_path / "subs"
+    write(subs, "bea", tiny("answer = 3", "answer2 = 2"))
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty)}  # no bwrap (nor prlimit, setpriv) to be found
+    command = [*GRADE, str(subs), "--out", str(tmp_path / "grades.csv"), "--timeout", "60"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and "--unsafe-no-sandbox" in done.stderr and "bwrap" in done.stderr, done.stderr
+    assert not (tmp_path / "grades.csv").exists()
+    grades, _, _ = grade_folder(subs, tmp_path / "g.csv", timeout_s=120, root=tiny_book, isolation=Isolation.NONE)
+    rows = by_student(grades)
+    assert rows["bea", 1] == ("passed", "three is 3.") and rows["bea", 2][0] == "failed"
+
+
+def test_bubblewrap_is_installed() -> None:
+    """Grading's sandboxes need bubblewrap: in CI (`.ci/run` installs it) this fails rather than skip."""
+    assert shutil.which("bwrap"), "install bubblewrap (apt-get install bubblewrap): fer_book grade needs it"
+
+
+def test_a_rerun_keeps_a_grade_only_for_the_bytes_it_graded(tiny_book: Path, tmp_path: Path) -> None:
+    """Issue 38: a rerun keeps the rows whose fingerprint still matches and grades the rest: a notebook
+    handed in again with other bytes is graded again, one removed from the folder leaves the sheet."""
+    subs, out = tmp_path / "subs", tmp_path / "grades.csv"
+    ada = write(subs, "ada", tiny())
+    bob = write(subs, "bob", tiny("answer = 3"))
+    grades, _, kept = grade_folder(subs, out, timeout_s=120, root=tiny_book)
+    assert kept == 0 and by_student(grades)["ada", 1][0] == "unanswered"
+    ada.write_text(json.dumps(tiny("answer = 3", "answer2 = 4")))
+    grades, summary, kept = grade_folder(subs, out, timeout_s=120, root=tiny_book)
+    assert kept == 1 and by_student(grades)["ada", 1][0] == "passed"
+    assert summary.set_index("student")["passed"].to_dict() == {"ada": 2, "bob": 1}
+    bob.unlink()
+    grades, _, kept = grade_folder(subs, out, timeout_s=120, root=tiny_book)
+    assert kept == 1 and set(grades["student"]) == {"ada"} and set(pd.read_csv(out)["student"]) == {"ada"}
 
 
 def test_students_are_keyed_by_their_path_and_unreadable_notebooks_are_rows(tiny_book: Path, tmp_path: Path) -> None:
@@ -274,7 +430,7 @@ def test_students_are_keyed_by_their_path_and_unreadable_notebooks_are_rows(tiny
     (subs / "Zoe\u0308.ipynb").write_text(
         json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": "no"})
     )  # NFD, the same name on screen
-    grades, summary = grade_folder(subs, tmp_path / "grades.csv", timeout_s=120, root=tiny_book)
+    grades, summary, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=120, root=tiny_book)
     assert list(summary.columns) == SUMMARY_COLUMNS
     table = {r.submission: (r.student, r.chapter, r.passed, r.total) for r in summary.itertuples()}
     assert table == {
@@ -364,52 +520,9 @@ def test_grades_are_written_both_or_neither_with_formulas_neutralised(tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, summary.name]
 
 
-def test_the_guard_sees_every_way_of_replacing_a_checker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Item 6, in this process: each route that rebinds a checker (or what it calls) is a change."""
-    import sys as system
-
-    from fer_utils.book import exercises
-    from fer_utils.book.exercises import ch01, feedback
-
-    guard = Guard("n")
-    assert guard.changes() == []
-    fake = lambda *args, **kwargs: Feedback(True, "ok")  # noqa: E731
-    routes = {
-        "alias": lambda: setattr(exercises, "check_clip_count", fake),
-        "sys.modules": lambda: setattr(system.modules["fer_utils.book.exercises"], "check_number", fake),
-        "vars": lambda: vars(exercises).__setitem__("check_number", fake),
-        "exec": lambda: exec("import fer_utils.book.exercises as e; e.check_clip_count = f", {"f": fake}),
-        "helper": lambda: setattr(ch01, "check_number", fake),
-        "code": lambda: setattr(feedback.check_number, "__code__", fake.__code__),
-        "closure": lambda: exercises.check_ravdess_parser.__closure__[0].__setattr__("cell_contents", fake),
-        "class": lambda: setattr(Feedback, "__repr__", lambda self: "✅ fine"),
-        "table": lambda: ch01.RAVDESS_FIELDS.__setitem__("emotion", 0),
-        "library": lambda: setattr(ch01.np, "isclose", fake),
-        "builtins": lambda: monkeypatch.setattr("builtins.isinstance", lambda *a: True),
-    }
-    for route, tamper in routes.items():
-        with monkeypatch.context() as patch:
-            for module in (exercises, ch01, feedback, ch01.np):
-                for name, value in list(vars(module).items()):
-                    patch.setitem(vars(module), name, value)  # restored after each route
-            for attribute in ("__repr__",):
-                patch.setattr(Feedback, attribute, vars(Feedback)[attribute])
-            patch.setattr(feedback.check_number, "__code__", feedback.check_number.__code__)
-            cell = exercises.check_ravdess_parser.__closure__[0]
-            checker = cell.cell_contents
-            fields = dict(ch01.RAVDESS_FIELDS)
-            tamper()
-            assert guard.changes(), route
-            cell.cell_contents = checker
-            ch01.RAVDESS_FIELDS.clear()
-            ch01.RAVDESS_FIELDS.update(fields)
-        monkeypatch.undo()
-        assert guard.changes() == [], route
-
-
-def test_tampering_is_found_by_what_runs_not_by_how_it_is_spelt(tiny_book: Path, tmp_path: Path) -> None:
-    """Item 6, in kernels: a checker replaced through an alias is `tampered`; one replaced only around the
-    cell's own call (and put back) changes nothing: the real checker grades the answer."""
+def test_tampering_in_the_kernel_changes_nothing(tiny_book: Path, tmp_path: Path) -> None:
+    """Issue 30 item 6, issue 38: a checker replaced in the student's kernel (by any route) is never called:
+    the answer is judged by the pristine checker in another process."""
     subs = tmp_path / "subs"
     alias = "import fer_utils.book.exercises as ex\nex.check_number = lambda *a, **k: ex.Feedback(True, 'ok')"
     write(subs, "eve", tiny("answer = 0", setup=alias))
@@ -419,33 +532,82 @@ def test_tampering_is_found_by_what_runs_not_by_how_it_is_spelt(tiny_book: Path,
         "ex.check_number = real"
     )
     write(subs, "mal", tiny("answer = 3", around))
-    grades, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=120, root=tiny_book)
+    grades, _, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=120, root=tiny_book)
     rows = by_student(grades)
-    assert rows["eve", 1][0] == rows["eve", 2][0] == "tampered"
-    assert "`fer_utils.book.exercises.check_number`" in rows["eve", 1][1]
+    assert rows["eve", 1] == ("failed", "0 is too low for three. Look again at how it is computed.")
+    assert rows["eve", 2] == ("unanswered", "Not answered yet: replace `None` with four.")
     assert rows["mal", 1] == ("passed", "three is 3.")
     assert rows["mal", 2] == ("failed", "0 is too low for four. Look again at how it is computed.")
 
 
-def test_verdicts_are_read_from_the_grader_s_own_cell() -> None:
-    def cell(*outputs: dict) -> dict:
-        return {"cell_type": "code", "source": "", "outputs": list(outputs)}
+def test_answers_travel_as_data_and_nothing_else() -> None:
+    """Issue 38: what a kernel hands over is read back as data; a pickle, an object array, a class outside
+    the list or a Keras lambda is an ExchangeError, never code that runs."""
+    import numpy as np
 
-    def printed(text: str) -> dict:
-        return {"output_type": "stream", "name": "stdout", "text": text}
+    from fer_utils.faces import Box
 
-    line = f'{VERDICT_MARK} n1 {{"exercise": 1, "status": "passed", "message": "right."}}\n'
-    assert verdict(cell(printed("done\n")), cell(printed(line)), "n1") == ("passed", "right.")
-    assert verdict(cell(), cell(printed(line)), "other")[0] == "error"  # another run's verdict is none
-    assert verdict(cell(), cell(printed(line + line)), "n1")[0] == "tampered"
-    error = {"output_type": "error", "ename": "NameError", "evalue": "name 'x' is not defined", "traceback": []}
-    assert verdict(cell(error), cell(printed(line)), "n1") == ("error", "NameError: name 'x' is not defined")
-    assert verdict(cell(), cell(error), "n1") == (
-        "error",
-        "the checker could not run on your variables: NameError: name 'x' is not defined",
-    )
-    assert verdict(cell(printed("✅ I passed, honestly\n")), cell(), "n1")[0] == "error"  # a printed mark is no verdict
-    assert Feedback.from_text(repr(Feedback(True, "x"))) == Feedback(True, "x") and Feedback.from_text("x") is None
+    table = pd.DataFrame({"clip_id": ["a", "b"], "frame_index": [3, 8], "emotion": pd.Categorical(["x", "y"])})
+    for value in (
+        3,
+        2.5,
+        np.int64(4),
+        (1, "a"),
+        {"emotion": "happy", 1: [None, ...]},
+        b"tflite",
+        table,
+        Box(1, 2, 3, 4),
+    ):
+        back = read_answer(json.dumps(encode(value)))
+        assert type(back) is type(value) and (back.equals(value) if type(value) is pd.DataFrame else back == value)
+    pickled = io.BytesIO()
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    bad = [
+        {"$": "pickle", "data": "gASVAAAAAAAAAAA="},
+        {"$": "dataclass", "class": "os.system", "fields": {}},
+        {"$": "ndarray", "npy": base64.b64encode(pickled.getvalue()).decode()},  # a pickle inside an .npy
+        {"$": "dict", "items": [[[1], 2]]},
+    ]
+    for record in bad:
+        with pytest.raises(ExchangeError):
+            read_answer(json.dumps(record))
+    with pytest.raises(ExchangeError):
+        read_answer("not json")
+    object_array = encode(np.array([{"a": 1}], dtype=object))
+    assert object_array["$"] == "unsupported"  # an object array does not travel (it would need a pickle)
+
+
+def referee_of(tmp_path: Path, reference: tuple, replies: list[dict]) -> tuple[Referee, list[dict]]:
+    """A Referee with exercise 1's reference arguments `reference`, reading `replies` as the grader's."""
+    (tmp_path / "exercise-1.pickle").write_bytes(pickle.dumps((reference, {})))
+    sent: list[dict] = []
+    requests = StringIO("".join(json.dumps(r) + "\n" for r in replies))
+    return Referee(tmp_path, tmp_path, requests, sent.append), sent
+
+
+def test_the_referee_judges_data_and_calls_the_students_function_elsewhere(tmp_path: Path) -> None:
+    """Issue 38: the checker reads the answer as data, takes the reference from its own pickles, and a
+    function of the student's is called through the grader; what comes back garbled is `tampered`."""
+    referee, _ = referee_of(tmp_path, (3, "three"), [])
+    assert referee.check(1, "check_number", json.dumps(3)) == ("passed", "three is 3.")
+    status, message = referee.check(1, "check_number", "{")
+    assert status == "tampered" and message.startswith("what your kernel handed over is not an answer: not JSON")
+    assert referee.check(1, "os_system", "3")[0] == "error"
+    returned = {"$": "returned", "value": {"$": "tuple", "items": [0.5, 0.7]}}
+    function = json.dumps({"$": "function", "name": "confidence_interval"})
+    values = [0.6, 0.62, 0.58]
+    referee, sent = referee_of(tmp_path, (values,), [{"result": json.dumps(returned)}])
+    status, message = referee.check(1, "check_confidence_interval", function)
+    assert status == "failed" and message.startswith("your half-width 0.1000 should be 0.0497")
+    assert sent[0]["call"]["exercise"] == 1
+    args, kwargs = pickle.loads(Path(sent[0]["call"]["arguments"]).read_bytes())
+    assert args == (values,) and kwargs == {}  # the checker's own arguments go to the student's function
+    stub = {"$": "raised", "type": "NotImplementedError", "message": ""}
+    referee, _ = referee_of(tmp_path, (values,), [{"result": json.dumps(stub)}])
+    assert referee.check(1, "check_confidence_interval", function)[0] == "unanswered"
+    referee, _ = referee_of(tmp_path, (values,), [{"result": '{"$": "returned", "value": {"$": "pickle"}}'}])
+    status, message = referee.check(1, "check_confidence_interval", function)
+    assert status == "tampered" and "came back garbled" in message
 
 
 def test_a_flooding_kernel_is_stopped_at_the_output_cap(tmp_path: Path) -> None:
@@ -457,7 +619,7 @@ def test_a_flooding_kernel_is_stopped_at_the_output_cap(tmp_path: Path) -> None:
         "nbformat_minor": 4,
     }
     start = time.monotonic()
-    executed, stop = execute_submission(flood, 120, tmp_path, output_limit=1_000_000)
+    executed, stop = execute_notebook(flood, 120, tmp_path, output_limit=1_000_000)
     assert stop is not None and stop.index == 1 and stop.status == "error"
     assert stop.message == "the notebook printed more than 1 MB; it was stopped there"
     assert time.monotonic() - start < 60
@@ -473,3 +635,60 @@ def test_grading_without_a_timeout_lets_the_slowest_chapter_finish_on_the_slower
     speedup = record["calibration"]["images_per_s"] / record["slow_machine_images_per_s"]
     slowest = max(record["seconds"].values()) * speedup
     assert 1.5 * slowest <= GRADE_TIMEOUT_S, f"slowest chapter projected at {slowest:.0f} s on the slower machine"
+
+
+# --- A tiny chapter whose exercises ask for functions that take and make Keras models (chapters 3 and 7's
+# checkers): the checker's models go to the student's kernel as pickles, the student's models come back as
+# `.keras` files read in safe mode, a layer travels with its model.
+
+KERAS_SETUP = """from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import layers
+
+from fer_utils.book import exercises
+from fer_utils.models import PAPER_DROPOUT, PAPER_INPUT_SHAPE, build_paper_cnn
+
+CLASSES = 8
+models = {"paper-cnn": build_paper_cnn(7, (48, 48, 1))}
+"""
+FLOPS_STUB = "def conv_flops(layer):\n    raise NotImplementedError\n\n\nexercises.check_conv_flops(conv_flops, models)"
+CNN_STUB = (
+    "def sequential_cnn(num_classes=CLASSES, input_shape=PAPER_INPUT_SHAPE):\n    raise NotImplementedError\n\n\n"
+    "exercises.check_sequential_cnn(sequential_cnn)"
+)
+
+
+def keras_chapter(flops: str = FLOPS_STUB, cnn: str = CNN_STUB) -> dict:
+    cells = [md("# 3. Models"), code(KERAS_SETUP), md("### Exercise 1"), code(flops), md("### Exercise 2"), code(cnn)]
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return {"cells": cells, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.mark.slow
+def test_functions_that_take_and_make_models_are_judged_across_the_sandboxes(repo_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "book"
+    (root / "_toc.yml").parent.mkdir()
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: nb/03_models\n")
+    write(root / "nb", "03_models", keras_chapter())
+    flops = solutions(json.loads((repo_root / "notebooks" / "07_comparison.ipynb").read_text()))[2]
+    cnn = solutions(json.loads((repo_root / "notebooks" / "03_architecture.ipynb").read_text()))[3]
+    subs = tmp_path / "subs"
+    write(subs, "ada", keras_chapter(flops, cnn))
+    half = flops.replace("return 2 * positions * weights", "return positions * weights")
+    lambda_layer = cnn.replace("layers.Flatten(),", "layers.Flatten(),\n            layers.Lambda(lambda x: x),")
+    write(subs, "bob", keras_chapter(half, lambda_layer))
+    odd = "class Odd:\n    pass\n\n\ndef conv_flops(layer):\n    return Odd()\n\n\nexercises.check_conv_flops(conv_flops, models)"
+    write(subs, "cy", keras_chapter(odd))
+    grades, _, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=300, root=root)
+    rows = by_student(grades)
+    assert rows["ada", 1][0] == "passed" and rows["ada", 1][1].startswith("your count agrees with `layer_macs`")
+    assert rows["ada", 2][0] == "passed" and rows["ada", 2][1].startswith("your Sequential network has the paper's")
+    assert rows["bob", 1][0] == "failed" and "you forgot the factor 2 (multiply + add)" in rows["bob", 1][1]
+    assert rows["bob", 2][0] == "failed" and "cannot read your Keras model back" in rows["bob", 2][1]
+    status, message = rows["cy", 1]
+    assert status == "failed" and re.fullmatch(
+        r"paper-cnn's layer \w+: `conv_flops` returned <.*>, not a number\.", message
+    )
+    assert rows["cy", 2][0] == "unanswered"

@@ -1,8 +1,9 @@
-"""Each chapter's lesson, checked on the executed book (issue 16): the default run must show what the
-chapter teaches. The claims and their thresholds are `fer_utils.book.lessons.LESSONS`; the executed chapter
-records what it measured in the output metadata (`LESSON_KEY`) of its `show_lesson` cell.
+"""The claims each chapter's text makes about its run, checked on the executed book (issues 16 and 34). The
+claims and their thresholds are `fer_utils.book.lessons.LESSONS`; the executed chapter records what it
+measured in the output metadata (`LESSON_KEY`) of its `show_lesson` cell, whose table (folded in the HTML,
+open when a claim fails) links each claim to its sentence in the chapter's generated paragraphs.
 
-The checks on `_build/stage` need `make book` first (marker `book`); the others show that a lesson
+The checks on `_build/stage` need `make book` first (marker `book`); the others show that a claim
 whose threshold is made impossible fails, so these tests can fail.
 """
 
@@ -15,7 +16,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_utils.book.lessons import LESSON_KEY, LESSONS, Claim, check_lesson, lesson_table, lesson_verdict
+from fer_utils.book.lessons import (
+    LESSON_KEY,
+    LESSONS,
+    Claim,
+    check_lesson,
+    checked_as,
+    lesson_html,
+    lesson_table,
+    lesson_verdict,
+)
+from fer_utils.book.prose import ANCHOR_PREFIX
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build")) / "stage"
@@ -42,7 +53,7 @@ def measured_in(chapter: str, stage: Path = STAGE) -> dict[str, float]:
 def failures(chapter: str, measured: dict[str, float], lessons=LESSONS) -> list[str]:
     """The claims of `chapter`'s lesson that `measured` does not satisfy, in words."""
     return [
-        f"{claim.text}: measured {value:.3g}, required {claim.op} {claim.threshold:g}"
+        f"{claim.text}: this run {value:.3g}, checked as {checked_as(claim)}"
         for claim, value, ok in check_lesson(chapter, measured, lessons)
         if not ok
     ]
@@ -74,7 +85,7 @@ def test_a_lesson_whose_threshold_is_made_impossible_fails(chapter: str) -> None
     for index, claim in enumerate(claims):
         harder = {chapter: (*claims[:index], impossible(claim), *claims[index + 1 :])}
         assert failures(chapter, meets, harder) == [
-            f"{claim.text}: measured {meets[claim.name]:.3g}, required {impossible(claim).op} {impossible(claim).threshold:g}"
+            f"{claim.text}: this run {meets[claim.name]:.3g}, checked as {checked_as(impossible(claim))}"
         ]
 
 
@@ -95,3 +106,43 @@ def test_a_lesson_that_did_not_show_is_said_in_words_above_the_table(chapter: st
     verdict = lesson_verdict(chapter, {**meets, missed.name: float("nan")})
     assert verdict is not None and missed.text in verdict and "EPOCHS" in verdict
     assert all(claim.text not in verdict for claim in claims[:-1] if claim.text != missed.text)
+
+
+@pytest.mark.parametrize("chapter", sorted(LESSONS))
+def test_the_claims_are_folded_and_open_only_when_one_fails(chapter: str) -> None:
+    """The claims table is a toggle, closed when every claim holds and open (with its count) when one does
+    not; each claim links its sentence's anchor in the generated text (issue 34 item 4)."""
+    claims = LESSONS[chapter]
+    meets = {claim.name: claim.threshold + {">": 1e-3, "<": -1e-3}.get(claim.op, 0.0) for claim in claims}
+    folded = lesson_html(chapter, meets)
+    assert folded.startswith('<details class="fer-claims"><summary>') and f"all {len(claims)} hold" in folded
+    for claim in claims:
+        assert f'<a href="#{ANCHOR_PREFIX}{claim.name}">' in folded
+    opened = lesson_html(chapter, {**meets, claims[0].name: float("nan")})
+    assert opened.startswith('<details class="fer-claims" open>') and f"1 of {len(claims)} do not hold" in opened
+
+
+def test_no_claim_reads_as_decided_in_advance() -> None:
+    """Claims say what the text claims, not what a run must show or is required to (issue 34: chapter 8's
+    "right (1) or wrong (0)" read as a verdict fixed beforehand)."""
+    words = ("must show", "required", "(1) or", "or wrong (0)")
+    for chapter, claims in LESSONS.items():
+        for claim in claims:
+            assert not any(word in claim.text for word in words), f"{chapter}: {claim.text}"
+    table = lesson_table(sorted(LESSONS)[0], {})
+    assert list(table.columns) == ["claim in the text", "this run", "checked as", "holds"]
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", sorted(LESSONS))
+def test_every_claim_has_its_sentence_in_the_executed_chapter(chapter: str) -> None:
+    """Every claim of a chapter's lesson is anchored (`{#name}`) in one of the chapter's generated paragraphs,
+    and every anchor there names one of its claims: the table's links land on the sentence they check."""
+    from test_prose import paragraph_records
+
+    path = STAGE / "notebooks" / f"{chapter}.ipynb"
+    anchors = [name for record in paragraph_records(nbformat.read(path, as_version=4)) for name in record["anchors"]]
+    names = [claim.name for claim in LESSONS[chapter]]
+    assert sorted(set(names) - set(anchors)) == [], "claims without their sentence"
+    assert sorted(set(anchors) - set(names)) == [], "anchors that name no claim of this chapter"
+    assert len(anchors) == len(set(anchors)), "a claim anchored twice"

@@ -1,6 +1,6 @@
 """Images as phones and scanners write them (issue 18, items 4, 11, 17): EXIF orientation, images
 too large to decode, 10-bit data in 16-bit PNGs. Real London faces, read through the one image reader
-(`video.read_image`) by `detect`, `preprocess` and `predict`."""
+(`images.read_image`) by `detect`, `preprocess` and `predict`."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
 from fer_utils.errors import BadImageError
 from fer_utils.faces import make_detector, to_gray
+from fer_utils.images import image_header, read_image
 from fer_utils.manifest import load_manifest
 from fer_utils.models import build_model, save_model
-from fer_utils.video import image_header, read_image
 
 FACE = london_faces_dir() / "neutral" / "001_03.jpg"
 SIDE = 32
@@ -160,7 +160,7 @@ HEADER_PROBE = """
 import re, sys, time
 from pathlib import Path
 from fer_utils.errors import BadImageError
-from fer_utils.video import image_header, read_image
+from fer_utils.images import image_header, read_image
 start = time.perf_counter()
 header = image_header(sys.argv[1])
 peak_mb = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) // 1024
@@ -201,3 +201,25 @@ def test_an_exif_chunk_after_the_pixels_still_turns_a_png_upright(tmp_path: Path
     assert read_image(sideways).shape == upright.shape
     with pytest.raises(BadImageError, match="40000×40000"):
         read_image(huge_png(tmp_path / "huge.png", exif_after_pixels=exif_orientation(3)))
+
+
+def test_a_truncated_jpeg_is_unreadable_not_an_ok_crop_with_grey_rows(tmp_path: Path) -> None:
+    """Issue 35: OpenCV decodes a JPEG cut short without an error, its missing rows grey, and the run
+    wrote an `ok` crop of it. The bytes are checked: no end-of-image marker after the last scan."""
+    from fer_utils.errors import UnreadableVideoError
+
+    src = tmp_path / "src" / "neutral"
+    src.mkdir(parents=True)
+    data = FACE.read_bytes()
+    (src / "001_03.jpg").write_bytes(data[: len(data) // 2])
+    shutil.copy(london_faces_dir() / "neutral" / "002_03.jpg", src)
+    with pytest.raises(UnreadableVideoError, match="the JPEG data is cut short"):
+        read_image(src / "001_03.jpg")
+    out = tmp_path / "crops"
+    argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(out), "--detector", "none"]
+    code, _, err = run_cli([*argv, "--size", str(SIDE), "--workers", "1", "--quiet"])
+    assert code == 0, err
+    manifest = load_manifest(out).set_index("clip_id")
+    assert manifest.loc["001_03", "status"] == "unreadable" and "cut short" in manifest.loc["001_03", "reason"]
+    assert manifest.loc["002_03", "status"] == "ok"
+    assert read_image(FACE).shape[:2] == (512, 512)  # a whole JPEG still reads

@@ -6,6 +6,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fer_utils.errors import ModelFileError
@@ -50,10 +51,28 @@ def test_every_registered_model_builds_at_the_fer_input() -> None:
 
     for name in ("paper-cnn", "mini-xception", "mobilenet-inception"):
         model = build_model(name, 8, (96, 96, 1))
-        assert model.output.shape[-1] == 8 and model.layers[1].name == "rescale"
+        assert model.output.shape[-1] == 8 and [layer.name for layer in model.layers[1:3]] == ["resize", "rescale"]
+        assert model.input_shape == (None, None, None, 1) and model.get_layer("resize").output.shape[1:] == (96, 96, 1)
     assert {"resnet50", "alexnet", "xception", "mobilenet-v2"} <= set(MODEL_BUILDERS)
     with pytest.raises(ValueError, match="unknown model"):
         build_model("vgg", 8)
+
+
+def test_a_model_resizes_its_crops_itself_as_the_input_pipeline_did() -> None:
+    """Issue 37: the model takes crops of any side and resizes them itself, bilinear: its output on a 180 px
+    crop is its output on that crop resized by `tf.image.resize` (what the input pipeline did before), and a
+    crop of its own side goes through unchanged. The parameters and FLOPs are those without the resizer."""
+    import tensorflow as tf
+
+    from fer_utils.models import build_paper_cnn, count_flops, input_side
+
+    model = build_paper_cnn(8, (32, 32, 1))
+    crops = np.random.default_rng(0).integers(0, 256, (4, 180, 180, 1)).astype("float32")
+    resized = tf.image.resize(crops, (32, 32)).numpy()
+    np.testing.assert_allclose(model(crops).numpy(), model(resized).numpy(), atol=1e-6)
+    assert (
+        input_side(model) is None and model.count_params() == 62_904 and count_flops(model) == 9_765_120
+    )  # as before the resizer
 
 
 def test_the_light_batch_normalised_models_update_their_averages_with_momentum_09() -> None:

@@ -64,7 +64,27 @@ def test_index_creates_a_missing_parent_folder(faces: Path, tmp_path: Path) -> N
     out = tmp_path / "new" / "deeper" / "index.csv"
     assert main(index(faces, "--out", str(out))) == 0
     assert out.read_text().startswith("path,")
-    assert [p.name for p in out.parent.iterdir()] == ["index.csv"]  # no temporary file left
+    # the table and its duplicate audit beside it, no temporary file left
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "index.csv",
+        "index.duplicates.csv",
+        "index.duplicates.json",
+    ]
+
+
+def test_an_output_folder_that_holds_a_read_folder_is_said_to_hold_it(tmp_path: Path) -> None:
+    """Issue 35: `--out crops` with `--crops crops/x` said "--out crops is inside crops/x", the other way round."""
+    from fer_utils.errors import OutputError
+    from fer_utils.outputs import check_outputs
+
+    read = tmp_path / "crops" / "x"
+    read.mkdir(parents=True)
+    with pytest.raises(OutputError, match=f"--out {tmp_path / 'crops'} holds {read}, which this command reads"):
+        check_outputs({"--out": tmp_path / "crops"}, read_folders=[read], folders={"--out"})
+    with pytest.raises(OutputError, match=f"--out {read / 'run'} is inside {read}"):
+        check_outputs({"--out": read / "run"}, read_folders=[read], folders={"--out"})
+    with pytest.raises(OutputError, match=f"--out {read} is {read}, which"):
+        check_outputs({"--out": read}, read_folders=[read], folders={"--out"})
 
 
 def _limit_file_size(limit: int = 200) -> None:
@@ -146,3 +166,15 @@ def test_a_write_failure_without_a_file_name_still_reads_as_a_sentence(capsys) -
 
     assert run_handler(argparse.Namespace(handler=handler)) == 2
     assert capsys.readouterr().err == "error: could not write a file: No space left on device\n"
+
+
+def test_predict_refuses_an_image_out_for_a_video_before_any_work(tmp_path: Path, capsys) -> None:
+    """Issue 35: `predict clip.flv --out x.png` wrote the first of 56 frames without a word."""
+    from fer_utils.assets import cremad_dir
+
+    clip = cremad_dir() / "1001_DFA_ANG_XX.flv"
+    out = tmp_path / "x.png"
+    code = main(["predict", "--model", str(tmp_path / "never_loaded" / "model.keras"), str(clip), "--out", str(out)])
+    assert code == 2 and not out.exists()
+    err = capsys.readouterr().err
+    assert f"--out {out} is an image, but {clip.name} is a video: the annotated copy would hold its first frame" in err

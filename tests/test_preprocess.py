@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fer_utils.crop_spec import CropSpec
 from fer_utils.crops import crop_face, largest_face_crop
 from fer_utils.errors import FerError, PreprocessError
 from fer_utils.faces import Box, make_detector, make_landmarker
@@ -81,7 +82,7 @@ def test_margin_widens_the_crop_and_edges_are_padded(stills: list[Path]) -> None
 def test_largest_face_crop_on_every_still(stills: list[Path]) -> None:
     detector = make_detector("dlib-hog")
     for path in stills:
-        found = largest_face_crop(cv2.imread(str(path)), detector, size=96)
+        found = largest_face_crop(cv2.imread(str(path)), detector, CropSpec(side=96))
         assert found is not None, path.name
         assert found.crop.shape == (96, 96) and found.n_faces == 1
     assert largest_face_crop(np.full((224, 398, 3), 200, np.uint8), detector) is None
@@ -102,8 +103,8 @@ def test_aligned_crop_needs_a_landmarker_and_has_the_requested_size(stills: list
     image = cv2.imread(str(stills[7]))
     detector = make_detector("dlib-hog")
     with pytest.raises(ValueError, match="landmarker"):
-        largest_face_crop(image, detector, align=True)
-    found = largest_face_crop(image, detector, align=True, landmarker=make_landmarker(), size=64)
+        largest_face_crop(image, detector, CropSpec(align=True))
+    found = largest_face_crop(image, detector, CropSpec(side=64, align=True), make_landmarker())
     assert found is not None and found.crop.shape == (64, 64)
 
 
@@ -667,3 +668,38 @@ def test_an_interrupt_while_the_pool_holds_a_lock_still_stops_the_run(sample_dir
     assert "SIGINT with a future's lock held" in err, err[-2000:]
     assert run.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err, err
     assert len(read_manifest_csv(out / "manifest.partial.csv")["clip_id"].unique()) < N_SAMPLE_CLIPS
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_signal_to_the_whole_process_group_stops_the_run_and_keeps_its_partial_manifest(
+    sample_dir: Path, tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Issue 35: a terminal's Ctrl-C reaches the run and its workers at once (the process group). The workers
+    died of it, the pool broke, and the run exited 2 with `BrokenProcessPool` and no partial manifest in 6 of
+    7 tries. Workers now ignore Ctrl-C (the run stops them) and a worker ended by the run's own signal is a
+    stop, not a failure."""
+    out = tmp_path / "crops"
+    run = subprocess.Popen(
+        [*PREPROCESS, "--dataset", "ravdess", "--src", str(sample_dir), "--out", str(out)]
+        + ["--detector", "dlib-cnn", "--workers", "2", "--quiet"],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        start_new_session=True,  # its own process group, as a terminal gives a command
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    parts = out / ".parts"
+    deadline = time.monotonic() + 120
+    while len(list(parts.glob("*.csv"))) < 2 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert run.poll() is None, "the run ended before it could be stopped"
+    try:
+        os.killpg(run.pid, stop)  # what Ctrl-C in a terminal does: the run and every worker
+        _, err = run.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 130, err[-2000:]
+    assert "rerun the same command to resume" in err and "Traceback" not in err and "BrokenProcessPool" not in err
+    finished = read_manifest_csv(out / "manifest.partial.csv")
+    assert 2 <= finished["clip_id"].nunique() < N_SAMPLE_CLIPS and not (out / "manifest.csv").exists()

@@ -3,14 +3,10 @@ on them: what chapter 10 reports for the generated-face model and the peer."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 import pytest
 
 from fer_utils.book import realfaces
-from fer_utils.manifest import load_manifest
 
 
 @pytest.fixture(scope="module")
@@ -54,21 +50,6 @@ def test_a_set_scores_macro_f1_only_over_the_emotions_it_holds() -> None:
     row = realfaces.score_real(predictions, ["happy", "neutral", "sad"]).iloc[0]
     # happy F1 = 2/3 (precision 1, recall 1/2), neutral F1 = 1; "sad" (absent) is not averaged in
     assert row["emotions"] == 2 and row["macro F1"] == pytest.approx((2 / 3 + 1) / 2)
-
-
-def test_mixed_crops_hold_the_generated_faces_and_only_the_chosen_people(sets, tmp_path: Path) -> None:
-    from fer_utils.book import artifacts
-
-    generated = artifacts.ensure_crops(artifacts.GENERATED_DATASET, cache=tmp_path)
-    people, held = realfaces.split_people(sets["London faces"], 0.5, seed=0)
-    assert len(people) == 51 and not set(people) & set(held.frames["subject"].astype(str))
-    mixed = realfaces.mixed_crops(generated, sets["London faces"], people, cache=tmp_path)
-    manifest = load_manifest(mixed)
-    real = manifest[manifest["image"].str.startswith("real/")]
-    assert len(manifest) - len(real) == 1289 and len(real) == 102
-    assert set(real["subject"].astype(str)) == set(people)
-    assert all((mixed / image).is_file() for image in manifest["image"].sample(20, random_state=0))
-    assert np.isin(real["emotion"].unique(), ["neutral", "happy"]).all()
 
 
 def test_a_model_that_knows_only_some_emotions_is_scored_on_the_frames_it_can_name(sets) -> None:

@@ -1,32 +1,32 @@
-"""One reference run (issue 19): chapters 3, 4, 8 and 9 obtain it only through
-`artifacts.reference_run(DATASET, DATA_DIR, IMAGE_SIZE, EPOCHS…)`, with the same parameter names and the
-same defaults, so that `fer_book execute --param IMAGE_SIZE=96` (or any DATASET, DATA_DIR, EPOCHS) gives all
-four the same cached run. Read from the chapters' code (the syntax tree of every code cell), not executed:
-executing the four chapters at another size trains for many minutes."""
+"""One reference run (issue 19): chapters 3, 4, 8 and 9 obtain it only from the preset
+`TrainConfig.preset("reference", image_size=(IMAGE_SIZE, IMAGE_SIZE), epochs=EPOCHS[, seed=…])`, trained by
+`fer.train` on `fer.FaceData(...)` of their DATASET with the package's code (or the same code shown), with
+the same parameter names and the same defaults, so that `fer_book execute --param IMAGE_SIZE=96` (or any
+DATASET, DATA_DIR, EPOCHS) gives all four the same cached run. Read from the chapters' code (the syntax tree
+of every code cell), not executed: executing the four chapters at another size trains for many minutes."""
 
 from __future__ import annotations
 
 import ast
-import inspect
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from fer_book.execute import PARAMETERS_TAG
-from fer_utils.book import artifacts
+from fer_utils.train_config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_CHAPTERS = ("03_architecture", "04_training", "08_deployment", "09_real_faces")
-# The chapter parameters that name the reference run, in reference_run's order.
-REFERENCE_ARGS = ("DATASET", "DATA_DIR", "IMAGE_SIZE", "EPOCHS")
-# The code a chapter shows and passes (issue 29): the same code as the package's has the same fingerprint,
-# so these keep the run the chapters share (tests/test_edited_builders.py checks the fingerprints agree).
-CODE_KEYWORDS = {"build", "fit"}
+# The preset call every reference chapter makes (its keywords, as written); `seed=` may follow.
+PRESET_CALL = 'TrainConfig.preset("reference", image_size=(IMAGE_SIZE, IMAGE_SIZE), epochs=EPOCHS'
+# The code a chapter may pass to FaceData: the same code as the package's has the same fingerprint, so it keeps
+# the run the chapters share (tests/test_edited_builders.py checks the fingerprints agree).
+DATA_KEYWORDS = {"pipeline", "split"}
 # Chapter parameters that select which reference run: set in the parameters cell only.
-SELECTING = (*REFERENCE_ARGS, "SEED")
-# Calls that train or fetch a run: the reference run's EPOCHS may reach none of them but reference_run.
-TRAINING_CALLS = {"ensure_run", "train_run", "train_on_split", "fit_model", "train_variants", "TrainConfig"}
+SELECTING = ("DATASET", "DATA_DIR", "IMAGE_SIZE", "EPOCHS", "SEED")
+# Calls that train or configure a run: the reference run's EPOCHS may reach none of them but the preset.
+TRAINING_CALLS = {"train", "fit_model", "train_variants", "TrainConfig", "replace"}
 
 
 def cell_trees(name: str) -> tuple[ast.Module, list[ast.Module]]:
@@ -64,11 +64,15 @@ def defaults(params: ast.Module) -> dict[str, ast.expr]:
     }
 
 
-def test_reference_run_takes_the_chapters_parameters_in_their_order_and_defaults_to_the_one_definition() -> None:
-    signature = inspect.signature(artifacts.reference_run)
-    assert list(signature.parameters)[:5] == ["dataset", "data_dir", "image_size", "epochs", "seed"]
-    assert signature.parameters["image_size"].default == artifacts.REFERENCE_SIZE
-    assert signature.parameters["epochs"].default == artifacts.REFERENCE_EPOCHS
+def test_the_reference_preset_is_the_one_definition_of_the_reference_settings() -> None:
+    reference = TrainConfig.preset("reference")
+    assert reference.image_size == (REFERENCE_SIZE, REFERENCE_SIZE) and reference.epochs == REFERENCE_EPOCHS
+    assert set(PRESETS["reference"]) == {"image_size", "epochs", "patience"}
+
+
+def preset_seed(call: ast.Call) -> ast.expr | None:
+    """The `seed=` of a reference preset call, None without one."""
+    return next((k.value for k in call.keywords if k.arg == "seed"), None)
 
 
 def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str]:
@@ -82,11 +86,11 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
     imported = {
         alias.name
         for node in params.body
-        if isinstance(node, ast.ImportFrom) and node.module == "fer_utils.book.artifacts"
+        if isinstance(node, ast.ImportFrom) and node.module == "fer_utils.train_config"
         for alias in node.names
     }
     if not imported >= {"REFERENCE_SIZE", "REFERENCE_EPOCHS"}:
-        problems.append("the parameters cell does not import REFERENCE_SIZE and REFERENCE_EPOCHS from artifacts")
+        problems.append("the parameters cell does not import REFERENCE_SIZE and REFERENCE_EPOCHS from train_config")
     nodes = [node for tree in others for node in ast.walk(tree)]
     problems += [
         f"{node.id} is set outside the parameters cell"
@@ -94,45 +98,49 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id in SELECTING
     ]
     calls = [node for node in nodes if isinstance(node, ast.Call)]
-    reference = [call for call in calls if called_name(call) == "reference_run"]
-    if not reference:
-        problems.append("artifacts.reference_run is never called")
-    for call in reference:
-        if [ast.unparse(arg) for arg in call.args] != list(REFERENCE_ARGS) or any(
-            keyword.arg not in CODE_KEYWORDS | {"seed"} for keyword in call.keywords
-        ):
-            problems.append(
-                f"{ast.unparse(call)} is not reference_run({', '.join(REFERENCE_ARGS)}[, seed=…][, build=…, fit=…])"
-            )
-    # at least one call asks for the run every chapter shares: reference_run's default seed, or SEED
-    # when the chapter's SEED defaults to it
-    default_seed = inspect.signature(artifacts.reference_run).parameters["seed"].default
-    seed_default = values.get("SEED")
-    seeds = {id(call): [k.value for k in call.keywords if k.arg == "seed"] for call in reference}
-    shares = [
+    presets = [
         call
-        for call in reference
-        if not seeds[id(call)]
-        or (
-            ast.unparse(seeds[id(call)][0]) == "SEED"
-            and seed_default is not None
-            and ast.literal_eval(seed_default) == default_seed
-        )
+        for call in calls
+        if called_name(call) == "preset" and call.args and ast.unparse(call.args[0]) == "'reference'"
     ]
-    if reference and not shares:
-        problems.append(f"no reference_run call asks for the default seed {default_seed}")
-    # EPOCHS (the reference run's epoch ceiling) reaches no other training call: no second reference run
+    if not presets:
+        problems.append("the reference preset is never asked for")
+    for call in presets:
+        text = ast.unparse(call).replace("'", '"').removeprefix("fer.")
+        if not text.startswith(PRESET_CALL) or any(
+            k.arg not in {"image_size", "epochs", "seed"} for k in call.keywords
+        ):
+            problems.append(f"{text} is not {PRESET_CALL}[, seed=…])")
+    # at least one reference run is the one every chapter shares: the default seed, or SEED defaulting to it
+    default_seed = TrainConfig().seed
+    seed_default = values.get("SEED")
+    seeds = [ast.unparse(s) for s in (preset_seed(c) for c in presets) if s is not None]
+    replaced = [  # replace(<the preset's config>, seed=…)
+        ast.unparse(k.value)
+        for call in calls
+        if called_name(call) == "replace"
+        for k in call.keywords
+        if k.arg == "seed"
+    ]
+    shares = any(preset_seed(c) is None and not replaced for c in presets) or any(
+        seed == "SEED" and seed_default is not None and ast.literal_eval(seed_default) == default_seed
+        for seed in [*seeds, *replaced]
+    )
+    if presets and not shares:
+        problems.append(f"no reference run asks for the default seed {default_seed}")
     for call in calls:
         names = {node.id for node in ast.walk(call) if isinstance(node, ast.Name)}
-        if called_name(call) in TRAINING_CALLS and "EPOCHS" in names:
+        if called_name(call) in TRAINING_CALLS and "EPOCHS" in names:  # EPOCHS reaches no other run
             problems.append(f"{ast.unparse(call)[:100]} trains with the reference run's EPOCHS")
-        if "QUICK_TRAINING" in ast.unparse(call):
-            problems.append(f"{ast.unparse(call)[:100]} builds the reference settings by hand")
+        if called_name(call) == "FaceData" and any(k.arg not in DATA_KEYWORDS for k in call.keywords):
+            problems.append(f"{ast.unparse(call)[:100]} keeps other frames than the reference run's")
+    if not any(called_name(call) == "train" for call in calls):
+        problems.append("no run is trained or fetched with train(...)")
     return problems
 
 
 @pytest.mark.parametrize("name", REFERENCE_CHAPTERS)
-def test_a_reference_chapter_gets_the_run_only_from_reference_run_with_the_package_sizes(name: str) -> None:
+def test_a_reference_chapter_gets_the_run_only_from_the_reference_preset(name: str) -> None:
     params, others = cell_trees(name)
     assert reference_problems(params, others) == []
 
@@ -147,7 +155,7 @@ def test_the_reference_chapters_default_to_the_same_data() -> None:
 
 
 GOOD_PARAMETERS = """
-from fer_utils.book.artifacts import REFERENCE_EPOCHS, REFERENCE_SIZE
+from fer_utils.train_config import REFERENCE_EPOCHS, REFERENCE_SIZE
 
 DATASET = "sample"
 DATA_DIR = None
@@ -155,7 +163,10 @@ IMAGE_SIZE = REFERENCE_SIZE
 EPOCHS = REFERENCE_EPOCHS
 SEED = 0
 """
-GOOD_CALL = "run = artifacts.reference_run(DATASET, DATA_DIR, IMAGE_SIZE, EPOCHS, seed=SEED)\n"
+GOOD_CALL = (
+    'reference = fer.TrainConfig.preset("reference", image_size=(IMAGE_SIZE, IMAGE_SIZE), epochs=EPOCHS, seed=SEED)\n'
+    "run = fer.train(None, fer.FaceData(dataset.crops()), reference)\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -166,12 +177,13 @@ GOOD_CALL = "run = artifacts.reference_run(DATASET, DATA_DIR, IMAGE_SIZE, EPOCHS
         (GOOD_PARAMETERS.replace("REFERENCE_EPOCHS, ", ""), GOOD_CALL, "does not import"),
         (GOOD_PARAMETERS, GOOD_CALL + "IMAGE_SIZE = 96", "IMAGE_SIZE is set outside"),
         (GOOD_PARAMETERS, GOOD_CALL + "for SEED in [1]: pass", "SEED is set outside"),
-        (GOOD_PARAMETERS, GOOD_CALL + "run = artifacts.reference_run(DATASET, DATA_DIR, 96, EPOCHS)", "is not"),
-        (GOOD_PARAMETERS, GOOD_CALL.replace("seed=SEED", "cache=c"), "is not reference_run"),
+        (GOOD_PARAMETERS, GOOD_CALL.replace("image_size=(IMAGE_SIZE, IMAGE_SIZE)", "image_size=(96, 96)"), "is not"),
+        (GOOD_PARAMETERS, GOOD_CALL.replace("seed=SEED", "patience=1"), "is not"),
         (GOOD_PARAMETERS.replace("SEED = 0", "SEED = 1"), GOOD_CALL, "default seed"),
-        (GOOD_PARAMETERS, GOOD_CALL + "run = artifacts.ensure_run(crops, epochs=EPOCHS)", "trains with the reference"),
-        (GOOD_PARAMETERS, GOOD_CALL + "run = artifacts.ensure_run(crops, **artifacts.QUICK_TRAINING)", "by hand"),
-        (GOOD_PARAMETERS, "run = RunFolder(run_dir)", "never called"),
+        (GOOD_PARAMETERS, GOOD_CALL + "other = fer.TrainConfig(epochs=EPOCHS)", "trains with the reference"),
+        (GOOD_PARAMETERS, GOOD_CALL.replace("dataset.crops()", "dataset.crops(), subjects=['a']"), "other frames"),
+        (GOOD_PARAMETERS, "run = RunFolder(run_dir)", "never asked for"),
+        (GOOD_PARAMETERS, GOOD_CALL.replace("fer.train(", "fer.other("), "no run is trained"),
     ],
 )
 def test_a_chapter_that_could_get_another_reference_run_is_caught(parameters: str, code: str, problem: str) -> None:

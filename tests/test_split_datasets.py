@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +33,12 @@ from fer_utils.data import SPLITS, split_counts, split_warnings
 from fer_utils.errors import DatasetError
 from fer_utils.fer2013 import parse_row_path
 from fer_utils.folders import RAFDB_CLASSES, parse_class_map
+from fer_utils.images import read_image
 from fer_utils.indexing import index_dataset
 from fer_utils.manifest import MANIFEST_COLUMNS, load_manifest
 from fer_utils.preprocess_folder import read_part_rows
 from fer_utils.runs import RunFolder
-from fer_utils.splits import default_protocol, split_frames
-from fer_utils.video import read_image
+from fer_utils.splits import resolve_protocol, split_frames
 
 PER_CLASS, TEST_PER_CLASS, CLASSES = 4, 1, 7
 RAFDB_PER_CLASS = 8  # 70 faces: a validation side of 10 % (carved from train) holds all 7 classes
@@ -174,7 +175,7 @@ def test_preprocess_keeps_the_split_in_the_manifest(datasets, crops, name: str) 
     manifest = load_manifest(crops[name])
     assert list(manifest.columns) == list(MANIFEST_COLUMNS)
     assert dict(zip(manifest["clip_id"], manifest["split"])) == dict(zip(clips["clip_id"], clips["split"]))
-    assert default_protocol(manifest) == "given"
+    assert resolve_protocol(manifest) == "given"
 
 
 @pytest.mark.parametrize("name", list(EXPECTED_SIDES))
@@ -249,7 +250,7 @@ def test_given_on_crops_without_a_split_is_a_clear_error(tmp_path: Path) -> None
     old = pd.read_csv(crops / "manifest.csv", keep_default_na=False).drop(columns="split")
     old.to_csv(crops / "manifest.csv", index=False)
     manifest = load_manifest(crops)
-    assert (manifest["split"] == "").all() and default_protocol(manifest) == "random"
+    assert (manifest["split"] == "").all() and resolve_protocol(manifest) == "random"
     code, out, err = run_cli(["train", "--crops", crops, "--protocol", "given", "--epochs", 1, "--out", tmp_path / "r"])
     assert code == 2
     assert "protocol 'given' takes the dataset's own split" in err and "use protocol random, clip, subject" in err
@@ -302,11 +303,14 @@ def test_an_old_completion_record_still_reads(tmp_path: Path) -> None:
     assert rows is not None and rows[0]["split"] == "" and rows[0]["w"] == 8
 
 
-def test_ensure_run_defaults_to_the_given_split(crops, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from fer_utils.book.artifacts import ensure_run
+def test_a_run_defaults_to_the_given_split(crops, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from fer_utils.book.artifacts import train
+    from fer_utils.pipeline import FaceData
+    from fer_utils.train_config import TrainConfig
 
-    run = ensure_run(crops["rafdb"], cache=tmp_path, epochs=1, image_size=(SIDE, SIDE))
+    config = TrainConfig.preset("reference", epochs=1, image_size=(SIDE, SIDE))
+    run = train(None, FaceData(crops["rafdb"]), config, cache=tmp_path)
     assert "protocol given" in capsys.readouterr().out
     assert json.loads((run / "config.json").read_text())["protocol"] == "given"
-    explicit = ensure_run(crops["rafdb"], cache=tmp_path, epochs=1, image_size=(SIDE, SIDE), protocol="random")
+    explicit = train(None, FaceData(crops["rafdb"]), replace(config, protocol="random"), cache=tmp_path)
     assert explicit != run and json.loads((explicit / "config.json").read_text())["protocol"] == "random"

@@ -149,7 +149,7 @@ REQUIRED = {
     "02": {"fer_utils.video.frame_indices", "fer_utils.crops.crop_face", "fer_utils.crops.square_region"},
     "03": {"fer_utils.models.build_paper_cnn"},
     "04": {
-        "fer_utils.training.make_dataset",
+        "fer_utils.pipeline.make_dataset",
         "fer_utils.training.compile_model",
         "fer_utils.training.fit_model",
         "fer_utils.training.run_callbacks",

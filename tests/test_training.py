@@ -33,7 +33,7 @@ def test_dataset_decodes_crops_in_order_with_labels(toy: tuple[Path, pd.DataFram
     import cv2
 
     from fer_utils.manifest import usable_frames
-    from fer_utils.training import make_dataset
+    from fer_utils.pipeline import make_dataset
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -50,7 +50,7 @@ def test_dataset_decodes_crops_in_order_with_labels(toy: tuple[Path, pd.DataFram
 def test_dataset_rejects_unknown_emotion_and_missing_folder(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     from fer_utils.errors import DatasetError
     from fer_utils.manifest import usable_frames
-    from fer_utils.training import make_dataset
+    from fer_utils.pipeline import make_dataset
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -63,10 +63,11 @@ def test_dataset_rejects_unknown_emotion_and_missing_folder(toy: tuple[Path, pd.
 @pytest.mark.slow
 def test_short_run_learns_and_is_reproducible(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     from fer_utils.models import load_classes, load_model
-    from fer_utils.training import train_run
+    from fer_utils.pipeline import FaceData
+    from fer_utils.training import train
 
     root, manifest = toy
-    first = train_run(small_config(), manifest, root, tmp_path / "a", verbose=0)
+    first = train(None, FaceData(root, manifest), small_config(), tmp_path / "a", verbose=0)
     for name in ("model.keras", "classes.json", "history.csv", "config.json", "metrics.json"):
         assert (tmp_path / "a" / name).is_file(), name
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
@@ -74,11 +75,11 @@ def test_short_run_learns_and_is_reproducible(toy: tuple[Path, pd.DataFrame], tm
     assert metrics["test"]["clip"]["n"] < metrics["test"]["frame"]["n"]
     assert load_classes(tmp_path / "a" / "model.keras") == ["neutral", "happy", "sad"]
     assert len(pd.read_csv(tmp_path / "a" / "history.csv")) == metrics["epochs_run"]
-    assert load_model(tmp_path / "a" / "model.keras").count_params() == first.model.count_params()
+    assert load_model(tmp_path / "a" / "model.keras").count_params() == first.load().count_params()
 
-    second = train_run(small_config(), manifest, root, tmp_path / "b", verbose=0)
-    assert second.metrics["test"] == first.metrics["test"]
-    np.testing.assert_allclose(second.history["loss"], first.history["loss"], rtol=1e-6)
+    second = train(None, FaceData(root, manifest), small_config(), tmp_path / "b", verbose=0)
+    assert second.metrics()["test"] == first.metrics()["test"]
+    np.testing.assert_allclose(second.history()["loss"], first.history()["loss"], rtol=1e-6)
 
 
 MIRRORED_SCRIPT = textwrap.dedent(
@@ -91,18 +92,19 @@ MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, sys.argv[3])
     from toy_data import small_config
-    from fer_utils.training import train_run
+    from fer_utils.pipeline import FaceData
+    from fer_utils.training import train
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    train_run(small_config(batch_size=16), pd.read_csv(root / "manifest.csv", keep_default_na=False), root, out,
-              strategy=strategy, verbose=0)
+    train(None, FaceData(root, pd.read_csv(root / "manifest.csv", keep_default_na=False)), small_config(batch_size=16), out, strategy=strategy, verbose=0)
     """
 )
 
 
 @pytest.mark.slow
 def test_mirrored_strategy_run_matches_single_device(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
-    from fer_utils.training import train_run
+    from fer_utils.pipeline import FaceData
+    from fer_utils.training import train
 
     root, manifest = toy
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -118,7 +120,9 @@ def test_mirrored_strategy_run_matches_single_device(toy: tuple[Path, pd.DataFra
     config = json.loads((tmp_path / "mirrored" / "config.json").read_text())
     assert config["strategy"] == "MirroredStrategy" and config["replicas"] == 2
 
-    single = train_run(small_config(batch_size=16), manifest, root, tmp_path / "single", verbose=0).metrics
+    single = train(
+        None, FaceData(root, manifest), small_config(batch_size=16), tmp_path / "single", verbose=0
+    ).metrics()
     assert mirrored.keys() == single.keys()
     assert mirrored["test"].keys() == single["test"].keys()
     assert mirrored["test"]["frame"]["n"] == single["test"]["frame"]["n"]
@@ -133,11 +137,12 @@ MINI_XCEPTION_SCRIPT = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[3])
     from toy_data import make_toy_crops, small_config
-    from fer_utils.training import train_run
+    from fer_utils.pipeline import FaceData
+    from fer_utils.training import train
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
     manifest = make_toy_crops(root, size=64, frames_per_clip=1)
     config = small_config(model="mini-xception", epochs=1, batch_size=16, deterministic=True)
-    train_run(config, manifest, root, out, verbose=0)
+    train(None, FaceData(root, manifest), config, out, verbose=0)
     """
 )
 
@@ -184,12 +189,13 @@ def _no_run_written(run_dir: Path) -> bool:
 def test_train_refuses_a_single_class(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     """Regression: one class trained a 1-output model and reported accuracy and F1 of 1.0."""
     from fer_utils.errors import TrainingError
-    from fer_utils.training import train_run
+    from fer_utils.pipeline import FaceData
+    from fer_utils.training import train
 
     root, manifest = toy
     happy = manifest[manifest["emotion"] == "happy"]
     with pytest.raises(TrainingError, match="at least 2 classes"):
-        train_run(small_config(epochs=1), happy, root, tmp_path / "run", verbose=0)
+        train(None, FaceData(root, happy), small_config(epochs=1), tmp_path / "run", verbose=0)
     assert _no_run_written(tmp_path / "run")
 
 
@@ -252,21 +258,23 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     complete run is never overwritten; a run that fails while training leaves nothing behind."""
     import shutil
 
+    from fer_utils.crop_spec import CROP_SPEC_FILE
     from fer_utils.errors import TrainingError
-    from fer_utils.run_files import RUN_FILES
+    from fer_utils.pipeline import FaceData
+    from fer_utils.run_files import WRITTEN_FILES
     from fer_utils.runs import RunFolder
-    from fer_utils.training import train_run
+    from fer_utils.training import train
 
     root, manifest = toy
     run = tmp_path / "run"
-    result = train_run(small_config(epochs=1), manifest, root, run, verbose=0)
-    assert sorted(p.name for p in run.iterdir()) == sorted(RUN_FILES)
+    result = train(None, FaceData(root, manifest), small_config(epochs=1), run, verbose=0)
+    assert sorted(p.name for p in run.iterdir()) == sorted([*WRITTEN_FILES, CROP_SPEC_FILE])  # the crops' spec too
     assert not list(tmp_path.glob(".run.tmp-*"))
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
 
     three = manifest[manifest["emotion"] != "sad"]  # other classes: would rewrite classes.json
     with pytest.raises(TrainingError, match="already holds a complete run"):
-        train_run(small_config(epochs=1), three, root, run, verbose=0)
+        train(None, FaceData(root, three), small_config(epochs=1), run, verbose=0)
     with pytest.raises(SystemExit):
         _train_cli("--crops", str(root), "--out", str(run), "--epochs", "0")
     assert _train_cli("--crops", str(root), "--out", str(run), "--epochs", "1", "--size", "64") == 2
@@ -275,10 +283,10 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
 
     # the saved test predictions are the run's own: same frames, same metrics, no re-split
     frames, probabilities, classes = RunFolder(run).test_predictions()
-    assert classes == result.classes and len(frames) == result.metrics["test"]["frame"]["n"]
+    assert classes == result.classes() and len(frames) == result.metrics()["test"]["frame"]["n"]
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     accuracy = np.mean(np.asarray(classes)[probabilities.argmax(1)] == frames["emotion"].to_numpy())
-    assert accuracy == pytest.approx(result.metrics["test"]["frame"]["accuracy"])
+    assert accuracy == pytest.approx(result.metrics()["test"]["frame"]["accuracy"])
     assert set(frames["image"]) <= set(manifest["image"])
 
     # a crop that exists but does not decode is named before training (issue 18, item 12): no run folder
@@ -286,7 +294,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     shutil.copytree(root, crops)
     (crops / manifest["image"].iloc[5]).write_bytes(b"not a png")
     with pytest.raises(TrainingError, match=manifest["image"].iloc[5]):
-        train_run(small_config(epochs=1), manifest, crops, tmp_path / "broken", verbose=0)
+        train(None, FaceData(crops, manifest), small_config(epochs=1), tmp_path / "broken", verbose=0)
     assert _no_run_written(tmp_path / "broken")
 
 
@@ -325,16 +333,17 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
     assert metrics["collapse"]["alive_units"] == 0 or metrics["collapse"]["predicted_classes"] == 1
     assert metrics["collapse"]["advice"] and "COLLAPSED RUN" in out and "learning rate" in out
 
-    from fer_utils.training import train_run
+    from fer_utils.pipeline import FaceData
+    from fer_utils.training import train
 
-    healthy = train_run(small_config(), toy[1], root, tmp_path / "healthy", verbose=0).metrics
+    healthy = train(None, FaceData(root, toy[1]), small_config(), tmp_path / "healthy", verbose=0).metrics()
     assert healthy["collapsed"] is False
     assert healthy["collapse"]["alive_units"] > 0 and healthy["collapse"]["predicted_classes"] == 3
     assert healthy["collapse"]["train_loss_vs_chance"] < 0.9 and healthy["collapse"]["advice"] == ""
 
 
 def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
-    """Regression (issue 16): `train_run` predicted the test set with `model.predict`, so a chapter that
+    """Regression (issue 16): `train_run` (now `training.train`) predicted the test set with `model.predict`, so a chapter that
     trains many runs in one kernel printed TensorFlow's retracing warnings into its page.
     `predict_batches` gives the same probabilities and logs nothing."""
     import logging
@@ -370,8 +379,9 @@ def test_the_run_model_is_the_best_epochs_not_the_last(toy: tuple[Path, pd.DataF
     not the last epoch: validated on wrong labels, the loss rises as the network learns the true ones."""
     from fer_utils.manifest import usable_frames
     from fer_utils.models import load_model
+    from fer_utils.pipeline import make_dataset
     from fer_utils.runs import RunFolder
-    from fer_utils.training import fit_model, make_dataset, predict_batches
+    from fer_utils.training import fit_model, predict_batches
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -386,7 +396,7 @@ def test_the_run_model_is_the_best_epochs_not_the_last(toy: tuple[Path, pd.DataF
     _, history = fit_model(config, train, val, len(classes), run, verbose=0)
     best = int(history["val_loss"].idxmin())
     assert best < len(history) - 1, history
-    probabilities = predict_batches(load_model(run.model), val)
+    probabilities = predict_batches(load_model(run.model_file), val)
     labels = wrong["emotion"].map(classes.index).to_numpy()
     loss = float(-np.mean(np.log(probabilities[np.arange(len(labels)), labels])))
     assert loss == pytest.approx(history["val_loss"][best], rel=1e-3)

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from fer_utils.errors import EmptyVideoError, MissingMediaError, NotVideoError, UnreadableVideoError, VideoError
-from fer_utils.video import frame_count, frame_indices, read_image, sample_frames, sniff, try_sample_frames
+from fer_utils.images import read_image, sniff
+from fer_utils.video import frame_count, frame_indices, sample_frames, try_sample_frames
 
 N_FRAMES = 40
 SIZE = (320, 180)  # (width, height)

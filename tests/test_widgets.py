@@ -126,20 +126,17 @@ def test_an_image_is_explained(stills: list[Path]) -> None:
 def test_the_upload_widget_crops_faces_with_the_margin_the_run_recorded(tmp_path: Path, stills: list[Path]) -> None:
     """Regression (issue 29): the chapter 8 widgets took (model, classes) and built a recognizer with the
     default margin, so a run trained on crops cut with another margin was shown (and classified) other
-    crops than it learned from. They now take the run's recognizer, whose margin the run recorded."""
-    import json
-
+    crops than it learned from. They now take the run's recognizer, whose crop spec the run recorded."""
+    from fer_utils.crop_spec import CropSpec, write_crop_spec
     from fer_utils.crops import crop_face
     from fer_utils.models import build_paper_cnn, save_model
-    from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
+    from fer_utils.registry import DEFAULT_MARGIN
     from fer_utils.runs import RunFolder
 
     classes, margin = ["neutral", "happy", "sad"], 0.3
     assert margin != DEFAULT_MARGIN
-    save_model(build_paper_cnn(len(classes), (48, 48, 1)), tmp_path / "model.keras", classes)
-    (tmp_path / "config.json").write_text(
-        json.dumps({"crops": {"detector": DEFAULT_DETECTOR, "margin": margin, "align": False}})
-    )
+    save_model(build_paper_cnn(len(classes), (32, 32, 1)), tmp_path / "model.keras", classes)
+    write_crop_spec(tmp_path, CropSpec(margin=margin, side=48))
     recognizer = RunFolder(tmp_path).recognizer()
     image = cv2.imread(str(stills[3]))
     box = max(recognizer.detector.detect(image), key=lambda b: b.w * b.h)

@@ -1,13 +1,14 @@
-// The book's live demo: camera or file -> BlazeFace (short range) -> gray square crop -> the chosen
-// emotion model (the book's default or the peer, listed in models.json; or the reader's own) -> class
-// probabilities. Every model runs in LiteRT.js (WebAssembly) from this folder; no frame, crop or result
+// The book's live demo: camera or file -> BlazeFace (short range) -> the gray square crop of the chosen
+// emotion model's crop spec (crop.js, as the book's Python code cuts it) -> that model (the book's default or
+// the peer, listed in models.json with their specs; or the reader's own), which resizes the crop itself ->
+// class probabilities. Every model runs in LiteRT.js (WebAssembly) from this folder; no frame, crop or result
 // leaves the browser. State for tests and curious readers is on `window.ferDemo`.
 import {loadLiteRt, loadAndCompile, Tensor} from './litert/index.js';
+import {frameCrop} from './crop.js';
 
 const here = (name) => new URL(name, import.meta.url).href;
 const DETECTOR_SIZE = 128;          // BlazeFace short range takes 128x128 RGB in [-1, 1]
 const MIN_SCORE = 0.5;              // MediaPipe's default minimum detection confidence
-const MARGIN = 0.1;                 // the same square margin as fer_utils.crops.crop_face
 const $ = (id) => document.getElementById(id);
 const state = window.ferDemo = {ready: false, error: null, frames: 0, lastBox: null, lastCrop: null,
   lastProbs: null, lastLabel: null, lastModel: null, timings: [], classes: [], inputShape: null, source: null,
@@ -60,24 +61,6 @@ async function detectFace(detector, source, width, height) {
   const cx = r[0] / DETECTOR_SIZE + ANCHORS[best][0], cy = r[1] / DETECTOR_SIZE + ANCHORS[best][1];
   const w = r[2] / DETECTOR_SIZE, h = r[3] / DETECTOR_SIZE;
   return {x: (cx - w / 2) * side, y: (cy - h / 2) * side, w: w * side, h: h * side, score};
-}
-
-// The face as the model's input: a square around the box with MARGIN, gray (ITU-R 601 weights as in
-// OpenCV), resized to the model's height x width; returns the raw 0..255 pixels.
-function grayCrop(source, box, height, width) {
-  const side = Math.max(box.w, box.h) * (1 + 2 * MARGIN);
-  const x0 = box.x + box.w / 2 - side / 2, y0 = box.y + box.h / 2 - side / 2;
-  const canvas = state.cropCanvas ||= document.createElement('canvas');
-  canvas.width = width; canvas.height = height;
-  const ctx = canvas.getContext('2d', {willReadFrequently: true});
-  ctx.imageSmoothingQuality = 'high';
-  ctx.drawImage(source, x0, y0, side, side, 0, 0, width, height);
-  const rgba = ctx.getImageData(0, 0, width, height).data;
-  const gray = new Uint8Array(width * height);
-  for (let i = 0, j = 0; i < rgba.length; i += 4, j++) {
-    gray[j] = Math.round(0.299 * rgba[i] + 0.587 * rgba[i + 1] + 0.114 * rgba[i + 2]);
-  }
-  return gray;
 }
 
 // Probabilities of `model` for raw 0..255 gray pixels. A quantized model (int8 mode: uint8 in and out)
@@ -144,9 +127,11 @@ async function processFrame(source, width, height) {
   const detected = performance.now();
   let label = '';
   const slot = state.active;
-  if (box) {
-    const [, h, w] = state.model.getInputDetails()[0].shape;
-    const gray = grayCrop(source, box, h, w);
+  const spec = state.info.crop;
+  state.cropCanvas ||= document.createElement('canvas');
+  const gray = box && frameCrop(source, width, height, box, spec, state.cropCanvas);
+  if (gray) {
+    const [h, w] = [spec.side, spec.side];
     const probs = await classify(state.model, state.info, gray);
     const best = probs.indexOf(Math.max(...probs));
     label = `${state.classes[best] ?? 'class ' + best} ${(probs[best] * 100).toFixed(0)} %`;
@@ -156,10 +141,10 @@ async function processFrame(source, width, height) {
   }
   const end = performance.now();
   state.frames += 1;
-  state.timings.push({detect: detected - start, emotion: end - detected, total: end - start, face: !!box, model: slot});
+  state.timings.push({detect: detected - start, emotion: end - detected, total: end - start, face: !!gray, model: slot});
   if (state.timings.length > 300) state.timings.shift();
-  draw(source, width, height, box, label);
-  $('fer-demo-status').textContent = box
+  draw(source, width, height, gray && box, label);
+  $('fer-demo-status').textContent = gray
     ? `face found; detection ${(detected - start).toFixed(1)} ms, emotion ${(end - detected).toFixed(1)} ms`
     : 'no face found in this frame';
 }
@@ -213,15 +198,22 @@ async function useOwnModel() {
       'cannot run in LiteRT.js: export with fer_book.demo.export_demo_model)');
   }
   let classes = $('fer-demo-classes').value.split(',').map((s) => s.trim()).filter(Boolean);
+  // Its crop: the sidecar's spec ({"classes": [...], "crop": {...}}, as the book's crop_spec.json holds it),
+  // else the book's model's spec at the side this model takes.
+  let crop = {...state.models.default.info.crop, side: shape[1]};
   const sidecar = $('fer-demo-sidecar').files[0];
   if (sidecar) {
     const parsed = JSON.parse(await sidecar.text());
     classes = Array.isArray(parsed) ? parsed : parsed.classes;
+    if (!Array.isArray(parsed) && parsed.crop) crop = parsed.crop;
   }
   const outputs = Array.from(model.getOutputDetails()[0].shape).at(-1);
   if (classes.length !== outputs) throw new Error(`the model has ${outputs} outputs but ${classes.length} class names were given`);
+  if (crop.side !== shape[1] || crop.side !== shape[2]) {
+    throw new Error(`the model takes ${shape[1]}x${shape[2]} crops but its crop spec cuts ${crop.side}x${crop.side}`);
+  }
   state.error = null;
-  addModel('own', model, {name: `your model (${file.name})`, classes, input_shape: shape.slice(1),
+  addModel('own', model, {name: `your model (${file.name})`, classes, input_shape: shape.slice(1), crop,
     trained_on: `your own model (${file.name})`, accuracy: null, chance: 1 / classes.length});
   await activate('own');
 }
@@ -278,7 +270,8 @@ function describe(info) {
     line('Baselines', baselinesText(info, chance))];
   if (info.chosen_on) parts.push(line('Published seed', info.chosen_on));
   parts.push(line('Classes', info.classes.join(', ')),
-    line('Input', `${info.input_shape.join('×')} gray${info.tflite === 'int8' ? ', int8' : ''}`));
+    line('Input', `${info.input_shape.join('×')} gray${info.tflite === 'int8' ? ', int8' : ''}, the face box ` +
+      `with a margin of ${Math.round(info.crop.margin * 100)} % of its side`));
   $('fer-demo-model').replaceChildren(...parts);  // strings become text nodes
 }
 
@@ -305,7 +298,7 @@ async function main() {
   state.detector = await loadAndCompile(here('face_detection_short_range.tflite'), {accelerator: 'wasm'});
   for (const entry of index.models) {
     const info = await (await fetch(here(entry.info))).json();
-    addModel(entry.slot, await loadAndCompile(here(entry.model), {accelerator: 'wasm'}), info);
+    addModel(entry.slot, await loadAndCompile(here(entry.model), {accelerator: 'wasm'}), {...info, crop: entry.crop});
   }
   Object.assign(state, {opens: index.opens, why: index.why});
   if ($('fer-demo-opens')) $('fer-demo-opens').textContent = index.why ? `The page ${index.why}.` : '';

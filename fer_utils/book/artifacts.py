@@ -12,17 +12,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fer_utils.atomic import atomic_folder
 from fer_utils.book.fingerprint import code_fingerprint
 from fer_utils.data import VIDEO_SUFFIXES
 from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
-from fer_utils.registry import DEFAULT_DETECTOR, GIVEN_PROTOCOL, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
+from fer_utils.registry import DEFAULT_DETECTOR, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
 from fer_utils.runs import RunFolder
+from fer_utils.train_config import TrainConfig
+
+if TYPE_CHECKING:
+    from fer_utils.pipeline import FaceData
 
 SAMPLE_DATASET = "sample"
 # The generated faces shipped with the package (DiffusionFER-S, CC0; fer_utils/assets/diffusionfer):
@@ -33,22 +38,6 @@ GENERATED_SIDE = 96  # the side they are shipped at
 # faces, and FER-2013's CSV (48×48 faces, `fer_utils.fer2013`).
 FACE_CROP_SIDES: dict[str, int] = {GENERATED_DATASET: GENERATED_SIDE, "fer2013": 48}
 SAMPLE_MARKER = ".complete"
-# The reference run the chapters share (chapter 4 trains it; 3, 8 and 9 reuse it through `reference_run`):
-# the paper's CNN on the chapters' DATASET, at a reduced input side so that the whole book executes in
-# minutes on 2 CPU cores. Its size and epochs are defined here only: the chapters' IMAGE_SIZE and EPOCHS
-# parameters default to them. EPOCHS is a ceiling: early stopping (patience 3) ends the run once the
-# validation loss stops improving, well before the ceiling on the sample at 32×32 (the epochs it stops at:
-# benchmarks/README.md, lesson_runs.py). It trains with the paper's Adam step (1e-3) and the package's dropout (only before
-# flatten); the paper's own dropout, 0.3 after every stage, often kills the network (chapter 5).
-REFERENCE_SIZE = 32
-REFERENCE_EPOCHS = 50
-REFERENCE_LEARNING_RATE = 1e-3
-QUICK_TRAINING = {
-    "image_size": (REFERENCE_SIZE, REFERENCE_SIZE),
-    "epochs": REFERENCE_EPOCHS,
-    "patience": 3,
-    "learning_rate": REFERENCE_LEARNING_RATE,
-}
 
 
 # A dataset of clips whose paper-sized sampling (6 frames per clip) would give fewer frames than this is
@@ -123,177 +112,182 @@ def ensure_sample(cache: Path | None = None) -> Path:
     return build_atomically((cache or default_cache()) / "sample", generate)
 
 
-def dataset_root(
-    dataset: str = SAMPLE_DATASET, data_dir: Path | str | None = None, cache: Path | None = None
-) -> tuple[str, Path]:
-    """The (indexer name, root folder) of `dataset`: the sample (RAVDESS-named), the shipped generated
-    faces (a folder of classes), or a real dataset folder."""
-    if dataset == SAMPLE_DATASET:
-        return "ravdess", ensure_sample(cache)
-    if dataset == GENERATED_DATASET:
-        from fer_utils.assets import diffusionfer_dir
+@dataclass(frozen=True)
+class Dataset:
+    """The data a chapter reads, as one value (its DATASET and DATA_DIR parameters): `name` is the embedded
+    synthetic sample (`"sample"`), the generated faces shipped with the package (`"diffusionfer"`), or the
+    indexer of a real dataset (`indexing.INDEXERS`: ravdess, savee, mead, cremad, folder, fer2013) whose
+    folder is `data_dir`. It names itself in sentences about results (`label`), finds its files (`source`),
+    indexes them (`index`) and gives its preprocessed crops, made once and cached (`crops`)."""
 
-        return "folder", Path(data_dir).expanduser().resolve() if data_dir else diffusionfer_dir()
-    if data_dir is None:
-        raise DatasetError(f"dataset {dataset!r} needs DATA_DIR, the folder you downloaded it to")
-    return dataset, Path(data_dir).expanduser().resolve()
+    name: str = SAMPLE_DATASET
+    data_dir: Path | None = None
 
+    def __post_init__(self) -> None:
+        if self.data_dir is not None:
+            object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+        elif self.name not in (SAMPLE_DATASET, GENERATED_DATASET):
+            raise DatasetError(f"dataset {self.name!r} needs DATA_DIR, the folder you downloaded it to")
 
-def load_clips(
-    dataset: str = SAMPLE_DATASET,
-    data_dir: Path | str | None = None,
-    cache: Path | None = None,
-    **index_options: object,
-):
-    """The clip index (ARCHITECTURE.md) of the sample or of a real dataset folder; `index_options` go
-    to the indexer (e.g. `subject_pattern` for a folder of classes, `modalities` for RAVDESS)."""
-    from fer_utils.indexing import index_dataset
+    @property
+    def is_sample(self) -> bool:
+        """True for the embedded synthetic sample, the only data the book may call synthetic."""
+        return self.name == SAMPLE_DATASET
 
-    name, root = dataset_root(dataset, data_dir, cache)
-    return index_dataset(name, root, **index_options)
+    @property
+    def label(self) -> str:
+        """How sentences about results name the data: the synthetic sample, or the dataset and its folder."""
+        if self.is_sample:
+            return "the synthetic sample"
+        if self.name == GENERATED_DATASET and self.data_dir is None:
+            return "the generated faces (DiffusionFER-S)"
+        return f"{self.name} ({self.data_dir.name})" if self.data_dir else self.name
 
+    def source(self, cache: Path | None = None) -> tuple[str, Path]:
+        """(indexer name, root folder): the sample (RAVDESS-named clips), the shipped generated faces (a
+        folder of classes), or the real dataset's folder."""
+        if self.is_sample:
+            return "ravdess", ensure_sample(cache)
+        if self.name == GENERATED_DATASET:
+            from fer_utils.assets import diffusionfer_dir
 
-def ensure_crops(
-    dataset: str = SAMPLE_DATASET,
-    data_dir: Path | str | None = None,
-    cache: Path | None = None,
-    detector: str | None = None,
-    frames: int | None = None,
-    size: int | None = None,
-    workers: int | None = None,
-    **index_options: object,
-) -> Path:
-    """The preprocessed crops folder (with `manifest.csv`) of a dataset, made once and cached.
+            return "folder", self.data_dir or diffusionfer_dir()
+        return self.name, self.data_dir
 
-    `detector`, `frames` and `size` default to the paper's (dlib HOG, 6 frames, 180 px), and for the
-    datasets of face crops (`FACE_CROP_SIDES`: the generated faces, FER-2013) to no detector, one frame and
-    their own side.
+    def index(self, cache: Path | None = None, **index_options: object):
+        """The clip index (ARCHITECTURE.md); `index_options` go to the indexer (e.g. `subject_pattern` for
+        a folder of classes, `modalities` for RAVDESS)."""
+        from fer_utils.indexing import index_dataset
 
-    `index_options` go to the indexer (see `load_clips`) and are part of the cache key. The
-    preprocessing run is itself resumable and writes its manifest last and atomically, so the
-    folder is complete exactly when `manifest.csv` exists; an interrupted run resumes where it stopped.
-    """
-    from fer_utils.manifest import MANIFEST_NAME
+        return index_dataset(*self.source(cache), **index_options)
 
-    crops_side = FACE_CROP_SIDES.get(dataset)
-    detector = detector or (NO_DETECTOR if crops_side else DEFAULT_DETECTOR)
-    index = None  # the clip index, read once: to size the sampling here, to preprocess below
-    if frames is None and not crops_side and dataset != SAMPLE_DATASET:
-        index = load_clips(dataset, data_dir, cache, **index_options)
-        videos = sum(Path(str(path)).suffix.lower() in VIDEO_SUFFIXES for path in index.clips["path"])
-        frames = frames_per_clip(videos) if videos else PAPER_FRAMES  # images have one frame each
-        if frames != PAPER_FRAMES:
-            print(
-                f"note: {dataset} has {videos} clips; taking up to {frames} frames per clip instead of the "
-                f"paper's {PAPER_FRAMES}, so that the runs have about {MIN_DATASET_FRAMES} frames to learn from"
-            )
-    frames = frames or (1 if crops_side else PAPER_FRAMES)
-    size = size or crops_side or PAPER_SIDE
-    name, root = dataset_root(dataset, data_dir, cache)
-    spec = {
-        "dataset": dataset,
-        "root": str(root),
-        "detector": detector,
-        "frames": frames,
-        "size": size,
-        **({"index": index_options} if index_options else {}),
-    }
-    target = (cache or default_cache()) / "crops" / cache_key(spec)
-    if (target / MANIFEST_NAME).is_file():
+    def crops(
+        self,
+        cache: Path | None = None,
+        detector: str | None = None,
+        frames: int | None = None,
+        size: int | None = None,
+        workers: int | None = None,
+        crop: Callable | None = None,
+        **index_options: object,
+    ) -> Path:
+        """The preprocessed crops folder (with `manifest.csv`), made once and cached.
+
+        `crop` is the function that cuts each face (chapter 2 passes the `crop_face` it shows): the same code
+        as the package's `crops.crop_face` (`code_fingerprint`) shares the package's crops, an edit of it makes
+        crops of its own (its fingerprint joins the cache key; preprocessed in this process).
+
+        `detector`, `frames` and `size` default to the paper's (dlib HOG, 6 frames, 180 px), and for the
+        datasets of face crops (`FACE_CROP_SIDES`: the generated faces, FER-2013) to no detector, one frame
+        and their own side; a small dataset of clips is sampled more densely (`frames_per_clip`).
+
+        `index_options` go to the indexer (see `index`) and are part of the cache key. The
+        preprocessing run is itself resumable and writes its manifest last and atomically, so the
+        folder is complete exactly when `manifest.csv` exists; an interrupted run resumes where it stopped.
+        """
+        from fer_utils.manifest import MANIFEST_NAME
+
+        crops_side = FACE_CROP_SIDES.get(self.name)
+        detector = detector or (NO_DETECTOR if crops_side else DEFAULT_DETECTOR)
+        index = None  # the clip index, read once: to size the sampling here, to preprocess below
+        if frames is None and not crops_side and not self.is_sample:
+            index = self.index(cache, **index_options)
+            videos = sum(Path(str(path)).suffix.lower() in VIDEO_SUFFIXES for path in index.clips["path"])
+            frames = frames_per_clip(videos) if videos else PAPER_FRAMES  # images have one frame each
+            if frames != PAPER_FRAMES:
+                print(
+                    f"note: {self.name} has {videos} clips; taking up to {frames} frames per clip instead of the "
+                    f"paper's {PAPER_FRAMES}, so that the runs have about {MIN_DATASET_FRAMES} frames to learn from"
+                )
+        frames = frames or (1 if crops_side else PAPER_FRAMES)
+        size = size or crops_side or PAPER_SIDE
+        _, root = self.source(cache)
+        spec = {
+            "dataset": self.name,
+            "root": str(root),
+            "detector": detector,
+            "frames": frames,
+            "size": size,
+            **({"index": index_options} if index_options else {}),
+        }
+        crop = edited_crop(crop)
+        if crop is not None:
+            spec["crop"] = code_fingerprint(crop)
+        target = (cache or default_cache()) / "crops" / cache_key(spec)
+        if (target / MANIFEST_NAME).is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with wait_lock(artefact_lock(target)):  # another chapter making the same crops: wait, then reuse
+            if not (target / MANIFEST_NAME).is_file():
+                from fer_utils.preprocess import preprocess_dataset
+
+                if index is None:
+                    index = self.index(cache, **index_options)
+                preprocess_dataset(
+                    index.clips,
+                    target,
+                    frames=frames,
+                    detector=detector,
+                    size=size,
+                    workers=workers,
+                    progress=False,
+                    crop=crop,
+                )
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with wait_lock(artefact_lock(target)):  # another chapter making the same crops: wait, then reuse
-        if not (target / MANIFEST_NAME).is_file():
-            from fer_utils.preprocess import preprocess_dataset
-
-            if index is None:
-                index = load_clips(dataset, data_dir, cache, **index_options)
-            preprocess_dataset(
-                index.clips, target, frames=frames, detector=detector, size=size, workers=workers, progress=False
-            )
-    return target
 
 
-def training_config(**overrides: object):
-    """The book's reference TrainConfig (QUICK_TRAINING) with `overrides` applied."""
-    from fer_utils.train_config import TrainConfig
+def edited_crop(crop: Callable | None) -> Callable | None:
+    """`crop` when its code differs from the package's `crops.crop_face`, else None (the package's own)."""
+    from fer_utils.crops import crop_face
 
-    values = {**QUICK_TRAINING, **overrides}
-    if "image_size" in values:
-        values["image_size"] = tuple(values["image_size"])
-    if "dropout" in values:
-        values["dropout"] = tuple(values["dropout"])
-    return replace(TrainConfig(), **values)
+    if crop is None or code_fingerprint(crop) == code_fingerprint(crop_face):
+        return None
+    return crop
 
 
-def ensure_run(
-    crops: Path,
-    cache: Path | None = None,
-    subjects: Sequence[str] | None = None,
-    build: Callable | None = None,
+def data_key(data: FaceData) -> dict[str, object]:
+    """What defines a run's data, for its cache key: the crops folder, the rows used (a hash of `table`), the
+    subjects kept, and the code of its split and input pipeline (`code_fingerprint`: an edited
+    `split_frames` or `make_dataset` trains anew)."""
+    rows = None if data.table is None else hashlib.sha256(data.table.to_csv(index=False).encode()).hexdigest()
+    return {
+        "crops": str(data.crops.resolve()),
+        "table": rows,  # None: the manifest's own rows
+        "subjects": list(data.subjects) if data.subjects is not None else None,
+        "split": code_fingerprint(data.split),
+        "pipeline": code_fingerprint(data.pipeline),
+    }
+
+
+def train(
+    build: Callable | None,
+    data: FaceData,
+    config: TrainConfig,
+    *,
     fit: Callable | None = None,
-    **overrides: object,
+    cache: Path | None = None,
 ) -> RunFolder:
-    """A finished training run folder (model.keras, history.csv, metrics.json) for this config, cached.
+    """A finished training run of the network `build` makes (None: the registry's builder of
+    `config.model`) on `data` (`pipeline.FaceData`: crops, subjects, split, input pipeline) with `config`,
+    trained once by `training.train` and cached; `fit` compiles and fits it (default `training.fit_model`).
 
-    `subjects` restricts training and testing to those subjects' frames (e.g. a SAVEE-sized subset).
-    `build` makes the network (default: the registry's builder of the configured model) and `fit` compiles
-    and fits it (default: `training.fit_model`); a chapter passes the ones its cells show. The cache key
-    holds the fingerprints of both (`code_fingerprint`: their code and the values they read), so an edited
-    builder or fit function trains a new run, and the same code (a saved cell or the package) reuses it.
-    Without a `protocol` override, a manifest that keeps the dataset's own split trains on it (protocol
-    `given`, said in one printed line and recorded in config.json); any other, on TrainConfig's.
+    A chapter passes the code it shows: its builder, its `FaceData` (built from its `make_dataset` or
+    `split_frames`), its `fit_model`. The cache key holds the whole config and the fingerprints of all that
+    code (`code_fingerprint`: the code and the values it reads), so an edit trains a new run and the same
+    code (a chapter's saved cell or the package) reuses the one made before, in any chapter.
     """
-    from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import MODEL_BUILDERS
-    from fer_utils.splits import default_protocol, split_note
     from fer_utils.training import fit_model
+    from fer_utils.training import train as train_run
 
-    config = training_config(**overrides)
-    if "protocol" not in overrides:
-        manifest = load_manifest(crops)
-        if default_protocol(manifest) == GIVEN_PROTOCOL:
-            config = replace(config, protocol=GIVEN_PROTOCOL)
-            print(split_note(usable_frames(manifest)))
-    chosen = sorted(subjects) if subjects is not None else None
-    code = code_fingerprint(build or MODEL_BUILDERS[config.model])
-    fitting = code_fingerprint(fit or fit_model)
-    spec = {"crops": str(Path(crops).resolve()), "subjects": chosen, "code": code, "fit": fitting, **asdict(config)}
+    spec = {
+        "data": data_key(data),
+        "code": code_fingerprint(build or MODEL_BUILDERS[config.model]),
+        "fit": code_fingerprint(fit or fit_model),
+        **asdict(config),
+    }
 
-    def train(tmp: Path) -> None:
-        from fer_utils.training import train_run
+    def make(tmp: Path) -> None:
+        train_run(build, data, config, tmp, fit=fit, verbose=0)
 
-        frames = load_manifest(crops)
-        if chosen is not None:
-            frames = frames[frames["subject"].isin(chosen)]
-            if frames.empty:
-                raise DatasetError(f"no frames of subjects {chosen} in {crops}")
-        train_run(config, frames, crops, tmp, verbose=0, build=build, fit=fit)
-
-    return RunFolder(build_atomically((cache or default_cache()) / "runs" / cache_key(spec), train))
-
-
-def reference_run(
-    dataset: str = SAMPLE_DATASET,
-    data_dir: Path | str | None = None,
-    image_size: int = REFERENCE_SIZE,
-    epochs: int = REFERENCE_EPOCHS,
-    seed: int = 0,
-    cache: Path | None = None,
-    build: Callable | None = None,
-    fit: Callable | None = None,
-) -> RunFolder:
-    """The book's reference run on `dataset` (its crops made first): one function for every chapter that
-    uses it, so that the same IMAGE_SIZE and EPOCHS give the same (cached) run everywhere. `build` and `fit`
-    go to `ensure_run`: a chapter passes the `build_paper_cnn` (and `fit_model`) it shows; the same code
-    as the package's gives the same run."""
-    crops = ensure_crops(dataset, data_dir, cache)
-    return ensure_run(
-        crops,
-        cache,
-        build=build,
-        fit=fit,
-        image_size=(image_size, image_size),
-        epochs=epochs,
-        seed=seed,
-    )
+    return RunFolder(build_atomically((cache or default_cache()) / "runs" / cache_key(spec), make))

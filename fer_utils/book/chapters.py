@@ -2,7 +2,7 @@
 
 Every chapter runs on the embedded synthetic sample by default and on any real dataset through its
 `DATASET`/`DATA_DIR` parameters. Sentences about results therefore never hard-code the data:
-`data_label` names it ("the synthetic sample" only when it is the sample). `check_frames` and the
+`artifacts.Dataset.label` names it ("the synthetic sample" only when it is the sample). `check_frames` and the
 `clamp_*` helpers look at the data before anything is trained and either adapt a quick default to the
 data with a printed note (a sample size or subject count larger than the data) or stop with a
 `ParameterError` that says which parameter to change (a split that this data cannot make).
@@ -15,30 +15,22 @@ note's verdict, for a chapter's lesson.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from fer_utils.book.artifacts import GENERATED_DATASET, SAMPLE_DATASET, ensure_run
-from fer_utils.errors import ParameterError
+from fer_utils.book.artifacts import train
+from fer_utils.book.errors import ParameterError
+from fer_utils.train_config import TrainConfig
+
+if TYPE_CHECKING:
+    from fer_utils.pipeline import FaceData
+    from fer_utils.runs import RunFolder
 
 # The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
 MIN_GROUPS_WITH_VAL = 3
-
-
-def is_sample(dataset: str) -> bool:
-    """True for the embedded synthetic sample, the only data the book may call synthetic."""
-    return dataset == SAMPLE_DATASET
-
-
-def data_label(dataset: str, data_dir: Path | str | None = None) -> str:
-    """How sentences about results name the data: the synthetic sample, or the dataset and its folder."""
-    if is_sample(dataset):
-        return "the synthetic sample"
-    if dataset == GENERATED_DATASET and not data_dir:
-        return "the generated faces (DiffusionFER-S)"
-    return f"{dataset} ({Path(data_dir).name})" if data_dir else dataset
 
 
 def describe_frames(frames: pd.DataFrame) -> str:
@@ -124,27 +116,32 @@ def clamp_count(wanted: int, available: int, name: str) -> int:
 
 
 def train_variants(
-    crops: Path,
+    build: Callable | None,
+    data: FaceData,
+    config: TrainConfig,
     variants: Mapping[str, Mapping[str, object]],
     seeds: Sequence[int],
-    build: Callable | None = None,
-    **fixed: object,
 ) -> pd.DataFrame:
     """A controlled experiment as a table: one row per variant and seed, with its run folder (`run`), the
     settings the variant changes and the run's scores (`RunFolder.scores`).
 
-    Each variant names only the settings it changes (e.g. `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`);
-    `fixed` holds the rest (subjects, image size, epochs, ...), the same for every run; each seed draws
-    another split and other initial weights. `build` makes the network (the chapter passes the builder
-    its cell defined). Runs are cached (`ensure_run`): the same code and settings reuse an earlier run.
+    Every run trains the network `build` makes on `data` with `config`, changed only by its variant (e.g.
+    `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`) and its seed: each seed draws another split and other
+    initial weights. Every variant must name the same settings, and none the seed, so that the comparison
+    can never silently vary two things at once. Runs are cached (`artifacts.train`): the same code and
+    settings reuse an earlier run.
     """
+    changed = {name: sorted(changes) for name, changes in variants.items()}
+    if any("seed" in names for names in changed.values()):
+        raise ParameterError(f"a variant sets the seed, which the experiment draws from {list(seeds)}: {changed}")
+    if len({tuple(names) for names in changed.values()}) > 1:
+        raise ParameterError(
+            f"the variants change different settings, so they would vary two things at once: {changed}"
+        )
     rows = []
     for name, changes in variants.items():
-        clash = sorted(set(changes) & {*fixed, "seed"})
-        if clash:
-            raise ParameterError(f"variant {name!r} sets {clash}, which the experiment holds fixed")
         for seed in seeds:
-            run = ensure_run(crops, seed=seed, build=build, **fixed, **changes)
+            run = train(build, data, replace(config, **changes, seed=seed))
             rows.append({"variant": name, "seed": seed, "run": run, **changes, **run.scores()})
     return pd.DataFrame(rows)
 
@@ -271,3 +268,33 @@ def guessing_ceiling(chance: float, frames: int, level: float = 0.95) -> float:
     from scipy import stats
 
     return float(chance + stats.norm.ppf(0.5 + level / 2) * np.sqrt(chance * (1 - chance) / frames))
+
+
+def faces_scored(run: RunFolder, group: str = "subject") -> pd.DataFrame:
+    """One row per test face of `run`: its `group` (the person, by default) and whether the run got it
+    `correct`, as `bootstrap_interval` reads them."""
+    table, probabilities, classes = run.test_predictions()
+    right = np.asarray(classes)[probabilities.argmax(axis=1)] == table["emotion"].to_numpy()
+    return pd.DataFrame({"group": table[group].astype(str).to_numpy(), "correct": right})
+
+
+def bootstrap_interval(
+    runs: Sequence[pd.DataFrame], level: float = 0.95, draws: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """The `level` interval of the mean test accuracy over runs (seeds), drawn by resampling both the runs
+    and, within each, its test groups (people): unlike Student's t over the seeds (`confidence_interval`),
+    it includes the test set's own sampling noise, large on a few dozen faces. Each table of `runs` has one
+    row per test face, with its `group` and whether it was `correct`."""
+    if not runs:
+        raise ValueError("bootstrap_interval needs at least one run's test faces")
+    rng = np.random.default_rng(seed)
+    groups = [t.groupby("group")["correct"].agg(["sum", "count"]).to_numpy(dtype=float) for t in runs]
+    means = np.empty(draws)
+    for d in range(draws):
+        accuracies = []
+        for k in rng.integers(len(groups), size=len(groups)):
+            right, faces = groups[k][rng.integers(len(groups[k]), size=len(groups[k]))].sum(axis=0)
+            accuracies.append(right / faces)
+        means[d] = np.mean(accuracies)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

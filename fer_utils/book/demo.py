@@ -17,7 +17,8 @@ from typing import TypedDict
 
 from fer_utils.atomic import atomic_folder, replace_folder, temporary_sibling
 from fer_utils.book.artifacts import artefact_lock, default_cache
-from fer_utils.errors import DatasetError, DemoError
+from fer_utils.book.errors import DemoError
+from fer_utils.errors import DatasetError
 from fer_utils.locking import wait_lock
 
 DEMO_MODEL_DIR = "demo_model"
@@ -98,12 +99,15 @@ def publish_demo_model(
     run_dir: Path, about: Mapping[str, object], cache: Path | None = None, slot: str = "default"
 ) -> Path:
     """Put a model on the live demo page: its model, classes (and metrics.json, when the folder has one)
-    are copied to the cache with `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
+    are copied to the cache with its crop spec (`crop_spec.json`: a run's own, or what its older records say,
+    `RunFolder.crop_spec`) and `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
     replacing what the slot held as a whole (fer_utils.atomic); `book build` takes them from there.
 
     `slot="default"` (a chapter's run folder) makes it the page's default model; `slot="peer"` records
     the peer as measured by a chapter (`run_dir` is the folder `fer_utils.peer.export_peer` wrote), whose
     about is laid over `fer_utils.peer.PEER_ABOUT`."""
+    from fer_utils.crop_spec import CROP_SPEC_FILE, write_crop_spec
+    from fer_utils.models import input_side, load_model
     from fer_utils.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
     from fer_utils.runs import RunFolder
 
@@ -119,11 +123,15 @@ def publish_demo_model(
     with wait_lock(artefact_lock(target)):  # two chapters publishing one slot at once: one after the other
         with atomic_folder(staging) as tmp:
             for item in run_dir.iterdir():
-                if item.name in (MODEL_FILE, CLASSES_FILE, METRICS_FILE) or item.name.startswith("LICENSE"):
+                if item.name in (MODEL_FILE, CLASSES_FILE, METRICS_FILE, CROP_SPEC_FILE) or item.name.startswith(
+                    "LICENSE"
+                ):
                     shutil.copy2(item, tmp / item.name)
             (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
+            if not (tmp / CROP_SPEC_FILE).is_file():  # a run made before the spec: what its records say
+                write_crop_spec(tmp, RunFolder(run_dir).crop_spec(input_side(load_model(run_dir / MODEL_FILE))))
         replace_folder(staging, target)
-    return RunFolder(target).model
+    return RunFolder(target).model_file
 
 
 def published_demo_model(cache: Path | None = None, slot: str = "default") -> tuple[Path, dict] | None:

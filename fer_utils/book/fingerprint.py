@@ -1,10 +1,12 @@
 """The code fingerprint of a model builder (or of a fit function): a hash of the code it runs and of the values
-it reads, the part of a cached run's key that says which code trained it (`artifacts.ensure_run`).
+it reads, the part of a cached run's key that says which code trained it (`artifacts.train`).
 
-What is hashed, from the builder on: the source of every function and class it reaches from the package
-(`fer_utils`), from its own module or from the running notebook (`__main__`), transitively; the values of
-the globals each of them reads (constants by value: numbers, text, tuples, dicts, ...; a library's function
-or class by its dotted name, a module by its name), their default arguments and closure cells. A callable
+What is hashed, from the builder on: the source of every function it reaches from the package (`fer_utils`),
+from its own module or from the running notebook (`__main__`), transitively, and every such class by its
+bases and members (its methods' source, its other attributes' values: Python cannot give the source of a
+class defined in a notebook); the values of the globals each of them reads (constants by value: numbers,
+text, tuples, dicts, ...; a library's function or class by its dotted name, a module by its name; not the
+builtins, the same everywhere), their default arguments and closure cells. A callable
 object (an instance with `__call__`) is its class and its attributes' values; `functools.partial`, its
 function and arguments. So an edited builder, an edited helper it calls, or a changed constant it reads
 (`FILTERS = 16` → 64) gets a new key and trains a new run. Module names are left out for the code of the
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from pathlib import PurePath
 
-from fer_utils.errors import FingerprintError
+from fer_utils.book.errors import FingerprintError
 
 # Values hashed as their repr: the same value gives the same text in every process.
 CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, range, PurePath, type(Ellipsis))
@@ -86,9 +88,8 @@ def _code_text(code: types.CodeType) -> str:
     return repr((code.co_code, consts, code.co_names, code.co_varnames))
 
 
-def _source(obj: types.FunctionType | type) -> str | None:
-    """The source text of a function or class; a function's bytecode when no source is at hand (None for a
-    class, which is then known by its members)."""
+def _source(obj: types.FunctionType) -> str | None:
+    """The source text of a function; its bytecode when no source is at hand."""
     try:
         return inspect.getsource(obj)
     except (OSError, TypeError):
@@ -230,6 +231,10 @@ class _Walk:
         name = function.__qualname__
         reads = {}
         for chain in sorted(_global_reads(function.__code__)):
+            if chain[0] not in function.__globals__ and hasattr(builtins, chain[0]):
+                continue  # a builtin is the same everywhere, and a notebook reads some a module does not: it
+                # evaluates a nested function's annotations (`tuple[int, int]`), which `from __future__
+                # import annotations` leaves as text in the package
             path, value = self.resolve(function, chain)
             reads[path] = UNBOUND_TEXT if value is _UNBOUND else self.value(value, f"`{path}`, read by {name},")
         defaults = self.value(function.__defaults__ or (), f"a default argument of {name}")
@@ -267,8 +272,11 @@ class _Walk:
         return path, value
 
     def klass(self, cls: type, where: str) -> object:
-        """A class's source, its bases, and its members: the functions defined in it (walked as functions)
-        and the values of its other attributes."""
+        """A class's bases and its members: the functions defined in it (walked as functions, with their
+        source) and the values of its other attributes. Not the class's own source text: Python cannot give
+        it for a class defined in a notebook (`inspect.getsource` finds a class through its module's file,
+        and a kernel's `__main__` has none), so a chapter's class and the package's copy of it would
+        never get the same key."""
         if not cls.__flags__ & HEAP_TYPE:
             raise self.fail(where, cls, "built in, without Python source to hash", "wrap it in a Python function")
         bases = [self.reference(base, f"a base of {cls.__qualname__}") for base in cls.__bases__ if base is not object]
@@ -280,7 +288,7 @@ class _Walk:
                     members[name] = self.function(function)
             elif not (name.startswith("__") and name.endswith("__")) and name not in CLASS_BOOKKEEPING:
                 members[name] = self.value(member, f"`{cls.__qualname__}.{name}`")
-        return ["class", cls.__qualname__, _source(cls), bases, members]
+        return ["class", cls.__qualname__, bases, members]
 
 
 def _member_function(member: object) -> types.FunctionType | None:

@@ -1,12 +1,15 @@
-"""Each chapter's lesson as checkable claims about its own executed run (issue 16).
+"""The claims a chapter's text makes about its run, checked on that run (issues 16 and 34).
 
-A chapter that teaches with a run (overfitting, leakage, a result on real faces) states what that run
-must show as claims over numbers it measured, e.g. "mean test accuracy over seeds ≥ 0.80". The
-thresholds are defined here, once: the chapter calls `show_lesson`, which prints each claim beside the
-measured value and whether it holds, and records the numbers in the output's metadata
-(`LESSON_KEY`: the book's HTML build renders the table and ignores the metadata) so that `tests/test_lessons.py` can check the executed book with `check_lesson`. A run
-that does not show its lesson is then a failing test, not a page whose prose says the opposite of its
-numbers.
+A chapter that teaches with a run (overfitting, leakage, a result on real faces) says what the run shows
+in a paragraph written from its numbers (`fer_utils.book.prose`); each sentence that makes a claim is
+checked here over a number the run measured, e.g. "trained on real faces it recognises most expressions:
+mean test accuracy over seeds, checked as ≥ 0.80". The claims and their thresholds are defined here,
+once. The chapter calls `show_lesson`, which shows the claims beside this run's numbers in a table folded
+away in the HTML (a `<details>` toggle, open when a claim does not hold, with a sentence above it that
+says so in words), each claim linked to its sentence (the anchor `{#name}` of the paragraph), and
+records the numbers in the output's metadata (`LESSON_KEY`) so that `tests/test_lessons.py` can check the
+executed book with `check_lesson`. A run that does not bear out its chapter's text is then a failing test,
+not a page whose prose says the opposite of its numbers.
 """
 
 from __future__ import annotations
@@ -38,30 +41,43 @@ class Claim:
 LESSONS: dict[str, tuple[Claim, ...]] = {
     "04_training": (
         Claim(
-            "short_loss_over_chance", "<=", 0.7, "short run: last training loss as a share of a uniform guess's ln C"
+            "short_loss_over_chance",
+            "<=",
+            0.7,
+            "the short run learns: its last training loss as a share of a uniform guess's (ln C)",
         ),
         Claim(
             "epochs_after_best",
             ">=",
             1,
-            "reference run: epochs trained after the best one (it converged), fewest over seeds",
+            "every reference run trained past its best epoch (it converged): fewest epochs after the best, over seeds",
         ),
-        Claim("collapsed_runs", "==", 0, "reference runs that collapsed (learnt nothing)"),
+        Claim("collapsed_runs", "==", 0, "no reference run collapsed (learnt nothing): runs that collapsed"),
     ),
     "05_regularization": (
-        Claim("baseline_train_accuracy", ">=", 0.9, "without regularization: mean final training accuracy"),
-        Claim("baseline_gap", ">=", 0.15, "without regularization: mean train - validation gap (overfitting)"),
+        Claim(
+            "baseline_train_accuracy",
+            ">=",
+            0.9,
+            "without regularization the network fits its training faces: mean final training accuracy",
+        ),
+        Claim(
+            "baseline_gap",
+            ">=",
+            0.15,
+            "without regularization it overfits: mean train - validation accuracy gap at the last epoch",
+        ),
         Claim(
             "gap_shrink_over_spread",
             ">",
             0.0,
-            "the paper's remedy shrinks the mean gap by more than the spread over seeds (shrink - largest std)",
+            "the paper's remedy shrinks that gap by more than the spread over seeds: shrink - largest std",
         ),
         Claim(
             "remedy_test_change_beyond_spread",
             "<=",
             0.0,
-            "the remedy does not move the test accuracy beyond the spread: |with - without| - largest std",
+            "the remedy leaves the final weights' test accuracy where it was, within the spread: |with - without| - largest std",
         ),
         Claim(
             "live_units_gain_over_spread",
@@ -69,7 +85,12 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             0.0,
             "the remedy keeps more dense units alive: live units with - without - largest std",
         ),
-        Claim("collapsed_runs", "==", 0, "runs that collapsed (learnt nothing), the published network's included"),
+        Claim(
+            "collapsed_runs",
+            "==",
+            0,
+            "no run collapsed (learnt nothing), the published network's included: runs that collapsed",
+        ),
         Claim(
             "published_over_majority",
             ">=",
@@ -92,34 +113,39 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "published_epoch_cost_ratio",
             ">=",
             6.0,
-            "an epoch of the published network costs over 6 light ones (its 8 outlast the light 45): s per epoch ratio",
+            "an epoch of the published network costs more than 6 light ones: ratio of seconds per epoch",
         ),
     ),
     "06_evaluation_protocols": (
-        Claim("min_train_accuracy", ">=", 0.8, "every run fits its training frames: lowest final training accuracy"),
+        Claim(
+            "min_train_accuracy",
+            ">=",
+            0.8,
+            "every run fits its training frames (else it says nothing about a split): lowest final training accuracy",
+        ),
         Claim(
             "random_minus_subject_over_spread",
             ">",
             0.0,
-            "random minus subject split accuracy, beyond the spread over seeds (difference - largest std)",
+            "the random split scores above the subject split, beyond the spread: difference - largest std",
         ),
         Claim(
             "random_minus_clip_over_spread",
             ">",
             0.0,
-            "random minus clip split accuracy, beyond the spread over seeds (difference - largest std)",
+            "the random split scores above the clip split, beyond the spread: difference - largest std",
         ),
         Claim(
             "random_vote_gain_over_spread",
             ">",
             0.0,
-            "random split: clip vote minus single-frame accuracy, beyond the spread over seeds",
+            "under the random split the clip vote beats single frames, beyond the spread: gain - largest std",
         ),
         Claim(
             "subject_vote_gain_over_spread",
             "<=",
             0.0,
-            "subject split: the clip vote's gain over single frames is within the spread over seeds",
+            "under the subject split the clip vote's gain is within the spread: gain - largest std",
         ),
     ),
     "07_comparison": (
@@ -127,13 +153,13 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "runs_stopped_by_the_cap",
             "==",
             0,
-            "runs still improving when the EPOCHS cap ended them (under PATIENCE epochs after their best epoch)",
+            "every run stopped on its own, not at the EPOCHS cap: runs under PATIENCE epochs past their best one",
         ),
         Claim(
             "min_margin_over_chance",
             ">",
             0.0,
-            "every model above chance beyond its spread: lowest (mean - chance - std)",
+            "every model scores above chance beyond its spread: lowest (mean - chance - std)",
         ),
         Claim(
             "paper_cnn_lead_over_spread",
@@ -151,13 +177,14 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "paper_cnn_validation_over_training_after_fixed_budget",
             ">",
             0.0,
-            "paper CNN still learning after FIXED_BUDGET epochs: validation - training accuracy (epoch mean, dropout on)",
+            "after FIXED_BUDGET epochs the paper's CNN scores higher on validation than on training frames (dropout on): "
+            "validation - training accuracy",
         ),
         Claim(
             "paper_cnn_training_over_test_at_best",
             ">",
             0.0,
-            "paper CNN at its best epoch: training accuracy - test accuracy (the usual order once it has converged)",
+            "at its best epoch the usual order returns: the paper CNN's training accuracy - its test accuracy",
         ),
     ),
     "08_deployment": (
@@ -165,48 +192,74 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "int8_accuracy_change",
             ">=",
             -0.02,
-            "int8 TFLite: test accuracy minus the float32 TFLite model's (within 2 points)",
+            "int8 keeps the accuracy within 2 points: its test accuracy - the float32 TFLite model's",
         ),
-        Claim("int8_size_share", "<=", 0.35, "int8 TFLite: its bytes as a share of the float32 TFLite model's"),
+        Claim(
+            "int8_size_share",
+            "<=",
+            0.35,
+            "int8 makes the model about four times smaller: its bytes as a share of the float32 TFLite model's",
+        ),
         Claim(
             "real_clip_vote_right",
             "==",
             0,
-            "the real surprised RAVDESS clip: the sample-trained model's clip vote is right (1) or wrong (0)",
+            "on the real surprised RAVDESS clip the sample-trained model's vote is wrong: right votes (of 1)",
         ),
-        Claim("real_clip_vote_neutral", "==", 1, "the real surprised RAVDESS clip: the clip vote is neutral (1)"),
+        Claim(
+            "real_clip_vote_neutral",
+            "==",
+            1,
+            "it calls that clip neutral: neutral votes (of 1)",
+        ),
     ),
     "09_real_faces": (
         Claim(
             "transfer_over_chance_range",
             "<=",
             0.0,
-            "the sample's model does not transfer: London accuracy over its classes - top of guessing's 95 % range",
+            "the sample's model does not transfer to the London faces: its accuracy - top of guessing's 95 % range",
         ),
         Claim(
             "transfer_two_way_over_chance_range",
             "<=",
             0.0,
-            "nor between neutral and happy: its accuracy among the two - top of guessing's 95 % range",
+            "nor between neutral and happy alone: its accuracy among the two - top of guessing's 95 % range",
         ),
-        Claim("clip_votes_right", "<=", 2, "real clips whose vote is right (of 7; guessing gets 0.9 on average)"),
         Claim(
-            "mean_accuracy", ">=", 0.80, "trained on real faces: mean test accuracy on people never seen in training"
+            "clip_votes_right",
+            "<=",
+            2,
+            "it gets hardly any real clip right: clip votes right (of 7; guessing gets 0.9 on average)",
+        ),
+        Claim(
+            "mean_accuracy",
+            ">=",
+            0.80,
+            "trained on real faces, it recognises people it never saw: mean test accuracy over seeds",
         ),
         Claim(
             "random_minus_subject_beyond_spread",
             "<",
             0.0,
-            "the random split scores below the subject split beyond the spread: difference + largest std",
+            "here the random split scores below the subject split, beyond the spread: difference + largest std",
         ),
-        Claim("collapsed_runs", "==", 0, "runs that collapsed (learnt nothing)"),
+        Claim("collapsed_runs", "==", 0, "no run collapsed (learnt nothing): runs that collapsed"),
         Claim(
-            "random_collapsed_runs", "==", 0, "random-split runs that collapsed (the contrast uses runs that learned)"
+            "random_collapsed_runs",
+            "==",
+            0,
+            "no random-split run collapsed (the contrast uses runs that learned): runs that collapsed",
         ),
     ),
     "10_seven_expressions": (
-        Claim("real_frames", ">=", 250, "real frames scored, the same for every model (fewest over runs)"),
-        Claim("collapsed_runs", "==", 0, "runs that collapsed (learnt nothing)"),
+        Claim(
+            "real_frames",
+            ">=",
+            250,
+            "every model is scored on the same real frames, enough of them: frames scored (fewest over runs)",
+        ),
+        Claim("collapsed_runs", "==", 0, "no run collapsed (learnt nothing): runs that collapsed"),
         Claim(
             "test_side_lead_over_peer",
             ">",
@@ -217,19 +270,20 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "peer_f1_lead_over_spread",
             ">",
             0.0,
-            "the peer (real photographs) leads on real macro F1 beyond the spread: lead - std over seeds",
+            "on real faces the peer (trained on real photographs) leads on macro F1 beyond the spread: lead - std",
         ),
         Claim(
             "peer_lead_over_its_network_on_generated_faces",
             ">",
             0.0,
-            "the same network (mini-Xception) trained on the generated faces: the peer's lead on real macro F1 - std",
+            "the peer also leads its own network trained on the generated faces: real macro F1 lead - std",
         ),
         Claim(
             "book_accuracy_over_majority_beyond_spread",
             "<=",
             0.0,
-            "the book's best model is not above always answering the commonest expression on real faces: mean - std - baseline",
+            "on real faces the book's best model is no better than always answering the commonest expression: "
+            "mean - std - baseline",
         ),
     ),
 }
@@ -247,16 +301,33 @@ def check_lesson(chapter: str, measured: Mapping[str, float], lessons: Mapping[s
     ]
 
 
+def claims_hold(chapter: str, measured: Mapping[str, float]) -> dict[str, bool]:
+    """Whether each claim of `chapter` holds on `measured`, by name: what `prose.paragraph(..., lesson=)`
+    needs to mark a sentence this run does not bear out (the paragraph comes before its claims table)."""
+    return {claim.name: ok for claim, _, ok in check_lesson(chapter, measured)}
+
+
+# The table's heading, and how a claim's threshold is written in it.
+CLAIMS_TITLE = "Claims in the text, checked on this run"
+SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}
+
+
+def checked_as(claim: Claim) -> str:
+    """How the claim is checked, e.g. "≥ 0.9"."""
+    return f"{SYMBOLS[claim.op]} {claim.threshold:g}"
+
+
 def lesson_table(chapter: str, measured: Mapping[str, float]):
-    """The lesson as a table (pandas): claim, measured, required, holds."""
+    """The claims as a table (pandas): the claim in the text, this run's number, how it is checked, whether
+    it holds."""
     import pandas as pd
 
     return pd.DataFrame(
         [
             {
-                "what this run must show": claim.text,
-                "measured": f"{value:.3g}",
-                "required": f"{claim.op} {claim.threshold:g}",
+                "claim in the text": claim.text,
+                "this run": f"{value:.3g}",
+                "checked as": checked_as(claim),
                 "holds": "✅ yes" if ok else "❌ no",
             }
             for claim, value, ok in check_lesson(chapter, measured)
@@ -264,29 +335,51 @@ def lesson_table(chapter: str, measured: Mapping[str, float]):
     )
 
 
+def lesson_html(chapter: str, measured: Mapping[str, float]) -> str:
+    """The claims table as HTML, folded in a `<details>` toggle (open when a claim does not hold), each
+    claim linked to the sentence of the text that it checks (`prose.ANCHOR_PREFIX` + its name)."""
+    from html import escape
+
+    from fer_utils.book.prose import ANCHOR_PREFIX
+
+    checks = check_lesson(chapter, measured)
+    failed = sum(not ok for _, _, ok in checks)
+    rows = "".join(
+        f'<tr><td><a href="#{ANCHOR_PREFIX}{claim.name}">{escape(claim.text)}</a></td><td>{value:.3g}</td>'
+        f"<td>{escape(checked_as(claim))}</td><td>{'✅ yes' if ok else '❌ no'}</td></tr>"
+        for claim, value, ok in checks
+    )
+    state = f"{failed} of {len(checks)} do not hold" if failed else f"all {len(checks)} hold"
+    return (
+        f'<details class="fer-claims"{" open" if failed else ""}><summary>{CLAIMS_TITLE}: {state}</summary>'
+        '<table class="dataframe"><thead><tr><th>claim in the text (a link to its sentence)</th><th>this run</th>'
+        f"<th>checked as</th><th>holds</th></tr></thead><tbody>{rows}</tbody></table></details>"
+    )
+
+
 NOT_SHOWN_ADVICE = (
     "On a reader's own data this usually means the runs had too little to learn from: give the chapter "
     "more frames (more clips, or more frames per clip), a larger IMAGE_SIZE or more EPOCHS in its parameters "
-    "cell, and read the paragraphs below as what the default run showed, not what this one did."
+    "cell. The sentences of the text that this run does not bear out are marked as not shown."
 )
 
 
 def lesson_verdict(chapter: str, measured: Mapping[str, float]) -> str | None:
     """None when every claim holds; otherwise a sentence, shown above the table, that names each claim
-    this run did not show and says what to change, so that a failed lesson is said in words."""
+    this run did not bear out and says what to change, so that a failed claim is said in words."""
     missed = [
-        f"{claim.text} (measured {value:.3g}, required {claim.op} {claim.threshold:g})"
+        f"{claim.text} (this run {value:.3g}, checked as {checked_as(claim)})"
         for claim, value, ok in check_lesson(chapter, measured)
         if not ok
     ]
     if not missed:
         return None
-    return f"⚠️ This run did not show the chapter's lesson: {'; '.join(missed)}. {NOT_SHOWN_ADVICE}"
+    return f"⚠️ This run does not bear out what the chapter's text claims: {'; '.join(missed)}. {NOT_SHOWN_ADVICE}"
 
 
 def show_lesson(chapter: str, measured: Mapping[str, float]) -> None:
-    """Display the lesson's table, with the measured numbers recorded for the book's lesson test; a
-    claim that does not hold is first said in words (`lesson_verdict`)."""
+    """Display the claims table (`lesson_html`), with the measured numbers recorded for the book's lesson
+    test; a claim that does not hold is first said in words (`lesson_verdict`)."""
     from IPython.display import display
 
     numbers = {key: float(value) for key, value in measured.items()}
@@ -295,7 +388,7 @@ def show_lesson(chapter: str, measured: Mapping[str, float]) -> None:
         print(verdict)
     table = lesson_table(chapter, numbers)
     display(
-        {"text/plain": table.to_string(index=False), "text/html": table.to_html(index=False)},
+        {"text/plain": table.to_string(index=False), "text/html": lesson_html(chapter, numbers)},
         metadata={LESSON_KEY: {"chapter": chapter, "measured": numbers}},
         raw=True,
     )

@@ -106,16 +106,21 @@ def bar_table(
     title: str = "",
     ylabel: str | None = None,
     log: bool = False,
+    chance: float | None = None,
 ) -> Figure:
     """A bar chart of one column against another (optionally grouped), with values on the bars.
 
     Several rows per bar (e.g. one per seed) give their mean, with the standard deviation as the
-    error bar, so a comparison over seeds shows its spread."""
+    error bar, so a comparison over seeds shows its spread. `chance` (an accuracy) draws guessing's level
+    as a dashed line, so a bar reads against it."""
     fig, ax = plt.subplots(figsize=(7, 3.4))
     sns.barplot(data=table, x=x, y=y, hue=hue or x, legend=bool(hue), palette="viridis", errorbar="sd", ax=ax)
     for container in ax.containers:
         ax.bar_label(container, fmt="%.3g", fontsize=8)
     ax.set(title=title, xlabel="", ylabel=ylabel or y)
+    if chance is not None:
+        ax.axhline(chance, color="0.3", linestyle="--", linewidth=1, label=f"chance ({chance:.3f})")
+        ax.legend(fontsize=8)
     if log:
         ax.set_yscale("log")
     ax.tick_params(axis="x", rotation=20)
@@ -235,11 +240,18 @@ def video_emotions(
     return fig
 
 
+def params_span_is_wide(params: pd.Series, factor: float = 10.0) -> bool:
+    """Whether parameter counts span `factor` or more (largest over smallest): a log axis then helps."""
+    return float(params.max()) >= factor * float(params.min())
+
+
 def accuracy_vs_params(
     table: pd.DataFrame, highlight: str | None = None, title: str = "Accuracy versus parameters"
 ) -> Figure:
-    """Scatter of accuracy against parameter count (log scale), one labelled point per model; an
-    `accuracy_std` column (spread over seeds) is drawn as error bars."""
+    """Scatter of accuracy against parameter count, one labelled point per model; an `accuracy_std` column
+    (spread over seeds) is drawn as error bars. The axis is logarithmic only when the counts span a factor
+    of ten or more: else it is linear from zero, so that two models a few percent apart in size are drawn
+    side by side, not magnified apart (issue 34)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for _, row in table.iterrows():
         chosen = row["model"] == highlight
@@ -267,8 +279,12 @@ def accuracy_vs_params(
             fontsize=8,
             fontweight="bold" if chosen else "normal",
         )
-    ax.set_xscale("log")
-    ax.set(title=title, xlabel="parameters (log scale)", ylabel="test accuracy")
+    if params_span_is_wide(table["params"]):
+        ax.set_xscale("log")
+        ax.set(title=title, xlabel="parameters (log scale)", ylabel="test accuracy")
+    else:
+        ax.set_xlim(0, 1.25 * float(table["params"].max()))
+        ax.set(title=title, xlabel="parameters", ylabel="test accuracy")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -295,10 +311,10 @@ def paper_comparison(metrics: Mapping[str, float], data: str) -> pd.DataFrame:
     """Our accuracy and macro F1 (0..1) on `data` beside the paper's reported numbers (percent).
 
     The label says which data each number comes from, so sample results are never read as real ones: a run
-    on data that is none of the paper's datasets (`data` as `chapters.data_label` names it) is labelled not
+    on data that is none of the paper's datasets (`data` as `artifacts.Dataset.label` names it) is labelled not
     comparable with the paper's rows.
     """
-    dataset = data.split(" (")[0].strip().lower()  # data_label's "ravdess (folder)" → "ravdess"
+    dataset = data.split(" (")[0].strip().lower()  # Dataset.label's "ravdess (folder)" → "ravdess"
     same = dataset in {name.lower() for name in PAPER_RESULTS["dataset"]}
     note = "this run" if same else "this run: other data, not comparable with the paper's rows"
     ours = pd.DataFrame(

@@ -2,7 +2,7 @@
 
 A model trained on generated faces (DiffusionFER-S) is worth as much as it recognises on photographs
 and videos of real people. The package ships four small real sets; each is cropped like every dataset
-of the book (dlib HOG, the paper's margin, `artifacts.ensure_crops`) and cached:
+of the book (dlib HOG, the paper's margin, `artifacts.Dataset.crops`) and cached:
 
 - the London faces: 102 people, neutral and smiling (CC BY 4.0);
 - the 24 RAVDESS actor stills, all neutral (CC BY-NC-SA 4.0);
@@ -30,12 +30,13 @@ import pandas as pd
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.book import artifacts
 from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
+from fer_utils.crop_spec import CropSpec
+from fer_utils.crossdata import predict_known
 from fer_utils.deploy import keras_latency
 from fer_utils.errors import EvaluationError
-from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels
+from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels, present_classes
 from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.models import count_params
-from fer_utils.training import load_images, make_dataset, predict_batches
+from fer_utils.models import count_params, input_side
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
 STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
@@ -78,7 +79,7 @@ def real_sets(cache: Path | None = None, london_dir: Path | None = None) -> dict
     }
     sets = {}
     for name, (kind, root, options) in sources.items():
-        crops = artifacts.ensure_crops(kind, root, cache, frames=FRAMES_PER_CLIP, **options)
+        crops = artifacts.Dataset(kind, root).crops(cache, frames=FRAMES_PER_CLIP, **options)
         sets[name] = RealSet(name, crops, usable_frames(load_manifest(crops)).reset_index(drop=True))
     return sets
 
@@ -86,21 +87,14 @@ def real_sets(cache: Path | None = None, london_dir: Path | None = None) -> dict
 def predict_set(
     model: keras.Model, classes: Sequence[str], real: RealSet, predict: Predict | None = None
 ) -> pd.DataFrame:
-    """One row per frame of `real` whose emotion the model knows: its set, clip, subject and true emotion,
-    the prediction and `p_<class>`. `predict` (raw-pixel images → probabilities, e.g. a TFLite copy of
-    `model`) replaces `model.predict`; the images are sized to `model`'s input either way."""
-    size = tuple(int(d) for d in model.input_shape[1:3])
-    frames = real.frames[real.frames["emotion"].isin(classes)].reset_index(drop=True)
-    if frames.empty:  # none of this set's emotions is among the model's classes: an empty table
-        probabilities = np.zeros((0, len(classes)), dtype="float32")
-    elif predict is None:
-        probabilities = predict_batches(model, make_dataset(frames, real.crops, list(classes), image_size=size))
-    else:
-        probabilities = predict(load_images(frames, real.crops, size))
-    table = frames[["clip_id", "subject", "emotion", "image"]].assign(
-        set=real.name, predicted=predicted_labels(probabilities, classes)
+    """One row per frame of `real` whose emotion the model knows (`crossdata.predict_known`: its crop checked,
+    sized to the model's input, predicted by `model` or by `predict`, e.g. a TFLite copy of it): its set, clip,
+    subject and true emotion, the prediction and `p_<class>`."""
+    known = predict_known(model, list(classes), real.frames, real.crops, predict)
+    table = known.frames[["clip_id", "subject", "emotion", "image"]].assign(
+        set=real.name, predicted=predicted_labels(known.probabilities, classes)
     )
-    return pd.concat([table, pd.DataFrame(probabilities, columns=[f"p_{c}" for c in classes])], axis=1)
+    return pd.concat([table, pd.DataFrame(known.probabilities, columns=[f"p_{c}" for c in classes])], axis=1)
 
 
 def predict_real(
@@ -112,12 +106,12 @@ def predict_real(
 
 
 def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
-    """Accuracy and macro F1 over the emotions `table` holds (absent classes are not averaged in)."""
-    present = [c for c in classes if c in set(table["emotion"])]
-    metrics = classification_metrics(table["emotion"], table["predicted"], present)
+    """Accuracy and macro F1 of a predictions table over the emotions it holds (`evaluation.classification_metrics`,
+    the book's one macro F1: absent classes are not averaged in); each frame keeps its own prediction."""
+    metrics = classification_metrics(table["emotion"], table["predicted"], classes)
     return {
         "frames": len(table),
-        "emotions": len(present),
+        "emotions": len(present_classes(table["emotion"], classes)),
         "accuracy": metrics["accuracy"],
         "macro F1": metrics["f1_macro"],
     }
@@ -288,7 +282,8 @@ def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, s
     rows = []
     for name, model, trained_on in models:
         scored = pooled[pooled["model"] == name]
-        one_face = np.zeros((1, *model.input_shape[1:]), "float32")
+        side = input_side(model) or CropSpec().side  # the real sets' crops are cut with the default spec
+        one_face = np.zeros((1, side, side, model.input_shape[-1]), "float32")
         rows.append(
             {
                 "model": name,
@@ -300,35 +295,3 @@ def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, s
             }
         )
     return pd.DataFrame(rows)
-
-
-def mixed_crops(generated: Path, real: RealSet, subjects: Sequence[str], cache: Path | None = None) -> Path:
-    """A crops folder holding the generated faces and the frames of `real`'s `subjects`, for training on both.
-
-    The folder links the two crop folders (`generated/`, `real/`) and writes one manifest whose image
-    paths go through those links; it is cached by the generated folder, the real one and the subjects.
-    """
-    from fer_utils.manifest import MANIFEST_NAME
-
-    chosen = sorted(map(str, subjects))
-    spec = {"generated": str(Path(generated).resolve()), "real": str(real.crops.resolve()), "subjects": chosen}
-    target = (cache or artifacts.default_cache()) / "mixed" / artifacts.cache_key(spec)
-
-    def build(tmp: Path) -> None:
-        tmp.mkdir(parents=True)
-        (tmp / "generated").symlink_to(Path(generated).resolve(), target_is_directory=True)
-        (tmp / "real").symlink_to(real.crops.resolve(), target_is_directory=True)
-        ours = load_manifest(generated).assign(image=lambda m: "generated/" + m["image"])
-        theirs = load_manifest(real.crops)
-        theirs = theirs[theirs["subject"].astype(str).isin(chosen)].assign(image=lambda m: "real/" + m["image"])
-        pd.concat([ours, theirs], ignore_index=True).to_csv(tmp / MANIFEST_NAME, index=False)
-
-    return artifacts.build_atomically(target, build)
-
-
-def split_people(real: RealSet, share: float, seed: int) -> tuple[list[str], RealSet]:
-    """`share` of `real`'s people drawn with `seed` for training, and the set of the others, for testing."""
-    people = np.array(sorted(real.frames["subject"].astype(str).unique()))
-    chosen = sorted(np.random.default_rng(seed).permutation(people)[: round(share * len(people))])
-    held = real.frames[~real.frames["subject"].astype(str).isin(chosen)].reset_index(drop=True)
-    return chosen, RealSet(real.name, real.crops, held)

@@ -230,7 +230,7 @@ def prediction_browser(
     """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
     confident mistakes (their crops from `crops`, captioned true → predicted)."""
     from fer_utils.faces import to_gray
-    from fer_utils.video import read_image
+    from fer_utils.images import read_image
 
     tables = {level: level_predictions(frames, probabilities, classes, level) for level in LEVELS}
     controls = {
@@ -264,7 +264,7 @@ def prediction_browser(
 # Chapter 5: dropout and L1 curves from precomputed runs.
 def regularization_explorer(histories: Mapping[str, pd.DataFrame], data: str, show: bool = True) -> LiveView:
     """Pick a regularization setting (by its label); see the curves of that precomputed run on `data`
-    (a label such as `chapters.data_label(DATASET, DATA_DIR)`)."""
+    (a label such as `artifacts.Dataset.label`)."""
     names = list(histories)
     controls = {"setting": widgets.Dropdown(options=names, value=names[0], description="setting")}
 
@@ -335,8 +335,8 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
 
 
 # Chapter 8: upload a face, get the predicted emotion and its Grad-CAM. Each function takes an
-# `inference.Recognizer`: a run's own (`RunFolder.recognizer()`, cropping faces with the margin the run
-# was trained on), or `Recognizer(model, classes)` for a bare model (the default margin).
+# `inference.Recognizer`: a run's own (`RunFolder.recognizer()`, cropping faces with the crop spec the run
+# was trained on), or `Recognizer(model, classes)` for a bare model (the default spec).
 def _largest(result: object) -> int | None:
     """Index of the largest face of a `inference.FrameResult` (None without faces)."""
     if not result.faces:
@@ -346,7 +346,7 @@ def _largest(result: object) -> int | None:
 
 def image_predictions(recognizer: Recognizer, image_bgr: np.ndarray) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop
-    (cut with the recognizer's margin)."""
+    (cut with the recognizer's crop spec)."""
     result = recognizer.frame(image_bgr)
     face = _largest(result)
     if face is None:
@@ -455,7 +455,7 @@ def message_figure(text: str) -> Figure:
 def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = "", every: int = 3) -> Figure:
     """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
     from fer_utils.errors import FerError
-    from fer_utils.video import check_media
+    from fer_utils.images import check_media
 
     if isinstance(media, np.ndarray):
         return emotion_figure(recognizer, media, title)

@@ -21,6 +21,9 @@ WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 COMMAND_MODULES = (
     "fer_utils.cli.data",
     "fer_utils.cli.preprocess",
+    "fer_utils.cli.train",
+    "fer_utils.cli.evaluate",
+    "fer_utils.cli.predict",
     "fer_utils.cli.models",
 )
 

@@ -183,13 +183,18 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Index a dataset folder; print counts per emotion (and per side of its own split) and the rejected
-    files; optionally save CSV."""
+    """Index a dataset folder; print counts per emotion (and per side of its own split), the duplicate audit
+    and the rejected files; optionally save the table as CSV, its audit beside it."""
     from fer_utils.data import classes_in
+    from fer_utils.duplicates import audit_duplicates, audit_paths
     from fer_utils.indexing import index_dataset
     from fer_utils.outputs import check_outputs, write_atomic
 
-    check_outputs({"--out": args.out, "--rejected-out": args.rejected_out}, read_folders=[args.root])
+    audit_outputs = (
+        dict(zip(("audit beside --out", "audit summary beside --out"), audit_paths(args.out))) if args.out else {}
+    )
+    outputs = {"--out": args.out, "--rejected-out": args.rejected_out, **audit_outputs}
+    check_outputs(outputs, read_folders=[args.root])
     index = index_dataset(args.dataset, args.root, **index_options(args))
     clips = index.clips
     print(f"{len(clips)} {args.dataset} file(s), {subjects_line(clips)}")
@@ -208,9 +213,12 @@ def run_index(args: argparse.Namespace) -> int:
             print(f"  {row.path}: {row.reason}")
         if len(rejected) > MAX_REJECTED_SHOWN:
             print(f"  ... and {len(rejected) - MAX_REJECTED_SHOWN} more (see --rejected-out)")
+    audit = audit_duplicates(clips)
+    print("\n".join(audit.lines()))
     if args.out:
         write_atomic(args.out, clips.to_csv(index=False), "--out")
-        print(f"table written to {args.out}")
+        audit.write(*audit_paths(args.out))
+        print(f"table written to {args.out}, its duplicate audit to {', '.join(map(str, audit_paths(args.out)))}")
     if args.rejected_out:
         write_atomic(args.rejected_out, rejected.to_csv(index=False), "--rejected-out")
     return 0
@@ -275,6 +283,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     index.add_argument(
         "--root", type=Path, required=True, help="the dataset's folder (fer2013: its CSV, or the folder holding it)"
     )
-    index.add_argument("--out", type=Path, default=None, help="write the table as CSV")
+    index.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the table as CSV (its duplicate audit beside it: NAME.duplicates.csv)",
+    )
     index.add_argument("--rejected-out", type=Path, default=None, help="write the rejected files as CSV")
     index.set_defaults(handler=run_index)

@@ -84,7 +84,8 @@ def run_preprocess(args: argparse.Namespace) -> int:
     when no crop is usable, warn on stderr when most are not."""
     import sys
 
-    from fer_utils.crops import margin_for
+    from fer_utils.crop_spec import default_margin
+    from fer_utils.duplicates import audit_paths, read_audit
     from fer_utils.indexing import index_dataset
     from fer_utils.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
     from fer_utils.outputs import check_outputs
@@ -109,7 +110,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
             every=args.every,
             detector=args.detector,
             size=args.size,
-            margin=margin_for(args.detector, args.margin),
+            margin=default_margin(args.detector) if args.margin is None else args.margin,
             align=args.align,
             max_side=args.max_side,
             workers=args.workers,
@@ -128,6 +129,9 @@ def run_preprocess(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     print(f"{len(index.clips)} clips, {manifest['subject'].nunique()} subject(s); {yield_report(manifest)}")
     print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
+    audit_csv, audit_json = audit_paths(args.out)
+    print("\n".join(read_audit(audit_csv).lines()))
+    print(f"duplicates: {audit_csv} (one row per crop), {audit_json}")
     warning = check_yield(manifest)
     if warning:
         print(f"WARNING: {warning}", file=sys.stderr)
@@ -143,7 +147,7 @@ def run_detect(args: argparse.Namespace) -> int:
     """Print `path: x y w h` for every face (largest first) in each image; exit 1 if any has none."""
     from fer_utils.errors import VideoError
     from fer_utils.faces import make_detector
-    from fer_utils.video import read_image
+    from fer_utils.images import read_image
 
     detector = make_detector(args.detector, max_side=args.max_side)
     missing = 0

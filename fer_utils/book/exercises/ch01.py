@@ -51,7 +51,8 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
 def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     """The clip index `clips` was loaded as, indexed again from the dataset folder its files lie in, and
     what differs (""; or why: rows dropped, added or relabelled since). (None, why) when it cannot be
-    indexed again (not an index, or a layout indexed with options): the caller then trusts `clips`."""
+    indexed again (not an index, files that are not there, a layout indexed with options): a checker then
+    never takes `clips` itself for the truth."""
     from fer_utils.errors import FerError
     from fer_utils.indexing import index_dataset
 
@@ -77,12 +78,12 @@ def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
 
 def check_clip_count(answer: object, clips: pd.DataFrame, emotion: str) -> Feedback:
     """How many clips of `emotion` the clip index holds, counted on the index read again from the
-    dataset's files (a `clips` filtered or relabelled before answering changes nothing)."""
+    dataset's files (a `clips` filtered, relabelled or made up before answering changes nothing; one that
+    cannot be indexed again fails)."""
     original, changed = original_index(clips)
-    if original is None and type(clips) is not pd.DataFrame or "emotion" not in getattr(clips, "columns", ()):
-        return Feedback(False, f"{changed}: pass the chapter's `clips`.")
-    table = clips if original is None else original
-    feedback = check_number(answer, int((table["emotion"] == emotion).sum()), f"the number of {emotion} clips", 0)
-    if not feedback.ok and changed and original is not None:
+    if original is None:  # a table that cannot be indexed again is no index: never counted on as it is
+        return Feedback(False, f"{changed}: pass the chapter's `clips`, the index of the dataset's files.")
+    feedback = check_number(answer, int((original["emotion"] == emotion).sum()), f"the number of {emotion} clips", 0)
+    if not feedback.ok and changed:
         return Feedback(False, f"{feedback.message} Note: {changed}; count on the chapter's index.")
     return feedback

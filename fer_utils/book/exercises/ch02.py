@@ -92,7 +92,7 @@ def check_crop_inside(
     from fer_utils.assets import still_paths
     from fer_utils.crops import crop_face
     from fer_utils.faces import Box
-    from fer_utils.video import read_image
+    from fer_utils.images import read_image
 
     still = read_image(still_paths()[0])
     box = detector.detect(still)[0]  # type: ignore[attr-defined]

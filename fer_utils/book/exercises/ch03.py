@@ -42,9 +42,13 @@ def _layer_hint(got: object, expected: object, stage: str) -> str:
 @coding_exercise
 def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
     """`build(num_classes, input_shape)` returns the paper's CNN as a `keras.Sequential`: the same layers
-    as `build_paper_cnn`, in the same order, with the same output shapes, parameters and activations.
-    Checked at the paper's 180×180×1 with 8 classes, and at 48×48×1 with 7 classes."""
+    as `build_paper_cnn`, in the same order, with the same output shapes, parameters and activations
+    (its input and the resizer that takes crops of any side are not the paper's layers: a Sequential
+    that starts at `input_shape` needs neither). Checked at the paper's 180×180×1 with 8 classes, and at
+    48×48×1 with 7 classes."""
     import keras
+
+    not_the_papers = (keras.layers.InputLayer, keras.layers.Resizing)
 
     from fer_utils.models import build_paper_cnn
 
@@ -61,9 +65,8 @@ def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
             type(layer).__name__ if type(layer).__module__.startswith("keras.") else f"your own {type(layer).__name__}"
             for layer in model.layers
         ]
-        expected_types = [
-            type(layer).__name__ for layer in paper.layers if not isinstance(layer, keras.layers.InputLayer)
-        ]
+        layers = [layer for layer in paper.layers if not isinstance(layer, not_the_papers)]
+        expected_types = [type(layer).__name__ for layer in layers]
         total, expected_total = model.count_params(), paper.count_params()
         head = (
             f"at {shape[0]}×{shape[1]} with {num_classes} classes your network has {total:,} parameters, "
@@ -81,7 +84,6 @@ def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
                 f"{head}. Its layer {at + 1} is {found} where the paper's is {needed} "
                 f"(the paper's layers: {', '.join(expected_types)}).",
             )
-        layers = [layer for layer in paper.layers if not isinstance(layer, keras.layers.InputLayer)]
         for got, expected in zip(model.layers, layers):
             different = (
                 tuple(got.output.shape[1:]) != tuple(expected.output.shape[1:])

@@ -116,7 +116,8 @@ def _occlusion_drops(model: object, image: object, class_index: int, patch: int,
     """The drop of p(class_index) when each patch×patch square of `image` (H, W, 1) is covered with
     `fill` (default: the image's mean gray), as a (H // patch, W // patch) array: the expected answer."""
 
-    image = np.asarray(image, np.float32).reshape(model.input_shape[1:])
+    image = np.asarray(image, np.float32)
+    image = image.reshape((image.shape[0], image.shape[1], model.input_shape[-1]))
     rows, cols = image.shape[0] // patch, image.shape[1] // patch
     value = float(image.mean()) if fill is None else fill
     covered = np.repeat(image[None], rows * cols, axis=0)
@@ -138,7 +139,7 @@ def check_occlusion_map(
 
     answer = np.asarray(run_student(occlusion_map, model, image, class_index, patch), dtype=np.float64)
     expected = _occlusion_drops(model, image, class_index, patch)
-    height, width = model.input_shape[1:3]
+    height, width = np.shape(image)[:2]
     if answer.shape != expected.shape:
         return Feedback(
             False,

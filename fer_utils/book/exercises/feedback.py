@@ -1,6 +1,6 @@
-"""The feedback machinery every checker shares: the verdict (`Feedback`), how it reads as text (which
-`fer_book grade` reads back), and `coding_exercise`, which turns an unanswered stub or a crash of the
-student's code into feedback instead of an exception, so a student notebook always runs to the end."""
+"""The feedback machinery every checker shares: the verdict (`Feedback`), how it reads in a notebook, and
+`coding_exercise`, which turns an unanswered stub or a crash of the student's code into feedback instead
+of an exception, so a student notebook always runs to the end."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# How a verdict reads as text (the cell's text/plain output): the mark, then the message. `fer_book grade`
-# reads a graded notebook's verdicts back from it (`Feedback.from_text`).
+# How a verdict reads as text (the cell's text/plain output): the mark, then the message.
 PASS_MARK = "✅ "
 
 
@@ -40,14 +39,6 @@ class Feedback:
     def unanswered(self) -> bool:
         """Whether the answer was still the stub (not a wrong answer)."""
         return not self.ok and self.message.startswith(UNANSWERED)
-
-    @classmethod
-    def from_text(cls, text: str) -> Feedback | None:
-        """The verdict a cell displayed as text (its `repr`), or None when `text` is not one."""
-        for mark, ok in ((PASS_MARK, True), (FAIL_MARK, False)):
-            if text.startswith(mark):
-                return cls(ok, text.removeprefix(mark))
-        return None
 
     def _repr_markdown_(self) -> str:
         return ("✅ **Correct.** " if self.ok else "❌ **Not yet.** ") + self.message

@@ -1,9 +1,9 @@
 """Record the notebook execution times of a `make book` run, with its calibration figure.
 
-    .venv/bin/python benchmarks/book_times.py [--stage _build/stage] [--out benchmarks/results/book_times.json]
+    .venv/bin/python fer_book/book_times.py [--stage _build/stage] [--out benchmarks/results/book_times.json]
 
 Reads `execution_times.json` (written by `book execute`) and `calibration.json` (written by
-`benchmarks/calibrate.py` at the start of `make book`) from the stage, prints one line per chapter and
+`fer_book/calibrate.py` at the start of `make book`) from the stage, prints one line per chapter and
 the sum and the wall time (chapters may run side by side) with the machine's training throughput, and writes both into one JSON record, so that the
 next change can be compared with this one on a machine of known speed.
 

@@ -1,6 +1,6 @@
 """Calibration: how fast this machine trains the paper's CNN, so timings from different machines compare.
 
-    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/calibrate.py [--out benchmarks/results/calibration.json]
+    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python fer_book/calibrate.py [--out benchmarks/results/calibration.json]
 
 Trains the paper's CNN (542,136 parameters at 180×180; fewer at 96×96, same layers) at 96×96×1 on
 512 in-memory images with 8 classes, batch 32, Adam: one warm-up epoch, then `--epochs` timed epochs.

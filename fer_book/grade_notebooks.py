@@ -1,0 +1,268 @@
+"""The submissions and the chapters as grading reads them: which chapter a notebook is, its exercises,
+each exercise's checker call (its answer and its reference arguments), the notebook to run.
+
+A submission's chapter is recognised by its title (the first line of its first cell). It is keyed by its
+path relative to the submissions folder (`sec1/bob.ipynb` and `sec2/bob.ipynb` are two submissions); the
+student is that path without `.ipynb` (or, for `<student>/<chapter>.ipynb`, the folder's path), its text
+NFC-normalised so that one name typed on two systems reads the same.
+
+Every submission is read once, before anything runs (`read_submissions`): a corrupt, empty or nbformat-3
+file is kept with the reason it cannot be graded, a valid notebook that is no chapter of the book stops
+grading (nothing executed). A chapter's exercises are found by their `### Exercise N` headings, each
+ending with the book's checker call (`checker_call`): its first argument is the answer the student's
+kernel hands over, the others are taken from the grader's own run of the chapter.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import hashlib
+import json
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from fer_book.student import SOLUTION_TAG
+from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.errors import FerError
+
+EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
+CHECKERS_MODULE = (
+    "exercises"  # how the chapters import fer_utils.book.exercises: `from fer_utils.book import exercises`
+)
+
+
+class GradeError(FerError):
+    """A submissions folder or notebook that cannot be graded (not a chapter of the book, no notebooks)."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a chapter: its number, its checker call (AST dump), the checker's name in
+    `fer_utils.book.exercises`, the source of the call's first argument (the answer) and of the others
+    (what the answer is checked against, taken from the grader's own run of the chapter)."""
+
+    number: int
+    checker_call: str
+    checker: str = ""
+    answer: str = ""
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter of the book as grading needs it: its notebook name, title and exercises."""
+
+    name: str
+    title: str
+    exercises: tuple[Exercise, ...]
+    notebook: dict | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One submitted notebook as read before grading: where it is, whose it is, and its content or why
+    it cannot be graded."""
+
+    path: Path
+    key: str
+    student: str
+    notebook: dict | None
+    chapter: Chapter | None
+    problem: str | None = None
+    digest: str = ""
+
+
+def cell_source(cell: dict) -> str:
+    """A cell's source as one string (notebooks store it as a list of lines or as a string)."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def is_solution(cell: dict) -> bool:
+    """Whether a cell is tagged `solution` (never executed by grading)."""
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def title_of(notebook: dict) -> str:
+    """A notebook's title: the first line of its first cell (`# 1. A tour of the datasets`)."""
+    cells = notebook.get("cells", [])
+    return cell_source(cells[0]).strip().splitlines()[0].strip() if cells and cell_source(cells[0]).strip() else ""
+
+
+def last_statement(source: str) -> str | None:
+    """The AST dump of a cell's last top-level statement (None: no statement, or not valid Python)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return None
+    return ast.dump(body[-1]) if body else None
+
+
+def checker_call(source: str) -> tuple[str, str, str]:
+    """(checker name, source of its first argument, source of the others) of a cell ending with
+    `exercises.check_…(…)`; ("", "", "") when it does not."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return "", "", ""
+    last = body[-1] if body else None
+    call = last.value if isinstance(last, ast.Expr) else None
+    func = call.func if isinstance(call, ast.Call) else None
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == CHECKERS_MODULE):
+        return "", "", ""
+    if not call.args:
+        return func.attr, "", ""
+    rest = [ast.unparse(arg) for arg in call.args[1:]] + [ast.unparse(keyword) for keyword in call.keywords]
+    return func.attr, ast.unparse(call.args[0]), ", ".join(rest)
+
+
+def without_call(source: str, call: str) -> str:
+    """`source` without its last statement when that is `call` (an AST dump): the grader judges the answer
+    itself right after the cell, so the student's identical call need not run (and cost) in the kernel."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return source
+    if not body or ast.dump(body[-1]) != call:
+        return source
+    lines = source.splitlines(keepends=True)
+    line = lines[body[-1].lineno - 1].encode()[: body[-1].col_offset].decode()
+    return "".join(lines[: body[-1].lineno - 1]) + line
+
+
+def exercise_cells(notebook: dict) -> dict[int, int]:
+    """Exercise number -> index of its cell: the first code cell, not a solution, after `### Exercise N`."""
+    found: dict[int, int] = {}
+    cells = notebook.get("cells", [])
+    for i, cell in enumerate(cells):
+        heading = EXERCISE_HEADING.match(cell_source(cell).strip()) if cell.get("cell_type") == "markdown" else None
+        if heading is None or int(heading.group(1)) in found:
+            continue
+        following = (j for j in range(i + 1, len(cells)) if cells[j].get("cell_type") == "code")
+        j = next((j for j in following if not is_solution(cells[j])), None)
+        if j is not None:
+            found[int(heading.group(1))] = j
+    return found
+
+
+def read_chapter(path: Path) -> Chapter:
+    """A chapter's title and its exercises with their checker calls, from the book's own notebook."""
+    notebook = json.loads(Path(path).read_text())
+    cells = notebook["cells"]
+    exercises = tuple(
+        Exercise(number, last_statement(cell_source(cells[index])) or "", *checker_call(cell_source(cells[index])))
+        for number, index in sorted(exercise_cells(notebook).items())
+    )
+    return Chapter(Path(path).stem, title_of(notebook), exercises, notebook)
+
+
+def book_chapters(root: Path | None = None) -> dict[str, Chapter]:
+    """Every chapter of the book that has exercises, by title."""
+    root = root or repo_root()
+    chapters = [read_chapter(root / path) for path in toc_notebooks(root)]
+    return {chapter.title: chapter for chapter in chapters if chapter.exercises}
+
+
+def runnable_notebook(notebook: dict, chapter: Chapter) -> tuple[dict, dict[int, int]]:
+    """The notebook to execute and, per exercise, the index of its cell: solution cells and outputs
+    removed, and each exercise cell without its trailing checker call when it is the book's (the grader
+    judges the answer itself, elsewhere)."""
+    runnable = copy.deepcopy(notebook)
+    runnable["cells"] = [cell for cell in runnable["cells"] if not is_solution(cell)]
+    runnable.get("metadata", {}).pop("widgets", None)
+    for cell in runnable["cells"]:
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    cells = exercise_cells(runnable)
+    calls = {exercise.number: exercise.checker_call for exercise in chapter.exercises}
+    for number, index in cells.items():
+        if number in calls:
+            cell = runnable["cells"][index]
+            cell["source"] = without_call(cell_source(cell), calls[number])
+    return runnable, {number: index for number, index in cells.items() if number in calls}
+
+
+def chapter_of(notebook: dict, chapters: dict[str, Chapter]) -> Chapter | None:
+    """The chapter a submitted notebook is a copy of (by its title), or None."""
+    return chapters.get(title_of(notebook))
+
+
+def submission_paths(folder: Path) -> list[Path]:
+    """Every notebook under `folder` (checkpoints excluded), sorted; GradeError when there is none."""
+    if not Path(folder).is_dir():
+        raise GradeError(f"the submissions folder {folder} is not a folder")
+    paths = sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    if not paths:
+        raise GradeError(f"no notebooks (*.ipynb) under {folder}")
+    return paths
+
+
+def submission_key(relative: PurePosixPath) -> str:
+    """How a submission is named in the tables: its relative path, escaped (`Zoe\\u0308`) when its text is
+    not NFC, so that two files whose names differ only in their Unicode form are two distinct rows."""
+    text = relative.as_posix()
+    return text if unicodedata.is_normalized("NFC", text) else text.encode("ascii", "backslashreplace").decode()
+
+
+def student_of(relative: PurePosixPath, chapter_names: set[str]) -> str:
+    """The student of a submission: its relative path without `.ipynb`, or the folder's path for
+    `<student>/<chapter>.ipynb`; NFC-normalised (one name, however it was typed)."""
+    name = relative.parent if relative.stem in chapter_names and relative.parent.parts else relative.with_suffix("")
+    return unicodedata.normalize("NFC", name.as_posix())
+
+
+def parse_notebook(data: bytes) -> tuple[dict | None, str | None]:
+    """(notebook, None) for a readable nbformat-4 notebook, else (None, why it cannot be graded)."""
+    import nbformat
+
+    if not data.strip():
+        return None, "the file is empty: hand in the saved notebook"
+    try:
+        notebook = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"the file is not a notebook (not JSON: {exc}); hand in the saved .ipynb"
+    if not isinstance(notebook, dict):
+        return None, "the file is JSON but not a notebook"
+    if notebook.get("nbformat") != 4:
+        return None, (
+            f"the notebook is nbformat {notebook.get('nbformat')}, not 4: open and save it in Jupyter or Colab"
+        )
+    try:
+        with warnings.catch_warnings():  # cell ids added where an older Jupyter left none, without a warning
+            warnings.simplefilter("ignore")
+            _, notebook = nbformat.validator.normalize(notebook)
+        nbformat.validate(nbformat.from_dict(notebook))
+    except nbformat.ValidationError as exc:
+        return None, f"the notebook is damaged ({exc.message}); hand in the saved .ipynb"
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        return None, f"the notebook is damaged ({type(exc).__name__}: {exc}); hand in the saved .ipynb"
+    return notebook, None
+
+
+def read_submissions(paths: list[Path], folder: Path, chapters: dict[str, Chapter]) -> list[Submission]:
+    """Read every submission once, before anything runs; GradeError naming each readable notebook that is
+    no chapter with exercises (nothing is executed then)."""
+    names = {chapter.name for chapter in chapters.values()}
+    by_name = {chapter.name: chapter for chapter in chapters.values()}
+    found, unknown = [], []
+    for path in paths:
+        relative = PurePosixPath(path.relative_to(folder).as_posix())
+        data = path.read_bytes()
+        notebook, problem = parse_notebook(data)
+        chapter = chapter_of(notebook, chapters) if notebook is not None else by_name.get(path.stem)
+        if notebook is not None and chapter is None:
+            unknown.append(str(path))
+        key, student = submission_key(relative), student_of(relative, names)
+        digest = hashlib.sha256(data).hexdigest()
+        found.append(Submission(path, key, student, notebook, chapter, problem, digest))
+    if unknown:
+        titles = "; ".join(sorted(chapters))
+        raise GradeError(
+            f"{len(unknown)} notebook(s) are no chapter with exercises (their title, the first line of the first "
+            f"cell, must be a chapter's: {titles}): " + ", ".join(unknown)
+        )
+    return found

@@ -1,0 +1,438 @@
+"""Every process that grading starts, each in a sandbox of its own (Linux namespaces through bubblewrap).
+
+A sandbox sees a read-only system (`/usr`, the Python and the virtual environment), the *pristine copy*
+of the book (`pristine_copy`: the package, the tooling and the chapters as they were when grading
+started, mounted read-only where the checkout is, so that the chapters' cached artefacts keep their
+keys), the book's data and artefact cache read-only, and the few grader folders it needs (`Bind`). It
+does not see the checkout, the submissions, the grade sheet or anything else of the machine. It has no
+network (a loopback of its own), its own process, IPC and host-name namespaces, a new session, a
+private `/tmp` in memory of `Limits.disk_bytes` (its working folder and home), and, when the grader
+runs as root, a user id of its own with no capabilities and no way to gain one (`setpriv`), limited to
+`Limits.processes` tasks, `Limits.memory_bytes` of address space per process, no core files
+(`prlimit`). It is killed with everything it started when it ends, when the grader kills it (its
+time limit), or when the grader dies (`--die-with-parent`: process 1 of its namespace dies, and the
+kernel kills every process in it).
+
+Without bubblewrap, `Isolation.NONE` (the `--unsafe-no-sandbox` option) runs the same processes as
+plain children in a session of their own: the checks still run apart from the student's code, but a
+submission can then read and change everything the teacher can.
+
+The grader talks to a sandboxed process through its standard input and output, one JSON object a line
+(`Sandboxed`), reading each reply with a deadline and a size cap: a process that stops answering, floods
+or writes garbage is a `Broken` with the reason, never a hung or crashed grader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import os
+import resource
+import secrets
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fer_utils.errors import FerError
+
+BWRAP = "bwrap"
+UNSAFE_OPTION = "--unsafe-no-sandbox"
+SANDBOX_TMP = Path("/tmp")  # the sandbox's private /tmp (in memory): its working folder and home are in it
+WORKDIR_NAME = "work"
+HOME_NAME = "home"
+# What the pristine copy holds: the package (the checkers included) and the tooling, and the book's files
+# (with the chapters `_toc.yml` lists).
+PACKAGE_TREES = ("fer_utils", "fer_book")
+BOOK_FILES = ("_toc.yml", "_config.yml")
+# Host files a sandbox needs from /etc (read-only, when they exist): the linker cache, names, time zone, fonts.
+ETC_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/fonts",
+    "/etc/mime.types",
+)
+# Environment a sandbox inherits from the grader (nothing else: no tokens, no paths of the teacher's).
+PASSED_ENV = (
+    "TF_CPP_MIN_LOG_LEVEL",
+    "TF_ENABLE_ONEDNN_OPTS",
+    "PYTHONHASHSEED",
+    "OMP_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+)
+# A sandbox's own user, when the grader runs as root: a fresh id in this range, which no file and no other
+# process has, so that the limit on its tasks counts only its own.
+SANDBOX_UIDS = (2_000_000_000, 2_100_000_000)
+GIB = 2**30
+
+
+class GradeSandboxError(FerError):
+    """Grading cannot isolate the submissions here (no bubblewrap, or it cannot make namespaces)."""
+
+
+class Broken(Exception):
+    """A sandboxed process that did not answer as it should: it ended, was late, flooded or wrote garbage."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "ended", "late", "flooded" or "garbled"
+        self.message = message
+        self.role = ""  # which sandbox: set by whoever talked to it
+
+
+class Isolation(enum.Enum):
+    """How grading runs its processes: each in a bubblewrap sandbox, or (unsafe) as plain children."""
+
+    BWRAP = "bwrap"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandboxed process may use."""
+
+    memory_bytes: int = 8 * GIB  # address space of each process (RLIMIT_AS)
+    processes: int = 1024  # tasks, processes and threads, of the sandbox's own user (RLIMIT_NPROC)
+    disk_bytes: int = GIB  # its /tmp, working folder and home included (in memory)
+    output_chars: int = 32_000_000  # what a notebook may print, and what one reply may carry
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host folder or file shown in a sandbox at `target` (read-only unless `writable`)."""
+
+    source: Path
+    target: Path
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What every sandbox of one grading run sees: the pristine copy of the book where the checkout is,
+    the Python, the data and the cache (each at its own path, read-only), and the environment."""
+
+    book: Path  # the pristine copy on the host
+    book_at: Path  # where the sandboxes see it (the checkout's path; the copy itself without isolation)
+    python: Path  # the virtual environment's interpreter
+    binds: tuple[Bind, ...]
+    cache: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def pristine_copy(root: Path, folder: Path, mount_points: list[Path], link_sample: bool) -> Path:
+    """Copy the package and the tooling (from the checkout this code runs from) and the book's table of
+    contents and chapters (from the book `root`, the same checkout but in tests) into `folder/book`,
+    without caches or byte code, with an empty folder for each of `mount_points` (absolute paths under
+    `root` where a sandbox mounts a folder), and the book's sample data as the same link (with
+    `link_sample`, always a link to it). Grading reads the checkers, the chapters and the package from
+    here only: what a submission or the teacher changes in the checkout afterwards changes nothing."""
+    from fer_book.toc import repo_root, toc_notebooks
+
+    book = Path(folder) / "book"
+    book.mkdir(parents=True)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+    for name in PACKAGE_TREES:
+        shutil.copytree(repo_root() / name, book / name, symlinks=True, ignore=skip)
+    for name in BOOK_FILES:
+        if (root / name).is_file():
+            shutil.copy2(root / name, book / name)
+    for chapter in toc_notebooks(root):
+        (book / chapter).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / chapter, book / chapter)
+    sample = root / "data" / "sample"
+    (book / "data").mkdir()
+    if sample.is_symlink():
+        (book / "data" / "sample").symlink_to(os.readlink(sample))
+    elif link_sample and sample.is_dir():
+        (book / "data" / "sample").symlink_to(sample.resolve())
+    for point in mount_points:
+        (book / point.relative_to(root.resolve())).mkdir(parents=True, exist_ok=True)
+    for path in [book, *book.rglob("*")]:  # readable by a sandbox's own user
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    return book
+
+
+def cache_folder() -> Path:
+    """The artefact cache the chapters use (`fer_utils.book.artifacts.default_cache`), resolved."""
+    from fer_utils.book.artifacts import default_cache
+
+    return default_cache().expanduser().resolve()
+
+
+def make_layout(root: Path, folder: Path, isolation: Isolation) -> Layout:
+    """The pristine copy of the checkout `root` (made in `folder`) and what this grading run's sandboxes see."""
+    root = Path(root).absolute()
+    cache = cache_folder()
+    cache.mkdir(parents=True, exist_ok=True)
+    venv = Path(sys.prefix).resolve()
+    binds = [Bind(venv, venv)]
+    base = Path(sys.base_prefix).resolve()
+    if not base.is_relative_to("/usr"):
+        binds.append(Bind(base, base))
+    sample = (root / "data" / "sample").resolve()
+    if sample.is_dir():
+        binds.append(Bind(sample, sample))
+    binds.append(Bind(cache, cache))
+    inside = [b.target for b in binds if b.target.is_relative_to(root.resolve())]
+    book = pristine_copy(root, folder, inside if isolation is Isolation.BWRAP else [], isolation is Isolation.NONE)
+    book_at = root.resolve() if isolation is Isolation.BWRAP else book
+    env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("PYTHONHASHSEED", "0")
+    env.update(
+        {
+            "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "PYTHONPATH": str(book_at),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "FER_CACHE": str(cache),
+            "LANG": env.get("LANG", "C.UTF-8"),
+            "USER": "student",  # a sandbox's own user has no name in /etc/passwd
+            "LOGNAME": "student",
+        }
+    )
+    return Layout(book, book_at, venv / "bin" / "python", tuple(binds), cache, env)
+
+
+def check_isolation(isolation: Isolation) -> None:
+    """GradeSandboxError, before any work, when bubblewrap is missing or cannot make a sandbox here."""
+    if isolation is Isolation.NONE:
+        return
+    missing = [tool for tool in (BWRAP, "prlimit", "setpriv") if shutil.which(tool) is None]
+    if missing:
+        raise GradeSandboxError(
+            f"grading needs {', '.join(missing)} to run each submission in a sandbox (Debian/Ubuntu: "
+            f"apt-get install bubblewrap util-linux); {UNSAFE_OPTION} grades without one, and then a "
+            "submission can read and change the checkout, the other submissions and the grades"
+        )
+    probe = [BWRAP, *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise GradeSandboxError(
+            f"bubblewrap cannot make a sandbox on this machine ({done.stderr.strip() or done.returncode}); "
+            f"allow user namespaces, or run as root, or use {UNSAFE_OPTION} (a submission can then read and "
+            "change the checkout, the other submissions and the grades)"
+        )
+
+
+def _namespaces() -> list[str]:
+    """bubblewrap's options for new namespaces (a user namespace too when the grader is not root)."""
+    options = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    return options + (["--unshare-user"] if os.geteuid() != 0 else [])
+
+
+def own_tasks() -> int:
+    """How many tasks (threads included) this user runs now: the limit on a non-root sandbox's tasks
+    comes on top (RLIMIT_NPROC counts every task of the user)."""
+    uid, count = os.getuid(), 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = dict(line.split(":\t", 1) for line in (entry / "status").read_text().splitlines() if ":\t" in line)
+        except (OSError, ValueError):
+            continue
+        if int(status.get("Uid", "-1").split()[0]) == uid:
+            count += int(status.get("Threads", "1").strip())
+    return count
+
+
+def _ancestors(path: Path, made: set[Path]) -> list[str]:
+    """bubblewrap options making the folders above `path` (0755, so that the sandbox's user can pass)."""
+    options = []
+    for parent in reversed(path.parents):
+        if parent != Path("/") and parent not in made:
+            made.add(parent)
+            options += ["--perms", "0755", "--dir", str(parent)]
+    return options
+
+
+def bwrap_command(
+    argv: list[str],
+    layout: Layout,
+    binds: list[Bind],
+    env: dict[str, str],
+    cwd: Path,
+    limits: Limits,
+    own_user: bool,
+    writable_cache: bool = False,
+) -> list[str]:
+    """The bubblewrap command line that runs `argv` in a sandbox (see the module's docstring)."""
+    command = [BWRAP, "--die-with-parent", "--new-session", *_namespaces()]
+    if os.geteuid() == 0:
+        command += ["--cap-drop", "ALL"]
+        if own_user:
+            command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    command += ["--ro-bind", "/usr", "/usr"]
+    for name in ("/bin", "/lib", "/lib64", "/lib32", "/sbin"):
+        if os.path.islink(name):
+            command += ["--symlink", os.readlink(name), name]
+        elif os.path.isdir(name):
+            command += ["--ro-bind", name, name]
+    for name in ETC_FILES:
+        command += ["--ro-bind-try", name, name]
+    command += ["--proc", "/proc", "--dev", "/dev"]
+    command += ["--size", str(limits.disk_bytes), "--tmpfs", str(SANDBOX_TMP), "--chmod", "1777", str(SANDBOX_TMP)]
+    command += ["--size", str(limits.disk_bytes // 4), "--tmpfs", "/dev/shm", "--chmod", "1777", "/dev/shm"]
+    for name in (WORKDIR_NAME, HOME_NAME):
+        command += ["--perms", "0777", "--dir", str(SANDBOX_TMP / name)]
+    made = {SANDBOX_TMP, Path("/usr"), Path("/etc"), Path("/dev"), Path("/proc")}
+    every = [Bind(layout.book, layout.book_at)]
+    every += [Bind(b.source, b.target, writable_cache and b.source == layout.cache) for b in layout.binds]
+    every += binds
+    mounted: list[Path] = []
+    for bind in sorted(every, key=lambda b: len(b.target.parts)):
+        if not any(bind.target.is_relative_to(m) for m in mounted):
+            command += _ancestors(bind.target, made)
+        command += ["--bind" if bind.writable else "--ro-bind", str(bind.source), str(bind.target)]
+        mounted.append(bind.target)
+    command += ["--clearenv"]
+    for name, value in {**layout.env, **env}.items():
+        command += ["--setenv", name, value]
+    command += ["--chdir", str(cwd), "--"]
+    nproc = limits.processes
+    if os.geteuid() == 0 and own_user:
+        uid = str(secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0]) + SANDBOX_UIDS[0])
+        command += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all"]
+        command += ["--bounding-set=-all", "--no-new-privs", "--"]
+    elif os.geteuid() != 0:
+        nproc += own_tasks()
+    command += ["prlimit", f"--as={limits.memory_bytes}", "--core=0"]
+    if own_user or os.geteuid() != 0:
+        command += [f"--nproc={nproc}"]
+    return [*command, "--", *argv]
+
+
+def _plain_limits(limits: Limits) -> None:
+    """The limits of an unsandboxed process (`Isolation.NONE`), set in the child before it runs."""
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+class Sandboxed:
+    """One process in a sandbox of its own, talked to in JSON lines on its standard input and output.
+
+    `send` and `receive` take a deadline (time.monotonic()); a reply is at most `limit` bytes. Closing it
+    (or leaving its `with` block) kills it and everything it started."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        layout: Layout,
+        isolation: Isolation,
+        limits: Limits,
+        *,
+        binds: list[Bind] = (),  # type: ignore[assignment]
+        env: dict[str, str] | None = None,
+        own_user: bool = True,
+        writable_cache: bool = False,
+        stderr: Path | None = None,
+        host_tmp: Path | None = None,
+        role: str = "",
+    ) -> None:
+        self.limits, self.role = limits, role
+        self.buffer = b""
+        err = open(stderr, "ab") if stderr is not None else subprocess.DEVNULL  # noqa: SIM115
+        env = dict(env or {})
+        if isolation is Isolation.BWRAP:
+            cwd = SANDBOX_TMP / WORKDIR_NAME
+            env.setdefault("HOME", str(SANDBOX_TMP / HOME_NAME))
+            env.setdefault("TMPDIR", str(SANDBOX_TMP))
+            command = bwrap_command(list(argv), layout, list(binds), env, cwd, limits, own_user, writable_cache)
+            popen_env, popen_cwd, preexec = None, None, None
+        else:
+            assert host_tmp is not None, "an unsandboxed process needs a host folder of its own"
+            for name in (WORKDIR_NAME, HOME_NAME):
+                (host_tmp / name).mkdir(parents=True, exist_ok=True)
+            env.setdefault("HOME", str(host_tmp / HOME_NAME))
+            env.setdefault("TMPDIR", str(host_tmp))
+            command, popen_cwd = list(argv), host_tmp / WORKDIR_NAME
+            popen_env = {**layout.env, **env}
+            preexec = lambda: _plain_limits(limits)  # noqa: E731
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=popen_env,
+            cwd=popen_cwd,
+            start_new_session=True,
+            preexec_fn=preexec,
+        )
+        if err is not subprocess.DEVNULL:
+            err.close()
+        for stream in (self.process.stdin, self.process.stdout):
+            os.set_blocking(stream.fileno(), False)  # type: ignore[union-attr]
+
+    def __enter__(self) -> Sandboxed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, message: dict, deadline: float) -> None:
+        """Write one JSON line; Broken when the process ended or does not read it before `deadline`."""
+        data = (json.dumps(message) + "\n").encode()
+        fd = self.process.stdin.fileno()  # type: ignore[union-attr]
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_WRITE)
+            while data:
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    raise Broken("late", "it did not read the grader's request in time")
+                try:
+                    data = data[os.write(fd, data) :]
+                except (BrokenPipeError, OSError) as exc:
+                    raise Broken("ended", f"it ended ({exc.__class__.__name__})") from exc
+
+    def receive(self, deadline: float, limit: int | None = None) -> dict:
+        """Read one JSON line (a dict) before `deadline`; Broken when it ends, is late, floods or garbles."""
+        limit = limit or self.limits.output_chars
+        fd = self.process.stdout.fileno()  # type: ignore[union-attr]
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self.buffer:
+                if len(self.buffer) > limit:
+                    raise Broken("flooded", f"it sent more than {limit / 1e6:g} MB at once")
+                if not selector.select(max(0.0, deadline - time.monotonic())):
+                    raise Broken("late", "it did not answer in time")
+                try:
+                    chunk = os.read(fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    raise Broken("ended", "it ended before answering")
+                self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        if len(line) > limit:
+            raise Broken("flooded", f"it sent more than {limit / 1e6:g} MB at once")
+        try:
+            message = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise Broken("garbled", f"it wrote something other than the grader's messages ({exc})") from exc
+        if not isinstance(message, dict):
+            raise Broken("garbled", "it wrote something other than the grader's messages")
+        return message
+
+    def close(self) -> None:
+        """Kill the process and all it started (its session; with bubblewrap, its whole namespace)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()  # type: ignore[union-attr]
+        self.process.wait()

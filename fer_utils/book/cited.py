@@ -1,0 +1,66 @@
+"""The figures the book quotes from others, each with its source (issue 34).
+
+Every number a chapter states about its own results is written from its run (`fer_utils.book.prose`); the
+only numbers typed into a chapter's prose are figures quoted from elsewhere: the paper's own results, a
+library's default, a measurement recorded in the repository's `benchmarks/`. Each is listed here once, as
+the text the prose writes and the words that must stand in the same paragraph to say where it comes from,
+so that `tests/test_prose.py` can tell a quoted figure from a result typed by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cited:
+    """A figure quoted from `source`, written as `text`; `near` (a regular expression, case-insensitive)
+    must match in the same paragraph, the words that tell the reader whose figure it is."""
+
+    text: str
+    source: str
+    near: str
+
+    def __format__(self, spec: str) -> str:
+        return self.text
+
+    def stated_in(self, paragraph: str) -> bool:
+        """Whether `paragraph` names this figure's source (its `near` words)."""
+        return re.search(self.near, paragraph, re.IGNORECASE) is not None
+
+
+CITED: dict[str, Cited] = {
+    "keras_bn_momentum": Cited("0.99", "Keras's BatchNormalization default momentum", r"keras"),
+    "mobilenet_bn_momentum": Cited("0.999", "keras.applications.MobileNetV2's batch-normalisation momentum", r"keras"),
+    "cremad_bytes": Cited("2.44", "CREMA-D's size, from the clip index the package ships", r"CREMA-D|GB"),
+    # chapter 5 at 100 epochs instead of its 45 (benchmarks/final_vs_best.py, benchmarks/README.md "Fifth pass")
+    "remedy_final_lead_100_epochs": Cited(
+        "0.049",
+        "benchmarks/README.md, Fifth pass: the remedy's final weights minus the unregularized ones, 100 epochs",
+        r"benchmarks",
+    ),
+    "remedy_final_spread_100_epochs": Cited(
+        "0.051",
+        "benchmarks/README.md, Fifth pass: the larger std over seeds of those final weights, 100 epochs",
+        r"benchmarks",
+    ),
+    "paper_lstm_accuracy": Cited(
+        "98.90", "the paper's strongest comparator on RAVDESS, an LSTM (its comparison table)", r"paper"
+    ),
+    "paper_lstm_ratio": Cited("116.5", "the paper: the LSTM's parameters over its CNN's", r"paper"),
+    "bn_default_momentum_accuracy": Cited(
+        "0.110 ± 0.023",
+        "benchmarks/README.md, \"Batch normalisation's momentum\": mini-Xception with Keras's default momentum",
+        r"benchmarks/README\.md",
+    ),
+    "fer2013_faces": Cited("35,887", "FER-2013's size (Goodfellow et al. 2013), the peer's training data", r"FER-2013"),
+}
+
+
+def cited(key: str) -> Cited:
+    """The figure registered under `key` (KeyError naming the known keys otherwise)."""
+    try:
+        return CITED[key]
+    except KeyError:
+        raise KeyError(f"no cited figure {key!r}; the book cites {sorted(CITED)}") from None

@@ -1,0 +1,197 @@
+"""One face, one input tensor (issue 37): the CLI, Python inference and the demo page cut and resize a face
+to the same pixels, from the crop spec alone.
+
+Three real frames go through all three: a London face whose square is larger than the crop (OpenCV's
+INTER_AREA), a CREMA-D frame whose face is smaller (INTER_LINEAR), and the London face cut so that its square
+leaves the frame (edge pixels repeated). `python -m fer_utils preprocess` (with a margin and a side of its own,
+not the defaults) writes their crops, the boxes it found (manifest.csv) and `crop_spec.json`; an
+`inference.Recognizer` made from that spec crops each frame itself; the page's own crop code
+(`book/_demo/crop.js`, `frameCrop`, what `demo.js` calls on every camera frame) cuts the frame in headless
+chromium at the manifest's box with the spec read from the file. The frame reaches the browser as a lossless
+PNG of the pixels OpenCV decoded, so what is compared is the crop and the resize alone. All must agree within
+one gray level, and so must what the model's own resizer makes of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser import chromium, serve, wait_for
+
+from fer_utils.assets import cremad_dir, london_faces_dir
+from fer_utils.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = CropSpec(margin=0.2, side=224)  # what the CLI is asked for: neither the default margin nor side
+PAGE = """<!doctype html><html><body><script type="module">
+import {frameCrop, resizeGray} from './crop.js';
+window.resizeGray = (pixels, n, side) => Array.from(resizeGray(Uint8Array.from(pixels), n, side));
+window.cropFrames = async (items, spec) => {
+  const out = [];
+  for (const [name, box] of items) {
+    const image = new Image();
+    image.src = name;
+    await image.decode();
+    const canvas = document.createElement('canvas');
+    out.push(Array.from(frameCrop(image, image.naturalWidth, image.naturalHeight, box, spec, canvas)));
+  }
+  return out;
+};
+window.ready = true;
+</script></body></html>"""
+
+
+def frames() -> dict[str, np.ndarray]:
+    """The three frames (BGR, as OpenCV decodes them), by name."""
+    import cv2
+
+    from fer_utils.video import try_sample_frames
+
+    london = cv2.imread(str(sorted(london_faces_dir().rglob("*.jpg"))[0]))
+    cremad = try_sample_frames(sorted(cremad_dir().glob("*.flv"))[0], 1)[0][1]
+    return {"london": london, "cremad": cremad, "edge": np.ascontiguousarray(london[120:, 150:])}
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The frames as a folder of classes, preprocessed by the CLI: {frames, crops, manifest, spec, folder}."""
+    import cv2
+
+    from fer_utils.manifest import load_manifest
+
+    root = tmp_path_factory.mktemp("parity")
+    images = frames()
+    (root / "src" / "neutral").mkdir(parents=True)
+    for name, image in images.items():
+        cv2.imwrite(str(root / "src" / "neutral" / f"{name}.png"), image)
+    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "folder", "--src", str(root / "src")]
+    command += ["--out", str(root / "crops"), "--margin", str(SPEC.margin), "--size", str(SPEC.side)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([*command, "--workers", "1", "--quiet"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    manifest = load_manifest(root / "crops").set_index("clip_id")
+    crops = {
+        name: cv2.imread(str(root / "crops" / manifest.loc[name, "image"]), cv2.IMREAD_GRAYSCALE) for name in images
+    }
+    return {"frames": images, "crops": crops, "manifest": manifest, "root": root}
+
+
+def test_the_cli_writes_the_spec_it_was_asked_for_beside_its_crops(cut: dict) -> None:
+    spec = read_crop_spec(cut["root"] / "crops")
+    assert spec == SPEC
+    assert json.loads((cut["root"] / "crops" / CROP_SPEC_FILE).read_text()) == SPEC.to_dict()
+    assert all(crop.shape == (SPEC.side, SPEC.side) for crop in cut["crops"].values())
+
+
+def test_the_three_frames_take_each_path_of_the_resize(cut: dict) -> None:
+    """The London square is larger than the crop, the CREMA-D one smaller, the edge one leaves its frame."""
+    from fer_utils.crops import square_region
+    from fer_utils.faces import Box
+
+    squares = {}
+    for name, image in cut["frames"].items():
+        row = cut["manifest"].loc[name]
+        squares[name] = (square_region(Box(row.x, row.y, row.w, row.h), SPEC.margin), image.shape)
+    (x0, _, x1, _), _ = squares["london"]
+    assert x1 - x0 > SPEC.side
+    (x0, _, x1, _), _ = squares["cremad"]
+    assert x1 - x0 < SPEC.side
+    (x0, y0, x1, y1), shape = squares["edge"]
+    assert min(x0, y0) < 0 or x1 > shape[1] or y1 > shape[0]
+
+
+def test_python_inference_crops_as_the_cli_from_the_spec_alone(cut: dict) -> None:
+    from fer_utils.inference import Recognizer
+    from fer_utils.models import build_paper_cnn
+    from fer_utils.preprocess_folder import folder_crop_spec
+
+    recognizer = Recognizer(
+        build_paper_cnn(2, (32, 32, 1)), ["neutral", "happy"], spec=folder_crop_spec(cut["root"] / "crops")
+    )
+    for name, image in cut["frames"].items():
+        result = recognizer.frame(image)
+        row, face = cut["manifest"].loc[name], result.faces[0]
+        assert (face.x, face.y, face.w, face.h) == (row.x, row.y, row.w, row.h), name
+        difference = np.abs(result.crops[0].astype(int) - cut["crops"][name])
+        assert difference.max() <= 1, (name, difference.max())
+
+
+@pytest.fixture(scope="module")
+def page(cut: dict) -> Iterator[object]:
+    """Headless chromium on a page that loads the demo's crop.js, with the three frames beside it."""
+    site = cut["root"] / "site"
+    site.mkdir()
+    shutil.copy2(REPO / "book" / "_demo" / "crop.js", site / "crop.js")
+    (site / "index.html").write_text(PAGE)
+    for name in cut["frames"]:
+        shutil.copy2(cut["root"] / "src" / "neutral" / f"{name}.png", site / f"{name}.png")
+    with serve(site) as url, chromium() as driver:
+        driver.get(f"{url}/index.html")
+        wait_for(driver, "window.ready", timeout=30)
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def page_crops(cut: dict, page: object) -> dict[str, np.ndarray]:
+    """The page's crops of the three frames, by crop.js in headless chromium, from crop_spec.json alone."""
+    items = []
+    for name in cut["frames"]:
+        row = cut["manifest"].loc[name]
+        items.append([f"{name}.png", {"x": int(row.x), "y": int(row.y), "w": int(row.w), "h": int(row.h)}])
+    spec = json.loads((cut["root"] / "crops" / CROP_SPEC_FILE).read_text())
+    got = page.execute_async_script(
+        "const done = arguments[arguments.length - 1]; window.cropFrames(arguments[0], arguments[1]).then(done);",
+        items,
+        spec,
+    )
+    return {name: np.asarray(crop, np.uint8).reshape(SPEC.side, SPEC.side) for name, crop in zip(cut["frames"], got)}
+
+
+def test_the_page_crops_as_the_cli_from_the_spec_alone(cut: dict, page_crops: dict[str, np.ndarray]) -> None:
+    for name, crop in page_crops.items():
+        difference = np.abs(crop.astype(int) - cut["crops"][name])
+        assert difference.max() <= 1, (name, difference.max(), int((difference > 0).sum()))
+
+
+def test_the_models_own_resize_of_the_three_agrees(cut: dict, page_crops: dict[str, np.ndarray]) -> None:
+    """What the network sees, after the model's resizer (224 → 32 here), is the same for the three paths."""
+    import keras
+
+    from fer_utils.inference import Recognizer
+    from fer_utils.models import build_paper_cnn
+
+    model = build_paper_cnn(2, (32, 32, 1))
+    resize = keras.Model(model.input, model.get_layer("resize").output)
+    recognizer = Recognizer(model, ["neutral", "happy"], spec=SPEC)
+    for name, image in cut["frames"].items():
+        inputs = [cut["crops"][name], recognizer.frame(image).crops[0], page_crops[name]]
+        seen = [resize(np.asarray(x, np.float32)[None, ..., None]).numpy() for x in inputs]
+        assert max(np.abs(s - seen[0]).max() for s in seen) <= 1.0, name
+
+
+# Squares (side n) resized to `side`: OpenCV's whole-factor area paths (2, which has its own rounding, and 3),
+# its general area path, its bilinear path (upscaling, including from a single pixel) and the identity.
+RESIZES = ((360, 180), (144, 48), (250, 96), (181, 180), (97, 48), (100, 180), (3, 48), (1, 32), (96, 96), (47, 64))
+
+
+def test_the_pages_resize_is_opencvs_on_squares_of_many_sides(page: object) -> None:
+    """crop.js's resize against cv2.resize (INTER_AREA down, INTER_LINEAR up, as `crops.crop_face` picks) on
+    random gray squares, in the browser: within one gray level, and one level apart on under 1 % of the pixels
+    (here none: the scalar INTER_LINEAR formula instead of OpenCV's SIMD one is one level off on about 10 %)."""
+    import cv2
+
+    rng = np.random.default_rng(37)
+    for n, side in RESIZES:
+        square = rng.integers(0, 256, (n, n), dtype=np.uint8)
+        expected = cv2.resize(square, (side, side), interpolation=cv2.INTER_AREA if n > side else cv2.INTER_LINEAR)
+        got = page.execute_script("return window.resizeGray(...arguments)", square.ravel().tolist(), n, side)
+        difference = np.abs(np.asarray(got).reshape(side, side) - expected.astype(int))
+        assert difference.max() <= 1 and (difference > 0).mean() < 0.01, (n, side, difference.max())
