@@ -219,15 +219,19 @@ def compiled_predictor(model: keras.Model, xla: bool = True) -> Callable[[np.nda
 
 
 def inference_paths(
-    model: keras.Model, blobs: dict[str, bytes], threads: int | None = None
+    model: keras.Model,
+    blobs: dict[str, bytes],
+    threads: int | None = None,
+    compiler: Callable[..., Callable[[np.ndarray], np.ndarray]] = compiled_predictor,
 ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Every way the book runs `model`'s forward pass, by name, each from raw-pixel images to NumPy
-    probabilities: eager Keras (a Python call per layer), a `tf.function`, the same compiled by XLA, and
-    LiteRT's interpreter for each TFLite flatbuffer of `blobs` (mode → bytes; `threads` threads)."""
+    probabilities: eager Keras (a Python call per layer), a `tf.function` and the same compiled by XLA (both
+    made by `compiler(model, xla=...)`: chapter 8 passes the one it shows), and LiteRT's interpreter for each
+    TFLite flatbuffer of `blobs` (mode → bytes; `threads` threads)."""
     paths: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "eager": lambda images: model(images, training=False).numpy(),
-        "tf.function": compiled_predictor(model, xla=False),
-        "xla": compiled_predictor(model, xla=True),
+        "tf.function": compiler(model, xla=False),
+        "xla": compiler(model, xla=True),
     }
     for mode, blob in blobs.items():
         interpreter = tflite_interpreter(blob, num_threads=threads)
@@ -257,7 +261,7 @@ def latency_table(
             output = predict(x)
             first = time.perf_counter() - start
             reference = output if reference is None else reference
-            seconds = median_seconds(lambda p=predict: p(x), repeats, warmup=2)
+            seconds = median_seconds(lambda p=predict, x=x: p(x), repeats, warmup=2)
             rows.append(
                 {
                     "path": name,
