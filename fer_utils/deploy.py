@@ -20,10 +20,11 @@ network is redundant.
 `model.predict_on_batch` (Keras's call for one small batch) and TFLite via `Interpreter.invoke`
 with the same number of threads TensorFlow uses by default.
 
-**A deep-learning compiler.** `compile_xla` wraps a model's forward pass in `tf.function(jit_compile=True)`:
-XLA fuses its operations into a few compiled kernels for the shapes it meets (one compilation per input
-shape, paid at the first call). `benchmarks/xla_latency.py` measures what that buys on a CPU against eager
-Keras, a plain `tf.function` and the TFLite models.
+**A deep-learning compiler.** `compiled_predictor` wraps a model's forward pass in a `tf.function`, compiled by
+XLA when asked (`jit_compile=True`): XLA fuses the operations into a few kernels for the shapes it meets (one
+compilation per input shape, paid at the first call). `inference_paths` gathers every way the book runs a
+forward pass (eager Keras, `tf.function`, XLA, LiteRT per TFLite flatbuffer) and `latency_table` times them on
+the same images (chapter 8; `benchmarks/xla_latency.py`).
 """
 
 from __future__ import annotations
@@ -217,6 +218,62 @@ def compiled_predictor(model: keras.Model, xla: bool = True) -> Callable[[np.nda
     its first call on a new input shape traces (and compiles) the function, later ones reuse it."""
     function = tf.function(lambda images: model(images, training=False), jit_compile=xla, reduce_retracing=True)
     return lambda images: function(tf.convert_to_tensor(images, tf.float32)).numpy()
+
+
+def inference_paths(
+    model: keras.Model,
+    blobs: dict[str, bytes],
+    threads: int | None = None,
+    compiler: Callable[..., Callable[[np.ndarray], np.ndarray]] = compiled_predictor,
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Every way the book runs `model`'s forward pass, by name, each from raw-pixel images to NumPy
+    probabilities: eager Keras (a Python call per layer), a `tf.function` and the same compiled by XLA (both
+    made by `compiler(model, xla=...)`: chapter 8 passes the one it shows), and LiteRT's interpreter for each
+    TFLite flatbuffer of `blobs` (mode → bytes; `threads` threads)."""
+    paths: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "eager": lambda images: model(images, training=False).numpy(),
+        "tf.function": compiler(model, xla=False),
+        "xla": compiler(model, xla=True),
+    }
+    for mode, blob in blobs.items():
+        interpreter = tflite_interpreter(blob, num_threads=threads)
+        paths[f"tflite {mode}"] = lambda images, it=interpreter: tflite_predict(it, images, batch_size=len(images))
+    return paths
+
+
+def latency_table(
+    paths: dict[str, Callable[[np.ndarray], np.ndarray]],
+    images: np.ndarray,
+    batches: tuple[int, ...] = (1, 32),
+    repeats: int = 20,
+) -> pd.DataFrame:
+    """Per path and batch size: the median milliseconds per frame over `repeats` calls after warm-up, what
+    the first call cost (tracing, XLA's compilation, the interpreter's allocation for that shape), and the
+    largest difference from the first path's probabilities (eager Keras in `inference_paths`) on the same
+    images. `images` (N, H, W, 1) raw pixels are repeated when a batch needs more of them."""
+    images = np.asarray(images, dtype=np.float32)
+    if len(images) == 0:
+        raise DeployError("latency_table needs at least one image")
+    rows = []
+    for batch in batches:
+        x = np.resize(images, (batch, *images.shape[1:]))
+        reference = None
+        for name, predict in paths.items():
+            start = time.perf_counter()
+            output = predict(x)
+            first = time.perf_counter() - start
+            reference = output if reference is None else reference
+            seconds = median_seconds(lambda p=predict, x=x: p(x), repeats, warmup=2)
+            rows.append(
+                {
+                    "path": name,
+                    "batch": batch,
+                    "ms per frame": 1000 * seconds / batch,
+                    "first call s": first,
+                    "max diff": float(np.abs(output - reference).max()),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def keras_file_size(model: keras.Model, folder: Path) -> int:

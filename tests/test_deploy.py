@@ -97,6 +97,35 @@ def test_xla_compiled_inference_agrees_with_eager_keras() -> None:
                 np.testing.assert_allclose(predict(images), eager, atol=1e-5, err_msg=f"{name} {path} batch {batch}")
 
 
+@pytest.mark.slow
+def test_every_inference_path_gives_the_trained_models_probabilities_and_is_timed(trained) -> None:
+    """Issue 36 (chapter 8's race): eager Keras, the tf.function, XLA and LiteRT per TFLite file all answer on
+    the same crops of a trained model, at batch 1 and a batch larger than the crops given; the table has a row
+    per path and batch, times > 0, and XLA's and the graph's differences from eager within float tolerance."""
+    from fer_utils.deploy import inference_paths, latency_table, to_tflite
+
+    result, images, _ = trained
+    blobs = {mode: to_tflite(result.model, mode, representative=images[::4]) for mode in ("float32", "int8")}
+    paths = inference_paths(result.model, blobs, threads=2)
+    assert list(paths) == ["eager", "tf.function", "xla", "tflite float32", "tflite int8"]
+    table = latency_table(paths, images[:3], batches=(1, 5), repeats=3)
+    assert len(table) == 10 and set(table["batch"]) == {1, 5}
+    assert (table["ms per frame"] > 0).all() and (table["first call s"] > 0).all()
+    diff = table.groupby("path")["max diff"].max()
+    assert diff["eager"] == 0 and diff["tf.function"] <= 1e-5 and diff["xla"] <= 1e-5 and diff["tflite float32"] <= 1e-4
+    assert diff["tflite int8"] <= 0.2  # rounded activations: close, not equal
+    eager = result.model(np.resize(images[:3], (5, *images.shape[1:])), training=False).numpy()
+    np.testing.assert_allclose(paths["xla"](np.resize(images[:3], (5, *images.shape[1:]))), eager, atol=1e-5)
+
+
+def test_latency_table_refuses_no_images() -> None:
+    from fer_utils.deploy import latency_table
+    from fer_utils.errors import DeployError
+
+    with pytest.raises(DeployError, match="at least one image"):
+        latency_table({"none": lambda x: x}, np.zeros((0, 8, 8, 1)))
+
+
 def test_magnitude_pruning_zeroes_the_smallest_weights(trained) -> None:
     from fer_utils.deploy import prune_magnitude, sparsity_of
 

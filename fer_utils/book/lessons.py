@@ -212,6 +212,19 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             1,
             "it calls that clip neutral: neutral votes (of 1)",
         ),
+        Claim(
+            "xla_max_diff_vs_eager",
+            "<=",
+            1e-4,
+            "XLA's compiled forward pass gives eager Keras's probabilities: largest absolute difference",
+        ),
+        Claim(
+            "tflite_over_function_at_batch_1",
+            ">=",
+            2,
+            "TFLite's float32 model runs a frame faster than the plain tf.function: the smaller of the two "
+            "models' speed ratios at batch 1",
+        ),
     ),
     "09_real_faces": (
         Claim(

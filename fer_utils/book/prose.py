@@ -106,6 +106,14 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     return Difference(float(a.mean() - b.mean()), seed_spread(a, b), int(min(len(a), max(len(b), 2))))
 
 
+def speed_words(ratio: float, tie: float = 0.05) -> str:
+    """A speed ratio (a baseline's time over this path's) in words, to be followed by the baseline: "2.10× as
+    fast as", "1.47× slower than", or "about as fast as (1.03×)" within `tie` of 1."""
+    if 1 / (1 + tie) < ratio < 1 + tie:
+        return f"about as fast as ({ratio:.2f}×)"
+    return f"{ratio:.2f}× as fast as" if ratio > 1 else f"{1 / ratio:.2f}× slower than"
+
+
 def stated_number(value: object) -> float | list[float] | None:
     """The number(s) behind a stated value, for the record: a float, a Spread's values, or None for words
     and cited figures."""
