@@ -186,6 +186,18 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             0.0,
             "at its best epoch the usual order returns: the paper CNN's training accuracy - its test accuracy",
         ),
+        Claim(
+            "cnn_lstm_margin_over_chance",
+            ">",
+            0,
+            "the CNN-LSTM learns the clips: its mean clip accuracy minus chance minus its std over seeds",
+        ),
+        Claim(
+            "clip_race_runs_stopped_by_the_cap",
+            "==",
+            0,
+            "every run of the clip race stopped on its own before the cap: runs stopped by the cap",
+        ),
     ),
     "08_deployment": (
         Claim(
