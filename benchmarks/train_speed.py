@@ -360,6 +360,16 @@ def summary(path: Path = RESULTS) -> str:
             f"| {calibration['before']}→{calibration['after']} "
             f"| {row['epoch_s'][-1] * scale:.1f} / {row['epoch_augmented_s'][-1] * scale:.1f} s |"
         )
+    resizer = records[records["part"] == "resizer"]
+    if len(resizer):
+        lines += ["", "| model | crops fed | epoch 1 / 2 | calibration |", "|---|---|---|---|"]
+        fed = {"dynamic": "as the book does (side unknown)", "static": "side made static", "none": "no resizer"}
+        for _, row in resizer.iterrows():
+            seconds, calibration = row["epoch_s"], row["calibration"]
+            lines.append(
+                f"| {row['model']} | {fed[row['variant']]} | {seconds[0]} / {seconds[1]} s "
+                f"| {calibration['before']}→{calibration['after']} |"
+            )
     repro = records[records["part"].isin(["repro", "repro_plain", "repro_ahead"])]
     if len(repro):
         lines += [
@@ -367,11 +377,11 @@ def summary(path: Path = RESULTS) -> str:
             "| model | augmentation | setting | run 1 weights | run 2 weights | same numbers | last loss | fit s |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        groups = repro.groupby(["part", "model", "deterministic", "xla"], sort=False)
-        for (part, model, deterministic, xla), runs in groups:
+        groups = repro.groupby(["label", "part", "model", "deterministic", "xla"], sort=False)
+        for (label, part, model, deterministic, xla), runs in groups:
             runs = runs.tail(2)
             augmentation = {"repro": "wild", "repro_ahead": "wild, ahead"}.get(part, "none")
-            name = f"{model} | {augmentation} | {setting_name(deterministic, xla)}"
+            name = f"{model} ({label}) | {augmentation} | {setting_name(deterministic, xla)}"
             if "error" in runs and runs["error"].notna().any():
                 lines.append(f"| {name} | {runs['error'].dropna().iloc[0]} | | no run | | |")
                 continue
