@@ -20,7 +20,7 @@ optional L1 penalty is on the kernel of Dense(16), the layer holding 91% of the 
 **The CNN-LSTM** (`build_cnn_lstm`, registered as "cnn-lstm", a sequence model: `fer_utils.sequences`)
 reads a clip: the paper CNN's body on every frame with shared weights, an LSTM over the frames in order.
 The paper's Table I also cites an LSTM (the one result it concedes: 98.90 % on RAVDESS with 116.5× its
-parameters) and VGG-Face+LSTM; `build_landmark_lstm` and `build_vggface_lstm` build them at full size, for
+parameters) and VGG-Face+LSTM; `fer_utils.cited_lstms` builds them at full size, for
 counting only (their docstrings say what is assumed where the sources do not say).
 
 **FLOPs** are counted analytically per layer (not with the TF profiler): multiply–accumulates
@@ -272,36 +272,6 @@ def build_cnn_lstm(
     x = layers.LSTM(units, unroll=True, name="lstm")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
     return keras.Model(clips, outputs, name="cnn_lstm")
-
-
-# Pairwise distances between dlib's 68 landmarks: what each frame gives the paper's cited LSTM.
-LANDMARK_DISTANCES = 68 * 67 // 2
-
-
-def build_landmark_lstm(
-    num_classes: int = 8, frames: int = SEQUENCE_FRAMES, features: int = LANDMARK_DISTANCES, units: int = 3000
-) -> keras.Model:
-    """The LSTM the paper concedes to (Ryumina & Karpov 2020: 98.9 % on RAVDESS from landmark distances), for
-    counting only: one LSTM of `units` over each frame's `features` distances, then softmax. Its layer
-    sizes were not available to the book (only the abstract); 3,000 units is our assumption, the round
-    width at which one LSTM over these features holds about the paper's 63 million parameters."""
-    inputs = keras.Input(shape=(frames, features), name="distances")
-    x = layers.LSTM(units, name="lstm")(inputs)
-    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x), name="landmark_lstm")
-
-
-def build_vggface_lstm(
-    num_classes: int = 8, input_shape: Sequence[int] = (SEQUENCE_FRAMES, 224, 224, 3), units: int = 512
-) -> keras.Model:
-    """VGG-Face + LSTM of the paper's Table I, untrained, for counting only: VGG-Face (Parkhi et al. 2015,
-    VGG16's layers with 2,622 identities) up to its 4,096-unit fc7 on every frame, an LSTM of `units` (our
-    assumption: the paper gives no width), softmax."""
-    frames, frame_shape = input_shape[0], tuple(input_shape[1:])
-    vgg = keras.applications.VGG16(weights=None, include_top=True, classes=2622, input_shape=frame_shape)
-    body = keras.Model(vgg.input, vgg.get_layer("fc2").output, name="vggface_fc7")
-    clips = keras.Input(shape=(frames, *frame_shape), name="clip")
-    x = layers.LSTM(units, name="lstm")(layers.TimeDistributed(body, name="frames")(clips))
-    return keras.Model(clips, layers.Dense(num_classes, activation="softmax")(x), name="vggface_lstm")
 
 
 # One builder per registered name (registry.MODEL_NAMES, in that order).

@@ -102,7 +102,8 @@ def test_the_cnn_lstm_is_the_paper_cnn_over_the_clip_and_is_counted() -> None:
 @pytest.mark.slow
 def test_the_papers_lstm_and_vgg_face_lstm_counted_at_full_size() -> None:
     """The paper: its CNN has 542,136 parameters, the LSTM it concedes 116.5 times as many (about 63 M)."""
-    from fer_utils.models import build_landmark_lstm, build_paper_cnn, build_vggface_lstm, count_flops, count_params
+    from fer_utils.cited_lstms import build_landmark_lstm, build_vggface_lstm
+    from fer_utils.models import build_paper_cnn, count_flops, count_params
 
     assert count_params(build_paper_cnn(8)) == PAPER_PARAMS
     lstm = count_params(build_landmark_lstm(8))
