@@ -172,6 +172,23 @@ def test_links_and_embedded_images_are_not_prose() -> None:
     assert hand_typed(notebook(cell)) == []
 
 
+def test_a_speed_ratio_stated_in_words_is_recorded_as_the_runs_number() -> None:
+    """Issue 36 regression: chapter 8 stated XLA's speed ratios as strings ("1.32× as fast as"), which the
+    executed-book check rightly flagged as decimals given as words; a `prose.Speed` states the same words and
+    records its ratio as the run's number."""
+    from fer_utils.book.prose import speed_words
+
+    ratios = {"faster": 1.32, "slower": 1 / 2.7, "tie": 1.03}
+    stated = paragraph_cell(
+        "XLA ran {faster} the graph, {slower} it, {tie} it.", **{k: speed_words(v) for k, v in ratios.items()}
+    )
+    assert hand_typed(notebook(stated)) == []
+    text = render("{a} / {b} / {c}", a=speed_words(1.32), b=speed_words(1 / 2.7), c=speed_words(1.03))[0]
+    assert text == "1.32× as fast as / 2.70× slower than / about as fast as (1.03×)"
+    as_text = paragraph_cell("XLA ran {faster} the graph.", faster=format(speed_words(1.32)))
+    assert hand_typed(notebook(as_text)) == ["cell 0: paragraph value 'faster' given as words: 1.32"]
+
+
 def test_a_paragraph_written_from_the_run_passes_and_a_typed_number_in_it_is_caught() -> None:
     from_run = paragraph_cell(
         "The random split scores {random}, {diff:+.3f} above the subject split ({verdict}); Keras {m}.",

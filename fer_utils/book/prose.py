@@ -106,12 +106,24 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     return Difference(float(a.mean() - b.mean()), seed_spread(a, b), int(min(len(a), max(len(b), 2))))
 
 
-def speed_words(ratio: float, tie: float = 0.05) -> str:
-    """A speed ratio (a baseline's time over this path's) in words, to be followed by the baseline: "2.10× as
-    fast as", "1.47× slower than", or "about as fast as (1.03×)" within `tie` of 1."""
-    if 1 / (1 + tie) < ratio < 1 + tie:
-        return f"about as fast as ({ratio:.2f}×)"
-    return f"{ratio:.2f}× as fast as" if ratio > 1 else f"{1 / ratio:.2f}× slower than"
+@dataclass(frozen=True)
+class Speed:
+    """A speed ratio (a baseline's time over this path's), stated in words around its number, to be followed
+    by the baseline: "2.10× as fast as", "1.47× slower than", or "about as fast as (1.03×)" within `tie` of 1.
+    Recorded as its number (`stated_number`), so a rerun's ratio is never mistaken for a typed one."""
+
+    ratio: float
+    tie: float = 0.05
+
+    def __format__(self, spec: str) -> str:
+        if 1 / (1 + self.tie) < self.ratio < 1 + self.tie:
+            return f"about as fast as ({self.ratio:.2f}×)"
+        return f"{self.ratio:.2f}× as fast as" if self.ratio > 1 else f"{1 / self.ratio:.2f}× slower than"
+
+
+def speed_words(ratio: float, tie: float = 0.05) -> Speed:
+    """`ratio` (a baseline's time over this path's) to state as a `Speed`."""
+    return Speed(float(ratio), tie)
 
 
 def stated_number(value: object) -> float | list[float] | None:
@@ -121,6 +133,8 @@ def stated_number(value: object) -> float | list[float] | None:
         return list(value.values)
     if isinstance(value, Difference):
         return [value.diff, value.spread]
+    if isinstance(value, Speed):
+        return value.ratio
     if isinstance(value, bool | str | Cited):
         return None
     if isinstance(value, int | float | np.integer | np.floating):
