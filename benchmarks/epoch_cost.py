@@ -83,11 +83,10 @@ def epoch_seconds(frames: pd.DataFrame, root: Path, model_name: str, augment: st
     import keras
 
     from fer_utils.pipeline import make_dataset
-    from fer_utils.registry import TRAINING_RECIPES
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train_config import PRESETS, TrainConfig
     from fer_utils.training import compile_model, seed_everything
 
-    recipe = TRAINING_RECIPES["wild"]
+    recipe = PRESETS["arriaga"]  # the wild recipe of the time these records were made
     strength = {
         "rotation": recipe["augment_rotation"],
         "shift": recipe["augment_shift"],

@@ -10,7 +10,7 @@ the same way with `--peer`. One JSON line per run is appended to results/seven_e
         --model paper-cnn --size 48 --epochs 40 --lr 1e-3 --seeds 0,1,2 [--augment] [--dropout 0,0.5,0.5 --l1 1e-4] \
         [--recipe wild] [--class-weights balanced] [--plateau 3]
 
-`--recipe wild` applies registry.TRAINING_RECIPES["wild"] (as `train --recipe wild`); `--augment`,
+`--recipe NAME` applies train_config.PRESETS[NAME] (as `train --recipe NAME`; its model too); `--augment`,
 `--class-weights` and `--plateau` given explicitly override it. `--summary` trains nothing: it prints
 mean ± std over seeds of every setting recorded in the results file.
 """
@@ -30,8 +30,8 @@ from fer_utils.book import artifacts, realfaces
 from fer_utils.book.realfaces import RealSet
 from fer_utils.manifest import MANIFEST_NAME, load_manifest
 from fer_utils.pipeline import FaceData
-from fer_utils.registry import CLASS_WEIGHTS, TRAINING_RECIPES
-from fer_utils.train_config import TrainConfig
+from fer_utils.registry import CLASS_WEIGHTS
+from fer_utils.train_config import PRESETS, TrainConfig
 
 RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 
@@ -39,8 +39,8 @@ RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 def recipe_options(args: argparse.Namespace) -> dict:
     """The TrainConfig fields of `--recipe` overridden by the explicit --augment, --class-weights, --plateau
     (only the options given or in the recipe)."""
-    schedule = ("epochs", "patience", "learning_rate")  # this script's own --epochs, --patience, --lr decide those
-    options = {k: v for k, v in TRAINING_RECIPES.get(args.recipe, {}).items() if k not in schedule}
+    schedule = ("epochs", "patience", "learning_rate", "model")  # this script's own --epochs, --patience, --lr decide those
+    options = {k: v for k, v in PRESETS.get(args.recipe, {}).items() if k not in schedule}
     given = {"augment": args.augment, "class_weights": args.class_weights, "plateau": args.plateau}
     options.update({k: v for k, v in given.items() if v is not None})
     return options
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--recipe", choices=sorted(TRAINING_RECIPES), default=None)
+    parser.add_argument("--recipe", choices=sorted(PRESETS), default=None)
     parser.add_argument("--class-weights", choices=CLASS_WEIGHTS, default=None)
     parser.add_argument("--plateau", type=int, default=None)
     parser.add_argument("--dropout", default=None)

@@ -76,9 +76,9 @@ def flop_floor(n: int = 4096, repeats: int = 10) -> dict:
 
 def wild_strength() -> dict:
     """The wild recipe's augmentation strength as make_dataset's arguments."""
-    from fer_utils.registry import TRAINING_RECIPES
+    from fer_utils.train_config import PRESETS
 
-    recipe = TRAINING_RECIPES["wild"]
+    recipe = PRESETS["arriaga"]  # the wild recipe of the time these records were made
     return {"rotation": recipe["augment_rotation"], "shift": recipe["augment_shift"], "zoom": recipe["augment_zoom"]}
 
 

@@ -43,7 +43,15 @@ import pandas as pd
 from keras import layers
 
 from fer_utils.errors import ModelBuildError, ModelFileError, TrainingError
-from fer_utils.registry import INITS, PAPER_DROPOUT, PAPER_INIT, PAPER_INPUT_SHAPE, SEQUENCE_FRAMES
+from fer_utils.registry import (
+    INITS,
+    PAPER_DROPOUT,
+    PAPER_INIT,
+    PAPER_INPUT_SHAPE,
+    SEQUENCE_FRAMES,
+    WILD_INPUT_SHAPE,
+    WILD_WIDTHS,
+)
 from fer_utils.run_files import CLASSES_FILE, read_classes
 from fer_utils.train_config import DEFAULT_DROPOUT
 
@@ -200,6 +208,32 @@ def build_mini_xception(num_classes: int = 7, input_shape: Sequence[int] = (48, 
     return keras.Model(inputs, outputs, name="mini_xception")
 
 
+def build_wild_cnn(
+    num_classes: int = 7,
+    input_shape: Sequence[int] = WILD_INPUT_SHAPE,
+    widths: Sequence[int] = WILD_WIDTHS,
+    head_dropout: float = 0.3,
+) -> keras.Model:
+    """The book's network for faces in the wild, shaped for the CPU: four blocks of one 3×3 convolution (no
+    bias) + batch normalisation + ReLU + 2×2 max pooling, widening `widths` (48 → 24 → 12 → 6 → 3 px), then
+    global average pooling, dropout `head_dropout` and softmax: 220,735 parameters for 7 classes at 48 px.
+
+    Why plain convolutions: on a CPU a dense 3×3 convolution runs near the matmul rate, while depthwise
+    convolutions and many batch normalisations are memory-bound (mini-Xception has 4× fewer FLOPs and
+    trains slower, benchmarks/README.md); parameters and FLOPs are not speed, the shape for the hardware is.
+    """
+    inputs, x = _inputs(input_shape)
+    for block, filters in enumerate(widths, start=1):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{block}")(x)  # settles fast: see batch_norm
+        x = layers.Activation("relu", name=f"relu{block}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(head_dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
+    return keras.Model(inputs, outputs, name="wild_cnn")
+
+
 def _inverted_residual(x: keras.KerasTensor, filters: int, stride: int, expansion: int = 6) -> keras.KerasTensor:
     """MobileNetV2 block: 1×1 expand, 3×3 depthwise, 1×1 linear projection, residual when shapes match."""
     inp = x
@@ -285,6 +319,7 @@ MODEL_BUILDERS: dict[str, ModelBuilder] = {
     "mobilenet-v2": build_mobilenet_v2,
     "xception": build_xception,
     "mini-xception": build_mini_xception,
+    "wild-cnn": build_wild_cnn,
     "mobilenet-inception": build_mobilenet_inception,
     "cnn-lstm": build_cnn_lstm,
 }

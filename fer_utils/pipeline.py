@@ -74,6 +74,24 @@ def _augmenter(seed: int, rotation: float = 0.0, shift: float = 0.05, zoom: floa
     )
 
 
+def flip_and_shift(ds: tf.data.Dataset, seed: int, shift: float) -> tf.data.Dataset:
+    """Each (image, label) of `ds` flipped left-right with probability 1/2 and shifted by up to `shift` of its
+    side (padded by mirroring, then cropped back to its side at a random offset). Why not Keras's layers:
+    their random ops are stateful, which tf.data runs one at a time under op determinism (it doubled the
+    epoch); these are stateless ops seeded by a stream that `seed` fixes and that differs every epoch, so
+    they run in parallel and the same seed draws the same transforms."""
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
+
+    def augment(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        (image, label), seeds = example, tf.random.split(pair, 2)
+        image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+        pad = tf.cast(tf.round(shift * tf.cast(tf.shape(image)[0], tf.float32)), tf.int32)
+        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+        return tf.image.stateless_random_crop(padded, tf.shape(image), seeds[1]), label
+
+    return tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def make_dataset(
     frames: pd.DataFrame,
     root: Path,
@@ -94,8 +112,9 @@ def make_dataset(
 
     Decode in parallel (order kept), cache the decoded crops in memory (uint8, at their own side: the
     model resizes them itself; `image_size` resizes them here instead, see `_decoder`), reshuffle every
-    epoch from `seed`, batch as float32, optionally augment (`rotation`, `shift`, `zoom`: see
-    `_augmenter`), and prefetch so the model never waits for input.
+    epoch from `seed`, batch as float32, optionally augment (`rotation`, `shift`, `zoom`: see `_augmenter`;
+    flips and shifts alone, without rotation or zoom, by `flip_and_shift`), and prefetch so the model never
+    waits for input.
     """
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
@@ -107,9 +126,11 @@ def make_dataset(
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if augment and not (rotation or zoom):
+        ds = flip_and_shift(ds, seed, shift)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if augment:
+    if augment and (rotation or zoom):
         augmenter = _augmenter(seed, rotation, shift, zoom)
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -27,6 +27,14 @@ PAPER_PARAMS = 542_136
 PAPER_LSTM_ACCURACY = 0.9890
 PAPER_LSTM_PARAMS_RATIO = 116.5
 
+# The book's network for faces in the wild (models.build_wild_cnn, `train --recipe wild`'s model): FER-2013's 48-px
+# gray faces and its 7 classes, four plain convolution blocks of these widths (benchmarks/README.md, "The book's
+# network for faces in the wild", has the candidates measured on 2 CPU cores).
+WILD_MODEL = "wild-cnn"
+WILD_SIDE = 48
+WILD_INPUT_SHAPE: tuple[int, int, int] = (WILD_SIDE, WILD_SIDE, 1)
+WILD_WIDTHS: tuple[int, ...] = (24, 48, 96, 192)
+
 # Models: the registered names, each with the input and class count it is usually quoted at (the
 # paper's table uses these for parameter counts; a sequence model's input is a clip, (frames, H, W, 1)).
 # fer_utils.models.MODEL_BUILDERS has one builder each.
@@ -38,6 +46,7 @@ CANONICAL_INPUTS: dict[str, tuple[tuple[int, ...], int]] = {
     "mobilenet-v2": ((224, 224, 3), 1000),
     "xception": ((299, 299, 3), 1000),
     "mini-xception": ((48, 48, 1), 7),
+    WILD_MODEL: (WILD_INPUT_SHAPE, 7),
     "mobilenet-inception": (PAPER_INPUT_SHAPE, PAPER_CLASSES),
     "cnn-lstm": ((PAPER_FRAMES, *PAPER_INPUT_SHAPE), PAPER_CLASSES),  # a clip: the paper's frames per clip
 }
@@ -54,31 +63,9 @@ MODEL_OPTIONS: tuple[str, ...] = ("dropout", "l1", "init")
 # code presumably used, or He uniform / normal (He et al. 2015), scaled for ReLU.
 PAPER_INIT = "glorot_uniform"
 INITS: tuple[str, ...] = (PAPER_INIT, "he_uniform", "he_normal")
-# Class weighting of the loss (fer_utils.train_config.TrainConfig.class_weights), and the named training recipes
-# (`train --recipe NAME`, explicit options override them). "wild", for real faces of FER-2013's kind: the
-# augmentation of Arriaga et al. (2017)'s recipe for mini-Xception (flips, ±10° rotation, shift and zoom 0.1)
-# with the schedule measured on real FER-2013 through the CLI (benchmarks/README.md, "A recipe chosen on real
-# FER-2013"): Adam at 1e-3, up to 60 epochs, the learning rate halved after 4 epochs without progress and early
-# stopping after 12 (three halvings' room), and no class weights: balanced weights bought macro recall with
-# accuracy there (0.489 against 0.560 test accuracy), so they stay an explicit choice (--class-weights balanced).
+# Class weighting of the loss (fer_utils.train_config.TrainConfig.class_weights): "balanced" weighs each class by
+# n / (classes × its count); the named training recipes that use it or not are train_config.PRESETS.
 CLASS_WEIGHTS: tuple[str, ...] = ("none", "balanced")
-TRAINING_RECIPES: dict[str, dict[str, object]] = {
-    "wild": {
-        "augment": True,
-        "augment_rotation": 10.0,
-        "augment_shift": 0.1,
-        "augment_zoom": 0.1,
-        "learning_rate": 1e-3,
-        "epochs": 60,
-        "patience": 12,
-        "plateau": 4,
-        "class_weights": "none",
-    },
-}
-# The model the README recommends with the wild recipe for FER-2013-like data (48 px gray faces, 7 classes): the
-# peer's own network, which beat the peer through the CLI (benchmarks/README.md).
-WILD_MODEL = "mini-xception"
-
 # Split protocols (fer_utils.splits) and the validation share carved out of the training side. `given` is
 # the dataset's own split (its `split` column: train/ and test/ folders, FER-2013's Usage), the default of
 # every run without a chosen protocol (`splits.resolve_protocol`) for a manifest that has one (GIVEN_PROTOCOL);

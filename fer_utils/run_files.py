@@ -2,7 +2,7 @@
 
 A complete run folder holds
 
-- `model.keras`: the best epoch's model (by the monitored loss);
+- `model.keras`: the best epoch's model (by the monitored loss), or the last epoch's (`TrainConfig.keep`);
 - `classes.json`: the class names, in the order of the model's outputs;
 - `config.json`: the TrainConfig, the classes, the parameter count, the split sizes and the subjects on each
   side (a run made before the crop spec also has `crops`, its crops' preprocessing settings);
@@ -15,6 +15,10 @@ A complete run folder holds
   duplicate audit, each frame's `md5`, `phash` and `copy_of_train`);
 - `last_epoch.weights.h5`: the weights of the last epoch trained, before early stopping put the best
   epoch's back (metrics.json's `test_last_epoch` scores them); runs trained before it existed lack it;
+- `best_epoch.weights.h5`, only in a run that keeps its last epoch's weights as its model (`TrainConfig.keep`):
+  the best epoch's, which metrics.json's `test_best_epoch` scores;
+- `time_budget.json`, only in a run trained under a time budget: the budget, the epochs it chose and the
+  measured seconds of every epoch (`recipe.TimeBudget`);
 - `train_hashes.csv` (runs made since the duplicate audit): the content hashes of the training crops, which
   `evaluate` compares the crops it scores with.
 
@@ -43,6 +47,9 @@ RUN_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, 
 LAST_WEIGHTS_FILE = "last_epoch.weights.h5"  # not in RUN_FILES: older runs are complete without it
 # Written by runs since the duplicate audit (older runs lack it): md5 and perceptual hash of every training crop.
 TRAIN_HASHES_FILE = "train_hashes.csv"
+# Written only by runs that keep their last epoch (the best epoch's weights) or train under a time budget.
+BEST_WEIGHTS_FILE = "best_epoch.weights.h5"
+TIME_BUDGET_FILE = "time_budget.json"
 WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)  # what `training.train` writes into a run folder
 PROBABILITY_PREFIX = "p_"
 

@@ -29,6 +29,7 @@ import pandas as pd
 from fer_utils.crop_spec import CropSpec, read_crop_spec, spec_from_settings
 from fer_utils.errors import RunFolderError
 from fer_utils.run_files import (
+    BEST_WEIGHTS_FILE,
     CLASSES_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
@@ -37,6 +38,7 @@ from fer_utils.run_files import (
     MODEL_FILE,
     PREDICTIONS_FILE,
     RUN_FILES,
+    TIME_BUDGET_FILE,
     probability_columns,
     read_classes,
 )
@@ -86,6 +88,16 @@ class RunFolder:
     def last_weights_file(self) -> Path:
         """The last epoch's weights (`last_epoch.weights.h5`), written before early stopping restored the best."""
         return self.path / LAST_WEIGHTS_FILE
+
+    @property
+    def best_weights_file(self) -> Path:
+        """The best epoch's weights (`best_epoch.weights.h5`), in a run whose model holds its last epoch's."""
+        return self.path / BEST_WEIGHTS_FILE
+
+    @property
+    def time_budget_file(self) -> Path:
+        """`time_budget.json`: the budget, the epochs chosen and the seconds of each (a run with a time budget)."""
+        return self.path / TIME_BUDGET_FILE
 
     @property
     def classes_file(self) -> Path:

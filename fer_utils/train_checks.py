@@ -19,7 +19,7 @@ from fer_utils.models import MODEL_BUILDERS, check_input_size
 from fer_utils.registry import CLASS_WEIGHTS, INITS, PAPER_PROTOCOL, PROTOCOLS, SEQUENCE_MODELS, SEQUENCE_PROTOCOLS
 from fer_utils.runs import RunFolder
 from fer_utils.splits import Split
-from fer_utils.train_config import TrainConfig
+from fer_utils.train_config import KEEP, SCHEDULES, TrainConfig
 
 
 def check_config(config: TrainConfig) -> None:
@@ -63,6 +63,7 @@ def check_config(config: TrainConfig) -> None:
             f"class weights {config.class_weights!r} are not one of {CLASS_WEIGHTS}",
         ),
         (config.plateau >= 0, f"plateau must be 0 (off) or a number of epochs, got {config.plateau}"),
+        *recipe_problems(config),
         (
             config.plateau == 0 or config.plateau < config.patience,
             f"plateau {config.plateau} must be shorter than patience {config.patience}: early stopping would end "
@@ -73,6 +74,27 @@ def check_config(config: TrainConfig) -> None:
         if not ok:
             raise TrainingError(message)
     check_input_size(config.model, config.image_size)
+
+
+def recipe_problems(config: TrainConfig) -> list[tuple[bool, str]]:
+    """(ok, message) pairs for the schedule, label smoothing, the weights kept and the time budget."""
+    budget = config.time_budget
+    return [
+        (config.schedule in SCHEDULES, f"schedule {config.schedule!r} is not one of {SCHEDULES}"),
+        (
+            config.schedule == "constant" or config.plateau == 0,
+            f"the {config.schedule} schedule sets the learning rate at every step: leave the plateau at 0",
+        ),
+        (
+            math.isfinite(config.label_smoothing) and 0 <= config.label_smoothing < 1,
+            f"label smoothing must be in [0, 1), got {config.label_smoothing}",
+        ),
+        (config.keep in KEEP, f"keep {config.keep!r} is not one of {KEEP}"),
+        (
+            budget is None or (math.isfinite(budget) and budget > 0),
+            f"the time budget must be a positive number of minutes, got {budget}",
+        ),
+    ]
 
 
 def augment_problems(config: TrainConfig) -> list[tuple[bool, str]]:

@@ -60,6 +60,7 @@ from fer_utils.errors import TrainingError
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.pipeline import FaceData, class_indices
+from fer_utils.recipe import TimeBudget, learning_rate, loss
 from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL
 from fer_utils.run_files import TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.runs import RunFolder
@@ -98,17 +99,21 @@ def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]
     return {name: getattr(config, name) for name in taken}
 
 
-def compile_model(config: TrainConfig, num_classes: int, build: ModelBuilder | None = None) -> keras.Model:
+def compile_model(
+    config: TrainConfig, num_classes: int, build: ModelBuilder | None = None, steps_per_epoch: int = 1
+) -> keras.Model:
     """Build the model with `build` (default: the registry's builder of `config.model`) for
-    `num_classes`, with the knobs of `config` it takes (`model_options`), and compile it with Adam and
-    cross-entropy. A chapter passes the builder its own cell defined, so that an edit there changes the
-    model trained."""
+    `num_classes`, with the knobs of `config` it takes (`model_options`), and compile it with Adam (at
+    the config's rate, or on its schedule over epochs of `steps_per_epoch` steps) and cross-entropy
+    (label-smoothed when asked: `recipe`). A chapter passes the builder its own cell defined, so that an
+    edit there changes the model trained."""
     build = build or MODEL_BUILDERS[config.model]
     options = model_options(config, build)
     model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)
+    rate = learning_rate(config.schedule, config.learning_rate, config.epochs, steps_per_epoch)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss="sparse_categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(rate),
+        loss=loss(config.label_smoothing),
         metrics=["accuracy"],
     )
     return model
@@ -170,24 +175,38 @@ def fit_model(
     build: ModelBuilder | None = None,
     class_weight: dict[int, float] | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
-    """Compile the configured model (in `strategy`'s scope) and fit it for up to `config.epochs`, with
-    early stopping on the validation loss (the training loss without `val`) and the configured plateau
-    schedule, weighting each class's loss by `class_weight` (see `class_weight_map`), and save the best
-    epoch's model in `run`. `build` makes the network (see `compile_model`). Returns that model and the
-    history, one row per epoch."""
+    """Compile the configured model (in `strategy`'s scope) and fit it for up to `config.epochs` (fewer
+    under a time budget: `recipe.TimeBudget`), with early stopping on the validation loss (the training
+    loss without `val`) and the configured plateau schedule, weighting each class's loss by `class_weight`
+    (see `class_weight_map`), and save the best epoch's model in `run` (the last epoch's with
+    `config.keep == "last"`, the best's weights beside it). `build` makes the network (see
+    `compile_model`). Returns that model and the history, one row per epoch."""
+    steps = batches_per_epoch(train)
     with (strategy or tf.distribute.get_strategy()).scope():
-        model = compile_model(config, num_classes, build)
+        model = compile_model(config, num_classes, build, steps)
     monitor = "val_loss" if val is not None else "loss"
+    budget = [TimeBudget(config.time_budget, config.epochs, steps)] if config.time_budget else []
     fit = model.fit(
         train,
         validation_data=val,
         epochs=config.epochs,
-        callbacks=run_callbacks(run, monitor, config.patience, config.plateau),
+        callbacks=[*run_callbacks(run, monitor, config.patience, config.plateau), *budget],
         verbose=verbose,
         class_weight=class_weight,
     )
+    if config.keep == "last":  # early stopping put the best epoch's weights back: keep them beside the last's
+        model.save_weights(run.best_weights_file)
+        model.load_weights(run.last_weights_file)
     model.save(run.model_file)
+    for timer in budget:
+        _write_json(run.time_budget_file, timer.record)
     return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
+
+
+def batches_per_epoch(dataset: tf.data.Dataset) -> int:
+    """The batches `dataset` gives per epoch (counted by reading it when tf.data cannot tell)."""
+    known = int(dataset.cardinality())
+    return known if known >= 0 else sum(1 for _ in dataset)
 
 
 def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:
@@ -321,9 +340,16 @@ def _fit_and_test(
     )
     best.load_weights(run.last_weights_file)  # the last epoch's weights, as they were before the restore
     last = evaluate_predictions(split.test, predict_batches(best, test_batches), classes)
+    if run.best_weights_file.is_file():  # the model holds the last epoch's: score the best epoch's too
+        best.load_weights(run.best_weights_file)
+        scores = {"test_best_epoch": evaluate_predictions(split.test, predict_batches(best, test_batches), classes)}
+    else:
+        scores = {}
     metrics = {
         "test": evaluate_predictions(split.test, probabilities, classes),
         "test_last_epoch": last,
+        **scores,
+        "kept": config.keep,
         "collapsed": collapse.pop("collapsed"),
         "collapse": collapse,
         "best_epoch": int(history[monitor].idxmin()) + 1,  # counted from 1, as epochs are said

@@ -61,7 +61,7 @@ def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_d
     import keras
 
     from fer_utils.pipeline import _augmenter
-    from fer_utils.registry import TRAINING_RECIPES
+    from fer_utils.train_config import PRESETS
 
     images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype("float32")
     old = keras.Sequential(
@@ -73,7 +73,7 @@ def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_d
     )
     light = _augmenter(5)(images, training=True).numpy()
     np.testing.assert_array_equal(light, old(images, training=True).numpy())
-    recipe = TRAINING_RECIPES["wild"]
+    recipe = PRESETS["arriaga"]
     wild = _augmenter(5, recipe["augment_rotation"], recipe["augment_shift"], recipe["augment_zoom"])
     assert [layer.name.split("_")[1] for layer in wild.layers if "rotation" in layer.name] == ["rotation"]
     assert not np.allclose(wild(images, training=True).numpy(), light)
@@ -151,7 +151,8 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
 ) -> None:
     root, _ = toy
     base = ("--crops", str(root), "--epochs", "1", "--seed", "3", "--size", "32")
-    assert _train_cli(*base, "--out", str(tmp_path / "wild"), "--recipe", "wild") == 0
+    arriaga = ("--recipe", "arriaga", "--model", "paper-cnn")  # Arriaga et al.'s recipe on the quick network
+    assert _train_cli(*base, "--out", str(tmp_path / "wild"), *arriaga) == 0
     config = _config(tmp_path / "wild")
     assert {k: config[k] for k in ("augment", "augment_rotation", "augment_shift", "augment_zoom")} == {
         "augment": True,
@@ -159,7 +160,7 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
         "augment_shift": 0.1,
         "augment_zoom": 0.1,
     }
-    # the schedule chosen on real FER-2013 (registry.TRAINING_RECIPES): the explicit --epochs 1 overrides its 60
+    # the schedule chosen on real FER-2013 (train_config.PRESETS): the explicit --epochs 1 overrides its 60
     assert {k: config[k] for k in ("learning_rate", "patience", "plateau", "epochs")} == {
         "learning_rate": 1e-3,
         "patience": 12,
@@ -169,11 +170,11 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
     assert (config["class_weights"], config["class_weight_values"]) == ("none", None)  # an explicit choice
     assert "learning_rate" in pd.read_csv(tmp_path / "wild" / "history.csv").columns
 
-    balanced = ("--recipe", "wild", "--class-weights", "balanced")
+    balanced = (*arriaga, "--class-weights", "balanced")
     assert _train_cli(*base, "--out", str(tmp_path / "balanced"), *balanced) == 0
     assert set(_config(tmp_path / "balanced")["class_weight_values"]) == set(TOY_CLASSES)
 
-    override = ("--recipe", "wild", "--no-augment", "--class-weights", "none", "--plateau", "2")
+    override = (*arriaga, "--no-augment", "--class-weights", "none", "--plateau", "2")
     assert _train_cli(*base, "--out", str(tmp_path / "override"), *override) == 0
     config = _config(tmp_path / "override")
     assert (config["augment"], config["class_weights"], config["plateau"]) == (False, "none", 2)
@@ -229,30 +230,30 @@ def test_bad_recipe_options_are_refused_by_the_cli(
 def test_a_patience_not_above_the_recipes_plateau_is_refused_naming_the_recipe(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
 ) -> None:
-    """Issue 35: `--recipe wild --patience 2` blamed a `--plateau 3` the user never gave."""
+    """Issue 35: `--recipe wild --patience 2` (now `arriaga`) blamed a `--plateau 3` the user never gave."""
     root, _ = toy
-    code = _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--patience", "2")
+    code = _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "arriaga", "--patience", "2")
     assert code == 2
     err = capsys.readouterr().err
-    assert "--patience 2 is not longer than the plateau of --recipe wild (4 epochs without progress" in err
+    assert "--patience 2 is not longer than the plateau of --recipe arriaga (4 epochs without progress" in err
     assert "give --patience above 4 (the recipe's own is 12), or --plateau below 2" in err
     assert "lower --plateau" not in err
     assert not (tmp_path / "run").exists()
 
 
-def test_the_wild_recipe_alone_is_the_hand_tuned_run_measured_on_real_fer2013() -> None:
-    """Issue 35, item 5: on real FER-2013 (benchmarks/README.md, "A recipe chosen on real FER-2013") the
+def test_the_arriaga_recipe_alone_is_the_hand_tuned_run_measured_on_real_fer2013() -> None:
+    """Issue 35, item 5 (the recipe was `wild` until issue 44 gave the book its own network): on real FER-2013 (benchmarks/README.md, "A recipe chosen on real FER-2013") the
     recipe's former defaults stopped at epoch 27 with 0.489; `--recipe wild --class-weights none
     --learning-rate 1e-3 --patience 12 --plateau 4` (60 epochs) gave 0.560 with the paper's CNN and 0.598 with
-    mini-Xception. `--recipe wild` alone now trains that very configuration."""
+    mini-Xception. `--recipe arriaga` alone trains that very configuration, with mini-Xception."""
     from dataclasses import replace
 
-    from fer_utils.registry import TRAINING_RECIPES
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train_config import PRESETS, TrainConfig
 
     former = {"augment": True, "augment_rotation": 10.0, "augment_shift": 0.1, "augment_zoom": 0.1}
     former |= {"class_weights": "balanced", "plateau": 3}
     hand_tuned = {"class_weights": "none", "learning_rate": 1e-3, "patience": 12, "plateau": 4, "epochs": 60}
-    assert replace(TrainConfig(), **TRAINING_RECIPES["wild"]) == replace(TrainConfig(), **{**former, **hand_tuned})
-    recipe = TRAINING_RECIPES["wild"]
+    hand_tuned |= {"model": "mini-xception"}
+    assert replace(TrainConfig(), **PRESETS["arriaga"]) == replace(TrainConfig(), **{**former, **hand_tuned})
+    recipe = PRESETS["arriaga"]
     assert recipe["patience"] >= 3 * recipe["plateau"], "room for three halvings of the learning rate"

@@ -1,0 +1,282 @@
+"""The book's network for faces in the wild and its recipe on 2 CPU cores (issue 44): speed, the whole run,
+the same weights twice.
+
+    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/wild_recipe.py --parts speed,recipe,digest
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/wild_recipe.py --summary     # the recorded tables (Markdown)
+
+- **speed**: seconds per FER-2013-sized epoch (the 28,709 48-px crops `epoch_cost.py` makes from the generated
+  faces) of each model through the package's own pipeline and compile (`pipeline.make_dataset`,
+  `training.compile_model`) under `--recipe wild`'s settings (batch 128, flips and shifts by
+  `pipeline.flip_and_shift`, the one-cycle schedule, label smoothing, op determinism on): epoch 1 also
+  decodes the PNGs and traces, so the figure is the mean of epochs 2 and 3. Beside it, the training FLOPs of
+  an epoch (3 × the forward FLOPs of `models.count_flops` × crops) and the FLOP rate they ran at, against the
+  matmul floor of these cores (`train_speed.flop_floor`).
+- **recipe**: what a reader runs: a Kaggle-like FER-2013 folder (train/ 28,709; test/ 3,589 `PublicTest_*`,
+  the validation side, and 3,589 `PrivateTest_*`, the test side; made from the same generated faces),
+  `python -m fer_utils preprocess --dataset folder --detector none --size 48`, then `python -m fer_utils train
+  --recipe wild` with no other option; the training seconds (metrics.json) and the whole command's.
+- **digest**: the same command on 4,096 of the crops for 2 epochs, twice, each in a fresh process: the
+  SHA-256 of the saved weights and the last loss must agree.
+
+`fer_book.calibrate`'s figure is measured in the same run, before and after each part, with the load average.
+One JSON line per record in results/wild_recipe.jsonl. The faces are generated, not photographed: the times
+hold for FER-2013 (same sizes), the accuracies of these runs do not (benchmarks/README.md says what was
+measured on real FER-2013).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+RESULTS = Path(__file__).parent / "results" / "wild_recipe.jsonl"
+SIDE = 48
+# (label, registered model, builder options): the paper's CNN, the peer's network, the book's and a wider one
+SPEED_MODELS = (
+    ("paper-cnn", "paper-cnn", {}),
+    ("mini-xception", "mini-xception", {}),
+    ("wild-cnn", "wild-cnn", {}),
+    ("wild-cnn 32-64-128-256", "wild-cnn", {"widths": (32, 64, 128, 256)}),
+)
+FER2013_SIDES = {"train": 28_709, "PublicTest": 3_589, "PrivateTest": 3_589}
+DIGEST_CROPS = 4_096
+DIGEST_EPOCHS = 2
+
+
+def calibration() -> dict:
+    """fer_book.calibrate's images/s now, with the load average."""
+    from fer_book.calibrate import throughput
+
+    return {"images_per_s": throughput()["images_per_s"], "load": [round(v, 2) for v in os.getloadavg()]}
+
+
+def speed(label: str, model_name: str, options: dict, root: Path) -> dict:
+    """Seconds of 3 epochs of one model on the FER-2013-sized folder under the wild recipe's settings."""
+    import keras
+    from epoch_cost import fer2013_sized_folder
+    from train_speed import epoch_times
+
+    from fer_utils import models
+    from fer_utils.pipeline import make_dataset
+    from fer_utils.train_config import TrainConfig
+    from fer_utils.training import batches_per_epoch, compile_model, seed_everything
+
+    frames = fer2013_sized_folder(root)
+    classes = sorted(frames["emotion"].unique())
+    config = TrainConfig.preset("wild", model=model_name, image_size=(SIDE, SIDE))
+    seed_everything(0, config.deterministic)
+    dataset = make_dataset(
+        frames, root, classes, batch_size=config.batch_size, shuffle=True, seed=0, augment=True,
+        rotation=config.augment_rotation, shift=config.augment_shift, zoom=config.augment_zoom,
+    )  # fmt: skip
+    build = models.MODEL_BUILDERS[model_name]
+    model = compile_model(config, len(classes), lambda **kw: build(**kw, **options), batches_per_epoch(dataset))
+    seconds = epoch_times(model, dataset, 3)
+    per_epoch = float(np.mean(seconds[1:]))
+    flops = models.count_flops(model)
+    gflop = 3 * flops * len(frames) / 1e9
+    keras.backend.clear_session()
+    return {
+        "part": "speed",
+        "label": label,
+        "model": model_name,
+        "options": {k: list(v) for k, v in options.items()},
+        "params": models.count_params(model),
+        "mflops_per_image": round(flops / 1e6, 2),
+        "epoch_s": seconds,
+        "s_per_epoch": round(per_epoch, 2),
+        "train_gflop_per_epoch": round(gflop, 1),
+        "gflop_per_s": round(gflop / per_epoch, 1),
+        "images": len(frames),
+        "batch": config.batch_size,
+    }
+
+
+def fer2013_like_folder(root: Path, out: Path) -> Path:
+    """A Kaggle-like FER-2013 folder (train/<emotion>/, test/<emotion>/PublicTest_* and PrivateTest_*) of the
+    FER-2013-sized crops, linked, not copied (made once: complete when its .complete marker exists)."""
+    from epoch_cost import fer2013_sized_folder
+
+    if (out / ".complete").is_file():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    frames = fer2013_sized_folder(root)
+    held = sum(FER2013_SIDES.values()) - len(frames)  # the test sides reuse crops: take them from the start
+    assert held <= len(frames)
+    rows = list(frames.itertuples())
+    sides = [("train", "train", rows)]
+    sides += [("test", name, rows[i * FER2013_SIDES[name] : (i + 1) * FER2013_SIDES[name]])
+              for i, name in enumerate(("PublicTest", "PrivateTest"))]  # fmt: skip
+    for folder, name, chosen in sides:
+        for row in chosen:
+            target = out / folder / row.emotion / f"{name}_{Path(row.image).stem}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink((root / row.image).resolve(), target)
+    (out / ".complete").touch()
+    return out
+
+
+def cli(*args: str) -> tuple[float, str]:
+    """Run `python -m fer_utils ARGS` in a fresh process: (seconds, its output)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_utils", *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"fer_utils {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start, done.stdout + done.stderr
+
+
+def crops_of(folder: Path, out: Path) -> Path:
+    """`preprocess --dataset folder --detector none --size 48` of `folder` into `out` (made once)."""
+    if not (out / "manifest.csv").is_file():
+        shutil.rmtree(out, ignore_errors=True)
+        cli("preprocess", "--dataset", "folder", "--src", str(folder), "--out", str(out),
+            "--detector", "none", "--size", str(SIDE))  # fmt: skip
+    return out
+
+
+def recipe(work: Path, root: Path) -> dict:
+    """`train --recipe wild` with no other option on the FER-2013-like folder's crops."""
+    crops = crops_of(fer2013_like_folder(root, work / "fer2013_like"), work / "fer2013_like_crops")
+    run = work / "wild_run"
+    shutil.rmtree(run, ignore_errors=True)
+    seconds, output = cli("train", "--crops", str(crops), "--out", str(run), "--recipe", "wild")
+    metrics = json.loads((run / "metrics.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    return {
+        "part": "recipe",
+        "command": "python -m fer_utils train --crops CROPS --out RUN --recipe wild",
+        "model": config["model"],
+        "epochs_run": metrics["epochs_run"],
+        "sizes": config["sizes"],
+        "train_seconds": metrics["train_seconds"],
+        "command_seconds": round(seconds, 1),
+        "s_per_epoch": round(metrics["train_seconds"] / metrics["epochs_run"], 2),
+    }
+
+
+def weights_digest(run: Path) -> str:
+    """SHA-256 of a run's model weights, in layer order."""
+    from fer_utils.models import load_model
+
+    model = load_model(run / "model.keras")
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()
+
+
+def digest(work: Path, root: Path) -> dict:
+    """The wild recipe on DIGEST_CROPS crops for DIGEST_EPOCHS epochs, twice, each in a fresh process."""
+    from epoch_cost import fer2013_sized_folder
+
+    small = work / "digest_folder"
+    if not (small / ".complete").is_file():
+        shutil.rmtree(small, ignore_errors=True)
+        for row in fer2013_sized_folder(root).head(DIGEST_CROPS).itertuples():
+            target = small / row.emotion / Path(row.image).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink((root / row.image).resolve(), target)
+        (small / ".complete").touch()
+    crops = crops_of(small, work / "digest_crops")
+    runs = []
+    for attempt in (1, 2):
+        run = work / f"digest_run{attempt}"
+        shutil.rmtree(run, ignore_errors=True)
+        cli("train", "--crops", str(crops), "--out", str(run), "--recipe", "wild", "--epochs", str(DIGEST_EPOCHS))
+        history = (run / "history.csv").read_text().splitlines()
+        runs.append({"sha256": weights_digest(run), "last_row": history[-1]})
+    return {"part": "digest", "crops": DIGEST_CROPS, "epochs": DIGEST_EPOCHS, "runs": runs,
+            "same": runs[0] == runs[1]}  # fmt: skip
+
+
+def summary(path: Path = RESULTS) -> str:
+    """The recorded runs as Markdown tables, each with its calibration."""
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    floor = next((r for r in reversed(records) if r["part"] == "floor"), None)
+    lines = []
+    speeds = [r for r in records if r["part"] == "speed"]
+    if speeds:
+        lines += [
+            "| model | params | MFLOPs per image | s per epoch | GFLOP/s | share of the matmul floor | calibration |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in speeds:
+            share = f"{r['gflop_per_s'] / floor['float32_gflop_per_s']:.0%}" if floor else "–"
+            lines.append(
+                f"| {r['label']} | {r['params']:,} | {r['mflops_per_image']} | {r['s_per_epoch']} | "
+                f"{r['gflop_per_s']} | {share} | {r['calibration']['images_per_s']} |"
+            )
+        if floor:
+            lines.append(f"\nMatmul floor: {floor['float32_gflop_per_s']} GFLOP/s float32.")
+    for r in (r for r in records if r["part"] == "recipe"):
+        scaled = r["train_seconds"] * r["calibration"]["images_per_s"] / 500
+        lines.append(
+            f"\n`{r['command']}`: {r['model']}, {r['epochs_run']} epochs on {r['sizes']['train']:,} training crops, "
+            f"{r['train_seconds']} s of training ({r['s_per_epoch']} s per epoch), the command {r['command_seconds']} "
+            f"s; calibration {r['calibration']['images_per_s']} images/s: {scaled:.0f} s of training at 500 images/s."
+        )
+    for r in (r for r in records if r["part"] == "digest"):
+        lines.append(
+            f"\nSame seed, same weights: two fresh processes, {r['crops']:,} crops, {r['epochs']} epochs: SHA-256 "
+            f"{r['runs'][0]['sha256'][:16]}… and {r['runs'][1]['sha256'][:16]}…: "
+            + ("identical." if r["same"] else "DIFFERENT.")
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the parts asked, appending one record each, with the calibration before and after."""
+    from fer_utils.book.artifacts import default_cache
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="speed,recipe,digest")
+    parser.add_argument("--models", default=",".join(label for label, _, _ in SPEED_MODELS))
+    parser.add_argument("--work", type=Path, default=None, help="default: the artefact cache's wild_recipe/")
+    parser.add_argument("--summary", action="store_true")
+    args = parser.parse_args(argv)
+    if args.summary:
+        print(summary())
+        return 0
+    root = default_cache() / "fer2013_sized"
+    work = args.work or default_cache() / "wild_recipe"
+    work.mkdir(parents=True, exist_ok=True)
+    parts = args.parts.split(",")
+    jobs = []
+    if "speed" in parts:
+        from train_speed import flop_floor
+
+        jobs.append(lambda: flop_floor())
+        chosen = args.models.split(",")
+        jobs += [lambda m=m: speed(*m, root) for m in SPEED_MODELS if m[0] in chosen]
+    if "recipe" in parts:
+        jobs.append(lambda: recipe(work, root))
+    if "digest" in parts:
+        jobs.append(lambda: digest(work, root))
+    for job in jobs:
+        before = calibration()
+        record = job()
+        record |= {"calibration": before, "calibration_after": calibration()}
+        print(json.dumps(record))
+        with RESULTS.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

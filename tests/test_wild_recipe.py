@@ -1,0 +1,178 @@
+"""The book's network for faces in the wild and its recipe (issue 44): `train --recipe wild` alone trains the
+book's network on a schedule of known length with label smoothing and cheap seeded augmentation, keeps its
+last epoch's weights (the best's scored beside them), and `--time-budget` ends training within its budget.
+Small runs: real-face toy crops at 48 px."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from toy_data import make_toy_crops
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A crops folder of 288 real-face 48×48 crops in 3 classes, with its manifest."""
+    out = tmp_path_factory.mktemp("crops")
+    return out, make_toy_crops(out, size=48)
+
+
+def _train_cli(*args: str) -> int:
+    from fer_utils.cli import main
+
+    return main(["train", *args])
+
+
+def test_the_wild_network_is_registered_small_and_plain() -> None:
+    """At most 600,000 parameters (220,735 at 7 classes, 48 px): four 3×3 convolutions without bias, batch
+    norm, global pooling; every registered name builds it."""
+    import keras
+
+    from fer_utils.models import MODEL_BUILDERS, build_model, count_params
+    from fer_utils.registry import MODEL_NAMES, WILD_INPUT_SHAPE, WILD_MODEL
+
+    assert WILD_MODEL in MODEL_NAMES and WILD_MODEL in MODEL_BUILDERS
+    model = build_model(WILD_MODEL, 7, WILD_INPUT_SHAPE)
+    assert count_params(model) == 220_735 <= 600_000
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [24, 48, 96, 192] and not any(c.use_bias for c in convs)
+    assert model.predict(np.zeros((2, 48, 48, 1), "float32"), verbose=0).shape == (2, 7)
+
+
+def test_the_warmup_cosine_schedule_rises_then_falls_to_its_floor_and_can_be_shortened() -> None:
+    from fer_utils.recipe import SCHEDULE_FLOOR, WarmupCosine
+
+    schedule = WarmupCosine(3e-3, warmup_steps=10, total_steps=100)
+    rate = lambda step: float(schedule(step))  # noqa: E731
+    assert rate(0) == pytest.approx(3e-4) and rate(9) == pytest.approx(3e-3)
+    assert rate(10) == pytest.approx(3e-3) and rate(55) == pytest.approx(3e-3 * (SCHEDULE_FLOOR + 0.99 / 2))
+    assert rate(100) == pytest.approx(3e-3 * SCHEDULE_FLOOR) and rate(500) == pytest.approx(3e-3 * SCHEDULE_FLOOR)
+    schedule.set_total_steps(55)
+    assert rate(55) == pytest.approx(3e-3 * SCHEDULE_FLOOR) and schedule.get_config()["total_steps"] == 55
+
+
+def test_the_smoothed_loss_is_keras_categorical_crossentropy_with_smoothing_on_class_indices() -> None:
+    import keras
+
+    from fer_utils.recipe import SmoothedCrossentropy, loss
+
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
+    labels = np.array([0, 2])
+    expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(3)[labels], probabilities)
+    assert float(SmoothedCrossentropy(0.1)(labels, probabilities)) == pytest.approx(float(expected), rel=1e-6)
+    assert loss(0.0) == "sparse_categorical_crossentropy"  # a run without smoothing trains as it always did
+
+
+def test_flips_and_shifts_are_seeded_differ_every_epoch_and_keep_the_face(toy: tuple[Path, pd.DataFrame]) -> None:
+    """`flip_and_shift`: the same seed draws the same transforms (a fresh pipeline gives the same batches), the
+    next epoch draws others, and with no shift every image is itself or its mirror image."""
+    from fer_utils.pipeline import make_dataset
+
+    root, manifest = toy
+    frames = manifest.head(64)
+    classes = sorted(manifest["emotion"].unique())
+
+    def epochs(seed: int, shift: float, n: int = 2) -> list[np.ndarray]:
+        ds = make_dataset(frames, root, classes, batch_size=64, seed=seed, augment=True, zoom=0.0, shift=shift)
+        return [next(iter(ds))[0].numpy() for _ in range(n)]
+
+    plain = next(iter(make_dataset(frames, root, classes, batch_size=64)))[0].numpy()
+    first, second = epochs(0, 0.1)
+    np.testing.assert_array_equal(first, epochs(0, 0.1)[0])
+    assert not np.array_equal(first, second) and not np.array_equal(first, epochs(1, 0.1)[0])
+    assert not np.array_equal(first, plain)
+    flipped = epochs(0, 0.0, 1)[0]
+    same = (flipped == plain).all(axis=(1, 2, 3))
+    mirrored = (flipped == plain[:, :, ::-1]).all(axis=(1, 2, 3))
+    assert (same | mirrored).all() and 0 < mirrored.sum() < len(plain)
+
+
+def test_train_recipe_wild_alone_trains_the_wild_network_and_keeps_its_last_epoch(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """`train --recipe wild` with no other option: the book's network, batch 128, one-cycle schedule, label
+    smoothing, no early stop; the model holds the last epoch's weights, the best's are scored beside them."""
+    import keras
+
+    from fer_utils.models import load_model
+    from fer_utils.runs import RunFolder
+    from fer_utils.train_config import PRESETS, WILD_EPOCHS
+
+    root, _ = toy
+    assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild") == 0
+    run = RunFolder(tmp_path / "run")
+    config, metrics = run.config(), run.metrics()
+    assert {k: config[k] for k in PRESETS["wild"]} == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in PRESETS["wild"].items()
+    }
+    assert (config["model"], config["schedule"], config["keep"], config["batch_size"]) == (
+        "wild-cnn",
+        "one-cycle",
+        "last",
+        128,
+    )
+    assert metrics["epochs_run"] == WILD_EPOCHS == len(run.history())  # the schedule's length is the run's
+    assert metrics["kept"] == "last" and metrics["test"] == metrics["test_last_epoch"]
+    assert "test_best_epoch" in metrics
+    model, last = load_model(run.model_file), load_model(run.model_file)
+    last.load_weights(run.last_weights_file)
+    for kept, written in zip(model.get_weights(), last.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, written)
+    history = pd.read_csv(run.path / "history.csv")
+    rates = history["learning_rate"].to_numpy() if "learning_rate" in history else None
+    assert rates is None or rates[-1] < rates[1]
+    keras.backend.clear_session()
+
+
+def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
+) -> None:
+    """`--time-budget` on the sample: 200 epochs asked, 6 seconds allowed: training ends within the budget plus
+    one epoch, the schedule ends with it, and time_budget.json keeps the budget, the plan and every epoch's
+    seconds; the progress line gives an ETA."""
+    from fer_utils.runs import RunFolder
+
+    root, _ = toy
+    budget_min = 0.1
+    args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "200")
+    assert _train_cli(*args, "--time-budget", str(budget_min)) == 0
+    run = RunFolder(tmp_path / "run")
+    record = json.loads(run.time_budget_file.read_text())
+    seconds = record["epoch_seconds"]
+    assert record["time_budget_minutes"] == budget_min and record["epochs_run"] == len(seconds) < 200
+    assert record["epochs_planned"] == len(seconds) == len(run.history())
+    assert sum(seconds) <= budget_min * 60 + max(seconds)
+    assert run.config()["time_budget"] == budget_min
+    assert "ETA" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"schedule": "step"}, "schedule 'step' is not one of ('constant', 'one-cycle')"),
+        ({"schedule": "one-cycle", "plateau": 2, "patience": 5}, "leave the plateau at 0"),
+        ({"label_smoothing": 1.0}, "label smoothing must be in [0, 1), got 1.0"),
+        ({"keep": "middle"}, "keep 'middle' is not one of ('best', 'last')"),
+        ({"time_budget": 0.0}, "the time budget must be a positive number of minutes, got 0.0"),
+    ],
+)
+def test_bad_recipe_settings_are_refused(changes: dict, message: str) -> None:
+    from fer_utils.errors import TrainingError
+    from fer_utils.train_checks import check_config
+    from fer_utils.train_config import TrainConfig
+
+    with pytest.raises(TrainingError) as error:
+        check_config(TrainConfig(**changes))
+    assert message in str(error.value)
+
+
+def test_an_unknown_preset_is_a_training_error_naming_the_presets() -> None:
+    from fer_utils.errors import TrainingError
+    from fer_utils.train_config import TrainConfig
+
+    with pytest.raises(TrainingError, match=r"no training preset 'wilder'; choose one of \['arriaga'"):
+        TrainConfig.preset("wilder")
