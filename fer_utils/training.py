@@ -199,7 +199,7 @@ def fit_model(
         model.load_weights(run.last_weights_file)
     model.save(run.model_file)
     for timer in budget:
-        _write_json(run.time_budget_file, timer.record)
+        run.time_budget_file.write_text(json.dumps(timer.record, indent=2))
     return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
 
 
