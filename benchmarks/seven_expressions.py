@@ -39,7 +39,12 @@ RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 def recipe_options(args: argparse.Namespace) -> dict:
     """The TrainConfig fields of `--recipe` overridden by the explicit --augment, --class-weights, --plateau
     (only the options given or in the recipe)."""
-    schedule = ("epochs", "patience", "learning_rate", "model")  # this script's own --epochs, --patience, --lr decide those
+    schedule = (
+        "epochs",
+        "patience",
+        "learning_rate",
+        "model",
+    )  # this script's own --epochs, --patience, --lr decide those
     options = {k: v for k, v in PRESETS.get(args.recipe, {}).items() if k not in schedule}
     given = {"augment": args.augment, "class_weights": args.class_weights, "plateau": args.plateau}
     options.update({k: v for k, v in given.items() if v is not None})

@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,7 @@ def speed(label: str, model_name: str, options: dict, root: Path) -> dict:
         rotation=config.augment_rotation, shift=config.augment_shift, zoom=config.augment_zoom,
     )  # fmt: skip
     build = models.MODEL_BUILDERS[model_name]
-    model = compile_model(config, len(classes), lambda **kw: build(**kw, **options), batches_per_epoch(dataset))
+    model = compile_model(config, len(classes), partial(build, **options), batches_per_epoch(dataset))
     seconds = epoch_times(model, dataset, 3)
     per_epoch = float(np.mean(seconds[1:]))
     flops = models.count_flops(model)

@@ -97,21 +97,6 @@ def model_accuracy(model_path: Path) -> float | None:
     return float(value) if value is not None else None
 
 
-def batch_of_one(model: object, side: int) -> object:
-    """`model` taking one side×side crop (its crop spec's side) in a batch of 1: LiteRT.js rejects tensors
-    for a dynamic (-1) dimension."""
-    from fer_utils.models import fixed_input
-
-    return fixed_input(model, side, batch_size=1)
-
-
-def tensor_quantization(detail: Mapping[str, object]) -> list[float] | None:
-    """[scale, zero point] of a quantized TFLite tensor (what the page uses to quantize its pixels and
-    dequantize the probabilities, as fer_utils.deploy.tflite_predict does), None for a float tensor."""
-    scale, zero = detail["quantization"]
-    return [float(scale), int(zero)] if scale else None
-
-
 def model_crop_spec(model_path: Path) -> tuple[object, CropSpec]:
     """The model of `model_path` (taking the crops its spec cuts: `RunFolder.load`) and its crop spec (the
     `crop_spec.json` beside it, or what older records say: `RunFolder.crop_spec`)."""
@@ -133,7 +118,8 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     This is how the book chooses the demo's models; `about["accuracy"]` defaults to the run's metrics file
     (then measured on "its own test split") and `about["chance"]` to 1 / number of classes.
     """
-    from fer_utils.deploy import representative_faces, tflite_interpreter, to_tflite
+    from fer_utils.deploy import page_model
+    from fer_utils.errors import DeployError
     from fer_utils.models import load_classes
 
     check_demo_slot(slot)
@@ -141,16 +127,12 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     mode = about.get("tflite", "float32")
     model, spec = model_crop_spec(Path(model_path))
     classes = load_classes(Path(model_path))
-    shape = [spec.side, spec.side, int(model.input_shape[-1])]
-    if len(model.input_shape) != 4 or shape[2] != 1:
-        raise ModelFileError(
-            f"{model_path}: the demo feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}"
-        )
     if int(model.output_shape[-1]) != len(classes):
         raise ModelFileError(f"{model_path}: {model.output_shape[-1]} outputs but {len(classes)} classes")
-    representative = representative_faces(spec.side, spec.side) if mode == "int8" else None
-    model_bytes = to_tflite(batch_of_one(model, spec.side), mode, representative)
-    interpreter = tflite_interpreter(model_bytes)
+    try:
+        model_bytes, tensors = page_model(model, spec.side, mode)
+    except DeployError as error:
+        raise ModelFileError(f"{model_path}: {error}") from error
     measured = model_accuracy(Path(model_path))
     info = {
         "name": DEMO_NAMES[slot],
@@ -161,10 +143,10 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
         **{key: value for key, value in about.items() if value is not None},
         "slot": slot,
         "classes": list(classes),
-        "input_shape": shape,
+        "input_shape": tensors["input_shape"],
         "crop": spec.to_dict(),
-        "input_quantization": tensor_quantization(interpreter.get_input_details()[0]),
-        "output_quantization": tensor_quantization(interpreter.get_output_details()[0]),
+        "input_quantization": tensors["input_quantization"],
+        "output_quantization": tensors["output_quantization"],
         "source": Path(model_path).name,
     }
     model_file, info_file = DEMO_SLOT_FILES[slot]

@@ -139,6 +139,46 @@ def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndar
         return converter.convert()
 
 
+# What `python -m fer_utils export` writes for the live page (a run's `page/` folder by default): the model, and the
+# sidecar the page's "Use your own model" reads beside it (the same keys as the book's own models' JSON).
+PAGE_MODEL_FILE = "model.tflite"
+PAGE_MODEL_INFO = "model.json"
+PAGE_FOLDER = "page"
+PAGE_TFLITE_MODES: tuple[str, ...] = ("float32", "int8")  # what LiteRT.js runs on the page
+
+
+def tensor_quantization(detail: dict) -> list[float] | None:
+    """[scale, zero point] of a quantized TFLite tensor (what the page quantizes its pixels and dequantizes the
+    probabilities with, as `tflite_predict` does), None for a float tensor."""
+    scale, zero = detail["quantization"]
+    return [float(scale), int(zero)] if scale else None
+
+
+def page_model(
+    model: keras.Model, side: int, mode: str = "float32", representative: np.ndarray | None = None
+) -> tuple[bytes, dict[str, object]]:
+    """The live page's copy of `model`: TFLite taking one side×side gray crop in a batch of 1 (LiteRT.js runs
+    fixed shapes only; float32, or full-integer int8 calibrated on `representative`, default the shipped
+    generated faces), and what the page needs beside it: the input shape, the TFLite mode and the input and
+    output tensors' [scale, zero point] (None for float32)."""
+    from fer_utils.models import fixed_input
+
+    if mode not in PAGE_TFLITE_MODES:
+        raise DeployError(f"the page runs {' or '.join(PAGE_TFLITE_MODES)} models, not {mode!r}")
+    if len(model.input_shape) != 4 or int(model.input_shape[-1]) != 1:
+        raise DeployError(f"the page feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}")
+    if mode == "int8" and representative is None:
+        representative = representative_faces(side, side)
+    blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
+    interpreter = tflite_interpreter(blob)
+    return blob, {
+        "input_shape": [side, side, 1],
+        "tflite": mode,
+        "input_quantization": tensor_quantization(interpreter.get_input_details()[0]),
+        "output_quantization": tensor_quantization(interpreter.get_output_details()[0]),
+    }
+
+
 def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> Interpreter:
     """LiteRT's interpreter for `model_bytes`, its tensors allocated (the runtime's log of the delegate it
     creates held back: `runtime_logs_held`)."""

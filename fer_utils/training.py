@@ -54,6 +54,7 @@ import tensorflow as tf
 
 from fer_utils.atomic import atomic_folder
 from fer_utils.crop_spec import write_crop_spec
+from fer_utils.deploy import median_seconds
 from fer_utils.diagnosis import check_diverged, collapse_check
 from fer_utils.duplicates import write_train_hashes
 from fer_utils.errors import TrainingError
@@ -207,6 +208,17 @@ def batches_per_epoch(dataset: tf.data.Dataset) -> int:
     """The batches `dataset` gives per epoch (counted by reading it when tf.data cannot tell)."""
     known = int(dataset.cardinality())
     return known if known >= 0 else sum(1 for _ in dataset)
+
+
+def training_seconds_per_image(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int, repeats: int = 3
+) -> float:
+    """Median seconds per image of one training pass of the compiled `model` over `images` held in memory (a
+    first pass traces the graph): what an epoch costs per image on this machine, without the input pipeline.
+    Parameters and FLOPs are not speed; this is (chapter 7 times its models with it)."""
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache()
+    seconds = median_seconds(lambda: model.fit(batches, epochs=1, verbose=0), repeats=repeats, warmup=1)
+    return seconds / len(images)
 
 
 def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:

@@ -219,12 +219,11 @@ def test_an_int8_default_may_differ_from_python_by_a_step_per_rounding_layer_a_f
     dense layers, the softmax), and the predicted class must agree."""
     import keras
 
-    from fer_book.demo import batch_of_one
     from fer_utils.deploy import representative_faces, to_tflite
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.models import build_paper_cnn, fixed_input
 
     keras.utils.set_random_seed(0)
-    model = batch_of_one(build_paper_cnn(num_classes=7, input_shape=(32, 32, 1)), 32)
+    model = fixed_input(build_paper_cnn(num_classes=7, input_shape=(32, 32, 1)), 32, batch_size=1)
     int8_bytes = to_tflite(model, "int8", representative_faces(32, 32, count=16))
     assert rounding_operators(int8_bytes) == ["RESIZE_BILINEAR"] + ["CONV_2D"] * 3 + ["FULLY_CONNECTED"] * 2 + [
         "SOFTMAX"

@@ -241,3 +241,53 @@ def test_a_readers_own_model_with_its_classes_replaces_the_default(server: str, 
     browser.find_element("id", "fer-demo-load-model").click()
     message = wait_for(browser, "window.ferDemo.error")
     assert "class names" in message
+
+
+@pytest.fixture(scope="module")
+def exported_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run trained through the CLI (`train --recipe wild`, 1 epoch on real-face toy crops at 48 px) and
+    exported for the page in one command (`export --mode int8`): the run's `page/` folder."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from toy_data import make_toy_crops
+
+    from fer_utils.cli import main
+
+    root = tmp_path_factory.mktemp("cli_run")
+    make_toy_crops(root / "crops", size=48)
+    assert main(["train", "--crops", str(root / "crops"), "--out", str(root / "run"), "--recipe", "wild"]
+                + ["--epochs", "1"]) == 0  # fmt: skip
+    assert main(["export", "--run", str(root / "run"), "--mode", "int8"]) == 0
+    return root / "run" / "page"
+
+
+def test_a_cli_run_exported_in_one_command_predicts_in_the_page_as_in_python(
+    server: str, browser: object, exported_run: Path
+) -> None:
+    """Issue 44, item 4: `python -m fer_utils export --run RUN` writes what the page's "Use your own model"
+    reads; the page loads the two files, predicts a face with the run's own classes and crop, and its int8
+    probabilities match Python's TFLite interpreter on the page's own crop."""
+    from fer_utils.deploy import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_predict
+
+    info = json.loads((exported_run / PAGE_MODEL_INFO).read_text())
+    browser.get(f"{server}/{PAGE}")
+    wait_for(browser, "window.ferDemo && window.ferDemo.ready")
+    browser.find_element("id", "fer-demo-model-file").send_keys(str(exported_run / PAGE_MODEL_FILE))
+    browser.find_element("id", "fer-demo-sidecar").send_keys(str(exported_run / PAGE_MODEL_INFO))
+    browser.find_element("id", "fer-demo-load-model").click()
+    wait_for(
+        browser, f"window.ferDemo.active === 'own' && window.ferDemo.classes[0] === {json.dumps(info['classes'][0])}"
+    )
+    image = sorted(london_faces_dir().rglob("*.jpg"))[0]
+    browser.find_element("id", "fer-demo-file").send_keys(str(image))
+    wait_for(browser, "window.ferDemo.lastProbs && window.ferDemo.lastModel === 'own'")
+    state = browser.execute_script(
+        "const s = window.ferDemo; return {crop: s.lastCrop, probs: s.lastProbs, shape: s.inputShape,"
+        " classes: s.classes, error: s.error}"
+    )
+    assert state["error"] is None and state["classes"] == info["classes"]
+    assert list(state["shape"]) == info["input_shape"] == [info["crop"]["side"]] * 2 + [1]
+    model = (exported_run / PAGE_MODEL_FILE).read_bytes()
+    python = tflite_predict(model, np.asarray(state["crop"], dtype=np.float32).reshape(1, *info["input_shape"]))[0]
+    check_probabilities_match(info, model, state["probs"], python)

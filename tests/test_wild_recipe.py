@@ -176,3 +176,33 @@ def test_an_unknown_preset_is_a_training_error_naming_the_presets() -> None:
 
     with pytest.raises(TrainingError, match=r"no training preset 'wilder'; choose one of \['arriaga'"):
         TrainConfig.preset("wilder")
+
+
+def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrites(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
+) -> None:
+    """`export --run RUN`: RUN/page/model.tflite (one crop of the run's side, batch 1) and model.json (classes,
+    crop spec, quantization) whose int8 model agrees with the Keras model's class on the run's own crops; a
+    second export into the same folder is refused and leaves the first intact."""
+    from fer_utils.cli import main
+    from fer_utils.deploy import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_interpreter, tflite_predict
+    from fer_utils.pipeline import load_images
+    from fer_utils.runs import RunFolder
+
+    root, manifest = toy
+    assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "2") == 0
+    assert main(["export", "--run", str(tmp_path / "run"), "--mode", "int8"]) == 0
+    page = tmp_path / "run" / "page"
+    info, blob = json.loads((page / PAGE_MODEL_INFO).read_text()), (page / PAGE_MODEL_FILE).read_bytes()
+    run = RunFolder(tmp_path / "run")
+    assert info["classes"] == run.classes() and info["crop"] == run.crop_spec().to_dict()
+    assert info["tflite"] == "int8" and info["input_quantization"] and info["output_quantization"]
+    assert list(tflite_interpreter(blob).get_input_details()[0]["shape"]) == [1, 48, 48, 1]
+    images = load_images(manifest.head(32), root)
+    keras_classes = run.load().predict(images, verbose=0).argmax(axis=1)
+    tflite_classes = np.concatenate([tflite_predict(blob, image[None]) for image in images]).argmax(axis=1)
+    assert (keras_classes == tflite_classes).mean() >= 0.9
+    capsys.readouterr()
+    assert main(["export", "--run", str(tmp_path / "run")]) == 2
+    assert "never overwrites" in capsys.readouterr().err
+    assert (page / PAGE_MODEL_FILE).read_bytes() == blob

