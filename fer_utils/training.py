@@ -21,7 +21,8 @@ global batch across the replicas. Results match a single-device run up to float 
 Keras 3.12 under a multi-replica strategy needs the first batch to split evenly and every replica
 to get at least one example, so there batch sizes are rounded down to a multiple of the replica
 count and a last batch with fewer frames than replicas is dropped (`replica_batching`); the test
-set is always predicted whole, on one device.
+set is always predicted whole, on one device. `train --strategy` makes the strategy from the command line
+(fer_utils.distribute) and records how it spread the run (`distribution`).
 
 **Sequence models** (`registry.SEQUENCE_MODELS`, the CNN-LSTM) train through the same `train` on a
 `sequences.ClipData`: it splits the frames as any `FaceData` does (the clip, subject or given protocol keeps a

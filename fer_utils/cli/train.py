@@ -203,7 +203,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"({', '.join(SEQUENCE_MODELS)}), {SEQUENCE_PROTOCOLS[0]})",
     )
     train.add_argument("--epochs", type=positive_int, help="most epochs (default: TrainConfig's)")
-    train.add_argument("--batch-size", type=positive_int, help="default: TrainConfig's")
+    train.add_argument("--batch-size", type=positive_int, help="per replica with --strategy (default: TrainConfig's)")
     train.add_argument("--learning-rate", type=positive_float, help="Adam's learning rate (default: TrainConfig's)")
     train.add_argument("--model", choices=MODEL_NAMES, help=f"default: {PAPER_MODEL}")
     train.add_argument(
