@@ -21,7 +21,8 @@ global batch across the replicas. Results match a single-device run up to float 
 Keras 3.12 under a multi-replica strategy needs the first batch to split evenly and every replica
 to get at least one example, so there batch sizes are rounded down to a multiple of the replica
 count and a last batch with fewer frames than replicas is dropped (`replica_batching`); the test
-set is always predicted whole, on one device.
+set is always predicted whole, on one device. `train --strategy` makes the strategy from the command line
+(fer_utils.distribute) and records how it spread the run (`distribution`).
 
 **Sequence models** (`registry.SEQUENCE_MODELS`, the CNN-LSTM) train through the same `train` on a
 `sequences.ClipData`: it splits the frames as any `FaceData` does (the clip, subject or given protocol keeps a
@@ -43,7 +44,7 @@ import inspect
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -250,6 +251,7 @@ def train(
     fit: Fit | None = None,
     strategy: tf.distribute.Strategy | None = None,
     verbose: int | str = 2,
+    distribution: Mapping[str, object] | None = None,
 ) -> RunFolder:
     """Train the network `build` makes (None: the registry's builder of `config.model`) on `data` (its
     frames, split and input pipeline: `pipeline.FaceData`) as `config` says, test it, and write the run
@@ -262,7 +264,8 @@ def train(
     a WARNING for each class its tested side lacks (`splits.given_warnings`); the protocol used is the one
     config.json records. The split goes through the crops' duplicate audit (`FaceData.split_for`): copies of
     one image on one side, the test copies of training crops marked (left out with `config.clean_test`). The run is written into a temporary sibling folder renamed to `out` when
-    complete, so `out` either holds a whole run or is left as it was.
+    complete, so `out` either holds a whole run or is left as it was. `distribution` (how `train --strategy`
+    spread the run: `fer_utils.distribute.distribution_record`) is recorded as config.json's "distribution".
     """
     check_config(config)
     check_run_dir(out)
@@ -290,6 +293,7 @@ def train(
             fit or fit_model,
             strategy or tf.distribute.get_strategy(),
             verbose,
+            distribution,
         )
         check_run_dir(final)  # nothing appeared there while we trained
         if final.is_dir():
@@ -307,6 +311,7 @@ def _fit_and_test(
     fit: Fit,
     strategy: tf.distribute.Strategy,
     verbose: int | str,
+    distribution: Mapping[str, object] | None = None,
 ) -> None:
     """Train with `fit`, test the best epoch's and the last epoch's weights and write every run file into
     `run` (a fresh folder)."""
@@ -337,6 +342,7 @@ def _fit_and_test(
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
             "split_notes": split.notes,
             "duplicates": split.duplicates,  # the crops' duplicate audit on this split (duplicates.audited_split)
+            **({"distribution": dict(distribution)} if distribution else {}),
         },
     )
     write_train_hashes(split, run.path / TRAIN_HASHES_FILE)  # for `evaluate`'s overlap check, by content

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fer_utils.cli.types import non_negative_float, non_negative_int, positive_float, positive_int, side
+from fer_utils.distribute import STRATEGY_NAMES
 from fer_utils.registry import (
     CLASS_WEIGHTS,
     GIVEN_PROTOCOL,
@@ -23,6 +25,11 @@ from fer_utils.registry import (
     SEQUENCE_PROTOCOLS,
 )
 from fer_utils.train_config import PRESETS
+
+if TYPE_CHECKING:
+    from fer_utils.distribute import Cluster
+    from fer_utils.runs import RunFolder
+    from fer_utils.train_config import TrainConfig
 
 
 def _rates(text: str) -> tuple[float, float, float]:
@@ -58,15 +65,17 @@ def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from fer_utils.diagnosis import collapse_message
+    from fer_utils.distribute import cluster_for, make_strategy, run_destination
     from fer_utils.errors import TrainingError
     from fer_utils.outputs import check_outputs
-    from fer_utils.pipeline import FaceData
     from fer_utils.preprocess_folder import folder_crop_spec
-    from fer_utils.sequences import ClipData
     from fer_utils.train_checks import check_config, check_run_dir
     from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train
 
+    cluster = cluster_for(args.strategy)  # a missing or bad TF_CONFIG fails first, before anything is written
+    # then the strategy, before TensorFlow runs any op (check_config builds a model): the multi-worker one
+    # configures this process's collective ops, which only a fresh TensorFlow allows
+    strategy = make_strategy(args.strategy) if args.strategy else None
     paper_only = [f"--{name}" for name in MODEL_OPTIONS if getattr(args, name) is not None]
     if args.model not in (None, PAPER_MODEL) and paper_only:
         raise TrainingError(
@@ -98,18 +107,42 @@ def _train(args: argparse.Namespace) -> int:
     check_config(config)  # before reading the manifest: a bad number fails at once, nothing written
     check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
     check_run_dir(args.out)
-    # without --protocol: splits.resolve_protocol; the given split is said (and what its test side lacks) there
-    data = (ClipData if config.model in SEQUENCE_MODELS else FaceData)(args.crops)  # a clip model: one row per clip
-    run = train(None, data, config, args.out, verbose=2)
-    metrics = run.metrics()
-    print(json.dumps(metrics["test"], indent=2))
-    recorded = run.config()
-    print(recorded["duplicates"]["line"] + _clean_test_note(recorded["duplicates"]))
-    warning = collapse_message(metrics)
-    if warning:
-        print(warning)  # once: with the metrics it qualifies
+    with run_destination(args.out, cluster) as out:  # a worker other than the chief: a temporary folder
+        run = _train_run(args, config, strategy, cluster, out)
+        metrics = run.metrics()
+        print(json.dumps(metrics["test"], indent=2))
+        recorded = run.config()
+        print(recorded["duplicates"]["line"] + _clean_test_note(recorded["duplicates"]))
+        warning = collapse_message(metrics)
+        if warning:
+            print(warning)  # once: with the metrics it qualifies
+    if cluster is not None and not cluster.chief:
+        print(
+            f"{cluster.task_type} {cluster.index} trained in step with the chief; its copy was not kept, the chief "
+            f"writes {args.out}"
+        )
+        return 0
     print(f"run written to {args.out}")
     return 0
+
+
+def _train_run(
+    args: argparse.Namespace, config: TrainConfig, strategy: Any, cluster: Cluster | None, out: Path
+) -> RunFolder:
+    """Train `config` on `args.crops` into `out`, spread over `strategy` (`--strategy`'s, or None: one device)
+    with the config scaled by its replicas (`distribute.scale_config`) and recorded."""
+    from fer_utils.distribute import distribution_record, scale_config
+    from fer_utils.pipeline import FaceData
+    from fer_utils.sequences import ClipData
+    from fer_utils.training import train
+
+    distribution = None
+    if strategy is not None:
+        distribution = distribution_record(args.strategy, strategy, config, cluster)
+        config = scale_config(config, strategy.num_replicas_in_sync)
+    # without --protocol: splits.resolve_protocol; the given split is said (and what its test side lacks) there
+    data = (ClipData if config.model in SEQUENCE_MODELS else FaceData)(args.crops)  # a clip model: one row per clip
+    return train(None, data, config, out, strategy=strategy, verbose=2, distribution=distribution)
 
 
 def recipe_text(name: str) -> str:
@@ -181,7 +214,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"({', '.join(SEQUENCE_MODELS)}), {SEQUENCE_PROTOCOLS[0]})",
     )
     train.add_argument("--epochs", type=positive_int, help="most epochs (default: TrainConfig's)")
-    train.add_argument("--batch-size", type=positive_int, help="default: TrainConfig's")
+    train.add_argument("--batch-size", type=positive_int, help="per replica with --strategy (default: TrainConfig's)")
     train.add_argument("--learning-rate", type=positive_float, help="Adam's learning rate (default: TrainConfig's)")
     train.add_argument("--model", choices=MODEL_NAMES, help=f"default: {PAPER_MODEL}")
     train.add_argument(
@@ -244,6 +277,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "is set to the epochs that fit, at most --epochs; recorded in the run's time_budget.json. The number of "
         "epochs then depends on the machine's speed, so the same seed gives the same weights only on a machine "
         "as fast (default: no budget, the recipe's epochs)",
+    )
+    train.add_argument(
+        "--strategy",
+        choices=STRATEGY_NAMES,
+        help="train on several devices: mirrored, this machine's GPUs (e.g. Colab's; without GPUs its CPU); "
+        'multiworker, several machines, each run with the same command and its own TF_CONFIG (README, "Training '
+        'on a cluster"), the chief (worker 0) writing --out. Linear scaling rule: --batch-size is then per '
+        "replica, the global batch is it × the replicas and the learning rate is multiplied by the replicas; "
+        "config.json records both (default: one device)",
     )
     train.add_argument("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
     train.set_defaults(handler=_train)
