@@ -93,10 +93,11 @@ def representative_paths(count: int = REPRESENTATIVE_FACES) -> list[Path]:
 
 def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
     """int8 calibration images: `count` of the shipped generated faces (DiffusionFER-S), spread over every
-    class (`representative_paths`), cut as preprocessing cuts a whole image (`crops.largest_face_crop` with detector "none" and its
-    spec at side `height`: what `preprocess --detector none --size height` writes), raw 0..255 gray pixels as float32
-    (N, H, W, 1). The model resizes them itself (`models._inputs`), as it resizes every crop it is served: one
-    resizer for training, calibration and serving (not a resize of their own, as OpenCV's INTER_AREA was)."""
+    class (`representative_paths`), cut as preprocessing cuts a whole image (`crops.largest_face_crop` with
+    detector "none" and its spec at side `height`: what `preprocess --detector none --size height` writes),
+    raw 0..255 gray pixels as float32 (N, H, W, 1). The model resizes them itself (`models._inputs`), as it
+    resizes every crop it is served: one resizer for training, calibration and serving (issue 45: they were
+    resized by OpenCV's INTER_AREA of their own, also when enlarged)."""
     from fer_utils.crop_spec import CropSpec
     from fer_utils.crops import largest_face_crop
     from fer_utils.faces import make_detector

@@ -303,8 +303,10 @@ def test_int8_calibration_takes_the_crops_preprocessing_makes(whole: dict) -> No
 NODE_CROP = """import {readFileSync, writeFileSync} from 'node:fs';
 import {cropFace} from './crop.mjs';
 const {items, spec} = JSON.parse(readFileSync('items.json', 'utf8'));
-const crops = items.map(({rgba, width, height}) => Array.from(
-  cropFace({data: Uint8Array.from(Buffer.from(rgba, 'base64')), width, height}, {x: 0, y: 0, w: width, h: height}, spec)));
+const crops = items.map(({rgba, width, height}) => {
+  const image = {data: Uint8Array.from(Buffer.from(rgba, 'base64')), width, height};
+  return Array.from(cropFace(image, {x: 0, y: 0, w: width, h: height}, spec));  // the box: the whole image
+});
 writeFileSync('crops.json', JSON.stringify(crops));
 """
 
