@@ -61,11 +61,12 @@ def ensure_sample(path: Path | None) -> Path:
 
 def time_pipeline(clips: pd.DataFrame, detector: str, workers: int) -> dict:
     """Run preprocess_dataset end to end (process start-up and model loading included) into a fresh folder."""
+    from fer_utils.crop_spec import CropSpec
     from fer_utils.preprocess import preprocess_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench-pre-") as out:
         start = time.perf_counter()
-        manifest = preprocess_dataset(clips, Path(out), detector=detector, workers=workers, progress=False)
+        manifest = preprocess_dataset(clips, Path(out), CropSpec(detector=detector), workers=workers, progress=False)
         seconds = time.perf_counter() - start
     faces = int((manifest["status"] == "ok").sum())
     return {

@@ -78,6 +78,7 @@ RECIPES: dict[str, dict] = {
 def london_crops(work: Path) -> Path:
     """Crop the 204 London faces (96×96) into `work/crops` once; the subject column is the person's id."""
     from fer_utils.assets import london_faces_dir
+    from fer_utils.crop_spec import CropSpec
     from fer_utils.indexing import index_dataset
     from fer_utils.manifest import MANIFEST_NAME, load_manifest
     from fer_utils.preprocess import preprocess_dataset
@@ -93,7 +94,7 @@ def london_crops(work: Path) -> Path:
             if not link.exists():
                 link.symlink_to(image)
     clips = index_dataset("folder", source).clips
-    preprocess_dataset(clips, crops, frames=1, size=SIZE, workers=1, progress=False)
+    preprocess_dataset(clips, crops, CropSpec(side=SIZE), frames=1, workers=1, progress=False)
     manifest = load_manifest(crops)
     manifest["subject"] = manifest["clip_id"].astype(str).str.split("_").str[0]  # NNN_03 / NNN_08 → NNN
     manifest.to_csv(crops / MANIFEST_NAME, index=False)

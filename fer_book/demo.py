@@ -30,7 +30,7 @@ from fer_book.npm import (
     vendor_files,
 )
 from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
-from fer_utils.crop_spec import CropSpec
+from fer_utils.crop_spec import CropSpec, served_spec
 from fer_utils.errors import ModelFileError
 from fer_utils.run_files import METRICS_FILE
 
@@ -111,8 +111,9 @@ def model_crop_spec(model_path: Path) -> tuple[object, CropSpec]:
 def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object], slot: str = "default") -> Path:
     """Write `model_path` (.keras, with its classes.json and crop spec) as the page's `slot` model into
     `static`: its .tflite (one crop of its spec's side, batch 1; float32, or full-integer int8 when
-    `about["tflite"] == "int8"`, calibrated on the shipped generated faces) and its JSON: `about` (a
-    DemoAbout), classes, input shape, the crop spec (`crop`: what the page cuts, book/_demo/crop.js), the
+    `about["tflite"] == "int8"`, calibrated on the shipped generated faces cut at its spec's side, which the
+    model resizes itself: `deploy.representative_faces`) and its JSON: `about` (a DemoAbout), classes, input
+    shape, the crop spec as served (`crop`: what the page cuts, book/_demo/crop.js; `crop_spec.served_spec`), the
     TFLite mode and, for int8, the input and output [scale, zero point].
 
     This is how the book chooses the demo's models; `about["accuracy"]` defaults to the run's metrics file
@@ -144,7 +145,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
         "slot": slot,
         "classes": list(classes),
         "input_shape": tensors["input_shape"],
-        "crop": spec.to_dict(),
+        "crop": served_spec(spec).to_dict(),  # a model of whole images is served a detector's box and margin
         "input_quantization": tensors["input_quantization"],
         "output_quantization": tensors["output_quantization"],
         "source": Path(model_path).name,

@@ -9,8 +9,11 @@ run folder; export copies it beside every exported model (the TFLite file's side
 resizes them itself, `models._inputs`), `inference.Recognizer` and `predict`, TFLite export, and the page
 (`book/_demo/crop.js`, which reproduces `crops.crop_face` pixel for pixel). No other place states a margin or
 a side: the default margin is named once, `registry.DEFAULT_MARGIN` (the registry imports nothing, so the
-CLI's help shows it without loading anything), and it is `CropSpec`'s default; every other module asks a
-spec (`tests/test_crop_spec.py` reads the code for margin literals, the page's included).
+CLI's help shows it without loading anything), and a spec made without a margin takes `default_margin` of its
+detector (none around a whole image, detector "none"): the one place that decides it, since every entry point
+(`preprocess_dataset`, the CLI's `preprocess`, `artifacts.Dataset.crops`, the recognizer, export) makes a
+`CropSpec` and hands it on (`tests/test_crop_spec.py` reads the code for margin literals, the page's
+included; `tests/test_crop_parity.py` cuts the same whole images through each entry point).
 
 Folders made before the spec existed still load: their records hold the same fields under the preprocessing
 settings' names (`size` for `side`; a crops folder's `.parts/settings.json`, a run's `config.json["crops"]`),
@@ -40,10 +43,16 @@ class CropSpec:
     the box's longest side) on every side, eyes levelled first when `align`, in `colour`, `side`×`side` px."""
 
     detector: str = DEFAULT_DETECTOR
-    margin: float = DEFAULT_MARGIN
+    margin: float = None  # type: ignore[assignment]  # None: the detector's default, set in __post_init__
     side: int = PAPER_SIDE
     align: bool = False
     colour: str = GRAY
+
+    def __post_init__(self) -> None:
+        """A spec made without a margin takes its detector's default (`default_margin`), so that no caller
+        decides it: none around a whole image, DEFAULT_MARGIN around a detector's box."""
+        if self.margin is None:
+            object.__setattr__(self, "margin", default_margin(self.detector))
 
     def to_dict(self) -> dict:
         """The spec as plain JSON values (what `crop_spec.json` and the page's `models.json` hold)."""
@@ -54,7 +63,15 @@ class CropSpec:
         crops of whole images (detector "none") the default margin, since how much of a whole image lies
         around its face is not known."""
         whole = self.detector == NO_DETECTOR and detector != NO_DETECTOR
-        return replace(self, detector=detector, margin=DEFAULT_MARGIN if whole else self.margin)
+        return replace(self, detector=detector, margin=default_margin(detector) if whole else self.margin)
+
+
+def served_spec(spec: CropSpec) -> CropSpec:
+    """The spec faces are cut with when served (found by a face detector, in a frame): `spec` for crops of a
+    detector's boxes, and for crops of whole images (detector "none") the book's default detector's, with its
+    default margin (`CropSpec.served_with`). What `inference.Recognizer` cuts by default and what the demo page
+    is given (`models.json`), whose BlazeFace finds the faces."""
+    return spec.served_with(DEFAULT_DETECTOR if spec.detector == NO_DETECTOR else spec.detector)
 
 
 def check_crop_spec(spec: CropSpec) -> CropSpec:
@@ -78,6 +95,14 @@ def default_margin(detector: str) -> float:
     return 0.0 if detector == NO_DETECTOR else DEFAULT_MARGIN
 
 
+def spec_with(**fields: object) -> CropSpec:
+    """The spec of the fields given, a field given as None taking the spec's default (the margin its
+    detector's, `default_margin`): what the CLI's options and `artifacts.Dataset.crops`'s keywords make, so
+    that neither decides a default of its own. Not checked here: whoever cuts with it checks it
+    (`check_crop_spec`; preprocessing as a PreprocessError)."""
+    return CropSpec(**{name: value for name, value in fields.items() if value is not None})
+
+
 def spec_from_dict(record: Mapping[str, object], source: Path | str) -> CropSpec:
     """The spec a `crop_spec.json` (or a `models.json` entry) holds; a CropError naming `source` when it is
     not one."""
@@ -97,10 +122,11 @@ def spec_from_settings(settings: Mapping[str, object], side: int | None = None) 
     side = settings.get("size", side)
     if side is None:
         raise CropError(f"the crops' preprocessing record {dict(settings)} does not say their side (size)")
+    margin = settings.get("margin")
     return check_crop_spec(
         CropSpec(
             detector=str(settings.get("detector", DEFAULT_DETECTOR)),
-            margin=float(settings.get("margin", DEFAULT_MARGIN)),
+            margin=None if margin is None else float(margin),
             side=int(side),
             align=bool(settings.get("align", False)),
         )

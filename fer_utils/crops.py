@@ -22,6 +22,8 @@ from fer_utils.errors import CropError
 from fer_utils.faces import Box, FaceDetector, Landmarker, boxes_to_full, to_gray
 from fer_utils.registry import DEFAULT_MARGIN, PAPER_SIDE
 
+# The side and margin `crop_face` takes when called without them (chapter 2's shown code reads these names);
+# every entry point (preprocessing, inference, export, calibration) passes the side and margin of a `CropSpec`.
 DEFAULT_SIZE = PAPER_SIDE  # the crop's side (px): the paper's 180
 # dlib 68-point indices of the two eyes (image-left eye first).
 LEFT_EYE = slice(36, 42)

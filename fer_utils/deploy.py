@@ -81,21 +81,33 @@ def quantize_float16(converter: tf.lite.TFLiteConverter) -> None:
     converter.target_spec.supported_types = [tf.float16]
 
 
-def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
-    """int8 calibration images: `count` of the shipped generated faces (DiffusionFER-S), spread over every
-    class, gray, resized to height × width, raw 0..255 pixels as float32 (N, H, W, 1)."""
-    import cv2
-
+def representative_paths(count: int = REPRESENTATIVE_FACES) -> list[Path]:
+    """The files of `count` of the shipped generated faces, spread over every class (sorted, then every k-th)."""
     from fer_utils.assets import diffusionfer_dir
 
     paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if not paths:
         raise DeployError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
-    chosen = paths[:: max(1, len(paths) // count)][:count]
-    images = [
-        cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (width, height), interpolation=cv2.INTER_AREA)
-        for p in chosen
-    ]
+    return paths[:: max(1, len(paths) // count)][:count]
+
+
+def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
+    """int8 calibration images: `count` of the shipped generated faces (DiffusionFER-S), spread over every
+    class (`representative_paths`), cut as preprocessing cuts a whole image (`crops.largest_face_crop` with
+    detector "none" and its spec at side `height`: what `preprocess --detector none --size height` writes),
+    raw 0..255 gray pixels as float32 (N, H, W, 1). The model resizes them itself (`models._inputs`), as it
+    resizes every crop it is served: one resizer for training, calibration and serving (issue 45: they were
+    resized by OpenCV's INTER_AREA of their own, also when enlarged)."""
+    from fer_utils.crop_spec import CropSpec
+    from fer_utils.crops import largest_face_crop
+    from fer_utils.faces import make_detector
+    from fer_utils.images import read_image
+    from fer_utils.registry import NO_DETECTOR
+
+    if height != width:
+        raise DeployError(f"face crops are square: int8 calibration cannot make {height}×{width} crops")
+    spec, whole = CropSpec(detector=NO_DETECTOR, side=height), make_detector(NO_DETECTOR)
+    images = [largest_face_crop(read_image(path), whole, spec).crop for path in representative_paths(count)]
     return np.stack(images).astype(np.float32)[..., None]
 
 

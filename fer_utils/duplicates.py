@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_utils.errors import FerError, VideoError
+from fer_utils.errors import FerError, MediaError
 from fer_utils.fer2013 import parse_row_path
 from fer_utils.splits import Split, split_frames, split_keeping_copies
 
@@ -84,7 +84,7 @@ def image_hashes(path: Path, near: bool = True) -> tuple[str, str]:
         if not is_image or not near:
             return file_digest(path), ""
         image = read_image(path)
-    except (VideoError, OSError):
+    except (MediaError, OSError):
         return "", ""
     if parse_row_path(path) is not None:
         digest = hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest()
@@ -126,7 +126,7 @@ def _kind(path: Path, check_media) -> str | None:
     """'image' or 'video' (anything readable-looking that is no image), or None for a file that is not there."""
     try:
         return "image" if check_media(path) == "image" else "video"
-    except (VideoError, OSError):
+    except (MediaError, OSError):
         return None
 
 

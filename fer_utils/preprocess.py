@@ -36,10 +36,10 @@ from tqdm.auto import tqdm
 
 from fer_utils.atomic import remove_dead_temporaries
 from fer_utils.crop_spec import CropSpec, write_crop_spec
-from fer_utils.crops import DEFAULT_SIZE, CropFunction, crop_face
+from fer_utils.crops import CropFunction, crop_face
 from fer_utils.duplicates import DuplicateAudit, audit_duplicates, audit_paths
 from fer_utils.errors import PreprocessError
-from fer_utils.faces import AUTO, DEFAULT_DETECTOR, FaceDetector, Landmarker, make_landmarker, resolve_max_side
+from fer_utils.faces import AUTO, FaceDetector, Landmarker, make_landmarker, resolve_max_side
 from fer_utils.interrupts import stop_on_signals
 from fer_utils.locking import folder_lock
 from fer_utils.manifest import (
@@ -66,7 +66,6 @@ from fer_utils.preprocess_folder import (
     start_over,
     write_part,
 )
-from fer_utils.registry import DEFAULT_MARGIN
 
 LOCK_NAME = ".preprocess.lock"
 # Detectors that the parent makes once and sends to the workers: dlib's HOG is far slower to build (it
@@ -257,13 +256,10 @@ def default_workers() -> int:
 def preprocess_dataset(
     clips: pd.DataFrame,
     out_dir: Path,
+    spec: CropSpec | None = None,
     *,
     frames: int | None = DEFAULT_FRAMES,
     every: int | None = None,
-    detector: str = DEFAULT_DETECTOR,
-    size: int = DEFAULT_SIZE,
-    margin: float = DEFAULT_MARGIN,
-    align: bool = False,
     max_side: int | str | None = AUTO,
     scale_to_face: bool = True,
     workers: int | None = None,
@@ -274,10 +270,11 @@ def preprocess_dataset(
 ) -> pd.DataFrame:
     """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
 
-    Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by
-    `detector` (on a copy at most `max_side` px long; "auto": the detector's default, None: full
+    Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by the crop
+    spec's detector (on a copy at most `max_side` px long; "auto": the detector's default, None: full
     resolution; with `scale_to_face`, a clip's later frames on fewer pixels once its face is known to be
-    large, see `clip_rows`), crops it with `margin`, optionally eye-aligned, as size×size gray PNG. Runs `workers`
+    large, see `clip_rows`) and cuts it as `spec` says (`crop_spec.CropSpec`: margin, side, alignment; None:
+    the default spec, `CropSpec()`) as a gray PNG. Runs `workers`
     processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
     an unchanged source file), and records bad input as a status instead of stopping. `crop` replaces the
     package's `crops.crop_face` (chapter 2 passes the one it shows; one edited there runs in this process).
@@ -287,11 +284,12 @@ def preprocess_dataset(
     records first. An `out_dir` overlapping the source is refused, and so is a folder another run
     is writing (`FolderLockedError`, naming its pid and host).
     """
+    spec = spec or CropSpec()
     settings = Settings(
         frames=frames,
         every=every,
-        crop=CropSpec(detector=detector, margin=float(margin), side=size, align=bool(align)),
-        max_side=resolve_max_side(detector, max_side),
+        crop=spec,
+        max_side=resolve_max_side(spec.detector, max_side),
         scale_to_face=bool(scale_to_face),
     )
     check_settings(settings)

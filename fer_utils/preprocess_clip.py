@@ -15,7 +15,7 @@ import numpy as np
 
 from fer_utils.crop_spec import CropSpec, check_crop_spec
 from fer_utils.crops import CropFunction, FaceCrop, crop_face, largest_face_crop
-from fer_utils.errors import CropError, ImageError, PreprocessError, VideoError
+from fer_utils.errors import CropError, ImageError, MediaError, PreprocessError
 from fer_utils.faces import (
     DEFAULT_MAX_SIDE,
     Box,
@@ -224,7 +224,7 @@ def process_clip(
     try:
         frames = try_sample_frames(path, settings.frames, settings.every)
         is_image = check_media(path) == "image"
-    except VideoError as exc:
+    except MediaError as exc:
         return [_row(clip, settings, status=exc.status, reason=str(exc))]
     except OSError as exc:  # permission denied, I/O error: the file, not the run, is unusable
         return [_row(clip, settings, status="unreadable", reason=f"{path}: cannot be read ({exc.strerror or exc})")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from fer_utils.errors import TrainingError
+from fer_utils.errors import PresetError
 from fer_utils.registry import (
     DEFAULT_VAL_SIZE,
     PAPER_BATCH_SIZE,
@@ -151,5 +151,5 @@ class TrainConfig:
     def preset(cls, name: str, **changes: object) -> TrainConfig:
         """The preset `name` of PRESETS, with `changes` applied over it (e.g. `seed=1`)."""
         if name not in PRESETS:
-            raise TrainingError(f"no training preset {name!r}; choose one of {sorted(PRESETS)}")
+            raise PresetError(f"no training preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
         return replace(cls(), **{**PRESETS[name], **changes})

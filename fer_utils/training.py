@@ -55,7 +55,6 @@ import tensorflow as tf
 
 from fer_utils.atomic import atomic_folder
 from fer_utils.crop_spec import write_crop_spec
-from fer_utils.deploy import median_seconds
 from fer_utils.diagnosis import check_diverged, collapse_check
 from fer_utils.duplicates import write_train_hashes
 from fer_utils.errors import TrainingError
@@ -212,14 +211,21 @@ def batches_per_epoch(dataset: tf.data.Dataset) -> int:
 
 
 def training_seconds_per_image(
-    model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int, repeats: int = 3
-) -> float:
-    """Median seconds per image of one training pass of the compiled `model` over `images` held in memory (a
-    first pass traces the graph): what an epoch costs per image on this machine, without the input pipeline.
-    Parameters and FLOPs are not speed; this is (chapter 7 times its models with it)."""
+    models: Mapping[str, keras.Model], images: np.ndarray, labels: np.ndarray, batch_size: int, repeats: int = 3
+) -> dict[str, float]:
+    """Median seconds per image of one training pass of each compiled model over `images` held in memory: what
+    an epoch costs per image on this machine, without the input pipeline. The models take turns, pass after
+    pass (after a first pass each that traces its graph), so that a machine whose load changes meanwhile slows
+    them all alike. Parameters and FLOPs are not speed; this is (chapter 7 times its models with it)."""
     batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache()
-    seconds = median_seconds(lambda: model.fit(batches, epochs=1, verbose=0), repeats=repeats, warmup=1)
-    return seconds / len(images)
+    seconds: dict[str, list[float]] = {name: [] for name in models}
+    for round_ in range(repeats + 1):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.fit(batches, epochs=1, verbose=0)
+            if round_:  # the first round traces
+                seconds[name].append(time.perf_counter() - start)
+    return {name: float(np.median(times)) / len(images) for name, times in seconds.items()}
 
 
 def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:

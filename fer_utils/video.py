@@ -18,6 +18,7 @@ import numpy as np
 
 from fer_utils.errors import (
     EmptyVideoError,
+    MediaError,
     NotVideoError,
     SamplingError,
     UnreadableVideoError,
@@ -286,7 +287,7 @@ def media_size(path: Path) -> tuple[int, int] | None:
             image = read_image(path)
             return int(image.shape[1]), int(image.shape[0])
         cap = _open(path)
-    except (VideoError, OSError):
+    except (MediaError, OSError):
         return None
     try:
         width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))

@@ -31,6 +31,7 @@ from fer_utils.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = CropSpec(margin=0.2, side=224)  # what the CLI is asked for: neither the default margin nor side
+WHOLE_SIDE = 128  # the crops of whole images below: larger than the generated faces (96), smaller than the London one
 PAGE = """<!doctype html><html><body><script type="module">
 import {frameCrop, resizeGray} from './crop.js';
 window.resizeGray = (pixels, n, side) => Array.from(resizeGray(Uint8Array.from(pixels), n, side));
@@ -195,3 +196,143 @@ def test_the_pages_resize_is_opencvs_on_squares_of_many_sides(page: object) -> N
         got = page.execute_script("return window.resizeGray(...arguments)", square.ravel().tolist(), n, side)
         difference = np.abs(np.asarray(got).reshape(side, side) - expected.astype(int))
         assert difference.max() <= 1 and (difference > 0).mean() < 0.01, (n, side, difference.max())
+
+
+# --- whole images (detector "none"): one crop whichever entry point cuts them (issue 45) -------------------
+
+
+def generated_paths(count: int) -> list[Path]:
+    """`count` of the shipped generated faces, spread over every class: the ones int8 calibration takes."""
+    from fer_utils.assets import diffusionfer_dir
+
+    paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    return paths[:: max(1, len(paths) // count)][:count]
+
+
+def whole_images() -> dict[str, np.ndarray]:
+    """Faces that are images of a face already (BGR), by name: three of the generated faces (96 px, square), a
+    face cut out of a London photo (not square, larger than the crop) and a small one (not square, smaller). A
+    margin around them shows: the square leaves a non-square image, and squeezes the face of a square one."""
+    import cv2
+
+    london = cv2.imread(str(sorted(london_faces_dir().rglob("*.jpg"))[0]))
+    images = {f"generated{i}": cv2.imread(str(path)) for i, path in enumerate(generated_paths(3))}
+    return {**images, "wide": np.ascontiguousarray(london[90:250, 130:300]), "small": london[150:200, 180:220].copy()}
+
+
+def read_crops(folder: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """The crops of a preprocessed folder, by clip name."""
+    import cv2
+
+    from fer_utils.manifest import load_manifest
+
+    manifest = load_manifest(folder).set_index("clip_id")
+    return {name: cv2.imread(str(folder / manifest.loc[name, "image"]), cv2.IMREAD_GRAYSCALE) for name in names}
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The whole images as a folder of classes, cut by the CLI with detector "none" at WHOLE_SIDE and its
+    default margin: {images, root, cli (its crops by name)}."""
+    import cv2
+
+    root = tmp_path_factory.mktemp("whole")
+    images = whole_images()
+    (root / "src" / "neutral").mkdir(parents=True)
+    for name, image in images.items():
+        cv2.imwrite(str(root / "src" / "neutral" / f"{name}.png"), image)
+    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "folder", "--src", str(root / "src")]
+    command += ["--out", str(root / "cli"), "--detector", "none", "--size", str(WHOLE_SIDE)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([*command, "--workers", "1", "--quiet"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return {"images": images, "root": root, "cli": read_crops(root / "cli", list(images))}
+
+
+def test_the_cli_cuts_whole_images_without_a_margin(whole: dict) -> None:
+    """A crop of a whole image is the image: a square one is resized, nothing around it."""
+    import cv2
+
+    spec = read_crop_spec(whole["root"] / "cli")
+    assert spec == CropSpec(detector="none", side=WHOLE_SIDE) and spec.margin == 0.0
+    generated = cv2.cvtColor(whole["images"]["generated0"], cv2.COLOR_BGR2GRAY)
+    np.testing.assert_array_equal(whole["cli"]["generated0"], cv2.resize(generated, (WHOLE_SIDE,) * 2))
+
+
+def test_the_books_crops_of_whole_images_are_the_clis(whole: dict, tmp_path: Path) -> None:
+    """Issue 45: `artifacts.Dataset.crops` (the book's cached crops) cut whole images with CropSpec()'s margin of
+    0.1 where the CLI cut them with none (`default_margin`): 39.3 gray levels apart on average. One spec, one
+    margin: the same bytes."""
+    from fer_utils.book.artifacts import Dataset
+
+    folder = Dataset("folder", whole["root"] / "src").crops(tmp_path, detector="none", size=WHOLE_SIDE, workers=1)
+    assert read_crop_spec(folder) == read_crop_spec(whole["root"] / "cli")
+    for name, crop in read_crops(folder, list(whole["images"])).items():
+        difference = np.abs(crop.astype(int) - whole["cli"][name])
+        assert difference.max() == 0, (name, difference.mean())
+
+
+def test_the_api_and_inference_cut_whole_images_as_the_cli(whole: dict, tmp_path: Path) -> None:
+    """Issue 45: `preprocess_dataset` takes the crop spec itself (it decided its own margin, 0.1, for whole
+    images too); the recognizer cuts each image from the same spec, with the "none" detector."""
+    from fer_utils.indexing import index_dataset
+    from fer_utils.inference import Recognizer
+    from fer_utils.models import build_paper_cnn
+    from fer_utils.preprocess import preprocess_dataset
+
+    spec = CropSpec(detector="none", side=WHOLE_SIDE)
+    preprocess_dataset(index_dataset("folder", whole["root"] / "src").clips, tmp_path, spec, workers=1, progress=False)
+    recognizer = Recognizer(build_paper_cnn(2, (32, 32, 1)), ["neutral", "happy"], "none", spec=spec)
+    for name, crop in read_crops(tmp_path, list(whole["images"])).items():
+        np.testing.assert_array_equal(crop, whole["cli"][name])
+        np.testing.assert_array_equal(recognizer.frame(whole["images"][name]).crops[0], whole["cli"][name])
+
+
+def test_int8_calibration_takes_the_crops_preprocessing_makes(whole: dict) -> None:
+    """Issue 45: int8 calibration resized the generated faces with OpenCV's INTER_AREA, also when enlarging
+    them; it now takes the crops `preprocess --detector none` writes, which the model resizes itself."""
+    from fer_utils.deploy import representative_faces, representative_paths
+
+    assert representative_paths(3) == generated_paths(3)
+    calibration = representative_faces(WHOLE_SIDE, WHOLE_SIDE, count=3)
+    assert calibration.shape == (3, WHOLE_SIDE, WHOLE_SIDE, 1) and calibration.dtype == np.float32
+    for i, image in enumerate(calibration):
+        np.testing.assert_array_equal(image[..., 0], whole["cli"][f"generated{i}"].astype(np.float32))
+
+
+NODE_CROP = """import {readFileSync, writeFileSync} from 'node:fs';
+import {cropFace} from './crop.mjs';
+const {items, spec} = JSON.parse(readFileSync('items.json', 'utf8'));
+const crops = items.map(({rgba, width, height}) => {
+  const image = {data: Uint8Array.from(Buffer.from(rgba, 'base64')), width, height};
+  return Array.from(cropFace(image, {x: 0, y: 0, w: width, h: height}, spec));  // the box: the whole image
+});
+writeFileSync('crops.json', JSON.stringify(crops));
+"""
+
+
+def test_the_pages_crop_code_cuts_whole_images_as_the_cli(whole: dict) -> None:
+    """The page's crop code (crop.js's `cropFace`, what `frameCrop` calls on the frame's pixels once drawn at
+    1:1; run by node, so that it runs where chromium is missing) given the whole image as the box and the
+    CLI's crop_spec.json: the CLI's crops, within one gray level."""
+    import base64
+
+    import cv2
+
+    work = whole["root"] / "node"
+    work.mkdir()
+    shutil.copy2(REPO / "book" / "_demo" / "crop.js", work / "crop.mjs")
+    (work / "run.mjs").write_text(NODE_CROP)
+    items = []
+    for image in whole["images"].values():
+        rgba = cv2.cvtColor(image, cv2.COLOR_BGR2RGBA)
+        items.append(
+            {"rgba": base64.b64encode(rgba.tobytes()).decode(), "width": image.shape[1], "height": image.shape[0]}
+        )
+    spec = json.loads((whole["root"] / "cli" / CROP_SPEC_FILE).read_text())
+    (work / "items.json").write_text(json.dumps({"items": items, "spec": spec}))
+    done = subprocess.run(["node", "run.mjs"], cwd=work, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for name, crop in zip(whole["images"], json.loads((work / "crops.json").read_text())):
+        difference = np.abs(np.asarray(crop, int).reshape(WHOLE_SIDE, WHOLE_SIDE) - whole["cli"][name])
+        assert difference.max() <= 1, (name, difference.max())

@@ -24,7 +24,9 @@ from fer_utils.crop_spec import (
     check_crop_spec,
     default_margin,
     read_crop_spec,
+    served_spec,
     spec_from_settings,
+    spec_with,
     write_crop_spec,
 )
 from fer_utils.errors import CropError, PredictionError
@@ -79,6 +81,23 @@ def test_a_damaged_spec_file_is_a_crop_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / CROP_SPEC_FILE).write_text("{not json")
     with pytest.raises(CropError, match="not valid JSON"):
         read_crop_spec(tmp_path)
+
+
+def test_a_spec_made_without_a_margin_takes_its_detectors_default() -> None:
+    """Issue 45: `CropSpec()`'s margin was 0.1 whatever its detector, and the CLI alone applied `default_margin`
+    (0 for whole images), so the API and the book cut whole images with a margin the CLI did not. The spec
+    itself decides it now, for every caller; a margin given is kept; the CLI's options and the book's keywords
+    give None for what they leave to the spec (`spec_with`), and a model of whole images is served through a face
+    detector with the default margin (`served_spec`: the recognizer's default and the page's)."""
+    assert CropSpec(detector=NO_DETECTOR).margin == 0.0 == default_margin(NO_DETECTOR)
+    assert CropSpec(detector="opencv-haar").margin == DEFAULT_MARGIN == CropSpec().margin
+    assert CropSpec(detector=NO_DETECTOR, margin=0.2).margin == 0.2
+    assert spec_with(detector=NO_DETECTOR, margin=None, side=None) == CropSpec(detector=NO_DETECTOR)
+    assert spec_with(side=48) == CropSpec(side=48)
+    assert served_spec(CropSpec(detector=NO_DETECTOR, side=96)) == CropSpec(side=96)
+    kept = CropSpec(detector="opencv-haar", margin=0.3)
+    assert served_spec(kept) == kept
+    assert spec_from_settings({"detector": NO_DETECTOR, "size": 48}).margin == 0.0  # a record without a margin
 
 
 def test_whole_images_have_no_margin_and_are_served_with_the_default_one() -> None:
@@ -357,13 +376,13 @@ def test_preprocessing_writes_the_spec_beside_its_crops_and_start_over_removes_i
         (src / still.name).write_bytes(still.read_bytes())
     clips = index_dataset("folder", tmp_path / "src").clips
     out = tmp_path / "crops"
-    preprocess_dataset(clips, out, detector="opencv-haar", size=48, margin=0.3, workers=1, progress=False)
+    preprocess_dataset(clips, out, CropSpec(detector="opencv-haar", margin=0.3, side=48), workers=1, progress=False)
     assert read_crop_spec(out) == CropSpec(detector="opencv-haar", margin=0.3, side=48)
     settings = json.loads((out / ".parts" / "settings.json").read_text())
     assert settings["size"] == 48 and settings["margin"] == 0.3 and "crop" not in settings  # the older names
     (out / CROP_SPEC_FILE).unlink()  # a folder preprocessed before the spec existed: its settings say it
     assert folder_crop_spec(out) == CropSpec(detector="opencv-haar", margin=0.3, side=48)
-    preprocess_dataset(clips, out, detector="opencv-haar", size=48, margin=0.3, workers=1, progress=False)
+    preprocess_dataset(clips, out, CropSpec(detector="opencv-haar", margin=0.3, side=48), workers=1, progress=False)
     assert read_crop_spec(out) == CropSpec(detector="opencv-haar", margin=0.3, side=48)  # resumed, and written
     start_over(out)
     assert not (out / CROP_SPEC_FILE).exists() and folder_crop_spec(out) is None

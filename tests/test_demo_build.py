@@ -71,6 +71,26 @@ def test_export_writes_a_batch_one_tflite_that_matches_keras(small_model: Path, 
     assert np.allclose(tflite_predict(model_bytes, crop), expected, atol=1e-5)
 
 
+def test_the_page_serves_a_model_of_whole_images_as_python_does(small_model: Path, tmp_path: Path) -> None:
+    """Issue 45: the page finds faces with BlazeFace, a face detector, so a model that learned from whole images
+    (detector "none": no margin) is given the margin Python's recognizer serves it with around a detector's box
+    (`crop_spec.served_spec`), not the "none" spec's."""
+    import shutil
+
+    from fer_utils.inference import Recognizer
+    from fer_utils.models import load_classes, load_model
+    from fer_utils.registry import DEFAULT_MARGIN
+
+    run = tmp_path / "run"
+    shutil.copytree(small_model.parent, run)
+    whole = CropSpec(detector="none", side=48)
+    write_crop_spec(run, whole)
+    export_demo_model(run / small_model.name, tmp_path / "static", {"trained_on": "nothing (a test)", "license": "MIT"})
+    info = json.loads((tmp_path / "static" / DEMO_MODEL_INFO).read_text())
+    served = Recognizer(load_model(run / small_model.name), load_classes(run / small_model.name), spec=whole).spec
+    assert info["crop"] == served.to_dict() and served.margin == DEFAULT_MARGIN and served.side == 48
+
+
 def test_export_refuses_a_colour_model(tmp_path: Path) -> None:
 
     from fer_utils.models import build_paper_cnn, save_model

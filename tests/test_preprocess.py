@@ -141,9 +141,9 @@ def test_second_identical_run_changes_nothing(sample_dir: Path, reference_run: P
 def test_other_settings_in_the_same_folder_are_refused(sample_dir: Path, reference_run: Path) -> None:
     clips = index_dataset("ravdess", sample_dir).clips
     with pytest.raises(PreprocessError, match="other settings.*size"):
-        preprocess_dataset(clips, reference_run, size=96, workers=1, progress=False)
+        preprocess_dataset(clips, reference_run, CropSpec(side=96), workers=1, progress=False)
     with pytest.raises(PreprocessError, match="unknown detector"):
-        preprocess_dataset(clips, reference_run, detector="mtcnn", workers=1, progress=False)
+        preprocess_dataset(clips, reference_run, CropSpec(detector="mtcnn"), workers=1, progress=False)
 
 
 @pytest.mark.slow
@@ -353,7 +353,13 @@ def test_parallel_run_equals_the_serial_run(sample_dir: Path, reference_run: Pat
 def test_aligned_every_kth_run_records_its_settings(sample_dir: Path, tmp_path: Path) -> None:
     clips = index_dataset("ravdess", sample_dir).clips.iloc[:2]
     manifest = preprocess_dataset(
-        clips, tmp_path, frames=None, every=5, align=True, size=64, margin=0.0, workers=1, progress=False
+        clips,
+        tmp_path,
+        CropSpec(margin=0.0, side=64, align=True),
+        frames=None,
+        every=5,
+        workers=1,
+        progress=False,
     )
     assert list(manifest["frame_index"]) == [0, 5, 10] * 2  # 15-frame clips
     assert set(manifest["status"]) == {"ok"}
@@ -457,7 +463,7 @@ def test_a_concurrent_run_is_refused_naming_the_lock_holder_and_keeps_live_tmp_f
     try:
         for size in (96, 48):  # same settings, and other settings: both refused, naming the writer
             with pytest.raises(FerError, match=f"another run.*pid {run.pid} host"):
-                preprocess_dataset(clips, out, size=size, workers=1, progress=False)
+                preprocess_dataset(clips, out, CropSpec(side=size), workers=1, progress=False)
         assert run.poll() is None, "the first run ended before the second could start"
     finally:
         os.killpg(run.pid, signal.SIGKILL)
@@ -471,7 +477,7 @@ def test_a_concurrent_run_is_refused_naming_the_lock_holder_and_keeps_live_tmp_f
         for tmp in (live_tmp, dead_tmp):
             tmp.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(b"partial")
-        manifest = preprocess_dataset(clips, out, size=96, workers=1, progress=False)
+        manifest = preprocess_dataset(clips, out, CropSpec(side=96), workers=1, progress=False)
         assert live_tmp.exists() and not dead_tmp.exists()
     finally:
         live.kill()
@@ -490,7 +496,7 @@ def test_a_source_file_replaced_after_a_run_is_reprocessed_and_its_old_crops_rem
 
     def run() -> pd.DataFrame:
         return preprocess_dataset(
-            index_dataset("ravdess", src).clips, out, frames=3, size=64, workers=1, progress=False
+            index_dataset("ravdess", src).clips, out, CropSpec(side=64), frames=3, workers=1, progress=False
         )
 
     assert set(run()["status"]) == {"ok"}

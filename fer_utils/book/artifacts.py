@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from fer_utils.atomic import atomic_folder
 from fer_utils.book.fingerprint import code_fingerprint
+from fer_utils.crop_spec import CropSpec, spec_with
 from fer_utils.data import VIDEO_SUFFIXES
-from fer_utils.errors import DatasetError
+from fer_utils.errors import CropError, DatasetError
 from fer_utils.locking import wait_lock
-from fer_utils.registry import DEFAULT_DETECTOR, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
+from fer_utils.registry import DEFAULT_MARGIN, NO_DETECTOR, PAPER_FRAMES
 from fer_utils.runs import RunFolder
 from fer_utils.train_config import TrainConfig
 
@@ -161,6 +162,15 @@ class Dataset:
 
         return index_dataset(*self.source(cache), **index_options)
 
+    def crop_spec(self, detector: str | None = None, size: int | None = None) -> CropSpec:
+        """How this dataset's faces are cut by default (`crops`): with `detector` and `size` when given, else
+        for the datasets of face crops (`FACE_CROP_SIDES`: the generated faces, FER-2013) no detector at
+        their own side, for the others the default spec; the margin is always the spec's (`CropSpec`: none
+        around a whole image)."""
+        crops_side = FACE_CROP_SIDES.get(self.name)
+        detector = detector or (NO_DETECTOR if crops_side else None)
+        return spec_with(detector=detector, side=size or crops_side)
+
     def crops(
         self,
         cache: Path | None = None,
@@ -169,6 +179,7 @@ class Dataset:
         size: int | None = None,
         workers: int | None = None,
         crop: Callable | None = None,
+        spec: CropSpec | None = None,
         **index_options: object,
     ) -> Path:
         """The preprocessed crops folder (with `manifest.csv`), made once and cached.
@@ -177,9 +188,10 @@ class Dataset:
         as the package's `crops.crop_face` (`code_fingerprint`) shares the package's crops, an edit of it makes
         crops of its own (its fingerprint joins the cache key; preprocessed in this process).
 
-        `detector`, `frames` and `size` default to the paper's (dlib HOG, 6 frames, 180 px), and for the
-        datasets of face crops (`FACE_CROP_SIDES`: the generated faces, FER-2013) to no detector, one frame
-        and their own side; a small dataset of clips is sampled more densely (`frames_per_clip`).
+        The faces are cut as `spec` says (a `CropSpec`), or as `crop_spec(detector, size)` does: the paper's
+        (dlib HOG, 180 px), and for the datasets of face crops no detector and their own side. `frames`
+        defaults to the paper's 6, to one for the datasets of face crops, and a small dataset of clips is
+        sampled more densely (`frames_per_clip`).
 
         `index_options` go to the indexer (see `index`) and are part of the cache key. The
         preprocessing run is itself resumable and writes its manifest last and atomically, so the
@@ -187,10 +199,12 @@ class Dataset:
         """
         from fer_utils.manifest import MANIFEST_NAME
 
-        crops_side = FACE_CROP_SIDES.get(self.name)
-        detector = detector or (NO_DETECTOR if crops_side else DEFAULT_DETECTOR)
+        if spec is not None and (detector or size):
+            raise CropError("give Dataset.crops a crop spec, or a detector and size, not both")
+        spec = spec or self.crop_spec(detector, size)
+        whole_images = self.name in FACE_CROP_SIDES
         index = None  # the clip index, read once: to size the sampling here, to preprocess below
-        if frames is None and not crops_side and not self.is_sample:
+        if frames is None and not whole_images and not self.is_sample:
             index = self.index(cache, **index_options)
             videos = sum(Path(str(path)).suffix.lower() in VIDEO_SUFFIXES for path in index.clips["path"])
             frames = frames_per_clip(videos) if videos else PAPER_FRAMES  # images have one frame each
@@ -199,21 +213,24 @@ class Dataset:
                     f"note: {self.name} has {videos} clips; taking up to {frames} frames per clip instead of the "
                     f"paper's {PAPER_FRAMES}, so that the runs have about {MIN_DATASET_FRAMES} frames to learn from"
                 )
-        frames = frames or (1 if crops_side else PAPER_FRAMES)
-        size = size or crops_side or PAPER_SIDE
+        frames = frames or (1 if whole_images else PAPER_FRAMES)
         _, root = self.source(cache)
-        spec = {
+        key = {
             "dataset": self.name,
             "root": str(root),
-            "detector": detector,
+            "detector": spec.detector,
             "frames": frames,
-            "size": size,
+            "size": spec.side,
             **({"index": index_options} if index_options else {}),
         }
+        # Crops cached before the key named their spec were all cut at the default margin, unaligned: those keep
+        # their keys (and the runs keyed by their folders stay cached); any other spec is named in the key.
+        if (spec.margin, spec.align) != (DEFAULT_MARGIN, False):
+            key["crop_spec"] = spec.to_dict()
         crop = edited_crop(crop)
         if crop is not None:
-            spec["crop"] = code_fingerprint(crop)
-        target = (cache or default_cache()) / "crops" / cache_key(spec)
+            key["crop"] = code_fingerprint(crop)
+        target = (cache or default_cache()) / "crops" / cache_key(key)
         if (target / MANIFEST_NAME).is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -223,16 +240,7 @@ class Dataset:
 
                 if index is None:
                     index = self.index(cache, **index_options)
-                preprocess_dataset(
-                    index.clips,
-                    target,
-                    frames=frames,
-                    detector=detector,
-                    size=size,
-                    workers=workers,
-                    progress=False,
-                    crop=crop,
-                )
+                preprocess_dataset(index.clips, target, spec, frames=frames, workers=workers, progress=False, crop=crop)
         return target
 
 

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from fer_utils.book import plots
 from fer_utils.evaluation import LEVELS, level_predictions, misclassified
-from fer_utils.registry import PAPER_CLASSES, PAPER_SIDE
+from fer_utils.registry import PAPER_CLASSES, PAPER_PARAMS, PAPER_SIDE
 
 if TYPE_CHECKING:
     from fer_utils.inference import Recognizer
@@ -198,7 +198,7 @@ def architecture_explorer(classes: int = PAPER_CLASSES, show: bool = True) -> Li
         table = parts(**values)
         return (
             f"<b>{int(table['params'].sum()):,} parameters</b> "
-            f"(paper: 542,136 at {PAPER_SIDE} px, 16/64/64 filters, 16 units, {PAPER_CLASSES} classes)"
+            f"(paper: {PAPER_PARAMS:,} at {PAPER_SIDE} px, 16/64/64 filters, 16 units, {PAPER_CLASSES} classes)"
         )
 
     def draw(**values: int) -> Figure:

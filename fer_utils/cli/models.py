@@ -102,6 +102,7 @@ def _export(args: argparse.Namespace) -> int:
     """Write a run's model for the live page in one step: the TFLite file it runs (one crop of the run's crop
     spec, batch 1) and its sidecar JSON (classes, crop spec, TFLite mode, tensors' quantization), into a new
     folder (default: the run's own `page/`); load both in the page's "Use your own model"."""
+    from fer_utils.crop_spec import served_spec
     from fer_utils.deploy import PAGE_FOLDER, PAGE_MODEL_FILE, PAGE_MODEL_INFO, page_model
     from fer_utils.errors import OutputError
     from fer_utils.models import check_classes, input_side
@@ -117,7 +118,7 @@ def _export(args: argparse.Namespace) -> int:
     classes = check_classes(model, run.classes())
     spec = run.crop_spec(input_side(model))
     blob, tensors = page_model(model, spec.side, args.mode)
-    info = {"name": run.path.name, "classes": classes, "crop": spec.to_dict(), **tensors}
+    info = {"name": run.path.name, "classes": classes, "crop": served_spec(spec).to_dict(), **tensors}
     info |= {"source": str(run.path), "accuracy": run.metrics()["test"]["frame"]["accuracy"]}
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / PAGE_MODEL_FILE, blob, "--out")

@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
         "crops already, the crop is the whole image",
     )
-    pre.add_argument("--size", type=side, default=PAPER_SIDE, help=f"crop side in pixels (default {PAPER_SIDE})")
+    pre.add_argument(
+        "--size", type=side, default=None, help=f"crop side in pixels (default: the crop spec's, {PAPER_SIDE})"
+    )
     pre.add_argument(
         "--margin",
         type=float,
@@ -84,7 +86,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
     when no crop is usable, warn on stderr when most are not."""
     import sys
 
-    from fer_utils.crop_spec import default_margin
+    from fer_utils.crop_spec import spec_with
     from fer_utils.duplicates import audit_paths, read_audit
     from fer_utils.indexing import index_dataset
     from fer_utils.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
@@ -101,17 +103,15 @@ def run_preprocess(args: argparse.Namespace) -> int:
             f"(e.g. {printable(first['path'])}: {printable(first['reason'])})"
         )
     frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
+    spec = spec_with(detector=args.detector, margin=args.margin, side=args.size, align=args.align)  # None: default
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C: workers ended, records kept
     try:
         manifest = preprocess_dataset(
             index.clips,
             args.out,
+            spec,
             frames=frames,
             every=args.every,
-            detector=args.detector,
-            size=args.size,
-            margin=default_margin(args.detector) if args.margin is None else args.margin,
-            align=args.align,
             max_side=args.max_side,
             workers=args.workers,
             progress=not args.quiet,
@@ -145,7 +145,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Print `path: x y w h` for every face (largest first) in each image; exit 1 if any has none."""
-    from fer_utils.errors import VideoError
+    from fer_utils.errors import MediaError
     from fer_utils.faces import make_detector
     from fer_utils.images import read_image
 
@@ -154,7 +154,7 @@ def run_detect(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             boxes = detector.detect(read_image(path))
-        except VideoError as exc:
+        except MediaError as exc:
             print(f"{path}: {exc.status}: {exc}")
             missing += 1
             continue

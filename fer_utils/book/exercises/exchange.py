@@ -33,6 +33,8 @@ from pathlib import Path, PurePath
 import numpy as np
 import pandas as pd
 
+from fer_utils.book.errors import ExchangeError
+
 TAG = "$"
 MAX_DEPTH = 40  # nesting a decoded answer may have
 # The dataclasses an answer may hold, rebuilt field by field (the only classes `decode` instantiates).
@@ -41,10 +43,6 @@ DATACLASSES = ("fer_utils.faces.Box", "fer_utils.splits.Split")
 EXTENSION_DTYPES = ("string", "Int8", "Int16", "Int32", "Int64", "Float32", "Float64", "boolean")
 NUMPY_KINDS = "biufcmMSU"  # NumPy dtype kinds that `.npy` stores without pickles (not object arrays)
 ANSWERS_NAME = "__fer_answers__"  # the kernel's `Answers`, made by the grader before the student's first cell
-
-
-class ExchangeError(ValueError):
-    """Data from a student's kernel that is not an answer this module can read back."""
 
 
 class ModelUnreadable(ExchangeError):
