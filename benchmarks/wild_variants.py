@@ -47,7 +47,7 @@ def main() -> None:
     sets = realfaces.real_sets()
     out = Path(tempfile.mkdtemp())
     for seed in (0, 1, 2):
-        for name, build in (("current", normalise_first), ("pool-first", build_wild_cnn)):
+        for name, build in (("normalise-first", normalise_first), ("pool-first", build_wild_cnn)):
             start = time.time()
             config = TrainConfig.preset("wild", protocol="random", seed=seed, image_size=(48, 48), batch_size=32)
             run = train(build, FaceData(crops), config, out / f"{name}{seed}", verbose=0)
