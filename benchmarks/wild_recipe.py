@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 RESULTS = Path(__file__).parent / "results" / "wild_recipe.jsonl"
+VARIANTS = Path(__file__).parent / "results" / "wild_variants.jsonl"  # benchmarks/wild_variants.py
 SIDE = 48
 # (label, registered model, builder options): the paper's CNN, the peer's network, the book's and a wider one
 SPEED_MODELS = (
@@ -206,9 +207,28 @@ def digest(work: Path, root: Path) -> dict:
             "same": runs[0] == runs[1]}  # fmt: skip
 
 
+def variants_table(path: Path = VARIANTS) -> list[str]:
+    """wild_variants.py's records as a Markdown table: mean ± std over seeds per block order."""
+    import pandas as pd
+
+    if not path.is_file():
+        return []
+    runs = pd.read_json(path, lines=True)
+    lines = [
+        "| block order | seeds | generated faces, test side | real faces at hand, accuracy | real, macro F1 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, group in runs.groupby("variant", sort=False):
+        cells = [
+            f"{group[c].mean():.3f} ± {group[c].std(ddof=1):.3f}" for c in ("generated_test", "real_acc", "real_f1")
+        ]
+        lines.append(f"| {name} | {len(group)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def summary(path: Path = RESULTS) -> str:
     """The recorded runs as Markdown tables, each with its calibration."""
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
     floor = next((r for r in reversed(records) if r["part"] == "floor"), None)
     lines = []
     speeds = [r for r in records if r["part"] == "speed"]
@@ -238,7 +258,7 @@ def summary(path: Path = RESULTS) -> str:
             f"{r['runs'][0]['sha256'][:16]}… and {r['runs'][1]['sha256'][:16]}…: "
             + ("identical." if r["same"] else "DIFFERENT.")
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *variants_table()])
 
 
 def main(argv: list[str] | None = None) -> int:
