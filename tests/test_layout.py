@@ -1,5 +1,5 @@
-"""The code's layout, read from its imports: the floors hold, no circle, no module too long (the packages'
-and the benchmarks' scripts), one atomic writer.
+"""The code's layout, read from its imports: the floors hold, no circle, one atomic writer. (No line cap:
+issue 45, a module is split by subject, never to stay under a count.)
 
 The floors, from the bottom: the library (`fer_utils.*`), the book's glue (`fer_utils.book`), the command
 line (`fer_utils.cli`), the book's tooling (`fer_book`). A module imports only from its own floor or
@@ -12,12 +12,8 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("fer_utils", "fer_book")
-SCRIPT_FOLDERS = ("benchmarks",)  # scripts outside the packages, held to the line limit only
-MAX_LINES = 500
 FLOORS = {"library": 0, "book": 1, "cli": 2, "tooling": 3}
 ATOMIC_MODULE = "fer_utils.atomic"
 # A rename or replace of a path: os.replace/os.rename, or `<path>.rename(x)` / `<path>.replace(x)` with one
@@ -31,8 +27,6 @@ def module_name(path: Path) -> str:
 
 
 MODULES = {module_name(p): p for package in PACKAGES for p in sorted((REPO / package).rglob("*.py"))}
-SCRIPTS = {module_name(p): p for folder in SCRIPT_FOLDERS for p in sorted((REPO / folder).rglob("*.py"))}
-LINE_LIMITED = {**MODULES, **SCRIPTS}
 
 
 def floor(module: str) -> int:
@@ -111,19 +105,6 @@ def test_no_import_circle() -> None:
         f"{module} -> {target}" for module in GRAPH for target in GRAPH[module] if module in reachable(target)
     )
     assert not circles, "imports on a circle (each reaches back to the first):\n" + "\n".join(circles)
-
-
-def test_the_line_limit_covers_the_packages_and_the_benchmarks() -> None:
-    """The line limit sees every package module and every benchmark script (so that it can fail on them)."""
-    assert set(MODULES) < set(LINE_LIMITED)
-    assert {"benchmarks.bench_preprocess", "benchmarks.preprocess_stages"} <= set(SCRIPTS)
-
-
-@pytest.mark.parametrize("module", sorted(LINE_LIMITED))
-def test_no_module_is_over_the_line_limit(module: str) -> None:
-    path = LINE_LIMITED[module]
-    lines = len(path.read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_LINES, f"{path.relative_to(REPO)} has {lines} lines (at most {MAX_LINES})"
 
 
 def test_every_rename_goes_through_the_atomic_module() -> None:
