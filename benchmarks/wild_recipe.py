@@ -65,46 +65,63 @@ def calibration() -> dict:
     return {"images_per_s": throughput()["images_per_s"], "load": [round(v, 2) for v in os.getloadavg()]}
 
 
-def speed(label: str, model_name: str, options: dict, root: Path) -> dict:
-    """Seconds of 3 epochs of one model on the FER-2013-sized folder under the wild recipe's settings."""
-    import keras
-    from epoch_cost import fer2013_sized_folder
-    from train_speed import epoch_times
+def speed(models: tuple[tuple[str, str, dict], ...], root: Path, rounds: int = 2) -> list[dict]:
+    """Seconds per epoch of each model on the FER-2013-sized folder under the wild recipe's settings, the
+    models taking turns epoch by epoch (a first round traces and decodes; the median of the next `rounds`),
+    so that a change of the machine's load meanwhile slows them alike."""
+    import time as clock
 
-    from fer_utils import models
+    from epoch_cost import fer2013_sized_folder
+
+    from fer_utils import models as registry_models
     from fer_utils.pipeline import make_dataset
     from fer_utils.train_config import TrainConfig
     from fer_utils.training import batches_per_epoch, compile_model, seed_everything
 
     frames = fer2013_sized_folder(root)
     classes = sorted(frames["emotion"].unique())
-    config = TrainConfig.preset("wild", model=model_name, image_size=(SIDE, SIDE))
-    seed_everything(0, config.deterministic)
+    wild = TrainConfig.preset("wild", image_size=(SIDE, SIDE))
+    seed_everything(0, wild.deterministic)
     dataset = make_dataset(
-        frames, root, classes, batch_size=config.batch_size, shuffle=True, seed=0, augment=True,
-        rotation=config.augment_rotation, shift=config.augment_shift, zoom=config.augment_zoom,
+        frames, root, classes, batch_size=wild.batch_size, shuffle=True, seed=0, augment=True,
+        rotation=wild.augment_rotation, shift=wild.augment_shift, zoom=wild.augment_zoom,
     )  # fmt: skip
-    build = models.MODEL_BUILDERS[model_name]
-    model = compile_model(config, len(classes), partial(build, **options), batches_per_epoch(dataset))
-    seconds = epoch_times(model, dataset, 3)
-    per_epoch = float(np.mean(seconds[1:]))
-    flops = models.count_flops(model)
-    gflop = 3 * flops * len(frames) / 1e9
-    keras.backend.clear_session()
-    return {
-        "part": "speed",
-        "label": label,
-        "model": model_name,
-        "options": {k: list(v) for k, v in options.items()},
-        "params": models.count_params(model),
-        "mflops_per_image": round(flops / 1e6, 2),
-        "epoch_s": seconds,
-        "s_per_epoch": round(per_epoch, 2),
-        "train_gflop_per_epoch": round(gflop, 1),
-        "gflop_per_s": round(gflop / per_epoch, 1),
-        "images": len(frames),
-        "batch": config.batch_size,
-    }
+    steps = batches_per_epoch(dataset)
+    built = {}
+    for label, name, options in models:
+        config = TrainConfig.preset("wild", model=name, image_size=(SIDE, SIDE))
+        built[label] = compile_model(
+            config, len(classes), partial(registry_models.MODEL_BUILDERS[name], **options), steps
+        )
+    seconds: dict[str, list[float]] = {label: [] for label in built}
+    for _ in range(rounds + 1):
+        for label, model in built.items():
+            start = clock.perf_counter()
+            model.fit(dataset, epochs=1, verbose=0)
+            seconds[label].append(round(clock.perf_counter() - start, 2))
+    records = []
+    for label, name, options in models:
+        model, per_epoch = built[label], float(np.median(seconds[label][1:]))
+        flops = registry_models.count_flops(model)
+        gflop = 3 * flops * len(frames) / 1e9
+        records.append(
+            {
+                "part": "speed",
+                "label": label,
+                "model": name,
+                "options": {k: list(v) for k, v in options.items()},
+                "params": registry_models.count_params(model),
+                "mflops_per_image": round(flops / 1e6, 2),
+                "epoch_s": seconds[label],
+                "s_per_epoch": round(per_epoch, 2),
+                "train_gflop_per_epoch": round(gflop, 1),
+                "gflop_per_s": round(gflop / per_epoch, 1),
+                "images": len(frames),
+                "batch": wild.batch_size,
+                "interleaved": True,
+            }
+        )
+    return records
 
 
 def fer2013_like_folder(root: Path, out: Path) -> Path:
@@ -246,11 +263,14 @@ def summary(path: Path = RESULTS) -> str:
         if floor:
             lines.append(f"\nMatmul floor: {floor['float32_gflop_per_s']} GFLOP/s float32.")
     for r in (r for r in records if r["part"] == "recipe"):
-        scaled = r["train_seconds"] * r["calibration"]["images_per_s"] / 500
+        rates = (r["calibration"]["images_per_s"], r["calibration_after"]["images_per_s"])
+        scaled = [r["train_seconds"] * rate / 500 for rate in rates]
         lines.append(
-            f"\n`{r['command']}`: {r['model']}, {r['epochs_run']} epochs on {r['sizes']['train']:,} training crops, "
-            f"{r['train_seconds']} s of training ({r['s_per_epoch']} s per epoch), the command {r['command_seconds']} "
-            f"s; calibration {r['calibration']['images_per_s']} images/s: {scaled:.0f} s of training at 500 images/s."
+            f"\n`{r['command']}`: {r['model']}, {r['epochs_run']} epochs on {r['sizes']['train']:,} training crops "
+            f"(validation {r['sizes']['val']:,}, test {r['sizes']['test']:,}), {r['train_seconds']} s of training "
+            f"({r['s_per_epoch']} s per epoch, validation included), the whole command {r['command_seconds']} s; "
+            f"calibration {rates[0]} images/s before and {rates[1]} after: {scaled[0]:.0f} and {scaled[1]:.0f} s of "
+            "training scaled to 500 images/s."
         )
     for r in (r for r in records if r["part"] == "digest"):
         lines.append(
@@ -284,18 +304,20 @@ def main(argv: list[str] | None = None) -> int:
 
         jobs.append(lambda: flop_floor())
         chosen = args.models.split(",")
-        jobs += [lambda m=m: speed(*m, root) for m in SPEED_MODELS if m[0] in chosen]
+        jobs.append(lambda: speed(tuple(m for m in SPEED_MODELS if m[0] in chosen), root))
     if "recipe" in parts:
         jobs.append(lambda: recipe(work, root))
     if "digest" in parts:
         jobs.append(lambda: digest(work, root))
     for job in jobs:
         before = calibration()
-        record = job()
-        record |= {"calibration": before, "calibration_after": calibration()}
-        print(json.dumps(record))
-        with RESULTS.open("a") as out:
-            out.write(json.dumps(record) + "\n")
+        made = job()
+        after = calibration()
+        for record in made if isinstance(made, list) else [made]:
+            record |= {"calibration": before, "calibration_after": after}
+            print(json.dumps(record))
+            with RESULTS.open("a") as out:
+                out.write(json.dumps(record) + "\n")
     return 0
 
 
