@@ -147,11 +147,12 @@ def run_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """Score `train_eval` (the training frames, unshuffled) in inference mode after every epoch, as the
     validation side is scored (`train_eval.InferenceScores`: `train_eval_accuracy` in the history), stop at
-    a NaN loss (a diverged run) or when `monitor` has not improved for `patience` epochs, keep the best epoch's weights and put them back at the end (in memory: a model file written at every
-    improvement cost a sixth of a small run), after writing the last epoch's weights to the run (first in
-    the list, so before that restore), optionally halve the learning rate (down to 1e-6) after `plateau`
-    epochs without progress (0: off; the rate of each epoch then lands in the history), and log every
-    epoch to the run's history file."""
+    a NaN loss (a diverged run) or when `monitor` has not improved for `patience` epochs, keep the best
+    epoch's weights and put them back at the end (in memory: a model file written at every improvement cost a
+    sixth of a small run), after writing the last epoch's weights to the run (first in the list after the
+    scores, so before that restore), optionally halve the learning rate (down to 1e-6) after `plateau` epochs
+    without progress (0: off; the rate of each epoch then lands in the history), and log every epoch to the
+    run's history file."""
     halve = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=plateau, min_lr=1e-6)
     schedule = [halve] if plateau else []
     scores = [InferenceScores(train_eval)] if train_eval is not None else []
