@@ -88,7 +88,7 @@ def one_run(model_name: str, epochs: int, threads: int, deterministic: bool, xla
 
     weights: list[str] = []
 
-    def fit(config, train, val, num_classes, run, strategy, verbose, build, class_weight):
+    def fit(config, train, val, num_classes, run, strategy, verbose, build, class_weight, train_eval=None):
         model = compile_model(config, num_classes, build)
         model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -96,7 +96,7 @@ def one_run(model_name: str, epochs: int, threads: int, deterministic: bool, xla
             metrics=["accuracy"],
             jit_compile=xla,
         )
-        callbacks = [*run_callbacks(run, "val_loss", config.patience), Clock()]
+        callbacks = [*run_callbacks(run, "val_loss", config.patience, train_eval=train_eval), Clock()]
         start = time.perf_counter()
         ends.append(start)
         history = model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks, verbose=0)

@@ -98,9 +98,9 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
             scores["test_accuracy"].append(float((predicted == truth).mean()))
             scores["test_macro_f1"].append(float(f1_score(truth, predicted, average="macro")))
 
-    def fit(config, train, val, num_classes, run, strategy, verbose, build, class_weight):
+    def fit(config, train, val, num_classes, run, strategy, verbose, build, class_weight, train_eval=None):
         model = compile_model(config, num_classes, build)
-        callbacks = [TestEveryEpoch(), *run_callbacks(run, "val_loss", config.patience)]
+        callbacks = [TestEveryEpoch(), *run_callbacks(run, "val_loss", config.patience, train_eval=train_eval)]
         history = model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks, verbose=0)
         model.save(run.model_file)
         return model, pd.DataFrame(history.history).rename_axis("epoch").reset_index()

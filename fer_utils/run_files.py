@@ -8,7 +8,8 @@ A complete run folder holds
   side (a run made before the crop spec also has `crops`, its crops' preprocessing settings);
 - `crop_spec.json` (`fer_utils.crop_spec.CROP_SPEC_FILE`): how its crops were cut, copied from the crops folder
   (absent for crops made by hand);
-- `history.csv`: one row per epoch (Keras's CSVLogger);
+- `history.csv`: one row per epoch (Keras's CSVLogger); since issue 46 also the training side scored in
+  inference mode, as the validation side is (`train_eval_accuracy`, `train_eval_loss`: `fer_utils.train_eval`);
 - `metrics.json`: the test metrics (fer_utils.evaluation) and the collapse check (fer_utils.diagnosis);
 - `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
   class, so that nothing has to re-split the data and re-predict to look at a run's mistakes (and, since the
@@ -52,6 +53,8 @@ BEST_WEIGHTS_FILE = "best_epoch.weights.h5"
 TIME_BUDGET_FILE = "time_budget.json"
 WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)  # what `training.train` writes into a run folder
 PROBABILITY_PREFIX = "p_"
+# history.csv's columns of the training side scored in inference mode (fer_utils.train_eval), beside Keras's own
+TRAIN_EVAL_PREFIX = "train_eval_"
 
 
 def probability_columns(classes: Sequence[str]) -> list[str]:

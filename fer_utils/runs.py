@@ -39,6 +39,7 @@ from fer_utils.run_files import (
     PREDICTIONS_FILE,
     RUN_FILES,
     TIME_BUDGET_FILE,
+    TRAIN_EVAL_PREFIX,
     probability_columns,
     read_classes,
 )
@@ -156,13 +157,19 @@ class RunFolder:
         accuracy`, `val accuracy`, their `gap` and `val loss`, the lowest `best val loss`, the `best epoch`
         and `epochs` run (counted from 1), its `params`, `train s` (seconds) and whether it `collapsed`
         (`diagnosis.collapse_check`). A number the run did not record (no validation side, a run from before
-        last-epoch scores) is NaN."""
+        last-epoch scores) is NaN.
+
+        `train accuracy` and `gap` score both sides the same way, in inference mode (`train_eval_accuracy`,
+        `train_eval.InferenceScores`); a run from before that column has NaN there. `logged train accuracy`
+        and `logged gap` are what Keras logs for training, the epoch's running mean with dropout on."""
         config, metrics, history = self.config(), self.metrics(), self.history()
         frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
         last_epoch = metrics.get("test_last_epoch", {}).get("frame", {})
         last = history.iloc[-1]
         missing = pd.Series(np.nan, index=history.index)
-        val_accuracy, val_loss = (history.get(column, missing) for column in ("val_accuracy", "val_loss"))
+        val_accuracy, val_loss, train_accuracy = (
+            history.get(column, missing) for column in ("val_accuracy", "val_loss", f"{TRAIN_EVAL_PREFIX}accuracy")
+        )
         return {
             "accuracy": frame["accuracy"],
             "macro F1": frame["f1_macro"],
@@ -170,9 +177,11 @@ class RunFolder:
             "clip macro F1": clip.get("f1_macro", np.nan),
             "last-epoch accuracy": last_epoch.get("accuracy", np.nan),
             "last-epoch macro F1": last_epoch.get("f1_macro", np.nan),
-            "train accuracy": last["accuracy"],
+            "train accuracy": train_accuracy.iloc[-1],
             "val accuracy": val_accuracy.iloc[-1],
-            "gap": last["accuracy"] - val_accuracy.iloc[-1],
+            "gap": train_accuracy.iloc[-1] - val_accuracy.iloc[-1],
+            "logged train accuracy": last["accuracy"],
+            "logged gap": last["accuracy"] - val_accuracy.iloc[-1],
             "val loss": val_loss.iloc[-1],
             "best val loss": val_loss.min(),
             "best epoch": int(history[metrics.get("monitor", "val_loss")].idxmin()) + 1,  # from 1, whatever wrote it

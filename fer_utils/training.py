@@ -68,9 +68,10 @@ from fer_utils.runs import RunFolder
 from fer_utils.splits import Split, given_warnings, split_note
 from fer_utils.train_checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
 from fer_utils.train_config import TrainConfig
+from fer_utils.train_eval import InferenceScores
 
-# fit(config, train, val, num_classes, run, strategy, verbose, build=..., class_weight=...) -> (model, history),
-# as fit_model
+# fit(config, train, val, num_classes, run, strategy, verbose, build=..., class_weight=..., train_eval=...)
+# -> (model, history), as fit_model
 Fit = Callable[..., tuple[keras.Model, pd.DataFrame]]
 
 
@@ -147,16 +148,22 @@ class LastEpochWeights(keras.callbacks.Callback):
         self.model.save_weights(self.path)
 
 
-def run_callbacks(run: RunFolder, monitor: str, patience: int, plateau: int = 0) -> list[keras.callbacks.Callback]:
-    """Stop at a NaN loss (a diverged run) or when `monitor` has not improved for `patience` epochs, keep
-    the best epoch's weights and put them back at the end (in memory: a model file written at every
-    improvement cost a sixth of a small run), after writing the last epoch's weights to the run (first in
-    the list, so before that restore), optionally halve the learning rate (down to 1e-6) after `plateau`
-    epochs without progress (0: off; the rate of each epoch then lands in the history), and log every
-    epoch to the run's history file."""
+def run_callbacks(
+    run: RunFolder, monitor: str, patience: int, plateau: int = 0, train_eval: tf.data.Dataset | None = None
+) -> list[keras.callbacks.Callback]:
+    """Score `train_eval` (the training frames, unshuffled) in inference mode after every epoch, as the
+    validation side is scored (`train_eval.InferenceScores`: `train_eval_accuracy` in the history), stop at
+    a NaN loss (a diverged run) or when `monitor` has not improved for `patience` epochs, keep the best
+    epoch's weights and put them back at the end (in memory: a model file written at every improvement cost a
+    sixth of a small run), after writing the last epoch's weights to the run (first in the list after the
+    scores, so before that restore), optionally halve the learning rate (down to 1e-6) after `plateau` epochs
+    without progress (0: off; the rate of each epoch then lands in the history), and log every epoch to the
+    run's history file."""
     halve = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=plateau, min_lr=1e-6)
     schedule = [halve] if plateau else []
+    scores = [InferenceScores(train_eval)] if train_eval is not None else []
     return [
+        *scores,  # first: every later callback and the history see the training side's inference scores
         LastEpochWeights(run.last_weights_file),
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
@@ -175,11 +182,13 @@ def fit_model(
     verbose: int | str = 2,
     build: ModelBuilder | None = None,
     class_weight: dict[int, float] | None = None,
+    train_eval: tf.data.Dataset | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Compile the configured model (in `strategy`'s scope) and fit it for up to `config.epochs` (fewer
     under a time budget: `recipe.TimeBudget`), with early stopping on the validation loss (the training
     loss without `val`) and the configured plateau schedule, weighting each class's loss by `class_weight`
-    (see `class_weight_map`), and save the best epoch's model in `run` (the last epoch's with
+    (see `class_weight_map`), scoring the training frames `train_eval` in inference mode after every epoch
+    (see `run_callbacks`), and save the best epoch's model in `run` (the last epoch's with
     `config.keep == "last"`, the best's weights beside it). `build` makes the network (see
     `compile_model`). Returns that model and the history, one row per epoch."""
     steps = batches_per_epoch(train)
@@ -191,7 +200,7 @@ def fit_model(
         train,
         validation_data=val,
         epochs=config.epochs,
-        callbacks=[*run_callbacks(run, monitor, config.patience, config.plateau), *budget],
+        callbacks=[*run_callbacks(run, monitor, config.patience, config.plateau, train_eval), *budget],
         verbose=verbose,
         class_weight=class_weight,
     )
@@ -327,11 +336,22 @@ def _fit_and_test(
     has_val = split.val is not None and len(split.val) > 0
     train_batches = data.batches(split.train, classes, config, training=True, replicas=replicas)
     val_batches = data.batches(split.val, classes, config, replicas=replicas) if has_val else None
+    # the training side scored as the val side is (config.score_train; off in the wild recipe, for time)
+    train_eval = data.batches(split.train, classes, config, replicas=replicas) if config.score_train else None
     run.classes_file.write_text(json.dumps(list(classes)))
     start = time.perf_counter()
     weights = class_weight_map(config, split.train, classes)
     model, history = fit(
-        config, train_batches, val_batches, len(classes), run, strategy, verbose, build=build, class_weight=weights
+        config,
+        train_batches,
+        val_batches,
+        len(classes),
+        run,
+        strategy,
+        verbose,
+        build=build,
+        class_weight=weights,
+        train_eval=train_eval,
     )
     seconds = time.perf_counter() - start
     check_diverged(history, config)

@@ -152,7 +152,8 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
         assert row["macro F1"] == metrics["test"]["frame"]["f1_macro"]
         assert row["clip accuracy"] == metrics["test"]["clip"]["accuracy"]
         assert row["collapsed"] == metrics["collapsed"] and row["params"] == config["params"]
-        assert row["train accuracy"] == history["accuracy"].iloc[-1]
+        assert row["train accuracy"] == history["train_eval_accuracy"].iloc[-1]  # inference mode, as val is
+        assert row["logged train accuracy"] == history["accuracy"].iloc[-1]
         assert row["val accuracy"] == history["val_accuracy"].iloc[-1]
         assert row["gap"] == pytest.approx(row["train accuracy"] - row["val accuracy"])
     assert runs.loc[runs["variant"] == "last", "l1"].tolist() == [1e-4, 1e-4]

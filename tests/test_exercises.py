@@ -133,10 +133,19 @@ def test_accuracy_from_a_real_confusion_matrix() -> None:
 
 def test_history_checkers() -> None:
     history = pd.DataFrame(
-        {"epoch": [0, 1, 2], "accuracy": [0.5, 0.8, 0.95], "val_accuracy": [0.5, 0.7, 0.6], "val_loss": [1.2, 0.9, 1.1]}
+        {
+            "epoch": [0, 1, 2],
+            "accuracy": [0.5, 0.8, 0.95],
+            "val_accuracy": [0.5, 0.7, 0.6],
+            "val_loss": [1.2, 0.9, 1.1],
+            "train_eval_accuracy": [0.5, 0.85, 0.99],  # the training side in inference mode, as validation
+        }
     )
-    assert exercises.check_generalization_gap(0.35, history)
+    assert exercises.check_generalization_gap(0.39, history)
     assert not exercises.check_generalization_gap(0.1, history)
+    logged = exercises.check_generalization_gap(0.35, history)  # the gap with the logged training accuracy
+    assert not logged and "dropout on" in logged.message
+    assert not exercises.check_generalization_gap(0.39, history.drop(columns="train_eval_accuracy"))
 
 
 def test_sibling_share_on_a_real_split(clips: pd.DataFrame) -> None:

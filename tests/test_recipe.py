@@ -52,7 +52,9 @@ def test_a_run_without_the_options_records_them_off_and_no_learning_rate(
     assert (config["augment"], config["class_weights"], config["plateau"]) == (False, "none", 0)
     assert config["class_weight_values"] is None
     history = pd.read_csv(tmp_path / "run" / "history.csv")
-    assert list(history.columns) == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]  # as before
+    # as before, plus the training side scored in inference mode, as validation is (issue 46)
+    scored = ["train_eval_accuracy", "train_eval_loss"]
+    assert list(history.columns) == ["epoch", "accuracy", "loss", *scored, "val_accuracy", "val_loss"]
 
 
 def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_differs() -> None:

@@ -16,6 +16,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from fer_utils.data import EMOTIONS
+from fer_utils.run_files import TRAIN_EVAL_PREFIX
 
 # The paper's reported results (accuracy %, macro F1 %), shown beside every number we measure.
 PAPER_RESULTS = pd.DataFrame(
@@ -142,12 +143,17 @@ def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
 
 
 def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
-    """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or more runs."""
+    """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or more runs; where a run
+    scored its training side in inference mode as well (`train_eval_*`, `fer_utils.train_eval`), that curve is
+    dotted: it, not the solid running mean with dropout on, is what the validation curve compares with."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.3))
     palette = sns.color_palette("tab10", len(histories))
     for color, (label, hist) in zip(palette, histories.items()):
         for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
             ax.plot(hist["epoch"], hist[metric], color=color, label=f"{label} train")
+            if f"{TRAIN_EVAL_PREFIX}{metric}" in hist:
+                scored = hist[f"{TRAIN_EVAL_PREFIX}{metric}"]
+                ax.plot(hist["epoch"], scored, color=color, ls=":", label=f"{label} train, inference mode")
             if f"val_{metric}" in hist:
                 ax.plot(hist["epoch"], hist[f"val_{metric}"], color=color, ls="--", label=f"{label} val")
     loss_ax.set(title="loss", xlabel="epoch")

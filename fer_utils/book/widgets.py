@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from fer_utils.book import plots
 from fer_utils.evaluation import LEVELS, level_predictions, misclassified
 from fer_utils.registry import PAPER_CLASSES, PAPER_PARAMS, PAPER_SIDE
+from fer_utils.run_files import TRAIN_EVAL_PREFIX
 
 if TYPE_CHECKING:
     from fer_utils.inference import Recognizer
@@ -270,9 +271,11 @@ def regularization_explorer(histories: Mapping[str, pd.DataFrame], data: str, sh
 
     def describe(setting: str) -> str:
         last = histories[setting].iloc[-1]
+        scored = f"{TRAIN_EVAL_PREFIX}accuracy"  # the training side in inference mode, as validation is scored
+        train, how = (last[scored], "") if scored in last else (last["accuracy"], " (logged, dropout on)")
         return (
-            f"last epoch: train accuracy {last['accuracy']:.2f}, validation {last['val_accuracy']:.2f}, "
-            f"gap {last['accuracy'] - last['val_accuracy']:+.2f} ({data})"
+            f"last epoch: train accuracy{how} {train:.2f}, validation {last['val_accuracy']:.2f}, "
+            f"gap {train - last['val_accuracy']:+.2f} ({data})"
         )
 
     def draw(setting: str) -> Figure:

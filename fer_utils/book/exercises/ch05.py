@@ -8,15 +8,29 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
+from fer_utils.run_files import TRAIN_EVAL_PREFIX
 
 
 def check_generalization_gap(answer: object, history: pd.DataFrame) -> Feedback:
-    """Train minus validation accuracy at the last epoch of a run's history."""
+    """Train minus validation accuracy at the last epoch of a run's history, both sides scored the same way, in
+    inference mode (`train_eval_accuracy`, issue 46); the gap with Keras's logged `accuracy` (the epoch's running
+    mean, dropout on) is named as the mistake it is."""
     last = history.iloc[-1]
-    return check_number(
-        answer, float(last["accuracy"] - last["val_accuracy"]), "the final train−validation accuracy gap", 1e-2, 1e-3
-    )
+    scored = f"{TRAIN_EVAL_PREFIX}accuracy"
+    if scored not in last:
+        return Feedback(False, f"this history has no `{scored}` column: train the run again with the package's fit.")
+    what = "the final train−validation accuracy gap"
+    logged = float(last["accuracy"] - last["val_accuracy"])
+    value = as_number(answer)
+    feedback = check_number(answer, float(last[scored] - last["val_accuracy"]), what, 1e-2, 1e-3)
+    if not feedback and value is not None and math.isclose(value, logged, rel_tol=1e-2, abs_tol=1e-3):
+        return Feedback(
+            False,
+            f"{value:g} is the gap with the training accuracy Keras logs, the epoch's running mean scored with "
+            f"dropout on; the validation side is scored in inference mode: compare it with `{scored}`.",
+        )
+    return feedback
 
 
 @coding_exercise
