@@ -46,12 +46,14 @@ from fer_book.grade_notebooks import (
     Exercise,
     Submission,
     book_chapters,
+    hidden_exercises,
     read_submissions,
     runnable_notebook,
+    skipped_checkpoints,
     submission_paths,
 )
 from fer_book.grade_sandbox import Bind, Broken, Isolation, Layout, Limits, Sandboxed, check_isolation, make_layout
-from fer_book.grade_sheet import GradeSheet, check_grade_outputs
+from fer_book.grade_sheet import GradeSheet, check_grade_outputs, grade_sheet_lock
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.locking import process_alive
 
@@ -211,10 +213,9 @@ class Grader:
             numbers = [e.number for e in chapter.exercises] if chapter else [0]
             return {number: ("error", submission.problem or "unreadable") for number in numbers}
         runnable, cells = runnable_notebook(submission.notebook, chapter)
+        hidden = hidden_exercises(submission.notebook)
         grades = {
-            e.number: ("tampered", f"the cell of exercise {e.number} is missing")
-            for e in chapter.exercises
-            if e.number not in cells
+            e.number: missing_cell(e.number, e.number in hidden) for e in chapter.exercises if e.number not in cells
         }
         if len(grades) == len(chapter.exercises):
             return grades
@@ -366,6 +367,16 @@ def broken(exc: Broken, run: Run) -> tuple[str, str]:
     )
 
 
+def missing_cell(number: int, hidden: bool) -> tuple[str, str]:
+    """(status, message) of an exercise whose cell grading cannot run: tagged `solution` by the student, or gone."""
+    if hidden:
+        return "error", (
+            f"the cell of exercise {number} is tagged `solution`, and grading never runs solution cells: "
+            "remove that tag (View > Cell toolbar > Tags) and hand the notebook in again"
+        )
+    return "tampered", f"the cell of exercise {number} is missing"
+
+
 def grade_rows(submission: Submission, grades: dict[int, tuple[str, str]], fingerprint: str) -> list[Grade]:
     """The rows of one submission, by exercise."""
     name = submission.chapter.name if submission.chapter else ""
@@ -375,9 +386,10 @@ def grade_rows(submission: Submission, grades: dict[int, tuple[str, str]], finge
     ]
 
 
-def fingerprints(found: list[Submission], book: Path) -> dict[str, str]:
-    """Each submission's fingerprint: its bytes, and the code and chapter it is graded with."""
-    code = folder_digest(book, GRADING_CODE)
+def fingerprints(found: list[Submission], book: Path, timeout_s: float) -> dict[str, str]:
+    """Each submission's fingerprint: its bytes, and the code, chapter and time limit it is graded with (a
+    rerun with another `--timeout` regrades, so no row keeps the verdict of another limit)."""
+    code = folder_digest(book, GRADING_CODE) + f"\0timeout={float(timeout_s)!r}"
     chapter_files = {Path(path).stem: book / path for path in toc_notebooks(book)}
     prints = {}
     for submission in found:
@@ -414,12 +426,16 @@ def grade_folder(
     check_grade_outputs(out, inputs)
     check_isolation(isolation)
     remove_dead_work_folders()
-    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
+    checkpoints = skipped_checkpoints(submissions)
+    if checkpoints and progress is not None:
+        progress(f"skipped {len(checkpoints)} notebook(s) in .ipynb_checkpoints (Jupyter's autosaves, not submissions)")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with grade_sheet_lock(out), tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
         work_path = Path(work)
         work_path.chmod(0o755)
         layout = make_layout(root, work_path, isolation)
         found = read_submissions(paths, submissions, book_chapters(layout.book))  # all read before anything runs
-        prints = fingerprints(found, layout.book)
+        prints = fingerprints(found, layout.book, timeout_s)
         sheet = GradeSheet(out, {s.key: prints[s.key] for s in found})
         grader = Grader(layout, isolation, limits or Limits(), timeout_s, work_path)
         for submission in found:
