@@ -386,10 +386,9 @@ def grade_rows(submission: Submission, grades: dict[int, tuple[str, str]], finge
     ]
 
 
-def fingerprints(found: list[Submission], book: Path, timeout_s: float) -> dict[str, str]:
-    """Each submission's fingerprint: its bytes, and the code, chapter and time limit it is graded with (a
-    rerun with another `--timeout` regrades, so no row keeps the verdict of another limit)."""
-    code = folder_digest(book, GRADING_CODE) + f"\0timeout={float(timeout_s)!r}"
+def fingerprints(found: list[Submission], book: Path) -> dict[str, str]:
+    """Each submission's fingerprint: its bytes, and the code and chapter it is graded with."""
+    code = folder_digest(book, GRADING_CODE)
     chapter_files = {Path(path).stem: book / path for path in toc_notebooks(book)}
     prints = {}
     for submission in found:
@@ -398,6 +397,19 @@ def fingerprints(found: list[Submission], book: Path, timeout_s: float) -> dict[
         graded_with = hashlib.sha256(code.encode() + chapter).hexdigest()
         prints[submission.key] = f"{submission.digest[:24]}-{graded_with[:24]}"
     return prints
+
+
+def timed(fingerprint: str, timeout_s: float) -> str:
+    """The fingerprint of a submission that ran out of time: bound to the time limit as well, so that a rerun
+    under another `--timeout` grades it again (a finished notebook's verdict holds under any limit and keeps
+    its plain fingerprint)."""
+    limit = f"{fingerprint}\0timeout={float(timeout_s)!r}".encode()
+    return f"{fingerprint[:24]}-{hashlib.sha256(limit).hexdigest()[:24]}"
+
+
+def row_fingerprint(grades: dict[int, tuple[str, str]], fingerprint: str, timeout_s: float) -> str:
+    """The fingerprint a submission's rows carry: `timed` when one of its exercises ran out of time."""
+    return timed(fingerprint, timeout_s) if any(status == "timeout" for status, _ in grades.values()) else fingerprint
 
 
 def remove_dead_work_folders() -> None:
@@ -435,14 +447,15 @@ def grade_folder(
         work_path.chmod(0o755)
         layout = make_layout(root, work_path, isolation)
         found = read_submissions(paths, submissions, book_chapters(layout.book))  # all read before anything runs
-        prints = fingerprints(found, layout.book, timeout_s)
-        sheet = GradeSheet(out, {s.key: prints[s.key] for s in found})
+        prints = fingerprints(found, layout.book)
+        sheet = GradeSheet(out, {s.key: {prints[s.key], timed(prints[s.key], timeout_s)} for s in found})
         grader = Grader(layout, isolation, limits or Limits(), timeout_s, work_path)
         for submission in found:
             if sheet.has(submission.key):
                 continue
             start = time.monotonic()
-            rows = grade_rows(submission, grader.grade(submission), prints[submission.key])
+            grades = grader.grade(submission)
+            rows = grade_rows(submission, grades, row_fingerprint(grades, prints[submission.key], timeout_s))
             sheet.add(rows)
             if progress is not None:
                 passed = sum(row.passed for row in rows)

@@ -110,7 +110,7 @@ class GradeSheet:
     submission that is still there with the same fingerprint) and the rows graded since, written both
     tables at once after every submission."""
 
-    def __init__(self, out: Path, fingerprints: dict[str, str]) -> None:
+    def __init__(self, out: Path, fingerprints: dict[str, set[str]]) -> None:
         self.out = Path(out)
         earlier = previous_grades(self.out)
         if len(earlier) and fingerprints and not earlier["submission"].isin(list(fingerprints)).any():
@@ -119,7 +119,8 @@ class GradeSheet:
                 "them in this submissions folder (another class?): grading into it would drop them; give this "
                 "folder its own --out (nothing was written)"
             )
-        same = earlier["submission"].map(fingerprints).eq(earlier["fingerprint"])
+        matches = [p in fingerprints.get(k, ()) for k, p in zip(earlier["submission"], earlier["fingerprint"])]
+        same = pd.Series(matches, index=earlier.index, dtype=bool)
         whole = same.groupby(earlier["submission"]).transform("all") if len(earlier) else same
         self.rows = earlier[whole].reset_index(drop=True)
         self.kept = int(self.rows["submission"].nunique())

@@ -169,15 +169,28 @@ def test_an_upper_case_suffix_is_graded_and_checkpoints_are_named(graded: dict) 
     assert not graded["first"]["submission"].str.contains("checkpoint").any()
 
 
-def test_a_larger_timeout_regrades(graded: dict, tiny_book: Path) -> None:  # noqa: F811
-    """The time limit is part of the fingerprint: rows graded under another limit are not kept."""
-    from fer_book.grade import fingerprints
-    from fer_book.grade_notebooks import book_chapters
+def test_a_timeout_row_is_regraded_under_another_limit_and_a_finished_one_kept(tmp_path: Path) -> None:
+    """The time limit is part of a timed-out submission's fingerprint: a rerun with a larger `--timeout` grades
+    it again, while a notebook that finished keeps its verdict under any limit."""
+    from fer_book.grade import Grade, row_fingerprint, timed
+    from fer_book.grade_sheet import GradeSheet
 
-    subs = graded["subs"]
-    found = read_submissions([subs / "ada.ipynb"], subs, book_chapters(tiny_book))
-    assert fingerprints(found, tiny_book, 30) != fingerprints(found, tiny_book, 60)
-    assert fingerprints(found, tiny_book, 30) == fingerprints(found, tiny_book, 30)
+    out, plain = (
+        tmp_path / "grades.csv",
+        {"slow.ipynb": "a" * 24 + "-" + "b" * 24, "done.ipynb": "c" * 24 + "-" + "d" * 24},
+    )
+    late = {1: ("timeout", "the notebook did not finish within 20 s")}
+    finished = {1: ("passed", "three is 3.")}
+    sheet = GradeSheet(out, {key: {print_, timed(print_, 20)} for key, print_ in plain.items()})
+    for key, grades in (("slow.ipynb", late), ("done.ipynb", finished)):
+        status, message = grades[1]
+        print_ = row_fingerprint(grades, plain[key], 20)
+        sheet.add([Grade(key[:-6], key, TINY, 1, False, status, message, print_)])
+    same = GradeSheet(out, {key: {print_, timed(print_, 20)} for key, print_ in plain.items()})
+    assert same.has("slow.ipynb") and same.has("done.ipynb") and same.kept == 2
+    larger = GradeSheet(out, {key: {print_, timed(print_, 600)} for key, print_ in plain.items()})
+    assert not larger.has("slow.ipynb") and larger.has("done.ipynb") and larger.kept == 1
+    assert len(timed(plain["slow.ipynb"], 20)) == 49
 
 
 def test_a_second_folder_graded_into_an_existing_out_is_refused_keeping_the_rows(

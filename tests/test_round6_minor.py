@@ -1,0 +1,54 @@
+"""Issue 47's minor findings outside grading and export: each input built here, each a clear message or a
+recorded status now (the FER-2013 pixel bound is in test_fer2013_csv.py, the crop side bound in
+test_crop_spec.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fer_utils.errors import DatasetError
+from fer_utils.splits import split_note
+
+
+def test_a_given_split_note_on_a_table_without_a_split_is_the_error_not_a_blank_count() -> None:
+    """`train --protocol given` printed "the dataset's own split,  rows" before its error."""
+    frames = pd.DataFrame({"clip_id": ["a", "b"], "emotion": ["happy", "sad"], "subject": ["1", "2"]})
+    with pytest.raises(DatasetError, match="protocol 'given' takes the dataset's own split"):
+        split_note(frames)
+    with_split = frames.assign(split=["train", "test"])
+    assert split_note(with_split).startswith("protocol given: the dataset's own split, train 1, test 1 rows")
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_train_exits_130_with_a_message_and_no_half_run(tmp_path: Path) -> None:
+    """Ctrl-C ended `train` in a KeyboardInterrupt traceback; now exit 130, one line, and no run folder (the
+    run is written aside and renamed only when complete)."""
+    from fer_utils.book import artifacts
+
+    crops, out = artifacts.Dataset().crops(), tmp_path / "run"
+    argv = [sys.executable, "-u", "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(out)]
+    argv += ["--size", "32", "--epochs", "200", "--protocol", "clip"]
+    log = tmp_path / "log.txt"
+    with log.open("w") as fh:
+        process = subprocess.Popen(
+            argv, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+        deadline = time.monotonic() + 240
+        while "Epoch 1/" not in log.read_text() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+        assert "Epoch 1/" in log.read_text(), log.read_text()[-2000:]
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    text = log.read_text()
+    assert code == 130, text[-2000:]
+    assert "Traceback" not in text and "error: interrupted (Ctrl-C)" in text
+    assert not out.exists(), "no half run in place"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")], "its temporary folder is removed"
