@@ -311,7 +311,8 @@ class Grader:
             payload, error = result.get("payload"), result.get("error")
             if not isinstance(payload, str) or error:
                 payload, error = None, str(error or "no result written")[:2000]
-            message = request(run.referee, {"result": payload, "error": error}, grace(run))
+            reply = {"result": payload, "error": error, "oversize": result.get("oversize") is True}
+            message = request(run.referee, reply, grace(run))
         verdict = message.get("verdict")
         if not (
             isinstance(verdict, dict) and verdict.get("status") in STATUSES and isinstance(verdict.get("message"), str)

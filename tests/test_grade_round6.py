@@ -243,6 +243,15 @@ def test_a_forged_payload_that_pandas_refuses_is_tampered_not_a_dead_referee(tmp
     assert status == "tampered" and "cannot be rebuilt (ValueError" in message
 
 
+def test_an_honest_function_returning_more_than_a_reply_carries_is_failed_not_tampered(tmp_path: Path) -> None:
+    """The kernel's runner says a result is over the cap (`oversize`): the checker reports the function's error."""
+    function = json.dumps({"$": "function", "name": "confidence_interval"})
+    oversize = {"result": None, "error": "it is larger than 32 MB", "oversize": True}
+    referee, _ = referee_of(tmp_path, ([0.6, 0.62, 0.58],), [oversize])
+    status, message = referee.check(1, "check_confidence_interval", function)
+    assert status == "failed" and "ResultTooLarge" in message and "larger than 32 MB" in message
+
+
 def test_grading_this_class_takes_no_longer_than_its_notebooks(graded: dict) -> None:
     """Nothing blocked: the FIFO (which the old grader read forever) cost no time of its own."""
     start = time.monotonic()
