@@ -72,3 +72,22 @@ def test_half_a_jpeg_closed_with_its_end_marker_is_unreadable_not_a_grey_image(
     assert read_image(whole).shape[:2] == (512, 512)
     print("still here", file=sys.stderr, flush=True)
     assert capfd.readouterr().err == "still here\n", "stderr is given back, the decoder's warning held"
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_clip_models_answer_on_a_short_video_says_how_many_frames_it_read(
+    stills: list[Path], tmp_path: Path, count: int
+) -> None:
+    """The CNN-LSTM's `predict` on a 1–3-frame video reported 6 frames (the model's N, repeated ones counted)."""
+    import keras
+    from test_deploy import write_clip
+
+    from fer_utils.crop_spec import CropSpec
+    from fer_utils.models import build_cnn_lstm
+    from fer_utils.sequences import predict_clip
+
+    keras.utils.set_random_seed(0)
+    model = build_cnn_lstm(2, (6, 32, 32, 1))
+    video = write_clip(tmp_path / "short.mp4", stills[0], count)
+    [row] = predict_clip(model, ["neutral", "happy"], video, CropSpec(side=32)).to_dict("records")
+    assert row["frames"] == count and 1 <= row["faces"] <= count
