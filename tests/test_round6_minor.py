@@ -91,3 +91,26 @@ def test_a_clip_models_answer_on_a_short_video_says_how_many_frames_it_read(
     video = write_clip(tmp_path / "short.mp4", stills[0], count)
     [row] = predict_clip(model, ["neutral", "happy"], video, CropSpec(side=32)).to_dict("records")
     assert row["frames"] == count and 1 <= row["faces"] <= count
+
+
+def test_a_crop_spec_larger_than_its_images_warns_that_they_are_upsampled(stills: list[Path], tmp_path: Path) -> None:
+    """A 48 px spec over 32 px images upsampled every crop without a word."""
+    import contextlib
+    import io
+
+    import cv2
+
+    from fer_utils.cli import main
+
+    src = tmp_path / "src" / "neutral"
+    src.mkdir(parents=True)
+    for i, still in enumerate(stills[:3]):
+        cv2.imwrite(str(src / f"{i:03d}_face.png"), cv2.resize(cv2.imread(str(still)), (32, 32)))
+    for size, warned in ((48, True), (32, False)):
+        argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(tmp_path / f"c{size}")]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main([*argv, "--detector", "none", "--size", str(size), "--workers", "1", "--quiet"])
+        assert code == 0, err.getvalue()
+        expected = "WARNING: 3 of 3 crops were cut from squares smaller than 48 px (median 32 px) and upsampled"
+        assert (expected in err.getvalue()) is warned, err.getvalue()
