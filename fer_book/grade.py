@@ -46,12 +46,14 @@ from fer_book.grade_notebooks import (
     Exercise,
     Submission,
     book_chapters,
+    hidden_exercises,
     read_submissions,
     runnable_notebook,
+    skipped_checkpoints,
     submission_paths,
 )
 from fer_book.grade_sandbox import Bind, Broken, Isolation, Layout, Limits, Sandboxed, check_isolation, make_layout
-from fer_book.grade_sheet import GradeSheet, check_grade_outputs
+from fer_book.grade_sheet import GradeSheet, check_grade_outputs, grade_sheet_lock
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.locking import process_alive
 
@@ -211,10 +213,9 @@ class Grader:
             numbers = [e.number for e in chapter.exercises] if chapter else [0]
             return {number: ("error", submission.problem or "unreadable") for number in numbers}
         runnable, cells = runnable_notebook(submission.notebook, chapter)
+        hidden = hidden_exercises(submission.notebook)
         grades = {
-            e.number: ("tampered", f"the cell of exercise {e.number} is missing")
-            for e in chapter.exercises
-            if e.number not in cells
+            e.number: missing_cell(e.number, e.number in hidden) for e in chapter.exercises if e.number not in cells
         }
         if len(grades) == len(chapter.exercises):
             return grades
@@ -310,7 +311,8 @@ class Grader:
             payload, error = result.get("payload"), result.get("error")
             if not isinstance(payload, str) or error:
                 payload, error = None, str(error or "no result written")[:2000]
-            message = request(run.referee, {"result": payload, "error": error}, grace(run))
+            reply = {"result": payload, "error": error, "oversize": result.get("oversize") is True}
+            message = request(run.referee, reply, grace(run))
         verdict = message.get("verdict")
         if not (
             isinstance(verdict, dict) and verdict.get("status") in STATUSES and isinstance(verdict.get("message"), str)
@@ -366,6 +368,16 @@ def broken(exc: Broken, run: Run) -> tuple[str, str]:
     )
 
 
+def missing_cell(number: int, hidden: bool) -> tuple[str, str]:
+    """(status, message) of an exercise whose cell grading cannot run: tagged `solution` by the student, or gone."""
+    if hidden:
+        return "error", (
+            f"the cell of exercise {number} is tagged `solution`, and grading never runs solution cells: "
+            "remove that tag (View > Cell toolbar > Tags) and hand the notebook in again"
+        )
+    return "tampered", f"the cell of exercise {number} is missing"
+
+
 def grade_rows(submission: Submission, grades: dict[int, tuple[str, str]], fingerprint: str) -> list[Grade]:
     """The rows of one submission, by exercise."""
     name = submission.chapter.name if submission.chapter else ""
@@ -386,6 +398,19 @@ def fingerprints(found: list[Submission], book: Path) -> dict[str, str]:
         graded_with = hashlib.sha256(code.encode() + chapter).hexdigest()
         prints[submission.key] = f"{submission.digest[:24]}-{graded_with[:24]}"
     return prints
+
+
+def timed(fingerprint: str, timeout_s: float) -> str:
+    """The fingerprint of a submission that ran out of time: bound to the time limit as well, so that a rerun
+    under another `--timeout` grades it again (a finished notebook's verdict holds under any limit and keeps
+    its plain fingerprint)."""
+    limit = f"{fingerprint}\0timeout={float(timeout_s)!r}".encode()
+    return f"{fingerprint[:24]}-{hashlib.sha256(limit).hexdigest()[:24]}"
+
+
+def row_fingerprint(grades: dict[int, tuple[str, str]], fingerprint: str, timeout_s: float) -> str:
+    """The fingerprint a submission's rows carry: `timed` when one of its exercises ran out of time."""
+    return timed(fingerprint, timeout_s) if any(status == "timeout" for status, _ in grades.values()) else fingerprint
 
 
 def remove_dead_work_folders() -> None:
@@ -414,19 +439,24 @@ def grade_folder(
     check_grade_outputs(out, inputs)
     check_isolation(isolation)
     remove_dead_work_folders()
-    with tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
+    checkpoints = skipped_checkpoints(submissions)
+    if checkpoints and progress is not None:
+        progress(f"skipped {len(checkpoints)} notebook(s) in .ipynb_checkpoints (Jupyter's autosaves, not submissions)")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    with grade_sheet_lock(out), tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
         work_path = Path(work)
         work_path.chmod(0o755)
         layout = make_layout(root, work_path, isolation)
         found = read_submissions(paths, submissions, book_chapters(layout.book))  # all read before anything runs
         prints = fingerprints(found, layout.book)
-        sheet = GradeSheet(out, {s.key: prints[s.key] for s in found})
+        sheet = GradeSheet(out, {s.key: {prints[s.key], timed(prints[s.key], timeout_s)} for s in found})
         grader = Grader(layout, isolation, limits or Limits(), timeout_s, work_path)
         for submission in found:
             if sheet.has(submission.key):
                 continue
             start = time.monotonic()
-            rows = grade_rows(submission, grader.grade(submission), prints[submission.key])
+            grades = grader.grade(submission)
+            rows = grade_rows(submission, grades, row_fingerprint(grades, prints[submission.key], timeout_s))
             sheet.add(rows)
             if progress is not None:
                 passed = sum(row.passed for row in rows)

@@ -19,7 +19,9 @@ import ast
 import copy
 import hashlib
 import json
+import os
 import re
+import stat
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -30,6 +32,9 @@ from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.errors import FerError
 
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
+CHECKPOINTS = ".ipynb_checkpoints"  # Jupyter's autosave folder: its notebooks are no submissions
+MAX_NOTEBOOK_BYTES = 64_000_000  # a submission larger than this is an error row, never read into memory
+MAX_JSON_DEPTH = 64  # a notebook nesting JSON deeper is an error row (a real notebook nests a dozen levels)
 CHECKERS_MODULE = (
     "exercises"  # how the chapters import fer_utils.book.exercises: `from fer_utils.book import exercises`
 )
@@ -134,19 +139,33 @@ def without_call(source: str, call: str) -> str:
     return "".join(lines[: body[-1].lineno - 1]) + line
 
 
-def exercise_cells(notebook: dict) -> dict[int, int]:
-    """Exercise number -> index of its cell: the first code cell, not a solution, after `### Exercise N`."""
+def exercise_heading(cell: dict) -> int | None:
+    """The number N of a markdown cell `### Exercise N`, else None."""
+    heading = EXERCISE_HEADING.match(cell_source(cell).strip()) if cell.get("cell_type") == "markdown" else None
+    return int(heading.group(1)) if heading else None
+
+
+def exercise_cells(notebook: dict, solutions: bool = False) -> dict[int, int]:
+    """Exercise number -> index of its cell: the first code cell after `### Exercise N` and before the next
+    exercise's heading, not a solution (with `solutions`, whatever its tags: where a student's tag hid it)."""
     found: dict[int, int] = {}
     cells = notebook.get("cells", [])
     for i, cell in enumerate(cells):
-        heading = EXERCISE_HEADING.match(cell_source(cell).strip()) if cell.get("cell_type") == "markdown" else None
-        if heading is None or int(heading.group(1)) in found:
+        number = exercise_heading(cell)
+        if number is None or number in found:
             continue
-        following = (j for j in range(i + 1, len(cells)) if cells[j].get("cell_type") == "code")
-        j = next((j for j in following if not is_solution(cells[j])), None)
+        end = next((j for j in range(i + 1, len(cells)) if exercise_heading(cells[j]) is not None), len(cells))
+        following = (j for j in range(i + 1, end) if cells[j].get("cell_type") == "code")
+        j = next((j for j in following if solutions or not is_solution(cells[j])), None)
         if j is not None:
-            found[int(heading.group(1))] = j
+            found[number] = j
     return found
+
+
+def hidden_exercises(notebook: dict) -> set[int]:
+    """The exercises whose own cell the student tagged `solution` (grading never runs such a cell)."""
+    cells = notebook.get("cells", [])
+    return {number for number, index in exercise_cells(notebook, solutions=True).items() if is_solution(cells[index])}
 
 
 def read_chapter(path: Path) -> Chapter:
@@ -191,28 +210,100 @@ def chapter_of(notebook: dict, chapters: dict[str, Chapter]) -> Chapter | None:
     return chapters.get(title_of(notebook))
 
 
+def notebook_named(path: Path) -> bool:
+    """Whether `path` is named as a notebook: `.ipynb`, in any case (`ADA.IPYNB` is a submission too)."""
+    return path.suffix.lower() == ".ipynb"
+
+
+def skipped_checkpoints(folder: Path) -> list[Path]:
+    """The notebooks under `folder` that lie in `.ipynb_checkpoints` (Jupyter's autosaves): never graded,
+    but counted, so that grading says it left them out."""
+    return sorted(p for p in Path(folder).rglob("*") if notebook_named(p) and CHECKPOINTS in p.parts)
+
+
 def submission_paths(folder: Path) -> list[Path]:
-    """Every notebook under `folder` (checkpoints excluded), sorted; GradeError when there is none."""
+    """Every notebook under `folder` (any case of `.ipynb`, whatever kind of file: a FIFO or a folder so
+    named becomes an error row; checkpoints excluded), sorted; GradeError when there is none."""
     if not Path(folder).is_dir():
         raise GradeError(f"the submissions folder {folder} is not a folder")
-    paths = sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    paths = sorted(p for p in Path(folder).rglob("*") if notebook_named(p) and CHECKPOINTS not in p.parts)
     if not paths:
         raise GradeError(f"no notebooks (*.ipynb) under {folder}")
     return paths
 
 
+def plain_name(text: str) -> bool:
+    """Whether a file name can stand in the tables as it is: valid UTF-8 (no undecodable bytes), NFC, and
+    without a backslash (the escape character of the names that cannot)."""
+    return "\\" not in text and unicodedata.is_normalized("NFC", text) and text.isprintable() and decodable(text)
+
+
+def decodable(text: str) -> bool:
+    """Whether a name read from the file system was valid UTF-8 (no surrogate stands for a raw byte)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def submission_key(relative: PurePosixPath) -> str:
-    """How a submission is named in the tables: its relative path, escaped (`Zoe\\u0308`) when its text is
-    not NFC, so that two files whose names differ only in their Unicode form are two distinct rows."""
+    """How a submission is named in the tables, unique by construction: its relative path as it is when
+    that is plain (`plain_name`), else escaped with Python's `unicode_escape` (`Zoe\\u0308`, a Latin-1
+    byte as `\\udce9`, a backslash as two). Escaped keys always hold a backslash and plain ones never do,
+    and the escape is one-to-one, so two files never share a key (an NFD `Zoë` and a file literally named
+    `Zoe\\u0308` are two rows)."""
     text = relative.as_posix()
-    return text if unicodedata.is_normalized("NFC", text) else text.encode("ascii", "backslashreplace").decode()
+    return text if plain_name(text) else text.encode("unicode_escape", "surrogatepass").decode("ascii")
 
 
 def student_of(relative: PurePosixPath, chapter_names: set[str]) -> str:
     """The student of a submission: its relative path without `.ipynb`, or the folder's path for
-    `<student>/<chapter>.ipynb`; NFC-normalised (one name, however it was typed)."""
+    `<student>/<chapter>.ipynb`; NFC-normalised (one name, however it was typed), a byte that is not UTF-8
+    written as `\\xe9`."""
     name = relative.parent if relative.stem in chapter_names and relative.parent.parts else relative.with_suffix("")
-    return unicodedata.normalize("NFC", name.as_posix())
+    text = os.fsencode(name.as_posix()).decode("utf-8", "backslashreplace")
+    return unicodedata.normalize("NFC", text)
+
+
+def json_depth(value: object) -> int:
+    """How deeply lists and objects nest in `value` (a scalar: 0), counted without recursion, so that a
+    hostile notebook cannot exhaust the stack."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def read_submission_file(path: Path) -> tuple[bytes | None, str | None]:
+    """(the file's bytes, None), or (None, why it cannot be read) for what is no regular file (a FIFO, a
+    socket, a device, a folder, a dangling link), is larger than MAX_NOTEBOOK_BYTES or cannot be read. A
+    FIFO is opened without blocking and never read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, f"the file cannot be read ({exc.strerror or exc}: a dangling link?); hand in the saved .ipynb"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else None
+            return None, f"it is {kind or 'a special file'}, not a notebook file; hand in the saved .ipynb"
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            mb = MAX_NOTEBOOK_BYTES / 1e6
+            return None, f"the file is {info.st_size / 1e6:.0f} MB, over the {mb:g} MB a notebook may have"
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(MAX_NOTEBOOK_BYTES + 1), None
+    except OSError as exc:
+        return None, f"the file cannot be read ({exc.strerror or exc})"
+    finally:
+        os.close(fd)
 
 
 def parse_notebook(data: bytes) -> tuple[dict | None, str | None]:
@@ -225,6 +316,10 @@ def parse_notebook(data: bytes) -> tuple[dict | None, str | None]:
         notebook = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, f"the file is not a notebook (not JSON: {exc}); hand in the saved .ipynb"
+    except RecursionError:
+        notebook = None
+    if notebook is None or json_depth(notebook) > MAX_JSON_DEPTH:
+        return None, f"the notebook's JSON nests more than {MAX_JSON_DEPTH} levels deep: it is no saved notebook"
     if not isinstance(notebook, dict):
         return None, "the file is JSON but not a notebook"
     if notebook.get("nbformat") != 4:
@@ -238,7 +333,7 @@ def parse_notebook(data: bytes) -> tuple[dict | None, str | None]:
         nbformat.validate(nbformat.from_dict(notebook))
     except nbformat.ValidationError as exc:
         return None, f"the notebook is damaged ({exc.message}); hand in the saved .ipynb"
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as exc:
         return None, f"the notebook is damaged ({type(exc).__name__}: {exc}); hand in the saved .ipynb"
     return notebook, None
 
@@ -248,16 +343,19 @@ def read_submissions(paths: list[Path], folder: Path, chapters: dict[str, Chapte
     no chapter with exercises (nothing is executed then)."""
     names = {chapter.name for chapter in chapters.values()}
     by_name = {chapter.name: chapter for chapter in chapters.values()}
-    found, unknown = [], []
+    found, unknown, keys = [], [], {}
     for path in paths:
         relative = PurePosixPath(path.relative_to(folder).as_posix())
-        data = path.read_bytes()
-        notebook, problem = parse_notebook(data)
+        data, problem = read_submission_file(path)
+        notebook, problem = parse_notebook(data) if data is not None else (None, problem)
         chapter = chapter_of(notebook, chapters) if notebook is not None else by_name.get(path.stem)
         if notebook is not None and chapter is None:
             unknown.append(str(path))
         key, student = submission_key(relative), student_of(relative, names)
-        digest = hashlib.sha256(data).hexdigest()
+        if key in keys:  # never, by construction (submission_key); refused rather than one grade given twice
+            raise GradeError(f"two submissions would share the key {key!r}: {keys[key]!r} and {str(path)!r}")
+        keys[key] = str(path)
+        digest = hashlib.sha256(data if data is not None else (problem or "").encode()).hexdigest()
         found.append(Submission(path, key, student, notebook, chapter, problem, digest))
     if unknown:
         titles = "; ".join(sorted(chapters))

@@ -40,6 +40,11 @@ class Tampered(BaseException):
     so that no checker's `except Exception` takes it for the student's error)."""
 
 
+class ResultTooLarge(Exception):
+    """What a student's function returned was over the size one reply may carry: the checker reports it as
+    that function's error (a wrong answer), not as tampering."""
+
+
 class Interrupted(BaseException):
     """The grader stopped the check (the student's kernel stopped during a call)."""
 
@@ -108,6 +113,8 @@ class Referee:
             message = json.loads(line) if line else {}
             if "result" not in message:
                 raise Interrupted
+            if message.get("oversize") is True:  # an honest function may return much: too much is its error
+                raise ResultTooLarge(f"what it returned is too large to be checked ({message.get('error')})")
             if message.get("error") or not isinstance(message["result"], str):
                 raise Tampered(f"calling your function gave no result ({message.get('error') or 'nothing written'})")
             try:

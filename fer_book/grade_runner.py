@@ -168,7 +168,7 @@ class Runner:
         payload = None
         if result is not None and result.is_file():
             if result.stat().st_size > self.output_limit:
-                return {"error": f"it is larger than {self.output_limit / 1e6:g} MB", "payload": None}
+                return {"error": f"it is larger than {self.output_limit / 1e6:g} MB", "payload": None, "oversize": True}
             payload = result.read_text()
             result.unlink()
         return {"error": cell_error(self.nb.cells[-1]), "payload": payload}

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import csv
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pandas as pd
 
 from fer_utils.atomic import atomic_files
 from fer_utils.errors import OutputError
+from fer_utils.locking import folder_lock
 from fer_utils.outputs import check_outputs
 
 GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message", "fingerprint"]
 SUMMARY_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a CSV cell starting so is a formula in a spreadsheet
+GUARD = "'"  # the prefix that neutralises a formula; a cell starting with it is guarded too, so that it reads back
 
 
 def summarize(grades: pd.DataFrame) -> pd.DataFrame:
@@ -49,14 +52,31 @@ def check_grade_outputs(out: Path, reads: list[Path]) -> None:
     check_outputs({"--out": out, "--out's summary": summary_path(out)}, reads=reads)
 
 
+def grade_sheet_lock(out: Path) -> AbstractContextManager[Path]:
+    """The lock that one grader holds on `out` while it grades (`fer_utils.locking.folder_lock`, a file
+    `.<out>.lock` beside it): a second grader writing the same sheet is refused (FolderLockedError naming
+    the holder) instead of the two replacing each other's rows."""
+    return folder_lock(Path(out).parent, f".{Path(out).name}.lock")
+
+
 def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
     """`table` with every text cell that a spreadsheet would read as a formula (= + - @, tab, CR) prefixed
-    with an apostrophe."""
+    with an apostrophe, and every cell already starting with one given another, so that `csv_unsafe`
+    gives back exactly what was written (a submission `=cmd.ipynb` keeps its key across reruns)."""
 
     def safe(value: object) -> object:
-        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
+        return f"{GUARD}{value}" if isinstance(value, str) and value.startswith((*FORMULA_PREFIXES, GUARD)) else value
 
     return table.apply(lambda column: column.map(safe) if column.dtype == object else column)
+
+
+def csv_unsafe(table: pd.DataFrame) -> pd.DataFrame:
+    """The cells `csv_safe` wrote, as they were: one leading apostrophe removed from each text cell."""
+
+    def unsafe(value: object) -> object:
+        return value[len(GUARD) :] if isinstance(value, str) and value.startswith(GUARD) else value
+
+    return table.apply(lambda column: column.map(unsafe) if column.dtype == object else column)
 
 
 def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
@@ -82,7 +102,7 @@ def previous_grades(out: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=GRADE_COLUMNS)
     if list(table.columns) != GRADE_COLUMNS or table["passed"].dtype != bool:
         return pd.DataFrame(columns=GRADE_COLUMNS)
-    return table.astype({"message": str, "status": str, "fingerprint": str})
+    return csv_unsafe(table.astype({"message": str, "status": str, "fingerprint": str}))
 
 
 class GradeSheet:
@@ -90,10 +110,17 @@ class GradeSheet:
     submission that is still there with the same fingerprint) and the rows graded since, written both
     tables at once after every submission."""
 
-    def __init__(self, out: Path, fingerprints: dict[str, str]) -> None:
+    def __init__(self, out: Path, fingerprints: dict[str, set[str]]) -> None:
         self.out = Path(out)
         earlier = previous_grades(self.out)
-        same = earlier["submission"].map(fingerprints).eq(earlier["fingerprint"])
+        if len(earlier) and fingerprints and not earlier["submission"].isin(list(fingerprints)).any():
+            raise OutputError(
+                f"--out {out} holds the grades of {earlier['submission'].nunique()} other notebook(s), none of "
+                "them in this submissions folder (another class?): grading into it would drop them; give this "
+                "folder its own --out (nothing was written)"
+            )
+        matches = [p in fingerprints.get(k, ()) for k, p in zip(earlier["submission"], earlier["fingerprint"])]
+        same = pd.Series(matches, index=earlier.index, dtype=bool)
         whole = same.groupby(earlier["submission"]).transform("all") if len(earlier) else same
         self.rows = earlier[whole].reset_index(drop=True)
         self.kept = int(self.rows["submission"].nunique())

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from fer_utils.atomic import write_atomic
 from fer_utils.errors import CropError
-from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, NO_DETECTOR, PAPER_SIDE
+from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, MAX_SIDE, NO_DETECTOR, PAPER_SIDE
 
 CROP_SPEC_FILE = "crop_spec.json"  # beside a folder's crops, in a run folder, beside an exported model
 GRAY = "gray"
@@ -82,6 +82,10 @@ def check_crop_spec(spec: CropSpec) -> CropSpec:
         raise CropError(f"margin must be between 0 and 1 (fraction of the box size), got {spec.margin!r}")
     if isinstance(spec.side, bool) or not isinstance(spec.side, int) or spec.side < MIN_SIDE:
         raise CropError(f"crop size must be at least {MIN_SIDE} pixels, got {spec.side!r}")
+    if spec.side > MAX_SIDE:
+        raise CropError(
+            f"crop size must be at most {MAX_SIDE} pixels (a crop's memory grows with its square), got {spec.side}"
+        )
     if not isinstance(spec.align, bool):
         raise CropError(f"align must be true or false, got {spec.align!r}")
     if spec.colour not in COLOURS:

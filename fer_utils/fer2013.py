@@ -37,6 +37,9 @@ FER2013_EMOTIONS: dict[str, str] = {
     "5": "surprised",
     "6": "neutral",
 }
+PIXEL_RANGE = "(pixel values are whole numbers from 0 to 255)"
+# A whole number above 255 among space-separated pixel values (leading zeros allowed): a row with one is rejected.
+ABOVE_255 = re.compile(r"(?:^|\s)(0*(?:[1-9]\d{3,}|2(?:5[6-9]|[6-9]\d)|[3-9]\d\d))(?=\s|$)")
 FER2013_HEADER: tuple[str, ...] = ("emotion", "pixels", "usage")  # compared lower-case, stripped, any order
 FER2013_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "split", "usage", "emotion_code", "row")
 # A row is at most 2,304 values of three digits and their spaces (9.2 kB) plus its code and usage: a longer line
@@ -135,16 +138,18 @@ def check_row(code: str, pixels: str, usage: str) -> str | None:
         return f"unknown Usage {usage!r} (known: {', '.join(FER2013_USAGES)})"
     n = FER2013_SIDE**2
     if pixels.count(" ") == n - 1 and "  " not in pixels and pixels.replace(" ", "").isdigit():
-        return None  # n whole numbers, one space apart: checked without splitting (35,887 rows)
+        above = ABOVE_255.search(pixels)  # n whole numbers, one space apart: checked without splitting
+        return None if above is None else f"pixel value {above.group(1)[:20]} is above 255 {PIXEL_RANGE}"
     values = pixels.split()
     if len(values) != n:
         return f"{len(values)} pixel values, expected {n} ({FER2013_SIDE}×{FER2013_SIDE})"
     bad = next((value for value in values if not value.isdigit()), None)
     if bad is not None and bad[1:].isdigit() and bad[0] == "-":
-        return f"pixel value {bad} is below 0 (pixel values are whole numbers from 0 to 255)"
+        return f"pixel value {bad} is below 0 {PIXEL_RANGE}"
     if bad is not None:
-        return f"pixel value {bad[:20]!r} is not a whole number (pixel values are whole numbers from 0 to 255)"
-    return None
+        return f"pixel value {bad[:20]!r} is not a whole number {PIXEL_RANGE}"
+    above = ABOVE_255.search(pixels)
+    return None if above is None else f"pixel value {above.group(1)[:20]} is above 255 {PIXEL_RANGE}"
 
 
 def physical_lines(fh, limit: int = MAX_ROW_BYTES) -> Iterator[tuple[int, bytes | None]]:

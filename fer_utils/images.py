@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,10 @@ CV_LOG_ERROR = 2  # cv2.setLogLevel: errors only, no "[ WARN:0] ... can't be use
 # byte is always followed by 0x00 or a restart marker, so neither pair can appear there by chance.
 JPEG_START_OF_SCAN = b"\xff\xda"
 JPEG_END_OF_IMAGE = b"\xff\xd9"
+# What libjpeg writes to stderr when a scan's data stops before the image is complete (half a JPEG closed with
+# its end marker): OpenCV decodes it anyway, the missing part grey; the warning is the only sign.
+JPEG_DATA_WARNINGS = (b"Corrupt JPEG data", b"Premature end of JPEG")
+STDERR_HELD = threading.Lock()  # one thread at a time moves file descriptor 2 (`decode_warnings`)
 
 
 def sniff(path: Path) -> str:
@@ -193,11 +200,33 @@ def truncated_jpeg(data: bytes) -> bool:
     return data.rfind(JPEG_END_OF_IMAGE) < data.rfind(JPEG_START_OF_SCAN)
 
 
+def decode_warnings(cv2: Any, data: bytes) -> tuple[Any, bytes]:
+    """(cv2.imdecode of `data`, what the decoder wrote to stderr meanwhile). libjpeg reports damaged pixel
+    data only there, so file descriptor 2 is held in a temporary file while it decodes (one thread at a
+    time), and what was held that is not the decoder's warning is written back."""
+    sys.stderr.flush()
+    with STDERR_HELD, tempfile.TemporaryFile() as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        held.seek(0)
+        text = held.read()
+    other = b"".join(line for line in text.splitlines(keepends=True) if not line.startswith(JPEG_DATA_WARNINGS))
+    if other:
+        os.write(2, other)
+    return image, text
+
+
 def read_image(path: Path) -> np.ndarray:
     """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation: the one
     reader of still images (preprocess, detect, predict, the widgets). Its size is checked from the header
     before decoding (BadImageError beyond MAX_IMAGE_PIXELS); undecodable data, or a JPEG cut short
-    (`truncated_jpeg`), is UnreadableVideoError."""
+    (`truncated_jpeg`, or half a JPEG closed with its end marker: libjpeg's warning, `decode_warnings`), is
+    UnreadableVideoError."""
     if parse_row_path(path) is not None:  # a face stored as a row of FER-2013's CSV
         return read_row_image(path)
     cv2 = quiet_cv2()
@@ -209,9 +238,14 @@ def read_image(path: Path) -> np.ndarray:
     if truncated_jpeg(data):
         raise UnreadableVideoError(f"{Path(path).name}: the JPEG data is cut short (no end-of-image marker)")
     try:  # IMREAD_UNCHANGED keeps 16-bit and alpha but ignores EXIF, applied below
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if data.startswith(IMAGE_MAGIC[1]):
+            image, warnings = decode_warnings(cv2, data)
+        else:
+            image, warnings = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), b""
     except cv2.error as exc:
         raise UnreadableVideoError(f"{Path(path).name}: image data could not be decoded ({exc})") from exc
+    if any(warning in warnings for warning in JPEG_DATA_WARNINGS):
+        raise UnreadableVideoError(f"{Path(path).name}: the JPEG data is cut short (its pixel data stops early)")
     if image is None or image.size == 0:
         raise UnreadableVideoError(f"{Path(path).name}: image data could not be decoded (corrupted or truncated?)")
     return apply_orientation(image, header[1]) if header is not None else image

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -314,7 +315,27 @@ def preprocess_dataset(
         (out_dir / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
         manifest = merge_parts(out_dir, records)
         audit_crops(out_dir, manifest)
+        note = upsampled_note(manifest, settings.crop)
+        if note:
+            print(f"WARNING: {note}", file=sys.stderr)
         return manifest
+
+
+def upsampled_note(manifest: pd.DataFrame, spec: CropSpec) -> str | None:
+    """A sentence when usable crops were cut from a square smaller than the spec's side (a 48 px spec over
+    32 px images): they were upsampled, so they hold less detail than their size says; None otherwise."""
+    usable = usable_frames(manifest)
+    if usable.empty or not {"w", "h"} <= set(usable.columns):
+        return None
+    squares = usable[["w", "h"]].max(axis=1).astype(float) * (1.0 + 2.0 * spec.margin)
+    small = squares[squares < spec.side]
+    if small.empty:
+        return None
+    return (
+        f"{len(small)} of {len(usable)} crops were cut from squares smaller than {spec.side} px (median "
+        f"{small.median():.0f} px) and upsampled to {spec.side} px: they hold no more detail than their source; "
+        f"preprocess with a smaller --size (e.g. {int(small.median())}) to keep them at their own resolution"
+    )
 
 
 def audit_crops(out_dir: Path, manifest: pd.DataFrame) -> DuplicateAudit:

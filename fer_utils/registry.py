@@ -12,6 +12,9 @@ from __future__ import annotations
 # SAVEE setting raises the last two to 0.5, see fer_utils.models), Adam 1e-3, batch 32, 6 frames per
 # clip, an image-level random 80/20 split.
 PAPER_SIDE = 180
+# The largest crop or input side accepted (command line and crop specs): a 1024×1024 gray crop is 1 MB; beyond
+# that crops are unusable for these models (the paper's input is 180 px) and fill memory (100000 px: 10 GB each).
+MAX_SIDE = 1024
 PAPER_IMAGE_SIZE: tuple[int, int] = (PAPER_SIDE, PAPER_SIDE)
 PAPER_INPUT_SHAPE: tuple[int, int, int] = (PAPER_SIDE, PAPER_SIDE, 1)
 PAPER_CLASSES = 8

@@ -199,8 +199,9 @@ def clip_shape(model: keras.Model) -> tuple[int, int | None] | None:
     return (int(shape[1]), None if shape[2] is None else int(shape[2])) if len(shape) == 5 else None
 
 
-def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) -> tuple[np.ndarray, int]:
-    """(the clip (frames, side, side, 1) float32, faces found) of a video: `frames` frames sampled evenly
+def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) -> tuple[np.ndarray, int, int]:
+    """(the clip (frames, side, side, 1) float32, faces found, distinct frames read: fewer than `frames` in a
+    video that has fewer) of a video: `frames` frames sampled evenly
     (`video.sample_frames`, as preprocessing samples), the largest face of each cropped as `spec` says (as
     the crops the model was trained on were cut); frames without a face are left out and the rest repeated
     in order (`frame_positions`)."""
@@ -210,12 +211,13 @@ def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) 
     path = Path(path)
     if check_media(path) == "image":
         raise PredictionError(f"{path.name} is a still image: a clip model reads {frames} frames of a video")
-    faces = [largest_face_crop(image, detector, spec) for _, image in sample_frames(path, frames)]
+    sampled = sample_frames(path, frames)
+    faces = [largest_face_crop(image, detector, spec) for _, image in sampled]
     crops = [face.crop for face in faces if face is not None]
     if not crops:
         raise PredictionError(f"{path.name}: no face in any of the {frames} frames sampled")
     clip = np.stack([crops[i] for i in frame_positions(len(crops), frames)]).astype(np.float32)
-    return clip[..., None], len(crops)
+    return clip[..., None], len(crops), len({index for index, _ in sampled})
 
 
 def predict_clip(
@@ -240,11 +242,11 @@ def predict_clip(
     if detector is None:
         detector = spec.detector if spec.detector in FACE_DETECTORS else DEFAULT_DETECTOR
     detector = make_detector(detector) if isinstance(detector, str) else detector
-    clip, faces = clip_crops(path, shape[0], spec.served_with(detector.name), detector)
+    clip, faces, read = clip_crops(path, shape[0], spec.served_with(detector.name), detector)
     probabilities = np.asarray(model.predict_on_batch(clip[None]))[0]
     row = {
         "source": Path(path).name,
-        "frames": shape[0],
+        "frames": read,  # the video's frames the answer read (a 2-frame video: 2, repeated to the model's N)
         "faces": faces,
         "emotion": classes[int(probabilities.argmax())],
     }

@@ -209,7 +209,9 @@ def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
 
 def split_note(df: pd.DataFrame) -> str:
     """One line saying that the dataset's own split is used, how many rows each side has, and which side is
-    tested on when the dataset gives no test side."""
+    tested on when the dataset gives no test side. DatasetError when `df` has no split (`given_sides`), before
+    a line about sides it does not have."""
+    given_sides(df)
     counts = df["split"].fillna("").astype(str).value_counts()
     sides = ", ".join(f"{side} {int(counts.get(side, 0))}" for side in SPLITS if side in counts)
     line = f"protocol {GIVEN_PROTOCOL}: the dataset's own split, {sides} rows"

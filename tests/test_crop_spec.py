@@ -66,6 +66,7 @@ def test_the_defaults_are_the_registrys_and_the_spec_round_trips(tmp_path: Path)
         ("margin", True, "margin must be between 0 and 1"),
         ("side", 4, "at least 8 pixels"),
         ("side", 96.0, "at least 8 pixels"),
+        ("side", 100000, "at most 1024 pixels"),  # issue 47: it ran out of memory
         ("colour", "rgb", "unknown crop colour"),
     ],
 )
@@ -245,7 +246,7 @@ NAMED_SIDES = {
     ("fer_utils/faces.py", "MIN_FACE_SIDE"): "the smallest face a detector finds",
     ("fer_utils/manifest.py", "CROP_LIKE_SIDE"): "a threshold to guess an image is a crop already",
     ("fer_utils/preprocess_clip.py", "MIN_IMAGE_SIDE"): "a threshold for bad images",
-    ("fer_utils/cli/types.py", "MAX_SIDE"): "the largest --size the CLI accepts",
+    ("fer_utils/registry.py", "MAX_SIDE"): "the largest --size the CLI and a crop spec accept",
     ("fer_book/calibrate.py", "IMAGE_SIDE"): "the calibration's random images, no face crops",
 }
 JS_SIDE = re.compile(r"\b(?:crop_?)?(?:side|size)\s*[:=]\s*\d", re.IGNORECASE)  # `side = 180`, `{side: 32}`

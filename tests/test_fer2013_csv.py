@@ -83,6 +83,18 @@ def test_a_negative_pixel_value_is_named(good: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("value", ["299", "0256", "1000"])
+def test_a_pixel_value_above_255_is_a_rejected_row_not_indexed(good: Path, value: str) -> None:
+    """Issue 47: `299` passed the check (whole numbers, one space apart) and was indexed."""
+    index = index_fer2013_csv(with_lines(good, "3," + FACE.replace("128", value, 1) + ",Training"))
+    assert len(index.clips) == ROWS
+    assert index.rejected["reason"].tolist() == [
+        f"pixel value {value} is above 255 (pixel values are whole numbers from 0 to 255)"
+    ]
+    ragged = index_fer2013_csv(with_lines(good, "3," + FACE.replace("128 ", "300  ", 1) + ",Training"))
+    assert "pixel value 300 is above 255" in ragged.rejected["reason"].iloc[-1]
+
+
 def test_a_zip_named_csv_is_a_clear_error_not_binary_text(good: Path, tmp_path: Path) -> None:
     """Kaggle's download is a zip: named .csv, its header error printed binary bytes."""
     archive = tmp_path / "fer2013.csv"

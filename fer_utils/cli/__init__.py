@@ -28,6 +28,13 @@ COMMAND_MODULES = (
 )
 
 
+INTERRUPTED_EXIT = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
+INTERRUPTED = (
+    "interrupted (Ctrl-C): what this command had finished is kept, and nothing half-written was put in place "
+    "(a run, crops and tables are written whole or not at all); run the command again to finish"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
@@ -54,6 +61,9 @@ def run_handler(args: argparse.Namespace) -> int:
     except FerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"error: {INTERRUPTED}", file=sys.stderr)
+        return INTERRUPTED_EXIT
     except OSError as exc:
         if exc.errno not in WRITE_FAILURES:
             raise

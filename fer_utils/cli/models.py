@@ -47,9 +47,10 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.crop_spec import CROP_SPEC_FILE, spec_bytes
     from fer_utils.deploy import to_tflite
     from fer_utils.errors import DatasetError
+    from fer_utils.exports import EXPORT_FILE, check_export_folder, write_export
     from fer_utils.manifest import load_manifest, usable_frames
     from fer_utils.models import fixed_input, input_side, load_classes
-    from fer_utils.outputs import check_outputs, write_atomic
+    from fer_utils.outputs import check_outputs
     from fer_utils.pipeline import load_images
     from fer_utils.run_files import CLASSES_FILE
     from fer_utils.runs import RunFolder
@@ -61,8 +62,10 @@ def _quantize(args: argparse.Namespace) -> int:
         "--out": args.out,
         f"{CLASSES_FILE} beside --out": classes_out,
         f"{CROP_SPEC_FILE} beside --out": spec_out,
+        f"{EXPORT_FILE} beside --out": args.out.parent / EXPORT_FILE,
     }
     check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops])
+    check_export_folder(args.out.parent, args.model.parent)  # never another run's folder or export
     folder = RunFolder(args.model.parent)
     model, classes = folder.load(args.model), load_classes(args.model)
     spec = folder.crop_spec(input_side(model))
@@ -77,9 +80,8 @@ def _quantize(args: argparse.Namespace) -> int:
         else:
             representative = load_images(frames.sample(frac=1, random_state=0).head(args.samples), args.crops, size)
     blob = to_tflite(fixed_input(model, spec.side), args.mode, representative)
-    write_atomic(args.out, blob, "--out")
-    write_atomic(classes_out, json.dumps(classes), f"{CLASSES_FILE} beside --out")
-    write_atomic(spec_out, spec_bytes(spec), f"{CROP_SPEC_FILE} beside --out")
+    files = {args.out.name: blob, CLASSES_FILE: json.dumps(classes), CROP_SPEC_FILE: spec_bytes(spec)}
+    write_export(args.out.parent, args.model.parent, files)
     print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
     return 0
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 
-# The largest crop or input side the commands accept: a 1024×1024 gray crop is 1 MB; beyond that crops
-# are unusable for these models (the paper's input is 180 px) and fill disks (100000 px: 900 MB each).
-MAX_SIDE = 1024
+from fer_utils.registry import MAX_SIDE  # the largest crop or input side (a crop spec's bound too)
 
 
 def _number(text: str, kind: type) -> int | float:

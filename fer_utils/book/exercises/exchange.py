@@ -321,13 +321,25 @@ def _items(record: dict) -> list:
     return items
 
 
+def rebuilt(data: object) -> object:
+    """`decode(data)`, where a record that a library refuses to rebuild (categorical codes out of range, a
+    bad dtype: a ValueError or TypeError of pandas or NumPy) is an ExchangeError too, never a crash of the
+    process that reads it."""
+    try:
+        return decode(data)
+    except ExchangeError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, MemoryError) as exc:
+        raise ExchangeError(f"a value that cannot be rebuilt ({type(exc).__name__}: {str(exc)[:300]})") from exc
+
+
 def read_answer(text: str) -> object:
     """The answer a kernel wrote (its JSON text), decoded: ExchangeError when it is no answer."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ExchangeError(f"not JSON ({exc})") from exc
-    return decode(data)
+    return rebuilt(data)
 
 
 def read_result(text: str) -> object:
@@ -338,7 +350,7 @@ def read_result(text: str) -> object:
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ExchangeError(f"not JSON ({exc})") from exc
     if record[TAG] == "returned":
-        return decode(record.get("value"))
+        return rebuilt(record.get("value"))
     if record[TAG] == "raised":
         return Raised(str(record.get("type"))[:200], str(record.get("message"))[:2000])
     raise ExchangeError(f"a call's result of kind {record[TAG]!r}")

@@ -109,6 +109,8 @@ def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e
     value = as_number(answer)
     if value is None:
         return Feedback(False, f"{what} is a number (an int or a float); got a {type(answer).__name__}: {answer!r}.")
+    if not math.isfinite(value):
+        return Feedback(False, f"{what} is a finite number; got {value:g}: look for a division by zero or a NaN.")
     if math.isclose(value, expected, rel_tol=rel_tol, abs_tol=abs_tol):
         return Feedback(True, f"{what} is {expected:g}.")
     direction = "too high" if value > expected else "too low"
