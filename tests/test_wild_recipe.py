@@ -184,8 +184,8 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
     toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
 ) -> None:
     """`export --run RUN`: RUN/page/model.tflite (one crop of the run's side, batch 1) and model.json (classes,
-    crop spec, quantization) whose int8 model agrees with the Keras model's class on the run's own crops; a
-    second export into the same folder is refused and leaves the first intact."""
+    crop spec, quantization) whose int8 model agrees with the Keras model's class on the run's own crops;
+    another run's export into that folder is refused and leaves it intact (`fer_utils.exports`)."""
     from fer_utils.cli import main
     from fer_utils.crop_spec import served_spec
     from fer_utils.deploy import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_interpreter, tflite_predict
@@ -205,7 +205,12 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
     keras_classes = run.load().predict(images, verbose=0).argmax(axis=1)
     tflite_classes = np.concatenate([tflite_predict(blob, image[None]) for image in images]).argmax(axis=1)
     assert (keras_classes == tflite_classes).mean() >= 0.9
+    other = tmp_path / "other"  # another run's export into this run's page folder is refused, the page kept
+    assert (
+        _train_cli("--crops", str(root), "--out", str(other), "--recipe", "wild", "--epochs", "1", "--seed", "1") == 0
+    )
     capsys.readouterr()
-    assert main(["export", "--run", str(tmp_path / "run")]) == 2
-    assert "never overwrites" in capsys.readouterr().err
+    assert main(["export", "--run", str(other), "--out", str(page)]) == 2
+    assert "another run" in capsys.readouterr().err
     assert (page / PAGE_MODEL_FILE).read_bytes() == blob
+    assert main(["export", "--run", str(tmp_path / "run"), "--mode", "int8"]) == 0  # its own export: replaced

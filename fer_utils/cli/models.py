@@ -102,29 +102,27 @@ def _peer(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     """Write a run's model for the live page in one step: the TFLite file it runs (one crop of the run's crop
-    spec, batch 1) and its sidecar JSON (classes, crop spec, TFLite mode, tensors' quantization), into a new
-    folder (default: the run's own `page/`); load both in the page's "Use your own model"."""
+    spec, batch 1) and its sidecar JSON (classes, crop spec as served, TFLite mode, tensors' quantization), into
+    a folder of its own (default: the run's `page/`; `exports.write_export`: never another run's files); load
+    both in the page's "Use your own model"."""
     from fer_utils.crop_spec import served_spec
     from fer_utils.deploy import PAGE_FOLDER, PAGE_MODEL_FILE, PAGE_MODEL_INFO, page_model
-    from fer_utils.errors import OutputError
+    from fer_utils.exports import check_export_folder, write_export
     from fer_utils.models import check_classes, input_side
-    from fer_utils.outputs import check_outputs, write_atomic
+    from fer_utils.outputs import check_outputs
     from fer_utils.runs import RunFolder
 
     run = RunFolder(args.run)
     out = args.out or run.path / PAGE_FOLDER
-    check_outputs({"--out": out}, folders={"--out"})  # a new folder: inside its own run (the default) or anywhere
-    if out.exists() and any(out.iterdir()):
-        raise OutputError(f"--out {out} already holds files: an export never overwrites one; give a new folder")
+    check_outputs({"--out": out}, folders={"--out"})
+    check_export_folder(out, run.path)  # new or empty, or this run's earlier export: never another run's files
     model = run.load()
     classes = check_classes(model, run.classes())
     spec = run.crop_spec(input_side(model))
     blob, tensors = page_model(model, spec.side, args.mode)
     info = {"name": run.path.name, "classes": classes, "crop": served_spec(spec).to_dict(), **tensors}
     info |= {"source": str(run.path), "accuracy": run.metrics()["test"]["frame"]["accuracy"]}
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / PAGE_MODEL_FILE, blob, "--out")
-    write_atomic(out / PAGE_MODEL_INFO, json.dumps(info, indent=1) + "\n", "--out")
+    write_export(out, run.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
     print(
         f"{args.mode} page model ({spec.side}x{spec.side} crops, {len(classes)} classes, {len(blob) / 1e6:.3f} MB): "
         f"{out / PAGE_MODEL_FILE} and {out / PAGE_MODEL_INFO}. In the live demo page, under 'Use your own model', "
