@@ -37,19 +37,25 @@ def test_a_bad_image_is_a_media_error_not_a_video_error() -> None:
 
 
 def test_a_bad_image_is_still_recorded_as_such_by_preprocessing(tmp_path: Path) -> None:
-    """A FER-2013 row with a value above 255 decodes to a BadImageError, which preprocessing (now catching
-    MediaError) records as `bad_image` beside the good row, and goes on."""
+    """An image too large to decode raises a BadImageError, which preprocessing (now catching MediaError)
+    records as `bad_image` beside the good one, and goes on. (A FER-2013 row above 255, the first example, is
+    now refused earlier, at indexing: issue 47.)"""
+    import shutil
+
+    from test_messy_images import huge_png
+
+    from fer_utils.assets import london_faces_dir
     from fer_utils.crop_spec import CropSpec
     from fer_utils.indexing import index_dataset
     from fer_utils.preprocess import preprocess_dataset
 
-    good = " ".join(str(i % 256) for i in range(48 * 48))
-    bad = " ".join(["300"] + [str(i % 256) for i in range(1, 48 * 48)])
-    csv = tmp_path / "fer2013.csv"
-    csv.write_text(f"emotion,pixels,Usage\n3,{good},Training\n3,{bad},Training\n")
-    clips = index_dataset("fer2013", csv).clips
+    src = tmp_path / "src" / "neutral"
+    src.mkdir(parents=True)
+    huge_png(src / "999_03.png")
+    shutil.copy(london_faces_dir() / "neutral" / "001_03.jpg", src)
+    clips = index_dataset("folder", src.parent).clips
     manifest = preprocess_dataset(
         clips, tmp_path / "crops", CropSpec(detector="none", side=48), frames=1, workers=1, progress=False
     )
     assert sorted(manifest["status"]) == ["bad_image", "ok"]
-    assert "above 255" in manifest.loc[manifest["status"] == "bad_image", "reason"].iloc[0]
+    assert "limit" in manifest.loc[manifest["status"] == "bad_image", "reason"].iloc[0]
