@@ -242,6 +242,7 @@ NAMED_SIDES = {
     ("fer_utils/book/artifacts.py", "GENERATED_SIDE"): "the side the generated faces are shipped at",
     ("fer_utils/fer2013.py", "FER2013_SIDE"): "FER-2013's faces are 48×48",
     ("fer_utils/peer.py", "PEER_SIDE"): "the peer model's fixed input",
+    ("fer_utils/registry.py", "WILD_SIDE"): "the book's network's input (its resizer's side), FER-2013's 48",
     ("fer_utils/faces.py", "MIN_DETECTION_SIDE"): "a detector's search copy",
     ("fer_utils/faces.py", "MIN_FACE_SIDE"): "the smallest face a detector finds",
     ("fer_utils/manifest.py", "CROP_LIKE_SIDE"): "a threshold to guess an image is a crop already",
