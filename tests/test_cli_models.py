@@ -6,8 +6,6 @@ dlib and crops to 32×32; one 2-epoch run trained by `train` is shared by the mo
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -19,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from fer_utils.assets import london_faces_dir
-from fer_utils.cli import main
 from fer_utils.crop_spec import CROP_SPEC_FILE
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.manifest import load_manifest
@@ -35,14 +33,6 @@ PROTOCOL = "subject"
 LONDON_PATTERN = r"^(\d+)_"
 # The London set's file of each person in each class (the indexer maps "smiling" to happy).
 LONDON_FILES = {"neutral": "{person:03d}_03.jpg", "smiling": "{person:03d}_08.jpg"}
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def first_json(text: str) -> dict:

@@ -9,8 +9,6 @@ names matter here) and a `surprise` folder, a synonym the indexer maps to surpri
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -18,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
 from fer_utils.assets import diffusionfer_dir
 from fer_utils.book import realfaces
-from fer_utils.cli import main
 from fer_utils.crossdata import CrossReport, cross_evaluate, evaluate_model_file, vocabulary_classes
 from fer_utils.errors import DatasetError, FerError, ModelFileError
 from fer_utils.evaluation import clip_vote
@@ -34,14 +32,6 @@ LAYOUT["calm"] = ("neutral", 2)
 SCORED = 8 + 6 + 4  # happy, neutral, surprised: the classes the peer knows
 PEER_LACKS = {"calm": 2, "contempt": 3}
 FOLDER_LACKS = ["angry", "disgust", "fearful", "sad"]  # the peer's classes with no frame in the folder
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ Cost: one preprocessing of 41 faces and three one-epoch runs of the paper CNN at
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 from planted import (
     EXACT_ACROSS,
     EXACT_CONFLICTS,
@@ -30,7 +29,6 @@ from planted import (
     planted_dataset,
 )
 
-from fer_utils.cli import main
 from fer_utils.duplicates import DUPLICATES_CSV, DUPLICATES_JSON, near_pairs, read_audit
 from fer_utils.manifest import MANIFEST_NAME, load_manifest, usable_frames
 from fer_utils.runs import RunFolder
@@ -46,14 +44,6 @@ NEAR_LINE = (
     "conflicting labels"
 )
 TEST_PLANTED = {name for name, (_, _, side, _) in PLANTED.items() if side == "test"}
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

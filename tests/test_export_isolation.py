@@ -8,28 +8,18 @@ The runs are real saved models (untrained, seeded, the paper CNN at 32 px) with 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
 
-from fer_utils.cli import main
 from fer_utils.crop_spec import CROP_SPEC_FILE, CropSpec, spec_bytes
 from fer_utils.errors import OutputError
 from fer_utils.exports import EXPORT_FILE, check_export_folder, write_export
 from fer_utils.run_files import CLASSES_FILE
 
 SIDE = 32
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def make_run(folder: Path, classes: list[str], side: int = SIDE) -> Path:

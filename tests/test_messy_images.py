@@ -4,8 +4,6 @@ too large to decode, 10-bit data in 16-bit PNGs. Real London faces, read through
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -16,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_runner import run_cli
 from PIL import Image
 
 from fer_utils.assets import london_faces_dir
-from fer_utils.cli import main
 from fer_utils.errors import BadImageError
 from fer_utils.faces import make_detector, to_gray
 from fer_utils.images import image_header, read_image
@@ -28,14 +26,6 @@ from fer_utils.models import build_model, save_model
 
 FACE = london_faces_dir() / "neutral" / "001_03.jpg"
 SIDE = 32
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def sideways_photo(path: Path, source: Path = FACE) -> Path:

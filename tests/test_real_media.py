@@ -3,8 +3,6 @@ folders of small face crops built from them, through the indexers and `python -m
 
 from __future__ import annotations
 
-import contextlib
-import io
 import subprocess
 import sys
 from dataclasses import astuple
@@ -13,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
-from fer_utils.cli import main
 from fer_utils.crops import crop_face
 from fer_utils.errors import DatasetError
 from fer_utils.faces import Box, FaceDetector, make_detector
@@ -33,14 +31,6 @@ CROP_SIDE = 48
 RAVDESS_FRAMES = [10, 30, 50, 71, 91, 111]
 RAVDESS_BOXES = [Box(162, 203, 389, 389)] * 4 + [Box(162, 247, 389, 388), Box(162, 203, 389, 389)]
 LONDON_PATTERN = r"^(\d+)_"
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def preprocess_args(dataset: str, src: Path, out: Path, *extra: str) -> list[str]:

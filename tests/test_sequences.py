@@ -10,27 +10,17 @@ is shared by the module.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
-from fer_utils.cli import main
 from fer_utils.registry import PAPER_FRAMES, PAPER_LSTM_PARAMS_RATIO, PAPER_PARAMS, SEQUENCE_FRAMES
 
 SIDE = 32
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """`python -m fer_utils argv` in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
-    return code, out.getvalue(), err.getvalue()
 
 
 def frames_of(clips: dict[str, list[int]], emotion: str = "happy") -> pd.DataFrame:
