@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from fer_book.demo import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_static
 from fer_book.links import book_links, book_slugs, sync_notebook_file, sync_text
-from fer_book.npm import WIDGETS_HTML_MANAGER, vendor_files
+from fer_book.npm import MATHJAX, WIDGETS_HTML_MANAGER, vendor_files
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.atomic import atomic_file, write_atomic
 from fer_utils.errors import FerError
@@ -35,6 +35,16 @@ REFERENCE_MODEL_ABOUT = {
     "evaluated_on": "its test split of the synthetic sample (animated faces, not real ones)",
 }
 WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
+# MathJax 3 (fer_book.npm.MATHJAX) is served from the book's own _static too: its one-file TeX bundle,
+# which finds its fonts beside itself (output/chtml/fonts/woff-v2), and its licence. `_config.yml`'s
+# `mathjax_path` names the bundle relative to _static, as Sphinx reads it.
+MATHJAX_STATIC_DIR = Path("_static") / "mathjax"
+MATHJAX_BUNDLE = "tex-mml-chtml.js"
+MATHJAX_FONTS = PurePosixPath("es5/output/chtml/fonts/woff-v2")
+# The widgets bundle typesets widget labels through MathJax 2's `MathJax.Hub.Queue`; MathJax 3 has no Hub,
+# so on a page with both every label threw a TypeError. This script (beside the bundle, so only pages with
+# widgets load it) gives MathJax 3 the Hub the bundle calls.
+MATHJAX_HUB_JS = Path(__file__).with_name("mathjax_hub.js")
 
 
 class BookBuildError(FerError):
@@ -49,6 +59,18 @@ def vendor_widgets_js(stage: Path, cache: Path) -> Path:
 
     vendor_files(WIDGETS_HTML_MANAGER, cache, stage / WIDGETS_STATIC_DIR, wanted)
     return stage / WIDGETS_STATIC_DIR / "embed.js"
+
+
+def vendor_mathjax(stage: Path, cache: Path) -> Path:
+    """Unpack MathJax 3's TeX bundle, its fonts and its licence into `<stage>/_static/mathjax`, and the
+    widgets bundle's Hub shim (MATHJAX_HUB_JS) beside the widgets bundle; returns the bundle's path."""
+    target = stage / MATHJAX_STATIC_DIR
+    vendor_files(
+        MATHJAX, cache, target, lambda inner: inner in (PurePosixPath("es5", MATHJAX_BUNDLE), PurePosixPath("LICENSE"))
+    )
+    vendor_files(MATHJAX, cache, target / MATHJAX_FONTS.relative_to("es5"), lambda inner: inner.parent == MATHJAX_FONTS)
+    shutil.copyfile(MATHJAX_HUB_JS, stage / WIDGETS_STATIC_DIR / MATHJAX_HUB_JS.name)
+    return target / MATHJAX_BUNDLE
 
 
 FAVICON_SVG = (
@@ -82,9 +104,10 @@ a[id^="claim-"]:target::before {
 
 
 def write_build_assets(stage: Path, cache: Path) -> None:
-    """Put what the HTML build serves from `_static` into the stage: the widgets bundle, the favicon and
-    the stylesheet that wraps printed outputs."""
+    """Put what the HTML build serves from `_static` into the stage: the widgets bundle, MathJax, the
+    favicon and the stylesheet that wraps printed outputs."""
     vendor_widgets_js(stage, cache)
+    vendor_mathjax(stage, cache)
     (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG)
     (stage / "_static" / "fer_outputs.css").write_text(OUTPUT_CSS)
 

@@ -58,6 +58,13 @@ WIDGETS_HTML_MANAGER = NpmPackage(
     "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
     "BSD-3-Clause",
 )
+# MathJax 3, which typesets the chapters' equations (Apache-2.0): served from the book, not from a CDN.
+MATHJAX = NpmPackage(
+    "mathjax",
+    "3.2.2",
+    "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+    "Apache-2.0",
+)
 # LiteRT.js: Google's TFLite runtime for the web (WebAssembly + XNNPack); runs the book's .tflite as is.
 LITERT_CORE = NpmPackage(
     "@litertjs/core",

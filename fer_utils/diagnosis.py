@@ -5,7 +5,7 @@ is written, and the message says which learning rate to lower.
 
 **Collapse.** A run whose Dense(16) ReLU units are all dead on the test images, that predicts one
 class for every test frame, or whose training loss never left that of a uniform guess (ln classes)
-has learnt nothing, whatever its accuracy says; `collapse_check` records it in metrics.json
+has learnt nothing (the loss Keras logs holds the L1 penalty too: it is taken out, `penalty`), whatever its accuracy says; `collapse_check` records it in metrics.json
 (`collapsed`, `collapse`) with advice (`collapse_advice`: an overfitted run gets other advice), and the
 CLI prints it loudly (`collapse_message`).
 """
@@ -71,17 +71,20 @@ def collapse_check(
 ) -> dict:
     """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, when it
     has one) on the test images, one predicted class for every test frame although the truth has more,
-    or a lowest training loss `train_loss` still at chance (≥ CHANCE_LOSS_FRACTION × ln(classes)).
+    or a lowest training loss `train_loss` still at chance (≥ CHANCE_LOSS_FRACTION × ln(classes)) once the
+    model's regularisation penalty (`penalty`, which Keras adds to the logged loss) is taken out of it.
 
     Returns {"collapsed": bool, "alive_units": int | None, "predicted_classes": int, "true_classes": int,
-    "train_loss_vs_chance": float | None, "advice": str} (advice empty when healthy; for a run whose best
+    "train_loss_vs_chance": float | None, "regularization_penalty": float, "train_accuracy": float | None,
+    "advice": str} (advice empty when healthy; for a run whose best
     training accuracy `train_accuracy` reached OVERFIT_ACCURACY it says the run overfitted instead).
     """
     names = {layer.name for layer in model.layers}
     alive = alive_units(model, images) if "fc" in names else None
     predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
     true = int(frames["emotion"].nunique())
-    ratio = None if train_loss is None else round(float(train_loss) / float(np.log(len(classes))), 4)
+    extra = penalty(model)
+    ratio = None if train_loss is None else round((float(train_loss) - extra) / float(np.log(len(classes))), 4)
     collapsed = (alive == 0) or (true > 1 and predicted <= 1) or (ratio is not None and ratio >= CHANCE_LOSS_FRACTION)
     return {
         "collapsed": bool(collapsed),
@@ -89,9 +92,16 @@ def collapse_check(
         "predicted_classes": predicted,
         "true_classes": true,
         "train_loss_vs_chance": ratio,
+        "regularization_penalty": round(extra, 4),
         "train_accuracy": None if train_accuracy is None else round(float(train_accuracy), 4),
         "advice": collapse_advice(train_accuracy) if collapsed else "",
     }
+
+
+def penalty(model: keras.Model) -> float:
+    """The regularisation penalty (L1, L2) of `model`'s weights: Keras adds it to the loss it logs, so a
+    loss compared with chance (a uniform guess's cross-entropy) must have it taken out."""
+    return float(sum(float(loss) for loss in model.losses))
 
 
 def collapse_advice(train_accuracy: float | None) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -315,9 +314,6 @@ def preprocess_dataset(
         (out_dir / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
         manifest = merge_parts(out_dir, records)
         audit_crops(out_dir, manifest)
-        note = upsampled_note(manifest, settings.crop)
-        if note:
-            print(f"WARNING: {note}", file=sys.stderr)
         return manifest
 
 

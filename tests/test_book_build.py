@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from browser import chromium, serve
+from selenium.webdriver.support.ui import WebDriverWait
 
 from fer_book.links import book_links
 from fer_book.student import SOLUTION_TAG
@@ -189,6 +190,33 @@ def test_the_downloadable_notebook_holds_no_runtime_log(chapter: Path) -> None:
     assert not found, f"{chapter.name}: {found}"
 
 
+SCRIPT_SRC = re.compile(r'<script\b[^>]*\bsrc="([^"]+)"[^>]*>')
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_a_page_loads_every_script_from_the_book_and_mathjax_once_where_it_has_equations(chapter: Path) -> None:
+    """Regression (issue 46's equations): chapters 3-6 loaded MathJax from a CDN, which a reader offline or
+    the CI's browser cannot reach. The book serves MathJax itself, deferred, only on pages with equations,
+    and never twice (Jupyter Book puts every _static .js on every page: fer_book.sphinx_ext drops its copy)."""
+    page = require(HTML / chapter.with_suffix(".html")).read_text()
+    sources = SCRIPT_SRC.findall(page)
+    assert not [src for src in sources if "://" in src], f"{chapter.name}: scripts from elsewhere"
+    mathjax = [tag for tag in re.findall(r"<script\b[^>]*>", page) if "mathjax/tex-mml-chtml.js" in tag]
+    has_math = 'class="math' in page
+    assert len(mathjax) == int(has_math), f"{chapter.name}: {len(mathjax)} MathJax scripts, equations: {has_math}"
+    assert all("defer" in tag for tag in mathjax)
+
+
+def test_some_chapters_have_equations_and_widgets_on_one_page() -> None:
+    """The pages the MathJax Hub shim (fer_book/mathjax_hub.js) is for exist, so the browser checks cover it."""
+    both = [
+        c.name
+        for c in CHAPTERS
+        if 'class="math' in (page := require(HTML / c.with_suffix(".html")).read_text()) and "mathjax_hub.js" in page
+    ]
+    assert len(both) >= 2, both
+
+
 # The browser checks.
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
@@ -245,6 +273,9 @@ def test_chapter_page_in_a_real_browser(chapter: Path, server: str, browser: obj
 
     severe = [entry for entry in log if entry["level"] == "SEVERE"]
     assert not severe, f"browser errors on {chapter.name}: {severe}"
+    if 'class="math' in (HTML / chapter.with_suffix(".html")).read_text():  # MathJax 3, from the book, typeset it
+        typeset = "return document.querySelectorAll('mjx-container').length"
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script(typeset) > 0)
 
     title = browser.execute_script("return document.querySelector('main h1, article h1')?.textContent || ''")
     assert nb.cells[0].source.splitlines()[0].lstrip("# ").strip() in title

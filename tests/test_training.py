@@ -342,6 +342,30 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
     assert healthy["collapse"]["train_loss_vs_chance"] < 0.9 and healthy["collapse"]["advice"] == ""
 
 
+def test_the_l1_penalty_in_the_logged_loss_does_not_make_a_learning_run_collapsed() -> None:
+    """Regression (fresh-clone CI of issue 46): chapter 5's published network with the paper's L1 learnt
+    (test accuracy 0.12 above the commonest class) but was flagged collapsed: its lowest logged training
+    loss, 0.974 × ln 7, held an L1 penalty of 0.16. The penalty is taken out before comparing with chance."""
+    import keras
+
+    from fer_utils.diagnosis import CHANCE_LOSS_FRACTION, collapse_check, penalty
+
+    classes = ["angry", "happy", "sad"]
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax", kernel_regularizer=keras.regularizers.L1(0.1))]
+    )
+    model.layers[0].kernel.assign(np.ones((4, 3), dtype="float32"))  # L1 penalty 0.1 × 12 weights = 1.2
+    assert penalty(model) == pytest.approx(1.2, rel=1e-5)
+    frames = pd.DataFrame({"emotion": classes})
+    probabilities = np.eye(3, dtype="float32")  # three classes predicted: only the loss can flag it
+    logged = CHANCE_LOSS_FRACTION * np.log(3) + 0.5  # above chance with the penalty, 0.7 below it without
+    report = collapse_check(model, np.ones((3, 4), "float32"), probabilities, classes, frames, logged, 0.6)
+    assert report["collapsed"] is False and report["regularization_penalty"] == pytest.approx(1.2, rel=1e-4)
+    assert report["train_loss_vs_chance"] < CHANCE_LOSS_FRACTION
+    stuck = collapse_check(model, np.ones((3, 4), "float32"), probabilities, classes, frames, logged + 1.2, 0.4)
+    assert stuck["collapsed"] is True  # at chance once the penalty is out: still flagged
+
+
 def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
     """Regression (issue 16): `train_run` (now `training.train`) predicted the test set with `model.predict`, so a chapter that
     trains many runs in one kernel printed TensorFlow's retracing warnings into its page.

@@ -91,7 +91,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
     from fer_utils.indexing import index_dataset
     from fer_utils.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
     from fer_utils.outputs import check_outputs
-    from fer_utils.preprocess import preprocess_dataset
+    from fer_utils.preprocess import preprocess_dataset, upsampled_note
     from fer_utils.preprocess_folder import printable
 
     check_outputs({"--out": args.out}, folders={"--out"})  # --out against --src: preprocess_dataset
@@ -132,9 +132,10 @@ def run_preprocess(args: argparse.Namespace) -> int:
     audit_csv, audit_json = audit_paths(args.out)
     print("\n".join(read_audit(audit_csv).lines()))
     print(f"duplicates: {audit_csv} (one row per crop), {audit_json}")
-    warning = check_yield(manifest)
-    if warning:
-        print(f"WARNING: {warning}", file=sys.stderr)
+    # the louder warning first: most frames unusable, then usable crops upsampled beyond their detail
+    for warning in (check_yield(manifest), upsampled_note(manifest, spec)):
+        if warning:
+            print(f"WARNING: {warning}", file=sys.stderr)
     return 0
 
 
