@@ -127,7 +127,7 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "min_train_accuracy",
             ">=",
             0.8,
-            "every run fits its training frames (else it says nothing about a split): lowest final training accuracy",
+            "every run fits most of its training frames (else it says nothing about a split): lowest final training accuracy",
         ),
         Claim(
             "random_minus_subject_over_spread",
@@ -319,7 +319,7 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "peer_lead_over_its_network_on_generated_faces",
             ">",
             0.0,
-            "the peer also leads its own network trained on the generated faces: real macro F1 lead - std",
+            "the peer also leads its own network trained on this chapter's training data: real macro F1 lead - std",
         ),
         Claim(
             "book_accuracy_over_majority_beyond_spread",
