@@ -20,7 +20,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 900  # notebooks must execute within 15 minutes on the slower 2-core machine (the README's budget)
+# The record of the last measured `make book` (per chapter seconds, wall time, calibration), in the repository.
+BOOK_TIMES_RECORD = Path("benchmarks") / "results" / "book_times.json"
 SLOW_IMAGES_PER_S = 165.0  # calibration of the slower 2-core machine measured (the faster one: about 510)
+
+
+def recorded_seconds(root: Path) -> dict[str, float]:
+    """Each chapter's seconds in the repository's record (`BOOK_TIMES_RECORD`), by notebook file name; empty
+    when there is no record."""
+    path = root / BOOK_TIMES_RECORD
+    return json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
 
 
 def projected_on_slow_machine(wall_s: float, images_per_s: float) -> float:
@@ -33,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     the budget."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", type=Path, default=ROOT / "_build" / "stage")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "book_times.json")
+    parser.add_argument("--out", type=Path, default=ROOT / BOOK_TIMES_RECORD)
     args = parser.parse_args(argv)
     times = json.loads((args.stage / "execution_times.json").read_text())
     calibration = json.loads((args.stage / "calibration.json").read_text())

@@ -9,13 +9,13 @@ data through `fer_utils.book.artifacts` (absolute paths), so the same notebook r
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fer_book.book_times import recorded_seconds
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.atomic import write_atomic
 from fer_utils.errors import FerError
@@ -37,8 +37,6 @@ GRADE_TIMEOUT_S = 2400
 # One execution per stage at a time (`fer_utils.locking`, as for a crops folder): a second one into the same
 # stage would overwrite the first one's notebooks while `execution_times.json` records the other's parameters.
 STAGE_LOCK = ".execute.lock"
-# TensorFlow's thread pools, sized from the environment when its runtime starts (a chapter's kernel inherits them).
-TF_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 class NotebookExecutionError(FerError):
@@ -178,8 +176,7 @@ def execute_book(
     that declares them in its `parameters` cell; a name no chapter of the book declares, or DATA_DIR
     without DATASET, is an error before anything is staged (`check_parameters`); a name some chapters
     do not declare is a warning for those (printed, and listed in `execution_times.json`).
-    `jobs` > 1 executes that many chapters side by side (in order of the table of contents), TensorFlow's
-    threads shared out among them (`threads_per_chapter`, recorded in `execution_times.json`); what two
+    `jobs` > 1 executes that many chapters side by side (the longest first, `longest_first`); what two
     chapters both need (crops, a trained run) is still made once, by whichever asks first
     (`fer_utils.book.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
     single run reports every broken chapter. The stage is locked while it runs (`STAGE_LOCK`): a second
@@ -198,23 +195,11 @@ def execute_book(
         return _execute_staged(stage, root, notebooks, parameters, declared, timeout, jobs)
 
 
-def threads_per_chapter(jobs: int, cpus: int | None = None) -> int | None:
-    """TensorFlow threads for each of `jobs` chapters executed side by side: the cores shared out (at least
-    one each), or None (TensorFlow's own choice, every core) for one chapter at a time. Measured on 2 cores
-    (benchmarks/README.md, "Two chapters side by side"): two chapters that each spread every op over both
-    cores train about a quarter slower than two with one thread each, for this book's small networks."""
-    if jobs <= 1:
-        return None
-    return max(1, (cpus or os.cpu_count() or 1) // jobs)
-
-
-def limit_tf_threads(threads: int | None) -> None:
-    """In a worker process, before it starts any kernel: size TensorFlow's thread pools for the chapters it
-    executes (`threads_per_chapter`), unless the environment already sizes them."""
-    if threads is None or any(name in os.environ for name in TF_THREAD_VARIABLES):
-        return
-    for name in TF_THREAD_VARIABLES:
-        os.environ[name] = str(threads)
+def longest_first(notebooks: Sequence[Path], seconds: dict[str, float]) -> list[Path]:
+    """`notebooks` in the order to hand them to the workers side by side: the longest first by the recorded
+    `seconds` (a chapter without a record first of all: it may be long), so that no long chapter starts last and
+    keeps the build waiting after the others have finished."""
+    return sorted(notebooks, key=lambda nb: -seconds.get(nb.name, float("inf")))
 
 
 def _execute_staged(
@@ -242,10 +227,10 @@ def _execute_staged(
             ignored[notebook.name] = unknown
             tqdm.write(f"warning: {notebook.name} does not declare {', '.join(unknown)}; not passed to it")
     start = time.perf_counter()
-    threads = threads_per_chapter(jobs)
-    context = get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=limit_tf_threads, initargs=(threads,)) as pool:
-        futures = [pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb]) for nb in notebooks]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        order = longest_first(notebooks, recorded_seconds(root)) if jobs > 1 else list(notebooks)
+        submitted = {nb: pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb]) for nb in order}
+        futures = [submitted[nb] for nb in notebooks]  # reported in the book's order
         with tqdm(total=len(futures), desc="notebooks", unit="nb") as bar:
             for future in futures:
                 run = future.result()
@@ -259,7 +244,6 @@ def _execute_staged(
         ignored,
         wall=round(time.perf_counter() - start, 1),
         jobs=jobs,
-        threads=next((os.environ[name] for name in TF_THREAD_VARIABLES if name in os.environ), threads),
     )
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
     if failures:
@@ -274,12 +258,10 @@ def write_times(
     ignored: dict[str, list[str]] | None = None,
     wall: float | None = None,
     jobs: int = 1,
-    threads: int | str | None = None,
 ) -> dict:
     """Merge the runs' wall times (seconds) into the JSON file at `path`, with their sum, the wall time
     of this execution (less than the sum when `jobs` chapters ran side by side), the parameters they
-    ran with, TensorFlow's threads per chapter (None: every core) and the parameters each chapter did not
-    declare."""
+    ran with and the parameters each chapter did not declare."""
     times = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
     times.update({run.notebook: run.seconds for run in runs})
     record = {
@@ -287,7 +269,6 @@ def write_times(
         "total_seconds": round(sum(times.values()), 1),
         "wall_seconds": wall if wall is not None else round(sum(r.seconds for r in runs), 1),
         "jobs": jobs,
-        "tf_threads_per_chapter": None if threads is None else int(threads),
         "failed": [run.notebook for run in runs if run.error],
         "parameters": parameters or {},
         "undeclared_parameters": ignored or {},

@@ -138,37 +138,10 @@ def test_a_second_execution_into_a_stage_in_use_fails_at_once(tmp_path: Path, ca
     assert not (cache / "calls.log").exists(), "no chapter ran"
 
 
-def test_chapters_side_by_side_share_the_cores_out() -> None:
-    from fer_book.execute import threads_per_chapter
+def test_side_by_side_the_longest_chapters_start_first() -> None:
+    """Chapter 7 (the longest) was handed out seventh, and the build waited for it after the others ended."""
+    from fer_book.execute import longest_first
 
-    assert threads_per_chapter(1, cpus=2) is None  # one chapter at a time: TensorFlow takes every core
-    assert threads_per_chapter(2, cpus=2) == 1 and threads_per_chapter(2, cpus=16) == 8
-    assert threads_per_chapter(4, cpus=2) == 1  # never fewer than one
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("given", [None, "3"])
-def test_each_chapter_side_by_side_runs_with_its_share_of_the_cores(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None
-) -> None:
-    """Two chapters side by side each see TensorFlow's thread variables set to their share of the cores
-    (two notebooks each spreading every op over all cores were slower together); a value the reader set is kept."""
-    from fer_book.execute import TF_THREAD_VARIABLES, threads_per_chapter
-
-    for name in TF_THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-        if given:
-            monkeypatch.setenv(name, given)
-    root, stage = tmp_path / "repo", tmp_path / "stage"
-    root.mkdir()
-    tiny_book(root, tmp_path, chapters=2)
-    for notebook in (root / "notebooks").glob("*.ipynb"):
-        nb = nbformat.read(notebook, as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell('import os\nprint(os.environ.get("TF_NUM_INTRAOP_THREADS"))'))
-        nbformat.write(nb, notebook)
-    execute_book(stage, root=root, jobs=2)
-    expected = given or str(threads_per_chapter(2))
-    for notebook in (stage / "notebooks").glob("*.ipynb"):
-        printed = nbformat.read(notebook, as_version=4).cells[-1].outputs[0]["text"].strip()
-        assert printed == expected, notebook.name
-    assert json.loads((stage / "execution_times.json").read_text())["tf_threads_per_chapter"] == int(expected)
+    book = [Path(f"notebooks/0{i}.ipynb") for i in range(1, 5)]
+    seconds = {"01.ipynb": 4.0, "02.ipynb": 30.0, "03.ipynb": 400.0}  # 04 has no record: it may be long
+    assert [p.name for p in longest_first(book, seconds)] == ["04.ipynb", "03.ipynb", "02.ipynb", "01.ipynb"]

@@ -174,7 +174,9 @@ def test_the_paper_comparison_labels_a_run_on_other_data_not_comparable() -> Non
     from fer_utils.book.plots import paper_comparison
 
     def first_row(dataset: str, data_dir: str | None = None) -> str:
-        return paper_comparison({"accuracy": 0.9, "f1_macro": 0.9}, Dataset(dataset, data_dir).label)["dataset"][0]
+        table = paper_comparison({"accuracy": 0.9, "f1_macro": 0.9}, Dataset(dataset, data_dir).label)
+        assert table["source"].str.len().max() <= 50, "a cell pandas would cut short"  # display.max_colwidth
+        return f"{table['dataset'][0]} ({table['source'][0]})"
 
     for other in (first_row("sample"), first_row("diffusionfer"), first_row("folder", "/data/ravdess_copy")):
         assert "this run" in other and "not comparable" in other

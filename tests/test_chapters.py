@@ -81,6 +81,8 @@ def test_spread_and_confidence_interval_match_their_definitions() -> None:
     assert chapters.mean_std([0.41]) == "0.410 (one run: no spread)"
     assert chapters.mean_std([*values, float("nan")]) == "0.850 ± 0.079 (1 missing)"
     assert chapters.mean_std([float("nan")]) == "no value (1 missing)"
+    # issue 46: counts (epochs, clips) to one decimal, not "24.667 ± 6.110" epochs
+    assert chapters.mean_std([20, 24, 30]) == "24.7 ± 5.0" and chapters.mean_std([45]) == "45 (one run: no spread)"
     assert chapters.mean_ci([0.41]) == "needs 2 runs or more"
 
 

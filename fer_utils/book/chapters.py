@@ -200,16 +200,19 @@ def summarize(
 def mean_std(values: Sequence[float]) -> str:
     """`mean ± std` of a metric over seeds or folds (sample standard deviation, ddof=1); one value has no
     spread, and says so instead of printing "± nan"; missing values (a run without that metric) are
-    left out and counted."""
+    left out and counted. Counts (epochs, clips: every value a whole number) are shown to one decimal,
+    as "24.7 ± 6.1" epochs, not "24.667 ± 6.110"; scores to three."""
     array = np.asarray(values, dtype=float)
     missing = int(np.isnan(array).sum())
     array = array[~np.isnan(array)]
     note = f" ({missing} missing)" if missing else ""
     if len(array) == 0:
         return f"no value{note}"
+    counts = bool(np.all(array == np.round(array)))
     if len(array) == 1:
-        return f"{array[0]:.3f} (one run: no spread){note}"
-    return f"{array.mean():.3f} ± {array.std(ddof=1):.3f}{note}"
+        return f"{array[0]:{'.0f' if counts else '.3f'}} (one run: no spread){note}"
+    spec = ".1f" if counts else ".3f"
+    return f"{array.mean():{spec}} ± {array.std(ddof=1):{spec}}{note}"
 
 
 def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, metric: str) -> str:

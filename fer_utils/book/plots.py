@@ -316,19 +316,19 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-C
 def paper_comparison(metrics: Mapping[str, float], data: str) -> pd.DataFrame:
     """Our accuracy and macro F1 (0..1) on `data` beside the paper's reported numbers (percent).
 
-    The label says which data each number comes from, so sample results are never read as real ones: a run
-    on data that is none of the paper's datasets (`data` as `artifacts.Dataset.label` names it) is labelled not
-    comparable with the paper's rows.
+    The `source` column says where each number comes from, so sample results are never read as real ones: a
+    run on data that is none of the paper's datasets (`data` as `artifacts.Dataset.label` names it) is
+    labelled not comparable with the paper's rows. Every cell is short enough to be shown whole.
     """
     dataset = data.split(" (")[0].strip().lower()  # Dataset.label's "ravdess (folder)" → "ravdess"
     same = dataset in {name.lower() for name in PAPER_RESULTS["dataset"]}
-    note = "this run" if same else "this run: other data, not comparable with the paper's rows"
     ours = pd.DataFrame(
         {
-            "dataset": [f"{data} ({note})"],
+            "dataset": [data],
+            "source": ["this run" if same else "this run; other data: not comparable"],
             "accuracy": [100 * metrics["accuracy"]],
             "f1": [100 * metrics.get("f1_macro", metrics.get("f1", float("nan")))],
         }
     )
-    paper = PAPER_RESULTS.assign(dataset=PAPER_RESULTS["dataset"] + " (paper, reported)")
+    paper = PAPER_RESULTS.assign(source="the paper, reported")[["dataset", "source", "accuracy", "f1"]]
     return pd.concat([ours, paper], ignore_index=True).rename(columns={"accuracy": "accuracy %", "f1": "F1 %"}).round(1)
