@@ -65,10 +65,12 @@ def vendor_mathjax(stage: Path, cache: Path) -> Path:
     """Unpack MathJax 3's TeX bundle, its fonts and its licence into `<stage>/_static/mathjax`, and the
     widgets bundle's Hub shim (MATHJAX_HUB_JS) beside the widgets bundle; returns the bundle's path."""
     target = stage / MATHJAX_STATIC_DIR
-    vendor_files(
-        MATHJAX, cache, target, lambda inner: inner in (PurePosixPath("es5", MATHJAX_BUNDLE), PurePosixPath("LICENSE"))
-    )
-    vendor_files(MATHJAX, cache, target / MATHJAX_FONTS.relative_to("es5"), lambda inner: inner.parent == MATHJAX_FONTS)
+    files = (PurePosixPath("es5", MATHJAX_BUNDLE), PurePosixPath("LICENSE"))
+
+    def place(inner: PurePosixPath) -> PurePosixPath:  # the bundle and its fonts keep their places under es5/
+        return inner.relative_to("es5") if inner.parts[0] == "es5" else inner
+
+    vendor_files(MATHJAX, cache, target, lambda inner: inner in files or inner.parent == MATHJAX_FONTS, place)
     shutil.copyfile(MATHJAX_HUB_JS, stage / WIDGETS_STATIC_DIR / MATHJAX_HUB_JS.name)
     return target / MATHJAX_BUNDLE
 

@@ -64,13 +64,20 @@ DEMO_PACKAGES: tuple[NpmPackage, ...] = (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPI
 def vendor_demo_runtime(static: Path, cache: Path) -> list[Path]:
     """Put LiteRT.js (ES module + wasm builds) and the face detector model into `static` (the demo folder)."""
     runtime = static / "litert"
-    written = vendor_files(LITERT_CORE, cache, runtime, lambda p: p == PurePosixPath("dist/index.js"))
-    written += vendor_files(
-        LITERT_CORE, cache, runtime / "wasm", lambda p: p.parent.name == "wasm" and p.stem in LITERT_WASM_BUILDS
+    written = vendor_files(  # dist/index.js at the top, the wasm builds under wasm/
+        LITERT_CORE,
+        cache,
+        runtime,
+        lambda p: p == PurePosixPath("dist/index.js") or (p.parent.name == "wasm" and p.stem in LITERT_WASM_BUILDS),
+        lambda p: PurePosixPath(p.name) if p == PurePosixPath("dist/index.js") else PurePosixPath("wasm", p.name),
     )
-    written += vendor_files(LITERT_WASM_UTILS, cache, runtime / "utils", lambda p: p == PurePosixPath("dist/index.js"))
-    (runtime / "utils" / "index.js").replace(runtime / "wasm-utils.js")
-    (runtime / "utils").rmdir()
+    written += vendor_files(
+        LITERT_WASM_UTILS,
+        cache,
+        runtime,
+        lambda p: p == PurePosixPath("dist/index.js"),
+        lambda p: PurePosixPath("wasm-utils.js"),
+    )
     index = runtime / "index.js"
     text = index.read_text()
     if WASM_UTILS_IMPORT[0] not in text:

@@ -119,10 +119,16 @@ def npm_tarball(package: NpmPackage, cache: Path) -> bytes:
     return data
 
 
-def vendor_files(package: NpmPackage, cache: Path, target: Path, wanted: Callable[[PurePosixPath], bool]) -> list[Path]:
-    """Extract the package's regular files for which `wanted(path inside package/)` holds into `target`
-    (flat, by file name); fail if none matched. Returns the written paths."""
-    target.mkdir(parents=True, exist_ok=True)
+def vendor_files(
+    package: NpmPackage,
+    cache: Path,
+    target: Path,
+    wanted: Callable[[PurePosixPath], bool],
+    place: Callable[[PurePosixPath], PurePosixPath] = lambda inner: PurePosixPath(inner.name),
+) -> list[Path]:
+    """Extract the package's regular files for which `wanted(path inside package/)` holds into `target`, each
+    at `place(path inside package/)` under it (default: flat, by file name), in one pass over the tarball; fail
+    if none matched. Returns the written paths."""
     written = []
     with tarfile.open(fileobj=io.BytesIO(npm_tarball(package, cache)), mode="r:gz") as archive:
         for member in archive.getmembers():
@@ -131,7 +137,8 @@ def vendor_files(package: NpmPackage, cache: Path, target: Path, wanted: Callabl
                 continue
             inner = PurePosixPath(*inner.parts[1:])
             if wanted(inner):
-                path = target / inner.name
+                path = target / place(inner)
+                path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(archive.extractfile(member).read())
                 written.append(path)
     if not written:

@@ -61,6 +61,21 @@ def frames() -> dict[str, np.ndarray]:
     return {"london": london, "cremad": cremad, "edge": np.ascontiguousarray(london[120:, 150:])}
 
 
+def preprocess_in_a_process(images: dict[str, np.ndarray], root: Path, out: str, *options: str) -> None:
+    """Write `images` as `root/src/neutral/<name>.png` and cut them into `root/<out>` with `python -m fer_utils
+    preprocess` in its own process, as a reader runs it, with the crop `options` given."""
+    import cv2
+
+    (root / "src" / "neutral").mkdir(parents=True)
+    for name, image in images.items():
+        cv2.imwrite(str(root / "src" / "neutral" / f"{name}.png"), image)
+    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "folder", "--src", str(root / "src")]
+    command += ["--out", str(root / out), *options, "--workers", "1", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.fixture(scope="module")
 def cut(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The frames as a folder of classes, preprocessed by the CLI: {frames, crops, manifest, spec, folder}."""
@@ -70,14 +85,7 @@ def cut(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     root = tmp_path_factory.mktemp("parity")
     images = frames()
-    (root / "src" / "neutral").mkdir(parents=True)
-    for name, image in images.items():
-        cv2.imwrite(str(root / "src" / "neutral" / f"{name}.png"), image)
-    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "folder", "--src", str(root / "src")]
-    command += ["--out", str(root / "crops"), "--margin", str(SPEC.margin), "--size", str(SPEC.side)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([*command, "--workers", "1", "--quiet"], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
+    preprocess_in_a_process(images, root, "crops", "--margin", str(SPEC.margin), "--size", str(SPEC.side))
     manifest = load_manifest(root / "crops").set_index("clip_id")
     crops = {
         name: cv2.imread(str(root / "crops" / manifest.loc[name, "image"]), cv2.IMREAD_GRAYSCALE) for name in images
@@ -234,18 +242,10 @@ def read_crops(folder: Path, names: list[str]) -> dict[str, np.ndarray]:
 def whole(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The whole images as a folder of classes, cut by the CLI with detector "none" at WHOLE_SIDE and its
     default margin: {images, root, cli (its crops by name)}."""
-    import cv2
 
     root = tmp_path_factory.mktemp("whole")
     images = whole_images()
-    (root / "src" / "neutral").mkdir(parents=True)
-    for name, image in images.items():
-        cv2.imwrite(str(root / "src" / "neutral" / f"{name}.png"), image)
-    command = [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "folder", "--src", str(root / "src")]
-    command += ["--out", str(root / "cli"), "--detector", "none", "--size", str(WHOLE_SIDE)]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([*command, "--workers", "1", "--quiet"], capture_output=True, text=True, env=env)
-    assert done.returncode == 0, done.stderr
+    preprocess_in_a_process(images, root, "cli", "--detector", "none", "--size", str(WHOLE_SIDE))
     return {"images": images, "root": root, "cli": read_crops(root / "cli", list(images))}
 
 
