@@ -43,6 +43,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
@@ -58,6 +59,7 @@ from fer_utils.crop_spec import write_crop_spec
 from fer_utils.diagnosis import check_diverged, collapse_check
 from fer_utils.duplicates import write_train_hashes
 from fer_utils.errors import TrainingError
+from fer_utils.interrupts import stop_on_signals
 from fer_utils.evaluation import evaluate_predictions
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.pipeline import FaceData, class_indices
@@ -135,6 +137,23 @@ def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence
     return {i: float(w) for i, w in enumerate(weights)}
 
 
+class StopBetweenBatches(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at the end of the batch during which Ctrl-C (or SIGTERM) set `stop`
+    (`interrupts.stop_on_signals`). Python's own handler raises wherever the main thread is, and inside
+    Keras's loop that can be a TensorFlow conversion, which then fails with a TypeError instead of stopping
+    (a CI run of `train` ended so); a batch boundary is Python code between TensorFlow calls."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def _check(self, step: int, logs: dict | None = None) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt("stopped between batches")
+
+    on_train_batch_end = on_test_batch_end = on_predict_batch_end = on_epoch_end = _check
+
+
 class LastEpochWeights(keras.callbacks.Callback):
     """Writes the weights of the last epoch trained to `path` when training ends, before early stopping
     puts the best epoch's weights back (it does so even when it never stopped early), so that a run can
@@ -196,14 +215,18 @@ def fit_model(
         model = compile_model(config, num_classes, build, steps)
     monitor = "val_loss" if val is not None else "loss"
     budget = [TimeBudget(config.time_budget, config.epochs, steps)] if config.time_budget else []
-    fit = model.fit(
-        train,
-        validation_data=val,
-        epochs=config.epochs,
-        callbacks=[*run_callbacks(run, monitor, config.patience, config.plateau, train_eval), *budget],
-        verbose=verbose,
-        class_weight=class_weight,
-    )
+    callbacks = [*run_callbacks(run, monitor, config.patience, config.plateau, train_eval), *budget]
+    with stop_on_signals() as stop:  # Ctrl-C stops between batches (StopBetweenBatches), not inside TensorFlow
+        fit = model.fit(
+            train,
+            validation_data=val,
+            epochs=config.epochs,
+            callbacks=[StopBetweenBatches(stop), *callbacks],
+            verbose=verbose,
+            class_weight=class_weight,
+        )
+    if stop.is_set():  # it came after the last batch
+        raise KeyboardInterrupt("stopped after the last batch")
     if config.keep == "last":  # early stopping put the best epoch's weights back: keep them beside the last's
         model.save_weights(run.best_weights_file)
         model.load_weights(run.last_weights_file)

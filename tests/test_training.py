@@ -425,3 +425,45 @@ def test_the_run_model_is_the_best_epochs_not_the_last(toy: tuple[Path, pd.DataF
     loss = float(-np.mean(np.log(probabilities[np.arange(len(labels)), labels])))
     assert loss == pytest.approx(history["val_loss"][best], rel=1e-3)
     assert loss != pytest.approx(history["val_loss"].iloc[-1], rel=1e-3)
+
+
+def test_ctrl_c_inside_the_input_pipeline_stops_training_between_batches(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Ctrl-C while TensorFlow read a batch raised KeyboardInterrupt inside Keras's conversion of it, which
+    failed as a TypeError (a CI run of `train`, exit 1 instead of 130); now the signal is held until the batch
+    ends and raised there, and the previous handler is back afterwards."""
+    import signal
+    import threading
+
+    import tensorflow as tf
+
+    from fer_utils.manifest import usable_frames
+    from fer_utils.pipeline import make_dataset
+    from fer_utils.runs import RunFolder
+    from fer_utils.training import fit_model
+
+    assert threading.current_thread() is threading.main_thread(), "signals reach only the main thread"
+    root, manifest = toy
+    classes = list(TOY_CLASSES)
+    config = small_config(epochs=3, patience=3, batch_size=8)
+    frames = usable_frames(manifest).head(64)
+    sent = []
+
+    def interrupt_once(images: tf.Tensor) -> tf.Tensor:
+        if len(sent) == 2:  # the third batch TensorFlow reads
+            os.kill(os.getpid(), signal.SIGINT)
+        sent.append(1)
+        return images
+
+    train = make_dataset(frames, root, classes, shuffle=False, image_size=config.image_size).map(
+        lambda x, y: (tf.py_function(interrupt_once, [x], tf.float32), y)
+    )
+    train = train.map(lambda x, y: (tf.ensure_shape(x, [None, *config.image_size, 1]), y))
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt, match="stopped between batches"):
+        fit_model(config, train, None, len(classes), run, verbose=0)
+    assert signal.getsignal(signal.SIGINT) is before, "Python's handler is back"
+    assert len(sent) < 8, "training stopped in its first epoch"
