@@ -46,6 +46,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -59,8 +60,8 @@ from fer_utils.crop_spec import write_crop_spec
 from fer_utils.diagnosis import check_diverged, collapse_check
 from fer_utils.duplicates import write_train_hashes
 from fer_utils.errors import TrainingError
-from fer_utils.interrupts import stop_on_signals
 from fer_utils.evaluation import evaluate_predictions
+from fer_utils.interrupts import stop_on_signals
 from fer_utils.models import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.pipeline import FaceData, class_indices
 from fer_utils.recipe import TimeBudget, learning_rate, loss
@@ -138,14 +139,25 @@ def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence
 
 
 class StopBetweenBatches(keras.callbacks.Callback):
-    """Raises KeyboardInterrupt at the end of the batch during which Ctrl-C (or SIGTERM) set `stop`
-    (`interrupts.stop_on_signals`). Python's own handler raises wherever the main thread is, and inside
-    Keras's loop that can be a TensorFlow conversion, which then fails with a TypeError instead of stopping
-    (a CI run of `train` ended so); a batch boundary is Python code between TensorFlow calls."""
+    """Ctrl-C (or SIGTERM) during a fit ends it at the next batch boundary, as KeyboardInterrupt. Python's own
+    handler raises wherever the main thread is, and inside Keras's loop that can be a TensorFlow conversion,
+    which then fails with a TypeError instead of stopping (a CI run of `train` ended so). Use it as a context
+    around `fit` and as one of its callbacks: `with StopBetweenBatches() as stop: model.fit(..., callbacks=[stop])`
+    (`interrupts.stop_on_signals` holds the signal meanwhile)."""
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.stop = stop
+        self._held = ExitStack()
+        self.stop = threading.Event()
+
+    def __enter__(self) -> StopBetweenBatches:
+        self._held.enter_context(stop_on_signals(self.stop))
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self._held.close()  # the previous handlers back
+        if kind is None and self.stop.is_set():  # the signal came after the last batch
+            raise KeyboardInterrupt("stopped after the last batch")
 
     def _check(self, step: int, logs: dict | None = None) -> None:
         if self.stop.is_set():
@@ -216,17 +228,15 @@ def fit_model(
     monitor = "val_loss" if val is not None else "loss"
     budget = [TimeBudget(config.time_budget, config.epochs, steps)] if config.time_budget else []
     callbacks = [*run_callbacks(run, monitor, config.patience, config.plateau, train_eval), *budget]
-    with stop_on_signals() as stop:  # Ctrl-C stops between batches (StopBetweenBatches), not inside TensorFlow
+    with StopBetweenBatches() as stop:  # Ctrl-C ends the fit between two batches, not inside TensorFlow
         fit = model.fit(
             train,
             validation_data=val,
             epochs=config.epochs,
-            callbacks=[StopBetweenBatches(stop), *callbacks],
+            callbacks=[stop, *callbacks],
             verbose=verbose,
             class_weight=class_weight,
         )
-    if stop.is_set():  # it came after the last batch
-        raise KeyboardInterrupt("stopped after the last batch")
     if config.keep == "last":  # early stopping put the best epoch's weights back: keep them beside the last's
         model.save_weights(run.best_weights_file)
         model.load_weights(run.last_weights_file)
