@@ -63,7 +63,7 @@ def make_faces(count: int, seed: int = 0) -> tuple[list[np.ndarray], list[str], 
     import cv2
 
     from fer_utils.assets import diffusionfer_dir
-    from fer_utils.folders import folder_emotion
+    from fer_utils.data.folders import folder_emotion
 
     rng = np.random.default_rng(seed)
     shipped = sorted(diffusionfer_dir().glob("*/*.png"))
@@ -90,7 +90,7 @@ def write_folder(folder: Path, faces: list[np.ndarray], emotions: list[str], sid
     """The faces as a crops folder (`<emotion>/f<k>.png` and a manifest), made once; returns its usable frames."""
     import cv2
 
-    from fer_utils.manifest import MANIFEST_NAME, load_manifest, usable_frames
+    from fer_utils.data.manifest import MANIFEST_NAME, load_manifest, usable_frames
 
     if not (folder / MANIFEST_NAME).is_file():
         rows = []
@@ -148,8 +148,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from fer_book.calibrate import throughput
-    from fer_utils.duplicates import audit_duplicates, group_hashes, hash_table, near_pairs
-    from fer_utils.fer2013 import index_fer2013_csv
+    from fer_utils.data.duplicates import audit_duplicates, group_hashes, hash_table, near_pairs
+    from fer_utils.data.fer2013 import index_fer2013_csv
 
     cache = Path(os.environ.get("FER_CACHE", Path.home() / ".cache" / "fer_utils")) / "duplicates_bench"
     cache.mkdir(parents=True, exist_ok=True)

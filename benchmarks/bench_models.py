@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 def comparison(folder: Path, repeats: int) -> pd.DataFrame:
     """One row per model: params, GFLOPs, size, latency at batch 1 and 64, canonical params."""
-    from fer_utils.deploy import keras_latency
-    from fer_utils.models import MODEL_BUILDERS, build_model, count_flops, count_params
+    from fer_utils.deploy.tflite import keras_latency
+    from fer_utils.models.networks import MODEL_BUILDERS, build_model, count_flops, count_params
     from fer_utils.registry import CANONICAL_INPUTS, PAPER_CLASSES, PAPER_INPUT_SHAPE
 
     rows, rng = [], np.random.default_rng(0)
@@ -65,9 +65,9 @@ def comparison(folder: Path, repeats: int) -> pd.DataFrame:
 def make_crops(folder: Path, actors: int) -> Path:
     """Crops made by the package: the synthetic sample for `actors` actors (8 emotions, intensity 1),
     preprocessed with the defaults (6 frames per clip, dlib HOG, 180×180); returns the crops folder."""
-    from fer_utils.indexing import index_dataset
-    from fer_utils.preprocess import preprocess_dataset
-    from fer_utils.sample import generate_sample
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.data.sample import generate_sample
+    from fer_utils.faces.preprocess import preprocess_dataset
 
     generate_sample(folder / "sample", actors=range(1, actors + 1), intensities=(1,), progress=False)
     clips = index_dataset("ravdess", folder / "sample").clips
@@ -85,11 +85,11 @@ def throughput(crops: Path, epochs: int, batch_size: int = 32) -> dict[str, floa
     """
     import keras
 
-    from fer_utils.data import classes_in
-    from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.models import build_paper_cnn
-    from fer_utils.pipeline import class_indices, load_images, make_dataset
+    from fer_utils.data.corpora import classes_in
+    from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.models.networks import build_paper_cnn
     from fer_utils.registry import PAPER_IMAGE_SIZE
+    from fer_utils.train.pipeline import class_indices, load_images, make_dataset
 
     frames = usable_frames(load_manifest(crops))
     classes = classes_in(frames)

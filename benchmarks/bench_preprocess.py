@@ -47,7 +47,7 @@ def spread(clips: pd.DataFrame, n: int | None) -> pd.DataFrame:
 
 def ensure_sample(path: Path | None) -> Path:
     """The sample to benchmark on: `path`, data/sample if `make sample` made it, else generated once."""
-    from fer_utils.sample import generate_sample
+    from fer_utils.data.sample import generate_sample
 
     if path is not None:
         return path
@@ -61,8 +61,8 @@ def ensure_sample(path: Path | None) -> Path:
 
 def time_pipeline(clips: pd.DataFrame, detector: str, workers: int) -> dict:
     """Run preprocess_dataset end to end (process start-up and model loading included) into a fresh folder."""
-    from fer_utils.crop_spec import CropSpec
-    from fer_utils.preprocess import preprocess_dataset
+    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.preprocess import preprocess_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench-pre-") as out:
         start = time.perf_counter()
@@ -87,9 +87,9 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
     """The naive baseline: decode every frame, detect at full resolution, crop the largest face, one process."""
     import cv2
 
-    from fer_utils.crops import crop_face
-    from fer_utils.faces import make_detector
-    from fer_utils.preprocess_clip import encode_png
+    from fer_utils.faces.crops import crop_face
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.preprocess_clip import encode_png
 
     start = time.perf_counter()
     model = make_detector(detector, max_side=None)
@@ -123,8 +123,8 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
 
 def sweep_max_side(clips: pd.DataFrame, detector: str, sides: list[int | None]) -> list[dict]:
     """Detection rate and per-frame detection time of `detector` at several detection sizes (6 frames per clip)."""
-    from fer_utils.faces import make_detector
-    from fer_utils.video import sample_frames
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.video import sample_frames
 
     frames = [f for path in clips["path"] for _, f in sample_frames(Path(path), 6)]
     rows = []
@@ -149,7 +149,7 @@ def real_mode(args: argparse.Namespace) -> int:
     """The real-format benchmark (`preprocess_stages`): per-stage and pipeline times, real clip beside the sample."""
     from preprocess_stages import real_mode as run_real
 
-    from fer_utils.indexing import index_dataset
+    from fer_utils.data.indexing import index_dataset
 
     args.target = TARGETS["clips_per_s"]
     return run_real(args, index_dataset("ravdess", ensure_sample(args.sample)).clips, spread)
@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.out == parser.get_default("out"):
             args.out = REPO / "benchmarks" / "results" / "preprocess_real.json"
         return real_mode(args)
-    from fer_utils.indexing import index_dataset
-    from fer_utils.preprocess import default_workers
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.faces.preprocess import default_workers
 
     sample = ensure_sample(args.sample)
     clips = index_dataset("ravdess", sample).clips

@@ -56,7 +56,7 @@ PATHS = ("train", "python", "page")
 def real_frames(real: object) -> list[np.ndarray]:
     """The decoded frame of every row of a real set (BGR), as preprocessing read it."""
     from fer_utils.book.realfaces import FRAMES_PER_CLIP
-    from fer_utils.video import try_sample_frames
+    from fer_utils.faces.video import try_sample_frames
 
     decoded: dict[str, dict[int, np.ndarray]] = {}
     frames = []
@@ -122,22 +122,22 @@ def page_inputs(frames: list[np.ndarray], boxes: list[dict], spec: object) -> np
 
 def python_inputs(frames: list[np.ndarray], boxes: list[dict], spec: object) -> np.ndarray:
     """`inference.Recognizer`'s crops of `frames` at `boxes` (`crops.spec_crop` with the run's spec)."""
-    from fer_utils.crops import spec_crop
-    from fer_utils.faces import Box
+    from fer_utils.faces.crops import spec_crop
+    from fer_utils.faces.detectors import Box
 
     return np.stack([spec_crop(f, Box(**b), spec) for f, b in zip(frames, boxes)])
 
 
 def train_inputs(real: object) -> np.ndarray:
     """The model's input on the training pipeline: the crop PNGs through `pipeline.load_images`."""
-    from fer_utils.pipeline import load_images
+    from fer_utils.train.pipeline import load_images
 
     return load_images(real.frames, real.crops)[..., 0]
 
 
 def scores(truth: pd.Series, predicted: np.ndarray, reference: np.ndarray) -> dict:
     """Accuracy, macro F1 over the emotions present, and agreement with the train path's classes."""
-    from fer_utils.evaluation import classification_metrics
+    from fer_utils.evaluate.metrics import classification_metrics
 
     present = sorted(set(truth))
     metrics = classification_metrics(truth, predicted, present)
@@ -160,9 +160,9 @@ def cli(*args: str) -> str:
 def cli_checks(run: object, sets: dict, model: object, spec: object) -> dict:
     """The CLI's `evaluate --test-crops` accuracy per set, and whether `predict`'s probabilities on the first
     London face are the python path's on the same box."""
-    from fer_utils.crops import spec_crop
-    from fer_utils.faces import make_detector
-    from fer_utils.video import read_image
+    from fer_utils.faces.crops import spec_crop
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.video import read_image
 
     out = {}
     for name in SETS:
@@ -188,8 +188,8 @@ def run_of(name: str) -> object:
     chapters 3, 8 and 9 find it), or chapter 10's paper CNN (seed 0) trained on the generated faces (96 px crops
     of whole images, 32 px, as the demo page's default model is trained)."""
     from fer_utils.book import artifacts
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     if name == "reference":
         return artifacts.train(None, FaceData(artifacts.Dataset().crops()), TrainConfig.preset("reference"))
@@ -223,7 +223,7 @@ def main() -> int:
 
     from fer_book.calibrate import throughput
     from fer_utils.book.realfaces import real_sets
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     calibration = throughput()
     run = RunFolder(args.run_dir) if args.run_dir else run_of(args.run)

@@ -31,13 +31,13 @@ import pandas as pd
 import tensorflow as tf
 
 from fer_utils.book import artifacts, realfaces
-from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.peer import PEER_CLASSES, peer_model
-from fer_utils.pipeline import class_indices, load_images
-from fer_utils.splits import split_frames
-from fer_utils.train_checks import check_training_frames
-from fer_utils.train_config import TrainConfig
-from fer_utils.training import compile_model, seed_everything
+from fer_utils.data.manifest import load_manifest, usable_frames
+from fer_utils.data.splits import split_frames
+from fer_utils.models.peer import PEER_CLASSES, peer_model
+from fer_utils.train.checks import check_training_frames
+from fer_utils.train.config import TrainConfig
+from fer_utils.train.fit import compile_model, seed_everything
+from fer_utils.train.pipeline import class_indices, load_images
 
 RESULTS = Path(__file__).parent / "results" / "distill_peer.jsonl"
 

@@ -4,7 +4,7 @@ Makes a folder of 28,709 48×48 gray PNG crops from the 1,289 generated faces th
 (fer_utils/assets/diffusionfer), each repeated with a small shift (up to ±2 px) and every other copy
 flipped, in the artefact cache (`$FER_CACHE` or ~/.cache/fer_utils/fer2013_sized; never committed). Then,
 for each model and augmentation setting, trains through the package's own input pipeline and model
-(`training.make_dataset`, `training.compile_model`: decode, cache, shuffle, batch 32, Adam) for
+(`training.make_dataset`, `train.fit.compile_model`: decode, cache, shuffle, batch 32, Adam) for
 `--epochs` epochs and records the seconds of each epoch (the first one also decodes the PNGs and
 traces the graph; later ones read the in-memory cache) and images/s, beside `fer_book/calibrate.py`'s
 figure measured in the same process. One JSON line per setting in results/epoch_cost.jsonl.
@@ -82,9 +82,9 @@ def epoch_seconds(frames: pd.DataFrame, root: Path, model_name: str, augment: st
     """Seconds of each of `epochs` training epochs of `model_name` at 48 px through the package's pipeline."""
     import keras
 
-    from fer_utils.pipeline import make_dataset
-    from fer_utils.train_config import PRESETS, TrainConfig
-    from fer_utils.training import compile_model, seed_everything
+    from fer_utils.train.config import PRESETS, TrainConfig
+    from fer_utils.train.fit import compile_model, seed_everything
+    from fer_utils.train.pipeline import make_dataset
 
     recipe = PRESETS["arriaga"]  # the wild recipe of the time these records were made
     strength = {

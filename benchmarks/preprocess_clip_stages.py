@@ -99,7 +99,7 @@ def decode_sequential(path: Path, last: int, threads: int | None, retrieve_all: 
 
 
 def iou(a, b) -> float:
-    """Intersection over union of two `faces.Box`es."""
+    """Intersection over union of two `faces.detectors.Box`es."""
     x0, y0, x1, y1 = max(a.x, b.x), max(a.y, b.y), min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
     inter = max(0, x1 - x0) * max(0, y1 - y0)
     return inter / (a.area + b.area - inter)
@@ -108,7 +108,7 @@ def iou(a, b) -> float:
 def scaled_search(frames: list, detector) -> list:
     """The `scale_to_face` search of a clip's frames (as `preprocess_clip.clip_rows` does it): each frame's
     largest box, None where none."""
-    from fer_utils.faces import face_scale_side, with_max_side
+    from fer_utils.faces.detectors import face_scale_side, with_max_side
 
     detectors, boxes = [detector], []
     for frame in frames:
@@ -122,7 +122,7 @@ def scaled_search(frames: list, detector) -> list:
 
 def detect_rows(frames: list, repeats: int) -> list[dict]:
     """Detection options on a clip's sampled frames: time, faces found, worst IoU with the full search."""
-    from fer_utils.faces import make_detector
+    from fer_utils.faces.detectors import make_detector
 
     full = make_detector("dlib-hog")
     reference = [next(iter(full.detect(f)), None) for f in frames]
@@ -157,10 +157,10 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
     """Crop, PNG encoding (compression levels), atomic write and the completion record of 6 frames."""
     import cv2
 
-    from fer_utils.crops import crop_face
-    from fer_utils.faces import make_detector
-    from fer_utils.preprocess_clip import encode_png
-    from fer_utils.preprocess_folder import atomic_write_bytes
+    from fer_utils.faces.crops import crop_face
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.preprocess_clip import encode_png
+    from fer_utils.faces.preprocess_folder import atomic_write_bytes
 
     box = make_detector("dlib-hog").detect(frames[0])[0]
     crops = [crop_face(f, box) for f in frames]
@@ -197,7 +197,7 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
 
 def pandas_record(rows: list[dict]) -> bytes:
     """A completion record as the reference wrote it: a DataFrame, then `to_csv`."""
-    from fer_utils.manifest import csv_bytes, manifest_frame
+    from fer_utils.data.manifest import csv_bytes, manifest_frame
 
     return csv_bytes(manifest_frame(rows))
 
@@ -205,8 +205,8 @@ def pandas_record(rows: list[dict]) -> bytes:
 def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """Writing one clip's completion record (6 manifest rows as CSV, atomically, each time to a new
     file): pandas vs the csv module."""
-    from fer_utils.preprocess_clip import Settings, _frame_row
-    from fer_utils.preprocess_folder import atomic_write_bytes, part_bytes
+    from fer_utils.faces.preprocess_clip import Settings, _frame_row
+    from fer_utils.faces.preprocess_folder import atomic_write_bytes, part_bytes
 
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c"}
     rows = [_frame_row(clip, i, None, out, Settings(), [], None) for i in range(FRAMES)]
@@ -226,11 +226,11 @@ def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
 def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """A worker's whole per-clip work (what `process_clip` does, then the completion record), with the
     reference and the adopted decoder threads and search."""
-    from fer_utils.faces import make_detector
-    from fer_utils.images import check_media
-    from fer_utils.preprocess_clip import Settings, clip_rows
-    from fer_utils.preprocess_folder import atomic_write_bytes, part_bytes, part_path
-    from fer_utils.video import DECODER_THREADS, frame_count, frame_indices, read_frames
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.images import check_media
+    from fer_utils.faces.preprocess_clip import Settings, clip_rows
+    from fer_utils.faces.preprocess_folder import atomic_write_bytes, part_bytes, part_path
+    from fer_utils.faces.video import DECODER_THREADS, frame_count, frame_indices, read_frames
 
     detector = make_detector("dlib-hog")
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c", "stamp": "1-1"}
@@ -268,8 +268,8 @@ def stage_rows(path: Path, repeats: int) -> list[dict]:
     """Every stage and option on one clip, one process, OpenCV on one thread."""
     import cv2
 
-    from fer_utils.images import check_media
-    from fer_utils.video import SEEK_GAP, frame_count, frame_indices, read_frames
+    from fer_utils.faces.images import check_media
+    from fer_utils.faces.video import SEEK_GAP, frame_count, frame_indices, read_frames
 
     cv2.setNumThreads(1)
     targets = frame_indices(frame_count(path), FRAMES)

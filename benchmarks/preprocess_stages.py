@@ -63,7 +63,7 @@ def real_batch(folder: Path, copies: int) -> Path:
 
 def worker_imports() -> float:
     """A worker's start: import its modules (`preprocess.import_worker_modules`); returns its CPU seconds so far."""
-    from fer_utils.preprocess import import_worker_modules
+    from fer_utils.faces.preprocess import import_worker_modules
 
     import_worker_modules()
     return time.process_time()
@@ -71,7 +71,7 @@ def worker_imports() -> float:
 
 def make_hog() -> float:
     """CPU seconds to build dlib's HOG detector in this process."""
-    from fer_utils.faces import make_detector
+    from fer_utils.faces.detectors import make_detector
 
     start = time.process_time()
     make_detector("dlib-hog")
@@ -82,7 +82,7 @@ def startup_rows() -> list[dict]:
     """Once-per-run costs: a worker's imports (spawn vs fork) and the detector (built vs unpickled)."""
     import pickle
 
-    from fer_utils.faces import make_detector
+    from fer_utils.faces.detectors import make_detector
 
     worker_imports()  # the parent has the modules, as `fork` would share them
     rows = []
@@ -128,7 +128,7 @@ def rusage_cpu() -> float:
 
 def pipeline_row(clips: pd.DataFrame, workers: int, scale_to_face: bool) -> dict:
     """`preprocess_dataset` end to end into a fresh folder: wall and CPU seconds (workers included)."""
-    from fer_utils.preprocess import preprocess_dataset
+    from fer_utils.faces.preprocess import preprocess_dataset
 
     before = load()
     with tempfile.TemporaryDirectory(prefix="bench-pre-") as out:
@@ -207,7 +207,7 @@ def table(rows: list[dict], columns: list[str]) -> str:
 
 def real_mode(args: argparse.Namespace, sample_clips: pd.DataFrame, spread: Callable) -> int:
     """Run everything, write the JSON, print the tables."""
-    from fer_utils.indexing import index_dataset
+    from fer_utils.data.indexing import index_dataset
 
     report = {
         "machine": {

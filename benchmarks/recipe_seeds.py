@@ -4,7 +4,7 @@ The London set (fer_utils/assets/real_media/london_faces, 102 people, neutral an
 with the package's own preprocessing (dlib HOG, 96×96 gray) and split by subject (no person on both
 sides). For each recipe (the paper's setting, then one change at a time: He initialisation, learning
 rate, batch size, the dropout placement) it trains `python -m fer_utils train`'s code path
-(`training.train`) for every seed and records test accuracy, macro F1, the collapse check
+(`train.fit.train`) for every seed and records test accuracy, macro F1, the collapse check
 (live Dense(16) units, predicted classes), the epochs run and the time.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/recipe_seeds.py [--seeds 0 1 2 3 4] [--recipes paper he ...]
@@ -78,10 +78,10 @@ RECIPES: dict[str, dict] = {
 def london_crops(work: Path) -> Path:
     """Crop the 204 London faces (96×96) into `work/crops` once; the subject column is the person's id."""
     from fer_utils.assets import london_faces_dir
-    from fer_utils.crop_spec import CropSpec
-    from fer_utils.indexing import index_dataset
-    from fer_utils.manifest import MANIFEST_NAME, load_manifest
-    from fer_utils.preprocess import preprocess_dataset
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
+    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.preprocess import preprocess_dataset
 
     crops = work / "crops"
     if (crops / MANIFEST_NAME).is_file():
@@ -103,7 +103,7 @@ def london_crops(work: Path) -> Path:
 
 def result_row(recipe: str, seed: int, run_dir: Path) -> dict:
     """One result row from a finished run folder's metrics.json."""
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     run = RunFolder(run_dir)
     metrics = run.metrics()
@@ -125,11 +125,11 @@ def result_row(recipe: str, seed: int, run_dir: Path) -> dict:
 
 def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], save: Callable[[dict], None]) -> None:
     """Train every recipe × seed in this process (a run folder already complete is read, not retrained)."""
-    from fer_utils.manifest import load_manifest
-    from fer_utils.pipeline import FaceData
-    from fer_utils.runs import RunFolder
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train
+    from fer_utils.data.manifest import load_manifest
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
+    from fer_utils.train.runs import RunFolder
 
     manifest = load_manifest(crops)
     for name in recipes:
@@ -155,7 +155,7 @@ def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], s
 
 def run_cli(crops: Path, runs: Path, seeds: list[int], save: Callable[[dict], None]) -> None:
     """`python -m fer_utils train` with only --crops/--out/--size/--epochs/--protocol/--seed, per seed."""
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     for seed in seeds:

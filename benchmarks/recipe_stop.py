@@ -65,7 +65,7 @@ def main() -> None:
 
     from fer_book.calibrate import throughput
     from fer_utils.book import artifacts
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     crops = artifacts.Dataset(artifacts.GENERATED_DATASET).crops()
     calibration = throughput()["images_per_s"]

@@ -28,10 +28,10 @@ import pandas as pd
 
 from fer_utils.book import artifacts, realfaces
 from fer_utils.book.realfaces import RealSet
-from fer_utils.manifest import MANIFEST_NAME, load_manifest
-from fer_utils.pipeline import FaceData
+from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
 from fer_utils.registry import CLASS_WEIGHTS
-from fer_utils.train_config import PRESETS, TrainConfig
+from fer_utils.train.config import PRESETS, TrainConfig
+from fer_utils.train.pipeline import FaceData
 
 RESULTS = Path(__file__).parent / "results" / "seven_expressions.jsonl"
 
@@ -165,7 +165,7 @@ def main() -> None:
             print(summary().to_string(index=False))
         return
     if args.peer:
-        from fer_utils.peer import PEER_CLASSES, PEER_NAME, peer_model
+        from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, peer_model
 
         result = {"model": PEER_NAME, **score(peer_model(), list(PEER_CLASSES))}
         print(json.dumps(result, indent=1))

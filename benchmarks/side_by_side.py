@@ -26,7 +26,7 @@ def train_once() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from fer_utils.models import MODEL_BUILDERS
+    from fer_utils.models.networks import MODEL_BUILDERS
 
     for name in MODELS:
         keras.utils.set_random_seed(0)

@@ -63,7 +63,7 @@ def flop_floor(n: int = 4096, repeats: int = 10) -> dict:
     """Median GFLOP/s of an n×n by n×n matmul (2n³ FLOPs) in float32 and bfloat16 with TensorFlow."""
     import tensorflow as tf
 
-    from fer_utils.deploy import median_seconds
+    from fer_utils.deploy.tflite import median_seconds
 
     rates = {}
     for dtype in (tf.float32, tf.bfloat16):
@@ -76,19 +76,19 @@ def flop_floor(n: int = 4096, repeats: int = 10) -> dict:
 
 def wild_strength() -> dict:
     """The wild recipe's augmentation strength as make_dataset's arguments."""
-    from fer_utils.train_config import PRESETS
+    from fer_utils.train.config import PRESETS
 
     recipe = PRESETS["arriaga"]  # the wild recipe of the time these records were made
     return {"rotation": recipe["augment_rotation"], "shift": recipe["augment_shift"], "zoom": recipe["augment_zoom"]}
 
 
 def compiled(model_name: str, classes: int, xla: bool, steps: int | None = None):
-    """The model as `training.compile_model` builds and compiles it, compiled again with `jit_compile=xla` and
+    """The model as `train.fit.compile_model` builds and compiles it, compiled again with `jit_compile=xla` and
     `steps` train steps per graph call where they differ from the package's (None: the package's)."""
     import keras
 
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import compile_model
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import compile_model
 
     config = TrainConfig(model=model_name, image_size=(SIDE, SIDE))
     model = compile_model(config, classes)
@@ -135,7 +135,7 @@ def augmented_ahead(frames, root: Path, classes: list[str]):
     """The wild recipe's augmented batches of `make_dataset`, the augmenter run by `augment_ahead`."""
     import tensorflow as tf
 
-    from fer_utils.pipeline import _augmenter, make_dataset
+    from fer_utils.train.pipeline import _augmenter, make_dataset
 
     augmenter = _augmenter(0, **wild_strength())
     plain = make_dataset(frames, root, classes, shuffle=True, seed=0)
@@ -172,9 +172,9 @@ def profile(
     import tensorflow as tf
     from epoch_cost import fer2013_sized_folder
 
-    from fer_utils.models import count_flops
-    from fer_utils.pipeline import class_indices, load_images, make_dataset
-    from fer_utils.training import seed_everything
+    from fer_utils.models.networks import count_flops
+    from fer_utils.train.fit import seed_everything
+    from fer_utils.train.pipeline import class_indices, load_images, make_dataset
 
     frames = fer2013_sized_folder(root)
     classes = sorted(frames["emotion"].unique())
@@ -225,15 +225,15 @@ def profile(
 def resizer(model_name: str, variant: str, root: Path) -> dict:
     """Two epochs of `make_dataset` + `fit` (op determinism on) with the crops as the book feeds them
     ("dynamic": uint8 batches of unknown side, the model's resizer runs), with their 48-px side made static
-    ("static", `tf.ensure_shape`), and with a network that has no resizer ("none": `models._inputs` replaced in
+    ("static", `tf.ensure_shape`), and with a network that has no resizer ("none": `models.networks._inputs` replaced in
     this process by a 48-px input and the rescaling alone): the in-model resizer's share of an epoch."""
     import keras
     import tensorflow as tf
     from epoch_cost import fer2013_sized_folder
 
-    from fer_utils import models
-    from fer_utils.pipeline import make_dataset
-    from fer_utils.training import seed_everything
+    from fer_utils.models import networks as models
+    from fer_utils.train.fit import seed_everything
+    from fer_utils.train.pipeline import make_dataset
 
     frames = fer2013_sized_folder(root)
     classes = sorted(frames["emotion"].unique())
@@ -271,8 +271,8 @@ def repro(
     the last loss."""
     from epoch_cost import fer2013_sized_folder
 
-    from fer_utils.pipeline import make_dataset
-    from fer_utils.training import seed_everything
+    from fer_utils.train.fit import seed_everything
+    from fer_utils.train.pipeline import make_dataset
 
     frames = fer2013_sized_folder(root).sample(REPRO_CROPS, random_state=0)
     classes = sorted(frames["emotion"].unique())

@@ -50,7 +50,7 @@ def measure(model_name: str, side: int, batch: int, jit: bool) -> dict:
     """Training images/s of one model and setting, and the time of one `model.save`."""
     import keras
 
-    from fer_utils.models import MODEL_BUILDERS
+    from fer_utils.models.networks import MODEL_BUILDERS
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (IMAGES, side, side, 1)).astype("float32")

@@ -6,10 +6,10 @@ the same weights twice.
 
 - **speed**: seconds per FER-2013-sized epoch (the 28,709 48-px crops `epoch_cost.py` makes from the generated
   faces) of each model through the package's own pipeline and compile (`pipeline.make_dataset`,
-  `training.compile_model`) under `--recipe wild`'s settings (batch 128, flips and shifts by
+  `train.fit.compile_model`) under `--recipe wild`'s settings (batch 128, flips and shifts by
   `pipeline.flip_and_shift`, the one-cycle schedule, label smoothing, op determinism on): epoch 1 also
   decodes the PNGs and traces, so the figure is the mean of epochs 2 and 3. Beside it, the training FLOPs of
-  an epoch (3 × the forward FLOPs of `models.count_flops` × crops) and the FLOP rate they ran at, against the
+  an epoch (3 × the forward FLOPs of `models.networks.count_flops` × crops) and the FLOP rate they ran at, against the
   matmul floor of these cores (`train_speed.flop_floor`).
 - **recipe**: what a reader runs: a Kaggle-like FER-2013 folder (train/ 28,709; test/ 3,589 `PublicTest_*`,
   the validation side, and 3,589 `PrivateTest_*`, the test side; made from the same generated faces),
@@ -73,10 +73,10 @@ def speed(models: tuple[tuple[str, str, dict], ...], root: Path, rounds: int = 2
 
     from epoch_cost import fer2013_sized_folder
 
-    from fer_utils import models as registry_models
-    from fer_utils.pipeline import make_dataset
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import batches_per_epoch, compile_model, seed_everything
+    from fer_utils.models import networks as registry_models
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import batches_per_epoch, compile_model, seed_everything
+    from fer_utils.train.pipeline import make_dataset
 
     frames = fer2013_sized_folder(root)
     classes = sorted(frames["emotion"].unique())
@@ -191,7 +191,7 @@ def recipe(work: Path, root: Path) -> dict:
 
 def weights_digest(run: Path) -> str:
     """SHA-256 of a run's model weights, in layer order."""
-    from fer_utils.models import load_model
+    from fer_utils.models.networks import load_model
 
     model = load_model(run / "model.keras")
     digest = hashlib.sha256()

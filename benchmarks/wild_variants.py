@@ -1,5 +1,5 @@
 """The book's network, two block orders (issue 44): conv → BN → ReLU → pool (the design measured on real
-FER-2013, ../shared/measurements) against conv → pool → BN → ReLU (`models.build_wild_cnn`: normalisation and
+FER-2013, ../shared/measurements) against conv → pool → BN → ReLU (`models.networks.build_wild_cnn`: normalisation and
 ReLU on a quarter of the values). Each trains with `--recipe wild`'s settings (batch 32 on these 1,289 faces:
 128 would leave 7 steps per epoch) on the generated faces (random split, seeds 0-2) and is scored on their test
 side and on the real faces at hand (`fer_utils.book.realfaces`, pooled). One JSON line per run in
@@ -21,11 +21,11 @@ import keras
 from keras import layers
 
 from fer_utils.book import artifacts, realfaces
-from fer_utils.models import _inputs, build_wild_cnn
-from fer_utils.pipeline import FaceData
+from fer_utils.models.networks import _inputs, build_wild_cnn
 from fer_utils.registry import WILD_WIDTHS
-from fer_utils.train_config import TrainConfig
-from fer_utils.training import train
+from fer_utils.train.config import TrainConfig
+from fer_utils.train.fit import train
+from fer_utils.train.pipeline import FaceData
 
 RESULTS = Path(__file__).parent / "results" / "wild_variants.jsonl"
 

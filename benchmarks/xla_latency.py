@@ -51,7 +51,7 @@ def timed(call) -> tuple[object, float]:
 def tflite_models(model, side: int) -> tuple[dict[str, bytes], dict[str, float]]:
     """The model's TFLite flatbuffers by mode and the seconds each conversion took (int8: calibrated on
     the shipped generated faces)."""
-    from fer_utils.deploy import representative_faces, to_tflite
+    from fer_utils.deploy.tflite import representative_faces, to_tflite
 
     blobs, seconds = {}, {}
     for mode in ("float32", "float16", "int8"):
@@ -66,7 +66,7 @@ def tflite_models(model, side: int) -> tuple[dict[str, bytes], dict[str, float]]
 def paths_for(model, images: np.ndarray, blobs: dict[str, bytes], threads: int) -> tuple[dict, dict, dict]:
     """(call per path, seconds of its first call, its probabilities) on `images`: eager Keras, Keras's
     predict_on_batch, a tf.function, XLA, and a LiteRT interpreter per TFLite model."""
-    from fer_utils.deploy import compiled_predictor, tflite_interpreter, tflite_predict
+    from fer_utils.deploy.tflite import compiled_predictor, tflite_interpreter, tflite_predict
 
     xla, graph = compiled_predictor(model, xla=True), compiled_predictor(model, xla=False)
     interpreters = {f"tflite {mode}": tflite_interpreter(blob, num_threads=threads) for mode, blob in blobs.items()}
@@ -89,8 +89,8 @@ def measure_case(name: str, side: int, repeats: int, threads: int) -> list[dict]
     """One row per path and batch for model `name` at `side` px."""
     import keras
 
-    from fer_utils.deploy import median_seconds
-    from fer_utils.models import build_model, count_flops
+    from fer_utils.deploy.tflite import median_seconds
+    from fer_utils.models.networks import build_model, count_flops
 
     keras.utils.set_random_seed(0)
     model = build_model(name, CLASSES, (side, side, 1))

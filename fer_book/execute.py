@@ -17,9 +17,9 @@ from pathlib import Path
 
 from fer_book.book_times import recorded_seconds
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.atomic import write_atomic
 from fer_utils.errors import FerError
-from fer_utils.locking import folder_lock
+from fer_utils.storage.atomic import write_atomic
+from fer_utils.storage.locking import folder_lock
 
 # What a stage holds besides the executed notebooks.
 BOOK_FILES = (
@@ -34,7 +34,7 @@ DEFAULT_TIMEOUT_S = 900
 # Seconds `fer_book grade` lets one submitted notebook run in all: the slowest chapter of the last record
 # (benchmarks/results/book_times.json) on the slower 2-core machine, with margin (tests/test_grade.py checks it).
 GRADE_TIMEOUT_S = 2400
-# One execution per stage at a time (`fer_utils.locking`, as for a crops folder): a second one into the same
+# One execution per stage at a time (`fer_utils.storage.locking`, as for a crops folder): a second one into the same
 # stage would overwrite the first one's notebooks while `execution_times.json` records the other's parameters.
 STAGE_LOCK = ".execute.lock"
 

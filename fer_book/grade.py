@@ -55,7 +55,7 @@ from fer_book.grade_notebooks import (
 from fer_book.grade_sandbox import Bind, Broken, Isolation, Layout, Limits, Sandboxed, check_isolation, make_layout
 from fer_book.grade_sheet import GradeSheet, check_grade_outputs, grade_sheet_lock
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.locking import process_alive
+from fer_utils.storage.locking import process_alive
 
 STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
 # What a chapter's grading depends on besides its notebook: a change to any of them regrades its submissions.

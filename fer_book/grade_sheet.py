@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_utils.atomic import atomic_files
 from fer_utils.errors import OutputError
-from fer_utils.locking import folder_lock
-from fer_utils.outputs import check_outputs
+from fer_utils.storage.atomic import atomic_files
+from fer_utils.storage.locking import folder_lock
+from fer_utils.storage.outputs import check_outputs
 
 GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message", "fingerprint"]
 SUMMARY_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
@@ -53,7 +53,7 @@ def check_grade_outputs(out: Path, reads: list[Path]) -> None:
 
 
 def grade_sheet_lock(out: Path) -> AbstractContextManager[Path]:
-    """The lock that one grader holds on `out` while it grades (`fer_utils.locking.folder_lock`, a file
+    """The lock that one grader holds on `out` while it grades (`fer_utils.storage.locking.folder_lock`, a file
     `.<out>.lock` beside it): a second grader writing the same sheet is refused (FolderLockedError naming
     the holder) instead of the two replacing each other's rows."""
     return folder_lock(Path(out).parent, f".{Path(out).name}.lock")
@@ -80,7 +80,7 @@ def csv_unsafe(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
-    """Write each table as CSV, both or neither (`fer_utils.atomic.atomic_files`): every table goes to a
+    """Write each table as CSV, both or neither (`fer_utils.storage.atomic.atomic_files`): every table goes to a
     temporary sibling first, and only when all are written are they renamed into place; on a failure (a
     full disk) the temporaries are removed, the previous files are left whole, and it is an OutputError."""
     try:

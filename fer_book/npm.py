@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from fer_utils.atomic import write_atomic
 from fer_utils.errors import FerError
+from fer_utils.storage.atomic import write_atomic
 
 NPM_REGISTRY = "https://registry.npmjs.org"
 

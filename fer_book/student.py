@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.errors import OutputError
-from fer_utils.outputs import write_atomic
+from fer_utils.storage.outputs import write_atomic
 
 SOLUTION_TAG = "solution"
 BACKUP_MARK = ".bak-"

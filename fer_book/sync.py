@@ -3,7 +3,7 @@
 A chapter shows the code it teaches in a *saved cell* (after d2l's `#@save`). Its first line names
 where that code lives in the package, and the rest of the cell is exactly that code:
 
-    # @save fer_utils.video: frame_indices
+    # @save fer_utils.faces.video: frame_indices
     def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> list[int]:
         ...
 
@@ -27,8 +27,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_utils.atomic import write_atomic
 from fer_utils.errors import FerError
+from fer_utils.storage.atomic import write_atomic
 
 SAVE_MARK = "# @save"  # d2l writes `#@save`; this is the form the formatter (ruff) keeps
 SAVE_LINE = re.compile(r"^#\s*@save\s+(?P<module>[\w.]+)\s*:\s*(?P<names>[\w\s,]+?)\s*$")

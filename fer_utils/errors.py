@@ -67,13 +67,13 @@ class PreprocessError(FerError, ValueError):
 
 
 class DetectorError(PreprocessError):
-    """An unknown face detector or a search size it cannot use (checked once, in `faces.detector_kind` and
-    `faces.resolve_max_side`; a preprocessing setting, so also a PreprocessError)."""
+    """An unknown face detector or a search size it cannot use (checked once, in `faces.detectors.detector_kind` and
+    `faces.detectors.resolve_max_side`; a preprocessing setting, so also a PreprocessError)."""
 
 
 class OutputError(FerError, ValueError):
     """An output path that cannot be written safely: an input, inside a folder the command reads, another
-    output, a folder, read-only, or a write that failed (checked in `fer_utils.outputs`)."""
+    output, a folder, read-only, or a write that failed (checked in `fer_utils.storage.outputs`)."""
 
 
 class FolderLockedError(FerError):

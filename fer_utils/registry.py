@@ -9,7 +9,7 @@ never loads TensorFlow, dlib or OpenCV.
 from __future__ import annotations
 
 # The paper (Ding, Tang & Lu 2023): 180×180 grayscale input, dropout 0.3 between the stages (the
-# SAVEE setting raises the last two to 0.5, see fer_utils.models), Adam 1e-3, batch 32, 6 frames per
+# SAVEE setting raises the last two to 0.5, see fer_utils.models.networks), Adam 1e-3, batch 32, 6 frames per
 # clip, an image-level random 80/20 split.
 PAPER_SIDE = 180
 # The largest crop or input side accepted (command line and crop specs): a 1024×1024 gray crop is 1 MB; beyond
@@ -39,7 +39,7 @@ WILD_WIDTHS: tuple[int, ...] = (24, 48, 96, 192)
 
 # Models: the registered names, each with the input and class count it is usually quoted at (the
 # paper's table uses these for parameter counts; a sequence model's input is a clip, (frames, H, W, 1)).
-# fer_utils.models.MODEL_BUILDERS has one builder each.
+# fer_utils.models.networks.MODEL_BUILDERS has one builder each.
 PAPER_MODEL = "paper-cnn"
 CANONICAL_INPUTS: dict[str, tuple[tuple[int, ...], int]] = {
     PAPER_MODEL: (PAPER_INPUT_SHAPE, PAPER_CLASSES),
@@ -53,22 +53,22 @@ CANONICAL_INPUTS: dict[str, tuple[tuple[int, ...], int]] = {
     "cnn-lstm": ((PAPER_FRAMES, *PAPER_INPUT_SHAPE), PAPER_CLASSES),  # a clip: the paper's frames per clip
 }
 MODEL_NAMES: tuple[str, ...] = tuple(CANONICAL_INPUTS)
-# Sequence models (fer_utils.sequences): they read SEQUENCE_FRAMES frames of a clip at once (the paper's 6, the
+# Sequence models (fer_utils.train.sequences): they read SEQUENCE_FRAMES frames of a clip at once (the paper's 6, the
 # frames preprocessing cuts), so they train and test on whole clips, under the clip, subject or given protocol
 # (`random` draws single frames and would put frames of one clip on both sides).
 SEQUENCE_MODELS: tuple[str, ...] = ("cnn-lstm",)
 SEQUENCE_FRAMES = PAPER_FRAMES
 # The training options only the paper CNN's builder takes (its three dropout rates, the L1 factor on its dense
-# layer, the initialiser of its ReLU layers): a builder gets those it names (fer_utils.training.model_options).
+# layer, the initialiser of its ReLU layers): a builder gets those it names (fer_utils.train.fit.model_options).
 MODEL_OPTIONS: tuple[str, ...] = ("dropout", "l1", "init")
 # Initialisers of the paper CNN's ReLU layers: Keras's default Glorot uniform, which the paper's Keras
 # code presumably used, or He uniform / normal (He et al. 2015), scaled for ReLU.
 PAPER_INIT = "glorot_uniform"
 INITS: tuple[str, ...] = (PAPER_INIT, "he_uniform", "he_normal")
-# Class weighting of the loss (fer_utils.train_config.TrainConfig.class_weights): "balanced" weighs each class by
+# Class weighting of the loss (fer_utils.train.config.TrainConfig.class_weights): "balanced" weighs each class by
 # n / (classes × its count); the named training recipes that use it or not are train_config.PRESETS.
 CLASS_WEIGHTS: tuple[str, ...] = ("none", "balanced")
-# Split protocols (fer_utils.splits) and the validation share carved out of the training side. `given` is
+# Split protocols (fer_utils.data.splits) and the validation share carved out of the training side. `given` is
 # the dataset's own split (its `split` column: train/ and test/ folders, FER-2013's Usage), the default of
 # every run without a chosen protocol (`splits.resolve_protocol`) for a manifest that has one (GIVEN_PROTOCOL);
 # otherwise the paper's.
@@ -78,7 +78,7 @@ SEQUENCE_PROTOCOLS: tuple[str, ...] = tuple(p for p in PROTOCOLS if p != PAPER_P
 GIVEN_PROTOCOL = "given"
 DEFAULT_VAL_SIZE = 0.1
 
-# Face detectors (fer_utils.faces) and the crop (fer_utils.preprocess).
+# Face detectors (fer_utils.faces.detectors) and the crop (fer_utils.faces.preprocess).
 FACE_DETECTORS: tuple[str, ...] = ("dlib-hog", "dlib-cnn", "opencv-haar")  # the ones that look for faces
 NO_DETECTOR = "none"  # the image is already a face crop: the box is the whole image
 DETECTORS: tuple[str, ...] = (*FACE_DETECTORS, NO_DETECTOR)
@@ -88,7 +88,7 @@ DEFAULT_MARGIN = 0.1  # around the face box, as a fraction of its side
 # Datasets that `download` knows: RAVDESS and CREMA-D are fetched, the others print where to request them.
 DOWNLOADABLE_DATASETS: tuple[str, ...] = ("ravdess", "cremad", "savee", "mead")
 
-# Deployment (fer_utils.deploy) and explanations (fer_utils.explain).
+# Deployment (fer_utils.deploy.tflite) and explanations (fer_utils.evaluate.explain).
 TFLITE_MODES: tuple[str, ...] = ("float32", "float16", "int8")
 DEFAULT_TFLITE_MODE = "int8"
 CAM_METHODS: tuple[str, ...] = ("hirescam", "gradcam")

@@ -90,8 +90,8 @@ def test_code_fingerprint_follows_the_builder_and_the_helpers_it_calls(tmp_path:
     calls changes it; the package's own builder is fingerprinted through its helpers too."""
     import functools
 
-    from fer_utils import models
     from fer_utils.book.artifacts import code_fingerprint
+    from fer_utils.models import networks as models
 
     same = code_fingerprint(_import_module(tmp_path, "builder_a", BUILDER_MODULE).build)
     assert code_fingerprint(_import_module(tmp_path, "builder_b", BUILDER_MODULE).build) == same
@@ -115,8 +115,8 @@ def test_an_edited_builder_trains_a_new_run_and_the_same_code_reuses_it(
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
@@ -208,7 +208,7 @@ def test_what_cannot_be_fingerprinted_is_a_clear_error(tmp_path: Path) -> None:
     """A builder reading an object with no stable value, or a built-in function as the builder, is a
     FingerprintError naming the builder and what it read."""
     from fer_utils.book.artifacts import code_fingerprint
-    from fer_utils.book.errors import FingerprintError
+    from fer_utils.book.book_errors import FingerprintError
     from fer_utils.errors import FerError
 
     module = _import_module(tmp_path, "opaque", READING_MODULE)
@@ -233,9 +233,9 @@ def test_a_builder_reading_a_changed_global_trains_a_new_run(tmp_path: Path, mon
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
-    from fer_utils.book.errors import FingerprintError
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.book.book_errors import FingerprintError
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
@@ -267,8 +267,8 @@ def test_a_callable_object_builds_the_run_and_its_attributes_key_it(
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"

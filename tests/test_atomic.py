@@ -1,4 +1,4 @@
-"""Writing files and folders whole or not at all (`fer_utils.atomic`), on real files: a write that fails
+"""Writing files and folders whole or not at all (`fer_utils.storage.atomic`), on real files: a write that fails
 leaves the old file and no temporary, a folder build that fails leaves no folder, two files that belong
 together are written both or neither, and what a killed writer left (of every writer in the project,
 `fer_book`'s included) is swept while a live writer's work is left alone."""
@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 
 from fer_book.grade_sheet import write_tables
-from fer_utils import outputs
-from fer_utils.atomic import (
+from fer_utils.errors import OutputError
+from fer_utils.storage import outputs
+from fer_utils.storage.atomic import (
     atomic_file,
     atomic_files,
     atomic_folder,
@@ -29,7 +30,6 @@ from fer_utils.atomic import (
     temporary_sibling,
     write_atomic,
 )
-from fer_utils.errors import OutputError
 
 ROOT = Path(__file__).resolve().parents[1]
 # In the child: the rename that would put a finished temporary into place kills the process instead (a kill
@@ -67,7 +67,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         raise RuntimeError("the writer failed mid-way")
     with pytest.raises(TypeError):
         write_atomic(target, 12345)  # not bytes: fails after the temporary was opened
-    code = "import sys\nfrom pathlib import Path\nfrom fer_utils.atomic import write_atomic\n"
+    code = "import sys\nfrom pathlib import Path\nfrom fer_utils.storage.atomic import write_atomic\n"
     code += "write_atomic(Path(sys.argv[1]) / 'metrics.json', 'x' * 1000)"
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
@@ -134,24 +134,24 @@ def test_atomic_files_writes_both_or_neither(tmp_path: Path) -> None:
 
 # Every writer of the project, run for real in a process killed when it would rename its work into place.
 WRITERS = {
-    "a command's output (fer_utils.outputs)": (
-        "from pathlib import Path; from fer_utils.outputs import write_atomic\n"
+    "a command's output (fer_utils.storage.outputs)": (
+        "from pathlib import Path; from fer_utils.storage.outputs import write_atomic\n"
         "write_atomic(Path(sys.argv[1]) / 'metrics.json', '{}', '--json')",
         [".metrics.json.tmp-{pid}"],
     ),
-    "a crop in a preprocessing folder (fer_utils.preprocess_folder)": (
-        "from pathlib import Path; from fer_utils.preprocess_folder import atomic_write_bytes\n"
+    "a crop in a preprocessing folder (fer_utils.faces.preprocess_folder)": (
+        "from pathlib import Path; from fer_utils.faces.preprocess_folder import atomic_write_bytes\n"
         "atomic_write_bytes(Path(sys.argv[1]) / 'crops' / 'happy' / 'a_f0001.png', b'png')",
         ["crops/happy/.a_f0001.png.tmp-{pid}"],
     ),
-    "an annotated video (fer_utils.inference)": (
-        "from pathlib import Path; import numpy as np; from fer_utils.inference import AnnotatedWriter\n"
+    "an annotated video (fer_utils.deploy.inference)": (
+        "from pathlib import Path; import numpy as np; from fer_utils.deploy.inference import AnnotatedWriter\n"
         "with AnnotatedWriter(Path(sys.argv[1]) / 'annotated.mp4', 10.0) as writer:\n"
         "    writer.write(np.zeros((48, 64, 3), np.uint8))",
         [".annotated.tmp-{pid}.mp4"],
     ),
-    "a run folder (fer_utils.atomic.atomic_folder)": (
-        "from pathlib import Path; from fer_utils.atomic import atomic_folder\n"
+    "a run folder (fer_utils.storage.atomic.atomic_folder)": (
+        "from pathlib import Path; from fer_utils.storage.atomic import atomic_folder\n"
         "with atomic_folder(Path(sys.argv[1]) / 'run') as tmp:\n"
         "    (tmp / 'history.csv').write_text('epoch')",
         [".run.tmp-{pid}"],
@@ -196,7 +196,9 @@ def test_what_a_killed_writer_left_is_swept_and_a_live_writers_work_is_not(
 
 
 def test_the_sweeper_reaches_nested_leftovers_only_when_recursive(tmp_path: Path) -> None:
-    dead = killed_at_rename(WRITERS["a crop in a preprocessing folder (fer_utils.preprocess_folder)"][0], tmp_path)
+    dead = killed_at_rename(
+        WRITERS["a crop in a preprocessing folder (fer_utils.faces.preprocess_folder)"][0], tmp_path
+    )
     crop = tmp_path / "crops" / "happy" / f".a_f0001.png.tmp-{dead}"
     assert remove_dead_temporaries(tmp_path / "crops") == [] and crop.exists()
     assert remove_dead_temporaries(tmp_path / "crops", recursive=True) == [crop] and not crop.exists()

@@ -89,7 +89,7 @@ def test_jobs_must_be_positive(tmp_path: Path) -> None:
 def test_execute_refuses_bad_parameters_and_chapters_before_staging(
     tmp_path: Path, capsys, argv: list[str], message: str
 ) -> None:
-    from fer_book.cli import main
+    from fer_book.commands import main
 
     stage = tmp_path / "stage"
     assert main(["execute", "--out", str(stage), *argv]) == 2
@@ -105,7 +105,7 @@ def test_execute_refuses_bad_parameters_and_chapters_before_staging(
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from fer_utils.locking import folder_lock
+from fer_utils.storage.locking import folder_lock
 with folder_lock(Path(sys.argv[1]), ".execute.lock"):  # fer_book.execute.STAGE_LOCK
     print("holding", flush=True)
     time.sleep(60)
@@ -117,7 +117,7 @@ def test_a_second_execution_into_a_stage_in_use_fails_at_once(tmp_path: Path, ca
     import subprocess
     import sys
 
-    from fer_book.cli import main
+    from fer_book.commands import main
     from fer_utils.errors import FolderLockedError
 
     root, cache, stage = tmp_path / "repo", tmp_path / "cache", tmp_path / "stage"

@@ -51,7 +51,7 @@ def test_book_build_into_an_existing_folder_keeps_the_readers_files(tmp_path: Pa
     """The real `build_book` (jupyter-book) of a one-page stage, twice, into a folder with a foreign file."""
     import keras
 
-    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.models.networks import build_paper_cnn, save_model
 
     root, stage, out = repo_root(), tmp_path / "stage", tmp_path / "www"
     stage_sources(root, stage)

@@ -186,9 +186,9 @@ def test_the_paper_comparison_labels_a_run_on_other_data_not_comparable() -> Non
 def test_chapter8_states_the_grid_of_its_last_convolution() -> None:
     """The Grad-CAM prose gives the last convolution's map at the quick and the paper's input size (it said
     12×12 for an 8×8 map)."""
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.models.networks import build_paper_cnn
     from fer_utils.registry import PAPER_SIDE
-    from fer_utils.train_config import REFERENCE_SIZE
+    from fer_utils.train.config import REFERENCE_SIZE
 
     text = " ".join(chapter_markdown("08_deployment").split())
     for size in (REFERENCE_SIZE, PAPER_SIDE):

@@ -154,7 +154,7 @@ def test_student_refuses_an_out_that_overlaps_the_books_notebooks(tmp_path: Path
 
 
 def test_student_cli_refuses_the_repository_root_with_exit_2(capsys) -> None:
-    from fer_book.cli import main
+    from fer_book.commands import main
 
     before = {p: p.read_bytes() for p in sorted((REPO / "notebooks").glob("*.ipynb"))}
     assert main(["student", "--out", str(REPO)]) == 2

@@ -21,7 +21,7 @@ import pytest
 from layouts import make_fer2013_folder
 
 from fer_utils.book import artifacts, demo
-from fer_utils.data import MEAD_EMOTIONS, index_ravdess
+from fer_utils.data.corpora import MEAD_EMOTIONS, index_ravdess
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "notebooks/10_seven_expressions.ipynb"

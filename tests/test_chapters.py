@@ -130,8 +130,8 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
 
     from toy_data import make_toy_crops
 
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
@@ -253,9 +253,9 @@ def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.Monke
     from toy_data import make_toy_crops
 
     from fer_utils.book import artifacts
-    from fer_utils.manifest import load_manifest
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.data.manifest import load_manifest
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
@@ -281,8 +281,8 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
 
     from fer_book.sync import saved_cells
     from fer_utils.book import artifacts
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
     crops = tmp_path / "crops"
@@ -296,13 +296,13 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
         notebook = nbformat.v4.new_notebook()
         notebook.cells = [
             nbformat.v4.new_code_cell(  # the package's imports, as the chapter's import cell gives them
-                "import fer_utils.models as m\nglobals().update({k: v for k, v in vars(m).items() if k[0] != '_'})"
+                "import fer_utils.models.networks as m\nglobals().update({k: v for k, v in vars(m).items() if k[0] != '_'})"
             ),
             nbformat.v4.new_code_cell(source),
             nbformat.v4.new_code_cell(
                 "from fer_utils.book import artifacts\n"
-                "from fer_utils.pipeline import FaceData\n"
-                "from fer_utils.train_config import TrainConfig\n"
+                "from fer_utils.train.pipeline import FaceData\n"
+                "from fer_utils.train.config import TrainConfig\n"
                 f"config = TrainConfig.preset('reference', **{settings!r})\n"
                 f"run_dir = artifacts.train(build_paper_cnn, FaceData({str(crops)!r}), config)\n"
                 "print('RUN', run_dir)"
@@ -322,7 +322,7 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
     edited_run = execute(edited)
     assert edited_run != package_run
     model = json.loads((edited_run / "config.json").read_text())
-    from fer_utils.models import load_model
+    from fer_utils.models.networks import load_model
 
     assert load_model(edited_run / "model.keras").get_layer("fc").units == 8 and model["epochs"] == 1
 
@@ -330,7 +330,7 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
 def test_index_table_counts_each_sets_files_subjects_emotions_and_rejections() -> None:
     """The shipped London faces (204 photographs of 102 people, neutral and smiling) as chapter 9 lists them."""
     from fer_utils.assets import london_faces_dir
-    from fer_utils.indexing import index_dataset
+    from fer_utils.data.indexing import index_dataset
 
     london = index_dataset("folder", london_faces_dir(), subject_pattern=r"^(\d+)_")
     table = chapters.index_table({"London faces": london})

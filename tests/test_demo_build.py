@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from browser import check_probabilities_match, probability_match_tolerance, rounding_operators
 
-from fer_book.demo import (
+from fer_book.demo_page import (
     DEMO_MODEL_FILE,
     DEMO_MODEL_INFO,
     DEMO_NAMES,
@@ -23,6 +23,7 @@ from fer_book.demo import (
     vendor_demo_runtime,
 )
 from fer_utils.book.artifacts import default_cache
+from fer_utils.book.book_errors import DemoError
 from fer_utils.book.demo import (
     DEMO_ABOUT_KEYS,
     DEMO_SLOT_DIRS,
@@ -31,9 +32,8 @@ from fer_utils.book.demo import (
     publish_demo_model,
     published_demo_model,
 )
-from fer_utils.book.errors import DemoError
-from fer_utils.crop_spec import CropSpec, read_crop_spec, write_crop_spec
 from fer_utils.errors import FerError, ModelFileError
+from fer_utils.faces.crop_spec import CropSpec, read_crop_spec, write_crop_spec
 
 SMALL_SPEC = CropSpec(margin=0.2, side=48)
 
@@ -43,7 +43,7 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small paper CNN (48x48 gray, 3 classes) saved with classes.json and a run's metrics.json."""
     import keras
 
-    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.models.networks import build_paper_cnn, save_model
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("run")
@@ -56,8 +56,8 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_export_writes_a_batch_one_tflite_that_matches_keras(small_model: Path, tmp_path: Path) -> None:
-    from fer_utils.deploy import tflite_interpreter, tflite_predict
-    from fer_utils.models import load_model
+    from fer_utils.deploy.tflite import tflite_interpreter, tflite_predict
+    from fer_utils.models.networks import load_model
 
     export_demo_model(small_model, tmp_path, {"trained_on": "nothing (a test)", "license": "MIT"})
     info = json.loads((tmp_path / DEMO_MODEL_INFO).read_text())
@@ -77,8 +77,8 @@ def test_the_page_serves_a_model_of_whole_images_as_python_does(small_model: Pat
     (`crop_spec.served_spec`), not the "none" spec's."""
     import shutil
 
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.models.networks import load_classes, load_model
     from fer_utils.registry import DEFAULT_MARGIN
 
     run = tmp_path / "run"
@@ -93,7 +93,7 @@ def test_the_page_serves_a_model_of_whole_images_as_python_does(small_model: Pat
 
 def test_export_refuses_a_colour_model(tmp_path: Path) -> None:
 
-    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.models.networks import build_paper_cnn, save_model
 
     path = save_model(build_paper_cnn(num_classes=2, input_shape=(48, 48, 3)), tmp_path / "rgb.keras", ["a", "b"])
     with pytest.raises(ModelFileError, match="gray crops"):
@@ -167,7 +167,7 @@ def test_the_page_opens_on_the_higher_macro_f1_and_says_why() -> None:
 
 def test_the_default_and_the_peer_are_published_in_their_own_slots(small_model: Path, tmp_path: Path) -> None:
     from fer_book.build import demo_peer
-    from fer_utils.peer import PEER_ABOUT, export_peer
+    from fer_utils.models.peer import PEER_ABOUT, export_peer
 
     cache = tmp_path / "cache"
     assert published_demo_model(cache) is None and published_demo_model(cache, slot="peer") is None
@@ -187,7 +187,7 @@ def test_the_default_and_the_peer_are_published_in_their_own_slots(small_model: 
 
 
 def test_publishing_again_replaces_the_slot_whole(small_model: Path, tmp_path: Path) -> None:
-    """A second publication replaces the slot's folder (its about and files), through fer_utils.atomic: no
+    """A second publication replaces the slot's folder (its about and files), through fer_utils.storage.atomic: no
     staging or old folder is left beside it, and a refused one changes nothing."""
     cache = tmp_path / "cache"
     publish_demo_model(small_model.parent, {"trained_on": "first"}, cache)
@@ -211,7 +211,7 @@ def test_the_page_and_the_contract_know_the_same_slots(small_model: Path, tmp_pa
 
 
 def test_an_int8_export_records_its_quantization_and_matches_float(small_model: Path, tmp_path: Path) -> None:
-    from fer_utils.deploy import tflite_interpreter, tflite_predict
+    from fer_utils.deploy.tflite import tflite_interpreter, tflite_predict
 
     export_demo_model(small_model, tmp_path, {"trained_on": "a test", "tflite": "int8", "chance": 0.5})
     info = json.loads((tmp_path / DEMO_MODEL_INFO).read_text())
@@ -239,8 +239,8 @@ def test_an_int8_default_may_differ_from_python_by_a_step_per_rounding_layer_a_f
     dense layers, the softmax), and the predicted class must agree."""
     import keras
 
-    from fer_utils.deploy import representative_faces, to_tflite
-    from fer_utils.models import build_paper_cnn, fixed_input
+    from fer_utils.deploy.tflite import representative_faces, to_tflite
+    from fer_utils.models.networks import build_paper_cnn, fixed_input
 
     keras.utils.set_random_seed(0)
     model = fixed_input(build_paper_cnn(num_classes=7, input_shape=(32, 32, 1)), 32, batch_size=1)

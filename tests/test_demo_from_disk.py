@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from browser import chromium, serve, wait_for
 
-from fer_book.demo import DEMO_SOURCE_DIR, DEMO_STATIC_DIR
+from fer_book.demo_page import DEMO_SOURCE_DIR, DEMO_STATIC_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 STATUS = "document.getElementById('fer-demo-status').textContent"

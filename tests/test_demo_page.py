@@ -29,7 +29,14 @@ from browser import (
     wait_for,
 )
 
-from fer_book.demo import DEMO_INDEX, DEMO_MODEL_FILE, DEMO_MODEL_INFO, DEMO_SLOT_FILES, DEMO_STATIC_DIR, opening_slot
+from fer_book.demo_page import (
+    DEMO_INDEX,
+    DEMO_MODEL_FILE,
+    DEMO_MODEL_INFO,
+    DEMO_SLOT_FILES,
+    DEMO_STATIC_DIR,
+    opening_slot,
+)
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
 
 pytestmark = pytest.mark.book
@@ -66,7 +73,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 def python_probabilities(crop: list[int], shape: list[int], model_file: str = DEMO_MODEL_FILE) -> np.ndarray:
     """The Python TFLite interpreter's probabilities for the page's own crop and model file."""
-    from fer_utils.deploy import tflite_predict
+    from fer_utils.deploy.tflite import tflite_predict
 
     model = (HTML / DEMO_STATIC_DIR / model_file).read_bytes()
     image = np.asarray(crop, dtype=np.float32).reshape(1, *shape)
@@ -122,7 +129,7 @@ def test_the_browser_face_box_agrees_with_dlib_on_the_clip(camera_run: dict) -> 
     """BlazeFace in the browser and the book's dlib HOG detector find the same face (the actor barely moves)."""
     import cv2
 
-    from fer_utils.faces import make_detector
+    from fer_utils.faces.detectors import make_detector
 
     capture = cv2.VideoCapture(str(ravdess_clip_path()))
     ok, frame = capture.read()
@@ -192,7 +199,7 @@ def test_the_peer_predicts_on_the_camera_face_and_says_what_it_learned_from(serv
     Python interpreter does on the same crop, and names its data, licence and chance."""
     from selenium.webdriver.support.ui import Select
 
-    from fer_utils.peer import PEER_ABOUT, PEER_CLASSES
+    from fer_utils.models.peer import PEER_ABOUT, PEER_CLASSES
 
     browser.get(f"{server}/{PAGE}?camera")
     wait_for(browser, "window.ferDemo && window.ferDemo.ready")
@@ -268,7 +275,7 @@ def test_a_cli_run_exported_in_one_command_predicts_in_the_page_as_in_python(
     """Issue 44, item 4: `python -m fer_utils export --run RUN` writes what the page's "Use your own model"
     reads; the page loads the two files, predicts a face with the run's own classes and crop, and its int8
     probabilities match Python's TFLite interpreter on the page's own crop."""
-    from fer_utils.deploy import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_predict
+    from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_predict
 
     info = json.loads((exported_run / PAGE_MODEL_INFO).read_text())
     browser.get(f"{server}/{PAGE}")

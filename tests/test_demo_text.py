@@ -3,7 +3,7 @@
 A model whose class names, `trained_on` and licence hold markup that runs script when parsed as HTML,
 and a reader's own `.tflite` whose *file name* holds such markup, are loaded in headless chromium; the
 script must never run (`window.__pwned` stays undefined) and the text must show literally. The page is
-the demo folder `fer_book.demo.write_demo_static` assembles plus the HTML of `book/demo.md`: no `make book`.
+the demo folder `fer_book.demo_page.write_demo_static` assembles plus the HTML of `book/demo.md`: no `make book`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from browser import chromium, serve
 
-from fer_book.demo import DEMO_MODEL_FILE, DEMO_STATIC_DIR, write_demo_static
+from fer_book.demo_page import DEMO_MODEL_FILE, DEMO_STATIC_DIR, write_demo_static
 from fer_utils.assets import london_faces_dir
 from fer_utils.book.artifacts import default_cache
 
@@ -43,7 +43,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A site with book/demo.html and demo-assets/ whose model has a hostile class name and description."""
     import keras
 
-    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.models.networks import build_paper_cnn, save_model
 
     keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("site")

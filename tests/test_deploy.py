@@ -20,8 +20,8 @@ from toy_data import TOY_CLASSES, make_toy_crops, small_config
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """A paper CNN (64×64 input) trained briefly on the toy crops, with test images and labels."""
-    from fer_utils.pipeline import FaceData, class_indices, load_images
-    from fer_utils.training import train
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData, class_indices, load_images
 
     root = tmp_path_factory.mktemp("crops")
     manifest = make_toy_crops(root)
@@ -37,7 +37,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.mark.slow
 def test_tflite_round_trips_agree_with_keras(trained) -> None:
-    from fer_utils.deploy import tflite_predict, to_tflite
+    from fer_utils.deploy.tflite import tflite_predict, to_tflite
 
     result, images, labels = trained
     keras_probabilities = result.model.predict(images, verbose=0)
@@ -62,7 +62,7 @@ def test_tflite_runs_in_litert_with_the_results_of_tensorflows_own_interpreter(t
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    from fer_utils.deploy import tflite_interpreter, tflite_predict, to_tflite
+    from fer_utils.deploy.tflite import tflite_interpreter, tflite_predict, to_tflite
 
     result, images, _ = trained
     for mode in ("float32", "int8"):
@@ -82,8 +82,8 @@ def test_xla_compiled_inference_agrees_with_eager_keras() -> None:
     the plain tf.function give eager Keras's probabilities on the same inputs, at two batch sizes."""
     import keras
 
-    from fer_utils.deploy import compiled_predictor
-    from fer_utils.models import build_model
+    from fer_utils.deploy.tflite import compiled_predictor
+    from fer_utils.models.networks import build_model
 
     rng = np.random.default_rng(0)
     for name, side in (("paper-cnn", 32), ("mini-xception", 48)):
@@ -102,7 +102,7 @@ def test_every_inference_path_gives_the_trained_models_probabilities_and_is_time
     """Issue 36 (chapter 8's race): eager Keras, the tf.function, XLA and LiteRT per TFLite file all answer on
     the same crops of a trained model, at batch 1 and a batch larger than the crops given; the table has a row
     per path and batch, times > 0, and XLA's and the graph's differences from eager within float tolerance."""
-    from fer_utils.deploy import inference_paths, latency_table, to_tflite
+    from fer_utils.deploy.tflite import inference_paths, latency_table, to_tflite
 
     result, images, _ = trained
     blobs = {mode: to_tflite(result.model, mode, representative=images[::4]) for mode in ("float32", "int8")}
@@ -119,7 +119,7 @@ def test_every_inference_path_gives_the_trained_models_probabilities_and_is_time
 
 
 def test_latency_table_refuses_no_images() -> None:
-    from fer_utils.deploy import latency_table
+    from fer_utils.deploy.tflite import latency_table
     from fer_utils.errors import DeployError
 
     with pytest.raises(DeployError, match="at least one image"):
@@ -127,7 +127,7 @@ def test_latency_table_refuses_no_images() -> None:
 
 
 def test_magnitude_pruning_zeroes_the_smallest_weights(trained) -> None:
-    from fer_utils.deploy import prune_magnitude, sparsity_of
+    from fer_utils.deploy.tflite import prune_magnitude, sparsity_of
 
     result, images, _ = trained
     pruned = prune_magnitude(result.model, 0.5)
@@ -141,7 +141,7 @@ def test_magnitude_pruning_zeroes_the_smallest_weights(trained) -> None:
 def test_pruning_mask_keeps_the_pruned_weights_at_zero_while_fine_tuning(trained) -> None:
     """Chapter 8 names `PruningMask` for fine-tuning a pruned network: one epoch of training with it keeps
     every pruned weight at zero while the others learn; without it the same epoch revives most of them."""
-    from fer_utils.deploy import PruningMask, prune_magnitude, sparsity_of
+    from fer_utils.deploy.tflite import PruningMask, prune_magnitude, sparsity_of
 
     result, images, labels = trained
 
@@ -160,7 +160,7 @@ def test_pruning_mask_keeps_the_pruned_weights_at_zero_while_fine_tuning(trained
 
 
 def test_grad_cam_is_a_normalised_map_at_input_size(trained) -> None:
-    from fer_utils.explain import grad_cam, overlay
+    from fer_utils.evaluate.explain import grad_cam, overlay
 
     result, images, _ = trained
     heatmap = grad_cam(result.model, images[5])
@@ -232,7 +232,7 @@ def _box_edge_greenness(frame: np.ndarray, face: dict) -> float:
 
 @pytest.mark.slow
 def test_predict_command_on_a_real_video(trained, tmp_path: Path) -> None:
-    from fer_utils.sample import generate_sample
+    from fer_utils.data.sample import generate_sample
 
     result, _, _ = trained
     clips = generate_sample(
@@ -309,7 +309,7 @@ def _untrained_model(folder: Path, classes: list[str], size: int = 48) -> Path:
     """A saved (untrained, seeded) paper CNN with `classes.json` beside it: the real model file format."""
     import keras
 
-    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.models.networks import build_paper_cnn, save_model
 
     keras.utils.set_random_seed(0)
     return save_model(build_paper_cnn(len(classes), (size, size, 1)), folder / "model.keras", classes)
@@ -363,9 +363,9 @@ def test_a_long_video_is_streamed_not_held(stills: list[Path], tmp_path: Path) -
     a few frames, where holding the frames takes the whole clip (checked on the same clip)."""
     import tracemalloc
 
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import load_model
-    from fer_utils.video import sample_frames
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.faces.video import sample_frames
+    from fer_utils.models.networks import load_model
 
     classes = ["neutral", "happy", "sad"]
     model = load_model(_untrained_model(tmp_path / "run", classes))
@@ -395,9 +395,9 @@ def test_cli_and_widgets_give_the_same_table(stills: list[Path], tmp_path: Path)
 
     from fer_utils.book import widgets
     from fer_utils.cli import main
-    from fer_utils.crop_spec import CropSpec
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import load_model
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.models.networks import load_model
 
     classes = ["neutral", "happy", "sad"]
     path = _untrained_model(tmp_path / "run", classes)
@@ -420,7 +420,7 @@ def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_
     """Regression (issue 16): on a 720×720 video frame the label was drawn 0.5 scale, 1 px thick, green
     on whatever lay behind it: about 10 px high, unreadable once chapter 8 shows the frame a third of
     its size. The label now scales with the frame and sits on a black band."""
-    from fer_utils.inference import FacePrediction, annotate
+    from fer_utils.deploy.inference import FacePrediction, annotate
 
     frame = np.full((720, 720, 3), 0, np.uint8)
     frame[:, :, 1] = 255  # a green background: green text alone would vanish on it
@@ -443,12 +443,12 @@ def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path]
     eye-aligned crops is refused (the recognizer does not align)."""
     import cv2
 
-    from fer_utils.crop_spec import CROP_SPEC_FILE, CropSpec, write_crop_spec
+    from fer_utils.deploy.inference import Recognizer
     from fer_utils.errors import PredictionError
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import load_model
+    from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, write_crop_spec
+    from fer_utils.models.networks import load_model
     from fer_utils.registry import DEFAULT_MARGIN
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     classes = ["neutral", "happy", "sad"]
     run = tmp_path / "run"
@@ -476,7 +476,7 @@ def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path]
 
 
 def test_runtime_logs_are_held_back_and_written_back_when_the_block_fails(capfd: pytest.CaptureFixture) -> None:
-    from fer_utils.deploy import runtime_logs_held
+    from fer_utils.deploy.tflite import runtime_logs_held
 
     with runtime_logs_held():
         os.write(2, b"W0000 00:00:1 some_helper.cc:364] a C++ log line\n")
@@ -500,7 +500,7 @@ def test_a_notebook_converting_and_running_tflite_keeps_no_runtime_log(tmp_path:
     from nbclient import NotebookClient
 
     cells = [
-        "import numpy as np\nfrom fer_utils.deploy import tflite_predict, to_tflite\nfrom fer_utils.models import build_model",
+        "import numpy as np\nfrom fer_utils.deploy.tflite import tflite_predict, to_tflite\nfrom fer_utils.models.networks import build_model",
         "model = build_model('paper-cnn', 3, (32, 32, 1))\n"
         "faces = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype('float32')\n"
         "blob = to_tflite(model, 'int8', faces)\nprint(tflite_predict(blob, faces).shape)",

@@ -19,9 +19,9 @@ import pytest
 from toy_data import TOY_CLASSES, make_toy_crops
 
 from fer_utils.cli import main
-from fer_utils.distribute import Cluster, parse_tf_config, run_destination, scale_config
 from fer_utils.errors import TrainingError
-from fer_utils.train_config import TrainConfig
+from fer_utils.train.config import TrainConfig
+from fer_utils.train.distribute import Cluster, parse_tf_config, run_destination, scale_config
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS_DIR = Path(__file__).resolve().parent
@@ -128,7 +128,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 def test_mirrored_from_the_command_line_scales_and_records_the_replicas(crops: Path, tmp_path: Path) -> None:
     """As test_training's MirroredStrategy test: two logical CPU devices, so two replicas."""
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     out = tmp_path / "mirrored"
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -159,8 +159,8 @@ def test_multiworker_on_two_local_processes_writes_one_run_that_loads_and_predic
     ports of 127.0.0.1: they train together, the chief writes --out, worker 1 writes nothing there and leaves
     nothing in its temporary folder; the run loads and its recognizer predicts a face."""
     from fer_utils.assets import still_paths
-    from fer_utils.runs import RunFolder
-    from fer_utils.video import read_image
+    from fer_utils.faces.video import read_image
+    from fer_utils.train.runs import RunFolder
 
     out, place = tmp_path / "place" / "run", tmp_path / "place"
     place.mkdir()

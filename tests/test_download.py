@@ -16,17 +16,17 @@ from pathlib import Path
 import pytest
 from http_site import Site
 
-from fer_utils.archives import safe_extract
-from fer_utils.data import index_ravdess
-from fer_utils.download import (
+from fer_utils.data.archives import safe_extract
+from fer_utils.data.corpora import index_ravdess
+from fer_utils.data.download import (
     DownloadWarning,
     download_file,
     download_ravdess,
     file_md5,
     zenodo_md5s,
 )
+from fer_utils.data.fetch import download_dataset
 from fer_utils.errors import DatasetError, DownloadError
-from fer_utils.fetch import download_dataset
 
 
 def actor_zip(actor: int, extra: dict[str, bytes] | None = None) -> bytes:

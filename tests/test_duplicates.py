@@ -29,9 +29,9 @@ from planted import (
     planted_dataset,
 )
 
-from fer_utils.duplicates import DUPLICATES_CSV, DUPLICATES_JSON, near_pairs, read_audit
-from fer_utils.manifest import MANIFEST_NAME, load_manifest, usable_frames
-from fer_utils.runs import RunFolder
+from fer_utils.data.duplicates import DUPLICATES_CSV, DUPLICATES_JSON, near_pairs, read_audit
+from fer_utils.data.manifest import MANIFEST_NAME, load_manifest, usable_frames
+from fer_utils.train.runs import RunFolder
 
 SIDE = 32
 EXACT_LINE = (
@@ -126,8 +126,8 @@ def test_the_other_protocols_never_put_two_copies_of_one_image_on_two_sides(
     crops: tuple[Path, str], protocol: str
 ) -> None:
     """Every exact copy lands on the side of its original, whatever the seed (split_frames alone parts them)."""
-    from fer_utils.duplicates import audited_split
-    from fer_utils.splits import split_frames
+    from fer_utils.data.duplicates import audited_split
+    from fer_utils.data.splits import split_frames
 
     folder, _ = crops
     frames = usable_frames(load_manifest(folder))
@@ -161,7 +161,7 @@ def test_the_audit_names_the_group_whose_labels_conflict(crops: tuple[Path, str]
 def test_split_keeping_copies_moves_each_copy_to_its_originals_side() -> None:
     """On a table alone: rows labelled alike land together under random, clip and subject; without copies the
     split is exactly split_frames's."""
-    from fer_utils.splits import split_frames, split_keeping_copies
+    from fer_utils.data.splits import split_frames, split_keeping_copies
 
     n = 60
     table = pd.DataFrame(
@@ -188,12 +188,12 @@ def test_split_keeping_copies_moves_each_copy_to_its_originals_side() -> None:
 
 
 def test_a_chapters_own_split_function_drives_the_audited_split(crops: tuple[Path, str]) -> None:
-    """`FaceData.split_for` (what `training.train` splits with) goes through the audit with the data's own split
+    """`FaceData.split_for` (what `train.fit.train` splits with) goes through the audit with the data's own split
     function (a chapter passes the `split_frames` it shows): that function is called, copies stay on one side, the
     test copies of training crops are marked, and `clean_test` leaves them out."""
-    from fer_utils.pipeline import FaceData
-    from fer_utils.splits import split_frames
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.data.splits import split_frames
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     folder, _ = crops
     calls = []

@@ -92,7 +92,7 @@ CASES = [
         {"IMAGE_SIZE": 16, "EPOCHS": 1},
         r"fer\.train\(",
         "build_paper_cnn",
-        "fer_utils.models",
+        "fer_utils.models.networks",
         replace=THIRD_CONV,
         layer="conv3",
         config={"filters": 24},
@@ -102,7 +102,7 @@ CASES = [
         {"IMAGE_SIZE": 16, "EPOCHS": 1, "SEEDS": [0]},
         r"fer\.train\(",
         "fit_model",
-        "fer_utils.training",
+        "fer_utils.train.fit",
         replace=(
             "    model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)\n",
             "    model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)\n"
@@ -127,7 +127,7 @@ CASES = [
         },
         r"train_variants\(build_paper_cnn",
         "build_paper_cnn",
-        "fer_utils.models",
+        "fer_utils.models.networks",
         replace=THIRD_CONV,
         layer="conv3",
         config={"filters": 24},
@@ -137,7 +137,7 @@ CASES = [
         {"SUBJECTS": 4, "IMAGE_SIZE": 32, "EPOCHS": 1, "TRAIN_MODELS": ["mini-xception"], "SEEDS": [0]},
         r"fer\.train_variants\(builders\.get",  # the race of the light models (not the later clip race)
         "separable_residual_block",
-        "fer_utils.models",
+        "fer_utils.models.networks",
         wrapper=EDITED_BLOCK,
         layer="block1_edited",
         config={"activation": "linear"},
@@ -147,7 +147,7 @@ CASES = [
         {"IMAGE_SIZE": 16, "EPOCHS": 1, "PATIENCE": 1, "TRAIN_MODELS": ["paper-cnn"], "SEEDS": [0]},
         r"fer\.train\(",
         "build_paper_cnn",
-        "fer_utils.models",
+        "fer_utils.models.networks",
         config={"activation": "softmax"},
     ),
     Case(  # the pipeline chapter 4 shows feeds its reference run: edited to black images, every frame looks the same
@@ -155,7 +155,7 @@ CASES = [
         {"IMAGE_SIZE": 16, "EPOCHS": 1, "SEEDS": [0]},
         r"fer\.train\(",
         "make_dataset",
-        "fer_utils.pipeline",
+        "fer_utils.train.pipeline",
         replace=(
             "        return image, label\n",
             "        image = tf.zeros_like(image)  # edited: black images\n        return image, label\n",
@@ -167,7 +167,7 @@ CASES = [
         {"SUBJECTS": 4, "IMAGE_SIZE": 16, "EPOCHS": 1, "SEEDS": [0], "PROTOCOLS": ["random"]},
         r"fer\.train_variants\(|dataset\.crops\(",  # the crops' cell, then the runs' cell
         "split_frames",
-        "fer_utils.splits",
+        "fer_utils.data.splits",
         replace=(
             "rest, test = holdout(df, protocol, test_size, seed)",
             "rest, test = holdout(df, protocol, 0.5, seed)",
@@ -302,7 +302,7 @@ def test_an_edited_crop_face_cuts_the_crops_chapter_2_reports(tmp_path: Path, mo
         {"FRAMES": 1, "WORKERS": 1, "SPEED_FRAMES": 1},
         r"dataset\.crops\(",
         "crop_face",
-        "fer_utils.crops",
+        "fer_utils.faces.crops",
         replace=(
             "    if size is None:\n",
             f"    padded = np.full_like(padded, {gray})  # edited\n    if size is None:\n",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fer_utils.errors import BadImageError, FerError, MediaError, PresetError, TrainingError, VideoError
-from fer_utils.train_config import PRESETS, TrainConfig
+from fer_utils.train.config import PRESETS, TrainConfig
 
 
 def test_a_wrong_preset_name_is_a_training_error_naming_the_presets() -> None:
@@ -22,7 +22,7 @@ def test_a_wrong_preset_name_is_a_training_error_naming_the_presets() -> None:
 
 
 def test_the_exchanges_error_is_in_the_family_and_still_a_value_error() -> None:
-    from fer_utils.book.errors import ExchangeError as BookExchangeError
+    from fer_utils.book.book_errors import ExchangeError as BookExchangeError
     from fer_utils.book.exercises.exchange import ExchangeError, ModelUnreadable, read_answer
 
     assert ExchangeError is BookExchangeError and issubclass(ModelUnreadable, ExchangeError)
@@ -45,9 +45,9 @@ def test_a_bad_image_is_still_recorded_as_such_by_preprocessing(tmp_path: Path) 
     from test_messy_images import huge_png
 
     from fer_utils.assets import london_faces_dir
-    from fer_utils.crop_spec import CropSpec
-    from fer_utils.indexing import index_dataset
-    from fer_utils.preprocess import preprocess_dataset
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.preprocess import preprocess_dataset
 
     src = tmp_path / "src" / "neutral"
     src.mkdir(parents=True)

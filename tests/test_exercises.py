@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from fer_utils.book import exercises
-from fer_utils.data import index_ravdess
-from fer_utils.sample import generate_sample
-from fer_utils.splits import split_frames
+from fer_utils.data.corpora import index_ravdess
+from fer_utils.data.sample import generate_sample
+from fer_utils.data.splits import split_frames
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_an_answer_that_equals_everything_passes_nothing(clips: pd.DataFrame) ->
 
 
 def test_parameter_checkers_agree_with_keras() -> None:
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.models.networks import build_paper_cnn
 
     model = build_paper_cnn(8, (180, 180, 1))
     assert exercises.check_conv_params(model.get_layer("conv2").count_params(), 3, 16, 64)
@@ -122,7 +122,7 @@ def test_parameter_checkers_agree_with_keras() -> None:
 def test_accuracy_from_a_real_confusion_matrix() -> None:
     from sklearn.metrics import accuracy_score
 
-    from fer_utils.evaluation import confusion
+    from fer_utils.evaluate.metrics import confusion
 
     truth = ["happy", "sad", "sad", "angry", "happy", "sad"]
     predicted = ["happy", "sad", "happy", "angry", "sad", "sad"]
@@ -197,7 +197,7 @@ def still_model(still_crops: np.ndarray):
     actors are male): a small real model whose probabilities differ from face to face."""
     import keras
 
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.models.networks import build_paper_cnn
 
     keras.utils.set_random_seed(0)
     model = build_paper_cnn(2, (48, 48, 1), dropout=(0.0, 0.0, 0.0))
@@ -239,7 +239,7 @@ def test_int8_exercise_passes_the_chapter_solution(still_model, still_crops: np.
 
 @pytest.mark.slow
 def test_int8_exercise_names_each_missing_setting(still_model, still_crops: np.ndarray) -> None:
-    from fer_utils.deploy import to_tflite
+    from fer_utils.deploy.tflite import to_tflite
 
     def check(answer):
         return exercises.check_int8_model(answer, still_model, still_crops[::2], still_crops, 400_000)
@@ -406,8 +406,8 @@ def test_sample_indices_checker_on_real_frame_counts(clips: pd.DataFrame) -> Non
 
 
 def test_crop_inside_checker_on_a_real_still() -> None:
-    from fer_utils.crops import crop_face
-    from fer_utils.faces import make_detector
+    from fer_utils.faces.crops import crop_face
+    from fer_utils.faces.detectors import make_detector
 
     detector = make_detector("dlib-hog")
     assert exercises.check_crop_inside(solution_function("02_preprocessing", "crop_inside"), detector)
@@ -483,7 +483,7 @@ def test_sequential_cnn_checker_names_the_layer() -> None:
 
 
 def test_majority_vote_checker_names_the_tie_and_the_mean_vote() -> None:
-    from fer_utils.evaluation import predicted_labels
+    from fer_utils.evaluate.metrics import predicted_labels
 
     classes = ["neutral", "calm", "happy"]
     frames = pd.DataFrame(
@@ -624,7 +624,7 @@ def test_subject_split_checker_on_a_real_clip_index(clips: pd.DataFrame) -> None
 @pytest.fixture(scope="module")
 def compared_models() -> dict:
     """Real compared models at small inputs: every kind of counted layer, strided ones included."""
-    from fer_utils.models import build_model
+    from fer_utils.models.networks import build_model
 
     return {
         "paper-cnn": build_model("paper-cnn", 8, (48, 48, 1)),

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_utils.explain import alive_units
-from fer_utils.manifest import usable_frames
-from fer_utils.models import build_paper_cnn
-from fer_utils.pipeline import load_images
+from fer_utils.data.manifest import usable_frames
+from fer_utils.evaluate.explain import alive_units
+from fer_utils.models.networks import build_paper_cnn
+from fer_utils.train.pipeline import load_images
 
 
 def test_alive_units_sees_dead_and_live_dense_units(tmp_path: Path) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from cli_runner import run_cli
 
-from fer_utils.crop_spec import CROP_SPEC_FILE, CropSpec, spec_bytes
+from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
 from fer_utils.errors import OutputError
-from fer_utils.exports import EXPORT_FILE, check_export_folder, write_export
-from fer_utils.run_files import CLASSES_FILE
+from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, spec_bytes
+from fer_utils.train.run_files import CLASSES_FILE
 
 SIDE = 32
 
@@ -26,7 +26,7 @@ def make_run(folder: Path, classes: list[str], side: int = SIDE) -> Path:
     """A run folder as training leaves it (model, classes, crop spec); its model file."""
     import keras
 
-    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.models.networks import build_paper_cnn, save_model
 
     keras.utils.set_random_seed(0)
     model = save_model(build_paper_cnn(len(classes), (side, side, 1)), folder / "model.keras", classes)

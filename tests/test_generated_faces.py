@@ -9,7 +9,7 @@ import cv2
 
 from fer_utils.assets import diffusionfer_dir
 from fer_utils.book import artifacts
-from fer_utils.manifest import load_manifest, usable_frames
+from fer_utils.data.manifest import load_manifest, usable_frames
 
 COUNTS = {"angry": 178, "disgust": 88, "fearful": 72, "happy": 340, "neutral": 348, "sad": 81, "surprised": 182}
 

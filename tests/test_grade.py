@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_book.cli import build_parser, main
+from fer_book.commands import build_parser, main
 from fer_book.grade import grade_folder
 from fer_book.grade_notebooks import (
     book_chapters,
@@ -545,7 +545,7 @@ def test_answers_travel_as_data_and_nothing_else() -> None:
     the list or a Keras lambda is an ExchangeError, never code that runs."""
     import numpy as np
 
-    from fer_utils.faces import Box
+    from fer_utils.faces.detectors import Box
 
     table = pd.DataFrame({"clip_id": ["a", "b"], "frame_index": [3, 8], "emotion": pd.Categorical(["x", "y"])})
     for value in (
@@ -648,7 +648,7 @@ import numpy as np
 from keras import layers
 
 from fer_utils.book import exercises
-from fer_utils.models import PAPER_DROPOUT, PAPER_INPUT_SHAPE, build_paper_cnn
+from fer_utils.models.networks import PAPER_DROPOUT, PAPER_INPUT_SHAPE, build_paper_cnn
 
 CLASSES = 8
 models = {"paper-cnn": build_paper_cnn(7, (48, 48, 1))}

@@ -69,7 +69,7 @@ for _name, _obj in list(globals().items()):
 PATCH_THE_LIBRARY = """
 import sys
 import pandas as pd
-import fer_utils.data
+import fer_utils.data.corpora
 
 
 class _FakeIndex:

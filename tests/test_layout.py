@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("fer_utils", "fer_book")
 FLOORS = {"library": 0, "book": 1, "cli": 2, "tooling": 3}
-ATOMIC_MODULE = "fer_utils.atomic"
+ATOMIC_MODULE = "fer_utils.storage.atomic"
 # A rename or replace of a path: os.replace/os.rename, or `<path>.rename(x)` / `<path>.replace(x)` with one
 # argument (str.replace takes two; pandas' rename takes keywords).
 RENAME = re.compile(r"\bos\.(replace|rename)\(|\.(rename|replace)\(\s*[\w.\[\]\"']+\s*\)")
@@ -84,10 +84,10 @@ def reachable(start: str) -> set[str]:
 
 def test_the_graph_is_read_from_the_code() -> None:
     """The reader sees the imports it must (so that the tests below can fail)."""
-    assert "fer_utils.errors" in GRAPH["fer_utils.atomic"] | reachable("fer_utils.atomic")
+    assert "fer_utils.errors" in GRAPH["fer_utils.storage.atomic"] | reachable("fer_utils.storage.atomic")
     assert any(target.startswith("fer_utils.book.") for target in GRAPH["fer_book.build"])
-    assert "fer_utils.data" in GRAPH["fer_utils.indexing"]
-    assert floor("fer_utils.training") < floor("fer_utils.book.chapters") < floor("fer_utils.cli.models")
+    assert "fer_utils.data.corpora" in GRAPH["fer_utils.data.indexing"]
+    assert floor("fer_utils.train.fit") < floor("fer_utils.book.chapters") < floor("fer_utils.cli.model_commands")
 
 
 def test_no_module_imports_one_on_a_higher_floor() -> None:
@@ -108,7 +108,7 @@ def test_no_import_circle() -> None:
 
 
 def test_every_rename_goes_through_the_atomic_module() -> None:
-    """Temporary-and-rename is written once (`fer_utils.atomic`): one temporary-name scheme, one sweeper."""
+    """Temporary-and-rename is written once (`fer_utils.storage.atomic`): one temporary-name scheme, one sweeper."""
     found = [
         f"{MODULES[module].relative_to(REPO)}:{number}: {line.strip()}"
         for module in MODULES
@@ -116,7 +116,7 @@ def test_every_rename_goes_through_the_atomic_module() -> None:
         for number, line in enumerate(MODULES[module].read_text(encoding="utf-8").splitlines(), 1)
         if RENAME.search(line) and not line.lstrip().startswith("#")
     ]
-    assert not found, "renames outside fer_utils/atomic.py:\n" + "\n".join(found)
+    assert not found, "renames outside fer_utils/storage/atomic.py:\n" + "\n".join(found)
 
 
 def test_the_rename_pattern_sees_what_it_must() -> None:

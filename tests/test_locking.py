@@ -11,7 +11,7 @@ def test_a_killed_but_unreaped_process_is_not_alive() -> None:
     import os
     import signal
 
-    from fer_utils.locking import process_alive
+    from fer_utils.storage.locking import process_alive
 
     child = os.fork()
     if child == 0:  # the child waits to be killed

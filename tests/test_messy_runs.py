@@ -15,14 +15,14 @@ import pytest
 
 from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
+from fer_utils.data.manifest import load_manifest, usable_frames
+from fer_utils.data.splits import split_frames
 from fer_utils.errors import ModelFileError, TrainingError
-from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.models import build_model, load_classes, load_model, save_model
-from fer_utils.run_files import CLASSES_FILE, PREDICTIONS_FILE
-from fer_utils.runs import RunFolder
-from fer_utils.splits import split_frames
-from fer_utils.train_checks import check_config
-from fer_utils.train_config import TrainConfig
+from fer_utils.models.networks import build_model, load_classes, load_model, save_model
+from fer_utils.train.checks import check_config
+from fer_utils.train.config import TrainConfig
+from fer_utils.train.run_files import CLASSES_FILE, PREDICTIONS_FILE
+from fer_utils.train.runs import RunFolder
 
 SIDE = 32
 PEOPLE = 12
@@ -148,7 +148,7 @@ def test_a_split_that_leaves_a_class_out_of_training_is_refused(crops: Path, tmp
 
 
 def test_an_overfitted_collapse_is_not_called_learnt_nothing() -> None:
-    from fer_utils.diagnosis import collapse_advice
+    from fer_utils.train.diagnosis import collapse_advice
 
     assert "overfitted" in collapse_advice(1.0) and "learnt nothing" not in collapse_advice(1.0)
     assert "learnt nothing" in collapse_advice(0.4) and "learnt nothing" in collapse_advice(None)
@@ -215,7 +215,7 @@ def test_out_of_bounds_arguments_are_refused_by_the_parser(argv: list[str], mess
 
 
 def test_train_needs_the_smallest_side_its_model_takes(crops: Path, tmp_path: Path) -> None:
-    from fer_utils.models import smallest_side
+    from fer_utils.models.networks import smallest_side
 
     assert smallest_side("paper-cnn") == 8  # three 2×2 poolings
     for size in ("1", "4", "7"):

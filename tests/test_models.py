@@ -13,7 +13,7 @@ from fer_utils.errors import ModelFileError
 
 
 def test_paper_cnn_has_exactly_the_papers_parameter_count() -> None:
-    from fer_utils.models import build_paper_cnn, count_params
+    from fer_utils.models.networks import build_paper_cnn, count_params
 
     assert count_params(build_paper_cnn(8)) == 542_136  # RAVDESS, 8 classes
     assert count_params(build_paper_cnn(7)) == 542_119  # SAVEE, 7 classes: 136 - 17
@@ -24,7 +24,7 @@ def test_paper_cnn_has_exactly_the_papers_parameter_count() -> None:
 
 
 def test_paper_cnn_layer_table_and_flops() -> None:
-    from fer_utils.models import build_paper_cnn, count_flops, layer_table
+    from fer_utils.models.networks import build_paper_cnn, count_flops, layer_table
 
     table = layer_table(build_paper_cnn()).set_index("layer")
     assert table.loc["pool3", "output_shape"] == (22, 22, 64)
@@ -37,7 +37,7 @@ def test_paper_cnn_layer_table_and_flops() -> None:
 
 @pytest.mark.slow
 def test_compared_models_at_their_canonical_inputs() -> None:
-    from fer_utils.models import build_model, count_params
+    from fer_utils.models.networks import build_model, count_params
     from fer_utils.registry import CANONICAL_INPUTS
 
     expected = {"alexnet": 62_378_344, "resnet50": 25_636_712, "mobilenet-v2": 3_538_984, "mini-xception": 58_423}
@@ -47,7 +47,7 @@ def test_compared_models_at_their_canonical_inputs() -> None:
 
 
 def test_every_registered_model_builds_at_the_fer_input() -> None:
-    from fer_utils.models import MODEL_BUILDERS, build_model
+    from fer_utils.models.networks import MODEL_BUILDERS, build_model
 
     for name in ("paper-cnn", "mini-xception", "mobilenet-inception"):
         model = build_model(name, 8, (96, 96, 1))
@@ -64,7 +64,7 @@ def test_a_model_resizes_its_crops_itself_as_the_input_pipeline_did() -> None:
     crop of its own side goes through unchanged. The parameters and FLOPs are those without the resizer."""
     import tensorflow as tf
 
-    from fer_utils.models import build_paper_cnn, count_flops, input_side
+    from fer_utils.models.networks import build_paper_cnn, count_flops, input_side
 
     model = build_paper_cnn(8, (32, 32, 1))
     crops = np.random.default_rng(0).integers(0, 256, (4, 180, 180, 1)).astype("float32")
@@ -80,7 +80,7 @@ def test_the_light_batch_normalised_models_update_their_averages_with_momentum_0
     quick run of a few hundred steps (benchmarks/README.md); every batch-norm layer the book builds uses 0.9."""
     from keras import layers
 
-    from fer_utils.models import build_model
+    from fer_utils.models.networks import build_model
 
     for name in ("mini-xception", "mobilenet-inception"):
         norms = [
@@ -96,7 +96,7 @@ def test_mini_xception_shortcut_is_a_strided_pointwise_convolution(size: int) ->
     import keras
     import numpy as np
 
-    from fer_utils.models import build_mini_xception, layer_table
+    from fer_utils.models.networks import build_mini_xception, layer_table
 
     model = build_mini_xception(7, (size, size, 1))
     table = layer_table(model).set_index("layer")
@@ -115,7 +115,7 @@ def test_mini_xception_shortcut_is_a_strided_pointwise_convolution(size: int) ->
 def test_save_and_load_with_classes(tmp_path: Path) -> None:
     import numpy as np
 
-    from fer_utils.models import build_paper_cnn, load_classes, load_model, save_model
+    from fer_utils.models.networks import build_paper_cnn, load_classes, load_model, save_model
 
     model = build_paper_cnn(3, (32, 32, 1))
     path = save_model(model, tmp_path / "run" / "model.keras", ["neutral", "happy", "sad"])
@@ -128,7 +128,7 @@ def test_save_and_load_with_classes(tmp_path: Path) -> None:
 def test_loading_refuses_files_that_are_not_safe_models(tmp_path: Path) -> None:
     import keras
 
-    from fer_utils.models import load_classes, load_model
+    from fer_utils.models.networks import load_classes, load_model
 
     text = tmp_path / "notes.keras"
     text.write_text("not a model")
@@ -158,7 +158,7 @@ def test_paper_cnn_initialiser_keeps_the_architecture() -> None:
     """He initialisation of the ReLU layers is an option of the recipe, not a new architecture."""
     import keras
 
-    from fer_utils.models import build_paper_cnn, count_params
+    from fer_utils.models.networks import build_paper_cnn, count_params
 
     model = build_paper_cnn(8, init="he_uniform")
     assert count_params(model) == 542_136

@@ -318,7 +318,7 @@ def test_the_reference_size_and_epochs_are_defined_once_in_the_repository() -> N
     sources = [*REPO.glob("fer_utils/**/*.py"), *REPO.glob("fer_book/*.py"), *REPO.glob("notebooks/*.ipynb")]
     for name in ("REFERENCE_SIZE", "REFERENCE_EPOCHS"):
         hits = [p for p in sources if re.search(rf"^\s*\"?{name} = ", p.read_text(), re.M)]
-        assert [p.relative_to(REPO).as_posix() for p in hits] == ["fer_utils/train_config.py"], name
+        assert [p.relative_to(REPO).as_posix() for p in hits] == ["fer_utils/train/config.py"], name
 
 
 # "runs in about 35 s" / "about 1.5 minutes": the time a chapter's "Time to learn" says it runs.

@@ -1,4 +1,4 @@
-"""Output paths checked before any work (`fer_utils.outputs`), through the CLI on real files: an output that
+"""Output paths checked before any work (`fer_utils.storage.outputs`), through the CLI on real files: an output that
 is another output, inside the folder read, a folder, read-only, or a write that fails mid-way (file too large)."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_index_creates_a_missing_parent_folder(faces: Path, tmp_path: Path) -> N
 def test_an_output_folder_that_holds_a_read_folder_is_said_to_hold_it(tmp_path: Path) -> None:
     """Issue 35: `--out crops` with `--crops crops/x` said "--out crops is inside crops/x", the other way round."""
     from fer_utils.errors import OutputError
-    from fer_utils.outputs import check_outputs
+    from fer_utils.storage.outputs import check_outputs
 
     read = tmp_path / "crops" / "x"
     read.mkdir(parents=True)
@@ -126,7 +126,7 @@ def test_preprocess_refuses_an_out_that_is_a_file_or_read_only_before_indexing(
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An untrained paper CNN at 32 px with classes neutral, smiling (predict only needs its outputs)."""
-    from fer_utils.models import build_model, save_model
+    from fer_utils.models.networks import build_model, save_model
 
     folder = tmp_path_factory.mktemp("model")
     return save_model(build_model("paper-cnn", 2, (32, 32, 1)), folder / "model.keras", ["neutral", "smiling"])

@@ -60,12 +60,12 @@ def test_every_choice_the_cli_offers_works(tmp_path) -> None:
     implementation fails here (comparing the choices with the constants they come from could not)."""
     import pandas as pd
 
+    from fer_utils.data.fetch import MANUAL_DATASETS, download_dataset
+    from fer_utils.data.indexing import INDEXERS
+    from fer_utils.data.splits import split_frames
     from fer_utils.errors import DatasetError
-    from fer_utils.faces import make_detector
-    from fer_utils.fetch import MANUAL_DATASETS, download_dataset
-    from fer_utils.indexing import INDEXERS
-    from fer_utils.models import MODEL_BUILDERS
-    from fer_utils.splits import split_frames
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.models.networks import MODEL_BUILDERS
 
     assert set(_option_choices("train", "--model")[1]) <= set(MODEL_BUILDERS)
     assert set(_option_choices("compare", "--models")[1]) <= set(MODEL_BUILDERS)
@@ -97,7 +97,10 @@ def test_every_choice_the_cli_offers_works(tmp_path) -> None:
 def test_every_registered_name_has_its_implementation() -> None:
     """What each owning module defines itself (a builder, a downloader, a detector's search size) covers
     the registry's names: comparisons that can fail, unlike a constant compared with its own import."""
-    from fer_utils import faces, fetch, models, registry
+    from fer_utils import registry
+    from fer_utils.data import fetch
+    from fer_utils.faces import detectors as faces
+    from fer_utils.models import networks as models
 
     assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES
     assert ("ravdess", "cremad", *fetch.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS

@@ -16,17 +16,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_utils.crop_spec import CropSpec
-from fer_utils.crops import crop_face, largest_face_crop
+from fer_utils.data.indexing import index_dataset
+from fer_utils.data.manifest import MANIFEST_COLUMNS, csv_bytes, load_manifest, manifest_frame, read_manifest_csv
 from fer_utils.errors import FerError, PreprocessError
-from fer_utils.faces import Box, make_detector, make_landmarker
-from fer_utils.indexing import index_dataset
-from fer_utils.manifest import MANIFEST_COLUMNS, csv_bytes, load_manifest, manifest_frame, read_manifest_csv
-from fer_utils.preprocess import preprocess_dataset
-from fer_utils.preprocess_clip import Settings, _row
-from fer_utils.preprocess_folder import part_bytes, read_part_rows
+from fer_utils.faces.crop_spec import CropSpec
+from fer_utils.faces.crops import crop_face, largest_face_crop
+from fer_utils.faces.detectors import Box, make_detector, make_landmarker
+from fer_utils.faces.preprocess import preprocess_dataset
+from fer_utils.faces.preprocess_clip import Settings, _row
+from fer_utils.faces.preprocess_folder import part_bytes, read_part_rows
 
-# `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.sample.
+# `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.data.sample.
 N_SAMPLE_CLIPS = 32
 PREPROCESS = (sys.executable, "-m", "fer_utils", "preprocess")  # the CLI step every subprocess test runs
 
@@ -572,7 +572,7 @@ def test_completion_records_are_written_as_pandas_writes_them_and_read_back(tmp_
 def test_stopping_the_run_stops_its_workers_and_keeps_finished_clips(
     sample_dir: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
-    from fer_utils.locking import process_alive
+    from fer_utils.storage.locking import process_alive
 
     out = tmp_path / "crops"
     command = [*PREPROCESS, "--dataset", "ravdess", "--src", str(sample_dir), "--out", str(out)]

@@ -14,15 +14,15 @@ import pytest
 from cli_runner import run_cli
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
-from fer_utils.crops import crop_face
+from fer_utils.data.folders import index_class_folders
+from fer_utils.data.indexing import index_dataset
+from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
+from fer_utils.data.splits import check_leakage, split_frames
 from fer_utils.errors import DatasetError
-from fer_utils.faces import Box, FaceDetector, make_detector
-from fer_utils.folders import index_class_folders
-from fer_utils.indexing import index_dataset
-from fer_utils.manifest import MANIFEST_NAME, load_manifest
-from fer_utils.preprocess import preprocess_dataset
-from fer_utils.splits import check_leakage, split_frames
-from fer_utils.video import frame_count, frame_indices, read_frames, sample_frames
+from fer_utils.faces.crops import crop_face
+from fer_utils.faces.detectors import Box, FaceDetector, make_detector
+from fer_utils.faces.preprocess import preprocess_dataset
+from fer_utils.faces.video import frame_count, frame_indices, read_frames, sample_frames
 
 CREMAD_CLIPS = sorted(cremad_dir().glob("*.flv"))
 CROP_SIDE = 48

@@ -24,7 +24,7 @@ def test_the_real_sets_hold_all_seven_expressions_of_the_generated_faces(sets) -
 
 
 def test_the_peer_scores_on_the_real_sets_with_majority_baselines_and_clip_votes(sets) -> None:
-    from fer_utils.peer import PEER_CLASSES, peer_model
+    from fer_utils.models.peer import PEER_CLASSES, peer_model
 
     classes = list(PEER_CLASSES)
     predictions = realfaces.predict_real(peer_model(), classes, sets)
@@ -55,7 +55,7 @@ def test_a_set_scores_macro_f1_only_over_the_emotions_it_holds() -> None:
 def test_a_model_that_knows_only_some_emotions_is_scored_on_the_frames_it_can_name(sets) -> None:
     """Regression: a neutral/happy model (chapter 10 run on a reader's two-class folder) met the RAVDESS clip,
     all surprised, and make_dataset got an empty table (a TensorFlow TypeError instead of a score)."""
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.models.networks import build_paper_cnn
 
     classes = ["neutral", "happy"]
     predictions = realfaces.predict_real(build_paper_cnn(2, (32, 32, 1)), classes, sets)
@@ -88,8 +88,8 @@ def test_the_best_trained_model_is_judged_against_the_peer_and_the_baseline_beyo
 
 
 def test_the_model_table_gives_the_peers_size_latency_and_real_scores(sets) -> None:
-    from fer_utils.models import count_params
-    from fer_utils.peer import PEER_CLASSES, PEER_NAME, peer_model
+    from fer_utils.models.networks import count_params
+    from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, peer_model
 
     peer = peer_model()
     scores = realfaces.score_real(realfaces.predict_real(peer, list(PEER_CLASSES), sets), list(PEER_CLASSES))

@@ -41,9 +41,9 @@ def _quick(**changes: object):
 def test_a_run_without_the_options_records_them_off_and_no_learning_rate(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     assert (TrainConfig().augment, TrainConfig().class_weights, TrainConfig().plateau) == (False, "none", 0)
     root, manifest = toy
@@ -62,8 +62,8 @@ def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_d
     zoom, layer for layer and seed for seed; the recipe's strength (±10°, 0.1, 0.1) moves the pixels more."""
     import keras
 
-    from fer_utils.pipeline import _augmenter
-    from fer_utils.train_config import PRESETS
+    from fer_utils.train.config import PRESETS
+    from fer_utils.train.pipeline import _augmenter
 
     images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype("float32")
     old = keras.Sequential(
@@ -82,7 +82,7 @@ def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_d
 
 
 def test_balanced_class_weights_follow_scikit_learn() -> None:
-    from fer_utils.training import class_weight_map
+    from fer_utils.train.fit import class_weight_map
 
     train = pd.DataFrame({"emotion": ["happy"] * 6 + ["sad"] * 2})
     assert class_weight_map(_quick(), train, ["happy", "sad"]) is None
@@ -95,8 +95,8 @@ def test_balanced_class_weights_follow_scikit_learn() -> None:
 def test_augmentation_and_class_weights_change_the_run(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     """Same seed, same frames: each option gives other losses than the plain run, and the balanced weights
     (sad made rare) land in config.json."""
-    from fer_utils.pipeline import FaceData
-    from fer_utils.training import train
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
     rare = manifest[manifest["emotion"] != "sad"]
@@ -123,10 +123,10 @@ def test_the_plateau_schedule_halves_the_learning_rate_when_the_loss_stalls(
 ) -> None:
     """Validated on wrong labels, the validation loss rises as the network learns the true ones: after
     `plateau` epochs without progress the rate recorded in history.csv halves, and only then."""
-    from fer_utils.manifest import usable_frames
-    from fer_utils.pipeline import make_dataset
-    from fer_utils.runs import RunFolder
-    from fer_utils.training import fit_model
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.train.fit import fit_model
+    from fer_utils.train.pipeline import make_dataset
+    from fer_utils.train.runs import RunFolder
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -204,7 +204,7 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
 )
 def test_bad_recipe_values_are_refused_in_python(changes: dict, message: str) -> None:
     from fer_utils.errors import TrainingError
-    from fer_utils.train_checks import check_config
+    from fer_utils.train.checks import check_config
 
     with pytest.raises(TrainingError) as error:
         check_config(_quick(**changes))
@@ -250,7 +250,7 @@ def test_the_arriaga_recipe_alone_is_the_hand_tuned_run_measured_on_real_fer2013
     mini-Xception. `--recipe arriaga` alone trains that very configuration, with mini-Xception."""
     from dataclasses import replace
 
-    from fer_utils.train_config import PRESETS, TrainConfig
+    from fer_utils.train.config import PRESETS, TrainConfig
 
     former = {"augment": True, "augment_rotation": 10.0, "augment_shift": 0.1, "augment_zoom": 0.1}
     former |= {"class_weights": "balanced", "plateau": 3}

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from fer_book.execute import PARAMETERS_TAG
-from fer_utils.train_config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, TrainConfig
+from fer_utils.train.config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_CHAPTERS = ("03_architecture", "04_training", "08_deployment", "09_real_faces")
@@ -86,7 +86,7 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
     imported = {
         alias.name
         for node in params.body
-        if isinstance(node, ast.ImportFrom) and node.module == "fer_utils.train_config"
+        if isinstance(node, ast.ImportFrom) and node.module == "fer_utils.train.config"
         for alias in node.names
     }
     if not imported >= {"REFERENCE_SIZE", "REFERENCE_EPOCHS"}:
@@ -155,7 +155,7 @@ def test_the_reference_chapters_default_to_the_same_data() -> None:
 
 
 GOOD_PARAMETERS = """
-from fer_utils.train_config import REFERENCE_EPOCHS, REFERENCE_SIZE
+from fer_utils.train.config import REFERENCE_EPOCHS, REFERENCE_SIZE
 
 DATASET = "sample"
 DATA_DIR = None

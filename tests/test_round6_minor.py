@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from fer_utils.data.splits import split_note
 from fer_utils.errors import DatasetError
-from fer_utils.splits import split_note
 
 
 def test_a_given_split_note_on_a_table_without_a_split_is_the_error_not_a_blank_count() -> None:
@@ -60,7 +60,7 @@ def test_half_a_jpeg_closed_with_its_end_marker_is_unreadable_not_a_grey_image(
     """The byte check (an end marker after the last scan) passed it, and OpenCV decoded it grey below the cut."""
     from fer_utils.assets import london_faces_dir
     from fer_utils.errors import UnreadableVideoError
-    from fer_utils.images import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
+    from fer_utils.faces.images import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
 
     whole = london_faces_dir() / "neutral" / "001_03.jpg"
     data = whole.read_bytes()
@@ -82,9 +82,9 @@ def test_a_clip_models_answer_on_a_short_video_says_how_many_frames_it_read(
     import keras
     from test_deploy import write_clip
 
-    from fer_utils.crop_spec import CropSpec
-    from fer_utils.models import build_cnn_lstm
-    from fer_utils.sequences import predict_clip
+    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.models.networks import build_cnn_lstm
+    from fer_utils.train.sequences import predict_clip
 
     keras.utils.set_random_seed(0)
     model = build_cnn_lstm(2, (6, 32, 32, 1))

@@ -12,10 +12,8 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE_ACTORS
 
-from fer_utils.data import EMOTIONS, index_ravdess
-from fer_utils.errors import DatasetError
-from fer_utils.faces import make_detector, make_landmarker
-from fer_utils.sample import (
+from fer_utils.data.corpora import EMOTIONS, index_ravdess
+from fer_utils.data.sample import (
     EMOTION_TEMPLATES,
     FRAME_SIZE,
     INTENSITY_GAIN,
@@ -27,7 +25,9 @@ from fer_utils.sample import (
     template_displacement,
     warp_field,
 )
-from fer_utils.video import frame_indices
+from fer_utils.errors import DatasetError
+from fer_utils.faces.detectors import make_detector, make_landmarker
+from fer_utils.faces.video import frame_indices
 
 
 def min_jacobian(field: np.ndarray) -> float:

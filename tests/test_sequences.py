@@ -1,10 +1,10 @@
-"""The CNN-LSTM over a clip's frames (issue 36): clips as sequences (`fer_utils.sequences`), the model in the
+"""The CNN-LSTM over a clip's frames (issue 36): clips as sequences (`fer_utils.train.sequences`), the model in the
 registry, trained through `train` on the sample's clips under the clip protocol, and its run folder loaded,
 predicted on a video and quantized like a frame model's; the paper's cited LSTM and VGG-Face+LSTM counted.
 
 The crops are the embedded sample's (384 RAVDESS-named clips, 6 frames each, 180 px), preprocessed once into
 the artefact cache (`artifacts.Dataset().crops()`; `make test` finds them made by `make book`); one 2-epoch
-run (`training.train` on a `sequences.ClipData`, the network reading 32 px: its frame CNN resizes each crop)
+run (`train.fit.train` on a `sequences.ClipData`, the network reading 32 px: its frame CNN resizes each crop)
 is shared by the module.
 """
 
@@ -34,7 +34,7 @@ def frames_of(clips: dict[str, list[int]], emotion: str = "happy") -> pd.DataFra
 
 
 def test_a_clip_gives_n_frames_in_order_and_a_short_clip_repeats_its_own() -> None:
-    from fer_utils.sequences import CLIP_IMAGES, clip_table, frame_positions
+    from fer_utils.train.sequences import CLIP_IMAGES, clip_table, frame_positions
 
     assert frame_positions(6, 6) == [0, 1, 2, 3, 4, 5]
     assert frame_positions(4, 6) == [0, 1, 1, 2, 3, 3]  # fewer usable frames: each once or twice, in order
@@ -50,7 +50,7 @@ def test_a_clip_gives_n_frames_in_order_and_a_short_clip_repeats_its_own() -> No
 
 def test_a_clip_whose_frames_disagree_on_the_emotion_is_refused() -> None:
     from fer_utils.errors import DatasetError
-    from fer_utils.sequences import clip_table
+    from fer_utils.train.sequences import clip_table
 
     frames = pd.concat([frames_of({"a": [0, 1]}), frames_of({"a": [2]}, emotion="sad")])
     with pytest.raises(DatasetError, match="different emotions"):
@@ -58,7 +58,7 @@ def test_a_clip_whose_frames_disagree_on_the_emotion_is_refused() -> None:
 
 
 def test_the_cnn_lstm_is_the_paper_cnn_over_the_clip_and_is_counted() -> None:
-    from fer_utils.models import (
+    from fer_utils.models.networks import (
         build_model,
         build_paper_cnn,
         count_flops,
@@ -92,8 +92,8 @@ def test_the_cnn_lstm_is_the_paper_cnn_over_the_clip_and_is_counted() -> None:
 @pytest.mark.slow
 def test_the_papers_lstm_and_vgg_face_lstm_counted_at_full_size() -> None:
     """The paper: its CNN has 542,136 parameters, the LSTM it concedes 116.5 times as many (about 63 M)."""
-    from fer_utils.cited_lstms import build_landmark_lstm, build_vggface_lstm
-    from fer_utils.models import build_paper_cnn, count_flops, count_params
+    from fer_utils.models.cited_lstms import build_landmark_lstm, build_vggface_lstm
+    from fer_utils.models.networks import build_paper_cnn, count_flops, count_params
 
     assert count_params(build_paper_cnn(8)) == PAPER_PARAMS
     lstm = count_params(build_landmark_lstm(8))
@@ -114,11 +114,11 @@ def sample_crops() -> Path:
 
 @pytest.fixture(scope="module")
 def trained(sample_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The CNN-LSTM trained through `training.train` on the sample's clips (`sequences.ClipData`, no protocol
+    """The CNN-LSTM trained through `train.fit.train` on the sample's clips (`sequences.ClipData`, no protocol
     named: the clip protocol), its network reading 32 px, for 2 epochs."""
-    from fer_utils.sequences import ClipData
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import train
+    from fer_utils.train.sequences import ClipData
 
     run = tmp_path_factory.mktemp("runs") / "cnn_lstm"
     config = TrainConfig(model="cnn-lstm", image_size=(SIDE, SIDE), epochs=2, seed=0)
@@ -127,8 +127,8 @@ def trained(sample_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 @pytest.mark.slow
 def test_the_cnn_lstm_trains_on_the_samples_clips_under_the_clip_protocol(trained: Path, sample_crops: Path) -> None:
-    from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.runs import RunFolder
+    from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.train.runs import RunFolder
 
     run = RunFolder(trained)
     assert run.is_complete()
@@ -149,13 +149,13 @@ def test_the_cnn_lstm_run_loads_predicts_a_video_and_quantizes(
     trained: Path, sample_crops: Path, tmp_path: Path
 ) -> None:
     from fer_utils.book import artifacts
-    from fer_utils.deploy import tflite_predict
+    from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.deploy.tflite import tflite_predict
     from fer_utils.errors import ModelFileError
-    from fer_utils.inference import Recognizer
-    from fer_utils.manifest import load_manifest, usable_frames
-    from fer_utils.models import network_side
-    from fer_utils.runs import RunFolder
-    from fer_utils.sequences import clip_table, load_clips, predict_clip
+    from fer_utils.models.networks import network_side
+    from fer_utils.train.runs import RunFolder
+    from fer_utils.train.sequences import clip_table, load_clips, predict_clip
 
     run = RunFolder(trained)
     model = run.load()
@@ -196,11 +196,11 @@ def test_a_sequence_model_refuses_the_random_protocol_before_writing_anything(
     sample_crops: Path, tmp_path: Path
 ) -> None:
     from fer_utils.errors import TrainingError
-    from fer_utils.models import build_cnn_lstm
-    from fer_utils.sequences import ClipData
-    from fer_utils.train_checks import check_config
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import train
+    from fer_utils.models.networks import build_cnn_lstm
+    from fer_utils.train.checks import check_config
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import train
+    from fer_utils.train.sequences import ClipData
 
     with pytest.raises(TrainingError, match="frames of one clip on both sides"):
         check_config(TrainConfig(model="cnn-lstm", protocol="random", image_size=(SIDE, SIDE)))

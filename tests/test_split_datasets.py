@@ -29,16 +29,16 @@ from layouts import (
 from toy_data import make_toy_crops
 
 from fer_utils.cli import main
-from fer_utils.data import SPLITS, split_counts, split_warnings
+from fer_utils.data.corpora import SPLITS, split_counts, split_warnings
+from fer_utils.data.fer2013 import parse_row_path
+from fer_utils.data.folders import RAFDB_CLASSES, parse_class_map
+from fer_utils.data.indexing import index_dataset
+from fer_utils.data.manifest import MANIFEST_COLUMNS, load_manifest
+from fer_utils.data.splits import resolve_protocol, split_frames
 from fer_utils.errors import DatasetError
-from fer_utils.fer2013 import parse_row_path
-from fer_utils.folders import RAFDB_CLASSES, parse_class_map
-from fer_utils.images import read_image
-from fer_utils.indexing import index_dataset
-from fer_utils.manifest import MANIFEST_COLUMNS, load_manifest
-from fer_utils.preprocess_folder import read_part_rows
-from fer_utils.runs import RunFolder
-from fer_utils.splits import resolve_protocol, split_frames
+from fer_utils.faces.images import read_image
+from fer_utils.faces.preprocess_folder import read_part_rows
+from fer_utils.train.runs import RunFolder
 
 PER_CLASS, TEST_PER_CLASS, CLASSES = 4, 1, 7
 RAFDB_PER_CLASS = 8  # 70 faces: a validation side of 10 % (carved from train) holds all 7 classes
@@ -305,8 +305,8 @@ def test_an_old_completion_record_still_reads(tmp_path: Path) -> None:
 
 def test_a_run_defaults_to_the_given_split(crops, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from fer_utils.book.artifacts import train
-    from fer_utils.pipeline import FaceData
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import FaceData
 
     config = TrainConfig.preset("reference", epochs=1, image_size=(SIDE, SIDE))
     run = train(None, FaceData(crops["rafdb"]), config, cache=tmp_path)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_utils.data import index_ravdess, index_savee
+from fer_utils.data.corpora import index_ravdess, index_savee
+from fer_utils.data.splits import LeakReport, Split, check_leakage, split_frames
 from fer_utils.errors import DatasetError
-from fer_utils.splits import LeakReport, Split, check_leakage, split_frames
 
 FRAMES_PER_CLIP = 6
 

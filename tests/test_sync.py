@@ -118,8 +118,8 @@ def test_a_cell_naming_a_missing_definition_is_reported(tmp_path: Path) -> None:
 
 def test_a_malformed_mark_is_an_error() -> None:
     assert parse_mark("import numpy") is None
-    assert parse_mark("#@save fer_utils.video: frame_indices, sample_frames") == (
-        "fer_utils.video",
+    assert parse_mark("#@save fer_utils.faces.video: frame_indices, sample_frames") == (
+        "fer_utils.faces.video",
         ("frame_indices", "sample_frames"),
     )
     with pytest.raises(SyncError, match="is not `# @save package.module: name") as refused:
@@ -146,33 +146,37 @@ def test_the_check_command_fails_on_a_changed_chapter(tmp_path: Path) -> None:
 
 # What each chapter must show as running code (issue "Teach with the code"): the package's definitions.
 REQUIRED = {
-    "02": {"fer_utils.video.frame_indices", "fer_utils.crops.crop_face", "fer_utils.crops.square_region"},
-    "03": {"fer_utils.models.build_paper_cnn"},
-    "04": {
-        "fer_utils.pipeline.make_dataset",
-        "fer_utils.training.compile_model",
-        "fer_utils.training.fit_model",
-        "fer_utils.training.run_callbacks",
-        "fer_utils.evaluation.clip_vote",
+    "02": {
+        "fer_utils.faces.video.frame_indices",
+        "fer_utils.faces.crops.crop_face",
+        "fer_utils.faces.crops.square_region",
     },
-    "05": {"fer_utils.models.build_paper_cnn", "fer_utils.book.chapters.train_variants"},
+    "03": {"fer_utils.models.networks.build_paper_cnn"},
+    "04": {
+        "fer_utils.train.pipeline.make_dataset",
+        "fer_utils.train.fit.compile_model",
+        "fer_utils.train.fit.fit_model",
+        "fer_utils.train.fit.run_callbacks",
+        "fer_utils.evaluate.metrics.clip_vote",
+    },
+    "05": {"fer_utils.models.networks.build_paper_cnn", "fer_utils.book.chapters.train_variants"},
     "06": {
-        "fer_utils.splits.split_frames",
-        "fer_utils.splits.random_holdout",
-        "fer_utils.splits.group_holdout",
-        "fer_utils.splits.check_leakage",
+        "fer_utils.data.splits.split_frames",
+        "fer_utils.data.splits.random_holdout",
+        "fer_utils.data.splits.group_holdout",
+        "fer_utils.data.splits.check_leakage",
     },
     "07": {
-        "fer_utils.models.separable_residual_block",
-        "fer_utils.models.build_mini_xception",
-        "fer_utils.models.layer_macs",
-        "fer_utils.models.count_flops",
+        "fer_utils.models.networks.separable_residual_block",
+        "fer_utils.models.networks.build_mini_xception",
+        "fer_utils.models.networks.layer_macs",
+        "fer_utils.models.networks.count_flops",
     },
     "08": {
-        "fer_utils.deploy.to_tflite",
-        "fer_utils.deploy.quantize_int8",
-        "fer_utils.deploy.representative_dataset",
-        "fer_utils.explain.grad_cam",
+        "fer_utils.deploy.tflite.to_tflite",
+        "fer_utils.deploy.tflite.quantize_int8",
+        "fer_utils.deploy.tflite.representative_dataset",
+        "fer_utils.evaluate.explain.grad_cam",
     },
 }
 

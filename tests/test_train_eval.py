@@ -1,6 +1,6 @@
 """Issue 46: a run's two sides are scored the same way. Keras logs the training accuracy as the epoch's running
 mean with dropout on and the validation accuracy at the epoch's end with dropout off, so their difference is
-not the generalisation gap; `train_eval.InferenceScores` scores the training side in inference mode, as the
+not the generalisation gap; `train.inference_scores.InferenceScores` scores the training side in inference mode, as the
 validation side is, and `RunFolder.scores` reads its gap from that.
 
 A short run with heavy dropout on the toy crops (real faces, `toy_data`), then both sides scored again by
@@ -20,8 +20,8 @@ from toy_data import make_toy_crops, small_config
 @pytest.fixture(scope="module")
 def dropout_run(tmp_path_factory: pytest.TempPathFactory):
     """A 3-epoch run (dropout 0.5 after every stage) on the toy crops, and its data."""
-    from fer_utils.pipeline import FaceData
-    from fer_utils.training import train
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     crops = tmp_path_factory.mktemp("crops")
     data = FaceData(crops, make_toy_crops(crops, size=32))
@@ -31,10 +31,10 @@ def dropout_run(tmp_path_factory: pytest.TempPathFactory):
 
 def side_accuracy(run, data, side: str) -> float:
     """The accuracy of the run's last-epoch weights on one side of its split, scored in inference mode."""
-    from fer_utils.manifest import usable_frames
-    from fer_utils.models import load_model
-    from fer_utils.train_config import TrainConfig
-    from fer_utils.training import predict_batches
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.models.networks import load_model
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import predict_batches
 
     config, classes = run.config(), run.classes()
     frames = usable_frames(data.frames())
@@ -73,7 +73,7 @@ def test_a_run_without_inference_scores_has_no_gap(dropout_run, tmp_path: Path) 
     """A run trained before the column existed states no gap rather than the logged one as if it were it."""
     import shutil
 
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     run, _ = dropout_run
     old = RunFolder(shutil.copytree(run.path, tmp_path / "old"))

@@ -32,8 +32,8 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
 def test_dataset_decodes_crops_in_order_with_labels(toy: tuple[Path, pd.DataFrame]) -> None:
     import cv2
 
-    from fer_utils.manifest import usable_frames
-    from fer_utils.pipeline import make_dataset
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.train.pipeline import make_dataset
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -48,9 +48,9 @@ def test_dataset_decodes_crops_in_order_with_labels(toy: tuple[Path, pd.DataFram
 
 
 def test_dataset_rejects_unknown_emotion_and_missing_folder(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    from fer_utils.data.manifest import usable_frames
     from fer_utils.errors import DatasetError
-    from fer_utils.manifest import usable_frames
-    from fer_utils.pipeline import make_dataset
+    from fer_utils.train.pipeline import make_dataset
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -62,9 +62,9 @@ def test_dataset_rejects_unknown_emotion_and_missing_folder(toy: tuple[Path, pd.
 
 @pytest.mark.slow
 def test_short_run_learns_and_is_reproducible(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
-    from fer_utils.models import load_classes, load_model
-    from fer_utils.pipeline import FaceData
-    from fer_utils.training import train
+    from fer_utils.models.networks import load_classes, load_model
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
     first = train(None, FaceData(root, manifest), small_config(), tmp_path / "a", verbose=0)
@@ -92,8 +92,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, sys.argv[3])
     from toy_data import small_config
-    from fer_utils.pipeline import FaceData
-    from fer_utils.training import train
+    from fer_utils.train.pipeline import FaceData
+    from fer_utils.train.fit import train
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     train(None, FaceData(root, pd.read_csv(root / "manifest.csv", keep_default_na=False)), small_config(batch_size=16), out, strategy=strategy, verbose=0)
@@ -103,8 +103,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_mirrored_strategy_run_matches_single_device(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
-    from fer_utils.pipeline import FaceData
-    from fer_utils.training import train
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -137,8 +137,8 @@ MINI_XCEPTION_SCRIPT = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[3])
     from toy_data import make_toy_crops, small_config
-    from fer_utils.pipeline import FaceData
-    from fer_utils.training import train
+    from fer_utils.train.pipeline import FaceData
+    from fer_utils.train.fit import train
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
     manifest = make_toy_crops(root, size=64, frames_per_clip=1)
     config = small_config(model="mini-xception", epochs=1, batch_size=16, deterministic=True)
@@ -189,8 +189,8 @@ def _no_run_written(run_dir: Path) -> bool:
 def test_train_refuses_a_single_class(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     """Regression: one class trained a 1-output model and reported accuracy and F1 of 1.0."""
     from fer_utils.errors import TrainingError
-    from fer_utils.pipeline import FaceData
-    from fer_utils.training import train
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
     happy = manifest[manifest["emotion"] == "happy"]
@@ -229,7 +229,7 @@ def test_train_rejects_bad_numbers_with_a_clear_error(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys, option: str, value: str, message: str
 ) -> None:
     """Regression: --l1 -5 was recorded and silently not applied; --size 0 and --batch-size 0 ended in
-    tracebacks; --epochs 0 wrote a run without training. The parser refuses them (fer_utils.cli.types)."""
+    tracebacks; --epochs 0 wrote a run without training. The parser refuses them (fer_utils.cli.arg_types)."""
     root, _ = toy
     with pytest.raises(SystemExit) as exit_:
         _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), option, value)
@@ -258,12 +258,12 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     complete run is never overwritten; a run that fails while training leaves nothing behind."""
     import shutil
 
-    from fer_utils.crop_spec import CROP_SPEC_FILE
     from fer_utils.errors import TrainingError
-    from fer_utils.pipeline import FaceData
-    from fer_utils.run_files import WRITTEN_FILES
-    from fer_utils.runs import RunFolder
-    from fer_utils.training import train
+    from fer_utils.faces.crop_spec import CROP_SPEC_FILE
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
+    from fer_utils.train.run_files import WRITTEN_FILES
+    from fer_utils.train.runs import RunFolder
 
     root, manifest = toy
     run = tmp_path / "run"
@@ -333,8 +333,8 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
     assert metrics["collapse"]["alive_units"] == 0 or metrics["collapse"]["predicted_classes"] == 1
     assert metrics["collapse"]["advice"] and "COLLAPSED RUN" in out and "learning rate" in out
 
-    from fer_utils.pipeline import FaceData
-    from fer_utils.training import train
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
 
     healthy = train(None, FaceData(root, toy[1]), small_config(), tmp_path / "healthy", verbose=0).metrics()
     assert healthy["collapsed"] is False
@@ -348,7 +348,7 @@ def test_the_l1_penalty_in_the_logged_loss_does_not_make_a_learning_run_collapse
     loss, 0.974 × ln 7, held an L1 penalty of 0.16. The penalty is taken out before comparing with chance."""
     import keras
 
-    from fer_utils.diagnosis import CHANCE_LOSS_FRACTION, collapse_check, penalty
+    from fer_utils.train.diagnosis import CHANCE_LOSS_FRACTION, collapse_check, penalty
 
     classes = ["angry", "happy", "sad"]
     model = keras.Sequential(
@@ -367,7 +367,7 @@ def test_the_l1_penalty_in_the_logged_loss_does_not_make_a_learning_run_collapse
 
 
 def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
-    """Regression (issue 16): `train_run` (now `training.train`) predicted the test set with `model.predict`, so a chapter that
+    """Regression (issue 16): `train_run` (now `train.fit.train`) predicted the test set with `model.predict`, so a chapter that
     trains many runs in one kernel printed TensorFlow's retracing warnings into its page.
     `predict_batches` gives the same probabilities and logs nothing."""
     import logging
@@ -376,8 +376,8 @@ def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
     import numpy as np
     import tensorflow as tf
 
-    from fer_utils.models import build_paper_cnn
-    from fer_utils.training import predict_batches
+    from fer_utils.models.networks import build_paper_cnn
+    from fer_utils.train.fit import predict_batches
 
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
@@ -401,11 +401,11 @@ def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
 def test_the_run_model_is_the_best_epochs_not_the_last(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     """`fit_model` saves the epoch of the lowest validation loss (early stopping puts its weights back),
     not the last epoch: validated on wrong labels, the loss rises as the network learns the true ones."""
-    from fer_utils.manifest import usable_frames
-    from fer_utils.models import load_model
-    from fer_utils.pipeline import make_dataset
-    from fer_utils.runs import RunFolder
-    from fer_utils.training import fit_model, predict_batches
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.models.networks import load_model
+    from fer_utils.train.fit import fit_model, predict_batches
+    from fer_utils.train.pipeline import make_dataset
+    from fer_utils.train.runs import RunFolder
 
     root, manifest = toy
     frames = usable_frames(manifest)
@@ -438,10 +438,10 @@ def test_ctrl_c_inside_the_input_pipeline_stops_training_between_batches(
 
     import tensorflow as tf
 
-    from fer_utils.manifest import usable_frames
-    from fer_utils.pipeline import make_dataset
-    from fer_utils.runs import RunFolder
-    from fer_utils.training import fit_model
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.train.fit import fit_model
+    from fer_utils.train.pipeline import make_dataset
+    from fer_utils.train.runs import RunFolder
 
     assert threading.current_thread() is threading.main_thread(), "signals reach only the main thread"
     root, manifest = toy

@@ -3,7 +3,7 @@
 RAVDESS's licence as chapter 1 states it is the one its stills ship under (their ATTRIBUTION.md); chapter 4's
 count of seeds that learn with the book's default is the benchmark's; chapter 9 reads the package's default
 learning rate from `TrainConfig` instead of typing it; the demo page's static text does not call one model the
-page's default, since the page opens on whichever scores the higher macro F1 (`fer_book.demo.opening_slot`).
+page's default, since the page opens on whichever scores the higher macro F1 (`fer_book.demo_page.opening_slot`).
 These read files only (no execution); each check is on the text as the repository holds it.
 """
 

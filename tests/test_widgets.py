@@ -13,8 +13,8 @@ import pytest
 matplotlib.use("Agg")
 
 from fer_utils.book import widgets
-from fer_utils.data import index_ravdess
-from fer_utils.sample import generate_sample
+from fer_utils.data.corpora import index_ravdess
+from fer_utils.data.sample import generate_sample
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 @pytest.mark.parametrize("size", [48, 96, 180])
 @pytest.mark.parametrize("classes", [7, 8])
 def test_closed_form_parameter_count_matches_keras(size: int, classes: int) -> None:
-    from fer_utils.models import build_paper_cnn, count_params
+    from fer_utils.models.networks import build_paper_cnn, count_params
 
     assert widgets.cnn_param_count(size, classes=classes) == count_params(build_paper_cnn(classes, (size, size, 1)))
 
@@ -78,8 +78,8 @@ def test_detector_explorer_draws_each_detector(stills: list[Path]) -> None:
 
 def test_detector_explorer_opens_on_the_books_default_margin(stills: list[Path]) -> None:
     """Chapter 2's saved default view shows the crop its text describes (issue 28: it showed margin 0.00)."""
-    from fer_utils.crops import crop_face
-    from fer_utils.faces import make_detector
+    from fer_utils.faces.crops import crop_face
+    from fer_utils.faces.detectors import make_detector
     from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
 
     image = cv2.imread(str(stills[0]))
@@ -121,8 +121,8 @@ def test_model_picker_highlights_the_choice() -> None:
 
 
 def test_an_image_is_explained(stills: list[Path]) -> None:
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.models.networks import build_paper_cnn
 
     image = cv2.imread(str(stills[3]))
     model = build_paper_cnn(8, (48, 48, 1))
@@ -138,11 +138,11 @@ def test_the_upload_widget_crops_faces_with_the_margin_the_run_recorded(tmp_path
     """Regression (issue 29): the chapter 8 widgets took (model, classes) and built a recognizer with the
     default margin, so a run trained on crops cut with another margin was shown (and classified) other
     crops than it learned from. They now take the run's recognizer, whose crop spec the run recorded."""
-    from fer_utils.crop_spec import CropSpec, write_crop_spec
-    from fer_utils.crops import crop_face
-    from fer_utils.models import build_paper_cnn, save_model
+    from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
+    from fer_utils.faces.crops import crop_face
+    from fer_utils.models.networks import build_paper_cnn, save_model
     from fer_utils.registry import DEFAULT_MARGIN
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     classes, margin = ["neutral", "happy", "sad"], 0.3
     assert margin != DEFAULT_MARGIN
@@ -167,7 +167,7 @@ def toy_predictions(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFr
     """Real face crops (tests/toy_data) with probabilities that get every 'sad' frame of two actors wrong."""
     from toy_data import TOY_CLASSES, make_toy_crops
 
-    from fer_utils.manifest import usable_frames
+    from fer_utils.data.manifest import usable_frames
 
     out = tmp_path_factory.mktemp("crops")
     frames = usable_frames(make_toy_crops(out, size=48, frames_per_clip=3))
@@ -251,8 +251,8 @@ def test_save_upload_keeps_the_bytes_and_only_the_base_name(tmp_path: Path, stil
 def test_upload_accepts_a_video_and_votes_per_clip(clips: pd.DataFrame) -> None:
     import datetime
 
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.models.networks import build_paper_cnn
 
     model = build_paper_cnn(8, (48, 48, 1))
     classes = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
@@ -278,8 +278,8 @@ def test_upload_accepts_a_video_and_votes_per_clip(clips: pd.DataFrame) -> None:
 
 
 def test_media_figure_reads_images_and_refuses_other_files(tmp_path: Path, stills: list[Path]) -> None:
-    from fer_utils.inference import Recognizer
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.models.networks import build_paper_cnn
 
     recognizer = Recognizer(build_paper_cnn(3, (48, 48, 1)), ["neutral", "happy", "sad"])
     assert len(widgets.media_figure(recognizer, stills[0]).axes) == 3

@@ -32,7 +32,7 @@ def test_the_wild_network_is_registered_small_and_plain() -> None:
     norm, global pooling; every registered name builds it."""
     import keras
 
-    from fer_utils.models import MODEL_BUILDERS, build_model, count_params
+    from fer_utils.models.networks import MODEL_BUILDERS, build_model, count_params
     from fer_utils.registry import MODEL_NAMES, WILD_INPUT_SHAPE, WILD_MODEL
 
     assert WILD_MODEL in MODEL_NAMES and WILD_MODEL in MODEL_BUILDERS
@@ -44,7 +44,7 @@ def test_the_wild_network_is_registered_small_and_plain() -> None:
 
 
 def test_the_warmup_cosine_schedule_rises_then_falls_to_its_floor_and_can_be_shortened() -> None:
-    from fer_utils.recipe import SCHEDULE_FLOOR, WarmupCosine
+    from fer_utils.train.recipe import SCHEDULE_FLOOR, WarmupCosine
 
     schedule = WarmupCosine(3e-3, warmup_steps=10, total_steps=100)
     rate = lambda step: float(schedule(step))  # noqa: E731
@@ -58,7 +58,7 @@ def test_the_warmup_cosine_schedule_rises_then_falls_to_its_floor_and_can_be_sho
 def test_the_smoothed_loss_is_keras_categorical_crossentropy_with_smoothing_on_class_indices() -> None:
     import keras
 
-    from fer_utils.recipe import SmoothedCrossentropy, loss
+    from fer_utils.train.recipe import SmoothedCrossentropy, loss
 
     probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
     labels = np.array([0, 2])
@@ -70,7 +70,7 @@ def test_the_smoothed_loss_is_keras_categorical_crossentropy_with_smoothing_on_c
 def test_flips_and_shifts_are_seeded_differ_every_epoch_and_keep_the_face(toy: tuple[Path, pd.DataFrame]) -> None:
     """`flip_and_shift`: the same seed draws the same transforms (a fresh pipeline gives the same batches), the
     next epoch draws others, and with no shift every image is itself or its mirror image."""
-    from fer_utils.pipeline import make_dataset
+    from fer_utils.train.pipeline import make_dataset
 
     root, manifest = toy
     frames = manifest.head(64)
@@ -98,9 +98,9 @@ def test_train_recipe_wild_alone_trains_the_wild_network_and_keeps_its_last_epoc
     smoothing, no early stop; the model holds the last epoch's weights, the best's are scored beside them."""
     import keras
 
-    from fer_utils.models import load_model
-    from fer_utils.runs import RunFolder
-    from fer_utils.train_config import PRESETS, WILD_EPOCHS
+    from fer_utils.models.networks import load_model
+    from fer_utils.train.config import PRESETS, WILD_EPOCHS
+    from fer_utils.train.runs import RunFolder
 
     root, _ = toy
     assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild") == 0
@@ -134,7 +134,7 @@ def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
     """`--time-budget` on the sample: 200 epochs asked, 6 seconds allowed: training ends within the budget plus
     one epoch, the schedule ends with it, and time_budget.json keeps the budget, the plan and every epoch's
     seconds; the progress line gives an ETA."""
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.runs import RunFolder
 
     root, _ = toy
     budget_min = 0.1
@@ -162,8 +162,8 @@ def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
 )
 def test_bad_recipe_settings_are_refused(changes: dict, message: str) -> None:
     from fer_utils.errors import TrainingError
-    from fer_utils.train_checks import check_config
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.checks import check_config
+    from fer_utils.train.config import TrainConfig
 
     with pytest.raises(TrainingError) as error:
         check_config(TrainConfig(**changes))
@@ -172,7 +172,7 @@ def test_bad_recipe_settings_are_refused(changes: dict, message: str) -> None:
 
 def test_an_unknown_preset_is_a_training_error_naming_the_presets() -> None:
     from fer_utils.errors import TrainingError
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
 
     with pytest.raises(
         TrainingError, match="no training preset 'wilder'; choose one of: arriaga, paper, reference, wild"
@@ -185,12 +185,12 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
 ) -> None:
     """`export --run RUN`: RUN/page/model.tflite (one crop of the run's side, batch 1) and model.json (classes,
     crop spec, quantization) whose int8 model agrees with the Keras model's class on the run's own crops;
-    another run's export into that folder is refused and leaves it intact (`fer_utils.exports`)."""
+    another run's export into that folder is refused and leaves it intact (`fer_utils.deploy.exports`)."""
     from fer_utils.cli import main
-    from fer_utils.crop_spec import served_spec
-    from fer_utils.deploy import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_interpreter, tflite_predict
-    from fer_utils.pipeline import load_images
-    from fer_utils.runs import RunFolder
+    from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_interpreter, tflite_predict
+    from fer_utils.faces.crop_spec import served_spec
+    from fer_utils.train.pipeline import load_images
+    from fer_utils.train.runs import RunFolder
 
     root, manifest = toy
     assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "2") == 0

@@ -27,7 +27,7 @@ def _face_crops(size: int) -> list[tuple[str, np.ndarray]]:
     """(actor, gray uint8 size×size face crop) for each still, face box from OpenCV's Haar cascade."""
     import cv2
 
-    from fer_utils.faces import make_detector
+    from fer_utils.faces.detectors import make_detector
 
     detector = make_detector("opencv-haar")
     crops = []
@@ -65,8 +65,8 @@ def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: in
     """
     import cv2
 
-    from fer_utils.crop_spec import CropSpec, write_crop_spec
-    from fer_utils.manifest import MANIFEST_COLUMNS
+    from fer_utils.data.manifest import MANIFEST_COLUMNS
+    from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
 
     out = Path(out)
     rng = np.random.default_rng(seed)
@@ -124,7 +124,7 @@ def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: in
 
 def small_config(**changes: object):
     """A TrainConfig small enough for a test (64×64 input, a few epochs); `changes` override fields."""
-    from fer_utils.train_config import TrainConfig
+    from fer_utils.train.config import TrainConfig
 
     # seed 0: with Adam 1e-3 (the one default) seeds 0, 1 and 2 reach 1.0 test accuracy in these 6 epochs and
     # seed 3 0.672, still improving at its last epoch (with 3e-4 seed 1 was the slow one): seed luck, not the rate

@@ -1,4 +1,4 @@
-// The face crop of the book's Python code (fer_utils.crops.crop_face), pixel for pixel, for the live demo page.
+// The face crop of the book's Python code (fer_utils.faces.crops.crop_face), pixel for pixel, for the live demo page.
 // A crop is cut as the model's crop spec says (crop_spec.json: margin, side, colour; models.json carries it):
 // the square around the face box with `margin` on every side, its edge pixels repeated where it leaves the
 // frame, gray as OpenCV makes it, resized to `side` x `side` as OpenCV's cv2.resize does: INTER_AREA when the
@@ -18,7 +18,7 @@ function toByte(value) {
   return Math.min(255, Math.max(0, pyRound(value)));
 }
 
-// fer_utils.crops.square_region: [x0, y0, x1, y1] of the square around the box's centre whose side is the
+// fer_utils.faces.crops.square_region: [x0, y0, x1, y1] of the square around the box's centre whose side is the
 // box's longest side times (1 + 2 margin).
 export function squareRegion(box, margin) {
   const side = Math.max(1, pyRound(Math.max(box.w, box.h) * (1.0 + 2.0 * margin)));
@@ -125,7 +125,7 @@ function resizeLinear(gray, n, side) {
   return out;
 }
 
-// A square gray image (n x n) resized to side x side as fer_utils.crops.crop_face resizes it.
+// A square gray image (n x n) resized to side x side as fer_utils.faces.crops.crop_face resizes it.
 export function resizeGray(gray, n, side) {
   return n > side ? resizeArea(gray, n, side) : resizeLinear(gray, n, side);
 }

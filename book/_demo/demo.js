@@ -65,7 +65,7 @@ async function detectFace(detector, source, width, height) {
 
 // Probabilities of `model` for raw 0..255 gray pixels. A quantized model (int8 mode: uint8 in and out)
 // gets its pixels quantized and its output dequantized with the [scale, zero point] its JSON records
-// (read from the .tflite when the book exported it, as fer_utils.deploy.tflite_predict uses them);
+// (read from the .tflite when the book exported it, as fer_utils.deploy.tflite.tflite_predict uses them);
 // without a JSON (a reader's own file), raw pixels in and TFLite's softmax convention, scale 1/256, out.
 async function classify(model, info, gray) {
   const detail = model.getInputDetails()[0];
@@ -297,7 +297,7 @@ self.Module = {printErr: (line) => { state.runtimeLog.push(line); console.debug(
 state.predict = (slot, pixels) => classify(state.models[slot].model, state.models[slot].info, Uint8Array.from(pixels));
 
 async function main() {
-  // models.json: {opens, why, models: [{slot, model, info}]}; fer_book.demo.opening_slot chose `opens`.
+  // models.json: {opens, why, models: [{slot, model, info}]}; fer_book.demo_page.opening_slot chose `opens`.
   const index = await (await fetch(here('models.json'))).json();
   await loadLiteRt(here('litert/wasm/'));
   state.detector = await loadAndCompile(here('face_detection_short_range.tflite'), {accelerator: 'wasm'});

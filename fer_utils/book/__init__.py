@@ -19,18 +19,18 @@ import importlib
 FACE: dict[str, str] = {
     # the data a chapter reads and what a run learns from
     **dict.fromkeys(("Dataset", "GENERATED_DATASET", "SAMPLE_DATASET", "default_cache"), "fer_utils.book.artifacts"),
-    "FaceData": "fer_utils.pipeline",
-    "load_manifest": "fer_utils.manifest",
-    "usable_frames": "fer_utils.manifest",
-    "audit_line": "fer_utils.duplicates",
-    "load_images": "fer_utils.pipeline",
-    "make_dataset": "fer_utils.pipeline",
+    "FaceData": "fer_utils.train.pipeline",
+    "load_manifest": "fer_utils.data.manifest",
+    "usable_frames": "fer_utils.data.manifest",
+    "audit_line": "fer_utils.data.duplicates",
+    "load_images": "fer_utils.train.pipeline",
+    "make_dataset": "fer_utils.train.pipeline",
     # runs
-    "TrainConfig": "fer_utils.train_config",
+    "TrainConfig": "fer_utils.train.config",
     "train": "fer_utils.book.artifacts",
     "train_variants": "fer_utils.book.chapters",
-    "RunFolder": "fer_utils.runs",
-    "predict_batches": "fer_utils.training",
+    "RunFolder": "fer_utils.train.runs",
+    "predict_batches": "fer_utils.train.fit",
     # what a chapter checks and reports
     **dict.fromkeys(
         (
@@ -53,7 +53,7 @@ FACE: dict[str, str] = {
         "fer_utils.book.chapters",
     ),
     "show_lesson": "fer_utils.book.lessons",
-    "ParameterError": "fer_utils.book.errors",
+    "ParameterError": "fer_utils.book.book_errors",
     # whole modules
     **{name: f"fer_utils.book.{name}" for name in ("chapters", "plots", "widgets", "exercises", "realfaces", "demo")},
 }

@@ -17,18 +17,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fer_utils.atomic import atomic_folder
 from fer_utils.book.fingerprint import code_fingerprint
-from fer_utils.crop_spec import CropSpec, spec_with
-from fer_utils.data import VIDEO_SUFFIXES
+from fer_utils.data.corpora import VIDEO_SUFFIXES
 from fer_utils.errors import CropError, DatasetError
-from fer_utils.locking import wait_lock
+from fer_utils.faces.crop_spec import CropSpec, spec_with
 from fer_utils.registry import DEFAULT_MARGIN, NO_DETECTOR, PAPER_FRAMES
-from fer_utils.runs import RunFolder
-from fer_utils.train_config import TrainConfig
+from fer_utils.storage.atomic import atomic_folder
+from fer_utils.storage.locking import wait_lock
+from fer_utils.train.config import TrainConfig
+from fer_utils.train.runs import RunFolder
 
 if TYPE_CHECKING:
-    from fer_utils.pipeline import FaceData
+    from fer_utils.train.pipeline import FaceData
 
 SAMPLE_DATASET = "sample"
 # The generated faces shipped with the package (DiffusionFER-S, CC0; fer_utils/assets/diffusionfer):
@@ -36,7 +36,7 @@ SAMPLE_DATASET = "sample"
 GENERATED_DATASET = "diffusionfer"
 GENERATED_SIDE = 96  # the side they are shipped at
 # Datasets of face crops already (no detector, one frame each, by default) and their side: the generated
-# faces, and FER-2013's CSV (48×48 faces, `fer_utils.fer2013`).
+# faces, and FER-2013's CSV (48×48 faces, `fer_utils.data.fer2013`).
 FACE_CROP_SIDES: dict[str, int] = {GENERATED_DATASET: GENERATED_SIDE, "fer2013": 48}
 SAMPLE_MARKER = ".complete"
 
@@ -75,7 +75,7 @@ def artefact_lock(target: Path) -> Path:
 
 
 def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
-    """Return `target`, building it first with `build(tmp)`, which makes the folder `tmp` (fer_utils.atomic's
+    """Return `target`, building it first with `build(tmp)`, which makes the folder `tmp` (fer_utils.storage.atomic's
     temporary sibling of `target`), renamed into place when complete.
 
     Two processes asking for the same artefact (two chapters executed side by side) build it once: the
@@ -105,7 +105,7 @@ def ensure_sample(cache: Path | None = None) -> Path:
         return local
 
     def generate(tmp: Path) -> None:
-        from fer_utils.sample import generate_sample
+        from fer_utils.data.sample import generate_sample
 
         generate_sample(tmp, progress=False)
         (tmp / SAMPLE_MARKER).touch()
@@ -158,7 +158,7 @@ class Dataset:
     def index(self, cache: Path | None = None, **index_options: object):
         """The clip index (ARCHITECTURE.md); `index_options` go to the indexer (e.g. `subject_pattern` for
         a folder of classes, `modalities` for RAVDESS)."""
-        from fer_utils.indexing import index_dataset
+        from fer_utils.data.indexing import index_dataset
 
         return index_dataset(*self.source(cache), **index_options)
 
@@ -197,7 +197,7 @@ class Dataset:
         preprocessing run is itself resumable and writes its manifest last and atomically, so the
         folder is complete exactly when `manifest.csv` exists; an interrupted run resumes where it stopped.
         """
-        from fer_utils.manifest import MANIFEST_NAME
+        from fer_utils.data.manifest import MANIFEST_NAME
 
         if spec is not None and (detector or size):
             raise CropError("give Dataset.crops a crop spec, or a detector and size, not both")
@@ -236,7 +236,7 @@ class Dataset:
         target.parent.mkdir(parents=True, exist_ok=True)
         with wait_lock(artefact_lock(target)):  # another chapter making the same crops: wait, then reuse
             if not (target / MANIFEST_NAME).is_file():
-                from fer_utils.preprocess import preprocess_dataset
+                from fer_utils.faces.preprocess import preprocess_dataset
 
                 if index is None:
                     index = self.index(cache, **index_options)
@@ -246,7 +246,7 @@ class Dataset:
 
 def edited_crop(crop: Callable | None) -> Callable | None:
     """`crop` when its code differs from the package's `crops.crop_face`, else None (the package's own)."""
-    from fer_utils.crops import crop_face
+    from fer_utils.faces.crops import crop_face
 
     if crop is None or code_fingerprint(crop) == code_fingerprint(crop_face):
         return None
@@ -277,16 +277,16 @@ def train(
 ) -> RunFolder:
     """A finished training run of the network `build` makes (None: the registry's builder of
     `config.model`) on `data` (`pipeline.FaceData`: crops, subjects, split, input pipeline) with `config`,
-    trained once by `training.train` and cached; `fit` compiles and fits it (default `training.fit_model`).
+    trained once by `train.fit.train` and cached; `fit` compiles and fits it (default `train.fit.fit_model`).
 
     A chapter passes the code it shows: its builder, its `FaceData` (built from its `make_dataset` or
     `split_frames`), its `fit_model`. The cache key holds the whole config and the fingerprints of all that
     code (`code_fingerprint`: the code and the values it reads), so an edit trains a new run and the same
     code (a chapter's saved cell or the package) reuses the one made before, in any chapter.
     """
-    from fer_utils.models import MODEL_BUILDERS
-    from fer_utils.training import fit_model
-    from fer_utils.training import train as train_run
+    from fer_utils.models.networks import MODEL_BUILDERS
+    from fer_utils.train.fit import fit_model
+    from fer_utils.train.fit import train as train_run
 
     spec = {
         "data": data_key(data),

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.book.artifacts import train
-from fer_utils.book.errors import ParameterError
-from fer_utils.train_config import TrainConfig
+from fer_utils.book.book_errors import ParameterError
+from fer_utils.train.config import TrainConfig
 
 if TYPE_CHECKING:
-    from fer_utils.pipeline import FaceData
-    from fer_utils.runs import RunFolder
+    from fer_utils.train.pipeline import FaceData
+    from fer_utils.train.runs import RunFolder
 
 # The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
 MIN_GROUPS_WITH_VAL = 3
@@ -42,7 +42,7 @@ def describe_frames(frames: pd.DataFrame) -> str:
 
 
 def index_table(indexes: Mapping[str, object]) -> pd.DataFrame:
-    """One row per named clip index (`data.DatasetIndex`): its files, subjects, emotions and rejected files."""
+    """One row per named clip index (`data.corpora.DatasetIndex`): its files, subjects, emotions and rejected files."""
     return pd.DataFrame(
         [
             {

@@ -2,8 +2,8 @@
 where a chapter publishes them for `book build` (ARCHITECTURE.md, "Live demo").
 
 A chapter calls `publish_demo_model(run_dir, about)` (the page's default model) or with `slot="peer"` (the
-peer, fer_utils.peer); each slot is one folder of the artefact cache, replaced whole. `fer_book.build`
-reads them back with `published_demo_model` and `fer_book.demo` turns them into the page's files; both
+peer, fer_utils.models.peer); each slot is one folder of the artefact cache, replaced whole. `fer_book.build`
+reads them back with `published_demo_model` and `fer_book.demo_page` turns them into the page's files; both
 check slots and abouts here, with `check_demo_slot` and `check_demo_about`.
 """
 
@@ -15,15 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TypedDict
 
-from fer_utils.atomic import atomic_folder, replace_folder, temporary_sibling
 from fer_utils.book.artifacts import artefact_lock, default_cache
-from fer_utils.book.errors import DemoError
+from fer_utils.book.book_errors import DemoError
 from fer_utils.errors import DatasetError
-from fer_utils.locking import wait_lock
+from fer_utils.storage.atomic import atomic_folder, replace_folder, temporary_sibling
+from fer_utils.storage.locking import wait_lock
 
 DEMO_MODEL_DIR = "demo_model"
 DEMO_ABOUT_FILE = "about.json"
-# The demo page's two models: the book's default and the peer (fer_utils.peer), each published in its
+# The demo page's two models: the book's default and the peer (fer_utils.models.peer), each published in its
 # own cache folder (the default's folder keeps its old name).
 DEMO_SLOTS = ("default", "peer")
 DEMO_SLOT_DIRS = {"default": DEMO_MODEL_DIR, "peer": f"{DEMO_MODEL_DIR}_peer"}
@@ -52,7 +52,7 @@ class DemoAbout(TypedDict, total=False):
     seeds: int | None  # how many seeds the means and standard deviations summarise
     chosen_on: str | None  # how the published seed was chosen, e.g. "the lowest validation loss on ..."
     evaluated_on: str | None  # what the scores were measured on
-    tflite: str  # "float32" (default) or "int8" (full integer, uint8 in and out; fer_utils.deploy)
+    tflite: str  # "float32" (default) or "int8" (full integer, uint8 in and out; fer_utils.deploy.tflite)
 
 
 DEMO_ABOUT_KEYS = tuple(DemoAbout.__annotations__)
@@ -101,15 +101,15 @@ def publish_demo_model(
     """Put a model on the live demo page: its model, classes (and metrics.json, when the folder has one)
     are copied to the cache with its crop spec (`crop_spec.json`: a run's own, or what its older records say,
     `RunFolder.crop_spec`) and `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
-    replacing what the slot held as a whole (fer_utils.atomic); `book build` takes them from there.
+    replacing what the slot held as a whole (fer_utils.storage.atomic); `book build` takes them from there.
 
     `slot="default"` (a chapter's run folder) makes it the page's default model; `slot="peer"` records
-    the peer as measured by a chapter (`run_dir` is the folder `fer_utils.peer.export_peer` wrote), whose
-    about is laid over `fer_utils.peer.PEER_ABOUT`."""
-    from fer_utils.crop_spec import CROP_SPEC_FILE, write_crop_spec
-    from fer_utils.models import input_side, load_model
-    from fer_utils.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
-    from fer_utils.runs import RunFolder
+    the peer as measured by a chapter (`run_dir` is the folder `fer_utils.models.peer.export_peer` wrote), whose
+    about is laid over `fer_utils.models.peer.PEER_ABOUT`."""
+    from fer_utils.faces.crop_spec import CROP_SPEC_FILE, write_crop_spec
+    from fer_utils.models.networks import input_side, load_model
+    from fer_utils.train.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
+    from fer_utils.train.runs import RunFolder
 
     run_dir = Path(run_dir)
     if run_dir.is_file():  # the model file itself (export_peer returns it)
@@ -136,7 +136,7 @@ def publish_demo_model(
 
 def published_demo_model(cache: Path | None = None, slot: str = "default") -> tuple[Path, dict] | None:
     """The (model path, about) a chapter published for the demo page's `slot`, or None if none did."""
-    from fer_utils.run_files import MODEL_FILE
+    from fer_utils.train.run_files import MODEL_FILE
 
     folder = demo_slot_dir(slot, cache)
     if not (folder / MODEL_FILE).is_file() or not (folder / DEMO_ABOUT_FILE).is_file():

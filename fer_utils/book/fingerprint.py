@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from pathlib import PurePath
 
-from fer_utils.book.errors import FingerprintError
+from fer_utils.book.book_errors import FingerprintError
 
 # Values hashed as their repr: the same value gives the same text in every process.
 CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, range, PurePath, type(Ellipsis))
@@ -99,8 +99,8 @@ def _source(obj: types.FunctionType) -> str | None:
 
 def _global_reads(code: types.CodeType) -> set[tuple[str, ...]]:
     """The globals a code object (and the functions nested in it) reads, each with the attributes read
-    from it right after (`models.build_paper_cnn` → ("models", "build_paper_cnn")), and the names it imports
-    (`from fer_utils.models import x` → ("<import>", "fer_utils.models", "x"))."""
+    from it right after (`models.networks.build_paper_cnn` → ("models", "build_paper_cnn")), and the names it imports
+    (`from fer_utils.models.networks import x` → ("<import>", "fer_utils.models.networks", "x"))."""
     reads: set[tuple[str, ...]] = set()
     chain: list[str] = []
     module = None

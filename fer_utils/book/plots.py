@@ -2,7 +2,7 @@
 
 Functions take tables and arrays (never file paths to open themselves, except `frame_grid`'s
 callers), so they are cheap to test and reuse in widgets. Emotions are always ordered as in
-`fer_utils.data.EMOTIONS`.
+`fer_utils.data.corpora.EMOTIONS`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from fer_utils.data import EMOTIONS
-from fer_utils.run_files import TRAIN_EVAL_PREFIX
+from fer_utils.data.corpora import EMOTIONS
+from fer_utils.train.run_files import TRAIN_EVAL_PREFIX
 
 # The paper's reported results (accuracy %, macro F1 %), shown beside every number we measure.
 PAPER_RESULTS = pd.DataFrame(
@@ -144,7 +144,7 @@ def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
 
 def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
     """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or more runs; where a run
-    scored its training side in inference mode as well (`train_eval_*`, `fer_utils.train_eval`), that curve is
+    scored its training side in inference mode as well (`train_eval_*`, `fer_utils.train.inference_scores`), that curve is
     dotted: it, not the solid running mean with dropout on, is what the validation curve compares with."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.3))
     palette = sns.color_palette("tab10", len(histories))

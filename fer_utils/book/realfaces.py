@@ -30,13 +30,13 @@ import pandas as pd
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.book import artifacts
 from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
-from fer_utils.crop_spec import CropSpec
-from fer_utils.crossdata import predict_known
-from fer_utils.deploy import keras_latency
+from fer_utils.data.manifest import load_manifest, usable_frames
+from fer_utils.deploy.tflite import keras_latency
 from fer_utils.errors import EvaluationError
-from fer_utils.evaluation import classification_metrics, clip_vote, predicted_labels, present_classes
-from fer_utils.manifest import load_manifest, usable_frames
-from fer_utils.models import count_params, input_side
+from fer_utils.evaluate.crossdata import predict_known
+from fer_utils.evaluate.metrics import classification_metrics, clip_vote, predicted_labels, present_classes
+from fer_utils.faces.crop_spec import CropSpec
+from fer_utils.models.networks import count_params, input_side
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
 STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
@@ -106,7 +106,7 @@ def predict_real(
 
 
 def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
-    """Accuracy and macro F1 of a predictions table over the emotions it holds (`evaluation.classification_metrics`,
+    """Accuracy and macro F1 of a predictions table over the emotions it holds (`evaluate.metrics.classification_metrics`,
     the book's one macro F1: absent classes are not averaged in); each frame keeps its own prediction."""
     metrics = classification_metrics(table["emotion"], table["predicted"], classes)
     return {

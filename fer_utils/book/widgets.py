@@ -20,12 +20,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fer_utils.book import plots
-from fer_utils.evaluation import LEVELS, level_predictions, misclassified
+from fer_utils.evaluate.metrics import LEVELS, level_predictions, misclassified
 from fer_utils.registry import PAPER_CLASSES, PAPER_PARAMS, PAPER_SIDE
-from fer_utils.run_files import TRAIN_EVAL_PREFIX
+from fer_utils.train.run_files import TRAIN_EVAL_PREFIX
 
 if TYPE_CHECKING:
-    from fer_utils.inference import Recognizer
+    from fer_utils.deploy.inference import Recognizer
 
 Draw = Callable[..., Figure]
 Describe = Callable[..., str]
@@ -84,7 +84,7 @@ def clip_frame(clips: pd.DataFrame, subject: str, emotion: str, frame: int) -> t
     """The RGB frame `frame` (clamped) of the first clip of `subject` showing `emotion`, with a caption."""
     import cv2
 
-    from fer_utils.video import sample_frames
+    from fer_utils.faces.video import sample_frames
 
     rows = clips[(clips["subject"] == subject) & (clips["emotion"] == emotion)]
     if rows.empty:
@@ -119,8 +119,8 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
     """Pick a detector, a crop margin and alignment; see the box, landmarks and the resulting crop."""
     import cv2
 
-    from fer_utils.crops import align_face, crop_face
-    from fer_utils.faces import make_detector, make_landmarker
+    from fer_utils.faces.crops import align_face, crop_face
+    from fer_utils.faces.detectors import make_detector, make_landmarker
     from fer_utils.registry import DEFAULT_MARGIN, DETECTORS
 
     landmarker = make_landmarker()
@@ -210,12 +210,12 @@ def architecture_explorer(classes: int = PAPER_CLASSES, show: bool = True) -> Li
     return live_view(draw, controls, describe, show=show)
 
 
-# Chapters 4 and 6: predictions at frame or clip level (tables from fer_utils.evaluation).
+# Chapters 4 and 6: predictions at frame or clip level (tables from fer_utils.evaluate.metrics).
 
 
 def level_confusion(table: pd.DataFrame, classes: Sequence[str], normalize: bool = False) -> pd.DataFrame:
     """The confusion matrix of a `level_predictions` table, counts or row-normalised (recall per class)."""
-    from fer_utils.evaluation import confusion
+    from fer_utils.evaluate.metrics import confusion
 
     return confusion(table["emotion"], table["predicted"], classes, normalize="true" if normalize else None)
 
@@ -230,8 +230,8 @@ def prediction_browser(
 ) -> LiveView:
     """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
     confident mistakes (their crops from `crops`, captioned true → predicted)."""
-    from fer_utils.faces import to_gray
-    from fer_utils.images import read_image
+    from fer_utils.faces.detectors import to_gray
+    from fer_utils.faces.images import read_image
 
     tables = {level: level_predictions(frames, probabilities, classes, level) for level in LEVELS}
     controls = {
@@ -294,7 +294,7 @@ def protocol_explorer(
     """Pick a split protocol and a level; see that run's curves and its test confusion matrix.
 
     `predictions` maps each protocol to its (test frames, probabilities, classes)."""
-    from fer_utils.evaluation import classification_metrics
+    from fer_utils.evaluate.metrics import classification_metrics
 
     protocols = list(histories)
     tables = {(p, level): level_predictions(*predictions[p], level=level) for p in protocols for level in LEVELS}
@@ -359,8 +359,8 @@ def image_predictions(recognizer: Recognizer, image_bgr: np.ndarray) -> tuple[pd
 
 def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
     """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
-    from fer_utils.explain import grad_cam, overlay
-    from fer_utils.run_files import probability_columns
+    from fer_utils.evaluate.explain import grad_cam, overlay
+    from fer_utils.train.run_files import probability_columns
 
     classes = recognizer.classes
     probabilities = table[probability_columns(classes)].to_numpy(dtype=float)[0]
@@ -428,14 +428,14 @@ def media_predictions(recognizer: Recognizer, path: Path, every: int | None = 3)
 
 def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     """The clip-level emotion of per-frame predictions: the class with the highest mean probability."""
-    from fer_utils.run_files import probability_columns
+    from fer_utils.train.run_files import probability_columns
 
     return classes[int(table[probability_columns(classes)].mean().to_numpy().argmax())]
 
 
 def _video_figure(recognizer: Recognizer, found: MediaPredictions, name: str, title: str = "") -> Figure:
     """Per-frame probabilities, the clip-level emotion and the Grad-CAM of its most confident frame."""
-    from fer_utils.explain import grad_cam
+    from fer_utils.evaluate.explain import grad_cam
 
     if found.table.empty:
         return message_figure(f"no face found in the sampled frames of {name}")
@@ -458,7 +458,7 @@ def message_figure(text: str) -> Figure:
 def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = "", every: int = 3) -> Figure:
     """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
     from fer_utils.errors import FerError
-    from fer_utils.images import check_media
+    from fer_utils.faces.images import check_media
 
     if isinstance(media, np.ndarray):
         return emotion_figure(recognizer, media, title)

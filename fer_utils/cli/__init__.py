@@ -19,12 +19,12 @@ from fer_utils.errors import FerError
 WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 COMMAND_MODULES = (
-    "fer_utils.cli.data",
-    "fer_utils.cli.preprocess",
-    "fer_utils.cli.train",
-    "fer_utils.cli.evaluate",
-    "fer_utils.cli.predict",
-    "fer_utils.cli.models",
+    "fer_utils.cli.data_commands",
+    "fer_utils.cli.preprocess_commands",
+    "fer_utils.cli.train_command",
+    "fer_utils.cli.evaluate_command",
+    "fer_utils.cli.predict_command",
+    "fer_utils.cli.model_commands",
 )
 
 

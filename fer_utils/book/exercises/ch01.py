@@ -21,7 +21,7 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
     of the codebook), `intensity`, `statement`, `repetition` and `actor` (integers). Checked on the real
     RAVDESS clip shipped with the package and on one clip per emotion of the chapter's index `clips`."""
     from fer_utils.assets import ravdess_clip_path
-    from fer_utils.data import index_ravdess
+    from fer_utils.data.corpora import index_ravdess
 
     table = index_ravdess(ravdess_clip_path().parent, modalities=("01", "02")).clips
     if clips is not None:
@@ -53,8 +53,8 @@ def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     what differs (""; or why: rows dropped, added or relabelled since). (None, why) when it cannot be
     indexed again (not an index, files that are not there, a layout indexed with options): a checker then
     never takes `clips` itself for the truth."""
+    from fer_utils.data.indexing import index_dataset
     from fer_utils.errors import FerError
-    from fer_utils.indexing import index_dataset
 
     if type(clips) is not pd.DataFrame or not {"path", "dataset", "emotion"} <= set(clips.columns) or clips.empty:
         return None, "`clips` is not a clip index (a table with path, dataset and emotion columns)"

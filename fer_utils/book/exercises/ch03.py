@@ -50,7 +50,7 @@ def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
 
     not_the_papers = (keras.layers.InputLayer, keras.layers.Resizing)
 
-    from fer_utils.models import build_paper_cnn
+    from fer_utils.models.networks import build_paper_cnn
 
     for num_classes, shape in ((8, (180, 180, 1)), (7, (48, 48, 1))):
         model = run_student(build, num_classes, shape)

@@ -46,7 +46,7 @@ def check_majority_vote(
     tie going to the tied label of its latest frame. Checked on the chapter's test frames and the frame
     predictions `predicted_labels(probabilities, classes)` of its run; names a clip where the majority
     and the mean vote (`clip_vote`) differ."""
-    from fer_utils.evaluation import clip_vote, predicted_labels
+    from fer_utils.evaluate.metrics import clip_vote, predicted_labels
 
     predicted = list(predicted_labels(probabilities, classes))
     answer = run_student(vote, frames.copy(), list(predicted))

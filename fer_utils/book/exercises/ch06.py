@@ -42,7 +42,7 @@ def check_subject_split(
 ) -> Feedback:
     """`split(frames, n_test, seed)` must hold out exactly `n_test` actors, drawn from `seed`, with all their
     frames and nothing else on the test side, and pass `splits.check_leakage`; checked on `frames`."""
-    from fer_utils.splits import Split, check_leakage
+    from fer_utils.data.splits import Split, check_leakage
 
     held = {}
     for seed in seeds:

@@ -60,12 +60,12 @@ def _flop_hint(layer: object, got: float, expected: int) -> str:
 
 @coding_exercise
 def check_conv_flops(conv_flops: Callable[[object], object], models: dict[str, object]) -> Feedback:
-    """`conv_flops(layer)` must give 2 × `models.layer_macs(layer)` for every layer of every model in `models`
+    """`conv_flops(layer)` must give 2 × `models.networks.layer_macs(layer)` for every layer of every model in `models`
     (0 for the layers we do not count) but the input, a crop of any side, which has nothing to count; the first
     layer that differs is named, with the likely mistake."""
     import keras
 
-    from fer_utils.models import layer_macs
+    from fer_utils.models.networks import layer_macs
 
     counted = 0
     for name, model in models.items():

@@ -79,7 +79,7 @@ def check_int8_model(
     """`to_int8(model, representative)` must return a full-integer TFLite model (int8 weights and
     activations, int8 input and output) whose probabilities on the real `crops` stay close to Keras's."""
 
-    from fer_utils.deploy import tflite_interpreter, tflite_predict
+    from fer_utils.deploy.tflite import tflite_interpreter, tflite_predict
 
     with _quiet():
         blob = run_student(to_int8, model, representative)
@@ -135,7 +135,7 @@ def check_occlusion_map(
     """`occlusion_map(model, image, class_index, patch)`: the drop of the class probability when each
     square is covered with the image's mean gray; compared with the drops computed here, and with Grad-CAM."""
 
-    from fer_utils.explain import grad_cam
+    from fer_utils.evaluate.explain import grad_cam
 
     answer = np.asarray(run_student(occlusion_map, model, image, class_index, patch), dtype=np.float64)
     expected = _occlusion_drops(model, image, class_index, patch)

@@ -33,12 +33,12 @@ from pathlib import Path, PurePath
 import numpy as np
 import pandas as pd
 
-from fer_utils.book.errors import ExchangeError
+from fer_utils.book.book_errors import ExchangeError
 
 TAG = "$"
 MAX_DEPTH = 40  # nesting a decoded answer may have
 # The dataclasses an answer may hold, rebuilt field by field (the only classes `decode` instantiates).
-DATACLASSES = ("fer_utils.faces.Box", "fer_utils.splits.Split")
+DATACLASSES = ("fer_utils.faces.detectors.Box", "fer_utils.data.splits.Split")
 # pandas extension dtypes a table column may have (their values travel as a list of plain values).
 EXTENSION_DTYPES = ("string", "Int8", "Int16", "Int32", "Int64", "Float32", "Float64", "boolean")
 NUMPY_KINDS = "biufcmMSU"  # NumPy dtype kinds that `.npy` stores without pickles (not object arrays)

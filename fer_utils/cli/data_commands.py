@@ -1,0 +1,293 @@
+"""Data subcommands: `sample` (the synthetic sample), `download` (RAVDESS, CREMA-D), `index` (any dataset).
+
+Arguments only; the handlers import fer_utils.data.sample / download / data (and through them OpenCV and
+dlib) when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fer_utils.cli.arg_types import non_negative_int, positive_int
+from fer_utils.data.folders import RAFDB_CLASSES
+from fer_utils.data.indexing import INDEXERS
+from fer_utils.registry import DOWNLOADABLE_DATASETS
+
+RAVDESS_ACTORS = range(1, 25)
+
+MAX_REJECTED_SHOWN = 20
+
+
+def modality_list(text: str) -> tuple[str, ...]:
+    """Parse `01,02` into ("01", "02") (RAVDESS modality codes)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def add_index_options(parser: argparse.ArgumentParser) -> None:
+    """The arguments that say how to index a dataset folder (shared by `index` and `preprocess`)."""
+    parser.add_argument("--dataset", required=True, choices=tuple(INDEXERS), help="how to read the folder's names")
+    parser.add_argument(
+        "--subject-pattern",
+        default=None,
+        metavar="REGEX",
+        help="folder datasets: regular expression with one group that captures the subject "
+        "from each file name, e.g. '^(S\\d+)_' or '^(\\d+)_'",
+    )
+    parser.add_argument(
+        "--classes",
+        default=None,
+        metavar="FOLDER=EMOTION,...",
+        help="folder datasets: what class folders named by number (or otherwise) hold, e.g. RAF-DB's basic set: "
+        f"--classes {RAFDB_CLASSES} (emotions in any of the accepted names: 2=fear works too)",
+    )
+    parser.add_argument(
+        "--modalities",
+        type=modality_list,
+        default=None,
+        metavar="CODES",
+        help="ravdess: modality codes to index, e.g. 01,02 (default 02, video-only); a take in both is indexed once",
+    )
+
+
+def index_options(args: argparse.Namespace) -> dict:
+    """The indexer options given on the command line (None: the indexer's default)."""
+    return {"subject_pattern": args.subject_pattern, "modalities": args.modalities, "classes": args.classes}
+
+
+def subjects_line(clips) -> str:
+    """'N subject(s)' and, for folder datasets, where the subjects came from."""
+    line = f"{clips['subject'].nunique()} subject(s)"
+    if "subject_source" not in clips.columns:
+        return line
+    sources = clips["subject_source"].value_counts()
+    line += " (from " + ", ".join(f"{src}: {n}" for src, n in sources.items()) + ")"
+    if set(sources.index) == {"image"}:
+        line += "; each image is its own subject: pass --subject-pattern so a subject split keeps people apart"
+    return line
+
+
+def print_split(clips) -> None:
+    """For a dataset with its own split: the files per class and side, and a WARNING line (stderr) for each
+    class that a side lacks."""
+    import sys
+
+    from fer_utils.data.corpora import split_counts, split_warnings
+
+    table = split_counts(clips)
+    if table.empty:
+        return
+    print("the dataset's own split (files per class and side; train --protocol given uses it):")
+    print("\n".join(f"  {line}" for line in table.to_string().splitlines()))
+    for line in split_warnings(clips):
+        print(f"WARNING: {line}", file=sys.stderr)
+
+
+def actor_list(text: str) -> list[int]:
+    """Parse `1,2,5-8` into [1, 2, 5, 6, 7, 8]."""
+    actors: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            actors.extend(range(int(lo), int(hi) + 1))
+        elif part.strip():
+            actors.append(int(part))
+    return actors
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """Generate the synthetic sample and print where it is, how many clips and its size."""
+    import time
+
+    from fer_utils.data.sample import generate_sample, sample_size_bytes
+
+    start = time.perf_counter()
+    table = generate_sample(
+        args.out,
+        actors=args.actors,
+        seed=args.seed,
+        workers=args.workers,
+        n_frames=args.frames,
+        fps=args.fps,
+        progress=not args.quiet,
+    )
+    seconds = time.perf_counter() - start
+    megabytes = sample_size_bytes(args.out) / 1e6
+    print(f"wrote {len(table)} synthetic clips to {args.out} ({megabytes:.1f} MB) in {seconds:.1f} s")
+    return 0
+
+
+def code_list(text: str) -> list[str]:
+    """Parse `ANG,HAP` into ["ANG", "HAP"] (CREMA-D emotion or sentence codes)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Download RAVDESS archives (and extract them) or CREMA-D clips; SAVEE/MEAD print where to get them.
+    Ctrl-C stops it with exit code 130, the partial files kept for the rerun."""
+    from fer_utils.data.fetch import download_dataset
+
+    dest = args.dest or Path("data/raw") / args.dataset
+    if args.dataset == "cremad":
+        return run_download_cremad(args, dest)
+    kwargs = {}
+    if args.dataset == "ravdess":
+        from fer_utils.data.download import ZENODO_URL
+
+        kwargs = {
+            "actors": args.actors or list(RAVDESS_ACTORS),
+            "base_url": args.base_url or ZENODO_URL,
+            "progress": not args.quiet,
+            "extract": not args.no_extract,
+            "missing_checksum": "error" if args.require_checksum else "warn",
+            "record_api": args.record_api,
+        }
+    try:
+        archives = download_dataset(args.dataset, dest, **kwargs)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the archive being downloaded keeps its .part in {dest / 'archives'}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"{len(archives)} archive(s) in {dest / 'archives'}")
+    return 0
+
+
+def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
+    """Download the selected CREMA-D clips, print the summary; exit 1 when any clip failed, 130 on Ctrl-C (the
+    report written, the `.part` files kept)."""
+    import pandas as pd
+
+    from fer_utils.data.cremad import DEFAULT_WORKERS, REPORT_FILE, download_cremad, report_summary
+
+    try:
+        report = download_cremad(
+            dest,
+            actors=args.actors,
+            emotions=args.emotions,
+            sentences=args.sentences,
+            base_url=args.base_url,
+            workers=args.workers or DEFAULT_WORKERS,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        if (dest / REPORT_FILE).is_file():
+            print(report_summary(pd.read_csv(dest / REPORT_FILE, keep_default_na=False), dest))
+        print("interrupted: the clips in flight keep their .part; rerun the same command to resume", file=sys.stderr)
+        return 130
+    print(report_summary(report, dest))
+    return 1 if (report["status"] == "failed").any() else 0
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Index a dataset folder; print counts per emotion (and per side of its own split), the duplicate audit
+    and the rejected files; optionally save the table as CSV, its audit beside it."""
+    from fer_utils.data.corpora import classes_in
+    from fer_utils.data.duplicates import audit_duplicates, audit_paths
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.storage.outputs import check_outputs, write_atomic
+
+    audit_outputs = (
+        dict(zip(("audit beside --out", "audit summary beside --out"), audit_paths(args.out))) if args.out else {}
+    )
+    outputs = {"--out": args.out, "--rejected-out": args.rejected_out, **audit_outputs}
+    check_outputs(outputs, read_folders=[args.root])
+    index = index_dataset(args.dataset, args.root, **index_options(args))
+    clips = index.clips
+    print(f"{len(clips)} {args.dataset} file(s), {subjects_line(clips)}")
+    if "class_folder" in clips.columns:
+        renamed = clips.loc[clips["class_folder"] != clips["emotion"], ["class_folder", "emotion"]].drop_duplicates()
+        for row in renamed.itertuples():
+            print(f"  class folder {row.class_folder!r} read as {row.emotion!r}")
+    counts = clips["emotion"].value_counts()
+    for emotion in classes_in(clips):
+        print(f"  {emotion:<10} {counts[emotion]}")
+    print_split(clips)
+    rejected = index.rejected
+    if len(rejected):
+        print(f"{len(rejected)} rejected file(s):")
+        for row in rejected.head(MAX_REJECTED_SHOWN).itertuples():
+            print(f"  {row.path}: {row.reason}")
+        if len(rejected) > MAX_REJECTED_SHOWN:
+            print(f"  ... and {len(rejected) - MAX_REJECTED_SHOWN} more (see --rejected-out)")
+    audit = audit_duplicates(clips)
+    print("\n".join(audit.lines()))
+    if args.out:
+        write_atomic(args.out, clips.to_csv(index=False), "--out")
+        audit.write(*audit_paths(args.out))
+        print(f"table written to {args.out}, its duplicate audit to {', '.join(map(str, audit_paths(args.out)))}")
+    if args.rejected_out:
+        write_atomic(args.rejected_out, rejected.to_csv(index=False), "--rejected-out")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `sample`, `download` and `index`."""
+    sample = subparsers.add_parser("sample", help="generate the synthetic RAVDESS-style sample (from the 24 stills)")
+    sample.add_argument("--out", type=Path, required=True, help="output folder (Actor_XX/*.mp4)")
+    sample.add_argument(
+        "--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5 (default all)"
+    )
+    sample.add_argument("--seed", type=non_negative_int, default=0)
+    sample.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU; 1 = none)")
+    sample.add_argument("--frames", type=int, default=15, help="frames per clip (default 15)")
+    sample.add_argument("--fps", type=int, default=15, help="frame rate (default 15)")
+    sample.add_argument("--quiet", action="store_true", help="no progress bar")
+    sample.set_defaults(handler=run_sample)
+
+    download = subparsers.add_parser(
+        "download", help="download RAVDESS (video speech) or CREMA-D (video clips); SAVEE/MEAD: instructions"
+    )
+    download.add_argument("dataset", nargs="?", default=DOWNLOADABLE_DATASETS[0], choices=DOWNLOADABLE_DATASETS)
+    download.add_argument("--dest", type=Path, default=None, help="target folder (default data/raw/<dataset>)")
+    download.add_argument(
+        "--actors",
+        type=actor_list,
+        default=None,
+        help="e.g. 1-24 or 1,2,5 (RAVDESS), 1001-1010 or 1001,1002 (CREMA-D); default all",
+    )
+    download.add_argument(
+        "--emotions", type=code_list, default=None, help="cremad: emotion codes, e.g. ANG,HAP (default all six)"
+    )
+    download.add_argument(
+        "--sentences", type=code_list, default=None, help="cremad: sentence codes, e.g. DFA,IEO (default all twelve)"
+    )
+    download.add_argument(
+        "--workers", type=positive_int, default=None, help="cremad: files downloaded at a time (default 8)"
+    )
+    download.add_argument(
+        "--base-url",
+        default=None,
+        help="a mirror: where Video_Speech_Actor_XX.zip live (default Zenodo record 1188976), or for cremad "
+        "the folder that holds VideoFlash/<clip>.flv (default: CREMA-D's Git LFS media, then the maintainers' "
+        "GitLab mirror, the first that serves the clips)",
+    )
+    download.add_argument(
+        "--record-api",
+        default=None,
+        help="Zenodo-style record API that publishes the archives' md5 "
+        "(default: Zenodo's, when downloading from Zenodo)",
+    )
+    download.add_argument("--no-extract", action="store_true", help="keep the zip archives only")
+    download.add_argument(
+        "--require-checksum", action="store_true", help="fail when no md5 is known for an archive (default: warn)"
+    )
+    download.add_argument("--quiet", action="store_true", help="no progress bars")
+    download.set_defaults(handler=run_download)
+
+    index = subparsers.add_parser("index", help="index a dataset folder into a clip table")
+    add_index_options(index)
+    index.add_argument(
+        "--root", type=Path, required=True, help="the dataset's folder (fer2013: its CSV, or the folder holding it)"
+    )
+    index.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the table as CSV (its duplicate audit beside it: NAME.duplicates.csv)",
+    )
+    index.add_argument("--rejected-out", type=Path, default=None, help="write the rejected files as CSV")
+    index.set_defaults(handler=run_index)

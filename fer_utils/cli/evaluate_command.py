@@ -1,0 +1,245 @@
+"""`python -m fer_utils evaluate`: a run's test metrics, a model file on its own test side, or a model scored
+on another corpus's crops (cross-dataset).
+
+Arguments only: the handlers import TensorFlow and the fer_utils evaluation modules when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fer_utils.cli.arg_types import fraction, non_negative_int
+from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS
+
+# `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
+SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
+
+
+def recorded_split(args: argparse.Namespace) -> dict:
+    """The split the model of `evaluate --model` was trained on (protocol, test/val size, seed and whether the
+    test copies of training crops were left out, from the config.json beside it), so that its test rows are
+    the run's own; given options must agree with it. Without a config.json, --protocol and --seed must both be
+    given (FerError otherwise)."""
+    from fer_utils.errors import FerError
+    from fer_utils.train.run_files import CONFIG_FILE
+    from fer_utils.train.runs import RunFolder
+
+    folder = RunFolder(args.model.parent)
+    given = {"protocol": args.protocol, "val_size": args.val_size, "seed": args.seed}
+    if not folder.config_file.is_file():
+        if args.protocol is None or args.seed is None:
+            raise FerError(
+                f"{args.model}: no {CONFIG_FILE} beside it records the split it was trained on, so its test rows "
+                "cannot be known: use evaluate --run RUN, or give --protocol and --seed (and --val-size) of its run"
+            )
+        val_size = DEFAULT_VAL_SIZE if args.val_size is None else args.val_size
+        return {
+            "protocol": args.protocol,
+            "test_size": PAPER_TEST_SIZE,
+            "seed": args.seed,
+            "val_size": val_size,
+            "clean_test": False,
+        }
+    config = folder.config()
+    recorded = {name: config.get(name) for name in ("protocol", "test_size", "val_size", "seed")}
+    if any(value is None for value in recorded.values()):
+        raise FerError(f"{folder.config_file} does not record the split (protocol, test_size, val_size, seed)")
+    differ = [
+        f"--{k.replace('_', '-')} {v} (recorded {recorded[k]})"
+        for k, v in given.items()
+        if v not in (None, recorded[k])
+    ]
+    if differ:
+        raise FerError(
+            f"{args.model} was trained on another split than {', '.join(differ)}: testing on that split would "
+            f"mix its training rows into the test; leave the options out to use the recorded split"
+        )
+    return {**recorded, "clean_test": bool(config.get("clean_test", False))}
+
+
+def _model_test_predictions(args: argparse.Namespace):
+    """(test frames, probabilities, classes, crop check) of a model file on the test split of `--crops`'
+    manifest, split as recorded beside the model (`recorded_split`, through `duplicates.audited_split` as
+    training split it); a different test side is refused, missing or damaged crops are left out and named."""
+    from fer_utils.data.duplicates import audited_split
+    from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.errors import FerError
+    from fer_utils.evaluate.crossdata import check_scored_crops
+    from fer_utils.models.networks import check_classes, input_side, load_classes, load_model, network_side
+    from fer_utils.train.fit import predict_batches
+    from fer_utils.train.pipeline import make_dataset
+    from fer_utils.train.runs import RunFolder
+    from fer_utils.train.sequences import clip_shape, clip_table, make_clip_dataset
+
+    if args.crops is None:
+        raise FerError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
+    split = recorded_split(args)
+    model = load_model(args.model)
+    classes = check_classes(model, load_classes(args.model))
+    frames = usable_frames(load_manifest(args.crops))
+    test = audited_split(
+        frames, args.crops, split["protocol"], split["test_size"], split["val_size"], split["seed"], split["clean_test"]
+    ).test
+    folder = RunFolder(args.model.parent)
+    subjects = folder.config().get("subjects", {}) if folder.config_file.is_file() else {}
+    if "test" in subjects and sorted(map(str, test["subject"].unique())) != subjects["test"]:
+        raise FerError(
+            f"the test side of {args.crops} split as recorded holds other subjects than the run's test side "
+            f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
+            f"on another folder, use --test-crops {args.crops} instead of --crops"
+        )
+    side = input_side(model)  # None: the model resizes the crops itself
+    size = None if side is None else (side, side)
+    check = check_scored_crops(test, args.crops, network_side(model))
+    if check.frames.empty:
+        raise FerError(f"no crop of the test side of {args.crops} can be scored: {_skipped_text(check.skipped)}")
+    if clip_shape(model):  # a sequence model is tested on the test side's clips, one row each
+        clips = clip_table(check.frames)
+        return clips, predict_batches(model, make_clip_dataset(clips, args.crops, classes, cache=False)), classes, check
+    dataset = make_dataset(check.frames, args.crops, classes, image_size=size, cache=False)
+    return check.frames, predict_batches(model, dataset), classes, check
+
+
+def _skipped_text(skipped: dict[str, list[str]]) -> str:
+    """'3 missing (a.png, b.png, ...); 1 damaged (...)'."""
+    return "; ".join(
+        f"{len(images)} {reason} ({', '.join(images[:3])}{', ...' if len(images) > 3 else ''})"
+        for reason, images in skipped.items()
+    )
+
+
+def _option_names(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """The given options among `names` (argparse dests), as written on the command line."""
+    return [f"--{name.replace('_', '-')}" for name in names if getattr(args, name, None) is not None]
+
+
+def _cross_evaluate(args: argparse.Namespace) -> int:
+    """`evaluate --model M --test-crops C`: the model scored on every usable frame of another crops folder
+    (or of one side of it, --split), classes matched by name, the crops checked and compared with the run's
+    training crops by content; printed, and written as JSON with --json."""
+    import pandas as pd
+
+    from fer_utils.errors import FerError
+    from fer_utils.evaluate.crossdata import evaluate_model_file
+    from fer_utils.storage.outputs import check_outputs, write_atomic
+
+    if args.run is not None:
+        raise FerError("--test-crops scores a model file on another folder: give --model M, not --run")
+    mixed = _option_names(args, SPLIT_OPTIONS)
+    if mixed:
+        raise FerError(
+            f"--test-crops scores every frame of another folder, while {', '.join(mixed)} split the model's own "
+            "crops into its test side: give one or the other (--split SIDE picks a side of --test-crops)"
+        )
+    check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.model.parent, args.test_crops])
+    report = evaluate_model_file(args.model, args.test_crops, args.split)
+    print(report.summary())
+    with pd.option_context("display.width", 120):
+        print(report.per_class().round(3))
+        print(report.confusion_frame())
+    if args.json:
+        write_atomic(args.json, json.dumps(report.to_dict(), indent=2), "--json")
+    return 0
+
+
+def clean_part(frames, probabilities, classes) -> tuple[dict | None, str | None]:
+    """(the metrics of the test frames that copy no training crop, a line saying how many do), from the
+    `copy_of_train` column a run records (`duplicates.audited_split`); (None, None) for a run made before it."""
+    import numpy as np
+
+    from fer_utils.evaluate.metrics import evaluate_predictions
+
+    if "copy_of_train" not in frames.columns:
+        return None, None
+    copied = frames["copy_of_train"].astype(str).str.lower().isin(("true", "1")).to_numpy()
+    if not copied.any():
+        return None, f"no test frame copies a training crop ({len(frames)} frames, by md5 or perceptual hash)"
+    line = f"{int(copied.sum())} of the {len(frames)} test frames copy a training crop (by md5 or perceptual hash)"
+    if copied.all():
+        return None, line + ": no clean part is left"
+    clean = frames[~copied].reset_index(drop=True)
+    metrics = evaluate_predictions(clean, np.asarray(probabilities)[~copied], classes)
+    return metrics, line + f"; the clean part, without them: accuracy {metrics['frame']['accuracy']:.3f}, macro F1 " + (
+        f"{metrics['frame']['f1_macro']:.3f} on {len(clean)} frames"
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    """Test metrics of a run (from its saved test predictions: no re-split, no re-predict) or of a model
+    file (predicted on a manifest's test split, or on another folder with --test-crops), on the whole test
+    side and on its clean part (the frames that copy no training crop); printed, and written as JSON with
+    --json."""
+    import sys
+
+    import pandas as pd
+
+    from fer_utils.errors import FerError
+    from fer_utils.evaluate.metrics import evaluate_predictions, per_class_report, predicted_labels
+    from fer_utils.storage.outputs import check_outputs, write_atomic
+    from fer_utils.train.runs import RunFolder
+
+    if args.test_crops is not None:
+        return _cross_evaluate(args)
+    if args.split is not None:
+        raise FerError("--split picks a side of --test-crops: give --test-crops DIR with it")
+    model_dir = args.model.parent if args.model is not None else None
+    check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
+    check = None
+    if args.run is not None:
+        given = [f"--{name.replace('_', '-')}" for name in SPLIT_OPTIONS if getattr(args, name) is not None]
+        if given:
+            raise FerError(
+                f"evaluate --run reads the run's saved test predictions; {', '.join(given)} apply to --model only"
+            )
+        frames, probabilities, classes = RunFolder(args.run).test_predictions()
+    else:
+        frames, probabilities, classes, check = _model_test_predictions(args)
+    metrics = evaluate_predictions(frames, probabilities, classes)
+    clean, line = clean_part(frames, probabilities, classes)
+    if clean is not None:
+        metrics["clean"] = clean
+    print(json.dumps(metrics, indent=2))
+    if check is not None and check.skipped:
+        print(f"WARNING: left out of the test side: {_skipped_text(check.skipped)}", file=sys.stderr)
+    if metrics["absent"]:
+        print(f"the test side has no frame of {', '.join(metrics['absent'])}: the macro F1 averages the others")
+    if line:
+        print(line)
+    if args.json:
+        write_atomic(args.json, json.dumps(metrics, indent=2), "--json")
+    with pd.option_context("display.width", 120):
+        print(per_class_report(frames["emotion"], predicted_labels(probabilities, classes), classes).round(3))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `evaluate` command."""
+    evaluate = subparsers.add_parser("evaluate", help="test metrics of a run, or of a model file on a manifest split")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=Path, help="a finished run folder (reads its saved test predictions)")
+    source.add_argument("--model", type=Path, help="a .keras model file (classes.json beside it)")
+    evaluate.add_argument("--crops", type=Path, help="with --model: crops folder with manifest.csv")
+    evaluate.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help="with --model: split protocol (default: the one recorded beside the model)",
+    )
+    evaluate.add_argument(
+        "--val-size", type=fraction, help="with --model: validation share (default: the one recorded beside the model)"
+    )
+    evaluate.add_argument(
+        "--seed", type=non_negative_int, help="with --model: split seed (default: the one recorded beside the model)"
+    )
+    evaluate.add_argument(
+        "--test-crops",
+        type=Path,
+        help="with --model: score every usable frame of this other crops folder (cross-dataset; classes "
+        "matched by name, the others reported); not with --crops/--protocol/--seed/--val-size",
+    )
+    evaluate.add_argument(
+        "--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)"
+    )
+    evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON")
+    evaluate.set_defaults(handler=_evaluate)

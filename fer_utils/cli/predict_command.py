@@ -1,0 +1,73 @@
+"""`python -m fer_utils predict`: the emotion of each face in an image or a video.
+
+Arguments only: the handler imports TensorFlow, dlib and OpenCV when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fer_utils.cli.arg_types import positive_int
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
+    cropped as the crop spec beside the model says (`crop_spec.json`, or a run's older records:
+    `RunFolder.crop_spec`; the default spec at the model's side for a model without one)."""
+    from fer_utils.deploy.inference import Recognizer, check_annotated_out, refuse_overwrite
+    from fer_utils.errors import PredictionError
+    from fer_utils.models.networks import input_side, load_classes
+    from fer_utils.storage.outputs import check_outputs
+    from fer_utils.train.runs import RunFolder
+    from fer_utils.train.sequences import clip_shape, predict_clip
+
+    refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
+    outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
+    check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
+    check_annotated_out(args.out, args.media)
+    folder = RunFolder(args.model.parent)
+    model = folder.load(args.model)
+    spec = folder.crop_spec(input_side(model))
+    if clip_shape(model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
+        if args.out is not None or args.every is not None:
+            raise PredictionError(f"{args.model} reads whole clips: --out and --every apply to frame models only")
+        table = predict_clip(model, load_classes(args.model), args.media, spec, args.detector)
+        return _write_predictions(args, table, f"{args.media.name}: one clip, {int(table['faces'][0])} face(s)")
+    recognizer = Recognizer(model, load_classes(args.model), args.detector, spec=spec)
+    table = recognizer.predict_media(args.media, every=args.every, out=args.out)
+    return _write_predictions(args, table, f"{len(table)} face(s) in {table['frame_index'].nunique()} frame(s)")
+
+
+def _write_predictions(args: argparse.Namespace, table, summary: str) -> int:
+    """`predict`'s table written as --csv / --json (printed as JSON when neither is given), then `summary`."""
+    from fer_utils.storage.outputs import write_atomic
+
+    if args.csv:
+        write_atomic(args.csv, table.to_csv(index=False), "--csv")
+    records = table.to_dict(orient="records")
+    if args.json:
+        write_atomic(args.json, json.dumps(records, indent=2), "--json")
+    if not args.csv and not args.json:
+        print(json.dumps(records, indent=2))
+    print(summary)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `predict` command."""
+    predict = subparsers.add_parser("predict", help="emotion of each face in an image or video")
+    predict.add_argument("--model", type=Path, required=True, help="a .keras model file (classes.json beside it)")
+    predict.add_argument("media", type=Path, metavar="IMAGE_OR_VIDEO")
+    predict.add_argument("--out", type=Path, help="write an annotated copy (image, or .mp4 for a video)")
+    predict.add_argument("--json", type=Path, help="write the predictions as JSON")
+    predict.add_argument("--csv", type=Path, help="write the predictions as CSV")
+    predict.add_argument(
+        "--detector",
+        choices=FACE_DETECTORS,
+        help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
+    )
+    predict.add_argument("--every", type=positive_int, default=None, help="only every K-th video frame")
+    predict.set_defaults(handler=_predict)

@@ -1,0 +1,164 @@
+"""`python -m fer_utils preprocess …` (clips → face crops + manifest) and `detect` (boxes in one image)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+
+from fer_utils.cli.arg_types import positive_int, side
+from fer_utils.cli.data_commands import add_index_options, index_options
+from fer_utils.faces.detectors import AUTO, DEFAULT_MAX_SIDES
+from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
+
+
+def _max_side(text: str) -> int | str | None:
+    """argparse type: 'auto', 'full' (None) or a number of pixels ≥ 32."""
+    if text in (AUTO, "full"):
+        return None if text == "full" else AUTO
+    value = int(text)
+    if value < 32:
+        raise argparse.ArgumentTypeError(f"must be at least 32 pixels, 'auto' or 'full', got {value}")
+    return value
+
+
+MAX_SIDE_HELP = (
+    "detect on a copy at most this many pixels long: 'auto' (default: "
+    + ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_SIDES.items())
+    + "), 'full' or a number"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `preprocess` and `detect` commands."""
+    pre = subparsers.add_parser("preprocess", help="detect, crop and resize faces of a dataset's clips")
+    add_index_options(pre)
+    pre.add_argument(
+        "--src", type=Path, required=True, help="the dataset's root folder (fer2013: its CSV, or the folder holding it)"
+    )
+    pre.add_argument("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
+    pre.add_argument(
+        "--frames",
+        type=positive_int,
+        default=None,
+        help=f"evenly spaced frames per clip (default {PAPER_FRAMES}; with --every: the first N of every K-th)",
+    )
+    pre.add_argument("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
+    pre.add_argument("--every", type=positive_int, default=None, metavar="K", help="sample every K-th frame instead")
+    pre.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=DEFAULT_DETECTOR,
+        help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
+        "crops already, the crop is the whole image",
+    )
+    pre.add_argument(
+        "--size", type=side, default=None, help=f"crop side in pixels (default: the crop spec's, {PAPER_SIDE})"
+    )
+    pre.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        metavar="M",
+        help=f"margin around the face box, as a fraction of its side (default {DEFAULT_MARGIN}; "
+        f"0 with --detector {NO_DETECTOR})",
+    )
+    pre.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
+    pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
+    pre.add_argument("--workers", type=positive_int, default=None, help="processes (default: one per CPU)")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.add_argument(
+        "--force",
+        action="store_true",
+        help="--out holds another source's or other settings' crops: delete them and start over",
+    )
+    pre.set_defaults(handler=run_preprocess)
+
+    detect = subparsers.add_parser("detect", help="print the face boxes a detector finds in images")
+    detect.add_argument("images", type=Path, nargs="+", help="image files")
+    detect.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR)
+    detect.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
+    detect.set_defaults(handler=run_detect)
+
+
+def run_preprocess(args: argparse.Namespace) -> int:
+    """Index --src, preprocess it into --out and print a count per status; fail (PreprocessError, exit 2)
+    when no crop is usable, warn on stderr when most are not."""
+    import sys
+
+    from fer_utils.data.duplicates import audit_paths, read_audit
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.data.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
+    from fer_utils.faces.crop_spec import spec_with
+    from fer_utils.faces.preprocess import preprocess_dataset, upsampled_note
+    from fer_utils.faces.preprocess_folder import printable
+    from fer_utils.storage.outputs import check_outputs
+
+    check_outputs({"--out": args.out}, folders={"--out"})  # --out against --src: preprocess_dataset
+    index = index_dataset(args.dataset, args.src, **index_options(args))
+    if len(index.rejected):
+        first = index.rejected.iloc[0]
+        print(
+            f"{len(index.rejected)} file(s) under {args.src} skipped as not {args.dataset} data "
+            f"(e.g. {printable(first['path'])}: {printable(first['reason'])})"
+        )
+    frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
+    spec = spec_with(detector=args.detector, margin=args.margin, side=args.size, align=args.align)  # None: default
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C: workers ended, records kept
+    try:
+        manifest = preprocess_dataset(
+            index.clips,
+            args.out,
+            spec,
+            frames=frames,
+            every=args.every,
+            max_side=args.max_side,
+            workers=args.workers,
+            progress=not args.quiet,
+            source=args.src,
+            force=args.force,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: {Path(args.out) / PARTIAL_MANIFEST_NAME} lists the clips finished so far (of "
+            f"{len(index.clips)}); rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(f"{len(index.clips)} clips, {manifest['subject'].nunique()} subject(s); {yield_report(manifest)}")
+    print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
+    audit_csv, audit_json = audit_paths(args.out)
+    print("\n".join(read_audit(audit_csv).lines()))
+    print(f"duplicates: {audit_csv} (one row per crop), {audit_json}")
+    # the louder warning first: most frames unusable, then usable crops upsampled beyond their detail
+    for warning in (check_yield(manifest), upsampled_note(manifest, spec)):
+        if warning:
+            print(f"WARNING: {warning}", file=sys.stderr)
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """Signal handler: raise KeyboardInterrupt, so a terminated run stops its workers as on Ctrl-C."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    """Print `path: x y w h` for every face (largest first) in each image; exit 1 if any has none."""
+    from fer_utils.errors import MediaError
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.images import read_image
+
+    detector = make_detector(args.detector, max_side=args.max_side)
+    missing = 0
+    for path in args.images:
+        try:
+            boxes = detector.detect(read_image(path))
+        except MediaError as exc:
+            print(f"{path}: {exc.status}: {exc}")
+            missing += 1
+            continue
+        print(f"{path}: {len(boxes)} face(s)" + "".join(f"\n  {b.x} {b.y} {b.w} {b.h}" for b in boxes))
+        missing += not boxes
+    return 1 if missing else 0

@@ -1,0 +1,291 @@
+"""`python -m fer_utils train` (a crops folder → a run folder).
+
+Arguments only: the handler imports TensorFlow and the fer_utils training modules when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fer_utils.cli.arg_types import non_negative_float, non_negative_int, positive_float, positive_int, side
+from fer_utils.registry import (
+    CLASS_WEIGHTS,
+    GIVEN_PROTOCOL,
+    INITS,
+    MODEL_NAMES,
+    MODEL_OPTIONS,
+    PAPER_MODEL,
+    PAPER_PROTOCOL,
+    PROTOCOLS,
+    SEQUENCE_MODELS,
+    SEQUENCE_PROTOCOLS,
+)
+from fer_utils.train.config import PRESETS
+from fer_utils.train.distribute import STRATEGY_NAMES
+
+if TYPE_CHECKING:
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.distribute import Cluster
+    from fer_utils.train.runs import RunFolder
+
+
+def _rates(text: str) -> tuple[float, float, float]:
+    """argparse type: three comma-separated dropout rates, e.g. 0.3,0.5,0.5."""
+    values = tuple(float(v) for v in text.split(","))
+    if len(values) != 3 or not all(0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"need three rates in [0, 1) like 0.3,0.5,0.5, got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+# TrainConfig field for each `train` option; an option left out keeps TrainConfig's default.
+TRAIN_FIELDS = (
+    "model",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "dropout",
+    "l1",
+    "seed",
+    "protocol",
+    "patience",
+    "init",
+    "augment",
+    "class_weights",
+    "plateau",
+    "clean_test",
+    "time_budget",
+)
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
+    from dataclasses import replace
+
+    from fer_utils.errors import TrainingError
+    from fer_utils.faces.preprocess_folder import folder_crop_spec
+    from fer_utils.storage.outputs import check_outputs
+    from fer_utils.train.checks import check_config, check_run_dir
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.diagnosis import collapse_message
+    from fer_utils.train.distribute import cluster_for, make_strategy, run_destination
+
+    cluster = cluster_for(args.strategy)  # a missing or bad TF_CONFIG fails first, before anything is written
+    # then the strategy, before TensorFlow runs any op (check_config builds a model): the multi-worker one
+    # configures this process's collective ops, which only a fresh TensorFlow allows
+    strategy = make_strategy(args.strategy) if args.strategy else None
+    paper_only = [f"--{name}" for name in MODEL_OPTIONS if getattr(args, name) is not None]
+    if args.model not in (None, PAPER_MODEL) and paper_only:
+        raise TrainingError(
+            f"{', '.join(paper_only)} apply to {PAPER_MODEL} only; {args.model} has no such layers, so they would "
+            "be recorded but never applied: leave them out, or train --model paper-cnn"
+        )
+    given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
+    spec = folder_crop_spec(args.crops)  # as `preprocess` recorded it
+    crops_side = spec.side if spec else None
+    if args.size is not None and crops_side is not None and args.size > crops_side:
+        raise TrainingError(
+            f"--size {args.size} is larger than the crops in {args.crops} ({crops_side}×{crops_side} px, "
+            f"preprocess --size {crops_side}): training would upsample them. Leave --size out to train at "
+            f"{crops_side}, or preprocess again with --size {args.size}"
+        )
+    # the recipe first (TrainConfig's defaults without one): explicit options override it
+    config = TrainConfig.preset(args.recipe, **given) if args.recipe else replace(TrainConfig(), **given)
+    preset_side = PRESETS.get(args.recipe, {}).get("image_size", (None,))[0]
+    if args.size is not None:
+        config = replace(config, image_size=(args.size, args.size))
+    elif preset_side is not None and crops_side is not None and preset_side > crops_side:
+        print(
+            f"note: --recipe {args.recipe} trains at {preset_side} px; the crops are {crops_side} px, so at {crops_side}"
+        )
+        config = replace(config, image_size=(crops_side, crops_side))
+    elif preset_side is None and crops_side is not None:
+        config = replace(config, image_size=(crops_side, crops_side))
+    check_recipe_schedule(args, config)
+    check_config(config)  # before reading the manifest: a bad number fails at once, nothing written
+    check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
+    check_run_dir(args.out)
+    with run_destination(args.out, cluster) as out:  # a worker other than the chief: a temporary folder
+        run = _train_run(args, config, strategy, cluster, out)
+        metrics = run.metrics()
+        print(json.dumps(metrics["test"], indent=2))
+        recorded = run.config()
+        print(recorded["duplicates"]["line"] + _clean_test_note(recorded["duplicates"]))
+        warning = collapse_message(metrics)
+        if warning:
+            print(warning)  # once: with the metrics it qualifies
+    if cluster is not None and not cluster.chief:
+        print(
+            f"{cluster.task_type} {cluster.index} trained in step with the chief; its copy was not kept, the chief "
+            f"writes {args.out}"
+        )
+        return 0
+    print(f"run written to {args.out}")
+    return 0
+
+
+def _train_run(
+    args: argparse.Namespace, config: TrainConfig, strategy: Any, cluster: Cluster | None, out: Path
+) -> RunFolder:
+    """Train `config` on `args.crops` into `out`, spread over `strategy` (`--strategy`'s, or None: one device)
+    with the config scaled by its replicas (`distribute.scale_config`) and recorded."""
+    from fer_utils.train.distribute import distribution_record, scale_config
+    from fer_utils.train.fit import train
+    from fer_utils.train.pipeline import FaceData
+    from fer_utils.train.sequences import ClipData
+
+    distribution = None
+    if strategy is not None:
+        distribution = distribution_record(args.strategy, strategy, config, cluster)
+        config = scale_config(config, strategy.num_replicas_in_sync)
+    # without --protocol: splits.resolve_protocol; the given split is said (and what its test side lacks) there
+    data = (ClipData if config.model in SEQUENCE_MODELS else FaceData)(args.crops)  # a clip model: one row per clip
+    return train(None, data, config, out, strategy=strategy, verbose=2, distribution=distribution)
+
+
+def recipe_text(name: str) -> str:
+    """A recipe's settings in a few words, from PRESETS (the one place they are written)."""
+    recipe = PRESETS[name]
+    parts = [str(recipe["model"])] if "model" in recipe else []
+    if "image_size" in recipe:
+        parts.append(f"{recipe['image_size'][0]} px")
+    if "dropout" in recipe:
+        parts.append(f"dropout {','.join(f'{rate:g}' for rate in recipe['dropout'])}")
+    if recipe.get("augment"):
+        turns = f"±{recipe['augment_rotation']:g}° rotation, " if recipe.get("augment_rotation") else ""
+        zoom = f", zoom {recipe['augment_zoom']:g}" if recipe.get("augment_zoom") else ""
+        parts.append(f"flips, {turns}shift {recipe['augment_shift']:g}{zoom}")
+    labels = {
+        "batch_size": "batch",
+        "learning_rate": "learning rate",
+        "schedule": "schedule",
+        "label_smoothing": "label smoothing",
+        "epochs": "epochs",
+        "patience": "patience",
+        "plateau": "plateau",
+        "keep": "keeps the epoch",
+        "class_weights": "class weights",
+    }
+    parts += [
+        f"{label} {recipe[key]:g}" if not isinstance(recipe[key], str) else f"{label} {recipe[key]}"
+        for key, label in labels.items()
+        if key in recipe
+    ]
+    return ", ".join(parts)
+
+
+def _clean_test_note(duplicates: dict) -> str:
+    """What the run did with the test images that copy a training image (`duplicates.audited_split`)."""
+    copies = duplicates["test copies of train"]
+    if duplicates["clean_test"]:
+        return f"; --clean-test left out the {duplicates['removed from test']} test image(s) that copy a training image"
+    if copies:
+        return f"; {copies} test image(s) copy a training image (evaluate --run scores without them; --clean-test leaves them out)"
+    return ""
+
+
+def check_recipe_schedule(args: argparse.Namespace, config) -> None:
+    """TrainingError when the patience given on the command line is not above the plateau a recipe set (the
+    message names the recipe, not a --plateau the user never gave)."""
+    from fer_utils.errors import TrainingError
+
+    if args.recipe is None or args.plateau is not None or not config.plateau or config.plateau < config.patience:
+        return
+    raise TrainingError(
+        f"--patience {config.patience} is not longer than the plateau of --recipe {args.recipe} ({config.plateau} "
+        "epochs without progress halve the learning rate): early stopping would end the run before the rate is "
+        f"ever lowered; give --patience above {config.plateau} (the recipe's own is "
+        f"{PRESETS[args.recipe].get('patience', 'TrainConfig’s')}), or --plateau below {config.patience} "
+        "(0: no schedule)"
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `train` command."""
+    train = subparsers.add_parser("train", help="train a model on a crops folder (manifest) into a run folder")
+    train.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
+    train.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        help=f"split protocol (default: {GIVEN_PROTOCOL}, the dataset's own split, when the crops' manifest keeps "
+        f"one, e.g. FER-2013's or train/ and test/ folders; else the paper's, {PAPER_PROTOCOL}; for a clip model "
+        f"({', '.join(SEQUENCE_MODELS)}), {SEQUENCE_PROTOCOLS[0]})",
+    )
+    train.add_argument("--epochs", type=positive_int, help="most epochs (default: TrainConfig's)")
+    train.add_argument("--batch-size", type=positive_int, help="per replica with --strategy (default: TrainConfig's)")
+    train.add_argument("--learning-rate", type=positive_float, help="Adam's learning rate (default: TrainConfig's)")
+    train.add_argument("--model", choices=MODEL_NAMES, help=f"default: {PAPER_MODEL}")
+    train.add_argument(
+        "--dropout",
+        type=_rates,
+        help="paper-cnn dropout after each pooling stage, e.g. SAVEE's 0.3,0.5,0.5 (default: TrainConfig's)",
+    )
+    train.add_argument("--l1", type=non_negative_float, help="L1 penalty on the Dense(16) kernel (default: off)")
+    train.add_argument(
+        "--init", choices=INITS, help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)"
+    )
+    train.add_argument(
+        "--size",
+        type=side,
+        help="input side in pixels (default: the crops' side, as preprocess --size wrote them; smaller "
+        "downscales them, larger is refused)",
+    )
+    train.add_argument(
+        "--patience", type=non_negative_int, help="early-stopping patience in epochs (default: TrainConfig's)"
+    )
+    train.add_argument("--seed", type=non_negative_int, help="default: TrainConfig's")
+    train.add_argument(
+        "--recipe",
+        choices=sorted(PRESETS),
+        help="a named recipe (fer_utils.train.config.PRESETS); explicit options override it. "
+        + "; ".join(f"{name}: {recipe_text(name)}" for name in sorted(PRESETS))
+        + " (wild: for FER-2013-like 48-px faces, about 10 minutes on 2 CPU cores; benchmarks/README.md has the "
+        "measurements)",
+    )
+    train.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="augment the training images: flips, ±5%% shift and zoom (a recipe sets its own strength); "
+        "--no-augment turns a recipe's off (default: off)",
+    )
+    train.add_argument(
+        "--class-weights",
+        choices=CLASS_WEIGHTS,
+        help="balanced: weigh each class's loss by n / (classes × its count) on the training side, which raises the "
+        "recall of rare classes and costs accuracy (FER-2013: test accuracy 0.489 against 0.560; default: none)",
+    )
+    train.add_argument(
+        "--plateau",
+        type=non_negative_int,
+        help="halve the learning rate after N epochs without progress, N below --patience (default: 0, off)",
+    )
+    train.add_argument(
+        "--clean-test",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="leave out the test images that copy a training image, exactly or re-encoded or resized (the "
+        "crops' duplicate audit; recorded in config.json). Default: keep them, and say how many there are",
+    )
+    train.add_argument(
+        "--time-budget",
+        type=positive_float,
+        metavar="MINUTES",
+        help="end training within MINUTES: the first epochs are timed, then the run's length (and its schedule's) "
+        "is set to the epochs that fit, at most --epochs; recorded in the run's time_budget.json. The number of "
+        "epochs then depends on the machine's speed, so the same seed gives the same weights only on a machine "
+        "as fast (default: no budget, the recipe's epochs)",
+    )
+    train.add_argument(
+        "--strategy",
+        choices=STRATEGY_NAMES,
+        help="train on several devices: mirrored, this machine's GPUs (e.g. Colab's; without GPUs its CPU); "
+        'multiworker, several machines, each run with the same command and its own TF_CONFIG (README, "Training '
+        'on a cluster"), the chief (worker 0) writing --out. Linear scaling rule: --batch-size is then per '
+        "replica, the global batch is it × the replicas and the learning rate is multiplied by the replicas; "
+        "config.json records both (default: one device)",
+    )
+    train.add_argument("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
+    train.set_defaults(handler=_train)

@@ -1,0 +1,1 @@
+"""Data: the corpora's indexes, downloads and archives, manifests, splits and duplicate audits."""

@@ -1,0 +1,487 @@
+"""The shared emotion vocabulary, the clip-index machinery and the indexers of the publishers' own naming.
+
+The paper labels every image from its file name, so each indexer parses the publisher's own naming
+into one table (see ARCHITECTURE.md, "Clip index"): `path, dataset, emotion, subject, clip_id` plus
+every field the name carries. Files that do not follow the naming go to `DatasetIndex.rejected` with
+the reason; nothing is guessed and nothing is silently dropped. Hidden files and documentation
+(`*.md`, `*.txt`, `*.csv`, `*.json`, `*.pdf`, `*.yml`) beside the data are not dataset files and are
+skipped. Folders of classes (any collection of labelled images, and the crops preprocessing writes)
+are indexed in `fer_utils.data.folders`, on this module's machinery, FER-2013's CSV in `fer_utils.data.fer2013`,
+and `fer_utils.data.indexing` indexes any of them by name. A dataset that ships its own train/val/test split
+keeps it in a `split` column (`SPLITS`); `split_counts` and `split_warnings` say what each side holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fer_utils.errors import DatasetError
+
+if TYPE_CHECKING:  # pandas is imported where tables are built, so the CLI's --help stays light
+    import pandas as pd
+
+EMOTIONS: tuple[str, ...] = (
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
+    "contempt",
+)
+
+RAVDESS_EMOTIONS: dict[str, str] = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
+}
+RAVDESS_MODALITIES: dict[str, str] = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
+RAVDESS_CHANNELS: dict[str, str] = {"01": "speech", "02": "song"}
+RAVDESS_INTENSITIES: dict[str, str] = {"01": "normal", "02": "strong"}
+RAVDESS_STATEMENTS: dict[str, str] = {
+    "01": "Kids are talking by the door",
+    "02": "Dogs are sitting by the door",
+}
+
+SAVEE_EMOTIONS: dict[str, str] = {
+    "a": "angry",
+    "d": "disgust",
+    "f": "fearful",
+    "h": "happy",
+    "n": "neutral",
+    "sa": "sad",
+    "su": "surprised",
+}
+SAVEE_SPEAKERS: tuple[str, ...] = ("DC", "JE", "JK", "KL")
+
+MEAD_EMOTIONS: dict[str, str] = {
+    "angry": "angry",
+    "contempt": "contempt",
+    "disgusted": "disgust",
+    "fear": "fearful",
+    "happy": "happy",
+    "neutral": "neutral",
+    "sad": "sad",
+    "surprised": "surprised",
+}
+MEAD_VIEWS: tuple[str, ...] = ("front", "down", "top", "left_30", "left_60", "right_30", "right_60")
+
+CREMAD_EMOTIONS: dict[str, str] = {
+    "ANG": "angry",
+    "DIS": "disgust",
+    "FEA": "fearful",
+    "HAP": "happy",
+    "NEU": "neutral",
+    "SAD": "sad",
+}
+CREMAD_SENTENCES: dict[str, str] = {
+    "IEO": "It's eleven o'clock",
+    "TIE": "That is exactly what happened",
+    "IOM": "I'm on my way to the meeting",
+    "IWW": "I wonder what this is about",
+    "TAI": "The airplane is almost full",
+    "MTI": "Maybe tomorrow it will be cold",
+    "IWL": "I would like a new alarm clock",
+    "ITH": "I think I have a doctor's appointment",
+    "DFA": "Don't forget a jacket",
+    "ITS": "I think I've seen this before",
+    "TSI": "The surface is slick",
+    "WSI": "We'll stop in a couple of minutes",
+}
+CREMAD_LEVELS: dict[str, str] = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
+CREMAD_ACTORS: range = range(1001, 1092)  # 91 actors, 1001..1091
+
+# The sides of a dataset's own split (its `split` column), as `folders.SPLIT_FOLDERS` and FER2013_USAGES name them.
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+# FER-2013's usages (its CSV's `Usage` column, and the prefix of its images' names in Kaggle's folders:
+# Training_N in train/, PublicTest_N and PrivateTest_N in test/) → the side of the standard protocol.
+FER2013_USAGES: dict[str, str] = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+
+VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".flv"})
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg"})
+DOC_SUFFIXES: frozenset[str] = frozenset({".md", ".txt", ".csv", ".json", ".pdf", ".yml", ".yaml"})
+
+_RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
+_SAVEE_NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$")
+_SAVEE_LOOSE = re.compile(r"^([a-z]+)(\d+)$")
+_MEAD_SUBJECT = re.compile(r"^[MW]\d{3}$")
+_MEAD_LEVEL = re.compile(r"^level_([1-3])$")
+_MEAD_CLIP = re.compile(r"^\d{3}$")
+_CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
+CROP_NAME = re.compile(r"^(?P<clip_id>.+)_f(?P<frame>\d{4,})$")
+# A folder image whose name another file also has gets `<stem>-<8 hex>` (hash of its relative path).
+DISAMBIGUATED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}$")
+
+REJECTED_COLUMNS: tuple[str, ...] = ("path", "reason")
+
+# A parser maps one file (and the dataset root) to a row dict, or raises Reject with the reason.
+Parser = Callable[[Path, Path], dict]
+
+
+class Reject(Exception):
+    """Raised by a parser when a file does not follow the dataset's naming (message = reason)."""
+
+
+@dataclass
+class DatasetIndex:
+    """The clip table of a dataset and the files that were not indexed, with the reason for each."""
+
+    clips: pd.DataFrame
+    rejected: pd.DataFrame
+
+
+def classes_in(df: pd.DataFrame) -> list[str]:
+    """The emotions present in `df`, in vocabulary order: the class list of a model trained on it."""
+    present = set(df["emotion"].unique())
+    unknown = present - set(EMOTIONS)
+    if unknown:
+        raise DatasetError(f"emotions outside the vocabulary: {sorted(unknown)}; expected {EMOTIONS}")
+    return [e for e in EMOTIONS if e in present]
+
+
+def check_root(root: Path) -> Path:
+    """The absolute root, or a DatasetError if it is missing or not a folder."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(f"dataset root {root} does not exist")
+    if not root.is_dir():
+        raise DatasetError(f"dataset root {root} is not a folder")
+    return root.resolve()
+
+
+def data_files(root: Path) -> Iterator[Path]:
+    """Every file below `root` (any depth) that may be a dataset file: not hidden, not documentation."""
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and path.suffix.lower() not in DOC_SUFFIXES:
+            yield path
+
+
+# Runs over all parsed rows of a dataset (and its root) before the duplicate check, e.g. to rename.
+RowsHook = Callable[[list[dict], Path], list[dict]]
+
+
+def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Keep the first file of each clip id (and frame, for crops); reject later copies with the reason."""
+    kept: list[dict] = []
+    rejected: list[dict] = []
+    first: dict[tuple, str] = {}
+    for row in rows:
+        key = (row["clip_id"], row.get("frame"))
+        if key in first:
+            rejected.append(
+                {
+                    "path": row["path"],
+                    "reason": f"same clip id {row['clip_id']!r} as {first[key]} (a second copy of the same clip?)",
+                }
+            )
+            continue
+        first[key] = row["path"]
+        kept.append(row)
+    return kept, rejected
+
+
+def index_files(
+    name: str, root: Path, parse: Parser, columns: tuple[str, ...], post: RowsHook | None = None
+) -> DatasetIndex:
+    """Run `parse` over every data file below `root`; collect rows and rejections; refuse empty results.
+
+    Two files never share a clip id (and frame): a later copy is rejected with the reason, so no
+    output of one file can overwrite another's.
+    """
+    import pandas as pd
+
+    root = check_root(root)
+    rows: list[dict] = []
+    rejected: list[dict] = []
+    for path in data_files(root):
+        try:
+            rows.append({"path": str(path), "dataset": name, **parse(path, root)})
+        except Reject as why:
+            rejected.append({"path": str(path), "reason": str(why)})
+    rows, duplicates = _reject_duplicates(post(rows, root) if post else rows)
+    rejected.extend(duplicates)
+    rejected_df = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+    if not rows:
+        detail = (
+            f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}"
+            if rejected
+            else ""
+        )
+        raise DatasetError(f"no {name} files found under {root}{detail}")
+    clips = pd.DataFrame(rows, columns=["path", "dataset", *columns])
+    return DatasetIndex(clips=clips.reset_index(drop=True), rejected=rejected_df)
+
+
+def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
+    """Fields of one RAVDESS file name `MM-VV-EE-II-SS-RR-AA.mp4`, checked against the codebook."""
+    match = _RAVDESS_NAME.match(path.stem)
+    if not match:
+        raise Reject("name is not the 7-part RAVDESS identifier MM-VV-EE-II-SS-RR-AA")
+    modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
+    checks = (
+        (modality, RAVDESS_MODALITIES, "modality"),
+        (channel, RAVDESS_CHANNELS, "vocal channel"),
+        (emotion, RAVDESS_EMOTIONS, "emotion"),
+        (intensity, RAVDESS_INTENSITIES, "intensity"),
+        (statement, RAVDESS_STATEMENTS, "statement"),
+        (repetition, {"01": 1, "02": 2}, "repetition"),
+    )
+    for code, table, field in checks:
+        if code not in table:
+            raise Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
+    if not 1 <= int(actor) <= 24:
+        raise Reject(f"unknown actor code {actor!r} (01..24)")
+    if emotion == "01" and intensity == "02":
+        raise Reject("neutral has no strong intensity (02) in RAVDESS")
+    expected_suffix = ".wav" if modality == "03" else ".mp4"
+    if path.suffix.lower() != expected_suffix:
+        raise Reject(f"modality {modality} files are {expected_suffix}, not {path.suffix or 'extensionless'}")
+    if modality not in modalities:
+        raise Reject(
+            f"modality {modality} ({RAVDESS_MODALITIES[modality]}) not selected (modalities={tuple(modalities)})"
+        )
+    folder = path.parent.name
+    if folder.startswith("Actor_") and folder != f"Actor_{actor}":
+        raise Reject(f"actor {actor} in the name but the file is in folder {folder}")
+    return {
+        "emotion": RAVDESS_EMOTIONS[emotion],
+        "subject": f"Actor_{actor}",
+        "clip_id": path.stem,
+        "modality": modality,
+        "vocal_channel": channel,
+        "emotion_code": emotion,
+        "intensity": int(intensity),
+        "statement": int(statement),
+        "repetition": int(repetition),
+        "actor": int(actor),
+    }
+
+
+def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetIndex:
+    """Index RAVDESS as unpacked from Zenodo (`Actor_XX/MM-VV-EE-II-SS-RR-AA.mp4`, any depth).
+
+    Only video-only files (modality 02) are indexed by default: each `Video_Speech_Actor_XX.zip`
+    also holds the audio-video copy (01) of every trial, the same recording, which would count twice
+    and leak across a clip split. Files of other modalities are listed in `.rejected` with that reason;
+    pass `modalities=("01", "02")` to index both: of a take present in both, the copy of the modality
+    listed first is indexed and the other is rejected with the reason (`one_copy_per_take`).
+    """
+    unknown = set(modalities) - set(RAVDESS_MODALITIES)
+    if unknown:
+        raise DatasetError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
+    columns = (
+        "emotion",
+        "subject",
+        "clip_id",
+        "modality",
+        "vocal_channel",
+        "emotion_code",
+        "intensity",
+        "statement",
+        "repetition",
+        "actor",
+    )
+    index = index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
+    return one_copy_per_take(index, tuple(modalities))
+
+
+def one_copy_per_take(index: DatasetIndex, modalities: tuple[str, ...]) -> DatasetIndex:
+    """Keep one file of each RAVDESS take (the modality listed first in `modalities`): its audio-video (01)
+    and video-only (02) files hold the same video, which would count twice and leak across a clip split.
+    The other copy goes to `.rejected` with the file kept."""
+    import pandas as pd
+
+    clips = index.clips.assign(_rank=index.clips["modality"].map(modalities.index))
+    clips = clips.sort_values("_rank", kind="stable")
+    take = clips["clip_id"].str[3:]  # the identifier without its modality code
+    first = clips.groupby(take)["path"].transform("first")
+    copies = clips[clips["path"] != first]
+    reasons = [
+        {"path": path, "reason": f"the same take as {kept} (modalities 01 and 02 hold the same video; one is indexed)"}
+        for path, kept in zip(copies["path"], first[copies.index])
+    ]
+    kept = clips.drop(index=copies.index).drop(columns="_rank").sort_index().reset_index(drop=True)
+    rejected = pd.concat([index.rejected, pd.DataFrame(reasons, columns=index.rejected.columns)], ignore_index=True)
+    return DatasetIndex(clips=kept, rejected=rejected)
+
+
+def _parse_savee(path: Path, root: Path) -> dict:
+    """Fields of one SAVEE clip `<speaker>/<code><nn>.avi`, e.g. `KL/sa03.avi`."""
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
+    speaker = path.parent.name
+    if speaker not in SAVEE_SPEAKERS:
+        raise Reject(f"folder {speaker!r} is not a SAVEE speaker ({', '.join(SAVEE_SPEAKERS)})")
+    match = _SAVEE_NAME.match(path.stem)
+    if not match:
+        loose = _SAVEE_LOOSE.match(path.stem)
+        if loose and loose.group(1) not in SAVEE_EMOTIONS:
+            raise Reject(f"unknown emotion code {loose.group(1)!r} (known: {', '.join(SAVEE_EMOTIONS)})")
+        raise Reject("name is not <emotion code><2-digit sentence number>, e.g. sa03")
+    code, sentence = match.groups()
+    return {
+        "emotion": SAVEE_EMOTIONS[code],
+        "subject": speaker,
+        "clip_id": f"{speaker}_{path.stem}",
+        "emotion_code": code,
+        "sentence": int(sentence),
+    }
+
+
+def index_savee(root: Path) -> DatasetIndex:
+    """Index SAVEE's audio-visual clips laid out as `<root>/.../<DC|JE|JK|KL>/<code><nn>.avi`."""
+    return index_files("savee", root, _parse_savee, ("emotion", "subject", "clip_id", "emotion_code", "sentence"))
+
+
+def _parse_mead(path: Path, root: Path) -> dict:
+    """Fields of one MEAD clip `<subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4`."""
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
+    parts = path.relative_to(root).parts
+    if len(parts) < 6 or parts[-5] != "video":
+        raise Reject("path is not <subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4")
+    subject, _, view, emotion, level, _ = parts[-6:]
+    if not _MEAD_SUBJECT.match(subject):
+        raise Reject(f"subject folder {subject!r} is not M### or W###")
+    if view not in MEAD_VIEWS:
+        raise Reject(f"unknown view {view!r} (known: {', '.join(MEAD_VIEWS)})")
+    if emotion not in MEAD_EMOTIONS:
+        raise Reject(f"unknown emotion folder {emotion!r} (known: {', '.join(MEAD_EMOTIONS)})")
+    level_match = _MEAD_LEVEL.match(level)
+    if not level_match:
+        raise Reject(f"intensity folder {level!r} is not level_1, level_2 or level_3")
+    if not _MEAD_CLIP.match(path.stem):
+        raise Reject(f"clip name {path.name!r} is not a 3-digit number")
+    return {
+        "emotion": MEAD_EMOTIONS[emotion],
+        "subject": subject,
+        "clip_id": f"{subject}_{view}_{emotion}_{level}_{path.stem}",
+        "view": view,
+        "mead_emotion": emotion,
+        "level": int(level_match.group(1)),
+        "clip_number": int(path.stem),
+    }
+
+
+def index_mead(root: Path) -> DatasetIndex:
+    """Index MEAD videos unpacked as `<root>/.../M003/video/front/angry/level_1/001.mp4` (all views)."""
+    columns = ("emotion", "subject", "clip_id", "view", "mead_emotion", "level", "clip_number")
+    return index_files("mead", root, _parse_mead, columns)
+
+
+def _parse_cremad(path: Path, root: Path) -> dict:
+    """Fields of one CREMA-D clip `<actor>_<sentence>_<EMO>_<level>.flv`, e.g. `1001_DFA_ANG_XX.flv`."""
+    suffix = path.suffix.lower()
+    if suffix in (".wav", ".mp3"):
+        raise Reject("audio-only file (CREMA-D's AudioWAV/AudioMP3); the video clips are VideoFlash/*.flv")
+    if suffix not in VIDEO_SUFFIXES:
+        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
+    match = _CREMAD_NAME.match(path.stem)
+    if not match:
+        raise Reject("name is not <actor>_<sentence>_<EMO>_<level>, e.g. 1001_DFA_ANG_XX")
+    actor, sentence, emotion, level = match.groups()
+    checks = (
+        (sentence, CREMAD_SENTENCES, "sentence"),
+        (emotion, CREMAD_EMOTIONS, "emotion"),
+        (level, CREMAD_LEVELS, "level"),
+    )
+    for code, table, field in checks:
+        if code not in table:
+            raise Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
+    if int(actor) not in CREMAD_ACTORS:
+        raise Reject(f"unknown actor {actor!r} ({CREMAD_ACTORS.start}..{CREMAD_ACTORS.stop - 1})")
+    return {
+        "emotion": CREMAD_EMOTIONS[emotion],
+        "subject": actor,
+        "clip_id": path.stem,
+        "actor": int(actor),
+        "sentence": sentence,
+        "emotion_code": emotion,
+        "level": level,
+        "intensity": CREMAD_LEVELS[level],
+    }
+
+
+def index_cremad(root: Path) -> DatasetIndex:
+    """Index CREMA-D clips (`VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv`, any depth).
+
+    Six emotions (ANG DIS FEA HAP NEU SAD → angry disgust fearful happy neutral sad), 91 actors
+    (1001..1091; the subject is the actor), 12 sentence codes and the levels LO MD HI XX (XX:
+    unspecified). The audio-only copies (`.wav`, `.mp3`) are listed in `.rejected` with that reason.
+    """
+    columns = ("emotion", "subject", "clip_id", "actor", "sentence", "emotion_code", "level", "intensity")
+    return index_files("cremad", root, _parse_cremad, columns)
+
+
+def _subject_of_id(clip_id: str) -> tuple[str, str] | None:
+    """(origin dataset, subject) of a clip id exactly as a RAVDESS, CREMA-D, SAVEE or MEAD indexer writes it."""
+    match = _RAVDESS_NAME.match(clip_id)
+    if match and 1 <= int(match.group(7)) <= 24:
+        return "ravdess", f"Actor_{match.group(7)}"
+    match = _CREMAD_NAME.match(clip_id)
+    if match and int(match.group(1)) in CREMAD_ACTORS and match.group(3) in CREMAD_EMOTIONS:
+        return "cremad", match.group(1)
+    speaker = clip_id.split("_", 1)[0]
+    if speaker in SAVEE_SPEAKERS and "_" in clip_id:
+        return "savee", speaker
+    if _MEAD_SUBJECT.match(speaker) and "_" in clip_id:
+        return "mead", speaker
+    return None
+
+
+def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
+    """(origin dataset, subject) encoded in a RAVDESS, CREMA-D, SAVEE or MEAD clip id (also with the
+    `-<8 hex>` suffix a folder index adds to tell same-named files apart), or None if unrecognised."""
+    found = _subject_of_id(clip_id)
+    base = DISAMBIGUATED.match(clip_id)
+    if found is None and base:
+        found = _subject_of_id(base.group("base"))
+    return found
+
+
+def has_split(table: pd.DataFrame) -> bool:
+    """Whether `table` (a clip index or a manifest) carries the dataset's own split: a `split` column with
+    a value. No column, or only empty values, is "no split" (a folder without split folders, or a manifest
+    written before splits were kept)."""
+    return "split" in table.columns and bool(table["split"].fillna("").astype(str).ne("").any())
+
+
+def split_counts(clips: pd.DataFrame) -> pd.DataFrame:
+    """Rows per emotion (vocabulary order) and side (train, val, test: those present), with a `total`
+    column: what a dataset's own split holds. Empty when `clips` has no split."""
+    import pandas as pd
+
+    if not has_split(clips):
+        return pd.DataFrame()
+    sides = [s for s in SPLITS if s in set(clips["split"])]
+    table = pd.crosstab(clips["emotion"], clips["split"]).reindex(index=classes_in(clips), columns=sides)
+    table = table.fillna(0).astype(int)
+    table["total"] = table.sum(axis=1)
+    return table.rename_axis(index="emotion", columns=None)
+
+
+def split_warnings(clips: pd.DataFrame) -> list[str]:
+    """One line per class that some side of the dataset's own split lacks while another holds it: a model
+    trained on such a train side never predicts the class, a test side without it never measures it."""
+    counts = split_counts(clips).drop(columns="total", errors="ignore")
+    lines = []
+    for emotion, row in counts.iterrows():
+        missing = [side for side, n in row.items() if n == 0]
+        if missing:
+            held = ", ".join(f"{side} {n}" for side, n in row.items() if n)
+            lines.append(f"class {emotion!r} has no image in the {' and '.join(missing)} split ({held})")
+    return lines

@@ -1,0 +1,397 @@
+"""The verified, resumable RAVDESS downloader and the download machinery it shares with CREMA-D's
+(`fer_utils.data.cremad`); its archives are extracted by `fer_utils.data.archives`, and `fer_utils.data.fetch` downloads
+any dataset by name.
+
+RAVDESS (Livingstone & Russo 2018, CC BY-NC-SA 4.0) is on Zenodo, record 1188976, as one
+`Video_Speech_Actor_XX.zip` per actor (about 0.5-1 GB each, holding the audio-video (01) and
+video-only (02) copy of each of the 60 speech trials). A download goes to `<name>.part`, resumes
+with an HTTP Range request when interrupted, is checked against an md5, and only then renamed;
+extraction (`archives.safe_extract`) validates every member before writing anything.
+
+Checksums: Zenodo publishes an md5 per file in its REST API (`/api/records/1188976`, each file's
+`checksum` is `md5:<hex>`). The machines this package is developed on cannot reach Zenodo, so the
+values could not be copied into the package: `RAVDESS_MD5` holds None for every archive, and
+`download_ravdess` fills the gaps from the record's API (`zenodo_md5s`) when it downloads from Zenodo
+(or from `record_api` for a mirror). Where no md5 is known even then, `missing_checksum` decides:
+"warn" (the default: a DownloadWarning that gives the computed md5, while the zip's own per-member
+CRC-32 is still checked by `archives.safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
+"<md5>", ...}` overrides everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Literal
+
+import requests
+import urllib3
+from tqdm.auto import tqdm
+
+from fer_utils.data.archives import UnreadableArchiveError, safe_extract, zip_problem
+from fer_utils.errors import DatasetError, DownloadError
+from fer_utils.storage.atomic import move
+
+ZENODO_URL = "https://zenodo.org/records/1188976/files"
+ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
+CHUNK_BYTES = 1 << 20
+TIMEOUT_S = 60.0
+
+# md5 of each archive on Zenodo record 1188976. Unknown here (see module docstring): None = not known.
+RAVDESS_MD5: dict[str, str | None] = {f"Video_Speech_Actor_{a:02d}.zip": None for a in range(1, 25)}
+
+# What a server sends instead of the file when a source cannot serve it: Git LFS's pointer (the git tree's
+# text that names the object), an HTML page, or a refusal that names a budget or quota (GitHub's media
+# endpoint answers "This repository exceeded its LFS budget" once the owner's LFS bandwidth is spent).
+LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
+QUOTA_WORDS = ("budget", "quota", "bandwidth", "exceeded")
+QUOTA_STATUSES = (402, 403, 429, 509)
+SNIFF_BYTES = 512
+
+
+class DownloadWarning(UserWarning):
+    """A download that could not be fully verified (no known checksum)."""
+
+
+class SourceError(DownloadError):
+    """A server that answers with something other than the file (over its quota, a Git LFS pointer, an HTML
+    page): that source cannot serve it now, another may."""
+
+
+class DownloadStopped(DownloadError):
+    """A transfer stopped on request (Ctrl-C): what arrived is kept in its `.part` for the next run."""
+
+
+def answer_problem(status: int, content_type: str, head: bytes) -> str | None:
+    """What a server sent instead of the file, from its status, Content-Type and first bytes: over its quota,
+    a Git LFS pointer or an HTML page; None when the answer may be the file (other HTTP errors are left to
+    the caller)."""
+    text = head[:SNIFF_BYTES].decode("utf-8", "replace")
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
+    textual = status >= 400 or content_type.startswith("text/")
+    if textual and any(word in text.lower() for word in QUOTA_WORDS) and status in (200, *QUOTA_STATUSES):
+        return f"a refusal over its quota (HTTP {status}: {first_line!r})"
+    if head.startswith(LFS_POINTER_PREFIX):
+        return "a Git LFS pointer instead of the file (the source serves its git tree, not its LFS media)"
+    if content_type.startswith("text/html") or head.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html")):
+        return f"an HTML page instead of the file (HTTP {status}: a login, error or landing page?)"
+    return None
+
+
+def _blocks(response: requests.Response, chunk: int, stop: threading.Event | None) -> Iterator[bytes]:
+    """The body as it arrives, each block (at most `chunk` bytes) as soon as the socket has any, so that a stop
+    request is seen after every read even from a slow server; DownloadStopped once `stop` is set."""
+    while True:
+        if stop is not None and stop.is_set():
+            raise DownloadStopped("stopped on request")
+        block = response.raw.read1(chunk, decode_content=True)
+        if not block:
+            return
+        yield block
+
+
+def probe_url(url: str) -> str | None:
+    """What is wrong with `url` as a source of a file (unreachable, an HTTP error, over its quota, a Git LFS
+    pointer, an HTML page), from its first bytes only; None when it answers with what may be the file."""
+    try:
+        with requests.get(url, headers={"Range": f"bytes=0-{SNIFF_BYTES - 1}"}, stream=True, timeout=TIMEOUT_S) as r:
+            head = next(_blocks(r, SNIFF_BYTES, None), b"")
+            problem = answer_problem(r.status_code, r.headers.get("Content-Type", ""), head)
+            if problem is None and r.status_code >= 400:
+                problem = f"HTTP {r.status_code} {r.reason}"
+            return problem
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        return f"unreachable ({exc})"
+
+
+def ravdess_archive_name(actor: int) -> str:
+    """Zenodo file name of one actor's video speech archive, e.g. Video_Speech_Actor_01.zip."""
+    if not 1 <= int(actor) <= 24:
+        raise DatasetError(f"RAVDESS actors are 1..24, got {actor}")
+    return f"Video_Speech_Actor_{int(actor):02d}.zip"
+
+
+def ravdess_url(actor: int, base_url: str = ZENODO_URL) -> str:
+    """Download URL of one actor's archive (Zenodo's `?download=1` form)."""
+    return f"{base_url.rstrip('/')}/{ravdess_archive_name(actor)}?download=1"
+
+
+def file_digest(path: Path, algorithm: str = "md5", chunk: int = CHUNK_BYTES) -> str:
+    """Hex digest (`algorithm` of hashlib: md5, sha256 …) of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_md5(path: Path, chunk: int = CHUNK_BYTES) -> str:
+    """Hex md5 of a file, read in chunks."""
+    return file_digest(path, "md5", chunk)
+
+
+def _quarantine(path: Path) -> Path:
+    """Move a file that failed verification to `<name>.corrupt` (replacing an older one)."""
+    bad = path.with_name(path.name + ".corrupt")
+    move(path, bad)
+    return bad
+
+
+def verify_md5(path: Path, expected_md5: str | None, missing_checksum: Literal["warn", "error"] = "warn") -> str:
+    """Check `path` against `expected_md5`; quarantine and raise DownloadError on a mismatch.
+
+    Returns the computed md5. With no expected value, warns or raises as `missing_checksum` says.
+    """
+    actual = file_md5(path)
+    if expected_md5 is None:
+        message = f"no known md5 for {path.name} (computed {actual}); not verified against the publisher"
+        if missing_checksum == "error":
+            raise DownloadError(message + "; pass the md5 or missing_checksum='warn'")
+        warnings.warn(message, DownloadWarning, stacklevel=2)
+    elif actual.lower() != expected_md5.lower():
+        bad = _quarantine(path)
+        raise DownloadError(f"md5 mismatch for {path.name}: expected {expected_md5}, got {actual}; moved to {bad}")
+    return actual
+
+
+def verify_sha256(path: Path, expected_sha256: str, expected_size: int | None = None) -> str:
+    """Check `path`'s size (when given: cheap, first) and SHA-256; quarantine and raise DownloadError on a
+    mismatch (Git LFS publishes both for every object). Returns the computed SHA-256."""
+    size = Path(path).stat().st_size
+    if expected_size is not None and size != int(expected_size):
+        bad = _quarantine(path)
+        raise DownloadError(
+            f"size mismatch for {path.name}: expected {int(expected_size):,} bytes, got {size:,}; moved to {bad}"
+        )
+    actual = file_digest(path, "sha256")
+    if actual.lower() != expected_sha256.lower():
+        bad = _quarantine(path)
+        raise DownloadError(
+            f"sha256 mismatch for {path.name}: expected {expected_sha256}, got {actual}; moved to {bad}"
+        )
+    return actual
+
+
+def _too_long(url: str, part: Path, expected_size: int, got: str) -> DownloadError:
+    """The error for a server that sends more than the expected size; the `.part` is moved aside (its bytes are
+    not the file's), so that the next run starts afresh."""
+    kept = f"moved to {_quarantine(part)}" if part.exists() else "nothing written"
+    return DownloadError(
+        f"{url} sent {got} than the expected {expected_size:,} bytes: stopped, {kept}; "
+        "the source does not serve this file (pass another with --base-url)"
+    )
+
+
+def _fetch(
+    url: str,
+    part: Path,
+    chunk: int,
+    progress: bool,
+    expected_size: int | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Append the rest of `url` to `part`, resuming from its size with a Range request.
+
+    Stops (keeping `part`) when `stop` is set, and refuses more than `expected_size` bytes in all (a stream
+    that never ends); an answer that is not the file (`answer_problem`) is a SourceError and writes nothing.
+    """
+    offset = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    try:
+        with requests.get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as response:
+            if response.status_code == 416:  # the .part is already complete
+                return
+            blocks = _blocks(response, chunk, stop)
+            first = next(blocks, b"")
+            problem = answer_problem(response.status_code, response.headers.get("Content-Type", ""), first)
+            if problem is not None:
+                raise SourceError(f"{url} answered with {problem}")
+            response.raise_for_status()
+            if offset and response.status_code != 206:  # server ignored Range: start over
+                offset = 0
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length is not None else None
+            if expected_size is not None and total is not None and total > expected_size:
+                raise _too_long(url, part, expected_size, f"a Content-Length of {total:,} bytes, more")
+            mode = "ab" if offset else "wb"
+            with (
+                part.open(mode) as fh,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    unit="B",
+                    unit_scale=True,
+                    desc=part.name.removesuffix(".part"),
+                    disable=not progress,
+                ) as bar,
+            ):
+                written = offset
+                for block in _chain(first, blocks):
+                    if expected_size is not None and written + len(block) > expected_size:
+                        fh.close()
+                        raise _too_long(url, part, expected_size, "more")
+                    fh.write(block)
+                    written += len(block)
+                    bar.update(len(block))
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise DownloadError(f"download of {url} failed ({exc}); run again to resume from {part}") from exc
+    if total is not None and part.stat().st_size != total:
+        raise DownloadError(
+            f"download of {url} ended early: {part.stat().st_size} of {total} bytes; run again to resume from {part}"
+        )
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    """`first` (when not empty), then `rest`."""
+    if first:
+        yield first
+    yield from rest
+
+
+def download_file(
+    url: str,
+    dest: Path,
+    expected_md5: str | None = None,
+    chunk: int = CHUNK_BYTES,
+    progress: bool = True,
+    missing_checksum: Literal["warn", "error"] = "warn",
+    expected_sha256: str | None = None,
+    expected_size: int | None = None,
+    stop: threading.Event | None = None,
+) -> Path:
+    """Download `url` to `dest` via `dest.part` (resumed if present), verify it, then rename.
+
+    Verified against `expected_sha256` (and `expected_size`) when given, else against `expected_md5`
+    (`missing_checksum` says what happens when neither is known). A file already at `dest` is verified
+    and kept (no network). A corrupt download is moved to `<dest>.part.corrupt` and a DownloadError
+    raised; an interrupted one keeps its `.part` for the next call, and so does one stopped by setting
+    `stop` (DownloadStopped). A stream past `expected_size` is stopped there (DownloadError, `.part` moved
+    aside); an answer that is not the file is a SourceError.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+    def verify(path: Path) -> None:
+        if expected_sha256 is not None:
+            verify_sha256(path, expected_sha256, expected_size)
+        else:
+            verify_md5(path, expected_md5, missing_checksum)
+
+    if dest.exists():
+        verify(dest)
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    _fetch(url, part, chunk, progress, expected_size, stop)
+    verify(part)
+    move(part, dest)
+    return dest
+
+
+def zenodo_md5s(record_api_url: str = ZENODO_RECORD_API) -> dict[str, str]:
+    """The md5 of every file of a Zenodo record, by file name, from the record's REST API.
+
+    Accepts both shapes Zenodo has served: `files` as a list, or InvenioRDM's `files.entries`.
+    """
+    try:
+        response = requests.get(record_api_url, timeout=TIMEOUT_S)
+        response.raise_for_status()
+        record = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise DownloadError(f"cannot read the checksums of {record_api_url}: {exc}") from exc
+    files = record.get("files", []) if isinstance(record, dict) else []
+    if isinstance(files, dict):
+        files = files.get("entries", [])
+        files = list(files.values()) if isinstance(files, dict) else files
+    md5s = {}
+    for entry in files:
+        algorithm, _, digest = str(entry.get("checksum", "")).partition(":")
+        if algorithm == "md5" and entry.get("key") and digest:
+            md5s[entry["key"]] = digest
+    if not md5s:
+        raise DownloadError(f"{record_api_url} lists no md5 checksums")
+    return md5s
+
+
+def quarantine_unreadable(archive: Path, problem: str) -> str:
+    """Move an archive that no md5 verified and that cannot be read to `<name>.corrupt`, and say so: kept under
+    its name, it would be "verified and kept" by every rerun and fail again."""
+    bad = _quarantine(archive)
+    return f"{archive.name} is not a readable zip archive ({problem}) and no md5 is known to verify it: moved to {bad}"
+
+
+def ravdess_checksums(
+    names: Iterable[str], checksums: Mapping[str, str | None] | None, record_api: str | None
+) -> dict[str, str | None]:
+    """The md5 to verify each archive against: `checksums` if given, else the package's table with its
+    gaps filled from the Zenodo record's API (`record_api`; None: no look-up)."""
+    if checksums is not None:
+        return {name: checksums.get(name) for name in names}
+    table = {name: RAVDESS_MD5.get(name) for name in names}
+    if record_api and any(md5 is None for md5 in table.values()):
+        try:
+            published = zenodo_md5s(record_api)
+        except DownloadError as exc:
+            warnings.warn(f"{exc}; archives without a known md5 follow missing_checksum", DownloadWarning, stacklevel=3)
+            published = {}
+        table = {name: md5 or published.get(name) for name, md5 in table.items()}
+    return table
+
+
+def download_ravdess(
+    dest: Path,
+    actors: Iterable[int] = range(1, 25),
+    base_url: str = ZENODO_URL,
+    checksums: Mapping[str, str | None] | None = None,
+    progress: bool = True,
+    extract: bool = True,
+    keep_archives: bool = True,
+    missing_checksum: Literal["warn", "error"] = "warn",
+    record_api: str | None = None,
+) -> list[Path]:
+    """Download (and by default extract) RAVDESS video speech archives for `actors` into `dest`.
+
+    Archives go to `dest/archives/`, clips to `dest/Actor_XX/`, ready for `data.corpora.index_ravdess(dest)`.
+    Each archive is verified against an md5 (`ravdess_checksums`: `checksums` if given, else the
+    package's table completed from the Zenodo record's API — `record_api`, which defaults to
+    Zenodo's when `base_url` is Zenodo's). Returns the archive paths. Each actor is done fully before
+    the next, so an interruption loses at most one `.part`, which the next call resumes. An archive that
+    no md5 verified and that cannot be read as a zip (a mirror's truncated file) is moved to `.corrupt`
+    (DownloadError), and one left by an earlier run is set aside and downloaded again, so that a rerun
+    recovers instead of keeping the broken file under its final name.
+    """
+    dest = Path(dest)
+    actors = list(actors)
+    if record_api is None and base_url == ZENODO_URL:
+        record_api = ZENODO_RECORD_API
+    table = ravdess_checksums([ravdess_archive_name(a) for a in actors], checksums, record_api)
+    archives = []
+    for actor in actors:
+        name = ravdess_archive_name(actor)
+        target, md5 = dest / "archives" / name, table.get(name)
+        stale = zip_problem(target) if md5 is None and target.exists() else None
+        if stale:  # left by an earlier run: set it aside and fetch it again
+            message = f"{quarantine_unreadable(target, stale)}; downloading it again"
+            warnings.warn(message, DownloadWarning, stacklevel=2)
+        archive = download_file(
+            ravdess_url(actor, base_url), target, md5, progress=progress, missing_checksum=missing_checksum
+        )
+        problem = zip_problem(archive) if md5 is None else None
+        if problem:
+            raise DownloadError(quarantine_unreadable(archive, problem) + "; run again to download it afresh")
+        if extract:
+            try:
+                safe_extract(archive, dest)
+            except UnreadableArchiveError as exc:
+                if md5 is not None:  # verified: the publisher's own archive, a new download would be the same
+                    raise
+                raise DownloadError(
+                    quarantine_unreadable(archive, str(exc)) + "; run again to download it afresh"
+                ) from exc
+        archives.append(archive)
+    if not keep_archives:
+        shutil.rmtree(dest / "archives", ignore_errors=True)
+    return archives

@@ -1,0 +1,294 @@
+"""FER-2013 as its one CSV (`emotion,pixels,Usage`: 35,887 rows, each a 48×48 gray face as 2,304
+space-separated integers), indexed and read in place, without unpacking it into image files.
+
+`index_fer2013_csv` streams the file once and gives each valid row a *row path*,
+`<csv>#<row>@<byte offset>` (see `row_path`), as its clip's `path`; `fer_utils.faces.images.read_image`, the one
+reader of still images, reads such a path by seeking to the row (`read_row_image`), so preprocessing,
+detection and prediction treat a row as an image file. No decoded face is kept beyond the one being read.
+Codes: `emotion` 0 angry, 1 disgust, 2 fear(ful), 3 happy, 4 sad, 5 surprise(d), 6 neutral; `Usage`
+Training, PublicTest, PrivateTest → the `split` train, val, test (`data.corpora.FER2013_USAGES`, the standard
+protocol). A row with another code or usage, a field more or less than the header names, a wrong number
+of pixels, a value that is not a whole number from 0 up, or a line longer than MAX_ROW_BYTES (read with a bounded
+buffer, never whole) is a rejected row with the reason; lines may end in LF, CRLF or CR (old Macs). A file that
+is a zip archive, or binary, or holds a header and no row, is a DatasetError saying so.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from fer_utils.data.corpora import FER2013_USAGES, REJECTED_COLUMNS, DatasetIndex
+from fer_utils.errors import BadImageError, DatasetError, MissingMediaError, UnreadableVideoError
+
+FER2013_FILE = "fer2013.csv"
+FER2013_SIDE = 48  # every face is 48×48
+FER2013_EMOTIONS: dict[str, str] = {
+    "0": "angry",
+    "1": "disgust",
+    "2": "fearful",
+    "3": "happy",
+    "4": "sad",
+    "5": "surprised",
+    "6": "neutral",
+}
+PIXEL_RANGE = "(pixel values are whole numbers from 0 to 255)"
+# A whole number above 255 among space-separated pixel values (leading zeros allowed): a row with one is rejected.
+ABOVE_255 = re.compile(r"(?:^|\s)(0*(?:[1-9]\d{3,}|2(?:5[6-9]|[6-9]\d)|[3-9]\d\d))(?=\s|$)")
+FER2013_HEADER: tuple[str, ...] = ("emotion", "pixels", "usage")  # compared lower-case, stripped, any order
+FER2013_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "split", "usage", "emotion_code", "row")
+# A row is at most 2,304 values of three digits and their spaces (9.2 kB) plus its code and usage: a longer line
+# is no FER-2013 row, and is skipped without being held in memory.
+MAX_ROW_BYTES = 16 * 1024
+READ_CHUNK = 1 << 20
+LINE_ENDING = re.compile(rb"\r\n|\r|\n")
+ZIP_MAGIC = b"PK\x03\x04"
+ROW_PATH = re.compile(r"^(?P<csv>.+\.csv)#(?P<row>\d+)@(?P<offset>\d+)$", re.IGNORECASE)
+
+
+def row_path(csv_path: Path, row: int, offset: int) -> str:
+    """The path of data row `row` (1-based) of a FER-2013 CSV, which starts `offset` bytes into the file."""
+    return f"{csv_path}#{row}@{offset}"
+
+
+def parse_row_path(path: str | Path) -> tuple[Path, int, int] | None:
+    """(CSV file, row, byte offset) of a row path, or None for any other path."""
+    match = ROW_PATH.match(str(path))
+    if match is None:
+        return None
+    return Path(match.group("csv")), int(match.group("row")), int(match.group("offset"))
+
+
+def source_file(path: str) -> str:
+    """The file that a source path reads: the CSV of a row path, else the path itself (what a
+    preprocessing completion record is keyed by)."""
+    parsed = parse_row_path(path)
+    return str(parsed[0]) if parsed else path
+
+
+def find_csv(root: Path) -> Path:
+    """The FER-2013 CSV that `root` names: the file itself, or `fer2013.csv` in the folder (at any depth,
+    exactly one); DatasetError otherwise."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError(f"dataset root {root} does not exist")
+    if root.is_file():
+        if root.suffix.lower() != ".csv":
+            raise DatasetError(f"dataset root {root} is not a folder or a .csv file (FER-2013 is {FER2013_FILE})")
+        check_text(root)
+        return root.resolve()
+    found = sorted(p for p in root.rglob(FER2013_FILE) if not any(s.startswith(".") for s in p.relative_to(root).parts))
+    if len(found) != 1:
+        what = f"{len(found)} copies ({', '.join(map(str, found[:3]))})" if found else "none"
+        raise DatasetError(
+            f"no fer2013 files found under {root}: expected one {FER2013_FILE} (emotion,pixels,Usage), found "
+            f"{what}; give the CSV file itself as the root"
+        )
+    check_text(found[0])
+    return found[0].resolve()
+
+
+def check_text(csv_path: Path) -> None:
+    """DatasetError for a file that is no text CSV: a zip archive (Kaggle's download, named .csv) or binary data."""
+    with Path(csv_path).open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(ZIP_MAGIC):
+        raise DatasetError(
+            f"{csv_path} is a zip archive, not a CSV (its name says .csv): unzip it and give the fer2013.csv inside"
+        )
+    if b"\x00" in head:
+        raise DatasetError(f"{csv_path} holds binary data (NUL bytes), not FER-2013's text CSV (emotion,pixels,Usage)")
+
+
+def header_columns(line: str, csv_path: Path) -> dict[str, int]:
+    """Column index of `emotion`, `pixels` and `usage` in the CSV's header line (any order and case, spaces
+    ignored, as in Kaggle's icml_face_data.csv), and `fields`, how many it names; DatasetError when one is
+    missing."""
+    names = [name.strip().lower() for name in next(csv.reader([line]), [])]
+    missing = [name for name in FER2013_HEADER if name not in names]
+    if missing:
+        shown = [name if name.isprintable() and len(name) <= 40 else f"{name[:40]!r}…" for name in names[:6]]
+        raise DatasetError(
+            f"{csv_path} is not FER-2013's CSV: its header {shown} lacks {', '.join(missing)} "
+            "(expected emotion,pixels,Usage)"
+        )
+    return {**{name: names.index(name) for name in FER2013_HEADER}, "fields": len(names)}
+
+
+def _fields(line: str, columns: dict[str, int]) -> tuple[str, str, str]:
+    """(emotion code, pixels, usage) of one data line; ValueError with the reason when it has another number of
+    fields than the header names."""
+    values = line.split(",") if '"' not in line else next(csv.reader([line]), [])  # quotes: the csv module
+    expected = columns.get("fields", len(FER2013_HEADER))
+    if len(values) != expected:
+        raise ValueError(f"{len(values)} field(s) where the header names {expected} (emotion, pixels, Usage)")
+    return tuple(values[columns[name]].strip() for name in FER2013_HEADER)  # type: ignore[return-value]
+
+
+def check_row(code: str, pixels: str, usage: str) -> str | None:
+    """Why a row is no FER-2013 face (unknown code or usage, wrong number of pixels, not integers), or None."""
+    if code not in FER2013_EMOTIONS:
+        return f"unknown emotion code {code!r} (known: {', '.join(FER2013_EMOTIONS)})"
+    if usage not in FER2013_USAGES:
+        return f"unknown Usage {usage!r} (known: {', '.join(FER2013_USAGES)})"
+    n = FER2013_SIDE**2
+    if pixels.count(" ") == n - 1 and "  " not in pixels and pixels.replace(" ", "").isdigit():
+        above = ABOVE_255.search(pixels)  # n whole numbers, one space apart: checked without splitting
+        return None if above is None else f"pixel value {above.group(1)[:20]} is above 255 {PIXEL_RANGE}"
+    values = pixels.split()
+    if len(values) != n:
+        return f"{len(values)} pixel values, expected {n} ({FER2013_SIDE}×{FER2013_SIDE})"
+    bad = next((value for value in values if not value.isdigit()), None)
+    if bad is not None and bad[1:].isdigit() and bad[0] == "-":
+        return f"pixel value {bad} is below 0 {PIXEL_RANGE}"
+    if bad is not None:
+        return f"pixel value {bad[:20]!r} is not a whole number {PIXEL_RANGE}"
+    above = ABOVE_255.search(pixels)
+    return None if above is None else f"pixel value {above.group(1)[:20]} is above 255 {PIXEL_RANGE}"
+
+
+def physical_lines(fh, limit: int = MAX_ROW_BYTES) -> Iterator[tuple[int, bytes | None]]:
+    """(byte offset, bytes without the line ending) of each line of a binary file, read in chunks: lines may
+    end in LF, CRLF or CR; a line longer than `limit` bytes gives None (skipped, never held whole)."""
+    position, carry = 0, b""  # where `data` starts in the file; a CR held back (a CRLF may straddle chunks)
+    start, part, too_long = 0, bytearray(), False
+    while True:
+        chunk = fh.read(READ_CHUNK)
+        data, carry = carry + chunk, b""
+        if chunk and data.endswith(b"\r"):
+            data, carry = data[:-1], b"\r"
+        cut = 0
+        for ending in LINE_ENDING.finditer(data):
+            if not too_long:
+                part += data[cut : ending.start()]
+            yield start, None if too_long or len(part) > limit else bytes(part)
+            start, part, too_long, cut = position + ending.end(), bytearray(), False, ending.end()
+        if not too_long:
+            part += data[cut:]
+            if len(part) > limit:
+                part, too_long = bytearray(), True
+        position += len(data)
+        if not chunk:
+            if part or too_long:
+                yield start, None if too_long else bytes(part)
+            return
+
+
+def _lines(csv_path: Path) -> Iterator[tuple[int, int, str | None]]:
+    """(row number, byte offset, text or None when too long) of the header (row 0) and each data line."""
+    with csv_path.open("rb") as fh:
+        for row, (offset, raw) in enumerate(physical_lines(fh)):
+            text = None if raw is None else raw.decode("utf-8-sig" if row == 0 else "utf-8", errors="replace")
+            yield row, offset, text
+
+
+def read_line_at(fh, offset: int) -> str | None:
+    """The line that starts at `offset` (any line ending), or None when it is longer than MAX_ROW_BYTES."""
+    fh.seek(offset)
+    data = fh.read(MAX_ROW_BYTES + 2)
+    ending = LINE_ENDING.search(data)
+    if ending is None and len(data) > MAX_ROW_BYTES:
+        return None
+    line = data[: ending.start()] if ending else data
+    return line.decode("utf-8-sig" if offset == 0 else "utf-8", errors="replace")
+
+
+def index_fer2013_csv(root: Path) -> DatasetIndex:
+    """Index FER-2013's CSV: one row per face, with `path` a row path (`row_path`) that the image reader
+    reads, `emotion`, `subject` and `clip_id` (`fer2013_<row>`: FER-2013 names no person, so each face is
+    its own subject), `split` (from `Usage`), `usage`, `emotion_code` and `row` (1-based data row).
+
+    The file is streamed: only each row's fields are kept, never its pixels. Rows that are no FER-2013
+    face (an unknown code or usage, a wrong pixel count) are in `.rejected` with the reason.
+    """
+    import pandas as pd
+
+    csv_path = find_csv(root)
+    rows: list[dict] = []
+    rejected: list[dict] = []
+    lines = _lines(csv_path)
+    header = next(lines, (0, 0, ""))[2]
+    if header is None:
+        raise DatasetError(f"{csv_path} is not FER-2013's CSV: its first line is longer than {MAX_ROW_BYTES} bytes")
+    columns = header_columns(header, csv_path)
+    for row, offset, line in lines:
+        path = row_path(csv_path, row, offset)
+        if line is None:
+            rejected.append({"path": path, "reason": f"line longer than {MAX_ROW_BYTES} bytes: no FER-2013 row"})
+            continue
+        if not line.strip():
+            continue
+        try:
+            code, pixels, usage = _fields(line, columns)
+        except ValueError as why:
+            rejected.append({"path": path, "reason": str(why)})
+            continue
+        reason = check_row(code, pixels, usage)
+        if reason is not None:
+            rejected.append({"path": path, "reason": reason})
+            continue
+        clip_id = f"fer2013_{row:05d}"
+        rows.append(
+            {
+                "path": path,
+                "dataset": "fer2013",
+                "emotion": FER2013_EMOTIONS[code],
+                "subject": clip_id,
+                "clip_id": clip_id,
+                "split": FER2013_USAGES[usage],
+                "usage": usage,
+                "emotion_code": int(code),
+                "row": row,
+            }
+        )
+    if not rows and not rejected:
+        raise DatasetError(f"no fer2013 faces in {csv_path}: it holds a header and no data row")
+    if not rows:
+        first = rejected[0]
+        raise DatasetError(
+            f"no fer2013 faces in {csv_path}: all {len(rejected)} row(s) rejected, e.g. {first['path']}: "
+            f"{first['reason']}"
+        )
+    return DatasetIndex(
+        clips=pd.DataFrame(rows, columns=["path", "dataset", *FER2013_COLUMNS]),
+        rejected=pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS)),
+    )
+
+
+def check_row_source(path: str | Path) -> str:
+    """'image' for a row path whose CSV exists (what `images.check_media` says of it), else MissingMediaError."""
+    csv_path, row, _ = parse_row_path(path)
+    if not csv_path.is_file():
+        raise MissingMediaError(f"{csv_path} (holding row {row}) does not exist")
+    return "image"
+
+
+def read_row_image(path: str | Path) -> np.ndarray:
+    """The 48×48 gray face (uint8) of a row path, read by seeking to its row: UnreadableVideoError when the
+    line there is no FER-2013 row (the CSV changed since it was indexed), BadImageError for values above 255."""
+    csv_path, row, offset = parse_row_path(path)
+    check_row_source(path)
+    with csv_path.open("rb") as fh:
+        if offset > os.fstat(fh.fileno()).st_size:
+            raise UnreadableVideoError(f"{csv_path.name} row {row}: the file is shorter than when it was indexed")
+        line = read_line_at(fh, offset)
+        header = read_line_at(fh, 0)
+    try:
+        columns = header_columns(header or "", csv_path)
+    except DatasetError as exc:
+        raise UnreadableVideoError(f"{csv_path.name} row {row}: {exc}") from exc
+    try:
+        reason = f"a line longer than {MAX_ROW_BYTES} bytes" if line is None else check_row(*_fields(line, columns))
+    except ValueError as why:
+        reason = str(why)
+    if reason is not None:
+        raise UnreadableVideoError(f"{csv_path.name} row {row}: {reason} (has the file changed since it was indexed?)")
+    values = np.array(_fields(line, columns)[1].split(), dtype=np.int64)
+    if values.max() > 255:
+        raise BadImageError(f"{csv_path.name} row {row}: pixel value {values.max()} is above 255")
+    return values.astype(np.uint8).reshape(FER2013_SIDE, FER2013_SIDE)

@@ -1,0 +1,333 @@
+"""Folder datasets: `<root>/<class>/[<subject>/]<image>`, the layout of most face collections and of the
+crops `fer_utils.faces.preprocess` writes, and `<root>/<split>/<class>/[<subject>/]<image>` for datasets that ship
+their own split (FER-2013 and RAF-DB as downloaded; see ARCHITECTURE.md, "Folder datasets").
+
+Class folders map to the vocabulary through a `classes` mapping (`parse_class_map`, for numbered folders)
+and `FOLDER_SYNONYMS` (any case), both defined here; split folders through `SPLIT_FOLDERS`, and in them
+FER-2013's image names (`Training_N`, `PublicTest_N`, `PrivateTest_N`) say the side. The subject comes from a
+`subject_pattern` on the file name, a subfolder, a clip id a publisher's indexer would write, or else
+the image itself; same-named images in different folders or formats get distinct clip ids. The
+shared indexing (rejects, duplicates, the table) is `fer_utils.data.corpora`'s; `fer_utils.data.indexing` calls
+`index_class_folders` for `--dataset folder`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from fer_utils.data.corpora import (
+    CROP_NAME,
+    EMOTIONS,
+    FER2013_USAGES,
+    IMAGE_SUFFIXES,
+    DatasetIndex,
+    Reject,
+    check_root,
+    data_files,
+    index_files,
+    subject_of_clip_id,
+)
+from fer_utils.errors import DatasetError
+
+# Class-folder names as people write them (compared lower-case), mapped to the vocabulary. Every
+# vocabulary name maps to itself; the rest are the names FER2013, CK+, AffectNet, JAFFE-style folders
+# and everyday English use. A folder that is not in this table is an error naming the accepted ones.
+FOLDER_SYNONYMS: dict[str, str] = {
+    **{emotion: emotion for emotion in EMOTIONS},
+    "neutrality": "neutral",
+    "calmness": "calm",
+    "relaxed": "calm",
+    "happiness": "happy",
+    "smile": "happy",
+    "smiling": "happy",
+    "joy": "happy",
+    "joyful": "happy",
+    "sadness": "sad",
+    "anger": "angry",
+    "mad": "angry",
+    "fear": "fearful",
+    "afraid": "fearful",
+    "scared": "fearful",
+    "disgusted": "disgust",
+    "surprise": "surprised",
+    "contemptuous": "contempt",
+}
+
+# A dataset's own split folders (compared lower-case) → the side (`data.corpora.SPLITS`) they hold.
+SPLIT_FOLDERS: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "train_set": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "val_set": "val",
+    "test": "test",
+    "testing": "test",
+    "test_set": "test",
+}
+# RAF-DB's basic set: numbered class folders 1..7 (`--classes` maps them; see `parse_class_map`).
+RAFDB_CLASSES = "1=surprised,2=fearful,3=disgust,4=happy,5=sad,6=angry,7=neutral"
+
+
+def folder_emotion(name: str, class_map: Mapping[str, str] | None = None) -> str | None:
+    """The vocabulary emotion a class folder called `name` stands for: `class_map` (from `parse_class_map`)
+    first, then FOLDER_SYNONYMS, any case; None when neither knows it."""
+    key = name.strip().lower()
+    return (class_map or {}).get(key) or FOLDER_SYNONYMS.get(key)
+
+
+def _class_map_error(text: str, problem: str) -> DatasetError:
+    """The DatasetError of a class mapping that cannot be used: what is wrong and what is accepted."""
+    return DatasetError(
+        f"--classes (classes=) {text!r}: {problem}. Write FOLDER=EMOTION pairs separated by commas, e.g. RAF-DB's "
+        f"{RAFDB_CLASSES}; emotions accepted (any case): {', '.join(sorted(FOLDER_SYNONYMS))}"
+    )
+
+
+def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
+    """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict: for class
+    folders named by number or in another language. Each emotion goes through FOLDER_SYNONYMS (`2=fear`
+    works); a malformed pair, a folder named twice or an unknown emotion is a DatasetError listing what is
+    accepted."""
+    if classes is None:
+        return {}
+    if isinstance(classes, str):
+        text = classes
+        pairs = [part.partition("=") for part in classes.split(",") if part.strip()]
+        if not pairs or any(not sep or not key.strip() or not value.strip() for key, sep, value in pairs):
+            raise _class_map_error(text, "not a list of FOLDER=EMOTION pairs")
+        items = [(key, value) for key, _, value in pairs]
+    else:
+        text = ",".join(f"{k}={v}" for k, v in dict(classes).items())
+        items = list(dict(classes).items())
+        if not items:
+            raise _class_map_error(text, "the mapping is empty")
+    mapping: dict[str, str] = {}
+    for key, value in items:
+        folder, emotion = str(key).strip().lower(), FOLDER_SYNONYMS.get(str(value).strip().lower())
+        if folder in mapping:
+            raise _class_map_error(text, f"folder {folder!r} is mapped twice")
+        if emotion is None:
+            raise _class_map_error(text, f"{str(value).strip()!r} (for folder {folder!r}) is no emotion")
+        mapping[folder] = emotion
+    return mapping
+
+
+def split_folder(name: str) -> str | None:
+    """The side ("train", "val", "test") a top folder called `name` holds (SPLIT_FOLDERS, any case), or None."""
+    return SPLIT_FOLDERS.get(name.strip().lower())
+
+
+FER2013_NAME = re.compile(rf"^(?P<usage>{'|'.join(FER2013_USAGES)})_\d+$")
+
+# A quantified group that itself holds a quantifier, e.g. `(\w+)+` or `(a|a*)*`: on a name that almost
+# matches, Python's regex engine tries exponentially many ways (seconds for one 30-character name, doubling
+# with each further character).
+NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
+
+
+def subject_regex(pattern: str | None) -> re.Pattern | None:
+    """`pattern` compiled, checked to have exactly one group (the subject) and no nested quantifier
+    (catastrophic backtracking); DatasetError otherwise."""
+    if pattern is None:
+        return None
+    if NESTED_QUANTIFIER.search(pattern):
+        raise DatasetError(
+            f"subject pattern {pattern!r} repeats a group that itself repeats (like '(\\w+)+'): on a name that "
+            "almost matches, that takes exponential time. Write the group once, e.g. '^(\\w+)_' instead of "
+            "'^(\\w+)+_'"
+        )
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise DatasetError(f"subject pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+    if regex.groups != 1:
+        raise DatasetError(
+            f"subject pattern {pattern!r} must have exactly one group (...) that captures the "
+            f"subject, e.g. '^(S\\d+)_' or '^(\\d+)_'; it has {regex.groups}"
+        )
+    return regex
+
+
+def image_folders(root: Path) -> set[str]:
+    """The top folders of `root` that hold images (at any depth)."""
+    return {
+        path.relative_to(root).parts[0]
+        for path in data_files(root)
+        if path.suffix.lower() in IMAGE_SUFFIXES and len(path.relative_to(root).parts) > 1
+    }
+
+
+def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) -> bool:
+    """Whether `root`'s top folders are a dataset's own split (`train/`, `test/`, … of `SPLIT_FOLDERS`)
+    rather than classes. A root that mixes both is a DatasetError (which folder is the label?) that names
+    the class folders mapping to no emotion, the split folders among them."""
+    folders = image_folders(root)
+    splits = sorted(f for f in folders if split_folder(f) is not None)
+    if splits and len(splits) < len(folders):
+        mixed = (
+            f" {', '.join(repr(s) for s in splits)} name(s) a split: this root mixes split folders with class folders "
+            f"({', '.join(sorted(folders - set(splits)))}). Put every class folder inside a split folder "
+            f"({', '.join(sorted(set(SPLIT_FOLDERS.values())))}), or point the root at one split folder"
+        )
+        _check_class_folders(root, False, class_map or {}, mixed)
+        raise DatasetError(f"{root}:{mixed}")  # reached only when --classes maps a split folder's name
+    return bool(splits)
+
+
+def _check_class_folders(root: Path, split: bool, class_map: Mapping[str, str], note: str = "") -> None:
+    """DatasetError naming every class folder with images whose name maps to no emotion (the top folders,
+    or the folders inside the split folders when `split`), followed by `note`."""
+    depth = 1 if split else 0
+    found = {
+        parts[: depth + 1]
+        for parts in (path.relative_to(root).parts for path in data_files(root))
+        if Path(parts[-1]).suffix.lower() in IMAGE_SUFFIXES
+        and len(parts) > depth + 1
+        and folder_emotion(parts[depth], class_map) is None
+    }
+    unknown = sorted({folders[-1] for folders in found})
+    inside = f" (in split folder(s) {', '.join(sorted({f[0] for f in found}))})" if split else ""
+    if unknown:
+        raise DatasetError(
+            f"class folder(s) {', '.join(repr(u) for u in unknown)} under {root}{inside} map to no emotion; accepted "
+            f"names (any case): {', '.join(sorted(FOLDER_SYNONYMS))}. Rename the folder, map it with --classes "
+            f"(classes=), e.g. RAF-DB's numbered folders: --classes {RAFDB_CLASSES}, or point the root at "
+            f"the folder that holds the class folders.{note}"
+        )
+
+
+def _split_of_image(path: Path, folder: str) -> str:
+    """The side of an image in split folder `folder`: the folder's, or, for a FER-2013 name (`Training_N`,
+    `PublicTest_N`, `PrivateTest_N`), its usage's (PublicTest is the validation side, PrivateTest the test
+    side, as in FER-2013's standard protocol). A name whose usage contradicts its folder is rejected."""
+    side = split_folder(folder)
+    match = FER2013_NAME.match(path.stem)
+    if match is None:
+        return side
+    usage = match.group("usage")
+    named = FER2013_USAGES[usage]
+    if (named == "train") != (side == "train"):
+        raise Reject(f"FER-2013 name says {usage} ({named}) but the image is in split folder {folder!r} ({side})")
+    return named
+
+
+def _subject_of_image(
+    path: Path, parts: tuple[str, ...], clip_id: str, regex: re.Pattern | None
+) -> tuple[str, str, str]:
+    """(subject, where it came from, origin dataset) of one image of a folder dataset."""
+    parsed = subject_of_clip_id(clip_id)
+    origin = parsed[0] if parsed else ""
+    if regex is not None:
+        match = regex.search(path.name)
+        if not match or not match.group(1):
+            raise Reject(f"file name does not match the subject pattern '{regex.pattern}'")
+        return match.group(1), "pattern", origin
+    if len(parts) == 3:
+        return parts[1], "subfolder", origin
+    if parsed:
+        return parsed[1], "clip id", origin
+    return clip_id, "image", origin
+
+
+def _parse_folder(
+    path: Path,
+    root: Path,
+    regex: re.Pattern | None = None,
+    split: bool = False,
+    class_map: Mapping[str, str] | None = None,
+) -> dict:
+    """Fields of one image `<root>/[<split>/]<class>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise Reject(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")
+    parts = path.relative_to(root).parts
+    where = "<root>/<split>/" if split else "<root>/"
+    if len(parts) not in (2 + split, 3 + split):
+        raise Reject(f"image is not in {where}<class>/ or {where}<class>/<subject>/")
+    side = {"split": _split_of_image(path, parts[0])} if split else {}
+    parts = parts[1:] if split else parts
+    emotion = folder_emotion(parts[0], class_map)
+    if emotion is None:
+        raise Reject(f"unknown class folder {parts[0]!r} (accepted, any case: {', '.join(sorted(FOLDER_SYNONYMS))})")
+    if len(parts) == 3 and folder_emotion(parts[1], class_map) is not None:
+        raise Reject(
+            f"class folder {parts[1]!r} inside class folder {parts[0]!r}: which is the label? A subfolder of a "
+            "class folder is a subject; move the images to the class folder they belong to"
+        )
+    crop = CROP_NAME.match(path.stem)
+    clip_id, frame = (crop.group("clip_id"), int(crop.group("frame"))) if crop else (path.stem, -1)
+    subject, source, origin = _subject_of_image(path, parts, clip_id, regex)
+    return {
+        "emotion": emotion,
+        "subject": subject,
+        "clip_id": clip_id,
+        "frame": frame,
+        "origin": origin,
+        "class_folder": parts[0],
+        "subject_source": source,
+        **side,
+    }
+
+
+def _disambiguate(rows: list[dict], root: Path) -> list[dict]:
+    """Give same-named images from different folders or formats (`A/001.png`, `B/001.png`, `x.png`,
+    `x.jpg`) distinct clip ids `<id>-<8 hex of folder/id.suffix>`, so no crop overwrites another.
+    Crop frames of one clip (same folder and format) keep one clip id between them."""
+    homes: dict[str, set[tuple[str, str]]] = {}
+    for row in rows:
+        path = Path(row["path"])
+        homes.setdefault(row["clip_id"], set()).add((path.parent.relative_to(root).as_posix(), path.suffix))
+    for row in rows:
+        if len(homes[row["clip_id"]]) < 2:
+            continue
+        path = Path(row["path"])
+        key = f"{path.parent.relative_to(root).as_posix()}/{row['clip_id']}{path.suffix}"
+        new_id = f"{row['clip_id']}-{hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]}"
+        if row["subject_source"] == "image":
+            row["subject"] = new_id
+        row["clip_id"] = new_id
+    return rows
+
+
+FOLDER_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "frame", "origin", "class_folder", "subject_source")
+
+
+def index_class_folders(
+    root: Path, subject_pattern: str | None = None, classes: str | Mapping[str, str] | None = None
+) -> DatasetIndex:
+    """Index a folder of classes `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
+
+    Class folders are named as people name them: `classes` (`"1=surprised,2=fear,…"` or a dict, see
+    `parse_class_map`) maps folders such as RAF-DB's numbered ones, and `FOLDER_SYNONYMS` maps the
+    rest, case-insensitively, to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy,
+    `surprise` → surprised …); a folder with images that maps to no emotion is a DatasetError listing the
+    accepted names.
+
+    A root whose top folders are split folders (`train/`, `val_set/`, `test/` …, `SPLIT_FOLDERS`)
+    holds the dataset's own split: each row gets a `split` column (train, val or test), and in it
+    FER-2013's names decide (`Training_N` train, `PublicTest_N` val, `PrivateTest_N` test). Without split
+    folders the table has no `split` column; a root mixing split and class folders is a DatasetError.
+
+    An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip
+    splits keep its frames together); any other image is its own clip (`frame` = -1). Images with the
+    same name in different folders or formats get distinct clip ids (`<name>-<8 hex>`), so every
+    source file has its own crop. `subject` (with `subject_source` saying which) is, in order:
+    the one group of `subject_pattern` searched in the file name (a file that does not match is
+    rejected); the subfolder in `<class>/<subject>/`; the actor/speaker encoded in a RAVDESS,
+    CREMA-D, SAVEE or MEAD clip id (`origin` says which); otherwise the image's own clip id, i.e. no
+    two images are known to share a subject, so a subject split degrades to a clip split rather than
+    inventing subjects.
+    """
+    regex = subject_regex(subject_pattern)
+    class_map = parse_class_map(classes)
+    root = check_root(root)
+    split = has_split_folders(root, class_map)
+    _check_class_folders(root, split, class_map)
+    columns = (*FOLDER_COLUMNS, "split") if split else FOLDER_COLUMNS
+    return index_files(
+        "folder", root, lambda p, r: _parse_folder(p, r, regex, split, class_map), columns, post=_disambiguate
+    )

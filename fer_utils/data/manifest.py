@@ -1,0 +1,183 @@
+"""The preprocessing manifest: its columns and statuses, reading and writing it, the frames a model can
+use, and what a finished run yielded.
+
+`<out>/manifest.csv` has one row per sampled frame (`MANIFEST_COLUMNS`, see ARCHITECTURE.md,
+"Preprocessing manifest"): where it came from, the face box, a `status` (one of `STATUSES`) with its
+`reason`, the crop's path relative to `<out>` when the status is `ok`, and the side of the dataset's own
+split (`split`, empty when it gives none; older manifests without the column load as that). `fer_utils.faces.preprocess`
+writes it; training, evaluation, the CLI and the chapters read it through `load_manifest` and
+`usable_frames`. `check_yield` turns a run that gave no usable crop into an error that says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from fer_utils.data.corpora import IMAGE_SUFFIXES
+from fer_utils.data.fer2013 import ROW_PATH
+from fer_utils.errors import DatasetError, PreprocessError
+from fer_utils.faces.video import media_size
+from fer_utils.registry import NO_DETECTOR
+
+MANIFEST_NAME = "manifest.csv"
+# What an interrupted run lists (the clips finished so far): never manifest.csv, whose presence means
+# that the folder is complete (artifacts.Dataset.crops and every reader rely on it).
+PARTIAL_MANIFEST_NAME = "manifest.partial.csv"
+STATUSES: tuple[str, ...] = (
+    "ok",
+    "no_face",
+    "unreadable",
+    "empty",
+    "not_video",
+    "bad_image",
+    "missing",
+    "bad_name",
+)
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "clip_id",
+    "subject",
+    "emotion",
+    "source",
+    "frame_index",
+    "detector",
+    "x",
+    "y",
+    "w",
+    "h",
+    "n_faces",
+    "status",
+    "reason",
+    "image",
+    "split",
+)
+# Columns added since the first manifests: a manifest or completion record written before lacks them and
+# still loads, with this value (`split` "": the dataset gives no split of its own, as for most datasets).
+ADDED_COLUMNS: dict[str, str] = {"split": ""}
+INT_COLUMNS: tuple[str, ...] = ("frame_index", "x", "y", "w", "h", "n_faces")
+
+
+def manifest_frame(rows: Iterable[dict]) -> pd.DataFrame:
+    """Rows as a manifest table: the fixed columns, nullable integers, empty strings for missing text."""
+    table = pd.DataFrame(list(rows), columns=list(MANIFEST_COLUMNS))
+    for column in INT_COLUMNS:
+        table[column] = pd.array(table[column].tolist(), dtype="Int64")
+    for column in set(MANIFEST_COLUMNS) - set(INT_COLUMNS):
+        table[column] = table[column].fillna("").astype(str)
+    return table
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """The table as CSV bytes (Unix newlines, no index)."""
+    return table.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def read_manifest_csv(path: Path) -> pd.DataFrame:
+    """A manifest (or part) CSV read back with the manifest's column types."""
+    dtypes = {c: ("Int64" if c in INT_COLUMNS else str) for c in MANIFEST_COLUMNS}
+    table = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in INT_COLUMNS})
+    for column, value in ADDED_COLUMNS.items():
+        if column not in table.columns:
+            table[column] = value
+    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+    if missing:
+        raise PreprocessError(f"{path} is not a preprocessing manifest (missing columns: {', '.join(missing)})")
+    return table[list(MANIFEST_COLUMNS)]
+
+
+def load_manifest(out_dir: Path) -> pd.DataFrame:
+    """The manifest of a preprocessed folder, with integer columns as nullable Int64 and text as str."""
+    path = Path(out_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise PreprocessError(f"no {MANIFEST_NAME} in {out_dir}: run `python -m fer_utils preprocess` first")
+    return read_manifest_csv(path)
+
+
+def usable_frames(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The manifest rows that have a crop (status "ok" and an image path)."""
+    if "image" not in manifest.columns or "emotion" not in manifest.columns:
+        raise DatasetError("a frame table needs `image` and `emotion` columns (see the manifest contract)")
+    ok = manifest["status"].eq("ok") if "status" in manifest.columns else True
+    has_image = manifest["image"].fillna("").astype(str).str.len() > 0
+    return manifest[ok & has_image].reset_index(drop=True)
+
+
+LOW_YIELD_FRACTION = 0.5  # below this fraction of usable frames, a run is reported with a loud warning
+CROP_LIKE_SIDE = 256  # images no longer than this that yield no face probably are face crops already
+SIZE_PROBES = 20  # sources whose size is read to guess why no face was found
+
+
+def status_counts(manifest: pd.DataFrame) -> dict[str, int]:
+    """Frames per status, in STATUSES order (statuses with no frame left out)."""
+    counts = manifest["status"].value_counts().to_dict()
+    return {
+        status: int(counts[status]) for status in (*STATUSES, *sorted(set(counts) - set(STATUSES))) if status in counts
+    }
+
+
+def _source_sizes(manifest: pd.DataFrame) -> list[tuple[int, int]]:
+    """(width, height) of up to SIZE_PROBES distinct no_face sources that can be read."""
+    sources = manifest.loc[manifest["status"] == "no_face", "source"].drop_duplicates().head(SIZE_PROBES)
+    return [size for size in (media_size(Path(s)) for s in sources) if size is not None]
+
+
+def _no_face_cause(manifest: pd.DataFrame) -> str:
+    """The likely reason a detector found no face: images already cropped, detection downscaled, or neither."""
+    sizes = _source_sizes(manifest)
+    detector = manifest["detector"].iloc[0]
+    if sizes and max(max(s) for s in sizes) <= CROP_LIKE_SIDE:
+        width, height = sorted(sizes, key=max)[len(sizes) // 2]
+        return f"they look like face crops already ({width}x{height}): try --detector {NO_DETECTOR}"
+    example = manifest.loc[manifest["status"] == "no_face", "reason"].iloc[0]
+    if "--max-side" in example:
+        return f"detection ran on downscaled copies ({example}): try --max-side full"
+    return (
+        f"{detector} found no frontal face ({example}): check that the files show faces, or try "
+        "--detector dlib-cnn (more angles)"
+    )
+
+
+def likely_cause(manifest: pd.DataFrame) -> str:
+    """One sentence on why most frames of a run are unusable, from its most frequent failure status."""
+    failed = manifest[manifest["status"] != "ok"]
+    if failed.empty:
+        return "no frames were sampled"
+    status = failed["status"].value_counts().index[0]
+    if status == "no_face":
+        return _no_face_cause(manifest)
+    example = failed[failed["status"] == status].iloc[0]
+    return f"most are {status}, e.g. {example['source']}: {example['reason']}"
+
+
+def _unit(manifest: pd.DataFrame) -> str:
+    """'images' when every source is a still image (by its name), else 'frames'."""
+    is_image = manifest["source"].map(lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES or bool(ROW_PATH.match(s)))
+    return "images" if len(manifest) and is_image.all() else "frames"
+
+
+def yield_report(manifest: pd.DataFrame) -> str:
+    """'N of M frames usable (p %): status n, …' for a finished run."""
+    usable = int((manifest["status"] == "ok").sum())
+    share = 100.0 * usable / len(manifest) if len(manifest) else 0.0
+    counts = ", ".join(f"{status} {n}" for status, n in status_counts(manifest).items())
+    return f"{usable} of {len(manifest)} frames usable ({share:.0f} %): {counts or 'none sampled'}"
+
+
+def check_yield(manifest: pd.DataFrame) -> str | None:
+    """PreprocessError when a run gave no usable crop (counts per status and the likely cause);
+    a warning text when fewer than LOW_YIELD_FRACTION of its frames are usable; None otherwise."""
+    usable = int((manifest["status"] == "ok").sum())
+    if usable == 0:
+        failed = status_counts(manifest)
+        what = (
+            f"all {len(manifest)} {_unit(manifest)} are {next(iter(failed))}"
+            if len(failed) == 1
+            else yield_report(manifest)
+        )
+        raise PreprocessError(f"no usable crop: {what}; {likely_cause(manifest)}")
+    if usable < LOW_YIELD_FRACTION * len(manifest):
+        return f"most frames are unusable: {yield_report(manifest)}; {likely_cause(manifest)}"
+    return None

@@ -1,0 +1,1 @@
+"""Deployment: TFLite export and quantization, export folders, inference on images and video."""

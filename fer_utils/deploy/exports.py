@@ -1,0 +1,86 @@
+"""Where an export of a run (a TFLite file and the files that travel with it) may be written: the one rule
+every export step calls, so that an export never writes into another run's folder.
+
+An export's files (`model.tflite`, `classes.json`, `crop_spec.json`, …) describe one model: written beside
+another model's files they would relabel it (run B predicting under run C's classes). So an export goes
+to a folder of its own: a new or empty folder, which it fills completely in one step (`atomic_folder`),
+or a folder that an earlier export of the *same* run made (its `export.json` names the run), whose files
+it replaces together (`atomic_files`). Any other folder (another run's, another run's export, a folder of
+other files) is refused with an `OutputError` before any work (`check_export_folder`) and again at the
+moment of writing (`write_export`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from fer_utils.errors import OutputError
+from fer_utils.storage.atomic import atomic_files, atomic_folder, temporary_owner
+
+EXPORT_FILE = "export.json"  # in an export's folder: the run (model folder) its files were exported from
+
+
+def source_of(folder: Path) -> str | None:
+    """The run an earlier export into `folder` came from (its `export.json`), or None when there is none."""
+    try:
+        record = json.loads((Path(folder) / EXPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    source = record.get("run") if isinstance(record, dict) else None
+    return source if isinstance(source, str) else None
+
+
+def run_id(run: Path) -> str:
+    """How an export names its run: the model folder's absolute, resolved path."""
+    return str(Path(run).resolve())
+
+
+def check_export_folder(folder: Path, run: Path, option: str = "--out") -> None:
+    """OutputError unless `folder` may take an export of `run`: it is new or empty, or an earlier export of
+    that same run made it. Another run's folder, another run's export and a folder of other files are
+    refused, because the export's `classes.json` and `crop_spec.json` would replace theirs."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    entries = [p for p in folder.iterdir() if temporary_owner(p) is None]
+    if not entries:
+        return
+    source = source_of(folder)
+    if source == run_id(run):
+        return
+    if source is not None:
+        raise OutputError(
+            f"{option} {folder} holds the export of another run ({source}); an export of {run_id(run)} would "
+            "replace its classes and crop spec: give a new or empty folder (nothing was written)"
+        )
+    raise OutputError(
+        f"{option} {folder} already holds other files ({', '.join(sorted(p.name for p in entries)[:5])}), such "
+        "as another run's: an export writes its classes and crop spec only into a new or empty folder of its own, "
+        "or one an earlier export of the same run made (nothing was written)"
+    )
+
+
+def write_export(folder: Path, run: Path, files: Mapping[str, str | bytes], option: str = "--out") -> None:
+    """Write the export of `run` (`files`: name -> content) into `folder` and record its source run, all
+    files or none: a new folder is filled aside and renamed into place, a folder of the same run's earlier
+    export has its files replaced together. OutputError when `folder` is not the export's own
+    (`check_export_folder`) or cannot be written."""
+    folder = Path(folder)
+    check_export_folder(folder, run, option)
+    contents = {**files, EXPORT_FILE: json.dumps({"run": run_id(run)})}
+    try:
+        if folder.is_dir() and any(temporary_owner(p) is None for p in folder.iterdir()):
+            paths = [folder / name for name in contents]
+            with atomic_files(paths) as temporaries:
+                for tmp, data in zip(temporaries, contents.values()):
+                    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        else:
+            if folder.is_dir():
+                folder.rmdir()
+            with atomic_folder(folder) as staging:
+                for name, data in contents.items():
+                    (staging / name).write_bytes(data.encode() if isinstance(data, str) else data)
+    except OSError as exc:
+        raise OutputError(f"could not write {option} {folder}: {exc.strerror or exc} (nothing was replaced)") from exc

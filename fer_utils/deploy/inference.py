@@ -1,0 +1,321 @@
+"""Inference: the emotion of every face in an image or a video, with an optional annotated copy.
+
+One object, `Recognizer(model, classes, detector, spec=…)`, does it for the CLI `predict`, the
+chapters and their widgets: it checks the classes against the model's outputs, detects the faces,
+crops each exactly as preprocessing does (`fer_utils.faces.crops.spec_crop`: the margin and side of the model's
+`crop_spec.CropSpec`; the model resizes the crop itself) and returns one row per face and frame. A trained
+run makes its own (`runs.RunFolder.recognizer`): its best model, its classes and the spec of the crops it
+was trained on. Videos are streamed
+(`stream_frames`: decoded once, frame by frame); the annotated copy is written as it goes into a
+temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from fer_utils.errors import ModelFileError, OutputError, PredictionError, SamplingError, UnreadableVideoError
+from fer_utils.faces.crop_spec import CropSpec
+from fer_utils.faces.crops import spec_crop
+from fer_utils.faces.detectors import FaceDetector, make_detector, to_uint8
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
+from fer_utils.storage.atomic import atomic_file
+from fer_utils.train.run_files import probability_columns
+
+if TYPE_CHECKING:
+    import keras
+
+
+@dataclass(frozen=True)
+class FacePrediction:
+    """One face in one frame: its box, the predicted emotion and every class's probability."""
+
+    frame_index: int
+    face: int
+    x: int
+    y: int
+    w: int
+    h: int
+    emotion: str
+    probabilities: dict[str, float]
+
+
+@dataclass
+class FrameResult:
+    """One frame of an image or video: the frame (BGR or gray, as decoded), its faces (largest first)
+    and each face's model input crop (size×size uint8 gray, same order)."""
+
+    frame_index: int
+    image: np.ndarray
+    faces: list[FacePrediction]
+    crops: list[np.ndarray]
+
+
+def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
+    order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
+    from fer_utils.faces.images import check_media, quiet_cv2, read_image
+    from fer_utils.faces.video import unopenable_error
+
+    cv2 = quiet_cv2()
+    path = Path(path)
+    if every is not None and every < 1:
+        raise SamplingError(f"every must be a positive step or None, got {every}")
+    if check_media(path) == "image":
+        yield 0, read_image(path)
+        return
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        capture.release()
+        raise unopenable_error(path)
+    step, index, decoded = every or 1, 0, 0
+    try:
+        while capture.grab():
+            if index % step == 0:
+                ok, frame = capture.retrieve()
+                if ok and frame is not None:
+                    decoded += 1
+                    yield index, frame
+            index += 1
+    finally:
+        capture.release()
+    if decoded == 0:
+        raise UnreadableVideoError(f"{path.name}: no frame could be decoded")
+
+
+def video_fps(path: Path) -> float:
+    """The video's frame rate (25 when the container does not say)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return fps if fps and fps > 0 else 25.0
+
+
+def refuse_overwrite(source: Path, *targets: Path | None) -> None:
+    """PredictionError if an output path is the input file itself (the user's original is never overwritten)."""
+
+    source = Path(source).resolve()
+    for target in filter(None, targets):
+        target = Path(target)
+        same = target.resolve() == source or (target.exists() and os.path.samefile(target, source))
+        if same:
+            raise PredictionError(
+                f"output {target} is the input file {source.name}: it would be overwritten; choose another output path"
+            )
+
+
+def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
+    """OutputError unless `out` (an annotated copy) is None, a video name (VIDEO_SUFFIXES) or an image
+    format OpenCV can write, and, for a video `media`, a video name (an image would hold its first frame
+    only): checked before any work, not after it."""
+    import cv2
+
+    if out is None:
+        return
+    is_video_out = Path(out).suffix.lower() in VIDEO_SUFFIXES
+    if not is_video_out and not cv2.haveImageWriter(str(out)):
+        raise OutputError(
+            f"--out {out}: OpenCV cannot write an image named {Path(out).name}; use .png or .jpg, "
+            f"or for a video {', '.join(VIDEO_SUFFIXES)}"
+        )
+    if media is not None and not is_video_out:
+        from fer_utils.faces.images import check_media
+
+        kind = check_media(media)
+        if kind != "image":
+            raise OutputError(
+                f"--out {out} is an image, but {Path(media).name} is a {'GIF' if kind == 'gif' else 'video'}: "
+                f"the annotated copy would hold its first frame only; name it {Path(out).stem}.mp4 (or "
+                f"{', '.join(VIDEO_SUFFIXES[1:])}) for the annotated video"
+            )
+
+
+class Recognizer:
+    """The one inference path: face detector + model + classes → a prediction per face and frame.
+
+    `frame(image)` classifies the faces of one image; `stream(path)` does it frame by frame for an
+    image or a video (never holding the video); `predict_media(path, out=…)` returns the table and
+    optionally writes the annotated copy as it goes. The CLI `predict`, the chapters and the chapter 8
+    widgets all call it, so they give the same table for the same media and model. `spec` is how the
+    crops the model was trained on were cut (`runs.RunFolder.recognizer` reads it from the run; default: the
+    default spec at the model's side); `detector` finds the faces (default: the spec's, or the book's
+    default for crops of whole images).
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        classes: Sequence[str],
+        detector: str | FaceDetector | None = None,
+        *,
+        spec: CropSpec | None = None,
+    ) -> None:
+        from fer_utils.models.networks import check_classes, input_side
+
+        if len(model.input_shape) != 4:
+            raise ModelFileError(
+                f"{model.name} reads clips {tuple(model.input_shape[1:])}, not single images: predict it on a video "
+                "with sequences.predict_clip (the CLI's predict does)"
+            )
+        side = input_side(model)
+        spec = spec or (CropSpec(side=side) if side else CropSpec())
+        if side is not None and side != spec.side:
+            raise ModelFileError(
+                f"the model takes {side}×{side} crops but its crop spec cuts {spec.side}×{spec.side}: pass the "
+                "spec of the crops it was trained on (RunFolder.recognizer reads it from the run)"
+            )
+        if spec.align:
+            raise PredictionError(
+                "the model was trained on eye-aligned crops, which the recognizer does not make: its predictions "
+                "would come from differently cropped faces; train on crops made without --align"
+            )
+        if detector is None:
+            detector = spec.detector if spec.detector in FACE_DETECTORS else DEFAULT_DETECTOR
+        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.spec = spec.served_with(self.detector.name)
+        self.model, self.size, self.margin = model, self.spec.side, self.spec.margin
+        self.classes = check_classes(model, classes)
+
+    def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
+        """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
+        boxes = self.detector.detect(image)
+        crops = [spec_crop(image, box, self.spec) for box in boxes]
+        if not crops:
+            return FrameResult(frame_index, image, [], [])
+        probabilities = np.asarray(self.model.predict_on_batch(np.stack(crops)[..., None].astype(np.float32)))
+        faces = [
+            FacePrediction(
+                frame_index,
+                i,
+                box.x,
+                box.y,
+                box.w,
+                box.h,
+                self.classes[int(p.argmax())],
+                {name: float(v) for name, v in zip(self.classes, p)},
+            )
+            for i, (box, p) in enumerate(zip(boxes, probabilities))
+        ]
+        return FrameResult(frame_index, image, faces, crops)
+
+    def stream(self, path: Path, every: int | None = None) -> Iterator[FrameResult]:
+        """`frame` for each (`every`-th) frame of an image or video, one at a time (see `stream_frames`)."""
+        for index, image in stream_frames(Path(path), every):
+            yield self.frame(image, index)
+
+    def table(self, faces: Sequence[FacePrediction]) -> pd.DataFrame:
+        """The predictions as a table (`predictions_table`)."""
+        return predictions_table(faces, self.classes)
+
+    def predict_media(self, path: Path, every: int | None = None, out: Path | None = None) -> pd.DataFrame:
+        """Every face of an image or of every (`every`-th) video frame as a table; with `out`, also the
+        annotated image or mp4v video, written frame by frame into a temporary file renamed at the end."""
+        path = Path(path)
+        refuse_overwrite(path, out)
+        check_annotated_out(out, path)
+        faces: list[FacePrediction] = []
+        with AnnotatedWriter(out, video_fps(path) / (every or 1)) as writer:
+            for result in self.stream(path, every):
+                faces.extend(result.faces)
+                writer.write(annotate(result.image, result.faces))
+        return self.table(faces)
+
+
+class AnnotatedWriter:
+    """Writes annotated frames to `out` (an image: one frame, that of a still; otherwise an mp4v video) through a
+    temporary file renamed into place on success (`fer_utils.storage.atomic`); does nothing when `out` is None."""
+
+    def __init__(self, out: Path | None, fps: float) -> None:
+        self.out, self.fps, self.writer, self.image = (Path(out) if out else None), fps, None, None
+        self.video = ExitStack()  # the video's temporary file (`atomic_file`), opened with the first frame
+
+    def __enter__(self) -> AnnotatedWriter:
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        """Add one annotated frame (BGR)."""
+        import cv2
+
+        if self.out is None:
+            return
+        if self.out.suffix.lower() not in VIDEO_SUFFIXES:
+            self.image = self.image if self.image is not None else frame  # a still: the first frame
+            return
+        if self.writer is None:
+            tmp = self.video.enter_context(atomic_file(self.out, keep_suffix=True))  # VideoWriter reads the suffix
+            height, width = frame.shape[:2]
+            self.writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            if not self.writer.isOpened():
+                raise OutputError(f"OpenCV cannot write an mp4v video named {self.out.name}")
+        self.writer.write(frame)
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, trace: object) -> None:
+        import cv2
+
+        if self.writer is not None:
+            self.writer.release()
+        if kind is None and self.image is not None:
+            self._write_image(cv2)
+        self.video.__exit__(kind, value, trace)  # the video renamed into place, or removed after an error
+
+    def _write_image(self, cv2: Any) -> None:
+        """Encode the annotated still by its suffix and write it atomically: a full disk or a read-only
+        place is an OutputError naming --out (OpenCV's imwrite only returns False)."""
+        from fer_utils.storage.outputs import write_atomic
+
+        try:
+            ok, encoded = cv2.imencode(self.out.suffix, self.image)
+        except cv2.error:
+            ok = False
+        if not ok:
+            raise OutputError(f"cannot write an image named {self.out.name} (unknown extension?)")
+        write_atomic(self.out, encoded.tobytes(), "--out")
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+
+
+def predictions_table(predictions: Sequence[FacePrediction], classes: Sequence[str]) -> pd.DataFrame:
+    """One row per face: frame_index, face, box, emotion, then one probability column per class."""
+    columns = probability_columns(classes)
+    rows = [
+        {
+            **{k: getattr(p, k) for k in ("frame_index", "face", "x", "y", "w", "h", "emotion")},
+            **{column: p.probabilities[c] for column, c in zip(columns, classes)},
+        }
+        for p in predictions
+    ]
+    return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
+
+
+def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.ndarray:
+    """A BGR copy of `image` with each face's box and "emotion probability" label drawn on it."""
+    import cv2
+
+    canvas = to_uint8(image)
+    canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR) if canvas.ndim == 2 else canvas[..., :3].copy()
+    # The label scales with the frame (a frame is often shown a third of its size) and sits on a black
+    # band, so that it stays readable on any background.
+    scale = max(0.5, max(canvas.shape[:2]) / 400)
+    thickness = max(1, round(scale * 1.5))
+    for p in predictions:
+        cv2.rectangle(canvas, (p.x, p.y), (p.x + p.w, p.y + p.h), (0, 255, 0), thickness + 1)
+        label = f"{p.emotion} {p.probabilities[p.emotion]:.2f}"
+        (width, height), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        band = height + baseline + 6
+        above = p.y - thickness - 1 - band  # the band sits on the box's top edge, not over it
+        top = above if above >= 0 else p.y + thickness + 2  # no room above the face: inside the box
+        cv2.rectangle(canvas, (p.x, top), (p.x + width + 6, top + band), (0, 0, 0), -1)
+        origin = (p.x + 3, top + height + 3)
+        cv2.putText(canvas, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness, cv2.LINE_AA)
+    return canvas

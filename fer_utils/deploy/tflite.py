@@ -1,0 +1,408 @@
+"""Light-weight deployment: TFLite conversion and quantization, magnitude pruning, size and latency
+measurements (inference on images and videos is fer_utils.deploy.inference).
+
+**Quantization** uses the TFLite converter's post-training modes: `float32` (plain conversion),
+`float16` (weights stored as float16) and `int8` (full integer: weights and activations int8, with
+a representative dataset for the activation ranges; input and output uint8, so raw pixel crops go
+in unchanged). `tflite_predict` quantizes inputs and dequantizes outputs with the tensors' own
+scales, so every mode returns probabilities. The flatbuffers run in LiteRT's own interpreter
+(`ai-edge-litert`, which replaces TensorFlow's deprecated `tf.lite.Interpreter`; same kernels, same
+XNNPACK delegate, same results); TensorFlow's converter still writes them.
+
+**Pruning.** tensorflow-model-optimization only supports Keras 2 (tf_keras); its maintainers have
+no plan for Keras 3 (tensorflow/model-optimization#1119). `prune_magnitude` therefore implements
+plain one-shot magnitude pruning: in every Conv2D/Dense kernel the smallest-|w| fraction is set to
+zero; `PruningMask` keeps those zeros during fine-tuning. Sparse weights do not make the dense
+TFLite model smaller or faster by themselves; they compress better (zip) and show how much of the
+network is redundant.
+
+**Latency** is the median wall time of repeated batch calls after warm-up: Keras via
+`model.predict_on_batch` (Keras's call for one small batch) and TFLite via `Interpreter.invoke`
+with the same number of threads TensorFlow uses by default.
+
+**A deep-learning compiler.** `compiled_predictor` wraps a model's forward pass in a `tf.function`, compiled by
+XLA when asked (`jit_compile=True`): XLA fuses the operations into a few kernels for the shapes it meets (one
+compilation per input shape, paid at the first call). `inference_paths` gathers every way the book runs a
+forward pass (eager Keras, `tf.function`, XLA, LiteRT per TFLite flatbuffer) and `latency_table` times them on
+the same images (chapter 8; `benchmarks/xla_latency.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+from fer_utils.errors import DeployError
+from fer_utils.registry import TFLITE_MODES
+
+# int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S), for the
+# demo page's int8 model and chapter 10's measurement of it.
+REPRESENTATIVE_FACES = 256
+
+
+def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """The converter's calibration input: a function that yields the images one at a time, each as the
+    list of the model's inputs (here one batch of one), in float32 raw pixels like the training crops."""
+    images = np.asarray(images, dtype=np.float32)
+
+    def one_at_a_time() -> Iterator[list[np.ndarray]]:
+        for image in images:
+            yield [image[None]]
+
+    return one_at_a_time
+
+
+def quantize_int8(converter: tf.lite.TFLiteConverter, representative: np.ndarray | None) -> None:
+    """Set `converter` to full integer: int8 weights and activations, whose ranges it measures by
+    running `representative` images through the float model; uint8 input and output (raw pixels in)."""
+    if representative is None or len(representative) == 0:
+        raise DeployError("int8 quantization needs representative images (a few hundred training crops)")
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset(representative)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+
+
+def quantize_float16(converter: tf.lite.TFLiteConverter) -> None:
+    """Set `converter` to store the weights as float16 (half the bytes); the arithmetic stays float."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+
+
+def representative_paths(count: int = REPRESENTATIVE_FACES) -> list[Path]:
+    """The files of `count` of the shipped generated faces, spread over every class (sorted, then every k-th)."""
+    from fer_utils.assets import diffusionfer_dir
+
+    paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not paths:
+        raise DeployError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
+    return paths[:: max(1, len(paths) // count)][:count]
+
+
+def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
+    """int8 calibration images: `count` of the shipped generated faces (DiffusionFER-S), spread over every
+    class (`representative_paths`), cut as preprocessing cuts a whole image (`crops.largest_face_crop` with
+    detector "none" and its spec at side `height`: what `preprocess --detector none --size height` writes),
+    raw 0..255 gray pixels as float32 (N, H, W, 1). The model resizes them itself (`models.networks._inputs`), as it
+    resizes every crop it is served: one resizer for training, calibration and serving (issue 45: they were
+    resized by OpenCV's INTER_AREA of their own, also when enlarged)."""
+    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.crops import largest_face_crop
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.images import read_image
+    from fer_utils.registry import NO_DETECTOR
+
+    if height != width:
+        raise DeployError(f"face crops are square: int8 calibration cannot make {height}×{width} crops")
+    spec, whole = CropSpec(detector=NO_DETECTOR, side=height), make_detector(NO_DETECTOR)
+    images = [largest_face_crop(read_image(path), whole, spec).crop for path in representative_paths(count)]
+    return np.stack(images).astype(np.float32)[..., None]
+
+
+@contextmanager
+def runtime_logs_held() -> Iterator[None]:
+    """Hold back what TensorFlow's converter and TFLite's runtime log while the block runs: their C++ code
+    writes absl and XNNPACK lines straight to the process's stderr (TF_CPP_MIN_LOG_LEVEL does not reach
+    them, nor does a notebook's %%capture), and TensorFlow's Python logger prints INFO lines; both would land
+    in a chapter's page and its downloadable notebook. Stderr goes to a temporary file, written back if the
+    block fails, so that a failure keeps its diagnosis."""
+    logger = tf.get_logger()
+    level = logger.level
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        logger.setLevel("ERROR")
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            logger.setLevel(level)
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:
+    """The model as a TFLite flatbuffer; `int8` needs `representative` raw-pixel images (N, H, W, 1)."""
+    if mode not in TFLITE_MODES:
+        raise DeployError(f"unknown TFLite mode {mode!r}; choose one of {TFLITE_MODES}")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode == "float16":
+        quantize_float16(converter)
+    elif mode == "int8":
+        quantize_int8(converter, representative)
+    with runtime_logs_held():  # the converter's absl and Python logs
+        return converter.convert()
+
+
+# What `python -m fer_utils export` writes for the live page (a run's `page/` folder by default): the model, and the
+# sidecar the page's "Use your own model" reads beside it (the same keys as the book's own models' JSON).
+PAGE_MODEL_FILE = "model.tflite"
+PAGE_MODEL_INFO = "model.json"
+PAGE_FOLDER = "page"
+PAGE_TFLITE_MODES: tuple[str, ...] = ("float32", "int8")  # what LiteRT.js runs on the page
+
+
+def tensor_quantization(detail: dict) -> list[float] | None:
+    """[scale, zero point] of a quantized TFLite tensor (what the page quantizes its pixels and dequantizes the
+    probabilities with, as `tflite_predict` does), None for a float tensor."""
+    scale, zero = detail["quantization"]
+    return [float(scale), int(zero)] if scale else None
+
+
+def page_model(
+    model: keras.Model, side: int, mode: str = "float32", representative: np.ndarray | None = None
+) -> tuple[bytes, dict[str, object]]:
+    """The live page's copy of `model`: TFLite taking one side×side gray crop in a batch of 1 (LiteRT.js runs
+    fixed shapes only; float32, or full-integer int8 calibrated on `representative`, default the shipped
+    generated faces), and what the page needs beside it: the input shape, the TFLite mode and the input and
+    output tensors' [scale, zero point] (None for float32)."""
+    from fer_utils.models.networks import fixed_input
+
+    if mode not in PAGE_TFLITE_MODES:
+        raise DeployError(f"the page runs {' or '.join(PAGE_TFLITE_MODES)} models, not {mode!r}")
+    if len(model.input_shape) != 4 or int(model.input_shape[-1]) != 1:
+        raise DeployError(f"the page feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}")
+    if mode == "int8" and representative is None:
+        representative = representative_faces(side, side)
+    blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
+    interpreter = tflite_interpreter(blob)
+    return blob, {
+        "input_shape": [side, side, 1],
+        "tflite": mode,
+        "input_quantization": tensor_quantization(interpreter.get_input_details()[0]),
+        "output_quantization": tensor_quantization(interpreter.get_output_details()[0]),
+    }
+
+
+def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> Interpreter:
+    """LiteRT's interpreter for `model_bytes`, its tensors allocated (the runtime's log of the delegate it
+    creates held back: `runtime_logs_held`)."""
+    with runtime_logs_held():
+        interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float input → the input tensor's dtype, using its (scale, zero point) when it is quantized."""
+    scale, zero = detail["quantization"]
+    dtype = detail["dtype"]
+    if scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    """Output tensor → float32 probabilities."""
+    scale, zero = detail["quantization"]
+    return (y.astype(np.float32) - zero) * scale if scale else y.astype(np.float32)
+
+
+def tflite_predict(model_bytes: bytes | Interpreter, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model (its bytes, or an interpreter
+    made from them), `batch_size` at a time."""
+    interpreter = tflite_interpreter(model_bytes) if isinstance(model_bytes, (bytes, bytearray)) else model_bytes
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    images = np.asarray(images, dtype=np.float32)
+    results = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        if tuple(inp["shape"]) != batch.shape:
+            interpreter.resize_tensor_input(inp["index"], batch.shape)
+            interpreter.allocate_tensors()
+            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+        interpreter.set_tensor(inp["index"], _quantize(batch, inp))
+        interpreter.invoke()
+        results.append(_dequantize(interpreter.get_tensor(out["index"]), out))
+    return np.concatenate(results) if results else np.zeros((0, out["shape"][-1]), np.float32)
+
+
+def median_seconds(call: Callable[[], object], repeats: int = 30, warmup: int = 3) -> float:
+    """Median wall time of `call()` over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def keras_latency(model: keras.Model, batch: np.ndarray, repeats: int = 30) -> float:
+    """Median seconds of `model.predict_on_batch(batch)`."""
+    return median_seconds(lambda: model.predict_on_batch(batch), repeats)
+
+
+def tflite_latency(model_bytes: bytes, batch: np.ndarray, repeats: int = 30) -> float:
+    """Median seconds of one TFLite invoke on `batch` (input quantized beforehand, as a device would)."""
+    interpreter = tflite_interpreter(model_bytes)
+    inp = interpreter.get_input_details()[0]
+    if tuple(inp["shape"]) != batch.shape:
+        interpreter.resize_tensor_input(inp["index"], batch.shape)
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+    interpreter.set_tensor(inp["index"], _quantize(np.asarray(batch, np.float32), inp))
+    return median_seconds(interpreter.invoke, repeats)
+
+
+def compiled_predictor(model: keras.Model, xla: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's inference pass (`training=False`) as a TensorFlow graph function, compiled by XLA when
+    `xla` (`tf.function(jit_compile=True)`), else a plain `tf.function`. It returns NumPy probabilities;
+    its first call on a new input shape traces (and compiles) the function, later ones reuse it."""
+    function = tf.function(lambda images: model(images, training=False), jit_compile=xla, reduce_retracing=True)
+    return lambda images: function(tf.convert_to_tensor(images, tf.float32)).numpy()
+
+
+def inference_paths(
+    model: keras.Model,
+    blobs: dict[str, bytes],
+    threads: int | None = None,
+    compiler: Callable[..., Callable[[np.ndarray], np.ndarray]] = compiled_predictor,
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Every way the book runs `model`'s forward pass, by name, each from raw-pixel images to NumPy
+    probabilities: eager Keras (a Python call per layer), a `tf.function` and the same compiled by XLA (both
+    made by `compiler(model, xla=...)`: chapter 8 passes the one it shows), and LiteRT's interpreter for each
+    TFLite flatbuffer of `blobs` (mode → bytes; `threads` threads)."""
+    paths: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "eager": lambda images: model(images, training=False).numpy(),
+        "tf.function": compiler(model, xla=False),
+        "xla": compiler(model, xla=True),
+    }
+    for mode, blob in blobs.items():
+        interpreter = tflite_interpreter(blob, num_threads=threads)
+        paths[f"tflite {mode}"] = lambda images, it=interpreter: tflite_predict(it, images, batch_size=len(images))
+    return paths
+
+
+def latency_table(
+    paths: dict[str, Callable[[np.ndarray], np.ndarray]],
+    images: np.ndarray,
+    batches: tuple[int, ...] = (1, 32),
+    repeats: int = 20,
+) -> pd.DataFrame:
+    """Per path and batch size: the median milliseconds per frame over `repeats` calls after warm-up, what
+    the first call cost (tracing, XLA's compilation, the interpreter's allocation for that shape), and the
+    largest difference from the first path's probabilities (eager Keras in `inference_paths`) on the same
+    images. `images` (N, H, W, 1) raw pixels are repeated when a batch needs more of them."""
+    images = np.asarray(images, dtype=np.float32)
+    if len(images) == 0:
+        raise DeployError("latency_table needs at least one image")
+    rows = []
+    for batch in batches:
+        x = np.resize(images, (batch, *images.shape[1:]))
+        reference = None
+        for name, predict in paths.items():
+            start = time.perf_counter()
+            output = predict(x)
+            first = time.perf_counter() - start
+            reference = output if reference is None else reference
+            seconds = median_seconds(lambda p=predict, x=x: p(x), repeats, warmup=2)
+            rows.append(
+                {
+                    "path": name,
+                    "batch": batch,
+                    "ms per frame": 1000 * seconds / batch,
+                    "first call s": first,
+                    "max diff": float(np.abs(output - reference).max()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def keras_file_size(model: keras.Model, folder: Path) -> int:
+    """Bytes of the model saved as .keras in `folder`."""
+    path = Path(folder) / f"{model.name}.keras"
+    model.save(path)
+    return path.stat().st_size
+
+
+def deployment_table(
+    model: keras.Model,
+    blobs: dict[str, bytes],
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    folder: Path,
+    repeats: int = 30,
+) -> pd.DataFrame:
+    """Size, batch-1 latency and accuracy of the Keras float32 model and of each TFLite flatbuffer in
+    `blobs` (mode → bytes) on one test set; `speedup` and `accuracy_change` are relative to Keras."""
+    one = np.asarray(test_images[:1], np.float32)
+    keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
+    rows = [
+        {
+            "variant": "keras float32",
+            "bytes": keras_file_size(model, folder),
+            "latency_ms": 1000 * keras_latency(model, one, repeats),
+            "accuracy": keras_acc,
+        }
+    ]
+    for mode, blob in blobs.items():
+        accuracy = float(np.mean(tflite_predict(blob, test_images).argmax(1) == test_labels))
+        rows.append(
+            {
+                "variant": f"tflite {mode}",
+                "bytes": len(blob),
+                "latency_ms": 1000 * tflite_latency(blob, one, repeats),
+                "accuracy": accuracy,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["speedup"] = table["latency_ms"].iloc[0] / table["latency_ms"]
+    table["accuracy_change"] = table["accuracy"] - keras_acc
+    return table
+
+
+def _prunable(layer: keras.layers.Layer) -> bool:
+    """Conv2D and Dense kernels are pruned (they hold almost all weights); biases are kept."""
+    return isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+
+
+def prune_magnitude(model: keras.Model, sparsity: float) -> keras.Model:
+    """A copy of `model` with the smallest `sparsity` fraction of each Conv2D/Dense kernel set to 0."""
+    if not 0.0 <= sparsity < 1.0:
+        raise DeployError(f"sparsity must be in [0, 1), got {sparsity}")
+    pruned = keras.models.clone_model(model)
+    pruned.set_weights(model.get_weights())
+    for layer in filter(_prunable, pruned.layers):
+        kernel = layer.kernel.numpy()
+        threshold = np.quantile(np.abs(kernel), sparsity)
+        layer.kernel.assign(np.where(np.abs(kernel) <= threshold, 0.0, kernel) if sparsity else kernel)
+    return pruned
+
+
+def sparsity_of(model: keras.Model) -> float:
+    """Fraction of zero weights over all Conv2D/Dense kernels."""
+    kernels = [layer.kernel.numpy() for layer in model.layers if _prunable(layer)]
+    return float(sum((k == 0).sum() for k in kernels) / sum(k.size for k in kernels))
+
+
+class PruningMask(keras.callbacks.Callback):
+    """Keeps pruned (zero) kernel weights at zero after every training batch while fine-tuning."""
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Record which kernel weights are zero now."""
+        self.masks = [(layer.kernel, layer.kernel.numpy() != 0) for layer in self.model.layers if _prunable(layer)]
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Zero the pruned weights again."""
+        for kernel, mask in self.masks:
+            kernel.assign(kernel.numpy() * mask)

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, cross-dataset scores and explanations."""

@@ -1,0 +1,439 @@
+"""Cross-dataset evaluation: a model trained on one corpus scored on every usable crop of another.
+
+Training on one dataset and testing on another is the field's standard honesty check: a model that
+only learnt one corpus's lighting, people or way of acting shows it there. `cross_evaluate` scores a
+model on a crops folder (its `manifest.csv`) that it never saw, with no split (or only the rows of one
+side, `split`, when the manifest has a `split` column). Classes are matched by name: the model's
+`classes.json` and the manifest's emotions both use the vocabulary of `fer_utils.data.corpora.EMOTIONS`, and
+any other name goes through `folders.folder_emotion` (a model whose classes say `fear` or `surprise`).
+Frames whose emotion the model lacks are left out and counted by name; the model's classes the folder
+lacks are named too. Macro F1 averages only the classes present among the scored frames, and the
+report puts accuracy beside the majority baseline (always answering the commonest emotion) and chance.
+
+What is scored is checked first, as training checks what it trains on (`check_scored_crops`): the manifest's
+unusable rows are counted by status, a missing or damaged crop is left out and named, and crops smaller than
+the model's input are refused (scoring would upsample them; larger ones are downscaled, and said). With the
+model's run folder beside it, the crops that copy the run's training crops, by content (md5 or perceptual
+hash, `duplicates.copies_among`), are counted and the score is also given without them (`clean`).
+
+`predict_known` is the one way a model meets frames from elsewhere (the frames whose classes it knows,
+checked, predicted at its input size): `cross_evaluate` and the book's real-face sets
+(`realfaces.predict_set`) call it. The report is computed from probabilities without TensorFlow
+(`cross_report`, over `evaluate.metrics.known_class_scores`); only predicting imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from fer_utils.data.corpora import EMOTIONS
+from fer_utils.data.folders import folder_emotion
+from fer_utils.data.manifest import MANIFEST_NAME, load_manifest, usable_frames
+from fer_utils.errors import DatasetError, EvaluationError, FerError, ModelFileError
+from fer_utils.evaluate.metrics import known_class_scores
+from fer_utils.train.run_files import CONFIG_FILE
+
+if TYPE_CHECKING:  # TensorFlow is imported only to predict
+    import keras
+
+SPLIT_COLUMN = "split"  # the optional manifest column that names each row's side (train, val, test, ...)
+Predict = Callable[[np.ndarray], np.ndarray]  # raw-pixel images (N, H, W, 1) -> probabilities
+
+
+@dataclass(frozen=True)
+class CrossReport:
+    """A model's scores on another crops folder: what was scored, what was left out, and the numbers.
+
+    `classes` are the model's classes in its output order, as vocabulary names (`renamed` says which
+    names of its classes.json were mapped); `present` the classes among the scored frames; `left_out`
+    the folder's emotions the model lacks with their frame counts; `absent` the model's classes the
+    folder lacks. `confusion` has one row per true and one column per predicted class, both in
+    `classes` order, and sums to `frames`."""
+
+    crops: str
+    split: str | None
+    classes: list[str]
+    renamed: dict[str, str]
+    frames: int
+    present: list[str]
+    left_out: dict[str, int]
+    absent: list[str]
+    accuracy: float
+    macro_f1: float
+    recall: dict[str, float]
+    confusion: list[list[int]]
+    majority_emotion: str
+    majority_baseline: float
+    chance: float
+    unusable_rows: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    crop_sides: dict[int, int] = field(default_factory=dict)
+    model_side: int | None = None
+    overlap: int | None = None
+    overlap_source: str = ""
+    clean: dict[str, float] | None = None
+
+    def to_dict(self) -> dict:
+        """The report as plain JSON types (lists, dicts, str, int, float, None)."""
+        return asdict(self)
+
+    def per_class(self) -> pd.DataFrame:
+        """One row per class present: true frames, frames predicted as it, and recall."""
+        matrix = self.confusion_frame()
+        table = pd.DataFrame(
+            {"frames": matrix.sum(axis=1), "predicted": matrix.sum(axis=0), "recall": pd.Series(self.recall)}
+        )
+        return table.loc[self.present].rename_axis("class")
+
+    def confusion_frame(self) -> pd.DataFrame:
+        """The confusion matrix as a table (rows: true, columns: predicted)."""
+        return pd.DataFrame(
+            self.confusion,
+            index=pd.Index(self.classes, name="true"),
+            columns=pd.Index(self.classes, name="predicted"),
+        )
+
+    def summary(self) -> str:
+        """A few lines for a reader: where, how many, the scores beside their baselines, what was left out."""
+        side = f" (split {self.split})" if self.split else ""
+        lines = [
+            f"{self.frames} frames of {self.crops}{side} scored over {len(self.present)} classes "
+            f"({', '.join(self.present)})",
+            f"accuracy {self.accuracy:.3f}, macro F1 {self.macro_f1:.3f} (over the classes present); majority "
+            f"baseline {self.majority_baseline:.3f} (always {self.majority_emotion}), chance {self.chance:.3f}",
+        ]
+        if self.left_out:
+            counts = ", ".join(f"{name} {count}" for name, count in self.left_out.items())
+            lines.append(f"left out, emotions the model lacks: {counts} frames")
+        if self.absent:
+            lines.append(f"model classes the folder lacks: {', '.join(self.absent)}")
+        if self.renamed:
+            lines.append("model classes read as: " + ", ".join(f"{k} -> {v}" for k, v in self.renamed.items()))
+        return "\n".join(lines + self.input_lines())
+
+    def input_lines(self) -> list[str]:
+        """What was not scored and why, the crops' size against the model's, and the overlap with its training."""
+        lines = []
+        if self.unusable_rows:
+            counts = ", ".join(f"{status} {n}" for status, n in self.unusable_rows.items())
+            lines.append(f"manifest rows without a usable crop (not scored): {counts}")
+        for reason, images in self.skipped.items():
+            shown = ", ".join(images[:3]) + (", ..." if len(images) > 3 else "")
+            lines.append(f"left out, {len(images)} crop(s) {reason}: {shown}")
+        for word, keep in (("down", lambda side: side > self.model_side), ("up", lambda side: side < self.model_side)):
+            resized = {side: n for side, n in self.crop_sides.items() if self.model_side and keep(side)}
+            if resized:
+                sides = ", ".join(f"{n} of {side} px" for side, n in resized.items())
+                lines.append(f"crops resized {word} to the model's {self.model_side} px input: {sides}")
+        if self.overlap is None:
+            lines.append(f"overlap with the model's training crops not checked: {self.overlap_source}")
+        elif self.overlap:
+            clean = self.clean or {}
+            lines.append(
+                f"WARNING: {self.overlap} of the {self.frames} frames scored copy the model's training "
+                f"crops ({self.overlap_source}): this is no cross-dataset score. Without them: "
+                + (
+                    f"{clean['frames']} frames, accuracy {clean['accuracy']:.3f}, macro F1 {clean['macro_f1']:.3f}"
+                    if clean
+                    else "no frame left"
+                )
+            )
+        else:
+            lines.append(f"no scored crop copies the model's training crops ({self.overlap_source})")
+        return lines
+
+
+def vocabulary_classes(classes: Sequence[str]) -> list[str]:
+    """The model's class names as vocabulary emotions (`folders.folder_emotion`: `fear` -> `fearful`), in order;
+    a name that maps to none, or two names that map to one emotion, is a ModelFileError."""
+    mapped = [folder_emotion(str(name)) for name in classes]
+    unknown = [name for name, emotion in zip(classes, mapped) if emotion is None]
+    if unknown:
+        raise ModelFileError(
+            f"model classes {unknown} name no emotion of the book's vocabulary ({', '.join(EMOTIONS)} or a synonym "
+            "in folders.FOLDER_SYNONYMS): rename them in classes.json to score the model on another folder"
+        )
+    if len(set(mapped)) != len(mapped):
+        raise ModelFileError(f"model classes {list(classes)} name one emotion twice ({mapped}): fix classes.json")
+    return [str(emotion) for emotion in mapped]
+
+
+def split_column(crops: Path) -> pd.Series | None:
+    """The `split` column of a crops folder's manifest.csv (one value per row, as text), or None without one.
+
+    Read from the file itself, for a `load_manifest` that does not keep the column (an empty value: no side)."""
+    path = Path(crops) / MANIFEST_NAME
+    header = pd.read_csv(path, nrows=0).columns
+    if SPLIT_COLUMN not in header:
+        return None
+    return pd.read_csv(path, usecols=[SPLIT_COLUMN], dtype=str, keep_default_na=False)[SPLIT_COLUMN]
+
+
+def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
+    """The manifest rows of a crops folder (every one, or those of side `split`), whatever their status.
+
+    `split` needs a `split` column in the manifest and one of its values; otherwise a DatasetError names
+    the sides there are (or says that the manifest records none)."""
+    manifest = load_manifest(crops)
+    if split is None:
+        return manifest
+    sides = manifest[SPLIT_COLUMN] if SPLIT_COLUMN in manifest.columns else split_column(crops)
+    sides = pd.Series("", index=manifest.index) if sides is None else sides.fillna("").astype(str)
+    available = sorted(set(sides) - {""})
+    if not available:
+        raise DatasetError(
+            f"--split {split}: {Path(crops) / MANIFEST_NAME} has no {SPLIT_COLUMN!r} column (or an empty one): "
+            "its dataset records no split. Leave the split out to score every usable frame of the folder"
+        )
+    if split not in available:
+        raise DatasetError(
+            f"--split {split}: {Path(crops) / MANIFEST_NAME} has no row of that side; its sides are "
+            f"{', '.join(available)}"
+        )
+    return manifest[sides.to_numpy() == split]
+
+
+def folder_frames(crops: Path, split: str | None = None) -> pd.DataFrame:
+    """The usable frames of a crops folder (every one, or those of side `split`), with vocabulary emotions."""
+    frames = usable_frames(folder_rows(crops, split))
+    emotions = frames["emotion"].astype(str).map(lambda name: folder_emotion(name) or name)
+    return frames.assign(emotion=emotions)
+
+
+def unusable_rows(rows: pd.DataFrame) -> dict[str, int]:
+    """The manifest rows without a usable crop, counted by status (none scored; counted, never silent)."""
+    usable = rows["status"].eq("ok") & rows["image"].fillna("").astype(str).str.len().gt(0)
+    return {str(status): int(n) for status, n in rows.loc[~usable, "status"].value_counts().items()}
+
+
+def scorable(frames: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
+    """(the frames whose emotion is among `classes`, the other emotions with their frame counts, the
+    classes no frame holds)."""
+    known = frames["emotion"].isin(list(classes))
+    counts = frames.loc[~known, "emotion"].value_counts()
+    left_out = {str(name): int(counts[name]) for name in sorted(counts.index, key=_vocabulary_order)}
+    absent = [c for c in classes if c not in set(frames["emotion"])]
+    return frames[known].reset_index(drop=True), left_out, absent
+
+
+def no_common_class(frames: pd.DataFrame, classes: Sequence[str]) -> FerError:
+    """The error of a folder whose emotions the model knows none of, naming both class lists."""
+    folder = sorted(set(frames["emotion"]), key=_vocabulary_order)
+    return FerError(
+        f"no frame to score: the model's classes ({', '.join(classes)}) and the folder's emotions "
+        f"({', '.join(folder) or 'none: no usable frame'}) have no class in common"
+    )
+
+
+def _vocabulary_order(name: str) -> tuple[int, str]:
+    """Sort key: vocabulary order, then any other name alphabetically."""
+    return (EMOTIONS.index(name), name) if name in EMOTIONS else (len(EMOTIONS), name)
+
+
+@dataclass(frozen=True)
+class CropCheck:
+    """The frames whose crops can be scored, the others by reason (missing, damaged), and the crops' sides."""
+
+    frames: pd.DataFrame
+    skipped: dict[str, list[str]]
+    sides: dict[int, int]
+
+
+def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smaller: bool = True) -> CropCheck:
+    """Each crop of `frames` opened as PNG and checked whole (Pillow's verify: every chunk and its CRC, no
+    decoding): a missing or damaged one is left out and named. With `refuse_smaller`, crops smaller than
+    `side`, the model's input, are an EvaluationError: scoring would upsample them, which training refuses (a
+    model trained on smaller crops upsampled, as the peer on FER-2013's 48 px faces, is scored without it)."""
+    from PIL import Image
+
+    skipped: dict[str, list[str]] = {}
+    sizes: list[int] = []
+    keep: list[bool] = []
+    for image in frames["image"].astype(str):
+        path = Path(crops) / image
+        reason, size = None, 0
+        if not path.is_file():
+            reason = "missing"
+        else:
+            try:
+                with Image.open(path, formats=["PNG"]) as opened:
+                    size = min(opened.size)
+                    opened.verify()
+            except (OSError, SyntaxError, ValueError):
+                reason = "damaged (not a whole PNG)"
+        if reason:
+            skipped.setdefault(reason, []).append(image)
+        else:
+            sizes.append(size)
+        keep.append(reason is None)
+    sides = {int(k): int(v) for k, v in sorted(pd.Series(sizes, dtype="int64").value_counts().items())}
+    smaller = {k: v for k, v in sides.items() if k < side}
+    if smaller and refuse_smaller:
+        found = ", ".join(f"{n} of {k} px" for k, n in smaller.items())
+        raise EvaluationError(
+            f"crops in {crops} are smaller than the model's {side}×{side} px input ({found}): scoring would "
+            f"upsample them (training refuses to). Preprocess again with --size {side}, or score a model "
+            "trained at their size"
+        )
+    return CropCheck(frames[np.asarray(keep, dtype=bool)].reset_index(drop=True), skipped, sides)
+
+
+@dataclass(frozen=True)
+class KnownFrames:
+    """A model's predictions on the frames whose classes it knows (`predict_known`): the frames scored, one row
+    of probabilities each, the emotions it lacks (frames per emotion), its classes the frames lack, and what
+    the crop check left out."""
+
+    frames: pd.DataFrame
+    probabilities: np.ndarray
+    left_out: dict[str, int]
+    absent: list[str]
+    check: CropCheck
+
+
+def predict_known(
+    model: keras.Model,
+    classes: Sequence[str],
+    frames: pd.DataFrame,
+    crops: Path,
+    predict: Predict | None = None,
+    refuse_smaller: bool = False,
+) -> KnownFrames:
+    """The one way a model meets frames from elsewhere: those of `frames` (crops under `crops`) whose emotion is
+    among `classes` (the model's outputs, vocabulary names), their crops checked (`check_scored_crops`), resized
+    to the model's input and predicted by the model, or by `predict` (raw-pixel images -> probabilities, e.g. a
+    TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
+    crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`)."""
+    from fer_utils.models.networks import input_side, network_side
+    from fer_utils.train.fit import predict_batches
+    from fer_utils.train.pipeline import load_images, make_dataset
+
+    known, left_out, absent = scorable(frames, classes)
+    side = input_side(model)  # None: the model resizes the crops itself
+    size = None if side is None else (side, side)
+    check = check_scored_crops(known, crops, network_side(model), refuse_smaller)
+    scored = check.frames
+    if scored.empty:
+        probabilities = np.zeros((0, len(classes)), dtype="float32")
+    elif predict is None:
+        probabilities = predict_batches(model, make_dataset(scored, crops, list(classes), image_size=size, cache=False))
+    else:
+        probabilities = np.asarray(predict(load_images(scored, crops, size)))
+    return KnownFrames(scored, probabilities, left_out, absent, check)
+
+
+def cross_report(
+    truth: Sequence[str],
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    *,
+    crops: Path | str = "",
+    split: str | None = None,
+    left_out: dict[str, int] | None = None,
+    absent: Sequence[str] = (),
+    renamed: dict[str, str] | None = None,
+    **inputs: object,
+) -> CrossReport:
+    """The report of probabilities (one row per scored frame, one column per class of `classes`) against
+    the frames' true emotions, which must all be among `classes` (`evaluate.metrics.known_class_scores`); `inputs`
+    are the report's checks (unusable rows, skipped crops, sides, overlap)."""
+    scores = known_class_scores(truth, probabilities, classes)
+    return CrossReport(
+        crops=str(crops),
+        split=split,
+        classes=list(classes),
+        renamed=dict(renamed or {}),
+        frames=scores["frames"],
+        present=scores["present"],
+        left_out=dict(left_out or {}),
+        absent=list(absent),
+        accuracy=scores["accuracy"],
+        macro_f1=scores["macro_f1"],
+        recall=scores["recall"],
+        confusion=scores["confusion"],
+        majority_emotion=scores["majority_emotion"],
+        majority_baseline=scores["majority_baseline"],
+        chance=scores["chance"],
+        **inputs,
+    )
+
+
+def training_overlap(scored: pd.DataFrame, crops: Path, run_dir: Path | None) -> tuple[np.ndarray | None, str]:
+    """(for each scored frame, whether its crop copies a training crop of the run in `run_dir`, by content; and
+    where that comes from), or (None, why it could not be checked): a run made before it recorded the hashes
+    of its training crops, or a model file outside a run folder."""
+    from fer_utils.data.duplicates import copies_among, crop_hashes
+    from fer_utils.train.run_files import TRAIN_HASHES_FILE
+
+    hashes = None if run_dir is None else Path(run_dir) / TRAIN_HASHES_FILE
+    if hashes is None or not hashes.is_file():
+        return None, f"no {TRAIN_HASHES_FILE} beside the model (a run made before runs recorded it, or no run)"
+    reference = pd.read_csv(hashes, dtype=str, keep_default_na=False)
+    found = copies_among(crop_hashes(crops, scored), reference) if len(scored) else np.zeros(0, dtype=bool)
+    return found, f"by md5 or perceptual hash against {hashes}"
+
+
+def cross_evaluate(
+    model: keras.Model,
+    classes: Sequence[str],
+    crops: Path,
+    *,
+    split: str | None = None,
+    predict: Predict | None = None,
+    run_dir: Path | None = None,
+) -> CrossReport:
+    """Score `model` (one output per name of `classes`) on every usable frame of the crops folder `crops`
+    (or those of side `split`) whose emotion it knows (`predict_known`). With `run_dir`, the model's run
+    folder, the frames that copy its training crops are counted and the score is given without them too, and
+    crops smaller than the model's input are refused (a run of this package trains on crops at least its input's
+    size); a model without a run folder (the peer) is scored on them upsampled, and the report says so."""
+    from fer_utils.models.networks import network_side
+
+    names = vocabulary_classes(classes)
+    rows = folder_rows(crops, split)
+    frames = folder_frames(crops, split)
+    trained_here = run_dir is not None and (Path(run_dir) / CONFIG_FILE).is_file()  # a run of this package
+    known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here)
+    if known.frames.empty:
+        if not scorable(frames, names)[0].empty:
+            raise FerError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")
+        raise no_common_class(frames, names)
+    overlap, source = training_overlap(known.frames, crops, run_dir)
+    clean = None
+    if overlap is not None and overlap.any() and not overlap.all():
+        scores = known_class_scores(known.frames["emotion"][~overlap], known.probabilities[~overlap], names)
+        clean = {"frames": scores["frames"], "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+    renamed = {str(old): new for old, new in zip(classes, names) if old != new}
+    return cross_report(
+        known.frames["emotion"],
+        known.probabilities,
+        names,
+        crops=crops,
+        split=split,
+        left_out=known.left_out,
+        absent=known.absent,
+        renamed=renamed,
+        unusable_rows=unusable_rows(rows),
+        skipped=known.check.skipped,
+        crop_sides=known.check.sides,
+        model_side=network_side(model),
+        overlap=None if overlap is None else int(overlap.sum()),
+        overlap_source=source,
+        clean=clean,
+    )
+
+
+def evaluate_model_file(model_path: Path, crops: Path, split: str | None = None) -> CrossReport:
+    """`cross_evaluate` of a saved model (.keras, classes.json beside it, and its run folder when it lies in
+    one) on the crops folder `crops`."""
+    from fer_utils.models.networks import check_classes, load_classes, load_model
+
+    model = load_model(model_path)
+    classes = check_classes(model, load_classes(model_path))
+    return cross_evaluate(model, classes, crops, split=split, run_dir=Path(model_path).parent)

@@ -1,0 +1,108 @@
+"""Class activation maps: which parts of the face drive a prediction of the paper's CNN.
+
+`grad_cam` takes the feature maps A (H×W×K) of a convolution (by default the last one) and the
+gradients G = ∂ log p_c / ∂A of the log-probability of class c (the log does not saturate like the
+softmax output; the papers use the pre-softmax score). `method` picks how they are combined:
+
+- "hirescam" (HiResCAM, Draelos & Carin 2020; the default, and what every chapter shows):
+  ReLU(Σ_k A_k ⊙ G_k), feature maps and gradients multiplied element-wise, then summed over channels.
+- "gradcam" (classic Grad-CAM, Selvaraju et al. 2017): ReLU(Σ_k α_k A_k) with α_k the spatial
+  mean of G_k, one weight per channel.
+
+The paper's CNN ends in flatten + dense, whose weights differ per location, so the averaged gradients
+of classic Grad-CAM often cancel (we saw all-negative, i.e. empty, maps on a trained model); HiResCAM
+is provably faithful for such heads. Either map is resized to the crop's height×width and divided by
+its maximum, so it lies in [0, 1] (all zeros when nothing is positive). The chapters call the
+picture "Grad-CAM", the family's name.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fer_utils.errors import ExplainError
+from fer_utils.registry import CAM_METHODS, DEFAULT_CAM_METHOD
+
+
+def last_conv_layer(model: keras.Model) -> str:
+    """Name of the model's last Conv2D layer (the default Grad-CAM layer)."""
+    names = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not names:
+        raise ExplainError(f"model {model.name} has no Conv2D layer for Grad-CAM")
+    return names[-1]
+
+
+def grad_cam(
+    model: keras.Model,
+    image: np.ndarray,
+    class_index: int | None = None,
+    layer_name: str | None = None,
+    method: str = DEFAULT_CAM_METHOD,
+) -> np.ndarray:
+    """A class activation map in [0, 1] at the image's height×width for one raw-pixel image (H, W) or (H, W, 1),
+    a crop as the model takes it (the model resizes it itself).
+
+    `class_index` defaults to the predicted class; `layer_name` to the last Conv2D layer; `method` is
+    "hirescam" (default: ReLU of the channel sum of feature maps × gradients, element-wise) or "gradcam"
+    (ReLU of the channel sum of feature maps × their spatially averaged gradients); see the module docstring.
+    """
+    if method not in CAM_METHODS:
+        raise ExplainError(f"unknown CAM method {method!r}; choose one of {CAM_METHODS}")
+    layer = model.get_layer(layer_name or last_conv_layer(model))
+    probe = keras.Model(model.input, [layer.output, model.output])  # one input: called with one tensor
+    image = np.asarray(image, np.float32)
+    x = tf.convert_to_tensor(image.reshape((1, image.shape[0], image.shape[1], model.input_shape[-1])))
+    with tf.GradientTape() as tape:
+        features, predictions = probe(x, training=False)
+        index = int(tf.argmax(predictions[0])) if class_index is None else int(class_index)
+        score = tf.math.log(predictions[:, index] + 1e-12)  # log-probability: no softmax saturation
+    gradients = tape.gradient(score, features)
+    weights = gradients[0] if method == "hirescam" else tf.reduce_mean(gradients, axis=(0, 1, 2))
+    cam = tf.nn.relu(tf.reduce_sum(features[0] * weights, axis=-1))
+    cam = np.maximum(tf.image.resize(cam[..., None], image.shape[:2])[..., 0].numpy(), 0.0)
+    peak = cam.max()
+    return (cam / peak if peak > 0 else cam).astype(np.float32)
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4, cmap: str = "jet") -> np.ndarray:
+    """RGB uint8 picture of the gray `image` with the `heatmap` blended on top through a colormap."""
+    import matplotlib
+
+    gray = np.asarray(image, np.float32).reshape(heatmap.shape)
+    base = np.repeat((gray / max(gray.max(), 1.0))[..., None], 3, axis=-1)
+    colours = matplotlib.colormaps[cmap](heatmap)[..., :3]
+    return np.clip(255 * ((1 - alpha) * base + alpha * colours), 0, 255).astype(np.uint8)
+
+
+def _image_batches(images: np.ndarray | tf.data.Dataset, batch_size: int = 256):
+    """Batches of raw-pixel images from an array (N, H, W, 1) or a tf.data.Dataset of batches
+    (images, or (images, labels) pairs), so a large test set is never held whole."""
+    if isinstance(images, tf.data.Dataset):
+        for element in images:
+            yield np.asarray(element[0] if isinstance(element, (tuple, list)) else element)
+        return
+    images = np.asarray(images)
+    for start in range(0, len(images), batch_size):
+        yield images[start : start + batch_size]
+
+
+def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:
+    """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1,
+    or a tf.data.Dataset of such batches, e.g. `training.make_dataset`'s (images, labels) batches).
+
+    A unit that outputs 0 for every input is "dead": no gradient reaches its weights, so it never
+    recovers. With all 16 units of the paper CNN's Dense(16) dead the output is a constant: the run
+    has collapsed (fer_utils.train.diagnosis.collapse_check records it in metrics.json).
+    """
+    probe = keras.Model(model.input, model.get_layer(layer).output)  # one input: called with one tensor
+    peak = None
+    for batch in _image_batches(images):
+        if len(batch) == 0:
+            continue
+        # a direct call, not predict: predicting with one new model after another makes TensorFlow
+        # retrace its predict function and log warnings into the chapter's output
+        outputs = probe(batch, training=False).numpy().reshape(len(batch), -1).max(axis=0)
+        peak = outputs if peak is None else np.maximum(peak, outputs)
+    return 0 if peak is None else int((peak > 0).sum())

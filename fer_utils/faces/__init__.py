@@ -1,0 +1,1 @@
+"""Faces: reading images and video, detecting and cropping faces, the crop spec, preprocessing a corpus."""

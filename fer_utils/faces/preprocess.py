@@ -1,0 +1,391 @@
+"""The resumable, parallel dataset run that writes face crops + manifest (the crop itself is
+fer_utils.faces.crops's, one clip's frames and rows fer_utils.faces.preprocess_clip's, the manifest's contract
+fer_utils.data.manifest's, the output folder's records fer_utils.faces.preprocess_folder's).
+
+The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
+to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see
+ARCHITECTURE.md) and writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` plus `<out>/manifest.csv`
+with one row per sampled frame and its status (`STATUSES`) and reason (and the clip's `split`, when the
+dataset gives its own).
+
+Safety: every file is written to a temporary name (`.<name>.tmp-<pid>`) and moved into place
+(`fer_utils.storage.atomic`), so a killed run never leaves a truncated crop or manifest. Each finished clip leaves a
+small completion record in `<out>/.parts/`, named by the clip and its source file's size and mtime; a
+rerun skips those clips and merges the records into the manifest, so an interrupted run resumes, an
+identical second run changes no byte, and a source file replaced since is redone (its old crops
+removed). The folder belongs to one source and one set of settings (`.parts/source.json`,
+`.parts/settings.json`): another source or other settings are refused unless `force` starts over, and
+an output folder that overlaps the source is refused. A finished run also writes the duplicate audit of its
+crops (`audit_crops`: `duplicates.csv`, `duplicates.json`). One run at a time holds `<out>/.preprocess.lock`
+(`locking.folder_lock`); start-up deletes only the temporary files of dead processes. Per-file problems
+(unreadable files, names that are not UTF-8) are statuses, never a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from multiprocessing import active_children, get_context
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fer_utils.data.duplicates import DuplicateAudit, audit_duplicates, audit_paths
+from fer_utils.data.manifest import (
+    MANIFEST_NAME,
+    PARTIAL_MANIFEST_NAME,
+    csv_bytes,
+    load_manifest,
+    manifest_frame,
+    read_manifest_csv,
+    usable_frames,
+)
+from fer_utils.errors import PreprocessError
+from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
+from fer_utils.faces.crops import CropFunction, crop_face
+from fer_utils.faces.detectors import AUTO, FaceDetector, Landmarker, make_landmarker, resolve_max_side
+from fer_utils.faces.preprocess_clip import (
+    CLIP_COLUMNS,
+    DEFAULT_FRAMES,
+    Settings,
+    check_settings,
+    process_clip,
+    run_detector,
+)
+from fer_utils.faces.preprocess_folder import (
+    PARTS_DIR,
+    atomic_write_bytes,
+    check_overlap,
+    claim_folder,
+    discard_stale_records,
+    part_path,
+    printable,
+    read_part,
+    source_identity,
+    source_stamp,
+    start_over,
+    write_part,
+)
+from fer_utils.interrupts import stop_on_signals
+from fer_utils.storage.atomic import remove_dead_temporaries
+from fer_utils.storage.locking import folder_lock
+
+LOCK_NAME = ".preprocess.lock"
+# Detectors that the parent makes once and sends to the workers: dlib's HOG is far slower to build (it
+# decodes its embedded model) than to unpickle (benchmarks/README.md, `--real`, start-up); the others load
+# quickly or do not pickle.
+SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
+
+
+def _process_named(
+    clip: dict,
+    out_dir: Path,
+    settings: Settings,
+    detector: FaceDetector,
+    landmarker: Landmarker | None,
+    crop: CropFunction = crop_face,
+) -> list[dict]:
+    """`process_clip`, whose unexpected failures name the file (a worker's traceback does not)."""
+    try:
+        return process_clip(clip, out_dir, settings, detector, landmarker, crop)
+    except Exception as exc:
+        raise PreprocessError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
+
+
+PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
+SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal handler before it counts as a failure
+
+
+def exit_with_parent(parent: int) -> None:
+    """Exit this process (at once, whatever it is doing) as soon as `parent` is gone: a killed run's workers
+    are handed to another parent and would otherwise go on to the end of the dataset, or wait forever for
+    work. Every file a worker writes is atomic, so at most a temporary file is left (the next run removes it)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def check_stop(stop: threading.Event) -> None:
+    """KeyboardInterrupt once Ctrl-C or SIGTERM set `stop` (`interrupts.stop_on_signals`): raised here, between
+    waits, and never inside `concurrent.futures`, where it could leave a lock held and hang the exit."""
+    if stop.is_set():
+        raise KeyboardInterrupt("stopped by Ctrl-C or SIGTERM")
+
+
+def start_worker(parent: int) -> None:
+    """The pool's initializer: ignore Ctrl-C, follow `parent` (`exit_with_parent`) and import what a worker needs.
+
+    A terminal's Ctrl-C goes to the whole process group: a worker that died of it would break the pool
+    (`BrokenProcessPool`) before the run could stop its own way; the run stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent(parent)
+    import_worker_modules()
+
+
+def import_worker_modules() -> None:
+    """Import what a worker needs (workers import while the parent makes the detector)."""
+    import cv2
+    import dlib  # noqa: F401
+
+    import fer_utils.faces.video  # noqa: F401
+
+    cv2.setNumThreads(1)
+
+
+def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings, detector: FaceDetector | None) -> int:
+    """Process clips with `detector` (None: one made here) and a landmarker made here: the body of a
+    worker process."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    detector = detector or run_detector(settings)
+    landmarker = make_landmarker() if settings.crop.align else None
+    for clip in todo:
+        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
+    return len(todo)
+
+
+def _stop_workers(before: set[int]) -> None:
+    """Terminate the child processes that were not running before the pool started (its workers): on an
+    interrupt or a failure the run stops now, not when they finish their clips. Every file they write is
+    atomic, so what a terminated worker leaves is at most a temporary file (removed by the next run)."""
+    for child in active_children():
+        if child.pid not in before:
+            child.terminate()
+
+
+def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm, crop: CropFunction = crop_face) -> None:
+    """Process `todo` in this process with one detector."""
+    detector = run_detector(settings)
+    landmarker = make_landmarker() if settings.crop.align else None
+    for clip in todo:
+        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker, crop))
+        bar.update(1)
+
+
+def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: int, bar: tqdm) -> None:
+    """Process `todo` in `workers` spawned processes, each taking every `workers`-th clip (clips cost
+    about the same); progress is read from the completion records. The workers start (and import) first,
+    while this process makes a SHIPPED_DETECTORS detector once for all of them."""
+    context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
+    before = {child.pid for child in active_children()}
+    with (
+        stop_on_signals() as stop,
+        ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
+        ) as pool,
+    ):
+        try:
+            _watch_workers(pool, todo, out_dir, settings, workers, bar, stop)
+        except BaseException:  # Ctrl-C or SIGTERM (KeyboardInterrupt from check_stop), a failed worker
+            _stop_workers(before)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _watch_workers(
+    pool: ProcessPoolExecutor,
+    todo: list[dict],
+    out_dir: Path,
+    settings: Settings,
+    workers: int,
+    bar: tqdm,
+    stop: threading.Event,
+) -> None:
+    """Submit the workers' shares of `todo` and follow them until all are done (PreprocessError when one fails;
+    KeyboardInterrupt from `check_stop`, called between waits, once a Ctrl-C or SIGTERM set `stop`)."""
+    parts = Path(out_dir) / PARTS_DIR
+    pending = {part_path(out_dir, clip).name for clip in todo}
+    started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
+    shipped = settings.crop.detector in SHIPPED_DETECTORS
+    detector = run_detector(settings) if shipped else None
+    futures = [
+        *started,
+        *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
+    ]
+    while futures:
+        check_stop(stop)
+        finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
+        done_now = pending & {p.name for p in parts.glob("*.csv")}
+        bar.update(len(done_now))
+        pending -= done_now
+        for future in finished:
+            if future.exception() is not None:
+                # a worker ended by the signal that stops the run (SIGTERM to the process group) is a stop, not a
+                # failure: give the run's own handler a moment to record it
+                stop.wait(SIGNAL_GRACE_S)
+                check_stop(stop)
+                raise PreprocessError(
+                    f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
+                ) from future.exception()
+        futures = list(running)
+    check_stop(stop)
+
+
+def clip_records(clips: pd.DataFrame) -> list[dict]:
+    """The clip index as plain dicts with the fields the workers need (path made absolute)."""
+    missing = [c for c in CLIP_COLUMNS if c not in clips.columns]
+    if missing:
+        raise PreprocessError(
+            f"the clip table lacks column(s) {', '.join(missing)} (see ARCHITECTURE.md, 'Clip index')"
+        )
+    records = []
+    for row in clips.to_dict("records"):
+        record = {k: str(row[k]) for k in CLIP_COLUMNS}
+        record["path"] = str(Path(record["path"]).expanduser().absolute())
+        frame = row.get("frame")
+        record["frame"] = int(frame) if frame is not None and not pd.isna(frame) else -1
+        split = row.get("split")
+        record["split"] = str(split) if split is not None and not pd.isna(split) else ""  # the dataset's own
+        record["stamp"] = source_stamp(record["path"])
+        records.append(record)
+    return records
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def preprocess_dataset(
+    clips: pd.DataFrame,
+    out_dir: Path,
+    spec: CropSpec | None = None,
+    *,
+    frames: int | None = DEFAULT_FRAMES,
+    every: int | None = None,
+    max_side: int | str | None = AUTO,
+    scale_to_face: bool = True,
+    workers: int | None = None,
+    progress: bool = True,
+    source: Path | None = None,
+    force: bool = False,
+    crop: CropFunction | None = None,
+) -> pd.DataFrame:
+    """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
+
+    Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by the crop
+    spec's detector (on a copy at most `max_side` px long; "auto": the detector's default, None: full
+    resolution; with `scale_to_face`, a clip's later frames on fewer pixels once its face is known to be
+    large, see `clip_rows`) and cuts it as `spec` says (`crop_spec.CropSpec`: margin, side, alignment; None:
+    the default spec, `CropSpec()`) as a gray PNG. Runs `workers`
+    processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
+    an unchanged source file), and records bad input as a status instead of stopping. `crop` replaces the
+    package's `crops.crop_face` (chapter 2 passes the one it shows; one edited there runs in this process).
+
+    `source` is the dataset's root (default: the folder holding every clip); a folder made from
+    another source or with other settings is refused unless `force`, which deletes its crops and
+    records first. An `out_dir` overlapping the source is refused, and so is a folder another run
+    is writing (`FolderLockedError`, naming its pid and host).
+    """
+    spec = spec or CropSpec()
+    settings = Settings(
+        frames=frames,
+        every=every,
+        crop=spec,
+        max_side=resolve_max_side(spec.detector, max_side),
+        scale_to_face=bool(scale_to_face),
+    )
+    check_settings(settings)
+    records = clip_records(clips)
+    out_dir = Path(out_dir)
+    check_overlap(out_dir, records, source)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir, LOCK_NAME):
+        if force:
+            start_over(out_dir)
+        claim_folder(out_dir, settings.record(), source_identity(records, source), {r["path"] for r in records})
+        write_crop_spec(out_dir, settings.crop)  # beside the crops: how they were cut (fer_utils.faces.crop_spec)
+        remove_dead_temporaries(out_dir, recursive=True)
+        todo = [clip for clip in records if read_part(out_dir, clip) is None]
+        for clip in todo:
+            discard_stale_records(out_dir, clip)
+        try:
+            _run(todo, out_dir, settings, workers, progress, len(records), crop)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what is finished is listed, and a rerun resumes
+            merge_parts(out_dir, records, finished_only=True)
+            raise
+        (out_dir / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
+        manifest = merge_parts(out_dir, records)
+        audit_crops(out_dir, manifest)
+        return manifest
+
+
+def upsampled_note(manifest: pd.DataFrame, spec: CropSpec) -> str | None:
+    """A sentence when usable crops were cut from a square smaller than the spec's side (a 48 px spec over
+    32 px images): they were upsampled, so they hold less detail than their size says; None otherwise."""
+    usable = usable_frames(manifest)
+    if usable.empty or not {"w", "h"} <= set(usable.columns):
+        return None
+    squares = usable[["w", "h"]].max(axis=1).astype(float) * (1.0 + 2.0 * spec.margin)
+    small = squares[squares < spec.side]
+    if small.empty:
+        return None
+    return (
+        f"{len(small)} of {len(usable)} crops were cut from squares smaller than {spec.side} px (median "
+        f"{small.median():.0f} px) and upsampled to {spec.side} px: they hold no more detail than their source; "
+        f"preprocess with a smaller --size (e.g. {int(small.median())}) to keep them at their own resolution"
+    )
+
+
+def audit_crops(out_dir: Path, manifest: pd.DataFrame) -> DuplicateAudit:
+    """The duplicate audit of the usable crops (`duplicates.audit_duplicates`), written into `out_dir`
+    (DUPLICATES_CSV, DUPLICATES_JSON) for `preprocess` to print and training to read."""
+    audit = audit_duplicates(usable_frames(manifest), out_dir, column="image")
+    audit.write(*audit_paths(out_dir))
+    return audit
+
+
+def _run(
+    todo: list[dict],
+    out_dir: Path,
+    settings: Settings,
+    workers: int | None,
+    progress: bool,
+    total: int,
+    crop: CropFunction | None = None,
+) -> None:
+    """Process the clips still to do, in this process or in `workers` processes, with a progress bar; a `crop`
+    other than the package's runs in this process (spawned workers could not import a notebook's function)."""
+    workers = default_workers() if workers is None else max(1, int(workers))
+    workers = 1 if crop is not None else min(workers, len(todo)) or 1
+    with tqdm(total=total, initial=total - len(todo), unit="clip", desc="preprocess", disable=not progress) as bar:
+        if workers <= 1:
+            _run_serial(todo, out_dir, settings, bar, crop or crop_face)
+        else:
+            _run_parallel(todo, out_dir, settings, workers, bar)
+
+
+def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = False) -> pd.DataFrame:
+    """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically);
+    `finished_only`: of the clips finished so far (an interrupted run), into `manifest.partial.csv`, so
+    that the folder never looks complete; else every clip must have one."""
+    rows = []
+    for clip in records:
+        part = read_part(out_dir, clip)
+        if part is None and finished_only:
+            continue
+        if part is None:
+            raise PreprocessError(
+                f"clip {printable(clip['clip_id'])} ({printable(clip['path'])}) has no completion "
+                "record; rerun to finish it"
+            )
+        rows += part
+    if finished_only:
+        atomic_write_bytes(Path(out_dir) / PARTIAL_MANIFEST_NAME, csv_bytes(manifest_frame(rows)))
+        return read_manifest_csv(Path(out_dir) / PARTIAL_MANIFEST_NAME)
+    atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, csv_bytes(manifest_frame(rows)))
+    return load_manifest(out_dir)

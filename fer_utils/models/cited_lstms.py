@@ -1,0 +1,41 @@
+"""The two LSTMs the paper's Table I cites, built at full size for counting only (parameters, FLOPs): the
+landmark LSTM it concedes to and VGG-Face+LSTM. Never trained by the book; the trained sequence model is
+`models.networks.build_cnn_lstm`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from fer_utils.registry import SEQUENCE_FRAMES
+
+# Pairwise distances between dlib's 68 landmarks: what each frame gives the paper's cited LSTM.
+LANDMARK_DISTANCES = 68 * 67 // 2
+
+
+def build_landmark_lstm(
+    num_classes: int = 8, frames: int = SEQUENCE_FRAMES, features: int = LANDMARK_DISTANCES, units: int = 3000
+) -> keras.Model:
+    """The LSTM the paper concedes to (Ryumina & Karpov 2020: 98.9 % on RAVDESS from landmark distances), for
+    counting only: one LSTM of `units` over each frame's `features` distances, then softmax. Its layer
+    sizes were not available to the book (only the abstract); 3,000 units is our assumption, the round
+    width at which one LSTM over these features holds about the paper's 63 million parameters."""
+    inputs = keras.Input(shape=(frames, features), name="distances")
+    x = layers.LSTM(units, name="lstm")(inputs)
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x), name="landmark_lstm")
+
+
+def build_vggface_lstm(
+    num_classes: int = 8, input_shape: Sequence[int] = (SEQUENCE_FRAMES, 224, 224, 3), units: int = 512
+) -> keras.Model:
+    """VGG-Face + LSTM of the paper's Table I, untrained, for counting only: VGG-Face (Parkhi et al. 2015,
+    VGG16's layers with 2,622 identities) up to its 4,096-unit fc7 on every frame, an LSTM of `units` (our
+    assumption: the paper gives no width), softmax."""
+    frames, frame_shape = input_shape[0], tuple(input_shape[1:])
+    vgg = keras.applications.VGG16(weights=None, include_top=True, classes=2622, input_shape=frame_shape)
+    body = keras.Model(vgg.input, vgg.get_layer("fc2").output, name="vggface_fc7")
+    clips = keras.Input(shape=(frames, *frame_shape), name="clip")
+    x = layers.LSTM(units, name="lstm")(layers.TimeDistributed(body, name="frames")(clips))
+    return keras.Model(clips, layers.Dense(num_classes, activation="softmax")(x), name="vggface_lstm")

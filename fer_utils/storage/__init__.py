@@ -1,0 +1,1 @@
+"""Storage: atomic writes, locks and outputs that never overwrite a result."""

@@ -1,0 +1,123 @@
+"""Output paths of a command: checked against its inputs before any work, and written atomically.
+
+Every command that writes files (`index`, `preprocess`, `train`, `evaluate`, `predict`, `quantize`)
+calls `check_outputs` first, so an output that would overwrite what the command reads, another output
+of the same command, a folder, or a place it cannot write is an `OutputError` (exit 2) naming the
+option and the path before anything is loaded, computed or written. Missing parent folders are
+created when the file is written (their nearest existing ancestor must be a writable folder).
+`write_atomic` writes through `fer_utils.storage.atomic` (a temporary sibling renamed into place), so a failure
+mid-write (a full disk) leaves no half file and is an `OutputError` naming the option, not a raw OSError.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+
+from fer_utils.errors import OutputError
+from fer_utils.storage import atomic
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (after resolving links, or the same inode)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether `path` is `folder` or lies under it (resolved)."""
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _relation(path: Path, folder: Path) -> str:
+    """How an output `path` overlaps a read `folder`, in words: 'is', 'is inside' or 'holds'."""
+    if path.resolve() == folder.resolve():
+        return "is"
+    return "is inside" if _inside(path, folder) else "holds"
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` itself or its closest ancestor that exists."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def writable_folder(folder: Path) -> bool:
+    """Whether a file can be created in `folder` (tried for real: as root, permission bits say nothing
+    about a read-only file system)."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
+def check_place(option: str, path: Path, is_folder: bool) -> None:
+    """OutputError if `path` has the wrong kind (a folder for a file, a file for a folder) or cannot be
+    created: its nearest existing ancestor is not a writable folder."""
+    path = Path(path)
+    if not is_folder and path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file name")
+    if is_folder and path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path} is a file, not a folder")
+    base = path if is_folder and path.is_dir() else nearest_existing(path.parent)
+    if not base.is_dir():
+        raise OutputError(f"{option} {path}: {base} is a file, not a folder")
+    if not writable_folder(base):
+        raise OutputError(f"{option} {path}: cannot write in {base} (read-only or no permission)")
+
+
+def check_outputs(
+    outputs: Mapping[str, Path | None],
+    *,
+    reads: Iterable[Path | None] = (),
+    read_folders: Iterable[Path | None] = (),
+    folders: Collection[str] = (),
+) -> None:
+    """OutputError (naming the option and path) when an output of a command cannot be written safely.
+
+    `outputs` maps each option (`--json`) to its path (None: not given); `reads` are the files the
+    command reads, `read_folders` the folders it reads from (a run folder, a model's folder, a dataset
+    root: nothing may be written inside them); `folders` names the options whose output is a folder.
+    Checks: no output is an input or lies in a read folder (a folder output also may not hold one), no
+    two outputs are the same path, and each can be created where it points (`check_place`).
+    """
+    given = {option: Path(path) for option, path in outputs.items() if path is not None}
+    inputs = [Path(p) for p in reads if p is not None]
+    read_dirs = [Path(p) for p in read_folders if p is not None]
+    seen: dict[str, Path] = {}
+    for option, path in given.items():
+        for other, earlier in seen.items():
+            if _same(path, earlier):
+                raise OutputError(f"{other} and {option} are the same file {path}: give each its own path")
+        seen[option] = path
+        for source in inputs:
+            if _same(path, source) or (option in folders and _inside(source, path)):
+                raise OutputError(f"{option} {path} would overwrite the input {source}; choose another path")
+        for folder in read_dirs:
+            if _inside(path, folder) or (option in folders and _inside(folder, path)):
+                raise OutputError(
+                    f"{option} {path} {_relation(path, folder)} {folder}, which this command reads; write it "
+                    "somewhere else"
+                )
+        check_place(option, path, option in folders)
+
+
+def write_atomic(path: Path, data: str | bytes, option: str = "output") -> None:
+    """Write `data` to `path` atomically (`fer_utils.storage.atomic.write_atomic`: missing parent folders are
+    created, the temporary file is removed on failure); an OSError (full disk, read-only) is an OutputError
+    naming `option`."""
+    try:
+        atomic.write_atomic(path, data)
+    except OSError as exc:
+        raise OutputError(f"could not write {option} {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,159 @@
+"""What defines a training run: `TrainConfig`, saved as the run's config.json, its defaults, and the named
+presets that depart from them on purpose (the paper's recipe, the book's reference run, the recipe for
+faces in the wild). Every default is decided here once: the command line, the chapters and the book's
+cache all start from `TrainConfig()` or `TrainConfig.preset(name)`. Imports no TensorFlow, so that a
+cache key or a command line can build a config cheaply; `fer_utils.train.checks.check_config` says
+whether one can train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from fer_utils.errors import PresetError
+from fer_utils.registry import (
+    DEFAULT_VAL_SIZE,
+    PAPER_BATCH_SIZE,
+    PAPER_DROPOUT,
+    PAPER_IMAGE_SIZE,
+    PAPER_INIT,
+    PAPER_LEARNING_RATE,
+    PAPER_MODEL,
+    PAPER_TEST_SIZE,
+    WILD_MODEL,
+)
+
+# The dropout TrainConfig uses instead of the paper's (registry.PAPER_DROPOUT, 0.3 after every pooling
+# stage): only the last one, before flatten. With the paper's, the dense units often all die and the run
+# stays at chance (benchmarks/README.md, "Training recipe across seeds" and "The paper's dropout and
+# learning rate"; chapter 5 shows the knob).
+DEFAULT_DROPOUT = (0.0, 0.0, 0.3)
+
+# The book's reference run (chapter 4 trains it; chapters 3, 8 and 9 reuse it): the paper's CNN at a reduced
+# input side, so that the whole book executes in minutes on 2 CPU cores, up to REFERENCE_EPOCHS epochs with
+# early stopping after REFERENCE_PATIENCE epochs without progress (the epochs it stops at:
+# benchmarks/README.md, lesson_runs.py). The chapters' IMAGE_SIZE and EPOCHS parameters default to these.
+REFERENCE_SIZE = 32
+REFERENCE_EPOCHS = 50
+REFERENCE_PATIENCE = 3
+
+# `--recipe wild`'s length and shift (see PRESETS): the epochs that fit in 10 minutes on a FER-2013-sized training
+# side (28,709 faces) on 2 CPU cores at 500 images/s, and the largest shift, a fraction of the side (±4 px at 48).
+WILD_EPOCHS = 20
+WILD_SHIFT = 0.08
+# Learning-rate schedules (fer_utils.train.recipe): Adam's constant rate (the paper's), or one epoch of warm-up then cosine
+# decay over the run ("one-cycle").
+SCHEDULES: tuple[str, ...] = ("constant", "one-cycle")
+# What a run keeps as its model: the weights of its best epoch (lowest monitored loss) or of its last.
+KEEP: tuple[str, ...] = ("best", "last")
+
+# Named presets: what each changes from TrainConfig's defaults. `TrainConfig.preset(name)` builds one;
+# `train --recipe NAME` starts from one (explicit options override it).
+PRESETS: dict[str, dict[str, object]] = {
+    # The paper's recipe as published: 180x180 input and dropout 0.3 after every pooling stage.
+    "paper": {"image_size": PAPER_IMAGE_SIZE, "dropout": PAPER_DROPOUT},
+    # The book's reference run (see REFERENCE_SIZE).
+    "reference": {
+        "image_size": (REFERENCE_SIZE, REFERENCE_SIZE),
+        "epochs": REFERENCE_EPOCHS,
+        "patience": REFERENCE_PATIENCE,
+    },
+    # Arriaga et al. (2017)'s recipe for mini-Xception on FER-2013, as `--recipe wild` was until the book had its
+    # own network: their augmentation (flips, ±10° rotation, shift and zoom 0.1), Adam at 1e-3, up to 60 epochs,
+    # the rate halved after 4 epochs without progress, early stopping after 12 (benchmarks/README.md, "A recipe
+    # chosen on real FER-2013": mini-Xception reached 0.598 on PrivateTest in 52 epochs, 54 min on 2 cores).
+    "arriaga": {
+        "model": "mini-xception",
+        "augment": True,
+        "augment_rotation": 10.0,
+        "augment_shift": 0.1,
+        "augment_zoom": 0.1,
+        "learning_rate": 1e-3,
+        "epochs": 60,
+        "patience": 12,
+        "plateau": 4,
+        "class_weights": "none",
+    },
+    # Faces in the wild, fast (FER-2013-like 48-px gray faces; `train --recipe wild`): the book's network
+    # (registry.WILD_MODEL), flips and shifts of up to WILD_SHIFT of the side drawn in the input pipeline by
+    # stateless ops (pipeline.flip_and_shift), label smoothing 0.1, batch 128, one epoch of warm-up to 3e-3
+    # then cosine decay to 1 % (recipe.WarmupCosine) over WILD_EPOCHS, the last epoch's weights kept (the
+    # schedule ends on them; the best epoch's are scored too). WILD_EPOCHS fit in 10 minutes on a FER-2013-sized
+    # training side on 2 cores at 500 images/s (benchmarks/README.md, "The book's network for faces in the wild").
+    "wild": {
+        "model": WILD_MODEL,
+        "augment": True,
+        "augment_rotation": 0.0,
+        "augment_shift": WILD_SHIFT,
+        "augment_zoom": 0.0,
+        "batch_size": 128,
+        "learning_rate": 3e-3,
+        "schedule": "one-cycle",
+        "label_smoothing": 0.1,
+        "epochs": WILD_EPOCHS,
+        "patience": WILD_EPOCHS,  # no early stop: the schedule's length is the run's
+        "keep": "last",
+        "class_weights": "none",
+        "score_train": False,  # a quarter more time per epoch on 28,709 faces; the validation side is scored
+    },
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run, saved as the run's config.json: the model, the optimiser
+    (Adam with `learning_rate`), the paper CNN's dropout, L1 and initialiser, the split (`protocol`: None
+    takes the dataset's own split when its manifest keeps one, else the paper's random split; sizes, seed),
+    the input size, early stopping, augmentation (on/off and its strength: rotation in degrees, shift and
+    zoom as fractions of the side, plus a horizontal flip), class weighting ("none" or "balanced"), the
+    plateau schedule (`plateau` epochs without progress halve the learning rate; 0 is off), the learning-rate
+    `schedule`, label smoothing, which weights the run keeps (`keep`) and an optional time budget in minutes.
+
+    Defaults: the paper's model, batch, learning rate (Adam 1e-3), input size and 80/20 split, with
+    DEFAULT_DROPOUT, no augmentation, no class weights, no schedule. The learning rate is the paper's
+    because every chapter trains with it and it beat 3e-4 on real FER-2013 (benchmarks/README.md, "A
+    recipe chosen on real FER-2013"); its cost, measured there in "Training recipe across seeds": on the
+    London faces at 96 px it learned for 4 of 5 seeds where 3e-4 learned for 5 (the collapse check flags such
+    a run).
+    """
+
+    model: str = PAPER_MODEL
+    epochs: int = 30
+    batch_size: int = PAPER_BATCH_SIZE
+    learning_rate: float = PAPER_LEARNING_RATE
+    dropout: tuple[float, float, float] = DEFAULT_DROPOUT
+    l1: float = 0.0
+    seed: int = 0
+    patience: int = 5
+    protocol: str | None = None
+    test_size: float = PAPER_TEST_SIZE
+    val_size: float = DEFAULT_VAL_SIZE
+    image_size: tuple[int, int] = PAPER_IMAGE_SIZE
+    augment: bool = False
+    deterministic: bool = True
+    init: str = PAPER_INIT
+    augment_rotation: float = 0.0
+    augment_shift: float = 0.05
+    augment_zoom: float = 0.05
+    class_weights: str = "none"
+    plateau: int = 0
+    clean_test: bool = False  # leave out the test images that copy a training image (duplicates.audited_split)
+    schedule: str = "constant"  # or "one-cycle": warm-up then cosine decay over the run (recipe.learning_rate)
+    label_smoothing: float = 0.0  # recipe.SmoothedCrossentropy when above 0
+    keep: str = "best"  # the weights the run's model holds: its best epoch's or its last (KEEP)
+    time_budget: float | None = None  # minutes: the run's length set from its measured epochs (recipe.TimeBudget)
+    # score the training side in inference mode after every epoch, as the validation side is (train_eval): the
+    # honest gap; it costs one inference pass over the training side per epoch
+    score_train: bool = True
+
+    def __post_init__(self) -> None:
+        """Sequences from JSON or a chapter's parameters (lists) become the tuples the config holds."""
+        for name in ("dropout", "image_size"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @classmethod
+    def preset(cls, name: str, **changes: object) -> TrainConfig:
+        """The preset `name` of PRESETS, with `changes` applied over it (e.g. `seed=1`)."""
+        if name not in PRESETS:
+            raise PresetError(f"no training preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
+        return replace(cls(), **{**PRESETS[name], **changes})

@@ -1,0 +1,231 @@
+"""What a run learns from: `FaceData`, the data module (d2l's: the crops, the frames of them that are used,
+how they are split and the input pipeline that feeds them), and that pipeline, `make_dataset` (tf.data:
+decode, cache, shuffle, batch, augment, prefetch).
+
+A chapter passes its own `FaceData` to training, built from the code it shows (chapter 4's
+`make_dataset`, chapter 6's `split_frames`), exactly as it passes the network its cell defined: an edit
+there changes the runs it reports. `fer_utils.train.fit.train` reads nothing about the data but through
+this object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from fer_utils.data.duplicates import audited_split
+from fer_utils.data.manifest import load_manifest, usable_frames
+from fer_utils.data.splits import Split, resolve_protocol, split_frames
+from fer_utils.errors import DatasetError
+from fer_utils.faces.crop_spec import CropSpec
+from fer_utils.faces.preprocess_folder import folder_crop_spec
+from fer_utils.registry import PAPER_BATCH_SIZE
+from fer_utils.train.config import TrainConfig
+
+# split(frames, protocol, test_size, val_size, seed) -> Split, as splits.split_frames
+Splitter = Callable[[pd.DataFrame, str, float, float, int], Split]
+# pipeline(frames, root, classes, **options) -> batches of (pixels, class index), as make_dataset
+Pipeline = Callable[..., tf.data.Dataset]
+
+
+def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
+    """Each frame's emotion as an index into `classes`; an emotion not in `classes` is a DatasetError."""
+    unknown = sorted(set(frames["emotion"]) - set(classes))
+    if unknown:
+        raise DatasetError(f"emotions {unknown} are not among the model's classes {list(classes)}")
+    lookup = {name: i for i, name in enumerate(classes)}
+    return frames["emotion"].map(lookup).to_numpy(dtype=np.int32)
+
+
+def _decoder(image_size: tuple[int, int] | None = None):
+    """A tf.data map function: PNG path → (H, W, 1) raw pixels: the crop as preprocessing cut it, uint8 at its
+    own side (the model resizes it itself: `models.networks._inputs`), or float32 resized to `image_size` (bilinear, the
+    model's own resizer) for crops that share no side or a model that takes one side only."""
+
+    def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        image = tf.io.decode_png(tf.io.read_file(path), channels=1)
+        if image_size is not None:
+            image = tf.image.resize(image, tuple(image_size))  # float32; a no-op copy at the same size
+            image.set_shape((*image_size, 1))
+        return image, label
+
+    return decode
+
+
+def _augmenter(seed: int, rotation: float = 0.0, shift: float = 0.05, zoom: float = 0.05) -> keras.Sequential:
+    """Augmentation (off by default: the paper uses none): horizontal flip, ±`shift` translation, ±`zoom`
+    zoom (fractions of the side; the light default 5 %), and a rotation of ±`rotation` degrees when given
+    (its layer is left out at 0, so the light preset draws exactly the transforms it always drew)."""
+    rotate = [keras.layers.RandomRotation(rotation / 360, seed=seed + 3)] if rotation else []
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            *rotate,
+            keras.layers.RandomTranslation(shift, shift, seed=seed + 1),
+            keras.layers.RandomZoom(zoom, seed=seed + 2),
+        ],
+        name="augment",
+    )
+
+
+def flip_and_shift(ds: tf.data.Dataset, seed: int, shift: float) -> tf.data.Dataset:
+    """Each (image, label) of `ds` flipped left-right with probability 1/2 and shifted by up to `shift` of its
+    side (padded by mirroring, then cropped back to its side at a random offset). Why not Keras's layers:
+    their random ops are stateful, which tf.data runs one at a time under op determinism (it doubled the
+    epoch); these are stateless ops seeded by a stream that `seed` fixes and that differs every epoch, so
+    they run in parallel and the same seed draws the same transforms."""
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
+
+    def augment(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        (image, label), seeds = example, tf.random.split(pair, 2)
+        image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+        pad = tf.cast(tf.round(shift * tf.cast(tf.shape(image)[0], tf.float32)), tf.int32)
+        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
+        return tf.image.stateless_random_crop(padded, tf.shape(image), seeds[1]), label
+
+    return tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def make_dataset(
+    frames: pd.DataFrame,
+    root: Path,
+    classes: Sequence[str],
+    *,
+    batch_size: int = PAPER_BATCH_SIZE,
+    shuffle: bool = False,
+    seed: int = 0,
+    augment: bool = False,
+    cache: bool = True,
+    image_size: tuple[int, int] | None = None,
+    drop_remainder: bool = False,
+    rotation: float = 0.0,
+    shift: float = 0.05,
+    zoom: float = 0.05,
+) -> tf.data.Dataset:
+    """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`).
+
+    Decode in parallel (order kept), cache the decoded crops in memory (uint8, at their own side: the
+    model resizes them itself; `image_size` resizes them here instead, see `_decoder`), reshuffle every
+    epoch from `seed`, batch as float32, optionally augment (`rotation`, `shift`, `zoom`: see `_augmenter`;
+    flips and shifts alone, without rotation or zoom, by `flip_and_shift`), and prefetch so the model never
+    waits for input.
+    """
+    missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
+    if missing:
+        raise DatasetError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
+    paths = [str(Path(root) / p) for p in frames["image"]]
+    ds = tf.data.Dataset.from_tensor_slices((paths, class_indices(frames, classes)))
+    ds = ds.map(_decoder(image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if augment and not (rotation or zoom):
+        ds = flip_and_shift(ds, seed, shift)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augment and (rotation or zoom):
+        augmenter = _augmenter(seed, rotation, shift, zoom)
+        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use): at their
+    own side, or resized to `image_size` (see `_decoder`)."""
+    if not len(frames):
+        spec = folder_crop_spec(root)
+        side = tuple(image_size) if image_size is not None else (spec.side,) * 2 if spec else (0, 0)
+        return np.zeros((0, *side, 1), "float32")
+    ds = make_dataset(frames, root, sorted(set(frames["emotion"])), batch_size=256, cache=False, image_size=image_size)
+    return np.concatenate([x.numpy() for x, _ in ds])
+
+
+def replica_batching(n: int, batch_size: int, replicas: int) -> tuple[int, bool]:
+    """(batch size, drop_remainder) for `n` frames so that Keras can split every batch over `replicas`."""
+    if replicas <= 1:
+        return batch_size, False
+    size = max(replicas, min(batch_size, n) // replicas * replicas)
+    return size, 0 < n % size < replicas
+
+
+@dataclass(frozen=True, eq=False)
+class FaceData:
+    """The data module of a run: the crops folder (`crops`, with its manifest), the frames of it that are
+    used (`table`, rows of the manifest; default: the manifest's own; only the usable ones, and only
+    those of `subjects` when given), how they are split (`split`, default `splits.split_frames`) and the
+    input pipeline that feeds them (`pipeline`, default `make_dataset`).
+
+    A chapter builds it from the code it shows and hands it to training with its network and its
+    `TrainConfig`; the book's cache keys a run by these functions' code too."""
+
+    crops: Path
+    table: pd.DataFrame | None = None
+    subjects: tuple[str, ...] | None = None
+    split: Splitter = split_frames
+    pipeline: Pipeline = make_dataset
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "crops", Path(self.crops))
+        if self.subjects is not None:
+            object.__setattr__(self, "subjects", tuple(sorted(map(str, self.subjects))))
+
+    def frames(self) -> pd.DataFrame:
+        """The usable frames of `table` (the crops' manifest when None), those of `subjects` when given;
+        DatasetError when the subjects have none."""
+        frames = usable_frames(load_manifest(self.crops) if self.table is None else self.table)
+        if self.subjects is None:
+            return frames
+        chosen = frames[frames["subject"].astype(str).isin(self.subjects)]
+        if chosen.empty:
+            raise DatasetError(f"no usable frames of subjects {list(self.subjects)} in {self.crops}")
+        return chosen
+
+    def crop_spec(self) -> CropSpec | None:
+        """How the crops were cut (`preprocess_folder.folder_crop_spec`); None for crops made by hand."""
+        return folder_crop_spec(self.crops)
+
+    def protocol(self, config: TrainConfig, frames: pd.DataFrame) -> str:
+        """The protocol this data is split with under `config` (`splits.resolve_protocol`)."""
+        return resolve_protocol(frames, config.protocol)
+
+    def split_for(self, config: TrainConfig, frames: pd.DataFrame) -> Split:
+        """`frames` split with `split` by `config`'s protocol, sizes and seed, through the crops' duplicate
+        audit (`duplicates.audited_split`): exact copies of one image on one side, the test rows that copy a
+        training crop marked and, with `config.clean_test`, left out."""
+        protocol = self.protocol(config, frames)
+        sizes = (config.test_size, config.val_size, config.seed)
+        return audited_split(frames, self.crops, protocol, *sizes, config.clean_test, self.split)
+
+    def batches(
+        self,
+        frames: pd.DataFrame,
+        classes: Sequence[str],
+        config: TrainConfig,
+        *,
+        training: bool = False,
+        replicas: int = 1,
+    ) -> tf.data.Dataset:
+        """`frames` through `pipeline` in `config`'s batch (split evenly over `replicas`): the crops as their
+        spec cut them (the model resizes them itself), or at `config`'s input size for crops without a spec
+        (made by hand); `training` also shuffles them every epoch from the seed and augments them as `config`
+        says."""
+        size, drop = replica_batching(len(frames), config.batch_size, replicas)
+        sized = None if self.crop_spec() else config.image_size
+        options: dict[str, object] = {"batch_size": size, "drop_remainder": drop, "image_size": sized}
+        if training:
+            options |= {
+                "shuffle": True,
+                "seed": config.seed,
+                "augment": config.augment,
+                "rotation": config.augment_rotation,
+                "shift": config.augment_shift,
+                "zoom": config.augment_zoom,
+            }
+        return self.pipeline(frames, self.crops, classes, **options)

@@ -1,0 +1,113 @@
+"""The files of a training run's folder: their names, and the readers that need no model.
+
+A complete run folder holds
+
+- `model.keras`: the best epoch's model (by the monitored loss), or the last epoch's (`TrainConfig.keep`);
+- `classes.json`: the class names, in the order of the model's outputs;
+- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes and the subjects on each
+  side (a run made before the crop spec also has `crops`, its crops' preprocessing settings);
+- `crop_spec.json` (`fer_utils.faces.crop_spec.CROP_SPEC_FILE`): how its crops were cut, copied from the crops folder
+  (absent for crops made by hand);
+- `history.csv`: one row per epoch (Keras's CSVLogger); since issue 46 also the training side scored in
+  inference mode, as the validation side is (`train_eval_accuracy`, `train_eval_loss`: `fer_utils.train.inference_scores`);
+- `metrics.json`: the test metrics (fer_utils.evaluate.metrics) and the collapse check (fer_utils.train.diagnosis);
+- `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
+  class, so that nothing has to re-split the data and re-predict to look at a run's mistakes (and, since the
+  duplicate audit, each frame's `md5`, `phash` and `copy_of_train`);
+- `last_epoch.weights.h5`: the weights of the last epoch trained, before early stopping put the best
+  epoch's back (metrics.json's `test_last_epoch` scores them); runs trained before it existed lack it;
+- `best_epoch.weights.h5`, only in a run that keeps its last epoch's weights as its model (`TrainConfig.keep`):
+  the best epoch's, which metrics.json's `test_best_epoch` scores;
+- `time_budget.json`, only in a run trained under a time budget: the budget, the epochs it chose and the
+  measured seconds of every epoch (`recipe.TimeBudget`);
+- `train_hashes.csv` (runs made since the duplicate audit): the content hashes of the training crops, which
+  `evaluate` compares the crops it scores with.
+
+This module sits below the model code (`fer_utils.models.networks` reads classes files with it); the trained run
+itself, which also loads its model and makes its recognizer, is `fer_utils.train.runs.RunFolder`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fer_utils.errors import EvaluationError, ModelFileError
+
+MODEL_FILE = "model.keras"
+CLASSES_FILE = "classes.json"
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "test_predictions.csv"
+RUN_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE)
+LAST_WEIGHTS_FILE = "last_epoch.weights.h5"  # not in RUN_FILES: older runs are complete without it
+# Written by runs since the duplicate audit (older runs lack it): md5 and perceptual hash of every training crop.
+TRAIN_HASHES_FILE = "train_hashes.csv"
+# Written only by runs that keep their last epoch (the best epoch's weights) or train under a time budget.
+BEST_WEIGHTS_FILE = "best_epoch.weights.h5"
+TIME_BUDGET_FILE = "time_budget.json"
+WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)  # what `train.fit.train` writes into a run folder
+PROBABILITY_PREFIX = "p_"
+# history.csv's columns of the training side scored in inference mode (fer_utils.train.inference_scores), beside Keras's own
+TRAIN_EVAL_PREFIX = "train_eval_"
+
+
+def probability_columns(classes: Sequence[str]) -> list[str]:
+    """The column names of the class probabilities in prediction tables: `p_<class>`."""
+    return [f"{PROBABILITY_PREFIX}{name}" for name in classes]
+
+
+def parse_classes(value: object, source: Path) -> list[str]:
+    """The class names in model-output order from what a `classes.json` holds: a list of unique names, or
+    a dict name → output index (0..n-1, each once; read by index, not key order). Anything else (a string,
+    numbers, repeated names) is a ModelFileError naming `source`, because it would mislabel silently."""
+    if isinstance(value, dict):
+        indices = list(value.values()) if all(type(v) is int for v in value.values()) else None
+        if indices is None or sorted(indices) != list(range(len(value))):
+            raise ModelFileError(
+                f"{source}: a dict of classes must map each name to its output index 0..{len(value) - 1} "
+                f"once, got {value}"
+            )
+        value = sorted(value, key=value.__getitem__)
+    if not (isinstance(value, list) and value and all(isinstance(name, str) and name for name in value)):
+        raise ModelFileError(f"{source}: classes must be a list of class names, one per model output, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ModelFileError(f"{source}: class names repeat ({value}); each output needs its own name")
+    return list(value)
+
+
+def _read_json(path: Path) -> object:
+    """The JSON in `path`, or ModelFileError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def read_classes(folder: Path) -> list[str]:
+    """The class names saved in `folder` (`classes.json`, else a run's `config.json`), checked by
+    `parse_classes`: the one reader of classes files; ModelFileError when there are none or they are bad."""
+    folder = Path(folder)
+    if (folder / CLASSES_FILE).is_file():
+        return parse_classes(_read_json(folder / CLASSES_FILE), folder / CLASSES_FILE)
+    if (folder / CONFIG_FILE).is_file():
+        config = _read_json(folder / CONFIG_FILE)
+        if isinstance(config, dict) and "classes" in config:
+            return parse_classes(config["classes"], folder / CONFIG_FILE)
+    raise ModelFileError(f"{folder}: no {CLASSES_FILE} (or {CONFIG_FILE} with classes) beside the model")
+
+
+def predictions_frame(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
+    """The test frames with one `p_<class>` column per class (what `test_predictions.csv` holds)."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.shape != (len(frames), len(classes)):
+        raise EvaluationError(f"{probabilities.shape} probabilities for {len(frames)} frames × {len(classes)} classes")
+    table = frames.reset_index(drop=True).copy()
+    for column, values in zip(probability_columns(classes), probabilities.T):
+        table[column] = values
+    return table

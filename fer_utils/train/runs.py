@@ -1,0 +1,249 @@
+"""The trained run: one object for a training run's folder, its files read back, its model and its recognizer.
+
+`RunFolder` is the shape a trained run travels in: `train.fit.train`, `artifacts.train` and
+`chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
+run's files (`fer_utils.train.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
+`history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
+best model (`load`) and makes the `inference.Recognizer` that crops faces as the run's training crops
+were cut (`recognizer`, with `crop_spec`: the `crop_spec.CropSpec` training copied into the folder, read from
+the older records of a run made before it). Where a path is needed it behaves like its folder:
+`os.fspath(run)`, `run / "config.json"`, `str(run)`, and it equals `Path` of the same folder.
+
+`fer_utils.train.fit` writes a run into a temporary folder and renames it into place when it is
+complete, so a folder with `metrics.json` is a finished run. Reading the files needs no TensorFlow:
+`load` and `recognizer` import the model code (`fer_utils.models.networks`, `fer_utils.deploy.inference`, which never
+import this module) only when called.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from fer_utils.errors import RunFolderError
+from fer_utils.faces.crop_spec import CropSpec, read_crop_spec, spec_from_settings
+from fer_utils.train.run_files import (
+    BEST_WEIGHTS_FILE,
+    CLASSES_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    LAST_WEIGHTS_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PREDICTIONS_FILE,
+    RUN_FILES,
+    TIME_BUDGET_FILE,
+    TRAIN_EVAL_PREFIX,
+    probability_columns,
+    read_classes,
+)
+
+if TYPE_CHECKING:
+    import keras
+
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.faces.detectors import FaceDetector
+
+
+@dataclass(frozen=True, eq=False)
+class RunFolder:
+    """A training run's folder: the paths of its files, what they hold, its model and its recognizer."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __truediv__(self, name: str | os.PathLike) -> Path:
+        return self.path / name
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to a RunFolder or a path of the same folder (a run fetched twice is the same run)."""
+        if isinstance(other, RunFolder):
+            return self.path == other.path
+        if isinstance(other, PurePath):
+            return self.path == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
+    def model_file(self) -> Path:
+        """The best epoch's model (`model.keras`); `load` reads it."""
+        return self.path / MODEL_FILE
+
+    @property
+    def last_weights_file(self) -> Path:
+        """The last epoch's weights (`last_epoch.weights.h5`), written before early stopping restored the best."""
+        return self.path / LAST_WEIGHTS_FILE
+
+    @property
+    def best_weights_file(self) -> Path:
+        """The best epoch's weights (`best_epoch.weights.h5`), in a run whose model holds its last epoch's."""
+        return self.path / BEST_WEIGHTS_FILE
+
+    @property
+    def time_budget_file(self) -> Path:
+        """`time_budget.json`: the budget, the epochs chosen and the seconds of each (a run with a time budget)."""
+        return self.path / TIME_BUDGET_FILE
+
+    @property
+    def classes_file(self) -> Path:
+        """`classes.json`."""
+        return self.path / CLASSES_FILE
+
+    @property
+    def config_file(self) -> Path:
+        """`config.json`."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def history_file(self) -> Path:
+        """`history.csv`."""
+        return self.path / HISTORY_FILE
+
+    @property
+    def metrics_file(self) -> Path:
+        """`metrics.json`."""
+        return self.path / METRICS_FILE
+
+    @property
+    def predictions_file(self) -> Path:
+        """`test_predictions.csv`."""
+        return self.path / PREDICTIONS_FILE
+
+    def is_complete(self) -> bool:
+        """True when every file of a finished run is there."""
+        return all((self.path / name).is_file() for name in RUN_FILES)
+
+    def holds_anything(self) -> bool:
+        """True when the folder exists and is not empty (a run, or something else, is there)."""
+        return self.path.is_dir() and any(self.path.iterdir())
+
+    def config(self) -> dict:
+        """The saved config (JSON)."""
+        return json.loads(self.config_file.read_text())
+
+    def metrics(self) -> dict:
+        """The saved metrics (JSON)."""
+        return json.loads(self.metrics_file.read_text())
+
+    def history(self) -> pd.DataFrame:
+        """The per-epoch history."""
+        return pd.read_csv(self.history_file)
+
+    def classes(self) -> list[str]:
+        """The class names, in the model's output order."""
+        return read_classes(self.path)
+
+    def scores(self) -> dict[str, object]:
+        """The run's numbers as one table row: its test scores (`accuracy` and `macro F1` of single frames,
+        `clip accuracy` and `clip macro F1` of clips by vote) with the best epoch's weights, the model the run
+        keeps, and with the last epoch's (`last-epoch accuracy`, `last-epoch macro F1`: what the run had
+        learnt when training ended, before early stopping put the best epoch back), the final epoch's `train
+        accuracy`, `val accuracy`, their `gap` and `val loss`, the lowest `best val loss`, the `best epoch`
+        and `epochs` run (counted from 1), its `params`, `train s` (seconds) and whether it `collapsed`
+        (`diagnosis.collapse_check`). A number the run did not record (no validation side, a run from before
+        last-epoch scores) is NaN.
+
+        `train accuracy` and `gap` score both sides the same way, in inference mode (`train_eval_accuracy`,
+        `train.inference_scores.InferenceScores`); a run from before that column has NaN there. `logged train accuracy`
+        and `logged gap` are what Keras logs for training, the epoch's running mean with dropout on."""
+        config, metrics, history = self.config(), self.metrics(), self.history()
+        frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
+        last_epoch = metrics.get("test_last_epoch", {}).get("frame", {})
+        last = history.iloc[-1]
+        missing = pd.Series(np.nan, index=history.index)
+        val_accuracy, val_loss, train_accuracy = (
+            history.get(column, missing) for column in ("val_accuracy", "val_loss", f"{TRAIN_EVAL_PREFIX}accuracy")
+        )
+        return {
+            "accuracy": frame["accuracy"],
+            "macro F1": frame["f1_macro"],
+            "clip accuracy": clip.get("accuracy", np.nan),
+            "clip macro F1": clip.get("f1_macro", np.nan),
+            "last-epoch accuracy": last_epoch.get("accuracy", np.nan),
+            "last-epoch macro F1": last_epoch.get("f1_macro", np.nan),
+            "train accuracy": train_accuracy.iloc[-1],
+            "val accuracy": val_accuracy.iloc[-1],
+            "gap": train_accuracy.iloc[-1] - val_accuracy.iloc[-1],
+            "logged train accuracy": last["accuracy"],
+            "logged gap": last["accuracy"] - val_accuracy.iloc[-1],
+            "val loss": val_loss.iloc[-1],
+            "best val loss": val_loss.min(),
+            "best epoch": int(history[metrics.get("monitor", "val_loss")].idxmin()) + 1,  # from 1, whatever wrote it
+            "epochs": metrics.get("epochs_run", len(history)),
+            "params": config.get("params"),
+            "train s": metrics.get("train_seconds", np.nan),
+            "collapsed": bool(metrics.get("collapsed", False)),
+        }
+
+    def test_predictions(self) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+        """(test frames, probabilities (N, classes), classes) as saved when the run finished."""
+        if not self.predictions_file.is_file():
+            raise RunFolderError(
+                f"{self.path} has no {PREDICTIONS_FILE}: it is not a finished run folder, or "
+                "the run was made before runs saved their test predictions (train it again)"
+            )
+        classes = self.classes()
+        columns = probability_columns(classes)
+        try:
+            table = pd.read_csv(self.predictions_file, keep_default_na=False)
+            probabilities = table[columns].to_numpy(dtype=np.float64)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError, ValueError) as exc:
+            raise RunFolderError(
+                f"{self.predictions_file} is damaged: it must be a CSV table with the columns {columns} of "
+                f"numbers ({type(exc).__name__}: {exc}); train the run again"
+            ) from exc
+        if not np.isfinite(probabilities).all() or "emotion" not in table.columns:
+            raise RunFolderError(f"{self.predictions_file} is damaged: missing emotions or probabilities")
+        return table.drop(columns=columns), probabilities, classes
+
+    def crop_spec(self, model_side: int | None = None) -> CropSpec:
+        """How the faces of the crops the run was trained on were cut: its `crop_spec.json`, written by
+        training. A run made before the spec existed has its crops' preprocessing settings in config.json
+        (`crops`), read into a spec. Without either (a run on crops made by hand, a model folder), the default
+        spec at the side the model was given its images: the run's image size, else `model_side` (the side
+        of a model that takes one only), else the default side."""
+        spec = read_crop_spec(self.path)
+        if spec is not None:
+            return spec
+        config = self.config() if self.config_file.is_file() else {}
+        crops, size = config.get("crops"), config.get("image_size")
+        side = int(size[0]) if isinstance(size, (list, tuple)) and size else model_side
+        if isinstance(crops, dict):
+            return spec_from_settings(crops, side)
+        return CropSpec(side=side) if side else CropSpec()
+
+    def load(self, model_file: Path | None = None) -> keras.Model:
+        """The best model (or another model file of the folder), by `models.networks.load_model` (Keras's safe mode),
+        taking the crops its spec cuts: a model saved before models resized their own input, whose crops
+        were larger or smaller than its input, is put behind that resizer (`models.networks.with_resizer`)."""
+        from fer_utils.models.networks import input_side, load_model, with_resizer
+
+        model = load_model(model_file or self.model_file)
+        side = input_side(model)
+        return with_resizer(model) if side is not None and side != self.crop_spec(side).side else model
+
+    def recognizer(self, detector: str | FaceDetector | None = None) -> Recognizer:
+        """The run's `inference.Recognizer`: its best model, its classes, and the spec of the crops it was
+        trained on (`crop_spec`), so that it crops faces as the model saw them (with the spec's detector unless
+        `detector` says otherwise)."""
+        from fer_utils.deploy.inference import Recognizer
+        from fer_utils.models.networks import input_side
+
+        model = self.load()
+        return Recognizer(model, self.classes(), detector, spec=self.crop_spec(input_side(model)))

@@ -1,0 +1,254 @@
+"""Clips as sequences: what a sequence model (`registry.SEQUENCE_MODELS`, the CNN-LSTM of
+`models.networks.build_cnn_lstm`) reads, trains on and predicts.
+
+**A clip's frames** are the usable manifest rows of one clip (same dataset and `clip_id`), in the order of
+their `frame_index`. A sequence model reads N of them at once (`registry.SEQUENCE_FRAMES`, the paper's 6,
+the frames preprocessing cuts by default). `frame_positions` chooses them: the centres of N equal
+segments of the clip's frames, the rule `video.frame_indices` samples a video with, so a clip with more
+frames gives N evenly spaced ones, a clip with exactly N gives all of them in order, and **a clip with
+fewer usable frames** (a face the detector missed in some) gives each of its frames once or twice, in
+order, until there are N: every clip with at least one usable frame is one example, and its `n_frames`
+says how many it had.
+
+`clip_table` turns frames into one row per clip (the split protocols keep a clip whole under `clip`,
+`subject` and `given`; `random` would put frames of one clip on both sides, and `ClipData` refuses it, as
+`train.checks.check_config` does for a registered sequence model). `ClipData` is the `pipeline.FaceData` a
+sequence model trains on through `train.fit.train`: the frames split and audited as for any run, then each side
+one row per clip (`clip_split`), fed by `make_clip_dataset` (tf.data with `make_dataset`'s options, its decoder
+and augmenter: the N crops of each clip at their own side, stacked (N, H, W, 1), cached, shuffled, batched,
+augmented with one random transform for all the frames of a clip). The model's frame CNN resizes each crop
+itself (`models.networks.build_cnn_lstm`), as every frame model does. `predict_clip` answers for a video as training
+saw clips: N frames sampled evenly, the largest face of each cut as the run's crop spec says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from fer_utils.data.splits import Split, resolve_protocol
+from fer_utils.errors import DatasetError, PredictionError, TrainingError
+from fer_utils.faces.crop_spec import CropSpec
+from fer_utils.registry import (
+    DEFAULT_DETECTOR,
+    FACE_DETECTORS,
+    PAPER_BATCH_SIZE,
+    PAPER_PROTOCOL,
+    SEQUENCE_FRAMES,
+    SEQUENCE_PROTOCOLS,
+)
+from fer_utils.train.config import TrainConfig
+from fer_utils.train.pipeline import FaceData, Pipeline
+from fer_utils.train.run_files import probability_columns
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    from fer_utils.faces.detectors import FaceDetector
+
+CLIP_IMAGES = "clip_images"  # a clip row's N chosen crops, in order, as a JSON list (CSV-safe)
+
+
+def frame_positions(count: int, n: int = SEQUENCE_FRAMES) -> list[int]:
+    """Which of a clip's `count` frames (0..count-1, in order) make its `n`: the centre of each of `n` equal
+    segments, so fewer frames than `n` repeat (4 → 0, 1, 1, 2, 3, 3) and more are evenly thinned."""
+    if count < 1 or n < 1:
+        raise DatasetError(f"a clip needs at least one frame and n at least 1, got {count} frames, n={n}")
+    return [int((i + 0.5) * count / n) for i in range(n)]
+
+
+def clip_keys(frames: pd.DataFrame) -> list[str]:
+    """The columns that name a clip: dataset and clip_id when there is a dataset column, else clip_id."""
+    return ["dataset", "clip_id"] if "dataset" in frames.columns else ["clip_id"]
+
+
+def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
+    """One row per clip of `frames` (usable manifest rows), in the order clips first appear: the first
+    frame's columns, `image` and `frame_index` of its middle chosen frame, `n_frames` (its usable frames)
+    and CLIP_IMAGES (its `n` chosen crops, `frame_positions`). A clip whose frames disagree on the emotion
+    is a DatasetError."""
+    if frames.empty:
+        raise DatasetError("no frames to group into clips")
+    keys = clip_keys(frames)
+    mixed = frames.groupby(keys, sort=False)["emotion"].nunique()
+    if (mixed > 1).any():
+        raise DatasetError(f"clips {list(mixed[mixed > 1].index[:3])} hold frames of different emotions")
+    ordered = frames.assign(_order=np.arange(len(frames))).sort_values([*keys, "frame_index", "_order"])
+    rows = []
+    for _, clip in ordered.groupby(keys, sort=False):
+        chosen = [str(clip["image"].iloc[i]) for i in frame_positions(len(clip), n)]
+        middle = clip.iloc[frame_positions(len(clip), n)[n // 2]]
+        row = clip.iloc[0].to_dict()
+        row.update(image=middle["image"], frame_index=middle["frame_index"], n_frames=len(clip))
+        rows.append({**row, CLIP_IMAGES: json.dumps(chosen)})
+    table = pd.DataFrame(rows).sort_values("_order").drop(columns="_order")
+    return table.reset_index(drop=True)
+
+
+def make_clip_dataset(
+    clips: pd.DataFrame,
+    root: Path,
+    classes: Sequence[str],
+    *,
+    batch_size: int = PAPER_BATCH_SIZE,
+    shuffle: bool = False,
+    seed: int = 0,
+    augment: bool = False,
+    cache: bool = True,
+    image_size: tuple[int, int] | None = None,
+    drop_remainder: bool = False,
+    rotation: float = 0.0,
+    shift: float = 0.05,
+    zoom: float = 0.05,
+) -> tf.data.Dataset:
+    """`pipeline.make_dataset` for a sequence model, with its options: batches of (clip (N, H, W, 1) raw
+    pixels, class index), one per row of a `clip_table`, each crop decoded by the frame pipeline's decoder
+    (`pipeline._decoder`: at its own side, the model's frame CNN resizes it) in order, cached, reshuffled
+    every epoch from `seed`, batched as float32, augmented by the frame pipeline's augmenter with one
+    transform per clip (`augment_clips`) and prefetched."""
+    import tensorflow as tf
+
+    from fer_utils.train.pipeline import _augmenter, _decoder, class_indices
+
+    chosen = [json.loads(images) for images in clips[CLIP_IMAGES]]
+    n = len(chosen[0]) if chosen else SEQUENCE_FRAMES
+    missing = [p for images in chosen[:1] for p in images if not (Path(root) / p).is_file()]
+    if missing:
+        raise DatasetError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
+    paths = [str(Path(root) / image) for images in chosen for image in images]
+    labels = np.repeat(class_indices(clips, classes), n)
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    ds = ds.map(_decoder(image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.batch(n, drop_remainder=True).map(lambda images, frame_labels: (images, frame_labels[0]))
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(max(1, len(clips)), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if augment:
+        augmenter = _augmenter(seed, rotation, shift, zoom)
+        ds = ds.map(lambda x, y: (augment_clips(augmenter, x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def load_clips(clips: pd.DataFrame, root: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Every clip of a `clip_table` as one (K, N, H, W, 1) float32 array of raw pixels (at the crops' own
+    side, or resized to `image_size`), e.g. int8 quantization's representative clips."""
+    ds = make_clip_dataset(
+        clips, root, sorted(set(clips["emotion"])), batch_size=64, cache=False, image_size=image_size
+    )
+    return np.concatenate([x.numpy() for x, _ in ds])
+
+
+def augment_clips(augmenter: keras.Layer, clips: tf.Tensor) -> tf.Tensor:
+    """`augmenter` applied to a batch of gray clips (B, N, H, W, 1) with one random transform per clip:
+    the frames become the channels of one image (B, H, W, N), which the image layers move together."""
+    import tensorflow as tf
+
+    stacked = tf.transpose(clips[..., 0], [0, 2, 3, 1])
+    moved = augmenter(stacked, training=True)
+    return tf.transpose(moved, [0, 3, 1, 2])[..., None]
+
+
+def clip_split(split: Split) -> Split:
+    """`split` (of frames) with one row per clip on each side (`clip_table`), its notes and duplicate audit
+    kept: what a sequence model trains, validates and is tested on."""
+    sides = {side: clip_table(frames) for side, frames in split.sides().items() if len(frames)}
+    return replace(split, train=sides["train"], test=sides["test"], val=sides.get("val"))
+
+
+@dataclass(frozen=True, eq=False)
+class ClipData(FaceData):
+    """`pipeline.FaceData` for a sequence model (`registry.SEQUENCE_MODELS`): the same crops, frames, split
+    function and duplicate audit, then each side one row per clip (`clip_split`) fed by `make_clip_dataset`
+    (its `pipeline`). Without a chosen protocol it splits by clip (or the dataset's own split, when it has
+    one); the random protocol is a TrainingError: it draws single frames, so a clip's frames would be on both
+    sides. `train.fit.train` takes it as it takes any FaceData."""
+
+    pipeline: Pipeline = make_clip_dataset
+
+    def protocol(self, config: TrainConfig, frames: pd.DataFrame) -> str:
+        """`FaceData.protocol`, with the clip protocol instead of the paper's random one by default."""
+        protocol = resolve_protocol(frames, config.protocol)
+        if protocol != PAPER_PROTOCOL:
+            return protocol
+        if config.protocol is None:
+            return SEQUENCE_PROTOCOLS[0]
+        raise TrainingError(
+            f"a sequence model reads whole clips, and the {PAPER_PROTOCOL} protocol draws single frames, which would "
+            f"put frames of one clip on both sides: use protocol {', '.join(SEQUENCE_PROTOCOLS)}"
+        )
+
+    def split_for(self, config: TrainConfig, frames: pd.DataFrame) -> Split:
+        """`FaceData.split_for` (frames, through the duplicate audit), each side then one row per clip."""
+        return clip_split(super().split_for(config, frames))
+
+
+def clip_shape(model: keras.Model) -> tuple[int, int | None] | None:
+    """(frames, side) of a model that reads clips (input (None, N, H, W, 1); side None when its frame CNN
+    resizes crops of any side itself); None for a frame model."""
+    shape = model.input_shape
+    return (int(shape[1]), None if shape[2] is None else int(shape[2])) if len(shape) == 5 else None
+
+
+def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) -> tuple[np.ndarray, int, int]:
+    """(the clip (frames, side, side, 1) float32, faces found, distinct frames read: fewer than `frames` in a
+    video that has fewer) of a video: `frames` frames sampled evenly
+    (`video.sample_frames`, as preprocessing samples), the largest face of each cropped as `spec` says (as
+    the crops the model was trained on were cut); frames without a face are left out and the rest repeated
+    in order (`frame_positions`)."""
+    from fer_utils.faces.crops import largest_face_crop
+    from fer_utils.faces.video import check_media, sample_frames
+
+    path = Path(path)
+    if check_media(path) == "image":
+        raise PredictionError(f"{path.name} is a still image: a clip model reads {frames} frames of a video")
+    sampled = sample_frames(path, frames)
+    faces = [largest_face_crop(image, detector, spec) for _, image in sampled]
+    crops = [face.crop for face in faces if face is not None]
+    if not crops:
+        raise PredictionError(f"{path.name}: no face in any of the {frames} frames sampled")
+    clip = np.stack([crops[i] for i in frame_positions(len(crops), frames)]).astype(np.float32)
+    return clip[..., None], len(crops), len({index for index, _ in sampled})
+
+
+def predict_clip(
+    model: keras.Model,
+    classes: Sequence[str],
+    path: Path,
+    spec: CropSpec | None = None,
+    detector: str | FaceDetector | None = None,
+) -> pd.DataFrame:
+    """A sequence model's answer for a video, one row: `frames` (read), `faces` (found among them),
+    `emotion`, and one probability column per class (`run_files.probability_columns`). The faces are cut as
+    `spec` says (`runs.RunFolder.crop_spec`: the crops it was trained on; default: the default spec), found by
+    `detector` (default: the spec's), as `inference.Recognizer` cuts them for a frame model."""
+    from fer_utils.faces.detectors import make_detector
+    from fer_utils.models.networks import check_classes
+
+    shape = clip_shape(model)
+    if shape is None:
+        raise PredictionError(f"{model.name} reads single images, not clips: use inference.Recognizer")
+    classes = check_classes(model, classes)
+    spec = spec or (CropSpec(side=shape[1]) if shape[1] else CropSpec())
+    if detector is None:
+        detector = spec.detector if spec.detector in FACE_DETECTORS else DEFAULT_DETECTOR
+    detector = make_detector(detector) if isinstance(detector, str) else detector
+    clip, faces, read = clip_crops(path, shape[0], spec.served_with(detector.name), detector)
+    probabilities = np.asarray(model.predict_on_batch(clip[None]))[0]
+    row = {
+        "source": Path(path).name,
+        "frames": read,  # the video's frames the answer read (a 2-frame video: 2, repeated to the model's N)
+        "faces": faces,
+        "emotion": classes[int(probabilities.argmax())],
+    }
+    row.update(zip(probability_columns(classes), map(float, probabilities)))
+    return pd.DataFrame([row])
