@@ -1,7 +1,4 @@
-"""fer_book: the tooling that builds the book, kept out of the package a learner installs.
-
-Executing the notebooks (execute), building the HTML site (build, with the Sphinx extension in
-sphinx_ext, the favicon and the ipywidgets bundle), the live demo page (demo, npm), the repository
-links (links) and the student edition (student). It runs from the repository root without being
-installed (`python -m fer_book …`); it imports fer_utils, and fer_utils never imports it.
+"""fer_book: the tooling that builds, executes, syncs and grades the book, kept out of the package a learner
+installs (`pyproject.toml` packages only `fer_utils*`); it runs from the repository root (`python -m fer_book …`),
+imports fer_utils, and neither fer_utils nor the notebooks import it (a test checks it).
 """

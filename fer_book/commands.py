@@ -20,6 +20,7 @@ from fer_utils.cli import run_handler
 # Steps whose module parses its own arguments: `python -m fer_book sync …` is `python -m fer_book.sync …`.
 MODULE_STEPS = {
     "sync": ("fer_book.sync", "keep the chapters' saved cells identical to the package (--check, --export)"),
+    "architecture": ("fer_book.architecture", "write ARCHITECTURE.md's module tables from the docstrings (--check)"),
 }
 
 

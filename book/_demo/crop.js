@@ -4,7 +4,7 @@
 // frame, gray as OpenCV makes it, resized to `side` x `side` as OpenCV's cv2.resize does: INTER_AREA when the
 // square is larger than the side, INTER_LINEAR when it is not. Each step below is OpenCV's own arithmetic
 // (fixed point and float32 where OpenCV uses them), so the page feeds its model the crop that training and
-// Python inference feed theirs (tests/test_crop_parity.py checks it within one gray level; ARCHITECTURE.md,
+// Python inference feed theirs (tests/test_crop_parity.py checks it within one gray level; CONTRACTS.md,
 // "One crop, one resizer"). No browser API touches the pixels after they are read from the frame.
 
 // Python's round(): halves go to the even neighbour (Math.round sends them up).

@@ -156,7 +156,7 @@ class Dataset:
         return self.name, self.data_dir
 
     def index(self, cache: Path | None = None, **index_options: object):
-        """The clip index (ARCHITECTURE.md); `index_options` go to the indexer (e.g. `subject_pattern` for
+        """The clip index (CONTRACTS.md); `index_options` go to the indexer (e.g. `subject_pattern` for
         a folder of classes, `modalities` for RAVDESS)."""
         from fer_utils.data.indexing import index_dataset
 

@@ -1,5 +1,5 @@
 """The live demo page's contract: which models it shows (its slots), what it says about each (DemoAbout), and
-where a chapter publishes them for `book build` (ARCHITECTURE.md, "Live demo").
+where a chapter publishes them for `book build` (CONTRACTS.md, "Live demo").
 
 A chapter calls `publish_demo_model(run_dir, about)` (the page's default model) or with `slot="peer"` (the
 peer, fer_utils.models.peer); each slot is one folder of the artefact cache, replaced whole. `fer_book.build`
@@ -31,7 +31,7 @@ DEMO_TFLITE_MODES = ("float32", "int8")
 
 
 class DemoAbout(TypedDict, total=False):
-    """What the live demo page says about one of its models (ARCHITECTURE.md, "Live demo").
+    """What the live demo page says about one of its models (CONTRACTS.md, "Live demo").
 
     Every key is optional when publishing; the page needs `trained_on`. Fractions, not percentages. For a
     model trained over several seeds, `accuracy` and `macro_f1` are the MEANS over the seeds on

@@ -1,7 +1,5 @@
-"""The `python -m fer_utils` command line.
-
-Each group of subcommands lives in a light module of this package that only declares its
-arguments; the handlers import TensorFlow, dlib or OpenCV when they run, so `--help` is instant.
+"""The `python -m fer_utils` command line: each group of subcommands lives in a light module of this package that
+only declares its arguments; the handlers import TensorFlow, dlib or OpenCV when they run, so `--help` is instant.
 """
 
 from __future__ import annotations

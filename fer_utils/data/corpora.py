@@ -1,7 +1,7 @@
 """The shared emotion vocabulary, the clip-index machinery and the indexers of the publishers' own naming.
 
 The paper labels every image from its file name, so each indexer parses the publisher's own naming
-into one table (see ARCHITECTURE.md, "Clip index"): `path, dataset, emotion, subject, clip_id` plus
+into one table (see CONTRACTS.md, "Clip index"): `path, dataset, emotion, subject, clip_id` plus
 every field the name carries. Files that do not follow the naming go to `DatasetIndex.rejected` with
 the reason; nothing is guessed and nothing is silently dropped. Hidden files and documentation
 (`*.md`, `*.txt`, `*.csv`, `*.json`, `*.pdf`, `*.yml`) beside the data are not dataset files and are

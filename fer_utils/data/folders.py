@@ -1,6 +1,6 @@
 """Folder datasets: `<root>/<class>/[<subject>/]<image>`, the layout of most face collections and of the
 crops `fer_utils.faces.preprocess` writes, and `<root>/<split>/<class>/[<subject>/]<image>` for datasets that ship
-their own split (FER-2013 and RAF-DB as downloaded; see ARCHITECTURE.md, "Folder datasets").
+their own split (FER-2013 and RAF-DB as downloaded; see CONTRACTS.md, "Folder datasets").
 
 Class folders map to the vocabulary through a `classes` mapping (`parse_class_map`, for numbered folders)
 and `FOLDER_SYNONYMS` (any case), both defined here; split folders through `SPLIT_FOLDERS`, and in them

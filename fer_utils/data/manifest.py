@@ -1,7 +1,7 @@
 """The preprocessing manifest: its columns and statuses, reading and writing it, the frames a model can
 use, and what a finished run yielded.
 
-`<out>/manifest.csv` has one row per sampled frame (`MANIFEST_COLUMNS`, see ARCHITECTURE.md,
+`<out>/manifest.csv` has one row per sampled frame (`MANIFEST_COLUMNS`, see CONTRACTS.md,
 "Preprocessing manifest"): where it came from, the face box, a `status` (one of `STATUSES`) with its
 `reason`, the crop's path relative to `<out>` when the status is `ok`, and the side of the dataset's own
 split (`split`, empty when it gives none; older manifests without the column load as that). `fer_utils.faces.preprocess`

@@ -4,7 +4,7 @@ fer_utils.data.manifest's, the output folder's records fer_utils.faces.preproces
 
 The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
 to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see
-ARCHITECTURE.md) and writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` plus `<out>/manifest.csv`
+CONTRACTS.md) and writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` plus `<out>/manifest.csv`
 with one row per sampled frame and its status (`STATUSES`) and reason (and the clip's `split`, when the
 dataset gives its own).
 
@@ -237,7 +237,7 @@ def clip_records(clips: pd.DataFrame) -> list[dict]:
     missing = [c for c in CLIP_COLUMNS if c not in clips.columns]
     if missing:
         raise PreprocessError(
-            f"the clip table lacks column(s) {', '.join(missing)} (see ARCHITECTURE.md, 'Clip index')"
+            f"the clip table lacks column(s) {', '.join(missing)} (see CONTRACTS.md, 'Clip index')"
         )
     records = []
     for row in clips.to_dict("records"):

@@ -5,7 +5,7 @@ preprocessing cut it (its `crop_spec.CropSpec` says the side), resizes it itself
 Keras `Resizing` layer (bilinear, half-pixel centres: TensorFlow's `tf.image.resize`, TFLite's
 RESIZE_BILINEAR, which LiteRT.js runs too) and rescales it with `Rescaling(1/255)`; both have 0 parameters.
 So training, Python inference and the demo page feed every model the same crop, and the one resizer between
-a crop and the network is the model's own (ARCHITECTURE.md, "One crop, one resizer"). A model saved before
+a crop and the network is the model's own (CONTRACTS.md, "One crop, one resizer"). A model saved before
 the resizer existed takes its own side only (`input_side`); `with_resizer` puts the resizer in front of it.
 
 **The paper's CNN** (Ding, Tang & Lu 2023): three 3×3 "same" ReLU convolutions 16 → 64 → 64, each

@@ -1,4 +1,4 @@
-"""The tf.data input pipeline over a preprocessing manifest and the training loop, one folder per run.
+"""The training loop, `train(build, data, config, out)`: checks, the fit, the scores, one run folder written whole.
 
 A run folder (its files are named in fer_utils.train.runs) holds the best model, the classes, the config
 (fer_utils.train.config.TrainConfig), the history, the test metrics and the test predictions.
