@@ -66,8 +66,8 @@ def make_crops(folder: Path, actors: int) -> Path:
     """Crops made by the package: the synthetic sample for `actors` actors (8 emotions, intensity 1),
     preprocessed with the defaults (6 frames per clip, dlib HOG, 180×180); returns the crops folder."""
     from fer_utils.data.indexing import index_dataset
-    from fer_utils.data.sample import generate_sample
     from fer_utils.faces.preprocess import preprocess_dataset
+    from fer_utils.faces.sample import generate_sample
 
     generate_sample(folder / "sample", actors=range(1, actors + 1), intensities=(1,), progress=False)
     clips = index_dataset("ravdess", folder / "sample").clips

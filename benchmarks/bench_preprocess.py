@@ -47,7 +47,7 @@ def spread(clips: pd.DataFrame, n: int | None) -> pd.DataFrame:
 
 def ensure_sample(path: Path | None) -> Path:
     """The sample to benchmark on: `path`, data/sample if `make sample` made it, else generated once."""
-    from fer_utils.data.sample import generate_sample
+    from fer_utils.faces.sample import generate_sample
 
     if path is not None:
         return path
@@ -123,8 +123,8 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
 
 def sweep_max_side(clips: pd.DataFrame, detector: str, sides: list[int | None]) -> list[dict]:
     """Detection rate and per-frame detection time of `detector` at several detection sizes (6 frames per clip)."""
+    from fer_utils.data.video import sample_frames
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.video import sample_frames
 
     frames = [f for path in clips["path"] for _, f in sample_frames(Path(path), 6)]
     rows = []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_utils.data.sample import generate_sample, sample_size_bytes
+from fer_utils.faces.sample import generate_sample, sample_size_bytes
 
 
 def time_generation(workers: int) -> dict:

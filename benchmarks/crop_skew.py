@@ -56,7 +56,7 @@ PATHS = ("train", "python", "page")
 def real_frames(real: object) -> list[np.ndarray]:
     """The decoded frame of every row of a real set (BGR), as preprocessing read it."""
     from fer_utils.book.realfaces import FRAMES_PER_CLIP
-    from fer_utils.faces.video import try_sample_frames
+    from fer_utils.data.video import try_sample_frames
 
     decoded: dict[str, dict[int, np.ndarray]] = {}
     frames = []
@@ -160,9 +160,9 @@ def cli(*args: str) -> str:
 def cli_checks(run: object, sets: dict, model: object, spec: object) -> dict:
     """The CLI's `evaluate --test-crops` accuracy per set, and whether `predict`'s probabilities on the first
     London face are the python path's on the same box."""
+    from fer_utils.data.video import read_image
     from fer_utils.faces.crops import spec_crop
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.video import read_image
 
     out = {}
     for name in SETS:
@@ -223,12 +223,13 @@ def main() -> int:
 
     from fer_book.calibrate import throughput
     from fer_utils.book.realfaces import real_sets
+    from fer_utils.deploy.inference import Recognizer
     from fer_utils.train.runs import RunFolder
 
     calibration = throughput()
     run = RunFolder(args.run_dir) if args.run_dir else run_of(args.run)
     model, classes = run.load(), run.classes()
-    spec = run.recognizer().spec  # the run's crop spec as served (a run on whole images: with the default margin)
+    spec = Recognizer.of_run(run).spec  # the run's crop spec as served (a run on whole images: with the default margin)
     network = keras.Model(model.input, model.get_layer("resize").output)  # what the network itself sees
     sets = real_sets()
     rows, pooled = [], {path: [] for path in (*PATHS, "truth")}

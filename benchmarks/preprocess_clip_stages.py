@@ -226,11 +226,11 @@ def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
 def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """A worker's whole per-clip work (what `process_clip` does, then the completion record), with the
     reference and the adopted decoder threads and search."""
+    from fer_utils.data.images import check_media
+    from fer_utils.data.video import DECODER_THREADS, frame_count, frame_indices, read_frames
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.images import check_media
     from fer_utils.faces.preprocess_clip import Settings, clip_rows
     from fer_utils.faces.preprocess_folder import atomic_write_bytes, part_bytes, part_path
-    from fer_utils.faces.video import DECODER_THREADS, frame_count, frame_indices, read_frames
 
     detector = make_detector("dlib-hog")
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c", "stamp": "1-1"}
@@ -268,8 +268,8 @@ def stage_rows(path: Path, repeats: int) -> list[dict]:
     """Every stage and option on one clip, one process, OpenCV on one thread."""
     import cv2
 
-    from fer_utils.faces.images import check_media
-    from fer_utils.faces.video import SEEK_GAP, frame_count, frame_indices, read_frames
+    from fer_utils.data.images import check_media
+    from fer_utils.data.video import SEEK_GAP, frame_count, frame_indices, read_frames
 
     cv2.setNumThreads(1)
     targets = frame_indices(frame_count(path), FRAMES)

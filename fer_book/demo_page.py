@@ -32,7 +32,7 @@ from fer_book.npm import (
 from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
 from fer_utils.errors import ModelFileError
 from fer_utils.faces.crop_spec import CropSpec, served_spec
-from fer_utils.train.run_files import METRICS_FILE
+from fer_utils.storage.run_files import METRICS_FILE
 
 # Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:
 # Jupyter Book adds every .js/.css found there to EVERY page as a classic script, which breaks ES

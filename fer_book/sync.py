@@ -3,7 +3,7 @@
 A chapter shows the code it teaches in a *saved cell* (after d2l's `#@save`). Its first line names
 where that code lives in the package, and the rest of the cell is exactly that code:
 
-    # @save fer_utils.faces.video: frame_indices
+    # @save fer_utils.data.video: frame_indices
     def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> list[int]:
         ...
 

@@ -79,8 +79,8 @@ def savee_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real synthetic sample: actors 1-4 × 8 emotions × intensity 1 = 32 clips (15 frames,
-    1280×720), generated once per session with `fer_utils.data.sample.generate_sample`."""
-    from fer_utils.data.sample import generate_sample
+    1280×720), generated once per session with `fer_utils.faces.sample.generate_sample`."""
+    from fer_utils.faces.sample import generate_sample
 
     out = tmp_path_factory.mktemp("sample")
     generate_sample(out, actors=SAMPLE_ACTORS, intensities=(1,), workers=1, progress=False)

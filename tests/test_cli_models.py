@@ -23,7 +23,7 @@ from fer_utils.assets import london_faces_dir
 from fer_utils.data.manifest import load_manifest
 from fer_utils.evaluate.metrics import evaluate_predictions
 from fer_utils.faces.crop_spec import CROP_SPEC_FILE
-from fer_utils.train.run_files import CLASSES_FILE, PREDICTIONS_FILE, WRITTEN_FILES
+from fer_utils.storage.run_files import CLASSES_FILE, PREDICTIONS_FILE, WRITTEN_FILES
 from fer_utils.train.runs import RunFolder
 
 SIDE = 32
@@ -379,7 +379,7 @@ def test_predict_crops_faces_with_the_margin_the_run_recorded(trained: tuple[Pat
         m: Recognizer(model, classes, spec=replace(spec, margin=m)).predict_media(face)[columns].to_numpy()
         for m in (0.2, 0.1)
     }
-    assert wide.recognizer().margin == 0.2 and len(printed) == 1
+    assert Recognizer.of_run(wide).margin == 0.2 and len(printed) == 1
     assert np.allclose(printed, served[0.2], atol=1e-6)
     assert not np.allclose(printed, served[0.1], atol=1e-6), "the margin must change what the model sees"
 

@@ -54,7 +54,7 @@ def frames() -> dict[str, np.ndarray]:
     """The three frames (BGR, as OpenCV decodes them), by name."""
     import cv2
 
-    from fer_utils.faces.video import try_sample_frames
+    from fer_utils.data.video import try_sample_frames
 
     london = cv2.imread(str(sorted(london_faces_dir().rglob("*.jpg"))[0]))
     cremad = try_sample_frames(sorted(cremad_dir().glob("*.flv"))[0], 1)[0][1]

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from toy_data import TOY_CLASSES, make_toy_crops
 
+from fer_utils.deploy.inference import Recognizer
 from fer_utils.errors import CropError, PredictionError
 from fer_utils.faces.crop_spec import (
     CROP_SPEC_FILE,
@@ -403,7 +404,7 @@ def test_a_run_copies_its_crops_spec_and_its_recognizer_crops_with_it(toy: Path,
     run = train(None, FaceData(toy), config, tmp_path / "run", verbose=0)
     assert read_crop_spec(run.path) == read_crop_spec(toy) and "crops" not in run.config()
     assert input_side(run.load()) is None and run.load().get_layer("resize").output.shape[1:3] == (16, 16)
-    recognizer = run.recognizer()
+    recognizer = Recognizer.of_run(run)
     assert recognizer.spec.side == 64 and recognizer.margin == read_crop_spec(toy).margin
 
 
@@ -430,8 +431,8 @@ def test_a_run_made_before_the_spec_loads_and_is_served_as_it_was_trained(tmp_pa
     import tensorflow as tf
 
     from fer_utils.assets import still_paths
+    from fer_utils.data.video import read_image
     from fer_utils.faces.crops import crop_face
-    from fer_utils.faces.video import read_image
     from fer_utils.models.networks import input_side, load_model
     from fer_utils.train.runs import RunFolder
 
@@ -441,8 +442,8 @@ def test_a_run_made_before_the_spec_loads_and_is_served_as_it_was_trained(tmp_pa
     model = run.load()
     assert input_side(model) is None and input_side(load_model(run.model_file)) == 32
     image = read_image(still_paths()[0])
-    result = run.recognizer().frame(image)
-    crop = crop_face(image, run.recognizer().detector.detect(image)[0], size=180, margin=0.2)
+    result = Recognizer.of_run(run).frame(image)
+    crop = crop_face(image, Recognizer.of_run(run).detector.detect(image)[0], size=180, margin=0.2)
     np.testing.assert_array_equal(result.crops[0], crop)
     trained_as = tf.image.resize(crop[None, ..., None], (32, 32))  # what the old training pipeline fed it
     expected = load_model(run.model_file)(trained_as).numpy()[0]
@@ -460,7 +461,7 @@ def test_older_runs_without_a_side_or_with_aligned_crops(tmp_path: Path) -> None
     by_hand = RunFolder(legacy_run(tmp_path / "b", None, 48))
     assert by_hand.crop_spec() == CropSpec(side=48)
     (by_hand / "config.json").unlink()
-    assert by_hand.crop_spec(48) == CropSpec(side=48) and by_hand.recognizer().spec.side == 48
+    assert by_hand.crop_spec(48) == CropSpec(side=48) and Recognizer.of_run(by_hand).spec.side == 48
     aligned = RunFolder(legacy_run(tmp_path / "c", {"detector": "dlib-hog", "size": 32, "margin": 0.1, "align": True}))
     with pytest.raises(PredictionError, match="eye-aligned"):
-        aligned.recognizer()
+        Recognizer.of_run(aligned)

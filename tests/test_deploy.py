@@ -232,7 +232,7 @@ def _box_edge_greenness(frame: np.ndarray, face: dict) -> float:
 
 @pytest.mark.slow
 def test_predict_command_on_a_real_video(trained, tmp_path: Path) -> None:
-    from fer_utils.data.sample import generate_sample
+    from fer_utils.faces.sample import generate_sample
 
     result, _, _ = trained
     clips = generate_sample(
@@ -363,8 +363,8 @@ def test_a_long_video_is_streamed_not_held(stills: list[Path], tmp_path: Path) -
     a few frames, where holding the frames takes the whole clip (checked on the same clip)."""
     import tracemalloc
 
+    from fer_utils.data.video import sample_frames
     from fer_utils.deploy.inference import Recognizer
-    from fer_utils.faces.video import sample_frames
     from fer_utils.models.networks import load_model
 
     classes = ["neutral", "happy", "sad"]
@@ -457,7 +457,7 @@ def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path]
 
     def with_crops(crops: dict | None) -> Recognizer:
         (run / "config.json").write_text(json.dumps({"classes": classes, "crops": crops}))
-        return RunFolder(run).recognizer(detector="opencv-haar")
+        return Recognizer.of_run(RunFolder(run), detector="opencv-haar")
 
     wide = with_crops({"detector": "dlib-hog", "size": 180, "margin": 0.4, "align": False})  # before the spec
     assert wide.classes == classes and wide.margin == 0.4 and wide.spec.side == 180

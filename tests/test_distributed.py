@@ -19,6 +19,7 @@ import pytest
 from toy_data import TOY_CLASSES, make_toy_crops
 
 from fer_utils.cli import main
+from fer_utils.deploy.inference import Recognizer
 from fer_utils.errors import TrainingError
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.distribute import Cluster, parse_tf_config, run_destination, scale_config
@@ -159,7 +160,7 @@ def test_multiworker_on_two_local_processes_writes_one_run_that_loads_and_predic
     ports of 127.0.0.1: they train together, the chief writes --out, worker 1 writes nothing there and leaves
     nothing in its temporary folder; the run loads and its recognizer predicts a face."""
     from fer_utils.assets import still_paths
-    from fer_utils.faces.video import read_image
+    from fer_utils.data.video import read_image
     from fer_utils.train.runs import RunFolder
 
     out, place = tmp_path / "place" / "run", tmp_path / "place"
@@ -197,7 +198,7 @@ def test_multiworker_on_two_local_processes_writes_one_run_that_loads_and_predic
     assert config["distribution"]["workers"] == 2 and config["distribution"]["global_batch_size"] == 16
     assert (config["batch_size"], config["learning_rate"], config["deterministic"]) == (16, 2e-3, True)
     assert run.metrics()["epochs_run"] == 2 and len(run.history()) == 2
-    result = run.recognizer().frame(read_image(still_paths()[0]))
+    result = Recognizer.of_run(run).frame(read_image(still_paths()[0]))
     assert len(result.faces) == 1
     probabilities = result.faces[0].probabilities
     assert set(probabilities) == set(TOY_CLASSES) and abs(sum(probabilities.values()) - 1) < 1e-4

@@ -42,7 +42,7 @@ def test_every_path_gives_one_macro_f1_on_a_side_lacking_a_class() -> None:
     training path (the absent class averaged in as 0) and 1.0 by the cross-dataset path. One definition now:
     the classes present, the absent one named."""
     from fer_utils.book import realfaces
-    from fer_utils.evaluate.crossdata import cross_report
+    from fer_utils.deploy.crossdata import cross_report
 
     classes = ["neutral", "happy", "sad"]
     truth = ["neutral", "happy", "happy", "neutral"]

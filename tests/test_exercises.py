@@ -13,8 +13,8 @@ import pytest
 
 from fer_utils.book import exercises
 from fer_utils.data.corpora import index_ravdess
-from fer_utils.data.sample import generate_sample
 from fer_utils.data.splits import split_frames
+from fer_utils.faces.sample import generate_sample
 
 
 @pytest.fixture(scope="module")

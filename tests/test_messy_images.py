@@ -18,10 +18,10 @@ from cli_runner import run_cli
 from PIL import Image
 
 from fer_utils.assets import london_faces_dir
+from fer_utils.data.images import image_header, read_image, to_gray
 from fer_utils.data.manifest import load_manifest
 from fer_utils.errors import BadImageError
-from fer_utils.faces.detectors import make_detector, to_gray
-from fer_utils.faces.images import image_header, read_image
+from fer_utils.faces.detectors import make_detector
 from fer_utils.models.networks import build_model, save_model
 
 FACE = london_faces_dir() / "neutral" / "001_03.jpg"
@@ -150,7 +150,7 @@ HEADER_PROBE = """
 import re, sys, time
 from pathlib import Path
 from fer_utils.errors import BadImageError
-from fer_utils.faces.images import image_header, read_image
+from fer_utils.data.images import image_header, read_image
 start = time.perf_counter()
 header = image_header(sys.argv[1])
 peak_mb = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) // 1024

@@ -19,9 +19,9 @@ from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.data.splits import split_frames
 from fer_utils.errors import ModelFileError, TrainingError
 from fer_utils.models.networks import build_model, load_classes, load_model, save_model
+from fer_utils.storage.run_files import CLASSES_FILE, PREDICTIONS_FILE
 from fer_utils.train.checks import check_config
 from fer_utils.train.config import TrainConfig
-from fer_utils.train.run_files import CLASSES_FILE, PREDICTIONS_FILE
 from fer_utils.train.runs import RunFolder
 
 SIDE = 32

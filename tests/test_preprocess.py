@@ -26,7 +26,7 @@ from fer_utils.faces.preprocess import preprocess_dataset
 from fer_utils.faces.preprocess_clip import Settings, _row
 from fer_utils.faces.preprocess_folder import part_bytes, read_part_rows
 
-# `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.data.sample.
+# `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.faces.sample.
 N_SAMPLE_CLIPS = 32
 PREPROCESS = (sys.executable, "-m", "fer_utils", "preprocess")  # the CLI step every subprocess test runs
 

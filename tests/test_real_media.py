@@ -18,11 +18,11 @@ from fer_utils.data.folders import index_class_folders
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
 from fer_utils.data.splits import check_leakage, split_frames
+from fer_utils.data.video import frame_count, frame_indices, read_frames, sample_frames
 from fer_utils.errors import DatasetError
 from fer_utils.faces.crops import crop_face
 from fer_utils.faces.detectors import Box, FaceDetector, make_detector
 from fer_utils.faces.preprocess import preprocess_dataset
-from fer_utils.faces.video import frame_count, frame_indices, read_frames, sample_frames
 
 CREMAD_CLIPS = sorted(cremad_dir().glob("*.flv"))
 CROP_SIDE = 48

@@ -59,8 +59,8 @@ def test_half_a_jpeg_closed_with_its_end_marker_is_unreadable_not_a_grey_image(
 ) -> None:
     """The byte check (an end marker after the last scan) passed it, and OpenCV decoded it grey below the cut."""
     from fer_utils.assets import london_faces_dir
+    from fer_utils.data.images import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
     from fer_utils.errors import UnreadableVideoError
-    from fer_utils.faces.images import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
 
     whole = london_faces_dir() / "neutral" / "001_03.jpg"
     data = whole.read_bytes()

@@ -13,7 +13,10 @@ import pytest
 from conftest import SAMPLE_ACTORS
 
 from fer_utils.data.corpora import EMOTIONS, index_ravdess
-from fer_utils.data.sample import (
+from fer_utils.data.video import frame_indices
+from fer_utils.errors import DatasetError
+from fer_utils.faces.detectors import make_detector, make_landmarker
+from fer_utils.faces.sample import (
     EMOTION_TEMPLATES,
     FRAME_SIZE,
     INTENSITY_GAIN,
@@ -25,9 +28,6 @@ from fer_utils.data.sample import (
     template_displacement,
     warp_field,
 )
-from fer_utils.errors import DatasetError
-from fer_utils.faces.detectors import make_detector, make_landmarker
-from fer_utils.faces.video import frame_indices
 
 
 def min_jacobian(field: np.ndarray) -> float:

@@ -118,8 +118,8 @@ def test_a_cell_naming_a_missing_definition_is_reported(tmp_path: Path) -> None:
 
 def test_a_malformed_mark_is_an_error() -> None:
     assert parse_mark("import numpy") is None
-    assert parse_mark("#@save fer_utils.faces.video: frame_indices, sample_frames") == (
-        "fer_utils.faces.video",
+    assert parse_mark("#@save fer_utils.data.video: frame_indices, sample_frames") == (
+        "fer_utils.data.video",
         ("frame_indices", "sample_frames"),
     )
     with pytest.raises(SyncError, match="is not `# @save package.module: name") as refused:
@@ -147,7 +147,7 @@ def test_the_check_command_fails_on_a_changed_chapter(tmp_path: Path) -> None:
 # What each chapter must show as running code (issue "Teach with the code"): the package's definitions.
 REQUIRED = {
     "02": {
-        "fer_utils.faces.video.frame_indices",
+        "fer_utils.data.video.frame_indices",
         "fer_utils.faces.crops.crop_face",
         "fer_utils.faces.crops.square_region",
     },

@@ -260,9 +260,9 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
 
     from fer_utils.errors import TrainingError
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE
+    from fer_utils.storage.run_files import WRITTEN_FILES
     from fer_utils.train.fit import train
     from fer_utils.train.pipeline import FaceData
-    from fer_utils.train.run_files import WRITTEN_FILES
     from fer_utils.train.runs import RunFolder
 
     root, manifest = toy

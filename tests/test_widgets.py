@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 
 from fer_utils.book import widgets
 from fer_utils.data.corpora import index_ravdess
-from fer_utils.data.sample import generate_sample
+from fer_utils.deploy.inference import Recognizer
+from fer_utils.faces.sample import generate_sample
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,7 @@ def test_the_upload_widget_crops_faces_with_the_margin_the_run_recorded(tmp_path
     assert margin != DEFAULT_MARGIN
     save_model(build_paper_cnn(len(classes), (32, 32, 1)), tmp_path / "model.keras", classes)
     write_crop_spec(tmp_path, CropSpec(margin=margin, side=48))
-    recognizer = RunFolder(tmp_path).recognizer()
+    recognizer = Recognizer.of_run(RunFolder(tmp_path))
     image = cv2.imread(str(stills[3]))
     box = max(recognizer.detector.detect(image), key=lambda b: b.w * b.h)
     expected = crop_face(image, box, size=48, margin=margin)

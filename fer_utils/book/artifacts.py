@@ -105,7 +105,7 @@ def ensure_sample(cache: Path | None = None) -> Path:
         return local
 
     def generate(tmp: Path) -> None:
-        from fer_utils.data.sample import generate_sample
+        from fer_utils.faces.sample import generate_sample
 
         generate_sample(tmp, progress=False)
         (tmp / SAMPLE_MARKER).touch()

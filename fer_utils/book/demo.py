@@ -108,7 +108,7 @@ def publish_demo_model(
     about is laid over `fer_utils.models.peer.PEER_ABOUT`."""
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE, write_crop_spec
     from fer_utils.models.networks import input_side, load_model
-    from fer_utils.train.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
+    from fer_utils.storage.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
     from fer_utils.train.runs import RunFolder
 
     run_dir = Path(run_dir)
@@ -136,7 +136,7 @@ def publish_demo_model(
 
 def published_demo_model(cache: Path | None = None, slot: str = "default") -> tuple[Path, dict] | None:
     """The (model path, about) a chapter published for the demo page's `slot`, or None if none did."""
-    from fer_utils.train.run_files import MODEL_FILE
+    from fer_utils.storage.run_files import MODEL_FILE
 
     folder = demo_slot_dir(slot, cache)
     if not (folder / MODEL_FILE).is_file() or not (folder / DEMO_ABOUT_FILE).is_file():

@@ -16,7 +16,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from fer_utils.data.corpora import EMOTIONS
-from fer_utils.train.run_files import TRAIN_EVAL_PREFIX
+from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
 # The paper's reported results (accuracy %, macro F1 %), shown beside every number we measure.
 PAPER_RESULTS = pd.DataFrame(

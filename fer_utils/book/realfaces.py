@@ -31,9 +31,9 @@ from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, st
 from fer_utils.book import artifacts
 from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
 from fer_utils.data.manifest import load_manifest, usable_frames
+from fer_utils.deploy.crossdata import predict_known
 from fer_utils.deploy.tflite import keras_latency
 from fer_utils.errors import EvaluationError
-from fer_utils.evaluate.crossdata import predict_known
 from fer_utils.evaluate.metrics import classification_metrics, clip_vote, predicted_labels, present_classes
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.models.networks import count_params, input_side

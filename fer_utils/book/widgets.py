@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from fer_utils.book import plots
 from fer_utils.evaluate.metrics import LEVELS, level_predictions, misclassified
 from fer_utils.registry import PAPER_CLASSES, PAPER_PARAMS, PAPER_SIDE
-from fer_utils.train.run_files import TRAIN_EVAL_PREFIX
+from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
 if TYPE_CHECKING:
     from fer_utils.deploy.inference import Recognizer
@@ -84,7 +84,7 @@ def clip_frame(clips: pd.DataFrame, subject: str, emotion: str, frame: int) -> t
     """The RGB frame `frame` (clamped) of the first clip of `subject` showing `emotion`, with a caption."""
     import cv2
 
-    from fer_utils.faces.video import sample_frames
+    from fer_utils.data.video import sample_frames
 
     rows = clips[(clips["subject"] == subject) & (clips["emotion"] == emotion)]
     if rows.empty:
@@ -230,8 +230,7 @@ def prediction_browser(
 ) -> LiveView:
     """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
     confident mistakes (their crops from `crops`, captioned true → predicted)."""
-    from fer_utils.faces.detectors import to_gray
-    from fer_utils.faces.images import read_image
+    from fer_utils.data.images import read_image, to_gray
 
     tables = {level: level_predictions(frames, probabilities, classes, level) for level in LEVELS}
     controls = {
@@ -338,7 +337,7 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
 
 
 # Chapter 8: upload a face, get the predicted emotion and its Grad-CAM. Each function takes an
-# `inference.Recognizer`: a run's own (`RunFolder.recognizer()`, cropping faces with the crop spec the run
+# `inference.Recognizer`: a run's own (`Recognizer.of_run(run)`, cropping faces with the crop spec the run
 # was trained on), or `Recognizer(model, classes)` for a bare model (the default spec).
 def _largest(result: object) -> int | None:
     """Index of the largest face of a `inference.FrameResult` (None without faces)."""
@@ -360,7 +359,7 @@ def image_predictions(recognizer: Recognizer, image_bgr: np.ndarray) -> tuple[pd
 def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
     """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
     from fer_utils.evaluate.explain import grad_cam, overlay
-    from fer_utils.train.run_files import probability_columns
+    from fer_utils.storage.run_files import probability_columns
 
     classes = recognizer.classes
     probabilities = table[probability_columns(classes)].to_numpy(dtype=float)[0]
@@ -428,7 +427,7 @@ def media_predictions(recognizer: Recognizer, path: Path, every: int | None = 3)
 
 def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     """The clip-level emotion of per-frame predictions: the class with the highest mean probability."""
-    from fer_utils.train.run_files import probability_columns
+    from fer_utils.storage.run_files import probability_columns
 
     return classes[int(table[probability_columns(classes)].mean().to_numpy().argmax())]
 
@@ -457,8 +456,8 @@ def message_figure(text: str) -> Figure:
 
 def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = "", every: int = 3) -> Figure:
     """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
+    from fer_utils.data.images import check_media
     from fer_utils.errors import FerError
-    from fer_utils.faces.images import check_media
 
     if isinstance(media, np.ndarray):
         return emotion_figure(recognizer, media, title)
@@ -477,7 +476,7 @@ def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = 
 
 def emotion_upload(recognizer: Recognizer, default: np.ndarray | Path, show: bool = True, every: int = 3) -> LiveView:
     """Upload an image or a video: the predicted emotion (per sampled frame and for the whole clip, for a
-    video) and a Grad-CAM, by `recognizer` (a run's: `RunFolder.recognizer()`, so faces are cropped as
+    video) and a Grad-CAM, by `recognizer` (a run's: `Recognizer.of_run(run)`, so faces are cropped as
     the run's training crops were). The default view shows `default` (a BGR image or a media file)."""
     import tempfile
 

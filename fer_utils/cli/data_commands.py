@@ -1,6 +1,6 @@
 """Data subcommands: `sample` (the synthetic sample), `download` (RAVDESS, CREMA-D), `index` (any dataset).
 
-Arguments only; the handlers import fer_utils.data.sample / download / data (and through them OpenCV and
+Arguments only; the handlers import fer_utils.faces.sample / download / data (and through them OpenCV and
 dlib) when they run.
 """
 
@@ -100,7 +100,7 @@ def run_sample(args: argparse.Namespace) -> int:
     """Generate the synthetic sample and print where it is, how many clips and its size."""
     import time
 
-    from fer_utils.data.sample import generate_sample, sample_size_bytes
+    from fer_utils.faces.sample import generate_sample, sample_size_bytes
 
     start = time.perf_counter()
     table = generate_sample(

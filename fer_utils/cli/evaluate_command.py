@@ -23,7 +23,7 @@ def recorded_split(args: argparse.Namespace) -> dict:
     the run's own; given options must agree with it. Without a config.json, --protocol and --seed must both be
     given (FerError otherwise)."""
     from fer_utils.errors import FerError
-    from fer_utils.train.run_files import CONFIG_FILE
+    from fer_utils.storage.run_files import CONFIG_FILE
     from fer_utils.train.runs import RunFolder
 
     folder = RunFolder(args.model.parent)
@@ -65,8 +65,8 @@ def _model_test_predictions(args: argparse.Namespace):
     training split it); a different test side is refused, missing or damaged crops are left out and named."""
     from fer_utils.data.duplicates import audited_split
     from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.deploy.crossdata import check_scored_crops
     from fer_utils.errors import FerError
-    from fer_utils.evaluate.crossdata import check_scored_crops
     from fer_utils.models.networks import check_classes, input_side, load_classes, load_model, network_side
     from fer_utils.train.fit import predict_batches
     from fer_utils.train.pipeline import make_dataset
@@ -121,8 +121,8 @@ def _cross_evaluate(args: argparse.Namespace) -> int:
     training crops by content; printed, and written as JSON with --json."""
     import pandas as pd
 
+    from fer_utils.deploy.crossdata import evaluate_model_file
     from fer_utils.errors import FerError
-    from fer_utils.evaluate.crossdata import evaluate_model_file
     from fer_utils.storage.outputs import check_outputs, write_atomic
 
     if args.run is not None:

@@ -51,8 +51,8 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE, spec_bytes
     from fer_utils.models.networks import fixed_input, input_side, load_classes
     from fer_utils.storage.outputs import check_outputs
+    from fer_utils.storage.run_files import CLASSES_FILE
     from fer_utils.train.pipeline import load_images
-    from fer_utils.train.run_files import CLASSES_FILE
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, clip_table, load_clips
 

@@ -146,9 +146,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Print `path: x y w h` for every face (largest first) in each image; exit 1 if any has none."""
+    from fer_utils.data.images import read_image
     from fer_utils.errors import MediaError
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.images import read_image
 
     detector = make_detector(args.detector, max_side=args.max_side)
     missing = 0

@@ -57,7 +57,7 @@ AUDIT_COLUMNS = ("key", "clip_id", "emotion", "split", "md5", "phash", "exact_gr
 def file_digest(path: Path) -> str:
     """The md5 of a file's bytes (streamed), or of the decoded pixels of a FER-2013 row path."""
     if parse_row_path(path) is not None:
-        from fer_utils.faces.images import read_image
+        from fer_utils.data.images import read_image
 
         return hashlib.md5(np.ascontiguousarray(read_image(path)).tobytes()).hexdigest()
     with Path(path).open("rb") as fh:
@@ -69,7 +69,7 @@ def perceptual_hash(image: np.ndarray) -> str:
     import imagehash
     from PIL import Image
 
-    from fer_utils.faces.detectors import to_gray
+    from fer_utils.data.images import to_gray
 
     return str(imagehash.phash(Image.fromarray(to_gray(image))))
 
@@ -77,7 +77,7 @@ def perceptual_hash(image: np.ndarray) -> str:
 def image_hashes(path: Path, near: bool = True) -> tuple[str, str]:
     """(md5, phash) of one file: phash "" for a video, and both "" for a file that cannot be read (the
     preprocessing records why; the audit counts it as unhashed)."""
-    from fer_utils.faces.images import check_media, read_image
+    from fer_utils.data.images import check_media, read_image
 
     try:
         is_image = check_media(path) == "image"
@@ -101,7 +101,7 @@ def hash_table(paths: Sequence[Path], near: bool = True) -> pd.DataFrame:
     phash = [""] * len(paths)
     sizes = pd.Series([_size(p) for p in paths])
     shared = sizes.duplicated(keep=False) & sizes.ge(0)
-    from fer_utils.faces.images import check_media
+    from fer_utils.data.images import check_media
 
     for i, path in enumerate(paths):
         kind = _kind(path, check_media)

@@ -2,7 +2,7 @@
 space-separated integers), indexed and read in place, without unpacking it into image files.
 
 `index_fer2013_csv` streams the file once and gives each valid row a *row path*,
-`<csv>#<row>@<byte offset>` (see `row_path`), as its clip's `path`; `fer_utils.faces.images.read_image`, the one
+`<csv>#<row>@<byte offset>` (see `row_path`), as its clip's `path`; `fer_utils.data.images.read_image`, the one
 reader of still images, reads such a path by seeking to the row (`read_row_image`), so preprocessing,
 detection and prediction treat a row as an image file. No decoded face is kept beyond the one being read.
 Codes: `emotion` 0 angry, 1 disgust, 2 fear(ful), 3 happy, 4 sad, 5 surprise(d), 6 neutral; `Usage`

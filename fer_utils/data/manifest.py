@@ -18,8 +18,8 @@ import pandas as pd
 
 from fer_utils.data.corpora import IMAGE_SUFFIXES
 from fer_utils.data.fer2013 import ROW_PATH
+from fer_utils.data.video import media_size
 from fer_utils.errors import DatasetError, PreprocessError
-from fer_utils.faces.video import media_size
 from fer_utils.registry import NO_DETECTOR
 
 MANIFEST_NAME = "manifest.csv"

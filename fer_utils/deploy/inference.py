@@ -22,16 +22,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fer_utils.data.images import to_uint8
 from fer_utils.errors import ModelFileError, OutputError, PredictionError, SamplingError, UnreadableVideoError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.faces.crops import spec_crop
-from fer_utils.faces.detectors import FaceDetector, make_detector, to_uint8
+from fer_utils.faces.detectors import FaceDetector, make_detector
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 from fer_utils.storage.atomic import atomic_file
-from fer_utils.train.run_files import probability_columns
+from fer_utils.storage.run_files import probability_columns
 
 if TYPE_CHECKING:
     import keras
+
+    from fer_utils.train.runs import RunFolder
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,8 @@ class FrameResult:
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
     order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
-    from fer_utils.faces.images import check_media, quiet_cv2, read_image
-    from fer_utils.faces.video import unopenable_error
+    from fer_utils.data.images import check_media, quiet_cv2, read_image
+    from fer_utils.data.video import unopenable_error
 
     cv2 = quiet_cv2()
     path = Path(path)
@@ -129,7 +132,7 @@ def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
             f"or for a video {', '.join(VIDEO_SUFFIXES)}"
         )
     if media is not None and not is_video_out:
-        from fer_utils.faces.images import check_media
+        from fer_utils.data.images import check_media
 
         kind = check_media(media)
         if kind != "image":
@@ -147,7 +150,7 @@ class Recognizer:
     image or a video (never holding the video); `predict_media(path, out=…)` returns the table and
     optionally writes the annotated copy as it goes. The CLI `predict`, the chapters and the chapter 8
     widgets all call it, so they give the same table for the same media and model. `spec` is how the
-    crops the model was trained on were cut (`runs.RunFolder.recognizer` reads it from the run; default: the
+    crops the model was trained on were cut (`Recognizer.of_run` reads it from the run; default: the
     default spec at the model's side); `detector` finds the faces (default: the spec's, or the book's
     default for crops of whole images).
     """
@@ -172,7 +175,7 @@ class Recognizer:
         if side is not None and side != spec.side:
             raise ModelFileError(
                 f"the model takes {side}×{side} crops but its crop spec cuts {spec.side}×{spec.side}: pass the "
-                "spec of the crops it was trained on (RunFolder.recognizer reads it from the run)"
+                "spec of the crops it was trained on (Recognizer.of_run reads it from the run)"
             )
         if spec.align:
             raise PredictionError(
@@ -185,6 +188,16 @@ class Recognizer:
         self.spec = spec.served_with(self.detector.name)
         self.model, self.size, self.margin = model, self.spec.side, self.spec.margin
         self.classes = check_classes(model, classes)
+
+    @classmethod
+    def of_run(cls, run: RunFolder, detector: str | FaceDetector | None = None) -> Recognizer:
+        """A run's own recognizer: its best model, its classes, and the spec of the crops it was trained on
+        (`RunFolder.crop_spec`), so that it crops faces as the model saw them (with the spec's detector unless
+        `detector` says otherwise)."""
+        from fer_utils.models.networks import input_side
+
+        model = run.load()
+        return cls(model, run.classes(), detector, spec=run.crop_spec(input_side(model)))
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""

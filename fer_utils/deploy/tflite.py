@@ -98,10 +98,10 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
     raw 0..255 gray pixels as float32 (N, H, W, 1). The model resizes them itself (`models.networks._inputs`), as it
     resizes every crop it is served: one resizer for training, calibration and serving (issue 45: they were
     resized by OpenCV's INTER_AREA of their own, also when enlarged)."""
+    from fer_utils.data.images import read_image
     from fer_utils.faces.crop_spec import CropSpec
     from fer_utils.faces.crops import largest_face_crop
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.images import read_image
     from fer_utils.registry import NO_DETECTOR
 
     if height != width:

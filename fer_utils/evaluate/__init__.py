@@ -1,1 +1,1 @@
-"""Evaluation: metrics, cross-dataset scores and explanations."""
+"""Evaluation: the metrics a run is scored with and the class activation maps that explain a prediction."""

@@ -1,1 +1,1 @@
-"""Faces: reading images and video, detecting and cropping faces, the crop spec, preprocessing a corpus."""
+"""Faces: detecting and cropping faces, the crop spec, preprocessing a corpus, and the synthetic sample animated from real faces."""

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fer_utils.data.images import to_gray
 from fer_utils.errors import CropError
 from fer_utils.faces.crop_spec import CropSpec
-from fer_utils.faces.detectors import Box, FaceDetector, Landmarker, boxes_to_full, to_gray
+from fer_utils.faces.detectors import Box, FaceDetector, Landmarker, boxes_to_full
 from fer_utils.registry import DEFAULT_MARGIN, PAPER_SIDE
 
 # The side and margin `crop_face` takes when called without them (chapter 2's shown code reads these names);

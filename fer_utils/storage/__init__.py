@@ -1,1 +1,1 @@
-"""Storage: atomic writes, locks and outputs that never overwrite a result."""
+"""Storage: atomic writes, locks, outputs that never overwrite a result, and the names of a run folder's files."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from fer_utils.errors import PresetError
 from fer_utils.registry import (
+    DEFAULT_DROPOUT,
     DEFAULT_VAL_SIZE,
     PAPER_BATCH_SIZE,
     PAPER_DROPOUT,
@@ -22,12 +23,6 @@ from fer_utils.registry import (
     PAPER_TEST_SIZE,
     WILD_MODEL,
 )
-
-# The dropout TrainConfig uses instead of the paper's (registry.PAPER_DROPOUT, 0.3 after every pooling
-# stage): only the last one, before flatten. With the paper's, the dense units often all die and the run
-# stays at chance (benchmarks/README.md, "Training recipe across seeds" and "The paper's dropout and
-# learning rate"; chapter 5 shows the knob).
-DEFAULT_DROPOUT = (0.0, 0.0, 0.3)
 
 # The book's reference run (chapter 4 trains it; chapters 3, 8 and 9 reuse it): the paper's CNN at a reduced
 # input side, so that the whole book executes in minutes on 2 CPU cores, up to REFERENCE_EPOCHS epochs with

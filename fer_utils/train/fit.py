@@ -64,13 +64,13 @@ from fer_utils.interrupts import stop_on_signals
 from fer_utils.models.networks import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL
 from fer_utils.storage.atomic import atomic_folder
+from fer_utils.storage.run_files import TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.train.checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.diagnosis import check_diverged, collapse_check
 from fer_utils.train.inference_scores import InferenceScores
 from fer_utils.train.pipeline import FaceData, class_indices
 from fer_utils.train.recipe import TimeBudget, learning_rate, loss
-from fer_utils.train.run_files import TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.train.runs import RunFolder
 
 # fit(config, train, val, num_classes, run, strategy, verbose, build=..., class_weight=..., train_eval=...)

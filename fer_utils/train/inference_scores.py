@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from fer_utils.train.run_files import TRAIN_EVAL_PREFIX
+from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
 
 class InferenceScores(keras.callbacks.Callback):

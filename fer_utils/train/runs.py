@@ -2,7 +2,7 @@
 
 `RunFolder` is the shape a trained run travels in: `train.fit.train`, `artifacts.train` and
 `chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
-run's files (`fer_utils.train.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
+run's files (`fer_utils.storage.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
 `history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
 best model (`load`) and makes the `inference.Recognizer` that crops faces as the run's training crops
 were cut (`recognizer`, with `crop_spec`: the `crop_spec.CropSpec` training copied into the folder, read from
@@ -11,8 +11,8 @@ the older records of a run made before it). Where a path is needed it behaves li
 
 `fer_utils.train.fit` writes a run into a temporary folder and renames it into place when it is
 complete, so a folder with `metrics.json` is a finished run. Reading the files needs no TensorFlow:
-`load` and `recognizer` import the model code (`fer_utils.models.networks`, `fer_utils.deploy.inference`, which never
-import this module) only when called.
+`load` imports the model code (`fer_utils.models.networks`, which never imports this module) only when called; a
+run's recognizer is `fer_utils.deploy.inference.Recognizer.of_run(run)`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import pandas as pd
 
 from fer_utils.errors import RunFolderError
 from fer_utils.faces.crop_spec import CropSpec, read_crop_spec, spec_from_settings
-from fer_utils.train.run_files import (
+from fer_utils.storage.run_files import (
     BEST_WEIGHTS_FILE,
     CLASSES_FILE,
     CONFIG_FILE,
@@ -47,13 +47,10 @@ from fer_utils.train.run_files import (
 if TYPE_CHECKING:
     import keras
 
-    from fer_utils.deploy.inference import Recognizer
-    from fer_utils.faces.detectors import FaceDetector
-
 
 @dataclass(frozen=True, eq=False)
 class RunFolder:
-    """A training run's folder: the paths of its files, what they hold, its model and its recognizer."""
+    """A training run's folder: the paths of its files, what they hold, and its model."""
 
     path: Path
 
@@ -237,13 +234,3 @@ class RunFolder:
         model = load_model(model_file or self.model_file)
         side = input_side(model)
         return with_resizer(model) if side is not None and side != self.crop_spec(side).side else model
-
-    def recognizer(self, detector: str | FaceDetector | None = None) -> Recognizer:
-        """The run's `inference.Recognizer`: its best model, its classes, and the spec of the crops it was
-        trained on (`crop_spec`), so that it crops faces as the model saw them (with the spec's detector unless
-        `detector` says otherwise)."""
-        from fer_utils.deploy.inference import Recognizer
-        from fer_utils.models.networks import input_side
-
-        model = self.load()
-        return Recognizer(model, self.classes(), detector, spec=self.crop_spec(input_side(model)))

@@ -43,9 +43,9 @@ from fer_utils.registry import (
     SEQUENCE_FRAMES,
     SEQUENCE_PROTOCOLS,
 )
+from fer_utils.storage.run_files import probability_columns
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.pipeline import FaceData, Pipeline
-from fer_utils.train.run_files import probability_columns
 
 if TYPE_CHECKING:
     import keras
@@ -205,8 +205,8 @@ def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) 
     (`video.sample_frames`, as preprocessing samples), the largest face of each cropped as `spec` says (as
     the crops the model was trained on were cut); frames without a face are left out and the rest repeated
     in order (`frame_positions`)."""
+    from fer_utils.data.video import check_media, sample_frames
     from fer_utils.faces.crops import largest_face_crop
-    from fer_utils.faces.video import check_media, sample_frames
 
     path = Path(path)
     if check_media(path) == "image":

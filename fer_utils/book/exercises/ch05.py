@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.book.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
-from fer_utils.train.run_files import TRAIN_EVAL_PREFIX
+from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
 
 def check_generalization_gap(answer: object, history: pd.DataFrame) -> Feedback:

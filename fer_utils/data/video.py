@@ -2,7 +2,7 @@
 
 Works for any container OpenCV's FFmpeg backend reads (mp4, avi as SAVEE ships, flv as CREMA-D
 ships, mkv, animated GIF); a still image (a file, or a face of FER-2013's CSV) is one frame, index 0, read
-by `fer_utils.faces.images.read_image`. Seeking with CAP_PROP_POS_FRAMES is used where the container reports its
+by `fer_utils.data.images.read_image`. Seeking with CAP_PROP_POS_FRAMES is used where the container reports its
 length and the position after the read confirms the seek landed; otherwise frames are decoded sequentially
 (`grab()` skips the colour conversion of frames that are not kept). Bad files raise a specific
 `fer_utils.errors.VideoError` whose `.status` is the manifest status.
@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from fer_utils.data.images import check_media, quiet_cv2, read_image
 from fer_utils.errors import (
     EmptyVideoError,
     MediaError,
@@ -24,7 +25,6 @@ from fer_utils.errors import (
     UnreadableVideoError,
     VideoError,
 )
-from fer_utils.faces.images import check_media, quiet_cv2, read_image
 
 # Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
 # decodes from the keyframe before target - 16, so a seek saves decoding only over gaps longer than 16 +

@@ -37,7 +37,7 @@ from fer_utils.data.folders import folder_emotion
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest, usable_frames
 from fer_utils.errors import DatasetError, EvaluationError, FerError, ModelFileError
 from fer_utils.evaluate.metrics import known_class_scores
-from fer_utils.train.run_files import CONFIG_FILE
+from fer_utils.storage.run_files import CONFIG_FILE
 
 if TYPE_CHECKING:  # TensorFlow is imported only to predict
     import keras
@@ -369,7 +369,7 @@ def training_overlap(scored: pd.DataFrame, crops: Path, run_dir: Path | None) ->
     where that comes from), or (None, why it could not be checked): a run made before it recorded the hashes
     of its training crops, or a model file outside a run folder."""
     from fer_utils.data.duplicates import copies_among, crop_hashes
-    from fer_utils.train.run_files import TRAIN_HASHES_FILE
+    from fer_utils.storage.run_files import TRAIN_HASHES_FILE
 
     hashes = None if run_dir is None else Path(run_dir) / TRAIN_HASHES_FILE
     if hashes is None or not hashes.is_file():

@@ -1,4 +1,5 @@
-"""Still images: what a file is by its first bytes (`sniff`, `check_media`: an image, a video or neither), and
+"""Still images: what a file is by its first bytes (`sniff`, `check_media`: an image, a video or neither), the pixel
+conversions every reader shares (`to_uint8`, `to_gray`, `to_rgb`), and
 `read_image`, the one reader of still images (preprocess, detect, predict, the widgets; FER-2013's row paths
 too, through `fer_utils.data.fer2013`).
 
@@ -25,6 +26,7 @@ from fer_utils.data.fer2013 import check_row_source, parse_row_path, read_row_im
 from fer_utils.errors import (
     BadImageError,
     EmptyVideoError,
+    ImageError,
     MissingMediaError,
     NotVideoError,
     UnreadableVideoError,
@@ -260,3 +262,60 @@ def quiet_cv2() -> Any:
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.setLogLevel(CV_LOG_ERROR)
     return cv2
+
+
+def stored_bits(image: np.ndarray) -> int:
+    """The bit depth a 16-bit image's values actually use (9..16; at least 8): a 10- or 12-bit sensor's data
+    stored in 16 bits uses the low bits only, and scaled as full 16-bit it would be near-black."""
+    return max(8, int(image.max(initial=0)).bit_length())
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """`image` as uint8: 16-bit is scaled from the bit depth its values use (`stored_bits`: full 16-bit
+    by 1/257, 10-bit data by 1/4), floats in [0, 1] by 255; uint8 passes through."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        bits = stored_bits(image)
+        if bits == 16:
+            return (image.astype(np.uint32) // 257).astype(np.uint8)
+        return (image >> (bits - 8)).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        scale = 255.0 if float(np.nanmax(image, initial=0.0)) <= 1.0 else 1.0
+        return np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.integer) or image.dtype == np.bool_:
+        return np.clip(image, 0, 255).astype(np.uint8)
+    raise ImageError(f"unsupported image dtype {image.dtype}")
+
+
+def channel_count(image: np.ndarray) -> int:
+    """Number of channels of a 2-D (1) or 3-D (last axis) image; ValueError for anything else."""
+    if image.ndim == 2:
+        return 1
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        return image.shape[2]
+    raise ImageError(f"expected a gray, BGR or BGRA image, got an array of shape {image.shape}")
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A contiguous single-channel uint8 copy of a gray, BGR or BGRA image (any bit depth)."""
+    import cv2
+
+    image = to_uint8(image)
+    channels = channel_count(image)
+    if channels == 1:
+        return np.ascontiguousarray(image.reshape(image.shape[0], image.shape[1]))
+    code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
+    return cv2.cvtColor(image, code)
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """A contiguous RGB uint8 copy of a gray, BGR or BGRA image (dlib's CNN wants RGB)."""
+    import cv2
+
+    image = to_uint8(image)
+    channels = channel_count(image)
+    if channels == 1:
+        return cv2.cvtColor(image.reshape(image.shape[0], image.shape[1]), cv2.COLOR_GRAY2RGB)
+    code = cv2.COLOR_BGR2RGB if channels == 3 else cv2.COLOR_BGRA2RGB
+    return cv2.cvtColor(image, code)

@@ -146,7 +146,7 @@ EMOTION_TEMPLATES: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] =
 README = """# Synthetic RAVDESS-style sample (NOT real data)
 
 Every clip here is **synthetic**: one of the 24 real neutral RAVDESS stills, warped by
-`fer_utils.data.sample` with a hand-made landmark template per emotion, a neutral-to-peak ramp, small head
+`fer_utils.faces.sample` with a hand-made landmark template per emotion, a neutral-to-peak ramp, small head
 motion and lighting jitter. Names and layout follow RAVDESS (`Actor_XX/02-01-EE-II-SS-01-XX.mp4`);
 the two neutral clips per actor differ by statement, since RAVDESS has no strong neutral.
 
@@ -162,7 +162,7 @@ DERIVATIVE_NOTE = """
 ## This folder
 
 The clips in this folder are synthetic derivatives of the stills above, made by
-`fer_utils.data.sample` (landmark-driven warping, scaling, head motion and lighting changes). They are
+`fer_utils.faces.sample` (landmark-driven warping, scaling, head motion and lighting changes). They are
 shared under the same license, CC BY-NC-SA 4.0, for non-commercial use only, with this attribution.
 They are not RAVDESS recordings and show no real emotional expression.
 """
