@@ -70,12 +70,14 @@ class Case:
 
 
 def same_prediction_everywhere(run: Path) -> str | None:
-    """An input pipeline that feeds only black images: every test frame gets the same probabilities."""
+    """An input pipeline that feeds only black images: every test frame gets the same probabilities (up to float
+    rounding: a batch of another size can round in the last bits, 1.5e-8 seen on an AMD EPYC)."""
     import pandas as pd
 
     table = pd.read_csv(run / "test_predictions.csv")
     probabilities = table[[c for c in table.columns if c.startswith("p_")]]
-    return None if len(probabilities.drop_duplicates()) == 1 else "test frames got different predictions"
+    spread = float((probabilities.max() - probabilities.min()).max())
+    return None if spread < 1e-6 else f"test frames got different predictions (spread {spread:.3g})"
 
 
 def half_the_frames_on_the_test_side(run: Path) -> str | None:

@@ -68,7 +68,13 @@ def test_landmarks_and_cnn_detector_after_pip_install_with_newest_setuptools(tmp
         subprocess.run([str(python), "-m", "pip", "install", "--quiet", *args], check=True, timeout=1200, env=env)
 
     source = tmp_path / "src"  # pip builds in the source tree; keep the checkout clean
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv", ".git", "_build", "_cache", "data", "build"))
+    skip = shutil.ignore_patterns(".venv", ".git", "_build", "_cache", "build")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        """The checkout's own data/ (the sample) is left out, not the package's fer_utils/data/."""
+        return skip(folder, names) | ({"data"} if Path(folder) == REPO else set())
+
+    shutil.copytree(REPO, source, ignore=ignore)
     pip("--upgrade", "pip", "setuptools")
     pip(str(source), "dlib-bin", "opencv-python-headless<5")
     result = subprocess.run(
