@@ -436,7 +436,7 @@ def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_
 
 
 def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path], tmp_path: Path) -> None:
-    """`RunFolder.recognizer` reads the model, its classes and the crop spec of the crops the run was trained
+    """`Recognizer.of_run` reads the model, its classes and the crop spec of the crops the run was trained
     on (crop_spec.json; for a run made before it, config.json's `crops`): its crops equal a recognizer's made
     with that spec, and differ from the default margin's. Crops of whole images (detector none) are served
     with the default margin, a model folder without records gets the default spec; a run trained on

@@ -4,7 +4,7 @@ One object, `Recognizer(model, classes, detector, spec=…)`, does it for the CL
 chapters and their widgets: it checks the classes against the model's outputs, detects the faces,
 crops each exactly as preprocessing does (`fer_utils.faces.crops.spec_crop`: the margin and side of the model's
 `crop_spec.CropSpec`; the model resizes the crop itself) and returns one row per face and frame. A trained
-run makes its own (`runs.RunFolder.recognizer`): its best model, its classes and the spec of the crops it
+run makes its own (`Recognizer.of_run(run)`): its best model, its classes and the spec of the crops it
 was trained on. Videos are streamed
 (`stream_frames`: decoded once, frame by frame); the annotated copy is written as it goes into a
 temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
