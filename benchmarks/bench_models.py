@@ -89,13 +89,14 @@ def throughput(crops: Path, epochs: int, batch_size: int = 32) -> dict[str, floa
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.models.networks import build_paper_cnn
     from fer_utils.registry import PAPER_IMAGE_SIZE
+    from fer_utils.train.config import Feed
     from fer_utils.train.pipeline import class_indices, load_images, make_dataset
 
     frames = usable_frames(load_manifest(crops))
     classes = classes_in(frames)
     images, labels = load_images(frames, crops, PAPER_IMAGE_SIZE), class_indices(frames, classes)
     feeds = {
-        "pipeline": {"x": make_dataset(frames, crops, classes, batch_size=batch_size, shuffle=True)},
+        "pipeline": {"x": make_dataset(frames, crops, classes, Feed(batch_size, shuffle=True))},
         "memory": {"x": images, "y": labels, "batch_size": batch_size, "shuffle": True},
     }
     models = {}

@@ -82,22 +82,16 @@ def epoch_seconds(frames: pd.DataFrame, root: Path, model_name: str, augment: st
     """Seconds of each of `epochs` training epochs of `model_name` at 48 px through the package's pipeline."""
     import keras
 
-    from fer_utils.train.config import PRESETS, TrainConfig
+    from fer_utils.train.config import Feed, TrainConfig
     from fer_utils.train.fit import compile_model, seed_everything
     from fer_utils.train.pipeline import make_dataset
 
-    recipe = PRESETS["arriaga"]  # the wild recipe of the time these records were made
-    strength = {
-        "rotation": recipe["augment_rotation"],
-        "shift": recipe["augment_shift"],
-        "zoom": recipe["augment_zoom"],
-    }
+    strength = TrainConfig.preset("arriaga").augmentation()  # the wild recipe of the time these records were made
     classes = sorted(frames["emotion"].unique())
     config = TrainConfig(model=model_name, image_size=(SIDE, SIDE), learning_rate=1e-3)
     seed_everything(0)
-    dataset = make_dataset(
-        frames, root, classes, shuffle=True, seed=0, augment=augment == "wild", image_size=(SIDE, SIDE), **strength
-    )
+    feed = Feed(shuffle=True, seed=0, augment=strength if augment == "wild" else None, image_size=(SIDE, SIDE))
+    dataset = make_dataset(frames, root, classes, feed)
     model = compile_model(config, len(classes))
     stamps: list[float] = []
     timer = keras.callbacks.LambdaCallback(

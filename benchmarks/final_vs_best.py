@@ -70,7 +70,7 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
     from fer_utils.book.artifacts import Dataset
     from fer_utils.book.chapters import clamp_subjects
     from fer_utils.data.corpora import classes_in
-    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.config import Feed, TrainConfig
     from fer_utils.train.fit import compile_model, run_callbacks, train
     from fer_utils.train.pipeline import FaceData, make_dataset
 
@@ -88,7 +88,7 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
     )
     classes = classes_in(frames)  # the model's class order (vocabulary order), as training.train takes it
     split = data.split_for(config, frames)  # the split the run itself draws
-    test = make_dataset(split.test, crops, classes, batch_size=256, image_size=config.image_size)
+    test = make_dataset(split.test, crops, classes, Feed(256, image_size=config.image_size))
     truth = np.concatenate([y.numpy() for _, y in test])
     scores: dict[str, list[float]] = {"test_accuracy": [], "test_macro_f1": []}
 

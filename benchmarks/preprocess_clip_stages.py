@@ -106,7 +106,7 @@ def iou(a, b) -> float:
 
 
 def scaled_search(frames: list, detector) -> list:
-    """The `scale_to_face` search of a clip's frames (as `preprocess_clip.clip_rows` does it): each frame's
+    """The `scale_to_face` search of a clip's frames (as `preprocess_clip.process_clip` does it): each frame's
     largest box, None where none."""
     from fer_utils.faces.detectors import face_scale_side, with_max_side
 
@@ -229,7 +229,7 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     from fer_utils.data.images import check_media
     from fer_utils.data.video import DECODER_THREADS, frame_count, frame_indices, read_frames
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.preprocess_clip import Settings, clip_rows
+    from fer_utils.faces.preprocess_clip import Settings, process_clip
     from fer_utils.faces.preprocess_folder import atomic_write_bytes, part_bytes, part_path
 
     detector = make_detector("dlib-hog")
@@ -238,7 +238,7 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     def work(settings: Settings, decode, record) -> None:
         check_media(path)
         frames = decode(frame_indices(frame_count(path), FRAMES))
-        atomic_write_bytes(part_path(out, clip), record(clip_rows(clip, frames, out, settings, detector)))
+        atomic_write_bytes(part_path(out, clip), record(process_clip(clip, out, settings, detector, frames=frames)))
 
     options = (
         (

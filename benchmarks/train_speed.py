@@ -74,12 +74,11 @@ def flop_floor(n: int = 4096, repeats: int = 10) -> dict:
     return {"part": "floor", "n": n, **rates}
 
 
-def wild_strength() -> dict:
-    """The wild recipe's augmentation strength as make_dataset's arguments."""
-    from fer_utils.train.config import PRESETS
+def wild_strength():
+    """The wild recipe's augmentation strength (of the time these records were made: now `--recipe arriaga`)."""
+    from fer_utils.train.config import TrainConfig
 
-    recipe = PRESETS["arriaga"]  # the wild recipe of the time these records were made
-    return {"rotation": recipe["augment_rotation"], "shift": recipe["augment_shift"], "zoom": recipe["augment_zoom"]}
+    return TrainConfig.preset("arriaga").augmentation()
 
 
 def compiled(model_name: str, classes: int, xla: bool, steps: int | None = None):
@@ -135,10 +134,11 @@ def augmented_ahead(frames, root: Path, classes: list[str]):
     """The wild recipe's augmented batches of `make_dataset`, the augmenter run by `augment_ahead`."""
     import tensorflow as tf
 
+    from fer_utils.train.config import Feed
     from fer_utils.train.pipeline import _augmenter, make_dataset
 
-    augmenter = _augmenter(0, **wild_strength())
-    plain = make_dataset(frames, root, classes, shuffle=True, seed=0)
+    augmenter = _augmenter(0, wild_strength())
+    plain = make_dataset(frames, root, classes, Feed(shuffle=True, seed=0))
     return augment_ahead(plain, tf.function(lambda x: augmenter(x, training=True)))
 
 
@@ -173,6 +173,7 @@ def profile(
     from epoch_cost import fer2013_sized_folder
 
     from fer_utils.models.networks import count_flops
+    from fer_utils.train.config import Feed
     from fer_utils.train.fit import seed_everything
     from fer_utils.train.pipeline import class_indices, load_images, make_dataset
 
@@ -185,7 +186,9 @@ def profile(
     labels = class_indices(frames, classes)
     pipeline = {}
     for augment in (False, True):
-        dataset = make_dataset(frames, root, classes, shuffle=True, seed=0, augment=augment, **wild_strength())
+        dataset = make_dataset(
+            frames, root, classes, Feed(shuffle=True, seed=0, augment=wild_strength() if augment else None)
+        )
         pass_seconds(dataset)  # fills the cache (a second decode)
         pipeline["augment" if augment else "plain"] = pass_seconds(dataset)
     dataset = augmented_ahead(frames, root, classes)
@@ -203,9 +206,9 @@ def profile(
     extra = {}
     if extras:  # the per-step overhead's share (16 train steps per graph call)
         extra["step_16_per_call_epoch_s"] = epoch_times(compiled(model_name, len(classes), xla, 16), in_memory, 2)
-    dataset = make_dataset(frames, root, classes, shuffle=True, seed=0)
+    dataset = make_dataset(frames, root, classes, Feed(shuffle=True, seed=0))
     whole = epoch_times(compiled(model_name, len(classes), xla, steps), dataset, 2)
-    augmented = make_dataset(frames, root, classes, shuffle=True, seed=0, augment=True, **wild_strength())
+    augmented = make_dataset(frames, root, classes, Feed(shuffle=True, seed=0, augment=wild_strength()))
     whole_augmented = epoch_times(compiled(model_name, len(classes), xla, steps), augmented, 2)
     ahead = augmented_ahead(frames, root, classes)
     extra["epoch_augmented_ahead_s"] = epoch_times(compiled(model_name, len(classes), xla, steps), ahead, 2)
@@ -232,6 +235,7 @@ def resizer(model_name: str, variant: str, root: Path) -> dict:
     from epoch_cost import fer2013_sized_folder
 
     from fer_utils.models import networks as models
+    from fer_utils.train.config import Feed
     from fer_utils.train.fit import seed_everything
     from fer_utils.train.pipeline import make_dataset
 
@@ -245,7 +249,7 @@ def resizer(model_name: str, variant: str, root: Path) -> dict:
             return inputs, keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
 
         models._inputs = no_resizer
-    dataset = make_dataset(frames, root, classes, shuffle=True, seed=0)
+    dataset = make_dataset(frames, root, classes, Feed(shuffle=True, seed=0))
     if variant != "dynamic":
         dataset = dataset.map(lambda x, y: (tf.ensure_shape(x, (None, SIDE, SIDE, 1)), y))
     model = compiled(model_name, len(classes), False)
@@ -271,13 +275,16 @@ def repro(
     the last loss."""
     from epoch_cost import fer2013_sized_folder
 
+    from fer_utils.train.config import Feed
     from fer_utils.train.fit import seed_everything
     from fer_utils.train.pipeline import make_dataset
 
     frames = fer2013_sized_folder(root).sample(REPRO_CROPS, random_state=0)
     classes = sorted(frames["emotion"].unique())
     seed_everything(0, deterministic)
-    dataset = make_dataset(frames, root, classes, shuffle=True, seed=0, augment=augment, **wild_strength())
+    dataset = make_dataset(
+        frames, root, classes, Feed(shuffle=True, seed=0, augment=wild_strength() if augment else None)
+    )
     if ahead:
         dataset = augmented_ahead(frames, root, classes)
     model = compiled(model_name, len(classes), xla)

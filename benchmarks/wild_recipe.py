@@ -82,10 +82,7 @@ def speed(models: tuple[tuple[str, str, dict], ...], root: Path, rounds: int = 2
     classes = sorted(frames["emotion"].unique())
     wild = TrainConfig.preset("wild", image_size=(SIDE, SIDE))
     seed_everything(0, wild.deterministic)
-    dataset = make_dataset(
-        frames, root, classes, batch_size=wild.batch_size, shuffle=True, seed=0, augment=True,
-        rotation=wild.augment_rotation, shift=wild.augment_shift, zoom=wild.augment_zoom,
-    )  # fmt: skip
+    dataset = make_dataset(frames, root, classes, wild.feed(training=True, seed=0))
     steps = batches_per_epoch(dataset)
     built = {}
     for label, name, options in models:

@@ -36,7 +36,7 @@ CHECKPOINTS = ".ipynb_checkpoints"  # Jupyter's autosave folder: its notebooks a
 MAX_NOTEBOOK_BYTES = 64_000_000  # a submission larger than this is an error row, never read into memory
 MAX_JSON_DEPTH = 64  # a notebook nesting JSON deeper is an error row (a real notebook nests a dozen levels)
 CHECKERS_MODULE = (
-    "exercises"  # how the chapters import fer_utils.book.exercises: `from fer_utils.book import exercises`
+    "exercises"  # how the chapters name fer_utils.book.exercises: `from fer_utils.book.kit import exercises`
 )
 
 

@@ -74,24 +74,14 @@ class BookLinks:
         return f'<a href="{self.colab_url(notebook)}"><img src="{BADGE_SVG}" {BADGE_ALT} width="117" height="20"/></a>'
 
     def install_cell(self) -> list[str]:
-        """The source lines of each chapter's second cell: on Colab only, install and check the runtime. Its
-        first line is Colab's form title, so Colab shows that line and folds the code (`INSTALL_METADATA`
-        does the same in the HTML book)."""
+        """The source lines of each chapter's second cell: on Colab only, install the package at the book's ref
+        (the kit, the chapter's first import, then checks the runtime: `fer_utils.book.colab`). Its first
+        line is Colab's form title, so Colab shows that line and folds the code (`INSTALL_METADATA` does the
+        same in the HTML book)."""
         return [
             f'# @title {INSTALL_PROMPT} {{ display-mode: "form" }}\n',
-            "import sys\n",
-            "\n",
-            'if "google.colab" in sys.modules:  # only on Colab: install the book\'s version of its package\n',
-            "    import subprocess\n",
-            "\n",
-            "    # the numpy this kernel runs: check_runtime() sees whether pip replaced it\n",
-            "    import numpy  # noqa: F401\n",
-            "\n",
-            f'    spec = "{self.install_spec}"\n',
-            '    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", spec], check=True)\n',
-            "    from fer_utils.book.colab import check_runtime\n",
-            "\n",
-            "    check_runtime()  # says whether TensorFlow sees a GPU; asks for a restart if numpy changed",
+            'if "google.colab" in str(get_ipython()):\n',
+            f'    %pip install --quiet "{self.install_spec}"',
         ]
 
 

@@ -35,10 +35,11 @@ def imported_modules(source: str) -> set[str]:
 
 
 def notebook_code(path: Path) -> str:
-    """The code cells of a notebook as one Python source (IPython magics and shell lines dropped)."""
+    """The code cells of a notebook as one Python source (IPython magics and shell lines as IPython runs them)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
     cells = json.loads(path.read_text())["cells"]
-    lines = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
-    return "\n".join(line for cell in lines for line in cell.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return "\n".join(TransformerManager().transform_cell("".join(c["source"])) for c in cells if c["cell_type"] == "code")
 
 
 def test_imported_modules_sees_every_form_of_import() -> None:

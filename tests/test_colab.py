@@ -63,6 +63,25 @@ assert "tensorflow" not in sys.modules, "TensorFlow must not be imported over a 
     assert RESTART_ADVICE in result.stdout
 
 
+def test_the_kit_stops_with_the_restart_advice_before_tensorflow_over_a_replaced_numpy(tmp_path: Path) -> None:
+    """A chapter's first import (the kit) checks the runtime first: over a replaced numpy it raises an
+    ImportError that says to restart, and TensorFlow has not been imported."""
+    result = run_cell(
+        tmp_path,
+        REPLACE_NUMPY
+        + """
+try:
+    import fer_utils.book.kit
+except ImportError as error:
+    assert "Restart the session" in str(error), error
+    assert "tensorflow" not in sys.modules, "TensorFlow must not be imported over a changed numpy"
+    print("stopped")
+""",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.rstrip().endswith("stopped") and RESTART_ADVICE in result.stdout
+
+
 def test_restart_ends_the_kernel_after_saying_why(tmp_path: Path) -> None:
     result = run_cell(
         tmp_path,

@@ -181,7 +181,7 @@ CASES = [
 
 def defines(source: str, name: str) -> bool:
     """Whether a cell defines or imports `name`."""
-    return bool(re.search(rf"^def {name}\(|^from \S+ import [^\n]*\b{name}\b", source, re.M))
+    return bool(re.search(rf"^def {name}\(|^from \S+ import (\([^)]*|[^\n(]*)\b{name}\b", source, re.M))
 
 
 def keeps(cell: nbformat.NotebookNode) -> bool:

@@ -6,6 +6,7 @@ tests/test_book_build.py checks the result.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from IPython.core.inputtransformer2 import TransformerManager
 
 import fer_utils
 from fer_book.execute import PARAMETERS_TAG
@@ -96,13 +98,57 @@ def test_standard_opening(path: Path) -> None:
     links = book_links(REPO / "_config.yml")
     assert links.badge(f"notebooks/{path.name}") in first.source, "the Open-in-Colab badge, from _config.yml"
     assert install.cell_type == "code" and install.source == "".join(links.install_cell())
-    assert f'"{links.install_spec}"' in install.source and "check_runtime()" in install.source
+    assert f'"{links.install_spec}"' in install.source and len(install.source.splitlines()) == 3
     text = markdown(nb)
     positions = [text.find(h) for h in OPENING]
     assert all(p >= 0 for p in positions), f"missing one of {OPENING}"
     assert positions == sorted(positions)
     params = next(i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in tags(c))
     assert params <= 4, "the parameters cell comes right after the opening"
+
+
+MAX_IMPORTS = 5  # import statements a chapter may hold, as d2l's three (issue 45)
+
+
+def imports_of(nb: dict) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of a notebook's code cells (IPython's magics read as Python), nested ones too."""
+    trees = [
+        ast.parse(TransformerManager().transform_cell(c["source"])) for c in nb["cells"] if c["cell_type"] == "code"
+    ]
+    return [node for tree in trees for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_chapter_holds_at_most_five_imports_and_reaches_the_package_through_its_kit(path: Path) -> None:
+    """Issue 45: a chapter imports its few libraries and one kit (`fer_utils.book.kit`) that gives, by name,
+    everything its code reads; the package is imported nowhere else in it. Every name it imports from the kit
+    is read in the chapter (a list kept honest)."""
+    nb = read(path)
+    statements = imports_of(nb)
+    assert len(statements) <= MAX_IMPORTS, [ast.unparse(node) for node in statements]
+    package = [node for node in statements if isinstance(node, ast.ImportFrom) and node.module.startswith("fer_")]
+    package += [node for node in statements if isinstance(node, ast.Import) and node.names[0].name.startswith("fer_")]
+    assert [ast.unparse(node).split(" import ")[0] for node in package] == ["from fer_utils.book.kit"]
+    code = re.sub(
+        r"from fer_utils\.book\.kit import \([^)]*\)",
+        "",
+        "\n".join(c["source"] for c in nb["cells"] if c["cell_type"] == "code"),
+    )
+    unread = [a.name for a in package[0].names if not re.search(rf"(?<![\w.]){a.name}\b", code)]
+    assert not unread, f"imported from the kit and never read: {unread}"
+
+
+def test_the_kit_gives_each_name_as_its_own_module_defines_it() -> None:
+    """The kit gathers names, it defines none (but `fer`, itself): each is the very object of its module."""
+    import inspect
+
+    from fer_utils.book import kit
+
+    assert kit.fer is kit and "fer" in kit.__all__ and len(kit.__all__) == len(set(kit.__all__))
+    for name in kit.__all__:
+        value = getattr(kit, name)
+        home = getattr(value, "__module__", None) or (value.__name__ if inspect.ismodule(value) else None)
+        assert home != kit.__name__ or name == "fer", f"{name} is defined in the kit"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

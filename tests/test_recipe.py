@@ -62,7 +62,7 @@ def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_d
     zoom, layer for layer and seed for seed; the recipe's strength (±10°, 0.1, 0.1) moves the pixels more."""
     import keras
 
-    from fer_utils.train.config import PRESETS
+    from fer_utils.train.config import PRESETS, Augmentation
     from fer_utils.train.pipeline import _augmenter
 
     images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype("float32")
@@ -73,10 +73,10 @@ def test_the_light_preset_draws_what_the_first_augmenter_drew_and_the_wild_one_d
             keras.layers.RandomZoom(0.05, seed=7),
         ]
     )
-    light = _augmenter(5)(images, training=True).numpy()
+    light = _augmenter(5, Augmentation())(images, training=True).numpy()
     np.testing.assert_array_equal(light, old(images, training=True).numpy())
     recipe = PRESETS["arriaga"]
-    wild = _augmenter(5, recipe["augment_rotation"], recipe["augment_shift"], recipe["augment_zoom"])
+    wild = _augmenter(5, Augmentation(recipe["augment_rotation"], recipe["augment_shift"], recipe["augment_zoom"]))
     assert [layer.name.split("_")[1] for layer in wild.layers if "rotation" in layer.name] == ["rotation"]
     assert not np.allclose(wild(images, training=True).numpy(), light)
 
@@ -124,6 +124,7 @@ def test_the_plateau_schedule_halves_the_learning_rate_when_the_loss_stalls(
     """Validated on wrong labels, the validation loss rises as the network learns the true ones: after
     `plateau` epochs without progress the rate recorded in history.csv halves, and only then."""
     from fer_utils.data.manifest import usable_frames
+    from fer_utils.train.config import Feed
     from fer_utils.train.fit import fit_model
     from fer_utils.train.pipeline import make_dataset
     from fer_utils.train.runs import RunFolder
@@ -134,8 +135,8 @@ def test_the_plateau_schedule_halves_the_learning_rate_when_the_loss_stalls(
     shifted = dict(zip(classes, classes[1:] + classes[:1]))
     wrong = frames.head(64).assign(emotion=lambda f: f["emotion"].map(shifted))
     config = _quick(epochs=4, patience=4, plateau=1, learning_rate=1e-3)
-    train = make_dataset(frames, root, classes, shuffle=True, seed=3, image_size=config.image_size)
-    val = make_dataset(wrong, root, classes, image_size=config.image_size)
+    train = make_dataset(frames, root, classes, Feed(shuffle=True, seed=3, image_size=config.image_size))
+    val = make_dataset(wrong, root, classes, Feed(image_size=config.image_size))
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
     fit_model(config, train, val, len(classes), run, verbose=0)

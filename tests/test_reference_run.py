@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
 from fer_book.execute import PARAMETERS_TAG
 from fer_utils.train.config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, TrainConfig
@@ -31,14 +32,13 @@ TRAINING_CALLS = {"train", "fit_model", "train_variants", "TrainConfig", "replac
 
 def cell_trees(name: str) -> tuple[ast.Module, list[ast.Module]]:
     """The syntax trees of a chapter's parameters cell and of its other code cells (IPython magics and
-    shell lines left out)."""
+    shell lines as IPython runs them)."""
     nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
     params, others = None, []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        tree = ast.parse(source)
+        tree = ast.parse(TransformerManager().transform_cell(cell.source))
         if PARAMETERS_TAG in cell.metadata.get("tags", []):
             params = tree
         else:
@@ -83,14 +83,15 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
     for parameter, definition in (("IMAGE_SIZE", "REFERENCE_SIZE"), ("EPOCHS", "REFERENCE_EPOCHS")):
         if parameter not in values or ast.unparse(values[parameter]) != definition:
             problems.append(f"{parameter} does not default to the package's {definition}")
-    imported = {
+    imported = {  # the package's names, imported from their module or from the book's kit (which gathers them)
         alias.name
-        for node in params.body
-        if isinstance(node, ast.ImportFrom) and node.module == "fer_utils.train.config"
+        for tree in (params, *others)
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module in ("fer_utils.train.config", "fer_utils.book.kit")
         for alias in node.names
     }
     if not imported >= {"REFERENCE_SIZE", "REFERENCE_EPOCHS"}:
-        problems.append("the parameters cell does not import REFERENCE_SIZE and REFERENCE_EPOCHS from train_config")
+        problems.append("the chapter does not import REFERENCE_SIZE and REFERENCE_EPOCHS from train_config or the kit")
     nodes = [node for tree in others for node in ast.walk(tree)]
     problems += [
         f"{node.id} is set outside the parameters cell"

@@ -33,12 +33,13 @@ def test_dataset_decodes_crops_in_order_with_labels(toy: tuple[Path, pd.DataFram
     import cv2
 
     from fer_utils.data.manifest import usable_frames
+    from fer_utils.train.config import Feed
     from fer_utils.train.pipeline import make_dataset
 
     root, manifest = toy
     frames = usable_frames(manifest)
     assert len(frames) == len(manifest) - 1 == 288
-    ds = make_dataset(frames.head(10), root, list(TOY_CLASSES), batch_size=4, image_size=(64, 64))
+    ds = make_dataset(frames.head(10), root, list(TOY_CLASSES), Feed(batch_size=4, image_size=(64, 64)))
     images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
     images, labels = np.concatenate(images), np.concatenate(labels)
     assert images.shape == (10, 64, 64, 1) and images.dtype == np.float32
@@ -403,6 +404,7 @@ def test_the_run_model_is_the_best_epochs_not_the_last(toy: tuple[Path, pd.DataF
     not the last epoch: validated on wrong labels, the loss rises as the network learns the true ones."""
     from fer_utils.data.manifest import usable_frames
     from fer_utils.models.networks import load_model
+    from fer_utils.train.config import Feed
     from fer_utils.train.fit import fit_model, predict_batches
     from fer_utils.train.pipeline import make_dataset
     from fer_utils.train.runs import RunFolder
@@ -413,8 +415,8 @@ def test_the_run_model_is_the_best_epochs_not_the_last(toy: tuple[Path, pd.DataF
     shifted = dict(zip(classes, classes[1:] + classes[:1]))
     wrong = frames.head(64).assign(emotion=lambda f: f["emotion"].map(shifted))
     config = small_config(epochs=4, patience=4)
-    train = make_dataset(frames, root, classes, shuffle=True, seed=3, image_size=config.image_size)
-    val = make_dataset(wrong, root, classes, image_size=config.image_size)
+    train = make_dataset(frames, root, classes, Feed(shuffle=True, seed=3, image_size=config.image_size))
+    val = make_dataset(wrong, root, classes, Feed(image_size=config.image_size))
     run = RunFolder(tmp_path / "run")
     run.path.mkdir()
     _, history = fit_model(config, train, val, len(classes), run, verbose=0)
@@ -439,6 +441,7 @@ def test_ctrl_c_inside_the_input_pipeline_stops_training_between_batches(
     import tensorflow as tf
 
     from fer_utils.data.manifest import usable_frames
+    from fer_utils.train.config import Feed
     from fer_utils.train.fit import fit_model
     from fer_utils.train.pipeline import make_dataset
     from fer_utils.train.runs import RunFolder
@@ -456,7 +459,7 @@ def test_ctrl_c_inside_the_input_pipeline_stops_training_between_batches(
         sent.append(1)
         return images
 
-    train = make_dataset(frames, root, classes, shuffle=False, image_size=config.image_size).map(
+    train = make_dataset(frames, root, classes, Feed(image_size=config.image_size)).map(
         lambda x, y: (tf.py_function(interrupt_once, [x], tf.float32), y)
     )
     train = train.map(lambda x, y: (tf.ensure_shape(x, [None, *config.image_size, 1]), y))

@@ -70,6 +70,7 @@ def test_the_smoothed_loss_is_keras_categorical_crossentropy_with_smoothing_on_c
 def test_flips_and_shifts_are_seeded_differ_every_epoch_and_keep_the_face(toy: tuple[Path, pd.DataFrame]) -> None:
     """`flip_and_shift`: the same seed draws the same transforms (a fresh pipeline gives the same batches), the
     next epoch draws others, and with no shift every image is itself or its mirror image."""
+    from fer_utils.train.config import Augmentation, Feed
     from fer_utils.train.pipeline import make_dataset
 
     root, manifest = toy
@@ -77,10 +78,10 @@ def test_flips_and_shifts_are_seeded_differ_every_epoch_and_keep_the_face(toy: t
     classes = sorted(manifest["emotion"].unique())
 
     def epochs(seed: int, shift: float, n: int = 2) -> list[np.ndarray]:
-        ds = make_dataset(frames, root, classes, batch_size=64, seed=seed, augment=True, zoom=0.0, shift=shift)
+        ds = make_dataset(frames, root, classes, Feed(64, seed=seed, augment=Augmentation(shift=shift, zoom=0.0)))
         return [next(iter(ds))[0].numpy() for _ in range(n)]
 
-    plain = next(iter(make_dataset(frames, root, classes, batch_size=64)))[0].numpy()
+    plain = next(iter(make_dataset(frames, root, classes, Feed(64))))[0].numpy()
     first, second = epochs(0, 0.1)
     np.testing.assert_array_equal(first, epochs(0, 0.1)[0])
     assert not np.array_equal(first, second) and not np.array_equal(first, epochs(1, 0.1)[0])

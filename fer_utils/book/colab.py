@@ -1,4 +1,4 @@
-"""What each chapter's first code cell checks on Colab after installing the package.
+"""What each chapter checks on Colab after installing the package, when its first import loads the kit.
 
 Colab's most common failure: `pip install` brings a numpy other than the one the kernel has already
 imported, and every later import fails in confusing ways until the runtime restarts. `check_runtime`
@@ -82,3 +82,11 @@ def check_runtime(restart: bool = False) -> RuntimeReport | None:
     if report.needs_restart and restart:
         os.kill(os.getpid(), signal.SIGKILL)
     return report
+
+
+def require_fresh_runtime() -> None:
+    """On Colab: `check_runtime`, then stop with an ImportError that says to restart when pip replaced the
+    numpy the kernel had loaded (whatever imports TensorFlow next would fail in confusing ways)."""
+    report = check_runtime()
+    if report is not None and report.needs_restart:
+        raise ImportError(report.message)

@@ -1,4 +1,5 @@
-"""argparse types: the one place for the bounds of the command line's numbers (issue 18, item 15).
+"""argparse types: the one place for the bounds of the command line's numbers (issue 18, item 15), and
+the arguments several commands share (`add_model_argument`).
 
 Each parses one argument and raises argparse.ArgumentTypeError with the bound it broke, so argparse
 prints `argument --size: must be …` and exits 2 before anything is read or loaded.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from fer_utils.registry import MAX_SIDE  # the largest crop or input side (a crop spec's bound too)
 
@@ -68,3 +70,8 @@ def fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be a fraction of at least 0 and below 1, got {text!r}")
     return value
+
+
+def add_model_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, required: bool) -> None:
+    """Add `--model`, a saved .keras model with its classes.json beside it (evaluate, predict)."""
+    parser.add_argument("--model", type=Path, required=required, help="a .keras model file (classes.json beside it)")

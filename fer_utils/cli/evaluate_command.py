@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import fraction, non_negative_int
+from fer_utils.cli.arg_types import add_model_argument, fraction, non_negative_int
 from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS
 
 # `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
@@ -68,6 +68,7 @@ def _model_test_predictions(args: argparse.Namespace):
     from fer_utils.deploy.crossdata import check_scored_crops
     from fer_utils.errors import FerError
     from fer_utils.models.networks import check_classes, input_side, load_classes, load_model, network_side
+    from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
     from fer_utils.train.pipeline import make_dataset
     from fer_utils.train.runs import RunFolder
@@ -97,8 +98,13 @@ def _model_test_predictions(args: argparse.Namespace):
         raise FerError(f"no crop of the test side of {args.crops} can be scored: {_skipped_text(check.skipped)}")
     if clip_shape(model):  # a sequence model is tested on the test side's clips, one row each
         clips = clip_table(check.frames)
-        return clips, predict_batches(model, make_clip_dataset(clips, args.crops, classes, cache=False)), classes, check
-    dataset = make_dataset(check.frames, args.crops, classes, image_size=size, cache=False)
+        return (
+            clips,
+            predict_batches(model, make_clip_dataset(clips, args.crops, classes, Feed(cache=False))),
+            classes,
+            check,
+        )
+    dataset = make_dataset(check.frames, args.crops, classes, Feed(cache=False, image_size=size))
     return check.frames, predict_batches(model, dataset), classes, check
 
 
@@ -219,7 +225,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("evaluate", help="test metrics of a run, or of a model file on a manifest split")
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="a finished run folder (reads its saved test predictions)")
-    source.add_argument("--model", type=Path, help="a .keras model file (classes.json beside it)")
+    add_model_argument(source, required=False)
     evaluate.add_argument("--crops", type=Path, help="with --model: crops folder with manifest.csv")
     evaluate.add_argument(
         "--protocol",

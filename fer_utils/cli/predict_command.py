@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import positive_int
+from fer_utils.cli.arg_types import add_model_argument, positive_int
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 
 
@@ -59,7 +59,7 @@ def _write_predictions(args: argparse.Namespace, table, summary: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `predict` command."""
     predict = subparsers.add_parser("predict", help="emotion of each face in an image or video")
-    predict.add_argument("--model", type=Path, required=True, help="a .keras model file (classes.json beside it)")
+    add_model_argument(predict, required=True)
     predict.add_argument("media", type=Path, metavar="IMAGE_OR_VIDEO")
     predict.add_argument("--out", type=Path, help="write an annotated copy (image, or .mp4 for a video)")
     predict.add_argument("--json", type=Path, help="write the predictions as JSON")

@@ -311,6 +311,7 @@ def predict_known(
     TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
     crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`)."""
     from fer_utils.models.networks import input_side, network_side
+    from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
     from fer_utils.train.pipeline import load_images, make_dataset
 
@@ -322,7 +323,9 @@ def predict_known(
     if scored.empty:
         probabilities = np.zeros((0, len(classes)), dtype="float32")
     elif predict is None:
-        probabilities = predict_batches(model, make_dataset(scored, crops, list(classes), image_size=size, cache=False))
+        probabilities = predict_batches(
+            model, make_dataset(scored, crops, list(classes), Feed(cache=False, image_size=size))
+        )
     else:
         probabilities = np.asarray(predict(load_images(scored, crops, size)))
     return KnownFrames(scored, probabilities, left_out, absent, check)

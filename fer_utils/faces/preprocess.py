@@ -278,7 +278,7 @@ def preprocess_dataset(
     Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by the crop
     spec's detector (on a copy at most `max_side` px long; "auto": the detector's default, None: full
     resolution; with `scale_to_face`, a clip's later frames on fewer pixels once its face is known to be
-    large, see `clip_rows`) and cuts it as `spec` says (`crop_spec.CropSpec`: margin, side, alignment; None:
+    large, see `process_clip`) and cuts it as `spec` says (`crop_spec.CropSpec`: margin, side, alignment; None:
     the default spec, `CropSpec()`) as a gray PNG. Runs `workers`
     processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
     an unchanged source file), and records bad input as a status instead of stopping. `crop` replaces the

@@ -1,6 +1,6 @@
 """One clip's preprocessing: the settings that decide its crops (`Settings`), and for each sampled frame
-the face detected, cropped, written as a PNG and described by a manifest row (`process_clip`,
-`clip_rows`). Bad input is a row's status and reason, never an exception. `fer_utils.faces.preprocess` runs
+the face detected, cropped, written as a PNG and described by a manifest row (`process_clip`).
+Bad input is a row's status and reason, never an exception. `fer_utils.faces.preprocess` runs
 this over a whole clip index, in worker processes, and resumes.
 """
 
@@ -202,55 +202,47 @@ def process_clip(
     detector: FaceDetector,
     landmarker: Landmarker | None = None,
     crop: CropFunction = crop_face,
+    frames: Sequence[tuple[int, np.ndarray | None]] | None = None,
 ) -> list[dict]:
-    """Sample, detect, crop (with `crop`: chapter 2's `crop_face` or an edit of it) and write one clip; one
-    manifest row per sampled frame (or one row saying why the clip could not be read). Never raises for bad
-    input."""
+    """Sample (unless `frames` gives the clip's sampled frames already), detect, crop (with `crop`: chapter 2's
+    `crop_face` or an edit of it) and write one clip; one manifest row per sampled frame (or one row saying
+    why the clip could not be read). Never raises for bad input. With `settings.scale_to_face`, once a frame
+    shows a large face the later frames are searched on a copy smaller by whole pyramid levels
+    (`faces.detectors.face_scale_side`), and again in full where that finds nothing."""
+    if frames is None:
+        read = _read_clip(clip, settings)
+        if isinstance(read, dict):
+            return [read]
+        frames = read
+    detectors: list[FaceDetector] = [detector]
+    rows = []
+    for index, frame in frames:
+        row = _frame_row(clip, index, frame, Path(out_dir), settings, detectors, landmarker, crop)
+        if settings.scale_to_face and len(detectors) == 1 and row["status"] == "ok" and frame is not None:
+            side = face_scale_side(detector, frame.shape, Box(row["x"], row["y"], row["w"], row["h"]))
+            detectors = detectors if side is None else [with_max_side(detector, side), detector]
+        rows.append(row)
+    return rows
+
+
+def _read_clip(clip: dict, settings: Settings) -> list[tuple[int, np.ndarray | None]] | dict:
+    """The clip's sampled frames, or the one row that says why they cannot be read."""
     from fer_utils.data.images import check_media
     from fer_utils.data.video import try_sample_frames
 
     not_text = [k for k in CLIP_COLUMNS if not is_utf8(str(clip[k]))]
     if not_text:
         safe = {**clip, **{k: printable(str(clip[k])) for k in CLIP_COLUMNS}}
-        return [
-            _row(
-                safe,
-                settings,
-                status="bad_name",
-                reason=f"{safe['path']}: not valid UTF-8 ({', '.join(not_text)}); rename it to process it",
-            )
-        ]
+        reason = f"{safe['path']}: not valid UTF-8 ({', '.join(not_text)}); rename it to process it"
+        return _row(safe, settings, status="bad_name", reason=reason)
     path = Path(clip["path"])
     try:
         frames = try_sample_frames(path, settings.frames, settings.every)
         is_image = check_media(path) == "image"
     except MediaError as exc:
-        return [_row(clip, settings, status=exc.status, reason=str(exc))]
+        return _row(clip, settings, status=exc.status, reason=str(exc))
     except OSError as exc:  # permission denied, I/O error: the file, not the run, is unusable
-        return [_row(clip, settings, status="unreadable", reason=f"{path}: cannot be read ({exc.strerror or exc})")]
+        return _row(clip, settings, status="unreadable", reason=f"{path}: cannot be read ({exc.strerror or exc})")
     if is_image and int(clip.get("frame", -1)) >= 0:  # a crop-named image keeps its frame number
         frames = [(int(clip["frame"]), frames[0][1])]
-    return clip_rows(clip, frames, Path(out_dir), settings, detector, landmarker, crop)
-
-
-def clip_rows(
-    clip: dict,
-    frames: Sequence[tuple[int, np.ndarray | None]],
-    out_dir: Path,
-    settings: Settings,
-    detector: FaceDetector,
-    landmarker: Landmarker | None = None,
-    crop: CropFunction = crop_face,
-) -> list[dict]:
-    """Detect, crop and write a clip's sampled frames. With `settings.scale_to_face`, once a frame
-    shows a large face the later frames are searched on a copy smaller by whole pyramid levels
-    (`faces.detectors.face_scale_side`), and again in full where that finds nothing."""
-    detectors: list[FaceDetector] = [detector]
-    rows = []
-    for index, frame in frames:
-        row = _frame_row(clip, index, frame, out_dir, settings, detectors, landmarker, crop)
-        if settings.scale_to_face and len(detectors) == 1 and row["status"] == "ok" and frame is not None:
-            side = face_scale_side(detector, frame.shape, Box(row["x"], row["y"], row["w"], row["h"]))
-            detectors = detectors if side is None else [with_max_side(detector, side), detector]
-        rows.append(row)
-    return rows
+    return list(frames)

@@ -1,6 +1,7 @@
 """What defines a training run: `TrainConfig`, saved as the run's config.json, its defaults, and the named
 presets that depart from them on purpose (the paper's recipe, the book's reference run, the recipe for
-faces in the wild). Every default is decided here once: the command line, the chapters and the book's
+faces in the wild); and how its input pipeline feeds it (`Feed`, with its `Augmentation`), which the
+config gives (`TrainConfig.feed`). Every default is decided here once: the command line, the chapters and the book's
 cache all start from `TrainConfig()` or `TrainConfig.preset(name)`. Imports no TensorFlow, so that a
 cache key or a command line can build a config cheaply; `fer_utils.train.checks.check_config` says
 whether one can train.
@@ -95,6 +96,34 @@ PRESETS: dict[str, dict[str, object]] = {
 
 
 @dataclass(frozen=True)
+class Augmentation:
+    """How the training images vary every epoch (the paper uses none): a left-right flip, a shift and a zoom
+    of up to ±`shift` and ±`zoom` of the side (the light default 5 %), and a rotation of up to ±`rotation`
+    degrees (0: no rotation at all). Without rotation or zoom the pipeline draws flips and shifts alone, as
+    fast stateless ops (`pipeline.flip_and_shift`)."""
+
+    rotation: float = 0.0
+    shift: float = 0.05
+    zoom: float = 0.05
+
+
+@dataclass(frozen=True)
+class Feed:
+    """How an input pipeline feeds crops to a model (`pipeline.make_dataset`, `sequences.make_clip_dataset`):
+    in batches of `batch_size`, reshuffled every epoch from `seed` when `shuffle`, augmented as `augment` says
+    (None: not at all), decoded once and cached in memory when `cache`, at their own side (None: the model
+    resizes them itself) or resized to `image_size`, and without a last smaller batch when `drop_remainder`."""
+
+    batch_size: int = PAPER_BATCH_SIZE
+    shuffle: bool = False
+    seed: int = 0
+    augment: Augmentation | None = None
+    cache: bool = True
+    image_size: tuple[int, int] | None = None
+    drop_remainder: bool = False
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run, saved as the run's config.json: the model, the optimiser
     (Adam with `learning_rate`), the paper CNN's dropout, L1 and initialiser, the split (`protocol`: None
@@ -127,9 +156,9 @@ class TrainConfig:
     augment: bool = False
     deterministic: bool = True
     init: str = PAPER_INIT
-    augment_rotation: float = 0.0
-    augment_shift: float = 0.05
-    augment_zoom: float = 0.05
+    augment_rotation: float = Augmentation.rotation
+    augment_shift: float = Augmentation.shift
+    augment_zoom: float = Augmentation.zoom
     class_weights: str = "none"
     plateau: int = 0
     clean_test: bool = False  # leave out the test images that copy a training image (duplicates.audited_split)
@@ -145,6 +174,19 @@ class TrainConfig:
         """Sequences from JSON or a chapter's parameters (lists) become the tuples the config holds."""
         for name in ("dropout", "image_size"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def augmentation(self) -> Augmentation | None:
+        """The augmentation the run trains with (None when `augment` is off)."""
+        return Augmentation(self.augment_rotation, self.augment_shift, self.augment_zoom) if self.augment else None
+
+    def feed(self, training: bool, **changes: object) -> Feed:
+        """How the run's pipeline feeds a side: in the config's batch; the training side also reshuffled every
+        epoch from the config's seed and augmented as it says (`changes`: the batch split over replicas, a
+        size for crops made by hand)."""
+        feed = Feed(
+            self.batch_size, shuffle=training, seed=self.seed, augment=self.augmentation() if training else None
+        )
+        return replace(feed, **changes)
 
     @classmethod
     def preset(cls, name: str, **changes: object) -> TrainConfig:

@@ -25,13 +25,12 @@ from fer_utils.data.splits import Split, resolve_protocol, split_frames
 from fer_utils.errors import DatasetError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.faces.preprocess_folder import folder_crop_spec
-from fer_utils.registry import PAPER_BATCH_SIZE
-from fer_utils.train.config import TrainConfig
+from fer_utils.train.config import Augmentation, Feed, TrainConfig
 
 # split(frames, protocol, test_size, val_size, seed) -> Split, as splits.split_frames
 Splitter = Callable[[pd.DataFrame, str, float, float, int], Split]
-# pipeline(frames, root, classes, **options) -> batches of (pixels, class index), as make_dataset
-Pipeline = Callable[..., tf.data.Dataset]
+# pipeline(frames, root, classes, feed) -> batches of (pixels, class index), as make_dataset
+Pipeline = Callable[[pd.DataFrame, Path, Sequence[str], Feed], tf.data.Dataset]
 
 
 def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
@@ -58,17 +57,17 @@ def _decoder(image_size: tuple[int, int] | None = None):
     return decode
 
 
-def _augmenter(seed: int, rotation: float = 0.0, shift: float = 0.05, zoom: float = 0.05) -> keras.Sequential:
-    """Augmentation (off by default: the paper uses none): horizontal flip, ±`shift` translation, ±`zoom`
-    zoom (fractions of the side; the light default 5 %), and a rotation of ±`rotation` degrees when given
-    (its layer is left out at 0, so the light preset draws exactly the transforms it always drew)."""
-    rotate = [keras.layers.RandomRotation(rotation / 360, seed=seed + 3)] if rotation else []
+def _augmenter(seed: int, augment: Augmentation) -> keras.Sequential:
+    """`augment` as Keras layers: a horizontal flip, a shift and a zoom of up to ±`augment.shift` and
+    ±`augment.zoom` of the side, and a rotation of ±`augment.rotation` degrees when it is not 0 (its layer is
+    left out at 0, so the light default draws exactly the transforms it always drew)."""
+    rotate = [keras.layers.RandomRotation(augment.rotation / 360, seed=seed + 3)] if augment.rotation else []
     return keras.Sequential(
         [
             keras.layers.RandomFlip("horizontal", seed=seed),
             *rotate,
-            keras.layers.RandomTranslation(shift, shift, seed=seed + 1),
-            keras.layers.RandomZoom(zoom, seed=seed + 2),
+            keras.layers.RandomTranslation(augment.shift, augment.shift, seed=seed + 1),
+            keras.layers.RandomZoom(augment.zoom, seed=seed + 2),
         ],
         name="augment",
     )
@@ -92,46 +91,33 @@ def flip_and_shift(ds: tf.data.Dataset, seed: int, shift: float) -> tf.data.Data
     return tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def make_dataset(
-    frames: pd.DataFrame,
-    root: Path,
-    classes: Sequence[str],
-    *,
-    batch_size: int = PAPER_BATCH_SIZE,
-    shuffle: bool = False,
-    seed: int = 0,
-    augment: bool = False,
-    cache: bool = True,
-    image_size: tuple[int, int] | None = None,
-    drop_remainder: bool = False,
-    rotation: float = 0.0,
-    shift: float = 0.05,
-    zoom: float = 0.05,
-) -> tf.data.Dataset:
-    """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`).
+def make_dataset(frames: pd.DataFrame, root: Path, classes: Sequence[str], feed: Feed = Feed()) -> tf.data.Dataset:
+    """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`), fed as
+    `feed` says (`config.Feed`: batch size, shuffle and seed, augmentation, cache, size).
 
     Decode in parallel (order kept), cache the decoded crops in memory (uint8, at their own side: the
-    model resizes them itself; `image_size` resizes them here instead, see `_decoder`), reshuffle every
-    epoch from `seed`, batch as float32, optionally augment (`rotation`, `shift`, `zoom`: see `_augmenter`;
-    flips and shifts alone, without rotation or zoom, by `flip_and_shift`), and prefetch so the model never
-    waits for input.
+    model resizes them itself; `feed.image_size` resizes them here instead, see `_decoder`), reshuffle
+    every epoch from the seed, batch as float32, optionally augment (flips and shifts alone, without
+    rotation or zoom, by `flip_and_shift`; else by `_augmenter`), and prefetch so the model never waits
+    for input.
     """
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
         raise DatasetError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
     paths = [str(Path(root) / p) for p in frames["image"]]
     ds = tf.data.Dataset.from_tensor_slices((paths, class_indices(frames, classes)))
-    ds = ds.map(_decoder(image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if cache:
+    ds = ds.map(_decoder(feed.image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if feed.cache:
         ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    if augment and not (rotation or zoom):
-        ds = flip_and_shift(ds, seed, shift)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if feed.shuffle:
+        ds = ds.shuffle(len(paths), seed=feed.seed, reshuffle_each_iteration=True)
+    augment = feed.augment
+    if augment and not (augment.rotation or augment.zoom):
+        ds = flip_and_shift(ds, feed.seed, augment.shift)
+    ds = ds.batch(feed.batch_size, drop_remainder=feed.drop_remainder)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if augment and (rotation or zoom):
-        augmenter = _augmenter(seed, rotation, shift, zoom)
+    if augment and (augment.rotation or augment.zoom):
+        augmenter = _augmenter(feed.seed, augment)
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -143,7 +129,8 @@ def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] | 
         spec = folder_crop_spec(root)
         side = tuple(image_size) if image_size is not None else (spec.side,) * 2 if spec else (0, 0)
         return np.zeros((0, *side, 1), "float32")
-    ds = make_dataset(frames, root, sorted(set(frames["emotion"])), batch_size=256, cache=False, image_size=image_size)
+    feed = Feed(batch_size=256, cache=False, image_size=image_size)
+    ds = make_dataset(frames, root, sorted(set(frames["emotion"])), feed)
     return np.concatenate([x.numpy() for x, _ in ds])
 
 
@@ -218,14 +205,5 @@ class FaceData:
         says."""
         size, drop = replica_batching(len(frames), config.batch_size, replicas)
         sized = None if self.crop_spec() else config.image_size
-        options: dict[str, object] = {"batch_size": size, "drop_remainder": drop, "image_size": sized}
-        if training:
-            options |= {
-                "shuffle": True,
-                "seed": config.seed,
-                "augment": config.augment,
-                "rotation": config.augment_rotation,
-                "shift": config.augment_shift,
-                "zoom": config.augment_zoom,
-            }
-        return self.pipeline(frames, self.crops, classes, **options)
+        feed = config.feed(training, batch_size=size, drop_remainder=drop, image_size=sized)
+        return self.pipeline(frames, self.crops, classes, feed)

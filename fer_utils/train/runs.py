@@ -48,6 +48,18 @@ if TYPE_CHECKING:
     import keras
 
 
+class RunFile:
+    """A file of a run folder as an attribute: `run.config_file` is `run.path / CONFIG_FILE`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run: RunFolder | None, owner: type | None = None) -> Path:
+        if run is None:
+            raise AttributeError(f"{self.name} is a file of one run: read it from a RunFolder")
+        return run.path / self.name
+
+
 @dataclass(frozen=True, eq=False)
 class RunFolder:
     """A training run's folder: the paths of its files, what they hold, and its model."""
@@ -77,50 +89,17 @@ class RunFolder:
     def __hash__(self) -> int:
         return hash(self.path)
 
-    @property
-    def model_file(self) -> Path:
-        """The best epoch's model (`model.keras`); `load` reads it."""
-        return self.path / MODEL_FILE
-
-    @property
-    def last_weights_file(self) -> Path:
-        """The last epoch's weights (`last_epoch.weights.h5`), written before early stopping restored the best."""
-        return self.path / LAST_WEIGHTS_FILE
-
-    @property
-    def best_weights_file(self) -> Path:
-        """The best epoch's weights (`best_epoch.weights.h5`), in a run whose model holds its last epoch's."""
-        return self.path / BEST_WEIGHTS_FILE
-
-    @property
-    def time_budget_file(self) -> Path:
-        """`time_budget.json`: the budget, the epochs chosen and the seconds of each (a run with a time budget)."""
-        return self.path / TIME_BUDGET_FILE
-
-    @property
-    def classes_file(self) -> Path:
-        """`classes.json`."""
-        return self.path / CLASSES_FILE
-
-    @property
-    def config_file(self) -> Path:
-        """`config.json`."""
-        return self.path / CONFIG_FILE
-
-    @property
-    def history_file(self) -> Path:
-        """`history.csv`."""
-        return self.path / HISTORY_FILE
-
-    @property
-    def metrics_file(self) -> Path:
-        """`metrics.json`."""
-        return self.path / METRICS_FILE
-
-    @property
-    def predictions_file(self) -> Path:
-        """`test_predictions.csv`."""
-        return self.path / PREDICTIONS_FILE
+    # the paths of its files: `run.model_file` is `run.path / MODEL_FILE` (the best epoch's model, which `load`
+    # reads; a run that keeps its last epoch has the best epoch's weights beside it in `best_weights_file`)
+    model_file = RunFile(MODEL_FILE)
+    last_weights_file = RunFile(LAST_WEIGHTS_FILE)
+    best_weights_file = RunFile(BEST_WEIGHTS_FILE)
+    time_budget_file = RunFile(TIME_BUDGET_FILE)
+    classes_file = RunFile(CLASSES_FILE)
+    config_file = RunFile(CONFIG_FILE)
+    history_file = RunFile(HISTORY_FILE)
+    metrics_file = RunFile(METRICS_FILE)
+    predictions_file = RunFile(PREDICTIONS_FILE)
 
     def is_complete(self) -> bool:
         """True when every file of a finished run is there."""

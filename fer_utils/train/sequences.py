@@ -38,13 +38,12 @@ from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.registry import (
     DEFAULT_DETECTOR,
     FACE_DETECTORS,
-    PAPER_BATCH_SIZE,
     PAPER_PROTOCOL,
     SEQUENCE_FRAMES,
     SEQUENCE_PROTOCOLS,
 )
 from fer_utils.storage.run_files import probability_columns
-from fer_utils.train.config import TrainConfig
+from fer_utils.train.config import Feed, TrainConfig
 from fer_utils.train.pipeline import FaceData, Pipeline
 
 if TYPE_CHECKING:
@@ -92,26 +91,11 @@ def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def make_clip_dataset(
-    clips: pd.DataFrame,
-    root: Path,
-    classes: Sequence[str],
-    *,
-    batch_size: int = PAPER_BATCH_SIZE,
-    shuffle: bool = False,
-    seed: int = 0,
-    augment: bool = False,
-    cache: bool = True,
-    image_size: tuple[int, int] | None = None,
-    drop_remainder: bool = False,
-    rotation: float = 0.0,
-    shift: float = 0.05,
-    zoom: float = 0.05,
-) -> tf.data.Dataset:
-    """`pipeline.make_dataset` for a sequence model, with its options: batches of (clip (N, H, W, 1) raw
+def make_clip_dataset(clips: pd.DataFrame, root: Path, classes: Sequence[str], feed: Feed = Feed()) -> tf.data.Dataset:
+    """`pipeline.make_dataset` for a sequence model, fed as `feed` says: batches of (clip (N, H, W, 1) raw
     pixels, class index), one per row of a `clip_table`, each crop decoded by the frame pipeline's decoder
     (`pipeline._decoder`: at its own side, the model's frame CNN resizes it) in order, cached, reshuffled
-    every epoch from `seed`, batched as float32, augmented by the frame pipeline's augmenter with one
+    every epoch from the seed, batched as float32, augmented by the frame pipeline's augmenter with one
     transform per clip (`augment_clips`) and prefetched."""
     import tensorflow as tf
 
@@ -125,16 +109,16 @@ def make_clip_dataset(
     paths = [str(Path(root) / image) for images in chosen for image in images]
     labels = np.repeat(class_indices(clips, classes), n)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-    ds = ds.map(_decoder(image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(_decoder(feed.image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(n, drop_remainder=True).map(lambda images, frame_labels: (images, frame_labels[0]))
-    if cache:
+    if feed.cache:
         ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(max(1, len(clips)), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if feed.shuffle:
+        ds = ds.shuffle(max(1, len(clips)), seed=feed.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(feed.batch_size, drop_remainder=feed.drop_remainder)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if augment:
-        augmenter = _augmenter(seed, rotation, shift, zoom)
+    if feed.augment:
+        augmenter = _augmenter(feed.seed, feed.augment)
         ds = ds.map(lambda x, y: (augment_clips(augmenter, x), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -142,9 +126,8 @@ def make_clip_dataset(
 def load_clips(clips: pd.DataFrame, root: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
     """Every clip of a `clip_table` as one (K, N, H, W, 1) float32 array of raw pixels (at the crops' own
     side, or resized to `image_size`), e.g. int8 quantization's representative clips."""
-    ds = make_clip_dataset(
-        clips, root, sorted(set(clips["emotion"])), batch_size=64, cache=False, image_size=image_size
-    )
+    feed = Feed(batch_size=64, cache=False, image_size=image_size)
+    ds = make_clip_dataset(clips, root, sorted(set(clips["emotion"])), feed)
     return np.concatenate([x.numpy() for x, _ in ds])
 
 

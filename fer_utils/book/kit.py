@@ -1,0 +1,321 @@
+"""The chapters' kit: every name a chapter's code reads, from one module, as d2l's `from d2l import torch as d2l`.
+
+A chapter imports it in one statement, `from fer_utils.book.kit import fer, …`, naming what its cells read:
+the code it shows (saved cells, kept identical to the package by `python -m fer_book sync`) reads those names
+as the package's modules do, and `fer` (this module) reaches the rest: the data a chapter reads
+(`fer.Dataset`), what a run learns from (`fer.FaceData`), its configuration (`fer.TrainConfig`), training
+(`fer.train(build, data, config)`, a cached run), the reports over seeds (`fer.summarize`), the lessons
+(`fer.show_lesson`) and the modules `fer.plots`, `fer.widgets`, `fer.exercises`, `fer.realfaces`, `fer.demo`.
+Each name is defined in its own module and only gathered here; importing this module imports them all
+(TensorFlow with them). On Colab it first checks the runtime (`colab.check_runtime`: whether pip replaced the
+numpy the kernel had loaded: then it stops and asks for a restart), before anything imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from fer_utils.book.colab import require_fresh_runtime
+
+require_fresh_runtime()  # on Colab only: whether TensorFlow sees a GPU; stops, asking for a restart, if numpy changed
+
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import combinations
+from pathlib import Path
+
+from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
+from fer_utils.book import chapters, demo, exercises, plots, prose, realfaces, widgets
+from fer_utils.book.artifacts import GENERATED_DATASET, SAMPLE_DATASET, Dataset, default_cache, train
+from fer_utils.book.book_errors import ParameterError
+from fer_utils.book.chapters import (
+    beyond_spread,
+    bootstrap_interval,
+    check_frames,
+    clamp_count,
+    clamp_subjects,
+    confidence_interval,
+    describe_frames,
+    difference_note,
+    faces_scored,
+    guessing_ceiling,
+    histories,
+    index_table,
+    mean_std,
+    seed_spread,
+    summarize,
+    train_variants,
+)
+from fer_utils.book.cited import cited
+from fer_utils.book.lessons import claims_hold, show_lesson
+from fer_utils.data.corpora import EMOTIONS, MEAD_EMOTIONS, RAVDESS_EMOTIONS, SAVEE_EMOTIONS, SPLITS, classes_in
+from fer_utils.data.duplicates import audit_line
+from fer_utils.data.images import to_gray, to_rgb
+from fer_utils.data.manifest import load_manifest, usable_frames
+from fer_utils.data.splits import Split, check_leakage, check_split_request, given_split, split_frames
+from fer_utils.data.video import frame_count, read_frames, sample_frames
+from fer_utils.deploy import crossdata
+from fer_utils.deploy.inference import Recognizer
+from fer_utils.deploy.tflite import (
+    TFLITE_MODES,
+    compiled_predictor,
+    deployment_table,
+    inference_paths,
+    keras_latency,
+    latency_table,
+    median_seconds,
+    prune_magnitude,
+    representative_faces,
+    runtime_logs_held,
+    sparsity_of,
+    tflite_interpreter,
+    tflite_predict,
+    to_tflite,
+)
+from fer_utils.errors import (
+    CropError,
+    DatasetError,
+    DeployError,
+    EvaluationError,
+    ExplainError,
+    ModelBuildError,
+    SamplingError,
+)
+from fer_utils.evaluate.explain import alive_units, grad_cam
+from fer_utils.evaluate.metrics import (
+    classification_metrics,
+    confusion,
+    per_class_report,
+    predicted_labels,
+    transfer_scores,
+)
+from fer_utils.faces.crops import DEFAULT_MARGIN, DEFAULT_SIZE, align_face, crop_face
+from fer_utils.faces.detectors import Box, make_detector, make_landmarker, measure_detectors
+from fer_utils.models.cited_lstms import build_landmark_lstm, build_vggface_lstm
+from fer_utils.models.networks import (
+    CNN_LSTM_UNITS,
+    INITS,
+    MODEL_BUILDERS,
+    PAPER_DROPOUT,
+    PAPER_INIT,
+    ModelBuilder,
+    build_mini_xception,
+    build_model,
+    build_paper_cnn,
+    build_wild_cnn,
+    count_flops,
+    count_params,
+    layer_table,
+    strided_pointwise,
+)
+from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, PEER_SIDE, export_peer, peer_model
+from fer_utils.registry import (
+    CAM_METHODS,
+    CANONICAL_INPUTS,
+    DEFAULT_CAM_METHOD,
+    DEFAULT_DROPOUT,
+    DETECTORS,
+    GIVEN_PROTOCOL,
+    PAPER_BATCH_SIZE,
+    PAPER_INPUT_SHAPE,
+    PAPER_LSTM_PARAMS_RATIO,
+    PAPER_PROTOCOL,
+    PAPER_SIDE,
+    PAPER_TEST_SIZE,
+    SAVEE_DROPOUT,
+    SEQUENCE_FRAMES,
+    WILD_INPUT_SHAPE,
+    WILD_MODEL,
+    WILD_WIDTHS,
+)
+from fer_utils.train.config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, Augmentation, Feed, TrainConfig
+from fer_utils.train.fit import (
+    StopBetweenBatches,
+    batches_per_epoch,
+    compile_model,
+    model_options,
+    predict_batches,
+    seed_everything,
+    training_seconds_per_image,
+)
+from fer_utils.train.inference_scores import InferenceScores
+from fer_utils.train.pipeline import FaceData, class_indices, flip_and_shift, load_images, make_dataset
+from fer_utils.train.recipe import TimeBudget, learning_rate, loss
+from fer_utils.train.runs import RunFolder
+from fer_utils.train.sequences import ClipData
+
+fer = sys.modules[__name__]  # `fer.Dataset`, `fer.plots`, …: a chapter's one handle on the book's package
+
+__all__ = [
+    "align_face",
+    "alive_units",
+    "audit_line",
+    "Augmentation",
+    "batches_per_epoch",
+    "beyond_spread",
+    "bootstrap_interval",
+    "Box",
+    "build_landmark_lstm",
+    "build_mini_xception",
+    "build_model",
+    "build_paper_cnn",
+    "build_vggface_lstm",
+    "build_wild_cnn",
+    "Callable",
+    "CAM_METHODS",
+    "CANONICAL_INPUTS",
+    "chapters",
+    "check_frames",
+    "check_leakage",
+    "check_split_request",
+    "cited",
+    "claims_hold",
+    "clamp_count",
+    "clamp_subjects",
+    "class_indices",
+    "classes_in",
+    "classification_metrics",
+    "ClipData",
+    "CNN_LSTM_UNITS",
+    "combinations",
+    "compile_model",
+    "compiled_predictor",
+    "confidence_interval",
+    "confusion",
+    "count_flops",
+    "count_params",
+    "cremad_dir",
+    "crop_face",
+    "CropError",
+    "crossdata",
+    "dataclass",
+    "Dataset",
+    "DatasetError",
+    "default_cache",
+    "DEFAULT_CAM_METHOD",
+    "DEFAULT_DROPOUT",
+    "DEFAULT_MARGIN",
+    "DEFAULT_SIZE",
+    "demo",
+    "DeployError",
+    "deployment_table",
+    "describe_frames",
+    "DETECTORS",
+    "difference_note",
+    "EMOTIONS",
+    "EvaluationError",
+    "exercises",
+    "ExplainError",
+    "export_peer",
+    "FaceData",
+    "faces_scored",
+    "Feed",
+    "fer",
+    "field",
+    "flip_and_shift",
+    "frame_count",
+    "GENERATED_DATASET",
+    "GIVEN_PROTOCOL",
+    "given_split",
+    "grad_cam",
+    "guessing_ceiling",
+    "histories",
+    "index_table",
+    "inference_paths",
+    "InferenceScores",
+    "INITS",
+    "Iterator",
+    "json",
+    "keras_latency",
+    "latency_table",
+    "layer_table",
+    "learning_rate",
+    "load_images",
+    "load_manifest",
+    "london_faces_dir",
+    "loss",
+    "make_dataset",
+    "make_detector",
+    "make_landmarker",
+    "Mapping",
+    "MEAD_EMOTIONS",
+    "mean_std",
+    "measure_detectors",
+    "median_seconds",
+    "MODEL_BUILDERS",
+    "model_options",
+    "ModelBuilder",
+    "ModelBuildError",
+    "PAPER_BATCH_SIZE",
+    "PAPER_DROPOUT",
+    "PAPER_INIT",
+    "PAPER_INPUT_SHAPE",
+    "PAPER_LSTM_PARAMS_RATIO",
+    "PAPER_PROTOCOL",
+    "PAPER_SIDE",
+    "PAPER_TEST_SIZE",
+    "ParameterError",
+    "Path",
+    "PEER_CLASSES",
+    "peer_model",
+    "PEER_NAME",
+    "PEER_SIDE",
+    "per_class_report",
+    "plots",
+    "predict_batches",
+    "predicted_labels",
+    "PRESETS",
+    "prose",
+    "prune_magnitude",
+    "ravdess_clip_path",
+    "RAVDESS_EMOTIONS",
+    "read_frames",
+    "realfaces",
+    "Recognizer",
+    "REFERENCE_EPOCHS",
+    "REFERENCE_SIZE",
+    "replace",
+    "representative_faces",
+    "RunFolder",
+    "runtime_logs_held",
+    "SAMPLE_DATASET",
+    "sample_frames",
+    "SamplingError",
+    "SAVEE_DROPOUT",
+    "SAVEE_EMOTIONS",
+    "seed_everything",
+    "seed_spread",
+    "Sequence",
+    "SEQUENCE_FRAMES",
+    "show_lesson",
+    "sparsity_of",
+    "Split",
+    "split_frames",
+    "SPLITS",
+    "still_paths",
+    "StopBetweenBatches",
+    "strided_pointwise",
+    "summarize",
+    "tempfile",
+    "tflite_interpreter",
+    "TFLITE_MODES",
+    "tflite_predict",
+    "time",
+    "TimeBudget",
+    "to_gray",
+    "to_rgb",
+    "to_tflite",
+    "train",
+    "train_variants",
+    "TrainConfig",
+    "training_seconds_per_image",
+    "transfer_scores",
+    "usable_frames",
+    "widgets",
+    "WILD_INPUT_SHAPE",
+    "WILD_MODEL",
+    "WILD_WIDTHS",
+]
