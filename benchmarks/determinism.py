@@ -1,7 +1,7 @@
 """Same seed, same numbers? What makes two runs of one chapter differ, and what determinism costs (issue 34).
 
 Trains one of chapter 7's two models with chapter 7's quick defaults (8 actors of the synthetic sample,
-32×32, batch 32, Adam 1e-3, random split, seed 0) for a fixed number of epochs through `train.fit.train`
+32×32, batch 32, Adam 1e-3, random split, seed 0) for a fixed number of epochs through `train.fit.train_run`
 (the chapters' code path), each configuration in a fresh process (op determinism cannot be switched off
 once on), and records per configuration: the exact per-epoch losses, a SHA-256 of the final weights, the
 test accuracy and the seconds per epoch after the first. The configurations change one thing each:
@@ -63,7 +63,7 @@ def one_run(model_name: str, epochs: int, threads: int, deterministic: bool, xla
     from fer_utils.book.artifacts import Dataset
     from fer_utils.book.chapters import clamp_subjects
     from fer_utils.train.config import TrainConfig
-    from fer_utils.train.fit import compile_model, run_callbacks, train
+    from fer_utils.train.fit import compile_model, run_callbacks, train_run
     from fer_utils.train.pipeline import FaceData
 
     crops = Dataset("sample").crops()
@@ -110,7 +110,7 @@ def one_run(model_name: str, epochs: int, threads: int, deterministic: bool, xla
         return model, pd.DataFrame(history.history).rename_axis("epoch").reset_index()
 
     with tempfile.TemporaryDirectory() as folder:
-        run = train(None, data, config, Path(folder) / "run", verbose=0, fit=fit)
+        run = train_run(None, data, config, Path(folder) / "run", verbose=0, fit=fit)
         history, metrics = run.history(), run.metrics()
     epoch_seconds = [b - a for a, b in zip(ends, ends[1:])]
     return {

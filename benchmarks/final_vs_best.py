@@ -4,7 +4,7 @@ Every book run keeps `EarlyStopping(restore_best_weights=True)` (`train.fit.run_
 the best epoch's weights back at the end even when it never stopped early: chapter 5's "no dropout, no L1"
 runs are then scored at their best validation epoch, not as the overfit model its curves show. This
 trains chapter 5's two settings with its quick defaults (640 generated faces, subject split, 32×32,
-Adam 1e-3, batch 32) for up to `--epochs` epochs without stopping, through `train.fit.train` (the
+Adam 1e-3, batch 32) for up to `--epochs` epochs without stopping, through `train.fit.train_run` (the
 chapters' code path), and scores the test faces after every epoch. Per run it records the whole curves,
 then, for the chapter's cap (`--cap`, 45) and for the whole run: the best epoch (lowest validation loss),
 the test accuracy and macro F1 there and at the last epoch, and the epoch at which early stopping with
@@ -71,7 +71,7 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
     from fer_utils.book.chapters import clamp_subjects
     from fer_utils.data.corpora import classes_in
     from fer_utils.train.config import Feed, TrainConfig
-    from fer_utils.train.fit import compile_model, run_callbacks, train
+    from fer_utils.train.fit import compile_model, run_callbacks, train_run
     from fer_utils.train.pipeline import FaceData, make_dataset
 
     crops = Dataset("diffusionfer").crops()
@@ -106,7 +106,7 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
         return model, pd.DataFrame(history.history).rename_axis("epoch").reset_index()
 
     with tempfile.TemporaryDirectory() as folder:
-        run = train(None, data, config, Path(folder) / "run", verbose=0, fit=fit)
+        run = train_run(None, data, config, Path(folder) / "run", verbose=0, fit=fit)
         history, metrics = run.history(), run.metrics()
     curves = {k: [float(v) for v in history[k]] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
     curves |= scores

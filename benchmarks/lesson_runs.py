@@ -1,6 +1,6 @@
 """Candidate quick defaults for the chapters' lessons (issue 16), measured: does a setting show its effect?
 
-Each call trains the paper's CNN with `train.fit.train` (the code path of `artifacts.train`) on one data set
+Each call trains the paper's CNN with `train.fit.train_run` (the code path of `artifacts.train`) on one data set
 over several seeds and records, per run, the final training and validation accuracy, their gap, the
 best epoch, the test accuracy, the collapse check and the time; then mean ± std. Data sets:
 

@@ -4,7 +4,7 @@ The London set (fer_utils/assets/real_media/london_faces, 102 people, neutral an
 with the package's own preprocessing (dlib HOG, 96×96 gray) and split by subject (no person on both
 sides). For each recipe (the paper's setting, then one change at a time: He initialisation, learning
 rate, batch size, the dropout placement) it trains `python -m fer_utils train`'s code path
-(`train.fit.train`) for every seed and records test accuracy, macro F1, the collapse check
+(`train.fit.train_run`) for every seed and records test accuracy, macro F1, the collapse check
 (live Dense(16) units, predicted classes), the epochs run and the time.
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/recipe_seeds.py [--seeds 0 1 2 3 4] [--recipes paper he ...]
@@ -127,7 +127,7 @@ def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], s
     """Train every recipe × seed in this process (a run folder already complete is read, not retrained)."""
     from fer_utils.data.manifest import load_manifest
     from fer_utils.train.config import TrainConfig
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
     from fer_utils.train.runs import RunFolder
 
@@ -143,7 +143,7 @@ def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], s
                     seed=seed,
                     **{"epochs": EPOCHS, **PAPER, **RECIPES[name]},
                 )
-                train(None, FaceData(crops, manifest), config, run_dir, verbose=0)
+                train_run(None, FaceData(crops, manifest), config, run_dir, verbose=0)
             row = {**result_row(name, seed, run_dir), "config": RECIPES[name]}
             save(row)
             print(

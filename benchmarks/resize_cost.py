@@ -4,7 +4,7 @@
         --label before [--epochs 6] [--out benchmarks/results/resize_cost.jsonl]
 
 Trains the reference configuration (`TrainConfig.preset("reference")`: the paper's CNN at 32×32, Adam 1e-3) on
-the sample's 180×180 crops through the package's own run (`train.fit.train`, random split, seed 0) for
+the sample's 180×180 crops through the package's own run (`train.fit.train_run`, random split, seed 0) for
 exactly `--epochs` epochs (early stopping off), and records the seconds of every epoch (a Keras callback
 added to the run's own): the first also decodes the PNGs into the in-memory cache and traces the graph, the
 later ones read the cache. Beside it, `calibrate.py`'s figure measured in the same process and the load

@@ -24,7 +24,7 @@ from fer_utils.book import artifacts, realfaces
 from fer_utils.models.networks import _inputs, build_wild_cnn
 from fer_utils.registry import WILD_WIDTHS
 from fer_utils.train.config import TrainConfig
-from fer_utils.train.fit import train
+from fer_utils.train.fit import train_run
 from fer_utils.train.pipeline import FaceData
 
 RESULTS = Path(__file__).parent / "results" / "wild_variants.jsonl"
@@ -50,7 +50,7 @@ def main() -> None:
         for name, build in (("normalise-first", normalise_first), ("pool-first", build_wild_cnn)):
             start = time.time()
             config = TrainConfig.preset("wild", protocol="random", seed=seed, image_size=(48, 48), batch_size=32)
-            run = train(build, FaceData(crops), config, out / f"{name}{seed}", verbose=0)
+            run = train_run(build, FaceData(crops), config, out / f"{name}{seed}", verbose=0)
             table = realfaces.score_real(realfaces.predict_real(run.load(), run.classes(), sets), run.classes())
             pooled = table[table["set"] == realfaces.POOLED].iloc[0]
             record = {

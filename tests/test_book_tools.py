@@ -39,7 +39,9 @@ def notebook_code(path: Path) -> str:
     from IPython.core.inputtransformer2 import TransformerManager
 
     cells = json.loads(path.read_text())["cells"]
-    return "\n".join(TransformerManager().transform_cell("".join(c["source"])) for c in cells if c["cell_type"] == "code")
+    return "\n".join(
+        TransformerManager().transform_cell("".join(c["source"])) for c in cells if c["cell_type"] == "code"
+    )
 
 
 def test_imported_modules_sees_every_form_of_import() -> None:

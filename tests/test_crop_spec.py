@@ -397,11 +397,11 @@ def test_a_run_copies_its_crops_spec_and_its_recognizer_crops_with_it(toy: Path,
     side (64) and resizes them itself to the run's 16; the run's recognizer cuts faces with the spec."""
     from fer_utils.models.networks import input_side
     from fer_utils.train.config import TrainConfig
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     config = TrainConfig(epochs=1, image_size=(16, 16), patience=1)
-    run = train(None, FaceData(toy), config, tmp_path / "run", verbose=0)
+    run = train_run(None, FaceData(toy), config, tmp_path / "run", verbose=0)
     assert read_crop_spec(run.path) == read_crop_spec(toy) and "crops" not in run.config()
     assert input_side(run.load()) is None and run.load().get_layer("resize").output.shape[1:3] == (16, 16)
     recognizer = Recognizer.of_run(run)

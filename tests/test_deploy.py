@@ -20,7 +20,7 @@ from toy_data import TOY_CLASSES, make_toy_crops, small_config
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """A paper CNN (64×64 input) trained briefly on the toy crops, with test images and labels."""
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData, class_indices, load_images
 
     root = tmp_path_factory.mktemp("crops")
@@ -28,7 +28,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     # the recipe these tests were measured with (pruning: 0.12 of the weights stay zero without the mask); at Adam
     # 1e-3 more dense units die in training, and a dead unit's pruned weights get no gradient to revive them
     config = small_config(seed=3, learning_rate=3e-4)
-    run = train(None, FaceData(root, manifest), config, tmp_path_factory.mktemp("run"), verbose=0)
+    run = train_run(None, FaceData(root, manifest), config, tmp_path_factory.mktemp("run"), verbose=0)
     result = SimpleNamespace(model=run.load(), run_dir=run.path)  # the trained model and its run folder
     frames = manifest[manifest.status == "ok"].reset_index(drop=True)
     images = load_images(frames, root, (64, 64))

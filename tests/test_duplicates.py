@@ -188,7 +188,7 @@ def test_split_keeping_copies_moves_each_copy_to_its_originals_side() -> None:
 
 
 def test_a_chapters_own_split_function_drives_the_audited_split(crops: tuple[Path, str]) -> None:
-    """`FaceData.split_for` (what `train.fit.train` splits with) goes through the audit with the data's own split
+    """`FaceData.split_for` (what `train.fit.train_run` splits with) goes through the audit with the data's own split
     function (a chapter passes the `split_frames` it shows): that function is called, copies stay on one side, the
     test copies of training crops are marked, and `clean_test` leaves them out."""
     from fer_utils.data.splits import split_frames

@@ -42,12 +42,12 @@ def test_a_run_without_the_options_records_them_off_and_no_learning_rate(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
     from fer_utils.train.config import TrainConfig
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     assert (TrainConfig().augment, TrainConfig().class_weights, TrainConfig().plateau) == (False, "none", 0)
     root, manifest = toy
-    train(None, FaceData(root, manifest), _quick(), tmp_path / "run", verbose=0)
+    train_run(None, FaceData(root, manifest), _quick(), tmp_path / "run", verbose=0)
     config = _config(tmp_path / "run")
     assert (config["augment"], config["class_weights"], config["plateau"]) == (False, "none", 0)
     assert config["class_weight_values"] is None
@@ -95,7 +95,7 @@ def test_balanced_class_weights_follow_scikit_learn() -> None:
 def test_augmentation_and_class_weights_change_the_run(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     """Same seed, same frames: each option gives other losses than the plain run, and the balanced weights
     (sad made rare) land in config.json."""
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
@@ -108,7 +108,7 @@ def test_augmentation_and_class_weights_change_the_run(toy: tuple[Path, pd.DataF
         "wild": {"augment": True, "augment_rotation": 10.0, "augment_shift": 0.1, "augment_zoom": 0.1},
         "balanced": {"class_weights": "balanced"},
     }.items():
-        result = train(None, FaceData(root, frames), _quick(epochs=2, **changes), tmp_path / name, verbose=0)
+        result = train_run(None, FaceData(root, frames), _quick(epochs=2, **changes), tmp_path / name, verbose=0)
         losses[name] = result.history()["loss"].to_numpy()
     for name in ("augment", "wild", "balanced"):
         assert not np.allclose(losses[name], losses["plain"]), name

@@ -4,7 +4,7 @@ predicted on a video and quantized like a frame model's; the paper's cited LSTM 
 
 The crops are the embedded sample's (384 RAVDESS-named clips, 6 frames each, 180 px), preprocessed once into
 the artefact cache (`artifacts.Dataset().crops()`; `make test` finds them made by `make book`); one 2-epoch
-run (`train.fit.train` on a `sequences.ClipData`, the network reading 32 px: its frame CNN resizes each crop)
+run (`train.fit.train_run` on a `sequences.ClipData`, the network reading 32 px: its frame CNN resizes each crop)
 is shared by the module.
 """
 
@@ -114,15 +114,15 @@ def sample_crops() -> Path:
 
 @pytest.fixture(scope="module")
 def trained(sample_crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The CNN-LSTM trained through `train.fit.train` on the sample's clips (`sequences.ClipData`, no protocol
+    """The CNN-LSTM trained through `train.fit.train_run` on the sample's clips (`sequences.ClipData`, no protocol
     named: the clip protocol), its network reading 32 px, for 2 epochs."""
     from fer_utils.train.config import TrainConfig
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.sequences import ClipData
 
     run = tmp_path_factory.mktemp("runs") / "cnn_lstm"
     config = TrainConfig(model="cnn-lstm", image_size=(SIDE, SIDE), epochs=2, seed=0)
-    return train(None, ClipData(sample_crops), config, run, verbose=0).path
+    return train_run(None, ClipData(sample_crops), config, run, verbose=0).path
 
 
 @pytest.mark.slow
@@ -199,7 +199,7 @@ def test_a_sequence_model_refuses_the_random_protocol_before_writing_anything(
     from fer_utils.models.networks import build_cnn_lstm
     from fer_utils.train.checks import check_config
     from fer_utils.train.config import TrainConfig
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.sequences import ClipData
 
     with pytest.raises(TrainingError, match="frames of one clip on both sides"):
@@ -208,7 +208,7 @@ def test_a_sequence_model_refuses_the_random_protocol_before_writing_anything(
     # a chapter's own builder under the registry's default model name: the clip data refuses the split itself
     config = TrainConfig(protocol="random", image_size=(SIDE, SIDE), epochs=1)
     with pytest.raises(TrainingError, match="frames of one clip on both sides"):
-        train(build_cnn_lstm, ClipData(sample_crops), config, tmp_path / "api_run", verbose=0)
+        train_run(build_cnn_lstm, ClipData(sample_crops), config, tmp_path / "api_run", verbose=0)
     assert not (tmp_path / "api_run").exists()
     argv = ["train", "--crops", str(sample_crops), "--out", str(tmp_path / "run"), "--model", "cnn-lstm"]
     code, _, err = run_cli([*argv, "--protocol", "random"])

@@ -20,13 +20,13 @@ from toy_data import make_toy_crops, small_config
 @pytest.fixture(scope="module")
 def dropout_run(tmp_path_factory: pytest.TempPathFactory):
     """A 3-epoch run (dropout 0.5 after every stage) on the toy crops, and its data."""
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     crops = tmp_path_factory.mktemp("crops")
     data = FaceData(crops, make_toy_crops(crops, size=32))
     config = small_config(epochs=3, patience=3, image_size=(32, 32), dropout=(0.5, 0.5, 0.5), protocol="subject")
-    return train(None, data, config, tmp_path_factory.mktemp("runs") / "run", verbose=0), data
+    return train_run(None, data, config, tmp_path_factory.mktemp("runs") / "run", verbose=0), data
 
 
 def side_accuracy(run, data, side: str) -> float:

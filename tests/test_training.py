@@ -64,11 +64,11 @@ def test_dataset_rejects_unknown_emotion_and_missing_folder(toy: tuple[Path, pd.
 @pytest.mark.slow
 def test_short_run_learns_and_is_reproducible(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     from fer_utils.models.networks import load_classes, load_model
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
-    first = train(None, FaceData(root, manifest), small_config(), tmp_path / "a", verbose=0)
+    first = train_run(None, FaceData(root, manifest), small_config(), tmp_path / "a", verbose=0)
     for name in ("model.keras", "classes.json", "history.csv", "config.json", "metrics.json"):
         assert (tmp_path / "a" / name).is_file(), name
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
@@ -78,7 +78,7 @@ def test_short_run_learns_and_is_reproducible(toy: tuple[Path, pd.DataFrame], tm
     assert len(pd.read_csv(tmp_path / "a" / "history.csv")) == metrics["epochs_run"]
     assert load_model(tmp_path / "a" / "model.keras").count_params() == first.load().count_params()
 
-    second = train(None, FaceData(root, manifest), small_config(), tmp_path / "b", verbose=0)
+    second = train_run(None, FaceData(root, manifest), small_config(), tmp_path / "b", verbose=0)
     assert second.metrics()["test"] == first.metrics()["test"]
     np.testing.assert_allclose(second.history()["loss"], first.history()["loss"], rtol=1e-6)
 
@@ -94,17 +94,17 @@ MIRRORED_SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[3])
     from toy_data import small_config
     from fer_utils.train.pipeline import FaceData
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    train(None, FaceData(root, pd.read_csv(root / "manifest.csv", keep_default_na=False)), small_config(batch_size=16), out, strategy=strategy, verbose=0)
+    train_run(None, FaceData(root, pd.read_csv(root / "manifest.csv", keep_default_na=False)), small_config(batch_size=16), out, strategy=strategy, verbose=0)
     """
 )
 
 
 @pytest.mark.slow
 def test_mirrored_strategy_run_matches_single_device(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
@@ -121,7 +121,7 @@ def test_mirrored_strategy_run_matches_single_device(toy: tuple[Path, pd.DataFra
     config = json.loads((tmp_path / "mirrored" / "config.json").read_text())
     assert config["strategy"] == "MirroredStrategy" and config["replicas"] == 2
 
-    single = train(
+    single = train_run(
         None, FaceData(root, manifest), small_config(batch_size=16), tmp_path / "single", verbose=0
     ).metrics()
     assert mirrored.keys() == single.keys()
@@ -139,11 +139,11 @@ MINI_XCEPTION_SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[3])
     from toy_data import make_toy_crops, small_config
     from fer_utils.train.pipeline import FaceData
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     root, out = Path(sys.argv[1]), Path(sys.argv[2])
     manifest = make_toy_crops(root, size=64, frames_per_clip=1)
     config = small_config(model="mini-xception", epochs=1, batch_size=16, deterministic=True)
-    train(None, FaceData(root, manifest), config, out, verbose=0)
+    train_run(None, FaceData(root, manifest), config, out, verbose=0)
     """
 )
 
@@ -190,13 +190,13 @@ def _no_run_written(run_dir: Path) -> bool:
 def test_train_refuses_a_single_class(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     """Regression: one class trained a 1-output model and reported accuracy and F1 of 1.0."""
     from fer_utils.errors import TrainingError
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
     happy = manifest[manifest["emotion"] == "happy"]
     with pytest.raises(TrainingError, match="at least 2 classes"):
-        train(None, FaceData(root, happy), small_config(epochs=1), tmp_path / "run", verbose=0)
+        train_run(None, FaceData(root, happy), small_config(epochs=1), tmp_path / "run", verbose=0)
     assert _no_run_written(tmp_path / "run")
 
 
@@ -262,20 +262,20 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     from fer_utils.errors import TrainingError
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE
     from fer_utils.storage.run_files import WRITTEN_FILES
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
     from fer_utils.train.runs import RunFolder
 
     root, manifest = toy
     run = tmp_path / "run"
-    result = train(None, FaceData(root, manifest), small_config(epochs=1), run, verbose=0)
+    result = train_run(None, FaceData(root, manifest), small_config(epochs=1), run, verbose=0)
     assert sorted(p.name for p in run.iterdir()) == sorted([*WRITTEN_FILES, CROP_SPEC_FILE])  # the crops' spec too
     assert not list(tmp_path.glob(".run.tmp-*"))
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
 
     three = manifest[manifest["emotion"] != "sad"]  # other classes: would rewrite classes.json
     with pytest.raises(TrainingError, match="already holds a complete run"):
-        train(None, FaceData(root, three), small_config(epochs=1), run, verbose=0)
+        train_run(None, FaceData(root, three), small_config(epochs=1), run, verbose=0)
     with pytest.raises(SystemExit):
         _train_cli("--crops", str(root), "--out", str(run), "--epochs", "0")
     assert _train_cli("--crops", str(root), "--out", str(run), "--epochs", "1", "--size", "64") == 2
@@ -295,7 +295,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     shutil.copytree(root, crops)
     (crops / manifest["image"].iloc[5]).write_bytes(b"not a png")
     with pytest.raises(TrainingError, match=manifest["image"].iloc[5]):
-        train(None, FaceData(crops, manifest), small_config(epochs=1), tmp_path / "broken", verbose=0)
+        train_run(None, FaceData(crops, manifest), small_config(epochs=1), tmp_path / "broken", verbose=0)
     assert _no_run_written(tmp_path / "broken")
 
 
@@ -334,10 +334,10 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
     assert metrics["collapse"]["alive_units"] == 0 or metrics["collapse"]["predicted_classes"] == 1
     assert metrics["collapse"]["advice"] and "COLLAPSED RUN" in out and "learning rate" in out
 
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
-    healthy = train(None, FaceData(root, toy[1]), small_config(), tmp_path / "healthy", verbose=0).metrics()
+    healthy = train_run(None, FaceData(root, toy[1]), small_config(), tmp_path / "healthy", verbose=0).metrics()
     assert healthy["collapsed"] is False
     assert healthy["collapse"]["alive_units"] > 0 and healthy["collapse"]["predicted_classes"] == 3
     assert healthy["collapse"]["train_loss_vs_chance"] < 0.9 and healthy["collapse"]["advice"] == ""
@@ -368,7 +368,7 @@ def test_the_l1_penalty_in_the_logged_loss_does_not_make_a_learning_run_collapse
 
 
 def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
-    """Regression (issue 16): `train_run` (now `train.fit.train`) predicted the test set with `model.predict`, so a chapter that
+    """Regression (issue 16): `train_run` (`train.fit.train_run`) predicted the test set with `model.predict`, so a chapter that
     trains many runs in one kernel printed TensorFlow's retracing warnings into its page.
     `predict_batches` gives the same probabilities and logs nothing."""
     import logging

@@ -277,7 +277,7 @@ def train(
 ) -> RunFolder:
     """A finished training run of the network `build` makes (None: the registry's builder of
     `config.model`) on `data` (`pipeline.FaceData`: crops, subjects, split, input pipeline) with `config`,
-    trained once by `train.fit.train` and cached; `fit` compiles and fits it (default `train.fit.fit_model`).
+    trained once by `train.fit.train_run` and cached; `fit` compiles and fits it (default `train.fit.fit_model`).
 
     A chapter passes the code it shows: its builder, its `FaceData` (built from its `make_dataset` or
     `split_frames`), its `fit_model`. The cache key holds the whole config and the fingerprints of all that
@@ -285,8 +285,7 @@ def train(
     code (a chapter's saved cell or the package) reuses the one made before, in any chapter.
     """
     from fer_utils.models.networks import MODEL_BUILDERS
-    from fer_utils.train.fit import fit_model
-    from fer_utils.train.fit import train as train_run
+    from fer_utils.train.fit import fit_model, train_run
 
     spec = {
         "data": data_key(data),

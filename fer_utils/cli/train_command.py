@@ -132,7 +132,7 @@ def _train_run(
     """Train `config` on `args.crops` into `out`, spread over `strategy` (`--strategy`'s, or None: one device)
     with the config scaled by its replicas (`distribute.scale_config`) and recorded."""
     from fer_utils.train.distribute import distribution_record, scale_config
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
     from fer_utils.train.sequences import ClipData
 
@@ -142,7 +142,7 @@ def _train_run(
         config = scale_config(config, strategy.num_replicas_in_sync)
     # without --protocol: splits.resolve_protocol; the given split is said (and what its test side lacks) there
     data = (ClipData if config.model in SEQUENCE_MODELS else FaceData)(args.crops)  # a clip model: one row per clip
-    return train(None, data, config, out, strategy=strategy, verbose=2, distribution=distribution)
+    return train_run(None, data, config, out, strategy=strategy, verbose=2, distribution=distribution)
 
 
 def recipe_text(name: str) -> str:

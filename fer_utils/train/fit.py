@@ -1,4 +1,4 @@
-"""The training loop, `train(build, data, config, out)`: checks, the fit, the scores, one run folder written whole.
+"""The training loop, `train_run(build, data, config, out)`: checks, the fit, the scores, one run folder written whole.
 
 A run folder (its files are named in fer_utils.train.runs) holds the best model, the classes, the config
 (fer_utils.train.config.TrainConfig), the history, the test metrics and the test predictions.
@@ -24,15 +24,15 @@ count and a last batch with fewer frames than replicas is dropped (`replica_batc
 set is always predicted whole, on one device. `train --strategy` makes the strategy from the command line
 (fer_utils.train.distribute) and records how it spread the run (`distribution`).
 
-**Sequence models** (`registry.SEQUENCE_MODELS`, the CNN-LSTM) train through the same `train` on a
+**Sequence models** (`registry.SEQUENCE_MODELS`, the CNN-LSTM) train through the same `train_run` on a
 `sequences.ClipData`: it splits the frames as any `FaceData` does (the clip, subject or given protocol keeps a
 clip on one side; it refuses the random one), then makes each side one row per clip fed N frames at a time;
 the test predictions, the metrics and the sizes in config.json are then per clip.
 
 **Recipe options** (all off by default, so a run without them is the run it always was): augmentation
-with a configurable strength (`augment_rotation`, `augment_shift`, `augment_zoom`; the default strength
-is the first, light preset, registry.TRAINING_RECIPES["wild"] holds the stronger one of Arriaga et al.
-2017), class weights from scikit-learn's `compute_class_weight` (`class_weights="balanced"`: rare
+with a configurable strength (`augment_rotation`, `augment_shift`, `augment_zoom`, fed to the pipeline as the
+config's `Augmentation`; the default strength is the first, light one, the preset "arriaga" holds the
+stronger one of Arriaga et al. 2017), class weights from scikit-learn's `compute_class_weight` (`class_weights="balanced"`: rare
 classes such as disgust count more in the loss) and a plateau schedule (`plateau` epochs without
 progress halve Adam's learning rate, recorded per epoch in history.csv). benchmarks/README.md,
 "A training recipe for expressions in the wild", has what they cost and bring.
@@ -290,7 +290,7 @@ def check_split(split: Split, root: Path, classes: Sequence[str], config: TrainC
     check_split_classes(split, classes, config)
 
 
-def train(
+def train_run(
     build: ModelBuilder | None,
     data: FaceData,
     config: TrainConfig,

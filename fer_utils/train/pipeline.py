@@ -4,7 +4,7 @@ decode, cache, shuffle, batch, augment, prefetch).
 
 A chapter passes its own `FaceData` to training, built from the code it shows (chapter 4's
 `make_dataset`, chapter 6's `split_frames`), exactly as it passes the network its cell defined: an edit
-there changes the runs it reports. `fer_utils.train.fit.train` reads nothing about the data but through
+there changes the runs it reports. `fer_utils.train.fit.train_run` reads nothing about the data but through
 this object.
 """
 

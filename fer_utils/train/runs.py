@@ -1,6 +1,6 @@
 """The trained run: one object for a training run's folder, its files read back, its model and its recognizer.
 
-`RunFolder` is the shape a trained run travels in: `train.fit.train`, `artifacts.train` and
+`RunFolder` is the shape a trained run travels in: `train.fit.train_run`, `artifacts.train` and
 `chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
 run's files (`fer_utils.storage.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
 `history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the

@@ -13,7 +13,7 @@ says how many it had.
 `clip_table` turns frames into one row per clip (the split protocols keep a clip whole under `clip`,
 `subject` and `given`; `random` would put frames of one clip on both sides, and `ClipData` refuses it, as
 `train.checks.check_config` does for a registered sequence model). `ClipData` is the `pipeline.FaceData` a
-sequence model trains on through `train.fit.train`: the frames split and audited as for any run, then each side
+sequence model trains on through `train.fit.train_run`: the frames split and audited as for any run, then each side
 one row per clip (`clip_split`), fed by `make_clip_dataset` (tf.data with `make_dataset`'s options, its decoder
 and augmenter: the N crops of each clip at their own side, stacked (N, H, W, 1), cached, shuffled, batched,
 augmented with one random transform for all the frames of a clip). The model's frame CNN resizes each crop
@@ -154,7 +154,7 @@ class ClipData(FaceData):
     function and duplicate audit, then each side one row per clip (`clip_split`) fed by `make_clip_dataset`
     (its `pipeline`). Without a chosen protocol it splits by clip (or the dataset's own split, when it has
     one); the random protocol is a TrainingError: it draws single frames, so a clip's frames would be on both
-    sides. `train.fit.train` takes it as it takes any FaceData."""
+    sides. `train.fit.train_run` takes it as it takes any FaceData."""
 
     pipeline: Pipeline = make_clip_dataset
 
