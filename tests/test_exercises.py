@@ -370,6 +370,26 @@ def solution_function(notebook_stem: str, name: str, **chapter_names: object) ->
     raise LookupError(f"no solution cell of {notebook_stem} defines {name}")
 
 
+def test_a_parser_that_swaps_statement_and_repetition_fails_and_is_told_which(clips: pd.DataFrame) -> None:
+    """Issue 46: every clip at hand has statement 1 and repetition 1, so a parser reading one from the other's
+    place passed; the checker also reads names whose fields differ and names the field that is wrong."""
+    parse = solution_function("01_dataset_tour", "parse_ravdess_name")
+
+    def swapped(name: str) -> dict:
+        fields = parse(name)
+        return {**fields, "statement": fields["repetition"], "repetition": fields["statement"]}
+
+    feedback = exercises.check_ravdess_parser(swapped, clips)
+    assert not feedback and "your `statement` is 2, but the fifth field, '01' means 1" in feedback.message
+    assert "sixth ('02') field holds: read the fifth" in feedback.message
+
+    def intensity_from_statement(name: str) -> dict:
+        return {**parse(name), "intensity": int(name.split("-")[4])}
+
+    assert not exercises.check_ravdess_parser(intensity_from_statement, clips)
+    assert exercises.check_ravdess_parser(parse, clips)
+
+
 def test_ravdess_parser_checker_names_the_wrong_field(clips: pd.DataFrame) -> None:
     parse = solution_function("01_dataset_tour", "parse_ravdess_name")
     assert exercises.check_ravdess_parser(parse, clips)

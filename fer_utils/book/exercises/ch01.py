@@ -13,17 +13,24 @@ from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exe
 
 RAVDESS_FIELDS: dict[str, int] = {"emotion": 2, "intensity": 3, "statement": 4, "repetition": 5, "actor": 6}
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")
+# Valid RAVDESS names in which every two fields hold different codes somewhere (statement 1 and repetition 2,
+# and the other way round; intensity 2 with statement 1): a parser that reads one field from another's place
+# fails on one of them, even where every clip at hand repeats the first statement once.
+TELL_APART = ("01-01-03-02-01-02-12.mp4", "02-01-05-01-02-01-07.mp4", "01-01-01-01-02-02-24.mp4")
 
 
 @coding_exercise
 def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | None = None) -> Feedback:
     """`parse(file_name)` returns a RAVDESS name's fields as the book's indexer reads them: `emotion` (a name
     of the codebook), `intensity`, `statement`, `repetition` and `actor` (integers). Checked on the real
-    RAVDESS clip shipped with the package and on one clip per emotion of the chapter's index `clips`."""
+    RAVDESS clip shipped with the package, on names whose fields all differ (`TELL_APART`) and on one clip per
+    emotion of the chapter's index `clips`."""
     from fer_utils.assets import ravdess_clip_path
-    from fer_utils.data.corpora import index_ravdess
+    from fer_utils.data.corpora import _parse_ravdess, index_ravdess
 
     table = index_ravdess(ravdess_clip_path().parent, modalities=("01", "02")).clips
+    made = [{"path": name, **_parse_ravdess(Path(name), Path(name).parent, ("01", "02"))} for name in TELL_APART]
+    table = pd.concat([table, pd.DataFrame(made)], ignore_index=True)
     if clips is not None:
         original, _ = original_index(clips)
         if original is not None and set(RAVDESS_FIELDS) <= set(original.columns):
@@ -40,7 +47,12 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
             if field not in got:
                 return Feedback(False, f"for {name} your dict has no `{field}` ({where}).")
             if not same_value(got[field], expected):
+                codes = name.split(".")[0].split("-")
+                misread = [i for i, other in enumerate(codes) if i != position and same_value(got[field], int(other))]
                 hint = "look the code up in RAVDESS_EMOTIONS" if field == "emotion" else f"an integer: int({code!r})"
+                if field != "emotion" and misread and not same_value(got[field], int(code)):
+                    places = " or the ".join(f"{ORDINALS[i]} ({codes[i]!r})" for i in misread)
+                    hint = f"{got[field]!r} is what the {places} field holds: read the {ORDINALS[position]}"
                 return Feedback(
                     False, f"for {name} your `{field}` is {got[field]!r}, but {where} means {expected!r} ({hint})."
                 )
