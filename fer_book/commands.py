@@ -21,6 +21,7 @@ from fer_utils.cli import run_handler
 MODULE_STEPS = {
     "sync": ("fer_book.sync", "keep the chapters' saved cells identical to the package (--check, --export)"),
     "architecture": ("fer_book.architecture", "write ARCHITECTURE.md's module tables from the docstrings (--check)"),
+    "teaching": ("fer_book.teaching", "write the teacher's page's exercise list and session plans (--check)"),
 }
 
 

@@ -1,0 +1,210 @@
+"""The teacher's page's tables, written from the chapters and their measured run times: a page that cannot go stale.
+
+`python -m fer_book teaching` writes, between two markers in book/teaching.md, the list of every exercise of
+the book (its chapter, what it asks, what its checker checks, the kind of answer and its points under the
+page's rubric) and the session plans (which chapters each session covers and how long their notebooks run, from
+`benchmarks/results/book_times.json` with the calibration of that record). `--check` (run by the tests) exits 1
+when they differ from the chapters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import json
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer_book.grade_notebooks import cell_source, exercise_cells, title_of
+from fer_book.toc import toc_notebooks
+from fer_utils.errors import FerError
+from fer_utils.storage.atomic import write_atomic
+
+PAGE = Path("book") / "teaching.md"
+TIMES = Path("benchmarks") / "results" / "book_times.json"
+# Each table lies between its two markers on the page.
+EXERCISE_MARKERS = (
+    "<!-- exercise table: written by `python -m fer_book teaching` from the chapters; do not edit -->",
+    "<!-- end of the exercise table -->",
+)
+PLAN_MARKERS = (
+    "<!-- session plans: written by `python -m fer_book teaching` from the book's time record; do not edit -->",
+    "<!-- end of the session plans -->",
+)
+# The rubric: a number worked out from the chapter's data is worth 1 point, a function written and checked on
+# the chapter's real inputs 2 (it takes longer, and its checker tries the plausible wrong answers).
+POINTS = {"a number or a table": 1, "a function": 2}
+# The session plans: how many sessions, and which chapters (by number) each covers.
+PLANS: dict[int, tuple[tuple[int, ...], ...]] = {
+    2: ((1, 2, 3, 4), (5, 6, 7, 8, 9, 10)),
+    4: ((1, 2), (3, 4), (5, 6), (7, 8, 9, 10)),
+    10: tuple((n,) for n in range(1, 11)),
+}
+
+
+class TeachingError(FerError, ValueError):
+    """book/teaching.md lacks its markers, or a chapter's exercise has no checker."""
+
+
+@dataclass(frozen=True)
+class ExerciseRow:
+    """One exercise as the teacher's page lists it."""
+
+    chapter: str
+    number: int
+    asks: str
+    checker: str
+    checks: str
+    kind: str
+
+    @property
+    def points(self) -> int:
+        """Its points under the page's rubric (POINTS)."""
+        return POINTS[self.kind]
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text`, each on one line (table cells: `|` escaped)."""
+    flat = " ".join(text.split()).replace("|", "\\|")
+    return [s for s in re.split(r"(?<=[.?!])\s+(?=[A-Z`*(])", flat) if s]
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of `text` on one line."""
+    return next(iter(sentences(text)), "")
+
+
+def task_sentence(text: str) -> str:
+    """The sentence of an exercise that sets the task (`Write …`, `Compute …`, a question), else its first."""
+    found = sentences(text)
+    return next((s for s in found if re.match(r"(Write|Compute|Build)\b", s) or s.endswith("?")), first_sentence(text))
+
+
+def exercise_rows(root: Path) -> list[ExerciseRow]:
+    """Every exercise of the book's chapters, in reading order."""
+    from fer_utils.book import exercises
+
+    rows = []
+    for path in toc_notebooks(root):
+        notebook = json.loads((root / path).read_text(encoding="utf-8"))
+        cells = notebook["cells"]
+        for number, index in sorted(exercise_cells(notebook).items()):
+            heading = next(i for i in range(index, -1, -1) if cell_source(cells[i]).strip().startswith("### Exercise"))
+            asks = task_sentence(cell_source(cells[heading]).split("\n", 1)[1])
+            stub = cell_source(cells[index])
+            called = re.search(r"exercises\.(check_\w+)\(", stub)
+            if not called:
+                raise TeachingError(f"{path}: exercise {number} calls no checker of fer_utils.book.exercises")
+            checker = getattr(exercises, called.group(1))
+            kind = (
+                "a function"
+                if "raise NotImplementedError" in stub or _defines_function(stub)
+                else "a number or a table"
+            )
+            rows.append(
+                ExerciseRow(
+                    title_of(notebook).lstrip("# "),
+                    number,
+                    asks,
+                    called.group(1),
+                    first_sentence(inspect.getdoc(checker) or ""),
+                    kind,
+                )
+            )
+    return rows
+
+
+def _defines_function(source: str) -> bool:
+    """Whether a stub cell defines a function (the exercise asks for one)."""
+    try:
+        return any(isinstance(node, ast.FunctionDef) for node in ast.parse(source).body)
+    except SyntaxError:
+        return False
+
+
+def exercise_table(rows: Sequence[ExerciseRow]) -> str:
+    """The exercises as a markdown table, with the total of points."""
+    lines = [
+        "| chapter | exercise | what it asks | what its checker checks | answer | points |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {row.chapter} | {row.number} | {row.asks} | `{row.checker}`: {row.checks} | {row.kind} | {row.points} |"
+        for row in rows
+    ]
+    functions = sum(row.kind == "a function" for row in rows)
+    lines += [
+        "",
+        f"{len(rows)} exercises in {len({row.chapter for row in rows})} chapters, {functions} of them functions to "
+        f"write: {sum(row.points for row in rows)} points in all.",
+    ]
+    return "\n".join(lines)
+
+
+def plan_table(root: Path) -> str:
+    """The session plans, each session's chapters with how long their notebooks ran in the book's time record."""
+    record = json.loads((root / TIMES).read_text(encoding="utf-8"))
+    seconds = {name.split("_", 1)[0]: value for name, value in record["seconds"].items()}
+    calibration = record["calibration"]
+    lines = ["| sessions | session | chapters | their notebooks run |", "| --- | --- | --- | --- |"]
+    for count, sessions in PLANS.items():
+        for k, chapters in enumerate(sessions, 1):
+            minutes = sum(seconds[f"{n:02d}"] for n in chapters) / 60
+            names = ", ".join(str(n) for n in chapters)
+            lines.append(f"| {count} | {k} | {names} | {minutes:.1f} min |")
+    lines += [
+        "",
+        f"Run times: the book's record (`{TIMES.as_posix()}`), each chapter's execution on its quick defaults "
+        f"in `make book` ({record['jobs']} chapters at a time) on {calibration['cpus']} CPU cores calibrated at "
+        f"{calibration['images_per_s']:.0f} images/s (`fer_book/calibrate.py`); a chapter whose runs are already "
+        "cached (chapter 4's reference run, made once) runs faster.",
+    ]
+    return "\n".join(lines)
+
+
+def between(text: str, markers: tuple[str, str], content: str, where: Path) -> str:
+    """`text` with `content` between its two `markers` (TeachingError unless each is there once, in order)."""
+    start, end = markers
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise TeachingError(f"{where}: needs one {start!r} line followed by one {end!r} line")
+    before, rest = text.split(start)
+    return before + "\n\n".join([start, content, end]) + rest.split(end, 1)[1]
+
+
+def write_tables(root: Path, check: bool = False) -> bool:
+    """Write both tables into book/teaching.md (or only compare, `check`); whether the page was up to date."""
+    path = root / PAGE
+    text = path.read_text(encoding="utf-8")
+    new = between(text, EXERCISE_MARKERS, exercise_table(exercise_rows(root)), path)
+    new = between(new, PLAN_MARKERS, plan_table(root), path)
+    if new == text:
+        return True
+    if not check:
+        write_atomic(path, new.encode("utf-8"))
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`teaching` writes the teacher's page's tables; `teaching --check` exits 1 when they are stale."""
+    parser = argparse.ArgumentParser(prog="python -m fer_book teaching", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    args = parser.parse_args(argv)
+    try:
+        current = write_tables(args.root, check=args.check)
+    except TeachingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.check and not current:
+        print(f"{PAGE}'s tables differ from the chapters: run `python -m fer_book teaching`", file=sys.stderr)
+        return 1
+    print(f"{PAGE}: tables {'up to date' if current else 'written'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
