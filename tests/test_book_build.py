@@ -60,6 +60,22 @@ def test_executed_notebook_has_outputs_and_no_errors(chapter: Path) -> None:
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_no_table_cell_or_column_is_cut_short(chapter: Path) -> None:
+    """Issue 46: every table a chapter shows is whole: no cell cut to "..." and no column hidden behind one
+    (pandas' defaults cut cells at 50 characters and show 20 columns; the kit's style shows them all)."""
+    nb = executed(chapter)
+    tables = [
+        out["data"]["text/html"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for out in c.outputs
+        if 'class="dataframe' in out.get("data", {}).get("text/html", "")
+    ]
+    cut = [cell for html in tables for cell in re.findall(r"<t[dh][^>]*>([^<]*\.\.\.)</t[dh]>", html)]
+    assert not cut, f"{chapter.name}: cells cut short: {cut[:3]}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_widget_state_is_saved(chapter: Path) -> None:
     nb = executed(chapter)
     views = widget_views(nb)

@@ -29,3 +29,22 @@ def test_two_models_of_about_the_same_size_are_not_drawn_far_apart() -> None:
     assert ax.get_xlim()[0] == 0
     wide = close.assign(params=[59_527, 23_600_000])
     assert plots.accuracy_vs_params(wide).axes[0].get_xscale() == "log"
+
+
+def test_the_books_style_shows_every_cell_and_column_whole() -> None:
+    """Issue 46: pandas cut long cells to "..." (a claim's sentence, "0.526 ± 0.013 (one run: no spread)") and
+    hid columns of wide tables; with the kit's style a table is shown whole, and figure text is larger."""
+    import matplotlib.pyplot as plt
+
+    from fer_utils.book.plots import book_style
+
+    wide = pd.DataFrame(
+        [{f"column {i}": "a sentence of a table's cell, longer than fifty characters " * 2 for i in range(30)}]
+    )
+    with pd.option_context("display.max_colwidth", 50, "display.max_columns", 20):
+        assert "..." in wide._repr_html_()
+    with pd.option_context("display.max_colwidth", 50, "display.max_columns", 20), plt.rc_context():
+        book_style()
+        html = wide._repr_html_()
+        assert "..." not in html and html.count("column 29") == 1
+        assert plt.rcParams["legend.fontsize"] == 10 and plt.rcParams["font.size"] == 11

@@ -147,6 +147,8 @@ from fer_utils.train.recipe import TimeBudget, learning_rate, loss
 from fer_utils.train.runs import RunFolder
 from fer_utils.train.sequences import ClipData
 
+plots.book_style()  # tables shown whole, figure text readable at the book's width
+
 fer = sys.modules[__name__]  # `fer.Dataset`, `fer.plots`, …: a chapter's one handle on the book's package
 
 __all__ = [

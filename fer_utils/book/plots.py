@@ -24,6 +24,15 @@ PAPER_RESULTS = pd.DataFrame(
 )
 
 
+def book_style() -> None:
+    """The book's look, set once by the chapters' kit: tables shown whole (pandas never cuts a cell short to
+    "..." nor hides a column behind one) and figure text readable at the page's width."""
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
+    text = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.title_fontsize": 10}
+    plt.rcParams.update({**text, "legend.fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10})
+
+
 def emotion_order(values: Sequence[str]) -> list[str]:
     """The emotions present in `values`, in vocabulary order."""
     present = set(values)
