@@ -1,10 +1,10 @@
-"""The teacher's page's tables, written from the chapters and their measured run times: a page that cannot go stale.
+"""The teacher's page's tables and each chapter's run time, written from the chapters and the book's time record.
 
-`python -m fer_book teaching` writes, between two markers in book/teaching.md, the list of every exercise of
-the book (its chapter, what it asks, what its checker checks, the kind of answer and its points under the
-page's rubric) and the session plans (which chapters each session covers and how long their notebooks run, from
-`benchmarks/results/book_times.json` with the calibration of that record). `--check` (run by the tests) exits 1
-when they differ from the chapters.
+`python -m fer_book teaching` writes, between markers in book/teaching.md, the list of every exercise of the
+book (its chapter, what it asks, what its checker checks, the kind of answer and its points under the page's
+rubric) and the session plans (which chapters each session covers and how long their notebooks run), and, in
+each chapter's "Time to learn", how long its notebook ran: both from `benchmarks/results/book_times.json`, with
+the calibration of that record. `--check` (run by the tests) exits 1 when anything differs.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ TIMES = Path("benchmarks") / "results" / "book_times.json"
 EXERCISE_MARKERS = (
     "<!-- exercise table: written by `python -m fer_book teaching` from the chapters; do not edit -->",
     "<!-- end of the exercise table -->",
+)
+RUN_TIME_MARKERS = (
+    "<!-- run time: written by `python -m fer_book teaching` from the book's time record; do not edit -->",
+    "<!-- end of the run time -->",
 )
 PLAN_MARKERS = (
     "<!-- session plans: written by `python -m fer_book teaching` from the book's time record; do not edit -->",
@@ -175,14 +179,53 @@ def between(text: str, markers: tuple[str, str], content: str, where: Path) -> s
     return before + "\n\n".join([start, content, end]) + rest.split(end, 1)[1]
 
 
+def duration(seconds: float) -> str:
+    """Seconds in words a reader plans with: "40 s", "2.5 minutes"."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} minutes"
+
+
+def run_time_sentence(chapter: str, record: dict) -> str:
+    """How long a chapter's notebook ran in the book's time record (`chapter`: its notebook's file name)."""
+    calibration = record["calibration"]
+    return (
+        f"On its quick defaults the notebook ran in {duration(record['seconds'][chapter])} in the book's last "
+        f"measured build ({record['jobs']} chapters at a time, {calibration['cpus']} CPU cores calibrated at "
+        f"{calibration['images_per_s']:.0f} images/s: `{TIMES.as_posix()}`); faster when the runs it needs are cached."
+    )
+
+
+def write_run_times(root: Path, check: bool = False) -> bool:
+    """Write each chapter's run time into its "Time to learn" (or only compare); whether all were up to date."""
+    from fer_book.links import notebook_text
+
+    record = json.loads((root / TIMES).read_text(encoding="utf-8"))
+    current = True
+    for path in toc_notebooks(root):
+        text = (root / path).read_text(encoding="utf-8")
+        notebook = json.loads(text)
+        cells = [c for c in notebook["cells"] if c["cell_type"] == "markdown" and RUN_TIME_MARKERS[0] in cell_source(c)]
+        if len(cells) != 1:
+            raise TeachingError(f"{path}: needs the run-time markers in one markdown cell (its Time to learn)")
+        new = between(cell_source(cells[0]), RUN_TIME_MARKERS, run_time_sentence(path.name, record), root / path)
+        cells[0]["source"] = new.splitlines(keepends=True)
+        written = notebook_text(notebook)
+        if written != text:
+            current = False
+            if not check:
+                write_atomic(root / path, written.encode("utf-8"))
+    return current
+
+
 def write_tables(root: Path, check: bool = False) -> bool:
-    """Write both tables into book/teaching.md (or only compare, `check`); whether the page was up to date."""
+    """Write both tables into book/teaching.md and the chapters' run times (or only compare, `check`); whether
+    everything was up to date."""
     path = root / PAGE
     text = path.read_text(encoding="utf-8")
     new = between(text, EXERCISE_MARKERS, exercise_table(exercise_rows(root)), path)
     new = between(new, PLAN_MARKERS, plan_table(root), path)
+    times_current = write_run_times(root, check)
     if new == text:
-        return True
+        return times_current
     if not check:
         write_atomic(path, new.encode("utf-8"))
     return False

@@ -365,20 +365,3 @@ def test_the_reference_size_and_epochs_are_defined_once_in_the_repository() -> N
     for name in ("REFERENCE_SIZE", "REFERENCE_EPOCHS"):
         hits = [p for p in sources if re.search(rf"^\s*\"?{name} = ", p.read_text(), re.M)]
         assert [p.relative_to(REPO).as_posix() for p in hits] == ["fer_utils/train/config.py"], name
-
-
-# "runs in about 35 s" / "about 1.5 minutes": the time a chapter's "Time to learn" says it runs.
-PROSE_TIME = re.compile(r"runs in about (\d+(?:\.\d+)?) (s|minutes?)\b")
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_the_time_a_chapter_says_it_runs_is_within_30_percent_of_the_record(path: Path) -> None:
-    """Issue 28: the prose said "about three minutes" for a chapter measured at 274 s. Each chapter states
-    its run time once, as a number, and it stays within 30 % of benchmarks/results/book_times.json."""
-    opening = next(c.source for c in read(path).cells if "## Time to learn" in c.source)
-    found = PROSE_TIME.findall(opening)
-    assert len(found) == 1, f"{path.name}: say once 'runs in about N s' or 'N minutes' ({found})"
-    value, unit = found[0]
-    said = float(value) * (1 if unit == "s" else 60)
-    record = json.loads((REPO / "benchmarks" / "results" / "book_times.json").read_text())["seconds"][path.name]
-    assert abs(said - record) <= 0.3 * record, f"{path.name} says {said:.0f} s, the record is {record:.0f} s"
