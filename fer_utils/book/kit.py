@@ -7,8 +7,8 @@ as the package's modules do, and `fer` (this module) reaches the rest: the data 
 (`fer.train(build, data, config)`, a cached run), the reports over seeds (`fer.summarize`), the lessons
 (`fer.show_lesson`) and the modules `fer.plots`, `fer.widgets`, `fer.exercises`, `fer.realfaces`, `fer.demo`.
 Each name is defined in its own module and only gathered here; importing this module imports them all
-(TensorFlow with them). On Colab it first checks the runtime (`colab.check_runtime`: whether pip replaced the
-numpy the kernel had loaded: then it stops and asks for a restart), before anything imports TensorFlow.
+(TensorFlow with them). On Colab it first checks the runtime (`colab.require_fresh_runtime`: when pip replaced
+the numpy the kernel had loaded, it stops and asks for a restart), before anything imports TensorFlow.
 """
 
 from __future__ import annotations
