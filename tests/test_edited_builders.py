@@ -3,7 +3,7 @@ makes the run the chapter trains have the edited network, and the shown data cod
 input pipeline, chapter 6's split) edited makes the crops or runs it reports use the edited data.
 
 Each case executes, with papermill and the smallest parameters the chapter takes, a trimmed copy of the
-chapter: its parameters, imports and definitions, the shown code's cell as shipped (whose fingerprint must
+chapter: its parameters, imports, definitions and data cell, the shown code's cell as shipped (whose fingerprint must
 equal the package's copy: chapters share their cached runs through that), the shown code edited (the cell
 changed, or a cell that redefines a function around the shown one), and the chapter's training cells, where
 the copy stops. Every run trained into the case's fresh `runs/` folder must hold the edited layer.
@@ -185,14 +185,15 @@ def defines(source: str, name: str) -> bool:
 
 
 def keeps(cell: nbformat.NotebookNode) -> bool:
-    """The cells a trimmed chapter keeps before its training cells: parameters, imports and definitions."""
+    """The cells a trimmed chapter keeps before its training cells: parameters, imports, definitions and the cell
+    that reads the chapter's data (`dataset = fer.Dataset(...)`)."""
     return PARAMETERS_TAG in cell.metadata.get("tags", []) or bool(
-        re.search(r"^(import |from \S+ import |def |class |# @save)", cell.source, re.M)
+        re.search(r"^(import |from \S+ import |def |class |# @save|dataset = fer\.Dataset\()", cell.source, re.M)
     )
 
 
 def trimmed_chapter(case: Case) -> nbformat.NotebookNode:
-    """The chapter's parameters, imports and definitions, the shown code as shipped with its fingerprint checked
+    """The chapter's parameters, imports, definitions and data cell, the shown code as shipped with its fingerprint checked
     against the package's, the shown code edited, and its training cells (the last one ends the copy)."""
     nb = nbformat.read(REPO / "notebooks" / f"{case.notebook}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
