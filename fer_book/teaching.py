@@ -162,7 +162,8 @@ def plan_table(root: Path) -> str:
             lines.append(f"| {count} | {k} | {names} | {minutes:.1f} min |")
     lines += [
         "",
-        f"Run times: the book's record (`{TIMES.as_posix()}`), each chapter's execution on its quick defaults "
+        f"Run times: the book's record of {calibration['when'][:10]} (`{TIMES.as_posix()}`), each chapter's execution "
+        "on its quick defaults "
         f"in `make book` ({record['jobs']} chapters at a time) on {calibration['cpus']} CPU cores calibrated at "
         f"{calibration['images_per_s']:.0f} images/s (`fer_book/calibrate.py`); a chapter whose runs are already "
         "cached (chapter 4's reference run, made once) runs faster.",
@@ -188,9 +189,10 @@ def run_time_sentence(chapter: str, record: dict) -> str:
     """How long a chapter's notebook ran in the book's time record (`chapter`: its notebook's file name)."""
     calibration = record["calibration"]
     return (
-        f"On its quick defaults the notebook ran in {duration(record['seconds'][chapter])} in the book's last "
-        f"measured build ({record['jobs']} chapters at a time, {calibration['cpus']} CPU cores calibrated at "
-        f"{calibration['images_per_s']:.0f} images/s: `{TIMES.as_posix()}`); faster when the runs it needs are cached."
+        f"On its quick defaults the notebook ran in {duration(record['seconds'][chapter])} in the book's time record "
+        f"of {calibration['when'][:10]} ({record['jobs']} chapters at a time, {calibration['cpus']} CPU cores "
+        f"calibrated at {calibration['images_per_s']:.0f} images/s: `{TIMES.as_posix()}`); faster when the runs it "
+        "needs are cached."
     )
 
 
