@@ -8,14 +8,11 @@ when they differ from the code.
 
 from __future__ import annotations
 
-import argparse
 import ast
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fer_utils.errors import FerError
-from fer_utils.storage.atomic import write_atomic
+from fer_book.markers import MarkerError, between, marker_command, write_changed
 
 DOCUMENT = "ARCHITECTURE.md"
 START = "<!-- module tables: written by `python -m fer_book architecture` from the docstrings; do not edit -->"
@@ -37,7 +34,7 @@ FOLDERS = (
 )
 
 
-class ArchitectureError(FerError, ValueError):
+class ArchitectureError(MarkerError):
     """ARCHITECTURE.md lacks its markers, or a tabled module has no docstring."""
 
 
@@ -60,44 +57,23 @@ def folder_table(root: Path, folder: str) -> str:
 
 
 def module_tables(root: Path) -> str:
-    """Every folder's table, between the markers."""
-    return "\n\n".join([START, *(folder_table(root, folder) for folder in FOLDERS), END])
+    """Every folder's table."""
+    return "\n\n".join(folder_table(root, folder) for folder in FOLDERS)
 
 
 def write_tables(root: Path, check: bool = False) -> bool:
     """Write the tables into ARCHITECTURE.md (or only compare, `check`); whether the document was up to date."""
     path = root / DOCUMENT
     text = path.read_text(encoding="utf-8")
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ArchitectureError(f"{path}: needs one {START!r} line followed by one {END!r} line")
-    before, rest = text.split(START)
-    new = before + module_tables(root) + rest.split(END, 1)[1]
-    if new == text:
-        return True
-    if not check:
-        write_atomic(path, new.encode("utf-8"))
-    return False
+    return write_changed(path, text, between(text, (START, END), module_tables(root), path), check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`architecture` writes the module tables; `architecture --check` exits 1 when they are stale."""
-    parser = argparse.ArgumentParser(prog="python -m fer_book architecture", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
-    args = parser.parse_args(argv)
-    try:
-        current = write_tables(args.root, check=args.check)
-    except ArchitectureError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.check and not current:
-        print(
-            f"{DOCUMENT}'s module tables differ from the docstrings: run `python -m fer_book architecture`",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"{DOCUMENT}: module tables {'up to date' if current else 'written'}")
-    return 0
+    stale = f"{DOCUMENT}'s module tables differ from the docstrings"
+    return marker_command(
+        argv, "architecture", __doc__.splitlines()[0], write_tables, f"{DOCUMENT}: module tables", stale
+    )
 
 
 if __name__ == "__main__":

@@ -9,20 +9,17 @@ the calibration of that record. `--check` (run by the tests) exits 1 when anythi
 
 from __future__ import annotations
 
-import argparse
 import ast
 import inspect
 import json
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from fer_book.grade_notebooks import cell_source, exercise_cells, title_of
+from fer_book.markers import MarkerError, between, marker_command, write_changed
 from fer_book.toc import toc_notebooks
-from fer_utils.errors import FerError
-from fer_utils.storage.atomic import write_atomic
 
 PAGE = Path("book") / "teaching.md"
 TIMES = Path("benchmarks") / "results" / "book_times.json"
@@ -50,7 +47,7 @@ PLANS: dict[int, tuple[tuple[int, ...], ...]] = {
 }
 
 
-class TeachingError(FerError, ValueError):
+class TeachingError(MarkerError):
     """book/teaching.md lacks its markers, or a chapter's exercise has no checker."""
 
 
@@ -171,15 +168,6 @@ def plan_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def between(text: str, markers: tuple[str, str], content: str, where: Path) -> str:
-    """`text` with `content` between its two `markers` (TeachingError unless each is there once, in order)."""
-    start, end = markers
-    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
-        raise TeachingError(f"{where}: needs one {start!r} line followed by one {end!r} line")
-    before, rest = text.split(start)
-    return before + "\n\n".join([start, content, end]) + rest.split(end, 1)[1]
-
-
 def duration(seconds: float) -> str:
     """Seconds in words a reader plans with: "40 s", "2.5 minutes"."""
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} minutes"
@@ -210,11 +198,7 @@ def write_run_times(root: Path, check: bool = False) -> bool:
             raise TeachingError(f"{path}: needs the run-time markers in one markdown cell (its Time to learn)")
         new = between(cell_source(cells[0]), RUN_TIME_MARKERS, run_time_sentence(path.name, record), root / path)
         cells[0]["source"] = new.splitlines(keepends=True)
-        written = notebook_text(notebook)
-        if written != text:
-            current = False
-            if not check:
-                write_atomic(root / path, written.encode("utf-8"))
+        current = write_changed(root / path, text, notebook_text(notebook), check) and current
     return current
 
 
@@ -226,29 +210,13 @@ def write_tables(root: Path, check: bool = False) -> bool:
     new = between(text, EXERCISE_MARKERS, exercise_table(exercise_rows(root)), path)
     new = between(new, PLAN_MARKERS, plan_table(root), path)
     times_current = write_run_times(root, check)
-    if new == text:
-        return times_current
-    if not check:
-        write_atomic(path, new.encode("utf-8"))
-    return False
+    return write_changed(path, text, new, check) and times_current
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`teaching` writes the teacher's page's tables; `teaching --check` exits 1 when they are stale."""
-    parser = argparse.ArgumentParser(prog="python -m fer_book teaching", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
-    args = parser.parse_args(argv)
-    try:
-        current = write_tables(args.root, check=args.check)
-    except TeachingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.check and not current:
-        print(f"{PAGE}'s tables differ from the chapters: run `python -m fer_book teaching`", file=sys.stderr)
-        return 1
-    print(f"{PAGE}: tables {'up to date' if current else 'written'}")
-    return 0
+    stale = f"{PAGE}'s tables differ from the chapters"
+    return marker_command(argv, "teaching", __doc__.splitlines()[0], write_tables, f"{PAGE}: tables", stale)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,58 @@
+"""Text written between two markers of a document by a `fer_book` step, and the command line such a step has.
+
+`python -m fer_book architecture` and `python -m fer_book teaching` write tables into committed documents
+between marker lines; `between` puts a table there, `marker_command` gives each step its `--check` and `--root`
+options and its exit codes, and `write_changed` writes a document only when it changed (0 written or current, 1 stale under `--check`, 2 a document or a chapter that
+cannot be written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fer_utils.errors import FerError
+from fer_utils.storage.atomic import write_atomic
+
+
+class MarkerError(FerError, ValueError):
+    """A document lacks its markers, or what a step writes there cannot be made from the repository."""
+
+
+def between(text: str, markers: tuple[str, str], content: str, where: Path) -> str:
+    """`text` with `content` between its two `markers` (MarkerError unless each is there once, in order)."""
+    start, end = markers
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise MarkerError(f"{where}: needs one {start!r} line followed by one {end!r} line")
+    before, rest = text.split(start)
+    return before + "\n\n".join([start, content, end]) + rest.split(end, 1)[1]
+
+
+def write_changed(path: Path, text: str, new: str, check: bool) -> bool:
+    """Write `new` over `path` (whose text is `text`) unless they are equal or `check`; whether it was current."""
+    if new != text and not check:
+        write_atomic(path, new.encode("utf-8"))
+    return new == text
+
+
+def marker_command(
+    argv: Sequence[str] | None, step: str, description: str, write: Callable[[Path, bool], bool], what: str, stale: str
+) -> int:
+    """The command line of a step that writes `what` with `write(root, check)`: `--check` exits 1 when it is
+    `stale` (a sentence), a MarkerError exits 2."""
+    parser = argparse.ArgumentParser(prog=f"python -m fer_book {step}", description=description)
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    args = parser.parse_args(argv)
+    try:
+        current = write(args.root, args.check)
+    except MarkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.check and not current:
+        print(f"{stale}: run `python -m fer_book {step}`", file=sys.stderr)
+        return 1
+    print(f"{what} {'up to date' if current else 'written'}")
+    return 0
