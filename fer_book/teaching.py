@@ -38,7 +38,7 @@ PLAN_MARKERS = (
 )
 # The rubric: a number worked out from the chapter's data is worth 1 point, a function written and checked on
 # the chapter's real inputs 2 (it takes longer, and its checker tries the plausible wrong answers).
-POINTS = {"a number or a table": 1, "a function": 2}
+POINTS = {"a number or a table": 1, "a function": 2, "an experiment": 3}
 # The session plans: how many sessions, and which chapters (by number) each covers.
 PLANS: dict[int, tuple[tuple[int, ...], ...]] = {
     2: ((1, 2, 3, 4), (5, 6, 7, 8, 9, 10)),
@@ -102,7 +102,9 @@ def exercise_rows(root: Path) -> list[ExerciseRow]:
                 raise TeachingError(f"{path}: exercise {number} calls no checker of fer_utils.book.exercises")
             checker = getattr(exercises, called.group(1))
             kind = (
-                "a function"
+                "an experiment"
+                if called.group(1) == "check_experiment"
+                else "a function"
                 if "raise NotImplementedError" in stub or _defines_function(stub)
                 else "a number or a table"
             )
@@ -138,10 +140,11 @@ def exercise_table(rows: Sequence[ExerciseRow]) -> str:
         for row in rows
     ]
     functions = sum(row.kind == "a function" for row in rows)
+    experiments = sum(row.kind == "an experiment" for row in rows)
     lines += [
         "",
         f"{len(rows)} exercises in {len({row.chapter for row in rows})} chapters, {functions} of them functions to "
-        f"write: {sum(row.points for row in rows)} points in all.",
+        f"write and {experiments} experiments to run: {sum(row.points for row in rows)} points in all.",
     ]
     return "\n".join(lines)
 

@@ -1,5 +1,6 @@
 """Checker functions for the classroom exercises at the end of each chapter, one module per chapter
-(`ch01` … `ch10`) and the feedback machinery they share (`feedback`).
+(`ch01` … `ch10`), the experiment exercises of chapters 4 to 10 (`experiment`) and the feedback machinery
+they share (`feedback`).
 
 A checker takes the student's answer and the real data the question is about, computes the expected
 answer itself (nothing is hard-coded), and returns a `Feedback` that the notebook displays at once.
@@ -18,6 +19,7 @@ from fer_utils.book.exercises.ch07 import check_conv_flops, check_param_ratio
 from fer_utils.book.exercises.ch08 import check_int8_model, check_occlusion_map
 from fer_utils.book.exercises.ch09 import check_confidence_interval, check_restricted_accuracy
 from fer_utils.book.exercises.ch10 import check_macro_f1_present, check_majority_baseline
+from fer_utils.book.exercises.experiment import check_experiment, experiment
 from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "check_conv_params",
     "check_crop_inside",
     "check_dense_params",
+    "check_experiment",
     "check_generalization_gap",
     "check_int8_model",
     "check_l1_on_fc",
@@ -45,4 +48,5 @@ __all__ = [
     "check_sibling_share",
     "check_subject_split",
     "coding_exercise",
+    "experiment",
 ]

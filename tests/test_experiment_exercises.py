@@ -1,0 +1,189 @@
+"""Issue 46: the experiment exercise of chapters 4 to 10 (change one setting of a short run, train it, answer
+from the two runs) judged on the student's own runs, with feedback that names the mistake, and graded in
+the grader's sandbox, where the book's cache is read-only and the student's run is a new one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from toy_data import make_toy_crops
+
+from fer_book.grade import grade_folder
+from fer_book.grade_notebooks import cell_source, exercise_cells, is_solution
+from fer_utils.book import artifacts, exercises
+from fer_utils.book.exercises.experiment import SETTINGS, changed_settings, measured
+from fer_utils.train.config import TrainConfig
+from fer_utils.train.pipeline import FaceData
+
+EXPERIMENT_CHAPTERS = (
+    "04_training",
+    "05_regularization",
+    "06_evaluation_protocols",
+    "07_comparison",
+    "08_deployment",
+    "09_real_faces",
+    "10_seven_expressions",
+)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(a cache folder, toy crops of the real stills inside it: the sandbox sees the cache, read-only)."""
+    cache = tmp_path_factory.mktemp("cache")
+    cache.chmod(0o755)  # as a user's cache folder is: the sandboxed student (another user) may read it
+    crops = cache / "toy_crops"
+    make_toy_crops(crops, size=16, frames_per_clip=2)
+    return cache, crops
+
+
+@pytest.fixture(scope="module")
+def runs(toy: tuple[Path, Path]) -> dict[str, object]:
+    """Three real short runs on the toy crops: a baseline, its learning rate changed, and two settings changed."""
+    cache, crops = toy
+    short = TrainConfig(image_size=(16, 16), epochs=3, patience=3, protocol="random")
+    data = FaceData(crops)
+    return {
+        "baseline": artifacts.train(None, data, short, cache=cache),
+        "rate": artifacts.train(None, data, replace(short, learning_rate=1e-2), cache=cache),
+        "two": artifacts.train(None, data, replace(short, learning_rate=1e-2, epochs=2, patience=2), cache=cache),
+    }
+
+
+def change(runs: dict, mine: str, measure: str = "val_accuracy") -> float:
+    return measured(runs[mine].history(), measure) - measured(runs["baseline"].history(), measure)
+
+
+def test_a_right_answer_from_the_students_own_runs_passes_and_states_the_change(runs: dict) -> None:
+    answer = change(runs, "rate")
+    verdict = exercises.check_experiment(
+        exercises.experiment(runs["baseline"], runs["rate"], answer), "learning_rate", "val_accuracy"
+    )
+    assert verdict.ok, verdict.message
+    assert "`learning_rate` = 0.01 instead of 0.001" in verdict.message and f"({answer:+.3f})" in verdict.message
+    # a run handed over as (its config, its history) is judged the same way
+    config = TrainConfig(**{k: v for k, v in runs["rate"].config().items() if k in SETTINGS})
+    pair = (config, runs["rate"].history())
+    assert exercises.check_experiment(
+        exercises.experiment(runs["baseline"], pair, answer), "learning_rate", "val_accuracy"
+    )
+
+
+def test_the_plausible_wrong_answers_are_named(runs: dict) -> None:
+    def verdict(answer: float, measure: str) -> str:
+        record = exercises.experiment(runs["baseline"], runs["rate"], answer)
+        result = exercises.check_experiment(record, "learning_rate", measure)
+        assert not result.ok, (answer, measure, result.message)
+        return result.message
+
+    loss = change(runs, "rate", "val_loss")  # a loss differs between two runs where an accuracy may tie
+    assert abs(loss) > 0.01, "the toy runs must differ for this test to mean anything"
+    assert "subtract the other way" in verdict(-loss, "val_loss")
+    assert "not its change from the baseline" in verdict(measured(runs["rate"].history(), "val_loss"), "val_loss")
+    assert "too high" in verdict(loss + 0.5, "val_loss") and "too low" in verdict(loss - 0.5, "val_loss")
+    # the gap from Keras's logged training accuracy (dropout on), where it differs from the scored one
+    last, base = runs["rate"].history().iloc[-1], runs["baseline"].history().iloc[-1]
+    keras_gap = (last["accuracy"] - last["val_accuracy"]) - (base["accuracy"] - base["val_accuracy"])
+    assert abs(keras_gap - change(runs, "rate", "gap")) > 0.01, "the logged and the scored gaps must differ here"
+    assert "dropout on" in verdict(float(keras_gap), "gap")
+
+
+def test_only_the_asked_setting_may_change(runs: dict) -> None:
+    same = exercises.check_experiment(
+        exercises.experiment(runs["baseline"], runs["baseline"], 0.0), "learning_rate", "val_accuracy"
+    )
+    assert not same.ok and "has the baseline's settings" in same.message
+    two = exercises.check_experiment(
+        exercises.experiment(runs["baseline"], runs["two"], change(runs, "two")), "learning_rate", "val_accuracy"
+    )
+    assert not two.ok and "`epochs`" in two.message and "`patience`" in two.message
+    assert "change `learning_rate` only" in two.message
+    other = exercises.check_experiment(
+        exercises.experiment(runs["baseline"], runs["rate"], change(runs, "rate")), "dropout", "val_accuracy"
+    )
+    assert not other.ok and "you changed `learning_rate`" in other.message
+    assert changed_settings(runs["baseline"].config(), runs["rate"].config()) == ["learning_rate"]
+    unanswered = exercises.check_experiment(exercises.experiment(runs["baseline"], None, None), "x", "val_accuracy")
+    assert not unanswered.ok and unanswered.unanswered
+
+
+def experiment_cells(chapter: str, repo_root: Path) -> tuple[str, str]:
+    """(the stub, the solution) of a chapter's experiment exercise."""
+    notebook = json.loads((repo_root / "notebooks" / f"{chapter}.ipynb").read_text())
+    cells = notebook["cells"]
+    (number,) = [n for n, i in exercise_cells(notebook).items() if "check_experiment" in cell_source(cells[i])]
+    index = exercise_cells(notebook)[number]
+    solution = next(c for c in cells[index + 1 :] if c["cell_type"] == "code" and is_solution(c))
+    return cell_source(cells[index]), cell_source(solution)
+
+
+def test_every_chapter_from_4_on_has_an_experiment_exercise(repo_root: Path) -> None:
+    for chapter in EXPERIMENT_CHAPTERS:
+        stub, solution = experiment_cells(chapter, repo_root)
+        assert "mine = None" in stub and "answer = None" in stub, chapter
+        assert stub.splitlines()[-1] == solution.splitlines()[-1], chapter
+
+
+# The names the chapters' experiment cells read, made small on the toy crops (each chapter defines them at
+# its own size); the grader runs this setup, then each chapter's stub as one exercise.
+SETUP = """from dataclasses import replace
+
+from fer_utils.book.kit import build_paper_cnn, exercises, fer
+from fer_utils.train.fit import fit_model
+
+crops = {crops!r}
+data = faces = london_faces = fer.FaceData(crops)
+reference = fixed = settings = train_settings = fer.TrainConfig(image_size=(16, 16), protocol="subject")
+EXPERIMENT_SIZE, EXPERIMENT_EPOCHS = 24, 2  # chapter 8's solution tries 16
+"""
+
+
+def experiments_chapter(crops: Path, cells: list[str]) -> dict:
+    def code(source: str) -> dict:
+        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+
+    def md(source: str) -> dict:
+        return {"cell_type": "markdown", "metadata": {}, "source": source}
+
+    body = [md("# 4. Experiments"), code(SETUP.format(crops=str(crops)))]
+    for number, source in enumerate(cells, 1):
+        body += [md(f"### Exercise {number}"), code(source)]
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return {"cells": body, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.mark.slow
+def test_each_chapters_experiment_is_graded_in_the_sandbox_on_the_students_runs(
+    repo_root: Path, toy: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The book's seven experiment stubs as one chapter on toy crops: the solutions pass, each training its
+    run in the sandbox, whose cache is read-only (the run goes to a scratch cache); an answer that is one
+    run's value instead of the change and
+    a second changed setting fail with their reasons; an untouched stub is unanswered."""
+    cache, crops = toy
+    monkeypatch.setenv("FER_CACHE", str(cache))
+    stubs, solved = zip(*(experiment_cells(chapter, repo_root) for chapter in EXPERIMENT_CHAPTERS))
+    root = tmp_path / "book"
+    (root / "nb").mkdir(parents=True)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: nb/04_experiments\n")
+    (root / "nb" / "04_experiments.ipynb").write_text(json.dumps(experiments_chapter(crops, list(stubs))))
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "ada.ipynb").write_text(json.dumps(experiments_chapter(crops, list(solved))))
+    own_value = solved[0].replace(' - baseline.history()["val_accuracy"].iloc[-1]', "")
+    two_settings = solved[1].replace("dropout=(0.5, 0.5, 0.5)", "dropout=(0.5, 0.5, 0.5), l1=1e-4")
+    assert own_value != solved[0] and two_settings != solved[1]
+    (subs / "bob.ipynb").write_text(json.dumps(experiments_chapter(crops, [own_value, two_settings, *stubs[2:]])))
+    grades, _, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=600, root=root)
+    rows = {(r.student, r.exercise): (r.status, r.message) for r in grades.itertuples()}
+    for number in range(1, len(EXPERIMENT_CHAPTERS) + 1):
+        assert rows["ada", number][0] == "passed", (number, rows["ada", number])
+    assert rows["bob", 1][0] == "failed" and "not its change from the baseline" in rows["bob", 1][1]
+    assert rows["bob", 2] == (
+        "failed",
+        "you changed `l1` as well as `dropout`: change `dropout` only, so that the difference between the two runs "
+        "is its effect alone.",
+    )
+    assert all(rows["bob", n][0] == "unanswered" for n in range(3, len(EXPERIMENT_CHAPTERS) + 1))
