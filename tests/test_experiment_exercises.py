@@ -140,14 +140,14 @@ EXPERIMENT_SIZE, EXPERIMENT_EPOCHS = 24, 2  # chapter 8's solution tries 16
 """
 
 
-def experiments_chapter(crops: Path, cells: list[str]) -> dict:
+def experiments_chapter(crops: Path, cells: list[str], setup: str = SETUP) -> dict:
     def code(source: str) -> dict:
         return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
 
     def md(source: str) -> dict:
         return {"cell_type": "markdown", "metadata": {}, "source": source}
 
-    body = [md("# 4. Experiments"), code(SETUP.format(crops=str(crops)))]
+    body = [md("# 4. Experiments"), code(setup.format(crops=str(crops)))]
     for number, source in enumerate(cells, 1):
         body += [md(f"### Exercise {number}"), code(source)]
     kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -161,7 +161,8 @@ def test_each_chapters_experiment_is_graded_in_the_sandbox_on_the_students_runs(
     """The book's seven experiment stubs as one chapter on toy crops: the solutions pass, each training its
     run in the sandbox, whose cache is read-only (the run goes to a scratch cache); an answer that is one
     run's value instead of the change and
-    a second changed setting fail with their reasons; an untouched stub is unanswered."""
+    a second changed setting fail with their reasons; an untouched stub is unanswered; a student who changed a
+    parameter before the exercises is graded on runs of their own (it was an `error`)."""
     cache, crops = toy
     monkeypatch.setenv("FER_CACHE", str(cache))
     stubs, solved = zip(*(experiment_cells(chapter, repo_root) for chapter in EXPERIMENT_CHAPTERS))
@@ -176,6 +177,10 @@ def test_each_chapters_experiment_is_graded_in_the_sandbox_on_the_students_runs(
     two_settings = solved[1].replace("dropout=(0.5, 0.5, 0.5)", "dropout=(0.5, 0.5, 0.5), l1=1e-4")
     assert own_value != solved[0] and two_settings != solved[1]
     (subs / "bob.ipynb").write_text(json.dumps(experiments_chapter(crops, [own_value, two_settings, *stubs[2:]])))
+    # cy changes a parameter of the chapter before its exercises: nothing the grader's run cached fits it
+    longer = SETUP.replace("EXPERIMENT_EPOCHS = 24, 2", "EXPERIMENT_EPOCHS = 24, 3")
+    assert longer != SETUP
+    (subs / "cy.ipynb").write_text(json.dumps(experiments_chapter(crops, [solved[0], *stubs[1:]], longer)))
     grades, _, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=600, root=root)
     rows = {(r.student, r.exercise): (r.status, r.message) for r in grades.itertuples()}
     for number in range(1, len(EXPERIMENT_CHAPTERS) + 1):
@@ -187,3 +192,5 @@ def test_each_chapters_experiment_is_graded_in_the_sandbox_on_the_students_runs(
         "is its effect alone.",
     )
     assert all(rows["bob", n][0] == "unanswered" for n in range(3, len(EXPERIMENT_CHAPTERS) + 1))
+    # was `error` (PermissionError: the sandbox's cache is read-only): its runs now train in a scratch cache
+    assert rows["cy", 1][0] == "passed", rows["cy", 1]

@@ -75,15 +75,36 @@ def artefact_lock(target: Path) -> Path:
     return target.with_name(f".{target.name}.lock")
 
 
+def writable(folder: Path) -> bool:
+    """Whether artefacts can be written into `folder` (made if missing)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def scratch_cache() -> Path:
+    """Where an artefact goes when its cache cannot be written: a grader's sandbox mounts the book's cache
+    read-only, and a student who changes a parameter, or runs an experiment, asks for one it does not hold."""
+    return Path(tempfile.gettempdir()) / "fer-scratch-cache"
+
+
 def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
     """Return `target`, building it first with `build(tmp)`, which makes the folder `tmp` (fer_utils.storage.atomic's
     temporary sibling of `target`), renamed into place when complete.
 
     Two processes asking for the same artefact (two chapters executed side by side) build it once: the
-    second waits on the artefact's lock, then finds it finished.
+    second waits on the artefact's lock, then finds it finished. A `target` whose folder cannot be written
+    is built in `scratch_cache()` instead (and the path returned is there).
     """
     if target.is_dir():
         return target
+    if not writable(target.parent):
+        target = scratch_cache() / target.parent.name / target.name
+        if target.is_dir():
+            return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with wait_lock(artefact_lock(target)):
         if target.is_dir():
@@ -298,18 +319,4 @@ def train(
     def make(tmp: Path) -> None:
         train_run(build, data, config, tmp, fit=fit, verbose=0)
 
-    target = (cache or default_cache()) / "runs" / cache_key(spec)
-    if not target.is_dir():  # a run not made before: where it can be written
-        target = writable_cache(cache or default_cache()) / "runs" / cache_key(spec)
-    return RunFolder(build_atomically(target, make))
-
-
-def writable_cache(cache: Path) -> Path:
-    """`cache`, or a scratch cache in the temporary folder when `cache` cannot be written: a grader's
-    sandbox mounts the book's cache read-only, and a student's experiment trains a run it does not hold."""
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=cache):
-            return cache
-    except OSError:
-        return Path(tempfile.gettempdir()) / "fer-scratch-cache"
+    return RunFolder(build_atomically((cache or default_cache()) / "runs" / cache_key(spec), make))
