@@ -106,8 +106,8 @@ CASES = [
         "fit_model",
         "fer_utils.train.fit",
         replace=(
-            "    model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)\n",
-            "    model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)\n"
+            "        **options,\n    )\n",
+            "        **options,\n    )\n"
             '    head = keras.layers.Dense(num_classes, activation="softmax", name="edited")(model.outputs[0])\n'
             "    model = keras.Model(model.inputs, head)\n",
         ),
