@@ -20,6 +20,8 @@ COLAB = "https://colab.research.google.com"
 # The install cell, folded to one line: in the HTML book (its code hidden behind a toggle that says what it
 # does, myst-nb's per-cell `code_prompt_show`) and on Colab (a form: its title shown, its code folded).
 INSTALL_PROMPT = "Install the book's package on Colab (does nothing elsewhere)"
+# Colab's form title, the cell's first line: shorter, so that the line fits the book's 88 columns (issue 46).
+INSTALL_TITLE = "Install the book's package on Colab"
 INSTALL_METADATA = {
     "tags": ["hide-input"],
     "mystnb": {"code_prompt_show": INSTALL_PROMPT, "code_prompt_hide": "Hide the install cell"},
@@ -79,9 +81,9 @@ class BookLinks:
         line is Colab's form title, so Colab shows that line and folds the code (`INSTALL_METADATA` does the
         same in the HTML book)."""
         return [
-            f'# @title {INSTALL_PROMPT} {{ display-mode: "form" }}\n',
+            f'# @title {INSTALL_TITLE} {{ display-mode: "form" }}\n',
             'if "google.colab" in str(get_ipython()):\n',
-            f'    %pip install --quiet "{self.install_spec}"',
+            f'    %pip install -q "{self.install_spec}"',
         ]
 
 

@@ -106,8 +106,8 @@ CASES = [
         "fit_model",
         "fer_utils.train.fit",
         replace=(
-            "    model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)\n",
-            "    model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)\n"
+            "        **options,\n    )\n",
+            "        **options,\n    )\n"
             '    head = keras.layers.Dense(num_classes, activation="softmax", name="edited")(model.outputs[0])\n'
             "    model = keras.Model(model.inputs, head)\n",
         ),
@@ -127,7 +127,7 @@ CASES = [
             "PUBLISHED_SIZE": 16,
             "PUBLISHED_EPOCHS": 1,
         },
-        r"train_variants\(build_paper_cnn",
+        r"train_variants\(\s*build_paper_cnn",
         "build_paper_cnn",
         "fer_utils.models.networks",
         replace=THIRD_CONV,
@@ -137,7 +137,7 @@ CASES = [
     Case(  # passes once chapter 7 builds mini-Xception from the block it shows
         "07_comparison",
         {"SUBJECTS": 4, "IMAGE_SIZE": 32, "EPOCHS": 1, "TRAIN_MODELS": ["mini-xception"], "SEEDS": [0]},
-        r"fer\.train_variants\(builders\.get",  # the race of the light models (not the later clip race)
+        r"fer\.train_variants\(\s*builders\.get",  # the race of the light models (not the later clip race)
         "separable_residual_block",
         "fer_utils.models.networks",
         wrapper=EDITED_BLOCK,

@@ -177,6 +177,43 @@ def test_notebooks_are_committed_without_outputs(path: Path) -> None:
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
 
+SHOWN_WIDTH = 88  # the widest code line the HTML book shows without clipping it (issue 46): notebooks/ruff.toml's
+HIDDEN_CODE = ("remove-input", "remove-cell")  # the tags of the only code cells whose code the book does not show
+
+
+def long_shown_lines(nb: dict, width: int = SHOWN_WIDTH) -> list[str]:
+    """`cell N, line M (W characters): the line` for each line wider than `width` in the code cells a chapter
+    shows: all but those tagged remove-input or remove-cell (hide-input, hide-cell and solution cells are shown,
+    behind a toggle)."""
+    return [
+        f"cell {index}, line {number} ({len(line)} characters): {line}"
+        for index, cell in enumerate(nb["cells"])
+        if cell["cell_type"] == "code" and not set(tags(cell)) & set(HIDDEN_CODE)
+        for number, line in enumerate("".join(cell["source"]).splitlines(), start=1)
+        if len(line) > width
+    ]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_shown_code_lines_fit_88_characters(path: Path) -> None:
+    """Issue 46: the HTML book clips a code line wider than its column, so no line of a code cell a chapter shows
+    is wider than 88 characters; the chapters' formatter wraps code at that width (notebooks/ruff.toml)."""
+    assert f"line-length = {SHOWN_WIDTH}\n" in (REPO / "notebooks" / "ruff.toml").read_text()
+    long = long_shown_lines(read(path))
+    assert not long, f"{path.name}: {len(long)} shown code line(s) over {SHOWN_WIDTH} characters:\n" + "\n".join(long)
+
+
+def test_the_width_check_reads_shown_cells_only() -> None:
+    line = "x = " + "1 + " * 30 + "1"
+    cells = [
+        {"cell_type": "code", "metadata": {"tags": tags}, "source": ["y = 0\n", line]}
+        for tags in ([], ["hide-input"], ["hide-cell", SOLUTION_TAG], ["remove-input"], ["remove-cell"])
+    ]
+    cells.append({"cell_type": "markdown", "metadata": {}, "source": [line]})
+    found = long_shown_lines({"cells": cells})
+    assert [entry.split(" (")[0] for entry in found] == ["cell 0, line 2", "cell 1, line 2", "cell 2, line 2"]
+
+
 def colab_links(text: str) -> list[tuple[str, str, str]]:
     """(repository, branch, path) of every Colab link in `text`."""
     return COLAB_LINK.findall(text)

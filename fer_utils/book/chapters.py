@@ -122,27 +122,31 @@ def train_variants(
     variants: Mapping[str, Mapping[str, object]],
     seeds: Sequence[int],
 ) -> pd.DataFrame:
-    """A controlled experiment as a table: one row per variant and seed, with its run folder (`run`), the
-    settings the variant changes and the run's scores (`RunFolder.scores`).
+    """A controlled experiment as a table: one row per variant and seed, with its run
+    folder (`run`), the settings the variant changes and the run's scores
+    (`RunFolder.scores`).
 
-    Every run trains the network `build` makes on `data` with `config`, changed only by its variant (e.g.
-    `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`) and its seed: each seed draws another split and other
-    initial weights. Every variant must name the same settings, and none the seed, so that the comparison
-    can never silently vary two things at once. Runs are cached (`artifacts.train`): the same code and
-    settings reuse an earlier run.
+    Every run trains the network `build` makes on `data` with `config`, changed only by
+    its variant (e.g. `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`) and its seed: each
+    seed draws another split and other initial weights. Every variant must name the same
+    settings, and none the seed, so that the comparison can never silently vary two
+    things at once. Runs are cached (`artifacts.train`): the same code and settings
+    reuse an earlier run.
     """
     changed = {name: sorted(changes) for name, changes in variants.items()}
     if any("seed" in names for names in changed.values()):
-        raise ParameterError(f"a variant sets the seed, which the experiment draws from {list(seeds)}: {changed}")
+        problem = "a variant sets the seed, which the experiment draws from"
+        raise ParameterError(f"{problem} {list(seeds)}: {changed}")
     if len({tuple(names) for names in changed.values()}) > 1:
-        raise ParameterError(
-            f"the variants change different settings, so they would vary two things at once: {changed}"
-        )
+        problem = "the variants change different settings, so they would vary"
+        raise ParameterError(f"{problem} two things at once: {changed}")
     rows = []
     for name, changes in variants.items():
         for seed in seeds:
             run = train(build, data, replace(config, **changes, seed=seed))
-            rows.append({"variant": name, "seed": seed, "run": run, **changes, **run.scores()})
+            rows.append(
+                {"variant": name, "seed": seed, "run": run, **changes, **run.scores()},
+            )
     return pd.DataFrame(rows)
 
 

@@ -72,10 +72,10 @@ class LeakReport:
     def __str__(self) -> str:
         if not self.leaks:
             return "no leak: no clip and no subject appears on two sides"
-        return (
-            f"leaks: {len(self.shared_clips)} clip(s) and {len(self.shared_subjects)} subject(s) "
-            f"appear on two sides (subjects: {', '.join(map(str, self.shared_subjects[:10]))})"
-        )
+        clips, subjects = len(self.shared_clips), len(self.shared_subjects)
+        named = ", ".join(map(str, self.shared_subjects[:10]))
+        where = f"appear on two sides (subjects: {named})"
+        return f"leaks: {clips} clip(s) and {subjects} subject(s) {where}"
 
 
 def _check_table(df: pd.DataFrame) -> None:
@@ -93,28 +93,53 @@ def _check_fraction(name: str, value: float, allow_zero: bool) -> None:
         raise DatasetError(f"{name} must be a fraction in (0, 1), got {value}")
 
 
-def random_holdout(df: pd.DataFrame, size: float, seed: int) -> tuple[pd.Index, pd.Index]:
-    """Row-level holdout stratified by emotion: (keep, held-out) index labels. Each row is drawn on
-    its own, so the frames of one clip (and every actor) end up on both sides."""
+def random_holdout(
+    df: pd.DataFrame,
+    size: float,
+    seed: int,
+) -> tuple[pd.Index, pd.Index]:
+    """Row-level holdout stratified by emotion: (keep, held-out) index labels. Each row
+    is drawn on its own, so the frames of one clip (and every actor) end up on both
+    sides."""
     try:
-        keep, held = train_test_split(df.index, test_size=size, random_state=seed, stratify=df["emotion"])
+        keep, held = train_test_split(
+            df.index,
+            test_size=size,
+            random_state=seed,
+            stratify=df["emotion"],
+        )
     except ValueError as exc:
-        raise DatasetError(f"cannot stratify {len(df)} rows by emotion with size {size}: {exc}") from exc
+        raise DatasetError(
+            f"cannot stratify {len(df)} rows by emotion with size {size}: {exc}",
+        ) from exc
     return pd.Index(keep), pd.Index(held)
 
 
-def group_holdout(df: pd.DataFrame, groups: str, size: float, seed: int) -> tuple[pd.Index, pd.Index]:
-    """Group holdout (no group on both sides), stratified by emotion when there are enough groups.
+def group_holdout(
+    df: pd.DataFrame,
+    groups: str,
+    size: float,
+    seed: int,
+) -> tuple[pd.Index, pd.Index]:
+    """Group holdout (no group on both sides), stratified by emotion when there are
+    enough groups.
 
-    StratifiedGroupKFold with round(1/size) folds gives one fold as held-out; with fewer groups than
-    folds it falls back to GroupShuffleSplit (unstratified), e.g. one of SAVEE's four speakers.
+    StratifiedGroupKFold with round(1/size) folds gives one fold as held-out; with fewer
+    groups than folds it falls back to GroupShuffleSplit (unstratified), e.g. one of
+    SAVEE's four speakers.
     """
     n_groups = df[groups].nunique()
     if n_groups < 2:
-        raise DatasetError(f"cannot split by {groups}: only {n_groups} distinct value(s)")
+        raise DatasetError(
+            f"cannot split by {groups}: only {n_groups} distinct value(s)",
+        )
     n_splits = max(2, round(1 / size))
     if n_groups >= n_splits:
-        splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        splitter = StratifiedGroupKFold(
+            n_splits=n_splits,
+            shuffle=True,
+            random_state=seed,
+        )
         keep, held = next(splitter.split(df, df["emotion"], groups=df[groups]))
     else:
         splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
@@ -122,16 +147,29 @@ def group_holdout(df: pd.DataFrame, groups: str, size: float, seed: int) -> tupl
     return df.index[np.sort(keep)], df.index[np.sort(held)]
 
 
-def holdout(df: pd.DataFrame, protocol: str, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split `df` into (rest, held-out) with `protocol`: single rows for `random`, whole clips
-    (`clip_id` groups) for `clip`, whole actors (`subject` groups) for `subject`."""
+def holdout(
+    df: pd.DataFrame,
+    protocol: str,
+    size: float,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split `df` into (rest, held-out) with `protocol`: single rows for `random`, whole
+    clips (`clip_id` groups) for `clip`, whole actors (`subject` groups) for
+    `subject`."""
     if protocol == "random":
         keep, held = random_holdout(df, size, seed)
     else:
-        keep, held = group_holdout(df, "clip_id" if protocol == "clip" else "subject", size, seed)
+        keep, held = group_holdout(
+            df,
+            "clip_id" if protocol == "clip" else "subject",
+            size,
+            seed,
+        )
     rest, out = df.loc[keep].sort_index(), df.loc[held].sort_index()
     if rest.empty or out.empty:
-        raise DatasetError(f"the {protocol} split of {len(df)} rows left one side empty")
+        raise DatasetError(
+            f"the {protocol} split of {len(df)} rows left one side empty",
+        )
     return rest, out
 
 
@@ -243,11 +281,13 @@ def split_frames(
     val_size: float = 0.0,
     seed: int = 0,
 ) -> Split:
-    """Split `df` into train/test (and val when `val_size` > 0) with one protocol, reproducibly from `seed`.
+    """Split `df` into train/test (and val when `val_size` > 0) with one protocol,
+    reproducibly from `seed`.
 
-    `test_size` and `val_size` are fractions of the whole table (of its groups for `clip`/`subject`);
-    the validation side is taken from what remains after the test side, with the same protocol. `given`
-    takes the dataset's own sides (`given_split`; `test_size` does not apply).
+    `test_size` and `val_size` are fractions of the whole table (of its groups for
+    `clip`/`subject`); the validation side is taken from what remains after the test
+    side, with the same protocol. `given` takes the dataset's own sides (`given_split`;
+    `test_size` does not apply).
     """
     check_split_request(df, protocol, test_size, val_size)
     if protocol == GIVEN_PROTOCOL:
@@ -260,13 +300,17 @@ def split_frames(
 
 
 def check_leakage(split: Split) -> LeakReport:
-    """The clip ids and subjects that appear on two sides of `split` (train/test/val pairwise)."""
+    """The clip ids and subjects that appear on two sides of `split` (train/test/val
+    pairwise)."""
     clips: set = set()
     subjects: set = set()
     for a, b in combinations(split.sides().values(), 2):
         clips |= set(a["clip_id"]) & set(b["clip_id"])
         subjects |= set(a["subject"]) & set(b["subject"])
-    return LeakReport(shared_clips=sorted(map(str, clips)), shared_subjects=sorted(map(str, subjects)))
+    return LeakReport(
+        shared_clips=sorted(map(str, clips)),
+        shared_subjects=sorted(map(str, subjects)),
+    )
 
 
 def _merged_groups(labels: pd.Series, copies: pd.Series) -> pd.Series:

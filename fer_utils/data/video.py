@@ -163,8 +163,9 @@ def frame_count(path: Path, *, exact: bool = False) -> int:
 def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> list[int]:
     """Which frames to sample from a clip of `count` frames.
 
-    `every=k`: 0, k, 2k, … (the first `n` of them if `n` is also given). Otherwise `n` evenly spaced
-    frames at the centres of n equal segments (skipping the neutral first frame); `n=None`: all.
+    `every=k`: 0, k, 2k, … (the first `n` of them if `n` is also given). Otherwise `n`
+    evenly spaced frames at the centres of n equal segments (skipping the neutral first
+    frame); `n=None`: all.
     """
     if count <= 0:
         return []

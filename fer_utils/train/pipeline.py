@@ -43,14 +43,17 @@ def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
 
 
 def _decoder(image_size: tuple[int, int] | None = None):
-    """A tf.data map function: PNG path → (H, W, 1) raw pixels: the crop as preprocessing cut it, uint8 at its
-    own side (the model resizes it itself: `models.networks._inputs`), or float32 resized to `image_size` (bilinear, the
-    model's own resizer) for crops that share no side or a model that takes one side only."""
+    """A tf.data map function: PNG path → (H, W, 1) raw pixels: the crop as
+    preprocessing cut it, uint8 at its own side (the model resizes it itself:
+    `models.networks._inputs`), or float32 resized to `image_size` (bilinear, the
+    model's own resizer) for crops that share no side or a model that takes one side
+    only."""
 
     def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.io.decode_png(tf.io.read_file(path), channels=1)
         if image_size is not None:
-            image = tf.image.resize(image, tuple(image_size))  # float32; a no-op copy at the same size
+            # float32; a no-op copy at the same size
+            image = tf.image.resize(image, tuple(image_size))
             image.set_shape((*image_size, 1))
         return image, label
 
@@ -58,10 +61,12 @@ def _decoder(image_size: tuple[int, int] | None = None):
 
 
 def _augmenter(seed: int, augment: Augmentation) -> keras.Sequential:
-    """`augment` as Keras layers: a horizontal flip, a shift and a zoom of up to ±`augment.shift` and
-    ±`augment.zoom` of the side, and a rotation of ±`augment.rotation` degrees when it is not 0 (its layer is
-    left out at 0, so the light default draws exactly the transforms it always drew)."""
-    rotate = [keras.layers.RandomRotation(augment.rotation / 360, seed=seed + 3)] if augment.rotation else []
+    """`augment` as Keras layers: a horizontal flip, a shift and a zoom of up to
+    ±`augment.shift` and ±`augment.zoom` of the side, and a rotation of
+    ±`augment.rotation` degrees when it is not 0 (its layer is left out at 0, so the
+    light default draws exactly the transforms it always drew)."""
+    turns = augment.rotation / 360
+    rotate = [keras.layers.RandomRotation(turns, seed=seed + 3)] if turns else []
     return keras.Sequential(
         [
             keras.layers.RandomFlip("horizontal", seed=seed),
@@ -91,22 +96,34 @@ def flip_and_shift(ds: tf.data.Dataset, seed: int, shift: float) -> tf.data.Data
     return tf.data.Dataset.zip(ds, seeds).map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def make_dataset(frames: pd.DataFrame, root: Path, classes: Sequence[str], feed: Feed = Feed()) -> tf.data.Dataset:
-    """Batches of (raw pixels, class index) from the crops of `frames` (paths relative to `root`), fed as
-    `feed` says (`config.Feed`: batch size, shuffle and seed, augmentation, cache, size).
+def make_dataset(
+    frames: pd.DataFrame,
+    root: Path,
+    classes: Sequence[str],
+    feed: Feed = Feed(),
+) -> tf.data.Dataset:
+    """Batches of (raw pixels, class index) from the crops of `frames` (paths relative
+    to `root`), fed as `feed` says (`config.Feed`: batch size, shuffle and seed,
+    augmentation, cache, size).
 
-    Decode in parallel (order kept), cache the decoded crops in memory (uint8, at their own side: the
-    model resizes them itself; `feed.image_size` resizes them here instead, see `_decoder`), reshuffle
-    every epoch from the seed, batch as float32, optionally augment (flips and shifts alone, without
-    rotation or zoom, by `flip_and_shift`; else by `_augmenter`), and prefetch so the model never waits
-    for input.
+    Decode in parallel (order kept), cache the decoded crops in memory (uint8, at their
+    own side: the model resizes them itself; `feed.image_size` resizes them here
+    instead, see `_decoder`), reshuffle every epoch from the seed, batch as float32,
+    optionally augment (flips and shifts alone, without rotation or zoom, by
+    `flip_and_shift`; else by `_augmenter`), and prefetch so the model never waits for
+    input.
     """
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
-        raise DatasetError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
+        crop = Path(root) / missing[0]
+        raise DatasetError(f"crop {crop} does not exist; is {root} the crops folder?")
     paths = [str(Path(root) / p) for p in frames["image"]]
     ds = tf.data.Dataset.from_tensor_slices((paths, class_indices(frames, classes)))
-    ds = ds.map(_decoder(feed.image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        _decoder(feed.image_size),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     if feed.cache:
         ds = ds.cache()
     if feed.shuffle:
@@ -115,10 +132,17 @@ def make_dataset(frames: pd.DataFrame, root: Path, classes: Sequence[str], feed:
     if augment and not (augment.rotation or augment.zoom):
         ds = flip_and_shift(ds, feed.seed, augment.shift)
     ds = ds.batch(feed.batch_size, drop_remainder=feed.drop_remainder)
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda x, y: (tf.cast(x, tf.float32), y),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     if augment and (augment.rotation or augment.zoom):
         augmenter = _augmenter(feed.seed, augment)
-        ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(
+            lambda x, y: (augmenter(x, training=True), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
