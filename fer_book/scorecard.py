@@ -253,7 +253,22 @@ def read_run(stage: Path, chapter: str) -> Run | None:
         for name, value in record.get("values", {}).items()
         if name.split(":")[0] == "data" and value.get("words")
     ]
-    return Run(chapter, nb, title_of(nb).lstrip("# ").strip(), dataset, labels[0] if labels else None, parameters)
+    label = (
+        labels[0] if labels else dataset_label(dataset, parameters.get("DATA_DIR", default_parameter(nb, "DATA_DIR")))
+    )
+    return Run(chapter, nb, title_of(nb).lstrip("# ").strip(), dataset, label, parameters)
+
+
+def dataset_label(name: str, data_dir: object) -> str | None:
+    """How the chapters name a dataset in their sentences (fer_utils.book.artifacts.Dataset.label), for a
+    chapter that states no label of its own; None when the parameters name no dataset the book knows."""
+    from fer_utils.book.artifacts import Dataset
+    from fer_utils.errors import DatasetError
+
+    try:
+        return Dataset(name, Path(str(data_dir)) if data_dir else None).label
+    except DatasetError:
+        return None
 
 
 # --- verdict rules ----------------------------------------------------------------------------------------------
