@@ -1,7 +1,7 @@
 """Building the HTML book from an executed stage (the second step of a book build, after fer_book.execute).
 
 `build_book` puts what the site serves itself into the stage (the ipywidgets bundle, the favicon, the
-demo page's folder), points the staged links at `_config.yml`'s repository, runs `jupyter-book build`
+demo page's folder), writes the scorecard page's verdicts from the executed chapters (fer_book.scorecard), points the staged links at `_config.yml`'s repository, runs `jupyter-book build`
 with notebook execution off and warnings as errors, and installs the result into `OUT/html`.
 """
 
@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from fer_book import scorecard
 from fer_book.demo_page import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_static
 from fer_book.links import book_links, book_slugs, sync_notebook_file, sync_text
 from fer_book.npm import MATHJAX, WIDGETS_HTML_MANAGER, vendor_files
@@ -141,6 +142,8 @@ def build_book(
     if not (stage / "_config.yml").is_file():
         raise BookBuildError(f"{stage} is not an executed stage (run `python -m fer_book execute --out {stage}` first)")
     html = out / "html"
+    if scorecard.listed(stage):  # the claims scored on the executed chapters: a missing record fails at once
+        scorecard.write_scorecard(stage)
     write_build_assets(stage, cache)
     write_demo_assets(stage, cache, demo_model, demo_about)
     sync_stage_links(stage)

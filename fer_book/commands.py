@@ -1,4 +1,5 @@
-"""`python -m fer_book …`: the steps that make the book (execute, build, links, release, student, sync, grade).
+"""`python -m fer_book …`: the steps that make the book (execute, build, links, release, student, sync, grade,
+scorecard).
 
 Run it from the repository root (fer_book is not installed). The handlers import papermill, Sphinx
 or TensorFlow only when they run, so `--help` is instant.
@@ -22,6 +23,7 @@ MODULE_STEPS = {
     "sync": ("fer_book.sync", "keep the chapters' saved cells identical to the package (--check, --export)"),
     "architecture": ("fer_book.architecture", "write ARCHITECTURE.md's module tables from the docstrings (--check)"),
     "teaching": ("fer_book.teaching", "write the teacher's page's exercise list and session plans (--check)"),
+    "scorecard": ("fer_book.scorecard", "score the paper's claims on an executed stage into its scorecard page"),
 }
 
 

@@ -18,7 +18,7 @@ from fer_book.toc import read_toc
 REPO = Path(__file__).resolve().parents[1]
 INTRO, GLOSSARY = REPO / "book" / "intro.md", REPO / "book" / "glossary.md"
 # The parts of _toc.yml whose every chapter and page the intro's table ("What you will do") must list.
-TABLE_PARTS = ("Rebuilding the paper", "Beyond the paper")
+TABLE_PARTS = ("Rebuilding the paper", "Beyond the paper", "Appendix")
 DOC_LINK = re.compile(r"\{doc\}`[^`<]*<([^>`]+)>`")
 TERM_LINK = re.compile(r"\{term\}`([^`]+)`")
 # Glossary terms, each with how a chapter's prose uses it: a term a chapter uses must be defined.

@@ -55,6 +55,19 @@ CITED: dict[str, Cited] = {
         r"benchmarks/README\.md",
     ),
     "fer2013_faces": Cited("35,887", "FER-2013's size (Goodfellow et al. 2013), the peer's training data", r"FER-2013"),
+    # the paper's own results, as its abstract and tables state them (scored by fer_book.scorecard)
+    "paper_params": Cited("542,136", "the paper: its CNN's parameters (180×180×1 input, 8 classes)", r"paper"),
+    "paper_resnet50_ratio": Cited("47", "the paper: ResNet50's parameters over its CNN's (Tables I and II)", r"paper"),
+    "paper_ravdess_accuracy": Cited("92", "the paper: its CNN's accuracy (%) on RAVDESS, 80/20 split", r"paper"),
+    "paper_ravdess_f1": Cited("92", "the paper: its CNN's F1 (%) on RAVDESS, 80/20 split", r"paper"),
+    "paper_savee_accuracy": Cited(
+        "94", "the paper: its CNN's accuracy (%) on SAVEE with dropout 0.5 and L1, 80/20 split", r"paper"
+    ),
+    "paper_savee_f1": Cited(
+        "92", "the paper: its CNN's F1 (%) on SAVEE with dropout 0.5 and L1, 80/20 split", r"paper"
+    ),
+    "paper_mead_accuracy": Cited("97", "the paper: its CNN's accuracy (%) on MEAD, 80/20 split", r"paper"),
+    "paper_mead_f1": Cited("97", "the paper: its CNN's F1 (%) on MEAD, 80/20 split", r"paper"),
 }
 
 
