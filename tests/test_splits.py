@@ -121,3 +121,21 @@ def test_bad_arguments_are_clear(frames: pd.DataFrame) -> None:
     one_actor = frames[frames["subject"] == "Actor_01"]
     with pytest.raises(DatasetError, match="only 1 distinct"):
         split_frames(one_actor, "subject")
+
+
+def test_a_run_without_a_chosen_protocol_splits_people_with_several_faces_by_subject(frames: pd.DataFrame) -> None:
+    """Issue 46: chapter 10 split a reader's MEAD at random (its own test side 0.968, real faces elsewhere
+    0.079); without a chosen protocol, a dataset whose people have several rows and no sides of its own is
+    now split by subject, the generated faces (one face a person) stay on the random split they were cached
+    with, a dataset's own sides win, and a chosen protocol is kept."""
+    from fer_utils.assets import diffusionfer_dir
+    from fer_utils.data.indexing import index_dataset
+    from fer_utils.data.splits import chosen_protocol, resolve_protocol
+
+    assert chosen_protocol(frames) == "subject" and resolve_protocol(frames) == "random"
+    assert chosen_protocol(frames, "clip") == "clip"
+    generated = index_dataset("folder", diffusionfer_dir()).clips
+    assert generated["subject"].is_unique
+    assert chosen_protocol(generated) is None and resolve_protocol(generated) == "random"
+    sides = frames.assign(split=frames["subject"].map(lambda s: "test" if s == frames["subject"].iloc[0] else "train"))
+    assert chosen_protocol(sides) is None and resolve_protocol(sides) == "given"

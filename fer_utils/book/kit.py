@@ -55,7 +55,14 @@ from fer_utils.data.corpora import EMOTIONS, MEAD_EMOTIONS, RAVDESS_EMOTIONS, SA
 from fer_utils.data.duplicates import audit_line
 from fer_utils.data.images import to_gray, to_rgb
 from fer_utils.data.manifest import load_manifest, usable_frames
-from fer_utils.data.splits import Split, check_leakage, check_split_request, given_split, split_frames
+from fer_utils.data.splits import (
+    Split,
+    check_leakage,
+    check_split_request,
+    chosen_protocol,
+    given_split,
+    split_frames,
+)
 from fer_utils.data.video import frame_count, read_frames, sample_frames
 from fer_utils.deploy import crossdata
 from fer_utils.deploy.inference import Recognizer
@@ -173,6 +180,7 @@ __all__ = [
     "check_frames",
     "check_leakage",
     "check_split_request",
+    "chosen_protocol",
     "cited",
     "claims_hold",
     "clamp_count",

@@ -194,6 +194,16 @@ def resolve_protocol(df: pd.DataFrame, protocol: str | None = None) -> str:
     return GIVEN_PROTOCOL if has_split(df) else PAPER_PROTOCOL
 
 
+def chosen_protocol(df: pd.DataFrame, protocol: str | None = None) -> str | None:
+    """The protocol to ask for when the reader chose none (`protocol` None): None, which `resolve_protocol`
+    turns into the dataset's own split or the paper's random one, unless the dataset has no split of its own
+    and a person has several rows: then "subject", so that no person's faces sit on both sides (a random
+    split lets the model recognise the person rather than the expression: chapter 6)."""
+    if protocol is not None or has_split(df) or "subject" not in df.columns:
+        return protocol
+    return "subject" if df["subject"].dropna().duplicated().any() else None
+
+
 def given_sides(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The rows of each side (train, val, test) of the dataset's own split; DatasetError when `df` has no
     split (naming the protocols to use instead) or a row whose split is not one of SPLITS."""
