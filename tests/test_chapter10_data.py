@@ -95,7 +95,10 @@ def test_chapter_10_trains_on_a_fer2013_folders_training_side_and_reports_its_te
 def run_folder(cache: Path, seed: int) -> Path:
     """The cached run with `seed` that chapter 10 trained on a dataset's own split in `cache`."""
     configs = {p.parent: json.loads(p.read_text()) for p in (cache / "runs").glob("*/config.json")}
-    (run,) = [r for r, c in configs.items() if c["seed"] == seed and c["protocol"] == "given"]
+    side = [QUICK["IMAGE_SIZE"]] * 2  # the chapter's runs, not its experiment exercise's (EXPERIMENT_SIZE)
+    (run,) = [
+        r for r, c in configs.items() if c["seed"] == seed and c["protocol"] == "given" and c["image_size"] == side
+    ]
     return run
 
 

@@ -317,7 +317,9 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
         return Path(text.split("RUN ", 1)[1].strip())
 
     assert execute(cell.body) == package_run
-    edited = cell.body.replace('layers.Dense(16, activation="relu"', 'layers.Dense(8, activation="relu"')
+    edited = cell.body.replace(
+        'layers.Dense(\n        16,\n        activation="relu"', 'layers.Dense(8, activation="relu"'
+    )
     assert edited != cell.body
     edited_run = execute(edited)
     assert edited_run != package_run

@@ -198,7 +198,11 @@ def trimmed_chapter(case: Case) -> nbformat.NotebookNode:
     nb = nbformat.read(REPO / "notebooks" / f"{case.notebook}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     training = [
-        i for i, c in enumerate(code) if re.search(case.training, c.source) and not re.search("^def ", c.source, re.M)
+        i
+        for i, c in enumerate(code)
+        if re.search(case.training, c.source)
+        and not re.search("^def ", c.source, re.M)
+        and "exercises.check_" not in c.source  # an exercise's run (chapter 4's experiment) is not the chapter's
     ]
     assert training, f"{case.notebook} has no cell matching {case.training!r}"
     (shown,) = [i for i, c in enumerate(code) if defines(c.source, case.shown)]
