@@ -1,5 +1,5 @@
-"""The experiment exercises of chapters 4 to 10 (issue 46): change one setting of a short run, run it,
-and answer from the result. The student hands over both runs as plain data (`experiment`: each run's
+"""The experiment exercises of chapters 4 to 10 (issue 46): change one setting of a baseline run (a short
+run, or the chapter's own first-seed run from the cache), train it, and answer from the result. The student hands over both runs as plain data (`experiment`: each run's
 settings and per-epoch history, and the answer), so the checker grades the student's own output: it
 checks that exactly the asked setting changed and recomputes the answer from the two histories, naming
 the plausible mistakes (the other sign, one run's value instead of the change, the best epoch instead of
@@ -76,7 +76,7 @@ def close(a: float, b: float) -> bool:
 
 
 def check_experiment(record: object, setting: str, measure: str) -> Feedback:
-    """The student changed one setting of a short run (`setting`) and nothing else, trained it, and answered
+    """The student changed one setting of the baseline run (`setting`) and nothing else, trained it, and answered
     the change in a measured number (`measure`, one of MEASURES), their run minus the baseline, recomputed
     here from the student's own two runs."""
     if record is None:
@@ -112,7 +112,7 @@ def check_experiment(record: object, setting: str, measure: str) -> Feedback:
         return Feedback(
             True,
             f"with `{setting}` = {mine['config'][setting]!r} instead of {base['config'][setting]!r}, {what} went from "
-            f"{before:.3f} to {after:.3f} ({expected:+.3f}). One short run per setting: another seed may differ.",
+            f"{before:.3f} to {after:.3f} ({expected:+.3f}). One run per setting: another seed may differ.",
         )
     hints = [
         (-expected, "that is the baseline minus your run: subtract the other way (yours minus the baseline)"),
