@@ -116,10 +116,17 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
     default_seed = TrainConfig().seed
     seed_default = values.get("SEED")
     seeds = [ast.unparse(s) for s in (preset_seed(c) for c in presets) if s is not None]
+    configs = {  # the names the preset's config is assigned to
+        target.id
+        for node in nodes
+        if isinstance(node, ast.Assign) and node.value in presets
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     replaced = [  # replace(<the preset's config>, seed=…)
         ast.unparse(k.value)
         for call in calls
-        if called_name(call) == "replace"
+        if called_name(call) == "replace" and call.args and ast.unparse(call.args[0]) in configs
         for k in call.keywords
         if k.arg == "seed"
     ]
