@@ -497,7 +497,8 @@ REFERENCE_PROTOCOL = (
 )
 PUBLISHED_PROTOCOL = (
     "chapter 5's network as published: the paper's CNN at 180×180 with the SAVEE remedy (dropout 0.3, 0.5, 0.5 and "
-    "L1 on the dense layer), one run of PUBLISHED_EPOCHS epochs, test faces scored; F1 is the macro F1"
+    "L1 on the dense layer), one run trained until its validation loss stopped improving (best epoch's weights), "
+    "test faces scored; F1 is the macro F1"
 )
 
 CLAIMS: tuple[ScoredClaim, ...] = (

@@ -21,6 +21,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from fer_book.links import book_links
 from fer_book.student import SOLUTION_TAG
 from fer_book.toc import toc_entries, toc_notebooks
+from fer_utils.book.chapters import NO_SPREAD
 
 pytestmark = pytest.mark.book
 
@@ -73,6 +74,17 @@ def test_no_table_cell_or_column_is_cut_short(chapter: Path) -> None:
     ]
     cut = [cell for html in tables for cell in re.findall(r"<t[dh][^>]*>([^<]*\.\.\.)</t[dh]>", html)]
     assert not cut, f"{chapter.name}: cells cut short: {cut[:3]}"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_no_table_repeats_that_one_run_has_no_spread(chapter: Path) -> None:
+    """Issue 46: chapter 10's tables said "(one run: no spread)" in each cell of the peer's columns (24 times);
+    a table says it once (`fer.runs_note`, a `runs` or `seeds` column), not in its cells."""
+    nb = executed(chapter)
+    outputs = [out for c in nb.cells if c.cell_type == "code" for out in c.outputs]
+    texts = [out.get("text", "") or out.get("data", {}).get("text/plain", "") for out in outputs]
+    repeated = [text[:200] for text in texts if str(text).count(NO_SPREAD) > 1]
+    assert not repeated, f"{chapter.name}: an output says {NO_SPREAD!r} more than once: {repeated[:2]}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)

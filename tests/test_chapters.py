@@ -215,14 +215,14 @@ def test_summarize_gives_mean_and_std_per_group_and_says_whether_a_difference_be
         chapters.summarize(runs, "variant", ["accuracy"], compare={"accuracy": "accuracy"}, pairs=[("a", "d")])
 
 
-def test_summarize_says_one_run_has_no_spread_and_never_prints_nan() -> None:
+def test_summarize_says_one_run_has_no_spread_once_and_never_prints_nan() -> None:
     runs = experiment({"only": [0.41], "three": [0.5, 0.6, 0.7]})
     summary, verdicts = chapters.summarize(
         runs, "variant", ["accuracy"], compare={"accuracy": "accuracy"}, pairs=[("three", "only")], ci=True
     )
     assert summary.to_dict("records")[0] == {
         "variant": "only",
-        "accuracy": "0.410 (one run: no spread)",
+        "accuracy": "0.410",  # its `seeds` says 1 once for the row, not in each cell (issue 46)
         "accuracy, 95 % CI": "needs 2 runs or more",
         "seeds": 1,
         "collapsed runs": 0,
@@ -232,6 +232,17 @@ def test_summarize_says_one_run_has_no_spread_and_never_prints_nan() -> None:
         "the spread of runs of the same size, or train more seeds)"
     ]
     assert "nan" not in summary.to_string().lower() and "nan" not in " ".join(verdicts).lower()
+
+
+def test_a_table_says_once_that_one_run_has_no_spread_not_in_each_cell() -> None:
+    """Issue 46: "(one run: no spread)" filled every cell of the peer's columns; `mean_std(..., alone="")`
+    leaves it out of a cell and `runs_note` states the runs once."""
+    assert chapters.mean_std([0.41]) == "0.410 (one run: no spread)"
+    assert chapters.mean_std([0.41], alone="") == "0.410"
+    assert chapters.mean_std([0.41, float("nan")], alone="") == "0.410 (1 missing)"
+    assert chapters.mean_std([0.4, 0.6], alone="") == "0.500 ± 0.141"
+    runs = pd.DataFrame({"model": ["cnn", "cnn", "cnn", "peer"], "accuracy": [0.5, 0.6, 0.7, 0.64]})
+    assert chapters.runs_note(runs, "model") == "runs per model: cnn 3, peer 1 (one run: no spread)"
 
 
 def test_summarize_groups_by_several_columns_and_counts_runs_without_a_collapse_column() -> None:

@@ -23,6 +23,7 @@ import pandas as pd
 
 from fer_utils.book.artifacts import train
 from fer_utils.book.book_errors import ParameterError
+from fer_utils.registry import GIVEN_PROTOCOL, PAPER_PROTOCOL
 from fer_utils.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def check_frames(
     """Stop with a ParameterError, before any training, when `frames` cannot be split by `protocols`.
 
     Needs at least 2 emotions, and for a clip or subject split enough clips or subjects for every
-    side (train, validation when `val`, test).
+    side (train, validation when `val`, test); the random split and the dataset's own need no groups.
     """
     if frames.empty:
         raise ParameterError(
@@ -78,7 +79,7 @@ def check_frames(
         )
     needed = MIN_GROUPS_WITH_VAL if val else 2
     for protocol in protocols:
-        if protocol == "random":
+        if protocol in (PAPER_PROTOCOL, GIVEN_PROTOCOL):  # no groups to count
             continue
         column = "subject" if protocol == "subject" else "clip_id"
         groups = frames[column].nunique()
@@ -170,7 +171,7 @@ def summarize(
     """An experiment's table (one row per run, e.g. `train_variants`) summed up over seeds.
 
     Returns one row per group of `by` (in table order): each of `metrics` as mean ± std (`mean_std`;
-    one run says it has no spread), with `ci` its 95 % confidence interval of the mean, the number of
+    a group of one run shows its value, its `seeds` 1 and its verdicts saying it has no spread), with `ci` its 95 % confidence interval of the mean, the number of
     runs (`seeds`) and of `collapsed runs`. With `compare` (metric: the words for it), also the
     verdicts: for each such metric and each pair `(a, b)` of groups (values of the first `by` column;
     default: every later group against the first), whether a minus b is larger than the spread over
@@ -181,7 +182,7 @@ def summarize(
     for values, group in runs.groupby(keys, sort=False):
         row = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
         for metric in metrics:
-            row[metric] = mean_std(group[metric])
+            row[metric] = mean_std(group[metric], alone="")  # the row's `seeds` says how many
             if ci:
                 row[f"{metric}, 95 % CI"] = mean_ci(group[metric])
         row["seeds"] = len(group)
@@ -201,11 +202,15 @@ def summarize(
     return pd.DataFrame(rows), notes
 
 
-def mean_std(values: Sequence[float]) -> str:
+NO_SPREAD = "(one run: no spread)"
+
+
+def mean_std(values: Sequence[float], *, alone: str = NO_SPREAD) -> str:
     """`mean ± std` of a metric over seeds or folds (sample standard deviation, ddof=1); one value has no
-    spread, and says so instead of printing "± nan"; missing values (a run without that metric) are
-    left out and counted. Counts (epochs, clips: every value a whole number) are shown to one decimal,
-    as "24.7 ± 6.1" epochs, not "24.667 ± 6.110"; scores to three."""
+    spread, and says so (`alone`, after the value) instead of printing "± nan"; a table that states its runs
+    once (`runs_note`, a `seeds` column) passes `alone=""` rather than repeat it in every cell. Missing values
+    (a run without that metric) are left out and counted. Counts (epochs, clips: every value a whole number)
+    are shown to one decimal, as "24.7 ± 6.1" epochs, not "24.667 ± 6.110"; scores to three."""
     array = np.asarray(values, dtype=float)
     missing = int(np.isnan(array).sum())
     array = array[~np.isnan(array)]
@@ -214,9 +219,18 @@ def mean_std(values: Sequence[float]) -> str:
         return f"no value{note}"
     counts = bool(np.all(array == np.round(array)))
     if len(array) == 1:
-        return f"{array[0]:{'.0f' if counts else '.3f'}} (one run: no spread){note}"
+        return f"{array[0]:{'.0f' if counts else '.3f'}}{' ' + alone if alone else ''}{note}"
     spec = ".1f" if counts else ".3f"
     return f"{array.mean():{spec}} ± {array.std(ddof=1):{spec}}{note}"
+
+
+def runs_note(runs: pd.DataFrame, by: str) -> str:
+    """How many runs each group of `by` holds (one row per run), said once above a table whose cells leave
+    it out (`mean_std(..., alone="")`): "runs per model: paper-cnn 3, peer 1 (one run: no spread)"."""
+    counts = runs.groupby(by, sort=False).size()
+    return f"runs per {by}: " + ", ".join(
+        f"{name} {count}{' ' + NO_SPREAD if count == 1 else ''}" for name, count in counts.items()
+    )
 
 
 def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, metric: str) -> str:

@@ -278,7 +278,8 @@ def compare_with_peer(pooled: pd.DataFrame, trained: Sequence[str], peer: str) -
 
 def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, str]], repeats: int) -> pd.DataFrame:
     """One row per `(name, model, trained on)` of `models`: its size, its latency on one face (ms, mean of
-    `repeats` calls) and its real accuracy and macro F1 over seeds from `pooled` (as for `compare_with_peer`)."""
+    `repeats` calls), its runs (seeds) and its real accuracy and macro F1 over them from `pooled` (as for
+    `compare_with_peer`; one run shows its value alone)."""
     rows = []
     for name, model, trained_on in models:
         scored = pooled[pooled["model"] == name]
@@ -290,8 +291,10 @@ def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, s
                 "trained on": trained_on,
                 "parameters": count_params(model),
                 "ms per face": 1000 * keras_latency(model, one_face, repeats),
-                "real accuracy": mean_std(scored["accuracy"]),
-                "real macro F1": mean_std(scored["macro F1"]),
+                # runs (seeds) once per row, not in each cell: a fixed network is one run, without spread
+                "runs": len(scored),
+                "real accuracy": mean_std(scored["accuracy"], alone=""),
+                "real macro F1": mean_std(scored["macro F1"], alone=""),
             }
         )
     return pd.DataFrame(rows)
