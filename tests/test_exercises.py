@@ -91,7 +91,7 @@ def test_an_answer_that_equals_everything_passes_nothing(clips: pd.DataFrame) ->
     assert not exercises.check_clip_count(SneakyFloat(1.0), clips, "happy")
     assert not exercises.check_clip_count(True, clips, "happy")
     assert exercises.check_clip_count(np.int64(6), clips, "happy") and exercises.check_clip_count(6.0, clips, "happy")
-    assert not exercises.check_conv_params(AlwaysEqual(), 3, 1, 16)
+    assert not exercises.check_conv_params(lambda kernel, in_channels, filters: AlwaysEqual())
     assert not exercises.check_macro_f1_present(lambda truth, predicted: AlwaysEqual(), ["a", "b"], ["a", "a"])
 
     parse = solution_function("01_dataset_tour", "parse_ravdess_name")
@@ -108,15 +108,6 @@ def test_an_answer_that_equals_everything_passes_nothing(clips: pd.DataFrame) ->
     assert not exercises.check_ravdess_parser(lambda name: AnyDict(), clips)
     numpy_fields = lambda name: {k: np.int64(v) if type(v) is int else v for k, v in parse(name).items()}  # noqa: E731
     assert exercises.check_ravdess_parser(numpy_fields, clips)  # NumPy integers are integers
-
-
-def test_parameter_checkers_agree_with_keras() -> None:
-    from fer_utils.models.networks import build_paper_cnn
-
-    model = build_paper_cnn(8, (180, 180, 1))
-    assert exercises.check_conv_params(model.get_layer("conv2").count_params(), 3, 16, 64)
-    assert exercises.check_dense_params(model.get_layer("fc").count_params(), 22 * 22 * 64, 16)
-    assert not exercises.check_conv_params(3 * 3 * 16 * 64, 3, 16, 64), "forgetting the biases is wrong"
 
 
 def test_accuracy_from_a_real_confusion_matrix() -> None:
@@ -439,6 +430,99 @@ def test_crop_inside_checker_on_a_real_still() -> None:
     assert not feedback and "check the square's side" in feedback.message
     feedback = exercises.check_crop_inside(lambda image, box, size, margin: image[:size, :size], detector)
     assert not feedback and "3 channels" in feedback.message
+
+
+def test_conv_params_checker_passes_the_chapter_solution_and_names_each_mistake() -> None:
+    """Issue 46: chapter 3's exercise 1 is a function checked on real Conv2D layers against Keras's count."""
+    solution = solution_function("03_architecture", "conv_params")
+    feedback = exercises.check_conv_params(solution)
+    assert feedback and "all 7 Conv2D layers" in feedback.message, feedback.message
+    mistakes = {
+        "paper_cnn's conv1: `no_bias(3, 1, 16)` returns 144, Keras counts 160 (kernel 3×3, 1 → 16 channels): "
+        "you forgot the bias": lambda k, c, f: k * k * c * f,
+        # with one input channel conv1 is right: conv2 is the first layer it gets wrong
+        "paper_cnn's conv2: `no_bias(3, 16, 64)` returns 640, Keras counts 9,280 (kernel 3×3, 16 → 64 channels): "
+        "you left out the input channels": lambda k, c, f: (k * k + 1) * f,
+        "the kernel is k × k: square the kernel size": lambda k, c, f: (k * c + 1) * f,
+        "you counted a bias for every weight": lambda k, c, f: 2 * k * k * c * f,
+        # 288 at conv1 as a bias per weight: the other layers tell them apart
+        "you counted a bias for every kernel entry": lambda k, c, f: k * k * (c + 1) * f,
+        "you counted a bias for every input channel": lambda k, c, f: (k * k + 1) * c * f,
+        "you counted one bias for the whole layer": lambda k, c, f: k * k * c * f + 1,
+        "you swapped in_channels and filters": lambda k, c, f: (k * k * f + 1) * c,
+        "yours is 0.04375 times that": lambda k, c, f: 7,
+    }
+    for message, answer in mistakes.items():
+
+        def no_bias(kernel: int, in_channels: int, filters: int, answer=answer) -> int:
+            return answer(kernel, in_channels, filters)
+
+        feedback = exercises.check_conv_params(no_bias)
+        assert not feedback and message in feedback.message, feedback.message
+        assert "perhaps" not in feedback.message  # the mistake explains every layer, not only the first wrong one
+    # right on the paper's layers, wrong on a 1×1 kernel only: the layer is named
+    feedback = exercises.check_conv_params(lambda k, c, f: solution(k, c, f) if k == 3 else 0)
+    assert not feedback and "other_convs's rgb_5x5" in feedback.message, feedback.message
+    feedback = exercises.check_conv_params(lambda k, c, f: str(solution(k, c, f)))
+    assert not feedback and "returned '160', not a number" in feedback.message
+    feedback = exercises.check_conv_params(lambda k, c, f: 1 / (c - 1))
+    assert not feedback and "raised ZeroDivisionError on paper_cnn's conv1" in feedback.message
+    feedback = exercises.check_conv_params(stub)
+    assert not feedback and feedback.unanswered, feedback.message
+
+
+def test_fc_params_checker_passes_the_chapter_solution_and_names_each_mistake() -> None:
+    """Issue 46: chapter 3's exercise 2 is a function of the input's side, checked against Keras's count of fc in
+    real models: the side through the three poolings (H_out, rounding down), then P_dense."""
+    import math
+
+    solution = solution_function("03_architecture", "fc_params")
+    feedback = exercises.check_fc_params(solution)
+    assert feedback and "495,632" in feedback.message, feedback.message
+
+    def pooled(side: float, times: int = 3, rounding=math.floor) -> int:
+        for _ in range(times):
+            side = rounding(side / 2)
+        return side
+
+    def dense(inputs: float, units: int) -> float:
+        return (inputs + 1) * units
+
+    mistakes = {
+        "the paper's network at 180×180: `fc_params(180, 64, 16)` returns 495,616, Keras counts 495,632 "
+        "(fc reads a flattened 22×22×64 map, 30,976 values): you forgot the bias": lambda s, f, u: (
+            pooled(s) ** 2 * f * u
+        ),
+        "you left out the channels": lambda s, f, u: dense(pooled(s) ** 2, u),
+        "the map is H × W: square its side": lambda s, f, u: dense(pooled(s) * f, u),
+        "you divided by 8 without rounding": lambda s, f, u: dense((s / 8) ** 2 * f, u),
+        "you rounded up": lambda s, f, u: dense(pooled(s, rounding=math.ceil) ** 2 * f, u),
+        "you flattened the input's side": lambda s, f, u: dense(s * s * f, u),
+        "you halved the side twice": lambda s, f, u: dense((s // 4) ** 2 * f, u),
+        "the paper's network at 48×48: `fc_params(48, 64, 16)` returns 495,632, Keras counts 36,880 "
+        "(fc reads a flattened 6×6×64 map, 2,304 values): you used the side 22": lambda s, f, u: dense(22 * 22 * f, u),
+        "the stack at 90×90 with 32 filters in conv3 and 32 units in fc: `fc_params(90, 32, 32)` returns 247,840, "
+        "Keras counts 123,936 (fc reads a flattened 11×11×32 map, 3,872 values): you used the paper's 64 filters": (
+            lambda s, f, u: dense(pooled(s) ** 2 * 64, u)
+        ),
+        "you used the paper's 16 units": lambda s, f, u: dense(pooled(s) ** 2 * f, 16),
+        "you counted a bias for every weight": lambda s, f, u: 2 * pooled(s) ** 2 * f * u,
+    }
+    for message, answer in mistakes.items():
+
+        def fc_params(side: int, filters: int = 64, units: int = 16, answer=answer) -> float:
+            return answer(side, filters, units)
+
+        feedback = exercises.check_fc_params(fc_params)
+        assert not feedback and message in feedback.message, feedback.message
+    # both of the paper's numbers typed in: no single mistake explains it, the count is still compared
+    feedback = exercises.check_fc_params(lambda s, f, u: dense(pooled(s) ** 2 * 64, 16))
+    assert not feedback and "`<lambda>(90, 32, 32)` returns 123,920, Keras counts 123,936" in feedback.message
+    feedback = exercises.check_fc_params(lambda s, f, u: None)
+    assert not feedback and "returned None, not a number" in feedback.message
+    feedback = exercises.check_fc_params(stub)
+    assert not feedback and feedback.unanswered, feedback.message
+    assert not exercises.check_fc_params(None).ok and exercises.check_fc_params(None).unanswered
 
 
 def test_sequential_cnn_checker_names_the_layer() -> None:

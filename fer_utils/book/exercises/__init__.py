@@ -11,7 +11,7 @@ name that call can reach.
 
 from fer_utils.book.exercises.ch01 import check_clip_count, check_ravdess_parser
 from fer_utils.book.exercises.ch02 import check_crop_inside, check_sample_indices
-from fer_utils.book.exercises.ch03 import check_conv_params, check_dense_params, check_sequential_cnn
+from fer_utils.book.exercises.ch03 import check_conv_params, check_fc_params, check_sequential_cnn
 from fer_utils.book.exercises.ch04 import check_accuracy_from_confusion, check_majority_vote
 from fer_utils.book.exercises.ch05 import check_generalization_gap, check_l1_on_fc
 from fer_utils.book.exercises.ch06 import check_sibling_share, check_subject_split
@@ -30,8 +30,8 @@ __all__ = [
     "check_conv_flops",
     "check_conv_params",
     "check_crop_inside",
-    "check_dense_params",
     "check_experiment",
+    "check_fc_params",
     "check_generalization_gap",
     "check_int8_model",
     "check_l1_on_fc",

@@ -4,21 +4,237 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, Unanswered, as_number, coding_exercise, run_student
 
 
-def check_conv_params(answer: object, kernel: int, in_channels: int, filters: int) -> Feedback:
-    """Parameters of a Conv2D layer: (kernel × kernel × in_channels + 1 bias) × filters."""
-    expected = (kernel * kernel * in_channels + 1) * filters
-    return check_number(
-        answer, expected, f"the parameters of a {kernel}×{kernel} conv, {in_channels} → {filters} channels", 0
+@dataclass(frozen=True)
+class _Count:
+    """One real Keras layer the student's counting function is checked on: what it is, the arguments the
+    function gets for it, and the parameters Keras counts (`layer.count_params()`)."""
+
+    where: str
+    args: tuple[int, ...]
+    expected: int
+
+
+def _check_counts(
+    function: Callable[..., object],
+    counts: list[_Count],
+    mistakes: list[tuple[str, Callable[..., float]]],
+    explain: Callable[[_Count], str],
+) -> Feedback | None:
+    """Call `function` on every count's arguments; None when it gives Keras's count on all of them, else the
+    feedback on the first that differs: the mistake of `mistakes` (a hint, and the count that mistake gives)
+    that explains every answer, else one that explains this answer, else how far off it is."""
+    name = function.__name__
+    answers = []
+    for count in counts:
+        call = f"`{name}({', '.join(map(str, count.args))})`"
+        try:
+            got = run_student(function, *count.args)
+        except Unanswered:
+            raise
+        except Exception as exc:  # name the layer it failed on
+            return Feedback(False, f"{call} raised {type(exc).__name__} on {count.where}: {exc}")
+        value = as_number(got)
+        if value is None:
+            return Feedback(False, f"{count.where}: {call} returned {got!r}, not a number.")
+        answers.append(value)
+    wrong = [(count, value) for count, value in zip(counts, answers) if value != count.expected]
+    if not wrong:
+        return None
+    count, value = wrong[0]
+
+    def gives(formula: Callable[..., float], count: _Count, value: float) -> bool:
+        return math.isclose(value, formula(*count.args), rel_tol=1e-9)
+
+    every = (hint for hint, formula in mistakes if all(gives(formula, c, v) for c, v in zip(counts, answers)))
+    this = (f"perhaps {hint}" for hint, formula in mistakes if gives(formula, count, value))
+    hint = next(every, None) or next(this, None) or f"yours is {value / count.expected:.4g} times that."
+    call = f"`{name}({', '.join(map(str, count.args))})`"
+    shown = f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    return Feedback(
+        False, f"{count.where}: {call} returns {shown}, Keras counts {count.expected:,} ({explain(count)}): {hint}"
     )
 
 
-def check_dense_params(answer: object, inputs: int, units: int) -> Feedback:
-    """Parameters of a Dense layer: (inputs + 1 bias) × units."""
-    return check_number(answer, (inputs + 1) * units, f"the parameters of a Dense({units}) on {inputs} inputs", 0)
+@coding_exercise
+def check_conv_params(conv_params: Callable[[int, int, int], object]) -> Feedback:
+    """`conv_params(kernel, in_channels, filters)` must give the parameters Keras counts for a Conv2D layer with
+    kernel×kernel kernels from in_channels to filters channels, (kernel² × in_channels + 1) × filters, on real
+    layers: the three of `build_paper_cnn` and four others (5×5 on RGB, a stride of 2, 1×1, 7×7); the first layer
+    that differs is named, with the likely mistake."""
+    import keras
+    from keras import layers
+
+    from fer_utils.models.networks import build_paper_cnn
+
+    others = keras.Sequential(
+        [
+            keras.Input(shape=(32, 32, 3)),
+            layers.Conv2D(32, 5, name="rgb_5x5"),
+            layers.Conv2D(24, 3, strides=2, name="strided_3x3"),
+            layers.Conv2D(128, 1, name="pointwise_1x1"),
+            layers.Conv2D(8, 7, padding="same", name="wide_7x7"),
+        ],
+        name="other_convs",
+    )
+    counts = [
+        _Count(
+            f"{model.name}'s {layer.name}",
+            (layer.kernel_size[0], int(layer.input.shape[-1]), layer.filters),
+            layer.count_params(),
+        )
+        for model in (build_paper_cnn(), others)
+        for layer in model.layers
+        if isinstance(layer, layers.Conv2D)
+    ]
+    mistakes = [
+        ("you forgot the bias: each filter adds one (the + 1).", lambda k, c, f: k * k * c * f),
+        (
+            "you left out the input channels: a filter has one k×k kernel for each input channel.",
+            lambda k, c, f: (k * k + 1) * f,
+        ),
+        ("the kernel is k × k: square the kernel size.", lambda k, c, f: (k * c + 1) * f),
+        ("you counted a bias for every weight: a filter has one bias.", lambda k, c, f: 2 * k * k * c * f),
+        (
+            "you counted a bias for every kernel entry: a filter has one bias, whatever its size.",
+            lambda k, c, f: k * k * (c + 1) * f,
+        ),
+        (
+            "you counted a bias for every input channel: a filter has one bias, shared by its channels.",
+            lambda k, c, f: (k * k + 1) * c * f,
+        ),
+        ("you counted one bias for the whole layer: each filter has its own.", lambda k, c, f: k * k * c * f + 1),
+        (
+            "you swapped in_channels and filters: the bias belongs to each filter (the output channels).",
+            lambda k, c, f: (k * k * f + 1) * c,
+        ),
+    ]
+    wrong = _check_counts(
+        conv_params,
+        mistakes=mistakes,
+        counts=counts,
+        explain=lambda count: "kernel {0}×{0}, {1} → {2} channels".format(*count.args),
+    )
+    if wrong is not None:  # a Feedback is falsy when it fails: not `wrong or …`
+        return wrong
+    return Feedback(
+        True,
+        f"your count agrees with Keras on all {len(counts)} Conv2D layers: (k² × c_in + 1) × c_out, whatever the "
+        "stride or the size of the map (a filter is applied everywhere with the same weights).",
+    )
+
+
+def _stack(side: int, filters: int, units: int) -> object:
+    """The paper's stack at side×side×1 with `filters` filters in conv2 and conv3 and `units` units in fc:
+    `build_paper_cnn` itself for the paper's 64 and 16."""
+    import keras
+    from keras import layers
+
+    from fer_utils.models.networks import build_paper_cnn
+
+    if (filters, units) == (64, 16):
+        return build_paper_cnn(8, (side, side, 1))
+    stages = [
+        layer
+        for stage, width in enumerate((16, filters, filters), start=1)
+        for layer in (
+            layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv{stage}"),
+            layers.MaxPooling2D(2, name=f"pool{stage}"),
+        )
+    ]
+    return keras.Sequential(
+        [
+            keras.Input(shape=(side, side, 1)),
+            *stages,
+            layers.Flatten(name="flatten"),
+            layers.Dense(units, activation="relu", name="fc"),
+            layers.Dense(8, activation="softmax", name="emotion"),
+        ],
+        name=f"stack_{filters}_{units}",
+    )
+
+
+def _pooled(side: float, times: int = 3, rounding: Callable[[float], float] = math.floor) -> float:
+    """`side` after `times` 2×2 poolings, each side halved and rounded by `rounding`."""
+    for _ in range(times):
+        side = rounding(side / 2)
+    return side
+
+
+@coding_exercise
+def check_fc_params(fc_params: Callable[[int, int, int], object]) -> Feedback:
+    """`fc_params(side, filters, units)` must give the parameters Keras counts for the dense layer fc of the
+    paper's stack on a side×side input, (H × W × filters + 1) × units with H = W the side after three 2×2
+    poolings (each rounding down), on real models: `build_paper_cnn` at 180, 48 and 100 pixels, and the same stack
+    with other filters and units at 90 and 57; the first that differs is named, with the likely mistake."""
+    cases = [(180, 64, 16), (48, 64, 16), (100, 64, 16), (90, 32, 32), (57, 8, 10)]
+    counts = []
+    for side, filters, units in cases:
+        model = _stack(side, filters, units)
+        where = (
+            f"the paper's network at {side}×{side}"
+            if (filters, units) == (64, 16)
+            else f"the stack at {side}×{side} with {filters} filters in conv3 and {units} units in fc"
+        )
+        counts.append(_Count(where, (side, filters, units), model.get_layer("fc").count_params()))
+
+    def dense(inputs: float, units: int) -> float:
+        return (inputs + 1) * units
+
+    mistakes = [
+        ("you forgot the bias: each unit adds one (the + 1).", lambda s, f, u: _pooled(s) ** 2 * f * u),
+        (
+            "you left out the channels: the flattened map is H × W × filters values.",
+            lambda s, f, u: dense(_pooled(s) ** 2, u),
+        ),
+        ("the map is H × W: square its side.", lambda s, f, u: dense(_pooled(s) * f, u)),
+        (
+            "you divided by 8 without rounding: each 2×2 pooling drops an odd last row and column (//, not /).",
+            lambda s, f, u: dense((s / 8) ** 2 * f, u),
+        ),
+        (
+            "you rounded up: a 2×2 pooling without padding drops an odd last row and column, "
+            "H_out = ⌊(H_in - 2) / 2⌋ + 1.",
+            lambda s, f, u: dense(_pooled(s, rounding=math.ceil) ** 2 * f, u),
+        ),
+        (
+            "you flattened the input's side: conv1–conv3 keep it ('same'), but each of the three poolings halves it.",
+            lambda s, f, u: dense(s * s * f, u),
+        ),
+        *[
+            (
+                f"you halved the side {said}: there are three poolings, each halves it.",
+                lambda s, f, u, times=times: dense(_pooled(s, times) ** 2 * f, u),
+            )
+            for times, said in ((1, "once"), (2, "twice"), (4, "four times"))
+        ],
+        (
+            "you used the side 22 of a 180-pixel input: work it out from `side`.",
+            lambda s, f, u: dense(22 * 22 * f, u),
+        ),
+        ("you used the paper's 64 filters: use `filters`.", lambda s, f, u: dense(_pooled(s) ** 2 * 64, u)),
+        ("you used the paper's 16 units: use `units`.", lambda s, f, u: dense(_pooled(s) ** 2 * f, 16)),
+        ("you counted a bias for every weight: a unit has one bias.", lambda s, f, u: 2 * _pooled(s) ** 2 * f * u),
+    ]
+
+    def explain(count: _Count) -> str:
+        side, filters, _ = count.args
+        out = _pooled(side)
+        return f"fc reads a flattened {out}×{out}×{filters} map, {out * out * filters:,} values"
+
+    wrong = _check_counts(fc_params, counts, mistakes, explain)
+    if wrong is not None:  # a Feedback is falsy when it fails: not `wrong or …`
+        return wrong
+    return Feedback(
+        True,
+        f"your count agrees with Keras's fc on all {len(counts)} models: the side halves, rounding down, at each "
+        f"of the three poolings (180 → 90 → 45 → 22), and fc has (22 × 22 × 64 + 1) × 16 = "
+        f"{counts[0].expected:,} parameters in the paper's network.",
+    )
 
 
 def _layer_hint(got: object, expected: object, stage: str) -> str:
