@@ -54,6 +54,21 @@ def test_a_subject_split_needs_three_subjects() -> None:
     chapters.check_frames(frames_of(3), ["random", "clip", "subject"])  # enough: no error
 
 
+def test_the_random_split_the_datasets_own_and_the_one_left_to_resolve_need_no_groups() -> None:
+    """Chapter 7 checks the protocol `chosen_protocol` gives, None when the dataset keeps its own split or
+    one face a person: neither those nor "given" count subjects or clips; "subject" still does."""
+    chapters.check_frames(frames_of(1, 1), [None, "random", "given"])  # one subject, 2 clips: no error
+    with pytest.raises(chapters.ParameterError, match="subject split needs at least 3 subjects"):
+        chapters.check_frames(frames_of(1), [None, "subject"])
+
+
+def test_a_run_stopped_by_the_cap_is_one_with_fewer_than_patience_epochs_after_its_best() -> None:
+    runs = pd.DataFrame({"epochs": [30, 80, 80, 12], "best epoch": [25, 80, 76, 7]})
+    assert chapters.runs_stopped_by_the_cap(runs, 5) == 2  # 80/80 still improving, 80/76 cut before waiting 5
+    assert chapters.runs_stopped_by_the_cap(runs, 4) == 1
+    assert chapters.runs_stopped_by_the_cap(runs.iloc[:0], 5) == 0
+
+
 def test_one_emotion_or_no_frames_is_refused_with_what_to_change() -> None:
     with pytest.raises(chapters.ParameterError, match="at least 2 emotions"):
         chapters.check_frames(frames_of(4, emotions=("happy",)))

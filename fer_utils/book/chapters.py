@@ -59,12 +59,17 @@ def index_table(indexes: Mapping[str, object]) -> pd.DataFrame:
 
 
 def check_frames(
-    frames: pd.DataFrame, protocols: Sequence[str] = ("random",), *, val: bool = True, what: str = "this chapter"
+    frames: pd.DataFrame,
+    protocols: Sequence[str | None] = ("random",),
+    *,
+    val: bool = True,
+    what: str = "this chapter",
 ) -> None:
     """Stop with a ParameterError, before any training, when `frames` cannot be split by `protocols`.
 
     Needs at least 2 emotions, and for a clip or subject split enough clips or subjects for every
-    side (train, validation when `val`, test); the random split and the dataset's own need no groups.
+    side (train, validation when `val`, test); the random split and the dataset's own need no groups, nor
+    does None (the protocol `chosen_protocol` leaves to `resolve_protocol`: one of those two).
     """
     if frames.empty:
         raise ParameterError(
@@ -79,7 +84,7 @@ def check_frames(
         )
     needed = MIN_GROUPS_WITH_VAL if val else 2
     for protocol in protocols:
-        if protocol in (PAPER_PROTOCOL, GIVEN_PROTOCOL):  # no groups to count
+        if protocol in (None, PAPER_PROTOCOL, GIVEN_PROTOCOL):  # no groups to count
             continue
         column = "subject" if protocol == "subject" else "clip_id"
         groups = frames[column].nunique()
@@ -200,6 +205,13 @@ def summarize(
         for a, b in pairs
     ]
     return pd.DataFrame(rows), notes
+
+
+def runs_stopped_by_the_cap(runs: pd.DataFrame, patience: int) -> int:
+    """How many runs (rows with `epochs` trained and the `best epoch` kept) ended at their epoch cap rather
+    than on their own: early stopping ends a run `patience` epochs after its best one, so a run with fewer
+    epochs after its best was still improving, or had not waited long enough, when the cap stopped it."""
+    return int((runs["epochs"] - runs["best epoch"] < patience).sum())
 
 
 NO_SPREAD = "(one run: no spread)"

@@ -28,19 +28,21 @@ def _check_counts(
     """Call `function` on every count's arguments; None when it gives Keras's count on all of them, else the
     feedback on the first that differs: the mistake of `mistakes` (a hint, and the count that mistake gives)
     that explains every answer, else one that explains this answer, else how far off it is."""
-    name = function.__name__
+
+    def call(count: _Count) -> str:
+        return f"`{function.__name__}({', '.join(map(str, count.args))})`"
+
     answers = []
     for count in counts:
-        call = f"`{name}({', '.join(map(str, count.args))})`"
         try:
             got = run_student(function, *count.args)
         except Unanswered:
             raise
         except Exception as exc:  # name the layer it failed on
-            return Feedback(False, f"{call} raised {type(exc).__name__} on {count.where}: {exc}")
+            return Feedback(False, f"{call(count)} raised {type(exc).__name__} on {count.where}: {exc}")
         value = as_number(got)
         if value is None:
-            return Feedback(False, f"{count.where}: {call} returned {got!r}, not a number.")
+            return Feedback(False, f"{count.where}: {call(count)} returned {got!r}, not a number.")
         answers.append(value)
     wrong = [(count, value) for count, value in zip(counts, answers) if value != count.expected]
     if not wrong:
@@ -53,10 +55,10 @@ def _check_counts(
     every = (hint for hint, formula in mistakes if all(gives(formula, c, v) for c, v in zip(counts, answers)))
     this = (f"perhaps {hint}" for hint, formula in mistakes if gives(formula, count, value))
     hint = next(every, None) or next(this, None) or f"yours is {value / count.expected:.4g} times that."
-    call = f"`{name}({', '.join(map(str, count.args))})`"
     shown = f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
     return Feedback(
-        False, f"{count.where}: {call} returns {shown}, Keras counts {count.expected:,} ({explain(count)}): {hint}"
+        False,
+        f"{count.where}: {call(count)} returns {shown}, Keras counts {count.expected:,} ({explain(count)}): {hint}",
     )
 
 
