@@ -95,6 +95,17 @@ def test_a_missing_number_never_satisfies_a_claim_and_the_table_says_so() -> Non
     assert list(lesson_table(chapter, {})["holds"]) == ["❌ no"] * len(LESSONS[chapter])
 
 
+def test_a_tie_within_float32_rounding_never_satisfies_a_strict_claim() -> None:
+    """Regression: chapter 7 on real faces where every model sat at chance (0.5 on training and test) checked
+    "the paper CNN's training accuracy - its test accuracy > 0" as holding, on a value of 1.49e-08."""
+    beats = Claim("training_over_test", ">", 0.0, "training above test")
+    assert not beats.holds(1.49e-08) and beats.holds(0.0868)
+    behind = Claim("behind", "<", 0.0, "below")
+    assert not behind.holds(-1.49e-08) and behind.holds(-0.0126)
+    at_least = Claim("at_least", ">=", 0.05, "at least")  # non-strict claims keep their exact threshold
+    assert at_least.holds(0.05) and not at_least.holds(0.05 - 1e-12)
+
+
 @pytest.mark.parametrize("chapter", sorted(LESSONS))
 def test_a_lesson_that_did_not_show_is_said_in_words_above_the_table(chapter: str) -> None:
     """A run that meets every claim gets no warning; one that misses a claim gets a sentence naming that

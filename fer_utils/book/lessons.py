@@ -22,6 +22,9 @@ from dataclasses import dataclass
 LESSON_KEY = "fer_lesson"
 
 COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
+# A strict claim ("a beats b": "> 0") must clear its threshold by more than the rounding of float32 scores: two
+# equal accuracies can differ by about 1e-8 once subtracted, and that tie is not the claimed difference.
+STRICT_MARGIN = {">": 1e-6, "<": -1e-6}
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,9 @@ class Claim:
     text: str
 
     def holds(self, value: float) -> bool:
-        """Whether `value` satisfies the claim (a missing or NaN value never does)."""
-        return value == value and bool(COMPARISONS[self.op](value, self.threshold))
+        """Whether `value` satisfies the claim (a missing or NaN value never does, nor a tie with a strict
+        claim's threshold within float32 rounding: `STRICT_MARGIN`)."""
+        return value == value and bool(COMPARISONS[self.op](value, self.threshold + STRICT_MARGIN.get(self.op, 0.0)))
 
 
 LESSONS: dict[str, tuple[Claim, ...]] = {
