@@ -260,7 +260,7 @@ def build_wild_cnn(
 
     Why plain convolutions: on a CPU a dense 3×3 convolution runs near the matmul rate,
     while depthwise convolutions and many batch normalisations are memory-bound
-    (mini-Xception has a third of its FLOPs and trains slower, chapter 7); parameters
+    (mini-Xception has a third of its FLOPs but runs them slower, chapter 7); parameters
     and FLOPs are not speed, the shape for the hardware is. Why pool before normalising:
     batch normalisation and ReLU read and write every value of a feature map, so they
     cost a quarter after the pooling (the epoch about 1.7× faster, the accuracy on the
