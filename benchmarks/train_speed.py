@@ -335,6 +335,8 @@ def summary(path: Path = RESULTS) -> str:
     """The last record of each part and setting as markdown tables, with their calibration and load."""
     import pandas as pd
 
+    from fer_book.book_times import BUDGET_IMAGES_PER_S
+
     records = pd.read_json(path, lines=True)
     lines = []
     floor = records[records["part"] == "floor"].iloc[-1]
@@ -346,7 +348,7 @@ def summary(path: Path = RESULTS) -> str:
     lines += [
         "| model, 48 px | label | setting | decode (once) | pipeline pass: plain / augmented / ahead | step alone "
         "| step without resizer / 16 steps per call | epoch 2 | epoch 2, augmented | augmented ahead (option) "
-        "| calibration | epoch 2 / augmented at 500 images/s |",
+        f"| calibration | epoch 2 / augmented at {BUDGET_IMAGES_PER_S:.0f} images/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, row in profile.iterrows():
@@ -355,7 +357,7 @@ def summary(path: Path = RESULTS) -> str:
             lines.append(f"{name} | {row.get('error')} |")
             continue
         passes, calibration = row["pipeline_pass_s"], row["calibration"]
-        scale = (calibration["before"] + calibration["after"]) / 2 / 500
+        scale = (calibration["before"] + calibration["after"]) / 2 / BUDGET_IMAGES_PER_S
         extras = [row.get(k) for k in ("step_without_resizer_epoch_s", "step_16_per_call_epoch_s")]
         extras = " / ".join(f"{v[-1]} s" if isinstance(v, list) else "–" for v in extras)
         ahead = row.get("epoch_augmented_ahead_s")

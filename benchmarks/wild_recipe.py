@@ -242,6 +242,8 @@ def variants_table(path: Path = VARIANTS) -> list[str]:
 
 def summary(path: Path = RESULTS) -> str:
     """The recorded runs as Markdown tables, each with its calibration."""
+    from fer_book.book_times import BUDGET_IMAGES_PER_S, projected
+
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
     floor = next((r for r in reversed(records) if r["part"] == "floor"), None)
     lines = []
@@ -261,13 +263,13 @@ def summary(path: Path = RESULTS) -> str:
             lines.append(f"\nMatmul floor: {floor['float32_gflop_per_s']} GFLOP/s float32.")
     for r in (r for r in records if r["part"] == "recipe"):
         rates = (r["calibration"]["images_per_s"], r["calibration_after"]["images_per_s"])
-        scaled = [r["train_seconds"] * rate / 500 for rate in rates]
+        scaled = [projected(r["train_seconds"], rate, BUDGET_IMAGES_PER_S) for rate in rates]
         lines.append(
             f"\n`{r['command']}`: {r['model']}, {r['epochs_run']} epochs on {r['sizes']['train']:,} training crops "
             f"(validation {r['sizes']['val']:,}, test {r['sizes']['test']:,}), {r['train_seconds']} s of training "
             f"({r['s_per_epoch']} s per epoch, validation included), the whole command {r['command_seconds']} s; "
             f"calibration {rates[0]} images/s before and {rates[1]} after: {scaled[0]:.0f} and {scaled[1]:.0f} s of "
-            "training scaled to 500 images/s."
+            f"training scaled to {BUDGET_IMAGES_PER_S:.0f} images/s."
         )
     for r in (r for r in records if r["part"] == "digest"):
         lines.append(
