@@ -9,7 +9,8 @@ read as `fer_book.grade_notebooks` says (its chapter, its key and student, its e
 2. reads every submission once, before anything runs: a corrupt, empty or nbformat-3 file is an `error`
    row with the reason, a valid notebook that is no chapter stops the run (nothing executed); keeps the
    rows of the previous grade sheet whose fingerprint (the notebook's bytes, the checkers, the chapter)
-   still matches, and grades only the others;
+   still matches, and grades only the others; of two notebooks of one student for one chapter it grades
+   the first by name (the other `skipped`), and notes each double hand-in and each copy of another's;
 3. copies the book (package, tooling, chapters) once: the pristine copy that every sandbox sees;
 4. runs each chapter of the book once, from the pristine copy, in a sandbox (`fer_book.grade_runner`),
    pickling each checker's reference arguments (the chapter's own `clips`, models, tables) right after
@@ -49,7 +50,9 @@ from fer_book.grade_notebooks import (
     hidden_exercises,
     read_submissions,
     runnable_notebook,
+    second_hand_ins,
     skipped_checkpoints,
+    submission_notes,
     submission_paths,
 )
 from fer_book.grade_sandbox import Bind, Broken, Isolation, Layout, Limits, Sandboxed, check_isolation, make_layout
@@ -57,7 +60,8 @@ from fer_book.grade_sheet import GradeSheet, check_grade_outputs, grade_sheet_lo
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.storage.locking import process_alive
 
-STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")
+STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")  # a checker's verdicts
+# besides them the sheet has `skipped`: a student's second notebook of one chapter, not graded (`second_hand_ins`)
 # What a chapter's grading depends on besides its notebook: a change to any of them regrades its submissions.
 GRADING_CODE = (
     "fer_utils/book/exercises",
@@ -387,6 +391,13 @@ def grade_rows(submission: Submission, grades: dict[int, tuple[str, str]], finge
     ]
 
 
+def not_graded_rows(submission: Submission, graded: str) -> list[Grade]:
+    """The rows of a second hand-in that is not graded: `skipped`, naming the one graded in its place."""
+    why = f"not graded: {submission.student} also handed in {graded}, which is graded; remove one and grade again"
+    numbers = [e.number for e in submission.chapter.exercises] if submission.chapter else [0]
+    return grade_rows(submission, {number: ("skipped", why) for number in numbers}, "")
+
+
 def fingerprints(found: list[Submission], book: Path) -> dict[str, str]:
     """Each submission's fingerprint: its bytes, and the code and chapter it is graded with."""
     code = folder_digest(book, GRADING_CODE)
@@ -448,10 +459,22 @@ def grade_folder(
         work_path.chmod(0o755)
         layout = make_layout(root, work_path, isolation)
         found = read_submissions(paths, submissions, book_chapters(layout.book))  # all read before anything runs
-        prints = fingerprints(found, layout.book)
-        sheet = GradeSheet(out, {s.key: {prints[s.key], timed(prints[s.key], timeout_s)} for s in found})
+        prints, skipped = fingerprints(found, layout.book), second_hand_ins(found)
+        kept = {s.key: set() if s.key in skipped else {prints[s.key], timed(prints[s.key], timeout_s)} for s in found}
+        notes = submission_notes(found)
+        sheet = GradeSheet(out, kept, notes)
+        for key, note in notes.items():
+            if progress is not None:
+                progress(f"note on {key}: {note}")
         grader = Grader(layout, isolation, limits or Limits(), timeout_s, work_path)
         for submission in found:
+            if submission.key in skipped:
+                sheet.add(not_graded_rows(submission, skipped[submission.key]))
+                if progress is not None:
+                    progress(
+                        f"not graded {submission.key}: {submission.student} also handed in {skipped[submission.key]}"
+                    )
+                continue
             if sheet.has(submission.key):
                 continue
             start = time.monotonic()

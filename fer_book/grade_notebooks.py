@@ -260,10 +260,10 @@ def submission_key(relative: PurePosixPath) -> str:
 def student_of(relative: PurePosixPath, chapter_names: set[str]) -> str:
     """The student of a submission: its relative path without `.ipynb`, or the folder's path for
     `<student>/<chapter>.ipynb`; NFC-normalised (one name, however it was typed), a byte that is not UTF-8
-    written as `\\xe9`."""
+    written as `\\xe9`, a control character (a newline) as `\\n` (the sheet's row stays one line)."""
     name = relative.parent if relative.stem in chapter_names and relative.parent.parts else relative.with_suffix("")
-    text = os.fsencode(name.as_posix()).decode("utf-8", "backslashreplace")
-    return unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", os.fsencode(name.as_posix()).decode("utf-8", "backslashreplace"))
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def json_depth(value: object) -> int:
@@ -364,3 +364,63 @@ def read_submissions(paths: list[Path], folder: Path, chapters: dict[str, Chapte
             f"cell, must be a chapter's: {titles}): " + ", ".join(unknown)
         )
     return found
+
+
+def gradable(submission: Submission) -> bool:
+    """Whether a submission can be run: a readable notebook of a known chapter."""
+    return submission.problem is None and submission.notebook is not None and submission.chapter is not None
+
+
+def chapter_name(submission: Submission) -> str:
+    """The name of a submission's chapter ("" when it is not known)."""
+    return submission.chapter.name if submission.chapter else ""
+
+
+def second_hand_ins(found: list[Submission]) -> dict[str, str]:
+    """The submissions that are not graded, each with the one graded in its place: of the readable notebooks
+    that one student handed in for one chapter (`ada.ipynb` and `ada/<chapter>.ipynb`), the first by key."""
+    first: dict[tuple[str, str], str] = {}
+    skipped = {}
+    for submission in sorted(filter(gradable, found), key=lambda s: s.key):
+        graded = first.setdefault((submission.student, chapter_name(submission)), submission.key)
+        if graded != submission.key:
+            skipped[submission.key] = graded
+    return skipped
+
+
+def submission_notes(found: list[Submission]) -> dict[str, str]:
+    """What grading notices about a submission, by key: another one of its student for the same chapter
+    (or one whose chapter is not known) and which of them is graded (`second_hand_ins`); another student's
+    submission with the same bytes (a hard or symbolic link to one file, or a copy)."""
+    notes: dict[str, list[str]] = {s.key: [] for s in found}
+    skipped = second_hand_ins(found)
+    for s in found:
+        same = [o for o in found if o.key != s.key and o.student == s.student and clash(s, o)]
+        if same:
+            graded = [o.key for o in (s, *same) if gradable(o) and o.key not in skipped]
+            which = (
+                f"graded: {', '.join(graded)} (the first readable one by name)"
+                if graded
+                else "none of them is a readable notebook to grade"
+            )
+            also = ", ".join(o.key for o in same)
+            notes[s.key].append(f"a double hand-in: {s.student} also handed in {also}; {which}")
+    readable = [s for s in found if s.notebook is not None]
+    for s in readable:
+        for other in (o for o in readable if o.key != s.key and o.student != s.student and o.digest == s.digest):
+            how = "the same file as" if same_file(s.path, other.path) else "byte for byte the same notebook as"
+            notes[s.key].append(f"{how} {other.key} (student {other.student}): check with both students")
+    return {key: "; ".join(texts) for key, texts in notes.items() if texts}
+
+
+def clash(a: Submission, b: Submission) -> bool:
+    """Whether two submissions of one student stand for the same chapter (or one's chapter is unknown)."""
+    return chapter_name(a) == chapter_name(b) or not chapter_name(a) or not chapter_name(b)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths are one file on disk (a hard link, or a symbolic link to it)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

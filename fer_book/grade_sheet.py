@@ -7,12 +7,19 @@ would read as a formula prefixed with an apostrophe (`csv_safe`): a grader kille
 grade it finished on disk. Each row carries its submission's `fingerprint` (the notebook's bytes, the
 checkers and the chapter it was graded with), and a rerun keeps the rows of the previous sheet whose
 fingerprint still matches, grading only the other submissions.
+
+`--out` is only ever replaced when it is this grader's own sheet (`check_own_sheet`: its header holds the
+sheet's columns): a roster or any other file is refused. The columns a teacher added to either table are
+kept, cell for cell, matched on the submission (and exercise), in the file's own column order; the rows
+of a submission gone from the folder stay while a teacher's cell is beside them. The `grader_note` column
+says what grading noticed about a submission on this run (a double hand-in, a copy of another's).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -23,8 +30,12 @@ from fer_utils.storage.atomic import atomic_files
 from fer_utils.storage.locking import folder_lock
 from fer_utils.storage.outputs import check_outputs
 
-GRADE_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message", "fingerprint"]
-SUMMARY_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
+# The columns of a grade sheet that grading reads back (a file whose header lacks one is no sheet of its own),
+# then the note that every run writes afresh.
+GRADED_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message", "fingerprint"]
+GRADE_COLUMNS = [*GRADED_COLUMNS, "grader_note"]
+SUMMED_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
+SUMMARY_COLUMNS = [*SUMMED_COLUMNS, "grader_note"]
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a CSV cell starting so is a formula in a spreadsheet
 GUARD = "'"  # the prefix that neutralises a formula; a cell starting with it is guarded too, so that it reads back
 
@@ -33,7 +44,7 @@ def summarize(grades: pd.DataFrame) -> pd.DataFrame:
     """passed / total exercises per submission (with its student and chapter)."""
     keys = ["student", "submission", "chapter"]
     summary = grades.groupby(keys, sort=True)["passed"].agg(passed="sum", total="size")
-    return summary.reset_index()[SUMMARY_COLUMNS]
+    return summary.reset_index()[SUMMED_COLUMNS]
 
 
 def summary_path(out: Path) -> Path:
@@ -50,6 +61,33 @@ def check_grade_outputs(out: Path, reads: list[Path]) -> None:
         if path.suffix.lower() == ".ipynb":
             raise OutputError(f"{option} {path} is a notebook name: the grades are a CSV file, e.g. grades.csv")
     check_outputs({"--out": out, "--out's summary": summary_path(out)}, reads=reads)
+    check_own_sheet("--out", Path(out), GRADED_COLUMNS)
+    check_own_sheet("--out's summary", summary_path(out), SUMMED_COLUMNS)
+
+
+def header_of(path: Path) -> list[str] | None:
+    """The column names on the first line of the CSV file `path` ([] when it is empty), or None when it
+    is no UTF-8 CSV text."""
+    try:
+        with Path(path).open(encoding="utf-8-sig", newline="") as fh:
+            return next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
+def check_own_sheet(option: str, path: Path, columns: list[str]) -> None:
+    """OutputError when `path` holds a file that this grader did not write: a file that is not empty and
+    whose header lacks one of `columns` (a class roster, notes) is never replaced."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    header = header_of(path)
+    if header is not None and set(columns) <= set(header):
+        return
+    found = "it is not CSV text" if header is None else f"its columns: {', '.join(header[:8]) or 'none'}"
+    raise OutputError(
+        f"{option} {path} is not a grade sheet of `fer_book grade` ({found}; a sheet's: {', '.join(columns)}): "
+        "grading never replaces it; give another --out (nothing was written)"
+    )
 
 
 def grade_sheet_lock(out: Path) -> AbstractContextManager[Path]:
@@ -59,60 +97,113 @@ def grade_sheet_lock(out: Path) -> AbstractContextManager[Path]:
     return folder_lock(Path(out).parent, f".{Path(out).name}.lock")
 
 
-def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+def guarded(column: pd.Series, keep: Collection[str]) -> bool:
+    """Whether the guard applies to `column`: a text column that is not one of `keep` (a teacher's own)."""
+    return column.dtype == object and column.name not in keep
+
+
+def csv_safe(table: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
     """`table` with every text cell that a spreadsheet would read as a formula (= + - @, tab, CR) prefixed
     with an apostrophe, and every cell already starting with one given another, so that `csv_unsafe`
-    gives back exactly what was written (a submission `=cmd.ipynb` keeps its key across reruns)."""
+    gives back exactly what was written (a submission `=cmd.ipynb` keeps its key across reruns); the
+    columns `keep` (a teacher's) are written as they are."""
 
     def safe(value: object) -> object:
         return f"{GUARD}{value}" if isinstance(value, str) and value.startswith((*FORMULA_PREFIXES, GUARD)) else value
 
-    return table.apply(lambda column: column.map(safe) if column.dtype == object else column)
+    return table.apply(lambda column: column.map(safe) if guarded(column, keep) else column)
 
 
-def csv_unsafe(table: pd.DataFrame) -> pd.DataFrame:
-    """The cells `csv_safe` wrote, as they were: one leading apostrophe removed from each text cell."""
+def csv_unsafe(table: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
+    """The cells `csv_safe` wrote, as they were: one leading apostrophe removed from each text cell (but
+    those of the columns `keep`)."""
 
     def unsafe(value: object) -> object:
         return value[len(GUARD) :] if isinstance(value, str) and value.startswith(GUARD) else value
 
-    return table.apply(lambda column: column.map(unsafe) if column.dtype == object else column)
+    return table.apply(lambda column: column.map(unsafe) if guarded(column, keep) else column)
 
 
-def write_tables(tables: dict[Path, pd.DataFrame]) -> None:
+def write_tables(tables: dict[Path, pd.DataFrame], keep: Mapping[Path, Collection[str]] | None = None) -> None:
     """Write each table as CSV, both or neither (`fer_utils.storage.atomic.atomic_files`): every table goes to a
     temporary sibling first, and only when all are written are they renamed into place; on a failure (a
-    full disk) the temporaries are removed, the previous files are left whole, and it is an OutputError."""
+    full disk) the temporaries are removed, the previous files are left whole, and it is an OutputError.
+    The columns `keep[path]` of a table (a teacher's) are written as they were read, unguarded."""
     try:
         with atomic_files(list(tables)) as temporaries:
-            for tmp, table in zip(temporaries, tables.values()):
+            for tmp, (path, table) in zip(temporaries, tables.items()):
                 with tmp.open("w", encoding="utf-8", newline="") as fh:
-                    csv_safe(table).to_csv(fh, index=False, quoting=csv.QUOTE_NONNUMERIC)  # text quoted: a CR stays in
+                    guarded_table = csv_safe(table, (keep or {}).get(path, ()))
+                    guarded_table.to_csv(fh, index=False, quoting=csv.QUOTE_NONNUMERIC)  # text quoted: a CR stays in
                     fh.flush()
                     os.fsync(fh.fileno())
     except OSError as exc:
         raise OutputError(f"could not write the grades ({exc.strerror or exc}); nothing was replaced") from exc
 
 
-def previous_grades(out: Path) -> pd.DataFrame:
-    """The rows of an earlier grade sheet at `out` (none when there is none, or it is not one)."""
+def read_sheet(path: Path, own: list[str]) -> pd.DataFrame:
+    """The table at `path`, every cell as text, in the file's column order (empty, of the columns `own`,
+    when there is none): the cells of `own` as written (`csv_unsafe`), the others (a teacher's) as they
+    are; OutputError when the file cannot be read back, rather than dropping it."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in own})
     try:
-        table = pd.read_csv(out, keep_default_na=False, dtype={"student": str, "submission": str, "chapter": str})
-    except (OSError, ValueError, pd.errors.ParserError):
-        return pd.DataFrame(columns=GRADE_COLUMNS)
-    if list(table.columns) != GRADE_COLUMNS or table["passed"].dtype != bool:
-        return pd.DataFrame(columns=GRADE_COLUMNS)
-    return csv_unsafe(table.astype({"message": str, "status": str, "fingerprint": str}))
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise OutputError(f"{path} cannot be read back ({exc}); fix or move it (nothing was written)") from exc
+    missing = [column for column in own if column not in table.columns]
+    if missing:
+        raise OutputError(f"{path} is not a grade sheet: it has no column {', '.join(missing)} (nothing was written)")
+    return csv_unsafe(table, keep=[column for column in table.columns if column not in own])
+
+
+def previous_grades(out: Path) -> pd.DataFrame:
+    """The rows of the grade sheet at `out` (none when there is none): its columns in the file's order,
+    `exercise` an int and `passed` a bool, a teacher's columns as text; OutputError naming the first cell
+    that cannot be read back (a `passed` of `yes`), never a sheet silently dropped."""
+    table = read_sheet(Path(out), GRADED_COLUMNS)
+    passed = table["passed"].str.lower().map({"true": True, "false": False})
+    exercise = pd.to_numeric(table["exercise"], errors="coerce")
+    bad = passed.isna() | exercise.isna() | (exercise.fillna(0) % 1 != 0)
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise OutputError(
+            f"--out {out}: row {row + 2} has exercise {table['exercise'].iloc[row]!r} and passed "
+            f"{table['passed'].iloc[row]!r}, not a number and True/False: fix that row or give another --out "
+            "(nothing was written)"
+        )
+    return table.assign(exercise=exercise.astype(int), passed=passed.astype(bool))
+
+
+def with_teachers_columns(table: pd.DataFrame, earlier: pd.DataFrame, keys: list[str], own: list[str]) -> pd.DataFrame:
+    """`table` (of the columns `own`) with the columns a teacher added to the `earlier` file, matched on
+    `keys` (empty where nothing matches), in that file's column order, the grader's new columns after."""
+    extra = [column for column in earlier.columns if column not in own]
+    if extra:
+        added = earlier[[*keys, *extra]].drop_duplicates(keys)
+        table = table.merge(added, on=keys, how="left")
+        table[extra] = table[extra].fillna("")
+    order = [column for column in earlier.columns if column in own or column in extra]
+    return table[order + [column for column in own if column not in order]]
+
+
+def teachers_cells(earlier: pd.DataFrame, own: list[str]) -> list[str]:
+    """The submissions of an `earlier` table that have a cell filled in a teacher's column (not in `own`)."""
+    extra = [column for column in earlier.columns if column not in own]
+    return earlier.loc[earlier[extra].ne("").any(axis=1), "submission"].unique().tolist()
 
 
 class GradeSheet:
     """The grade sheet of one grading run: the rows kept from the previous sheet at `out` (those of a
-    submission that is still there with the same fingerprint) and the rows graded since, written both
-    tables at once after every submission."""
+    submission that is still there with the same fingerprint, and those of one gone from the folder that
+    carry a teacher's cells), the rows graded since, a teacher's columns and this run's `notes` per
+    submission; written both tables at once after every submission."""
 
-    def __init__(self, out: Path, fingerprints: dict[str, set[str]]) -> None:
+    def __init__(self, out: Path, fingerprints: dict[str, set[str]], notes: dict[str, str] | None = None) -> None:
         self.out = Path(out)
+        self.notes = dict(notes or {})
         earlier = previous_grades(self.out)
+        self.earlier, self.earlier_summary = earlier, read_sheet(summary_path(self.out), SUMMED_COLUMNS)
         if len(earlier) and fingerprints and not earlier["submission"].isin(list(fingerprints)).any():
             raise OutputError(
                 f"--out {out} holds the grades of {earlier['submission'].nunique()} other notebook(s), none of "
@@ -122,27 +213,39 @@ class GradeSheet:
         matches = [p in fingerprints.get(k, ()) for k, p in zip(earlier["submission"], earlier["fingerprint"])]
         same = pd.Series(matches, index=earlier.index, dtype=bool)
         whole = same.groupby(earlier["submission"]).transform("all") if len(earlier) else same
-        self.rows = earlier[whole].reset_index(drop=True)
-        self.kept = int(self.rows["submission"].nunique())
+        gone = set(teachers_cells(earlier, GRADE_COLUMNS)) | set(teachers_cells(self.earlier_summary, SUMMARY_COLUMNS))
+        gone -= set(fingerprints)
+        self.notes |= dict.fromkeys(gone, "no longer in the submissions folder: kept for the teacher's cells beside it")
+        self.rows = earlier.loc[whole | earlier["submission"].isin(gone), GRADED_COLUMNS].reset_index(drop=True)
+        self.kept = int(earlier.loc[whole, "submission"].nunique())
 
     def has(self, key: str) -> bool:
         """Whether the submission `key` keeps its grades from the previous sheet."""
         return bool((self.rows["submission"] == key).any())
 
     def grades(self) -> pd.DataFrame:
-        """The grades table, ordered by submission and exercise."""
-        return self.rows.sort_values(["submission", "exercise"], kind="stable").reset_index(drop=True)
+        """The grades table, ordered by submission and exercise, with its notes and a teacher's columns."""
+        rows = self.rows.sort_values(["submission", "exercise"], kind="stable").reset_index(drop=True)
+        rows = rows.assign(grader_note=rows["submission"].map(self.notes).fillna(""))
+        return with_teachers_columns(rows, self.earlier, ["submission", "exercise"], GRADE_COLUMNS)
 
     def summary(self) -> pd.DataFrame:
-        return summarize(self.grades())
+        """passed / total per submission, with its notes and a teacher's columns."""
+        summary = summarize(self.rows)
+        summary = summary.assign(grader_note=summary["submission"].map(self.notes).fillna(""))
+        return with_teachers_columns(summary, self.earlier_summary, ["submission"], SUMMARY_COLUMNS)
 
     def add(self, rows: list) -> None:
-        """Add one submission's rows (dataclass rows of GRADE_COLUMNS) and write both tables at once."""
-        new = pd.DataFrame([[getattr(row, c) for c in GRADE_COLUMNS] for row in rows], columns=GRADE_COLUMNS)
-        self.rows = pd.concat([self.rows, new], ignore_index=True) if len(self.rows) else new
+        """Put one submission's rows (dataclass rows of GRADED_COLUMNS) in place of any it had, and write
+        both tables at once."""
+        new = pd.DataFrame([[getattr(row, c) for c in GRADED_COLUMNS] for row in rows], columns=GRADED_COLUMNS)
+        others = self.rows[~self.rows["submission"].isin(new["submission"])]
+        self.rows = pd.concat([others, new], ignore_index=True) if len(others) else new
         self.write()
 
     def write(self) -> None:
-        """Write the grades and their summary, both or neither."""
-        grades = self.grades()
-        write_tables({self.out: grades, summary_path(self.out): summarize(grades)})
+        """Write the grades and their summary, both or neither (a teacher's columns as they were read)."""
+        grades, summary = self.grades(), self.summary()
+        tables = {self.out: grades, summary_path(self.out): summary}
+        own = {self.out: GRADE_COLUMNS, summary_path(self.out): SUMMARY_COLUMNS}
+        write_tables(tables, {path: [c for c in table.columns if c not in own[path]] for path, table in tables.items()})

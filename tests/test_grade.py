@@ -692,3 +692,152 @@ def test_functions_that_take_and_make_models_are_judged_across_the_sandboxes(rep
         r"paper-cnn's layer \w+: `conv_flops` returned <.*>, not a number\.", message
     )
     assert rows["cy", 2][0] == "unanswered"
+
+
+# --- The grade sheet a teacher keeps: never a file of theirs replaced, their columns kept, and what grading
+# notices about the files handed in (a name with a newline, one file under two names, two of one student).
+# These notebooks hold only the tiny chapter's title: grading reads and judges them without running a kernel.
+
+
+def title_only(mark: str) -> dict:
+    """A submission of the tiny chapter holding only its title (its exercise cells gone), `mark` making its bytes
+    its own."""
+    notebook = tiny()
+    return notebook | {"cells": notebook["cells"][:1], "metadata": {**notebook["metadata"], "mark": mark}}
+
+
+def test_out_onto_a_file_that_is_no_grade_sheet_is_refused_and_left_untouched(
+    tiny_book: Path, chapter: tuple[dict, dict], tmp_path: Path
+) -> None:
+    """A roster, the summary's place holding a teacher's file, or a file that is not CSV text: refused before
+    any work, naming the file and why, exit 2, one line; not one byte of it changed."""
+    subs = write(tmp_path / "subs", "ada", title_only("ada")).parent
+    roster = tmp_path / "roster.csv"
+    roster.write_text("name,email\nada,ada@example.org\n")
+    (tmp_path / "notes_summary.csv").write_text("student,comment\nada,to see\n")
+    (tmp_path / "photo.csv").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    cases = {roster: "its columns: name, email", tmp_path / "notes.csv": "its columns: student, comment"}
+    cases[tmp_path / "photo.csv"] = "it is not CSV text"
+    before = {path: path.read_bytes() for path in tmp_path.glob("*.csv")}
+    for out, why in cases.items():
+        with pytest.raises(OutputError, match="is not a grade sheet of `fer_book grade`") as refused:
+            grade_folder(subs, out, timeout_s=60, root=tiny_book)
+        assert why in str(refused.value) and "nothing was written" in str(refused.value), refused.value
+    assert {path: path.read_bytes() for path in tmp_path.glob("*.csv")} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes_summary.csv", "photo.csv", "roster.csv", "subs"]
+    write(subs, "bea", chapter[1])  # a notebook of the book's own chapter 1, through the real command line
+    done = run_grade(subs, roster, timeout=30)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and f"--out {roster} is not a grade sheet" in done.stderr
+    assert roster.read_bytes() == before[roster] and not (tmp_path / "roster_summary.csv").exists()
+
+
+def test_a_teachers_columns_are_kept_and_unchanged_submissions_not_regraded(tiny_book: Path, tmp_path: Path) -> None:
+    """A column a teacher added to the grades (in the middle, a formula and a negative number in it) and one
+    added to the summary stay, cell for cell, on the next run; only the notebook handed in again is graded
+    (its rows keep the teacher's cells); one removed from the folder keeps its rows while a teacher's cell
+    is beside them in either table, and leaves the sheet when none is."""
+    subs, out = tmp_path / "subs", tmp_path / "grades.csv"
+    for name in ("ada", "bob", "cy", "dee", "eve"):
+        write(subs, name, title_only(name))
+    grade_folder(subs, out, timeout_s=60, root=tiny_book)
+    sheet = pd.read_csv(out, dtype=str, keep_default_na=False)  # as a spreadsheet saves it: quotes dropped
+    comments = {"ada": "=1+1", "bob": "-1", "cy": "late"}
+    sheet.insert(2, "comment", sheet["student"].map(comments).fillna(""))
+    sheet.to_csv(out, index=False)
+    summary_file = tmp_path / "grades_summary.csv"
+    summary = pd.read_csv(summary_file, dtype=str, keep_default_na=False)
+    summary.assign(final=["A", "B", "", "D", ""]).to_csv(summary_file, index=False)
+    write(subs, "bob", title_only("bob, handed in again"))
+    for name in ("cy", "dee", "eve"):
+        (subs / f"{name}.ipynb").unlink()
+    said: list[str] = []
+    grades, summary, kept = grade_folder(subs, out, timeout_s=60, root=tiny_book, progress=said.append)
+    assert kept == 1 and [line.split(":")[0] for line in said if line.startswith("graded")] == ["graded bob.ipynb"]
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(written.columns) == [*GRADE_COLUMNS[:2], "comment", *GRADE_COLUMNS[2:]]
+    comment = written.groupby("student")["comment"].first().to_dict()
+    assert comment == {"ada": "=1+1", "bob": "-1", "cy": "late", "dee": ""}
+    gone = written.loc[written["student"].isin(["cy", "dee"]), "grader_note"]
+    assert gone.str.startswith("no longer in the submissions folder").all() and len(gone) == 4
+    pd.testing.assert_frame_equal(grades, written.astype({"exercise": int}).assign(passed=written["passed"] == "True"))
+    final = pd.read_csv(summary_file, dtype=str, keep_default_na=False)
+    assert list(final.columns) == [*SUMMARY_COLUMNS, "final"] and final["final"].tolist() == ["A", "B", "", "D"]
+    assert summary["student"].tolist() == ["ada", "bob", "cy", "dee"]
+
+
+def test_a_grade_sheet_whose_cells_cannot_be_read_back_is_refused_not_dropped(tiny_book: Path, tmp_path: Path) -> None:
+    """A sheet of its own whose `passed` a teacher typed as `yes`: refused naming the row, the file kept."""
+    subs, out = tmp_path / "subs", tmp_path / "grades.csv"
+    write(subs, "ada", title_only("ada"))
+    grade_folder(subs, out, timeout_s=60, root=tiny_book)
+    sheet = pd.read_csv(out, dtype=str, keep_default_na=False)
+    sheet.loc[1, "passed"] = "yes"
+    sheet.to_csv(out, index=False)
+    before = out.read_bytes()
+    with pytest.raises(OutputError, match=r"row 3 has exercise '2' and passed 'yes'.*nothing was written"):
+        grade_folder(subs, out, timeout_s=60, root=tiny_book)
+    assert out.read_bytes() == before
+
+
+def test_a_control_character_in_a_file_name_leaves_the_row_one_line(tiny_book: Path, tmp_path: Path) -> None:
+    """A newline, a tab or an escape in a student's file name is written escaped in `student` (`ev\\ne`):
+    every row of the sheet is one line of the file, and the submission column gives the name back."""
+    subs, out = tmp_path / "subs", tmp_path / "grades.csv"
+    names = ("ev\ne", "tab\there", "esc\x1bape")
+    for name in names:
+        write(subs, name, title_only(name))
+    grades, summary, _ = grade_folder(subs, out, timeout_s=60, root=tiny_book)
+    assert sorted(summary["student"]) == ["esc\\x1bape", "ev\\ne", "tab\\there"]
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert (
+        len(lines) == len(grades) + 1
+        and len(summary_lines := (tmp_path / "grades_summary.csv").read_text().splitlines()) == 4
+    )
+    assert all(line.count('"') % 2 == 0 for line in lines + summary_lines)
+    back = {key.encode("ascii").decode("unicode_escape") for key in summary["submission"]}
+    assert back == {f"{name}.ipynb" for name in names}
+
+
+def test_one_notebook_under_two_students_names_is_noted_on_both(tiny_book: Path, tmp_path: Path) -> None:
+    """A hard link of bob's notebook as cy's, and a byte-for-byte copy as dee's: each of the three students is
+    noted with the others' submissions, in the grades and the summary; all are graded."""
+    subs = tmp_path / "subs"
+    bob = write(subs, "bob", title_only("bob"))
+    os.link(bob, subs / "cy.ipynb")
+    shutil.copyfile(bob, subs / "dee.ipynb")
+    write(subs, "eli", title_only("eli"))
+    grades, summary, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=60, root=tiny_book)
+    notes = summary.set_index("submission")["grader_note"].to_dict()
+    assert notes["bob.ipynb"] == (
+        "the same file as cy.ipynb (student cy): check with both students; "
+        "byte for byte the same notebook as dee.ipynb (student dee): check with both students"
+    )
+    assert "the same file as bob.ipynb (student bob)" in notes["cy.ipynb"]
+    assert "byte for byte the same notebook as bob.ipynb (student bob)" in notes["dee.ipynb"]
+    assert notes["eli.ipynb"] == "" and set(grades["status"]) == {"tampered"}  # every one graded (cells missing)
+    assert (grades.groupby("submission")["grader_note"].first() == pd.Series(notes)).all()
+
+
+def test_a_double_hand_in_is_noted_and_only_the_first_by_name_graded(tiny_book: Path, tmp_path: Path) -> None:
+    """`ada.ipynb` and `ada/<chapter>.ipynb`: ada.ipynb is graded, the other `skipped` naming it, both noted;
+    an empty `bob.ipynb` beside a readable `bob/<chapter>.ipynb` keeps its error row, the readable one graded."""
+    subs = tmp_path / "subs"
+    write(subs, "ada", title_only("ada, first"))
+    write(subs / "ada", TINY, title_only("ada, second"))
+    (subs / "bob.ipynb").write_text("")
+    write(subs / "bob", TINY, title_only("bob"))
+    grades, summary, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=60, root=tiny_book)
+    rows = by_submission(grades)
+    assert rows["ada.ipynb", 1][0] == "tampered"  # graded: its exercise cells are gone
+    assert rows[f"ada/{TINY}.ipynb", 1] == (
+        "skipped",
+        "not graded: ada also handed in ada.ipynb, which is graded; remove one and grade again",
+    )
+    notes = summary.set_index("submission")["grader_note"].to_dict()
+    assert notes["ada.ipynb"] == (
+        f"a double hand-in: ada also handed in ada/{TINY}.ipynb; graded: ada.ipynb (the first readable one by name)"
+    )
+    assert notes[f"ada/{TINY}.ipynb"].startswith("a double hand-in: ada also handed in ada.ipynb; graded: ada.ipynb")
+    assert rows["bob.ipynb", 0][0] == "error" and rows[f"bob/{TINY}.ipynb", 1][0] == "tampered"
+    assert notes["bob.ipynb"].endswith(f"graded: bob/{TINY}.ipynb (the first readable one by name)")
