@@ -5,6 +5,9 @@ it computes what the equation predicts and sets it beside the number the code be
 output side and parameter counts against the model Keras built, chapter 4's loss of chance ln C against Keras's
 cross-entropy of a uniform guess, chapter 5's L1 penalty against the one Keras adds to the loss and inverted
 dropout's 1 / (1 - r) against a Dropout layer's output, chapter 6's mean ± sample std against `fer.mean_std`.
+Chapter 4's precision, recall and F1, chapter 8's affine int8 map and Grad-CAM's weights and chapter 9's bootstrap
+stand before the cell that computes them with the package; the last tests check that package code against the
+equations on small cases worked by hand.
 
 The source checks read the notebooks; the checks of the printed values read the executed chapters (marker
 `book`: `make book`, or `python -m fer_book execute --only NN`, first).
@@ -38,6 +41,11 @@ EQUATIONS = {
     "04_training": [
         (r"p_k = \frac{e^{z_k}}{\sum_{j=1}^{C} e^{z_j}}", "sparse_categorical_crossentropy"),
         (r"\mathcal{L}_{\text{chance}} = -\ln \frac{1}{C} = \ln C", "np.log(len(classes))"),
+        (r"F1_c = \frac{2 \, P_c \, R_c}{P_c + R_c}", 'classification_metrics(test["emotion"], predicted, classes)'),
+        (
+            r"F1_{\text{macro}} = \frac{1}{C} \sum_{c=1}^{C} F1_c",
+            'classification_metrics(test["emotion"], predicted, classes)',
+        ),
     ],
     "05_regularization": [
         (r"\lambda \sum_{i,j} \lvert W_{ij} \rvert", 'changes.get("l1", 0.0) * float(np.abs('),
@@ -46,6 +54,14 @@ EQUATIONS = {
     "06_evaluation_protocols": [
         (r"\hat\sigma = \sqrt{\frac{1}{n - 1} \sum_{s=1}^{n}", "np.sqrt(squares / (n_seeds - 1))"),
         (r"\bar a \pm t_{n - 1} \, \frac{\hat\sigma}{\sqrt{n}}", "stats.t.ppf(0.975, n_seeds - 1)"),
+    ],
+    "08_deployment": [
+        (r"r = s \, (q - z)", "int8_input['quantization']"),
+        (r"\alpha_k^c = \frac{1}{Z} \sum_i \sum_j \frac{\partial y^c}{\partial A^k_{ij}}", "def grad_cam("),
+        (r"L^c_{\text{Grad-CAM}} = \operatorname{ReLU}\!\left(\sum_k \alpha_k^c \, A^k\right)", "def grad_cam("),
+    ],
+    "09_real_faces": [
+        (r"\bar a^{*}_b = \frac{1}{n} \sum_{s=1}^{n} a^{*}_{s}", "fer.bootstrap_interval(subject_faces)"),
     ],
 }
 MATH_BLOCK = re.compile(r"^\$\$\n(.+?)\n\$\$$", re.M | re.S)
@@ -173,3 +189,101 @@ def test_chapter6_mean_and_sample_std_are_what_the_book_states() -> None:
         r"interval of the mean is \[([\d.]+), ([\d.]+)\] \(fer.confidence_interval: \[([\d.]+), ([\d.]+)\]\)", text
     )
     assert (low, high) == (pkg_low, pkg_high) and low <= mean <= high, text
+
+
+def test_macro_f1_and_accuracy_are_the_equations_of_chapter_4() -> None:
+    """Per-class counts through P_c, R_c, F1_c, then their mean over the classes present: what
+    `classification_metrics` reports, with an emotion never found (F1_c = 0) and one never true (left out)."""
+    from fer_utils.evaluate.metrics import classification_metrics
+
+    truth = ["happy"] * 5 + ["sad"] * 3 + ["angry"] * 2
+    guess = ["happy"] * 4 + ["sad"] + ["sad"] * 2 + ["happy"] + ["happy", "calm"]
+    present = ["happy", "sad", "angry"]
+    f1 = []
+    for c in present:
+        tp = sum(t == c and g == c for t, g in zip(truth, guess))
+        fp = sum(t != c and g == c for t, g in zip(truth, guess))
+        fn = sum(t == c and g != c for t, g in zip(truth, guess))
+        p, r = (tp / (tp + fp) if tp + fp else 0.0), (tp / (tp + fn) if tp + fn else 0.0)
+        f1.append(2 * p * r / (p + r) if p + r else 0.0)
+    assert f1[2] == 0.0  # angry is never found
+    metrics = classification_metrics(truth, guess, ["angry", "calm", "happy", "sad"])
+    assert metrics["f1_macro"] == pytest.approx(sum(f1) / len(present))
+    assert metrics["accuracy"] == pytest.approx(sum(t == g for t, g in zip(truth, guess)) / len(truth))
+
+
+def test_grad_cam_is_the_weighted_sum_of_chapter_8() -> None:
+    """A convolution, global average pooling and a softmax layer: there the gradient of log p_c with respect to
+    A^k_ij is (W_kc - sum_j p_j W_kj) / Z at every position, so alpha_k^c and ReLU(sum_k alpha_k^c A^k) follow by
+    hand. `grad_cam` (both methods: the gradient is the same everywhere) returns that map over its peak."""
+    import keras
+    import numpy as np
+
+    from fer_utils.evaluate.explain import grad_cam
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 1))
+    features = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(pooled))
+    image = np.random.default_rng(0).uniform(0, 1, (6, 6, 1)).astype("float32")
+    maps = keras.Model(model.input, model.get_layer("conv").output)(image[None]).numpy()[0]  # A: (6, 6, K)
+    p = model(image[None]).numpy()[0]
+    weights = model.layers[-1].get_weights()[0]  # (K, C)
+    checked = 0
+    for c in range(3):
+        alpha = (weights[:, c] - weights @ p) / maps[..., 0].size
+        expected = np.maximum((maps * alpha).sum(axis=-1), 0)
+        if expected.max() <= 0:  # an empty map: nothing to compare after the division by the peak
+            continue
+        checked += 1
+        for method in ("gradcam", "hirescam"):
+            found = grad_cam(model, image, class_index=c, method=method)
+            assert found == pytest.approx(expected / expected.max(), abs=1e-4), (c, method)
+    assert checked >= 2
+
+
+def test_int8_dequantizes_by_the_affine_map_of_chapter_8() -> None:
+    """The int8 model's uint8 output, read as r = s (q - z) with the (scale, zero point) the interpreter lists,
+    gives the float model's probabilities to within a few steps s; read without the map, it does not."""
+    import keras
+    import numpy as np
+
+    from fer_utils.deploy.tflite import tflite_interpreter, to_tflite
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    images = np.random.default_rng(0).integers(0, 256, (32, 8, 8, 1)).astype("float32")
+    interpreter = tflite_interpreter(to_tflite(model, "int8", representative=images))
+    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+    (s_in, z_in), (s, z) = source["quantization"], target["quantization"]
+    assert s > 0 and target["dtype"] == np.uint8
+    expected = model(images).numpy()
+    for image, probabilities in zip(images, expected):
+        interpreter.set_tensor(source["index"], np.clip(np.round(image / s_in) + z_in, 0, 255).astype(np.uint8)[None])
+        interpreter.invoke()
+        q = interpreter.get_tensor(target["index"])[0].astype(float)
+        assert s * (q - z) == pytest.approx(probabilities, abs=4 * s)
+        assert not np.allclose(q, probabilities, atol=4 * s)
+
+
+def test_the_bootstrap_resamples_people_and_scores_ratios_of_sums_as_in_chapter_9() -> None:
+    """One run, two people: A with two faces both right, B with one face wrong. Redrawing two people gives
+    (A, A) 1, (A, B) or (B, A) 2/3 (right over faces, not the mean of the people's accuracies, 1/2) and
+    (B, B) 0, with chances 1/4, 1/2 and 1/4: the middle fifth of the redrawn means is 2/3, the middle 95 % spans
+    0 to 1."""
+    import pandas as pd
+
+    from fer_utils.book.chapters import bootstrap_interval
+
+    run = pd.DataFrame({"group": ["A", "A", "B"], "correct": [True, True, False]})
+    assert bootstrap_interval([run], level=0.2) == pytest.approx((2 / 3, 2 / 3))
+    assert bootstrap_interval([run], level=0.95) == pytest.approx((0.0, 1.0))

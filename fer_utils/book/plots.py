@@ -18,6 +18,11 @@ from matplotlib.figure import Figure
 from fer_utils.data.corpora import EMOTIONS
 from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
+# The width at which the book's pages show a figure: 720 px of its column at matplotlib's 100 dpi. A figure no
+# wider is shown at its own size, so a font of MIN_FONT_PT points reads as that; a wider one would be shrunk.
+BOOK_WIDTH_IN = 7.2
+MIN_FONT_PT = 9  # the smallest text a figure of the book holds (tick labels, annotations, legends, captions)
+
 # The paper's reported results (accuracy %, macro F1 %), shown beside every number we measure.
 PAPER_RESULTS = pd.DataFrame(
     {"dataset": ["RAVDESS", "SAVEE", "MEAD"], "accuracy": [92.0, 94.0, 97.0], "f1": [92.0, 92.0, 97.0]}
@@ -31,6 +36,34 @@ def book_style() -> None:
     pd.set_option("display.max_columns", None)
     text = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.title_fontsize": 10}
     plt.rcParams.update({**text, "legend.fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10})
+
+
+def legend_outside(ax: plt.Axes, title: str | None = None) -> None:
+    """The axes' legend to the right of its data area, off every bar, line and point (none if nothing is labelled)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+
+
+def legend_below(fig: Figure, ax: plt.Axes) -> None:
+    """One legend for the figure, from `ax`'s labelled lines, centred under every axes in as many columns as fit
+    the book's width."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    widest = max(len(label) for label in labels) * 0.6 * MIN_FONT_PT / 72 + 0.6  # inches: text and its marker
+    columns = max(1, min(len(labels), int(BOOK_WIDTH_IN // widest)))
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncols=columns, frameon=False)
+
+
+def fit_tick_labels(ax: plt.Axes) -> None:
+    """The x tick labels kept level when they fit side by side, else slanted at 45° and right-aligned under their
+    tick, so that no two of them overlap."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_text()]
+    if any(a.x1 > b.x0 for a, b in zip(boxes, boxes[1:])):
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
 
 
 def emotion_order(values: Sequence[str]) -> list[str]:
@@ -52,7 +85,7 @@ def class_balance(clips: pd.DataFrame, title: str = "Clips per emotion") -> Figu
         ax=ax,
     )
     ax.set(title=title, xlabel="", ylabel="count")
-    ax.tick_params(axis="x", rotation=30)
+    fit_tick_labels(ax)
     fig.tight_layout()
     return fig
 
@@ -72,13 +105,14 @@ def image_grid(
 ) -> Figure:
     """Images in a grid with a title each (RGB or grayscale arrays)."""
     nrows = max(1, int(np.ceil(len(images) / ncols)))
+    size = min(size, BOOK_WIDTH_IN / ncols)  # the whole grid within the book's width
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
         gray = image.ndim == 2 or image.shape[-1] == 1
         ax.imshow(image.squeeze(), cmap=cmap or ("gray" if gray else None))
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=MIN_FONT_PT)
     fig.tight_layout()
     return fig
 
@@ -88,7 +122,7 @@ def draw_boxes(ax: plt.Axes, boxes: Sequence[object], color: str = "lime", label
     for box in boxes:
         ax.add_patch(plt.Rectangle((box.x, box.y), box.w, box.h, fill=False, color=color, lw=2))
     if label and boxes:
-        ax.text(boxes[0].x, boxes[0].y - 4, label, color=color, fontsize=8)
+        ax.text(boxes[0].x, boxes[0].y - 4, label, color=color, fontsize=MIN_FONT_PT)
 
 
 def detection_figure(
@@ -123,30 +157,33 @@ def bar_table(
     Several rows per bar (e.g. one per seed) give their mean, with the standard deviation as the
     error bar, so a comparison over seeds shows its spread. `chance` (an accuracy) draws guessing's level
     as a dashed line, so a bar reads against it."""
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    fig, ax = plt.subplots(figsize=(BOOK_WIDTH_IN, 3.4))
     sns.barplot(data=table, x=x, y=y, hue=hue or x, legend=bool(hue), palette="viridis", errorbar="sd", ax=ax)
     for container in ax.containers:
-        ax.bar_label(container, fmt="%.3g", fontsize=8)
-    ax.set(title=title, xlabel="", ylabel=ylabel or y)
+        ax.bar_label(container, fmt="%.3g", fontsize=MIN_FONT_PT)
+    ax.set(xlabel="", ylabel=ylabel or y)
+    ax.set_title(title, wrap=True)  # a long title breaks into lines within the figure
     if chance is not None:
         ax.axhline(chance, color="0.3", linestyle="--", linewidth=1, label=f"chance ({chance:.3f})")
-        ax.legend(fontsize=8)
+    legend_outside(ax, title=hue)
     if log:
         ax.set_yscale("log")
-    ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    fit_tick_labels(ax)
     fig.tight_layout()
     return fig
 
 
 def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
     """The first `channels` feature maps of each named layer output (H, W, C), one row per layer."""
-    fig, axes = plt.subplots(len(maps), channels, figsize=(1.6 * channels, 1.7 * len(maps)), squeeze=False)
+    side = min(1.6, BOOK_WIDTH_IN / channels)
+    fig, axes = plt.subplots(len(maps), channels, figsize=(side * channels, (side + 0.2) * len(maps)), squeeze=False)
     for row, (name, fmap) in zip(axes, maps.items()):
         for c, ax in enumerate(row):
             ax.axis("off")
             if c < fmap.shape[-1]:
                 ax.imshow(fmap[..., c], cmap="magma")
-        row[0].set_title(f"{name} {fmap.shape[0]}×{fmap.shape[1]}×{fmap.shape[-1]}", fontsize=8, loc="left")
+        row[0].set_title(f"{name} {fmap.shape[0]}×{fmap.shape[1]}×{fmap.shape[-1]}", fontsize=MIN_FONT_PT, loc="left")
     fig.tight_layout()
     return fig
 
@@ -155,7 +192,7 @@ def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> F
     """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or more runs; where a run
     scored its training side in inference mode as well (`train_eval_*`, `fer_utils.train.inference_scores`), that curve is
     dotted: it, not the solid running mean with dropout on, is what the validation curve compares with."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.3))
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(BOOK_WIDTH_IN, 3.1))
     palette = sns.color_palette("tab10", len(histories))
     for color, (label, hist) in zip(palette, histories.items()):
         for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
@@ -167,10 +204,10 @@ def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> F
                 ax.plot(hist["epoch"], hist[f"val_{metric}"], color=color, ls="--", label=f"{label} val")
     loss_ax.set(title="loss", xlabel="epoch")
     acc_ax.set(title="accuracy", xlabel="epoch", ylim=(0, 1.02))
-    acc_ax.legend(fontsize=7, loc="lower right")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=10, wrap=True)
     fig.tight_layout()
+    legend_below(fig, acc_ax)  # under both plots, after the layout: off the curves
     return fig
 
 
@@ -180,8 +217,10 @@ def confusion_heatmap(confusion: pd.DataFrame, title: str = "Confusion matrix", 
         fig, ax = plt.subplots(figsize=(5.5, 4.6))
     fig = ax.figure
     fmt = "d" if np.issubdtype(confusion.to_numpy().dtype, np.integer) else ".2f"
-    sns.heatmap(confusion, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 8})
+    sns.heatmap(confusion, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": MIN_FONT_PT})
     ax.set(title=title, xlabel="predicted", ylabel="true")
+    fig.tight_layout()
+    fit_tick_labels(ax)
     fig.tight_layout()
     return fig
 
@@ -195,17 +234,18 @@ def confusion_with_examples(
 ) -> Figure:
     """A confusion matrix beside a grid of example images (e.g. misclassified frames) with captions."""
     rows = max(1, int(np.ceil(len(images) / ncols)))
-    fig = plt.figure(figsize=(11, max(4.6, 1.9 * rows + 0.6)))
-    grid = fig.add_gridspec(rows, ncols + 2, width_ratios=[1.6, 1.6] + [1] * ncols)
-    confusion_heatmap(confusion, title, ax=fig.add_subplot(grid[:, :2]))
+    side = min(1.8, BOOK_WIDTH_IN / ncols * 0.8)  # the examples in rows under the matrix, within the book's width
+    fig = plt.figure(figsize=(BOOK_WIDTH_IN, 4.8 + (side + 0.4) * rows))
+    grid = fig.add_gridspec(rows + 1, ncols, height_ratios=[4.8] + [side + 0.4] * rows)
+    confusion_heatmap(confusion, title, ax=fig.add_subplot(grid[0, :]))
     if not len(images):
-        ax = fig.add_subplot(grid[:, 2:])
+        ax = fig.add_subplot(grid[1:, :])
         ax.text(0.5, 0.5, "no misclassified examples", ha="center", va="center")
         ax.axis("off")
     for i, (image, caption) in enumerate(zip(images, captions)):
-        ax = fig.add_subplot(grid[i // ncols, 2 + i % ncols])
+        ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
         ax.imshow(image.squeeze(), cmap="gray")
-        ax.set_title(caption, fontsize=7)
+        ax.set_title(caption, fontsize=MIN_FONT_PT)
         ax.axis("off")
     fig.tight_layout()
     return fig
@@ -213,14 +253,16 @@ def confusion_with_examples(
 
 def curves_and_confusion(history: pd.DataFrame, confusion: pd.DataFrame, title: str = "") -> Figure:
     """One run's loss and accuracy curves (train solid, validation dashed) beside a confusion matrix."""
-    fig, (loss_ax, acc_ax, cm_ax) = plt.subplots(1, 3, figsize=(12, 3.8), width_ratios=(1, 1, 1.3))
+    fig = plt.figure(figsize=(BOOK_WIDTH_IN, 7.4))
+    grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.5))
+    loss_ax, acc_ax, cm_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])
     for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
         ax.plot(history["epoch"], history[metric], color="C0", label="train")
         if f"val_{metric}" in history:
             ax.plot(history["epoch"], history[f"val_{metric}"], color="C0", ls="--", label="validation")
         ax.set(title=metric, xlabel="epoch")
     acc_ax.set_ylim(0, 1.02)
-    acc_ax.legend(fontsize=7, loc="lower right")
+    legend_outside(acc_ax)
     confusion_heatmap(confusion, "test confusion (row-normalised)", ax=cm_ax)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -234,23 +276,25 @@ def video_emotions(
     """A video's per-frame class probabilities (lines), their mean (the clip's vote, bars) and one frame's Grad-CAM."""
     import cv2
 
-    fig, (line_ax, bar_ax, cam_ax) = plt.subplots(1, 3, figsize=(11, 3), width_ratios=(2, 1.3, 1))
+    fig = plt.figure(figsize=(BOOK_WIDTH_IN, 5.6))
+    grid = fig.add_gridspec(2, 2, width_ratios=(1.4, 1))
+    line_ax, bar_ax, cam_ax = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
     palette = sns.color_palette("tab10", len(classes))
     for color, name in zip(palette, classes):
         line_ax.plot(table["frame_index"], table[f"p_{name}"], color=color, marker=".", label=name)
     line_ax.set(title="per sampled frame", xlabel="frame", ylabel="probability", ylim=(0, 1.02))
-    line_ax.legend(fontsize=6, ncols=2, loc="upper left")
+    legend_outside(line_ax)
     mean = table[[f"p_{c}" for c in classes]].mean().to_numpy()
     bar_ax.barh(list(classes), mean, color=palette)
     bar_ax.invert_yaxis()
-    bar_ax.set(xlim=(0, 1), title=f"clip: {classes[int(mean.argmax())]} (mean of {len(table)} frames)")
+    bar_ax.set(xlim=(0, 1), title=f"clip: {classes[int(mean.argmax())]}\n(mean of {len(table)} frames)")
     gray = face.squeeze()
     cam_ax.imshow(gray, cmap="gray")
     cam_ax.imshow(cv2.resize(heatmap.astype("float32"), (gray.shape[1], gray.shape[0])), cmap="jet", alpha=0.45)
-    cam_ax.set_title(title or "Grad-CAM", fontsize=9)
+    cam_ax.set_title(title or "Grad-CAM", fontsize=MIN_FONT_PT)
     cam_ax.axis("off")
     for ax in (line_ax, bar_ax):
-        ax.title.set_fontsize(9)
+        ax.title.set_fontsize(MIN_FONT_PT + 1)
     fig.tight_layout()
     return fig
 
@@ -291,7 +335,7 @@ def accuracy_vs_params(
             (row["params"], row["accuracy"]),
             textcoords="offset points",
             xytext=(6, 4),
-            fontsize=8,
+            fontsize=MIN_FONT_PT,
             fontweight="bold" if chosen else "normal",
         )
     if params_span_is_wide(table["params"]):
@@ -316,7 +360,7 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-C
     right.imshow(face, cmap="gray")
     right.imshow(resized, cmap="jet", alpha=0.45)
     for ax, name in ((left, "input"), (right, title)):
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=MIN_FONT_PT)
         ax.axis("off")
     fig.tight_layout()
     return fig
