@@ -149,7 +149,7 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
         )
         inset = fig.add_axes((0.72, 0.12, 0.26, 0.76))
         inset.imshow(crop, cmap="gray")
-        inset.set_title(f"crop {crop.shape[1]}×{crop.shape[0]}", fontsize=8)
+        inset.set_title(f"crop {crop.shape[1]}×{crop.shape[0]}", fontsize=plots.MIN_FONT_PT)
         inset.axis("off")
         return fig
 
@@ -365,15 +365,15 @@ def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, 
     probabilities = table[probability_columns(classes)].to_numpy(dtype=float)[0]
     best = classes[int(probabilities.argmax())]
     heatmap = grad_cam(recognizer.model, crop, class_index=int(probabilities.argmax()))
-    fig, (face_ax, cam_ax, bar_ax) = plt.subplots(1, 3, figsize=(9, 2.8), width_ratios=(1, 1, 1.4))
+    fig, (face_ax, cam_ax, bar_ax) = plt.subplots(1, 3, figsize=(plots.BOOK_WIDTH_IN, 2.8), width_ratios=(1, 1, 1.4))
     face_ax.imshow(crop, cmap="gray")
     cam_ax.imshow(overlay(crop, heatmap))
     bar_ax.barh(list(classes), probabilities, color="steelblue")
     bar_ax.invert_yaxis()
     bar_ax.set_xlim(0, 1)
-    face_ax.set_title(title or "face", fontsize=9)
-    cam_ax.set_title(f"Grad-CAM for '{best}'", fontsize=9)
-    bar_ax.set_title("predicted probabilities", fontsize=9)
+    face_ax.set_title(title or "face", fontsize=plots.MIN_FONT_PT)
+    cam_ax.set_title(f"Grad-CAM for '{best}'", fontsize=plots.MIN_FONT_PT)
+    bar_ax.set_title("predicted probabilities", fontsize=plots.MIN_FONT_PT)
     for ax in (face_ax, cam_ax):
         ax.axis("off")
     fig.tight_layout()
