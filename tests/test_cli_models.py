@@ -255,6 +255,34 @@ def test_quantize_int8_without_crops_says_what_it_needs(trained: tuple[Path, str
     assert not out.exists()
 
 
+@pytest.mark.parametrize("metrics", [None, '{"test": ', '{"test": {}}'])
+def test_export_needs_only_what_serving_needs_and_says_the_accuracy_is_left_out(
+    trained: tuple[Path, str], tmp_path: Path, metrics: str | None
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    (run / "metrics.json").unlink()
+    if metrics is not None:
+        (run / "metrics.json").write_text(metrics)
+    code, out, err = run_cli(["export", "--run", str(run)])
+    assert code == 0, err
+    note = "no metrics.json" if metrics is None else "metrics.json is damaged"
+    assert "note: " in out and note in out and "the export leaves the accuracy out" in out
+    info = json.loads((run / "page" / "model.json").read_text())
+    assert info["accuracy"] is None and note in info["accuracy_note"]
+    assert (run / "page" / "model.tflite").stat().st_size > 0
+
+
+def test_export_of_a_run_with_metrics_records_its_accuracy(trained: tuple[Path, str], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    code, out, err = run_cli(["export", "--run", str(run)])
+    assert code == 0, err
+    info = json.loads((run / "page" / "model.json").read_text())
+    assert info["accuracy"] == RunFolder(run).metrics()["test"]["frame"]["accuracy"] and "accuracy_note" not in info
+    assert "note:" not in out
+
+
 # --- outputs checked before any work (fer_utils.storage.outputs) ------------------------------------------
 
 

@@ -100,6 +100,23 @@ def _peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_accuracy(run) -> tuple[float | None, str | None]:
+    """(the run's test accuracy from its metrics.json, None) or (None, a note saying why it is left out): a
+    model folder without metrics.json (the peer), or one that is missing, damaged or lacks the number."""
+    from fer_utils.storage.run_files import METRICS_FILE
+
+    try:
+        accuracy = run.metrics()["test"]["frame"]["accuracy"]
+    except FileNotFoundError:
+        return None, f"no {METRICS_FILE} in {run.path}: the export leaves the accuracy out"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem = "not readable JSON" if isinstance(exc, ValueError) else f"no test accuracy ({type(exc).__name__})"
+        return None, f"{run.metrics_file} is damaged ({problem}): the export leaves the accuracy out"
+    if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool):
+        return None, f"{run.metrics_file} holds no numeric test accuracy: the export leaves the accuracy out"
+    return float(accuracy), None
+
+
 def _export(args: argparse.Namespace) -> int:
     """Write a run's model for the live page in one step: the TFLite file it runs (one crop of the run's crop
     spec, batch 1) and its sidecar JSON (classes, crop spec as served, TFLite mode, tensors' quantization), into
@@ -119,10 +136,13 @@ def _export(args: argparse.Namespace) -> int:
     model = run.load()
     classes = check_classes(model, run.classes())
     spec = run.crop_spec(input_side(model))
+    accuracy, note = run_accuracy(run)  # before the conversion: a damaged metrics.json costs no work
     blob, tensors = page_model(model, spec.side, args.mode)
     info = {"name": run.path.name, "classes": classes, "crop": served_spec(spec).to_dict(), **tensors}
-    info |= {"source": str(run.path), "accuracy": run.metrics()["test"]["frame"]["accuracy"]}
+    info |= {"source": str(run.path), "accuracy": accuracy} | ({} if note is None else {"accuracy_note": note})
     write_export(out, run.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
+    if note is not None:
+        print(f"note: {note}")
     print(
         f"{args.mode} page model ({spec.side}x{spec.side} crops, {len(classes)} classes, {len(blob) / 1e6:.3f} MB): "
         f"{out / PAGE_MODEL_FILE} and {out / PAGE_MODEL_INFO}. In the live demo page, under 'Use your own model', "
