@@ -283,6 +283,34 @@ def test_export_of_a_run_with_metrics_records_its_accuracy(trained: tuple[Path, 
     assert "note:" not in out
 
 
+def test_quantize_defaults_to_float16_which_needs_no_crops_and_says_so_in_its_help(
+    trained: tuple[Path, str], tmp_path: Path
+) -> None:
+    run, _ = trained
+    out = tmp_path / "model.tflite"
+    code, printed, err = run_cli(["quantize", "--model", str(RunFolder(run).model_file), "--out", str(out)])
+    assert code == 0, err
+    assert printed.startswith("float16 TFLite model") or "\nfloat16 TFLite model" in printed
+    help_text = subprocess.run(
+        [sys.executable, "-m", "fer_utils", "quantize", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "default float16" in " ".join(help_text.split())
+
+
+def test_quantize_into_an_export_folder_rewrites_its_model_json(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
+    run, page = trained[0], tmp_path / "page"
+    assert run_cli(["export", "--run", str(run), "--out", str(page)])[0] == 0
+    assert json.loads((page / "model.json").read_text())["tflite"] == "float32"
+    argv = ["quantize", "--model", str(RunFolder(run).model_file), "--mode", "int8", "--crops", str(crops)]
+    code, _, err = run_cli([*argv, "--out", str(page / "model.tflite")])
+    assert code == 0, err
+    info = json.loads((page / "model.json").read_text())
+    assert info["tflite"] == "int8" and info["input_quantization"] is not None
+    assert info["classes"] == RunFolder(run).classes()
+
+
 # --- outputs checked before any work (fer_utils.storage.outputs) ------------------------------------------
 
 

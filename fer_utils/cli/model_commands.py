@@ -46,7 +46,7 @@ def _quantize(args: argparse.Namespace) -> int:
     takes the crops of the model's crop spec (its side, fixed), which is written beside it with the classes."""
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
-    from fer_utils.deploy.tflite import to_tflite
+    from fer_utils.deploy.tflite import PAGE_MODEL_INFO, export_page_info, page_tensors, to_tflite
     from fer_utils.errors import DatasetError
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE, spec_bytes
     from fer_utils.models.networks import fixed_input, input_side, load_classes
@@ -79,8 +79,11 @@ def _quantize(args: argparse.Namespace) -> int:
             representative = load_clips(chosen, args.crops, size)
         else:
             representative = load_images(frames.sample(frac=1, random_state=0).head(args.samples), args.crops, size)
-    blob = to_tflite(fixed_input(model, spec.side), args.mode, representative)
+    page_info = export_page_info(args.out)  # an export's model.tflite: its model.json follows it
+    blob = to_tflite(fixed_input(model, spec.side, 1 if page_info else None), args.mode, representative)
     files = {args.out.name: blob, CLASSES_FILE: json.dumps(classes), CROP_SPEC_FILE: spec_bytes(spec)}
+    if page_info is not None:
+        files[PAGE_MODEL_INFO] = json.dumps(page_info | page_tensors(blob, args.mode), indent=1) + "\n"
     write_export(args.out.parent, args.model.parent, files)
     print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
     return 0
@@ -161,7 +164,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     quantize = subparsers.add_parser("quantize", help="convert a model to TFLite (float32, float16, int8)")
     quantize.add_argument("--model", type=Path, required=True)
-    quantize.add_argument("--mode", choices=TFLITE_MODES, default=DEFAULT_TFLITE_MODE)
+    quantize.add_argument(
+        "--mode",
+        choices=TFLITE_MODES,
+        default=DEFAULT_TFLITE_MODE,
+        help=f"default {DEFAULT_TFLITE_MODE}: half the bytes of float32, no calibration crops needed; "
+        "int8 (4x smaller, integer arithmetic) needs --crops",
+    )
     quantize.add_argument("--crops", type=Path, help="crops folder (representative images for int8)")
     quantize.add_argument("--samples", type=positive_int, default=200, help="representative images for int8")
     quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write")
