@@ -181,6 +181,45 @@ def test_evaluate_model_on_the_same_split_matches_the_run(trained: tuple[Path, s
     assert_same_metrics(first_json(out), RunFolder(run).metrics()["test"])
 
 
+def _with_manifest(crops: Path, folder: Path, change) -> Path:
+    """A copy of the crops folder `crops` at `folder` whose manifest rows are `change(rows)`."""
+    import pandas as pd
+
+    shutil.copytree(crops, folder)
+    rows = pd.read_csv(folder / "manifest.csv", dtype=str, keep_default_na=False)
+    change(rows).to_csv(folder / "manifest.csv", index=False)
+    return folder
+
+
+def test_evaluate_model_on_a_subset_of_its_own_crops_finds_its_training_crops_by_content(
+    crops: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    import pandas as pd
+
+    from fer_utils.data.duplicates import audited_split
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE
+
+    # two subjects: under a random split both are on every side, so the subjects cannot tell the sides apart
+    two = _with_manifest(crops, tmp_path / "two", lambda m: m.assign(subject=m["subject"].astype(int) % 2))
+    run = tmp_path / "run"
+    argv = ["--size", str(SIDE), "--epochs", "1", "--protocol", "random", "--seed", "0"]
+    assert run_cli(["train", "--crops", str(two), "--out", str(run), *argv])[0] == 0
+    subset = _with_manifest(two, tmp_path / "subset", lambda m: m[m["clip_id"].str[:3].astype(int) <= 8])
+    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run).model_file), "--crops", str(subset)])
+    assert code == 0, err
+    test = audited_split(
+        usable_frames(load_manifest(subset)), subset, "random", PAPER_TEST_SIZE, DEFAULT_VAL_SIZE, 0
+    ).test
+    trained_on = set(pd.read_csv(run / "train_hashes.csv", dtype=str)["md5"])
+    copies = sum(hashlib.md5((subset / image).read_bytes()).hexdigest() in trained_on for image in test["image"])
+    assert copies > 0, "the subset's test side holds crops the run trained on"
+    assert f"{copies} of the {len(test)} test frames copy a training crop" in out
+    assert f"on {len(test) - copies} frames" in out, "the clean part leaves every copy out"
+
+
 @pytest.mark.parametrize("missing", [PREDICTIONS_FILE, "everything"])
 def test_evaluate_run_without_saved_predictions_says_so(
     trained: tuple[Path, str], tmp_path: Path, missing: str

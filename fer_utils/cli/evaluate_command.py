@@ -59,6 +59,18 @@ def recorded_split(args: argparse.Namespace) -> dict:
     return {**recorded, "clean_test": bool(config.get("clean_test", False))}
 
 
+def copies_of_run(test, crops: Path, run_dir: Path):
+    """For each row of `test` (crops under `crops`): whether its crop copies one the run in `run_dir` trained on,
+    by content (its train_hashes.csv, `crossdata.training_overlap`), whatever folder the crops come from; all
+    False for a run that did not record them (the split's own check, `copy_of_train`, still applies)."""
+    import numpy as np
+
+    from fer_utils.deploy.crossdata import training_overlap
+
+    found, _ = training_overlap(test, crops, run_dir)
+    return np.zeros(len(test), dtype=bool) if found is None else found
+
+
 def _model_test_predictions(args: argparse.Namespace):
     """(test frames, probabilities, classes, crop check) of a model file on the test split of `--crops`'
     manifest, split as recorded beside the model (`recorded_split`, through `duplicates.audited_split` as
@@ -91,6 +103,7 @@ def _model_test_predictions(args: argparse.Namespace):
             f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
             f"on another folder, use --test-crops {args.crops} instead of --crops"
         )
+    test = test.assign(copy_of_train=test["copy_of_train"].to_numpy() | copies_of_run(test, args.crops, folder.path))
     side = input_side(model)  # None: the model resizes the crops itself
     size = None if side is None else (side, side)
     check = check_scored_crops(test, args.crops, network_side(model))
