@@ -191,8 +191,19 @@ def _with_manifest(crops: Path, folder: Path, change) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def random_run(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(crops folder, run): the crops as two subjects, trained 1 epoch on a random split. With two subjects
+    both are on every side, so the subjects cannot tell the sides apart."""
+    root = tmp_path_factory.mktemp("random")
+    two = _with_manifest(crops, root / "two", lambda m: m.assign(subject=m["subject"].astype(int) % 2))
+    argv = ["--size", str(SIDE), "--epochs", "1", "--protocol", "random", "--seed", "0"]
+    assert run_cli(["train", "--crops", str(two), "--out", str(root / "run"), *argv])[0] == 0
+    return two, root / "run"
+
+
 def test_evaluate_model_on_a_subset_of_its_own_crops_finds_its_training_crops_by_content(
-    crops: Path, tmp_path: Path
+    random_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
     import hashlib
 
@@ -202,11 +213,7 @@ def test_evaluate_model_on_a_subset_of_its_own_crops_finds_its_training_crops_by
     from fer_utils.data.manifest import usable_frames
     from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE
 
-    # two subjects: under a random split both are on every side, so the subjects cannot tell the sides apart
-    two = _with_manifest(crops, tmp_path / "two", lambda m: m.assign(subject=m["subject"].astype(int) % 2))
-    run = tmp_path / "run"
-    argv = ["--size", str(SIDE), "--epochs", "1", "--protocol", "random", "--seed", "0"]
-    assert run_cli(["train", "--crops", str(two), "--out", str(run), *argv])[0] == 0
+    two, run = random_run
     subset = _with_manifest(two, tmp_path / "subset", lambda m: m[m["clip_id"].str[:3].astype(int) <= 8])
     code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run).model_file), "--crops", str(subset)])
     assert code == 0, err
@@ -218,6 +225,20 @@ def test_evaluate_model_on_a_subset_of_its_own_crops_finds_its_training_crops_by
     assert copies > 0, "the subset's test side holds crops the run trained on"
     assert f"{copies} of the {len(test)} test frames copy a training crop" in out
     assert f"on {len(test) - copies} frames" in out, "the clean part leaves every copy out"
+
+
+def test_evaluate_model_on_crops_of_other_classes_names_both(random_run: tuple[Path, Path], tmp_path: Path) -> None:
+    import pandas as pd
+
+    def other_classes(rows):  # a few crops of two other classes, one of them with a single crop
+        rows = rows.assign(emotion=rows["emotion"].map({"neutral": "sad", "happy": "angry"}))
+        return pd.concat([rows[rows["emotion"] == "sad"].head(4), rows[rows["emotion"] == "angry"].head(1)])
+
+    other = _with_manifest(random_run[0], tmp_path / "other", other_classes)
+    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(random_run[1]).model_file), "--crops", str(other)])
+    assert code == 2 and "cannot stratify" not in err and "Traceback" not in err
+    classes = ", ".join(RunFolder(random_run[1]).classes())
+    assert f"predicts {classes}; {other} holds angry, sad (angry, sad unknown to it)" in err, err
 
 
 @pytest.mark.parametrize("missing", [PREDICTIONS_FILE, "everything"])
