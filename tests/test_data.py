@@ -306,6 +306,23 @@ def test_cli_index_records_a_name_that_is_not_utf8_and_writes_the_others(tmp_pat
     assert pd.read_csv(rejected)["path"].str.endswith("caf\\xe9.png").tolist() == [True]
 
 
+def test_symlink_loops_and_dangling_links_are_listed_as_rejected_with_their_reason(tmp_path: Path) -> None:
+    import os
+
+    for name in ("a.png", "b.png"):
+        touch_file(tmp_path / "happy" / name)
+    (tmp_path / "happy" / "loop.png").symlink_to("loop.png")
+    (tmp_path / "happy" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    os.symlink("ring2.png", tmp_path / "happy" / "ring1.png")
+    os.symlink("ring1.png", tmp_path / "happy" / "ring2.png")
+    index = index_dataset("folder", tmp_path)
+    assert sorted(index.clips["clip_id"]) == ["a", "b"]
+    reasons = dict(zip(index.rejected["path"].map(lambda p: Path(p).name), index.rejected["reason"]))
+    assert reasons["gone.png"] == f"a symbolic link to {tmp_path / 'nowhere.png'}, which is missing"
+    for name in ("loop.png", "ring1.png", "ring2.png"):
+        assert reasons[name] == "a symbolic link that loops (it leads back to itself)"
+
+
 # --- CREMA-D (issue 10) -----------------------------------------------------------------------
 
 
