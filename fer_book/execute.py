@@ -155,9 +155,11 @@ def check_parameters(parameters: dict, notebooks: Sequence[Path], root: Path) ->
             + ", ".join(sorted(known))
         )
     if DATA_DIR_PARAMETER in parameters and DATASET_PARAMETER not in parameters:
+        from fer_utils.data.indexing import INDEXERS  # the one table of the datasets a DATA_DIR can hold
+
         raise FerError(
             f"{DATA_DIR_PARAMETER} is given without {DATASET_PARAMETER}: the chapters would run on the sample; "
-            f"pass --param {DATASET_PARAMETER}=<ravdess|savee|mead|cremad|folder> too"
+            f"pass --param {DATASET_PARAMETER}=<{'|'.join(INDEXERS)}> too"
         )
     return declared
 

@@ -97,6 +97,10 @@ def test_execute_refuses_bad_parameters_and_chapters_before_staging(
     assert message in err
     if "known parameters" in message:
         assert "DATASET" in err.split("known parameters are ")[1] and "DATA_DIR" in err
+    if "without DATASET" in message:
+        from fer_utils.data.indexing import INDEXERS
+
+        assert f"DATASET=<{'|'.join(INDEXERS)}>" in err and "fer2013" in err, err
     assert not stage.exists(), "nothing staged or copied"
 
 

@@ -181,6 +181,66 @@ def test_evaluate_model_on_the_same_split_matches_the_run(trained: tuple[Path, s
     assert_same_metrics(first_json(out), RunFolder(run).metrics()["test"])
 
 
+def _with_manifest(crops: Path, folder: Path, change) -> Path:
+    """A copy of the crops folder `crops` at `folder` whose manifest rows are `change(rows)`."""
+    import pandas as pd
+
+    shutil.copytree(crops, folder)
+    rows = pd.read_csv(folder / "manifest.csv", dtype=str, keep_default_na=False)
+    change(rows).to_csv(folder / "manifest.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def random_run(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(crops folder, run): the crops as two subjects, trained 1 epoch on a random split. With two subjects
+    both are on every side, so the subjects cannot tell the sides apart."""
+    root = tmp_path_factory.mktemp("random")
+    two = _with_manifest(crops, root / "two", lambda m: m.assign(subject=m["subject"].astype(int) % 2))
+    argv = ["--size", str(SIDE), "--epochs", "1", "--protocol", "random", "--seed", "0"]
+    assert run_cli(["train", "--crops", str(two), "--out", str(root / "run"), *argv])[0] == 0
+    return two, root / "run"
+
+
+def test_evaluate_model_on_a_subset_of_its_own_crops_finds_its_training_crops_by_content(
+    random_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import hashlib
+
+    import pandas as pd
+
+    from fer_utils.data.duplicates import audited_split
+    from fer_utils.data.manifest import usable_frames
+    from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE
+
+    two, run = random_run
+    subset = _with_manifest(two, tmp_path / "subset", lambda m: m[m["clip_id"].str[:3].astype(int) <= 8])
+    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run).model_file), "--crops", str(subset)])
+    assert code == 0, err
+    test = audited_split(
+        usable_frames(load_manifest(subset)), subset, "random", PAPER_TEST_SIZE, DEFAULT_VAL_SIZE, 0
+    ).test
+    trained_on = set(pd.read_csv(run / "train_hashes.csv", dtype=str)["md5"])
+    copies = sum(hashlib.md5((subset / image).read_bytes()).hexdigest() in trained_on for image in test["image"])
+    assert copies > 0, "the subset's test side holds crops the run trained on"
+    assert f"{copies} of the {len(test)} test frames copy a training crop" in out
+    assert f"on {len(test) - copies} frames" in out, "the clean part leaves every copy out"
+
+
+def test_evaluate_model_on_crops_of_other_classes_names_both(random_run: tuple[Path, Path], tmp_path: Path) -> None:
+    import pandas as pd
+
+    def other_classes(rows):  # a few crops of two other classes, one of them with a single crop
+        rows = rows.assign(emotion=rows["emotion"].map({"neutral": "sad", "happy": "angry"}))
+        return pd.concat([rows[rows["emotion"] == "sad"].head(4), rows[rows["emotion"] == "angry"].head(1)])
+
+    other = _with_manifest(random_run[0], tmp_path / "other", other_classes)
+    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(random_run[1]).model_file), "--crops", str(other)])
+    assert code == 2 and "cannot stratify" not in err and "Traceback" not in err
+    classes = ", ".join(RunFolder(random_run[1]).classes())
+    assert f"predicts {classes}; {other} holds angry, sad (angry, sad unknown to it)" in err, err
+
+
 @pytest.mark.parametrize("missing", [PREDICTIONS_FILE, "everything"])
 def test_evaluate_run_without_saved_predictions_says_so(
     trained: tuple[Path, str], tmp_path: Path, missing: str
@@ -253,6 +313,62 @@ def test_quantize_int8_without_crops_says_what_it_needs(trained: tuple[Path, str
     code, _, err = run_cli(["quantize", "--model", str(RunFolder(run).model_file), "--mode", "int8", "--out", str(out)])
     assert code == 2 and "int8 quantization needs --crops DIR" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("metrics", [None, '{"test": ', '{"test": {}}'])
+def test_export_needs_only_what_serving_needs_and_says_the_accuracy_is_left_out(
+    trained: tuple[Path, str], tmp_path: Path, metrics: str | None
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    (run / "metrics.json").unlink()
+    if metrics is not None:
+        (run / "metrics.json").write_text(metrics)
+    code, out, err = run_cli(["export", "--run", str(run)])
+    assert code == 0, err
+    note = "no metrics.json" if metrics is None else "metrics.json is damaged"
+    assert "note: " in out and note in out and "the export leaves the accuracy out" in out
+    info = json.loads((run / "page" / "model.json").read_text())
+    assert info["accuracy"] is None and note in info["accuracy_note"]
+    assert (run / "page" / "model.tflite").stat().st_size > 0
+
+
+def test_export_of_a_run_with_metrics_records_its_accuracy(trained: tuple[Path, str], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    code, out, err = run_cli(["export", "--run", str(run)])
+    assert code == 0, err
+    info = json.loads((run / "page" / "model.json").read_text())
+    assert info["accuracy"] == RunFolder(run).metrics()["test"]["frame"]["accuracy"] and "accuracy_note" not in info
+    assert "note:" not in out
+
+
+def test_quantize_defaults_to_float16_which_needs_no_crops_and_says_so_in_its_help(
+    trained: tuple[Path, str], tmp_path: Path
+) -> None:
+    run, _ = trained
+    out = tmp_path / "model.tflite"
+    code, printed, err = run_cli(["quantize", "--model", str(RunFolder(run).model_file), "--out", str(out)])
+    assert code == 0, err
+    assert printed.startswith("float16 TFLite model") or "\nfloat16 TFLite model" in printed
+    help_text = subprocess.run(
+        [sys.executable, "-m", "fer_utils", "quantize", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "default float16" in " ".join(help_text.split())
+
+
+def test_quantize_into_an_export_folder_rewrites_its_model_json(
+    trained: tuple[Path, str], crops: Path, tmp_path: Path
+) -> None:
+    run, page = trained[0], tmp_path / "page"
+    assert run_cli(["export", "--run", str(run), "--out", str(page)])[0] == 0
+    assert json.loads((page / "model.json").read_text())["tflite"] == "float32"
+    argv = ["quantize", "--model", str(RunFolder(run).model_file), "--mode", "int8", "--crops", str(crops)]
+    code, _, err = run_cli([*argv, "--out", str(page / "model.tflite")])
+    assert code == 0, err
+    info = json.loads((page / "model.json").read_text())
+    assert info["tflite"] == "int8" and info["input_quantization"] is not None
+    assert info["classes"] == RunFolder(run).classes()
 
 
 # --- outputs checked before any work (fer_utils.storage.outputs) ------------------------------------------

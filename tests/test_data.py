@@ -283,6 +283,46 @@ def test_cli_index_prints_counts_and_rejections(savee_tree: Path, tmp_path: Path
     assert failed.returncode == 2 and "error: dataset root" in failed.stderr
 
 
+def test_cli_index_records_a_name_that_is_not_utf8_and_writes_the_others(tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from fer_utils.assets import diffusionfer_dir
+
+    faces = sorted((diffusionfer_dir() / "happy").glob("*.png"))[:3]
+    for folder in ("happy", "sad"):
+        (tmp_path / "src" / folder).mkdir(parents=True)
+        for face in faces:
+            shutil.copy(face, tmp_path / "src" / folder / face.name)
+    shutil.copy(faces[0], tmp_path / "src" / "happy" / os.fsdecode(b"caf\xe9.png"))  # Latin-1 name: not UTF-8
+    out, rejected = tmp_path / "table.csv", tmp_path / "rejected.csv"
+    argv = ["index", "--dataset", "folder", "--root", str(tmp_path / "src"), "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_utils", *argv, "--rejected-out", str(rejected)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "caf\\xe9.png: bad_name: not valid UTF-8" in done.stdout
+    assert len(pd.read_csv(out)) == 6
+    assert pd.read_csv(rejected)["path"].str.endswith("caf\\xe9.png").tolist() == [True]
+
+
+def test_symlink_loops_and_dangling_links_are_listed_as_rejected_with_their_reason(tmp_path: Path) -> None:
+    import os
+
+    for name in ("a.png", "b.png"):
+        touch_file(tmp_path / "happy" / name)
+    (tmp_path / "happy" / "loop.png").symlink_to("loop.png")
+    (tmp_path / "happy" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    os.symlink("ring2.png", tmp_path / "happy" / "ring1.png")
+    os.symlink("ring1.png", tmp_path / "happy" / "ring2.png")
+    index = index_dataset("folder", tmp_path)
+    assert sorted(index.clips["clip_id"]) == ["a", "b"]
+    reasons = dict(zip(index.rejected["path"].map(lambda p: Path(p).name), index.rejected["reason"]))
+    assert reasons["gone.png"] == f"a symbolic link to {tmp_path / 'nowhere.png'}, which is missing"
+    for name in ("loop.png", "ring1.png", "ring2.png"):
+        assert reasons[name] == "a symbolic link that loops (it leads back to itself)"
+
+
 # --- CREMA-D (issue 10) -----------------------------------------------------------------------
 
 

@@ -47,6 +47,17 @@ def test_the_peer_folder_loads_safely_and_scales_its_input_as_the_peer_does(tmp_
     assert again.returncode == 2 and "is not empty" in again.stderr
 
 
+def test_the_peer_folder_exports_for_the_page_without_an_accuracy(tmp_path: Path) -> None:
+    import json
+
+    assert cli("peer", "--out", str(tmp_path / "peer")).returncode == 0
+    done = cli("export", "--run", str(tmp_path / "peer"))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"note: no metrics.json in {tmp_path / 'peer'}: the export leaves the accuracy out" in done.stdout
+    info = json.loads((tmp_path / "peer" / "page" / "model.json").read_text())
+    assert info["accuracy"] is None and info["classes"] == list(PEER_CLASSES) and info["input_shape"] == [64, 64, 1]
+
+
 def test_the_peer_sees_neutral_real_faces_as_neutral(tmp_path: Path) -> None:
     """Measured on all 102 neutral London photos: recall 0.912 (benchmarks/results/peer_real_faces.jsonl)."""
     cli("peer", "--out", str(tmp_path / "peer"))

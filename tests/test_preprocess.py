@@ -541,6 +541,33 @@ def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: li
     assert "unreadable 1" in result.stdout and "bad_name 1" in result.stdout
 
 
+def test_all_frames_and_a_number_of_frames_conflict(stills: list[Path], tmp_path: Path) -> None:
+    src = _still_folder(stills, tmp_path / "src", n=1)
+    result = _cli("--dataset", "folder", "--src", src, "--out", tmp_path / "out", "--all-frames", "--frames", "3")
+    assert result.returncode == 2
+    assert "--all-frames (every frame) and --frames 3 (that many per clip) conflict" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_long_file_name_is_cropped_under_a_shortened_name_and_stops_nothing(
+    stills: list[Path], tmp_path: Path
+) -> None:
+    src = _still_folder(stills, tmp_path / "src", n=2)
+    long = src / "happy" / ("x" * 240 + ".png")  # 244 characters: a valid name, too long to add a suffix to
+    shutil.copy(stills[2], long)
+    out = tmp_path / "out"
+    result = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "1", "--quiet", "--size", "48")
+    assert result.returncode == 0, result.stderr
+    manifest = load_manifest(out)
+    assert set(manifest["status"]) == {"ok"} and len(manifest) == 3
+    row = manifest[manifest["source"] == str(long)]
+    assert len(row) == 1, "the manifest names the source file itself"
+    crop = out / row["image"].iloc[0]
+    assert crop.is_file() and len(crop.name) <= 200 and crop.name.startswith("x" * 50)
+    again = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "1", "--quiet", "--size", "48")
+    assert again.returncode == 0 and load_manifest(out)["image"].tolist() == manifest["image"].tolist()
+
+
 def test_completion_records_are_written_as_pandas_writes_them_and_read_back(tmp_path: Path) -> None:
     clip = {"path": '/data/a,b "c".mp4', "dataset": "ravdess", "emotion": "calm", "subject": "01", "clip_id": "x"}
     rows = [

@@ -197,3 +197,32 @@ def test_cli_sample_writes_an_indexable_sample(tmp_path: Path) -> None:
     clips = index_ravdess(tmp_path).clips
     assert len(clips) == 16 and set(clips["subject"]) == {"Actor_24"}
     assert len(read_frames(clips["path"].iloc[0])) == 4
+
+
+def _sample_cli(out: Path) -> subprocess.CompletedProcess:
+    argv = ["sample", "--out", str(out), "--actors", "24", "--workers", "1", "--frames", "2", "--quiet"]
+    return subprocess.run([sys.executable, "-m", "fer_utils", *argv], capture_output=True, text=True)
+
+
+def test_cli_sample_refuses_a_folder_of_the_users_files_and_reruns_on_its_own(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "README.md").write_text("# my notes\n")
+    (mine / "clips.csv").write_text("name,label\nclip1,happy\n")
+    refused = _sample_cli(mine)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"error: --out {mine} holds files the sample did not write (README.md, clips.csv): give a new or empty "
+        "folder (nothing was written)"
+    ]
+    assert (mine / "README.md").read_text() == "# my notes\n" and sorted(p.name for p in mine.iterdir()) == [
+        "README.md",
+        "clips.csv",
+    ]
+    out = tmp_path / "sample"
+    assert _sample_cli(out).returncode == 0
+    (out / ".complete").touch()  # as `make sample` marks it
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = _sample_cli(out)
+    assert again.returncode == 0, again.stderr
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -182,6 +182,31 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
     return 1 if (report["status"] == "failed").any() else 0
 
 
+def set_aside_bad_names(index):
+    """`index` (a `corpora.DatasetIndex`) with the files whose names are not valid UTF-8 moved to its rejected
+    files, reason `bad_name: ...` (as `preprocess` records them; a CSV cannot hold them), and every rejected
+    path and reason printable (`\\xNN` for the bytes of such a name)."""
+    import pandas as pd
+
+    from fer_utils.data.corpora import DatasetIndex
+    from fer_utils.faces.preprocess_folder import is_utf8, printable
+
+    clips = index.clips
+    text = clips.select_dtypes(include="object").astype(str)
+    bad = ~text.map(is_utf8).all(axis=1) if len(clips) else pd.Series(False, index=clips.index)
+    named = pd.DataFrame(
+        {
+            "path": clips.loc[bad, "path"].astype(str),
+            "reason": "bad_name: not valid UTF-8; rename it to index it",
+        },
+        columns=index.rejected.columns,
+    )
+    rejected = pd.concat([index.rejected, named], ignore_index=True)
+    rejected = rejected.assign(path=rejected["path"].astype(str).map(printable))
+    rejected = rejected.assign(reason=rejected["reason"].astype(str).map(printable))
+    return DatasetIndex(clips=clips[~bad].reset_index(drop=True), rejected=rejected)
+
+
 def run_index(args: argparse.Namespace) -> int:
     """Index a dataset folder; print counts per emotion (and per side of its own split), the duplicate audit
     and the rejected files; optionally save the table as CSV, its audit beside it."""
@@ -195,7 +220,7 @@ def run_index(args: argparse.Namespace) -> int:
     )
     outputs = {"--out": args.out, "--rejected-out": args.rejected_out, **audit_outputs}
     check_outputs(outputs, read_folders=[args.root])
-    index = index_dataset(args.dataset, args.root, **index_options(args))
+    index = set_aside_bad_names(index_dataset(args.dataset, args.root, **index_options(args)))
     clips = index.clips
     print(f"{len(clips)} {args.dataset} file(s), {subjects_line(clips)}")
     if "class_folder" in clips.columns:

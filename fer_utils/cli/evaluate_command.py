@@ -59,6 +59,33 @@ def recorded_split(args: argparse.Namespace) -> dict:
     return {**recorded, "clean_test": bool(config.get("clean_test", False))}
 
 
+def copies_of_run(test, crops: Path, run_dir: Path):
+    """For each row of `test` (crops under `crops`): whether its crop copies one the run in `run_dir` trained on,
+    by content (its train_hashes.csv, `crossdata.training_overlap`), whatever folder the crops come from; all
+    False for a run that did not record them (the split's own check, `copy_of_train`, still applies)."""
+    import numpy as np
+
+    from fer_utils.deploy.crossdata import training_overlap
+
+    found, _ = training_overlap(test, crops, run_dir)
+    return np.zeros(len(test), dtype=bool) if found is None else found
+
+
+def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> None:
+    """FerError naming the model's classes and the crops' when `--crops` holds classes the model does not
+    predict: they are not the crops it was trained on, so its test side cannot be rebuilt from them."""
+    from fer_utils.errors import FerError
+
+    held = sorted(map(str, frames["emotion"].unique()))
+    unknown = [name for name in held if name not in classes]
+    if unknown:
+        raise FerError(
+            f"{args.model} predicts {', '.join(classes)}; {args.crops} holds {', '.join(held)} ({', '.join(unknown)} "
+            f"unknown to it): not the crops it was trained on. To score it on the classes they share, use "
+            f"--test-crops {args.crops} instead of --crops"
+        )
+
+
 def _model_test_predictions(args: argparse.Namespace):
     """(test frames, probabilities, classes, crop check) of a model file on the test split of `--crops`'
     manifest, split as recorded beside the model (`recorded_split`, through `duplicates.audited_split` as
@@ -80,6 +107,7 @@ def _model_test_predictions(args: argparse.Namespace):
     model = load_model(args.model)
     classes = check_classes(model, load_classes(args.model))
     frames = usable_frames(load_manifest(args.crops))
+    check_crop_classes(frames, classes, args)
     test = audited_split(
         frames, args.crops, split["protocol"], split["test_size"], split["val_size"], split["seed"], split["clean_test"]
     ).test
@@ -91,6 +119,7 @@ def _model_test_predictions(args: argparse.Namespace):
             f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
             f"on another folder, use --test-crops {args.crops} instead of --crops"
         )
+    test = test.assign(copy_of_train=test["copy_of_train"].to_numpy() | copies_of_run(test, args.crops, folder.path))
     side = input_side(model)  # None: the model resizes the crops itself
     size = None if side is None else (side, side)
     check = check_scored_crops(test, args.crops, network_side(model))

@@ -46,7 +46,7 @@ def _quantize(args: argparse.Namespace) -> int:
     takes the crops of the model's crop spec (its side, fixed), which is written beside it with the classes."""
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
-    from fer_utils.deploy.tflite import to_tflite
+    from fer_utils.deploy.tflite import PAGE_MODEL_INFO, export_page_info, page_tensors, to_tflite
     from fer_utils.errors import DatasetError
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE, spec_bytes
     from fer_utils.models.networks import fixed_input, input_side, load_classes
@@ -79,8 +79,11 @@ def _quantize(args: argparse.Namespace) -> int:
             representative = load_clips(chosen, args.crops, size)
         else:
             representative = load_images(frames.sample(frac=1, random_state=0).head(args.samples), args.crops, size)
-    blob = to_tflite(fixed_input(model, spec.side), args.mode, representative)
+    page_info = export_page_info(args.out)  # an export's model.tflite: its model.json follows it
+    blob = to_tflite(fixed_input(model, spec.side, 1 if page_info else None), args.mode, representative)
     files = {args.out.name: blob, CLASSES_FILE: json.dumps(classes), CROP_SPEC_FILE: spec_bytes(spec)}
+    if page_info is not None:
+        files[PAGE_MODEL_INFO] = json.dumps(page_info | page_tensors(blob, args.mode), indent=1) + "\n"
     write_export(args.out.parent, args.model.parent, files)
     print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
     return 0
@@ -98,6 +101,23 @@ def _peer(args: argparse.Namespace) -> int:
     path = export_peer(args.out)
     print(f"{PEER_NAME} -> {path} (classes.json, crop_spec.json and the MIT license beside it)")
     return 0
+
+
+def run_accuracy(run) -> tuple[float | None, str | None]:
+    """(the run's test accuracy from its metrics.json, None) or (None, a note saying why it is left out): a
+    model folder without metrics.json (the peer), or one that is missing, damaged or lacks the number."""
+    from fer_utils.storage.run_files import METRICS_FILE
+
+    try:
+        accuracy = run.metrics()["test"]["frame"]["accuracy"]
+    except FileNotFoundError:
+        return None, f"no {METRICS_FILE} in {run.path}: the export leaves the accuracy out"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem = "not readable JSON" if isinstance(exc, ValueError) else f"no test accuracy ({type(exc).__name__})"
+        return None, f"{run.metrics_file} is damaged ({problem}): the export leaves the accuracy out"
+    if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool):
+        return None, f"{run.metrics_file} holds no numeric test accuracy: the export leaves the accuracy out"
+    return float(accuracy), None
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -119,10 +139,13 @@ def _export(args: argparse.Namespace) -> int:
     model = run.load()
     classes = check_classes(model, run.classes())
     spec = run.crop_spec(input_side(model))
+    accuracy, note = run_accuracy(run)  # before the conversion: a damaged metrics.json costs no work
     blob, tensors = page_model(model, spec.side, args.mode)
     info = {"name": run.path.name, "classes": classes, "crop": served_spec(spec).to_dict(), **tensors}
-    info |= {"source": str(run.path), "accuracy": run.metrics()["test"]["frame"]["accuracy"]}
+    info |= {"source": str(run.path), "accuracy": accuracy} | ({} if note is None else {"accuracy_note": note})
     write_export(out, run.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
+    if note is not None:
+        print(f"note: {note}")
     print(
         f"{args.mode} page model ({spec.side}x{spec.side} crops, {len(classes)} classes, {len(blob) / 1e6:.3f} MB): "
         f"{out / PAGE_MODEL_FILE} and {out / PAGE_MODEL_INFO}. In the live demo page, under 'Use your own model', "
@@ -141,7 +164,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     quantize = subparsers.add_parser("quantize", help="convert a model to TFLite (float32, float16, int8)")
     quantize.add_argument("--model", type=Path, required=True)
-    quantize.add_argument("--mode", choices=TFLITE_MODES, default=DEFAULT_TFLITE_MODE)
+    quantize.add_argument(
+        "--mode",
+        choices=TFLITE_MODES,
+        default=DEFAULT_TFLITE_MODE,
+        help=f"default {DEFAULT_TFLITE_MODE}: half the bytes of float32, no calibration crops needed; "
+        "int8 (4x smaller, integer arithmetic) needs --crops",
+    )
     quantize.add_argument("--crops", type=Path, help="crops folder (representative images for int8)")
     quantize.add_argument("--samples", type=positive_int, default=200, help="representative images for int8")
     quantize.add_argument("--out", type=Path, required=True, help="the .tflite file to write")

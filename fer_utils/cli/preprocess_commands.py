@@ -89,11 +89,16 @@ def run_preprocess(args: argparse.Namespace) -> int:
     from fer_utils.data.duplicates import audit_paths, read_audit
     from fer_utils.data.indexing import index_dataset
     from fer_utils.data.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
+    from fer_utils.errors import PreprocessError
     from fer_utils.faces.crop_spec import spec_with
     from fer_utils.faces.preprocess import preprocess_dataset, upsampled_note
     from fer_utils.faces.preprocess_folder import printable
     from fer_utils.storage.outputs import check_outputs
 
+    if args.all_frames and args.frames is not None:
+        raise PreprocessError(
+            f"--all-frames (every frame) and --frames {args.frames} (that many per clip) conflict: give one of them"
+        )
     check_outputs({"--out": args.out}, folders={"--out"})  # --out against --src: preprocess_dataset
     index = index_dataset(args.dataset, args.src, **index_options(args))
     if len(index.rejected):

@@ -13,6 +13,7 @@ keeps it in a `split` column (`SPLITS`); `split_counts` and `split_warnings` say
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -170,6 +171,22 @@ def data_files(root: Path) -> Iterator[Path]:
             yield path
 
 
+def broken_links(root: Path) -> list[dict]:
+    """The symbolic links below `root` (not hidden) that lead to no file, each with the reason: a loop, or a
+    target that is missing (rejected rows: `data_files` cannot list them as files)."""
+    rejected = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_symlink() or any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        try:
+            path.resolve(strict=True)
+        except FileNotFoundError:
+            rejected.append({"path": str(path), "reason": f"a symbolic link to {os.readlink(path)}, which is missing"})
+        except (RuntimeError, OSError):  # RuntimeError: pathlib's "Symlink loop"; OSError: ELOOP and the like
+            rejected.append({"path": str(path), "reason": "a symbolic link that loops (it leads back to itself)"})
+    return rejected
+
+
 # Runs over all parsed rows of a dataset (and its root) before the duplicate check, e.g. to rename.
 RowsHook = Callable[[list[dict], Path], list[dict]]
 
@@ -214,6 +231,7 @@ def index_files(
             rejected.append({"path": str(path), "reason": str(why)})
     rows, duplicates = _reject_duplicates(post(rows, root) if post else rows)
     rejected.extend(duplicates)
+    rejected.extend(broken_links(root))
     rejected_df = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
     if not rows:
         detail = (

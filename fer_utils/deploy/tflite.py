@@ -180,6 +180,35 @@ def tensor_quantization(detail: dict) -> list[float] | None:
     return [float(scale), int(zero)] if scale else None
 
 
+def page_tensors(blob: bytes, mode: str) -> dict[str, object]:
+    """What the page's model.json says of a TFLite file: its mode and its input and output tensors'
+    [scale, zero point] (None for a float tensor)."""
+    interpreter = tflite_interpreter(blob)
+    return {
+        "tflite": mode,
+        "input_quantization": tensor_quantization(interpreter.get_input_details()[0]),
+        "output_quantization": tensor_quantization(interpreter.get_output_details()[0]),
+    }
+
+
+def export_page_info(model_file: Path) -> dict | None:
+    """The sidecar (`model.json`) of an export's page model when `model_file` is that model (`model.tflite`
+    beside a `model.json`), which must then be rewritten with the new file; None otherwise. DeployError when
+    the sidecar cannot be read (checked before any conversion)."""
+    import json
+
+    info_path = Path(model_file).parent / PAGE_MODEL_INFO
+    if Path(model_file).name != PAGE_MODEL_FILE or not info_path.is_file():
+        return None
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DeployError(f"{info_path} cannot be read ({exc}): it would no longer describe {model_file}") from None
+    if not isinstance(info, dict):
+        raise DeployError(f"{info_path} is not a JSON object: it would no longer describe {model_file}")
+    return info
+
+
 def page_model(
     model: keras.Model, side: int, mode: str = "float32", representative: np.ndarray | None = None
 ) -> tuple[bytes, dict[str, object]]:
@@ -196,13 +225,7 @@ def page_model(
     if mode == "int8" and representative is None:
         representative = representative_faces(side, side)
     blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
-    interpreter = tflite_interpreter(blob)
-    return blob, {
-        "input_shape": [side, side, 1],
-        "tflite": mode,
-        "input_quantization": tensor_quantization(interpreter.get_input_details()[0]),
-        "output_quantization": tensor_quantization(interpreter.get_output_details()[0]),
-    }
+    return blob, {"input_shape": [side, side, 1], **page_tensors(blob, mode)}
 
 
 def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> Interpreter:

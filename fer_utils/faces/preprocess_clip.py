@@ -6,6 +6,7 @@ this over a whole clip index, in worker processes, and resumes.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,10 +88,28 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
+# The longest crop file name, in bytes: room left under the file system's 255 for the temporary name it is
+# written under first (`storage.atomic.temporary_sibling`: `.<name>.tmp-<pid>`).
+MAX_CROP_NAME_BYTES = 200
+
+
+def short_stem(stem: str, limit: int) -> str:
+    """`stem` when it fits in `limit` UTF-8 bytes, else its start and 10 hex digits of its hash
+    (`<start>-<hash>`): unique and the same on every run."""
+    data = stem.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return stem
+    digest = hashlib.sha1(data).hexdigest()[:10]
+    start = data[: limit - len(digest) - 1].decode("utf-8", "ignore")  # cut on a whole character
+    return f"{start}-{digest}"
+
+
 def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
-    """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`."""
+    """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`, a clip id too
+    long for a file name shortened (`short_stem`)."""
     safe_id = str(clip_id).replace("/", "_").replace("\\", "_")
-    return f"{emotion}/{safe_id}_f{frame_index:04d}.png"
+    suffix = f"_f{frame_index:04d}.png"
+    return f"{emotion}/{short_stem(safe_id, MAX_CROP_NAME_BYTES - len(suffix))}{suffix}"
 
 
 def _row(clip: dict, settings: Settings, **values: Any) -> dict:
