@@ -3,10 +3,13 @@
 `CLAIMS` defines, once, each claim of the paper and of its two related works: the figure quoted (a
 `fer_utils.book.cited` key, with its source), the values of the executed chapters that measure it (a value a
 generated paragraph stated, `fer_utils.book.prose`; a number of a chapter's lesson record,
-`fer_utils.book.lessons`; or a cell of a table a chapter printed), the protocol in words, and the rule that
+`fer_utils.book.lessons`; a cell of a table a chapter printed; or, for a claim no chapter measures, a count
+over a benchmark's committed record in `benchmarks/results/`), the protocol in words, and the rule that
 turns the measured values into a verdict: reproduced, not reproduced, or not testable here (an accuracy
-measured on other data than the claim's is not a reproduction of it). A claim the book cannot test gives its
-reason instead of a run. `write_scorecard(stage)` reads the stage's executed notebooks and writes the
+measured on other data than the claim's is not a reproduction of it, and the page shows no number of it beside
+the claim). A claim the book cannot test gives its reason instead of a rule (with the values it reads shown as
+information, if any). The page's table has one short row per claim; each row's rule, data, protocol and keys
+are in a numbered note below it. `write_scorecard(stage)` reads the stage's executed notebooks and writes the
 verdicts between the markers of the staged `book/scorecard.md`; `fer_book.build` calls it before Sphinx
 whenever the stage's table of contents lists that page. A claim whose chapter recorded no such value fails
 the build (ScorecardError, naming the claim, the chapter and the key). `python -m fer_book scorecard --stage
@@ -445,25 +448,6 @@ class FasterThan:
         ok = ratio > 1 + self.tie
         return Verdict(
             "reproduced" if ok else "not reproduced", f"ratio {ratio:.2f} {'>' if ok else '≤'} {1 + self.tie:.2f}"
-        )
-
-
-@dataclass(frozen=True)
-class FewerThan:
-    """Reproduced when `heavier` / `reading` is at least `factor` (a model at least `factor` times lighter)."""
-
-    reading: str
-    heavier: str
-    factor: float
-
-    def words(self, figure: Cited) -> str:
-        return f"reproduced when it has at most 1/{self.factor:g} of the parameters of {self.heavier}"
-
-    def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
-        ratio = readings[self.heavier].number / readings[self.reading].number
-        ok = ratio >= self.factor
-        return Verdict(
-            "reproduced" if ok else "not reproduced", f"{ratio:.1f}× fewer, {'≥' if ok else '<'} {self.factor:g}×"
         )
 
 
