@@ -426,9 +426,9 @@ class LessonHolds:
             f"{claim.name} = {value:.3g}, not {checked_as(claim)}" for claim, value in checks if not claim.holds(value)
         ]
         if failed:
-            return Verdict("not reproduced", "; ".join(failed))
+            return Verdict("not reproduced", " and ".join(failed))
         return Verdict(
-            "reproduced", "; ".join(f"{claim.name} = {value:.3g} ({checked_as(claim)})" for claim, value in checks)
+            "reproduced", " and ".join(f"{claim.name} = {value:.3g} ({checked_as(claim)})" for claim, value in checks)
         )
 
 
