@@ -662,9 +662,9 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         figure=Figure(words="not quoted: the book holds the paper's abstract, not its tables' AlexNet figure"),
         sources={
             "alexnet": TableCell(CATALOGUE, "params", "model", "alexnet"),
-            "ratio": TableCell(CATALOGUE, "x paper CNN", "model", "alexnet"),
+            "paper_cnn": TableCell(CATALOGUE, "params", "model", "paper-cnn"),
         },
-        shown="AlexNet {alexnet} parameters, {ratio} × the paper's CNN",
+        shown="AlexNet {alexnet} parameters, the paper's CNN {paper_cnn}",
         protocol="Keras's AlexNet (227×227×3, 1,000 classes) and the paper's CNN, counted in chapter 7's catalogue",
         not_testable="the book quotes no figure of the paper's for AlexNet; it holds the abstract, which gives only "
         "the 47 and 116.5 ratios, so the count is shown as information and scored against nothing",
