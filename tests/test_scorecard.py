@@ -360,6 +360,7 @@ def test_the_generated_page_holds_every_claim_with_a_verdict(tmp_path: Path) -> 
             assert f"</notebooks/{claim.chapter}>" in row, "the row links the run that made its measurement"
         if not score.verdict.comparable:  # measured on other data: none of its numbers stands beside the claim
             assert not any(reading.text in row for reading in score.readings.values()), row
+        assert max(len(cell) for cell in row.strip("|").split(" | ")) <= 260, "a cell too long for the book's width"
     verdicts = {score.claim.name: score.verdict.verdict for score in scores}
     assert verdicts["params"] == verdicts["resnet50_ratio"] == "reproduced"
     for dataset in ("ravdess", "savee", "mead"):
