@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -125,12 +126,19 @@ def main() -> None:
     calibration = throughput()
     runs: dict[str, dict] = {"default": {c: measured(args.default / "notebooks" / f"{c}.ipynb") for c in chapters}}
     seconds: dict[str, dict[str, float]] = {}
-    for variant in args.variants:
+
+    def run_variant(variant: str) -> None:
+        """Every chapter under `variant`, one after another (the variants run side by side)."""
         runs[variant], seconds[variant] = {}, {}
         for chapter in chapters:
             path, took = execute(chapter, variant, args.work, args.timeout)
             runs[variant][chapter], seconds[variant][chapter] = measured(path), round(took, 1)
-            print(f"{variant} {chapter}: {took:.0f} s, {'recorded' if runs[variant][chapter] else 'FAILED'}")
+            print(
+                f"{variant} {chapter}: {took:.0f} s, {'recorded' if runs[variant][chapter] else 'FAILED'}", flush=True
+            )
+
+    with ThreadPoolExecutor(max_workers=len(args.variants)) as pool:
+        list(pool.map(run_variant, args.variants))
     result = {
         "calibration": calibration,
         "seed_offset": SEED_OFFSET,
