@@ -259,6 +259,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
     spec = folder_crop_spec(crops)
     skipped: dict[str, list[str]] = {}
     sizes: list[int] = []
+    whole: list[int] = []  # the side of every whole PNG, those of another side than the spec's too
     keep: list[bool] = []
     for image in frames["image"].astype(str):
         path = Path(crops) / image
@@ -270,6 +271,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
                 with Image.open(path, formats=["PNG"]) as opened:
                     size, (width, height) = min(opened.size), opened.size
                     opened.verify()
+                whole.append(size)
                 if spec is not None and (width, height) != (spec.side, spec.side):
                     reason = f"of {width}×{height} px, not {spec.side}×{spec.side} as {CROP_SPEC_FILE} says"
             except (OSError, SyntaxError, ValueError):
@@ -280,7 +282,8 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
             sizes.append(size)
         keep.append(reason is None)
     sides = {int(k): int(v) for k, v in sorted(pd.Series(sizes, dtype="int64").value_counts().items())}
-    smaller = {k: v for k, v in sides.items() if k < side}
+    counts = pd.Series(whole, dtype="int64").value_counts()
+    smaller = {int(k): int(v) for k, v in sorted(counts.items()) if k < side}
     if smaller and refuse_smaller:
         found = ", ".join(f"{n} of {k} px" for k, n in smaller.items())
         raise EvaluationError(
