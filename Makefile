@@ -1,4 +1,4 @@
-# Two commands set everything up on a fresh machine (Python 3.11/3.12, git, make):
+# Two commands set everything up on a fresh machine (Python 3.11 to 3.13: fer_utils.SUPPORTED_PYTHONS; git, make):
 #   make book   build the executed HTML book on the embedded synthetic sample -> _build/html
 #   make test   run the whole test suite (unit tests, notebook execution, built-book checks)
 SHELL := /bin/bash

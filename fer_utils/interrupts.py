@@ -5,7 +5,13 @@ Python's own handler raises KeyboardInterrupt wherever the main thread happens t
 on that lock and the run hangs at exit instead of stopping (tests/test_preprocess.py reproduces it).
 While `stop_on_signals` runs, the signals only set an event; the caller checks it between waits and stops
 its own way: the CREMA-D download ends its transfers and keeps their `.part` files, the preprocessing run
-raises KeyboardInterrupt there.
+raises KeyboardInterrupt there. The event remembers which signal set it (`signal_of`).
+
+`raise_on_signals` is the other way, for a command that may stop anywhere: both signals raise `Stopped`, a
+KeyboardInterrupt that knows its signal, so that the command line exits 128 + its number (130 for Ctrl-C, 143
+for SIGTERM) after the `finally` blocks and context managers have removed what was half-written. It also wins
+SIGTERM back from a library that took it: TensorFlow's preemption notifier, started with a multi-worker
+strategy, catches SIGTERM and only logs it.
 """
 
 from __future__ import annotations
@@ -18,16 +24,58 @@ from contextlib import contextmanager
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C and a polite kill: the run stops, its work is kept
 
 
+class Stopped(KeyboardInterrupt):
+    """The command was stopped by `signum` (Ctrl-C or SIGTERM); it exits `exit_code`, 128 + the signal's number."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        super().__init__(message or f"stopped by {signal.Signals(signum).name}")
+        self.signum = int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a command ended by the signal: 130 for Ctrl-C, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+def signal_of(stop: threading.Event) -> int:
+    """The signal that set `stop` (`stop_on_signals`); SIGINT when it was set otherwise."""
+    return int(getattr(stop, "signum", signal.SIGINT))
+
+
+@contextmanager
+def raise_on_signals() -> Iterator[None]:
+    """While the block runs, Ctrl-C and SIGTERM raise `Stopped` in the main thread (in place of any handler a
+    library installed behind Python's back); the previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @contextmanager
 def stop_on_signals(stop: threading.Event | None = None) -> Iterator[threading.Event]:
     """While the block runs, Ctrl-C and SIGTERM set `stop` (a new event when None), which this yields, instead
-    of raising KeyboardInterrupt; the previous handlers come back after. Outside the main thread, where no
-    handler can be set, signals are left alone."""
+    of raising KeyboardInterrupt (`signal_of` says which); the previous handlers come back after. Outside the
+    main thread, where no handler can be set, signals are left alone."""
     stop = threading.Event() if stop is None else stop
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
-    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in STOP_SIGNALS}
+
+    def record(signum: int, frame: object) -> None:
+        stop.signum = signum  # which one (`signal_of`)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, record) for sig in STOP_SIGNALS}
     try:
         yield stop
     finally:

@@ -309,6 +309,25 @@ def test_evaluate_names_damaged_and_missing_crops_and_unusable_rows_without_a_tr
     assert json.JSONDecoder().raw_decode(out[out.index("{") :])[0]["frame"]["n"] == len(test) - 2
 
 
+def test_evaluate_leaves_out_a_test_crop_of_another_side_than_its_spec_and_names_it(
+    crops: tuple[Path, str], run: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A 64×64 PNG among the 32 px crops on the test side: `evaluate --model --crops` ended in a traceback
+    (InvalidArgumentError: Cannot batch tensors with different shapes). It is now left out and named with its
+    size and the spec's, as a damaged crop is, and the rest is scored."""
+    import cv2
+
+    copy = tmp_path / "crops"
+    shutil.copytree(crops[0], copy)
+    test, _, _ = RunFolder(run[0]).test_predictions()
+    odd = sorted(test["image"])[0]
+    cv2.imwrite(str(copy / odd), cv2.resize(cv2.imread(str(copy / odd), cv2.IMREAD_GRAYSCALE), (64, 64)))
+    code, out, err = run_cli(["evaluate", "--model", str(RunFolder(run[0]).model_file), "--crops", str(copy)])
+    assert code == 0 and "Traceback" not in err, err
+    assert f"WARNING: left out of the test side: 1 of 64×64 px, not 32×32 as crop_spec.json says ({odd})" in err
+    assert json.JSONDecoder().raw_decode(out[out.index("{") :])[0]["frame"]["n"] == len(test) - 1
+
+
 def test_evaluate_refuses_crops_smaller_than_the_models_input(
     crops: tuple[Path, str], run: tuple[Path, str], tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -121,3 +122,32 @@ def test_cli_help_imports_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("version", "supported"),
+    [
+        ((3, 9, 18), False),
+        ((3, 10, 13), False),
+        ((3, 11, 7), True),
+        ((3, 12, 1), True),
+        ((3, 13, 0), True),
+        ((3, 14, 0), False),
+    ],
+)
+def test_python_versions_outside_the_supported_ones_get_one_line_naming_them(version: tuple, supported: bool) -> None:
+    """Python 3.9 and 3.10 ended in ModuleNotFoundError with no word of the supported versions (README said 3.11
+    and 3.12, pyproject.toml >= 3.10). The range is said once (fer_utils.SUPPORTED_PYTHONS: 3.11 to 3.13, where
+    the pinned tensorflow-cpu, SciPy and Pillow have wheels); `python -m fer_utils` checks it before importing
+    anything else, and pyproject.toml's requires-python is the same range."""
+    import tomllib
+
+    problem = fer_utils.python_problem(version)
+    assert (problem is None) is supported
+    if not supported:
+        assert problem.startswith("fer_utils runs on Python 3.11 to 3.13 (") and "\n" not in problem
+        assert f"this is Python {version[0]}.{version[1]}" in problem
+    from packaging.specifiers import SpecifierSet
+
+    project = tomllib.loads((Path(fer_utils.__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert SpecifierSet(project["requires-python"]).contains(".".join(map(str, version))) is supported

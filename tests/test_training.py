@@ -219,6 +219,29 @@ def test_train_checks_every_crop_before_building(toy: tuple[Path, pd.DataFrame],
     assert _no_run_written(tmp_path / "run")
 
 
+def test_train_refuses_a_crop_of_another_side_than_its_spec_by_name(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
+) -> None:
+    """One 96×96 PNG among 64 px crops (crop_spec.json: 64) passed the checks, being a whole PNG, and training
+    ended mid-epoch in InvalidArgumentError: Cannot batch tensors with different shapes. Now train refuses it
+    before building anything, as it refuses a damaged crop, naming the file, its size and the spec's."""
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    root, manifest = toy
+    crops = tmp_path / "crops"
+    shutil.copytree(root, crops)
+    odd = manifest[manifest["status"] == "ok"]["image"].iloc[-1]
+    cv2.imwrite(str(crops / odd), np.full((96, 96), 128, np.uint8))
+    assert _train_cli("--crops", str(crops), "--out", str(tmp_path / "run"), "--size", "32", "--epochs", "1") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: 1 of 288 crops under {crops} are not 64×64 px as its crop spec (crop_spec.json) ")
+    assert f"{crops / odd} (96×96 px)" in err and len(err.splitlines()) == 1, err
+    assert _no_run_written(tmp_path / "run")
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [

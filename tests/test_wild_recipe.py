@@ -215,3 +215,34 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
     assert "another run" in capsys.readouterr().err
     assert (page / PAGE_MODEL_FILE).read_bytes() == blob
     assert main(["export", "--run", str(tmp_path / "run"), "--mode", "int8"]) == 0  # its own export: replaced
+
+
+def test_a_time_budget_shorter_than_one_epoch_says_it_was_overrun_and_records_by_how_much() -> None:
+    """`--time-budget 0.0005` (0.03 s) ran its one epoch, the minimum, without a word of the overrun; now the
+    budget's record holds the seconds over it and a WARNING says so."""
+    import time
+
+    import keras
+
+    from fer_utils.train.recipe import TimeBudget
+
+    class Slow(keras.callbacks.Callback):
+        """At least 0.1 s an epoch on any machine: a wait after each of its 4 batches."""
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            time.sleep(0.025)
+
+    said: list[str] = []
+    budget = TimeBudget(0.0005, most=5, steps_per_epoch=4, say=said.append)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    images, labels = rng.normal(size=(32, 8)).astype("float32"), rng.integers(0, 2, 32)
+    model.fit(images, labels, batch_size=8, epochs=5, verbose=0, callbacks=[budget, Slow()])
+    record = budget.record
+    assert record["epochs_run"] == 1 and record["over_budget_seconds"] == pytest.approx(
+        record["seconds"] - 0.03, abs=0.01
+    )
+    assert record["over_budget_seconds"] > 0
+    assert said[-1].startswith("WARNING: time budget 0.0005 min (0.03 s) overrun by ")
+    assert "1 epoch(s) took" in said[-1] and "recorded in time_budget.json" in said[-1]

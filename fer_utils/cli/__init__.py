@@ -31,6 +31,7 @@ INTERRUPTED = (
     "interrupted (Ctrl-C): what this command had finished is kept, and nothing half-written was put in place "
     "(a run, crops and tables are written whole or not at all); run the command again to finish"
 )
+TERMINATED = INTERRUPTED.replace("interrupted (Ctrl-C)", "stopped (SIGTERM)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,15 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_handler(args: argparse.Namespace) -> int:
-    """Run `args.handler` and turn FerError into a one-line message and exit code 2 (shared with fer_book)."""
+    """Run `args.handler` and turn FerError into a one-line message and exit code 2, a stop into one and 128 + the
+    signal (shared with fer_book)."""
     try:
         return int(args.handler(args) or 0)
     except FerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"error: {INTERRUPTED}", file=sys.stderr)
-        return INTERRUPTED_EXIT
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a SIGTERM a command turned into `interrupts.Stopped`: 130 or 143
+        code = getattr(exc, "exit_code", INTERRUPTED_EXIT)
+        print(f"error: {INTERRUPTED if code == INTERRUPTED_EXIT else TERMINATED}", file=sys.stderr)
+        return code
     except OSError as exc:
         if exc.errno not in WRITE_FAILURES:
             raise

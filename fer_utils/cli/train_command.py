@@ -24,7 +24,7 @@ from fer_utils.registry import (
     SEQUENCE_PROTOCOLS,
 )
 from fer_utils.train.config import PRESETS
-from fer_utils.train.distribute import STRATEGY_NAMES
+from fer_utils.train.distribute import PEER_TIMEOUT_S, STRATEGY_NAMES
 
 if TYPE_CHECKING:
     from fer_utils.train.config import TrainConfig
@@ -61,21 +61,44 @@ TRAIN_FIELDS = (
 
 
 def _train(args: argparse.Namespace) -> int:
+    """`_train_command`, stopped anywhere by Ctrl-C (exit 130) or SIGTERM (exit 143): what was half-written is
+    removed on the way out (the run is written aside and renamed into place only when whole)."""
+    from fer_utils.interrupts import raise_on_signals
+
+    with raise_on_signals():
+        return _train_command(args)
+
+
+def _train_command(args: argparse.Namespace) -> int:
     """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
     from dataclasses import replace
 
     from fer_utils.errors import TrainingError
+    from fer_utils.train.distribute import (
+        check_no_cluster,
+        cluster_for,
+        lost_cluster,
+        make_strategy,
+        run_destination,
+        wait_for_peers,
+    )
+
+    cluster = cluster_for(args.strategy)  # a missing or bad TF_CONFIG fails first, before anything is written
+    check_no_cluster(args.strategy)  # a cluster's TF_CONFIG that another strategy would ignore
+    if cluster is None and args.peer_timeout is not None:
+        raise TrainingError("--peer-timeout is how long --strategy multiworker waits for the other tasks: give both")
+    if cluster is not None:  # every other task answers, or a one-line error after --peer-timeout
+        wait_for_peers(cluster, PEER_TIMEOUT_S if args.peer_timeout is None else args.peer_timeout)
+    # then the strategy, before TensorFlow runs any op (check_config builds a model): the multi-worker one
+    # configures this process's collective ops, which only a fresh TensorFlow allows
+    strategy = make_strategy(args.strategy) if args.strategy else None
+    # the modules that import TensorFlow after the wait, which then starts at once
     from fer_utils.faces.preprocess_folder import folder_crop_spec
     from fer_utils.storage.outputs import check_outputs
     from fer_utils.train.checks import check_config, check_run_dir
     from fer_utils.train.config import TrainConfig
     from fer_utils.train.diagnosis import collapse_message
-    from fer_utils.train.distribute import cluster_for, make_strategy, run_destination
 
-    cluster = cluster_for(args.strategy)  # a missing or bad TF_CONFIG fails first, before anything is written
-    # then the strategy, before TensorFlow runs any op (check_config builds a model): the multi-worker one
-    # configures this process's collective ops, which only a fresh TensorFlow allows
-    strategy = make_strategy(args.strategy) if args.strategy else None
     paper_only = [f"--{name}" for name in MODEL_OPTIONS if getattr(args, name) is not None]
     if args.model not in (None, PAPER_MODEL) and paper_only:
         raise TrainingError(
@@ -108,7 +131,13 @@ def _train(args: argparse.Namespace) -> int:
     check_outputs({"--out": args.out}, read_folders=[args.crops], folders={"--out"})
     check_run_dir(args.out)
     with run_destination(args.out, cluster) as out:  # a worker other than the chief: a temporary folder
-        run = _train_run(args, config, strategy, cluster, out)
+        try:
+            run = _train_run(args, config, strategy, cluster, out)
+        except Exception as exc:  # another task of the cluster gone: one line, not TensorFlow's traceback
+            lost = lost_cluster(exc, cluster)
+            if lost is None:
+                raise
+            raise lost from None
         metrics = run.metrics()
         print(json.dumps(metrics["test"], indent=2))
         recorded = run.config()
@@ -286,6 +315,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         'on a cluster"), the chief (worker 0) writing --out. Linear scaling rule: --batch-size is then per '
         "replica, the global batch is it × the replicas and the learning rate is multiplied by the replicas; "
         "config.json records both (default: one device)",
+    )
+    train.add_argument(
+        "--peer-timeout",
+        type=positive_float,
+        metavar="SECONDS",
+        help="with --strategy multiworker: how long to wait for every other task of TF_CONFIG's cluster to answer "
+        "on its port before giving up with an error naming those that did not (default: "
+        f"{PEER_TIMEOUT_S:g})",
     )
     train.add_argument("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
     train.set_defaults(handler=_train)

@@ -247,13 +247,19 @@ class CropCheck:
 
 def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smaller: bool = True) -> CropCheck:
     """Each crop of `frames` opened as PNG and checked whole (Pillow's verify: every chunk and its CRC, no
-    decoding): a missing or damaged one is left out and named. With `refuse_smaller`, crops smaller than
+    decoding): a missing or damaged one is left out and named, and so is one whose size is not the side of
+    the folder's crop spec (it would not batch with the others). With `refuse_smaller`, crops smaller than
     `side`, the model's input, are an EvaluationError: scoring would upsample them, which training refuses (a
     model trained on smaller crops upsampled, as the peer on FER-2013's 48 px faces, is scored without it)."""
     from PIL import Image
 
+    from fer_utils.faces.crop_spec import CROP_SPEC_FILE
+    from fer_utils.faces.preprocess_folder import folder_crop_spec
+
+    spec = folder_crop_spec(crops)
     skipped: dict[str, list[str]] = {}
     sizes: list[int] = []
+    whole: list[int] = []  # the side of every whole PNG, those of another side than the spec's too
     keep: list[bool] = []
     for image in frames["image"].astype(str):
         path = Path(crops) / image
@@ -263,8 +269,11 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
         else:
             try:
                 with Image.open(path, formats=["PNG"]) as opened:
-                    size = min(opened.size)
+                    size, (width, height) = min(opened.size), opened.size
                     opened.verify()
+                whole.append(size)
+                if spec is not None and (width, height) != (spec.side, spec.side):
+                    reason = f"of {width}×{height} px, not {spec.side}×{spec.side} as {CROP_SPEC_FILE} says"
             except (OSError, SyntaxError, ValueError):
                 reason = "damaged (not a whole PNG)"
         if reason:
@@ -273,7 +282,8 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
             sizes.append(size)
         keep.append(reason is None)
     sides = {int(k): int(v) for k, v in sorted(pd.Series(sizes, dtype="int64").value_counts().items())}
-    smaller = {k: v for k, v in sides.items() if k < side}
+    counts = pd.Series(whole, dtype="int64").value_counts()
+    smaller = {int(k): int(v) for k, v in sorted(counts.items()) if k < side}
     if smaller and refuse_smaller:
         found = ", ".join(f"{n} of {k} px" for k, n in smaller.items())
         raise EvaluationError(

@@ -1,6 +1,6 @@
 """The checks before a training run builds anything, each a TrainingError that says what is wrong and
 what to do: the config (`check_config`, with the augmentation's strength in `augment_problems`), the
-frames and their crops on disk (`check_training_frames`, `check_crops`, `damaged_crops`), the classes a
+frames and their crops on disk (`check_training_frames`, `check_crops`, `damaged_crops`, `off_spec_crops`), the classes a
 split leaves out of training (`check_split_classes`) and the run folder, never written over
 (`check_run_dir`). `fer_utils.train.fit` calls them before it trains.
 """
@@ -16,6 +16,8 @@ import pandas as pd
 from fer_utils.data.corpora import classes_in
 from fer_utils.data.splits import Split
 from fer_utils.errors import TrainingError
+from fer_utils.faces.crop_spec import CROP_SPEC_FILE
+from fer_utils.faces.preprocess_folder import folder_crop_spec
 from fer_utils.models.networks import MODEL_BUILDERS, check_input_size
 from fer_utils.registry import CLASS_WEIGHTS, INITS, PAPER_PROTOCOL, PROTOCOLS, SEQUENCE_MODELS, SEQUENCE_PROTOCOLS
 from fer_utils.train.config import KEEP, SCHEDULES, TrainConfig
@@ -130,6 +132,28 @@ def check_crops(frames: pd.DataFrame, root: Path) -> None:
             f"{len(damaged)} of {len(frames)} crops under {root} are damaged (not a whole PNG), e.g. "
             f"{[str(p) for p in damaged[:3]]}: delete them and re-run preprocess, which makes them again"
         )
+    spec = folder_crop_spec(root)  # None: crops made by hand, which the pipeline resizes to one side
+    wrong = off_spec_crops((Path(root) / p for p in frames["image"]), spec.side) if spec else {}
+    if wrong:
+        named = ", ".join(f"{path} ({w}×{h} px)" for path, (w, h) in list(wrong.items())[:3])
+        raise TrainingError(
+            f"{len(wrong)} of {len(frames)} crops under {root} are not {spec.side}×{spec.side} px as its crop spec "
+            f"({CROP_SPEC_FILE}) says: {named}{', ...' if len(wrong) > 3 else ''}; crops of two sides cannot be "
+            f"batched together. Remove them, or preprocess them again into a folder of {spec.side} px crops"
+        )
+
+
+def off_spec_crops(paths: Iterable[Path], side: int) -> dict[Path, tuple[int, int]]:
+    """The crops among `paths` (whole PNGs: `damaged_crops`) that are not `side`×`side` px, with their width and
+    height (read from the header, nothing decoded)."""
+    from PIL import Image
+
+    wrong = {}
+    for path in paths:
+        with Image.open(path, formats=["PNG"]) as image:
+            if image.size != (side, side):
+                wrong[Path(path)] = image.size
+    return wrong
 
 
 def damaged_crops(paths: Iterable[Path]) -> list[Path]:

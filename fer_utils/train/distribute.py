@@ -20,17 +20,31 @@ reduces scalars across replicas only. Op determinism (`TrainConfig.deterministic
 ops on CPU (TensorFlow 2.20): the training keeps it on, as config.json records.
 
 The strategy must be made before TensorFlow runs any op (`make_strategy` is the first thing `train` does
-after its checks); this module imports TensorFlow only inside `make_strategy`.
+after its checks); this module imports TensorFlow only inside `make_strategy` and `lost_cluster`.
+
+**Waiting for the peers, and stopping.** TensorFlow's multi-worker strategy waits for every task of the cluster
+without a time limit, inside C++ that holds the interpreter: Ctrl-C is never delivered there, and the preemption
+notifier it starts catches SIGTERM and only logs it (a run whose peer never started could be ended only by
+`kill -9`). So `wait_for_peers` waits first, in Python: it holds this task's port (a busy one is an error naming
+it) and knocks on every other task's with a plain TCP connection until all answer or `--peer-timeout` runs
+out (PEER_TIMEOUT_S), naming those that did not; a signal stops it at once. `make_strategy` then gives SIGTERM
+back to Python. A task that loses the others mid-training (the chief stopped) ends with a one-line
+TrainingError (`lost_cluster`), not TensorFlow's UnavailableError.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +57,8 @@ TF_CONFIG = "TF_CONFIG"
 WORKER_TYPES = ("chief", "worker")
 SCALING_RULE = "linear: global batch = per-replica batch × replicas, learning rate × replicas"
 TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}}'
+PEER_TIMEOUT_S = 120.0  # how long a multi-worker task waits for the others to answer (train --peer-timeout)
+KNOCK_EVERY_S = 0.25  # between two rounds of knocking on the peers' ports
 
 
 @dataclass(frozen=True)
@@ -53,11 +69,28 @@ class Cluster:
     index: int
     workers: int  # every task that trains: the chief, if any, and the workers
     has_chief: bool = False  # the cluster names a chief task (else worker 0 is the chief)
+    # every task's name ("worker 1") and host:port, this one's included, in TF_CONFIG's order
+    addresses: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
     def chief(self) -> bool:
         """Whether this task writes the run: the `chief` task, or worker 0 when the cluster has no chief."""
         return self.task_type == "chief" or (self.index == 0 and not self.has_chief)
+
+    @property
+    def name(self) -> str:
+        """This task as TF_CONFIG names it, e.g. "worker 1"."""
+        return f"{self.task_type} {self.index}"
+
+    @property
+    def address(self) -> str:
+        """This task's host:port."""
+        return dict(self.addresses)[self.name]
+
+    @property
+    def peers(self) -> dict[str, str]:
+        """Every other task's name → its host:port."""
+        return {name: address for name, address in self.addresses if name != self.name}
 
 
 def parse_tf_config(text: str | None) -> Cluster:
@@ -82,6 +115,8 @@ def parse_tf_config(text: str | None) -> Cluster:
     for job, addresses in cluster.items():
         if not isinstance(addresses, list) or not addresses or not all(isinstance(a, str) for a in addresses):
             raise TrainingError(f"{where}; its cluster's {job!r} is not a list of host:port addresses")
+        for address in addresses:
+            split_address(address, f"{where}; its cluster's {job!r} address")
     if len(cluster.get("chief", [])) > 1:
         raise TrainingError(f"{where}; its cluster has {len(cluster['chief'])} chiefs, at most one")
     if not isinstance(task, dict) or "type" not in task or "index" not in task:
@@ -92,7 +127,92 @@ def parse_tf_config(text: str | None) -> Cluster:
     if not 0 <= index < len(cluster[kind]):
         raise TrainingError(f"{where}; its task index {index} is outside its {len(cluster[kind])} {kind} address(es)")
     workers = sum(len(addresses) for addresses in cluster.values())
-    return Cluster(task_type=kind, index=index, workers=workers, has_chief="chief" in cluster)
+    named = tuple((f"{job} {i}", address) for job in WORKER_TYPES for i, address in enumerate(cluster.get(job, [])))
+    return Cluster(task_type=kind, index=index, workers=workers, has_chief="chief" in cluster, addresses=named)
+
+
+def split_address(address: str, what: str = "the address") -> tuple[str, int]:
+    """(host, port) of a TF_CONFIG address "host:port" ("[::1]:port" for IPv6); TrainingError naming `what`."""
+    match = re.fullmatch(r"\[?(?P<host>[^\s\[\]]+?)\]?:(?P<port>\d{1,5})", address)
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise TrainingError(f"{what} {address!r} is not host:port (a port from 1 to 65535)")
+    return match["host"], int(match["port"])
+
+
+def check_no_cluster(name: str | None, environ: Mapping[str, str] = os.environ) -> None:
+    """TrainingError when `TF_CONFIG` names a cluster of several tasks and `--strategy name` (mirrored, or None: one
+    device) would ignore it: this machine would train alone and write its own run while the others wait for
+    it, whatever task TF_CONFIG gives it. A TF_CONFIG of one task, or none, is fine."""
+    text = environ.get(TF_CONFIG)
+    if name == "multiworker" or not text or not text.strip():
+        return
+    try:
+        cluster = parse_tf_config(text)
+    except TrainingError:
+        return  # not a cluster this run could join: nothing to ignore
+    if cluster.workers > 1:
+        given = f"--strategy {name}" if name else "train without --strategy"
+        raise TrainingError(
+            f"{TF_CONFIG} names this machine {cluster.name} of a cluster of {cluster.workers} tasks, but {given} "
+            f"trains on this machine alone and ignores it: use --strategy multiworker to train with the cluster, "
+            f"or unset {TF_CONFIG}"
+        )
+
+
+def wait_for_peers(cluster: Cluster, timeout_s: float = PEER_TIMEOUT_S, say: Callable[[str], None] = print) -> None:
+    """Hold this task's port and wait up to `timeout_s` seconds until every other task of `cluster` accepts a
+    TCP connection on its own (said first, in one line); then free the port for TensorFlow's server. A
+    TrainingError names the port when another process holds it, or every task that did not answer, and why.
+    Plain sockets, in Python: Ctrl-C and SIGTERM stop the wait at once (module docstring)."""
+    with _held_port(cluster):
+        waiting = dict(cluster.peers)
+        listed = ", ".join(f"{name} at {address}" for name, address in waiting.items())
+        say(f"{cluster.name}: waiting up to {timeout_s:g} s for {listed} (train --peer-timeout)")
+        deadline = time.monotonic() + timeout_s
+        why: dict[str, str] = {}
+        while waiting:
+            for name, address in list(waiting.items()):
+                reason = _knock(address, max(min(1.0, deadline - time.monotonic()), 0.05))
+                if reason is None:
+                    del waiting[name]
+                else:
+                    why[name] = reason
+            if waiting and time.monotonic() >= deadline:
+                missing = ", ".join(f"{name} at {address} ({why[name]})" for name, address in waiting.items())
+                raise TrainingError(
+                    f"no answer within {timeout_s:g} s from {missing}: start every task of {TF_CONFIG}'s cluster with "
+                    "the same command, each with its own task, check the addresses, or wait longer with "
+                    "--peer-timeout; nothing was written"
+                )
+            if waiting:
+                time.sleep(KNOCK_EVERY_S)
+
+
+@contextmanager
+def _held_port(cluster: Cluster) -> Iterator[None]:
+    """Listen on this task's port on every interface, as TensorFlow's server will, while the block runs: peers
+    see this task up, and a port another process holds is a TrainingError now instead of a gRPC traceback."""
+    _, port = split_address(cluster.address)
+    try:
+        listener = socket.create_server(("", port), backlog=64)
+    except OSError as exc:
+        raise TrainingError(
+            f"{cluster.name}'s address {cluster.address} is busy: port {port} cannot be listened on "
+            f"({os.strerror(exc.errno) if exc.errno else exc}); another process holds it (is this task already running? every machine needs its own task in "
+            f"{TF_CONFIG}): stop that process or give this task a free port"
+        ) from None
+    with listener:
+        yield
+
+
+def _knock(address: str, timeout_s: float) -> str | None:
+    """None when `address` accepts a TCP connection within `timeout_s`, else why not (e.g. "Connection refused")."""
+    host, port = split_address(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
 
 
 def cluster_for(name: str | None, environ: Mapping[str, str] = os.environ) -> Cluster | None:
@@ -103,14 +223,35 @@ def cluster_for(name: str | None, environ: Mapping[str, str] = os.environ) -> Cl
 def make_strategy(name: str) -> Any:
     """The `tf.distribute.Strategy` of `--strategy name` (STRATEGY_NAMES). Call it before TensorFlow runs any
     op: the multi-worker strategy starts this task's server from TF_CONFIG."""
+    if name == "multiworker":
+        with _sigterm_kept():
+            import tensorflow as tf
+
+            return _keras_multiworker_class(tf)()
     import tensorflow as tf
 
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    if name == "multiworker":
-        return _keras_multiworker_class(tf)()
     raise TrainingError(f"no strategy {name!r}; choose one of {', '.join(STRATEGY_NAMES)}")
+
+
+@contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """SIGTERM for Python while the block starts TensorFlow's multi-worker runtime, whose preemption notifier
+    takes it over and only logs it: it is blocked meanwhile in this thread, and in the threads TensorFlow starts
+    (they inherit the block; import TensorFlow inside the block), so one sent then waits; Python's handler is
+    put back, then it is unblocked here and delivered to that handler. Only this thread takes it after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.getsignal(signal.SIGTERM)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _keras_multiworker_class(tf: Any) -> type:
@@ -130,6 +271,29 @@ def _keras_multiworker_class(tf: Any) -> type:
             return tf.nest.map_structure(one, value)
 
     return KerasMultiWorkerMirroredStrategy
+
+
+def lost_cluster(exc: BaseException, cluster: Cluster | None) -> TrainingError | None:
+    """The TrainingError to end with when `exc` is TensorFlow's word that a task of `cluster` went away
+    mid-training (the chief stopped: its collectives fail as UnavailableError, or as aborted, cancelled or
+    timed out); None for any other exception, or a run without a cluster."""
+    if cluster is None:
+        return None
+    import tensorflow as tf
+
+    lost = (
+        tf.errors.UnavailableError,
+        tf.errors.AbortedError,
+        tf.errors.CancelledError,
+        tf.errors.DeadlineExceededError,
+    )
+    if not isinstance(exc, lost):
+        return None
+    lines = re.sub(r"\{\{[^}]*\}\}\s*", "", str(getattr(exc, "message", exc))).strip().splitlines()
+    return TrainingError(
+        f"{cluster.name} lost the cluster while training ({lines[0] if lines else type(exc).__name__}): another "
+        "task stopped or cannot be reached; this task's run was not written. Start every task again"
+    )
 
 
 def scale_config(config: TrainConfig, replicas: int) -> TrainConfig:

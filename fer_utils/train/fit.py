@@ -60,7 +60,7 @@ from fer_utils.data.splits import Split, given_warnings, split_note
 from fer_utils.errors import TrainingError
 from fer_utils.evaluate.metrics import evaluate_predictions
 from fer_utils.faces.crop_spec import write_crop_spec
-from fer_utils.interrupts import stop_on_signals
+from fer_utils.interrupts import Stopped, signal_of, stop_on_signals
 from fer_utils.models.networks import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL
 from fer_utils.storage.atomic import atomic_folder
@@ -152,9 +152,10 @@ def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence
 
 
 class StopBetweenBatches(keras.callbacks.Callback):
-    """Ctrl-C (or SIGTERM) during a fit ends it at the next batch boundary, as KeyboardInterrupt. Python's own
-    handler raises wherever the main thread is, and inside Keras's loop that can be a TensorFlow conversion,
-    which then fails with a TypeError instead of stopping (a CI run of `train` ended so). Use it as a context
+    """Ctrl-C (or SIGTERM) during a fit ends it at the next batch boundary, as KeyboardInterrupt (`Stopped`, which
+    knows the signal: the command exits 130 or 143). Python's own handler raises wherever the main thread is, and
+    inside Keras's loop that can be a TensorFlow conversion, which then fails with a TypeError instead of
+    stopping (a CI run of `train` ended so). Use it as a context
     around `fit` and as one of its callbacks: `with StopBetweenBatches() as stop: model.fit(..., callbacks=[stop])`
     (`interrupts.stop_on_signals` holds the signal meanwhile)."""
 
@@ -170,11 +171,11 @@ class StopBetweenBatches(keras.callbacks.Callback):
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         self._held.close()  # the previous handlers back
         if kind is None and self.stop.is_set():  # the signal came after the last batch
-            raise KeyboardInterrupt("stopped after the last batch")
+            raise Stopped(signal_of(self.stop), "stopped after the last batch")
 
     def _check(self, step: int, logs: dict | None = None) -> None:
         if self.stop.is_set():
-            raise KeyboardInterrupt("stopped between batches")
+            raise Stopped(signal_of(self.stop), "stopped between batches")
 
     on_train_batch_end = on_test_batch_end = on_predict_batch_end = on_epoch_end = _check
 

@@ -114,7 +114,9 @@ class TimeBudget(keras.callbacks.Callback):
     """Ends training within `minutes`: times the first BUDGET_TIMED_EPOCHS epochs, then fixes the number of
     epochs that fit in the rest of the budget at the last one's speed (never more than `most`), sets the
     schedule's length to it (a `WarmupCosine` ends its decay there) and stops after it; says the plan and an
-    ETA at every epoch, and keeps the plan in `record` (budget, epochs chosen, measured seconds per epoch)."""
+    ETA at every epoch, and keeps the plan in `record` (budget, epochs chosen, measured seconds per epoch, and
+    the seconds over budget, said in a WARNING when there are any: a budget shorter than one epoch still
+    trains one)."""
 
     def __init__(self, minutes: float, most: int, steps_per_epoch: int, say=print) -> None:
         super().__init__()
@@ -149,10 +151,16 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        self.record |= {
-            "epochs_run": len(self.record["epoch_seconds"]),
-            "seconds": round(time.perf_counter() - self.start, 2),
-        }
+        seconds = time.perf_counter() - self.start
+        self.record |= {"epochs_run": len(self.record["epoch_seconds"]), "seconds": round(seconds, 2)}
+        over = seconds - self.budget_s
+        self.record["over_budget_seconds"] = round(max(over, 0.0), 2)
+        if over > 0:  # at least one epoch always runs, however short the budget
+            self.say(
+                f"WARNING: time budget {self.budget_s / 60:g} min ({self.budget_s:g} s) overrun by {over:.1f} s: "
+                f"{self.record['epochs_run']} epoch(s) took {seconds:.1f} s (a run trains at least one epoch); "
+                "recorded in time_budget.json"
+            )
 
     def _set_schedule_length(self) -> None:
         """Make a `WarmupCosine` schedule decay to its floor at the planned last epoch."""
