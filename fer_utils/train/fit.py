@@ -308,13 +308,21 @@ def training_seconds_per_image(
     return {name: float(np.median(times)) / len(images) for name, times in seconds.items()}
 
 
-def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:
-    """Class probabilities for every image of `dataset` ((images, labels) batches), in order.
+def predict_batches(model: keras.Model, dataset: tf.data.Dataset, tta: str = "none") -> np.ndarray:
+    """Class probabilities for every image of `dataset` ((images, labels) batches), in order, averaged over
+    the views of test-time augmentation `tta` (`deploy.tta`; "none": the image alone).
 
     Calls the model batch by batch instead of `model.predict`: a chapter that trains many runs in one
     kernel would otherwise make TensorFlow retrace a new predict function per model and print
     warnings into the page."""
-    batches = [model(images, training=False).numpy() for images, _ in dataset]
+    from fer_utils.deploy.tta import check_tta, tta_probabilities
+
+    check_tta(tta)
+
+    def predict(images: object) -> np.ndarray:
+        return model(images, training=False).numpy()
+
+    batches = [tta_probabilities(predict, images if tta == "none" else images.numpy(), tta) for images, _ in dataset]
     return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]), dtype="float32")
 
 
