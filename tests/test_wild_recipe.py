@@ -215,3 +215,89 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
     assert "another run" in capsys.readouterr().err
     assert (page / PAGE_MODEL_FILE).read_bytes() == blob
     assert main(["export", "--run", str(tmp_path / "run"), "--mode", "int8"]) == 0  # its own export: replaced
+
+
+# --- options for generalisation: each a TrainConfig field and a train flag, recorded in the run -------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """72 real-face 32×32 crops in 3 classes, with their manifest."""
+    out = tmp_path_factory.mktemp("tiny")
+    return out, make_toy_crops(out, size=32, frames_per_clip=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("flags", "recorded"),
+    [
+        (["--ema"], {"use_ema": True}),
+        (["--bn-momentum", "0.99"], {"bn_momentum": 0.99}),
+        (["--width", "0.5"], {"width": 0.5}),
+        (["--mix", "mixup"], {"mix": "mixup"}),
+        (["--mix", "cutmix"], {"mix": "cutmix"}),
+        (["--random-erasing", "0.5"], {"random_erasing": 0.5}),
+        (["--intensity", "0.5"], {"intensity": 0.5}),
+    ],
+)
+def test_each_option_for_generalisation_reaches_the_runs_config(
+    tiny: tuple[Path, pd.DataFrame], tmp_path: Path, flags: list[str], recorded: dict
+) -> None:
+    """`train --recipe wild --epochs 1` with one option: config.json records it (the others at their
+    defaults), and the network or optimizer the run saved has it."""
+    import zipfile
+
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.runs import RunFolder
+
+    root, _ = tiny
+    args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "1")
+    assert _train_cli(*args, "--protocol", "random", *flags) == 0
+    run = RunFolder(tmp_path / "run")
+    config = run.config()
+    default = TrainConfig()
+    for name in ("use_ema", "bn_momentum", "width", "mix", "random_erasing", "intensity"):
+        assert config[name] == recorded.get(name, getattr(default, name)), name
+    with zipfile.ZipFile(run.model_file) as archive:
+        saved = json.loads(archive.read("config.json"))
+    layers = {layer["config"]["name"]: layer["config"] for layer in saved["config"]["layers"]}
+    assert layers["bn1"]["momentum"] == config["bn_momentum"]
+    assert layers["conv1"]["filters"] == round(24 * config["width"])
+    assert saved["compile_config"]["optimizer"]["config"]["use_ema"] == config["use_ema"]
+    assert len(run.history()) == 1 and 0 <= run.metrics()["test"]["frame"]["accuracy"] <= 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"intensity": 0.5}, {"random_erasing": 1.0}, {"mix": "mixup"}, {"mix": "cutmix"}],
+    ids=["intensity", "erasing", "mixup", "cutmix"],
+)
+def test_each_batch_augmentation_changes_training_batches_and_never_inference(
+    tiny: tuple[Path, pd.DataFrame], changes: dict
+) -> None:
+    """The training feed of a config with one augmentation changes the crops (mixing: the labels become class
+    distributions), seeded; the feed of every other side, which inference and scoring read, is the crops."""
+    from dataclasses import replace
+
+    import cv2
+
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import make_dataset
+
+    root, manifest = tiny
+    frames, classes = manifest.head(32), ["neutral", "happy", "sad"]
+    config = TrainConfig(batch_size=32, **changes)
+    (plain, indices), *_ = list(make_dataset(frames, root, classes, config.feed(False)))
+    training = replace(config.feed(True), shuffle=False)  # the same crops in the same order
+    (images, labels), *_ = list(make_dataset(frames, root, classes, training))
+    (again, _), *_ = list(make_dataset(frames, root, classes, training))
+    crops = np.stack([cv2.imread(str(root / path), cv2.IMREAD_GRAYSCALE) for path in frames["image"]])
+    np.testing.assert_array_equal(plain.numpy()[..., 0], crops)  # inference: the crops as they are
+    assert plain.shape == images.shape and not np.allclose(images.numpy(), plain.numpy())
+    np.testing.assert_array_equal(again.numpy(), images.numpy())  # the seed draws the same changes
+    assert images.numpy().min() >= 0 and images.numpy().max() <= 255
+    if "mix" in changes:
+        assert labels.shape == (32, 3) and np.allclose(labels.numpy().sum(axis=1), 1)
+        assert not np.allclose(labels.numpy(), np.eye(3)[indices.numpy()])
+    else:
+        np.testing.assert_array_equal(labels.numpy(), indices.numpy())
