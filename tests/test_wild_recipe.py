@@ -301,3 +301,36 @@ def test_each_batch_augmentation_changes_training_batches_and_never_inference(
         assert not np.allclose(labels.numpy(), np.eye(3)[indices.numpy()])
     else:
         np.testing.assert_array_equal(labels.numpy(), indices.numpy())
+
+
+@pytest.mark.slow
+def test_wild_options_benchmark_runs_end_to_end_on_a_small_folder(
+    tiny: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """benchmarks/wild_options.py on 72 toy crops, scored across on another 72 (another draw of the marks): one
+    JSON line per run, the recipe then the option asked, each scored with and without test-time augmentation
+    on both folders, with its seconds and the machine's calibration."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import wild_options
+
+    from fer_utils.registry import TTA_MODES
+
+    root, _ = tiny
+    other = tmp_path / "other"
+    make_toy_crops(other, size=32, frames_per_clip=1, seed=1)
+    results = tmp_path / "lines.jsonl"
+    argv = ["--crops", str(root), "--cross", str(other), "--epochs", "1", "--seeds", "0", "--options", "mixup"]
+    assert wild_options.main([*argv, "--results", str(results), "--calibration-epochs", "1"]) == 0
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(line["option"], line["seed"]) for line in lines] == [("recipe", 0), ("mixup", 0)]
+    assert [line["changes"] for line in lines] == [{}, {"mix": "mixup"}]
+    for line in lines:
+        assert set(line["tta"]) == set(line["cross"]) == set(TTA_MODES)
+        assert line["tta"]["none"] == {"accuracy": line["accuracy"], "macro_f1": line["macro_f1"]}
+        assert line["cross"]["none"]["frames"] == 72 and 0 <= line["cross"]["flip"]["accuracy"] <= 1
+        assert line["epochs"] == 1 and line["seconds"] >= line["train_seconds"] > 0
+        assert line["calibration"]["images_per_s"] > 0
+    with pytest.raises(SystemExit):
+        wild_options.main(["--crops", str(tmp_path)])  # no manifest: refused before any training
