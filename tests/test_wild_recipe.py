@@ -334,3 +334,29 @@ def test_wild_options_benchmark_runs_end_to_end_on_a_small_folder(
         assert line["calibration"]["images_per_s"] > 0
     with pytest.raises(SystemExit):
         wild_options.main(["--crops", str(tmp_path)])  # no manifest: refused before any training
+
+
+def test_weight_averaging_holds_when_a_time_budget_stops_the_run_early(tmp_path: Path) -> None:
+    """With --ema, every epoch is scored with the averaged weights and the run keeps them, also when it stops
+    before its last epoch (a time budget; early stopping alike): the kept model's validation loss is the last
+    one logged. Keras alone prepares the average only at the last of `epochs` and would end on the raw weights."""
+    import keras
+    import tensorflow as tf
+
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import fit_model
+    from fer_utils.train.runs import RunFolder
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (96, 32, 32, 1)).astype("float32")
+    labels = rng.integers(0, 3, 96)
+    train = tf.data.Dataset.from_tensor_slices((images[:64], labels[:64])).batch(16)
+    val = tf.data.Dataset.from_tensor_slices((images[64:], labels[64:])).batch(16)
+    keras.utils.set_random_seed(0)
+    config = TrainConfig.preset(
+        "wild", image_size=(32, 32), epochs=6, use_ema=True, time_budget=1e-4, learning_rate=1e-2
+    )
+    model, history = fit_model(config, train, val, 3, RunFolder(tmp_path), verbose=0)
+    assert len(history) < config.epochs  # the budget stopped it early
+    kept = model.evaluate(val, verbose=0, return_dict=True)["loss"]
+    assert kept == pytest.approx(history["val_loss"].iloc[-1], rel=1e-5)
