@@ -159,6 +159,11 @@ def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
         ({"label_smoothing": 1.0}, "label smoothing must be in [0, 1), got 1.0"),
         ({"keep": "middle"}, "keep 'middle' is not one of ('best', 'last')"),
         ({"time_budget": 0.0}, "the time budget must be a positive number of minutes, got 0.0"),
+        ({"bn_momentum": 1.0}, "batch-norm momentum must be in [0, 1), got 1.0"),
+        ({"width": 0.0}, "the width multiplier must be a number above 0, got 0.0"),
+        ({"mix": "blend"}, "mix 'blend' is not one of ('none', 'mixup', 'cutmix')"),
+        ({"random_erasing": 1.5}, "random erasing is a probability in [0, 1], got 1.5"),
+        ({"intensity": 2.0}, "the intensity strength must be in [0, 1] (0: off), got 2.0"),
     ],
 )
 def test_bad_recipe_settings_are_refused(changes: dict, message: str) -> None:
@@ -360,3 +365,15 @@ def test_weight_averaging_holds_when_a_time_budget_stops_the_run_early(tmp_path:
     assert len(history) < config.epochs  # the budget stopped it early
     kept = model.evaluate(val, verbose=0, return_dict=True)["loss"]
     assert kept == pytest.approx(history["val_loss"].iloc[-1], rel=1e-5)
+
+
+def test_a_wild_network_option_for_another_network_is_refused_before_anything_is_written(
+    tiny: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
+) -> None:
+    """`--width` and `--bn-momentum` are wild-cnn's: for the paper's CNN they would be recorded and never
+    applied, so train says so (exit 2) and writes no run."""
+    root, _ = tiny
+    args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--model", "paper-cnn", "--width", "2")
+    assert _train_cli(*args) == 2
+    assert "paper-cnn's builder takes no width: they would be recorded but never applied" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
