@@ -32,7 +32,7 @@ def shifted(images: np.ndarray, rows: int, columns: int, pad: int = TTA_SHIFT) -
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="symmetric")
     height, width = images.shape[1:3]
     top, left = pad - rows, pad - columns
-    return padded[:, top : top + height, left : left + width]
+    return np.ascontiguousarray(padded[:, top : top + height, left : left + width])
 
 
 def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
@@ -42,17 +42,16 @@ def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
     if mode == "none":
         return [images]
     images = np.asarray(images)
-    views = [images, images[:, :, ::-1]]
+    views = [images, np.ascontiguousarray(images[:, :, ::-1])]
     if mode == "flip-shift":
         views += [shifted(images, rows, columns) for rows, columns in SHIFTS]
     return views
 
 
 def tta_probabilities(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, mode: str) -> np.ndarray:
-    """The mean over `mode`'s views of `predict`'s class probabilities for `images` (one call, the views in
-    one batch); "none" is `predict(images)` itself."""
+    """The mean over `mode`'s views of `predict`'s class probabilities for `images`, one call per view (a
+    TFLite copy of fixed batch takes each view as it takes the images); "none" is `predict(images)` itself."""
     views = tta_views(images, mode)
     if len(views) == 1:
         return np.asarray(predict(views[0]))
-    probabilities = np.asarray(predict(np.concatenate(views)))
-    return probabilities.reshape(len(views), len(images), -1).mean(axis=0)
+    return np.mean([np.asarray(predict(view)) for view in views], axis=0)
