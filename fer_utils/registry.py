@@ -41,6 +41,21 @@ WILD_MODEL = "wild-cnn"
 WILD_SIDE = 48
 WILD_INPUT_SHAPE: tuple[int, int, int] = (WILD_SIDE, WILD_SIDE, 1)
 WILD_WIDTHS: tuple[int, ...] = (24, 48, 96, 192)
+# Its batch normalisation's momentum (models.networks.batch_norm says why 0.9, not Keras's 0.99).
+WILD_BN_MOMENTUM = 0.9
+# The wild network's options (TrainConfig's `width`, a multiplier of WILD_WIDTHS, and `bn_momentum`): a builder
+# gets those it names (fer_utils.train.fit.model_options), as it gets MODEL_OPTIONS.
+WILD_OPTIONS: tuple[str, ...] = ("width", "bn_momentum")
+# Mixing of training batches (TrainConfig.mix; train.augment): none, mixup (Zhang et al. 2018) or cutmix (Yun et al.
+# 2019), each image mixed with another of its batch and its label with it.
+MIXES: tuple[str, ...] = ("none", "mixup", "cutmix")
+
+# Test-time augmentation (fer_utils.deploy.tta): the views of a crop whose class probabilities are averaged.
+# "none": the crop alone; "flip": it and its mirror; "flip-shift": those and four shifts of the crop by TTA_SHIFT
+# pixels (up, down, left, right). Measured on real FER-2013 / CK+ (../shared/measurements): 0.637 / 0.616 with
+# one view, 0.646 / 0.616 with the mirror, 0.649 / 0.632 with the six views.
+TTA_MODES: tuple[str, ...] = ("none", "flip", "flip-shift")
+TTA_SHIFT = 2
 
 # Models: the registered names, each with the input and class count it is usually quoted at (the
 # paper's table uses these for parameter counts; a sequence model's input is a clip, (frames, H, W, 1)).

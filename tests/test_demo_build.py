@@ -264,3 +264,66 @@ def test_an_int8_default_may_differ_from_python_by_a_step_per_rounding_layer_a_f
     assert probability_match_tolerance(float_info, to_tflite(model)) == 1e-4
     with pytest.raises(AssertionError):
         check_probabilities_match(float_info, to_tflite(model), page, python)
+
+
+# The demo page's elements that demo.js reads (book/demo.md has them all, with the book around them).
+TTA_PAGE = """<!doctype html><html><body>
+<button id="fer-demo-camera" type="button"></button><input id="fer-demo-file" type="file">
+<select id="fer-demo-choice"></select><p id="fer-demo-opens"></p>
+<canvas id="fer-demo-view"></canvas><video id="fer-demo-video" muted playsinline></video><p id="fer-demo-status"></p>
+<p id="fer-demo-model"></p><div id="fer-demo-probs"></div>
+<input id="fer-demo-model-file" type="file"><input id="fer-demo-classes" type="text">
+<input id="fer-demo-sidecar" type="file"><button id="fer-demo-load-model" type="button"></button>
+<script type="module" src="demo.js"></script></body></html>"""
+
+
+@pytest.mark.slow
+def test_the_page_averages_the_views_its_model_json_names(small_model: Path, tmp_path: Path) -> None:
+    """`export --run RUN --tta flip-shift` then the page's "Use your own model" with its two files, in headless
+    chromium (LiteRT.js): the page's probabilities for a real face crop are Python's mean over the same six views
+    of the same TFLite file (within float32 rounding), and the book's model, whose JSON names no test-time
+    augmentation, still gives its one view."""
+    from browser import chromium, serve, wait_for
+
+    from fer_book.demo_page import write_demo_static
+    from fer_utils.cli import main
+    from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, representative_faces, tflite_predict
+    from fer_utils.deploy.tta import tta_probabilities
+
+    export = tmp_path / "export"
+    assert main(["export", "--run", str(small_model.parent), "--out", str(export), "--tta", "flip-shift"]) == 0
+    assert json.loads((export / PAGE_MODEL_INFO).read_text())["tta"] == "flip-shift"
+    static = tmp_path / "static"
+    about = {"trained_on": "nothing (a test)", "license": "MIT"}
+    write_demo_static(static, default_cache(), small_model, about, Path(__file__).resolve().parents[1])
+    (static / "index.html").write_text(TTA_PAGE)
+    crop = representative_faces(48, 48, count=1)  # a real generated face, cut as preprocessing cuts it
+    pixels = crop.astype(np.uint8).ravel().tolist()
+    blob, plain = (export / PAGE_MODEL_FILE).read_bytes(), (static / DEMO_MODEL_FILE).read_bytes()
+    with serve(static) as url, chromium() as driver:
+        driver.get(f"{url}/index.html")
+        wait_for(driver, "window.ferDemo && (window.ferDemo.ready || window.ferDemo.error)", timeout=120)
+        assert driver.execute_script("return window.ferDemo.error") is None
+        driver.find_element("id", "fer-demo-model-file").send_keys(str(export / PAGE_MODEL_FILE))
+        driver.find_element("id", "fer-demo-sidecar").send_keys(str(export / PAGE_MODEL_INFO))
+        driver.find_element("id", "fer-demo-load-model").click()
+        wait_for(driver, "window.ferDemo.active === 'own' || window.ferDemo.error", timeout=60)
+        assert driver.execute_script("return window.ferDemo.error") is None
+        predict = (
+            "const done = arguments[arguments.length - 1]; const start = performance.now();"
+            "window.ferDemo.predict(arguments[0], arguments[1]).then((p) => done([p, performance.now() - start]));"
+        )
+        own, _ = driver.execute_async_script(predict, "own", pixels)
+        own, milliseconds = driver.execute_async_script(predict, "own", pixels)  # once warm
+        default, _ = driver.execute_async_script(predict, "default", pixels)
+        about_text = driver.find_element("id", "fer-demo-model").text
+
+    def one_at_a_time(images: np.ndarray) -> np.ndarray:  # the page's model takes a batch of one, as the page
+        return np.concatenate([tflite_predict(blob, image[None]) for image in images])
+
+    expected = tta_probabilities(one_at_a_time, crop, "flip-shift")[0]
+    np.testing.assert_allclose(own, expected, atol=1e-4)
+    assert not np.allclose(own, tflite_predict(blob, crop)[0], atol=1e-4)  # six views, not one
+    np.testing.assert_allclose(default, tflite_predict(plain, crop)[0], atol=1e-4)
+    assert "test-time augmentation flip-shift" in about_text
+    print(f"six views on the page: {milliseconds:.1f} ms")

@@ -516,3 +516,175 @@ def test_a_notebook_converting_and_running_tflite_keeps_no_runtime_log(tmp_path:
     ]
     assert "(8, 3)" in "".join(texts)
     assert not [t for t in texts if RUNTIME_LOG.search(t)], texts
+
+
+# --- test-time augmentation: one set of views, averaged alike by every inference path -------------------------
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """The README's path in small: real-face toy images at 32 px cut whole (`preprocess --detector none`),
+    `train --recipe wild` for one epoch on them; the run, its crops and its test frames."""
+    from fer_utils.cli import main
+    from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.train.runs import RunFolder
+
+    root = tmp_path_factory.mktemp("whole")
+    make_toy_crops(root / "src", size=32, frames_per_clip=1)
+    crops, run = root / "crops", root / "run"
+    common = ["--detector", "none", "--size", "32", "--workers", "1"]
+    assert main(["preprocess", "--dataset", "folder", "--src", str(root / "src"), "--out", str(crops), *common]) == 0
+    train = ["train", "--crops", str(crops), "--out", str(run), "--recipe", "wild", "--epochs", "1"]
+    assert main([*train, "--protocol", "random"]) == 0
+    frames = usable_frames(load_manifest(crops))
+    return SimpleNamespace(root=root, crops=crops, run=RunFolder(run), frames=frames)
+
+
+def _gray(path: Path) -> np.ndarray:
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
+def test_flip_averaging_is_the_mean_of_the_crop_and_its_mirror(whole_run: SimpleNamespace) -> None:
+    """A trained model's probabilities with `tta="flip"` are the mean of its probabilities for the crop and
+    for the crop mirrored, computed here by hand; "flip-shift" adds four 2-px shifts of the crop."""
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.deploy.tta import tta_views
+
+    run = whole_run.run
+    model = run.load()
+    crops = np.stack([_gray(whole_run.crops / image) for image in whole_run.frames["image"].head(6)])
+    images = crops[..., None].astype(np.float32)
+    by_hand = (model(images, training=False).numpy() + model(images[:, :, ::-1], training=False).numpy()) / 2
+    flip = Recognizer.of_run(run, detector="none", tta="flip")
+    np.testing.assert_allclose(flip.probabilities(crops), by_hand, atol=1e-6)
+    got = flip.frame(crops[0])
+    assert np.array_equal(got.crops[0], crops[0])  # a whole image is its own crop
+    np.testing.assert_allclose(list(got.faces[0].probabilities.values()), by_hand[0], atol=1e-6)
+    one = Recognizer.of_run(run, detector="none").probabilities(crops)
+    np.testing.assert_allclose(one, model(images, training=False).numpy(), atol=1e-6)
+    assert not np.allclose(one, by_hand, atol=1e-6)  # the mirror's view counts
+    views = tta_views(images, "flip-shift")
+    assert len(views) == 6 and all(view.shape == images.shape for view in views)
+    np.testing.assert_array_equal(views[2][:, 2:], images[:, :-2])  # down by 2 px
+    np.testing.assert_array_equal(views[5][:, :, :-2], images[:, :, 2:])  # left by 2 px
+
+
+def test_evaluate_predict_recognizer_and_the_export_average_the_same_views(
+    whole_run: SimpleNamespace, stills: list[Path], tmp_path: Path, capsys
+) -> None:
+    """With --tta flip-shift, `evaluate --model` (its test side), `evaluate --test-crops`, `predict` on a
+    real still and `Recognizer` give the same probabilities within float tolerance; evaluate records the mode
+    in its metrics, `export --tta` in model.json, whose TFLite model averages the same views."""
+    from fer_utils.cli import main
+    from fer_utils.data.duplicates import audited_split
+    from fer_utils.data.images import read_image
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_predict
+    from fer_utils.deploy.tta import tta_probabilities
+    from fer_utils.evaluate.metrics import evaluate_predictions
+    from fer_utils.train.config import Feed
+    from fer_utils.train.fit import predict_batches
+    from fer_utils.train.pipeline import make_dataset
+
+    run, crops, mode = whole_run.run, whole_run.crops, "flip-shift"
+    config, classes, model = run.config(), run.classes(), run.load()
+    sizes = (config["test_size"], config["val_size"], config["seed"])
+    test = audited_split(whole_run.frames, crops, config["protocol"], *sizes, False).test
+    recognizer = Recognizer.of_run(run, detector="none", tta=mode)
+    expected = recognizer.probabilities(np.stack([_gray(crops / image) for image in test["image"]]))
+    evaluated = predict_batches(model, make_dataset(test, crops, classes, Feed(cache=False)), mode)
+    np.testing.assert_allclose(evaluated, expected, atol=1e-5)
+    model_file = str(run.model_file)
+    evaluate = ["evaluate", "--model", model_file, "--crops", str(crops), "--tta", mode]
+    assert main([*evaluate, "--json", str(tmp_path / "m.json")]) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["tta"] == mode
+    assert metrics["frame"] == evaluate_predictions(test, expected, classes)["frame"]
+    cross = ["evaluate", "--model", model_file, "--test-crops", str(crops), "--tta", mode]
+    assert main([*cross, "--json", str(tmp_path / "cross.json")]) == 0
+    report = json.loads((tmp_path / "cross.json").read_text())
+    every = recognizer.probabilities(np.stack([_gray(crops / image) for image in whole_run.frames["image"]]))
+    assert report["tta"] == mode and report["frames"] == len(every)
+    assert report["accuracy"] == pytest.approx(
+        (np.asarray(classes)[every.argmax(axis=1)] == whole_run.frames["emotion"].to_numpy()).mean()
+    )
+    still = stills[0]  # predict finds the face in a real still; the recognizer of its run crops it alike
+    faces = Recognizer.of_run(run, detector="opencv-haar", tta=mode).frame(read_image(still)).faces
+    out = tmp_path / "faces.json"
+    predict = ["predict", "--model", model_file, str(still), "--detector", "opencv-haar", "--tta", mode]
+    assert main([*predict, "--json", str(out)]) == 0
+    (face,) = json.loads(out.read_text())
+    assert len(faces) == 1 and face["emotion"] == faces[0].emotion
+    np.testing.assert_allclose([face[f"p_{c}"] for c in classes], list(faces[0].probabilities.values()), atol=1e-5)
+    capsys.readouterr()
+    assert main(["export", "--run", str(run.path), "--out", str(tmp_path / "page"), "--tta", "flip"]) == 0
+    info = json.loads((tmp_path / "page" / PAGE_MODEL_INFO).read_text())
+    assert info["tta"] == "flip"
+    blob = (tmp_path / "page" / PAGE_MODEL_FILE).read_bytes()
+    images = np.stack([_gray(crops / image) for image in test["image"].head(4)])[..., None].astype(np.float32)
+    page = tta_probabilities(lambda x: tflite_predict(blob, x), images, info["tta"])
+    np.testing.assert_allclose(
+        page, Recognizer.of_run(run, detector="none", tta="flip").probabilities(images[..., 0]), atol=1e-4
+    )
+
+
+def test_test_time_augmentation_that_cannot_apply_is_refused(whole_run: SimpleNamespace, capsys) -> None:
+    """An unknown mode is a PredictionError naming the modes; `evaluate --run` (the run's saved one-view
+    predictions) with --tta says how to predict them again; argparse refuses a mode it does not know."""
+    from fer_utils.cli import main
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.errors import PredictionError
+
+    with pytest.raises(PredictionError, match="unknown test-time augmentation 'mirror'; choose one of none, flip"):
+        Recognizer.of_run(whole_run.run, detector="none", tta="mirror")
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(whole_run.run.path), "--tta", "flip"]) == 2
+    error = capsys.readouterr().err
+    assert f"give --model {whole_run.run.model_file} --crops CROPS" in error and "Traceback" not in error
+    with pytest.raises(SystemExit):
+        main(["predict", "--model", str(whole_run.run.model_file), "x.png", "--tta", "mirror"])
+
+
+NODE_TTA = """import {readFileSync, writeFileSync} from 'node:fs';
+import {meanProbabilities, ttaViews} from './tta.mjs';
+const {crop, side, perView} = JSON.parse(readFileSync('in.json', 'utf8'));
+const views = Object.fromEntries(['none', 'flip', 'flip-shift'].map(
+  (mode) => [mode, ttaViews(Uint8Array.from(crop), side, side, mode).map((view) => Array.from(view))]));
+let unknown = '';
+try { ttaViews(Uint8Array.from(crop), side, side, 'mirror'); } catch (error) { unknown = error.message; }
+writeFileSync('out.json', JSON.stringify({views, mean: meanProbabilities(perView), unknown}));
+"""
+
+
+def test_the_pages_views_and_mean_are_pythons(whole_run: SimpleNamespace, tmp_path: Path) -> None:
+    """The page's test-time augmentation (book/_demo/tta.js, which demo.js runs on every crop with the mode
+    model.json names; run by node here, where chromium may be missing) makes the views `deploy.tta` makes of
+    a real crop, pixel for pixel, and averages the exported TFLite model's probabilities of them as Python does."""
+    import shutil
+
+    from fer_utils.deploy.tflite import page_model, tflite_predict
+    from fer_utils.deploy.tta import tta_probabilities, tta_views
+
+    crop = _gray(whole_run.crops / whole_run.frames["image"].iloc[0])
+    side = crop.shape[0]
+    blob, _ = page_model(whole_run.run.load(), side)
+    views = tta_views(crop[None, ..., None].astype(np.float32), "flip-shift")
+    per_view = [tflite_predict(blob, view)[0].tolist() for view in views]
+    shutil.copy2(Path(__file__).resolve().parents[1] / "book" / "_demo" / "tta.js", tmp_path / "tta.mjs")
+    (tmp_path / "run.mjs").write_text(NODE_TTA)
+    (tmp_path / "in.json").write_text(json.dumps({"crop": crop.ravel().tolist(), "side": side, "perView": per_view}))
+    done = subprocess.run(["node", "run.mjs"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = json.loads((tmp_path / "out.json").read_text())
+    for mode, page_views in out["views"].items():
+        python = tta_views(crop[None, ..., None], mode)
+        assert len(page_views) == len(python), mode
+        for page_view, view in zip(page_views, python):
+            np.testing.assert_array_equal(np.asarray(page_view).reshape(side, side), view[0, ..., 0])
+    expected = tta_probabilities(
+        lambda x: tflite_predict(blob, x), crop[None, ..., None].astype(np.float32), "flip-shift"
+    )
+    np.testing.assert_allclose(out["mean"], expected[0], atol=1e-6)
+    assert out["unknown"] == 'unknown test-time augmentation "mirror"; choose one of none, flip, flip-shift'

@@ -159,6 +159,11 @@ def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
         ({"label_smoothing": 1.0}, "label smoothing must be in [0, 1), got 1.0"),
         ({"keep": "middle"}, "keep 'middle' is not one of ('best', 'last')"),
         ({"time_budget": 0.0}, "the time budget must be a positive number of minutes, got 0.0"),
+        ({"bn_momentum": 1.0}, "batch-norm momentum must be in [0, 1), got 1.0"),
+        ({"width": 0.0}, "the width multiplier must be a number above 0, got 0.0"),
+        ({"mix": "blend"}, "mix 'blend' is not one of ('none', 'mixup', 'cutmix')"),
+        ({"random_erasing": 1.5}, "random erasing is a probability in [0, 1], got 1.5"),
+        ({"intensity": 2.0}, "the intensity strength must be in [0, 1] (0: off), got 2.0"),
     ],
 )
 def test_bad_recipe_settings_are_refused(changes: dict, message: str) -> None:
@@ -246,3 +251,160 @@ def test_a_time_budget_shorter_than_one_epoch_says_it_was_overrun_and_records_by
     assert record["over_budget_seconds"] > 0
     assert said[-1].startswith("WARNING: time budget 0.0005 min (0.03 s) overrun by ")
     assert "1 epoch(s) took" in said[-1] and "recorded in time_budget.json" in said[-1]
+
+
+# --- options for generalisation: each a TrainConfig field and a train flag, recorded in the run -------------
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """72 real-face 32×32 crops in 3 classes, with their manifest."""
+    out = tmp_path_factory.mktemp("tiny")
+    return out, make_toy_crops(out, size=32, frames_per_clip=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("flags", "recorded"),
+    [
+        (["--ema"], {"use_ema": True}),
+        (["--bn-momentum", "0.99"], {"bn_momentum": 0.99}),
+        (["--width", "0.5"], {"width": 0.5}),
+        (["--mix", "mixup"], {"mix": "mixup"}),
+        (["--mix", "cutmix"], {"mix": "cutmix"}),
+        (["--random-erasing", "0.5"], {"random_erasing": 0.5}),
+        (["--intensity", "0.5"], {"intensity": 0.5}),
+    ],
+)
+def test_each_option_for_generalisation_reaches_the_runs_config(
+    tiny: tuple[Path, pd.DataFrame], tmp_path: Path, flags: list[str], recorded: dict
+) -> None:
+    """`train --recipe wild --epochs 1` with one option: config.json records it (the others at their
+    defaults), and the network or optimizer the run saved has it."""
+    import zipfile
+
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.runs import RunFolder
+
+    root, _ = tiny
+    args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "1")
+    assert _train_cli(*args, "--protocol", "random", *flags) == 0
+    run = RunFolder(tmp_path / "run")
+    config = run.config()
+    default = TrainConfig()
+    for name in ("use_ema", "bn_momentum", "width", "mix", "random_erasing", "intensity"):
+        assert config[name] == recorded.get(name, getattr(default, name)), name
+    with zipfile.ZipFile(run.model_file) as archive:
+        saved = json.loads(archive.read("config.json"))
+    layers = {layer["config"]["name"]: layer["config"] for layer in saved["config"]["layers"]}
+    assert layers["bn1"]["momentum"] == config["bn_momentum"]
+    assert layers["conv1"]["filters"] == round(24 * config["width"])
+    assert saved["compile_config"]["optimizer"]["config"]["use_ema"] == config["use_ema"]
+    assert len(run.history()) == 1 and 0 <= run.metrics()["test"]["frame"]["accuracy"] <= 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"intensity": 0.5}, {"random_erasing": 1.0}, {"mix": "mixup"}, {"mix": "cutmix"}],
+    ids=["intensity", "erasing", "mixup", "cutmix"],
+)
+def test_each_batch_augmentation_changes_training_batches_and_never_inference(
+    tiny: tuple[Path, pd.DataFrame], changes: dict
+) -> None:
+    """The training feed of a config with one augmentation changes the crops (mixing: the labels become class
+    distributions), seeded; the feed of every other side, which inference and scoring read, is the crops."""
+    from dataclasses import replace
+
+    import cv2
+
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.pipeline import make_dataset
+
+    root, manifest = tiny
+    frames, classes = manifest.head(32), ["neutral", "happy", "sad"]
+    config = TrainConfig(batch_size=32, **changes)
+    (plain, indices), *_ = list(make_dataset(frames, root, classes, config.feed(False)))
+    training = replace(config.feed(True), shuffle=False)  # the same crops in the same order
+    (images, labels), *_ = list(make_dataset(frames, root, classes, training))
+    (again, _), *_ = list(make_dataset(frames, root, classes, training))
+    crops = np.stack([cv2.imread(str(root / path), cv2.IMREAD_GRAYSCALE) for path in frames["image"]])
+    np.testing.assert_array_equal(plain.numpy()[..., 0], crops)  # inference: the crops as they are
+    assert plain.shape == images.shape and not np.allclose(images.numpy(), plain.numpy())
+    np.testing.assert_array_equal(again.numpy(), images.numpy())  # the seed draws the same changes
+    assert images.numpy().min() >= 0 and images.numpy().max() <= 255
+    if "mix" in changes:
+        assert labels.shape == (32, 3) and np.allclose(labels.numpy().sum(axis=1), 1)
+        assert not np.allclose(labels.numpy(), np.eye(3)[indices.numpy()])
+    else:
+        np.testing.assert_array_equal(labels.numpy(), indices.numpy())
+
+
+@pytest.mark.slow
+def test_wild_options_benchmark_runs_end_to_end_on_a_small_folder(
+    tiny: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """benchmarks/wild_options.py on 72 toy crops, scored across on another 72 (another draw of the marks): one
+    JSON line per run, the recipe then the option asked, each scored with and without test-time augmentation
+    on both folders, with its seconds and the machine's calibration."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import wild_options
+
+    from fer_utils.registry import TTA_MODES
+
+    root, _ = tiny
+    other = tmp_path / "other"
+    make_toy_crops(other, size=32, frames_per_clip=1, seed=1)
+    results = tmp_path / "lines.jsonl"
+    argv = ["--crops", str(root), "--cross", str(other), "--epochs", "1", "--seeds", "0", "--options", "mixup"]
+    assert wild_options.main([*argv, "--results", str(results), "--calibration-epochs", "1"]) == 0
+    lines = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(line["option"], line["seed"]) for line in lines] == [("recipe", 0), ("mixup", 0)]
+    assert [line["changes"] for line in lines] == [{}, {"mix": "mixup"}]
+    for line in lines:
+        assert set(line["tta"]) == set(line["cross"]) == set(TTA_MODES)
+        assert line["tta"]["none"] == {"accuracy": line["accuracy"], "macro_f1": line["macro_f1"]}
+        assert line["cross"]["none"]["frames"] == 72 and 0 <= line["cross"]["flip"]["accuracy"] <= 1
+        assert line["epochs"] == 1 and line["seconds"] >= line["train_seconds"] > 0
+        assert line["calibration"]["images_per_s"] > 0
+    with pytest.raises(SystemExit):
+        wild_options.main(["--crops", str(tmp_path)])  # no manifest: refused before any training
+
+
+def test_weight_averaging_holds_when_a_time_budget_stops_the_run_early(tmp_path: Path) -> None:
+    """With --ema, every epoch is scored with the averaged weights and the run keeps them, also when it stops
+    before its last epoch (a time budget; early stopping alike): the kept model's validation loss is the last
+    one logged. Keras alone prepares the average only at the last of `epochs` and would end on the raw weights."""
+    import keras
+    import tensorflow as tf
+
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import fit_model
+    from fer_utils.train.runs import RunFolder
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (96, 32, 32, 1)).astype("float32")
+    labels = rng.integers(0, 3, 96)
+    train = tf.data.Dataset.from_tensor_slices((images[:64], labels[:64])).batch(16)
+    val = tf.data.Dataset.from_tensor_slices((images[64:], labels[64:])).batch(16)
+    keras.utils.set_random_seed(0)
+    config = TrainConfig.preset(
+        "wild", image_size=(32, 32), epochs=6, use_ema=True, time_budget=1e-4, learning_rate=1e-2
+    )
+    model, history = fit_model(config, train, val, 3, RunFolder(tmp_path), verbose=0)
+    assert len(history) < config.epochs  # the budget stopped it early
+    kept = model.evaluate(val, verbose=0, return_dict=True)["loss"]
+    assert kept == pytest.approx(history["val_loss"].iloc[-1], rel=1e-5)
+
+
+def test_a_wild_network_option_for_another_network_is_refused_before_anything_is_written(
+    tiny: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
+) -> None:
+    """`--width` and `--bn-momentum` are wild-cnn's: for the paper's CNN they would be recorded and never
+    applied, so train says so (exit 2) and writes no run."""
+    root, _ = tiny
+    args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--model", "paper-cnn", "--width", "2")
+    assert _train_cli(*args) == 2
+    assert "paper-cnn's builder takes no width: they would be recorded but never applied" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -5,6 +5,7 @@
 // leaves the browser. State for tests and curious readers is on `window.ferDemo`.
 import {loadLiteRt, loadAndCompile, Tensor} from './litert/index.js';
 import {frameCrop} from './crop.js';
+import {meanProbabilities, ttaViews} from './tta.js';
 
 const here = (name) => new URL(name, import.meta.url).href;
 const DETECTOR_SIZE = 128;          // BlazeFace short range takes 128x128 RGB in [-1, 1]
@@ -67,7 +68,7 @@ async function detectFace(detector, source, width, height) {
 // gets its pixels quantized and its output dequantized with the [scale, zero point] its JSON records
 // (read from the .tflite when the book exported it, as fer_utils.deploy.tflite.tflite_predict uses them);
 // without a JSON (a reader's own file), raw pixels in and TFLite's softmax convention, scale 1/256, out.
-async function classify(model, info, gray) {
+async function classifyView(model, info, gray) {
   const detail = model.getInputDetails()[0];
   const [, height, width] = detail.shape;
   let data;
@@ -86,6 +87,15 @@ async function classify(model, info, gray) {
   const probs = out === 'float32' ? Array.from(raw) : Array.from(raw, (v) => (v - zero) * scale);
   outputs.forEach((t) => t.delete());
   return probs;
+}
+
+// Probabilities of `model` for a crop, averaged over the views of the test-time augmentation its JSON names
+// (`tta`, written by `python -m fer_utils export --tta`; tta.js makes the views as fer_utils.deploy.tta does).
+async function classify(model, info, gray) {
+  const [, height, width] = model.getInputDetails()[0].shape;
+  const perView = [];
+  for (const view of ttaViews(gray, height, width, info.tta || 'none')) perView.push(await classifyView(model, info, view));
+  return perView.length === 1 ? perView[0] : meanProbabilities(perView);
 }
 
 function draw(source, width, height, box, label) {
@@ -209,7 +219,8 @@ async function useOwnModel() {
     classes = Array.isArray(parsed) ? parsed : parsed.classes;
     if (!Array.isArray(parsed) && parsed.crop) crop = parsed.crop;
     if (!Array.isArray(parsed)) {
-      quantization = {input_quantization: parsed.input_quantization, output_quantization: parsed.output_quantization};
+      quantization = {input_quantization: parsed.input_quantization, output_quantization: parsed.output_quantization,
+        tta: parsed.tta || 'none'};
     }
   }
   const outputs = Array.from(model.getOutputDetails()[0].shape).at(-1);
@@ -276,7 +287,8 @@ function describe(info) {
   if (info.chosen_on) parts.push(line('Published seed', info.chosen_on));
   parts.push(line('Classes', info.classes.join(', ')),
     line('Input', `${info.input_shape.join('×')} gray${info.tflite === 'int8' ? ', int8' : ''}, the face box ` +
-      `with a margin of ${Math.round(info.crop.margin * 100)} % of its side`));
+      `with a margin of ${Math.round(info.crop.margin * 100)} % of its side` +
+      (info.tta && info.tta !== 'none' ? `, test-time augmentation ${info.tta}` : '')));
   $('fer-demo-model').replaceChildren(...parts);  // strings become text nodes
 }
 

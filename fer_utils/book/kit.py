@@ -136,12 +136,15 @@ from fer_utils.registry import (
     PAPER_TEST_SIZE,
     SAVEE_DROPOUT,
     SEQUENCE_FRAMES,
+    WILD_BN_MOMENTUM,
     WILD_INPUT_SHAPE,
     WILD_MODEL,
     WILD_WIDTHS,
 )
+from fer_utils.train.augment import augment_batches
 from fer_utils.train.config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, Augmentation, Feed, TrainConfig
 from fer_utils.train.fit import (
+    AveragedAtStop,
     StopBetweenBatches,
     batches_per_epoch,
     compile_model,
@@ -152,7 +155,7 @@ from fer_utils.train.fit import (
 )
 from fer_utils.train.inference_scores import InferenceScores
 from fer_utils.train.pipeline import FaceData, class_indices, flip_and_shift, load_images, make_dataset
-from fer_utils.train.recipe import TimeBudget, learning_rate, loss
+from fer_utils.train.recipe import TimeBudget, accuracy, learning_rate, loss
 from fer_utils.train.runs import RunFolder
 from fer_utils.train.sequences import ClipData
 
@@ -245,6 +248,8 @@ __all__ = [
     "latency_table",
     "layer_table",
     "learning_rate",
+    "accuracy",
+    "augment_batches",
     "load_images",
     "load_manifest",
     "london_faces_dir",
@@ -311,6 +316,7 @@ __all__ = [
     "SPLITS",
     "still_paths",
     "StopBetweenBatches",
+    "AveragedAtStop",
     "strided_pointwise",
     "summarize",
     "tempfile",
@@ -332,4 +338,5 @@ __all__ = [
     "WILD_INPUT_SHAPE",
     "WILD_MODEL",
     "WILD_WIDTHS",
+    "WILD_BN_MOMENTUM",
 ]

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from fer_utils.cli.arg_types import add_model_argument, fraction, non_negative_int
-from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS
+from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS, TTA_MODES
 
 # `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
 SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
@@ -126,6 +126,8 @@ def _model_test_predictions(args: argparse.Namespace):
     if check.frames.empty:
         raise FerError(f"no crop of the test side of {args.crops} can be scored: {_skipped_text(check.skipped)}")
     if clip_shape(model):  # a sequence model is tested on the test side's clips, one row each
+        if args.tta != "none":
+            raise FerError(f"{args.model} reads whole clips: --tta applies to frame models only")
         clips = clip_table(check.frames)
         return (
             clips,
@@ -134,7 +136,7 @@ def _model_test_predictions(args: argparse.Namespace):
             check,
         )
     dataset = make_dataset(check.frames, args.crops, classes, Feed(cache=False, image_size=size))
-    return check.frames, predict_batches(model, dataset), classes, check
+    return check.frames, predict_batches(model, dataset, args.tta), classes, check
 
 
 def _skipped_text(skipped: dict[str, list[str]]) -> str:
@@ -169,7 +171,7 @@ def _cross_evaluate(args: argparse.Namespace) -> int:
             "crops into its test side: give one or the other (--split SIDE picks a side of --test-crops)"
         )
     check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.model.parent, args.test_crops])
-    report = evaluate_model_file(args.model, args.test_crops, args.split)
+    report = evaluate_model_file(args.model, args.test_crops, args.split, args.tta)
     print(report.summary())
     with pd.option_context("display.width", 120):
         print(report.per_class().round(3))
@@ -228,10 +230,15 @@ def _evaluate(args: argparse.Namespace) -> int:
             raise FerError(
                 f"evaluate --run reads the run's saved test predictions; {', '.join(given)} apply to --model only"
             )
+        if args.tta != "none":
+            raise FerError(
+                f"evaluate --run reads the run's saved test predictions, made with one view: for --tta {args.tta} "
+                f"give --model {RunFolder(args.run).model_file} --crops CROPS (its crops folder), which predicts them again"
+            )
         frames, probabilities, classes = RunFolder(args.run).test_predictions()
     else:
         frames, probabilities, classes, check = _model_test_predictions(args)
-    metrics = evaluate_predictions(frames, probabilities, classes)
+    metrics = {**evaluate_predictions(frames, probabilities, classes), "tta": args.tta}
     clean, line = clean_part(frames, probabilities, classes)
     if clean is not None:
         metrics["clean"] = clean
@@ -275,6 +282,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument(
         "--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)"
+    )
+    evaluate.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="with --model: test-time augmentation, each crop's probabilities averaged over it and its mirror "
+        "(flip), and four 2-px shifts too (flip-shift); recorded in the metrics (default: none, the crop alone)",
     )
     evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON")
     evaluate.set_defaults(handler=_evaluate)

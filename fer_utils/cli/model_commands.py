@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from fer_utils.cli.arg_types import positive_int, side
-from fer_utils.registry import DEFAULT_TFLITE_MODE, MODEL_NAMES, PAPER_CLASSES, PAPER_SIDE, TFLITE_MODES
+from fer_utils.registry import DEFAULT_TFLITE_MODE, MODEL_NAMES, PAPER_CLASSES, PAPER_SIDE, TFLITE_MODES, TTA_MODES
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -141,7 +141,7 @@ def _export(args: argparse.Namespace) -> int:
     spec = run.crop_spec(input_side(model))
     accuracy, note = run_accuracy(run)  # before the conversion: a damaged metrics.json costs no work
     blob, tensors = page_model(model, spec.side, args.mode)
-    info = {"name": run.path.name, "classes": classes, "crop": served_spec(spec).to_dict(), **tensors}
+    info = {"name": run.path.name, "classes": classes, "crop": served_spec(spec).to_dict(), **tensors, "tta": args.tta}
     info |= {"source": str(run.path), "accuracy": accuracy} | ({} if note is None else {"accuracy_note": note})
     write_export(out, run.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
     if note is not None:
@@ -182,6 +182,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--run", type=Path, required=True, help="a run folder (python -m fer_utils train --out)")
     export.add_argument("--mode", choices=("float32", "int8"), default="float32", help="int8: 4x smaller")
     export.add_argument("--out", type=Path, help="a new folder for the two files (default: RUN/page/)")
+    export.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="test-time augmentation the page runs, recorded in model.json: each face's probabilities averaged "
+        "over its crop and its mirror (flip), and four 2-px shifts too (flip-shift); default: none",
+    )
     export.set_defaults(handler=_export)
 
     peer = subparsers.add_parser(

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from fer_utils.cli.arg_types import add_model_argument, positive_int
-from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, TTA_MODES
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -32,11 +32,13 @@ def _predict(args: argparse.Namespace) -> int:
     model = folder.load(args.model)
     spec = folder.crop_spec(input_side(model))
     if clip_shape(model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
-        if args.out is not None or args.every is not None:
-            raise PredictionError(f"{args.model} reads whole clips: --out and --every apply to frame models only")
+        if args.out is not None or args.every is not None or args.tta != "none":
+            raise PredictionError(
+                f"{args.model} reads whole clips: --out, --every and --tta apply to frame models only"
+            )
         table = predict_clip(model, load_classes(args.model), args.media, spec, args.detector)
         return _write_predictions(args, table, f"{args.media.name}: one clip, {int(table['faces'][0])} face(s)")
-    recognizer = Recognizer(model, load_classes(args.model), args.detector, spec=spec)
+    recognizer = Recognizer(model, load_classes(args.model), args.detector, spec=spec, tta=args.tta)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
     return _write_predictions(args, table, f"{len(table)} face(s) in {table['frame_index'].nunique()} frame(s)")
 
@@ -70,4 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
     )
     predict.add_argument("--every", type=positive_int, default=None, help="only every K-th video frame")
+    predict.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="test-time augmentation: average each face's probabilities over its crop and its mirror (flip), "
+        "and four 2-px shifts too (flip-shift); default: none, the crop alone",
+    )
     predict.set_defaults(handler=_predict)

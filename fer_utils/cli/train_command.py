@@ -10,11 +10,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fer_utils.cli.arg_types import non_negative_float, non_negative_int, positive_float, positive_int, side
+from fer_utils.cli.arg_types import fraction, non_negative_float, non_negative_int, positive_float, positive_int, side
 from fer_utils.registry import (
     CLASS_WEIGHTS,
     GIVEN_PROTOCOL,
     INITS,
+    MIXES,
     MODEL_NAMES,
     MODEL_OPTIONS,
     PAPER_MODEL,
@@ -57,6 +58,12 @@ TRAIN_FIELDS = (
     "plateau",
     "clean_test",
     "time_budget",
+    "use_ema",
+    "bn_momentum",
+    "width",
+    "mix",
+    "random_erasing",
+    "intensity",
 )
 
 
@@ -306,6 +313,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "is set to the epochs that fit, at most --epochs; recorded in the run's time_budget.json. The number of "
         "epochs then depends on the machine's speed, so the same seed gives the same weights only on a machine "
         "as fast (default: no budget, the recipe's epochs)",
+    )
+    # options for generalisation (TrainConfig's, off by default; benchmarks/wild_options.py measures them)
+    train.add_argument(
+        "--ema",
+        dest="use_ema",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep an exponential moving average of the weights (Keras's optimizer EMA), scored every epoch and "
+        "held by the model at the end (default: off)",
+    )
+    train.add_argument(
+        "--bn-momentum", type=fraction, help="wild-cnn's batch-normalisation momentum (default: TrainConfig's, 0.9)"
+    )
+    train.add_argument(
+        "--width", type=positive_float, help="wild-cnn's width multiplier of its blocks' widths (default: 1)"
+    )
+    train.add_argument(
+        "--mix", choices=MIXES, help="mix each training image with another of its batch, labels too (default: none)"
+    )
+    train.add_argument(
+        "--random-erasing",
+        type=non_negative_float,
+        metavar="P",
+        help="erase a random rectangle of each training image with probability P (default: 0, off)",
+    )
+    train.add_argument(
+        "--intensity",
+        type=non_negative_float,
+        metavar="S",
+        help="jitter the training images' brightness, contrast and gamma and blur some, at strength S in [0, 1] "
+        "(default: 0, off)",
     )
     train.add_argument(
         "--strategy",

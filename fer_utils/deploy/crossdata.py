@@ -78,6 +78,7 @@ class CrossReport:
     overlap: int | None = None
     overlap_source: str = ""
     clean: dict[str, float] | None = None
+    tta: str = "none"  # the test-time augmentation the probabilities were averaged over (deploy.tta)
 
     def to_dict(self) -> dict:
         """The report as plain JSON types (lists, dicts, str, int, float, None)."""
@@ -108,6 +109,8 @@ class CrossReport:
             f"accuracy {self.accuracy:.3f}, macro F1 {self.macro_f1:.3f} (over the classes present); majority "
             f"baseline {self.majority_baseline:.3f} (always {self.majority_emotion}), chance {self.chance:.3f}",
         ]
+        if self.tta != "none":
+            lines.append(f"test-time augmentation: {self.tta} (probabilities averaged over its views)")
         if self.left_out:
             counts = ", ".join(f"{name} {count}" for name, count in self.left_out.items())
             lines.append(f"left out, emotions the model lacks: {counts} frames")
@@ -314,17 +317,21 @@ def predict_known(
     crops: Path,
     predict: Predict | None = None,
     refuse_smaller: bool = False,
+    tta: str = "none",
 ) -> KnownFrames:
     """The one way a model meets frames from elsewhere: those of `frames` (crops under `crops`) whose emotion is
     among `classes` (the model's outputs, vocabulary names), their crops checked (`check_scored_crops`), resized
     to the model's input and predicted by the model, or by `predict` (raw-pixel images -> probabilities, e.g. a
     TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
-    crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`)."""
+    crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`); `tta`
+    averages the probabilities over views of each crop (`deploy.tta`)."""
+    from fer_utils.deploy.tta import check_tta, tta_probabilities
     from fer_utils.models.networks import input_side, network_side
     from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
     from fer_utils.train.pipeline import load_images, make_dataset
 
+    check_tta(tta)
     known, left_out, absent = scorable(frames, classes)
     side = input_side(model)  # None: the model resizes the crops itself
     size = None if side is None else (side, side)
@@ -334,10 +341,10 @@ def predict_known(
         probabilities = np.zeros((0, len(classes)), dtype="float32")
     elif predict is None:
         probabilities = predict_batches(
-            model, make_dataset(scored, crops, list(classes), Feed(cache=False, image_size=size))
+            model, make_dataset(scored, crops, list(classes), Feed(cache=False, image_size=size)), tta
         )
     else:
-        probabilities = np.asarray(predict(load_images(scored, crops, size)))
+        probabilities = tta_probabilities(predict, load_images(scored, crops, size), tta)
     return KnownFrames(scored, probabilities, left_out, absent, check)
 
 
@@ -400,19 +407,21 @@ def cross_evaluate(
     split: str | None = None,
     predict: Predict | None = None,
     run_dir: Path | None = None,
+    tta: str = "none",
 ) -> CrossReport:
     """Score `model` (one output per name of `classes`) on every usable frame of the crops folder `crops`
     (or those of side `split`) whose emotion it knows (`predict_known`). With `run_dir`, the model's run
     folder, the frames that copy its training crops are counted and the score is given without them too, and
     crops smaller than the model's input are refused (a run of this package trains on crops at least its input's
-    size); a model without a run folder (the peer) is scored on them upsampled, and the report says so."""
+    size); a model without a run folder (the peer) is scored on them upsampled, and the report says so. `tta`:
+    the probabilities averaged over views of each crop (`deploy.tta`), recorded in the report."""
     from fer_utils.models.networks import network_side
 
     names = vocabulary_classes(classes)
     rows = folder_rows(crops, split)
     frames = folder_frames(crops, split)
     trained_here = run_dir is not None and (Path(run_dir) / CONFIG_FILE).is_file()  # a run of this package
-    known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here)
+    known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here, tta=tta)
     if known.frames.empty:
         if not scorable(frames, names)[0].empty:
             raise FerError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")
@@ -439,14 +448,15 @@ def cross_evaluate(
         overlap=None if overlap is None else int(overlap.sum()),
         overlap_source=source,
         clean=clean,
+        tta=tta,
     )
 
 
-def evaluate_model_file(model_path: Path, crops: Path, split: str | None = None) -> CrossReport:
+def evaluate_model_file(model_path: Path, crops: Path, split: str | None = None, tta: str = "none") -> CrossReport:
     """`cross_evaluate` of a saved model (.keras, classes.json beside it, and its run folder when it lies in
-    one) on the crops folder `crops`."""
+    one) on the crops folder `crops`, with test-time augmentation `tta`."""
     from fer_utils.models.networks import check_classes, load_classes, load_model
 
     model = load_model(model_path)
     classes = check_classes(model, load_classes(model_path))
-    return cross_evaluate(model, classes, crops, split=split, run_dir=Path(model_path).parent)
+    return cross_evaluate(model, classes, crops, split=split, run_dir=Path(model_path).parent, tta=tta)

@@ -152,7 +152,8 @@ class Recognizer:
     widgets all call it, so they give the same table for the same media and model. `spec` is how the
     crops the model was trained on were cut (`Recognizer.of_run` reads it from the run; default: the
     default spec at the model's side); `detector` finds the faces (default: the spec's, or the book's
-    default for crops of whole images).
+    default for crops of whole images); `tta` averages each face's probabilities over views of its crop
+    (registry.TTA_MODES, `deploy.tta`; default "none": the crop alone).
     """
 
     def __init__(
@@ -162,8 +163,12 @@ class Recognizer:
         detector: str | FaceDetector | None = None,
         *,
         spec: CropSpec | None = None,
+        tta: str = "none",
     ) -> None:
+        from fer_utils.deploy.tta import check_tta
         from fer_utils.models.networks import check_classes, input_side
+
+        self.tta = check_tta(tta)
 
         if len(model.input_shape) != 4:
             raise ModelFileError(
@@ -190,14 +195,14 @@ class Recognizer:
         self.classes = check_classes(model, classes)
 
     @classmethod
-    def of_run(cls, run: RunFolder, detector: str | FaceDetector | None = None) -> Recognizer:
+    def of_run(cls, run: RunFolder, detector: str | FaceDetector | None = None, tta: str = "none") -> Recognizer:
         """A run's own recognizer: its best model, its classes, and the spec of the crops it was trained on
         (`RunFolder.crop_spec`), so that it crops faces as the model saw them (with the spec's detector unless
         `detector` says otherwise)."""
         from fer_utils.models.networks import input_side
 
         model = run.load()
-        return cls(model, run.classes(), detector, spec=run.crop_spec(input_side(model)))
+        return cls(model, run.classes(), detector, spec=run.crop_spec(input_side(model)), tta=tta)
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
@@ -205,7 +210,7 @@ class Recognizer:
         crops = [spec_crop(image, box, self.spec) for box in boxes]
         if not crops:
             return FrameResult(frame_index, image, [], [])
-        probabilities = np.asarray(self.model.predict_on_batch(np.stack(crops)[..., None].astype(np.float32)))
+        probabilities = self.probabilities(np.stack(crops))
         faces = [
             FacePrediction(
                 frame_index,
@@ -220,6 +225,14 @@ class Recognizer:
             for i, (box, p) in enumerate(zip(boxes, probabilities))
         ]
         return FrameResult(frame_index, image, faces, crops)
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, classes) of crops (N, size, size) uint8 gray, cut as `frame` cuts them,
+        averaged over the views of the recognizer's `tta`."""
+        from fer_utils.deploy.tta import tta_probabilities
+
+        images = np.asarray(crops)[..., None].astype(np.float32)
+        return tta_probabilities(lambda x: np.asarray(self.model.predict_on_batch(x)), images, self.tta)
 
     def stream(self, path: Path, every: int | None = None) -> Iterator[FrameResult]:
         """`frame` for each (`every`-th) frame of an image or video, one at a time (see `stream_frames`)."""

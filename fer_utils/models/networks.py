@@ -50,6 +50,7 @@ from fer_utils.registry import (
     PAPER_INIT,
     PAPER_INPUT_SHAPE,
     SEQUENCE_FRAMES,
+    WILD_BN_MOMENTUM,
     WILD_INPUT_SHAPE,
     WILD_WIDTHS,
 )
@@ -252,6 +253,8 @@ def build_wild_cnn(
     input_shape: Sequence[int] = WILD_INPUT_SHAPE,
     widths: Sequence[int] = WILD_WIDTHS,
     head_dropout: float = 0.3,
+    width: float = 1.0,
+    bn_momentum: float = WILD_BN_MOMENTUM,
 ) -> keras.Model:
     """The book's network for faces in the wild, shaped for the CPU: four blocks of one
     3×3 convolution (no bias), 2×2 max pooling, batch normalisation and ReLU, widening
@@ -266,9 +269,14 @@ def build_wild_cnn(
     cost a quarter after the pooling (the epoch about 1.7× faster, the accuracy on the
     generated and real faces at hand the same: benchmarks/README.md, "The book's network
     for faces in the wild").
+
+    `width` multiplies every block's width (rounded, at least 1: a longer budget can
+    afford a wider network); `bn_momentum` is the batch normalisation's (see
+    `batch_norm` for why 0.9).
     """
     inputs, x = _inputs(input_shape)
-    for block, filters in enumerate(widths, start=1):
+    sizes = [max(1, round(w * width)) for w in widths]
+    for block, filters in enumerate(sizes, start=1):
         x = layers.Conv2D(
             filters,
             3,
@@ -278,7 +286,7 @@ def build_wild_cnn(
         )(x)
         x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
         # settles fast: see batch_norm
-        x = layers.BatchNormalization(momentum=0.9, name=f"bn{block}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{block}")(x)
         x = layers.Activation("relu", name=f"relu{block}")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(head_dropout, name="dropout")(x)

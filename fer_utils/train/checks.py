@@ -19,7 +19,15 @@ from fer_utils.errors import TrainingError
 from fer_utils.faces.crop_spec import CROP_SPEC_FILE
 from fer_utils.faces.preprocess_folder import folder_crop_spec
 from fer_utils.models.networks import MODEL_BUILDERS, check_input_size
-from fer_utils.registry import CLASS_WEIGHTS, INITS, PAPER_PROTOCOL, PROTOCOLS, SEQUENCE_MODELS, SEQUENCE_PROTOCOLS
+from fer_utils.registry import (
+    CLASS_WEIGHTS,
+    INITS,
+    MIXES,
+    PAPER_PROTOCOL,
+    PROTOCOLS,
+    SEQUENCE_MODELS,
+    SEQUENCE_PROTOCOLS,
+)
 from fer_utils.train.config import KEEP, SCHEDULES, TrainConfig
 from fer_utils.train.runs import RunFolder
 
@@ -66,6 +74,7 @@ def check_config(config: TrainConfig) -> None:
         ),
         (config.plateau >= 0, f"plateau must be 0 (off) or a number of epochs, got {config.plateau}"),
         *recipe_problems(config),
+        *generalisation_problems(config),
         (
             config.plateau == 0 or config.plateau < config.patience,
             f"plateau {config.plateau} must be shorter than patience {config.patience}: early stopping would end "
@@ -76,6 +85,24 @@ def check_config(config: TrainConfig) -> None:
         if not ok:
             raise TrainingError(message)
     check_input_size(config.model, config.image_size)
+
+
+def generalisation_problems(config: TrainConfig) -> list[tuple[bool, str]]:
+    """(ok, message) pairs for the options for generalisation: batch-norm momentum, width, mixing, erasing and
+    intensity jitter."""
+    return [
+        (0 <= config.bn_momentum < 1, f"batch-norm momentum must be in [0, 1), got {config.bn_momentum}"),
+        (
+            math.isfinite(config.width) and config.width > 0,
+            f"the width multiplier must be a number above 0, got {config.width}",
+        ),
+        (config.mix in MIXES, f"mix {config.mix!r} is not one of {MIXES}"),
+        (
+            0 <= config.random_erasing <= 1,
+            f"random erasing is a probability in [0, 1], got {config.random_erasing}",
+        ),
+        (0 <= config.intensity <= 1, f"the intensity strength must be in [0, 1] (0: off), got {config.intensity}"),
+    ]
 
 
 def recipe_problems(config: TrainConfig) -> list[tuple[bool, str]]:

@@ -22,6 +22,7 @@ from fer_utils.registry import (
     PAPER_LEARNING_RATE,
     PAPER_MODEL,
     PAPER_TEST_SIZE,
+    WILD_BN_MOMENTUM,
     WILD_MODEL,
 )
 
@@ -108,11 +109,28 @@ class Augmentation:
 
 
 @dataclass(frozen=True)
+class BatchAugmentation:
+    """What changes the training batches beyond flips and shifts (`train.augment.augment_batches`; all off by
+    default): the pixels' intensity jittered with strength `intensity` (brightness, contrast, gamma, blur;
+    0 is off), a rectangle of each image erased with probability `random_erasing`, and each image mixed with
+    another of its batch (`mix`: registry.MIXES), its label with it."""
+
+    intensity: float = 0.0
+    random_erasing: float = 0.0
+    mix: str = "none"
+
+    def active(self) -> bool:
+        """True when any of them changes a batch."""
+        return bool(self.intensity or self.random_erasing or self.mix != "none")
+
+
+@dataclass(frozen=True)
 class Feed:
     """How an input pipeline feeds crops to a model (`pipeline.make_dataset`, `sequences.make_clip_dataset`):
     in batches of `batch_size`, reshuffled every epoch from `seed` when `shuffle`, augmented as `augment` says
     (None: not at all), decoded once and cached in memory when `cache`, at their own side (None: the model
-    resizes them itself) or resized to `image_size`, and without a last smaller batch when `drop_remainder`."""
+    resizes them itself) or resized to `image_size`, without a last smaller batch when `drop_remainder`, and its
+    batches changed as `batch_augment` says (nothing by default)."""
 
     batch_size: int = PAPER_BATCH_SIZE
     shuffle: bool = False
@@ -121,6 +139,7 @@ class Feed:
     cache: bool = True
     image_size: tuple[int, int] | None = None
     drop_remainder: bool = False
+    batch_augment: BatchAugmentation = BatchAugmentation()
 
 
 @dataclass(frozen=True)
@@ -169,6 +188,17 @@ class TrainConfig:
     # score the training side in inference mode after every epoch, as the validation side is (train_eval): the
     # honest gap; it costs one inference pass over the training side per epoch
     score_train: bool = True
+    # Options for generalisation, all off by default (a config without them trains as it always did); each is a
+    # `train` flag. `use_ema`: Adam keeps an exponential moving average of the weights (Keras's optimizer EMA),
+    # scored every epoch and held by the model at the end; `bn_momentum` and `width` (a multiplier of the widths)
+    # are the wild network's (registry.WILD_OPTIONS); `mix`, `random_erasing` and `intensity` change the training
+    # batches (BatchAugmentation, train.augment).
+    use_ema: bool = False
+    bn_momentum: float = WILD_BN_MOMENTUM
+    width: float = 1.0
+    mix: str = "none"
+    random_erasing: float = 0.0
+    intensity: float = 0.0
 
     def __post_init__(self) -> None:
         """Sequences from JSON or a chapter's parameters (lists) become the tuples the config holds."""
@@ -186,6 +216,8 @@ class TrainConfig:
         feed = Feed(
             self.batch_size, shuffle=training, seed=self.seed, augment=self.augmentation() if training else None
         )
+        if training:
+            feed = replace(feed, batch_augment=BatchAugmentation(self.intensity, self.random_erasing, self.mix))
         return replace(feed, **changes)
 
     @classmethod

@@ -62,7 +62,7 @@ from fer_utils.evaluate.metrics import evaluate_predictions
 from fer_utils.faces.crop_spec import write_crop_spec
 from fer_utils.interrupts import Stopped, signal_of, stop_on_signals
 from fer_utils.models.networks import MODEL_BUILDERS, ModelBuilder, count_params, load_model
-from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL
+from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL, WILD_MODEL, WILD_OPTIONS
 from fer_utils.storage.atomic import atomic_folder
 from fer_utils.storage.run_files import TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.train.checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
@@ -70,7 +70,7 @@ from fer_utils.train.config import TrainConfig
 from fer_utils.train.diagnosis import check_diverged, collapse_check
 from fer_utils.train.inference_scores import InferenceScores
 from fer_utils.train.pipeline import FaceData, class_indices
-from fer_utils.train.recipe import TimeBudget, learning_rate, loss
+from fer_utils.train.recipe import TimeBudget, accuracy, learning_rate, loss
 from fer_utils.train.runs import RunFolder
 
 # fit(config, train, val, num_classes, run, strategy, verbose, build=..., class_weight=..., train_eval=...)
@@ -86,20 +86,24 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]:
-    """The fields of `config` among MODEL_OPTIONS that `build` takes (all of them when it takes
-    `**kwargs`, e.g. a wrapper around a builder): each builder gets the knobs it has. A knob set away from
-    its default for a builder that lacks it is a TrainingError: it would be recorded but never applied."""
+    """The fields of `config` among MODEL_OPTIONS and WILD_OPTIONS that `build` takes (all of MODEL_OPTIONS when
+    it takes `**kwargs`, e.g. a wrapper around a builder, and the WILD_OPTIONS set away from their defaults): each
+    builder gets the knobs it has. A knob set away from its default for a builder that lacks it is a
+    TrainingError: it would be recorded but never applied."""
     parameters = inspect.signature(build).parameters.values()
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
     names = {p.name for p in parameters}
+    changed = {
+        name for name in (*MODEL_OPTIONS, *WILD_OPTIONS) if getattr(config, name) != getattr(TrainConfig(), name)
+    }
     taken = [name for name in MODEL_OPTIONS if takes_any or name in names]
-    ignored = [
-        name for name in MODEL_OPTIONS if name not in taken and getattr(config, name) != getattr(TrainConfig(), name)
-    ]
+    taken += [name for name in WILD_OPTIONS if name in names or (takes_any and name in changed)]
+    ignored = [name for name in (*MODEL_OPTIONS, *WILD_OPTIONS) if name not in taken and name in changed]
     if ignored:
         raise TrainingError(
-            f"{config.model}'s builder takes no {', '.join(ignored)} (only {PAPER_MODEL}'s has them): they would be "
-            "recorded but never applied; leave them at their defaults"
+            f"{config.model}'s builder takes no {', '.join(ignored)}: they would be recorded but never applied; "
+            f"leave them at their defaults ({', '.join(MODEL_OPTIONS)} are {PAPER_MODEL}'s, "
+            f"{', '.join(WILD_OPTIONS)} {WILD_MODEL}'s)"
         )
     return {name: getattr(config, name) for name in taken}
 
@@ -129,10 +133,12 @@ def compile_model(
         config.epochs,
         steps_per_epoch,
     )
+    ema = {"use_ema": True} if config.use_ema else {}  # Keras's average of the weights
+    mixed = config.mix != "none"  # mixed batches' labels are class distributions
     model.compile(
-        optimizer=keras.optimizers.Adam(rate),
-        loss=loss(config.label_smoothing),
-        metrics=["accuracy"],
+        optimizer=keras.optimizers.Adam(rate, **ema),
+        loss=loss(config.label_smoothing, mixed),
+        metrics=[accuracy(mixed)],
     )
     return model
 
@@ -191,6 +197,21 @@ class LastEpochWeights(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self.model.save_weights(self.path)
+
+
+class AveragedAtStop(keras.callbacks.Callback):
+    """Keras's `SwapEMAWeights(swap_on_epoch=True)` leaves the averaged weights in the model at the end of every
+    epoch and prepares the end of fit (which writes the optimizer's averages into the model) only at the last
+    epoch of `epochs`; a run stopped earlier (early stopping, a time budget) would end on its raw weights. Placed
+    after the callbacks that stop a run, this prepares it as Keras does at the last epoch."""
+
+    def __init__(self, swap: keras.callbacks.SwapEMAWeights) -> None:
+        super().__init__()
+        self.swap = swap
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.model.stop_training and epoch != self.params["epochs"] - 1 and self.swap._ema_weights_in_model:
+            self.swap._finalize_ema_values()
 
 
 def run_callbacks(
@@ -261,9 +282,16 @@ def fit_model(
     monitor = "val_loss" if val is not None else "loss"
     limit = config.time_budget
     budget = [TimeBudget(limit, config.epochs, steps)] if limit else []
+    # with Keras's EMA, every epoch is scored (and its weights kept) with the averaged
+    # weights, also when a run stops before its last epoch (AveragedAtStop, last)
+    swap = None
+    if config.use_ema:
+        swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
     callbacks = [
+        *([swap] if swap else []),
         *run_callbacks(run, monitor, config.patience, config.plateau, train_eval),
         *budget,
+        *([AveragedAtStop(swap)] if swap else []),
     ]
     # Ctrl-C ends the fit between two batches, not inside TensorFlow
     with StopBetweenBatches() as stop:
@@ -309,13 +337,21 @@ def training_seconds_per_image(
     return {name: float(np.median(times)) / len(images) for name, times in seconds.items()}
 
 
-def predict_batches(model: keras.Model, dataset: tf.data.Dataset) -> np.ndarray:
-    """Class probabilities for every image of `dataset` ((images, labels) batches), in order.
+def predict_batches(model: keras.Model, dataset: tf.data.Dataset, tta: str = "none") -> np.ndarray:
+    """Class probabilities for every image of `dataset` ((images, labels) batches), in order, averaged over
+    the views of test-time augmentation `tta` (`deploy.tta`; "none": the image alone).
 
     Calls the model batch by batch instead of `model.predict`: a chapter that trains many runs in one
     kernel would otherwise make TensorFlow retrace a new predict function per model and print
     warnings into the page."""
-    batches = [model(images, training=False).numpy() for images, _ in dataset]
+    from fer_utils.deploy.tta import check_tta, tta_probabilities
+
+    check_tta(tta)
+
+    def predict(images: object) -> np.ndarray:
+        return model(images, training=False).numpy()
+
+    batches = [tta_probabilities(predict, images if tta == "none" else images.numpy(), tta) for images, _ in dataset]
     return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]), dtype="float32")
 
 

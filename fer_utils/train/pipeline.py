@@ -25,6 +25,7 @@ from fer_utils.data.splits import Split, resolve_protocol, split_frames
 from fer_utils.errors import DatasetError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.faces.preprocess_folder import folder_crop_spec
+from fer_utils.train.augment import augment_batches
 from fer_utils.train.config import Augmentation, Feed, TrainConfig
 
 # split(frames, protocol, test_size, val_size, seed) -> Split, as splits.split_frames
@@ -110,8 +111,9 @@ def make_dataset(
     own side: the model resizes them itself; `feed.image_size` resizes them here
     instead, see `_decoder`), reshuffle every epoch from the seed, batch as float32,
     optionally augment (flips and shifts alone, without rotation or zoom, by
-    `flip_and_shift`; else by `_augmenter`), and prefetch so the model never waits for
-    input.
+    `flip_and_shift`; else by `_augmenter`), change the batches as
+    `feed.batch_augment` says (`train.augment`: intensity, erasing, mixing; off by
+    default), and prefetch so the model never waits for input.
     """
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
@@ -143,6 +145,8 @@ def make_dataset(
             lambda x, y: (augmenter(x, training=True), y),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+    # nothing unless the feed asks
+    ds = augment_batches(ds, feed.batch_augment, len(classes), feed.seed)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -83,24 +83,46 @@ def learning_rate(
 class SmoothedCrossentropy(keras.losses.Loss):
     """Cross-entropy of class indices against softmax outputs with label smoothing: the target puts
     1 − `smoothing` + smoothing/K on the true class and smoothing/K on each other (K classes). Keras's sparse
-    cross-entropy has no smoothing, so the indices are made one-hot here."""
+    cross-entropy has no smoothing, so the indices are made one-hot here; labels that are class distributions
+    already (mixed batches, `train.augment`) are taken as they are."""
 
     def __init__(self, smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs: object) -> None:
         super().__init__(name=name, **kwargs)
         self.smoothing = float(smoothing)
 
     def call(self, y_true: object, y_pred: object) -> object:
-        classes = ops.shape(y_pred)[-1]
-        target = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
-        return keras.losses.categorical_crossentropy(target, y_pred, label_smoothing=self.smoothing)
+        return keras.losses.categorical_crossentropy(target_of(y_true, y_pred), y_pred, label_smoothing=self.smoothing)
 
     def get_config(self) -> dict[str, object]:
         return {**super().get_config(), "smoothing": self.smoothing}
 
 
-def loss(label_smoothing: float) -> str | keras.losses.Loss:
-    """The training loss: Keras's sparse cross-entropy, or `SmoothedCrossentropy` when smoothing is asked."""
-    return SmoothedCrossentropy(label_smoothing) if label_smoothing > 0 else "sparse_categorical_crossentropy"
+def target_of(y_true: object, y_pred: object) -> object:
+    """The labels as class distributions: class indices made one-hot, distributions (N, classes) as they are."""
+    if len(y_true.shape) == 2 and y_true.shape[-1] == y_pred.shape[-1] and y_true.shape[-1] not in (None, 1):
+        return ops.cast(y_true, y_pred.dtype)
+    return ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1])
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+def label_accuracy(y_true: object, y_pred: object) -> object:
+    """1 where the predicted class is the label's (its largest share for a mixed label), else 0."""
+    truth = ops.argmax(target_of(y_true, y_pred), axis=-1)
+    return ops.cast(ops.equal(truth, ops.argmax(y_pred, axis=-1)), "float32")
+
+
+def loss(label_smoothing: float, mixed: bool = False) -> str | keras.losses.Loss:
+    """The training loss: Keras's sparse cross-entropy, or `SmoothedCrossentropy` when smoothing is asked or
+    the training labels are `mixed` (class distributions)."""
+    if label_smoothing > 0 or mixed:
+        return SmoothedCrossentropy(label_smoothing)
+    return "sparse_categorical_crossentropy"
+
+
+def accuracy(mixed: bool = False) -> str | keras.metrics.Metric:
+    """The accuracy metric: Keras's, or `label_accuracy` (logged as `accuracy` too) when the training labels are
+    `mixed` (class distributions) while the other sides' are class indices."""
+    return keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy") if mixed else "accuracy"
 
 
 def planned_epochs(budget_s: float, elapsed_s: float, epoch_s: float, done: int, most: int) -> int:
