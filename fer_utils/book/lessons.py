@@ -134,24 +134,6 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             0.0,
             "the random split scores above the subject split, beyond the spread: difference - largest std",
         ),
-        Claim(
-            "random_minus_clip_over_spread",
-            ">",
-            0.0,
-            "the random split scores above the clip split, beyond the spread: difference - largest std",
-        ),
-        Claim(
-            "random_vote_gain_over_spread",
-            ">",
-            0.0,
-            "under the random split the clip vote beats single frames, beyond the spread: gain - largest std",
-        ),
-        Claim(
-            "subject_vote_gain_over_spread",
-            "<=",
-            0.0,
-            "under the subject split the clip vote's gain is within the spread: gain - largest std",
-        ),
     ),
     "07_comparison": (
         Claim(
