@@ -233,12 +233,6 @@ LESSONS: dict[str, tuple[Claim, ...]] = {
             "nor between neutral and happy alone: its accuracy among the two - top of guessing's 95 % range",
         ),
         Claim(
-            "clip_votes_right",
-            "<=",
-            2,
-            "it gets hardly any real clip right: clip votes right (of 7; guessing gets 0.9 on average)",
-        ),
-        Claim(
             "mean_accuracy",
             ">=",
             0.65,
