@@ -23,6 +23,7 @@ MODULE_STEPS = {
     "sync": ("fer_book.sync", "keep the chapters' saved cells identical to the package (--check, --export)"),
     "architecture": ("fer_book.architecture", "write ARCHITECTURE.md's module tables from the docstrings (--check)"),
     "teaching": ("fer_book.teaching", "write the teacher's page's exercise list and session plans (--check)"),
+    "prose": ("fer_book.prose", "measure each executed chapter's prose: words, sentences, typed numbers (exit 1 over)"),
     "scorecard": ("fer_book.scorecard", "score the paper's claims on an executed stage into its scorecard page"),
 }
 

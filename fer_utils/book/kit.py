@@ -52,7 +52,10 @@ from fer_utils.book.chapters import (
     train_variants,
 )
 from fer_utils.book.cited import cited
+from fer_utils.book.glue import difference, glue, over_seeds, speed_words
+from fer_utils.book.claims import check_claims
 from fer_utils.book.lessons import claims_hold, show_lesson
+from fer_utils.book.source import show
 from fer_utils.data.corpora import EMOTIONS, MEAD_EMOTIONS, RAVDESS_EMOTIONS, SAVEE_EMOTIONS, SPLITS, classes_in
 from fer_utils.data.duplicates import audit_line
 from fer_utils.data.images import to_gray, to_rgb
@@ -159,11 +162,64 @@ from fer_utils.train.recipe import TimeBudget, accuracy, learning_rate, loss
 from fer_utils.train.runs import RunFolder
 from fer_utils.train.sequences import ClipData
 
+# The modules whose code the chapters show (`fer.show(fer.networks._inputs, fer.build_paper_cnn)`).
+from fer_utils.data import splits, video
+from fer_utils.data.splits import LeakReport, group_holdout, holdout, random_holdout
+from fer_utils.data.video import frame_indices
+from fer_utils.deploy import tflite
+from fer_utils.deploy.tflite import quantize_float16, quantize_int8, representative_dataset
+from fer_utils.evaluate import explain, metrics
+from fer_utils.evaluate.explain import last_conv_layer
+from fer_utils.evaluate.metrics import VOTE_METHODS, clip_vote
+from fer_utils.faces import crops
+from fer_utils.faces.crops import square_region
+from fer_utils.models import networks
+from fer_utils.models.networks import batch_norm, build_cnn_lstm, layer_macs, separable_residual_block
+from fer_utils.train import fit, pipeline
+from fer_utils.train.fit import LastEpochWeights, fit_model, run_callbacks
+
 plots.book_style()  # tables shown whole, figure text readable at the book's width
 
 fer = sys.modules[__name__]  # `fer.Dataset`, `fer.plots`, …: a chapter's one handle on the book's package
 
 __all__ = [
+    "prose",
+    "claims_hold",
+    "show_lesson",
+    "glue",
+    "over_seeds",
+    "difference",
+    "speed_words",
+    "check_claims",
+    "show",
+    "splits",
+    "video",
+    "LeakReport",
+    "group_holdout",
+    "holdout",
+    "random_holdout",
+    "frame_indices",
+    "tflite",
+    "quantize_float16",
+    "quantize_int8",
+    "representative_dataset",
+    "explain",
+    "metrics",
+    "last_conv_layer",
+    "VOTE_METHODS",
+    "clip_vote",
+    "crops",
+    "square_region",
+    "networks",
+    "batch_norm",
+    "build_cnn_lstm",
+    "layer_macs",
+    "separable_residual_block",
+    "fit",
+    "pipeline",
+    "LastEpochWeights",
+    "fit_model",
+    "run_callbacks",
     "align_face",
     "alive_units",
     "audit_line",
@@ -187,7 +243,6 @@ __all__ = [
     "check_split_request",
     "chosen_protocol",
     "cited",
-    "claims_hold",
     "clamp_count",
     "clamp_subjects",
     "class_indices",
@@ -285,7 +340,6 @@ __all__ = [
     "predict_batches",
     "predicted_labels",
     "PRESETS",
-    "prose",
     "prune_magnitude",
     "ravdess_clip_path",
     "RAVDESS_EMOTIONS",
@@ -309,7 +363,6 @@ __all__ = [
     "seed_spread",
     "Sequence",
     "SEQUENCE_FRAMES",
-    "show_lesson",
     "sparsity_of",
     "Split",
     "split_frames",

@@ -1,0 +1,80 @@
+"""The claims a chapter's text makes about its run, checked on that run in one hidden cell.
+
+A chapter states its lesson in Markdown, with the run's numbers glued in (`fer_utils.book.glue`). Its last
+results cell, hidden in the book, checks each claim of that text over the run's numbers:
+
+    fer.check_claims("05_regularization", {
+        "baseline_gap": (measured["baseline_gap"], ">=", 0.15),
+        ...
+    }, strict=DATA_DIR is None)
+
+On the book's own data (`strict`) a claim that does not hold is an AssertionError naming it, the number and
+its threshold: the book's execution fails rather than print a text its run contradicts. On a reader's data
+each claim that does not hold is said in one line, and the run goes on. The numbers and thresholds are kept
+in the output's metadata (`LESSON_KEY`), which `fer_book.scorecard` and `benchmarks/lesson_robustness.py`
+read.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Mapping
+
+# The output metadata key that carries a chapter's claims and numbers in an executed notebook.
+LESSON_KEY = "fer_lesson"
+
+COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
+SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}
+# A strict claim ("a beats b": "> 0") must clear its threshold by more than the rounding of float32 scores: two
+# equal accuracies can differ by about 1e-8 once subtracted, and that tie is not the claimed difference.
+STRICT_MARGIN = {">": 1e-6, "<": -1e-6}
+
+
+def holds(value: float, op: str, threshold: float) -> bool:
+    """Whether `value <op> threshold` (a missing or NaN value never holds, nor a strict tie within float32)."""
+    return not math.isnan(value) and bool(COMPARISONS[op](value, threshold + STRICT_MARGIN.get(op, 0.0)))
+
+
+def margin(value: float, op: str, threshold: float) -> float:
+    """How far `value` clears its threshold (negative: it does not)."""
+    return (
+        value - threshold if op in (">=", ">") else threshold - value if op in ("<=", "<") else -abs(value - threshold)
+    )
+
+
+def checked_as(op: str, threshold: float) -> str:
+    """How a claim is checked, e.g. "≥ 0.9"."""
+    return f"{SYMBOLS[op]} {threshold:g}"
+
+
+def failed_claims(claims: Mapping[str, tuple[float, str, float]]) -> list[str]:
+    """The claims that do not hold, each as "name: measured v, checked as ≥ t"."""
+    return [
+        f"{name}: measured {float(value):.4g}, checked as {checked_as(op, threshold)}"
+        for name, (value, op, threshold) in claims.items()
+        if not holds(float(value), op, threshold)
+    ]
+
+
+def check_claims(chapter: str, claims: Mapping[str, tuple[float, str, float]], strict: bool = True) -> None:
+    """Check `claims` (name → (measured value, op, threshold)) and record them in the output's metadata.
+
+    `strict` (the book's own data): a claim that does not hold raises AssertionError. Otherwise (a reader's
+    data) each one is said in a line: the chapter's text was written about the book's data."""
+    from IPython.display import display
+
+    for name, (_, op, _) in claims.items():
+        if op not in COMPARISONS:
+            raise ValueError(f"claim {name!r}: unknown comparison {op!r}; use one of {sorted(COMPARISONS)}")
+    failed = failed_claims(claims)
+    if failed and strict:
+        raise AssertionError(f"{chapter}: the run does not bear out the text: " + "; ".join(failed))
+    record = {
+        "chapter": chapter,
+        "measured": {name: float(value) for name, (value, _, _) in claims.items()},
+        "claims": {name: [op, float(threshold)] for name, (_, op, threshold) in claims.items()},
+    }
+    lines = [f"On this data the text's claim does not hold: {line}" for line in failed]
+    text = "\n".join(lines) or f"{len(claims)} claims of the text hold on this run."
+    display({"text/plain": text}, metadata={LESSON_KEY: record}, raw=True)

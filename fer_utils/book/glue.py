@@ -1,0 +1,144 @@
+"""The numbers a chapter's text states, glued from its run with myst-nb's `glue`.
+
+A chapter's prose is Markdown; each number it states from the run is a `{glue:text}` role naming a value
+that a code cell glued: `fer.glue("ch5_gap", fer.over_seeds(gaps))` in the code, then
+"a gap of {glue:text}`ch5_gap`" in the text. `glue` writes the value the book's way (a float with 3
+decimals, an int with thousands separators, a `Spread` as mean ± std over seeds, a `Difference` with the
+spread it is read against, a `Speed` ratio in words) and keeps the numbers behind it (the output's
+`application/json`), which `fer_book.scorecard` reads. Where myst-nb is not installed (Colab), the value is
+displayed the same way, so a cell runs everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A metric over seeds (or folds), stated as mean ± sample std (ddof=1)."""
+
+    values: tuple[float, ...]
+
+    def __format__(self, spec: str) -> str:
+        spec = spec or ".3f"
+        if not self.values:
+            return "no value"
+        mean = float(np.mean(self.values))
+        if len(self.values) == 1:
+            return f"{mean:{spec}} (one run: no spread)"
+        return f"{mean:{spec}} ± {float(np.std(self.values, ddof=1)):{spec}}"
+
+
+def over_seeds(values: Sequence[float]) -> Spread:
+    """`values` (one per seed; NaN, a run without that metric, left out) as a `Spread` to state."""
+    kept = tuple(float(v) for v in np.asarray(values, dtype=float).ravel() if not math.isnan(float(v)))
+    return Spread(kept)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Two settings' means over seeds, and the larger of their spreads (std over seeds) to read it against.
+    Stated as "+0.398 (std up to 0.098)"; `beyond` says whether it exceeds that spread."""
+
+    diff: float
+    spread: float
+    seeds: int
+
+    @property
+    def beyond(self) -> bool:
+        """Whether the difference is larger than the spread (one run each: no spread, never beyond)."""
+        return self.seeds >= 2 and abs(self.diff) > self.spread
+
+    def __format__(self, spec: str) -> str:
+        if self.seeds < 2:
+            return f"{self.diff:+.3f} (one run each: no spread)"
+        return f"{self.diff:+.3f} (std up to {self.spread:.3f})"
+
+
+def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
+    """Mean of `a` minus mean of `b` (each over seeds), with the larger of their spreads (`b` may be one
+    value, e.g. a baseline)."""
+    from fer_utils.book.chapters import seed_spread
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return Difference(float(a.mean() - b.mean()), seed_spread(a, b), int(min(len(a), max(len(b), 2))))
+
+
+@dataclass(frozen=True)
+class Speed:
+    """A speed ratio (a baseline's time over this path's), stated in words around its number, to be followed
+    by the baseline: "2.10× as fast as", "1.47× slower than", or "about as fast as (1.03×)" within `tie` of 1."""
+
+    ratio: float
+    tie: float = 0.05
+
+    def __format__(self, spec: str) -> str:
+        if 1 / (1 + self.tie) < self.ratio < 1 + self.tie:
+            return f"about as fast as ({self.ratio:.2f}×)"
+        return f"{self.ratio:.2f}× as fast as" if self.ratio > 1 else f"{1 / self.ratio:.2f}× slower than"
+
+
+def speed_words(ratio: float, tie: float = 0.05) -> Speed:
+    """`ratio` (a baseline's time over this path's) to state as a `Speed`."""
+    return Speed(float(ratio), tie)
+
+
+def numbers_of(value: object) -> list[float]:
+    """The numbers behind a stated value: a Spread's values, a Difference's [diff, spread], a number."""
+    if isinstance(value, Spread):
+        return list(value.values)
+    if isinstance(value, Difference):
+        return [value.diff, value.spread]
+    if isinstance(value, Speed):
+        return [value.ratio]
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return [float(value)]
+    return []
+
+
+def stated(value: object, spec: str = "") -> str:
+    """`value` as the page states it: floats with 3 decimals, ints with thousands separators, the rest by
+    their own format (a bool is refused: say a yes/no result in words)."""
+    if isinstance(value, bool | np.bool_):
+        raise TypeError("state a yes/no result in words (a str chosen from it), not as True/False")
+    if isinstance(value, np.integer):
+        value = int(value)
+    elif isinstance(value, np.floating):
+        value = float(value)
+    if not spec:
+        spec = ".3f" if isinstance(value, float) else "," if isinstance(value, int) else ""
+    return format(value, spec)
+
+
+class Stated(str):
+    """A glued value: its text (what `{glue:text}` shows) and, as JSON, the numbers behind it."""
+
+    numbers: list[float]
+
+    def __new__(cls, text: str, numbers: list[float]) -> Stated:
+        made = super().__new__(cls, text)
+        made.numbers = numbers
+        return made
+
+    def _repr_json_(self) -> dict:
+        return {"text": str(self), "numbers": self.numbers}
+
+
+def glue(name: str, value: object, spec: str = "") -> Stated:
+    """Glue `value`, stated the book's way, under `name` for the chapter's text (`{glue:text}`name``), and
+    return what was glued."""
+    text = Stated(stated(value, spec), numbers_of(value))
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # Colab: no myst-nb; the value is shown where it was glued
+        from IPython.display import display
+
+        display({"text/plain": f"{name}: {text}"}, raw=True)
+        return text
+    myst_glue(name, text, display=False)
+    return text

@@ -1,0 +1,157 @@
+"""The executed book's prose: short enough to read in one sitting, its numbers glued from the run, its
+claims borne out (`fer_book.prose`, `fer_utils.book.claims`).
+
+The checks of the executed chapters need `make book` first (marker `book`); the others run the same
+checks on notebooks made here, with each defect planted, so the checks can fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fer_book import prose
+from fer_book.toc import toc_notebooks
+from fer_utils.book.claims import LESSON_KEY, check_claims
+from fer_utils.book.glue import Difference, Stated, difference, glue, over_seeds, speed_words, stated
+
+REPO = Path(__file__).resolve().parents[1]
+STAGE = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build")) / "stage"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", [path.stem for path in toc_notebooks(REPO)])
+def test_an_executed_chapter_reads_in_one_sitting_with_its_numbers_glued(chapter: str) -> None:
+    path = STAGE / "notebooks" / f"{chapter}.ipynb"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make book` first (this test checks its output)")
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert prose.problems(nb) == [], f"{chapter}: {prose.problems(nb)}"
+
+
+def notebook(markdown: list[str], outputs: list[dict] | None = None) -> dict:
+    """A notebook of `markdown` cells and one code cell with `outputs`, as the stage holds it."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(text) for text in markdown]
+    code = nbformat.v4.new_code_cell("x = 1")
+    code.outputs = [nbformat.from_dict(out) for out in outputs or []]
+    nb.cells.append(code)
+    return json.loads(nbformat.writes(nb))
+
+
+def glued(name: str, text: str) -> dict:
+    """The output myst-nb's `glue(name, text, display=False)` writes."""
+    return {
+        "output_type": "display_data",
+        "data": {"application/papermill.record/text/plain": repr(text)},
+        "metadata": {"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}},
+    }
+
+
+def test_words_and_sentences_are_counted_in_prose_not_in_code_math_or_headings() -> None:
+    text = (
+        "# A heading of five words\n\n"
+        "The gap closes. It closes by {glue:text}`ch5_gap`, e.g. on faces.\n\n"
+        "* one item here\n* another item\n\n"
+        "```python\nx = 1  # not prose at all\n```\n\n"
+        "$$\na = b + c\n$$\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    measured = prose.stats(notebook([text]))
+    # "The gap closes." (3) "It closes by N, e.g. on faces." (7) "one item here" (3) "another item" (2)
+    assert (measured.words, measured.sentences) == (15, 4)
+
+
+def test_an_aside_is_prose_but_its_options_are_not() -> None:
+    text = "```{admonition} Where these numbers come from\n:class: dropdown\nThe run took long.\n```\n"
+    assert prose.stats(notebook([text])).words == 4
+
+
+def test_a_long_chapter_and_long_sentences_are_refused() -> None:
+    long_sentence = " ".join(["word"] * 30) + "."
+    found = prose.problems(notebook([long_sentence]))
+    assert found == ["a mean sentence of 30.0 words (at most 20)"]
+    many = "\n\n".join(["Ten words are here in this short sentence of prose."] * 300)
+    assert prose.problems(notebook([many]))[0].startswith("3000 words of prose")
+
+
+def test_a_number_typed_into_the_text_is_refused_and_a_glued_one_passes() -> None:
+    nb = notebook(["The remedy scores 0.612 on the test faces."])
+    assert prose.problems(nb) == ["typed by hand, not glued: 0.612"]
+    nb = notebook(["The remedy scores {glue:text}`ch5_score` on the test faces."], [glued("ch5_score", "0.612")])
+    assert prose.problems(nb) == []
+
+
+def test_a_figure_quoted_from_the_paper_passes_only_beside_its_source() -> None:
+    assert prose.typed_decimals("The paper's LSTM reaches 98.90 % on RAVDESS.") == []
+    assert prose.typed_decimals("An LSTM reaches 98.90 % on RAVDESS.") == ["98.90"]
+
+
+def test_a_value_the_text_states_but_no_cell_glued_is_refused() -> None:
+    nb = notebook(["The gap is {glue:text}`ch5_gap`."], [glued("ch5_other", "0.1")])
+    assert prose.problems(nb) == ["the text states 'ch5_gap', which no cell glued"]
+
+
+def test_prose_written_by_a_code_cell_is_refused_but_shown_code_is_not() -> None:
+    paragraph = " ".join(["The network learns its training faces well."] * 8)
+    nb = notebook([], [{"output_type": "display_data", "data": {"text/markdown": paragraph}, "metadata": {}}])
+    assert prose.problems(nb)[0].startswith("prose written by code, not in markdown: cell 0")
+    code = "```python\n" + "\n".join(f"x{i} = {i}  # a comment of words" for i in range(40)) + "\n```"
+    nb = notebook([], [{"output_type": "display_data", "data": {"text/markdown": code}, "metadata": {}}])
+    assert prose.problems(nb) == []
+
+
+def test_a_warning_that_the_run_does_not_bear_out_the_text_is_refused() -> None:
+    out = {"output_type": "stream", "name": "stdout", "text": "⚠️ This run does not bear out the text"}
+    assert prose.problems(notebook([], [out])) == ["a warning that the run does not bear out the text: cell 0"]
+
+
+def test_values_are_stated_the_books_way_with_their_numbers_kept() -> None:
+    assert stated(0.12345) == "0.123" and stated(12345) == "12,345" and stated("words") == "words"
+    assert format(over_seeds([0.5, 0.7]), "") == "0.600 ± 0.141"
+    assert format(over_seeds([0.5]), "") == "0.500 (one run: no spread)"
+    change = difference([0.9, 0.8], [0.5, 0.6])
+    assert isinstance(change, Difference) and change.beyond and format(change, "") == "+0.300 (std up to 0.071)"
+    assert format(speed_words(2.1), "") == "2.10× as fast as" and format(speed_words(0.5), "") == "2.00× slower than"
+    with pytest.raises(TypeError, match="in words"):
+        stated(True)
+    text = glue("ch0_value", over_seeds([0.5, 0.7]))
+    assert isinstance(text, Stated) and str(text) == "0.600 ± 0.141" and text.numbers == [0.5, 0.7]
+    assert text._repr_json_() == {"text": "0.600 ± 0.141", "numbers": [0.5, 0.7]}
+
+
+def test_a_claim_the_run_does_not_bear_out_stops_the_books_own_run_and_is_said_on_a_readers(capsys) -> None:
+    claims = {"gap": (0.1, ">=", 0.15), "collapsed": (0, "==", 0)}
+    with pytest.raises(AssertionError, match=r"05_regularization: .*gap: measured 0.1, checked as ≥ 0.15"):
+        check_claims("05_regularization", claims, strict=True)
+    check_claims("05_regularization", claims, strict=False)
+    said = capsys.readouterr().out
+    assert "On this data the text's claim does not hold: gap: measured 0.1" in said and "collapsed" not in said
+
+
+def test_a_strict_tie_or_a_missing_number_never_holds() -> None:
+    with pytest.raises(AssertionError, match="lead"):
+        check_claims("07_comparison", {"lead": (5e-7, ">", 0.0)})
+    with pytest.raises(AssertionError, match="nan"):
+        check_claims("07_comparison", {"lead": (float("nan"), ">=", 0.0)})
+    with pytest.raises(ValueError, match="unknown comparison"):
+        check_claims("07_comparison", {"lead": (1.0, "=>", 0.0)})
+
+
+def test_the_claims_are_recorded_with_their_thresholds() -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    with capture_output() as captured:
+        check_claims("04_training", {"collapsed_runs": (0, "==", 0), "loss": (0.4, "<=", 0.7)})
+    record = captured.outputs[0].metadata[LESSON_KEY]
+    assert record == {
+        "chapter": "04_training",
+        "measured": {"collapsed_runs": 0.0, "loss": 0.4},
+        "claims": {"collapsed_runs": ["==", 0.0], "loss": ["<=", 0.7]},
+    }
