@@ -52,24 +52,31 @@ from fer_utils.book.chapters import (
     train_variants,
 )
 from fer_utils.book.cited import cited
-from fer_utils.book.glue import difference, glue, over_seeds, speed_words
 from fer_utils.book.claims import check_claims
+from fer_utils.book.glue import difference, glue, over_seeds, speed_words
 from fer_utils.book.lessons import claims_hold, show_lesson
 from fer_utils.book.source import show
+
+# The modules whose code the chapters show (`fer.show(fer.networks._inputs, fer.build_paper_cnn)`).
+from fer_utils.data import splits, video
 from fer_utils.data.corpora import EMOTIONS, MEAD_EMOTIONS, RAVDESS_EMOTIONS, SAVEE_EMOTIONS, SPLITS, classes_in
 from fer_utils.data.duplicates import audit_line
 from fer_utils.data.images import to_gray, to_rgb
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.data.splits import (
+    LeakReport,
     Split,
     check_leakage,
     check_split_request,
     chosen_protocol,
     given_split,
+    group_holdout,
+    holdout,
+    random_holdout,
     split_frames,
 )
-from fer_utils.data.video import frame_count, read_frames, sample_frames
-from fer_utils.deploy import crossdata
+from fer_utils.data.video import frame_count, frame_indices, read_frames, sample_frames
+from fer_utils.deploy import crossdata, tflite
 from fer_utils.deploy.inference import Recognizer
 from fer_utils.deploy.tflite import (
     TFLITE_MODES,
@@ -80,6 +87,9 @@ from fer_utils.deploy.tflite import (
     latency_table,
     median_seconds,
     prune_magnitude,
+    quantize_float16,
+    quantize_int8,
+    representative_dataset,
     representative_faces,
     runtime_logs_held,
     sparsity_of,
@@ -96,16 +106,21 @@ from fer_utils.errors import (
     ModelBuildError,
     SamplingError,
 )
-from fer_utils.evaluate.explain import alive_units, grad_cam
+from fer_utils.evaluate import explain, metrics
+from fer_utils.evaluate.explain import alive_units, grad_cam, last_conv_layer
 from fer_utils.evaluate.metrics import (
+    VOTE_METHODS,
     classification_metrics,
+    clip_vote,
     confusion,
     per_class_report,
     predicted_labels,
     transfer_scores,
 )
-from fer_utils.faces.crops import DEFAULT_MARGIN, DEFAULT_SIZE, align_face, crop_face
+from fer_utils.faces import crops
+from fer_utils.faces.crops import DEFAULT_MARGIN, DEFAULT_SIZE, align_face, crop_face, square_region
 from fer_utils.faces.detectors import Box, make_detector, make_landmarker, measure_detectors
+from fer_utils.models import networks
 from fer_utils.models.cited_lstms import build_landmark_lstm, build_vggface_lstm
 from fer_utils.models.networks import (
     CNN_LSTM_UNITS,
@@ -114,13 +129,17 @@ from fer_utils.models.networks import (
     PAPER_DROPOUT,
     PAPER_INIT,
     ModelBuilder,
+    batch_norm,
+    build_cnn_lstm,
     build_mini_xception,
     build_model,
     build_paper_cnn,
     build_wild_cnn,
     count_flops,
     count_params,
+    layer_macs,
     layer_table,
+    separable_residual_block,
     strided_pointwise,
 )
 from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, PEER_SIDE, export_peer, peer_model
@@ -144,15 +163,19 @@ from fer_utils.registry import (
     WILD_MODEL,
     WILD_WIDTHS,
 )
+from fer_utils.train import fit, pipeline
 from fer_utils.train.augment import augment_batches
 from fer_utils.train.config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, Augmentation, Feed, TrainConfig
 from fer_utils.train.fit import (
     AveragedAtStop,
+    LastEpochWeights,
     StopBetweenBatches,
     batches_per_epoch,
     compile_model,
+    fit_model,
     model_options,
     predict_batches,
+    run_callbacks,
     seed_everything,
     training_seconds_per_image,
 )
@@ -161,22 +184,6 @@ from fer_utils.train.pipeline import FaceData, class_indices, flip_and_shift, lo
 from fer_utils.train.recipe import TimeBudget, accuracy, learning_rate, loss
 from fer_utils.train.runs import RunFolder
 from fer_utils.train.sequences import ClipData
-
-# The modules whose code the chapters show (`fer.show(fer.networks._inputs, fer.build_paper_cnn)`).
-from fer_utils.data import splits, video
-from fer_utils.data.splits import LeakReport, group_holdout, holdout, random_holdout
-from fer_utils.data.video import frame_indices
-from fer_utils.deploy import tflite
-from fer_utils.deploy.tflite import quantize_float16, quantize_int8, representative_dataset
-from fer_utils.evaluate import explain, metrics
-from fer_utils.evaluate.explain import last_conv_layer
-from fer_utils.evaluate.metrics import VOTE_METHODS, clip_vote
-from fer_utils.faces import crops
-from fer_utils.faces.crops import square_region
-from fer_utils.models import networks
-from fer_utils.models.networks import batch_norm, build_cnn_lstm, layer_macs, separable_residual_block
-from fer_utils.train import fit, pipeline
-from fer_utils.train.fit import LastEpochWeights, fit_model, run_callbacks
 
 plots.book_style()  # tables shown whole, figure text readable at the book's width
 
