@@ -1,5 +1,5 @@
-"""`python -m fer_book …`: the steps that make the book (execute, build, links, release, student, sync, grade,
-scorecard).
+"""`python -m fer_book …`: the steps that make the book (execute, build, links, release, student, grade,
+scorecard, prose).
 
 Run it from the repository root (fer_book is not installed). The handlers import papermill, Sphinx
 or TensorFlow only when they run, so `--help` is instant.
@@ -18,9 +18,8 @@ from pathlib import Path
 from fer_book.execute import DEFAULT_TIMEOUT_S, GRADE_TIMEOUT_S
 from fer_utils.cli import run_handler
 
-# Steps whose module parses its own arguments: `python -m fer_book sync …` is `python -m fer_book.sync …`.
+# Steps whose module parses its own arguments: `python -m fer_book prose …` is `python -m fer_book.prose …`.
 MODULE_STEPS = {
-    "sync": ("fer_book.sync", "keep the chapters' saved cells identical to the package (--check, --export)"),
     "architecture": ("fer_book.architecture", "write ARCHITECTURE.md's module tables from the docstrings (--check)"),
     "teaching": ("fer_book.teaching", "write the teacher's page's exercise list and session plans (--check)"),
     "prose": ("fer_book.prose", "measure each executed chapter's prose: words, sentences, typed numbers (exit 1 over)"),

@@ -20,7 +20,7 @@ from fer_book.build import sphinx_environment
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLING = "fer_book"
-STEPS = ("execute", "build", "links", "release", "student", "grade", "sync")
+STEPS = ("execute", "build", "links", "release", "student", "grade", "prose")
 
 
 def imported_modules(source: str) -> set[str]:
@@ -84,9 +84,9 @@ def test_the_book_command_line_lists_its_steps() -> None:
 
 def test_a_module_step_takes_its_own_options() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", TOOLING, "sync", "--help"], capture_output=True, text=True, check=True, cwd=REPO
+        [sys.executable, "-m", TOOLING, "prose", "--help"], capture_output=True, text=True, check=True, cwd=REPO
     ).stdout
-    assert out.startswith("usage: python -m fer_book sync") and "--export" in out, out
+    assert out.startswith("usage: python -m fer_book prose") and "--stage" in out, out
 
 
 def test_the_learner_command_line_has_no_book_command() -> None:

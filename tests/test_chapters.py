@@ -296,16 +296,16 @@ def test_a_run_on_some_subjects_records_them(tmp_path, monkeypatch: pytest.Monke
 
 @pytest.mark.slow
 def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chapter 5's saved cell (`_inputs`, `build_paper_cnn`), copied into a notebook and executed by papermill:
+    """The code chapter 5 shows (`_inputs`, `build_paper_cnn`, from the package), copied into a notebook and run by papermill:
     as shipped it gets the same cached run as the package's builder; edited (fc with 8 units) it trains a
     new run whose model has the edited layer."""
+    import inspect
     import json
 
     import nbformat
     import papermill
     from toy_data import make_toy_crops
 
-    from fer_book.sync import saved_cells
     from fer_utils.book import artifacts
     from fer_utils.train.config import TrainConfig
     from fer_utils.train.pipeline import FaceData
@@ -315,8 +315,9 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
     make_toy_crops(crops, size=16, frames_per_clip=1)
     settings = dict(image_size=(16, 16), epochs=1, patience=1)
     package_run = artifacts.train(None, FaceData(crops), TrainConfig.preset("reference", **settings))
-    chapter = Path(__file__).resolve().parents[1] / "notebooks" / "05_regularization.ipynb"
-    (cell,) = [c for c in saved_cells(chapter) if "build_paper_cnn" in c.names]
+    from fer_utils.models import networks
+
+    shown = inspect.getsource(networks._inputs) + "\n\n" + inspect.getsource(networks.build_paper_cnn)
 
     def execute(source: str) -> Path:
         notebook = nbformat.v4.new_notebook()
@@ -342,11 +343,9 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
         text = "".join(o.get("text", "") for o in done.cells[-1].outputs)
         return Path(text.split("RUN ", 1)[1].strip())
 
-    assert execute(cell.body) == package_run
-    edited = cell.body.replace(
-        'layers.Dense(\n        16,\n        activation="relu"', 'layers.Dense(8, activation="relu"'
-    )
-    assert edited != cell.body
+    assert execute(shown) == package_run
+    edited = shown.replace('layers.Dense(\n        16,\n        activation="relu"', 'layers.Dense(8, activation="relu"')
+    assert edited != shown
     edited_run = execute(edited)
     assert edited_run != package_run
     model = json.loads((edited_run / "config.json").read_text())
