@@ -33,6 +33,40 @@ def test_an_executed_chapter_reads_in_one_sitting_with_its_numbers_glued(chapter
     assert prose.problems(nb) == [], f"{chapter}: {prose.problems(nb)}"
 
 
+SHOWN_WIDTH = 88  # the widest code line the HTML book shows without clipping it (notebooks/ruff.toml)
+
+
+def shown_package_lines(nb: dict, width: int = SHOWN_WIDTH) -> list[str]:
+    """The lines wider than `width` of the package code a chapter displays (`fer.show`: a Markdown code block)."""
+    found = []
+    for index, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/markdown", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if text.startswith("```python"):
+                found += [f"cell {index}: {line}" for line in text.splitlines() if len(line) > width]
+    return found
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", [path.stem for path in toc_notebooks(REPO)])
+def test_the_package_code_a_chapter_shows_fits_the_books_width(chapter: str) -> None:
+    path = STAGE / "notebooks" / f"{chapter}.ipynb"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run `make book` first (this test checks its output)")
+    assert shown_package_lines(json.loads(path.read_text(encoding="utf-8"))) == []
+
+
+def test_a_shown_line_wider_than_the_book_is_found() -> None:
+    from fer_utils.book.source import source_of
+    from fer_utils.data.video import frame_indices
+
+    shown = {"output_type": "display_data", "data": {"text/markdown": source_of(frame_indices)}, "metadata": {}}
+    assert shown_package_lines(notebook([], [shown])) == []
+    wide = {"output_type": "display_data", "data": {"text/markdown": "```python\n" + "x" * 89 + "\n```"}}
+    assert shown_package_lines(notebook([], [{**wide, "metadata": {}}])) == ["cell 0: " + "x" * 89]
+
+
 def notebook(markdown: list[str], outputs: list[dict] | None = None) -> dict:
     """A notebook of `markdown` cells and one code cell with `outputs`, as the stage holds it."""
     nb = nbformat.v4.new_notebook()
