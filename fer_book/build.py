@@ -84,24 +84,12 @@ FAVICON_SVG = (
 
 
 # Printed outputs wrap at the page's width instead of scrolling: a chapter's verdict lines ("... larger
-# than the spread over seeds") must be readable without scrolling sideways. A claims table
-# (fer_utils.book.lessons) folds under a summary line; the sentence a claim links to is marked when the
-# link is followed (fer_utils.book.prose anchors). Jupyter Book includes every .css file of `_static` in
-# every page.
+# than the spread over seeds") must be readable without scrolling sideways. Jupyter Book includes every .css
+# file of `_static` in every page.
 OUTPUT_CSS = """/* fer_book: long printed lines wrap (no horizontal scroll box for a verdict) */
 div.cell_output pre, div.cell_output .output pre {
   white-space: pre-wrap;
   overflow-wrap: anywhere;
-}
-/* a chapter's claims, checked on its run: a toggle */
-details.fer-claims > summary {
-  cursor: pointer;
-  font-weight: 600;
-}
-/* the sentence a claim links to, once the link is followed */
-a[id^="claim-"]:target::before {
-  content: "\\25B6  ";
-  color: #d9480f;
 }
 """
 

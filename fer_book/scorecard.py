@@ -2,17 +2,17 @@
 
 `CLAIMS` defines, once, each claim of the paper and of its two related works: the figure quoted (a
 `fer_utils.book.cited` key, with its source), the values of the executed chapters that measure it (a value a
-generated paragraph stated, `fer_utils.book.prose`; a number of a chapter's lesson record,
-`fer_utils.book.lessons`; a cell of a table a chapter printed; or, for a claim no chapter measures, a count
-over a benchmark's committed record in `benchmarks/results/`), the protocol in words, and the rule that
-turns the measured values into a verdict: reproduced, not reproduced, or not testable here (an accuracy
-measured on other data than the claim's is not a reproduction of it, and the page shows no number of it beside
-the claim). A claim the book cannot test gives its reason instead of a rule (with the values it reads shown as
-information, if any). The page's table has one short row per claim; each row's rule, data, protocol and keys
-are in a numbered note below it. `write_scorecard(stage)` reads the stage's executed notebooks and writes the
-verdicts between the markers of the staged `book/scorecard.md`; `fer_book.build` calls it before Sphinx
-whenever the stage's table of contents lists that page. A claim whose chapter recorded no such value fails
-the build (ScorecardError, naming the claim, the chapter and the key). `python -m fer_book scorecard --stage
+chapter glued for its text, `fer_utils.book.glue`; a number of a chapter's checked claims, with the threshold
+it is checked against, `fer_utils.book.claims`; a cell of a table a chapter printed; or, for a claim no chapter
+measures, a count over a benchmark's committed record in `benchmarks/results/`), the protocol in words, and the
+rule that turns the measured values into a verdict: reproduced, not reproduced, or not testable here (an
+accuracy measured on other data than the claim's is not a reproduction of it, and the page shows no number of it
+beside the claim). A claim the book cannot test gives its reason instead of a rule (with the values it reads
+shown as information, if any). The page's table has one short row per claim; each row's rule, data, protocol
+and keys are in a numbered note below it. `write_scorecard(stage)` reads the stage's executed notebooks and
+writes the verdicts between the markers of the staged `book/scorecard.md`; `fer_book.build` calls it before
+Sphinx whenever the stage's table of contents lists that page. A claim whose chapter recorded no such value
+fails the build (ScorecardError, naming the claim, the chapter and the key). `python -m fer_book scorecard --stage
 _build/stage` writes it alone and prints the verdicts.
 """
 
@@ -33,8 +33,7 @@ from fer_book.grade_notebooks import cell_source, title_of
 from fer_book.markers import MarkerError, between
 from fer_book.toc import toc_entries
 from fer_utils.book.cited import Cited, cited
-from fer_utils.book.lessons import LESSON_KEY, LESSONS, checked_as
-from fer_utils.book.prose import PROSE_KEY
+from fer_utils.book.claims import LESSON_KEY, checked_as, holds
 from fer_utils.storage.atomic import write_atomic
 
 PAGE = Path("book") / "scorecard.md"
@@ -67,6 +66,7 @@ class Reading:
     values: tuple[float, ...]
     text: str
     over_seeds: bool = True  # False: `text` already says how many runs it counts
+    checked: tuple[str, float] | None = None  # a checked claim's (op, threshold), as its chapter checks it
 
     @property
     def spread(self) -> str:
@@ -78,52 +78,53 @@ class Reading:
 
 
 @dataclass(frozen=True)
-class Prose:
-    """A value stated by a generated paragraph: the paragraph whose template holds `paragraph`, its value `value`."""
+class Glued:
+    """A value the chapter glued for its text (`fer.glue(name, value)`): its numbers (their mean, or the one at
+    `index`: a Difference glues [diff, spread]) and the text it states."""
 
     chapter: str
-    paragraph: str
-    value: str
-    index: int | None = None  # one of the recorded numbers (a difference records [diff, spread]); None: their mean
+    name: str
+    index: int | None = None
 
     @property
     def key(self) -> str:
-        return f"{PROSE_KEY} value {self.value!r} of the paragraph holding {self.paragraph!r}"
+        return f"the value glued as {self.name!r}"
 
     def read(self, nb: Mapping) -> Reading | None:
-        for record in records(nb, PROSE_KEY):
-            if self.paragraph not in record.get("literal", ""):
-                continue
-            for name, stated in record.get("values", {}).items():
-                if name == self.value or name.startswith(f"{self.value}:"):
-                    numbers = stated.get("number")
-                    if numbers is None:
-                        return None
-                    values = tuple(float(v) for v in (numbers if isinstance(numbers, list) else [numbers]))
-                    if self.index is not None:
-                        if len(values) <= self.index:
-                            return None
-                        return Reading(values[self.index], (values[self.index],), stated["text"].split(",")[0])
-                    return Reading(sum(values) / len(values) if values else math.nan, values, stated["text"])
+        for cell in nb.get("cells", []):
+            for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+                glued = out.get("metadata", {}).get("scrapbook", {})
+                if glued.get("name") != self.name:
+                    continue
+                stated = out.get("data", {}).get(f"{glued.get('mime_prefix', '')}application/json")
+                if not isinstance(stated, Mapping) or "numbers" not in stated:
+                    return None
+                values, text = tuple(float(v) for v in stated["numbers"]), str(stated["text"])
+                if self.index is None:
+                    return Reading(sum(values) / len(values) if values else math.nan, values, text)
+                if len(values) <= self.index:
+                    return None
+                return Reading(values[self.index], (values[self.index],), text.split(" (")[0])
         return None
 
 
 @dataclass(frozen=True)
 class Lesson:
-    """A number of the chapter's lesson record (`show_lesson`)."""
+    """A number of the chapter's checked claims (`fer.check_claims`), with the threshold it is checked against."""
 
     chapter: str
     name: str
 
     @property
     def key(self) -> str:
-        return f"{LESSON_KEY} number {self.name!r}"
+        return f"{LESSON_KEY} claim {self.name!r}"
 
     def read(self, nb: Mapping) -> Reading | None:
         for record in records(nb, LESSON_KEY):
-            if self.name in record.get("measured", {}):
+            if self.name in record.get("measured", {}) and self.name in record.get("claims", {}):
                 value = float(record["measured"][self.name])
-                return Reading(value, (value,), f"{value:.3g}")
+                op, threshold = record["claims"][self.name]
+                return Reading(value, (value,), f"{value:.3g}", checked=(op, float(threshold)))
         return None
 
 
@@ -185,7 +186,7 @@ class Benchmark:
         return Reading(sum(flags), flags, f"{sum(flags):.0f} of {len(flags)} seeds", over_seeds=False)
 
 
-Source = Prose | Lesson | TableCell | Benchmark
+Source = Glued | Lesson | TableCell | Benchmark
 
 
 def records(nb: Mapping, key: str) -> list[dict]:
@@ -286,21 +287,13 @@ def read_run(stage: Path, chapter: str) -> Run | None:
     nb = json.loads(path.read_text(encoding="utf-8"))
     parameters = dict(nb.get("metadata", {}).get("papermill", {}).get("parameters", {}) or {})
     dataset = str(parameters.get("DATASET", default_parameter(nb, "DATASET")))
-    labels = [
-        value["text"]
-        for record in records(nb, PROSE_KEY)
-        for name, value in record.get("values", {}).items()
-        if name.split(":")[0] == "data" and value.get("words")
-    ]
-    label = (
-        labels[0] if labels else dataset_label(dataset, parameters.get("DATA_DIR", default_parameter(nb, "DATA_DIR")))
-    )
+    label = dataset_label(dataset, parameters.get("DATA_DIR", default_parameter(nb, "DATA_DIR")))
     return Run(chapter, nb, title_of(nb).lstrip("# ").strip(), dataset, label, parameters)
 
 
 def dataset_label(name: str, data_dir: object) -> str | None:
-    """How the chapters name a dataset in their sentences (fer_utils.book.artifacts.Dataset.label), for a
-    chapter that states no label of its own; None when the parameters name no dataset the book knows."""
+    """How the chapters name a dataset in their sentences (fer_utils.book.artifacts.Dataset.label); None when
+    the parameters name no dataset the book knows."""
     from fer_utils.book.artifacts import Dataset
     from fer_utils.errors import DatasetError
 
@@ -405,37 +398,26 @@ class ScoreOnData:
 
 @dataclass(frozen=True)
 class LessonHolds:
-    """Reproduced when every one of the chapter's lesson claims `names` holds on its recorded number (the
-    thresholds of fer_utils.book.lessons.LESSONS)."""
+    """Reproduced when every one of the chapter's checked claims `names` holds on its recorded number, against
+    the threshold the chapter checks it with (its `fer.check_claims` record)."""
 
-    chapter: str
     names: tuple[str, ...]
 
-    def claims(self) -> list:
-        by_name = {claim.name: claim for claim in LESSONS[self.chapter]}
-        return [by_name[name] for name in self.names]
-
     def words(self, figure: Cited) -> str:
-        return "reproduced when each holds: " + "; ".join(
-            f"{claim.text} {checked_as(claim)}" for claim in self.claims()
-        )
+        return f"reproduced when each of {' and '.join(self.names)} holds as the chapter checks it"
 
     def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
-        checks = [(claim, readings[claim.name].number) for claim in self.claims()]
-        failed = [
-            f"{claim.name} = {value:.3g}, not {checked_as(claim)}" for claim, value in checks if not claim.holds(value)
-        ]
+        checks = [(name, readings[name].number, readings[name].checked) for name in self.names]
+        failed = [f"{name} = {v:.3g}, not {checked_as(*c)}" for name, v, c in checks if not holds(v, *c)]
         if failed:
             return Verdict("not reproduced", " and ".join(failed))
-        return Verdict(
-            "reproduced", " and ".join(f"{claim.name} = {value:.3g} ({checked_as(claim)})" for claim, value in checks)
-        )
+        return Verdict("reproduced", " and ".join(f"{name} = {v:.3g} ({checked_as(*c)})" for name, v, c in checks))
 
 
 @dataclass(frozen=True)
 class FasterThan:
     """Reproduced when the speed ratio read as `reading` (a baseline's time over this path's) is above 1 + tie
-    (the tie of fer_utils.book.prose.Speed: within it, "about as fast")."""
+    (the tie of fer_utils.book.glue.Speed: within it, "about as fast")."""
 
     reading: str
     tie: float = 0.05
@@ -598,25 +580,20 @@ class ScoredClaim:
 PAPER = "the paper {cite}`ding2023lightweight`"
 MOBILENET_INCEPTION = "MobileNetV2 + Inception, 2019 {cite}`lightweight2019mobilenetv2inception`"
 OPTIMIZED_XCEPTION = "optimized Xception, 2022 {cite}`valverde2022optimized`"
-REFERENCE_RUN = "Over seeds {seeds}, the reference run on {data}"  # chapter 4's result paragraph
-PUBLISHED = "**The network as published.**"  # chapter 5: the paper's network at 180×180 with its remedy
-FINAL_WEIGHTS = "**Final weights and best epochs.**"  # chapter 5: the remedy's test accuracy against none
-PROTOCOLS = "{#random_minus_subject_over_spread}The random split scores"  # chapter 6's result paragraph
-PRUNING = "Unpruned, the paper's CNN scores"  # chapter 8's pruning paragraph
 CATALOGUE = "07_comparison"  # chapter 7's table of every model counted from Keras
 
 
-def _score(name: str, dataset: str, metric: str, chapter: str, paragraph: str, value: str, protocol: str):
-    """A claim of the paper's accuracy or F1 on `dataset`, read from a chapter's paragraph."""
+def _score(name: str, dataset: str, metric: str, source: Glued, protocol: str) -> ScoredClaim:
+    """A claim of the paper's accuracy or F1 on `dataset`, read from a value a chapter glued."""
     return ScoredClaim(
         name=f"{dataset}_{metric}",
         by=PAPER,
         claim=name,
         figure=Figure(f"paper_{dataset}_{metric}"),
-        sources={value: Prose(chapter, paragraph, value)},
-        shown=f"{metric.replace('f1', 'macro F1')} {{{value}}}",
+        sources={metric: source},
+        shown=f"{metric.replace('f1', 'macro F1')} {{{metric}}}",
         protocol=protocol,
-        rule=ScoreOnData(value, dataset),
+        rule=ScoreOnData(metric, dataset),
     )
 
 
@@ -629,6 +606,7 @@ PUBLISHED_PROTOCOL = (
     "L1 on the dense layer), one run trained until its validation loss stopped improving (best epoch's weights), "
     "test faces scored; F1 is the macro F1"
 )
+CH4_ACCURACY, CH4_F1 = Glued("04_training", "ch4_accuracy"), Glued("04_training", "ch4_f1")  # the reference run's
 
 CLAIMS: tuple[ScoredClaim, ...] = (
     ScoredClaim(
@@ -686,30 +664,24 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         "LSTM takes the width at which it holds the paper's 63 million parameters (an assumption), so its ratio checks "
         "that assumption's arithmetic, not the paper; its 98.90 % is on RAVDESS, which the book does not ship",
     ),
-    _score(
-        "Accuracy 92 % on RAVDESS", "ravdess", "accuracy", "04_training", REFERENCE_RUN, "accuracy", REFERENCE_PROTOCOL
-    ),
-    _score("F1 92 % on RAVDESS", "ravdess", "f1", "04_training", REFERENCE_RUN, "f1", REFERENCE_PROTOCOL),
+    _score("Accuracy 92 % on RAVDESS", "ravdess", "accuracy", CH4_ACCURACY, REFERENCE_PROTOCOL),
+    _score("F1 92 % on RAVDESS", "ravdess", "f1", CH4_F1, REFERENCE_PROTOCOL),
     _score(
         "Accuracy 94 % on SAVEE, with dropout 0.5 and L1 against overfitting",
         "savee",
         "accuracy",
-        "05_regularization",
-        PUBLISHED,
-        "accuracy",
+        Glued("05_regularization", "ch5_accuracy"),
         PUBLISHED_PROTOCOL,
     ),
     _score(
         "F1 92 % on SAVEE, with dropout 0.5 and L1",
         "savee",
         "f1",
-        "05_regularization",
-        PUBLISHED,
-        "f1",
+        Glued("05_regularization", "ch5_f1"),
         PUBLISHED_PROTOCOL,
     ),
-    _score("Accuracy 97 % on MEAD", "mead", "accuracy", "04_training", REFERENCE_RUN, "accuracy", REFERENCE_PROTOCOL),
-    _score("F1 97 % on MEAD", "mead", "f1", "04_training", REFERENCE_RUN, "f1", REFERENCE_PROTOCOL),
+    _score("Accuracy 97 % on MEAD", "mead", "accuracy", CH4_ACCURACY, REFERENCE_PROTOCOL),
+    _score("F1 97 % on MEAD", "mead", "f1", CH4_F1, REFERENCE_PROTOCOL),
     ScoredClaim(
         name="random_split_measures_new_faces",
         by=PAPER,
@@ -717,9 +689,9 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         "is on that split)",
         figure=Figure(words="no figure: the protocol behind all its accuracies"),
         sources={
-            "random_subject": Prose("06_evaluation_protocols", PROTOCOLS, "random_subject", index=0),
-            "random": Prose("06_evaluation_protocols", PROTOCOLS, "random"),
-            "subject": Prose("06_evaluation_protocols", PROTOCOLS, "subject"),
+            "random_subject": Glued("06_evaluation_protocols", "ch6_random_subject", index=0),
+            "random": Glued("06_evaluation_protocols", "ch6_random"),
+            "subject": Glued("06_evaluation_protocols", "ch6_subject"),
             "beyond": Lesson("06_evaluation_protocols", "random_minus_subject_over_spread"),
         },
         shown="random split {random}, subject split {subject}: random − subject {random_subject}",
@@ -763,8 +735,8 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         claim="Dropout 0.5 and L1 cure the overfitting the CNN shows on SAVEE: they close the train/validation gap",
         figure=Figure(words="no figure: the train/validation gap it saw on SAVEE, in words"),
         sources={
-            "gap": Prose("05_regularization", "**Overfitting, provoked.**", "gap"),
-            "after_gap": Prose("05_regularization", "**Overfitting, provoked.**", "after_gap"),
+            "gap": Glued("05_regularization", "ch5_gap"),
+            "after_gap": Glued("05_regularization", "ch5_after_gap"),
             "baseline_gap": Lesson("05_regularization", "baseline_gap"),
             "gap_shrink_over_spread": Lesson("05_regularization", "gap_shrink_over_spread"),
         },
@@ -773,7 +745,7 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         "0.5 and L1 on the dense layer), same faces, split and seeds; the gap is train − validation accuracy at the "
         "last epoch, both sides scored in inference mode (dropout off). The mechanism is tested on the data the "
         "chapter ran on, named here, not on SAVEE",
-        rule=LessonHolds("05_regularization", ("baseline_gap", "gap_shrink_over_spread")),
+        rule=LessonHolds(("baseline_gap", "gap_shrink_over_spread")),
     ),
     ScoredClaim(
         name="remedy_raises_test_accuracy",
@@ -781,7 +753,7 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         claim="…and, cured, the CNN scores higher on unseen faces (the paper: 94 % on SAVEE after the cure)",
         figure=Figure(words="no figure for the change: the claim that the cure lifts the test score, in words"),
         sources={
-            "change": Prose("05_regularization", FINAL_WEIGHTS, "remedy_change", index=0),
+            "change": Glued("05_regularization", "ch5_remedy_change", index=0),
             "beyond": Lesson("05_regularization", "remedy_test_change_beyond_spread"),
         },
         shown="test accuracy with the remedy − without {change}",
@@ -826,14 +798,14 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         shown="int8 file {int8_size_share} of the float32 TFLite file's size, accuracy change {int8_accuracy_change}",
         protocol="chapter 8: the reference model of chapter 4 converted to int8 TFLite, its file size as a share "
         "of the float32 TFLite file's and its accuracy change on the same test frames of the data named here",
-        rule=LessonHolds("08_deployment", ("int8_size_share", "int8_accuracy_change")),
+        rule=LessonHolds(("int8_size_share", "int8_accuracy_change")),
     ),
     ScoredClaim(
         name="compiler_speedup",
         by=OPTIMIZED_XCEPTION,
         claim="A deep-learning compiler speeds up inference",
         figure=Figure(words="no figure quoted: the claim in words"),
-        sources={"paper_xla": Prose("08_deployment", "{#xla_max_diff_vs_eager}", "paper_xla")},
+        sources={"paper_xla": Glued("08_deployment", "ch8_paper_xla")},
         shown="XLA's pass ran {paper_xla} the plain tf.function at batch 1",
         protocol="chapter 8: XLA's compiled forward pass of the paper's CNN against the plain tf.function, "
         "milliseconds per frame at batch 1 on the CPU that executed the chapter (the ratio: tf.function's time over "
@@ -846,10 +818,10 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         claim="Pruning keeps the accuracy of the optimized network",
         figure=Figure(words="no figure quoted: the claim in words"),
         sources={
-            "unpruned": Prose("08_deployment", PRUNING, "unpruned"),
-            "pruned": Prose("08_deployment", PRUNING, "half"),
-            "sparsity": Prose("08_deployment", PRUNING, "half_s"),
-            "chance": Prose("08_deployment", PRUNING, "chance"),
+            "unpruned": Glued("08_deployment", "ch8_unpruned"),
+            "pruned": Glued("08_deployment", "ch8_half"),
+            "sparsity": Glued("08_deployment", "ch8_half_s"),
+            "chance": Glued("08_deployment", "ch8_chance"),
         },
         shown="unpruned {unpruned}; at {sparsity} sparsity, without fine-tuning, {pruned} (chance {chance})",
         protocol="chapter 8: the reference model of chapter 4 pruned by weight magnitude, the same fraction in every "
