@@ -437,10 +437,9 @@ def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_
 
 def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path], tmp_path: Path) -> None:
     """`Recognizer.of_run` reads the model, its classes and the crop spec of the crops the run was trained
-    on (crop_spec.json; for a run made before it, config.json's `crops`): its crops equal a recognizer's made
-    with that spec, and differ from the default margin's. Crops of whole images (detector none) are served
-    with the default margin, a model folder without records gets the default spec; a run trained on
-    eye-aligned crops is refused (the recognizer does not align)."""
+    on (crop_spec.json): its crops equal a recognizer's made with that spec, and differ from the default
+    margin's. Crops of whole images (detector none) are served with the default margin, a model folder without
+    records gets the default spec; a run trained on eye-aligned crops is refused (the recognizer does not align)."""
     import cv2
 
     from fer_utils.deploy.inference import Recognizer
@@ -454,25 +453,25 @@ def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path]
     run = tmp_path / "run"
     model = load_model(_untrained_model(run, classes))
     image = cv2.imread(str(stills[3]))
+    (run / "config.json").write_text(json.dumps({"classes": classes}))
 
-    def with_crops(crops: dict | None) -> Recognizer:
-        (run / "config.json").write_text(json.dumps({"classes": classes, "crops": crops}))
+    def with_crops(spec: CropSpec | None) -> Recognizer:
+        (run / CROP_SPEC_FILE).unlink(missing_ok=True)
+        if spec is not None:
+            write_crop_spec(run, spec)
         return Recognizer.of_run(RunFolder(run), detector="opencv-haar")
 
-    wide = with_crops({"detector": "dlib-hog", "size": 180, "margin": 0.4, "align": False})  # before the spec
+    wide = with_crops(CropSpec(detector="dlib-hog", side=180, margin=0.4))
     assert wide.classes == classes and wide.margin == 0.4 and wide.spec.side == 180
     expected = Recognizer(model, classes, "opencv-haar", spec=CropSpec(margin=0.4)).frame(image)
     default = Recognizer(model, classes, "opencv-haar").frame(image)
     got = wide.frame(image)
     assert len(got.crops) == 1 and np.array_equal(got.crops[0], expected.crops[0])
     assert not np.array_equal(got.crops[0], default.crops[0])
-    write_crop_spec(run, CropSpec(margin=0.4))  # the spec itself: the older record no longer counts
-    assert with_crops({"detector": "dlib-hog", "size": 96, "margin": 0.0, "align": False}).margin == 0.4
-    (run / CROP_SPEC_FILE).unlink()
-    assert with_crops({"detector": "none", "size": 96, "margin": 0.0, "align": False}).margin == DEFAULT_MARGIN
+    assert with_crops(CropSpec(detector="none", side=96, margin=0.0)).margin == DEFAULT_MARGIN
     assert with_crops(None).spec == CropSpec(detector="opencv-haar")
     with pytest.raises(PredictionError, match="eye-aligned"):
-        with_crops({"detector": "dlib-hog", "size": 180, "margin": 0.1, "align": True})
+        with_crops(CropSpec(detector="dlib-hog", side=180, margin=0.1, align=True))
 
 
 def test_runtime_logs_are_held_back_and_written_back_when_the_block_fails(capfd: pytest.CaptureFixture) -> None:
