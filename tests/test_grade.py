@@ -35,7 +35,7 @@ from fer_book.grade_notebooks import (
 from fer_book.grade_referee import Referee
 from fer_book.grade_runner import execute_notebook
 from fer_book.grade_sandbox import Isolation, Limits
-from fer_book.grade_sheet import GRADE_COLUMNS, SUMMARY_COLUMNS, write_tables
+from fer_book.grade_sheet import GRADE_COLUMNS, SUMMARY_COLUMNS, previous_grades, write_tables
 from fer_book.student import strip_solutions
 from fer_book.toc import toc_notebooks
 from fer_utils.book.exercises.exchange import ExchangeError, encode, read_answer
@@ -626,6 +626,33 @@ def test_a_flooding_kernel_is_stopped_at_the_output_cap(tmp_path: Path) -> None:
     assert sum(len(o.get("text", "")) for o in executed.cells[1].outputs) <= 1_000_000
 
 
+def test_a_forged_payload_that_pandas_refuses_is_tampered_not_a_dead_referee(tmp_path: Path) -> None:
+    """A categorical whose codes are out of range: pandas raises ValueError, which used to end the referee."""
+    import base64
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([7, 9]))
+    codes = base64.b64encode(buffer.getvalue()).decode()
+    column = {"$": "categorical", "categories": {"$": "range", "start": 0, "stop": 1, "step": 1, "name": None}}
+    index = {"$": "range", "start": 0, "stop": 2, "step": 1, "name": None}
+    forged = {"$": "series", "index": index, "values": {**column, "codes": codes}, "name": None}
+    referee, _ = referee_of(tmp_path, (3, "three"), [])
+    status, message = referee.check(1, "check_number", json.dumps(forged))
+    assert status == "tampered" and "cannot be rebuilt (ValueError" in message
+
+
+def test_an_honest_function_returning_more_than_a_reply_carries_is_failed_not_tampered(tmp_path: Path) -> None:
+    """The kernel's runner says a result is over the cap (`oversize`): the checker reports the function's error."""
+    function = json.dumps({"$": "function", "name": "confidence_interval"})
+    oversize = {"result": None, "error": "it is larger than 32 MB", "oversize": True}
+    referee, _ = referee_of(tmp_path, ([0.6, 0.62, 0.58],), [oversize])
+    status, message = referee.check(1, "check_confidence_interval", function)
+    assert status == "failed" and "ResultTooLarge" in message and "larger than 32 MB" in message
+
+
 def test_grading_without_a_timeout_lets_the_slowest_chapter_finish_on_the_slower_machine() -> None:
     """Issue 28: the default was 300 s while chapter 7 takes about 210 s on a fast 2-core machine and three
     times as long on the slower one; the default must cover the slowest recorded chapter there, with margin."""
@@ -841,3 +868,38 @@ def test_a_double_hand_in_is_noted_and_only_the_first_by_name_graded(tiny_book: 
     assert notes[f"ada/{TINY}.ipynb"].startswith("a double hand-in: ada also handed in ada.ipynb; graded: ada.ipynb")
     assert rows["bob.ipynb", 0][0] == "error" and rows[f"bob/{TINY}.ipynb", 1][0] == "tampered"
     assert notes["bob.ipynb"].endswith(f"graded: bob/{TINY}.ipynb (the first readable one by name)")
+
+
+def test_a_timeout_row_is_regraded_under_another_limit_and_a_finished_one_kept(tmp_path: Path) -> None:
+    """The time limit is part of a timed-out submission's fingerprint: a rerun with a larger `--timeout` grades
+    it again, while a notebook that finished keeps its verdict under any limit."""
+    from fer_book.grade import Grade, row_fingerprint, timed
+    from fer_book.grade_sheet import GradeSheet
+
+    out, plain = (
+        tmp_path / "grades.csv",
+        {"slow.ipynb": "a" * 24 + "-" + "b" * 24, "done.ipynb": "c" * 24 + "-" + "d" * 24},
+    )
+    late = {1: ("timeout", "the notebook did not finish within 20 s")}
+    finished = {1: ("passed", "three is 3.")}
+    sheet = GradeSheet(out, {key: {print_, timed(print_, 20)} for key, print_ in plain.items()})
+    for key, grades in (("slow.ipynb", late), ("done.ipynb", finished)):
+        status, message = grades[1]
+        print_ = row_fingerprint(grades, plain[key], 20)
+        sheet.add([Grade(key[:-6], key, TINY, 1, False, status, message, print_)])
+    same = GradeSheet(out, {key: {print_, timed(print_, 20)} for key, print_ in plain.items()})
+    assert same.has("slow.ipynb") and same.has("done.ipynb") and same.kept == 2
+    larger = GradeSheet(out, {key: {print_, timed(print_, 600)} for key, print_ in plain.items()})
+    assert not larger.has("slow.ipynb") and larger.has("done.ipynb") and larger.kept == 1
+    assert len(timed(plain["slow.ipynb"], 20)) == 49
+
+
+def test_the_guard_reads_back_whatever_a_cell_starts_with(tmp_path: Path) -> None:
+    out = tmp_path / "g.csv"
+    cells = ["=cmd.ipynb", "'quoted", "''", "-x", "plain"]
+    table = pd.DataFrame({c: cells for c in ["student", "submission", "chapter", "message", "status", "fingerprint"]})
+    table = table.assign(exercise=1, passed=True)
+    write_tables(
+        {out: table[["student", "submission", "chapter", "exercise", "passed", "status", "message", "fingerprint"]]}
+    )
+    assert previous_grades(out)["submission"].tolist() == cells

@@ -213,3 +213,23 @@ def test_a_truncated_jpeg_is_unreadable_not_an_ok_crop_with_grey_rows(tmp_path: 
     assert manifest.loc["001_03", "status"] == "unreadable" and "cut short" in manifest.loc["001_03", "reason"]
     assert manifest.loc["002_03", "status"] == "ok"
     assert read_image(FACE).shape[:2] == (512, 512)  # a whole JPEG still reads
+
+
+def test_half_a_jpeg_closed_with_its_end_marker_is_unreadable_not_a_grey_image(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """The byte check (an end marker after the last scan) passed it, and OpenCV decoded it grey below the cut."""
+    from fer_utils.assets import london_faces_dir
+    from fer_utils.data.images import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
+    from fer_utils.errors import UnreadableVideoError
+
+    whole = london_faces_dir() / "neutral" / "001_03.jpg"
+    data = whole.read_bytes()
+    scan = data.rfind(JPEG_START_OF_SCAN)
+    half = tmp_path / "half.jpg"
+    half.write_bytes(data[: scan + (len(data) - scan) // 2] + JPEG_END_OF_IMAGE)
+    with pytest.raises(UnreadableVideoError, match="the JPEG data is cut short"):
+        read_image(half)
+    assert read_image(whole).shape[:2] == (512, 512)
+    print("still here", file=sys.stderr, flush=True)
+    assert capfd.readouterr().err == "still here\n", "stderr is given back, the decoder's warning held"

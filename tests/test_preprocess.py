@@ -736,3 +736,26 @@ def test_a_signal_to_the_whole_process_group_stops_the_run_and_keeps_its_partial
     assert "rerun the same command to resume" in err and "Traceback" not in err and "BrokenProcessPool" not in err
     finished = read_manifest_csv(out / "manifest.partial.csv")
     assert 2 <= finished["clip_id"].nunique() < N_SAMPLE_CLIPS and not (out / "manifest.csv").exists()
+
+
+def test_a_crop_spec_larger_than_its_images_warns_that_they_are_upsampled(stills: list[Path], tmp_path: Path) -> None:
+    """A 48 px spec over 32 px images upsampled every crop without a word."""
+    import contextlib
+    import io
+
+    import cv2
+
+    from fer_utils.cli import main
+
+    src = tmp_path / "src" / "neutral"
+    src.mkdir(parents=True)
+    for i, still in enumerate(stills[:3]):
+        cv2.imwrite(str(src / f"{i:03d}_face.png"), cv2.resize(cv2.imread(str(still)), (32, 32)))
+    for size, warned in ((48, True), (32, False)):
+        argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(tmp_path / f"c{size}")]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main([*argv, "--detector", "none", "--size", str(size), "--workers", "1", "--quiet"])
+        assert code == 0, err.getvalue()
+        expected = "WARNING: 3 of 3 crops were cut from squares smaller than 48 px (median 32 px) and upsampled"
+        assert (expected in err.getvalue()) is warned, err.getvalue()

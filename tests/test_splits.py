@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from fer_utils.data.corpora import index_ravdess, index_savee
-from fer_utils.data.splits import LeakReport, Split, check_leakage, split_frames
+from fer_utils.data.splits import LeakReport, Split, check_leakage, split_frames, split_note
 from fer_utils.errors import DatasetError
 
 FRAMES_PER_CLIP = 6
@@ -139,3 +139,12 @@ def test_a_run_without_a_chosen_protocol_splits_people_with_several_faces_by_sub
     assert chosen_protocol(generated) is None and resolve_protocol(generated) == "random"
     sides = frames.assign(split=frames["subject"].map(lambda s: "test" if s == frames["subject"].iloc[0] else "train"))
     assert chosen_protocol(sides) is None and resolve_protocol(sides) == "given"
+
+
+def test_a_given_split_note_on_a_table_without_a_split_is_the_error_not_a_blank_count() -> None:
+    """`train --protocol given` printed "the dataset's own split,  rows" before its error."""
+    frames = pd.DataFrame({"clip_id": ["a", "b"], "emotion": ["happy", "sad"], "subject": ["1", "2"]})
+    with pytest.raises(DatasetError, match="protocol 'given' takes the dataset's own split"):
+        split_note(frames)
+    with_split = frames.assign(split=["train", "test"])
+    assert split_note(with_split).startswith("protocol given: the dataset's own split, train 1, test 1 rows")

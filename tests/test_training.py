@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -323,6 +325,33 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     with pytest.raises(TrainingError, match=manifest["image"].iloc[5]):
         train_run(None, FaceData(crops, manifest), small_config(epochs=1), tmp_path / "broken", verbose=0)
     assert _no_run_written(tmp_path / "broken")
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_train_exits_130_with_a_message_and_no_half_run(tmp_path: Path) -> None:
+    """Ctrl-C ended `train` in a KeyboardInterrupt traceback; now exit 130, one line, and no run folder (the
+    run is written aside and renamed only when complete)."""
+    from fer_utils.book import artifacts
+
+    crops, out = artifacts.Dataset().crops(), tmp_path / "run"
+    argv = [sys.executable, "-u", "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(out)]
+    argv += ["--size", "32", "--epochs", "200", "--protocol", "clip"]
+    log = tmp_path / "log.txt"
+    with log.open("w") as fh:
+        process = subprocess.Popen(
+            argv, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+        deadline = time.monotonic() + 240
+        while "Epoch 1/" not in log.read_text() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+        assert "Epoch 1/" in log.read_text(), log.read_text()[-2000:]
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    text = log.read_text()
+    assert code == 130, text[-2000:]
+    assert "Traceback" not in text and "error: interrupted (Ctrl-C)" in text
+    assert not out.exists(), "no half run in place"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")], "its temporary folder is removed"
 
 
 # --- collapse detection (issue 10) ------------------------------------------------------------------------
