@@ -1,4 +1,4 @@
-"""The crop spec (issue 37): said once, written beside the crops, copied into every run, read by all that cut.
+"""The crop spec: said once, written beside the crops, copied into every run, read by all that cut.
 
 How a face becomes a model's input (detector, margin, side, alignment, colour) is one `CropSpec`: the
 preprocessing run writes it beside its crops, training copies it into the run folder, and the recognizer of a
@@ -56,7 +56,7 @@ def test_the_defaults_are_the_registrys_and_the_spec_round_trips(tmp_path: Path)
         ("margin", True, "margin must be between 0 and 1"),
         ("side", 4, "at least 8 pixels"),
         ("side", 96.0, "at least 8 pixels"),
-        ("side", 100000, "at most 1024 pixels"),  # issue 47: it ran out of memory
+        ("side", 100000, "at most 1024 pixels"),  # it ran out of memory
         ("colour", "rgb", "unknown crop colour"),
     ],
 )
@@ -75,7 +75,7 @@ def test_a_damaged_spec_file_is_a_crop_error_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_spec_made_without_a_margin_takes_its_detectors_default() -> None:
-    """Issue 45: `CropSpec()`'s margin was 0.1 whatever its detector, and the CLI alone applied `default_margin`
+    """`CropSpec()`'s margin was 0.1 whatever its detector, and the CLI alone applied `default_margin`
     (0 for whole images), so the API and the book cut whole images with a margin the CLI did not. The spec
     itself decides it now, for every caller; a margin given is kept; the CLI's options and the book's keywords
     give None for what they leave to the spec (`spec_with`), and a model of whole images is served through a face

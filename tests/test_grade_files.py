@@ -89,7 +89,7 @@ def statuses(grades: pd.DataFrame, key: str) -> list[tuple[str, str]]:
 
 
 def test_a_latin1_file_name_is_graded_and_the_class_after_it_too(graded: dict) -> None:
-    """Item 2: a name that is not UTF-8 no longer stops the sheet's write (UnicodeEncodeError)."""
+    """A name that is not UTF-8 no longer stops the sheet's write (UnicodeEncodeError)."""
     rows = statuses(graded["first"], "Jos\\udce9.ipynb")
     assert [status for status, _ in rows] == ["passed", "passed"]
     assert graded["first"].set_index("submission").loc["Jos\\udce9.ipynb", "student"].tolist() == ["Jos\\xe9"] * 2
@@ -98,14 +98,14 @@ def test_a_latin1_file_name_is_graded_and_the_class_after_it_too(graded: dict) -
 
 
 def test_an_nfd_name_and_its_escaped_spelling_are_two_submissions_with_their_own_grades(graded: dict) -> None:
-    """Item 3: `Zoë` in NFD and a file literally named `Zoe\\u0308` had one key: one was never graded."""
+    """`Zoë` in NFD and a file literally named `Zoe\\u0308` had one key: one was never graded."""
     nfd, literal = statuses(graded["first"], "Zoe\\u0308.ipynb"), statuses(graded["first"], "Zoe\\\\u0308.ipynb")
     assert [s for s, _ in nfd] == ["passed", "unanswered"]
     assert [s for s, _ in literal] == ["passed", "passed"]
 
 
 def test_keys_that_would_collide_are_refused_naming_both_files(tmp_path: Path, tiny_book: Path) -> None:  # noqa: F811
-    """Item 3: keys are unique by construction; were two equal, grading stops naming both files."""
+    """Keys are unique by construction; were two equal, grading stops naming both files."""
     from fer_book.grade_notebooks import book_chapters
 
     subs = tmp_path / "subs"
@@ -117,7 +117,7 @@ def test_keys_that_would_collide_are_refused_naming_both_files(tmp_path: Path, t
 
 
 def test_a_name_the_csv_guard_prefixes_keeps_its_grades_on_a_rerun(graded: dict) -> None:
-    """Item 4: `=cmd.ipynb` is written `'=cmd.ipynb` and read back as itself: kept, not regraded."""
+    """`=cmd.ipynb` is written `'=cmd.ipynb` and read back as itself: kept, not regraded."""
     assert statuses(graded["first"], "=cmd.ipynb")[0][0] == "passed"
     assert statuses(graded["again"], "=cmd.ipynb") == statuses(graded["first"], "=cmd.ipynb")
     assert graded["kept"] == graded["first"]["submission"].nunique(), "every submission kept its grades"
@@ -125,13 +125,13 @@ def test_a_name_the_csv_guard_prefixes_keeps_its_grades_on_a_rerun(graded: dict)
 
 
 def test_a_fifo_named_as_a_notebook_is_an_error_row_and_does_not_block(graded: dict) -> None:
-    """Item 1: a FIFO is never opened for reading; it is recorded and the class is graded."""
+    """A FIFO is never opened for reading; it is recorded and the class is graded."""
     [(status, message)] = statuses(graded["first"], "pipe.ipynb")
     assert status == "error" and message.startswith("it is a FIFO, not a notebook file")
 
 
 def test_json_nested_3000_deep_is_an_error_row_of_its_student(graded: dict) -> None:
-    """Item 6: a RecursionError no longer stops grading for the whole class."""
+    """A RecursionError no longer stops grading for the whole class."""
     [(status, message)] = statuses(graded["first"], "deep.ipynb")
     assert status == "error" and "nests more than 64 levels deep" in message
     assert [s for s, _ in statuses(graded["first"], "ada.ipynb")] == ["passed", "passed"]

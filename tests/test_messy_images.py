@@ -1,4 +1,4 @@
-"""Images as phones and scanners write them (issue 18, items 4, 11, 17): EXIF orientation, images
+"""Images as phones and scanners write them: EXIF orientation, images
 too large to decode, 10-bit data in 16-bit PNGs. Real London faces, read through the one image reader
 (`images.read_image`) by `detect`, `preprocess` and `predict`."""
 
@@ -194,7 +194,7 @@ def test_an_exif_chunk_after_the_pixels_still_turns_a_png_upright(tmp_path: Path
 
 
 def test_a_truncated_jpeg_is_unreadable_not_an_ok_crop_with_grey_rows(tmp_path: Path) -> None:
-    """Issue 35: OpenCV decodes a JPEG cut short without an error, its missing rows grey, and the run
+    """OpenCV decodes a JPEG cut short without an error, its missing rows grey, and the run
     wrote an `ok` crop of it. The bytes are checked: no end-of-image marker after the last scan."""
     from fer_utils.errors import UnreadableVideoError
 

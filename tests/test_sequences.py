@@ -1,4 +1,4 @@
-"""The CNN-LSTM over a clip's frames (issue 36): clips as sequences (`fer_utils.train.sequences`), the model in the
+"""The CNN-LSTM over a clip's frames: clips as sequences (`fer_utils.train.sequences`), the model in the
 registry, trained through `train` on the sample's clips under the clip protocol, and its run folder loaded,
 predicted on a video and quantized like a frame model's; the paper's cited LSTM and VGG-Face+LSTM counted.
 

@@ -124,7 +124,7 @@ def test_bad_arguments_are_clear(frames: pd.DataFrame) -> None:
 
 
 def test_a_run_without_a_chosen_protocol_splits_people_with_several_faces_by_subject(frames: pd.DataFrame) -> None:
-    """Issue 46: chapter 10 split a reader's MEAD at random (its own test side 0.968, real faces elsewhere
+    """Chapter 10 split a reader's MEAD at random (its own test side 0.968, real faces elsewhere
     0.079); without a chosen protocol, a dataset whose people have several rows and no sides of its own is
     now split by subject, the generated faces (one face a person) stay on the random split they were cached
     with, a dataset's own sides win, and a chosen protocol is kept."""
