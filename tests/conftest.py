@@ -29,7 +29,7 @@ def stills() -> list[Path]:
     return paths
 
 
-# --- dataset trees and the synthetic sample (issue 3) -------------------------------------------
+# --- dataset trees and the synthetic sample -------------------------------------------
 
 SAMPLE_ACTORS = (1, 2, 3, 4)
 

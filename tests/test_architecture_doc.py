@@ -1,4 +1,4 @@
-"""ARCHITECTURE.md's module tables are the modules' own docstrings (`python -m fer_book architecture`, issue 45)."""
+"""ARCHITECTURE.md's module tables are the modules' own docstrings (`python -m fer_book architecture`)."""
 
 from __future__ import annotations
 

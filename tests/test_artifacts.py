@@ -283,7 +283,7 @@ def test_a_callable_object_builds_the_run_and_its_attributes_key_it(
 
 
 def test_a_small_clip_dataset_is_sampled_more_densely_and_the_paper_sized_one_is_not() -> None:
-    """Issue 28: 24 real clips at 6 frames each left the reference run at chance; a small dataset takes
+    """24 real clips at 6 frames each left the reference run at chance; a small dataset takes
     more frames per clip (about MIN_DATASET_FRAMES in all, capped), a paper-sized one keeps 6."""
     from fer_utils.book import artifacts
 
@@ -325,7 +325,7 @@ def callbacks(path):
 def test_code_defined_in_a_notebook_has_the_fingerprint_of_its_package_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Regression (issue 37): two things a chapter's saved cell holds got another key in a kernel than in the
+    """Regression: two things a chapter's saved cell holds got another key in a kernel than in the
     package, so chapter 4's `fit_model` and `make_dataset` keyed another reference run than chapters 3, 8 and
     9 would have found: a class (`LastEpochWeights`: Python cannot find the source of a class defined in a
     notebook) and a nested function's annotations (`_decoder`'s `decode`: a kernel evaluates them, reading

@@ -62,7 +62,7 @@ def test_executed_notebook_has_outputs_and_no_errors(chapter: Path) -> None:
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_no_table_cell_or_column_is_cut_short(chapter: Path) -> None:
-    """Issue 46: every table a chapter shows is whole: no cell cut to "..." and no column hidden behind one
+    """Every table a chapter shows is whole: no cell cut to "..." and no column hidden behind one
     (pandas' defaults cut cells at 50 characters and show 20 columns; the kit's style shows them all)."""
     nb = executed(chapter)
     tables = [
@@ -78,7 +78,7 @@ def test_no_table_cell_or_column_is_cut_short(chapter: Path) -> None:
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_no_table_repeats_that_one_run_has_no_spread(chapter: Path) -> None:
-    """Issue 46: chapter 10's tables said "(one run: no spread)" in each cell of the peer's columns (24 times);
+    """Chapter 10's tables said "(one run: no spread)" in each cell of the peer's columns (24 times);
     a table says it once (`fer.runs_note`, a `runs` or `seeds` column), not in its cells."""
     nb = executed(chapter)
     outputs = [out for c in nb.cells if c.cell_type == "code" for out in c.outputs]
@@ -145,7 +145,7 @@ def test_badges_and_launch_buttons_agree_with_the_config(chapter: Path) -> None:
     assert links.install_spec in executed_install, "the staged install cell pins the book's ref"
 
 
-# What a built page must never show (issue 16): a number printed as NaN, and TensorFlow's or TFLite's
+# What a built page must never show: a number printed as NaN, and TensorFlow's or TFLite's
 # runtime logs leaking into outputs. Matched in the text of the page's cell outputs (prose and code may
 # speak of "a NaN loss"); "nan" as a whole word, any case.
 FORBIDDEN_OUTPUT = {
@@ -204,7 +204,7 @@ def test_built_page_shows_no_nan_and_no_runtime_logs(chapter: Path) -> None:
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_the_downloadable_notebook_holds_no_runtime_log(chapter: Path) -> None:
-    """Issue 28: the executed .ipynb that readers download (not only the page, whose remove-output cells hide
+    """The executed .ipynb that readers download (not only the page, whose remove-output cells hide
     them) holds no TensorFlow, absl or TFLite runtime log in any output."""
     logs = {what: FORBIDDEN_OUTPUT[what] for what in ("a TensorFlow warning", "a TFLite runtime log")}
     logs["a TensorFlow or absl C++ log"] = FORBIDDEN_OUTPUT["a TensorFlow or absl C++ log"]
@@ -223,7 +223,7 @@ TABLE_CELL = re.compile(r"<t[dh]\b[^>]*>(.*?)</t[dh]>", re.S)
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_no_table_of_the_executed_chapter_cuts_a_cell_or_a_column(chapter: Path) -> None:
-    """Issue 46: pandas shortens a cell over 50 characters, and a table over 20 columns, to "..."; chapter 4's
+    """Pandas shortens a cell over 50 characters, and a table over 20 columns, to "..."; chapter 4's
     comparison with the paper lost the words that say its run is not comparable. Every table shows whole."""
     cut = [
         cell.strip()
@@ -241,7 +241,7 @@ SCRIPT_SRC = re.compile(r'<script\b[^>]*\bsrc="([^"]+)"[^>]*>')
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_a_page_loads_every_script_from_the_book_and_mathjax_once_where_it_has_equations(chapter: Path) -> None:
-    """Regression (issue 46's equations): chapters 3-6 loaded MathJax from a CDN, which a reader offline or
+    """Regression: chapters 3-6 loaded MathJax from a CDN, which a reader offline or
     the CI's browser cannot reach. The book serves MathJax itself, deferred, only on pages with equations,
     and never twice (Jupyter Book puts every _static .js on every page: fer_book.sphinx_ext drops its copy)."""
     page = require(HTML / chapter.with_suffix(".html")).read_text()

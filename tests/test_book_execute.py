@@ -104,7 +104,7 @@ def test_execute_refuses_bad_parameters_and_chapters_before_staging(
     assert not stage.exists(), "nothing staged or copied"
 
 
-# --- issue 30, item 15: one execution per stage --------------------------------------------------------------
+# --- one execution per stage --------------------------------------------------------------
 
 HOLD_LOCK = """
 import sys, time

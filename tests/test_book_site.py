@@ -1,6 +1,6 @@
 """`book build` writes only what it owns into OUT/html, and vendors npm packages only when their sha512 matches.
 
-Issue 12: `book build --out www` used to delete an existing `www/html` wholesale, including files the
+`book build --out www` used to delete an existing `www/html` wholesale, including files the
 build did not write. The site's manifest (`SITE_MANIFEST`) now records what a build wrote.
 """
 

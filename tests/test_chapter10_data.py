@@ -108,7 +108,7 @@ def test_chapter_10_runs_on_eight_mead_expressions_and_names_the_class_the_peer_
 ) -> None:
     data = mead_folder(tmp_path / "mead")
     text = execute_chapter(tmp_path / "stage", cache, DATASET="mead", DATA_DIR=data)
-    # three actors and no sides of their own: split by subject (it was random: issue 46)
+    # three actors and no sides of their own: split by subject (it was random)
     assert "of 8 expressions" in text and "protocol subject" in text
     # 24 clips: sampled more densely than the paper's 6 frames per clip (each sample clip has 15 frames)
     assert "mead has 24 clips; taking up to 25 frames per clip instead of the paper's 6" in text

@@ -92,11 +92,11 @@ def test_spread_and_confidence_interval_match_their_definitions() -> None:
     half = 2.7764451 * 0.0790569 / math.sqrt(5)
     assert low == pytest.approx(0.85 - half, abs=1e-6) and high == pytest.approx(0.85 + half, abs=1e-6)
     assert chapters.mean_std(values) == "0.850 ± 0.079"
-    # one run has no spread, and a missing value is not a number: never "± nan" (issue 16)
+    # one run has no spread, and a missing value is not a number: never "± nan"
     assert chapters.mean_std([0.41]) == "0.410 (one run: no spread)"
     assert chapters.mean_std([*values, float("nan")]) == "0.850 ± 0.079 (1 missing)"
     assert chapters.mean_std([float("nan")]) == "no value (1 missing)"
-    # issue 46: counts (epochs, clips) to one decimal, not "24.667 ± 6.110" epochs
+    # counts (epochs, clips) to one decimal, not "24.667 ± 6.110" epochs
     assert chapters.mean_std([20, 24, 30]) == "24.7 ± 5.0" and chapters.mean_std([45]) == "45 (one run: no spread)"
     assert chapters.mean_ci([0.41]) == "needs 2 runs or more"
 
@@ -237,7 +237,7 @@ def test_summarize_says_one_run_has_no_spread_once_and_never_prints_nan() -> Non
     )
     assert summary.to_dict("records")[0] == {
         "variant": "only",
-        "accuracy": "0.410",  # its `seeds` says 1 once for the row, not in each cell (issue 46)
+        "accuracy": "0.410",  # its `seeds` says 1 once for the row, not in each cell
         "accuracy, 95 % CI": "needs 2 runs or more",
         "seeds": 1,
         "collapsed runs": 0,
@@ -250,7 +250,7 @@ def test_summarize_says_one_run_has_no_spread_once_and_never_prints_nan() -> Non
 
 
 def test_a_table_says_once_that_one_run_has_no_spread_not_in_each_cell() -> None:
-    """Issue 46: "(one run: no spread)" filled every cell of the peer's columns; `mean_std(..., alone="")`
+    """The text "(one run: no spread)" filled every cell of the peer's columns; `mean_std(..., alone="")`
     leaves it out of a cell and `runs_note` states the runs once."""
     assert chapters.mean_std([0.41]) == "0.410 (one run: no spread)"
     assert chapters.mean_std([0.41], alone="") == "0.410"
@@ -378,7 +378,7 @@ def test_the_guessing_ceiling_is_where_guessing_stops_on_that_many_faces() -> No
 
 
 def test_the_bootstrap_interval_includes_the_test_sets_own_noise() -> None:
-    """Chapter 9 (issue 34): five seeds that agree exactly have no spread, so Student's t over them gives an
+    """Chapter 9: five seeds that agree exactly have no spread, so Student's t over them gives an
     interval of width 0; on 42 test faces of 21 people at 0.8 one test set alone is worth about ±0.12."""
     faces = pd.DataFrame({"group": np.repeat(np.arange(21), 2), "correct": np.arange(42) % 5 != 0})
     low, high = chapters.bootstrap_interval([faces] * 5)

@@ -534,7 +534,7 @@ def test_predict_refuses_an_annotated_copy_it_cannot_write_before_loading_the_mo
 
 
 def test_train_takes_the_crops_side_and_refuses_to_upsample(crops: Path, tmp_path: Path) -> None:
-    """Regression (issue 19): `preprocess --size 32` then a plain `train` trained at 180 px on upsampled
+    """Regression: `preprocess --size 32` then a plain `train` trained at 180 px on upsampled
     crops. `train` now reads the crops' side; a larger --size is refused, naming both sizes."""
     code, out, err = run_cli(
         ["train", "--crops", str(crops), "--out", str(tmp_path / "run"), "--epochs", "1", "--seed", "0"]

@@ -1,4 +1,4 @@
-"""Every default from `TrainConfig` (issue 45): the learning rate, the epochs and the augmentation a config
+"""Every default from `TrainConfig`: the learning rate, the epochs and the augmentation a config
 holds reach the run a chapter trains, through the code the chapter shows.
 
 A kernel imports the chapters' kit and trains as chapter 4's reference-run cell does, with the code chapter 4

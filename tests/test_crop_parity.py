@@ -1,4 +1,4 @@
-"""One face, one input tensor (issue 37): the CLI, Python inference and the demo page cut and resize a face
+"""One face, one input tensor: the CLI, Python inference and the demo page cut and resize a face
 to the same pixels, from the crop spec alone.
 
 Three real frames go through all three: a London face whose square is larger than the crop (OpenCV's
@@ -206,7 +206,7 @@ def test_the_pages_resize_is_opencvs_on_squares_of_many_sides(page: object) -> N
         assert difference.max() <= 1 and (difference > 0).mean() < 0.01, (n, side, difference.max())
 
 
-# --- whole images (detector "none"): one crop whichever entry point cuts them (issue 45) -------------------
+# --- whole images (detector "none"): one crop whichever entry point cuts them -------------------
 
 
 def generated_paths(count: int) -> list[Path]:
@@ -260,7 +260,7 @@ def test_the_cli_cuts_whole_images_without_a_margin(whole: dict) -> None:
 
 
 def test_the_books_crops_of_whole_images_are_the_clis(whole: dict, tmp_path: Path) -> None:
-    """Issue 45: `artifacts.Dataset.crops` (the book's cached crops) cut whole images with CropSpec()'s margin of
+    """`artifacts.Dataset.crops` (the book's cached crops) cut whole images with CropSpec()'s margin of
     0.1 where the CLI cut them with none (`default_margin`): 39.3 gray levels apart on average. One spec, one
     margin: the same bytes."""
     from fer_utils.book.artifacts import Dataset
@@ -273,7 +273,7 @@ def test_the_books_crops_of_whole_images_are_the_clis(whole: dict, tmp_path: Pat
 
 
 def test_the_api_and_inference_cut_whole_images_as_the_cli(whole: dict, tmp_path: Path) -> None:
-    """Issue 45: `preprocess_dataset` takes the crop spec itself (it decided its own margin, 0.1, for whole
+    """`preprocess_dataset` takes the crop spec itself (it decided its own margin, 0.1, for whole
     images too); the recognizer cuts each image from the same spec, with the "none" detector."""
     from fer_utils.data.indexing import index_dataset
     from fer_utils.deploy.inference import Recognizer
@@ -289,7 +289,7 @@ def test_the_api_and_inference_cut_whole_images_as_the_cli(whole: dict, tmp_path
 
 
 def test_int8_calibration_takes_the_crops_preprocessing_makes(whole: dict) -> None:
-    """Issue 45: int8 calibration resized the generated faces with OpenCV's INTER_AREA, also when enlarging
+    """Int8 calibration resized the generated faces with OpenCV's INTER_AREA, also when enlarging
     them; it now takes the crops `preprocess --detector none` writes, which the model resizes itself."""
     from fer_utils.deploy.tflite import representative_faces, representative_paths
 

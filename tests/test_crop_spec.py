@@ -1,11 +1,11 @@
-"""The crop spec (issue 37): said once, written beside the crops, copied into every run, read by all that cut.
+"""The crop spec: said once, written beside the crops, copied into every run, read by all that cut.
 
 How a face becomes a model's input (detector, margin, side, alignment, colour) is one `CropSpec`: the
 preprocessing run writes it beside its crops, training copies it into the run folder, and the recognizer of a
 run reads it from there. That every path cuts a face from the spec alone is shown by what they cut
 (tests/test_crop_parity.py: the CLI, Python inference, the API and the page give the same pixels for a spec
-that is not the default), not by scanning the code for numbers. Folders made before the spec existed still load: their older records are read into a spec, and
-a run whose model took its own side only is served through the model's resizer, as training fed it.
+that is not the default), not by scanning the code for numbers. Folders made before the spec existed are refused
+with what to do: preprocess the crops again, or train the run again.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from toy_data import TOY_CLASSES, make_toy_crops
 
 from fer_utils.deploy.inference import Recognizer
-from fer_utils.errors import CropError, PredictionError
+from fer_utils.errors import CropError, PredictionError, PreprocessError, RunFolderError
 from fer_utils.faces.crop_spec import (
     CROP_SPEC_FILE,
     CropSpec,
@@ -26,7 +25,6 @@ from fer_utils.faces.crop_spec import (
     default_margin,
     read_crop_spec,
     served_spec,
-    spec_from_settings,
     spec_with,
     write_crop_spec,
 )
@@ -58,7 +56,7 @@ def test_the_defaults_are_the_registrys_and_the_spec_round_trips(tmp_path: Path)
         ("margin", True, "margin must be between 0 and 1"),
         ("side", 4, "at least 8 pixels"),
         ("side", 96.0, "at least 8 pixels"),
-        ("side", 100000, "at most 1024 pixels"),  # issue 47: it ran out of memory
+        ("side", 100000, "at most 1024 pixels"),  # it ran out of memory
         ("colour", "rgb", "unknown crop colour"),
     ],
 )
@@ -77,7 +75,7 @@ def test_a_damaged_spec_file_is_a_crop_error_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_spec_made_without_a_margin_takes_its_detectors_default() -> None:
-    """Issue 45: `CropSpec()`'s margin was 0.1 whatever its detector, and the CLI alone applied `default_margin`
+    """`CropSpec()`'s margin was 0.1 whatever its detector, and the CLI alone applied `default_margin`
     (0 for whole images), so the API and the book cut whole images with a margin the CLI did not. The spec
     itself decides it now, for every caller; a margin given is kept; the CLI's options and the book's keywords
     give None for what they leave to the spec (`spec_with`), and a model of whole images is served through a face
@@ -90,7 +88,6 @@ def test_a_spec_made_without_a_margin_takes_its_detectors_default() -> None:
     assert served_spec(CropSpec(detector=NO_DETECTOR, side=96)) == CropSpec(side=96)
     kept = CropSpec(detector="opencv-haar", margin=0.3)
     assert served_spec(kept) == kept
-    assert spec_from_settings({"detector": NO_DETECTOR, "size": 48}).margin == 0.0  # a record without a margin
 
 
 def test_whole_images_have_no_margin_and_are_served_with_the_default_one() -> None:
@@ -100,14 +97,6 @@ def test_whole_images_have_no_margin_and_are_served_with_the_default_one() -> No
     whole = CropSpec(detector=NO_DETECTOR, margin=0.0, side=96)
     assert whole.served_with("dlib-hog") == CropSpec(detector="dlib-hog", margin=DEFAULT_MARGIN, side=96)
     assert CropSpec(margin=0.3).served_with("opencv-haar").margin == 0.3
-
-
-def test_older_records_are_read_into_a_spec_or_say_what_is_missing() -> None:
-    settings = {"detector": "dlib-hog", "size": 180, "margin": 0.2, "align": False, "frames": 6, "version": 2}
-    assert spec_from_settings(settings) == CropSpec(margin=0.2, side=180)
-    assert spec_from_settings({"detector": "dlib-hog", "margin": 0.2, "align": False}, side=48).side == 48
-    with pytest.raises(CropError, match="does not say their side"):
-        spec_from_settings({"detector": "dlib-hog", "margin": 0.2})
 
 
 # --- written by preprocessing, copied by training, read by the recognizer -----------------------------------
@@ -137,8 +126,9 @@ def test_preprocessing_writes_the_spec_beside_its_crops_and_start_over_removes_i
     assert read_crop_spec(out) == CropSpec(detector="opencv-haar", margin=0.3, side=48)
     settings = json.loads((out / ".parts" / "settings.json").read_text())
     assert settings["size"] == 48 and settings["margin"] == 0.3 and "crop" not in settings  # the older names
-    (out / CROP_SPEC_FILE).unlink()  # a folder preprocessed before the spec existed: its settings say it
-    assert folder_crop_spec(out) == CropSpec(detector="opencv-haar", margin=0.3, side=48)
+    (out / CROP_SPEC_FILE).unlink()  # a folder preprocessed before the spec existed: refused, with what to do
+    with pytest.raises(PreprocessError, match=r"preprocessed before crop specs were saved.*preprocess it again"):
+        folder_crop_spec(out)
     preprocess_dataset(clips, out, CropSpec(detector="opencv-haar", margin=0.3, side=48), workers=1, progress=False)
     assert read_crop_spec(out) == CropSpec(detector="opencv-haar", margin=0.3, side=48)  # resumed, and written
     start_over(out)
@@ -164,7 +154,8 @@ def test_a_run_copies_its_crops_spec_and_its_recognizer_crops_with_it(toy: Path,
 
 def legacy_run(folder: Path, crops: dict | None, side: int = 32) -> Path:
     """A run folder as the package wrote it before the crop spec: a model of one input side with no resizer,
-    its classes, and config.json recording the crops' preprocessing settings (`crops`) and the image size."""
+    its classes, and config.json recording the image size and, when `crops` is given, the crops' preprocessing
+    settings (`crops`) instead of a `crop_spec.json`."""
     import keras
 
     from fer_utils.models.networks import save_model
@@ -175,47 +166,39 @@ def legacy_run(folder: Path, crops: dict | None, side: int = 32) -> Path:
     x = keras.layers.Conv2D(4, 3, activation="relu")(x)
     outputs = keras.layers.Dense(len(TOY_CLASSES), activation="softmax")(keras.layers.Flatten()(x))
     save_model(keras.Model(inputs, outputs), folder / "model.keras", list(TOY_CLASSES))
-    (folder / "config.json").write_text(json.dumps({"image_size": [side, side], "crops": crops}))
+    config = {"image_size": [side, side], **({"crops": crops} if crops is not None else {})}
+    (folder / "config.json").write_text(json.dumps(config))
     return folder
 
 
-def test_a_run_made_before_the_spec_loads_and_is_served_as_it_was_trained(tmp_path: Path) -> None:
-    """Its config.json's crops (180 px, margin 0.2) become its spec; its 32 px model is put behind the model's
-    resizer, so it gets the 180 px crop resized as training resized it (bilinear), not a crop cut at 32."""
-    import tensorflow as tf
-
-    from fer_utils.assets import still_paths
-    from fer_utils.data.video import read_image
-    from fer_utils.faces.crops import crop_face
-    from fer_utils.models.networks import input_side, load_model
+def test_a_run_made_before_the_spec_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """A run whose config.json records its crops' settings (`crops`) instead of a spec, or whose model takes a
+    fixed side other than its crops' (saved before models resized their input), is refused in one line naming
+    what is missing and saying to train it again; neither is read into a spec nor put behind a resizer."""
     from fer_utils.train.runs import RunFolder
 
     settings = {"detector": "opencv-haar", "size": 180, "margin": 0.2, "align": False, "frames": 6}
-    run = RunFolder(legacy_run(tmp_path / "old", settings))
-    assert run.crop_spec() == CropSpec(detector="opencv-haar", margin=0.2, side=180)
-    model = run.load()
-    assert input_side(model) is None and input_side(load_model(run.model_file)) == 32
-    image = read_image(still_paths()[0])
-    result = Recognizer.of_run(run).frame(image)
-    crop = crop_face(image, Recognizer.of_run(run).detector.detect(image)[0], size=180, margin=0.2)
-    np.testing.assert_array_equal(result.crops[0], crop)
-    trained_as = tf.image.resize(crop[None, ..., None], (32, 32))  # what the old training pipeline fed it
-    expected = load_model(run.model_file)(trained_as).numpy()[0]
-    np.testing.assert_allclose([result.faces[0].probabilities[c] for c in TOY_CLASSES], expected, atol=1e-6)
+    old = RunFolder(legacy_run(tmp_path / "old", settings))
+    with pytest.raises(RunFolderError, match=r"before runs saved their crop spec \(crop_spec.json is missing.*train"):
+        old.crop_spec()
+    with pytest.raises(RunFolderError, match="train the run again"):
+        Recognizer.of_run(old)
+    unresized = RunFolder(legacy_run(tmp_path / "unresized", None))
+    write_crop_spec(unresized.path, CropSpec(side=180))
+    with pytest.raises(RunFolderError, match=r"takes 32×32 px crops and does not resize.*180×180 px: train the run"):
+        unresized.load()
 
 
-def test_older_runs_without_a_side_or_with_aligned_crops(tmp_path: Path) -> None:
-    """Crops recorded without a side take the run's image size; crops made by hand (no record) the default spec
-    at that size; a model folder with no config at all the side its model takes. Aligned crops are refused
-    by the recognizer, which does not align."""
+def test_runs_on_crops_made_by_hand_or_aligned_crops(tmp_path: Path) -> None:
+    """Crops made by hand (no spec, no record) take the default spec at the run's image size; a model folder with
+    no config at all the side its model takes. Aligned crops are refused by the recognizer, which does not align."""
     from fer_utils.train.runs import RunFolder
 
-    no_side = RunFolder(legacy_run(tmp_path / "a", {"detector": "dlib-hog", "margin": 0.3, "align": False}, 48))
-    assert no_side.crop_spec() == CropSpec(margin=0.3, side=48)
     by_hand = RunFolder(legacy_run(tmp_path / "b", None, 48))
     assert by_hand.crop_spec() == CropSpec(side=48)
     (by_hand / "config.json").unlink()
     assert by_hand.crop_spec(48) == CropSpec(side=48) and Recognizer.of_run(by_hand).spec.side == 48
-    aligned = RunFolder(legacy_run(tmp_path / "c", {"detector": "dlib-hog", "size": 32, "margin": 0.1, "align": True}))
+    aligned = RunFolder(legacy_run(tmp_path / "c", None))
+    write_crop_spec(aligned.path, CropSpec(detector="dlib-hog", margin=0.1, side=32, align=True))
     with pytest.raises(PredictionError, match="eye-aligned"):
         Recognizer.of_run(aligned)

@@ -72,7 +72,7 @@ def test_ravdess_both_modalities_on_request(tmp_path: Path) -> None:
 
 
 def test_both_modalities_of_one_take_index_one_copy_and_say_why(ravdess_tree: Path) -> None:
-    """Regression (issue 18, item 17): `--modalities 01,02` made two clips of each take (the same video)
+    """Regression: `--modalities 01,02` made two clips of each take (the same video)
     without a warning, so a clip split could put one copy in training and the other in the test set."""
     for modalities in (("01", "02"), ("02", "01")):
         index = index_ravdess(ravdess_tree, modalities=modalities)
@@ -323,7 +323,7 @@ def test_symlink_loops_and_dangling_links_are_listed_as_rejected_with_their_reas
         assert reasons[name] == "a symbolic link that loops (it leads back to itself)"
 
 
-# --- CREMA-D (issue 10) -----------------------------------------------------------------------
+# --- CREMA-D -----------------------------------------------------------------------
 
 
 def test_cremad_indexes_every_code_with_the_actor_as_subject(tmp_path: Path) -> None:
@@ -382,7 +382,7 @@ def test_subject_of_clip_id_recovers_cremad_actors_and_disambiguated_ids() -> No
     assert subject_of_clip_id("0999_DFA_ANG_XX") is None and subject_of_clip_id("001_03") is None
 
 
-# --- folders of classes as people name them (issue 10, issue 12) -----------------------------
+# --- folders of classes as people name them -----------------------------
 
 
 def test_folder_synonyms_cover_the_vocabulary_and_common_names() -> None:
@@ -453,7 +453,7 @@ def test_subject_pattern_takes_the_subject_from_the_file_name(tmp_path: Path) ->
 
 
 def test_same_named_images_get_distinct_clip_ids(tmp_path: Path) -> None:
-    """Regression (issue 12): `happy/A/001.png` and `happy/B/001.png`, or `x.png` beside `x.jpg`, shared one
+    """Regression: `happy/A/001.png` and `happy/B/001.png`, or `x.png` beside `x.jpg`, shared one
     clip id, so one crop overwrote the other under two subjects."""
     for rel in ("happy/A/001.png", "happy/B/001.png", "sad/x.png", "sad/x.jpg", "angry/x.png", "angry/y.png"):
         touch_file(tmp_path / rel)
@@ -499,7 +499,7 @@ def test_cli_index_reports_subjects_and_class_folder_names(tmp_path: Path) -> No
 
 
 def test_a_subject_pattern_with_a_nested_quantifier_is_refused_before_any_name_is_searched(tmp_path: Path) -> None:
-    """Regression (issue 18, item 17): `^(\\w+)+_` took 34 s per file name that almost matches
+    """Regression: `^(\\w+)+_` took 34 s per file name that almost matches
     (catastrophic backtracking). Such a pattern is now refused at once, with a pattern that works."""
     import time
 
@@ -518,7 +518,7 @@ def test_a_subject_pattern_with_a_nested_quantifier_is_refused_before_any_name_i
 
 
 def test_a_class_folder_inside_another_class_folder_is_rejected_not_made_a_subject(tmp_path: Path) -> None:
-    """Regression (issue 18, item 17): `happy/sad/x.png` became an image of subject "sad" labelled happy."""
+    """Regression: `happy/sad/x.png` became an image of subject "sad" labelled happy."""
     import cv2
     import numpy as np
 

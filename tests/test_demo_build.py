@@ -72,7 +72,7 @@ def test_export_writes_a_batch_one_tflite_that_matches_keras(small_model: Path, 
 
 
 def test_the_page_serves_a_model_of_whole_images_as_python_does(small_model: Path, tmp_path: Path) -> None:
-    """Issue 45: the page finds faces with BlazeFace, a face detector, so a model that learned from whole images
+    """The page finds faces with BlazeFace, a face detector, so a model that learned from whole images
     (detector "none": no margin) is given the margin Python's recognizer serves it with around a detector's box
     (`crop_spec.served_spec`), not the "none" spec's."""
     import shutil
@@ -231,11 +231,11 @@ def test_an_int8_export_records_its_quantization_and_matches_float(small_model: 
 
 
 def test_an_int8_default_may_differ_from_python_by_a_step_per_rounding_layer_a_float_one_may_not() -> None:
-    """Regression (issue 30): on another 2-core machine chapter 10's int8 default gave probabilities 0.0117
+    """Regression: on another 2-core machine chapter 10's int8 default gave probabilities 0.0117
     apart in chromium and in Python, three steps of its uint8 output (scale 1/256), against the old rule's
     two steps. LiteRT.js (XNNPACK in wasm) and TFLite's kernels requantize each layer differently; the
     tolerance is now one output step per rounding layer of the very .tflite (7 for chapter 10's paper CNN
-    at 32x32: the resize of its crop (issue 37: the model resizes its input itself), three convolutions, two
+    at 32x32: the resize of its crop (the model resizes its input itself), three convolutions, two
     dense layers, the softmax), and the predicted class must agree."""
     import keras
 

@@ -1,4 +1,4 @@
-"""The live demo page opened from disk (file://) says at once how to serve it (issue 28).
+"""The live demo page opened from disk (file://) says at once how to serve it.
 
 A browser refuses the page's ES modules and model files from file://, so the page used to say "loading the
 runtime and the models…" forever. `book/_demo/from_disk.js`, a classic script, replaces that line with the

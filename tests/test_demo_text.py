@@ -1,4 +1,4 @@
-"""The live demo page puts reader- and model-supplied text in as text, never HTML (issue 18, item 10).
+"""The live demo page puts reader- and model-supplied text in as text, never HTML.
 
 A model whose class names, `trained_on` and licence hold markup that runs script when parsed as HTML,
 and a reader's own `.tflite` whose *file name* holds such markup, are loaded in headless chromium; the

@@ -55,7 +55,7 @@ def test_tflite_round_trips_agree_with_keras(trained) -> None:
 
 
 def test_tflite_runs_in_litert_with_the_results_of_tensorflows_own_interpreter(trained) -> None:
-    """Issue 36: the flatbuffers run in LiteRT's interpreter (ai-edge-litert), which replaces TensorFlow's
+    """The flatbuffers run in LiteRT's interpreter (ai-edge-litert), which replaces TensorFlow's
     deprecated tf.lite.Interpreter, and give what that one gave on the same model and crops."""
     import warnings
 
@@ -78,7 +78,7 @@ def test_tflite_runs_in_litert_with_the_results_of_tensorflows_own_interpreter(t
 
 
 def test_xla_compiled_inference_agrees_with_eager_keras() -> None:
-    """Issue 36: the forward pass compiled by XLA (`compiled_predictor`, tf.function(jit_compile=True)) and
+    """The forward pass compiled by XLA (`compiled_predictor`, tf.function(jit_compile=True)) and
     the plain tf.function give eager Keras's probabilities on the same inputs, at two batch sizes."""
     import keras
 
@@ -99,7 +99,7 @@ def test_xla_compiled_inference_agrees_with_eager_keras() -> None:
 
 @pytest.mark.slow
 def test_every_inference_path_gives_the_trained_models_probabilities_and_is_timed(trained) -> None:
-    """Issue 36 (chapter 8's race): eager Keras, the tf.function, XLA and LiteRT per TFLite file all answer on
+    """Chapter 8's race: eager Keras, the tf.function, XLA and LiteRT per TFLite file all answer on
     the same crops of a trained model, at batch 1 and a batch larger than the crops given; the table has a row
     per path and batch, times > 0, and XLA's and the graph's differences from eager within float tolerance."""
     from fer_utils.deploy.tflite import inference_paths, latency_table, to_tflite
@@ -302,7 +302,7 @@ def test_cli_reports_a_file_that_is_not_a_model(stills: list[Path], tmp_path: Pa
     assert "error:" in capsys.readouterr().err
 
 
-# --- one inference path, streamed; predict never overwrites its input nor mislabels (issues 9, 12) -------
+# --- one inference path, streamed; predict never overwrites its input nor mislabels ----------------------
 
 
 def _untrained_model(folder: Path, classes: list[str], size: int = 48) -> Path:
@@ -417,7 +417,7 @@ def test_cli_and_widgets_give_the_same_table(stills: list[Path], tmp_path: Path)
 
 
 def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_small() -> None:
-    """Regression (issue 16): on a 720×720 video frame the label was drawn 0.5 scale, 1 px thick, green
+    """Regression: on a 720×720 video frame the label was drawn 0.5 scale, 1 px thick, green
     on whatever lay behind it: about 10 px high, unreadable once chapter 8 shows the frame a third of
     its size. The label now scales with the frame and sits on a black band."""
     from fer_utils.deploy.inference import FacePrediction, annotate
@@ -437,10 +437,9 @@ def test_the_label_on_an_annotated_frame_stays_readable_when_the_frame_is_shown_
 
 def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path], tmp_path: Path) -> None:
     """`Recognizer.of_run` reads the model, its classes and the crop spec of the crops the run was trained
-    on (crop_spec.json; for a run made before it, config.json's `crops`): its crops equal a recognizer's made
-    with that spec, and differ from the default margin's. Crops of whole images (detector none) are served
-    with the default margin, a model folder without records gets the default spec; a run trained on
-    eye-aligned crops is refused (the recognizer does not align)."""
+    on (crop_spec.json): its crops equal a recognizer's made with that spec, and differ from the default
+    margin's. Crops of whole images (detector none) are served with the default margin, a model folder without
+    records gets the default spec; a run trained on eye-aligned crops is refused (the recognizer does not align)."""
     import cv2
 
     from fer_utils.deploy.inference import Recognizer
@@ -454,25 +453,25 @@ def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path]
     run = tmp_path / "run"
     model = load_model(_untrained_model(run, classes))
     image = cv2.imread(str(stills[3]))
+    (run / "config.json").write_text(json.dumps({"classes": classes}))
 
-    def with_crops(crops: dict | None) -> Recognizer:
-        (run / "config.json").write_text(json.dumps({"classes": classes, "crops": crops}))
+    def with_crops(spec: CropSpec | None) -> Recognizer:
+        (run / CROP_SPEC_FILE).unlink(missing_ok=True)
+        if spec is not None:
+            write_crop_spec(run, spec)
         return Recognizer.of_run(RunFolder(run), detector="opencv-haar")
 
-    wide = with_crops({"detector": "dlib-hog", "size": 180, "margin": 0.4, "align": False})  # before the spec
+    wide = with_crops(CropSpec(detector="dlib-hog", side=180, margin=0.4))
     assert wide.classes == classes and wide.margin == 0.4 and wide.spec.side == 180
     expected = Recognizer(model, classes, "opencv-haar", spec=CropSpec(margin=0.4)).frame(image)
     default = Recognizer(model, classes, "opencv-haar").frame(image)
     got = wide.frame(image)
     assert len(got.crops) == 1 and np.array_equal(got.crops[0], expected.crops[0])
     assert not np.array_equal(got.crops[0], default.crops[0])
-    write_crop_spec(run, CropSpec(margin=0.4))  # the spec itself: the older record no longer counts
-    assert with_crops({"detector": "dlib-hog", "size": 96, "margin": 0.0, "align": False}).margin == 0.4
-    (run / CROP_SPEC_FILE).unlink()
-    assert with_crops({"detector": "none", "size": 96, "margin": 0.0, "align": False}).margin == DEFAULT_MARGIN
+    assert with_crops(CropSpec(detector="none", side=96, margin=0.0)).margin == DEFAULT_MARGIN
     assert with_crops(None).spec == CropSpec(detector="opencv-haar")
     with pytest.raises(PredictionError, match="eye-aligned"):
-        with_crops({"detector": "dlib-hog", "size": 180, "margin": 0.1, "align": True})
+        with_crops(CropSpec(detector="dlib-hog", side=180, margin=0.1, align=True))
 
 
 def test_runtime_logs_are_held_back_and_written_back_when_the_block_fails(capfd: pytest.CaptureFixture) -> None:
@@ -487,14 +486,14 @@ def test_runtime_logs_are_held_back_and_written_back_when_the_block_fails(capfd:
     assert "the diagnosis of a failed conversion" in capfd.readouterr().err
 
 
-# The lines TensorFlow's converter and TFLite's runtime print (issue 28: they stayed in the executed
+# The lines TensorFlow's converter and TFLite's runtime print (they stayed in the executed
 # notebooks of chapters 8 and 10, which readers download, although the pages hid them).
 RUNTIME_LOG = re.compile(r"XNNPACK|absl::InitializeLog|INFO:tensorflow|\b[EWIF]\d{4} \d\d:\d\d:\d+\.\d+|fully_quantize")
 
 
 @pytest.mark.slow
 def test_a_notebook_converting_and_running_tflite_keeps_no_runtime_log(tmp_path: Path) -> None:
-    """Regression (issue 28): int8 conversion and a TFLite prediction in a real kernel leave no log line in
+    """Regression: int8 conversion and a TFLite prediction in a real kernel leave no log line in
     the notebook's outputs, also outside %%capture (whose capture the C++ logs bypass)."""
     import nbformat
     from nbclient import NotebookClient

@@ -202,7 +202,7 @@ def test_a_corrupted_file_already_there_is_moved_aside_and_fetched_again(site: S
     assert (tmp_path / "VideoFlash" / f"{clip.name}.corrupt").read_bytes() == bytes(clip.stat().st_size)
 
 
-# --- issue 30: Ctrl-C, worker counts, a stream that never ends, CREMA-D's sources in order -----------------
+# --- Ctrl-C, worker counts, a stream that never ends, CREMA-D's sources in order -----------------
 
 
 def wait_for(condition, seconds: float = 20.0) -> None:

@@ -1,4 +1,4 @@
-"""The duplicate audit (issue 35, item 1) and `evaluate` checking what it scores (item 2), on real files: a split
+"""The duplicate audit and `evaluate` checking what it scores, on real files: a split
 folder of the shipped generated faces with planted copies (tests/planted.py: an exact copy, a re-encoded JPEG,
 a resized copy, an exact copy with another label, a copy within the train side).
 
@@ -346,7 +346,7 @@ def test_evaluate_refuses_crops_smaller_than_the_models_input(
 def test_train_says_which_side_it_tests_on_and_warns_of_a_class_that_side_lacks(
     crops: tuple[Path, str], tmp_path: Path
 ) -> None:
-    """Issue 35: a given split with no test side was tested on its val side silently, and a test side lacking
+    """A given split with no test side was tested on its val side silently, and a test side lacking
     a class went unmentioned (its macro F1 then averages the others)."""
     copy = tmp_path / "crops"
     shutil.copytree(crops[0], copy)

@@ -1,4 +1,4 @@
-"""The chapters' equations (issue 46), each beside the number it predicts.
+"""The chapters' equations, each beside the number it predicts.
 
 A chapter writes an equation in MyST's math (`$$ … $$`, dollarmath in _config.yml), and a code cell right after
 it computes what the equation predicts and sets it beside the number the code being taught gives: chapter 3's

@@ -1,4 +1,4 @@
-"""The package's one error family (issue 45): a wrong preset name, an exercise's unreadable answer and an image
+"""The package's one error family: a wrong preset name, an exercise's unreadable answer and an image
 that cannot be used raise errors of `fer_utils.errors.FerError`'s family, under the parents that say what they
 are, and every `except` that caught them before still does."""
 
@@ -39,7 +39,7 @@ def test_a_bad_image_is_a_media_error_not_a_video_error() -> None:
 def test_a_bad_image_is_still_recorded_as_such_by_preprocessing(tmp_path: Path) -> None:
     """An image too large to decode raises a BadImageError, which preprocessing (now catching MediaError)
     records as `bad_image` beside the good one, and goes on. (A FER-2013 row above 255, the first example, is
-    now refused earlier, at indexing: issue 47.)"""
+    now refused earlier, at indexing.)"""
     import shutil
 
     from test_messy_images import huge_png

@@ -38,7 +38,7 @@ def test_macro_f1_counts_a_class_never_predicted_as_zero_and_leaves_an_absent_on
 
 
 def test_every_path_gives_one_macro_f1_on_a_side_lacking_a_class() -> None:
-    """Issue 35, item 3: perfect answers on a side holding two of a model's three classes scored 0.667 by the
+    """Perfect answers on a side holding two of a model's three classes scored 0.667 by the
     training path (the absent class averaged in as 0) and 1.0 by the cross-dataset path. One definition now:
     the classes present, the absent one named."""
     from fer_utils.book import realfaces

@@ -58,7 +58,7 @@ class AlwaysEqual:
 
 
 def test_clip_count_is_counted_on_the_dataset_not_on_the_students_table(clips: pd.DataFrame) -> None:
-    """Issue 30, item 7: filtering or relabelling `clips` before answering changes nothing."""
+    """Filtering or relabelling `clips` before answering changes nothing."""
     happy = int((clips["emotion"] == "happy").sum())
     no_happy = clips[clips["emotion"] != "happy"]
     feedback = exercises.check_clip_count(0, no_happy, "happy")
@@ -69,7 +69,7 @@ def test_clip_count_is_counted_on_the_dataset_not_on_the_students_table(clips: p
 
 
 def test_clip_count_fails_on_a_table_it_cannot_index_again(clips: pd.DataFrame) -> None:
-    """Issue 38, attack 3: a made-up `clips` (one row, a path that does not exist) with its own count is
+    """An attack: a made-up `clips` (one row, a path that does not exist) with its own count is
     not trusted: the checker counts on the dataset indexed again, and fails when it cannot index it."""
     made_up = pd.DataFrame([{"path": "/nowhere/01-01-01-01-01-01-01.mp4", "dataset": "ravdess", "emotion": "neutral"}])
     feedback = exercises.check_clip_count(1, made_up, "neutral")
@@ -79,7 +79,7 @@ def test_clip_count_fails_on_a_table_it_cannot_index_again(clips: pd.DataFrame) 
 
 
 def test_an_answer_that_equals_everything_passes_nothing(clips: pd.DataFrame) -> None:
-    """Issue 30, item 7: answers are compared with exact types, not with the answer's own `==`."""
+    """Answers are compared with exact types, not with the answer's own `==`."""
 
     class SneakyFloat(float):
         def __eq__(self, other: object) -> bool:
@@ -362,7 +362,7 @@ def solution_function(notebook_stem: str, name: str, **chapter_names: object) ->
 
 
 def test_a_parser_that_swaps_statement_and_repetition_fails_and_is_told_which(clips: pd.DataFrame) -> None:
-    """Issue 46: every clip at hand has statement 1 and repetition 1, so a parser reading one from the other's
+    """Every clip at hand has statement 1 and repetition 1, so a parser reading one from the other's
     place passed; the checker also reads names whose fields differ and names the field that is wrong."""
     parse = solution_function("01_dataset_tour", "parse_ravdess_name")
 
@@ -433,7 +433,7 @@ def test_crop_inside_checker_on_a_real_still() -> None:
 
 
 def test_conv_params_checker_passes_the_chapter_solution_and_names_each_mistake() -> None:
-    """Issue 46: chapter 3's exercise 1 is a function checked on real Conv2D layers against Keras's count."""
+    """Chapter 3's exercise 1 is a function checked on real Conv2D layers against Keras's count."""
     solution = solution_function("03_architecture", "conv_params")
     feedback = exercises.check_conv_params(solution)
     assert feedback and "all 7 Conv2D layers" in feedback.message, feedback.message
@@ -472,7 +472,7 @@ def test_conv_params_checker_passes_the_chapter_solution_and_names_each_mistake(
 
 
 def test_fc_params_checker_passes_the_chapter_solution_and_names_each_mistake() -> None:
-    """Issue 46: chapter 3's exercise 2 is a function of the input's side, checked against Keras's count of fc in
+    """Chapter 3's exercise 2 is a function of the input's side, checked against Keras's count of fc in
     real models: the side through the three poolings (H_out, rounding down), then P_dense."""
     import math
 

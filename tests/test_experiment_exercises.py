@@ -1,4 +1,4 @@
-"""Issue 46: the experiment exercise of chapters 4 to 10 (change one setting of a short run, train it, answer
+"""The experiment exercise of chapters 4 to 10 (change one setting of a short run, train it, answer
 from the two runs) judged on the student's own runs, with feedback that names the mistake, and graded in
 the grader's sandbox, where the book's cache is read-only and the student's run is a new one."""
 

@@ -1,4 +1,4 @@
-"""An export never writes into another run's folder (issue 47, item 5): `quantize --out` pointing into run B
+"""An export never writes into another run's folder: `quantize --out` pointing into run B
 while exporting run C, and two runs exported into one `deploy/` folder, are refused before anything is
 written; an export of one run into its own folder (new, or its earlier export) is complete and repeatable.
 

@@ -169,7 +169,7 @@ def test_measure_detectors_reports_rate_and_time_on_real_stills(stills: list[Pat
     assert (table["frames"] == 4).all() and (table["ms_per_frame"] > 0).all()
 
 
-# --- images that are already faces, small and large images (issue 10, issue 12) -----------------
+# --- images that are already faces, small and large images -----------------
 
 
 def _small_gray_crops(stills: list[Path], side: int = 48) -> list[np.ndarray]:
@@ -194,7 +194,7 @@ def test_detector_none_is_listed_and_returns_the_whole_image(still: np.ndarray) 
 
 @pytest.mark.parametrize("name", ["dlib-hog", "opencv-haar"])
 def test_small_face_crops_are_upsampled_for_detection(name: str, stills: list[Path]) -> None:
-    """Regression (issue 10): 48×48 gray face crops were all no_face; detection now runs at MIN_DETECTION_SIDE."""
+    """Regression: 48×48 gray face crops were all no_face; detection now runs at MIN_DETECTION_SIDE."""
     crops = _small_gray_crops(stills[::3])
     detector = make_detector(name)
     found = [detector.detect(crop) for crop in crops]
@@ -207,7 +207,7 @@ def test_small_face_crops_are_upsampled_for_detection(name: str, stills: list[Pa
 
 
 def test_no_face_reason_says_at_what_resolution_detection_ran(stills: list[Path]) -> None:
-    """Regression (issue 12): a face in a large image was `no_face` because detection ran at 400 px,
+    """Regression: a face in a large image was `no_face` because detection ran at 400 px,
     and the reason did not say so."""
     canvas = np.full((2400, 2400), 255, np.uint8)
     face = to_gray(cv2.imread(str(stills[0])))

@@ -1,4 +1,4 @@
-"""FER-2013's one CSV when it is not the file Kaggle ships (issue 35, item 4): each case a clear error or a
+"""FER-2013's one CSV when it is not the file Kaggle ships: each case a clear error or a
 rejected row with its reason, a line read with a bounded buffer, any line ending."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def test_a_negative_pixel_value_is_named(good: Path) -> None:
 
 @pytest.mark.parametrize("value", ["299", "0256", "1000"])
 def test_a_pixel_value_above_255_is_a_rejected_row_not_indexed(good: Path, value: str) -> None:
-    """Issue 47: `299` passed the check (whole numbers, one space apart) and was indexed."""
+    """`299` passed the check (whole numbers, one space apart) and was indexed."""
     index = index_fer2013_csv(with_lines(good, "3," + FACE.replace("128", value, 1) + ",Training"))
     assert len(index.clips) == ROWS
     assert index.rejected["reason"].tolist() == [

@@ -1,5 +1,5 @@
 """The generated faces shipped with the package (DiffusionFER-S, CC0): read as they are, as a folder of
-classes, by the same indexer and preprocessing as any image folder (issue 17, part 1)."""
+classes, by the same indexer and preprocessing as any image folder."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Grading a class: chapter 1's student edition, completed in every way a student can, graded by `fer_book grade`.
 
 Grading runs every submission in bubblewrap sandboxes: these tests need `bwrap` and fail (never skip) without it.
-The five attacks of issue 38 are in test_grade_attacks.py."""
+Five hostile submissions (attacks on the grader) are in test_grade_attacks.py."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from fer_book.grade_notebooks import (
 from fer_book.grade_referee import Referee
 from fer_book.grade_runner import execute_notebook
 from fer_book.grade_sandbox import Isolation, Limits
-from fer_book.grade_sheet import GRADE_COLUMNS, SUMMARY_COLUMNS, write_tables
+from fer_book.grade_sheet import GRADE_COLUMNS, SUMMARY_COLUMNS, previous_grades, write_tables
 from fer_book.student import strip_solutions
 from fer_book.toc import toc_notebooks
 from fer_utils.book.exercises.exchange import ExchangeError, encode, read_answer
@@ -258,7 +258,7 @@ def by_student(grades: pd.DataFrame) -> dict[tuple[str, int], tuple[str, str]]:
 
 
 def test_a_submission_cannot_change_anothers(tiny_book: Path, tmp_path: Path) -> None:
-    """Issue 30 item 1, issue 38: each notebook runs in a sandbox that sees no other submission, and the
+    """Each notebook runs in a sandbox that sees no other submission, and the
     originals are never written."""
     subs = tmp_path / "subs"
     bea = write(subs, "bea", tiny("answer = 3", "answer2 = 4"))
@@ -356,7 +356,7 @@ SEEN = (
 
 
 def test_a_submission_sees_nothing_but_its_sandbox(tiny_book: Path, tmp_path: Path) -> None:
-    """Issue 38: no network, no checkout, no other submission, no output folder, a read-only package, not
+    """No network, no checkout, no other submission, no output folder, a read-only package, not
     root, none of the grader's processes, and limits on memory, disk and processes."""
     subs = tmp_path / "subs"
     out = tmp_path / "out" / "grades.csv"
@@ -378,7 +378,7 @@ def test_a_submission_sees_nothing_but_its_sandbox(tiny_book: Path, tmp_path: Pa
 
 
 def test_without_bubblewrap_grading_refuses_unless_told_the_risk(tiny_book: Path, tmp_path: Path) -> None:
-    """Issue 38: no sandbox, no grading, unless --unsafe-no-sandbox names the risk; then the checks still run
+    """No sandbox, no grading, unless --unsafe-no-sandbox names the risk; then the checks still run
     apart from the student's code."""
     subs = tmp_path / "subs"
     write(subs, "bea", tiny("answer = 3", "answer2 = 2"))
@@ -400,7 +400,7 @@ def test_bubblewrap_is_installed() -> None:
 
 
 def test_a_rerun_keeps_a_grade_only_for_the_bytes_it_graded(tiny_book: Path, tmp_path: Path) -> None:
-    """Issue 38: a rerun keeps the rows whose fingerprint still matches and grades the rest: a notebook
+    """A rerun keeps the rows whose fingerprint still matches and grades the rest: a notebook
     handed in again with other bytes is graded again, one removed from the folder leaves the sheet."""
     subs, out = tmp_path / "subs", tmp_path / "grades.csv"
     ada = write(subs, "ada", tiny())
@@ -417,8 +417,8 @@ def test_a_rerun_keeps_a_grade_only_for_the_bytes_it_graded(tiny_book: Path, tmp
 
 
 def test_students_are_keyed_by_their_path_and_unreadable_notebooks_are_rows(tiny_book: Path, tmp_path: Path) -> None:
-    """Items 2 and 8: two bobs are two rows, and a corrupt, empty or nbformat-3 notebook is an error row
-    for its student while the others are graded. Items 6: an honest print after the checker call is fine."""
+    """Two bobs are two rows, and a corrupt, empty or nbformat-3 notebook is an error row
+    for its student while the others are graded. An honest print after the checker call is fine."""
     subs = tmp_path / "subs"
     write(subs / "sec1", "bob", tiny("answer = 3", "answer2 = 4\nprint('done')"))
     write(subs / "sec2", "bob", tiny())
@@ -451,7 +451,7 @@ def test_students_are_keyed_by_their_path_and_unreadable_notebooks_are_rows(tiny
 
 
 def test_the_cli_counts_each_notebook_and_refuses_bad_timeouts(tmp_path: Path, capsys) -> None:
-    """Items 2 and 8: "graded N notebook(s)" counts submissions; --timeout is a finite number above 0."""
+    """The CLI's "graded N notebook(s)" counts submissions; --timeout is a finite number above 0."""
     subs = tmp_path / "subs"
     (subs / "sec1").mkdir(parents=True)
     (subs / "sec2").mkdir()
@@ -471,7 +471,7 @@ def test_the_cli_counts_each_notebook_and_refuses_bad_timeouts(tmp_path: Path, c
 def test_out_onto_an_input_or_a_folder_is_refused_before_any_work(
     chapter: tuple[dict, dict], repo_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """Items 3 and 4: --out onto a submission, a chapter, the table of contents, a folder or under a file:
+    """--out onto a submission, a chapter, the table of contents, a folder or under a file:
     exit 2 before any notebook runs, nothing written."""
     _, edition = chapter
     subs = tmp_path / "subs"
@@ -499,7 +499,7 @@ def test_out_onto_an_input_or_a_folder_is_refused_before_any_work(
 
 
 def test_grades_are_written_both_or_neither_with_formulas_neutralised(tmp_path: Path) -> None:
-    """Items 5 and 7: both tables through temporaries renamed last; a failure leaves the previous files
+    """Both tables through temporaries renamed last; a failure leaves the previous files
     whole; a cell starting with = + - @ (tab, CR) is prefixed with an apostrophe."""
     out, summary = tmp_path / "grades.csv", tmp_path / "grades_summary.csv"
     out.write_text("previous grades\n")
@@ -521,7 +521,7 @@ def test_grades_are_written_both_or_neither_with_formulas_neutralised(tmp_path: 
 
 
 def test_tampering_in_the_kernel_changes_nothing(tiny_book: Path, tmp_path: Path) -> None:
-    """Issue 30 item 6, issue 38: a checker replaced in the student's kernel (by any route) is never called:
+    """A checker replaced in the student's kernel (by any route) is never called:
     the answer is judged by the pristine checker in another process."""
     subs = tmp_path / "subs"
     alias = "import fer_utils.book.exercises as ex\nex.check_number = lambda *a, **k: ex.Feedback(True, 'ok')"
@@ -541,7 +541,7 @@ def test_tampering_in_the_kernel_changes_nothing(tiny_book: Path, tmp_path: Path
 
 
 def test_answers_travel_as_data_and_nothing_else() -> None:
-    """Issue 38: what a kernel hands over is read back as data; a pickle, an object array, a class outside
+    """What a kernel hands over is read back as data; a pickle, an object array, a class outside
     the list or a Keras lambda is an ExchangeError, never code that runs."""
     import numpy as np
 
@@ -586,7 +586,7 @@ def referee_of(tmp_path: Path, reference: tuple, replies: list[dict]) -> tuple[R
 
 
 def test_the_referee_judges_data_and_calls_the_students_function_elsewhere(tmp_path: Path) -> None:
-    """Issue 38: the checker reads the answer as data, takes the reference from its own pickles, and a
+    """The checker reads the answer as data, takes the reference from its own pickles, and a
     function of the student's is called through the grader; what comes back garbled is `tampered`."""
     referee, _ = referee_of(tmp_path, (3, "three"), [])
     assert referee.check(1, "check_number", json.dumps(3)) == ("passed", "three is 3.")
@@ -611,7 +611,7 @@ def test_the_referee_judges_data_and_calls_the_students_function_elsewhere(tmp_p
 
 
 def test_a_flooding_kernel_is_stopped_at_the_output_cap(tmp_path: Path) -> None:
-    """Item 8: a kernel printing without end is killed once its outputs pass the cap, long before the limit."""
+    """A kernel printing without end is killed once its outputs pass the cap, long before the limit."""
     flood = {
         "cells": [code("print(1)"), code("while True:\n    print('x' * 10000)"), code("print(2)")],
         "metadata": {},
@@ -626,8 +626,35 @@ def test_a_flooding_kernel_is_stopped_at_the_output_cap(tmp_path: Path) -> None:
     assert sum(len(o.get("text", "")) for o in executed.cells[1].outputs) <= 1_000_000
 
 
+def test_a_forged_payload_that_pandas_refuses_is_tampered_not_a_dead_referee(tmp_path: Path) -> None:
+    """A categorical whose codes are out of range: pandas raises ValueError, which used to end the referee."""
+    import base64
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([7, 9]))
+    codes = base64.b64encode(buffer.getvalue()).decode()
+    column = {"$": "categorical", "categories": {"$": "range", "start": 0, "stop": 1, "step": 1, "name": None}}
+    index = {"$": "range", "start": 0, "stop": 2, "step": 1, "name": None}
+    forged = {"$": "series", "index": index, "values": {**column, "codes": codes}, "name": None}
+    referee, _ = referee_of(tmp_path, (3, "three"), [])
+    status, message = referee.check(1, "check_number", json.dumps(forged))
+    assert status == "tampered" and "cannot be rebuilt (ValueError" in message
+
+
+def test_an_honest_function_returning_more_than_a_reply_carries_is_failed_not_tampered(tmp_path: Path) -> None:
+    """The kernel's runner says a result is over the cap (`oversize`): the checker reports the function's error."""
+    function = json.dumps({"$": "function", "name": "confidence_interval"})
+    oversize = {"result": None, "error": "it is larger than 32 MB", "oversize": True}
+    referee, _ = referee_of(tmp_path, ([0.6, 0.62, 0.58],), [oversize])
+    status, message = referee.check(1, "check_confidence_interval", function)
+    assert status == "failed" and "ResultTooLarge" in message and "larger than 32 MB" in message
+
+
 def test_grading_without_a_timeout_lets_the_slowest_chapter_finish_on_the_slower_machine() -> None:
-    """Issue 28: the default was 300 s while chapter 7 takes about 210 s on a fast 2-core machine and three
+    """The default was 300 s while chapter 7 takes about 210 s on a fast 2-core machine and three
     times as long on the slower one; the default must cover the slowest recorded chapter there, with margin."""
     from fer_book.execute import GRADE_TIMEOUT_S
 
@@ -841,3 +868,38 @@ def test_a_double_hand_in_is_noted_and_only_the_first_by_name_graded(tiny_book: 
     assert notes[f"ada/{TINY}.ipynb"].startswith("a double hand-in: ada also handed in ada.ipynb; graded: ada.ipynb")
     assert rows["bob.ipynb", 0][0] == "error" and rows[f"bob/{TINY}.ipynb", 1][0] == "tampered"
     assert notes["bob.ipynb"].endswith(f"graded: bob/{TINY}.ipynb (the first readable one by name)")
+
+
+def test_a_timeout_row_is_regraded_under_another_limit_and_a_finished_one_kept(tmp_path: Path) -> None:
+    """The time limit is part of a timed-out submission's fingerprint: a rerun with a larger `--timeout` grades
+    it again, while a notebook that finished keeps its verdict under any limit."""
+    from fer_book.grade import Grade, row_fingerprint, timed
+    from fer_book.grade_sheet import GradeSheet
+
+    out, plain = (
+        tmp_path / "grades.csv",
+        {"slow.ipynb": "a" * 24 + "-" + "b" * 24, "done.ipynb": "c" * 24 + "-" + "d" * 24},
+    )
+    late = {1: ("timeout", "the notebook did not finish within 20 s")}
+    finished = {1: ("passed", "three is 3.")}
+    sheet = GradeSheet(out, {key: {print_, timed(print_, 20)} for key, print_ in plain.items()})
+    for key, grades in (("slow.ipynb", late), ("done.ipynb", finished)):
+        status, message = grades[1]
+        print_ = row_fingerprint(grades, plain[key], 20)
+        sheet.add([Grade(key[:-6], key, TINY, 1, False, status, message, print_)])
+    same = GradeSheet(out, {key: {print_, timed(print_, 20)} for key, print_ in plain.items()})
+    assert same.has("slow.ipynb") and same.has("done.ipynb") and same.kept == 2
+    larger = GradeSheet(out, {key: {print_, timed(print_, 600)} for key, print_ in plain.items()})
+    assert not larger.has("slow.ipynb") and larger.has("done.ipynb") and larger.kept == 1
+    assert len(timed(plain["slow.ipynb"], 20)) == 49
+
+
+def test_the_guard_reads_back_whatever_a_cell_starts_with(tmp_path: Path) -> None:
+    out = tmp_path / "g.csv"
+    cells = ["=cmd.ipynb", "'quoted", "''", "-x", "plain"]
+    table = pd.DataFrame({c: cells for c in ["student", "submission", "chapter", "message", "status", "fingerprint"]})
+    table = table.assign(exercise=1, passed=True)
+    write_tables(
+        {out: table[["student", "submission", "chapter", "exercise", "passed", "status", "message", "fingerprint"]]}
+    )
+    assert previous_grades(out)["submission"].tolist() == cells

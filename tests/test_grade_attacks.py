@@ -1,4 +1,4 @@
-"""Issue 38: a class graded together with five hostile submissions of chapter 1, each on a real kernel.
+"""A class graded together with five hostile submissions of chapter 1, each on a real kernel.
 
 Every attack is one that broke the grader before: no attack may get an exercise `passed`, the classmate's
 notebook and the checkout must be byte-identical afterwards, the honest submission passes, nothing a

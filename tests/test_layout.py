@@ -1,5 +1,5 @@
 """The code's layout, read from its imports: the floors hold, no circle, one atomic writer. (No line cap:
-issue 45, a module is split by subject, never to stay under a count.)
+a module is split by subject, never to stay under a count.)
 
 The floors, from the bottom: the library (`fer_utils.*`), the book's glue (`fer_utils.book`), the command
 line (`fer_utils.cli`), the book's tooling (`fer_book`). A module imports only from its own floor or

@@ -1,4 +1,4 @@
-"""Images as phones and scanners write them (issue 18, items 4, 11, 17): EXIF orientation, images
+"""Images as phones and scanners write them: EXIF orientation, images
 too large to decode, 10-bit data in 16-bit PNGs. Real London faces, read through the one image reader
 (`images.read_image`) by `detect`, `preprocess` and `predict`."""
 
@@ -194,7 +194,7 @@ def test_an_exif_chunk_after_the_pixels_still_turns_a_png_upright(tmp_path: Path
 
 
 def test_a_truncated_jpeg_is_unreadable_not_an_ok_crop_with_grey_rows(tmp_path: Path) -> None:
-    """Issue 35: OpenCV decodes a JPEG cut short without an error, its missing rows grey, and the run
+    """OpenCV decodes a JPEG cut short without an error, its missing rows grey, and the run
     wrote an `ok` crop of it. The bytes are checked: no end-of-image marker after the last scan."""
     from fer_utils.errors import UnreadableVideoError
 
@@ -213,3 +213,23 @@ def test_a_truncated_jpeg_is_unreadable_not_an_ok_crop_with_grey_rows(tmp_path: 
     assert manifest.loc["001_03", "status"] == "unreadable" and "cut short" in manifest.loc["001_03", "reason"]
     assert manifest.loc["002_03", "status"] == "ok"
     assert read_image(FACE).shape[:2] == (512, 512)  # a whole JPEG still reads
+
+
+def test_half_a_jpeg_closed_with_its_end_marker_is_unreadable_not_a_grey_image(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    """The byte check (an end marker after the last scan) passed it, and OpenCV decoded it grey below the cut."""
+    from fer_utils.assets import london_faces_dir
+    from fer_utils.data.images import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
+    from fer_utils.errors import UnreadableVideoError
+
+    whole = london_faces_dir() / "neutral" / "001_03.jpg"
+    data = whole.read_bytes()
+    scan = data.rfind(JPEG_START_OF_SCAN)
+    half = tmp_path / "half.jpg"
+    half.write_bytes(data[: scan + (len(data) - scan) // 2] + JPEG_END_OF_IMAGE)
+    with pytest.raises(UnreadableVideoError, match="the JPEG data is cut short"):
+        read_image(half)
+    assert read_image(whole).shape[:2] == (512, 512)
+    print("still here", file=sys.stderr, flush=True)
+    assert capfd.readouterr().err == "still here\n", "stderr is given back, the decoder's warning held"

@@ -1,4 +1,4 @@
-"""Training and evaluation on messy input (issue 18, items 5, 6, 7, 8, 12, 13, 15, 17): the recorded
+"""Training and evaluation on messy input: the recorded
 split, classes files, options a model does not take, a class left out of training, damaged crops and
 predictions, diverging runs, argument bounds and unsafe model archives. Real London faces, 32×32 crops."""
 
@@ -73,7 +73,7 @@ def seed3_run(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
-# --- item 5: evaluate --model uses the split recorded beside the model ---------------------------
+# --- evaluate --model uses the split recorded beside the model ---------------------------
 
 
 def test_evaluate_model_tests_on_the_runs_own_test_rows(seed3_run: Path, crops: Path) -> None:
@@ -100,7 +100,7 @@ def test_evaluate_model_refuses_another_split_or_none_recorded(seed3_run: Path, 
     assert code == 2 and "records the split" in err
 
 
-# --- item 6: classes.json is read by index, or refused -------------------------------------------
+# --- classes.json is read by index, or refused -------------------------------------------
 
 
 def test_a_classes_dict_is_read_by_index_and_other_shapes_are_refused(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_a_classes_dict_is_read_by_index_and_other_shapes_are_refused(tmp_path: 
         load_classes(model)
 
 
-# --- item 7: options only the paper CNN takes ----------------------------------------------------
+# --- options only the paper CNN takes ----------------------------------------------------
 
 
 def test_train_refuses_paper_cnn_options_for_another_model(crops: Path, tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_train_refuses_paper_cnn_options_for_another_model(crops: Path, tmp_path
     assert not (tmp_path / "run").exists()
 
 
-# --- item 8: a class left out of training --------------------------------------------------------
+# --- a class left out of training --------------------------------------------------------
 
 
 def test_a_split_that_leaves_a_class_out_of_training_is_refused(crops: Path, tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_an_overfitted_collapse_is_not_called_learnt_nothing() -> None:
     assert "learnt nothing" in collapse_advice(0.4) and "learnt nothing" in collapse_advice(None)
 
 
-# --- item 12: damaged crops and predictions ------------------------------------------------------
+# --- damaged crops and predictions ------------------------------------------------------
 
 
 def test_a_damaged_crop_stops_train_before_training_naming_it(crops: Path, tmp_path: Path) -> None:
@@ -176,7 +176,7 @@ def test_a_damaged_predictions_file_is_a_clear_error(seed3_run: Path, tmp_path: 
         assert code == 2 and f"{run / PREDICTIONS_FILE} is damaged" in err, err
 
 
-# --- item 13: a diverging run --------------------------------------------------------------------
+# --- a diverging run --------------------------------------------------------------------
 
 
 def test_a_diverging_run_stops_and_says_so(crops: Path, tmp_path: Path) -> None:
@@ -190,7 +190,7 @@ def test_a_diverging_run_stops_and_says_so(crops: Path, tmp_path: Path) -> None:
         check_config(TrainConfig(learning_rate=float("inf")))
 
 
-# --- item 15 and 17: argument bounds -------------------------------------------------------------
+# --- argument bounds -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_train_needs_the_smallest_side_its_model_takes(crops: Path, tmp_path: Pa
     assert code == 2 and "at least 8×8" in err
 
 
-# --- item 17: a .keras archive with members outside it -------------------------------------------
+# --- a .keras archive with members outside it -------------------------------------------
 
 
 def test_a_keras_file_with_parent_members_is_refused(tmp_path: Path) -> None:

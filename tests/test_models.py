@@ -59,7 +59,7 @@ def test_every_registered_model_builds_at_the_fer_input() -> None:
 
 
 def test_a_model_resizes_its_crops_itself_as_the_input_pipeline_did() -> None:
-    """Issue 37: the model takes crops of any side and resizes them itself, bilinear: its output on a 180 px
+    """The model takes crops of any side and resizes them itself, bilinear: its output on a 180 px
     crop is its output on that crop resized by `tf.image.resize` (what the input pipeline did before), and a
     crop of its own side goes through unchanged. The parameters and FLOPs are those without the resizer."""
     import tensorflow as tf

@@ -107,7 +107,7 @@ def test_standard_opening(path: Path) -> None:
     assert params <= 4, "the parameters cell comes right after the opening"
 
 
-MAX_IMPORTS = 5  # import statements a chapter may hold, as d2l's three (issue 45)
+MAX_IMPORTS = 5  # import statements a chapter may hold, as d2l's three
 
 
 def imports_of(nb: dict) -> list[ast.Import | ast.ImportFrom]:
@@ -120,7 +120,7 @@ def imports_of(nb: dict) -> list[ast.Import | ast.ImportFrom]:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_a_chapter_holds_at_most_five_imports_and_reaches_the_package_through_its_kit(path: Path) -> None:
-    """Issue 45: a chapter imports its few libraries and one kit (`fer_utils.book.kit`) that gives, by name,
+    """A chapter imports its few libraries and one kit (`fer_utils.book.kit`) that gives, by name,
     everything its code reads; the package is imported nowhere else in it. Every name it imports from the kit
     is read in the chapter (a list kept honest)."""
     nb = read(path)
@@ -177,7 +177,7 @@ def test_notebooks_are_committed_without_outputs(path: Path) -> None:
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
 
 
-SHOWN_WIDTH = 88  # the widest code line the HTML book shows without clipping it (issue 46): notebooks/ruff.toml's
+SHOWN_WIDTH = 88  # the widest code line the HTML book shows without clipping it: notebooks/ruff.toml's
 HIDDEN_CODE = ("remove-input", "remove-cell")  # the tags of the only code cells whose code the book does not show
 
 
@@ -196,7 +196,7 @@ def long_shown_lines(nb: dict, width: int = SHOWN_WIDTH) -> list[str]:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_shown_code_lines_fit_88_characters(path: Path) -> None:
-    """Issue 46: the HTML book clips a code line wider than its column, so no line of a code cell a chapter shows
+    """The HTML book clips a code line wider than its column, so no line of a code cell a chapter shows
     is wider than 88 characters; the chapters' formatter wraps code at that width (notebooks/ruff.toml)."""
     assert f"line-length = {SHOWN_WIDTH}\n" in (REPO / "notebooks" / "ruff.toml").read_text()
     long = long_shown_lines(read(path))

@@ -73,7 +73,7 @@ def test_index_creates_a_missing_parent_folder(faces: Path, tmp_path: Path) -> N
 
 
 def test_an_output_folder_that_holds_a_read_folder_is_said_to_hold_it(tmp_path: Path) -> None:
-    """Issue 35: `--out crops` with `--crops crops/x` said "--out crops is inside crops/x", the other way round."""
+    """`--out crops` with `--crops crops/x` said "--out crops is inside crops/x", the other way round."""
     from fer_utils.errors import OutputError
     from fer_utils.storage.outputs import check_outputs
 
@@ -136,7 +136,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_predict_on_a_full_disk_says_which_output_and_leaves_no_half_file(
     model_file: Path, tmp_path: Path, option: str
 ) -> None:
-    """Regression (issue 18, item 14): the annotated copy (--out) on a full disk was a ValueError traceback
+    """Regression: the annotated copy (--out) on a full disk was a ValueError traceback
     blaming its extension; every output now names itself and leaves nothing behind."""
     face = sorted((london_faces_dir() / "smiling").glob("*.jpg"))[0]
     out = tmp_path / "outputs" / {"--json": "faces.json", "--csv": "faces.csv", "--out": "annotated.png"}[option]
@@ -155,7 +155,7 @@ def test_predict_on_a_full_disk_says_which_output_and_leaves_no_half_file(
 
 
 def test_a_write_failure_without_a_file_name_still_reads_as_a_sentence(capsys) -> None:
-    """Regression (issue 18, item 14): `train` on a full disk printed "could not write : File too large"."""
+    """Regression: `train` on a full disk printed "could not write : File too large"."""
     import argparse
     import errno
 
@@ -169,7 +169,7 @@ def test_a_write_failure_without_a_file_name_still_reads_as_a_sentence(capsys) -
 
 
 def test_predict_refuses_an_image_out_for_a_video_before_any_work(tmp_path: Path, capsys) -> None:
-    """Issue 35: `predict clip.flv --out x.png` wrote the first of 56 frames without a word."""
+    """`predict clip.flv --out x.png` wrote the first of 56 frames without a word."""
     from fer_utils.assets import cremad_dir
 
     clip = cremad_dir() / "1001_DFA_ANG_XX.flv"

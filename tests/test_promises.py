@@ -1,9 +1,9 @@
-"""Every guarantee a page states names its test (issue 34 item 6).
+"""Every guarantee a page states names its test.
 
 README.md, book/how_to_use.md and ARCHITECTURE.md each hold a section "What is promised, and the test that
 proves it": a table with one promise per row and, beside it, the tests that prove it
 (`tests/test_x.py::test_name`). A promise whose test was renamed or deleted, or a row without a test, fails
-here. (The grading promises of the teachers' section are issue 38's.)
+here. (The grading promises of the teachers' section are among them.)
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_every_promise_of_the_page_names_a_test_that_exists(page: str) -> None:
 
 
 def test_the_promises_cover_nothing_lost_downloads_and_reproducibility() -> None:
-    """The guarantees the issue names are among the promises (grading: issue 38)."""
+    """Nothing lost, verified downloads and reproducibility are among the promises (grading included)."""
     rows = " ".join(promise_rows((REPO / "ARCHITECTURE.md").read_text())).lower()
     for words in ("half", "resum", "verified", "same seed", "typed by hand", "interrupt"):
         assert words in rows, f"no promise about {words!r} in ARCHITECTURE.md"

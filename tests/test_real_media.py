@@ -1,4 +1,4 @@
-"""Real datasets as readers have them (issue 10): the shipped CREMA-D, RAVDESS and London media, and
+"""Real datasets as readers have them: the shipped CREMA-D, RAVDESS and London media, and
 folders of small face crops built from them, through the indexers and `python -m fer_utils preprocess`."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fer_utils.faces.preprocess import preprocess_dataset
 CREMAD_CLIPS = sorted(cremad_dir().glob("*.flv"))
 CROP_SIDE = 48
 # The real RAVDESS clip's sampled frames and face boxes as the reference path (OpenCV's default decoder
-# threads, every frame searched at 400 px) found them before issue 12's speed-ups.
+# threads, every frame searched at 400 px) found them before detection ran on a reduced copy.
 RAVDESS_FRAMES = [10, 30, 50, 71, 91, 111]
 RAVDESS_BOXES = [Box(162, 203, 389, 389)] * 4 + [Box(162, 247, 389, 388), Box(162, 203, 389, 389)]
 LONDON_PATTERN = r"^(\d+)_"
@@ -230,7 +230,7 @@ def test_small_face_crops_with_synonym_classes_preprocess_with_detector_none(
 def test_small_face_crops_are_found_by_the_default_detector_after_upsampling(
     crops_dataset: Path, tmp_path: Path
 ) -> None:
-    """Regression (issue 10): 48×48 face crops were all `no_face` with a real detector."""
+    """Regression: 48×48 face crops were all `no_face` with a real detector."""
     code, out, _ = run_cli(
         preprocess_args(
             "folder", crops_dataset, tmp_path / "out", "--subject-pattern", r"^(S\d+)_", "--size", str(CROP_SIDE)
@@ -241,7 +241,7 @@ def test_small_face_crops_are_found_by_the_default_detector_after_upsampling(
 
 
 def test_same_named_images_keep_one_crop_each(london_crops: dict[str, np.ndarray], tmp_path: Path) -> None:
-    """Regression (issue 12): `happy/A/001.png` and `happy/B/001.png` (and `x.png` beside `x.jpg`) wrote one
+    """Regression: `happy/A/001.png` and `happy/B/001.png` (and `x.png` beside `x.jpg`) wrote one
     crop between them, listed under two subjects."""
     src = tmp_path / "src"
     sources = {"happy/A/001.png": "001_h", "happy/B/001.png": "002_h", "sad/x.png": "003_n", "sad/x.jpg": "004_n"}
@@ -268,7 +268,7 @@ def test_same_named_images_keep_one_crop_each(london_crops: dict[str, np.ndarray
 def test_a_run_with_no_usable_crop_exits_non_zero_with_counts_and_cause(
     london_crops: dict[str, np.ndarray], tmp_path: Path
 ) -> None:
-    """Regression (issue 10): a folder of face crops the detector cannot find gave 0 crops and exit 0."""
+    """Regression: a folder of face crops the detector cannot find gave 0 crops and exit 0."""
     src = tmp_path / "src" / "happy"
     src.mkdir(parents=True)
     for key, crop in list(london_crops.items())[:5]:  # turned on their side: no frontal face for dlib
@@ -297,7 +297,7 @@ def test_a_run_with_mostly_unusable_crops_warns_loudly(london_crops: dict[str, n
 
 
 def test_a_large_image_whose_face_is_missed_says_where_detection_ran(tmp_path: Path) -> None:
-    """Regression (issue 12): a face in a large image was `no_face` with no word about the 400 px copy."""
+    """Regression: a face in a large image was `no_face` with no word about the 400 px copy."""
     face = cv2.imread(str(london_faces_dir() / "neutral" / "001_03.jpg"))
     canvas = np.full((2400, 2400, 3), 255, np.uint8)
     canvas[50 : 50 + face.shape[0], 50 : 50 + face.shape[1]] = face

@@ -98,5 +98,5 @@ def test_the_model_table_gives_the_peers_size_latency_and_real_scores(sets) -> N
     assert row["model"] == PEER_NAME and row["trained on"] == "FER-2013"
     assert row["parameters"] == count_params(peer) and row["ms per face"] > 0
     accuracy = pooled["accuracy"].iloc[0]
-    # one fixed network: one run, said once in `runs`, not in each score's cell (issue 46)
+    # one fixed network: one run, said once in `runs`, not in each score's cell
     assert row["runs"] == 1 and row["real accuracy"] == f"{accuracy:.3f}"

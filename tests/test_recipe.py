@@ -1,4 +1,4 @@
-"""The training recipe's options (issue 27, item 3): augmentation strength, class weights, plateau schedule.
+"""The training recipe's options: augmentation strength, class weights, plateau schedule.
 
 Each option is off by default and a run without them is the run it always was; with them, the run
 changes and config.json / history.csv say so. Small runs: toy crops at 32 px, 1 to 4 epochs.
@@ -52,7 +52,7 @@ def test_a_run_without_the_options_records_them_off_and_no_learning_rate(
     assert (config["augment"], config["class_weights"], config["plateau"]) == (False, "none", 0)
     assert config["class_weight_values"] is None
     history = pd.read_csv(tmp_path / "run" / "history.csv")
-    # as before, plus the training side scored in inference mode, as validation is (issue 46)
+    # as before, plus the training side scored in inference mode, as validation is
     scored = ["train_eval_accuracy", "train_eval_loss"]
     assert list(history.columns) == ["epoch", "accuracy", "loss", *scored, "val_accuracy", "val_loss"]
 
@@ -233,7 +233,7 @@ def test_bad_recipe_options_are_refused_by_the_cli(
 def test_a_patience_not_above_the_recipes_plateau_is_refused_naming_the_recipe(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys
 ) -> None:
-    """Issue 35: `--recipe wild --patience 2` (now `arriaga`) blamed a `--plateau 3` the user never gave."""
+    """`--recipe wild --patience 2` (now `arriaga`) blamed a `--plateau 3` the user never gave."""
     root, _ = toy
     code = _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "arriaga", "--patience", "2")
     assert code == 2
@@ -245,7 +245,7 @@ def test_a_patience_not_above_the_recipes_plateau_is_refused_naming_the_recipe(
 
 
 def test_the_arriaga_recipe_alone_is_the_hand_tuned_run_measured_on_real_fer2013() -> None:
-    """Issue 35, item 5 (the recipe was `wild` until issue 44 gave the book its own network): on real FER-2013 (benchmarks/README.md, "A recipe chosen on real FER-2013") the
+    """(The recipe was named `wild` until the book had its own network for faces in the wild.) On real FER-2013 (benchmarks/README.md, "A recipe chosen on real FER-2013") the
     recipe's former defaults stopped at epoch 27 with 0.489; `--recipe wild --class-weights none
     --learning-rate 1e-3 --patience 12 --plateau 4` (60 epochs) gave 0.560 with the paper's CNN and 0.598 with
     mini-Xception. `--recipe arriaga` alone trains that very configuration, with mini-Xception."""

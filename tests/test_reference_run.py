@@ -1,4 +1,4 @@
-"""One reference run (issue 19): chapters 3, 4, 8 and 9 obtain it only from the preset
+"""One reference run: chapters 3, 4, 8 and 9 obtain it only from the preset
 `TrainConfig.preset("reference", image_size=(IMAGE_SIZE, IMAGE_SIZE), epochs=EPOCHS[, seed=…])`, trained by
 `fer.train` on `fer.FaceData(...)` of their DATASET with the package's code (or the same code shown), with
 the same parameter names and the same defaults, so that `fer_book execute --param IMAGE_SIZE=96` (or any

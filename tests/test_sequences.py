@@ -1,4 +1,4 @@
-"""The CNN-LSTM over a clip's frames (issue 36): clips as sequences (`fer_utils.train.sequences`), the model in the
+"""The CNN-LSTM over a clip's frames: clips as sequences (`fer_utils.train.sequences`), the model in the
 registry, trained through `train` on the sample's clips under the clip protocol, and its run folder loaded,
 predicted on a video and quantized like a frame model's; the paper's cited LSTM and VGG-Face+LSTM counted.
 
@@ -214,3 +214,22 @@ def test_a_sequence_model_refuses_the_random_protocol_before_writing_anything(
     code, _, err = run_cli([*argv, "--protocol", "random"])
     assert code == 2 and "use --protocol clip, subject or given" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_clip_models_answer_on_a_short_video_says_how_many_frames_it_read(
+    stills: list[Path], tmp_path: Path, count: int
+) -> None:
+    """The CNN-LSTM's `predict` on a 1–3-frame video reported 6 frames (the model's N, repeated ones counted)."""
+    import keras
+    from test_deploy import write_clip
+
+    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.models.networks import build_cnn_lstm
+    from fer_utils.train.sequences import predict_clip
+
+    keras.utils.set_random_seed(0)
+    model = build_cnn_lstm(2, (6, 32, 32, 1))
+    video = write_clip(tmp_path / "short.mp4", stills[0], count)
+    [row] = predict_clip(model, ["neutral", "happy"], video, CropSpec(side=32)).to_dict("records")
+    assert row["frames"] == count and 1 <= row["faces"] <= count

@@ -1,4 +1,4 @@
-"""Expression datasets that ship their own train/val/test split (issue 27, item 1): FER-2013 and RAF-DB as
+"""Expression datasets that ship their own train/val/test split: FER-2013 and RAF-DB as
 downloaded (split folders), FER-2013's one CSV, the `split` column through preprocessing into the
 manifest, and `train --protocol given` (the default for such crops).
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from fer_utils.data.corpora import index_ravdess, index_savee
-from fer_utils.data.splits import LeakReport, Split, check_leakage, split_frames
+from fer_utils.data.splits import LeakReport, Split, check_leakage, split_frames, split_note
 from fer_utils.errors import DatasetError
 
 FRAMES_PER_CLIP = 6
@@ -124,7 +124,7 @@ def test_bad_arguments_are_clear(frames: pd.DataFrame) -> None:
 
 
 def test_a_run_without_a_chosen_protocol_splits_people_with_several_faces_by_subject(frames: pd.DataFrame) -> None:
-    """Issue 46: chapter 10 split a reader's MEAD at random (its own test side 0.968, real faces elsewhere
+    """Chapter 10 split a reader's MEAD at random (its own test side 0.968, real faces elsewhere
     0.079); without a chosen protocol, a dataset whose people have several rows and no sides of its own is
     now split by subject, the generated faces (one face a person) stay on the random split they were cached
     with, a dataset's own sides win, and a chosen protocol is kept."""
@@ -139,3 +139,12 @@ def test_a_run_without_a_chosen_protocol_splits_people_with_several_faces_by_sub
     assert chosen_protocol(generated) is None and resolve_protocol(generated) == "random"
     sides = frames.assign(split=frames["subject"].map(lambda s: "test" if s == frames["subject"].iloc[0] else "train"))
     assert chosen_protocol(sides) is None and resolve_protocol(sides) == "given"
+
+
+def test_a_given_split_note_on_a_table_without_a_split_is_the_error_not_a_blank_count() -> None:
+    """`train --protocol given` printed "the dataset's own split,  rows" before its error."""
+    frames = pd.DataFrame({"clip_id": ["a", "b"], "emotion": ["happy", "sad"], "subject": ["1", "2"]})
+    with pytest.raises(DatasetError, match="protocol 'given' takes the dataset's own split"):
+        split_note(frames)
+    with_split = frames.assign(split=["train", "test"])
+    assert split_note(with_split).startswith("protocol given: the dataset's own split, train 1, test 1 rows")

@@ -1,4 +1,4 @@
-"""The teacher's page (issue 46, item 7): its exercise list and session plans are written from the chapters and
+"""The teacher's page: its exercise list and session plans are written from the chapters and
 the book's time record (`python -m fer_book teaching`), so they cannot go stale or miss an exercise."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def test_an_exercise_without_a_checker_is_an_error_naming_it(tmp_path: Path) -> 
 
 
 def test_each_chapters_time_to_learn_states_its_run_time_from_the_record(tmp_path: Path) -> None:
-    """Issue 46: "Time to learn" typed run times that the measured ones had outgrown (by 39 to 53 % in chapters
+    """The page's "Time to learn" typed run times that the measured ones had outgrown (by 39 to 53 % in chapters
     4 to 7); each chapter now states the time its notebook took in the book's time record, written by the tool,
     and a new record makes the chapters stale until they are written again."""
     root = copy_of_the_book(tmp_path)

@@ -1,4 +1,4 @@
-"""Issue 46: a run's two sides are scored the same way. Keras logs the training accuracy as the epoch's running
+"""A run's two sides are scored the same way. Keras logs the training accuracy as the epoch's running
 mean with dropout on and the validation accuracy at the epoch's end with dropout off, so their difference is
 not the generalisation gap; `train.inference_scores.InferenceScores` scores the training side in inference mode, as the
 validation side is, and `RunFolder.scores` reads its gap from that.

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -175,7 +177,7 @@ def test_mini_xception_trains_an_epoch_on_cpu(tmp_path: Path) -> None:
     )  # 3 classes (any input size: global pooling)
 
 
-# --- train checks everything before building anything, and never leaves half a run (issue 12) ----------
+# --- train checks everything before building anything, and never leaves half a run ----------
 
 
 def _train_cli(*args: str) -> int:
@@ -316,7 +318,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     assert accuracy == pytest.approx(result.metrics()["test"]["frame"]["accuracy"])
     assert set(frames["image"]) <= set(manifest["image"])
 
-    # a crop that exists but does not decode is named before training (issue 18, item 12): no run folder
+    # a crop that exists but does not decode is named before training: no run folder
     crops = tmp_path / "crops"
     shutil.copytree(root, crops)
     (crops / manifest["image"].iloc[5]).write_bytes(b"not a png")
@@ -325,7 +327,34 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     assert _no_run_written(tmp_path / "broken")
 
 
-# --- collapse detection (issue 10) ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_ctrl_c_during_train_exits_130_with_a_message_and_no_half_run(tmp_path: Path) -> None:
+    """Ctrl-C ended `train` in a KeyboardInterrupt traceback; now exit 130, one line, and no run folder (the
+    run is written aside and renamed only when complete)."""
+    from fer_utils.book import artifacts
+
+    crops, out = artifacts.Dataset().crops(), tmp_path / "run"
+    argv = [sys.executable, "-u", "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(out)]
+    argv += ["--size", "32", "--epochs", "200", "--protocol", "clip"]
+    log = tmp_path / "log.txt"
+    with log.open("w") as fh:
+        process = subprocess.Popen(
+            argv, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+        deadline = time.monotonic() + 240
+        while "Epoch 1/" not in log.read_text() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+        assert "Epoch 1/" in log.read_text(), log.read_text()[-2000:]
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    text = log.read_text()
+    assert code == 130, text[-2000:]
+    assert "Traceback" not in text and "error: interrupted (Ctrl-C)" in text
+    assert not out.exists(), "no half run in place"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")], "its temporary folder is removed"
+
+
+# --- collapse detection ------------------------------------------------------------------------
 
 
 @pytest.mark.slow
@@ -354,7 +383,7 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
     )
     captured = capsys.readouterr()
     out = captured.out
-    assert (captured.out + captured.err).count("COLLAPSED RUN") == 1  # printed once (issue 18, item 8)
+    assert (captured.out + captured.err).count("COLLAPSED RUN") == 1  # printed once
     metrics = json.loads((tmp_path / "dead" / "metrics.json").read_text())
     assert metrics["collapsed"] is True
     assert metrics["collapse"]["alive_units"] == 0 or metrics["collapse"]["predicted_classes"] == 1
@@ -370,7 +399,7 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
 
 
 def test_the_l1_penalty_in_the_logged_loss_does_not_make_a_learning_run_collapsed() -> None:
-    """Regression (fresh-clone CI of issue 46): chapter 5's published network with the paper's L1 learnt
+    """Regression (a fresh clone's CI): chapter 5's published network with the paper's L1 learnt
     (test accuracy 0.12 above the commonest class) but was flagged collapsed: its lowest logged training
     loss, 0.974 × ln 7, held an L1 penalty of 0.16. The penalty is taken out before comparing with chance."""
     import keras
@@ -394,7 +423,7 @@ def test_the_l1_penalty_in_the_logged_loss_does_not_make_a_learning_run_collapse
 
 
 def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:
-    """Regression (issue 16): `train_run` (`train.fit.train_run`) predicted the test set with `model.predict`, so a chapter that
+    """Regression: `train_run` (`train.fit.train_run`) predicted the test set with `model.predict`, so a chapter that
     trains many runs in one kernel printed TensorFlow's retracing warnings into its page.
     `predict_batches` gives the same probabilities and logs nothing."""
     import logging

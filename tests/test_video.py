@@ -148,7 +148,7 @@ def _claim_frames(avi: Path, claimed: int, out: Path) -> Path:
 def test_a_clip_whose_header_claims_more_frames_yields_the_frames_asked_for(
     clips: dict[str, Path], tmp_path: Path
 ) -> None:
-    """Regression (issue 18, item 17): a header claiming 400 of 40 frames gave 1 frame of 8 asked for."""
+    """Regression: a header claiming 400 of 40 frames gave 1 frame of 8 asked for."""
     clip = _claim_frames(clips["avi"], 10 * N_FRAMES, tmp_path / "claims.avi")
     assert frame_count(clip) == 10 * N_FRAMES and frame_count(clip, exact=True) == N_FRAMES
     sampled = sample_frames(clip, 8)
@@ -172,7 +172,7 @@ def _flv_without_video(flv: Path, out: Path, *, announce_video: bool) -> Path:
 
 
 def test_audio_only_and_zero_frame_files_say_so(tmp_path: Path) -> None:
-    """Regression (issue 18, item 17): both were "the video container could not be opened"."""
+    """Regression: both were "the video container could not be opened"."""
     from fer_utils.assets import cremad_dir
 
     real = cremad_dir() / "1001_DFA_HAP_XX.flv"
@@ -194,7 +194,7 @@ def test_audio_only_and_zero_frame_files_say_so(tmp_path: Path) -> None:
 
 
 def test_opencv_and_ffmpeg_messages_stay_off_the_terminal(clips: dict[str, Path], tmp_path: Path) -> None:
-    """Regression (issue 18, item 17): damaged clips printed FFmpeg's "overread" and OpenCV's "[ WARN:0]"
+    """Regression: damaged clips printed FFmpeg's "overread" and OpenCV's "[ WARN:0]"
     lines on stderr for every file, beside the status the manifest records."""
     code = (
         "import sys; from fer_utils.data.video import try_sample_frames\n"
@@ -243,7 +243,7 @@ def test_corrupted_image_is_unreadable(tmp_path: Path, stills: list[Path]) -> No
         sample_frames(broken)
 
 
-# --- real clips in the containers real datasets ship (issue 10) --------------------------------
+# --- real clips in the containers real datasets ship --------------------------------
 
 
 def test_flv_clips_are_videos_and_seek_gives_the_sequential_frames() -> None:

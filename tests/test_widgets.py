@@ -56,7 +56,7 @@ def test_clip_browser_shows_the_chosen_frame(clips: pd.DataFrame) -> None:
 
 
 def test_the_papers_count_in_the_architecture_explorer_is_the_registrys() -> None:
-    """Issue 45: the explorer typed the paper's count ("542,136"); it states `registry.PAPER_PARAMS`, which the
+    """The explorer typed the paper's count ("542,136"); it states `registry.PAPER_PARAMS`, which the
     model tests check against Keras, so the two cannot drift apart."""
     import inspect
 
@@ -78,7 +78,7 @@ def test_detector_explorer_draws_each_detector(stills: list[Path]) -> None:
 
 
 def test_detector_explorer_opens_on_the_books_default_margin(stills: list[Path]) -> None:
-    """Chapter 2's saved default view shows the crop its text describes (issue 28: it showed margin 0.00)."""
+    """Chapter 2's saved default view shows the crop its text describes (it showed margin 0.00)."""
     from fer_utils.faces.crops import crop_face
     from fer_utils.faces.detectors import make_detector
     from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
@@ -136,7 +136,7 @@ def test_an_image_is_explained(stills: list[Path]) -> None:
 
 
 def test_the_upload_widget_crops_faces_with_the_margin_the_run_recorded(tmp_path: Path, stills: list[Path]) -> None:
-    """Regression (issue 29): the chapter 8 widgets took (model, classes) and built a recognizer with the
+    """Regression: the chapter 8 widgets took (model, classes) and built a recognizer with the
     default margin, so a run trained on crops cut with another margin was shown (and classified) other
     crops than it learned from. They now take the run's recognizer, whose crop spec the run recorded."""
     from fer_utils.faces.crop_spec import CropSpec, write_crop_spec

@@ -1,4 +1,4 @@
-"""The book's network for faces in the wild and its recipe (issue 44): `train --recipe wild` alone trains the
+"""The book's network for faces in the wild and its recipe: `train --recipe wild` alone trains the
 book's network on a schedule of known length with label smoothing and cheap seeded augmentation, keeps its
 last epoch's weights (the best's scored beside them), and `--time-budget` ends training within its budget.
 Small runs: real-face toy crops at 48 px."""

@@ -22,7 +22,7 @@ from fer_utils.book.fingerprint import code_fingerprint
 from fer_utils.data.corpora import VIDEO_SUFFIXES
 from fer_utils.errors import CropError, DatasetError
 from fer_utils.faces.crop_spec import CropSpec, spec_with
-from fer_utils.registry import DEFAULT_MARGIN, NO_DETECTOR, PAPER_FRAMES
+from fer_utils.registry import NO_DETECTOR, PAPER_FRAMES
 from fer_utils.storage.atomic import atomic_folder
 from fer_utils.storage.locking import wait_lock
 from fer_utils.train.config import TrainConfig
@@ -240,15 +240,10 @@ class Dataset:
         key = {
             "dataset": self.name,
             "root": str(root),
-            "detector": spec.detector,
             "frames": frames,
-            "size": spec.side,
+            "crop_spec": spec.to_dict(),
             **({"index": index_options} if index_options else {}),
         }
-        # Crops cached before the key named their spec were all cut at the default margin, unaligned: those keep
-        # their keys (and the runs keyed by their folders stay cached); any other spec is named in the key.
-        if (spec.margin, spec.align) != (DEFAULT_MARGIN, False):
-            key["crop_spec"] = spec.to_dict()
         crop = edited_crop(crop)
         if crop is not None:
             key["crop"] = code_fingerprint(crop)

@@ -99,8 +99,8 @@ def publish_demo_model(
     run_dir: Path, about: Mapping[str, object], cache: Path | None = None, slot: str = "default"
 ) -> Path:
     """Put a model on the live demo page: its model, classes (and metrics.json, when the folder has one)
-    are copied to the cache with its crop spec (`crop_spec.json`: a run's own, or what its older records say,
-    `RunFolder.crop_spec`) and `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
+    are copied to the cache with its crop spec (`crop_spec.json`: a run's own, else the default one at its
+    side, `RunFolder.crop_spec`) and `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
     replacing what the slot held as a whole (fer_utils.storage.atomic); `book build` takes them from there.
 
     `slot="default"` (a chapter's run folder) makes it the page's default model; `slot="peer"` records
@@ -128,7 +128,7 @@ def publish_demo_model(
                 ):
                     shutil.copy2(item, tmp / item.name)
             (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
-            if not (tmp / CROP_SPEC_FILE).is_file():  # a run made before the spec: what its records say
+            if not (tmp / CROP_SPEC_FILE).is_file():  # crops made by hand, a model folder: the default spec
                 write_crop_spec(tmp, RunFolder(run_dir).crop_spec(input_side(load_model(run_dir / MODEL_FILE))))
         replace_folder(staging, target)
     return RunFolder(target).model_file

@@ -15,9 +15,8 @@ detector (none around a whole image, detector "none"): the one place that decide
 `CropSpec` and hands it on (`tests/test_crop_spec.py` reads the code for margin literals, the page's
 included; `tests/test_crop_parity.py` cuts the same whole images through each entry point).
 
-Folders made before the spec existed still load: their records hold the same fields under the preprocessing
-settings' names (`size` for `side`; a crops folder's `.parts/settings.json`, a run's `config.json["crops"]`),
-which `spec_from_settings` reads (`preprocess_folder.folder_crop_spec`, `runs.RunFolder.crop_spec`).
+Folders made before the spec existed are refused with what to do (`preprocess_folder.folder_crop_spec`:
+preprocess again; `runs.RunFolder.crop_spec`: train again).
 """
 
 from __future__ import annotations
@@ -117,24 +116,6 @@ def spec_from_dict(record: Mapping[str, object], source: Path | str) -> CropSpec
         return check_crop_spec(CropSpec(**record))
     except CropError as exc:
         raise CropError(f"{source}: {exc}") from None
-
-
-def spec_from_settings(settings: Mapping[str, object], side: int | None = None) -> CropSpec:
-    """The spec of crops made before the spec existed, from their preprocessing settings (`.parts/settings.json`,
-    a run's `config.json["crops"]`: detector, size, margin, align; always gray). `side` stands in for a record
-    without `size`; a record that has neither is a CropError saying so."""
-    side = settings.get("size", side)
-    if side is None:
-        raise CropError(f"the crops' preprocessing record {dict(settings)} does not say their side (size)")
-    margin = settings.get("margin")
-    return check_crop_spec(
-        CropSpec(
-            detector=str(settings.get("detector", DEFAULT_DETECTOR)),
-            margin=None if margin is None else float(margin),
-            side=int(side),
-            align=bool(settings.get("align", False)),
-        )
-    )
 
 
 def read_crop_spec(folder: Path) -> CropSpec | None:

@@ -4,8 +4,8 @@ The folder belongs to one source and one set of settings (`.parts/source.json`, 
 written by the first run: `claim_folder`); each finished clip leaves a completion record
 `.parts/<clip key>.<size>-<mtime_ns>.csv`, keyed by its source file's size and modification time
 (`write_part`, `read_part`), so a rerun resumes and a replaced source is redone
-(`discard_stale_records`). How the crops were cut is the folder's `crop_spec.json` (fer_utils.faces.crop_spec;
-`folder_crop_spec` also reads it from the settings of a folder made before the spec existed). `start_over`
+(`discard_stale_records`). How the crops were cut is the folder's `crop_spec.json` (fer_utils.faces.crop_spec,
+read by `folder_crop_spec`, which refuses a folder made before the spec existed). `start_over`
 deletes what earlier runs wrote, and nothing else. Every file is
 written through `fer_utils.storage.atomic` (a temporary sibling renamed into place: `atomic_write_bytes`), whose
 `remove_dead_temporaries` removes what dead processes left. `fer_utils.faces.preprocess` runs the work itself.
@@ -27,7 +27,7 @@ import pandas as pd
 from fer_utils.data.fer2013 import parse_row_path, source_file
 from fer_utils.data.manifest import ADDED_COLUMNS, INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
 from fer_utils.errors import PreprocessError
-from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec, spec_from_settings
+from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
 from fer_utils.storage.atomic import write_atomic
 
 PARTS_DIR = ".parts"
@@ -180,13 +180,15 @@ def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
 
 
 def folder_crop_spec(out_dir: Path) -> CropSpec | None:
-    """How the crops in `out_dir` were cut: its `crop_spec.json` (written by preprocessing), or for a folder
-    preprocessed before the spec existed its recorded settings (`crop_spec.spec_from_settings`); None for a
-    crops folder with neither (made by hand)."""
+    """How the crops in `out_dir` were cut: its `crop_spec.json` (written by preprocessing); None for a crops
+    folder made by hand. A folder preprocessed before the spec existed (its settings recorded, no spec) is a
+    PreprocessError: preprocess it again."""
     spec = read_crop_spec(out_dir)
-    if spec is None:
-        settings = _stored(Path(out_dir) / PARTS_DIR / SETTINGS_NAME)
-        spec = spec_from_settings(settings) if settings is not None else None
+    if spec is None and (Path(out_dir) / PARTS_DIR / SETTINGS_NAME).is_file():
+        raise PreprocessError(
+            f"{out_dir} was preprocessed before crop specs were saved ({CROP_SPEC_FILE} is missing): "
+            "preprocess it again into a new folder, or with --force"
+        )
     return spec
 
 

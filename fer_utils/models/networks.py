@@ -5,8 +5,8 @@ preprocessing cut it (its `crop_spec.CropSpec` says the side), resizes it itself
 Keras `Resizing` layer (bilinear, half-pixel centres: TensorFlow's `tf.image.resize`, TFLite's
 RESIZE_BILINEAR, which LiteRT.js runs too) and rescales it with `Rescaling(1/255)`; both have 0 parameters.
 So training, Python inference and the demo page feed every model the same crop, and the one resizer between
-a crop and the network is the model's own (CONTRACTS.md, "One crop, one resizer"). A model saved before
-the resizer existed takes its own side only (`input_side`); `with_resizer` puts the resizer in front of it.
+a crop and the network is the model's own (CONTRACTS.md, "One crop, one resizer"). A model made elsewhere
+without that resizer takes its own side only (`input_side`).
 
 **The paper's CNN** (Ding, Tang & Lu 2023): three 3×3 "same" ReLU convolutions 16 → 64 → 64, each
 followed by 2×2 max pooling (180 → 90 → 45 → 22), flatten (22·22·64 = 30,976), Dense(16, ReLU),
@@ -515,8 +515,8 @@ def count_flops(model: keras.Model, batch: int = 1) -> int:
 
 def input_side(model: keras.Model) -> int | None:
     """The side of the square crops `model` takes: None for a model that takes any side and resizes it itself
-    (every model `_inputs` starts), its fixed side for one without that resizer (saved before it existed, or
-    made elsewhere: the peer's 64); ModelFileError for a non-square input. A clip model's (input (N, H, W, C),
+    (every model `_inputs` starts), its fixed side for one without that resizer (made elsewhere: the peer's
+    64); ModelFileError for a non-square input. A clip model's (input (N, H, W, C),
     `sequences.clip_shape`) is that of its frames."""
     height, width = model.input_shape[-3:-1]
     if height is None or width is None:
@@ -546,18 +546,6 @@ def fixed_input(model: keras.Model, side: int, batch_size: int | None = None) ->
     shape = (*frames, side, side, model.input_shape[-1])
     inputs = keras.Input(shape=shape, batch_size=batch_size, name="clip" if frames else "pixels")
     return keras.Model(inputs, model(inputs), name=model.name)
-
-
-def with_resizer(model: keras.Model) -> keras.Model:
-    """`model` taking crops of any side: a model of a fixed input side (saved before the resizer existed) is
-    nested behind the resizer of `_inputs` (bilinear, as training resized its crops then), so that it takes
-    the crops its spec describes; a model that resizes its input already is returned as it is."""
-    side = input_side(model)
-    if side is None:
-        return model
-    inputs = keras.Input(shape=(None, None, model.input_shape[-1]), name="pixels")
-    resized = layers.Resizing(side, side, interpolation="bilinear", name="resize")(inputs)
-    return keras.Model(inputs, model(resized), name=model.name)
 
 
 def save_model(model: keras.Model, path: Path, classes: Sequence[str]) -> Path:

@@ -5,7 +5,7 @@ A complete run folder holds
 - `model.keras`: the best epoch's model (by the monitored loss), or the last epoch's (`TrainConfig.keep`);
 - `classes.json`: the class names, in the order of the model's outputs;
 - `config.json`: the TrainConfig, the classes, the parameter count, the split sizes and the subjects on each
-  side (a run made before the crop spec also has `crops`, its crops' preprocessing settings);
+  side (a run made before the crop spec has `crops` instead of `crop_spec.json`, and is refused);
 - `crop_spec.json` (`fer_utils.faces.crop_spec.CROP_SPEC_FILE`): how its crops were cut, copied from the crops folder
   (absent for crops made by hand);
 - `history.csv`: one row per epoch (Keras's CSVLogger); since issue 46 also the training side scored in

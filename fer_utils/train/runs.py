@@ -5,8 +5,8 @@
 run's files (`fer_utils.storage.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
 `history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
 best model (`load`) and makes the `inference.Recognizer` that crops faces as the run's training crops
-were cut (`recognizer`, with `crop_spec`: the `crop_spec.CropSpec` training copied into the folder, read from
-the older records of a run made before it). Where a path is needed it behaves like its folder:
+were cut (`recognizer`, with `crop_spec`: the `crop_spec.CropSpec` training copied into the folder; a run
+made before it is refused, to be trained again). Where a path is needed it behaves like its folder:
 `os.fspath(run)`, `run / "config.json"`, `str(run)`, and it equals `Path` of the same folder.
 
 `fer_utils.train.fit` writes a run into a temporary folder and renames it into place when it is
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.errors import RunFolderError
-from fer_utils.faces.crop_spec import CropSpec, read_crop_spec, spec_from_settings
+from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
 from fer_utils.storage.run_files import (
     BEST_WEIGHTS_FILE,
     CLASSES_FILE,
@@ -190,26 +190,36 @@ class RunFolder:
 
     def crop_spec(self, model_side: int | None = None) -> CropSpec:
         """How the faces of the crops the run was trained on were cut: its `crop_spec.json`, written by
-        training. A run made before the spec existed has its crops' preprocessing settings in config.json
-        (`crops`), read into a spec. Without either (a run on crops made by hand, a model folder), the default
-        spec at the side the model was given its images: the run's image size, else `model_side` (the side
-        of a model that takes one only), else the default side."""
+        training. Without one (a run on crops made by hand, a model folder), the default spec at the side the
+        model was given its images: the run's image size, else `model_side` (the side of a model that takes
+        one only), else the default side. A run made before the spec existed (its config.json records `crops`
+        instead) is a RunFolderError: train it again."""
         spec = read_crop_spec(self.path)
         if spec is not None:
             return spec
         config = self.config() if self.config_file.is_file() else {}
-        crops, size = config.get("crops"), config.get("image_size")
+        if "crops" in config:
+            raise RunFolderError(
+                f"{self.path} was trained before runs saved their crop spec ({CROP_SPEC_FILE} is missing, "
+                "config.json has the older `crops` record): train the run again"
+            )
+        size = config.get("image_size")
         side = int(size[0]) if isinstance(size, (list, tuple)) and size else model_side
-        if isinstance(crops, dict):
-            return spec_from_settings(crops, side)
         return CropSpec(side=side) if side else CropSpec()
 
     def load(self, model_file: Path | None = None) -> keras.Model:
-        """The best model (or another model file of the folder), by `models.networks.load_model` (Keras's safe mode),
-        taking the crops its spec cuts: a model saved before models resized their own input, whose crops
-        were larger or smaller than its input, is put behind that resizer (`models.networks.with_resizer`)."""
-        from fer_utils.models.networks import input_side, load_model, with_resizer
+        """The best model (or another model file of the folder), by `models.networks.load_model` (Keras's safe mode).
+        A model of a fixed input side other than its crops' (saved before models resized their own input) is a
+        RunFolderError: train the run again."""
+        from fer_utils.models.networks import input_side, load_model
 
-        model = load_model(model_file or self.model_file)
+        path = model_file or self.model_file
+        model = load_model(path)
         side = input_side(model)
-        return with_resizer(model) if side is not None and side != self.crop_spec(side).side else model
+        crops = self.crop_spec(side).side if side is not None else side
+        if side != crops:
+            raise RunFolderError(
+                f"{path} takes {side}×{side} px crops and does not resize its input (saved before models resized "
+                f"their own), but the run's crops are {crops}×{crops} px: train the run again"
+            )
+        return model
