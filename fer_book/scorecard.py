@@ -34,6 +34,7 @@ from fer_book.markers import MarkerError, between
 from fer_book.toc import toc_entries
 from fer_utils.book.cited import Cited, cited
 from fer_utils.book.claims import LESSON_KEY, checked_as, holds
+from fer_utils.book.glue import STATED_MIME
 from fer_utils.storage.atomic import write_atomic
 
 PAGE = Path("book") / "scorecard.md"
@@ -96,7 +97,7 @@ class Glued:
                 glued = out.get("metadata", {}).get("scrapbook", {})
                 if glued.get("name") != self.name:
                     continue
-                stated = out.get("data", {}).get(f"{glued.get('mime_prefix', '')}application/json")
+                stated = out.get("data", {}).get(f"{glued.get('mime_prefix', '')}{STATED_MIME}")
                 if not isinstance(stated, Mapping) or "numbers" not in stated:
                     return None
                 values, text = tuple(float(v) for v in stated["numbers"]), str(stated["text"])

@@ -17,7 +17,17 @@ import pytest
 from fer_book import prose
 from fer_book.toc import toc_notebooks
 from fer_utils.book.claims import LESSON_KEY, check_claims
-from fer_utils.book.glue import Difference, Stated, difference, glue, over_seeds, speed_words, stated
+from fer_utils.book.glue import (
+    STATED_MIME,
+    Difference,
+    Stated,
+    difference,
+    glue,
+    numbers_of,
+    over_seeds,
+    speed_words,
+    stated,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build")) / "stage"
@@ -153,9 +163,10 @@ def test_values_are_stated_the_books_way_with_their_numbers_kept() -> None:
     assert format(speed_words(2.1), "") == "2.10× as fast as" and format(speed_words(0.5), "") == "2.00× slower than"
     with pytest.raises(TypeError, match="in words"):
         stated(True)
-    text = glue("ch0_value", over_seeds([0.5, 0.7]))
-    assert isinstance(text, Stated) and str(text) == "0.600 ± 0.141" and text.numbers == [0.5, 0.7]
-    assert text._repr_json_() == {"text": "0.600 ± 0.141", "numbers": [0.5, 0.7]}
+    text = Stated(stated(over_seeds([0.5, 0.7])), numbers_of(over_seeds([0.5, 0.7])))
+    assert str(text) == "0.600 ± 0.141" and text.numbers == [0.5, 0.7]
+    assert glue("ch0_value", over_seeds([0.5, 0.7])) is None  # a cell ending with it displays nothing
+    assert text._repr_mimebundle_() == {STATED_MIME: {"text": "0.600 ± 0.141", "numbers": [0.5, 0.7]}}
 
 
 def test_a_claim_the_run_does_not_bear_out_stops_the_books_own_run_and_is_said_on_a_readers(capsys) -> None:

@@ -5,7 +5,7 @@ that a code cell glued: `fer.glue("ch5_gap", fer.over_seeds(gaps))` in the code,
 "a gap of {glue:text}`ch5_gap`" in the text. `glue` writes the value the book's way (a float with 3
 decimals, an int with thousands separators, a `Spread` as mean ± std over seeds, a `Difference` with the
 spread it is read against, a `Speed` ratio in words) and keeps the numbers behind it (the output's
-`application/json`), which `fer_book.scorecard` reads. Where myst-nb is not installed (Colab), the value is
+`STATED_MIME`, a JSON mime type nbformat accepts under myst-nb's prefix), which `fer_book.scorecard` reads. Where myst-nb is not installed (Colab), the value is
 displayed the same way, so a cell runs everywhere.
 """
 
@@ -16,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+# The mime type of a glued value's text and numbers (nbformat keeps a dict only under a `…+json` type).
+STATED_MIME = "application/vnd.fer.stated+json"
 
 
 @dataclass(frozen=True)
@@ -125,13 +128,13 @@ class Stated(str):
         made.numbers = numbers
         return made
 
-    def _repr_json_(self) -> dict:
-        return {"text": str(self), "numbers": self.numbers}
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
+        return {STATED_MIME: {"text": str(self), "numbers": self.numbers}}
 
 
-def glue(name: str, value: object, spec: str = "") -> Stated:
-    """Glue `value`, stated the book's way, under `name` for the chapter's text (`{glue:text}`name``), and
-    return what was glued."""
+def glue(name: str, value: object, spec: str = "") -> None:
+    """Glue `value`, stated the book's way (`stated`), under `name` for the chapter's text
+    (`{glue:text}`name``). It returns nothing, so a cell ending with it displays nothing."""
     text = Stated(stated(value, spec), numbers_of(value))
     try:
         from myst_nb import glue as myst_glue
@@ -139,6 +142,5 @@ def glue(name: str, value: object, spec: str = "") -> Stated:
         from IPython.display import display
 
         display({"text/plain": f"{name}: {text}"}, raw=True)
-        return text
+        return
     myst_glue(name, text, display=False)
-    return text
