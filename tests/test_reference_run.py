@@ -81,7 +81,7 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
     problems = []
     values = defaults(params)
     for parameter, definition in (("IMAGE_SIZE", "REFERENCE_SIZE"), ("EPOCHS", "REFERENCE_EPOCHS")):
-        if parameter not in values or ast.unparse(values[parameter]) != definition:
+        if parameter not in values or ast.unparse(values[parameter]) not in (definition, f"fer.{definition}"):
             problems.append(f"{parameter} does not default to the package's {definition}")
     imported = {  # the package's names, imported from their module or from the book's kit (which gathers them)
         alias.name
@@ -90,7 +90,10 @@ def reference_problems(params: ast.Module, others: list[ast.Module]) -> list[str
         if isinstance(node, ast.ImportFrom) and node.module in ("fer_utils.train.config", "fer_utils.book.kit")
         for alias in node.names
     }
-    if not imported >= {"REFERENCE_SIZE", "REFERENCE_EPOCHS"}:
+    read_through_kit = all(
+        ast.unparse(values.get(p, ast.Constant(0))).startswith("fer.") for p in ("IMAGE_SIZE", "EPOCHS")
+    )
+    if not read_through_kit and not imported >= {"REFERENCE_SIZE", "REFERENCE_EPOCHS"}:
         problems.append("the chapter does not import REFERENCE_SIZE and REFERENCE_EPOCHS from train_config or the kit")
     nodes = [node for tree in others for node in ast.walk(tree)]
     problems += [
@@ -183,6 +186,13 @@ GOOD_CALL = (
         (GOOD_PARAMETERS.replace("= REFERENCE_SIZE", "= 48"), GOOD_CALL, "IMAGE_SIZE does not default"),
         (GOOD_PARAMETERS.replace("= REFERENCE_EPOCHS", "= 50"), GOOD_CALL, "EPOCHS does not default"),
         (GOOD_PARAMETERS.replace("REFERENCE_EPOCHS, ", ""), GOOD_CALL, "does not import"),
+        (
+            GOOD_PARAMETERS.replace("= REFERENCE_SIZE", "= fer.REFERENCE_SIZE").replace(
+                "= REFERENCE_EPOCHS", "= fer.EPOCHS"
+            ),
+            GOOD_CALL,
+            "EPOCHS does not default",
+        ),
         (GOOD_PARAMETERS, GOOD_CALL + "IMAGE_SIZE = 96", "IMAGE_SIZE is set outside"),
         (GOOD_PARAMETERS, GOOD_CALL + "for SEED in [1]: pass", "SEED is set outside"),
         (GOOD_PARAMETERS, GOOD_CALL.replace("image_size=(IMAGE_SIZE, IMAGE_SIZE)", "image_size=(96, 96)"), "is not"),
