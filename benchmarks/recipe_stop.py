@@ -1,17 +1,19 @@
-"""Does the wild recipe's schedule let a run reach its best epoch? (issue 35, item 5; what can be measured here)
+"""Does the FER-2013 recipe's schedule let a run reach its best epoch? (issue 35, item 5; what can be measured here)
 
 The recipe was chosen on real FER-2013 outside this repository (benchmarks/README.md, "A recipe chosen on real
-FER-2013"). Here, on the 1,289 generated faces the package ships (cropped by `artifacts.Dataset.crops`, random
+FER-2013"); it was `--recipe wild` until issue 44 and is now `--recipe arriaga` (`train.config.PRESETS`: Arriaga
+et al.'s augmentation, Adam 1e-3, patience 12, plateau 4, no class weights; `--recipe wild` now trains the book's
+own network). Here, on the 1,289 generated faces the package ships (cropped by `artifacts.Dataset.crops`, random
 split, 48 px), each model is trained through the CLI (`python -m fer_utils train`) with the recipe's former
-schedule (Adam 3e-4, patience 5, plateau 3, balanced class weights) and with the current one (`--recipe wild`:
-Adam 1e-3, patience 12, plateau 4, no class weights), up to 60 epochs, and the history says where each run
-stopped: the epoch of its lowest validation loss, of its highest validation accuracy, the epochs at which the
-learning rate was halved, and whether validation accuracy was still rising when early stopping ended it (its
-best over the last `patience` epochs above its best before them).
+schedule (Adam 3e-4, patience 5, plateau 3, balanced class weights) and with `--recipe arriaga`, up to 60 epochs,
+and the history says where each run stopped: the epoch of its lowest validation loss, of its highest validation
+accuracy, the epochs at which the learning rate was halved, and whether validation accuracy was still rising when
+early stopping ended it (its best over the last `patience` epochs above its best before them).
 
     PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/recipe_stop.py [--models paper-cnn,mini-xception] [--seeds 0]
 
-One JSON line per run in results/recipe_stop.jsonl, with `calibrate.py`'s figure of the same process.
+One JSON line per run in results/recipe_stop.jsonl, with `calibrate.py`'s figure of the same process. The records
+made before the rename name the two schedules "former wild …" and "wild now …" (benchmarks/readme.py maps them).
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ RESULTS = Path(__file__).parent / "results" / "recipe_stop.jsonl"
 SIDE = 48
 EPOCHS = 60
 SCHEDULES = {
-    "former wild (lr 3e-4, patience 5, plateau 3, balanced)": [
-        "--recipe", "wild", "--learning-rate", "3e-4", "--patience", "5", "--plateau", "3", "--class-weights", "balanced",
+    "former (lr 3e-4, patience 5, plateau 3, balanced)": [
+        "--recipe", "arriaga", "--learning-rate", "3e-4", "--patience", "5", "--plateau", "3", "--class-weights", "balanced",
     ],
-    "wild now (lr 1e-3, patience 12, plateau 4, none)": ["--recipe", "wild"],
+    "arriaga (lr 1e-3, patience 12, plateau 4, none)": ["--recipe", "arriaga"],
 }  # fmt: skip
 
 

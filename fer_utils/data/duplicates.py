@@ -12,7 +12,7 @@ nothing. `audit_duplicates` hashes every image of a table (a clip index: `path`;
   gray copy), for still images only: two images within NEAR_BITS bits are *near-duplicates*, the same face
   re-encoded or resized (measured: JPEG at quality 50 to 90 and resizing by 0.5 to 2 move it by at most 2
   bits; distinct generated faces are 6 or more bits apart, distinct London photographs 4 or more; see
-  benchmarks/README.md, "Duplicate audit"). Frames of different clips that look the same (an actor's face
+  benchmarks/README.md, "the duplicate audit"). Frames of different clips that look the same (an actor's face
   at rest before each take, the synthetic sample's frames of one actor) are near-duplicates too: they are
   reported, and a test frame among them is marked as a copy, but splits keep only exact copies together.
 
