@@ -74,10 +74,9 @@ def check_l1_on_fc(
     fc = model.get_layer("fc")
     return Feedback(
         True,
-        f"fc, and only fc, carries L1(l1) on its kernel, and the model reads the {len(images)} real crops "
-        f"into {classes} probabilities: with l1 = {factors[-1]:g} the penalty adds {_penalty(model):.4g} "
-        f"(= {factors[-1]:g} × Σ|W| over fc's {int(np.prod(fc.kernel.shape)):,} weights) to the loss of "
-        f"every batch, beside an untrained model's cross-entropy of about ln {classes} = {math.log(classes):.3g}.",
+        f"fc, and only fc, has L1(l1) on its {int(np.prod(fc.kernel.shape)):,} weights. At l1 = "
+        f"{factors[-1]:g} the penalty adds {_penalty(model):.4g} to each batch's loss, beside an untrained "
+        f"cross-entropy of ln {classes} = {math.log(classes):.3g}.",
     )
 
 
