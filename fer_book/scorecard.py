@@ -501,26 +501,6 @@ class WithinSpread:
 
 
 @dataclass(frozen=True)
-class RatioAbove:
-    """Reproduced when `numerator` / `denominator` is above `threshold` (a time over a time: how many times
-    faster the denominator's path is)."""
-
-    numerator: str
-    denominator: str
-    threshold: float = 1.05
-
-    def words(self, figure: Cited) -> str:
-        return f"reproduced when {self.numerator} / {self.denominator} is above {self.threshold:.2f}"
-
-    def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
-        ratio = readings[self.numerator].number / readings[self.denominator].number
-        ok = ratio > self.threshold
-        return Verdict(
-            "reproduced" if ok else "not reproduced", f"ratio {ratio:.2f} {'>' if ok else '≤'} {self.threshold:.2f}"
-        )
-
-
-@dataclass(frozen=True)
 class MostOf:
     """Reproduced when the count `reading` (a Benchmark's) is more than half of the runs it counts."""
 
@@ -728,7 +708,8 @@ CLAIMS: tuple[ScoredClaim, ...] = (
         shown="dlib HOG {dlib_hog} ms per frame, OpenCV Haar {opencv_haar} ms",
         protocol="chapter 2: each detector on the same frames (longest side at most 400 px), mean milliseconds per "
         "frame on the CPU that executed the chapter; dlib's HOG detector is its default",
-        rule=RatioAbove("dlib_hog", "opencv_haar"),
+        not_testable="a speed ranking needs a quiet machine: on the book's shared 2-core build machine the ratio of "
+        "the two detectors' times moved by more than a factor of two between runs of chapter 2: shown as information",
     ),
     ScoredClaim(
         name="remedy_closes_the_gap",

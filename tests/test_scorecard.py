@@ -297,7 +297,10 @@ def test_the_compilers_speedup_is_scored_from_chapter_8s_glued_ratio() -> None:
     assert tie.verdict.verdict == "not reproduced" and tie.verdict.why == "ratio 1.03 ≤ 1.05"
 
 
-def test_the_detectors_speed_is_scored_from_chapter_2s_table() -> None:
+def test_the_detectors_speed_is_shown_from_chapter_2s_table_without_a_verdict() -> None:
+    """A speed ranking on a shared build machine moves with its load: the row shows chapter 2's times as
+    information, never a verdict."""
+
     def chapter2(hog: float, haar: float) -> scorecard.Run:
         rows = [
             {"detector": "dlib-hog", "ms_per_frame": hog, "detection_rate": 1.0},
@@ -305,9 +308,10 @@ def test_the_detectors_speed_is_scored_from_chapter_2s_table() -> None:
         ]
         return run_of("02_preprocessing", [table_output(rows)])
 
-    faster = scored("opencv_faster_than_dlib", chapter2(31.5, 12.0))
-    assert faster.verdict.verdict == "reproduced" and "31.5" in row_of(faster) and "ratio 2.62" in faster.verdict.why
-    assert scored("opencv_faster_than_dlib", chapter2(12.0, 31.5)).verdict.verdict == "not reproduced"
+    for hog, haar in ((31.5, 12.0), (12.0, 31.5)):
+        shown = scored("opencv_faster_than_dlib", chapter2(hog, haar))
+        assert shown.verdict.verdict == "not testable here" and "quiet machine" in shown.verdict.why
+        assert "31.5" in row_of(shown)
 
 
 def test_the_papers_recipe_is_scored_from_its_benchmark_record(tmp_path: Path) -> None:
