@@ -1,11 +1,11 @@
 """The chapters' kit: every name a chapter's code reads, from one module, as d2l's `from d2l import torch as d2l`.
 
-A chapter imports it in one statement, `from fer_utils.book.kit import fer, …`, naming what its cells read:
-the code it shows (saved cells, kept identical to the package by `python -m fer_book sync`) reads those names
-as the package's modules do, and `fer` (this module) reaches the rest: the data a chapter reads
-(`fer.Dataset`), what a run learns from (`fer.FaceData`), its configuration (`fer.TrainConfig`), training
-(`fer.train(build, data, config)`, a cached run), the reports over seeds (`fer.summarize`), the lessons
-(`fer.show_lesson`) and the modules `fer.plots`, `fer.widgets`, `fer.exercises`, `fer.realfaces`, `fer.demo`.
+A chapter imports it in one statement, `from fer_utils.book.kit import exercises, fer`, and reads every package
+name as `fer.name`: the data a chapter reads (`fer.Dataset`), what a run learns from (`fer.FaceData`), its
+configuration (`fer.TrainConfig`), training (`fer.train(build, data, config)`, a cached run), the reports over
+seeds (`fer.summarize`), the numbers its text states (`fer.glue`), the claims it checks (`fer.check_claims`),
+the code it shows (`fer.show(fer.fit_model)`) and the modules `fer.plots`, `fer.widgets`, `fer.realfaces`,
+`fer.demo`; `exercises` holds the checkers.
 Each name is defined in its own module and only gathered here; importing this module imports them all
 (TensorFlow with them). On Colab it first checks the runtime (`colab.require_fresh_runtime`: when pip replaced
 the numpy the kernel had loaded, it stops and asks for a restart), before anything imports TensorFlow.
@@ -28,7 +28,7 @@ from itertools import combinations
 from pathlib import Path
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
-from fer_utils.book import chapters, demo, exercises, plots, prose, realfaces, widgets
+from fer_utils.book import chapters, demo, exercises, plots, realfaces, widgets
 from fer_utils.book.artifacts import GENERATED_DATASET, SAMPLE_DATASET, Dataset, default_cache, train
 from fer_utils.book.book_errors import ParameterError
 from fer_utils.book.chapters import (
@@ -54,7 +54,6 @@ from fer_utils.book.chapters import (
 from fer_utils.book.cited import cited
 from fer_utils.book.claims import check_claims
 from fer_utils.book.glue import difference, glue, over_seeds, speed_words
-from fer_utils.book.lessons import claims_hold, show_lesson
 from fer_utils.book.source import show
 
 # The modules whose code the chapters show (`fer.show(fer.networks._inputs, fer.build_paper_cnn)`).
@@ -190,9 +189,6 @@ plots.book_style()  # tables shown whole, figure text readable at the book's wid
 fer = sys.modules[__name__]  # `fer.Dataset`, `fer.plots`, …: a chapter's one handle on the book's package
 
 __all__ = [
-    "prose",
-    "claims_hold",
-    "show_lesson",
     "glue",
     "over_seeds",
     "difference",
