@@ -108,7 +108,11 @@ def book_slugs(text: str) -> set[str]:
 
 def sync_notebook(nb: dict, notebook: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> dict:
     """The notebook JSON with its badge line (first cell) and install cell (second) made from `links`, and
-    the repository named in its markdown cells pointed at `links` (a link's own branch is kept)."""
+    the repository named in its markdown cells pointed at `links` (a link's own branch is kept). A cell's source
+    given as one string (nbformat allows it) is read as its lines."""
+    for cell in nb["cells"]:
+        if isinstance(cell["source"], str):
+            cell["source"] = cell["source"].splitlines(keepends=True)
     first, second = nb["cells"][0], nb["cells"][1]
     badge_lines = [i for i, line in enumerate(first["source"]) if BADGE_ALT in line]
     if first["cell_type"] != "markdown" or not badge_lines or second["cell_type"] != "code":

@@ -317,6 +317,19 @@ def test_links_to_other_projects_are_left_alone(tmp_path: Path) -> None:
     assert other in text and "https://github.com/fork/fer-book@" in text
 
 
+def test_a_notebook_whose_sources_are_strings_keeps_its_lines_when_its_links_are_made(tmp_path: Path) -> None:
+    """nbformat allows a cell's source as one string: the links are made in it line by line, never split into
+    characters."""
+    from fer_book.links import sync_notebook
+
+    nb = json.loads((REPO / "notebooks" / "03_architecture.ipynb").read_text())
+    for cell in nb["cells"]:
+        cell["source"] = "".join(cell["source"])
+    made = sync_notebook(nb, "notebooks/03_architecture.ipynb", book_links(REPO / "_config.yml"))
+    original = json.loads((REPO / "notebooks" / "03_architecture.ipynb").read_text())
+    assert [c["source"] for c in made["cells"]] == [c["source"] for c in original["cells"]]
+
+
 def test_config_builds_from_saved_outputs_with_local_widgets() -> None:
     config = yaml.safe_load((REPO / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off"
