@@ -1,7 +1,9 @@
-"""The artefact cache: what two chapters executed side by side ask for at once is made once."""
+"""The artefact cache: what two chapters executed side by side ask for at once is made once, and an artefact is
+keyed by its inputs (the config, the data, the model's JSON, the source of the functions passed)."""
 
 from __future__ import annotations
 
+import inspect
 import multiprocessing
 import time
 from pathlib import Path
@@ -68,7 +70,7 @@ def _head(x, num_classes):
 
 def build(num_classes=2, input_shape=(16, 16, 1), **options):
     inputs = keras.Input(shape=input_shape)
-    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(WIDTH)(keras.layers.Flatten()(inputs))
     return keras.Model(inputs, _head(x, num_classes))
 """
 
@@ -76,210 +78,144 @@ def build(num_classes=2, input_shape=(16, 16, 1), **options):
 def _import_module(folder: Path, name: str, text: str):
     """Write `text` as module `name` in `folder` and import it (inspect can then read its source)."""
     import importlib.util
+    import sys
 
     path = folder / f"{name}.py"
     path.write_text(text)
     spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_code_fingerprint_follows_the_builder_and_the_helpers_it_calls(tmp_path: Path) -> None:
-    """The same code in another module has the same fingerprint; an edit in the builder or in a helper it
-    calls changes it; the package's own builder is fingerprinted through its helpers too."""
-    import functools
-
-    from fer_utils.book.artifacts import code_fingerprint
-    from fer_utils.models import networks as models
-
-    same = code_fingerprint(_import_module(tmp_path, "builder_a", BUILDER_MODULE).build)
-    assert code_fingerprint(_import_module(tmp_path, "builder_b", BUILDER_MODULE).build) == same
-    edited_helper = BUILDER_MODULE.replace('activation="softmax"', 'activation="sigmoid"')
-    assert code_fingerprint(_import_module(tmp_path, "builder_c", edited_helper).build) != same
-    edited_builder = BUILDER_MODULE.replace("Flatten()(inputs)", "GlobalAveragePooling2D()(inputs)")
-    assert code_fingerprint(_import_module(tmp_path, "builder_d", edited_builder).build) != same
-    paper = code_fingerprint(models.build_paper_cnn)
-    assert paper == code_fingerprint(models.MODEL_BUILDERS["paper-cnn"])
-    assert paper != code_fingerprint(models.build_mini_xception)
-    assert code_fingerprint(functools.partial(models.build_paper_cnn, l1=0.1)) != paper
-
-
-def test_an_edited_builder_trains_a_new_run_and_the_same_code_reuses_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """artifacts.train keys its cache by the builder's code: the model of an edited builder is what the
-    new run holds, and the unedited code gets the cached run back without training."""
-    import json
-
+@pytest.fixture
+def toy(tmp_path: Path):
+    """Toy crops (16 px, one frame a clip) as `FaceData`, and a one-epoch config for them."""
     from toy_data import make_toy_crops
 
-    from fer_utils.book import artifacts
     from fer_utils.train.config import TrainConfig
     from fer_utils.train.pipeline import FaceData
 
-    monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
-    crops = tmp_path / "crops"
-    make_toy_crops(crops, size=16, frames_per_clip=1)
-    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
-    first = artifacts.train(_import_module(tmp_path, "b1", BUILDER_MODULE).build, FaceData(crops), config)
-    again = artifacts.train(_import_module(tmp_path, "b2", BUILDER_MODULE).build, FaceData(crops), config)
-    assert again == first
-    wider = BUILDER_MODULE.replace(
-        "x = keras.layers.Flatten()(inputs)", "x = keras.layers.Dense(3)(inputs)\n    x = keras.layers.Flatten()(x)"
+    make_toy_crops(tmp_path / "crops", size=16, frames_per_clip=1)
+    return FaceData(tmp_path / "crops"), TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
+
+
+def test_a_run_is_keyed_by_the_source_passed_the_model_it_makes_and_the_package(
+    tmp_path: Path, toy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same source in another module has the same key, and so has the package's builder passed or not; an
+    edit of the builder, a change of the network through a helper or a global it reads, an edit of the fit
+    function, the frames used or any edit of the package (its digest) give another key."""
+    from dataclasses import replace
+
+    from fer_utils.book import artifacts
+    from fer_utils.models import networks
+    from fer_utils.train.fit import fit_model
+    from fer_utils.train.pipeline import FaceData
+
+    data, config = toy
+    module = _import_module(tmp_path, "builder_a", BUILDER_MODULE)
+    key = artifacts.run_key(module.build, data, config)
+    assert artifacts.run_key(_import_module(tmp_path, "builder_b", BUILDER_MODULE).build, data, config) == key
+    edits = [
+        BUILDER_MODULE.replace('activation="softmax"', 'activation="sigmoid"'),  # a helper it calls
+        BUILDER_MODULE.replace("Dense(WIDTH)", "Dense(WIDTH, use_bias=False)"),  # the builder itself
+    ]
+    keys = {artifacts.run_key(_import_module(tmp_path, f"edit{i}", t).build, data, config) for i, t in enumerate(edits)}
+    module.WIDTH = 5  # a global it reads, changed as a notebook cell run again changes it
+    keys.add(artifacts.run_key(module.build, data, config))
+    module.WIDTH = 4
+    assert artifacts.run_key(module.build, data, config) == key
+    assert len(keys | {key}) == 4
+    shown_fit = _import_module(
+        tmp_path, "shown_fit", "from fer_utils.train.fit import *\n\n\n" + inspect.getsource(fit_model)
     )
-    edited = artifacts.train(_import_module(tmp_path, "b3", wider).build, FaceData(crops), config)
-    assert edited != first
-    params = [json.loads((run / "config.json").read_text())["params"] for run in (first, edited)]
-    classes = len(json.loads((first / "classes.json").read_text()))
-    assert params == [16 * 16 * classes + classes, 16 * 16 * 3 * classes + 3 * 2 + classes]
+    paper = artifacts.run_key(None, data, config)
+    assert artifacts.run_key(networks.build_paper_cnn, data, config, fit=shown_fit.fit_model) == paper
+    assert artifacts.run_key(networks.build_paper_cnn, data, replace(config, seed=1)) != paper
+    assert (
+        artifacts.run_key(None, FaceData(data.crops, subjects=sorted(set(data.frames()["subject"]))[:6]), config)
+        != paper
+    )
+    monkeypatch.setattr(artifacts, "package_digest", lambda: "an edited package")
+    assert artifacts.run_key(None, data, config) != paper
 
 
-READING_MODULE = """
-import functools
+def test_a_function_without_source_is_a_clear_error_and_trains_nothing(tmp_path: Path, toy) -> None:
+    """A built-in, a callable object or a function typed at a prompt has no source to key a run or crops by:
+    an error of the package's family naming it, before anything is trained."""
+    from fer_utils.book import artifacts
+    from fer_utils.errors import CropError, FerError, TrainingError
 
-import keras
-import numpy as np
-
-WIDTH = 4
-SHAPES = {"hidden": (WIDTH,), "names": ("a", "b")}
-MEAN = np.zeros(3)
-
-
-def _hidden(x, width=WIDTH):
-    return keras.layers.Dense(width)(x)
-
-
-def build(num_classes=2, input_shape=(16, 16, 1), **options):
-    inputs = keras.Input(shape=input_shape)
-    x = keras.layers.Flatten()(inputs)
-    x = _hidden(x, SHAPES["hidden"][0]) + float(MEAN.sum())
-    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-
-
-def make_build(width):
-    def build_with(num_classes=2, input_shape=(16, 16, 1), **options):
-        return Builder(width)(num_classes, input_shape)
-
-    return build_with
-
-
-class Builder:
-    def __init__(self, width):
-        self.width = width
-
-    def __call__(self, num_classes=2, input_shape=(16, 16, 1), **options):
-        inputs = keras.Input(shape=input_shape)
-        x = _hidden(keras.layers.Flatten()(inputs), int(self.width))
-        return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
-"""
-
-
-def test_code_fingerprint_covers_the_values_a_builder_reads(tmp_path: Path) -> None:
-    """The fingerprint changes with a global a builder reads (directly, inside a dict, in a numpy array or as a
-    default argument), with a closure cell, and with a callable object's attributes; not with a global it does
-    not read nor with the module's name."""
-    import functools
-
-    from fer_utils.book.artifacts import code_fingerprint
-
-    module = _import_module(tmp_path, "reads_a", READING_MODULE)
-    same = code_fingerprint(module.build)
-    assert code_fingerprint(_import_module(tmp_path, "reads_b", READING_MODULE).build) == same
-    module.UNREAD = 1
-    assert code_fingerprint(module.build) == same
-    module.SHAPES = {"hidden": (5,), "names": ("a", "b")}
-    changed = code_fingerprint(module.build)
-    assert changed != same
-    module.MEAN = module.np.ones(3)
-    assert code_fingerprint(module.build) not in (same, changed)
-    module.SHAPES, module.MEAN = {"hidden": (4,), "names": ("a", "b")}, module.np.zeros(3)
-    assert code_fingerprint(module.build) == same
-    with_default = _import_module(tmp_path, "reads_c", READING_MODULE.replace("width=WIDTH", "width=WIDTH + 1"))
-    assert code_fingerprint(with_default.build) != same  # the helper's default argument is read
-    assert code_fingerprint(module.make_build(3)) != code_fingerprint(module.make_build(4))
-    assert code_fingerprint(module.Builder(3)) == code_fingerprint(module.Builder(3))
-    assert code_fingerprint(module.Builder(3)) != code_fingerprint(module.Builder(4))
-    assert code_fingerprint(module.Builder(3).__call__) == code_fingerprint(module.Builder(3).__call__)
-    assert code_fingerprint(functools.partial(module.Builder(3), num_classes=2)) != code_fingerprint(module.Builder(3))
-
-
-def test_what_cannot_be_fingerprinted_is_a_clear_error(tmp_path: Path) -> None:
-    """A builder reading an object with no stable value, or a built-in function as the builder, is a
-    FingerprintError naming the builder and what it read."""
-    from fer_utils.book.artifacts import code_fingerprint
-    from fer_utils.book.book_errors import FingerprintError
-    from fer_utils.errors import FerError
-
-    module = _import_module(tmp_path, "opaque", READING_MODULE)
-    module.SHAPES = object()
-    with pytest.raises(FingerprintError, match=r"builder build: `SHAPES`, read by build, is <object object"):
-        code_fingerprint(module.build)
-    with pytest.raises(FingerprintError, match=r"builder len: the builder is <built-in function len>.*built in"):
-        code_fingerprint(len)
-    builder = module.Builder(object())
-    with pytest.raises(
-        FerError, match=r"builder \(an instance of Builder\): `width`, an attribute of the builder, is <object"
+    data, config = toy
+    namespace: dict = {}
+    exec(compile("def build(num_classes, input_shape): pass", "<stdin>", "exec"), namespace)  # typed at a prompt
+    module = _import_module(tmp_path, "callable_builder", "class Builder:\n    def __call__(self): pass\n")
+    for function, named in (
+        (len, "built-in function len"),
+        (namespace["build"], "function build"),
+        (module.Builder(), "Builder object"),
     ):
-        code_fingerprint(builder)
+        with pytest.raises(TrainingError, match=named) as caught:
+            artifacts.train(function, data, config, cache=tmp_path / "cache")
+        assert isinstance(caught.value, (FerError, ValueError))
+    with pytest.raises(TrainingError, match="built-in function min"):
+        artifacts.train(None, data, config, fit=min, cache=tmp_path / "cache")
+    with pytest.raises(CropError, match="built-in function max"):
+        artifacts.edited_crop(max)
+    assert not (tmp_path / "cache" / "runs").exists() or not list((tmp_path / "cache" / "runs").glob("[!.]*"))
 
 
-def test_a_builder_reading_a_changed_global_trains_a_new_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A global the builder reads (`WIDTH` of its hidden layer) changed in place, as a notebook cell re-run
-    with another value does: artifacts.train trains a new run with the new width instead of reusing the old one;
-    the old value gets the old run back; an unfingerprintable builder trains nothing."""
-    import json
-
-    from toy_data import make_toy_crops
-
-    from fer_utils.book import artifacts
-    from fer_utils.book.book_errors import FingerprintError
-    from fer_utils.train.config import TrainConfig
-    from fer_utils.train.pipeline import FaceData
-
-    monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
-    crops = tmp_path / "crops"
-    make_toy_crops(crops, size=16, frames_per_clip=1)
-    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
-    module = _import_module(tmp_path, "global_width", READING_MODULE)
-    narrow = artifacts.train(module.build, FaceData(crops), config)
-    module.SHAPES = {**module.SHAPES, "hidden": (6,)}
-    wide = artifacts.train(module.build, FaceData(crops), config)
-    assert Path(wide) != Path(narrow)
-    classes = len(json.loads((Path(narrow) / "classes.json").read_text()))
-    params = [json.loads((Path(run) / "config.json").read_text())["params"] for run in (narrow, wide)]
-    assert params == [256 * w + w + w * classes + classes for w in (4, 6)]
-    module.SHAPES = {**module.SHAPES, "hidden": (4,)}
-    assert Path(artifacts.train(module.build, FaceData(crops), config)) == Path(narrow)
-    module.SHAPES = object()
-    with pytest.raises(FingerprintError, match="SHAPES"):
-        artifacts.train(module.build, FaceData(crops), config)
-    assert len(list((tmp_path / "cache" / "runs").glob("[!.]*"))) == 2  # the two runs, no third
-
-
-def test_a_callable_object_builds_the_run_and_its_attributes_key_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_same_inputs_reuse_the_run_and_an_edited_builder_trains_a_new_one(
+    tmp_path: Path, toy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A callable object (an instance with `__call__`) as builder: artifacts.train trains its model, and an object
-    with other attribute values trains another run (it failed with AttributeError before)."""
+    """artifacts.train: the same source (in another module) gets the cached run back without training; the
+    run of an edited builder holds the edited model."""
     import json
 
-    from toy_data import make_toy_crops
-
     from fer_utils.book import artifacts
-    from fer_utils.train.config import TrainConfig
-    from fer_utils.train.pipeline import FaceData
 
     monkeypatch.setenv("FER_CACHE", str(tmp_path / "cache"))
-    crops = tmp_path / "crops"
-    make_toy_crops(crops, size=16, frames_per_clip=1)
-    config = TrainConfig.preset("reference", image_size=(16, 16), epochs=1, patience=1)
-    module = _import_module(tmp_path, "callable_builder", READING_MODULE)
-    runs = [artifacts.train(module.Builder(width), FaceData(crops), config) for width in (2, 3, 2)]
-    assert Path(runs[0]) == Path(runs[2]) != Path(runs[1])
-    classes = len(json.loads((Path(runs[0]) / "classes.json").read_text()))
-    params = [json.loads((Path(run) / "config.json").read_text())["params"] for run in runs[:2]]
-    assert params == [256 * w + w + w * classes + classes for w in (2, 3)]
+    data, config = toy
+    first = artifacts.train(_import_module(tmp_path, "b1", BUILDER_MODULE).build, data, config)
+    again = artifacts.train(_import_module(tmp_path, "b2", BUILDER_MODULE).build, data, config)
+    assert again == first
+    wider = BUILDER_MODULE.replace("Dense(WIDTH)", "Dense(WIDTH * 2)")
+    edited = artifacts.train(_import_module(tmp_path, "b3", wider).build, data, config)
+    assert edited != first
+    classes = len(json.loads((first / "classes.json").read_text()))
+    params = [json.loads((run / "config.json").read_text())["params"] for run in (first, edited)]
+    assert params == [256 * w + w + w * classes + classes for w in (4, 8)]
+
+
+def test_an_edited_crop_function_makes_crops_of_its_own(tmp_path: Path) -> None:
+    """A crop function with the source of the package's `crop_face` (a chapter's copy) shares the package's
+    crops; an edited one makes crops of its own, cut by it."""
+    import cv2
+
+    from fer_utils.assets import diffusionfer_dir
+    from fer_utils.book import artifacts
+    from fer_utils.data.manifest import load_manifest
+    from fer_utils.faces import crops
+
+    for emotion in ("happy", "sad"):
+        (tmp_path / "faces" / emotion).mkdir(parents=True)
+        for path in sorted((diffusionfer_dir() / emotion).glob("*.png"))[:2]:
+            (tmp_path / "faces" / emotion / path.name).write_bytes(path.read_bytes())
+    text = Path(crops.__file__).read_text()
+    copy = _import_module(tmp_path, "shown_crops", text).crop_face
+    resize = "return cv2.resize(padded, (size, size), interpolation=interpolation)"
+    assert resize in text
+    edited = _import_module(tmp_path, "edited_crops", text.replace(resize, "return 255 - " + resize[7:])).crop_face
+    assert artifacts.edited_crop(copy) is None and artifacts.edited_crop(edited) is edited
+    dataset = artifacts.Dataset(artifacts.GENERATED_DATASET, tmp_path / "faces")
+    package = dataset.crops(tmp_path / "cache", workers=1)
+    assert dataset.crops(tmp_path / "cache", crop=copy, workers=1) == package
+    own = dataset.crops(tmp_path / "cache", crop=edited, workers=1)
+    assert own != package
+    paths = load_manifest(package)["image"].head(1).tolist()
+    image, inverted = (cv2.imread(str(folder / paths[0]), cv2.IMREAD_GRAYSCALE) for folder in (package, own))
+    assert (inverted == 255 - image).all()
 
 
 def test_a_small_clip_dataset_is_sampled_more_densely_and_the_paper_sized_one_is_not() -> None:
@@ -293,62 +229,3 @@ def test_a_small_clip_dataset_is_sampled_more_densely_and_the_paper_sized_one_is
     assert artifacts.frames_per_clip(50) == 12
     assert artifacts.MIN_DATASET_FRAMES <= 50 * 12
     assert artifacts.frames_per_clip(0) == 25
-
-
-CLASS_MODULE = '''import keras
-
-
-class Snapshot(keras.callbacks.Callback):
-    """Keeps the weights at the end of training."""
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-
-    def on_train_end(self, logs=None):
-        self.model.save_weights(self.path)
-
-
-def decoder(size: tuple[int, int]):
-    def decode(image: list[int]) -> dict[str, int]:  # a nested function's annotations
-        return {"pixels": len(image) * size[0]}
-
-    return decode
-
-
-def callbacks(path):
-    return [Snapshot(path), keras.callbacks.TerminateOnNaN(), decoder((2, 2))]
-'''
-
-
-@pytest.mark.slow
-def test_code_defined_in_a_notebook_has_the_fingerprint_of_its_package_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Regression: two things a chapter's saved cell holds got another key in a kernel than in the
-    package, so chapter 4's `fit_model` and `make_dataset` keyed another reference run than chapters 3, 8 and
-    9 would have found: a class (`LastEpochWeights`: Python cannot find the source of a class defined in a
-    notebook) and a nested function's annotations (`_decoder`'s `decode`: a kernel evaluates them, reading
-    `tuple`; the package's `from __future__ import annotations` does not). The same code, the same key."""
-    import sys
-
-    import nbformat
-    import papermill
-
-    from fer_utils.book.fingerprint import code_fingerprint
-
-    module = _import_module(tmp_path, "class_module", CLASS_MODULE)
-    monkeypatch.setitem(sys.modules, "class_module", module)  # imported, as the package's modules are
-    package = code_fingerprint(module.callbacks)
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(CLASS_MODULE),
-        nbformat.v4.new_code_cell(
-            "from fer_utils.book.fingerprint import code_fingerprint\nprint('KEY', code_fingerprint(callbacks))"
-        ),
-    ]
-    path = tmp_path / "chapter.ipynb"
-    nbformat.write(notebook, path)
-    done = papermill.execute_notebook(str(path), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False)
-    printed = "".join(output.get("text", "") for output in done.cells[-1].outputs)
-    assert printed.split("KEY ", 1)[1].strip() == package

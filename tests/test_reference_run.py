@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 REFERENCE_CHAPTERS = ("03_architecture", "04_training", "08_deployment", "09_real_faces")
 # The preset call every reference chapter makes (its keywords, as written); `seed=` may follow.
 PRESET_CALL = 'TrainConfig.preset("reference", image_size=(IMAGE_SIZE, IMAGE_SIZE), epochs=EPOCHS'
-# The code a chapter may pass to FaceData: the same code as the package's has the same fingerprint, so it keeps
-# the run the chapters share (tests/test_edited_builders.py checks the fingerprints agree).
+# The code a chapter may pass to FaceData: the same source as the package's has the same cache key, so it keeps
+# the run the chapters share (tests/test_artifacts.py checks the keys agree).
 DATA_KEYWORDS = {"pipeline", "split"}
 # Chapter parameters that select which reference run: set in the parameters cell only.
 SELECTING = ("DATASET", "DATA_DIR", "IMAGE_SIZE", "EPOCHS", "SEED")

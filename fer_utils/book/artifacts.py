@@ -2,14 +2,25 @@
 
 Every notebook runs on its own from a fresh kernel, in any order: instead of assuming that an earlier
 chapter ran, it asks for what it needs here. Each artefact lives in the cache (`$FER_CACHE`, else
-`~/.cache/fer_utils`) under a key made from everything that defines it, is built into a temporary
-folder and renamed into place when complete (so an interrupted run never leaves half an artefact),
-and is reused when `make book` already built it in an earlier chapter.
+`~/.cache/fer_utils`) under a key made from its inputs, is built into a temporary folder and renamed into
+place when complete (so an interrupted run never leaves half an artefact), and is reused when `make book`
+already built it in an earlier chapter.
+
+A run's key (`run_key`) is its configuration, its data's digest, the JSON of the model its builder makes,
+the source of the functions passed (builder, fit, split, input pipeline: `inspect.getsource`, so a chapter's
+copy of the package's code shares the package's runs and an edit of it trains anew) and a digest of the
+package's own source (`package_digest`). That last part is coarse but correct: an edit of a package helper
+that a passed function calls gets a new key, and so does any other edit of the package (every cached run is
+trained again). A helper a chapter defines and does not pass reaches the key only through the model's JSON
+(a builder's helper that changes the network): edit the function passed. Crops are keyed by their dataset,
+frames and crop spec, and by the source of an edited crop function.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import os
 import tempfile
@@ -18,9 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fer_utils.book.fingerprint import code_fingerprint
 from fer_utils.data.corpora import VIDEO_SUFFIXES
-from fer_utils.errors import CropError, DatasetError
+from fer_utils.errors import CropError, DatasetError, FerError, TrainingError
 from fer_utils.faces.crop_spec import CropSpec, spec_with
 from fer_utils.registry import NO_DETECTOR, PAPER_FRAMES
 from fer_utils.storage.atomic import atomic_folder
@@ -206,9 +216,9 @@ class Dataset:
     ) -> Path:
         """The preprocessed crops folder (with `manifest.csv`), made once and cached.
 
-        `crop` is the function that cuts each face (chapter 2 passes the `crop_face` it shows): the same code
-        as the package's `crops.crop_face` (`code_fingerprint`) shares the package's crops, an edit of it makes
-        crops of its own (its fingerprint joins the cache key; preprocessed in this process).
+        `crop` is the function that cuts each face (chapter 2 passes the `crop_face` it shows): the same source
+        as the package's `crops.crop_face` shares the package's crops, an edit of it makes crops of its own (its
+        source joins the cache key; preprocessed in this process).
 
         The faces are cut as `spec` says (a `CropSpec`), or as `crop_spec(detector, size)` does: the paper's
         (dlib HOG, 180 px), and for the datasets of face crops no detector and their own side. `frames`
@@ -246,7 +256,7 @@ class Dataset:
         }
         crop = edited_crop(crop)
         if crop is not None:
-            key["crop"] = code_fingerprint(crop)
+            key["crop"] = source(crop, CropError)
         target = (cache or default_cache()) / "crops" / cache_key(key)
         if (target / MANIFEST_NAME).is_file():
             return target
@@ -262,26 +272,74 @@ class Dataset:
 
 
 def edited_crop(crop: Callable | None) -> Callable | None:
-    """`crop` when its code differs from the package's `crops.crop_face`, else None (the package's own)."""
+    """`crop` when its source differs from the package's `crops.crop_face`, else None (the package's own)."""
     from fer_utils.faces.crops import crop_face
 
-    if crop is None or code_fingerprint(crop) == code_fingerprint(crop_face):
-        return None
-    return crop
+    return None if crop is None or source(crop, CropError) == source(crop_face) else crop
 
 
-def data_key(data: FaceData) -> dict[str, object]:
-    """What defines a run's data, for its cache key: the crops folder, the rows used (a hash of `table`), the
-    subjects kept, and the code of its split and input pipeline (`code_fingerprint`: an edited
-    `split_frames` or `make_dataset` trains anew)."""
-    rows = None if data.table is None else hashlib.sha256(data.table.to_csv(index=False).encode()).hexdigest()
-    return {
-        "crops": str(data.crops.resolve()),
-        "table": rows,  # None: the manifest's own rows
-        "subjects": list(data.subjects) if data.subjects is not None else None,
-        "split": code_fingerprint(data.split),
-        "pipeline": code_fingerprint(data.pipeline),
+def source(function: Callable, error: type[FerError] = TrainingError) -> str:
+    """The source of `function`, part of a cache key; `error` naming it when Python has none (a built-in, a
+    callable object, a function typed at an interactive prompt)."""
+    try:
+        return inspect.getsource(function).strip()
+    except (OSError, TypeError) as problem:
+        raise error(
+            f"the cache keys an artefact by the source of the functions it is given, and {function!r} has none "
+            "Python can read: define it with `def` in a notebook cell or a file"
+        ) from problem
+
+
+@functools.cache
+def package_digest() -> str:
+    """A hash of the package's own source (every `fer_utils/**/*.py` file), computed once per process."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def model_json(build: Callable, config: TrainConfig, classes: int) -> str:
+    """The JSON of the network `build` makes for `config` and `classes`, its layers named by their order of
+    appearance (Keras numbers the names it makes up, `dense_3`, by how many it made before in the process)."""
+    from fer_utils.train.fit import model_options
+
+    model = build(num_classes=classes, input_shape=(*config.image_size, 1), **model_options(config, build))
+    spec = json.loads(model.to_json())
+    names: dict[str, str] = {}
+
+    def walk(value: object, rename: bool) -> object:
+        if isinstance(value, dict):
+            settings = value.get("config")
+            if not rename and isinstance(settings, dict) and "DTypePolicy" not in str(value.get("class_name")):
+                names.setdefault(settings.get("name"), f"#{len(names)}")  # a layer's or a model's name
+            return {key: walk(item, rename) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item, rename) for item in value]
+        return names.get(value, value) if rename and isinstance(value, str) else value
+
+    walk(spec, rename=False)
+    return json.dumps(walk(spec, rename=True), sort_keys=True)
+
+
+def run_key(build: Callable | None, data: FaceData, config: TrainConfig, fit: Callable | None = None) -> str:
+    """The cache key of the run `train` makes (see the module docstring): the config, the crops folder and a
+    hash of the frames used, the model's JSON, the source of the functions passed and the package's digest."""
+    from fer_utils.data.corpora import classes_in
+    from fer_utils.models.networks import MODEL_BUILDERS
+    from fer_utils.train.fit import fit_model
+
+    build = build or MODEL_BUILDERS[config.model]
+    frames = data.frames()
+    functions = (build, fit or fit_model, data.split, data.pipeline)
+    spec = {
+        **asdict(config),
+        "data": [str(data.crops.resolve()), hashlib.sha256(frames.to_csv(index=False).encode()).hexdigest()],
+        "code": [package_digest(), *(source(function) for function in functions)],
+        "model": model_json(build, config, len(classes_in(frames))),
     }
+    return cache_key(spec)
 
 
 def train(
@@ -297,21 +355,13 @@ def train(
     trained once by `train.fit.train_run` and cached; `fit` compiles and fits it (default `train.fit.fit_model`).
 
     A chapter passes the code it shows: its builder, its `FaceData` (built from its `make_dataset` or
-    `split_frames`), its `fit_model`. The cache key holds the whole config and the fingerprints of all that
-    code (`code_fingerprint`: the code and the values it reads), so an edit trains a new run and the same
-    code (a chapter's saved cell or the package) reuses the one made before, in any chapter.
+    `split_frames`), its `fit_model`. The cache key (`run_key`) holds the whole config, the data, the model's
+    JSON and the source of all that code, so an edit trains a new run and the same code (a chapter's copy or
+    the package's) reuses the one made before, in any chapter.
     """
-    from fer_utils.models.networks import MODEL_BUILDERS
-    from fer_utils.train.fit import fit_model, train_run
-
-    spec = {
-        "data": data_key(data),
-        "code": code_fingerprint(build or MODEL_BUILDERS[config.model]),
-        "fit": code_fingerprint(fit or fit_model),
-        **asdict(config),
-    }
+    from fer_utils.train.fit import train_run
 
     def make(tmp: Path) -> None:
         train_run(build, data, config, tmp, fit=fit, verbose=0)
 
-    return RunFolder(build_atomically((cache or default_cache()) / "runs" / cache_key(spec), make))
+    return RunFolder(build_atomically((cache or default_cache()) / "runs" / run_key(build, data, config, fit), make))
