@@ -267,34 +267,20 @@ def fit_model(
     class_weight: dict[int, float] | None = None,
     train_eval: tf.data.Dataset | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
-    """Compile the configured model (in `strategy`'s scope) and fit it for up to
-    `config.epochs` (fewer under a time budget: `recipe.TimeBudget`), with early
-    stopping on the validation loss (the training loss without `val`) and the configured
-    plateau schedule, weighting each class's loss by `class_weight` (see
-    `class_weight_map`), scoring the training frames `train_eval` in inference mode
-    after every epoch (see `run_callbacks`), and save the best epoch's model in `run`
-    (the last epoch's with `config.keep == "last"`, the best's weights beside it).
-    `build` makes the network (see `compile_model`). Returns that model and the history,
-    one row per epoch."""
+    """Compile the configured model and fit it for up to `config.epochs`, with early
+    stopping on the validation loss (the training loss without `val`), scoring the
+    training frames `train_eval` in inference mode after every epoch (`run_callbacks`),
+    and save the run's model (`save_fitted`). Returns that model and the history, one
+    row per epoch. What a long run needs besides (a time budget, Keras's weight
+    average, Ctrl-C between batches, several devices) is `long_run` and
+    `StopBetweenBatches`."""
     steps = batches_per_epoch(train)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = compile_model(config, num_classes, build, steps)
     monitor = "val_loss" if val is not None else "loss"
-    limit = config.time_budget
-    budget = [TimeBudget(limit, config.epochs, steps)] if limit else []
-    # with Keras's EMA, every epoch is scored (and its weights kept) with the averaged
-    # weights, also when a run stops before its last epoch (AveragedAtStop, last)
-    swap = None
-    if config.use_ema:
-        swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
-    callbacks = [
-        *([swap] if swap else []),
-        *run_callbacks(run, monitor, config.patience, config.plateau, train_eval),
-        *budget,
-        *([AveragedAtStop(swap)] if swap else []),
-    ]
-    # Ctrl-C ends the fit between two batches, not inside TensorFlow
-    with StopBetweenBatches() as stop:
+    callbacks = run_callbacks(run, monitor, config.patience, config.plateau, train_eval)
+    callbacks, budget = long_run(config, steps, callbacks)
+    with StopBetweenBatches() as stop:  # Ctrl-C ends the fit between two batches
         fit = model.fit(
             train,
             validation_data=val,
@@ -303,14 +289,32 @@ def fit_model(
             verbose=verbose,
             class_weight=class_weight,
         )
-    # early stopping put the best epoch's weights back: keep them beside the last's
+    save_fitted(model, config, run, budget)
+    return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
+
+
+def long_run(
+    config: TrainConfig, steps: int, callbacks: list[keras.callbacks.Callback]
+) -> tuple[list[keras.callbacks.Callback], list[TimeBudget]]:
+    """`callbacks` with what a long run asks of its config around them: Keras's average of the weights
+    (`use_ema`: every epoch is scored, and its weights kept, with the averaged weights, also when a run stops
+    before its last epoch: `AveragedAtStop`) and a time budget (`recipe.TimeBudget`), returned too."""
+    budget = [TimeBudget(config.time_budget, config.epochs, steps)] if config.time_budget else []
+    if not config.use_ema:
+        return [*callbacks, *budget], budget
+    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+    return [swap, *callbacks, *budget, AveragedAtStop(swap)], budget
+
+
+def save_fitted(model: keras.Model, config: TrainConfig, run: RunFolder, budget: list[TimeBudget]) -> None:
+    """Save the fitted model in `run`: the best epoch's (early stopping put its weights back), or the last
+    epoch's with `config.keep == "last"` (the best's weights beside it); and the time budget's record."""
     if config.keep == "last":
         model.save_weights(run.best_weights_file)
         model.load_weights(run.last_weights_file)
     model.save(run.model_file)
     for timer in budget:
         run.time_budget_file.write_text(json.dumps(timer.record, indent=2))
-    return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
 
 
 def batches_per_epoch(dataset: tf.data.Dataset) -> int:
