@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fer_book.book_times import recorded_seconds
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.errors import FerError
+from fer_utils.errors import BookError, FerError
 from fer_utils.storage.atomic import write_atomic
 from fer_utils.storage.locking import folder_lock
 
@@ -37,10 +37,6 @@ GRADE_TIMEOUT_S = 2400
 # One execution per stage at a time (`fer_utils.storage.locking`, as for a crops folder): a second one into the same
 # stage would overwrite the first one's notebooks while `execution_times.json` records the other's parameters.
 STAGE_LOCK = ".execute.lock"
-
-
-class NotebookExecutionError(FerError):
-    """One or more notebooks failed to execute; the message names each notebook and cell."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +178,7 @@ def execute_book(
     chapters both need (crops, a trained run) is still made once, by whichever asks first
     (`fer_utils.book.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
     single run reports every broken chapter. The stage is locked while it runs (`STAGE_LOCK`): a second
-    execution into it fails at once with FolderLockedError, naming the first one's process.
+    execution into it fails at once with OutputError, naming the first one's process.
     """
 
     if jobs < 1:
@@ -249,7 +245,7 @@ def _execute_staged(
     )
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
     if failures:
-        raise NotebookExecutionError("notebook execution failed:\n  " + "\n  ".join(failures))
+        raise BookError("notebook execution failed:\n  " + "\n  ".join(failures))
     return runs
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from fer_utils.book.fingerprint import code_fingerprint
 from fer_utils.data.corpora import VIDEO_SUFFIXES
-from fer_utils.errors import CropError, DatasetError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CropSpec, spec_with
 from fer_utils.registry import NO_DETECTOR, PAPER_FRAMES
 from fer_utils.storage.atomic import atomic_folder
@@ -150,7 +150,7 @@ class Dataset:
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
         elif self.name not in (SAMPLE_DATASET, GENERATED_DATASET):
-            raise DatasetError(f"dataset {self.name!r} needs DATA_DIR, the folder you downloaded it to")
+            raise InputError(f"dataset {self.name!r} needs DATA_DIR, the folder you downloaded it to")
 
     @property
     def is_sample(self) -> bool:
@@ -222,7 +222,7 @@ class Dataset:
         from fer_utils.data.manifest import MANIFEST_NAME
 
         if spec is not None and (detector or size):
-            raise CropError("give Dataset.crops a crop spec, or a detector and size, not both")
+            raise InputError("give Dataset.crops a crop spec, or a detector and size, not both")
         spec = spec or self.crop_spec(detector, size)
         whole_images = self.name in FACE_CROP_SIDES
         index = None  # the clip index, read once: to size the sampling here, to preprocess below
