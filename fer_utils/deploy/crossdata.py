@@ -35,7 +35,7 @@ import pandas as pd
 from fer_utils.data.corpora import EMOTIONS
 from fer_utils.data.folders import folder_emotion
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest, usable_frames
-from fer_utils.errors import FerError, InputError
+from fer_utils.errors import InputError
 from fer_utils.evaluate.metrics import known_class_scores
 from fer_utils.storage.run_files import CONFIG_FILE
 
@@ -225,10 +225,10 @@ def scorable(frames: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame
     return frames[known].reset_index(drop=True), left_out, absent
 
 
-def no_common_class(frames: pd.DataFrame, classes: Sequence[str]) -> FerError:
+def no_common_class(frames: pd.DataFrame, classes: Sequence[str]) -> InputError:
     """The error of a folder whose emotions the model knows none of, naming both class lists."""
     folder = sorted(set(frames["emotion"]), key=_vocabulary_order)
-    return FerError(
+    return InputError(
         f"no frame to score: the model's classes ({', '.join(classes)}) and the folder's emotions "
         f"({', '.join(folder) or 'none: no usable frame'}) have no class in common"
     )
@@ -424,7 +424,7 @@ def cross_evaluate(
     known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here, tta=tta)
     if known.frames.empty:
         if not scorable(frames, names)[0].empty:
-            raise FerError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")
+            raise InputError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")
         raise no_common_class(frames, names)
     overlap, source = training_overlap(known.frames, crops, run_dir)
     clean = None
