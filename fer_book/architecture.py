@@ -12,7 +12,8 @@ import ast
 from collections.abc import Sequence
 from pathlib import Path
 
-from fer_book.markers import MarkerError, between, marker_command, write_changed
+from fer_book.markers import between, marker_command, write_changed
+from fer_utils.errors import BookError
 
 DOCUMENT = "ARCHITECTURE.md"
 START = "<!-- module tables: written by `python -m fer_book architecture` from the docstrings; do not edit -->"
@@ -34,15 +35,11 @@ FOLDERS = (
 )
 
 
-class ArchitectureError(MarkerError):
-    """ARCHITECTURE.md lacks its markers, or a tabled module has no docstring."""
-
-
 def summary(path: Path) -> str:
     """The first paragraph of a module's docstring, on one line (a table cell: `|` escaped)."""
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     if not doc:
-        raise ArchitectureError(f"{path}: no docstring; every module says what it is for in its first paragraph")
+        raise BookError(f"{path}: no docstring; every module says what it is for in its first paragraph")
     return " ".join(doc.split("\n\n")[0].split()).replace("|", "\\|")
 
 

@@ -21,7 +21,7 @@ from fer_book.demo_page import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_stati
 from fer_book.links import book_links, book_slugs, sync_notebook_file, sync_text
 from fer_book.npm import MATHJAX, WIDGETS_HTML_MANAGER, vendor_files
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.errors import FerError
+from fer_utils.errors import BookError
 from fer_utils.storage.atomic import atomic_file, write_atomic
 
 # The ipywidgets embed bundle (fer_book.npm.WIDGETS_HTML_MANAGER) is served from the book's own _static.
@@ -46,10 +46,6 @@ MATHJAX_FONTS = PurePosixPath("es5/output/chtml/fonts/woff-v2")
 # so on a page with both every label threw a TypeError. This script (beside the bundle, so only pages with
 # widgets load it) gives MathJax 3 the Hub the bundle calls.
 MATHJAX_HUB_JS = Path(__file__).with_name("mathjax_hub.js")
-
-
-class BookBuildError(FerError):
-    """`jupyter-book build` failed or reported warnings (they are errors for this book)."""
 
 
 def vendor_widgets_js(stage: Path, cache: Path) -> Path:
@@ -108,7 +104,7 @@ def jupyter_book_executable() -> str:
     beside = Path(sys.executable).parent / "jupyter-book"
     found = str(beside) if beside.is_file() else shutil.which("jupyter-book")
     if not found:
-        raise BookBuildError("jupyter-book is not installed (pip install -r requirements.txt)")
+        raise BookError("jupyter-book is not installed (pip install -r requirements.txt)")
     return found
 
 
@@ -128,7 +124,7 @@ def build_book(
     the reference model of chapter 4. Only the files this build owns are replaced in `<out>/html`.
     """
     if not (stage / "_config.yml").is_file():
-        raise BookBuildError(f"{stage} is not an executed stage (run `python -m fer_book execute --out {stage}` first)")
+        raise BookError(f"{stage} is not an executed stage (run `python -m fer_book execute --out {stage}` first)")
     html = out / "html"
     if scorecard.listed(stage):  # the claims scored on the executed chapters: a missing record fails at once
         scorecard.write_scorecard(stage)
@@ -150,7 +146,7 @@ def build_book(
     result = subprocess.run(command, capture_output=True, text=True, env=sphinx_environment())
     sys.stdout.write(result.stdout[-4000:])
     if result.returncode != 0:
-        raise BookBuildError(f"jupyter-book build failed (exit {result.returncode}):\n{result.stderr[-6000:]}")
+        raise BookError(f"jupyter-book build failed (exit {result.returncode}):\n{result.stderr[-6000:]}")
     install_site(work / "_build" / "html", html)
     shutil.rmtree(work / "_build" / "html")
     return html / "index.html"
@@ -228,7 +224,7 @@ def install_site(built: Path, html: Path) -> None:
     new, old = site_files(built), owned_files(html)
     clashes = sorted(p for p in new if (html / p).exists() and p not in old)
     if clashes:
-        raise BookBuildError(
+        raise BookError(
             f"{html} holds files that no book build wrote and the build would overwrite: "
             f"{clashes[:5]}{' …' if len(clashes) > 5 else ''}; nothing was changed. Move them, or choose "
             "another --out (a site built before this check has no manifest: `make clean`)"

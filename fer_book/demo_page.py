@@ -25,12 +25,12 @@ from fer_book.npm import (
     LITERT_CORE,
     LITERT_WASM_UTILS,
     MEDIAPIPE_FACE_DETECTION,
+    BookError,
     NpmPackage,
-    NpmPackageError,
     vendor_files,
 )
 from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
-from fer_utils.errors import ModelFileError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CropSpec, served_spec
 from fer_utils.storage.run_files import METRICS_FILE
 
@@ -81,7 +81,7 @@ def vendor_demo_runtime(static: Path, cache: Path) -> list[Path]:
     index = runtime / "index.js"
     text = index.read_text()
     if WASM_UTILS_IMPORT[0] not in text:
-        raise NpmPackageError(f"{LITERT_CORE.spec}: no import of @litertjs/wasm-utils to point at the vendored copy")
+        raise BookError(f"{LITERT_CORE.spec}: no import of @litertjs/wasm-utils to point at the vendored copy")
     index.write_text(text.replace(*WASM_UTILS_IMPORT))
     written += vendor_files(MEDIAPIPE_FACE_DETECTION, cache, static, lambda p: p.name == FACE_DETECTOR_FILE)
     return written
@@ -127,7 +127,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     (then measured on "its own test split") and `about["chance"]` to 1 / number of classes.
     """
     from fer_utils.deploy.tflite import page_model
-    from fer_utils.errors import DeployError
+    from fer_utils.errors import InputError
     from fer_utils.models.networks import load_classes
 
     check_demo_slot(slot)
@@ -136,11 +136,11 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     model, spec = model_crop_spec(Path(model_path))
     classes = load_classes(Path(model_path))
     if int(model.output_shape[-1]) != len(classes):
-        raise ModelFileError(f"{model_path}: {model.output_shape[-1]} outputs but {len(classes)} classes")
+        raise InputError(f"{model_path}: {model.output_shape[-1]} outputs but {len(classes)} classes")
     try:
         model_bytes, tensors = page_model(model, spec.side, mode)
-    except DeployError as error:
-        raise ModelFileError(f"{model_path}: {error}") from error
+    except InputError as error:
+        raise InputError(f"{model_path}: {error}") from error
     measured = model_accuracy(Path(model_path))
     info = {
         "name": DEMO_NAMES[slot],
@@ -214,7 +214,7 @@ def write_demo_static(
     naming the one the page opens on (`opening_slot`)."""
     source = root / DEMO_SOURCE_DIR
     if not source.is_dir():
-        raise ModelFileError(f"{source} is missing: the demo page's code lives there")
+        raise InputError(f"{source} is missing: the demo page's code lives there")
     static.mkdir(parents=True, exist_ok=True)
     for item in source.iterdir():
         if item.is_file():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fer_book.book_times import recorded_seconds
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.errors import FerError
+from fer_utils.errors import BookError
 from fer_utils.storage.atomic import write_atomic
 from fer_utils.storage.locking import folder_lock
 
@@ -39,10 +39,6 @@ GRADE_TIMEOUT_S = 2400
 STAGE_LOCK = ".execute.lock"
 
 
-class NotebookExecutionError(FerError):
-    """One or more notebooks failed to execute; the message names each notebook and cell."""
-
-
 @dataclass(frozen=True)
 class NotebookRun:
     """The outcome of executing one notebook: where it went, how long it took, what failed."""
@@ -57,7 +53,7 @@ def stage_sources(root: Path, stage: Path) -> None:
     stage.mkdir(parents=True, exist_ok=True)
     for name in BOOK_FILES:
         if not (root / name).is_file():
-            raise FerError(f"the book needs {root / name}, which does not exist")
+            raise BookError(f"the book needs {root / name}, which does not exist")
         shutil.copy2(root / name, stage / name)
     for name in BOOK_DIRS:
         if (root / name).is_dir():
@@ -112,7 +108,7 @@ def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> l
         return list(notebooks)
     chosen = [nb for nb in notebooks if any(nb.name.startswith(prefix) for prefix in only)]
     if not chosen:
-        raise FerError(f"no notebook in _toc.yml matches {list(only)}")
+        raise BookError(f"no notebook in _toc.yml matches {list(only)}")
     return chosen
 
 
@@ -124,7 +120,7 @@ def parse_parameter(text: str) -> tuple[str, object]:
     name, sep, value = text.partition("=")
     name = name.strip()
     if not sep or not name.isidentifier():
-        raise FerError(f"a notebook parameter is NAME=VALUE (e.g. DATASET=ravdess), got {text!r}")
+        raise BookError(f"a notebook parameter is NAME=VALUE (e.g. DATASET=ravdess), got {text!r}")
     try:
         return name, ast.literal_eval(value.strip())
     except (ValueError, SyntaxError):
@@ -143,21 +139,21 @@ DATASET_PARAMETER, DATA_DIR_PARAMETER = "DATASET", "DATA_DIR"
 
 
 def check_parameters(parameters: dict, notebooks: Sequence[Path], root: Path) -> dict[Path, set[str]]:
-    """Each notebook's declared parameter names; FerError (before anything is staged or executed) for a
+    """Each notebook's declared parameter names; BookError (before anything is staged or executed) for a
     name that no chapter of the book declares (a misspelling: the book would run on its defaults), listing
     the known names, and for DATA_DIR without DATASET."""
     declared = {notebook: declared_parameters(root / notebook) for notebook in notebooks}
     known = set().union(*declared.values())
     unknown = sorted(set(parameters) - known)
     if unknown:
-        raise FerError(
+        raise BookError(
             f"no chapter declares the parameter(s) {', '.join(unknown)}; the known parameters are "
             + ", ".join(sorted(known))
         )
     if DATA_DIR_PARAMETER in parameters and DATASET_PARAMETER not in parameters:
         from fer_utils.data.indexing import INDEXERS  # the one table of the datasets a DATA_DIR can hold
 
-        raise FerError(
+        raise BookError(
             f"{DATA_DIR_PARAMETER} is given without {DATASET_PARAMETER}: the chapters would run on the sample; "
             f"pass --param {DATASET_PARAMETER}=<{'|'.join(INDEXERS)}> too"
         )
@@ -182,11 +178,11 @@ def execute_book(
     chapters both need (crops, a trained run) is still made once, by whichever asks first
     (`fer_utils.book.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
     single run reports every broken chapter. The stage is locked while it runs (`STAGE_LOCK`): a second
-    execution into it fails at once with FolderLockedError, naming the first one's process.
+    execution into it fails at once with OutputError, naming the first one's process.
     """
 
     if jobs < 1:
-        raise FerError(f"--jobs must be at least 1, got {jobs}")
+        raise BookError(f"--jobs must be at least 1, got {jobs}")
     root = root or repo_root()
     parameters = parameters or {}
     book = toc_notebooks(root)
@@ -249,7 +245,7 @@ def _execute_staged(
     )
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
     if failures:
-        raise NotebookExecutionError("notebook execution failed:\n  " + "\n  ".join(failures))
+        raise BookError("notebook execution failed:\n  " + "\n  ".join(failures))
     return runs
 
 

@@ -92,7 +92,7 @@ def check_own_sheet(option: str, path: Path, columns: list[str]) -> None:
 
 def grade_sheet_lock(out: Path) -> AbstractContextManager[Path]:
     """The lock that one grader holds on `out` while it grades (`fer_utils.storage.locking.folder_lock`, a file
-    `.<out>.lock` beside it): a second grader writing the same sheet is refused (FolderLockedError naming
+    `.<out>.lock` beside it): a second grader writing the same sheet is refused (OutputError naming
     the holder) instead of the two replacing each other's rows."""
     return folder_lock(Path(out).parent, f".{Path(out).name}.lock")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fer_book.toc import toc_notebooks
-from fer_utils.errors import FerError
+from fer_utils.errors import BookError
 
 COLAB = "https://colab.research.google.com"
 # The install cell, folded to one line: in the HTML book (its code hidden behind a toggle that says what it
@@ -44,10 +44,6 @@ BOOK_SLUG = re.compile(
 )
 INSTALL_SPEC = re.compile(r"fer-utils @ git\+https://github\.com/[\w.-]+/[\w.-]+?@[\w.-]+")
 COLAB_PREFIX = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/")
-
-
-class LinkError(FerError):
-    """`_config.yml` has no usable repository, or a link disagrees with it."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ def book_links(config: Path) -> BookLinks:
     repository = (yaml.safe_load(Path(config).read_text()) or {}).get("repository") or {}
     url, ref = str(repository.get("url", "")).rstrip("/"), str(repository.get("branch", ""))
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url) or not ref:
-        raise LinkError(
+        raise BookError(
             f"{config}: repository.url must be https://github.com/OWNER/NAME and repository.branch "
             f"a tag or branch (got {url!r}, {ref!r})"
         )
@@ -116,7 +112,7 @@ def sync_notebook(nb: dict, notebook: str, links: BookLinks, old_slugs: frozense
     first, second = nb["cells"][0], nb["cells"][1]
     badge_lines = [i for i, line in enumerate(first["source"]) if BADGE_ALT in line]
     if first["cell_type"] != "markdown" or not badge_lines or second["cell_type"] != "code":
-        raise LinkError(f"{notebook}: the first cell must hold the Colab badge and the second the install cell")
+        raise BookError(f"{notebook}: the first cell must hold the Colab badge and the second the install cell")
     i = badge_lines[0]
     ending = "\n" if first["source"][i].endswith("\n") else ""
     first["source"][i] = links.badge(notebook) + ending

@@ -13,19 +13,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fer_utils.errors import FerError
+from fer_utils.errors import BookError
 from fer_utils.storage.atomic import write_atomic
 
 
-class MarkerError(FerError, ValueError):
-    """A document lacks its markers, or what a step writes there cannot be made from the repository."""
-
-
 def between(text: str, markers: tuple[str, str], content: str, where: Path) -> str:
-    """`text` with `content` between its two `markers` (MarkerError unless each is there once, in order)."""
+    """`text` with `content` between its two `markers` (BookError unless each is there once, in order)."""
     start, end = markers
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
-        raise MarkerError(f"{where}: needs one {start!r} line followed by one {end!r} line")
+        raise BookError(f"{where}: needs one {start!r} line followed by one {end!r} line")
     before, rest = text.split(start)
     return before + "\n\n".join([start, content, end]) + rest.split(end, 1)[1]
 
@@ -41,14 +37,14 @@ def marker_command(
     argv: Sequence[str] | None, step: str, description: str, write: Callable[[Path, bool], bool], what: str, stale: str
 ) -> int:
     """The command line of a step that writes `what` with `write(root, check)`: `--check` exits 1 when it is
-    `stale` (a sentence), a MarkerError exits 2."""
+    `stale` (a sentence), a BookError exits 2."""
     parser = argparse.ArgumentParser(prog=f"python -m fer_book {step}", description=description)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
     args = parser.parse_args(argv)
     try:
         current = write(args.root, args.check)
-    except MarkerError as exc:
+    except BookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check and not current:

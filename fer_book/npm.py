@@ -16,14 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from fer_utils.errors import FerError
+from fer_utils.errors import BookError
 from fer_utils.storage.atomic import write_atomic
 
 NPM_REGISTRY = "https://registry.npmjs.org"
-
-
-class NpmPackageError(FerError):
-    """A pinned npm package could not be fetched, failed its integrity check, or lacks a file."""
 
 
 @dataclass(frozen=True)
@@ -88,13 +84,13 @@ MEDIAPIPE_FACE_DETECTION = NpmPackage(
 
 
 def check_integrity(data: bytes, package: NpmPackage) -> None:
-    """Raise NpmPackageError unless `data` has the sha512 the registry publishes for `package`."""
+    """Raise BookError unless `data` has the sha512 the registry publishes for `package`."""
     algorithm, _, expected = package.integrity.partition("-")
     if algorithm != "sha512":
-        raise NpmPackageError(f"{package.spec}: only sha512 integrity strings are accepted, got {algorithm!r}")
+        raise BookError(f"{package.spec}: only sha512 integrity strings are accepted, got {algorithm!r}")
     actual = base64.b64encode(hashlib.sha512(data).digest()).decode()
     if actual != expected:
-        raise NpmPackageError(f"{package.spec}: tarball has sha512 {actual[:16]}…, the registry says {expected[:16]}…")
+        raise BookError(f"{package.spec}: tarball has sha512 {actual[:16]}…, the registry says {expected[:16]}…")
 
 
 def npm_tarball(package: NpmPackage, cache: Path) -> bytes:
@@ -109,7 +105,7 @@ def npm_tarball(package: NpmPackage, cache: Path) -> bytes:
             response = requests.get(package.tarball_url, timeout=120)
             response.raise_for_status()
         except requests.RequestException as exc:
-            raise NpmPackageError(
+            raise BookError(
                 f"cannot fetch {package.spec} from the npm registry ({exc}); put its tarball at {cached}"
             ) from exc
         data = response.content
@@ -142,5 +138,5 @@ def vendor_files(
                 path.write_bytes(archive.extractfile(member).read())
                 written.append(path)
     if not written:
-        raise NpmPackageError(f"{package.spec} holds none of the files the book needs")
+        raise BookError(f"{package.spec} holds none of the files the book needs")
     return written

@@ -16,17 +16,13 @@ from pathlib import Path
 
 from fer_book.links import INSTALL_SPEC, book_links, sync_repository
 from fer_book.toc import toc_notebooks
-from fer_utils.errors import FerError
+from fer_utils.errors import BookError
 
 VERSION_FILE = Path("fer_utils/__init__.py")
 CHANGELOG = Path("CHANGELOG.md")
 VERSION_LINE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 # Keep a Changelog headings: `## [0.1.0] - 2026-11-22` (or `## 0.1.0 …`); `[Unreleased]` is not a version.
 CHANGELOG_HEADING = re.compile(r"^##\s+\[?v?(\d[\w.+-]*)\]?", re.MULTILINE)
-
-
-class ReleaseError(FerError):
-    """A file the release check needs is missing or unreadable."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ def package_version(root: Path) -> str:
     path = root / VERSION_FILE
     found = VERSION_LINE.search(path.read_text()) if path.is_file() else None
     if not found:
-        raise ReleaseError(f'{path}: no `__version__ = "..."` line')
+        raise BookError(f'{path}: no `__version__ = "..."` line')
     return found.group(1)
 
 

@@ -12,7 +12,7 @@ shown as information, if any). The page's table has one short row per claim; eac
 and keys are in a numbered note below it. `write_scorecard(stage)` reads the stage's executed notebooks and
 writes the verdicts between the markers of the staged `book/scorecard.md`; `fer_book.build` calls it before
 Sphinx whenever the stage's table of contents lists that page. A claim whose chapter recorded no such value
-fails the build (ScorecardError, naming the claim, the chapter and the key). `python -m fer_book scorecard --stage
+fails the build (BookError, naming the claim, the chapter and the key). `python -m fer_book scorecard --stage
 _build/stage` writes it alone and prints the verdicts.
 """
 
@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Protocol
 
 from fer_book.grade_notebooks import cell_source, title_of
-from fer_book.markers import MarkerError, between
+from fer_book.markers import between
 from fer_book.toc import toc_entries
 from fer_utils.book.cited import Cited, cited
 from fer_utils.book.claims import LESSON_KEY, checked_as, holds
 from fer_utils.book.glue import STATED_MIME
+from fer_utils.errors import BookError
 from fer_utils.storage.atomic import write_atomic
 
 PAGE = Path("book") / "scorecard.md"
@@ -49,10 +50,6 @@ VERDICTS = ("reproduced", "not reproduced", "not testable here")
 ACCURACY_MARGIN = 0.05
 # The book's readers pass these names to run a chapter on real data (fer_utils.book.artifacts.Dataset).
 DATASET_NAMES = {"ravdess": "RAVDESS", "savee": "SAVEE", "mead": "MEAD"}
-
-
-class ScorecardError(MarkerError):
-    """A claim names a run whose executed chapter recorded no value it reads, or the page lacks its markers."""
 
 
 # --- where a measured value is recorded in an executed chapter -------------------------------------------------
@@ -296,11 +293,11 @@ def dataset_label(name: str, data_dir: object) -> str | None:
     """How the chapters name a dataset in their sentences (fer_utils.book.artifacts.Dataset.label); None when
     the parameters name no dataset the book knows."""
     from fer_utils.book.artifacts import Dataset
-    from fer_utils.errors import DatasetError
+    from fer_utils.errors import InputError
 
     try:
         return Dataset(name, Path(str(data_dir)) if data_dir else None).label
-    except DatasetError:
+    except InputError:
         return None
 
 
@@ -828,7 +825,7 @@ class Score:
 
 
 def score_claim(claim: ScoredClaim, runs: Mapping[str, Run | None]) -> Score:
-    """The claim scored on the executed chapters `runs` (by chapter); ScorecardError when its run is missing or
+    """The claim scored on the executed chapters `runs` (by chapter); BookError when its run is missing or
     recorded no value the claim reads."""
     if claim.not_testable and not claim.sources:
         return Score(claim, Verdict("not testable here", claim.not_testable), {}, None)
@@ -836,13 +833,13 @@ def score_claim(claim: ScoredClaim, runs: Mapping[str, Run | None]) -> Score:
     for name, source in claim.sources.items():
         run = runs.get(source.chapter)
         if run is None:
-            raise ScorecardError(
+            raise BookError(
                 f"claim {claim.name!r} reads {source.key} in chapter {source.chapter}, but the stage has no executed "
                 f"notebooks/{source.chapter}.ipynb"
             )
         reading = source.read(run.notebook)
         if reading is None:
-            raise ScorecardError(
+            raise BookError(
                 f"claim {claim.name!r} found no recorded value in the executed chapter {source.chapter}: it looked for "
                 f"{source.key}. Rerun the chapter, or correct the claim in fer_book/scorecard.py"
             )
@@ -941,16 +938,13 @@ def page_table(scores: Sequence[Score]) -> str:
 
 def write_scorecard(stage: Path, claims: Sequence[ScoredClaim] = CLAIMS, page: Path | None = None) -> list[Score]:
     """Score every claim on the stage's executed chapters and write the table into the staged page (or `page`),
-    between MARKERS; ScorecardError when a claim's value is missing or the page lacks its markers."""
+    between MARKERS; BookError when a claim's value is missing or the page lacks its markers."""
     scores = score_stage(stage, claims)
     page = page or stage / PAGE
     if not page.is_file():
-        raise ScorecardError(f"{page} is missing: the stage holds no scorecard page to write")
+        raise BookError(f"{page} is missing: the stage holds no scorecard page to write")
     text = page.read_text(encoding="utf-8")
-    try:
-        new = between(text, MARKERS, page_table(scores), page)
-    except MarkerError as exc:
-        raise ScorecardError(str(exc)) from None
+    new = between(text, MARKERS, page_table(scores), page)
     write_atomic(page, new.encode("utf-8"))
     return scores
 
@@ -968,7 +962,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         scores = write_scorecard(args.stage)
-    except ScorecardError as exc:
+    except BookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for score in scores:

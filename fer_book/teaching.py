@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fer_book.grade_notebooks import cell_source, exercise_cells, title_of
-from fer_book.markers import MarkerError, between, marker_command, write_changed
+from fer_book.markers import between, marker_command, write_changed
 from fer_book.toc import toc_notebooks
+from fer_utils.errors import BookError
 
 PAGE = Path("book") / "teaching.md"
 TIMES = Path("benchmarks") / "results" / "book_times.json"
@@ -45,10 +46,6 @@ PLANS: dict[int, tuple[tuple[int, ...], ...]] = {
     4: ((1, 2), (3, 4), (5, 6), (7, 8, 9, 10)),
     10: tuple((n,) for n in range(1, 11)),
 }
-
-
-class TeachingError(MarkerError):
-    """book/teaching.md lacks its markers, or a chapter's exercise has no checker."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +96,7 @@ def exercise_rows(root: Path) -> list[ExerciseRow]:
             stub = cell_source(cells[index])
             called = re.search(r"exercises\.(check_\w+)\(", stub)
             if not called:
-                raise TeachingError(f"{path}: exercise {number} calls no checker of fer_utils.book.exercises")
+                raise BookError(f"{path}: exercise {number} calls no checker of fer_utils.book.exercises")
             checker = getattr(exercises, called.group(1))
             kind = (
                 "an experiment"
@@ -198,7 +195,7 @@ def write_run_times(root: Path, check: bool = False) -> bool:
         notebook = json.loads(text)
         cells = [c for c in notebook["cells"] if c["cell_type"] == "markdown" and RUN_TIME_MARKERS[0] in cell_source(c)]
         if len(cells) != 1:
-            raise TeachingError(f"{path}: needs the run-time markers in one markdown cell (its Time to learn)")
+            raise BookError(f"{path}: needs the run-time markers in one markdown cell (its Time to learn)")
         new = between(cell_source(cells[0]), RUN_TIME_MARKERS, run_time_sentence(path.name, record), root / path)
         cells[0]["source"] = new.splitlines(keepends=True)
         current = write_changed(root / path, text, notebook_text(notebook), check) and current

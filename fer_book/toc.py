@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fer_utils.errors import FerError
+from fer_utils.errors import BookError
 
 
 def repo_root() -> Path:
@@ -18,7 +18,7 @@ def read_toc(root: Path) -> dict:
 
     toc = root / "_toc.yml"
     if not toc.is_file():
-        raise FerError(f"no _toc.yml in {root}")
+        raise BookError(f"no _toc.yml in {root}")
     return yaml.safe_load(toc.read_text())
 
 

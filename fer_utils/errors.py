@@ -1,134 +1,93 @@
-"""The exceptions fer_utils raises for bad input, so callers (and the CLI) can tell them apart."""
+"""The package's one error family: a few classes, by what the caller can do about the problem, each a subclass
+of the built-in it behaves like.
+
+`except ValueError`, `except OSError` … catch them as they would the built-in. Every problem is checked where it
+comes in (validation at the door) and its message names what is wrong and what to do; the CLI prints a FerError
+as one line. A caller that must tell kinds apart reads `status` (a MediaError's, a DownloadError's), never the
+message.
+
+| class            | built-in          | what it covers                                                           |
+| ---------------- | ----------------- | ------------------------------------------------------------------------ |
+| FerError         | Exception         | the family's base: catch it to catch them all                            |
+| InputError       | ValueError        | data, a file's content, arguments or settings that cannot be used        |
+| MediaError       | InputError        | a clip or image that cannot be read; `status` is its manifest status     |
+| MissingFileError | FileNotFoundError | a file or folder the call needs that is not there                        |
+| OutputError      | FileExistsError   | an output that would overwrite or clash with what is there, or is locked |
+| DownloadError    | OSError           | a download that failed, was refused, stopped, or is corrupt or unsafe    |
+| SetupError       | RuntimeError      | the installed libraries cannot do what is needed                         |
+| BookError        | RuntimeError      | the book's build tooling (build, execution, links, tables, release)      |
+"""
+
+from __future__ import annotations
+
+# What a MediaError's `status` may be: the manifest status preprocessing records the file as.
+MEDIA_STATUSES = ("unreadable", "empty", "not_video", "bad_image", "missing")
+# What a DownloadError's `status` may be: `failed` (any failure), `refused` (the server answered with
+# something other than the file: another source may serve it), `stopped` (on request; the `.part` is kept),
+# `unreadable` (an archive that cannot be read: truncated, or a member failing its CRC check).
+DOWNLOAD_STATUSES = ("failed", "refused", "stopped", "unreadable")
 
 
 class FerError(Exception):
-    """Base class: a clear, specific problem with the user's input or data."""
+    """Base class: a clear, specific problem with the user's input, data or environment. `status` (None unless
+    a member sets it) says what a caller that records problems rather than stopping writes down."""
+
+    status: str | None = None
+
+    def __init__(self, *args: object, status: str | None = None) -> None:
+        super().__init__(*args)
+        if status is not None:
+            self.status = status
 
 
-class DatasetError(FerError, ValueError):
-    """A dataset root, layout or file name that cannot be used."""
+class InputError(FerError, ValueError):
+    """Data, a file's content, arguments or settings that cannot be used: a dataset root, layout or file name,
+    a model file, an image array or crop, preprocessing, training, prediction, evaluation, explanation or
+    deployment settings, a chapter's parameters that do not fit its data, a demo request outside its contract.
+    Checked before anything is built; the message says what to change."""
 
 
-class DownloadError(FerError):
-    """A download that failed, was corrupted, or would write outside its target."""
-
-
-class ModelFileError(FerError, ValueError):
-    """A file that is not a loadable (safe) Keras model."""
-
-
-class MediaError(FerError):
-    """A media file (a clip or an image) that cannot be used; `status` is the manifest status it is recorded
-    as. Catch this one where a file may be either: a video's problems are VideoErrors, an image's that
-    decodes but cannot be used a BadImageError."""
-
-    status = "unreadable"
-
-
-class VideoError(MediaError):
-    """A clip (or an image read as a one-frame clip) that cannot be read: a container or frames that cannot
-    be decoded, no frames, not a media file, or missing."""
+class MediaError(InputError):
+    """A media file (a clip or an image) that cannot be used; `status` is the manifest status it is recorded as
+    (MEDIA_STATUSES): `unreadable` (a container or frames that cannot be decoded), `empty` (no bytes or no
+    frames), `not_video` (neither a video nor an image), `bad_image` (an image that decodes, or would, but
+    cannot be used as it is), `missing` (listed in an index, no longer on disk)."""
 
     status = "unreadable"
 
-
-class UnreadableVideoError(VideoError):
-    """A video or image whose container or frames cannot be decoded (corrupted, truncated)."""
-
-    status = "unreadable"
-
-
-class EmptyVideoError(VideoError):
-    """A zero-byte file, or a container that holds no frames."""
-
-    status = "empty"
+    def __init__(self, *args: object, status: str = "unreadable") -> None:
+        if status not in MEDIA_STATUSES:
+            raise ValueError(f"a MediaError's status is one of {MEDIA_STATUSES}, not {status!r}")
+        super().__init__(*args, status=status)
 
 
-class NotVideoError(VideoError):
-    """A file that is neither a video nor an image (e.g. text with a .mp4 name)."""
-
-    status = "not_video"
+class MissingFileError(FerError, FileNotFoundError):
+    """A file or folder the call needs that is not there (e.g. a folder that is not a finished training run)."""
 
 
-class BadImageError(MediaError):
-    """An image that decodes, or would, but cannot be used as it is (e.g. too many pixels to decode)."""
-
-    status = "bad_image"
-
-
-class MissingMediaError(VideoError):
-    """A clip listed in an index whose file no longer exists."""
-
-    status = "missing"
-
-
-class PreprocessError(FerError, ValueError):
-    """Preprocessing arguments or an output folder that cannot be used (e.g. made with other settings)."""
-
-
-class DetectorError(PreprocessError):
-    """An unknown face detector or a search size it cannot use (checked once, in `faces.detectors.detector_kind` and
-    `faces.detectors.resolve_max_side`; a preprocessing setting, so also a PreprocessError)."""
-
-
-class OutputError(FerError, ValueError):
+class OutputError(FerError, FileExistsError):
     """An output path that cannot be written safely: an input, inside a folder the command reads, another
-    output, a folder, read-only, or a write that failed (checked in `fer_utils.storage.outputs`)."""
+    output, a folder, a non-empty folder, read-only, a write that failed (checked in
+    `fer_utils.storage.outputs`), or an output folder another live process holds the lock of (the message names
+    its pid and host)."""
 
 
-class FolderLockedError(FerError):
-    """An output folder that another live process holds the lock of (the message names its pid and host)."""
+class DownloadError(FerError, OSError):
+    """A download that failed, was refused, stopped, or is corrupt or unsafe to extract; `status` says which
+    (DOWNLOAD_STATUSES)."""
 
+    status = "failed"
 
-class TrainingError(FerError, ValueError):
-    """Training arguments, frames or a run folder that cannot be used (checked before anything is built)."""
-
-
-class PresetError(TrainingError, KeyError):
-    """A training preset name that `TrainConfig.preset` does not know (the message names those it knows; a
-    KeyError too, as the unknown key of the presets' table)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""  # the message as written, not KeyError's quoted repr
-
-
-class PredictionError(FerError, ValueError):
-    """A prediction request that cannot be served as asked (e.g. an output path that is the input itself)."""
-
-
-class RunFolderError(FerError, FileNotFoundError):
-    """A folder that is not a finished training run (a run file it needs is missing)."""
-
-
-class ImageError(FerError, ValueError):
-    """An image array that cannot be used (a dtype or shape that is not a gray, BGR or BGRA image), or a
-    crop that cannot be encoded."""
-
-
-class CropError(FerError, ValueError):
-    """A face crop that cannot be made as asked (a box outside the image, alignment without landmarks)."""
-
-
-class SamplingError(FerError, ValueError):
-    """A frame-sampling request that is not a positive number of frames or a positive step."""
-
-
-class ModelBuildError(FerError, ValueError):
-    """A model name or architecture setting (dropout rates, initialiser) that no builder knows."""
-
-
-class EvaluationError(FerError, ValueError):
-    """Predictions that do not fit the frames or classes they are scored against, or an unknown vote or level."""
-
-
-class ExplainError(FerError, ValueError):
-    """A class activation map that cannot be computed (unknown method, no convolution layer)."""
-
-
-class DeployError(FerError, ValueError):
-    """A deployment request that cannot be served (unknown TFLite mode, int8 without calibration images,
-    a sparsity outside [0, 1))."""
+    def __init__(self, *args: object, status: str = "failed") -> None:
+        if status not in DOWNLOAD_STATUSES:
+            raise ValueError(f"a DownloadError's status is one of {DOWNLOAD_STATUSES}, not {status!r}")
+        super().__init__(*args, status=status)
 
 
 class SetupError(FerError, RuntimeError):
     """The installed libraries cannot do what is needed (OpenCV without its Haar cascade or a video codec)."""
+
+
+class BookError(FerError, RuntimeError):
+    """The book's build tooling cannot do what it was asked: build, execute, check links, write the tables
+    between markers (architecture, scorecard, teaching), package or release the book."""

@@ -145,7 +145,7 @@ def test_a_function_without_source_is_a_clear_error_and_trains_nothing(tmp_path:
     """A built-in, a callable object or a function typed at a prompt has no source to key a run or crops by:
     an error of the package's family naming it, before anything is trained."""
     from fer_utils.book import artifacts
-    from fer_utils.errors import CropError, FerError, TrainingError
+    from fer_utils.errors import FerError, InputError
 
     data, config = toy
     namespace: dict = {}
@@ -156,12 +156,12 @@ def test_a_function_without_source_is_a_clear_error_and_trains_nothing(tmp_path:
         (namespace["build"], "function build"),
         (module.Builder(), "Builder object"),
     ):
-        with pytest.raises(TrainingError, match=named) as caught:
+        with pytest.raises(InputError, match=named) as caught:
             artifacts.train(function, data, config, cache=tmp_path / "cache")
         assert isinstance(caught.value, (FerError, ValueError))
-    with pytest.raises(TrainingError, match="built-in function min"):
+    with pytest.raises(InputError, match="built-in function min"):
         artifacts.train(None, data, config, fit=min, cache=tmp_path / "cache")
-    with pytest.raises(CropError, match="built-in function max"):
+    with pytest.raises(InputError, match="built-in function max"):
         artifacts.edited_crop(max)
     assert not (tmp_path / "cache" / "runs").exists() or not list((tmp_path / "cache" / "runs").glob("[!.]*"))
 

@@ -122,7 +122,7 @@ def test_a_second_execution_into_a_stage_in_use_fails_at_once(tmp_path: Path, ca
     import sys
 
     from fer_book.commands import main
-    from fer_utils.errors import FolderLockedError
+    from fer_utils.errors import OutputError
 
     root, cache, stage = tmp_path / "repo", tmp_path / "cache", tmp_path / "stage"
     for folder in (root, cache, stage):
@@ -131,7 +131,7 @@ def test_a_second_execution_into_a_stage_in_use_fails_at_once(tmp_path: Path, ca
     first = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(stage)], stdout=subprocess.PIPE, text=True)
     try:
         assert first.stdout.readline().strip() == "holding"  # another execution is writing the stage
-        with pytest.raises(FolderLockedError, match=rf"{stage} is being written by another run \(pid {first.pid} "):
+        with pytest.raises(OutputError, match=rf"{stage} is being written by another run \(pid {first.pid} "):
             execute_book(stage, root=root)
         assert main(["execute", "--out", str(stage)]) == 2
         assert f"is being written by another run (pid {first.pid} " in capsys.readouterr().err

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from fer_book.build import SITE_MANIFEST, BookBuildError, build_book, install_site
+from fer_book.build import SITE_MANIFEST, build_book, install_site
 from fer_book.execute import stage_sources
-from fer_book.npm import LITERT_WASM_UTILS, NpmPackageError, check_integrity, npm_tarball
+from fer_book.npm import LITERT_WASM_UTILS, check_integrity, npm_tarball
 from fer_book.toc import repo_root
 from fer_utils.book.artifacts import default_cache
+from fer_utils.errors import BookError
 
 
 def site(folder: Path, files: dict[str, str]) -> Path:
@@ -40,7 +41,7 @@ def test_a_rebuild_keeps_files_it_did_not_write_and_drops_its_stale_ones(tmp_pat
 
 def test_the_build_refuses_to_overwrite_a_file_it_did_not_write(tmp_path: Path) -> None:
     html = site(tmp_path / "www" / "html", {"index.html": "hand-written", "keep.txt": "x"})
-    with pytest.raises(BookBuildError, match="no book build wrote"):
+    with pytest.raises(BookError, match="no book build wrote"):
         install_site(site(tmp_path / "built", {"index.html": "generated", "a.html": "a"}), html)
     assert (html / "index.html").read_text() == "hand-written"
     assert not (html / "a.html").exists() and not (html / SITE_MANIFEST).exists(), "nothing changed"
@@ -73,12 +74,12 @@ def test_a_tampered_npm_tarball_is_refused(tmp_path: Path) -> None:
     check_integrity(good, LITERT_WASM_UTILS)
     bad = bytearray(good)
     bad[len(bad) // 2] ^= 0xFF
-    with pytest.raises(NpmPackageError, match="sha512"):
+    with pytest.raises(BookError, match="sha512"):
         check_integrity(bytes(bad), LITERT_WASM_UTILS)
     cache = tmp_path / "cache"
     (cache / "npm").mkdir(parents=True)
     (cache / "npm" / LITERT_WASM_UTILS.cache_name).write_bytes(bytes(bad))
-    with pytest.raises(NpmPackageError, match="sha512"):
+    with pytest.raises(BookError, match="sha512"):
         npm_tarball(LITERT_WASM_UTILS, cache)
 
 

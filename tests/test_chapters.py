@@ -40,15 +40,15 @@ def test_only_the_sample_is_called_synthetic() -> None:
 
 def test_a_real_dataset_without_its_folder_is_refused() -> None:
     from fer_utils.book.artifacts import Dataset
-    from fer_utils.errors import DatasetError
+    from fer_utils.errors import InputError
 
-    with pytest.raises(DatasetError, match="'ravdess' needs DATA_DIR"):
+    with pytest.raises(InputError, match="'ravdess' needs DATA_DIR"):
         Dataset("ravdess")
 
 
 def test_a_subject_split_needs_three_subjects() -> None:
     with pytest.raises(
-        chapters.ParameterError, match=r"subject split needs at least 3 subjects.*has 2.*PROTOCOLS = \['random'\]"
+        chapters.InputError, match=r"subject split needs at least 3 subjects.*has 2.*PROTOCOLS = \['random'\]"
     ):
         chapters.check_frames(frames_of(2), ["random", "subject"])
     chapters.check_frames(frames_of(3), ["random", "clip", "subject"])  # enough: no error
@@ -58,7 +58,7 @@ def test_the_random_split_the_datasets_own_and_the_one_left_to_resolve_need_no_g
     """Chapter 7 checks the protocol `chosen_protocol` gives, None when the dataset keeps its own split or
     one face a person: neither those nor "given" count subjects or clips; "subject" still does."""
     chapters.check_frames(frames_of(1, 1), [None, "random", "given"])  # one subject, 2 clips: no error
-    with pytest.raises(chapters.ParameterError, match="subject split needs at least 3 subjects"):
+    with pytest.raises(chapters.InputError, match="subject split needs at least 3 subjects"):
         chapters.check_frames(frames_of(1), [None, "subject"])
 
 
@@ -70,9 +70,9 @@ def test_a_run_stopped_by_the_cap_is_one_with_fewer_than_patience_epochs_after_i
 
 
 def test_one_emotion_or_no_frames_is_refused_with_what_to_change() -> None:
-    with pytest.raises(chapters.ParameterError, match="at least 2 emotions"):
+    with pytest.raises(chapters.InputError, match="at least 2 emotions"):
         chapters.check_frames(frames_of(4, emotions=("happy",)))
-    with pytest.raises(chapters.ParameterError, match="no usable face crops"):
+    with pytest.raises(chapters.InputError, match="no usable face crops"):
         chapters.check_frames(frames_of(4).iloc[:0])
 
 
@@ -188,9 +188,9 @@ def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypat
         chapters.mean_std(g["accuracy"]) for _, g in runs.groupby("variant", sort=False)
     ]
     assert len(verdicts) == 1 and verdicts[0].startswith("last minus none: ")
-    with pytest.raises(chapters.ParameterError, match=r"change different settings.*'fast': \['epochs'\]"):
+    with pytest.raises(chapters.InputError, match=r"change different settings.*'fast': \['epochs'\]"):
         chapters.train_variants(None, FaceData(crops), fixed, {**variants, "fast": {"epochs": 2}}, [0])
-    with pytest.raises(chapters.ParameterError, match=r"a variant sets the seed"):
+    with pytest.raises(chapters.InputError, match=r"a variant sets the seed"):
         chapters.train_variants(None, FaceData(crops), fixed, {"one": {"seed": 2}}, [0])
 
 
@@ -226,7 +226,7 @@ def test_summarize_gives_mean_and_std_per_group_and_says_whether_a_difference_be
     assert verdicts == [chapters.difference_note([0.90, 0.91, 0.92], [0.80, 0.95, 0.87], "a", "c", "accuracy")]
     assert verdicts[0].startswith("a minus c: +0.037 accuracy")
     assert summary.loc[0, "accuracy, 95 % CI"] == "[0.885, 0.935]"  # 0.91 ± t(0.975, 2) · 0.01 / √3
-    with pytest.raises(chapters.ParameterError, match=r"no runs of \['d'\] in the 'variant' column"):
+    with pytest.raises(chapters.InputError, match=r"no runs of \['d'\] in the 'variant' column"):
         chapters.summarize(runs, "variant", ["accuracy"], compare={"accuracy": "accuracy"}, pairs=[("a", "d")])
 
 

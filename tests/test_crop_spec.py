@@ -17,7 +17,7 @@ import pytest
 from toy_data import TOY_CLASSES, make_toy_crops
 
 from fer_utils.deploy.inference import Recognizer
-from fer_utils.errors import CropError, PredictionError, PreprocessError, RunFolderError
+from fer_utils.errors import InputError, MissingFileError
 from fer_utils.faces.crop_spec import (
     CROP_SPEC_FILE,
     CropSpec,
@@ -61,16 +61,16 @@ def test_the_defaults_are_the_registrys_and_the_spec_round_trips(tmp_path: Path)
     ],
 )
 def test_a_spec_that_cannot_work_is_refused(field: str, value: object, message: str) -> None:
-    with pytest.raises(CropError, match=message):
+    with pytest.raises(InputError, match=message):
         check_crop_spec(CropSpec(**{field: value}))
 
 
 def test_a_damaged_spec_file_is_a_crop_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / CROP_SPEC_FILE).write_text('{"margin": 0.1}')
-    with pytest.raises(CropError, match=f"{CROP_SPEC_FILE}.*exactly the fields"):
+    with pytest.raises(InputError, match=f"{CROP_SPEC_FILE}.*exactly the fields"):
         read_crop_spec(tmp_path)
     (tmp_path / CROP_SPEC_FILE).write_text("{not json")
-    with pytest.raises(CropError, match="not valid JSON"):
+    with pytest.raises(InputError, match="not valid JSON"):
         read_crop_spec(tmp_path)
 
 
@@ -127,7 +127,7 @@ def test_preprocessing_writes_the_spec_beside_its_crops_and_start_over_removes_i
     settings = json.loads((out / ".parts" / "settings.json").read_text())
     assert settings["size"] == 48 and settings["margin"] == 0.3 and "crop" not in settings  # the older names
     (out / CROP_SPEC_FILE).unlink()  # a folder preprocessed before the spec existed: refused, with what to do
-    with pytest.raises(PreprocessError, match=r"preprocessed before crop specs were saved.*preprocess it again"):
+    with pytest.raises(InputError, match=r"preprocessed before crop specs were saved.*preprocess it again"):
         folder_crop_spec(out)
     preprocess_dataset(clips, out, CropSpec(detector="opencv-haar", margin=0.3, side=48), workers=1, progress=False)
     assert read_crop_spec(out) == CropSpec(detector="opencv-haar", margin=0.3, side=48)  # resumed, and written
@@ -179,13 +179,13 @@ def test_a_run_made_before_the_spec_is_refused_with_what_to_do(tmp_path: Path) -
 
     settings = {"detector": "opencv-haar", "size": 180, "margin": 0.2, "align": False, "frames": 6}
     old = RunFolder(legacy_run(tmp_path / "old", settings))
-    with pytest.raises(RunFolderError, match=r"before runs saved their crop spec \(crop_spec.json is missing.*train"):
+    with pytest.raises(MissingFileError, match=r"before runs saved their crop spec \(crop_spec.json is missing.*train"):
         old.crop_spec()
-    with pytest.raises(RunFolderError, match="train the run again"):
+    with pytest.raises(MissingFileError, match="train the run again"):
         Recognizer.of_run(old)
     unresized = RunFolder(legacy_run(tmp_path / "unresized", None))
     write_crop_spec(unresized.path, CropSpec(side=180))
-    with pytest.raises(RunFolderError, match=r"takes 32×32 px crops and does not resize.*180×180 px: train the run"):
+    with pytest.raises(InputError, match=r"takes 32×32 px crops and does not resize.*180×180 px: train the run"):
         unresized.load()
 
 
@@ -200,5 +200,5 @@ def test_runs_on_crops_made_by_hand_or_aligned_crops(tmp_path: Path) -> None:
     assert by_hand.crop_spec(48) == CropSpec(side=48) and Recognizer.of_run(by_hand).spec.side == 48
     aligned = RunFolder(legacy_run(tmp_path / "c", None))
     write_crop_spec(aligned.path, CropSpec(detector="dlib-hog", margin=0.1, side=32, align=True))
-    with pytest.raises(PredictionError, match="eye-aligned"):
+    with pytest.raises(InputError, match="eye-aligned"):
         Recognizer.of_run(aligned)

@@ -22,7 +22,7 @@ from fer_utils.assets import diffusionfer_dir
 from fer_utils.book import realfaces
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
 from fer_utils.deploy.crossdata import CrossReport, cross_evaluate, evaluate_model_file, vocabulary_classes
-from fer_utils.errors import DatasetError, FerError, ModelFileError
+from fer_utils.errors import FerError, InputError
 from fer_utils.evaluate.metrics import clip_vote
 from fer_utils.models.peer import PEER_CLASSES, export_peer
 
@@ -130,7 +130,7 @@ def test_a_model_whose_classes_are_synonyms_is_matched_by_name(crops: Path, tmp_
 
 
 def test_a_class_name_outside_the_vocabulary_is_refused(crops: Path, tmp_path: Path) -> None:
-    with pytest.raises(ModelFileError, match=r"\['bored'\] name no emotion"):
+    with pytest.raises(InputError, match=r"\['bored'\] name no emotion"):
         evaluate_model_file(small_model(["happy", "bored"], tmp_path), crops)
 
 
@@ -162,9 +162,9 @@ def test_split_scores_only_the_rows_of_that_side(crops: Path, peer_file: Path, t
     known = test_rows["emotion"].isin(PEER_CLASSES)
     assert report.split == "test" and report.frames == known.sum()
     assert sum(report.left_out.values()) == (~known).sum()
-    with pytest.raises(DatasetError, match="its sides are test, train"):
+    with pytest.raises(InputError, match="its sides are test, train"):
         evaluate_model_file(peer_file, split_crops, split="val")
-    with pytest.raises(DatasetError, match="has no 'split' column \\(or an empty one\\)"):
+    with pytest.raises(InputError, match="has no 'split' column \\(or an empty one\\)"):
         evaluate_model_file(peer_file, crops, split="test")
 
 

@@ -27,7 +27,7 @@ from fer_utils.data.corpora import (
 )
 from fer_utils.data.folders import FOLDER_SYNONYMS, index_class_folders
 from fer_utils.data.indexing import INDEXERS, index_dataset
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 
 CLIP_COLUMNS = ["path", "dataset", "emotion", "subject", "clip_id"]
 
@@ -67,7 +67,7 @@ def test_ravdess_both_modalities_on_request(tmp_path: Path) -> None:
     touch_file(tmp_path / "Actor_01" / f"02-{take}-01.mp4")  # actor 1's only as video-only
     clips = index_ravdess(tmp_path, modalities=("01", "02")).clips
     assert sorted(clips["clip_id"]) == [f"01-{take}-02", f"02-{take}-01"]
-    with pytest.raises(DatasetError, match="modalities"):
+    with pytest.raises(InputError, match="modalities"):
         index_ravdess(tmp_path, modalities=("04",))
 
 
@@ -111,18 +111,18 @@ def test_ravdess_malformed_names_are_rejected_with_reasons(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("indexer", list(INDEXERS.values()))
 def test_wrong_roots_and_empty_folders_raise(indexer, tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         indexer(tmp_path / "missing")
-    with pytest.raises(DatasetError, match="not a folder"):
+    with pytest.raises(InputError, match="not a folder"):
         indexer(touch_file(tmp_path / "file.mp4"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError, match="no .* files found"):
+    with pytest.raises(InputError, match="no .* files found"):
         indexer(tmp_path / "empty")
 
 
 def test_ravdess_indexer_on_a_savee_root_explains(tmp_path: Path) -> None:
     build_savee_tree(tmp_path)
-    with pytest.raises(DatasetError, match="no ravdess files.*rejected.*7-part"):
+    with pytest.raises(InputError, match="no ravdess files.*rejected.*7-part"):
         index_ravdess(tmp_path)
 
 
@@ -235,12 +235,12 @@ def test_folder_of_classes_with_crops_subjects_and_rejections(tmp_path: Path) ->
 
 def test_index_dataset_dispatch_strict_and_unknown(savee_tree: Path, tmp_path: Path) -> None:
     assert len(index_dataset("SAVEE", savee_tree).clips) == 84
-    with pytest.raises(DatasetError, match="unknown dataset 'casme'"):
+    with pytest.raises(InputError, match="unknown dataset 'casme'"):
         index_dataset("casme", savee_tree)
     build_savee_tree(tmp_path)
     touch_file(tmp_path / "KL" / "zz01.avi")
     assert len(index_dataset("savee", tmp_path).rejected) == 1
-    with pytest.raises(DatasetError, match="1 file.*zz01.avi.*unknown emotion code"):
+    with pytest.raises(InputError, match="1 file.*zz01.avi.*unknown emotion code"):
         index_dataset("savee", tmp_path, strict=True)
 
 
@@ -250,7 +250,7 @@ def test_classes_in_uses_vocabulary_order_and_refuses_unknown() -> None:
         "surprised",
         "contempt",
     ]
-    with pytest.raises(DatasetError, match="joy"):
+    with pytest.raises(InputError, match="joy"):
         classes_in(pd.DataFrame({"emotion": ["joy"]}))
 
 
@@ -431,7 +431,7 @@ def test_folder_that_maps_to_no_emotion_is_an_error_naming_it(tmp_path: Path) ->
     touch_file(tmp_path / "bored" / "b.png")
     touch_file(tmp_path / "train" / "happy" / "c.png")
     touch_file(tmp_path / "docs" / "notes.md")  # documentation beside the data is not a class
-    with pytest.raises(DatasetError, match=r"'bored', 'train' .*map to no emotion; accepted names.*anger.*smiling"):
+    with pytest.raises(InputError, match=r"'bored', 'train' .*map to no emotion; accepted names.*anger.*smiling"):
         index_class_folders(tmp_path)
 
 
@@ -444,11 +444,11 @@ def test_subject_pattern_takes_the_subject_from_the_file_name(tmp_path: Path) ->
     assert sorted(index.clips["subject"].unique()) == ["S005", "S010"]
     assert (index.clips["subject_source"] == "pattern").all()
     assert reasons(index) == {"unknown_person.png": "file name does not match the subject pattern '^(S\\d+)_'"}
-    with pytest.raises(DatasetError, match="exactly one group"):
+    with pytest.raises(InputError, match="exactly one group"):
         index_class_folders(tmp_path, subject_pattern=r"^S\d+_")
-    with pytest.raises(DatasetError, match="not a valid regular expression"):
+    with pytest.raises(InputError, match="not a valid regular expression"):
         index_class_folders(tmp_path, subject_pattern=r"^(S\d+_")
-    with pytest.raises(DatasetError, match=r"cremad indexer takes no subject_pattern \(--subject-pattern\).*folder"):
+    with pytest.raises(InputError, match=r"cremad indexer takes no subject_pattern \(--subject-pattern\).*folder"):
         index_dataset("cremad", tmp_path, subject_pattern=r"^(S\d+)_")
 
 
@@ -509,11 +509,11 @@ def test_a_subject_pattern_with_a_nested_quantifier_is_refused_before_any_name_i
     (tmp_path / "happy").mkdir()
     cv2.imwrite(str(tmp_path / "happy" / ("a" * 30 + "!.png")), np.zeros((8, 8), np.uint8))
     start = time.monotonic()
-    with pytest.raises(DatasetError, match="repeats a group that itself repeats") as refused:
+    with pytest.raises(InputError, match="repeats a group that itself repeats") as refused:
         index_class_folders(tmp_path, subject_pattern=r"^(\w+)+_")
     assert time.monotonic() - start < 1.0
     assert "e.g. '^(\\w+)_' instead" in str(refused.value)
-    with pytest.raises(DatasetError, match="does not match the subject pattern"):  # the safe form runs, at once
+    with pytest.raises(InputError, match="does not match the subject pattern"):  # the safe form runs, at once
         index_class_folders(tmp_path, subject_pattern=r"^(\w+)_")
 
 

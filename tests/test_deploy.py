@@ -120,9 +120,9 @@ def test_every_inference_path_gives_the_trained_models_probabilities_and_is_time
 
 def test_latency_table_refuses_no_images() -> None:
     from fer_utils.deploy.tflite import latency_table
-    from fer_utils.errors import DeployError
+    from fer_utils.errors import InputError
 
-    with pytest.raises(DeployError, match="at least one image"):
+    with pytest.raises(InputError, match="at least one image"):
         latency_table({"none": lambda x: x}, np.zeros((0, 8, 8, 1)))
 
 
@@ -443,7 +443,7 @@ def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path]
     import cv2
 
     from fer_utils.deploy.inference import Recognizer
-    from fer_utils.errors import PredictionError
+    from fer_utils.errors import InputError
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, write_crop_spec
     from fer_utils.models.networks import load_model
     from fer_utils.registry import DEFAULT_MARGIN
@@ -470,7 +470,7 @@ def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path]
     assert not np.array_equal(got.crops[0], default.crops[0])
     assert with_crops(CropSpec(detector="none", side=96, margin=0.0)).margin == DEFAULT_MARGIN
     assert with_crops(None).spec == CropSpec(detector="opencv-haar")
-    with pytest.raises(PredictionError, match="eye-aligned"):
+    with pytest.raises(InputError, match="eye-aligned"):
         with_crops(CropSpec(detector="dlib-hog", side=180, margin=0.1, align=True))
 
 
@@ -630,13 +630,13 @@ def test_evaluate_predict_recognizer_and_the_export_average_the_same_views(
 
 
 def test_test_time_augmentation_that_cannot_apply_is_refused(whole_run: SimpleNamespace, capsys) -> None:
-    """An unknown mode is a PredictionError naming the modes; `evaluate --run` (the run's saved one-view
+    """An unknown mode is an InputError naming the modes; `evaluate --run` (the run's saved one-view
     predictions) with --tta says how to predict them again; argparse refuses a mode it does not know."""
     from fer_utils.cli import main
     from fer_utils.deploy.inference import Recognizer
-    from fer_utils.errors import PredictionError
+    from fer_utils.errors import InputError
 
-    with pytest.raises(PredictionError, match="unknown test-time augmentation 'mirror'; choose one of none, flip"):
+    with pytest.raises(InputError, match="unknown test-time augmentation 'mirror'; choose one of none, flip"):
         Recognizer.of_run(whole_run.run, detector="none", tta="mirror")
     capsys.readouterr()
     assert main(["evaluate", "--run", str(whole_run.run.path), "--tta", "flip"]) == 2

@@ -22,7 +22,7 @@ from toy_data import TOY_CLASSES, make_toy_crops
 
 from fer_utils.cli import main
 from fer_utils.deploy.inference import Recognizer
-from fer_utils.errors import TrainingError
+from fer_utils.errors import InputError
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.distribute import (
     PEER_TIMEOUT_S,
@@ -119,7 +119,7 @@ def test_only_the_chief_writes_where_it_was_told(tmp_path: Path) -> None:
         out.mkdir()
         (out / "model.keras").write_text("a worker's copy")
     assert not out.parent.exists()  # removed with what the worker wrote
-    with pytest.raises(TrainingError, match="index 2 is outside"):
+    with pytest.raises(InputError, match="index 2 is outside"):
         parse_tf_config(tf_config([1, 2], 2))
 
 
@@ -337,7 +337,7 @@ def test_a_peer_lost_mid_training_is_one_line_naming_this_task() -> None:
         None, None, "{{function_node __wrapped__CollectiveReduceV2}} Collective ops is aborted by: Socket closed\nmore"
     )
     error = lost_cluster(lost, cluster)
-    assert isinstance(error, TrainingError) and "\n" not in str(error)
+    assert isinstance(error, InputError) and "\n" not in str(error)
     assert str(error).startswith(
         "worker 1 lost the cluster while training (Collective ops is aborted by: Socket closed)"
     )

@@ -26,7 +26,7 @@ from fer_utils.data.download import (
     zenodo_md5s,
 )
 from fer_utils.data.fetch import download_dataset
-from fer_utils.errors import DatasetError, DownloadError
+from fer_utils.errors import DownloadError, InputError
 
 
 def actor_zip(actor: int, extra: dict[str, bytes] | None = None) -> bytes:
@@ -270,11 +270,11 @@ def test_malicious_archive_from_the_server_writes_nothing_outside(site: Site, tm
 
 
 def test_savee_and_mead_explain_where_to_get_them(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match="registration.*surrey.*KL/sa03.avi"):
+    with pytest.raises(InputError, match="registration.*surrey.*KL/sa03.avi"):
         download_dataset("savee", tmp_path)
-    with pytest.raises(DatasetError, match="MEAD.*M003/video/front/angry/level_1/001.mp4"):
+    with pytest.raises(InputError, match="MEAD.*M003/video/front/angry/level_1/001.mp4"):
         download_dataset("mead", tmp_path)
-    with pytest.raises(DatasetError, match="actors are 1..24"):
+    with pytest.raises(InputError, match="actors are 1..24"):
         download_ravdess(tmp_path, actors=[25], progress=False)
 
 

@@ -29,7 +29,7 @@ from fer_utils.data.cremad import (
 )
 from fer_utils.data.fetch import download_dataset
 from fer_utils.data.indexing import index_dataset
-from fer_utils.errors import DatasetError, DownloadError
+from fer_utils.errors import DownloadError, InputError
 
 CLIPS = sorted(cremad_dir().glob("*.flv"))
 MEDIA_PATH = f"/media/CheyneyComputerScience/CREMA-D/{CREMAD_COMMIT}"
@@ -65,11 +65,11 @@ def test_the_shipped_index_matches_the_shipped_clips_and_sizes_selections() -> N
 
 def test_unknown_codes_list_the_valid_ones(tmp_path: Path) -> None:
     index = cremad_index()
-    with pytest.raises(DatasetError, match=r"unknown CREMA-D actor code\(s\) 1092, 7; valid: 1001..1091"):
+    with pytest.raises(InputError, match=r"unknown CREMA-D actor code\(s\) 1092, 7; valid: 1001..1091"):
         select_clips(index, actors=[1092, 7])
-    with pytest.raises(DatasetError, match="emotion code.*JOY; valid: ANG, DIS, FEA, HAP, NEU, SAD"):
+    with pytest.raises(InputError, match="emotion code.*JOY; valid: ANG, DIS, FEA, HAP, NEU, SAD"):
         select_clips(index, emotions=["ANG", "joy"])
-    with pytest.raises(DatasetError, match="sentence code.*XYZ; valid: IEO, TIE"):
+    with pytest.raises(InputError, match="sentence code.*XYZ; valid: IEO, TIE"):
         select_clips(index, sentences=["XYZ"])
     done = subprocess.run(
         [*DOWNLOAD, "--dest", str(tmp_path / "unused"), "--emotions", "ANG,JOY"], capture_output=True, text=True

@@ -13,7 +13,7 @@ from layouts import make_fer2013_csv
 
 from fer_utils.data.fer2013 import MAX_ROW_BYTES, index_fer2013_csv
 from fer_utils.data.images import read_image
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 
 ROWS = 7 * 3  # make_fer2013_csv(rows_per_class=1, test_per_class=1): 7 classes × (1 train + 1 + 1 test)
 FACE = " ".join(["128"] * 48 * 48)
@@ -35,7 +35,7 @@ def with_lines(path: Path, *extra: str) -> Path:
 def test_a_header_without_rows_is_a_clear_error(tmp_path: Path) -> None:
     """It was an IndexError: the message read `rejected[0]` when nothing was rejected."""
     (tmp_path / "fer2013.csv").write_text("emotion,pixels,Usage\n")
-    with pytest.raises(DatasetError, match="holds a header and no data row"):
+    with pytest.raises(InputError, match="holds a header and no data row"):
         index_fer2013_csv(tmp_path / "fer2013.csv")
 
 
@@ -100,10 +100,10 @@ def test_a_zip_named_csv_is_a_clear_error_not_binary_text(good: Path, tmp_path: 
     archive = tmp_path / "fer2013.csv"
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.write(good, "fer2013.csv")
-    with pytest.raises(DatasetError, match="is a zip archive, not a CSV") as error:
+    with pytest.raises(InputError, match="is a zip archive, not a CSV") as error:
         index_fer2013_csv(archive)
     assert "\\x" not in str(error.value) and "PK" not in str(error.value)
     binary = tmp_path / "binary.csv"
     binary.write_bytes(b"emotion,pixels,Usage\n\x00\x01\x02")
-    with pytest.raises(DatasetError, match="binary data"):
+    with pytest.raises(InputError, match="binary data"):
         index_fer2013_csv(binary)

@@ -22,7 +22,7 @@ from test_grade import by_submission, tiny, tiny_book, write  # noqa: F401
 
 from fer_book.grade import grade_folder
 from fer_book.grade_notebooks import GradeError, read_submissions, submission_paths
-from fer_utils.errors import FolderLockedError, OutputError
+from fer_utils.errors import OutputError
 
 LATIN1 = os.fsdecode(b"Jos\xe9.ipynb")  # a name made on a Latin-1 system: not UTF-8
 NFD = "Zoe\u0308.ipynb"  # Zoë typed on a Mac (NFD)
@@ -187,7 +187,7 @@ def test_a_second_grader_on_the_same_sheet_is_refused(tmp_path: Path, tiny_book:
 
     subs, out = tmp_path / "subs", tmp_path / "grades.csv"
     write(subs, "ada", tiny())
-    with grade_sheet_lock(out), pytest.raises(FolderLockedError, match="being written by another run"):
+    with grade_sheet_lock(out), pytest.raises(OutputError, match="being written by another run"):
         grade_folder(subs, out, timeout_s=TIMEOUT_S, root=tiny_book)
     assert not out.exists()
 

@@ -20,7 +20,7 @@ from PIL import Image
 from fer_utils.assets import london_faces_dir
 from fer_utils.data.images import image_header, read_image, to_gray
 from fer_utils.data.manifest import load_manifest
-from fer_utils.errors import BadImageError
+from fer_utils.errors import MediaError
 from fer_utils.faces.detectors import make_detector
 from fer_utils.models.networks import build_model, save_model
 
@@ -149,7 +149,7 @@ def test_ten_bit_data_in_a_sixteen_bit_png_keeps_its_contrast(tmp_path: Path) ->
 HEADER_PROBE = """
 import re, sys, time
 from pathlib import Path
-from fer_utils.errors import BadImageError
+from fer_utils.errors import MediaError
 from fer_utils.data.images import image_header, read_image
 start = time.perf_counter()
 header = image_header(sys.argv[1])
@@ -158,7 +158,7 @@ print(header, round(time.perf_counter() - start, 2), peak_mb)
 try:
     read_image(sys.argv[1])
     print("not refused")
-except BadImageError as exc:
+except MediaError as exc:
     print(exc)
 """
 MAX_HEADER_RSS_MB = 300
@@ -189,21 +189,21 @@ def test_an_exif_chunk_after_the_pixels_still_turns_a_png_upright(tmp_path: Path
     assert image_header(sideways)[1] == 8
     upright = cv2.imread(str(FACE))
     assert read_image(sideways).shape == upright.shape
-    with pytest.raises(BadImageError, match="40000×40000"):
+    with pytest.raises(MediaError, match="40000×40000"):
         read_image(huge_png(tmp_path / "huge.png", exif_after_pixels=exif_orientation(3)))
 
 
 def test_a_truncated_jpeg_is_unreadable_not_an_ok_crop_with_grey_rows(tmp_path: Path) -> None:
     """OpenCV decodes a JPEG cut short without an error, its missing rows grey, and the run
     wrote an `ok` crop of it. The bytes are checked: no end-of-image marker after the last scan."""
-    from fer_utils.errors import UnreadableVideoError
+    from fer_utils.errors import MediaError
 
     src = tmp_path / "src" / "neutral"
     src.mkdir(parents=True)
     data = FACE.read_bytes()
     (src / "001_03.jpg").write_bytes(data[: len(data) // 2])
     shutil.copy(london_faces_dir() / "neutral" / "002_03.jpg", src)
-    with pytest.raises(UnreadableVideoError, match="the JPEG data is cut short"):
+    with pytest.raises(MediaError, match="the JPEG data is cut short"):
         read_image(src / "001_03.jpg")
     out = tmp_path / "crops"
     argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(out), "--detector", "none"]
@@ -221,14 +221,14 @@ def test_half_a_jpeg_closed_with_its_end_marker_is_unreadable_not_a_grey_image(
     """The byte check (an end marker after the last scan) passed it, and OpenCV decoded it grey below the cut."""
     from fer_utils.assets import london_faces_dir
     from fer_utils.data.images import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
-    from fer_utils.errors import UnreadableVideoError
+    from fer_utils.errors import MediaError
 
     whole = london_faces_dir() / "neutral" / "001_03.jpg"
     data = whole.read_bytes()
     scan = data.rfind(JPEG_START_OF_SCAN)
     half = tmp_path / "half.jpg"
     half.write_bytes(data[: scan + (len(data) - scan) // 2] + JPEG_END_OF_IMAGE)
-    with pytest.raises(UnreadableVideoError, match="the JPEG data is cut short"):
+    with pytest.raises(MediaError, match="the JPEG data is cut short"):
         read_image(half)
     assert read_image(whole).shape[:2] == (512, 512)
     print("still here", file=sys.stderr, flush=True)

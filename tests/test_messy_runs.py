@@ -17,7 +17,7 @@ from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.data.splits import split_frames
-from fer_utils.errors import ModelFileError, TrainingError
+from fer_utils.errors import InputError
 from fer_utils.models.networks import build_model, load_classes, load_model, save_model
 from fer_utils.storage.run_files import CLASSES_FILE, PREDICTIONS_FILE
 from fer_utils.train.checks import check_config
@@ -109,10 +109,10 @@ def test_a_classes_dict_is_read_by_index_and_other_shapes_are_refused(tmp_path: 
     assert load_classes(model) == ["neutral", "happy"]
     for bad in ("happy", ["happy", "happy"], [1, 2], {"happy": 1, "neutral": 1}, {"happy": "1", "neutral": 0}, []):
         (tmp_path / CLASSES_FILE).write_text(json.dumps(bad))
-        with pytest.raises(ModelFileError, match=CLASSES_FILE):
+        with pytest.raises(InputError, match=CLASSES_FILE):
             load_classes(model)
     (tmp_path / CLASSES_FILE).write_text("not json")
-    with pytest.raises(ModelFileError, match="not valid JSON"):
+    with pytest.raises(InputError, match="not valid JSON"):
         load_classes(model)
 
 
@@ -186,7 +186,7 @@ def test_a_diverging_run_stops_and_says_so(crops: Path, tmp_path: Path) -> None:
     for value in ("inf", "nan", "-1"):
         code, _, err = run_cli(train_argv(crops, tmp_path / "run", "--learning-rate", value))
         assert code == 2 and "finite number above 0" in err
-    with pytest.raises(TrainingError, match="finite"):
+    with pytest.raises(InputError, match="finite"):
         check_config(TrainConfig(learning_rate=float("inf")))
 
 
@@ -235,5 +235,5 @@ def test_a_keras_file_with_parent_members_is_refused(tmp_path: Path) -> None:
         for item in src.infolist():
             dst.writestr(item, src.read(item))
         dst.writestr("../outside.txt", "x")
-    with pytest.raises(ModelFileError, match="points outside the archive"):
+    with pytest.raises(InputError, match="points outside the archive"):
         load_model(evil)

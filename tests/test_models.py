@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_utils.errors import ModelFileError
+from fer_utils.errors import InputError
 
 
 def test_paper_cnn_has_exactly_the_papers_parameter_count() -> None:
@@ -132,14 +132,14 @@ def test_loading_refuses_files_that_are_not_safe_models(tmp_path: Path) -> None:
 
     text = tmp_path / "notes.keras"
     text.write_text("not a model")
-    with pytest.raises(ModelFileError, match="not a Keras model file"):
+    with pytest.raises(InputError, match="not a Keras model file"):
         load_model(text)
     empty_zip = tmp_path / "empty.keras"
     with zipfile.ZipFile(empty_zip, "w") as archive:
         archive.writestr("readme.txt", "no config here")
-    with pytest.raises(ModelFileError, match="not a loadable"):
+    with pytest.raises(InputError, match="not a loadable"):
         load_model(empty_zip)
-    with pytest.raises(ModelFileError, match="no such model file"):
+    with pytest.raises(InputError, match="no such model file"):
         load_model(tmp_path / "missing.keras")
 
     # A crafted model whose Lambda layer would run arbitrary Python code when deserialized.
@@ -148,9 +148,9 @@ def test_loading_refuses_files_that_are_not_safe_models(tmp_path: Path) -> None:
     crafted.save(tmp_path / "crafted.keras")
     with zipfile.ZipFile(tmp_path / "crafted.keras") as archive:
         assert "Lambda" in json.dumps(json.loads(archive.read("config.json")))
-    with pytest.raises(ModelFileError, match="(?i)lambda|unsafe"):
+    with pytest.raises(InputError, match="(?i)lambda|unsafe"):
         load_model(tmp_path / "crafted.keras")
-    with pytest.raises(ModelFileError, match="no classes.json"):
+    with pytest.raises(InputError, match="no classes.json"):
         load_classes(tmp_path / "crafted.keras")
 
 

@@ -64,7 +64,7 @@ def test_every_choice_the_cli_offers_works(tmp_path) -> None:
     from fer_utils.data.fetch import MANUAL_DATASETS, download_dataset
     from fer_utils.data.indexing import INDEXERS
     from fer_utils.data.splits import split_frames
-    from fer_utils.errors import DatasetError
+    from fer_utils.errors import InputError
     from fer_utils.faces.detectors import make_detector
     from fer_utils.models.networks import MODEL_BUILDERS
 
@@ -88,7 +88,7 @@ def test_every_choice_the_cli_offers_works(tmp_path) -> None:
     assert set(_option_choices("index", "--dataset")[1]) <= set(INDEXERS)
     for name in _option_choices("download", "dataset")[1]:
         if name in MANUAL_DATASETS:  # its instructions, not "unknown dataset"
-            with pytest.raises(DatasetError, match=name.upper()) as refused:
+            with pytest.raises(InputError, match=name.upper()) as refused:
                 download_dataset(name, tmp_path)
             assert "unknown dataset" not in str(refused.value)
         else:  # fetched for real from a local server by tests/test_download.py and test_download_cremad.py

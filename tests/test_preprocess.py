@@ -18,7 +18,7 @@ import pytest
 
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_COLUMNS, csv_bytes, load_manifest, manifest_frame, read_manifest_csv
-from fer_utils.errors import FerError, PreprocessError
+from fer_utils.errors import FerError, InputError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.faces.crops import crop_face, largest_face_crop
 from fer_utils.faces.detectors import Box, make_detector, make_landmarker
@@ -140,9 +140,9 @@ def test_second_identical_run_changes_nothing(sample_dir: Path, reference_run: P
 
 def test_other_settings_in_the_same_folder_are_refused(sample_dir: Path, reference_run: Path) -> None:
     clips = index_dataset("ravdess", sample_dir).clips
-    with pytest.raises(PreprocessError, match="other settings.*size"):
+    with pytest.raises(InputError, match="other settings.*size"):
         preprocess_dataset(clips, reference_run, CropSpec(side=96), workers=1, progress=False)
-    with pytest.raises(PreprocessError, match="unknown detector"):
+    with pytest.raises(InputError, match="unknown detector"):
         preprocess_dataset(clips, reference_run, CropSpec(detector="mtcnn"), workers=1, progress=False)
 
 

@@ -19,7 +19,7 @@ from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
 from fer_utils.data.splits import check_leakage, split_frames
 from fer_utils.data.video import frame_count, frame_indices, read_frames, sample_frames
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 from fer_utils.faces.crops import crop_face
 from fer_utils.faces.detectors import Box, FaceDetector, make_detector
 from fer_utils.faces.preprocess import preprocess_dataset
@@ -104,7 +104,7 @@ def test_cremad_and_ravdess_clips_index() -> None:
     assert ravdess.clips[["clip_id", "emotion", "subject", "intensity"]].values.tolist() == [
         ["01-01-08-02-01-01-19", "surprised", "Actor_19", 2]
     ]
-    with pytest.raises(DatasetError, match="modality 01 .audio-video. not selected"):
+    with pytest.raises(InputError, match="modality 01 .audio-video. not selected"):
         index_dataset("ravdess", ravdess_clip_path().parent)  # video-only by default: says why it is empty
 
 

@@ -14,7 +14,7 @@ from conftest import SAMPLE_ACTORS
 
 from fer_utils.data.corpora import EMOTIONS, index_ravdess
 from fer_utils.data.video import frame_indices
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 from fer_utils.faces.detectors import make_detector, make_landmarker
 from fer_utils.faces.sample import (
     EMOTION_TEMPLATES,
@@ -60,9 +60,9 @@ def test_default_plan_is_384_valid_ravdess_names() -> None:
     neutral = [s.clip_id for s in specs if s.actor == 5 and s.emotion_code == 1]
     assert neutral == ["02-01-01-01-01-01-05", "02-01-01-01-02-01-05"]  # RAVDESS has no strong neutral
     assert "Actor_05/02-01-08-02-01-01-05.mp4" in {s.relpath for s in specs}
-    with pytest.raises(DatasetError, match="1..24"):
+    with pytest.raises(InputError, match="1..24"):
         plan_clips([0], [1], [1])
-    with pytest.raises(DatasetError, match="emotion codes"):
+    with pytest.raises(InputError, match="emotion codes"):
         plan_clips([1], [9], [1])
 
 

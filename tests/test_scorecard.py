@@ -23,11 +23,11 @@ from fer_book.scorecard import (
     MARKERS,
     VERDICTS,
     Benchmark,
+    BookError,
     Glued,
     Lesson,
     LessonHolds,
     Reading,
-    ScorecardError,
     ScoreOnData,
     TableCell,
     read_run,
@@ -157,9 +157,9 @@ def test_a_score_is_scored_only_on_the_claims_own_dataset() -> None:
 def test_a_missing_value_is_an_error_naming_the_claim_and_the_key() -> None:
     claim = next(c for c in CLAIMS if c.name == "ravdess_accuracy")
     run = chapter_run("sample", [glued("ch4_other", 0.5)])
-    with pytest.raises(ScorecardError, match=r"'ravdess_accuracy'.*04_training.*'ch4_accuracy'"):
+    with pytest.raises(BookError, match=r"'ravdess_accuracy'.*04_training.*'ch4_accuracy'"):
         scorecard.score_claim(claim, {"04_training": run})
-    with pytest.raises(ScorecardError, match=r"'ravdess_accuracy'.*no executed notebooks/04_training"):
+    with pytest.raises(BookError, match=r"'ravdess_accuracy'.*no executed notebooks/04_training"):
         scorecard.score_claim(claim, {"04_training": None})
 
 
@@ -328,7 +328,7 @@ def test_the_papers_recipe_is_scored_from_its_benchmark_record(tmp_path: Path) -
             "learnt": replace(claim_named("paper_recipe_learns").sources["learnt"], record="benchmarks/none.json")
         },
     )
-    with pytest.raises(ScorecardError, match=r"'paper_recipe_learns'.*benchmarks/none\.json"):
+    with pytest.raises(BookError, match=r"'paper_recipe_learns'.*benchmarks/none\.json"):
         scorecard.score_claim(missing, {"04_training": run_of("04_training", [])})
 
 
@@ -466,7 +466,7 @@ def test_a_claim_whose_run_recorded_no_value_fails_generation(
     notebook = json.loads(path.read_text())
     assert remove_record(notebook, source) >= 1, f"{source.key} is not in the executed chapter"
     path.write_text(json.dumps(notebook))
-    with pytest.raises(ScorecardError) as error:
+    with pytest.raises(BookError) as error:
         write_scorecard(stage)
     message = str(error.value)
     assert f"claim {next_claim_reading(source)!r}" in message, message
@@ -489,7 +489,7 @@ def test_the_build_fails_before_sphinx_when_a_value_is_missing(tmp_path: Path) -
     notebook = json.loads(path.read_text())
     assert remove_record(notebook, Glued("04_training", "ch4_accuracy")) >= 1
     path.write_text(json.dumps(notebook))
-    with pytest.raises(ScorecardError, match=r"claim 'ravdess_accuracy'.*04_training"):
+    with pytest.raises(BookError, match=r"claim 'ravdess_accuracy'.*04_training"):
         build_book(stage, tmp_path / "out", tmp_path / "cache")
     assert not (stage / "_static").exists()
 

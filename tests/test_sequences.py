@@ -49,11 +49,11 @@ def test_a_clip_gives_n_frames_in_order_and_a_short_clip_repeats_its_own() -> No
 
 
 def test_a_clip_whose_frames_disagree_on_the_emotion_is_refused() -> None:
-    from fer_utils.errors import DatasetError
+    from fer_utils.errors import InputError
     from fer_utils.train.sequences import clip_table
 
     frames = pd.concat([frames_of({"a": [0, 1]}), frames_of({"a": [2]}, emotion="sad")])
-    with pytest.raises(DatasetError, match="different emotions"):
+    with pytest.raises(InputError, match="different emotions"):
         clip_table(frames)
 
 
@@ -152,7 +152,7 @@ def test_the_cnn_lstm_run_loads_predicts_a_video_and_quantizes(
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy.inference import Recognizer
     from fer_utils.deploy.tflite import tflite_predict
-    from fer_utils.errors import ModelFileError
+    from fer_utils.errors import InputError
     from fer_utils.models.networks import network_side
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_table, load_clips, predict_clip
@@ -160,7 +160,7 @@ def test_the_cnn_lstm_run_loads_predicts_a_video_and_quantizes(
     run = RunFolder(trained)
     model = run.load()
     assert model.input_shape == (None, SEQUENCE_FRAMES, None, None, 1) and network_side(model) == SIDE
-    with pytest.raises(ModelFileError, match="reads clips"):  # the frame recognizer refuses it, by name
+    with pytest.raises(InputError, match="reads clips"):  # the frame recognizer refuses it, by name
         Recognizer(model, run.classes())
     video = sorted(artifacts.ensure_sample().glob("Actor_01/*.mp4"))[0]
     code, out, err = run_cli(
@@ -195,19 +195,19 @@ def test_the_cnn_lstm_run_loads_predicts_a_video_and_quantizes(
 def test_a_sequence_model_refuses_the_random_protocol_before_writing_anything(
     sample_crops: Path, tmp_path: Path
 ) -> None:
-    from fer_utils.errors import TrainingError
+    from fer_utils.errors import InputError
     from fer_utils.models.networks import build_cnn_lstm
     from fer_utils.train.checks import check_config
     from fer_utils.train.config import TrainConfig
     from fer_utils.train.fit import train_run
     from fer_utils.train.sequences import ClipData
 
-    with pytest.raises(TrainingError, match="frames of one clip on both sides"):
+    with pytest.raises(InputError, match="frames of one clip on both sides"):
         check_config(TrainConfig(model="cnn-lstm", protocol="random", image_size=(SIDE, SIDE)))
     check_config(TrainConfig(model="cnn-lstm", protocol="subject", image_size=(SIDE, SIDE)))
     # a chapter's own builder under the registry's default model name: the clip data refuses the split itself
     config = TrainConfig(protocol="random", image_size=(SIDE, SIDE), epochs=1)
-    with pytest.raises(TrainingError, match="frames of one clip on both sides"):
+    with pytest.raises(InputError, match="frames of one clip on both sides"):
         train_run(build_cnn_lstm, ClipData(sample_crops), config, tmp_path / "api_run", verbose=0)
     assert not (tmp_path / "api_run").exists()
     argv = ["train", "--crops", str(sample_crops), "--out", str(tmp_path / "run"), "--model", "cnn-lstm"]

@@ -36,7 +36,7 @@ from fer_utils.data.images import read_image
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_COLUMNS, load_manifest
 from fer_utils.data.splits import resolve_protocol, split_frames
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 from fer_utils.faces.preprocess_folder import read_part_rows
 from fer_utils.train.runs import RunFolder
 
@@ -160,10 +160,10 @@ def test_malformed_csv_rows_are_rejected_with_the_reason(tmp_path: Path) -> None
     reasons = index.rejected["reason"].tolist()
     assert len(index.clips) == CLASSES * 3 and len(reasons) == 4
     assert all(f in r for f, r in zip(["pixel values", "code '9'", "'Holdout'", "field"], reasons, strict=True))
-    with pytest.raises(DatasetError, match="do not follow the fer2013 naming"):
+    with pytest.raises(InputError, match="do not follow the fer2013 naming"):
         index_dataset("fer2013", path, strict=True)
     (tmp_path / "other.csv").write_text("label,image\n1,2 3\n")
-    with pytest.raises(DatasetError, match="not FER-2013's CSV.*lacks emotion, pixels, usage"):
+    with pytest.raises(InputError, match="not FER-2013's CSV.*lacks emotion, pixels, usage"):
         index_dataset("fer2013", tmp_path / "other.csv")
 
 
@@ -228,7 +228,7 @@ def test_training_on_a_train_side_without_a_class_says_which(tmp_path: Path) -> 
     ],
 )
 def test_a_bad_classes_mapping_is_a_clear_error(datasets, classes: str, message: str) -> None:
-    with pytest.raises(DatasetError, match=message + ".*RAF-DB's 1=surprised.*accepted.*afraid, anger"):
+    with pytest.raises(InputError, match=message + ".*RAF-DB's 1=surprised.*accepted.*afraid, anger"):
         parse_class_map(classes)
     code, out, err = run_cli(["index", "--dataset", "folder", "--root", datasets["rafdb"][0], "--classes", classes])
     assert code == 2 and "--classes" in err and "error:" in err
@@ -260,7 +260,7 @@ def test_a_root_mixing_split_and_class_folders_is_refused(tmp_path: Path) -> Non
     root = make_fer2013_folder(tmp_path / "fer", per_class=1)
     shutil.copytree(root / "train" / "happy", root / "happy")
     mixed = r"'test', 'train' under .* map to no emotion.*'test', 'train' name\(s\) a split: .* class folders \(happy\)"
-    with pytest.raises(DatasetError, match=mixed):
+    with pytest.raises(InputError, match=mixed):
         index_dataset("folder", root)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from fer_utils.data.corpora import index_ravdess, index_savee
 from fer_utils.data.splits import LeakReport, Split, check_leakage, split_frames, split_note
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 
 FRAMES_PER_CLIP = 6
 
@@ -110,16 +110,16 @@ def test_leak_check_detects_and_clears() -> None:
 
 
 def test_bad_arguments_are_clear(frames: pd.DataFrame) -> None:
-    with pytest.raises(DatasetError, match="unknown split protocol 'video'"):
+    with pytest.raises(InputError, match="unknown split protocol 'video'"):
         split_frames(frames, "video")
-    with pytest.raises(DatasetError, match="missing \\['subject'\\]"):
+    with pytest.raises(InputError, match="missing \\['subject'\\]"):
         split_frames(frames.drop(columns="subject"))
-    with pytest.raises(DatasetError, match="test_size"):
+    with pytest.raises(InputError, match="test_size"):
         split_frames(frames, test_size=1.5)
-    with pytest.raises(DatasetError, match="below 1"):
+    with pytest.raises(InputError, match="below 1"):
         split_frames(frames, test_size=0.5, val_size=0.5)
     one_actor = frames[frames["subject"] == "Actor_01"]
-    with pytest.raises(DatasetError, match="only 1 distinct"):
+    with pytest.raises(InputError, match="only 1 distinct"):
         split_frames(one_actor, "subject")
 
 
@@ -144,7 +144,7 @@ def test_a_run_without_a_chosen_protocol_splits_people_with_several_faces_by_sub
 def test_a_given_split_note_on_a_table_without_a_split_is_the_error_not_a_blank_count() -> None:
     """`train --protocol given` printed "the dataset's own split,  rows" before its error."""
     frames = pd.DataFrame({"clip_id": ["a", "b"], "emotion": ["happy", "sad"], "subject": ["1", "2"]})
-    with pytest.raises(DatasetError, match="protocol 'given' takes the dataset's own split"):
+    with pytest.raises(InputError, match="protocol 'given' takes the dataset's own split"):
         split_note(frames)
     with_split = frames.assign(split=["train", "test"])
     assert split_note(with_split).startswith("protocol given: the dataset's own split, train 1, test 1 rows")

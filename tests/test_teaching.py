@@ -64,7 +64,7 @@ def test_an_exercise_without_a_checker_is_an_error_naming_it(tmp_path: Path) -> 
     root = copy_of_the_book(tmp_path)
     chapter = root / "notebooks" / "04_training.ipynb"
     chapter.write_text(chapter.read_text().replace("exercises.check_accuracy_from_confusion(", "print("))
-    with pytest.raises(teaching.TeachingError, match="04_training.ipynb: exercise 1 calls no checker"):
+    with pytest.raises(teaching.BookError, match="04_training.ipynb: exercise 1 calls no checker"):
         teaching.exercise_rows(root)
 
 

@@ -52,14 +52,14 @@ def test_dataset_decodes_crops_in_order_with_labels(toy: tuple[Path, pd.DataFram
 
 def test_dataset_rejects_unknown_emotion_and_missing_folder(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     from fer_utils.data.manifest import usable_frames
-    from fer_utils.errors import DatasetError
+    from fer_utils.errors import InputError
     from fer_utils.train.pipeline import make_dataset
 
     root, manifest = toy
     frames = usable_frames(manifest)
-    with pytest.raises(DatasetError, match="not among the model's classes"):
+    with pytest.raises(InputError, match="not among the model's classes"):
         make_dataset(frames, root, ["neutral", "happy"])
-    with pytest.raises(DatasetError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         make_dataset(frames, tmp_path, list(TOY_CLASSES))
 
 
@@ -194,13 +194,13 @@ def _no_run_written(run_dir: Path) -> bool:
 
 def test_train_refuses_a_single_class(toy: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     """Regression: one class trained a 1-output model and reported accuracy and F1 of 1.0."""
-    from fer_utils.errors import TrainingError
+    from fer_utils.errors import InputError
     from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     root, manifest = toy
     happy = manifest[manifest["emotion"] == "happy"]
-    with pytest.raises(TrainingError, match="at least 2 classes"):
+    with pytest.raises(InputError, match="at least 2 classes"):
         train_run(None, FaceData(root, happy), small_config(epochs=1), tmp_path / "run", verbose=0)
     assert _no_run_written(tmp_path / "run")
 
@@ -287,7 +287,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     complete run is never overwritten; a run that fails while training leaves nothing behind."""
     import shutil
 
-    from fer_utils.errors import TrainingError
+    from fer_utils.errors import InputError
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE
     from fer_utils.storage.run_files import WRITTEN_FILES
     from fer_utils.train.fit import train_run
@@ -302,7 +302,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
 
     three = manifest[manifest["emotion"] != "sad"]  # other classes: would rewrite classes.json
-    with pytest.raises(TrainingError, match="already holds a complete run"):
+    with pytest.raises(InputError, match="already holds a complete run"):
         train_run(None, FaceData(root, three), small_config(epochs=1), run, verbose=0)
     with pytest.raises(SystemExit):
         _train_cli("--crops", str(root), "--out", str(run), "--epochs", "0")
@@ -322,7 +322,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     crops = tmp_path / "crops"
     shutil.copytree(root, crops)
     (crops / manifest["image"].iloc[5]).write_bytes(b"not a png")
-    with pytest.raises(TrainingError, match=manifest["image"].iloc[5]):
+    with pytest.raises(InputError, match=manifest["image"].iloc[5]):
         train_run(None, FaceData(crops, manifest), small_config(epochs=1), tmp_path / "broken", verbose=0)
     assert _no_run_written(tmp_path / "broken")
 

@@ -167,22 +167,20 @@ def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
     ],
 )
 def test_bad_recipe_settings_are_refused(changes: dict, message: str) -> None:
-    from fer_utils.errors import TrainingError
+    from fer_utils.errors import InputError
     from fer_utils.train.checks import check_config
     from fer_utils.train.config import TrainConfig
 
-    with pytest.raises(TrainingError) as error:
+    with pytest.raises(InputError) as error:
         check_config(TrainConfig(**changes))
     assert message in str(error.value)
 
 
 def test_an_unknown_preset_is_a_training_error_naming_the_presets() -> None:
-    from fer_utils.errors import TrainingError
+    from fer_utils.errors import InputError
     from fer_utils.train.config import TrainConfig
 
-    with pytest.raises(
-        TrainingError, match="no training preset 'wilder'; choose one of: arriaga, paper, reference, wild"
-    ):
+    with pytest.raises(InputError, match="no training preset 'wilder'; choose one of: arriaga, paper, reference, wild"):
         TrainConfig.preset("wilder")
 
 

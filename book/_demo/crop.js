@@ -28,7 +28,7 @@ export function squareRegion(box, margin) {
 }
 
 // The part of the frame (width x height) that the square of `box` covers: [left, top, right, bottom], or null
-// when the square lies outside the frame (Python's crop_face raises CropError then).
+// when the square lies outside the frame (Python's crop_face raises InputError then).
 export function squareInside(box, margin, width, height) {
   const [x0, y0, x1, y1] = squareRegion(box, margin);
   const rect = [Math.max(0, x0), Math.max(0, y0), Math.min(width, x1), Math.min(height, y1)];

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fer_utils.data.corpora import VIDEO_SUFFIXES
-from fer_utils.errors import CropError, DatasetError, FerError, TrainingError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CropSpec, spec_with
 from fer_utils.registry import NO_DETECTOR, PAPER_FRAMES
 from fer_utils.storage.atomic import atomic_folder
@@ -160,7 +160,7 @@ class Dataset:
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
         elif self.name not in (SAMPLE_DATASET, GENERATED_DATASET):
-            raise DatasetError(f"dataset {self.name!r} needs DATA_DIR, the folder you downloaded it to")
+            raise InputError(f"dataset {self.name!r} needs DATA_DIR, the folder you downloaded it to")
 
     @property
     def is_sample(self) -> bool:
@@ -232,7 +232,7 @@ class Dataset:
         from fer_utils.data.manifest import MANIFEST_NAME
 
         if spec is not None and (detector or size):
-            raise CropError("give Dataset.crops a crop spec, or a detector and size, not both")
+            raise InputError("give Dataset.crops a crop spec, or a detector and size, not both")
         spec = spec or self.crop_spec(detector, size)
         whole_images = self.name in FACE_CROP_SIDES
         index = None  # the clip index, read once: to size the sampling here, to preprocess below
@@ -256,7 +256,7 @@ class Dataset:
         }
         crop = edited_crop(crop)
         if crop is not None:
-            key["crop"] = source(crop, CropError)
+            key["crop"] = source(crop)
         target = (cache or default_cache()) / "crops" / cache_key(key)
         if (target / MANIFEST_NAME).is_file():
             return target
@@ -275,16 +275,16 @@ def edited_crop(crop: Callable | None) -> Callable | None:
     """`crop` when its source differs from the package's `crops.crop_face`, else None (the package's own)."""
     from fer_utils.faces.crops import crop_face
 
-    return None if crop is None or source(crop, CropError) == source(crop_face) else crop
+    return None if crop is None or source(crop) == source(crop_face) else crop
 
 
-def source(function: Callable, error: type[FerError] = TrainingError) -> str:
-    """The source of `function`, part of a cache key; `error` naming it when Python has none (a built-in, a
-    callable object, a function typed at an interactive prompt)."""
+def source(function: Callable) -> str:
+    """The source of `function`, part of a cache key; an InputError naming it when Python has none (a built-in,
+    a callable object, a function typed at an interactive prompt)."""
     try:
         return inspect.getsource(function).strip()
     except (OSError, TypeError) as problem:
-        raise error(
+        raise InputError(
             f"the cache keys an artefact by the source of the functions it is given, and {function!r} has none "
             "Python can read: define it with `def` in a notebook cell or a file"
         ) from problem

@@ -5,7 +5,7 @@ Every chapter runs on the embedded synthetic sample by default and on any real d
 `artifacts.Dataset.label` names it ("the synthetic sample" only when it is the sample). `check_frames` and the
 `clamp_*` helpers look at the data before anything is trained and either adapt a quick default to the
 data with a printed note (a sample size or subject count larger than the data) or stop with a
-`ParameterError` that says which parameter to change (a split that this data cannot make).
+`InputError` that says which parameter to change (a split that this data cannot make).
 `train_variants` runs a controlled experiment (one thing varied, the rest fixed, over seeds) and returns
 it as a table, one row per run (`RunFolder.scores`); `summarize` reports it per group over seeds with
 `mean_std` and `difference_note` (and `confidence_interval`); `beyond_spread` is the number behind that
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.book.artifacts import train
-from fer_utils.book.book_errors import ParameterError
+from fer_utils.errors import InputError
 from fer_utils.registry import GIVEN_PROTOCOL, PAPER_PROTOCOL
 from fer_utils.train.config import TrainConfig
 
@@ -65,20 +65,20 @@ def check_frames(
     val: bool = True,
     what: str = "this chapter",
 ) -> None:
-    """Stop with a ParameterError, before any training, when `frames` cannot be split by `protocols`.
+    """Stop with an InputError, before any training, when `frames` cannot be split by `protocols`.
 
     Needs at least 2 emotions, and for a clip or subject split enough clips or subjects for every
     side (train, validation when `val`, test); the random split and the dataset's own need no groups, nor
     does None (the protocol `chosen_protocol` leaves to `resolve_protocol`: one of those two).
     """
     if frames.empty:
-        raise ParameterError(
+        raise InputError(
             f"{what} found no usable face crops: check DATASET and DATA_DIR, and the "
             "preprocessing statuses in the crops folder's manifest.csv"
         )
     emotions = frames["emotion"].nunique()
     if emotions < 2:
-        raise ParameterError(
+        raise InputError(
             f"{what} needs at least 2 emotions; the data has {emotions} "
             f"({', '.join(frames['emotion'].unique())}): point DATA_DIR at a dataset with more"
         )
@@ -91,7 +91,7 @@ def check_frames(
         if groups < needed:
             noun = "subjects" if protocol == "subject" else "clips"
             others = [p for p in protocols if p != protocol]
-            raise ParameterError(
+            raise InputError(
                 f"the {protocol} split needs at least {needed} {noun} (train, {'validation, ' if val else ''}test); "
                 f"the data has {groups}: use a dataset with more {noun}"
                 + (f", or set PROTOCOLS = {others}" if others else "")
@@ -142,10 +142,10 @@ def train_variants(
     changed = {name: sorted(changes) for name, changes in variants.items()}
     if any("seed" in names for names in changed.values()):
         problem = "a variant sets the seed, which the experiment draws from"
-        raise ParameterError(f"{problem} {list(seeds)}: {changed}")
+        raise InputError(f"{problem} {list(seeds)}: {changed}")
     if len({tuple(names) for names in changed.values()}) > 1:
         problem = "the variants change different settings, so they would vary"
-        raise ParameterError(f"{problem} two things at once: {changed}")
+        raise InputError(f"{problem} two things at once: {changed}")
     rows = []
     for name, changes in variants.items():
         for seed in seeds:
@@ -198,7 +198,7 @@ def summarize(
     pairs = [(label, labels[0]) for label in labels[1:]] if pairs is None else pairs
     unknown = sorted({label for pair in pairs for label in pair} - set(labels))
     if unknown:
-        raise ParameterError(f"no runs of {unknown} in the {keys[0]!r} column (it holds {labels})")
+        raise InputError(f"no runs of {unknown} in the {keys[0]!r} column (it holds {labels})")
     notes = [
         difference_note(*(runs.loc[runs[keys[0]] == label, metric] for label in (a, b)), a, b, words)
         for metric, words in (compare or {}).items()

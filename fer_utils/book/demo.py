@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from fer_utils.book.artifacts import artefact_lock, default_cache
-from fer_utils.book.book_errors import DemoError
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 from fer_utils.storage.atomic import atomic_folder, replace_folder, temporary_sibling
 from fer_utils.storage.locking import wait_lock
 
@@ -61,32 +60,32 @@ DEMO_ABOUT_FRACTIONS = ("accuracy", "accuracy_std", "macro_f1", "macro_f1_std", 
 
 
 def check_demo_slot(slot: str) -> str:
-    """`slot` if the demo page has it ("default" or "peer"), else a DemoError listing the slots."""
+    """`slot` if the demo page has it ("default" or "peer"), else an InputError listing the slots."""
     if slot not in DEMO_SLOTS:
-        raise DemoError(f"unknown demo slot {slot!r}; choose one of {DEMO_SLOTS}")
+        raise InputError(f"unknown demo slot {slot!r}; choose one of {DEMO_SLOTS}")
     return slot
 
 
 def check_demo_about(about: Mapping[str, object]) -> dict:
-    """`about` as a plain dict if it keeps the DemoAbout contract, else a DemoError naming the key."""
+    """`about` as a plain dict if it keeps the DemoAbout contract, else an InputError naming the key."""
     about = dict(about)
     unknown = sorted(set(about) - set(DEMO_ABOUT_KEYS))
     if unknown:
-        raise DemoError(f"unknown demo about keys {unknown}; known: {', '.join(DEMO_ABOUT_KEYS)}")
+        raise InputError(f"unknown demo about keys {unknown}; known: {', '.join(DEMO_ABOUT_KEYS)}")
     for key in DEMO_ABOUT_TEXTS:
         if about.get(key) is not None and not isinstance(about[key], str):
-            raise DemoError(f"demo about {key!r} must be text, not {about[key]!r}")
+            raise InputError(f"demo about {key!r} must be text, not {about[key]!r}")
     for key in DEMO_ABOUT_FRACTIONS:
         value = about.get(key)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 1:
-                raise DemoError(f"demo about {key!r} must be a fraction in [0, 1], not {value!r}")
+                raise InputError(f"demo about {key!r} must be a fraction in [0, 1], not {value!r}")
             about[key] = float(value)
     seeds = about.get("seeds")
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
-        raise DemoError(f"demo about 'seeds' must be a positive whole number, not {seeds!r}")
+        raise InputError(f"demo about 'seeds' must be a positive whole number, not {seeds!r}")
     if about.get("tflite", "float32") not in DEMO_TFLITE_MODES:
-        raise DemoError(f"demo about 'tflite' must be one of {DEMO_TFLITE_MODES}, not {about['tflite']!r}")
+        raise InputError(f"demo about 'tflite' must be one of {DEMO_TFLITE_MODES}, not {about['tflite']!r}")
     return about
 
 
@@ -118,7 +117,7 @@ def publish_demo_model(
     target = demo_slot_dir(slot, cache)
     for name in (MODEL_FILE, CLASSES_FILE):
         if not (run_dir / name).is_file():
-            raise DatasetError(f"{run_dir} has no {name}: publish a finished run or model folder")
+            raise InputError(f"{run_dir} has no {name}: publish a finished run or model folder")
     staging = temporary_sibling(target.with_name(f"{target.name}.new"))
     with wait_lock(artefact_lock(target)):  # two chapters publishing one slot at once: one after the other
         with atomic_folder(staging) as tmp:

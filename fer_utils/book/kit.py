@@ -30,7 +30,6 @@ from pathlib import Path
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.book import chapters, demo, exercises, plots, realfaces, widgets
 from fer_utils.book.artifacts import GENERATED_DATASET, SAMPLE_DATASET, Dataset, default_cache, train
-from fer_utils.book.book_errors import ParameterError
 from fer_utils.book.chapters import (
     beyond_spread,
     bootstrap_interval,
@@ -96,15 +95,7 @@ from fer_utils.deploy.tflite import (
     tflite_predict,
     to_tflite,
 )
-from fer_utils.errors import (
-    CropError,
-    DatasetError,
-    DeployError,
-    EvaluationError,
-    ExplainError,
-    ModelBuildError,
-    SamplingError,
-)
+from fer_utils.errors import InputError
 from fer_utils.evaluate import explain, metrics
 from fer_utils.evaluate.explain import alive_units, grad_cam, last_conv_layer
 from fer_utils.evaluate.metrics import (
@@ -262,26 +253,21 @@ __all__ = [
     "count_params",
     "cremad_dir",
     "crop_face",
-    "CropError",
     "crossdata",
     "dataclass",
     "Dataset",
-    "DatasetError",
     "default_cache",
     "DEFAULT_CAM_METHOD",
     "DEFAULT_DROPOUT",
     "DEFAULT_MARGIN",
     "DEFAULT_SIZE",
     "demo",
-    "DeployError",
     "deployment_table",
     "describe_frames",
     "DETECTORS",
     "difference_note",
     "EMOTIONS",
-    "EvaluationError",
     "exercises",
-    "ExplainError",
     "export_peer",
     "FaceData",
     "faces_scored",
@@ -300,6 +286,7 @@ __all__ = [
     "inference_paths",
     "InferenceScores",
     "INITS",
+    "InputError",
     "Iterator",
     "json",
     "keras_latency",
@@ -323,7 +310,6 @@ __all__ = [
     "MODEL_BUILDERS",
     "model_options",
     "ModelBuilder",
-    "ModelBuildError",
     "PAPER_BATCH_SIZE",
     "PAPER_DROPOUT",
     "PAPER_INIT",
@@ -332,7 +318,6 @@ __all__ = [
     "PAPER_PROTOCOL",
     "PAPER_SIDE",
     "PAPER_TEST_SIZE",
-    "ParameterError",
     "Path",
     "PEER_CLASSES",
     "peer_model",
@@ -359,7 +344,6 @@ __all__ = [
     "runtime_logs_held",
     "SAMPLE_DATASET",
     "sample_frames",
-    "SamplingError",
     "SAVEE_DROPOUT",
     "SAVEE_EMOTIONS",
     "seed_everything",

@@ -33,7 +33,7 @@ from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.deploy.crossdata import predict_known
 from fer_utils.deploy.tflite import keras_latency
-from fer_utils.errors import EvaluationError
+from fer_utils.errors import InputError
 from fer_utils.evaluate.metrics import classification_metrics, clip_vote, predicted_labels, present_classes
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.models.networks import count_params, input_side
@@ -144,7 +144,7 @@ def clip_votes(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFram
         return pd.DataFrame(columns=["dataset", "clip_id", "emotion", "predicted", "n_frames", "correct"])
     own = table_classes(clips)
     if not own:
-        raise EvaluationError("clip votes need the predictions' p_<class> columns (as predict_set writes them)")
+        raise InputError("clip votes need the predictions' p_<class> columns (as predict_set writes them)")
     return clip_vote(clips.assign(dataset=clips["set"]), clips[[f"p_{c}" for c in own]].to_numpy(), own)
 
 
@@ -200,7 +200,7 @@ def score_shared(predictions: Mapping[Hashable, pd.DataFrame]) -> SharedScores:
     class_lists = [table_classes(table) for table in predictions.values()]
     shared = common_classes(*class_lists)
     if not shared:
-        raise EvaluationError(f"the models share no class ({class_lists}): there is nothing to compare them on")
+        raise InputError(f"the models share no class ({class_lists}): there is nothing to compare them on")
     left_out = {
         name: max(int((table["emotion"] == name).sum()) for table in predictions.values())
         for name in classes_left_out(*class_lists)

@@ -21,8 +21,8 @@ def recorded_split(args: argparse.Namespace) -> dict:
     """The split the model of `evaluate --model` was trained on (protocol, test/val size, seed and whether the
     test copies of training crops were left out, from the config.json beside it), so that its test rows are
     the run's own; given options must agree with it. Without a config.json, --protocol and --seed must both be
-    given (FerError otherwise)."""
-    from fer_utils.errors import FerError
+    given (InputError otherwise)."""
+    from fer_utils.errors import InputError
     from fer_utils.storage.run_files import CONFIG_FILE
     from fer_utils.train.runs import RunFolder
 
@@ -30,7 +30,7 @@ def recorded_split(args: argparse.Namespace) -> dict:
     given = {"protocol": args.protocol, "val_size": args.val_size, "seed": args.seed}
     if not folder.config_file.is_file():
         if args.protocol is None or args.seed is None:
-            raise FerError(
+            raise InputError(
                 f"{args.model}: no {CONFIG_FILE} beside it records the split it was trained on, so its test rows "
                 "cannot be known: use evaluate --run RUN, or give --protocol and --seed (and --val-size) of its run"
             )
@@ -45,14 +45,14 @@ def recorded_split(args: argparse.Namespace) -> dict:
     config = folder.config()
     recorded = {name: config.get(name) for name in ("protocol", "test_size", "val_size", "seed")}
     if any(value is None for value in recorded.values()):
-        raise FerError(f"{folder.config_file} does not record the split (protocol, test_size, val_size, seed)")
+        raise InputError(f"{folder.config_file} does not record the split (protocol, test_size, val_size, seed)")
     differ = [
         f"--{k.replace('_', '-')} {v} (recorded {recorded[k]})"
         for k, v in given.items()
         if v not in (None, recorded[k])
     ]
     if differ:
-        raise FerError(
+        raise InputError(
             f"{args.model} was trained on another split than {', '.join(differ)}: testing on that split would "
             f"mix its training rows into the test; leave the options out to use the recorded split"
         )
@@ -72,14 +72,14 @@ def copies_of_run(test, crops: Path, run_dir: Path):
 
 
 def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> None:
-    """FerError naming the model's classes and the crops' when `--crops` holds classes the model does not
+    """InputError naming the model's classes and the crops' when `--crops` holds classes the model does not
     predict: they are not the crops it was trained on, so its test side cannot be rebuilt from them."""
-    from fer_utils.errors import FerError
+    from fer_utils.errors import InputError
 
     held = sorted(map(str, frames["emotion"].unique()))
     unknown = [name for name in held if name not in classes]
     if unknown:
-        raise FerError(
+        raise InputError(
             f"{args.model} predicts {', '.join(classes)}; {args.crops} holds {', '.join(held)} ({', '.join(unknown)} "
             f"unknown to it): not the crops it was trained on. To score it on the classes they share, use "
             f"--test-crops {args.crops} instead of --crops"
@@ -93,7 +93,7 @@ def _model_test_predictions(args: argparse.Namespace):
     from fer_utils.data.duplicates import audited_split
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy.crossdata import check_scored_crops
-    from fer_utils.errors import FerError
+    from fer_utils.errors import InputError
     from fer_utils.models.networks import check_classes, input_side, load_classes, load_model, network_side
     from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
@@ -102,7 +102,7 @@ def _model_test_predictions(args: argparse.Namespace):
     from fer_utils.train.sequences import clip_shape, clip_table, make_clip_dataset
 
     if args.crops is None:
-        raise FerError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
+        raise InputError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
     split = recorded_split(args)
     model = load_model(args.model)
     classes = check_classes(model, load_classes(args.model))
@@ -114,7 +114,7 @@ def _model_test_predictions(args: argparse.Namespace):
     folder = RunFolder(args.model.parent)
     subjects = folder.config().get("subjects", {}) if folder.config_file.is_file() else {}
     if "test" in subjects and sorted(map(str, test["subject"].unique())) != subjects["test"]:
-        raise FerError(
+        raise InputError(
             f"the test side of {args.crops} split as recorded holds other subjects than the run's test side "
             f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
             f"on another folder, use --test-crops {args.crops} instead of --crops"
@@ -124,10 +124,10 @@ def _model_test_predictions(args: argparse.Namespace):
     size = None if side is None else (side, side)
     check = check_scored_crops(test, args.crops, network_side(model))
     if check.frames.empty:
-        raise FerError(f"no crop of the test side of {args.crops} can be scored: {_skipped_text(check.skipped)}")
+        raise InputError(f"no crop of the test side of {args.crops} can be scored: {_skipped_text(check.skipped)}")
     if clip_shape(model):  # a sequence model is tested on the test side's clips, one row each
         if args.tta != "none":
-            raise FerError(f"{args.model} reads whole clips: --tta applies to frame models only")
+            raise InputError(f"{args.model} reads whole clips: --tta applies to frame models only")
         clips = clip_table(check.frames)
         return (
             clips,
@@ -159,14 +159,14 @@ def _cross_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from fer_utils.deploy.crossdata import evaluate_model_file
-    from fer_utils.errors import FerError
+    from fer_utils.errors import InputError
     from fer_utils.storage.outputs import check_outputs, write_atomic
 
     if args.run is not None:
-        raise FerError("--test-crops scores a model file on another folder: give --model M, not --run")
+        raise InputError("--test-crops scores a model file on another folder: give --model M, not --run")
     mixed = _option_names(args, SPLIT_OPTIONS)
     if mixed:
-        raise FerError(
+        raise InputError(
             f"--test-crops scores every frame of another folder, while {', '.join(mixed)} split the model's own "
             "crops into its test side: give one or the other (--split SIDE picks a side of --test-crops)"
         )
@@ -212,7 +212,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from fer_utils.errors import FerError
+    from fer_utils.errors import InputError
     from fer_utils.evaluate.metrics import evaluate_predictions, per_class_report, predicted_labels
     from fer_utils.storage.outputs import check_outputs, write_atomic
     from fer_utils.train.runs import RunFolder
@@ -220,18 +220,18 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.test_crops is not None:
         return _cross_evaluate(args)
     if args.split is not None:
-        raise FerError("--split picks a side of --test-crops: give --test-crops DIR with it")
+        raise InputError("--split picks a side of --test-crops: give --test-crops DIR with it")
     model_dir = args.model.parent if args.model is not None else None
     check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
     check = None
     if args.run is not None:
         given = [f"--{name.replace('_', '-')}" for name in SPLIT_OPTIONS if getattr(args, name) is not None]
         if given:
-            raise FerError(
+            raise InputError(
                 f"evaluate --run reads the run's saved test predictions; {', '.join(given)} apply to --model only"
             )
         if args.tta != "none":
-            raise FerError(
+            raise InputError(
                 f"evaluate --run reads the run's saved test predictions, made with one view: for --tta {args.tta} "
                 f"give --model {RunFolder(args.run).model_file} --crops CROPS (its crops folder), which predicts them again"
             )

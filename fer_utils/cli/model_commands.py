@@ -47,7 +47,7 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
     from fer_utils.deploy.tflite import PAGE_MODEL_INFO, export_page_info, page_tensors, to_tflite
-    from fer_utils.errors import DatasetError
+    from fer_utils.errors import InputError
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE, spec_bytes
     from fer_utils.models.networks import fixed_input, input_side, load_classes
     from fer_utils.storage.outputs import check_outputs
@@ -72,7 +72,7 @@ def _quantize(args: argparse.Namespace) -> int:
     representative = None
     if args.mode == "int8":
         if args.crops is None:
-            raise DatasetError("int8 quantization needs --crops DIR for representative images")
+            raise InputError("int8 quantization needs --crops DIR for representative images")
         frames, size = usable_frames(load_manifest(args.crops)), (spec.side, spec.side)
         if clip_shape(model):  # a sequence model is calibrated on whole clips
             chosen = clip_table(frames).sample(frac=1, random_state=0).head(args.samples)

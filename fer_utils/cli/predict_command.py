@@ -18,7 +18,7 @@ def _predict(args: argparse.Namespace) -> int:
     cropped as the crop spec beside the model says (`crop_spec.json`, or a run's older records:
     `RunFolder.crop_spec`; the default spec at the model's side for a model without one)."""
     from fer_utils.deploy.inference import Recognizer, check_annotated_out, refuse_overwrite
-    from fer_utils.errors import PredictionError
+    from fer_utils.errors import InputError
     from fer_utils.models.networks import input_side, load_classes
     from fer_utils.storage.outputs import check_outputs
     from fer_utils.train.runs import RunFolder
@@ -33,9 +33,7 @@ def _predict(args: argparse.Namespace) -> int:
     spec = folder.crop_spec(input_side(model))
     if clip_shape(model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
         if args.out is not None or args.every is not None or args.tta != "none":
-            raise PredictionError(
-                f"{args.model} reads whole clips: --out, --every and --tta apply to frame models only"
-            )
+            raise InputError(f"{args.model} reads whole clips: --out, --every and --tta apply to frame models only")
         table = predict_clip(model, load_classes(args.model), args.media, spec, args.detector)
         return _write_predictions(args, table, f"{args.media.name}: one clip, {int(table['faces'][0])} face(s)")
     recognizer = Recognizer(model, load_classes(args.model), args.detector, spec=spec, tta=args.tta)

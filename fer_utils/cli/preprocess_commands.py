@@ -82,21 +82,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_preprocess(args: argparse.Namespace) -> int:
-    """Index --src, preprocess it into --out and print a count per status; fail (PreprocessError, exit 2)
+    """Index --src, preprocess it into --out and print a count per status; fail (InputError, exit 2)
     when no crop is usable, warn on stderr when most are not."""
     import sys
 
     from fer_utils.data.duplicates import audit_paths, read_audit
     from fer_utils.data.indexing import index_dataset
     from fer_utils.data.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
-    from fer_utils.errors import PreprocessError
+    from fer_utils.errors import InputError
     from fer_utils.faces.crop_spec import spec_with
     from fer_utils.faces.preprocess import preprocess_dataset, upsampled_note
     from fer_utils.faces.preprocess_folder import printable
     from fer_utils.storage.outputs import check_outputs
 
     if args.all_frames and args.frames is not None:
-        raise PreprocessError(
+        raise InputError(
             f"--all-frames (every frame) and --frames {args.frames} (that many per clip) conflict: give one of them"
         )
     check_outputs({"--out": args.out}, folders={"--out"})  # --out against --src: preprocess_dataset

@@ -80,7 +80,7 @@ def _train_command(args: argparse.Namespace) -> int:
     """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
     from dataclasses import replace
 
-    from fer_utils.errors import TrainingError
+    from fer_utils.errors import InputError
     from fer_utils.train.distribute import (
         check_no_cluster,
         cluster_for,
@@ -93,7 +93,7 @@ def _train_command(args: argparse.Namespace) -> int:
     cluster = cluster_for(args.strategy)  # a missing or bad TF_CONFIG fails first, before anything is written
     check_no_cluster(args.strategy)  # a cluster's TF_CONFIG that another strategy would ignore
     if cluster is None and args.peer_timeout is not None:
-        raise TrainingError("--peer-timeout is how long --strategy multiworker waits for the other tasks: give both")
+        raise InputError("--peer-timeout is how long --strategy multiworker waits for the other tasks: give both")
     if cluster is not None:  # every other task answers, or a one-line error after --peer-timeout
         wait_for_peers(cluster, PEER_TIMEOUT_S if args.peer_timeout is None else args.peer_timeout)
     # then the strategy, before TensorFlow runs any op (check_config builds a model): the multi-worker one
@@ -108,7 +108,7 @@ def _train_command(args: argparse.Namespace) -> int:
 
     paper_only = [f"--{name}" for name in MODEL_OPTIONS if getattr(args, name) is not None]
     if args.model not in (None, PAPER_MODEL) and paper_only:
-        raise TrainingError(
+        raise InputError(
             f"{', '.join(paper_only)} apply to {PAPER_MODEL} only; {args.model} has no such layers, so they would "
             "be recorded but never applied: leave them out, or train --model paper-cnn"
         )
@@ -116,7 +116,7 @@ def _train_command(args: argparse.Namespace) -> int:
     spec = folder_crop_spec(args.crops)  # as `preprocess` recorded it
     crops_side = spec.side if spec else None
     if args.size is not None and crops_side is not None and args.size > crops_side:
-        raise TrainingError(
+        raise InputError(
             f"--size {args.size} is larger than the crops in {args.crops} ({crops_side}×{crops_side} px, "
             f"preprocess --size {crops_side}): training would upsample them. Leave --size out to train at "
             f"{crops_side}, or preprocess again with --size {args.size}"
@@ -223,13 +223,13 @@ def _clean_test_note(duplicates: dict) -> str:
 
 
 def check_recipe_schedule(args: argparse.Namespace, config) -> None:
-    """TrainingError when the patience given on the command line is not above the plateau a recipe set (the
+    """InputError when the patience given on the command line is not above the plateau a recipe set (the
     message names the recipe, not a --plateau the user never gave)."""
-    from fer_utils.errors import TrainingError
+    from fer_utils.errors import InputError
 
     if args.recipe is None or args.plateau is not None or not config.plateau or config.plateau < config.patience:
         return
-    raise TrainingError(
+    raise InputError(
         f"--patience {config.patience} is not longer than the plateau of --recipe {args.recipe} ({config.plateau} "
         "epochs without progress halve the learning rate): early stopping would end the run before the rate is "
         f"ever lowered; give --patience above {config.plateau} (the recipe's own is "

@@ -19,10 +19,6 @@ MAX_EXPANSION = 20.0
 MAX_EXTRACT_BYTES = 16 << 30
 
 
-class UnreadableArchiveError(DownloadError):
-    """A zip archive that cannot be read (truncated, or a member that fails its CRC check)."""
-
-
 def _member_problem(info: zipfile.ZipInfo) -> str | None:
     """Why a zip member must not be extracted (absolute, `..`, drive, link, device), or None if safe."""
     name = info.filename
@@ -72,7 +68,7 @@ def safe_extract(
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise UnreadableArchiveError(f"{archive} is not a readable zip archive: {exc}") from exc
+        raise DownloadError(f"{archive} is not a readable zip archive: {exc}", status="unreadable") from exc
     with zf:
         root = dest.resolve()
         infos = zf.infolist()
@@ -86,7 +82,7 @@ def safe_extract(
         check_expansion(archive, infos, max_expansion, max_total_bytes)
         bad = zf.testzip()
         if bad is not None:
-            raise UnreadableArchiveError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check")
+            raise DownloadError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check", status="unreadable")
         dest.mkdir(parents=True, exist_ok=True)
         written = []
         for info in infos:

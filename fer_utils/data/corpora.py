@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 
 if TYPE_CHECKING:  # pandas is imported where tables are built, so the CLI's --help stays light
     import pandas as pd
@@ -126,12 +126,9 @@ DISAMBIGUATED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}$")
 
 REJECTED_COLUMNS: tuple[str, ...] = ("path", "reason")
 
-# A parser maps one file (and the dataset root) to a row dict, or raises Reject with the reason.
+# A parser maps one file (and the dataset root) to a row dict, or raises an InputError with the reason (the file is
+# then listed as rejected, with that reason, and indexing goes on).
 Parser = Callable[[Path, Path], dict]
-
-
-class Reject(Exception):
-    """Raised by a parser when a file does not follow the dataset's naming (message = reason)."""
 
 
 @dataclass
@@ -147,17 +144,17 @@ def classes_in(df: pd.DataFrame) -> list[str]:
     present = set(df["emotion"].unique())
     unknown = present - set(EMOTIONS)
     if unknown:
-        raise DatasetError(f"emotions outside the vocabulary: {sorted(unknown)}; expected {EMOTIONS}")
+        raise InputError(f"emotions outside the vocabulary: {sorted(unknown)}; expected {EMOTIONS}")
     return [e for e in EMOTIONS if e in present]
 
 
 def check_root(root: Path) -> Path:
-    """The absolute root, or a DatasetError if it is missing or not a folder."""
+    """The absolute root, or an InputError if it is missing or not a folder."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise DatasetError(f"dataset root {root} does not exist")
+        raise InputError(f"dataset root {root} does not exist")
     if not root.is_dir():
-        raise DatasetError(f"dataset root {root} is not a folder")
+        raise InputError(f"dataset root {root} is not a folder")
     return root.resolve()
 
 
@@ -227,7 +224,7 @@ def index_files(
     for path in data_files(root):
         try:
             rows.append({"path": str(path), "dataset": name, **parse(path, root)})
-        except Reject as why:
+        except InputError as why:  # a parser's only error: the file does not follow the dataset's naming
             rejected.append({"path": str(path), "reason": str(why)})
     rows, duplicates = _reject_duplicates(post(rows, root) if post else rows)
     rejected.extend(duplicates)
@@ -239,7 +236,7 @@ def index_files(
             if rejected
             else ""
         )
-        raise DatasetError(f"no {name} files found under {root}{detail}")
+        raise InputError(f"no {name} files found under {root}{detail}")
     clips = pd.DataFrame(rows, columns=["path", "dataset", *columns])
     return DatasetIndex(clips=clips.reset_index(drop=True), rejected=rejected_df)
 
@@ -248,7 +245,7 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
     """Fields of one RAVDESS file name `MM-VV-EE-II-SS-RR-AA.mp4`, checked against the codebook."""
     match = _RAVDESS_NAME.match(path.stem)
     if not match:
-        raise Reject("name is not the 7-part RAVDESS identifier MM-VV-EE-II-SS-RR-AA")
+        raise InputError("name is not the 7-part RAVDESS identifier MM-VV-EE-II-SS-RR-AA")
     modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
     checks = (
         (modality, RAVDESS_MODALITIES, "modality"),
@@ -260,21 +257,21 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
     )
     for code, table, field in checks:
         if code not in table:
-            raise Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
+            raise InputError(f"unknown {field} code {code!r} (known: {', '.join(table)})")
     if not 1 <= int(actor) <= 24:
-        raise Reject(f"unknown actor code {actor!r} (01..24)")
+        raise InputError(f"unknown actor code {actor!r} (01..24)")
     if emotion == "01" and intensity == "02":
-        raise Reject("neutral has no strong intensity (02) in RAVDESS")
+        raise InputError("neutral has no strong intensity (02) in RAVDESS")
     expected_suffix = ".wav" if modality == "03" else ".mp4"
     if path.suffix.lower() != expected_suffix:
-        raise Reject(f"modality {modality} files are {expected_suffix}, not {path.suffix or 'extensionless'}")
+        raise InputError(f"modality {modality} files are {expected_suffix}, not {path.suffix or 'extensionless'}")
     if modality not in modalities:
-        raise Reject(
+        raise InputError(
             f"modality {modality} ({RAVDESS_MODALITIES[modality]}) not selected (modalities={tuple(modalities)})"
         )
     folder = path.parent.name
     if folder.startswith("Actor_") and folder != f"Actor_{actor}":
-        raise Reject(f"actor {actor} in the name but the file is in folder {folder}")
+        raise InputError(f"actor {actor} in the name but the file is in folder {folder}")
     return {
         "emotion": RAVDESS_EMOTIONS[emotion],
         "subject": f"Actor_{actor}",
@@ -300,7 +297,7 @@ def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetI
     """
     unknown = set(modalities) - set(RAVDESS_MODALITIES)
     if unknown:
-        raise DatasetError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
+        raise InputError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
     columns = (
         "emotion",
         "subject",
@@ -340,16 +337,16 @@ def one_copy_per_take(index: DatasetIndex, modalities: tuple[str, ...]) -> Datas
 def _parse_savee(path: Path, root: Path) -> dict:
     """Fields of one SAVEE clip `<speaker>/<code><nn>.avi`, e.g. `KL/sa03.avi`."""
     if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
+        raise InputError(f"not a video file ({path.suffix or 'no extension'})")
     speaker = path.parent.name
     if speaker not in SAVEE_SPEAKERS:
-        raise Reject(f"folder {speaker!r} is not a SAVEE speaker ({', '.join(SAVEE_SPEAKERS)})")
+        raise InputError(f"folder {speaker!r} is not a SAVEE speaker ({', '.join(SAVEE_SPEAKERS)})")
     match = _SAVEE_NAME.match(path.stem)
     if not match:
         loose = _SAVEE_LOOSE.match(path.stem)
         if loose and loose.group(1) not in SAVEE_EMOTIONS:
-            raise Reject(f"unknown emotion code {loose.group(1)!r} (known: {', '.join(SAVEE_EMOTIONS)})")
-        raise Reject("name is not <emotion code><2-digit sentence number>, e.g. sa03")
+            raise InputError(f"unknown emotion code {loose.group(1)!r} (known: {', '.join(SAVEE_EMOTIONS)})")
+        raise InputError("name is not <emotion code><2-digit sentence number>, e.g. sa03")
     code, sentence = match.groups()
     return {
         "emotion": SAVEE_EMOTIONS[code],
@@ -368,22 +365,22 @@ def index_savee(root: Path) -> DatasetIndex:
 def _parse_mead(path: Path, root: Path) -> dict:
     """Fields of one MEAD clip `<subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4`."""
     if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
+        raise InputError(f"not a video file ({path.suffix or 'no extension'})")
     parts = path.relative_to(root).parts
     if len(parts) < 6 or parts[-5] != "video":
-        raise Reject("path is not <subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4")
+        raise InputError("path is not <subject>/video/<view>/<emotion>/level_<n>/<nnn>.mp4")
     subject, _, view, emotion, level, _ = parts[-6:]
     if not _MEAD_SUBJECT.match(subject):
-        raise Reject(f"subject folder {subject!r} is not M### or W###")
+        raise InputError(f"subject folder {subject!r} is not M### or W###")
     if view not in MEAD_VIEWS:
-        raise Reject(f"unknown view {view!r} (known: {', '.join(MEAD_VIEWS)})")
+        raise InputError(f"unknown view {view!r} (known: {', '.join(MEAD_VIEWS)})")
     if emotion not in MEAD_EMOTIONS:
-        raise Reject(f"unknown emotion folder {emotion!r} (known: {', '.join(MEAD_EMOTIONS)})")
+        raise InputError(f"unknown emotion folder {emotion!r} (known: {', '.join(MEAD_EMOTIONS)})")
     level_match = _MEAD_LEVEL.match(level)
     if not level_match:
-        raise Reject(f"intensity folder {level!r} is not level_1, level_2 or level_3")
+        raise InputError(f"intensity folder {level!r} is not level_1, level_2 or level_3")
     if not _MEAD_CLIP.match(path.stem):
-        raise Reject(f"clip name {path.name!r} is not a 3-digit number")
+        raise InputError(f"clip name {path.name!r} is not a 3-digit number")
     return {
         "emotion": MEAD_EMOTIONS[emotion],
         "subject": subject,
@@ -405,12 +402,12 @@ def _parse_cremad(path: Path, root: Path) -> dict:
     """Fields of one CREMA-D clip `<actor>_<sentence>_<EMO>_<level>.flv`, e.g. `1001_DFA_ANG_XX.flv`."""
     suffix = path.suffix.lower()
     if suffix in (".wav", ".mp3"):
-        raise Reject("audio-only file (CREMA-D's AudioWAV/AudioMP3); the video clips are VideoFlash/*.flv")
+        raise InputError("audio-only file (CREMA-D's AudioWAV/AudioMP3); the video clips are VideoFlash/*.flv")
     if suffix not in VIDEO_SUFFIXES:
-        raise Reject(f"not a video file ({path.suffix or 'no extension'})")
+        raise InputError(f"not a video file ({path.suffix or 'no extension'})")
     match = _CREMAD_NAME.match(path.stem)
     if not match:
-        raise Reject("name is not <actor>_<sentence>_<EMO>_<level>, e.g. 1001_DFA_ANG_XX")
+        raise InputError("name is not <actor>_<sentence>_<EMO>_<level>, e.g. 1001_DFA_ANG_XX")
     actor, sentence, emotion, level = match.groups()
     checks = (
         (sentence, CREMAD_SENTENCES, "sentence"),
@@ -419,9 +416,9 @@ def _parse_cremad(path: Path, root: Path) -> dict:
     )
     for code, table, field in checks:
         if code not in table:
-            raise Reject(f"unknown {field} code {code!r} (known: {', '.join(table)})")
+            raise InputError(f"unknown {field} code {code!r} (known: {', '.join(table)})")
     if int(actor) not in CREMAD_ACTORS:
-        raise Reject(f"unknown actor {actor!r} ({CREMAD_ACTORS.start}..{CREMAD_ACTORS.stop - 1})")
+        raise InputError(f"unknown actor {actor!r} ({CREMAD_ACTORS.start}..{CREMAD_ACTORS.stop - 1})")
     return {
         "emotion": CREMAD_EMOTIONS[emotion],
         "subject": actor,

@@ -35,8 +35,8 @@ from tqdm.auto import tqdm
 
 from fer_utils.assets import cremad_index_dir
 from fer_utils.data.corpora import CREMAD_ACTORS, CREMAD_EMOTIONS, CREMAD_SENTENCES
-from fer_utils.data.download import DownloadStopped, SourceError, download_file, probe_url, verify_sha256
-from fer_utils.errors import DatasetError, DownloadError
+from fer_utils.data.download import download_file, probe_url, verify_sha256
+from fer_utils.errors import DownloadError, InputError
 from fer_utils.interrupts import stop_on_signals
 
 # The commit of CheyneyComputerScience/CREMA-D the shipped index was read from (assets/cremad_index/README.md).
@@ -79,21 +79,21 @@ def cremad_index(path: Path | None = None) -> pd.DataFrame:
     table = pd.read_csv(path or cremad_index_dir() / INDEX_FILE, dtype={"path": str, "sha256": str, "size": "int64"})
     fields = table["path"].str.extract(r"^VideoFlash/((\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})\.flv)$")
     if fields.isna().any(axis=None):
-        raise DatasetError("the CREMA-D index has rows that are not VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv")
+        raise InputError("the CREMA-D index has rows that are not VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv")
     table["file"], table["actor"] = fields[0], fields[1].astype(int)
     table["sentence"], table["emotion_code"], table["level"] = fields[2], fields[3], fields[4]
     return table
 
 
 def _checked_codes(given: Iterable[object] | None, valid: range | Iterable[str], what: str) -> list | None:
-    """`given` (None: all) if every code is among `valid`, else a DatasetError that lists the valid ones."""
+    """`given` (None: all) if every code is among `valid`, else an InputError that lists the valid ones."""
     if given is None:
         return None
     given = list(given)
     unknown = [code for code in given if code not in valid]
     if unknown:
         shown = f"{valid.start}..{valid.stop - 1}" if isinstance(valid, range) else ", ".join(valid)
-        raise DatasetError(f"unknown CREMA-D {what} code(s) {', '.join(map(str, unknown))}; valid: {shown}")
+        raise InputError(f"unknown CREMA-D {what} code(s) {', '.join(map(str, unknown))}; valid: {shown}")
     return given
 
 
@@ -106,7 +106,7 @@ def select_clips(
     """The rows of `index` whose actor, emotion code and sentence code are among those given (None: all).
 
     Codes are CREMA-D's: actors 1001..1091, emotions ANG DIS FEA HAP NEU SAD, sentences IEO TIE …
-    (upper case; lower case is accepted). An unknown code, or a selection with no clip, is a DatasetError.
+    (upper case; lower case is accepted). An unknown code, or a selection with no clip, is an InputError.
     """
     actors = _checked_codes(None if actors is None else [int(a) for a in actors], CREMAD_ACTORS, "actor")
     emotions = _checked_codes(None if emotions is None else [e.upper() for e in emotions], CREMAD_EMOTIONS, "emotion")
@@ -119,7 +119,7 @@ def select_clips(
             keep &= index[column].isin(codes)
     selection = index[keep].reset_index(drop=True)
     if selection.empty:
-        raise DatasetError("the CREMA-D selection holds no clip (not every actor said every sentence in every emotion)")
+        raise InputError("the CREMA-D selection holds no clip (not every actor said every sentence in every emotion)")
     return selection
 
 
@@ -157,11 +157,11 @@ def fetch_clip(clip: pd.Series, base_url: str, dest: Path, stop: threading.Event
             expected_size=int(clip["size"]),
             stop=stop,
         )
-    except DownloadStopped:
-        return ClipResult(clip["file"], "interrupted", "stopped by Ctrl-C; the next run resumes its .part")
-    except SourceError as exc:
-        return ClipResult(clip["file"], "failed", f"{exc}; {other_sources_advice()}")
     except DownloadError as exc:
+        if exc.status == "stopped":
+            return ClipResult(clip["file"], "interrupted", "stopped by Ctrl-C; the next run resumes its .part")
+        if exc.status == "refused":
+            return ClipResult(clip["file"], "failed", f"{exc}; {other_sources_advice()}")
         return ClipResult(clip["file"], "failed", str(exc))
     return ClipResult(clip["file"], "ok", f"{int(clip['size']):,} bytes, size and sha256 verified")
 

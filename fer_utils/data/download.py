@@ -32,8 +32,8 @@ import requests
 import urllib3
 from tqdm.auto import tqdm
 
-from fer_utils.data.archives import UnreadableArchiveError, safe_extract, zip_problem
-from fer_utils.errors import DatasetError, DownloadError
+from fer_utils.data.archives import safe_extract, zip_problem
+from fer_utils.errors import DownloadError, InputError
 from fer_utils.storage.atomic import move
 
 ZENODO_URL = "https://zenodo.org/records/1188976/files"
@@ -57,15 +57,6 @@ class DownloadWarning(UserWarning):
     """A download that could not be fully verified (no known checksum)."""
 
 
-class SourceError(DownloadError):
-    """A server that answers with something other than the file (over its quota, a Git LFS pointer, an HTML
-    page): that source cannot serve it now, another may."""
-
-
-class DownloadStopped(DownloadError):
-    """A transfer stopped on request (Ctrl-C): what arrived is kept in its `.part` for the next run."""
-
-
 def answer_problem(status: int, content_type: str, head: bytes) -> str | None:
     """What a server sent instead of the file, from its status, Content-Type and first bytes: over its quota,
     a Git LFS pointer or an HTML page; None when the answer may be the file (other HTTP errors are left to
@@ -84,10 +75,10 @@ def answer_problem(status: int, content_type: str, head: bytes) -> str | None:
 
 def _blocks(response: requests.Response, chunk: int, stop: threading.Event | None) -> Iterator[bytes]:
     """The body as it arrives, each block (at most `chunk` bytes) as soon as the socket has any, so that a stop
-    request is seen after every read even from a slow server; DownloadStopped once `stop` is set."""
+    request is seen after every read even from a slow server; a DownloadError of status `stopped` once `stop` is set."""
     while True:
         if stop is not None and stop.is_set():
-            raise DownloadStopped("stopped on request")
+            raise DownloadError("stopped on request", status="stopped")
         block = response.raw.read1(chunk, decode_content=True)
         if not block:
             return
@@ -111,7 +102,7 @@ def probe_url(url: str) -> str | None:
 def ravdess_archive_name(actor: int) -> str:
     """Zenodo file name of one actor's video speech archive, e.g. Video_Speech_Actor_01.zip."""
     if not 1 <= int(actor) <= 24:
-        raise DatasetError(f"RAVDESS actors are 1..24, got {actor}")
+        raise InputError(f"RAVDESS actors are 1..24, got {actor}")
     return f"Video_Speech_Actor_{int(actor):02d}.zip"
 
 
@@ -197,7 +188,7 @@ def _fetch(
     """Append the rest of `url` to `part`, resuming from its size with a Range request.
 
     Stops (keeping `part`) when `stop` is set, and refuses more than `expected_size` bytes in all (a stream
-    that never ends); an answer that is not the file (`answer_problem`) is a SourceError and writes nothing.
+    that never ends); an answer that is not the file (`answer_problem`) is a DownloadError of status `refused` and writes nothing.
     """
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -209,7 +200,7 @@ def _fetch(
             first = next(blocks, b"")
             problem = answer_problem(response.status_code, response.headers.get("Content-Type", ""), first)
             if problem is not None:
-                raise SourceError(f"{url} answered with {problem}")
+                raise DownloadError(f"{url} answered with {problem}", status="refused")
             response.raise_for_status()
             if offset and response.status_code != 206:  # server ignored Range: start over
                 offset = 0
@@ -269,8 +260,8 @@ def download_file(
     (`missing_checksum` says what happens when neither is known). A file already at `dest` is verified
     and kept (no network). A corrupt download is moved to `<dest>.part.corrupt` and a DownloadError
     raised; an interrupted one keeps its `.part` for the next call, and so does one stopped by setting
-    `stop` (DownloadStopped). A stream past `expected_size` is stopped there (DownloadError, `.part` moved
-    aside); an answer that is not the file is a SourceError.
+    `stop` (a DownloadError of status `stopped`). A stream past `expected_size` is stopped there (DownloadError, `.part` moved
+    aside); an answer that is not the file is a DownloadError of status `refused`.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -385,7 +376,9 @@ def download_ravdess(
         if extract:
             try:
                 safe_extract(archive, dest)
-            except UnreadableArchiveError as exc:
+            except DownloadError as exc:
+                if exc.status != "unreadable":  # an unsafe member: a new download would hold it too
+                    raise
                 if md5 is not None:  # verified: the publisher's own archive, a new download would be the same
                     raise
                 raise DownloadError(

@@ -42,7 +42,7 @@ import pandas as pd
 
 from fer_utils.data.fer2013 import parse_row_path
 from fer_utils.data.splits import Split, split_frames, split_keeping_copies
-from fer_utils.errors import FerError, MediaError
+from fer_utils.errors import InputError, MediaError
 
 NEAR_BITS = 2  # perceptual hashes within this many of their 64 bits: the same picture re-encoded or resized
 HASH_BITS = 64
@@ -343,7 +343,7 @@ def read_audit(csv_path: Path) -> DuplicateAudit:
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     missing = [c for c in AUDIT_COLUMNS if c not in table.columns]
     if missing:
-        raise FerError(f"{csv_path} is not a duplicate audit (missing columns {missing})")
+        raise InputError(f"{csv_path} is not a duplicate audit (missing columns {missing})")
     table[["exact_group", "near_group"]] = table[["exact_group", "near_group"]].astype("int64")
     return DuplicateAudit(table[list(AUDIT_COLUMNS)])
 

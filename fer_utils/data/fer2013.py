@@ -10,7 +10,7 @@ Training, PublicTest, PrivateTest → the `split` train, val, test (`data.corpor
 protocol). A row with another code or usage, a field more or less than the header names, a wrong number
 of pixels, a value that is not a whole number from 0 up, or a line longer than MAX_ROW_BYTES (read with a bounded
 buffer, never whole) is a rejected row with the reason; lines may end in LF, CRLF or CR (old Macs). A file that
-is a zip archive, or binary, or holds a header and no row, is a DatasetError saying so.
+is a zip archive, or binary, or holds a header and no row, is an InputError saying so.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_utils.data.corpora import FER2013_USAGES, REJECTED_COLUMNS, DatasetIndex
-from fer_utils.errors import BadImageError, DatasetError, MissingMediaError, UnreadableVideoError
+from fer_utils.errors import InputError, MediaError
 
 FER2013_FILE = "fer2013.csv"
 FER2013_SIDE = 48  # every face is 48×48
@@ -73,19 +73,19 @@ def source_file(path: str) -> str:
 
 def find_csv(root: Path) -> Path:
     """The FER-2013 CSV that `root` names: the file itself, or `fer2013.csv` in the folder (at any depth,
-    exactly one); DatasetError otherwise."""
+    exactly one); InputError otherwise."""
     root = Path(root).expanduser()
     if not root.exists():
-        raise DatasetError(f"dataset root {root} does not exist")
+        raise InputError(f"dataset root {root} does not exist")
     if root.is_file():
         if root.suffix.lower() != ".csv":
-            raise DatasetError(f"dataset root {root} is not a folder or a .csv file (FER-2013 is {FER2013_FILE})")
+            raise InputError(f"dataset root {root} is not a folder or a .csv file (FER-2013 is {FER2013_FILE})")
         check_text(root)
         return root.resolve()
     found = sorted(p for p in root.rglob(FER2013_FILE) if not any(s.startswith(".") for s in p.relative_to(root).parts))
     if len(found) != 1:
         what = f"{len(found)} copies ({', '.join(map(str, found[:3]))})" if found else "none"
-        raise DatasetError(
+        raise InputError(
             f"no fer2013 files found under {root}: expected one {FER2013_FILE} (emotion,pixels,Usage), found "
             f"{what}; give the CSV file itself as the root"
         )
@@ -94,26 +94,26 @@ def find_csv(root: Path) -> Path:
 
 
 def check_text(csv_path: Path) -> None:
-    """DatasetError for a file that is no text CSV: a zip archive (Kaggle's download, named .csv) or binary data."""
+    """InputError for a file that is no text CSV: a zip archive (Kaggle's download, named .csv) or binary data."""
     with Path(csv_path).open("rb") as fh:
         head = fh.read(4096)
     if head.startswith(ZIP_MAGIC):
-        raise DatasetError(
+        raise InputError(
             f"{csv_path} is a zip archive, not a CSV (its name says .csv): unzip it and give the fer2013.csv inside"
         )
     if b"\x00" in head:
-        raise DatasetError(f"{csv_path} holds binary data (NUL bytes), not FER-2013's text CSV (emotion,pixels,Usage)")
+        raise InputError(f"{csv_path} holds binary data (NUL bytes), not FER-2013's text CSV (emotion,pixels,Usage)")
 
 
 def header_columns(line: str, csv_path: Path) -> dict[str, int]:
     """Column index of `emotion`, `pixels` and `usage` in the CSV's header line (any order and case, spaces
-    ignored, as in Kaggle's icml_face_data.csv), and `fields`, how many it names; DatasetError when one is
+    ignored, as in Kaggle's icml_face_data.csv), and `fields`, how many it names; InputError when one is
     missing."""
     names = [name.strip().lower() for name in next(csv.reader([line]), [])]
     missing = [name for name in FER2013_HEADER if name not in names]
     if missing:
         shown = [name if name.isprintable() and len(name) <= 40 else f"{name[:40]!r}…" for name in names[:6]]
-        raise DatasetError(
+        raise InputError(
             f"{csv_path} is not FER-2013's CSV: its header {shown} lacks {', '.join(missing)} "
             "(expected emotion,pixels,Usage)"
         )
@@ -214,7 +214,7 @@ def index_fer2013_csv(root: Path) -> DatasetIndex:
     lines = _lines(csv_path)
     header = next(lines, (0, 0, ""))[2]
     if header is None:
-        raise DatasetError(f"{csv_path} is not FER-2013's CSV: its first line is longer than {MAX_ROW_BYTES} bytes")
+        raise InputError(f"{csv_path} is not FER-2013's CSV: its first line is longer than {MAX_ROW_BYTES} bytes")
     columns = header_columns(header, csv_path)
     for row, offset, line in lines:
         path = row_path(csv_path, row, offset)
@@ -247,10 +247,10 @@ def index_fer2013_csv(root: Path) -> DatasetIndex:
             }
         )
     if not rows and not rejected:
-        raise DatasetError(f"no fer2013 faces in {csv_path}: it holds a header and no data row")
+        raise InputError(f"no fer2013 faces in {csv_path}: it holds a header and no data row")
     if not rows:
         first = rejected[0]
-        raise DatasetError(
+        raise InputError(
             f"no fer2013 faces in {csv_path}: all {len(rejected)} row(s) rejected, e.g. {first['path']}: "
             f"{first['reason']}"
         )
@@ -261,34 +261,35 @@ def index_fer2013_csv(root: Path) -> DatasetIndex:
 
 
 def check_row_source(path: str | Path) -> str:
-    """'image' for a row path whose CSV exists (what `images.check_media` says of it), else MissingMediaError."""
+    """'image' for a row path whose CSV exists (what `images.check_media` says of it), else a MediaError of status missing."""
     csv_path, row, _ = parse_row_path(path)
     if not csv_path.is_file():
-        raise MissingMediaError(f"{csv_path} (holding row {row}) does not exist")
+        raise MediaError(f"{csv_path} (holding row {row}) does not exist", status="missing")
     return "image"
 
 
 def read_row_image(path: str | Path) -> np.ndarray:
-    """The 48×48 gray face (uint8) of a row path, read by seeking to its row: UnreadableVideoError when the
-    line there is no FER-2013 row (the CSV changed since it was indexed), BadImageError for values above 255."""
+    """The 48×48 gray face (uint8) of a row path, read by seeking to its row: a MediaError (status
+    unreadable) when the line there is no FER-2013 row (the CSV changed since it was indexed), of status bad_image for
+    values above 255."""
     csv_path, row, offset = parse_row_path(path)
     check_row_source(path)
     with csv_path.open("rb") as fh:
         if offset > os.fstat(fh.fileno()).st_size:
-            raise UnreadableVideoError(f"{csv_path.name} row {row}: the file is shorter than when it was indexed")
+            raise MediaError(f"{csv_path.name} row {row}: the file is shorter than when it was indexed")
         line = read_line_at(fh, offset)
         header = read_line_at(fh, 0)
     try:
         columns = header_columns(header or "", csv_path)
-    except DatasetError as exc:
-        raise UnreadableVideoError(f"{csv_path.name} row {row}: {exc}") from exc
+    except InputError as exc:
+        raise MediaError(f"{csv_path.name} row {row}: {exc}") from exc
     try:
         reason = f"a line longer than {MAX_ROW_BYTES} bytes" if line is None else check_row(*_fields(line, columns))
     except ValueError as why:
         reason = str(why)
     if reason is not None:
-        raise UnreadableVideoError(f"{csv_path.name} row {row}: {reason} (has the file changed since it was indexed?)")
+        raise MediaError(f"{csv_path.name} row {row}: {reason} (has the file changed since it was indexed?)")
     values = np.array(_fields(line, columns)[1].split(), dtype=np.int64)
     if values.max() > 255:
-        raise BadImageError(f"{csv_path.name} row {row}: pixel value {values.max()} is above 255")
+        raise MediaError(f"{csv_path.name} row {row}: pixel value {values.max()} is above 255", status="bad_image")
     return values.astype(np.uint8).reshape(FER2013_SIDE, FER2013_SIDE)

@@ -1,6 +1,6 @@
 """Download any dataset by name (`python -m fer_utils download`): RAVDESS from Zenodo
 (`fer_utils.data.download`), CREMA-D from its Git LFS store (`fer_utils.data.cremad`); SAVEE and MEAD need
-registration, so `manual_instructions` raises a DatasetError that says where to get them and how to lay
+registration, so `manual_instructions` raises an InputError that says where to get them and how to lay
 them out. It sits above both downloaders, neither of which imports it.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fer_utils.data.cremad import download_cremad, downloaded_paths
 from fer_utils.data.download import download_ravdess
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 
 SAVEE_URL = "http://kahlan.eps.surrey.ac.uk/savee/"
@@ -34,8 +34,8 @@ MANUAL_DATASETS: dict[str, str] = {
 
 
 def manual_instructions(name: str, root: Path | None = None) -> None:
-    """Raise a DatasetError saying where dataset `name` (a key of MANUAL_DATASETS) comes from and how to lay it out."""
-    raise DatasetError(MANUAL_DATASETS[name].format(where=f" at {root}" if root else ""))
+    """Raise an InputError saying where dataset `name` (a key of MANUAL_DATASETS) comes from and how to lay it out."""
+    raise InputError(MANUAL_DATASETS[name].format(where=f" at {root}" if root else ""))
 
 
 def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
@@ -48,4 +48,4 @@ def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
         return downloaded_paths(download_cremad(dest, **kwargs), dest, strict=True)
     if key in MANUAL_DATASETS:
         manual_instructions(key, dest)
-    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DOWNLOADABLE_DATASETS)}")
+    raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DOWNLOADABLE_DATASETS)}")

@@ -24,13 +24,12 @@ from fer_utils.data.corpora import (
     FER2013_USAGES,
     IMAGE_SUFFIXES,
     DatasetIndex,
-    Reject,
     check_root,
     data_files,
     index_files,
     subject_of_clip_id,
 )
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 
 # Class-folder names as people write them (compared lower-case), mapped to the vocabulary. Every
 # vocabulary name maps to itself; the rest are the names FER2013, CK+, AffectNet, JAFFE-style folders
@@ -80,9 +79,9 @@ def folder_emotion(name: str, class_map: Mapping[str, str] | None = None) -> str
     return (class_map or {}).get(key) or FOLDER_SYNONYMS.get(key)
 
 
-def _class_map_error(text: str, problem: str) -> DatasetError:
-    """The DatasetError of a class mapping that cannot be used: what is wrong and what is accepted."""
-    return DatasetError(
+def _class_map_error(text: str, problem: str) -> InputError:
+    """The InputError of a class mapping that cannot be used: what is wrong and what is accepted."""
+    return InputError(
         f"--classes (classes=) {text!r}: {problem}. Write FOLDER=EMOTION pairs separated by commas, e.g. RAF-DB's "
         f"{RAFDB_CLASSES}; emotions accepted (any case): {', '.join(sorted(FOLDER_SYNONYMS))}"
     )
@@ -91,7 +90,7 @@ def _class_map_error(text: str, problem: str) -> DatasetError:
 def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
     """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict: for class
     folders named by number or in another language. Each emotion goes through FOLDER_SYNONYMS (`2=fear`
-    works); a malformed pair, a folder named twice or an unknown emotion is a DatasetError listing what is
+    works); a malformed pair, a folder named twice or an unknown emotion is an InputError listing what is
     accepted."""
     if classes is None:
         return {}
@@ -132,11 +131,11 @@ NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*
 
 def subject_regex(pattern: str | None) -> re.Pattern | None:
     """`pattern` compiled, checked to have exactly one group (the subject) and no nested quantifier
-    (catastrophic backtracking); DatasetError otherwise."""
+    (catastrophic backtracking); InputError otherwise."""
     if pattern is None:
         return None
     if NESTED_QUANTIFIER.search(pattern):
-        raise DatasetError(
+        raise InputError(
             f"subject pattern {pattern!r} repeats a group that itself repeats (like '(\\w+)+'): on a name that "
             "almost matches, that takes exponential time. Write the group once, e.g. '^(\\w+)_' instead of "
             "'^(\\w+)+_'"
@@ -144,9 +143,9 @@ def subject_regex(pattern: str | None) -> re.Pattern | None:
     try:
         regex = re.compile(pattern)
     except re.error as exc:
-        raise DatasetError(f"subject pattern {pattern!r} is not a valid regular expression: {exc}") from exc
+        raise InputError(f"subject pattern {pattern!r} is not a valid regular expression: {exc}") from exc
     if regex.groups != 1:
-        raise DatasetError(
+        raise InputError(
             f"subject pattern {pattern!r} must have exactly one group (...) that captures the "
             f"subject, e.g. '^(S\\d+)_' or '^(\\d+)_'; it has {regex.groups}"
         )
@@ -164,7 +163,7 @@ def image_folders(root: Path) -> set[str]:
 
 def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) -> bool:
     """Whether `root`'s top folders are a dataset's own split (`train/`, `test/`, … of `SPLIT_FOLDERS`)
-    rather than classes. A root that mixes both is a DatasetError (which folder is the label?) that names
+    rather than classes. A root that mixes both is an InputError (which folder is the label?) that names
     the class folders mapping to no emotion, the split folders among them."""
     folders = image_folders(root)
     splits = sorted(f for f in folders if split_folder(f) is not None)
@@ -175,12 +174,12 @@ def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) ->
             f"({', '.join(sorted(set(SPLIT_FOLDERS.values())))}), or point the root at one split folder"
         )
         _check_class_folders(root, False, class_map or {}, mixed)
-        raise DatasetError(f"{root}:{mixed}")  # reached only when --classes maps a split folder's name
+        raise InputError(f"{root}:{mixed}")  # reached only when --classes maps a split folder's name
     return bool(splits)
 
 
 def _check_class_folders(root: Path, split: bool, class_map: Mapping[str, str], note: str = "") -> None:
-    """DatasetError naming every class folder with images whose name maps to no emotion (the top folders,
+    """InputError naming every class folder with images whose name maps to no emotion (the top folders,
     or the folders inside the split folders when `split`), followed by `note`."""
     depth = 1 if split else 0
     found = {
@@ -193,7 +192,7 @@ def _check_class_folders(root: Path, split: bool, class_map: Mapping[str, str], 
     unknown = sorted({folders[-1] for folders in found})
     inside = f" (in split folder(s) {', '.join(sorted({f[0] for f in found}))})" if split else ""
     if unknown:
-        raise DatasetError(
+        raise InputError(
             f"class folder(s) {', '.join(repr(u) for u in unknown)} under {root}{inside} map to no emotion; accepted "
             f"names (any case): {', '.join(sorted(FOLDER_SYNONYMS))}. Rename the folder, map it with --classes "
             f"(classes=), e.g. RAF-DB's numbered folders: --classes {RAFDB_CLASSES}, or point the root at "
@@ -212,7 +211,7 @@ def _split_of_image(path: Path, folder: str) -> str:
     usage = match.group("usage")
     named = FER2013_USAGES[usage]
     if (named == "train") != (side == "train"):
-        raise Reject(f"FER-2013 name says {usage} ({named}) but the image is in split folder {folder!r} ({side})")
+        raise InputError(f"FER-2013 name says {usage} ({named}) but the image is in split folder {folder!r} ({side})")
     return named
 
 
@@ -225,7 +224,7 @@ def _subject_of_image(
     if regex is not None:
         match = regex.search(path.name)
         if not match or not match.group(1):
-            raise Reject(f"file name does not match the subject pattern '{regex.pattern}'")
+            raise InputError(f"file name does not match the subject pattern '{regex.pattern}'")
         return match.group(1), "pattern", origin
     if len(parts) == 3:
         return parts[1], "subfolder", origin
@@ -243,18 +242,20 @@ def _parse_folder(
 ) -> dict:
     """Fields of one image `<root>/[<split>/]<class>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise Reject(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")
+        raise InputError(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")
     parts = path.relative_to(root).parts
     where = "<root>/<split>/" if split else "<root>/"
     if len(parts) not in (2 + split, 3 + split):
-        raise Reject(f"image is not in {where}<class>/ or {where}<class>/<subject>/")
+        raise InputError(f"image is not in {where}<class>/ or {where}<class>/<subject>/")
     side = {"split": _split_of_image(path, parts[0])} if split else {}
     parts = parts[1:] if split else parts
     emotion = folder_emotion(parts[0], class_map)
     if emotion is None:
-        raise Reject(f"unknown class folder {parts[0]!r} (accepted, any case: {', '.join(sorted(FOLDER_SYNONYMS))})")
+        raise InputError(
+            f"unknown class folder {parts[0]!r} (accepted, any case: {', '.join(sorted(FOLDER_SYNONYMS))})"
+        )
     if len(parts) == 3 and folder_emotion(parts[1], class_map) is not None:
-        raise Reject(
+        raise InputError(
             f"class folder {parts[1]!r} inside class folder {parts[0]!r}: which is the label? A subfolder of a "
             "class folder is a subject; move the images to the class folder they belong to"
         )
@@ -304,13 +305,13 @@ def index_class_folders(
     Class folders are named as people name them: `classes` (`"1=surprised,2=fear,…"` or a dict, see
     `parse_class_map`) maps folders such as RAF-DB's numbered ones, and `FOLDER_SYNONYMS` maps the
     rest, case-insensitively, to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy,
-    `surprise` → surprised …); a folder with images that maps to no emotion is a DatasetError listing the
+    `surprise` → surprised …); a folder with images that maps to no emotion is an InputError listing the
     accepted names.
 
     A root whose top folders are split folders (`train/`, `val_set/`, `test/` …, `SPLIT_FOLDERS`)
     holds the dataset's own split: each row gets a `split` column (train, val or test), and in it
     FER-2013's names decide (`Training_N` train, `PublicTest_N` val, `PrivateTest_N` test). Without split
-    folders the table has no `split` column; a root mixing split and class folders is a DatasetError.
+    folders the table has no `split` column; a root mixing split and class folders is an InputError.
 
     An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip
     splits keep its frames together); any other image is its own clip (`frame` = -1). Images with the

@@ -24,12 +24,8 @@ import numpy as np
 
 from fer_utils.data.fer2013 import check_row_source, parse_row_path, read_row_image
 from fer_utils.errors import (
-    BadImageError,
-    EmptyVideoError,
-    ImageError,
-    MissingMediaError,
-    NotVideoError,
-    UnreadableVideoError,
+    InputError,
+    MediaError,
 )
 
 # Leading bytes of the image formats OpenCV decodes with imread (GIF goes through the video reader).
@@ -84,16 +80,16 @@ def check_media(path: Path) -> str:
         return check_row_source(path)
     path = Path(path)
     if not path.exists():
-        raise MissingMediaError(f"{path} does not exist")
+        raise MediaError(f"{path} does not exist", status="missing")
     if not path.is_file():
-        raise NotVideoError(f"{path} is not a file")
+        raise MediaError(f"{path} is not a file", status="not_video")
     if path.stat().st_size == 0:
-        raise EmptyVideoError(f"{path} is a zero-byte file")
+        raise MediaError(f"{path} is a zero-byte file", status="empty")
     kind = sniff(path)
     if kind == "unknown":
         with path.open("rb") as fh:
             head = fh.read(8)
-        raise NotVideoError(f"{path.name} is neither a video nor an image (starts with {head!r})")
+        raise MediaError(f"{path.name} is neither a video nor an image (starts with {head!r})", status="not_video")
     return kind
 
 
@@ -112,7 +108,7 @@ def _header_image(path: Path) -> Any:
                 return plugin(str(path))
         return Image.open(path)
     except Image.DecompressionBombError as exc:
-        raise BadImageError(f"{Path(path).name}: {exc}") from exc
+        raise MediaError(f"{Path(path).name}: {exc}", status="bad_image") from exc
     except (OSError, SyntaxError, ValueError, struct.error):
         return None
 
@@ -167,13 +163,14 @@ def image_header(path: Path) -> tuple[tuple[int, int], int] | None:
 
 
 def check_pixels(path: Path, size: tuple[int, int]) -> None:
-    """BadImageError (status bad_image) for an image of more than MAX_IMAGE_PIXELS pixels, before it is
+    """MediaError (status bad_image) for an image of more than MAX_IMAGE_PIXELS pixels, before it is
     decoded: one such file would take gigabytes per worker, or abort OpenCV's decoder."""
     width, height = size
     if width * height > MAX_IMAGE_PIXELS:
-        raise BadImageError(
+        raise MediaError(
             f"{Path(path).name}: {width}×{height} = {width * height / 1e6:,.0f} Mpx exceeds the limit of "
-            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx (downscale it to process it)"
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx (downscale it to process it)",
+            status="bad_image",
         )
 
 
@@ -226,9 +223,9 @@ def decode_warnings(cv2: Any, data: bytes) -> tuple[Any, bytes]:
 def read_image(path: Path) -> np.ndarray:
     """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation: the one
     reader of still images (preprocess, detect, predict, the widgets). Its size is checked from the header
-    before decoding (BadImageError beyond MAX_IMAGE_PIXELS); undecodable data, or a JPEG cut short
+    before decoding (MediaError beyond MAX_IMAGE_PIXELS); undecodable data, or a JPEG cut short
     (`truncated_jpeg`, or half a JPEG closed with its end marker: libjpeg's warning, `decode_warnings`), is
-    UnreadableVideoError."""
+    MediaError."""
     if parse_row_path(path) is not None:  # a face stored as a row of FER-2013's CSV
         return read_row_image(path)
     cv2 = quiet_cv2()
@@ -238,18 +235,18 @@ def read_image(path: Path) -> np.ndarray:
         check_pixels(path, header[0])
     data = Path(path).read_bytes()
     if truncated_jpeg(data):
-        raise UnreadableVideoError(f"{Path(path).name}: the JPEG data is cut short (no end-of-image marker)")
+        raise MediaError(f"{Path(path).name}: the JPEG data is cut short (no end-of-image marker)")
     try:  # IMREAD_UNCHANGED keeps 16-bit and alpha but ignores EXIF, applied below
         if data.startswith(IMAGE_MAGIC[1]):
             image, warnings = decode_warnings(cv2, data)
         else:
             image, warnings = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), b""
     except cv2.error as exc:
-        raise UnreadableVideoError(f"{Path(path).name}: image data could not be decoded ({exc})") from exc
+        raise MediaError(f"{Path(path).name}: image data could not be decoded ({exc})") from exc
     if any(warning in warnings for warning in JPEG_DATA_WARNINGS):
-        raise UnreadableVideoError(f"{Path(path).name}: the JPEG data is cut short (its pixel data stops early)")
+        raise MediaError(f"{Path(path).name}: the JPEG data is cut short (its pixel data stops early)")
     if image is None or image.size == 0:
-        raise UnreadableVideoError(f"{Path(path).name}: image data could not be decoded (corrupted or truncated?)")
+        raise MediaError(f"{Path(path).name}: image data could not be decoded (corrupted or truncated?)")
     return apply_orientation(image, header[1]) if header is not None else image
 
 
@@ -285,7 +282,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
         return np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
     if np.issubdtype(image.dtype, np.integer) or image.dtype == np.bool_:
         return np.clip(image, 0, 255).astype(np.uint8)
-    raise ImageError(f"unsupported image dtype {image.dtype}")
+    raise InputError(f"unsupported image dtype {image.dtype}")
 
 
 def channel_count(image: np.ndarray) -> int:
@@ -294,7 +291,7 @@ def channel_count(image: np.ndarray) -> int:
         return 1
     if image.ndim == 3 and image.shape[2] in (1, 3, 4):
         return image.shape[2]
-    raise ImageError(f"expected a gray, BGR or BGRA image, got an array of shape {image.shape}")
+    raise InputError(f"expected a gray, BGR or BGRA image, got an array of shape {image.shape}")
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

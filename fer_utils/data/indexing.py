@@ -15,7 +15,7 @@ from pathlib import Path
 from fer_utils.data.corpora import DatasetIndex, index_cremad, index_mead, index_ravdess, index_savee
 from fer_utils.data.fer2013 import index_fer2013_csv
 from fer_utils.data.folders import index_class_folders
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 
 INDEXERS: dict[str, Callable[..., DatasetIndex]] = {
     "ravdess": index_ravdess,
@@ -28,14 +28,14 @@ INDEXERS: dict[str, Callable[..., DatasetIndex]] = {
 
 
 def _check_options(key: str, options: dict) -> dict:
-    """The options that are set (not None); DatasetError for one the indexer `key` does not take."""
+    """The options that are set (not None); InputError for one the indexer `key` does not take."""
     given = {k: v for k, v in options.items() if v is not None}
     accepted = [p for p in inspect.signature(INDEXERS[key]).parameters if p != "root"]
     unknown = sorted(set(given) - set(accepted))
     if unknown:
         takers = [k for k, f in INDEXERS.items() if set(unknown) <= set(inspect.signature(f).parameters)]
         flags = ", ".join(f"{u} (--{u.replace('_', '-')})" for u in unknown)
-        raise DatasetError(f"the {key} indexer takes no {flags} option; it applies to: {', '.join(takers) or 'none'}")
+        raise InputError(f"the {key} indexer takes no {flags} option; it applies to: {', '.join(takers) or 'none'}")
     return given
 
 
@@ -47,11 +47,11 @@ def index_dataset(name: str, root: Path, strict: bool = False, **options) -> Dat
     """
     key = name.lower()
     if key not in INDEXERS:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(INDEXERS)}")
+        raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(INDEXERS)}")
     index = INDEXERS[key](Path(root), **_check_options(key, options))
     if strict and len(index.rejected):
         first = index.rejected.iloc[0]
-        raise DatasetError(
+        raise InputError(
             f"{len(index.rejected)} file(s) under {root} do not follow the {key} naming, "
             f"e.g. {first['path']}: {first['reason']}"
         )

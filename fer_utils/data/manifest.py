@@ -19,7 +19,7 @@ import pandas as pd
 from fer_utils.data.corpora import IMAGE_SUFFIXES
 from fer_utils.data.fer2013 import ROW_PATH
 from fer_utils.data.video import media_size
-from fer_utils.errors import DatasetError, PreprocessError
+from fer_utils.errors import InputError
 from fer_utils.registry import NO_DETECTOR
 
 MANIFEST_NAME = "manifest.csv"
@@ -84,7 +84,7 @@ def read_manifest_csv(path: Path) -> pd.DataFrame:
             table[column] = value
     missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
     if missing:
-        raise PreprocessError(f"{path} is not a preprocessing manifest (missing columns: {', '.join(missing)})")
+        raise InputError(f"{path} is not a preprocessing manifest (missing columns: {', '.join(missing)})")
     return table[list(MANIFEST_COLUMNS)]
 
 
@@ -92,14 +92,14 @@ def load_manifest(out_dir: Path) -> pd.DataFrame:
     """The manifest of a preprocessed folder, with integer columns as nullable Int64 and text as str."""
     path = Path(out_dir) / MANIFEST_NAME
     if not path.is_file():
-        raise PreprocessError(f"no {MANIFEST_NAME} in {out_dir}: run `python -m fer_utils preprocess` first")
+        raise InputError(f"no {MANIFEST_NAME} in {out_dir}: run `python -m fer_utils preprocess` first")
     return read_manifest_csv(path)
 
 
 def usable_frames(manifest: pd.DataFrame) -> pd.DataFrame:
     """The manifest rows that have a crop (status "ok" and an image path)."""
     if "image" not in manifest.columns or "emotion" not in manifest.columns:
-        raise DatasetError("a frame table needs `image` and `emotion` columns (see the manifest contract)")
+        raise InputError("a frame table needs `image` and `emotion` columns (see the manifest contract)")
     ok = manifest["status"].eq("ok") if "status" in manifest.columns else True
     has_image = manifest["image"].fillna("").astype(str).str.len() > 0
     return manifest[ok & has_image].reset_index(drop=True)
@@ -167,7 +167,7 @@ def yield_report(manifest: pd.DataFrame) -> str:
 
 
 def check_yield(manifest: pd.DataFrame) -> str | None:
-    """PreprocessError when a run gave no usable crop (counts per status and the likely cause);
+    """InputError when a run gave no usable crop (counts per status and the likely cause);
     a warning text when fewer than LOW_YIELD_FRACTION of its frames are usable; None otherwise."""
     usable = int((manifest["status"] == "ok").sum())
     if usable == 0:
@@ -177,7 +177,7 @@ def check_yield(manifest: pd.DataFrame) -> str | None:
             if len(failed) == 1
             else yield_report(manifest)
         )
-        raise PreprocessError(f"no usable crop: {what}; {likely_cause(manifest)}")
+        raise InputError(f"no usable crop: {what}; {likely_cause(manifest)}")
     if usable < LOW_YIELD_FRACTION * len(manifest):
         return f"most frames are unusable: {yield_report(manifest)}; {likely_cause(manifest)}"
     return None

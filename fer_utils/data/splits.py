@@ -28,7 +28,7 @@ from sklearn.model_selection import (
 )
 
 from fer_utils.data.corpora import SPLITS, has_split
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 from fer_utils.registry import GIVEN_PROTOCOL, PAPER_PROTOCOL, PAPER_TEST_SIZE, PROTOCOLS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("emotion", "clip_id", "subject")
@@ -79,18 +79,18 @@ class LeakReport:
 
 
 def _check_table(df: pd.DataFrame) -> None:
-    """Raise DatasetError unless `df` has the columns splits need and at least two rows."""
+    """Raise InputError unless `df` has the columns splits need and at least two rows."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise DatasetError(f"a split needs columns {REQUIRED_COLUMNS}; missing {missing}")
+        raise InputError(f"a split needs columns {REQUIRED_COLUMNS}; missing {missing}")
     if len(df) < 2:
-        raise DatasetError(f"cannot split a table of {len(df)} row(s)")
+        raise InputError(f"cannot split a table of {len(df)} row(s)")
 
 
 def _check_fraction(name: str, value: float, allow_zero: bool) -> None:
-    """Raise DatasetError unless 0 < value < 1 (or value == 0 when allowed)."""
+    """Raise InputError unless 0 < value < 1 (or value == 0 when allowed)."""
     if not (0 < value < 1 or (allow_zero and value == 0)):
-        raise DatasetError(f"{name} must be a fraction in (0, 1), got {value}")
+        raise InputError(f"{name} must be a fraction in (0, 1), got {value}")
 
 
 def random_holdout(
@@ -109,7 +109,7 @@ def random_holdout(
             stratify=df["emotion"],
         )
     except ValueError as exc:
-        raise DatasetError(
+        raise InputError(
             f"cannot stratify {len(df)} rows by emotion with size {size}: {exc}",
         ) from exc
     return pd.Index(keep), pd.Index(held)
@@ -130,7 +130,7 @@ def group_holdout(
     """
     n_groups = df[groups].nunique()
     if n_groups < 2:
-        raise DatasetError(
+        raise InputError(
             f"cannot split by {groups}: only {n_groups} distinct value(s)",
         )
     n_splits = max(2, round(1 / size))
@@ -167,22 +167,22 @@ def holdout(
         )
     rest, out = df.loc[keep].sort_index(), df.loc[held].sort_index()
     if rest.empty or out.empty:
-        raise DatasetError(
+        raise InputError(
             f"the {protocol} split of {len(df)} rows left one side empty",
         )
     return rest, out
 
 
 def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_size: float) -> None:
-    """DatasetError, before anything is split, for an unknown protocol, a table without the columns a
+    """InputError, before anything is split, for an unknown protocol, a table without the columns a
     split needs, or sizes that are not fractions leaving something to train on."""
     if protocol not in PROTOCOLS:
-        raise DatasetError(f"unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        raise InputError(f"unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     _check_table(df)
     _check_fraction("test_size", test_size, allow_zero=False)
     _check_fraction("val_size", val_size, allow_zero=True)
     if test_size + val_size >= 1:
-        raise DatasetError(f"test_size + val_size must be below 1, got {test_size + val_size}")
+        raise InputError(f"test_size + val_size must be below 1, got {test_size + val_size}")
 
 
 def resolve_protocol(df: pd.DataFrame, protocol: str | None = None) -> str:
@@ -205,10 +205,10 @@ def chosen_protocol(df: pd.DataFrame, protocol: str | None = None) -> str | None
 
 
 def given_sides(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The rows of each side (train, val, test) of the dataset's own split; DatasetError when `df` has no
+    """The rows of each side (train, val, test) of the dataset's own split; InputError when `df` has no
     split (naming the protocols to use instead) or a row whose split is not one of SPLITS."""
     if not has_split(df):
-        raise DatasetError(
+        raise InputError(
             f"protocol {GIVEN_PROTOCOL!r} takes the dataset's own split (a `split` column of train, val, test: "
             "train/ and test/ folders, FER-2013's Usage), and this table has none (a dataset without split "
             "folders, or crops preprocessed before splits were kept): use protocol "
@@ -217,7 +217,7 @@ def given_sides(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     values = df["split"].fillna("").astype(str)
     unknown = values[~values.isin(SPLITS)]
     if len(unknown):
-        raise DatasetError(
+        raise InputError(
             f"{len(unknown)} row(s) have split {sorted(set(unknown))[:5]}, not one of {', '.join(SPLITS)}: the "
             f"{GIVEN_PROTOCOL} protocol needs a side for every row"
         )
@@ -236,17 +236,17 @@ def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
     sides = given_sides(df)
     train, val, test = sides["train"], sides["val"], sides["test"]
     if train.empty:
-        raise DatasetError(f"the dataset's own split has no train rows ({len(val)} val, {len(test)} test)")
+        raise InputError(f"the dataset's own split has no train rows ({len(val)} val, {len(test)} test)")
     notes = []
     if test.empty:
         if val.empty:
-            raise DatasetError(f"the dataset's own split has no test (nor val) rows, only {len(train)} train rows")
+            raise InputError(f"the dataset's own split has no test (nor val) rows, only {len(train)} train rows")
         test, val = val, val.iloc[0:0]
         notes.append(VAL_AS_TEST.format(rows=len(test)))
     if val.empty and val_size > 0:
         share = val_size * len(df) / len(train)
         if share >= 1:
-            raise DatasetError(f"val_size {val_size} of {len(df)} rows is more than the {len(train)} train rows")
+            raise InputError(f"val_size {val_size} of {len(df)} rows is more than the {len(train)} train rows")
         if train["clip_id"].duplicated().any():
             keep, held = group_holdout(train, "clip_id", share, seed)
         else:
@@ -257,7 +257,7 @@ def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
 
 def split_note(df: pd.DataFrame) -> str:
     """One line saying that the dataset's own split is used, how many rows each side has, and which side is
-    tested on when the dataset gives no test side. DatasetError when `df` has no split (`given_sides`), before
+    tested on when the dataset gives no test side. InputError when `df` has no split (`given_sides`), before
     a line about sides it does not have."""
     given_sides(df)
     counts = df["split"].fillna("").astype(str).value_counts()

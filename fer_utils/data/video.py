@@ -5,7 +5,7 @@ ships, mkv, animated GIF); a still image (a file, or a face of FER-2013's CSV) i
 by `fer_utils.data.images.read_image`. Seeking with CAP_PROP_POS_FRAMES is used where the container reports its
 length and the position after the read confirms the seek landed; otherwise frames are decoded sequentially
 (`grab()` skips the colour conversion of frames that are not kept). Bad files raise a specific
-`fer_utils.errors.VideoError` whose `.status` is the manifest status.
+`fer_utils.errors.MediaError` whose `.status` is the manifest status.
 """
 
 from __future__ import annotations
@@ -18,12 +18,8 @@ import numpy as np
 
 from fer_utils.data.images import check_media, quiet_cv2, read_image
 from fer_utils.errors import (
-    EmptyVideoError,
+    InputError,
     MediaError,
-    NotVideoError,
-    SamplingError,
-    UnreadableVideoError,
-    VideoError,
 )
 
 # Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
@@ -104,21 +100,21 @@ def container_tracks(path: Path) -> dict[str, int] | None:
     return _mp4_tracks(data) if has_moov else None  # no moov: not an MP4, or one cut before its index
 
 
-def unopenable_error(path: Path) -> VideoError:
+def unopenable_error(path: Path) -> MediaError:
     """Why OpenCV could not open `path`: audio only (not_video), a video track without frames (empty),
     or a damaged container (unreadable)."""
     name = Path(path).name
     tracks = container_tracks(path)
     if tracks is not None and "video" not in tracks and "audio" in tracks:
-        return NotVideoError(f"{name}: audio only (the file holds an audio track and no video track)")
+        return MediaError(f"{name}: audio only (the file holds an audio track and no video track)", status="not_video")
     if tracks is not None and not tracks.get("video"):
-        return EmptyVideoError(f"{name}: the file holds no video frames (an empty recording?)")
-    return UnreadableVideoError(f"{name}: the video container could not be opened (corrupted or truncated?)")
+        return MediaError(f"{name}: the file holds no video frames (an empty recording?)", status="empty")
+    return MediaError(f"{name}: the video container could not be opened (corrupted or truncated?)")
 
 
 def _open(path: Path, threads: int | None = DECODER_THREADS) -> Any:
     """An opened cv2.VideoCapture on `path` decoding with `threads` FFmpeg threads (None: OpenCV's
-    default, one per CPU), or the VideoError saying why not (`unopenable_error`)."""
+    default, one per CPU), or the MediaError saying why not (`unopenable_error`)."""
     cv2 = quiet_cv2()
     params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
@@ -142,7 +138,7 @@ def _count_by_decoding(path: Path) -> int:
 
 def frame_count(path: Path, *, exact: bool = False) -> int:
     """Frames in a clip: the container's count (1 for a still image), or decoded when `exact`
-    or when the container does not report it. Raises a VideoError for bad files and empty clips."""
+    or when the container does not report it. Raises a MediaError for bad files and empty clips."""
     import cv2
 
     path = Path(path)
@@ -156,7 +152,7 @@ def frame_count(path: Path, *, exact: bool = False) -> int:
         cap.release()
     count = _count_by_decoding(path) if exact or reported <= 0 else reported
     if count <= 0:
-        raise EmptyVideoError(f"{path.name}: the container holds no decodable frames")
+        raise MediaError(f"{path.name}: the container holds no decodable frames", status="empty")
     return count
 
 
@@ -170,10 +166,10 @@ def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> li
     if count <= 0:
         return []
     if n is not None and n < 1:
-        raise SamplingError(f"n must be a positive number of frames or None, got {n}")
+        raise InputError(f"n must be a positive number of frames or None, got {n}")
     if every is not None:
         if every < 1:
-            raise SamplingError(f"every must be a positive step or None, got {every}")
+            raise InputError(f"every must be a positive step or None, got {every}")
         picked = list(range(0, count, every))
         return picked[:n] if n is not None else picked
     if n is None or n >= count:
@@ -249,7 +245,7 @@ def try_sample_frames(
 ) -> list[tuple[int, np.ndarray | None]]:
     """Like `sample_frames`, but keeps the sampled frames that failed to decode as (index, None).
 
-    Raises a VideoError only when the file as a whole is unusable (missing, empty, not a video, unopenable).
+    Raises a MediaError only when the file as a whole is unusable (missing, empty, not a video, unopenable).
     """
     path = Path(path)
     kind = check_media(path)
@@ -271,11 +267,11 @@ def sample_frames(
     """(frame index, BGR frame) pairs: `n` evenly spaced frames (default 6, as the paper), every
     `every`-th frame, or all frames when both are None. A still image gives [(0, image)].
 
-    Frames that cannot be decoded are left out; if none decodes, UnreadableVideoError.
+    Frames that cannot be decoded are left out; if none decodes, MediaError.
     """
     frames = [(i, f) for i, f in try_sample_frames(path, n, every, seek=seek) if f is not None]
     if not frames:
-        raise UnreadableVideoError(f"{Path(path).name}: none of the sampled frames could be decoded")
+        raise MediaError(f"{Path(path).name}: none of the sampled frames could be decoded")
     return frames
 
 

@@ -35,7 +35,7 @@ import pandas as pd
 from fer_utils.data.corpora import EMOTIONS
 from fer_utils.data.folders import folder_emotion
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest, usable_frames
-from fer_utils.errors import DatasetError, EvaluationError, FerError, ModelFileError
+from fer_utils.errors import InputError
 from fer_utils.evaluate.metrics import known_class_scores
 from fer_utils.storage.run_files import CONFIG_FILE
 
@@ -154,16 +154,16 @@ class CrossReport:
 
 def vocabulary_classes(classes: Sequence[str]) -> list[str]:
     """The model's class names as vocabulary emotions (`folders.folder_emotion`: `fear` -> `fearful`), in order;
-    a name that maps to none, or two names that map to one emotion, is a ModelFileError."""
+    a name that maps to none, or two names that map to one emotion, is an InputError."""
     mapped = [folder_emotion(str(name)) for name in classes]
     unknown = [name for name, emotion in zip(classes, mapped) if emotion is None]
     if unknown:
-        raise ModelFileError(
+        raise InputError(
             f"model classes {unknown} name no emotion of the book's vocabulary ({', '.join(EMOTIONS)} or a synonym "
             "in folders.FOLDER_SYNONYMS): rename them in classes.json to score the model on another folder"
         )
     if len(set(mapped)) != len(mapped):
-        raise ModelFileError(f"model classes {list(classes)} name one emotion twice ({mapped}): fix classes.json")
+        raise InputError(f"model classes {list(classes)} name one emotion twice ({mapped}): fix classes.json")
     return [str(emotion) for emotion in mapped]
 
 
@@ -181,7 +181,7 @@ def split_column(crops: Path) -> pd.Series | None:
 def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
     """The manifest rows of a crops folder (every one, or those of side `split`), whatever their status.
 
-    `split` needs a `split` column in the manifest and one of its values; otherwise a DatasetError names
+    `split` needs a `split` column in the manifest and one of its values; otherwise an InputError names
     the sides there are (or says that the manifest records none)."""
     manifest = load_manifest(crops)
     if split is None:
@@ -190,12 +190,12 @@ def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
     sides = pd.Series("", index=manifest.index) if sides is None else sides.fillna("").astype(str)
     available = sorted(set(sides) - {""})
     if not available:
-        raise DatasetError(
+        raise InputError(
             f"--split {split}: {Path(crops) / MANIFEST_NAME} has no {SPLIT_COLUMN!r} column (or an empty one): "
             "its dataset records no split. Leave the split out to score every usable frame of the folder"
         )
     if split not in available:
-        raise DatasetError(
+        raise InputError(
             f"--split {split}: {Path(crops) / MANIFEST_NAME} has no row of that side; its sides are "
             f"{', '.join(available)}"
         )
@@ -225,10 +225,10 @@ def scorable(frames: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame
     return frames[known].reset_index(drop=True), left_out, absent
 
 
-def no_common_class(frames: pd.DataFrame, classes: Sequence[str]) -> FerError:
+def no_common_class(frames: pd.DataFrame, classes: Sequence[str]) -> InputError:
     """The error of a folder whose emotions the model knows none of, naming both class lists."""
     folder = sorted(set(frames["emotion"]), key=_vocabulary_order)
-    return FerError(
+    return InputError(
         f"no frame to score: the model's classes ({', '.join(classes)}) and the folder's emotions "
         f"({', '.join(folder) or 'none: no usable frame'}) have no class in common"
     )
@@ -252,7 +252,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
     """Each crop of `frames` opened as PNG and checked whole (Pillow's verify: every chunk and its CRC, no
     decoding): a missing or damaged one is left out and named, and so is one whose size is not the side of
     the folder's crop spec (it would not batch with the others). With `refuse_smaller`, crops smaller than
-    `side`, the model's input, are an EvaluationError: scoring would upsample them, which training refuses (a
+    `side`, the model's input, are an InputError: scoring would upsample them, which training refuses (a
     model trained on smaller crops upsampled, as the peer on FER-2013's 48 px faces, is scored without it)."""
     from PIL import Image
 
@@ -289,7 +289,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
     smaller = {int(k): int(v) for k, v in sorted(counts.items()) if k < side}
     if smaller and refuse_smaller:
         found = ", ".join(f"{n} of {k} px" for k, n in smaller.items())
-        raise EvaluationError(
+        raise InputError(
             f"crops in {crops} are smaller than the model's {side}×{side} px input ({found}): scoring would "
             f"upsample them (training refuses to). Preprocess again with --size {side}, or score a model "
             "trained at their size"
@@ -424,7 +424,7 @@ def cross_evaluate(
     known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here, tta=tta)
     if known.frames.empty:
         if not scorable(frames, names)[0].empty:
-            raise FerError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")
+            raise InputError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")
         raise no_common_class(frames, names)
     overlap, source = training_overlap(known.frames, crops, run_dir)
     clean = None

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.data.images import to_uint8
-from fer_utils.errors import ModelFileError, OutputError, PredictionError, SamplingError, UnreadableVideoError
+from fer_utils.errors import InputError, MediaError, OutputError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.faces.crops import spec_crop
 from fer_utils.faces.detectors import FaceDetector, make_detector
@@ -71,7 +71,7 @@ def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, n
     cv2 = quiet_cv2()
     path = Path(path)
     if every is not None and every < 1:
-        raise SamplingError(f"every must be a positive step or None, got {every}")
+        raise InputError(f"every must be a positive step or None, got {every}")
     if check_media(path) == "image":
         yield 0, read_image(path)
         return
@@ -91,7 +91,7 @@ def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, n
     finally:
         capture.release()
     if decoded == 0:
-        raise UnreadableVideoError(f"{path.name}: no frame could be decoded")
+        raise MediaError(f"{path.name}: no frame could be decoded")
 
 
 def video_fps(path: Path) -> float:
@@ -105,14 +105,14 @@ def video_fps(path: Path) -> float:
 
 
 def refuse_overwrite(source: Path, *targets: Path | None) -> None:
-    """PredictionError if an output path is the input file itself (the user's original is never overwritten)."""
+    """InputError if an output path is the input file itself (the user's original is never overwritten)."""
 
     source = Path(source).resolve()
     for target in filter(None, targets):
         target = Path(target)
         same = target.resolve() == source or (target.exists() and os.path.samefile(target, source))
         if same:
-            raise PredictionError(
+            raise InputError(
                 f"output {target} is the input file {source.name}: it would be overwritten; choose another output path"
             )
 
@@ -171,19 +171,19 @@ class Recognizer:
         self.tta = check_tta(tta)
 
         if len(model.input_shape) != 4:
-            raise ModelFileError(
+            raise InputError(
                 f"{model.name} reads clips {tuple(model.input_shape[1:])}, not single images: predict it on a video "
                 "with sequences.predict_clip (the CLI's predict does)"
             )
         side = input_side(model)
         spec = spec or (CropSpec(side=side) if side else CropSpec())
         if side is not None and side != spec.side:
-            raise ModelFileError(
+            raise InputError(
                 f"the model takes {side}×{side} crops but its crop spec cuts {spec.side}×{spec.side}: pass the "
                 "spec of the crops it was trained on (Recognizer.of_run reads it from the run)"
             )
         if spec.align:
-            raise PredictionError(
+            raise InputError(
                 "the model was trained on eye-aligned crops, which the recognizer does not make: its predictions "
                 "would come from differently cropped faces; train on crops made without --align"
             )

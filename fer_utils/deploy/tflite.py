@@ -43,7 +43,7 @@ import pandas as pd
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from fer_utils.errors import DeployError
+from fer_utils.errors import InputError
 from fer_utils.registry import TFLITE_MODES
 
 # int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S), for the
@@ -75,7 +75,7 @@ def quantize_int8(
     output (raw pixels in)."""
     if representative is None or len(representative) == 0:
         problem = "int8 quantization needs representative images"
-        raise DeployError(f"{problem} (a few hundred training crops)")
+        raise InputError(f"{problem} (a few hundred training crops)")
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset(representative)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -96,7 +96,7 @@ def representative_paths(count: int = REPRESENTATIVE_FACES) -> list[Path]:
 
     paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if not paths:
-        raise DeployError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
+        raise InputError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
     return paths[:: max(1, len(paths) // count)][:count]
 
 
@@ -114,7 +114,7 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
     from fer_utils.registry import NO_DETECTOR
 
     if height != width:
-        raise DeployError(f"face crops are square: int8 calibration cannot make {height}×{width} crops")
+        raise InputError(f"face crops are square: int8 calibration cannot make {height}×{width} crops")
     spec, whole = CropSpec(detector=NO_DETECTOR, side=height), make_detector(NO_DETECTOR)
     images = [largest_face_crop(read_image(path), whole, spec).crop for path in representative_paths(count)]
     return np.stack(images).astype(np.float32)[..., None]
@@ -155,7 +155,7 @@ def to_tflite(
     """The model as a TFLite flatbuffer; `int8` needs `representative` raw-pixel images
     (N, H, W, 1)."""
     if mode not in TFLITE_MODES:
-        raise DeployError(f"unknown TFLite mode {mode!r}; choose one of {TFLITE_MODES}")
+        raise InputError(f"unknown TFLite mode {mode!r}; choose one of {TFLITE_MODES}")
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode == "float16":
         quantize_float16(converter)
@@ -193,7 +193,7 @@ def page_tensors(blob: bytes, mode: str) -> dict[str, object]:
 
 def export_page_info(model_file: Path) -> dict | None:
     """The sidecar (`model.json`) of an export's page model when `model_file` is that model (`model.tflite`
-    beside a `model.json`), which must then be rewritten with the new file; None otherwise. DeployError when
+    beside a `model.json`), which must then be rewritten with the new file; None otherwise. InputError when
     the sidecar cannot be read (checked before any conversion)."""
     import json
 
@@ -203,9 +203,9 @@ def export_page_info(model_file: Path) -> dict | None:
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DeployError(f"{info_path} cannot be read ({exc}): it would no longer describe {model_file}") from None
+        raise InputError(f"{info_path} cannot be read ({exc}): it would no longer describe {model_file}") from None
     if not isinstance(info, dict):
-        raise DeployError(f"{info_path} is not a JSON object: it would no longer describe {model_file}")
+        raise InputError(f"{info_path} is not a JSON object: it would no longer describe {model_file}")
     return info
 
 
@@ -219,9 +219,9 @@ def page_model(
     from fer_utils.models.networks import fixed_input
 
     if mode not in PAGE_TFLITE_MODES:
-        raise DeployError(f"the page runs {' or '.join(PAGE_TFLITE_MODES)} models, not {mode!r}")
+        raise InputError(f"the page runs {' or '.join(PAGE_TFLITE_MODES)} models, not {mode!r}")
     if len(model.input_shape) != 4 or int(model.input_shape[-1]) != 1:
-        raise DeployError(f"the page feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}")
+        raise InputError(f"the page feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}")
     if mode == "int8" and representative is None:
         representative = representative_faces(side, side)
     blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
@@ -350,7 +350,7 @@ def latency_table(
     images. `images` (N, H, W, 1) raw pixels are repeated when a batch needs more of them."""
     images = np.asarray(images, dtype=np.float32)
     if len(images) == 0:
-        raise DeployError("latency_table needs at least one image")
+        raise InputError("latency_table needs at least one image")
     rows = []
     for batch in batches:
         x = np.resize(images, (batch, *images.shape[1:]))
@@ -424,7 +424,7 @@ def _prunable(layer: keras.layers.Layer) -> bool:
 def prune_magnitude(model: keras.Model, sparsity: float) -> keras.Model:
     """A copy of `model` with the smallest `sparsity` fraction of each Conv2D/Dense kernel set to 0."""
     if not 0.0 <= sparsity < 1.0:
-        raise DeployError(f"sparsity must be in [0, 1), got {sparsity}")
+        raise InputError(f"sparsity must be in [0, 1), got {sparsity}")
     pruned = keras.models.clone_model(model)
     pruned.set_weights(model.get_weights())
     for layer in filter(_prunable, pruned.layers):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fer_utils.errors import PredictionError
+from fer_utils.errors import InputError
 from fer_utils.registry import TTA_MODES, TTA_SHIFT
 
 # The (rows, columns) each shifted view of "flip-shift" moves the crop by: down, up, right, left.
@@ -21,9 +21,9 @@ SHIFTS: tuple[tuple[int, int], ...] = ((TTA_SHIFT, 0), (-TTA_SHIFT, 0), (0, TTA_
 
 
 def check_tta(mode: str) -> str:
-    """`mode` when it is one of TTA_MODES, else a PredictionError naming them."""
+    """`mode` when it is one of TTA_MODES, else an InputError naming them."""
     if mode not in TTA_MODES:
-        raise PredictionError(f"unknown test-time augmentation {mode!r}; choose one of {', '.join(TTA_MODES)}")
+        raise InputError(f"unknown test-time augmentation {mode!r}; choose one of {', '.join(TTA_MODES)}")
     return mode
 
 

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_utils.errors import ExplainError
+from fer_utils.errors import InputError
 from fer_utils.registry import CAM_METHODS, DEFAULT_CAM_METHOD
 
 
@@ -30,7 +30,7 @@ def last_conv_layer(model: keras.Model) -> str:
     """Name of the model's last Conv2D layer (the default Grad-CAM layer)."""
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     if not convs:
-        raise ExplainError(f"model {model.name} has no Conv2D layer for Grad-CAM")
+        raise InputError(f"model {model.name} has no Conv2D layer for Grad-CAM")
     return convs[-1].name
 
 
@@ -51,7 +51,7 @@ def grad_cam(
     their spatially averaged gradients); see the module docstring.
     """
     if method not in CAM_METHODS:
-        raise ExplainError(
+        raise InputError(
             f"unknown CAM method {method!r}; choose one of {CAM_METHODS}",
         )
     layer = model.get_layer(layer_name or last_conv_layer(model))

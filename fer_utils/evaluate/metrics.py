@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
-from fer_utils.errors import DatasetError, EvaluationError
+from fer_utils.errors import InputError
 
 VOTE_METHODS = ("mean", "majority")
 LEVELS = ("frame", "clip")
@@ -35,7 +35,7 @@ def predicted_labels(probabilities: np.ndarray, classes: Sequence[str]) -> np.nd
     """The class name of the highest probability in each row."""
     probabilities = np.asarray(probabilities)
     if probabilities.ndim != 2 or probabilities.shape[1] != len(classes):
-        raise EvaluationError(f"probabilities of shape {probabilities.shape} do not match {len(classes)} classes")
+        raise InputError(f"probabilities of shape {probabilities.shape} do not match {len(classes)} classes")
     return np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)]
 
 
@@ -84,7 +84,7 @@ def _clip_keys(frames: pd.DataFrame) -> list[str]:
     """Columns that identify a clip: dataset + clip_id when the table has a dataset
     column."""
     if "clip_id" not in frames.columns or "emotion" not in frames.columns:
-        raise DatasetError("clip voting needs a table with clip_id and emotion columns")
+        raise InputError("clip voting needs a table with clip_id and emotion columns")
     return ["dataset", "clip_id"] if "dataset" in frames.columns else ["clip_id"]
 
 
@@ -102,12 +102,12 @@ def clip_vote(
     `frames` and `probabilities` must be in the same order.
     """
     if method not in VOTE_METHODS:
-        raise EvaluationError(
+        raise InputError(
             f"unknown vote method {method!r}; choose one of {VOTE_METHODS}",
         )
     probabilities = np.asarray(probabilities, dtype=float)
     if len(frames) != len(probabilities):
-        raise EvaluationError(
+        raise InputError(
             f"{len(frames)} frames but {len(probabilities)} rows of probabilities",
         )
     keys = _clip_keys(frames)
@@ -154,7 +154,7 @@ def level_predictions(
     `emotion`, `predicted`, `confidence` (mean probability of the prediction), `image` and `frame_index`
     (for a clip, those of its middle test frame; -1 when the table has no frame index)."""
     if level not in LEVELS:
-        raise EvaluationError(f"level must be one of {LEVELS}, got {level!r}")
+        raise InputError(f"level must be one of {LEVELS}, got {level!r}")
     probabilities = np.asarray(probabilities, dtype=float)
     table = frames.reset_index(drop=True).assign(
         predicted=predicted_labels(probabilities, classes), confidence=probabilities.max(axis=1)
@@ -196,10 +196,10 @@ def known_class_scores(truth: Sequence[str], probabilities: np.ndarray, classes:
     truth = np.asarray(truth, dtype=object)
     probabilities = np.asarray(probabilities)
     if len(truth) == 0 or len(truth) != len(probabilities):
-        raise EvaluationError(f"{len(truth)} true emotions but {len(probabilities)} rows of probabilities")
+        raise InputError(f"{len(truth)} true emotions but {len(probabilities)} rows of probabilities")
     unknown = sorted(set(truth) - set(classes))
     if unknown:
-        raise EvaluationError(f"true emotions {unknown} are not among the classes {list(classes)}")
+        raise InputError(f"true emotions {unknown} are not among the classes {list(classes)}")
     predicted = predicted_labels(probabilities, classes)
     present = present_classes(truth, classes)
     metrics = classification_metrics(truth, predicted, classes)

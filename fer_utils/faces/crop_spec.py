@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from fer_utils.errors import CropError
+from fer_utils.errors import InputError
 from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, MAX_SIDE, NO_DETECTOR, PAPER_SIDE
 from fer_utils.storage.atomic import write_atomic
 
@@ -74,21 +74,21 @@ def served_spec(spec: CropSpec) -> CropSpec:
 
 
 def check_crop_spec(spec: CropSpec) -> CropSpec:
-    """`spec` if every field can work, else a CropError naming the field."""
+    """`spec` if every field can work, else an InputError naming the field."""
     if spec.detector not in DETECTORS:
-        raise CropError(f"unknown detector {spec.detector!r} in the crop spec; choose one of: {', '.join(DETECTORS)}")
+        raise InputError(f"unknown detector {spec.detector!r} in the crop spec; choose one of: {', '.join(DETECTORS)}")
     if isinstance(spec.margin, bool) or not isinstance(spec.margin, (int, float)) or not 0.0 <= spec.margin <= 1.0:
-        raise CropError(f"margin must be between 0 and 1 (fraction of the box size), got {spec.margin!r}")
+        raise InputError(f"margin must be between 0 and 1 (fraction of the box size), got {spec.margin!r}")
     if isinstance(spec.side, bool) or not isinstance(spec.side, int) or spec.side < MIN_SIDE:
-        raise CropError(f"crop size must be at least {MIN_SIDE} pixels, got {spec.side!r}")
+        raise InputError(f"crop size must be at least {MIN_SIDE} pixels, got {spec.side!r}")
     if spec.side > MAX_SIDE:
-        raise CropError(
+        raise InputError(
             f"crop size must be at most {MAX_SIDE} pixels (a crop's memory grows with its square), got {spec.side}"
         )
     if not isinstance(spec.align, bool):
-        raise CropError(f"align must be true or false, got {spec.align!r}")
+        raise InputError(f"align must be true or false, got {spec.align!r}")
     if spec.colour not in COLOURS:
-        raise CropError(f"unknown crop colour {spec.colour!r}; the book's crops are {', '.join(COLOURS)}")
+        raise InputError(f"unknown crop colour {spec.colour!r}; the book's crops are {', '.join(COLOURS)}")
     return spec
 
 
@@ -102,31 +102,31 @@ def spec_with(**fields: object) -> CropSpec:
     """The spec of the fields given, a field given as None taking the spec's default (the margin its
     detector's, `default_margin`): what the CLI's options and `artifacts.Dataset.crops`'s keywords make, so
     that neither decides a default of its own. Not checked here: whoever cuts with it checks it
-    (`check_crop_spec`; preprocessing as a PreprocessError)."""
+    (`check_crop_spec`; preprocessing as an InputError)."""
     return CropSpec(**{name: value for name, value in fields.items() if value is not None})
 
 
 def spec_from_dict(record: Mapping[str, object], source: Path | str) -> CropSpec:
-    """The spec a `crop_spec.json` (or a `models.json` entry) holds; a CropError naming `source` when it is
+    """The spec a `crop_spec.json` (or a `models.json` entry) holds; an InputError naming `source` when it is
     not one."""
     fields = set(CropSpec.__dataclass_fields__)
     if not isinstance(record, Mapping) or set(record) != fields:
-        raise CropError(f"{source}: a crop spec must have exactly the fields {sorted(fields)}, got {record!r}")
+        raise InputError(f"{source}: a crop spec must have exactly the fields {sorted(fields)}, got {record!r}")
     try:
         return check_crop_spec(CropSpec(**record))
-    except CropError as exc:
-        raise CropError(f"{source}: {exc}") from None
+    except InputError as exc:
+        raise InputError(f"{source}: {exc}") from None
 
 
 def read_crop_spec(folder: Path) -> CropSpec | None:
-    """The spec in `folder`'s `crop_spec.json`, None when it has none (CropError when it is not a spec)."""
+    """The spec in `folder`'s `crop_spec.json`, None when it has none (InputError when it is not a spec)."""
     path = Path(folder) / CROP_SPEC_FILE
     if not path.is_file():
         return None
     try:
         record = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CropError(f"{path}: not valid JSON ({exc})") from exc
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
     return spec_from_dict(record, path)
 
 

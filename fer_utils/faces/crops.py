@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fer_utils.data.images import to_gray
-from fer_utils.errors import CropError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.faces.detectors import Box, FaceDetector, Landmarker, boxes_to_full
 from fer_utils.registry import DEFAULT_MARGIN, PAPER_SIDE
@@ -67,7 +67,7 @@ def crop_face(
     x0, y0, x1, y1 = square_region(box, margin)
     inside = gray[max(0, y0) : min(height, y1), max(0, x0) : min(width, x1)]
     if inside.size == 0:
-        raise CropError(f"box {box} lies outside the {width}×{height} image")
+        raise InputError(f"box {box} lies outside the {width}×{height} image")
     padded = cv2.copyMakeBorder(
         inside,
         max(0, -y0),
@@ -104,7 +104,7 @@ def largest_face_crop(
     or a reader's edit of it); None when no face is found."""
     spec = spec or CropSpec()
     if spec.align and landmarker is None:
-        raise CropError("align=True needs a landmarker: pass landmarker=make_landmarker()")
+        raise InputError("align=True needs a landmarker: pass landmarker=make_landmarker()")
     boxes = detector.detect(image)
     if not boxes:
         return None

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from fer_utils.data.images import channel_count, to_gray, to_rgb
-from fer_utils.errors import DetectorError, SetupError
+from fer_utils.errors import InputError, SetupError
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, NO_DETECTOR
 
 # Detection runs on a copy whose longest side is at most this many pixels ("auto": per detector).
@@ -287,9 +287,9 @@ DEFAULT_MAX_SIDE = DEFAULT_MAX_SIDES[DEFAULT_DETECTOR]
 
 
 def detector_kind(name: str) -> DetectorKind:
-    """The table's row for `name`: the one check of a detector name (a DetectorError listing the choices)."""
+    """The table's row for `name`: the one check of a detector name (an InputError listing the choices)."""
     if name not in DETECTOR_TABLE:
-        raise DetectorError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTOR_TABLE)}")
+        raise InputError(f"unknown detector {name!r}; choose one of: {', '.join(DETECTOR_TABLE)}")
     return DETECTOR_TABLE[name]
 
 
@@ -349,16 +349,16 @@ def no_face_reason(detector: FaceDetector, shape: tuple[int, ...]) -> str:
 def resolve_max_side(name: str, max_side: int | str | None) -> int | None:
     """`max_side` for detector `name`, checked: "auto" becomes the detector's default (DETECTOR_TABLE),
     None means full resolution (always for the "none" detector, which does not search); anything else
-    must be a number of pixels, at least 32 (DetectorError otherwise, also for an unknown `name`)."""
+    must be a number of pixels, at least 32 (InputError otherwise, also for an unknown `name`)."""
     kind = detector_kind(name)
     if name == NO_DETECTOR:
         return None
     if max_side == AUTO:
         return kind.max_side
     if max_side is not None and not isinstance(max_side, int):
-        raise DetectorError(f"max_side must be a number of pixels, None or 'auto', got {max_side!r}")
+        raise InputError(f"max_side must be a number of pixels, None or 'auto', got {max_side!r}")
     if max_side is not None and max_side < 32:
-        raise DetectorError(f"max_side must be at least 32 pixels (or None for no limit), got {max_side}")
+        raise InputError(f"max_side must be at least 32 pixels (or None for no limit), got {max_side}")
     return max_side
 
 
@@ -371,7 +371,7 @@ def make_detector(
     full resolution. "none" returns the whole image as the face."""
     max_side = resolve_max_side(name, max_side)
     if not 0.0 < downscale <= 1.0:
-        raise DetectorError(f"downscale must be in (0, 1], got {downscale}")
+        raise InputError(f"downscale must be in (0, 1], got {downscale}")
     return detector_kind(name).make(downscale=downscale, max_side=max_side)
 
 

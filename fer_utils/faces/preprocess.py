@@ -44,7 +44,7 @@ from fer_utils.data.manifest import (
     read_manifest_csv,
     usable_frames,
 )
-from fer_utils.errors import PreprocessError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
 from fer_utils.faces.crops import CropFunction, crop_face
 from fer_utils.faces.detectors import AUTO, FaceDetector, Landmarker, make_landmarker, resolve_max_side
@@ -93,7 +93,7 @@ def _process_named(
     try:
         return process_clip(clip, out_dir, settings, detector, landmarker, crop)
     except Exception as exc:
-        raise PreprocessError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
+        raise InputError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
 
 
 PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
@@ -202,7 +202,7 @@ def _watch_workers(
     bar: tqdm,
     stop: threading.Event,
 ) -> None:
-    """Submit the workers' shares of `todo` and follow them until all are done (PreprocessError when one fails;
+    """Submit the workers' shares of `todo` and follow them until all are done (InputError when one fails;
     KeyboardInterrupt from `check_stop`, called between waits, once a Ctrl-C or SIGTERM set `stop`)."""
     parts = Path(out_dir) / PARTS_DIR
     pending = {part_path(out_dir, clip).name for clip in todo}
@@ -225,7 +225,7 @@ def _watch_workers(
                 # failure: give the run's own handler a moment to record it
                 stop.wait(SIGNAL_GRACE_S)
                 check_stop(stop)
-                raise PreprocessError(
+                raise InputError(
                     f"a preprocessing worker failed ({future.exception()!r}); finished clips are kept, rerun to resume"
                 ) from future.exception()
         futures = list(running)
@@ -236,7 +236,7 @@ def clip_records(clips: pd.DataFrame) -> list[dict]:
     """The clip index as plain dicts with the fields the workers need (path made absolute)."""
     missing = [c for c in CLIP_COLUMNS if c not in clips.columns]
     if missing:
-        raise PreprocessError(f"the clip table lacks column(s) {', '.join(missing)} (see CONTRACTS.md, 'Clip index')")
+        raise InputError(f"the clip table lacks column(s) {', '.join(missing)} (see CONTRACTS.md, 'Clip index')")
     records = []
     for row in clips.to_dict("records"):
         record = {k: str(row[k]) for k in CLIP_COLUMNS}
@@ -287,7 +287,7 @@ def preprocess_dataset(
     `source` is the dataset's root (default: the folder holding every clip); a folder made from
     another source or with other settings is refused unless `force`, which deletes its crops and
     records first. An `out_dir` overlapping the source is refused, and so is a folder another run
-    is writing (`FolderLockedError`, naming its pid and host).
+    is writing (`OutputError`, naming its pid and host).
     """
     spec = spec or CropSpec()
     settings = Settings(
@@ -377,7 +377,7 @@ def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = Fal
         if part is None and finished_only:
             continue
         if part is None:
-            raise PreprocessError(
+            raise InputError(
                 f"clip {printable(clip['clip_id'])} ({printable(clip['path'])}) has no completion "
                 "record; rerun to finish it"
             )

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fer_utils.errors import CropError, ImageError, MediaError, PreprocessError
+from fer_utils.errors import InputError, MediaError
 from fer_utils.faces.crop_spec import CropSpec, check_crop_spec
 from fer_utils.faces.crops import CropFunction, FaceCrop, crop_face, largest_face_crop
 from fer_utils.faces.detectors import (
@@ -60,16 +60,13 @@ class Settings:
 
 
 def check_settings(settings: Settings) -> None:
-    """Raise PreprocessError for settings that cannot work (unknown detector, sizes, margins)."""
-    detector_kind(settings.crop.detector)  # a DetectorError, which is a PreprocessError
-    try:
-        check_crop_spec(settings.crop)
-    except CropError as exc:
-        raise PreprocessError(str(exc)) from None
+    """Raise InputError for settings that cannot work (unknown detector, sizes, margins)."""
+    detector_kind(settings.crop.detector)  # an InputError naming the detectors it knows
+    check_crop_spec(settings.crop)
     if settings.frames is not None and settings.frames < 1:
-        raise PreprocessError(f"frames must be at least 1 (or None for all), got {settings.frames}")
+        raise InputError(f"frames must be at least 1 (or None for all), got {settings.frames}")
     if settings.every is not None and settings.every < 1:
-        raise PreprocessError(f"every must be at least 1, got {settings.every}")
+        raise InputError(f"every must be at least 1, got {settings.every}")
     resolve_max_side(settings.crop.detector, settings.max_side)
 
 
@@ -84,7 +81,7 @@ def encode_png(image: np.ndarray) -> bytes:
 
     ok, buffer = cv2.imencode(".png", image)
     if not ok:
-        raise ImageError("OpenCV could not encode the crop as PNG")
+        raise InputError("OpenCV could not encode the crop as PNG")
     return buffer.tobytes()
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from fer_utils.data.fer2013 import parse_row_path, source_file
 from fer_utils.data.manifest import ADDED_COLUMNS, INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
-from fer_utils.errors import PreprocessError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
 from fer_utils.storage.atomic import write_atomic
 
@@ -86,7 +86,7 @@ def _listed_crops(table_path: Path) -> list[str]:
     """The crops (relative paths) a manifest or completion record lists; none if it cannot be read."""
     try:
         table = read_manifest_csv(table_path)
-    except (PreprocessError, ValueError, OSError, pd.errors.ParserError):
+    except (ValueError, OSError, pd.errors.ParserError):  # an InputError is a ValueError
         return []
     return [image for image in table.loc[table["status"] == "ok", "image"] if image]
 
@@ -174,7 +174,7 @@ def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
         return None
     try:
         listed = set(read_manifest_csv(manifest)["source"])
-    except (PreprocessError, ValueError, pd.errors.ParserError):
+    except (ValueError, pd.errors.ParserError):  # an InputError is a ValueError
         return f"{manifest} (not readable as a manifest)"
     return next(iter(sorted(listed - {printable(p) for p in paths})), None)
 
@@ -182,10 +182,10 @@ def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
 def folder_crop_spec(out_dir: Path) -> CropSpec | None:
     """How the crops in `out_dir` were cut: its `crop_spec.json` (written by preprocessing); None for a crops
     folder made by hand. A folder preprocessed before the spec existed (its settings recorded, no spec) is a
-    PreprocessError: preprocess it again."""
+    InputError: preprocess it again."""
     spec = read_crop_spec(out_dir)
     if spec is None and (Path(out_dir) / PARTS_DIR / SETTINGS_NAME).is_file():
-        raise PreprocessError(
+        raise InputError(
             f"{out_dir} was preprocessed before crop specs were saved ({CROP_SPEC_FILE} is missing): "
             "preprocess it again into a new folder, or with --force"
         )
@@ -205,12 +205,12 @@ def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -
     if foreign is not None:
         stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}
     if stored[SOURCE_NAME] is not None and stored[SOURCE_NAME] != source:
-        raise PreprocessError(
+        raise InputError(
             f"{out_dir} holds the crops of another source ({_differences(stored[SOURCE_NAME], source)}); "
             "use another --out folder, or --force (force=True) to delete them and start over"
         )
     if stored[SETTINGS_NAME] is not None and stored[SETTINGS_NAME] != records[SETTINGS_NAME]:
-        raise PreprocessError(
+        raise InputError(
             f"{out_dir} was preprocessed with other settings "
             f"({_differences(stored[SETTINGS_NAME], records[SETTINGS_NAME])}); "
             "use another --out folder, or --force (force=True) to delete its crops and start over"
@@ -258,7 +258,7 @@ def check_overlap(out_dir: Path, records: list[dict], source: Path | None) -> No
     clash = next((r for r in roots if out == r or r in out.parents or out in r.parents), None)
     clash = clash or next((f for f in sorted(folders) if out == f or f in out.parents or out in f.parents), None)
     if clash is not None:
-        raise PreprocessError(
+        raise InputError(
             f"the output folder {out} and the source {clash} overlap (the same folder, or one "
             "inside the other): crops would overwrite or mix with the source; use an --out "
             "outside the source"

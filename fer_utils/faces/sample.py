@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from fer_utils.assets import still_paths, stills_dir
 from fer_utils.data.corpora import RAVDESS_EMOTIONS
-from fer_utils.errors import DatasetError, OutputError, SetupError
+from fer_utils.errors import InputError, OutputError, SetupError
 from fer_utils.storage.atomic import atomic_file, temporary_owner
 
 N_FRAMES = 15
@@ -197,13 +197,13 @@ def plan_clips(actors: Sequence[int], emotions: Sequence[int], intensities: Sequ
     """Every clip of the sample; neutral's k-th variant uses statement k instead of intensity k."""
     for actor in actors:
         if not 1 <= actor <= 24:
-            raise DatasetError(f"RAVDESS actors are 1..24, got {actor}")
+            raise InputError(f"RAVDESS actors are 1..24, got {actor}")
     for code in emotions:
         if code not in EMOTION_CODES:
-            raise DatasetError(f"RAVDESS emotion codes are 1..8, got {code}")
+            raise InputError(f"RAVDESS emotion codes are 1..8, got {code}")
     for level in intensities:
         if level not in INTENSITY_GAIN:
-            raise DatasetError(f"intensities are 1 (normal) and 2 (strong), got {level}")
+            raise InputError(f"intensities are 1 (normal) and 2 (strong), got {level}")
     specs = []
     for actor in actors:
         for code in emotions:
@@ -371,7 +371,7 @@ def still_landmarks(actors: Sequence[int]) -> dict[int, np.ndarray]:
         image = cv2.imread(str(paths[actor - 1]))
         boxes = detector.detect(image)
         if len(boxes) != 1:
-            raise DatasetError(f"expected one face in {paths[actor - 1].name}, dlib HOG found {len(boxes)}")
+            raise InputError(f"expected one face in {paths[actor - 1].name}, dlib HOG found {len(boxes)}")
         result[actor] = landmarker.landmarks(image, boxes[0])
     return result
 
@@ -501,15 +501,15 @@ def generate_sample(
     `frame_size` must be 16:9 (the stills' shape). Same arguments, same bytes, whatever `workers`.
     """
     if n_frames < 2 or fps < 1:
-        raise DatasetError(f"need n_frames >= 2 and fps >= 1, got {n_frames} and {fps}")
+        raise InputError(f"need n_frames >= 2 and fps >= 1, got {n_frames} and {fps}")
     width, height = frame_size
     if width < 64 or height < 36 or abs(width / height - 16 / 9) > 0.03:
-        raise DatasetError(f"frame_size must be 16:9 like the stills and RAVDESS (e.g. 1280×720), got {frame_size}")
+        raise InputError(f"frame_size must be 16:9 like the stills and RAVDESS (e.g. 1280×720), got {frame_size}")
     actors = list(dict.fromkeys(actors))  # an actor listed twice is rendered once
     emotions, intensities = list(dict.fromkeys(emotions)), list(dict.fromkeys(intensities))
     specs = plan_clips(actors, emotions, intensities)
     if not specs:
-        raise DatasetError("nothing to generate: actors, emotions and intensities must not be empty")
+        raise InputError("nothing to generate: actors, emotions and intensities must not be empty")
     out = Path(out)
     check_sample_folder(out)
     out.mkdir(parents=True, exist_ok=True)

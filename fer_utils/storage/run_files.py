@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_utils.errors import EvaluationError, ModelFileError
+from fer_utils.errors import InputError
 
 MODEL_FILE = "model.keras"
 CLASSES_FILE = "classes.json"
@@ -69,33 +69,33 @@ def probability_columns(classes: Sequence[str]) -> list[str]:
 def parse_classes(value: object, source: Path) -> list[str]:
     """The class names in model-output order from what a `classes.json` holds: a list of unique names, or
     a dict name → output index (0..n-1, each once; read by index, not key order). Anything else (a string,
-    numbers, repeated names) is a ModelFileError naming `source`, because it would mislabel silently."""
+    numbers, repeated names) is an InputError naming `source`, because it would mislabel silently."""
     if isinstance(value, dict):
         indices = list(value.values()) if all(type(v) is int for v in value.values()) else None
         if indices is None or sorted(indices) != list(range(len(value))):
-            raise ModelFileError(
+            raise InputError(
                 f"{source}: a dict of classes must map each name to its output index 0..{len(value) - 1} "
                 f"once, got {value}"
             )
         value = sorted(value, key=value.__getitem__)
     if not (isinstance(value, list) and value and all(isinstance(name, str) and name for name in value)):
-        raise ModelFileError(f"{source}: classes must be a list of class names, one per model output, got {value!r}")
+        raise InputError(f"{source}: classes must be a list of class names, one per model output, got {value!r}")
     if len(set(value)) != len(value):
-        raise ModelFileError(f"{source}: class names repeat ({value}); each output needs its own name")
+        raise InputError(f"{source}: class names repeat ({value}); each output needs its own name")
     return list(value)
 
 
 def _read_json(path: Path) -> object:
-    """The JSON in `path`, or ModelFileError naming it."""
+    """The JSON in `path`, or InputError naming it."""
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: not valid JSON ({exc})") from exc
+        raise InputError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def read_classes(folder: Path) -> list[str]:
     """The class names saved in `folder` (`classes.json`, else a run's `config.json`), checked by
-    `parse_classes`: the one reader of classes files; ModelFileError when there are none or they are bad."""
+    `parse_classes`: the one reader of classes files; InputError when there are none or they are bad."""
     folder = Path(folder)
     if (folder / CLASSES_FILE).is_file():
         return parse_classes(_read_json(folder / CLASSES_FILE), folder / CLASSES_FILE)
@@ -103,14 +103,14 @@ def read_classes(folder: Path) -> list[str]:
         config = _read_json(folder / CONFIG_FILE)
         if isinstance(config, dict) and "classes" in config:
             return parse_classes(config["classes"], folder / CONFIG_FILE)
-    raise ModelFileError(f"{folder}: no {CLASSES_FILE} (or {CONFIG_FILE} with classes) beside the model")
+    raise InputError(f"{folder}: no {CLASSES_FILE} (or {CONFIG_FILE} with classes) beside the model")
 
 
 def predictions_frame(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]) -> pd.DataFrame:
     """The test frames with one `p_<class>` column per class (what `test_predictions.csv` holds)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.shape != (len(frames), len(classes)):
-        raise EvaluationError(f"{probabilities.shape} probabilities for {len(frames)} frames × {len(classes)} classes")
+        raise InputError(f"{probabilities.shape} probabilities for {len(frames)} frames × {len(classes)} classes")
     table = frames.reset_index(drop=True).copy()
     for column, values in zip(probability_columns(classes), probabilities.T):
         table[column] = values

@@ -1,4 +1,4 @@
-"""The checks before a training run builds anything, each a TrainingError that says what is wrong and
+"""The checks before a training run builds anything, each an InputError that says what is wrong and
 what to do: the config (`check_config`, with the augmentation's strength in `augment_problems`), the
 frames and their crops on disk (`check_training_frames`, `check_crops`, `damaged_crops`, `off_spec_crops`), the classes a
 split leaves out of training (`check_split_classes`) and the run folder, never written over
@@ -15,7 +15,7 @@ import pandas as pd
 
 from fer_utils.data.corpora import classes_in
 from fer_utils.data.splits import Split
-from fer_utils.errors import TrainingError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CROP_SPEC_FILE
 from fer_utils.faces.preprocess_folder import folder_crop_spec
 from fer_utils.models.networks import MODEL_BUILDERS, check_input_size
@@ -33,7 +33,7 @@ from fer_utils.train.runs import RunFolder
 
 
 def check_config(config: TrainConfig) -> None:
-    """TrainingError naming the first field of `config` that cannot train (checked before anything is built)."""
+    """InputError naming the first field of `config` that cannot train (checked before anything is built)."""
     problems = [
         (config.model in MODEL_BUILDERS, f"model {config.model!r} is not one of {sorted(MODEL_BUILDERS)}"),
         (config.epochs >= 1, f"epochs must be at least 1, got {config.epochs}"),
@@ -83,7 +83,7 @@ def check_config(config: TrainConfig) -> None:
     ]
     for ok, message in problems:
         if not ok:
-            raise TrainingError(message)
+            raise InputError(message)
     check_input_size(config.model, config.image_size)
 
 
@@ -146,16 +146,16 @@ def augment_problems(config: TrainConfig) -> list[tuple[bool, str]]:
 
 
 def check_crops(frames: pd.DataFrame, root: Path) -> None:
-    """TrainingError naming the crops of `frames` that are not on disk under `root` (every row is checked)."""
+    """InputError naming the crops of `frames` that are not on disk under `root` (every row is checked)."""
     missing = [p for p in frames["image"] if not (Path(root) / p).is_file()]
     if missing:
-        raise TrainingError(
+        raise InputError(
             f"{len(missing)} of {len(frames)} crops listed in the manifest are missing under "
             f"{root}, e.g. {missing[:3]}: re-run preprocess, or is {root} the crops folder?"
         )
     damaged = damaged_crops(Path(root) / p for p in frames["image"])
     if damaged:
-        raise TrainingError(
+        raise InputError(
             f"{len(damaged)} of {len(frames)} crops under {root} are damaged (not a whole PNG), e.g. "
             f"{[str(p) for p in damaged[:3]]}: delete them and re-run preprocess, which makes them again"
         )
@@ -163,7 +163,7 @@ def check_crops(frames: pd.DataFrame, root: Path) -> None:
     wrong = off_spec_crops((Path(root) / p for p in frames["image"]), spec.side) if spec else {}
     if wrong:
         named = ", ".join(f"{path} ({w}×{h} px)" for path, (w, h) in list(wrong.items())[:3])
-        raise TrainingError(
+        raise InputError(
             f"{len(wrong)} of {len(frames)} crops under {root} are not {spec.side}×{spec.side} px as its crop spec "
             f"({CROP_SPEC_FILE}) says: {named}{', ...' if len(wrong) > 3 else ''}; crops of two sides cannot be "
             f"batched together. Remove them, or preprocess them again into a folder of {spec.side} px crops"
@@ -201,12 +201,12 @@ def damaged_crops(paths: Iterable[Path]) -> list[Path]:
 
 def check_training_frames(frames: pd.DataFrame, root: Path) -> list[str]:
     """The classes of `frames` (usable rows) after checking that there are at least two and that every
-    crop exists under `root`; a TrainingError says what is wrong before anything is built."""
+    crop exists under `root`; an InputError says what is wrong before anything is built."""
     if frames.empty:
-        raise TrainingError(f"no usable crops (status ok) in the manifest of {root}")
+        raise InputError(f"no usable crops (status ok) in the manifest of {root}")
     classes = classes_in(frames)
     if len(classes) < 2:
-        raise TrainingError(
+        raise InputError(
             f"training needs at least 2 classes, the frames hold only {classes} "
             f"({len(frames)} crops): a 1-class model would score 1.0 and mean nothing"
         )
@@ -215,7 +215,7 @@ def check_training_frames(frames: pd.DataFrame, root: Path) -> list[str]:
 
 
 def check_split_classes(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
-    """TrainingError naming each class the split leaves out of training (with the protocol and seed): the
+    """InputError naming each class the split leaves out of training (with the protocol and seed): the
     model could never predict it, so its test accuracy would mean nothing."""
     missing = [name for name in classes if name not in set(split.train["emotion"])]
     if not missing:
@@ -226,14 +226,14 @@ def check_split_classes(split: Split, classes: Sequence[str], config: TrainConfi
             f"{name}: " + ", ".join(f"{int((df['emotion'] == name).sum())} in {side}" for side, df in held_out.items())
             for name in missing
         )
-        raise TrainingError(
+        raise InputError(
             f"the dataset's own split (protocol given) has no training image of {missing} ({where}): the model "
             "could never predict it. Add images of that class to the train side, use --protocol random, clip or "
             "subject to split all the rows, or leave the class out"
         )
     everything = pd.concat(list(split.sides().values()))
     held = {name: everything.loc[everything["emotion"] == name, "subject"].nunique() for name in missing}
-    raise TrainingError(
+    raise InputError(
         f"the {config.protocol} split with seed {config.seed} leaves {missing} out of training "
         f"({', '.join(f'{name}: {n} subject(s) in all' for name, n in held.items())}): the model could never "
         "predict it. Add images of that class from more subjects, use --protocol random or clip, or leave "
@@ -242,10 +242,10 @@ def check_split_classes(split: Split, classes: Sequence[str], config: TrainConfi
 
 
 def check_run_dir(run_dir: Path) -> None:
-    """TrainingError if `run_dir` already holds files: a run is never written over another one."""
+    """InputError if `run_dir` already holds files: a run is never written over another one."""
     folder = RunFolder(Path(run_dir))
     if folder.path.exists() and not folder.path.is_dir():
-        raise TrainingError(f"{run_dir} exists and is not a folder")
+        raise InputError(f"{run_dir} exists and is not a folder")
     if folder.holds_anything():
         kind = "a complete run" if folder.is_complete() else "files"
-        raise TrainingError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")
+        raise InputError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")

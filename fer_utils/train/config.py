@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from fer_utils.errors import PresetError
+from fer_utils.errors import InputError
 from fer_utils.registry import (
     DEFAULT_DROPOUT,
     DEFAULT_VAL_SIZE,
@@ -224,5 +224,5 @@ class TrainConfig:
     def preset(cls, name: str, **changes: object) -> TrainConfig:
         """The preset `name` of PRESETS, with `changes` applied over it (e.g. `seed=1`)."""
         if name not in PRESETS:
-            raise PresetError(f"no training preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
+            raise InputError(f"no training preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
         return replace(cls(), **{**PRESETS[name], **changes})

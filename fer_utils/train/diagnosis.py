@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fer_utils.errors import TrainingError
+from fer_utils.errors import InputError
 from fer_utils.evaluate.explain import alive_units
 from fer_utils.evaluate.metrics import predicted_labels
 from fer_utils.train.config import TrainConfig
@@ -47,13 +47,13 @@ CHANCE_LOSS_FRACTION = 0.97
 
 
 def check_diverged(history: pd.DataFrame, config: TrainConfig) -> None:
-    """TrainingError (status "diverged") when the training loss became NaN or infinite: Keras stopped the run
+    """InputError (status "diverged") when the training loss became NaN or infinite: Keras stopped the run
     (TerminateOnNaN) and no epoch is worth keeping; the message names the epoch and the learning rate."""
     finite = np.isfinite(history["loss"].to_numpy(dtype=np.float64))
     if finite.all():
         return
     epoch = int(np.argmin(finite)) + 1
-    raise TrainingError(
+    raise InputError(
         f"diverged: the training loss became {history['loss'].iloc[epoch - 1]} in epoch {epoch} with learning "
         f"rate {config.learning_rate:g} ({config.model}); nothing was written. Train again with a smaller "
         f"--learning-rate, e.g. {config.learning_rate / 3:.1g}"

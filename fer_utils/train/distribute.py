@@ -29,7 +29,7 @@ notifier it starts catches SIGTERM and only logs it (a run whose peer never star
 it) and knocks on every other task's with a plain TCP connection until all answer or `--peer-timeout` runs
 out (PEER_TIMEOUT_S), naming those that did not; a signal stops it at once. `make_strategy` then gives SIGTERM
 back to Python. A task that loses the others mid-training (the chief stopped) ends with a one-line
-TrainingError (`lost_cluster`), not TensorFlow's UnavailableError.
+InputError (`lost_cluster`), not TensorFlow's UnavailableError.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fer_utils.errors import TrainingError
+from fer_utils.errors import InputError
 from fer_utils.train.config import TrainConfig
 
 STRATEGY_NAMES = ("mirrored", "multiworker")
@@ -94,53 +94,53 @@ class Cluster:
 
 
 def parse_tf_config(text: str | None) -> Cluster:
-    """The cluster in `TF_CONFIG`'s JSON `text`; TrainingError naming what is wrong (unset, not JSON, no
+    """The cluster in `TF_CONFIG`'s JSON `text`; InputError naming what is wrong (unset, not JSON, no
     cluster of chief/worker addresses, no task, a task not in the cluster), so that a bad one fails before
     anything is written or any worker waits for another."""
     where = f"--strategy multiworker needs {TF_CONFIG}, JSON such as {TF_CONFIG_EXAMPLE} (the same cluster on "
     where += "every machine, each its own task)"
     if not text or not text.strip():
-        raise TrainingError(f"{where}; it is not set")
+        raise InputError(f"{where}; it is not set")
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TrainingError(f"{where}; it is not JSON ({exc})") from None
+        raise InputError(f"{where}; it is not JSON ({exc})") from None
     cluster = value.get("cluster") if isinstance(value, dict) else None
     task = value.get("task") if isinstance(value, dict) else None
     if not isinstance(cluster, dict) or not cluster:
-        raise TrainingError(f'{where}; it has no "cluster" of addresses')
+        raise InputError(f'{where}; it has no "cluster" of addresses')
     others = sorted(set(cluster) - set(WORKER_TYPES))
     if others:
-        raise TrainingError(f"{where}; its cluster has {', '.join(others)}: only chief and worker tasks train")
+        raise InputError(f"{where}; its cluster has {', '.join(others)}: only chief and worker tasks train")
     for job, addresses in cluster.items():
         if not isinstance(addresses, list) or not addresses or not all(isinstance(a, str) for a in addresses):
-            raise TrainingError(f"{where}; its cluster's {job!r} is not a list of host:port addresses")
+            raise InputError(f"{where}; its cluster's {job!r} is not a list of host:port addresses")
         for address in addresses:
             split_address(address, f"{where}; its cluster's {job!r} address")
     if len(cluster.get("chief", [])) > 1:
-        raise TrainingError(f"{where}; its cluster has {len(cluster['chief'])} chiefs, at most one")
+        raise InputError(f"{where}; its cluster has {len(cluster['chief'])} chiefs, at most one")
     if not isinstance(task, dict) or "type" not in task or "index" not in task:
-        raise TrainingError(f'{where}; it has no "task" with a "type" and an "index" (which machine this is)')
+        raise InputError(f'{where}; it has no "task" with a "type" and an "index" (which machine this is)')
     kind, index = task["type"], task["index"]
     if kind not in cluster or not isinstance(index, int) or isinstance(index, bool):
-        raise TrainingError(f"{where}; its task {task} is not a task of its cluster ({', '.join(cluster)})")
+        raise InputError(f"{where}; its task {task} is not a task of its cluster ({', '.join(cluster)})")
     if not 0 <= index < len(cluster[kind]):
-        raise TrainingError(f"{where}; its task index {index} is outside its {len(cluster[kind])} {kind} address(es)")
+        raise InputError(f"{where}; its task index {index} is outside its {len(cluster[kind])} {kind} address(es)")
     workers = sum(len(addresses) for addresses in cluster.values())
     named = tuple((f"{job} {i}", address) for job in WORKER_TYPES for i, address in enumerate(cluster.get(job, [])))
     return Cluster(task_type=kind, index=index, workers=workers, has_chief="chief" in cluster, addresses=named)
 
 
 def split_address(address: str, what: str = "the address") -> tuple[str, int]:
-    """(host, port) of a TF_CONFIG address "host:port" ("[::1]:port" for IPv6); TrainingError naming `what`."""
+    """(host, port) of a TF_CONFIG address "host:port" ("[::1]:port" for IPv6); InputError naming `what`."""
     match = re.fullmatch(r"\[?(?P<host>[^\s\[\]]+?)\]?:(?P<port>\d{1,5})", address)
     if match is None or not 0 < int(match["port"]) < 65536:
-        raise TrainingError(f"{what} {address!r} is not host:port (a port from 1 to 65535)")
+        raise InputError(f"{what} {address!r} is not host:port (a port from 1 to 65535)")
     return match["host"], int(match["port"])
 
 
 def check_no_cluster(name: str | None, environ: Mapping[str, str] = os.environ) -> None:
-    """TrainingError when `TF_CONFIG` names a cluster of several tasks and `--strategy name` (mirrored, or None: one
+    """InputError when `TF_CONFIG` names a cluster of several tasks and `--strategy name` (mirrored, or None: one
     device) would ignore it: this machine would train alone and write its own run while the others wait for
     it, whatever task TF_CONFIG gives it. A TF_CONFIG of one task, or none, is fine."""
     text = environ.get(TF_CONFIG)
@@ -148,11 +148,11 @@ def check_no_cluster(name: str | None, environ: Mapping[str, str] = os.environ) 
         return
     try:
         cluster = parse_tf_config(text)
-    except TrainingError:
+    except InputError:
         return  # not a cluster this run could join: nothing to ignore
     if cluster.workers > 1:
         given = f"--strategy {name}" if name else "train without --strategy"
-        raise TrainingError(
+        raise InputError(
             f"{TF_CONFIG} names this machine {cluster.name} of a cluster of {cluster.workers} tasks, but {given} "
             f"trains on this machine alone and ignores it: use --strategy multiworker to train with the cluster, "
             f"or unset {TF_CONFIG}"
@@ -162,7 +162,7 @@ def check_no_cluster(name: str | None, environ: Mapping[str, str] = os.environ) 
 def wait_for_peers(cluster: Cluster, timeout_s: float = PEER_TIMEOUT_S, say: Callable[[str], None] = print) -> None:
     """Hold this task's port and wait up to `timeout_s` seconds until every other task of `cluster` accepts a
     TCP connection on its own (said first, in one line); then free the port for TensorFlow's server. A
-    TrainingError names the port when another process holds it, or every task that did not answer, and why.
+    InputError names the port when another process holds it, or every task that did not answer, and why.
     Plain sockets, in Python: Ctrl-C and SIGTERM stop the wait at once (module docstring)."""
     with _held_port(cluster):
         waiting = dict(cluster.peers)
@@ -179,7 +179,7 @@ def wait_for_peers(cluster: Cluster, timeout_s: float = PEER_TIMEOUT_S, say: Cal
                     why[name] = reason
             if waiting and time.monotonic() >= deadline:
                 missing = ", ".join(f"{name} at {address} ({why[name]})" for name, address in waiting.items())
-                raise TrainingError(
+                raise InputError(
                     f"no answer within {timeout_s:g} s from {missing}: start every task of {TF_CONFIG}'s cluster with "
                     "the same command, each with its own task, check the addresses, or wait longer with "
                     "--peer-timeout; nothing was written"
@@ -191,12 +191,12 @@ def wait_for_peers(cluster: Cluster, timeout_s: float = PEER_TIMEOUT_S, say: Cal
 @contextmanager
 def _held_port(cluster: Cluster) -> Iterator[None]:
     """Listen on this task's port on every interface, as TensorFlow's server will, while the block runs: peers
-    see this task up, and a port another process holds is a TrainingError now instead of a gRPC traceback."""
+    see this task up, and a port another process holds is an InputError now instead of a gRPC traceback."""
     _, port = split_address(cluster.address)
     try:
         listener = socket.create_server(("", port), backlog=64)
     except OSError as exc:
-        raise TrainingError(
+        raise InputError(
             f"{cluster.name}'s address {cluster.address} is busy: port {port} cannot be listened on "
             f"({os.strerror(exc.errno) if exc.errno else exc}); another process holds it (is this task already running? every machine needs its own task in "
             f"{TF_CONFIG}): stop that process or give this task a free port"
@@ -233,7 +233,7 @@ def make_strategy(name: str) -> Any:
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    raise TrainingError(f"no strategy {name!r}; choose one of {', '.join(STRATEGY_NAMES)}")
+    raise InputError(f"no strategy {name!r}; choose one of {', '.join(STRATEGY_NAMES)}")
 
 
 @contextmanager
@@ -273,8 +273,8 @@ def _keras_multiworker_class(tf: Any) -> type:
     return KerasMultiWorkerMirroredStrategy
 
 
-def lost_cluster(exc: BaseException, cluster: Cluster | None) -> TrainingError | None:
-    """The TrainingError to end with when `exc` is TensorFlow's word that a task of `cluster` went away
+def lost_cluster(exc: BaseException, cluster: Cluster | None) -> InputError | None:
+    """The InputError to end with when `exc` is TensorFlow's word that a task of `cluster` went away
     mid-training (the chief stopped: its collectives fail as UnavailableError, or as aborted, cancelled or
     timed out); None for any other exception, or a run without a cluster."""
     if cluster is None:
@@ -290,7 +290,7 @@ def lost_cluster(exc: BaseException, cluster: Cluster | None) -> TrainingError |
     if not isinstance(exc, lost):
         return None
     lines = re.sub(r"\{\{[^}]*\}\}\s*", "", str(getattr(exc, "message", exc))).strip().splitlines()
-    return TrainingError(
+    return InputError(
         f"{cluster.name} lost the cluster while training ({lines[0] if lines else type(exc).__name__}): another "
         "task stopped or cannot be reached; this task's run was not written. Start every task again"
     )

@@ -57,7 +57,7 @@ import tensorflow as tf
 
 from fer_utils.data.duplicates import write_train_hashes
 from fer_utils.data.splits import Split, given_warnings, split_note
-from fer_utils.errors import TrainingError
+from fer_utils.errors import InputError
 from fer_utils.evaluate.metrics import evaluate_predictions
 from fer_utils.faces.crop_spec import write_crop_spec
 from fer_utils.interrupts import Stopped, signal_of, stop_on_signals
@@ -89,7 +89,7 @@ def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]
     """The fields of `config` among MODEL_OPTIONS and WILD_OPTIONS that `build` takes (all of MODEL_OPTIONS when
     it takes `**kwargs`, e.g. a wrapper around a builder, and the WILD_OPTIONS set away from their defaults): each
     builder gets the knobs it has. A knob set away from its default for a builder that lacks it is a
-    TrainingError: it would be recorded but never applied."""
+    InputError: it would be recorded but never applied."""
     parameters = inspect.signature(build).parameters.values()
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
     names = {p.name for p in parameters}
@@ -100,7 +100,7 @@ def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]
     taken += [name for name in WILD_OPTIONS if name in names or (takes_any and name in changed)]
     ignored = [name for name in (*MODEL_OPTIONS, *WILD_OPTIONS) if name not in taken and name in changed]
     if ignored:
-        raise TrainingError(
+        raise InputError(
             f"{config.model}'s builder takes no {', '.join(ignored)}: they would be recorded but never applied; "
             f"leave them at their defaults ({', '.join(MODEL_OPTIONS)} are {PAPER_MODEL}'s, "
             f"{', '.join(WILD_OPTIONS)} {WILD_MODEL}'s)"
@@ -360,12 +360,12 @@ def predict_batches(model: keras.Model, dataset: tf.data.Dataset, tta: str = "no
 
 
 def check_split(split: Split, root: Path, classes: Sequence[str], config: TrainConfig) -> None:
-    """TrainingError unless every side's crops are on disk, the train and test sides hold frames and the
+    """InputError unless every side's crops are on disk, the train and test sides hold frames and the
     training side has every class (`train_checks`)."""
     for part in (split.train, split.test, *([split.val] if split.val is not None else [])):
         check_crops(part, root)
     if split.train.empty or split.test.empty:
-        raise TrainingError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
+        raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
     check_split_classes(split, classes, config)
 
 
@@ -385,7 +385,7 @@ def train_run(
     folder `out`; returns it (`runs.RunFolder`). `fit` compiles and fits the model (default `fit_model`; a
     chapter passes the one it shows).
 
-    Everything is checked first (TrainingError): the config, the frames and their crops on disk, the
+    Everything is checked first (InputError): the config, the frames and their crops on disk, the
     split's classes, that `out` holds nothing. A dataset with its own split is trained on it unless the
     config names a protocol (`splits.resolve_protocol`); the dataset's split is said in one printed line, with
     a WARNING for each class its tested side lacks (`splits.given_warnings`); the protocol used is the one

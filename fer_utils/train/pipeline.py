@@ -22,7 +22,7 @@ import tensorflow as tf
 from fer_utils.data.duplicates import audited_split
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.data.splits import Split, resolve_protocol, split_frames
-from fer_utils.errors import DatasetError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.faces.preprocess_folder import folder_crop_spec
 from fer_utils.train.augment import augment_batches
@@ -35,10 +35,10 @@ Pipeline = Callable[[pd.DataFrame, Path, Sequence[str], Feed], tf.data.Dataset]
 
 
 def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
-    """Each frame's emotion as an index into `classes`; an emotion not in `classes` is a DatasetError."""
+    """Each frame's emotion as an index into `classes`; an emotion not in `classes` is an InputError."""
     unknown = sorted(set(frames["emotion"]) - set(classes))
     if unknown:
-        raise DatasetError(f"emotions {unknown} are not among the model's classes {list(classes)}")
+        raise InputError(f"emotions {unknown} are not among the model's classes {list(classes)}")
     lookup = {name: i for i, name in enumerate(classes)}
     return frames["emotion"].map(lookup).to_numpy(dtype=np.int32)
 
@@ -118,7 +118,7 @@ def make_dataset(
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
         crop = Path(root) / missing[0]
-        raise DatasetError(f"crop {crop} does not exist; is {root} the crops folder?")
+        raise InputError(f"crop {crop} does not exist; is {root} the crops folder?")
     paths = [str(Path(root) / p) for p in frames["image"]]
     ds = tf.data.Dataset.from_tensor_slices((paths, class_indices(frames, classes)))
     ds = ds.map(
@@ -193,13 +193,13 @@ class FaceData:
 
     def frames(self) -> pd.DataFrame:
         """The usable frames of `table` (the crops' manifest when None), those of `subjects` when given;
-        DatasetError when the subjects have none."""
+        InputError when the subjects have none."""
         frames = usable_frames(load_manifest(self.crops) if self.table is None else self.table)
         if self.subjects is None:
             return frames
         chosen = frames[frames["subject"].astype(str).isin(self.subjects)]
         if chosen.empty:
-            raise DatasetError(f"no usable frames of subjects {list(self.subjects)} in {self.crops}")
+            raise InputError(f"no usable frames of subjects {list(self.subjects)} in {self.crops}")
         return chosen
 
     def crop_spec(self) -> CropSpec | None:

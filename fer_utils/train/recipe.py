@@ -21,7 +21,7 @@ import time
 import keras
 from keras import ops
 
-from fer_utils.errors import TrainingError
+from fer_utils.errors import InputError
 from fer_utils.train.config import SCHEDULES
 
 # "one-cycle" (train_config.SCHEDULES): WARMUP_EPOCHS of linear warm-up to the learning rate, then cosine decay to
@@ -76,7 +76,7 @@ def learning_rate(
     if schedule == "one-cycle":
         steps = max(int(steps_per_epoch), 1)
         return WarmupCosine(rate, WARMUP_EPOCHS * steps, epochs * steps)
-    raise TrainingError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
+    raise InputError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
 
 
 @keras.saving.register_keras_serializable(package="fer_utils")

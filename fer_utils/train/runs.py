@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fer_utils.errors import RunFolderError
+from fer_utils.errors import InputError, MissingFileError
 from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
 from fer_utils.storage.run_files import (
     BEST_WEIGHTS_FILE,
@@ -170,7 +170,7 @@ class RunFolder:
     def test_predictions(self) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
         """(test frames, probabilities (N, classes), classes) as saved when the run finished."""
         if not self.predictions_file.is_file():
-            raise RunFolderError(
+            raise MissingFileError(
                 f"{self.path} has no {PREDICTIONS_FILE}: it is not a finished run folder, or "
                 "the run was made before runs saved their test predictions (train it again)"
             )
@@ -180,12 +180,12 @@ class RunFolder:
             table = pd.read_csv(self.predictions_file, keep_default_na=False)
             probabilities = table[columns].to_numpy(dtype=np.float64)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, KeyError, ValueError) as exc:
-            raise RunFolderError(
+            raise InputError(
                 f"{self.predictions_file} is damaged: it must be a CSV table with the columns {columns} of "
                 f"numbers ({type(exc).__name__}: {exc}); train the run again"
             ) from exc
         if not np.isfinite(probabilities).all() or "emotion" not in table.columns:
-            raise RunFolderError(f"{self.predictions_file} is damaged: missing emotions or probabilities")
+            raise InputError(f"{self.predictions_file} is damaged: missing emotions or probabilities")
         return table.drop(columns=columns), probabilities, classes
 
     def crop_spec(self, model_side: int | None = None) -> CropSpec:
@@ -193,13 +193,13 @@ class RunFolder:
         training. Without one (a run on crops made by hand, a model folder), the default spec at the side the
         model was given its images: the run's image size, else `model_side` (the side of a model that takes
         one only), else the default side. A run made before the spec existed (its config.json records `crops`
-        instead) is a RunFolderError: train it again."""
+        instead) is a MissingFileError: train it again."""
         spec = read_crop_spec(self.path)
         if spec is not None:
             return spec
         config = self.config() if self.config_file.is_file() else {}
         if "crops" in config:
-            raise RunFolderError(
+            raise MissingFileError(
                 f"{self.path} was trained before runs saved their crop spec ({CROP_SPEC_FILE} is missing, "
                 "config.json has the older `crops` record): train the run again"
             )
@@ -209,8 +209,8 @@ class RunFolder:
 
     def load(self, model_file: Path | None = None) -> keras.Model:
         """The best model (or another model file of the folder), by `models.networks.load_model` (Keras's safe mode).
-        A model of a fixed input side other than its crops' (saved before models resized their own input) is a
-        RunFolderError: train the run again."""
+        A model of a fixed input side other than its crops' (saved before models resized their own input) is an
+        InputError: train the run again."""
         from fer_utils.models.networks import input_side, load_model
 
         path = model_file or self.model_file
@@ -218,7 +218,7 @@ class RunFolder:
         side = input_side(model)
         crops = self.crop_spec(side).side if side is not None else side
         if side != crops:
-            raise RunFolderError(
+            raise InputError(
                 f"{path} takes {side}×{side} px crops and does not resize its input (saved before models resized "
                 f"their own), but the run's crops are {crops}×{crops} px: train the run again"
             )

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.data.splits import Split, resolve_protocol
-from fer_utils.errors import DatasetError, PredictionError, TrainingError
+from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.registry import (
     DEFAULT_DETECTOR,
@@ -59,7 +59,7 @@ def frame_positions(count: int, n: int = SEQUENCE_FRAMES) -> list[int]:
     """Which of a clip's `count` frames (0..count-1, in order) make its `n`: the centre of each of `n` equal
     segments, so fewer frames than `n` repeat (4 → 0, 1, 1, 2, 3, 3) and more are evenly thinned."""
     if count < 1 or n < 1:
-        raise DatasetError(f"a clip needs at least one frame and n at least 1, got {count} frames, n={n}")
+        raise InputError(f"a clip needs at least one frame and n at least 1, got {count} frames, n={n}")
     return [int((i + 0.5) * count / n) for i in range(n)]
 
 
@@ -72,13 +72,13 @@ def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
     """One row per clip of `frames` (usable manifest rows), in the order clips first appear: the first
     frame's columns, `image` and `frame_index` of its middle chosen frame, `n_frames` (its usable frames)
     and CLIP_IMAGES (its `n` chosen crops, `frame_positions`). A clip whose frames disagree on the emotion
-    is a DatasetError."""
+    is an InputError."""
     if frames.empty:
-        raise DatasetError("no frames to group into clips")
+        raise InputError("no frames to group into clips")
     keys = clip_keys(frames)
     mixed = frames.groupby(keys, sort=False)["emotion"].nunique()
     if (mixed > 1).any():
-        raise DatasetError(f"clips {list(mixed[mixed > 1].index[:3])} hold frames of different emotions")
+        raise InputError(f"clips {list(mixed[mixed > 1].index[:3])} hold frames of different emotions")
     ordered = frames.assign(_order=np.arange(len(frames))).sort_values([*keys, "frame_index", "_order"])
     rows = []
     for _, clip in ordered.groupby(keys, sort=False):
@@ -105,7 +105,7 @@ def make_clip_dataset(clips: pd.DataFrame, root: Path, classes: Sequence[str], f
     n = len(chosen[0]) if chosen else SEQUENCE_FRAMES
     missing = [p for images in chosen[:1] for p in images if not (Path(root) / p).is_file()]
     if missing:
-        raise DatasetError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
+        raise InputError(f"crop {Path(root) / missing[0]} does not exist; is {root} the crops folder?")
     paths = [str(Path(root) / image) for images in chosen for image in images]
     labels = np.repeat(class_indices(clips, classes), n)
     ds = tf.data.Dataset.from_tensor_slices((paths, labels))
@@ -153,7 +153,7 @@ class ClipData(FaceData):
     """`pipeline.FaceData` for a sequence model (`registry.SEQUENCE_MODELS`): the same crops, frames, split
     function and duplicate audit, then each side one row per clip (`clip_split`) fed by `make_clip_dataset`
     (its `pipeline`). Without a chosen protocol it splits by clip (or the dataset's own split, when it has
-    one); the random protocol is a TrainingError: it draws single frames, so a clip's frames would be on both
+    one); the random protocol is an InputError: it draws single frames, so a clip's frames would be on both
     sides. `train.fit.train_run` takes it as it takes any FaceData."""
 
     pipeline: Pipeline = make_clip_dataset
@@ -165,7 +165,7 @@ class ClipData(FaceData):
             return protocol
         if config.protocol is None:
             return SEQUENCE_PROTOCOLS[0]
-        raise TrainingError(
+        raise InputError(
             f"a sequence model reads whole clips, and the {PAPER_PROTOCOL} protocol draws single frames, which would "
             f"put frames of one clip on both sides: use protocol {', '.join(SEQUENCE_PROTOCOLS)}"
         )
@@ -193,12 +193,12 @@ def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) 
 
     path = Path(path)
     if check_media(path) == "image":
-        raise PredictionError(f"{path.name} is a still image: a clip model reads {frames} frames of a video")
+        raise InputError(f"{path.name} is a still image: a clip model reads {frames} frames of a video")
     sampled = sample_frames(path, frames)
     faces = [largest_face_crop(image, detector, spec) for _, image in sampled]
     crops = [face.crop for face in faces if face is not None]
     if not crops:
-        raise PredictionError(f"{path.name}: no face in any of the {frames} frames sampled")
+        raise InputError(f"{path.name}: no face in any of the {frames} frames sampled")
     clip = np.stack([crops[i] for i in frame_positions(len(crops), frames)]).astype(np.float32)
     return clip[..., None], len(crops), len({index for index, _ in sampled})
 
@@ -219,7 +219,7 @@ def predict_clip(
 
     shape = clip_shape(model)
     if shape is None:
-        raise PredictionError(f"{model.name} reads single images, not clips: use inference.Recognizer")
+        raise InputError(f"{model.name} reads single images, not clips: use inference.Recognizer")
     classes = check_classes(model, classes)
     spec = spec or (CropSpec(side=shape[1]) if shape[1] else CropSpec())
     if detector is None:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fer_utils.book.exercises.feedback import Feedback, Unanswered, as_number, coding_exercise, run_student
+from fer_utils.book.exercises.feedback import Feedback, as_number, coding_exercise, run_student
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def _check_counts(
     for count in counts:
         try:
             got = run_student(function, *count.args)
-        except Unanswered:
+        except NotImplementedError:  # the stub: unanswered, not a failure on this count
             raise
         except Exception as exc:  # name the layer it failed on
             return Feedback(False, f"{call(count)} raised {type(exc).__name__} on {count.where}: {exc}")

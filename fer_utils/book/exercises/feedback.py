@@ -44,18 +44,12 @@ class Feedback:
         return ("✅ **Correct.** " if self.ok else "❌ **Not yet.** ") + self.message
 
 
-class Unanswered(Exception):
-    """The student's function is still the stub (it raised NotImplementedError or returned `...`)."""
-
-
 def run_student(function: Callable[..., object], *args: object, **kwargs: object) -> object:
-    """Call the student's code; a stub becomes `Unanswered` (not an error: the notebook goes on)."""
-    try:
-        result = function(*args, **kwargs)
-    except NotImplementedError as exc:
-        raise Unanswered from exc
+    """Call the student's code; a stub (it raises NotImplementedError, or returns `...`) raises NotImplementedError,
+    which `coding_exercise` turns into feedback that says so (not an error: the notebook goes on)."""
+    result = function(*args, **kwargs)
     if result is Ellipsis:
-        raise Unanswered
+        raise NotImplementedError(f"{getattr(function, '__name__', 'your code')} returned `...`")
     return result
 
 
@@ -70,7 +64,7 @@ def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
             return Feedback(False, f"{UNANSWERED}: complete the function above and run this cell again.")
         try:
             return check(answer, *args, **kwargs)
-        except Unanswered:
+        except NotImplementedError:  # the stub, still unanswered
             return Feedback(
                 False,
                 f"{UNANSWERED}: complete `{name}` (replace `raise NotImplementedError`) and run this cell again.",
