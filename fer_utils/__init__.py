@@ -13,7 +13,7 @@ wheels up to 3.13 (none for 3.14), and SciPy 1.16 and Pillow 13 need 3.11 or lat
 `python -m fer_utils` can say so (`python_problem`).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["SUPPORTED_PYTHONS", "__version__", "python_problem"]
 
 SUPPORTED_PYTHONS = ((3, 11), (3, 13))  # the oldest and the newest minor version, both supported
