@@ -33,10 +33,13 @@ class FerError(Exception):
     a member sets it) says what a caller that records problems rather than stopping writes down."""
 
     status: str | None = None
+    statuses: tuple[str, ...] = ()  # what `status` may be, for a member that records its kind
 
     def __init__(self, *args: object, status: str | None = None) -> None:
         super().__init__(*args)
         if status is not None:
+            if self.statuses and status not in self.statuses:
+                raise ValueError(f"a {type(self).__name__}'s status is one of {self.statuses}, not {status!r}")
             self.status = status
 
 
@@ -54,11 +57,7 @@ class MediaError(InputError):
     cannot be used as it is), `missing` (listed in an index, no longer on disk)."""
 
     status = "unreadable"
-
-    def __init__(self, *args: object, status: str = "unreadable") -> None:
-        if status not in MEDIA_STATUSES:
-            raise ValueError(f"a MediaError's status is one of {MEDIA_STATUSES}, not {status!r}")
-        super().__init__(*args, status=status)
+    statuses = MEDIA_STATUSES
 
 
 class MissingFileError(FerError, FileNotFoundError):
@@ -77,11 +76,7 @@ class DownloadError(FerError, OSError):
     (DOWNLOAD_STATUSES)."""
 
     status = "failed"
-
-    def __init__(self, *args: object, status: str = "failed") -> None:
-        if status not in DOWNLOAD_STATUSES:
-            raise ValueError(f"a DownloadError's status is one of {DOWNLOAD_STATUSES}, not {status!r}")
-        super().__init__(*args, status=status)
+    statuses = DOWNLOAD_STATUSES
 
 
 class SetupError(FerError, RuntimeError):

@@ -263,17 +263,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--run", type=Path, help="a finished run folder (reads its saved test predictions)")
     add_model_argument(source, required=False)
     evaluate.add_argument("--crops", type=Path, help="with --model: crops folder with manifest.csv")
-    evaluate.add_argument(
-        "--protocol",
-        choices=PROTOCOLS,
-        help="with --model: split protocol (default: the one recorded beside the model)",
-    )
-    evaluate.add_argument(
-        "--val-size", type=fraction, help="with --model: validation share (default: the one recorded beside the model)"
-    )
-    evaluate.add_argument(
-        "--seed", type=non_negative_int, help="with --model: split seed (default: the one recorded beside the model)"
-    )
+    recorded = "(default: the one recorded beside the model)"
+    evaluate.add_argument("--protocol", choices=PROTOCOLS, help=f"with --model: split protocol {recorded}")
+    evaluate.add_argument("--val-size", type=fraction, help=f"with --model: validation share {recorded}")
+    evaluate.add_argument("--seed", type=non_negative_int, help=f"with --model: split seed {recorded}")
     evaluate.add_argument(
         "--test-crops",
         type=Path,

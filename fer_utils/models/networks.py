@@ -202,23 +202,17 @@ def separable_residual_block(
     """
     residual = strided_pointwise(x, filters, name=f"{name}_shortcut")
     residual = batch_norm()(residual)
-    x = layers.SeparableConv2D(
-        filters,
-        3,
-        padding="same",
-        use_bias=False,
-        depthwise_regularizer=regularizer,
-    )(x)
-    x = batch_norm()(x)
-    x = layers.Activation("relu")(x)
-    x = layers.SeparableConv2D(
-        filters,
-        3,
-        padding="same",
-        use_bias=False,
-        depthwise_regularizer=regularizer,
-    )(x)
-    x = batch_norm()(x)
+    for stage in range(2):
+        if stage:  # ReLU between the two separable convolutions
+            x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=False,
+            depthwise_regularizer=regularizer,
+        )(x)
+        x = batch_norm()(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
     return layers.Add()([x, residual])
 
