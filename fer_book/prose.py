@@ -22,8 +22,8 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from fer_utils.book.cited import CITED, Cited
 
@@ -124,14 +124,11 @@ def sentences(block: str) -> int:
     return max(1, len(SENTENCE_END.findall(ABBREVIATIONS.sub("abbr", block))))
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(NamedTuple):
+    """Words and sentences of a chapter's prose."""
+
     words: int
     sentences: int
-
-    @property
-    def mean_sentence(self) -> float:
-        return self.words / self.sentences if self.sentences else 0.0
 
 
 def markdown_cells(nb: Mapping) -> list[str]:
@@ -221,14 +218,19 @@ def warnings_shown(nb: Mapping) -> list[str]:
     return found
 
 
+def mean_sentence(measured: Stats) -> float:
+    """Words per sentence."""
+    return measured.words / max(measured.sentences, 1)
+
+
 def problems(nb: Mapping) -> list[str]:
     """Everything `make test` refuses in an executed chapter's prose, in words (empty: none)."""
     measured = stats(nb)
     found = []
     if measured.words > MAX_WORDS:
         found.append(f"{measured.words} words of prose (at most {MAX_WORDS})")
-    if measured.mean_sentence > MAX_MEAN_SENTENCE:
-        found.append(f"a mean sentence of {measured.mean_sentence:.1f} words (at most {MAX_MEAN_SENTENCE:g})")
+    if mean_sentence(measured) > MAX_MEAN_SENTENCE:
+        found.append(f"a mean sentence of {mean_sentence(measured):.1f} words (at most {MAX_MEAN_SENTENCE:g})")
     found += [
         f"typed by hand, not glued: {number}" for source in markdown_cells(nb) for number in typed_decimals(source)
     ]
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in paths:
         nb = json.loads(path.read_text(encoding="utf-8"))
         measured, found = stats(nb), problems(nb)
-        print(f"{path.stem:<32} {measured.words:>6} {measured.sentences:>9} {measured.mean_sentence:>5.1f}")
+        print(f"{path.stem:<32} {measured.words:>6} {measured.sentences:>9} {mean_sentence(measured):>5.1f}")
         for problem in found:
             print(f"    {problem}")
         failed = failed or bool(found)
