@@ -50,7 +50,7 @@ WILD_OPTIONS: tuple[str, ...] = ("width", "bn_momentum")
 # 2019), each image mixed with another of its batch and its label with it.
 MIXES: tuple[str, ...] = ("none", "mixup", "cutmix")
 
-# Test-time augmentation (fer_utils.deploy.tta): the views of a crop whose class probabilities are averaged.
+# Test-time augmentation (fer_utils.evaluate.tta): the views of a crop whose class probabilities are averaged.
 # "none": the crop alone; "flip": it and its mirror; "flip-shift": those and four shifts of the crop by TTA_SHIFT
 # pixels (up, down, left, right). Measured on real FER-2013 / CK+ (../shared/measurements): 0.637 / 0.616 with
 # one view, 0.646 / 0.616 with the mirror, 0.649 / 0.632 with the six views.

@@ -78,7 +78,7 @@ class CrossReport:
     overlap: int | None = None
     overlap_source: str = ""
     clean: dict[str, float] | None = None
-    tta: str = "none"  # the test-time augmentation the probabilities were averaged over (deploy.tta)
+    tta: str = "none"  # the test-time augmentation the probabilities were averaged over (evaluate.tta)
 
     def to_dict(self) -> dict:
         """The report as plain JSON types (lists, dicts, str, int, float, None)."""
@@ -324,8 +324,8 @@ def predict_known(
     to the model's input and predicted by the model, or by `predict` (raw-pixel images -> probabilities, e.g. a
     TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
     crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`); `tta`
-    averages the probabilities over views of each crop (`deploy.tta`)."""
-    from fer_utils.deploy.tta import check_tta, tta_probabilities
+    averages the probabilities over views of each crop (`evaluate.tta`)."""
+    from fer_utils.evaluate.tta import check_tta, tta_probabilities
     from fer_utils.models.networks import input_side, network_side
     from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
@@ -414,7 +414,7 @@ def cross_evaluate(
     folder, the frames that copy its training crops are counted and the score is given without them too, and
     crops smaller than the model's input are refused (a run of this package trains on crops at least its input's
     size); a model without a run folder (the peer) is scored on them upsampled, and the report says so. `tta`:
-    the probabilities averaged over views of each crop (`deploy.tta`), recorded in the report."""
+    the probabilities averaged over views of each crop (`evaluate.tta`), recorded in the report."""
     from fer_utils.models.networks import network_side
 
     names = vocabulary_classes(classes)

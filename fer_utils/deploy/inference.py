@@ -153,7 +153,7 @@ class Recognizer:
     crops the model was trained on were cut (`Recognizer.of_run` reads it from the run; default: the
     default spec at the model's side); `detector` finds the faces (default: the spec's, or the book's
     default for crops of whole images); `tta` averages each face's probabilities over views of its crop
-    (registry.TTA_MODES, `deploy.tta`; default "none": the crop alone).
+    (registry.TTA_MODES, `evaluate.tta`; default "none": the crop alone).
     """
 
     def __init__(
@@ -165,7 +165,7 @@ class Recognizer:
         spec: CropSpec | None = None,
         tta: str = "none",
     ) -> None:
-        from fer_utils.deploy.tta import check_tta
+        from fer_utils.evaluate.tta import check_tta
         from fer_utils.models.networks import check_classes, input_side
 
         self.tta = check_tta(tta)
@@ -229,7 +229,7 @@ class Recognizer:
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes) of crops (N, size, size) uint8 gray, cut as `frame` cuts them,
         averaged over the views of the recognizer's `tta`."""
-        from fer_utils.deploy.tta import tta_probabilities
+        from fer_utils.evaluate.tta import tta_probabilities
 
         images = np.asarray(crops)[..., None].astype(np.float32)
         return tta_probabilities(lambda x: np.asarray(self.model.predict_on_batch(x)), images, self.tta)

@@ -343,12 +343,12 @@ def training_seconds_per_image(
 
 def predict_batches(model: keras.Model, dataset: tf.data.Dataset, tta: str = "none") -> np.ndarray:
     """Class probabilities for every image of `dataset` ((images, labels) batches), in order, averaged over
-    the views of test-time augmentation `tta` (`deploy.tta`; "none": the image alone).
+    the views of test-time augmentation `tta` (`evaluate.tta`; "none": the image alone).
 
     Calls the model batch by batch instead of `model.predict`: a chapter that trains many runs in one
     kernel would otherwise make TensorFlow retrace a new predict function per model and print
     warnings into the page."""
-    from fer_utils.deploy.tta import check_tta, tta_probabilities
+    from fer_utils.evaluate.tta import check_tta, tta_probabilities
 
     check_tta(tta)
 
