@@ -1,5 +1,6 @@
-"""Where an export of a run (a TFLite file and the files that travel with it) may be written: the one rule
-every export step calls, so that an export never writes into another run's folder.
+"""A run's export: the page's model made in one place (`page_export`) and where an export (a TFLite file and
+the files that travel with it) may be written, the one rule every export step calls, so that an export never
+writes into another run's folder.
 
 An export's files (`model.tflite`, `classes.json`, `crop_spec.json`, …) describe one model: written beside
 another model's files they would relabel it (run B predicting under run C's classes). So an export goes
@@ -9,8 +10,8 @@ it replaces together (`atomic_files`). Any other folder (another run's, another 
 other files) is refused with an `OutputError` before any work (`check_export_folder`) and again at the
 moment of writing (`write_export`).
 
-What the live page runs is made in one place, `page_export`: a run read once (`runs.LoadedRun`) becomes the
-page's .tflite and its `model.json`, for `python -m fer_utils export` and for the book's demo page
+`page_export` makes what the live page runs: a run read once (`runs.LoadedRun`) becomes the page's .tflite and
+its `model.json`, for `python -m fer_utils export` and for the book's demo page
 (`fer_book.demo_page.export_demo_model`) alike.
 """
 

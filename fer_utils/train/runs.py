@@ -1,4 +1,4 @@
-"""The trained run: one object for a training run's folder, its files read back, its model and its recognizer.
+"""The trained run: one object for a training run's folder, its files read back, and the run read once.
 
 `RunFolder` is the shape a trained run travels in: `train.fit.train_run`, `artifacts.train` and
 `chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
