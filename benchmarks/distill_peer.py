@@ -33,6 +33,7 @@ import tensorflow as tf
 from fer_utils.book import artifacts, realfaces
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.data.splits import split_frames
+from fer_utils.faces.preprocess_folder import folder_crop_spec
 from fer_utils.models.peer import PEER_CLASSES, peer_model
 from fer_utils.train.checks import check_training_frames
 from fer_utils.train.config import TrainConfig
@@ -125,7 +126,7 @@ def main() -> None:
 
     crops = artifacts.Dataset(artifacts.GENERATED_DATASET).crops()
     frames = usable_frames(load_manifest(crops))
-    classes = check_training_frames(frames, crops)
+    classes = check_training_frames(frames, crops, folder_crop_spec(crops))
     peer = peer_targets(crops, frames, classes, args.temperature)
     sets = realfaces.real_sets()
     for seed in (int(s) for s in args.seeds.split(",")):

@@ -31,8 +31,6 @@ from fer_book.npm import (
 )
 from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
 from fer_utils.errors import InputError
-from fer_utils.faces.crop_spec import CropSpec, served_spec
-from fer_utils.storage.run_files import METRICS_FILE
 
 # Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:
 # Jupyter Book adds every .js/.css found there to EVERY page as a classic script, which breaks ES
@@ -93,70 +91,33 @@ def licenses_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-def model_accuracy(model_path: Path) -> float | None:
-    """The frame accuracy in the run's metrics file (`runs.METRICS_FILE`) beside a model, if there is one."""
-    metrics = Path(model_path).parent / METRICS_FILE
-    if not metrics.is_file():
-        return None
-    test = json.loads(metrics.read_text()).get("test", {})
-    frame = test.get("frame", test)
-    value = frame.get("accuracy") if isinstance(frame, Mapping) else None
-    return float(value) if value is not None else None
-
-
-def model_crop_spec(model_path: Path) -> tuple[object, CropSpec]:
-    """The model of `model_path` (taking the crops its spec cuts: `RunFolder.load`) and its crop spec (the
-    `crop_spec.json` beside it, or what older records say: `RunFolder.crop_spec`)."""
-    from fer_utils.models.networks import input_side
-    from fer_utils.train.runs import RunFolder
-
-    folder = RunFolder(Path(model_path).parent)
-    model = folder.load(Path(model_path))
-    return model, folder.crop_spec(input_side(model))
-
-
 def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object], slot: str = "default") -> Path:
     """Write `model_path` (.keras, with its classes.json and crop spec) as the page's `slot` model into
-    `static`: its .tflite (one crop of its spec's side, batch 1; float32, or full-integer int8 when
-    `about["tflite"] == "int8"`, calibrated on the shipped generated faces cut at its spec's side, which the
-    model resizes itself: `deploy.tflite.representative_faces`) and its JSON: `about` (a DemoAbout), classes, input
-    shape, the crop spec as served (`crop`: what the page cuts, book/_demo/crop.js; `crop_spec.served_spec`), the
-    TFLite mode and, for int8, the input and output [scale, zero point].
+    `static`: the package's page export (`deploy.exports.page_export`: its .tflite, float32, or full-integer
+    int8 when `about["tflite"] == "int8"`, and its JSON) with `about` (a DemoAbout) in its JSON.
 
     This is how the book chooses the demo's models; `about["accuracy"]` defaults to the run's metrics file
     (then measured on "its own test split") and `about["chance"]` to 1 / number of classes.
     """
-    from fer_utils.deploy.tflite import page_model
-    from fer_utils.errors import InputError
-    from fer_utils.models.networks import load_classes
+    from fer_utils.deploy.exports import page_export, run_accuracy
+    from fer_utils.train.runs import RunFolder
 
     check_demo_slot(slot)
     about = check_demo_about(about)
     mode = about.get("tflite", "float32")
-    model, spec = model_crop_spec(Path(model_path))
-    classes = load_classes(Path(model_path))
-    if int(model.output_shape[-1]) != len(classes):
-        raise InputError(f"{model_path}: {model.output_shape[-1]} outputs but {len(classes)} classes")
-    try:
-        model_bytes, tensors = page_model(model, spec.side, mode)
-    except InputError as error:
-        raise InputError(f"{model_path}: {error}") from error
-    measured = model_accuracy(Path(model_path))
+    folder = RunFolder(Path(model_path).parent)
+    run = folder.open(Path(model_path))
+    measured = run_accuracy(folder)[0]
     info = {
         "name": DEMO_NAMES[slot],
         "accuracy": measured,
         "evaluated_on": "its own test split" if measured is not None and about.get("accuracy") is None else None,
-        "chance": 1 / len(classes),
-        "tflite": mode,
+        "chance": 1 / len(run.classes),
         **{key: value for key, value in about.items() if value is not None},
         "slot": slot,
-        "classes": list(classes),
-        "input_shape": tensors["input_shape"],
-        "crop": served_spec(spec).to_dict(),  # a model of whole images is served a detector's box and margin
-        "input_quantization": tensors["input_quantization"],
-        "output_quantization": tensors["output_quantization"],
         "source": Path(model_path).name,
     }
+    model_bytes, info = page_export(run, mode, info)
     model_file, info_file = DEMO_SLOT_FILES[slot]
     static.mkdir(parents=True, exist_ok=True)
     (static / model_file).write_bytes(model_bytes)

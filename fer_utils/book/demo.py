@@ -99,14 +99,13 @@ def publish_demo_model(
 ) -> Path:
     """Put a model on the live demo page: its model, classes (and metrics.json, when the folder has one)
     are copied to the cache with its crop spec (`crop_spec.json`: a run's own, else the default one at its
-    side, `RunFolder.crop_spec`) and `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
+    side, `RunFolder.open`) and `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
     replacing what the slot held as a whole (fer_utils.storage.atomic); `book build` takes them from there.
 
     `slot="default"` (a chapter's run folder) makes it the page's default model; `slot="peer"` records
     the peer as measured by a chapter (`run_dir` is the folder `fer_utils.models.peer.export_peer` wrote), whose
     about is laid over `fer_utils.models.peer.PEER_ABOUT`."""
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE, write_crop_spec
-    from fer_utils.models.networks import input_side, load_model
     from fer_utils.storage.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
     from fer_utils.train.runs import RunFolder
 
@@ -128,7 +127,7 @@ def publish_demo_model(
                     shutil.copy2(item, tmp / item.name)
             (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
             if not (tmp / CROP_SPEC_FILE).is_file():  # crops made by hand, a model folder: the default spec
-                write_crop_spec(tmp, RunFolder(run_dir).crop_spec(input_side(load_model(run_dir / MODEL_FILE))))
+                write_crop_spec(tmp, RunFolder(run_dir).open().spec)
         replace_folder(staging, target)
     return RunFolder(target).model_file
 

@@ -94,7 +94,7 @@ def _model_test_predictions(args: argparse.Namespace):
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy.crossdata import check_scored_crops
     from fer_utils.errors import InputError
-    from fer_utils.models.networks import check_classes, input_side, load_classes, load_model, network_side
+    from fer_utils.models.networks import input_side, network_side
     from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
     from fer_utils.train.pipeline import make_dataset
@@ -104,14 +104,14 @@ def _model_test_predictions(args: argparse.Namespace):
     if args.crops is None:
         raise InputError("evaluate --model needs --crops DIR, the crops folder whose test split it predicts")
     split = recorded_split(args)
-    model = load_model(args.model)
-    classes = check_classes(model, load_classes(args.model))
+    folder = RunFolder(args.model.parent)
+    run = folder.open(args.model)  # the model, its classes and crop spec, read once
+    model, classes = run.model, run.classes
     frames = usable_frames(load_manifest(args.crops))
     check_crop_classes(frames, classes, args)
     test = audited_split(
         frames, args.crops, split["protocol"], split["test_size"], split["val_size"], split["seed"], split["clean_test"]
     ).test
-    folder = RunFolder(args.model.parent)
     subjects = folder.config().get("subjects", {}) if folder.config_file.is_file() else {}
     if "test" in subjects and sorted(map(str, test["subject"].unique())) != subjects["test"]:
         raise InputError(

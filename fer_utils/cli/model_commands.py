@@ -49,7 +49,7 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.deploy.tflite import PAGE_MODEL_INFO, export_page_info, page_tensors, to_tflite
     from fer_utils.errors import InputError
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE, spec_bytes
-    from fer_utils.models.networks import fixed_input, input_side, load_classes
+    from fer_utils.models.networks import fixed_input
     from fer_utils.storage.outputs import check_outputs
     from fer_utils.storage.run_files import CLASSES_FILE
     from fer_utils.train.pipeline import load_images
@@ -66,9 +66,8 @@ def _quantize(args: argparse.Namespace) -> int:
     }
     check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops])
     check_export_folder(args.out.parent, args.model.parent)  # never another run's folder or export
-    folder = RunFolder(args.model.parent)
-    model, classes = folder.load(args.model), load_classes(args.model)
-    spec = folder.crop_spec(input_side(model))
+    run = RunFolder(args.model.parent).open(args.model)
+    model, spec = run.model, run.spec
     representative = None
     if args.mode == "int8":
         if args.crops is None:
@@ -81,7 +80,7 @@ def _quantize(args: argparse.Namespace) -> int:
             representative = load_images(frames.sample(frac=1, random_state=0).head(args.samples), args.crops, size)
     page_info = export_page_info(args.out)  # an export's model.tflite: its model.json follows it
     blob = to_tflite(fixed_input(model, spec.side, 1 if page_info else None), args.mode, representative)
-    files = {args.out.name: blob, CLASSES_FILE: json.dumps(classes), CROP_SPEC_FILE: spec_bytes(spec)}
+    files = {args.out.name: blob, CLASSES_FILE: json.dumps(run.classes), CROP_SPEC_FILE: spec_bytes(spec)}
     if page_info is not None:
         files[PAGE_MODEL_INFO] = json.dumps(page_info | page_tensors(blob, args.mode), indent=1) + "\n"
     write_export(args.out.parent, args.model.parent, files)
@@ -103,51 +102,31 @@ def _peer(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_accuracy(run) -> tuple[float | None, str | None]:
-    """(the run's test accuracy from its metrics.json, None) or (None, a note saying why it is left out): a
-    model folder without metrics.json (the peer), or one that is missing, damaged or lacks the number."""
-    from fer_utils.storage.run_files import METRICS_FILE
-
-    try:
-        accuracy = run.metrics()["test"]["frame"]["accuracy"]
-    except FileNotFoundError:
-        return None, f"no {METRICS_FILE} in {run.path}: the export leaves the accuracy out"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        problem = "not readable JSON" if isinstance(exc, ValueError) else f"no test accuracy ({type(exc).__name__})"
-        return None, f"{run.metrics_file} is damaged ({problem}): the export leaves the accuracy out"
-    if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool):
-        return None, f"{run.metrics_file} holds no numeric test accuracy: the export leaves the accuracy out"
-    return float(accuracy), None
-
-
 def _export(args: argparse.Namespace) -> int:
     """Write a run's model for the live page in one step: the TFLite file it runs (one crop of the run's crop
     spec, batch 1) and its sidecar JSON (classes, crop spec as served, TFLite mode, tensors' quantization), into
     a folder of its own (default: the run's `page/`; `exports.write_export`: never another run's files); load
     both in the page's "Use your own model"."""
-    from fer_utils.deploy.exports import check_export_folder, write_export
-    from fer_utils.deploy.tflite import PAGE_FOLDER, PAGE_MODEL_FILE, PAGE_MODEL_INFO, page_model
-    from fer_utils.faces.crop_spec import served_spec
-    from fer_utils.models.networks import check_classes, input_side
+    from fer_utils.deploy.exports import check_export_folder, page_export, run_accuracy, write_export
+    from fer_utils.deploy.tflite import PAGE_FOLDER, PAGE_MODEL_FILE, PAGE_MODEL_INFO
     from fer_utils.storage.outputs import check_outputs
     from fer_utils.train.runs import RunFolder
 
-    run = RunFolder(args.run)
-    out = args.out or run.path / PAGE_FOLDER
+    folder = RunFolder(args.run)
+    out = args.out or folder.path / PAGE_FOLDER
     check_outputs({"--out": out}, folders={"--out"})
-    check_export_folder(out, run.path)  # new or empty, or this run's earlier export: never another run's files
-    model = run.load()
-    classes = check_classes(model, run.classes())
-    spec = run.crop_spec(input_side(model))
-    accuracy, note = run_accuracy(run)  # before the conversion: a damaged metrics.json costs no work
-    blob, tensors = page_model(model, spec.side, args.mode)
-    info = {"name": run.path.name, "classes": classes, "crop": served_spec(spec).to_dict(), **tensors, "tta": args.tta}
-    info |= {"source": str(run.path), "accuracy": accuracy} | ({} if note is None else {"accuracy_note": note})
-    write_export(out, run.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
+    check_export_folder(out, folder.path)  # new or empty, or this run's earlier export: never another run's files
+    run = folder.open()
+    accuracy, note = run_accuracy(folder)  # before the conversion: a damaged metrics.json costs no work
+    blob, info = page_export(run, args.mode, {"name": folder.path.name})
+    info |= {"tta": args.tta, "source": str(folder.path), "accuracy": accuracy}
+    info |= {} if note is None else {"accuracy_note": note}
+    write_export(out, folder.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
     if note is not None:
         print(f"note: {note}")
     print(
-        f"{args.mode} page model ({spec.side}x{spec.side} crops, {len(classes)} classes, {len(blob) / 1e6:.3f} MB): "
+        f"{args.mode} page model ({run.spec.side}x{run.spec.side} crops, {len(run.classes)} classes, "
+        f"{len(blob) / 1e6:.3f} MB): "
         f"{out / PAGE_MODEL_FILE} and {out / PAGE_MODEL_INFO}. In the live demo page, under 'Use your own model', "
         "choose both files."
     )

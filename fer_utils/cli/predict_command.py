@@ -15,11 +15,10 @@ from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, TTA_MODES
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
-    cropped as the crop spec beside the model says (`crop_spec.json`, or a run's older records:
-    `RunFolder.crop_spec`; the default spec at the model's side for a model without one)."""
+    cropped as the crop spec beside the model says (`crop_spec.json`; the default spec at the model's side for a
+    model without one): the model's folder read once, `RunFolder.open`."""
     from fer_utils.deploy.inference import Recognizer, check_annotated_out, refuse_overwrite
     from fer_utils.errors import InputError
-    from fer_utils.models.networks import input_side, load_classes
     from fer_utils.storage.outputs import check_outputs
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, predict_clip
@@ -28,15 +27,13 @@ def _predict(args: argparse.Namespace) -> int:
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
     check_annotated_out(args.out, args.media)
-    folder = RunFolder(args.model.parent)
-    model = folder.load(args.model)
-    spec = folder.crop_spec(input_side(model))
-    if clip_shape(model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
+    run = RunFolder(args.model.parent).open(args.model)
+    if clip_shape(run.model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
         if args.out is not None or args.every is not None or args.tta != "none":
             raise InputError(f"{args.model} reads whole clips: --out, --every and --tta apply to frame models only")
-        table = predict_clip(model, load_classes(args.model), args.media, spec, args.detector)
+        table = predict_clip(run.model, run.classes, args.media, run.spec, args.detector)
         return _write_predictions(args, table, f"{args.media.name}: one clip, {int(table['faces'][0])} face(s)")
-    recognizer = Recognizer(model, load_classes(args.model), args.detector, spec=spec, tta=args.tta)
+    recognizer = Recognizer.of_run(run, args.detector, args.tta)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
     return _write_predictions(args, table, f"{len(table)} face(s) in {table['frame_index'].nunique()} frame(s)")
 

@@ -455,8 +455,7 @@ def cross_evaluate(
 def evaluate_model_file(model_path: Path, crops: Path, split: str | None = None, tta: str = "none") -> CrossReport:
     """`cross_evaluate` of a saved model (.keras, classes.json beside it, and its run folder when it lies in
     one) on the crops folder `crops`, with test-time augmentation `tta`."""
-    from fer_utils.models.networks import check_classes, load_classes, load_model
+    from fer_utils.train.runs import RunFolder
 
-    model = load_model(model_path)
-    classes = check_classes(model, load_classes(model_path))
-    return cross_evaluate(model, classes, crops, split=split, run_dir=Path(model_path).parent, tta=tta)
+    run = RunFolder(Path(model_path).parent).open(Path(model_path))
+    return cross_evaluate(run.model, run.classes, crops, split=split, run_dir=run.folder.path, tta=tta)

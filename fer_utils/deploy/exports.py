@@ -1,5 +1,6 @@
-"""Where an export of a run (a TFLite file and the files that travel with it) may be written: the one rule
-every export step calls, so that an export never writes into another run's folder.
+"""A run's export: the page's model made in one place (`page_export`) and where an export (a TFLite file and
+the files that travel with it) may be written, the one rule every export step calls, so that an export never
+writes into another run's folder.
 
 An export's files (`model.tflite`, `classes.json`, `crop_spec.json`, …) describe one model: written beside
 another model's files they would relabel it (run B predicting under run C's classes). So an export goes
@@ -8,6 +9,10 @@ or a folder that an earlier export of the *same* run made (its `export.json` nam
 it replaces together (`atomic_files`). Any other folder (another run's, another run's export, a folder of
 other files) is refused with an `OutputError` before any work (`check_export_folder`) and again at the
 moment of writing (`write_export`).
+
+`page_export` makes what the live page runs: a run read once (`runs.LoadedRun`) becomes the page's .tflite and
+its `model.json`, for `python -m fer_utils export` and for the book's demo page
+(`fer_book.demo_page.export_demo_model`) alike.
 """
 
 from __future__ import annotations
@@ -15,9 +20,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fer_utils.errors import OutputError
+from fer_utils.errors import InputError, OutputError
+from fer_utils.faces.crop_spec import served_spec
 from fer_utils.storage.atomic import atomic_files, atomic_folder, temporary_owner
+from fer_utils.storage.run_files import METRICS_FILE
+
+if TYPE_CHECKING:
+    from fer_utils.train.runs import LoadedRun, RunFolder
 
 EXPORT_FILE = "export.json"  # in an export's folder: the run (model folder) its files were exported from
 
@@ -84,3 +95,33 @@ def write_export(folder: Path, run: Path, files: Mapping[str, str | bytes], opti
                     (staging / name).write_bytes(data.encode() if isinstance(data, str) else data)
     except OSError as exc:
         raise OutputError(f"could not write {option} {folder}: {exc.strerror or exc} (nothing was replaced)") from exc
+
+
+def run_accuracy(run: RunFolder) -> tuple[float | None, str | None]:
+    """(the run's test accuracy from its metrics.json, None) or (None, a note saying why it is left out): a
+    model folder without metrics.json (the peer), or one that is missing, damaged or lacks the number."""
+    try:
+        accuracy = run.metrics()["test"]["frame"]["accuracy"]
+    except FileNotFoundError:
+        return None, f"no {METRICS_FILE} in {run.path}: the export leaves the accuracy out"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem = "not readable JSON" if isinstance(exc, ValueError) else f"no test accuracy ({type(exc).__name__})"
+        return None, f"{run.metrics_file} is damaged ({problem}): the export leaves the accuracy out"
+    if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool):
+        return None, f"{run.metrics_file} holds no numeric test accuracy: the export leaves the accuracy out"
+    return float(accuracy), None
+
+
+def page_export(run: LoadedRun, mode: str, info: Mapping[str, object]) -> tuple[bytes, dict[str, object]]:
+    """The live page's model of a run read once: its .tflite (one gray crop of the run's crop spec's side,
+    batch 1; float32, or int8 calibrated on the shipped generated faces: `tflite.page_model`) and its
+    `model.json`: `info`, then the classes, the crop spec as served (`crop`: what the page cuts,
+    book/_demo/crop.js; `crop_spec.served_spec`), the input shape, the TFLite mode and the input and output
+    tensors' [scale, zero point]. A model the page cannot run is an InputError naming the run."""
+    from fer_utils.deploy.tflite import page_model
+
+    try:
+        blob, tensors = page_model(run.model, run.spec.side, mode)
+    except InputError as error:
+        raise InputError(f"{run.folder}: {error}") from error
+    return blob, {**info, "classes": list(run.classes), "crop": served_spec(run.spec).to_dict(), **tensors}

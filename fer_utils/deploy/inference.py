@@ -34,7 +34,7 @@ from fer_utils.storage.run_files import probability_columns
 if TYPE_CHECKING:
     import keras
 
-    from fer_utils.train.runs import RunFolder
+    from fer_utils.train.runs import LoadedRun, RunFolder
 
 
 @dataclass(frozen=True)
@@ -195,14 +195,16 @@ class Recognizer:
         self.classes = check_classes(model, classes)
 
     @classmethod
-    def of_run(cls, run: RunFolder, detector: str | FaceDetector | None = None, tta: str = "none") -> Recognizer:
-        """A run's own recognizer: its best model, its classes, and the spec of the crops it was trained on
-        (`RunFolder.crop_spec`), so that it crops faces as the model saw them (with the spec's detector unless
-        `detector` says otherwise)."""
-        from fer_utils.models.networks import input_side
+    def of_run(
+        cls, run: RunFolder | LoadedRun, detector: str | FaceDetector | None = None, tta: str = "none"
+    ) -> Recognizer:
+        """A run's own recognizer: its model, its classes, and the spec of the crops it was trained on, as the run
+        is read once (`RunFolder.open`; a `LoadedRun` is taken as it is), so that it crops faces as the model saw
+        them (with the spec's detector unless `detector` says otherwise)."""
+        from fer_utils.train.runs import LoadedRun
 
-        model = run.load()
-        return cls(model, run.classes(), detector, spec=run.crop_spec(input_side(model)), tta=tta)
+        loaded = run if isinstance(run, LoadedRun) else run.open()
+        return cls(loaded.model, loaded.classes, detector, spec=loaded.spec, tta=tta)
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""

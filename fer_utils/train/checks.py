@@ -16,8 +16,7 @@ import pandas as pd
 from fer_utils.data.corpora import classes_in
 from fer_utils.data.splits import Split
 from fer_utils.errors import InputError
-from fer_utils.faces.crop_spec import CROP_SPEC_FILE
-from fer_utils.faces.preprocess_folder import folder_crop_spec
+from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec
 from fer_utils.models.networks import MODEL_BUILDERS, check_input_size
 from fer_utils.registry import (
     CLASS_WEIGHTS,
@@ -145,8 +144,9 @@ def augment_problems(config: TrainConfig) -> list[tuple[bool, str]]:
     ]
 
 
-def check_crops(frames: pd.DataFrame, root: Path) -> None:
-    """InputError naming the crops of `frames` that are not on disk under `root` (every row is checked)."""
+def check_crops(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> None:
+    """InputError naming the crops of `frames` that are not on disk under `root`, damaged, or not of the side
+    of their crop `spec` (None: crops made by hand, which the pipeline resizes to one side); every row is checked."""
     missing = [p for p in frames["image"] if not (Path(root) / p).is_file()]
     if missing:
         raise InputError(
@@ -159,7 +159,6 @@ def check_crops(frames: pd.DataFrame, root: Path) -> None:
             f"{len(damaged)} of {len(frames)} crops under {root} are damaged (not a whole PNG), e.g. "
             f"{[str(p) for p in damaged[:3]]}: delete them and re-run preprocess, which makes them again"
         )
-    spec = folder_crop_spec(root)  # None: crops made by hand, which the pipeline resizes to one side
     wrong = off_spec_crops((Path(root) / p for p in frames["image"]), spec.side) if spec else {}
     if wrong:
         named = ", ".join(f"{path} ({w}×{h} px)" for path, (w, h) in list(wrong.items())[:3])
@@ -199,9 +198,10 @@ def damaged_crops(paths: Iterable[Path]) -> list[Path]:
     return damaged
 
 
-def check_training_frames(frames: pd.DataFrame, root: Path) -> list[str]:
+def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> list[str]:
     """The classes of `frames` (usable rows) after checking that there are at least two and that every
-    crop exists under `root`; an InputError says what is wrong before anything is built."""
+    crop exists under `root`, whole and of the side of its crop `spec` (None: made by hand); a InputError
+    says what is wrong before anything is built."""
     if frames.empty:
         raise InputError(f"no usable crops (status ok) in the manifest of {root}")
     classes = classes_in(frames)
@@ -210,7 +210,7 @@ def check_training_frames(frames: pd.DataFrame, root: Path) -> list[str]:
             f"training needs at least 2 classes, the frames hold only {classes} "
             f"({len(frames)} crops): a 1-class model would score 1.0 and mean nothing"
         )
-    check_crops(frames, root)
+    check_crops(frames, root, spec)
     return classes
 
 

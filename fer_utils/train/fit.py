@@ -359,11 +359,11 @@ def predict_batches(model: keras.Model, dataset: tf.data.Dataset, tta: str = "no
     return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]), dtype="float32")
 
 
-def check_split(split: Split, root: Path, classes: Sequence[str], config: TrainConfig) -> None:
-    """InputError unless every side's crops are on disk, the train and test sides hold frames and the
-    training side has every class (`train_checks`)."""
+def check_split(split: Split, data: FaceData, classes: Sequence[str], config: TrainConfig) -> None:
+    """InputError unless every side's crops are on disk (as `data`'s crop spec cuts them), the train and test
+    sides hold frames and the training side has every class (`train_checks`)."""
     for part in (split.train, split.test, *([split.val] if split.val is not None else [])):
-        check_crops(part, root)
+        check_crops(part, data.crops, data.spec)
     if split.train.empty or split.test.empty:
         raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
     check_split_classes(split, classes, config)
@@ -399,7 +399,7 @@ def train_run(
     build = build or MODEL_BUILDERS[config.model]
     model_options(config, build)  # a knob the builder lacks fails now, before any work
     frames = data.frames()
-    classes = check_training_frames(frames, data.crops)
+    classes = check_training_frames(frames, data.crops, data.spec)
     protocol = data.protocol(config, frames)
     if protocol == GIVEN_PROTOCOL:  # chosen or by default: which sides, and what the tested side lacks
         print(split_note(frames))
@@ -407,7 +407,7 @@ def train_run(
             print(f"WARNING: {line}", file=sys.stderr)
     config = replace(config, protocol=protocol)
     split = data.split_for(config, frames)
-    check_split(split, data.crops, classes, config)
+    check_split(split, data, classes, config)
     final = Path(out)
     with atomic_folder(final) as tmp:  # also sweeps what killed runs left beside it
         _fit_and_test(
@@ -444,7 +444,6 @@ def _fit_and_test(
     `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
     replicas = strategy.num_replicas_in_sync
-    spec = data.crop_spec()  # how the crops were cut (copied into the run folder; the model resizes them)
     has_val = split.val is not None and len(split.val) > 0
     train_batches = data.batches(split.train, classes, config, training=True, replicas=replicas)
     val_batches = data.batches(split.val, classes, config, replicas=replicas) if has_val else None
@@ -484,8 +483,8 @@ def _fit_and_test(
         },
     )
     write_train_hashes(split, run.path / TRAIN_HASHES_FILE)  # for `evaluate`'s overlap check, by content
-    if spec is not None:  # how the faces were cropped (runs.RunFolder.crop_spec, its recognizer)
-        write_crop_spec(run.path, spec)
+    if data.spec is not None:  # how the faces were cropped (runs.RunFolder.crop_spec, its recognizer)
+        write_crop_spec(run.path, data.spec)
     monitor = "val_loss" if has_val else "loss"
     best = load_model(run.model_file)
     test_batches = data.batches(split.test, classes, config)

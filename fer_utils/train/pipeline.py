@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import keras
@@ -202,8 +203,9 @@ class FaceData:
             raise InputError(f"no usable frames of subjects {list(self.subjects)} in {self.crops}")
         return chosen
 
-    def crop_spec(self) -> CropSpec | None:
-        """How the crops were cut (`preprocess_folder.folder_crop_spec`); None for crops made by hand."""
+    @cached_property
+    def spec(self) -> CropSpec | None:
+        """How the crops were cut (`preprocess_folder.folder_crop_spec`, read once); None for crops made by hand."""
         return folder_crop_spec(self.crops)
 
     def protocol(self, config: TrainConfig, frames: pd.DataFrame) -> str:
@@ -232,6 +234,6 @@ class FaceData:
         (made by hand); `training` also shuffles them every epoch from the seed and augments them as `config`
         says."""
         size, drop = replica_batching(len(frames), config.batch_size, replicas)
-        sized = None if self.crop_spec() else config.image_size
+        sized = None if self.spec else config.image_size
         feed = config.feed(training, batch_size=size, drop_remainder=drop, image_size=sized)
         return self.pipeline(frames, self.crops, classes, feed)

@@ -1,12 +1,12 @@
-"""The trained run: one object for a training run's folder, its files read back, its model and its recognizer.
+"""The trained run: one object for a training run's folder, its files read back, and the run read once.
 
 `RunFolder` is the shape a trained run travels in: `train.fit.train_run`, `artifacts.train` and
 `chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
 run's files (`fer_utils.storage.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
 `history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
-best model (`load`) and makes the `inference.Recognizer` that crops faces as the run's training crops
-were cut (`recognizer`, with `crop_spec`: the `crop_spec.CropSpec` training copied into the folder; a run
-made before it is refused, to be trained again). Where a path is needed it behaves like its folder:
+model, its classes and its crop spec once (`open`: a `LoadedRun`, what the recognizer, `predict`, `evaluate` and
+the page's export take; `crop_spec`: the `crop_spec.CropSpec` training copied into the folder; a run made before
+it is refused, to be trained again). Where a path is needed it behaves like its folder:
 `os.fspath(run)`, `run / "config.json"`, `str(run)`, and it equals `Path` of the same folder.
 
 `fer_utils.train.fit` writes a run into a temporary folder and renames it into place when it is
@@ -207,19 +207,36 @@ class RunFolder:
         side = int(size[0]) if isinstance(size, (list, tuple)) and size else model_side
         return CropSpec(side=side) if side else CropSpec()
 
-    def load(self, model_file: Path | None = None) -> keras.Model:
-        """The best model (or another model file of the folder), by `models.networks.load_model` (Keras's safe mode).
-        A model of a fixed input side other than its crops' (saved before models resized their own input) is an
-        InputError: train the run again."""
-        from fer_utils.models.networks import input_side, load_model
+    def open(self, model_file: Path | None = None) -> LoadedRun:
+        """The run read once: its best model (or another model file of the folder, by `models.networks.load_model`,
+        Keras's safe mode), its classes (checked against the model's outputs) and its crop spec
+        (`crop_spec`), what every consumer takes (`inference.Recognizer.of_run`, `predict`, `evaluate`,
+        `exports.page_export`). A model of a fixed input side other than its crops' (saved before models resized
+        their own input) is an InputError: train the run again."""
+        from fer_utils.models.networks import check_classes, input_side, load_model
 
-        path = model_file or self.model_file
+        path = Path(model_file or self.model_file)
         model = load_model(path)
         side = input_side(model)
-        crops = self.crop_spec(side).side if side is not None else side
-        if side != crops:
+        spec = self.crop_spec(side)
+        if side is not None and side != spec.side:
             raise InputError(
                 f"{path} takes {side}×{side} px crops and does not resize its input (saved before models resized "
-                f"their own), but the run's crops are {crops}×{crops} px: train the run again"
+                f"their own), but the run's crops are {spec.side}×{spec.side} px: train the run again"
             )
-        return model
+        return LoadedRun(self, model, check_classes(model, read_classes(path.parent)), spec)
+
+    def load(self, model_file: Path | None = None) -> keras.Model:
+        """The best model (or another model file of the folder) of the run read once (`open`)."""
+        return self.open(model_file).model
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedRun:
+    """A run read once (`RunFolder.open`): its folder, its model, its classes in the model's output order and
+    the spec its faces are cut with."""
+
+    folder: RunFolder
+    model: keras.Model
+    classes: list[str]
+    spec: CropSpec
