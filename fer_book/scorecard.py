@@ -1,19 +1,19 @@
 """The paper's claims, scored: the book's appendix page, written at build time from the executed chapters.
 
-`CLAIMS` defines, once, each claim of the paper and of its two related works: the figure quoted (a
-`fer_utils.book.cited` key, with its source), the values of the executed chapters that measure it (a value a
-chapter glued for its text, `fer_utils.book.glue`; a number of a chapter's checked claims, with the threshold
-it is checked against, `fer_utils.book.claims`; a cell of a table a chapter printed; or, for a claim no chapter
-measures, a count over a benchmark's committed record in `benchmarks/results/`), the protocol in words, and the
-rule that turns the measured values into a verdict: reproduced, not reproduced, or not testable here (an
-accuracy measured on other data than the claim's is not a reproduction of it, and the page shows no number of it
-beside the claim). A claim the book cannot test gives its reason instead of a rule (with the values it reads
-shown as information, if any). The page's table has one short row per claim; each row's rule, data, protocol
-and keys are in a numbered note below it. `write_scorecard(stage)` reads the stage's executed notebooks and
-writes the verdicts between the markers of the staged `book/scorecard.md`; `fer_book.build` calls it before
-Sphinx whenever the stage's table of contents lists that page. A claim whose chapter recorded no such value
-fails the build (BookError, naming the claim, the chapter and the key). `python -m fer_book scorecard --stage
-_build/stage` writes it alone and prints the verdicts.
+`CLAIMS`, read from the data file `scorecard_claims.toml` beside this module, defines, once, each claim of the paper
+and of its two related works: the figure quoted (a `fer_utils.book.cited` key, with its source), the values of the
+executed chapters that measure it (a value a chapter glued for its text, `fer_utils.book.glue`; a number of a
+chapter's checked claims, with the threshold it is checked against, `fer_utils.book.claims`; a cell of a table a
+chapter printed; or, for a claim no chapter measures, a count over a benchmark's committed record in
+`benchmarks/results/`), the protocol in words, and the rule that turns the measured values into a verdict:
+reproduced, not reproduced, or not testable here (an accuracy measured on other data than the claim's is not a
+reproduction of it, and the page shows no number of it beside the claim). A claim the book cannot test gives its
+reason instead of a rule (with the values it reads shown as information, if any). The page's table has one short row
+per claim; each row's rule, data, protocol and keys are in a numbered note below it. `write_scorecard(stage)` reads
+the stage's executed notebooks and writes the verdicts between the markers of the staged `book/scorecard.md`;
+`fer_book.build` calls it before Sphinx whenever the stage's table of contents lists that page. A claim whose
+chapter recorded no such value fails the build (BookError, naming the claim, the chapter and the key). `python -m
+fer_book scorecard --stage _build/stage` writes it alone and prints the verdicts.
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import tomllib
 
 from fer_book.grade_notebooks import cell_source, title_of
 from fer_book.markers import between
@@ -76,17 +78,29 @@ class Reading:
 
 
 @dataclass(frozen=True)
-class Glued:
-    """A value the chapter glued for its text (`fer.glue(name, value)`): its numbers (their mean, or the one at
-    `index`: a Difference glues [diff, spread]) and the text it states."""
+class Source:
+    """Where a measured value is recorded: the chapter, and its `key` in words (the class's KEY, of its fields)."""
 
     chapter: str
-    name: str
-    index: int | None = None
+    KEY = ""
 
     @property
     def key(self) -> str:
-        return f"the value glued as {self.name!r}"
+        return self.KEY.format(**vars(self))
+
+    def read(self, nb: Mapping) -> Reading | None:
+        """The value as the executed chapter `nb` recorded it; None where it recorded none."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Glued(Source):
+    """A value the chapter glued for its text (`fer.glue(name, value)`): its numbers (their mean, or the one at
+    `index`: a Difference glues [diff, spread]) and the text it states."""
+
+    name: str
+    index: int | None = None
+    KEY = "the value glued as {name!r}"
 
     def read(self, nb: Mapping) -> Reading | None:
         for cell in nb.get("cells", []):
@@ -107,15 +121,11 @@ class Glued:
 
 
 @dataclass(frozen=True)
-class Lesson:
+class Lesson(Source):
     """A number of the chapter's checked claims (`fer.check_claims`), with the threshold it is checked against."""
 
-    chapter: str
     name: str
-
-    @property
-    def key(self) -> str:
-        return f"{LESSON_KEY} claim {self.name!r}"
+    KEY = f"{LESSON_KEY} claim {{name!r}}"
 
     def read(self, nb: Mapping) -> Reading | None:
         for record in records(nb, LESSON_KEY):
@@ -127,18 +137,14 @@ class Lesson:
 
 
 @dataclass(frozen=True)
-class TableCell:
+class TableCell(Source):
     """A cell of a table the chapter printed (a DataFrame output): the column `column` of the row whose
     `row_column` is `row`."""
 
-    chapter: str
     column: str
     row_column: str
     row: str
-
-    @property
-    def key(self) -> str:
-        return f"column {self.column!r}, row {self.row_column} = {self.row!r} of a printed table"
+    KEY = "column {column!r}, row {row_column} = {row!r} of a printed table"
 
     def read(self, nb: Mapping) -> Reading | None:
         for table in printed_tables(nb):
@@ -156,20 +162,16 @@ class TableCell:
 
 
 @dataclass(frozen=True)
-class Benchmark:
+class Benchmark(Source):
     """A count over the runs of a benchmark's committed record (`benchmarks/results/*.json`, its `runs` list):
     the runs whose `where` field equals `value` and whose `flag` is true. For a claim no executed chapter
     measures; `chapter` is the chapter that states the result, linked as the run."""
 
-    chapter: str
     record: str
     where: str
     value: str
     flag: str
-
-    @property
-    def key(self) -> str:
-        return f"the runs of {self.record} with {self.where} = {self.value!r} whose {self.flag!r} is true"
+    KEY = "the runs of {record} with {where} = {value!r} whose {flag!r} is true"
 
     def read(self, nb: Mapping) -> Reading | None:
         path = REPO / self.record
@@ -182,9 +184,6 @@ class Benchmark:
             return None
         flags = tuple(float(bool(r[self.flag])) for r in runs)
         return Reading(sum(flags), flags, f"{sum(flags):.0f} of {len(flags)} seeds", over_seeds=False)
-
-
-Source = Glued | Lesson | TableCell | Benchmark
 
 
 def records(nb: Mapping, key: str) -> list[dict]:
@@ -460,41 +459,26 @@ class KeepsAccuracy:
 
 
 @dataclass(frozen=True)
-class RaisesBeyondSpread:
-    """Reproduced when the change `reading` (with − without, means over seeds) is positive and its size exceeds
-    the spread: `beyond` is |change| − the larger std (a lesson value)."""
+class AgainstSpread:
+    """The difference `reading` (means over seeds) against the spread: `beyond` (a lesson value: |difference|, or
+    the difference, − the larger std) is above 0 when it exceeds it. Reproduced when the difference stays within
+    the spread; with `rises` (a change in test accuracy, with − without), when it is a rise beyond it."""
 
     reading: str
     beyond: str
+    rises: bool = False
 
     def words(self, figure: Cited) -> str:
-        return "reproduced when the test accuracy rises by more than the spread over seeds"
-
-    def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
-        change, beyond = readings[self.reading].number, readings[self.beyond].number
-        ok = change > 0 and beyond > 0
-        where = "beyond" if beyond > 0 else "within"
-        return Verdict("reproduced" if ok else "not reproduced", f"test accuracy {change:+.3f}, {where} the spread")
-
-
-@dataclass(frozen=True)
-class WithinSpread:
-    """Reproduced when the difference `reading` stays within the spread: `beyond` (|difference| or difference −
-    the larger std, a lesson value) is at most 0."""
-
-    reading: str
-    beyond: str
-
-    def words(self, figure: Cited) -> str:
+        if self.rises:
+            return "reproduced when the test accuracy rises by more than the spread over seeds"
         return "reproduced when the difference is within the spread over seeds"
 
     def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
-        difference, beyond = readings[self.reading].number, readings[self.beyond].number
-        ok = beyond <= 0
-        return Verdict(
-            "reproduced" if ok else "not reproduced",
-            f"{difference:+.3f}, {'within' if ok else 'beyond'} the spread",
-        )
+        change, beyond = readings[self.reading].number, readings[self.beyond].number
+        ok = change > 0 and beyond > 0 if self.rises else beyond <= 0
+        what = "test accuracy " if self.rises else ""
+        where = "beyond" if beyond > 0 else "within"
+        return Verdict("reproduced" if ok else "not reproduced", f"{what}{change:+.3f}, {where} the spread")
 
 
 @dataclass(frozen=True)
@@ -555,260 +539,72 @@ class ScoredClaim:
         return next(iter(self.sources.values())).chapter if self.sources else None
 
 
-PAPER = "the paper {cite}`ding2023lightweight`"
-MOBILENET_INCEPTION = "MobileNetV2 + Inception, 2019 {cite}`lightweight2019mobilenetv2inception`"
-OPTIMIZED_XCEPTION = "optimized Xception, 2022 {cite}`valverde2022optimized`"
-CATALOGUE = "07_comparison"  # chapter 7's table of every model counted from Keras
+CLAIMS_FILE = Path(__file__).with_name("scorecard_claims.toml")  # the claims, as data: its header says how
+SOURCES = {  # a source's kind, its table's first key: its class, and the field that key gives
+    "glued": (Glued, "name"),
+    "lesson": (Lesson, "name"),
+    "column": (TableCell, "column"),
+    "benchmark": (Benchmark, "record"),
+}
+RULES = {  # a rule's kind: the name of a rule class above
+    name: kind
+    for name, kind in globals().items()
+    if isinstance(kind, type) and hasattr(kind, "judge") and kind is not Rule
+}
 
 
-def _score(name: str, dataset: str, metric: str, source: Glued, protocol: str) -> ScoredClaim:
-    """A claim of the paper's accuracy or F1 on `dataset`, read from a value a chapter glued."""
-    return ScoredClaim(
-        name=f"{dataset}_{metric}",
-        by=PAPER,
-        claim=name,
-        figure=Figure(f"paper_{dataset}_{metric}"),
-        sources={metric: source},
-        shown=f"{metric.replace('f1', 'macro F1')} {{{metric}}}",
-        protocol=protocol,
-        rule=ScoreOnData(metric, dataset),
-    )
+def made(kind: type, values: object, where: str) -> Any:
+    """A `kind` (a dataclass) of a data file's table `values` (its lists as tuples); BookError naming the row and
+    the field when a field is unknown or missing."""
+    if not isinstance(values, Mapping):
+        raise BookError(f"{where}: expected a table of a {kind.__name__}'s fields, not {values!r}")
+    known = {f.name: f for f in fields(kind)}
+    required = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
+    for name in values:
+        if name not in known:
+            raise BookError(f"{where}: a {kind.__name__} has no field {name!r} (its fields: {', '.join(known)})")
+    for name in required:
+        if name not in values:
+            raise BookError(f"{where}: the field {name!r} of a {kind.__name__} is missing")
+    return kind(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
 
 
-REFERENCE_PROTOCOL = (
-    "the paper's CNN trained by chapter 4's reference run (random frame split 80/20 with a validation share, early "
-    "stopping), test frames scored; F1 is the macro F1; mean ± std over seeds"
-)
-PUBLISHED_PROTOCOL = (
-    "chapter 5's network as published: the paper's CNN at 180×180 with the SAVEE remedy (dropout 0.3, 0.5, 0.5 and "
-    "L1 on the dense layer), one run trained until its validation loss stopped improving (best epoch's weights), "
-    "test faces scored; F1 is the macro F1"
-)
-CH4_ACCURACY, CH4_F1 = Glued("04_training", "ch4_accuracy"), Glued("04_training", "ch4_f1")  # the reference run's
+def source_of(table: Mapping, where: str) -> Source:
+    """The source a row's `sources.<name>` table gives: its kind named by its first key (SOURCES)."""
+    kind = next(iter(table), None) if isinstance(table, Mapping) else None
+    if kind not in SOURCES:
+        raise BookError(f"{where}: a source's first key names its kind, one of {', '.join(SOURCES)}; not {kind!r}")
+    cls, first = SOURCES[kind]
+    return made(cls, {first if name == kind else name: v for name, v in table.items()}, where)
 
-CLAIMS: tuple[ScoredClaim, ...] = (
-    ScoredClaim(
-        name="params",
-        by=PAPER,
-        claim="The CNN has 542,136 parameters (180×180×1 input, 8 classes)",
-        figure=Figure("paper_params"),
-        sources={"paper_cnn": TableCell(CATALOGUE, "params", "model", "paper-cnn")},
-        shown="{paper_cnn} parameters",
-        protocol="Keras's count_params of build_paper_cnn at 180×180×1 with 8 classes (chapter 7's catalogue; "
-        "chapter 3 counts it layer by layer); no data involved",
-        rule=SameCount("paper_cnn"),
-    ),
-    ScoredClaim(
-        name="resnet50_ratio",
-        by=PAPER,
-        claim="ResNet50 has 47 times its parameters (Tables I and II)",
-        figure=Figure("paper_resnet50_ratio"),
-        sources={
-            "resnet50": TableCell(CATALOGUE, "params", "model", "resnet50"),
-            "paper_cnn": TableCell(CATALOGUE, "params", "model", "paper-cnn"),
-        },
-        shown="ResNet50 {resnet50} parameters, the paper's CNN {paper_cnn}",
-        protocol="Keras's ResNet50 (224×224×3, 1,000 classes) and the paper's CNN, counted in chapter 7's catalogue",
-        rule=RoundedRatio("resnet50", "paper_cnn"),
-    ),
-    ScoredClaim(
-        name="alexnet_ratio",
-        by=PAPER,
-        claim="AlexNet, a comparator of its Tables I and II, has many times its parameters",
-        figure=Figure(words="not quoted: the book holds the paper's abstract, not its tables' AlexNet figure"),
-        sources={
-            "alexnet": TableCell(CATALOGUE, "params", "model", "alexnet"),
-            "paper_cnn": TableCell(CATALOGUE, "params", "model", "paper-cnn"),
-        },
-        shown="AlexNet {alexnet} parameters, the paper's CNN {paper_cnn}",
-        protocol="Keras's AlexNet (227×227×3, 1,000 classes) and the paper's CNN, counted in chapter 7's catalogue",
-        not_testable="the book quotes no figure of the paper's for AlexNet; it holds the abstract, which gives only "
-        "the 47 and 116.5 ratios, so the count is shown as information and scored against nothing",
-    ),
-    ScoredClaim(
-        name="vggface_lstm_ratio",
-        by=PAPER,
-        claim="VGG-Face+LSTM, a comparator of its Table I, has many times its parameters",
-        figure=Figure(words="not quoted: the book holds the paper's abstract, not its tables' VGG-Face+LSTM figure"),
-        not_testable="the book quotes no figure of the paper's for it; the paper gives no LSTM width: chapter 7 "
-        "counts a full-size build with 512 LSTM units (our assumption) and prints that count without recording it",
-    ),
-    ScoredClaim(
-        name="lstm_ratio",
-        by=PAPER,
-        claim="Its strongest RAVDESS comparator, an LSTM at 98.90 %, has 116.5 times its parameters",
-        figure=Figure("paper_lstm_ratio"),
-        not_testable="the paper gives that LSTM's parameter ratio but not its layer sizes; chapter 7's landmark "
-        "LSTM takes the width at which it holds the paper's 63 million parameters (an assumption), so its ratio checks "
-        "that assumption's arithmetic, not the paper; its 98.90 % is on RAVDESS, which the book does not ship",
-    ),
-    _score("Accuracy 92 % on RAVDESS", "ravdess", "accuracy", CH4_ACCURACY, REFERENCE_PROTOCOL),
-    _score("F1 92 % on RAVDESS", "ravdess", "f1", CH4_F1, REFERENCE_PROTOCOL),
-    _score(
-        "Accuracy 94 % on SAVEE, with dropout 0.5 and L1 against overfitting",
-        "savee",
-        "accuracy",
-        Glued("05_regularization", "ch5_accuracy"),
-        PUBLISHED_PROTOCOL,
-    ),
-    _score(
-        "F1 92 % on SAVEE, with dropout 0.5 and L1",
-        "savee",
-        "f1",
-        Glued("05_regularization", "ch5_f1"),
-        PUBLISHED_PROTOCOL,
-    ),
-    _score("Accuracy 97 % on MEAD", "mead", "accuracy", CH4_ACCURACY, REFERENCE_PROTOCOL),
-    _score("F1 97 % on MEAD", "mead", "f1", CH4_F1, REFERENCE_PROTOCOL),
-    ScoredClaim(
-        name="random_split_measures_new_faces",
-        by=PAPER,
-        claim="Its random 80/20 frame split measures accuracy on unseen faces (implicit: every accuracy it reports "
-        "is on that split)",
-        figure=Figure(words="no figure: the protocol behind all its accuracies"),
-        sources={
-            "random_subject": Glued("06_evaluation_protocols", "ch6_random_subject", index=0),
-            "random": Glued("06_evaluation_protocols", "ch6_random"),
-            "subject": Glued("06_evaluation_protocols", "ch6_subject"),
-            "beyond": Lesson("06_evaluation_protocols", "random_minus_subject_over_spread"),
-        },
-        shown="random split {random}, subject split {subject}: random − subject {random_subject}",
-        protocol="chapter 6: the same network and seeds under the random frame split (the paper's) and the subject "
-        "split (no person on both sides), test accuracy over seeds; the random split's lead over the subject split "
-        "is what it adds by testing frames of people, and clips, seen in training",
-        rule=WithinSpread("random_subject", "beyond"),
-    ),
-    ScoredClaim(
-        name="paper_recipe_learns",
-        by=PAPER,
-        claim="Its recipe (dropout 0.3 after every pooling stage, Adam 1e-3, Glorot) trains the CNN",
-        figure=Figure(words="no figure: the recipe, as the paper gives it"),
-        sources={
-            "learnt": Benchmark("04_training", "benchmarks/results/recipe_seeds.json", "recipe", "paper", "learnt")
-        },
-        shown="learnt in {learnt}",
-        protocol="benchmarks/recipe_seeds.py (chapter 4 states its result): the paper's recipe trained over seeds "
-        "0-4, 30 epochs, 'learnt' when the test accuracy is at least 0.65 (chance 0.5)",
-        rule=MostOf("learnt"),
-        data="the London faces, neutral vs happy (204 crops of 102 people, 96×96), split by person; a committed "
-        "benchmark record, not an executed chapter",
-    ),
-    ScoredClaim(
-        name="opencv_faster_than_dlib",
-        by=PAPER,
-        claim="OpenCV's face detector is faster than dlib's (the paper uses dlib)",
-        figure=Figure(words="no figure: the remark, in words"),
-        sources={
-            "dlib_hog": TableCell("02_preprocessing", "ms_per_frame", "detector", "dlib-hog"),
-            "opencv_haar": TableCell("02_preprocessing", "ms_per_frame", "detector", "opencv-haar"),
-        },
-        shown="dlib HOG {dlib_hog} ms per frame, OpenCV Haar {opencv_haar} ms",
-        protocol="chapter 2: each detector on the same frames (longest side at most 400 px), mean milliseconds per "
-        "frame on the CPU that executed the chapter; dlib's HOG detector is its default",
-        not_testable="a speed ranking needs a quiet machine: on the book's shared 2-core build machine the ratio of "
-        "the two detectors' times moved by more than a factor of two between runs of chapter 2: shown as information",
-    ),
-    ScoredClaim(
-        name="remedy_closes_the_gap",
-        by=PAPER,
-        claim="Dropout 0.5 and L1 cure the overfitting the CNN shows on SAVEE: they close the train/validation gap",
-        figure=Figure(words="no figure: the train/validation gap it saw on SAVEE, in words"),
-        sources={
-            "gap": Glued("05_regularization", "ch5_gap"),
-            "after_gap": Glued("05_regularization", "ch5_after_gap"),
-            "baseline_gap": Lesson("05_regularization", "baseline_gap"),
-            "gap_shrink_over_spread": Lesson("05_regularization", "gap_shrink_over_spread"),
-        },
-        shown="gap without regularization {gap}, with the remedy {after_gap}",
-        protocol="chapter 5: the paper's CNN without regularization against the paper's remedy (dropout 0.3, 0.5, "
-        "0.5 and L1 on the dense layer), same faces, split and seeds; the gap is train − validation accuracy at the "
-        "last epoch, both sides scored in inference mode (dropout off). The mechanism is tested on the data the "
-        "chapter ran on, named here, not on SAVEE",
-        rule=LessonHolds(("baseline_gap", "gap_shrink_over_spread")),
-    ),
-    ScoredClaim(
-        name="remedy_raises_test_accuracy",
-        by=PAPER,
-        claim="…and, cured, the CNN scores higher on unseen faces (the paper: 94 % on SAVEE after the cure)",
-        figure=Figure(words="no figure for the change: the claim that the cure lifts the test score, in words"),
-        sources={
-            "change": Glued("05_regularization", "ch5_remedy_change", index=0),
-            "beyond": Lesson("05_regularization", "remedy_test_change_beyond_spread"),
-        },
-        shown="test accuracy with the remedy − without {change}",
-        protocol="chapter 5: the final weights of the paper's CNN with the remedy against those without it, same "
-        "faces, split and seeds, test accuracy over seeds; beyond the spread when |change| exceeds the larger std",
-        rule=RaisesBeyondSpread("change", "beyond"),
-    ),
-    ScoredClaim(
-        name="mobilenet_inception_is_light",
-        by=MOBILENET_INCEPTION,
-        claim="A MobileNetV2 backbone with an Inception stem makes a lightweight model for constrained devices",
-        figure=Figure(words="no figure: 'lightweight', in words"),
-        sources={
-            "hybrid": TableCell(CATALOGUE, "params", "model", "mobilenet-inception"),
-            "resnet50": TableCell(CATALOGUE, "params", "model", "resnet50"),
-        },
-        shown="the book's own hybrid: {hybrid} parameters, against ResNet50's {resnet50}",
-        protocol="the book's MobileNetV2 + Inception hybrid (180×180×1, 8 classes) beside ResNet50, counted in "
-        "chapter 7's catalogue",
-        not_testable="the work's architecture is not published in enough detail to rebuild it (references.bib: its "
-        "authors and venue are unconfirmed); the book's hybrid is its own guess, so its count, shown as information, "
-        "says nothing about the work's model",
-    ),
-    ScoredClaim(
-        name="mobilenet_inception_accuracy",
-        by=MOBILENET_INCEPTION,
-        claim="Its accuracy on facial expressions",
-        figure=Figure(words="not quoted: the work's authors, venue and figures could not be confirmed"),
-        not_testable="the book quotes no figure of this work (references.bib: authors and venue unconfirmed); "
-        "its quick run does not train the hybrid: chapter 7 trains it only with TRAIN_MODELS extended (on Colab), "
-        "on the book's data",
-    ),
-    ScoredClaim(
-        name="int8_quantization",
-        by=OPTIMIZED_XCEPTION,
-        claim="Quantization makes the model smaller at little cost in accuracy",
-        figure=Figure(words="no figure quoted: the claim in words"),
-        sources={
-            "int8_size_share": Lesson("08_deployment", "int8_size_share"),
-            "int8_accuracy_change": Lesson("08_deployment", "int8_accuracy_change"),
-        },
-        shown="int8 file {int8_size_share} of the float32 TFLite file's size, accuracy change {int8_accuracy_change}",
-        protocol="chapter 8: the reference model of chapter 4 converted to int8 TFLite, its file size as a share "
-        "of the float32 TFLite file's and its accuracy change on the same test frames of the data named here",
-        rule=LessonHolds(("int8_size_share", "int8_accuracy_change")),
-    ),
-    ScoredClaim(
-        name="compiler_speedup",
-        by=OPTIMIZED_XCEPTION,
-        claim="A deep-learning compiler speeds up inference",
-        figure=Figure(words="no figure quoted: the claim in words"),
-        sources={"paper_xla": Glued("08_deployment", "ch8_paper_xla")},
-        shown="XLA's pass ran {paper_xla} the plain tf.function at batch 1",
-        protocol="chapter 8: XLA's compiled forward pass of the paper's CNN against the plain tf.function, "
-        "milliseconds per frame at batch 1 on the CPU that executed the chapter (the ratio: tf.function's time over "
-        "XLA's)",
-        rule=FasterThan("paper_xla"),
-    ),
-    ScoredClaim(
-        name="pruning",
-        by=OPTIMIZED_XCEPTION,
-        claim="Pruning keeps the accuracy of the optimized network",
-        figure=Figure(words="no figure quoted: the claim in words"),
-        sources={
-            "unpruned": Glued("08_deployment", "ch8_unpruned"),
-            "pruned": Glued("08_deployment", "ch8_half"),
-            "sparsity": Glued("08_deployment", "ch8_half_s"),
-            "chance": Glued("08_deployment", "ch8_chance"),
-        },
-        shown="unpruned {unpruned}; at {sparsity} sparsity, without fine-tuning, {pruned} (chance {chance})",
-        protocol="chapter 8: the reference model of chapter 4 pruned by weight magnitude, the same fraction in every "
-        "layer, without the fine-tuning the work's pipeline uses (fine-tuning recovers accuracy, so a loss here "
-        "overstates the pipeline's), test frames scored; the paper's CNN stands in for the work's network, which the book does not have",
-        rule=KeepsAccuracy("pruned", "unpruned", "chance"),
-    ),
-)
+
+def rule_of(table: Mapping, where: str) -> Rule:
+    """The rule a row's `rule` table gives: its `kind` (a name of RULES) and that rule's fields."""
+    kind = table.get("kind") if isinstance(table, Mapping) else None
+    if kind not in RULES:
+        raise BookError(f"{where}: a rule's kind is one of {', '.join(RULES)}, not {kind!r}")
+    return made(RULES[kind], {name: v for name, v in table.items() if name != "kind"}, where)
+
+
+def claims_from(data: Mapping, origin: str = CLAIMS_FILE.name) -> tuple[ScoredClaim, ...]:
+    """The claims of a data file's [[claim]] rows (`data`, as tomllib reads it; its header says how they read)."""
+    claims = []
+    for number, given in enumerate(data.get("claim", []), start=1):
+        row, where = dict(given), f"{origin}: claim {repr(given['name']) if 'name' in given else f'#{number}'}"
+        for shared in ("by", "protocol"):  # a name of the file's [by] or [protocol] table stands for its text
+            if shared in row:
+                row[shared] = data.get(shared, {}).get(row[shared], row[shared])
+        if "figure" in row:
+            row["figure"] = made(Figure, row["figure"], f"{where}, field 'figure'")
+        if "rule" in row:
+            row["rule"] = rule_of(row["rule"], f"{where}, field 'rule'")
+        sources = row.get("sources", {}).items()
+        row["sources"] = {name: source_of(table, f"{where}, field 'sources.{name}'") for name, table in sources}
+        claims.append(made(ScoredClaim, row, where))
+    return tuple(claims)
+
+
+CLAIMS = claims_from(tomllib.loads(CLAIMS_FILE.read_text(encoding="utf-8")))
 
 
 # --- the page ---------------------------------------------------------------------------------------------------
@@ -841,7 +637,7 @@ def score_claim(claim: ScoredClaim, runs: Mapping[str, Run | None]) -> Score:
         if reading is None:
             raise BookError(
                 f"claim {claim.name!r} found no recorded value in the executed chapter {source.chapter}: it looked for "
-                f"{source.key}. Rerun the chapter, or correct the claim in fer_book/scorecard.py"
+                f"{source.key}. Rerun the chapter, or correct the claim in fer_book/scorecard_claims.toml"
             )
         readings[name] = reading
     run = runs[claim.chapter]

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from fer_book import scorecard
 from fer_book.scorecard import (
@@ -101,9 +102,40 @@ def test_the_claims_have_distinct_names_and_cover_the_paper_and_both_related_wor
     names = [claim.name for claim in CLAIMS]
     assert len(set(names)) == len(names)
     by = {claim.by for claim in CLAIMS}
-    assert {scorecard.PAPER, scorecard.MOBILENET_INCEPTION, scorecard.OPTIMIZED_XCEPTION} == by
+    works = tomllib.loads(scorecard.CLAIMS_FILE.read_text(encoding="utf-8"))["by"]
+    assert set(works) == {"paper", "mobilenet_inception", "optimized_xception"} and set(works.values()) == by
     for figure in ("paper_params", "paper_resnet50_ratio", "paper_ravdess_accuracy", "paper_mead_f1"):
         assert figure in {claim.figure.key for claim in CLAIMS}
+
+
+ROW = {"name": "a_claim", "by": "paper", "claim": "A claim", "figure": {"words": "no figure"}, "shown": "{x}"}
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        ({"sources": {"x": {"glued": "ch4_x"}}}, r"claim 'a_claim', field 'sources\.x': the field 'chapter' .*missing"),
+        ({"sources": {"x": {"cell": "x", "chapter": "04_training"}}}, r"'sources\.x': .*kind.*not 'cell'"),
+        (
+            {"sources": {"x": {"lesson": "x", "chapter": "04_training"}}, "rule": {"kind": "Bigger"}},
+            r"'rule'.*'Bigger'",
+        ),
+        ({"not_testable": "a reason", "rule": {"kind": "MostOf"}}, r"field 'rule': the field 'reading' of a MostOf"),
+        ({"not_testable": "a reason", "figure": {"number": 1}}, r"field 'figure': a Figure has no field 'number'"),
+        (
+            {"not_testable": "a reason", "name": None, "colour": 1},
+            r"claim #1: .*'colour'",
+        ),
+    ],
+)
+def test_a_row_of_the_data_file_that_does_not_read_names_the_row_and_the_field(row: dict, error: str) -> None:
+    """The data file's rows become claims by the kinds the module knows; an unknown kind, field or a missing
+    field is a BookError naming the row and the field."""
+    given = {name: value for name, value in (ROW | row).items() if value is not None}
+    works = {"by": {"paper": "the paper"}}
+    assert scorecard.claims_from(works | {"claim": [ROW | {"not_testable": "a reason"}]})[0].by == "the paper"
+    with pytest.raises(BookError, match=error):
+        scorecard.claims_from({"claim": [given]})
 
 
 def test_the_page_is_an_appendix_of_the_book_linked_from_the_intro() -> None:
