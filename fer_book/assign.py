@@ -1,0 +1,248 @@
+"""`python -m fer_book assign --out DIR [--only NN …]`: each chapter as an otter-grader assignment.
+
+For every chapter with exercises it writes `DIR/<chapter>/<chapter>.ipynb`, an otter-grader 7 master notebook
+(the "v1" format: a `# ASSIGNMENT CONFIG` raw cell, then `# BEGIN QUESTION` / `# BEGIN SOLUTION` /
+`# BEGIN TESTS` blocks), generated from the chapter as it is: all its cells, each `### Exercise N` a
+question `exercise_N` whose answer cell is the chapter's stub for the student and the stub followed by
+the solution cell's body for the autograder, and whose test calls the chapter's own checker, so that a
+failing test says the checker's message. Then it runs `otter assign` on it: `DIR/<chapter>/student/`
+holds the student notebook (no solution, no test of its own but `grader.check` cells),
+`DIR/<chapter>/autograder/` the solution notebook and `<chapter>-autograder.zip`, the autograder
+in Gradescope's format that `otter run -a` and `python -m fer_book grade` take. `otter assign` does not
+execute the chapter (`run_tests: false`): grading does.
+
+A chapter's exercise section is a `### Exercise N` markdown cell, its stub (a code cell ending with the
+call `exercises.check_…(answer, …)`), and cells tagged `solution`: a markdown cell and the solution
+code cell ending with the same call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.errors import FerError
+
+EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
+SOLUTION_TAG = "solution"
+CHECKERS = "exercises"  # how the chapters name fer_utils.book.exercises in their checker calls
+QUESTION_POINTS = 1
+
+
+class AssignError(FerError):
+    """A chapter whose exercises cannot be made into otter questions."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a chapter: its heading cell, the stub and the solution without their checker
+    call, and the call (with `exercises.` as the chapters write it)."""
+
+    number: int
+    heading: dict
+    stub: str
+    solution: str
+    call: str
+
+
+def source(cell: dict) -> str:
+    """A cell's source as one string."""
+    text = cell.get("source", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def is_solution(cell: dict) -> bool:
+    """Whether a cell is tagged `solution` (the book hides it behind a toggle)."""
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def heading_number(cell: dict) -> int | None:
+    """N of a markdown cell `### Exercise N`, else None."""
+    found = EXERCISE_HEADING.match(source(cell).strip()) if cell.get("cell_type") == "markdown" else None
+    return int(found.group(1)) if found else None
+
+
+def split_call(text: str, where: str) -> tuple[str, str]:
+    """(the code before its last statement, that statement) of a cell ending with `exercises.check_…(…)`."""
+    body = ast.parse(text).body
+    last = body[-1] if body else None
+    call = last.value if isinstance(last, ast.Expr) else None
+    func = call.func if isinstance(call, ast.Call) else None
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == CHECKERS):
+        raise AssignError(f"{where} does not end with a call `{CHECKERS}.check_…(answer, …)`")
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[: last.lineno - 1]).rstrip() + "\n", ast.get_source_segment(text, last) or ""
+
+
+def read_exercises(notebook: dict, name: str) -> tuple[list[dict | Exercise], int]:
+    """The chapter's cells with each exercise section (heading, stub, solution cells) as one Exercise."""
+    cells, out, index = notebook["cells"], [], 0
+    while index < len(cells):
+        cell, number = cells[index], heading_number(cells[index])
+        if number is None:
+            if not is_solution(cell):
+                out.append(cell)
+            index += 1
+            continue
+        end = next((j for j in range(index + 1, len(cells)) if heading_number(cells[j]) is not None), len(cells))
+        section = cells[index + 1 : end]
+        stubs = [c for c in section if c["cell_type"] == "code" and not is_solution(c)]
+        solutions = [c for c in section if c["cell_type"] == "code" and is_solution(c)]
+        if not stubs or not solutions:
+            raise AssignError(f"{name}, exercise {number}: no stub cell or no solution cell tagged `solution`")
+        stub, call = split_call(source(stubs[0]), f"{name}, exercise {number}'s stub")
+        solution, solution_call = split_call(source(solutions[0]), f"{name}, exercise {number}'s solution")
+        if ast.dump(ast.parse(call)) != ast.dump(ast.parse(solution_call)):
+            raise AssignError(f"{name}, exercise {number}: the stub calls {call} but the solution {solution_call}")
+        out.append(Exercise(number, cell, stub, solution, call))
+        # the cells after the stub that are no solution (prose after the exercise) stay where they are
+        out += [c for c in section if c is not stubs[0] and not is_solution(c)]
+        index = end
+    return out, sum(isinstance(item, Exercise) for item in out)
+
+
+def raw(text: str) -> dict:
+    return {"cell_type": "raw", "metadata": {}, "source": text}
+
+
+def code(text: str) -> dict:
+    return {"cell_type": "code", "metadata": {}, "source": text, "outputs": [], "execution_count": None}
+
+
+def test_source(call: str) -> str:
+    """The otter test of an exercise: the book's tampering check, then the chapter's checker call, each an
+    assert whose message is the checker's."""
+    checker = re.sub(rf"^{CHECKERS}\.", "_checks.", call.strip())
+    return (
+        "from fer_utils.book import exercises as _checks\n"
+        "assert (_fb := _checks.untampered()).ok, _fb.message\n"
+        f"assert (_fb := {checker}).ok, _fb.message\n"
+    )
+
+
+def question_cells(exercise: Exercise) -> list[dict]:
+    """The otter question of one exercise: its prompt, the answer cell (the stub for the student, the stub
+    then the solution for the autograder) and its test."""
+    answer = f"{exercise.stub.rstrip()}\n# BEGIN SOLUTION NO PROMPT\n{exercise.solution.rstrip()}\n# END SOLUTION\n"
+    config = f"# BEGIN QUESTION\nname: exercise_{exercise.number}\npoints: {QUESTION_POINTS}\n"
+    return [
+        raw(config),
+        exercise.heading,
+        raw("# BEGIN SOLUTION"),
+        code(answer),
+        raw("# END SOLUTION"),
+        raw("# BEGIN TESTS"),
+        code(test_source(exercise.call)),
+        raw("# END TESTS"),
+        raw("# END QUESTION"),
+    ]
+
+
+def assignment_config(name: str) -> str:
+    """The master notebook's `# ASSIGNMENT CONFIG` cell: no run of the chapter, an autograder zip without
+    PDFs, the tests in the notebook's metadata (the student edition checks itself with `grader.check`)."""
+    config = {
+        "name": name,
+        "run_tests": False,
+        "export_cell": False,
+        "init_cell": True,
+        "check_all_cell": False,
+        "generate": {"pdf": False, "filtering": False},
+        "tests": {"files": False, "ok_format": True},
+    }
+    return "# ASSIGNMENT CONFIG\n" + json.dumps(config, indent=1)  # JSON is YAML
+
+
+def master_notebook(notebook: dict, name: str) -> dict:
+    """The otter master notebook of one chapter (see the module's docstring)."""
+    items, count = read_exercises(notebook, name)
+    if not count:
+        raise AssignError(f"{name} has no `### Exercise N` section")
+    cells = [raw(assignment_config(name))]
+    for item in items:
+        cells += question_cells(item) if isinstance(item, Exercise) else [item]
+    for index, cell in enumerate(cells):
+        cell.setdefault("id", f"otter-{index}")  # the cells made here have none; nbformat 5 wants one
+    metadata = {k: v for k, v in notebook.get("metadata", {}).items() if k != "widgets"}
+    return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": notebook.get("nbformat_minor", 5)}
+
+
+def run_otter_assign(master: Path, result: Path) -> None:
+    """`otter assign MASTER RESULT` (otter's own library call), quietly."""
+    from otter.assign import main as otter_assign
+
+    otter_assign(str(master), str(result), no_pdfs=True)
+
+
+def chapters_with_exercises(root: Path, only: list[str] | None = None) -> list[Path]:
+    """The chapters of `_toc.yml` (those whose name starts with one of `only`) that have exercises."""
+    found = []
+    for path in toc_notebooks(root):
+        if only and not any(path.name.startswith(prefix) for prefix in only):
+            continue
+        notebook = json.loads((root / path).read_text())
+        if any(heading_number(cell) is not None for cell in notebook["cells"]):
+            found.append(root / path)
+    return found
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """What `otter assign` made of one chapter."""
+
+    chapter: str
+    master: Path
+    student: Path
+    autograder: Path
+    questions: int
+
+
+def assign_chapter(chapter: Path, out: Path) -> Assigned:
+    """Write the chapter's master notebook in `out/<chapter>/` and run `otter assign` on it."""
+    name = chapter.stem
+    folder = Path(out) / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    master = master_notebook(json.loads(chapter.read_text()), name)
+    path = folder / f"{name}.ipynb"
+    path.write_text(json.dumps(master, indent=1) + "\n")
+    run_otter_assign(path, folder)
+    zips = sorted((folder / "autograder").glob("*.zip"))
+    if len(zips) != 1:
+        raise AssignError(f"otter assign made {len(zips)} autograder zips for {name}, not one")
+    autograder = zips[0].rename(folder / "autograder" / f"{name}-autograder.zip")  # no time stamp in its name
+    questions = sum(source(c).startswith("# BEGIN QUESTION") for c in master["cells"])
+    return Assigned(name, path, folder / "student" / f"{name}.ipynb", autograder, questions)
+
+
+def assign(out: Path, only: list[str] | None = None, root: Path | None = None) -> list[Assigned]:
+    """Every chapter with exercises (or those of `only`) as an otter assignment under `out`."""
+    root = Path(root or repo_root())
+    out = Path(out).resolve()
+    if out == root.resolve() or root.resolve().is_relative_to(out) or out.is_relative_to(root.resolve() / "notebooks"):
+        raise AssignError(f"--out {out} holds or is the book's own notebooks: give a folder of its own")
+    chapters = chapters_with_exercises(root, only)
+    if not chapters:
+        raise AssignError(f"no chapter with exercises matches {only}")
+    return [assign_chapter(chapter, out) for chapter in chapters]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fer_book assign", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the assignments, one per chapter")
+    parser.add_argument("--only", nargs="+", metavar="NN", help="only the chapters whose name starts with NN")
+    args = parser.parse_args(argv)
+    for done in assign(args.out, args.only):
+        print(f"{done.chapter}: {done.questions} questions; student {done.student}; autograder {done.autograder}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
