@@ -23,6 +23,9 @@ import ast
 import json
 import re
 import shutil
+import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,7 @@ EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
 SOLUTION_TAG = "solution"
 CHECKERS = "exercises"  # how the chapters name fer_utils.book.exercises in their checker calls
 QUESTION_POINTS = 1
+BACKUP_MARK = ".bak-"
 
 
 class AssignError(FerError):
@@ -66,6 +70,29 @@ def heading_number(cell: dict) -> int | None:
     """N of a markdown cell `### Exercise N`, else None."""
     found = EXERCISE_HEADING.match(source(cell).strip()) if cell.get("cell_type") == "markdown" else None
     return int(found.group(1)) if found else None
+
+
+def title_of(notebook: dict) -> str:
+    """A notebook's title: the first line of its first cell (`# 1. A tour of the datasets`)."""
+    cells = notebook.get("cells", [])
+    text = source(cells[0]).strip() if cells else ""
+    return text.splitlines()[0].strip() if text else ""
+
+
+def exercise_cells(notebook: dict) -> dict[int, int]:
+    """Exercise number -> index of its stub: the first code cell after `### Exercise N` that is no solution."""
+    cells, found = notebook.get("cells", []), {}
+    for index, cell in enumerate(cells):
+        number = heading_number(cell)
+        if number is None or number in found:
+            continue
+        end = next((j for j in range(index + 1, len(cells)) if heading_number(cells[j]) is not None), len(cells))
+        stub = next(
+            (j for j in range(index + 1, end) if cells[j]["cell_type"] == "code" and not is_solution(cells[j])), None
+        )
+        if stub is not None:
+            found[number] = stub
+    return found
 
 
 def split_call(text: str, where: str) -> tuple[str, str]:
@@ -203,26 +230,63 @@ class Assigned:
     questions: int
 
 
-def assign_chapter(chapter: Path, out: Path) -> Assigned:
-    """Write the chapter's master notebook in `out/<chapter>/` and run `otter assign` on it."""
-    name = chapter.stem
-    folder = Path(out) / name
-    if folder.exists():
+def without_ids(path: Path) -> object:
+    """A notebook's JSON without its cells' ids (otter assign draws new ones on each run), None if unreadable."""
+    try:
+        notebook = json.loads(path.read_text())
+        return {**notebook, "cells": [{k: v for k, v in c.items() if k != "id"} for c in notebook["cells"]]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def make_way(folder: Path, made: Path, force: bool) -> None:
+    """Make way in `folder` for the assignment `made` (written beside it): an earlier one with the same master
+    and student notebooks is replaced; one that differs (a teacher's or a student's edits) is refused unless
+    `force`, and then kept as `<folder>.bak-<time>`; a folder holding anything else is always refused."""
+    if not folder.exists():
+        return
+    names = [Path(folder.name + ".ipynb"), Path("student") / (folder.name + ".ipynb")]
+    if not folder.is_dir() or {p.name for p in folder.iterdir()} - {names[0].name, "student", "autograder"}:
+        raise AssignError(f"{folder} holds files that are no assignment of this book's: give another --out")
+    same = all((folder / n).is_file() and without_ids(folder / n) == without_ids(made / n) for n in names)
+    if same:
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    elif force:
+        folder.rename(folder.with_name(f"{folder.name}{BACKUP_MARK}{time.strftime('%Y%m%d-%H%M%S')}"))
+    else:
+        raise AssignError(
+            f"{folder} holds an assignment that differs from this chapter's (edited?): pass --force to replace "
+            "it (it is then kept as <folder>.bak-<time>); nothing was written"
+        )
+
+
+def assign_chapter(chapter: Path, out: Path, force: bool = False) -> Assigned:
+    """Write the chapter's master notebook in `out/<chapter>/` and run `otter assign` on it (in a folder
+    beside it first: an earlier assignment there is only replaced as `make_way` says)."""
+    name = chapter.stem
     master = master_notebook(json.loads(chapter.read_text()), name)
-    path = folder / f"{name}.ipynb"
-    path.write_text(json.dumps(master, indent=1) + "\n")
-    run_otter_assign(path, folder)
-    zips = sorted((folder / "autograder").glob("*.zip"))
-    if len(zips) != 1:
-        raise AssignError(f"otter assign made {len(zips)} autograder zips for {name}, not one")
-    autograder = zips[0].rename(folder / "autograder" / f"{name}-autograder.zip")  # no time stamp in its name
+    Path(out).mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out))
+    try:
+        made = staging / name
+        made.mkdir()
+        (made / f"{name}.ipynb").write_text(json.dumps(master, indent=1) + "\n")
+        run_otter_assign(made / f"{name}.ipynb", made)
+        zips = sorted((made / "autograder").glob("*.zip"))
+        if len(zips) != 1:
+            raise AssignError(f"otter assign made {len(zips)} autograder zips for {name}, not one")
+        zips[0].rename(made / "autograder" / f"{name}-autograder.zip")  # no time stamp in its name
+        folder = Path(out) / name
+        make_way(folder, made, force)
+        made.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     questions = sum(source(c).startswith("# BEGIN QUESTION") for c in master["cells"])
-    return Assigned(name, path, folder / "student" / f"{name}.ipynb", autograder, questions)
+    autograder = folder / "autograder" / f"{name}-autograder.zip"
+    return Assigned(name, folder / f"{name}.ipynb", folder / "student" / f"{name}.ipynb", autograder, questions)
 
 
-def assign(out: Path, only: list[str] | None = None, root: Path | None = None) -> list[Assigned]:
+def assign(out: Path, only: list[str] | None = None, root: Path | None = None, force: bool = False) -> list[Assigned]:
     """Every chapter with exercises (or those of `only`) as an otter assignment under `out`."""
     root = Path(root or repo_root())
     out = Path(out).resolve()
@@ -231,16 +295,25 @@ def assign(out: Path, only: list[str] | None = None, root: Path | None = None) -
     chapters = chapters_with_exercises(root, only)
     if not chapters:
         raise AssignError(f"no chapter with exercises matches {only}")
-    return [assign_chapter(chapter, out) for chapter in chapters]
+    return [assign_chapter(chapter, out, force) for chapter in chapters]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fer_book assign", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the assignments, one per chapter")
     parser.add_argument("--only", nargs="+", metavar="NN", help="only the chapters whose name starts with NN")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an assignment in --out that differs from the chapter's (edited); it is kept as <name>.bak-<time>",
+    )
     args = parser.parse_args(argv)
-    for done in assign(args.out, args.only):
-        print(f"{done.chapter}: {done.questions} questions; student {done.student}; autograder {done.autograder}")
+    try:
+        for done in assign(args.out, args.only, force=args.force):
+            print(f"{done.chapter}: {done.questions} questions; student {done.student}; autograder {done.autograder}")
+    except FerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -21,16 +21,6 @@ def test_a_wrong_preset_name_is_a_training_error_naming_the_presets() -> None:
     assert isinstance(info.value, PresetError)
 
 
-def test_the_exchanges_error_is_in_the_family_and_still_a_value_error() -> None:
-    from fer_utils.book.book_errors import ExchangeError as BookExchangeError
-    from fer_utils.book.exercises.exchange import ExchangeError, ModelUnreadable, read_answer
-
-    assert ExchangeError is BookExchangeError and issubclass(ModelUnreadable, ExchangeError)
-    assert issubclass(ExchangeError, FerError) and issubclass(ExchangeError, ValueError)
-    with pytest.raises(FerError, match="not JSON"):  # what the grader reads from a kernel that wrote no answer
-        read_answer("{an answer cut short")
-
-
 def test_a_bad_image_is_a_media_error_not_a_video_error() -> None:
     assert issubclass(BadImageError, MediaError) and not issubclass(BadImageError, VideoError)
     assert issubclass(VideoError, MediaError) and BadImageError.status == "bad_image"
