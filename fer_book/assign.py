@@ -36,6 +36,8 @@ EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
 SOLUTION_TAG = "solution"
 CHECKERS = "exercises"  # how the chapters name fer_utils.book.exercises in their checker calls
 QUESTION_POINTS = 1
+MANUAL_POINTS = 2  # a prediction or an explanation, graded by hand with its rubric
+EXPERIMENT_CHECKER = "check_experiment"  # an experiment exercise: framed by a prediction and an explanation
 BACKUP_MARK = ".bak-"
 
 
@@ -153,14 +155,54 @@ def test_source(call: str) -> str:
     )
 
 
-def question_cells(exercise: Exercise) -> list[dict]:
+def markdown(text: str) -> dict:
+    return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+
+def manual_question(name: str, prompt: str, rubric: str) -> list[dict]:
+    """An otter question graded by hand: its prompt, and its rubric as the solution (the student gets an
+    empty answer cell in its place)."""
+    return [
+        raw(f"# BEGIN QUESTION\nname: {name}\nmanual: true\npoints: {MANUAL_POINTS}\n"),
+        markdown(prompt),
+        raw("# BEGIN SOLUTION"),
+        markdown(f"**Rubric ({MANUAL_POINTS} points).** {rubric}"),
+        raw("# END SOLUTION"),
+        raw("# END QUESTION"),
+    ]
+
+
+def experiment_questions(exercise: Exercise) -> tuple[list[dict], list[dict]]:
+    """The prediction before an experiment exercise and the explanation after it, graded by hand."""
+    number = exercise.number
+    before = manual_question(
+        f"exercise_{number}_prediction",
+        f"**Before you run exercise {number}**, write your prediction: which way will the measured number "
+        "move, by roughly how much, and why? Say also whether you expect the change to be larger than the "
+        "spread between two seeds of the same run.",
+        "1 point for a claim the run can check (a direction and a rough size, or 'within the spread'), 1 for "
+        "a reason from the chapter (a mechanism, a number it shows). A wrong prediction that was reasoned "
+        "earns both.",
+    )
+    after = manual_question(
+        f"exercise_{number}_explanation",
+        f"**After exercise {number}**, explain the result: was your prediction right, and why (not)? Is the "
+        "change larger than the spread between the chapter's seeds? What would a second seed of your own "
+        "run tell you?",
+        "1 point for an explanation that uses the two runs' numbers, 1 for weighing the change against the "
+        "spread over seeds (a change within it is no effect shown).",
+    )
+    return before, after
+
+
+def question_cells(exercise: Exercise, prompt: dict | None = None) -> list[dict]:
     """The otter question of one exercise: its prompt, the answer cell (the stub for the student, the stub
     then the solution for the autograder) and its test."""
     answer = f"{exercise.stub.rstrip()}\n# BEGIN SOLUTION NO PROMPT\n{exercise.solution.rstrip()}\n# END SOLUTION\n"
     config = f"# BEGIN QUESTION\nname: exercise_{exercise.number}\npoints: {QUESTION_POINTS}\n"
     return [
         raw(config),
-        exercise.heading,
+        prompt or exercise.heading,
         raw("# BEGIN SOLUTION"),
         code(answer),
         raw("# END SOLUTION"),
@@ -193,7 +235,14 @@ def master_notebook(notebook: dict, name: str) -> dict:
         raise AssignError(f"{name} has no `### Exercise N` section")
     cells = [raw(assignment_config(name))]
     for item in items:
-        cells += question_cells(item) if isinstance(item, Exercise) else [item]
+        if not isinstance(item, Exercise):
+            cells.append(item)
+        elif f"{CHECKERS}.{EXPERIMENT_CHECKER}(" in item.call:
+            before, after = experiment_questions(item)  # the heading first, then the prediction
+            run = markdown(f"Now run the experiment of exercise {item.number}:")
+            cells += [item.heading, *before, *question_cells(item, run), *after]
+        else:
+            cells += question_cells(item)
     for index, cell in enumerate(cells):
         cell.setdefault("id", f"otter-{index}")  # the cells made here have none; nbformat 5 wants one
     metadata = {k: v for k, v in notebook.get("metadata", {}).items() if k != "widgets"}
@@ -281,7 +330,9 @@ def assign_chapter(chapter: Path, out: Path, force: bool = False) -> Assigned:
         made.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    questions = sum(source(c).startswith("# BEGIN QUESTION") for c in master["cells"])
+    questions = sum(
+        source(c).startswith("# BEGIN QUESTION") and "manual: true" not in source(c) for c in master["cells"]
+    )
     autograder = folder / "autograder" / f"{name}-autograder.zip"
     return Assigned(name, folder / f"{name}.ipynb", folder / "student" / f"{name}.ipynb", autograder, questions)
 

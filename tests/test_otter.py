@@ -183,13 +183,16 @@ def before_last_statement(text: str) -> str:
 
 
 def answer_cells(notebook: dict) -> dict[int, int]:
-    """Exercise number -> index of its answer cell in an otter notebook (the first tagged one after its heading)."""
+    """Exercise number -> index of its answer cell in an otter notebook (the first tagged code cell after its
+    heading)."""
     cells, found = notebook["cells"], {}
     for i, cell in enumerate(cells):
         number = heading_number(cell)
         if number is not None:
             found[number] = next(
-                j for j in range(i + 1, len(cells)) if ANSWER_TAG in cells[j]["metadata"].get("tags", [])
+                j
+                for j in range(i + 1, len(cells))
+                if cells[j]["cell_type"] == "code" and ANSWER_TAG in cells[j]["metadata"].get("tags", [])
             )
     return found
 
@@ -237,6 +240,14 @@ def test_assign_makes_every_chapter_a_student_notebook_and_an_autograder(
             assert body and body not in text, (path.stem, number)
             assert before_last_statement(stub) in text, (path.stem, number)  # the stub is there
             assert f'grader.check("exercise_{number}")' in text, (path.stem, number)
+        master = "\n".join(source(c) for c in json.loads(done.master.read_text())["cells"])
+        for number, (stub, _) in sections.items():  # an experiment: a prediction before, an explanation after
+            experiment = "check_experiment" in stub
+            for part in ("prediction", "explanation"):
+                assert (f"name: exercise_{number}_{part}\nmanual: true" in master) == experiment, (path.stem, number)
+            assert (f"**Before you run exercise {number}**" in text) == experiment, (path.stem, number)
+        assert "**Rubric" not in text, path.stem
+        assert ("**Rubric" in master) == ("check_experiment" in master), path.stem
         with zipfile.ZipFile(done.autograder) as archive:
             names = set(archive.namelist())
             assert {"run_autograder", "setup.sh", "otter_config.json"} <= names, (path.stem, names)
@@ -323,9 +334,10 @@ def chapter_one_class(assigned: dict[str, Assigned], repo_root: Path, tmp_path_f
         leftovers = processes_with(token)
         after = tree_digest(repo_root)
     finally:
-        for name, data in saved.items():  # put back what a failing run let an attack rewrite
-            if not (repo_root / name).is_file() or (repo_root / name).read_bytes() != data:
-                (repo_root / name).write_bytes(data)
+        for name, data in saved.items():  # put back what a failing run let the attack rewrite (its mark only)
+            path = repo_root / name
+            if path.is_file() and b"rewritten by a4" in path.read_bytes() and b"rewritten by a4" not in data:
+                path.write_bytes(data)
         for pid in processes_with(token):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -342,6 +354,8 @@ def chapter_one_class(assigned: dict[str, Assigned], repo_root: Path, tmp_path_f
 
 
 def test_otter_grades_chapter_one_and_every_attack_fails_in_the_sandbox(chapter_one_class: dict) -> None:
+    from fer_utils.book.exercises import check_ravdess_parser
+
     done = chapter_one_class["done"]
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
     rows = rows_of(chapter_one_class["out"])
@@ -356,7 +370,9 @@ def test_otter_grades_chapter_one_and_every_attack_fails_in_the_sandbox(chapter_
             assert "forged" not in message and "rewritten" not in message, (student, exercise, message)
     # the planted mistakes, each with its checker's message
     assert rows["a3_made_up_clips", 1][0] == "failed"
-    assert rows["a3_made_up_clips", 1][1].startswith("for 01-01-01-01-01-01-01.mp4 your `emotion` is 'happy'")
+    scope: dict = {}
+    exec(CONSTANT_PARSER, scope)  # the planted parser, judged here by the same checker
+    assert rows["a3_made_up_clips", 1][1] == check_ravdess_parser(scope["parse_ravdess_name"]).message
     assert rows["a4_rewrite", 2] == ("failed", WRONG_COUNT_MESSAGE)
     assert rows["a3_made_up_clips", 2][0] == "failed" and rows["a3_made_up_clips", 2][1].startswith(WRONG_COUNT_MESSAGE)
     # the patches in the kernel are caught
