@@ -436,3 +436,13 @@ def test_chapter_three_solutions_full_marks_and_planted_mistakes_with_their_chec
     rows = rows_of(tmp_path / "grades.csv")
     assert [rows["ada", n][0] for n in (1, 2, 3)] == ["passed"] * 3, rows
     assert {n: rows["bob", n] for n in (1, 2, 3)} == {n: ("failed", expected[n]) for n in (1, 2, 3)}
+
+
+def test_the_default_timeout_lets_the_slowest_chapter_finish_on_the_slower_machine() -> None:
+    """Issue 28: the default must cover the slowest recorded chapter on the slower 2-core machine, with margin."""
+    from fer_book.execute import GRADE_TIMEOUT_S
+
+    record = json.loads((Path(__file__).resolve().parents[1] / "benchmarks/results/book_times.json").read_text())
+    speedup = record["calibration"]["images_per_s"] / record["slow_machine_images_per_s"]
+    slowest = max(record["seconds"].values()) * speedup
+    assert 1.5 * slowest <= GRADE_TIMEOUT_S, f"slowest chapter projected at {slowest:.0f} s on the slower machine"

@@ -1,7 +1,6 @@
 """The errors of the book's glue, in the package's one family (`fer_utils.errors.FerError`): a chapter's
 parameters that do not fit its data, a live demo request outside its contract, a builder whose code cannot be
-fingerprinted, an exercise answer from a student's kernel that cannot be read back. The library never raises
-them."""
+fingerprinted. The library never raises them."""
 
 from __future__ import annotations
 
@@ -20,8 +19,3 @@ class DemoError(FerError, ValueError):
 class FingerprintError(FerError, ValueError):
     """A model builder (or fit function) whose code fingerprint cannot be made: it reads a value with no stable
     text to hash (an arbitrary object) or is built in, without Python source (`fer_utils.book.fingerprint`)."""
-
-
-class ExchangeError(FerError, ValueError):
-    """Data from a student's kernel that is not an answer the exercises' exchange can read back
-    (`fer_utils.book.exercises.exchange`; a ValueError too, as before it joined the family)."""
