@@ -213,11 +213,17 @@ def question_cells(exercise: Exercise, prompt: dict | None = None) -> list[dict]
     ]
 
 
-def assignment_config(name: str) -> str:
+def assignment_config(name: str, root: Path) -> str:
     """The master notebook's `# ASSIGNMENT CONFIG` cell: no run of the chapter, an autograder zip without
-    PDFs, the tests in the notebook's metadata (the student edition checks itself with `grader.check`)."""
-    config = {
-        "name": name,
+    PDFs that installs the book's package at its published version (`_config.yml`'s repository, as the
+    chapters' Colab cell does: what Gradescope's and otter grade's containers need), the tests in the
+    notebook's metadata (the student notebook checks itself with `grader.check`)."""
+    from fer_book.links import book_links
+
+    config: dict = {"name": name}
+    if (root / "_config.yml").is_file():  # a book of its own (tests' small books have none)
+        config["requirements"] = [book_links(root / "_config.yml").install_spec]
+    config |= {
         "run_tests": False,
         "export_cell": False,
         "init_cell": True,
@@ -228,12 +234,12 @@ def assignment_config(name: str) -> str:
     return "# ASSIGNMENT CONFIG\n" + json.dumps(config, indent=1)  # JSON is YAML
 
 
-def master_notebook(notebook: dict, name: str) -> dict:
+def master_notebook(notebook: dict, name: str, root: Path | None = None) -> dict:
     """The otter master notebook of one chapter (see the module's docstring)."""
     items, count = read_exercises(notebook, name)
     if not count:
         raise AssignError(f"{name} has no `### Exercise N` section")
-    cells = [raw(assignment_config(name))]
+    cells = [raw(assignment_config(name, Path(root or repo_root())))]
     for item in items:
         if not isinstance(item, Exercise):
             cells.append(item)
@@ -309,11 +315,11 @@ def make_way(folder: Path, made: Path, force: bool) -> None:
         )
 
 
-def assign_chapter(chapter: Path, out: Path, force: bool = False) -> Assigned:
+def assign_chapter(chapter: Path, out: Path, force: bool = False, root: Path | None = None) -> Assigned:
     """Write the chapter's master notebook in `out/<chapter>/` and run `otter assign` on it (in a folder
     beside it first: an earlier assignment there is only replaced as `make_way` says)."""
     name = chapter.stem
-    master = master_notebook(json.loads(chapter.read_text()), name)
+    master = master_notebook(json.loads(chapter.read_text()), name, root)
     Path(out).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out))
     try:
@@ -346,7 +352,7 @@ def assign(out: Path, only: list[str] | None = None, root: Path | None = None, f
     chapters = chapters_with_exercises(root, only)
     if not chapters:
         raise AssignError(f"no chapter with exercises matches {only}")
-    return [assign_chapter(chapter, out, force) for chapter in chapters]
+    return [assign_chapter(chapter, out, force, root) for chapter in chapters]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,12 +173,13 @@ def autograder_digest(autograder: Path, root: Path) -> str:
 
 
 def failure_message(output: str) -> tuple[str, str]:
-    """(status, message) of a failed otter test from its output: the checker's message (the assert's),
-    `unanswered` for a stub, `tampered` for a replaced package, `error` for another exception."""
+    """(status, message) of a failed otter test from its output, by the first exception its examples raised
+    (doctest runs them all): the checker's message (the assert's), `unanswered` for a stub, `tampered` for a
+    replaced package, `error` for another exception."""
     raised = [m for m in map(RAISED.match, output.splitlines()) if m]
     if not raised:
         return "failed", output.strip()[-2000:] or "the test failed without a message"
-    name, message = raised[-1].group(1), raised[-1].group(2).strip()
+    name, message = raised[0].group(1), raised[0].group(2).strip()  # the first: doctest goes on after a failure
     if name != "AssertionError":
         return "error", f"{name}: {message}"
     if message.startswith("Not answered yet"):
@@ -252,7 +253,11 @@ class Grader:
                 [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.is_file() else []
             )
             raised = [line.strip() for line in lines if RAISED.match(line)]
-            why = f"otter run stopped (exit {code}) after {time.monotonic() - start:.0f} s: {(raised or lines or [''])[-1]}"
+            signal = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap reports 128 + n
+            how = f"killed by signal {signal}, by the notebook?" if signal else f"exit {code}"
+            why = f"otter run stopped ({how}) after {time.monotonic() - start:.0f} s" + (
+                f": {raised[-1]}" if raised else ""
+            )
             return dict.fromkeys(self.numbers, ("error", why))
         try:
             return read_results(results, self.numbers)
@@ -305,7 +310,7 @@ def grade_folder(
         work_path = Path(work)
         work_path.chmod(0o755)
         if autograder is None:
-            autograder = assign_chapter(book_chapter, work_path / "assign").autograder
+            autograder = assign_chapter(book_chapter, work_path / "assign", root=root).autograder
         graded_with = autograder_digest(Path(autograder), root)[:24]
         prints = {s.key: f"{hashlib.sha256(s.data or b'').hexdigest()[:24]}-{graded_with}" for s in found}
         sheet = GradeSheet(out, {key: {value} for key, value in prints.items()}, copies(found))

@@ -251,6 +251,7 @@ def test_assign_makes_every_chapter_a_student_notebook_and_an_autograder(
         with zipfile.ZipFile(done.autograder) as archive:
             names = set(archive.namelist())
             assert {"run_autograder", "setup.sh", "otter_config.json"} <= names, (path.stem, names)
+            assert b"fer-utils @ git+https://github.com/" in archive.read("environment.yml"), path.stem  # the book
             assert {f"tests/exercise_{n}.py" for n in sections} == {n for n in names if n.startswith("tests/")}
             for number, (stub, _) in sections.items():
                 test = archive.read(f"tests/exercise_{number}.py").decode()
@@ -354,7 +355,7 @@ def chapter_one_class(assigned: dict[str, Assigned], repo_root: Path, tmp_path_f
 
 
 def test_otter_grades_chapter_one_and_every_attack_fails_in_the_sandbox(chapter_one_class: dict) -> None:
-    from fer_utils.book.exercises import check_ravdess_parser
+    from fer_utils.book.exercises import check_clip_count, check_ravdess_parser
 
     done = chapter_one_class["done"]
     assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
@@ -374,7 +375,10 @@ def test_otter_grades_chapter_one_and_every_attack_fails_in_the_sandbox(chapter_
     exec(CONSTANT_PARSER, scope)  # the planted parser, judged here by the same checker
     assert rows["a3_made_up_clips", 1][1] == check_ravdess_parser(scope["parse_ravdess_name"]).message
     assert rows["a4_rewrite", 2] == ("failed", WRONG_COUNT_MESSAGE)
-    assert rows["a3_made_up_clips", 2][0] == "failed" and rows["a3_made_up_clips", 2][1].startswith(WRONG_COUNT_MESSAGE)
+    made_up: dict = {}
+    exec(MADE_UP_CLIPS, made_up)  # the made-up table: the checker refuses to count on it
+    assert rows["a3_made_up_clips", 2] == ("failed", check_clip_count(1, made_up["clips"], "neutral").message)
+    assert rows["a3_made_up_clips", 2][1].startswith("`clips` cannot be indexed again from /nowhere")
     # the patches in the kernel are caught
     assert rows["a1_checkers", 1][0] == rows["a2_library", 1][0] == "tampered", (
         rows["a1_checkers", 1],
@@ -446,3 +450,54 @@ def test_the_default_timeout_lets_the_slowest_chapter_finish_on_the_slower_machi
     speedup = record["calibration"]["images_per_s"] / record["slow_machine_images_per_s"]
     slowest = max(record["seconds"].values()) * speedup
     assert 1.5 * slowest <= GRADE_TIMEOUT_S, f"slowest chapter projected at {slowest:.0f} s on the slower machine"
+
+
+# What otter 7 writes for a failed doctest (trimmed from a real results.json): every example runs, each failure
+# with its traceback.
+OTTER_OUTPUT = """exercise_1 results:
+    exercise_1 - 1 result:
+        ❌ Test case failed
+        Trying:
+            assert (_fb := _checks.untampered()).ok, _fb.message
+        Expecting nothing
+        **********************************************************************
+        Line 2, in exercise_1 0
+        Failed example:
+            assert (_fb := _checks.untampered()).ok, _fb.message
+        Exception raised:
+            Traceback (most recent call last):
+              File "<doctest exercise_1 0[1]>", line 1, in <module>
+                assert (_fb := _checks.untampered()).ok, _fb.message
+            AssertionError: tampered: the notebook replaced fer_utils.data.corpora.index_ravdess; grading needs it
+        Failed example:
+            assert (_fb := _checks.check_ravdess_parser(parse_ravdess_name, clips)).ok, _fb.message
+        Exception raised:
+            Traceback (most recent call last):
+            AssertionError: for 01-01-03-02-01-02-12.mp4 your `intensity` is 1
+"""
+
+
+def test_a_failed_tests_status_and_message_come_from_its_first_failure(tmp_path: Path) -> None:
+    from fer_book.grade import failure_message, read_results
+
+    assert failure_message(OTTER_OUTPUT) == (
+        "tampered",
+        "tampered: the notebook replaced fer_utils.data.corpora.index_ravdess; grading needs it",
+    )
+    second = OTTER_OUTPUT.split("        Failed example:", 2)
+    checker_only = second[0] + "        Failed example:" + second[2]
+    assert failure_message(checker_only) == ("failed", "for 01-01-03-02-01-02-12.mp4 your `intensity` is 1")
+    assert failure_message("    NameError: name 'answer' is not defined\n") == (
+        "error",
+        "NameError: name 'answer' is not defined",
+    )
+    results = tmp_path / "results.json"
+    tests = [
+        {"name": "Public Tests", "output": "", "status": "passed"},
+        {"name": "exercise_1", "score": 0.0, "max_score": 1.0, "output": OTTER_OUTPUT},
+        {"name": "exercise_2", "score": 1.0, "max_score": 1.0, "output": "All test cases passed!"},
+    ]
+    results.write_text(json.dumps({"tests": tests}))
+    grades = read_results(results, [1, 2, 3])
+    assert grades[1][0] == "tampered" and grades[2] == ("passed", "all tests passed")
+    assert grades[3] == ("error", "otter gave no result for this exercise")
