@@ -33,6 +33,7 @@ from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.errors import FerError
 
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
+LEADING_COMMENTS = re.compile(r"^(?:\s*<!--.*?-->)+\s*", re.DOTALL)
 SOLUTION_TAG = "solution"
 CHECKERS = "exercises"  # how the chapters name fer_utils.book.exercises in their checker calls
 QUESTION_POINTS = 1
@@ -69,8 +70,10 @@ def is_solution(cell: dict) -> bool:
 
 
 def heading_number(cell: dict) -> int | None:
-    """N of a markdown cell `### Exercise N`, else None."""
-    found = EXERCISE_HEADING.match(source(cell).strip()) if cell.get("cell_type") == "markdown" else None
+    """N of a markdown cell `### Exercise N` (after the HTML comments otter puts first, `<!-- END QUESTION -->`),
+    else None."""
+    text = LEADING_COMMENTS.sub("", source(cell).strip())
+    found = EXERCISE_HEADING.match(text) if cell.get("cell_type") == "markdown" else None
     return int(found.group(1)) if found else None
 
 

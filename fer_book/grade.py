@@ -207,8 +207,10 @@ def read_results(results: Path, numbers: list[int]) -> dict[int, tuple[str, str]
 class Grader:
     """Grades one submission at a time with `otter run` in a sandbox of its own."""
 
-    def __init__(self, root: Path, work: Path, autograder: Path, isolation: Isolation, timeout_s: float) -> None:
-        self.work, self.isolation, self.timeout_s = work, isolation, timeout_s
+    def __init__(
+        self, root: Path, work: Path, autograder: Path, chapter: str, isolation: Isolation, timeout_s: float
+    ) -> None:
+        self.work, self.chapter, self.isolation, self.timeout_s = work, chapter, isolation, timeout_s
         self.layout = make_layout(root, work, isolation)
         self.inbox = work / "inbox"
         self.inbox.mkdir()
@@ -223,10 +225,14 @@ class Grader:
             return dict.fromkeys(self.numbers, ("error", submission.problem or "unreadable"))
         self.count += 1
         name = f"submission-{self.count}"
-        notebook, out = self.inbox / f"{name}.ipynb", self.work / f"{name}-results"
+        # under the chapter's own name: the notebook's otter init cell opens it by that name (`otter.Notebook(
+        # "01_dataset_tour.ipynb")`), and without it no `grader.check` cell counts
+        folder, out = self.inbox / name, self.work / f"{name}-results"
+        folder.mkdir()
+        notebook = folder / f"{self.chapter}.ipynb"
         notebook.write_bytes(submission.data)
         out.mkdir()
-        for path in (self.inbox, notebook, self.autograder):
+        for path in (self.inbox, folder, notebook, self.autograder):
             path.chmod(0o755 if path.is_dir() else 0o644)
         out.chmod(0o777)
         log = self.work / f"{name}.log"
@@ -244,7 +250,7 @@ class Grader:
         binds = [Bind(self.inbox, self.inbox), Bind(out, out, writable=True)]
         start = time.monotonic()
         code = run_sandboxed(argv, self.layout, self.isolation, Limits(), binds, self.timeout_s, log, self.work / name)
-        notebook.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
         results = out / "results.json"
         if code is None:
             return dict.fromkeys(self.numbers, ("timeout", f"the notebook did not finish within {self.timeout_s:g} s"))
@@ -314,7 +320,7 @@ def grade_folder(
         graded_with = autograder_digest(Path(autograder), root)[:24]
         prints = {s.key: f"{hashlib.sha256(s.data or b'').hexdigest()[:24]}-{graded_with}" for s in found}
         sheet = GradeSheet(out, {key: {value} for key, value in prints.items()}, copies(found))
-        grader = Grader(root, work_path, Path(autograder), isolation, timeout_s)
+        grader = Grader(root, work_path, Path(autograder), book_chapter.stem, isolation, timeout_s)
         for submission in found:
             if sheet.has(submission.key):
                 continue
