@@ -20,7 +20,7 @@ JOBS ?= 2
 # about 800 s on a fast 2-core machine; the default 900 left no margin for a slower one.
 CELL_TIMEOUT ?= 1800
 
-.PHONY: help install sample execute book lint test unit-test book-test student release-check clean distclean
+.PHONY: help install sample execute book lint test unit-test book-test assign release-check clean distclean
 help:
 	@echo "make book   - install, generate the sample, execute every notebook, build _build/html"
 	@echo "make test   - install, lint and run the whole test suite (includes make book)"
@@ -73,8 +73,8 @@ test: sample lint
 	$(MAKE) book
 	$(PY) -m pytest -n $(JOBS) --dist worksteal --durations=15
 
-student: install
-	$(PY) -m fer_book student --out _build/student
+assign: install
+	$(PY) -m fer_book assign --out _build/assign
 
 clean:
 	rm -rf _build

@@ -1,4 +1,4 @@
-"""`python -m fer_book …`: the steps that make the book (execute, build, links, release, student, grade,
+"""`python -m fer_book …`: the steps that make the book (execute, build, links, release, assign, grade,
 scorecard, prose).
 
 Run it from the repository root (fer_book is not installed). The handlers import papermill, Sphinx
@@ -21,6 +21,7 @@ from fer_utils.cli import run_handler
 # Steps whose module parses its own arguments: `python -m fer_book prose …` is `python -m fer_book.prose …`.
 MODULE_STEPS = {
     "architecture": ("fer_book.architecture", "write ARCHITECTURE.md's module tables from the docstrings (--check)"),
+    "assign": ("fer_book.assign", "write each chapter as an otter-grader assignment: student notebook, autograder zip"),
     "teaching": ("fer_book.teaching", "write the teacher's page's exercise list and session plans (--check)"),
     "prose": ("fer_book.prose", "measure each executed chapter's prose: words, sentences, typed numbers (exit 1 over)"),
     "scorecard": ("fer_book.scorecard", "score the paper's claims on an executed stage into its scorecard page"),
@@ -90,25 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--tag", default=None, help="the tag being published (e.g. $GITHUB_REF_NAME): must match too")
     release.set_defaults(handler=run_release)
 
-    student = sub.add_parser("student", help="write the notebooks without their solution cells")
-    student.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="folder for the student edition, outside the repository (a folder holding the book's own "
-        "notebooks is refused)",
-    )
-    student.add_argument(
-        "--force",
-        action="store_true",
-        help="replace notebooks in --out that differ from the student edition (a student's edits); each is "
-        "first kept as <name>.ipynb.bak-<timestamp>. Without it such notebooks are refused, nothing written",
-    )
-    student.set_defaults(handler=run_student)
-
-    grade = sub.add_parser("grade", help="grade submitted chapter notebooks with the chapters' checkers")
+    grade = sub.add_parser("grade", help="grade submitted notebooks of one chapter with otter, each in a sandbox")
     grade.add_argument("submissions", type=Path, help="folder of submitted notebooks (searched recursively)")
+    grade.add_argument("--chapter", required=True, metavar="NN", help="the chapter they are, e.g. 01")
     grade.add_argument("--out", type=Path, required=True, help="grades CSV (the summary goes beside it)")
+    grade.add_argument(
+        "--autograder",
+        type=Path,
+        help="the chapter's otter autograder zip (default: made from the book's chapter, as `assign` does)",
+    )
     grade.add_argument(
         "--timeout",
         type=positive_seconds,
@@ -118,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument(
         "--unsafe-no-sandbox",
         action="store_true",
-        help="grade without bubblewrap's sandboxes: the checks still run apart from the students' code, but "
-        "a submission can then read and change the checkout, the other submissions and the grades",
+        help="grade without bubblewrap's sandbox: a submission can then read and change the checkout, the other "
+        "submissions and the grades",
     )
     grade.set_defaults(handler=run_grade)
 
@@ -165,15 +156,6 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_student(args: argparse.Namespace) -> int:
-    """Write the student edition (solution cells removed, outputs cleared)."""
-    from fer_book.student import write_student_edition
-
-    written = write_student_edition(args.out, force=args.force)
-    print(f"wrote {len(written)} student notebooks under {args.out}")
-    return 0
-
-
 def run_links(args: argparse.Namespace) -> int:
     """Rewrite (or with --check, list) every link that disagrees with _config.yml's repository."""
     from fer_book.links import sync_repository
@@ -209,7 +191,13 @@ def run_grade(args: argparse.Namespace) -> int:
     isolation = Isolation.NONE if args.unsafe_no_sandbox else Isolation.BWRAP
     report = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     grades, summary, kept = grade_folder(
-        args.submissions, args.out, timeout_s=args.timeout, isolation=isolation, progress=report
+        args.submissions,
+        args.chapter,
+        args.out,
+        autograder=args.autograder,
+        timeout_s=args.timeout,
+        isolation=isolation,
+        progress=report,
     )
     for row in summary.itertuples():
         print(f"{row.submission:<32} {row.chapter:<28} {row.passed}/{row.total}")

@@ -32,7 +32,7 @@ BOOK_DIRS = ("book",)
 PARAMETERS_TAG = "parameters"
 DEFAULT_TIMEOUT_S = 900
 # Seconds `fer_book grade` lets one submitted notebook run in all: the slowest chapter of the last record
-# (benchmarks/results/book_times.json) on the slower 2-core machine, with margin (tests/test_grade.py checks it).
+# (benchmarks/results/book_times.json) on the slower 2-core machine, with margin (tests/test_otter.py checks it).
 GRADE_TIMEOUT_S = 2400
 # One execution per stage at a time (`fer_utils.storage.locking`, as for a crops folder): a second one into the same
 # stage would overwrite the first one's notebooks while `execution_times.json` records the other's parameters.

@@ -1,30 +1,17 @@
-"""Grading a class: each submitted chapter notebook run in a sandbox of its own, each exercise judged in
-another process, apart from the student's code, by the pristine checkers on the grader's own reference.
+"""`python -m fer_book grade SUBMISSIONS --chapter NN --out grades.csv`: a class graded with otter-grader.
 
-A submission is a student edition of a chapter (`python -m fer_book student`) that a student completed,
-read as `fer_book.grade_notebooks` says (its chapter, its key and student, its exercises). Grading:
+Each submitted notebook (a completed student notebook of `python -m fer_book assign`) is graded by
+`otter run -a <chapter>-autograder.zip` (otter's own grading: the notebook executed in a fresh kernel,
+then each question's tests, which call the chapter's checker) inside a bubblewrap sandbox of its own
+(`fer_book.grade_sandbox`: no network, the book read-only, a private /tmp, killed with all it started at
+its time limit). The autograder is made from the book's chapter (`fer_book.assign`) unless `--autograder`
+gives one. Where Docker runs, otter's own containers do the same job: `otter grade -a ZIP -p SUBMISSIONS`
+(see the teacher's page). Heavy runs come from the book's cache (`FER_CACHE`, keyed on their inputs, seen
+read-only): only a run a student changed trains.
 
-1. checks `--out` and its summary before any work (`fer_book.grade_sheet`), and that it can isolate the
-   submissions (`fer_book.grade_sandbox`: bubblewrap; without it, only with `--unsafe-no-sandbox`);
-2. reads every submission once, before anything runs: a corrupt, empty or nbformat-3 file is an `error`
-   row with the reason, a valid notebook that is no chapter stops the run (nothing executed); keeps the
-   rows of the previous grade sheet whose fingerprint (the notebook's bytes, the checkers, the chapter)
-   still matches, and grades only the others; of two notebooks of one student for one chapter it grades
-   the first by name (the other `skipped`), and notes each double hand-in and each copy of another's;
-3. copies the book (package, tooling, chapters) once: the pristine copy that every sandbox sees;
-4. runs each chapter of the book once, from the pristine copy, in a sandbox (`fer_book.grade_runner`),
-   pickling each checker's reference arguments (the chapter's own `clips`, models, tables) right after
-   its exercise's cell: the *reference*, which no submission ever touches;
-5. runs each submission, its `solution` cells dropped, in a fresh kernel in a sandbox of its own, under
-   one time limit for the whole notebook and a cap on its output. After each exercise's cell the kernel
-   hands over the answer as plain data (`fer_utils.book.exercises.exchange`), and a second sandbox
-   (`fer_book.grade_referee`, a fresh process the student's code never touched) decodes it and runs the
-   chapter's pristine checker on it and on the reference; a function of the student's is called in the
-   student's kernel and its result handed back as data again;
-6. writes the grades and their summary after each submission, atomically, both or neither, formula
-   prefixes neutralised (`fer_book.grade_sheet`): a grader killed halfway keeps every finished grade.
-
-One row per (submission, exercise) goes to the grades table, `passed/total` per submission to the summary.
+The grades go to `fer_book.grade_sheet`'s sheet, written after each submission, atomically: `--out` is only
+ever replaced when it is this grader's own sheet, the columns a teacher added are kept, and the rows of a
+submission whose bytes and autograder have not changed are kept and not graded again.
 """
 
 from __future__ import annotations
@@ -32,47 +19,33 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
 import time
+import unicodedata
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
 from fer_book.execute import GRADE_TIMEOUT_S
-from fer_book.grade_notebooks import (
-    Chapter,
-    Exercise,
-    Submission,
-    book_chapters,
-    hidden_exercises,
-    read_submissions,
-    runnable_notebook,
-    second_hand_ins,
-    skipped_checkpoints,
-    submission_notes,
-    submission_paths,
-)
-from fer_book.grade_sandbox import Bind, Broken, Isolation, Layout, Limits, Sandboxed, check_isolation, make_layout
+from fer_book.grade_sandbox import Bind, Isolation, Limits, check_isolation, make_layout, run_sandboxed
 from fer_book.grade_sheet import GradeSheet, check_grade_outputs, grade_sheet_lock
-from fer_book.toc import repo_root, toc_notebooks
+from fer_book.toc import repo_root
+from fer_utils.errors import BookError
 from fer_utils.storage.locking import process_alive
 
-STATUSES = ("passed", "failed", "unanswered", "error", "timeout", "tampered")  # a checker's verdicts
-# besides them the sheet has `skipped`: a student's second notebook of one chapter, not graded (`second_hand_ins`)
-# What a chapter's grading depends on besides its notebook: a change to any of them regrades its submissions.
-GRADING_CODE = (
-    "fer_utils/book/exercises",
-    "fer_book/grade.py",
-    "fer_book/grade_notebooks.py",
-    "fer_book/grade_runner.py",
-    "fer_book/grade_referee.py",
-)
-START_S = 180  # seconds a sandbox may take to start (Python, the kernel) beyond a notebook's own time
-GRACE_S = 15  # seconds a sandbox may answer late, once a notebook's time is up, before it is killed
+# What a chapter's grading depends on besides its notebook and autograder: a change regrades its submissions.
+GRADING_CODE = ("fer_utils/book/exercises", "fer_book/grade.py", "fer_book/assign.py")
 WORK_PREFIX = "fer-grade-"  # the grader's working folder: fer-grade-<pid>-<random> in the temporary folder
+CHECKPOINTS = ".ipynb_checkpoints"  # Jupyter's autosave folder: its notebooks are no submissions
+MAX_NOTEBOOK_BYTES = 64_000_000  # a submission larger than this is an error row, never read into memory
+QUESTION = re.compile(r"^exercise_(\d+)$")
+RAISED = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)): ?(.*)$")
 
 
 @dataclass(frozen=True)
@@ -89,400 +62,275 @@ class Grade:
     fingerprint: str = ""
 
 
-def folder_digest(root: Path, names: tuple[str, ...]) -> str:
-    """sha256 of the files under `root`'s `names` (folders walked in order, byte code left out)."""
+@dataclass(frozen=True)
+class Submission:
+    """One submitted notebook: where it is, its key and student, its bytes (or why it cannot be read)."""
+
+    path: Path
+    key: str
+    student: str
+    data: bytes | None
+    problem: str | None = None
+
+
+def notebook_named(path: Path) -> bool:
+    """Whether `path` is named as a notebook: `.ipynb`, in any case."""
+    return path.suffix.lower() == ".ipynb"
+
+
+def submission_paths(folder: Path) -> list[Path]:
+    """Every notebook under `folder` (checkpoints left out), sorted; BookError when there is none."""
+    if not Path(folder).is_dir():
+        raise BookError(f"the submissions folder {folder} is not a folder")
+    paths = sorted(p for p in Path(folder).rglob("*") if notebook_named(p) and CHECKPOINTS not in p.parts)
+    if not paths:
+        raise BookError(f"no notebooks (*.ipynb) under {folder}")
+    return paths
+
+
+def submission_key(relative: PurePosixPath) -> str:
+    """How a submission is named in the tables, unique by construction: its relative path when it is plain
+    (valid UTF-8, NFC, printable, no backslash), else escaped with `unicode_escape` (then it holds a backslash)."""
+    text = relative.as_posix()
+    try:
+        text.encode("utf-8")
+        plain = "\\" not in text and unicodedata.is_normalized("NFC", text) and text.isprintable()
+    except UnicodeEncodeError:
+        plain = False
+    return text if plain else text.encode("unicode_escape", "surrogatepass").decode("ascii")
+
+
+def student_of(relative: PurePosixPath, chapter: str) -> str:
+    """The student: the path without `.ipynb`, or the folder for `<student>/<chapter>.ipynb`; NFC, one line."""
+    name = relative.parent if relative.stem == chapter and relative.parent.parts else relative.with_suffix("")
+    text = unicodedata.normalize("NFC", os.fsencode(name.as_posix()).decode("utf-8", "backslashreplace"))
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def read_file(path: Path) -> tuple[bytes | None, str | None]:
+    """(bytes, None), or (None, why) for what is no regular file (a FIFO is never read), is too large or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, f"the file cannot be read ({exc.strerror or exc}: a dangling link?); hand in the saved .ipynb"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, "it is not a notebook file (a folder, a FIFO or a device); hand in the saved .ipynb"
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            return None, f"the file is {info.st_size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:g} MB allowed"
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(MAX_NOTEBOOK_BYTES + 1), None
+    except OSError as exc:
+        return None, f"the file cannot be read ({exc.strerror or exc})"
+    finally:
+        os.close(fd)
+
+
+def read_submissions(folder: Path, chapter: str) -> list[Submission]:
+    """Every submission under `folder`, read once before anything runs."""
+    found = []
+    for path in submission_paths(folder):
+        relative = PurePosixPath(path.relative_to(folder).as_posix())
+        data, problem = read_file(path)
+        found.append(Submission(path, submission_key(relative), student_of(relative, chapter), data, problem))
+    return found
+
+
+def copies(found: list[Submission]) -> dict[str, str]:
+    """A note on each submission whose bytes another student's submission has too."""
+    notes = {}
+    for s in found:
+        same = [o.key for o in found if o.key != s.key and o.student != s.student and s.data and o.data == s.data]
+        if same:
+            notes[s.key] = f"byte for byte the same notebook as {', '.join(same)}: check with both students"
+    return notes
+
+
+def questions(autograder: Path) -> list[int]:
+    """The exercise numbers of an autograder zip's questions (`tests/exercise_N.py`)."""
+    with zipfile.ZipFile(autograder) as archive:
+        names = [PurePosixPath(n).stem for n in archive.namelist() if n.startswith("tests/") and n.endswith(".py")]
+    return sorted(int(m.group(1)) for m in map(QUESTION.match, names) if m)
+
+
+def autograder_digest(autograder: Path, root: Path) -> str:
+    """sha256 of what grading a submission depends on: the zip's files (not its time stamps) and GRADING_CODE."""
     digest = hashlib.sha256()
-    for name in names:
-        paths = sorted((root / name).rglob("*")) if (root / name).is_dir() else [root / name]
+    with zipfile.ZipFile(autograder) as archive:
+        for name in sorted(archive.namelist()):
+            digest.update(name.encode() + b"\0" + archive.read(name))
+    for name in GRADING_CODE:
+        paths = sorted((root / name).rglob("*.py")) if (root / name).is_dir() else [root / name]
         for path in paths:
-            if path.is_file() and "__pycache__" not in path.parts:
+            if path.is_file():
                 digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
-@dataclass
-class Reference:
-    """The grader's own run of one chapter: the folder of its pickled reference arguments, and what went
-    wrong for each exercise it could not give a reference for."""
+def failure_message(output: str) -> tuple[str, str]:
+    """(status, message) of a failed otter test from its output, by the first exception its examples raised
+    (doctest runs them all): the checker's message (the assert's), `unanswered` for a stub, `tampered` for a
+    replaced package, `error` for another exception."""
+    raised = [m for m in map(RAISED.match, output.splitlines()) if m]
+    if not raised:
+        return "failed", output.strip()[-2000:] or "the test failed without a message"
+    name, message = raised[0].group(1), raised[0].group(2).strip()  # the first: doctest goes on after a failure
+    if name != "AssertionError":
+        return "error", f"{name}: {message}"
+    if message.startswith("Not answered yet"):
+        return "unanswered", message
+    if message.startswith("tampered"):
+        return "tampered", message
+    return "failed", message
 
-    folder: Path
-    problems: dict[int, str]
 
-
-@dataclass
-class Run:
-    """The sandboxes of one submission: the student's kernel (`kernel`) and the checks (`referee`)."""
-
-    kernel: Sandboxed
-    referee: Sandboxed
-    deadline: float
-    late: str
+def read_results(results: Path, numbers: list[int]) -> dict[int, tuple[str, str]]:
+    """(status, message) per exercise from otter's results.json (Gradescope's format)."""
+    tests = {t.get("name"): t for t in json.loads(results.read_text()).get("tests", []) if isinstance(t, dict)}
+    grades = {}
+    for number in numbers:
+        test = tests.get(f"exercise_{number}")
+        if test is None:
+            grades[number] = ("error", "otter gave no result for this exercise")
+        elif test.get("score") is not None and test.get("score") == test.get("max_score"):
+            grades[number] = ("passed", "all tests passed")
+        else:
+            grades[number] = failure_message(str(test.get("output", "")))
+    return grades
 
 
 class Grader:
-    """Grades submissions one at a time, each in sandboxes of its own, against each chapter's reference
-    (made once, on first need)."""
+    """Grades one submission at a time with `otter run` in a sandbox of its own."""
 
-    def __init__(self, layout: Layout, isolation: Isolation, limits: Limits, timeout_s: float, work: Path) -> None:
-        self.layout, self.isolation, self.limits, self.timeout_s = layout, isolation, limits, timeout_s
-        self.work = work
-        self.references: dict[str, Reference] = {}
+    def __init__(
+        self, root: Path, work: Path, autograder: Path, chapter: str, isolation: Isolation, timeout_s: float
+    ) -> None:
+        self.work, self.chapter, self.isolation, self.timeout_s = work, chapter, isolation, timeout_s
+        self.layout = make_layout(root, work, isolation)
+        self.inbox = work / "inbox"
+        self.inbox.mkdir()
+        self.autograder = self.inbox / "autograder.zip"
+        shutil.copyfile(autograder, self.autograder)
+        self.numbers = questions(self.autograder)
         self.count = 0
 
-    def start(self, argv: list[str], binds: list[Bind], own_user: bool = True, **options: object) -> Sandboxed:
-        """One sandboxed Python process of the pristine copy (`python -m …`)."""
-        self.count += 1
-        host_tmp = self.work / f"tmp-{self.count}"
-        return Sandboxed(
-            [str(self.layout.python), *argv],
-            self.layout,
-            self.isolation,
-            self.limits,
-            binds=binds,
-            own_user=own_user,
-            host_tmp=host_tmp,
-            **options,  # type: ignore[arg-type]
-        )
-
-    def folder(self, name: str, mode: int = 0o755) -> Path:
-        """A fresh folder of this grading run's own (shown to sandboxes through binds)."""
-        path = self.work / name
-        path.mkdir()
-        path.chmod(mode)
-        return path
-
-    def inbox(self, name: str, notebook: dict) -> tuple[Path, Path]:
-        """A folder holding `notebook` (read-only to the sandbox that runs it) and the notebook's path."""
-        folder = self.folder(name)
-        path = folder / "notebook.ipynb"
-        path.write_text(json.dumps(notebook))
-        path.chmod(0o644)
-        return folder, path
-
-    def reference(self, chapter: Chapter) -> Reference:
-        """The chapter's reference: the book's own chapter run once in a sandbox (cache writable: it is the
-        book's code), each exercise's reference arguments pickled right after its cell."""
-        if chapter.name in self.references:
-            return self.references[chapter.name]
-        runnable, cells = runnable_notebook(chapter.notebook or {}, chapter)
-        inbox, notebook = self.inbox(f"book-{chapter.name}", runnable)
-        folder = self.folder(f"reference-{chapter.name}")
-        exercises = {cells[e.number]: e for e in chapter.exercises if e.number in cells}
-        problems = {e.number: "its cell is missing from the book's chapter" for e in chapter.exercises}
-        deadline = time.monotonic() + self.timeout_s + START_S
-        argv = ["-m", "fer_book.grade_runner", str(notebook), "--output-limit", str(self.limits.output_chars)]
-        binds = [Bind(inbox, inbox), Bind(folder, folder, writable=True)]
-        log = self.work / f"reference-{chapter.name}.log"
-        try:
-            with self.start(argv, binds, own_user=False, writable_cache=True, stderr=log) as runner:
-                ready = runner.receive(deadline)
-                if "stop" in ready:
-                    raise Broken("ended", str(ready["stop"].get("message")))
-                for index in range(len(runnable["cells"])):
-                    remaining = deadline - time.monotonic()
-                    reply = request(runner, {"op": "run", "index": index, "timeout": remaining}, deadline)
-                    if "stop" in reply:
-                        raise Broken("ended", f"cell {index + 1}: {reply['stop'].get('message') or 'out of time'}")
-                    if index not in exercises:
-                        continue
-                    exercise = exercises[index]
-                    path = folder / f"exercise-{exercise.number}.pickle"
-                    saved = request(
-                        runner,
-                        {
-                            "op": "reference",
-                            "exercise": exercise.number,
-                            "source": exercise.reference,
-                            "path": str(path),
-                            "timeout": deadline - time.monotonic(),
-                        },
-                        deadline,
-                    )
-                    error = reply.get("error") or saved.get("error") or (saved.get("stop") or {}).get("message")
-                    if error:
-                        problems[exercise.number] = f"its cell raised {error}"
-                    else:
-                        problems.pop(exercise.number)
-        except Broken as exc:
-            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
-            for number in problems:
-                problems[number] = f"the book's chapter stopped ({exc.message}) {tail}".strip()
-        self.references[chapter.name] = Reference(folder, problems)
-        return self.references[chapter.name]
-
     def grade(self, submission: Submission) -> dict[int, tuple[str, str]]:
-        """(status, message) of each exercise of `submission`'s chapter, judged in sandboxes of its own."""
-        chapter = submission.chapter
-        if submission.problem is not None or submission.notebook is None or chapter is None:
-            numbers = [e.number for e in chapter.exercises] if chapter else [0]
-            return {number: ("error", submission.problem or "unreadable") for number in numbers}
-        runnable, cells = runnable_notebook(submission.notebook, chapter)
-        hidden = hidden_exercises(submission.notebook)
-        grades = {
-            e.number: missing_cell(e.number, e.number in hidden) for e in chapter.exercises if e.number not in cells
-        }
-        if len(grades) == len(chapter.exercises):
-            return grades
-        reference = self.reference(chapter)
-        for number, problem in reference.problems.items():
-            grades[number] = ("error", f"the grader could not run the book's chapter itself: {problem}")
-        if len(grades) == len(chapter.exercises):
-            return grades
+        """(status, message) per exercise of one submission."""
+        if submission.data is None:
+            return dict.fromkeys(self.numbers, ("error", submission.problem or "unreadable"))
         self.count += 1
-        inbox, notebook = self.inbox(f"submission-{self.count}", runnable)
-        exchange = self.folder(f"exchange-{self.count}", 0o777)
-        late = f"the notebook did not finish within {self.timeout_s:g} s"
+        name = f"submission-{self.count}"
+        # under the chapter's own name: the notebook's otter init cell opens it by that name (`otter.Notebook(
+        # "01_dataset_tour.ipynb")`), and without it no `grader.check` cell counts
+        folder, out = self.inbox / name, self.work / f"{name}-results"
+        folder.mkdir()
+        notebook = folder / f"{self.chapter}.ipynb"
+        notebook.write_bytes(submission.data)
+        out.mkdir()
+        for path in (self.inbox, folder, notebook, self.autograder):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        out.chmod(0o777)
+        log = self.work / f"{name}.log"
+        argv = [
+            str(self.layout.python),
+            "-m",
+            "otter",
+            "run",
+            "-a",
+            str(self.autograder),
+            "-o",
+            str(out),
+            str(notebook),
+        ]
+        binds = [Bind(self.inbox, self.inbox), Bind(out, out, writable=True)]
+        start = time.monotonic()
+        code = run_sandboxed(argv, self.layout, self.isolation, Limits(), binds, self.timeout_s, log, self.work / name)
+        shutil.rmtree(folder, ignore_errors=True)
+        results = out / "results.json"
+        if code is None:
+            return dict.fromkeys(self.numbers, ("timeout", f"the notebook did not finish within {self.timeout_s:g} s"))
+        if code != 0 or not results.is_file():
+            lines = (
+                [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.is_file() else []
+            )
+            raised = [line.strip() for line in lines if RAISED.match(line)]
+            signal = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap reports 128 + n
+            how = f"killed by signal {signal}, by the notebook?" if signal else f"exit {code}"
+            why = f"otter run stopped ({how}) after {time.monotonic() - start:.0f} s" + (
+                f": {raised[-1]}" if raised else ""
+            )
+            return dict.fromkeys(self.numbers, ("error", why))
         try:
-            with (
-                self.start(
-                    ["-m", "fer_book.grade_referee", str(reference.folder), str(exchange)],
-                    [Bind(reference.folder, reference.folder), Bind(exchange, exchange, writable=True)],
-                    stderr=self.work / "referee.log",
-                    role="referee",
-                ) as referee,
-                self.start(
-                    ["-m", "fer_book.grade_runner", str(notebook), "--output-limit", str(self.limits.output_chars)],
-                    [Bind(inbox, inbox), Bind(exchange, exchange)],
-                    role="kernel",
-                ) as kernel,
-            ):
-                run = Run(kernel, referee, time.monotonic() + self.timeout_s, late)
-                self.run_notebook(run, runnable, cells, chapter, grades)
-        finally:
-            shutil.rmtree(exchange, ignore_errors=True)
-            shutil.rmtree(inbox, ignore_errors=True)
-        return grades
-
-    def run_notebook(
-        self, run: Run, runnable: dict, cells: dict[int, int], chapter: Chapter, grades: dict[int, tuple[str, str]]
-    ) -> None:
-        """Run the submission's cells one by one; judge each exercise right after its cell. When the run
-        stops (time, a dead kernel, a broken sandbox) every exercise not judged yet gets why."""
-        at = {index: number for number, index in cells.items()}
-        exercises = {e.number: e for e in chapter.exercises}
-        stop: tuple[str, str] | None = None
-        try:
-            for sandbox in (run.referee, run.kernel):
-                try:
-                    ready = sandbox.receive(run.deadline + START_S)
-                except Broken as exc:  # nothing of the student's ran yet: the machine's problem, not theirs
-                    raise Stopped(("error", f"the {sandbox.role}'s sandbox did not start ({exc.message})")) from exc
-                if "stop" in ready:
-                    stop = stop_of(ready["stop"], run.late)
-                    break
-            for index in range(len(runnable["cells"])) if stop is None else ():
-                reply = request(run.kernel, {"op": "run", "index": index, "timeout": remaining(run)}, grace(run))
-                if "stop" in reply:
-                    stop = stop_of(reply["stop"], run.late)
-                    break
-                number = at.get(index)
-                if number is None or number in grades:
-                    continue
-                if reply.get("error"):
-                    grades[number] = ("error", str(reply["error"]))
-                    continue
-                grades[number] = self.judge(run, exercises[number])
-        except Broken as exc:
-            stop = broken(exc, run)
-        except Stopped as exc:
-            stop = exc.stop
-        for number in exercises:
-            if number not in grades:
-                grades[number] = stop or ("error", "the notebook's run ended before this exercise")
-
-    def judge(self, run: Run, exercise: Exercise) -> tuple[str, str]:
-        """The verdict on one exercise: the kernel hands over the answer, the referee judges it (calling
-        the student's function in the kernel when the checker asks)."""
-        reply = request(
-            run.kernel,
-            {"op": "export", "exercise": exercise.number, "source": exercise.answer, "timeout": remaining(run)},
-            grace(run),
-        )
-        if "stop" in reply:
-            raise Stopped(stop_of(reply["stop"], run.late))
-        if reply.get("error"):
-            return "error", f"your answer could not be handed to the grader: {reply['error']}"
-        if not isinstance(reply.get("payload"), str):
-            return "tampered", "your kernel handed over no answer (was the grader's helper in it replaced?)"
-        check = {"op": "check", "exercise": exercise.number, "checker": exercise.checker, "answer": reply["payload"]}
-        message = request(run.referee, check, grace(run))
-        while "call" in message:
-            arguments = str(message["call"].get("arguments"))
-            call = {"op": "call", "exercise": exercise.number, "arguments": arguments, "timeout": remaining(run)}
-            result = request(run.kernel, call, grace(run))
-            if "stop" in result:
-                raise Stopped(stop_of(result["stop"], run.late))
-            payload, error = result.get("payload"), result.get("error")
-            if not isinstance(payload, str) or error:
-                payload, error = None, str(error or "no result written")[:2000]
-            reply = {"result": payload, "error": error, "oversize": result.get("oversize") is True}
-            message = request(run.referee, reply, grace(run))
-        verdict = message.get("verdict")
-        if not (
-            isinstance(verdict, dict) and verdict.get("status") in STATUSES and isinstance(verdict.get("message"), str)
-        ):
-            return "error", "the checker's process gave no verdict"
-        return verdict["status"], verdict["message"]
-
-
-class Stopped(Exception):
-    """The student's kernel stopped (time, a dead kernel, its output cap) while an exercise was judged."""
-
-    def __init__(self, stop: tuple[str, str]) -> None:
-        super().__init__(stop[1])
-        self.stop = stop
-
-
-def request(sandbox: Sandboxed, message: dict, deadline: float) -> dict:
-    """Send one request and read its reply (a Broken names the sandbox it came from)."""
-    try:
-        sandbox.send(message, deadline)
-        return sandbox.receive(deadline)
-    except Broken as exc:
-        exc.role = sandbox.role
-        raise
-
-
-def remaining(run: Run) -> float:
-    """Seconds left of the submission's time."""
-    return max(0.0, run.deadline - time.monotonic())
-
-
-def grace(run: Run) -> float:
-    """The deadline of a reply: the submission's time, and a little for the sandbox to say it ran out."""
-    return run.deadline + GRACE_S
-
-
-def stop_of(stop: object, late: str) -> tuple[str, str]:
-    """(status, message) of a run the kernel's sandbox reported stopped."""
-    if not isinstance(stop, dict) or stop.get("status") not in ("timeout", "error"):
-        return "tampered", "the notebook's sandbox reported a stop the grader does not know"
-    return str(stop["status"]), str(stop.get("message") or late)
-
-
-def broken(exc: Broken, run: Run) -> tuple[str, str]:
-    """(status, message) of a run whose sandbox broke off."""
-    if exc.kind == "late":
-        return "timeout", run.late
-    if exc.role == "referee":
-        return "error", f"the checker's process broke off: {exc.message}"
-    return (
-        "tampered",
-        f"the grader's process in the notebook's sandbox broke off: {exc.message} (ended by the notebook?)",
-    )
-
-
-def missing_cell(number: int, hidden: bool) -> tuple[str, str]:
-    """(status, message) of an exercise whose cell grading cannot run: tagged `solution` by the student, or gone."""
-    if hidden:
-        return "error", (
-            f"the cell of exercise {number} is tagged `solution`, and grading never runs solution cells: "
-            "remove that tag (View > Cell toolbar > Tags) and hand the notebook in again"
-        )
-    return "tampered", f"the cell of exercise {number} is missing"
-
-
-def grade_rows(submission: Submission, grades: dict[int, tuple[str, str]], fingerprint: str) -> list[Grade]:
-    """The rows of one submission, by exercise."""
-    name = submission.chapter.name if submission.chapter else ""
-    return [
-        Grade(submission.student, submission.key, name, number, status == "passed", status, message, fingerprint)
-        for number, (status, message) in sorted(grades.items())
-    ]
-
-
-def not_graded_rows(submission: Submission, graded: str) -> list[Grade]:
-    """The rows of a second hand-in that is not graded: `skipped`, naming the one graded in its place."""
-    why = f"not graded: {submission.student} also handed in {graded}, which is graded; remove one and grade again"
-    numbers = [e.number for e in submission.chapter.exercises] if submission.chapter else [0]
-    return grade_rows(submission, {number: ("skipped", why) for number in numbers}, "")
-
-
-def fingerprints(found: list[Submission], book: Path) -> dict[str, str]:
-    """Each submission's fingerprint: its bytes, and the code and chapter it is graded with."""
-    code = folder_digest(book, GRADING_CODE)
-    chapter_files = {Path(path).stem: book / path for path in toc_notebooks(book)}
-    prints = {}
-    for submission in found:
-        name = submission.chapter.name if submission.chapter else ""
-        chapter = chapter_files[name].read_bytes() if name in chapter_files else b""
-        graded_with = hashlib.sha256(code.encode() + chapter).hexdigest()
-        prints[submission.key] = f"{submission.digest[:24]}-{graded_with[:24]}"
-    return prints
-
-
-def timed(fingerprint: str, timeout_s: float) -> str:
-    """The fingerprint of a submission that ran out of time: bound to the time limit as well, so that a rerun
-    under another `--timeout` grades it again (a finished notebook's verdict holds under any limit and keeps
-    its plain fingerprint)."""
-    limit = f"{fingerprint}\0timeout={float(timeout_s)!r}".encode()
-    return f"{fingerprint[:24]}-{hashlib.sha256(limit).hexdigest()[:24]}"
-
-
-def row_fingerprint(grades: dict[int, tuple[str, str]], fingerprint: str, timeout_s: float) -> str:
-    """The fingerprint a submission's rows carry: `timed` when one of its exercises ran out of time."""
-    return timed(fingerprint, timeout_s) if any(status == "timeout" for status, _ in grades.values()) else fingerprint
+            return read_results(results, self.numbers)
+        except (OSError, ValueError) as exc:
+            return dict.fromkeys(self.numbers, ("error", f"otter's results cannot be read ({exc})"))
 
 
 def remove_dead_work_folders() -> None:
-    """Remove the working folders (pristine copy, references) that a killed grader left in the temporary
-    folder: those whose process is gone."""
+    """Remove the working folders that a killed grader left in the temporary folder (its process is gone)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*-*"):
         pid = folder.name.removeprefix(WORK_PREFIX).split("-", 1)[0]
         if folder.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def chapter_path(root: Path, chapter: str) -> Path:
+    """The chapter notebook whose name starts with `chapter` (`01` or `01_dataset_tour`)."""
+    from fer_book.assign import chapters_with_exercises
+
+    found = chapters_with_exercises(root, [chapter])
+    if len(found) != 1:
+        names = ", ".join(p.stem for p in chapters_with_exercises(root))
+        raise BookError(f"--chapter {chapter} names {len(found)} chapters with exercises, not one (they are: {names})")
+    return found[0]
+
+
 def grade_folder(
     submissions: Path,
+    chapter: str,
     out: Path,
+    autograder: Path | None = None,
     timeout_s: float = GRADE_TIMEOUT_S,
     root: Path | None = None,
     isolation: Isolation = Isolation.BWRAP,
-    limits: Limits | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Grade every notebook under `submissions` not graded yet in `out`; write `out` (grades) and its
-    summary after each one; return both tables and how many notebooks kept their previous grades."""
+    """Grade every notebook under `submissions` not graded yet in `out` with the chapter's autograder;
+    write `out` and its summary after each one; return both tables and how many kept their grades."""
+    from fer_book.assign import assign_chapter
+
     root = Path(root or repo_root()).absolute()
+    book_chapter = chapter_path(root, chapter)
     paths = submission_paths(submissions)
-    inputs = [*paths, *(root / path for path in toc_notebooks(root)), root / "_toc.yml"]
-    check_grade_outputs(out, inputs)
+    check_grade_outputs(out, [*paths, book_chapter, *([Path(autograder)] if autograder else [])])
     check_isolation(isolation)
     remove_dead_work_folders()
-    checkpoints = skipped_checkpoints(submissions)
-    if checkpoints and progress is not None:
-        progress(f"skipped {len(checkpoints)} notebook(s) in .ipynb_checkpoints (Jupyter's autosaves, not submissions)")
+    found = read_submissions(Path(submissions), book_chapter.stem)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with grade_sheet_lock(out), tempfile.TemporaryDirectory(prefix=f"{WORK_PREFIX}{os.getpid()}-") as work:
         work_path = Path(work)
         work_path.chmod(0o755)
-        layout = make_layout(root, work_path, isolation)
-        found = read_submissions(paths, submissions, book_chapters(layout.book))  # all read before anything runs
-        prints, skipped = fingerprints(found, layout.book), second_hand_ins(found)
-        kept = {s.key: set() if s.key in skipped else {prints[s.key], timed(prints[s.key], timeout_s)} for s in found}
-        notes = submission_notes(found)
-        sheet = GradeSheet(out, kept, notes)
-        for key, note in notes.items():
-            if progress is not None:
-                progress(f"note on {key}: {note}")
-        grader = Grader(layout, isolation, limits or Limits(), timeout_s, work_path)
+        if autograder is None:
+            autograder = assign_chapter(book_chapter, work_path / "assign", root=root).autograder
+        graded_with = autograder_digest(Path(autograder), root)[:24]
+        prints = {s.key: f"{hashlib.sha256(s.data or b'').hexdigest()[:24]}-{graded_with}" for s in found}
+        sheet = GradeSheet(out, {key: {value} for key, value in prints.items()}, copies(found))
+        grader = Grader(root, work_path, Path(autograder), book_chapter.stem, isolation, timeout_s)
         for submission in found:
-            if submission.key in skipped:
-                sheet.add(not_graded_rows(submission, skipped[submission.key]))
-                if progress is not None:
-                    progress(
-                        f"not graded {submission.key}: {submission.student} also handed in {skipped[submission.key]}"
-                    )
-                continue
             if sheet.has(submission.key):
                 continue
             start = time.monotonic()
             grades = grader.grade(submission)
-            rows = grade_rows(submission, grades, row_fingerprint(grades, prints[submission.key], timeout_s))
+            timed_out = any(status == "timeout" for status, _ in grades.values())
+            fingerprint = f"{prints[submission.key]}-timeout" if timed_out else prints[submission.key]
+            rows = [
+                Grade(submission.student, submission.key, book_chapter.stem, n, s == "passed", s, m, fingerprint)
+                for n, (s, m) in sorted(grades.items())
+            ]
             sheet.add(rows)
             if progress is not None:
                 passed = sum(row.passed for row in rows)
                 progress(f"graded {submission.key}: {passed}/{len(rows)} in {time.monotonic() - start:.1f} s")
-        sheet.write()  # also when every submission kept its grades (or one was removed since)
+        sheet.write()
     return sheet.grades(), sheet.summary(), sheet.kept

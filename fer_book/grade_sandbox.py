@@ -13,29 +13,23 @@ runs as root, a user id of its own with no capabilities and no way to gain one (
 time limit), or when the grader dies (`--die-with-parent`: process 1 of its namespace dies, and the
 kernel kills every process in it).
 
-Without bubblewrap, `Isolation.NONE` (the `--unsafe-no-sandbox` option) runs the same processes as
-plain children in a session of their own: the checks still run apart from the student's code, but a
-submission can then read and change everything the teacher can.
-
-The grader talks to a sandboxed process through its standard input and output, one JSON object a line
-(`Sandboxed`), reading each reply with a deadline and a size cap: a process that stops answering, floods
-or writes garbage is a `Broken` with the reason, never a hung or crashed grader.
+Grading runs one process per submission in it (`run_sandboxed`: `otter run` on the notebook), writing
+its results to the one folder it may write. Without bubblewrap, `Isolation.NONE` (the
+`--unsafe-no-sandbox` option) runs that process as a plain child in a session of its own: a submission
+can then read and change everything the teacher can.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import os
 import resource
 import secrets
-import selectors
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,16 +78,6 @@ class GradeSandboxError(FerError):
     """Grading cannot isolate the submissions here (no bubblewrap, or it cannot make namespaces)."""
 
 
-class Broken(Exception):
-    """A sandboxed process that did not answer as it should: it ended, was late, flooded or wrote garbage."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind  # "ended", "late", "flooded" or "garbled"
-        self.message = message
-        self.role = ""  # which sandbox: set by whoever talked to it
-
-
 class Isolation(enum.Enum):
     """How grading runs its processes: each in a bubblewrap sandbox, or (unsafe) as plain children."""
 
@@ -108,7 +92,6 @@ class Limits:
     memory_bytes: int = 8 * GIB  # address space of each process (RLIMIT_AS)
     processes: int = 1024  # tasks, processes and threads, of the sandbox's own user (RLIMIT_NPROC)
     disk_bytes: int = GIB  # its /tmp, working folder and home included (in memory)
-    output_chars: int = 32_000_000  # what a notebook may print, and what one reply may carry
 
 
 @dataclass(frozen=True)
@@ -188,6 +171,11 @@ def make_layout(root: Path, folder: Path, isolation: Isolation) -> Layout:
     if sample.is_dir():
         binds.append(Bind(sample, sample))
     binds.append(Bind(cache, cache))
+    hosts = Path(folder) / "hosts"  # `localhost` only: otter's kernel logs to a server on the sandbox's loopback
+    hosts.write_text("127.0.0.1 localhost\n::1 localhost\n")
+    hosts.chmod(0o644)
+    if isolation is Isolation.BWRAP:
+        binds.append(Bind(hosts, Path("/etc/hosts")))
     inside = [b.target for b in binds if b.target.is_relative_to(root.resolve())]
     book = pristine_copy(root, folder, inside if isolation is Isolation.BWRAP else [], isolation is Isolation.NONE)
     book_at = root.resolve() if isolation is Isolation.BWRAP else book
@@ -283,6 +271,7 @@ def bwrap_command(
             command += ["--symlink", os.readlink(name), name]
         elif os.path.isdir(name):
             command += ["--ro-bind", name, name]
+    command += ["--perms", "0755", "--dir", "/etc"]  # passable by the sandbox's own user
     for name in ETC_FILES:
         command += ["--ro-bind-try", name, name]
     command += ["--proc", "/proc", "--dev", "/dev"]
@@ -323,116 +312,48 @@ def _plain_limits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-class Sandboxed:
-    """One process in a sandbox of its own, talked to in JSON lines on its standard input and output.
-
-    `send` and `receive` take a deadline (time.monotonic()); a reply is at most `limit` bytes. Closing it
-    (or leaving its `with` block) kills it and everything it started."""
-
-    def __init__(
-        self,
-        argv: list[str],
-        layout: Layout,
-        isolation: Isolation,
-        limits: Limits,
-        *,
-        binds: list[Bind] = (),  # type: ignore[assignment]
-        env: dict[str, str] | None = None,
-        own_user: bool = True,
-        writable_cache: bool = False,
-        stderr: Path | None = None,
-        host_tmp: Path | None = None,
-        role: str = "",
-    ) -> None:
-        self.limits, self.role = limits, role
-        self.buffer = b""
-        err = open(stderr, "ab") if stderr is not None else subprocess.DEVNULL  # noqa: SIM115
-        env = dict(env or {})
-        if isolation is Isolation.BWRAP:
-            cwd = SANDBOX_TMP / WORKDIR_NAME
-            env.setdefault("HOME", str(SANDBOX_TMP / HOME_NAME))
-            env.setdefault("TMPDIR", str(SANDBOX_TMP))
-            command = bwrap_command(list(argv), layout, list(binds), env, cwd, limits, own_user, writable_cache)
-            popen_env, popen_cwd, preexec = None, None, None
-        else:
-            assert host_tmp is not None, "an unsandboxed process needs a host folder of its own"
-            for name in (WORKDIR_NAME, HOME_NAME):
-                (host_tmp / name).mkdir(parents=True, exist_ok=True)
-            env.setdefault("HOME", str(host_tmp / HOME_NAME))
-            env.setdefault("TMPDIR", str(host_tmp))
-            command, popen_cwd = list(argv), host_tmp / WORKDIR_NAME
-            popen_env = {**layout.env, **env}
-            preexec = lambda: _plain_limits(limits)  # noqa: E731
-        self.process = subprocess.Popen(
+def run_sandboxed(
+    argv: list[str],
+    layout: Layout,
+    isolation: Isolation,
+    limits: Limits,
+    binds: list[Bind],
+    timeout_s: float,
+    log: Path,
+    host_tmp: Path,
+) -> int | None:
+    """Run `argv` in a sandbox of its own (`Isolation.NONE`: a plain child in a session of its own, its
+    working folder and home in `host_tmp`), its output to `log`; its exit code, or None when it ran past
+    `timeout_s` (it is then killed with everything it started: its session, with bubblewrap its namespace)."""
+    env: dict[str, str] = {}
+    if isolation is Isolation.BWRAP:
+        cwd = SANDBOX_TMP / WORKDIR_NAME
+        env = {"HOME": str(SANDBOX_TMP / HOME_NAME), "TMPDIR": str(SANDBOX_TMP)}
+        command = bwrap_command(list(argv), layout, list(binds), env, cwd, limits, own_user=True)
+        popen_env, popen_cwd, preexec = None, None, None
+    else:
+        for name in (WORKDIR_NAME, HOME_NAME):
+            (host_tmp / name).mkdir(parents=True, exist_ok=True)
+        env = {"HOME": str(host_tmp / HOME_NAME), "TMPDIR": str(host_tmp)}
+        command, popen_cwd = list(argv), host_tmp / WORKDIR_NAME
+        popen_env = {**layout.env, **env}
+        preexec = lambda: _plain_limits(limits)  # noqa: E731
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
             command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=err,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             env=popen_env,
             cwd=popen_cwd,
             start_new_session=True,
             preexec_fn=preexec,
         )
-        if err is not subprocess.DEVNULL:
-            err.close()
-        for stream in (self.process.stdin, self.process.stdout):
-            os.set_blocking(stream.fileno(), False)  # type: ignore[union-attr]
-
-    def __enter__(self) -> Sandboxed:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def send(self, message: dict, deadline: float) -> None:
-        """Write one JSON line; Broken when the process ended or does not read it before `deadline`."""
-        data = (json.dumps(message) + "\n").encode()
-        fd = self.process.stdin.fileno()  # type: ignore[union-attr]
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_WRITE)
-            while data:
-                if not selector.select(max(0.0, deadline - time.monotonic())):
-                    raise Broken("late", "it did not read the grader's request in time")
-                try:
-                    data = data[os.write(fd, data) :]
-                except (BrokenPipeError, OSError) as exc:
-                    raise Broken("ended", f"it ended ({exc.__class__.__name__})") from exc
-
-    def receive(self, deadline: float, limit: int | None = None) -> dict:
-        """Read one JSON line (a dict) before `deadline`; Broken when it ends, is late, floods or garbles."""
-        limit = limit or self.limits.output_chars
-        fd = self.process.stdout.fileno()  # type: ignore[union-attr]
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self.buffer:
-                if len(self.buffer) > limit:
-                    raise Broken("flooded", f"it sent more than {limit / 1e6:g} MB at once")
-                if not selector.select(max(0.0, deadline - time.monotonic())):
-                    raise Broken("late", "it did not answer in time")
-                try:
-                    chunk = os.read(fd, 1 << 20)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    raise Broken("ended", "it ended before answering")
-                self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
-        if len(line) > limit:
-            raise Broken("flooded", f"it sent more than {limit / 1e6:g} MB at once")
         try:
-            message = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise Broken("garbled", f"it wrote something other than the grader's messages ({exc})") from exc
-        if not isinstance(message, dict):
-            raise Broken("garbled", "it wrote something other than the grader's messages")
-        return message
-
-    def close(self) -> None:
-        """Kill the process and all it started (its session; with bubblewrap, its whole namespace)."""
-        if self.process.poll() is None:
+            return process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        for stream in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()  # type: ignore[union-attr]
-        self.process.wait()
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

@@ -31,7 +31,8 @@ from typing import Any, Protocol
 
 import tomllib
 
-from fer_book.grade_notebooks import cell_source, title_of
+from fer_book.assign import source as cell_source
+from fer_book.assign import title_of
 from fer_book.markers import between
 from fer_book.toc import toc_entries
 from fer_utils.book.cited import Cited, cited

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fer_book.grade_notebooks import cell_source, exercise_cells, title_of
+from fer_book.assign import exercise_cells, title_of
+from fer_book.assign import source as cell_source
 from fer_book.markers import between, marker_command, write_changed
 from fer_book.toc import toc_notebooks
 from fer_utils.errors import BookError

@@ -18,8 +18,8 @@ import pytest
 from browser import chromium, serve
 from selenium.webdriver.support.ui import WebDriverWait
 
+from fer_book.assign import SOLUTION_TAG
 from fer_book.links import book_links
-from fer_book.student import SOLUTION_TAG
 from fer_book.toc import toc_entries, toc_notebooks
 from fer_utils.book.chapters import NO_SPREAD
 

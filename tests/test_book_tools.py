@@ -20,7 +20,7 @@ from fer_book.build import sphinx_environment
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLING = "fer_book"
-STEPS = ("execute", "build", "links", "release", "student", "grade", "prose")
+STEPS = ("execute", "build", "links", "release", "assign", "grade", "prose")
 
 
 def imported_modules(source: str) -> set[str]:
@@ -121,65 +121,3 @@ def test_sphinx_imports_the_extensions_of_config_from_anywhere(tmp_path: Path, m
             [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, env=sphinx_environment()
         )
         assert result.returncode == 0, result.stderr[-2000:]
-
-
-# --- the student edition never overwrites the book or a student's work ------------------------------
-
-
-def tiny_book(root: Path) -> Path:
-    """A repository with a _toc.yml and one notebook holding a solution cell."""
-    import nbformat
-
-    (root / "notebooks").mkdir(parents=True)
-    (root / "_toc.yml").write_text("format: jb-book\nroot: notebooks/01_intro\n")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell("answer = None"),
-        nbformat.v4.new_code_cell("answer = 42", metadata={"tags": ["solution"]}),
-    ]
-    nbformat.write(nb, root / "notebooks" / "01_intro.ipynb")
-    return root
-
-
-@pytest.mark.parametrize("where", ["root", "notebooks", "above"])
-def test_student_refuses_an_out_that_overlaps_the_books_notebooks(tmp_path: Path, where: str) -> None:
-    from fer_book.student import write_student_edition
-    from fer_utils.errors import OutputError
-
-    root = tiny_book(tmp_path / "repo")
-    source = root / "notebooks" / "01_intro.ipynb"
-    before = source.read_text()
-    out = {"root": root, "notebooks": root / "notebooks", "above": tmp_path}[where]
-    with pytest.raises(OutputError, match="overlaps the book's own notebooks"):
-        write_student_edition(out, root)
-    assert source.read_text() == before and "answer = 42" in before
-    assert sorted(p.name for p in (root / "notebooks").iterdir()) == ["01_intro.ipynb"]
-
-
-def test_student_cli_refuses_the_repository_root_with_exit_2(capsys) -> None:
-    from fer_book.commands import main
-
-    before = {p: p.read_bytes() for p in sorted((REPO / "notebooks").glob("*.ipynb"))}
-    assert main(["student", "--out", str(REPO)]) == 2
-    assert "overlaps the book's own notebooks" in capsys.readouterr().err
-    assert {p: p.read_bytes() for p in sorted((REPO / "notebooks").glob("*.ipynb"))} == before
-
-
-def test_student_keeps_a_students_edits_unless_forced_and_then_backs_them_up(tmp_path: Path) -> None:
-    from fer_book.student import write_student_edition
-    from fer_utils.errors import OutputError
-
-    root, out = tiny_book(tmp_path / "repo"), tmp_path / "class"
-    (target,) = write_student_edition(out, root)
-    fresh = target.read_text()
-    assert "answer = 42" not in fresh
-    assert write_student_edition(out, root) == [target]  # unchanged: rewritten silently
-    edited = fresh.replace("answer = None", "answer = 41  # my work")
-    target.write_text(edited)
-    with pytest.raises(OutputError, match="differ from the student edition.*--force"):
-        write_student_edition(out, root)
-    assert target.read_text() == edited
-    write_student_edition(out, root, force=True)
-    assert target.read_text() == fresh
-    (backup,) = target.parent.glob("01_intro.ipynb.bak-*")
-    assert backup.read_text() == edited

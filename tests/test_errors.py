@@ -63,16 +63,6 @@ def test_a_wrong_preset_name_is_an_input_error_naming_the_presets() -> None:
     assert str(info.value) == f"no training preset 'refrence'; choose one of: {', '.join(sorted(PRESETS))}"
 
 
-def test_the_exchanges_error_is_in_the_family_and_still_a_value_error() -> None:
-    from fer_utils.book.book_errors import ExchangeError as BookExchangeError
-    from fer_utils.book.exercises.exchange import ExchangeError, ModelUnreadable, read_answer
-
-    assert ExchangeError is BookExchangeError and issubclass(ModelUnreadable, ExchangeError)
-    assert issubclass(ExchangeError, FerError) and issubclass(ExchangeError, ValueError)
-    with pytest.raises(FerError, match="not JSON"):  # what the grader reads from a kernel that wrote no answer
-        read_answer("{an answer cut short")
-
-
 def test_a_bad_image_is_still_recorded_as_such_by_preprocessing(tmp_path: Path) -> None:
     """An image too large to decode raises a MediaError of status `bad_image`, which preprocessing records as
     such beside the good one, and goes on. (A FER-2013 row above 255, the first example, is

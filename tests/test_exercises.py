@@ -338,8 +338,8 @@ def solution_function(notebook_stem: str, name: str, **chapter_names: object) ->
 
     from IPython.core.inputtransformer2 import TransformerManager
 
+    from fer_book.assign import SOLUTION_TAG
     from fer_book.execute import PARAMETERS_TAG
-    from fer_book.student import SOLUTION_TAG
 
     nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook_stem}.ipynb").read_text())
     namespace: dict = {}

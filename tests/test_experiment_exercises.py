@@ -1,6 +1,7 @@
 """The experiment exercise of chapters 4 to 10 (change one setting of a short run, train it, answer
 from the two runs) judged on the student's own runs, with feedback that names the mistake, and graded in
-the grader's sandbox, where the book's cache is read-only and the student's run is a new one."""
+the grader's sandbox (otter run in bubblewrap), where the book's cache is read-only and the student's run is a
+new one."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 from toy_data import make_toy_crops
 
+from fer_book.assign import assign_chapter, exercise_cells, is_solution, split_call
+from fer_book.assign import source as cell_source
 from fer_book.grade import grade_folder
-from fer_book.grade_notebooks import cell_source, exercise_cells, is_solution, last_statement
 from fer_utils.book import artifacts, exercises
 from fer_utils.book.exercises.experiment import SETTINGS, changed_settings, measured
 from fer_utils.train.config import TrainConfig
@@ -124,7 +126,7 @@ def test_every_chapter_from_4_on_has_an_experiment_exercise(repo_root: Path) -> 
     for chapter in EXPERIMENT_CHAPTERS:
         stub, solution = experiment_cells(chapter, repo_root)
         assert "mine = None" in stub and "answer = None" in stub, chapter
-        assert last_statement(stub) == last_statement(solution), chapter
+        assert split_call(stub, chapter)[1] == split_call(solution, chapter)[1], chapter
 
 
 # The names the chapters' experiment cells read, made small on the toy crops (each chapter defines them at
@@ -151,16 +153,19 @@ def with_answer(source: str, expression: str) -> str:
     return "\n".join([*lines[: node.lineno - 1], f"answer = {expression}", *lines[node.end_lineno :]])
 
 
-def experiments_chapter(crops: Path, cells: list[str], setup: str = SETUP) -> dict:
-    def code(source: str) -> dict:
-        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+def experiments_chapter(crops: Path, cells: list[tuple[str, str]], setup: str = SETUP) -> dict:
+    """A chapter of the experiment exercises `cells` ((stub, solution) each) on the toy crops."""
+
+    def code(source: str, *tags: str) -> dict:
+        metadata = {"tags": list(tags)} if tags else {}
+        return {"cell_type": "code", "execution_count": None, "metadata": metadata, "outputs": [], "source": source}
 
     def md(source: str) -> dict:
         return {"cell_type": "markdown", "metadata": {}, "source": source}
 
     body = [md("# 4. Experiments"), code(setup.format(crops=str(crops)))]
-    for number, source in enumerate(cells, 1):
-        body += [md(f"### Exercise {number}"), code(source)]
+    for number, (stub, solution) in enumerate(cells, 1):
+        body += [md(f"### Exercise {number}"), code(stub), code(solution, "solution", "hide-cell")]
     kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return {"cells": body, "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
 
@@ -173,26 +178,41 @@ def test_each_chapters_experiment_is_graded_in_the_sandbox_on_the_students_runs(
     run in the sandbox, whose cache is read-only (the run goes to a scratch cache); an answer that is one
     run's value instead of the change and
     a second changed setting fail with their reasons; an untouched stub is unanswered; a student who changed a
-    parameter before the exercises is graded on runs of their own (it was an `error`)."""
+    parameter before the exercises is graded on runs of their own (it was an `error`). Graded by otter
+    (`fer_book grade`: the chapter's autograder from `fer_book assign`, `otter run` in the sandbox)."""
     cache, crops = toy
     monkeypatch.setenv("FER_CACHE", str(cache))
     stubs, solved = zip(*(experiment_cells(chapter, repo_root) for chapter in EXPERIMENT_CHAPTERS))
     root = tmp_path / "book"
     (root / "nb").mkdir(parents=True)
     (root / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: nb/04_experiments\n")
-    (root / "nb" / "04_experiments.ipynb").write_text(json.dumps(experiments_chapter(crops, list(stubs))))
+    chapter = root / "nb" / "04_experiments.ipynb"
+    chapter.write_text(json.dumps(experiments_chapter(crops, list(zip(stubs, solved)))))
+    student = json.loads(assign_chapter(chapter, tmp_path / "assign").student.read_text())
+
+    def submission(answers: dict[int, str], setup: str = SETUP) -> str:
+        """The student notebook with the answer cells of `answers` (a cell ending with its checker call)."""
+        notebook = json.loads(json.dumps(student))
+        cells = notebook["cells"]
+        for number, index in exercise_cells(notebook).items():
+            if number in answers:
+                cells[index]["source"] = split_call(answers[number], f"exercise {number}")[0]
+        (setup_cell,) = [c for c in cells if "EXPERIMENT_SIZE, EXPERIMENT_EPOCHS" in cell_source(c)]
+        setup_cell["source"] = setup.format(crops=str(crops))
+        return json.dumps(notebook)
+
     subs = tmp_path / "subs"
     subs.mkdir()
-    (subs / "ada.ipynb").write_text(json.dumps(experiments_chapter(crops, list(solved))))
+    (subs / "ada.ipynb").write_text(submission(dict(enumerate(solved, 1))))
     own_value = with_answer(solved[0], 'mine.history()["val_accuracy"].iloc[-1]')
     two_settings = solved[1].replace("dropout=(0.5, 0.5, 0.5)", "dropout=(0.5, 0.5, 0.5), l1=1e-4")
     assert own_value != solved[0] and two_settings != solved[1]
-    (subs / "bob.ipynb").write_text(json.dumps(experiments_chapter(crops, [own_value, two_settings, *stubs[2:]])))
-    # cy changes a parameter of the chapter before its exercises: nothing the grader's run cached fits it
+    (subs / "bob.ipynb").write_text(submission({1: own_value, 2: two_settings}))
+    # cy changes a parameter of the chapter before its exercises: nothing the book's run cached fits it
     longer = SETUP.replace("EXPERIMENT_EPOCHS = 24, 2", "EXPERIMENT_EPOCHS = 24, 3")
     assert longer != SETUP
-    (subs / "cy.ipynb").write_text(json.dumps(experiments_chapter(crops, [solved[0], *stubs[1:]], longer)))
-    grades, _, _ = grade_folder(subs, tmp_path / "grades.csv", timeout_s=600, root=root)
+    (subs / "cy.ipynb").write_text(submission({1: solved[0]}, longer))
+    grades, _, _ = grade_folder(subs, "04", tmp_path / "grades.csv", timeout_s=600, root=root)
     rows = {(r.student, r.exercise): (r.status, r.message) for r in grades.itertuples()}
     for number in range(1, len(EXPERIMENT_CHAPTERS) + 1):
         assert rows["ada", number][0] == "passed", (number, rows["ada", number])

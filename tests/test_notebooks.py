@@ -17,9 +17,9 @@ import yaml
 from IPython.core.inputtransformer2 import TransformerManager
 
 import fer_utils
+from fer_book.assign import SOLUTION_TAG
 from fer_book.execute import PARAMETERS_TAG
 from fer_book.links import LINKED_TEXT_FILES, book_links, sync_repository
-from fer_book.student import SOLUTION_TAG, strip_solutions, write_student_edition
 from fer_book.toc import toc_entries, toc_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -339,47 +339,6 @@ def test_config_builds_from_saved_outputs_with_local_widgets() -> None:
     assert all(not key.startswith("http") for key in widget_js), "widgets JS must not come from a CDN"
     for excluded in ("_build", ".venv", "data", "_cache"):
         assert excluded in config["exclude_patterns"]
-
-
-def test_student_edition_strips_every_solution(tmp_path: Path) -> None:
-    written = write_student_edition(tmp_path)
-    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
-    for original, student in zip(NOTEBOOKS, written):
-        full, stripped = read(original), read(student)
-        n_solutions = sum(SOLUTION_TAG in tags(c) for c in full.cells)
-        assert n_solutions >= 4, f"{original.name}: solutions (markdown + code) must be tagged"
-        assert len(stripped.cells) == len(full.cells) - n_solutions
-        assert not any(SOLUTION_TAG in tags(c) for c in stripped.cells)
-        stubs = [c for c in stripped.cells if "exercises.check_" in c.source]
-        assert len(stubs) >= 2, "the stubs stay"
-        assert sum(PARAMETERS_TAG in tags(c) for c in stripped.cells) == 1
-
-
-def test_strip_solutions_removes_outputs_and_widget_state() -> None:
-    nb = {
-        "cells": [
-            {
-                "cell_type": "code",
-                "metadata": {"tags": ["solution"]},
-                "source": "x = 1",
-                "outputs": [],
-                "execution_count": 1,
-            },
-            {
-                "cell_type": "code",
-                "metadata": {},
-                "source": "y = None",
-                "outputs": [{"output_type": "stream"}],
-                "execution_count": 2,
-            },
-        ],
-        "metadata": {"widgets": {"state": {}}},
-    }
-    out = strip_solutions(nb)
-    assert [c["source"] for c in out["cells"]] == ["y = None"]
-    assert out["cells"][0]["outputs"] == [] and "widgets" not in out["metadata"]
-    assert len(nb["cells"]) == 2, "the input is not modified"
-    json.dumps(out)
 
 
 def test_a_failing_cell_is_reported_with_its_notebook_and_cell(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from fer_utils.book.exercises.ch08 import check_int8_model, check_occlusion_map
 from fer_utils.book.exercises.ch09 import check_confidence_interval, check_restricted_accuracy
 from fer_utils.book.exercises.ch10 import check_macro_f1_present, check_majority_baseline
 from fer_utils.book.exercises.experiment import check_experiment, experiment
-from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise
+from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exercise, untampered
 
 __all__ = [
     "Feedback",
@@ -49,4 +49,5 @@ __all__ = [
     "check_subject_split",
     "coding_exercise",
     "experiment",
+    "untampered",
 ]

@@ -109,3 +109,35 @@ def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e
         return Feedback(True, f"{what} is {expected:g}.")
     direction = "too high" if value > expected else "too low"
     return Feedback(False, f"{value:g} is {direction} for {what}. Look again at how it is computed.")
+
+
+def foreign(value: object, trusted: tuple[str, ...]) -> bool:
+    """Whether `value` is a function or class of the notebook's own (defined in `__main__`, or code from a
+    file outside the package and the installed libraries)."""
+    if (isinstance(value, type) or callable(value)) and getattr(value, "__module__", None) == "__main__":
+        return True
+    code = getattr(value, "__code__", None)
+    return code is not None and not code.co_filename.startswith(trusted)
+
+
+def untampered() -> Feedback:
+    """Whether the book's package in this kernel is still its own: no function or class of a `fer_utils`
+    module replaced by one the notebook made (a checker that reports success, a data function that hands
+    the checker a made-up index). Otter runs its tests in the student's kernel: this catches the patches
+    the grading tests have met, not a determined forger (the sandbox bounds what a notebook can reach)."""
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    packages = {str(Path(__file__).parents[2]), str(Path(__file__).resolve().parents[2])}
+    paths = sysconfig.get_paths()
+    trusted = tuple({*packages, sys.prefix, sys.base_prefix, paths["stdlib"], paths["purelib"], paths["platlib"]})
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("fer_utils") or module is None:
+            continue
+        for attribute, value in list(vars(module).items()):
+            if foreign(value, trusted):
+                return Feedback(
+                    False, f"tampered: the notebook replaced {name}.{attribute}; grading needs the book's own"
+                )
+    return Feedback(True, "the book's package is its own")
