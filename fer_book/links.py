@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from fer_book.toc import toc_notebooks
 from fer_utils.errors import BookError
@@ -46,8 +46,7 @@ INSTALL_SPEC = re.compile(r"fer-utils @ git\+https://github\.com/[\w.-]+/[\w.-]+
 COLAB_PREFIX = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/")
 
 
-@dataclass(frozen=True)
-class BookLinks:
+class BookLinks(NamedTuple):
     """The repository address and the ref (tag or branch) that every link of the book points at."""
 
     url: str
