@@ -50,6 +50,9 @@ def mead_folder(root: Path) -> Path:
     return root
 
 
+GLUED_TEXT = "application/papermill.record/text/plain"  # myst-nb's glue: the value's text
+
+
 def execute_chapter(stage: Path, cache: Path, **params: object) -> str:
     """Execute chapter 10 with `params` (and QUICK) into `stage`; everything it printed or displayed as text."""
     args = []
@@ -62,7 +65,8 @@ def execute_chapter(stage: Path, cache: Path, **params: object) -> str:
     texts = []
     for cell in nbformat.read(stage / CHAPTER, as_version=4).cells:
         for output in cell.get("outputs", []):
-            texts += [output.get("text", ""), output.get("data", {}).get("text/plain", "")]
+            data = output.get("data", {})  # a value glued for the text is the chapter's statement too
+            texts += [output.get("text", ""), data.get("text/plain", ""), data.get(GLUED_TEXT, "")]
     return "\n".join(t if isinstance(t, str) else "".join(t) for t in texts)
 
 
