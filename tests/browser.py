@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import functools
 import http.server
 import shutil
@@ -108,6 +109,13 @@ def camera_chromium(folder: Path) -> Iterator[object]:
         window="1280,1400",
     ) as driver:
         yield driver
+
+
+def js_fixed(value: float, digits: int = 2) -> str:
+    """`value.toFixed(digits)` as the page's JavaScript writes it: the exact binary value rounded half up
+    (0.125 → "0.13", where Python's format gives "0.12")."""
+    step = decimal.Decimal(1).scaleb(-digits)
+    return str(decimal.Decimal(value).quantize(step, rounding=decimal.ROUND_HALF_UP))
 
 
 def wait_for(driver: object, script: str, timeout: float = 120) -> object:
