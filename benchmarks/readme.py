@@ -266,7 +266,7 @@ def book_times(results: Path) -> str:
         "seconds per executed chapter (01–10) of the book's last recorded build, and the wall time projected by "
         "calibration",
         calibration([rec["calibration"]["images_per_s"]]),
-        "python fer_book/book_times.py --stage _build/stage",
+        "python -m fer_book.book_times --stage _build/stage",
         tuple(cells),
         [tuple(cells.values())],
     )

@@ -1,11 +1,12 @@
 """Record the notebook execution times of a `make book` run, with its calibration figure.
 
-    .venv/bin/python fer_book/book_times.py [--stage _build/stage] [--out benchmarks/results/book_times.json]
+    .venv/bin/python -m fer_book.book_times [--stage _build/stage] [--out benchmarks/results/book_times.json]
 
 Reads `execution_times.json` (written by `book execute`) and `calibration.json` (written by
 `fer_book/calibrate.py` at the start of `make book`) from the stage, prints one line per chapter and
-the sum and the wall time (chapters may run side by side) with the machine's training throughput, and writes both into one JSON record, so that the
-next change can be compared with this one on a machine of known speed.
+the sum and the wall time (chapters may run side by side) with the machine's training throughput, and writes both
+into one JSON record, so that the next change can be compared with this one on a machine of known speed. The record
+keeps how long each exercise's solution ran in the executed chapters too (the teacher's page lists it).
 
 The budget is set on a 2-core machine calibrated at about 500 images/s (`BUDGET_IMAGES_PER_S`): the wall
 time is scaled by this machine's calibration over that one's, since the notebooks' time is nearly all
@@ -32,6 +33,22 @@ def recorded_seconds(root: Path) -> dict[str, float]:
     when there is no record."""
     path = root / BOOK_TIMES_RECORD
     return json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
+
+
+def exercise_seconds(stage: Path) -> dict[str, dict[str, float]]:
+    """How long each exercise's solution cell ran in the stage's executed chapters (papermill's duration of the
+    cell), by notebook file name and exercise number."""
+    from fer_book.assign import exercise_cells, is_solution
+
+    found: dict[str, dict[str, float]] = {}
+    for path in sorted((stage / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for number, stub in sorted(exercise_cells({"cells": cells}).items()):
+            solution = next((c for c in cells[stub + 1 :] if c["cell_type"] == "code" and is_solution(c)), {})
+            seconds = solution.get("metadata", {}).get("papermill", {}).get("duration")
+            if seconds is not None:
+                found.setdefault(path.name, {})[str(number)] = round(seconds, 1)
+    return found
 
 
 def projected(wall_s: float, images_per_s: float, on_images_per_s: float) -> float:
@@ -65,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             projected(wall, calibration["images_per_s"], SLOW_IMAGES_PER_S), 1
         ),
         "parameters": times.get("parameters", {}),
+        "exercise_seconds": exercise_seconds(args.stage),
         "calibration": calibration,
     }
     for name, seconds in times["seconds"].items():

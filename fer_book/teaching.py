@@ -59,6 +59,7 @@ class ExerciseRow:
     checker: str
     checks: str
     kind: str
+    seconds: float | None  # how long its solution ran in the book's time record (None: not recorded)
 
     @property
     def points(self) -> int:
@@ -87,6 +88,7 @@ def exercise_rows(root: Path) -> list[ExerciseRow]:
     """Every exercise of the book's chapters, in reading order."""
     from fer_utils.book import exercises
 
+    record = json.loads((root / TIMES).read_text(encoding="utf-8")).get("exercise_seconds", {})
     rows = []
     for path in toc_notebooks(root):
         notebook = json.loads((root / path).read_text(encoding="utf-8"))
@@ -114,6 +116,7 @@ def exercise_rows(root: Path) -> list[ExerciseRow]:
                     called.group(1),
                     first_sentence(inspect.getdoc(checker) or ""),
                     kind,
+                    record.get(path.name, {}).get(str(number)),
                 )
             )
     return rows
@@ -128,13 +131,14 @@ def _defines_function(source: str) -> bool:
 
 
 def exercise_table(rows: Sequence[ExerciseRow]) -> str:
-    """The exercises as a markdown table, with the total of points."""
+    """The exercises as a markdown table, with the time each solution ran and the total of points."""
     lines = [
-        "| chapter | exercise | what it asks | what its checker checks | answer | points |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| chapter | exercise | what it asks | what its checker checks | answer | its solution ran | points |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {row.chapter} | {row.number} | {row.asks} | `{row.checker}`: {row.checks} | {row.kind} | {row.points} |"
+        f"| {row.chapter} | {row.number} | {row.asks} | `{row.checker}`: {row.checks} | {row.kind} | "
+        f"{'not recorded' if row.seconds is None else duration(row.seconds)} | {row.points} |"
         for row in rows
     ]
     functions = sum(row.kind == "a function" for row in rows)
@@ -170,7 +174,9 @@ def plan_table(root: Path) -> str:
 
 
 def duration(seconds: float) -> str:
-    """Seconds in words a reader plans with: "40 s", "2.5 minutes"."""
+    """Seconds in words a reader plans with: "under 1 s", "40 s", "2.5 minutes"."""
+    if seconds < 1:
+        return "under 1 s"
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} minutes"
 
 
