@@ -149,3 +149,17 @@ def test_side_by_side_the_longest_chapters_start_first() -> None:
     book = [Path(f"notebooks/0{i}.ipynb") for i in range(1, 5)]
     seconds = {"01.ipynb": 4.0, "02.ipynb": 30.0, "03.ipynb": 400.0}  # 04 has no record: it may be long
     assert [p.name for p in longest_first(book, seconds)] == ["04.ipynb", "03.ipynb", "02.ipynb", "01.ipynb"]
+
+
+def test_a_failing_cell_is_reported_with_its_notebook_and_cell(tmp_path: Path) -> None:
+    from fer_book.execute import execute_notebook
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("y = x / 0")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "broken.ipynb"
+    nbformat.write(nb, source)
+    run = execute_notebook(source, tmp_path / "out" / "broken.ipynb", timeout=60)
+    assert run.notebook == "broken.ipynb"
+    assert run.error and "ZeroDivisionError" in run.error and "y = x / 0" in run.error
+    executed = nbformat.read(tmp_path / "out" / "broken.ipynb", as_version=4)
+    assert any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))

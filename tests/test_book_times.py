@@ -22,7 +22,7 @@ def write_stage(stage: Path, wall_s: float, images_per_s: float) -> None:
 
 @pytest.mark.parametrize(("wall_s", "expected"), [(2_302.0, 0), (3_000.0, 1)])
 def test_the_run_is_judged_on_the_budgets_machine(tmp_path: Path, wall_s: float, expected: int) -> None:
-    """Stop 52 regression: the fresh clone's 2,302 s at 154.7 images/s is 712 s on the budget's machine, within
+    """Regression: a fresh clone's 2,302 s at 154.7 images/s is 712 s on the budget's machine, within
     its 900 s, but the script scaled it to the slowest machine seen (165 images/s, 2,158 s) and exited 1."""
     write_stage(tmp_path / "stage", wall_s, 154.7)
     out = tmp_path / "book_times.json"

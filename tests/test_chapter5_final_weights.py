@@ -1,4 +1,4 @@
-"""Chapter 5 without its confound (issue 34): early stopping puts the best epoch's weights back even when it
+"""Chapter 5 without its confound: early stopping puts the best epoch's weights back even when it
 never stopped a run, so the chapter states the test accuracy of the final (overfit) weights and of the restored
 best epoch for both settings, over the seeds, and checks the remedy on the final weights.
 

@@ -130,10 +130,53 @@ def test_a_malformed_parameter_is_refused(text: str) -> None:
         parse_parameter(text)
 
 
+def parameters_set_by(notebook: Path) -> dict[str, object]:
+    """What the chapter's cell tagged `parameters` sets, run as the chapter runs it (after its kit import)."""
+    import nbformat
+
+    from fer_book.execute import PARAMETERS_TAG
+    from fer_utils.book import kit
+
+    (cell,) = [c for c in nbformat.read(notebook, as_version=4).cells if PARAMETERS_TAG in c.metadata.get("tags", [])]
+    namespace: dict[str, object] = {"fer": kit}
+    exec(compile(cell.source, notebook.name, "exec"), namespace)
+    return {name: value for name, value in namespace.items() if name not in ("fer", "__builtins__")}
+
+
 def test_every_chapter_takes_dataset_and_data_dir(repo_root) -> None:
+    """Every name a chapter's parameters cell sets is one `book execute --param` can give it (papermill's
+    reader once left out `EPOCHS = 45  # patience = EPOCHS: …`, an `=` in its comment), DATASET and DATA_DIR
+    among them."""
     for notebook in toc_notebooks(repo_root):
-        declared = declared_parameters(repo_root / notebook)
-        assert {DATASET_PARAMETER, DATA_DIR_PARAMETER} <= declared and "NOT_A_PARAM" not in declared, notebook
+        values = parameters_set_by(repo_root / notebook)
+        assert declared_parameters(repo_root / notebook) == set(values), notebook
+        assert {DATASET_PARAMETER, DATA_DIR_PARAMETER} <= set(values), notebook
+
+
+def test_a_parameter_papermill_cannot_read_is_caught(tmp_path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('DATASET = "sample"\nDATA_DIR = None\nEPOCHS = 45  # patience = EPOCHS: none')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "chapter.ipynb")
+    assert set(parameters_set_by(tmp_path / "chapter.ipynb")) == {"DATASET", "DATA_DIR", "EPOCHS"}
+    assert declared_parameters(tmp_path / "chapter.ipynb") == {"DATASET", "DATA_DIR"}
+
+
+def test_the_kit_gives_each_name_as_its_own_module_defines_it() -> None:
+    """The kit gathers names, it defines none (but `fer`, itself): each is the very object of its module."""
+    import inspect
+
+    from fer_utils.book import kit
+
+    assert kit.fer is kit and "fer" in kit.__all__ and len(kit.__all__) == len(set(kit.__all__))
+    for name in kit.__all__:
+        value = getattr(kit, name)
+        home = getattr(value, "__module__", None) or (value.__name__ if inspect.ismodule(value) else None)
+        assert home != kit.__name__ or name == "fer", f"{name} is defined in the kit"
 
 
 def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -424,3 +467,12 @@ def test_the_verdict_sentence_follows_the_number_in_both_directions() -> None:
     near = [0.55, 0.65, 0.75]
     assert max(chapters.beyond_spread(near, low), chapters.beyond_spread(low, near)) < 0
     assert "within the spread" in chapters.difference_note(low, near, "a", "b", "accuracy")
+
+
+def test_the_reference_preset_is_the_one_definition_of_the_reference_settings() -> None:
+    """Chapters 3, 4, 8 and 9 share one cached reference run through this preset and these defaults."""
+    from fer_utils.train.config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, TrainConfig
+
+    reference = TrainConfig.preset("reference")
+    assert reference.image_size == (REFERENCE_SIZE, REFERENCE_SIZE) and reference.epochs == REFERENCE_EPOCHS
+    assert set(PRESETS["reference"]) == {"image_size", "epochs", "patience"}
