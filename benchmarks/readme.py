@@ -10,7 +10,6 @@ has it, and the command that reproduces it. The prose around the tables is writt
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -21,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fer_book.markers import between, write_changed  # noqa: E402
-from fer_utils.errors import BookError  # noqa: E402
+from fer_book.markers import between, marker_command, write_changed  # noqa: E402
 
 README = Path("benchmarks/README.md")
 RESULTS = Path("benchmarks/results")
@@ -892,20 +890,8 @@ def write(root: Path, check: bool) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the tables (0), or with `--check` exit 1 when the README differs; 2 when a marker is missing."""
-    parser = argparse.ArgumentParser(prog="python benchmarks/readme.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
-    parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this one)")
-    args = parser.parse_args(argv)
-    try:
-        current = write(args.root, args.check)
-    except BookError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.check and not current:
-        print("benchmarks/README.md is stale: run `python benchmarks/readme.py`", file=sys.stderr)
-        return 1
-    print(f"benchmarks/README.md {'up to date' if current else 'written'}")
-    return 0
+    prog, stale = "python benchmarks/readme.py", "benchmarks/README.md is stale"
+    return marker_command(argv, prog, __doc__.splitlines()[0], write, "benchmarks/README.md", stale, ROOT)
 
 
 if __name__ == "__main__":

@@ -68,9 +68,8 @@ def write_tables(root: Path, check: bool = False) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """`architecture` writes the module tables; `architecture --check` exits 1 when they are stale."""
     stale = f"{DOCUMENT}'s module tables differ from the docstrings"
-    return marker_command(
-        argv, "architecture", __doc__.splitlines()[0], write_tables, f"{DOCUMENT}: module tables", stale
-    )
+    prog, what = "python -m fer_book architecture", f"{DOCUMENT}: module tables"
+    return marker_command(argv, prog, __doc__.splitlines()[0], write_tables, what, stale)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,19 @@ def write_changed(path: Path, text: str, new: str, check: bool) -> bool:
 
 
 def marker_command(
-    argv: Sequence[str] | None, step: str, description: str, write: Callable[[Path, bool], bool], what: str, stale: str
+    argv: Sequence[str] | None,
+    prog: str,
+    description: str,
+    write: Callable[[Path, bool], bool],
+    what: str,
+    stale: str,
+    root: Path | None = None,
 ) -> int:
-    """The command line of a step that writes `what` with `write(root, check)`: `--check` exits 1 when it is
-    `stale` (a sentence), a BookError exits 2."""
-    parser = argparse.ArgumentParser(prog=f"python -m fer_book {step}", description=description)
+    """The command line `prog` of a step that writes `what` with `write(root, check)` (`--root`, default `root` or
+    here): `--check` exits 1 when it is `stale` (a sentence), a BookError exits 2."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    parser.add_argument("--root", type=Path, default=root or Path.cwd(), help="the repository (default: here)")
     args = parser.parse_args(argv)
     try:
         current = write(args.root, args.check)
@@ -48,7 +54,7 @@ def marker_command(
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.check and not current:
-        print(f"{stale}: run `python -m fer_book {step}`", file=sys.stderr)
+        print(f"{stale}: run `{prog}`", file=sys.stderr)
         return 1
     print(f"{what} {'up to date' if current else 'written'}")
     return 0

@@ -223,7 +223,8 @@ def write_tables(root: Path, check: bool = False) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """`teaching` writes the teacher's page's tables; `teaching --check` exits 1 when they are stale."""
     stale = f"{PAGE}'s tables differ from the chapters"
-    return marker_command(argv, "teaching", __doc__.splitlines()[0], write_tables, f"{PAGE}: tables", stale)
+    prog = "python -m fer_book teaching"
+    return marker_command(argv, prog, __doc__.splitlines()[0], write_tables, f"{PAGE}: tables", stale)
 
 
 if __name__ == "__main__":
