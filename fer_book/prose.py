@@ -1,6 +1,7 @@
 """A chapter's prose, measured on the executed notebook: words, sentences, and numbers typed by hand.
 
-The book's text is Markdown. This module reads it the way `make test` checks it (`tests/test_book_prose.py`):
+The book's text is MyST Markdown, read here with myst-parser's own parser, the way `make test` checks it
+(`tests/test_book_prose.py`):
 - `prose_blocks`: the paragraphs and list items of the markdown cells, without code, math, headings, tables,
   HTML, directive options and citations; a `{glue:text}` value counts as one word;
 - `stats`: words, sentences (ended by ".", "!" or "?", and by the end of each paragraph or list item) and the
@@ -22,6 +23,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,86 +34,51 @@ MAX_MEAN_SENTENCE = 20.0  # mean words per sentence
 CODE_PROSE_WORDS = 40  # a code output in Markdown with more words than this is prose written by code
 WARNING_MARKS = ("⚠️", "does not bear out")
 
-FENCE = re.compile(r"^(`{3,}|:{3,})(.*)$")
 GLUE = re.compile(r"\{glue(?::text|:md|:any)?\}`([^`]+)`")
-ROLE = re.compile(r"\{(term|ref|doc|numref|eq)\}`([^`<]*?)\s*(?:<[^`]*>)?`")
-CITE = re.compile(r"\{cite(?::\w+)?\}`[^`]*`")
-LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-INLINE_MATH = re.compile(r"\$[^$\n]+\$")
-INLINE_CODE = re.compile(r"`[^`]*`")
-HTML = re.compile(r"<[^>]+>")
 SENTENCE_END = re.compile(r"[.!?](?:[\"')\]*_]*)(?=\s|$)")
 ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|et al|etc|cf|vs|Fig|Eq|Ch|St)\.", re.IGNORECASE)
-LIST_ITEM = re.compile(r"^\s*(?:[*+-]|\d+[.)])\s+")
 # A number as a result is quoted: two or more digits after the point, not part of a longer token.
 DECIMAL = re.compile(r"(?<![\w.])\d[\d,]*\.\d{2,}(?!\.?\d)")
 NOT_PROSE = re.compile(r"https?://\S+|data:[\w/+.-]+;base64,[\w+/=]+")
+# What a reader reads of an inline token that is not text (myst-parser's token types); other markup reads as nothing.
+READ_AS = {"softbreak": " ", "hardbreak": " ", "math_inline": "x", "code_inline": "code", "html_inline": " "}
 
 
-def _markdown_lines(source: str) -> list[str]:
-    """The lines of a markdown cell that hold prose: fenced code and math blocks, directive options,
-    headings, tables and `$$` blocks removed (a fenced directive's body, an aside, is kept)."""
-    kept, fence, in_math = [], None, False
-    for line in source.splitlines():
-        stripped = line.strip()
-        if in_math:
-            in_math = not stripped.endswith("$$")
-            continue
-        if stripped.startswith("$$"):
-            in_math = not (len(stripped) > 2 and stripped.endswith("$$"))
-            continue
-        opened = FENCE.match(stripped)
-        if fence is not None:
-            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence) and not opened.group(2):
-                fence = None
-                continue
-            if fence.startswith("code"):
-                continue
-            if stripped.startswith(":") and re.match(r"^:\w[\w-]*:", stripped):
-                continue  # a directive's option
-            kept.append(line)
-            continue
-        if opened:
-            marker, info = opened.group(1), opened.group(2).strip()
-            is_directive = info.startswith("{") and not info.startswith(("{code", "{math"))
-            fence = marker if is_directive else "code" + marker
-            continue
-        if stripped.startswith(("#", "|")) or stripped.startswith("<!--"):
-            kept.append("")
-            continue
-        kept.append(line)
-    return kept
+@cache
+def _parser() -> object:
+    """The book's Markdown parser: myst-parser's, with the extensions `_config.yml` enables."""
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
+    return create_md_parser(MdParserConfig(enable_extensions={"colon_fence", "dollarmath", "deflist"}), RendererHTML)
 
 
-def _clean(text: str) -> str:
-    """Inline markup reduced to the words a reader reads."""
-    text = NOT_PROSE.sub(" ", text)
-    text = GLUE.sub("N", text)
-    text = CITE.sub("", text)
-    text = ROLE.sub(lambda m: m.group(2), text)
-    text = LINK.sub(lambda m: m.group(1), text)
-    text = INLINE_MATH.sub("x", text)
-    text = INLINE_CODE.sub("code", text)
-    return HTML.sub(" ", text)
+def paragraphs(source: str) -> list:
+    """The inline tokens of a markdown cell's paragraphs and list items, a directive's body (an aside) included
+    without its options; code, math, headings, tables and HTML blocks are not prose."""
+    tokens, found = _parser().parse(source), []
+    for before, token in zip([None, *tokens], tokens):
+        directive = token.info.startswith("{") and not token.info.startswith(("{code", "{math"))
+        if token.type in ("fence", "colon_fence") and directive:
+            found += paragraphs("\n".join(s for s in token.content.splitlines() if not re.match(r"\s*:\w[\w-]*:", s)))
+        elif token.type == "inline" and before is not None and before.type == "paragraph_open":
+            found.append(token)
+    return found
+
+
+def _read(token: object) -> str:
+    """An inline token as the words a reader reads: a glued value is one word, a citation none, a role its label."""
+    if token.type == "myst_role":
+        name = token.meta.get("name", "")
+        return "N" if name.startswith("glue") else "" if name.startswith("cite") else token.content.split("<")[0]
+    return token.content if token.type in ("text", "image") else READ_AS.get(token.type, "")
 
 
 def prose_blocks(source: str) -> list[str]:
     """The paragraphs and list items of a markdown cell, as the words a reader reads."""
-    blocks, current = [], []
-    for line in _markdown_lines(source):
-        if not line.strip():
-            if current:
-                blocks.append(" ".join(current))
-            current = []
-            continue
-        if LIST_ITEM.match(line) and current:
-            blocks.append(" ".join(current))
-            current = []
-        current.append(LIST_ITEM.sub("", line).strip())
-    if current:
-        blocks.append(" ".join(current))
-    cleaned = (_clean(block).strip() for block in blocks)
-    return [block for block in cleaned if re.search(r"[A-Za-z]", block)]
+    blocks = (NOT_PROSE.sub(" ", "".join(_read(child) for child in token.children)) for token in paragraphs(source))
+    return [" ".join(block.split()) for block in blocks if re.search(r"[A-Za-z]", block)]
 
 
 def words(text: str) -> int:
@@ -151,8 +118,8 @@ def typed_decimals(markdown: str, figures: Mapping[str, Cited] = CITED) -> list[
     """The decimals typed into `markdown` that are not a cited figure named with its source in the same
     paragraph: a result stated in the text must be glued from the run."""
     found = []
-    for paragraph in re.split(r"\n\s*\n", NOT_PROSE.sub(" ", "\n".join(_markdown_lines(markdown)))):
-        paragraph = GLUE.sub("N", paragraph)
+    for token in paragraphs(markdown):
+        paragraph = GLUE.sub("N", NOT_PROSE.sub(" ", token.content))
         quoted = [
             (m.start(), m.end())
             for figure in figures.values()
