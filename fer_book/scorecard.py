@@ -25,7 +25,6 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -104,20 +103,19 @@ class Glued(Source):
     KEY = "the value glued as {name!r}"
 
     def read(self, nb: Mapping) -> Reading | None:
-        for cell in nb.get("cells", []):
-            for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
-                glued = out.get("metadata", {}).get("scrapbook", {})
-                if glued.get("name") != self.name:
-                    continue
-                stated = out.get("data", {}).get(f"{glued.get('mime_prefix', '')}{STATED_MIME}")
-                if not isinstance(stated, Mapping) or "numbers" not in stated:
-                    return None
-                values, text = tuple(float(v) for v in stated["numbers"]), str(stated["text"])
-                if self.index is None:
-                    return Reading(sum(values) / len(values) if values else math.nan, values, text)
-                if len(values) <= self.index:
-                    return None
-                return Reading(values[self.index], (values[self.index],), text.split(" (")[0])
+        for out in outputs(nb):
+            glued = out.get("metadata", {}).get("scrapbook", {})
+            if glued.get("name") != self.name:
+                continue
+            stated = out.get("data", {}).get(f"{glued.get('mime_prefix', '')}{STATED_MIME}")
+            if not isinstance(stated, Mapping) or "numbers" not in stated:
+                return None
+            values, text = tuple(float(v) for v in stated["numbers"]), str(stated["text"])
+            if self.index is None:
+                return Reading(sum(values) / len(values) if values else math.nan, values, text)
+            if len(values) <= self.index:
+                return None
+            return Reading(values[self.index], (values[self.index],), text.split(" (")[0])
         return None
 
 
@@ -187,59 +185,26 @@ class Benchmark(Source):
         return Reading(sum(flags), flags, f"{sum(flags):.0f} of {len(flags)} seeds", over_seeds=False)
 
 
+def outputs(nb: Mapping) -> list[dict]:
+    """The outputs of the notebook's code cells, in order."""
+    return [out for cell in nb.get("cells", []) if cell.get("cell_type") == "code" for out in cell.get("outputs", [])]
+
+
 def records(nb: Mapping, key: str) -> list[dict]:
     """The records under `key` in the metadata of the notebook's outputs, in order."""
-    return [
-        out["metadata"][key]
-        for cell in nb.get("cells", [])
-        if cell.get("cell_type") == "code"
-        for out in cell.get("outputs", [])
-        if key in out.get("metadata", {})
-    ]
-
-
-class _Tables(HTMLParser):
-    """The rows (lists of cell texts) of every <table> of an HTML text."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: list[list[list[str]]] = []
-        self.row: list[str] | None = None
-        self.cell: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr" and self.tables:
-            self.row = []
-        elif tag in ("td", "th") and self.row is not None:
-            self.cell = []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("td", "th") and self.cell is not None and self.row is not None:
-            self.row.append(" ".join("".join(self.cell).split()))
-            self.cell = None
-        elif tag == "tr" and self.row is not None:
-            if any(self.row):
-                self.tables[-1].append(self.row)
-            self.row = None
-
-    def handle_data(self, data: str) -> None:
-        if self.cell is not None:
-            self.cell.append(data)
+    return [out["metadata"][key] for out in outputs(nb) if key in out.get("metadata", {})]
 
 
 def printed_tables(nb: Mapping) -> list[list[list[str]]]:
     """Every table the notebook's outputs show as HTML: its header row first (a DataFrame's index column has
     an empty header), then its rows, each as cell texts."""
+    from bs4 import BeautifulSoup
+
     found = []
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
-            html = out.get("data", {}).get("text/html")
-            if html:
-                parser = _Tables()
-                parser.feed("".join(html) if isinstance(html, list) else html)
-                found += parser.tables
+    for out in outputs(nb):
+        for table in BeautifulSoup("".join(out.get("data", {}).get("text/html", "")), "html.parser")("table"):
+            rows = ([" ".join(cell.get_text().split()) for cell in tr(["td", "th"])] for tr in table("tr"))
+            found.append([row for row in rows if any(row)])
     return found
 
 
@@ -312,6 +277,11 @@ class Verdict:
     why: str
     comparable: bool = True  # False: the run measured other data than the claim's, and its number is not shown
 
+    @classmethod
+    def of(cls, ok: bool, why: str) -> Verdict:
+        """Reproduced when `ok`, else not reproduced, for the reason `why`."""
+        return cls("reproduced" if ok else "not reproduced", why)
+
 
 class Rule(Protocol):
     """How a claim's measured values become its verdict."""
@@ -339,9 +309,8 @@ class SameCount:
 
     def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
         count = readings[self.reading].number
-        if count == figure_number(figure):
-            return Verdict("reproduced", f"{count:,.0f} = {figure.text}")
-        return Verdict("not reproduced", f"{count:,.0f} ≠ {figure.text}")
+        ok = count == figure_number(figure)
+        return Verdict.of(ok, f"{count:,.0f} {'=' if ok else '≠'} {figure.text}")
 
 
 @dataclass(frozen=True)
@@ -357,9 +326,7 @@ class RoundedRatio:
     def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
         ratio = readings[self.numerator].number / readings[self.denominator].number
         ok = abs(ratio - figure_number(figure)) < 0.5
-        return Verdict(
-            "reproduced" if ok else "not reproduced", f"ratio {ratio:.2f}, {'≈' if ok else '≠'} {figure.text}"
-        )
+        return Verdict.of(ok, f"ratio {ratio:.2f}, {'≈' if ok else '≠'} {figure.text}")
 
 
 @dataclass(frozen=True)
@@ -389,9 +356,7 @@ class ScoreOnData:
         mean = readings[self.reading].number
         floor = figure_number(figure) / 100 - self.margin
         ok = mean == mean and mean >= floor
-        return Verdict(
-            "reproduced" if ok else "not reproduced", f"mean {mean:.3f} {'≥' if ok else '<'} {floor:.2f} on {name}"
-        )
+        return Verdict.of(ok, f"mean {mean:.3f} {'≥' if ok else '<'} {floor:.2f} on {name}")
 
 
 @dataclass(frozen=True)
@@ -426,9 +391,7 @@ class FasterThan:
     def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
         ratio = readings[self.reading].number
         ok = ratio > 1 + self.tie
-        return Verdict(
-            "reproduced" if ok else "not reproduced", f"ratio {ratio:.2f} {'>' if ok else '≤'} {1 + self.tie:.2f}"
-        )
+        return Verdict.of(ok, f"ratio {ratio:.2f} {'>' if ok else '≤'} {1 + self.tie:.2f}")
 
 
 @dataclass(frozen=True)
@@ -453,8 +416,8 @@ class KeepsAccuracy:
             return Verdict("not testable here", f"unpruned at chance ({before:.3f}): no accuracy to keep")
         change = after - before
         ok = change >= -self.margin
-        return Verdict(
-            "reproduced" if ok else "not reproduced",
+        return Verdict.of(
+            ok,
             f"{after:.3f} against {before:.3f}: {change:+.3f}, {'within' if ok else 'beyond'} the margin of {self.margin:.2f}",
         )
 
@@ -479,7 +442,7 @@ class AgainstSpread:
         ok = change > 0 and beyond > 0 if self.rises else beyond <= 0
         what = "test accuracy " if self.rises else ""
         where = "beyond" if beyond > 0 else "within"
-        return Verdict("reproduced" if ok else "not reproduced", f"{what}{change:+.3f}, {where} the spread")
+        return Verdict.of(ok, f"{what}{change:+.3f}, {where} the spread")
 
 
 @dataclass(frozen=True)
@@ -494,7 +457,7 @@ class MostOf:
     def judge(self, readings: Mapping[str, Reading], figure: Cited, run: Run) -> Verdict:
         count, runs = readings[self.reading].number, len(readings[self.reading].values)
         ok = count > runs / 2
-        return Verdict("reproduced" if ok else "not reproduced", f"{count:.0f} of {runs} seeds learnt")
+        return Verdict.of(ok, f"{count:.0f} of {runs} seeds learnt")
 
 
 # --- the claims -------------------------------------------------------------------------------------------------
