@@ -21,13 +21,8 @@ from fer_utils.errors import BookError
 from fer_utils.storage.atomic import write_atomic
 from fer_utils.storage.locking import folder_lock
 
-# What a stage holds besides the executed notebooks.
-BOOK_FILES = (
-    "_config.yml",
-    "_toc.yml",
-    "references.bib",
-    "DATA_LICENSES.md",
-)  # the last is included by book/data_licenses.md
+# What a stage holds besides the executed notebooks (DATA_LICENSES.md is included by book/data_licenses.md).
+BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "DATA_LICENSES.md")
 BOOK_DIRS = ("book",)
 PARAMETERS_TAG = "parameters"
 DEFAULT_TIMEOUT_S = 900
@@ -181,6 +176,9 @@ def execute_book(
     execution into it fails at once with OutputError, naming the first one's process.
     """
 
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     if jobs < 1:
         raise BookError(f"--jobs must be at least 1, got {jobs}")
     root = root or repo_root()
@@ -188,9 +186,29 @@ def execute_book(
     book = toc_notebooks(root)
     notebooks = select_notebooks(book, only)  # before staging: a bad --only copies nothing
     declared = check_parameters(parameters, book, root)
+    given = {nb: {k: v for k, v in parameters.items() if k in declared[nb]} for nb in notebooks}
+    ignored = {nb.name: sorted(set(parameters) - declared[nb]) for nb in notebooks if set(parameters) - declared[nb]}
     stage.mkdir(parents=True, exist_ok=True)
     with folder_lock(stage, STAGE_LOCK):
-        return _execute_staged(stage, root, notebooks, parameters, declared, timeout, jobs)
+        stage_sources(root, stage)
+        for name, unknown in ignored.items():
+            print(f"warning: {name} does not declare {', '.join(unknown)}; not passed to it", flush=True)
+        start = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            order = longest_first(notebooks, recorded_seconds(root)) if jobs > 1 else notebooks
+            submitted = {nb: pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb]) for nb in order}
+            runs = []
+            for notebook in notebooks:  # reported in the book's order
+                runs.append(run := submitted[notebook].result())
+                print(
+                    f"{run.notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""), flush=True
+                )
+        wall = round(time.perf_counter() - start, 1)
+        write_times(stage / "execution_times.json", runs, parameters, ignored, wall=wall, jobs=jobs)
+    failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
+    if failures:
+        raise BookError("notebook execution failed:\n  " + "\n  ".join(failures))
+    return runs
 
 
 def longest_first(notebooks: Sequence[Path], seconds: dict[str, float]) -> list[Path]:
@@ -198,55 +216,6 @@ def longest_first(notebooks: Sequence[Path], seconds: dict[str, float]) -> list[
     `seconds` (a chapter without a record first of all: it may be long), so that no long chapter starts last and
     keeps the build waiting after the others have finished."""
     return sorted(notebooks, key=lambda nb: -seconds.get(nb.name, float("inf")))
-
-
-def _execute_staged(
-    stage: Path,
-    root: Path,
-    notebooks: Sequence[Path],
-    parameters: dict,
-    declared: dict[Path, set[str]],
-    timeout: int,
-    jobs: int,
-) -> list[NotebookRun]:
-    """`execute_book`'s work once the stage is locked: copy the sources, execute, record, report failures."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    from tqdm.auto import tqdm
-
-    ignored: dict[str, list[str]] = {}
-    stage_sources(root, stage)
-    given = {}
-    for notebook in notebooks:
-        given[notebook] = {k: v for k, v in parameters.items() if k in declared[notebook]}
-        unknown = sorted(k for k in parameters if k not in declared[notebook])
-        if unknown:
-            ignored[notebook.name] = unknown
-            tqdm.write(f"warning: {notebook.name} does not declare {', '.join(unknown)}; not passed to it")
-    start = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        order = longest_first(notebooks, recorded_seconds(root)) if jobs > 1 else list(notebooks)
-        submitted = {nb: pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb]) for nb in order}
-        futures = [submitted[nb] for nb in notebooks]  # reported in the book's order
-        with tqdm(total=len(futures), desc="notebooks", unit="nb") as bar:
-            for future in futures:
-                run = future.result()
-                tqdm.write(f"{run.notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""))
-                bar.update()
-    runs = [future.result() for future in futures]
-    write_times(
-        stage / "execution_times.json",
-        runs,
-        parameters or {},
-        ignored,
-        wall=round(time.perf_counter() - start, 1),
-        jobs=jobs,
-    )
-    failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
-    if failures:
-        raise BookError("notebook execution failed:\n  " + "\n  ".join(failures))
-    return runs
 
 
 def write_times(

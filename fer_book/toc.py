@@ -12,34 +12,18 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def read_toc(root: Path) -> dict:
-    """Parse `<root>/_toc.yml`; a missing file is a clear error."""
-    import yaml
+def toc_entries(root: Path) -> list[str]:
+    """Every file listed in `<root>/_toc.yml` (root first), as written there, without extension: read by
+    sphinx-external-toc, as Jupyter Book reads it; a missing file is a clear error."""
+    from sphinx_external_toc.parsing import parse_toc_yaml
 
     toc = root / "_toc.yml"
     if not toc.is_file():
         raise BookError(f"no _toc.yml in {root}")
-    return yaml.safe_load(toc.read_text())
-
-
-def toc_entries(root: Path) -> list[str]:
-    """Every file listed in `_toc.yml` (root first), as written there, without extension."""
-    toc = read_toc(root)
-    entries = [toc["root"]]
-    stack = list(toc.get("parts", [])) + [{"chapters": toc.get("chapters", [])}]
-    for part in stack:
-        for chapter in part.get("chapters", []) or []:
-            if "file" in chapter:
-                entries.append(chapter["file"])
-            stack.extend([{"chapters": chapter.get("sections", [])}])
-    return entries
+    return list(parse_toc_yaml(toc))
 
 
 def toc_notebooks(root: Path) -> list[Path]:
     """The notebooks listed in `_toc.yml`, in book order, as paths relative to `root`."""
-    found = []
-    for entry in toc_entries(root):
-        path = Path(entry).with_suffix(".ipynb")
-        if (root / path).is_file():
-            found.append(path)
-    return found
+    paths = (Path(entry).with_suffix(".ipynb") for entry in toc_entries(root))
+    return [path for path in paths if (root / path).is_file()]
