@@ -169,11 +169,11 @@ def run_links(args: argparse.Namespace) -> int:
 
 def run_release(args: argparse.Namespace) -> int:
     """Print whether the book is ready to tag (exit 0) or each disagreement (exit 1)."""
-    from fer_book.release import read_release_state, release_problems
+    from fer_book.links import package_version, release_problems
     from fer_book.toc import repo_root
 
     problems = release_problems(repo_root(), tag=args.tag)
-    tag = read_release_state(repo_root()).tag
+    tag = f"v{package_version(repo_root())}"
     if not problems:
         print(f"ready to release {tag}: _config.yml, fer_utils.__version__, the install cells and CHANGELOG.md agree")
         return 0

@@ -1,9 +1,14 @@
-"""The book's links to its repository, generated from one place: `_config.yml`'s `repository`.
+"""The book's links to its repository, generated from one place, `_config.yml`'s `repository`; the release check.
 
 `repository.url` and `repository.branch` (a tag `v<fer_utils.__version__>` for a published book) make
 every Open-in-Colab badge, every chapter's Colab install cell (which installs the package at that same
 ref, so notebook and package never drift apart), Jupyter Book's launch buttons, and the README's
 links. `python -m fer_book links` rewrites them after a change; `--check` lists disagreements.
+
+A published book is one commit, tagged `v<fer_utils.__version__>`: `release_problems` lists each disagreement
+between that tag, `_config.yml`'s branch, the chapters' install cells and CHANGELOG.md (an empty list: ready to
+tag; `python -m fer_book release --check`). The files are read from the given root as text, so a copy of the
+repository can be checked too.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ BOOK_SLUG = re.compile(
     r"|Homepage\s*=\s*\"https://github\.com/([\w.-]+/[\w.-]+)\""
 )
 INSTALL_SPEC = re.compile(r"fer-utils @ git\+https://github\.com/[\w.-]+/[\w.-]+?@[\w.-]+")
+VERSION_LINE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+# Keep a Changelog headings: `## [0.1.0] - 2026-11-22` (or `## 0.1.0 …`); `[Unreleased]` is not a version.
+CHANGELOG_HEADING = re.compile(r"^##\s+\[?v?(\d[\w.+-]*)\]?", re.MULTILINE)
 COLAB_PREFIX = re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/")
 
 
@@ -176,3 +184,49 @@ def sync_repository(root: Path, check: bool = False) -> list[str]:
             if not check:
                 path.write_text(sync_text(text, links, old))
     return stale
+
+
+def package_version(root: Path) -> str:
+    """`__version__` as written in `<root>/fer_utils/__init__.py` (read, not imported: `root` may be a copy)."""
+    path = root / "fer_utils" / "__init__.py"
+    found = VERSION_LINE.search(path.read_text()) if path.is_file() else None
+    if not found:
+        raise BookError(f'{path}: no `__version__ = "..."` line')
+    return found.group(1)
+
+
+def changelog_versions(root: Path) -> tuple[str, ...]:
+    """The versions CHANGELOG.md has an entry (a `## [x.y.z]` heading) for; empty when it has none or is missing."""
+    path = root / "CHANGELOG.md"
+    return tuple(CHANGELOG_HEADING.findall(path.read_text())) if path.is_file() else ()
+
+
+def release_problems(root: Path, tag: str | None = None) -> list[str]:
+    """Every disagreement between the version's tag and what the files (and `tag`, the one being pushed) say."""
+    version = package_version(root)
+    expected, config_ref = f"v{version}", book_links(root / "_config.yml").ref
+    problems = []
+    if config_ref != expected:
+        problems.append(
+            f"_config.yml: repository.branch is {config_ref!r}, but fer_utils.__version__ is {version!r}: "
+            f"set branch: {expected}"
+        )
+    notebooks = [notebook.as_posix() for notebook in toc_notebooks(root)]
+    for notebook in notebooks:
+        cells = json.loads((root / notebook).read_text())["cells"]
+        found = INSTALL_SPEC.search("".join(cells[1]["source"]) if len(cells) > 1 else "")
+        ref = found.group(0).rsplit("@", 1)[1] if found else None
+        if ref != expected:
+            what = "has no install spec" if ref is None else f"installs the package at {ref!r}"
+            problems.append(f"{notebook}: the install cell {what}, not {expected!r}: run `python -m fer_book links`")
+    stale = sorted(set(sync_repository(root, check=True)) - set(notebooks))
+    problems += [
+        f"{name}: a link disagrees with _config.yml's repository: run `python -m fer_book links`" for name in stale
+    ]
+    if version not in (versions := changelog_versions(root)):
+        problems.append(
+            f"CHANGELOG.md: no entry `## [{version}]` for this version (entries: {', '.join(versions) or 'none'})"
+        )
+    if tag is not None and tag != expected:
+        problems.append(f"the tag being published is {tag!r}, but the files say {expected!r}")
+    return problems

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_book.release import read_release_state, release_problems
+from fer_book.links import book_links, package_version, release_problems
 from fer_book.toc import toc_notebooks
 
 # What the release check reads: the version, the configuration, the chapters, the changelog and the linked texts.
@@ -30,8 +30,7 @@ def release_copy(repo_root: Path, dest: Path) -> Path:
 
 def test_release_check_passes_on_the_repository(repo_root: Path) -> None:
     assert release_problems(repo_root) == []
-    state = read_release_state(repo_root)
-    assert state.tag == state.config_ref and len(state.install_refs) == len(toc_notebooks(repo_root))
+    assert f"v{package_version(repo_root)}" == book_links(repo_root / "_config.yml").ref
     done = subprocess.run(
         [sys.executable, "-m", "fer_book", "release", "--check"], capture_output=True, text=True, cwd=repo_root
     )
@@ -40,7 +39,7 @@ def test_release_check_passes_on_the_repository(repo_root: Path) -> None:
 
 def test_release_check_lists_each_disagreement(repo_root: Path, tmp_path: Path) -> None:
     root = release_copy(repo_root, tmp_path / "repo")
-    version = read_release_state(root).version
+    version = package_version(root)
     assert release_problems(root) == []
     init = root / "fer_utils/__init__.py"
     init.write_text(init.read_text().replace(f'__version__ = "{version}"', '__version__ = "9.9.9"'))
@@ -56,7 +55,7 @@ def test_release_check_lists_each_disagreement(repo_root: Path, tmp_path: Path) 
 
 def test_release_check_sees_a_stale_install_cell_and_a_missing_changelog(repo_root: Path, tmp_path: Path) -> None:
     root = release_copy(repo_root, tmp_path / "repo")
-    version = read_release_state(root).version
+    version = package_version(root)
     chapter = root / "notebooks/03_architecture.ipynb"
     chapter.write_text(chapter.read_text().replace(f"fer-book@v{version}", "fer-book@v0.0.9", 1))
     (root / "CHANGELOG.md").unlink()
@@ -70,7 +69,7 @@ def test_release_check_sees_a_stale_install_cell_and_a_missing_changelog(repo_ro
 
 @pytest.mark.parametrize("heading", ["## [0.1.0] - 2026-11-22", "## 0.1.0", "## [v0.1.0]"])
 def test_changelog_headings_are_read(tmp_path: Path, heading: str) -> None:
-    from fer_book.release import changelog_versions
+    from fer_book.links import changelog_versions
 
     (tmp_path / "CHANGELOG.md").write_text(f"# Changelog\n\n## [Unreleased]\n\n{heading}\n\n- first\n")
     assert changelog_versions(tmp_path) == ("0.1.0",)  # [Unreleased] is not a version
