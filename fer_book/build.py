@@ -132,18 +132,10 @@ def build_book(
     write_demo_assets(stage, cache, demo_model, demo_about)
     sync_stage_links(stage)
     work = out / ".jupyter-book"
-    command = [
-        jupyter_book_executable(),
-        "build",
-        str(stage),
-        "--path-output",
-        str(work),
-        "--builder",
-        "html",
-        "-W",
-        "--keep-going",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, env=sphinx_environment())
+    build = ["build", str(stage), "--path-output", str(work), "--builder", "html", "-W", "--keep-going"]
+    result = subprocess.run(
+        [jupyter_book_executable(), *build], capture_output=True, text=True, env=sphinx_environment()
+    )
     sys.stdout.write(result.stdout[-4000:])
     if result.returncode != 0:
         raise BookError(f"jupyter-book build failed (exit {result.returncode}):\n{result.stderr[-6000:]}")
@@ -167,9 +159,7 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
         if published is not None:
             model, about = published[0], about or published[1]
         else:
-            reference = TrainConfig.preset(
-                "reference"
-            )  # the book's reference run on the sample, as chapter 4 trains it
+            reference = TrainConfig.preset("reference")  # the book's reference run on the sample, as chapter 4's
             model = train(None, FaceData(Dataset().crops(cache)), reference, cache=cache).model_file
             about = about or REFERENCE_MODEL_ABOUT
     with tempfile.TemporaryDirectory(prefix="fer-demo-peer-") as scratch:

@@ -129,26 +129,20 @@ def opening_slot(abouts: Mapping[str, Mapping[str, object]]) -> tuple[str, str]:
     """The slot the page opens on, and the page's one line saying why: the model with the higher mean
     macro F1 on real faces (its about's `macro_f1`); the default when a slot lacks one or on a tie, since
     an unmeasured model cannot be called better."""
+    names = DEMO_SHORT_NAMES
     if set(abouts) != set(DEMO_SLOTS):
-        return "default", f"opens on {DEMO_SHORT_NAMES['default']}: it is the only model built in"
+        return "default", f"opens on {names['default']}: it is the only model built in"
     scores = {slot: abouts[slot].get("macro_f1") for slot in DEMO_SLOTS}
-    missing = [DEMO_SHORT_NAMES[slot] for slot in DEMO_SLOTS if scores[slot] is None]
+    missing = " and ".join(names[slot] for slot in DEMO_SLOTS if scores[slot] is None)
     if missing:
-        return "default", (
-            f"opens on {DEMO_SHORT_NAMES['default']}: the macro F1 on real faces of {' and '.join(missing)} "
-            "was not measured, so neither can be called better"
-        )
-    best, other = sorted(DEMO_SLOTS, key=lambda slot: (-float(scores[slot]), DEMO_SLOTS.index(slot)))
+        why = f"the macro F1 on real faces of {missing} was not measured, so neither can be called better"
+        return "default", f"opens on {names['default']}: {why}"
+    best, other = sorted(DEMO_SLOTS, key=lambda slot: -float(scores[slot]))  # stable: a tie keeps the default first
     first, second = float(scores[best]), float(scores[other])
     if first == second:
-        return (
-            "default",
-            f"opens on {DEMO_SHORT_NAMES['default']}: both have the same macro F1 on real faces, {first:.2f}",
-        )
-    return best, (
-        f"opens on {DEMO_SHORT_NAMES[best]}: its macro F1 on real faces is higher, {first:.2f} against {second:.2f} "
-        f"for {DEMO_SHORT_NAMES[other]}"
-    )
+        return "default", f"opens on {names['default']}: both have the same macro F1 on real faces, {first:.2f}"
+    why = f"its macro F1 on real faces is higher, {first:.2f} against {second:.2f} for {names[other]}"
+    return best, f"opens on {names[best]}: {why}"
 
 
 def peer_license_line() -> str:
