@@ -9,7 +9,6 @@ the calibration of that record. `--check` (run by the tests) exits 1 when anythi
 
 from __future__ import annotations
 
-import ast
 import inspect
 import json
 import re
@@ -100,34 +99,15 @@ def exercise_rows(root: Path) -> list[ExerciseRow]:
             called = re.search(r"exercises\.(check_\w+)\(", stub)
             if not called:
                 raise BookError(f"{path}: exercise {number} calls no checker of fer_utils.book.exercises")
-            checker = getattr(exercises, called.group(1))
+            name = called.group(1)
+            function = "raise NotImplementedError" in stub or re.search(r"^def \w", stub, re.MULTILINE)
             kind = (
-                "an experiment"
-                if called.group(1) == "check_experiment"
-                else "a function"
-                if "raise NotImplementedError" in stub or _defines_function(stub)
-                else "a number or a table"
+                "an experiment" if name == "check_experiment" else "a function" if function else "a number or a table"
             )
-            rows.append(
-                ExerciseRow(
-                    title_of(notebook).lstrip("# "),
-                    number,
-                    asks,
-                    called.group(1),
-                    first_sentence(inspect.getdoc(checker) or ""),
-                    kind,
-                    record.get(path.name, {}).get(str(number)),
-                )
-            )
+            checks = first_sentence(inspect.getdoc(getattr(exercises, name)) or "")
+            seconds = record.get(path.name, {}).get(str(number))
+            rows.append(ExerciseRow(title_of(notebook).lstrip("# "), number, asks, name, checks, kind, seconds))
     return rows
-
-
-def _defines_function(source: str) -> bool:
-    """Whether a stub cell defines a function (the exercise asks for one)."""
-    try:
-        return any(isinstance(node, ast.FunctionDef) for node in ast.parse(source).body)
-    except SyntaxError:
-        return False
 
 
 def exercise_table(rows: Sequence[ExerciseRow]) -> str:
