@@ -18,9 +18,9 @@ from pathlib import Path, PurePosixPath
 
 from fer_book import scorecard
 from fer_book.demo_page import DEMO_EXTRA_DIR, DEMO_STATIC_DIR, write_demo_static
-from fer_book.links import book_links, book_slugs, sync_notebook_file, sync_text
+from fer_book.links import sync_repository
 from fer_book.npm import MATHJAX, WIDGETS_HTML_MANAGER, vendor_files
-from fer_book.toc import repo_root, toc_notebooks
+from fer_book.toc import repo_root
 from fer_utils.errors import BookError
 from fer_utils.storage.atomic import atomic_file, write_atomic
 
@@ -130,7 +130,7 @@ def build_book(
         scorecard.write_scorecard(stage)
     write_build_assets(stage, cache)
     write_demo_assets(stage, cache, demo_model, demo_about)
-    sync_stage_links(stage)
+    sync_repository(stage)  # the staged links follow the stage's _config.yml: a fork's build links to the fork
     work = out / ".jupyter-book"
     build = ["build", str(stage), "--path-output", str(work), "--builder", "html", "-W", "--keep-going"]
     result = subprocess.run(
@@ -183,18 +183,6 @@ def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
     if published is not None:
         return published[0], {**PEER_ABOUT, **published[1]}
     return export_peer(scratch / "peer"), dict(PEER_ABOUT)
-
-
-def sync_stage_links(stage: Path) -> None:
-    """Point the staged notebooks' badge and install cells, and every repository link of the staged
-    pages, at the stage's `_config.yml` (so a changed repository changes every link of the built book)."""
-    links = book_links(stage / "_config.yml")
-    notebooks, pages = toc_notebooks(stage), sorted(stage.glob("book/*.md"))
-    old = frozenset().union(*(book_slugs(p.read_text()) for p in [*(stage / nb for nb in notebooks), *pages]))
-    for notebook in notebooks:
-        sync_notebook_file(stage / notebook, links, notebook.as_posix(), old)
-    for page in pages:
-        page.write_text(sync_text(page.read_text(), links, old))
 
 
 def site_files(folder: Path) -> set[str]:

@@ -136,18 +136,6 @@ def notebook_text(nb: dict) -> str:
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def sync_notebook_file(
-    path: Path, links: BookLinks, notebook: str | None = None, old_slugs: frozenset[str] = frozenset()
-) -> bool:
-    """Rewrite a notebook file's badge and install cells (and links to `old_slugs`); True when it changed."""
-    text = path.read_text()
-    name = notebook or f"{path.parent.name}/{path.name}"
-    new = notebook_text(sync_notebook(json.loads(text), name, links, old_slugs | book_slugs(text)))
-    if new != text:
-        path.write_text(new)
-    return new != text
-
-
 def sync_text(text: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> str:
     """`text` (README, pyproject, a page) with its install specs, Colab links and GitHub links to the book's
     repositories (`old_slugs` and those its own book links name) pointed at `links`."""
@@ -164,25 +152,25 @@ LINKED_TEXT_GLOBS = (*LINKED_TEXT_FILES, "book/*.md")
 
 
 def sync_repository(root: Path, check: bool = False) -> list[str]:
-    """Point every link of the repository at `_config.yml`'s repository; with `check`, change nothing and
-    return the files that disagree (empty when all agree)."""
+    """Point every link of the repository (or of a stage: `fer_book.build`) at its `_config.yml`'s repository: the
+    notebooks' badge and install cells, and the links of the texts; with `check`, change nothing. Returns the files
+    that disagreed (empty when all agree)."""
     links = book_links(root / "_config.yml")
     notebooks = toc_notebooks(root)
     texts = sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)})
-    old = frozenset().union(*(book_slugs(p.read_text()) for p in [*(root / nb for nb in notebooks), *texts]))
+    paths = [*(root / notebook for notebook in notebooks), *texts]
+    old = frozenset().union(*(book_slugs(path.read_text()) for path in paths))
     stale = []
-    for notebook in notebooks:
-        text = (root / notebook).read_text()
-        if notebook_text(sync_notebook(json.loads(text), notebook.as_posix(), links, old)) != text:
-            stale.append(notebook.as_posix())
+    for path in paths:
+        text, name = path.read_text(), path.relative_to(root).as_posix()
+        if path.suffix == ".ipynb":
+            new = notebook_text(sync_notebook(json.loads(text), name, links, old))
+        else:
+            new = sync_text(text, links, old)
+        if new != text:
+            stale.append(name)
             if not check:
-                sync_notebook_file(root / notebook, links, notebook.as_posix(), old)
-    for path in texts:
-        text = path.read_text()
-        if sync_text(text, links, old) != text:
-            stale.append(path.relative_to(root).as_posix())
-            if not check:
-                path.write_text(sync_text(text, links, old))
+                path.write_text(new)
     return stale
 
 

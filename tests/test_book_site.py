@@ -85,8 +85,7 @@ def test_a_tampered_npm_tarball_is_refused(tmp_path: Path) -> None:
 
 def test_a_build_points_every_staged_link_at_a_changed_repository(tmp_path: Path) -> None:
     """`build_book` syncs the stage from its _config.yml: a fork that edits only that file gets its own links."""
-    from fer_book.build import sync_stage_links
-    from fer_book.links import book_links
+    from fer_book.links import book_links, sync_repository
     from fer_book.toc import toc_notebooks
 
     root, stage = repo_root(), tmp_path / "stage"
@@ -97,7 +96,7 @@ def test_a_build_points_every_staged_link_at_a_changed_repository(tmp_path: Path
     old = book_links(stage / "_config.yml")
     config = stage / "_config.yml"
     config.write_text(config.read_text().replace(old.url, "https://github.com/a-fork/fer-book"))
-    sync_stage_links(stage)
+    sync_repository(stage)
     new = book_links(config)
     for notebook in toc_notebooks(stage):
         text = (stage / notebook).read_text()
