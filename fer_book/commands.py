@@ -144,7 +144,6 @@ def run_execute(args: argparse.Namespace) -> int:
 def run_build(args: argparse.Namespace) -> int:
     """Build the HTML book from an executed stage."""
     import json
-    import time
 
     from fer_book.build import build_book
     from fer_utils.book.artifacts import default_cache

@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
+from fer_book.assign import source as cell_source
 from fer_utils.book.cited import CITED, Cited
 
 MAX_WORDS = 2500  # words of prose per chapter: read in one sitting
@@ -100,12 +101,7 @@ class Stats(NamedTuple):
 
 def markdown_cells(nb: Mapping) -> list[str]:
     """The sources of the notebook's markdown cells."""
-    return [_source(cell) for cell in nb["cells"] if cell["cell_type"] == "markdown"]
-
-
-def _source(cell: Mapping) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
+    return [cell_source(cell) for cell in nb["cells"] if cell["cell_type"] == "markdown"]
 
 
 def stats(nb: Mapping) -> Stats:
@@ -177,7 +173,7 @@ def warnings_shown(nb: Mapping) -> list[str]:
     """Every cell, text or output, that shows a warning that the run does not bear out the text."""
     found = []
     for index, cell in enumerate(nb["cells"]):
-        texts = [_source(cell)] if cell["cell_type"] == "markdown" else []
+        texts = [cell_source(cell)] if cell["cell_type"] == "markdown" else []
         for out in cell.get("outputs", []):
             texts.append(json.dumps(out.get("data", {}), ensure_ascii=False) + "".join(out.get("text", "")))
         if any(mark in text for text in texts for mark in WARNING_MARKS):
