@@ -523,13 +523,13 @@ def made(kind: type, values: object, where: str) -> Any:
     if not isinstance(values, Mapping):
         raise BookError(f"{where}: expected a table of a {kind.__name__}'s fields, not {values!r}")
     known = {f.name: f for f in fields(kind)}
-    required = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING]
-    for name in values:
-        if name not in known:
-            raise BookError(f"{where}: a {kind.__name__} has no field {name!r} (its fields: {', '.join(known)})")
-    for name in required:
-        if name not in values:
-            raise BookError(f"{where}: the field {name!r} of a {kind.__name__} is missing")
+    unknown = [name for name in values if name not in known]
+    if unknown:
+        raise BookError(f"{where}: a {kind.__name__} has no field {unknown[0]!r} (its fields: {', '.join(known)})")
+    required = {name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING}
+    missing = [name for name in known if name in required - set(values)]
+    if missing:
+        raise BookError(f"{where}: the field {missing[0]!r} of a {kind.__name__} is missing")
     return kind(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
 
 
