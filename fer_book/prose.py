@@ -11,7 +11,8 @@ The book's text is MyST Markdown, read here with myst-parser's own parser, the w
 - `unglued`: the `{glue:text}` names the text uses that no cell of the chapter glued;
 - `code_prose`: a code cell's output that is prose (Markdown of more than a sentence or two): text belongs
   in markdown cells;
-- `warnings_shown`: a warning that the run does not bear out the text.
+- `warnings_shown`: a warning that the run does not bear out the text;
+- `broken_directives`: a line that opens a directive (an aside, a figure) but that the parser reads as text.
 
 `python -m fer_book prose --stage _build/stage` prints the table per chapter and exits 1 over the limits.
 """
@@ -40,6 +41,7 @@ SENTENCE_END = re.compile(r"[.!?](?:[\"')\]*_]*)(?=\s|$)")
 ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|et al|etc|cf|vs|Fig|Eq|Ch|St)\.", re.IGNORECASE)
 # A number as a result is quoted: two or more digits after the point, not part of a longer token.
 DECIMAL = re.compile(r"(?<![\w.])\d[\d,]*\.\d{2,}(?!\.?\d)")
+DIRECTIVE_OPENING = re.compile(r"\s*(`{3,}|:{3,})\{")
 NOT_PROSE = re.compile(r"https?://\S+|data:[\w/+.-]+;base64,[\w+/=]+")
 # What a reader reads of an inline token that is not text (myst-parser's token types); other markup reads as nothing.
 READ_AS = {"softbreak": " ", "hardbreak": " ", "math_inline": "x", "code_inline": "code", "html_inline": " "}
@@ -181,6 +183,23 @@ def warnings_shown(nb: Mapping) -> list[str]:
     return found
 
 
+def broken_directives(nb: Mapping) -> list[str]:
+    """Markdown lines that open a directive but that myst-parser does not read as one (e.g. a backtick in a
+    backtick fence's title: the aside renders as a paragraph), as "cell N: the line"."""
+    found = []
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        source = cell_source(cell)
+        fences = [t.map for t in _parser().parse(source) if t.type in ("fence", "colon_fence") and t.map]
+        for number, line in enumerate(source.splitlines()):
+            opened = any(start == number and DIRECTIVE_OPENING.match(line) for start, _ in fences)
+            inside = any(start < number < end for start, end in fences)
+            if DIRECTIVE_OPENING.match(line) and not opened and not inside:
+                found.append(f"cell {index}: {line.strip()}")
+    return found
+
+
 def mean_sentence(measured: Stats) -> float:
     """Words per sentence."""
     return measured.words / max(measured.sentences, 1)
@@ -200,6 +219,7 @@ def problems(nb: Mapping) -> list[str]:
     found += [f"the text states {name!r}, which no cell glued" for name in unglued(nb)]
     found += [f"prose written by code, not in markdown: {where}" for where in code_prose(nb)]
     found += [f"a warning that the run does not bear out the text: {where}" for where in warnings_shown(nb)]
+    found += [f"a directive read as text: {where}" for where in broken_directives(nb)]
     return found
 
 

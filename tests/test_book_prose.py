@@ -115,6 +115,17 @@ def test_an_aside_is_prose_but_its_options_are_not() -> None:
     assert prose.stats(notebook([text])).words == 4
 
 
+def test_a_directive_the_parser_reads_as_text_is_refused() -> None:
+    """A backtick in a backtick fence's title is not CommonMark: chapter 7's aside rendered as a paragraph."""
+    broken = "```{admonition} Why `batch_norm` uses a momentum\n:class: dropdown\nIt keeps the mean.\n```\n"
+    assert prose.problems(notebook([broken])) == [
+        "a directive read as text: cell 0: ```{admonition} Why `batch_norm` uses a momentum"
+    ]
+    nested = "````{admonition} Why batch_norm uses a momentum\nIt keeps it.\n```{code} python\nx = 1\n```\n````\n"
+    colon = ":::{note}\nA note.\n:::\n"
+    assert prose.problems(notebook([nested, colon])) == []
+
+
 def test_a_long_chapter_and_long_sentences_are_refused() -> None:
     long_sentence = " ".join(["word"] * 30) + "."
     found = prose.problems(notebook([long_sentence]))
