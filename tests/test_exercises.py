@@ -322,6 +322,7 @@ def test_restricted_accuracy_exercise_spots_the_unrestricted_answer() -> None:
         and "accuracy over all the classes" in feedback.message
         and "keep only the columns" in feedback.message
     )
+    assert "(the 4-way accuracy)" in feedback.message  # the model's own classes, not the book's 8
     assert not exercises.check_restricted_accuracy(lambda *a: 1.0, probabilities, classes, truth, ["neutral", "happy"])
     assert (
         "Not answered"

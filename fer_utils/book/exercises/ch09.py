@@ -61,7 +61,7 @@ def check_restricted_accuracy(
     if not feedback.ok and as_number(answer) is not None and math.isclose(float(answer), unrestricted, abs_tol=1e-6):  # type: ignore[arg-type]
         return Feedback(
             False,
-            f"{float(answer):g} is the accuracy over all the classes (the 8-way accuracy for the book's models): keep only the columns of {list(allowed)} "
-            "before taking the arg-max.",
+            f"{float(answer):g} is the accuracy over all the classes (the {len(classes)}-way accuracy): keep only the "
+            f"columns of {list(allowed)} before taking the arg-max.",
         )
     return feedback
