@@ -1,12 +1,14 @@
 """The verified, resumable RAVDESS downloader and the download machinery it shares with CREMA-D's
-(`fer_utils.data.cremad`); its archives are extracted by `fer_utils.data.archives`, and `fer_utils.data.fetch` downloads
-any dataset by name.
+(`fer_utils.data.cremad`), and the safe extraction of its zip archives; `fer_utils.data.fetch` downloads any
+dataset by name.
 
 RAVDESS (Livingstone & Russo 2018, CC BY-NC-SA 4.0) is on Zenodo, record 1188976, as one
 `Video_Speech_Actor_XX.zip` per actor (about 0.5-1 GB each, holding the audio-video (01) and
 video-only (02) copy of each of the 60 speech trials). A download goes to `<name>.part`, resumes
 with an HTTP Range request when interrupted, is checked against an md5, and only then renamed;
-extraction (`archives.safe_extract`) validates every member before writing anything.
+extraction (`safe_extract`) checks every member before writing anything: one that is absolute, holds `..`,
+is a link or a device, or lands outside the target folder is refused, and so is an archive whose members
+expand past a limit (a zip bomb); every member's CRC-32 is checked.
 
 Checksums: Zenodo publishes an md5 per file in its REST API (`/api/records/1188976`, each file's
 `checksum` is `md5:<hex>`). The machines this package is developed on cannot reach Zenodo, so the
@@ -14,7 +16,7 @@ values could not be copied into the package: `RAVDESS_MD5` holds None for every 
 `download_ravdess` fills the gaps from the record's API (`zenodo_md5s`) when it downloads from Zenodo
 (or from `record_api` for a mirror). Where no md5 is known even then, `missing_checksum` decides:
 "warn" (the default: a DownloadWarning that gives the computed md5, while the zip's own per-member
-CRC-32 is still checked by `archives.safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
+CRC-32 is still checked by `safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
 "<md5>", ...}` overrides everything.
 """
 
@@ -22,17 +24,19 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import stat
 import threading
 import warnings
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
+from itertools import chain
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import requests
 import urllib3
 from tqdm.auto import tqdm
 
-from fer_utils.data.archives import safe_extract, zip_problem
 from fer_utils.errors import DownloadError, InputError
 from fer_utils.storage.atomic import move
 
@@ -51,6 +55,90 @@ LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 QUOTA_WORDS = ("budget", "quota", "bandwidth", "exceeded")
 QUOTA_STATUSES = (402, 403, 429, 509)
 SNIFF_BYTES = 512
+
+# Extraction limits against zip bombs: members may expand to at most MAX_EXPANSION × the archive's size,
+# and never past MAX_EXTRACT_BYTES. RAVDESS zips hold already-compressed mp4 (ratio ≈ 1).
+MAX_EXPANSION = 20.0
+MAX_EXTRACT_BYTES = 16 << 30
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member must not be extracted (absolute, `..`, drive, link, device), or None if safe."""
+    name = info.filename
+    path = PurePosixPath(name.replace("\\", "/"))
+    mode = info.external_attr >> 16
+    if path.is_absolute() or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if ".." in path.parts:
+        return "path with '..'"
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no unix type recorded
+        return "not a regular file or folder (hard link, device or fifo)"
+    return None
+
+
+def check_expansion(archive: Path, infos: list[zipfile.ZipInfo], max_expansion: float, max_total_bytes: int) -> None:
+    """Raise DownloadError when the members' total uncompressed size passes `max_expansion` × the
+    archive's size or `max_total_bytes` (a zip bomb). The declared sizes can be trusted as an upper
+    bound: zipfile never decompresses a member past its declared size (it fails the CRC instead)."""
+    total = sum(info.file_size for info in infos)
+    size = Path(archive).stat().st_size
+    limit = min(int(max_expansion * size), int(max_total_bytes))
+    if total > limit:
+        which = (
+            f"the hard cap of {int(max_total_bytes):,} bytes"
+            if limit == int(max_total_bytes)
+            else f"{max_expansion:g} × the archive's {size:,} bytes"
+        )
+        raise DownloadError(
+            f"refusing to extract {Path(archive).name}: its {len(infos)} member(s) expand to "
+            f"{total:,} bytes, past the limit of {limit:,} bytes ({which}); a zip bomb?"
+        )
+
+
+def safe_extract(
+    archive: Path, dest: Path, *, max_expansion: float = MAX_EXPANSION, max_total_bytes: int = MAX_EXTRACT_BYTES
+) -> list[Path]:
+    """Extract a zip into `dest` after checking every member; nothing is written if any is unsafe.
+
+    Refuses absolute paths, `..`, symlinks and other non-regular members (zip external attributes),
+    members that resolve outside `dest`, and archives whose members expand past `max_expansion` × the
+    archive's size or `max_total_bytes` (`check_expansion`); then checks every member's CRC-32
+    (`testzip`). Returns the extracted files.
+    """
+    archive, dest = Path(archive), Path(dest)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DownloadError(f"{archive} is not a readable zip archive: {exc}", status="unreadable") from exc
+    with zf:
+        root = dest.resolve()
+        infos = zf.infolist()
+        for info in infos:
+            problem = _member_problem(info)
+            target = (root / info.filename).resolve()
+            if problem is None and root != target and root not in target.parents:
+                problem = "lands outside the target folder"
+            if problem:
+                raise DownloadError(f"refusing to extract {archive.name}: member {info.filename!r} is a {problem}")
+        check_expansion(archive, infos, max_expansion, max_total_bytes)
+        bad = zf.testzip()
+        if bad is not None:
+            raise DownloadError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check", status="unreadable")
+        dest.mkdir(parents=True, exist_ok=True)
+        written = [Path(zf.extract(info, root)) for info in infos]
+    return [p for p in written if p.is_file()]
+
+
+def zip_problem(path: Path) -> str | None:
+    """Why `path` cannot be opened as a zip archive (its central directory, at the end, is read: a truncated
+    download fails here without reading the members), or None."""
+    try:
+        with zipfile.ZipFile(path):
+            return None
+    except (zipfile.BadZipFile, OSError) as exc:
+        return str(exc) or type(exc).__name__
 
 
 class DownloadWarning(UserWarning):
@@ -111,18 +199,10 @@ def ravdess_url(actor: int, base_url: str = ZENODO_URL) -> str:
     return f"{base_url.rstrip('/')}/{ravdess_archive_name(actor)}?download=1"
 
 
-def file_digest(path: Path, algorithm: str = "md5", chunk: int = CHUNK_BYTES) -> str:
-    """Hex digest (`algorithm` of hashlib: md5, sha256 …) of a file, read in chunks."""
-    digest = hashlib.new(algorithm)
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    """Hex digest (`algorithm` of hashlib: md5, sha256 …) of a file, streamed."""
     with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_md5(path: Path, chunk: int = CHUNK_BYTES) -> str:
-    """Hex md5 of a file, read in chunks."""
-    return file_digest(path, "md5", chunk)
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def _quarantine(path: Path) -> Path:
@@ -137,7 +217,7 @@ def verify_md5(path: Path, expected_md5: str | None, missing_checksum: Literal["
 
     Returns the computed md5. With no expected value, warns or raises as `missing_checksum` says.
     """
-    actual = file_md5(path)
+    actual = file_digest(path)
     if expected_md5 is None:
         message = f"no known md5 for {path.name} (computed {actual}); not verified against the publisher"
         if missing_checksum == "error":
@@ -221,7 +301,7 @@ def _fetch(
                 ) as bar,
             ):
                 written = offset
-                for block in _chain(first, blocks):
+                for block in chain((first,), blocks):
                     if expected_size is not None and written + len(block) > expected_size:
                         fh.close()
                         raise _too_long(url, part, expected_size, "more")
@@ -234,13 +314,6 @@ def _fetch(
         raise DownloadError(
             f"download of {url} ended early: {part.stat().st_size} of {total} bytes; run again to resume from {part}"
         )
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    """`first` (when not empty), then `rest`."""
-    if first:
-        yield first
-    yield from rest
 
 
 def download_file(
