@@ -470,8 +470,7 @@ def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
 
 def has_split(table: pd.DataFrame) -> bool:
     """Whether `table` (a clip index or a manifest) carries the dataset's own split: a `split` column with
-    a value. No column, or only empty values, is "no split" (a folder without split folders, or a manifest
-    written before splits were kept)."""
+    a value. No column, or only empty values, is "no split" (a folder without split folders)."""
     return "split" in table.columns and bool(table["split"].fillna("").astype(str).ne("").any())
 
 
