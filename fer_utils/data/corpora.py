@@ -208,9 +208,7 @@ def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return kept, rejected
 
 
-def index_files(
-    name: str, root: Path, parse: Parser, columns: tuple[str, ...], post: RowsHook | None = None
-) -> DatasetIndex:
+def index_files(name: str, root: Path, parse: Parser, post: RowsHook | None = None) -> DatasetIndex:
     """Run `parse` over every data file below `root`; collect rows and rejections; refuse empty results.
 
     Two files never share a clip id (and frame): a later copy is rejected with the reason, so no
@@ -237,7 +235,7 @@ def index_files(
             else ""
         )
         raise InputError(f"no {name} files found under {root}{detail}")
-    clips = pd.DataFrame(rows, columns=["path", "dataset", *columns])
+    clips = pd.DataFrame(rows)  # `path`, `dataset`, then the parser's fields in its order
     return DatasetIndex(clips=clips.reset_index(drop=True), rejected=rejected_df)
 
 
@@ -298,19 +296,7 @@ def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetI
     unknown = set(modalities) - set(RAVDESS_MODALITIES)
     if unknown:
         raise InputError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
-    columns = (
-        "emotion",
-        "subject",
-        "clip_id",
-        "modality",
-        "vocal_channel",
-        "emotion_code",
-        "intensity",
-        "statement",
-        "repetition",
-        "actor",
-    )
-    index = index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
+    index = index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)))
     return one_copy_per_take(index, tuple(modalities))
 
 
@@ -359,7 +345,7 @@ def _parse_savee(path: Path, root: Path) -> dict:
 
 def index_savee(root: Path) -> DatasetIndex:
     """Index SAVEE's audio-visual clips laid out as `<root>/.../<DC|JE|JK|KL>/<code><nn>.avi`."""
-    return index_files("savee", root, _parse_savee, ("emotion", "subject", "clip_id", "emotion_code", "sentence"))
+    return index_files("savee", root, _parse_savee)
 
 
 def _parse_mead(path: Path, root: Path) -> dict:
@@ -394,8 +380,7 @@ def _parse_mead(path: Path, root: Path) -> dict:
 
 def index_mead(root: Path) -> DatasetIndex:
     """Index MEAD videos unpacked as `<root>/.../M003/video/front/angry/level_1/001.mp4` (all views)."""
-    columns = ("emotion", "subject", "clip_id", "view", "mead_emotion", "level", "clip_number")
-    return index_files("mead", root, _parse_mead, columns)
+    return index_files("mead", root, _parse_mead)
 
 
 def _parse_cremad(path: Path, root: Path) -> dict:
@@ -438,8 +423,7 @@ def index_cremad(root: Path) -> DatasetIndex:
     (1001..1091; the subject is the actor), 12 sentence codes and the levels LO MD HI XX (XX:
     unspecified). The audio-only copies (`.wav`, `.mp3`) are listed in `.rejected` with that reason.
     """
-    columns = ("emotion", "subject", "clip_id", "actor", "sentence", "emotion_code", "level", "intensity")
-    return index_files("cremad", root, _parse_cremad, columns)
+    return index_files("cremad", root, _parse_cremad)
 
 
 def _subject_of_id(clip_id: str) -> tuple[str, str] | None:

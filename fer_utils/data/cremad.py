@@ -191,12 +191,6 @@ def choose_source(sources: Sequence[tuple[str, str]], clip: pd.Series) -> str:
     )
 
 
-def copy_metadata(dest: Path) -> list[Path]:
-    """Copy CREMA-D's license, demographics and sentence table from the shipped index into `dest`."""
-    dest.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy2(cremad_index_dir() / name, dest / name)) for name in BESIDE_CLIPS]
-
-
 def download_cremad(
     dest: Path,
     actors: Iterable[int] | None = None,
@@ -226,7 +220,8 @@ def download_cremad(
         base_url = choose_source(sources, missing[0]) if missing else sources[0][1]
     print(f"selected {describe_selection(selection)}, from {base_url} into {dest / CLIP_FOLDER}")
     (dest / CLIP_FOLDER).mkdir(parents=True, exist_ok=True)
-    copy_metadata(dest)
+    for name in BESIDE_CLIPS:
+        shutil.copy2(cremad_index_dir() / name, dest / name)
     results, stop = _fetch_all(selection, base_url, dest, int(workers), progress)
     report = pd.DataFrame(results, columns=["file", "status", "reason"]).sort_values("file", ignore_index=True)
     report.to_csv(dest / REPORT_FILE, index=False)

@@ -11,9 +11,8 @@ is a link or a device, or lands outside the target folder is refused, and so is 
 expand past a limit (a zip bomb); every member's CRC-32 is checked.
 
 Checksums: Zenodo publishes an md5 per file in its REST API (`/api/records/1188976`, each file's
-`checksum` is `md5:<hex>`). The machines this package is developed on cannot reach Zenodo, so the
-values could not be copied into the package: `RAVDESS_MD5` holds None for every archive, and
-`download_ravdess` fills the gaps from the record's API (`zenodo_md5s`) when it downloads from Zenodo
+`checksum` is `md5:<hex>`); the package holds none (its machines cannot reach Zenodo), so
+`download_ravdess` reads them from the record's API (`zenodo_md5s`) when it downloads from Zenodo
 (or from `record_api` for a mirror). Where no md5 is known even then, `missing_checksum` decides:
 "warn" (the default: a DownloadWarning that gives the computed md5, while the zip's own per-member
 CRC-32 is still checked by `safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
@@ -44,9 +43,6 @@ ZENODO_URL = "https://zenodo.org/records/1188976/files"
 ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
-
-# md5 of each archive on Zenodo record 1188976. Unknown here (see module docstring): None = not known.
-RAVDESS_MD5: dict[str, str | None] = {f"Video_Speech_Actor_{a:02d}.zip": None for a in range(1, 25)}
 
 # What a server sends instead of the file when a source cannot serve it: Git LFS's pointer (the git tree's
 # text that names the object), an HTML page, or a refusal that names a budget or quota (GitHub's media
@@ -390,19 +386,17 @@ def quarantine_unreadable(archive: Path, problem: str) -> str:
 def ravdess_checksums(
     names: Iterable[str], checksums: Mapping[str, str | None] | None, record_api: str | None
 ) -> dict[str, str | None]:
-    """The md5 to verify each archive against: `checksums` if given, else the package's table with its
-    gaps filled from the Zenodo record's API (`record_api`; None: no look-up)."""
+    """The md5 to verify each archive against: `checksums` if given, else the Zenodo record's API
+    (`record_api`; None: no look-up, every md5 unknown)."""
     if checksums is not None:
         return {name: checksums.get(name) for name in names}
-    table = {name: RAVDESS_MD5.get(name) for name in names}
-    if record_api and any(md5 is None for md5 in table.values()):
+    published: dict[str, str] = {}
+    if record_api:
         try:
             published = zenodo_md5s(record_api)
         except DownloadError as exc:
             warnings.warn(f"{exc}; archives without a known md5 follow missing_checksum", DownloadWarning, stacklevel=3)
-            published = {}
-        table = {name: md5 or published.get(name) for name, md5 in table.items()}
-    return table
+    return {name: published.get(name) for name in names}
 
 
 def download_ravdess(
@@ -420,7 +414,7 @@ def download_ravdess(
 
     Archives go to `dest/archives/`, clips to `dest/Actor_XX/`, ready for `data.corpora.index_ravdess(dest)`.
     Each archive is verified against an md5 (`ravdess_checksums`: `checksums` if given, else the
-    package's table completed from the Zenodo record's API — `record_api`, which defaults to
+    Zenodo record's API — `record_api`, which defaults to
     Zenodo's when `base_url` is Zenodo's). Returns the archive paths. Each actor is done fully before
     the next, so an interruption loses at most one `.part`, which the next call resumes. An archive that
     no md5 verified and that cannot be read as a zip (a mirror's truncated file) is moved to `.corrupt`

@@ -1,6 +1,6 @@
 """Download any dataset by name (`python -m fer_utils download`): RAVDESS from Zenodo
 (`fer_utils.data.download`), CREMA-D from its Git LFS store (`fer_utils.data.cremad`); SAVEE and MEAD need
-registration, so `manual_instructions` raises an InputError that says where to get them and how to lay
+registration, so `download_dataset` raises an InputError that says where to get them and how to lay
 them out. It sits above both downloaders, neither of which imports it.
 """
 
@@ -33,11 +33,6 @@ MANUAL_DATASETS: dict[str, str] = {
 }
 
 
-def manual_instructions(name: str, root: Path | None = None) -> None:
-    """Raise an InputError saying where dataset `name` (a key of MANUAL_DATASETS) comes from and how to lay it out."""
-    raise InputError(MANUAL_DATASETS[name].format(where=f" at {root}" if root else ""))
-
-
 def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
     """Download dataset `name`: RAVDESS (its archives) and CREMA-D (its clips; a DownloadError when any
     failed) for real, returning the paths; SAVEE and MEAD raise their instructions."""
@@ -47,5 +42,5 @@ def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
     if key == "cremad":
         return downloaded_paths(download_cremad(dest, **kwargs), dest, strict=True)
     if key in MANUAL_DATASETS:
-        manual_instructions(key, dest)
+        raise InputError(MANUAL_DATASETS[key].format(where=f" at {dest}"))
     raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DOWNLOADABLE_DATASETS)}")

@@ -42,6 +42,8 @@ from tqdm.auto import tqdm
 
 from fer_utils.data.duplicates import DuplicateAudit, audit_duplicates, audit_paths
 from fer_utils.data.manifest import (
+    INT_COLUMNS,
+    MANIFEST_COLUMNS,
     MANIFEST_NAME,
     PARTIAL_MANIFEST_NAME,
     csv_bytes,
@@ -165,26 +167,10 @@ def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
 
 
 def _row(clip: dict, settings: Settings, **values: Any) -> dict:
-    """One manifest row for `clip` with `values` filled in and the rest empty."""
-    row = {
-        "dataset": clip["dataset"],
-        "clip_id": clip["clip_id"],
-        "subject": clip["subject"],
-        "emotion": clip["emotion"],
-        "source": clip["path"],
-        "frame_index": None,
-        "detector": settings.crop.detector,
-        "x": None,
-        "y": None,
-        "w": None,
-        "h": None,
-        "n_faces": None,
-        "status": "",
-        "reason": "",
-        "image": "",
-        "split": clip.get("split", ""),
-    }
-    row.update(values)
+    """One manifest row for `clip` with `values` filled in and the rest empty ("", or None for a number)."""
+    row = dict.fromkeys(MANIFEST_COLUMNS, "") | dict.fromkeys(INT_COLUMNS)
+    row.update(dataset=clip["dataset"], clip_id=clip["clip_id"], subject=clip["subject"], emotion=clip["emotion"])
+    row.update(source=clip["path"], detector=settings.crop.detector, split=clip.get("split", ""), **values)
     return row
 
 
@@ -218,52 +204,24 @@ def _frame_row(
     manifest row says what happened."""
     import cv2
 
+    def row(status: str, reason: str, **values: Any) -> dict:
+        return _row(clip, settings, frame_index=index, status=status, reason=reason, **values)
+
     if frame is None:
-        return _row(
-            clip,
-            settings,
-            frame_index=index,
-            status="unreadable",
-            reason=f"frame {index} could not be decoded (truncated or corrupted video?)",
-        )
+        return row("unreadable", f"frame {index} could not be decoded (truncated or corrupted video?)")
     if min(frame.shape[:2]) < MIN_IMAGE_SIDE:
-        return _row(
-            clip,
-            settings,
-            frame_index=index,
-            status="bad_image",
-            reason=f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face",
-        )
+        return row("bad_image", f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face")
     try:
         found = _first_face(frame, detectors, settings, landmarker, crop)
     except (ValueError, RuntimeError, cv2.error) as exc:  # dlib raises RuntimeError
-        return _row(clip, settings, frame_index=index, status="bad_image", reason=f"unusable image: {exc}")
+        return row("bad_image", f"unusable image: {exc}")
     if found is None:
-        return _row(
-            clip,
-            settings,
-            frame_index=index,
-            n_faces=0,
-            status="no_face",
-            reason=no_face_reason(detectors[-1], frame.shape),
-        )
+        return row("no_face", no_face_reason(detectors[-1], frame.shape), n_faces=0)
     relpath = crop_relpath(clip["emotion"], clip["clip_id"], index)
     atomic_write_bytes(out_dir / relpath, encode_png(found.crop))
-    box = found.box
-    reason = f"{found.n_faces} faces, kept the largest" if found.n_faces > 1 else ""
-    return _row(
-        clip,
-        settings,
-        frame_index=index,
-        x=box.x,
-        y=box.y,
-        w=box.w,
-        h=box.h,
-        n_faces=found.n_faces,
-        status="ok",
-        reason=reason,
-        image=relpath,
-    )
+    box, n_faces = found.box, found.n_faces
+    reason = f"{n_faces} faces, kept the largest" if n_faces > 1 else ""
+    return row("ok", reason, x=box.x, y=box.y, w=box.w, h=box.h, n_faces=n_faces, image=relpath)
 
 
 def process_clip(
@@ -349,7 +307,6 @@ def exit_with_parent(parent: int) -> None:
     """Exit this process (at once, whatever it is doing) as soon as `parent` is gone: a killed run's workers
     are handed to another parent and would otherwise go on to the end of the dataset, or wait forever for
     work. Every file a worker writes is atomic, so at most a temporary file is left (the next run removes it)."""
-    import threading
     import time
 
     def watch() -> None:
@@ -387,16 +344,22 @@ def import_worker_modules() -> None:
     cv2.setNumThreads(1)
 
 
-def _process_all(todo: Sequence[dict], out_dir: Path, settings: Settings, detector: FaceDetector | None) -> int:
-    """Process clips with `detector` (None: one made here) and a landmarker made here: the body of a
-    worker process."""
-    import cv2
-
-    cv2.setNumThreads(1)
+def _process_all(
+    todo: Sequence[dict],
+    out_dir: Path,
+    settings: Settings,
+    detector: FaceDetector | None,
+    crop: CropFunction = crop_face,
+    bar: tqdm | None = None,
+) -> int:
+    """Process clips with `detector` (None: one made here) and a landmarker made here, counting them on `bar`:
+    the body of a worker process (`start_worker` set it up), or the whole run in this one."""
     detector = detector or run_detector(settings)
     landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
-        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker))
+        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker, crop))
+        if bar is not None:
+            bar.update(1)
     return len(todo)
 
 
@@ -407,15 +370,6 @@ def _stop_workers(before: set[int]) -> None:
     for child in active_children():
         if child.pid not in before:
             child.terminate()
-
-
-def _run_serial(todo: list[dict], out_dir: Path, settings: Settings, bar: tqdm, crop: CropFunction = crop_face) -> None:
-    """Process `todo` in this process with one detector."""
-    detector = run_detector(settings)
-    landmarker = make_landmarker() if settings.crop.align else None
-    for clip in todo:
-        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker, crop))
-        bar.update(1)
 
 
 def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: int, bar: tqdm) -> None:
@@ -607,7 +561,7 @@ def _run(
     workers = 1 if crop is not None else min(workers, len(todo)) or 1
     with tqdm(total=total, initial=total - len(todo), unit="clip", desc="preprocess", disable=not progress) as bar:
         if workers <= 1:
-            _run_serial(todo, out_dir, settings, bar, crop or crop_face)
+            _process_all(todo, out_dir, settings, None, crop or crop_face, bar)
         else:
             _run_parallel(todo, out_dir, settings, workers, bar)
 
