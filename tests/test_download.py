@@ -19,13 +19,13 @@ from http_site import Site
 from fer_utils.data.corpora import index_ravdess
 from fer_utils.data.download import (
     DownloadWarning,
+    download_dataset,
     download_file,
     download_ravdess,
     file_digest,
     safe_extract,
     zenodo_md5s,
 )
-from fer_utils.data.fetch import download_dataset
 from fer_utils.errors import DownloadError, InputError
 
 

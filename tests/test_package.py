@@ -61,7 +61,7 @@ def test_every_choice_the_cli_offers_works(tmp_path) -> None:
     implementation fails here (comparing the choices with the constants they come from could not)."""
     import pandas as pd
 
-    from fer_utils.data.fetch import MANUAL_DATASETS, download_dataset
+    from fer_utils.data.download import MANUAL_DATASETS, download_dataset
     from fer_utils.data.indexing import INDEXERS
     from fer_utils.data.splits import split_frames
     from fer_utils.errors import InputError
