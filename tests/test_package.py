@@ -99,12 +99,12 @@ def test_every_registered_name_has_its_implementation() -> None:
     """What each owning module defines itself (a builder, a downloader, a detector's search size) covers
     the registry's names: comparisons that can fail, unlike a constant compared with its own import."""
     from fer_utils import registry
-    from fer_utils.data import fetch
+    from fer_utils.data import download
     from fer_utils.faces import detectors as faces
     from fer_utils.models import networks as models
 
     assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES
-    assert ("ravdess", "cremad", *fetch.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
+    assert ("ravdess", "cremad", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
     assert tuple(faces.DETECTOR_TABLE) == registry.DETECTORS
     assert [name for name, kind in faces.DETECTOR_TABLE.items() if kind.max_side is None] == [registry.NO_DETECTOR]
 
