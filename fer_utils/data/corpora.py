@@ -113,13 +113,6 @@ VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".we
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg"})
 DOC_SUFFIXES: frozenset[str] = frozenset({".md", ".txt", ".csv", ".json", ".pdf", ".yml", ".yaml"})
 
-_RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
-_SAVEE_NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$")
-_SAVEE_LOOSE = re.compile(r"^([a-z]+)(\d+)$")
-_MEAD_SUBJECT = re.compile(r"^[MW]\d{3}$")
-_MEAD_LEVEL = re.compile(r"^level_([1-3])$")
-_MEAD_CLIP = re.compile(r"^\d{3}$")
-_CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 CROP_NAME = re.compile(r"^(?P<clip_id>.+)_f(?P<frame>\d{4,})$")
 # A folder image whose name another file also has gets `<stem>-<8 hex>` (hash of its relative path).
 DISAMBIGUATED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}$")
@@ -239,6 +232,9 @@ def index_files(name: str, root: Path, parse: Parser, post: RowsHook | None = No
     return DatasetIndex(clips=clips.reset_index(drop=True), rejected=rejected_df)
 
 
+_RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
+
+
 def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
     """Fields of one RAVDESS file name `MM-VV-EE-II-SS-RR-AA.mp4`, checked against the codebook."""
     match = _RAVDESS_NAME.match(path.stem)
@@ -320,6 +316,10 @@ def one_copy_per_take(index: DatasetIndex, modalities: tuple[str, ...]) -> Datas
     return DatasetIndex(clips=kept, rejected=rejected)
 
 
+_SAVEE_NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$")
+_SAVEE_LOOSE = re.compile(r"^([a-z]+)(\d+)$")
+
+
 def _parse_savee(path: Path, root: Path) -> dict:
     """Fields of one SAVEE clip `<speaker>/<code><nn>.avi`, e.g. `KL/sa03.avi`."""
     if path.suffix.lower() not in VIDEO_SUFFIXES:
@@ -346,6 +346,11 @@ def _parse_savee(path: Path, root: Path) -> dict:
 def index_savee(root: Path) -> DatasetIndex:
     """Index SAVEE's audio-visual clips laid out as `<root>/.../<DC|JE|JK|KL>/<code><nn>.avi`."""
     return index_files("savee", root, _parse_savee)
+
+
+_MEAD_SUBJECT = re.compile(r"^[MW]\d{3}$")
+_MEAD_LEVEL = re.compile(r"^level_([1-3])$")
+_MEAD_CLIP = re.compile(r"^\d{3}$")
 
 
 def _parse_mead(path: Path, root: Path) -> dict:
@@ -381,6 +386,9 @@ def _parse_mead(path: Path, root: Path) -> dict:
 def index_mead(root: Path) -> DatasetIndex:
     """Index MEAD videos unpacked as `<root>/.../M003/video/front/angry/level_1/001.mp4` (all views)."""
     return index_files("mead", root, _parse_mead)
+
+
+_CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
 
 def _parse_cremad(path: Path, root: Path) -> dict:

@@ -194,24 +194,21 @@ class ClipSpec:
 
 def plan_clips(actors: Sequence[int], emotions: Sequence[int], intensities: Sequence[int]) -> list[ClipSpec]:
     """Every clip of the sample; neutral's k-th variant uses statement k instead of intensity k."""
-    for actor in actors:
-        if not 1 <= actor <= 24:
-            raise InputError(f"RAVDESS actors are 1..24, got {actor}")
-    for code in emotions:
-        if code not in EMOTION_CODES:
-            raise InputError(f"RAVDESS emotion codes are 1..8, got {code}")
-    for level in intensities:
-        if level not in INTENSITY_GAIN:
-            raise InputError(f"intensities are 1 (normal) and 2 (strong), got {level}")
-    specs = []
-    for actor in actors:
-        for code in emotions:
-            for level in intensities:
-                if code == 1:
-                    specs.append(ClipSpec(actor, 1, 1, statement=level))
-                else:
-                    specs.append(ClipSpec(actor, code, level, statement=1))
-    return specs
+    rules = (
+        (actors, range(1, 25), "RAVDESS actors are 1..24"),
+        (emotions, EMOTION_CODES, "RAVDESS emotion codes are 1..8"),
+        (intensities, INTENSITY_GAIN, "intensities are 1 (normal) and 2 (strong)"),
+    )
+    for values, valid, rule in rules:
+        for value in values:
+            if value not in valid:
+                raise InputError(f"{rule}, got {value}")
+    return [
+        ClipSpec(actor, 1, 1, statement=level) if code == 1 else ClipSpec(actor, code, level, statement=1)
+        for actor in actors
+        for code in emotions
+        for level in intensities
+    ]
 
 
 def template_displacement(emotion: str, landmarks: np.ndarray) -> np.ndarray:
