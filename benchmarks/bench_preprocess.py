@@ -89,7 +89,7 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
 
     from fer_utils.faces.crops import crop_face
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.preprocess_clip import encode_png
+    from fer_utils.faces.preprocess import encode_png
 
     start = time.perf_counter()
     model = make_detector(detector, max_side=None)

@@ -106,7 +106,7 @@ def iou(a, b) -> float:
 
 
 def scaled_search(frames: list, detector) -> list:
-    """The `scale_to_face` search of a clip's frames (as `preprocess_clip.process_clip` does it): each frame's
+    """The `scale_to_face` search of a clip's frames (as `preprocess.process_clip` does it): each frame's
     largest box, None where none."""
     from fer_utils.faces.detectors import face_scale_side, with_max_side
 
@@ -159,7 +159,7 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
 
     from fer_utils.faces.crops import crop_face
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.preprocess_clip import encode_png
+    from fer_utils.faces.preprocess import encode_png
     from fer_utils.faces.preprocess_folder import atomic_write_bytes
 
     box = make_detector("dlib-hog").detect(frames[0])[0]
@@ -205,7 +205,7 @@ def pandas_record(rows: list[dict]) -> bytes:
 def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """Writing one clip's completion record (6 manifest rows as CSV, atomically, each time to a new
     file): pandas vs the csv module."""
-    from fer_utils.faces.preprocess_clip import Settings, _frame_row
+    from fer_utils.faces.preprocess import Settings, _frame_row
     from fer_utils.faces.preprocess_folder import atomic_write_bytes, part_bytes
 
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c"}
@@ -229,7 +229,7 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     from fer_utils.data.images import check_media
     from fer_utils.data.video import DECODER_THREADS, frame_count, frame_indices, read_frames
     from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.preprocess_clip import Settings, process_clip
+    from fer_utils.faces.preprocess import Settings, process_clip
     from fer_utils.faces.preprocess_folder import atomic_write_bytes, part_bytes, part_path
 
     detector = make_detector("dlib-hog")

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from http_site import Site
 
-from fer_utils.data.archives import safe_extract
 from fer_utils.data.corpora import index_ravdess
 from fer_utils.data.download import (
     DownloadWarning,
+    download_dataset,
     download_file,
     download_ravdess,
-    file_md5,
+    file_digest,
+    safe_extract,
     zenodo_md5s,
 )
-from fer_utils.data.fetch import download_dataset
 from fer_utils.errors import DownloadError, InputError
 
 
@@ -68,7 +68,7 @@ def test_good_download_verifies_and_leaves_no_part(site: Site, tmp_path: Path) -
         chunk=4096,
         progress=False,
     )
-    assert dest.read_bytes() == data and file_md5(dest) == md5(data)
+    assert dest.read_bytes() == data and file_digest(dest) == md5(data)
     assert not (tmp_path / "a.zip.part").exists()
     # an existing verified file is kept without asking the server again
     seen = len(site.ranges)
@@ -115,7 +115,7 @@ def test_existing_part_is_resumed(site: Site, tmp_path: Path) -> None:
     (tmp_path / "x.zip.part").write_bytes(data[:5000])
     download_file(f"{site.url}/x.zip", tmp_path / "x.zip", expected_md5=md5(data), progress=False)
     assert site.ranges == [("/x.zip", "bytes=5000-")]
-    assert file_md5(tmp_path / "x.zip") == md5(data)
+    assert file_digest(tmp_path / "x.zip") == md5(data)
 
 
 def test_server_ignoring_range_restarts_cleanly(site: Site, tmp_path: Path) -> None:

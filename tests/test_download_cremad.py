@@ -15,7 +15,7 @@ import pytest
 from http_site import Site, lfs_pointer, over_quota
 
 from fer_utils.assets import cremad_dir, cremad_index_dir
-from fer_utils.data.cremad import (
+from fer_utils.data.download import (
     BESIDE_CLIPS,
     CREMAD_COMMIT,
     CREMAD_MEDIA_URL,
@@ -25,9 +25,9 @@ from fer_utils.data.cremad import (
     cremad_index,
     describe_selection,
     download_cremad,
+    download_dataset,
     select_clips,
 )
-from fer_utils.data.fetch import download_dataset
 from fer_utils.data.indexing import index_dataset
 from fer_utils.errors import DownloadError, InputError
 
@@ -333,7 +333,7 @@ def test_when_no_source_serves_the_clips_the_error_says_which_to_pass_with_base_
 
 
 def test_the_default_sources_are_the_lfs_media_then_the_maintainers_mirror() -> None:
-    from fer_utils.data.cremad import CREMAD_SOURCES
+    from fer_utils.data.download import CREMAD_SOURCES
 
     assert [url for _, url in CREMAD_SOURCES] == [CREMAD_MEDIA_URL, CREMAD_MIRROR_URL]
     assert CREMAD_MIRROR_URL == "https://gitlab.com/cs-cooper-lab/crema-d-mirror/-/raw/main/"

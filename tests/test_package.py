@@ -61,7 +61,7 @@ def test_every_choice_the_cli_offers_works(tmp_path) -> None:
     implementation fails here (comparing the choices with the constants they come from could not)."""
     import pandas as pd
 
-    from fer_utils.data.fetch import MANUAL_DATASETS, download_dataset
+    from fer_utils.data.download import MANUAL_DATASETS, download_dataset
     from fer_utils.data.indexing import INDEXERS
     from fer_utils.data.splits import split_frames
     from fer_utils.errors import InputError
@@ -99,12 +99,12 @@ def test_every_registered_name_has_its_implementation() -> None:
     """What each owning module defines itself (a builder, a downloader, a detector's search size) covers
     the registry's names: comparisons that can fail, unlike a constant compared with its own import."""
     from fer_utils import registry
-    from fer_utils.data import fetch
+    from fer_utils.data import download
     from fer_utils.faces import detectors as faces
     from fer_utils.models import networks as models
 
     assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES
-    assert ("ravdess", "cremad", *fetch.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
+    assert ("ravdess", "cremad", *download.MANUAL_DATASETS) == registry.DOWNLOADABLE_DATASETS
     assert tuple(faces.DETECTOR_TABLE) == registry.DETECTORS
     assert [name for name, kind in faces.DETECTOR_TABLE.items() if kind.max_side is None] == [registry.NO_DETECTOR]
 

@@ -22,8 +22,7 @@ from fer_utils.errors import FerError, InputError
 from fer_utils.faces.crop_spec import CropSpec
 from fer_utils.faces.crops import crop_face, largest_face_crop
 from fer_utils.faces.detectors import Box, make_detector, make_landmarker
-from fer_utils.faces.preprocess import preprocess_dataset
-from fer_utils.faces.preprocess_clip import Settings, _row
+from fer_utils.faces.preprocess import Settings, _row, preprocess_dataset
 from fer_utils.faces.preprocess_folder import part_bytes, read_part_rows
 
 # `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.faces.sample.

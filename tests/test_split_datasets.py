@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from layouts import (
     FER2013_FOLDERS,
@@ -37,7 +36,6 @@ from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_COLUMNS, load_manifest
 from fer_utils.data.splits import resolve_protocol, split_frames
 from fer_utils.errors import InputError
-from fer_utils.faces.preprocess_folder import read_part_rows
 from fer_utils.train.runs import RunFolder
 
 PER_CLASS, TEST_PER_CLASS, CLASSES = 4, 1, 7
@@ -244,11 +242,9 @@ def test_numbered_folders_without_classes_point_to_the_option(datasets) -> None:
 
 
 def test_given_on_crops_without_a_split_is_a_clear_error(tmp_path: Path) -> None:
-    """An older manifest (no split column) loads as "no split": default protocol random, `given` refused."""
+    """Crops of a dataset without its own split (an empty split column): default protocol random, `given` refused."""
     crops = tmp_path / "crops"
     make_toy_crops(crops, size=32, frames_per_clip=1)
-    old = pd.read_csv(crops / "manifest.csv", keep_default_na=False).drop(columns="split")
-    old.to_csv(crops / "manifest.csv", index=False)
     manifest = load_manifest(crops)
     assert (manifest["split"] == "").all() and resolve_protocol(manifest) == "random"
     code, out, err = run_cli(["train", "--crops", crops, "--protocol", "given", "--epochs", 1, "--out", tmp_path / "r"])
@@ -292,15 +288,6 @@ def test_given_split_carves_val_from_train_when_the_dataset_has_none(datasets) -
     affectnet = clips.assign(split=clips["split"].replace({"test": "val"}))
     tested = split_frames(affectnet, "given", val_size=0.1)
     assert tested.test.index.equals(clips.index[clips["split"] == "test"])
-
-
-def test_an_old_completion_record_still_reads(tmp_path: Path) -> None:
-    """A record written before the split column was added loads with split "" (no rerun of its clip)."""
-    legacy = [c for c in MANIFEST_COLUMNS if c != "split"]
-    record = tmp_path / "old.csv"
-    record.write_text(",".join(legacy) + "\n" + "ravdess,c1,A1,happy,/x.mp4,0,none,0,0,8,8,1,ok,,happy/c1_f0000.png\n")
-    rows = read_part_rows(record)
-    assert rows is not None and rows[0]["split"] == "" and rows[0]["w"] == 8
 
 
 def test_a_run_defaults_to_the_given_split(crops, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -126,7 +126,7 @@ def code_list(text: str) -> list[str]:
 def run_download(args: argparse.Namespace) -> int:
     """Download RAVDESS archives (and extract them) or CREMA-D clips; SAVEE/MEAD print where to get them.
     Ctrl-C stops it with exit code 130, the partial files kept for the rerun."""
-    from fer_utils.data.fetch import download_dataset
+    from fer_utils.data.download import download_dataset
 
     dest = args.dest or Path("data/raw") / args.dataset
     if args.dataset == "cremad":
@@ -161,7 +161,7 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
     report written, the `.part` files kept)."""
     import pandas as pd
 
-    from fer_utils.data.cremad import DEFAULT_WORKERS, REPORT_FILE, download_cremad, report_summary
+    from fer_utils.data.download import DEFAULT_WORKERS, REPORT_FILE, download_cremad, report_summary
 
     try:
         report = download_cremad(

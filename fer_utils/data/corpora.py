@@ -113,13 +113,6 @@ VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".we
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg"})
 DOC_SUFFIXES: frozenset[str] = frozenset({".md", ".txt", ".csv", ".json", ".pdf", ".yml", ".yaml"})
 
-_RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
-_SAVEE_NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$")
-_SAVEE_LOOSE = re.compile(r"^([a-z]+)(\d+)$")
-_MEAD_SUBJECT = re.compile(r"^[MW]\d{3}$")
-_MEAD_LEVEL = re.compile(r"^level_([1-3])$")
-_MEAD_CLIP = re.compile(r"^\d{3}$")
-_CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 CROP_NAME = re.compile(r"^(?P<clip_id>.+)_f(?P<frame>\d{4,})$")
 # A folder image whose name another file also has gets `<stem>-<8 hex>` (hash of its relative path).
 DISAMBIGUATED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}$")
@@ -208,9 +201,7 @@ def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     return kept, rejected
 
 
-def index_files(
-    name: str, root: Path, parse: Parser, columns: tuple[str, ...], post: RowsHook | None = None
-) -> DatasetIndex:
+def index_files(name: str, root: Path, parse: Parser, post: RowsHook | None = None) -> DatasetIndex:
     """Run `parse` over every data file below `root`; collect rows and rejections; refuse empty results.
 
     Two files never share a clip id (and frame): a later copy is rejected with the reason, so no
@@ -237,8 +228,11 @@ def index_files(
             else ""
         )
         raise InputError(f"no {name} files found under {root}{detail}")
-    clips = pd.DataFrame(rows, columns=["path", "dataset", *columns])
+    clips = pd.DataFrame(rows)  # `path`, `dataset`, then the parser's fields in its order
     return DatasetIndex(clips=clips.reset_index(drop=True), rejected=rejected_df)
+
+
+_RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")
 
 
 def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
@@ -298,19 +292,7 @@ def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetI
     unknown = set(modalities) - set(RAVDESS_MODALITIES)
     if unknown:
         raise InputError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
-    columns = (
-        "emotion",
-        "subject",
-        "clip_id",
-        "modality",
-        "vocal_channel",
-        "emotion_code",
-        "intensity",
-        "statement",
-        "repetition",
-        "actor",
-    )
-    index = index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)), columns)
+    index = index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)))
     return one_copy_per_take(index, tuple(modalities))
 
 
@@ -332,6 +314,10 @@ def one_copy_per_take(index: DatasetIndex, modalities: tuple[str, ...]) -> Datas
     kept = clips.drop(index=copies.index).drop(columns="_rank").sort_index().reset_index(drop=True)
     rejected = pd.concat([index.rejected, pd.DataFrame(reasons, columns=index.rejected.columns)], ignore_index=True)
     return DatasetIndex(clips=kept, rejected=rejected)
+
+
+_SAVEE_NAME = re.compile(r"^(sa|su|a|d|f|h|n)(\d{2})$")
+_SAVEE_LOOSE = re.compile(r"^([a-z]+)(\d+)$")
 
 
 def _parse_savee(path: Path, root: Path) -> dict:
@@ -359,7 +345,12 @@ def _parse_savee(path: Path, root: Path) -> dict:
 
 def index_savee(root: Path) -> DatasetIndex:
     """Index SAVEE's audio-visual clips laid out as `<root>/.../<DC|JE|JK|KL>/<code><nn>.avi`."""
-    return index_files("savee", root, _parse_savee, ("emotion", "subject", "clip_id", "emotion_code", "sentence"))
+    return index_files("savee", root, _parse_savee)
+
+
+_MEAD_SUBJECT = re.compile(r"^[MW]\d{3}$")
+_MEAD_LEVEL = re.compile(r"^level_([1-3])$")
+_MEAD_CLIP = re.compile(r"^\d{3}$")
 
 
 def _parse_mead(path: Path, root: Path) -> dict:
@@ -394,8 +385,10 @@ def _parse_mead(path: Path, root: Path) -> dict:
 
 def index_mead(root: Path) -> DatasetIndex:
     """Index MEAD videos unpacked as `<root>/.../M003/video/front/angry/level_1/001.mp4` (all views)."""
-    columns = ("emotion", "subject", "clip_id", "view", "mead_emotion", "level", "clip_number")
-    return index_files("mead", root, _parse_mead, columns)
+    return index_files("mead", root, _parse_mead)
+
+
+_CREMAD_NAME = re.compile(r"^(\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 
 
 def _parse_cremad(path: Path, root: Path) -> dict:
@@ -438,8 +431,7 @@ def index_cremad(root: Path) -> DatasetIndex:
     (1001..1091; the subject is the actor), 12 sentence codes and the levels LO MD HI XX (XX:
     unspecified). The audio-only copies (`.wav`, `.mp3`) are listed in `.rejected` with that reason.
     """
-    columns = ("emotion", "subject", "clip_id", "actor", "sentence", "emotion_code", "level", "intensity")
-    return index_files("cremad", root, _parse_cremad, columns)
+    return index_files("cremad", root, _parse_cremad)
 
 
 def _subject_of_id(clip_id: str) -> tuple[str, str] | None:
@@ -470,8 +462,7 @@ def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
 
 def has_split(table: pd.DataFrame) -> bool:
     """Whether `table` (a clip index or a manifest) carries the dataset's own split: a `split` column with
-    a value. No column, or only empty values, is "no split" (a folder without split folders, or a manifest
-    written before splits were kept)."""
+    a value. No column, or only empty values, is "no split" (a folder without split folders)."""
     return "split" in table.columns and bool(table["split"].fillna("").astype(str).ne("").any())
 
 

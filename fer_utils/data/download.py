@@ -1,48 +1,77 @@
-"""The verified, resumable RAVDESS downloader and the download machinery it shares with CREMA-D's
-(`fer_utils.data.cremad`); its archives are extracted by `fer_utils.data.archives`, and `fer_utils.data.fetch` downloads
-any dataset by name.
+"""The datasets' downloads: any dataset by name (`download_dataset`, `python -m fer_utils download`), RAVDESS from
+Zenodo (verified, resumable, its zip archives extracted safely) and CREMA-D from its Git LFS store.
 
 RAVDESS (Livingstone & Russo 2018, CC BY-NC-SA 4.0) is on Zenodo, record 1188976, as one
 `Video_Speech_Actor_XX.zip` per actor (about 0.5-1 GB each, holding the audio-video (01) and
 video-only (02) copy of each of the 60 speech trials). A download goes to `<name>.part`, resumes
 with an HTTP Range request when interrupted, is checked against an md5, and only then renamed;
-extraction (`archives.safe_extract`) validates every member before writing anything.
+extraction (`safe_extract`) checks every member before writing anything: one that is absolute, holds `..`,
+is a link or a device, or lands outside the target folder is refused, and so is an archive whose members
+expand past a limit (a zip bomb); every member's CRC-32 is checked.
 
 Checksums: Zenodo publishes an md5 per file in its REST API (`/api/records/1188976`, each file's
-`checksum` is `md5:<hex>`). The machines this package is developed on cannot reach Zenodo, so the
-values could not be copied into the package: `RAVDESS_MD5` holds None for every archive, and
-`download_ravdess` fills the gaps from the record's API (`zenodo_md5s`) when it downloads from Zenodo
+`checksum` is `md5:<hex>`); the package holds none (its machines cannot reach Zenodo), so
+`download_ravdess` reads them from the record's API (`zenodo_md5s`) when it downloads from Zenodo
 (or from `record_api` for a mirror). Where no md5 is known even then, `missing_checksum` decides:
 "warn" (the default: a DownloadWarning that gives the computed md5, while the zip's own per-member
-CRC-32 is still checked by `archives.safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
+CRC-32 is still checked by `safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
 "<md5>", ...}` overrides everything.
+
+CREMA-D (Cao et al. 2014; 7,442 video clips of 91 actors in 6 emotions; ODbL 1.0 / DbCL 1.0) keeps
+its media in Git LFS in CheyneyComputerScience/CREMA-D. The package ships what that repository's git
+tree says about each `VideoFlash/*.flv` clip (`assets/cremad_index/videoflash_lfs.csv`: path, the
+SHA-256 of its bytes, its size), its actors' demographics, its sentence table and its license.
+`download_cremad` fetches a selection (actors × emotions × sentences) in parallel, each file through
+`download_file`: into `<name>.part`, resumed with an HTTP Range request, checked against its
+size and SHA-256, and only then renamed into place, so a clip under its final name is always a verified
+one. A clip that fails is recorded in `download_report.csv` and the others go on; Ctrl-C stops the
+run at once, keeps the `.part` files and writes the report.
+
+Sources (`CREMAD_SOURCES`, tried in order, each asked for one clip's first bytes before anything is
+downloaded): GitHub's LFS media endpoint at the pinned commit, then the maintainers' GitLab mirror.
+The repository's LFS budget was exhausted in 2025 (CheyneyComputerScience/CREMA-D issue #15: GitHub
+then refuses the media, "This repository exceeded its LFS budget"); its maintainers point to the
+mirror and to the repository's releases (whose archives hold the clips' LFS pointers, not the clips).
+A source that answers over its quota, with an LFS pointer or with an HTML page is skipped, saying so;
+`base_url` (`--base-url`) names one source instead. Every clip is verified against the shipped
+index's SHA-256 whichever source served it.
+
+SAVEE and MEAD need registration: `download_dataset` raises an InputError that says where to get them and how
+to lay them out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+import stat
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
+import zipfile
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
+import pandas as pd
 import requests
 import urllib3
 from tqdm.auto import tqdm
 
-from fer_utils.data.archives import safe_extract, zip_problem
+from fer_utils.assets import cremad_index_dir
+from fer_utils.data.corpora import CREMAD_ACTORS, CREMAD_EMOTIONS, CREMAD_SENTENCES
 from fer_utils.errors import DownloadError, InputError
+from fer_utils.interrupts import stop_on_signals
+from fer_utils.registry import DOWNLOADABLE_DATASETS
 from fer_utils.storage.atomic import move
 
 ZENODO_URL = "https://zenodo.org/records/1188976/files"
 ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
-
-# md5 of each archive on Zenodo record 1188976. Unknown here (see module docstring): None = not known.
-RAVDESS_MD5: dict[str, str | None] = {f"Video_Speech_Actor_{a:02d}.zip": None for a in range(1, 25)}
 
 # What a server sends instead of the file when a source cannot serve it: Git LFS's pointer (the git tree's
 # text that names the object), an HTML page, or a refusal that names a budget or quota (GitHub's media
@@ -51,6 +80,90 @@ LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 QUOTA_WORDS = ("budget", "quota", "bandwidth", "exceeded")
 QUOTA_STATUSES = (402, 403, 429, 509)
 SNIFF_BYTES = 512
+
+# Extraction limits against zip bombs: members may expand to at most MAX_EXPANSION × the archive's size,
+# and never past MAX_EXTRACT_BYTES. RAVDESS zips hold already-compressed mp4 (ratio ≈ 1).
+MAX_EXPANSION = 20.0
+MAX_EXTRACT_BYTES = 16 << 30
+
+
+def _member_problem(info: zipfile.ZipInfo) -> str | None:
+    """Why a zip member must not be extracted (absolute, `..`, drive, link, device), or None if safe."""
+    name = info.filename
+    path = PurePosixPath(name.replace("\\", "/"))
+    mode = info.external_attr >> 16
+    if path.is_absolute() or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if ".." in path.parts:
+        return "path with '..'"
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: no unix type recorded
+        return "not a regular file or folder (hard link, device or fifo)"
+    return None
+
+
+def check_expansion(archive: Path, infos: list[zipfile.ZipInfo], max_expansion: float, max_total_bytes: int) -> None:
+    """Raise DownloadError when the members' total uncompressed size passes `max_expansion` × the
+    archive's size or `max_total_bytes` (a zip bomb). The declared sizes can be trusted as an upper
+    bound: zipfile never decompresses a member past its declared size (it fails the CRC instead)."""
+    total = sum(info.file_size for info in infos)
+    size = Path(archive).stat().st_size
+    limit = min(int(max_expansion * size), int(max_total_bytes))
+    if total > limit:
+        which = (
+            f"the hard cap of {int(max_total_bytes):,} bytes"
+            if limit == int(max_total_bytes)
+            else f"{max_expansion:g} × the archive's {size:,} bytes"
+        )
+        raise DownloadError(
+            f"refusing to extract {Path(archive).name}: its {len(infos)} member(s) expand to "
+            f"{total:,} bytes, past the limit of {limit:,} bytes ({which}); a zip bomb?"
+        )
+
+
+def safe_extract(
+    archive: Path, dest: Path, *, max_expansion: float = MAX_EXPANSION, max_total_bytes: int = MAX_EXTRACT_BYTES
+) -> list[Path]:
+    """Extract a zip into `dest` after checking every member; nothing is written if any is unsafe.
+
+    Refuses absolute paths, `..`, symlinks and other non-regular members (zip external attributes),
+    members that resolve outside `dest`, and archives whose members expand past `max_expansion` × the
+    archive's size or `max_total_bytes` (`check_expansion`); then checks every member's CRC-32
+    (`testzip`). Returns the extracted files.
+    """
+    archive, dest = Path(archive), Path(dest)
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DownloadError(f"{archive} is not a readable zip archive: {exc}", status="unreadable") from exc
+    with zf:
+        root = dest.resolve()
+        infos = zf.infolist()
+        for info in infos:
+            problem = _member_problem(info)
+            target = (root / info.filename).resolve()
+            if problem is None and root != target and root not in target.parents:
+                problem = "lands outside the target folder"
+            if problem:
+                raise DownloadError(f"refusing to extract {archive.name}: member {info.filename!r} is a {problem}")
+        check_expansion(archive, infos, max_expansion, max_total_bytes)
+        bad = zf.testzip()
+        if bad is not None:
+            raise DownloadError(f"{archive.name} is corrupt: member {bad!r} fails its CRC check", status="unreadable")
+        dest.mkdir(parents=True, exist_ok=True)
+        written = [Path(zf.extract(info, root)) for info in infos]
+    return [p for p in written if p.is_file()]
+
+
+def zip_problem(path: Path) -> str | None:
+    """Why `path` cannot be opened as a zip archive (its central directory, at the end, is read: a truncated
+    download fails here without reading the members), or None."""
+    try:
+        with zipfile.ZipFile(path):
+            return None
+    except (zipfile.BadZipFile, OSError) as exc:
+        return str(exc) or type(exc).__name__
 
 
 class DownloadWarning(UserWarning):
@@ -111,18 +224,10 @@ def ravdess_url(actor: int, base_url: str = ZENODO_URL) -> str:
     return f"{base_url.rstrip('/')}/{ravdess_archive_name(actor)}?download=1"
 
 
-def file_digest(path: Path, algorithm: str = "md5", chunk: int = CHUNK_BYTES) -> str:
-    """Hex digest (`algorithm` of hashlib: md5, sha256 …) of a file, read in chunks."""
-    digest = hashlib.new(algorithm)
+def file_digest(path: Path, algorithm: str = "md5") -> str:
+    """Hex digest (`algorithm` of hashlib: md5, sha256 …) of a file, streamed."""
     with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_md5(path: Path, chunk: int = CHUNK_BYTES) -> str:
-    """Hex md5 of a file, read in chunks."""
-    return file_digest(path, "md5", chunk)
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def _quarantine(path: Path) -> Path:
@@ -137,7 +242,7 @@ def verify_md5(path: Path, expected_md5: str | None, missing_checksum: Literal["
 
     Returns the computed md5. With no expected value, warns or raises as `missing_checksum` says.
     """
-    actual = file_md5(path)
+    actual = file_digest(path)
     if expected_md5 is None:
         message = f"no known md5 for {path.name} (computed {actual}); not verified against the publisher"
         if missing_checksum == "error":
@@ -221,7 +326,7 @@ def _fetch(
                 ) as bar,
             ):
                 written = offset
-                for block in _chain(first, blocks):
+                for block in chain((first,), blocks):
                     if expected_size is not None and written + len(block) > expected_size:
                         fh.close()
                         raise _too_long(url, part, expected_size, "more")
@@ -234,13 +339,6 @@ def _fetch(
         raise DownloadError(
             f"download of {url} ended early: {part.stat().st_size} of {total} bytes; run again to resume from {part}"
         )
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    """`first` (when not empty), then `rest`."""
-    if first:
-        yield first
-    yield from rest
 
 
 def download_file(
@@ -317,19 +415,17 @@ def quarantine_unreadable(archive: Path, problem: str) -> str:
 def ravdess_checksums(
     names: Iterable[str], checksums: Mapping[str, str | None] | None, record_api: str | None
 ) -> dict[str, str | None]:
-    """The md5 to verify each archive against: `checksums` if given, else the package's table with its
-    gaps filled from the Zenodo record's API (`record_api`; None: no look-up)."""
+    """The md5 to verify each archive against: `checksums` if given, else the Zenodo record's API
+    (`record_api`; None: no look-up, every md5 unknown)."""
     if checksums is not None:
         return {name: checksums.get(name) for name in names}
-    table = {name: RAVDESS_MD5.get(name) for name in names}
-    if record_api and any(md5 is None for md5 in table.values()):
+    published: dict[str, str] = {}
+    if record_api:
         try:
             published = zenodo_md5s(record_api)
         except DownloadError as exc:
             warnings.warn(f"{exc}; archives without a known md5 follow missing_checksum", DownloadWarning, stacklevel=3)
-            published = {}
-        table = {name: md5 or published.get(name) for name, md5 in table.items()}
-    return table
+    return {name: published.get(name) for name in names}
 
 
 def download_ravdess(
@@ -347,7 +443,7 @@ def download_ravdess(
 
     Archives go to `dest/archives/`, clips to `dest/Actor_XX/`, ready for `data.corpora.index_ravdess(dest)`.
     Each archive is verified against an md5 (`ravdess_checksums`: `checksums` if given, else the
-    package's table completed from the Zenodo record's API — `record_api`, which defaults to
+    Zenodo record's API — `record_api`, which defaults to
     Zenodo's when `base_url` is Zenodo's). Returns the archive paths. Each actor is done fully before
     the next, so an interruption loses at most one `.part`, which the next call resumes. An archive that
     no md5 verified and that cannot be read as a zip (a mirror's truncated file) is moved to `.corrupt`
@@ -388,3 +484,282 @@ def download_ravdess(
     if not keep_archives:
         shutil.rmtree(dest / "archives", ignore_errors=True)
     return archives
+
+
+# The commit of CheyneyComputerScience/CREMA-D the shipped index was read from (assets/cremad_index/README.md).
+CREMAD_COMMIT = "1658cd342dff90010aa843eaeebd53610a08b1dc"
+CREMAD_MEDIA_URL = f"https://media.githubusercontent.com/media/CheyneyComputerScience/CREMA-D/{CREMAD_COMMIT}/"
+# The maintainers' mirror (named in the repository's issue #15): GitLab's raw endpoint serves LFS files' contents.
+CREMAD_MIRROR_URL = "https://gitlab.com/cs-cooper-lab/crema-d-mirror/-/raw/main/"
+CREMAD_RELEASES_URL = "https://github.com/CheyneyComputerScience/CREMA-D/releases"
+# (name, base URL holding VideoFlash/<clip>.flv), tried in this order.
+CREMAD_SOURCES: tuple[tuple[str, str], ...] = (
+    ("CREMA-D's Git LFS media on GitHub", CREMAD_MEDIA_URL),
+    ("the maintainers' GitLab mirror", CREMAD_MIRROR_URL),
+)
+INDEX_FILE = "videoflash_lfs.csv"
+# Copied beside the clips, so that the downloaded folder carries its license and its actors' demographics.
+BESIDE_CLIPS = ("LICENSE.txt", "VideoDemographics.csv", "SentenceFilenames.csv")
+CLIP_FOLDER = "VideoFlash"
+REPORT_FILE = "download_report.csv"
+REPORT_STATUSES = ("ok", "skipped", "failed")
+# Statuses of an interrupted run: in flight when it stopped (its .part kept), or never started.
+STOPPED_STATUSES = ("interrupted", "not started")
+DEFAULT_WORKERS = 8
+# Clips are about 330 KB: read in 64 KiB blocks, so that an interrupted transfer keeps what it got for the resume.
+CLIP_CHUNK_BYTES = 64 << 10
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """What became of one clip: `status` ok (downloaded and verified), skipped (already there, verified), failed,
+    or after Ctrl-C interrupted (its `.part` kept) or not started."""
+
+    file: str
+    status: str
+    reason: str
+
+
+def cremad_index(path: Path | None = None) -> pd.DataFrame:
+    """The shipped index of CREMA-D's clips: `path` (`VideoFlash/<name>.flv`), `sha256`, `size`, plus the
+    `file` name and the `actor` (int), `sentence`, `emotion_code` and `level` its name carries."""
+    table = pd.read_csv(path or cremad_index_dir() / INDEX_FILE, dtype={"path": str, "sha256": str, "size": "int64"})
+    fields = table["path"].str.extract(r"^VideoFlash/((\d{4})_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})\.flv)$")
+    if fields.isna().any(axis=None):
+        raise InputError("the CREMA-D index has rows that are not VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv")
+    table["file"], table["actor"] = fields[0], fields[1].astype(int)
+    table["sentence"], table["emotion_code"], table["level"] = fields[2], fields[3], fields[4]
+    return table
+
+
+def _checked_codes(given: Iterable[object] | None, valid: range | Iterable[str], what: str) -> list | None:
+    """`given` (None: all) if every code is among `valid`, else an InputError that lists the valid ones."""
+    if given is None:
+        return None
+    given = list(given)
+    unknown = [code for code in given if code not in valid]
+    if unknown:
+        shown = f"{valid.start}..{valid.stop - 1}" if isinstance(valid, range) else ", ".join(valid)
+        raise InputError(f"unknown CREMA-D {what} code(s) {', '.join(map(str, unknown))}; valid: {shown}")
+    return given
+
+
+def select_clips(
+    index: pd.DataFrame,
+    actors: Iterable[int] | None = None,
+    emotions: Iterable[str] | None = None,
+    sentences: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """The rows of `index` whose actor, emotion code and sentence code are among those given (None: all).
+
+    Codes are CREMA-D's: actors 1001..1091, emotions ANG DIS FEA HAP NEU SAD, sentences IEO TIE …
+    (upper case; lower case is accepted). An unknown code, or a selection with no clip, is an InputError.
+    """
+    actors = _checked_codes(None if actors is None else [int(a) for a in actors], CREMAD_ACTORS, "actor")
+    emotions = _checked_codes(None if emotions is None else [e.upper() for e in emotions], CREMAD_EMOTIONS, "emotion")
+    sentences = _checked_codes(
+        None if sentences is None else [s.upper() for s in sentences], CREMAD_SENTENCES, "sentence"
+    )
+    keep = pd.Series(True, index=index.index)
+    for column, codes in (("actor", actors), ("emotion_code", emotions), ("sentence", sentences)):
+        if codes is not None:
+            keep &= index[column].isin(codes)
+    selection = index[keep].reset_index(drop=True)
+    if selection.empty:
+        raise InputError("the CREMA-D selection holds no clip (not every actor said every sentence in every emotion)")
+    return selection
+
+
+def describe_selection(selection: pd.DataFrame) -> str:
+    """'N clips of A actors, X MB' (sizes from the index), said before anything is downloaded."""
+    megabytes = selection["size"].sum() / 1e6
+    size = f"{megabytes / 1000:.2f} GB" if megabytes >= 1000 else f"{megabytes:.1f} MB"
+    return f"{len(selection):,} CREMA-D clip(s) of {selection['actor'].nunique()} actor(s), {size}"
+
+
+def fetch_clip(clip: pd.Series, base_url: str, dest: Path, stop: threading.Event | None = None) -> ClipResult:
+    """Download one clip of the index into `dest/VideoFlash/`, verified (see `download_file`).
+
+    A verified file already there is skipped; one that fails verification is moved aside
+    (`.corrupt`) and downloaded again. A failure becomes a `failed` result, never an exception; a
+    transfer stopped by `stop` is `interrupted`, its `.part` kept.
+    """
+    target = dest / clip["path"]
+    if stop is not None and stop.is_set():
+        return ClipResult(clip["file"], "not started", "the run was interrupted first")
+    if target.exists():
+        try:
+            verify_sha256(target, clip["sha256"], clip["size"])
+            return ClipResult(clip["file"], "skipped", "already downloaded and verified")
+        except DownloadError:
+            pass  # moved to <name>.corrupt: download it again
+    url = base_url.rstrip("/") + "/" + clip["path"]
+    try:
+        download_file(
+            url,
+            target,
+            chunk=CLIP_CHUNK_BYTES,
+            progress=False,
+            expected_sha256=clip["sha256"],
+            expected_size=int(clip["size"]),
+            stop=stop,
+        )
+    except DownloadError as exc:
+        if exc.status == "stopped":
+            return ClipResult(clip["file"], "interrupted", "stopped by Ctrl-C; the next run resumes its .part")
+        if exc.status == "refused":
+            return ClipResult(clip["file"], "failed", f"{exc}; {other_sources_advice()}")
+        return ClipResult(clip["file"], "failed", str(exc))
+    return ClipResult(clip["file"], "ok", f"{int(clip['size']):,} bytes, size and sha256 verified")
+
+
+def other_sources_advice() -> str:
+    """Which sources to pass with `--base-url` when the one used cannot serve the clips."""
+    named = "; ".join(f"{name}: --base-url {url}" for name, url in CREMAD_SOURCES)
+    return (
+        f"pass a source that serves the clips with --base-url (a URL whose VideoFlash/<clip>.flv are the clips): "
+        f"{named}; or a copy of your own (the maintainers also publish CREMA-D at {CREMAD_RELEASES_URL})"
+    )
+
+
+def choose_source(sources: Sequence[tuple[str, str]], clip: pd.Series) -> str:
+    """The base URL of the first source whose answer for `clip` may be the clip (`probe_url` reads
+    its first bytes), printing why each one before it was skipped; a DownloadError listing every source's
+    answer when none can serve it."""
+    answers = []
+    for name, base in sources:
+        problem = probe_url(base.rstrip("/") + "/" + clip["path"])
+        if problem is None:
+            return base
+        answers.append(f"{name} ({base}) answered with {problem}")
+        print(f"skipping {answers[-1]}")
+    raise DownloadError(
+        f"no CREMA-D source can serve {clip['path']}: " + "; ".join(answers) + f"; {other_sources_advice()}"
+    )
+
+
+def download_cremad(
+    dest: Path,
+    actors: Iterable[int] | None = None,
+    emotions: Iterable[str] | None = None,
+    sentences: Iterable[str] | None = None,
+    base_url: str | None = None,
+    workers: int = DEFAULT_WORKERS,
+    progress: bool = True,
+    sources: Sequence[tuple[str, str]] = CREMAD_SOURCES,
+) -> pd.DataFrame:
+    """Download the selected CREMA-D clips into `dest/VideoFlash/`, ready for `index_dataset("cremad", ...)`.
+
+    Prints the selection's clip count and size first, picks the first of `sources` that serves the clips
+    (`choose_source`; `base_url` names the one source to use instead), fetches `workers` clips at a time
+    under one progress bar, copies the license, demographics and sentence table into `dest`, and writes
+    `dest/download_report.csv` (`file, status, reason`; status ok, skipped or failed), which it returns.
+    Run it again to resume: verified clips are skipped, interrupted ones continue from their `.part`.
+    Ctrl-C (or SIGTERM) stops at once: the transfers in flight keep their `.part`, nothing new starts, the
+    report is written (interrupted and not started clips included) and KeyboardInterrupt is raised.
+    """
+    if int(workers) < 1:
+        raise DownloadError(f"workers must be at least 1, got {workers}")
+    dest = Path(dest)
+    selection = select_clips(cremad_index(), actors, emotions, sentences)
+    missing = [clip for _, clip in selection.iterrows() if not (dest / clip["path"]).exists()]
+    if base_url is None:
+        base_url = choose_source(sources, missing[0]) if missing else sources[0][1]
+    print(f"selected {describe_selection(selection)}, from {base_url} into {dest / CLIP_FOLDER}")
+    (dest / CLIP_FOLDER).mkdir(parents=True, exist_ok=True)
+    for name in BESIDE_CLIPS:
+        shutil.copy2(cremad_index_dir() / name, dest / name)
+    results, stop = _fetch_all(selection, base_url, dest, int(workers), progress)
+    report = pd.DataFrame(results, columns=["file", "status", "reason"]).sort_values("file", ignore_index=True)
+    report.to_csv(dest / REPORT_FILE, index=False)
+    if stop.is_set():
+        raise KeyboardInterrupt(f"CREMA-D download interrupted; report: {dest / REPORT_FILE}")
+    return report
+
+
+# How often the main thread looks up from its wait for finished clips (a stop request is seen this fast).
+POLL_S = 0.2
+
+
+def _fetch_all(
+    selection: pd.DataFrame, base_url: str, dest: Path, workers: int, progress: bool
+) -> tuple[list[ClipResult], threading.Event]:
+    """Fetch every clip of `selection`, `workers` at a time; the results, and the event that Ctrl-C sets.
+
+    At most 2 × `workers` clips are queued in the pool at a time. On Ctrl-C nothing new is queued and the
+    transfers in flight stop after their next read (`_blocks`), so the run ends within a moment
+    instead of working through the selection; the clips never queued are reported `not started`."""
+    stop = threading.Event()
+    results: list[ClipResult] = []
+    queue = deque(clip for _, clip in selection.iterrows())
+    with (
+        stop_on_signals(stop),
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(
+            total=int(selection["size"].sum()), unit="B", unit_scale=True, desc="CREMA-D", disable=not progress
+        ) as bar,
+    ):
+        in_flight: dict[Future, pd.Series] = {}
+        while True:
+            while queue and len(in_flight) < 2 * workers and not stop.is_set():
+                clip = queue.popleft()
+                in_flight[pool.submit(fetch_clip, clip, base_url, dest, stop)] = clip
+            if not in_flight:
+                break
+            done, _ = wait(in_flight, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                results.append(future.result())
+                bar.update(int(in_flight.pop(future)["size"]))
+    results += [ClipResult(clip["file"], "not started", "the run was interrupted first") for clip in queue]
+    return results, stop
+
+
+def report_summary(report: pd.DataFrame, dest: Path) -> str:
+    """One line per status with its count, and each failed clip with its reason."""
+    counts = report["status"].value_counts()
+    shown = REPORT_STATUSES + tuple(s for s in STOPPED_STATUSES if counts.get(s, 0))
+    lines = [", ".join(f"{counts.get(s, 0)} {s}" for s in shown) + f" (report: {Path(dest) / REPORT_FILE})"]
+    lines += [f"  failed {row.file}: {row.reason}" for row in report[report["status"] == "failed"].itertuples()]
+    return "\n".join(lines)
+
+
+def downloaded_paths(report: pd.DataFrame, dest: Path, strict: bool = False) -> list[Path]:
+    """The verified clips of a download report (ok or skipped); with `strict`, a DownloadError when any failed."""
+    failed = report[report["status"] == "failed"]
+    if strict and len(failed):
+        raise DownloadError(f"{len(failed)} CREMA-D clip(s) failed:\n{report_summary(report, dest)}")
+    done = report[report["status"].isin(("ok", "skipped"))]
+    return [Path(dest) / CLIP_FOLDER / name for name in done["file"]]
+
+
+SAVEE_URL = "http://kahlan.eps.surrey.ac.uk/savee/"
+MEAD_URL = "https://wywu.github.io/projects/MEAD/MEAD.html"
+
+# Where the datasets that need registration come from and the layout their indexer expects.
+MANUAL_DATASETS: dict[str, str] = {
+    "savee": (
+        f"SAVEE cannot be downloaded automatically{{where}}: it needs registration at {SAVEE_URL} "
+        "(Surrey Audio-Visual Expressed Emotion, University of Surrey). Unpack the AudioVisualClip part as "
+        "<root>/<DC|JE|JK|KL>/<code><nn>.avi with codes a, d, f, h, n, sa, su (e.g. KL/sa03.avi), "
+        "then index it with fer_utils.data.corpora.index_savee(root)."
+    ),
+    "mead": (
+        f"MEAD cannot be downloaded automatically{{where}}: request access via {MEAD_URL} "
+        "(Wang et al., ECCV 2020). Unpack each subject's video archive as "
+        "<root>/<M003|W009|...>/video/<view>/<emotion>/level_<n>/<nnn>.mp4 "
+        "(e.g. M003/video/front/angry/level_1/001.mp4), then index it with fer_utils.data.corpora.index_mead(root)."
+    ),
+}
+
+
+def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
+    """Download dataset `name`: RAVDESS (its archives) and CREMA-D (its clips; a DownloadError when any
+    failed) for real, returning the paths; SAVEE and MEAD raise their instructions."""
+    key = name.lower()
+    if key == "ravdess":
+        return download_ravdess(dest, **kwargs)
+    if key == "cremad":
+        return downloaded_paths(download_cremad(dest, **kwargs), dest, strict=True)
+    if key in MANUAL_DATASETS:
+        raise InputError(MANUAL_DATASETS[key].format(where=f" at {dest}"))
+    raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DOWNLOADABLE_DATASETS)}")

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,12 +54,14 @@ NO_GROUP = -1
 AUDIT_COLUMNS = ("key", "clip_id", "emotion", "split", "md5", "phash", "exact_group", "near_group")
 
 
-def file_digest(path: Path) -> str:
-    """The md5 of a file's bytes (streamed), or of the decoded pixels of a FER-2013 row path."""
-    if parse_row_path(path) is not None:
-        from fer_utils.data.images import read_image
+def file_digest(path: Path, image: np.ndarray | None = None) -> str:
+    """The md5 of a file's bytes (streamed), or of the decoded pixels (`image`, when already read) of a
+    FER-2013 row path."""
+    from fer_utils.data.images import read_image
 
-        return hashlib.md5(np.ascontiguousarray(read_image(path)).tobytes()).hexdigest()
+    if parse_row_path(path) is not None:
+        image = read_image(path) if image is None else image
+        return hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest()
     with Path(path).open("rb") as fh:
         return hashlib.file_digest(fh, "md5").hexdigest()
 
@@ -75,41 +77,31 @@ def perceptual_hash(image: np.ndarray) -> str:
 
 
 def image_hashes(path: Path, near: bool = True) -> tuple[str, str]:
-    """(md5, phash) of one file: phash "" for a video, and both "" for a file that cannot be read (the
-    preprocessing records why; the audit counts it as unhashed)."""
+    """(md5, phash) of one file: phash "" for a video (and when not `near`), and both "" for a file that
+    cannot be read (the preprocessing records why; the audit counts it as unhashed)."""
     from fer_utils.data.images import check_media, read_image
 
     try:
-        is_image = check_media(path) == "image"
-        if not is_image or not near:
+        if check_media(path) != "image" or not near:
             return file_digest(path), ""
         image = read_image(path)
+        return file_digest(path, image), perceptual_hash(image)
     except (MediaError, OSError):
         return "", ""
-    if parse_row_path(path) is not None:
-        digest = hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest()
-    else:
-        digest = file_digest(path)
-    return digest, perceptual_hash(image)
 
 
 def hash_table(paths: Sequence[Path], near: bool = True) -> pd.DataFrame:
     """`md5` and `phash` of each path, in order. Videos (and everything when `near` is False) are hashed by
     their bytes only when another file has the same size: a dataset of large clips costs a `stat` per file."""
     paths = [Path(p) for p in paths]
-    md5 = [""] * len(paths)
-    phash = [""] * len(paths)
-    sizes = pd.Series([_size(p) for p in paths])
-    shared = sizes.duplicated(keep=False) & sizes.ge(0)
-    from fer_utils.data.images import check_media
-
-    for i, path in enumerate(paths):
-        kind = _kind(path, check_media)
-        if kind == "image" and near:
-            md5[i], phash[i] = image_hashes(path)
-        elif kind is not None and (shared.iloc[i] or parse_row_path(path) is not None):
-            md5[i] = image_hashes(path, near=False)[0]
-    return pd.DataFrame({"md5": md5, "phash": phash})
+    sizes = pd.Series([_size(p) for p in paths], dtype="int64")
+    shared = (sizes.duplicated(keep=False) & sizes.ge(0)).to_numpy()
+    rows = []
+    for path, same_size in zip(paths, shared):
+        kind = _kind(path)
+        wanted = (kind == "image" and near) or (kind is not None and (same_size or parse_row_path(path) is not None))
+        rows.append(image_hashes(path, near) if wanted else ("", ""))
+    return pd.DataFrame(rows, columns=["md5", "phash"], dtype=object)
 
 
 def _size(path: Path) -> int:
@@ -122,10 +114,12 @@ def _size(path: Path) -> int:
         return -1
 
 
-def _kind(path: Path, check_media) -> str | None:
-    """'image' or 'video' (anything readable-looking that is no image), or None for a file that is not there."""
+def _kind(path: Path) -> str | None:
+    """What `images.check_media` says the file is ('image', 'gif', 'video'), or None for one that is not there."""
+    from fer_utils.data.images import check_media
+
     try:
-        return "image" if check_media(path) == "image" else "video"
+        return check_media(path)
     except (MediaError, OSError):
         return None
 
@@ -155,21 +149,14 @@ def near_pairs(hashes: Sequence[int], bits: int = NEAR_BITS) -> np.ndarray:
     return np.unique(pairs, axis=0)
 
 
-def _components(n: int, pairs: Iterable[tuple[int, int]]) -> np.ndarray:
-    """Connected components (union-find) of `n` items linked by `pairs`: each item's smallest member."""
-    parent = np.arange(n)
+def _components(n: int, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """A component label for each of `n` items linked by `pairs` (scipy's connected components)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in pairs:
-        ra, rb = root(int(a)), root(int(b))
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([root(i) for i in range(n)])
+    links = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(links)), (links[:, 0], links[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
 
 
 def _numbered(keys: pd.Series, keep: pd.Series) -> pd.Series:
@@ -348,27 +335,33 @@ def read_audit(csv_path: Path) -> DuplicateAudit:
     return DuplicateAudit(table[list(AUDIT_COLUMNS)])
 
 
+def _stored_hashes(crops: Path, keys: pd.Series) -> pd.DataFrame | None:
+    """`md5` and `phash` of the crops `keys` from the folder's DUPLICATES_CSV, one row each, in order; None when
+    it has none or does not list them all."""
+    stored = Path(crops) / DUPLICATES_CSV
+    if not stored.is_file():
+        return None
+    known = read_audit(stored).table.drop_duplicates("key").set_index("key")
+    return known.loc[keys, ["md5", "phash"]].reset_index(drop=True) if keys.isin(known.index).all() else None
+
+
 def crops_audit(crops: Path, frames: pd.DataFrame) -> tuple[DuplicateAudit, bool]:
     """(the audit of the crops of `frames`, whether its hashes were read from the folder's DUPLICATES_CSV): the
     stored hashes regrouped over these crops when it lists them all (a subset of the folder: a chapter's
     clamped subjects), else a new audit (a folder made before audits, or by hand)."""
-    stored = Path(crops) / DUPLICATES_CSV
     keys = frames["image"].astype(str).reset_index(drop=True)
-    known = read_audit(stored).table.drop_duplicates("key").set_index("key") if stored.is_file() else None
-    if known is None or not keys.isin(known.index).all():
+    known = _stored_hashes(crops, keys)
+    if known is None:
         return audit_duplicates(frames, crops, column="image"), False
-    return _grouped(frames, keys, known.loc[keys, ["md5", "phash"]]), True
+    return _grouped(frames, keys, known), True
 
 
 def crop_hashes(crops: Path, frames: pd.DataFrame) -> pd.DataFrame:
     """`md5` and `phash` of the crops of `frames` (one row each, in order): from the folder's stored audit where
     it lists them, hashed now otherwise."""
     keys = frames["image"].astype(str).reset_index(drop=True)
-    stored = Path(crops) / DUPLICATES_CSV
-    known = read_audit(stored).table.drop_duplicates("key").set_index("key") if stored.is_file() else None
-    if known is not None and keys.isin(known.index).all():
-        return known.loc[keys, ["md5", "phash"]].reset_index(drop=True)
-    return hash_table([Path(crops) / key for key in keys])
+    known = _stored_hashes(crops, keys)
+    return hash_table([Path(crops) / key for key in keys]) if known is None else known
 
 
 def copies_among(query: pd.DataFrame, reference: pd.DataFrame, bits: int = NEAR_BITS) -> np.ndarray:

@@ -9,7 +9,7 @@ Codes: `emotion` 0 angry, 1 disgust, 2 fear(ful), 3 happy, 4 sad, 5 surprise(d),
 Training, PublicTest, PrivateTest → the `split` train, val, test (`data.corpora.FER2013_USAGES`, the standard
 protocol). A row with another code or usage, a field more or less than the header names, a wrong number
 of pixels, a value that is not a whole number from 0 up, or a line longer than MAX_ROW_BYTES (read with a bounded
-buffer, never whole) is a rejected row with the reason; lines may end in LF, CRLF or CR (old Macs). A file that
+buffer, never whole) is a rejected row with the reason; lines end in LF or CRLF. A file that
 is a zip archive, or binary, or holds a header and no row, is an InputError saying so.
 """
 
@@ -46,7 +46,6 @@ FER2013_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "split", "u
 # is no FER-2013 row, and is skipped without being held in memory.
 MAX_ROW_BYTES = 16 * 1024
 READ_CHUNK = 1 << 20
-LINE_ENDING = re.compile(rb"\r\n|\r|\n")
 ZIP_MAGIC = b"PK\x03\x04"
 ROW_PATH = re.compile(r"^(?P<csv>.+\.csv)#(?P<row>\d+)@(?P<offset>\d+)$", re.IGNORECASE)
 
@@ -137,46 +136,34 @@ def check_row(code: str, pixels: str, usage: str) -> str | None:
     if usage not in FER2013_USAGES:
         return f"unknown Usage {usage!r} (known: {', '.join(FER2013_USAGES)})"
     n = FER2013_SIDE**2
-    if pixels.count(" ") == n - 1 and "  " not in pixels and pixels.replace(" ", "").isdigit():
-        above = ABOVE_255.search(pixels)  # n whole numbers, one space apart: checked without splitting
-        return None if above is None else f"pixel value {above.group(1)[:20]} is above 255 {PIXEL_RANGE}"
-    values = pixels.split()
-    if len(values) != n:
-        return f"{len(values)} pixel values, expected {n} ({FER2013_SIDE}×{FER2013_SIDE})"
-    bad = next((value for value in values if not value.isdigit()), None)
-    if bad is not None and bad[1:].isdigit() and bad[0] == "-":
-        return f"pixel value {bad} is below 0 {PIXEL_RANGE}"
-    if bad is not None:
-        return f"pixel value {bad[:20]!r} is not a whole number {PIXEL_RANGE}"
+    if not (pixels.count(" ") == n - 1 and "  " not in pixels and pixels.replace(" ", "").isdigit()):
+        values = pixels.split()  # not n whole numbers one space apart (the fast check above): say what is wrong
+        if len(values) != n:
+            return f"{len(values)} pixel values, expected {n} ({FER2013_SIDE}×{FER2013_SIDE})"
+        bad = next((value for value in values if not value.isdigit()), None)
+        if bad is not None and bad[1:].isdigit() and bad[0] == "-":
+            return f"pixel value {bad} is below 0 {PIXEL_RANGE}"
+        if bad is not None:
+            return f"pixel value {bad[:20]!r} is not a whole number {PIXEL_RANGE}"
     above = ABOVE_255.search(pixels)
     return None if above is None else f"pixel value {above.group(1)[:20]} is above 255 {PIXEL_RANGE}"
 
 
+def _without_ending(line: bytes) -> bytes:
+    """`line` without its LF or CRLF ending."""
+    return line[:-2] if line.endswith(b"\r\n") else line.removesuffix(b"\n")
+
+
 def physical_lines(fh, limit: int = MAX_ROW_BYTES) -> Iterator[tuple[int, bytes | None]]:
-    """(byte offset, bytes without the line ending) of each line of a binary file, read in chunks: lines may
-    end in LF, CRLF or CR; a line longer than `limit` bytes gives None (skipped, never held whole)."""
-    position, carry = 0, b""  # where `data` starts in the file; a CR held back (a CRLF may straddle chunks)
-    start, part, too_long = 0, bytearray(), False
-    while True:
-        chunk = fh.read(READ_CHUNK)
-        data, carry = carry + chunk, b""
-        if chunk and data.endswith(b"\r"):
-            data, carry = data[:-1], b"\r"
-        cut = 0
-        for ending in LINE_ENDING.finditer(data):
-            if not too_long:
-                part += data[cut : ending.start()]
-            yield start, None if too_long or len(part) > limit else bytes(part)
-            start, part, too_long, cut = position + ending.end(), bytearray(), False, ending.end()
-        if not too_long:
-            part += data[cut:]
-            if len(part) > limit:
-                part, too_long = bytearray(), True
-        position += len(data)
-        if not chunk:
-            if part or too_long:
-                yield start, None if too_long else bytes(part)
-            return
+    """(byte offset, bytes without the line ending) of each line of a binary file (LF or CRLF endings); a line
+    longer than `limit` bytes gives None (skipped in bounded reads, never held whole)."""
+    offset = 0
+    while line := fh.readline(limit + 2):
+        start, offset = offset, offset + len(line)
+        too_long = len(_without_ending(line)) > limit
+        while too_long and not line.endswith(b"\n") and (line := fh.readline(READ_CHUNK)):
+            offset += len(line)  # the rest of a line too long to hold, skipped
+        yield start, None if too_long else _without_ending(line)
 
 
 def _lines(csv_path: Path) -> Iterator[tuple[int, int, str | None]]:
@@ -188,14 +175,12 @@ def _lines(csv_path: Path) -> Iterator[tuple[int, int, str | None]]:
 
 
 def read_line_at(fh, offset: int) -> str | None:
-    """The line that starts at `offset` (any line ending), or None when it is longer than MAX_ROW_BYTES."""
+    """The line that starts at `offset`, or None when it is longer than MAX_ROW_BYTES."""
     fh.seek(offset)
-    data = fh.read(MAX_ROW_BYTES + 2)
-    ending = LINE_ENDING.search(data)
-    if ending is None and len(data) > MAX_ROW_BYTES:
+    line = fh.readline(MAX_ROW_BYTES + 2)
+    if not line.endswith(b"\n") and len(line) > MAX_ROW_BYTES:
         return None
-    line = data[: ending.start()] if ending else data
-    return line.decode("utf-8-sig" if offset == 0 else "utf-8", errors="replace")
+    return _without_ending(line).decode("utf-8-sig" if offset == 0 else "utf-8", errors="replace")
 
 
 def index_fer2013_csv(root: Path) -> DatasetIndex:

@@ -294,9 +294,6 @@ def _disambiguate(rows: list[dict], root: Path) -> list[dict]:
     return rows
 
 
-FOLDER_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "frame", "origin", "class_folder", "subject_source")
-
-
 def index_class_folders(
     root: Path, subject_pattern: str | None = None, classes: str | Mapping[str, str] | None = None
 ) -> DatasetIndex:
@@ -328,7 +325,4 @@ def index_class_folders(
     root = check_root(root)
     split = has_split_folders(root, class_map)
     _check_class_folders(root, split, class_map)
-    columns = (*FOLDER_COLUMNS, "split") if split else FOLDER_COLUMNS
-    return index_files(
-        "folder", root, lambda p, r: _parse_folder(p, r, regex, split, class_map), columns, post=_disambiguate
-    )
+    return index_files("folder", root, lambda p, r: _parse_folder(p, r, regex, split, class_map), post=_disambiguate)

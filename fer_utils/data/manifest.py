@@ -4,7 +4,7 @@ use, and what a finished run yielded.
 `<out>/manifest.csv` has one row per sampled frame (`MANIFEST_COLUMNS`, see CONTRACTS.md,
 "Preprocessing manifest"): where it came from, the face box, a `status` (one of `STATUSES`) with its
 `reason`, the crop's path relative to `<out>` when the status is `ok`, and the side of the dataset's own
-split (`split`, empty when it gives none; older manifests without the column load as that). `fer_utils.faces.preprocess`
+split (`split`, empty when it gives none). `fer_utils.faces.preprocess`
 writes it; training, evaluation, the CLI and the chapters read it through `load_manifest` and
 `usable_frames`. `check_yield` turns a run that gave no usable crop into an error that says why.
 """
@@ -54,9 +54,6 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "image",
     "split",
 )
-# Columns added since the first manifests: a manifest or completion record written before lacks them and
-# still loads, with this value (`split` "": the dataset gives no split of its own, as for most datasets).
-ADDED_COLUMNS: dict[str, str] = {"split": ""}
 INT_COLUMNS: tuple[str, ...] = ("frame_index", "x", "y", "w", "h", "n_faces")
 
 
@@ -79,9 +76,6 @@ def read_manifest_csv(path: Path) -> pd.DataFrame:
     """A manifest (or part) CSV read back with the manifest's column types."""
     dtypes = {c: ("Int64" if c in INT_COLUMNS else str) for c in MANIFEST_COLUMNS}
     table = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values={c: [""] for c in INT_COLUMNS})
-    for column, value in ADDED_COLUMNS.items():
-        if column not in table.columns:
-            table[column] = value
     missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"{path} is not a preprocessing manifest (missing columns: {', '.join(missing)})")

@@ -211,7 +211,7 @@ def given_sides(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
         raise InputError(
             f"protocol {GIVEN_PROTOCOL!r} takes the dataset's own split (a `split` column of train, val, test: "
             "train/ and test/ folders, FER-2013's Usage), and this table has none (a dataset without split "
-            "folders, or crops preprocessed before splits were kept): use protocol "
+            "folders): use protocol "
             f"{', '.join(p for p in PROTOCOLS if p != GIVEN_PROTOCOL)} instead (--protocol random, clip or subject)"
         )
     values = df["split"].fillna("").astype(str)

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from fer_utils.data.fer2013 import parse_row_path, source_file
-from fer_utils.data.manifest import ADDED_COLUMNS, INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
+from fer_utils.data.manifest import INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
 from fer_utils.errors import InputError
 from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
 from fer_utils.storage.atomic import write_atomic
@@ -129,10 +129,9 @@ def read_part_rows(path: Path) -> list[dict] | None:
             lines = list(csv.reader(fh))
     except (OSError, UnicodeDecodeError, csv.Error):
         return None
-    legacy = [c for c in MANIFEST_COLUMNS if c not in ADDED_COLUMNS]  # a record written before they were added
-    if not lines or lines[0] not in (list(MANIFEST_COLUMNS), legacy) or any(len(v) != len(lines[0]) for v in lines):
+    if not lines or lines[0] != list(MANIFEST_COLUMNS) or any(len(v) != len(MANIFEST_COLUMNS) for v in lines):
         return None
-    rows = [{**ADDED_COLUMNS, **dict(zip(lines[0], values))} for values in lines[1:]]
+    rows = [dict(zip(MANIFEST_COLUMNS, values)) for values in lines[1:]]
     try:
         for row in rows:
             row.update({column: int(row[column]) if row[column] else None for column in INT_COLUMNS})
@@ -199,8 +198,6 @@ def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -
     parts = Path(out_dir) / PARTS_DIR
     records = {SOURCE_NAME: source, SETTINGS_NAME: settings}
     stored = {name: _stored(parts / name) for name in records}
-    if stored[SOURCE_NAME] is None and stored[SETTINGS_NAME] is not None:
-        stored[SOURCE_NAME] = {"datasets": "unknown (made before sources were recorded)", "root": "unknown"}
     foreign = _foreign_listed_source(out_dir, paths) if stored[SOURCE_NAME] is None else None
     if foreign is not None:
         stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}

@@ -18,7 +18,6 @@ accuracy on real faces. It derives from CC BY-NC-SA 4.0 stills and is shared und
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,7 +31,7 @@ from tqdm.auto import tqdm
 from fer_utils.assets import still_paths, stills_dir
 from fer_utils.data.corpora import RAVDESS_EMOTIONS
 from fer_utils.errors import InputError, OutputError, SetupError
-from fer_utils.storage.atomic import atomic_file, temporary_owner
+from fer_utils.storage.atomic import atomic_file
 
 N_FRAMES = 15
 FPS = 15
@@ -195,24 +194,21 @@ class ClipSpec:
 
 def plan_clips(actors: Sequence[int], emotions: Sequence[int], intensities: Sequence[int]) -> list[ClipSpec]:
     """Every clip of the sample; neutral's k-th variant uses statement k instead of intensity k."""
-    for actor in actors:
-        if not 1 <= actor <= 24:
-            raise InputError(f"RAVDESS actors are 1..24, got {actor}")
-    for code in emotions:
-        if code not in EMOTION_CODES:
-            raise InputError(f"RAVDESS emotion codes are 1..8, got {code}")
-    for level in intensities:
-        if level not in INTENSITY_GAIN:
-            raise InputError(f"intensities are 1 (normal) and 2 (strong), got {level}")
-    specs = []
-    for actor in actors:
-        for code in emotions:
-            for level in intensities:
-                if code == 1:
-                    specs.append(ClipSpec(actor, 1, 1, statement=level))
-                else:
-                    specs.append(ClipSpec(actor, code, level, statement=1))
-    return specs
+    rules = (
+        (actors, range(1, 25), "RAVDESS actors are 1..24"),
+        (emotions, EMOTION_CODES, "RAVDESS emotion codes are 1..8"),
+        (intensities, INTENSITY_GAIN, "intensities are 1 (normal) and 2 (strong)"),
+    )
+    for values, valid, rule in rules:
+        for value in values:
+            if value not in valid:
+                raise InputError(f"{rule}, got {value}")
+    return [
+        ClipSpec(actor, 1, 1, statement=level) if code == 1 else ClipSpec(actor, code, level, statement=1)
+        for actor in actors
+        for code in emotions
+        for level in intensities
+    ]
 
 
 def template_displacement(emotion: str, landmarks: np.ndarray) -> np.ndarray:
@@ -419,64 +415,19 @@ def _write_docs(out: Path, n_clips: int, params: dict) -> None:
     (out / "README.md").write_text(text)
 
 
-SAMPLE_COLUMNS: tuple[str, ...] = (
-    "path",
-    "clip_id",
-    "subject",
-    "emotion",
-    "actor",
-    "emotion_code",
-    "intensity",
-    "statement",
-    "repetition",
-)  # clips.csv's header
-MAKE_MARKER = ".complete"  # what `make sample` adds once the sample is written
-CLIP_NAME = re.compile(r"^02-01-\d{2}-\d{2}-\d{2}-\d{2}-(?P<actor>\d{2})\.mp4$")
-
-
-def _is_ours(path: Path) -> bool:
-    """Whether `path`, an entry of a sample folder, is one the sample (or `make sample`) writes: its README,
-    attribution or clip table with the sample's own text, an `Actor_XX` folder of its clips (or of the
-    temporaries a write in progress leaves), or make's `.complete`."""
-
-    def text(start: bool, wanted: str) -> bool:
-        try:
-            found = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return False
-        return found.startswith(wanted) if start else found.rstrip().endswith(wanted.rstrip())
-
-    if path.is_symlink():
-        return False
-    if path.name == MAKE_MARKER:
-        return path.is_file()
-    if path.name == "README.md":
-        return path.is_file() and text(True, README.splitlines()[0] + "\n")
-    if path.name == "ATTRIBUTION.md":
-        return path.is_file() and text(False, DERIVATIVE_NOTE)
-    if path.name == "clips.csv":
-        return path.is_file() and text(True, ",".join(SAMPLE_COLUMNS) + "\n")
-    if re.fullmatch(r"Actor_\d{2}", path.name) and path.is_dir() and not path.is_symlink():
-        return all(
-            f.is_file() and not f.is_symlink() and (CLIP_NAME.match(f.name) or temporary_owner(f) is not None)
-            for f in path.iterdir()
-        )
-    return False
-
-
 def check_sample_folder(out: Path) -> None:
-    """OutputError unless `out` may take the sample: new, empty, or holding only what an earlier sample wrote
-    (`_is_ours`; a rerun replaces it with the same bytes). A folder of other files is never overwritten."""
+    """OutputError unless `out` may take the sample: new, empty, or an earlier sample (its README.md, written
+    first, is the sample's; a rerun replaces the sample's files with the same bytes). A folder of other files
+    is never written to."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file, not a folder (nothing was written)")
-    if not out.is_dir():
-        return
-    foreign = sorted(p.name for p in out.iterdir() if not _is_ours(p))
-    if foreign:
+    names = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    readme = out / "README.md"
+    if names and not (readme.is_file() and readme.read_bytes().startswith(README.splitlines()[0].encode() + b"\n")):
         raise OutputError(
-            f"--out {out} holds files the sample did not write ({', '.join(foreign[:5])}"
-            f"{', ...' if len(foreign) > 5 else ''}): give a new or empty folder (nothing was written)"
+            f"--out {out} holds files the sample did not write ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}): give a new or empty folder (nothing was written)"
         )
 
 
@@ -513,8 +464,10 @@ def generate_sample(
     out = Path(out)
     check_sample_folder(out)
     out.mkdir(parents=True, exist_ok=True)
-    landmarks = still_landmarks(actors)
     options = {"n_frames": n_frames, "fps": fps, "frame_size": tuple(frame_size), "seed": seed}
+    params = {"actors": _ranges(actors), "emotions": emotions, "intensities": intensities, **options}
+    _write_docs(out, len(specs), params)  # first: a folder an interrupted run left is recognised as the sample's
+    landmarks = still_landmarks(actors)
     tasks = [(out, a, landmarks[a], [s for s in specs if s.actor == a], options) for a in actors]
     workers = min(len(actors), os.cpu_count() or 1) if workers is None else workers
     rows: list[dict] = []
@@ -530,10 +483,7 @@ def generate_sample(
                     bar.update(len(task[3]))
     table = pd.DataFrame(rows)
     relative = table.assign(path=table["path"].map(lambda p: Path(p).relative_to(out).as_posix()))
-    relative[list(SAMPLE_COLUMNS)].to_csv(out / "clips.csv", index=False)  # relative paths: the folder can be moved
-    _write_docs(
-        out, len(table), {"actors": _ranges(actors), "emotions": emotions, "intensities": intensities, **options}
-    )
+    relative.to_csv(out / "clips.csv", index=False)  # relative paths: the folder can be moved
     return table
 
 
