@@ -346,16 +346,6 @@ def _largest(result: object) -> int | None:
     return max(range(len(result.faces)), key=lambda i: (result.faces[i].w * result.faces[i].h, -i))
 
 
-def image_predictions(recognizer: Recognizer, image_bgr: np.ndarray) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop
-    (cut with the recognizer's crop spec)."""
-    result = recognizer.frame(image_bgr)
-    face = _largest(result)
-    if face is None:
-        return recognizer.table([]), None
-    return recognizer.table([result.faces[face]]), result.crops[face]
-
-
 def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
     """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
     from fer_utils.evaluate.explain import grad_cam, overlay
@@ -378,14 +368,6 @@ def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, 
         ax.axis("off")
     fig.tight_layout()
     return fig
-
-
-def emotion_figure(recognizer: Recognizer, image_bgr: np.ndarray, title: str = "") -> Figure:
-    """The largest face of an image: its crop, its Grad-CAM for the predicted class, and the class probabilities."""
-    table, crop = image_predictions(recognizer, image_bgr)
-    if crop is None:
-        return message_figure("no face found in this image")
-    return _face_figure(recognizer, table, crop, title)
 
 
 def save_upload(value: object, folder: Path) -> Path | None:
@@ -454,13 +436,12 @@ def message_figure(text: str) -> Figure:
     return fig
 
 
-def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = "", every: int = 3) -> Figure:
-    """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
+def media_figure(recognizer: Recognizer, media: Path, title: str = "", every: int = 3) -> Figure:
+    """The emotion figure of an image or a video file (per-frame and clip-level): for the largest face, its
+    crop, its Grad-CAM for the predicted class, and the class probabilities."""
     from fer_utils.data.images import check_media
     from fer_utils.errors import FerError
 
-    if isinstance(media, np.ndarray):
-        return emotion_figure(recognizer, media, title)
     try:
         kind = check_media(Path(media))
         found = media_predictions(recognizer, Path(media), every)
@@ -474,10 +455,10 @@ def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = 
     return _face_figure(recognizer, found.table, found.best_crops[emotion][1], title)
 
 
-def emotion_upload(recognizer: Recognizer, default: np.ndarray | Path, show: bool = True, every: int = 3) -> LiveView:
+def emotion_upload(recognizer: Recognizer, default: Path, show: bool = True, every: int = 3) -> LiveView:
     """Upload an image or a video: the predicted emotion (per sampled frame and for the whole clip, for a
     video) and a Grad-CAM, by `recognizer` (a run's: `Recognizer.of_run(run)`, so faces are cropped as
-    the run's training crops were). The default view shows `default` (a BGR image or a media file)."""
+    the run's training crops were). The default view shows `default` (an image or a video file)."""
     import tempfile
 
     controls = {"upload": widgets.FileUpload(accept="image/*,video/*", multiple=False, description="image or video")}
