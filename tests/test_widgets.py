@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from fer_utils.book import widgets
 from fer_utils.data.corpora import index_ravdess
 from fer_utils.deploy.inference import Recognizer
+from fer_utils.evaluate.metrics import confusion
 from fer_utils.faces.sample import generate_sample
 
 
@@ -188,9 +189,9 @@ def test_level_predictions_vote_per_clip(toy_predictions: tuple) -> None:
     assert (clip_level["emotion"] != clip_level["predicted"]).sum() == 2
     assert clip_level["image"].str.endswith("_f0001.png").all(), "a clip is shown by its middle frame"
     assert (clip_level["frame_index"] == 1).all() and set(frame_level["frame_index"]) == {0, 1, 2}
-    counts = widgets.level_confusion(clip_level, classes)
+    counts = confusion(clip_level["emotion"], clip_level["predicted"], classes)
     assert counts.loc["sad", "happy"] == 2 and counts.to_numpy().sum() == 72
-    rates = widgets.level_confusion(clip_level, classes, normalize=True)
+    rates = confusion(clip_level["emotion"], clip_level["predicted"], classes, normalize="true")
     assert rates.loc["sad", "happy"] == pytest.approx(2 / 24)
     with pytest.raises(ValueError):
         widgets.level_predictions(frames, probabilities, classes, "actor")

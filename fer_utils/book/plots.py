@@ -117,14 +117,6 @@ def image_grid(
     return fig
 
 
-def draw_boxes(ax: plt.Axes, boxes: Sequence[object], color: str = "lime", label: str = "") -> None:
-    """Draw face boxes (objects with x, y, w, h) on an axes."""
-    for box in boxes:
-        ax.add_patch(plt.Rectangle((box.x, box.y), box.w, box.h, fill=False, color=color, lw=2))
-    if label and boxes:
-        ax.text(boxes[0].x, boxes[0].y - 4, label, color=color, fontsize=MIN_FONT_PT)
-
-
 def detection_figure(
     image_rgb: np.ndarray, boxes: Mapping[str, Sequence[object]], landmarks: np.ndarray | None = None, title: str = ""
 ) -> Figure:
@@ -133,7 +125,10 @@ def detection_figure(
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.imshow(image_rgb)
     for name, found in boxes.items():
-        draw_boxes(ax, found, colors[name], name)
+        for box in found:
+            ax.add_patch(plt.Rectangle((box.x, box.y), box.w, box.h, fill=False, color=colors[name], lw=2))
+        if found:
+            ax.text(found[0].x, found[0].y - 4, name, color=colors[name], fontsize=MIN_FONT_PT)
     if landmarks is not None:
         ax.scatter(landmarks[:, 0], landmarks[:, 1], s=4, c="red")
     ax.set_title(title or "detections", fontsize=10)
@@ -299,11 +294,6 @@ def video_emotions(
     return fig
 
 
-def params_span_is_wide(params: pd.Series, factor: float = 10.0) -> bool:
-    """Whether parameter counts span `factor` or more (largest over smallest): a log axis then helps."""
-    return float(params.max()) >= factor * float(params.min())
-
-
 def accuracy_vs_params(
     table: pd.DataFrame, highlight: str | None = None, title: str = "Accuracy versus parameters"
 ) -> Figure:
@@ -312,33 +302,33 @@ def accuracy_vs_params(
     of ten or more: else it is linear from zero, so that two models a few percent apart in size are drawn
     side by side, not magnified apart (issue 34)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for _, row in table.iterrows():
-        chosen = row["model"] == highlight
-        ax.errorbar(
-            row["params"],
-            row["accuracy"],
-            yerr=row.get("accuracy_std", None),
-            fmt="none",
-            ecolor="grey",
-            capsize=4,
-            zorder=2,
-        )
-        ax.scatter(
-            row["params"],
-            row["accuracy"],
-            s=120 if chosen else 50,
-            color="crimson" if chosen else "steelblue",
-            zorder=3,
-        )
+    chosen = table["model"] == highlight
+    ax.errorbar(
+        table["params"],
+        table["accuracy"],
+        yerr=table.get("accuracy_std"),
+        fmt="none",
+        ecolor="grey",
+        capsize=4,
+        zorder=2,
+    )
+    ax.scatter(
+        table["params"],
+        table["accuracy"],
+        s=np.where(chosen, 120, 50),
+        color=np.where(chosen, "crimson", "steelblue"),
+        zorder=3,
+    )
+    for (_, row), bold in zip(table.iterrows(), chosen):
         ax.annotate(
             row["model"],
             (row["params"], row["accuracy"]),
             textcoords="offset points",
             xytext=(6, 4),
             fontsize=MIN_FONT_PT,
-            fontweight="bold" if chosen else "normal",
+            fontweight="bold" if bold else "normal",
         )
-    if params_span_is_wide(table["params"]):
+    if float(table["params"].max()) >= 10 * float(table["params"].min()):  # a span this wide reads on a log axis
         ax.set_xscale("log")
         ax.set(title=title, xlabel="parameters (log scale)", ylabel="test accuracy")
     else:

@@ -20,9 +20,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fer_utils.book import plots
-from fer_utils.evaluate.metrics import LEVELS, level_predictions, misclassified
+from fer_utils.evaluate.metrics import LEVELS, classification_metrics, confusion, level_predictions, misclassified
 from fer_utils.registry import PAPER_CLASSES, PAPER_PARAMS, PAPER_SIDE
-from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
+from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX, probability_columns
 
 if TYPE_CHECKING:
     from fer_utils.deploy.inference import Recognizer
@@ -211,15 +211,6 @@ def architecture_explorer(classes: int = PAPER_CLASSES, show: bool = True) -> Li
 
 
 # Chapters 4 and 6: predictions at frame or clip level (tables from fer_utils.evaluate.metrics).
-
-
-def level_confusion(table: pd.DataFrame, classes: Sequence[str], normalize: bool = False) -> pd.DataFrame:
-    """The confusion matrix of a `level_predictions` table, counts or row-normalised (recall per class)."""
-    from fer_utils.evaluate.metrics import confusion
-
-    return confusion(table["emotion"], table["predicted"], classes, normalize="true" if normalize else None)
-
-
 def prediction_browser(
     frames: pd.DataFrame,
     probabilities: np.ndarray,
@@ -256,7 +247,8 @@ def prediction_browser(
             for t, p, c, f in zip(shown["emotion"], shown["predicted"], shown["confidence"], shown["frame_index"])
         ]
         title = f"Test {level}s ({data}){', row-normalised' if normalize else ''}"
-        return plots.confusion_with_examples(level_confusion(table, classes, normalize), images, captions, title)
+        matrix = confusion(table["emotion"], table["predicted"], classes, normalize="true" if normalize else None)
+        return plots.confusion_with_examples(matrix, images, captions, title)
 
     return live_view(draw, controls, describe, show=show)
 
@@ -293,8 +285,6 @@ def protocol_explorer(
     """Pick a split protocol and a level; see that run's curves and its test confusion matrix.
 
     `predictions` maps each protocol to its (test frames, probabilities, classes)."""
-    from fer_utils.evaluate.metrics import classification_metrics
-
     protocols = list(histories)
     tables = {(p, level): level_predictions(*predictions[p], level=level) for p in protocols for level in LEVELS}
     controls = {
@@ -312,7 +302,7 @@ def protocol_explorer(
 
     def draw(protocol: str, level: str) -> Figure:
         table, classes = tables[(protocol, level)], predictions[protocol][2]
-        matrix = level_confusion(table, classes, normalize=True)
+        matrix = confusion(table["emotion"], table["predicted"], classes, normalize="true")
         return plots.curves_and_confusion(histories[protocol], matrix, f"{protocol} split ({data}), test {level}s")
 
     return live_view(draw, controls, describe, show=show)
@@ -349,7 +339,6 @@ def _largest(result: object) -> int | None:
 def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
     """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
     from fer_utils.evaluate.explain import grad_cam, overlay
-    from fer_utils.storage.run_files import probability_columns
 
     classes = recognizer.classes
     probabilities = table[probability_columns(classes)].to_numpy(dtype=float)[0]
@@ -409,8 +398,6 @@ def media_predictions(recognizer: Recognizer, path: Path, every: int | None = 3)
 
 def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     """The clip-level emotion of per-frame predictions: the class with the highest mean probability."""
-    from fer_utils.storage.run_files import probability_columns
-
     return classes[int(table[probability_columns(classes)].mean().to_numpy().argmax())]
 
 
