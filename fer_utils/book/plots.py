@@ -16,6 +16,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from fer_utils.data.corpora import EMOTIONS
+from fer_utils.evaluate.metrics import present_classes
 from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
 # The width at which the book's pages show a figure: 720 px of its column at matplotlib's 100 dpi. A figure no
@@ -66,19 +67,13 @@ def fit_tick_labels(ax: plt.Axes) -> None:
         plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
 
 
-def emotion_order(values: Sequence[str]) -> list[str]:
-    """The emotions present in `values`, in vocabulary order."""
-    present = set(values)
-    return [e for e in EMOTIONS if e in present]
-
-
 def class_balance(clips: pd.DataFrame, title: str = "Clips per emotion") -> Figure:
     """Bar chart of the number of rows per emotion (clips or frames), in vocabulary order."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     sns.countplot(
         data=clips,
         x="emotion",
-        order=emotion_order(clips["emotion"]),
+        order=present_classes(clips["emotion"], EMOTIONS),
         hue="emotion",
         legend=False,
         palette="viridis",
@@ -92,7 +87,7 @@ def class_balance(clips: pd.DataFrame, title: str = "Clips per emotion") -> Figu
 
 def subject_counts(clips: pd.DataFrame, title: str = "Clips per subject and emotion") -> Figure:
     """Heat map of clip counts per subject (rows) and emotion (columns)."""
-    table = pd.crosstab(clips["subject"], clips["emotion"]).reindex(columns=emotion_order(clips["emotion"]))
+    table = pd.crosstab(clips["subject"], clips["emotion"]).reindex(columns=present_classes(clips["emotion"], EMOTIONS))
     fig, ax = plt.subplots(figsize=(7, max(3, 0.22 * len(table) + 1)))
     sns.heatmap(table, annot=len(table) <= 30, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set(title=title, xlabel="", ylabel="")
@@ -100,9 +95,7 @@ def subject_counts(clips: pd.DataFrame, title: str = "Clips per subject and emot
     return fig
 
 
-def image_grid(
-    images: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 4, size: float = 2.2, cmap: str | None = None
-) -> Figure:
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 4, size: float = 2.2) -> Figure:
     """Images in a grid with a title each (RGB or grayscale arrays)."""
     nrows = max(1, int(np.ceil(len(images) / ncols)))
     size = min(size, BOOK_WIDTH_IN / ncols)  # the whole grid within the book's width
@@ -111,7 +104,7 @@ def image_grid(
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
         gray = image.ndim == 2 or image.shape[-1] == 1
-        ax.imshow(image.squeeze(), cmap=cmap or ("gray" if gray else None))
+        ax.imshow(image.squeeze(), cmap="gray" if gray else None)
         ax.set_title(title, fontsize=MIN_FONT_PT)
     fig.tight_layout()
     return fig
@@ -225,9 +218,9 @@ def confusion_with_examples(
     images: Sequence[np.ndarray],
     captions: Sequence[str],
     title: str = "Confusion matrix",
-    ncols: int = 3,
 ) -> Figure:
-    """A confusion matrix beside a grid of example images (e.g. misclassified frames) with captions."""
+    """A confusion matrix beside a grid of example images (e.g. misclassified frames) with captions, three a row."""
+    ncols = 3
     rows = max(1, int(np.ceil(len(images) / ncols)))
     side = min(1.8, BOOK_WIDTH_IN / ncols * 0.8)  # the examples in rows under the matrix, within the book's width
     fig = plt.figure(figsize=(BOOK_WIDTH_IN, 4.8 + (side + 0.4) * rows))

@@ -20,7 +20,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fer_utils.book import plots
-from fer_utils.evaluate.metrics import LEVELS, classification_metrics, confusion, level_predictions, misclassified
+from fer_utils.data.corpora import EMOTIONS
+from fer_utils.evaluate.metrics import (
+    LEVELS,
+    classification_metrics,
+    confusion,
+    level_predictions,
+    misclassified,
+    present_classes,
+)
 from fer_utils.registry import PAPER_CLASSES, PAPER_PARAMS, PAPER_SIDE
 from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX, probability_columns
 
@@ -98,7 +106,7 @@ def clip_frame(clips: pd.DataFrame, subject: str, emotion: str, frame: int) -> t
 def clip_browser(clips: pd.DataFrame, show: bool = True) -> LiveView:
     """Pick an actor, an emotion and a frame; see that frame of the clip."""
     subjects = sorted(clips["subject"].unique())
-    emotions = plots.emotion_order(clips["emotion"])
+    emotions = present_classes(clips["emotion"], EMOTIONS)
     controls = {
         "subject": widgets.Dropdown(options=subjects, value=subjects[0], description="actor"),
         "emotion": widgets.Dropdown(
