@@ -262,8 +262,6 @@ def video_emotions(
     table: pd.DataFrame, classes: Sequence[str], face: np.ndarray, heatmap: np.ndarray, title: str = ""
 ) -> Figure:
     """A video's per-frame class probabilities (lines), their mean (the clip's vote, bars) and one frame's Grad-CAM."""
-    import cv2
-
     fig = plt.figure(figsize=(BOOK_WIDTH_IN, 5.6))
     grid = fig.add_gridspec(2, 2, width_ratios=(1.4, 1))
     line_ax, bar_ax, cam_ax = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
@@ -276,9 +274,7 @@ def video_emotions(
     bar_ax.barh(list(classes), mean, color=palette)
     bar_ax.invert_yaxis()
     bar_ax.set(xlim=(0, 1), title=f"clip: {classes[int(mean.argmax())]}\n(mean of {len(table)} frames)")
-    gray = face.squeeze()
-    cam_ax.imshow(gray, cmap="gray")
-    cam_ax.imshow(cv2.resize(heatmap.astype("float32"), (gray.shape[1], gray.shape[0])), cmap="jet", alpha=0.45)
+    heat_over(cam_ax, face, heatmap)
     cam_ax.set_title(title or "Grad-CAM", fontsize=MIN_FONT_PT)
     cam_ax.axis("off")
     for ax in (line_ax, bar_ax):
@@ -332,16 +328,20 @@ def accuracy_vs_params(
     return fig
 
 
-def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-CAM") -> Figure:
-    """An image beside the same image with a heat map (values 0..1, any size) over it."""
+def heat_over(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray) -> None:
+    """The gray `image` on `ax` with a heat map (values 0..1, any size) stretched over it."""
     import cv2
 
     face = image.squeeze()
-    resized = cv2.resize(heatmap.astype("float32"), (face.shape[1], face.shape[0]))
+    ax.imshow(face, cmap="gray")
+    ax.imshow(cv2.resize(heatmap.astype("float32"), (face.shape[1], face.shape[0])), cmap="jet", alpha=0.45)
+
+
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-CAM") -> Figure:
+    """An image beside the same image with a heat map (values 0..1, any size) over it."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(5.5, 2.9))
-    left.imshow(face, cmap="gray")
-    right.imshow(face, cmap="gray")
-    right.imshow(resized, cmap="jet", alpha=0.45)
+    left.imshow(image.squeeze(), cmap="gray")
+    heat_over(right, image, heatmap)
     for ax, name in ((left, "input"), (right, title)):
         ax.set_title(name, fontsize=MIN_FONT_PT)
         ax.axis("off")
