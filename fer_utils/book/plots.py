@@ -1,8 +1,7 @@
 """Seaborn/matplotlib figures used by the chapters; each function returns the Figure it drew.
 
-Functions take tables and arrays (never file paths to open themselves, except `frame_grid`'s
-callers), so they are cheap to test and reuse in widgets. Emotions are always ordered as in
-`fer_utils.data.corpora.EMOTIONS`.
+Functions take tables and arrays (never file paths to open themselves), so they are cheap to test and
+reuse in widgets. Emotions are always ordered as in `fer_utils.data.corpora.EMOTIONS`.
 """
 
 from __future__ import annotations
