@@ -409,12 +409,10 @@ def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     return classes[int(table[probability_columns(classes)].mean().to_numpy().argmax())]
 
 
-def _video_figure(recognizer: Recognizer, found: MediaPredictions, name: str, title: str = "") -> Figure:
+def _video_figure(recognizer: Recognizer, found: MediaPredictions, title: str = "") -> Figure:
     """Per-frame probabilities, the clip-level emotion and the Grad-CAM of its most confident frame."""
     from fer_utils.evaluate.explain import grad_cam
 
-    if found.table.empty:
-        return message_figure(f"no face found in the sampled frames of {name}")
     classes = recognizer.classes
     emotion = clip_emotion(found.table, classes)
     index, crop = found.best_crops[emotion]
@@ -442,10 +440,11 @@ def media_figure(recognizer: Recognizer, media: Path, title: str = "", every: in
         found = media_predictions(recognizer, Path(media), every)
     except FerError as exc:
         return message_figure(f"cannot read {Path(media).name}: {exc}")
-    if kind == "video":
-        return _video_figure(recognizer, found, Path(media).name, title)
     if found.table.empty:
-        return message_figure("no face found in this image")
+        where = f"the sampled frames of {Path(media).name}" if kind == "video" else "this image"
+        return message_figure(f"no face found in {where}")
+    if kind == "video":
+        return _video_figure(recognizer, found, title)
     emotion = found.table["emotion"].iloc[0]
     return _face_figure(recognizer, found.table, found.best_crops[emotion][1], title)
 
