@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 from fer_utils.book import widgets
 from fer_utils.data.corpora import index_ravdess
 from fer_utils.deploy.inference import Recognizer
+from fer_utils.evaluate.metrics import confusion
 from fer_utils.faces.sample import generate_sample
 
 
@@ -117,17 +118,17 @@ def test_model_picker_highlights_the_choice() -> None:
     assert texts == ["paper-cnn", "mobilenet-v2"]
 
 
-def test_an_image_is_explained(stills: list[Path]) -> None:
+def test_an_image_is_explained(tmp_path: Path, stills: list[Path]) -> None:
     from fer_utils.deploy.inference import Recognizer
     from fer_utils.models.networks import build_paper_cnn
 
-    image = cv2.imread(str(stills[3]))
     model = build_paper_cnn(8, (48, 48, 1))
     classes = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
     recognizer = Recognizer(model, classes)
-    fig = widgets.emotion_figure(recognizer, image)
+    fig = widgets.media_figure(recognizer, stills[3])
     assert len(fig.axes) == 3 and "Grad-CAM" in fig.axes[1].get_title()
-    blank = widgets.emotion_figure(recognizer, np.zeros((200, 200, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "blank.png"), np.zeros((200, 200, 3), np.uint8))
+    blank = widgets.media_figure(recognizer, tmp_path / "blank.png")
     assert "no face" in blank.axes[0].texts[0].get_text()
 
 
@@ -151,10 +152,8 @@ def test_the_upload_widget_crops_faces_with_the_margin_the_run_recorded(tmp_path
     expected = crop_face(image, box, size=48, margin=margin)
     assert not np.array_equal(expected, crop_face(image, box, size=48, margin=DEFAULT_MARGIN))
 
-    table, crop = widgets.image_predictions(recognizer, image)
-    assert np.array_equal(crop, expected) and len(table) == 1
     found = widgets.media_predictions(recognizer, stills[3])
-    assert np.array_equal(found.best_crops[table["emotion"].iloc[0]][1], expected)
+    assert len(found.table) == 1 and np.array_equal(found.best_crops[found.table["emotion"].iloc[0]][1], expected)
     shown = widgets.emotion_upload(recognizer, stills[3], show=False).figure().axes[0].images[0]
     assert np.array_equal(np.asarray(shown.get_array()), expected), "the default view shows the run's crop"
 
@@ -186,9 +185,9 @@ def test_level_predictions_vote_per_clip(toy_predictions: tuple) -> None:
     assert (clip_level["emotion"] != clip_level["predicted"]).sum() == 2
     assert clip_level["image"].str.endswith("_f0001.png").all(), "a clip is shown by its middle frame"
     assert (clip_level["frame_index"] == 1).all() and set(frame_level["frame_index"]) == {0, 1, 2}
-    counts = widgets.level_confusion(clip_level, classes)
+    counts = confusion(clip_level["emotion"], clip_level["predicted"], classes)
     assert counts.loc["sad", "happy"] == 2 and counts.to_numpy().sum() == 72
-    rates = widgets.level_confusion(clip_level, classes, normalize=True)
+    rates = confusion(clip_level["emotion"], clip_level["predicted"], classes, normalize="true")
     assert rates.loc["sad", "happy"] == pytest.approx(2 / 24)
     with pytest.raises(ValueError):
         widgets.level_predictions(frames, probabilities, classes, "actor")

@@ -62,13 +62,12 @@ def check_frames(
     frames: pd.DataFrame,
     protocols: Sequence[str | None] = ("random",),
     *,
-    val: bool = True,
     what: str = "this chapter",
 ) -> None:
     """Stop with an InputError, before any training, when `frames` cannot be split by `protocols`.
 
     Needs at least 2 emotions, and for a clip or subject split enough clips or subjects for every
-    side (train, validation when `val`, test); the random split and the dataset's own need no groups, nor
+    side (train, validation, test); the random split and the dataset's own need no groups, nor
     does None (the protocol `chosen_protocol` leaves to `resolve_protocol`: one of those two).
     """
     if frames.empty:
@@ -82,17 +81,16 @@ def check_frames(
             f"{what} needs at least 2 emotions; the data has {emotions} "
             f"({', '.join(frames['emotion'].unique())}): point DATA_DIR at a dataset with more"
         )
-    needed = MIN_GROUPS_WITH_VAL if val else 2
     for protocol in protocols:
         if protocol in (None, PAPER_PROTOCOL, GIVEN_PROTOCOL):  # no groups to count
             continue
         column = "subject" if protocol == "subject" else "clip_id"
         groups = frames[column].nunique()
-        if groups < needed:
+        if groups < MIN_GROUPS_WITH_VAL:
             noun = "subjects" if protocol == "subject" else "clips"
             others = [p for p in protocols if p != protocol]
             raise InputError(
-                f"the {protocol} split needs at least {needed} {noun} (train, {'validation, ' if val else ''}test); "
+                f"the {protocol} split needs at least {MIN_GROUPS_WITH_VAL} {noun} (train, validation, test); "
                 f"the data has {groups}: use a dataset with more {noun}"
                 + (f", or set PROTOCOLS = {others}" if others else "")
             )

@@ -9,8 +9,6 @@ TensorFlow sees a GPU. It does nothing outside Colab.
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import signal
 import sys
 from dataclasses import dataclass, field
 
@@ -33,35 +31,20 @@ class RuntimeReport:
         return None not in (self.numpy_loaded, self.numpy_installed) and self.numpy_loaded != self.numpy_installed
 
 
-def on_colab() -> bool:
-    """True inside a Colab kernel (its `google.colab` module is loaded)."""
-    return COLAB_MODULE in sys.modules
-
-
-def numpy_versions() -> tuple[str | None, str | None]:
-    """(version of the numpy imported in this process or None, version installed on disk or None)."""
+def runtime_report() -> RuntimeReport:
+    """Check numpy first, the version loaded in this process against the one installed on disk (TensorFlow
+    cannot be imported safely after numpy changed), then the GPUs TensorFlow sees."""
     loaded = getattr(sys.modules.get("numpy"), "__version__", None)
     try:
         installed = importlib.metadata.version("numpy")
     except importlib.metadata.PackageNotFoundError:
         installed = None
-    return loaded, installed
-
-
-def tensorflow_gpus() -> list[str]:
-    """Names of the GPUs TensorFlow sees (empty without one)."""
-    import tensorflow as tf
-
-    return [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
-
-
-def runtime_report() -> RuntimeReport:
-    """Check numpy first (TensorFlow cannot be imported safely after numpy changed), then the GPU."""
-    loaded, installed = numpy_versions()
     if None not in (loaded, installed) and loaded != installed:
         message = f"numpy changed under this kernel: {loaded} is loaded, pip installed {installed}. " + RESTART_ADVICE
         return RuntimeReport(loaded, installed, [], message)
-    gpus = tensorflow_gpus()
+    import tensorflow as tf
+
+    gpus = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
     message = (
         f"TensorFlow sees {len(gpus)} GPU(s): {', '.join(gpus)}."
         if gpus
@@ -70,17 +53,12 @@ def runtime_report() -> RuntimeReport:
     return RuntimeReport(loaded, installed, gpus, message)
 
 
-def check_runtime(restart: bool = False) -> RuntimeReport | None:
-    """On Colab: print the report; with `restart`, end the kernel when numpy changed (Colab restarts it).
-
-    Outside Colab it returns None and prints nothing.
-    """
-    if not on_colab():
+def check_runtime() -> RuntimeReport | None:
+    """On Colab (its `google.colab` module is loaded): print the report and return it; elsewhere None, silently."""
+    if COLAB_MODULE not in sys.modules:
         return None
     report = runtime_report()
-    print(report.message, flush=True)  # before a restart ends the process
-    if report.needs_restart and restart:
-        os.kill(os.getpid(), signal.SIGKILL)
+    print(report.message, flush=True)
     return report
 
 

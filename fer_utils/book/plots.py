@@ -1,8 +1,7 @@
 """Seaborn/matplotlib figures used by the chapters; each function returns the Figure it drew.
 
-Functions take tables and arrays (never file paths to open themselves, except `frame_grid`'s
-callers), so they are cheap to test and reuse in widgets. Emotions are always ordered as in
-`fer_utils.data.corpora.EMOTIONS`.
+Functions take tables and arrays (never file paths to open themselves), so they are cheap to test and
+reuse in widgets. Emotions are always ordered as in `fer_utils.data.corpora.EMOTIONS`.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from fer_utils.data.corpora import EMOTIONS
+from fer_utils.evaluate.metrics import present_classes
 from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
 # The width at which the book's pages show a figure: 720 px of its column at matplotlib's 100 dpi. A figure no
@@ -66,19 +66,13 @@ def fit_tick_labels(ax: plt.Axes) -> None:
         plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
 
 
-def emotion_order(values: Sequence[str]) -> list[str]:
-    """The emotions present in `values`, in vocabulary order."""
-    present = set(values)
-    return [e for e in EMOTIONS if e in present]
-
-
 def class_balance(clips: pd.DataFrame, title: str = "Clips per emotion") -> Figure:
     """Bar chart of the number of rows per emotion (clips or frames), in vocabulary order."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     sns.countplot(
         data=clips,
         x="emotion",
-        order=emotion_order(clips["emotion"]),
+        order=present_classes(clips["emotion"], EMOTIONS),
         hue="emotion",
         legend=False,
         palette="viridis",
@@ -92,7 +86,7 @@ def class_balance(clips: pd.DataFrame, title: str = "Clips per emotion") -> Figu
 
 def subject_counts(clips: pd.DataFrame, title: str = "Clips per subject and emotion") -> Figure:
     """Heat map of clip counts per subject (rows) and emotion (columns)."""
-    table = pd.crosstab(clips["subject"], clips["emotion"]).reindex(columns=emotion_order(clips["emotion"]))
+    table = pd.crosstab(clips["subject"], clips["emotion"]).reindex(columns=present_classes(clips["emotion"], EMOTIONS))
     fig, ax = plt.subplots(figsize=(7, max(3, 0.22 * len(table) + 1)))
     sns.heatmap(table, annot=len(table) <= 30, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set(title=title, xlabel="", ylabel="")
@@ -100,9 +94,7 @@ def subject_counts(clips: pd.DataFrame, title: str = "Clips per subject and emot
     return fig
 
 
-def image_grid(
-    images: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 4, size: float = 2.2, cmap: str | None = None
-) -> Figure:
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 4, size: float = 2.2) -> Figure:
     """Images in a grid with a title each (RGB or grayscale arrays)."""
     nrows = max(1, int(np.ceil(len(images) / ncols)))
     size = min(size, BOOK_WIDTH_IN / ncols)  # the whole grid within the book's width
@@ -111,18 +103,10 @@ def image_grid(
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
         gray = image.ndim == 2 or image.shape[-1] == 1
-        ax.imshow(image.squeeze(), cmap=cmap or ("gray" if gray else None))
+        ax.imshow(image.squeeze(), cmap="gray" if gray else None)
         ax.set_title(title, fontsize=MIN_FONT_PT)
     fig.tight_layout()
     return fig
-
-
-def draw_boxes(ax: plt.Axes, boxes: Sequence[object], color: str = "lime", label: str = "") -> None:
-    """Draw face boxes (objects with x, y, w, h) on an axes."""
-    for box in boxes:
-        ax.add_patch(plt.Rectangle((box.x, box.y), box.w, box.h, fill=False, color=color, lw=2))
-    if label and boxes:
-        ax.text(boxes[0].x, boxes[0].y - 4, label, color=color, fontsize=MIN_FONT_PT)
 
 
 def detection_figure(
@@ -133,7 +117,10 @@ def detection_figure(
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.imshow(image_rgb)
     for name, found in boxes.items():
-        draw_boxes(ax, found, colors[name], name)
+        for box in found:
+            ax.add_patch(plt.Rectangle((box.x, box.y), box.w, box.h, fill=False, color=colors[name], lw=2))
+        if found:
+            ax.text(found[0].x, found[0].y - 4, name, color=colors[name], fontsize=MIN_FONT_PT)
     if landmarks is not None:
         ax.scatter(landmarks[:, 0], landmarks[:, 1], s=4, c="red")
     ax.set_title(title or "detections", fontsize=10)
@@ -230,9 +217,9 @@ def confusion_with_examples(
     images: Sequence[np.ndarray],
     captions: Sequence[str],
     title: str = "Confusion matrix",
-    ncols: int = 3,
 ) -> Figure:
-    """A confusion matrix beside a grid of example images (e.g. misclassified frames) with captions."""
+    """A confusion matrix beside a grid of example images (e.g. misclassified frames) with captions, three a row."""
+    ncols = 3
     rows = max(1, int(np.ceil(len(images) / ncols)))
     side = min(1.8, BOOK_WIDTH_IN / ncols * 0.8)  # the examples in rows under the matrix, within the book's width
     fig = plt.figure(figsize=(BOOK_WIDTH_IN, 4.8 + (side + 0.4) * rows))
@@ -274,8 +261,6 @@ def video_emotions(
     table: pd.DataFrame, classes: Sequence[str], face: np.ndarray, heatmap: np.ndarray, title: str = ""
 ) -> Figure:
     """A video's per-frame class probabilities (lines), their mean (the clip's vote, bars) and one frame's Grad-CAM."""
-    import cv2
-
     fig = plt.figure(figsize=(BOOK_WIDTH_IN, 5.6))
     grid = fig.add_gridspec(2, 2, width_ratios=(1.4, 1))
     line_ax, bar_ax, cam_ax = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
@@ -288,20 +273,13 @@ def video_emotions(
     bar_ax.barh(list(classes), mean, color=palette)
     bar_ax.invert_yaxis()
     bar_ax.set(xlim=(0, 1), title=f"clip: {classes[int(mean.argmax())]}\n(mean of {len(table)} frames)")
-    gray = face.squeeze()
-    cam_ax.imshow(gray, cmap="gray")
-    cam_ax.imshow(cv2.resize(heatmap.astype("float32"), (gray.shape[1], gray.shape[0])), cmap="jet", alpha=0.45)
+    heat_over(cam_ax, face, heatmap)
     cam_ax.set_title(title or "Grad-CAM", fontsize=MIN_FONT_PT)
     cam_ax.axis("off")
     for ax in (line_ax, bar_ax):
         ax.title.set_fontsize(MIN_FONT_PT + 1)
     fig.tight_layout()
     return fig
-
-
-def params_span_is_wide(params: pd.Series, factor: float = 10.0) -> bool:
-    """Whether parameter counts span `factor` or more (largest over smallest): a log axis then helps."""
-    return float(params.max()) >= factor * float(params.min())
 
 
 def accuracy_vs_params(
@@ -312,33 +290,33 @@ def accuracy_vs_params(
     of ten or more: else it is linear from zero, so that two models a few percent apart in size are drawn
     side by side, not magnified apart (issue 34)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for _, row in table.iterrows():
-        chosen = row["model"] == highlight
-        ax.errorbar(
-            row["params"],
-            row["accuracy"],
-            yerr=row.get("accuracy_std", None),
-            fmt="none",
-            ecolor="grey",
-            capsize=4,
-            zorder=2,
-        )
-        ax.scatter(
-            row["params"],
-            row["accuracy"],
-            s=120 if chosen else 50,
-            color="crimson" if chosen else "steelblue",
-            zorder=3,
-        )
+    chosen = table["model"] == highlight
+    ax.errorbar(
+        table["params"],
+        table["accuracy"],
+        yerr=table.get("accuracy_std"),
+        fmt="none",
+        ecolor="grey",
+        capsize=4,
+        zorder=2,
+    )
+    ax.scatter(
+        table["params"],
+        table["accuracy"],
+        s=np.where(chosen, 120, 50),
+        color=np.where(chosen, "crimson", "steelblue"),
+        zorder=3,
+    )
+    for (_, row), bold in zip(table.iterrows(), chosen):
         ax.annotate(
             row["model"],
             (row["params"], row["accuracy"]),
             textcoords="offset points",
             xytext=(6, 4),
             fontsize=MIN_FONT_PT,
-            fontweight="bold" if chosen else "normal",
+            fontweight="bold" if bold else "normal",
         )
-    if params_span_is_wide(table["params"]):
+    if float(table["params"].max()) >= 10 * float(table["params"].min()):  # a span this wide reads on a log axis
         ax.set_xscale("log")
         ax.set(title=title, xlabel="parameters (log scale)", ylabel="test accuracy")
     else:
@@ -349,16 +327,20 @@ def accuracy_vs_params(
     return fig
 
 
-def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-CAM") -> Figure:
-    """An image beside the same image with a heat map (values 0..1, any size) over it."""
+def heat_over(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray) -> None:
+    """The gray `image` on `ax` with a heat map (values 0..1, any size) stretched over it."""
     import cv2
 
     face = image.squeeze()
-    resized = cv2.resize(heatmap.astype("float32"), (face.shape[1], face.shape[0]))
+    ax.imshow(face, cmap="gray")
+    ax.imshow(cv2.resize(heatmap.astype("float32"), (face.shape[1], face.shape[0])), cmap="jet", alpha=0.45)
+
+
+def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-CAM") -> Figure:
+    """An image beside the same image with a heat map (values 0..1, any size) over it."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(5.5, 2.9))
-    left.imshow(face, cmap="gray")
-    right.imshow(face, cmap="gray")
-    right.imshow(resized, cmap="jet", alpha=0.45)
+    left.imshow(image.squeeze(), cmap="gray")
+    heat_over(right, image, heatmap)
     for ax, name in ((left, "input"), (right, title)):
         ax.set_title(name, fontsize=MIN_FONT_PT)
         ax.axis("off")

@@ -69,10 +69,10 @@ def stills_folder(cache: Path | None = None) -> Path:
     return artifacts.build_atomically(folder, copy)
 
 
-def real_sets(cache: Path | None = None, london_dir: Path | None = None) -> dict[str, RealSet]:
+def real_sets(cache: Path | None = None) -> dict[str, RealSet]:
     """The four real sets, cropped (cached) and read: London faces, RAVDESS stills, CREMA-D clips, RAVDESS clip."""
     sources = {  # name: (indexer, root, indexer options)
-        "London faces": ("folder", london_dir or london_faces_dir(), {"subject_pattern": LONDON_PATTERN}),
+        "London faces": ("folder", london_faces_dir(), {"subject_pattern": LONDON_PATTERN}),
         "RAVDESS stills": ("folder", stills_folder(cache), {"subject_pattern": STILLS_PATTERN}),
         "CREMA-D clips": ("cremad", cremad_dir(), {}),
         "RAVDESS clip": ("ravdess", ravdess_clip_path().parent, {"modalities": ("01", "02")}),
@@ -97,11 +97,9 @@ def predict_set(
     return pd.concat([table, pd.DataFrame(known.probabilities, columns=[f"p_{c}" for c in classes])], axis=1)
 
 
-def predict_real(
-    model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet], predict: Predict | None = None
-) -> pd.DataFrame:
+def predict_real(model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet]) -> pd.DataFrame:
     """`predict_set` over every set, in one table (a set none of whose emotions the model knows adds no row)."""
-    tables = [predict_set(model, classes, real, predict) for real in sets.values()]
+    tables = [predict_set(model, classes, real) for real in sets.values()]
     return pd.concat([t for t in tables if len(t)], ignore_index=True)
 
 

@@ -20,9 +20,17 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from fer_utils.book import plots
-from fer_utils.evaluate.metrics import LEVELS, level_predictions, misclassified
+from fer_utils.data.corpora import EMOTIONS
+from fer_utils.evaluate.metrics import (
+    LEVELS,
+    classification_metrics,
+    confusion,
+    level_predictions,
+    misclassified,
+    present_classes,
+)
 from fer_utils.registry import PAPER_CLASSES, PAPER_PARAMS, PAPER_SIDE
-from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
+from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX, probability_columns
 
 if TYPE_CHECKING:
     from fer_utils.deploy.inference import Recognizer
@@ -98,7 +106,7 @@ def clip_frame(clips: pd.DataFrame, subject: str, emotion: str, frame: int) -> t
 def clip_browser(clips: pd.DataFrame, show: bool = True) -> LiveView:
     """Pick an actor, an emotion and a frame; see that frame of the clip."""
     subjects = sorted(clips["subject"].unique())
-    emotions = plots.emotion_order(clips["emotion"])
+    emotions = present_classes(clips["emotion"], EMOTIONS)
     controls = {
         "subject": widgets.Dropdown(options=subjects, value=subjects[0], description="actor"),
         "emotion": widgets.Dropdown(
@@ -211,15 +219,6 @@ def architecture_explorer(classes: int = PAPER_CLASSES, show: bool = True) -> Li
 
 
 # Chapters 4 and 6: predictions at frame or clip level (tables from fer_utils.evaluate.metrics).
-
-
-def level_confusion(table: pd.DataFrame, classes: Sequence[str], normalize: bool = False) -> pd.DataFrame:
-    """The confusion matrix of a `level_predictions` table, counts or row-normalised (recall per class)."""
-    from fer_utils.evaluate.metrics import confusion
-
-    return confusion(table["emotion"], table["predicted"], classes, normalize="true" if normalize else None)
-
-
 def prediction_browser(
     frames: pd.DataFrame,
     probabilities: np.ndarray,
@@ -256,7 +255,8 @@ def prediction_browser(
             for t, p, c, f in zip(shown["emotion"], shown["predicted"], shown["confidence"], shown["frame_index"])
         ]
         title = f"Test {level}s ({data}){', row-normalised' if normalize else ''}"
-        return plots.confusion_with_examples(level_confusion(table, classes, normalize), images, captions, title)
+        matrix = confusion(table["emotion"], table["predicted"], classes, normalize="true" if normalize else None)
+        return plots.confusion_with_examples(matrix, images, captions, title)
 
     return live_view(draw, controls, describe, show=show)
 
@@ -293,8 +293,6 @@ def protocol_explorer(
     """Pick a split protocol and a level; see that run's curves and its test confusion matrix.
 
     `predictions` maps each protocol to its (test frames, probabilities, classes)."""
-    from fer_utils.evaluate.metrics import classification_metrics
-
     protocols = list(histories)
     tables = {(p, level): level_predictions(*predictions[p], level=level) for p in protocols for level in LEVELS}
     controls = {
@@ -312,7 +310,7 @@ def protocol_explorer(
 
     def draw(protocol: str, level: str) -> Figure:
         table, classes = tables[(protocol, level)], predictions[protocol][2]
-        matrix = level_confusion(table, classes, normalize=True)
+        matrix = confusion(table["emotion"], table["predicted"], classes, normalize="true")
         return plots.curves_and_confusion(histories[protocol], matrix, f"{protocol} split ({data}), test {level}s")
 
     return live_view(draw, controls, describe, show=show)
@@ -346,20 +344,9 @@ def _largest(result: object) -> int | None:
     return max(range(len(result.faces)), key=lambda i: (result.faces[i].w * result.faces[i].h, -i))
 
 
-def image_predictions(recognizer: Recognizer, image_bgr: np.ndarray) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """The largest face of an image as a one-row prediction table (as `predict` writes it), and its crop
-    (cut with the recognizer's crop spec)."""
-    result = recognizer.frame(image_bgr)
-    face = _largest(result)
-    if face is None:
-        return recognizer.table([]), None
-    return recognizer.table([result.faces[face]]), result.crops[face]
-
-
 def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
     """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
     from fer_utils.evaluate.explain import grad_cam, overlay
-    from fer_utils.storage.run_files import probability_columns
 
     classes = recognizer.classes
     probabilities = table[probability_columns(classes)].to_numpy(dtype=float)[0]
@@ -378,14 +365,6 @@ def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, 
         ax.axis("off")
     fig.tight_layout()
     return fig
-
-
-def emotion_figure(recognizer: Recognizer, image_bgr: np.ndarray, title: str = "") -> Figure:
-    """The largest face of an image: its crop, its Grad-CAM for the predicted class, and the class probabilities."""
-    table, crop = image_predictions(recognizer, image_bgr)
-    if crop is None:
-        return message_figure("no face found in this image")
-    return _face_figure(recognizer, table, crop, title)
 
 
 def save_upload(value: object, folder: Path) -> Path | None:
@@ -427,17 +406,13 @@ def media_predictions(recognizer: Recognizer, path: Path, every: int | None = 3)
 
 def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     """The clip-level emotion of per-frame predictions: the class with the highest mean probability."""
-    from fer_utils.storage.run_files import probability_columns
-
     return classes[int(table[probability_columns(classes)].mean().to_numpy().argmax())]
 
 
-def _video_figure(recognizer: Recognizer, found: MediaPredictions, name: str, title: str = "") -> Figure:
+def _video_figure(recognizer: Recognizer, found: MediaPredictions, title: str = "") -> Figure:
     """Per-frame probabilities, the clip-level emotion and the Grad-CAM of its most confident frame."""
     from fer_utils.evaluate.explain import grad_cam
 
-    if found.table.empty:
-        return message_figure(f"no face found in the sampled frames of {name}")
     classes = recognizer.classes
     emotion = clip_emotion(found.table, classes)
     index, crop = found.best_crops[emotion]
@@ -454,30 +429,30 @@ def message_figure(text: str) -> Figure:
     return fig
 
 
-def media_figure(recognizer: Recognizer, media: np.ndarray | Path, title: str = "", every: int = 3) -> Figure:
-    """The emotion figure of an image (array or file) or of a video file (per-frame and clip-level)."""
+def media_figure(recognizer: Recognizer, media: Path, title: str = "", every: int = 3) -> Figure:
+    """The emotion figure of an image or a video file (per-frame and clip-level): for the largest face, its
+    crop, its Grad-CAM for the predicted class, and the class probabilities."""
     from fer_utils.data.images import check_media
     from fer_utils.errors import FerError
 
-    if isinstance(media, np.ndarray):
-        return emotion_figure(recognizer, media, title)
     try:
         kind = check_media(Path(media))
         found = media_predictions(recognizer, Path(media), every)
     except FerError as exc:
         return message_figure(f"cannot read {Path(media).name}: {exc}")
-    if kind == "video":
-        return _video_figure(recognizer, found, Path(media).name, title)
     if found.table.empty:
-        return message_figure("no face found in this image")
+        where = f"the sampled frames of {Path(media).name}" if kind == "video" else "this image"
+        return message_figure(f"no face found in {where}")
+    if kind == "video":
+        return _video_figure(recognizer, found, title)
     emotion = found.table["emotion"].iloc[0]
     return _face_figure(recognizer, found.table, found.best_crops[emotion][1], title)
 
 
-def emotion_upload(recognizer: Recognizer, default: np.ndarray | Path, show: bool = True, every: int = 3) -> LiveView:
+def emotion_upload(recognizer: Recognizer, default: Path, show: bool = True, every: int = 3) -> LiveView:
     """Upload an image or a video: the predicted emotion (per sampled frame and for the whole clip, for a
     video) and a Grad-CAM, by `recognizer` (a run's: `Recognizer.of_run(run)`, so faces are cropped as
-    the run's training crops were). The default view shows `default` (a BGR image or a media file)."""
+    the run's training crops were). The default view shows `default` (an image or a video file)."""
     import tempfile
 
     controls = {"upload": widgets.FileUpload(accept="image/*,video/*", multiple=False, description="image or video")}

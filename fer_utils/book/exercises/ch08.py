@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
-import os
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 
@@ -46,30 +43,18 @@ def _int8_model_problem(interpreter: object) -> str | None:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Keep the TFLite converter's log (Python prints, TensorFlow's logger, warnings and the C++ log on
-    file descriptors 1 and 2) out of the exercise's output while the student's conversion runs."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    tf_logger, level = logging.getLogger("tensorflow"), logging.getLogger("tensorflow").level
-    try:
-        with (
-            open(os.devnull, "w") as null,
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
-            warnings.catch_warnings(),
-        ):
-            warnings.simplefilter("ignore")
-            tf_logger.setLevel(logging.ERROR)
-            os.dup2(null.fileno(), 1)
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        os.close(saved[0])
-        os.close(saved[1])
-        tf_logger.setLevel(level)
+    """Keep the TFLite converter's log out of the exercise's output while the student's conversion runs: its C++
+    log and TensorFlow's logger (`tflite.runtime_logs_held`), Python's prints and warnings."""
+    from fer_utils.deploy.tflite import runtime_logs_held
+
+    with (
+        runtime_logs_held(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        yield
 
 
 @coding_exercise
