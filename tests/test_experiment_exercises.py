@@ -118,8 +118,8 @@ def test_the_plausible_wrong_answers_are_named(runs: dict) -> None:
     assert abs(loss) > 0.01, "the toy runs must differ for this test to mean anything"
     assert "subtract the other way" in verdict(-loss, "val_loss")
     mine, base = last(runs["rate"], "val_loss"), last(runs["baseline"], "val_loss")
-    assert "your runs' mean" in verdict(float(np.mean(mine)), "val_loss")
-    assert "your seed-1 run's" in verdict(mine[1], "val_loss")
+    assert "of your runs (their mean)" in verdict(float(np.mean(mine)), "val_loss")
+    assert "of your seed-1 run," in verdict(mine[1], "val_loss")
     first_seed = mine[0] - base[0]
     assert abs(first_seed - loss) > 0.01, "the seeds must differ for this test to mean anything"
     assert "the change on seed 0 alone" in verdict(first_seed, "val_loss")

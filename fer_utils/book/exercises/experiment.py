@@ -149,6 +149,7 @@ def _history_problem(runs: list[dict], name: str, measure: str) -> str | None:
 
 
 def _by_seed(runs: list[dict]) -> dict[int, pd.DataFrame]:
+    """Each run's history by its seed."""
     return {run["config"]["seed"]: run["history"] for run in runs}
 
 
@@ -216,10 +217,10 @@ def _hints(base: list[dict], mine: list[dict], measure: str, before: dict, after
     expected = mean(after.values()) - mean(before.values())
     hints = [
         (-expected, "that is the baseline minus your runs: subtract the other way (yours minus the baseline)"),
-        (mean(after.values()), f"that is your runs' mean {what}, not its change from the baseline"),
+        (mean(after.values()), f"that is {what} of your runs (their mean), not its change from the baseline"),
     ]
     hints += [
-        (v, f"that is your seed-{seed} run's {what}, not its change from the baseline") for seed, v in after.items()
+        (v, f"that is {what} of your seed-{seed} run, not its change from the baseline") for seed, v in after.items()
     ]
     hints += [
         (
