@@ -187,10 +187,10 @@ def experiment_questions(exercise: Exercise) -> tuple[list[dict], list[dict]]:
     after = manual_question(
         f"exercise_{number}_explanation",
         f"**After exercise {number}**, explain the result: was your prediction right, and why (not)? Is the "
-        "change larger than the spread between the chapter's seeds? What would a second seed of your own "
-        "run tell you?",
-        "1 point for an explanation that uses the two runs' numbers, 1 for weighing the change against the "
-        "spread over seeds (a change within it is no effect shown).",
+        "mean change larger than the spread between your two seeds (the checker's message gives both)? What "
+        "would more seeds tell you?",
+        "1 point for an explanation that uses the runs' numbers (the mean change and the spread), 1 for "
+        "weighing the change against the spread over seeds (a change within it is no effect shown).",
     )
     return before, after
 

@@ -1,5 +1,5 @@
-"""The experiment exercise of chapters 4 to 10 (change one setting of a short run, train it, answer
-from the two runs) judged on the student's own runs, with feedback that names the mistake, and graded in
+"""The experiment exercise of chapters 4 to 10 (change one setting of a short run, train both over two
+seeds, answer the mean change) judged on the student's own runs, with feedback that names the mistake, and graded in
 the grader's sandbox (otter run in bubblewrap), where the book's cache is read-only and the student's run is a
 new one."""
 
@@ -10,6 +10,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from toy_data import make_toy_crops
 
@@ -43,71 +45,125 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def runs(toy: tuple[Path, Path]) -> dict[str, object]:
-    """Three real short runs on the toy crops: a baseline, its learning rate changed, and two settings changed."""
+def runs(toy: tuple[Path, Path]) -> dict[str, list]:
+    """Real short runs on the toy crops, two seeds each: a baseline, its learning rate changed, and two
+    settings changed."""
     cache, crops = toy
     short = TrainConfig(image_size=(16, 16), epochs=3, patience=3, protocol="random")
     data = FaceData(crops)
+
+    def seeds(config: TrainConfig) -> list:
+        return [artifacts.train(None, data, replace(config, seed=seed), cache=cache) for seed in (0, 1)]
+
     return {
-        "baseline": artifacts.train(None, data, short, cache=cache),
-        "rate": artifacts.train(None, data, replace(short, learning_rate=1e-2), cache=cache),
-        "two": artifacts.train(None, data, replace(short, learning_rate=1e-2, epochs=2, patience=2), cache=cache),
+        "baseline": seeds(short),
+        "rate": seeds(replace(short, learning_rate=1e-2)),
+        "two": seeds(replace(short, learning_rate=1e-2, epochs=2, patience=2)),
     }
 
 
+def last(runs: list, measure: str) -> list[float]:
+    """`measure` at the last epoch of each run."""
+    return [measured(run.history(), measure) for run in runs]
+
+
 def change(runs: dict, mine: str, measure: str = "val_accuracy") -> float:
-    return measured(runs[mine].history(), measure) - measured(runs["baseline"].history(), measure)
+    """The mean change of `measure` over the seeds, `mine` minus the baseline."""
+    return float(np.mean(last(runs[mine], measure)) - np.mean(last(runs["baseline"], measure)))
 
 
-def test_a_right_answer_from_the_students_own_runs_passes_and_states_the_change(runs: dict) -> None:
-    answer = change(runs, "rate")
-    verdict = exercises.check_experiment(
-        exercises.experiment(runs["baseline"], runs["rate"], answer), "learning_rate", "val_accuracy"
-    )
+def pair(run: object, history: pd.DataFrame | None = None, **changes: object) -> tuple[TrainConfig, pd.DataFrame]:
+    """A run as (its config, its history), with `changes` to its settings and another history if given."""
+    config = TrainConfig(**{k: v for k, v in run.config().items() if k in SETTINGS})
+    return replace(config, **changes), run.history() if history is None else history
+
+
+def check(runs: dict, mine: object, answer: float, setting: str = "learning_rate", measure: str = "val_accuracy"):
+    return exercises.check_experiment(exercises.experiment(runs["baseline"], mine, answer), setting, measure)
+
+
+def test_a_right_answer_from_the_students_own_runs_passes_and_states_the_change_and_the_spread(runs: dict) -> None:
+    answer = change(runs, "rate", "val_loss")
+    verdict = check(runs, runs["rate"], answer, measure="val_loss")
     assert verdict.ok, verdict.message
     assert "`learning_rate` = 0.01 instead of 0.001" in verdict.message and f"({answer:+.3f})" in verdict.message
-    # a run handed over as (its config, its history) is judged the same way
-    config = TrainConfig(**{k: v for k, v in runs["rate"].config().items() if k in SETTINGS})
-    pair = (config, runs["rate"].history())
-    assert exercises.check_experiment(
-        exercises.experiment(runs["baseline"], pair, answer), "learning_rate", "val_accuracy"
-    )
+    base, mine = last(runs["baseline"], "val_loss"), last(runs["rate"], "val_loss")
+    assert f"The baseline's seeds differ by {abs(base[0] - base[1]):.3f}" in verdict.message
+    assert f"and yours by {abs(mine[0] - mine[1]):.3f}" in verdict.message
+    # runs handed over as (config, history) pairs, in any order, are judged the same way
+    assert check(runs, [pair(run) for run in reversed(runs["rate"])], answer, measure="val_loss")
+
+
+def test_the_change_is_read_against_the_spread_between_seeds(runs: dict) -> None:
+    base = runs["baseline"]
+    # the baseline's histories under the changed setting, seeds swapped: no change, but seeds differ
+    swapped = [pair(base[1], learning_rate=1e-2, seed=0), pair(base[0], learning_rate=1e-2, seed=1)]
+    within = check(runs, swapped, 0.0, measure="val_loss")
+    assert within.ok and "the change is within that spread" in within.message, within.message
+    # each history's loss one higher: a change far beyond the spread
+    shifted = [
+        pair(run, run.history().assign(val_loss=run.history()["val_loss"] + 1), learning_rate=1e-2) for run in base
+    ]
+    beyond = check(runs, shifted, 1.0, measure="val_loss")
+    assert beyond.ok and "the change is larger than both" in beyond.message, beyond.message
 
 
 def test_the_plausible_wrong_answers_are_named(runs: dict) -> None:
     def verdict(answer: float, measure: str) -> str:
-        record = exercises.experiment(runs["baseline"], runs["rate"], answer)
-        result = exercises.check_experiment(record, "learning_rate", measure)
+        result = check(runs, runs["rate"], answer, measure=measure)
         assert not result.ok, (answer, measure, result.message)
         return result.message
 
     loss = change(runs, "rate", "val_loss")  # a loss differs between two runs where an accuracy may tie
     assert abs(loss) > 0.01, "the toy runs must differ for this test to mean anything"
     assert "subtract the other way" in verdict(-loss, "val_loss")
-    assert "not its change from the baseline" in verdict(measured(runs["rate"].history(), "val_loss"), "val_loss")
+    mine, base = last(runs["rate"], "val_loss"), last(runs["baseline"], "val_loss")
+    assert "of your runs (their mean)" in verdict(float(np.mean(mine)), "val_loss")
+    assert "of your seed-1 run," in verdict(mine[1], "val_loss")
+    first_seed = mine[0] - base[0]
+    assert abs(first_seed - loss) > 0.01, "the seeds must differ for this test to mean anything"
+    assert "the change on seed 0 alone" in verdict(first_seed, "val_loss")
     assert "too high" in verdict(loss + 0.5, "val_loss") and "too low" in verdict(loss - 0.5, "val_loss")
     # the gap from Keras's logged training accuracy (dropout on), where it differs from the scored one
-    last, base = runs["rate"].history().iloc[-1], runs["baseline"].history().iloc[-1]
-    keras_gap = (last["accuracy"] - last["val_accuracy"]) - (base["accuracy"] - base["val_accuracy"])
+    keras_gap = np.mean([r.history()["accuracy"].iloc[-1] - r.history()["val_accuracy"].iloc[-1] for r in runs["rate"]])
+    keras_gap -= np.mean(
+        [r.history()["accuracy"].iloc[-1] - r.history()["val_accuracy"].iloc[-1] for r in runs["baseline"]]
+    )
     assert abs(keras_gap - change(runs, "rate", "gap")) > 0.01, "the logged and the scored gaps must differ here"
     assert "dropout on" in verdict(float(keras_gap), "gap")
 
 
+def test_both_sides_need_the_same_seeds_at_least_two(runs: dict) -> None:
+    base, rate, answer = runs["baseline"], runs["rate"], change(runs, "rate")
+    one = exercises.check_experiment(exercises.experiment(base[0], rate[0], answer), "learning_rate", "val_accuracy")
+    assert not one.ok and "the baseline has 1 run and your side 1 run" in one.message, one.message
+    assert "at least 2 seeds" in one.message
+    other_seeds = check(runs, [rate[0], pair(rate[1], seed=2)], answer)
+    assert not other_seeds.ok and "your runs have seeds 0, 2 and the baseline 0, 1" in other_seeds.message
+    repeated = check(runs, [rate[0], rate[0]], answer)
+    assert not repeated.ok and "your runs repeat a seed (seeds 0, 0)" in repeated.message
+    mixed = check(runs, [rate[0], runs["two"][1]], answer)
+    assert not mixed.ok and "your runs differ in `epochs`, `patience`, not only in their seed" in mixed.message
+    # the seeds asked for are the checker's argument
+    assert exercises.check_experiment(
+        exercises.experiment(
+            base[0], rate[0], measured(rate[0].history(), "val_accuracy") - last(base, "val_accuracy")[0]
+        ),
+        "learning_rate",
+        "val_accuracy",
+        seeds=1,
+    )
+
+
 def test_only_the_asked_setting_may_change(runs: dict) -> None:
-    same = exercises.check_experiment(
-        exercises.experiment(runs["baseline"], runs["baseline"], 0.0), "learning_rate", "val_accuracy"
-    )
-    assert not same.ok and "has the baseline's settings" in same.message
-    two = exercises.check_experiment(
-        exercises.experiment(runs["baseline"], runs["two"], change(runs, "two")), "learning_rate", "val_accuracy"
-    )
+    same = check(runs, runs["baseline"], 0.0)
+    assert not same.ok and "have the baseline's settings" in same.message
+    two = check(runs, runs["two"], change(runs, "two"))
     assert not two.ok and "`epochs`" in two.message and "`patience`" in two.message
     assert "change `learning_rate` only" in two.message
-    other = exercises.check_experiment(
-        exercises.experiment(runs["baseline"], runs["rate"], change(runs, "rate")), "dropout", "val_accuracy"
-    )
+    other = check(runs, runs["rate"], change(runs, "rate"), setting="dropout")
     assert not other.ok and "you changed `learning_rate`" in other.message
-    assert changed_settings(runs["baseline"].config(), runs["rate"].config()) == ["learning_rate"]
+    assert changed_settings(runs["baseline"][0].config(), runs["rate"][0].config()) == ["learning_rate"]
     unanswered = exercises.check_experiment(exercises.experiment(runs["baseline"], None, None), "x", "val_accuracy")
     assert not unanswered.ok and unanswered.unanswered
 
@@ -133,6 +189,8 @@ def test_every_chapter_from_4_on_has_an_experiment_exercise(repo_root: Path) -> 
 # its own size); the grader runs this setup, then each chapter's stub as one exercise.
 SETUP = """from dataclasses import replace
 
+import numpy as np
+
 from fer_utils.book.kit import build_paper_cnn, exercises, fer
 from fer_utils.train.fit import fit_model
 
@@ -142,7 +200,7 @@ reference = fixed = settings = train_settings = fer.TrainConfig(
     image_size=(16, 16), epochs=2, patience=2, protocol="subject"
 )
 EXPERIMENT_SIZE, EXPERIMENT_EPOCHS = 24, 2  # chapter 8's solution tries 16
-SEEDS = [0]
+SEEDS = [0, 1]
 """
 
 
@@ -204,7 +262,7 @@ def test_each_chapters_experiment_is_graded_in_the_sandbox_on_the_students_runs(
     subs = tmp_path / "subs"
     subs.mkdir()
     (subs / "ada.ipynb").write_text(submission(dict(enumerate(solved, 1))))
-    own_value = with_answer(solved[0], 'mine.history()["val_accuracy"].iloc[-1]')
+    own_value = with_answer(solved[0], 'mine[0].history()["val_accuracy"].iloc[-1]')
     two_settings = solved[1].replace("dropout=(0.5, 0.5, 0.5)", "dropout=(0.5, 0.5, 0.5), l1=1e-4")
     assert own_value != solved[0] and two_settings != solved[1]
     (subs / "bob.ipynb").write_text(submission({1: own_value, 2: two_settings}))
@@ -219,8 +277,8 @@ def test_each_chapters_experiment_is_graded_in_the_sandbox_on_the_students_runs(
     assert rows["bob", 1][0] == "failed" and "not its change from the baseline" in rows["bob", 1][1]
     assert rows["bob", 2] == (
         "failed",
-        "you changed `l1` as well as `dropout`: change `dropout` only, so that the difference between the two runs "
-        "is its effect alone.",
+        "you changed `l1` as well as `dropout`: change `dropout` only, so that the difference between the baseline "
+        "and your runs is its effect alone.",
     )
     assert all(rows["bob", n][0] == "unanswered" for n in range(3, len(EXPERIMENT_CHAPTERS) + 1))
     # was `error` (PermissionError: the sandbox's cache is read-only): its runs now train in a scratch cache

@@ -1,15 +1,18 @@
-"""The experiment exercises of chapters 4 to 10 (issue 46): change one setting of a baseline run (a short
-run, or the chapter's own first-seed run from the cache), train it, and answer from the result. The student hands over both runs as plain data (`experiment`: each run's
-settings and per-epoch history, and the answer), so the checker grades the student's own output: it
-checks that exactly the asked setting changed and recomputes the answer from the two histories, naming
-the plausible mistakes (the other sign, one run's value instead of the change, the best epoch instead of
-the last, the training accuracy logged with dropout on instead of the one scored in inference mode).
+"""The experiment exercises of chapters 4 to 10: change one setting of a baseline (short runs, or the
+chapter's own seed runs from the cache), train it over the same seeds, and answer from the results. The
+student hands over the runs as plain data (`experiment`: each run's settings and per-epoch history, and the
+answer), so the checker grades the student's own output: it checks that the seeds are the same on both sides
+and that only the asked setting changed, recomputes the mean change, and reads it against the spread between
+seeds, naming the plausible mistakes (the other sign, one run's value instead of the change, one seed's
+change instead of the mean, the best epoch instead of the last, the training accuracy logged with dropout on
+instead of the one scored in inference mode).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, fields, is_dataclass
+from statistics import mean
 
 import pandas as pd
 
@@ -29,13 +32,22 @@ SETTINGS = tuple(field.name for field in fields(TrainConfig))
 
 
 def experiment(baseline: object, changed: object, answer: object) -> dict | None:
-    """The plain record the checker reads: each run's settings and history, and the student's answer.
+    """The plain record the checker reads: each side's runs (settings and history) and the student's answer.
 
-    A run is a `RunFolder` (what `fer.train` returns) or a pair (its `TrainConfig`, its history table);
-    None while the experiment has not been run (the exercise is then unanswered, not wrong)."""
+    A side is one run or a list of runs, one per seed; a run is a `RunFolder` (what `fer.train` returns) or a
+    pair (its `TrainConfig`, its history table). None while the experiment has not been run (the exercise is
+    then unanswered, not wrong)."""
     if changed is None or answer is None:
         return None
-    return {"baseline": _run_record(baseline), "changed": _run_record(changed), "answer": answer}
+    return {"baseline": _side_record(baseline), "changed": _side_record(changed), "answer": answer}
+
+
+def _side_record(runs: object) -> list[dict]:
+    """The records of one side's runs: one run, or a list (or tuple) of runs."""
+    one = isinstance(runs, RunFolder) or (
+        isinstance(runs, tuple) and len(runs) == 2 and (is_dataclass(runs[0]) or isinstance(runs[0], dict))
+    )
+    return [_run_record(run) for run in ([runs] if one else list(runs))]
 
 
 def _run_record(run: object) -> dict:
@@ -75,75 +87,172 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-2, abs_tol=1e-3)
 
 
-def check_experiment(record: object, setting: str, measure: str) -> Feedback:
-    """The student changed one setting of the baseline run (`setting`) and nothing else, trained it, and answered
-    the change in a measured number (`measure`, one of MEASURES), their run minus the baseline, recomputed
-    here from the student's own two runs."""
+def _count(seeds: list[int]) -> str:
+    return f"{len(seeds)} run{'s' if len(seeds) != 1 else ''}"
+
+
+def _names(settings: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in settings)
+
+
+def _runs_problem(base: list[dict], mine: list[dict], setting: str, seeds: int) -> str | None:
+    """What is wrong with the two sides' runs as an experiment on `setting` over `seeds` seeds, or None."""
+    if not base or not mine:
+        return f"{'the baseline' if not base else 'your side'} has no runs: hand over a list of runs, one per seed."
+    for name, runs in (("the baseline's runs", base), ("your runs", mine)):
+        seeds_of = [run["config"]["seed"] for run in runs]
+        if len(set(seeds_of)) < len(seeds_of):
+            return f"{name} repeat a seed (seeds {', '.join(map(str, seeds_of))}): train each seed once."
+        for run in runs[1:]:
+            others = [n for n in changed_settings(runs[0]["config"], run["config"]) if n != "seed"]
+            if others:
+                return (
+                    f"{name} differ in {_names(others)}, not only in their seed: the runs of one side should be "
+                    "one run trained with different seeds."
+                )
+    changed = [n for n in changed_settings(base[0]["config"], mine[0]["config"]) if n != "seed"]
+    if not changed:
+        return f"your runs have the baseline's settings: change `{setting}` and run them again."
+    if changed != [setting]:
+        others = _names([name for name in changed if name != setting])
+        also = f" as well as `{setting}`" if setting in changed else ""
+        return (
+            f"you changed {others}{also}: change `{setting}` only, so that the difference between the baseline "
+            "and your runs is its effect alone."
+        )
+    base_seeds = sorted(run["config"]["seed"] for run in base)
+    mine_seeds = sorted(run["config"]["seed"] for run in mine)
+    if min(len(base_seeds), len(mine_seeds)) < seeds:
+        return (
+            f"the baseline has {_count(base_seeds)} and your side {_count(mine_seeds)}: train each side with "
+            f"at least {seeds} seeds (a list of runs, one per seed), so that the change "
+            "can be read against the spread between seeds."
+        )
+    if base_seeds != mine_seeds:
+        return (
+            f"your runs have seeds {', '.join(map(str, mine_seeds))} and the baseline "
+            f"{', '.join(map(str, base_seeds))}: train yours with the baseline's seeds, so that each seed's pair "
+            f"differs in `{setting}` alone."
+        )
+    return None
+
+
+def _history_problem(runs: list[dict], name: str, measure: str) -> str | None:
+    """What keeps `measure` from being read on each of one side's runs (`name`), or None."""
+    for run in runs:
+        history, seed = run["history"], run["config"]["seed"]
+        if len(history) == 0:
+            return f"{name}, seed {seed}: its history is empty: did it train?"
+        if measure == "gap" and f"{TRAIN_EVAL_PREFIX}accuracy" not in history:
+            return f"{name}, seed {seed}: its history has no `{TRAIN_EVAL_PREFIX}accuracy`: train it with score_train."
+    return None
+
+
+def _by_seed(runs: list[dict]) -> dict[int, pd.DataFrame]:
+    """Each run's history by its seed."""
+    return {run["config"]["seed"]: run["history"] for run in runs}
+
+
+def check_experiment(record: object, setting: str, measure: str, seeds: int = 2) -> Feedback:
+    """The student changed one setting of the baseline (`setting`) and nothing else, trained both over the same
+    seeds (at least `seeds`), and answered the mean change in a measured number (`measure`, one of MEASURES),
+    their runs minus the baseline, recomputed here from the student's own runs and read against the spread
+    between seeds."""
     if record is None:
         return Feedback(False, f"{UNANSWERED}: run your experiment and set `answer`, then run this cell again.")
     if not isinstance(record, dict) or not {"baseline", "changed", "answer"} <= set(record):
         return Feedback(False, "hand over `exercises.experiment(baseline, yours, answer)` as the cell does.")
     base, mine = record["baseline"], record["changed"]
-    changed = changed_settings(base["config"], mine["config"])
-    if not changed:
-        return Feedback(False, f"your run has the baseline's settings: change `{setting}` and run it again.")
-    if changed != [setting]:
-        others = ", ".join(f"`{name}`" for name in changed if name != setting)
-        return Feedback(
-            False,
-            f"you changed {others}{' as well as' if setting in changed else ''}"
-            f"{f' `{setting}`' if setting in changed else ''}: change `{setting}` only, so that the difference "
-            "between the two runs is its effect alone.",
-        )
-    for name, history in (("the baseline", base["history"]), ("your run", mine["history"])):
-        if len(history) == 0:
-            return Feedback(False, f"{name}'s history is empty: did it train?")
-        if measure == "gap" and f"{TRAIN_EVAL_PREFIX}accuracy" not in history:
-            return Feedback(False, f"{name}'s history has no `{TRAIN_EVAL_PREFIX}accuracy`: train it with score_train.")
-    expected = measured(mine["history"], measure) - measured(base["history"], measure)
+    problem = (
+        _runs_problem(base, mine, setting, seeds)
+        or _history_problem(base, "the baseline", measure)
+        or _history_problem(mine, "your run", measure)
+    )
+    if problem:
+        return Feedback(False, problem)
+    before = {seed: measured(history, measure) for seed, history in _by_seed(base).items()}
+    after = {seed: measured(history, measure) for seed, history in _by_seed(mine).items()}
+    expected = mean(after.values()) - mean(before.values())
     what = MEASURES[measure]
     value = as_number(record["answer"])
     if value is None or not math.isfinite(value):
         return Feedback(
-            False, f"`answer` should be a finite number: the change in {what}, your run minus the baseline."
+            False,
+            f"`answer` should be a finite number: the change in {what}, the mean of your runs minus the baseline's.",
         )
     if close(value, expected):
-        before, after = measured(base["history"], measure), measured(mine["history"], measure)
-        return Feedback(
-            True,
-            f"with `{setting}` = {mine['config'][setting]!r} instead of {base['config'][setting]!r}, {what} went from "
-            f"{before:.3f} to {after:.3f} ({expected:+.3f}). One run per setting: another seed may differ.",
-        )
-    hints = [
-        (-expected, "that is the baseline minus your run: subtract the other way (yours minus the baseline)"),
-        (measured(mine["history"], measure), f"that is your run's {what}, not its change from the baseline"),
-    ]
-    if measure == "gap":
-        logged = (mine["history"]["accuracy"] - mine["history"]["val_accuracy"]).iloc[-1] - (
-            base["history"]["accuracy"] - base["history"]["val_accuracy"]
-        ).iloc[-1]
-        hints.append(
-            (
-                float(logged),
-                "that uses the training accuracy Keras logs (the epoch's running mean, dropout on); score both "
-                f"sides in inference mode: `{TRAIN_EVAL_PREFIX}accuracy`",
-            )
-        )
-    column = "val_accuracy" if measure == "gap" else measure
-    best = mine["history"][column].idxmax() if "accuracy" in column else mine["history"][column].idxmin()
-    base_best = base["history"][column].idxmax() if "accuracy" in column else base["history"][column].idxmin()
-    hints.append(
-        (
-            measured(mine["history"], measure, int(best)) - measured(base["history"], measure, int(base_best)),
-            "that compares the runs' best epochs; the question reads the last epoch of each",
-        )
-    )
-    for wrong, message in hints:
+        return Feedback(True, _result(base, mine, setting, what, before, after))
+    for wrong, message in _hints(base, mine, measure, before, after):
         if close(value, wrong) and not close(wrong, expected):
             return Feedback(False, f"{value:g}: {message}.")
     direction = "high" if value > expected else "low"
     return Feedback(
         False,
-        f"{value:g} is too {direction} for the change in {what}: read both runs' last epoch "
-        "(`history.iloc[-1]`) and subtract the baseline's from yours.",
+        f"{value:g} is too {direction} for the change in {what}: read each run's last epoch "
+        "(`history.iloc[-1]`), average each side over its seeds, and subtract the baseline's mean from yours.",
     )
+
+
+def _result(base: list[dict], mine: list[dict], setting: str, what: str, before: dict, after: dict) -> str:
+    """The message of a right answer: the mean change and the spread between seeds it is read against."""
+    change = mean(after.values()) - mean(before.values())
+    spread = {side: max(v.values()) - min(v.values()) for side, v in (("base", before), ("mine", after))}
+    larger = abs(change) > max(spread.values())
+    reading = (
+        "the change is larger than both"
+        if larger
+        else "the change is within that spread: these seeds show no effect beyond it"
+    )
+    return (
+        f"with `{setting}` = {mine[0]['config'][setting]!r} instead of {base[0]['config'][setting]!r}, {what} went "
+        f"from {mean(before.values()):.3f} to {mean(after.values()):.3f} on average over seeds "
+        f"{', '.join(map(str, sorted(before)))} ({change:+.3f}). The baseline's seeds differ by "
+        f"{spread['base']:.3f} and yours by {spread['mine']:.3f}: {reading}."
+    )
+
+
+def _hints(base: list[dict], mine: list[dict], measure: str, before: dict, after: dict) -> list[tuple[float, str]]:
+    """(a plausible wrong answer, what it is) for the student's runs."""
+    what = MEASURES[measure]
+    expected = mean(after.values()) - mean(before.values())
+    hints = [
+        (-expected, "that is the baseline minus your runs: subtract the other way (yours minus the baseline)"),
+        (mean(after.values()), f"that is {what} of your runs (their mean), not its change from the baseline"),
+    ]
+    hints += [
+        (v, f"that is {what} of your seed-{seed} run, not its change from the baseline") for seed, v in after.items()
+    ]
+    hints += [
+        (
+            after[seed] - before[seed],
+            f"that is the change on seed {seed} alone: average each side over all its seeds, then subtract",
+        )
+        for seed in after
+    ]
+    if measure == "gap":
+
+        def logged(runs: list[dict]) -> float:
+            return mean(float((r["history"]["accuracy"] - r["history"]["val_accuracy"]).iloc[-1]) for r in runs)
+
+        hints.append(
+            (
+                logged(mine) - logged(base),
+                "that uses the training accuracy Keras logs (the epoch's running mean, dropout on); score both "
+                f"sides in inference mode: `{TRAIN_EVAL_PREFIX}accuracy`",
+            )
+        )
+    column = "val_accuracy" if measure == "gap" else measure
+
+    def at_best(runs: list[dict]) -> float:
+        def best(history: pd.DataFrame) -> int:
+            return int(history[column].idxmax() if "accuracy" in column else history[column].idxmin())
+
+        return mean(measured(r["history"], measure, best(r["history"])) for r in runs)
+
+    hints.append(
+        (
+            at_best(mine) - at_best(base),
+            "that compares the runs' best epochs; the question reads the last epoch of each",
+        )
+    )
+    return hints
