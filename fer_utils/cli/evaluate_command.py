@@ -225,7 +225,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
     check = None
     if args.run is not None:
-        given = [f"--{name.replace('_', '-')}" for name in SPLIT_OPTIONS if getattr(args, name) is not None]
+        given = _option_names(args, SPLIT_OPTIONS)
         if given:
             raise InputError(
                 f"evaluate --run reads the run's saved test predictions; {', '.join(given)} apply to --model only"

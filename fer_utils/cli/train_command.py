@@ -41,32 +41,6 @@ def _rates(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-# TrainConfig field for each `train` option; an option left out keeps TrainConfig's default.
-TRAIN_FIELDS = (
-    "model",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "dropout",
-    "l1",
-    "seed",
-    "protocol",
-    "patience",
-    "init",
-    "augment",
-    "class_weights",
-    "plateau",
-    "clean_test",
-    "time_budget",
-    "use_ema",
-    "bn_momentum",
-    "width",
-    "mix",
-    "random_erasing",
-    "intensity",
-)
-
-
 def _train(args: argparse.Namespace) -> int:
     """`_train_command`, stopped anywhere by Ctrl-C (exit 130) or SIGTERM (exit 143): what was half-written is
     removed on the way out (the run is written aside and renamed into place only when whole)."""
@@ -78,7 +52,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_command(args: argparse.Namespace) -> int:
     """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
-    from dataclasses import replace
+    from dataclasses import fields, replace
 
     from fer_utils.errors import InputError
     from fer_utils.train.distribute import (
@@ -112,7 +86,8 @@ def _train_command(args: argparse.Namespace) -> int:
             f"{', '.join(paper_only)} apply to {PAPER_MODEL} only; {args.model} has no such layers, so they would "
             "be recorded but never applied: leave them out, or train --model paper-cnn"
         )
-    given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
+    # every option named as a TrainConfig field; one left out keeps the recipe's value, or TrainConfig's default
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     spec = folder_crop_spec(args.crops)  # as `preprocess` recorded it
     crops_side = spec.side if spec else None
     if args.size is not None and crops_side is not None and args.size > crops_side:

@@ -373,13 +373,6 @@ def latency_table(
     return pd.DataFrame(rows)
 
 
-def keras_file_size(model: keras.Model, folder: Path) -> int:
-    """Bytes of the model saved as .keras in `folder`."""
-    path = Path(folder) / f"{model.name}.keras"
-    model.save(path)
-    return path.stat().st_size
-
-
 def deployment_table(
     model: keras.Model,
     blobs: dict[str, bytes],
@@ -391,11 +384,13 @@ def deployment_table(
     """Size, batch-1 latency and accuracy of the Keras float32 model and of each TFLite flatbuffer in
     `blobs` (mode → bytes) on one test set; `speedup` and `accuracy_change` are relative to Keras."""
     one = np.asarray(test_images[:1], np.float32)
+    saved = Path(folder) / f"{model.name}.keras"
+    model.save(saved)
     keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
     rows = [
         {
             "variant": "keras float32",
-            "bytes": keras_file_size(model, folder),
+            "bytes": saved.stat().st_size,
             "latency_ms": 1000 * keras_latency(model, one, repeats),
             "accuracy": keras_acc,
         }
