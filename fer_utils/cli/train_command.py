@@ -157,34 +157,8 @@ def _train_run(
 
 
 def recipe_text(name: str) -> str:
-    """A recipe's settings in a few words, from PRESETS (the one place they are written)."""
-    recipe = PRESETS[name]
-    parts = [str(recipe["model"])] if "model" in recipe else []
-    if "image_size" in recipe:
-        parts.append(f"{recipe['image_size'][0]} px")
-    if "dropout" in recipe:
-        parts.append(f"dropout {','.join(f'{rate:g}' for rate in recipe['dropout'])}")
-    if recipe.get("augment"):
-        turns = f"±{recipe['augment_rotation']:g}° rotation, " if recipe.get("augment_rotation") else ""
-        zoom = f", zoom {recipe['augment_zoom']:g}" if recipe.get("augment_zoom") else ""
-        parts.append(f"flips, {turns}shift {recipe['augment_shift']:g}{zoom}")
-    labels = {
-        "batch_size": "batch",
-        "learning_rate": "learning rate",
-        "schedule": "schedule",
-        "label_smoothing": "label smoothing",
-        "epochs": "epochs",
-        "patience": "patience",
-        "plateau": "plateau",
-        "keep": "keeps the epoch",
-        "class_weights": "class weights",
-    }
-    parts += [
-        f"{label} {recipe[key]:g}" if not isinstance(recipe[key], str) else f"{label} {recipe[key]}"
-        for key, label in labels.items()
-        if key in recipe
-    ]
-    return ", ".join(parts)
+    """A recipe's settings in a few words, as PRESETS (the one place they are written) holds them."""
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in PRESETS[name].items())
 
 
 def _clean_test_note(duplicates: dict) -> str:
