@@ -663,12 +663,15 @@ def test_the_pages_views_and_mean_are_pythons(whole_run: SimpleNamespace, tmp_pa
     a real crop, pixel for pixel, and averages the exported TFLite model's probabilities of them as Python does."""
     import shutil
 
-    from fer_utils.deploy.tflite import page_model, tflite_predict
+    from fer_utils.deploy.exports import page_export
+    from fer_utils.deploy.tflite import tflite_predict
     from fer_utils.evaluate.tta import tta_probabilities, tta_views
 
     crop = _gray(whole_run.crops / whole_run.frames["image"].iloc[0])
     side = crop.shape[0]
-    blob, _ = page_model(whole_run.run.load(), side)
+    run = whole_run.run.open()
+    assert run.spec.side == side
+    blob, _ = page_export(run, "float32", {})
     views = tta_views(crop[None, ..., None].astype(np.float32), "flip-shift")
     per_view = [tflite_predict(blob, view)[0].tolist() for view in views]
     shutil.copy2(Path(__file__).resolve().parents[1] / "book" / "_demo" / "tta.js", tmp_path / "tta.mjs")

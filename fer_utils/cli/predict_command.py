@@ -17,15 +17,14 @@ def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
     cropped as the crop spec beside the model says (`crop_spec.json`; the default spec at the model's side for a
     model without one): the model's folder read once, `RunFolder.open`."""
-    from fer_utils.deploy.inference import Recognizer, check_annotated_out, refuse_overwrite
+    from fer_utils.deploy.inference import Recognizer, check_annotated_out
     from fer_utils.errors import InputError
     from fer_utils.storage.outputs import check_outputs
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, predict_clip
 
-    refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
-    check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
+    check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])  # before loading
     check_annotated_out(args.out, args.media)
     run = RunFolder(args.model.parent).open(args.model)
     if clip_shape(run.model) is not None:  # a sequence model: one answer for the clip, from N sampled frames

@@ -209,25 +209,6 @@ def export_page_info(model_file: Path) -> dict | None:
     return info
 
 
-def page_model(
-    model: keras.Model, side: int, mode: str = "float32", representative: np.ndarray | None = None
-) -> tuple[bytes, dict[str, object]]:
-    """The live page's copy of `model`: TFLite taking one side×side gray crop in a batch of 1 (LiteRT.js runs
-    fixed shapes only; float32, or full-integer int8 calibrated on `representative`, default the shipped
-    generated faces), and what the page needs beside it: the input shape, the TFLite mode and the input and
-    output tensors' [scale, zero point] (None for float32)."""
-    from fer_utils.models.networks import fixed_input
-
-    if mode not in PAGE_TFLITE_MODES:
-        raise InputError(f"the page runs {' or '.join(PAGE_TFLITE_MODES)} models, not {mode!r}")
-    if len(model.input_shape) != 4 or int(model.input_shape[-1]) != 1:
-        raise InputError(f"the page feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}")
-    if mode == "int8" and representative is None:
-        representative = representative_faces(side, side)
-    blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
-    return blob, {"input_shape": [side, side, 1], **page_tensors(blob, mode)}
-
-
 def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> Interpreter:
     """LiteRT's interpreter for `model_bytes`, its tensors allocated (the runtime's log of the delegate it
     creates held back: `runtime_logs_held`)."""
