@@ -190,13 +190,6 @@ def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
     return manifest[sides.to_numpy() == split]
 
 
-def folder_frames(crops: Path, split: str | None = None) -> pd.DataFrame:
-    """The usable frames of a crops folder (every one, or those of side `split`), with vocabulary emotions."""
-    frames = usable_frames(folder_rows(crops, split))
-    emotions = frames["emotion"].astype(str).map(lambda name: folder_emotion(name) or name)
-    return frames.assign(emotion=emotions)
-
-
 def unusable_rows(rows: pd.DataFrame) -> dict[str, int]:
     """The manifest rows without a usable crop, counted by status (none scored; counted, never silent)."""
     usable = rows["status"].eq("ok") & rows["image"].fillna("").astype(str).str.len().gt(0)
@@ -396,7 +389,8 @@ def cross_evaluate(
 
     names = vocabulary_classes(classes)
     rows = folder_rows(crops, split)
-    frames = folder_frames(crops, split)
+    frames = usable_frames(rows)
+    frames = frames.assign(emotion=frames["emotion"].astype(str).map(lambda name: folder_emotion(name) or name))
     trained_here = run_dir is not None and (Path(run_dir) / CONFIG_FILE).is_file()  # a run of this package
     known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here, tta=tta)
     if known.frames.empty:

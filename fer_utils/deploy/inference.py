@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -228,8 +228,10 @@ class Recognizer:
             yield self.frame(image, index)
 
     def table(self, faces: Sequence[FacePrediction]) -> pd.DataFrame:
-        """The predictions as a table (`predictions_table`)."""
-        return predictions_table(faces, self.classes)
+        """One row per face: frame_index, face, box, emotion, then one probability column per class."""
+        columns = probability_columns(self.classes)
+        rows = [{**asdict(p), **dict(zip(columns, (p.probabilities[c] for c in self.classes)))} for p in faces]
+        return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
 
     def predict_media(self, path: Path, every: int | None = None, out: Path | None = None) -> pd.DataFrame:
         """Every face of an image or of every (`every`-th) video frame as a table; with `out`, also the
@@ -299,19 +301,6 @@ class AnnotatedWriter:
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
-
-
-def predictions_table(predictions: Sequence[FacePrediction], classes: Sequence[str]) -> pd.DataFrame:
-    """One row per face: frame_index, face, box, emotion, then one probability column per class."""
-    columns = probability_columns(classes)
-    rows = [
-        {
-            **{k: getattr(p, k) for k in ("frame_index", "face", "x", "y", "w", "h", "emotion")},
-            **{column: p.probabilities[c] for column, c in zip(columns, classes)},
-        }
-        for p in predictions
-    ]
-    return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
 
 
 def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.ndarray:

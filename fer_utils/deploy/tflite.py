@@ -228,12 +228,6 @@ def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    """Output tensor → float32 probabilities."""
-    scale, zero = detail["quantization"]
-    return (y.astype(np.float32) - zero) * scale if scale else y.astype(np.float32)
-
-
 def tflite_predict(model_bytes: bytes | Interpreter, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model (its bytes, or an interpreter
     made from them), `batch_size` at a time."""
@@ -249,7 +243,9 @@ def tflite_predict(model_bytes: bytes | Interpreter, images: np.ndarray, batch_s
             inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
         interpreter.set_tensor(inp["index"], _quantize(batch, inp))
         interpreter.invoke()
-        results.append(_dequantize(interpreter.get_tensor(out["index"]), out))
+        scale, zero = out["quantization"]  # the output tensor's, to float32 probabilities
+        probabilities = interpreter.get_tensor(out["index"]).astype(np.float32)
+        results.append((probabilities - zero) * scale if scale else probabilities)
     return np.concatenate(results) if results else np.zeros((0, out["shape"][-1]), np.float32)
 
 
