@@ -56,7 +56,6 @@ def _train_command(args: argparse.Namespace) -> int:
 
     from fer_utils.errors import InputError
     from fer_utils.train.distribute import (
-        check_no_cluster,
         cluster_for,
         lost_cluster,
         make_strategy,
@@ -64,8 +63,8 @@ def _train_command(args: argparse.Namespace) -> int:
         wait_for_peers,
     )
 
-    cluster = cluster_for(args.strategy)  # a missing or bad TF_CONFIG fails first, before anything is written
-    check_no_cluster(args.strategy)  # a cluster's TF_CONFIG that another strategy would ignore
+    # a missing or bad TF_CONFIG fails first, before anything is written, as one that another strategy would ignore
+    cluster = cluster_for(args.strategy)
     if cluster is None and args.peer_timeout is not None:
         raise InputError("--peer-timeout is how long --strategy multiworker waits for the other tasks: give both")
     if cluster is not None:  # every other task answers, or a one-line error after --peer-timeout
