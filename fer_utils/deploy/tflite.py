@@ -218,30 +218,32 @@ def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> In
     return interpreter
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    """Float input → the input tensor's dtype, using its (scale, zero point) when it is quantized."""
-    scale, zero = detail["quantization"]
-    dtype = detail["dtype"]
+def _set_input(interpreter: Interpreter, x: np.ndarray) -> dict:
+    """Set the interpreter's input to the float images `x`: its tensor resized to their shape first when it has
+    another, and `x` in its dtype, through its (scale, zero point) when it is quantized. Returns the output
+    tensor's details."""
+    inp = interpreter.get_input_details()[0]
+    if tuple(inp["shape"]) != x.shape:
+        interpreter.resize_tensor_input(inp["index"], x.shape)
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+    (scale, zero), dtype = inp["quantization"], inp["dtype"]
     if scale:
         info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-    return x.astype(dtype)
+        x = np.clip(np.round(x / scale + zero), info.min, info.max)
+    interpreter.set_tensor(inp["index"], x.astype(dtype))
+    return interpreter.get_output_details()[0]
 
 
 def tflite_predict(model_bytes: bytes | Interpreter, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model (its bytes, or an interpreter
     made from them), `batch_size` at a time."""
     interpreter = tflite_interpreter(model_bytes) if isinstance(model_bytes, (bytes, bytearray)) else model_bytes
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    out = interpreter.get_output_details()[0]
     images = np.asarray(images, dtype=np.float32)
     results = []
     for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
-        if tuple(inp["shape"]) != batch.shape:
-            interpreter.resize_tensor_input(inp["index"], batch.shape)
-            interpreter.allocate_tensors()
-            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-        interpreter.set_tensor(inp["index"], _quantize(batch, inp))
+        out = _set_input(interpreter, images[start : start + batch_size])
         interpreter.invoke()
         scale, zero = out["quantization"]  # the output tensor's, to float32 probabilities
         probabilities = interpreter.get_tensor(out["index"]).astype(np.float32)
@@ -269,12 +271,7 @@ def keras_latency(model: keras.Model, batch: np.ndarray, repeats: int = 30) -> f
 def tflite_latency(model_bytes: bytes, batch: np.ndarray, repeats: int = 30) -> float:
     """Median seconds of one TFLite invoke on `batch` (input quantized beforehand, as a device would)."""
     interpreter = tflite_interpreter(model_bytes)
-    inp = interpreter.get_input_details()[0]
-    if tuple(inp["shape"]) != batch.shape:
-        interpreter.resize_tensor_input(inp["index"], batch.shape)
-        interpreter.allocate_tensors()
-        inp = interpreter.get_input_details()[0]
-    interpreter.set_tensor(inp["index"], _quantize(np.asarray(batch, np.float32), inp))
+    _set_input(interpreter, np.asarray(batch, np.float32))
     return median_seconds(interpreter.invoke, repeats)
 
 
