@@ -233,6 +233,6 @@ def check_run_dir(run_dir: Path) -> None:
     folder = RunFolder(Path(run_dir))
     if folder.path.exists() and not folder.path.is_dir():
         raise InputError(f"{run_dir} exists and is not a folder")
-    if folder.holds_anything():
+    if folder.path.is_dir() and any(folder.path.iterdir()):  # a run, or something else, is there
         kind = "a complete run" if folder.is_complete() else "files"
         raise InputError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")
