@@ -1,5 +1,5 @@
 """argparse types: the one place for the bounds of the command line's numbers, and the arguments several
-commands share (`add_model_argument`).
+commands share (`add_model_argument`, `add_tta_argument`).
 
 Each parses one argument and raises argparse.ArgumentTypeError with the bound it broke, so argparse
 prints `argument --size: must be …` and exits 2 before anything is read or loaded.
@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from fer_utils.registry import MAX_SIDE  # the largest crop or input side (a crop spec's bound too)
+from fer_utils.registry import MAX_SIDE, TTA_MODES  # MAX_SIDE: the largest crop or input side (a crop spec's too)
 
 
 def _bounded(kind: type, ok: Callable[[float], bool], bound: str) -> Callable[[str], int | float]:
@@ -50,3 +50,15 @@ fraction = _bounded(float, lambda value: 0 <= value < 1, "a fraction of at least
 def add_model_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, required: bool) -> None:
     """Add `--model`, a saved .keras model with its classes.json beside it (evaluate, predict)."""
     parser.add_argument("--model", type=Path, required=required, help="a .keras model file (classes.json beside it)")
+
+
+def add_tta_argument(parser: argparse.ArgumentParser, where: str) -> None:
+    """Add `--tta`, test-time augmentation (`evaluate.tta`: evaluate, predict, export); `where` says where it
+    applies and what records it."""
+    parser.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help=f"test-time augmentation{where}: each face's probabilities averaged over its crop and its mirror "
+        "(flip), and four 2-px shifts too (flip-shift); default: none, the crop alone",
+    )

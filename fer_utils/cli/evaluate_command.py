@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import add_model_argument, fraction, non_negative_int
-from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS, TTA_MODES
+from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, fraction, non_negative_int
+from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS
 
 # `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
 SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
@@ -268,12 +268,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)"
     )
-    evaluate.add_argument(
-        "--tta",
-        choices=TTA_MODES,
-        default="none",
-        help="with --model: test-time augmentation, each crop's probabilities averaged over it and its mirror "
-        "(flip), and four 2-px shifts too (flip-shift); recorded in the metrics (default: none, the crop alone)",
-    )
+    add_tta_argument(evaluate, " (with --model; recorded in the metrics)")
     evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON")
     evaluate.set_defaults(handler=_evaluate)

@@ -9,8 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import add_model_argument, positive_int
-from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, TTA_MODES
+from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positive_int
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -66,11 +66,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
     )
     predict.add_argument("--every", type=positive_int, default=None, help="only every K-th video frame")
-    predict.add_argument(
-        "--tta",
-        choices=TTA_MODES,
-        default="none",
-        help="test-time augmentation: average each face's probabilities over its crop and its mirror (flip), "
-        "and four 2-px shifts too (flip-shift); default: none, the crop alone",
-    )
+    add_tta_argument(predict, "")
     predict.set_defaults(handler=_predict)
