@@ -358,9 +358,9 @@ def deployment_table(
     """Size, batch-1 latency and accuracy of the Keras float32 model and of each TFLite flatbuffer in
     `blobs` (mode → bytes) on one test set; `speedup` and `accuracy_change` are relative to Keras."""
     one = np.asarray(test_images[:1], np.float32)
+    keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
     saved = Path(folder) / f"{model.name}.keras"
     model.save(saved)
-    keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
     rows = [
         {
             "variant": "keras float32",
