@@ -333,14 +333,19 @@ def test_predict_refuses_to_overwrite_its_input(stills: list[Path], tmp_path: Pa
     import shutil
 
     from fer_utils.cli import main
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.errors import OutputError
+    from fer_utils.train.runs import RunFolder
 
     model = _untrained_model(tmp_path / "run", ["neutral", "happy", "sad"])
     image = Path(shutil.copy(stills[0], tmp_path / "me.png"))
     original = image.read_bytes()
     for out in (image, tmp_path / "." / "me.png"):
         assert main(["predict", "--model", str(model), str(image), "--out", str(out), "--detector", "opencv-haar"]) == 2
-        assert "is the input file" in capsys.readouterr().err
+        assert "would overwrite the input" in capsys.readouterr().err
     assert main(["predict", "--model", str(model), str(image), "--csv", str(image)]) == 2
+    with pytest.raises(OutputError, match="would overwrite the input"):  # the recognizer's own check, in Python
+        Recognizer.of_run(RunFolder(model.parent), "opencv-haar").predict_media(image, out=tmp_path / "." / "me.png")
     assert image.read_bytes() == original
 
 
