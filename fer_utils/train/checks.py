@@ -1,7 +1,7 @@
 """The checks before a training run builds anything, each an InputError that says what is wrong and
 what to do: the config (`check_config`, with the augmentation's strength in `augment_problems`), the
 frames and their crops on disk (`check_training_frames`, `check_crops`, `png_size`), the classes a
-split leaves out of training (`check_split_classes`) and the run folder, never written over
+split leaves out of training (`check_split`) and the run folder, never written over
 (`check_run_dir`). `fer_utils.train.fit` calls them before it trains.
 """
 
@@ -201,9 +201,12 @@ def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | Non
     return classes
 
 
-def check_split_classes(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
-    """InputError naming each class the split leaves out of training (with the protocol and seed): the
-    model could never predict it, so its test accuracy would mean nothing."""
+def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
+    """InputError when the split leaves its train or test side empty, or names each class it leaves out of
+    training (with the protocol and seed): the model could never predict it, so its test accuracy would mean
+    nothing."""
+    if split.train.empty or split.test.empty:
+        raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
     missing = [name for name in classes if name not in set(split.train["emotion"])]
     if not missing:
         return
