@@ -333,14 +333,19 @@ def test_predict_refuses_to_overwrite_its_input(stills: list[Path], tmp_path: Pa
     import shutil
 
     from fer_utils.cli import main
+    from fer_utils.deploy.inference import Recognizer
+    from fer_utils.errors import OutputError
+    from fer_utils.train.runs import RunFolder
 
     model = _untrained_model(tmp_path / "run", ["neutral", "happy", "sad"])
     image = Path(shutil.copy(stills[0], tmp_path / "me.png"))
     original = image.read_bytes()
     for out in (image, tmp_path / "." / "me.png"):
         assert main(["predict", "--model", str(model), str(image), "--out", str(out), "--detector", "opencv-haar"]) == 2
-        assert "is the input file" in capsys.readouterr().err
+        assert "would overwrite the input" in capsys.readouterr().err
     assert main(["predict", "--model", str(model), str(image), "--csv", str(image)]) == 2
+    with pytest.raises(OutputError, match="would overwrite the input"):  # the recognizer's own check, in Python
+        Recognizer.of_run(RunFolder(model.parent), "opencv-haar").predict_media(image, out=tmp_path / "." / "me.png")
     assert image.read_bytes() == original
 
 
@@ -660,12 +665,15 @@ def test_the_pages_views_and_mean_are_pythons(whole_run: SimpleNamespace, tmp_pa
     a real crop, pixel for pixel, and averages the exported TFLite model's probabilities of them as Python does."""
     import shutil
 
-    from fer_utils.deploy.tflite import page_model, tflite_predict
+    from fer_utils.deploy.exports import page_export
+    from fer_utils.deploy.tflite import tflite_predict
     from fer_utils.evaluate.tta import tta_probabilities, tta_views
 
     crop = _gray(whole_run.crops / whole_run.frames["image"].iloc[0])
     side = crop.shape[0]
-    blob, _ = page_model(whole_run.run.load(), side)
+    run = whole_run.run.open()
+    assert run.spec.side == side
+    blob, _ = page_export(run, "float32", {})
     views = tta_views(crop[None, ..., None].astype(np.float32), "flip-shift")
     per_view = [tflite_predict(blob, view)[0].tolist() for view in views]
     shutil.copy2(Path(__file__).resolve().parents[1] / "book" / "_demo" / "tta.js", tmp_path / "tta.mjs")

@@ -1,5 +1,5 @@
-"""argparse types: the one place for the bounds of the command line's numbers (issue 18, item 15), and
-the arguments several commands share (`add_model_argument`).
+"""argparse types: the one place for the bounds of the command line's numbers, and the arguments several
+commands share (`add_model_argument`, `add_tta_argument`).
 
 Each parses one argument and raises argparse.ArgumentTypeError with the bound it broke, so argparse
 prints `argument --size: must be …` and exits 2 before anything is read or loaded.
@@ -9,69 +9,56 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 
-from fer_utils.registry import MAX_SIDE  # the largest crop or input side (a crop spec's bound too)
+from fer_utils.registry import MAX_SIDE, TTA_MODES  # MAX_SIDE: the largest crop or input side (a crop spec's too)
 
 
-def _number(text: str, kind: type) -> int | float:
-    """`text` as `kind`, or ArgumentTypeError naming what was expected."""
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
-        ) from None
+def _bounded(kind: type, ok: Callable[[float], bool], bound: str) -> Callable[[str], int | float]:
+    """An argparse type: the text as `kind` (int or float), refused unless `ok` holds, with a message naming
+    `bound` and the value given."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value if kind is int else repr(text)}")
+        return value
+
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1 (epochs, batch size, every K-th frame, samples, workers)."""
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer ≥ 0 (seeds, patience)."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def side(text: str) -> int:
-    """An image side in pixels, 1..MAX_SIDE (a model's own minimum is checked when it is built)."""
-    value = _number(text, int)
-    if not 1 <= value <= MAX_SIDE:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_SIDE} pixels, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0 (learning rates): inf and nan are refused."""
-    value = _number(text, float)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """A finite number ≥ 0 (penalties, margins)."""
-    value = _number(text, float)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """A fraction in [0, 1) (a validation share: 0 means none)."""
-    value = _number(text, float)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction of at least 0 and below 1, got {text!r}")
-    return value
+# epochs, batch size, every K-th frame, samples, workers
+positive_int = _bounded(int, lambda value: value >= 1, "at least 1")
+# seeds, patience
+non_negative_int = _bounded(int, lambda value: value >= 0, "0 or more")
+# an image side in pixels (a model's own minimum is checked when it is built)
+side = _bounded(int, lambda value: 1 <= value <= MAX_SIDE, f"between 1 and {MAX_SIDE} pixels")
+# learning rates: inf and nan are refused
+positive_float = _bounded(float, lambda value: math.isfinite(value) and value > 0, "a finite number above 0")
+# penalties, margins
+non_negative_float = _bounded(float, lambda value: math.isfinite(value) and value >= 0, "a finite number of 0 or more")
+# a validation share: 0 means none
+fraction = _bounded(float, lambda value: 0 <= value < 1, "a fraction of at least 0 and below 1")
 
 
 def add_model_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, required: bool) -> None:
     """Add `--model`, a saved .keras model with its classes.json beside it (evaluate, predict)."""
     parser.add_argument("--model", type=Path, required=required, help="a .keras model file (classes.json beside it)")
+
+
+def add_tta_argument(parser: argparse.ArgumentParser, where: str) -> None:
+    """Add `--tta`, test-time augmentation (`evaluate.tta`: evaluate, predict, export); `where` says where it
+    applies and what records it."""
+    parser.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help=f"test-time augmentation{where}: each face's probabilities averaged over its crop and its mirror "
+        "(flip), and four 2-px shifts too (flip-shift); default: none, the crop alone",
+    )

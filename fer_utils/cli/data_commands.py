@@ -20,9 +20,9 @@ RAVDESS_ACTORS = range(1, 25)
 MAX_REJECTED_SHOWN = 20
 
 
-def modality_list(text: str) -> tuple[str, ...]:
-    """Parse `01,02` into ("01", "02") (RAVDESS modality codes)."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def code_list(text: str) -> list[str]:
+    """Parse `01,02` into ["01", "02"] (RAVDESS modality codes; CREMA-D emotion or sentence codes)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_index_options(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--modalities",
-        type=modality_list,
+        type=code_list,
         default=None,
         metavar="CODES",
         help="ravdess: modality codes to index, e.g. 01,02 (default 02, video-only); a take in both is indexed once",
@@ -71,8 +71,6 @@ def subjects_line(clips) -> str:
 def print_split(clips) -> None:
     """For a dataset with its own split: the files per class and side, and a WARNING line (stderr) for each
     class that a side lacks."""
-    import sys
-
     from fer_utils.data.corpora import split_counts, split_warnings
 
     table = split_counts(clips)
@@ -116,11 +114,6 @@ def run_sample(args: argparse.Namespace) -> int:
     megabytes = sample_size_bytes(args.out) / 1e6
     print(f"wrote {len(table)} synthetic clips to {args.out} ({megabytes:.1f} MB) in {seconds:.1f} s")
     return 0
-
-
-def code_list(text: str) -> list[str]:
-    """Parse `ANG,HAP` into ["ANG", "HAP"] (CREMA-D emotion or sentence codes)."""
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -254,7 +247,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample = subparsers.add_parser("sample", help="generate the synthetic RAVDESS-style sample (from the 24 stills)")
     sample.add_argument("--out", type=Path, required=True, help="output folder (Actor_XX/*.mp4)")
     sample.add_argument(
-        "--actors", type=actor_list, default=list(range(1, 25)), help="e.g. 1-24 or 1,2,5 (default all)"
+        "--actors", type=actor_list, default=list(RAVDESS_ACTORS), help="e.g. 1-24 or 1,2,5 (default all)"
     )
     sample.add_argument("--seed", type=non_negative_int, default=0)
     sample.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU; 1 = none)")

@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import add_model_argument, fraction, non_negative_int
-from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS, TTA_MODES
+from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, fraction, non_negative_int
+from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS
 
 # `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
 SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
@@ -59,18 +59,6 @@ def recorded_split(args: argparse.Namespace) -> dict:
     return {**recorded, "clean_test": bool(config.get("clean_test", False))}
 
 
-def copies_of_run(test, crops: Path, run_dir: Path):
-    """For each row of `test` (crops under `crops`): whether its crop copies one the run in `run_dir` trained on,
-    by content (its train_hashes.csv, `crossdata.training_overlap`), whatever folder the crops come from; all
-    False for a run that did not record them (the split's own check, `copy_of_train`, still applies)."""
-    import numpy as np
-
-    from fer_utils.deploy.crossdata import training_overlap
-
-    found, _ = training_overlap(test, crops, run_dir)
-    return np.zeros(len(test), dtype=bool) if found is None else found
-
-
 def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> None:
     """InputError naming the model's classes and the crops' when `--crops` holds classes the model does not
     predict: they are not the crops it was trained on, so its test side cannot be rebuilt from them."""
@@ -92,7 +80,7 @@ def _model_test_predictions(args: argparse.Namespace):
     training split it); a different test side is refused, missing or damaged crops are left out and named."""
     from fer_utils.data.duplicates import audited_split
     from fer_utils.data.manifest import load_manifest, usable_frames
-    from fer_utils.deploy.crossdata import check_scored_crops
+    from fer_utils.deploy.crossdata import check_scored_crops, training_overlap
     from fer_utils.errors import InputError
     from fer_utils.models.networks import input_side, network_side
     from fer_utils.train.config import Feed
@@ -119,7 +107,11 @@ def _model_test_predictions(args: argparse.Namespace):
             f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
             f"on another folder, use --test-crops {args.crops} instead of --crops"
         )
-    test = test.assign(copy_of_train=test["copy_of_train"].to_numpy() | copies_of_run(test, args.crops, folder.path))
+    # the test crops that copy one the run trained on, by content, whatever folder they come from (its
+    # train_hashes.csv; a run that did not record them keeps the split's own check, `copy_of_train`)
+    copies, _ = training_overlap(test, args.crops, folder.path)
+    if copies is not None:
+        test = test.assign(copy_of_train=test["copy_of_train"].to_numpy() | copies)
     side = input_side(model)  # None: the model resizes the crops itself
     size = None if side is None else (side, side)
     check = check_scored_crops(test, args.crops, network_side(model))
@@ -225,7 +217,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
     check = None
     if args.run is not None:
-        given = [f"--{name.replace('_', '-')}" for name in SPLIT_OPTIONS if getattr(args, name) is not None]
+        given = _option_names(args, SPLIT_OPTIONS)
         if given:
             raise InputError(
                 f"evaluate --run reads the run's saved test predictions; {', '.join(given)} apply to --model only"
@@ -276,12 +268,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)"
     )
-    evaluate.add_argument(
-        "--tta",
-        choices=TTA_MODES,
-        default="none",
-        help="with --model: test-time augmentation, each crop's probabilities averaged over it and its mirror "
-        "(flip), and four 2-px shifts too (flip-shift); recorded in the metrics (default: none, the crop alone)",
-    )
+    add_tta_argument(evaluate, " (with --model; recorded in the metrics)")
     evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON")
     evaluate.set_defaults(handler=_evaluate)

@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import positive_int, side
-from fer_utils.registry import DEFAULT_TFLITE_MODE, MODEL_NAMES, PAPER_CLASSES, PAPER_SIDE, TFLITE_MODES, TTA_MODES
+from fer_utils.cli.arg_types import add_tta_argument, positive_int, side
+from fer_utils.registry import DEFAULT_TFLITE_MODE, MODEL_NAMES, PAPER_CLASSES, PAPER_SIDE, TFLITE_MODES
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -161,13 +161,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--run", type=Path, required=True, help="a run folder (python -m fer_utils train --out)")
     export.add_argument("--mode", choices=("float32", "int8"), default="float32", help="int8: 4x smaller")
     export.add_argument("--out", type=Path, help="a new folder for the two files (default: RUN/page/)")
-    export.add_argument(
-        "--tta",
-        choices=TTA_MODES,
-        default="none",
-        help="test-time augmentation the page runs, recorded in model.json: each face's probabilities averaged "
-        "over its crop and its mirror (flip), and four 2-px shifts too (flip-shift); default: none",
-    )
+    add_tta_argument(export, " the page runs (recorded in model.json)")
     export.set_defaults(handler=_export)
 
     peer = subparsers.add_parser(

@@ -9,23 +9,22 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import add_model_argument, positive_int
-from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, TTA_MODES
+from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positive_int
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
     cropped as the crop spec beside the model says (`crop_spec.json`; the default spec at the model's side for a
     model without one): the model's folder read once, `RunFolder.open`."""
-    from fer_utils.deploy.inference import Recognizer, check_annotated_out, refuse_overwrite
+    from fer_utils.deploy.inference import Recognizer, check_annotated_out
     from fer_utils.errors import InputError
     from fer_utils.storage.outputs import check_outputs
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, predict_clip
 
-    refuse_overwrite(args.media, args.out, args.csv, args.json)  # before loading anything
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
-    check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])
+    check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])  # before loading
     check_annotated_out(args.out, args.media)
     run = RunFolder(args.model.parent).open(args.model)
     if clip_shape(run.model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
@@ -67,11 +66,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
     )
     predict.add_argument("--every", type=positive_int, default=None, help="only every K-th video frame")
-    predict.add_argument(
-        "--tta",
-        choices=TTA_MODES,
-        default="none",
-        help="test-time augmentation: average each face's probabilities over its crop and its mirror (flip), "
-        "and four 2-px shifts too (flip-shift); default: none, the crop alone",
-    )
+    add_tta_argument(predict, "")
     predict.set_defaults(handler=_predict)

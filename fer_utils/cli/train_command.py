@@ -41,32 +41,6 @@ def _rates(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-# TrainConfig field for each `train` option; an option left out keeps TrainConfig's default.
-TRAIN_FIELDS = (
-    "model",
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "dropout",
-    "l1",
-    "seed",
-    "protocol",
-    "patience",
-    "init",
-    "augment",
-    "class_weights",
-    "plateau",
-    "clean_test",
-    "time_budget",
-    "use_ema",
-    "bn_momentum",
-    "width",
-    "mix",
-    "random_erasing",
-    "intensity",
-)
-
-
 def _train(args: argparse.Namespace) -> int:
     """`_train_command`, stopped anywhere by Ctrl-C (exit 130) or SIGTERM (exit 143): what was half-written is
     removed on the way out (the run is written aside and renamed into place only when whole)."""
@@ -78,11 +52,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _train_command(args: argparse.Namespace) -> int:
     """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
-    from dataclasses import replace
+    from dataclasses import fields, replace
 
     from fer_utils.errors import InputError
     from fer_utils.train.distribute import (
-        check_no_cluster,
         cluster_for,
         lost_cluster,
         make_strategy,
@@ -90,8 +63,8 @@ def _train_command(args: argparse.Namespace) -> int:
         wait_for_peers,
     )
 
-    cluster = cluster_for(args.strategy)  # a missing or bad TF_CONFIG fails first, before anything is written
-    check_no_cluster(args.strategy)  # a cluster's TF_CONFIG that another strategy would ignore
+    # a missing or bad TF_CONFIG fails first, before anything is written, as one that another strategy would ignore
+    cluster = cluster_for(args.strategy)
     if cluster is None and args.peer_timeout is not None:
         raise InputError("--peer-timeout is how long --strategy multiworker waits for the other tasks: give both")
     if cluster is not None:  # every other task answers, or a one-line error after --peer-timeout
@@ -112,7 +85,8 @@ def _train_command(args: argparse.Namespace) -> int:
             f"{', '.join(paper_only)} apply to {PAPER_MODEL} only; {args.model} has no such layers, so they would "
             "be recorded but never applied: leave them out, or train --model paper-cnn"
         )
-    given = {field: getattr(args, field) for field in TRAIN_FIELDS if getattr(args, field) is not None}
+    # every option named as a TrainConfig field; one left out keeps the recipe's value, or TrainConfig's default
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     spec = folder_crop_spec(args.crops)  # as `preprocess` recorded it
     crops_side = spec.side if spec else None
     if args.size is not None and crops_side is not None and args.size > crops_side:
@@ -182,34 +156,8 @@ def _train_run(
 
 
 def recipe_text(name: str) -> str:
-    """A recipe's settings in a few words, from PRESETS (the one place they are written)."""
-    recipe = PRESETS[name]
-    parts = [str(recipe["model"])] if "model" in recipe else []
-    if "image_size" in recipe:
-        parts.append(f"{recipe['image_size'][0]} px")
-    if "dropout" in recipe:
-        parts.append(f"dropout {','.join(f'{rate:g}' for rate in recipe['dropout'])}")
-    if recipe.get("augment"):
-        turns = f"±{recipe['augment_rotation']:g}° rotation, " if recipe.get("augment_rotation") else ""
-        zoom = f", zoom {recipe['augment_zoom']:g}" if recipe.get("augment_zoom") else ""
-        parts.append(f"flips, {turns}shift {recipe['augment_shift']:g}{zoom}")
-    labels = {
-        "batch_size": "batch",
-        "learning_rate": "learning rate",
-        "schedule": "schedule",
-        "label_smoothing": "label smoothing",
-        "epochs": "epochs",
-        "patience": "patience",
-        "plateau": "plateau",
-        "keep": "keeps the epoch",
-        "class_weights": "class weights",
-    }
-    parts += [
-        f"{label} {recipe[key]:g}" if not isinstance(recipe[key], str) else f"{label} {recipe[key]}"
-        for key, label in labels.items()
-        if key in recipe
-    ]
-    return ", ".join(parts)
+    """A recipe's settings in a few words, as PRESETS (the one place they are written) holds them."""
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in PRESETS[name].items())
 
 
 def _clean_test_note(duplicates: dict) -> str:

@@ -25,7 +25,7 @@ checked, predicted at its input size): `cross_evaluate` and the book's real-face
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -167,17 +167,6 @@ def vocabulary_classes(classes: Sequence[str]) -> list[str]:
     return [str(emotion) for emotion in mapped]
 
 
-def split_column(crops: Path) -> pd.Series | None:
-    """The `split` column of a crops folder's manifest.csv (one value per row, as text), or None without one.
-
-    Read from the file itself, for a `load_manifest` that does not keep the column (an empty value: no side)."""
-    path = Path(crops) / MANIFEST_NAME
-    header = pd.read_csv(path, nrows=0).columns
-    if SPLIT_COLUMN not in header:
-        return None
-    return pd.read_csv(path, usecols=[SPLIT_COLUMN], dtype=str, keep_default_na=False)[SPLIT_COLUMN]
-
-
 def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
     """The manifest rows of a crops folder (every one, or those of side `split`), whatever their status.
 
@@ -186,8 +175,7 @@ def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
     manifest = load_manifest(crops)
     if split is None:
         return manifest
-    sides = manifest[SPLIT_COLUMN] if SPLIT_COLUMN in manifest.columns else split_column(crops)
-    sides = pd.Series("", index=manifest.index) if sides is None else sides.fillna("").astype(str)
+    sides = manifest[SPLIT_COLUMN].fillna("").astype(str)  # "" (no side) in a manifest without the column
     available = sorted(set(sides) - {""})
     if not available:
         raise InputError(
@@ -200,13 +188,6 @@ def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
             f"{', '.join(available)}"
         )
     return manifest[sides.to_numpy() == split]
-
-
-def folder_frames(crops: Path, split: str | None = None) -> pd.DataFrame:
-    """The usable frames of a crops folder (every one, or those of side `split`), with vocabulary emotions."""
-    frames = usable_frames(folder_rows(crops, split))
-    emotions = frames["emotion"].astype(str).map(lambda name: folder_emotion(name) or name)
-    return frames.assign(emotion=emotions)
 
 
 def unusable_rows(rows: pd.DataFrame) -> dict[str, int]:
@@ -254,10 +235,9 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
     the folder's crop spec (it would not batch with the others). With `refuse_smaller`, crops smaller than
     `side`, the model's input, are an InputError: scoring would upsample them, which training refuses (a
     model trained on smaller crops upsampled, as the peer on FER-2013's 48 px faces, is scored without it)."""
-    from PIL import Image
-
     from fer_utils.faces.crop_spec import CROP_SPEC_FILE
     from fer_utils.faces.preprocess_folder import folder_crop_spec
+    from fer_utils.train.checks import png_size
 
     spec = folder_crop_spec(crops)
     skipped: dict[str, list[str]] = {}
@@ -266,23 +246,20 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
     keep: list[bool] = []
     for image in frames["image"].astype(str):
         path = Path(crops) / image
-        reason, size = None, 0
+        size = png_size(path) if path.is_file() else None
         if not path.is_file():
             reason = "missing"
+        elif size is None:
+            reason = "damaged (not a whole PNG)"
+        elif spec is not None and size != (spec.side, spec.side):
+            reason = f"of {size[0]}×{size[1]} px, not {spec.side}×{spec.side} as {CROP_SPEC_FILE} says"
         else:
-            try:
-                with Image.open(path, formats=["PNG"]) as opened:
-                    size, (width, height) = min(opened.size), opened.size
-                    opened.verify()
-                whole.append(size)
-                if spec is not None and (width, height) != (spec.side, spec.side):
-                    reason = f"of {width}×{height} px, not {spec.side}×{spec.side} as {CROP_SPEC_FILE} says"
-            except (OSError, SyntaxError, ValueError):
-                reason = "damaged (not a whole PNG)"
+            reason = None
+        whole += [min(size)] if size else []
         if reason:
             skipped.setdefault(reason, []).append(image)
         else:
-            sizes.append(size)
+            sizes.append(min(size))
         keep.append(reason is None)
     sides = {int(k): int(v) for k, v in sorted(pd.Series(sizes, dtype="int64").value_counts().items())}
     counts = pd.Series(whole, dtype="int64").value_counts()
@@ -363,23 +340,16 @@ def cross_report(
     """The report of probabilities (one row per scored frame, one column per class of `classes`) against
     the frames' true emotions, which must all be among `classes` (`evaluate.metrics.known_class_scores`); `inputs`
     are the report's checks (unusable rows, skipped crops, sides, overlap)."""
-    scores = known_class_scores(truth, probabilities, classes)
+    scores = known_class_scores(truth, probabilities, classes)  # its keys name the report's fields they fill
+    computed = {f.name: scores[f.name] for f in fields(CrossReport) if f.name in scores and f.name != "absent"}
     return CrossReport(
         crops=str(crops),
         split=split,
         classes=list(classes),
         renamed=dict(renamed or {}),
-        frames=scores["frames"],
-        present=scores["present"],
         left_out=dict(left_out or {}),
         absent=list(absent),
-        accuracy=scores["accuracy"],
-        macro_f1=scores["macro_f1"],
-        recall=scores["recall"],
-        confusion=scores["confusion"],
-        majority_emotion=scores["majority_emotion"],
-        majority_baseline=scores["majority_baseline"],
-        chance=scores["chance"],
+        **computed,
         **inputs,
     )
 
@@ -419,7 +389,8 @@ def cross_evaluate(
 
     names = vocabulary_classes(classes)
     rows = folder_rows(crops, split)
-    frames = folder_frames(crops, split)
+    frames = usable_frames(rows)
+    frames = frames.assign(emotion=frames["emotion"].astype(str).map(lambda name: folder_emotion(name) or name))
     trained_here = run_dir is not None and (Path(run_dir) / CONFIG_FILE).is_file()  # a run of this package
     known = predict_known(model, names, frames, crops, predict, refuse_smaller=trained_here, tta=tta)
     if known.frames.empty:

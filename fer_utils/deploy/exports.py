@@ -113,15 +113,21 @@ def run_accuracy(run: RunFolder) -> tuple[float | None, str | None]:
 
 
 def page_export(run: LoadedRun, mode: str, info: Mapping[str, object]) -> tuple[bytes, dict[str, object]]:
-    """The live page's model of a run read once: its .tflite (one gray crop of the run's crop spec's side,
-    batch 1; float32, or int8 calibrated on the shipped generated faces: `tflite.page_model`) and its
-    `model.json`: `info`, then the classes, the crop spec as served (`crop`: what the page cuts,
-    book/_demo/crop.js; `crop_spec.served_spec`), the input shape, the TFLite mode and the input and output
-    tensors' [scale, zero point]. A model the page cannot run is an InputError naming the run."""
-    from fer_utils.deploy.tflite import page_model
+    """The live page's model of a run read once: its .tflite taking one gray crop of the run's crop spec's side
+    in a batch of 1 (LiteRT.js runs fixed shapes only; float32, or full-integer int8 calibrated on the shipped
+    generated faces, `tflite.representative_faces`) and its `model.json`: `info`, then the classes, the crop
+    spec as served (`crop`: what the page cuts, book/_demo/crop.js; `crop_spec.served_spec`), the input shape,
+    the TFLite mode and the input and output tensors' [scale, zero point] (None for float32). A model the page
+    cannot run is an InputError naming the run."""
+    from fer_utils.deploy.tflite import PAGE_TFLITE_MODES, page_tensors, representative_faces, to_tflite
+    from fer_utils.models.networks import fixed_input
 
-    try:
-        blob, tensors = page_model(run.model, run.spec.side, mode)
-    except InputError as error:
-        raise InputError(f"{run.folder}: {error}") from error
-    return blob, {**info, "classes": list(run.classes), "crop": served_spec(run.spec).to_dict(), **tensors}
+    model, side = run.model, run.spec.side
+    if mode not in PAGE_TFLITE_MODES:
+        raise InputError(f"{run.folder}: the page runs {' or '.join(PAGE_TFLITE_MODES)} models, not {mode!r}")
+    if len(model.input_shape) != 4 or int(model.input_shape[-1]) != 1:
+        raise InputError(f"{run.folder}: the page feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}")
+    representative = representative_faces(side, side) if mode == "int8" else None
+    blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
+    served = {"classes": list(run.classes), "crop": served_spec(run.spec).to_dict(), "input_shape": [side, side, 1]}
+    return blob, {**info, **served, **page_tensors(blob, mode)}

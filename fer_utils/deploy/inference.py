@@ -12,10 +12,9 @@ temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,19 +101,6 @@ def video_fps(path: Path) -> float:
     fps = capture.get(cv2.CAP_PROP_FPS)
     capture.release()
     return fps if fps and fps > 0 else 25.0
-
-
-def refuse_overwrite(source: Path, *targets: Path | None) -> None:
-    """InputError if an output path is the input file itself (the user's original is never overwritten)."""
-
-    source = Path(source).resolve()
-    for target in filter(None, targets):
-        target = Path(target)
-        same = target.resolve() == source or (target.exists() and os.path.samefile(target, source))
-        if same:
-            raise InputError(
-                f"output {target} is the input file {source.name}: it would be overwritten; choose another output path"
-            )
 
 
 def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
@@ -242,14 +228,18 @@ class Recognizer:
             yield self.frame(image, index)
 
     def table(self, faces: Sequence[FacePrediction]) -> pd.DataFrame:
-        """The predictions as a table (`predictions_table`)."""
-        return predictions_table(faces, self.classes)
+        """One row per face: frame_index, face, box, emotion, then one probability column per class."""
+        columns = probability_columns(self.classes)
+        rows = [{**asdict(p), **dict(zip(columns, (p.probabilities[c] for c in self.classes)))} for p in faces]
+        return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
 
     def predict_media(self, path: Path, every: int | None = None, out: Path | None = None) -> pd.DataFrame:
         """Every face of an image or of every (`every`-th) video frame as a table; with `out`, also the
         annotated image or mp4v video, written frame by frame into a temporary file renamed at the end."""
+        from fer_utils.storage.outputs import check_outputs
+
         path = Path(path)
-        refuse_overwrite(path, out)
+        check_outputs({"out": out}, reads=[path])  # never onto the input
         check_annotated_out(out, path)
         faces: list[FacePrediction] = []
         with AnnotatedWriter(out, video_fps(path) / (every or 1)) as writer:
@@ -311,19 +301,6 @@ class AnnotatedWriter:
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
-
-
-def predictions_table(predictions: Sequence[FacePrediction], classes: Sequence[str]) -> pd.DataFrame:
-    """One row per face: frame_index, face, box, emotion, then one probability column per class."""
-    columns = probability_columns(classes)
-    rows = [
-        {
-            **{k: getattr(p, k) for k in ("frame_index", "face", "x", "y", "w", "h", "emotion")},
-            **{column: p.probabilities[c] for column, c in zip(columns, classes)},
-        }
-        for p in predictions
-    ]
-    return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
 
 
 def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.ndarray:

@@ -209,25 +209,6 @@ def export_page_info(model_file: Path) -> dict | None:
     return info
 
 
-def page_model(
-    model: keras.Model, side: int, mode: str = "float32", representative: np.ndarray | None = None
-) -> tuple[bytes, dict[str, object]]:
-    """The live page's copy of `model`: TFLite taking one side×side gray crop in a batch of 1 (LiteRT.js runs
-    fixed shapes only; float32, or full-integer int8 calibrated on `representative`, default the shipped
-    generated faces), and what the page needs beside it: the input shape, the TFLite mode and the input and
-    output tensors' [scale, zero point] (None for float32)."""
-    from fer_utils.models.networks import fixed_input
-
-    if mode not in PAGE_TFLITE_MODES:
-        raise InputError(f"the page runs {' or '.join(PAGE_TFLITE_MODES)} models, not {mode!r}")
-    if len(model.input_shape) != 4 or int(model.input_shape[-1]) != 1:
-        raise InputError(f"the page feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}")
-    if mode == "int8" and representative is None:
-        representative = representative_faces(side, side)
-    blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
-    return blob, {"input_shape": [side, side, 1], **page_tensors(blob, mode)}
-
-
 def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> Interpreter:
     """LiteRT's interpreter for `model_bytes`, its tensors allocated (the runtime's log of the delegate it
     creates held back: `runtime_logs_held`)."""
@@ -237,38 +218,36 @@ def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> In
     return interpreter
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
-    """Float input → the input tensor's dtype, using its (scale, zero point) when it is quantized."""
-    scale, zero = detail["quantization"]
-    dtype = detail["dtype"]
+def _set_input(interpreter: Interpreter, x: np.ndarray) -> dict:
+    """Set the interpreter's input to the float images `x`: its tensor resized to their shape first when it has
+    another, and `x` in its dtype, through its (scale, zero point) when it is quantized. Returns the output
+    tensor's details."""
+    inp = interpreter.get_input_details()[0]
+    if tuple(inp["shape"]) != x.shape:
+        interpreter.resize_tensor_input(inp["index"], x.shape)
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+    (scale, zero), dtype = inp["quantization"], inp["dtype"]
     if scale:
         info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-    return x.astype(dtype)
-
-
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
-    """Output tensor → float32 probabilities."""
-    scale, zero = detail["quantization"]
-    return (y.astype(np.float32) - zero) * scale if scale else y.astype(np.float32)
+        x = np.clip(np.round(x / scale + zero), info.min, info.max)
+    interpreter.set_tensor(inp["index"], x.astype(dtype))
+    return interpreter.get_output_details()[0]
 
 
 def tflite_predict(model_bytes: bytes | Interpreter, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model (its bytes, or an interpreter
     made from them), `batch_size` at a time."""
     interpreter = tflite_interpreter(model_bytes) if isinstance(model_bytes, (bytes, bytearray)) else model_bytes
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    out = interpreter.get_output_details()[0]
     images = np.asarray(images, dtype=np.float32)
     results = []
     for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
-        if tuple(inp["shape"]) != batch.shape:
-            interpreter.resize_tensor_input(inp["index"], batch.shape)
-            interpreter.allocate_tensors()
-            inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-        interpreter.set_tensor(inp["index"], _quantize(batch, inp))
+        out = _set_input(interpreter, images[start : start + batch_size])
         interpreter.invoke()
-        results.append(_dequantize(interpreter.get_tensor(out["index"]), out))
+        scale, zero = out["quantization"]  # the output tensor's, to float32 probabilities
+        probabilities = interpreter.get_tensor(out["index"]).astype(np.float32)
+        results.append((probabilities - zero) * scale if scale else probabilities)
     return np.concatenate(results) if results else np.zeros((0, out["shape"][-1]), np.float32)
 
 
@@ -292,12 +271,7 @@ def keras_latency(model: keras.Model, batch: np.ndarray, repeats: int = 30) -> f
 def tflite_latency(model_bytes: bytes, batch: np.ndarray, repeats: int = 30) -> float:
     """Median seconds of one TFLite invoke on `batch` (input quantized beforehand, as a device would)."""
     interpreter = tflite_interpreter(model_bytes)
-    inp = interpreter.get_input_details()[0]
-    if tuple(inp["shape"]) != batch.shape:
-        interpreter.resize_tensor_input(inp["index"], batch.shape)
-        interpreter.allocate_tensors()
-        inp = interpreter.get_input_details()[0]
-    interpreter.set_tensor(inp["index"], _quantize(np.asarray(batch, np.float32), inp))
+    _set_input(interpreter, np.asarray(batch, np.float32))
     return median_seconds(interpreter.invoke, repeats)
 
 
@@ -373,13 +347,6 @@ def latency_table(
     return pd.DataFrame(rows)
 
 
-def keras_file_size(model: keras.Model, folder: Path) -> int:
-    """Bytes of the model saved as .keras in `folder`."""
-    path = Path(folder) / f"{model.name}.keras"
-    model.save(path)
-    return path.stat().st_size
-
-
 def deployment_table(
     model: keras.Model,
     blobs: dict[str, bytes],
@@ -392,10 +359,12 @@ def deployment_table(
     `blobs` (mode → bytes) on one test set; `speedup` and `accuracy_change` are relative to Keras."""
     one = np.asarray(test_images[:1], np.float32)
     keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
+    saved = Path(folder) / f"{model.name}.keras"
+    model.save(saved)
     rows = [
         {
             "variant": "keras float32",
-            "bytes": keras_file_size(model, folder),
+            "bytes": saved.stat().st_size,
             "latency_ms": 1000 * keras_latency(model, one, repeats),
             "accuracy": keras_acc,
         }

@@ -85,18 +85,6 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.4, cmap: st
     return np.clip(255 * ((1 - alpha) * base + alpha * colours), 0, 255).astype(np.uint8)
 
 
-def _image_batches(images: np.ndarray | tf.data.Dataset, batch_size: int = 256):
-    """Batches of raw-pixel images from an array (N, H, W, 1) or a tf.data.Dataset of batches
-    (images, or (images, labels) pairs), so a large test set is never held whole."""
-    if isinstance(images, tf.data.Dataset):
-        for element in images:
-            yield np.asarray(element[0] if isinstance(element, (tuple, list)) else element)
-        return
-    images = np.asarray(images)
-    for start in range(0, len(images), batch_size):
-        yield images[start : start + batch_size]
-
-
 def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:
     """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1,
     or a tf.data.Dataset of such batches, e.g. `training.make_dataset`'s (images, labels) batches).
@@ -106,8 +94,11 @@ def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer:
     has collapsed (fer_utils.train.diagnosis.collapse_check records it in metrics.json).
     """
     probe = keras.Model(model.input, model.get_layer(layer).output)  # one input: called with one tensor
+    if not isinstance(images, tf.data.Dataset):  # an array, read 256 images at a time
+        images = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(256)
     peak = None
-    for batch in _image_batches(images):
+    for element in images:  # batches of images, or of (images, labels) pairs
+        batch = np.asarray(element[0] if isinstance(element, (tuple, list)) else element)
         if len(batch) == 0:
             continue
         # a direct call, not predict: predicting with one new model after another makes TensorFlow

@@ -35,13 +35,6 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def _relation(path: Path, folder: Path) -> str:
-    """How an output `path` overlaps a read `folder`, in words: 'is', 'is inside' or 'holds'."""
-    if path.resolve() == folder.resolve():
-        return "is"
-    return "is inside" if _inside(path, folder) else "holds"
-
-
 def nearest_existing(path: Path) -> Path:
     """`path` itself or its closest ancestor that exists."""
     path = Path(path).absolute()
@@ -106,9 +99,11 @@ def check_outputs(
                 raise OutputError(f"{option} {path} would overwrite the input {source}; choose another path")
         for folder in read_dirs:
             if _inside(path, folder) or (option in folders and _inside(folder, path)):
+                relation = (
+                    "is" if path.resolve() == folder.resolve() else "is inside" if _inside(path, folder) else "holds"
+                )
                 raise OutputError(
-                    f"{option} {path} {_relation(path, folder)} {folder}, which this command reads; write it "
-                    "somewhere else"
+                    f"{option} {path} {relation} {folder}, which this command reads; write it somewhere else"
                 )
         check_place(option, path, option in folders)
 

@@ -1,14 +1,14 @@
 """The checks before a training run builds anything, each an InputError that says what is wrong and
 what to do: the config (`check_config`, with the augmentation's strength in `augment_problems`), the
-frames and their crops on disk (`check_training_frames`, `check_crops`, `damaged_crops`, `off_spec_crops`), the classes a
-split leaves out of training (`check_split_classes`) and the run folder, never written over
+frames and their crops on disk (`check_training_frames`, `check_crops`, `png_size`), the classes a
+split leaves out of training (`check_split`) and the run folder, never written over
 (`check_run_dir`). `fer_utils.train.fit` calls them before it trains.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -153,13 +153,14 @@ def check_crops(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> None
             f"{len(missing)} of {len(frames)} crops listed in the manifest are missing under "
             f"{root}, e.g. {missing[:3]}: re-run preprocess, or is {root} the crops folder?"
         )
-    damaged = damaged_crops(Path(root) / p for p in frames["image"])
+    sizes = [(Path(root) / p, png_size(Path(root) / p)) for p in frames["image"]]
+    damaged = [path for path, size in sizes if size is None]
     if damaged:
         raise InputError(
             f"{len(damaged)} of {len(frames)} crops under {root} are damaged (not a whole PNG), e.g. "
             f"{[str(p) for p in damaged[:3]]}: delete them and re-run preprocess, which makes them again"
         )
-    wrong = off_spec_crops((Path(root) / p for p in frames["image"]), spec.side) if spec else {}
+    wrong = {path: size for path, size in sizes if spec and size != (spec.side, spec.side)}
     if wrong:
         named = ", ".join(f"{path} ({w}×{h} px)" for path, (w, h) in list(wrong.items())[:3])
         raise InputError(
@@ -169,33 +170,19 @@ def check_crops(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> None
         )
 
 
-def off_spec_crops(paths: Iterable[Path], side: int) -> dict[Path, tuple[int, int]]:
-    """The crops among `paths` (whole PNGs: `damaged_crops`) that are not `side`×`side` px, with their width and
-    height (read from the header, nothing decoded)."""
-    from PIL import Image
-
-    wrong = {}
-    for path in paths:
-        with Image.open(path, formats=["PNG"]) as image:
-            if image.size != (side, side):
-                wrong[Path(path)] = image.size
-    return wrong
-
-
-def damaged_crops(paths: Iterable[Path]) -> list[Path]:
-    """The crops among `paths` that are not whole, intact PNG files. Pillow's verify() reads every chunk
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a whole, intact PNG file; None for a damaged one. Pillow's verify() reads every chunk
     and checks its CRC without decoding pixels, so a damaged crop is named before TensorFlow meets it
     mid-training with a graph error that names no file."""
     from PIL import Image
 
-    damaged = []
-    for path in paths:
-        try:
-            with Image.open(path, formats=["PNG"]) as image:
-                image.verify()
-        except (OSError, SyntaxError, ValueError):
-            damaged.append(Path(path))
-    return damaged
+    try:
+        with Image.open(path, formats=["PNG"]) as image:
+            size = image.size
+            image.verify()
+        return size
+    except (OSError, SyntaxError, ValueError):
+        return None
 
 
 def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> list[str]:
@@ -214,9 +201,12 @@ def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | Non
     return classes
 
 
-def check_split_classes(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
-    """InputError naming each class the split leaves out of training (with the protocol and seed): the
-    model could never predict it, so its test accuracy would mean nothing."""
+def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
+    """InputError when the split leaves its train or test side empty, or names each class it leaves out of
+    training (with the protocol and seed): the model could never predict it, so its test accuracy would mean
+    nothing."""
+    if split.train.empty or split.test.empty:
+        raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
     missing = [name for name in classes if name not in set(split.train["emotion"])]
     if not missing:
         return
@@ -246,6 +236,6 @@ def check_run_dir(run_dir: Path) -> None:
     folder = RunFolder(Path(run_dir))
     if folder.path.exists() and not folder.path.is_dir():
         raise InputError(f"{run_dir} exists and is not a folder")
-    if folder.holds_anything():
+    if folder.path.is_dir() and any(folder.path.iterdir()):  # a run, or something else, is there
         kind = "a complete run" if folder.is_complete() else "files"
         raise InputError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")

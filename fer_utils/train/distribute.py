@@ -139,26 +139,6 @@ def split_address(address: str, what: str = "the address") -> tuple[str, int]:
     return match["host"], int(match["port"])
 
 
-def check_no_cluster(name: str | None, environ: Mapping[str, str] = os.environ) -> None:
-    """InputError when `TF_CONFIG` names a cluster of several tasks and `--strategy name` (mirrored, or None: one
-    device) would ignore it: this machine would train alone and write its own run while the others wait for
-    it, whatever task TF_CONFIG gives it. A TF_CONFIG of one task, or none, is fine."""
-    text = environ.get(TF_CONFIG)
-    if name == "multiworker" or not text or not text.strip():
-        return
-    try:
-        cluster = parse_tf_config(text)
-    except InputError:
-        return  # not a cluster this run could join: nothing to ignore
-    if cluster.workers > 1:
-        given = f"--strategy {name}" if name else "train without --strategy"
-        raise InputError(
-            f"{TF_CONFIG} names this machine {cluster.name} of a cluster of {cluster.workers} tasks, but {given} "
-            f"trains on this machine alone and ignores it: use --strategy multiworker to train with the cluster, "
-            f"or unset {TF_CONFIG}"
-        )
-
-
 def wait_for_peers(cluster: Cluster, timeout_s: float = PEER_TIMEOUT_S, say: Callable[[str], None] = print) -> None:
     """Hold this task's port and wait up to `timeout_s` seconds until every other task of `cluster` accepts a
     TCP connection on its own (said first, in one line); then free the port for TensorFlow's server. A
@@ -216,8 +196,25 @@ def _knock(address: str, timeout_s: float) -> str | None:
 
 
 def cluster_for(name: str | None, environ: Mapping[str, str] = os.environ) -> Cluster | None:
-    """The cluster of `--strategy name`: TF_CONFIG's for multiworker (checked: `parse_tf_config`), None else."""
-    return parse_tf_config(environ.get(TF_CONFIG)) if name == "multiworker" else None
+    """The cluster of `--strategy name`: TF_CONFIG's for multiworker (checked: `parse_tf_config`), None else.
+    InputError when `TF_CONFIG` names a cluster of several tasks and `name` (mirrored, or None: one device) would
+    ignore it: this machine would train alone and write its own run while the others wait for it, whatever task
+    TF_CONFIG gives it. A TF_CONFIG of one task, or none, is fine."""
+    text = environ.get(TF_CONFIG)
+    if name == "multiworker":
+        return parse_tf_config(text)
+    try:
+        cluster = parse_tf_config(text) if text and text.strip() else None
+    except InputError:
+        return None  # not a cluster this run could join: nothing to ignore
+    if cluster is not None and cluster.workers > 1:
+        given = f"--strategy {name}" if name else "train without --strategy"
+        raise InputError(
+            f"{TF_CONFIG} names this machine {cluster.name} of a cluster of {cluster.workers} tasks, but {given} "
+            f"trains on this machine alone and ignores it: use --strategy multiworker to train with the cluster, "
+            f"or unset {TF_CONFIG}"
+        )
+    return None
 
 
 def make_strategy(name: str) -> Any:

@@ -65,7 +65,7 @@ from fer_utils.models.networks import MODEL_BUILDERS, ModelBuilder, count_params
 from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL, WILD_MODEL, WILD_OPTIONS
 from fer_utils.storage.atomic import atomic_folder
 from fer_utils.storage.run_files import TRAIN_HASHES_FILE, predictions_frame
-from fer_utils.train.checks import check_config, check_crops, check_run_dir, check_split_classes, check_training_frames
+from fer_utils.train.checks import check_config, check_run_dir, check_split, check_training_frames
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.diagnosis import check_diverged, collapse_check
 from fer_utils.train.inference_scores import InferenceScores
@@ -359,16 +359,6 @@ def predict_batches(model: keras.Model, dataset: tf.data.Dataset, tta: str = "no
     return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]), dtype="float32")
 
 
-def check_split(split: Split, data: FaceData, classes: Sequence[str], config: TrainConfig) -> None:
-    """InputError unless every side's crops are on disk (as `data`'s crop spec cuts them), the train and test
-    sides hold frames and the training side has every class (`train_checks`)."""
-    for part in (split.train, split.test, *([split.val] if split.val is not None else [])):
-        check_crops(part, data.crops, data.spec)
-    if split.train.empty or split.test.empty:
-        raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
-    check_split_classes(split, classes, config)
-
-
 def train_run(
     build: ModelBuilder | None,
     data: FaceData,
@@ -407,7 +397,7 @@ def train_run(
             print(f"WARNING: {line}", file=sys.stderr)
     config = replace(config, protocol=protocol)
     split = data.split_for(config, frames)
-    check_split(split, data, classes, config)
+    check_split(split, classes, config)  # the crops were checked with all the frames
     final = Path(out)
     with atomic_folder(final) as tmp:  # also sweeps what killed runs left beside it
         _fit_and_test(

@@ -105,10 +105,6 @@ class RunFolder:
         """True when every file of a finished run is there."""
         return all((self.path / name).is_file() for name in RUN_FILES)
 
-    def holds_anything(self) -> bool:
-        """True when the folder exists and is not empty (a run, or something else, is there)."""
-        return self.path.is_dir() and any(self.path.iterdir())
-
     def config(self) -> dict:
         """The saved config (JSON)."""
         return json.loads(self.config_file.read_text())

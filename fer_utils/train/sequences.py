@@ -63,11 +63,6 @@ def frame_positions(count: int, n: int = SEQUENCE_FRAMES) -> list[int]:
     return [int((i + 0.5) * count / n) for i in range(n)]
 
 
-def clip_keys(frames: pd.DataFrame) -> list[str]:
-    """The columns that name a clip: dataset and clip_id when there is a dataset column, else clip_id."""
-    return ["dataset", "clip_id"] if "dataset" in frames.columns else ["clip_id"]
-
-
 def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
     """One row per clip of `frames` (usable manifest rows), in the order clips first appear: the first
     frame's columns, `image` and `frame_index` of its middle chosen frame, `n_frames` (its usable frames)
@@ -75,7 +70,7 @@ def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
     is an InputError."""
     if frames.empty:
         raise InputError("no frames to group into clips")
-    keys = clip_keys(frames)
+    keys = ["dataset", "clip_id"] if "dataset" in frames.columns else ["clip_id"]  # what names a clip
     mixed = frames.groupby(keys, sort=False)["emotion"].nunique()
     if (mixed > 1).any():
         raise InputError(f"clips {list(mixed[mixed > 1].index[:3])} hold frames of different emotions")
