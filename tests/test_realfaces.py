@@ -65,6 +65,22 @@ def test_a_model_that_knows_only_some_emotions_is_scored_on_the_frames_it_can_na
     assert scored.loc[realfaces.POOLED, "frames"] == 240
 
 
+def test_another_form_of_the_model_scores_the_real_sets_when_given(sets) -> None:
+    """Chapter 10 scores its int8 TFLite copy through `predict` (the parameter had gone, and the chapter failed):
+    the predictions are that function's, not the Keras model's."""
+    import numpy as np
+
+    from fer_utils.models.networks import build_paper_cnn
+
+    classes = ["neutral", "happy"]
+
+    def always_happy(images: np.ndarray) -> np.ndarray:
+        return np.tile([0.1, 0.9], (len(images), 1)).astype("float32")
+
+    predictions = realfaces.predict_real(build_paper_cnn(2, (32, 32, 1)), classes, sets, predict=always_happy)
+    assert len(predictions) == 204 + 24 + 12 and set(predictions["predicted"]) == {"happy"}
+
+
 def test_the_best_trained_model_is_judged_against_the_peer_and_the_baseline_beyond_its_spread() -> None:
     pooled = pd.DataFrame(
         {

@@ -97,9 +97,12 @@ def predict_set(
     return pd.concat([table, pd.DataFrame(known.probabilities, columns=[f"p_{c}" for c in classes])], axis=1)
 
 
-def predict_real(model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet]) -> pd.DataFrame:
-    """`predict_set` over every set, in one table (a set none of whose emotions the model knows adds no row)."""
-    tables = [predict_set(model, classes, real) for real in sets.values()]
+def predict_real(
+    model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet], predict: Predict | None = None
+) -> pd.DataFrame:
+    """`predict_set` over every set, in one table (a set none of whose emotions the model knows adds no row);
+    `predict` scores another form of the model (chapter 10: its int8 TFLite file)."""
+    tables = [predict_set(model, classes, real, predict) for real in sets.values()]
     return pd.concat([t for t in tables if len(t)], ignore_index=True)
 
 
