@@ -155,10 +155,11 @@ def unglued(nb: Mapping) -> list[str]:
 
 
 def code_prose(nb: Mapping) -> list[str]:
-    """Code cells whose output is prose in Markdown (fenced code left out), as "cell N: first words"."""
+    """Code cells whose output is prose in Markdown (fenced code left out), as "cell N: first words"; an
+    exercise's solution cell is left out: its output is the checker's verdict to a student, not the book's text."""
     found = []
     for index, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "code":
+        if cell["cell_type"] != "code" or "solution" in cell.get("metadata", {}).get("tags", []):
             continue
         for out in cell.get("outputs", []):
             text = out.get("data", {}).get("text/markdown")

@@ -160,6 +160,16 @@ def test_prose_written_by_a_code_cell_is_refused_but_shown_code_is_not() -> None
     assert prose.problems(nb) == []
 
 
+def test_a_checkers_verdict_in_a_solution_cell_is_not_the_books_prose() -> None:
+    """The experiments' verdict states the change and the spread in more than 40 words (seven chapters failed)."""
+    verdict = " ".join(["Correct: the mean change is larger than the spread between the seeds."] * 6)
+    out = {"output_type": "display_data", "data": {"text/markdown": verdict}, "metadata": {}}
+    nb = notebook([], [out])
+    assert prose.problems(nb)[0].startswith("prose written by code")
+    nb["cells"][-1]["metadata"]["tags"] = ["solution", "hide-cell"]
+    assert prose.problems(nb) == []
+
+
 def test_a_warning_that_the_run_does_not_bear_out_the_text_is_refused() -> None:
     out = {"output_type": "stream", "name": "stdout", "text": "⚠️ This run does not bear out the text"}
     assert prose.problems(notebook([], [out])) == ["a warning that the run does not bear out the text: cell 0"]
