@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_experiment_exercises import EXPERIMENT_CHAPTERS
 from toy_data import make_toy_crops
 
 from fer_book.assign import assign_chapter, exercise_cells, is_solution, split_call
@@ -22,16 +23,7 @@ from fer_utils.book import artifacts, realfaces
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.pipeline import FaceData
 
-CHAPTERS = (
-    "02_preprocessing",
-    "04_training",
-    "05_regularization",
-    "06_evaluation_protocols",
-    "07_comparison",
-    "08_deployment",
-    "09_real_faces",
-    "10_seven_expressions",
-)
+CHAPTERS = ("02_preprocessing", *EXPERIMENT_CHAPTERS)  # every chapter whose other exercises otter grades here
 SIDE = 32  # the short run's input; the toy crops are 48 px
 REFERENCE = TrainConfig(image_size=(SIDE, SIDE), epochs=2, patience=2, protocol="subject")
 SEEDS = [0, 1]  # chapter 9's `results`: the short run over two seeds (seed 0 is the reference run)
