@@ -28,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import NamedTuple
 
+from fer_book.assign import is_solution
 from fer_book.assign import source as cell_source
 from fer_utils.book.cited import CITED, Cited
 
@@ -159,7 +160,7 @@ def code_prose(nb: Mapping) -> list[str]:
     exercise's solution cell is left out: its output is the checker's verdict to a student, not the book's text."""
     found = []
     for index, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "code" or "solution" in cell.get("metadata", {}).get("tags", []):
+        if cell["cell_type"] != "code" or is_solution(cell):
             continue
         for out in cell.get("outputs", []):
             text = out.get("data", {}).get("text/markdown")
