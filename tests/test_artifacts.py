@@ -229,3 +229,26 @@ def test_a_small_clip_dataset_is_sampled_more_densely_and_the_paper_sized_one_is
     assert artifacts.frames_per_clip(50) == 12
     assert artifacts.MIN_DATASET_FRAMES <= 50 * 12
     assert artifacts.frames_per_clip(0) == 25
+
+
+def test_a_small_mead_folder_is_cropped_more_densely_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three of the sample's clips laid out as MEAD ships them (`M00N/video/front/<emotion>/level_1/001.mp4`):
+    too few clips for the paper's 6 frames each, so every frame of each 15-frame clip is taken, with a note
+    saying so (chapter 10 prints it)."""
+    from fer_utils.book import artifacts
+    from fer_utils.data.corpora import index_ravdess
+    from fer_utils.data.manifest import load_manifest
+
+    clips = index_ravdess(artifacts.ensure_sample()).clips
+    for number, (emotion, folder) in enumerate((("happy", "happy"), ("sad", "sad"), ("calm", "contempt")), 1):
+        source = clips[clips["emotion"] == emotion]["path"].iloc[0]
+        target = tmp_path / "mead" / f"M00{number}" / "video" / "front" / folder / "level_1" / "001.mp4"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(Path(source).read_bytes())
+    dataset = artifacts.Dataset("mead", tmp_path / "mead")
+    manifest = load_manifest(dataset.crops(tmp_path / "cache", detector="none", size=16, workers=1))
+    assert "mead has 3 clips; taking up to 25 frames per clip instead of the paper's 6" in capsys.readouterr().out
+    assert manifest.groupby("clip_id").size().tolist() == [15, 15, 15]
+    assert set(manifest["emotion"]) == {"happy", "sad", "contempt"}

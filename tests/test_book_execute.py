@@ -41,7 +41,8 @@ def tiny_book(root: Path, cache: Path, chapters: int) -> None:
     entries = []
     for i in range(1, chapters + 1):
         nb = nbformat.v4.new_notebook()
-        params = nbformat.v4.new_code_cell(f'LOG = "{cache / "calls.log"}"\nTARGET = "{cache / "artefact"}"')
+        source = f'LOG = "{cache / "calls.log"}"\nTARGET = "{cache / "artefact"}"' + ("\nEPOCHS = 1" if i == 2 else "")
+        params = nbformat.v4.new_code_cell(source)  # the second chapter alone declares EPOCHS
         params.metadata["tags"] = ["parameters"]
         nb.cells = [nbformat.v4.new_markdown_cell(f"# {i}"), params, nbformat.v4.new_code_cell(CHAPTER)]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -51,13 +52,19 @@ def tiny_book(root: Path, cache: Path, chapters: int) -> None:
 
 
 @pytest.mark.slow
-def test_chapters_side_by_side_make_a_shared_artefact_once(tmp_path: Path) -> None:
+def test_chapters_side_by_side_make_a_shared_artefact_once(tmp_path: Path, capsys) -> None:
+    """...and a parameter that one chapter declares reaches it, while the other is warned of and runs without it."""
     root, cache, stage = tmp_path / "repo", tmp_path / "cache", tmp_path / "stage"
     root.mkdir()
     cache.mkdir()
     tiny_book(root, cache, chapters=2)
-    runs = execute_book(stage, root=root, jobs=2)
+    runs = execute_book(stage, root=root, jobs=2, parameters={"EPOCHS": 3})
     assert [r.error for r in runs] == [None, None]
+    assert "warning: 01_chapter.ipynb does not declare EPOCHS; not passed to it" in capsys.readouterr().out
+    injected = [c for c in nbformat.read(stage / "notebooks" / "02_chapter.ipynb", 4).cells if "EPOCHS = 3" in c.source]
+    assert len(injected) == 1 and not any(
+        "EPOCHS" in c.source for c in nbformat.read(stage / "notebooks" / "01_chapter.ipynb", 4).cells
+    )
     assert (cache / "calls.log").read_text() == "built\n", "the second chapter waited for the first one's artefact"
     record = json.loads((stage / "execution_times.json").read_text())
     assert record["jobs"] == 2 and set(record["seconds"]) == {"01_chapter.ipynb", "02_chapter.ipynb"}
