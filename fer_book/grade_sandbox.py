@@ -33,7 +33,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fer_utils.errors import FerError
+from fer_utils.errors import SetupError
 
 BWRAP = "bwrap"
 UNSAFE_OPTION = "--unsafe-no-sandbox"
@@ -72,10 +72,6 @@ PASSED_ENV = (
 # process has, so that the limit on its tasks counts only its own.
 SANDBOX_UIDS = (2_000_000_000, 2_100_000_000)
 GIB = 2**30
-
-
-class GradeSandboxError(FerError):
-    """Grading cannot isolate the submissions here (no bubblewrap, or it cannot make namespaces)."""
 
 
 class Isolation(enum.Enum):
@@ -197,12 +193,12 @@ def make_layout(root: Path, folder: Path, isolation: Isolation) -> Layout:
 
 
 def check_isolation(isolation: Isolation) -> None:
-    """GradeSandboxError, before any work, when bubblewrap is missing or cannot make a sandbox here."""
+    """SetupError, before any work, when bubblewrap is missing or cannot make a sandbox here."""
     if isolation is Isolation.NONE:
         return
     missing = [tool for tool in (BWRAP, "prlimit", "setpriv") if shutil.which(tool) is None]
     if missing:
-        raise GradeSandboxError(
+        raise SetupError(
             f"grading needs {', '.join(missing)} to run each submission in a sandbox (Debian/Ubuntu: "
             f"apt-get install bubblewrap util-linux); {UNSAFE_OPTION} grades without one, and then a "
             "submission can read and change the checkout, the other submissions and the grades"
@@ -210,7 +206,7 @@ def check_isolation(isolation: Isolation) -> None:
     probe = [BWRAP, *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
     done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
-        raise GradeSandboxError(
+        raise SetupError(
             f"bubblewrap cannot make a sandbox on this machine ({done.stderr.strip() or done.returncode}); "
             f"allow user namespaces, or run as root, or use {UNSAFE_OPTION} (a submission can then read and "
             "change the checkout, the other submissions and the grades)"

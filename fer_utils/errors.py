@@ -14,7 +14,7 @@ message.
 | MissingFileError | FileNotFoundError | a file or folder the call needs that is not there                        |
 | OutputError      | FileExistsError   | an output that would overwrite or clash with what is there, or is locked |
 | DownloadError    | OSError           | a download that failed, was refused, stopped, or is corrupt or unsafe    |
-| SetupError       | RuntimeError      | the installed libraries cannot do what is needed                         |
+| SetupError       | RuntimeError      | the installed libraries or tools cannot do what is needed                |
 | BookError        | RuntimeError      | the book's build tooling (build, execution, links, tables, release)      |
 """
 
@@ -80,7 +80,8 @@ class DownloadError(FerError, OSError):
 
 
 class SetupError(FerError, RuntimeError):
-    """The installed libraries cannot do what is needed (OpenCV without its Haar cascade or a video codec)."""
+    """The installed libraries or tools cannot do what is needed (OpenCV without its Haar cascade or a video
+    codec; the grader without bubblewrap, or a bubblewrap that cannot make a sandbox here)."""
 
 
 class BookError(FerError, RuntimeError):

@@ -501,3 +501,17 @@ def test_a_failed_tests_status_and_message_come_from_its_first_failure(tmp_path:
     grades = read_results(results, [1, 2, 3])
     assert grades[1][0] == "tampered" and grades[2] == ("passed", "all tests passed")
     assert grades[3] == ("error", "otter gave no result for this exercise")
+
+
+def test_grading_without_bubblewrap_is_a_setup_error_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine without the sandbox's tools: one SetupError (a RuntimeError) naming them and the unsafe option."""
+    from fer_book.grade_sandbox import UNSAFE_OPTION, Isolation, check_isolation
+    from fer_utils.errors import SetupError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no bwrap, prlimit or setpriv on it
+    with pytest.raises(SetupError, match=r"grading needs bwrap, prlimit, setpriv to run each submission") as raised:
+        check_isolation(Isolation.BWRAP)
+    assert isinstance(raised.value, RuntimeError) and UNSAFE_OPTION in str(raised.value)
+    check_isolation(Isolation.NONE)  # grading without a sandbox asks for no tool
