@@ -382,22 +382,31 @@ def final_vs_best(results: Path) -> str:
 
 
 def lesson_robustness(results: Path) -> str:
-    rec = load(results, "lesson_robustness.json")["runs"][-1]
+    runs = load(results, "lesson_robustness.json")["runs"]
+    latest = {chapter: run for run in runs for chapter in run["claims"]}  # each chapter's latest measurement
     rows = []
-    for chapter, claims in rec["claims"].items():
+    for chapter, rec in sorted(latest.items()):
+        claims = rec["claims"][chapter]
         graded = {k: c for k, c in claims.items() if not c["checked as"].startswith("==")} or claims
         name, closest = min(graded.items(), key=lambda item: item[1]["smallest margin"])
         held = sum(c["holds in all"] for c in claims.values())
         rows.append((chapter, f"{held} of {len(claims)}", f"{name} ({closest['checked as']})",
-                     f(closest["smallest margin"])))  # fmt: skip
-    dropped = sum(not c["holds in all"] for claims in rec["no_longer_checked"].values() for c in claims.values())
+                     f(closest["smallest margin"]), runs.index(rec) + 1))  # fmt: skip
+    dropped = sum(
+        not c["holds in all"] for rec in runs for claims in rec.get("no_longer_checked", {}).values()
+        for c in claims.values()
+    )  # fmt: skip
+    used = [rec for rec in runs if rec in latest.values()]
+    figures = [rec[key]["images_per_s"] for rec in used for key in ("default_calibration", "calibration")]
+    header = ("chapter", "claims holding in all three", "closest claim other than a count (checked as)")
     return table(
         "each checked claim in the book's execution (`default`), under other seeds (offset "
-        f"{rec['seed_offset']}) and with one TensorFlow thread (`threads1`): how many hold in all three, and the "
-        f"claim closest to its threshold ({dropped} claims that failed here are no longer checked)",
-        calibration([rec["default_calibration"]["images_per_s"], rec["calibration"]["images_per_s"]]),
-        "benchmarks/lesson_robustness.py --default _build/stage --work _build/robustness",
-        ("chapter", "claims holding in all three", "closest claim other than a count (checked as)", "smallest margin"),
+        f"{runs[-1]['seed_offset']}) and with one TensorFlow thread (`threads1`): how many hold in all three, and the "
+        f"claim closest to its threshold ({dropped} claims that failed here are no longer checked); `run`: the "
+        "record's run that measured the chapter last (its `note` says at which settings)",
+        calibration(figures),
+        "benchmarks/lesson_robustness.py --default _build/stage --work _build/robustness [--only 06 10]",
+        (*header, "smallest margin", "run"),
         rows,
     )
 
