@@ -383,20 +383,21 @@ def final_vs_best(results: Path) -> str:
 
 def lesson_robustness(results: Path) -> str:
     runs = load(results, "lesson_robustness.json")["runs"]
-    latest = {chapter: run for run in runs for chapter in run["claims"]}  # each chapter's latest measurement
+    # each chapter's latest measurement: the number (from 1) of the record's run that holds it
+    latest = {chapter: number for number, run in enumerate(runs, 1) for chapter in run["claims"]}
     rows = []
-    for chapter, rec in sorted(latest.items()):
-        claims = rec["claims"][chapter]
+    for chapter, number in sorted(latest.items()):
+        claims = runs[number - 1]["claims"][chapter]
         graded = {k: c for k, c in claims.items() if not c["checked as"].startswith("==")} or claims
         name, closest = min(graded.items(), key=lambda item: item[1]["smallest margin"])
         held = sum(c["holds in all"] for c in claims.values())
         rows.append((chapter, f"{held} of {len(claims)}", f"{name} ({closest['checked as']})",
-                     f(closest["smallest margin"]), runs.index(rec) + 1))  # fmt: skip
+                     f(closest["smallest margin"]), number))  # fmt: skip
     dropped = sum(
         not c["holds in all"] for rec in runs for claims in rec.get("no_longer_checked", {}).values()
         for c in claims.values()
     )  # fmt: skip
-    used = [rec for rec in runs if rec in latest.values()]
+    used = [runs[number - 1] for number in sorted(set(latest.values()))]
     figures = [rec[key]["images_per_s"] for rec in used for key in ("default_calibration", "calibration")]
     header = ("chapter", "claims holding in all three", "closest claim other than a count (checked as)")
     return table(
