@@ -45,10 +45,13 @@ sample: $(SAMPLE)/.complete
 
 # Chapter parameters for every notebook, e.g. make book PARAMS="DATASET=ravdess DATA_DIR=/data/ravdess"
 PARAMS ?=
+# The machine's speed is measured before and after the chapters (fer_book/calibrate.py): a book time comes
+# with the speed of the machine while it ran.
 execute: sample
 	mkdir -p _build/stage
 	$(PY) fer_book/calibrate.py --out _build/stage/calibration.json
 	$(PY) -m fer_book execute --out _build/stage --jobs $(JOBS) --timeout $(CELL_TIMEOUT) $(foreach p,$(PARAMS),--param $(p))
+	$(PY) fer_book/calibrate.py --out _build/stage/calibration.json --append
 
 book: execute
 	$(PY) -m fer_book build --stage _build/stage --out _build

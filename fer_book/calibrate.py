@@ -1,13 +1,16 @@
 """Calibration: how fast this machine trains the paper's CNN, so timings from different machines compare.
 
-    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python fer_book/calibrate.py [--out benchmarks/results/calibration.json]
+    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python fer_book/calibrate.py [--out FILE] [--append]
 
 Trains the paper's CNN (542,136 parameters at 180×180; fewer at 96×96, same layers) at 96×96×1 on
 512 in-memory images with 8 classes, batch 32, Adam: one warm-up epoch, then `--epochs` timed epochs.
-It prints and records the median training throughput in images/s with the CPU count and load
-average. `make book` runs it before executing the notebooks and keeps the JSON beside the notebook
-times, so a book time always comes with the speed of the machine that produced it (two 2-core
-machines here differed 2.2× on the same notebooks).
+It records the throughput in images/s (all the timed images over all their seconds) with the CPU
+count and load average. `make book` runs it before executing the notebooks and again after them
+(`--append`: the record then holds both measurements, and its figure is their pooled throughput),
+and keeps the JSON beside the notebook times, so a book time comes with the speed of the machine
+while it ran. Measured: a 2-core machine here switches between about 195 and 300 images/s from one
+epoch to the next, for minutes at a time, so a single measurement of two seconds before a
+25-minute run said 280 in one fresh clone and 424 in the next, with nearly the same notebook times.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ BATCH = 32
 CLASSES = 8
 
 
-def throughput(epochs: int = 2, seed: int = 0) -> dict:
-    """Median images/s over `epochs` timed training epochs of the paper CNN at 96×96 (after a warm-up)."""
+def throughput(epochs: int = 6, seed: int = 0) -> dict:
+    """Images/s over `epochs` timed training epochs of the paper CNN at 96×96 (after a warm-up): all their
+    images over all their seconds, and each epoch's."""
     import keras
 
     from fer_utils.models.networks import build_paper_cnn
@@ -49,10 +53,9 @@ def throughput(epochs: int = 2, seed: int = 0) -> dict:
         start = time.perf_counter()
         model.fit(images, labels, batch_size=BATCH, epochs=1, verbose=0)
         seconds.append(time.perf_counter() - start)
-    rates = sorted(IMAGES / s for s in seconds)
     return {
-        "images_per_s": round(rates[len(rates) // 2], 1),
-        "epochs_images_per_s": [round(r, 1) for r in rates],
+        "images_per_s": round(IMAGES * epochs / sum(seconds), 1),
+        "epochs_images_per_s": [round(IMAGES / s, 1) for s in seconds],
         "image_side": IMAGE_SIDE,
         "batch": BATCH,
         "images": IMAGES,
@@ -60,11 +63,26 @@ def throughput(epochs: int = 2, seed: int = 0) -> dict:
     }
 
 
+def pooled(first: dict, later: dict) -> dict:
+    """The record `first` with the measurement `later` added: both kept under "measurements", and its
+    figure the throughput of all their timed epochs together (images over seconds)."""
+    measurements = [*first.get("measurements", [first]), later]
+    epochs = [rate for m in measurements for rate in m["epochs_images_per_s"]]
+    keep = ("images_per_s", "epochs_images_per_s", "load_average", "when")
+    return {
+        **first,
+        "images_per_s": round(len(epochs) / sum(1 / rate for rate in epochs), 1),  # equal images per epoch
+        "epochs_images_per_s": epochs,
+        "measurements": [{k: m[k] for k in keep} for m in measurements],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Measure, print one line, write the JSON record."""
+    """Measure, print one line, write the JSON record (or add to it: `--append`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "calibration.json")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--append", action="store_true", help="add this measurement to the record in --out")
     args = parser.parse_args(argv)
     record = {
         **throughput(args.epochs),
@@ -74,12 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(
         f"calibration: paper CNN trains at {record['images_per_s']} images/s at 96x96 "
-        f"({record['cpus']} CPUs, load {record['load_average'][0]:.1f}) -> {args.out}"
+        f"({record['cpus']} CPUs, load {record['load_average'][0]:.1f})"
     )
+    if args.append and args.out.is_file():
+        record = pooled(json.loads(args.out.read_text()), record)
+        print(f"calibration: {record['images_per_s']} images/s over its {len(record['measurements'])} measurements")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
 

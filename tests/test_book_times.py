@@ -64,3 +64,24 @@ def test_each_exercises_solution_time_is_recorded_from_the_executed_chapter(tmp_
     assert set(seconds) == {"1", "2"}
     assert 1.5 <= seconds["1"] < 10 and seconds["2"] < 1.5
     assert duration(seconds["2"]) == "under 1 s" and duration(95) == "1.6 minutes"
+
+
+def test_the_calibration_after_the_chapters_is_pooled_with_the_one_before(tmp_path: Path) -> None:
+    """`make book` calibrates before and after the chapters (`--append`): the record keeps both measurements and
+    its figure is their pooled throughput, all timed images over all their seconds, between the two. Regression:
+    one two-second measurement before the run said 280 images/s in one fresh clone and 424 in the next."""
+    from fer_book.calibrate import main as calibrate
+
+    out = tmp_path / "calibration.json"
+    assert calibrate(["--out", str(out), "--epochs", "1"]) == 0
+    before = json.loads(out.read_text())
+    assert calibrate(["--out", str(out), "--epochs", "2", "--append"]) == 0
+    record = json.loads(out.read_text())
+    first, after = record["measurements"]
+    assert first["images_per_s"] == before["images_per_s"] and first["when"] == record["when"]
+    rates = [*first["epochs_images_per_s"], *after["epochs_images_per_s"]]
+    assert len(rates) == 3 and record["epochs_images_per_s"] == rates
+    assert record["images_per_s"] == pytest.approx(3 / sum(1 / r for r in rates), abs=0.1)
+    assert min(rates) <= record["images_per_s"] <= max(rates)
+    assert calibrate(["--out", str(out), "--epochs", "1"]) == 0  # without --append: a new record
+    assert "measurements" not in json.loads(out.read_text())
