@@ -857,6 +857,31 @@ def wild_chapter10(results: Path) -> str:
     )
 
 
+def face_path(results: Path) -> str:
+    rec = load(results, "face_path.json")
+    steps = rec["steps"]
+    folders = sorted({m.split(".")[1] for m in steps})
+    rows = [
+        (
+            folder,
+            sum(m.split(".")[1] == folder for m in steps),
+            ", ".join(m.split(".")[-1] for m in steps if m.split(".")[1] == folder),
+        )
+        for folder in folders
+    ]
+    rows.append(
+        ("all", len(steps), f"plumbing beside them: {', '.join(m.removeprefix('fer_utils.') for m in rec['plumbing'])}")
+    )
+    return table(
+        "the `fer_utils` modules whose functions run while two actors of the sample go through `preprocess`, `train` "
+        "and `export` (code run on import not counted), by folder",
+        "not needed (no time is measured)",
+        "benchmarks/face_path.py",
+        ("folder", "modules", "which"),
+        rows,
+    )
+
+
 TABLES: dict[str, tuple[Callable[[Path], str], ...]] = {  # a README block: its tables, in order
     "preprocess": (preprocess,),
     "preprocess_real": (preprocess_real,),
@@ -877,6 +902,7 @@ TABLES: dict[str, tuple[Callable[[Path], str], ...]] = {  # a README block: its 
     "xla_latency": (xla_latency,),
     "train_speed": (train_speed,),
     "wild": (wild_recipe, wild_chapter10, wild_options),
+    "face_path": (face_path,),
 }
 
 
