@@ -5,9 +5,9 @@ page's model, in the order their code first runs (issue 56 asked for at most 15 
 
 Runs the three commands a reader runs, `preprocess` (one worker, so that the crops are made in this process),
 `train` (two epochs) and `export`, on two actors of the synthetic sample (`make sample`), with a profiler hook on
-every thread that notes each module whose functions are called (code that runs on import is not a step). A step is a module of the path; the command
-line's own modules (`fer_utils.cli`) and the plumbing under every step (`errors`, `registry`, `interrupts`,
-`storage`: atomic writes, locks, file names) are listed apart.
+every thread that notes each module whose functions are called (code that runs on import is not a step). A step
+is a module of the path; the command line's own modules (`fer_utils.cli`) and the plumbing under every step
+(`errors`, `registry`, `interrupts`, `storage`: atomic writes, locks, file names) are listed apart.
 """
 
 from __future__ import annotations
