@@ -859,16 +859,10 @@ def wild_chapter10(results: Path) -> str:
 
 def face_path(results: Path) -> str:
     rec = load(results, "face_path.json")
-    steps = rec["steps"]
-    folders = sorted({m.split(".")[1] for m in steps})
-    rows = [
-        (
-            folder,
-            sum(m.split(".")[1] == folder for m in steps),
-            ", ".join(m.split(".")[-1] for m in steps if m.split(".")[1] == folder),
-        )
-        for folder in folders
-    ]
+    steps, by_folder = rec["steps"], {}
+    for module in steps:  # fer_utils.<folder>.<module>
+        by_folder.setdefault(module.split(".")[1], []).append(module.split(".")[-1])
+    rows = [(folder, len(names), ", ".join(names)) for folder, names in sorted(by_folder.items())]
     rows.append(
         ("all", len(steps), f"plumbing beside them: {', '.join(m.removeprefix('fer_utils.') for m in rec['plumbing'])}")
     )

@@ -34,6 +34,12 @@ BATCH = 32
 CLASSES = 8
 
 
+def pooled_rate(rates: list[float]) -> float:
+    """The throughput of epochs of equal size run at `rates` (images/s) together: all their images over all
+    their seconds."""
+    return round(len(rates) / sum(1 / rate for rate in rates), 1)
+
+
 def throughput(epochs: int = 6, seed: int = 0) -> dict:
     """Images/s over `epochs` timed training epochs of the paper CNN at 96×96 (after a warm-up): all their
     images over all their seconds, and each epoch's."""
@@ -54,7 +60,7 @@ def throughput(epochs: int = 6, seed: int = 0) -> dict:
         model.fit(images, labels, batch_size=BATCH, epochs=1, verbose=0)
         seconds.append(time.perf_counter() - start)
     return {
-        "images_per_s": round(IMAGES * epochs / sum(seconds), 1),
+        "images_per_s": pooled_rate([IMAGES / s for s in seconds]),
         "epochs_images_per_s": [round(IMAGES / s, 1) for s in seconds],
         "image_side": IMAGE_SIDE,
         "batch": BATCH,
@@ -71,7 +77,7 @@ def pooled(first: dict, later: dict) -> dict:
     keep = ("images_per_s", "epochs_images_per_s", "load_average", "when")
     return {
         **first,
-        "images_per_s": round(len(epochs) / sum(1 / rate for rate in epochs), 1),  # equal images per epoch
+        "images_per_s": pooled_rate(epochs),
         "epochs_images_per_s": epochs,
         "measurements": [{k: m[k] for k in keep} for m in measurements],
     }
