@@ -525,3 +525,28 @@ def test_ctrl_c_inside_the_input_pipeline_stops_training_between_batches(
         fit_model(config, train, None, len(classes), run, verbose=0)
     assert signal.getsignal(signal.SIGINT) is before, "Python's handler is back"
     assert len(sent) < 8, "training stopped in its first epoch"
+
+
+def test_tensorflows_retracing_warning_is_dropped_during_training_and_other_warnings_pass(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Chapter 7's page showed TensorFlow's "triggered tf.function retracing" warning (Keras's step of several
+    batches, traced again in a kernel that had trained many models). A model that logs it, and another warning,
+    while its step is traced: training prints the other one only."""
+    import keras
+    import tensorflow as tf
+
+    from fer_utils.train.fit import training_seconds_per_image
+
+    def logs(x: tf.Tensor) -> tf.Tensor:
+        tf.get_logger().warning("5 out of the last 5 calls to <function f> triggered tf.function retracing.")
+        tf.get_logger().warning("another warning")
+        return x
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Lambda(logs), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    caplog.clear()  # what building the model logged
+    with caplog.at_level("WARNING"):
+        training_seconds_per_image({"m": model}, np.zeros((8, 4), "float32"), np.zeros(8, "int64"), 4, repeats=1)
+    logged = caplog.text
+    assert "another warning" in logged and "retracing" not in logged, logged[-2000:]
