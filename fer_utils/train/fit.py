@@ -307,7 +307,8 @@ def fit_model(
     monitor = "val_loss" if val is not None else "loss"
     callbacks = run_callbacks(run, monitor, config.patience, config.plateau, train_eval)
     callbacks, budget = long_run(config, steps, callbacks)
-    with StopBetweenBatches() as stop, retracing_unlogged():  # Ctrl-C ends the fit between two batches
+    # Ctrl-C ends the fit between two batches
+    with StopBetweenBatches() as stop, retracing_unlogged():
         fit = model.fit(
             train,
             validation_data=val,
