@@ -61,7 +61,7 @@ def ensure_sample(path: Path | None) -> Path:
 
 def time_pipeline(clips: pd.DataFrame, detector: str, workers: int) -> dict:
     """Run preprocess_dataset end to end (process start-up and model loading included) into a fresh folder."""
-    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.crops import CropSpec
     from fer_utils.faces.preprocess import preprocess_dataset
 
     with tempfile.TemporaryDirectory(prefix="bench-pre-") as out:

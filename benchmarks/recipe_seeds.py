@@ -80,7 +80,7 @@ def london_crops(work: Path) -> Path:
     from fer_utils.assets import london_faces_dir
     from fer_utils.data.indexing import index_dataset
     from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
-    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.crops import CropSpec
     from fer_utils.faces.preprocess import preprocess_dataset
 
     crops = work / "crops"

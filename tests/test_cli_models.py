@@ -22,7 +22,7 @@ from cli_runner import run_cli
 from fer_utils.assets import london_faces_dir
 from fer_utils.data.manifest import load_manifest
 from fer_utils.evaluate.metrics import evaluate_predictions
-from fer_utils.faces.crop_spec import CROP_SPEC_FILE
+from fer_utils.faces.crops import CROP_SPEC_FILE
 from fer_utils.storage.run_files import CLASSES_FILE, PREDICTIONS_FILE, WRITTEN_FILES
 from fer_utils.train.runs import RunFolder
 
@@ -476,7 +476,7 @@ def test_predict_crops_faces_with_the_margin_the_run_recorded(trained: tuple[Pat
     import pandas as pd
 
     from fer_utils.deploy.inference import Recognizer
-    from fer_utils.faces.crop_spec import read_crop_spec, write_crop_spec
+    from fer_utils.faces.crops import read_crop_spec, write_crop_spec
     from fer_utils.registry import DEFAULT_MARGIN
 
     run, _ = trained
@@ -505,7 +505,7 @@ def test_a_run_folder_is_the_trained_run_and_stands_for_its_path(
 ) -> None:
     """`RunFolder` is the one shape of a trained run: it reads its files, its table row (`scores`), its
     crops' spec and its model, and stands for its folder where a path is needed."""
-    from fer_utils.faces.crop_spec import CropSpec, read_crop_spec
+    from fer_utils.faces.crops import CropSpec, read_crop_spec
 
     run_dir, _ = trained
     run = RunFolder(run_dir)

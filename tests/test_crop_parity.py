@@ -27,7 +27,7 @@ import pytest
 from browser import chromium, serve, wait_for
 
 from fer_utils.assets import cremad_dir, london_faces_dir
-from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
+from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, read_crop_spec
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = CropSpec(margin=0.2, side=224)  # what the CLI is asked for: neither the default margin nor side

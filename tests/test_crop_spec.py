@@ -18,7 +18,7 @@ from toy_data import TOY_CLASSES, make_toy_crops
 
 from fer_utils.deploy.inference import Recognizer
 from fer_utils.errors import InputError, MissingFileError
-from fer_utils.faces.crop_spec import (
+from fer_utils.faces.crops import (
     CROP_SPEC_FILE,
     CropSpec,
     check_crop_spec,

@@ -32,7 +32,7 @@ from fer_utils.book.demo import (
     published_demo_model,
 )
 from fer_utils.errors import FerError, InputError
-from fer_utils.faces.crop_spec import CropSpec, read_crop_spec, write_crop_spec
+from fer_utils.faces.crops import CropSpec, read_crop_spec, write_crop_spec
 
 SMALL_SPEC = CropSpec(margin=0.2, side=48)
 
@@ -73,7 +73,7 @@ def test_export_writes_a_batch_one_tflite_that_matches_keras(small_model: Path, 
 def test_the_page_serves_a_model_of_whole_images_as_python_does(small_model: Path, tmp_path: Path) -> None:
     """The page finds faces with BlazeFace, a face detector, so a model that learned from whole images
     (detector "none": no margin) is given the margin Python's recognizer serves it with around a detector's box
-    (`crop_spec.served_spec`), not the "none" spec's."""
+    (`crops.served_spec`), not the "none" spec's."""
     import shutil
 
     from fer_utils.deploy.inference import Recognizer

@@ -42,7 +42,7 @@ from fer_book.demo_page import (
     write_demo_static,
 )
 from fer_utils.book.artifacts import default_cache
-from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
+from fer_utils.faces.crops import CropSpec, write_crop_spec
 from fer_utils.models.peer import PEER_ABOUT, PEER_CLASSES, PEER_SIDE
 
 pytestmark = pytest.mark.slow

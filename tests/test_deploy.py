@@ -400,7 +400,7 @@ def test_cli_and_widgets_give_the_same_table(stills: list[Path], tmp_path: Path)
     from fer_utils.book import widgets
     from fer_utils.cli import main
     from fer_utils.deploy.inference import Recognizer
-    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.crops import CropSpec
     from fer_utils.models.networks import load_model
 
     classes = ["neutral", "happy", "sad"]
@@ -446,7 +446,7 @@ def test_a_runs_recognizer_crops_faces_as_the_run_was_trained(stills: list[Path]
 
     from fer_utils.deploy.inference import Recognizer
     from fer_utils.errors import InputError
-    from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, write_crop_spec
+    from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, write_crop_spec
     from fer_utils.models.networks import load_model
     from fer_utils.registry import DEFAULT_MARGIN
     from fer_utils.train.runs import RunFolder

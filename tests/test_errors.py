@@ -73,7 +73,7 @@ def test_a_bad_image_is_still_recorded_as_such_by_preprocessing(tmp_path: Path) 
 
     from fer_utils.assets import london_faces_dir
     from fer_utils.data.indexing import index_dataset
-    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.crops import CropSpec
     from fer_utils.faces.preprocess import preprocess_dataset
 
     src = tmp_path / "src" / "neutral"

@@ -19,8 +19,7 @@ import pytest
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_COLUMNS, csv_bytes, load_manifest, manifest_frame, read_manifest_csv
 from fer_utils.errors import FerError, InputError
-from fer_utils.faces.crop_spec import CropSpec
-from fer_utils.faces.crops import crop_face, largest_face_crop
+from fer_utils.faces.crops import CropSpec, crop_face, largest_face_crop
 from fer_utils.faces.detectors import Box, make_detector, make_landmarker
 from fer_utils.faces.preprocess import Settings, _row, preprocess_dataset
 from fer_utils.faces.preprocess_folder import part_bytes, read_part_rows

@@ -224,7 +224,7 @@ def test_a_clip_models_answer_on_a_short_video_says_how_many_frames_it_read(
     import keras
     from test_deploy import write_clip
 
-    from fer_utils.faces.crop_spec import CropSpec
+    from fer_utils.faces.crops import CropSpec
     from fer_utils.models.networks import build_cnn_lstm
     from fer_utils.train.sequences import predict_clip
 

@@ -1,6 +1,6 @@
 """A run's two sides are scored the same way. Keras logs the training accuracy as the epoch's running
 mean with dropout on and the validation accuracy at the epoch's end with dropout off, so their difference is
-not the generalisation gap; `train.inference_scores.InferenceScores` scores the training side in inference mode, as the
+not the generalisation gap; `train.fit.InferenceScores` scores the training side in inference mode, as the
 validation side is, and `RunFolder.scores` reads its gap from that.
 
 A short run with heavy dropout on the toy crops (real faces, `toy_data`), then both sides scored again by

@@ -288,7 +288,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     import shutil
 
     from fer_utils.errors import InputError
-    from fer_utils.faces.crop_spec import CROP_SPEC_FILE
+    from fer_utils.faces.crops import CROP_SPEC_FILE
     from fer_utils.storage.run_files import WRITTEN_FILES
     from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData

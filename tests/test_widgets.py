@@ -136,8 +136,7 @@ def test_the_upload_widget_crops_faces_with_the_margin_the_run_recorded(tmp_path
     """Regression: the chapter 8 widgets took (model, classes) and built a recognizer with the
     default margin, so a run trained on crops cut with another margin was shown (and classified) other
     crops than it learned from. They now take the run's recognizer, whose crop spec the run recorded."""
-    from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
-    from fer_utils.faces.crops import crop_face
+    from fer_utils.faces.crops import CropSpec, crop_face, write_crop_spec
     from fer_utils.models.networks import build_paper_cnn, save_model
     from fer_utils.registry import DEFAULT_MARGIN
     from fer_utils.train.runs import RunFolder

@@ -192,7 +192,7 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
     another run's export into that folder is refused and leaves it intact (`fer_utils.deploy.exports`)."""
     from fer_utils.cli import main
     from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_interpreter, tflite_predict
-    from fer_utils.faces.crop_spec import served_spec
+    from fer_utils.faces.crops import served_spec
     from fer_utils.train.pipeline import load_images
     from fer_utils.train.runs import RunFolder
 

@@ -66,7 +66,7 @@ def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: in
     import cv2
 
     from fer_utils.data.manifest import MANIFEST_COLUMNS
-    from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
+    from fer_utils.faces.crops import CropSpec, write_crop_spec
 
     out = Path(out)
     rng = np.random.default_rng(seed)

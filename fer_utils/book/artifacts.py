@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from fer_utils.data.corpora import VIDEO_SUFFIXES
 from fer_utils.errors import InputError
-from fer_utils.faces.crop_spec import CropSpec, spec_with
+from fer_utils.faces.crops import CropSpec, spec_with
 from fer_utils.registry import NO_DETECTOR, PAPER_FRAMES
 from fer_utils.storage.atomic import atomic_folder
 from fer_utils.storage.locking import wait_lock

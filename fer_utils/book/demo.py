@@ -105,7 +105,7 @@ def publish_demo_model(
     `slot="default"` (a chapter's run folder) makes it the page's default model; `slot="peer"` records
     the peer as measured by a chapter (`run_dir` is the folder `fer_utils.models.peer.export_peer` wrote), whose
     about is laid over `fer_utils.models.peer.PEER_ABOUT`."""
-    from fer_utils.faces.crop_spec import CROP_SPEC_FILE, write_crop_spec
+    from fer_utils.faces.crops import CROP_SPEC_FILE, write_crop_spec
     from fer_utils.storage.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
     from fer_utils.train.runs import RunFolder
 

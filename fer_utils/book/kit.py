@@ -89,7 +89,7 @@ from fer_utils.deploy.tflite import (
     to_tflite,
 )
 from fer_utils.evaluate import metrics
-from fer_utils.evaluate.explain import alive_units, grad_cam, last_conv_layer
+from fer_utils.evaluate.explain import grad_cam, last_conv_layer
 from fer_utils.evaluate.metrics import (
     classification_metrics,
     clip_vote,
@@ -132,6 +132,7 @@ from fer_utils.registry import (
 )
 from fer_utils.train import pipeline
 from fer_utils.train.config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, Feed, TrainConfig
+from fer_utils.train.diagnosis import alive_units
 from fer_utils.train.fit import (
     LastEpochWeights,
     compile_model,

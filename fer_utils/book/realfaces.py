@@ -35,7 +35,7 @@ from fer_utils.deploy.crossdata import predict_known
 from fer_utils.deploy.tflite import keras_latency
 from fer_utils.errors import InputError
 from fer_utils.evaluate.metrics import classification_metrics, clip_vote, predicted_labels, present_classes
-from fer_utils.faces.crop_spec import CropSpec
+from fer_utils.faces.crops import CropSpec
 from fer_utils.models.networks import count_params, input_side
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore

@@ -48,7 +48,7 @@ def _quantize(args: argparse.Namespace) -> int:
     from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
     from fer_utils.deploy.tflite import PAGE_MODEL_INFO, export_page_info, page_tensors, to_tflite
     from fer_utils.errors import InputError
-    from fer_utils.faces.crop_spec import CROP_SPEC_FILE, spec_bytes
+    from fer_utils.faces.crops import CROP_SPEC_FILE, spec_bytes
     from fer_utils.models.networks import fixed_input
     from fer_utils.storage.outputs import check_outputs
     from fer_utils.storage.run_files import CLASSES_FILE

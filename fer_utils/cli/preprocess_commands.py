@@ -90,7 +90,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
     from fer_utils.data.indexing import index_dataset
     from fer_utils.data.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
     from fer_utils.errors import InputError
-    from fer_utils.faces.crop_spec import spec_with
+    from fer_utils.faces.crops import spec_with
     from fer_utils.faces.preprocess import preprocess_dataset, upsampled_note
     from fer_utils.faces.preprocess_folder import printable
     from fer_utils.storage.outputs import check_outputs

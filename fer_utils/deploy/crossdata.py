@@ -235,7 +235,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
     the folder's crop spec (it would not batch with the others). With `refuse_smaller`, crops smaller than
     `side`, the model's input, are an InputError: scoring would upsample them, which training refuses (a
     model trained on smaller crops upsampled, as the peer on FER-2013's 48 px faces, is scored without it)."""
-    from fer_utils.faces.crop_spec import CROP_SPEC_FILE
+    from fer_utils.faces.crops import CROP_SPEC_FILE
     from fer_utils.faces.preprocess_folder import folder_crop_spec
     from fer_utils.train.checks import png_size
 

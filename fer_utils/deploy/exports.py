@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fer_utils.errors import InputError, OutputError
-from fer_utils.faces.crop_spec import served_spec
+from fer_utils.faces.crops import served_spec
 from fer_utils.storage.atomic import atomic_files, atomic_folder, temporary_owner
 from fer_utils.storage.run_files import METRICS_FILE
 
@@ -116,7 +116,7 @@ def page_export(run: LoadedRun, mode: str, info: Mapping[str, object]) -> tuple[
     """The live page's model of a run read once: its .tflite taking one gray crop of the run's crop spec's side
     in a batch of 1 (LiteRT.js runs fixed shapes only; float32, or full-integer int8 calibrated on the shipped
     generated faces, `tflite.representative_faces`) and its `model.json`: `info`, then the classes, the crop
-    spec as served (`crop`: what the page cuts, book/_demo/crop.js; `crop_spec.served_spec`), the input shape,
+    spec as served (`crop`: what the page cuts, book/_demo/crop.js; `crops.served_spec`), the input shape,
     the TFLite mode and the input and output tensors' [scale, zero point] (None for float32). A model the page
     cannot run is an InputError naming the run."""
     from fer_utils.deploy.tflite import PAGE_TFLITE_MODES, page_tensors, representative_faces, to_tflite

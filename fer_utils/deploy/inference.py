@@ -3,7 +3,7 @@
 One object, `Recognizer(model, classes, detector, spec=…)`, does it for the CLI `predict`, the
 chapters and their widgets: it checks the classes against the model's outputs, detects the faces,
 crops each exactly as preprocessing does (`fer_utils.faces.crops.spec_crop`: the margin and side of the model's
-`crop_spec.CropSpec`; the model resizes the crop itself) and returns one row per face and frame. A trained
+`crops.CropSpec`; the model resizes the crop itself) and returns one row per face and frame. A trained
 run makes its own (`Recognizer.of_run(run)`): its best model, its classes and the spec of the crops it
 was trained on. Videos are streamed
 (`stream_frames`: decoded once, frame by frame); the annotated copy is written as it goes into a
@@ -23,8 +23,7 @@ import pandas as pd
 
 from fer_utils.data.images import to_uint8
 from fer_utils.errors import InputError, MediaError, OutputError
-from fer_utils.faces.crop_spec import CropSpec
-from fer_utils.faces.crops import spec_crop
+from fer_utils.faces.crops import CropSpec, spec_crop
 from fer_utils.faces.detectors import FaceDetector, make_detector
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 from fer_utils.storage.atomic import atomic_file

@@ -108,8 +108,7 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
     resizes every crop it is served: one resizer for training, calibration and serving (issue 45: they were
     resized by OpenCV's INTER_AREA of their own, also when enlarged)."""
     from fer_utils.data.images import read_image
-    from fer_utils.faces.crop_spec import CropSpec
-    from fer_utils.faces.crops import largest_face_crop
+    from fer_utils.faces.crops import CropSpec, largest_face_crop
     from fer_utils.faces.detectors import make_detector
     from fer_utils.registry import NO_DETECTOR
 

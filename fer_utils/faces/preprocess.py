@@ -53,8 +53,15 @@ from fer_utils.data.manifest import (
     usable_frames,
 )
 from fer_utils.errors import InputError, MediaError
-from fer_utils.faces.crop_spec import CropSpec, check_crop_spec, write_crop_spec
-from fer_utils.faces.crops import CropFunction, FaceCrop, crop_face, largest_face_crop
+from fer_utils.faces.crops import (
+    CropFunction,
+    CropSpec,
+    FaceCrop,
+    check_crop_spec,
+    crop_face,
+    largest_face_crop,
+    write_crop_spec,
+)
 from fer_utils.faces.detectors import (
     AUTO,
     DEFAULT_MAX_SIDE,
@@ -477,7 +484,7 @@ def preprocess_dataset(
     Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by the crop
     spec's detector (on a copy at most `max_side` px long; "auto": the detector's default, None: full
     resolution; with `scale_to_face`, a clip's later frames on fewer pixels once its face is known to be
-    large, see `process_clip`) and cuts it as `spec` says (`crop_spec.CropSpec`: margin, side, alignment; None:
+    large, see `process_clip`) and cuts it as `spec` says (`crops.CropSpec`: margin, side, alignment; None:
     the default spec, `CropSpec()`) as a gray PNG. Runs `workers`
     processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
     an unchanged source file), and records bad input as a status instead of stopping. `crop` replaces the
@@ -505,7 +512,7 @@ def preprocess_dataset(
         if force:
             start_over(out_dir)
         claim_folder(out_dir, settings.record(), source_identity(records, source), {r["path"] for r in records})
-        write_crop_spec(out_dir, settings.crop)  # beside the crops: how they were cut (fer_utils.faces.crop_spec)
+        write_crop_spec(out_dir, settings.crop)  # beside the crops: how they were cut (fer_utils.faces.crops)
         remove_dead_temporaries(out_dir, recursive=True)
         todo = [clip for clip in records if read_part(out_dir, clip) is None]
         for clip in todo:

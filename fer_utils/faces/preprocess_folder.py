@@ -4,7 +4,7 @@ The folder belongs to one source and one set of settings (`.parts/source.json`, 
 written by the first run: `claim_folder`); each finished clip leaves a completion record
 `.parts/<clip key>.<size>-<mtime_ns>.csv`, keyed by its source file's size and modification time
 (`write_part`, `read_part`), so a rerun resumes and a replaced source is redone
-(`discard_stale_records`). How the crops were cut is the folder's `crop_spec.json` (fer_utils.faces.crop_spec,
+(`discard_stale_records`). How the crops were cut is the folder's `crop_spec.json` (fer_utils.faces.crops,
 read by `folder_crop_spec`, which refuses a folder made before the spec existed). `start_over`
 deletes what earlier runs wrote, and nothing else. Every file is
 written through `fer_utils.storage.atomic` (a temporary sibling renamed into place: `atomic_write_bytes`), whose
@@ -27,7 +27,7 @@ import pandas as pd
 from fer_utils.data.fer2013 import parse_row_path, source_file
 from fer_utils.data.manifest import INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
 from fer_utils.errors import InputError
-from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
+from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, read_crop_spec
 from fer_utils.storage.atomic import write_atomic
 
 PARTS_DIR = ".parts"

@@ -1,7 +1,7 @@
 """The paper's CNN, the models it is compared with, parameter/FLOP counts and safe model files.
 
 Every builder starts from `_inputs`: the model takes a gray crop of raw pixels (0..255) of any side, as
-preprocessing cut it (its `crop_spec.CropSpec` says the side), resizes it itself to its `input_shape` with a
+preprocessing cut it (its `crops.CropSpec` says the side), resizes it itself to its `input_shape` with a
 Keras `Resizing` layer (bilinear, half-pixel centres: TensorFlow's `tf.image.resize`, TFLite's
 RESIZE_BILINEAR, which LiteRT.js runs too) and rescales it with `Rescaling(1/255)`; both have 0 parameters.
 So training, Python inference and the demo page feed every model the same crop, and the one resizer between

@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 
 from fer_utils.errors import InputError
-from fer_utils.faces.crop_spec import CropSpec, write_crop_spec
+from fer_utils.faces.crops import CropSpec, write_crop_spec
 from fer_utils.models.networks import save_model
 from fer_utils.storage.run_files import MODEL_FILE
 

@@ -16,7 +16,7 @@ import pandas as pd
 from fer_utils.data.corpora import classes_in
 from fer_utils.data.splits import Split
 from fer_utils.errors import InputError
-from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec
+from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec
 from fer_utils.models.networks import MODEL_BUILDERS, check_input_size
 from fer_utils.registry import (
     CLASS_WEIGHTS,

@@ -110,7 +110,7 @@ class Augmentation:
 
 @dataclass(frozen=True)
 class BatchAugmentation:
-    """What changes the training batches beyond flips and shifts (`train.augment.augment_batches`; all off by
+    """What changes the training batches beyond flips and shifts (`train.pipeline.augment_batches`; all off by
     default): the pixels' intensity jittered with strength `intensity` (brightness, contrast, gamma, blur;
     0 is off), a rectangle of each image erased with probability `random_erasing`, and each image mixed with
     another of its batch (`mix`: registry.MIXES), its label with it."""
@@ -192,7 +192,7 @@ class TrainConfig:
     # `train` flag. `use_ema`: Adam keeps an exponential moving average of the weights (Keras's optimizer EMA),
     # scored every epoch and held by the model at the end; `bn_momentum` and `width` (a multiplier of the widths)
     # are the wild network's (registry.WILD_OPTIONS); `mix`, `random_erasing` and `intensity` change the training
-    # batches (BatchAugmentation, train.augment).
+    # batches (BatchAugmentation, train.pipeline.augment_batches).
     use_ema: bool = False
     bn_momentum: float = WILD_BN_MOMENTUM
     width: float = 1.0

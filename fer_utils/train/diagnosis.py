@@ -20,7 +20,6 @@ import pandas as pd
 import tensorflow as tf
 
 from fer_utils.errors import InputError
-from fer_utils.evaluate.explain import alive_units
 from fer_utils.evaluate.metrics import predicted_labels
 from fer_utils.train.config import TrainConfig
 
@@ -44,6 +43,29 @@ OVERFIT_ACCURACY = 0.99
 # A run whose lowest training loss stays above this fraction of ln(classes), the loss of a uniform guess,
 # has not even fitted its training images.
 CHANCE_LOSS_FRACTION = 0.97
+
+
+def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:
+    """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1,
+    or a tf.data.Dataset of such batches, e.g. `training.make_dataset`'s (images, labels) batches).
+
+    A unit that outputs 0 for every input is "dead": no gradient reaches its weights, so it never
+    recovers. With all 16 units of the paper CNN's Dense(16) dead the output is a constant: the run
+    has collapsed (`collapse_check` records it in metrics.json).
+    """
+    probe = keras.Model(model.input, model.get_layer(layer).output)  # one input: called with one tensor
+    if not isinstance(images, tf.data.Dataset):  # an array, read 256 images at a time
+        images = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(256)
+    peak = None
+    for element in images:  # batches of images, or of (images, labels) pairs
+        batch = np.asarray(element[0] if isinstance(element, (tuple, list)) else element)
+        if len(batch) == 0:
+            continue
+        # a direct call, not predict: predicting with one new model after another makes TensorFlow
+        # retrace its predict function and log warnings into the chapter's output
+        outputs = probe(batch, training=False).numpy().reshape(len(batch), -1).max(axis=0)
+        peak = outputs if peak is None else np.maximum(peak, outputs)
+    return 0 if peak is None else int((peak > 0).sum())
 
 
 def check_diverged(history: pd.DataFrame, config: TrainConfig) -> None:

@@ -84,7 +84,7 @@ class SmoothedCrossentropy(keras.losses.Loss):
     """Cross-entropy of class indices against softmax outputs with label smoothing: the target puts
     1 − `smoothing` + smoothing/K on the true class and smoothing/K on each other (K classes). Keras's sparse
     cross-entropy has no smoothing, so the indices are made one-hot here; labels that are class distributions
-    already (mixed batches, `train.augment`) are taken as they are."""
+    already (mixed batches, `train.pipeline.augment_batches`) are taken as they are."""
 
     def __init__(self, smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs: object) -> None:
         super().__init__(name=name, **kwargs)

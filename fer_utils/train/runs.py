@@ -5,7 +5,7 @@
 run's files (`fer_utils.storage.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
 `history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
 model, its classes and its crop spec once (`open`: a `LoadedRun`, what the recognizer, `predict`, `evaluate` and
-the page's export take; `crop_spec`: the `crop_spec.CropSpec` training copied into the folder; a run made before
+the page's export take; `crop_spec`: the `crops.CropSpec` training copied into the folder; a run made before
 it is refused, to be trained again). Where a path is needed it behaves like its folder:
 `os.fspath(run)`, `run / "config.json"`, `str(run)`, and it equals `Path` of the same folder.
 
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.errors import InputError, MissingFileError
-from fer_utils.faces.crop_spec import CROP_SPEC_FILE, CropSpec, read_crop_spec
+from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, read_crop_spec
 from fer_utils.storage.run_files import (
     BEST_WEIGHTS_FILE,
     CLASSES_FILE,
@@ -132,7 +132,7 @@ class RunFolder:
         last-epoch scores) is NaN.
 
         `train accuracy` and `gap` score both sides the same way, in inference mode (`train_eval_accuracy`,
-        `train.inference_scores.InferenceScores`); a run from before that column has NaN there. `logged train accuracy`
+        `train.fit.InferenceScores`); a run from before that column has NaN there. `logged train accuracy`
         and `logged gap` are what Keras logs for training, the epoch's running mean with dropout on."""
         config, metrics, history = self.config(), self.metrics(), self.history()
         frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})

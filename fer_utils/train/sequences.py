@@ -34,7 +34,7 @@ import pandas as pd
 
 from fer_utils.data.splits import Split, resolve_protocol
 from fer_utils.errors import InputError
-from fer_utils.faces.crop_spec import CropSpec
+from fer_utils.faces.crops import CropSpec
 from fer_utils.registry import (
     DEFAULT_DETECTOR,
     FACE_DETECTORS,
