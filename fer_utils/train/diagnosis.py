@@ -47,7 +47,7 @@ CHANCE_LOSS_FRACTION = 0.97
 
 def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:
     """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1,
-    or a tf.data.Dataset of such batches, e.g. `training.make_dataset`'s (images, labels) batches).
+    or a tf.data.Dataset of such batches, e.g. `pipeline.make_dataset`'s (images, labels) batches).
 
     A unit that outputs 0 for every input is "dead": no gradient reaches its weights, so it never
     recovers. With all 16 units of the paper CNN's Dense(16) dead the output is a constant: the run
