@@ -13,8 +13,7 @@ a side: the default margin is named once, `registry.DEFAULT_MARGIN` (the registr
 CLI's help shows it without loading anything), and a spec made without a margin takes `default_margin` of its
 detector (none around a whole image, detector "none"): the one place that decides it, since every entry point
 (`preprocess_dataset`, the CLI's `preprocess`, `artifacts.Dataset.crops`, the recognizer, export) makes a
-`CropSpec` and hands it on (`tests/test_crop_spec.py` reads the code for margin literals, the page's
-included; `tests/test_crop_parity.py` cuts the same whole images through each entry point).
+`CropSpec` and hands it on (`tests/test_crop_parity.py` cuts the same whole images through each entry point).
 
 Folders made before the spec existed are refused with what to do (`preprocess_folder.folder_crop_spec`:
 preprocess again; `runs.RunFolder.crop_spec`: train again).
