@@ -46,8 +46,8 @@ WILD_BN_MOMENTUM = 0.9
 # The wild network's options (TrainConfig's `width`, a multiplier of WILD_WIDTHS, and `bn_momentum`): a builder
 # gets those it names (fer_utils.train.fit.model_options), as it gets MODEL_OPTIONS.
 WILD_OPTIONS: tuple[str, ...] = ("width", "bn_momentum")
-# Mixing of training batches (TrainConfig.mix; train.pipeline.augment_batches): none, mixup (Zhang et al. 2018) or cutmix (Yun et al.
-# 2019), each image mixed with another of its batch and its label with it.
+# Mixing of training batches (TrainConfig.mix; train.pipeline.augment_batches): none, mixup (Zhang et al. 2018)
+# or cutmix (Yun et al. 2019), each image mixed with another of its batch and its label with it.
 MIXES: tuple[str, ...] = ("none", "mixup", "cutmix")
 
 # Test-time augmentation (fer_utils.evaluate.tta): the views of a crop whose class probabilities are averaged.

@@ -177,8 +177,9 @@ def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
 
 def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
     """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or more runs; where a run
-    scored its training side in inference mode as well (`train_eval_*`, `fer_utils.train.fit.InferenceScores`), that curve is
-    dotted: it, not the solid running mean with dropout on, is what the validation curve compares with."""
+    scored its training side in inference mode as well (`train_eval_*`, `fer_utils.train.fit.InferenceScores`),
+    that curve is dotted: it, not the solid running mean with dropout on, is what the validation curve compares
+    with."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(BOOK_WIDTH_IN, 3.1))
     palette = sns.color_palette("tab10", len(histories))
     for color, (label, hist) in zip(palette, histories.items()):

@@ -9,7 +9,8 @@ A complete run folder holds
 - `crop_spec.json` (`fer_utils.faces.crops.CROP_SPEC_FILE`): how its crops were cut, copied from the crops folder
   (absent for crops made by hand);
 - `history.csv`: one row per epoch (Keras's CSVLogger); since issue 46 also the training side scored in
-  inference mode, as the validation side is (`train_eval_accuracy`, `train_eval_loss`: `fer_utils.train.fit.InferenceScores`);
+  inference mode, as the validation side is (`train_eval_accuracy`, `train_eval_loss`:
+  `fer_utils.train.fit.InferenceScores`);
 - `metrics.json`: the test metrics (fer_utils.evaluate.metrics) and the collapse check (fer_utils.train.diagnosis);
 - `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
   class, so that nothing has to re-split the data and re-predict to look at a run's mistakes (and, since the
@@ -57,7 +58,8 @@ WRITTEN_FILES = (
     TRAIN_HASHES_FILE,
 )  # what `train.fit.train_run` writes into a run folder
 PROBABILITY_PREFIX = "p_"
-# history.csv's columns of the training side scored in inference mode (fer_utils.train.fit.InferenceScores), beside Keras's own
+# history.csv's columns of the training side scored in inference mode (fer_utils.train.fit.InferenceScores),
+# beside Keras's own
 TRAIN_EVAL_PREFIX = "train_eval_"
 
 

@@ -244,6 +244,7 @@ class FaceData:
 # mixup (Zhang et al. 2018) or cutmix (Yun et al. 2019). Stateless random ops on a stream the run's seed fixes,
 # different every epoch; mixing makes the labels class distributions, which `recipe.SmoothedCrossentropy` and
 # `recipe.label_accuracy` read as they read class indices.
+
 # mixup's Beta(α, α) for its mixing weight (Zhang et al. 2018 use 0.2 on ImageNet); cutmix draws its box's
 # area uniformly (Beta(1, 1)), as Yun et al. 2019 do.
 MIXUP_ALPHA = 0.2
