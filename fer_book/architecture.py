@@ -1,9 +1,7 @@
 """ARCHITECTURE.md's module tables, written from the modules' own docstrings: a document that cannot go stale.
 
-`python -m fer_book architecture` writes, between two markers in ARCHITECTURE.md, one table per folder of
-`fer_utils/` and `fer_book/`: each module with the first paragraph of its docstring (the folder's own from its
-`__init__.py`). A module added, moved or redescribed changes the tables; `--check` (run by the tests) exits 1
-when they differ from the code.
+`python -m fer_book architecture` writes, between two markers of ARCHITECTURE.md, one table per folder of
+FOLDERS (each module with its docstring's first paragraph); `--check` (run by the tests) exits 1 when stale.
 """
 
 from __future__ import annotations

@@ -1,19 +1,14 @@
 """`python -m fer_book assign --out DIR [--only NN …]`: each chapter as an otter-grader assignment.
 
-For every chapter with exercises it writes `DIR/<chapter>/<chapter>.ipynb`, an otter-grader 7 master notebook
-(the "v1" format: a `# ASSIGNMENT CONFIG` raw cell, then `# BEGIN QUESTION` / `# BEGIN SOLUTION` /
-`# BEGIN TESTS` blocks), generated from the chapter as it is: all its cells, each `### Exercise N` a
-question `exercise_N` whose answer cell is the chapter's stub for the student and the stub followed by
-the solution cell's body for the autograder, and whose test calls the chapter's own checker, so that a
-failing test says the checker's message. Then it runs `otter assign` on it: `DIR/<chapter>/student/`
-holds the student notebook (no solution, no test of its own but `grader.check` cells),
-`DIR/<chapter>/autograder/` the solution notebook and `<chapter>-autograder.zip`, the autograder
-in Gradescope's format that `otter run -a` and `python -m fer_book grade` take. `otter assign` does not
-execute the chapter (`run_tests: false`): grading does.
+Each chapter with exercises becomes `DIR/<chapter>/<chapter>.ipynb`, an otter-grader 7 master notebook ("v1"
+format) of all its cells, each `### Exercise N` a question `exercise_N`: its answer cell the stub (student)
+or the stub then the solution (autograder), its test the chapter's own checker, so a failing test says the
+checker's message. `otter assign` (which does not run the chapter) then writes `student/` (`grader.check`
+cells, no solution) and `autograder/` with `<chapter>-autograder.zip`, which `otter run -a` and
+`python -m fer_book grade` take.
 
-A chapter's exercise section is a `### Exercise N` markdown cell, its stub (a code cell ending with the
-call `exercises.check_…(answer, …)`), and cells tagged `solution`: a markdown cell and the solution
-code cell ending with the same call.
+An exercise section is a `### Exercise N` markdown cell, its stub (a code cell ending with
+`exercises.check_…(answer, …)`) and cells tagged `solution`, the code one ending with the same call.
 """
 
 from __future__ import annotations
@@ -45,8 +40,7 @@ BACKUP_MARK = ".bak-"
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise of a chapter: its heading cell, the stub and the solution without their checker
-    call, and the call (with `exercises.` as the chapters write it)."""
+    """One exercise: heading cell, stub and solution (without their checker call), and the call."""
 
     number: int
     heading: dict
@@ -67,8 +61,7 @@ def is_solution(cell: dict) -> bool:
 
 
 def heading_number(cell: dict) -> int | None:
-    """N of a markdown cell `### Exercise N` (after the HTML comments otter puts first, `<!-- END QUESTION -->`),
-    else None."""
+    """N of a markdown cell `### Exercise N` (after any HTML comments otter puts first), else None."""
     text = LEADING_COMMENTS.sub("", source(cell).strip())
     found = EXERCISE_HEADING.match(text) if cell.get("cell_type") == "markdown" else None
     return int(found.group(1)) if found else None
@@ -145,8 +138,7 @@ def code(text: str) -> dict:
 
 
 def test_source(call: str) -> str:
-    """The otter test of an exercise: the book's tampering check, then the chapter's checker call, each an
-    assert whose message is the checker's."""
+    """The otter test: asserts of the tampering check and of the checker call, with their messages."""
     checker = re.sub(rf"^{CHECKERS}\.", "_checks.", call.strip())
     return (
         "from fer_utils.book import exercises as _checks\n"
@@ -160,8 +152,7 @@ def markdown(text: str) -> dict:
 
 
 def manual_question(name: str, prompt: str, rubric: str) -> list[dict]:
-    """An otter question graded by hand: its prompt, and its rubric as the solution (the student gets an
-    empty answer cell in its place)."""
+    """An otter question graded by hand: its prompt, and its rubric as the solution."""
     return [
         raw(f"# BEGIN QUESTION\nname: {name}\nmanual: true\npoints: {MANUAL_POINTS}\n"),
         markdown(prompt),
@@ -196,8 +187,7 @@ def experiment_questions(exercise: Exercise) -> tuple[list[dict], list[dict]]:
 
 
 def question_cells(exercise: Exercise, prompt: dict | None = None) -> list[dict]:
-    """The otter question of one exercise: its prompt, the answer cell (the stub for the student, the stub
-    then the solution for the autograder) and its test."""
+    """The otter question of one exercise: its prompt, its answer cell and its test (see the module's)."""
     answer = f"{exercise.stub.rstrip()}\n# BEGIN SOLUTION NO PROMPT\n{exercise.solution.rstrip()}\n# END SOLUTION\n"
     config = f"# BEGIN QUESTION\nname: exercise_{exercise.number}\npoints: {QUESTION_POINTS}\n"
     return [
@@ -214,10 +204,9 @@ def question_cells(exercise: Exercise, prompt: dict | None = None) -> list[dict]
 
 
 def assignment_config(name: str, root: Path) -> str:
-    """The master notebook's `# ASSIGNMENT CONFIG` cell: no run of the chapter, an autograder zip without
-    PDFs that installs the book's package at its published version (`_config.yml`'s repository, as the
-    chapters' Colab cell does: what Gradescope's and otter grade's containers need), the tests in the
-    notebook's metadata (the student notebook checks itself with `grader.check`)."""
+    """The master notebook's `# ASSIGNMENT CONFIG` cell: no run of the chapter, no PDFs, the tests in the
+    notebook's metadata, and the book's package at its published version, as the Colab cell installs it,
+    for the autograder's container (Gradescope's, otter grade's)."""
     from fer_book.links import book_links
 
     config: dict = {"name": name}
@@ -295,9 +284,8 @@ def without_ids(path: Path) -> object:
 
 
 def make_way(folder: Path, made: Path, force: bool) -> None:
-    """Make way in `folder` for the assignment `made` (written beside it): an earlier one with the same master
-    and student notebooks is replaced; one that differs (a teacher's or a student's edits) is refused unless
-    `force`, and then kept as `<folder>.bak-<time>`; a folder holding anything else is always refused."""
+    """Make way in `folder` for `made`: an earlier assignment with the same notebooks is replaced, an edited
+    one refused unless `force` (then kept as `<folder>.bak-<time>`), anything else refused."""
     if not folder.exists():
         return
     names = [Path(folder.name + ".ipynb"), Path("student") / (folder.name + ".ipynb")]
@@ -316,8 +304,7 @@ def make_way(folder: Path, made: Path, force: bool) -> None:
 
 
 def assign_chapter(chapter: Path, out: Path, force: bool = False, root: Path | None = None) -> Assigned:
-    """Write the chapter's master notebook in `out/<chapter>/` and run `otter assign` on it (in a folder
-    beside it first: an earlier assignment there is only replaced as `make_way` says)."""
+    """Write the chapter's master notebook and its `otter assign` output into `out/<chapter>/`."""
     name = chapter.stem
     master = master_notebook(json.loads(chapter.read_text()), name, root)
     Path(out).mkdir(parents=True, exist_ok=True)

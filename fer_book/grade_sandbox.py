@@ -1,22 +1,15 @@
 """Every process that grading starts, each in a sandbox of its own (Linux namespaces through bubblewrap).
 
-A sandbox sees a read-only system (`/usr`, the Python and the virtual environment), the *pristine copy*
-of the book (`pristine_copy`: the package, the tooling and the chapters as they were when grading
-started, mounted read-only where the checkout is, so that the chapters' cached artefacts keep their
-keys), the book's data and artefact cache read-only, and the few grader folders it needs (`Bind`). It
-does not see the checkout, the submissions, the grade sheet or anything else of the machine. It has no
-network (a loopback of its own), its own process, IPC and host-name namespaces, a new session, a
-private `/tmp` in memory of `Limits.disk_bytes` (its working folder and home), and, when the grader
-runs as root, a user id of its own with no capabilities and no way to gain one (`setpriv`), limited to
-`Limits.processes` tasks, `Limits.memory_bytes` of address space per process, no core files
-(`prlimit`). It is killed with everything it started when it ends, when the grader kills it (its
-time limit), or when the grader dies (`--die-with-parent`: process 1 of its namespace dies, and the
-kernel kills every process in it).
-
-Grading runs one process per submission in it (`run_sandboxed`: `otter run` on the notebook), writing
-its results to the one folder it may write. Without bubblewrap, `Isolation.NONE` (the
-`--unsafe-no-sandbox` option) runs that process as a plain child in a session of its own: a submission
-can then read and change everything the teacher can.
+A sandbox sees, read-only, the system (`/usr`, the Python, the virtual environment), the *pristine
+copy* of the book as grading started (`pristine_copy`, mounted where the checkout is so that cached
+artefacts keep their keys), the data and the artefact cache, and the few grader folders it is given
+(`Bind`): never the checkout, the submissions or the grade sheet. It has no network (a loopback of its
+own), its own process, IPC and host-name namespaces, a new session and a private in-memory `/tmp`
+(`Limits.disk_bytes`). Under root it runs as a fresh user id with no capabilities and no way to gain
+one (`setpriv`); `prlimit` caps its tasks, address space and core files (`Limits`). It dies with
+everything it started at its time limit or when the grader dies (`--die-with-parent`). `Isolation.NONE`
+(`--unsafe-no-sandbox`) runs a plain child in a session of its own instead: a submission can then read
+and change everything the teacher can.
 """
 
 from __future__ import annotations
@@ -40,8 +33,7 @@ UNSAFE_OPTION = "--unsafe-no-sandbox"
 SANDBOX_TMP = Path("/tmp")  # the sandbox's private /tmp (in memory): its working folder and home are in it
 WORKDIR_NAME = "work"
 HOME_NAME = "home"
-# What the pristine copy holds: the package (the checkers included) and the tooling, and the book's files
-# (with the chapters `_toc.yml` lists).
+# The pristine copy: the package (checkers included) and the tooling, then the book's files and chapters.
 PACKAGE_TREES = ("fer_utils", "fer_book")
 BOOK_FILES = ("_toc.yml", "_config.yml")
 # Host files a sandbox needs from /etc (read-only, when they exist): the linker cache, names, time zone, fonts.
@@ -113,12 +105,9 @@ class Layout:
 
 
 def pristine_copy(root: Path, folder: Path, mount_points: list[Path], link_sample: bool) -> Path:
-    """Copy the package and the tooling (from the checkout this code runs from) and the book's table of
-    contents and chapters (from the book `root`, the same checkout but in tests) into `folder/book`,
-    without caches or byte code, with an empty folder for each of `mount_points` (absolute paths under
-    `root` where a sandbox mounts a folder), and the book's sample data as the same link (with
-    `link_sample`, always a link to it). Grading reads the checkers, the chapters and the package from
-    here only: what a submission or the teacher changes in the checkout afterwards changes nothing."""
+    """Copy the package and tooling (from this checkout) and the book's toc and chapters (from `root`)
+    into `folder/book`, without caches, with an empty folder per mount point and the sample data as a
+    link (when it is one, or with `link_sample`); grading reads only this copy."""
     from fer_book.toc import repo_root, toc_notebooks
 
     book = Path(folder) / "book"
@@ -318,9 +307,8 @@ def run_sandboxed(
     log: Path,
     host_tmp: Path,
 ) -> int | None:
-    """Run `argv` in a sandbox of its own (`Isolation.NONE`: a plain child in a session of its own, its
-    working folder and home in `host_tmp`), its output to `log`; its exit code, or None when it ran past
-    `timeout_s` (it is then killed with everything it started: its session, with bubblewrap its namespace)."""
+    """Run `argv` in a sandbox of its own (`Isolation.NONE`: a plain child, working folder and home in
+    `host_tmp`), output to `log`; its exit code, or None past `timeout_s`, killed with all it started."""
     env: dict[str, str] = {}
     if isolation is Isolation.BWRAP:
         cwd = SANDBOX_TMP / WORKDIR_NAME

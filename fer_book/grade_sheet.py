@@ -1,18 +1,12 @@
 """The grade sheet of `fer_book grade`: the grades table (one row per submission and exercise) and its
 summary (`passed/total` per submission) beside it.
 
-Both paths are checked before any work (`check_grade_outputs`). `GradeSheet` writes the two files after
-every graded submission, atomically, both or neither (`write_tables`), every text cell a spreadsheet
-would read as a formula prefixed with an apostrophe (`csv_safe`): a grader killed halfway leaves every
-grade it finished on disk. Each row carries its submission's `fingerprint` (the notebook's bytes, the
-checkers and the chapter it was graded with), and a rerun keeps the rows of the previous sheet whose
-fingerprint still matches, grading only the other submissions.
-
-`--out` is only ever replaced when it is this grader's own sheet (`check_own_sheet`: its header holds the
-sheet's columns): a roster or any other file is refused. The columns a teacher added to either table are
-kept, cell for cell, matched on the submission (and exercise), in the file's own column order; the rows
-of a submission gone from the folder stay while a teacher's cell is beside them. The `grader_note` column
-says what grading noticed about a submission on this run (a double hand-in, a copy of another's).
+Both files are written after every graded submission, together and atomically, formula-like cells guarded
+(`csv_safe`): a grader killed halfway loses no grade it finished. Each row carries its submission's
+`fingerprint` (notebook bytes, checkers, chapter); a rerun keeps the rows whose fingerprint still
+matches. `--out` is only replaced when it is this grader's own sheet (`check_own_sheet`). A teacher's
+added columns are kept, matched on the submission (and exercise), and so are a gone submission's rows
+beside a teacher's cell.
 """
 
 from __future__ import annotations
@@ -66,8 +60,7 @@ def check_grade_outputs(out: Path, reads: list[Path]) -> None:
 
 
 def header_of(path: Path) -> list[str] | None:
-    """The column names on the first line of the CSV file `path` ([] when it is empty), or None when it
-    is no UTF-8 CSV text."""
+    """The CSV file's column names ([] when it is empty), or None when it is no UTF-8 CSV text."""
     try:
         with Path(path).open(encoding="utf-8-sig", newline="") as fh:
             return next(csv.reader(fh), [])
@@ -91,9 +84,8 @@ def check_own_sheet(option: str, path: Path, columns: list[str]) -> None:
 
 
 def grade_sheet_lock(out: Path) -> AbstractContextManager[Path]:
-    """The lock that one grader holds on `out` while it grades (`fer_utils.storage.locking.folder_lock`, a file
-    `.<out>.lock` beside it): a second grader writing the same sheet is refused (OutputError naming
-    the holder) instead of the two replacing each other's rows."""
+    """The lock one grader holds on `out` (`.<out>.lock` beside it): a second grader of the same sheet gets
+    OutputError instead of the two replacing each other's rows."""
     return folder_lock(Path(out).parent, f".{Path(out).name}.lock")
 
 
@@ -103,10 +95,8 @@ def guarded(column: pd.Series, keep: Collection[str]) -> bool:
 
 
 def csv_safe(table: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
-    """`table` with every text cell that a spreadsheet would read as a formula (= + - @, tab, CR) prefixed
-    with an apostrophe, and every cell already starting with one given another, so that `csv_unsafe`
-    gives back exactly what was written (a submission `=cmd.ipynb` keeps its key across reruns); the
-    columns `keep` (a teacher's) are written as they are."""
+    """`table` with each text cell a spreadsheet would read as a formula, or starting with GUARD, prefixed
+    with GUARD, so that `csv_unsafe` gives back exactly what was written; `keep` columns as they are."""
 
     def safe(value: object) -> object:
         return f"{GUARD}{value}" if isinstance(value, str) and value.startswith((*FORMULA_PREFIXES, GUARD)) else value
@@ -115,8 +105,7 @@ def csv_safe(table: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
 
 
 def csv_unsafe(table: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
-    """The cells `csv_safe` wrote, as they were: one leading apostrophe removed from each text cell (but
-    those of the columns `keep`)."""
+    """What `csv_safe` wrote, as it was: one leading GUARD removed (but in the columns `keep`)."""
 
     def unsafe(value: object) -> object:
         return value[len(GUARD) :] if isinstance(value, str) and value.startswith(GUARD) else value
@@ -125,10 +114,8 @@ def csv_unsafe(table: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
 
 
 def write_tables(tables: dict[Path, pd.DataFrame], keep: Mapping[Path, Collection[str]] | None = None) -> None:
-    """Write each table as CSV, both or neither (`fer_utils.storage.atomic.atomic_files`): every table goes to a
-    temporary sibling first, and only when all are written are they renamed into place; on a failure (a
-    full disk) the temporaries are removed, the previous files are left whole, and it is an OutputError.
-    The columns `keep[path]` of a table (a teacher's) are written as they were read, unguarded."""
+    """Write each table as CSV, all or none (`atomic_files`): a failure (a full disk) leaves the previous
+    files whole and is an OutputError. The columns `keep[path]` (a teacher's) are written unguarded."""
     try:
         with atomic_files(list(tables)) as temporaries:
             for tmp, (path, table) in zip(temporaries, tables.items()):
@@ -142,9 +129,8 @@ def write_tables(tables: dict[Path, pd.DataFrame], keep: Mapping[Path, Collectio
 
 
 def read_sheet(path: Path, own: list[str]) -> pd.DataFrame:
-    """The table at `path`, every cell as text, in the file's column order (empty, of the columns `own`,
-    when there is none): the cells of `own` as written (`csv_unsafe`), the others (a teacher's) as they
-    are; OutputError when the file cannot be read back, rather than dropping it."""
+    """The table at `path` as text, in the file's column order (empty when there is none), `own` columns
+    unguarded; OutputError when it cannot be read back, rather than dropping it."""
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in own})
     try:
@@ -158,9 +144,8 @@ def read_sheet(path: Path, own: list[str]) -> pd.DataFrame:
 
 
 def previous_grades(out: Path) -> pd.DataFrame:
-    """The rows of the grade sheet at `out` (none when there is none): its columns in the file's order,
-    `exercise` an int and `passed` a bool, a teacher's columns as text; OutputError naming the first cell
-    that cannot be read back (a `passed` of `yes`), never a sheet silently dropped."""
+    """The rows of the grade sheet at `out`, `exercise` an int and `passed` a bool; OutputError naming
+    the first row that cannot be read back (a `passed` of `yes`), never a sheet silently dropped."""
     table = read_sheet(Path(out), GRADED_COLUMNS)
     passed = table["passed"].str.lower().map({"true": True, "false": False})
     exercise = pd.to_numeric(table["exercise"], errors="coerce")
@@ -194,10 +179,8 @@ def teachers_cells(earlier: pd.DataFrame, own: list[str]) -> list[str]:
 
 
 class GradeSheet:
-    """The grade sheet of one grading run: the rows kept from the previous sheet at `out` (those of a
-    submission that is still there with the same fingerprint, and those of one gone from the folder that
-    carry a teacher's cells), the rows graded since, a teacher's columns and this run's `notes` per
-    submission; written both tables at once after every submission."""
+    """The grade sheet of one grading run: the rows kept from the sheet at `out` (same fingerprint, or
+    gone but beside a teacher's cell), the rows graded since, and this run's `notes` per submission."""
 
     def __init__(self, out: Path, fingerprints: dict[str, set[str]], notes: dict[str, str] | None = None) -> None:
         self.out = Path(out)
@@ -236,8 +219,7 @@ class GradeSheet:
         return with_teachers_columns(summary, self.earlier_summary, ["submission"], SUMMARY_COLUMNS)
 
     def add(self, rows: list) -> None:
-        """Put one submission's rows (dataclass rows of GRADED_COLUMNS) in place of any it had, and write
-        both tables at once."""
+        """Put one submission's rows (of GRADED_COLUMNS) in place of any it had; write both tables."""
         new = pd.DataFrame([[getattr(row, c) for c in GRADED_COLUMNS] for row in rows], columns=GRADED_COLUMNS)
         others = self.rows[~self.rows["submission"].isin(new["submission"])]
         self.rows = pd.concat([others, new], ignore_index=True) if len(others) else new

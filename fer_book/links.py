@@ -1,14 +1,9 @@
 """The book's links to its repository, generated from one place, `_config.yml`'s `repository`; the release check.
 
-`repository.url` and `repository.branch` (a tag `v<fer_utils.__version__>` for a published book) make
-every Open-in-Colab badge, every chapter's Colab install cell (which installs the package at that same
-ref, so notebook and package never drift apart), Jupyter Book's launch buttons, and the README's
-links. `python -m fer_book links` rewrites them after a change; `--check` lists disagreements.
-
-A published book is one commit, tagged `v<fer_utils.__version__>`: `release_problems` lists each disagreement
-between that tag, `_config.yml`'s branch, the chapters' install cells and CHANGELOG.md (an empty list: ready to
-tag; `python -m fer_book release --check`). The files are read from the given root as text, so a copy of the
-repository can be checked too.
+`sync_repository` (`python -m fer_book links`) points the Colab badges, install cells and texts at
+`repository.url` and `.branch`; `release_problems` (`release --check`) lists each disagreement between the
+version's tag, `_config.yml`, the install cells and CHANGELOG.md. Files are read as text from the given
+root, so a copy can be checked too. The contract: CONTRACTS.md, "Repository links".
 """
 
 from __future__ import annotations
@@ -25,7 +20,7 @@ COLAB = "https://colab.research.google.com"
 # The install cell, folded to one line: in the HTML book (its code hidden behind a toggle that says what it
 # does, myst-nb's per-cell `code_prompt_show`) and on Colab (a form: its title shown, its code folded).
 INSTALL_PROMPT = "Install the book's package on Colab (does nothing elsewhere)"
-# Colab's form title, the cell's first line: shorter, so that the line fits the book's 88 columns (issue 46).
+# Colab's form title, the cell's first line: shorter, so that the line fits the book's 88 columns.
 INSTALL_TITLE = "Install the book's package on Colab"
 INSTALL_METADATA = {
     "tags": ["hide-input"],
@@ -79,10 +74,8 @@ class BookLinks(NamedTuple):
         return f'<a href="{self.colab_url(notebook)}"><img src="{BADGE_SVG}" {BADGE_ALT} width="117" height="20"/></a>'
 
     def install_cell(self) -> list[str]:
-        """The source lines of each chapter's second cell: on Colab only, install the package at the book's ref
-        (the kit, the chapter's first import, then checks the runtime: `fer_utils.book.colab`). Its first
-        line is Colab's form title, so Colab shows that line and folds the code (`INSTALL_METADATA` does the
-        same in the HTML book)."""
+        """The source lines of each chapter's second cell: on Colab only, install the package at the book's
+        ref. Its first line, Colab's form title, folds the code there; `INSTALL_METADATA` folds it in the book."""
         return [
             f'# @title {INSTALL_TITLE} {{ display-mode: "form" }}\n',
             'if "google.colab" in str(get_ipython()):\n',
@@ -110,9 +103,8 @@ def book_slugs(text: str) -> set[str]:
 
 
 def sync_notebook(nb: dict, notebook: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> dict:
-    """The notebook JSON with its badge line (first cell) and install cell (second) made from `links`, and
-    the repository named in its markdown cells pointed at `links` (a link's own branch is kept). A cell's source
-    given as one string (nbformat allows it) is read as its lines."""
+    """The notebook JSON with its badge line (first cell), install cell (second) and markdown cells' links
+    made from `links` (a link's own branch is kept); a source given as one string is read as its lines."""
     for cell in nb["cells"]:
         if isinstance(cell["source"], str):
             cell["source"] = cell["source"].splitlines(keepends=True)
@@ -152,9 +144,8 @@ LINKED_TEXT_GLOBS = (*LINKED_TEXT_FILES, "book/*.md")
 
 
 def sync_repository(root: Path, check: bool = False) -> list[str]:
-    """Point every link of the repository (or of a stage: `fer_book.build`) at its `_config.yml`'s repository: the
-    notebooks' badge and install cells, and the links of the texts; with `check`, change nothing. Returns the files
-    that disagreed (empty when all agree)."""
+    """Point every link of the repository (or a stage) at its `_config.yml`'s repository, or with `check` change
+    nothing; the files that disagreed."""
     links = book_links(root / "_config.yml")
     notebooks = toc_notebooks(root)
     texts = sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)})

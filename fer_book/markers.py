@@ -1,9 +1,7 @@
 """Text written between two markers of a document by a `fer_book` step, and the command line such a step has.
 
-`python -m fer_book architecture` and `python -m fer_book teaching` write tables into committed documents
-between marker lines; `between` puts a table there, `marker_command` gives each step its `--check` and `--root`
-options and its exit codes, and `write_changed` writes a document only when it changed (0 written or current, 1 stale under `--check`, 2 a document or a chapter that
-cannot be written).
+Used by `architecture` and `teaching`; `marker_command`'s exit codes: 0 written or current, 1 stale under
+`--check`, 2 a document or a chapter that cannot be written.
 """
 
 from __future__ import annotations
@@ -42,8 +40,8 @@ def marker_command(
     stale: str,
     root: Path | None = None,
 ) -> int:
-    """The command line `prog` of a step that writes `what` with `write(root, check)` (`--root`, default `root` or
-    here): `--check` exits 1 when it is `stale` (a sentence), a BookError exits 2."""
+    """The command line `prog` of a step that writes `what` with `write(root, check)`; `stale` is `--check`'s
+    message (`--root` defaults to `root`, else here)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
     parser.add_argument("--root", type=Path, default=root or Path.cwd(), help="the repository (default: here)")

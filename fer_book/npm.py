@@ -1,9 +1,8 @@
 """Pinned packages from the npm registry, checked against the registry's sha512 and vendored into the book.
 
-The HTML book serves every script, WebAssembly file and model it uses from its own `_static` folder:
-no CDN at page load, nothing downloaded at run time. Each package is named once here with its exact
-version and the registry's `dist.integrity` (`npm view NAME@VERSION dist.integrity`); its tarball is
-taken from the npm registry once per cache (`$FER_CACHE/npm/`) and refused if its digest differs.
+The HTML book serves every script, WebAssembly file and model it uses itself: no CDN at page load.
+Each tarball is fetched once per cache (`$FER_CACHE/npm/`) and refused unless it matches the pinned
+`dist.integrity` (`npm view NAME@VERSION dist.integrity`).
 """
 
 from __future__ import annotations
@@ -119,9 +118,8 @@ def vendor_files(
     wanted: Callable[[PurePosixPath], bool],
     place: Callable[[PurePosixPath], PurePosixPath] = lambda inner: PurePosixPath(inner.name),
 ) -> list[Path]:
-    """Extract the package's regular files for which `wanted(path inside package/)` holds into `target`, each
-    at `place(path inside package/)` under it (default: flat, by file name), in one pass over the tarball; fail
-    if none matched. Returns the written paths."""
+    """Extract into `target` the package's files whose path inside `package/` is `wanted`, each at
+    `place(path)` (default: flat, by file name); the written paths, BookError when none matched."""
     written = []
     with tarfile.open(fileobj=io.BytesIO(npm_tarball(package, cache)), mode="r:gz") as archive:
         for member in archive.getmembers():

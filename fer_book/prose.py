@@ -1,20 +1,10 @@
 """A chapter's prose, measured on the executed notebook: words, sentences, and numbers typed by hand.
 
-The book's text is MyST Markdown, read here with myst-parser's own parser, the way `make test` checks it
-(`tests/test_book_prose.py`):
-- `prose_blocks`: the paragraphs and list items of the markdown cells, without code, math, headings, tables,
-  HTML, directive options and citations; a `{glue:text}` value counts as one word;
-- `stats`: words, sentences (ended by ".", "!" or "?", and by the end of each paragraph or list item) and the
-  mean sentence length;
-- `typed_decimals`: a decimal with two or more digits after the point, typed into the text, that is not a
-  figure quoted from others (`fer_utils.book.cited`) beside its source: a result must be glued;
-- `unglued`: the `{glue:text}` names the text uses that no cell of the chapter glued;
-- `code_prose`: a code cell's output that is prose (Markdown of more than a sentence or two): text belongs
-  in markdown cells;
-- `warnings_shown`: a warning that the run does not bear out the text;
-- `broken_directives`: a line that opens a directive (an aside, a figure) but that the parser reads as text.
-
-`python -m fer_book prose --stage _build/stage` prints the table per chapter and exits 1 over the limits.
+The MyST Markdown is read with myst-parser's own parser. `problems` lists what `make test` refuses
+(`tests/test_book_prose.py`): too many words or too long sentences, a result typed instead of glued, a
+glue name no cell glued, prose printed by code, a warning that the run does not bear out the text, a
+directive read as text. `python -m fer_book prose --stage _build/stage` prints each chapter's measures and
+problems, and exits 1 on any.
 """
 
 from __future__ import annotations

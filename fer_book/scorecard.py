@@ -1,19 +1,11 @@
 """The paper's claims, scored: the book's appendix page, written at build time from the executed chapters.
 
-`CLAIMS`, read from the data file `scorecard_claims.toml` beside this module, defines, once, each claim of the paper
-and of its two related works: the figure quoted (a `fer_utils.book.cited` key, with its source), the values of the
-executed chapters that measure it (a value a chapter glued for its text, `fer_utils.book.glue`; a number of a
-chapter's checked claims, with the threshold it is checked against, `fer_utils.book.claims`; a cell of a table a
-chapter printed; or, for a claim no chapter measures, a count over a benchmark's committed record in
-`benchmarks/results/`), the protocol in words, and the rule that turns the measured values into a verdict:
-reproduced, not reproduced, or not testable here (an accuracy measured on other data than the claim's is not a
-reproduction of it, and the page shows no number of it beside the claim). A claim the book cannot test gives its
-reason instead of a rule (with the values it reads shown as information, if any). The page's table has one short row
-per claim; each row's rule, data, protocol and keys are in a numbered note below it. `write_scorecard(stage)` reads
-the stage's executed notebooks and writes the verdicts between the markers of the staged `book/scorecard.md`;
-`fer_book.build` calls it before Sphinx whenever the stage's table of contents lists that page. A claim whose
-chapter recorded no such value fails the build (BookError, naming the claim, the chapter and the key). `python -m
-fer_book scorecard --stage _build/stage` writes it alone and prints the verdicts.
+Each claim of the paper and its two related works (`CLAIMS`, from `scorecard_claims.toml` beside this module)
+names the figure quoted (`fer_utils.book.cited`), the executed chapters' values that measure it (a `Source`),
+the protocol, and the `Rule` that makes the verdict: reproduced, not reproduced, or not testable here (an
+accuracy on other data than the claim's is no reproduction, and the page shows no number of it), or else the
+reason it cannot be tested. `write_scorecard(stage)` writes the verdicts into the staged `book/scorecard.md`;
+a value its chapter did not record fails the build (BookError naming the claim, the chapter and the key).
 """
 
 from __future__ import annotations
@@ -162,9 +154,8 @@ class TableCell(Source):
 
 @dataclass(frozen=True)
 class Benchmark(Source):
-    """A count over the runs of a benchmark's committed record (`benchmarks/results/*.json`, its `runs` list):
-    the runs whose `where` field equals `value` and whose `flag` is true. For a claim no executed chapter
-    measures; `chapter` is the chapter that states the result, linked as the run."""
+    """The count of a benchmark record's `runs` whose `where` equals `value` and whose `flag` is true, for a
+    claim no chapter measures; `chapter` is the one that states the result, linked as the run."""
 
     record: str
     where: str
@@ -645,8 +636,7 @@ def short(why: str) -> str:
 
 
 def note_words(score: Score) -> str:
-    """The long part of a row, below the table: the whole reason, the rule, the run's title and data, the
-    protocol and the keys."""
+    """A row's note: the whole reason, the rule, the run's title and data, the protocol and the keys."""
     claim, run = score.claim, score.run
     rule = f"Rule: {claim.rule.words(claim.figure.cited())}. " if claim.rule else ""
     why = score.verdict.why
@@ -715,8 +705,7 @@ def listed(stage: Path) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m fer_book scorecard --stage STAGE`: write the staged page and print each verdict (exit 2 when a
-    claim's value is missing)."""
+    """Write the staged page and print each verdict; exit 2 when a claim's value is missing."""
     parser = argparse.ArgumentParser(prog="python -m fer_book scorecard", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", type=Path, default=Path("_build") / "stage", help="an executed stage")
     args = parser.parse_args(argv)

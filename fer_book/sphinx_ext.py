@@ -1,7 +1,5 @@
-"""The book's Sphinx extension (listed in `_config.yml`'s `sphinx.extra_extensions`).
-
-`fer_book.build` runs `jupyter-book build` with the repository root on PYTHONPATH, so Sphinx imports
-this module from the checkout without fer_book being installed.
+"""The book's Sphinx extension (listed in `_config.yml`): each page's scripts without repeats or
+unused bundles. Sphinx imports it from the checkout (`fer_book.build.sphinx_environment`).
 """
 
 from __future__ import annotations
@@ -12,10 +10,9 @@ WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def page_scripts(scripts: list, body: str) -> list:
-    """A page's `scripts` without repeats of the same file or inline body (first one kept, order unchanged), without
-    the widgets bundle on a page that shows no widget (Jupyter Book adds every _static .js to every page), and
-    without the MathJax bundle Jupyter Book adds that way (one loaded without `defer` or `async`, unlike Sphinx's
-    math extension's, which loads it on pages with equations)."""
+    """`scripts` without repeats (first kept, order unchanged), without the widgets bundle on a page with no
+    widget, and without the MathJax bundle Jupyter Book adds to every page (the one without `defer` or `async`;
+    Sphinx's math extension loads its own on pages with equations)."""
     seen, kept = set(), []
     for script in scripts:
         name = str(getattr(script, "filename", script) or "")  # inline scripts come as None or ""

@@ -1,10 +1,7 @@
 """The teacher's page's tables and each chapter's run time, written from the chapters and the book's time record.
 
-`python -m fer_book teaching` writes, between markers in book/teaching.md, the list of every exercise of the
-book (its chapter, what it asks, what its checker checks, the kind of answer and its points under the page's
-rubric) and the session plans (which chapters each session covers and how long their notebooks run), and, in
-each chapter's "Time to learn", how long its notebook ran: both from `benchmarks/results/book_times.json`, with
-the calibration of that record. `--check` (run by the tests) exits 1 when anything differs.
+`python -m fer_book teaching` writes between markers book/teaching.md's exercise list and session plans, and
+each chapter's run time in its "Time to learn"; `--check` (run by the tests) exits 1 when anything differs.
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ from fer_utils.errors import BookError
 
 PAGE = Path("book") / "teaching.md"
 TIMES = Path("benchmarks") / "results" / "book_times.json"
-# Each table lies between its two markers on the page.
 EXERCISE_MARKERS = (
     "<!-- exercise table: written by `python -m fer_book teaching` from the chapters; do not edit -->",
     "<!-- end of the exercise table -->",

@@ -13,8 +13,7 @@ def repo_root() -> Path:
 
 
 def toc_entries(root: Path) -> list[str]:
-    """Every file listed in `<root>/_toc.yml` (root first), as written there, without extension: read by
-    sphinx-external-toc, as Jupyter Book reads it; a missing file is a clear error."""
+    """Every file `_toc.yml` lists (root first, without extension), parsed as Jupyter Book parses it."""
     from sphinx_external_toc.parsing import parse_toc_yaml
 
     toc = root / "_toc.yml"

@@ -1,22 +1,19 @@
 """fer_utils: the helper package behind the executable book on lightweight facial emotion recognition.
 
 The book rebuilds Ding, Tang & Lu, "Investigation on Light-Weight Deep Learning Model for Emotion
-Recognition Using Facial Expressions" (IEEE TENCON 2023). A chapter shows the code it teaches by displaying
-these modules' definitions (`fer.show`) and runs them; everything it calls comes from here, through the
-book's kit (`from fer_utils.book.kit import fer`). Each module
-does one job; importing the package is cheap, so heavy libraries (TensorFlow, dlib, OpenCV) are imported
+Recognition Using Facial Expressions" (IEEE TENCON 2023); its chapters show and run this package's code
+(`fer.show`, through `fer_utils.book.kit`). Importing it is cheap: TensorFlow, dlib and OpenCV are imported
 by the modules that need them.
 
-The Pythons the pinned environment (requirements.txt) installs on, said once here: tensorflow-cpu 2.20 has
-wheels up to 3.13 (none for 3.14), and SciPy 1.16 and Pillow 13 need 3.11 or later; pyproject.toml's
-`requires-python` says the same. This module is kept importable by older Pythons (no newer syntax), so that
-`python -m fer_utils` can say so (`python_problem`).
+Supported Pythons follow the pinned wheels (requirements.txt, pyproject.toml's `requires-python`):
+tensorflow-cpu 2.20 has none for 3.14, SciPy 1.16 and Pillow 13 need 3.11 or later. This module uses no
+newer syntax, so that `python -m fer_utils` on an older Python can say so (`python_problem`).
 """
 
 __version__ = "0.2.0"
 __all__ = ["SUPPORTED_PYTHONS", "__version__", "python_problem"]
 
-SUPPORTED_PYTHONS = ((3, 11), (3, 13))  # the oldest and the newest minor version, both supported
+SUPPORTED_PYTHONS = ((3, 11), (3, 13))  # the oldest and the newest supported
 
 
 def python_problem(version):

@@ -2,20 +2,9 @@
 of the built-in it behaves like.
 
 `except ValueError`, `except OSError` … catch them as they would the built-in. Every problem is checked where it
-comes in (validation at the door) and its message names what is wrong and what to do; the CLI prints a FerError
-as one line. A caller that must tell kinds apart reads `status` (a MediaError's, a DownloadError's), never the
-message.
-
-| class            | built-in          | what it covers                                                           |
-| ---------------- | ----------------- | ------------------------------------------------------------------------ |
-| FerError         | Exception         | the family's base: catch it to catch them all                            |
-| InputError       | ValueError        | data, a file's content, arguments or settings that cannot be used        |
-| MediaError       | InputError        | a clip or image that cannot be read; `status` is its manifest status     |
-| MissingFileError | FileNotFoundError | a file or folder the call needs that is not there                        |
-| OutputError      | FileExistsError   | an output that would overwrite or clash with what is there, or is locked |
-| DownloadError    | OSError           | a download that failed, was refused, stopped, or is corrupt or unsafe    |
-| SetupError       | RuntimeError      | the installed libraries or tools cannot do what is needed                |
-| BookError        | RuntimeError      | the book's build tooling (build, execution, links, tables, release)      |
+comes in and its message names what is wrong and what to do; the CLI prints a FerError as one line. A caller
+that must tell kinds apart reads `status` (a MediaError's, a DownloadError's), never the message. See
+CONTRACTS.md, "Errors".
 """
 
 from __future__ import annotations
@@ -44,10 +33,8 @@ class FerError(Exception):
 
 
 class InputError(FerError, ValueError):
-    """Data, a file's content, arguments or settings that cannot be used: a dataset root, layout or file name,
-    a model file, an image array or crop, preprocessing, training, prediction, evaluation, explanation or
-    deployment settings, a chapter's parameters that do not fit its data, a demo request outside its contract.
-    Checked before anything is built; the message says what to change."""
+    """Data, a file's content, arguments or settings that cannot be used; checked before anything is built, the
+    message says what to change."""
 
 
 class MediaError(InputError):
@@ -65,10 +52,8 @@ class MissingFileError(FerError, FileNotFoundError):
 
 
 class OutputError(FerError, FileExistsError):
-    """An output path that cannot be written safely: an input, inside a folder the command reads, another
-    output, a folder, a non-empty folder, read-only, a write that failed (checked in
-    `fer_utils.storage.outputs`), or an output folder another live process holds the lock of (the message names
-    its pid and host)."""
+    """An output path that cannot be written safely (`fer_utils.storage.outputs`), or an output folder another
+    live process holds the lock of (the message names its pid and host)."""
 
 
 class DownloadError(FerError, OSError):

@@ -1,17 +1,10 @@
 """Ctrl-C and SIGTERM recorded instead of raised, for the loops that wait on a pool of workers.
 
-Python's own handler raises KeyboardInterrupt wherever the main thread happens to be; inside
-`concurrent.futures` it can land while a future's lock is held, and the pool's manager thread then blocks
-on that lock and the run hangs at exit instead of stopping (tests/test_preprocess.py reproduces it).
-While `stop_on_signals` runs, the signals only set an event; the caller checks it between waits and stops
-its own way: the CREMA-D download ends its transfers and keeps their `.part` files, the preprocessing run
-raises KeyboardInterrupt there. The event remembers which signal set it (`signal_of`).
-
-`raise_on_signals` is the other way, for a command that may stop anywhere: both signals raise `Stopped`, a
-KeyboardInterrupt that knows its signal, so that the command line exits 128 + its number (130 for Ctrl-C, 143
-for SIGTERM) after the `finally` blocks and context managers have removed what was half-written. It also wins
-SIGTERM back from a library that took it: TensorFlow's preemption notifier, started with a multi-worker
-strategy, catches SIGTERM and only logs it.
+Python's own KeyboardInterrupt can land inside `concurrent.futures` while a future's lock is held, and the run
+then hangs at exit instead of stopping (tests/test_preprocess.py reproduces it); under `stop_on_signals` the
+signals only set an event, which the caller checks between waits. `raise_on_signals` is for a command that may
+stop anywhere: both signals raise `Stopped`, so the CLI exits 128 + the signal after the cleanup, and SIGTERM
+is won back from TensorFlow's preemption notifier (multi-worker), which catches it and only logs it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The names and the paper's numbers that the package, the CLI, the notebooks and the tests share.
 
-Each is defined here once; the modules that own the behaviour (models, splits, faces, preprocess,
-training, deploy, explain, download) import them from here, and so does the command line, which
-builds its choices and defaults from this module. It imports nothing, so `python -m fer_utils --help`
-never loads TensorFlow, dlib or OpenCV.
+Each is defined here once. This module imports nothing, so the command line can build its choices and
+defaults from it and `python -m fer_utils --help` never loads TensorFlow, dlib or OpenCV.
 """
 
 from __future__ import annotations
@@ -20,10 +18,9 @@ PAPER_INPUT_SHAPE: tuple[int, int, int] = (PAPER_SIDE, PAPER_SIDE, 1)
 PAPER_CLASSES = 8
 PAPER_DROPOUT: tuple[float, float, float] = (0.3, 0.3, 0.3)
 SAVEE_DROPOUT: tuple[float, float, float] = (0.3, 0.5, 0.5)
-# The dropout TrainConfig and the builders use instead of the paper's (PAPER_DROPOUT, 0.3 after every pooling
-# stage): only the last one, before flatten. With the paper's, the dense units often all die and the run
-# stays at chance (benchmarks/README.md, "Training recipe across seeds" and "The paper's dropout and
-# learning rate"; chapter 5 shows the knob).
+# The dropout TrainConfig and the builders use instead of PAPER_DROPOUT: only the last, before flatten. With the
+# paper's, the dense units often all die and the run stays at chance (benchmarks/README.md, "Training recipe
+# across seeds" and "The paper's dropout and learning rate").
 DEFAULT_DROPOUT: tuple[float, float, float] = (0.0, 0.0, 0.3)
 PAPER_LEARNING_RATE = 1e-3
 PAPER_BATCH_SIZE = 32
@@ -34,9 +31,8 @@ PAPER_TEST_SIZE = 0.2
 PAPER_PARAMS = 542_136
 PAPER_LSTM_PARAMS_RATIO = 116.5
 
-# The book's network for faces in the wild (models.build_wild_cnn, `train --recipe wild`'s model): FER-2013's 48-px
-# gray faces and its 7 classes, four plain convolution blocks of these widths (benchmarks/README.md, "The book's
-# network for faces in the wild", has the candidates measured on 2 CPU cores).
+# The book's network for faces in the wild (models.build_wild_cnn): FER-2013's 48-px gray faces and 7 classes,
+# four convolution blocks of these widths (benchmarks/README.md, "The book's network for faces in the wild").
 WILD_MODEL = "wild-cnn"
 WILD_SIDE = 48
 WILD_INPUT_SHAPE: tuple[int, int, int] = (WILD_SIDE, WILD_SIDE, 1)
@@ -57,9 +53,8 @@ MIXES: tuple[str, ...] = ("none", "mixup", "cutmix")
 TTA_MODES: tuple[str, ...] = ("none", "flip", "flip-shift")
 TTA_SHIFT = 2
 
-# Models: the registered names, each with the input and class count it is usually quoted at (the
-# paper's table uses these for parameter counts; a sequence model's input is a clip, (frames, H, W, 1)).
-# fer_utils.models.networks.MODEL_BUILDERS has one builder each.
+# Models: the registered names, each with the input and class count it is usually quoted at (for the paper's
+# table of parameter counts; a sequence model's input is a clip, (frames, H, W, 1)).
 PAPER_MODEL = "paper-cnn"
 CANONICAL_INPUTS: dict[str, tuple[tuple[int, ...], int]] = {
     PAPER_MODEL: (PAPER_INPUT_SHAPE, PAPER_CLASSES),
@@ -85,13 +80,11 @@ MODEL_OPTIONS: tuple[str, ...] = ("dropout", "l1", "init")
 # code presumably used, or He uniform / normal (He et al. 2015), scaled for ReLU.
 PAPER_INIT = "glorot_uniform"
 INITS: tuple[str, ...] = (PAPER_INIT, "he_uniform", "he_normal")
-# Class weighting of the loss (fer_utils.train.config.TrainConfig.class_weights): "balanced" weighs each class by
-# n / (classes × its count); the named training recipes that use it or not are train_config.PRESETS.
+# Class weighting of the loss (TrainConfig.class_weights): "balanced" weighs each class by n / (classes × its count).
 CLASS_WEIGHTS: tuple[str, ...] = ("none", "balanced")
-# Split protocols (fer_utils.data.splits) and the validation share carved out of the training side. `given` is
-# the dataset's own split (its `split` column: train/ and test/ folders, FER-2013's Usage), the default of
-# every run without a chosen protocol (`splits.resolve_protocol`) for a manifest that has one (GIVEN_PROTOCOL);
-# otherwise the paper's.
+# Split protocols (fer_utils.data.splits) and the validation share carved out of the training side. `given`,
+# the dataset's own split (train/ and test/ folders, FER-2013's Usage), is the default where a manifest has one
+# (`splits.resolve_protocol`); otherwise the paper's.
 PROTOCOLS: tuple[str, ...] = ("random", "clip", "subject", "given")
 PAPER_PROTOCOL = "random"
 SEQUENCE_PROTOCOLS: tuple[str, ...] = tuple(p for p in PROTOCOLS if p != PAPER_PROTOCOL)  # see SEQUENCE_MODELS

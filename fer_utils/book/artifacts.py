@@ -1,19 +1,12 @@
 """Cached, on-demand artefacts a chapter needs from an earlier one: the sample, the crops, trained runs.
 
-Every notebook runs on its own from a fresh kernel, in any order: instead of assuming that an earlier
-chapter ran, it asks for what it needs here. Each artefact lives in the cache (`$FER_CACHE`, else
-`~/.cache/fer_utils`) under a key made from its inputs, is built into a temporary folder and renamed into
-place when complete (so an interrupted run never leaves half an artefact), and is reused when `make book`
-already built it in an earlier chapter.
-
-A run's key (`run_key`) is its configuration, its data's digest, the JSON of the model its builder makes,
-the source of the functions passed (builder, fit, split, input pipeline: `inspect.getsource`, so a chapter's
-copy of the package's code shares the package's runs and an edit of it trains anew) and a digest of the
-package's own source (`package_digest`). That last part is coarse but correct: an edit of a package helper
-that a passed function calls gets a new key, and so does any other edit of the package (every cached run is
-trained again). A helper a chapter defines and does not pass reaches the key only through the model's JSON
-(a builder's helper that changes the network): edit the function passed. Crops are keyed by their dataset,
-frames and crop spec, and by the source of an edited crop function.
+Every notebook runs on its own, in any order: it asks here for what it needs, reusing what `make book` or
+an earlier chapter built, else building it atomically into the cache (`default_cache`) under a key of its
+inputs. A run's key (`run_key`) holds its config, its data's digest, its model's JSON, the source of the
+functions passed (so a chapter's copy of the package's code shares the package's runs, and an edit of it
+trains anew) and a digest of the whole package (any edit of it trains every run again: coarse but
+correct). A helper a chapter defines but does not pass reaches the key only through the model's JSON:
+edit the function passed.
 """
 
 from __future__ import annotations
@@ -42,28 +35,24 @@ if TYPE_CHECKING:
     from fer_utils.train.pipeline import FaceData
 
 SAMPLE_DATASET = "sample"
-# The generated faces shipped with the package (DiffusionFER-S, CC0; fer_utils/assets/diffusionfer):
-# already face crops, one image per "clip", read as a folder of classes.
+# The shipped generated faces (DiffusionFER-S, CC0): face crops, read as a folder of classes.
 GENERATED_DATASET = "diffusionfer"
 GENERATED_SIDE = 96  # the side they are shipped at
-# Datasets of face crops already (no detector, one frame each, by default) and their side: the generated
-# faces, and FER-2013's CSV (48×48 faces, `fer_utils.data.fer2013`).
+# Datasets that are face crops already (by default no detector, one frame each) and their side.
 FACE_CROP_SIDES: dict[str, int] = {GENERATED_DATASET: GENERATED_SIDE, "fer2013": 48}
 SAMPLE_MARKER = ".complete"
 
 
-# A dataset of clips whose paper-sized sampling (6 frames per clip) would give fewer frames than this is
-# sampled more densely, up to MAX_FRAMES_PER_CLIP per clip. Measured on 24 real clips laid out as MEAD ships
-# them (3 people x 8 emotions, issue 28): with 6 frames per clip the reference run stayed at chance in 3 of
-# 3 seeds (0.149 +/- 0.020, chance 0.125), while the CLI on every 4th frame (about 25 per clip) reached
-# 0.867 under a random split. The sample (384 clips) keeps the paper's 6.
+# A dataset of clips that 6 frames per clip would leave below this many frames is sampled more densely.
+# On 24 real MEAD clips (3 people x 8 emotions), 6 frames per clip stayed at chance in 3 of 3 seeds
+# (0.149 +/- 0.020, chance 0.125); every 4th frame (about 25 per clip) reached 0.867 (random split).
 MIN_DATASET_FRAMES = 600
 MAX_FRAMES_PER_CLIP = 25
 
 
 def frames_per_clip(clips: int) -> int:
-    """Frames to take from each of `clips` clips: the paper's 6, or more for a small dataset, so that it
-    gives about MIN_DATASET_FRAMES frames to learn from (at most MAX_FRAMES_PER_CLIP per clip)."""
+    """Frames to take per clip: the paper's 6, or more for a small dataset, to reach about
+    MIN_DATASET_FRAMES frames (at most MAX_FRAMES_PER_CLIP per clip)."""
     wanted = -(-MIN_DATASET_FRAMES // max(clips, 1))  # ceiling division
     return min(MAX_FRAMES_PER_CLIP, max(PAPER_FRAMES, wanted))
 
@@ -102,12 +91,10 @@ def scratch_cache() -> Path:
 
 
 def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
-    """Return `target`, building it first with `build(tmp)`, which makes the folder `tmp` (fer_utils.storage.atomic's
-    temporary sibling of `target`), renamed into place when complete.
+    """Return `target`, built if missing by `build(tmp)`: it makes the folder `tmp`, renamed into place when done.
 
-    Two processes asking for the same artefact (two chapters executed side by side) build it once: the
-    second waits on the artefact's lock, then finds it finished. A `target` whose folder cannot be written
-    is built in `scratch_cache()` instead (and the path returned is there).
+    Two processes asking at once build it once (the second waits on the lock). A `target` whose folder
+    cannot be written is built in `scratch_cache()` instead, and that path is returned.
     """
     if target.is_dir():
         return target
@@ -119,7 +106,7 @@ def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
     with wait_lock(artefact_lock(target)):
         if target.is_dir():
             return target
-        with atomic_folder(target) as tmp:  # also sweeps what builds killed before they finished left
+        with atomic_folder(target) as tmp:  # also sweeps what killed builds left
             tmp.rmdir()  # `build` makes the folder itself
             build(tmp)
     return target
@@ -147,11 +134,9 @@ def ensure_sample(cache: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The data a chapter reads, as one value (its DATASET and DATA_DIR parameters): `name` is the embedded
-    synthetic sample (`"sample"`), the generated faces shipped with the package (`"diffusionfer"`), or the
-    indexer of a real dataset (`indexing.INDEXERS`: ravdess, savee, mead, cremad, folder, fer2013) whose
-    folder is `data_dir`. It names itself in sentences about results (`label`), finds its files (`source`),
-    indexes them (`index`) and gives its preprocessed crops, made once and cached (`crops`)."""
+    """The data a chapter reads (its DATASET and DATA_DIR parameters): the embedded synthetic sample
+    (`"sample"`), the shipped generated faces (`"diffusionfer"`), or a real dataset's indexer
+    (`indexing.INDEXERS`) with its folder `data_dir`."""
 
     name: str = SAMPLE_DATASET
     data_dir: Path | None = None
@@ -195,10 +180,8 @@ class Dataset:
         return index_dataset(*self.source(cache), **index_options)
 
     def crop_spec(self, detector: str | None = None, size: int | None = None) -> CropSpec:
-        """How this dataset's faces are cut by default (`crops`): with `detector` and `size` when given, else
-        for the datasets of face crops (`FACE_CROP_SIDES`: the generated faces, FER-2013) no detector at
-        their own side, for the others the default spec; the margin is always the spec's (`CropSpec`: none
-        around a whole image)."""
+        """How this dataset's faces are cut: with `detector` and `size` when given, else with no detector at
+        their own side for datasets of face crops (`FACE_CROP_SIDES`), the default spec for the others."""
         crops_side = FACE_CROP_SIDES.get(self.name)
         detector = detector or (NO_DETECTOR if crops_side else None)
         return spec_with(detector=detector, side=size or crops_side)
@@ -216,18 +199,11 @@ class Dataset:
     ) -> Path:
         """The preprocessed crops folder (with `manifest.csv`), made once and cached.
 
-        `crop` is the function that cuts each face (chapter 2 passes the `crop_face` it shows): the same source
-        as the package's `crops.crop_face` shares the package's crops, an edit of it makes crops of its own (its
-        source joins the cache key; preprocessed in this process).
-
-        The faces are cut as `spec` says (a `CropSpec`), or as `crop_spec(detector, size)` does: the paper's
-        (dlib HOG, 180 px), and for the datasets of face crops no detector and their own side. `frames`
-        defaults to the paper's 6, to one for the datasets of face crops, and a small dataset of clips is
-        sampled more densely (`frames_per_clip`).
-
-        `index_options` go to the indexer (see `index`) and are part of the cache key. The
-        preprocessing run is itself resumable and writes its manifest last and atomically, so the
-        folder is complete exactly when `manifest.csv` exists; an interrupted run resumes where it stopped.
+        `crop` cuts each face: the package's `crops.crop_face` shares the package's crops, an edited copy makes
+        crops of its own. Faces are cut as `spec` says, else as `crop_spec(detector, size)`. `frames` defaults
+        to the paper's 6 (one for datasets of face crops, more for a small dataset of clips: `frames_per_clip`).
+        `index_options` go to the indexer and into the cache key. The folder is complete exactly when
+        `manifest.csv` exists (written last, atomically); an interrupted run resumes where it stopped.
         """
         from fer_utils.data.manifest import MANIFEST_NAME
 
@@ -235,7 +211,7 @@ class Dataset:
             raise InputError("give Dataset.crops a crop spec, or a detector and size, not both")
         spec = spec or self.crop_spec(detector, size)
         whole_images = self.name in FACE_CROP_SIDES
-        index = None  # the clip index, read once: to size the sampling here, to preprocess below
+        index = None  # the clip index, read once: to size the sampling, then to preprocess
         if frames is None and not whole_images and not self.is_sample:
             index = self.index(cache, **index_options)
             videos = sum(Path(str(path)).suffix.lower() in VIDEO_SUFFIXES for path in index.clips["path"])
@@ -324,8 +300,7 @@ def model_json(build: Callable, config: TrainConfig, classes: int) -> str:
 
 
 def run_key(build: Callable | None, data: FaceData, config: TrainConfig, fit: Callable | None = None) -> str:
-    """The cache key of the run `train` makes (see the module docstring): the config, the crops folder and a
-    hash of the frames used, the model's JSON, the source of the functions passed and the package's digest."""
+    """The cache key of the run `train` makes (its parts: see the module docstring)."""
     from fer_utils.data.corpora import classes_in
     from fer_utils.models.networks import MODEL_BUILDERS
     from fer_utils.train.fit import fit_model
@@ -350,14 +325,10 @@ def train(
     fit: Callable | None = None,
     cache: Path | None = None,
 ) -> RunFolder:
-    """A finished training run of the network `build` makes (None: the registry's builder of
-    `config.model`) on `data` (`pipeline.FaceData`: crops, subjects, split, input pipeline) with `config`,
-    trained once by `train.fit.train_run` and cached; `fit` compiles and fits it (default `train.fit.fit_model`).
-
-    A chapter passes the code it shows: its builder, its `FaceData` (built from its `make_dataset` or
-    `split_frames`), its `fit_model`. The cache key (`run_key`) holds the whole config, the data, the model's
-    JSON and the source of all that code, so an edit trains a new run and the same code (a chapter's copy or
-    the package's) reuses the one made before, in any chapter.
+    """A finished run of the network `build` makes (None: the registry's builder of `config.model`) on
+    `data` with `config`, trained once by `train.fit.train_run` and cached under `run_key`; `fit` compiles
+    and fits it (default `train.fit.fit_model`). A chapter passes the code it shows, so an edit of it
+    trains a new run and the same code, the chapter's copy or the package's, reuses the one made before.
     """
     from fer_utils.train.fit import train_run
 

@@ -1,15 +1,10 @@
 """What a chapter says about its data, and the checks it runs before it starts.
 
-Every chapter runs on the embedded synthetic sample by default and on any real dataset through its
-`DATASET`/`DATA_DIR` parameters. Sentences about results therefore never hard-code the data:
-`artifacts.Dataset.label` names it ("the synthetic sample" only when it is the sample). `check_frames` and the
-`clamp_*` helpers look at the data before anything is trained and either adapt a quick default to the
-data with a printed note (a sample size or subject count larger than the data) or stop with a
-`InputError` that says which parameter to change (a split that this data cannot make).
-`train_variants` runs a controlled experiment (one thing varied, the rest fixed, over seeds) and returns
-it as a table, one row per run (`RunFolder.scores`); `summarize` reports it per group over seeds with
-`mean_std` and `difference_note` (and `confidence_interval`); `beyond_spread` is the number behind that
-note's verdict, for a chapter's lesson.
+A chapter runs on the sample or on any dataset (`DATASET`/`DATA_DIR`), so sentences about results never
+hard-code the data (`artifacts.Dataset.label` names it). Before training, `check_frames` and the `clamp_*`
+helpers adapt a quick default to the data with a printed note, or stop with an `InputError` naming the
+parameter to change. `train_variants` runs a controlled experiment over seeds; `summarize`, `mean_std` and
+`difference_note` report it.
 """
 
 from __future__ import annotations
@@ -66,9 +61,9 @@ def check_frames(
 ) -> None:
     """Stop with an InputError, before any training, when `frames` cannot be split by `protocols`.
 
-    Needs at least 2 emotions, and for a clip or subject split enough clips or subjects for every
-    side (train, validation, test); the random split and the dataset's own need no groups, nor
-    does None (the protocol `chosen_protocol` leaves to `resolve_protocol`: one of those two).
+    Needs 2 emotions, and for a clip or subject split enough groups for train, validation and
+    test. The random split, the dataset's own and None (left to `resolve_protocol`, which picks
+    one of those two) need none.
     """
     if frames.empty:
         raise InputError(
@@ -130,12 +125,10 @@ def train_variants(
     folder (`run`), the settings the variant changes and the run's scores
     (`RunFolder.scores`).
 
-    Every run trains the network `build` makes on `data` with `config`, changed only by
-    its variant (e.g. `{"dropout": (0.0, 0.5, 0.5), "l1": 1e-4}`) and its seed: each
-    seed draws another split and other initial weights. Every variant must name the same
-    settings, and none the seed, so that the comparison can never silently vary two
-    things at once. Runs are cached (`artifacts.train`): the same code and settings
-    reuse an earlier run.
+    Each run changes `config` only by its variant (e.g. `{"dropout": (0.0, 0.5, 0.5)}`)
+    and its seed (another split, other initial weights). Every variant must name the
+    same settings, and none the seed, so that two things never vary at once. Runs are
+    cached (`artifacts.train`).
     """
     changed = {name: sorted(changes) for name, changes in variants.items()}
     if any("seed" in names for names in changed.values()):
@@ -155,9 +148,7 @@ def train_variants(
 
 
 def histories(runs: pd.DataFrame, seed: int, by: str = "variant") -> dict[str, pd.DataFrame]:
-    """The training history (`history.csv`) of each group's run with `seed`, keyed by its `by` value in
-    table order: the curves a chapter draws for one seed of a `train_variants` table (whose `run` column
-    holds the `RunFolder`s)."""
+    """Each group's training history for `seed` in a `train_variants` table, keyed by its `by` value."""
     chosen = runs[runs["seed"] == seed]
     return {name: run.history() for name, run in zip(chosen[by], chosen["run"])}
 
@@ -173,12 +164,10 @@ def summarize(
 ) -> tuple[pd.DataFrame, list[str]]:
     """An experiment's table (one row per run, e.g. `train_variants`) summed up over seeds.
 
-    Returns one row per group of `by` (in table order): each of `metrics` as mean ± std (`mean_std`;
-    a group of one run shows its value, its `seeds` 1 and its verdicts saying it has no spread), with `ci` its 95 % confidence interval of the mean, the number of
-    runs (`seeds`) and of `collapsed runs`. With `compare` (metric: the words for it), also the
-    verdicts: for each such metric and each pair `(a, b)` of groups (values of the first `by` column;
-    default: every later group against the first), whether a minus b is larger than the spread over
-    seeds (`difference_note`), one sentence each.
+    Returns one row per group of `by` (table order): each of `metrics` as `mean_std` (with `ci`, also
+    its 95 % confidence interval), `seeds` and `collapsed runs`; and one `difference_note` per metric of
+    `compare` (metric: its words) and pair `(a, b)` of first-`by` values (default: every later group
+    against the first).
     """
     keys = [by] if isinstance(by, str) else list(by)
     rows = []
@@ -206,9 +195,8 @@ def summarize(
 
 
 def runs_stopped_by_the_cap(runs: pd.DataFrame, patience: int) -> int:
-    """How many runs (rows with `epochs` trained and the `best epoch` kept) ended at their epoch cap rather
-    than on their own: early stopping ends a run `patience` epochs after its best one, so a run with fewer
-    epochs after its best was still improving, or had not waited long enough, when the cap stopped it."""
+    """How many runs ended at their epoch cap, not by early stopping: fewer than `patience` epochs after
+    their `best epoch`, they were still improving, or still waiting, when the cap stopped them."""
     return int((runs["epochs"] - runs["best epoch"] < patience).sum())
 
 
@@ -216,11 +204,9 @@ NO_SPREAD = "(one run: no spread)"
 
 
 def mean_std(values: Sequence[float], *, alone: str = NO_SPREAD) -> str:
-    """`mean ± std` of a metric over seeds or folds (sample standard deviation, ddof=1); one value has no
-    spread, and says so (`alone`, after the value) instead of printing "± nan"; a table that states its runs
-    once (`runs_note`, a `seeds` column) passes `alone=""` rather than repeat it in every cell. Missing values
-    (a run without that metric) are left out and counted. Counts (epochs, clips: every value a whole number)
-    are shown to one decimal, as "24.7 ± 6.1" epochs, not "24.667 ± 6.110"; scores to three."""
+    """`mean ± std` over seeds or folds (ddof=1), missing values left out and counted; one value is followed
+    by `alone` instead of "± nan" (a table that states its runs once passes `alone=""`). Counts (all whole
+    numbers) show one decimal, scores three."""
     array = np.asarray(values, dtype=float)
     missing = int(np.isnan(array).sum())
     array = array[~np.isnan(array)]
@@ -268,9 +254,8 @@ def seed_spread(*groups: Sequence[float]) -> float:
 
 
 def beyond_spread(a: Sequence[float], b: Sequence[float]) -> float:
-    """How far the mean of `a` exceeds the mean of `b` beyond the spread over seeds (`seed_spread`):
-    positive when a is higher by more than that spread, the rule of `difference_note`'s verdict, for chapters
-    that report the number; `b` may be one value, e.g. a baseline."""
+    """How far mean(a) exceeds mean(b) beyond the spread over seeds (`seed_spread`), the number behind
+    `difference_note`'s verdict: positive when a is higher by more; `b` may be one value, e.g. a baseline."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(a.mean() - b.mean() - seed_spread(a, b))
 
@@ -312,10 +297,9 @@ def faces_scored(run: RunFolder, group: str = "subject") -> pd.DataFrame:
 def bootstrap_interval(
     runs: Sequence[pd.DataFrame], level: float = 0.95, draws: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """The `level` interval of the mean test accuracy over runs (seeds), drawn by resampling both the runs
-    and, within each, its test groups (people): unlike Student's t over the seeds (`confidence_interval`),
-    it includes the test set's own sampling noise, large on a few dozen faces. Each table of `runs` has one
-    row per test face, with its `group` and whether it was `correct`."""
+    """The `level` interval of the mean test accuracy over runs (`faces_scored` tables), resampling the
+    runs and, within each, its test groups (people): unlike `confidence_interval` over seeds, it includes
+    the test set's own sampling noise, large on a few dozen faces."""
     if not runs:
         raise ValueError("bootstrap_interval needs at least one run's test faces")
     rng = np.random.default_rng(seed)

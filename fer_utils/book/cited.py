@@ -1,10 +1,9 @@
-"""The figures the book quotes from others, each with its source (issue 34).
+"""The figures the book quotes from others, each with its source.
 
-Every number a chapter states about its own results is glued from its run (`fer_utils.book.glue`); the
-only numbers typed into a chapter's prose are figures quoted from elsewhere: the paper's own results, a
-library's default, a measurement recorded in the repository's `benchmarks/`. Each is listed here once, as
-the text the prose writes and the words that must stand in the same paragraph to say where it comes from,
-so that `fer_book.prose` can tell a quoted figure from a result typed by hand.
+A chapter's own results are glued from its run (`fer_utils.book.glue`); the only numbers typed into its
+prose are quoted figures (the paper's, a library's default, a measurement in `benchmarks/`). Each is
+listed here with the words its paragraph must hold, so that `fer_book.prose` can tell it from a result
+typed by hand.
 """
 
 from __future__ import annotations

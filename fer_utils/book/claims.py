@@ -1,18 +1,11 @@
 """The claims a chapter's text makes about its run, checked on that run in one hidden cell.
 
-A chapter states its lesson in Markdown, with the run's numbers glued in (`fer_utils.book.glue`). Its last
-results cell, hidden in the book, checks each claim of that text over the run's numbers:
+    fer.check_claims("05_regularization", {"baseline_gap": (gap, ">=", 0.15)}, strict=DATA_DIR is None)
 
-    fer.check_claims("05_regularization", {
-        "baseline_gap": (measured["baseline_gap"], ">=", 0.15),
-        ...
-    }, strict=DATA_DIR is None)
-
-On the book's own data (`strict`) a claim that does not hold is an AssertionError naming it, the number and
-its threshold: the book's execution fails rather than print a text its run contradicts. On a reader's data
-each claim that does not hold is said in one line, and the run goes on. The numbers and thresholds are kept
-in the output's metadata (`LESSON_KEY`), which `fer_book.scorecard` and `benchmarks/lesson_robustness.py`
-read.
+On the book's own data (`strict`) a claim that does not hold is an AssertionError, so the book never
+prints a text its run contradicts; on a reader's data it is said in one line. The numbers and thresholds
+go into the output's metadata (`LESSON_KEY`) for `fer_book.scorecard` and
+`benchmarks/lesson_robustness.py`.
 """
 
 from __future__ import annotations
@@ -26,8 +19,8 @@ LESSON_KEY = "fer_lesson"
 
 COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}
-# A strict claim ("a beats b": "> 0") must clear its threshold by more than the rounding of float32 scores: two
-# equal accuracies can differ by about 1e-8 once subtracted, and that tie is not the claimed difference.
+# A strict claim ("> 0") must clear its threshold by more than float32 rounding: two equal accuracies can
+# differ by about 1e-8 once subtracted, and that tie is not the claimed difference.
 STRICT_MARGIN = {">": 1e-6, "<": -1e-6}
 
 
@@ -60,8 +53,8 @@ def failed_claims(claims: Mapping[str, tuple[float, str, float]]) -> list[str]:
 def check_claims(chapter: str, claims: Mapping[str, tuple[float, str, float]], strict: bool = True) -> None:
     """Check `claims` (name → (measured value, op, threshold)) and record them in the output's metadata.
 
-    `strict` (the book's own data): a claim that does not hold raises AssertionError. Otherwise (a reader's
-    data) each one is said in a line: the chapter's text was written about the book's data."""
+    A claim that does not hold raises AssertionError when `strict` (the book's own data), else is said in a
+    line (the text was written about the book's data)."""
     from IPython.display import display
 
     for name, (_, op, _) in claims.items():

@@ -1,9 +1,8 @@
 """What each chapter checks on Colab after installing the package, when its first import loads the kit.
 
-Colab's most common failure: `pip install` brings a numpy other than the one the kernel has already
-imported, and every later import fails in confusing ways until the runtime restarts. `check_runtime`
-compares the numpy loaded in this process with the one now installed on disk, and says whether
-TensorFlow sees a GPU. It does nothing outside Colab.
+Colab's commonest failure: `pip install` brings a numpy other than the one the kernel imported, and
+later imports fail confusingly until the runtime restarts. The check also says whether TensorFlow
+sees a GPU; outside Colab it does nothing.
 """
 
 from __future__ import annotations

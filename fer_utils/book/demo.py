@@ -1,10 +1,8 @@
 """The live demo page's contract: which models it shows (its slots), what it says about each (DemoAbout), and
 where a chapter publishes them for `book build` (CONTRACTS.md, "Live demo").
 
-A chapter calls `publish_demo_model(run_dir, about)` (the page's default model) or with `slot="peer"` (the
-peer, fer_utils.models.peer); each slot is one folder of the artefact cache, replaced whole. `fer_book.build`
-reads them back with `published_demo_model` and `fer_book.demo_page` turns them into the page's files; both
-check slots and abouts here, with `check_demo_slot` and `check_demo_about`.
+Each slot is one folder of the artefact cache, replaced whole by `publish_demo_model` and read back by
+`fer_book.build` with `published_demo_model`.
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ from fer_utils.storage.locking import wait_lock
 
 DEMO_MODEL_DIR = "demo_model"
 DEMO_ABOUT_FILE = "about.json"
-# The demo page's two models: the book's default and the peer (fer_utils.models.peer), each published in its
-# own cache folder (the default's folder keeps its old name).
+# The demo page's two models, each published in its own cache folder (the default's keeps its old name).
 DEMO_SLOTS = ("default", "peer")
 DEMO_SLOT_DIRS = {"default": DEMO_MODEL_DIR, "peer": f"{DEMO_MODEL_DIR}_peer"}
 DEMO_TFLITE_MODES = ("float32", "int8")
@@ -32,11 +29,9 @@ DEMO_TFLITE_MODES = ("float32", "int8")
 class DemoAbout(TypedDict, total=False):
     """What the live demo page says about one of its models (CONTRACTS.md, "Live demo").
 
-    Every key is optional when publishing; the page needs `trained_on`. Fractions, not percentages. For a
-    model trained over several seeds, `accuracy` and `macro_f1` are the MEANS over the seeds on
-    `evaluated_on` (never the best seed's score, which was picked on those very frames), with their
-    standard deviations; `chosen_on` says how the one published seed was picked. A single fixed network
-    (the peer) gives its one score and no std.
+    Every key is optional; the page needs `trained_on`. Fractions, not percentages; over several
+    seeds, `accuracy` and `macro_f1` are MEANS on `evaluated_on`, never the best seed's score (picked
+    on those very frames).
     """
 
     name: str  # a short label for the page's model switch
@@ -97,14 +92,11 @@ def demo_slot_dir(slot: str, cache: Path | None = None) -> Path:
 def publish_demo_model(
     run_dir: Path, about: Mapping[str, object], cache: Path | None = None, slot: str = "default"
 ) -> Path:
-    """Put a model on the live demo page: its model, classes (and metrics.json, when the folder has one)
-    are copied to the cache with its crop spec (`crop_spec.json`: a run's own, else the default one at its
-    side, `RunFolder.open`) and `about` (a DemoAbout: trained_on, license, accuracy, …) beside them,
-    replacing what the slot held as a whole (fer_utils.storage.atomic); `book build` takes them from there.
+    """Put a model on the live demo page: copy its model, classes, metrics, licences and crop spec (its own,
+    else the default at its side) with `about` (a DemoAbout) into `slot`'s cache folder, replaced whole.
 
-    `slot="default"` (a chapter's run folder) makes it the page's default model; `slot="peer"` records
-    the peer as measured by a chapter (`run_dir` is the folder `fer_utils.models.peer.export_peer` wrote), whose
-    about is laid over `fer_utils.models.peer.PEER_ABOUT`."""
+    `slot="default"` makes a run the page's default model; `slot="peer"` records the peer as a chapter
+    measured it (`run_dir` from `fer_utils.models.peer.export_peer`)."""
     from fer_utils.faces.crops import CROP_SPEC_FILE, write_crop_spec
     from fer_utils.storage.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
     from fer_utils.train.runs import RunFolder

@@ -1,12 +1,8 @@
 """The numbers a chapter's text states, glued from its run with myst-nb's `glue`.
 
-A chapter's prose is Markdown; each number it states from the run is a `{glue:text}` role naming a value
-that a code cell glued: `fer.glue("ch5_gap", fer.over_seeds(gaps))` in the code, then
-"a gap of {glue:text}`ch5_gap`" in the text. `glue` writes the value the book's way (a float with 3
-decimals, an int with thousands separators, a `Spread` as mean ± std over seeds, a `Difference` with the
-spread it is read against, a `Speed` ratio in words) and keeps the numbers behind it (the output's
-`STATED_MIME`, a JSON mime type nbformat accepts under myst-nb's prefix), which `fer_book.scorecard` reads. Where myst-nb is not installed (Colab), the value is
-displayed the same way, so a cell runs everywhere.
+`fer.glue("ch5_gap", fer.over_seeds(gaps))` in a code cell, then "a gap of {glue:text}`ch5_gap`" in the
+text. `glue` writes the value the book's way (`stated`) and keeps the numbers behind it under `STATED_MIME`
+for `fer_book.scorecard`. Without myst-nb (Colab) the value is displayed instead, so a cell runs everywhere.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """The chapters' kit: every name a chapter's code reads, from one module, as d2l's `from d2l import torch as d2l`.
 
-A chapter imports it in one statement, `from fer_utils.book.kit import exercises, fer`, and reads every package
-name as `fer.name`: the data a chapter reads (`fer.Dataset`), what a run learns from (`fer.FaceData`), its
-configuration (`fer.TrainConfig`), training (`fer.train(build, data, config)`, a cached run), the reports over
-seeds (`fer.summarize`), the numbers its text states (`fer.glue`), the claims it checks (`fer.check_claims`),
-the code it shows (`fer.show(fer.fit_model)`) and the modules `fer.plots`, `fer.widgets`, `fer.realfaces`,
-`fer.demo`; `exercises` holds the checkers.
-Each name is defined in its own module and only gathered here; importing this module imports them all
-(TensorFlow with them). On Colab it first checks the runtime (`colab.require_fresh_runtime`: when pip replaced
-the numpy the kernel had loaded, it stops and asks for a restart), before anything imports TensorFlow.
+A chapter runs `from fer_utils.book.kit import exercises, fer` and reads every name as `fer.name`
+(`fer.Dataset`, `fer.train`, `fer.glue`, `fer.plots`, …); `exercises` holds the checkers. Importing it
+imports them all, TensorFlow included, after the Colab runtime check (`colab.require_fresh_runtime`).
 """
 
 # ruff: noqa: F401  (the kit imports names to gather them: `__all__` below lists them all)
@@ -18,7 +12,7 @@ import sys
 
 from fer_utils.book.colab import require_fresh_runtime
 
-require_fresh_runtime()  # on Colab only: whether TensorFlow sees a GPU; stops, asking for a restart, if numpy changed
+require_fresh_runtime()  # Colab only: stops if pip replaced numpy; before anything imports TensorFlow
 
 import tempfile
 import time

@@ -1,7 +1,7 @@
 """Seaborn/matplotlib figures used by the chapters; each function returns the Figure it drew.
 
-Functions take tables and arrays (never file paths to open themselves), so they are cheap to test and
-reuse in widgets. Emotions are always ordered as in `fer_utils.data.corpora.EMOTIONS`.
+They take tables and arrays, never paths to open, so they are cheap to test and reuse in widgets.
+Emotions are ordered as in `fer_utils.data.corpora.EMOTIONS`.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ PAPER_RESULTS = pd.DataFrame(
 
 
 def book_style() -> None:
-    """The book's look, set once by the chapters' kit: tables shown whole (pandas never cuts a cell short to
-    "..." nor hides a column behind one) and figure text readable at the page's width."""
+    """The book's look: tables shown whole (no cell or column cut to "...") and figure text readable at
+    the page's width."""
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.max_columns", None)
     text = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.title_fontsize": 10}
@@ -46,8 +46,8 @@ def legend_outside(ax: plt.Axes, title: str | None = None) -> None:
 
 
 def legend_below(fig: Figure, ax: plt.Axes) -> None:
-    """One legend for the figure, from `ax`'s labelled lines, centred under every axes in as many columns as fit
-    the book's width."""
+    """One legend from `ax`'s labelled lines, centred under every axes, in as many columns as fit the
+    book's width."""
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return
@@ -57,8 +57,7 @@ def legend_below(fig: Figure, ax: plt.Axes) -> None:
 
 
 def fit_tick_labels(ax: plt.Axes) -> None:
-    """The x tick labels kept level when they fit side by side, else slanted at 45° and right-aligned under their
-    tick, so that no two of them overlap."""
+    """Slant the x tick labels at 45°, right-aligned under their tick, only when they would overlap."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     boxes = [label.get_window_extent(renderer) for label in ax.get_xticklabels() if label.get_text()]
@@ -141,9 +140,8 @@ def bar_table(
 ) -> Figure:
     """A bar chart of one column against another (optionally grouped), with values on the bars.
 
-    Several rows per bar (e.g. one per seed) give their mean, with the standard deviation as the
-    error bar, so a comparison over seeds shows its spread. `chance` (an accuracy) draws guessing's level
-    as a dashed line, so a bar reads against it."""
+    Several rows per bar (e.g. one per seed) give their mean with the std as error bar; `chance` (an
+    accuracy) draws guessing's level as a dashed line."""
     fig, ax = plt.subplots(figsize=(BOOK_WIDTH_IN, 3.4))
     sns.barplot(data=table, x=x, y=y, hue=hue or x, legend=bool(hue), palette="viridis", errorbar="sd", ax=ax)
     for container in ax.containers:
@@ -176,10 +174,8 @@ def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
 
 
 def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
-    """Loss and accuracy per epoch, training (solid) and validation (dashed), for one or more runs; where a run
-    scored its training side in inference mode as well (`train_eval_*`, `fer_utils.train.fit.InferenceScores`),
-    that curve is dotted: it, not the solid running mean with dropout on, is what the validation curve compares
-    with."""
+    """Loss and accuracy per epoch of one or more runs: training solid, validation dashed, and dotted the
+    training side in inference mode where scored (`train_eval_*`), which is what validation compares with."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(BOOK_WIDTH_IN, 3.1))
     palette = sns.color_palette("tab10", len(histories))
     for color, (label, hist) in zip(palette, histories.items()):
@@ -286,10 +282,9 @@ def video_emotions(
 def accuracy_vs_params(
     table: pd.DataFrame, highlight: str | None = None, title: str = "Accuracy versus parameters"
 ) -> Figure:
-    """Scatter of accuracy against parameter count, one labelled point per model; an `accuracy_std` column
-    (spread over seeds) is drawn as error bars. The axis is logarithmic only when the counts span a factor
-    of ten or more: else it is linear from zero, so that two models a few percent apart in size are drawn
-    side by side, not magnified apart (issue 34)."""
+    """Scatter of accuracy against parameter count, one labelled point per model (`accuracy_std`: error
+    bars). The axis is logarithmic only for counts spanning 10× or more, else linear from zero, so that
+    models a few percent apart in size are not magnified apart."""
     fig, ax = plt.subplots(figsize=(7, 4))
     chosen = table["model"] == highlight
     ax.errorbar(
@@ -352,9 +347,8 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-C
 def paper_comparison(metrics: Mapping[str, float], data: str) -> pd.DataFrame:
     """Our accuracy and macro F1 (0..1) on `data` beside the paper's reported numbers (percent).
 
-    The `source` column says where each number comes from, so sample results are never read as real ones: a
-    run on data that is none of the paper's datasets (`data` as `artifacts.Dataset.label` names it) is
-    labelled not comparable with the paper's rows. Every cell is short enough to be shown whole.
+    A `source` column marks a run on none of the paper's datasets (`data` as `artifacts.Dataset.label`
+    names it) as not comparable, so sample results are never read as real ones.
     """
     dataset = data.split(" (")[0].strip().lower()  # Dataset.label's "ravdess (folder)" → "ravdess"
     same = dataset in {name.lower() for name in PAPER_RESULTS["dataset"]}

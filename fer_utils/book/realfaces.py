@@ -1,19 +1,11 @@
 """The real faces the book ships, as test sets for a model trained elsewhere, and scoring a model on them.
 
-A model trained on generated faces (DiffusionFER-S) is worth as much as it recognises on photographs
-and videos of real people. The package ships four small real sets; each is cropped like every dataset
-of the book (dlib HOG, the paper's margin, `artifacts.Dataset.crops`) and cached:
-
-- the London faces: 102 people, neutral and smiling (CC BY 4.0);
-- the 24 RAVDESS actor stills, all neutral (CC BY-NC-SA 4.0);
-- six CREMA-D clips of one actor in six emotions, six frames each (ODbL / DbCL);
-- one RAVDESS clip, surprised, six frames (CC BY-NC-SA 4.0).
-
-Together they hold all seven expressions of the generated faces, mostly neutral and happy. A model is
-scored per set and on all of them pooled, by accuracy and by macro F1 over the emotions each set
-holds (a class absent from a set is not counted), and per clip by the mean vote of chapter 4. Models
-whose class lists differ (a book model with contempt or calm, the 7-class peer) are compared on the frames
-whose emotion all of them know (`score_shared`, `common_classes`), each with its own predictions.
+Four small sets, cropped like every dataset (`artifacts.Dataset.crops`) and cached: the London faces
+(102 people, neutral and smiling; CC BY 4.0), the 24 neutral RAVDESS actor stills (CC BY-NC-SA 4.0),
+six CREMA-D clips of one actor in six emotions (ODbL / DbCL) and one surprised RAVDESS clip
+(CC BY-NC-SA 4.0): all seven expressions of the generated faces, mostly neutral and happy. Scores are
+per set, pooled and per clip (mean vote), macro F1 over the emotions present; models with different
+class lists are compared on the frames whose emotion all of them know (`score_shared`).
 """
 
 from __future__ import annotations
@@ -87,9 +79,8 @@ def real_sets(cache: Path | None = None) -> dict[str, RealSet]:
 def predict_set(
     model: keras.Model, classes: Sequence[str], real: RealSet, predict: Predict | None = None
 ) -> pd.DataFrame:
-    """One row per frame of `real` whose emotion the model knows (`crossdata.predict_known`: its crop checked,
-    sized to the model's input, predicted by `model` or by `predict`, e.g. a TFLite copy of it): its set, clip,
-    subject and true emotion, the prediction and `p_<class>`."""
+    """One row per frame of `real` whose emotion the model knows (`crossdata.predict_known`), predicted by
+    `model` or by `predict` (e.g. its TFLite copy): set, clip, subject, emotion, `predicted`, `p_<class>`."""
     known = predict_known(model, list(classes), real.frames, real.crops, predict)
     table = known.frames[["clip_id", "subject", "emotion", "image"]].assign(
         set=real.name, predicted=predicted_labels(known.probabilities, classes)
@@ -100,15 +91,13 @@ def predict_set(
 def predict_real(
     model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet], predict: Predict | None = None
 ) -> pd.DataFrame:
-    """`predict_set` over every set, in one table (a set none of whose emotions the model knows adds no row);
-    `predict` scores another form of the model (chapter 10: its int8 TFLite file)."""
+    """`predict_set` over every set in one table (a set with no emotion the model knows adds no row)."""
     tables = [predict_set(model, classes, real, predict) for real in sets.values()]
     return pd.concat([t for t in tables if len(t)], ignore_index=True)
 
 
 def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
-    """Accuracy and macro F1 of a predictions table over the emotions it holds (`evaluate.metrics.classification_metrics`,
-    the book's one macro F1: absent classes are not averaged in); each frame keeps its own prediction."""
+    """Accuracy and macro F1 of a predictions table over the emotions it holds (absent ones not averaged in)."""
     metrics = classification_metrics(table["emotion"], table["predicted"], classes)
     return {
         "frames": len(table),
@@ -137,9 +126,8 @@ def known_frames(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFr
 
 
 def clip_votes(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """One row per clip of the clip sets whose true emotion is among `classes`: true emotion, mean-vote
-    prediction, frames, right or not. The vote is over the model's own classes (the table's `p_` columns),
-    whatever `classes` says, so a table made with another class list than `classes` is voted as its model would."""
+    """One row per clip of the clip sets whose true emotion is among `classes`: emotion, mean-vote prediction,
+    frames, correct. The vote is over the table's own `p_` columns, as its model would vote, whatever `classes`."""
     clips = known_frames(predictions[predictions["set"].isin(CLIP_SETS)], classes)
     if clips.empty:
         return pd.DataFrame(columns=["dataset", "clip_id", "emotion", "predicted", "n_frames", "correct"])
@@ -150,12 +138,9 @@ def clip_votes(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFram
 
 
 def score_real(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """One row per set, one for all sets pooled and one for the clip votes: frames (or clips), emotions,
-    accuracy, macro F1 over the emotions present, and the accuracy of always answering the commonest one.
-
-    Only the frames whose true emotion is among `classes` are scored, and each frame keeps its model's own
-    prediction: `classes` may be another model's list, or `common_classes` of several, to compare models
-    on the same frames (with the model's own classes, every frame of `predict_real` is scored)."""
+    """One row per set, one pooled and one for the clip votes: frames (or clips), emotions, accuracy,
+    macro F1 over the emotions present and the majority baseline. Only frames whose true emotion is in
+    `classes` are scored (e.g. `common_classes` of several models), each with its model's prediction."""
     predictions = known_frames(predictions, classes)
     groups = [*predictions.groupby("set", sort=False), (POOLED, predictions)]
     votes = clip_votes(predictions, classes)
@@ -175,9 +160,8 @@ def classes_left_out(*class_lists: Sequence[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class SharedScores:
-    """Models with different class lists scored on the same real frames: those whose true emotion every
-    model knows. `scores` maps each model's key to its `score_real` table, `classes` are the classes all
-    know, and `left_out` the others with the frames of each that were not scored (the most any table holds)."""
+    """Models with different class lists scored on the real frames whose true emotion every model knows
+    (`classes`); `left_out` maps each other class to its unscored frames (the most any table holds)."""
 
     scores: dict[Hashable, pd.DataFrame]
     classes: list[str]
@@ -195,9 +179,8 @@ class SharedScores:
 
 
 def score_shared(predictions: Mapping[Hashable, pd.DataFrame]) -> SharedScores:
-    """`score_real` of each model's predictions (`predict_real` tables, each with its own `p_` classes)
-    restricted to the frames whose true emotion every model knows, so that e.g. an 8-class book model (with
-    contempt) and the 7-class peer are compared on the same frames; each keeps its own predictions."""
+    """`score_real` of each model's `predict_real` table on the frames whose true emotion every model
+    knows, so that e.g. an 8-class book model and the 7-class peer are compared on the same frames."""
     class_lists = [table_classes(table) for table in predictions.values()]
     shared = common_classes(*class_lists)
     if not shared:
@@ -278,9 +261,8 @@ def compare_with_peer(pooled: pd.DataFrame, trained: Sequence[str], peer: str) -
 
 
 def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, str]], repeats: int) -> pd.DataFrame:
-    """One row per `(name, model, trained on)` of `models`: its size, its latency on one face (ms, mean of
-    `repeats` calls), its runs (seeds) and its real accuracy and macro F1 over them from `pooled` (as for
-    `compare_with_peer`; one run shows its value alone)."""
+    """One row per `(name, model, trained on)`: parameters, ms per face (mean of `repeats` calls), runs
+    (seeds), and real accuracy and macro F1 over them from `pooled` (as for `compare_with_peer`)."""
     rows = []
     for name, model, trained_on in models:
         scored = pooled[pooled["model"] == name]
@@ -292,7 +274,7 @@ def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, s
                 "trained on": trained_on,
                 "parameters": count_params(model),
                 "ms per face": 1000 * keras_latency(model, one_face, repeats),
-                # runs (seeds) once per row, not in each cell: a fixed network is one run, without spread
+                # runs stated once per row, not in each cell: a fixed network is one run, without spread
                 "runs": len(scored),
                 "real accuracy": mean_std(scored["accuracy"], alone=""),
                 "real macro F1": mean_std(scored["macro F1"], alone=""),

@@ -1,8 +1,7 @@
 """The package's code, shown in a chapter: the package is the source, the chapter displays it.
 
-A chapter teaches the code it runs by showing it (after d2l's `#@save`, one way): `fer.show(fer.fit_model)`
-displays the source of that function as it stands in the package, with the file it lives in, and the chapter
-then calls the package's function. To try a change, copy the shown code into a cell and edit it there.
+`fer.show(fer.fit_model)` displays that function's source and file as they stand in the package (after
+d2l's `#@save`); the chapter then calls the package's function. To try a change, edit a copy in a cell.
 """
 
 from __future__ import annotations

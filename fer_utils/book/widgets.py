@@ -1,9 +1,8 @@
 """ipywidgets explorers for the chapters; each also draws a static default view.
 
-Every explorer follows one pattern (`live_view`): it shows its controls, then draws the default view
-as an ordinary figure output. That figure is saved with the executed notebook, so the published book
-shows it without a kernel, and the controls are rendered from the saved widget state. With a live
-kernel (Jupyter, Colab) moving a control redraws the same figure in place (a display handle).
+Each (`live_view`) shows its controls, then its default view as an ordinary figure output, saved
+with the executed notebook so the published book shows it without a kernel; with a live kernel,
+moving a control redraws that figure in place.
 """
 
 from __future__ import annotations
@@ -172,11 +171,8 @@ def cnn_param_count(
     classes: int = PAPER_CLASSES,
     channels: int = 1,
 ) -> int:
-    """Parameters of the paper's CNN shape (3×3 same convs, each halved by 2×2 pooling, Dense, softmax).
-
-    The closed form behind the explorer's live count: conv (9·c_in + 1)·c_out, then the flattened
-    map (size // 8)² · c_last feeds Dense(dense), then Dense(classes).
-    """
+    """Parameters of the paper's CNN shape (3×3 same convs, each halved by 2×2 pooling, Dense, softmax),
+    in closed form for the explorer's live count."""
     total, c_in, side = 0, channels, input_size
     for c_out in filters:
         total += (9 * c_in + 1) * c_out
@@ -334,9 +330,8 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
     return live_view(draw, controls, describe, show=show)
 
 
-# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM. Each function takes an
-# `inference.Recognizer`: a run's own (`Recognizer.of_run(run)`, cropping faces with the crop spec the run
-# was trained on), or `Recognizer(model, classes)` for a bare model (the default spec).
+# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM, from an `inference.Recognizer`:
+# a run's (`Recognizer.of_run(run)`, cropping as it was trained) or a bare model's (the default spec).
 def _largest(result: object) -> int | None:
     """Index of the largest face of a `inference.FrameResult` (None without faces)."""
     if not result.faces:
@@ -450,9 +445,8 @@ def media_figure(recognizer: Recognizer, media: Path, title: str = "", every: in
 
 
 def emotion_upload(recognizer: Recognizer, default: Path, show: bool = True, every: int = 3) -> LiveView:
-    """Upload an image or a video: the predicted emotion (per sampled frame and for the whole clip, for a
-    video) and a Grad-CAM, by `recognizer` (a run's: `Recognizer.of_run(run)`, so faces are cropped as
-    the run's training crops were). The default view shows `default` (an image or a video file)."""
+    """Upload an image or a video: the emotion `recognizer` predicts (per sampled frame and per clip,
+    for a video) and a Grad-CAM. The default view shows `default` (an image or a video file)."""
     import tempfile
 
     controls = {"upload": widgets.FileUpload(accept="image/*,video/*", multiple=False, description="image or video")}

@@ -1,8 +1,7 @@
 """argparse types: the one place for the bounds of the command line's numbers, and the arguments several
 commands share (`add_model_argument`, `add_tta_argument`).
 
-Each parses one argument and raises argparse.ArgumentTypeError with the bound it broke, so argparse
-prints `argument --size: must be …` and exits 2 before anything is read or loaded.
+A value out of bounds is an ArgumentTypeError naming the bound: argparse exits 2 before anything is loaded.
 """
 
 from __future__ import annotations
@@ -12,12 +11,11 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from fer_utils.registry import MAX_SIDE, TTA_MODES  # MAX_SIDE: the largest crop or input side (a crop spec's too)
+from fer_utils.registry import MAX_SIDE, TTA_MODES
 
 
 def _bounded(kind: type, ok: Callable[[float], bool], bound: str) -> Callable[[str], int | float]:
-    """An argparse type: the text as `kind` (int or float), refused unless `ok` holds, with a message naming
-    `bound` and the value given."""
+    """An argparse type: the text as `kind` (int or float), refused with `bound` in the message unless `ok`."""
 
     def parse(text: str) -> int | float:
         try:
@@ -39,7 +37,7 @@ positive_int = _bounded(int, lambda value: value >= 1, "at least 1")
 non_negative_int = _bounded(int, lambda value: value >= 0, "0 or more")
 # an image side in pixels (a model's own minimum is checked when it is built)
 side = _bounded(int, lambda value: 1 <= value <= MAX_SIDE, f"between 1 and {MAX_SIDE} pixels")
-# learning rates: inf and nan are refused
+# learning rates
 positive_float = _bounded(float, lambda value: math.isfinite(value) and value > 0, "a finite number above 0")
 # penalties, margins
 non_negative_float = _bounded(float, lambda value: math.isfinite(value) and value >= 0, "a finite number of 0 or more")
@@ -48,13 +46,12 @@ fraction = _bounded(float, lambda value: 0 <= value < 1, "a fraction of at least
 
 
 def add_model_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, required: bool) -> None:
-    """Add `--model`, a saved .keras model with its classes.json beside it (evaluate, predict)."""
+    """Add `--model`, a saved .keras model with its classes.json beside it."""
     parser.add_argument("--model", type=Path, required=required, help="a .keras model file (classes.json beside it)")
 
 
 def add_tta_argument(parser: argparse.ArgumentParser, where: str) -> None:
-    """Add `--tta`, test-time augmentation (`evaluate.tta`: evaluate, predict, export); `where` says where it
-    applies and what records it."""
+    """Add `--tta` (`evaluate.tta`); `where`, put into its help, says where it applies and what records it."""
     parser.add_argument(
         "--tta",
         choices=TTA_MODES,

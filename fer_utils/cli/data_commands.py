@@ -1,7 +1,6 @@
 """Data subcommands: `sample` (the synthetic sample), `download` (RAVDESS, CREMA-D), `index` (any dataset).
 
-Arguments only; the handlers import fer_utils.faces.sample / download / data (and through them OpenCV and
-dlib) when they run.
+Arguments only; the handlers import their modules (and through them OpenCV and dlib) when they run.
 """
 
 from __future__ import annotations
@@ -69,8 +68,7 @@ def subjects_line(clips) -> str:
 
 
 def print_split(clips) -> None:
-    """For a dataset with its own split: the files per class and side, and a WARNING line (stderr) for each
-    class that a side lacks."""
+    """Print a dataset's own split (files per class and side) and a stderr WARNING per class a side lacks."""
     from fer_utils.data.corpora import split_counts, split_warnings
 
     table = split_counts(clips)
@@ -176,9 +174,8 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
 
 
 def set_aside_bad_names(index):
-    """`index` (a `corpora.DatasetIndex`) with the files whose names are not valid UTF-8 moved to its rejected
-    files, reason `bad_name: ...` (as `preprocess` records them; a CSV cannot hold them), and every rejected
-    path and reason printable (`\\xNN` for the bytes of such a name)."""
+    """`index` (a `corpora.DatasetIndex`) with the files whose names are not valid UTF-8 (a CSV cannot hold
+    them) moved to its rejected files, and every rejected path and reason made printable (`\\xNN`)."""
     import pandas as pd
 
     from fer_utils.data.corpora import DatasetIndex

@@ -18,10 +18,9 @@ SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
 
 
 def recorded_split(args: argparse.Namespace) -> dict:
-    """The split the model of `evaluate --model` was trained on (protocol, test/val size, seed and whether the
-    test copies of training crops were left out, from the config.json beside it), so that its test rows are
-    the run's own; given options must agree with it. Without a config.json, --protocol and --seed must both be
-    given (InputError otherwise)."""
+    """The split the model of `evaluate --model` was trained on (the config.json beside it), so that its test
+    rows are the run's own; given options must agree with it. Without a config.json, --protocol and --seed
+    must both be given (InputError otherwise)."""
     from fer_utils.errors import InputError
     from fer_utils.storage.run_files import CONFIG_FILE
     from fer_utils.train.runs import RunFolder
@@ -75,9 +74,8 @@ def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> 
 
 
 def _model_test_predictions(args: argparse.Namespace):
-    """(test frames, probabilities, classes, crop check) of a model file on the test split of `--crops`'
-    manifest, split as recorded beside the model (`recorded_split`, through `duplicates.audited_split` as
-    training split it); a different test side is refused, missing or damaged crops are left out and named."""
+    """(test frames, probabilities, classes, crop check) of a model file on `--crops`' test side, split as its
+    run split it (`recorded_split`); another test side is refused, missing or damaged crops left out and named."""
     from fer_utils.data.duplicates import audited_split
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy.crossdata import check_scored_crops, training_overlap
@@ -107,8 +105,7 @@ def _model_test_predictions(args: argparse.Namespace):
             f"({subjects['test']}): is {args.crops} the crops folder the model was trained on? To score the model "
             f"on another folder, use --test-crops {args.crops} instead of --crops"
         )
-    # the test crops that copy one the run trained on, by content, whatever folder they come from (its
-    # train_hashes.csv; a run that did not record them keeps the split's own check, `copy_of_train`)
+    # test crops that copy a training crop by content (train_hashes.csv); without it, the split's `copy_of_train`
     copies, _ = training_overlap(test, args.crops, folder.path)
     if copies is not None:
         test = test.assign(copy_of_train=test["copy_of_train"].to_numpy() | copies)
@@ -145,9 +142,8 @@ def _option_names(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]
 
 
 def _cross_evaluate(args: argparse.Namespace) -> int:
-    """`evaluate --model M --test-crops C`: the model scored on every usable frame of another crops folder
-    (or of one side of it, --split), classes matched by name, the crops checked and compared with the run's
-    training crops by content; printed, and written as JSON with --json."""
+    """`evaluate --model M --test-crops C`: the model scored on another crops folder (`crossdata`); printed,
+    and written as JSON with --json."""
     import pandas as pd
 
     from fer_utils.deploy.crossdata import evaluate_model_file
@@ -196,10 +192,8 @@ def clean_part(frames, probabilities, classes) -> tuple[dict | None, str | None]
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    """Test metrics of a run (from its saved test predictions: no re-split, no re-predict) or of a model
-    file (predicted on a manifest's test split, or on another folder with --test-crops), on the whole test
-    side and on its clean part (the frames that copy no training crop); printed, and written as JSON with
-    --json."""
+    """Test metrics of a run (its saved test predictions) or of a model file (on a manifest's test split, or
+    another folder with --test-crops), whole and on the clean part; printed, and as JSON with --json."""
     import sys
 
     import pandas as pd

@@ -1,5 +1,5 @@
-"""`python -m fer_utils compare | quantize | peer`: model files themselves, their sizes (parameters, FLOPs),
-their TFLite copies and the peer model.
+"""`python -m fer_utils compare | quantize | export | peer`: model sizes (parameters, FLOPs), TFLite copies,
+a run's export for the live page, and the peer model.
 
 Arguments only: the handlers import TensorFlow and the fer_utils model modules when they run.
 """
@@ -42,8 +42,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    """Convert a model to TFLite (float32/float16/int8) with representative crops from a manifest. The file
-    takes the crops of the model's crop spec (its side, fixed), which is written beside it with the classes."""
+    """Convert a model to TFLite at its crop spec's side, fixed (int8 calibrated on a manifest's crops); the
+    classes and crop spec are written beside it."""
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
     from fer_utils.deploy.tflite import PAGE_MODEL_INFO, export_page_info, page_tensors, to_tflite
@@ -103,10 +103,8 @@ def _peer(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """Write a run's model for the live page in one step: the TFLite file it runs (one crop of the run's crop
-    spec, batch 1) and its sidecar JSON (classes, crop spec as served, TFLite mode, tensors' quantization), into
-    a folder of its own (default: the run's `page/`; `exports.write_export`: never another run's files); load
-    both in the page's "Use your own model"."""
+    """Write a run's model for the live page (`exports.page_export`: the .tflite and its model.json) into a
+    folder of its own (default: the run's `page/`; never another run's files)."""
     from fer_utils.deploy.exports import check_export_folder, page_export, run_accuracy, write_export
     from fer_utils.deploy.tflite import PAGE_FOLDER, PAGE_MODEL_FILE, PAGE_MODEL_INFO
     from fer_utils.storage.outputs import check_outputs

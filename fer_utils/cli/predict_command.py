@@ -14,9 +14,8 @@ from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy. The faces are
-    cropped as the crop spec beside the model says (`crop_spec.json`; the default spec at the model's side for a
-    model without one): the model's folder read once, `RunFolder.open`."""
+    """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy; faces are cropped
+    as the model's `crop_spec.json` says (without one: the default spec at the model's side)."""
     from fer_utils.deploy.inference import Recognizer, check_annotated_out
     from fer_utils.errors import InputError
     from fer_utils.storage.outputs import check_outputs

@@ -156,7 +156,7 @@ def _train_run(
 
 
 def recipe_text(name: str) -> str:
-    """A recipe's settings in a few words, as PRESETS (the one place they are written) holds them."""
+    """A recipe's settings in a few words, from PRESETS."""
     return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in PRESETS[name].items())
 
 

@@ -1,1 +1,1 @@
-"""Data: the corpora's indexes, downloads and archives, stills and clips read from disk, manifests, splits and duplicate audits."""
+"""Data: the corpora's indexes and downloads, stills and clips read from disk, manifests, splits, duplicate audits."""

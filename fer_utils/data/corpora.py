@@ -1,14 +1,8 @@
 """The shared emotion vocabulary, the clip-index machinery and the indexers of the publishers' own naming.
 
-The paper labels every image from its file name, so each indexer parses the publisher's own naming
-into one table (see CONTRACTS.md, "Clip index"): `path, dataset, emotion, subject, clip_id` plus
-every field the name carries. Files that do not follow the naming go to `DatasetIndex.rejected` with
-the reason; nothing is guessed and nothing is silently dropped. Hidden files and documentation
-(`*.md`, `*.txt`, `*.csv`, `*.json`, `*.pdf`, `*.yml`) beside the data are not dataset files and are
-skipped. Folders of classes (any collection of labelled images, and the crops preprocessing writes)
-are indexed in `fer_utils.data.folders`, on this module's machinery, FER-2013's CSV in `fer_utils.data.fer2013`,
-and `fer_utils.data.indexing` indexes any of them by name. A dataset that ships its own train/val/test split
-keeps it in a `split` column (`SPLITS`); `split_counts` and `split_warnings` say what each side holds.
+As the paper labels every image from its file name, each indexer parses a publisher's naming into the clip
+table (CONTRACTS.md, "Clip index"). A file that does not follow it goes to `DatasetIndex.rejected` with the
+reason: nothing is guessed or silently dropped. Hidden files and documentation (`DOC_SUFFIXES`) are skipped.
 """
 
 from __future__ import annotations
@@ -103,7 +97,7 @@ CREMAD_SENTENCES: dict[str, str] = {
 CREMAD_LEVELS: dict[str, str] = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 CREMAD_ACTORS: range = range(1001, 1092)  # 91 actors, 1001..1091
 
-# The sides of a dataset's own split (its `split` column), as `folders.SPLIT_FOLDERS` and FER2013_USAGES name them.
+# The sides of a dataset's own split (its `split` column).
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 # FER-2013's usages (its CSV's `Usage` column, and the prefix of its images' names in Kaggle's folders:
 # Training_N in train/, PublicTest_N and PrivateTest_N in test/) → the side of the standard protocol.
@@ -119,8 +113,7 @@ DISAMBIGUATED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}$")
 
 REJECTED_COLUMNS: tuple[str, ...] = ("path", "reason")
 
-# A parser maps one file (and the dataset root) to a row dict, or raises an InputError with the reason (the file is
-# then listed as rejected, with that reason, and indexing goes on).
+# Maps one file (and the dataset root) to a row dict, or raises InputError with the reason (the file is rejected).
 Parser = Callable[[Path, Path], dict]
 
 
@@ -162,8 +155,8 @@ def data_files(root: Path) -> Iterator[Path]:
 
 
 def broken_links(root: Path) -> list[dict]:
-    """The symbolic links below `root` (not hidden) that lead to no file, each with the reason: a loop, or a
-    target that is missing (rejected rows: `data_files` cannot list them as files)."""
+    """Rejected rows for the symbolic links below `root` (not hidden) that loop or lead to a missing target:
+    `data_files` cannot list them."""
     rejected = []
     for path in sorted(root.rglob("*")):
         if not path.is_symlink() or any(part.startswith(".") for part in path.relative_to(root).parts):
@@ -202,10 +195,9 @@ def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def index_files(name: str, root: Path, parse: Parser, post: RowsHook | None = None) -> DatasetIndex:
-    """Run `parse` over every data file below `root`; collect rows and rejections; refuse empty results.
+    """Run `parse` over every data file below `root`; InputError when no file is indexed.
 
-    Two files never share a clip id (and frame): a later copy is rejected with the reason, so no
-    output of one file can overwrite another's.
+    A later file with the same clip id (and frame) is rejected, so no file's output overwrites another's.
     """
     import pandas as pd
 
@@ -283,11 +275,8 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
 def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetIndex:
     """Index RAVDESS as unpacked from Zenodo (`Actor_XX/MM-VV-EE-II-SS-RR-AA.mp4`, any depth).
 
-    Only video-only files (modality 02) are indexed by default: each `Video_Speech_Actor_XX.zip`
-    also holds the audio-video copy (01) of every trial, the same recording, which would count twice
-    and leak across a clip split. Files of other modalities are listed in `.rejected` with that reason;
-    pass `modalities=("01", "02")` to index both: of a take present in both, the copy of the modality
-    listed first is indexed and the other is rejected with the reason (`one_copy_per_take`).
+    Video-only (02) by default: each zip also holds an audio-video copy (01) of every trial, the same
+    recording, which would count twice and leak across a clip split. Other modalities are rejected.
     """
     unknown = set(modalities) - set(RAVDESS_MODALITIES)
     if unknown:
@@ -297,9 +286,8 @@ def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetI
 
 
 def one_copy_per_take(index: DatasetIndex, modalities: tuple[str, ...]) -> DatasetIndex:
-    """Keep one file of each RAVDESS take (the modality listed first in `modalities`): its audio-video (01)
-    and video-only (02) files hold the same video, which would count twice and leak across a clip split.
-    The other copy goes to `.rejected` with the file kept."""
+    """Keep one file of each RAVDESS take, of the modality listed first: 01 and 02 hold the same video.
+    The other copy goes to `.rejected`, naming the file kept."""
     import pandas as pd
 
     clips = index.clips.assign(_rank=index.clips["modality"].map(modalities.index))
@@ -425,12 +413,8 @@ def _parse_cremad(path: Path, root: Path) -> dict:
 
 
 def index_cremad(root: Path) -> DatasetIndex:
-    """Index CREMA-D clips (`VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv`, any depth).
-
-    Six emotions (ANG DIS FEA HAP NEU SAD → angry disgust fearful happy neutral sad), 91 actors
-    (1001..1091; the subject is the actor), 12 sentence codes and the levels LO MD HI XX (XX:
-    unspecified). The audio-only copies (`.wav`, `.mp3`) are listed in `.rejected` with that reason.
-    """
+    """Index CREMA-D clips (`VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv`, any depth; the subject is
+    the actor). The audio-only copies (`.wav`, `.mp3`) are rejected."""
     return index_files("cremad", root, _parse_cremad)
 
 
@@ -462,13 +446,12 @@ def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
 
 def has_split(table: pd.DataFrame) -> bool:
     """Whether `table` (a clip index or a manifest) carries the dataset's own split: a `split` column with
-    a value. No column, or only empty values, is "no split" (a folder without split folders)."""
+    at least one non-empty value."""
     return "split" in table.columns and bool(table["split"].fillna("").astype(str).ne("").any())
 
 
 def split_counts(clips: pd.DataFrame) -> pd.DataFrame:
-    """Rows per emotion (vocabulary order) and side (train, val, test: those present), with a `total`
-    column: what a dataset's own split holds. Empty when `clips` has no split."""
+    """Rows per emotion and side of the dataset's own split, with a `total` column; empty without a split."""
     import pandas as pd
 
     if not has_split(clips):

@@ -1,43 +1,14 @@
 """The datasets' downloads: any dataset by name (`download_dataset`, `python -m fer_utils download`), RAVDESS from
 Zenodo (verified, resumable, its zip archives extracted safely) and CREMA-D from its Git LFS store.
 
-RAVDESS (Livingstone & Russo 2018, CC BY-NC-SA 4.0) is on Zenodo, record 1188976, as one
-`Video_Speech_Actor_XX.zip` per actor (about 0.5-1 GB each, holding the audio-video (01) and
-video-only (02) copy of each of the 60 speech trials). A download goes to `<name>.part`, resumes
-with an HTTP Range request when interrupted, is checked against an md5, and only then renamed;
-extraction (`safe_extract`) checks every member before writing anything: one that is absolute, holds `..`,
-is a link or a device, or lands outside the target folder is refused, and so is an archive whose members
-expand past a limit (a zip bomb); every member's CRC-32 is checked.
-
-Checksums: Zenodo publishes an md5 per file in its REST API (`/api/records/1188976`, each file's
-`checksum` is `md5:<hex>`); the package holds none (its machines cannot reach Zenodo), so
-`download_ravdess` reads them from the record's API (`zenodo_md5s`) when it downloads from Zenodo
-(or from `record_api` for a mirror). Where no md5 is known even then, `missing_checksum` decides:
-"warn" (the default: a DownloadWarning that gives the computed md5, while the zip's own per-member
-CRC-32 is still checked by `safe_extract`) or "error" (fail closed). `checksums={"Video_Speech_Actor_01.zip":
-"<md5>", ...}` overrides everything.
-
-CREMA-D (Cao et al. 2014; 7,442 video clips of 91 actors in 6 emotions; ODbL 1.0 / DbCL 1.0) keeps
-its media in Git LFS in CheyneyComputerScience/CREMA-D. The package ships what that repository's git
-tree says about each `VideoFlash/*.flv` clip (`assets/cremad_index/videoflash_lfs.csv`: path, the
-SHA-256 of its bytes, its size), its actors' demographics, its sentence table and its license.
-`download_cremad` fetches a selection (actors × emotions × sentences) in parallel, each file through
-`download_file`: into `<name>.part`, resumed with an HTTP Range request, checked against its
-size and SHA-256, and only then renamed into place, so a clip under its final name is always a verified
-one. A clip that fails is recorded in `download_report.csv` and the others go on; Ctrl-C stops the
-run at once, keeps the `.part` files and writes the report.
-
-Sources (`CREMAD_SOURCES`, tried in order, each asked for one clip's first bytes before anything is
-downloaded): GitHub's LFS media endpoint at the pinned commit, then the maintainers' GitLab mirror.
-The repository's LFS budget was exhausted in 2025 (CheyneyComputerScience/CREMA-D issue #15: GitHub
-then refuses the media, "This repository exceeded its LFS budget"); its maintainers point to the
-mirror and to the repository's releases (whose archives hold the clips' LFS pointers, not the clips).
-A source that answers over its quota, with an LFS pointer or with an HTML page is skipped, saying so;
-`base_url` (`--base-url`) names one source instead. Every clip is verified against the shipped
-index's SHA-256 whichever source served it.
-
-SAVEE and MEAD need registration: `download_dataset` raises an InputError that says where to get them and how
-to lay them out.
+A file goes to `<name>.part` (resumed with an HTTP Range request), is verified, and only then renamed.
+RAVDESS archives are checked against Zenodo's md5s, read from the record's API since the package ships none
+(`missing_checksum` decides when none is known); `safe_extract` writes nothing from an unsafe archive (see
+there). CREMA-D clips are checked against the size and SHA-256 of the shipped index
+(`assets/cremad_index/videoflash_lfs.csv`), so a clip under its final name is always a verified one.
+GitHub refuses CREMA-D's LFS media since its LFS budget ran out in 2025 (CheyneyComputerScience/CREMA-D
+issue #15), so `CREMAD_SOURCES` are probed in order. SAVEE and MEAD need registration: `download_dataset`
+raises an InputError that says where to get them and how to lay them out.
 """
 
 from __future__ import annotations
@@ -73,9 +44,8 @@ ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
 
-# What a server sends instead of the file when a source cannot serve it: Git LFS's pointer (the git tree's
-# text that names the object), an HTML page, or a refusal that names a budget or quota (GitHub's media
-# endpoint answers "This repository exceeded its LFS budget" once the owner's LFS bandwidth is spent).
+# What a server sends instead of the file: Git LFS's pointer, an HTML page, or a refusal naming a budget or
+# quota (GitHub: "This repository exceeded its LFS budget" once the owner's LFS bandwidth is spent).
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 QUOTA_WORDS = ("budget", "quota", "bandwidth", "exceeded")
 QUOTA_STATUSES = (402, 403, 429, 509)
@@ -104,9 +74,8 @@ def _member_problem(info: zipfile.ZipInfo) -> str | None:
 
 
 def check_expansion(archive: Path, infos: list[zipfile.ZipInfo], max_expansion: float, max_total_bytes: int) -> None:
-    """Raise DownloadError when the members' total uncompressed size passes `max_expansion` × the
-    archive's size or `max_total_bytes` (a zip bomb). The declared sizes can be trusted as an upper
-    bound: zipfile never decompresses a member past its declared size (it fails the CRC instead)."""
+    """DownloadError when the members' declared size passes `max_expansion` × the archive's size or
+    `max_total_bytes` (a zip bomb). Declared sizes are a safe bound: zipfile never decompresses past them."""
     total = sum(info.file_size for info in infos)
     size = Path(archive).stat().st_size
     limit = min(int(max_expansion * size), int(max_total_bytes))
@@ -125,12 +94,10 @@ def check_expansion(archive: Path, infos: list[zipfile.ZipInfo], max_expansion: 
 def safe_extract(
     archive: Path, dest: Path, *, max_expansion: float = MAX_EXPANSION, max_total_bytes: int = MAX_EXTRACT_BYTES
 ) -> list[Path]:
-    """Extract a zip into `dest` after checking every member; nothing is written if any is unsafe.
+    """Extract a zip into `dest`, returning the files; nothing is written if any member is unsafe.
 
-    Refuses absolute paths, `..`, symlinks and other non-regular members (zip external attributes),
-    members that resolve outside `dest`, and archives whose members expand past `max_expansion` × the
-    archive's size or `max_total_bytes` (`check_expansion`); then checks every member's CRC-32
-    (`testzip`). Returns the extracted files.
+    Refuses absolute paths, `..`, links, devices, members landing outside `dest` and zip bombs
+    (`check_expansion`); every member's CRC-32 is checked before writing.
     """
     archive, dest = Path(archive), Path(dest)
     try:
@@ -157,8 +124,8 @@ def safe_extract(
 
 
 def zip_problem(path: Path) -> str | None:
-    """Why `path` cannot be opened as a zip archive (its central directory, at the end, is read: a truncated
-    download fails here without reading the members), or None."""
+    """Why `path` cannot be opened as a zip archive, or None; only the central directory (at the end) is
+    read, so a truncated download fails here cheaply."""
     try:
         with zipfile.ZipFile(path):
             return None
@@ -171,9 +138,8 @@ class DownloadWarning(UserWarning):
 
 
 def answer_problem(status: int, content_type: str, head: bytes) -> str | None:
-    """What a server sent instead of the file, from its status, Content-Type and first bytes: over its quota,
-    a Git LFS pointer or an HTML page; None when the answer may be the file (other HTTP errors are left to
-    the caller)."""
+    """What a server sent instead of the file (over quota, a Git LFS pointer, an HTML page), from its status,
+    Content-Type and first bytes; None when it may be the file (other HTTP errors are the caller's)."""
     text = head[:SNIFF_BYTES].decode("utf-8", "replace")
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
     textual = status >= 400 or content_type.startswith("text/")
@@ -187,8 +153,8 @@ def answer_problem(status: int, content_type: str, head: bytes) -> str | None:
 
 
 def _blocks(response: requests.Response, chunk: int, stop: threading.Event | None) -> Iterator[bytes]:
-    """The body as it arrives, each block (at most `chunk` bytes) as soon as the socket has any, so that a stop
-    request is seen after every read even from a slow server; a DownloadError of status `stopped` once `stop` is set."""
+    """The body in blocks of at most `chunk` bytes, as they arrive, so that `stop` is seen after every read even
+    from a slow server (a DownloadError of status `stopped`)."""
     while True:
         if stop is not None and stop.is_set():
             raise DownloadError("stopped on request", status="stopped")
@@ -199,8 +165,8 @@ def _blocks(response: requests.Response, chunk: int, stop: threading.Event | Non
 
 
 def probe_url(url: str) -> str | None:
-    """What is wrong with `url` as a source of a file (unreachable, an HTTP error, over its quota, a Git LFS
-    pointer, an HTML page), from its first bytes only; None when it answers with what may be the file."""
+    """What is wrong with `url` as a source (unreachable, an HTTP error, `answer_problem`), from its first
+    bytes only; None when it may serve the file."""
     try:
         with requests.get(url, headers={"Range": f"bytes=0-{SNIFF_BYTES - 1}"}, stream=True, timeout=TIMEOUT_S) as r:
             head = next(_blocks(r, SNIFF_BYTES, None), b"")
@@ -238,10 +204,8 @@ def _quarantine(path: Path) -> Path:
 
 
 def verify_md5(path: Path, expected_md5: str | None, missing_checksum: Literal["warn", "error"] = "warn") -> str:
-    """Check `path` against `expected_md5`; quarantine and raise DownloadError on a mismatch.
-
-    Returns the computed md5. With no expected value, warns or raises as `missing_checksum` says.
-    """
+    """Check `path` against `expected_md5` and return the md5; quarantine and raise DownloadError on a
+    mismatch. With no expected value, warns or raises as `missing_checksum` says."""
     actual = file_digest(path)
     if expected_md5 is None:
         message = f"no known md5 for {path.name} (computed {actual}); not verified against the publisher"
@@ -255,8 +219,8 @@ def verify_md5(path: Path, expected_md5: str | None, missing_checksum: Literal["
 
 
 def verify_sha256(path: Path, expected_sha256: str, expected_size: int | None = None) -> str:
-    """Check `path`'s size (when given: cheap, first) and SHA-256; quarantine and raise DownloadError on a
-    mismatch (Git LFS publishes both for every object). Returns the computed SHA-256."""
+    """Check `path`'s size (when given: cheap, first) and SHA-256 and return the SHA-256; quarantine and
+    raise DownloadError on a mismatch."""
     size = Path(path).stat().st_size
     if expected_size is not None and size != int(expected_size):
         bad = _quarantine(path)
@@ -274,7 +238,7 @@ def verify_sha256(path: Path, expected_sha256: str, expected_size: int | None = 
 
 def _too_long(url: str, part: Path, expected_size: int, got: str) -> DownloadError:
     """The error for a server that sends more than the expected size; the `.part` is moved aside (its bytes are
-    not the file's), so that the next run starts afresh."""
+    not the file's) so that the next run starts afresh."""
     kept = f"moved to {_quarantine(part)}" if part.exists() else "nothing written"
     return DownloadError(
         f"{url} sent {got} than the expected {expected_size:,} bytes: stopped, {kept}; "
@@ -292,8 +256,8 @@ def _fetch(
 ) -> None:
     """Append the rest of `url` to `part`, resuming from its size with a Range request.
 
-    Stops (keeping `part`) when `stop` is set, and refuses more than `expected_size` bytes in all (a stream
-    that never ends); an answer that is not the file (`answer_problem`) is a DownloadError of status `refused` and writes nothing.
+    Stops (keeping `part`) when `stop` is set, and refuses more than `expected_size` bytes (a stream that
+    never ends); an answer that is not the file is a DownloadError of status `refused` and writes nothing.
     """
     offset = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -354,12 +318,9 @@ def download_file(
 ) -> Path:
     """Download `url` to `dest` via `dest.part` (resumed if present), verify it, then rename.
 
-    Verified against `expected_sha256` (and `expected_size`) when given, else against `expected_md5`
-    (`missing_checksum` says what happens when neither is known). A file already at `dest` is verified
-    and kept (no network). A corrupt download is moved to `<dest>.part.corrupt` and a DownloadError
-    raised; an interrupted one keeps its `.part` for the next call, and so does one stopped by setting
-    `stop` (a DownloadError of status `stopped`). A stream past `expected_size` is stopped there (DownloadError, `.part` moved
-    aside); an answer that is not the file is a DownloadError of status `refused`.
+    Verified by `expected_sha256` (and `expected_size`) when given, else by `expected_md5`. A file already
+    at `dest` is verified and kept (no network). A corrupt download is moved to `<dest>.part.corrupt`
+    (DownloadError); an interrupted or stopped one keeps its `.part` for the next call.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -406,8 +367,8 @@ def zenodo_md5s(record_api_url: str = ZENODO_RECORD_API) -> dict[str, str]:
 
 
 def quarantine_unreadable(archive: Path, problem: str) -> str:
-    """Move an archive that no md5 verified and that cannot be read to `<name>.corrupt`, and say so: kept under
-    its name, it would be "verified and kept" by every rerun and fail again."""
+    """Move an unreadable archive that no md5 verified to `<name>.corrupt`, and say so: kept under its name,
+    every rerun would keep it and fail again."""
     bad = _quarantine(archive)
     return f"{archive.name} is not a readable zip archive ({problem}) and no md5 is known to verify it: moved to {bad}"
 
@@ -441,14 +402,10 @@ def download_ravdess(
 ) -> list[Path]:
     """Download (and by default extract) RAVDESS video speech archives for `actors` into `dest`.
 
-    Archives go to `dest/archives/`, clips to `dest/Actor_XX/`, ready for `data.corpora.index_ravdess(dest)`.
-    Each archive is verified against an md5 (`ravdess_checksums`: `checksums` if given, else the
-    Zenodo record's API — `record_api`, which defaults to
-    Zenodo's when `base_url` is Zenodo's). Returns the archive paths. Each actor is done fully before
-    the next, so an interruption loses at most one `.part`, which the next call resumes. An archive that
-    no md5 verified and that cannot be read as a zip (a mirror's truncated file) is moved to `.corrupt`
-    (DownloadError), and one left by an earlier run is set aside and downloaded again, so that a rerun
-    recovers instead of keeping the broken file under its final name.
+    Returns the archives, in `dest/archives/`; clips go to `dest/Actor_XX/`. Each is verified by an md5
+    (`ravdess_checksums`; `record_api` defaults to Zenodo's when `base_url` is Zenodo's). One actor is done
+    before the next, so an interruption leaves at most one `.part` to resume. An unverified archive that is
+    no readable zip (a mirror's truncated file) is moved to `.corrupt`, so that a rerun downloads it again.
     """
     dest = Path(dest)
     actors = list(actors)
@@ -512,8 +469,8 @@ CLIP_CHUNK_BYTES = 64 << 10
 
 @dataclass(frozen=True)
 class ClipResult:
-    """What became of one clip: `status` ok (downloaded and verified), skipped (already there, verified), failed,
-    or after Ctrl-C interrupted (its `.part` kept) or not started."""
+    """What became of one clip: `status` ok, skipped (already there, verified), failed, or after Ctrl-C
+    interrupted (its `.part` kept) or not started."""
 
     file: str
     status: str
@@ -580,9 +537,7 @@ def describe_selection(selection: pd.DataFrame) -> str:
 def fetch_clip(clip: pd.Series, base_url: str, dest: Path, stop: threading.Event | None = None) -> ClipResult:
     """Download one clip of the index into `dest/VideoFlash/`, verified (see `download_file`).
 
-    A verified file already there is skipped; one that fails verification is moved aside
-    (`.corrupt`) and downloaded again. A failure becomes a `failed` result, never an exception; a
-    transfer stopped by `stop` is `interrupted`, its `.part` kept.
+    A failure becomes a `failed` result, never an exception, so the other clips go on.
     """
     target = dest / clip["path"]
     if stop is not None and stop.is_set():
@@ -623,9 +578,8 @@ def other_sources_advice() -> str:
 
 
 def choose_source(sources: Sequence[tuple[str, str]], clip: pd.Series) -> str:
-    """The base URL of the first source whose answer for `clip` may be the clip (`probe_url` reads
-    its first bytes), printing why each one before it was skipped; a DownloadError listing every source's
-    answer when none can serve it."""
+    """The base URL of the first source that may serve `clip` (`probe_url`), printing why each one before it
+    was skipped; a DownloadError listing every source's answer when none can."""
     answers = []
     for name, base in sources:
         problem = probe_url(base.rstrip("/") + "/" + clip["path"])
@@ -648,15 +602,12 @@ def download_cremad(
     progress: bool = True,
     sources: Sequence[tuple[str, str]] = CREMAD_SOURCES,
 ) -> pd.DataFrame:
-    """Download the selected CREMA-D clips into `dest/VideoFlash/`, ready for `index_dataset("cremad", ...)`.
+    """Download the selected CREMA-D clips into `dest/VideoFlash/`; the report, also written to
+    `dest/download_report.csv` (`file, status, reason`).
 
-    Prints the selection's clip count and size first, picks the first of `sources` that serves the clips
-    (`choose_source`; `base_url` names the one source to use instead), fetches `workers` clips at a time
-    under one progress bar, copies the license, demographics and sentence table into `dest`, and writes
-    `dest/download_report.csv` (`file, status, reason`; status ok, skipped or failed), which it returns.
+    `base_url` names the source, else the first of `sources` that serves the clips (`choose_source`).
     Run it again to resume: verified clips are skipped, interrupted ones continue from their `.part`.
-    Ctrl-C (or SIGTERM) stops at once: the transfers in flight keep their `.part`, nothing new starts, the
-    report is written (interrupted and not started clips included) and KeyboardInterrupt is raised.
+    Ctrl-C (or SIGTERM) stops at once: the report is written, then KeyboardInterrupt is raised.
     """
     if int(workers) < 1:
         raise DownloadError(f"workers must be at least 1, got {workers}")
@@ -686,9 +637,8 @@ def _fetch_all(
 ) -> tuple[list[ClipResult], threading.Event]:
     """Fetch every clip of `selection`, `workers` at a time; the results, and the event that Ctrl-C sets.
 
-    At most 2 × `workers` clips are queued in the pool at a time. On Ctrl-C nothing new is queued and the
-    transfers in flight stop after their next read (`_blocks`), so the run ends within a moment
-    instead of working through the selection; the clips never queued are reported `not started`."""
+    At most 2 × `workers` clips are queued at a time, so that on Ctrl-C nothing new starts and the transfers in
+    flight stop after their next read; the clips never queued are reported `not started`."""
     stop = threading.Event()
     results: list[ClipResult] = []
     queue = deque(clip for _, clip in selection.iterrows())
@@ -753,8 +703,8 @@ MANUAL_DATASETS: dict[str, str] = {
 
 
 def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
-    """Download dataset `name`: RAVDESS (its archives) and CREMA-D (its clips; a DownloadError when any
-    failed) for real, returning the paths; SAVEE and MEAD raise their instructions."""
+    """Download dataset `name`, returning the paths (RAVDESS: its archives; CREMA-D: its clips, DownloadError
+    when any failed); SAVEE and MEAD raise an InputError with their instructions."""
     key = name.lower()
     if key == "ravdess":
         return download_ravdess(dest, **kwargs)

@@ -1,32 +1,13 @@
 """The duplicate audit of a dataset: byte-identical images and near-duplicates, within and across the sides
 of a split, and the groups whose labels conflict.
 
-Public face datasets hold copies: the same photograph scraped twice, saved again as JPEG, resized. A copy
-on the train and the test side is scored as if it were new, and two copies with different labels teach
-nothing. `audit_duplicates` hashes every image of a table (a clip index: `path`; a preprocessing manifest:
-`image`, relative to its crops folder) twice:
-
-- its **content** (`md5` of the file's bytes; a face of FER-2013's CSV: of its decoded pixels; a video:
-  of its bytes, hashed only when another file has its size): equal digests are *exact copies*;
-- its **perceptual hash** (`phash`, 64 bits, from `imagehash`, a well-kept library: the DCT of a 32×32
-  gray copy), for still images only: two images within NEAR_BITS bits are *near-duplicates*, the same face
-  re-encoded or resized (measured: JPEG at quality 50 to 90 and resizing by 0.5 to 2 move it by at most 2
-  bits; distinct generated faces are 6 or more bits apart, distinct London photographs 4 or more; see
-  benchmarks/README.md, "the duplicate audit"). Frames of different clips that look the same (an actor's face
-  at rest before each take, the synthetic sample's frames of one actor) are near-duplicates too: they are
-  reported, and a test frame among them is marked as a copy, but splits keep only exact copies together.
-
-Frames of one clip are never counted as copies of each other (a video's neighbouring frames look alike by
-nature; the clip protocol keeps them together). The search for near pairs never compares all pairs: the 64
-bits are cut into NEAR_BITS + 1 bands, and two hashes within NEAR_BITS bits agree on at least one band
-(pigeonhole), so only images sharing a band value are compared (`near_pairs`).
-
-`DuplicateAudit` holds one row per image (`md5`, `phash`, `exact_group`, `near_group`: -1 when it has no
-copy) and says what it found (`lines`, `line`, `counts`), for the dataset's own split or for any other
-assignment of sides (a run's split). `index` writes it beside its table, `preprocess` into its crops folder
-(`DUPLICATES_CSV`, `DUPLICATES_JSON`), and training reads it back (`crops_audit`) to keep exact copies on
-one side of a random, clip or subject split (`copy_groups`) and to find the test images that copy a
-training image (`copies_of`).
+A copy on the train and the test side is scored as if it were new. Exact copies share an `md5` (of the
+bytes; of the decoded pixels for a FER-2013 row). Near-duplicates are stills whose 64-bit `phash` differ in
+at most NEAR_BITS bits: measured, JPEG at quality 50 to 90 and resizing by 0.5 to 2 move it by at most 2
+bits, distinct generated faces are 6 or more apart, distinct photographs 4 or more (benchmarks/README.md,
+"the duplicate audit"). Frames of one clip are never copies of each other. Near-duplicates (also frames of
+different clips that look the same) are reported and mark test copies, but splits keep only exact copies
+together. Files and uses: CONTRACTS.md, "Duplicate audit".
 """
 
 from __future__ import annotations
@@ -289,8 +270,8 @@ def _write_changed(path: Path, text: str) -> None:
 
 
 def audit_paths(out: Path) -> tuple[Path, Path]:
-    """Where the audit of a table written to `out` goes: `<out>.duplicates.csv` and `<out>.duplicates.json` beside
-    a file (`index --out clips.csv`: clips.duplicates.csv), DUPLICATES_CSV and DUPLICATES_JSON inside a folder."""
+    """Where the audit of a table written to `out` goes: beside a file (`clips.csv`: `clips.duplicates.csv` and
+    `.json`), or DUPLICATES_CSV and DUPLICATES_JSON inside a folder."""
     out = Path(out)
     if out.suffix:
         return out.with_suffix(f".{Path(DUPLICATES_CSV).stem}.csv"), out.with_suffix(
@@ -347,8 +328,7 @@ def _stored_hashes(crops: Path, keys: pd.Series) -> pd.DataFrame | None:
 
 def crops_audit(crops: Path, frames: pd.DataFrame) -> tuple[DuplicateAudit, bool]:
     """(the audit of the crops of `frames`, whether its hashes were read from the folder's DUPLICATES_CSV): the
-    stored hashes regrouped over these crops when it lists them all (a subset of the folder: a chapter's
-    clamped subjects), else a new audit (a folder made before audits, or by hand)."""
+    stored hashes regrouped over these crops when it lists them all, else a new audit."""
     keys = frames["image"].astype(str).reset_index(drop=True)
     known = _stored_hashes(crops, keys)
     if known is None:
@@ -386,9 +366,8 @@ def copies_among(query: pd.DataFrame, reference: pd.DataFrame, bits: int = NEAR_
 
 
 def copy_labels(frames: pd.DataFrame, audit: DuplicateAudit) -> pd.Series:
-    """One label per row of `frames` (crops in `image`), equal for the exact copies of one image on different
-    clips (`copy-<group>`) and unique otherwise (`row-<index>`): what `splits.split_keeping_copies` keeps on
-    one side."""
+    """One label per row of `frames`, shared by the exact copies of one image on different clips
+    (`copy-<group>`), unique otherwise (`row-<index>`): what `splits.split_keeping_copies` keeps on one side."""
     groups = frames["image"].astype(str).map(audit.table.set_index("key")["exact_group"]).fillna(NO_GROUP)
     own = pd.Series([f"row-{i}" for i in frames.index], index=frames.index)
     return own.where(groups.astype(int) == NO_GROUP, "copy-" + groups.astype(int).astype(str))
@@ -417,12 +396,10 @@ def audited_split(
     clean_test: bool = False,
     split_with: Callable[[pd.DataFrame, str, float, float, int], Split] = split_frames,
 ) -> Split:
-    """The run's split of `frames` (usable crops under `root`) by `split_with` (default `splits.split_frames`;
-    `pipeline.FaceData` passes its own) with the crops' audit (`crops_audit`): exact
-    copies kept on one side (`splits.split_keeping_copies`; the dataset's own split as it is), each row's
-    `md5` and `phash`, the test rows marked `copy_of_train` (an exact or near copy of a train crop) and, with
-    `clean_test`, those rows removed. `Split.duplicates` records the audit's line for these sides and the
-    counts (config.json's `duplicates`)."""
+    """The run's split of `frames` (usable crops under `root`) by `split_with`, with exact copies kept on one
+    side (`splits.split_keeping_copies`), each row's `md5` and `phash`, and the test rows that copy a train
+    crop (exactly or nearly) marked `copy_of_train` or, with `clean_test`, removed. `Split.duplicates`
+    records what the audit found (config.json's `duplicates`)."""
     audit, stored = crops_audit(root, frames)
     hashes = audit.table.drop_duplicates("key").set_index("key")[["md5", "phash"]]
     keys = frames["image"].astype(str)
@@ -456,9 +433,8 @@ def write_train_hashes(split: Split, path: Path) -> bool:
 
 
 def audit_line(crops: Path) -> str:
-    """The one line a chapter shows about the duplicates among its crops, on the dataset's own sides (the
-    folder's stored audit, or one made now); a run's line, on its own split, is its config.json's
-    `duplicates.line`."""
+    """The one line a chapter shows about the duplicates among its crops, on the dataset's own sides (a run's
+    line, on its own split, is its config.json's `duplicates.line`)."""
     from fer_utils.data.manifest import load_manifest, usable_frames
 
     audit, _ = crops_audit(Path(crops), usable_frames(load_manifest(crops)))

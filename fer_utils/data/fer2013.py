@@ -1,16 +1,10 @@
 """FER-2013 as its one CSV (`emotion,pixels,Usage`: 35,887 rows, each a 48×48 gray face as 2,304
 space-separated integers), indexed and read in place, without unpacking it into image files.
 
-`index_fer2013_csv` streams the file once and gives each valid row a *row path*,
-`<csv>#<row>@<byte offset>` (see `row_path`), as its clip's `path`; `fer_utils.data.images.read_image`, the one
-reader of still images, reads such a path by seeking to the row (`read_row_image`), so preprocessing,
-detection and prediction treat a row as an image file. No decoded face is kept beyond the one being read.
-Codes: `emotion` 0 angry, 1 disgust, 2 fear(ful), 3 happy, 4 sad, 5 surprise(d), 6 neutral; `Usage`
-Training, PublicTest, PrivateTest → the `split` train, val, test (`data.corpora.FER2013_USAGES`, the standard
-protocol). A row with another code or usage, a field more or less than the header names, a wrong number
-of pixels, a value that is not a whole number from 0 up, or a line longer than MAX_ROW_BYTES (read with a bounded
-buffer, never whole) is a rejected row with the reason; lines end in LF or CRLF. A file that
-is a zip archive, or binary, or holds a header and no row, is an InputError saying so.
+Each valid row's `path` is a *row path*, `<csv>#<row>@<byte offset>` (`row_path`), which
+`fer_utils.data.images.read_image` reads by seeking to the row, so the package treats a row as an image file
+and never holds more than the face being read. Lines are read with a bounded buffer (MAX_ROW_BYTES); what is
+rejected: CONTRACTS.md, "Datasets with their own split".
 """
 
 from __future__ import annotations
@@ -105,9 +99,8 @@ def check_text(csv_path: Path) -> None:
 
 
 def header_columns(line: str, csv_path: Path) -> dict[str, int]:
-    """Column index of `emotion`, `pixels` and `usage` in the CSV's header line (any order and case, spaces
-    ignored, as in Kaggle's icml_face_data.csv), and `fields`, how many it names; InputError when one is
-    missing."""
+    """Column index of `emotion`, `pixels` and `usage` in the header line (any order and case, spaces ignored,
+    as in Kaggle's icml_face_data.csv), and `fields`, how many it names; InputError when one is missing."""
     names = [name.strip().lower() for name in next(csv.reader([line]), [])]
     missing = [name for name in FER2013_HEADER if name not in names]
     if missing:
@@ -184,12 +177,10 @@ def read_line_at(fh, offset: int) -> str | None:
 
 
 def index_fer2013_csv(root: Path) -> DatasetIndex:
-    """Index FER-2013's CSV: one row per face, with `path` a row path (`row_path`) that the image reader
-    reads, `emotion`, `subject` and `clip_id` (`fer2013_<row>`: FER-2013 names no person, so each face is
-    its own subject), `split` (from `Usage`), `usage`, `emotion_code` and `row` (1-based data row).
+    """Index FER-2013's CSV: one row per face, `path` a row path, `split` from `Usage`, and `subject` and
+    `clip_id` `fer2013_<row>` (FER-2013 names no person, so each face is its own subject).
 
-    The file is streamed: only each row's fields are kept, never its pixels. Rows that are no FER-2013
-    face (an unknown code or usage, a wrong pixel count) are in `.rejected` with the reason.
+    The file is streamed: only each row's fields are kept, never its pixels.
     """
     import pandas as pd
 
@@ -246,7 +237,7 @@ def index_fer2013_csv(root: Path) -> DatasetIndex:
 
 
 def check_row_source(path: str | Path) -> str:
-    """'image' for a row path whose CSV exists (what `images.check_media` says of it), else a MediaError of status missing."""
+    """'image' for a row path whose CSV exists, else a MediaError of status missing."""
     csv_path, row, _ = parse_row_path(path)
     if not csv_path.is_file():
         raise MediaError(f"{csv_path} (holding row {row}) does not exist", status="missing")
@@ -254,9 +245,8 @@ def check_row_source(path: str | Path) -> str:
 
 
 def read_row_image(path: str | Path) -> np.ndarray:
-    """The 48×48 gray face (uint8) of a row path, read by seeking to its row: a MediaError (status
-    unreadable) when the line there is no FER-2013 row (the CSV changed since it was indexed), of status bad_image for
-    values above 255."""
+    """The 48×48 gray face (uint8) of a row path, read by seeking to its row; a MediaError when the line
+    there is no valid FER-2013 row (the CSV changed since it was indexed)."""
     csv_path, row, offset = parse_row_path(path)
     check_row_source(path)
     with csv_path.open("rb") as fh:
@@ -275,6 +265,4 @@ def read_row_image(path: str | Path) -> np.ndarray:
     if reason is not None:
         raise MediaError(f"{csv_path.name} row {row}: {reason} (has the file changed since it was indexed?)")
     values = np.array(_fields(line, columns)[1].split(), dtype=np.int64)
-    if values.max() > 255:
-        raise MediaError(f"{csv_path.name} row {row}: pixel value {values.max()} is above 255", status="bad_image")
     return values.astype(np.uint8).reshape(FER2013_SIDE, FER2013_SIDE)

@@ -2,13 +2,7 @@
 crops `fer_utils.faces.preprocess` writes, and `<root>/<split>/<class>/[<subject>/]<image>` for datasets that ship
 their own split (FER-2013 and RAF-DB as downloaded; see CONTRACTS.md, "Folder datasets").
 
-Class folders map to the vocabulary through a `classes` mapping (`parse_class_map`, for numbered folders)
-and `FOLDER_SYNONYMS` (any case), both defined here; split folders through `SPLIT_FOLDERS`, and in them
-FER-2013's image names (`Training_N`, `PublicTest_N`, `PrivateTest_N`) say the side. The subject comes from a
-`subject_pattern` on the file name, a subfolder, a clip id a publisher's indexer would write, or else
-the image itself; same-named images in different folders or formats get distinct clip ids. The
-shared indexing (rejects, duplicates, the table) is `fer_utils.data.corpora`'s; `fer_utils.data.indexing` calls
-`index_class_folders` for `--dataset folder`.
+The shared indexing (rejects, duplicates, the table) is `fer_utils.data.corpora`'s.
 """
 
 from __future__ import annotations
@@ -31,9 +25,8 @@ from fer_utils.data.corpora import (
 )
 from fer_utils.errors import InputError
 
-# Class-folder names as people write them (compared lower-case), mapped to the vocabulary. Every
-# vocabulary name maps to itself; the rest are the names FER2013, CK+, AffectNet, JAFFE-style folders
-# and everyday English use. A folder that is not in this table is an error naming the accepted ones.
+# Class-folder names as people write them (compared lower-case) → the vocabulary: its own names, and those
+# FER2013, CK+, AffectNet, JAFFE-style folders and everyday English use.
 FOLDER_SYNONYMS: dict[str, str] = {
     **{emotion: emotion for emotion in EMOTIONS},
     "neutrality": "neutral",
@@ -88,10 +81,9 @@ def _class_map_error(text: str, problem: str) -> InputError:
 
 
 def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
-    """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict: for class
-    folders named by number or in another language. Each emotion goes through FOLDER_SYNONYMS (`2=fear`
-    works); a malformed pair, a folder named twice or an unknown emotion is an InputError listing what is
-    accepted."""
+    """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict, for class
+    folders named by number or in another language (emotions go through FOLDER_SYNONYMS); InputError for
+    a malformed pair, a folder named twice or an unknown emotion."""
     if classes is None:
         return {}
     if isinstance(classes, str):
@@ -162,9 +154,8 @@ def image_folders(root: Path) -> set[str]:
 
 
 def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) -> bool:
-    """Whether `root`'s top folders are a dataset's own split (`train/`, `test/`, … of `SPLIT_FOLDERS`)
-    rather than classes. A root that mixes both is an InputError (which folder is the label?) that names
-    the class folders mapping to no emotion, the split folders among them."""
+    """Whether `root`'s top folders are a dataset's own split (`SPLIT_FOLDERS`) rather than classes; a root
+    that mixes both is an InputError (which folder is the label?)."""
     folders = image_folders(root)
     splits = sorted(f for f in folders if split_folder(f) is not None)
     if splits and len(splits) < len(folders):
@@ -201,9 +192,8 @@ def _check_class_folders(root: Path, split: bool, class_map: Mapping[str, str], 
 
 
 def _split_of_image(path: Path, folder: str) -> str:
-    """The side of an image in split folder `folder`: the folder's, or, for a FER-2013 name (`Training_N`,
-    `PublicTest_N`, `PrivateTest_N`), its usage's (PublicTest is the validation side, PrivateTest the test
-    side, as in FER-2013's standard protocol). A name whose usage contradicts its folder is rejected."""
+    """The side of an image in split folder `folder`: its usage's for a FER-2013 name (`PublicTest_N`: val),
+    else the folder's. A name whose usage contradicts its folder is rejected."""
     side = split_folder(folder)
     match = FER2013_NAME.match(path.stem)
     if match is None:
@@ -299,26 +289,11 @@ def index_class_folders(
 ) -> DatasetIndex:
     """Index a folder of classes `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
 
-    Class folders are named as people name them: `classes` (`"1=surprised,2=fear,…"` or a dict, see
-    `parse_class_map`) maps folders such as RAF-DB's numbered ones, and `FOLDER_SYNONYMS` maps the
-    rest, case-insensitively, to the vocabulary (`anger` → angry, `Happiness`/`smiling` → happy,
-    `surprise` → surprised …); a folder with images that maps to no emotion is an InputError listing the
-    accepted names.
-
-    A root whose top folders are split folders (`train/`, `val_set/`, `test/` …, `SPLIT_FOLDERS`)
-    holds the dataset's own split: each row gets a `split` column (train, val or test), and in it
-    FER-2013's names decide (`Training_N` train, `PublicTest_N` val, `PrivateTest_N` test). Without split
-    folders the table has no `split` column; a root mixing split and class folders is an InputError.
-
-    An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id` (so clip
-    splits keep its frames together); any other image is its own clip (`frame` = -1). Images with the
-    same name in different folders or formats get distinct clip ids (`<name>-<8 hex>`), so every
-    source file has its own crop. `subject` (with `subject_source` saying which) is, in order:
-    the one group of `subject_pattern` searched in the file name (a file that does not match is
-    rejected); the subfolder in `<class>/<subject>/`; the actor/speaker encoded in a RAVDESS,
-    CREMA-D, SAVEE or MEAD clip id (`origin` says which); otherwise the image's own clip id, i.e. no
-    two images are known to share a subject, so a subject split degrades to a clip split rather than
-    inventing subjects.
+    Class folders map through `classes` (`parse_class_map`), then FOLDER_SYNONYMS; top split folders give a
+    `split` column. An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id`
+    (so clip splits keep its frames together); any other is its own clip. `subject` comes from
+    `subject_pattern`, a `<class>/<subject>/` subfolder, a publisher's clip id, or else the image itself
+    (a subject split then degrades to a clip split rather than inventing subjects; see CONTRACTS.md).
     """
     regex = subject_regex(subject_pattern)
     class_map = parse_class_map(classes)

@@ -1,13 +1,8 @@
 """Still images: what a file is by its first bytes (`sniff`, `check_media`: an image, a video or neither), the pixel
-conversions every reader shares (`to_uint8`, `to_gray`, `to_rgb`), and
-`read_image`, the one reader of still images (preprocess, detect, predict, the widgets; FER-2013's row paths
-too, through `fer_utils.data.fer2013`).
+conversions every reader shares (`to_uint8`, `to_gray`, `to_rgb`), and `read_image`, the one reader of still
+images (FER-2013's row paths too).
 
-A still is read as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation (read from the
-header without decoding the pixels, wherever a PNG keeps its eXIf chunk), refused from its header beyond
-MAX_IMAGE_PIXELS, and refused when its data is cut short (a truncated JPEG decodes with its missing part
-grey: `truncated_jpeg`). Bad files raise a specific `fer_utils.errors.MediaError` whose `.status` is the
-manifest status.
+Bad files raise a `fer_utils.errors.MediaError` whose `.status` is the manifest status.
 """
 
 from __future__ import annotations
@@ -114,10 +109,9 @@ def _header_image(path: Path) -> Any:
 
 
 def png_exif_chunk(path: Path) -> bytes | None:
-    """The data of a PNG's eXIf chunk wherever it lies, found by reading each chunk's 8-byte header and seeking
-    past its data (the pixels' IDAT chunks included), or None. Pillow reads only the chunks before the pixel
-    data when it opens a PNG; its `getexif()` then decodes the whole image to reach an eXIf chunk after
-    them (gigabytes of memory and tens of seconds for a 4.7 MB file of 40,000 × 40,000 pixels)."""
+    """The data of a PNG's eXIf chunk wherever it lies (seeking from chunk header to chunk header), or None.
+    Pillow's `getexif()` decodes the whole image to reach an eXIf chunk after the pixel data (gigabytes
+    of memory and tens of seconds for a 4.7 MB file of 40,000 × 40,000 pixels)."""
     with Path(path).open("rb") as fh:
         fh.seek(len(IMAGE_MAGIC[0]))
         while len(header := fh.read(8)) == 8:
@@ -190,10 +184,9 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def truncated_jpeg(data: bytes) -> bool:
-    """Whether `data`, a JPEG file, is cut short: no end-of-image marker after its last scan. OpenCV decodes
-    such a file without an error, its missing rows grey ("Premature end of JPEG file" is only printed), so
-    the check is made on the bytes. An EXIF thumbnail's own markers come before the main scan; bytes
-    appended after the end marker (some cameras add some) do not count as a cut."""
+    """Whether `data`, a JPEG file, is cut short: no end-of-image marker after its last scan (OpenCV decodes
+    it without an error, the missing rows grey). An EXIF thumbnail's markers come before the main scan, and
+    bytes some cameras append after the end marker do not count."""
     if not data.startswith(IMAGE_MAGIC[1]):
         return False
     return data.rfind(JPEG_END_OF_IMAGE) < data.rfind(JPEG_START_OF_SCAN)
@@ -221,11 +214,9 @@ def decode_warnings(cv2: Any, data: bytes) -> tuple[Any, bytes]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation: the one
-    reader of still images (preprocess, detect, predict, the widgets). Its size is checked from the header
-    before decoding (MediaError beyond MAX_IMAGE_PIXELS); undecodable data, or a JPEG cut short
-    (`truncated_jpeg`, or half a JPEG closed with its end marker: libjpeg's warning, `decode_warnings`), is
-    MediaError."""
+    """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation. MediaError
+    beyond MAX_IMAGE_PIXELS (checked from the header, before decoding), for undecodable data, or for a JPEG
+    cut short (`truncated_jpeg`, or libjpeg's warning: `decode_warnings`)."""
     if parse_row_path(path) is not None:  # a face stored as a row of FER-2013's CSV
         return read_row_image(path)
     cv2 = quiet_cv2()

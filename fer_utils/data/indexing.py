@@ -1,9 +1,7 @@
 """Index any dataset by name: the one table of indexers (`INDEXERS`, the CLI's `--dataset` choices) and
 `index_dataset`, which checks the options an indexer takes and, with `strict`, refuses rejected files.
 
-It sits above the indexers it dispatches to: the publishers' naming (`fer_utils.data.corpora`: RAVDESS, CREMA-D,
-SAVEE, MEAD), folders of classes (`fer_utils.data.folders`) and FER-2013's CSV (`fer_utils.data.fer2013`), none of
-which imports it.
+The indexers (`corpora`, `folders`, `fer2013`) never import this module.
 """
 
 from __future__ import annotations
@@ -40,8 +38,7 @@ def _check_options(key: str, options: dict) -> dict:
 
 
 def index_dataset(name: str, root: Path, strict: bool = False, **options) -> DatasetIndex:
-    """Index `root` as dataset `name` (a key of INDEXERS), passing the indexer its `options`
-    (e.g. `subject_pattern` for "folder", `modalities` for "ravdess"; None means the default).
+    """Index `root` as dataset `name` (a key of INDEXERS) with the indexer's `options` (None: its default).
 
     With `strict=True` any rejected file is an error instead of a row in `.rejected`.
     """

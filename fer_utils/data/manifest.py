@@ -1,12 +1,8 @@
 """The preprocessing manifest: its columns and statuses, reading and writing it, the frames a model can
 use, and what a finished run yielded.
 
-`<out>/manifest.csv` has one row per sampled frame (`MANIFEST_COLUMNS`, see CONTRACTS.md,
-"Preprocessing manifest"): where it came from, the face box, a `status` (one of `STATUSES`) with its
-`reason`, the crop's path relative to `<out>` when the status is `ok`, and the side of the dataset's own
-split (`split`, empty when it gives none). `fer_utils.faces.preprocess`
-writes it; training, evaluation, the CLI and the chapters read it through `load_manifest` and
-`usable_frames`. `check_yield` turns a run that gave no usable crop into an error that says why.
+`<out>/manifest.csv` has one row per sampled frame (see CONTRACTS.md, "Preprocessing manifest").
+`check_yield` turns a run that gave no usable crop into an error that says why.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from fer_utils.registry import NO_DETECTOR
 
 MANIFEST_NAME = "manifest.csv"
 # What an interrupted run lists (the clips finished so far): never manifest.csv, whose presence means
-# that the folder is complete (artifacts.Dataset.crops and every reader rely on it).
+# that the folder is complete.
 PARTIAL_MANIFEST_NAME = "manifest.partial.csv"
 STATUSES: tuple[str, ...] = (
     "ok",

@@ -1,16 +1,9 @@
 """Reproducible train/test(/val) splits and the leak check.
 
-Three protocols, each on any table with `emotion`, `clip_id` and `subject` columns (a clip index or a
-preprocessing manifest):
-
-- `random`: rows shuffled and stratified by emotion (the paper's 80/20 image-level protocol). Frames of
-  one clip, and every actor, land on both sides: it measures memorisation as much as recognition.
-- `clip`: whole clips go to one side (scikit-learn group splits on `clip_id`, stratified by emotion).
-- `subject`: whole actors/speakers go to one side (group splits on `subject`).
-- `given`: the dataset's own split, from its `split` column (train/ and test/ folders, FER-2013's Usage;
-  see `given_split`); `resolve_protocol` picks it for a table that has one unless a protocol was chosen.
-
-Split tables keep the input's index, so rows can be traced back to the input.
+The protocols, on any table with `emotion`, `clip_id` and `subject` columns (a clip index or a manifest):
+`random` (rows stratified by emotion, the paper's 80/20 protocol: frames of one clip, and every actor, land
+on both sides, so it measures memorisation as much as recognition), `clip` and `subject` (whole clips or
+actors on one side), and `given` (the dataset's own `split` column). Split tables keep the input's index.
 """
 
 from __future__ import annotations
@@ -52,7 +45,7 @@ class Split:
     duplicates: dict = field(default_factory=dict)
 
     def sides(self) -> dict[str, pd.DataFrame]:
-        """The non-empty sides by name (train, test, and val when present)."""
+        """The sides by name (train, test, and val when there is one)."""
         named = {"train": self.train, "test": self.test, "val": self.val}
         return {k: v for k, v in named.items() if v is not None}
 
@@ -187,18 +180,16 @@ def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_s
 
 def resolve_protocol(df: pd.DataFrame, protocol: str | None = None) -> str:
     """The split protocol a run uses: `protocol` when one was chosen, else `given` when `df` carries the
-    dataset's own split (`data.corpora.has_split`: a reader's number is then comparable with the published ones),
-    else the paper's `random`. The one rule behind `train`, the chapters and the book's cache."""
+    dataset's own split (its scores are then comparable with the published ones), else the paper's `random`."""
     if protocol is not None:
         return protocol
     return GIVEN_PROTOCOL if has_split(df) else PAPER_PROTOCOL
 
 
 def chosen_protocol(df: pd.DataFrame, protocol: str | None = None) -> str | None:
-    """The protocol to ask for when the reader chose none (`protocol` None): None, which `resolve_protocol`
-    turns into the dataset's own split or the paper's random one, unless the dataset has no split of its own
-    and a person has several rows: then "subject", so that no person's faces sit on both sides (a random
-    split lets the model recognise the person rather than the expression: chapter 6)."""
+    """The protocol to ask for: `protocol`, else "subject" when a dataset without its own split has several
+    rows of a person (a random split lets the model recognise the person rather than the expression:
+    chapter 6), else None (`resolve_protocol` decides)."""
     if protocol is not None or has_split(df) or "subject" not in df.columns:
         return protocol
     return "subject" if df["subject"].dropna().duplicated().any() else None
@@ -227,11 +218,9 @@ def given_sides(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
     """The dataset's own split: train, val and test are the rows whose `split` says so.
 
-    A dataset that gives no test side but a val side (AffectNet's `train_set/`, `val_set/`: its test set
-    is not published) is tested on its val side. When no val side is left and `val_size` > 0, one is
-    carved out of the train side, `val_size` of the whole table (as in the other protocols), stratified by
-    emotion from `seed` (whole clips when clips have several frames). The dataset's own val side is kept
-    whatever `val_size` says.
+    A dataset with no test side (AffectNet does not publish its test set) is tested on its val side. With no
+    val side left and `val_size` > 0, `val_size` of the whole table is carved out of train (whole clips when
+    clips have several frames); the dataset's own val side is kept whatever `val_size` says.
     """
     sides = given_sides(df)
     train, val, test = sides["train"], sides["val"], sides["test"]
@@ -256,9 +245,8 @@ def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
 
 
 def split_note(df: pd.DataFrame) -> str:
-    """One line saying that the dataset's own split is used, how many rows each side has, and which side is
-    tested on when the dataset gives no test side. InputError when `df` has no split (`given_sides`), before
-    a line about sides it does not have."""
+    """One line saying that the dataset's own split is used, with each side's rows and the side tested on when
+    it gives no test side; InputError when `df` has no split."""
     given_sides(df)
     counts = df["split"].fillna("").astype(str).value_counts()
     sides = ", ".join(f"{side} {int(counts.get(side, 0))}" for side in SPLITS if side in counts)
@@ -351,11 +339,9 @@ def split_keeping_copies(
     seed: int = 0,
     split_with: Callable[[pd.DataFrame, str, float, float, int], Split] = split_frames,
 ) -> Split:
-    """`split_with` (default `split_frames`; a chapter passes the one it shows), with the rows that `copies`
-    labels alike (copies of one image: `duplicates.copy_labels`) on one side: `random` splits one row per copy
-    and sends the other copies where it went; `clip` and `subject` merge the groups that share a copy. Without
-    copies (or with `given`, whose sides the dataset chose) it is exactly `split_with`: the same rows on the
-    same sides."""
+    """`split_with`, with the rows that `copies` labels alike (copies of one image: `duplicates.copy_labels`)
+    on one side: `random` splits one row per copy and the other copies follow it; `clip` and `subject` merge
+    the groups that share a copy. Without copies, or with `given`, it is exactly `split_with`."""
     check_split_request(df, protocol, test_size, val_size)
     if protocol == GIVEN_PROTOCOL or not copies.duplicated().any():
         return split_with(df, protocol, test_size, val_size, seed)

@@ -1,11 +1,8 @@
 """Frame sampling from clips: N evenly spaced frames (by seeking), every k-th frame, or all frames.
 
-Works for any container OpenCV's FFmpeg backend reads (mp4, avi as SAVEE ships, flv as CREMA-D
-ships, mkv, animated GIF); a still image (a file, or a face of FER-2013's CSV) is one frame, index 0, read
-by `fer_utils.data.images.read_image`. Seeking with CAP_PROP_POS_FRAMES is used where the container reports its
-length and the position after the read confirms the seek landed; otherwise frames are decoded sequentially
-(`grab()` skips the colour conversion of frames that are not kept). Bad files raise a specific
-`fer_utils.errors.MediaError` whose `.status` is the manifest status.
+Works for any container OpenCV's FFmpeg backend reads (SAVEE's avi, CREMA-D's flv, animated GIF …); a still
+image is one frame, index 0. A seek is trusted only when the reported position confirms it; otherwise frames
+are decoded sequentially. Bad files raise a `fer_utils.errors.MediaError` whose `.status` is the manifest status.
 """
 
 from __future__ import annotations
@@ -27,9 +24,9 @@ from fer_utils.errors import (
 # the keyframe interval: on the real RAVDESS clip (a keyframe every 12 frames, 6 samples ~20 apart)
 # decoding forward costs no more CPU than seeking (benchmarks/bench_preprocess.py --real).
 SEEK_GAP = 32
-# FFmpeg decoder threads per opened clip. OpenCV's default (one per CPU) costs more CPU time per
-# clip on H.264 (thread hand-offs) and buys nothing when the preprocessing runs one worker per core;
-# threading does not change the decoded pixels (benchmarks/bench_preprocess.py --real measures it).
+# FFmpeg decoder threads per opened clip: OpenCV's default (one per CPU) costs more CPU time per clip on
+# H.264 and buys nothing with one preprocessing worker per core; the decoded pixels are the same either
+# way (benchmarks/bench_preprocess.py --real).
 DECODER_THREADS = 1
 # Containers larger than this are not parsed to explain why they could not be opened.
 MAX_PARSED_BYTES = 256 * 2**20

@@ -1,1 +1,1 @@
-"""Deployment: a trained model put to use: inference on images and video, scores on other datasets, TFLite export and quantization, export folders."""
+"""Deployment: inference on images and video, cross-dataset scores, TFLite export and quantization, export folders."""

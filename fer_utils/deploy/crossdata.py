@@ -1,25 +1,9 @@
 """Cross-dataset evaluation: a model trained on one corpus scored on every usable crop of another.
 
-Training on one dataset and testing on another is the field's standard honesty check: a model that
-only learnt one corpus's lighting, people or way of acting shows it there. `cross_evaluate` scores a
-model on a crops folder (its `manifest.csv`) that it never saw, with no split (or only the rows of one
-side, `split`, when the manifest has a `split` column). Classes are matched by name: the model's
-`classes.json` and the manifest's emotions both use the vocabulary of `fer_utils.data.corpora.EMOTIONS`, and
-any other name goes through `folders.folder_emotion` (a model whose classes say `fear` or `surprise`).
-Frames whose emotion the model lacks are left out and counted by name; the model's classes the folder
-lacks are named too. Macro F1 averages only the classes present among the scored frames, and the
-report puts accuracy beside the majority baseline (always answering the commonest emotion) and chance.
-
-What is scored is checked first, as training checks what it trains on (`check_scored_crops`): the manifest's
-unusable rows are counted by status, a missing or damaged crop is left out and named, and crops smaller than
-the model's input are refused (scoring would upsample them; larger ones are downscaled, and said). With the
-model's run folder beside it, the crops that copy the run's training crops, by content (md5 or perceptual
-hash, `duplicates.copies_among`), are counted and the score is also given without them (`clean`).
-
-`predict_known` is the one way a model meets frames from elsewhere (the frames whose classes it knows,
-checked, predicted at its input size): `cross_evaluate` and the book's real-face sets
-(`realfaces.predict_set`) call it. The report is computed from probabilities without TensorFlow
-(`cross_report`, over `evaluate.metrics.known_class_scores`); only predicting imports it.
+The field's honesty check: a model that only learnt one corpus's lighting, people or acting shows it there.
+Classes are matched by name (`folders.folder_emotion`), what is scored is checked first (`check_scored_crops`),
+and with the model's run folder the crops that copy its training crops are counted and scored apart. The
+report needs no TensorFlow; only predicting imports it. See CONTRACTS.md, "Cross-dataset evaluation".
 """
 
 from __future__ import annotations
@@ -50,11 +34,10 @@ Predict = Callable[[np.ndarray], np.ndarray]  # raw-pixel images (N, H, W, 1) ->
 class CrossReport:
     """A model's scores on another crops folder: what was scored, what was left out, and the numbers.
 
-    `classes` are the model's classes in its output order, as vocabulary names (`renamed` says which
-    names of its classes.json were mapped); `present` the classes among the scored frames; `left_out`
-    the folder's emotions the model lacks with their frame counts; `absent` the model's classes the
-    folder lacks. `confusion` has one row per true and one column per predicted class, both in
-    `classes` order, and sums to `frames`."""
+    `classes`: the model's, in output order, as vocabulary names (`renamed`: those of classes.json mapped);
+    `present`: those among the scored frames; `left_out`: the folder's emotions the model lacks, with frame
+    counts; `absent`: its classes the folder lacks. `confusion` (rows true, columns predicted, in `classes`
+    order) sums to `frames`."""
 
     crops: str
     split: str | None
@@ -168,10 +151,8 @@ def vocabulary_classes(classes: Sequence[str]) -> list[str]:
 
 
 def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
-    """The manifest rows of a crops folder (every one, or those of side `split`), whatever their status.
-
-    `split` needs a `split` column in the manifest and one of its values; otherwise an InputError names
-    the sides there are (or says that the manifest records none)."""
+    """The manifest rows of a crops folder (every one, or those of side `split`), whatever their status; a
+    `split` the manifest's `split` column lacks is an InputError naming the sides there are."""
     manifest = load_manifest(crops)
     if split is None:
         return manifest
@@ -191,7 +172,7 @@ def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
 
 
 def unusable_rows(rows: pd.DataFrame) -> dict[str, int]:
-    """The manifest rows without a usable crop, counted by status (none scored; counted, never silent)."""
+    """The manifest rows without a usable crop (none scored), counted by status."""
     usable = rows["status"].eq("ok") & rows["image"].fillna("").astype(str).str.len().gt(0)
     return {str(status): int(n) for status, n in rows.loc[~usable, "status"].value_counts().items()}
 
@@ -230,11 +211,10 @@ class CropCheck:
 
 
 def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smaller: bool = True) -> CropCheck:
-    """Each crop of `frames` opened as PNG and checked whole (Pillow's verify: every chunk and its CRC, no
-    decoding): a missing or damaged one is left out and named, and so is one whose size is not the side of
-    the folder's crop spec (it would not batch with the others). With `refuse_smaller`, crops smaller than
-    `side`, the model's input, are an InputError: scoring would upsample them, which training refuses (a
-    model trained on smaller crops upsampled, as the peer on FER-2013's 48 px faces, is scored without it)."""
+    """Each crop of `frames` checked as a whole PNG (`checks.png_size`): a missing or damaged one, or one not
+    of the folder's crop spec side (it would not batch), is left out and named. With `refuse_smaller`, crops
+    smaller than `side` (the model's input) are an InputError: scoring would upsample them, which training
+    refuses (a model trained on upsampled crops, as the peer, is scored without it)."""
     from fer_utils.faces.crops import CROP_SPEC_FILE
     from fer_utils.faces.preprocess_folder import folder_crop_spec
     from fer_utils.train.checks import png_size
@@ -276,9 +256,8 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
 
 @dataclass(frozen=True)
 class KnownFrames:
-    """A model's predictions on the frames whose classes it knows (`predict_known`): the frames scored, one row
-    of probabilities each, the emotions it lacks (frames per emotion), its classes the frames lack, and what
-    the crop check left out."""
+    """`predict_known`'s result: the frames scored, one row of probabilities each, the emotions the model
+    lacks (frames per emotion), its classes the frames lack, and the crop check."""
 
     frames: pd.DataFrame
     probabilities: np.ndarray
@@ -296,12 +275,10 @@ def predict_known(
     refuse_smaller: bool = False,
     tta: str = "none",
 ) -> KnownFrames:
-    """The one way a model meets frames from elsewhere: those of `frames` (crops under `crops`) whose emotion is
-    among `classes` (the model's outputs, vocabulary names), their crops checked (`check_scored_crops`), resized
-    to the model's input and predicted by the model, or by `predict` (raw-pixel images -> probabilities, e.g. a
-    TFLite copy of it). No known frame gives an empty table and (0, classes) probabilities. `refuse_smaller`:
-    crops smaller than the model's input are an error instead of being upsampled (`check_scored_crops`); `tta`
-    averages the probabilities over views of each crop (`evaluate.tta`)."""
+    """The one way a model meets frames from elsewhere: the frames whose emotion is among `classes` (vocabulary
+    names), their crops checked (`check_scored_crops`), resized to the model's input, predicted by it or by
+    `predict` (raw-pixel images -> probabilities, e.g. its TFLite copy) and averaged over `tta`'s views. No
+    known frame gives an empty table and (0, classes) probabilities."""
     from fer_utils.evaluate.tta import check_tta, tta_probabilities
     from fer_utils.models.networks import input_side, network_side
     from fer_utils.train.config import Feed
@@ -337,9 +314,8 @@ def cross_report(
     renamed: dict[str, str] | None = None,
     **inputs: object,
 ) -> CrossReport:
-    """The report of probabilities (one row per scored frame, one column per class of `classes`) against
-    the frames' true emotions, which must all be among `classes` (`evaluate.metrics.known_class_scores`); `inputs`
-    are the report's checks (unusable rows, skipped crops, sides, overlap)."""
+    """The report of `probabilities` (a row per frame, a column per class) against `truth`, all among `classes`
+    (`evaluate.metrics.known_class_scores`); `inputs`: its checks (unusable rows, skipped crops, sides, overlap)."""
     scores = known_class_scores(truth, probabilities, classes)  # its keys name the report's fields they fill
     computed = {f.name: scores[f.name] for f in fields(CrossReport) if f.name in scores and f.name != "absent"}
     return CrossReport(
@@ -355,9 +331,8 @@ def cross_report(
 
 
 def training_overlap(scored: pd.DataFrame, crops: Path, run_dir: Path | None) -> tuple[np.ndarray | None, str]:
-    """(for each scored frame, whether its crop copies a training crop of the run in `run_dir`, by content; and
-    where that comes from), or (None, why it could not be checked): a run made before it recorded the hashes
-    of its training crops, or a model file outside a run folder."""
+    """(per scored frame, whether its crop copies a training crop of the run in `run_dir` by content, the
+    source), or (None, why not checked: no `train_hashes.csv` beside the model)."""
     from fer_utils.data.duplicates import copies_among, crop_hashes
     from fer_utils.storage.run_files import TRAIN_HASHES_FILE
 
@@ -379,12 +354,10 @@ def cross_evaluate(
     run_dir: Path | None = None,
     tta: str = "none",
 ) -> CrossReport:
-    """Score `model` (one output per name of `classes`) on every usable frame of the crops folder `crops`
-    (or those of side `split`) whose emotion it knows (`predict_known`). With `run_dir`, the model's run
-    folder, the frames that copy its training crops are counted and the score is given without them too, and
-    crops smaller than the model's input are refused (a run of this package trains on crops at least its input's
-    size); a model without a run folder (the peer) is scored on them upsampled, and the report says so. `tta`:
-    the probabilities averaged over views of each crop (`evaluate.tta`), recorded in the report."""
+    """Score `model` (one output per name of `classes`) on every usable frame of `crops` (or of side `split`)
+    whose emotion it knows (`predict_known`). With `run_dir`, its run folder, the frames that copy its training
+    crops are also scored apart, and crops smaller than its input are refused (a run of this package trains on
+    crops at least that size); a model without one (the peer) is scored on them upsampled. `tta` is recorded."""
     from fer_utils.models.networks import network_side
 
     names = vocabulary_classes(classes)
@@ -424,8 +397,7 @@ def cross_evaluate(
 
 
 def evaluate_model_file(model_path: Path, crops: Path, split: str | None = None, tta: str = "none") -> CrossReport:
-    """`cross_evaluate` of a saved model (.keras, classes.json beside it, and its run folder when it lies in
-    one) on the crops folder `crops`, with test-time augmentation `tta`."""
+    """`cross_evaluate` of a saved .keras model (classes.json beside it; its run folder when it lies in one)."""
     from fer_utils.train.runs import RunFolder
 
     run = RunFolder(Path(model_path).parent).open(Path(model_path))

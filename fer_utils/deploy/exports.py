@@ -1,18 +1,10 @@
-"""A run's export: the page's model made in one place (`page_export`) and where an export (a TFLite file and
-the files that travel with it) may be written, the one rule every export step calls, so that an export never
-writes into another run's folder.
+"""A run's export: the page's model made in one place (`page_export`), and the one rule for where an export
+(a TFLite file and the files that travel with it) may be written: never into another run's folder.
 
-An export's files (`model.tflite`, `classes.json`, `crop_spec.json`, …) describe one model: written beside
-another model's files they would relabel it (run B predicting under run C's classes). So an export goes
-to a folder of its own: a new or empty folder, which it fills completely in one step (`atomic_folder`),
-or a folder that an earlier export of the *same* run made (its `export.json` names the run), whose files
-it replaces together (`atomic_files`). Any other folder (another run's, another run's export, a folder of
-other files) is refused with an `OutputError` before any work (`check_export_folder`) and again at the
-moment of writing (`write_export`).
-
-`page_export` makes what the live page runs: a run read once (`runs.LoadedRun`) becomes the page's .tflite and
-its `model.json`, for `python -m fer_utils export` and for the book's demo page
-(`fer_book.demo_page.export_demo_model`) alike.
+An export's files (`model.tflite`, `classes.json`, `crop_spec.json`, …) describe one model: beside another
+model's files they would relabel it. So an export fills a new or empty folder in one step (`atomic_folder`), or
+replaces together the files of an earlier export of the *same* run (its `export.json` names the run); any other
+folder is an `OutputError`, before any work (`check_export_folder`) and again when writing (`write_export`).
 """
 
 from __future__ import annotations
@@ -49,9 +41,8 @@ def run_id(run: Path) -> str:
 
 
 def check_export_folder(folder: Path, run: Path, option: str = "--out") -> None:
-    """OutputError unless `folder` may take an export of `run`: it is new or empty, or an earlier export of
-    that same run made it. Another run's folder, another run's export and a folder of other files are
-    refused, because the export's `classes.json` and `crop_spec.json` would replace theirs."""
+    """OutputError unless `folder` is new or empty, or an earlier export of that same `run` made it: the
+    export's `classes.json` and `crop_spec.json` would replace any other folder's."""
     folder = Path(folder)
     if not folder.is_dir():
         return
@@ -74,10 +65,8 @@ def check_export_folder(folder: Path, run: Path, option: str = "--out") -> None:
 
 
 def write_export(folder: Path, run: Path, files: Mapping[str, str | bytes], option: str = "--out") -> None:
-    """Write the export of `run` (`files`: name -> content) into `folder` and record its source run, all
-    files or none: a new folder is filled aside and renamed into place, a folder of the same run's earlier
-    export has its files replaced together. OutputError when `folder` is not the export's own
-    (`check_export_folder`) or cannot be written."""
+    """Write the export of `run` (`files`: name -> content) into `folder`, with its `export.json`, all files or
+    none. OutputError when `folder` is not the export's own (`check_export_folder`) or cannot be written."""
     folder = Path(folder)
     check_export_folder(folder, run, option)
     contents = {**files, EXPORT_FILE: json.dumps({"run": run_id(run)})}
@@ -113,12 +102,10 @@ def run_accuracy(run: RunFolder) -> tuple[float | None, str | None]:
 
 
 def page_export(run: LoadedRun, mode: str, info: Mapping[str, object]) -> tuple[bytes, dict[str, object]]:
-    """The live page's model of a run read once: its .tflite taking one gray crop of the run's crop spec's side
-    in a batch of 1 (LiteRT.js runs fixed shapes only; float32, or full-integer int8 calibrated on the shipped
-    generated faces, `tflite.representative_faces`) and its `model.json`: `info`, then the classes, the crop
-    spec as served (`crop`: what the page cuts, book/_demo/crop.js; `crops.served_spec`), the input shape,
-    the TFLite mode and the input and output tensors' [scale, zero point] (None for float32). A model the page
-    cannot run is an InputError naming the run."""
+    """The live page's model of a run: its .tflite, one gray crop of the crop spec's side in a batch of 1
+    (LiteRT.js runs fixed shapes only; int8 calibrated on `tflite.representative_faces`), and its `model.json`:
+    `info`, the classes, the crop spec as served (`crop`, what book/_demo/crop.js cuts), the input shape and
+    `tflite.page_tensors`. A model the page cannot run is an InputError naming the run."""
     from fer_utils.deploy.tflite import PAGE_TFLITE_MODES, page_tensors, representative_faces, to_tflite
     from fer_utils.models.networks import fixed_input
 

@@ -1,13 +1,8 @@
 """Inference: the emotion of every face in an image or a video, with an optional annotated copy.
 
-One object, `Recognizer(model, classes, detector, spec=…)`, does it for the CLI `predict`, the
-chapters and their widgets: it checks the classes against the model's outputs, detects the faces,
-crops each exactly as preprocessing does (`fer_utils.faces.crops.spec_crop`: the margin and side of the model's
-`crops.CropSpec`; the model resizes the crop itself) and returns one row per face and frame. A trained
-run makes its own (`Recognizer.of_run(run)`): its best model, its classes and the spec of the crops it
-was trained on. Videos are streamed
-(`stream_frames`: decoded once, frame by frame); the annotated copy is written as it goes into a
-temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
+`Recognizer` detects the faces, crops each exactly as preprocessing does (`crops.spec_crop` with the model's
+`CropSpec`) and returns one row per face and frame. Videos are streamed frame by frame; the annotated copy is
+written into a temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
 """
 
 from __future__ import annotations
@@ -103,9 +98,8 @@ def video_fps(path: Path) -> float:
 
 
 def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
-    """OutputError unless `out` (an annotated copy) is None, a video name (VIDEO_SUFFIXES) or an image
-    format OpenCV can write, and, for a video `media`, a video name (an image would hold its first frame
-    only): checked before any work, not after it."""
+    """OutputError, before any work, unless `out` is None, a video name (VIDEO_SUFFIXES) or an image OpenCV
+    can write, and a video name for a video `media` (an image would hold its first frame only)."""
     import cv2
 
     if out is None:
@@ -129,16 +123,12 @@ def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
 
 
 class Recognizer:
-    """The one inference path: face detector + model + classes → a prediction per face and frame.
+    """The one inference path: face detector + model + classes → a prediction per face and frame, so that
+    the CLI `predict` and the chapters give the same table for the same media and model.
 
-    `frame(image)` classifies the faces of one image; `stream(path)` does it frame by frame for an
-    image or a video (never holding the video); `predict_media(path, out=…)` returns the table and
-    optionally writes the annotated copy as it goes. The CLI `predict`, the chapters and the chapter 8
-    widgets all call it, so they give the same table for the same media and model. `spec` is how the
-    crops the model was trained on were cut (`Recognizer.of_run` reads it from the run; default: the
-    default spec at the model's side); `detector` finds the faces (default: the spec's, or the book's
-    default for crops of whole images); `tta` averages each face's probabilities over views of its crop
-    (registry.TTA_MODES, `evaluate.tta`; default "none": the crop alone).
+    `spec` is how the model's training crops were cut (`of_run` reads it; default: the default spec at the
+    model's side); `detector` defaults to the spec's, or the book's default for crops of whole images; `tta`
+    averages each face's probabilities over views of its crop (`evaluate.tta`).
     """
 
     def __init__(
@@ -183,9 +173,8 @@ class Recognizer:
     def of_run(
         cls, run: RunFolder | LoadedRun, detector: str | FaceDetector | None = None, tta: str = "none"
     ) -> Recognizer:
-        """A run's own recognizer: its model, its classes, and the spec of the crops it was trained on, as the run
-        is read once (`RunFolder.open`; a `LoadedRun` is taken as it is), so that it crops faces as the model saw
-        them (with the spec's detector unless `detector` says otherwise)."""
+        """A run's own recognizer (`RunFolder.open`, or a `LoadedRun` as it is): its model, classes and crop spec,
+        so that it crops faces as the model saw them."""
         from fer_utils.train.runs import LoadedRun
 
         loaded = run if isinstance(run, LoadedRun) else run.open()

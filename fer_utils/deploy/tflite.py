@@ -1,30 +1,12 @@
 """Light-weight deployment: TFLite conversion and quantization, magnitude pruning, size and latency
 measurements (inference on images and videos is fer_utils.deploy.inference).
 
-**Quantization** uses the TFLite converter's post-training modes: `float32` (plain conversion),
-`float16` (weights stored as float16) and `int8` (full integer: weights and activations int8, with
-a representative dataset for the activation ranges; input and output uint8, so raw pixel crops go
-in unchanged). `tflite_predict` quantizes inputs and dequantizes outputs with the tensors' own
-scales, so every mode returns probabilities. The flatbuffers run in LiteRT's own interpreter
-(`ai-edge-litert`, which replaces TensorFlow's deprecated `tf.lite.Interpreter`; same kernels, same
-XNNPACK delegate, same results); TensorFlow's converter still writes them.
-
-**Pruning.** tensorflow-model-optimization only supports Keras 2 (tf_keras); its maintainers have
-no plan for Keras 3 (tensorflow/model-optimization#1119). `prune_magnitude` therefore implements
-plain one-shot magnitude pruning: in every Conv2D/Dense kernel the smallest-|w| fraction is set to
-zero; `PruningMask` keeps those zeros during fine-tuning. Sparse weights do not make the dense
-TFLite model smaller or faster by themselves; they compress better (zip) and show how much of the
-network is redundant.
-
-**Latency** is the median wall time of repeated batch calls after warm-up: Keras via
-`model.predict_on_batch` (Keras's call for one small batch) and TFLite via `Interpreter.invoke`
-with the same number of threads TensorFlow uses by default.
-
-**A deep-learning compiler.** `compiled_predictor` wraps a model's forward pass in a `tf.function`, compiled by
-XLA when asked (`jit_compile=True`): XLA fuses the operations into a few kernels for the shapes it meets (one
-compilation per input shape, paid at the first call). `inference_paths` gathers every way the book runs a
-forward pass (eager Keras, `tf.function`, XLA, LiteRT per TFLite flatbuffer) and `latency_table` times them on
-the same images (chapter 8; `benchmarks/xla_latency.py`).
+int8 is full integer with uint8 input and output, so raw pixel crops go in unchanged; `tflite_predict`
+(de)quantizes with the tensors' own scales, so every mode returns probabilities. The flatbuffers run in
+LiteRT's interpreter (`ai-edge-litert`, which replaces the deprecated `tf.lite.Interpreter`; same kernels).
+Pruning is plain one-shot magnitude pruning because tensorflow-model-optimization supports Keras 2 only
+(tensorflow/model-optimization#1119); sparse weights compress better but do not make the dense TFLite model
+smaller or faster. Latency is a median after warm-up; XLA compiles once per input shape, at its first call.
 """
 
 from __future__ import annotations
@@ -46,17 +28,15 @@ from ai_edge_litert.interpreter import Interpreter
 from fer_utils.errors import InputError
 from fer_utils.registry import TFLITE_MODES
 
-# int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S), for the
-# demo page's int8 model and chapter 10's measurement of it.
+# int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S).
 REPRESENTATIVE_FACES = 256
 
 
 def representative_dataset(
     images: np.ndarray,
 ) -> Callable[[], Iterator[list[np.ndarray]]]:
-    """The converter's calibration input: a function that yields the images one at a
-    time, each as the list of the model's inputs (here one batch of one), in float32 raw
-    pixels like the training crops."""
+    """The converter's calibration input: a function yielding the images one at a time,
+    each as a one-image batch in float32 raw pixels like the training crops."""
     images = np.asarray(images, dtype=np.float32)
 
     def one_at_a_time() -> Iterator[list[np.ndarray]]:
@@ -101,12 +81,9 @@ def representative_paths(count: int = REPRESENTATIVE_FACES) -> list[Path]:
 
 
 def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
-    """int8 calibration images: `count` of the shipped generated faces (DiffusionFER-S), spread over every
-    class (`representative_paths`), cut as preprocessing cuts a whole image (`crops.largest_face_crop` with
-    detector "none" and its spec at side `height`: what `preprocess --detector none --size height` writes),
-    raw 0..255 gray pixels as float32 (N, H, W, 1). The model resizes them itself (`models.networks._inputs`), as it
-    resizes every crop it is served: one resizer for training, calibration and serving (issue 45: they were
-    resized by OpenCV's INTER_AREA of their own, also when enlarged)."""
+    """int8 calibration images: `count` of the shipped generated faces (`representative_paths`), cut as
+    `preprocess --detector none --size height` cuts them, raw 0..255 gray as float32 (N, H, W, 1). The model
+    resizes them itself (`models.networks._inputs`): one resizer for training, calibration and serving."""
     from fer_utils.data.images import read_image
     from fer_utils.faces.crops import CropSpec, largest_face_crop
     from fer_utils.faces.detectors import make_detector
@@ -121,11 +98,9 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
 
 @contextmanager
 def runtime_logs_held() -> Iterator[None]:
-    """Hold back what TensorFlow's converter and TFLite's runtime log while the block runs: their C++ code
-    writes absl and XNNPACK lines straight to the process's stderr (TF_CPP_MIN_LOG_LEVEL does not reach
-    them, nor does a notebook's %%capture), and TensorFlow's Python logger prints INFO lines; both would land
-    in a chapter's page and its downloadable notebook. Stderr goes to a temporary file, written back if the
-    block fails, so that a failure keeps its diagnosis."""
+    """Hold back the converter's and runtime's logs while the block runs, which would land in a chapter's page:
+    their C++ writes straight to fd 2 (TF_CPP_MIN_LOG_LEVEL and %%capture do not reach it), so fd 2 goes to a
+    temporary file, written back if the block fails; TensorFlow's Python logger is set to ERROR."""
     logger = tf.get_logger()
     level = logger.level
     sys.stderr.flush()
@@ -164,8 +139,8 @@ def to_tflite(
         return converter.convert()
 
 
-# What `python -m fer_utils export` writes for the live page (a run's `page/` folder by default): the model, and the
-# sidecar the page's "Use your own model" reads beside it (the same keys as the book's own models' JSON).
+# What `python -m fer_utils export` writes for the live page: the model and the sidecar its "Use your own model"
+# reads (the same keys as the book's own models' JSON).
 PAGE_MODEL_FILE = "model.tflite"
 PAGE_MODEL_INFO = "model.json"
 PAGE_FOLDER = "page"
@@ -209,8 +184,7 @@ def export_page_info(model_file: Path) -> dict | None:
 
 
 def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> Interpreter:
-    """LiteRT's interpreter for `model_bytes`, its tensors allocated (the runtime's log of the delegate it
-    creates held back: `runtime_logs_held`)."""
+    """LiteRT's interpreter for `model_bytes`, its tensors allocated and its delegate's log held back."""
     with runtime_logs_held():
         interpreter = Interpreter(model_content=model_bytes, num_threads=num_threads)
         interpreter.allocate_tensors()
@@ -218,9 +192,8 @@ def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> In
 
 
 def _set_input(interpreter: Interpreter, x: np.ndarray) -> dict:
-    """Set the interpreter's input to the float images `x`: its tensor resized to their shape first when it has
-    another, and `x` in its dtype, through its (scale, zero point) when it is quantized. Returns the output
-    tensor's details."""
+    """Set the interpreter's input to the float images `x` (resized to their shape, quantized when the tensor
+    is); returns the output tensor's details."""
     inp = interpreter.get_input_details()[0]
     if tuple(inp["shape"]) != x.shape:
         interpreter.resize_tensor_input(inp["index"], x.shape)
@@ -317,10 +290,9 @@ def latency_table(
     batches: tuple[int, ...] = (1, 32),
     repeats: int = 20,
 ) -> pd.DataFrame:
-    """Per path and batch size: the median milliseconds per frame over `repeats` calls after warm-up, what
-    the first call cost (tracing, XLA's compilation, the interpreter's allocation for that shape), and the
-    largest difference from the first path's probabilities (eager Keras in `inference_paths`) on the same
-    images. `images` (N, H, W, 1) raw pixels are repeated when a batch needs more of them."""
+    """Per path and batch size: median milliseconds per frame after warm-up, the first call's cost (tracing,
+    compilation, allocation), and the largest difference from the first path's probabilities. `images`
+    (N, H, W, 1) raw pixels are repeated when a batch needs more of them."""
     images = np.asarray(images, dtype=np.float32)
     if len(images) == 0:
         raise InputError("latency_table needs at least one image")

@@ -1,19 +1,11 @@
 """Class activation maps: which parts of the face drive a prediction of the paper's CNN.
 
-`grad_cam` takes the feature maps A (H×W×K) of a convolution (by default the last one) and the
-gradients G = ∂ log p_c / ∂A of the log-probability of class c (the log does not saturate like the
-softmax output; the papers use the pre-softmax score). `method` picks how they are combined:
-
-- "hirescam" (HiResCAM, Draelos & Carin 2020; the default, and what every chapter shows):
-  ReLU(Σ_k A_k ⊙ G_k), feature maps and gradients multiplied element-wise, then summed over channels.
-- "gradcam" (classic Grad-CAM, Selvaraju et al. 2017): ReLU(Σ_k α_k A_k) with α_k the spatial
-  mean of G_k, one weight per channel.
-
-The paper's CNN ends in flatten + dense, whose weights differ per location, so the averaged gradients
-of classic Grad-CAM often cancel (we saw all-negative, i.e. empty, maps on a trained model); HiResCAM
-is provably faithful for such heads. Either map is resized to the crop's height×width and divided by
-its maximum, so it lies in [0, 1] (all zeros when nothing is positive). The chapters call the
-picture "Grad-CAM", the family's name.
+`grad_cam` combines a convolution's feature maps A with the gradients G of the class's log-probability (it
+does not saturate like the softmax): "hirescam" (HiResCAM, Draelos & Carin 2020, the default) is
+ReLU(Σ_k A_k ⊙ G_k); "gradcam" (Selvaraju et al. 2017) is ReLU(Σ_k α_k A_k), α_k the spatial mean of G_k.
+The paper's CNN ends in flatten + dense, whose weights differ per location, so classic Grad-CAM's averaged
+gradients often cancel (we saw empty maps on a trained model); HiResCAM is provably faithful for such heads.
+The chapters call the picture "Grad-CAM", the family's name.
 """
 
 from __future__ import annotations
@@ -42,13 +34,10 @@ def grad_cam(
     method: str = DEFAULT_CAM_METHOD,
 ) -> np.ndarray:
     """A class activation map in [0, 1] at the image's height×width for one raw-pixel
-    image (H, W) or (H, W, 1), a crop as the model takes it (the model resizes it
-    itself).
+    image (H, W) or (H, W, 1), a crop as the model takes it.
 
-    `class_index` defaults to the predicted class; `layer_name` to the last Conv2D
-    layer; `method` is "hirescam" (default: ReLU of the channel sum of feature maps ×
-    gradients, element-wise) or "gradcam" (ReLU of the channel sum of feature maps ×
-    their spatially averaged gradients); see the module docstring.
+    `class_index` defaults to the predicted class, `layer_name` to the last Conv2D
+    layer; `method` is "hirescam" or "gradcam" (see the module docstring).
     """
     if method not in CAM_METHODS:
         raise InputError(

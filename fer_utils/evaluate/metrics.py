@@ -1,20 +1,13 @@
 """Metrics for emotion classifiers, with scikit-learn: frame-level scores, per-class report,
 confusion matrix, clip-level accuracy by voting over a clip's frames, and the scores of a model on
-frames whose classes it knows (`known_class_scores`, the one scoring of faces from elsewhere; a chapter's
-view of it, `transfer_scores`).
+frames whose classes it knows (`known_class_scores`, the one scoring of faces from elsewhere).
 
-**Which F1 the book reports.** The paper gives "F1" without saying how it averages over classes.
-The book's headline F1 is the **macro** F1 (the unweighted mean of the per-class F1 scores): every
-emotion counts the same, so a model cannot hide a poor minority class (RAVDESS has half as many
-neutral clips as of any other emotion) behind the frequent ones. The weighted F1 (per-class F1
-weighted by support) is reported beside it, because it is what some related work quotes and it is
-closest to accuracy on imbalanced data.
-
-**Which classes it averages.** One definition for every path (training's metrics, `evaluate`, the
-cross-dataset report, the chapters' real-face tables): the classes present among the true labels of the
-scored side (`present_classes`). A class the side lacks has no F1 worth averaging (perfect answers would
-score 0.667 on a side holding two of three classes); it is named instead (`absent_classes`, the
-`absent` list of `evaluate_predictions`).
+The book's headline F1 is the **macro** F1 (the paper does not say how its "F1" averages): every emotion
+counts the same, so a poor minority class (RAVDESS: neutral, half as many clips as the others) cannot hide
+behind the frequent ones; the weighted F1, which some related work quotes, is reported beside it. Every
+path averages over the classes present among the scored side's true labels (`present_classes`): an absent
+class has no F1 worth averaging (perfect answers would score 0.667 on a side holding two of three classes)
+and is named.
 """
 
 from __future__ import annotations
@@ -186,13 +179,10 @@ def misclassified(table: pd.DataFrame, emotion: str = "all", limit: int = 6) -> 
 
 def known_class_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
     """The one scoring of a model on frames whose classes it knows (every true emotion among `classes`, one
-    row of probabilities per frame in `classes` order), for a crops folder from elsewhere
-    (`crossdata.cross_report`), the book's real faces (`realfaces.score_real`) and a chapter's transfer table
-    (`transfer_scores`): frames, the classes present and absent, accuracy, macro F1 (`classification_metrics`:
-    over the classes present), per-class recall, the confusion matrix (rows true, columns predicted, in
-    `classes` order), the majority baseline (a tie goes to the first class of `classes`), chance over the
-    classes present and over all `classes`, and the accuracy when the model may only choose among the
-    classes present (NaN with one class present, where choosing is no test)."""
+    row of probabilities per frame in `classes` order): frames, classes present and absent, accuracy, macro F1,
+    per-class recall, the confusion matrix (rows true), the majority baseline (a tie goes to the first class),
+    chance over the classes present and over all, and the accuracy when choosing only among the classes present
+    (NaN with one class present, where choosing is no test)."""
     truth = np.asarray(truth, dtype=object)
     probabilities = np.asarray(probabilities)
     if len(truth) == 0 or len(truth) != len(probabilities):
@@ -224,10 +214,8 @@ def known_class_scores(truth: Sequence[str], probabilities: np.ndarray, classes:
 
 
 def transfer_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
-    """How a model scores on a set of faces from elsewhere (its own classes only), as a chapter's table row
-    (`known_class_scores`): the frames, the emotions the set holds, the accuracy over all the model's classes
-    and among the set's emotions only (NaN for a set of one emotion, where choosing is no test), each beside
-    its chance level."""
+    """A chapter's table row for a model on faces from elsewhere (`known_class_scores`): frames, emotions held,
+    accuracy over all its classes and among the set's emotions only (NaN for one emotion), each beside chance."""
     scores = known_class_scores(truth, probabilities, classes)
     several = len(scores["present"]) > 1
     return {

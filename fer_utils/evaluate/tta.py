@@ -1,10 +1,8 @@
 """Test-time augmentation: a crop's class probabilities averaged over views of it (registry.TTA_MODES).
 
-The one place the views are made and averaged: `Recognizer`, `evaluate`, `predict` and the scores of
-`fit.predict_batches` call `tta_probabilities`; the live page makes the same views in JavaScript from the
-`tta` its model.json records (`tta_views` is what it copies). A view is the crop mirrored left-right, or the
-crop shifted by `registry.TTA_SHIFT` pixels, its edge filled by mirroring (as `pipeline.flip_and_shift` pads
-when it trains), so every view has the crop's own size.
+The one place the views are made and averaged (the live page copies `tta_views` in JavaScript). A view is the
+crop mirrored left-right, or shifted by `registry.TTA_SHIFT` pixels with its edge filled by mirroring (as
+`pipeline.flip_and_shift` pads in training), so every view has the crop's own size.
 """
 
 from __future__ import annotations

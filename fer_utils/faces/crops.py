@@ -1,26 +1,8 @@
 """Crops and the crop spec: how a face in a frame becomes a model's input, said once (`CropSpec`) and cut one
 way (`crop_face`), by preprocessing and inference alike.
 
-A `CropSpec` names the face detector that found the box (`detector`), the margin added on every side of the
-box as a fraction of its longest side (`margin`), the side in pixels of the square crop (`side`), whether the
-eyes were levelled first (`align`) and the crop's colour (`colour`: gray, the only one the book makes).
-Preprocessing writes it beside its crops (`CROP_SPEC_FILE`, `write_crop_spec`); training copies it into every
-run folder; export copies it beside every exported model (the TFLite file's sidecar, the demo page's
-`models.json`). Whatever cuts a face for a model reads it: training (the crops come at `side`, and the model
-resizes them itself, `models.networks._inputs`), `inference.Recognizer` and `predict`, TFLite export, and the page
-(`book/_demo/crop.js`, which reproduces `crop_face` pixel for pixel). No other place states a margin or
-a side: the default margin is named once, `registry.DEFAULT_MARGIN` (the registry imports nothing, so the
-CLI's help shows it without loading anything), and a spec made without a margin takes `default_margin` of its
-detector (none around a whole image, detector "none"): the one place that decides it, since every entry point
-(`preprocess_dataset`, the CLI's `preprocess`, `artifacts.Dataset.crops`, the recognizer, export) makes a
-`CropSpec` and hands it on (`tests/test_crop_parity.py` cuts the same whole images through each entry point).
-
-Folders made before the spec existed are refused with what to do (`preprocess_folder.folder_crop_spec`:
-preprocess again; `runs.RunFolder.crop_spec`: train again).
-
-`crop_face` is the paper's crop: a square around the detector's box with a margin on every side, gray,
-resized to size×size (OpenCV's INTER_AREA when the square is larger, INTER_LINEAR when it is not); beside it,
-the largest face of an image and eye-line alignment (dlib's 68 landmarks → a rotation about the eyes).
+The spec travels as `crop_spec.json` beside crops, run folders and exported models; the demo page's
+`book/_demo/crop.js` reproduces `crop_face` pixel for pixel. See CONTRACTS.md, "One crop, one resizer".
 OpenCV is imported inside the functions that need it.
 """
 
@@ -58,8 +40,7 @@ class CropSpec:
     colour: str = GRAY
 
     def __post_init__(self) -> None:
-        """A spec made without a margin takes its detector's default (`default_margin`), so that no caller
-        decides it: none around a whole image, DEFAULT_MARGIN around a detector's box."""
+        """A missing margin becomes the detector's default (`default_margin`), so that no caller decides it."""
         if self.margin is None:
             object.__setattr__(self, "margin", default_margin(self.detector))
 
@@ -68,18 +49,15 @@ class CropSpec:
         return asdict(self)
 
     def served_with(self, detector: str) -> CropSpec:
-        """The spec a recognizer that finds faces with `detector` crops with: this one with that detector; for
-        crops of whole images (detector "none") the default margin, since how much of a whole image lies
-        around its face is not known."""
+        """This spec with `detector`; crops of whole images (detector "none") get the default margin, since
+        how much of a whole image lies around its face is not known."""
         whole = self.detector == NO_DETECTOR and detector != NO_DETECTOR
         return replace(self, detector=detector, margin=default_margin(detector) if whole else self.margin)
 
 
 def served_spec(spec: CropSpec) -> CropSpec:
-    """The spec faces are cut with when served (found by a face detector, in a frame): `spec` for crops of a
-    detector's boxes, and for crops of whole images (detector "none") the book's default detector's, with its
-    default margin (`CropSpec.served_with`). What `inference.Recognizer` cuts by default and what the demo page
-    is given (`models.json`), whose BlazeFace finds the faces."""
+    """The spec faces found in a frame are cut with when served: `spec`, or for crops of whole images
+    (detector "none") the default detector's with its default margin (`CropSpec.served_with`)."""
     return spec.served_with(DEFAULT_DETECTOR if spec.detector == NO_DETECTOR else spec.detector)
 
 
@@ -103,16 +81,13 @@ def check_crop_spec(spec: CropSpec) -> CropSpec:
 
 
 def default_margin(detector: str) -> float:
-    """The margin a crop gets when none is asked for: none around a whole image (detector "none": the image
-    is the face), else DEFAULT_MARGIN."""
+    """The margin when none is asked for: none around a whole image (detector "none"), else DEFAULT_MARGIN."""
     return 0.0 if detector == NO_DETECTOR else DEFAULT_MARGIN
 
 
 def spec_with(**fields: object) -> CropSpec:
-    """The spec of the fields given, a field given as None taking the spec's default (the margin its
-    detector's, `default_margin`): what the CLI's options and `artifacts.Dataset.crops`'s keywords make, so
-    that neither decides a default of its own. Not checked here: whoever cuts with it checks it
-    (`check_crop_spec`; preprocessing as an InputError)."""
+    """The spec of the fields given, a field given as None taking the spec's default, so that no caller
+    decides a default of its own. Unchecked: whoever cuts with it checks it (`check_crop_spec`)."""
     return CropSpec(**{name: value for name, value in fields.items() if value is not None})
 
 
@@ -154,8 +129,7 @@ def write_crop_spec(folder: Path, spec: CropSpec) -> Path:
     return path
 
 
-# The side and margin `crop_face` takes when called without them (chapter 2's shown code reads these names);
-# every entry point (preprocessing, inference, export, calibration) passes the side and margin of a `CropSpec`.
+# `crop_face`'s defaults (chapter 2's shown code reads these names); every entry point passes a `CropSpec`'s.
 DEFAULT_SIZE = PAPER_SIDE  # the crop's side (px): the paper's 180
 # dlib 68-point indices of the two eyes (image-left eye first).
 LEFT_EYE = slice(36, 42)
@@ -218,8 +192,7 @@ CropFunction = Callable[..., np.ndarray]
 
 
 def spec_crop(image: np.ndarray, box: Box, spec: CropSpec, crop: CropFunction = crop_face) -> np.ndarray:
-    """The crop of the face in `box` that `spec` describes (its margin and side; gray), cut by `crop`
-    (`crop_face`, or chapter 2's edit of it)."""
+    """The crop of the face in `box` that `spec` describes, cut by `crop` (`crop_face` or chapter 2's edit)."""
     return crop(image, box, size=spec.side, margin=spec.margin)
 
 
@@ -230,9 +203,8 @@ def largest_face_crop(
     landmarker: Landmarker | None = None,
     crop: CropFunction = crop_face,
 ) -> FaceCrop | None:
-    """Detect faces in `image`, keep the largest and crop it as `spec` says (default: `CropSpec()`; rotated so
-    the eyes are level first when `spec.align`, which needs a `landmarker`) with `crop` (chapter 2's `crop_face`,
-    or a reader's edit of it); None when no face is found."""
+    """The largest face in `image`, cut by `crop` as `spec` says (default `CropSpec()`; eyes levelled first
+    when `spec.align`, which needs a `landmarker`); None when no face is found."""
     spec = spec or CropSpec()
     if spec.align and landmarker is None:
         raise InputError("align=True needs a landmarker: pass landmarker=make_landmarker()")

@@ -1,13 +1,10 @@
 """Face detectors behind one small interface (one table: name → class, default search size) and dlib's
 68 landmarks; the crop and eye-line alignment are in fer_utils.faces.crops.
 
-`make_detector(name)` returns an object with `.name` and `.detect(image) -> list[Box]` for dlib HOG
-(the paper's, default), dlib CNN (mmod weights from face-recognition-models), OpenCV's Haar
-cascade, and "none" (the whole image is the face: for data that is already cropped). Detection runs
-on a copy of the frame scaled to at most `max_side` (faster; the benchmark measures the detection
-rate of that choice) and at least `min_side` pixels (small face crops are upsampled), and boxes are
-mapped back to full-resolution coordinates, clipped to the image and sorted largest first. dlib and
-OpenCV are imported inside the functions that need them.
+`make_detector(name)`: dlib HOG (the paper's, default), dlib CNN, OpenCV's Haar cascade, or "none" (the
+whole image is the face). Each searches a copy at most `max_side` and at least `min_side` px long and
+returns full-resolution boxes, largest first (CONTRACTS.md, "Face detection"). dlib and OpenCV are
+imported inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -27,25 +24,20 @@ from fer_utils.data.images import channel_count, to_gray, to_rgb
 from fer_utils.errors import InputError, SetupError
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, NO_DETECTOR
 
-# Detection runs on a copy whose longest side is at most this many pixels ("auto": per detector).
-# RAVDESS faces fill about half the frame height (the 398×224 stills are whole RAVDESS frames), so at
-# 400 px they are ~110 px tall, at 320 px ~90 px: above the ~80 px that dlib's HOG and mmod windows
-# need, with a margin (HOG misses them at 160 px, the CNN at 200 px, Haar works down to 200 px).
-# benchmarks/bench_preprocess.py measures speed and detection rate of this choice. The price: faces
-# smaller than about a fifth of the longest side are missed (pass max_side=None for full resolution).
-# The sizes themselves are in DETECTOR_TABLE, below the detector classes.
+# max_side "auto": each detector's longest side of the searched copy (DETECTOR_TABLE). RAVDESS faces fill
+# about half the frame height: ~110 px at 400, ~90 px at 320, above the ~80 px dlib's HOG and mmod windows
+# need (HOG misses them at 160 px, the CNN at 200 px, Haar works down to 200 px; benchmarks/bench_preprocess.py).
+# The price: faces under about a fifth of the longest side are missed (max_side=None: full resolution).
 AUTO = "auto"
-# Images whose longest side is shorter are upsampled to it for detection. dlib HOG's window is 80 px: it
-# finds no 48×48 face crop and all of them from about 96 px up (benchmarks/bench_small_faces.py measures it,
-# benchmarks/README.md); 160 px leaves room for crops whose face fills only ~60 % of the side.
+# Smaller images are upsampled to this side for detection: dlib HOG's 80 px window finds no 48×48 face crop
+# and all from about 96 px up (benchmarks/bench_small_faces.py); 160 leaves room for faces filling ~60 %.
 MIN_DETECTION_SIDE = 160
 MIN_FACE_SIDE = 80  # about the smallest face (px, in the searched copy) dlib's HOG and mmod windows find
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
-# dlib's HOG searches an image pyramid whose levels shrink by 5/6 (pyramid_down<6>). Once a clip's face
-# is known to be large, its later frames are searched on a copy smaller by whole pyramid levels: the
-# boxes then come from the same pyramid scales (IoU ≥ 0.98 with the full search on the real RAVDESS
-# clip, against 0.75-0.86 at arbitrary smaller sizes), at a lower cost. The face must stay
-# FACE_SCALE_MARGIN_LEVELS levels above the smallest face the window finds (benchmarks/bench_preprocess.py --real).
+# dlib's HOG pyramid shrinks by 5/6 per level (pyramid_down<6>). A clip's later frames, once its face is
+# known to be large, are searched on a copy smaller by whole levels: the same pyramid scales, at a lower cost
+# (IoU ≥ 0.98 with the full search on the real RAVDESS clip, 0.75-0.86 at arbitrary sizes), the face kept
+# FACE_SCALE_MARGIN_LEVELS above the smallest the window finds (benchmarks/bench_preprocess.py --real).
 PYRAMID_STEP = 6 / 5
 FACE_SCALE_MARGIN_LEVELS = 2
 FACE_SCALE_DETECTORS = ("dlib-hog",)  # the detectors whose pyramid PYRAMID_STEP describes
@@ -125,10 +117,8 @@ def boxes_to_full(rects: list[tuple[float, float, float, float]], scale: float, 
 
 @dataclass
 class ScaledDetector(ABC):
-    """The body the searching detectors share: detect on a copy scaled by `detection_scale` (`downscale`,
-    `max_side`, `min_side`), boxes mapped back to full resolution, clipped, largest first. Each detector says
-    only what differs: how it loads its model (`load`), the copy it searches (`searched_copy`: gray by
-    default) and how it reads the model's answer (`find`)."""
+    """What the searching detectors share: search a copy scaled by `detection_scale`, boxes mapped back.
+    Each says only how it loads its model (`load`), which copy it searches and how it reads the answer."""
 
     downscale: float = 1.0
     max_side: int | None = None  # make_detector passes DETECTOR_TABLE's default
@@ -175,11 +165,8 @@ class DlibHogDetector(ScaledDetector):
 
 
 def dlib_weights(name: str) -> Path:
-    """The path of one of dlib's weight files in face-recognition-models, found without importing it.
-
-    The package's `__init__` imports `pkg_resources`, which setuptools 81 removed, so importing it
-    fails on a current Colab; `find_spec` only locates the package folder.
-    """
+    """The path of one of dlib's weight files in face-recognition-models, found without importing it
+    (its `__init__` imports `pkg_resources`, removed in setuptools 81: it fails on a current Colab)."""
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise SetupError(
@@ -305,10 +292,9 @@ def detection_shape(detector: FaceDetector, shape: tuple[int, ...]) -> tuple[int
 
 
 def face_scale_side(detector: FaceDetector, shape: tuple[int, ...], box: Box) -> int | None:
-    """The `max_side` at which to search the later frames of a clip whose face `box` `detector` found
-    in a frame of `shape`: the copy it searched, shrunk by as many whole pyramid levels (PYRAMID_STEP)
-    as keep the face FACE_SCALE_MARGIN_LEVELS levels above MIN_FACE_SIDE and the copy at least its
-    `min_side`. None when no level can be dropped or the detector's pyramid is not dlib's HOG's."""
+    """The `max_side` for a clip's later frames, given face `box` in a frame of `shape`: the searched copy
+    shrunk by whole pyramid levels while the face stays FACE_SCALE_MARGIN_LEVELS above MIN_FACE_SIDE and
+    the copy at least `min_side`. None when no level can be dropped or the detector is not dlib's HOG."""
     if detector.name not in FACE_SCALE_DETECTORS:
         return None
     searched = max(detection_shape(detector, shape))
@@ -347,9 +333,8 @@ def no_face_reason(detector: FaceDetector, shape: tuple[int, ...]) -> str:
 
 
 def resolve_max_side(name: str, max_side: int | str | None) -> int | None:
-    """`max_side` for detector `name`, checked: "auto" becomes the detector's default (DETECTOR_TABLE),
-    None means full resolution (always for the "none" detector, which does not search); anything else
-    must be a number of pixels, at least 32 (InputError otherwise, also for an unknown `name`)."""
+    """`max_side` for detector `name`, checked: "auto" is the detector's default, None full resolution
+    (always for "none"), else at least 32 px (InputError otherwise, also for an unknown `name`)."""
     kind = detector_kind(name)
     if name == NO_DETECTOR:
         return None
@@ -365,10 +350,8 @@ def resolve_max_side(name: str, max_side: int | str | None) -> int | None:
 def make_detector(
     name: str = DEFAULT_DETECTOR, *, downscale: float = 1.0, max_side: int | str | None = AUTO
 ) -> FaceDetector:
-    """The detector called `name` (a key of DETECTOR_TABLE); it detects on a copy scaled by
-    min(1, `downscale`, `max_side` / longest side), or up to MIN_DETECTION_SIDE px for smaller images,
-    and reports boxes at full resolution. `max_side="auto"` takes the detector's measured default, None
-    full resolution. "none" returns the whole image as the face."""
+    """The detector called `name` (a key of DETECTOR_TABLE), searching a copy scaled by `detection_scale`;
+    `max_side="auto"` takes the detector's measured default, None full resolution."""
     max_side = resolve_max_side(name, max_side)
     if not 0.0 < downscale <= 1.0:
         raise InputError(f"downscale must be in (0, 1], got {downscale}")
@@ -401,11 +384,8 @@ def make_landmarker() -> Landmarker:
 
 
 def measure_detectors(images: list[np.ndarray], names: tuple[str, ...] | None = None, repeats: int = 1):
-    """A table of each detector's mean time per frame (ms) and detection rate on `images` (BGR).
-
-    Chapter 2 uses it to check the paper's "OpenCV is faster than dlib" claim on the same frames.
-    Each detector is created once and warmed up on the first image before timing.
-    """
+    """Each detector's mean time per frame (ms) and detection rate on `images` (BGR), warmed up on the
+    first image: to check the paper's "OpenCV is faster than dlib" on the same frames."""
     import pandas as pd
 
     rows = []

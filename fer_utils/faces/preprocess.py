@@ -2,25 +2,10 @@
 itself is fer_utils.faces.crops's, the manifest's contract fer_utils.data.manifest's, the output folder's records
 fer_utils.faces.preprocess_folder's).
 
-The paper's preprocessing: sample 6 frames of each clip, detect the face with dlib, crop it, convert
-to grayscale and resize to 180×180. `preprocess_dataset` does that for a clip index (see
-CONTRACTS.md) and writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` plus `<out>/manifest.csv`
-with one row per sampled frame and its status (`STATUSES`) and reason (and the clip's `split`, when the
-dataset gives its own). One clip (`process_clip`): the settings that decide its crops (`Settings`), and for
-each sampled frame the face detected, cropped, written as a PNG and described by a manifest row; bad input
-is a row's status and reason, never an exception.
-
-Safety: every file is written to a temporary name (`.<name>.tmp-<pid>`) and moved into place
-(`fer_utils.storage.atomic`), so a killed run never leaves a truncated crop or manifest. Each finished clip leaves a
-small completion record in `<out>/.parts/`, named by the clip and its source file's size and mtime; a
-rerun skips those clips and merges the records into the manifest, so an interrupted run resumes, an
-identical second run changes no byte, and a source file replaced since is redone (its old crops
-removed). The folder belongs to one source and one set of settings (`.parts/source.json`,
-`.parts/settings.json`): another source or other settings are refused unless `force` starts over, and
-an output folder that overlaps the source is refused. A finished run also writes the duplicate audit of its
-crops (`audit_crops`: `duplicates.csv`, `duplicates.json`). One run at a time holds `<out>/.preprocess.lock`
-(`locking.folder_lock`); start-up deletes only the temporary files of dead processes. Per-file problems
-(unreadable files, names that are not UTF-8) are statuses, never a crash.
+`preprocess_dataset` writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` (by default the paper's: 6 frames a clip,
+dlib, gray, 180×180) and `<out>/manifest.csv`, one row per sampled frame with its status and reason: bad input is
+a status, never a crash. Every file is written atomically, so a killed run leaves no truncated file; a rerun
+resumes, and an identical one changes no byte (CONTRACTS.md, "A preprocessing output folder").
 """
 
 from __future__ import annotations
@@ -115,9 +100,8 @@ class Settings:
     version: int = FORMAT_VERSION
 
     def record(self) -> dict:
-        """The fingerprint stored in `.parts/settings.json`: the crop's fields under the names the records
-        have always used (`size` for the side; the colour, always gray, is the spec's alone), so that folders
-        preprocessed before the spec existed resume."""
+        """The fingerprint in `.parts/settings.json`, with the crop under the records' older names (`size` for the
+        side; no colour) so that folders preprocessed before the spec existed resume."""
         crop = {"detector": self.crop.detector, "size": self.crop.side, "margin": self.crop.margin}
         values = {name: value for name, value in asdict(self).items() if name != "crop"}
         return {**values, **crop, "align": self.crop.align}
@@ -240,11 +224,10 @@ def process_clip(
     crop: CropFunction = crop_face,
     frames: Sequence[tuple[int, np.ndarray | None]] | None = None,
 ) -> list[dict]:
-    """Sample (unless `frames` gives the clip's sampled frames already), detect, crop (with `crop`: chapter 2's
-    `crop_face` or an edit of it) and write one clip; one manifest row per sampled frame (or one row saying
-    why the clip could not be read). Never raises for bad input. With `settings.scale_to_face`, once a frame
-    shows a large face the later frames are searched on a copy smaller by whole pyramid levels
-    (`faces.detectors.face_scale_side`), and again in full where that finds nothing."""
+    """Sample (unless `frames` are given), detect, crop with `crop` and write one clip: a manifest row per
+    sampled frame, or one saying why the clip could not be read; never raises for bad input. With
+    `settings.scale_to_face`, frames after a large face are searched on fewer pixels
+    (`detectors.face_scale_side`), and in full again where that finds nothing."""
     if frames is None:
         read = _read_clip(clip, settings)
         if isinstance(read, dict):
@@ -285,9 +268,8 @@ def _read_clip(clip: dict, settings: Settings) -> list[tuple[int, np.ndarray | N
 
 
 LOCK_NAME = ".preprocess.lock"
-# Detectors that the parent makes once and sends to the workers: dlib's HOG is far slower to build (it
-# decodes its embedded model) than to unpickle (benchmarks/README.md, `--real`, start-up); the others load
-# quickly or do not pickle.
+# Detectors the parent makes once and sends to the workers: dlib's HOG is far slower to build than to unpickle
+# (benchmarks/README.md, `--real`, start-up); the others load quickly or do not pickle.
 SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
 
 
@@ -311,9 +293,8 @@ SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal hand
 
 
 def exit_with_parent(parent: int) -> None:
-    """Exit this process (at once, whatever it is doing) as soon as `parent` is gone: a killed run's workers
-    are handed to another parent and would otherwise go on to the end of the dataset, or wait forever for
-    work. Every file a worker writes is atomic, so at most a temporary file is left (the next run removes it)."""
+    """Exit this process at once when `parent` is gone, so a killed run leaves no worker running on (its
+    writes are atomic: at most a temporary file is left, which the next run removes)."""
     import time
 
     def watch() -> None:
@@ -334,8 +315,7 @@ def check_stop(stop: threading.Event) -> None:
 def start_worker(parent: int) -> None:
     """The pool's initializer: ignore Ctrl-C, follow `parent` (`exit_with_parent`) and import what a worker needs.
 
-    A terminal's Ctrl-C goes to the whole process group: a worker that died of it would break the pool
-    (`BrokenProcessPool`) before the run could stop its own way; the run stops its workers itself."""
+    Ctrl-C reaches the whole process group: a worker dying of it would break the pool before the run stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent)
     import_worker_modules()
@@ -359,8 +339,8 @@ def _process_all(
     crop: CropFunction = crop_face,
     bar: tqdm | None = None,
 ) -> int:
-    """Process clips with `detector` (None: one made here) and a landmarker made here, counting them on `bar`:
-    the body of a worker process (`start_worker` set it up), or the whole run in this one."""
+    """Process clips with `detector` (None: one made here), counting them on `bar`: a worker's body, or the
+    whole run in this process."""
     detector = detector or run_detector(settings)
     landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
@@ -371,18 +351,16 @@ def _process_all(
 
 
 def _stop_workers(before: set[int]) -> None:
-    """Terminate the child processes that were not running before the pool started (its workers): on an
-    interrupt or a failure the run stops now, not when they finish their clips. Every file they write is
-    atomic, so what a terminated worker leaves is at most a temporary file (removed by the next run)."""
+    """Terminate the children not in `before` (the pool's workers), so an interrupted or failed run stops now,
+    not when they finish their clips."""
     for child in active_children():
         if child.pid not in before:
             child.terminate()
 
 
 def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: int, bar: tqdm) -> None:
-    """Process `todo` in `workers` spawned processes, each taking every `workers`-th clip (clips cost
-    about the same); progress is read from the completion records. The workers start (and import) first,
-    while this process makes a SHIPPED_DETECTORS detector once for all of them."""
+    """Process `todo` in `workers` spawned processes, each taking every `workers`-th clip (clips cost about
+    the same); they start and import while this process makes a SHIPPED_DETECTORS detector for all."""
     context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
     before = {child.pid for child in active_children()}
     with (
@@ -427,8 +405,7 @@ def _watch_workers(
         pending -= done_now
         for future in finished:
             if future.exception() is not None:
-                # a worker ended by the signal that stops the run (SIGTERM to the process group) is a stop, not a
-                # failure: give the run's own handler a moment to record it
+                # a worker killed by the run's stop signal (SIGTERM to the group) is a stop: let the handler see it
                 stop.wait(SIGNAL_GRACE_S)
                 check_stop(stop)
                 raise InputError(
@@ -481,19 +458,12 @@ def preprocess_dataset(
 ) -> pd.DataFrame:
     """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
 
-    Samples `frames` evenly spaced frames (or every `every`-th), keeps the largest face found by the crop
-    spec's detector (on a copy at most `max_side` px long; "auto": the detector's default, None: full
-    resolution; with `scale_to_face`, a clip's later frames on fewer pixels once its face is known to be
-    large, see `process_clip`) and cuts it as `spec` says (`crops.CropSpec`: margin, side, alignment; None:
-    the default spec, `CropSpec()`) as a gray PNG. Runs `workers`
-    processes (None: one per CPU), skips clips finished by an earlier run with the same settings (and
-    an unchanged source file), and records bad input as a status instead of stopping. `crop` replaces the
-    package's `crops.crop_face` (chapter 2 passes the one it shows; one edited there runs in this process).
-
-    `source` is the dataset's root (default: the folder holding every clip); a folder made from
-    another source or with other settings is refused unless `force`, which deletes its crops and
-    records first. An `out_dir` overlapping the source is refused, and so is a folder another run
-    is writing (`OutputError`, naming its pid and host).
+    Samples `frames` evenly spaced frames (or every `every`-th) and cuts the largest face as `spec` says (None:
+    `CropSpec()`), searching a copy at most `max_side` px long ("auto": the detector's default, None: full).
+    Runs `workers` processes (None: one per CPU); a `crop` (replacing `crops.crop_face`) runs in this one.
+    `source` is the dataset's root (default: the folder holding every clip). Refused: a folder of another
+    source or settings unless `force` (which deletes its crops first), an `out_dir` overlapping the source,
+    and a folder another run is writing (`OutputError`).
     """
     spec = spec or CropSpec()
     settings = Settings(
@@ -546,8 +516,7 @@ def upsampled_note(manifest: pd.DataFrame, spec: CropSpec) -> str | None:
 
 
 def audit_crops(out_dir: Path, manifest: pd.DataFrame) -> DuplicateAudit:
-    """The duplicate audit of the usable crops (`duplicates.audit_duplicates`), written into `out_dir`
-    (DUPLICATES_CSV, DUPLICATES_JSON) for `preprocess` to print and training to read."""
+    """The duplicate audit of the usable crops (`duplicates.audit_duplicates`), written into `out_dir`."""
     audit = audit_duplicates(usable_frames(manifest), out_dir, column="image")
     audit.write(*audit_paths(out_dir))
     return audit

@@ -1,14 +1,9 @@
 """A preprocessing output folder's records: what it belongs to, what is finished, and cleaning up.
 
-The folder belongs to one source and one set of settings (`.parts/source.json`, `.parts/settings.json`,
-written by the first run: `claim_folder`); each finished clip leaves a completion record
-`.parts/<clip key>.<size>-<mtime_ns>.csv`, keyed by its source file's size and modification time
-(`write_part`, `read_part`), so a rerun resumes and a replaced source is redone
-(`discard_stale_records`). How the crops were cut is the folder's `crop_spec.json` (fer_utils.faces.crops,
-read by `folder_crop_spec`, which refuses a folder made before the spec existed). `start_over`
-deletes what earlier runs wrote, and nothing else. Every file is
-written through `fer_utils.storage.atomic` (a temporary sibling renamed into place: `atomic_write_bytes`), whose
-`remove_dead_temporaries` removes what dead processes left. `fer_utils.faces.preprocess` runs the work itself.
+The folder belongs to one source and one set of settings (`.parts/source.json`, `.parts/settings.json`);
+each finished clip leaves a completion record keyed by its source file's size and mtime, so a rerun resumes
+and a replaced source is redone (CONTRACTS.md, "A preprocessing output folder"). `start_over` deletes what
+earlier runs wrote, and nothing else; `fer_utils.faces.preprocess` runs the work itself.
 """
 
 from __future__ import annotations
@@ -179,9 +174,8 @@ def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
 
 
 def folder_crop_spec(out_dir: Path) -> CropSpec | None:
-    """How the crops in `out_dir` were cut: its `crop_spec.json` (written by preprocessing); None for a crops
-    folder made by hand. A folder preprocessed before the spec existed (its settings recorded, no spec) is a
-    InputError: preprocess it again."""
+    """How the crops in `out_dir` were cut (its `crop_spec.json`); None for a crops folder made by hand,
+    InputError for one preprocessed before the spec existed (settings recorded, no spec)."""
     spec = read_crop_spec(out_dir)
     if spec is None and (Path(out_dir) / PARTS_DIR / SETTINGS_NAME).is_file():
         raise InputError(

@@ -1,18 +1,12 @@
 """The embedded synthetic sample: RAVDESS-named clips animated from the 24 real neutral stills.
 
-Each clip animates one emotion on one actor. The still's 68 dlib landmarks are moved by a
-per-emotion template (in units of the inter-ocular distance), a thin-plate-spline warp
-(`scipy.interpolate.RBFInterpolator` on a coarse grid, applied with `cv2.remap` at the still's own
-398×224 size) bends the face accordingly, the displacement ramps from neutral to the peak, and the
-frame is scaled into 1280×720 with the face centred, a small head motion and lighting jitter.
+Each clip bends one actor's still by a per-emotion landmark template (a thin-plate-spline warp), ramping
+from neutral to the peak, with a small head motion and lighting jitter. Files follow RAVDESS's naming and
+layout, `Actor_XX/02-01-EE-II-SS-01-XX.mp4`, so the real pipeline runs on them unchanged; an actor's two
+neutral clips differ by statement (RAVDESS has no strong neutral). Same arguments, same bytes.
 
-Files follow RAVDESS's naming and layout, `Actor_XX/02-01-EE-II-SS-01-XX.mp4` (video-only speech),
-so the real indexer and pipeline run on them unchanged. Real RAVDESS has no strong neutral, so the
-two neutral clips of an actor differ by statement (01, 02) instead of intensity; every other emotion
-has intensities 01 and 02 with statement 01. Same arguments, same bytes (checked by the tests).
-
-The sample is synthetic: good for running and teaching the whole pipeline, not for claims about
-accuracy on real faces. It derives from CC BY-NC-SA 4.0 stills and is shared under that license.
+Synthetic: for running and teaching the pipeline, not for claims about accuracy on real faces. It derives
+from CC BY-NC-SA 4.0 stills and is shared under that license.
 """
 
 from __future__ import annotations
@@ -65,14 +59,10 @@ MIDLINE = (8, 27, 28, 29, 30, 33, 51, 57, 62, 66)
 CONTROL_POINTS = tuple(range(60))
 
 # Peak landmark moves per emotion at normal intensity: (landmarks, outward, downward) in inter-ocular
-# distances (IOD, ~45 px on the stills); moves add up. "Outward" is away from the face's vertical
-# midline (negative: towards it); "downward" is image y. They caricature the FACS action units of
-# each emotion so that a 96-px crop shows them plainly: happy = broad smile (AU12, corners up and
-# out) with cheeks raised (AU6, lower lids up); sad = inner brows up (AU1), corners down (AU15),
-# chin raised; angry = brows lowered and knit (AU4), lids tightened, lips pressed (AU23/24); fearful =
-# brows up and together (AU1+2+4), eyes wide (AU5), lips stretched (AU20), jaw a little open;
-# disgust = upper lip raised (AU10) and nose wrinkled (AU9); surprised = brows up (AU1+2), eyes wide,
-# jaw dropped (AU26/27); calm = relaxed, half-lowered lids and a faint smile.
+# distances (IOD, ~45 px on the stills), adding up; outward is away from the face's vertical midline,
+# downward is image y. They caricature each emotion's FACS action units so that a 96-px crop shows them
+# (happy AU12+AU6, sad AU1+AU15, angry AU4+AU23/24, fearful AU1+2+4+AU5+AU20, disgust AU10+AU9, surprised
+# AU1+2+AU26/27; calm: half-lowered lids and a faint smile).
 EMOTION_TEMPLATES: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] = {
     "neutral": (),
     "calm": (
@@ -228,8 +218,7 @@ def template_displacement(emotion: str, landmarks: np.ndarray) -> np.ndarray:
 def _anchors(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Fixed points (zero displacement) that keep the warp local: a ring around the face and the image border.
 
-    The ring sits at ANCHOR_RING landmark radii. The bottom edge is left free: some chins sit close
-    to it, and a dropped jaw must be able to push the neck down out of the frame instead of folding it.
+    The bottom edge is left free: a dropped jaw must push the neck out of the frame, not fold it.
     """
     height, width = shape
     centre = landmarks.mean(axis=0)
@@ -244,10 +233,8 @@ def _anchors(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Backward warp field (H, W, 2) float32 that moves `landmarks` by `displacement`.
 
-    A thin-plate spline through the *moved* landmarks (value: their displacement) and the anchors
-    (value: zero) is evaluated on a coarse grid and resized to full size. Sampling the source at
-    `q - field(q)` then brings the content of every landmark exactly to its moved position, however
-    large the move (a spline through the unmoved landmarks would be only a first-order inverse).
+    The spline goes through the *moved* landmarks, so sampling at `q - field(q)` brings each landmark
+    exactly to its moved position (through the unmoved ones it would be only a first-order inverse).
     """
     import cv2
     from scipy.interpolate import RBFInterpolator
@@ -267,20 +254,15 @@ def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int
 def ramp(n_frames: int) -> np.ndarray:
     """Expression strength per frame: 0 (neutral) at the first frame, easing out to 1 at PEAK_AT, then held.
 
-    Like an acted clip, the face starts neutral but moves quickly: with 15 frames the 2nd frame is
-    already at about a third of the peak and the 4th at over 80%, so even the earliest of the 6
-    frames that preprocessing samples carries the emotion.
+    Fast, like an acted clip, so that even the earliest of the 6 frames preprocessing samples shows the emotion.
     """
     t = np.clip(np.arange(n_frames) / max(1.0, PEAK_AT * (n_frames - 1)), 0.0, 1.0)
     return 1.0 - (1.0 - t) ** 2
 
 
 def _source_map(grid: np.ndarray, landmarks: np.ndarray, angle: float, shift: tuple[float, float]) -> np.ndarray:
-    """Where each output pixel samples the still: face moved to the centre, rotated by `angle`, shifted.
-
-    `grid` is the (H, W, 2) float32 pixel grid of the still; the result is a cv2.remap map of the
-    inverse of that similarity transform.
-    """
+    """The cv2.remap map of the still's pixel `grid` (H, W, 2): face moved to the centre, rotated by `angle`,
+    shifted."""
     import cv2
 
     height, width = grid.shape[:2]
@@ -295,9 +277,8 @@ def _source_map(grid: np.ndarray, landmarks: np.ndarray, angle: float, shift: tu
 def expression_map(source: np.ndarray, landmarks: np.ndarray, displacement: np.ndarray) -> np.ndarray:
     """Compose the expression warp with a frame's `source` map: sample the still at s - field(s).
 
-    The field lives in the still's coordinates, so it is looked up where the frame samples the still
-    (`source`), not at the output pixel; otherwise head motion and centring would shift the
-    expression off the features it should move.
+    The field is looked up where the frame samples the still, not at the output pixel: otherwise head
+    motion and centring would shift the expression off the features it should move.
     """
     import cv2
 
@@ -319,14 +300,10 @@ def render_clip(
     frame_size: tuple[int, int] = FRAME_SIZE,
     seed: int = 0,
 ) -> None:
-    """Write one clip of `spec` to `path` (mp4v), animating `still` from neutral to the emotion's peak.
+    """Write one clip of `spec` to `path` (mp4v, atomically), animating `still` from neutral to the emotion's peak.
 
-    Each frame is one `cv2.remap` of the still at its own size (expression warp fitted for that
-    frame's strength, face centring, head motion of about ±1.5° and ±1% of the frame) plus a
-    lighting change (gain ±6%, offset ±6), then resized to `frame_size`. Motion and lighting follow
-    smooth random sinusoids from a generator seeded by (seed, actor, emotion, intensity, statement).
-    The file is written under a hidden temporary name and renamed (`fer_utils.storage.atomic`), so a crash leaves
-    no partial clip.
+    Head motion (about ±1.5°, ±1% of the frame) and lighting (gain ±6%, offset ±6) follow smooth random
+    sinusoids seeded by (seed, actor, emotion, intensity, statement).
     """
     import cv2
 
@@ -417,8 +394,7 @@ def _write_docs(out: Path, n_clips: int, params: dict) -> None:
 
 def check_sample_folder(out: Path) -> None:
     """OutputError unless `out` may take the sample: new, empty, or an earlier sample (its README.md, written
-    first, is the sample's; a rerun replaces the sample's files with the same bytes). A folder of other files
-    is never written to."""
+    first, is the sample's). A folder of other files is never written to."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file, not a folder (nothing was written)")
@@ -445,11 +421,11 @@ def generate_sample(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Generate the synthetic RAVDESS-style sample in `out`; returns one row per clip (absolute paths;
-    `clips.csv` in `out` lists the same with paths relative to `out`).
+    `clips.csv` in `out` lists them relative to `out`).
 
     Defaults: 24 actors × 8 emotions × 2 intensities = 384 clips of 15 frames at 15 fps, 1280×720.
-    `workers` processes render one actor at a time (None: one per CPU; 0 or 1: in this process).
-    `frame_size` must be 16:9 (the stills' shape). Same arguments, same bytes, whatever `workers`.
+    `workers` processes render one actor each (None: one per CPU; 0 or 1: this process). `frame_size`
+    must be 16:9. Same arguments, same bytes, whatever `workers`.
     """
     if n_frames < 2 or fps < 1:
         raise InputError(f"need n_frames >= 2 and fps >= 1, got {n_frames} and {fps}")

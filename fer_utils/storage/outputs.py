@@ -1,12 +1,9 @@
 """Output paths of a command: checked against its inputs before any work, and written atomically.
 
-Every command that writes files (`index`, `preprocess`, `train`, `evaluate`, `predict`, `quantize`)
-calls `check_outputs` first, so an output that would overwrite what the command reads, another output
-of the same command, a folder, or a place it cannot write is an `OutputError` (exit 2) naming the
-option and the path before anything is loaded, computed or written. Missing parent folders are
-created when the file is written (their nearest existing ancestor must be a writable folder).
-`write_atomic` writes through `fer_utils.storage.atomic` (a temporary sibling renamed into place), so a failure
-mid-write (a full disk) leaves no half file and is an `OutputError` naming the option, not a raw OSError.
+`check_outputs` makes an output that would overwrite what the command reads, clash with another output, or
+cannot be written an `OutputError` (exit 2) naming the option and path, before anything is loaded;
+`write_atomic` leaves no half file and makes a failed write (a full disk) an `OutputError`, not a raw OSError.
+See CONTRACTS.md, "Output paths".
 """
 
 from __future__ import annotations
@@ -79,11 +76,9 @@ def check_outputs(
 ) -> None:
     """OutputError (naming the option and path) when an output of a command cannot be written safely.
 
-    `outputs` maps each option (`--json`) to its path (None: not given); `reads` are the files the
-    command reads, `read_folders` the folders it reads from (a run folder, a model's folder, a dataset
-    root: nothing may be written inside them); `folders` names the options whose output is a folder.
-    Checks: no output is an input or lies in a read folder (a folder output also may not hold one), no
-    two outputs are the same path, and each can be created where it points (`check_place`).
+    `outputs` maps each option (`--json`) to its path (None: not given); `reads` are the files the command
+    reads, `read_folders` the folders it reads from (nothing may be written inside them, nor may a folder
+    output hold one); `folders` names the options whose output is a folder.
     """
     given = {option: Path(path) for option, path in outputs.items() if path is not None}
     inputs = [Path(p) for p in reads if p is not None]
@@ -109,9 +104,8 @@ def check_outputs(
 
 
 def write_atomic(path: Path, data: str | bytes, option: str = "output") -> None:
-    """Write `data` to `path` atomically (`fer_utils.storage.atomic.write_atomic`: missing parent folders are
-    created, the temporary file is removed on failure); an OSError (full disk, read-only) is an OutputError
-    naming `option`."""
+    """Write `data` to `path` atomically (`atomic.write_atomic`); an OSError (full disk, read-only) is an
+    OutputError naming `option`."""
     try:
         atomic.write_atomic(path, data)
     except OSError as exc:

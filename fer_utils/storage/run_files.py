@@ -1,31 +1,13 @@
 """The files of a training run's folder: their names, and the readers that need no model.
 
-A complete run folder holds
-
-- `model.keras`: the best epoch's model (by the monitored loss), or the last epoch's (`TrainConfig.keep`);
-- `classes.json`: the class names, in the order of the model's outputs;
-- `config.json`: the TrainConfig, the classes, the parameter count, the split sizes and the subjects on each
-  side (a run made before the crop spec has `crops` instead of `crop_spec.json`, and is refused);
-- `crop_spec.json` (`fer_utils.faces.crops.CROP_SPEC_FILE`): how its crops were cut, copied from the crops folder
-  (absent for crops made by hand);
-- `history.csv`: one row per epoch (Keras's CSVLogger); since issue 46 also the training side scored in
-  inference mode, as the validation side is (`train_eval_accuracy`, `train_eval_loss`:
-  `fer_utils.train.fit.InferenceScores`);
-- `metrics.json`: the test metrics (fer_utils.evaluate.metrics) and the collapse check (fer_utils.train.diagnosis);
-- `test_predictions.csv`: the test frames (manifest rows) with one `p_<class>` probability column per
-  class, so that nothing has to re-split the data and re-predict to look at a run's mistakes (and, since the
-  duplicate audit, each frame's `md5`, `phash` and `copy_of_train`);
-- `last_epoch.weights.h5`: the weights of the last epoch trained, before early stopping put the best
-  epoch's back (metrics.json's `test_last_epoch` scores them); runs trained before it existed lack it;
-- `best_epoch.weights.h5`, only in a run that keeps its last epoch's weights as its model (`TrainConfig.keep`):
-  the best epoch's, which metrics.json's `test_best_epoch` scores;
-- `time_budget.json`, only in a run trained under a time budget: the budget, the epochs it chose and the
-  measured seconds of every epoch (`recipe.TimeBudget`);
-- `train_hashes.csv` (runs made since the duplicate audit): the content hashes of the training crops, which
-  `evaluate` compares the crops it scores with.
-
-This module sits below the model code (`fer_utils.models.networks` reads classes files with it); the trained run
-itself, which also loads its model and makes its recognizer, is `fer_utils.train.runs.RunFolder`.
+A complete run folder holds `model.keras` (the best epoch's model, or the last's: `TrainConfig.keep`),
+`classes.json` (names in output order), `config.json` (a run made before the crop spec has `crops` instead of
+`crop_spec.json`, and is refused), `crop_spec.json` (absent for crops made by hand), `history.csv` (with the
+training side scored in inference mode, `train_eval_*`), `metrics.json`, `test_predictions.csv` (so that nothing
+re-splits and re-predicts to look at a run's mistakes), `last_epoch.weights.h5` and `train_hashes.csv` (older
+runs lack these two); some runs also `best_epoch.weights.h5` and `time_budget.json`. See CONTRACTS.md, "Run
+folder". This module sits below the model code (`models.networks` reads classes with it); the run itself,
+with its model and recognizer, is `fer_utils.train.runs.RunFolder`.
 """
 
 from __future__ import annotations
@@ -58,8 +40,7 @@ WRITTEN_FILES = (
     TRAIN_HASHES_FILE,
 )  # what `train.fit.train_run` writes into a run folder
 PROBABILITY_PREFIX = "p_"
-# history.csv's columns of the training side scored in inference mode (fer_utils.train.fit.InferenceScores),
-# beside Keras's own
+# history.csv's columns of the training side scored in inference mode (fer_utils.train.fit.InferenceScores)
 TRAIN_EVAL_PREFIX = "train_eval_"
 
 

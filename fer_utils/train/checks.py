@@ -1,8 +1,6 @@
 """The checks before a training run builds anything, each an InputError that says what is wrong and
-what to do: the config (`check_config`, with the augmentation's strength in `augment_problems`), the
-frames and their crops on disk (`check_training_frames`, `check_crops`, `png_size`), the classes a
-split leaves out of training (`check_split`) and the run folder, never written over
-(`check_run_dir`). `fer_utils.train.fit` calls them before it trains.
+what to do: the config, the frames and their crops on disk, the classes a split leaves out of training
+and the run folder, which is never written over.
 """
 
 from __future__ import annotations
@@ -87,8 +85,7 @@ def check_config(config: TrainConfig) -> None:
 
 
 def generalisation_problems(config: TrainConfig) -> list[tuple[bool, str]]:
-    """(ok, message) pairs for the options for generalisation: batch-norm momentum, width, mixing, erasing and
-    intensity jitter."""
+    """(ok, message) pairs for batch-norm momentum, width, mixing, erasing and intensity jitter."""
     return [
         (0 <= config.bn_momentum < 1, f"batch-norm momentum must be in [0, 1), got {config.bn_momentum}"),
         (
@@ -126,8 +123,7 @@ def recipe_problems(config: TrainConfig) -> list[tuple[bool, str]]:
 
 
 def augment_problems(config: TrainConfig) -> list[tuple[bool, str]]:
-    """(ok, message) pairs for the augmentation strength: a rotation within ±180 degrees, shift and zoom
-    fractions in [0, 1) (a zoom of 1 would shrink a face to nothing)."""
+    """(ok, message) pairs for the augmentation's strength (a zoom of 1 would shrink a face to nothing)."""
     return [
         (
             math.isfinite(config.augment_rotation) and 0 <= config.augment_rotation <= 180,
@@ -145,8 +141,8 @@ def augment_problems(config: TrainConfig) -> list[tuple[bool, str]]:
 
 
 def check_crops(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> None:
-    """InputError naming the crops of `frames` that are not on disk under `root`, damaged, or not of the side
-    of their crop `spec` (None: crops made by hand, which the pipeline resizes to one side); every row is checked."""
+    """InputError naming the crops of `frames` under `root` that are missing, damaged or not of `spec`'s side
+    (None: crops made by hand, which the pipeline resizes to one side); every row is checked."""
     missing = [p for p in frames["image"] if not (Path(root) / p).is_file()]
     if missing:
         raise InputError(
@@ -171,9 +167,8 @@ def check_crops(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> None
 
 
 def png_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) of a whole, intact PNG file; None for a damaged one. Pillow's verify() reads every chunk
-    and checks its CRC without decoding pixels, so a damaged crop is named before TensorFlow meets it
-    mid-training with a graph error that names no file."""
+    """(width, height) of an intact PNG file; None for a damaged one. verify() checks every chunk's CRC without
+    decoding, so a damaged crop is named before TensorFlow fails on it mid-training naming no file."""
     from PIL import Image
 
     try:
@@ -186,9 +181,8 @@ def png_size(path: Path) -> tuple[int, int] | None:
 
 
 def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> list[str]:
-    """The classes of `frames` (usable rows) after checking that there are at least two and that every
-    crop exists under `root`, whole and of the side of its crop `spec` (None: made by hand); a InputError
-    says what is wrong before anything is built."""
+    """The classes of `frames` (usable rows), after checking that there are at least two and that every
+    crop under `root` is whole and of `spec`'s side (`check_crops`); InputError otherwise."""
     if frames.empty:
         raise InputError(f"no usable crops (status ok) in the manifest of {root}")
     classes = classes_in(frames)
@@ -202,9 +196,8 @@ def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | Non
 
 
 def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
-    """InputError when the split leaves its train or test side empty, or names each class it leaves out of
-    training (with the protocol and seed): the model could never predict it, so its test accuracy would mean
-    nothing."""
+    """InputError when the split leaves its train or test side empty, or a class out of training: the model
+    could never predict it, so its test accuracy would mean nothing."""
     if split.train.empty or split.test.empty:
         raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
     missing = [name for name in classes if name not in set(split.train["emotion"])]
@@ -236,6 +229,6 @@ def check_run_dir(run_dir: Path) -> None:
     folder = RunFolder(Path(run_dir))
     if folder.path.exists() and not folder.path.is_dir():
         raise InputError(f"{run_dir} exists and is not a folder")
-    if folder.path.is_dir() and any(folder.path.iterdir()):  # a run, or something else, is there
+    if folder.path.is_dir() and any(folder.path.iterdir()):
         kind = "a complete run" if folder.is_complete() else "files"
         raise InputError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")

@@ -1,10 +1,7 @@
-"""What defines a training run: `TrainConfig`, saved as the run's config.json, its defaults, and the named
-presets that depart from them on purpose (the paper's recipe, the book's reference run, the recipe for
-faces in the wild); and how its input pipeline feeds it (`Feed`, with its `Augmentation`), which the
-config gives (`TrainConfig.feed`). Every default is decided here once: the command line, the chapters and the book's
-cache all start from `TrainConfig()` or `TrainConfig.preset(name)`. Imports no TensorFlow, so that a
-cache key or a command line can build a config cheaply; `fer_utils.train.checks.check_config` says
-whether one can train.
+"""What defines a training run: `TrainConfig` (saved as the run's config.json), its defaults, the named
+presets that depart from them on purpose, and how the input pipeline feeds it (`Feed`). Every default is
+decided here once. Imports no TensorFlow, so that a cache key or a command line can build a config
+cheaply; `fer_utils.train.checks.check_config` says whether one can train.
 """
 
 from __future__ import annotations
@@ -26,26 +23,23 @@ from fer_utils.registry import (
     WILD_MODEL,
 )
 
-# The book's reference run (chapter 4 trains it; chapters 3, 8 and 9 reuse it): the paper's CNN at a reduced
-# input side, so that the whole book executes in minutes on 2 CPU cores, up to REFERENCE_EPOCHS epochs with
-# early stopping after REFERENCE_PATIENCE epochs without progress (the epochs it stops at:
-# benchmarks/README.md, lesson_runs.py). The chapters' IMAGE_SIZE and EPOCHS parameters default to these.
+# The book's reference run: the paper's CNN at a reduced input side, so that the whole book executes in
+# minutes on 2 CPU cores (the epochs it stops at: benchmarks/README.md). The chapters' IMAGE_SIZE and
+# EPOCHS parameters default to these.
 REFERENCE_SIZE = 32
 REFERENCE_EPOCHS = 50
 REFERENCE_PATIENCE = 3
 
-# `--recipe wild`'s length and shift (see PRESETS): the epochs that fit in 10 minutes on a FER-2013-sized training
-# side (28,709 faces) on 2 CPU cores at 500 images/s, and the largest shift, a fraction of the side (±4 px at 48).
+# `--recipe wild`'s length and shift: the epochs that fit in 10 minutes on a FER-2013-sized training side
+# (28,709 faces) on 2 CPU cores at 500 images/s, and the largest shift, a fraction of the side (±4 px at 48).
 WILD_EPOCHS = 20
 WILD_SHIFT = 0.08
-# Learning-rate schedules (fer_utils.train.recipe): Adam's constant rate (the paper's), or one epoch of warm-up then cosine
-# decay over the run ("one-cycle").
+# Learning-rate schedules (`recipe.learning_rate`): the paper's constant rate, or warm-up then cosine decay.
 SCHEDULES: tuple[str, ...] = ("constant", "one-cycle")
 # What a run keeps as its model: the weights of its best epoch (lowest monitored loss) or of its last.
 KEEP: tuple[str, ...] = ("best", "last")
 
-# Named presets: what each changes from TrainConfig's defaults. `TrainConfig.preset(name)` builds one;
-# `train --recipe NAME` starts from one (explicit options override it).
+# Named presets: what each changes from TrainConfig's defaults (`train --recipe NAME`; explicit options win).
 PRESETS: dict[str, dict[str, object]] = {
     # The paper's recipe as published: 180x180 input and dropout 0.3 after every pooling stage.
     "paper": {"image_size": PAPER_IMAGE_SIZE, "dropout": PAPER_DROPOUT},
@@ -55,10 +49,8 @@ PRESETS: dict[str, dict[str, object]] = {
         "epochs": REFERENCE_EPOCHS,
         "patience": REFERENCE_PATIENCE,
     },
-    # Arriaga et al. (2017)'s recipe for mini-Xception on FER-2013, as `--recipe wild` was until the book had its
-    # own network: their augmentation (flips, ±10° rotation, shift and zoom 0.1), Adam at 1e-3, up to 60 epochs,
-    # the rate halved after 4 epochs without progress, early stopping after 12 (benchmarks/README.md, "A recipe
-    # chosen on real FER-2013": mini-Xception reached 0.598 on PrivateTest in 52 epochs, 54 min on 2 cores).
+    # Arriaga et al. (2017)'s recipe for mini-Xception on FER-2013: 0.598 on PrivateTest in 52 epochs, 54 min on
+    # 2 cores (benchmarks/README.md, "A recipe chosen on real FER-2013").
     "arriaga": {
         "model": "mini-xception",
         "augment": True,
@@ -71,12 +63,10 @@ PRESETS: dict[str, dict[str, object]] = {
         "plateau": 4,
         "class_weights": "none",
     },
-    # Faces in the wild, fast (FER-2013-like 48-px gray faces; `train --recipe wild`): the book's network
-    # (registry.WILD_MODEL), flips and shifts of up to WILD_SHIFT of the side drawn in the input pipeline by
-    # stateless ops (pipeline.flip_and_shift), label smoothing 0.1, batch 128, one epoch of warm-up to 3e-3
-    # then cosine decay to 1 % (recipe.WarmupCosine) over WILD_EPOCHS, the last epoch's weights kept (the
-    # schedule ends on them; the best epoch's are scored too). WILD_EPOCHS fit in 10 minutes on a FER-2013-sized
-    # training side on 2 cores at 500 images/s (benchmarks/README.md, "The book's network for faces in the wild").
+    # Faces in the wild, fast (FER-2013-like 48-px gray faces): flips and shifts by stateless ops
+    # (pipeline.flip_and_shift), warm-up to 3e-3 then cosine decay to 1 % (recipe.WarmupCosine), the last
+    # epoch's weights kept: the schedule ends on them (benchmarks/README.md, "The book's network for faces in
+    # the wild").
     "wild": {
         "model": WILD_MODEL,
         "augment": True,
@@ -98,10 +88,9 @@ PRESETS: dict[str, dict[str, object]] = {
 
 @dataclass(frozen=True)
 class Augmentation:
-    """How the training images vary every epoch (the paper uses none): a left-right flip, a shift and a zoom
-    of up to ±`shift` and ±`zoom` of the side (the light default 5 %), and a rotation of up to ±`rotation`
-    degrees (0: no rotation at all). Without rotation or zoom the pipeline draws flips and shifts alone, as
-    fast stateless ops (`pipeline.flip_and_shift`)."""
+    """How the training images vary every epoch: a left-right flip, a shift and a zoom of up to ±`shift` and
+    ±`zoom` of the side, and a rotation of up to ±`rotation` degrees (0: none). Without rotation or zoom the
+    pipeline draws flips and shifts alone, as fast stateless ops (`pipeline.flip_and_shift`)."""
 
     rotation: float = 0.0
     shift: float = 0.05
@@ -110,10 +99,9 @@ class Augmentation:
 
 @dataclass(frozen=True)
 class BatchAugmentation:
-    """What changes the training batches beyond flips and shifts (`train.pipeline.augment_batches`; all off by
-    default): the pixels' intensity jittered with strength `intensity` (brightness, contrast, gamma, blur;
-    0 is off), a rectangle of each image erased with probability `random_erasing`, and each image mixed with
-    another of its batch (`mix`: registry.MIXES), its label with it."""
+    """What changes the training batches beyond flips and shifts (`pipeline.augment_batches`; all off by
+    default): intensity jitter of strength `intensity`, a rectangle erased with probability `random_erasing`,
+    and each image mixed with another of its batch, label too (`mix`: registry.MIXES)."""
 
     intensity: float = 0.0
     random_erasing: float = 0.0
@@ -127,10 +115,8 @@ class BatchAugmentation:
 @dataclass(frozen=True)
 class Feed:
     """How an input pipeline feeds crops to a model (`pipeline.make_dataset`, `sequences.make_clip_dataset`):
-    in batches of `batch_size`, reshuffled every epoch from `seed` when `shuffle`, augmented as `augment` says
-    (None: not at all), decoded once and cached in memory when `cache`, at their own side (None: the model
-    resizes them itself) or resized to `image_size`, without a last smaller batch when `drop_remainder`, and its
-    batches changed as `batch_augment` says (nothing by default)."""
+    `shuffle` reshuffles every epoch from `seed`, `cache` keeps the decoded crops in memory, and `image_size`
+    None keeps each crop's own side (the model resizes it itself)."""
 
     batch_size: int = PAPER_BATCH_SIZE
     shuffle: bool = False
@@ -144,20 +130,15 @@ class Feed:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run, saved as the run's config.json: the model, the optimiser
-    (Adam with `learning_rate`), the paper CNN's dropout, L1 and initialiser, the split (`protocol`: None
-    takes the dataset's own split when its manifest keeps one, else the paper's random split; sizes, seed),
-    the input size, early stopping, augmentation (on/off and its strength: rotation in degrees, shift and
-    zoom as fractions of the side, plus a horizontal flip), class weighting ("none" or "balanced"), the
-    plateau schedule (`plateau` epochs without progress halve the learning rate; 0 is off), the learning-rate
-    `schedule`, label smoothing, which weights the run keeps (`keep`) and an optional time budget in minutes.
+    """Everything that defines a training run, saved as the run's config.json. `protocol` None takes the
+    dataset's own split when its manifest keeps one, else the paper's random split; `augment_rotation` is in
+    degrees, `augment_shift` and `augment_zoom` are fractions of the side; `plateau` epochs without progress
+    halve the learning rate (0: off).
 
     Defaults: the paper's model, batch, learning rate (Adam 1e-3), input size and 80/20 split, with
-    DEFAULT_DROPOUT, no augmentation, no class weights, no schedule. The learning rate is the paper's
-    because every chapter trains with it and it beat 3e-4 on real FER-2013 (benchmarks/README.md, "A
-    recipe chosen on real FER-2013"); its cost, measured there in "Training recipe across seeds": on the
-    London faces at 96 px it learned for 4 of 5 seeds where 3e-4 learned for 5 (the collapse check flags such
-    a run).
+    DEFAULT_DROPOUT, no augmentation, class weights or schedule. 1e-3 beat 3e-4 on real FER-2013; its cost
+    (benchmarks/README.md, "Training recipe across seeds"): on the London faces at 96 px it learned for 4 of
+    5 seeds where 3e-4 learned for 5 (the collapse check flags such a run).
     """
 
     model: str = PAPER_MODEL
@@ -185,14 +166,12 @@ class TrainConfig:
     label_smoothing: float = 0.0  # recipe.SmoothedCrossentropy when above 0
     keep: str = "best"  # the weights the run's model holds: its best epoch's or its last (KEEP)
     time_budget: float | None = None  # minutes: the run's length set from its measured epochs (recipe.TimeBudget)
-    # score the training side in inference mode after every epoch, as the validation side is (train_eval): the
-    # honest gap; it costs one inference pass over the training side per epoch
+    # score the training side in inference mode every epoch, as the validation side is: the honest gap, at the
+    # cost of one more pass over the training side per epoch
     score_train: bool = True
-    # Options for generalisation, all off by default (a config without them trains as it always did); each is a
-    # `train` flag. `use_ema`: Adam keeps an exponential moving average of the weights (Keras's optimizer EMA),
-    # scored every epoch and held by the model at the end; `bn_momentum` and `width` (a multiplier of the widths)
-    # are the wild network's (registry.WILD_OPTIONS); `mix`, `random_erasing` and `intensity` change the training
-    # batches (BatchAugmentation, train.pipeline.augment_batches).
+    # Options for generalisation, all off by default, each a `train` flag. `use_ema`: Keras's moving average of
+    # the weights, scored every epoch and held by the model at the end; `bn_momentum` and `width` are the wild
+    # network's (registry.WILD_OPTIONS); `mix`, `random_erasing` and `intensity` are BatchAugmentation's.
     use_ema: bool = False
     bn_momentum: float = WILD_BN_MOMENTUM
     width: float = 1.0
@@ -210,9 +189,8 @@ class TrainConfig:
         return Augmentation(self.augment_rotation, self.augment_shift, self.augment_zoom) if self.augment else None
 
     def feed(self, training: bool, **changes: object) -> Feed:
-        """How the run's pipeline feeds a side: in the config's batch; the training side also reshuffled every
-        epoch from the config's seed and augmented as it says (`changes`: the batch split over replicas, a
-        size for crops made by hand)."""
+        """How the run's pipeline feeds a side; the training side is also reshuffled and augmented. `changes`
+        override the rest (e.g. the batch split over replicas)."""
         feed = Feed(
             self.batch_size, shuffle=training, seed=self.seed, augment=self.augmentation() if training else None
         )

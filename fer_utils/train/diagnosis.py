@@ -1,13 +1,9 @@
 """Diagnosing a trained run that learnt nothing.
 
-**Divergence.** A training loss that became NaN or infinite stopped the run (`check_diverged`): nothing
-is written, and the message says which learning rate to lower.
-
-**Collapse.** A run whose Dense(16) ReLU units are all dead on the test images, that predicts one
-class for every test frame, or whose training loss never left that of a uniform guess (ln classes)
-has learnt nothing (the loss Keras logs holds the L1 penalty too: it is taken out, `penalty`), whatever its accuracy says; `collapse_check` records it in metrics.json
-(`collapsed`, `collapse`) with advice (`collapse_advice`: an overfitted run gets other advice), and the
-CLI prints it loudly (`collapse_message`).
+A run whose training loss became NaN or infinite has diverged and writes nothing (`check_diverged`). A run
+whose Dense(16) ReLU units are all dead on the test images, that predicts one class for every test frame,
+or whose training loss (less its L1 penalty) never left a uniform guess's (ln classes) has collapsed,
+whatever its accuracy says: `collapse_check` records it in metrics.json, with advice.
 """
 
 from __future__ import annotations
@@ -47,30 +43,25 @@ CHANCE_LOSS_FRACTION = 0.97
 
 def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:
     """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1,
-    or a tf.data.Dataset of such batches, e.g. `pipeline.make_dataset`'s (images, labels) batches).
-
-    A unit that outputs 0 for every input is "dead": no gradient reaches its weights, so it never
-    recovers. With all 16 units of the paper CNN's Dense(16) dead the output is a constant: the run
-    has collapsed (`collapse_check` records it in metrics.json).
-    """
+    or a tf.data.Dataset of such batches or of (images, labels) pairs). A dead unit gets no gradient and
+    never recovers; with all 16 of the paper CNN's Dense(16) dead, the output is constant: a collapse."""
     probe = keras.Model(model.input, model.get_layer(layer).output)  # one input: called with one tensor
-    if not isinstance(images, tf.data.Dataset):  # an array, read 256 images at a time
+    if not isinstance(images, tf.data.Dataset):
         images = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(256)
     peak = None
-    for element in images:  # batches of images, or of (images, labels) pairs
+    for element in images:
         batch = np.asarray(element[0] if isinstance(element, (tuple, list)) else element)
         if len(batch) == 0:
             continue
-        # a direct call, not predict: predicting with one new model after another makes TensorFlow
-        # retrace its predict function and log warnings into the chapter's output
+        # a direct call, not predict: a new model's predict makes TensorFlow retrace and log into the page
         outputs = probe(batch, training=False).numpy().reshape(len(batch), -1).max(axis=0)
         peak = outputs if peak is None else np.maximum(peak, outputs)
     return 0 if peak is None else int((peak > 0).sum())
 
 
 def check_diverged(history: pd.DataFrame, config: TrainConfig) -> None:
-    """InputError (status "diverged") when the training loss became NaN or infinite: Keras stopped the run
-    (TerminateOnNaN) and no epoch is worth keeping; the message names the epoch and the learning rate."""
+    """InputError when the training loss became NaN or infinite: Keras stopped the run (TerminateOnNaN)
+    and no epoch is worth keeping; the message suggests a smaller learning rate."""
     finite = np.isfinite(history["loss"].to_numpy(dtype=np.float64))
     if finite.all():
         return
@@ -93,13 +84,8 @@ def collapse_check(
 ) -> dict:
     """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, when it
     has one) on the test images, one predicted class for every test frame although the truth has more,
-    or a lowest training loss `train_loss` still at chance (≥ CHANCE_LOSS_FRACTION × ln(classes)) once the
-    model's regularisation penalty (`penalty`, which Keras adds to the logged loss) is taken out of it.
-
-    Returns {"collapsed": bool, "alive_units": int | None, "predicted_classes": int, "true_classes": int,
-    "train_loss_vs_chance": float | None, "regularization_penalty": float, "train_accuracy": float | None,
-    "advice": str} (advice empty when healthy; for a run whose best
-    training accuracy `train_accuracy` reached OVERFIT_ACCURACY it says the run overfitted instead).
+    or a lowest training loss `train_loss`, less the model's `penalty`, still at chance
+    (≥ CHANCE_LOSS_FRACTION × ln(classes)). "advice" is empty for a healthy run (`collapse_advice`).
     """
     names = {layer.name for layer in model.layers}
     alive = alive_units(model, images) if "fc" in names else None
@@ -127,8 +113,7 @@ def penalty(model: keras.Model) -> float:
 
 
 def collapse_advice(train_accuracy: float | None) -> str:
-    """What to try after a collapse: an overfitted run (training accuracy ≥ OVERFIT_ACCURACY) needs more
-    data or regularisation; otherwise the run learnt nothing (COLLAPSE_ADVICE)."""
+    """What to try after a collapse: more data or regularisation for an overfitted run, else COLLAPSE_ADVICE."""
     if train_accuracy is not None and train_accuracy >= OVERFIT_ACCURACY:
         return OVERFIT_ADVICE.format(accuracy=train_accuracy)
     return COLLAPSE_ADVICE

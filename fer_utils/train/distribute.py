@@ -1,35 +1,19 @@
 """Training beyond one device for `train --strategy`: the strategy each name makes, the cluster `TF_CONFIG`
 describes, the linear scaling rule and where each worker writes its run.
 
-- `mirrored`: `tf.distribute.MirroredStrategy` over this machine's GPUs (Colab's, a workstation's), or over
-  its logical CPU devices when it has none (one unless configured otherwise: one replica).
-- `multiworker`: `tf.distribute.MultiWorkerMirroredStrategy` across machines, each started with the same
-  command and its own `TF_CONFIG` (`parse_tf_config`). Every worker trains the same model in lockstep; the
-  chief (the `chief` task, else worker 0) writes the run folder, every other worker writes its copy into a
-  temporary folder that is removed (`run_destination`).
+`mirrored` spans this machine's GPUs, else its logical CPU devices (usually one: one replica);
+`multiworker` spans machines started with the same command, each with its own `TF_CONFIG`, and only the
+chief's run folder is kept. The batch size given is per replica; the global batch and the learning rate are
+both × replicas (Goyal et al., 2017). Keras 3.12's `fit` hands `reduce` a nest and scalars with `axis=0`,
+which the multi-worker strategy refuses (tensorflow/tensorflow#72388): `KerasMultiWorkerMirroredStrategy`
+takes both. Op determinism works with its collective ops on CPU (TensorFlow 2.20). The strategy must be made
+before TensorFlow runs any op; this module imports TensorFlow only inside `make_strategy` and `lost_cluster`.
 
-**Linear scaling rule** (`scale_config`): the command line's batch size is per replica; the global batch is
-that × the replicas and the learning rate is multiplied by the replicas too (Goyal et al., 2017), so that one
-epoch takes as many optimiser steps per example as the single-device run. config.json records both
-(`distribution_record`).
-
-**Keras 3 and MultiWorkerMirroredStrategy.** Keras 3.12's `fit` hands the strategy's `reduce` a nest (the
-first batch, to build the model) and scalar metrics with `axis=0`, which TensorFlow's multi-worker strategy
-refuses (tensorflow/tensorflow#72388); `KerasMultiWorkerMirroredStrategy` reduces each tensor of a nest and
-reduces scalars across replicas only. Op determinism (`TrainConfig.deterministic`) works with its collective
-ops on CPU (TensorFlow 2.20): the training keeps it on, as config.json records.
-
-The strategy must be made before TensorFlow runs any op (`make_strategy` is the first thing `train` does
-after its checks); this module imports TensorFlow only inside `make_strategy` and `lost_cluster`.
-
-**Waiting for the peers, and stopping.** TensorFlow's multi-worker strategy waits for every task of the cluster
-without a time limit, inside C++ that holds the interpreter: Ctrl-C is never delivered there, and the preemption
-notifier it starts catches SIGTERM and only logs it (a run whose peer never started could be ended only by
-`kill -9`). So `wait_for_peers` waits first, in Python: it holds this task's port (a busy one is an error naming
-it) and knocks on every other task's with a plain TCP connection until all answer or `--peer-timeout` runs
-out (PEER_TIMEOUT_S), naming those that did not; a signal stops it at once. `make_strategy` then gives SIGTERM
-back to Python. A task that loses the others mid-training (the chief stopped) ends with a one-line
-InputError (`lost_cluster`), not TensorFlow's UnavailableError.
+**Waiting for the peers.** TensorFlow waits for the cluster without a time limit, in C++ that Ctrl-C never
+reaches, and its preemption notifier only logs SIGTERM (a run whose peer never started could be ended only by
+`kill -9`). So `wait_for_peers` waits first, in Python, up to `--peer-timeout`, and a signal stops it at once;
+`make_strategy` then gives SIGTERM back to Python. A task that loses the others mid-training ends with a
+one-line InputError (`lost_cluster`), not TensorFlow's UnavailableError.
 """
 
 from __future__ import annotations
@@ -94,9 +78,8 @@ class Cluster:
 
 
 def parse_tf_config(text: str | None) -> Cluster:
-    """The cluster in `TF_CONFIG`'s JSON `text`; InputError naming what is wrong (unset, not JSON, no
-    cluster of chief/worker addresses, no task, a task not in the cluster), so that a bad one fails before
-    anything is written or any worker waits for another."""
+    """The cluster in `TF_CONFIG`'s JSON `text`; InputError naming what is wrong, so that a bad one fails
+    before anything is written or any worker waits for another."""
     where = f"--strategy multiworker needs {TF_CONFIG}, JSON such as {TF_CONFIG_EXAMPLE} (the same cluster on "
     where += "every machine, each its own task)"
     if not text or not text.strip():
@@ -141,9 +124,8 @@ def split_address(address: str, what: str = "the address") -> tuple[str, int]:
 
 def wait_for_peers(cluster: Cluster, timeout_s: float = PEER_TIMEOUT_S, say: Callable[[str], None] = print) -> None:
     """Hold this task's port and wait up to `timeout_s` seconds until every other task of `cluster` accepts a
-    TCP connection on its own (said first, in one line); then free the port for TensorFlow's server. A
-    InputError names the port when another process holds it, or every task that did not answer, and why.
-    Plain sockets, in Python: Ctrl-C and SIGTERM stop the wait at once (module docstring)."""
+    TCP connection, then free the port for TensorFlow's server. InputError naming a busy port or the tasks
+    that did not answer. Plain sockets, in Python: Ctrl-C and SIGTERM stop the wait at once."""
     with _held_port(cluster):
         waiting = dict(cluster.peers)
         listed = ", ".join(f"{name} at {address}" for name, address in waiting.items())
@@ -196,10 +178,9 @@ def _knock(address: str, timeout_s: float) -> str | None:
 
 
 def cluster_for(name: str | None, environ: Mapping[str, str] = os.environ) -> Cluster | None:
-    """The cluster of `--strategy name`: TF_CONFIG's for multiworker (checked: `parse_tf_config`), None else.
-    InputError when `TF_CONFIG` names a cluster of several tasks and `name` (mirrored, or None: one device) would
-    ignore it: this machine would train alone and write its own run while the others wait for it, whatever task
-    TF_CONFIG gives it. A TF_CONFIG of one task, or none, is fine."""
+    """The cluster of `--strategy name`: TF_CONFIG's for multiworker, None else. InputError when `TF_CONFIG`
+    names several tasks and `name` (mirrored, or None: one device) would ignore it: this machine would train
+    alone and write its own run while the others wait for it."""
     text = environ.get(TF_CONFIG)
     if name == "multiworker":
         return parse_tf_config(text)
@@ -235,10 +216,10 @@ def make_strategy(name: str) -> Any:
 
 @contextmanager
 def _sigterm_kept() -> Iterator[None]:
-    """SIGTERM for Python while the block starts TensorFlow's multi-worker runtime, whose preemption notifier
-    takes it over and only logs it: it is blocked meanwhile in this thread, and in the threads TensorFlow starts
-    (they inherit the block; import TensorFlow inside the block), so one sent then waits; Python's handler is
-    put back, then it is unblocked here and delivered to that handler. Only this thread takes it after."""
+    """SIGTERM kept for Python while the block starts TensorFlow's multi-worker runtime, whose preemption
+    notifier takes it over and only logs it: blocked meanwhile, also in the threads TensorFlow starts (they
+    inherit the block: import TensorFlow inside it), then Python's handler is put back and it is unblocked in
+    this thread only, so one sent meanwhile reaches that handler."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -271,9 +252,8 @@ def _keras_multiworker_class(tf: Any) -> type:
 
 
 def lost_cluster(exc: BaseException, cluster: Cluster | None) -> InputError | None:
-    """The InputError to end with when `exc` is TensorFlow's word that a task of `cluster` went away
-    mid-training (the chief stopped: its collectives fail as UnavailableError, or as aborted, cancelled or
-    timed out); None for any other exception, or a run without a cluster."""
+    """The InputError to end with when `exc` says a task of `cluster` went away mid-training (its collectives
+    failed: unavailable, aborted, cancelled or timed out); None for any other exception or without a cluster."""
     if cluster is None:
         return None
     import tensorflow as tf
@@ -300,8 +280,7 @@ def scale_config(config: TrainConfig, replicas: int) -> TrainConfig:
 
 
 def distribution_record(name: str, strategy: Any, config: TrainConfig, cluster: Cluster | None) -> dict[str, object]:
-    """What config.json records of a distributed run: the strategy, its replicas and workers, the batch per
-    replica and global, the learning rate given and the one scaled (`config`: before `scale_config`)."""
+    """What config.json records of a distributed run (`config`: before `scale_config`)."""
     replicas = int(strategy.num_replicas_in_sync)
     scaled = scale_config(config, replicas)
     return {
@@ -320,9 +299,8 @@ def distribution_record(name: str, strategy: Any, config: TrainConfig, cluster: 
 
 @contextmanager
 def run_destination(out: Path, cluster: Cluster | None) -> Iterator[Path]:
-    """Where this process writes its run: `out`, unless it is a multi-worker task other than the chief, which
-    writes into a temporary folder removed when the block ends (it trains in step with the chief, but only
-    the chief's run is kept, and nothing of another's lands where the user looks)."""
+    """Where this process writes its run: `out`, or for a multi-worker task other than the chief a temporary
+    folder removed when the block ends (only the chief's run is kept)."""
     if cluster is None or cluster.chief:
         yield Path(out)
         return

@@ -1,41 +1,20 @@
 """The training loop, `train_run(build, data, config, out)`: checks, the fit, the scores, one run folder written whole.
 
-A run folder (its files are named in fer_utils.train.runs) holds the best model, the classes, the config
-(fer_utils.train.config.TrainConfig), the history, the test metrics and the test predictions.
-**Nothing is half-written:** the config and the frames are checked before anything is built
-(fer_utils.train.checks: at least two classes, every crop on disk, sane numbers), an existing non-empty
-folder is never reused, and the run is written into a temporary sibling folder that is renamed into
-place only when complete (`fer_utils.storage.atomic.atomic_folder`). A diverged run writes nothing, and a
-collapsed one is flagged in its metrics (fer_utils.train.diagnosis).
+The run folder (see CONTRACTS.md) is whole or absent: everything is checked before anything is built
+(`fer_utils.train.checks`) and the run is written into a temporary sibling folder renamed into place when
+complete. A diverged run writes nothing; a collapsed one is flagged in its metrics.
 
-**Determinism.** `keras.utils.set_random_seed(seed)` seeds Python, NumPy and TensorFlow (weights,
-dropout, shuffling); with `TrainConfig.deterministic` (default) we also call
-`tf.config.experimental.enable_op_determinism()`, which makes TensorFlow pick deterministic kernels
-and run tf.data deterministically. It is process-wide and cannot be switched off again; on CPU it
-costs little. The same seed then gives the same weights and metrics on the same machine and
-TensorFlow build (not across different hardware).
+**Determinism.** `keras.utils.set_random_seed` seeds Python, NumPy and TensorFlow; `TrainConfig.deterministic`
+(default) also enables op determinism, which is process-wide, cannot be switched off again and costs little on
+CPU. The same seed then gives the same weights and metrics on the same machine and TensorFlow build.
 
-**Scale-out.** `strategy` takes any `tf.distribute.Strategy` (e.g. MirroredStrategy over several
-GPUs or logical CPU devices): the model is built and compiled in its scope and Keras splits each
-global batch across the replicas. Results match a single-device run up to float summation order.
-Keras 3.12 under a multi-replica strategy needs the first batch to split evenly and every replica
-to get at least one example, so there batch sizes are rounded down to a multiple of the replica
-count and a last batch with fewer frames than replicas is dropped (`replica_batching`); the test
-set is always predicted whole, on one device. `train --strategy` makes the strategy from the command line
-(fer_utils.train.distribute) and records how it spread the run (`distribution`).
+**Scale-out.** Any `tf.distribute.Strategy` works (`fer_utils.train.distribute`); results match a single
+device up to float summation order. Keras 3.12 under several replicas needs the first batch to split evenly
+and every replica to get at least one example, so batch sizes are rounded down to a multiple of the replicas
+and too short a last batch is dropped (`pipeline.replica_batching`); the test set is predicted on one device.
 
-**Sequence models** (`registry.SEQUENCE_MODELS`, the CNN-LSTM) train through the same `train_run` on a
-`sequences.ClipData`: it splits the frames as any `FaceData` does (the clip, subject or given protocol keeps a
-clip on one side; it refuses the random one), then makes each side one row per clip fed N frames at a time;
-the test predictions, the metrics and the sizes in config.json are then per clip.
-
-**Recipe options** (all off by default, so a run without them is the run it always was): augmentation
-with a configurable strength (`augment_rotation`, `augment_shift`, `augment_zoom`, fed to the pipeline as the
-config's `Augmentation`; the default strength is the first, light one, the preset "arriaga" holds the
-stronger one of Arriaga et al. 2017), class weights from scikit-learn's `compute_class_weight` (`class_weights="balanced"`: rare
-classes such as disgust count more in the loss) and a plateau schedule (`plateau` epochs without
-progress halve Adam's learning rate, recorded per epoch in history.csv). benchmarks/README.md,
-"A training recipe for expressions in the wild", has what they cost and bring.
+Sequence models train through the same `train_run` on a `sequences.ClipData`. What the recipe options cost
+and bring: benchmarks/README.md, "A training recipe for expressions in the wild".
 """
 
 from __future__ import annotations
@@ -77,18 +56,17 @@ from fer_utils.train.runs import RunFolder
 # -> (model, history), as fit_model
 Fit = Callable[..., tuple[keras.Model, pd.DataFrame]]
 
-# Batches Keras runs per call of its compiled step: the same weights and history as one at a time, with less
-# Python between the batches (a 45-epoch run at 32x32 on 2 cores: 20.9 s at 1, 19.1 s at 32); a signal stops a
-# fit after the call it arrives in (`StopBetweenBatches`).
+# Batches per call of Keras's compiled step: the same weights and history as one at a time, less Python
+# between batches (benchmarks/results/train_speed.jsonl, the paper's CNN on 2 cores: an epoch 25.68 / 36.01 s
+# at 1, 18.69 / 14.52 s at 16); a signal stops a fit after the call it arrives in.
 STEPS_PER_EXECUTION = 16
 
 
 @contextmanager
 def retracing_unlogged() -> Iterator[None]:
-    """Drop TensorFlow's warning that a function "triggered tf.function retracing" while the block runs: Keras's
-    step of several batches is traced again for an epoch's shorter last call, and in a kernel that has trained
-    many models TensorFlow counts a new model's step at a freed one's address as the same function (chapter 7's
-    page showed the warning). Every other log line passes."""
+    """Drop TensorFlow's "triggered tf.function retracing" warning while the block runs: Keras retraces its
+    step of several batches for an epoch's shorter last call, and a kernel that trained many models takes a
+    new model's step at a freed one's address for the same function. Every other log line passes."""
     logger = tf.get_logger()
 
     def keep(record: logging.LogRecord) -> bool:
@@ -109,10 +87,9 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]:
-    """The fields of `config` among MODEL_OPTIONS and WILD_OPTIONS that `build` takes (all of MODEL_OPTIONS when
-    it takes `**kwargs`, e.g. a wrapper around a builder, and the WILD_OPTIONS set away from their defaults): each
-    builder gets the knobs it has. A knob set away from its default for a builder that lacks it is a
-    InputError: it would be recorded but never applied."""
+    """The fields of `config` among MODEL_OPTIONS and WILD_OPTIONS that `build` takes (a `**kwargs` wrapper:
+    all of MODEL_OPTIONS and the WILD_OPTIONS set away from their defaults). A knob set away from its default
+    for a builder that lacks it is an InputError: it would be recorded but never applied."""
     parameters = inspect.signature(build).parameters.values()
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
     names = {p.name for p in parameters}
@@ -138,11 +115,9 @@ def compile_model(
     steps_per_epoch: int = 1,
 ) -> keras.Model:
     """Build the model with `build` (default: the registry's builder of `config.model`)
-    for `num_classes`, with the knobs of `config` it takes (`model_options`), and
-    compile it with Adam (at the config's rate, or on its schedule over epochs of
-    `steps_per_epoch` steps) and cross-entropy (label-smoothed when asked: `recipe`). A
-    chapter passes the builder its own cell defined, so that an edit there changes the
-    model trained."""
+    with the knobs of `config` it takes, and compile it with Adam (at the config's
+    rate or on its schedule) and cross-entropy (label-smoothed when asked). A chapter
+    passes the builder its own cell defined, so that an edit there changes the model."""
     build = build or MODEL_BUILDERS[config.model]
     options = model_options(config, build)
     model = build(
@@ -169,10 +144,8 @@ def compile_model(
 
 
 def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence[str]) -> dict[int, float] | None:
-    """Keras's `class_weight` (class index → weight) for `config.class_weights`: None for "none"; for
-    "balanced", scikit-learn's n / (classes × count) per class of the training side, so that every class
-    weighs as much in the loss as if the classes were equally frequent (FER-2013: 436 disgust faces of
-    28,709)."""
+    """Keras's `class_weight` for `config.class_weights`: None for "none"; for "balanced", n / (classes ×
+    count) per class, so that each weighs as if all were equally frequent (FER-2013: 436 disgust of 28,709)."""
     if config.class_weights == "none":
         return None
     from sklearn.utils.class_weight import compute_class_weight
@@ -183,13 +156,10 @@ def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence
 
 
 class StopBetweenBatches(keras.callbacks.Callback):
-    """Ctrl-C (or SIGTERM) during a fit ends it at the next batch boundary (after the call of up to
-    `STEPS_PER_EXECUTION` batches it arrives in), as KeyboardInterrupt (`Stopped`, which
-    knows the signal: the command exits 130 or 143). Python's own handler raises wherever the main thread is, and
-    inside Keras's loop that can be a TensorFlow conversion, which then fails with a TypeError instead of
-    stopping (a CI run of `train` ended so). Use it as a context
-    around `fit` and as one of its callbacks: `with StopBetweenBatches() as stop: model.fit(..., callbacks=[stop])`
-    (`interrupts.stop_on_signals` holds the signal meanwhile)."""
+    """Ctrl-C (or SIGTERM) during a fit ends it after the call of up to `STEPS_PER_EXECUTION` batches it
+    arrives in, as `Stopped` (exit 130 or 143). Python's own handler can raise inside a TensorFlow conversion,
+    which then fails with a TypeError instead of stopping. Use it as a context around `fit` and as one of its
+    callbacks: `with StopBetweenBatches() as stop: model.fit(..., callbacks=[stop])`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -226,10 +196,9 @@ class LastEpochWeights(keras.callbacks.Callback):
 
 
 class AveragedAtStop(keras.callbacks.Callback):
-    """Keras's `SwapEMAWeights(swap_on_epoch=True)` leaves the averaged weights in the model at the end of every
-    epoch and prepares the end of fit (which writes the optimizer's averages into the model) only at the last
-    epoch of `epochs`; a run stopped earlier (early stopping, a time budget) would end on its raw weights. Placed
-    after the callbacks that stop a run, this prepares it as Keras does at the last epoch."""
+    """Keras's `SwapEMAWeights(swap_on_epoch=True)` prepares the end of fit (the averages written into the
+    model) only at the last of `epochs`, so a run stopped earlier would end on its raw weights. Placed after
+    the callbacks that stop a run, this prepares it as Keras does at the last epoch."""
 
     def __init__(self, swap: keras.callbacks.SwapEMAWeights) -> None:
         super().__init__()
@@ -241,13 +210,10 @@ class AveragedAtStop(keras.callbacks.Callback):
 
 
 class InferenceScores(keras.callbacks.Callback):
-    """After every epoch, scores `batches` (the training frames, neither shuffled nor augmented) with
-    `model.evaluate`, as Keras scores the validation side, and logs each metric as `train_eval_<metric>`.
-
-    Keras logs a training epoch's `accuracy` as the running mean over batches scored with dropout on by
-    changing weights; `val_accuracy` is scored once, with dropout off. Their difference is then not the
-    generalisation gap (issue 46: 0.602 logged against 0.655 in inference mode for chapter 5's remedy).
-    Placed before the history logger, the scores land in history.csv."""
+    """After every epoch, scores `batches` (the training frames, neither shuffled nor augmented) as Keras
+    scores the validation side, and logs each metric as `train_eval_<metric>`. Keras's logged `accuracy` is a
+    running mean with dropout on and changing weights, so its gap to `val_accuracy` misleads (0.602 logged
+    against 0.655 in inference mode for chapter 5's remedy)."""
 
     def __init__(self, batches: tf.data.Dataset) -> None:
         super().__init__()
@@ -267,16 +233,12 @@ def run_callbacks(
     plateau: int = 0,
     train_eval: tf.data.Dataset | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Score `train_eval` (the training frames, unshuffled) in inference mode after
-    every epoch, as the validation side is scored
-    (`InferenceScores`: `train_eval_accuracy` in the history),
-    stop at a NaN loss (a diverged run) or when `monitor` has not improved for
-    `patience` epochs, keep the best epoch's weights and put them back at the end (in
-    memory: a model file written at every improvement cost a sixth of a small run),
-    after writing the last epoch's weights to the run (first in the list after the
-    scores, so before that restore), optionally halve the learning rate (down to 1e-6)
-    after `plateau` epochs without progress (0: off; the rate of each epoch then lands
-    in the history), and log every epoch to the run's history file."""
+    """Score `train_eval` in inference mode after every epoch (`InferenceScores`), stop
+    at a NaN loss or when `monitor` has not improved for `patience` epochs, keep the
+    best epoch's weights in memory (a model file written at every improvement cost a
+    sixth of a small run) and put them back at the end, after writing the last epoch's
+    weights, optionally halve the learning rate after `plateau` epochs without
+    progress (0: off), and log every epoch to the run's history file."""
     halve = keras.callbacks.ReduceLROnPlateau(
         monitor=monitor,
         factor=0.5,
@@ -286,8 +248,7 @@ def run_callbacks(
     schedule = [halve] if plateau else []
     scores = [InferenceScores(train_eval)] if train_eval is not None else []
     return [
-        # first: every later callback and the history see the training side's
-        # inference scores
+        # first: every later callback and the history see the inference scores
         *scores,
         LastEpochWeights(run.last_weights_file),
         keras.callbacks.TerminateOnNaN(),
@@ -314,12 +275,8 @@ def fit_model(
     train_eval: tf.data.Dataset | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Compile the configured model and fit it for up to `config.epochs`, with early
-    stopping on the validation loss (the training loss without `val`), scoring the
-    training frames `train_eval` in inference mode after every epoch (`run_callbacks`),
-    and save the run's model (`save_fitted`). Returns that model and the history, one
-    row per epoch. What a long run needs besides (a time budget, Keras's weight
-    average, Ctrl-C between batches, several devices) is `long_run` and
-    `StopBetweenBatches`."""
+    stopping on the validation loss (the training loss without `val`), and save the
+    run's model. Returns that model and the history, one row per epoch."""
     steps = batches_per_epoch(train)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = compile_model(config, num_classes, build, steps)
@@ -343,9 +300,8 @@ def fit_model(
 def long_run(
     config: TrainConfig, steps: int, callbacks: list[keras.callbacks.Callback]
 ) -> tuple[list[keras.callbacks.Callback], list[TimeBudget]]:
-    """`callbacks` with what a long run asks of its config around them: Keras's average of the weights
-    (`use_ema`: every epoch is scored, and its weights kept, with the averaged weights, also when a run stops
-    before its last epoch: `AveragedAtStop`) and a time budget (`recipe.TimeBudget`), returned too."""
+    """`callbacks` with what the config asks of a long run around them: Keras's average of the weights
+    (`use_ema`, also when a run stops early: `AveragedAtStop`) and a time budget, returned too."""
     budget = [TimeBudget(config.time_budget, config.epochs, steps)] if config.time_budget else []
     if not config.use_ema:
         return [*callbacks, *budget], budget
@@ -373,10 +329,9 @@ def batches_per_epoch(dataset: tf.data.Dataset) -> int:
 def training_seconds_per_image(
     models: Mapping[str, keras.Model], images: np.ndarray, labels: np.ndarray, batch_size: int, repeats: int = 3
 ) -> dict[str, float]:
-    """Median seconds per image of one training pass of each compiled model over `images` held in memory: what
-    an epoch costs per image on this machine, without the input pipeline. The models take turns, pass after
-    pass (after a first pass each that traces its graph), so that a machine whose load changes meanwhile slows
-    them all alike. Parameters and FLOPs are not speed; this is (chapter 7 times its models with it)."""
+    """Median seconds per image of one training pass of each compiled model over `images` held in memory:
+    an epoch's cost on this machine, without the input pipeline. The models take turns, pass after pass, so
+    that a load that changes meanwhile slows them all alike."""
     batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache()
     seconds: dict[str, list[float]] = {name: [] for name in models}
     for round_ in range(repeats + 1):
@@ -391,11 +346,8 @@ def training_seconds_per_image(
 
 def predict_batches(model: keras.Model, dataset: tf.data.Dataset, tta: str = "none") -> np.ndarray:
     """Class probabilities for every image of `dataset` ((images, labels) batches), in order, averaged over
-    the views of test-time augmentation `tta` (`evaluate.tta`; "none": the image alone).
-
-    Calls the model batch by batch instead of `model.predict`: a chapter that trains many runs in one
-    kernel would otherwise make TensorFlow retrace a new predict function per model and print
-    warnings into the page."""
+    the views of test-time augmentation `tta` (`evaluate.tta`). Batch by batch, not `model.predict`, which
+    retraces per model and prints warnings into a page that trains many runs."""
     from fer_utils.evaluate.tta import check_tta, tta_probabilities
 
     check_tta(tta)
@@ -418,19 +370,11 @@ def train_run(
     verbose: int | str = 2,
     distribution: Mapping[str, object] | None = None,
 ) -> RunFolder:
-    """Train the network `build` makes (None: the registry's builder of `config.model`) on `data` (its
-    frames, split and input pipeline: `pipeline.FaceData`) as `config` says, test it, and write the run
-    folder `out`; returns it (`runs.RunFolder`). `fit` compiles and fits the model (default `fit_model`; a
-    chapter passes the one it shows).
-
-    Everything is checked first (InputError): the config, the frames and their crops on disk, the
-    split's classes, that `out` holds nothing. A dataset with its own split is trained on it unless the
-    config names a protocol (`splits.resolve_protocol`); the dataset's split is said in one printed line, with
-    a WARNING for each class its tested side lacks (`splits.given_warnings`); the protocol used is the one
-    config.json records. The split goes through the crops' duplicate audit (`FaceData.split_for`): copies of
-    one image on one side, the test copies of training crops marked (left out with `config.clean_test`). The run is written into a temporary sibling folder renamed to `out` when
-    complete, so `out` either holds a whole run or is left as it was. `distribution` (how `train --strategy`
-    spread the run: `fer_utils.train.distribute.distribution_record`) is recorded as config.json's "distribution".
+    """Train the network `build` makes (None: the registry's builder of `config.model`) on `data` as `config`
+    says, test it, and write the run folder `out`; returns it. `fit` compiles and fits the model (default
+    `fit_model`; a chapter passes the one it shows). Everything is checked first (InputError); `out` then
+    holds a whole run or is left as it was. The dataset's own split is said in one line, with a WARNING per
+    class its tested side lacks. `distribution` (`distribute.distribution_record`) goes into config.json.
     """
     check_config(config)
     check_run_dir(out)
@@ -485,7 +429,7 @@ def _fit_and_test(
     has_val = split.val is not None and len(split.val) > 0
     train_batches = data.batches(split.train, classes, config, training=True, replicas=replicas)
     val_batches = data.batches(split.val, classes, config, replicas=replicas) if has_val else None
-    # the training side scored as the val side is (config.score_train; off in the wild recipe, for time)
+    # the training side scored as the val side is (off in the wild recipe, for time)
     train_eval = data.batches(split.train, classes, config, replicas=replicas) if config.score_train else None
     run.classes_file.write_text(json.dumps(list(classes)))
     start = time.perf_counter()

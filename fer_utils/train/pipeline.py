@@ -2,10 +2,8 @@
 how they are split and the input pipeline that feeds them), and that pipeline, `make_dataset` (tf.data:
 decode, cache, shuffle, batch, augment, prefetch).
 
-A chapter passes its own `FaceData` to training, built from the code it shows (chapter 4's
-`make_dataset`, chapter 6's `split_frames`), exactly as it passes the network its cell defined: an edit
-there changes the runs it reports. `fer_utils.train.fit.train_run` reads nothing about the data but through
-this object.
+A chapter passes its own `FaceData`, built from the code it shows, so that an edit there changes the runs
+it reports; training reads the data only through this object.
 """
 
 from __future__ import annotations
@@ -45,11 +43,9 @@ def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
 
 
 def _decoder(image_size: tuple[int, int] | None = None):
-    """A tf.data map function: PNG path → (H, W, 1) raw pixels: the crop as
-    preprocessing cut it, uint8 at its own side (the model resizes it itself:
-    `models.networks._inputs`), or float32 resized to `image_size` (bilinear, the
-    model's own resizer) for crops that share no side or a model that takes one side
-    only."""
+    """A tf.data map function: PNG path → (H, W, 1) raw pixels, uint8 at the crop's own
+    side (the model resizes it itself), or float32 resized to `image_size` (bilinear,
+    as the model does) for crops that share no side or a model of one side only."""
 
     def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.io.decode_png(tf.io.read_file(path), channels=1)
@@ -63,10 +59,8 @@ def _decoder(image_size: tuple[int, int] | None = None):
 
 
 def _augmenter(seed: int, augment: Augmentation) -> keras.Sequential:
-    """`augment` as Keras layers: a horizontal flip, a shift and a zoom of up to
-    ±`augment.shift` and ±`augment.zoom` of the side, and a rotation of
-    ±`augment.rotation` degrees when it is not 0 (its layer is left out at 0, so the
-    light default draws exactly the transforms it always drew)."""
+    """`augment` as Keras layers: a horizontal flip, a shift, a zoom and a rotation
+    (left out at 0 degrees, so the light default draws the transforms it always drew)."""
     turns = augment.rotation / 360
     rotate = [keras.layers.RandomRotation(turns, seed=seed + 3)] if turns else []
     return keras.Sequential(
@@ -82,10 +76,8 @@ def _augmenter(seed: int, augment: Augmentation) -> keras.Sequential:
 
 def flip_and_shift(ds: tf.data.Dataset, seed: int, shift: float) -> tf.data.Dataset:
     """Each (image, label) of `ds` flipped left-right with probability 1/2 and shifted by up to `shift` of its
-    side (padded by mirroring, then cropped back to its side at a random offset). Why not Keras's layers:
-    their random ops are stateful, which tf.data runs one at a time under op determinism (it doubled the
-    epoch); these are stateless ops seeded by a stream that `seed` fixes and that differs every epoch, so
-    they run in parallel and the same seed draws the same transforms."""
+    side (mirror-padded, then cropped back at a random offset). Stateless ops on a stream `seed` fixes, new
+    every epoch: Keras's stateful layers run one at a time under op determinism (it doubled the epoch)."""
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
 
     def augment(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -105,16 +97,12 @@ def make_dataset(
     feed: Feed = Feed(),
 ) -> tf.data.Dataset:
     """Batches of (raw pixels, class index) from the crops of `frames` (paths relative
-    to `root`), fed as `feed` says (`config.Feed`: batch size, shuffle and seed,
-    augmentation, cache, size).
+    to `root`), fed as `feed` says (`config.Feed`).
 
-    Decode in parallel (order kept), cache the decoded crops in memory (uint8, at their
-    own side: the model resizes them itself; `feed.image_size` resizes them here
-    instead, see `_decoder`), reshuffle every epoch from the seed, batch as float32,
-    optionally augment (flips and shifts alone, without rotation or zoom, by
-    `flip_and_shift`; else by `_augmenter`), change the batches as
-    `feed.batch_augment` says (`augment_batches`: intensity, erasing, mixing; off by
-    default), and prefetch so the model never waits for input.
+    Decode in parallel (order kept), cache the decoded crops in memory, reshuffle
+    every epoch from the seed, batch as float32, optionally augment (flips and shifts
+    alone by `flip_and_shift`, else `_augmenter`), change the batches as
+    `feed.batch_augment` says, and prefetch so the model never waits for input.
     """
     missing = [p for p in frames["image"].head(1) if not (Path(root) / p).is_file()]
     if missing:
@@ -174,12 +162,9 @@ def replica_batching(n: int, batch_size: int, replicas: int) -> tuple[int, bool]
 @dataclass(frozen=True, eq=False)
 class FaceData:
     """The data module of a run: the crops folder (`crops`, with its manifest), the frames of it that are
-    used (`table`, rows of the manifest; default: the manifest's own; only the usable ones, and only
-    those of `subjects` when given), how they are split (`split`, default `splits.split_frames`) and the
-    input pipeline that feeds them (`pipeline`, default `make_dataset`).
-
-    A chapter builds it from the code it shows and hands it to training with its network and its
-    `TrainConfig`; the book's cache keys a run by these functions' code too."""
+    used (`table`, default the manifest's; only usable ones, and those of `subjects` when given), how they
+    are split (`split`) and the input pipeline that feeds them (`pipeline`). The book's cache keys a run by
+    these functions' code too."""
 
     crops: Path
     table: pd.DataFrame | None = None
@@ -213,9 +198,8 @@ class FaceData:
         return resolve_protocol(frames, config.protocol)
 
     def split_for(self, config: TrainConfig, frames: pd.DataFrame) -> Split:
-        """`frames` split with `split` by `config`'s protocol, sizes and seed, through the crops' duplicate
-        audit (`duplicates.audited_split`): exact copies of one image on one side, the test rows that copy a
-        training crop marked and, with `config.clean_test`, left out."""
+        """`frames` split by `config` through the crops' duplicate audit (`duplicates.audited_split`): copies
+        of one image on one side, the test rows that copy a training crop marked (`config.clean_test`: left out)."""
         protocol = self.protocol(config, frames)
         sizes = (config.test_size, config.val_size, config.seed)
         return audited_split(frames, self.crops, protocol, *sizes, config.clean_test, self.split)
@@ -229,21 +213,17 @@ class FaceData:
         training: bool = False,
         replicas: int = 1,
     ) -> tf.data.Dataset:
-        """`frames` through `pipeline` in `config`'s batch (split evenly over `replicas`): the crops as their
-        spec cut them (the model resizes them itself), or at `config`'s input size for crops without a spec
-        (made by hand); `training` also shuffles them every epoch from the seed and augments them as `config`
-        says."""
+        """`frames` through `pipeline` in `config`'s batch, split evenly over `replicas`; crops without a spec
+        (made by hand) at `config`'s input size. `training` also shuffles and augments them."""
         size, drop = replica_batching(len(frames), config.batch_size, replicas)
         sized = None if self.spec else config.image_size
         feed = config.feed(training, batch_size=size, drop_remainder=drop, image_size=sized)
         return self.pipeline(frames, self.crops, classes, feed)
 
 
-# Batch augmentation beyond flips and shifts (`config.BatchAugmentation`, all off by default; `augment_batches`,
-# training side only): intensity jitter (brightness, contrast, gamma, blur), random erasing (Zhong et al. 2020),
-# mixup (Zhang et al. 2018) or cutmix (Yun et al. 2019). Stateless random ops on a stream the run's seed fixes,
-# different every epoch; mixing makes the labels class distributions, which `recipe.SmoothedCrossentropy` and
-# `recipe.label_accuracy` read as they read class indices.
+# Batch augmentation (`config.BatchAugmentation`, training side only): intensity jitter, random erasing
+# (Zhong et al. 2020), mixup (Zhang et al. 2018) or cutmix (Yun et al. 2019). Mixing makes the labels class
+# distributions, which `recipe.SmoothedCrossentropy` and `recipe.label_accuracy` read as they read indices.
 
 # mixup's Beta(α, α) for its mixing weight (Zhang et al. 2018 use 0.2 on ImageNet); cutmix draws its box's
 # area uniformly (Beta(1, 1)), as Yun et al. 2019 do.

@@ -2,15 +2,10 @@
 (one epoch of linear warm-up, then cosine decay), a label-smoothed loss, and a time budget that sets that
 length from the measured seconds per epoch.
 
-`train.fit.compile_model` and `train.fit.run_callbacks` read them from the `TrainConfig` (`schedule`,
-`label_smoothing`, `time_budget`); a config that names none of them trains exactly as before (Adam at a
-constant rate, plain cross-entropy, a fixed number of epochs).
-
-**Why.** On 2 CPU cores an epoch of FER-2013 costs half a minute, so a reader can afford about twenty:
-a schedule that warms up and then decays to 1 % of its peak by the last epoch ends on weights that have
-settled, where a constant rate with early stopping keeps bouncing (benchmarks/README.md, "The book's
-network for faces in the wild"). Label smoothing (Szegedy et al. 2016) keeps the network from growing
-its logits without bound on FER-2013's noisy labels.
+Why: on 2 CPU cores a reader can afford about twenty epochs of FER-2013, and a schedule that decays to 1 %
+of its peak by the last one ends on settled weights where a constant rate with early stopping keeps bouncing
+(benchmarks/README.md, "The book's network for faces in the wild"). Label smoothing (Szegedy et al. 2016)
+keeps the logits from growing without bound on FER-2013's noisy labels.
 """
 
 from __future__ import annotations
@@ -24,8 +19,8 @@ from keras import ops
 from fer_utils.errors import InputError
 from fer_utils.train.config import SCHEDULES
 
-# "one-cycle" (train_config.SCHEDULES): WARMUP_EPOCHS of linear warm-up to the learning rate, then cosine decay to
-# SCHEDULE_FLOOR of it at the run's last step.
+# "one-cycle": WARMUP_EPOCHS of linear warm-up to the learning rate, then cosine decay to SCHEDULE_FLOOR of
+# it at the run's last step.
 SCHEDULE_FLOOR = 0.01
 WARMUP_EPOCHS = 1
 # Epochs a time budget times before it fixes the run's length (the first also decodes and caches the crops).
@@ -81,10 +76,8 @@ def learning_rate(
 
 @keras.saving.register_keras_serializable(package="fer_utils")
 class SmoothedCrossentropy(keras.losses.Loss):
-    """Cross-entropy of class indices against softmax outputs with label smoothing: the target puts
-    1 − `smoothing` + smoothing/K on the true class and smoothing/K on each other (K classes). Keras's sparse
-    cross-entropy has no smoothing, so the indices are made one-hot here; labels that are class distributions
-    already (mixed batches, `train.pipeline.augment_batches`) are taken as they are."""
+    """Cross-entropy of softmax outputs with label smoothing. Keras's sparse cross-entropy has no smoothing,
+    so class indices are made one-hot here; class distributions (mixed batches) are taken as they are."""
 
     def __init__(self, smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs: object) -> None:
         super().__init__(name=name, **kwargs)
@@ -133,12 +126,10 @@ def planned_epochs(budget_s: float, elapsed_s: float, epoch_s: float, done: int,
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Ends training within `minutes`: times the first BUDGET_TIMED_EPOCHS epochs, then fixes the number of
-    epochs that fit in the rest of the budget at the last one's speed (never more than `most`), sets the
-    schedule's length to it (a `WarmupCosine` ends its decay there) and stops after it; says the plan and an
-    ETA at every epoch, and keeps the plan in `record` (budget, epochs chosen, measured seconds per epoch, and
-    the seconds over budget, said in a WARNING when there are any: a budget shorter than one epoch still
-    trains one)."""
+    """Ends training within `minutes`: times the first BUDGET_TIMED_EPOCHS epochs, then fixes how many fit
+    (at most `most`), ends a `WarmupCosine` schedule's decay there and stops after them. Says an ETA every
+    epoch and keeps the plan in `record`; an overrun (a budget shorter than one epoch still trains one) is
+    said in a WARNING."""
 
     def __init__(self, minutes: float, most: int, steps_per_epoch: int, say=print) -> None:
         super().__init__()

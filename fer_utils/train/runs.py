@@ -1,18 +1,10 @@
 """The trained run: one object for a training run's folder, its files read back, and the run read once.
 
-`RunFolder` is the shape a trained run travels in: `train.fit.train_run`, `artifacts.train` and
-`chapters.train_variants` return it, the CLI, the chapters and the benchmarks read it. It names the
-run's files (`fer_utils.storage.run_files` lists them), reads the JSON and CSV ones (`config`, `metrics`,
-`history`, `classes`, `test_predictions`, and `scores`: the numbers a chapter's table shows), loads the
-model, its classes and its crop spec once (`open`: a `LoadedRun`, what the recognizer, `predict`, `evaluate` and
-the page's export take; `crop_spec`: the `crops.CropSpec` training copied into the folder; a run made before
-it is refused, to be trained again). Where a path is needed it behaves like its folder:
-`os.fspath(run)`, `run / "config.json"`, `str(run)`, and it equals `Path` of the same folder.
-
-`fer_utils.train.fit` writes a run into a temporary folder and renames it into place when it is
-complete, so a folder with `metrics.json` is a finished run. Reading the files needs no TensorFlow:
-`load` imports the model code (`fer_utils.models.networks`, which never imports this module) only when called; a
-run's recognizer is `fer_utils.deploy.inference.Recognizer.of_run(run)`.
+`RunFolder` is how a trained run travels: it names the run's files (`fer_utils.storage.run_files`), reads
+the JSON and CSV ones and loads the model, its classes and its crop spec once (`open`). It behaves like its
+folder where a path is needed, and equals `Path` of the same folder. Runs are written whole (see
+CONTRACTS.md), so a folder with `metrics.json` is a finished run. Reading the files needs no TensorFlow: the
+model code (`fer_utils.models.networks`, which never imports this module) is imported only to load a model.
 """
 
 from __future__ import annotations
@@ -89,7 +81,7 @@ class RunFolder:
     def __hash__(self) -> int:
         return hash(self.path)
 
-    # the paths of its files: `run.model_file` is `run.path / MODEL_FILE` (the best epoch's model, which `load`
+    # the paths of its files: `run.model_file` is `run.path / MODEL_FILE` (the model the run keeps, which `load`
     # reads; a run that keeps its last epoch has the best epoch's weights beside it in `best_weights_file`)
     model_file = RunFile(MODEL_FILE)
     last_weights_file = RunFile(LAST_WEIGHTS_FILE)
@@ -122,18 +114,11 @@ class RunFolder:
         return read_classes(self.path)
 
     def scores(self) -> dict[str, object]:
-        """The run's numbers as one table row: its test scores (`accuracy` and `macro F1` of single frames,
-        `clip accuracy` and `clip macro F1` of clips by vote) with the best epoch's weights, the model the run
-        keeps, and with the last epoch's (`last-epoch accuracy`, `last-epoch macro F1`: what the run had
-        learnt when training ended, before early stopping put the best epoch back), the final epoch's `train
-        accuracy`, `val accuracy`, their `gap` and `val loss`, the lowest `best val loss`, the `best epoch`
-        and `epochs` run (counted from 1), its `params`, `train s` (seconds) and whether it `collapsed`
-        (`diagnosis.collapse_check`). A number the run did not record (no validation side, a run from before
-        last-epoch scores) is NaN.
-
-        `train accuracy` and `gap` score both sides the same way, in inference mode (`train_eval_accuracy`,
-        `train.fit.InferenceScores`); a run from before that column has NaN there. `logged train accuracy`
-        and `logged gap` are what Keras logs for training, the epoch's running mean with dropout on."""
+        """The run's numbers as one table row: test scores (frames, and clips by vote) of the model the run
+        keeps and of the last epoch's weights, the final epoch's train and val scores, the best epoch
+        (counted from 1), params, seconds and whether it `collapsed`. A number the run did not record is NaN.
+        `train accuracy` and `gap` score both sides in inference mode (`train.fit.InferenceScores`); `logged
+        train accuracy` and `logged gap` use what Keras logs for training, a running mean with dropout on."""
         config, metrics, history = self.config(), self.metrics(), self.history()
         frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
         last_epoch = metrics.get("test_last_epoch", {}).get("frame", {})
@@ -185,11 +170,9 @@ class RunFolder:
         return table.drop(columns=columns), probabilities, classes
 
     def crop_spec(self, model_side: int | None = None) -> CropSpec:
-        """How the faces of the crops the run was trained on were cut: its `crop_spec.json`, written by
-        training. Without one (a run on crops made by hand, a model folder), the default spec at the side the
-        model was given its images: the run's image size, else `model_side` (the side of a model that takes
-        one only), else the default side. A run made before the spec existed (its config.json records `crops`
-        instead) is a MissingFileError: train it again."""
+        """How the faces of the run's training crops were cut: its `crop_spec.json`. Without one (crops made by
+        hand, a model folder), the default spec at the run's image size, else `model_side`, else the default
+        side. A run made before crop specs (config.json records `crops`) is a MissingFileError: train it again."""
         spec = read_crop_spec(self.path)
         if spec is not None:
             return spec
@@ -204,11 +187,9 @@ class RunFolder:
         return CropSpec(side=side) if side else CropSpec()
 
     def open(self, model_file: Path | None = None) -> LoadedRun:
-        """The run read once: its best model (or another model file of the folder, by `models.networks.load_model`,
-        Keras's safe mode), its classes (checked against the model's outputs) and its crop spec
-        (`crop_spec`), what every consumer takes (`inference.Recognizer.of_run`, `predict`, `evaluate`,
-        `exports.page_export`). A model of a fixed input side other than its crops' (saved before models resized
-        their own input) is an InputError: train the run again."""
+        """The run read once: its model (or another model file of the folder, in Keras's safe mode), its classes
+        checked against the model's outputs, and its crop spec. A model of a fixed input side other than its
+        crops' (saved before models resized their own input) is an InputError: train the run again."""
         from fer_utils.models.networks import check_classes, input_side, load_model
 
         path = Path(model_file or self.model_file)
@@ -223,7 +204,7 @@ class RunFolder:
         return LoadedRun(self, model, check_classes(model, read_classes(path.parent)), spec)
 
     def load(self, model_file: Path | None = None) -> keras.Model:
-        """The best model (or another model file of the folder) of the run read once (`open`)."""
+        """The run's model (or another model file of the folder), as `open` loads it."""
         return self.open(model_file).model
 
 

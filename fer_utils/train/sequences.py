@@ -1,24 +1,12 @@
 """Clips as sequences: what a sequence model (`registry.SEQUENCE_MODELS`, the CNN-LSTM of
 `models.networks.build_cnn_lstm`) reads, trains on and predicts.
 
-**A clip's frames** are the usable manifest rows of one clip (same dataset and `clip_id`), in the order of
-their `frame_index`. A sequence model reads N of them at once (`registry.SEQUENCE_FRAMES`, the paper's 6,
-the frames preprocessing cuts by default). `frame_positions` chooses them: the centres of N equal
-segments of the clip's frames, the rule `video.frame_indices` samples a video with, so a clip with more
-frames gives N evenly spaced ones, a clip with exactly N gives all of them in order, and **a clip with
-fewer usable frames** (a face the detector missed in some) gives each of its frames once or twice, in
-order, until there are N: every clip with at least one usable frame is one example, and its `n_frames`
-says how many it had.
-
-`clip_table` turns frames into one row per clip (the split protocols keep a clip whole under `clip`,
-`subject` and `given`; `random` would put frames of one clip on both sides, and `ClipData` refuses it, as
-`train.checks.check_config` does for a registered sequence model). `ClipData` is the `pipeline.FaceData` a
-sequence model trains on through `train.fit.train_run`: the frames split and audited as for any run, then each side
-one row per clip (`clip_split`), fed by `make_clip_dataset` (tf.data with `make_dataset`'s options, its decoder
-and augmenter: the N crops of each clip at their own side, stacked (N, H, W, 1), cached, shuffled, batched,
-augmented with one random transform for all the frames of a clip). The model's frame CNN resizes each crop
-itself (`models.networks.build_cnn_lstm`), as every frame model does. `predict_clip` answers for a video as training
-saw clips: N frames sampled evenly, the largest face of each cut as the run's crop spec says.
+A clip's frames are its usable manifest rows (same dataset and `clip_id`) in `frame_index` order; a sequence
+model reads N of them (`registry.SEQUENCE_FRAMES`), chosen as `video.frame_indices` samples a video, so a
+clip with fewer usable frames (a face the detector missed) repeats some and is still one example.
+`ClipData` trains a sequence model through `train.fit.train_run` on one row per clip; the `random` protocol
+would put frames of one clip on both sides and is refused. `predict_clip` answers for a video as training
+saw clips.
 """
 
 from __future__ import annotations
@@ -66,8 +54,7 @@ def frame_positions(count: int, n: int = SEQUENCE_FRAMES) -> list[int]:
 def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
     """One row per clip of `frames` (usable manifest rows), in the order clips first appear: the first
     frame's columns, `image` and `frame_index` of its middle chosen frame, `n_frames` (its usable frames)
-    and CLIP_IMAGES (its `n` chosen crops, `frame_positions`). A clip whose frames disagree on the emotion
-    is an InputError."""
+    and CLIP_IMAGES; InputError for a clip whose frames disagree on the emotion."""
     if frames.empty:
         raise InputError("no frames to group into clips")
     keys = ["dataset", "clip_id"] if "dataset" in frames.columns else ["clip_id"]  # what names a clip
@@ -87,11 +74,8 @@ def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
 
 
 def make_clip_dataset(clips: pd.DataFrame, root: Path, classes: Sequence[str], feed: Feed = Feed()) -> tf.data.Dataset:
-    """`pipeline.make_dataset` for a sequence model, fed as `feed` says: batches of (clip (N, H, W, 1) raw
-    pixels, class index), one per row of a `clip_table`, each crop decoded by the frame pipeline's decoder
-    (`pipeline._decoder`: at its own side, the model's frame CNN resizes it) in order, cached, reshuffled
-    every epoch from the seed, batched as float32, augmented by the frame pipeline's augmenter with one
-    transform per clip (`augment_clips`) and prefetched."""
+    """`pipeline.make_dataset` for a sequence model: batches of (clip (N, H, W, 1) raw pixels, class index),
+    one per row of a `clip_table`, decoded and augmented as frames are, with one transform per clip."""
     import tensorflow as tf
 
     from fer_utils.train.pipeline import _augmenter, _decoder, class_indices
@@ -145,11 +129,9 @@ def clip_split(split: Split) -> Split:
 
 @dataclass(frozen=True, eq=False)
 class ClipData(FaceData):
-    """`pipeline.FaceData` for a sequence model (`registry.SEQUENCE_MODELS`): the same crops, frames, split
-    function and duplicate audit, then each side one row per clip (`clip_split`) fed by `make_clip_dataset`
-    (its `pipeline`). Without a chosen protocol it splits by clip (or the dataset's own split, when it has
-    one); the random protocol is an InputError: it draws single frames, so a clip's frames would be on both
-    sides. `train.fit.train_run` takes it as it takes any FaceData."""
+    """`pipeline.FaceData` for a sequence model: the same crops, frames, split and duplicate audit, then each
+    side one row per clip fed by `make_clip_dataset`. Without a chosen protocol it splits by clip (or by the
+    dataset's own split); the random protocol is an InputError: a clip's frames would be on both sides."""
 
     pipeline: Pipeline = make_clip_dataset
 
@@ -178,11 +160,9 @@ def clip_shape(model: keras.Model) -> tuple[int, int | None] | None:
 
 
 def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) -> tuple[np.ndarray, int, int]:
-    """(the clip (frames, side, side, 1) float32, faces found, distinct frames read: fewer than `frames` in a
-    video that has fewer) of a video: `frames` frames sampled evenly
-    (`video.sample_frames`, as preprocessing samples), the largest face of each cropped as `spec` says (as
-    the crops the model was trained on were cut); frames without a face are left out and the rest repeated
-    in order (`frame_positions`)."""
+    """(the clip (frames, side, side, 1) float32, faces found, distinct frames read) of a video: `frames`
+    frames sampled evenly as preprocessing samples, the largest face of each cropped as `spec` says; frames
+    without a face are left out and the rest repeated in order (`frame_positions`)."""
     from fer_utils.data.video import check_media, sample_frames
     from fer_utils.faces.crops import largest_face_crop
 
@@ -206,9 +186,8 @@ def predict_clip(
     detector: str | FaceDetector | None = None,
 ) -> pd.DataFrame:
     """A sequence model's answer for a video, one row: `frames` (read), `faces` (found among them),
-    `emotion`, and one probability column per class (`run_files.probability_columns`). The faces are cut as
-    `spec` says (`runs.RunFolder.crop_spec`: the crops it was trained on; default: the default spec), found by
-    `detector` (default: the spec's), as `inference.Recognizer` cuts them for a frame model."""
+    `emotion`, and one probability column per class. The faces are cut as `spec` says (`RunFolder.crop_spec`;
+    default: the default spec) and found by `detector` (default: the spec's), as `inference.Recognizer` does."""
     from fer_utils.faces.detectors import make_detector
     from fer_utils.models.networks import check_classes
 

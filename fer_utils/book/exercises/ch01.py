@@ -13,9 +13,8 @@ from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exe
 
 RAVDESS_FIELDS: dict[str, int] = {"emotion": 2, "intensity": 3, "statement": 4, "repetition": 5, "actor": 6}
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")
-# Valid RAVDESS names in which every two fields hold different codes somewhere (statement 1 and repetition 2,
-# and the other way round; intensity 2 with statement 1): a parser that reads one field from another's place
-# fails on one of them, even where every clip at hand repeats the first statement once.
+# Valid RAVDESS names in which every two fields hold different codes somewhere: a parser that reads one field
+# from another's place fails on one of them, even where every clip at hand repeats the first statement once.
 TELL_APART = ("01-01-03-02-01-02-12.mp4", "02-01-05-01-02-01-07.mp4", "01-01-01-01-02-02-24.mp4")
 
 
@@ -61,10 +60,9 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
 
 
 def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
-    """The clip index `clips` was loaded as, indexed again from the dataset folder its files lie in, and
-    what differs (""; or why: rows dropped, added or relabelled since). (None, why) when it cannot be
-    indexed again (not an index, files that are not there, a layout indexed with options): a checker then
-    never takes `clips` itself for the truth."""
+    """`clips` indexed again from the dataset folder its files lie in, and what differs ("" if nothing);
+    (None, why) when it cannot be (not an index, missing files, a layout indexed with options), so that a
+    checker never takes `clips` itself for the truth."""
     from fer_utils.data.indexing import index_dataset
     from fer_utils.errors import FerError
 
@@ -93,7 +91,7 @@ def check_clip_count(answer: object, clips: pd.DataFrame, emotion: str) -> Feedb
     dataset's files (a `clips` filtered, relabelled or made up before answering changes nothing; one that
     cannot be indexed again fails)."""
     original, changed = original_index(clips)
-    if original is None:  # a table that cannot be indexed again is no index: never counted on as it is
+    if original is None:
         return Feedback(False, f"{changed}: pass the chapter's `clips`, the index of the dataset's files.")
     feedback = check_number(answer, int((original["emotion"] == emotion).sum()), f"the number of {emotion} clips", 0)
     if not feedback.ok and changed:

@@ -60,9 +60,8 @@ def check_sample_indices(sample: Callable[[int, int], list[int]], clip_paths: Se
     )
 
 
-# Mean gray-level difference per pixel allowed between two crops of the same square: resizing with another
-# interpolation (linear, cubic, area) changes a 48×48 crop of a real still by up to about 4; a wrong
-# margin or padding instead of shifting changes it by more than 50.
+# Mean gray-level difference per pixel allowed between two crops of one square: another interpolation
+# changes a 48×48 crop of a real still by up to about 4, a wrong margin or padding by more than 50.
 CROP_TOLERANCE = 8.0
 
 

@@ -43,9 +43,8 @@ def check_majority_vote(
     vote: Callable[..., object], frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]
 ) -> Feedback:
     """`vote(frames, predicted)` returns {clip_id: label}: each clip's most frequent frame prediction, a
-    tie going to the tied label of its latest frame. Checked on the chapter's test frames and the frame
-    predictions `predicted_labels(probabilities, classes)` of its run; names a clip where the majority
-    and the mean vote (`clip_vote`) differ."""
+    tie going to the tied label of its latest frame. Checked on the chapter's test frames and its run's
+    predictions; names a clip where the majority and the mean vote (`clip_vote`) differ."""
     from fer_utils.evaluate.metrics import clip_vote, predicted_labels
 
     predicted = list(predicted_labels(probabilities, classes))

@@ -14,7 +14,7 @@ from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
 def check_generalization_gap(answer: object, history: pd.DataFrame) -> Feedback:
     """Train minus validation accuracy at the last epoch of a run's history, both sides scored the same way, in
-    inference mode (`train_eval_accuracy`, issue 46); the gap with Keras's logged `accuracy` (the epoch's running
+    inference mode (`train_eval_accuracy`); the gap with Keras's logged `accuracy` (the epoch's running
     mean, dropout on) is named as the mistake it is."""
     last = history.iloc[-1]
     scored = f"{TRAIN_EVAL_PREFIX}accuracy"

@@ -1,11 +1,9 @@
-"""The experiment exercises of chapters 4 to 10: change one setting of a baseline (short runs, or the
-chapter's own seed runs from the cache), train it over the same seeds, and answer from the results. The
-student hands over the runs as plain data (`experiment`: each run's settings and per-epoch history, and the
-answer), so the checker grades the student's own output: it checks that the seeds are the same on both sides
-and that only the asked setting changed, recomputes the mean change, and reads it against the spread between
-seeds, naming the plausible mistakes (the other sign, one run's value instead of the change, one seed's
-change instead of the mean, the best epoch instead of the last, the training accuracy logged with dropout on
-instead of the one scored in inference mode).
+"""The experiment exercises of chapters 4 to 10: change one setting of a baseline, train it over the same
+seeds, and answer from the results.
+
+The student hands over the runs as plain data (`experiment`), so the checker grades the student's own
+output: same seeds on both sides, only the asked setting changed, the mean change recomputed and read
+against the spread between seeds, plausible mistakes named (`_hints`).
 """
 
 from __future__ import annotations
@@ -21,8 +19,8 @@ from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.runs import RunFolder
 
-# What an experiment's answer may measure, on the last epoch of each run's history: the column(s) read and
-# the words the feedback uses. "gap" is training minus validation accuracy, both scored in inference mode.
+# What an answer may measure on each run's last epoch, and the feedback's words for it. "gap" is training
+# minus validation accuracy, both scored in inference mode.
 MEASURES = {
     "val_accuracy": "the validation accuracy at the last epoch",
     "val_loss": "the validation loss at the last epoch",
@@ -34,9 +32,8 @@ SETTINGS = tuple(field.name for field in fields(TrainConfig))
 def experiment(baseline: object, changed: object, answer: object) -> dict | None:
     """The plain record the checker reads: each side's runs (settings and history) and the student's answer.
 
-    A side is one run or a list of runs, one per seed; a run is a `RunFolder` (what `fer.train` returns) or a
-    pair (its `TrainConfig`, its history table). None while the experiment has not been run (the exercise is
-    then unanswered, not wrong)."""
+    A side is one run or a list of runs, one per seed; a run is a `RunFolder` or a (`TrainConfig`, history)
+    pair. None while the experiment has not been run (unanswered, not wrong)."""
     if changed is None or answer is None:
         return None
     return {"baseline": _side_record(baseline), "changed": _side_record(changed), "answer": answer}
