@@ -57,6 +57,18 @@ def test_a_clip_whose_frames_disagree_on_the_emotion_is_refused() -> None:
         clip_table(frames)
 
 
+@pytest.mark.parametrize("empty", ["train", "test"])
+def test_a_split_with_an_empty_side_is_an_input_error_for_clips_too(empty: str) -> None:
+    from fer_utils.data.splits import Split
+    from fer_utils.errors import InputError
+    from fer_utils.train.sequences import clip_split
+
+    frames = frames_of({"a": [0, 1, 2], "b": [0, 1]})
+    sides = {"train": frames, "test": frames, empty: frames.iloc[:0]}
+    with pytest.raises(InputError, match="the split left"):  # was a bare KeyError
+        clip_split(Split(**sides))
+
+
 def test_the_cnn_lstm_is_the_paper_cnn_over_the_clip_and_is_counted() -> None:
     from fer_utils.models.networks import (
         build_model,

@@ -195,11 +195,16 @@ def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | Non
     return classes
 
 
+def check_sides(split: Split) -> None:
+    """InputError when the split leaves its train or test side empty."""
+    if split.train.empty or split.test.empty:
+        raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
+
+
 def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
     """InputError when the split leaves its train or test side empty, or a class out of training: the model
     could never predict it, so its test accuracy would mean nothing."""
-    if split.train.empty or split.test.empty:
-        raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
+    check_sides(split)
     missing = [name for name in classes if name not in set(split.train["emotion"])]
     if not missing:
         return
@@ -226,7 +231,7 @@ def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> No
 
 def check_run_dir(run_dir: Path) -> None:
     """InputError if `run_dir` already holds files: a run is never written over another one."""
-    folder = RunFolder(Path(run_dir))
+    folder = RunFolder(run_dir)
     if folder.path.exists() and not folder.path.is_dir():
         raise InputError(f"{run_dir} exists and is not a folder")
     if folder.path.is_dir() and any(folder.path.iterdir()):

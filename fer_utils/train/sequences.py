@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from fer_utils.data.splits import Split, resolve_protocol
 from fer_utils.errors import InputError
@@ -31,12 +32,12 @@ from fer_utils.registry import (
     SEQUENCE_PROTOCOLS,
 )
 from fer_utils.storage.run_files import probability_columns
+from fer_utils.train.checks import check_sides
 from fer_utils.train.config import Feed, TrainConfig
-from fer_utils.train.pipeline import FaceData, Pipeline
+from fer_utils.train.pipeline import FaceData, Pipeline, _augmenter, _decoder, class_indices
 
 if TYPE_CHECKING:
     import keras
-    import tensorflow as tf
 
     from fer_utils.faces.detectors import FaceDetector
 
@@ -64,22 +65,16 @@ def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
     ordered = frames.assign(_order=np.arange(len(frames))).sort_values([*keys, "frame_index", "_order"])
     rows = []
     for _, clip in ordered.groupby(keys, sort=False):
-        chosen = [str(clip["image"].iloc[i]) for i in frame_positions(len(clip), n)]
-        middle = clip.iloc[frame_positions(len(clip), n)[n // 2]]
-        row = clip.iloc[0].to_dict()
-        row.update(image=middle["image"], frame_index=middle["frame_index"], n_frames=len(clip))
-        rows.append({**row, CLIP_IMAGES: json.dumps(chosen)})
-    table = pd.DataFrame(rows).sort_values("_order").drop(columns="_order")
-    return table.reset_index(drop=True)
+        picked = clip.iloc[frame_positions(len(clip), n)]
+        middle = picked.iloc[n // 2]
+        row = {**clip.iloc[0].to_dict(), "image": middle["image"], "frame_index": middle["frame_index"]}
+        rows.append({**row, "n_frames": len(clip), CLIP_IMAGES: json.dumps(list(map(str, picked["image"])))})
+    return pd.DataFrame(rows).sort_values("_order").drop(columns="_order").reset_index(drop=True)
 
 
 def make_clip_dataset(clips: pd.DataFrame, root: Path, classes: Sequence[str], feed: Feed = Feed()) -> tf.data.Dataset:
     """`pipeline.make_dataset` for a sequence model: batches of (clip (N, H, W, 1) raw pixels, class index),
     one per row of a `clip_table`, decoded and augmented as frames are, with one transform per clip."""
-    import tensorflow as tf
-
-    from fer_utils.train.pipeline import _augmenter, _decoder, class_indices
-
     chosen = [json.loads(images) for images in clips[CLIP_IMAGES]]
     n = len(chosen[0]) if chosen else SEQUENCE_FRAMES
     missing = [p for images in chosen[:1] for p in images if not (Path(root) / p).is_file()]
@@ -113,8 +108,6 @@ def load_clips(clips: pd.DataFrame, root: Path, image_size: tuple[int, int] | No
 def augment_clips(augmenter: keras.Layer, clips: tf.Tensor) -> tf.Tensor:
     """`augmenter` applied to a batch of gray clips (B, N, H, W, 1) with one random transform per clip:
     the frames become the channels of one image (B, H, W, N), which the image layers move together."""
-    import tensorflow as tf
-
     stacked = tf.transpose(clips[..., 0], [0, 2, 3, 1])
     moved = augmenter(stacked, training=True)
     return tf.transpose(moved, [0, 3, 1, 2])[..., None]
@@ -123,6 +116,7 @@ def augment_clips(augmenter: keras.Layer, clips: tf.Tensor) -> tf.Tensor:
 def clip_split(split: Split) -> Split:
     """`split` (of frames) with one row per clip on each side (`clip_table`), its notes and duplicate audit
     kept: what a sequence model trains, validates and is tested on."""
+    check_sides(split)
     sides = {side: clip_table(frames) for side, frames in split.sides().items() if len(frames)}
     return replace(split, train=sides["train"], test=sides["test"], val=sides.get("val"))
 
