@@ -51,16 +51,12 @@ def folder_table(root: Path, folder: str) -> str:
     )
 
 
-def module_tables(root: Path) -> str:
-    """Every folder's table."""
-    return "\n\n".join(folder_table(root, folder) for folder in FOLDERS)
-
-
 def write_tables(root: Path, check: bool = False) -> bool:
     """Write the tables into ARCHITECTURE.md (or only compare, `check`); whether the document was up to date."""
     path = root / DOCUMENT
     text = path.read_text(encoding="utf-8")
-    return write_changed(path, text, between(text, (START, END), module_tables(root), path), check)
+    tables = "\n\n".join(folder_table(root, folder) for folder in FOLDERS)
+    return write_changed(path, text, between(text, (START, END), tables, path), check)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

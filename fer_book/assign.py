@@ -291,8 +291,7 @@ def make_way(folder: Path, made: Path, force: bool) -> None:
     names = [Path(folder.name + ".ipynb"), Path("student") / (folder.name + ".ipynb")]
     if not folder.is_dir() or {p.name for p in folder.iterdir()} - {names[0].name, "student", "autograder"}:
         raise BookError(f"{folder} holds files that are no assignment of this book's: give another --out")
-    same = all((folder / n).is_file() and without_ids(folder / n) == without_ids(made / n) for n in names)
-    if same:
+    if all((folder / n).is_file() and without_ids(folder / n) == without_ids(made / n) for n in names):
         shutil.rmtree(folder)
     elif force:
         folder.rename(folder.with_name(f"{folder.name}{BACKUP_MARK}{time.strftime('%Y%m%d-%H%M%S')}"))

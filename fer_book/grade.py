@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from fer_book.assign import assign_chapter, chapters_with_exercises
 from fer_book.execute import GRADE_TIMEOUT_S
 from fer_book.grade_sandbox import Bind, Isolation, Limits, check_isolation, make_layout, run_sandboxed
 from fer_book.grade_sheet import GradeSheet, check_grade_outputs, grade_sheet_lock
@@ -67,16 +68,11 @@ class Submission:
     problem: str | None = None
 
 
-def notebook_named(path: Path) -> bool:
-    """Whether `path` is named as a notebook: `.ipynb`, in any case."""
-    return path.suffix.lower() == ".ipynb"
-
-
 def submission_paths(folder: Path) -> list[Path]:
     """Every notebook under `folder` (checkpoints left out), sorted; BookError when there is none."""
     if not Path(folder).is_dir():
         raise BookError(f"the submissions folder {folder} is not a folder")
-    paths = sorted(p for p in Path(folder).rglob("*") if notebook_named(p) and CHECKPOINTS not in p.parts)
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() == ".ipynb" and CHECKPOINTS not in p.parts)
     if not paths:
         raise BookError(f"no notebooks (*.ipynb) under {folder}")
     return paths
@@ -225,17 +221,8 @@ class Grader:
             path.chmod(0o755 if path.is_dir() else 0o644)
         out.chmod(0o777)
         log = self.work / f"{name}.log"
-        argv = [
-            str(self.layout.python),
-            "-m",
-            "otter",
-            "run",
-            "-a",
-            str(self.autograder),
-            "-o",
-            str(out),
-            str(notebook),
-        ]
+        argv = [str(self.layout.python), "-m", "otter", "run", "-a", str(self.autograder), "-o", str(out)]
+        argv.append(str(notebook))
         binds = [Bind(self.inbox, self.inbox), Bind(out, out, writable=True)]
         start = time.monotonic()
         code = run_sandboxed(argv, self.layout, self.isolation, Limits(), binds, self.timeout_s, log, self.work / name)
@@ -244,9 +231,7 @@ class Grader:
         if code is None:
             return dict.fromkeys(self.numbers, ("timeout", f"the notebook did not finish within {self.timeout_s:g} s"))
         if code != 0 or not results.is_file():
-            lines = (
-                [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.is_file() else []
-            )
+            lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
             raised = [line.strip() for line in lines if RAISED.match(line)]
             signal = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap reports 128 + n
             how = f"killed by signal {signal}, by the notebook?" if signal else f"exit {code}"
@@ -270,8 +255,6 @@ def remove_dead_work_folders() -> None:
 
 def chapter_path(root: Path, chapter: str) -> Path:
     """The chapter notebook whose name starts with `chapter` (`01` or `01_dataset_tour`)."""
-    from fer_book.assign import chapters_with_exercises
-
     found = chapters_with_exercises(root, [chapter])
     if len(found) != 1:
         names = ", ".join(p.stem for p in chapters_with_exercises(root))
@@ -291,8 +274,6 @@ def grade_folder(
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Grade every notebook under `submissions` not graded yet in `out` with the chapter's autograder;
     write `out` and its summary after each one; return both tables and how many kept their grades."""
-    from fer_book.assign import assign_chapter
-
     root = Path(root or repo_root()).absolute()
     book_chapter = chapter_path(root, chapter)
     paths = submission_paths(submissions)

@@ -100,7 +100,6 @@ class Layout:
     book_at: Path  # where the sandboxes see it (the checkout's path; the copy itself without isolation)
     python: Path  # the virtual environment's interpreter
     binds: tuple[Bind, ...]
-    cache: Path
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -135,17 +134,12 @@ def pristine_copy(root: Path, folder: Path, mount_points: list[Path], link_sampl
     return book
 
 
-def cache_folder() -> Path:
-    """The artefact cache the chapters use (`fer_utils.book.artifacts.default_cache`), resolved."""
-    from fer_utils.book.artifacts import default_cache
-
-    return default_cache().expanduser().resolve()
-
-
 def make_layout(root: Path, folder: Path, isolation: Isolation) -> Layout:
     """The pristine copy of the checkout `root` (made in `folder`) and what this grading run's sandboxes see."""
+    from fer_utils.book.artifacts import default_cache
+
     root = Path(root).absolute()
-    cache = cache_folder()
+    cache = default_cache().expanduser().resolve()  # the artefact cache the chapters use
     cache.mkdir(parents=True, exist_ok=True)
     venv = Path(sys.prefix).resolve()
     binds = [Bind(venv, venv)]
@@ -178,7 +172,7 @@ def make_layout(root: Path, folder: Path, isolation: Isolation) -> Layout:
             "LOGNAME": "student",
         }
     )
-    return Layout(book, book_at, venv / "bin" / "python", tuple(binds), cache, env)
+    return Layout(book, book_at, venv / "bin" / "python", tuple(binds), env)
 
 
 def check_isolation(isolation: Isolation) -> None:
@@ -241,15 +235,12 @@ def bwrap_command(
     env: dict[str, str],
     cwd: Path,
     limits: Limits,
-    own_user: bool,
-    writable_cache: bool = False,
 ) -> list[str]:
     """The bubblewrap command line that runs `argv` in a sandbox (see the module's docstring)."""
     command = [BWRAP, "--die-with-parent", "--new-session", *_namespaces()]
     if os.geteuid() == 0:
-        command += ["--cap-drop", "ALL"]
-        if own_user:
-            command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+        command += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        command += ["--cap-add", "CAP_SETPCAP"]
     command += ["--ro-bind", "/usr", "/usr"]
     for name in ("/bin", "/lib", "/lib64", "/lib32", "/sbin"):
         if os.path.islink(name):
@@ -265,9 +256,7 @@ def bwrap_command(
     for name in (WORKDIR_NAME, HOME_NAME):
         command += ["--perms", "0777", "--dir", str(SANDBOX_TMP / name)]
     made = {SANDBOX_TMP, Path("/usr"), Path("/etc"), Path("/dev"), Path("/proc")}
-    every = [Bind(layout.book, layout.book_at)]
-    every += [Bind(b.source, b.target, writable_cache and b.source == layout.cache) for b in layout.binds]
-    every += binds
+    every = [Bind(layout.book, layout.book_at), *(Bind(b.source, b.target) for b in layout.binds), *binds]
     mounted: list[Path] = []
     for bind in sorted(every, key=lambda b: len(b.target.parts)):
         if not any(bind.target.is_relative_to(m) for m in mounted):
@@ -279,16 +268,13 @@ def bwrap_command(
         command += ["--setenv", name, value]
     command += ["--chdir", str(cwd), "--"]
     nproc = limits.processes
-    if os.geteuid() == 0 and own_user:
+    if os.geteuid() == 0:
         uid = str(secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0]) + SANDBOX_UIDS[0])
         command += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all"]
         command += ["--bounding-set=-all", "--no-new-privs", "--"]
-    elif os.geteuid() != 0:
+    else:
         nproc += own_tasks()
-    command += ["prlimit", f"--as={limits.memory_bytes}", "--core=0"]
-    if own_user or os.geteuid() != 0:
-        command += [f"--nproc={nproc}"]
-    return [*command, "--", *argv]
+    return [*command, "prlimit", f"--as={limits.memory_bytes}", "--core=0", f"--nproc={nproc}", "--", *argv]
 
 
 def _plain_limits(limits: Limits) -> None:
@@ -309,11 +295,10 @@ def run_sandboxed(
 ) -> int | None:
     """Run `argv` in a sandbox of its own (`Isolation.NONE`: a plain child, working folder and home in
     `host_tmp`), output to `log`; its exit code, or None past `timeout_s`, killed with all it started."""
-    env: dict[str, str] = {}
     if isolation is Isolation.BWRAP:
         cwd = SANDBOX_TMP / WORKDIR_NAME
         env = {"HOME": str(SANDBOX_TMP / HOME_NAME), "TMPDIR": str(SANDBOX_TMP)}
-        command = bwrap_command(list(argv), layout, list(binds), env, cwd, limits, own_user=True)
+        command = bwrap_command(list(argv), layout, list(binds), env, cwd, limits)
         popen_env, popen_cwd, preexec = None, None, None
     else:
         for name in (WORKDIR_NAME, HOME_NAME):

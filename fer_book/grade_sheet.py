@@ -36,8 +36,7 @@ GUARD = "'"  # the prefix that neutralises a formula; a cell starting with it is
 
 def summarize(grades: pd.DataFrame) -> pd.DataFrame:
     """passed / total exercises per submission (with its student and chapter)."""
-    keys = ["student", "submission", "chapter"]
-    summary = grades.groupby(keys, sort=True)["passed"].agg(passed="sum", total="size")
+    summary = grades.groupby(["student", "submission", "chapter"], sort=True)["passed"].agg(passed="sum", total="size")
     return summary.reset_index()[SUMMED_COLUMNS]
 
 
@@ -51,10 +50,11 @@ def check_grade_outputs(out: Path, reads: list[Path]) -> None:
     where it cannot be written."""
     if not Path(out).name:
         raise OutputError(f"--out {out} names no file; give e.g. grades.csv")
-    for option, path in (("--out", out), ("--out's summary", summary_path(out))):
+    outputs = {"--out": out, "--out's summary": summary_path(out)}
+    for option, path in outputs.items():
         if path.suffix.lower() == ".ipynb":
             raise OutputError(f"{option} {path} is a notebook name: the grades are a CSV file, e.g. grades.csv")
-    check_outputs({"--out": out, "--out's summary": summary_path(out)}, reads=reads)
+    check_outputs(outputs, reads=reads)
     check_own_sheet("--out", Path(out), GRADED_COLUMNS)
     check_own_sheet("--out's summary", summary_path(out), SUMMED_COLUMNS)
 
@@ -119,9 +119,8 @@ def write_tables(tables: dict[Path, pd.DataFrame], keep: Mapping[Path, Collectio
     try:
         with atomic_files(list(tables)) as temporaries:
             for tmp, (path, table) in zip(temporaries, tables.items()):
-                with tmp.open("w", encoding="utf-8", newline="") as fh:
-                    guarded_table = csv_safe(table, (keep or {}).get(path, ()))
-                    guarded_table.to_csv(fh, index=False, quoting=csv.QUOTE_NONNUMERIC)  # text quoted: a CR stays in
+                with tmp.open("w", encoding="utf-8", newline="") as fh:  # text quoted: a CR stays in
+                    csv_safe(table, (keep or {}).get(path, ())).to_csv(fh, index=False, quoting=csv.QUOTE_NONNUMERIC)
                     fh.flush()
                     os.fsync(fh.fileno())
     except OSError as exc:

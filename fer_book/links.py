@@ -147,9 +147,8 @@ def sync_repository(root: Path, check: bool = False) -> list[str]:
     """Point every link of the repository (or a stage) at its `_config.yml`'s repository, or with `check` change
     nothing; the files that disagreed."""
     links = book_links(root / "_config.yml")
-    notebooks = toc_notebooks(root)
     texts = sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)})
-    paths = [*(root / notebook for notebook in notebooks), *texts]
+    paths = [*(root / notebook for notebook in toc_notebooks(root)), *texts]
     old = frozenset().union(*(book_slugs(path.read_text()) for path in paths))
     stale = []
     for path in paths:
@@ -198,9 +197,9 @@ def release_problems(root: Path, tag: str | None = None) -> list[str]:
         if ref != expected:
             what = "has no install spec" if ref is None else f"installs the package at {ref!r}"
             problems.append(f"{notebook}: the install cell {what}, not {expected!r}: run `python -m fer_book links`")
-    stale = sorted(set(sync_repository(root, check=True)) - set(notebooks))
     problems += [
-        f"{name}: a link disagrees with _config.yml's repository: run `python -m fer_book links`" for name in stale
+        f"{name}: a link disagrees with _config.yml's repository: run `python -m fer_book links`"
+        for name in sorted(set(sync_repository(root, check=True)) - set(notebooks))
     ]
     if version not in (versions := changelog_versions(root)):
         problems.append(

@@ -578,8 +578,6 @@ class Score:
 def score_claim(claim: ScoredClaim, runs: Mapping[str, Run | None]) -> Score:
     """The claim scored on the executed chapters `runs` (by chapter); BookError when its run is missing or
     recorded no value the claim reads."""
-    if claim.not_testable and not claim.sources:
-        return Score(claim, Verdict("not testable here", claim.not_testable), {}, None)
     readings = {}
     for name, source in claim.sources.items():
         run = runs.get(source.chapter)
@@ -595,8 +593,8 @@ def score_claim(claim: ScoredClaim, runs: Mapping[str, Run | None]) -> Score:
                 f"{source.key}. Rerun the chapter, or correct the claim in fer_book/scorecard_claims.toml"
             )
         readings[name] = reading
-    run = runs[claim.chapter]
-    if claim.not_testable:  # the values shown as information, no verdict computed from them
+    run = runs.get(claim.chapter)  # None for a claim with no sources
+    if claim.not_testable:  # any values shown as information, no verdict computed from them
         return Score(claim, Verdict("not testable here", claim.not_testable), readings, run)
     assert claim.rule is not None
     return Score(claim, claim.rule.judge(readings, claim.figure.cited(), run), readings, run)
@@ -637,13 +635,12 @@ def short(why: str) -> str:
 
 def note_words(score: Score) -> str:
     """A row's note: the whole reason, the rule, the run's title and data, the protocol and the keys."""
-    claim, run = score.claim, score.run
-    rule = f"Rule: {claim.rule.words(claim.figure.cited())}. " if claim.rule else ""
-    why = score.verdict.why
-    if short(why) != why:
-        rule = f"{score.verdict.verdict.capitalize()}: {why}. {rule}"
+    claim, run, why = score.claim, score.run, score.verdict.why
     if run is None:
         return f"Not testable here: {why}."
+    rule = f"Rule: {claim.rule.words(claim.figure.cited())}. " if claim.rule else ""
+    if short(why) != why:
+        rule = f"{score.verdict.verdict.capitalize()}: {why}. {rule}"
     keys = "; ".join(
         source.key if isinstance(source, Benchmark) else f"{source.key} in chapter {source.chapter[:2].lstrip('0')}"
         for source in claim.sources.values()
@@ -667,12 +664,8 @@ def page_table(scores: Sequence[Score]) -> str:
         quoted = f"{figure.text} ({figure.source})" if claim.figure.key else figure.text
         why = short(score.verdict.why)
         verdict = f"**{score.verdict.verdict}**: {why}" + (f" (note {number})" if why != score.verdict.why else "")
-        claim_words = f"{claim.claim} ({claim.by})"
-        rows.append(
-            "| "
-            + " | ".join(cell(text) for text in (str(number), claim_words, quoted, measured_words(score), verdict))
-            + " |"
-        )
+        texts = (str(number), f"{claim.claim} ({claim.by})", quoted, measured_words(score), verdict)
+        rows.append(f"| {' | '.join(cell(text) for text in texts)} |")
         notes.append(f"{number}. **{cell(claim.claim)}**: {' '.join(note_words(score).split())}")
     return (
         f"Of {len(scores)} claims: {summary}. An accuracy or F1 is scored only on a run of its chapter on the claim's "
@@ -693,9 +686,7 @@ def write_scorecard(stage: Path, claims: Sequence[ScoredClaim] = CLAIMS, page: P
     page = page or stage / PAGE
     if not page.is_file():
         raise BookError(f"{page} is missing: the stage holds no scorecard page to write")
-    text = page.read_text(encoding="utf-8")
-    new = between(text, MARKERS, page_table(scores), page)
-    write_atomic(page, new.encode("utf-8"))
+    write_atomic(page, between(page.read_text(encoding="utf-8"), MARKERS, page_table(scores), page).encode("utf-8"))
     return scores
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C and a polite kill: the run stops, its work is kept
@@ -39,19 +39,12 @@ def signal_of(stop: threading.Event) -> int:
 def raise_on_signals() -> Iterator[None]:
     """While the block runs, Ctrl-C and SIGTERM raise `Stopped` in the main thread (in place of any handler a
     library installed behind Python's back); the previous handlers come back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def stop(signum: int, frame: object) -> None:
         raise Stopped(signum)
 
-    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
-    try:
+    with _handling(stop):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextmanager
@@ -60,17 +53,24 @@ def stop_on_signals(stop: threading.Event | None = None) -> Iterator[threading.E
     of raising KeyboardInterrupt (`signal_of` says which); the previous handlers come back after. Outside the
     main thread, where no handler can be set, signals are left alone."""
     stop = threading.Event() if stop is None else stop
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
 
     def record(signum: int, frame: object) -> None:
         stop.signum = signum  # which one (`signal_of`)
         stop.set()
 
-    previous = {sig: signal.signal(sig, record) for sig in STOP_SIGNALS}
-    try:
+    with _handling(record):
         yield stop
+
+
+@contextmanager
+def _handling(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """`handler` for STOP_SIGNALS while the block runs, then the previous ones; none set outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

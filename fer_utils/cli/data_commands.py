@@ -192,8 +192,7 @@ def set_aside_bad_names(index):
         columns=index.rejected.columns,
     )
     rejected = pd.concat([index.rejected, named], ignore_index=True)
-    rejected = rejected.assign(path=rejected["path"].astype(str).map(printable))
-    rejected = rejected.assign(reason=rejected["reason"].astype(str).map(printable))
+    rejected = rejected.assign(**{column: rejected[column].astype(str).map(printable) for column in ("path", "reason")})
     return DatasetIndex(clips=clips[~bad].reset_index(drop=True), rejected=rejected)
 
 

@@ -34,13 +34,7 @@ def recorded_split(args: argparse.Namespace) -> dict:
                 "cannot be known: use evaluate --run RUN, or give --protocol and --seed (and --val-size) of its run"
             )
         val_size = DEFAULT_VAL_SIZE if args.val_size is None else args.val_size
-        return {
-            "protocol": args.protocol,
-            "test_size": PAPER_TEST_SIZE,
-            "seed": args.seed,
-            "val_size": val_size,
-            "clean_test": False,
-        }
+        return {**given, "test_size": PAPER_TEST_SIZE, "val_size": val_size, "clean_test": False}
     config = folder.config()
     recorded = {name: config.get(name) for name in ("protocol", "test_size", "val_size", "seed")}
     if any(value is None for value in recorded.values()):
@@ -118,12 +112,8 @@ def _model_test_predictions(args: argparse.Namespace):
         if args.tta != "none":
             raise InputError(f"{args.model} reads whole clips: --tta applies to frame models only")
         clips = clip_table(check.frames)
-        return (
-            clips,
-            predict_batches(model, make_clip_dataset(clips, args.crops, classes, Feed(cache=False))),
-            classes,
-            check,
-        )
+        dataset = make_clip_dataset(clips, args.crops, classes, Feed(cache=False))
+        return clips, predict_batches(model, dataset), classes, check
     dataset = make_dataset(check.frames, args.crops, classes, Feed(cache=False, image_size=size))
     return check.frames, predict_batches(model, dataset, args.tta), classes, check
 

@@ -72,12 +72,10 @@ def _quantize(args: argparse.Namespace) -> int:
     if args.mode == "int8":
         if args.crops is None:
             raise InputError("int8 quantization needs --crops DIR for representative images")
-        frames, size = usable_frames(load_manifest(args.crops)), (spec.side, spec.side)
-        if clip_shape(model):  # a sequence model is calibrated on whole clips
-            chosen = clip_table(frames).sample(frac=1, random_state=0).head(args.samples)
-            representative = load_clips(chosen, args.crops, size)
-        else:
-            representative = load_images(frames.sample(frac=1, random_state=0).head(args.samples), args.crops, size)
+        sequence, frames = clip_shape(model), usable_frames(load_manifest(args.crops))
+        # a sequence model is calibrated on whole clips
+        chosen = (clip_table(frames) if sequence else frames).sample(frac=1, random_state=0).head(args.samples)
+        representative = (load_clips if sequence else load_images)(chosen, args.crops, (spec.side, spec.side))
     page_info = export_page_info(args.out)  # an export's model.tflite: its model.json follows it
     blob = to_tflite(fixed_input(model, spec.side, 1 if page_info else None), args.mode, representative)
     files = {args.out.name: blob, CLASSES_FILE: json.dumps(run.classes), CROP_SPEC_FILE: spec_bytes(spec)}

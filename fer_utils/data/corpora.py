@@ -182,15 +182,11 @@ def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
     for row in rows:
         key = (row["clip_id"], row.get("frame"))
         if key in first:
-            rejected.append(
-                {
-                    "path": row["path"],
-                    "reason": f"same clip id {row['clip_id']!r} as {first[key]} (a second copy of the same clip?)",
-                }
-            )
-            continue
-        first[key] = row["path"]
-        kept.append(row)
+            reason = f"same clip id {row['clip_id']!r} as {first[key]} (a second copy of the same clip?)"
+            rejected.append({"path": row["path"], "reason": reason})
+        else:
+            first[key] = row["path"]
+            kept.append(row)
     return kept, rejected
 
 
@@ -212,7 +208,6 @@ def index_files(name: str, root: Path, parse: Parser, post: RowsHook | None = No
     rows, duplicates = _reject_duplicates(post(rows, root) if post else rows)
     rejected.extend(duplicates)
     rejected.extend(broken_links(root))
-    rejected_df = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
     if not rows:
         detail = (
             f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}"
@@ -220,8 +215,8 @@ def index_files(name: str, root: Path, parse: Parser, post: RowsHook | None = No
             else ""
         )
         raise InputError(f"no {name} files found under {root}{detail}")
-    clips = pd.DataFrame(rows)  # `path`, `dataset`, then the parser's fields in its order
-    return DatasetIndex(clips=clips.reset_index(drop=True), rejected=rejected_df)
+    # clips: `path`, `dataset`, then the parser's fields in its order
+    return DatasetIndex(clips=pd.DataFrame(rows), rejected=pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS)))
 
 
 _RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})$")

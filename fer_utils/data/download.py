@@ -20,7 +20,7 @@ import threading
 import warnings
 import zipfile
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from itertools import chain
@@ -430,9 +430,8 @@ def download_ravdess(
             try:
                 safe_extract(archive, dest)
             except DownloadError as exc:
-                if exc.status != "unreadable":  # an unsafe member: a new download would hold it too
-                    raise
-                if md5 is not None:  # verified: the publisher's own archive, a new download would be the same
+                # an unsafe member, or a verified archive (the publisher's own): a new download would be the same
+                if exc.status != "unreadable" or md5 is not None:
                     raise
                 raise DownloadError(
                     quarantine_unreadable(archive, str(exc)) + "; run again to download it afresh"
@@ -489,11 +488,11 @@ def cremad_index(path: Path | None = None) -> pd.DataFrame:
     return table
 
 
-def _checked_codes(given: Iterable[object] | None, valid: range | Iterable[str], what: str) -> list | None:
-    """`given` (None: all) if every code is among `valid`, else an InputError that lists the valid ones."""
+def _checked_codes(given: Iterable | None, valid: range | Iterable[str], what: str, convert: Callable) -> list | None:
+    """`given` through `convert` (None: all) if every code is among `valid`, else an InputError listing them."""
     if given is None:
         return None
-    given = list(given)
+    given = [convert(code) for code in given]
     unknown = [code for code in given if code not in valid]
     if unknown:
         shown = f"{valid.start}..{valid.stop - 1}" if isinstance(valid, range) else ", ".join(valid)
@@ -512,13 +511,13 @@ def select_clips(
     Codes are CREMA-D's: actors 1001..1091, emotions ANG DIS FEA HAP NEU SAD, sentences IEO TIE …
     (upper case; lower case is accepted). An unknown code, or a selection with no clip, is an InputError.
     """
-    actors = _checked_codes(None if actors is None else [int(a) for a in actors], CREMAD_ACTORS, "actor")
-    emotions = _checked_codes(None if emotions is None else [e.upper() for e in emotions], CREMAD_EMOTIONS, "emotion")
-    sentences = _checked_codes(
-        None if sentences is None else [s.upper() for s in sentences], CREMAD_SENTENCES, "sentence"
-    )
+    wanted = {
+        "actor": _checked_codes(actors, CREMAD_ACTORS, "actor", int),
+        "emotion_code": _checked_codes(emotions, CREMAD_EMOTIONS, "emotion", lambda e: e.upper()),
+        "sentence": _checked_codes(sentences, CREMAD_SENTENCES, "sentence", lambda s: s.upper()),
+    }
     keep = pd.Series(True, index=index.index)
-    for column, codes in (("actor", actors), ("emotion_code", emotions), ("sentence", sentences)):
+    for column, codes in wanted.items():
         if codes is not None:
             keep &= index[column].isin(codes)
     selection = index[keep].reset_index(drop=True)

@@ -158,7 +158,7 @@ def group_hashes(table: pd.DataFrame, bits: int = NEAR_BITS) -> pd.DataFrame:
     md5_clips = clips.groupby(table["md5"]).transform("nunique")
     exact = _numbered(table["md5"], hashed & (md5_clips > 1))
     links: list[tuple[int, int]] = []
-    for _, rows in table[hashed].groupby("md5").groups.items():
+    for rows in table[hashed].groupby("md5").groups.values():
         rows = list(rows)
         links += [(rows[0], other) for other in rows[1:]]
     has_phash = table["phash"].astype(str) != ""
@@ -274,9 +274,7 @@ def audit_paths(out: Path) -> tuple[Path, Path]:
     `.json`), or DUPLICATES_CSV and DUPLICATES_JSON inside a folder."""
     out = Path(out)
     if out.suffix:
-        return out.with_suffix(f".{Path(DUPLICATES_CSV).stem}.csv"), out.with_suffix(
-            f".{Path(DUPLICATES_JSON).stem}.json"
-        )
+        return out.with_suffix(f".{DUPLICATES_CSV}"), out.with_suffix(f".{DUPLICATES_JSON}")
     return out / DUPLICATES_CSV, out / DUPLICATES_JSON
 
 

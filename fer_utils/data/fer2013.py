@@ -116,7 +116,7 @@ def _fields(line: str, columns: dict[str, int]) -> tuple[str, str, str]:
     """(emotion code, pixels, usage) of one data line; ValueError with the reason when it has another number of
     fields than the header names."""
     values = line.split(",") if '"' not in line else next(csv.reader([line]), [])  # quotes: the csv module
-    expected = columns.get("fields", len(FER2013_HEADER))
+    expected = columns["fields"]
     if len(values) != expected:
         raise ValueError(f"{len(values)} field(s) where the header names {expected} (emotion, pixels, Usage)")
     return tuple(values[columns[name]].strip() for name in FER2013_HEADER)  # type: ignore[return-value]
@@ -201,10 +201,9 @@ def index_fer2013_csv(root: Path) -> DatasetIndex:
             continue
         try:
             code, pixels, usage = _fields(line, columns)
+            reason = check_row(code, pixels, usage)
         except ValueError as why:
-            rejected.append({"path": path, "reason": str(why)})
-            continue
-        reason = check_row(code, pixels, usage)
+            reason = str(why)
         if reason is not None:
             rejected.append({"path": path, "reason": reason})
             continue

@@ -93,8 +93,8 @@ def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
             raise _class_map_error(text, "not a list of FOLDER=EMOTION pairs")
         items = [(key, value) for key, _, value in pairs]
     else:
-        text = ",".join(f"{k}={v}" for k, v in dict(classes).items())
         items = list(dict(classes).items())
+        text = ",".join(f"{k}={v}" for k, v in items)
         if not items:
             raise _class_map_error(text, "the mapping is empty")
     mapping: dict[str, str] = {}
@@ -223,13 +223,7 @@ def _subject_of_image(
     return clip_id, "image", origin
 
 
-def _parse_folder(
-    path: Path,
-    root: Path,
-    regex: re.Pattern | None = None,
-    split: bool = False,
-    class_map: Mapping[str, str] | None = None,
-) -> dict:
+def _parse_folder(path: Path, root: Path, regex: re.Pattern | None, split: bool, class_map: Mapping[str, str]) -> dict:
     """Fields of one image `<root>/[<split>/]<class>/[<subject>/]<name>.png`; crops named `<clip_id>_f<frame>`."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise InputError(f"not an image ({path.suffix or 'no extension'}; expected .png, .jpg or .jpeg)")

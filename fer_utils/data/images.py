@@ -18,10 +18,7 @@ from typing import Any
 import numpy as np
 
 from fer_utils.data.fer2013 import check_row_source, parse_row_path, read_row_image
-from fer_utils.errors import (
-    InputError,
-    MediaError,
-)
+from fer_utils.errors import InputError, MediaError
 
 # Leading bytes of the image formats OpenCV decodes with imread (GIF goes through the video reader).
 IMAGE_MAGIC: tuple[bytes, ...] = (

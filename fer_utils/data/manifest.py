@@ -108,16 +108,10 @@ def status_counts(manifest: pd.DataFrame) -> dict[str, int]:
     }
 
 
-def _source_sizes(manifest: pd.DataFrame) -> list[tuple[int, int]]:
-    """(width, height) of up to SIZE_PROBES distinct no_face sources that can be read."""
-    sources = manifest.loc[manifest["status"] == "no_face", "source"].drop_duplicates().head(SIZE_PROBES)
-    return [size for size in (media_size(Path(s)) for s in sources) if size is not None]
-
-
 def _no_face_cause(manifest: pd.DataFrame) -> str:
     """The likely reason a detector found no face: images already cropped, detection downscaled, or neither."""
-    sizes = _source_sizes(manifest)
-    detector = manifest["detector"].iloc[0]
+    sources = manifest.loc[manifest["status"] == "no_face", "source"].drop_duplicates().head(SIZE_PROBES)
+    sizes = [size for size in (media_size(Path(s)) for s in sources) if size is not None]
     if sizes and max(max(s) for s in sizes) <= CROP_LIKE_SIDE:
         width, height = sorted(sizes, key=max)[len(sizes) // 2]
         return f"they look like face crops already ({width}x{height}): try --detector {NO_DETECTOR}"
@@ -125,7 +119,7 @@ def _no_face_cause(manifest: pd.DataFrame) -> str:
     if "--max-side" in example:
         return f"detection ran on downscaled copies ({example}): try --max-side full"
     return (
-        f"{detector} found no frontal face ({example}): check that the files show faces, or try "
+        f"{manifest['detector'].iloc[0]} found no frontal face ({example}): check that the files show faces, or try "
         "--detector dlib-cnn (more angles)"
     )
 

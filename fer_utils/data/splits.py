@@ -14,11 +14,7 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import (
-    GroupShuffleSplit,
-    StratifiedGroupKFold,
-    train_test_split,
-)
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
 from fer_utils.data.corpora import SPLITS, has_split
 from fer_utils.errors import InputError
@@ -249,7 +245,7 @@ def split_note(df: pd.DataFrame) -> str:
     it gives no test side; InputError when `df` has no split."""
     given_sides(df)
     counts = df["split"].fillna("").astype(str).value_counts()
-    sides = ", ".join(f"{side} {int(counts.get(side, 0))}" for side in SPLITS if side in counts)
+    sides = ", ".join(f"{side} {int(counts[side])}" for side in SPLITS if side in counts)
     line = f"protocol {GIVEN_PROTOCOL}: the dataset's own split, {sides} rows"
     if not counts.get("test", 0) and counts.get("val", 0):
         line += "; " + VAL_AS_TEST.format(rows=int(counts["val"]))
@@ -263,7 +259,7 @@ def given_warnings(df: pd.DataFrame) -> list[str]:
     tested = sides["test"] if len(sides["test"]) else sides["val"]
     name = "test" if len(sides["test"]) else "val (tested on)"
     trained = sides["train"]["emotion"].astype(str)
-    lacking = [c for c in dict.fromkeys(sorted(trained.unique())) if c not in set(tested["emotion"].astype(str))]
+    lacking = sorted(set(trained) - set(tested["emotion"].astype(str)))
     if not lacking or tested.empty:
         return []
     return [

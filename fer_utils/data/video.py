@@ -7,17 +7,15 @@ are decoded sequentially. Bad files raise a `fer_utils.errors.MediaError` whose 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fer_utils.data.images import check_media, quiet_cv2, read_image
-from fer_utils.errors import (
-    InputError,
-    MediaError,
-)
+from fer_utils.errors import InputError, MediaError
 
 # Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
 # decodes from the keyframe before target - 16, so a seek saves decoding only over gaps longer than 16 +
@@ -45,10 +43,10 @@ def _mp4_boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]
     return boxes
 
 
-def _mp4_tracks(data: bytes, start: int = 0, end: int | None = None) -> dict[str, int]:
+def _mp4_tracks(data: bytes, start: int, end: int) -> dict[str, int]:
     """Samples per track kind ('video', 'audio') of an MP4/MOV file, from its hdlr and stsz boxes."""
     tracks: dict[str, int] = {}
-    for kind, begin, stop in _mp4_boxes(data, start, len(data) if end is None else end):
+    for kind, begin, stop in _mp4_boxes(data, start, end):
         if kind == b"trak":
             inner = _flatten_mp4(data, begin, stop)
             handler = {b"vide": "video", b"soun": "audio"}.get(inner.get(b"hdlr", b"")[8:12])
@@ -94,7 +92,7 @@ def container_tracks(path: Path) -> dict[str, int] | None:
     if data.startswith(b"FLV"):
         return _flv_tracks(data)
     has_moov = any(kind == b"moov" for kind, _, _ in _mp4_boxes(data, 0, len(data)))
-    return _mp4_tracks(data) if has_moov else None  # no moov: not an MP4, or one cut before its index
+    return _mp4_tracks(data, 0, len(data)) if has_moov else None  # no moov: not an MP4, or one cut before its index
 
 
 def unopenable_error(path: Path) -> MediaError:
@@ -109,28 +107,28 @@ def unopenable_error(path: Path) -> MediaError:
     return MediaError(f"{name}: the video container could not be opened (corrupted or truncated?)")
 
 
-def _open(path: Path, threads: int | None = DECODER_THREADS) -> Any:
+@contextmanager
+def _open(path: Path, threads: int | None = DECODER_THREADS) -> Iterator[Any]:
     """An opened cv2.VideoCapture on `path` decoding with `threads` FFmpeg threads (None: OpenCV's
-    default, one per CPU), or the MediaError saying why not (`unopenable_error`)."""
+    default, one per CPU), released on exit, or the MediaError saying why not (`unopenable_error`)."""
     cv2 = quiet_cv2()
     params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
-    if not cap.isOpened():
+    try:
+        if not cap.isOpened():
+            raise unopenable_error(path)
+        yield cap
+    finally:
         cap.release()
-        raise unopenable_error(path)
-    return cap
 
 
 def _count_by_decoding(path: Path) -> int:
     """Number of frames that actually decode (for containers that do not report a length)."""
-    cap = _open(path)
-    try:
+    with _open(path) as cap:
         count = 0
         while cap.grab():
             count += 1
-        return count
-    finally:
-        cap.release()
+    return count
 
 
 def frame_count(path: Path, *, exact: bool = False) -> int:
@@ -142,11 +140,8 @@ def frame_count(path: Path, *, exact: bool = False) -> int:
     if check_media(path) == "image":
         read_image(path)
         return 1
-    cap = _open(path)
-    try:
+    with _open(path) as cap:
         reported = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    finally:
-        cap.release()
     count = _count_by_decoding(path) if exact or reported <= 0 else reported
     if count <= 0:
         raise MediaError(f"{path.name}: the container holds no decodable frames", status="empty")
@@ -223,17 +218,11 @@ def read_frames(
     `threads` FFmpeg decoder threads (None: OpenCV's default).
     """
     targets = sorted(set(targets))
-    cap = _open(path, threads)
-    try:
+    with _open(path, threads) as cap:
         frames, left = _read_seeking(cap, targets) if seek else ({}, targets)
-    finally:
-        cap.release()
     if left:
-        cap = _open(path, threads)
-        try:
+        with _open(path, threads) as cap:
             frames.update(_read_sequential(cap, 0, left))
-        finally:
-            cap.release()
     return [(t, frames.get(t)) for t in targets]
 
 
@@ -245,8 +234,7 @@ def try_sample_frames(
     Raises a MediaError only when the file as a whole is unusable (missing, empty, not a video, unopenable).
     """
     path = Path(path)
-    kind = check_media(path)
-    if kind == "image":
+    if check_media(path) == "image":
         return [(0, read_image(path))]
     count = frame_count(path)
     frames = read_frames(path, frame_indices(count, n, every), seek=seek)
@@ -280,11 +268,8 @@ def media_size(path: Path) -> tuple[int, int] | None:
         if check_media(path) == "image":
             image = read_image(path)
             return int(image.shape[1]), int(image.shape[0])
-        cap = _open(path)
+        with _open(path) as cap:
+            width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     except (MediaError, OSError):
         return None
-    try:
-        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    finally:
-        cap.release()
     return (width, height) if width > 0 and height > 0 else None

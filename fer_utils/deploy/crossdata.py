@@ -8,6 +8,7 @@ report needs no TensorFlow; only predicting imports it. See CONTRACTS.md, "Cross
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -241,9 +242,8 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
         else:
             sizes.append(min(size))
         keep.append(reason is None)
-    sides = {int(k): int(v) for k, v in sorted(pd.Series(sizes, dtype="int64").value_counts().items())}
-    counts = pd.Series(whole, dtype="int64").value_counts()
-    smaller = {int(k): int(v) for k, v in sorted(counts.items()) if k < side}
+    sides = dict(sorted(Counter(sizes).items()))
+    smaller = {k: n for k, n in sorted(Counter(whole).items()) if k < side}
     if smaller and refuse_smaller:
         found = ", ".join(f"{n} of {k} px" for k, n in smaller.items())
         raise InputError(
@@ -374,7 +374,7 @@ def cross_evaluate(
     clean = None
     if overlap is not None and overlap.any() and not overlap.all():
         scores = known_class_scores(known.frames["emotion"][~overlap], known.probabilities[~overlap], names)
-        clean = {"frames": scores["frames"], "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"]}
+        clean = {key: scores[key] for key in ("frames", "accuracy", "macro_f1")}
     renamed = {str(old): new for old, new in zip(classes, names) if old != new}
     return cross_report(
         known.frames["emotion"],

@@ -70,18 +70,18 @@ def write_export(folder: Path, run: Path, files: Mapping[str, str | bytes], opti
     folder = Path(folder)
     check_export_folder(folder, run, option)
     contents = {**files, EXPORT_FILE: json.dumps({"run": run_id(run)})}
+    contents = {name: data.encode() if isinstance(data, str) else data for name, data in contents.items()}
     try:
         if folder.is_dir() and any(temporary_owner(p) is None for p in folder.iterdir()):
-            paths = [folder / name for name in contents]
-            with atomic_files(paths) as temporaries:
+            with atomic_files([folder / name for name in contents]) as temporaries:
                 for tmp, data in zip(temporaries, contents.values()):
-                    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+                    tmp.write_bytes(data)
         else:
             if folder.is_dir():
                 folder.rmdir()
             with atomic_folder(folder) as staging:
                 for name, data in contents.items():
-                    (staging / name).write_bytes(data.encode() if isinstance(data, str) else data)
+                    (staging / name).write_bytes(data)
     except OSError as exc:
         raise OutputError(f"could not write {option} {folder}: {exc.strerror or exc} (nothing was replaced)") from exc
 

@@ -41,7 +41,6 @@ from fer_utils.errors import InputError, MediaError
 from fer_utils.faces.crops import (
     CropFunction,
     CropSpec,
-    FaceCrop,
     check_crop_spec,
     crop_face,
     largest_face_crop,
@@ -165,22 +164,6 @@ def _row(clip: dict, settings: Settings, **values: Any) -> dict:
     return row
 
 
-def _first_face(
-    frame: np.ndarray,
-    detectors: Sequence[FaceDetector],
-    settings: Settings,
-    landmarker: Landmarker | None,
-    crop: CropFunction = crop_face,
-) -> FaceCrop | None:
-    """The largest face found by the first of `detectors` that finds one (a clip's face-scaled search,
-    then the full one), cropped as `settings` say; None when none finds a face."""
-    for detector in detectors:
-        found = largest_face_crop(frame, detector, settings.crop, landmarker, crop)
-        if found is not None:
-            return found
-    return None
-
-
 def _frame_row(
     clip: dict,
     index: int,
@@ -202,8 +185,9 @@ def _frame_row(
         return row("unreadable", f"frame {index} could not be decoded (truncated or corrupted video?)")
     if min(frame.shape[:2]) < MIN_IMAGE_SIDE:
         return row("bad_image", f"{frame.shape[1]}x{frame.shape[0]} image is too small to hold a face")
-    try:
-        found = _first_face(frame, detectors, settings, landmarker, crop)
+    try:  # the first of `detectors` to find a face (a clip's face-scaled search, then the full one)
+        crops = (largest_face_crop(frame, detector, settings.crop, landmarker, crop) for detector in detectors)
+        found = next((face for face in crops if face is not None), None)
     except (ValueError, RuntimeError, cv2.error) as exc:  # dlib raises RuntimeError
         return row("bad_image", f"unusable image: {exc}")
     if found is None:
@@ -273,21 +257,6 @@ LOCK_NAME = ".preprocess.lock"
 SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
 
 
-def _process_named(
-    clip: dict,
-    out_dir: Path,
-    settings: Settings,
-    detector: FaceDetector,
-    landmarker: Landmarker | None,
-    crop: CropFunction = crop_face,
-) -> list[dict]:
-    """`process_clip`, whose unexpected failures name the file (a worker's traceback does not)."""
-    try:
-        return process_clip(clip, out_dir, settings, detector, landmarker, crop)
-    except Exception as exc:
-        raise InputError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
-
-
 PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
 SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal handler before it counts as a failure
 
@@ -344,18 +313,14 @@ def _process_all(
     detector = detector or run_detector(settings)
     landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
-        write_part(out_dir, clip, _process_named(clip, out_dir, settings, detector, landmarker, crop))
+        try:
+            rows = process_clip(clip, out_dir, settings, detector, landmarker, crop)
+        except Exception as exc:  # named: a worker's traceback does not say which file failed
+            raise InputError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
+        write_part(out_dir, clip, rows)
         if bar is not None:
             bar.update(1)
     return len(todo)
-
-
-def _stop_workers(before: set[int]) -> None:
-    """Terminate the children not in `before` (the pool's workers), so an interrupted or failed run stops now,
-    not when they finish their clips."""
-    for child in active_children():
-        if child.pid not in before:
-            child.terminate()
 
 
 def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: int, bar: tqdm) -> None:
@@ -372,7 +337,9 @@ def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: 
         try:
             _watch_workers(pool, todo, out_dir, settings, workers, bar, stop)
         except BaseException:  # Ctrl-C or SIGTERM (KeyboardInterrupt from check_stop), a failed worker
-            _stop_workers(before)
+            for child in active_children():  # the pool's workers: stop now, not when they finish their clips
+                if child.pid not in before:
+                    child.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 
@@ -424,10 +391,9 @@ def clip_records(clips: pd.DataFrame) -> list[dict]:
     for row in clips.to_dict("records"):
         record = {k: str(row[k]) for k in CLIP_COLUMNS}
         record["path"] = str(Path(record["path"]).expanduser().absolute())
-        frame = row.get("frame")
-        record["frame"] = int(frame) if frame is not None and not pd.isna(frame) else -1
-        split = row.get("split")
-        record["split"] = str(split) if split is not None and not pd.isna(split) else ""  # the dataset's own
+        frame, split = row.get("frame"), row.get("split")  # pd.isna(None) is True
+        record["frame"] = -1 if pd.isna(frame) else int(frame)
+        record["split"] = "" if pd.isna(split) else str(split)  # the dataset's own
         record["stamp"] = source_stamp(record["path"])
         records.append(record)
     return records
@@ -549,16 +515,12 @@ def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = Fal
     rows = []
     for clip in records:
         part = read_part(out_dir, clip)
-        if part is None and finished_only:
-            continue
-        if part is None:
+        if part is None and not finished_only:
             raise InputError(
                 f"clip {printable(clip['clip_id'])} ({printable(clip['path'])}) has no completion "
                 "record; rerun to finish it"
             )
-        rows += part
-    if finished_only:
-        atomic_write_bytes(Path(out_dir) / PARTIAL_MANIFEST_NAME, csv_bytes(manifest_frame(rows)))
-        return read_manifest_csv(Path(out_dir) / PARTIAL_MANIFEST_NAME)
-    atomic_write_bytes(Path(out_dir) / MANIFEST_NAME, csv_bytes(manifest_frame(rows)))
-    return load_manifest(out_dir)
+        rows += part or []
+    path = Path(out_dir) / (PARTIAL_MANIFEST_NAME if finished_only else MANIFEST_NAME)
+    atomic_write_bytes(path, csv_bytes(manifest_frame(rows)))
+    return read_manifest_csv(path) if finished_only else load_manifest(out_dir)

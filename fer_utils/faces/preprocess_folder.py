@@ -151,11 +151,6 @@ def read_part(out_dir: Path, clip: dict) -> list[dict] | None:
     return rows
 
 
-def _stored(path: Path) -> dict | None:
-    """A JSON record of the output folder, or None when there is none."""
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def _differences(stored: dict, wanted: dict) -> str:
     """`key: old there, new now` for each value that differs."""
     return ", ".join(f"{k}: {stored.get(k)!r} there, {v!r} now" for k, v in wanted.items() if stored.get(k) != v)
@@ -191,7 +186,7 @@ def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -
     (nothing is written then)."""
     parts = Path(out_dir) / PARTS_DIR
     records = {SOURCE_NAME: source, SETTINGS_NAME: settings}
-    stored = {name: _stored(parts / name) for name in records}
+    stored = {name: json.loads((parts / name).read_text()) if (parts / name).is_file() else None for name in records}
     foreign = _foreign_listed_source(out_dir, paths) if stored[SOURCE_NAME] is None else None
     if foreign is not None:
         stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}
@@ -244,10 +239,9 @@ def check_overlap(out_dir: Path, records: list[dict], source: Path | None) -> No
     """Refuse an output folder that is the source, lies inside it or holds it: crops would overwrite
     or mix with the source files (and `force` would delete them)."""
     out = Path(out_dir).expanduser().resolve()
-    roots = [Path(source).expanduser().resolve()] if source is not None else []
-    folders = {source_home(r["path"]) for r in records}
-    clash = next((r for r in roots if out == r or r in out.parents or out in r.parents), None)
-    clash = clash or next((f for f in sorted(folders) if out == f or f in out.parents or out in f.parents), None)
+    homes = [Path(source).expanduser().resolve()] if source is not None else []
+    homes += sorted({source_home(r["path"]) for r in records})
+    clash = next((home for home in homes if out == home or home in out.parents or out in home.parents), None)
     if clash is not None:
         raise InputError(
             f"the output folder {out} and the source {clash} overlap (the same folder, or one "

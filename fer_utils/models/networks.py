@@ -419,10 +419,9 @@ def layer_macs(layer: keras.layers.Layer) -> int:
         layers.SeparableConv2D,
         layers.Dense,
     )
-    if isinstance(layer, weighted):
-        out, inp = _shape(layer.output), _shape(layer.input)
-    else:
+    if not isinstance(layer, weighted):
         return 0
+    out, inp = _shape(layer.output), _shape(layer.input)
     kh, kw = getattr(layer, "kernel_size", (1, 1))
     if isinstance(layer, layers.SeparableConv2D):
         depth = out[0] * out[1] * inp[-1] * layer.depth_multiplier * kh * kw

@@ -34,11 +34,8 @@ TRAIN_HASHES_FILE = "train_hashes.csv"
 # Written only by runs that keep their last epoch (the best epoch's weights) or train under a time budget.
 BEST_WEIGHTS_FILE = "best_epoch.weights.h5"
 TIME_BUDGET_FILE = "time_budget.json"
-WRITTEN_FILES = (
-    *RUN_FILES,
-    LAST_WEIGHTS_FILE,
-    TRAIN_HASHES_FILE,
-)  # what `train.fit.train_run` writes into a run folder
+# What `train.fit.train_run` writes into a run folder.
+WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)
 PROBABILITY_PREFIX = "p_"
 # history.csv's columns of the training side scored in inference mode (fer_utils.train.fit.InferenceScores)
 TRAIN_EVAL_PREFIX = "train_eval_"

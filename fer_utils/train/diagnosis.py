@@ -87,8 +87,7 @@ def collapse_check(
     or a lowest training loss `train_loss`, less the model's `penalty`, still at chance
     (≥ CHANCE_LOSS_FRACTION × ln(classes)). "advice" is empty for a healthy run (`collapse_advice`).
     """
-    names = {layer.name for layer in model.layers}
-    alive = alive_units(model, images) if "fc" in names else None
+    alive = alive_units(model, images) if any(layer.name == "fc" for layer in model.layers) else None
     predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
     true = int(frames["emotion"].nunique())
     extra = penalty(model)

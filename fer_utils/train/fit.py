@@ -477,11 +477,10 @@ def _fit_and_test(
     )
     best.load_weights(run.last_weights_file)  # the last epoch's weights, as they were before the restore
     last = evaluate_predictions(split.test, predict_batches(best, test_batches), classes)
+    scores = {}
     if run.best_weights_file.is_file():  # the model holds the last epoch's: score the best epoch's too
         best.load_weights(run.best_weights_file)
-        scores = {"test_best_epoch": evaluate_predictions(split.test, predict_batches(best, test_batches), classes)}
-    else:
-        scores = {}
+        scores["test_best_epoch"] = evaluate_predictions(split.test, predict_batches(best, test_batches), classes)
     metrics = {
         "test": evaluate_predictions(split.test, probabilities, classes),
         "test_last_epoch": last,

@@ -291,20 +291,13 @@ def mix_batch(
         second = tf.random.stateless_gamma([], seeds[1], MIXUP_ALPHA)
         weight = first / tf.maximum(first + second, 1e-12)
         return weight * images + (1.0 - weight) * other_images, weight * target + (1.0 - weight) * other_target
-    height, width = tf.shape(images)[1], tf.shape(images)[2]
-    rows, columns = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    sides = tf.cast(tf.shape(images)[1:3], tf.float32)  # (rows, columns)
     side = tf.sqrt(tf.random.stateless_uniform([], seeds[0]))  # the box's share of each side: area uniform
-    centre = tf.random.stateless_uniform([2], seeds[1]) * tf.stack([rows, columns])
-    top, bottom = (
-        tf.clip_by_value(centre[0] - side * rows / 2, 0.0, rows),
-        tf.clip_by_value(centre[0] + side * rows / 2, 0.0, rows),
-    )
-    left, right = (
-        tf.clip_by_value(centre[1] - side * columns / 2, 0.0, columns),
-        tf.clip_by_value(centre[1] + side * columns / 2, 0.0, columns),
-    )
-    y, x = tf.range(rows)[:, None], tf.range(columns)[None, :]
-    box = (y >= tf.floor(top)) & (y < tf.floor(bottom)) & (x >= tf.floor(left)) & (x < tf.floor(right))
+    centre = tf.random.stateless_uniform([2], seeds[1]) * sides
+    low = tf.floor(tf.clip_by_value(centre - side * sides / 2, 0.0, sides))  # (top, left)
+    high = tf.floor(tf.clip_by_value(centre + side * sides / 2, 0.0, sides))  # (bottom, right)
+    y, x = tf.range(sides[0])[:, None], tf.range(sides[1])[None, :]
+    box = (y >= low[0]) & (y < high[0]) & (x >= low[1]) & (x < high[1])
     share = tf.reduce_mean(tf.cast(box, tf.float32))
     mixed = tf.where(box[None, :, :, None], other_images, images)
     return mixed, (1.0 - share) * target + share * other_target

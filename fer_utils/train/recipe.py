@@ -122,7 +122,7 @@ def planned_epochs(budget_s: float, elapsed_s: float, epoch_s: float, done: int,
     """How many epochs fit in `budget_s`: the `done` ones (which took `elapsed_s`) plus as many more of
     `epoch_s` each as the rest of the budget holds, at least `done` and at most `most`."""
     more = math.floor(max(budget_s - elapsed_s, 0.0) / max(epoch_s, 1e-9))
-    return int(min(max(done + more, done), most))
+    return int(min(done + more, most))
 
 
 class TimeBudget(keras.callbacks.Callback):
