@@ -257,7 +257,7 @@ def chapters_with_exercises(root: Path, only: list[str] | None = None) -> list[P
     for path in toc_notebooks(root):
         if only and not any(path.name.startswith(prefix) for prefix in only):
             continue
-        notebook = json.loads((root / path).read_text())
+        notebook = json.loads((root / path).read_text(encoding="utf-8"))
         if any(heading_number(cell) is not None for cell in notebook["cells"]):
             found.append(root / path)
     return found
@@ -277,7 +277,7 @@ class Assigned:
 def without_ids(path: Path) -> object:
     """A notebook's JSON without its cells' ids (otter assign draws new ones on each run), None if unreadable."""
     try:
-        notebook = json.loads(path.read_text())
+        notebook = json.loads(path.read_text(encoding="utf-8"))
         return {**notebook, "cells": [{k: v for k, v in c.items() if k != "id"} for c in notebook["cells"]]}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -305,13 +305,13 @@ def make_way(folder: Path, made: Path, force: bool) -> None:
 def assign_chapter(chapter: Path, out: Path, force: bool = False, root: Path | None = None) -> Assigned:
     """Write the chapter's master notebook and its `otter assign` output into `out/<chapter>/`."""
     name = chapter.stem
-    master = master_notebook(json.loads(chapter.read_text()), name, root)
+    master = master_notebook(json.loads(chapter.read_text(encoding="utf-8")), name, root)
     Path(out).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out))
     try:
         made = staging / name
         made.mkdir()
-        (made / f"{name}.ipynb").write_text(json.dumps(master, indent=1) + "\n")
+        (made / f"{name}.ipynb").write_text(json.dumps(master, indent=1) + "\n", encoding="utf-8")
         run_otter_assign(made / f"{name}.ipynb", made)
         zips = sorted((made / "autograder").glob("*.zip"))
         if len(zips) != 1:

@@ -26,7 +26,7 @@ SLOW_IMAGES_PER_S = 165.0  # calibration of the slowest 2-core machine measured
 def recorded_seconds(root: Path) -> dict[str, float]:
     """Each chapter's seconds in the repository's record, by notebook file name; empty without one."""
     path = root / BOOK_TIMES_RECORD
-    return json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
+    return json.loads(path.read_text(encoding="utf-8")).get("seconds", {}) if path.is_file() else {}
 
 
 def exercise_seconds(stage: Path) -> dict[str, dict[str, float]]:
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", type=Path, default=ROOT / "_build" / "stage")
     parser.add_argument("--out", type=Path, default=ROOT / BOOK_TIMES_RECORD)
     args = parser.parse_args(argv)
-    times = json.loads((args.stage / "execution_times.json").read_text())
-    calibration = json.loads((args.stage / "calibration.json").read_text())
+    times = json.loads((args.stage / "execution_times.json").read_text(encoding="utf-8"))
+    calibration = json.loads((args.stage / "calibration.json").read_text(encoding="utf-8"))
     wall = times.get("wall_seconds", times["total_seconds"])
     record = {
         "seconds": times["seconds"],
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     on_slow = record["projected_wall_seconds_on_slow_machine"]
     print(f"{'wall on the slowest machine seen':40s} {on_slow:7.1f} s projected at {SLOW_IMAGES_PER_S:.0f} images/s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0 if on_budget <= BUDGET_S else 1
 
 

@@ -90,8 +90,8 @@ def write_build_assets(stage: Path, cache: Path) -> None:
     """Stage what the HTML build serves from `_static`: widgets, MathJax, favicon and CSS."""
     vendor_widgets_js(stage, cache)
     vendor_mathjax(stage, cache)
-    (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG)
-    (stage / "_static" / "fer_outputs.css").write_text(OUTPUT_CSS)
+    (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG, encoding="utf-8")
+    (stage / "_static" / "fer_outputs.css").write_text(OUTPUT_CSS, encoding="utf-8")
 
 
 def jupyter_book_executable() -> str:
@@ -183,7 +183,7 @@ def site_files(folder: Path) -> set[str]:
 def owned_files(html: Path) -> set[str]:
     """The files an earlier build wrote into `html` (its manifest), empty when there is none."""
     manifest = html / SITE_MANIFEST
-    return set(json.loads(manifest.read_text())) if manifest.is_file() else set()
+    return set(json.loads(manifest.read_text(encoding="utf-8"))) if manifest.is_file() else set()
 
 
 def install_site(built: Path, html: Path) -> None:

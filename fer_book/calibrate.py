@@ -96,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         f"({record['cpus']} CPUs, load {record['load_average'][0]:.1f})"
     )
     if args.append and args.out.is_file():
-        record = pooled(json.loads(args.out.read_text()), record)
+        record = pooled(json.loads(args.out.read_text(encoding="utf-8")), record)
         print(f"calibration: {record['images_per_s']} images/s over its {len(record['measurements'])} measurements")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -147,7 +147,7 @@ def run_build(args: argparse.Namespace) -> int:
     from fer_utils.book.artifacts import default_cache
 
     start = time.perf_counter()
-    about = json.loads(args.demo_about.read_text()) if args.demo_about else None
+    about = json.loads(args.demo_about.read_text(encoding="utf-8")) if args.demo_about else None
     index = build_book(args.stage, args.out, default_cache(), args.demo_model, about)
     print(f"built {index} in {time.perf_counter() - start:.0f} s")
     return 0

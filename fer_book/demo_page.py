@@ -70,10 +70,10 @@ def vendor_demo_runtime(static: Path, cache: Path) -> list[Path]:
         lambda p: PurePosixPath("wasm-utils.js"),
     )
     index = runtime / "index.js"
-    text = index.read_text()
+    text = index.read_text(encoding="utf-8")
     if WASM_UTILS_IMPORT[0] not in text:
         raise BookError(f"{LITERT_CORE.spec}: no import of @litertjs/wasm-utils to point at the vendored copy")
-    index.write_text(text.replace(*WASM_UTILS_IMPORT))
+    index.write_text(text.replace(*WASM_UTILS_IMPORT), encoding="utf-8")
     written += vendor_files(MEDIAPIPE_FACE_DETECTION, cache, static, lambda p: p.name == FACE_DETECTOR_FILE)
     return written
 
@@ -110,7 +110,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     model_file, info_file = DEMO_SLOT_FILES[slot]
     static.mkdir(parents=True, exist_ok=True)
     (static / model_file).write_bytes(model_bytes)
-    (static / info_file).write_text(json.dumps(info, indent=1) + "\n")
+    (static / info_file).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return static / model_file
 
 
@@ -176,16 +176,20 @@ def write_demo_static(
         if peer_license.is_file():
             shutil.copy2(peer_license, static / PEER_LICENSE_FILE)
         licenses += peer_license_line() + "\n"
-    (static / "LICENSES.txt").write_text(licenses)
+    (static / "LICENSES.txt").write_text(licenses, encoding="utf-8")
     opens, why = opening_slot(abouts)
     models = [
         {
             "slot": slot,
             "model": DEMO_SLOT_FILES[slot][0],
             "info": DEMO_SLOT_FILES[slot][1],
-            "crop": json.loads((static / DEMO_SLOT_FILES[slot][1]).read_text())["crop"],  # what the page cuts
+            "crop": json.loads((static / DEMO_SLOT_FILES[slot][1]).read_text(encoding="utf-8"))[
+                "crop"
+            ],  # what the page cuts
         }
         for slot in abouts
     ]
-    (static / DEMO_INDEX).write_text(json.dumps({"opens": opens, "why": why, "models": models}, indent=1) + "\n")
+    (static / DEMO_INDEX).write_text(
+        json.dumps({"opens": opens, "why": why, "models": models}, indent=1) + "\n", encoding="utf-8"
+    )
     return written

@@ -216,7 +216,7 @@ def write_times(
 ) -> dict:
     """Merge the runs' seconds into the JSON at `path`, with their sum, this execution's wall time
     (below the sum with `jobs` > 1), its parameters and those each chapter did not declare."""
-    times = json.loads(path.read_text()).get("seconds", {}) if path.is_file() else {}
+    times = json.loads(path.read_text(encoding="utf-8")).get("seconds", {}) if path.is_file() else {}
     times.update({run.notebook: run.seconds for run in runs})
     record = {
         "seconds": dict(sorted(times.items())),

@@ -176,7 +176,11 @@ def failure_message(output: str) -> tuple[str, str]:
 
 def read_results(results: Path, numbers: list[int]) -> dict[int, tuple[str, str]]:
     """(status, message) per exercise from otter's results.json (Gradescope's format)."""
-    tests = {t.get("name"): t for t in json.loads(results.read_text()).get("tests", []) if isinstance(t, dict)}
+    tests = {
+        t.get("name"): t
+        for t in json.loads(results.read_text(encoding="utf-8")).get("tests", [])
+        if isinstance(t, dict)
+    }
     grades = {}
     for number in numbers:
         test = tests.get(f"exercise_{number}")
@@ -231,7 +235,7 @@ class Grader:
         if code is None:
             return dict.fromkeys(self.numbers, ("timeout", f"the notebook did not finish within {self.timeout_s:g} s"))
         if code != 0 or not results.is_file():
-            lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+            lines = log.read_text(errors="replace", encoding="utf-8").splitlines() if log.is_file() else []
             raised = [line.strip() for line in lines if RAISED.match(line)]
             signal = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap reports 128 + n
             how = f"killed by signal {signal}, by the notebook?" if signal else f"exit {code}"

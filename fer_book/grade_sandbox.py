@@ -151,7 +151,7 @@ def make_layout(root: Path, folder: Path, isolation: Isolation) -> Layout:
         binds.append(Bind(sample, sample))
     binds.append(Bind(cache, cache))
     hosts = Path(folder) / "hosts"  # `localhost` only: otter's kernel logs to a server on the sandbox's loopback
-    hosts.write_text("127.0.0.1 localhost\n::1 localhost\n")
+    hosts.write_text("127.0.0.1 localhost\n::1 localhost\n", encoding="utf-8")
     hosts.chmod(0o644)
     if isolation is Isolation.BWRAP:
         binds.append(Bind(hosts, Path("/etc/hosts")))
@@ -210,7 +210,11 @@ def own_tasks() -> int:
         if not entry.name.isdigit():
             continue
         try:
-            status = dict(line.split(":\t", 1) for line in (entry / "status").read_text().splitlines() if ":\t" in line)
+            status = dict(
+                line.split(":\t", 1)
+                for line in (entry / "status").read_text(encoding="utf-8").splitlines()
+                if ":\t" in line
+            )
         except (OSError, ValueError):
             continue
         if int(status.get("Uid", "-1").split()[0]) == uid:

@@ -87,7 +87,7 @@ def book_links(config: Path) -> BookLinks:
     """The repository links set in a `_config.yml`."""
     import yaml
 
-    repository = (yaml.safe_load(Path(config).read_text()) or {}).get("repository") or {}
+    repository = (yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}).get("repository") or {}
     url, ref = str(repository.get("url", "")).rstrip("/"), str(repository.get("branch", ""))
     if not re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url) or not ref:
         raise BookError(
@@ -149,10 +149,10 @@ def sync_repository(root: Path, check: bool = False) -> list[str]:
     links = book_links(root / "_config.yml")
     texts = sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)})
     paths = [*(root / notebook for notebook in toc_notebooks(root)), *texts]
-    old = frozenset().union(*(book_slugs(path.read_text()) for path in paths))
+    old = frozenset().union(*(book_slugs(path.read_text(encoding="utf-8")) for path in paths))
     stale = []
     for path in paths:
-        text, name = path.read_text(), path.relative_to(root).as_posix()
+        text, name = path.read_text(encoding="utf-8"), path.relative_to(root).as_posix()
         if path.suffix == ".ipynb":
             new = notebook_text(sync_notebook(json.loads(text), name, links, old))
         else:
@@ -160,14 +160,14 @@ def sync_repository(root: Path, check: bool = False) -> list[str]:
         if new != text:
             stale.append(name)
             if not check:
-                path.write_text(new)
+                path.write_text(new, encoding="utf-8")
     return stale
 
 
 def package_version(root: Path) -> str:
     """`__version__` as written in `<root>/fer_utils/__init__.py` (read, not imported: `root` may be a copy)."""
     path = root / "fer_utils" / "__init__.py"
-    found = VERSION_LINE.search(path.read_text()) if path.is_file() else None
+    found = VERSION_LINE.search(path.read_text(encoding="utf-8")) if path.is_file() else None
     if not found:
         raise BookError(f'{path}: no `__version__ = "..."` line')
     return found.group(1)
@@ -176,7 +176,7 @@ def package_version(root: Path) -> str:
 def changelog_versions(root: Path) -> tuple[str, ...]:
     """The versions CHANGELOG.md has an entry (a `## [x.y.z]` heading) for; empty when it has none or is missing."""
     path = root / "CHANGELOG.md"
-    return tuple(CHANGELOG_HEADING.findall(path.read_text())) if path.is_file() else ()
+    return tuple(CHANGELOG_HEADING.findall(path.read_text(encoding="utf-8"))) if path.is_file() else ()
 
 
 def release_problems(root: Path, tag: str | None = None) -> list[str]:
@@ -191,7 +191,7 @@ def release_problems(root: Path, tag: str | None = None) -> list[str]:
         )
     notebooks = [notebook.as_posix() for notebook in toc_notebooks(root)]
     for notebook in notebooks:
-        cells = json.loads((root / notebook).read_text())["cells"]
+        cells = json.loads((root / notebook).read_text(encoding="utf-8"))["cells"]
         found = INSTALL_SPEC.search("".join(cells[1]["source"]) if len(cells) > 1 else "")
         ref = found.group(0).rsplit("@", 1)[1] if found else None
         if ref != expected:

@@ -7,6 +7,8 @@ and Sphinx must still find its extension during a build.
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +88,19 @@ def test_sphinx_imports_the_extensions_of_config_from_anywhere(tmp_path: Path, m
             [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, env=sphinx_environment()
         )
         assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_teachers_commands_read_and_write_utf8_whatever_the_machines_locale(tmp_path: Path) -> None:
+    """Under an ASCII locale (as Windows' cp1252 would, for other characters) `links` and `assign` read the chapters'
+    "×" and "≥" as UTF-8: both raised UnicodeDecodeError before every read and write named its encoding."""
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    for step in (["links", "--check"], ["assign", "--out", str(tmp_path), "--only", "01"]):
+        result = subprocess.run(
+            [sys.executable, "-m", TOOLING, *step], capture_output=True, text=True, cwd=REPO, env=env, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+    chapter = json.loads((REPO / "notebooks" / "01_dataset_tour.ipynb").read_text(encoding="utf-8"))
+    student = json.loads(next(tmp_path.glob("01_dataset_tour/student/*.ipynb")).read_text(encoding="utf-8"))
+    title = "".join(chapter["cells"][0]["source"])
+    assert any(ord(c) > 127 for c in "".join("".join(c["source"]) for c in chapter["cells"]))
+    assert any("".join(cell["source"]) == title for cell in student["cells"])

@@ -117,7 +117,7 @@ def publish_demo_model(
                     "LICENSE"
                 ):
                     shutil.copy2(item, tmp / item.name)
-            (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n")
+            (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n", encoding="utf-8")
             if not (tmp / CROP_SPEC_FILE).is_file():  # crops made by hand, a model folder: the default spec
                 write_crop_spec(tmp, RunFolder(run_dir).open().spec)
         replace_folder(staging, target)
@@ -131,4 +131,4 @@ def published_demo_model(cache: Path | None = None, slot: str = "default") -> tu
     folder = demo_slot_dir(slot, cache)
     if not (folder / MODEL_FILE).is_file() or not (folder / DEMO_ABOUT_FILE).is_file():
         return None
-    return folder / MODEL_FILE, json.loads((folder / DEMO_ABOUT_FILE).read_text())
+    return folder / MODEL_FILE, json.loads((folder / DEMO_ABOUT_FILE).read_text(encoding="utf-8"))

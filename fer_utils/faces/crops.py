@@ -109,7 +109,7 @@ def read_crop_spec(folder: Path) -> CropSpec | None:
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_text())
+        record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from exc
     return spec_from_dict(record, path)

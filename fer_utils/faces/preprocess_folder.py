@@ -186,7 +186,10 @@ def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -
     (nothing is written then)."""
     parts = Path(out_dir) / PARTS_DIR
     records = {SOURCE_NAME: source, SETTINGS_NAME: settings}
-    stored = {name: json.loads((parts / name).read_text()) if (parts / name).is_file() else None for name in records}
+    stored = {
+        name: json.loads((parts / name).read_text(encoding="utf-8")) if (parts / name).is_file() else None
+        for name in records
+    }
     foreign = _foreign_listed_source(out_dir, paths) if stored[SOURCE_NAME] is None else None
     if foreign is not None:
         stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}

@@ -378,8 +378,8 @@ def _render_actor(out: Path, actor: int, landmarks: np.ndarray, specs: list[Clip
 
 def _write_docs(out: Path, n_clips: int, params: dict) -> None:
     """ATTRIBUTION.md (the stills' attribution plus the derivative note) and README.md (synthetic!)."""
-    attribution = (stills_dir() / "ATTRIBUTION.md").read_text()
-    (out / "ATTRIBUTION.md").write_text(attribution.rstrip() + "\n" + DERIVATIVE_NOTE)
+    attribution = (stills_dir() / "ATTRIBUTION.md").read_text(encoding="utf-8")
+    (out / "ATTRIBUTION.md").write_text(attribution.rstrip() + "\n" + DERIVATIVE_NOTE, encoding="utf-8")
     width, height = params["frame_size"]
     text = README.format(
         params=", ".join(f"{k}={v}" for k, v in params.items()),
@@ -389,7 +389,7 @@ def _write_docs(out: Path, n_clips: int, params: dict) -> None:
         width=width,
         height=height,
     )
-    (out / "README.md").write_text(text)
+    (out / "README.md").write_text(text, encoding="utf-8")
 
 
 def check_sample_folder(out: Path) -> None:

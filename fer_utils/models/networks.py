@@ -224,7 +224,8 @@ def build_wild_cnn(
     while depthwise convolutions and many batch normalisations are memory-bound
     (mini-Xception has a third of its FLOPs but runs them slower, chapter 7). Pooling
     before normalising: batch normalisation and ReLU then cost a quarter (the epoch
-    about 1.7× faster, the accuracy on the faces at hand the same: benchmarks/README.md).
+    about 1.7× faster, the accuracy on the faces at hand the same:
+    benchmarks/README.md).
     `width` multiplies every block's width (rounded, at least 1).
     """
     inputs, x = _inputs(input_shape)
@@ -495,7 +496,7 @@ def save_model(model: keras.Model, path: Path, classes: Sequence[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    (path.parent / CLASSES_FILE).write_text(json.dumps(list(classes)))
+    (path.parent / CLASSES_FILE).write_text(json.dumps(list(classes)), encoding="utf-8")
     return path
 
 

@@ -32,7 +32,7 @@ def process_alive(pid: int) -> bool:
 def _zombie(pid: int) -> bool:
     """Whether `pid` is a zombie, from its state in /proc (False where there is no /proc)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
     except OSError:
         return False
     return stat[stat.rindex(")") + 2 :].startswith("Z")  # the state follows the parenthesised name

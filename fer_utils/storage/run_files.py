@@ -68,7 +68,7 @@ def parse_classes(value: object, source: Path) -> list[str]:
 def _read_json(path: Path) -> object:
     """The JSON in `path`, or InputError naming it."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from exc
 

@@ -317,7 +317,7 @@ def save_fitted(model: keras.Model, config: TrainConfig, run: RunFolder, budget:
         model.load_weights(run.last_weights_file)
     model.save(run.model_file)
     for timer in budget:
-        run.time_budget_file.write_text(json.dumps(timer.record, indent=2))
+        run.time_budget_file.write_text(json.dumps(timer.record, indent=2), encoding="utf-8")
 
 
 def batches_per_epoch(dataset: tf.data.Dataset) -> int:
@@ -431,7 +431,7 @@ def _fit_and_test(
     val_batches = data.batches(split.val, classes, config, replicas=replicas) if has_val else None
     # the training side scored as the val side is (off in the wild recipe, for time)
     train_eval = data.batches(split.train, classes, config, replicas=replicas) if config.score_train else None
-    run.classes_file.write_text(json.dumps(list(classes)))
+    run.classes_file.write_text(json.dumps(list(classes)), encoding="utf-8")
     start = time.perf_counter()
     weights = class_weight_map(config, split.train, classes)
     model, history = fit(
@@ -499,4 +499,4 @@ def _fit_and_test(
 
 def _write_json(path: Path, value: object) -> None:
     """Write `value` as indented JSON."""
-    path.write_text(json.dumps(value, indent=2, default=str))
+    path.write_text(json.dumps(value, indent=2, default=str), encoding="utf-8")

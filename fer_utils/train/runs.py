@@ -99,11 +99,11 @@ class RunFolder:
 
     def config(self) -> dict:
         """The saved config (JSON)."""
-        return json.loads(self.config_file.read_text())
+        return json.loads(self.config_file.read_text(encoding="utf-8"))
 
     def metrics(self) -> dict:
         """The saved metrics (JSON)."""
-        return json.loads(self.metrics_file.read_text())
+        return json.loads(self.metrics_file.read_text(encoding="utf-8"))
 
     def history(self) -> pd.DataFrame:
         """The per-epoch history."""
