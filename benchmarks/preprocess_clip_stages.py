@@ -160,7 +160,7 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
     from fer_utils.faces.crops import crop_face
     from fer_utils.faces.detectors import make_detector
     from fer_utils.faces.preprocess import encode_png
-    from fer_utils.faces.preprocess_folder import atomic_write_bytes
+    from fer_utils.storage.atomic import atomic_write_bytes
 
     box = make_detector("dlib-hog").detect(frames[0])[0]
     crops = [crop_face(f, box) for f in frames]
@@ -206,7 +206,8 @@ def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """Writing one clip's completion record (6 manifest rows as CSV, atomically, each time to a new
     file): pandas vs the csv module."""
     from fer_utils.faces.preprocess import Settings, _frame_row
-    from fer_utils.faces.preprocess_folder import atomic_write_bytes, part_bytes
+    from fer_utils.faces.preprocess_folder import part_bytes
+    from fer_utils.storage.atomic import atomic_write_bytes
 
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c"}
     rows = [_frame_row(clip, i, None, out, Settings(), [], None) for i in range(FRAMES)]
@@ -230,7 +231,8 @@ def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     from fer_utils.data.video import DECODER_THREADS, frame_count, frame_indices, read_frames
     from fer_utils.faces.detectors import make_detector
     from fer_utils.faces.preprocess import Settings, process_clip
-    from fer_utils.faces.preprocess_folder import atomic_write_bytes, part_bytes, part_path
+    from fer_utils.faces.preprocess_folder import part_bytes, part_path
+    from fer_utils.storage.atomic import atomic_write_bytes
 
     detector = make_detector("dlib-hog")
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c", "stamp": "1-1"}

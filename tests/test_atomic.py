@@ -140,7 +140,7 @@ WRITERS = {
         [".metrics.json.tmp-{pid}"],
     ),
     "a crop in a preprocessing folder (fer_utils.faces.preprocess_folder)": (
-        "from pathlib import Path; from fer_utils.faces.preprocess_folder import atomic_write_bytes\n"
+        "from pathlib import Path; from fer_utils.storage.atomic import atomic_write_bytes\n"
         "atomic_write_bytes(Path(sys.argv[1]) / 'crops' / 'happy' / 'a_f0001.png', b'png')",
         ["crops/happy/.a_f0001.png.tmp-{pid}"],
     ),

@@ -20,7 +20,7 @@ from fer_utils.data.images import to_gray
 from fer_utils.errors import InputError
 from fer_utils.faces.detectors import Box, FaceDetector, Landmarker, boxes_to_full
 from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, MAX_SIDE, NO_DETECTOR, PAPER_SIDE
-from fer_utils.storage.atomic import write_atomic
+from fer_utils.storage.atomic import atomic_write_bytes
 
 CROP_SPEC_FILE = "crop_spec.json"  # beside a folder's crops, in a run folder, beside an exported model
 GRAY = "gray"
@@ -123,9 +123,7 @@ def spec_bytes(spec: CropSpec) -> bytes:
 def write_crop_spec(folder: Path, spec: CropSpec) -> Path:
     """Write `spec` as `folder`'s `crop_spec.json` (atomically; left alone when it already holds these bytes)."""
     path = Path(folder) / CROP_SPEC_FILE
-    data = spec_bytes(spec)
-    if not (path.is_file() and path.read_bytes() == data):
-        write_atomic(path, data)
+    atomic_write_bytes(path, spec_bytes(spec))
     return path
 
 

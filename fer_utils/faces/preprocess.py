@@ -62,7 +62,6 @@ from fer_utils.faces.detectors import (
 )
 from fer_utils.faces.preprocess_folder import (
     PARTS_DIR,
-    atomic_write_bytes,
     check_overlap,
     claim_folder,
     discard_stale_records,
@@ -77,7 +76,7 @@ from fer_utils.faces.preprocess_folder import (
 )
 from fer_utils.interrupts import stop_on_signals
 from fer_utils.registry import PAPER_FRAMES
-from fer_utils.storage.atomic import remove_dead_temporaries
+from fer_utils.storage.atomic import atomic_write_bytes, remove_dead_temporaries
 from fer_utils.storage.locking import folder_lock
 
 DEFAULT_FRAMES = PAPER_FRAMES

@@ -23,21 +23,11 @@ from fer_utils.data.fer2013 import parse_row_path, source_file
 from fer_utils.data.manifest import INT_COLUMNS, MANIFEST_COLUMNS, MANIFEST_NAME, read_manifest_csv
 from fer_utils.errors import InputError
 from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, read_crop_spec
-from fer_utils.storage.atomic import write_atomic
+from fer_utils.storage.atomic import atomic_write_bytes
 
 PARTS_DIR = ".parts"
 SETTINGS_NAME = "settings.json"
 SOURCE_NAME = "source.json"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` atomically (`fer_utils.storage.atomic.write_atomic`); skip it (False) when the bytes
-    are already there, so an identical rerun changes no file (nor its modification time)."""
-    path = Path(path)
-    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
-        return False
-    write_atomic(path, data)
-    return True
 
 
 def is_utf8(text: str) -> bool:

@@ -57,6 +57,16 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` atomically (`write_atomic`); skip it (False) when the bytes
+    are already there, so an identical rerun changes no file (nor its modification time)."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return False
+    write_atomic(path, data)
+    return True
+
+
 @contextmanager
 def atomic_files(paths: Sequence[Path]) -> Iterator[list[Path]]:
     """Yield one temporary path per file: all are renamed into place when the block ends without error,
