@@ -225,8 +225,17 @@ class Grader:
             path.chmod(0o755 if path.is_dir() else 0o644)
         out.chmod(0o777)
         log = self.work / f"{name}.log"
-        argv = [str(self.layout.python), "-m", "otter", "run", "-a", str(self.autograder), "-o", str(out)]
-        argv.append(str(notebook))
+        argv = [
+            str(self.layout.python),
+            "-m",
+            "otter",
+            "run",
+            "-a",
+            str(self.autograder),
+            "-o",
+            str(out),
+            str(notebook),
+        ]
         binds = [Bind(self.inbox, self.inbox), Bind(out, out, writable=True)]
         start = time.monotonic()
         code = run_sandboxed(argv, self.layout, self.isolation, Limits(), binds, self.timeout_s, log, self.work / name)

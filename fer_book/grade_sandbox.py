@@ -260,7 +260,7 @@ def bwrap_command(
     for name in (WORKDIR_NAME, HOME_NAME):
         command += ["--perms", "0777", "--dir", str(SANDBOX_TMP / name)]
     made = {SANDBOX_TMP, Path("/usr"), Path("/etc"), Path("/dev"), Path("/proc")}
-    every = [Bind(layout.book, layout.book_at), *(Bind(b.source, b.target) for b in layout.binds), *binds]
+    every = [Bind(layout.book, layout.book_at), *layout.binds, *binds]  # the layout's binds are read-only
     mounted: list[Path] = []
     for bind in sorted(every, key=lambda b: len(b.target.parts)):
         if not any(bind.target.is_relative_to(m) for m in mounted):
