@@ -63,7 +63,7 @@ def main() -> None:
 
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.train.config import TrainConfig
-    from fer_utils.train.fit import train
+    from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
 
     crops = crops_for(args.data, args.data_dir)
@@ -92,7 +92,7 @@ def main() -> None:
         )
         with tempfile.TemporaryDirectory() as folder:
             start = time.time()
-            result = train(None, FaceData(crops, frames), config, Path(folder) / "run", verbose=0)
+            result = train_run(None, FaceData(crops, frames), config, Path(folder) / "run", verbose=0)
         history, metrics = result.history(), result.metrics()
         row = {
             "seed": seed,
