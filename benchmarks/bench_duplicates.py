@@ -148,8 +148,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from fer_book.calibrate import throughput
-    from fer_utils.data.duplicates import audit_duplicates, group_hashes, hash_table, near_pairs
     from fer_utils.data.fer2013 import index_fer2013_csv
+    from fer_utils.data.splits import audit_duplicates, group_hashes, hash_table, near_pairs
 
     cache = Path(os.environ.get("FER_CACHE", Path.home() / ".cache" / "fer_utils")) / "duplicates_bench"
     cache.mkdir(parents=True, exist_ok=True)

@@ -87,8 +87,7 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
     """The naive baseline: decode every frame, detect at full resolution, crop the largest face, one process."""
     import cv2
 
-    from fer_utils.faces.crops import crop_face
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import crop_face, make_detector
     from fer_utils.faces.preprocess import encode_png
 
     start = time.perf_counter()
@@ -123,8 +122,8 @@ def time_naive(clips: pd.DataFrame, detector: str) -> dict:
 
 def sweep_max_side(clips: pd.DataFrame, detector: str, sides: list[int | None]) -> list[dict]:
     """Detection rate and per-frame detection time of `detector` at several detection sizes (6 frames per clip)."""
-    from fer_utils.data.video import sample_frames
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.data.media import sample_frames
+    from fer_utils.faces.crops import make_detector
 
     frames = [f for path in clips["path"] for _, f in sample_frames(Path(path), 6)]
     rows = []

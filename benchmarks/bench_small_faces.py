@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from fer_utils.assets import london_faces_dir, still_paths
-from fer_utils.faces.crops import crop_face
-from fer_utils.faces.detectors import MIN_DETECTION_SIDE, make_detector
+from fer_utils.faces.crops import MIN_DETECTION_SIDE, crop_face, make_detector
 
 REPO = Path(__file__).resolve().parents[1]
 SIDES = (48, 64, 80, 96, 128, MIN_DETECTION_SIDE, 200)

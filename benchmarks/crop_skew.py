@@ -56,7 +56,7 @@ PATHS = ("train", "python", "page")
 def real_frames(real: object) -> list[np.ndarray]:
     """The decoded frame of every row of a real set (BGR), as preprocessing read it."""
     from fer_utils.book.realfaces import FRAMES_PER_CLIP
-    from fer_utils.data.video import try_sample_frames
+    from fer_utils.data.media import try_sample_frames
 
     decoded: dict[str, dict[int, np.ndarray]] = {}
     frames = []
@@ -122,8 +122,7 @@ def page_inputs(frames: list[np.ndarray], boxes: list[dict], spec: object) -> np
 
 def python_inputs(frames: list[np.ndarray], boxes: list[dict], spec: object) -> np.ndarray:
     """`inference.Recognizer`'s crops of `frames` at `boxes` (`crops.spec_crop` with the run's spec)."""
-    from fer_utils.faces.crops import spec_crop
-    from fer_utils.faces.detectors import Box
+    from fer_utils.faces.crops import Box, spec_crop
 
     return np.stack([spec_crop(f, Box(**b), spec) for f, b in zip(frames, boxes)])
 
@@ -160,9 +159,8 @@ def cli(*args: str) -> str:
 def cli_checks(run: object, sets: dict, model: object, spec: object) -> dict:
     """The CLI's `evaluate --test-crops` accuracy per set, and whether `predict`'s probabilities on the first
     London face are the python path's on the same box."""
-    from fer_utils.data.video import read_image
-    from fer_utils.faces.crops import spec_crop
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.data.media import read_image
+    from fer_utils.faces.crops import make_detector, spec_crop
 
     out = {}
     for name in SETS:

@@ -33,10 +33,9 @@ import tensorflow as tf
 from fer_utils.book import artifacts, realfaces
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.data.splits import split_frames
-from fer_utils.faces.preprocess_folder import folder_crop_spec
+from fer_utils.faces.preprocess import folder_crop_spec
 from fer_utils.models.peer import PEER_CLASSES, peer_model
-from fer_utils.train.checks import check_training_frames
-from fer_utils.train.config import TrainConfig
+from fer_utils.train.config import TrainConfig, check_training_frames
 from fer_utils.train.fit import compile_model, seed_everything
 from fer_utils.train.pipeline import class_indices, load_images
 

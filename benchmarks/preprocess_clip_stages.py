@@ -1,7 +1,7 @@
 """One clip's preprocessing, stage by stage and option by option, timed in this process (`preprocess_stages.py`).
 
 The stages of a worker's work on one clip (OpenCV on one thread): open + frame count; decode (the
-reference's seeking, `video.read_frames`, `cap.read` of every frame; one decoder thread or one per
+reference's seeking, `media.read_frames`, `cap.read` of every frame; one decoder thread or one per
 CPU); detect (the full search, the `scale_to_face` search, fixed smaller sizes, with the faces found
 and the worst box IoU against the full search); crop; PNG encoding at several compression levels;
 atomic write; the completion record (pandas vs the csv module); and the whole per-clip work of a worker
@@ -99,7 +99,7 @@ def decode_sequential(path: Path, last: int, threads: int | None, retrieve_all: 
 
 
 def iou(a, b) -> float:
-    """Intersection over union of two `faces.detectors.Box`es."""
+    """Intersection over union of two `faces.crops.Box`es."""
     x0, y0, x1, y1 = max(a.x, b.x), max(a.y, b.y), min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
     inter = max(0, x1 - x0) * max(0, y1 - y0)
     return inter / (a.area + b.area - inter)
@@ -108,7 +108,7 @@ def iou(a, b) -> float:
 def scaled_search(frames: list, detector) -> list:
     """The `scale_to_face` search of a clip's frames (as `preprocess.process_clip` does it): each frame's
     largest box, None where none."""
-    from fer_utils.faces.detectors import face_scale_side, with_max_side
+    from fer_utils.faces.crops import face_scale_side, with_max_side
 
     detectors, boxes = [detector], []
     for frame in frames:
@@ -122,7 +122,7 @@ def scaled_search(frames: list, detector) -> list:
 
 def detect_rows(frames: list, repeats: int) -> list[dict]:
     """Detection options on a clip's sampled frames: time, faces found, worst IoU with the full search."""
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import make_detector
 
     full = make_detector("dlib-hog")
     reference = [next(iter(full.detect(f)), None) for f in frames]
@@ -157,8 +157,7 @@ def write_rows(frames: list, repeats: int, out: Path) -> list[dict]:
     """Crop, PNG encoding (compression levels), atomic write and the completion record of 6 frames."""
     import cv2
 
-    from fer_utils.faces.crops import crop_face
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import crop_face, make_detector
     from fer_utils.faces.preprocess import encode_png
     from fer_utils.storage.atomic import atomic_write_bytes
 
@@ -205,8 +204,7 @@ def pandas_record(rows: list[dict]) -> bytes:
 def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """Writing one clip's completion record (6 manifest rows as CSV, atomically, each time to a new
     file): pandas vs the csv module."""
-    from fer_utils.faces.preprocess import Settings, _frame_row
-    from fer_utils.faces.preprocess_folder import part_bytes
+    from fer_utils.faces.preprocess import Settings, _frame_row, part_bytes
     from fer_utils.storage.atomic import atomic_write_bytes
 
     clip = {"path": str(path), "dataset": "ravdess", "emotion": "calm", "subject": "1", "clip_id": "c"}
@@ -227,11 +225,9 @@ def record_rows(path: Path, repeats: int, out: Path) -> list[dict]:
 def clip_work_rows(path: Path, repeats: int, out: Path) -> list[dict]:
     """A worker's whole per-clip work (what `process_clip` does, then the completion record), with the
     reference and the adopted decoder threads and search."""
-    from fer_utils.data.images import check_media
-    from fer_utils.data.video import DECODER_THREADS, frame_count, frame_indices, read_frames
-    from fer_utils.faces.detectors import make_detector
-    from fer_utils.faces.preprocess import Settings, process_clip
-    from fer_utils.faces.preprocess_folder import part_bytes, part_path
+    from fer_utils.data.media import DECODER_THREADS, check_media, frame_count, frame_indices, read_frames
+    from fer_utils.faces.crops import make_detector
+    from fer_utils.faces.preprocess import Settings, part_bytes, part_path, process_clip
     from fer_utils.storage.atomic import atomic_write_bytes
 
     detector = make_detector("dlib-hog")
@@ -270,8 +266,7 @@ def stage_rows(path: Path, repeats: int) -> list[dict]:
     """Every stage and option on one clip, one process, OpenCV on one thread."""
     import cv2
 
-    from fer_utils.data.images import check_media
-    from fer_utils.data.video import SEEK_GAP, frame_count, frame_indices, read_frames
+    from fer_utils.data.media import SEEK_GAP, check_media, frame_count, frame_indices, read_frames
 
     cv2.setNumThreads(1)
     targets = frame_indices(frame_count(path), FRAMES)

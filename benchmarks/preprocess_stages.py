@@ -5,7 +5,7 @@ copied under `--copies` RAVDESS names, beside as many of the sample's 15-frame 1
 each set:
 
 - **stages**, one clip in this process (`preprocess_clip_stages.py`; OpenCV on one thread): open +
-  frame count; decode (seeking over every gap longer than 12 frames as the reference did, or `video.read_frames`, which decodes
+  frame count; decode (seeking over every gap longer than 12 frames as the reference did, or `media.read_frames`, which decodes
   forward with grab-without-retrieve over gaps up to `SEEK_GAP`; one FFmpeg decoder thread or OpenCV's
   default of one per CPU; or `cap.read` of every frame); detect (the full search of all 6 frames, the `scale_to_face` search,
   fixed smaller sizes, with the faces found and the worst box IoU against the full search); crop;
@@ -71,7 +71,7 @@ def worker_imports() -> float:
 
 def make_hog() -> float:
     """CPU seconds to build dlib's HOG detector in this process."""
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import make_detector
 
     start = time.process_time()
     make_detector("dlib-hog")
@@ -82,7 +82,7 @@ def startup_rows() -> list[dict]:
     """Once-per-run costs: a worker's imports (spawn vs fork) and the detector (built vs unpickled)."""
     import pickle
 
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import make_detector
 
     worker_imports()  # the parent has the modules, as `fork` would share them
     rows = []

@@ -7,7 +7,7 @@ Trains `train --recipe wild` as it is over `--seeds`, then once (the first seed)
 (a TrainConfig field each, as `train` takes it), on CROPS split as `train` splits it (the folder's own split when
 its manifest keeps one). Each run is scored on CROPS's test side and, with `--cross`, on every frame of
 OTHER_CROPS whose emotion the model knows (`crossdata.cross_evaluate`, classes matched by name), each with every
-test-time augmentation of registry.TTA_MODES (`evaluate.tta`). One JSON line per run, written as soon as the run
+test-time augmentation of registry.TTA_MODES (`evaluate.metrics`). One JSON line per run, written as soon as the run
 is scored, in results/wild_options.jsonl (`--results`): option, its TrainConfig changes, seed, epochs, test
 accuracy and macro F1 (one view, and per TTA mode), the same on OTHER_CROPS, training and total seconds, and
 fer_book.calibrate's images/s on this machine, measured once before the runs, with the load average.
@@ -76,7 +76,7 @@ def one_run(option: str, seed: int, args: argparse.Namespace, out: Path, calibra
     """Train the recipe with `option`'s changes at `seed`, score it, and return its JSON line."""
     import keras
 
-    from fer_utils.faces.preprocess_folder import folder_crop_spec
+    from fer_utils.faces.preprocess import folder_crop_spec
     from fer_utils.registry import TTA_MODES
     from fer_utils.train.config import TrainConfig
     from fer_utils.train.fit import train_run

@@ -1,14 +1,9 @@
 """`python -m fer_book assign --out DIR [--only NN …]`: each chapter as an otter-grader assignment.
 
-Each chapter with exercises becomes `DIR/<chapter>/<chapter>.ipynb`, an otter-grader 7 master notebook ("v1"
-format) of all its cells, each `### Exercise N` a question `exercise_N`: its answer cell the stub (student)
-or the stub then the solution (autograder), its test the chapter's own checker, so a failing test says the
-checker's message. `otter assign` (which does not run the chapter) then writes `student/` (`grader.check`
-cells, no solution) and `autograder/` with `<chapter>-autograder.zip`, which `otter run -a` and
-`python -m fer_book grade` take.
-
-An exercise section is a `### Exercise N` markdown cell, its stub (a code cell ending with
-`exercises.check_…(answer, …)`) and cells tagged `solution`, the code one ending with the same call.
+Each chapter with exercises becomes `DIR/<chapter>/<chapter>.ipynb`, an otter-grader 7 master notebook whose
+questions `exercise_N` are its `### Exercise N` sections (a stub ending with `exercises.check_…(answer, …)`,
+a solution cell tagged `solution` ending with the same call), each tested by the chapter's own checker;
+`otter assign` then writes `student/` and `autograder/<chapter>-autograder.zip` for `fer_book grade`.
 """
 
 from __future__ import annotations
@@ -21,8 +16,8 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.errors import BookError, FerError
@@ -38,8 +33,7 @@ EXPERIMENT_CHECKER = "check_experiment"  # an experiment exercise: framed by a p
 BACKUP_MARK = ".bak-"
 
 
-@dataclass(frozen=True)
-class Exercise:
+class Exercise(NamedTuple):
     """One exercise: heading cell, stub and solution (without their checker call), and the call."""
 
     number: int
@@ -74,6 +68,11 @@ def title_of(notebook: dict) -> str:
     return text.splitlines()[0].strip() if text else ""
 
 
+def section_end(cells: list[dict], index: int) -> int:
+    """The index of the next `### Exercise` heading after `index`, else the number of cells."""
+    return next((j for j in range(index + 1, len(cells)) if heading_number(cells[j]) is not None), len(cells))
+
+
 def exercise_cells(notebook: dict) -> dict[int, int]:
     """Exercise number -> index of its stub: the first code cell after `### Exercise N` that is no solution."""
     cells, found = notebook.get("cells", []), {}
@@ -81,7 +80,7 @@ def exercise_cells(notebook: dict) -> dict[int, int]:
         number = heading_number(cell)
         if number is None or number in found:
             continue
-        end = next((j for j in range(index + 1, len(cells)) if heading_number(cells[j]) is not None), len(cells))
+        end = section_end(cells, index)
         stub = next(
             (j for j in range(index + 1, end) if cells[j]["cell_type"] == "code" and not is_solution(cells[j])), None
         )
@@ -112,7 +111,7 @@ def read_exercises(notebook: dict, name: str) -> tuple[list[dict | Exercise], in
                 out.append(cell)
             index += 1
             continue
-        end = next((j for j in range(index + 1, len(cells)) if heading_number(cells[j]) is not None), len(cells))
+        end = section_end(cells, index)
         section = cells[index + 1 : end]
         stubs = [c for c in section if c["cell_type"] == "code" and not is_solution(c)]
         solutions = [c for c in section if c["cell_type"] == "code" and is_solution(c)]
@@ -189,9 +188,8 @@ def experiment_questions(exercise: Exercise) -> tuple[list[dict], list[dict]]:
 def question_cells(exercise: Exercise, prompt: dict | None = None) -> list[dict]:
     """The otter question of one exercise: its prompt, its answer cell and its test (see the module's)."""
     answer = f"{exercise.stub.rstrip()}\n# BEGIN SOLUTION NO PROMPT\n{exercise.solution.rstrip()}\n# END SOLUTION\n"
-    config = f"# BEGIN QUESTION\nname: exercise_{exercise.number}\npoints: {QUESTION_POINTS}\n"
     return [
-        raw(config),
+        raw(f"# BEGIN QUESTION\nname: exercise_{exercise.number}\npoints: {QUESTION_POINTS}\n"),
         prompt or exercise.heading,
         raw("# BEGIN SOLUTION"),
         code(answer),
@@ -204,9 +202,8 @@ def question_cells(exercise: Exercise, prompt: dict | None = None) -> list[dict]
 
 
 def assignment_config(name: str, root: Path) -> str:
-    """The master notebook's `# ASSIGNMENT CONFIG` cell: no run of the chapter, no PDFs, the tests in the
-    notebook's metadata, and the book's package at its published version, as the Colab cell installs it,
-    for the autograder's container (Gradescope's, otter grade's)."""
+    """The master notebook's `# ASSIGNMENT CONFIG` cell: no run of the chapter, no PDFs, and the book's package
+    at its published version (as the Colab cell installs it) for the autograder's container."""
     from fer_book.links import book_links
 
     config: dict = {"name": name}
@@ -244,13 +241,6 @@ def master_notebook(notebook: dict, name: str, root: Path | None = None) -> dict
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": notebook.get("nbformat_minor", 5)}
 
 
-def run_otter_assign(master: Path, result: Path) -> None:
-    """`otter assign MASTER RESULT` (otter's own library call), quietly."""
-    from otter.assign import main as otter_assign
-
-    otter_assign(str(master), str(result), no_pdfs=True)
-
-
 def chapters_with_exercises(root: Path, only: list[str] | None = None) -> list[Path]:
     """The chapters of `_toc.yml` (those whose name starts with one of `only`) that have exercises."""
     found = []
@@ -263,8 +253,7 @@ def chapters_with_exercises(root: Path, only: list[str] | None = None) -> list[P
     return found
 
 
-@dataclass(frozen=True)
-class Assigned:
+class Assigned(NamedTuple):
     """What `otter assign` made of one chapter."""
 
     chapter: str
@@ -304,6 +293,8 @@ def make_way(folder: Path, made: Path, force: bool) -> None:
 
 def assign_chapter(chapter: Path, out: Path, force: bool = False, root: Path | None = None) -> Assigned:
     """Write the chapter's master notebook and its `otter assign` output into `out/<chapter>/`."""
+    from otter.assign import main as otter_assign
+
     name = chapter.stem
     master = master_notebook(json.loads(chapter.read_text(encoding="utf-8")), name, root)
     Path(out).mkdir(parents=True, exist_ok=True)
@@ -312,7 +303,7 @@ def assign_chapter(chapter: Path, out: Path, force: bool = False, root: Path | N
         made = staging / name
         made.mkdir()
         (made / f"{name}.ipynb").write_text(json.dumps(master, indent=1) + "\n", encoding="utf-8")
-        run_otter_assign(made / f"{name}.ipynb", made)
+        otter_assign(str(made / f"{name}.ipynb"), str(made), no_pdfs=True)
         zips = sorted((made / "autograder").glob("*.zip"))
         if len(zips) != 1:
             raise BookError(f"otter assign made {len(zips)} autograder zips for {name}, not one")

@@ -45,28 +45,26 @@ MATHJAX_FONTS = PurePosixPath("es5/output/chtml/fonts/woff-v2")
 MATHJAX_HUB_JS = Path(__file__).with_name("mathjax_hub.js")
 
 
-def vendor_widgets_js(stage: Path, cache: Path) -> Path:
+def vendor_widgets_js(stage: Path, cache: Path) -> None:
     """Unpack the widgets embed bundle (embed.js, its licence and fonts) into `<stage>/_static/ipywidgets`."""
 
     def wanted(inner: PurePosixPath) -> bool:
         return inner.parent == PurePosixPath("dist") and inner.suffix in WIDGETS_JS_FILES and "amd" not in inner.name
 
     vendor_files(WIDGETS_HTML_MANAGER, cache, stage / WIDGETS_STATIC_DIR, wanted)
-    return stage / WIDGETS_STATIC_DIR / "embed.js"
 
 
-def vendor_mathjax(stage: Path, cache: Path) -> Path:
+def vendor_mathjax(stage: Path, cache: Path) -> None:
     """Unpack MathJax 3's TeX bundle, its fonts and its licence into `<stage>/_static/mathjax`, and the
-    widgets bundle's Hub shim (MATHJAX_HUB_JS) beside the widgets bundle; returns the bundle's path."""
-    target = stage / MATHJAX_STATIC_DIR
+    widgets bundle's Hub shim (MATHJAX_HUB_JS) beside the widgets bundle."""
     files = (PurePosixPath("es5", MATHJAX_BUNDLE), PurePosixPath("LICENSE"))
 
     def place(inner: PurePosixPath) -> PurePosixPath:  # the bundle and its fonts keep their places under es5/
         return inner.relative_to("es5") if inner.parts[0] == "es5" else inner
 
+    target = stage / MATHJAX_STATIC_DIR
     vendor_files(MATHJAX, cache, target, lambda inner: inner in files or inner.parent == MATHJAX_FONTS, place)
     shutil.copyfile(MATHJAX_HUB_JS, stage / WIDGETS_STATIC_DIR / MATHJAX_HUB_JS.name)
-    return target / MATHJAX_BUNDLE
 
 
 FAVICON_SVG = (
@@ -84,14 +82,6 @@ div.cell_output pre, div.cell_output .output pre {
   overflow-wrap: anywhere;
 }
 """
-
-
-def write_build_assets(stage: Path, cache: Path) -> None:
-    """Stage what the HTML build serves from `_static`: widgets, MathJax, favicon and CSS."""
-    vendor_widgets_js(stage, cache)
-    vendor_mathjax(stage, cache)
-    (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG, encoding="utf-8")
-    (stage / "_static" / "fer_outputs.css").write_text(OUTPUT_CSS, encoding="utf-8")
 
 
 def jupyter_book_executable() -> str:
@@ -120,7 +110,10 @@ def build_book(
     html = out / "html"
     if scorecard.listed(stage):  # the claims scored on the executed chapters: a missing record fails at once
         scorecard.write_scorecard(stage)
-    write_build_assets(stage, cache)
+    vendor_widgets_js(stage, cache)  # what the HTML build serves from `_static`
+    vendor_mathjax(stage, cache)
+    (stage / "_static" / "favicon.svg").write_text(FAVICON_SVG, encoding="utf-8")
+    (stage / "_static" / "fer_outputs.css").write_text(OUTPUT_CSS, encoding="utf-8")
     write_demo_assets(stage, cache, demo_model, demo_about)
     sync_repository(stage)  # the staged links follow the stage's _config.yml: a fork's build links to the fork
     work = out / ".jupyter-book"
@@ -175,21 +168,12 @@ def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
     return export_peer(scratch / "peer"), dict(PEER_ABOUT)
 
 
-def site_files(folder: Path) -> set[str]:
-    """Every regular file under `folder`, as POSIX paths relative to it."""
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
-
-
-def owned_files(html: Path) -> set[str]:
-    """The files an earlier build wrote into `html` (its manifest), empty when there is none."""
-    manifest = html / SITE_MANIFEST
-    return set(json.loads(manifest.read_text(encoding="utf-8"))) if manifest.is_file() else set()
-
-
 def install_site(built: Path, html: Path) -> None:
     """Copy the freshly built site into `html`: replace the files the previous build owned, delete those it
     no longer makes, and leave every other file alone; refuse (before changing anything) to overwrite one."""
-    new, old = site_files(built), owned_files(html)
+    new = {p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file()}
+    manifest = html / SITE_MANIFEST  # the files the previous build wrote
+    old = set(json.loads(manifest.read_text(encoding="utf-8"))) if manifest.is_file() else set()
     clashes = sorted(p for p in new if (html / p).exists() and p not in old)
     if clashes:
         raise BookError(

@@ -185,16 +185,14 @@ def run_grade(args: argparse.Namespace) -> int:
     from fer_book.grade_sheet import summary_path
 
     start = time.perf_counter()
-    isolation = Isolation.NONE if args.unsafe_no_sandbox else Isolation.BWRAP
-    report = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     grades, summary, kept = grade_folder(
         args.submissions,
         args.chapter,
         args.out,
         autograder=args.autograder,
         timeout_s=args.timeout,
-        isolation=isolation,
-        progress=report,
+        isolation=Isolation.NONE if args.unsafe_no_sandbox else Isolation.BWRAP,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     for row in summary.itertuples():
         print(f"{row.submission:<32} {row.chapter:<28} {row.passed}/{row.total}")

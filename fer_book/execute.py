@@ -10,8 +10,8 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from fer_book.book_times import recorded_seconds
 from fer_book.toc import repo_root, toc_notebooks
@@ -32,8 +32,7 @@ GRADE_TIMEOUT_S = 2400
 STAGE_LOCK = ".execute.lock"
 
 
-@dataclass(frozen=True)
-class NotebookRun:
+class NotebookRun(NamedTuple):
     """The outcome of executing one notebook: where it went, how long it took, what failed."""
 
     notebook: str
@@ -189,9 +188,8 @@ def execute_book(
             runs = []
             for notebook in notebooks:  # reported in the book's order
                 runs.append(run := submitted[notebook].result())
-                print(
-                    f"{run.notebook}: {run.seconds:.1f} s" + (f"  FAILED {run.error}" if run.error else ""), flush=True
-                )
+                failed = f"  FAILED {run.error}" if run.error else ""
+                print(f"{run.notebook}: {run.seconds:.1f} s{failed}", flush=True)
         wall = round(time.perf_counter() - start, 1)
         write_times(stage / "execution_times.json", runs, parameters, ignored, wall=wall, jobs=jobs)
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]

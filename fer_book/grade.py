@@ -1,11 +1,8 @@
 """`python -m fer_book grade SUBMISSIONS --chapter NN --out grades.csv`: a class graded with otter-grader.
 
-Each submitted notebook is graded by `otter run -a <chapter>-autograder.zip` (a fresh kernel, then each
-question's tests, which call the chapter's checker) in a bubblewrap sandbox of its own
-(`fer_book.grade_sandbox`). The autograder is made from the book's chapter (`fer_book.assign`) unless
-`--autograder` gives one; with Docker, `otter grade -a ZIP -p SUBMISSIONS` does the same job. Heavy runs
-come from the book's cache, read-only: only a run a student changed trains. The grades go to
-`fer_book.grade_sheet`'s sheet after each submission.
+Each submitted notebook is graded by `otter run -a <chapter>-autograder.zip` (made by `fer_book.assign`
+unless `--autograder` gives one) in a bubblewrap sandbox of its own (`fer_book.grade_sandbox`); heavy runs
+come from the book's cache, read-only. The grades go to `fer_book.grade_sheet`'s sheet after each submission.
 """
 
 from __future__ import annotations
@@ -21,8 +18,8 @@ import time
 import unicodedata
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -43,8 +40,7 @@ QUESTION = re.compile(r"^exercise_(\d+)$")
 RAISED = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)): ?(.*)$")
 
 
-@dataclass(frozen=True)
-class Grade:
+class Grade(NamedTuple):
     """One row of the grades table."""
 
     student: str
@@ -57,8 +53,7 @@ class Grade:
     fingerprint: str = ""
 
 
-@dataclass(frozen=True)
-class Submission:
+class Submission(NamedTuple):
     """One submitted notebook: where it is, its key and student, its bytes (or why it cannot be read)."""
 
     path: Path
@@ -176,11 +171,8 @@ def failure_message(output: str) -> tuple[str, str]:
 
 def read_results(results: Path, numbers: list[int]) -> dict[int, tuple[str, str]]:
     """(status, message) per exercise from otter's results.json (Gradescope's format)."""
-    tests = {
-        t.get("name"): t
-        for t in json.loads(results.read_text(encoding="utf-8")).get("tests", [])
-        if isinstance(t, dict)
-    }
+    listed = json.loads(results.read_text(encoding="utf-8")).get("tests", [])
+    tests = {t.get("name"): t for t in listed if isinstance(t, dict)}
     grades = {}
     for number in numbers:
         test = tests.get(f"exercise_{number}")
@@ -225,17 +217,8 @@ class Grader:
             path.chmod(0o755 if path.is_dir() else 0o644)
         out.chmod(0o777)
         log = self.work / f"{name}.log"
-        argv = [
-            str(self.layout.python),
-            "-m",
-            "otter",
-            "run",
-            "-a",
-            str(self.autograder),
-            "-o",
-            str(out),
-            str(notebook),
-        ]
+        otter = (self.layout.python, "-m", "otter", "run", "-a", self.autograder, "-o", out, notebook)
+        argv = [str(part) for part in otter]
         binds = [Bind(self.inbox, self.inbox), Bind(out, out, writable=True)]
         start = time.monotonic()
         code = run_sandboxed(argv, self.layout, self.isolation, Limits(), binds, self.timeout_s, log, self.work / name)

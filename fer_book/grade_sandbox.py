@@ -1,15 +1,12 @@
 """Every process that grading starts, each in a sandbox of its own (Linux namespaces through bubblewrap).
 
-A sandbox sees, read-only, the system (`/usr`, the Python, the virtual environment), the *pristine
-copy* of the book as grading started (`pristine_copy`, mounted where the checkout is so that cached
-artefacts keep their keys), the data and the artefact cache, and the few grader folders it is given
-(`Bind`): never the checkout, the submissions or the grade sheet. It has no network (a loopback of its
-own), its own process, IPC and host-name namespaces, a new session and a private in-memory `/tmp`
-(`Limits.disk_bytes`). Under root it runs as a fresh user id with no capabilities and no way to gain
-one (`setpriv`); `prlimit` caps its tasks, address space and core files (`Limits`). It dies with
-everything it started at its time limit or when the grader dies (`--die-with-parent`). `Isolation.NONE`
-(`--unsafe-no-sandbox`) runs a plain child in a session of its own instead: a submission can then read
-and change everything the teacher can.
+A sandbox sees, read-only, the system, the Python and virtual environment, the *pristine copy* of the book
+(`pristine_copy`, mounted where the checkout is so that cached artefacts keep their keys), the data, the
+artefact cache and the grader folders it is given (`Bind`): never the checkout, the submissions or the grade
+sheet. It has no network, its own PID/IPC/UTS namespaces, a new session and a private in-memory `/tmp`; under
+root, a fresh user id with no capabilities and no way to gain one (`setpriv`); `prlimit` caps its tasks,
+address space and core files (`Limits`); it dies with all it started at its time limit or with the grader.
+`Isolation.NONE` (`--unsafe-no-sandbox`) runs a plain child: a submission can then change what the teacher can.
 """
 
 from __future__ import annotations
@@ -25,6 +22,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from fer_utils.errors import SetupError
 
@@ -73,8 +71,7 @@ class Isolation(enum.Enum):
     NONE = "none"
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """What one sandboxed process may use."""
 
     memory_bytes: int = 8 * GIB  # address space of each process (RLIMIT_AS)
@@ -82,8 +79,7 @@ class Limits:
     disk_bytes: int = GIB  # its /tmp, working folder and home included (in memory)
 
 
-@dataclass(frozen=True)
-class Bind:
+class Bind(NamedTuple):
     """A host folder or file shown in a sandbox at `target` (read-only unless `writable`)."""
 
     source: Path
@@ -158,20 +154,16 @@ def make_layout(root: Path, folder: Path, isolation: Isolation) -> Layout:
     inside = [b.target for b in binds if b.target.is_relative_to(root.resolve())]
     book = pristine_copy(root, folder, inside if isolation is Isolation.BWRAP else [], isolation is Isolation.NONE)
     book_at = root.resolve() if isolation is Isolation.BWRAP else book
-    env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("PYTHONHASHSEED", "0")
-    env.update(
-        {
-            "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
-            "PYTHONPATH": str(book_at),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "FER_CACHE": str(cache),
-            "LANG": env.get("LANG", "C.UTF-8"),
-            "USER": "student",  # a sandbox's own user has no name in /etc/passwd
-            "LOGNAME": "student",
-        }
-    )
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0", "LANG": "C.UTF-8"}
+    env |= {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
+    env |= {
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": str(book_at),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "FER_CACHE": str(cache),
+        "USER": "student",  # a sandbox's own user has no name in /etc/passwd
+        "LOGNAME": "student",
+    }
     return Layout(book, book_at, venv / "bin" / "python", tuple(binds), env)
 
 
@@ -210,13 +202,10 @@ def own_tasks() -> int:
         if not entry.name.isdigit():
             continue
         try:
-            status = dict(
-                line.split(":\t", 1)
-                for line in (entry / "status").read_text(encoding="utf-8").splitlines()
-                if ":\t" in line
-            )
+            lines = (entry / "status").read_text(encoding="utf-8").splitlines()
         except (OSError, ValueError):
             continue
+        status = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
         if int(status.get("Uid", "-1").split()[0]) == uid:
             count += int(status.get("Threads", "1").strip())
     return count
@@ -300,9 +289,8 @@ def run_sandboxed(
     """Run `argv` in a sandbox of its own (`Isolation.NONE`: a plain child, working folder and home in
     `host_tmp`), output to `log`; its exit code, or None past `timeout_s`, killed with all it started."""
     if isolation is Isolation.BWRAP:
-        cwd = SANDBOX_TMP / WORKDIR_NAME
         env = {"HOME": str(SANDBOX_TMP / HOME_NAME), "TMPDIR": str(SANDBOX_TMP)}
-        command = bwrap_command(list(argv), layout, list(binds), env, cwd, limits)
+        command = bwrap_command(list(argv), layout, list(binds), env, SANDBOX_TMP / WORKDIR_NAME, limits)
         popen_env, popen_cwd, preexec = None, None, None
     else:
         for name in (WORKDIR_NAME, HOME_NAME):

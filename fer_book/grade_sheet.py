@@ -2,11 +2,10 @@
 summary (`passed/total` per submission) beside it.
 
 Both files are written after every graded submission, together and atomically, formula-like cells guarded
-(`csv_safe`): a grader killed halfway loses no grade it finished. Each row carries its submission's
-`fingerprint` (notebook bytes, checkers, chapter); a rerun keeps the rows whose fingerprint still
-matches. `--out` is only replaced when it is this grader's own sheet (`check_own_sheet`). A teacher's
-added columns are kept, matched on the submission (and exercise), and so are a gone submission's rows
-beside a teacher's cell.
+(`csv_safe`): a grader killed halfway loses no grade it finished. A rerun keeps the rows whose `fingerprint`
+(notebook bytes, checkers, chapter) still matches; `--out` is only replaced when it is this grader's own sheet
+(`check_own_sheet`); a teacher's added columns are kept, matched on the submission (and exercise), and so
+are a gone submission's rows beside them.
 """
 
 from __future__ import annotations
@@ -226,7 +225,6 @@ class GradeSheet:
 
     def write(self) -> None:
         """Write the grades and their summary, both or neither (a teacher's columns as they were read)."""
-        grades, summary = self.grades(), self.summary()
-        tables = {self.out: grades, summary_path(self.out): summary}
+        tables = {self.out: self.grades(), summary_path(self.out): self.summary()}
         own = {self.out: GRADE_COLUMNS, summary_path(self.out): SUMMARY_COLUMNS}
         write_tables(tables, {path: [c for c in table.columns if c not in own[path]] for path, table in tables.items()})

@@ -12,8 +12,8 @@ import hashlib
 import io
 import tarfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from fer_utils.errors import BookError
 from fer_utils.storage.atomic import write_atomic
@@ -21,8 +21,7 @@ from fer_utils.storage.atomic import write_atomic
 NPM_REGISTRY = "https://registry.npmjs.org"
 
 
-@dataclass(frozen=True)
-class NpmPackage:
+class NpmPackage(NamedTuple):
     """One npm package at an exact version, with the registry's sha512 integrity string and licence."""
 
     name: str

@@ -1,10 +1,9 @@
 """A chapter's prose, measured on the executed notebook: words, sentences, and numbers typed by hand.
 
-The MyST Markdown is read with myst-parser's own parser. `problems` lists what `make test` refuses
-(`tests/test_book_prose.py`): too many words or too long sentences, a result typed instead of glued, a
-glue name no cell glued, prose printed by code, a warning that the run does not bear out the text, a
-directive read as text. `python -m fer_book prose --stage _build/stage` prints each chapter's measures and
-problems, and exits 1 on any.
+The MyST Markdown is read with myst-parser's own parser. `problems` lists what `make test` refuses: too many
+words or too long sentences, a result typed instead of glued, a glue name no cell glued, prose printed by
+code, a warning that the run does not bear out the text, a directive read as text. `python -m fer_book prose
+--stage _build/stage` prints each chapter's measures and problems, and exits 1 on any.
 """
 
 from __future__ import annotations
@@ -123,26 +122,18 @@ def typed_decimals(markdown: str, figures: Mapping[str, Cited] = CITED) -> list[
     return found
 
 
-def glued_names(nb: Mapping) -> set[str]:
-    """The names the notebook's code cells glued (myst-nb's `scrapbook` metadata)."""
-    return {
+def unglued(nb: Mapping) -> list[str]:
+    """The glued names the markdown cells state (a format spec after ':' left out) that no code cell glued
+    (myst-nb's `scrapbook` metadata)."""
+    glued = {
         out["metadata"]["scrapbook"]["name"]
         for cell in nb["cells"]
         if cell["cell_type"] == "code"
         for out in cell.get("outputs", [])
         if "scrapbook" in out.get("metadata", {})
     }
-
-
-def glue_references(nb: Mapping) -> list[str]:
-    """The glued names the markdown cells state, in order (a format spec after ':' left out)."""
-    return [m.group(1).split("::")[-1].split(":")[0] for source in markdown_cells(nb) for m in GLUE.finditer(source)]
-
-
-def unglued(nb: Mapping) -> list[str]:
-    """The names the text states that no code cell of the notebook glued."""
-    glued = glued_names(nb)
-    return sorted({name for name in glue_references(nb) if name not in glued})
+    stated = {m.group(1).split("::")[-1].split(":")[0] for source in markdown_cells(nb) for m in GLUE.finditer(source)}
+    return sorted(stated - glued)
 
 
 def code_prose(nb: Mapping) -> list[str]:
@@ -153,11 +144,7 @@ def code_prose(nb: Mapping) -> list[str]:
         if cell["cell_type"] != "code" or is_solution(cell):
             continue
         for out in cell.get("outputs", []):
-            text = out.get("data", {}).get("text/markdown")
-            if text is None:
-                continue
-            text = "".join(text) if isinstance(text, list) else text
-            blocks = prose_blocks(text)
+            blocks = prose_blocks("".join(out.get("data", {}).get("text/markdown") or ""))  # a string or its lines
             if sum(words(b) for b in blocks) > CODE_PROSE_WORDS:
                 found.append(f"cell {index}: {' '.join(blocks)[:60]}…")
     return found

@@ -10,8 +10,8 @@ import inspect
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from fer_book.assign import exercise_cells, title_of
 from fer_book.assign import source as cell_source
@@ -44,8 +44,7 @@ PLANS: dict[int, tuple[tuple[int, ...], ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class ExerciseRow:
+class ExerciseRow(NamedTuple):
     """One exercise as the teacher's page lists it."""
 
     chapter: str

@@ -7,8 +7,7 @@ by the modules that need them.
 
 Supported Pythons follow the pinned wheels (requirements.txt, pyproject.toml's `requires-python`):
 tensorflow-cpu 2.20 has none for 3.14, SciPy 1.16 and Pillow 13 need 3.11 or later. This module uses no
-newer syntax, so that `python -m fer_utils` on an older Python can say so (`python_problem`).
-"""
+newer syntax, so that `python -m fer_utils` on an older Python can say so (`python_problem`)."""
 
 __version__ = "0.2.0"
 __all__ = ["SUPPORTED_PYTHONS", "__version__", "python_problem"]

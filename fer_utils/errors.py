@@ -1,11 +1,8 @@
 """The package's one error family: a few classes, by what the caller can do about the problem, each a subclass
 of the built-in it behaves like.
 
-`except ValueError`, `except OSError` … catch them as they would the built-in. Every problem is checked where it
-comes in and its message names what is wrong and what to do; the CLI prints a FerError as one line. A caller
-that must tell kinds apart reads `status` (a MediaError's, a DownloadError's), never the message. See
-CONTRACTS.md, "Errors".
-"""
+Each message names what is wrong and what to do; the CLI prints a FerError as one line. A caller that must tell
+kinds apart reads `status` (a MediaError's, a DownloadError's), never the message. See CONTRACTS.md, "Errors"."""
 
 from __future__ import annotations
 

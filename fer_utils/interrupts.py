@@ -1,11 +1,10 @@
 """Ctrl-C and SIGTERM recorded instead of raised, for the loops that wait on a pool of workers.
 
-Python's own KeyboardInterrupt can land inside `concurrent.futures` while a future's lock is held, and the run
-then hangs at exit instead of stopping (tests/test_preprocess.py reproduces it); under `stop_on_signals` the
-signals only set an event, which the caller checks between waits. `raise_on_signals` is for a command that may
-stop anywhere: both signals raise `Stopped`, so the CLI exits 128 + the signal after the cleanup, and SIGTERM
-is won back from TensorFlow's preemption notifier (multi-worker), which catches it and only logs it.
-"""
+Python's own KeyboardInterrupt can land inside `concurrent.futures` while a future's lock is held, and the run then
+hangs at exit (tests/test_preprocess.py reproduces it); under `stop_on_signals` the signals only set an event, which
+the caller checks between waits. Under `raise_on_signals` (a command that may stop anywhere) both raise `Stopped`,
+so the CLI exits 128 + the signal after the cleanup, and SIGTERM is won back from TensorFlow's preemption notifier
+(multi-worker), which only logs it."""
 
 from __future__ import annotations
 
@@ -23,11 +22,7 @@ class Stopped(KeyboardInterrupt):
     def __init__(self, signum: int, message: str = "") -> None:
         super().__init__(message or f"stopped by {signal.Signals(signum).name}")
         self.signum = int(signum)
-
-    @property
-    def exit_code(self) -> int:
-        """The shell's code for a command ended by the signal: 130 for Ctrl-C, 143 for SIGTERM."""
-        return 128 + self.signum
+        self.exit_code = 128 + self.signum  # the shell's code: 130 for Ctrl-C, 143 for SIGTERM
 
 
 def signal_of(stop: threading.Event) -> int:

@@ -1,8 +1,7 @@
 """The names and the paper's numbers that the package, the CLI, the notebooks and the tests share.
 
 Each is defined here once. This module imports nothing, so the command line can build its choices and
-defaults from it and `python -m fer_utils --help` never loads TensorFlow, dlib or OpenCV.
-"""
+defaults from it and `python -m fer_utils --help` never loads TensorFlow, dlib or OpenCV."""
 
 from __future__ import annotations
 
@@ -46,7 +45,7 @@ WILD_OPTIONS: tuple[str, ...] = ("width", "bn_momentum")
 # or cutmix (Yun et al. 2019), each image mixed with another of its batch and its label with it.
 MIXES: tuple[str, ...] = ("none", "mixup", "cutmix")
 
-# Test-time augmentation (fer_utils.evaluate.tta): the views of a crop whose class probabilities are averaged.
+# Test-time augmentation (fer_utils.evaluate.metrics): the views of a crop whose class probabilities are averaged.
 # "none": the crop alone; "flip": it and its mirror; "flip-shift": those and four shifts of the crop by TTA_SHIFT
 # pixels (up, down, left, right). Measured on real FER-2013 / CK+ (../shared/measurements): 0.637 / 0.616 with
 # one view, 0.646 / 0.616 with the mirror, 0.649 / 0.632 with the six views.
@@ -91,7 +90,7 @@ SEQUENCE_PROTOCOLS: tuple[str, ...] = tuple(p for p in PROTOCOLS if p != PAPER_P
 GIVEN_PROTOCOL = "given"
 DEFAULT_VAL_SIZE = 0.1
 
-# Face detectors (fer_utils.faces.detectors) and the crop (fer_utils.faces.preprocess).
+# Face detectors (fer_utils.faces.crops) and the crop (fer_utils.faces.preprocess).
 FACE_DETECTORS: tuple[str, ...] = ("dlib-hog", "dlib-cnn", "opencv-haar")  # the ones that look for faces
 NO_DETECTOR = "none"  # the image is already a face crop: the box is the whole image
 DETECTORS: tuple[str, ...] = (*FACE_DETECTORS, NO_DETECTOR)

@@ -139,7 +139,7 @@ WRITERS = {
         "write_atomic(Path(sys.argv[1]) / 'metrics.json', '{}', '--json')",
         [".metrics.json.tmp-{pid}"],
     ),
-    "a crop in a preprocessing folder (fer_utils.faces.preprocess_folder)": (
+    "a crop in a preprocessing folder (fer_utils.faces.preprocess)": (
         "from pathlib import Path; from fer_utils.storage.atomic import atomic_write_bytes\n"
         "atomic_write_bytes(Path(sys.argv[1]) / 'crops' / 'happy' / 'a_f0001.png', b'png')",
         ["crops/happy/.a_f0001.png.tmp-{pid}"],
@@ -196,9 +196,7 @@ def test_what_a_killed_writer_left_is_swept_and_a_live_writers_work_is_not(
 
 
 def test_the_sweeper_reaches_nested_leftovers_only_when_recursive(tmp_path: Path) -> None:
-    dead = killed_at_rename(
-        WRITERS["a crop in a preprocessing folder (fer_utils.faces.preprocess_folder)"][0], tmp_path
-    )
+    dead = killed_at_rename(WRITERS["a crop in a preprocessing folder (fer_utils.faces.preprocess)"][0], tmp_path)
     crop = tmp_path / "crops" / "happy" / f".a_f0001.png.tmp-{dead}"
     assert remove_dead_temporaries(tmp_path / "crops") == [] and crop.exists()
     assert remove_dead_temporaries(tmp_path / "crops", recursive=True) == [crop] and not crop.exists()

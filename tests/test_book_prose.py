@@ -69,7 +69,7 @@ def test_the_package_code_a_chapter_shows_fits_the_books_width(chapter: str) -> 
 
 def test_a_shown_line_wider_than_the_book_is_found() -> None:
     from fer_utils.book.source import source_of
-    from fer_utils.data.video import frame_indices
+    from fer_utils.data.media import frame_indices
 
     shown = {"output_type": "display_data", "data": {"text/markdown": source_of(frame_indices)}, "metadata": {}}
     assert shown_package_lines(notebook([], [shown])) == []

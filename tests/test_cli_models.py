@@ -209,8 +209,8 @@ def test_evaluate_model_on_a_subset_of_its_own_crops_finds_its_training_crops_by
 
     import pandas as pd
 
-    from fer_utils.data.duplicates import audited_split
     from fer_utils.data.manifest import usable_frames
+    from fer_utils.data.splits import audited_split
     from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE
 
     two, run = random_run

@@ -54,7 +54,7 @@ def frames() -> dict[str, np.ndarray]:
     """The three frames (BGR, as OpenCV decodes them), by name."""
     import cv2
 
-    from fer_utils.data.video import try_sample_frames
+    from fer_utils.data.media import try_sample_frames
 
     london = cv2.imread(str(sorted(london_faces_dir().rglob("*.jpg"))[0]))
     cremad = try_sample_frames(sorted(cremad_dir().glob("*.flv"))[0], 1)[0][1]
@@ -102,8 +102,7 @@ def test_the_cli_writes_the_spec_it_was_asked_for_beside_its_crops(cut: dict) ->
 
 def test_the_three_frames_take_each_path_of_the_resize(cut: dict) -> None:
     """The London square is larger than the crop, the CREMA-D one smaller, the edge one leaves its frame."""
-    from fer_utils.faces.crops import square_region
-    from fer_utils.faces.detectors import Box
+    from fer_utils.faces.crops import Box, square_region
 
     squares = {}
     for name, image in cut["frames"].items():
@@ -119,7 +118,7 @@ def test_the_three_frames_take_each_path_of_the_resize(cut: dict) -> None:
 
 def test_python_inference_crops_as_the_cli_from_the_spec_alone(cut: dict) -> None:
     from fer_utils.deploy.inference import Recognizer
-    from fer_utils.faces.preprocess_folder import folder_crop_spec
+    from fer_utils.faces.preprocess import folder_crop_spec
     from fer_utils.models.networks import build_paper_cnn
 
     recognizer = Recognizer(

@@ -113,8 +113,7 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_preprocessing_writes_the_spec_beside_its_crops_and_start_over_removes_it(tmp_path: Path) -> None:
     from fer_utils.assets import still_paths
     from fer_utils.data.indexing import index_dataset
-    from fer_utils.faces.preprocess import preprocess_dataset
-    from fer_utils.faces.preprocess_folder import folder_crop_spec, start_over
+    from fer_utils.faces.preprocess import folder_crop_spec, preprocess_dataset, start_over
 
     src = tmp_path / "src" / "neutral"
     src.mkdir(parents=True)

@@ -287,7 +287,7 @@ def test_the_page_averages_the_views_its_model_json_names(small_model: Path, tmp
     from fer_book.demo_page import write_demo_static
     from fer_utils.cli import main
     from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, representative_faces, tflite_predict
-    from fer_utils.evaluate.tta import tta_probabilities
+    from fer_utils.evaluate.metrics import tta_probabilities
 
     export = tmp_path / "export"
     assert main(["export", "--run", str(small_model.parent), "--out", str(export), "--tta", "flip-shift"]) == 0

@@ -130,7 +130,7 @@ def test_the_browser_face_box_agrees_with_dlib_on_the_clip(camera_run: dict) -> 
     """BlazeFace in the browser and the book's dlib HOG detector find the same face (the actor barely moves)."""
     import cv2
 
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import make_detector
 
     capture = cv2.VideoCapture(str(ravdess_clip_path()))
     ok, frame = capture.read()

@@ -368,7 +368,7 @@ def test_a_long_video_is_streamed_not_held(stills: list[Path], tmp_path: Path) -
     a few frames, where holding the frames takes the whole clip (checked on the same clip)."""
     import tracemalloc
 
-    from fer_utils.data.video import sample_frames
+    from fer_utils.data.media import sample_frames
     from fer_utils.deploy.inference import Recognizer
     from fer_utils.models.networks import load_model
 
@@ -551,7 +551,7 @@ def test_flip_averaging_is_the_mean_of_the_crop_and_its_mirror(whole_run: Simple
     """A trained model's probabilities with `tta="flip"` are the mean of its probabilities for the crop and
     for the crop mirrored, computed here by hand; "flip-shift" adds four 2-px shifts of the crop."""
     from fer_utils.deploy.inference import Recognizer
-    from fer_utils.evaluate.tta import tta_views
+    from fer_utils.evaluate.metrics import tta_views
 
     run = whole_run.run
     model = run.load()
@@ -579,12 +579,11 @@ def test_evaluate_predict_recognizer_and_the_export_average_the_same_views(
     real still and `Recognizer` give the same probabilities within float tolerance; evaluate records the mode
     in its metrics, `export --tta` in model.json, whose TFLite model averages the same views."""
     from fer_utils.cli import main
-    from fer_utils.data.duplicates import audited_split
-    from fer_utils.data.images import read_image
+    from fer_utils.data.media import read_image
+    from fer_utils.data.splits import audited_split
     from fer_utils.deploy.inference import Recognizer
     from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_predict
-    from fer_utils.evaluate.metrics import evaluate_predictions
-    from fer_utils.evaluate.tta import tta_probabilities
+    from fer_utils.evaluate.metrics import evaluate_predictions, tta_probabilities
     from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
     from fer_utils.train.pipeline import make_dataset
@@ -661,13 +660,12 @@ writeFileSync('out.json', JSON.stringify({views, mean: meanProbabilities(perView
 
 def test_the_pages_views_and_mean_are_pythons(whole_run: SimpleNamespace, tmp_path: Path) -> None:
     """The page's test-time augmentation (book/_demo/tta.js, which demo.js runs on every crop with the mode
-    model.json names; run by node here, where chromium may be missing) makes the views `evaluate.tta` makes of
+    model.json names; run by node here, where chromium may be missing) makes the views `evaluate.metrics` makes of
     a real crop, pixel for pixel, and averages the exported TFLite model's probabilities of them as Python does."""
     import shutil
 
-    from fer_utils.deploy.exports import page_export
-    from fer_utils.deploy.tflite import tflite_predict
-    from fer_utils.evaluate.tta import tta_probabilities, tta_views
+    from fer_utils.deploy.tflite import page_export, tflite_predict
+    from fer_utils.evaluate.metrics import tta_probabilities, tta_views
 
     crop = _gray(whole_run.crops / whole_run.frames["image"].iloc[0])
     side = crop.shape[0]

@@ -169,7 +169,7 @@ def test_multiworker_on_two_local_processes_writes_one_run_that_loads_and_predic
     ports of 127.0.0.1: they train together, the chief writes --out, worker 1 writes nothing there and leaves
     nothing in its temporary folder; the run loads and its recognizer predicts a face."""
     from fer_utils.assets import still_paths
-    from fer_utils.data.video import read_image
+    from fer_utils.data.media import read_image
     from fer_utils.train.runs import RunFolder
 
     out, place = tmp_path / "place" / "run", tmp_path / "place"

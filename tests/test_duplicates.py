@@ -29,8 +29,8 @@ from planted import (
     planted_dataset,
 )
 
-from fer_utils.data.duplicates import DUPLICATES_CSV, DUPLICATES_JSON, near_pairs, read_audit
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest, usable_frames
+from fer_utils.data.splits import DUPLICATES_CSV, DUPLICATES_JSON, near_pairs, read_audit
 from fer_utils.train.runs import RunFolder
 
 SIDE = 32
@@ -126,8 +126,7 @@ def test_the_other_protocols_never_put_two_copies_of_one_image_on_two_sides(
     crops: tuple[Path, str], protocol: str
 ) -> None:
     """Every exact copy lands on the side of its original, whatever the seed (split_frames alone parts them)."""
-    from fer_utils.data.duplicates import audited_split
-    from fer_utils.data.splits import split_frames
+    from fer_utils.data.splits import audited_split, split_frames
 
     folder, _ = crops
     frames = usable_frames(load_manifest(folder))

@@ -418,8 +418,7 @@ def test_sample_indices_checker_on_real_frame_counts(clips: pd.DataFrame) -> Non
 
 
 def test_crop_inside_checker_on_a_real_still() -> None:
-    from fer_utils.faces.crops import crop_face
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import crop_face, make_detector
 
     detector = make_detector("dlib-hog")
     assert exercises.check_crop_inside(solution_function("02_preprocessing", "crop_inside"), detector)

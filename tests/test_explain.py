@@ -8,7 +8,7 @@ import numpy as np
 
 from fer_utils.data.manifest import usable_frames
 from fer_utils.models.networks import build_paper_cnn
-from fer_utils.train.diagnosis import alive_units
+from fer_utils.train.fit import alive_units
 from fer_utils.train.pipeline import load_images
 
 

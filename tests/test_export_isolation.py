@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cli_runner import run_cli
 
-from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
+from fer_utils.deploy.tflite import EXPORT_FILE, check_export_folder, write_export
 from fer_utils.errors import OutputError
 from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, spec_bytes
 from fer_utils.storage.run_files import CLASSES_FILE

@@ -8,13 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_utils.faces.crops import align_face, crop_face, eye_angle
-from fer_utils.faces.detectors import (
+from fer_utils.faces.crops import (
     FACE_DETECTORS,
     MIN_DETECTION_SIDE,
     NO_DETECTOR,
     Box,
+    align_face,
     boxes_to_full,
+    crop_face,
+    eye_angle,
     face_scale_side,
     make_detector,
     make_landmarker,
@@ -146,7 +148,7 @@ def test_align_face_levels_the_eyes_of_a_tilted_face(still: np.ndarray, landmark
 
 
 def test_auto_detection_size_is_per_detector_and_none_means_full_resolution(still: np.ndarray) -> None:
-    from fer_utils.faces.detectors import DEFAULT_MAX_SIDES
+    from fer_utils.faces.crops import DEFAULT_MAX_SIDES
 
     for name in FACE_DETECTORS:
         assert make_detector(name).max_side == DEFAULT_MAX_SIDES[name]

@@ -12,7 +12,7 @@ import pytest
 from layouts import make_fer2013_csv
 
 from fer_utils.data.fer2013 import MAX_ROW_BYTES, index_fer2013_csv
-from fer_utils.data.images import read_image
+from fer_utils.data.media import read_image
 from fer_utils.errors import InputError
 
 ROWS = 7 * 3  # make_fer2013_csv(rows_per_class=1, test_per_class=1): 7 classes × (1 train + 1 + 1 test)

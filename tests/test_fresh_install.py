@@ -21,7 +21,7 @@ from fer_utils.assets import still_paths
 REPO = Path(__file__).resolve().parents[1]
 PROBE = """
 import cv2, importlib.util, setuptools, sys
-from fer_utils.faces.detectors import make_detector, make_landmarker
+from fer_utils.faces.crops import make_detector, make_landmarker
 assert importlib.util.find_spec("pkg_resources") is None, "this setuptools still ships pkg_resources"
 image = cv2.imread(sys.argv[1])
 boxes = make_detector("dlib-cnn").detect(image)
@@ -43,7 +43,7 @@ def test_weights_are_found_without_importing_face_recognition_models() -> None:
     """Its __init__ imports pkg_resources: the landmark and CNN paths must not import it (fresh process)."""
     probe = (
         "import sys, cv2\n"
-        "from fer_utils.faces.detectors import make_detector, make_landmarker, dlib_weights, LANDMARKS_68_WEIGHTS\n"
+        "from fer_utils.faces.crops import make_detector, make_landmarker, dlib_weights, LANDMARKS_68_WEIGHTS\n"
         "image = cv2.imread(sys.argv[1])\n"
         "box = make_detector('dlib-cnn').detect(image)[0]\n"
         "assert make_landmarker().landmarks(image, box).shape == (68, 2)\n"

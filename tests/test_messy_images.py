@@ -1,6 +1,6 @@
 """Images as phones and scanners write them: EXIF orientation, images
 too large to decode, 10-bit data in 16-bit PNGs. Real London faces, read through the one image reader
-(`images.read_image`) by `detect`, `preprocess` and `predict`."""
+(`media.read_image`) by `detect`, `preprocess` and `predict`."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from cli_runner import run_cli
 from PIL import Image
 
 from fer_utils.assets import london_faces_dir
-from fer_utils.data.images import image_header, read_image, to_gray
 from fer_utils.data.manifest import load_manifest
+from fer_utils.data.media import image_header, read_image, to_gray
 from fer_utils.errors import MediaError
-from fer_utils.faces.detectors import make_detector
+from fer_utils.faces.crops import make_detector
 from fer_utils.models.networks import build_model, save_model
 
 FACE = london_faces_dir() / "neutral" / "001_03.jpg"
@@ -150,7 +150,7 @@ HEADER_PROBE = """
 import re, sys, time
 from pathlib import Path
 from fer_utils.errors import MediaError
-from fer_utils.data.images import image_header, read_image
+from fer_utils.data.media import image_header, read_image
 start = time.perf_counter()
 header = image_header(sys.argv[1])
 peak_mb = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1]) // 1024
@@ -220,7 +220,7 @@ def test_half_a_jpeg_closed_with_its_end_marker_is_unreadable_not_a_grey_image(
 ) -> None:
     """The byte check (an end marker after the last scan) passed it, and OpenCV decoded it grey below the cut."""
     from fer_utils.assets import london_faces_dir
-    from fer_utils.data.images import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
+    from fer_utils.data.media import JPEG_END_OF_IMAGE, JPEG_START_OF_SCAN, read_image
     from fer_utils.errors import MediaError
 
     whole = london_faces_dir() / "neutral" / "001_03.jpg"

@@ -20,8 +20,7 @@ from fer_utils.data.splits import split_frames
 from fer_utils.errors import InputError
 from fer_utils.models.networks import build_model, load_classes, load_model, save_model
 from fer_utils.storage.run_files import CLASSES_FILE, PREDICTIONS_FILE
-from fer_utils.train.checks import check_config
-from fer_utils.train.config import TrainConfig
+from fer_utils.train.config import TrainConfig, check_config
 from fer_utils.train.runs import RunFolder
 
 SIDE = 32
@@ -148,7 +147,7 @@ def test_a_split_that_leaves_a_class_out_of_training_is_refused(crops: Path, tmp
 
 
 def test_an_overfitted_collapse_is_not_called_learnt_nothing() -> None:
-    from fer_utils.train.diagnosis import collapse_advice
+    from fer_utils.train.fit import collapse_advice
 
     assert "overfitted" in collapse_advice(1.0) and "learnt nothing" not in collapse_advice(1.0)
     assert "learnt nothing" in collapse_advice(0.4) and "learnt nothing" in collapse_advice(None)

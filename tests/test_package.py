@@ -65,7 +65,7 @@ def test_every_choice_the_cli_offers_works(tmp_path) -> None:
     from fer_utils.data.indexing import INDEXERS
     from fer_utils.data.splits import split_frames
     from fer_utils.errors import InputError
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import make_detector
     from fer_utils.models.networks import MODEL_BUILDERS
 
     assert set(_option_choices("train", "--model")[1]) <= set(MODEL_BUILDERS)
@@ -100,7 +100,7 @@ def test_every_registered_name_has_its_implementation() -> None:
     the registry's names: comparisons that can fail, unlike a constant compared with its own import."""
     from fer_utils import registry
     from fer_utils.data import download
-    from fer_utils.faces import detectors as faces
+    from fer_utils.faces import crops as faces
     from fer_utils.models import networks as models
 
     assert tuple(models.MODEL_BUILDERS) == registry.MODEL_NAMES

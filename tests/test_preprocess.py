@@ -19,10 +19,8 @@ import pytest
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_COLUMNS, csv_bytes, load_manifest, manifest_frame, read_manifest_csv
 from fer_utils.errors import FerError, InputError
-from fer_utils.faces.crops import CropSpec, crop_face, largest_face_crop
-from fer_utils.faces.detectors import Box, make_detector, make_landmarker
-from fer_utils.faces.preprocess import Settings, _row, preprocess_dataset
-from fer_utils.faces.preprocess_folder import part_bytes, read_part_rows
+from fer_utils.faces.crops import Box, CropSpec, crop_face, largest_face_crop, make_detector, make_landmarker
+from fer_utils.faces.preprocess import Settings, _row, part_bytes, preprocess_dataset, read_part_rows
 
 # `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.faces.sample.
 N_SAMPLE_CLIPS = 32

@@ -17,11 +17,10 @@ from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, st
 from fer_utils.data.folders import index_class_folders
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
+from fer_utils.data.media import frame_count, frame_indices, read_frames, sample_frames
 from fer_utils.data.splits import check_leakage, split_frames
-from fer_utils.data.video import frame_count, frame_indices, read_frames, sample_frames
 from fer_utils.errors import InputError
-from fer_utils.faces.crops import crop_face
-from fer_utils.faces.detectors import Box, FaceDetector, make_detector
+from fer_utils.faces.crops import Box, FaceDetector, crop_face, make_detector
 from fer_utils.faces.preprocess import preprocess_dataset
 
 CREMAD_CLIPS = sorted(cremad_dir().glob("*.flv"))
@@ -147,7 +146,7 @@ def test_one_decoder_thread_decodes_the_real_clip_to_the_same_pixels() -> None:
 
 def test_frames_far_apart_are_reached_by_seeking_and_are_the_decoded_frames() -> None:
     clip = ravdess_clip_path()
-    far = [5, 60, 115]  # gaps longer than video.SEEK_GAP: read by seeking
+    far = [5, 60, 115]  # gaps longer than media.SEEK_GAP: read by seeking
     seeking, decoding = read_frames(clip, far), read_frames(clip, far, seek=False)
     assert [i for i, _ in seeking] == far
     assert all(a is not None and np.array_equal(a, b) for (_, a), (_, b) in zip(seeking, decoding))

@@ -205,7 +205,7 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
 )
 def test_bad_recipe_values_are_refused_in_python(changes: dict, message: str) -> None:
     from fer_utils.errors import InputError
-    from fer_utils.train.checks import check_config
+    from fer_utils.train.config import check_config
 
     with pytest.raises(InputError) as error:
         check_config(_quick(**changes))

@@ -13,9 +13,9 @@ import pytest
 from conftest import SAMPLE_ACTORS
 
 from fer_utils.data.corpora import EMOTIONS, index_ravdess
-from fer_utils.data.video import frame_indices
+from fer_utils.data.media import frame_indices
 from fer_utils.errors import InputError
-from fer_utils.faces.detectors import make_detector, make_landmarker
+from fer_utils.faces.crops import make_detector, make_landmarker
 from fer_utils.faces.sample import (
     EMOTION_TEMPLATES,
     FRAME_SIZE,

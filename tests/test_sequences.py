@@ -209,8 +209,7 @@ def test_a_sequence_model_refuses_the_random_protocol_before_writing_anything(
 ) -> None:
     from fer_utils.errors import InputError
     from fer_utils.models.networks import build_cnn_lstm
-    from fer_utils.train.checks import check_config
-    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.config import TrainConfig, check_config
     from fer_utils.train.fit import train_run
     from fer_utils.train.sequences import ClipData
 

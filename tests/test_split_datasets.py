@@ -28,12 +28,11 @@ from layouts import (
 from toy_data import make_toy_crops
 
 from fer_utils.cli import main
-from fer_utils.data.corpora import SPLITS, split_counts, split_warnings
-from fer_utils.data.fer2013 import parse_row_path
+from fer_utils.data.corpora import SPLITS, parse_row_path, split_counts, split_warnings
 from fer_utils.data.folders import RAFDB_CLASSES, parse_class_map
-from fer_utils.data.images import read_image
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_COLUMNS, load_manifest
+from fer_utils.data.media import read_image
 from fer_utils.data.splits import resolve_protocol, split_frames
 from fer_utils.errors import InputError
 from fer_utils.train.runs import RunFolder

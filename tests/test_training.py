@@ -404,7 +404,7 @@ def test_the_l1_penalty_in_the_logged_loss_does_not_make_a_learning_run_collapse
     loss, 0.974 × ln 7, held an L1 penalty of 0.16. The penalty is taken out before comparing with chance."""
     import keras
 
-    from fer_utils.train.diagnosis import CHANCE_LOSS_FRACTION, collapse_check, penalty
+    from fer_utils.train.fit import CHANCE_LOSS_FRACTION, collapse_check, penalty
 
     classes = ["angry", "happy", "sad"]
     model = keras.Sequential(

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_utils.data.images import read_image, sniff
-from fer_utils.data.video import frame_count, frame_indices, sample_frames, try_sample_frames
+from fer_utils.data.media import frame_count, frame_indices, read_image, sample_frames, sniff, try_sample_frames
 from fer_utils.errors import MediaError
 
 N_FRAMES = 40
@@ -197,7 +196,7 @@ def test_opencv_and_ffmpeg_messages_stay_off_the_terminal(clips: dict[str, Path]
     """Regression: damaged clips printed FFmpeg's "overread" and OpenCV's "[ WARN:0]"
     lines on stderr for every file, beside the status the manifest records."""
     code = (
-        "import sys; from fer_utils.data.video import try_sample_frames\n"
+        "import sys; from fer_utils.data.media import try_sample_frames\n"
         "for path in sys.argv[1:]:\n"
         "    try: try_sample_frames(path, 6)\n"
         "    except Exception as exc: print(f'{type(exc).__name__}:{exc.status}')\n"
@@ -263,7 +262,7 @@ def test_flv_clips_are_videos_and_seek_gives_the_sequential_frames() -> None:
 
 
 def test_media_size_of_images_videos_and_bad_files(clips: dict[str, Path], stills: list[Path]) -> None:
-    from fer_utils.data.video import media_size
+    from fer_utils.data.media import media_size
 
     assert media_size(clips["mp4"]) == SIZE and media_size(clips["avi"]) == SIZE
     assert media_size(stills[0]) == (398, 224)

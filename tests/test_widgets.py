@@ -76,8 +76,7 @@ def test_detector_explorer_draws_each_detector(stills: list[Path]) -> None:
 
 def test_detector_explorer_opens_on_the_books_default_margin(stills: list[Path]) -> None:
     """Chapter 2's saved default view shows the crop its text describes (it showed margin 0.00)."""
-    from fer_utils.faces.crops import crop_face
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import crop_face, make_detector
     from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN
 
     image = cv2.imread(str(stills[0]))

@@ -44,7 +44,7 @@ def test_the_wild_network_is_registered_small_and_plain() -> None:
 
 
 def test_the_warmup_cosine_schedule_rises_then_falls_to_its_floor_and_can_be_shortened() -> None:
-    from fer_utils.train.recipe import SCHEDULE_FLOOR, WarmupCosine
+    from fer_utils.train.fit import SCHEDULE_FLOOR, WarmupCosine
 
     schedule = WarmupCosine(3e-3, warmup_steps=10, total_steps=100)
     rate = lambda step: float(schedule(step))  # noqa: E731
@@ -58,7 +58,7 @@ def test_the_warmup_cosine_schedule_rises_then_falls_to_its_floor_and_can_be_sho
 def test_the_smoothed_loss_is_keras_categorical_crossentropy_with_smoothing_on_class_indices() -> None:
     import keras
 
-    from fer_utils.train.recipe import SmoothedCrossentropy, loss
+    from fer_utils.train.fit import SmoothedCrossentropy, loss
 
     probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
     labels = np.array([0, 2])
@@ -168,8 +168,7 @@ def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
 )
 def test_bad_recipe_settings_are_refused(changes: dict, message: str) -> None:
     from fer_utils.errors import InputError
-    from fer_utils.train.checks import check_config
-    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.config import TrainConfig, check_config
 
     with pytest.raises(InputError) as error:
         check_config(TrainConfig(**changes))
@@ -189,7 +188,7 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
 ) -> None:
     """`export --run RUN`: RUN/page/model.tflite (one crop of the run's side, batch 1) and model.json (classes,
     crop spec, quantization) whose int8 model agrees with the Keras model's class on the run's own crops;
-    another run's export into that folder is refused and leaves it intact (`fer_utils.deploy.exports`)."""
+    another run's export into that folder is refused and leaves it intact (`fer_utils.deploy.tflite`)."""
     from fer_utils.cli import main
     from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_interpreter, tflite_predict
     from fer_utils.faces.crops import served_spec
@@ -227,7 +226,7 @@ def test_a_time_budget_shorter_than_one_epoch_says_it_was_overrun_and_records_by
 
     import keras
 
-    from fer_utils.train.recipe import TimeBudget
+    from fer_utils.train.fit import TimeBudget
 
     class Slow(keras.callbacks.Callback):
         """At least 0.1 s an epoch on any machine: a wait after each of its 4 batches."""

@@ -27,7 +27,7 @@ def _face_crops(size: int) -> list[tuple[str, np.ndarray]]:
     """(actor, gray uint8 size×size face crop) for each still, face box from OpenCV's Haar cascade."""
     import cv2
 
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import make_detector
 
     detector = make_detector("opencv-haar")
     crops = []

@@ -90,7 +90,7 @@ async function classifyView(model, info, gray) {
 }
 
 // Probabilities of `model` for a crop, averaged over the views of the test-time augmentation its JSON names
-// (`tta`, written by `python -m fer_utils export --tta`; tta.js makes the views as fer_utils.evaluate.tta does).
+// (`tta`, written by `python -m fer_utils export --tta`; tta.js makes the views as fer_utils.evaluate.metrics does).
 async function classify(model, info, gray) {
   const [, height, width] = model.getInputDetails()[0].shape;
   const perView = [];

@@ -1,4 +1,4 @@
-// Test-time augmentation on the page, as fer_utils.evaluate.tta does it in Python: the views of a gray crop
+// Test-time augmentation on the page, as fer_utils.evaluate.metrics does it in Python: the views of a gray crop
 // (height x width, row-major) whose class probabilities are averaged. "none": the crop; "flip": it and its
 // mirror; "flip-shift": those and four shifts by TTA_SHIFT pixels (down, up, right, left), the uncovered edge
 // mirrored in. The export's model.json names the mode (`tta`).

@@ -1,12 +1,10 @@
 """Cached, on-demand artefacts a chapter needs from an earlier one: the sample, the crops, trained runs.
 
-Every notebook runs on its own, in any order: it asks here for what it needs, reusing what `make book` or
-an earlier chapter built, else building it atomically into the cache (`default_cache`) under a key of its
-inputs. A run's key (`run_key`) holds its config, its data's digest, its model's JSON, the source of the
-functions passed (so a chapter's copy of the package's code shares the package's runs, and an edit of it
-trains anew) and a digest of the whole package (any edit of it trains every run again: coarse but
-correct). A helper a chapter defines but does not pass reaches the key only through the model's JSON:
-edit the function passed.
+Every notebook runs on its own, in any order: it reuses what `make book` or an earlier chapter built, else
+builds it atomically into the cache (`default_cache`) under a key of its inputs. A run's key (`run_key`): its
+config, data digest, model JSON, the source of the functions passed (a chapter's copy of the package's code
+shares its runs) and a digest of the whole package (coarse but correct). A helper a chapter defines but does
+not pass reaches the key only through the model's JSON.
 """
 
 from __future__ import annotations
@@ -84,22 +82,13 @@ def writable(folder: Path) -> bool:
         return False
 
 
-def scratch_cache() -> Path:
-    """Where an artefact goes when its cache cannot be written: a grader's sandbox mounts the book's cache
-    read-only, and a student who changes a parameter, or runs an experiment, asks for one it does not hold."""
-    return Path(tempfile.gettempdir()) / "fer-scratch-cache"
-
-
 def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
-    """Return `target`, built if missing by `build(tmp)`: it makes the folder `tmp`, renamed into place when done.
-
-    Two processes asking at once build it once (the second waits on the lock). A `target` whose folder
-    cannot be written is built in `scratch_cache()` instead, and that path is returned.
-    """
+    """Return `target`, built once if missing by `build(tmp)` (it makes `tmp`, renamed into place when done);
+    a concurrent caller waits on the lock. An unwritable cache (a grader's read-only sandbox) builds in /tmp."""
     if target.is_dir():
         return target
     if not writable(target.parent):
-        target = scratch_cache() / target.parent.name / target.name
+        target = Path(tempfile.gettempdir()) / "fer-scratch-cache" / target.parent.name / target.name
         if target.is_dir():
             return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -112,14 +101,9 @@ def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
     return target
 
 
-def repo_sample() -> Path:
-    """Where `make book` writes the embedded sample in a repository checkout (`data/sample`)."""
-    return Path(__file__).resolve().parents[2] / "data" / "sample"
-
-
 def ensure_sample(cache: Path | None = None) -> Path:
     """The embedded synthetic sample: the checkout's `data/sample` if complete, else generated into the cache."""
-    local = repo_sample()
+    local = Path(__file__).resolve().parents[2] / "data" / "sample"  # where `make book` writes it in a checkout
     if (local / SAMPLE_MARKER).is_file() or (local / "clips.csv").is_file():  # both written last
         return local
 
@@ -134,9 +118,8 @@ def ensure_sample(cache: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The data a chapter reads (its DATASET and DATA_DIR parameters): the embedded synthetic sample
-    (`"sample"`), the shipped generated faces (`"diffusionfer"`), or a real dataset's indexer
-    (`indexing.INDEXERS`) with its folder `data_dir`."""
+    """The data a chapter reads (its DATASET and DATA_DIR): the synthetic sample (`"sample"`), the shipped generated
+    faces (`"diffusionfer"`), or a real dataset's indexer (`indexing.INDEXERS`) with its folder `data_dir`."""
 
     name: str = SAMPLE_DATASET
     data_dir: Path | None = None
@@ -148,14 +131,9 @@ class Dataset:
             raise InputError(f"dataset {self.name!r} needs DATA_DIR, the folder you downloaded it to")
 
     @property
-    def is_sample(self) -> bool:
-        """True for the embedded synthetic sample, the only data the book may call synthetic."""
-        return self.name == SAMPLE_DATASET
-
-    @property
     def label(self) -> str:
         """How sentences about results name the data: the synthetic sample, or the dataset and its folder."""
-        if self.is_sample:
+        if self.name == SAMPLE_DATASET:  # the only data the book may call synthetic
             return "the synthetic sample"
         if self.name == GENERATED_DATASET and self.data_dir is None:
             return "the generated faces (DiffusionFER-S)"
@@ -164,7 +142,7 @@ class Dataset:
     def source(self, cache: Path | None = None) -> tuple[str, Path]:
         """(indexer name, root folder): the sample (RAVDESS-named clips), the shipped generated faces (a
         folder of classes), or the real dataset's folder."""
-        if self.is_sample:
+        if self.name == SAMPLE_DATASET:
             return "ravdess", ensure_sample(cache)
         if self.name == GENERATED_DATASET:
             from fer_utils.assets import diffusionfer_dir
@@ -197,14 +175,10 @@ class Dataset:
         spec: CropSpec | None = None,
         **index_options: object,
     ) -> Path:
-        """The preprocessed crops folder (with `manifest.csv`), made once and cached.
-
-        `crop` cuts each face: the package's `crops.crop_face` shares the package's crops, an edited copy makes
-        crops of its own. Faces are cut as `spec` says, else as `crop_spec(detector, size)`. `frames` defaults
-        to the paper's 6 (one for datasets of face crops, more for a small dataset of clips: `frames_per_clip`).
-        `index_options` go to the indexer and into the cache key. The folder is complete exactly when
-        `manifest.csv` exists (written last, atomically); an interrupted run resumes where it stopped.
-        """
+        """The cached crops folder: faces cut by `crop` (an edited copy of `crop_face` gets crops of its own) as
+        `spec`, else `crop_spec(detector, size)`, says; `frames` defaults to the paper's 6 (one for face crops,
+        more for a small dataset of clips: `frames_per_clip`). Complete exactly when `manifest.csv` exists
+        (written last); an interrupted run resumes where it stopped."""
         from fer_utils.data.manifest import MANIFEST_NAME
 
         if spec is not None and (detector or size):
@@ -212,7 +186,7 @@ class Dataset:
         spec = spec or self.crop_spec(detector, size)
         whole_images = self.name in FACE_CROP_SIDES
         index = None  # the clip index, read once: to size the sampling, then to preprocess
-        if frames is None and not whole_images and not self.is_sample:
+        if frames is None and not whole_images and self.name != SAMPLE_DATASET:
             index = self.index(cache, **index_options)
             videos = sum(Path(str(path)).suffix.lower() in VIDEO_SUFFIXES for path in index.clips["path"])
             frames = frames_per_clip(videos) if videos else PAPER_FRAMES  # images have one frame each
@@ -325,14 +299,9 @@ def train(
     fit: Callable | None = None,
     cache: Path | None = None,
 ) -> RunFolder:
-    """A finished run of the network `build` makes (None: the registry's builder of `config.model`) on
-    `data` with `config`, trained once by `train.fit.train_run` and cached under `run_key`; `fit` compiles
-    and fits it (default `train.fit.fit_model`). A chapter passes the code it shows, so an edit of it
-    trains a new run and the same code, the chapter's copy or the package's, reuses the one made before.
-    """
+    """The finished run of `build`'s network (None: the registry's for `config.model`) on `data`, compiled and
+    fitted by `fit` (default `fit_model`), trained once by `train_run` and cached under `run_key`."""
     from fer_utils.train.fit import train_run
 
-    def make(tmp: Path) -> None:
-        train_run(build, data, config, tmp, fit=fit, verbose=0)
-
-    return RunFolder(build_atomically((cache or default_cache()) / "runs" / run_key(build, data, config, fit), make))
+    target = (cache or default_cache()) / "runs" / run_key(build, data, config, fit)
+    return RunFolder(build_atomically(target, lambda tmp: train_run(build, data, config, tmp, fit=fit, verbose=0)))

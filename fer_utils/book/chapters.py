@@ -1,10 +1,8 @@
 """What a chapter says about its data, and the checks it runs before it starts.
 
-A chapter runs on the sample or on any dataset (`DATASET`/`DATA_DIR`), so sentences about results never
-hard-code the data (`artifacts.Dataset.label` names it). Before training, `check_frames` and the `clamp_*`
-helpers adapt a quick default to the data with a printed note, or stop with an `InputError` naming the
-parameter to change. `train_variants` runs a controlled experiment over seeds; `summarize`, `mean_std` and
-`difference_note` report it.
+A chapter runs on any dataset (`DATASET`/`DATA_DIR`), so its sentences name the data (`Dataset.label`).
+`check_frames` and the `clamp_*` helpers adapt a default to the data with a note, or stop with an `InputError`
+naming the parameter to change; `train_variants` runs an experiment over seeds, `summarize` reports it.
 """
 
 from __future__ import annotations
@@ -54,17 +52,10 @@ def index_table(indexes: Mapping[str, object]) -> pd.DataFrame:
 
 
 def check_frames(
-    frames: pd.DataFrame,
-    protocols: Sequence[str | None] = ("random",),
-    *,
-    what: str = "this chapter",
+    frames: pd.DataFrame, protocols: Sequence[str | None] = ("random",), *, what: str = "this chapter"
 ) -> None:
-    """Stop with an InputError, before any training, when `frames` cannot be split by `protocols`.
-
-    Needs 2 emotions, and for a clip or subject split enough groups for train, validation and
-    test. The random split, the dataset's own and None (left to `resolve_protocol`, which picks
-    one of those two) need none.
-    """
+    """Stop with an InputError, before any training, when `frames` cannot be split by `protocols`: 2 emotions,
+    and for a clip or subject split (not random, the dataset's own or None) groups for train, validation, test."""
     if frames.empty:
         raise InputError(
             f"{what} found no usable face crops: check DATASET and DATA_DIR, and the "
@@ -79,10 +70,9 @@ def check_frames(
     for protocol in protocols:
         if protocol in (None, PAPER_PROTOCOL, GIVEN_PROTOCOL):  # no groups to count
             continue
-        column = "subject" if protocol == "subject" else "clip_id"
+        column, noun = ("subject", "subjects") if protocol == "subject" else ("clip_id", "clips")
         groups = frames[column].nunique()
         if groups < MIN_GROUPS_WITH_VAL:
-            noun = "subjects" if protocol == "subject" else "clips"
             others = [p for p in protocols if p != protocol]
             raise InputError(
                 f"the {protocol} split needs at least {MIN_GROUPS_WITH_VAL} {noun} (train, validation, test); "
@@ -162,17 +152,13 @@ def summarize(
     pairs: Sequence[tuple[str, str]] | None = None,
     ci: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """An experiment's table (one row per run, e.g. `train_variants`) summed up over seeds.
-
-    Returns one row per group of `by` (table order): each of `metrics` as `mean_std` (with `ci`, also
-    its 95 % confidence interval), `seeds` and `collapsed runs`; and one `difference_note` per metric of
-    `compare` (metric: its words) and pair `(a, b)` of first-`by` values (default: every later group
-    against the first).
-    """
+    """An experiment's runs (e.g. `train_variants`) summed up: one row per group of `by` (`metrics` as `mean_std`,
+    with `ci` their 95 % interval, `seeds`, `collapsed runs`), and a `difference_note` per metric of `compare`
+    (metric: its words) and pair `(a, b)` of first-`by` values (default: every later group against the first)."""
     keys = [by] if isinstance(by, str) else list(by)
     rows = []
     for values, group in runs.groupby(keys, sort=False):
-        row = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
+        row = dict(zip(keys, values))  # pandas >= 2: a tuple, even for one key
         for metric in metrics:
             row[metric] = mean_std(group[metric], alone="")  # the row's `seeds` says how many
             if ci:
@@ -204,9 +190,8 @@ NO_SPREAD = "(one run: no spread)"
 
 
 def mean_std(values: Sequence[float], *, alone: str = NO_SPREAD) -> str:
-    """`mean ± std` over seeds or folds (ddof=1), missing values left out and counted; one value is followed
-    by `alone` instead of "± nan" (a table that states its runs once passes `alone=""`). Counts (all whole
-    numbers) show one decimal, scores three."""
+    """`mean ± std` over seeds or folds (ddof=1), missing values left out and counted, a lone value followed by
+    `alone` (a table that states its runs once passes ""); counts (whole numbers) show one decimal, scores three."""
     array = np.asarray(values, dtype=float)
     missing = int(np.isnan(array).sum())
     array = array[~np.isnan(array)]
@@ -297,9 +282,8 @@ def faces_scored(run: RunFolder, group: str = "subject") -> pd.DataFrame:
 def bootstrap_interval(
     runs: Sequence[pd.DataFrame], level: float = 0.95, draws: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """The `level` interval of the mean test accuracy over runs (`faces_scored` tables), resampling the
-    runs and, within each, its test groups (people): unlike `confidence_interval` over seeds, it includes
-    the test set's own sampling noise, large on a few dozen faces."""
+    """The `level` interval of the mean test accuracy over runs (`faces_scored` tables), resampling runs and their
+    test groups (people): unlike `confidence_interval`, it includes the test set's own noise (large on a few dozen)."""
     if not runs:
         raise ValueError("bootstrap_interval needs at least one run's test faces")
     rng = np.random.default_rng(seed)

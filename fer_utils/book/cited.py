@@ -1,9 +1,8 @@
 """The figures the book quotes from others, each with its source.
 
-A chapter's own results are glued from its run (`fer_utils.book.glue`); the only numbers typed into its
-prose are quoted figures (the paper's, a library's default, a measurement in `benchmarks/`). Each is
-listed here with the words its paragraph must hold, so that `fer_book.prose` can tell it from a result
-typed by hand.
+A chapter's results are glued from its run (`glue`); the only numbers typed into its prose are quoted figures
+(the paper's, a library's default, a measurement in `benchmarks/`), listed here with the words their paragraph
+must hold, so that `fer_book.prose` can tell them from a result typed by hand.
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 
     fer.check_claims("05_regularization", {"baseline_gap": (gap, ">=", 0.15)}, strict=DATA_DIR is None)
 
-On the book's own data (`strict`) a claim that does not hold is an AssertionError, so the book never
-prints a text its run contradicts; on a reader's data it is said in one line. The numbers and thresholds
-go into the output's metadata (`LESSON_KEY`) for `fer_book.scorecard` and
-`benchmarks/lesson_robustness.py`.
+On the book's own data (`strict`) a claim that does not hold is an AssertionError, so the book never prints
+a text its run contradicts; on a reader's data it is said in one line. The numbers and thresholds go into the
+output's metadata (`LESSON_KEY`) for `fer_book.scorecard` and `benchmarks/lesson_robustness.py`.
 """
 
 from __future__ import annotations
@@ -41,26 +40,19 @@ def checked_as(op: str, threshold: float) -> str:
     return f"{SYMBOLS[op]} {threshold:g}"
 
 
-def failed_claims(claims: Mapping[str, tuple[float, str, float]]) -> list[str]:
-    """The claims that do not hold, each as "name: measured v, checked as ≥ t"."""
-    return [
-        f"{name}: measured {float(value):.4g}, checked as {checked_as(op, threshold)}"
-        for name, (value, op, threshold) in claims.items()
-        if not holds(float(value), op, threshold)
-    ]
-
-
 def check_claims(chapter: str, claims: Mapping[str, tuple[float, str, float]], strict: bool = True) -> None:
-    """Check `claims` (name → (measured value, op, threshold)) and record them in the output's metadata.
-
-    A claim that does not hold raises AssertionError when `strict` (the book's own data), else is said in a
-    line (the text was written about the book's data)."""
+    """Check `claims` (name → (measured value, op, threshold)) and record them in the output's metadata; one
+    that does not hold raises AssertionError when `strict` (the book's own data), else is said in a line."""
     from IPython.display import display
 
     for name, (_, op, _) in claims.items():
         if op not in COMPARISONS:
             raise ValueError(f"claim {name!r}: unknown comparison {op!r}; use one of {sorted(COMPARISONS)}")
-    failed = failed_claims(claims)
+    failed = [
+        f"{name}: measured {float(value):.4g}, checked as {checked_as(op, threshold)}"
+        for name, (value, op, threshold) in claims.items()
+        if not holds(float(value), op, threshold)
+    ]
     record = {
         "chapter": chapter,
         "measured": {name: float(value) for name, (value, _, _) in claims.items()},

@@ -92,11 +92,8 @@ def demo_slot_dir(slot: str, cache: Path | None = None) -> Path:
 def publish_demo_model(
     run_dir: Path, about: Mapping[str, object], cache: Path | None = None, slot: str = "default"
 ) -> Path:
-    """Put a model on the live demo page: copy its model, classes, metrics, licences and crop spec (its own,
-    else the default at its side) with `about` (a DemoAbout) into `slot`'s cache folder, replaced whole.
-
-    `slot="default"` makes a run the page's default model; `slot="peer"` records the peer as a chapter
-    measured it (`run_dir` from `fer_utils.models.peer.export_peer`)."""
+    """Put a model on the demo page: copy its model, classes, metrics, licences and crop spec (else the default)
+    with `about` (a DemoAbout) into `slot`'s cache folder ("default", or "peer" from `export_peer`), replaced whole."""
     from fer_utils.faces.crops import CROP_SPEC_FILE, write_crop_spec
     from fer_utils.storage.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
     from fer_utils.train.runs import RunFolder
@@ -112,10 +109,9 @@ def publish_demo_model(
     staging = temporary_sibling(target.with_name(f"{target.name}.new"))
     with wait_lock(artefact_lock(target)):  # two chapters publishing one slot at once: one after the other
         with atomic_folder(staging) as tmp:
+            copied = (MODEL_FILE, CLASSES_FILE, METRICS_FILE, CROP_SPEC_FILE)
             for item in run_dir.iterdir():
-                if item.name in (MODEL_FILE, CLASSES_FILE, METRICS_FILE, CROP_SPEC_FILE) or item.name.startswith(
-                    "LICENSE"
-                ):
+                if item.name in copied or item.name.startswith("LICENSE"):
                     shutil.copy2(item, tmp / item.name)
             (tmp / DEMO_ABOUT_FILE).write_text(json.dumps(about, indent=1, default=str) + "\n", encoding="utf-8")
             if not (tmp / CROP_SPEC_FILE).is_file():  # crops made by hand, a model folder: the default spec

@@ -7,7 +7,6 @@ for `fer_book.scorecard`. Without myst-nb (Colab) the value is displayed instead
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,8 +34,8 @@ class Spread:
 
 def over_seeds(values: Sequence[float]) -> Spread:
     """`values` (one per seed; NaN, a run without that metric, left out) as a `Spread` to state."""
-    kept = tuple(float(v) for v in np.asarray(values, dtype=float).ravel() if not math.isnan(float(v)))
-    return Spread(kept)
+    array = np.asarray(values, dtype=float).ravel()
+    return Spread(tuple(float(v) for v in array[~np.isnan(array)]))
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,12 @@ from fer_utils.book.source import show
 
 # The modules whose code the chapters show (`fer.show(fer.networks._inputs, fer.build_paper_cnn)`).
 from fer_utils.data.corpora import EMOTIONS, MEAD_EMOTIONS, RAVDESS_EMOTIONS, SAVEE_EMOTIONS, SPLITS, classes_in
-from fer_utils.data.duplicates import audit_line
-from fer_utils.data.images import to_gray, to_rgb
 from fer_utils.data.manifest import load_manifest, usable_frames
+from fer_utils.data.media import frame_count, frame_indices, read_frames, sample_frames, to_gray, to_rgb
 from fer_utils.data.splits import (
     LeakReport,
     Split,
+    audit_line,
     check_leakage,
     chosen_protocol,
     group_holdout,
@@ -60,7 +60,6 @@ from fer_utils.data.splits import (
     random_holdout,
     split_frames,
 )
-from fer_utils.data.video import frame_count, frame_indices, read_frames, sample_frames
 from fer_utils.deploy import crossdata, tflite
 from fer_utils.deploy.inference import Recognizer
 from fer_utils.deploy.tflite import (
@@ -93,8 +92,17 @@ from fer_utils.evaluate.metrics import (
     transfer_scores,
 )
 from fer_utils.faces import crops
-from fer_utils.faces.crops import DEFAULT_MARGIN, DEFAULT_SIZE, align_face, crop_face, square_region
-from fer_utils.faces.detectors import Box, make_detector, make_landmarker, measure_detectors
+from fer_utils.faces.crops import (
+    DEFAULT_MARGIN,
+    DEFAULT_SIZE,
+    Box,
+    align_face,
+    crop_face,
+    make_detector,
+    make_landmarker,
+    measure_detectors,
+    square_region,
+)
 from fer_utils.models import networks
 from fer_utils.models.cited_lstms import build_landmark_lstm, build_vggface_lstm
 from fer_utils.models.networks import (
@@ -126,9 +134,9 @@ from fer_utils.registry import (
 )
 from fer_utils.train import pipeline
 from fer_utils.train.config import PRESETS, REFERENCE_EPOCHS, REFERENCE_SIZE, Feed, TrainConfig
-from fer_utils.train.diagnosis import alive_units
 from fer_utils.train.fit import (
     LastEpochWeights,
+    alive_units,
     compile_model,
     fit_model,
     predict_batches,

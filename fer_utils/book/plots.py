@@ -30,8 +30,7 @@ PAPER_RESULTS = pd.DataFrame(
 
 
 def book_style() -> None:
-    """The book's look: tables shown whole (no cell or column cut to "...") and figure text readable at
-    the page's width."""
+    """The book's look: tables shown whole (nothing cut to "...") and figure text readable at the page's width."""
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.max_columns", None)
     text = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.title_fontsize": 10}
@@ -45,15 +44,10 @@ def legend_outside(ax: plt.Axes, title: str | None = None) -> None:
         ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
 
 
-def legend_below(fig: Figure, ax: plt.Axes) -> None:
-    """One legend from `ax`'s labelled lines, centred under every axes, in as many columns as fit the
-    book's width."""
-    handles, labels = ax.get_legend_handles_labels()
-    if not handles:
-        return
-    widest = max(len(label) for label in labels) * 0.6 * MIN_FONT_PT / 72 + 0.6  # inches: text and its marker
-    columns = max(1, min(len(labels), int(BOOK_WIDTH_IN // widest)))
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncols=columns, frameon=False)
+def laid_out(fig: Figure) -> Figure:
+    """`fig` after `tight_layout` (nothing cut or overlapping), to return."""
+    fig.tight_layout()
+    return fig
 
 
 def fit_tick_labels(ax: plt.Axes) -> None:
@@ -65,22 +59,22 @@ def fit_tick_labels(ax: plt.Axes) -> None:
         plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
 
 
+def message_figure(text: str, ax: plt.Axes | None = None) -> Figure:
+    """`text` alone on `ax` (else in a small figure of its own): why there is nothing to show."""
+    ax = ax or plt.subplots(figsize=(6, 1.2))[1]
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.axis("off")
+    return ax.figure
+
+
 def class_balance(clips: pd.DataFrame, title: str = "Clips per emotion") -> Figure:
     """Bar chart of the number of rows per emotion (clips or frames), in vocabulary order."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    sns.countplot(
-        data=clips,
-        x="emotion",
-        order=present_classes(clips["emotion"], EMOTIONS),
-        hue="emotion",
-        legend=False,
-        palette="viridis",
-        ax=ax,
-    )
+    order = present_classes(clips["emotion"], EMOTIONS)
+    sns.countplot(data=clips, x="emotion", order=order, hue="emotion", legend=False, palette="viridis", ax=ax)
     ax.set(title=title, xlabel="", ylabel="count")
     fit_tick_labels(ax)
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def subject_counts(clips: pd.DataFrame, title: str = "Clips per subject and emotion") -> Figure:
@@ -89,8 +83,7 @@ def subject_counts(clips: pd.DataFrame, title: str = "Clips per subject and emot
     fig, ax = plt.subplots(figsize=(7, max(3, 0.22 * len(table) + 1)))
     sns.heatmap(table, annot=len(table) <= 30, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set(title=title, xlabel="", ylabel="")
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int = 4, size: float = 2.2) -> Figure:
@@ -104,8 +97,7 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str], ncols: int =
         gray = image.ndim == 2 or image.shape[-1] == 1
         ax.imshow(image.squeeze(), cmap="gray" if gray else None)
         ax.set_title(title, fontsize=MIN_FONT_PT)
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def detection_figure(
@@ -124,8 +116,7 @@ def detection_figure(
         ax.scatter(landmarks[:, 0], landmarks[:, 1], s=4, c="red")
     ax.set_title(title or "detections", fontsize=10)
     ax.axis("off")
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def bar_table(
@@ -138,10 +129,8 @@ def bar_table(
     log: bool = False,
     chance: float | None = None,
 ) -> Figure:
-    """A bar chart of one column against another (optionally grouped), with values on the bars.
-
-    Several rows per bar (e.g. one per seed) give their mean with the std as error bar; `chance` (an
-    accuracy) draws guessing's level as a dashed line."""
+    """Bars of `y` per `x` (grouped by `hue`) with their values; several rows per bar (e.g. seeds) give the mean
+    with the std as error bar; `chance` (an accuracy) draws guessing's level as a dashed line."""
     fig, ax = plt.subplots(figsize=(BOOK_WIDTH_IN, 3.4))
     sns.barplot(data=table, x=x, y=y, hue=hue or x, legend=bool(hue), palette="viridis", errorbar="sd", ax=ax)
     for container in ax.containers:
@@ -155,8 +144,7 @@ def bar_table(
         ax.set_yscale("log")
     fig.tight_layout()
     fit_tick_labels(ax)
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
@@ -169,51 +157,53 @@ def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
             if c < fmap.shape[-1]:
                 ax.imshow(fmap[..., c], cmap="magma")
         row[0].set_title(f"{name} {fmap.shape[0]}×{fmap.shape[1]}×{fmap.shape[-1]}", fontsize=MIN_FONT_PT, loc="left")
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
     """Loss and accuracy per epoch of one or more runs: training solid, validation dashed, and dotted the
     training side in inference mode where scored (`train_eval_*`), which is what validation compares with."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(BOOK_WIDTH_IN, 3.1))
-    palette = sns.color_palette("tab10", len(histories))
-    for color, (label, hist) in zip(palette, histories.items()):
-        for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
-            ax.plot(hist["epoch"], hist[metric], color=color, label=f"{label} train")
-            if f"{TRAIN_EVAL_PREFIX}{metric}" in hist:
-                scored = hist[f"{TRAIN_EVAL_PREFIX}{metric}"]
-                ax.plot(hist["epoch"], scored, color=color, ls=":", label=f"{label} train, inference mode")
-            if f"val_{metric}" in hist:
-                ax.plot(hist["epoch"], hist[f"val_{metric}"], color=color, ls="--", label=f"{label} val")
-    loss_ax.set(title="loss", xlabel="epoch")
-    acc_ax.set(title="accuracy", xlabel="epoch", ylim=(0, 1.02))
+    fig, axes = plt.subplots(1, 2, figsize=(BOOK_WIDTH_IN, 3.1))
+    for color, (label, hist) in zip(sns.color_palette("tab10", len(histories)), histories.items()):
+        _curves(axes, hist, color, f"{label} train", f"{label} val", f"{label} train, inference mode")
     if title:
         fig.suptitle(title, fontsize=10, wrap=True)
     fig.tight_layout()
-    legend_below(fig, acc_ax)  # under both plots, after the layout: off the curves
+    handles, labels = axes[1].get_legend_handles_labels()
+    if handles:  # one legend under both plots, after the layout (off the curves), in the columns the width fits
+        widest = max(len(label) for label in labels) * 0.6 * MIN_FONT_PT / 72 + 0.6  # inches: text and its marker
+        columns = max(1, min(len(labels), int(BOOK_WIDTH_IN // widest)))
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncols=columns, frameon=False)
     return fig
+
+
+def _curves(
+    axes: Sequence[plt.Axes], hist: pd.DataFrame, color: object, train: str, val: str, scored: str = ""
+) -> None:
+    """Loss and accuracy per epoch on two axes: train solid, `scored` (inference mode, if logged) dotted, val dashed."""
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(hist["epoch"], hist[metric], color=color, label=train)
+        for column, ls, label in ((f"{TRAIN_EVAL_PREFIX}{metric}", ":", scored), (f"val_{metric}", "--", val)):
+            if label and column in hist:
+                ax.plot(hist["epoch"], hist[column], color=color, ls=ls, label=label)
+        ax.set(title=metric, xlabel="epoch")
+    axes[1].set_ylim(0, 1.02)
 
 
 def confusion_heatmap(confusion: pd.DataFrame, title: str = "Confusion matrix", ax: plt.Axes | None = None) -> Figure:
     """A confusion matrix (rows: true, columns: predicted) as an annotated heat map (on `ax` if given)."""
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 4.6))
+    ax = ax or plt.subplots(figsize=(5.5, 4.6))[1]
     fig = ax.figure
     fmt = "d" if np.issubdtype(confusion.to_numpy().dtype, np.integer) else ".2f"
     sns.heatmap(confusion, annot=True, fmt=fmt, cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": MIN_FONT_PT})
     ax.set(title=title, xlabel="predicted", ylabel="true")
     fig.tight_layout()
     fit_tick_labels(ax)
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def confusion_with_examples(
-    confusion: pd.DataFrame,
-    images: Sequence[np.ndarray],
-    captions: Sequence[str],
-    title: str = "Confusion matrix",
+    confusion: pd.DataFrame, images: Sequence[np.ndarray], captions: Sequence[str], title: str = "Confusion matrix"
 ) -> Figure:
     """A confusion matrix beside a grid of example images (e.g. misclassified frames) with captions, three a row."""
     ncols = 3
@@ -223,35 +213,26 @@ def confusion_with_examples(
     grid = fig.add_gridspec(rows + 1, ncols, height_ratios=[4.8] + [side + 0.4] * rows)
     confusion_heatmap(confusion, title, ax=fig.add_subplot(grid[0, :]))
     if not len(images):
-        ax = fig.add_subplot(grid[1:, :])
-        ax.text(0.5, 0.5, "no misclassified examples", ha="center", va="center")
-        ax.axis("off")
+        message_figure("no misclassified examples", fig.add_subplot(grid[1:, :]))
     for i, (image, caption) in enumerate(zip(images, captions)):
         ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
         ax.imshow(image.squeeze(), cmap="gray")
         ax.set_title(caption, fontsize=MIN_FONT_PT)
         ax.axis("off")
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def curves_and_confusion(history: pd.DataFrame, confusion: pd.DataFrame, title: str = "") -> Figure:
     """One run's loss and accuracy curves (train solid, validation dashed) beside a confusion matrix."""
     fig = plt.figure(figsize=(BOOK_WIDTH_IN, 7.4))
     grid = fig.add_gridspec(2, 2, height_ratios=(1, 1.5))
-    loss_ax, acc_ax, cm_ax = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])
-    for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
-        ax.plot(history["epoch"], history[metric], color="C0", label="train")
-        if f"val_{metric}" in history:
-            ax.plot(history["epoch"], history[f"val_{metric}"], color="C0", ls="--", label="validation")
-        ax.set(title=metric, xlabel="epoch")
-    acc_ax.set_ylim(0, 1.02)
-    legend_outside(acc_ax)
-    confusion_heatmap(confusion, "test confusion (row-normalised)", ax=cm_ax)
+    axes = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])
+    _curves(axes, history, "C0", "train", "validation")
+    legend_outside(axes[1])
+    confusion_heatmap(confusion, "test confusion (row-normalised)", ax=fig.add_subplot(grid[1, :]))
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def video_emotions(
@@ -275,8 +256,7 @@ def video_emotions(
     cam_ax.axis("off")
     for ax in (line_ax, bar_ax):
         ax.title.set_fontsize(MIN_FONT_PT + 1)
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def accuracy_vs_params(
@@ -287,40 +267,20 @@ def accuracy_vs_params(
     models a few percent apart in size are not magnified apart."""
     fig, ax = plt.subplots(figsize=(7, 4))
     chosen = table["model"] == highlight
-    ax.errorbar(
-        table["params"],
-        table["accuracy"],
-        yerr=table.get("accuracy_std"),
-        fmt="none",
-        ecolor="grey",
-        capsize=4,
-        zorder=2,
-    )
-    ax.scatter(
-        table["params"],
-        table["accuracy"],
-        s=np.where(chosen, 120, 50),
-        color=np.where(chosen, "crimson", "steelblue"),
-        zorder=3,
-    )
-    for (_, row), bold in zip(table.iterrows(), chosen):
-        ax.annotate(
-            row["model"],
-            (row["params"], row["accuracy"]),
-            textcoords="offset points",
-            xytext=(6, 4),
-            fontsize=MIN_FONT_PT,
-            fontweight="bold" if bold else "normal",
-        )
-    if float(table["params"].max()) >= 10 * float(table["params"].min()):  # a span this wide reads on a log axis
+    x, y = table["params"], table["accuracy"]
+    ax.errorbar(x, y, yerr=table.get("accuracy_std"), fmt="none", ecolor="grey", capsize=4, zorder=2)
+    ax.scatter(x, y, s=np.where(chosen, 120, 50), color=np.where(chosen, "crimson", "steelblue"), zorder=3)
+    for name, xy, bold in zip(table["model"], zip(x, y), chosen):
+        weight = "bold" if bold else "normal"
+        ax.annotate(name, xy, textcoords="offset points", xytext=(6, 4), fontsize=MIN_FONT_PT, fontweight=weight)
+    log = float(x.max()) >= 10 * float(x.min())  # a span this wide reads on a log axis
+    if log:
         ax.set_xscale("log")
-        ax.set(title=title, xlabel="parameters (log scale)", ylabel="test accuracy")
     else:
-        ax.set_xlim(0, 1.25 * float(table["params"].max()))
-        ax.set(title=title, xlabel="parameters", ylabel="test accuracy")
+        ax.set_xlim(0, 1.25 * float(x.max()))
+    ax.set(title=title, xlabel="parameters (log scale)" if log else "parameters", ylabel="test accuracy")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def heat_over(ax: plt.Axes, image: np.ndarray, heatmap: np.ndarray) -> None:
@@ -340,25 +300,16 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-C
     for ax, name in ((left, "input"), (right, title)):
         ax.set_title(name, fontsize=MIN_FONT_PT)
         ax.axis("off")
-    fig.tight_layout()
-    return fig
+    return laid_out(fig)
 
 
 def paper_comparison(metrics: Mapping[str, float], data: str) -> pd.DataFrame:
-    """Our accuracy and macro F1 (0..1) on `data` beside the paper's reported numbers (percent).
-
-    A `source` column marks a run on none of the paper's datasets (`data` as `artifacts.Dataset.label`
-    names it) as not comparable, so sample results are never read as real ones.
-    """
+    """Our accuracy and macro F1 (0..1) on `data` beside the paper's reported numbers (percent); `source` marks a run
+    on none of the paper's datasets (`data` as `Dataset.label` names it) as not comparable, never read as real."""
     dataset = data.split(" (")[0].strip().lower()  # Dataset.label's "ravdess (folder)" → "ravdess"
     same = dataset in {name.lower() for name in PAPER_RESULTS["dataset"]}
-    ours = pd.DataFrame(
-        {
-            "dataset": [data],
-            "source": ["this run" if same else "this run; other data: not comparable"],
-            "accuracy": [100 * metrics["accuracy"]],
-            "f1": [100 * metrics.get("f1_macro", metrics.get("f1", float("nan")))],
-        }
-    )
+    f1 = metrics.get("f1_macro", metrics.get("f1", float("nan")))
+    source = "this run" if same else "this run; other data: not comparable"
+    ours = pd.DataFrame([{"dataset": data, "source": source, "accuracy": 100 * metrics["accuracy"], "f1": 100 * f1}])
     paper = PAPER_RESULTS.assign(source="the paper, reported")[["dataset", "source", "accuracy", "f1"]]
     return pd.concat([ours, paper], ignore_index=True).rename(columns={"accuracy": "accuracy %", "f1": "F1 %"}).round(1)

@@ -97,13 +97,15 @@ def predict_real(
 
 
 def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
-    """Accuracy and macro F1 of a predictions table over the emotions it holds (absent ones not averaged in)."""
+    """Accuracy and macro F1 of a predictions table over the emotions it holds (absent ones not averaged in),
+    and the majority baseline: the accuracy of always answering its commonest emotion."""
     metrics = classification_metrics(table["emotion"], table["predicted"], classes)
     return {
         "frames": len(table),
         "emotions": len(present_classes(table["emotion"], classes)),
         "accuracy": metrics["accuracy"],
         "macro F1": metrics["f1_macro"],
+        "majority baseline": float(table["emotion"].value_counts(normalize=True).iloc[0]),
     }
 
 
@@ -114,10 +116,8 @@ def table_classes(predictions: pd.DataFrame) -> list[str]:
 
 def common_classes(*class_lists: Sequence[str]) -> list[str]:
     """The classes every list holds, in the first list's order: the emotions on which models can be compared."""
-    if not class_lists:
-        return []
-    shared = set(class_lists[0]).intersection(*class_lists[1:])
-    return [c for c in class_lists[0] if c in shared]
+    first, *others = class_lists or [[]]
+    return [c for c in first if all(c in other for other in others)]
 
 
 def known_frames(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
@@ -144,18 +144,10 @@ def score_real(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFram
     predictions = known_frames(predictions, classes)
     groups = [*predictions.groupby("set", sort=False), (POOLED, predictions)]
     votes = clip_votes(predictions, classes)
-    rows = [{"set": name, **_scores(group, classes), "majority baseline": _majority(group)} for name, group in groups]
+    rows = [{"set": name, **_scores(group, classes)} for name, group in groups]
     if len(votes):
-        scored = _scores(votes, classes)
-        rows.append({"set": "clip votes (CREMA-D + RAVDESS)", **scored, "majority baseline": _majority(votes)})
+        rows.append({"set": "clip votes (CREMA-D + RAVDESS)", **_scores(votes, classes)})
     return pd.DataFrame(rows)
-
-
-def classes_left_out(*class_lists: Sequence[str]) -> list[str]:
-    """The classes some list holds and another lacks (in order of first appearance): what a comparison of
-    models with these class lists cannot score."""
-    shared = set(common_classes(*class_lists))
-    return list(dict.fromkeys(c for classes in class_lists for c in classes if c not in shared))
 
 
 @dataclass(frozen=True)
@@ -185,17 +177,10 @@ def score_shared(predictions: Mapping[Hashable, pd.DataFrame]) -> SharedScores:
     shared = common_classes(*class_lists)
     if not shared:
         raise InputError(f"the models share no class ({class_lists}): there is nothing to compare them on")
-    left_out = {
-        name: max(int((table["emotion"] == name).sum()) for table in predictions.values())
-        for name in classes_left_out(*class_lists)
-    }
+    others = dict.fromkeys(c for classes in class_lists for c in classes if c not in shared)  # in order of first use
+    left_out = {name: max(int((table["emotion"] == name).sum()) for table in predictions.values()) for name in others}
     scores = {key: score_real(table, shared) for key, table in predictions.items()}
     return SharedScores(scores, shared, left_out)
-
-
-def _majority(table: pd.DataFrame) -> float:
-    """The accuracy of always answering `table`'s commonest emotion."""
-    return float(table["emotion"].value_counts(normalize=True).iloc[0])
 
 
 def recall_per_class(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.Series:
@@ -250,14 +235,8 @@ def compare_with_peer(pooled: pd.DataFrame, trained: Sequence[str], peer: str) -
     one row per model and seed): the best of the `trained` models on mean macro F1 against the `peer`."""
     f1 = {name: pooled.loc[pooled["model"] == name, "macro F1"] for name in [*trained, peer]}
     best = max(trained, key=lambda name: f1[name].mean())
-    return PeerComparison(
-        best=best,
-        accuracy=pooled.loc[pooled["model"] == best, "accuracy"],
-        macro_f1=f1[best],
-        peer_f1=float(f1[peer].iloc[0]),
-        baseline=float(pooled["majority baseline"].iloc[0]),
-        network_f1=f1.get(PEER_NETWORK),
-    )
+    accuracy, baseline = pooled.loc[pooled["model"] == best, "accuracy"], float(pooled["majority baseline"].iloc[0])
+    return PeerComparison(best, accuracy, f1[best], float(f1[peer].iloc[0]), baseline, f1.get(PEER_NETWORK))
 
 
 def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, str]], repeats: int) -> pd.DataFrame:

@@ -1,9 +1,5 @@
-"""ipywidgets explorers for the chapters; each also draws a static default view.
-
-Each (`live_view`) shows its controls, then its default view as an ordinary figure output, saved
-with the executed notebook so the published book shows it without a kernel; with a live kernel,
-moving a control redraws that figure in place.
-"""
+"""ipywidgets explorers for the chapters (`live_view`): controls above their default view, an ordinary figure
+output saved with the executed notebook (the book shows it without a kernel), redrawn in place as a control moves."""
 
 from __future__ import annotations
 
@@ -60,27 +56,23 @@ def live_view(
     draw: Draw, controls: Mapping[str, widgets.ValueWidget], describe: Describe | None = None, show: bool = True
 ) -> LiveView:
     """Show the controls and the default figure; redraw the figure (and status line) when a control moves."""
-    from IPython.display import display
+    from IPython.display import DisplayHandle, display
 
     status = widgets.HTML()
     view = LiveView(widgets.VBox([*controls.values(), status]), controls, status, draw)
-    if describe:
-        status.value = describe(**view.values())
-    handle = None
-    if show:
-        display(view.box)
-        fig = view.figure()
-        handle = display(fig, display_id=True)
-        plt.close(fig)
+    handle = DisplayHandle()
 
-    def redraw(_change: dict) -> None:
+    def redraw(change: dict | None = None) -> None:
         if describe:
             status.value = describe(**view.values())
-        if handle is not None:
+        if show:
             fig = view.figure()
-            handle.update(fig)
+            (handle.update if change else handle.display)(fig)
             plt.close(fig)
 
+    if show:
+        display(view.box)
+    redraw()
     for control in controls.values():
         control.observe(redraw, names="value")
     return view
@@ -91,7 +83,7 @@ def clip_frame(clips: pd.DataFrame, subject: str, emotion: str, frame: int) -> t
     """The RGB frame `frame` (clamped) of the first clip of `subject` showing `emotion`, with a caption."""
     import cv2
 
-    from fer_utils.data.video import sample_frames
+    from fer_utils.data.media import sample_frames
 
     rows = clips[(clips["subject"] == subject) & (clips["emotion"] == emotion)]
     if rows.empty:
@@ -126,8 +118,7 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
     """Pick a detector, a crop margin and alignment; see the box, landmarks and the resulting crop."""
     import cv2
 
-    from fer_utils.faces.crops import align_face, crop_face
-    from fer_utils.faces.detectors import make_detector, make_landmarker
+    from fer_utils.faces.crops import align_face, crop_face, make_detector, make_landmarker
     from fer_utils.registry import DEFAULT_MARGIN, DETECTORS
 
     landmarker = make_landmarker()
@@ -148,12 +139,8 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
             image, points = align_face(image, points)
             boxes = finder.detect(image) or boxes
         crop = crop_face(image, boxes[0], margin=margin)
-        fig = plots.detection_figure(
-            cv2.cvtColor(image, cv2.COLOR_BGR2RGB),
-            {detector: boxes[:1]},
-            points,
-            f"{detector}, margin {margin:.2f}{', aligned' if align else ''}",
-        )
+        title = f"{detector}, margin {margin:.2f}{', aligned' if align else ''}"
+        fig = plots.detection_figure(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), {detector: boxes[:1]}, points, title)
         inset = fig.add_axes((0.72, 0.12, 0.26, 0.76))
         inset.imshow(crop, cmap="gray")
         inset.set_title(f"crop {crop.shape[1]}×{crop.shape[0]}", fontsize=plots.MIN_FONT_PT)
@@ -169,11 +156,10 @@ def cnn_param_count(
     filters: Sequence[int] = (16, 64, 64),
     dense: int = 16,
     classes: int = PAPER_CLASSES,
-    channels: int = 1,
 ) -> int:
     """Parameters of the paper's CNN shape (3×3 same convs, each halved by 2×2 pooling, Dense, softmax),
     in closed form for the explorer's live count."""
-    total, c_in, side = 0, channels, input_size
+    total, c_in, side = 0, 1, input_size  # one (gray) input channel
     for c_out in filters:
         total += (9 * c_in + 1) * c_out
         c_in, side = c_out, side // 2
@@ -200,9 +186,8 @@ def architecture_explorer(classes: int = PAPER_CLASSES, show: bool = True) -> Li
         )
 
     def describe(**values: int) -> str:
-        table = parts(**values)
         return (
-            f"<b>{int(table['params'].sum()):,} parameters</b> "
+            f"<b>{int(parts(**values)['params'].sum()):,} parameters</b> "
             f"(paper: {PAPER_PARAMS:,} at {PAPER_SIDE} px, 16/64/64 filters, 16 units, {PAPER_CLASSES} classes)"
         )
 
@@ -225,7 +210,7 @@ def prediction_browser(
 ) -> LiveView:
     """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
     confident mistakes (their crops from `crops`, captioned true → predicted)."""
-    from fer_utils.data.images import read_image, to_gray
+    from fer_utils.data.media import read_image, to_gray
 
     tables = {level: level_predictions(frames, probabilities, classes, level) for level in LEVELS}
     controls = {
@@ -273,10 +258,9 @@ def regularization_explorer(histories: Mapping[str, pd.DataFrame], data: str, sh
             f"gap {train - last['val_accuracy']:+.2f} ({data})"
         )
 
-    def draw(setting: str) -> Figure:
-        return plots.training_curves({setting: histories[setting]})
-
-    return live_view(draw, controls, describe, show=show)
+    return live_view(
+        lambda setting: plots.training_curves({setting: histories[setting]}), controls, describe, show=show
+    )
 
 
 # Chapter 6: a protocol picker.
@@ -286,9 +270,8 @@ def protocol_explorer(
     data: str = "sample",
     show: bool = True,
 ) -> LiveView:
-    """Pick a split protocol and a level; see that run's curves and its test confusion matrix.
-
-    `predictions` maps each protocol to its (test frames, probabilities, classes)."""
+    """Pick a split protocol and a level; see that run's curves and its test confusion matrix (`predictions`:
+    each protocol's test frames, probabilities and classes)."""
     protocols = list(histories)
     tables = {(p, level): level_predictions(*predictions[p], level=level) for p in protocols for level in LEVELS}
     controls = {
@@ -324,53 +307,39 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
             f"{k}: {v:,.4g}" if isinstance(v, (int, float, np.number)) else f"{k}: {v}" for k, v in row.items()
         )
 
-    def draw(model: str) -> Figure:
-        return plots.accuracy_vs_params(table, highlight=model)
-
-    return live_view(draw, controls, describe, show=show)
+    return live_view(lambda model: plots.accuracy_vs_params(table, highlight=model), controls, describe, show=show)
 
 
 # Chapter 8: upload a face, get the predicted emotion and its Grad-CAM, from an `inference.Recognizer`:
 # a run's (`Recognizer.of_run(run)`, cropping as it was trained) or a bare model's (the default spec).
-def _largest(result: object) -> int | None:
-    """Index of the largest face of a `inference.FrameResult` (None without faces)."""
-    if not result.faces:
-        return None
-    return max(range(len(result.faces)), key=lambda i: (result.faces[i].w * result.faces[i].h, -i))
-
-
 def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
     """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
     from fer_utils.evaluate.explain import grad_cam, overlay
 
-    classes = recognizer.classes
-    probabilities = table[probability_columns(classes)].to_numpy(dtype=float)[0]
-    best = classes[int(probabilities.argmax())]
-    heatmap = grad_cam(recognizer.model, crop, class_index=int(probabilities.argmax()))
+    probabilities = table[probability_columns(recognizer.classes)].to_numpy(dtype=float)[0]
+    best = int(probabilities.argmax())
     fig, (face_ax, cam_ax, bar_ax) = plt.subplots(1, 3, figsize=(plots.BOOK_WIDTH_IN, 2.8), width_ratios=(1, 1, 1.4))
     face_ax.imshow(crop, cmap="gray")
-    cam_ax.imshow(overlay(crop, heatmap))
-    bar_ax.barh(list(classes), probabilities, color="steelblue")
+    cam_ax.imshow(overlay(crop, grad_cam(recognizer.model, crop, class_index=best)))
+    bar_ax.barh(list(recognizer.classes), probabilities, color="steelblue")
     bar_ax.invert_yaxis()
     bar_ax.set_xlim(0, 1)
-    face_ax.set_title(title or "face", fontsize=plots.MIN_FONT_PT)
-    cam_ax.set_title(f"Grad-CAM for '{best}'", fontsize=plots.MIN_FONT_PT)
-    bar_ax.set_title("predicted probabilities", fontsize=plots.MIN_FONT_PT)
-    for ax in (face_ax, cam_ax):
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+    titles = (title or "face", f"Grad-CAM for '{recognizer.classes[best]}'", "predicted probabilities")
+    for ax, name in zip((face_ax, cam_ax, bar_ax), titles):
+        ax.set_title(name, fontsize=plots.MIN_FONT_PT)
+    face_ax.axis("off")
+    cam_ax.axis("off")
+    return plots.laid_out(fig)
 
 
 def save_upload(value: object, folder: Path) -> Path | None:
     """Write the last uploaded file of a FileUpload value into `folder` (its base name kept); None if nothing."""
-    files = list(value or ())
-    if not files:
+    if not value:
         return None
-    name = Path(str(files[-1].get("name") or "upload")).name or "upload"
-    path = Path(folder) / name
+    upload = list(value)[-1]
+    path = Path(folder) / (Path(str(upload.get("name") or "upload")).name or "upload")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bytes(files[-1]["content"]))
+    path.write_bytes(bytes(upload["content"]))
     return path
 
 
@@ -388,9 +357,9 @@ def media_predictions(recognizer: Recognizer, path: Path, every: int | None = 3)
     predictions per sampled frame and, per class, its most confident crop."""
     faces, best = [], {}
     for result in recognizer.stream(Path(path), every):
-        face = _largest(result)
-        if face is None:
+        if not result.faces:
             continue
+        face = max(range(len(result.faces)), key=lambda i: result.faces[i].w * result.faces[i].h)  # the first of ties
         prediction = result.faces[face]
         faces.append(prediction)
         for name, value in prediction.probabilities.items():
@@ -404,42 +373,27 @@ def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
     return classes[int(table[probability_columns(classes)].mean().to_numpy().argmax())]
 
 
-def _video_figure(recognizer: Recognizer, found: MediaPredictions, title: str = "") -> Figure:
-    """Per-frame probabilities, the clip-level emotion and the Grad-CAM of its most confident frame."""
-    from fer_utils.evaluate.explain import grad_cam
-
-    classes = recognizer.classes
-    emotion = clip_emotion(found.table, classes)
-    index, crop = found.best_crops[emotion]
-    label = f"{title + ': ' if title else ''}Grad-CAM, frame {index} ({emotion})"
-    heatmap = grad_cam(recognizer.model, crop, class_index=list(classes).index(emotion))
-    return plots.video_emotions(found.table, classes, crop, heatmap, label)
-
-
-def message_figure(text: str) -> Figure:
-    """A small figure that only says `text` (e.g. why there is nothing to show)."""
-    fig, ax = plt.subplots(figsize=(6, 1.2))
-    ax.text(0.5, 0.5, text, ha="center", va="center")
-    ax.axis("off")
-    return fig
-
-
 def media_figure(recognizer: Recognizer, media: Path, title: str = "", every: int = 3) -> Figure:
     """The emotion figure of an image or a video file (per-frame and clip-level): for the largest face, its
     crop, its Grad-CAM for the predicted class, and the class probabilities."""
-    from fer_utils.data.images import check_media
+    from fer_utils.data.media import check_media
     from fer_utils.errors import FerError
+    from fer_utils.evaluate.explain import grad_cam
 
     try:
         kind = check_media(Path(media))
         found = media_predictions(recognizer, Path(media), every)
     except FerError as exc:
-        return message_figure(f"cannot read {Path(media).name}: {exc}")
+        return plots.message_figure(f"cannot read {Path(media).name}: {exc}")
     if found.table.empty:
         where = f"the sampled frames of {Path(media).name}" if kind == "video" else "this image"
-        return message_figure(f"no face found in {where}")
-    if kind == "video":
-        return _video_figure(recognizer, found, title)
+        return plots.message_figure(f"no face found in {where}")
+    if kind == "video":  # per-frame probabilities, the clip's emotion and the Grad-CAM of its most confident frame
+        emotion = clip_emotion(found.table, recognizer.classes)
+        index, crop = found.best_crops[emotion]
+        heatmap = grad_cam(recognizer.model, crop, class_index=list(recognizer.classes).index(emotion))
+        label = f"{title + ': ' if title else ''}Grad-CAM, frame {index} ({emotion})"
+        return plots.video_emotions(found.table, recognizer.classes, crop, heatmap, label)
     emotion = found.table["emotion"].iloc[0]
     return _face_figure(recognizer, found.table, found.best_crops[emotion][1], title)
 
@@ -454,8 +408,6 @@ def emotion_upload(recognizer: Recognizer, default: Path, show: bool = True, eve
     def draw(upload: object) -> Figure:
         with tempfile.TemporaryDirectory(prefix="fer-upload-") as folder:
             path = save_upload(upload, Path(folder))
-            if path is None:
-                return media_figure(recognizer, default, "default", every)
-            return media_figure(recognizer, path, "your upload", every)
+            return media_figure(recognizer, path or default, "your upload" if path else "default", every)
 
     return live_view(draw, controls, show=show)

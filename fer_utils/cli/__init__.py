@@ -1,6 +1,5 @@
 """The `python -m fer_utils` command line: each group of subcommands lives in a light module of this package that
-only declares its arguments; the handlers import TensorFlow, dlib or OpenCV when they run, so `--help` is instant.
-"""
+only declares its arguments; the handlers import TensorFlow, dlib or OpenCV when they run, so `--help` is instant."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ COMMAND_MODULES = (
     "fer_utils.cli.predict_command",
     "fer_utils.cli.model_commands",
 )
-
 
 INTERRUPTED_EXIT = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
 INTERRUPTED = (

@@ -1,8 +1,7 @@
 """argparse types: the one place for the bounds of the command line's numbers, and the arguments several
 commands share (`add_model_argument`, `add_tta_argument`).
 
-A value out of bounds is an ArgumentTypeError naming the bound: argparse exits 2 before anything is loaded.
-"""
+A value out of bounds is an ArgumentTypeError naming the bound: argparse exits 2 before anything is loaded."""
 
 from __future__ import annotations
 
@@ -31,18 +30,14 @@ def _bounded(kind: type, ok: Callable[[float], bool], bound: str) -> Callable[[s
     return parse
 
 
-# epochs, batch size, every K-th frame, samples, workers
-positive_int = _bounded(int, lambda value: value >= 1, "at least 1")
-# seeds, patience
-non_negative_int = _bounded(int, lambda value: value >= 0, "0 or more")
+positive_int = _bounded(int, lambda v: v >= 1, "at least 1")  # epochs, batch size, every K-th frame, samples, workers
+non_negative_int = _bounded(int, lambda v: v >= 0, "0 or more")  # seeds, patience
 # an image side in pixels (a model's own minimum is checked when it is built)
-side = _bounded(int, lambda value: 1 <= value <= MAX_SIDE, f"between 1 and {MAX_SIDE} pixels")
-# learning rates
-positive_float = _bounded(float, lambda value: math.isfinite(value) and value > 0, "a finite number above 0")
+side = _bounded(int, lambda v: 1 <= v <= MAX_SIDE, f"between 1 and {MAX_SIDE} pixels")
+positive_float = _bounded(float, lambda v: math.isfinite(v) and v > 0, "a finite number above 0")  # learning rates
 # penalties, margins
-non_negative_float = _bounded(float, lambda value: math.isfinite(value) and value >= 0, "a finite number of 0 or more")
-# a validation share: 0 means none
-fraction = _bounded(float, lambda value: 0 <= value < 1, "a fraction of at least 0 and below 1")
+non_negative_float = _bounded(float, lambda v: math.isfinite(v) and v >= 0, "a finite number of 0 or more")
+fraction = _bounded(float, lambda v: 0 <= v < 1, "a fraction of at least 0 and below 1")  # a validation share (0: none)
 
 
 def add_model_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, required: bool) -> None:
@@ -51,7 +46,7 @@ def add_model_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclu
 
 
 def add_tta_argument(parser: argparse.ArgumentParser, where: str) -> None:
-    """Add `--tta` (`evaluate.tta`); `where`, put into its help, says where it applies and what records it."""
+    """Add `--tta` (`evaluate.metrics`); `where`, put into its help, says where it applies and what records it."""
     parser.add_argument(
         "--tta",
         choices=TTA_MODES,

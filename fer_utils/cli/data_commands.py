@@ -1,13 +1,13 @@
-"""Data subcommands: `sample` (the synthetic sample), `download` (RAVDESS, CREMA-D), `index` (any dataset).
-
-Arguments only; the handlers import their modules (and through them OpenCV and dlib) when they run.
-"""
+"""Data subcommands: `sample` (the synthetic sample), `download` (RAVDESS, CREMA-D), `index` (any dataset)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
+
+import pandas as pd
 
 from fer_utils.cli.arg_types import non_negative_int, positive_int
 from fer_utils.data.folders import RAFDB_CLASSES
@@ -15,8 +15,7 @@ from fer_utils.data.indexing import INDEXERS
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 
 RAVDESS_ACTORS = range(1, 25)
-
-MAX_REJECTED_SHOWN = 20
+MAX_REJECTED_SHOWN = 20  # rejected files printed by `index`; --rejected-out writes them all
 
 
 def code_list(text: str) -> list[str]:
@@ -29,14 +28,12 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=tuple(INDEXERS), help="how to read the folder's names")
     parser.add_argument(
         "--subject-pattern",
-        default=None,
         metavar="REGEX",
         help="folder datasets: regular expression with one group that captures the subject "
         "from each file name, e.g. '^(S\\d+)_' or '^(\\d+)_'",
     )
     parser.add_argument(
         "--classes",
-        default=None,
         metavar="FOLDER=EMOTION,...",
         help="folder datasets: what class folders named by number (or otherwise) hold, e.g. RAF-DB's basic set: "
         f"--classes {RAFDB_CLASSES} (emotions in any of the accepted names: 2=fear works too)",
@@ -44,7 +41,6 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--modalities",
         type=code_list,
-        default=None,
         metavar="CODES",
         help="ravdess: modality codes to index, e.g. 01,02 (default 02, video-only); a take in both is indexed once",
     )
@@ -94,8 +90,6 @@ def actor_list(text: str) -> list[int]:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Generate the synthetic sample and print where it is, how many clips and its size."""
-    import time
-
     from fer_utils.faces.sample import generate_sample, sample_size_bytes
 
     start = time.perf_counter()
@@ -117,15 +111,13 @@ def run_sample(args: argparse.Namespace) -> int:
 def run_download(args: argparse.Namespace) -> int:
     """Download RAVDESS archives (and extract them) or CREMA-D clips; SAVEE/MEAD print where to get them.
     Ctrl-C stops it with exit code 130, the partial files kept for the rerun."""
-    from fer_utils.data.download import download_dataset
+    from fer_utils.data.download import ZENODO_URL, download_dataset
 
     dest = args.dest or Path("data/raw") / args.dataset
     if args.dataset == "cremad":
         return run_download_cremad(args, dest)
     kwargs = {}
     if args.dataset == "ravdess":
-        from fer_utils.data.download import ZENODO_URL
-
         kwargs = {
             "actors": args.actors or list(RAVDESS_ACTORS),
             "base_url": args.base_url or ZENODO_URL,
@@ -150,8 +142,6 @@ def run_download(args: argparse.Namespace) -> int:
 def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
     """Download the selected CREMA-D clips, print the summary; exit 1 when any clip failed, 130 on Ctrl-C (the
     report written, the `.part` files kept)."""
-    import pandas as pd
-
     from fer_utils.data.download import DEFAULT_WORKERS, REPORT_FILE, download_cremad, report_summary
 
     try:
@@ -176,21 +166,14 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
 def set_aside_bad_names(index):
     """`index` (a `corpora.DatasetIndex`) with the files whose names are not valid UTF-8 (a CSV cannot hold
     them) moved to its rejected files, and every rejected path and reason made printable (`\\xNN`)."""
-    import pandas as pd
-
     from fer_utils.data.corpora import DatasetIndex
-    from fer_utils.faces.preprocess_folder import is_utf8, printable
+    from fer_utils.faces.preprocess import is_utf8, printable
 
     clips = index.clips
     text = clips.select_dtypes(include="object").astype(str)
     bad = ~text.map(is_utf8).all(axis=1) if len(clips) else pd.Series(False, index=clips.index)
-    named = pd.DataFrame(
-        {
-            "path": clips.loc[bad, "path"].astype(str),
-            "reason": "bad_name: not valid UTF-8; rename it to index it",
-        },
-        columns=index.rejected.columns,
-    )
+    reason = "bad_name: not valid UTF-8; rename it to index it"
+    named = pd.DataFrame({"path": clips.loc[bad, "path"].astype(str), "reason": reason}, columns=index.rejected.columns)
     rejected = pd.concat([index.rejected, named], ignore_index=True)
     rejected = rejected.assign(**{column: rejected[column].astype(str).map(printable) for column in ("path", "reason")})
     return DatasetIndex(clips=clips[~bad].reset_index(drop=True), rejected=rejected)
@@ -200,8 +183,8 @@ def run_index(args: argparse.Namespace) -> int:
     """Index a dataset folder; print counts per emotion (and per side of its own split), the duplicate audit
     and the rejected files; optionally save the table as CSV, its audit beside it."""
     from fer_utils.data.corpora import classes_in
-    from fer_utils.data.duplicates import audit_duplicates, audit_paths
     from fer_utils.data.indexing import index_dataset
+    from fer_utils.data.splits import audit_duplicates, audit_paths
     from fer_utils.storage.outputs import check_outputs, write_atomic
 
     audit_outputs = (
@@ -241,67 +224,54 @@ def run_index(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `sample`, `download` and `index`."""
     sample = subparsers.add_parser("sample", help="generate the synthetic RAVDESS-style sample (from the 24 stills)")
-    sample.add_argument("--out", type=Path, required=True, help="output folder (Actor_XX/*.mp4)")
-    sample.add_argument(
-        "--actors", type=actor_list, default=list(RAVDESS_ACTORS), help="e.g. 1-24 or 1,2,5 (default all)"
-    )
-    sample.add_argument("--seed", type=non_negative_int, default=0)
-    sample.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU; 1 = none)")
-    sample.add_argument("--frames", type=int, default=15, help="frames per clip (default 15)")
-    sample.add_argument("--fps", type=int, default=15, help="frame rate (default 15)")
-    sample.add_argument("--quiet", action="store_true", help="no progress bar")
+    add = sample.add_argument
+    add("--out", type=Path, required=True, help="output folder (Actor_XX/*.mp4)")
+    add("--actors", type=actor_list, default=list(RAVDESS_ACTORS), help="e.g. 1-24 or 1,2,5 (default all)")
+    add("--seed", type=non_negative_int, default=0)
+    add("--workers", type=int, help="processes (default: one per CPU; 1 = none)")
+    add("--frames", type=int, default=15, help="frames per clip (default 15)")
+    add("--fps", type=int, default=15, help="frame rate (default 15)")
+    add("--quiet", action="store_true", help="no progress bar")
     sample.set_defaults(handler=run_sample)
 
     download = subparsers.add_parser(
         "download", help="download RAVDESS (video speech) or CREMA-D (video clips); SAVEE/MEAD: instructions"
     )
-    download.add_argument("dataset", nargs="?", default=DOWNLOADABLE_DATASETS[0], choices=DOWNLOADABLE_DATASETS)
-    download.add_argument("--dest", type=Path, default=None, help="target folder (default data/raw/<dataset>)")
-    download.add_argument(
+    add = download.add_argument
+    add("dataset", nargs="?", default=DOWNLOADABLE_DATASETS[0], choices=DOWNLOADABLE_DATASETS)
+    add("--dest", type=Path, help="target folder (default data/raw/<dataset>)")
+    add(
         "--actors",
         type=actor_list,
-        default=None,
         help="e.g. 1-24 or 1,2,5 (RAVDESS), 1001-1010 or 1001,1002 (CREMA-D); default all",
     )
-    download.add_argument(
-        "--emotions", type=code_list, default=None, help="cremad: emotion codes, e.g. ANG,HAP (default all six)"
-    )
-    download.add_argument(
-        "--sentences", type=code_list, default=None, help="cremad: sentence codes, e.g. DFA,IEO (default all twelve)"
-    )
-    download.add_argument(
-        "--workers", type=positive_int, default=None, help="cremad: files downloaded at a time (default 8)"
-    )
-    download.add_argument(
+    add("--emotions", type=code_list, help="cremad: emotion codes, e.g. ANG,HAP (default all six)")
+    add("--sentences", type=code_list, help="cremad: sentence codes, e.g. DFA,IEO (default all twelve)")
+    add("--workers", type=positive_int, help="cremad: files downloaded at a time (default 8)")
+    add(
         "--base-url",
-        default=None,
         help="a mirror: where Video_Speech_Actor_XX.zip live (default Zenodo record 1188976), or for cremad "
         "the folder that holds VideoFlash/<clip>.flv (default: CREMA-D's Git LFS media, then the maintainers' "
         "GitLab mirror, the first that serves the clips)",
     )
-    download.add_argument(
+    add(
         "--record-api",
-        default=None,
         help="Zenodo-style record API that publishes the archives' md5 "
         "(default: Zenodo's, when downloading from Zenodo)",
     )
-    download.add_argument("--no-extract", action="store_true", help="keep the zip archives only")
-    download.add_argument(
-        "--require-checksum", action="store_true", help="fail when no md5 is known for an archive (default: warn)"
-    )
-    download.add_argument("--quiet", action="store_true", help="no progress bars")
+    add("--no-extract", action="store_true", help="keep the zip archives only")
+    add("--require-checksum", action="store_true", help="fail when no md5 is known for an archive (default: warn)")
+    add("--quiet", action="store_true", help="no progress bars")
     download.set_defaults(handler=run_download)
 
     index = subparsers.add_parser("index", help="index a dataset folder into a clip table")
     add_index_options(index)
-    index.add_argument(
-        "--root", type=Path, required=True, help="the dataset's folder (fer2013: its CSV, or the folder holding it)"
-    )
-    index.add_argument(
+    add = index.add_argument
+    add("--root", type=Path, required=True, help="the dataset's folder (fer2013: its CSV, or the folder holding it)")
+    add(
         "--out",
         type=Path,
-        default=None,
         help="write the table as CSV (its duplicate audit beside it: NAME.duplicates.csv)",
     )
-    index.add_argument("--rejected-out", type=Path, default=None, help="write the rejected files as CSV")
+    add("--rejected-out", type=Path, help="write the rejected files as CSV")
     index.set_defaults(handler=run_index)

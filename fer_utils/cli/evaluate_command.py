@@ -1,17 +1,20 @@
 """`python -m fer_utils evaluate`: a run's test metrics, a model file on its own test side, or a model scored
-on another corpus's crops (cross-dataset).
-
-Arguments only: the handlers import TensorFlow and the fer_utils evaluation modules when they run.
-"""
+on another corpus's crops (cross-dataset)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, fraction, non_negative_int
+from fer_utils.errors import InputError
 from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS
+from fer_utils.storage.outputs import check_outputs, write_atomic
 
 # `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
 SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
@@ -21,7 +24,6 @@ def recorded_split(args: argparse.Namespace) -> dict:
     """The split the model of `evaluate --model` was trained on (the config.json beside it), so that its test
     rows are the run's own; given options must agree with it. Without a config.json, --protocol and --seed
     must both be given (InputError otherwise)."""
-    from fer_utils.errors import InputError
     from fer_utils.storage.run_files import CONFIG_FILE
     from fer_utils.train.runs import RunFolder
 
@@ -55,8 +57,6 @@ def recorded_split(args: argparse.Namespace) -> dict:
 def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> None:
     """InputError naming the model's classes and the crops' when `--crops` holds classes the model does not
     predict: they are not the crops it was trained on, so its test side cannot be rebuilt from them."""
-    from fer_utils.errors import InputError
-
     held = sorted(map(str, frames["emotion"].unique()))
     unknown = [name for name in held if name not in classes]
     if unknown:
@@ -70,10 +70,9 @@ def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> 
 def _model_test_predictions(args: argparse.Namespace):
     """(test frames, probabilities, classes, crop check) of a model file on `--crops`' test side, split as its
     run split it (`recorded_split`); another test side is refused, missing or damaged crops left out and named."""
-    from fer_utils.data.duplicates import audited_split
     from fer_utils.data.manifest import load_manifest, usable_frames
+    from fer_utils.data.splits import audited_split
     from fer_utils.deploy.crossdata import check_scored_crops, training_overlap
-    from fer_utils.errors import InputError
     from fer_utils.models.networks import input_side, network_side
     from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
@@ -89,9 +88,7 @@ def _model_test_predictions(args: argparse.Namespace):
     model, classes = run.model, run.classes
     frames = usable_frames(load_manifest(args.crops))
     check_crop_classes(frames, classes, args)
-    test = audited_split(
-        frames, args.crops, split["protocol"], split["test_size"], split["val_size"], split["seed"], split["clean_test"]
-    ).test
+    test = audited_split(frames, args.crops, **split).test
     subjects = folder.config().get("subjects", {}) if folder.config_file.is_file() else {}
     if "test" in subjects and sorted(map(str, test["subject"].unique())) != subjects["test"]:
         raise InputError(
@@ -134,11 +131,7 @@ def _option_names(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]
 def _cross_evaluate(args: argparse.Namespace) -> int:
     """`evaluate --model M --test-crops C`: the model scored on another crops folder (`crossdata`); printed,
     and written as JSON with --json."""
-    import pandas as pd
-
     from fer_utils.deploy.crossdata import evaluate_model_file
-    from fer_utils.errors import InputError
-    from fer_utils.storage.outputs import check_outputs, write_atomic
 
     if args.run is not None:
         raise InputError("--test-crops scores a model file on another folder: give --model M, not --run")
@@ -161,9 +154,7 @@ def _cross_evaluate(args: argparse.Namespace) -> int:
 
 def clean_part(frames, probabilities, classes) -> tuple[dict | None, str | None]:
     """(the metrics of the test frames that copy no training crop, a line saying how many do), from the
-    `copy_of_train` column a run records (`duplicates.audited_split`); (None, None) for a run made before it."""
-    import numpy as np
-
+    `copy_of_train` column a run records (`splits.audited_split`); (None, None) for a run made before it."""
     from fer_utils.evaluate.metrics import evaluate_predictions
 
     if "copy_of_train" not in frames.columns:
@@ -184,13 +175,7 @@ def clean_part(frames, probabilities, classes) -> tuple[dict | None, str | None]
 def _evaluate(args: argparse.Namespace) -> int:
     """Test metrics of a run (its saved test predictions) or of a model file (on a manifest's test split, or
     another folder with --test-crops), whole and on the clean part; printed, and as JSON with --json."""
-    import sys
-
-    import pandas as pd
-
-    from fer_utils.errors import InputError
     from fer_utils.evaluate.metrics import evaluate_predictions, per_class_report, predicted_labels
-    from fer_utils.storage.outputs import check_outputs, write_atomic
     from fer_utils.train.runs import RunFolder
 
     if args.test_crops is not None:
@@ -235,23 +220,22 @@ def _evaluate(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `evaluate` command."""
     evaluate = subparsers.add_parser("evaluate", help="test metrics of a run, or of a model file on a manifest split")
+    add = evaluate.add_argument
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="a finished run folder (reads its saved test predictions)")
     add_model_argument(source, required=False)
-    evaluate.add_argument("--crops", type=Path, help="with --model: crops folder with manifest.csv")
+    add("--crops", type=Path, help="with --model: crops folder with manifest.csv")
     recorded = "(default: the one recorded beside the model)"
-    evaluate.add_argument("--protocol", choices=PROTOCOLS, help=f"with --model: split protocol {recorded}")
-    evaluate.add_argument("--val-size", type=fraction, help=f"with --model: validation share {recorded}")
-    evaluate.add_argument("--seed", type=non_negative_int, help=f"with --model: split seed {recorded}")
-    evaluate.add_argument(
+    add("--protocol", choices=PROTOCOLS, help=f"with --model: split protocol {recorded}")
+    add("--val-size", type=fraction, help=f"with --model: validation share {recorded}")
+    add("--seed", type=non_negative_int, help=f"with --model: split seed {recorded}")
+    other = "score every usable frame of this other crops folder (cross-dataset; classes matched by name, the others"
+    add(
         "--test-crops",
         type=Path,
-        help="with --model: score every usable frame of this other crops folder (cross-dataset; classes "
-        "matched by name, the others reported); not with --crops/--protocol/--seed/--val-size",
+        help=f"with --model: {other} reported); not with --crops/--protocol/--seed/--val-size",
     )
-    evaluate.add_argument(
-        "--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)"
-    )
+    add("--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)")
     add_tta_argument(evaluate, " (with --model; recorded in the metrics)")
-    evaluate.add_argument("--json", type=Path, help="also write the metrics as JSON")
+    add("--json", type=Path, help="also write the metrics as JSON")
     evaluate.set_defaults(handler=_evaluate)

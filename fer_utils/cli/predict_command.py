@@ -1,7 +1,4 @@
-"""`python -m fer_utils predict`: the emotion of each face in an image or a video.
-
-Arguments only: the handler imports TensorFlow, dlib and OpenCV when it runs.
-"""
+"""`python -m fer_utils predict`: the emotion of each face in an image or a video."""
 
 from __future__ import annotations
 
@@ -10,15 +7,15 @@ import json
 from pathlib import Path
 
 from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positive_int
+from fer_utils.errors import InputError
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
+from fer_utils.storage.outputs import check_outputs, write_atomic
 
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy; faces are cropped
     as the model's `crop_spec.json` says (without one: the default spec at the model's side)."""
     from fer_utils.deploy.inference import Recognizer, check_annotated_out
-    from fer_utils.errors import InputError
-    from fer_utils.storage.outputs import check_outputs
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, predict_clip
 
@@ -38,8 +35,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _write_predictions(args: argparse.Namespace, table, summary: str) -> int:
     """`predict`'s table written as --csv / --json (printed as JSON when neither is given), then `summary`."""
-    from fer_utils.storage.outputs import write_atomic
-
     if args.csv:
         write_atomic(args.csv, table.to_csv(index=False), "--csv")
     records = table.to_dict(orient="records")
@@ -64,6 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=FACE_DETECTORS,
         help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
     )
-    predict.add_argument("--every", type=positive_int, default=None, help="only every K-th video frame")
+    predict.add_argument("--every", type=positive_int, help="only every K-th video frame")
     add_tta_argument(predict, "")
     predict.set_defaults(handler=_predict)

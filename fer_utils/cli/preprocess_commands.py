@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from pathlib import Path
 
 from fer_utils.cli.arg_types import positive_int, side
 from fer_utils.cli.data_commands import add_index_options, index_options
-from fer_utils.faces.detectors import AUTO, DEFAULT_MAX_SIDES
+from fer_utils.errors import InputError, MediaError
+from fer_utils.faces.crops import AUTO, DEFAULT_MAX_SIDES
 from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
+
+_AUTO_SIDES = ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_SIDES.items())
+MAX_SIDE_HELP = f"detect on a copy at most this many pixels long: 'auto' (default: {_AUTO_SIDES}), 'full' or a number"
 
 
 def _max_side(text: str) -> int | str | None:
@@ -20,13 +25,6 @@ def _max_side(text: str) -> int | str | None:
     if value < 32:
         raise argparse.ArgumentTypeError(f"must be at least 32 pixels, 'auto' or 'full', got {value}")
     return value
-
-
-MAX_SIDE_HELP = (
-    "detect on a copy at most this many pixels long: 'auto' (default: "
-    + ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_SIDES.items())
-    + "), 'full' or a number"
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,11 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument(
         "--frames",
         type=positive_int,
-        default=None,
         help=f"evenly spaced frames per clip (default {PAPER_FRAMES}; with --every: the first N of every K-th)",
     )
     pre.add_argument("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
-    pre.add_argument("--every", type=positive_int, default=None, metavar="K", help="sample every K-th frame instead")
+    pre.add_argument("--every", type=positive_int, metavar="K", help="sample every K-th frame instead")
     pre.add_argument(
         "--detector",
         choices=DETECTORS,
@@ -52,20 +49,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
         "crops already, the crop is the whole image",
     )
-    pre.add_argument(
-        "--size", type=side, default=None, help=f"crop side in pixels (default: the crop spec's, {PAPER_SIDE})"
-    )
+    pre.add_argument("--size", type=side, help=f"crop side in pixels (default: the crop spec's, {PAPER_SIDE})")
     pre.add_argument(
         "--margin",
         type=float,
-        default=None,
         metavar="M",
         help=f"margin around the face box, as a fraction of its side (default {DEFAULT_MARGIN}; "
         f"0 with --detector {NO_DETECTOR})",
     )
     pre.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
     pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
-    pre.add_argument("--workers", type=positive_int, default=None, help="processes (default: one per CPU)")
+    pre.add_argument("--workers", type=positive_int, help="processes (default: one per CPU)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
     pre.add_argument(
         "--force",
@@ -84,15 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_preprocess(args: argparse.Namespace) -> int:
     """Index --src, preprocess it into --out and print a count per status; fail (InputError, exit 2)
     when no crop is usable, warn on stderr when most are not."""
-    import sys
-
-    from fer_utils.data.duplicates import audit_paths, read_audit
     from fer_utils.data.indexing import index_dataset
     from fer_utils.data.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
-    from fer_utils.errors import InputError
+    from fer_utils.data.splits import audit_paths, read_audit
     from fer_utils.faces.crops import spec_with
-    from fer_utils.faces.preprocess import preprocess_dataset, upsampled_note
-    from fer_utils.faces.preprocess_folder import printable
+    from fer_utils.faces.preprocess import preprocess_dataset, printable, upsampled_note
     from fer_utils.storage.outputs import check_outputs
 
     if args.all_frames and args.frames is not None:
@@ -109,7 +99,8 @@ def run_preprocess(args: argparse.Namespace) -> int:
         )
     frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
     spec = spec_with(detector=args.detector, margin=args.margin, side=args.size, align=args.align)  # None: default
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C: workers ended, records kept
+    # SIGTERM stops like Ctrl-C (it raises KeyboardInterrupt): workers ended, records kept
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         manifest = preprocess_dataset(
             index.clips,
@@ -144,16 +135,10 @@ def run_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """Signal handler: raise KeyboardInterrupt, so a terminated run stops its workers as on Ctrl-C."""
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def run_detect(args: argparse.Namespace) -> int:
     """Print `path: x y w h` for every face (largest first) in each image; exit 1 if any has none."""
-    from fer_utils.data.images import read_image
-    from fer_utils.errors import MediaError
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.data.media import read_image
+    from fer_utils.faces.crops import make_detector
 
     detector = make_detector(args.detector, max_side=args.max_side)
     missing = 0

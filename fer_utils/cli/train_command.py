@@ -1,16 +1,16 @@
-"""`python -m fer_utils train` (a crops folder → a run folder).
-
-Arguments only: the handler imports TensorFlow and the fer_utils training modules when it runs.
-"""
+"""`python -m fer_utils train` (a crops folder → a run folder)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fer_utils.cli.arg_types import fraction, non_negative_float, non_negative_int, positive_float, positive_int, side
+from fer_utils.errors import InputError
+from fer_utils.interrupts import raise_on_signals
 from fer_utils.registry import (
     CLASS_WEIGHTS,
     GIVEN_PROTOCOL,
@@ -24,12 +24,10 @@ from fer_utils.registry import (
     SEQUENCE_MODELS,
     SEQUENCE_PROTOCOLS,
 )
-from fer_utils.train.config import PRESETS
-from fer_utils.train.distribute import PEER_TIMEOUT_S, STRATEGY_NAMES
+from fer_utils.train.config import PRESETS, TrainConfig
+from fer_utils.train.distribute import PEER_TIMEOUT_S, STRATEGY_NAMES, Cluster
 
 if TYPE_CHECKING:
-    from fer_utils.train.config import TrainConfig
-    from fer_utils.train.distribute import Cluster
     from fer_utils.train.runs import RunFolder
 
 
@@ -41,27 +39,11 @@ def _rates(text: str) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
+@raise_on_signals()
 def _train(args: argparse.Namespace) -> int:
-    """`_train_command`, stopped anywhere by Ctrl-C (exit 130) or SIGTERM (exit 143): what was half-written is
-    removed on the way out (the run is written aside and renamed into place only when whole)."""
-    from fer_utils.interrupts import raise_on_signals
-
-    with raise_on_signals():
-        return _train_command(args)
-
-
-def _train_command(args: argparse.Namespace) -> int:
-    """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse."""
-    from dataclasses import fields, replace
-
-    from fer_utils.errors import InputError
-    from fer_utils.train.distribute import (
-        cluster_for,
-        lost_cluster,
-        make_strategy,
-        run_destination,
-        wait_for_peers,
-    )
+    """Check everything, train one model on a crops folder and write the run folder; warn loudly on collapse.
+    Ctrl-C (exit 130) or SIGTERM (exit 143) stop it anywhere, and the half-written run aside is removed."""
+    from fer_utils.train.distribute import cluster_for, lost_cluster, make_strategy, run_destination, wait_for_peers
 
     # a missing or bad TF_CONFIG fails first, before anything is written, as one that another strategy would ignore
     cluster = cluster_for(args.strategy)
@@ -73,11 +55,10 @@ def _train_command(args: argparse.Namespace) -> int:
     # configures this process's collective ops, which only a fresh TensorFlow allows
     strategy = make_strategy(args.strategy) if args.strategy else None
     # the modules that import TensorFlow after the wait, which then starts at once
-    from fer_utils.faces.preprocess_folder import folder_crop_spec
+    from fer_utils.faces.preprocess import folder_crop_spec
     from fer_utils.storage.outputs import check_outputs
-    from fer_utils.train.checks import check_config, check_run_dir
-    from fer_utils.train.config import TrainConfig
-    from fer_utils.train.diagnosis import collapse_message
+    from fer_utils.train.config import check_config, check_run_dir
+    from fer_utils.train.fit import collapse_message
 
     paper_only = [f"--{name}" for name in MODEL_OPTIONS if getattr(args, name) is not None]
     if args.model not in (None, PAPER_MODEL) and paper_only:
@@ -131,8 +112,8 @@ def _train_command(args: argparse.Namespace) -> int:
             f"{cluster.task_type} {cluster.index} trained in step with the chief; its copy was not kept, the chief "
             f"writes {args.out}"
         )
-        return 0
-    print(f"run written to {args.out}")
+    else:
+        print(f"run written to {args.out}")
     return 0
 
 
@@ -161,7 +142,7 @@ def recipe_text(name: str) -> str:
 
 
 def _clean_test_note(duplicates: dict) -> str:
-    """What the run did with the test images that copy a training image (`duplicates.audited_split`)."""
+    """What the run did with the test images that copy a training image (`splits.audited_split`)."""
     copies = duplicates["test copies of train"]
     if duplicates["clean_test"]:
         return f"; --clean-test left out the {duplicates['removed from test']} test image(s) that copy a training image"
@@ -173,8 +154,6 @@ def _clean_test_note(duplicates: dict) -> str:
 def check_recipe_schedule(args: argparse.Namespace, config) -> None:
     """InputError when the patience given on the command line is not above the plateau a recipe set (the
     message names the recipe, not a --plateau the user never gave)."""
-    from fer_utils.errors import InputError
-
     if args.recipe is None or args.plateau is not None or not config.plateau or config.plateau < config.patience:
         return
     raise InputError(
@@ -189,38 +168,35 @@ def check_recipe_schedule(args: argparse.Namespace, config) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` command."""
     train = subparsers.add_parser("train", help="train a model on a crops folder (manifest) into a run folder")
-    train.add_argument("--crops", type=Path, required=True, help="crops folder with manifest.csv")
-    train.add_argument(
+    add = train.add_argument
+    add("--crops", type=Path, required=True, help="crops folder with manifest.csv")
+    add(
         "--protocol",
         choices=PROTOCOLS,
         help=f"split protocol (default: {GIVEN_PROTOCOL}, the dataset's own split, when the crops' manifest keeps "
         f"one, e.g. FER-2013's or train/ and test/ folders; else the paper's, {PAPER_PROTOCOL}; for a clip model "
         f"({', '.join(SEQUENCE_MODELS)}), {SEQUENCE_PROTOCOLS[0]})",
     )
-    train.add_argument("--epochs", type=positive_int, help="most epochs (default: TrainConfig's)")
-    train.add_argument("--batch-size", type=positive_int, help="per replica with --strategy (default: TrainConfig's)")
-    train.add_argument("--learning-rate", type=positive_float, help="Adam's learning rate (default: TrainConfig's)")
-    train.add_argument("--model", choices=MODEL_NAMES, help=f"default: {PAPER_MODEL}")
-    train.add_argument(
+    add("--epochs", type=positive_int, help="most epochs (default: TrainConfig's)")
+    add("--batch-size", type=positive_int, help="per replica with --strategy (default: TrainConfig's)")
+    add("--learning-rate", type=positive_float, help="Adam's learning rate (default: TrainConfig's)")
+    add("--model", choices=MODEL_NAMES, help=f"default: {PAPER_MODEL}")
+    add(
         "--dropout",
         type=_rates,
         help="paper-cnn dropout after each pooling stage, e.g. SAVEE's 0.3,0.5,0.5 (default: TrainConfig's)",
     )
-    train.add_argument("--l1", type=non_negative_float, help="L1 penalty on the Dense(16) kernel (default: off)")
-    train.add_argument(
-        "--init", choices=INITS, help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)"
-    )
-    train.add_argument(
+    add("--l1", type=non_negative_float, help="L1 penalty on the Dense(16) kernel (default: off)")
+    add("--init", choices=INITS, help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)")
+    add(
         "--size",
         type=side,
         help="input side in pixels (default: the crops' side, as preprocess --size wrote them; smaller "
         "downscales them, larger is refused)",
     )
-    train.add_argument(
-        "--patience", type=non_negative_int, help="early-stopping patience in epochs (default: TrainConfig's)"
-    )
-    train.add_argument("--seed", type=non_negative_int, help="default: TrainConfig's")
-    train.add_argument(
+    add("--patience", type=non_negative_int, help="early-stopping patience in epochs (default: TrainConfig's)")
+    add("--seed", type=non_negative_int, help="default: TrainConfig's")
+    add(
         "--recipe",
         choices=sorted(PRESETS),
         help="a named recipe (fer_utils.train.config.PRESETS); explicit options override it. "
@@ -228,32 +204,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         + " (wild: for FER-2013-like 48-px faces, about 10 minutes on 2 CPU cores; benchmarks/README.md has the "
         "measurements)",
     )
-    train.add_argument(
+    add(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        default=None,
         help="augment the training images: flips, ±5%% shift and zoom (a recipe sets its own strength); "
         "--no-augment turns a recipe's off (default: off)",
     )
-    train.add_argument(
+    add(
         "--class-weights",
         choices=CLASS_WEIGHTS,
         help="balanced: weigh each class's loss by n / (classes × its count) on the training side, which raises the "
         "recall of rare classes and costs accuracy (FER-2013: test accuracy 0.489 against 0.560; default: none)",
     )
-    train.add_argument(
+    add(
         "--plateau",
         type=non_negative_int,
         help="halve the learning rate after N epochs without progress, N below --patience (default: 0, off)",
     )
-    train.add_argument(
+    add(
         "--clean-test",
         action=argparse.BooleanOptionalAction,
-        default=None,
         help="leave out the test images that copy a training image, exactly or re-encoded or resized (the "
         "crops' duplicate audit; recorded in config.json). Default: keep them, and say how many there are",
     )
-    train.add_argument(
+    add(
         "--time-budget",
         type=positive_float,
         metavar="MINUTES",
@@ -263,37 +237,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "as fast (default: no budget, the recipe's epochs)",
     )
     # options for generalisation (TrainConfig's, off by default; benchmarks/wild_options.py measures them)
-    train.add_argument(
+    add(
         "--ema",
         dest="use_ema",
         action=argparse.BooleanOptionalAction,
-        default=None,
         help="keep an exponential moving average of the weights (Keras's optimizer EMA), scored every epoch and "
         "held by the model at the end (default: off)",
     )
-    train.add_argument(
-        "--bn-momentum", type=fraction, help="wild-cnn's batch-normalisation momentum (default: TrainConfig's, 0.9)"
-    )
-    train.add_argument(
-        "--width", type=positive_float, help="wild-cnn's width multiplier of its blocks' widths (default: 1)"
-    )
-    train.add_argument(
-        "--mix", choices=MIXES, help="mix each training image with another of its batch, labels too (default: none)"
-    )
-    train.add_argument(
+    add("--bn-momentum", type=fraction, help="wild-cnn's batch-normalisation momentum (default: TrainConfig's, 0.9)")
+    add("--width", type=positive_float, help="wild-cnn's width multiplier of its blocks' widths (default: 1)")
+    add("--mix", choices=MIXES, help="mix each training image with another of its batch, labels too (default: none)")
+    add(
         "--random-erasing",
         type=non_negative_float,
         metavar="P",
         help="erase a random rectangle of each training image with probability P (default: 0, off)",
     )
-    train.add_argument(
+    add(
         "--intensity",
         type=non_negative_float,
         metavar="S",
         help="jitter the training images' brightness, contrast and gamma and blur some, at strength S in [0, 1] "
         "(default: 0, off)",
     )
-    train.add_argument(
+    add(
         "--strategy",
         choices=STRATEGY_NAMES,
         help="train on several devices: mirrored, this machine's GPUs (e.g. Colab's; without GPUs its CPU); "
@@ -302,13 +269,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "replica, the global batch is it × the replicas and the learning rate is multiplied by the replicas; "
         "config.json records both (default: one device)",
     )
-    train.add_argument(
+    add(
         "--peer-timeout",
         type=positive_float,
         metavar="SECONDS",
         help="with --strategy multiworker: how long to wait for every other task of TF_CONFIG's cluster to answer "
-        "on its port before giving up with an error naming those that did not (default: "
-        f"{PEER_TIMEOUT_S:g})",
+        f"on its port before giving up with an error naming those that did not (default: {PEER_TIMEOUT_S:g})",
     )
-    train.add_argument("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
+    add("--out", type=Path, required=True, help="new run folder to write (never overwritten)")
     train.set_defaults(handler=_train)

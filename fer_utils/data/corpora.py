@@ -19,35 +19,14 @@ from fer_utils.errors import InputError
 if TYPE_CHECKING:  # pandas is imported where tables are built, so the CLI's --help stays light
     import pandas as pd
 
-EMOTIONS: tuple[str, ...] = (
-    "neutral",
-    "calm",
-    "happy",
-    "sad",
-    "angry",
-    "fearful",
-    "disgust",
-    "surprised",
-    "contempt",
-)
+EMOTIONS: tuple[str, ...] = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised", "contempt")
 
-RAVDESS_EMOTIONS: dict[str, str] = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fearful",
-    "07": "disgust",
-    "08": "surprised",
-}
+# RAVDESS's emotion codes 01..08 are the vocabulary's first eight emotions, in order.
+RAVDESS_EMOTIONS: dict[str, str] = {f"{code:02d}": emotion for code, emotion in enumerate(EMOTIONS[:8], start=1)}
 RAVDESS_MODALITIES: dict[str, str] = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
 RAVDESS_CHANNELS: dict[str, str] = {"01": "speech", "02": "song"}
 RAVDESS_INTENSITIES: dict[str, str] = {"01": "normal", "02": "strong"}
-RAVDESS_STATEMENTS: dict[str, str] = {
-    "01": "Kids are talking by the door",
-    "02": "Dogs are sitting by the door",
-}
+RAVDESS_STATEMENTS: dict[str, str] = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 
 SAVEE_EMOTIONS: dict[str, str] = {
     "a": "angry",
@@ -72,14 +51,7 @@ MEAD_EMOTIONS: dict[str, str] = {
 }
 MEAD_VIEWS: tuple[str, ...] = ("front", "down", "top", "left_30", "left_60", "right_30", "right_60")
 
-CREMAD_EMOTIONS: dict[str, str] = {
-    "ANG": "angry",
-    "DIS": "disgust",
-    "FEA": "fearful",
-    "HAP": "happy",
-    "NEU": "neutral",
-    "SAD": "sad",
-}
+CREMAD_EMOTIONS: dict[str, str] = dict(ANG="angry", DIS="disgust", FEA="fearful", HAP="happy", NEU="neutral", SAD="sad")
 CREMAD_SENTENCES: dict[str, str] = {
     "IEO": "It's eleven o'clock",
     "TIE": "That is exactly what happened",
@@ -125,6 +97,30 @@ class DatasetIndex:
     rejected: pd.DataFrame
 
 
+# A face stored as a row of a CSV (FER-2013): `<csv>#<row>@<byte offset>`, read in place as if an image file.
+ROW_PATH = re.compile(r"^(?P<csv>.+\.csv)#(?P<row>\d+)@(?P<offset>\d+)$", re.IGNORECASE)
+
+
+def row_path(csv_path: Path, row: int, offset: int) -> str:
+    """The path of data row `row` (1-based) of a CSV (FER-2013's), which starts `offset` bytes into the file."""
+    return f"{csv_path}#{row}@{offset}"
+
+
+def parse_row_path(path: str | Path) -> tuple[Path, int, int] | None:
+    """(CSV file, row, byte offset) of a row path, or None for any other path."""
+    match = ROW_PATH.match(str(path))
+    if match is None:
+        return None
+    return Path(match.group("csv")), int(match.group("row")), int(match.group("offset"))
+
+
+def source_file(path: str) -> str:
+    """The file that a source path reads: the CSV of a row path, else the path itself (what a
+    preprocessing completion record is keyed by)."""
+    parsed = parse_row_path(path)
+    return str(parsed[0]) if parsed else path
+
+
 def classes_in(df: pd.DataFrame) -> list[str]:
     """The emotions present in `df`, in vocabulary order: the class list of a model trained on it."""
     present = set(df["emotion"].unique())
@@ -147,10 +143,8 @@ def check_root(root: Path) -> Path:
 def data_files(root: Path) -> Iterator[Path]:
     """Every file below `root` (any depth) that may be a dataset file: not hidden, not documentation."""
     for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.is_file() and path.suffix.lower() not in DOC_SUFFIXES:
+        hidden = any(part.startswith(".") for part in path.relative_to(root).parts)
+        if not hidden and path.is_file() and path.suffix.lower() not in DOC_SUFFIXES:
             yield path
 
 
@@ -191,10 +185,8 @@ def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def index_files(name: str, root: Path, parse: Parser, post: RowsHook | None = None) -> DatasetIndex:
-    """Run `parse` over every data file below `root`; InputError when no file is indexed.
-
-    A later file with the same clip id (and frame) is rejected, so no file's output overwrites another's.
-    """
+    """Run `parse` over every data file below `root`; InputError when no file is indexed. A later file with
+    the same clip id (and frame) is rejected, so no file's output overwrites another's."""
     import pandas as pd
 
     root = check_root(root)
@@ -268,11 +260,8 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
 
 
 def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetIndex:
-    """Index RAVDESS as unpacked from Zenodo (`Actor_XX/MM-VV-EE-II-SS-RR-AA.mp4`, any depth).
-
-    Video-only (02) by default: each zip also holds an audio-video copy (01) of every trial, the same
-    recording, which would count twice and leak across a clip split. Other modalities are rejected.
-    """
+    """Index RAVDESS as unpacked from Zenodo (`Actor_XX/MM-VV-EE-II-SS-RR-AA.mp4`, any depth), video-only (02) by
+    default, other modalities rejected: the audio-video copy (01) of a trial is the same recording (twice, leaking)."""
     unknown = set(modalities) - set(RAVDESS_MODALITIES)
     if unknown:
         raise InputError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
@@ -414,7 +403,7 @@ def index_cremad(root: Path) -> DatasetIndex:
 
 
 def _subject_of_id(clip_id: str) -> tuple[str, str] | None:
-    """(origin dataset, subject) of a clip id exactly as a RAVDESS, CREMA-D, SAVEE or MEAD indexer writes it."""
+    """(origin dataset, subject) of a clip id exactly as an indexer of this module writes it."""
     match = _RAVDESS_NAME.match(clip_id)
     if match and 1 <= int(match.group(7)) <= 24:
         return "ravdess", f"Actor_{match.group(7)}"
@@ -432,11 +421,8 @@ def _subject_of_id(clip_id: str) -> tuple[str, str] | None:
 def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
     """(origin dataset, subject) encoded in a RAVDESS, CREMA-D, SAVEE or MEAD clip id (also with the
     `-<8 hex>` suffix a folder index adds to tell same-named files apart), or None if unrecognised."""
-    found = _subject_of_id(clip_id)
     base = DISAMBIGUATED.match(clip_id)
-    if found is None and base:
-        found = _subject_of_id(base.group("base"))
-    return found
+    return _subject_of_id(clip_id) or (_subject_of_id(base.group("base")) if base else None)
 
 
 def has_split(table: pd.DataFrame) -> bool:

@@ -1,9 +1,8 @@
 """FER-2013 as its one CSV (`emotion,pixels,Usage`: 35,887 rows, each a 48×48 gray face as 2,304
 space-separated integers), indexed and read in place, without unpacking it into image files.
 
-Each valid row's `path` is a *row path*, `<csv>#<row>@<byte offset>` (`row_path`), which
-`fer_utils.data.images.read_image` reads by seeking to the row, so the package treats a row as an image file
-and never holds more than the face being read. Lines are read with a bounded buffer (MAX_ROW_BYTES); what is
+Each valid row's `path` is a *row path*, `<csv>#<row>@<byte offset>` (`corpora.row_path`), which `media.read_image`
+reads by seeking to the row, as if an image file. Lines are read with a bounded buffer (MAX_ROW_BYTES); what is
 rejected: CONTRACTS.md, "Datasets with their own split".
 """
 
@@ -17,19 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_utils.data.corpora import FER2013_USAGES, REJECTED_COLUMNS, DatasetIndex
+from fer_utils.data.corpora import FER2013_USAGES, REJECTED_COLUMNS, DatasetIndex, parse_row_path, row_path
 from fer_utils.errors import InputError, MediaError
 
 FER2013_FILE = "fer2013.csv"
 FER2013_SIDE = 48  # every face is 48×48
-FER2013_EMOTIONS: dict[str, str] = {
-    "0": "angry",
-    "1": "disgust",
-    "2": "fearful",
-    "3": "happy",
-    "4": "sad",
-    "5": "surprised",
-    "6": "neutral",
+FER2013_EMOTIONS: dict[str, str] = {  # FER-2013's emotion codes 0..6, in this order
+    str(code): e for code, e in enumerate(("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral"))
 }
 PIXEL_RANGE = "(pixel values are whole numbers from 0 to 255)"
 # A whole number above 255 among space-separated pixel values (leading zeros allowed): a row with one is rejected.
@@ -41,27 +34,6 @@ FER2013_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "split", "u
 MAX_ROW_BYTES = 16 * 1024
 READ_CHUNK = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
-ROW_PATH = re.compile(r"^(?P<csv>.+\.csv)#(?P<row>\d+)@(?P<offset>\d+)$", re.IGNORECASE)
-
-
-def row_path(csv_path: Path, row: int, offset: int) -> str:
-    """The path of data row `row` (1-based) of a FER-2013 CSV, which starts `offset` bytes into the file."""
-    return f"{csv_path}#{row}@{offset}"
-
-
-def parse_row_path(path: str | Path) -> tuple[Path, int, int] | None:
-    """(CSV file, row, byte offset) of a row path, or None for any other path."""
-    match = ROW_PATH.match(str(path))
-    if match is None:
-        return None
-    return Path(match.group("csv")), int(match.group("row")), int(match.group("offset"))
-
-
-def source_file(path: str) -> str:
-    """The file that a source path reads: the CSV of a row path, else the path itself (what a
-    preprocessing completion record is keyed by)."""
-    parsed = parse_row_path(path)
-    return str(parsed[0]) if parsed else path
 
 
 def find_csv(root: Path) -> Path:
@@ -177,11 +149,8 @@ def read_line_at(fh, offset: int) -> str | None:
 
 
 def index_fer2013_csv(root: Path) -> DatasetIndex:
-    """Index FER-2013's CSV: one row per face, `path` a row path, `split` from `Usage`, and `subject` and
-    `clip_id` `fer2013_<row>` (FER-2013 names no person, so each face is its own subject).
-
-    The file is streamed: only each row's fields are kept, never its pixels.
-    """
+    """Index FER-2013's CSV, streamed (each row's fields are kept, never its pixels): one row per face, `path` a row
+    path, `split` from `Usage`, `subject` and `clip_id` `fer2013_<row>` (FER-2013 names no person)."""
     import pandas as pd
 
     csv_path = find_csv(root)

@@ -1,8 +1,7 @@
 """Folder datasets: `<root>/<class>/[<subject>/]<image>`, the layout of most face collections and of the
 crops `fer_utils.faces.preprocess` writes, and `<root>/<split>/<class>/[<subject>/]<image>` for datasets that ship
-their own split (FER-2013 and RAF-DB as downloaded; see CONTRACTS.md, "Folder datasets").
-
-The shared indexing (rejects, duplicates, the table) is `fer_utils.data.corpora`'s.
+their own split (FER-2013 and RAF-DB as downloaded; see CONTRACTS.md, "Folder datasets"). The shared indexing
+(rejects, duplicates, the table) is `fer_utils.data.corpora`'s.
 """
 
 from __future__ import annotations
@@ -30,19 +29,11 @@ from fer_utils.errors import InputError
 FOLDER_SYNONYMS: dict[str, str] = {
     **{emotion: emotion for emotion in EMOTIONS},
     "neutrality": "neutral",
-    "calmness": "calm",
-    "relaxed": "calm",
-    "happiness": "happy",
-    "smile": "happy",
-    "smiling": "happy",
-    "joy": "happy",
-    "joyful": "happy",
+    **dict.fromkeys(("calmness", "relaxed"), "calm"),
+    **dict.fromkeys(("happiness", "smile", "smiling", "joy", "joyful"), "happy"),
     "sadness": "sad",
-    "anger": "angry",
-    "mad": "angry",
-    "fear": "fearful",
-    "afraid": "fearful",
-    "scared": "fearful",
+    **dict.fromkeys(("anger", "mad"), "angry"),
+    **dict.fromkeys(("fear", "afraid", "scared"), "fearful"),
     "disgusted": "disgust",
     "surprise": "surprised",
     "contemptuous": "contempt",
@@ -50,16 +41,9 @@ FOLDER_SYNONYMS: dict[str, str] = {
 
 # A dataset's own split folders (compared lower-case) → the side (`data.corpora.SPLITS`) they hold.
 SPLIT_FOLDERS: dict[str, str] = {
-    "train": "train",
-    "training": "train",
-    "train_set": "train",
-    "val": "val",
-    "valid": "val",
-    "validation": "val",
-    "val_set": "val",
-    "test": "test",
-    "testing": "test",
-    "test_set": "test",
+    **dict.fromkeys(("train", "training", "train_set"), "train"),
+    **dict.fromkeys(("val", "valid", "validation", "val_set"), "val"),
+    **dict.fromkeys(("test", "testing", "test_set"), "test"),
 }
 # RAF-DB's basic set: numbered class folders 1..7 (`--classes` maps them; see `parse_class_map`).
 RAFDB_CLASSES = "1=surprised,2=fearful,3=disgust,4=happy,5=sad,6=angry,7=neutral"
@@ -144,19 +128,14 @@ def subject_regex(pattern: str | None) -> re.Pattern | None:
     return regex
 
 
-def image_folders(root: Path) -> set[str]:
-    """The top folders of `root` that hold images (at any depth)."""
-    return {
+def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) -> bool:
+    """Whether `root`'s top folders are a dataset's own split (`SPLIT_FOLDERS`) rather than classes; a root
+    that mixes both is an InputError (which folder is the label?)."""
+    folders = {  # the top folders that hold images (at any depth)
         path.relative_to(root).parts[0]
         for path in data_files(root)
         if path.suffix.lower() in IMAGE_SUFFIXES and len(path.relative_to(root).parts) > 1
     }
-
-
-def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) -> bool:
-    """Whether `root`'s top folders are a dataset's own split (`SPLIT_FOLDERS`) rather than classes; a root
-    that mixes both is an InputError (which folder is the label?)."""
-    folders = image_folders(root)
     splits = sorted(f for f in folders if split_folder(f) is not None)
     if splits and len(splits) < len(folders):
         mixed = (
@@ -282,13 +261,9 @@ def index_class_folders(
     root: Path, subject_pattern: str | None = None, classes: str | Mapping[str, str] | None = None
 ) -> DatasetIndex:
     """Index a folder of classes `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
-
-    Class folders map through `classes` (`parse_class_map`), then FOLDER_SYNONYMS; top split folders give a
-    `split` column. An image named like a crop, `<clip_id>_f<frame:04d>.png`, belongs to clip `clip_id`
-    (so clip splits keep its frames together); any other is its own clip. `subject` comes from
-    `subject_pattern`, a `<class>/<subject>/` subfolder, a publisher's clip id, or else the image itself
-    (a subject split then degrades to a clip split rather than inventing subjects; see CONTRACTS.md).
-    """
+    Class folders map through `classes`, then FOLDER_SYNONYMS; top split folders give a `split` column. A crop
+    `<clip_id>_f<frame:04d>.png` belongs to clip `clip_id`, any other image is its own clip. `subject` comes from
+    `subject_pattern`, a `<class>/<subject>/` subfolder, a publisher's clip id, or else the image (CONTRACTS.md)."""
     regex = subject_regex(subject_pattern)
     class_map = parse_class_map(classes)
     root = check_root(root)

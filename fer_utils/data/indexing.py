@@ -38,10 +38,8 @@ def _check_options(key: str, options: dict) -> dict:
 
 
 def index_dataset(name: str, root: Path, strict: bool = False, **options) -> DatasetIndex:
-    """Index `root` as dataset `name` (a key of INDEXERS) with the indexer's `options` (None: its default).
-
-    With `strict=True` any rejected file is an error instead of a row in `.rejected`.
-    """
+    """Index `root` as dataset `name` (a key of INDEXERS) with the indexer's `options` (None: its default);
+    with `strict=True` any rejected file is an error instead of a row in `.rejected`."""
     key = name.lower()
     if key not in INDEXERS:
         raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(INDEXERS)}")

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_utils.data.corpora import IMAGE_SUFFIXES
-from fer_utils.data.fer2013 import ROW_PATH
-from fer_utils.data.video import media_size
+from fer_utils.data.corpora import IMAGE_SUFFIXES, ROW_PATH
+from fer_utils.data.media import media_size
 from fer_utils.errors import InputError
 from fer_utils.registry import NO_DETECTOR
 
@@ -22,33 +21,10 @@ MANIFEST_NAME = "manifest.csv"
 # What an interrupted run lists (the clips finished so far): never manifest.csv, whose presence means
 # that the folder is complete.
 PARTIAL_MANIFEST_NAME = "manifest.partial.csv"
-STATUSES: tuple[str, ...] = (
-    "ok",
-    "no_face",
-    "unreadable",
-    "empty",
-    "not_video",
-    "bad_image",
-    "missing",
-    "bad_name",
-)
+STATUSES: tuple[str, ...] = ("ok", "no_face", "unreadable", "empty", "not_video", "bad_image", "missing", "bad_name")
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "dataset",
-    "clip_id",
-    "subject",
-    "emotion",
-    "source",
-    "frame_index",
-    "detector",
-    "x",
-    "y",
-    "w",
-    "h",
-    "n_faces",
-    "status",
-    "reason",
-    "image",
-    "split",
+    *("dataset", "clip_id", "subject", "emotion", "source", "frame_index"),  # which frame
+    *("detector", "x", "y", "w", "h", "n_faces", "status", "reason", "image", "split"),  # what came of it
 )
 INT_COLUMNS: tuple[str, ...] = ("frame_index", "x", "y", "w", "h", "n_faces")
 

@@ -1,8 +1,8 @@
-"""Still images: what a file is by its first bytes (`sniff`, `check_media`: an image, a video or neither), the pixel
-conversions every reader shares (`to_uint8`, `to_gray`, `to_rgb`), and `read_image`, the one reader of still
-images (FER-2013's row paths too).
-
-Bad files raise a `fer_utils.errors.MediaError` whose `.status` is the manifest status.
+"""Reading stills and clips: what a file is by its first bytes (`sniff`, `check_media`), the pixel conversions
+every reader shares (`to_uint8`, `to_gray`, `to_rgb`), `read_image` (FER-2013's row paths too), and frame sampling
+from any container OpenCV's FFmpeg backend reads (`sample_frames`; a still image is one frame, index 0). A seek is
+trusted only when the reported position confirms it. Bad files raise a `fer_utils.errors.MediaError` whose
+`.status` is the manifest status.
 """
 
 from __future__ import annotations
@@ -12,24 +12,19 @@ import struct
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fer_utils.data.fer2013 import check_row_source, parse_row_path, read_row_image
+from fer_utils.data.corpora import parse_row_path
+from fer_utils.data.fer2013 import check_row_source, read_row_image
 from fer_utils.errors import InputError, MediaError
 
 # Leading bytes of the image formats OpenCV decodes with imread (GIF goes through the video reader).
-IMAGE_MAGIC: tuple[bytes, ...] = (
-    b"\x89PNG\r\n\x1a\n",
-    b"\xff\xd8\xff",
-    b"BM",
-    b"II*\x00",
-    b"MM\x00*",
-    b"P5",
-    b"P6",
-)
+IMAGE_MAGIC: tuple[bytes, ...] = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6")
 # Still images above this many pixels are refused from their header, before decoding (status bad_image):
 # a 100 Mpx gray copy alone takes 100 MB, the BGR decode 300 MB per worker; phone photos are up to ~50 Mpx.
 MAX_IMAGE_PIXELS = 100_000_000
@@ -85,30 +80,9 @@ def check_media(path: Path) -> str:
     return kind
 
 
-def _header_image(path: Path) -> Any:
-    """A lazily opened Pillow image (header parsed, pixels not decoded) or None when Pillow cannot parse
-    it. PNG and JPEG are opened with their own plugin, which skips Pillow's decompression-bomb refusal so
-    that `image_header` can name the size itself."""
-    from PIL import Image, JpegImagePlugin, PngImagePlugin
-
-    with Path(path).open("rb") as fh:
-        head = fh.read(8)
-    opener = {IMAGE_MAGIC[0]: PngImagePlugin.PngImageFile, IMAGE_MAGIC[1]: JpegImagePlugin.JpegImageFile}
-    try:
-        for magic, plugin in opener.items():
-            if head.startswith(magic):
-                return plugin(str(path))
-        return Image.open(path)
-    except Image.DecompressionBombError as exc:
-        raise MediaError(f"{Path(path).name}: {exc}", status="bad_image") from exc
-    except (OSError, SyntaxError, ValueError, struct.error):
-        return None
-
-
 def png_exif_chunk(path: Path) -> bytes | None:
-    """The data of a PNG's eXIf chunk wherever it lies (seeking from chunk header to chunk header), or None.
-    Pillow's `getexif()` decodes the whole image to reach an eXIf chunk after the pixel data (gigabytes
-    of memory and tens of seconds for a 4.7 MB file of 40,000 × 40,000 pixels)."""
+    """The data of a PNG's eXIf chunk wherever it lies, or None. Pillow's `getexif()` decodes the whole image to
+    reach one after the pixel data (gigabytes and tens of seconds for a 4.7 MB file of 40,000 × 40,000 pixels)."""
     with Path(path).open("rb") as fh:
         fh.seek(len(IMAGE_MAGIC[0]))
         while len(header := fh.read(8)) == 8:
@@ -123,17 +97,14 @@ def png_exif_chunk(path: Path) -> bytes | None:
 
 
 def _orientation(image: Any, path: Path) -> int:
-    """The EXIF orientation (1..8; 1 when absent or damaged) of a lazily opened image, read without decoding
-    its pixels: for a PNG, from an eXIf chunk wherever it lies (`png_exif_chunk`) through Pillow's generic
-    `Image.getexif`, which reads only what the header gave (the PNG plugin's own would decode the image)."""
+    """The EXIF orientation (1..8; 1 when absent or damaged) of a lazily opened image, without decoding its
+    pixels: a PNG's through Pillow's generic `Image.getexif` (the PNG plugin's own would decode the image)."""
     from PIL import Image
 
     try:
         if getattr(image, "format", None) == "PNG":
-            if "exif" not in image.info:
-                data = png_exif_chunk(path)
-                if data is not None:
-                    image.info["exif"] = data
+            if "exif" not in image.info and (data := png_exif_chunk(path)) is not None:
+                image.info["exif"] = data
             exif = Image.Image.getexif(image)
         else:
             exif = image.getexif()
@@ -145,24 +116,22 @@ def _orientation(image: Any, path: Path) -> int:
 
 def image_header(path: Path) -> tuple[tuple[int, int], int] | None:
     """((width, height), EXIF orientation 1..8) of a still image, read from its header without decoding
-    the pixels (`_orientation`); None when the header cannot be parsed (the decoder then says what is wrong)."""
-    image = _header_image(path)
-    if image is None:
+    the pixels; None when the header cannot be parsed (the decoder then says what is wrong)."""
+    from PIL import Image, JpegImagePlugin, PngImagePlugin
+
+    with Path(path).open("rb") as fh:
+        head = fh.read(8)
+    # PNG and JPEG are opened with their own plugin, which skips Pillow's decompression-bomb refusal so that
+    # `read_image` can name the size itself.
+    opener = {IMAGE_MAGIC[0]: PngImagePlugin.PngImageFile, IMAGE_MAGIC[1]: JpegImagePlugin.JpegImageFile}
+    try:
+        image = next((plugin for magic, plugin in opener.items() if head.startswith(magic)), Image.open)(str(path))
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"{Path(path).name}: {exc}", status="bad_image") from exc
+    except (OSError, SyntaxError, ValueError, struct.error):
         return None
     with image:
         return (int(image.size[0]), int(image.size[1])), _orientation(image, path)
-
-
-def check_pixels(path: Path, size: tuple[int, int]) -> None:
-    """MediaError (status bad_image) for an image of more than MAX_IMAGE_PIXELS pixels, before it is
-    decoded: one such file would take gigabytes per worker, or abort OpenCV's decoder."""
-    width, height = size
-    if width * height > MAX_IMAGE_PIXELS:
-        raise MediaError(
-            f"{Path(path).name}: {width}×{height} = {width * height / 1e6:,.0f} Mpx exceeds the limit of "
-            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx (downscale it to process it)",
-            status="bad_image",
-        )
 
 
 def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -180,19 +149,9 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     return image if turn is None else np.ascontiguousarray(turn(image))
 
 
-def truncated_jpeg(data: bytes) -> bool:
-    """Whether `data`, a JPEG file, is cut short: no end-of-image marker after its last scan (OpenCV decodes
-    it without an error, the missing rows grey). An EXIF thumbnail's markers come before the main scan, and
-    bytes some cameras append after the end marker do not count."""
-    if not data.startswith(IMAGE_MAGIC[1]):
-        return False
-    return data.rfind(JPEG_END_OF_IMAGE) < data.rfind(JPEG_START_OF_SCAN)
-
-
 def decode_warnings(cv2: Any, data: bytes) -> tuple[Any, bytes]:
-    """(cv2.imdecode of `data`, what the decoder wrote to stderr meanwhile). libjpeg reports damaged pixel
-    data only there, so file descriptor 2 is held in a temporary file while it decodes (one thread at a
-    time), and what was held that is not the decoder's warning is written back."""
+    """(cv2.imdecode of `data`, what the decoder wrote to stderr meanwhile: libjpeg reports damaged pixel data only
+    there). What was held that is not the decoder's warning is written back."""
     sys.stderr.flush()
     with STDERR_HELD, tempfile.TemporaryFile() as held:
         saved = os.dup(2)
@@ -212,20 +171,28 @@ def decode_warnings(cv2: Any, data: bytes) -> tuple[Any, bytes]:
 
 def read_image(path: Path) -> np.ndarray:
     """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation. MediaError
-    beyond MAX_IMAGE_PIXELS (checked from the header, before decoding), for undecodable data, or for a JPEG
-    cut short (`truncated_jpeg`, or libjpeg's warning: `decode_warnings`)."""
+    beyond MAX_IMAGE_PIXELS (status bad_image, checked from the header before decoding: such a file would take
+    gigabytes per worker, or abort OpenCV's decoder), for undecodable data, or for a JPEG cut short."""
     if parse_row_path(path) is not None:  # a face stored as a row of FER-2013's CSV
         return read_row_image(path)
     cv2 = quiet_cv2()
     check_media(path)
     header = image_header(path)
-    if header is not None:
-        check_pixels(path, header[0])
+    if header is not None and header[0][0] * header[0][1] > MAX_IMAGE_PIXELS:
+        width, height = header[0]
+        raise MediaError(
+            f"{Path(path).name}: {width}×{height} = {width * height / 1e6:,.0f} Mpx exceeds the limit of "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx (downscale it to process it)",
+            status="bad_image",
+        )
     data = Path(path).read_bytes()
-    if truncated_jpeg(data):
+    is_jpeg = data.startswith(IMAGE_MAGIC[1])
+    # Cut short: no end-of-image marker after the last scan (OpenCV decodes it without an error, the missing rows
+    # grey). An EXIF thumbnail's markers come before the main scan; bytes appended after the end marker do not count.
+    if is_jpeg and data.rfind(JPEG_END_OF_IMAGE) < data.rfind(JPEG_START_OF_SCAN):
         raise MediaError(f"{Path(path).name}: the JPEG data is cut short (no end-of-image marker)")
     try:  # IMREAD_UNCHANGED keeps 16-bit and alpha but ignores EXIF, applied below
-        if data.startswith(IMAGE_MAGIC[1]):
+        if is_jpeg:
             image, warnings = decode_warnings(cv2, data)
         else:
             image, warnings = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), b""
@@ -249,19 +216,14 @@ def quiet_cv2() -> Any:
     return cv2
 
 
-def stored_bits(image: np.ndarray) -> int:
-    """The bit depth a 16-bit image's values actually use (9..16; at least 8): a 10- or 12-bit sensor's data
-    stored in 16 bits uses the low bits only, and scaled as full 16-bit it would be near-black."""
-    return max(8, int(image.max(initial=0)).bit_length())
-
-
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """`image` as uint8: 16-bit is scaled from the bit depth its values use (`stored_bits`: full 16-bit
-    by 1/257, 10-bit data by 1/4), floats in [0, 1] by 255; uint8 passes through."""
+    """`image` as uint8: 16-bit is scaled from the bit depth its values use (full 16-bit by 1/257, 10-bit data
+    by 1/4), floats in [0, 1] by 255; uint8 passes through."""
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        bits = stored_bits(image)
+        # A 10- or 12-bit sensor's data stored in 16 bits uses the low bits only: scaled as 16-bit it is near-black.
+        bits = max(8, int(image.max(initial=0)).bit_length())
         if bits == 16:
             return (image.astype(np.uint32) // 257).astype(np.uint8)
         return (image >> (bits - 8)).astype(np.uint8)
@@ -290,8 +252,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     channels = channel_count(image)
     if channels == 1:
         return np.ascontiguousarray(image.reshape(image.shape[0], image.shape[1]))
-    code = cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY
-    return cv2.cvtColor(image, code)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY)
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -302,5 +263,242 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     channels = channel_count(image)
     if channels == 1:
         return cv2.cvtColor(image.reshape(image.shape[0], image.shape[1]), cv2.COLOR_GRAY2RGB)
-    code = cv2.COLOR_BGR2RGB if channels == 3 else cv2.COLOR_BGRA2RGB
-    return cv2.cvtColor(image, code)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB if channels == 3 else cv2.COLOR_BGRA2RGB)
+
+
+# Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
+# decodes from the keyframe before target - 16, so a seek saves decoding only over gaps longer than 16 +
+# the keyframe interval: on the real RAVDESS clip (a keyframe every 12 frames, 6 samples ~20 apart)
+# decoding forward costs no more CPU than seeking (benchmarks/bench_preprocess.py --real).
+SEEK_GAP = 32
+# FFmpeg decoder threads per opened clip: OpenCV's default (one per CPU) costs more CPU time per clip on
+# H.264 and buys nothing with one preprocessing worker per core; the decoded pixels are the same either
+# way (benchmarks/bench_preprocess.py --real).
+DECODER_THREADS = 1
+# Containers larger than this are not parsed to explain why they could not be opened.
+MAX_PARSED_BYTES = 256 * 2**20
+MP4_CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl")
+
+
+def _mp4_boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of the ISO-BMFF boxes in data[start:end] (stops at a bad size)."""
+    boxes = []
+    while start + 8 <= end:
+        size, kind = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8]
+        if size < 8 or start + size > end:
+            break
+        boxes.append((kind, start + 8, start + size))
+        start += size
+    return boxes
+
+
+def _mp4_tracks(data: bytes, start: int, end: int) -> dict[str, int]:
+    """Samples per track kind ('video', 'audio') of an MP4/MOV file, from its hdlr and stsz boxes."""
+    tracks: dict[str, int] = {}
+    for kind, begin, stop in _mp4_boxes(data, start, end):
+        if kind == b"trak":
+            inner = _flatten_mp4(data, begin, stop)
+            handler = {b"vide": "video", b"soun": "audio"}.get(inner.get(b"hdlr", b"")[8:12])
+            if handler:
+                tracks[handler] = tracks.get(handler, 0) + int.from_bytes(inner.get(b"stsz", b"")[8:12], "big")
+        elif kind == b"moov":
+            tracks.update(_mp4_tracks(data, begin, stop))
+    return tracks
+
+
+def _flatten_mp4(data: bytes, start: int, end: int) -> dict[bytes, bytes]:
+    """The payloads of the boxes inside one track, by type, descending into its container boxes."""
+    found: dict[bytes, bytes] = {}
+    for kind, begin, stop in _mp4_boxes(data, start, end):
+        found.setdefault(kind, data[begin:stop])
+        if kind in MP4_CONTAINERS:
+            found.update({k: v for k, v in _flatten_mp4(data, begin, stop).items() if k not in found})
+    return found
+
+
+def _flv_tracks(data: bytes) -> dict[str, int]:
+    """Tags per track kind of an FLV file: the kinds its header announces, counted over its tags."""
+    flags = data[4] if len(data) > 4 else 0
+    tracks = {**({"audio": 0} if flags & 4 else {}), **({"video": 0} if flags & 1 else {})}
+    position = int.from_bytes(data[5:9], "big") + 4
+    while position + 11 <= len(data):
+        kind = {8: "audio", 9: "video"}.get(data[position])
+        if kind:
+            tracks[kind] = tracks.get(kind, 0) + 1
+        position += 11 + int.from_bytes(data[position + 1 : position + 4], "big") + 4
+    return tracks
+
+
+def container_tracks(path: Path) -> dict[str, int] | None:
+    """Frames (samples or tags) per track kind ('video', 'audio') of an MP4/MOV or FLV file ({}: no track); None
+    for other containers, an MP4 without its index (moov box) and files above MAX_PARSED_BYTES."""
+    path = Path(path)
+    if path.stat().st_size > MAX_PARSED_BYTES:
+        return None
+    data = path.read_bytes()
+    if data.startswith(b"FLV"):
+        return _flv_tracks(data)
+    has_moov = any(kind == b"moov" for kind, _, _ in _mp4_boxes(data, 0, len(data)))
+    return _mp4_tracks(data, 0, len(data)) if has_moov else None  # no moov: not an MP4, or one cut before its index
+
+
+def unopenable_error(path: Path) -> MediaError:
+    """Why OpenCV could not open `path`: audio only (not_video), a video track without frames (empty),
+    or a damaged container (unreadable)."""
+    name = Path(path).name
+    tracks = container_tracks(path)
+    if tracks is not None and "video" not in tracks and "audio" in tracks:
+        return MediaError(f"{name}: audio only (the file holds an audio track and no video track)", status="not_video")
+    if tracks is not None and not tracks.get("video"):
+        return MediaError(f"{name}: the file holds no video frames (an empty recording?)", status="empty")
+    return MediaError(f"{name}: the video container could not be opened (corrupted or truncated?)")
+
+
+@contextmanager
+def _open(path: Path, threads: int | None = DECODER_THREADS) -> Iterator[Any]:
+    """An opened cv2.VideoCapture on `path` decoding with `threads` FFmpeg threads (None: OpenCV's
+    default, one per CPU), released on exit, or the MediaError saying why not (`unopenable_error`)."""
+    cv2 = quiet_cv2()
+    params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
+    try:
+        if not cap.isOpened():
+            raise unopenable_error(path)
+        yield cap
+    finally:
+        cap.release()
+
+
+def frame_count(path: Path, *, exact: bool = False) -> int:
+    """Frames in a clip: the container's count (1 for a still image), or decoded when `exact`
+    or when the container does not report it. Raises a MediaError for bad files and empty clips."""
+    import cv2
+
+    path = Path(path)
+    if check_media(path) == "image":
+        read_image(path)
+        return 1
+    with _open(path) as cap:
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        if exact or count <= 0:  # decode: the container does not report a length, or may claim too many
+            count = 0
+            while cap.grab():
+                count += 1
+    if count <= 0:
+        raise MediaError(f"{path.name}: the container holds no decodable frames", status="empty")
+    return count
+
+
+def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> list[int]:
+    """Which frames to sample from a clip of `count` frames.
+
+    `every=k`: 0, k, 2k, … (the first `n` of them if `n` is also given). Otherwise `n`
+    evenly spaced frames at the centres of n equal segments (skipping the neutral first
+    frame); `n=None`: all.
+    """
+    if count <= 0:
+        return []
+    if n is not None and n < 1:
+        raise InputError(f"n must be a positive number of frames or None, got {n}")
+    if every is not None:
+        if every < 1:
+            raise InputError(f"every must be a positive step or None, got {every}")
+        picked = list(range(0, count, every))
+        return picked[:n] if n is not None else picked
+    if n is None or n >= count:
+        return list(range(count))
+    return sorted({int((i + 0.5) * count / n) for i in range(n)})
+
+
+def _read_sequential(cap: Any, start: int, targets: Sequence[int]) -> dict[int, np.ndarray]:
+    """Decode forward from position `start`, keeping the frames in `targets` (sorted, ≥ start)."""
+    wanted = set(targets)
+    frames: dict[int, np.ndarray] = {}
+    for position in range(start, max(targets, default=-1) + 1):
+        if not cap.grab():
+            break
+        if position in wanted:
+            ok, frame = cap.retrieve()
+            if ok and frame is not None:
+                frames[position] = frame
+    return frames
+
+
+def _read_seeking(cap: Any, targets: Sequence[int]) -> tuple[dict[int, np.ndarray], list[int]]:
+    """Read `targets` (sorted) by seeking, decoding forward over short gaps; a seek whose reported
+    position disagrees stops seeking. Returns the frames read and the targets still to read."""
+    import cv2
+
+    frames: dict[int, np.ndarray] = {}
+    position = 0
+    for k, target in enumerate(targets):
+        if target - position > SEEK_GAP:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+            if int(cap.get(cv2.CAP_PROP_POS_FRAMES)) != target:
+                return frames, list(targets[k:])
+            position = target
+        got = _read_sequential(cap, position, [target])
+        if target not in got:
+            return frames, list(targets[k:])
+        frames.update(got)
+        position = target + 1
+        if int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) != position:
+            return frames, list(targets[k + 1 :])
+    return frames, []
+
+
+def read_frames(
+    path: Path, targets: Sequence[int], *, seek: bool = True, threads: int | None = DECODER_THREADS
+) -> list[tuple[int, np.ndarray | None]]:
+    """Frames `targets` of a video, None for one that could not be decoded (e.g. past a truncation): seeking where
+    that is verified to work, the rest decoded from the start, with `threads` FFmpeg threads (None: OpenCV's)."""
+    targets = sorted(set(targets))
+    with _open(path, threads) as cap:
+        frames, left = _read_seeking(cap, targets) if seek else ({}, targets)
+    if left:
+        with _open(path, threads) as cap:
+            frames.update(_read_sequential(cap, 0, left))
+    return [(t, frames.get(t)) for t in targets]
+
+
+def try_sample_frames(
+    path: Path, n: int | None = 6, every: int | None = None, *, seek: bool = True
+) -> list[tuple[int, np.ndarray | None]]:
+    """Like `sample_frames`, but keeps the sampled frames that failed to decode as (index, None); MediaError only
+    when the file as a whole is unusable (missing, empty, not a video, unopenable)."""
+    path = Path(path)
+    if check_media(path) == "image":
+        return [(0, read_image(path))]
+    count = frame_count(path)
+    frames = read_frames(path, frame_indices(count, n, every), seek=seek)
+    if all(frame is not None for _, frame in frames):
+        return frames
+    held = frame_count(path, exact=True)  # the header may claim frames the file does not hold
+    return frames if held >= count else read_frames(path, frame_indices(held, n, every), seek=seek)
+
+
+def sample_frames(
+    path: Path, n: int | None = 6, every: int | None = None, *, seek: bool = True
+) -> list[tuple[int, np.ndarray]]:
+    """(frame index, BGR frame) pairs: `n` evenly spaced frames (default 6, as the paper), every `every`-th frame,
+    or all frames when both are None; a still image gives [(0, image)]. Undecodable frames are left out; if none
+    decodes, MediaError."""
+    frames = [(i, f) for i, f in try_sample_frames(path, n, every, seek=seek) if f is not None]
+    if not frames:
+        raise MediaError(f"{Path(path).name}: none of the sampled frames could be decoded")
+    return frames
+
+
+def media_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of a still image or of a video's frames; None when the file cannot be read."""
+    import cv2
+
+    try:
+        if check_media(path) == "image":
+            image = read_image(path)
+            return int(image.shape[1]), int(image.shape[0])
+        with _open(path) as cap:
+            width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    except (MediaError, OSError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None

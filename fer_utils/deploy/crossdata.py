@@ -62,7 +62,7 @@ class CrossReport:
     overlap: int | None = None
     overlap_source: str = ""
     clean: dict[str, float] | None = None
-    tta: str = "none"  # the test-time augmentation the probabilities were averaged over (evaluate.tta)
+    tta: str = "none"  # the test-time augmentation the probabilities were averaged over (evaluate.metrics)
 
     def to_dict(self) -> dict:
         """The report as plain JSON types (lists, dicts, str, int, float, None)."""
@@ -71,18 +71,13 @@ class CrossReport:
     def per_class(self) -> pd.DataFrame:
         """One row per class present: true frames, frames predicted as it, and recall."""
         matrix = self.confusion_frame()
-        table = pd.DataFrame(
-            {"frames": matrix.sum(axis=1), "predicted": matrix.sum(axis=0), "recall": pd.Series(self.recall)}
-        )
-        return table.loc[self.present].rename_axis("class")
+        table = {"frames": matrix.sum(axis=1), "predicted": matrix.sum(axis=0), "recall": pd.Series(self.recall)}
+        return pd.DataFrame(table).loc[self.present].rename_axis("class")
 
     def confusion_frame(self) -> pd.DataFrame:
         """The confusion matrix as a table (rows: true, columns: predicted)."""
-        return pd.DataFrame(
-            self.confusion,
-            index=pd.Index(self.classes, name="true"),
-            columns=pd.Index(self.classes, name="predicted"),
-        )
+        index = pd.Index(self.classes, name="true")
+        return pd.DataFrame(self.confusion, index=index, columns=index.rename("predicted"))
 
     def summary(self) -> str:
         """A few lines for a reader: where, how many, the scores beside their baselines, what was left out."""
@@ -121,15 +116,13 @@ class CrossReport:
         if self.overlap is None:
             lines.append(f"overlap with the model's training crops not checked: {self.overlap_source}")
         elif self.overlap:
-            clean = self.clean or {}
+            clean = self.clean
+            rest = "no frame left"
+            if clean:
+                rest = f"{clean['frames']} frames, accuracy {clean['accuracy']:.3f}, macro F1 {clean['macro_f1']:.3f}"
             lines.append(
                 f"WARNING: {self.overlap} of the {self.frames} frames scored copy the model's training "
-                f"crops ({self.overlap_source}): this is no cross-dataset score. Without them: "
-                + (
-                    f"{clean['frames']} frames, accuracy {clean['accuracy']:.3f}, macro F1 {clean['macro_f1']:.3f}"
-                    if clean
-                    else "no frame left"
-                )
+                f"crops ({self.overlap_source}): this is no cross-dataset score. Without them: {rest}"
             )
         else:
             lines.append(f"no scored crop copies the model's training crops ({self.overlap_source})")
@@ -188,15 +181,6 @@ def scorable(frames: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame
     return frames[known].reset_index(drop=True), left_out, absent
 
 
-def no_common_class(frames: pd.DataFrame, classes: Sequence[str]) -> InputError:
-    """The error of a folder whose emotions the model knows none of, naming both class lists."""
-    folder = sorted(set(frames["emotion"]), key=_vocabulary_order)
-    return InputError(
-        f"no frame to score: the model's classes ({', '.join(classes)}) and the folder's emotions "
-        f"({', '.join(folder) or 'none: no usable frame'}) have no class in common"
-    )
-
-
 def _vocabulary_order(name: str) -> tuple[int, str]:
     """Sort key: vocabulary order, then any other name alphabetically."""
     return (EMOTIONS.index(name), name) if name in EMOTIONS else (len(EMOTIONS), name)
@@ -217,8 +201,8 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
     smaller than `side` (the model's input) are an InputError: scoring would upsample them, which training
     refuses (a model trained on upsampled crops, as the peer, is scored without it)."""
     from fer_utils.faces.crops import CROP_SPEC_FILE
-    from fer_utils.faces.preprocess_folder import folder_crop_spec
-    from fer_utils.train.checks import png_size
+    from fer_utils.faces.preprocess import folder_crop_spec
+    from fer_utils.train.config import png_size
 
     spec = folder_crop_spec(crops)
     skipped: dict[str, list[str]] = {}
@@ -279,7 +263,7 @@ def predict_known(
     names), their crops checked (`check_scored_crops`), resized to the model's input, predicted by it or by
     `predict` (raw-pixel images -> probabilities, e.g. its TFLite copy) and averaged over `tta`'s views. No
     known frame gives an empty table and (0, classes) probabilities."""
-    from fer_utils.evaluate.tta import check_tta, tta_probabilities
+    from fer_utils.evaluate.metrics import check_tta, tta_probabilities
     from fer_utils.models.networks import input_side, network_side
     from fer_utils.train.config import Feed
     from fer_utils.train.fit import predict_batches
@@ -333,7 +317,7 @@ def cross_report(
 def training_overlap(scored: pd.DataFrame, crops: Path, run_dir: Path | None) -> tuple[np.ndarray | None, str]:
     """(per scored frame, whether its crop copies a training crop of the run in `run_dir` by content, the
     source), or (None, why not checked: no `train_hashes.csv` beside the model)."""
-    from fer_utils.data.duplicates import copies_among, crop_hashes
+    from fer_utils.data.splits import copies_among, crop_hashes
     from fer_utils.storage.run_files import TRAIN_HASHES_FILE
 
     hashes = None if run_dir is None else Path(run_dir) / TRAIN_HASHES_FILE
@@ -369,7 +353,11 @@ def cross_evaluate(
     if known.frames.empty:
         if not scorable(frames, names)[0].empty:
             raise InputError(f"no frame to score in {crops}: every crop the model could score is missing or damaged")
-        raise no_common_class(frames, names)
+        folder = sorted(set(frames["emotion"]), key=_vocabulary_order)
+        raise InputError(
+            f"no frame to score: the model's classes ({', '.join(names)}) and the folder's emotions "
+            f"({', '.join(folder) or 'none: no usable frame'}) have no class in common"
+        )
     overlap, source = training_overlap(known.frames, crops, run_dir)
     clean = None
     if overlap is not None and overlap.any() and not overlap.all():

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fer_utils.data.images import to_uint8
+from fer_utils.data.media import to_uint8
 from fer_utils.errors import InputError, MediaError, OutputError
-from fer_utils.faces.crops import CropSpec, spec_crop
-from fer_utils.faces.detectors import FaceDetector, make_detector
+from fer_utils.faces.crops import CropSpec, FaceDetector, make_detector, spec_crop
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 from fer_utils.storage.atomic import atomic_file
 from fer_utils.storage.run_files import probability_columns
@@ -58,8 +57,7 @@ class FrameResult:
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
     order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
-    from fer_utils.data.images import check_media, quiet_cv2, read_image
-    from fer_utils.data.video import unopenable_error
+    from fer_utils.data.media import check_media, quiet_cv2, read_image, unopenable_error
 
     cv2 = quiet_cv2()
     path = Path(path)
@@ -111,7 +109,7 @@ def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
             f"or for a video {', '.join(VIDEO_SUFFIXES)}"
         )
     if media is not None and not is_video_out:
-        from fer_utils.data.images import check_media
+        from fer_utils.data.media import check_media
 
         kind = check_media(media)
         if kind != "image":
@@ -124,12 +122,10 @@ def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
 
 class Recognizer:
     """The one inference path: face detector + model + classes → a prediction per face and frame, so that
-    the CLI `predict` and the chapters give the same table for the same media and model.
-
-    `spec` is how the model's training crops were cut (`of_run` reads it; default: the default spec at the
-    model's side); `detector` defaults to the spec's, or the book's default for crops of whole images; `tta`
-    averages each face's probabilities over views of its crop (`evaluate.tta`).
-    """
+    the CLI `predict` and the chapters give the same table for the same media and model. `spec` is how the
+    model's training crops were cut (`of_run` reads it; default: the default spec at the model's side);
+    `detector` defaults to the spec's, or the book's default for crops of whole images; `tta` averages each
+    face's probabilities over views of its crop (`evaluate.metrics`)."""
 
     def __init__(
         self,
@@ -140,11 +136,10 @@ class Recognizer:
         spec: CropSpec | None = None,
         tta: str = "none",
     ) -> None:
-        from fer_utils.evaluate.tta import check_tta
+        from fer_utils.evaluate.metrics import check_tta
         from fer_utils.models.networks import check_classes, input_side
 
         self.tta = check_tta(tta)
-
         if len(model.input_shape) != 4:
             raise InputError(
                 f"{model.name} reads clips {tuple(model.input_shape[1:])}, not single images: predict it on a video "
@@ -186,26 +181,17 @@ class Recognizer:
         crops = [spec_crop(image, box, self.spec) for box in boxes]
         if not crops:
             return FrameResult(frame_index, image, [], [])
-        probabilities = self.probabilities(np.stack(crops))
-        faces = [
-            FacePrediction(
-                frame_index,
-                i,
-                box.x,
-                box.y,
-                box.w,
-                box.h,
-                self.classes[int(p.argmax())],
-                {name: float(v) for name, v in zip(self.classes, p)},
-            )
-            for i, (box, p) in enumerate(zip(boxes, probabilities))
-        ]
+        faces = []
+        for i, (box, p) in enumerate(zip(boxes, self.probabilities(np.stack(crops)))):
+            emotion = self.classes[int(p.argmax())]
+            scores = {name: float(v) for name, v in zip(self.classes, p)}
+            faces.append(FacePrediction(frame_index, i, box.x, box.y, box.w, box.h, emotion, scores))
         return FrameResult(frame_index, image, faces, crops)
 
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes) of crops (N, size, size) uint8 gray, cut as `frame` cuts them,
         averaged over the views of the recognizer's `tta`."""
-        from fer_utils.evaluate.tta import tta_probabilities
+        from fer_utils.evaluate.metrics import tta_probabilities
 
         images = np.asarray(crops)[..., None].astype(np.float32)
         return tta_probabilities(lambda x: np.asarray(self.model.predict_on_batch(x)), images, self.tta)

@@ -1,23 +1,24 @@
 """Light-weight deployment: TFLite conversion and quantization, magnitude pruning, size and latency
-measurements (inference on images and videos is fer_utils.deploy.inference).
+measurements, and a run's export (inference on images and videos is fer_utils.deploy.inference).
 
-int8 is full integer with uint8 input and output, so raw pixel crops go in unchanged; `tflite_predict`
-(de)quantizes with the tensors' own scales, so every mode returns probabilities. The flatbuffers run in
-LiteRT's interpreter (`ai-edge-litert`, which replaces the deprecated `tf.lite.Interpreter`; same kernels).
-Pruning is plain one-shot magnitude pruning because tensorflow-model-optimization supports Keras 2 only
-(tensorflow/model-optimization#1119); sparse weights compress better but do not make the dense TFLite model
-smaller or faster. Latency is a median after warm-up; XLA compiles once per input shape, at its first call.
+int8 is full integer with uint8 input and output (raw pixel crops go in unchanged); `tflite_predict` (de)quantizes
+with the tensors' own scales, so every mode returns probabilities. The flatbuffers run in LiteRT's interpreter
+(`ai-edge-litert`, replacing the deprecated `tf.lite.Interpreter`). Pruning is one-shot magnitude pruning because
+tensorflow-model-optimization supports Keras 2 only (tensorflow/model-optimization#1119). Where an export may be
+written: CONTRACTS.md, "Output paths" (an `OutputError` otherwise, before any work and when writing).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -25,8 +26,16 @@ import pandas as pd
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
-from fer_utils.errors import InputError
-from fer_utils.registry import TFLITE_MODES
+from fer_utils.data.media import read_image
+from fer_utils.errors import InputError, OutputError
+from fer_utils.faces.crops import CropSpec, largest_face_crop, make_detector, served_spec
+from fer_utils.registry import NO_DETECTOR, TFLITE_MODES
+from fer_utils.storage.atomic import atomic_files, atomic_folder, temporary_owner
+from fer_utils.storage.run_files import METRICS_FILE
+
+if TYPE_CHECKING:
+    from fer_utils.train.runs import LoadedRun, RunFolder
+
 
 # int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S).
 REPRESENTATIVE_FACES = 256
@@ -84,11 +93,6 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
     """int8 calibration images: `count` of the shipped generated faces (`representative_paths`), cut as
     `preprocess --detector none --size height` cuts them, raw 0..255 gray as float32 (N, H, W, 1). The model
     resizes them itself (`models.networks._inputs`): one resizer for training, calibration and serving."""
-    from fer_utils.data.images import read_image
-    from fer_utils.faces.crops import CropSpec, largest_face_crop
-    from fer_utils.faces.detectors import make_detector
-    from fer_utils.registry import NO_DETECTOR
-
     if height != width:
         raise InputError(f"face crops are square: int8 calibration cannot make {height}×{width} crops")
     spec, whole = CropSpec(detector=NO_DETECTOR, side=height), make_detector(NO_DETECTOR)
@@ -169,8 +173,6 @@ def export_page_info(model_file: Path) -> dict | None:
     """The sidecar (`model.json`) of an export's page model when `model_file` is that model (`model.tflite`
     beside a `model.json`), which must then be rewritten with the new file; None otherwise. InputError when
     the sidecar cannot be read (checked before any conversion)."""
-    import json
-
     info_path = Path(model_file).parent / PAGE_MODEL_INFO
     if Path(model_file).name != PAGE_MODEL_FILE or not info_path.is_file():
         return None
@@ -306,16 +308,8 @@ def latency_table(
             first = time.perf_counter() - start
             reference = output if reference is None else reference
             seconds = median_seconds(lambda p=predict, x=x: p(x), repeats, warmup=2)
-            rows.append(
-                {
-                    "path": name,
-                    "batch": batch,
-                    "ms per frame": 1000 * seconds / batch,
-                    "first call s": first,
-                    "max diff": float(np.abs(output - reference).max()),
-                }
-            )
-    return pd.DataFrame(rows)
+            rows.append((name, batch, 1000 * seconds / batch, first, float(np.abs(output - reference).max())))
+    return pd.DataFrame(rows, columns=["path", "batch", "ms per frame", "first call s", "max diff"])
 
 
 def deployment_table(
@@ -332,25 +326,11 @@ def deployment_table(
     keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
     saved = Path(folder) / f"{model.name}.keras"
     model.save(saved)
-    rows = [
-        {
-            "variant": "keras float32",
-            "bytes": saved.stat().st_size,
-            "latency_ms": 1000 * keras_latency(model, one, repeats),
-            "accuracy": keras_acc,
-        }
-    ]
+    rows = [("keras float32", saved.stat().st_size, 1000 * keras_latency(model, one, repeats), keras_acc)]
     for mode, blob in blobs.items():
         accuracy = float(np.mean(tflite_predict(blob, test_images).argmax(1) == test_labels))
-        rows.append(
-            {
-                "variant": f"tflite {mode}",
-                "bytes": len(blob),
-                "latency_ms": 1000 * tflite_latency(blob, one, repeats),
-                "accuracy": accuracy,
-            }
-        )
-    table = pd.DataFrame(rows)
+        rows.append((f"tflite {mode}", len(blob), 1000 * tflite_latency(blob, one, repeats), accuracy))
+    table = pd.DataFrame(rows, columns=["variant", "bytes", "latency_ms", "accuracy"])
     table["speedup"] = table["latency_ms"].iloc[0] / table["latency_ms"]
     table["accuracy_change"] = table["accuracy"] - keras_acc
     return table
@@ -362,7 +342,8 @@ def _prunable(layer: keras.layers.Layer) -> bool:
 
 
 def prune_magnitude(model: keras.Model, sparsity: float) -> keras.Model:
-    """A copy of `model` with the smallest `sparsity` fraction of each Conv2D/Dense kernel set to 0."""
+    """A copy of `model` with the smallest `sparsity` fraction of each Conv2D/Dense kernel set to 0 (sparse
+    weights compress better but do not make the dense TFLite model smaller or faster)."""
     if not 0.0 <= sparsity < 1.0:
         raise InputError(f"sparsity must be in [0, 1), got {sparsity}")
     pruned = keras.models.clone_model(model)
@@ -391,3 +372,96 @@ class PruningMask(keras.callbacks.Callback):
         """Zero the pruned weights again."""
         for kernel, mask in self.masks:
             kernel.assign(kernel.numpy() * mask)
+
+
+EXPORT_FILE = "export.json"  # in an export's folder: the run (model folder) its files were exported from
+
+
+def source_of(folder: Path) -> str | None:
+    """The run an earlier export into `folder` came from (its `export.json`), or None when there is none."""
+    try:
+        record = json.loads((Path(folder) / EXPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    source = record.get("run") if isinstance(record, dict) else None
+    return source if isinstance(source, str) else None
+
+
+def run_id(run: Path) -> str:
+    """How an export names its run: the model folder's absolute, resolved path."""
+    return str(Path(run).resolve())
+
+
+def check_export_folder(folder: Path, run: Path, option: str = "--out") -> None:
+    """OutputError unless `folder` is new or empty, or an earlier export of that same `run` made it: the
+    export's `classes.json` and `crop_spec.json` would replace any other folder's."""
+    folder = Path(folder)
+    entries = [p for p in folder.iterdir() if temporary_owner(p) is None] if folder.is_dir() else []
+    source = source_of(folder)
+    if not entries or source == run_id(run):
+        return
+    if source is not None:
+        raise OutputError(
+            f"{option} {folder} holds the export of another run ({source}); an export of {run_id(run)} would "
+            "replace its classes and crop spec: give a new or empty folder (nothing was written)"
+        )
+    raise OutputError(
+        f"{option} {folder} already holds other files ({', '.join(sorted(p.name for p in entries)[:5])}), such "
+        "as another run's: an export writes its classes and crop spec only into a new or empty folder of its own, "
+        "or one an earlier export of the same run made (nothing was written)"
+    )
+
+
+def write_export(folder: Path, run: Path, files: Mapping[str, str | bytes], option: str = "--out") -> None:
+    """Write the export of `run` (`files`: name -> content) into `folder`, with its `export.json`, all files or
+    none. OutputError when `folder` is not the export's own (`check_export_folder`) or cannot be written."""
+    folder = Path(folder)
+    check_export_folder(folder, run, option)
+    contents = {**files, EXPORT_FILE: json.dumps({"run": run_id(run)})}
+    contents = {name: data.encode() if isinstance(data, str) else data for name, data in contents.items()}
+    try:
+        if folder.is_dir() and any(temporary_owner(p) is None for p in folder.iterdir()):
+            with atomic_files([folder / name for name in contents]) as temporaries:
+                for tmp, data in zip(temporaries, contents.values()):
+                    tmp.write_bytes(data)
+        else:
+            if folder.is_dir():
+                folder.rmdir()
+            with atomic_folder(folder) as staging:
+                for name, data in contents.items():
+                    (staging / name).write_bytes(data)
+    except OSError as exc:
+        raise OutputError(f"could not write {option} {folder}: {exc.strerror or exc} (nothing was replaced)") from exc
+
+
+def run_accuracy(run: RunFolder) -> tuple[float | None, str | None]:
+    """(the run's test accuracy from its metrics.json, None) or (None, a note saying why it is left out): a
+    model folder without metrics.json (the peer), or one that is missing, damaged or lacks the number."""
+    try:
+        accuracy = run.metrics()["test"]["frame"]["accuracy"]
+    except FileNotFoundError:
+        return None, f"no {METRICS_FILE} in {run.path}: the export leaves the accuracy out"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem = "not readable JSON" if isinstance(exc, ValueError) else f"no test accuracy ({type(exc).__name__})"
+        return None, f"{run.metrics_file} is damaged ({problem}): the export leaves the accuracy out"
+    if not isinstance(accuracy, (int, float)) or isinstance(accuracy, bool):
+        return None, f"{run.metrics_file} holds no numeric test accuracy: the export leaves the accuracy out"
+    return float(accuracy), None
+
+
+def page_export(run: LoadedRun, mode: str, info: Mapping[str, object]) -> tuple[bytes, dict[str, object]]:
+    """The live page's model of a run: its .tflite, one gray crop of the crop spec's side in a batch of 1
+    (LiteRT.js runs fixed shapes only; int8 calibrated on `tflite.representative_faces`), and its `model.json`:
+    `info`, the classes, the crop spec as served (`crop`, what book/_demo/crop.js cuts), the input shape and
+    `tflite.page_tensors`. A model the page cannot run is an InputError naming the run."""
+    from fer_utils.models.networks import fixed_input
+
+    model, side = run.model, run.spec.side
+    if mode not in PAGE_TFLITE_MODES:
+        raise InputError(f"{run.folder}: the page runs {' or '.join(PAGE_TFLITE_MODES)} models, not {mode!r}")
+    if len(model.input_shape) != 4 or int(model.input_shape[-1]) != 1:
+        raise InputError(f"{run.folder}: the page feeds gray crops (H, W, 1); this model takes {model.input_shape[1:]}")
+    representative = representative_faces(side, side) if mode == "int8" else None
+    blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
+    served = {"classes": list(run.classes), "crop": served_spec(run.spec).to_dict(), "input_shape": [side, side, 1]}
+    return blob, {**info, **served, **page_tensors(blob, mode)}

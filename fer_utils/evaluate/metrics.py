@@ -1,24 +1,22 @@
-"""Metrics for emotion classifiers, with scikit-learn: frame-level scores, per-class report,
-confusion matrix, clip-level accuracy by voting over a clip's frames, and the scores of a model on
-frames whose classes it knows (`known_class_scores`, the one scoring of faces from elsewhere).
+"""Metrics for emotion classifiers, with scikit-learn: frame-level scores, per-class report, confusion matrix,
+clip-level accuracy by voting over a clip's frames, the scores of faces from elsewhere (`known_class_scores`),
+and test-time augmentation (`tta_probabilities`, `registry.TTA_MODES`; the live page copies `tta_views`).
 
-The book's headline F1 is the **macro** F1 (the paper does not say how its "F1" averages): every emotion
-counts the same, so a poor minority class (RAVDESS: neutral, half as many clips as the others) cannot hide
-behind the frequent ones; the weighted F1, which some related work quotes, is reported beside it. Every
-path averages over the classes present among the scored side's true labels (`present_classes`): an absent
-class has no F1 worth averaging (perfect answers would score 0.667 on a side holding two of three classes)
-and is named.
+The headline F1 (the paper does not say how it averages) is the **macro** F1 over the classes present among the
+true labels (`present_classes`), so a poor minority class cannot hide behind frequent ones; an absent class is
+named, never averaged in (perfect answers would score 0.667 on a side holding two of three classes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
 from fer_utils.errors import InputError
+from fer_utils.registry import TTA_MODES, TTA_SHIFT
 
 VOTE_METHODS = ("mean", "majority")
 LEVELS = ("frame", "clip")
@@ -178,11 +176,9 @@ def misclassified(table: pd.DataFrame, emotion: str = "all", limit: int = 6) -> 
 
 
 def known_class_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
-    """The one scoring of a model on frames whose classes it knows (every true emotion among `classes`, one
-    row of probabilities per frame in `classes` order): frames, classes present and absent, accuracy, macro F1,
-    per-class recall, the confusion matrix (rows true), the majority baseline (a tie goes to the first class),
-    chance over the classes present and over all, and the accuracy when choosing only among the classes present
-    (NaN with one class present, where choosing is no test)."""
+    """The one scoring of a model on frames whose classes it knows (every true emotion among `classes`, a row of
+    probabilities per frame in `classes` order). The majority baseline's tie goes to the first class; the accuracy
+    choosing only among the classes present is NaN with one class present (choosing is no test)."""
     truth = np.asarray(truth, dtype=object)
     probabilities = np.asarray(probabilities)
     if len(truth) == 0 or len(truth) != len(probabilities):
@@ -226,3 +222,45 @@ def transfer_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Se
         "accuracy among its emotions": scores["accuracy_among_present"],
         "chance (its emotions)": scores["chance"] if several else np.nan,
     }
+
+
+# The (rows, columns) each shifted view of "flip-shift" moves the crop by: down, up, right, left.
+SHIFTS: tuple[tuple[int, int], ...] = ((TTA_SHIFT, 0), (-TTA_SHIFT, 0), (0, TTA_SHIFT), (0, -TTA_SHIFT))
+
+
+def check_tta(mode: str) -> str:
+    """`mode` when it is one of TTA_MODES, else an InputError naming them."""
+    if mode not in TTA_MODES:
+        raise InputError(f"unknown test-time augmentation {mode!r}; choose one of {', '.join(TTA_MODES)}")
+    return mode
+
+
+def shifted(images: np.ndarray, rows: int, columns: int, pad: int = TTA_SHIFT) -> np.ndarray:
+    """`images` (N, H, W, C) moved by `rows` down and `columns` right, the uncovered edge mirrored in
+    (as `pipeline.flip_and_shift` pads in training)."""
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="symmetric")
+    height, width = images.shape[1:3]
+    top, left = pad - rows, pad - columns
+    return np.ascontiguousarray(padded[:, top : top + height, left : left + width])
+
+
+def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
+    """The views of a batch `images` (N, H, W, C) that `mode` averages: the batch itself first, then its
+    mirror ("flip"), then its four shifts ("flip-shift")."""
+    check_tta(mode)
+    if mode == "none":
+        return [images]
+    images = np.asarray(images)
+    views = [images, np.ascontiguousarray(images[:, :, ::-1])]
+    if mode == "flip-shift":
+        views += [shifted(images, rows, columns) for rows, columns in SHIFTS]
+    return views
+
+
+def tta_probabilities(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, mode: str) -> np.ndarray:
+    """The mean over `mode`'s views of `predict`'s class probabilities for `images`, one call per view (a
+    TFLite copy of fixed batch takes each view as it takes the images); "none" is `predict(images)` itself."""
+    views = tta_views(images, mode)
+    if len(views) == 1:
+        return np.asarray(predict(views[0]))
+    return np.mean([np.asarray(predict(view)) for view in views], axis=0)

@@ -1,20 +1,23 @@
-"""The resumable, parallel dataset run that writes face crops + manifest, and one clip's part of it (the crop
-itself is fer_utils.faces.crops's, the manifest's contract fer_utils.data.manifest's, the output folder's records
-fer_utils.faces.preprocess_folder's).
+"""The resumable, parallel dataset run that writes face crops + manifest, one clip's part of it, and the output
+folder's records (the crop itself is fer_utils.faces.crops's, the manifest's contract fer_utils.data.manifest's).
 
-`preprocess_dataset` writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` (by default the paper's: 6 frames a clip,
-dlib, gray, 180×180) and `<out>/manifest.csv`, one row per sampled frame with its status and reason: bad input is
-a status, never a crash. Every file is written atomically, so a killed run leaves no truncated file; a rerun
-resumes, and an identical one changes no byte (CONTRACTS.md, "A preprocessing output folder").
+`preprocess_dataset` writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` and `<out>/manifest.csv`, a row per
+sampled frame with its status: bad input is a status, never a crash. Files are written atomically; each finished
+clip leaves a completion record keyed by its source's size and mtime (CONTRACTS.md, "A preprocessing output folder").
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
 import os
+import shutil
 import signal
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from multiprocessing import active_children, get_context
@@ -25,7 +28,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from fer_utils.data.duplicates import DuplicateAudit, audit_duplicates, audit_paths
+from fer_utils.data.corpora import parse_row_path, source_file
 from fer_utils.data.manifest import (
     INT_COLUMNS,
     MANIFEST_COLUMNS,
@@ -37,42 +40,29 @@ from fer_utils.data.manifest import (
     read_manifest_csv,
     usable_frames,
 )
+from fer_utils.data.splits import audit_duplicates, audit_paths
 from fer_utils.errors import InputError, MediaError
 from fer_utils.faces.crops import (
-    CropFunction,
-    CropSpec,
-    check_crop_spec,
-    crop_face,
-    largest_face_crop,
-    write_crop_spec,
-)
-from fer_utils.faces.detectors import (
     AUTO,
+    CROP_SPEC_FILE,
     DEFAULT_MAX_SIDE,
     Box,
+    CropFunction,
+    CropSpec,
     FaceDetector,
     Landmarker,
+    check_crop_spec,
+    crop_face,
     detector_kind,
     face_scale_side,
+    largest_face_crop,
     make_detector,
     make_landmarker,
     no_face_reason,
+    read_crop_spec,
     resolve_max_side,
     with_max_side,
-)
-from fer_utils.faces.preprocess_folder import (
-    PARTS_DIR,
-    check_overlap,
-    claim_folder,
-    discard_stale_records,
-    is_utf8,
-    part_path,
-    printable,
-    read_part,
-    source_identity,
-    source_stamp,
-    start_over,
-    write_part,
+    write_crop_spec,
 )
 from fer_utils.interrupts import stop_on_signals
 from fer_utils.registry import PAPER_FRAMES
@@ -83,6 +73,18 @@ DEFAULT_FRAMES = PAPER_FRAMES
 MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face any detector finds: recorded as bad_image
 FORMAT_VERSION = 2  # 2: completion records keyed by the source file's size and mtime
 CLIP_COLUMNS: tuple[str, ...] = ("path", "dataset", "emotion", "subject", "clip_id")
+# The longest crop file name, in bytes: room left under the file system's 255 for the temporary name it is
+# written under first (`storage.atomic.temporary_sibling`: `.<name>.tmp-<pid>`).
+MAX_CROP_NAME_BYTES = 200
+PARTS_DIR = ".parts"  # the completion records and the folder's fingerprints (SETTINGS_NAME, SOURCE_NAME)
+SETTINGS_NAME = "settings.json"
+SOURCE_NAME = "source.json"
+LOCK_NAME = ".preprocess.lock"
+# Detectors the parent makes once and sends to the workers: dlib's HOG is far slower to build than to unpickle
+# (benchmarks/README.md, `--real`, start-up); the others load quickly or do not pickle.
+SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
+PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
+SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal handler before it counts as a failure
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,6 @@ def check_settings(settings: Settings) -> None:
     resolve_max_side(settings.crop.detector, settings.max_side)
 
 
-def run_detector(settings: Settings) -> FaceDetector:
-    """The detector a run's `settings` name, searching copies at most `settings.max_side` px long."""
-    return make_detector(settings.crop.detector, max_side=settings.max_side)
-
-
 def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of `image` (deterministic: same pixels, same bytes)."""
     import cv2
@@ -131,28 +128,18 @@ def encode_png(image: np.ndarray) -> bytes:
     return buffer.tobytes()
 
 
-# The longest crop file name, in bytes: room left under the file system's 255 for the temporary name it is
-# written under first (`storage.atomic.temporary_sibling`: `.<name>.tmp-<pid>`).
-MAX_CROP_NAME_BYTES = 200
-
-
-def short_stem(stem: str, limit: int) -> str:
-    """`stem` when it fits in `limit` UTF-8 bytes, else its start and 10 hex digits of its hash
-    (`<start>-<hash>`): unique and the same on every run."""
-    data = stem.encode("utf-8", "surrogateescape")
-    if len(data) <= limit:
-        return stem
-    digest = hashlib.sha1(data).hexdigest()[:10]
-    start = data[: limit - len(digest) - 1].decode("utf-8", "ignore")  # cut on a whole character
-    return f"{start}-{digest}"
-
-
 def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
-    """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`, a clip id too
-    long for a file name shortened (`short_stem`)."""
-    safe_id = str(clip_id).replace("/", "_").replace("\\", "_")
+    """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`, a clip id too long
+    for a file name cut to its start and 10 hex digits of its hash (`<start>-<hash>`: unique, the same every run)."""
+    stem = str(clip_id).replace("/", "_").replace("\\", "_")
     suffix = f"_f{frame_index:04d}.png"
-    return f"{emotion}/{short_stem(safe_id, MAX_CROP_NAME_BYTES - len(suffix))}{suffix}"
+    limit = MAX_CROP_NAME_BYTES - len(suffix)
+    data = stem.encode("utf-8", "surrogateescape")
+    if len(data) > limit:
+        digest = hashlib.sha1(data).hexdigest()[:10]
+        start = data[: limit - len(digest) - 1].decode("utf-8", "ignore")  # cut on a whole character
+        stem = f"{start}-{digest}"
+    return f"{emotion}/{stem}{suffix}"
 
 
 def _row(clip: dict, settings: Settings, **values: Any) -> dict:
@@ -207,15 +194,12 @@ def process_clip(
     crop: CropFunction = crop_face,
     frames: Sequence[tuple[int, np.ndarray | None]] | None = None,
 ) -> list[dict]:
-    """Sample (unless `frames` are given), detect, crop with `crop` and write one clip: a manifest row per
-    sampled frame, or one saying why the clip could not be read; never raises for bad input. With
-    `settings.scale_to_face`, frames after a large face are searched on fewer pixels
-    (`detectors.face_scale_side`), and in full again where that finds nothing."""
-    if frames is None:
-        read = _read_clip(clip, settings)
-        if isinstance(read, dict):
-            return [read]
-        frames = read
+    """Sample (unless `frames` are given), detect, crop with `crop` and write one clip: a manifest row per sampled
+    frame, or one saying why the clip could not be read; never raises for bad input. With `settings.scale_to_face`,
+    frames after a large face are searched on fewer pixels (`crops.face_scale_side`), then in full if none is found."""
+    frames = _read_clip(clip, settings) if frames is None else frames
+    if isinstance(frames, dict):  # why the clip cannot be read
+        return [frames]
     detectors: list[FaceDetector] = [detector]
     rows = []
     for index, frame in frames:
@@ -229,8 +213,7 @@ def process_clip(
 
 def _read_clip(clip: dict, settings: Settings) -> list[tuple[int, np.ndarray | None]] | dict:
     """The clip's sampled frames, or the one row that says why they cannot be read."""
-    from fer_utils.data.images import check_media
-    from fer_utils.data.video import try_sample_frames
+    from fer_utils.data.media import check_media, try_sample_frames
 
     not_text = [k for k in CLIP_COLUMNS if not is_utf8(str(clip[k]))]
     if not_text:
@@ -250,29 +233,6 @@ def _read_clip(clip: dict, settings: Settings) -> list[tuple[int, np.ndarray | N
     return list(frames)
 
 
-LOCK_NAME = ".preprocess.lock"
-# Detectors the parent makes once and sends to the workers: dlib's HOG is far slower to build than to unpickle
-# (benchmarks/README.md, `--real`, start-up); the others load quickly or do not pickle.
-SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
-
-
-PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
-SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal handler before it counts as a failure
-
-
-def exit_with_parent(parent: int) -> None:
-    """Exit this process at once when `parent` is gone, so a killed run leaves no worker running on (its
-    writes are atomic: at most a temporary file is left, which the next run removes)."""
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
 def check_stop(stop: threading.Event) -> None:
     """KeyboardInterrupt once Ctrl-C or SIGTERM set `stop` (`interrupts.stop_on_signals`): raised here, between
     waits, and never inside `concurrent.futures`, where it could leave a lock held and hang the exit."""
@@ -281,11 +241,17 @@ def check_stop(stop: threading.Event) -> None:
 
 
 def start_worker(parent: int) -> None:
-    """The pool's initializer: ignore Ctrl-C, follow `parent` (`exit_with_parent`) and import what a worker needs.
-
-    Ctrl-C reaches the whole process group: a worker dying of it would break the pool before the run stops."""
+    """The pool's initializer: ignore Ctrl-C (it reaches the whole process group: a worker dying of it would break
+    the pool before the run stops), exit at once when `parent` is gone (a killed run leaves no worker running on;
+    its writes are atomic) and import what a worker needs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    exit_with_parent(parent)
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, name="exit-with-parent", daemon=True).start()
     import_worker_modules()
 
 
@@ -294,7 +260,7 @@ def import_worker_modules() -> None:
     import cv2
     import dlib  # noqa: F401
 
-    import fer_utils.data.video  # noqa: F401
+    import fer_utils.data.media  # noqa: F401
 
     cv2.setNumThreads(1)
 
@@ -306,20 +272,19 @@ def _process_all(
     detector: FaceDetector | None,
     crop: CropFunction = crop_face,
     bar: tqdm | None = None,
-) -> int:
+) -> None:
     """Process clips with `detector` (None: one made here), counting them on `bar`: a worker's body, or the
     whole run in this process."""
-    detector = detector or run_detector(settings)
+    detector = detector or make_detector(settings.crop.detector, max_side=settings.max_side)
     landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
         try:
             rows = process_clip(clip, out_dir, settings, detector, landmarker, crop)
         except Exception as exc:  # named: a worker's traceback does not say which file failed
             raise InputError(f"{printable(clip['path'])}: {type(exc).__name__}: {exc}") from exc
-        write_part(out_dir, clip, rows)
+        atomic_write_bytes(part_path(out_dir, clip), part_bytes(rows))  # the clip's completion record, after its crops
         if bar is not None:
             bar.update(1)
-    return len(todo)
 
 
 def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: int, bar: tqdm) -> None:
@@ -356,13 +321,10 @@ def _watch_workers(
     KeyboardInterrupt from `check_stop`, called between waits, once a Ctrl-C or SIGTERM set `stop`)."""
     parts = Path(out_dir) / PARTS_DIR
     pending = {part_path(out_dir, clip).name for clip in todo}
-    started = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
+    futures = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
     shipped = settings.crop.detector in SHIPPED_DETECTORS
-    detector = run_detector(settings) if shipped else None
-    futures = [
-        *started,
-        *(pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)),
-    ]
+    detector = make_detector(settings.crop.detector, max_side=settings.max_side) if shipped else None
+    futures += [pool.submit(_process_all, todo[k::workers], out_dir, settings, detector) for k in range(workers)]
     while futures:
         check_stop(stop)
         finished, running = wait(futures, timeout=0.5, return_when=FIRST_EXCEPTION)
@@ -400,10 +362,9 @@ def clip_records(clips: pd.DataFrame) -> list[dict]:
 
 def default_workers() -> int:
     """The CPUs this process may use."""
-    try:
+    if hasattr(os, "sched_getaffinity"):  # Linux
         return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+    return max(1, os.cpu_count() or 1)
 
 
 def preprocess_dataset(
@@ -423,21 +384,14 @@ def preprocess_dataset(
 ) -> pd.DataFrame:
     """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
 
-    Samples `frames` evenly spaced frames (or every `every`-th) and cuts the largest face as `spec` says (None:
-    `CropSpec()`), searching a copy at most `max_side` px long ("auto": the detector's default, None: full).
-    Runs `workers` processes (None: one per CPU); a `crop` (replacing `crops.crop_face`) runs in this one.
-    `source` is the dataset's root (default: the folder holding every clip). Refused: a folder of another
-    source or settings unless `force` (which deletes its crops first), an `out_dir` overlapping the source,
-    and a folder another run is writing (`OutputError`).
-    """
+    Samples `frames` evenly spaced frames (or every `every`-th), cuts the largest face as `spec` says (None:
+    `CropSpec()`), searching a copy at most `max_side` px long ("auto": the detector's default, None: full), in
+    `workers` processes (None: one per CPU; a `crop` replacing `crops.crop_face` runs in this one). `source`: the
+    dataset's root (default: the folder holding every clip). Refused: a folder of another source or settings unless
+    `force` (deletes its crops first), an `out_dir` overlapping the source, one another run writes (`OutputError`)."""
     spec = spec or CropSpec()
-    settings = Settings(
-        frames=frames,
-        every=every,
-        crop=spec,
-        max_side=resolve_max_side(spec.detector, max_side),
-        scale_to_face=bool(scale_to_face),
-    )
+    max_side = resolve_max_side(spec.detector, max_side)
+    settings = Settings(frames=frames, every=every, crop=spec, max_side=max_side, scale_to_face=bool(scale_to_face))
     check_settings(settings)
     records = clip_records(clips)
     out_dir = Path(out_dir)
@@ -459,7 +413,8 @@ def preprocess_dataset(
             raise
         (out_dir / PARTIAL_MANIFEST_NAME).unlink(missing_ok=True)
         manifest = merge_parts(out_dir, records)
-        audit_crops(out_dir, manifest)
+        audit = audit_duplicates(usable_frames(manifest), out_dir, column="image")  # written into out_dir
+        audit.write(*audit_paths(out_dir))
         return manifest
 
 
@@ -478,13 +433,6 @@ def upsampled_note(manifest: pd.DataFrame, spec: CropSpec) -> str | None:
         f"{small.median():.0f} px) and upsampled to {spec.side} px: they hold no more detail than their source; "
         f"preprocess with a smaller --size (e.g. {int(small.median())}) to keep them at their own resolution"
     )
-
-
-def audit_crops(out_dir: Path, manifest: pd.DataFrame) -> DuplicateAudit:
-    """The duplicate audit of the usable crops (`duplicates.audit_duplicates`), written into `out_dir`."""
-    audit = audit_duplicates(usable_frames(manifest), out_dir, column="image")
-    audit.write(*audit_paths(out_dir))
-    return audit
 
 
 def _run(
@@ -508,9 +456,8 @@ def _run(
 
 
 def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = False) -> pd.DataFrame:
-    """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically);
-    `finished_only`: of the clips finished so far (an interrupted run), into `manifest.partial.csv`, so
-    that the folder never looks complete; else every clip must have one."""
+    """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically); `finished_only`:
+    of those finished so far, into `manifest.partial.csv` (never looking complete); else every clip must have one."""
     rows = []
     for clip in records:
         part = read_part(out_dir, clip)
@@ -523,3 +470,207 @@ def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = Fal
     path = Path(out_dir) / (PARTIAL_MANIFEST_NAME if finished_only else MANIFEST_NAME)
     atomic_write_bytes(path, csv_bytes(manifest_frame(rows)))
     return read_manifest_csv(path) if finished_only else load_manifest(out_dir)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` is valid Unicode (a non-UTF-8 file name decodes to lone surrogates, which is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """`text` with the bytes of a non-UTF-8 file name shown as `\\xNN` escapes (safe to print and store)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def source_stamp(path: str) -> str:
+    """`<size>-<mtime_ns>` of a source file (or why it has none): what its completion record is keyed by
+    (for a row of FER-2013's CSV, the CSV's)."""
+    try:
+        info = os.stat(source_file(path))
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"error{exc.errno}"
+    return f"{info.st_size}-{info.st_mtime_ns}"
+
+
+def clip_key(clip: dict) -> str:
+    """A stable file-name key for one clip row (dataset, clip id and source path)."""
+    text = "\0".join(str(clip[k]) for k in ("dataset", "clip_id", "path"))
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
+def part_path(out_dir: Path, clip: dict) -> Path:
+    """Where the completion record of `clip` lives: named by the clip and its source file's stamp."""
+    return Path(out_dir) / PARTS_DIR / f"{clip_key(clip)}.{clip['stamp']}.csv"
+
+
+def _listed_crops(table_path: Path) -> list[str]:
+    """The crops (relative paths) a manifest or completion record lists; none if it cannot be read."""
+    try:
+        table = read_manifest_csv(table_path)
+    except (ValueError, OSError, pd.errors.ParserError):  # an InputError is a ValueError
+        return []
+    return [image for image in table.loc[table["status"] == "ok", "image"] if image]
+
+
+def _remove_crops(out_dir: Path, images: Iterable[str]) -> None:
+    """Delete crops listed relative to `out_dir` (never anything outside it) and their emptied folders."""
+    root = Path(out_dir).resolve()
+    for image in images:
+        path = (root / image).resolve()
+        if root in path.parents:
+            path.unlink(missing_ok=True)
+            if path.parent != root and path.parent.is_dir() and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+
+
+def discard_stale_records(out_dir: Path, clip: dict) -> None:
+    """Remove the completion records of `clip` made from an earlier version of its source file, and
+    their crops (crops first: an interrupted removal is finished by the next run)."""
+    current = part_path(out_dir, clip)
+    for old in sorted((Path(out_dir) / PARTS_DIR).glob(f"{clip_key(clip)}.*.csv")):
+        if old != current:
+            _remove_crops(out_dir, _listed_crops(old))
+            old.unlink(missing_ok=True)
+
+
+def part_bytes(rows: list[dict]) -> bytes:
+    """Manifest rows as CSV bytes, the same bytes as `csv_bytes(manifest_frame(rows))` (the csv module, far
+    cheaper than building a DataFrame once per clip: benchmarks/README.md, `--real`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    writer.writerows(["" if row[column] is None else row[column] for column in MANIFEST_COLUMNS] for row in rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def read_part_rows(path: Path) -> list[dict] | None:
+    """The rows of a completion record (integer columns as int or None), or None when it is not one."""
+    try:
+        with Path(path).open(encoding="utf-8", newline="") as fh:
+            lines = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not lines or lines[0] != list(MANIFEST_COLUMNS) or any(len(v) != len(MANIFEST_COLUMNS) for v in lines):
+        return None
+    rows = [dict(zip(MANIFEST_COLUMNS, values)) for values in lines[1:]]
+    try:
+        for row in rows:
+            row.update({column: int(row[column]) if row[column] else None for column in INT_COLUMNS})
+    except ValueError:
+        return None
+    return rows
+
+
+def read_part(out_dir: Path, clip: dict) -> list[dict] | None:
+    """The finished record of `clip`, or None if it is absent, unreadable or its crops are missing."""
+    rows = read_part_rows(part_path(out_dir, clip))
+    if rows is None or not all((Path(out_dir) / r["image"]).is_file() for r in rows if r["status"] == "ok"):
+        return None
+    return rows
+
+
+def _differences(stored: dict, wanted: dict) -> str:
+    """`key: old there, new now` for each value that differs."""
+    return ", ".join(f"{k}: {stored.get(k)!r} there, {v!r} now" for k, v in wanted.items() if stored.get(k) != v)
+
+
+def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
+    """A source file the folder's manifest lists that is not among `paths`, or None."""
+    manifest = Path(out_dir) / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    try:
+        listed = set(read_manifest_csv(manifest)["source"])
+    except (ValueError, pd.errors.ParserError):  # an InputError is a ValueError
+        return f"{manifest} (not readable as a manifest)"
+    return next(iter(sorted(listed - {printable(p) for p in paths})), None)
+
+
+def folder_crop_spec(out_dir: Path) -> CropSpec | None:
+    """How the crops in `out_dir` were cut (its `crop_spec.json`); None for a crops folder made by hand,
+    InputError for one preprocessed before the spec existed (settings recorded, no spec)."""
+    spec = read_crop_spec(out_dir)
+    if spec is None and (Path(out_dir) / PARTS_DIR / SETTINGS_NAME).is_file():
+        raise InputError(
+            f"{out_dir} was preprocessed before crop specs were saved ({CROP_SPEC_FILE} is missing): "
+            "preprocess it again into a new folder, or with --force"
+        )
+    return spec
+
+
+def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -> None:
+    """Record `settings` and `source` in a new output folder, or refuse (writing nothing) one of another source or
+    settings, or holding a manifest (without records) that lists files not in `paths`."""
+    parts = Path(out_dir) / PARTS_DIR
+    records = {SOURCE_NAME: source, SETTINGS_NAME: settings}
+    stored = {
+        name: json.loads((parts / name).read_text(encoding="utf-8")) if (parts / name).is_file() else None
+        for name in records
+    }
+    foreign = _foreign_listed_source(out_dir, paths) if stored[SOURCE_NAME] is None else None
+    if foreign is not None:
+        stored[SOURCE_NAME] = {"datasets": "unknown (a manifest without records)", "root": f"it lists {foreign}"}
+    if stored[SOURCE_NAME] is not None and stored[SOURCE_NAME] != source:
+        raise InputError(
+            f"{out_dir} holds the crops of another source ({_differences(stored[SOURCE_NAME], source)}); "
+            "use another --out folder, or --force (force=True) to delete them and start over"
+        )
+    if stored[SETTINGS_NAME] is not None and stored[SETTINGS_NAME] != records[SETTINGS_NAME]:
+        raise InputError(
+            f"{out_dir} was preprocessed with other settings "
+            f"({_differences(stored[SETTINGS_NAME], records[SETTINGS_NAME])}); "
+            "use another --out folder, or --force (force=True) to delete its crops and start over"
+        )
+    for name, record in records.items():
+        if stored[name] is None:
+            atomic_write_bytes(parts / name, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def start_over(out_dir: Path) -> None:
+    """Delete what earlier runs wrote into `out_dir`: the crops their manifest and records list, the
+    records, the crop spec and the manifest. Other files in the folder are left alone."""
+    out_dir = Path(out_dir)
+    tables = [out_dir / MANIFEST_NAME, *sorted((out_dir / PARTS_DIR).glob("*.csv"))]
+    _remove_crops(out_dir, sorted({image for table in tables if table.is_file() for image in _listed_crops(table)}))
+    shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
+    (out_dir / CROP_SPEC_FILE).unlink(missing_ok=True)
+    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
+
+
+def source_identity(records: list[dict], source: Path | None) -> dict:
+    """What the output folder is made from: the datasets and the source root (`source`, else the
+    folder that holds every clip)."""
+    if source is not None:
+        root = str(Path(source).expanduser().resolve())
+    else:
+        parents = sorted({str(Path(r["path"]).parent.resolve()) for r in records})
+        root = os.path.commonpath(parents) if parents else ""
+    return {"datasets": sorted({r["dataset"] for r in records}), "root": root}
+
+
+def source_home(path: str) -> Path:
+    """Where a source file lives, which an output folder must not overlap: its folder, or for a row of
+    FER-2013's CSV the CSV file itself (crops may go beside it, not around it)."""
+    parsed = parse_row_path(path)
+    return parsed[0].resolve() if parsed else Path(path).parent.resolve()
+
+
+def check_overlap(out_dir: Path, records: list[dict], source: Path | None) -> None:
+    """Refuse an output folder that is the source, lies inside it or holds it: crops would overwrite
+    or mix with the source files (and `force` would delete them)."""
+    out = Path(out_dir).expanduser().resolve()
+    homes = [Path(source).expanduser().resolve()] if source is not None else []
+    homes += sorted({source_home(r["path"]) for r in records})
+    clash = next((home for home in homes if out == home or home in out.parents or out in home.parents), None)
+    if clash is not None:
+        raise InputError(
+            f"the output folder {out} and the source {clash} overlap (the same folder, or one "
+            "inside the other): crops would overwrite or mix with the source; use an --out "
+            "outside the source"
+        )

@@ -1,12 +1,9 @@
 """The embedded synthetic sample: RAVDESS-named clips animated from the 24 real neutral stills.
 
-Each clip bends one actor's still by a per-emotion landmark template (a thin-plate-spline warp), ramping
-from neutral to the peak, with a small head motion and lighting jitter. Files follow RAVDESS's naming and
-layout, `Actor_XX/02-01-EE-II-SS-01-XX.mp4`, so the real pipeline runs on them unchanged; an actor's two
-neutral clips differ by statement (RAVDESS has no strong neutral). Same arguments, same bytes.
-
-Synthetic: for running and teaching the pipeline, not for claims about accuracy on real faces. It derives
-from CC BY-NC-SA 4.0 stills and is shared under that license.
+Each clip bends one actor's still by a per-emotion landmark template (a thin-plate-spline warp), ramping from
+neutral to the peak, with small head motion and lighting jitter, named and laid out as RAVDESS
+(`Actor_XX/02-01-EE-II-SS-01-XX.mp4`) so the real pipeline runs on it unchanged. Same arguments, same bytes.
+For running and teaching the pipeline, not for claims about real faces; CC BY-NC-SA 4.0, as the stills.
 """
 
 from __future__ import annotations
@@ -171,10 +168,8 @@ class ClipSpec:
     @property
     def clip_id(self) -> str:
         """RAVDESS identifier: video-only (02), speech (01), then the clip's fields."""
-        return (
-            f"02-01-{self.emotion_code:02d}-{self.intensity:02d}-{self.statement:02d}-"
-            f"{self.repetition:02d}-{self.actor:02d}"
-        )
+        fields = (self.emotion_code, self.intensity, self.statement, self.repetition, self.actor)
+        return "02-01-" + "-".join(f"{value:02d}" for value in fields)
 
     @property
     def relpath(self) -> str:
@@ -216,10 +211,8 @@ def template_displacement(emotion: str, landmarks: np.ndarray) -> np.ndarray:
 
 
 def _anchors(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Fixed points (zero displacement) that keep the warp local: a ring around the face and the image border.
-
-    The bottom edge is left free: a dropped jaw must push the neck out of the frame, not fold it.
-    """
+    """Fixed points (zero displacement) that keep the warp local: a ring around the face and the image border,
+    but for the bottom edge (a dropped jaw must push the neck out of the frame, not fold it)."""
     height, width = shape
     centre = landmarks.mean(axis=0)
     radius = ANCHOR_RING * float(np.linalg.norm(landmarks - centre, axis=1).max())
@@ -231,11 +224,8 @@ def _anchors(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Backward warp field (H, W, 2) float32 that moves `landmarks` by `displacement`.
-
-    The spline goes through the *moved* landmarks, so sampling at `q - field(q)` brings each landmark
-    exactly to its moved position (through the unmoved ones it would be only a first-order inverse).
-    """
+    """Backward warp field (H, W, 2) float32 that moves `landmarks` by `displacement`: the spline goes through the
+    *moved* landmarks, so sampling at `q - field(q)` brings each exactly there (not only to first order)."""
     import cv2
     from scipy.interpolate import RBFInterpolator
 
@@ -252,10 +242,8 @@ def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int
 
 
 def ramp(n_frames: int) -> np.ndarray:
-    """Expression strength per frame: 0 (neutral) at the first frame, easing out to 1 at PEAK_AT, then held.
-
-    Fast, like an acted clip, so that even the earliest of the 6 frames preprocessing samples shows the emotion.
-    """
+    """Expression strength per frame: 0 (neutral) at the first frame, easing out to 1 at PEAK_AT, then held (fast,
+    like an acted clip, so that even the earliest of the 6 frames preprocessing samples shows the emotion)."""
     t = np.clip(np.arange(n_frames) / max(1.0, PEAK_AT * (n_frames - 1)), 0.0, 1.0)
     return 1.0 - (1.0 - t) ** 2
 
@@ -275,11 +263,8 @@ def _source_map(grid: np.ndarray, landmarks: np.ndarray, angle: float, shift: tu
 
 
 def expression_map(source: np.ndarray, landmarks: np.ndarray, displacement: np.ndarray) -> np.ndarray:
-    """Compose the expression warp with a frame's `source` map: sample the still at s - field(s).
-
-    The field is looked up where the frame samples the still, not at the output pixel: otherwise head
-    motion and centring would shift the expression off the features it should move.
-    """
+    """Compose the expression warp with a frame's `source` map: sample the still at s - field(s), the field looked
+    up where the frame samples the still (at the output pixel, head motion would shift it off the features)."""
     import cv2
 
     if not displacement.any():
@@ -300,11 +285,9 @@ def render_clip(
     frame_size: tuple[int, int] = FRAME_SIZE,
     seed: int = 0,
 ) -> None:
-    """Write one clip of `spec` to `path` (mp4v, atomically), animating `still` from neutral to the emotion's peak.
-
-    Head motion (about ±1.5°, ±1% of the frame) and lighting (gain ±6%, offset ±6) follow smooth random
-    sinusoids seeded by (seed, actor, emotion, intensity, statement).
-    """
+    """Write one clip of `spec` to `path` (mp4v, atomically), animating `still` from neutral to the emotion's peak;
+    head motion (about ±1.5°, ±1% of the frame) and lighting (gain ±6%, offset ±6) follow smooth random sinusoids
+    seeded by (seed, actor, emotion, intensity, statement)."""
     import cv2
 
     height, width = still.shape[:2]
@@ -335,7 +318,7 @@ def still_landmarks(actors: Sequence[int]) -> dict[int, np.ndarray]:
     """The 68 dlib landmarks of each actor's still (dlib HOG finds exactly one face in each)."""
     import cv2
 
-    from fer_utils.faces.detectors import make_detector, make_landmarker
+    from fer_utils.faces.crops import make_detector, make_landmarker
 
     detector, landmarker = make_detector("dlib-hog"), make_landmarker()
     paths = still_paths()
@@ -362,15 +345,8 @@ def _render_actor(out: Path, actor: int, landmarks: np.ndarray, specs: list[Clip
             path = out / spec.relpath
             render_clip(still, landmarks, spec, path, **options)
             emotion = RAVDESS_EMOTIONS[f"{spec.emotion_code:02d}"]
-            rows.append(
-                {
-                    "path": str(path),
-                    "clip_id": spec.clip_id,
-                    "subject": f"Actor_{actor:02d}",
-                    "emotion": emotion,
-                    **asdict(spec),
-                }
-            )
+            row = {"path": str(path), "clip_id": spec.clip_id, "subject": f"Actor_{actor:02d}", "emotion": emotion}
+            rows.append(row | asdict(spec))
     finally:
         cv2.setNumThreads(threads)
     return rows
@@ -381,14 +357,8 @@ def _write_docs(out: Path, n_clips: int, params: dict) -> None:
     attribution = (stills_dir() / "ATTRIBUTION.md").read_text(encoding="utf-8")
     (out / "ATTRIBUTION.md").write_text(attribution.rstrip() + "\n" + DERIVATIVE_NOTE, encoding="utf-8")
     width, height = params["frame_size"]
-    text = README.format(
-        params=", ".join(f"{k}={v}" for k, v in params.items()),
-        n_clips=n_clips,
-        n_frames=params["n_frames"],
-        fps=params["fps"],
-        width=width,
-        height=height,
-    )
+    joined = ", ".join(f"{k}={v}" for k, v in params.items())
+    text = README.format(**params, params=joined, n_clips=n_clips, width=width, height=height)
     (out / "README.md").write_text(text, encoding="utf-8")
 
 
@@ -420,13 +390,10 @@ def generate_sample(
     workers: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Generate the synthetic RAVDESS-style sample in `out`; returns one row per clip (absolute paths;
-    `clips.csv` in `out` lists them relative to `out`).
-
-    Defaults: 24 actors × 8 emotions × 2 intensities = 384 clips of 15 frames at 15 fps, 1280×720.
-    `workers` processes render one actor each (None: one per CPU; 0 or 1: this process). `frame_size`
-    must be 16:9. Same arguments, same bytes, whatever `workers`.
-    """
+    """Generate the synthetic RAVDESS-style sample in `out`; returns one row per clip (absolute paths; `clips.csv`
+    lists them relative to `out`). Defaults: 24 actors × 8 emotions × 2 intensities = 384 clips of 15 frames at
+    15 fps, 1280×720 (`frame_size` must be 16:9). `workers` processes render one actor each (None: one per CPU;
+    0 or 1: this process). Same arguments, same bytes, whatever `workers`."""
     if n_frames < 2 or fps < 1:
         raise InputError(f"need n_frames >= 2 and fps >= 1, got {n_frames} and {fps}")
     width, height = frame_size

@@ -1,14 +1,11 @@
 """The paper's CNN, the models it is compared with, parameter/FLOP counts and safe model files.
 
-Every builder starts from `_inputs`: the model takes a gray crop of raw pixels (0..255) of any side and
-resizes it itself, the one resizer between a crop and the network (CONTRACTS.md, "One crop, one resizer").
-
-The paper (Ding, Tang & Lu 2023) says only that its CNN's dropout sits "between the stages" and that the
-*last two* rates are raised from 0.3 to 0.5 for SAVEE. We place one Dropout after each of the three poolings,
-so "the last two" are `dropout[1:]` and the SAVEE setting is `registry.SAVEE_DROPOUT`.
-
-FLOPs are counted analytically: 2 × the MACs of the convolution, Dense and LSTM layers, the convention of
-most model-comparison tables (biases, activations, pooling and normalisation, < 1% here, are not counted).
+Every builder starts from `_inputs`: raw gray pixels (0..255) of any side, resized inside the model, the one
+resizer between a crop and the network (CONTRACTS.md, "One crop, one resizer"). The paper (Ding, Tang & Lu 2023)
+puts its CNN's dropout "between the stages" and raises the *last two* rates from 0.3 to 0.5 for SAVEE: one Dropout
+follows each of the three poolings, so "the last two" are `dropout[1:]` (`registry.SAVEE_DROPOUT`). FLOPs are
+2 × the MACs of convolution, Dense and LSTM layers, as most model-comparison tables count them (biases,
+activations, pooling and normalisation, < 1% here, are not counted).
 """
 
 from __future__ import annotations
@@ -351,23 +348,17 @@ def _takes_size(name: str, size: tuple[int, int]) -> bool:
         model = build_model(name, 2, (*size, 1))
     except ValueError:  # some builders (strided valid convolutions) refuse small inputs outright
         return False
-    return all(
-        dim is None or dim >= 1
-        for layer in _layers(model)
-        if len(layer.output.shape) == 4
-        for dim in layer.output.shape[1:3]
-    )
+    sides = [dim for layer in _layers(model) if len(layer.output.shape) == 4 for dim in layer.output.shape[1:3]]
+    return all(dim is None or dim >= 1 for dim in sides)
 
 
 def _layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The model's layers, with those of a model it applies to every frame (TimeDistributed) in its place."""
-    inner = (
-        _layers(layer.layer)
-        if isinstance(layer, layers.TimeDistributed) and isinstance(layer.layer, keras.Model)
-        else [layer]
-        for layer in model.layers
-    )
-    return [layer for group in inner for layer in group]
+    found = []
+    for layer in model.layers:
+        nested = isinstance(layer, layers.TimeDistributed) and isinstance(layer.layer, keras.Model)
+        found += _layers(layer.layer) if nested else [layer]
+    return found
 
 
 def smallest_side(name: str, upper: int = 1024) -> int:

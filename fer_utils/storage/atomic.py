@@ -2,8 +2,7 @@
 
 Everything the project writes for others to read goes through a temporary sibling `.<name>.tmp-<pid>`,
 renamed into place only when complete. The pid in the one naming scheme lets `remove_dead_temporaries`
-delete what a killed process left and leave a live process's work alone.
-"""
+delete what a killed process left and leave a live process's work alone."""
 
 from __future__ import annotations
 
@@ -58,8 +57,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> bool:
-    """Write `data` to `path` atomically (`write_atomic`); skip it (False) when the bytes
-    are already there, so an identical rerun changes no file (nor its modification time)."""
+    """`write_atomic`, skipped (False) when the bytes are already there: an identical rerun changes no mtime."""
     path = Path(path)
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False
@@ -77,9 +75,8 @@ def atomic_files(paths: Sequence[Path]) -> Iterator[list[Path]]:
 
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `target`; it becomes `target` when the block ends without
-    error and is removed otherwise, so `target` is either whole or as it was. Dead processes'
-    leftovers beside it are swept first."""
+    """Yield an empty temporary folder beside `target` that becomes `target` when the block ends without error
+    and is removed otherwise; dead processes' leftovers beside it are swept first."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(target.parent)
@@ -94,9 +91,8 @@ def atomic_folder(target: Path) -> Iterator[Path]:
 
 
 def move(source: Path, target: Path) -> None:
-    """Rename `source` to `target` in one step (replacing a file there): the last step of a write that
-    must outlive its process, such as a resumable download's `.part`, or a file set aside under another
-    name. Every rename of the project goes through this module."""
+    """Rename `source` to `target` in one step (replacing a file there), e.g. a resumable download's `.part`:
+    every rename of the project goes through this module."""
     os.replace(source, target)
 
 

@@ -1,8 +1,7 @@
 """One writer per output folder: an exclusive lock file that names its holder (pid and host).
 
 The lock is an `fcntl.flock`, so the kernel releases it however the holder dies (SIGKILL included) and a
-dead process's lock file is simply taken over; the file is removed when the holder finishes.
-"""
+dead process's lock file is simply taken over; the file is removed when the holder finishes."""
 
 from __future__ import annotations
 
@@ -26,16 +25,11 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """Whether `pid` is a zombie, from its state in /proc (False where there is no /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
     except OSError:
-        return False
-    return stat[stat.rindex(")") + 2 :].startswith("Z")  # the state follows the parenthesised name
+        return True  # no /proc to tell a zombie by
+    return not stat[stat.rindex(")") + 2 :].startswith("Z")  # the state follows the parenthesised name
 
 
 def lock_holder(path: Path) -> str:
@@ -45,14 +39,6 @@ def lock_holder(path: Path) -> str:
     except OSError:
         text = ""
     return text or "holder not recorded yet"
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    """Whether the open descriptor still is the file at `path` (it may have been removed and recreated)."""
-    try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
-    except FileNotFoundError:
-        return False
 
 
 def _acquire(path: Path) -> int:
@@ -69,16 +55,18 @@ def _acquire(path: Path) -> int:
                 f"{path.parent} is being written by another run ({lock_holder(path)}, lock file {path}); "
                 "wait for it to finish or use another output folder"
             ) from None
-        if _same_file(fd, path):
-            return fd
-        os.close(fd)  # the previous holder removed the file after we opened it: lock the new one
+        try:  # still the file at `path`? The previous holder may have removed it after we opened it
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # then lock the new one
 
 
 @contextmanager
 def wait_lock(path: Path) -> Iterator[Path]:
-    """Hold the exclusive lock on the file `path`, waiting while another process holds it (for work two
-    processes may ask for at once). The file stays: removing it could let a third process lock another file.
-    """
+    """Hold the exclusive lock on the file `path`, waiting while another process holds it. The file stays:
+    removing it could let a third process lock another file."""
     import fcntl
 
     path = Path(path)

@@ -3,8 +3,7 @@
 `check_outputs` makes an output that would overwrite what the command reads, clash with another output, or
 cannot be written an `OutputError` (exit 2) naming the option and path, before anything is loaded;
 `write_atomic` leaves no half file and makes a failed write (a full disk) an `OutputError`, not a raw OSError.
-See CONTRACTS.md, "Output paths".
-"""
+See CONTRACTS.md, "Output paths"."""
 
 from __future__ import annotations
 
@@ -32,26 +31,6 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def nearest_existing(path: Path) -> Path:
-    """`path` itself or its closest ancestor that exists."""
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
-def writable_folder(folder: Path) -> bool:
-    """Whether a file can be created in `folder` (tried for real: as root, permission bits say nothing
-    about a read-only file system)."""
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(probe)
-    return True
-
-
 def check_place(option: str, path: Path, is_folder: bool) -> None:
     """OutputError if `path` has the wrong kind (a folder for a file, a file for a folder) or cannot be
     created: its nearest existing ancestor is not a writable folder."""
@@ -60,11 +39,17 @@ def check_place(option: str, path: Path, is_folder: bool) -> None:
         raise OutputError(f"{option} {path} is a folder; give a file name")
     if is_folder and path.exists() and not path.is_dir():
         raise OutputError(f"{option} {path} is a file, not a folder")
-    base = path if is_folder and path.is_dir() else nearest_existing(path.parent)
+    base = path if is_folder and path.is_dir() else path.parent.absolute()
+    while not base.exists() and base != base.parent:  # the nearest existing ancestor
+        base = base.parent
     if not base.is_dir():
         raise OutputError(f"{option} {path}: {base} is a file, not a folder")
-    if not writable_folder(base):
-        raise OutputError(f"{option} {path}: cannot write in {base} (read-only or no permission)")
+    try:  # a file created for real: as root, permission bits say nothing about a read-only file system
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".write-probe-")
+    except OSError:
+        raise OutputError(f"{option} {path}: cannot write in {base} (read-only or no permission)") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def check_outputs(
@@ -75,11 +60,9 @@ def check_outputs(
     folders: Collection[str] = (),
 ) -> None:
     """OutputError (naming the option and path) when an output of a command cannot be written safely.
-
-    `outputs` maps each option (`--json`) to its path (None: not given); `reads` are the files the command
-    reads, `read_folders` the folders it reads from (nothing may be written inside them, nor may a folder
-    output hold one); `folders` names the options whose output is a folder.
-    """
+    `outputs` maps each option (`--json`) to its path (None: not given); `reads` are the files the command reads,
+    `read_folders` the folders it reads from (nothing may be written inside them, nor may a folder output hold
+    one); `folders` names the options whose output is a folder."""
     given = {option: Path(path) for option, path in outputs.items() if path is not None}
     inputs = [Path(p) for p in reads if p is not None]
     read_dirs = [Path(p) for p in read_folders if p is not None]

@@ -1,14 +1,7 @@
 """The files of a training run's folder: their names, and the readers that need no model.
 
-A complete run folder holds `model.keras` (the best epoch's model, or the last's: `TrainConfig.keep`),
-`classes.json` (names in output order), `config.json` (a run made before the crop spec has `crops` instead of
-`crop_spec.json`, and is refused), `crop_spec.json` (absent for crops made by hand), `history.csv` (with the
-training side scored in inference mode, `train_eval_*`), `metrics.json`, `test_predictions.csv` (so that nothing
-re-splits and re-predicts to look at a run's mistakes), `last_epoch.weights.h5` and `train_hashes.csv` (older
-runs lack these two); some runs also `best_epoch.weights.h5` and `time_budget.json`. See CONTRACTS.md, "Run
-folder". This module sits below the model code (`models.networks` reads classes with it); the run itself,
-with its model and recognizer, is `fer_utils.train.runs.RunFolder`.
-"""
+What each file holds: CONTRACTS.md, "Run folder". This module sits below the model code (`models.networks`
+reads classes with it); the run itself, with its model and recognizer, is `fer_utils.train.runs.RunFolder`."""
 
 from __future__ import annotations
 
@@ -36,14 +29,13 @@ BEST_WEIGHTS_FILE = "best_epoch.weights.h5"
 TIME_BUDGET_FILE = "time_budget.json"
 # What `train.fit.train_run` writes into a run folder.
 WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)
-PROBABILITY_PREFIX = "p_"
 # history.csv's columns of the training side scored in inference mode (fer_utils.train.fit.InferenceScores)
 TRAIN_EVAL_PREFIX = "train_eval_"
 
 
 def probability_columns(classes: Sequence[str]) -> list[str]:
     """The column names of the class probabilities in prediction tables: `p_<class>`."""
-    return [f"{PROBABILITY_PREFIX}{name}" for name in classes]
+    return [f"p_{name}" for name in classes]
 
 
 def parse_classes(value: object, source: Path) -> list[str]:
@@ -91,7 +83,4 @@ def predictions_frame(frames: pd.DataFrame, probabilities: np.ndarray, classes: 
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.shape != (len(frames), len(classes)):
         raise InputError(f"{probabilities.shape} probabilities for {len(frames)} frames × {len(classes)} classes")
-    table = frames.reset_index(drop=True).copy()
-    for column, values in zip(probability_columns(classes), probabilities.T):
-        table[column] = values
-    return table
+    return frames.reset_index(drop=True).assign(**dict(zip(probability_columns(classes), probabilities.T)))

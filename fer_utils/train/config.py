@@ -1,27 +1,49 @@
-"""What defines a training run: `TrainConfig` (saved as the run's config.json), its defaults, the named
-presets that depart from them on purpose, and how the input pipeline feeds it (`Feed`). Every default is
-decided here once. Imports no TensorFlow, so that a cache key or a command line can build a config
-cheaply; `fer_utils.train.checks.check_config` says whether one can train.
+"""What defines a training run: `TrainConfig` (saved as the run's config.json), its defaults and named presets,
+how the input pipeline feeds it (`Feed`), and the checks before a run builds anything (`check_config`, the crops
+on disk, the classes a split leaves out of training, the run folder, which is never written over), each an
+InputError that says what is wrong and what to do. Imports no TensorFlow, so that a cache key or a command line
+can build and check a config cheaply.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from fer_utils.data.corpora import classes_in
 from fer_utils.errors import InputError
+from fer_utils.faces.crops import CROP_SPEC_FILE
 from fer_utils.registry import (
+    CLASS_WEIGHTS,
     DEFAULT_DROPOUT,
     DEFAULT_VAL_SIZE,
+    INITS,
+    MIXES,
     PAPER_BATCH_SIZE,
     PAPER_DROPOUT,
     PAPER_IMAGE_SIZE,
     PAPER_INIT,
     PAPER_LEARNING_RATE,
     PAPER_MODEL,
+    PAPER_PROTOCOL,
     PAPER_TEST_SIZE,
+    PROTOCOLS,
+    SEQUENCE_MODELS,
+    SEQUENCE_PROTOCOLS,
     WILD_BN_MOMENTUM,
     WILD_MODEL,
 )
+from fer_utils.train.runs import RunFolder
+
+if TYPE_CHECKING:
+    from fer_utils.data.splits import Split
+    from fer_utils.faces.crops import CropSpec
+
 
 # The book's reference run: the paper's CNN at a reduced input side, so that the whole book executes in
 # minutes on 2 CPU cores (the epochs it stops at: benchmarks/README.md). The chapters' IMAGE_SIZE and
@@ -34,7 +56,7 @@ REFERENCE_PATIENCE = 3
 # (28,709 faces) on 2 CPU cores at 500 images/s, and the largest shift, a fraction of the side (±4 px at 48).
 WILD_EPOCHS = 20
 WILD_SHIFT = 0.08
-# Learning-rate schedules (`recipe.learning_rate`): the paper's constant rate, or warm-up then cosine decay.
+# Learning-rate schedules (`fit.learning_rate`): the paper's constant rate, or warm-up then cosine decay.
 SCHEDULES: tuple[str, ...] = ("constant", "one-cycle")
 # What a run keeps as its model: the weights of its best epoch (lowest monitored loss) or of its last.
 KEEP: tuple[str, ...] = ("best", "last")
@@ -44,11 +66,7 @@ PRESETS: dict[str, dict[str, object]] = {
     # The paper's recipe as published: 180x180 input and dropout 0.3 after every pooling stage.
     "paper": {"image_size": PAPER_IMAGE_SIZE, "dropout": PAPER_DROPOUT},
     # The book's reference run (see REFERENCE_SIZE).
-    "reference": {
-        "image_size": (REFERENCE_SIZE, REFERENCE_SIZE),
-        "epochs": REFERENCE_EPOCHS,
-        "patience": REFERENCE_PATIENCE,
-    },
+    "reference": {"image_size": (REFERENCE_SIZE,) * 2, "epochs": REFERENCE_EPOCHS, "patience": REFERENCE_PATIENCE},
     # Arriaga et al. (2017)'s recipe for mini-Xception on FER-2013: 0.598 on PrivateTest in 52 epochs, 54 min on
     # 2 cores (benchmarks/README.md, "A recipe chosen on real FER-2013").
     "arriaga": {
@@ -64,7 +82,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "class_weights": "none",
     },
     # Faces in the wild, fast (FER-2013-like 48-px gray faces): flips and shifts by stateless ops
-    # (pipeline.flip_and_shift), warm-up to 3e-3 then cosine decay to 1 % (recipe.WarmupCosine), the last
+    # (pipeline.flip_and_shift), warm-up to 3e-3 then cosine decay to 1 % (fit.WarmupCosine), the last
     # epoch's weights kept: the schedule ends on them (benchmarks/README.md, "The book's network for faces in
     # the wild").
     "wild": {
@@ -130,16 +148,13 @@ class Feed:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run, saved as the run's config.json. `protocol` None takes the
-    dataset's own split when its manifest keeps one, else the paper's random split; `augment_rotation` is in
-    degrees, `augment_shift` and `augment_zoom` are fractions of the side; `plateau` epochs without progress
-    halve the learning rate (0: off).
-
-    Defaults: the paper's model, batch, learning rate (Adam 1e-3), input size and 80/20 split, with
+    """Everything that defines a training run, saved as the run's config.json. `protocol` None takes the dataset's
+    own split when its manifest keeps one, else the paper's random split; `augment_rotation` is in degrees,
+    `augment_shift` and `augment_zoom` fractions of the side; `plateau` epochs without progress halve the learning
+    rate (0: off). Defaults: the paper's model, batch, learning rate (Adam 1e-3), input size and 80/20 split, with
     DEFAULT_DROPOUT, no augmentation, class weights or schedule. 1e-3 beat 3e-4 on real FER-2013; its cost
-    (benchmarks/README.md, "Training recipe across seeds"): on the London faces at 96 px it learned for 4 of
-    5 seeds where 3e-4 learned for 5 (the collapse check flags such a run).
-    """
+    (benchmarks/README.md, "Training recipe across seeds"): on the London faces at 96 px it learned for 4 of 5
+    seeds where 3e-4 learned for 5 (the collapse check flags such a run)."""
 
     model: str = PAPER_MODEL
     epochs: int = 30
@@ -161,11 +176,11 @@ class TrainConfig:
     augment_zoom: float = Augmentation.zoom
     class_weights: str = "none"
     plateau: int = 0
-    clean_test: bool = False  # leave out the test images that copy a training image (duplicates.audited_split)
-    schedule: str = "constant"  # or "one-cycle": warm-up then cosine decay over the run (recipe.learning_rate)
-    label_smoothing: float = 0.0  # recipe.SmoothedCrossentropy when above 0
+    clean_test: bool = False  # leave out the test images that copy a training image (splits.audited_split)
+    schedule: str = "constant"  # or "one-cycle": warm-up then cosine decay over the run (fit.learning_rate)
+    label_smoothing: float = 0.0  # fit.SmoothedCrossentropy when above 0
     keep: str = "best"  # the weights the run's model holds: its best epoch's or its last (KEEP)
-    time_budget: float | None = None  # minutes: the run's length set from its measured epochs (recipe.TimeBudget)
+    time_budget: float | None = None  # minutes: the run's length set from its measured epochs (fit.TimeBudget)
     # score the training side in inference mode every epoch, as the validation side is: the honest gap, at the
     # cost of one more pass over the training side per epoch
     score_train: bool = True
@@ -191,11 +206,9 @@ class TrainConfig:
     def feed(self, training: bool, **changes: object) -> Feed:
         """How the run's pipeline feeds a side; the training side is also reshuffled and augmented. `changes`
         override the rest (e.g. the batch split over replicas)."""
-        feed = Feed(
-            self.batch_size, shuffle=training, seed=self.seed, augment=self.augmentation() if training else None
-        )
-        if training:
-            feed = replace(feed, batch_augment=BatchAugmentation(self.intensity, self.random_erasing, self.mix))
+        batch = BatchAugmentation(self.intensity, self.random_erasing, self.mix) if training else BatchAugmentation()
+        augment = self.augmentation() if training else None
+        feed = Feed(self.batch_size, shuffle=training, seed=self.seed, augment=augment, batch_augment=batch)
         return replace(feed, **changes)
 
     @classmethod
@@ -204,3 +217,190 @@ class TrainConfig:
         if name not in PRESETS:
             raise InputError(f"no training preset {name!r}; choose one of: {', '.join(sorted(PRESETS))}")
         return replace(cls(), **{**PRESETS[name], **changes})
+
+
+def check_config(config: TrainConfig) -> None:
+    """InputError naming the first field of `config` that cannot train (checked before anything is built)."""
+    from fer_utils.models.networks import MODEL_BUILDERS, check_input_size  # TensorFlow: only when checking
+
+    problems = [
+        (config.model in MODEL_BUILDERS, f"model {config.model!r} is not one of {sorted(MODEL_BUILDERS)}"),
+        (config.epochs >= 1, f"epochs must be at least 1, got {config.epochs}"),
+        (config.batch_size >= 1, f"batch size must be at least 1, got {config.batch_size}"),
+        (
+            len(config.image_size) == 2 and min(config.image_size) >= 1,
+            f"image size must be two sides of at least 1 pixel, got {config.image_size}",
+        ),
+        (
+            math.isfinite(config.learning_rate) and config.learning_rate > 0,
+            f"learning rate must be a finite number above 0, got {config.learning_rate}",
+        ),
+        (config.l1 >= 0, f"the L1 factor must be 0 (off) or positive, got {config.l1}"),
+        (
+            len(config.dropout) == 3 and all(0 <= r < 1 for r in config.dropout),
+            f"dropout needs three rates in [0, 1), got {config.dropout}",
+        ),
+        (config.patience >= 0, f"patience must be 0 or more epochs, got {config.patience}"),
+        (
+            config.protocol is None or config.protocol in PROTOCOLS,
+            f"protocol {config.protocol!r} is not one of {PROTOCOLS} (or None: the dataset's own split if it has one)",
+        ),
+        (
+            0 < config.test_size < 1 and 0 <= config.val_size < 1 and config.test_size + config.val_size < 1,
+            f"test size {config.test_size} and val size {config.val_size} must be fractions summing below 1",
+        ),
+        (config.init in INITS, f"initialiser {config.init!r} is not one of {INITS}"),
+        (
+            config.model not in SEQUENCE_MODELS or config.protocol != PAPER_PROTOCOL,
+            f"{config.model} reads whole clips, and the {PAPER_PROTOCOL} protocol draws single frames, which would "
+            f"put frames of one clip on both sides: use --protocol {', '.join(SEQUENCE_PROTOCOLS[:-1])} or "
+            f"{SEQUENCE_PROTOCOLS[-1]}",
+        ),
+        (
+            math.isfinite(config.augment_rotation) and 0 <= config.augment_rotation <= 180,
+            f"augment_rotation must be 0 to 180 degrees, got {config.augment_rotation}",
+        ),
+        (
+            math.isfinite(config.augment_shift) and 0 <= config.augment_shift < 1,
+            f"augment_shift must be a fraction of the side in [0, 1), got {config.augment_shift}",
+        ),
+        (
+            math.isfinite(config.augment_zoom) and 0 <= config.augment_zoom < 1,
+            f"augment_zoom must be a fraction of the side in [0, 1), got {config.augment_zoom}",
+        ),
+        (
+            config.class_weights in CLASS_WEIGHTS,
+            f"class weights {config.class_weights!r} are not one of {CLASS_WEIGHTS}",
+        ),
+        (config.plateau >= 0, f"plateau must be 0 (off) or a number of epochs, got {config.plateau}"),
+        (config.schedule in SCHEDULES, f"schedule {config.schedule!r} is not one of {SCHEDULES}"),
+        (
+            config.schedule == "constant" or config.plateau == 0,
+            f"the {config.schedule} schedule sets the learning rate at every step: leave the plateau at 0",
+        ),
+        (
+            math.isfinite(config.label_smoothing) and 0 <= config.label_smoothing < 1,
+            f"label smoothing must be in [0, 1), got {config.label_smoothing}",
+        ),
+        (config.keep in KEEP, f"keep {config.keep!r} is not one of {KEEP}"),
+        (
+            config.time_budget is None or (math.isfinite(config.time_budget) and config.time_budget > 0),
+            f"the time budget must be a positive number of minutes, got {config.time_budget}",
+        ),
+        (0 <= config.bn_momentum < 1, f"batch-norm momentum must be in [0, 1), got {config.bn_momentum}"),
+        (
+            math.isfinite(config.width) and config.width > 0,
+            f"the width multiplier must be a number above 0, got {config.width}",
+        ),
+        (config.mix in MIXES, f"mix {config.mix!r} is not one of {MIXES}"),
+        (0 <= config.random_erasing <= 1, f"random erasing is a probability in [0, 1], got {config.random_erasing}"),
+        (0 <= config.intensity <= 1, f"the intensity strength must be in [0, 1] (0: off), got {config.intensity}"),
+        (
+            config.plateau == 0 or config.plateau < config.patience,
+            f"plateau {config.plateau} must be shorter than patience {config.patience}: early stopping would end "
+            "the run before the learning rate is ever lowered; lower --plateau or raise --patience",
+        ),
+    ]
+    for ok, message in problems:
+        if not ok:
+            raise InputError(message)
+    check_input_size(config.model, config.image_size)
+
+
+def check_crops(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> None:
+    """InputError naming the crops of `frames` under `root` that are missing, damaged or not of `spec`'s side
+    (None: crops made by hand, which the pipeline resizes to one side); every row is checked."""
+    missing = [p for p in frames["image"] if not (Path(root) / p).is_file()]
+    if missing:
+        raise InputError(
+            f"{len(missing)} of {len(frames)} crops listed in the manifest are missing under "
+            f"{root}, e.g. {missing[:3]}: re-run preprocess, or is {root} the crops folder?"
+        )
+    sizes = [(Path(root) / p, png_size(Path(root) / p)) for p in frames["image"]]
+    damaged = [path for path, size in sizes if size is None]
+    if damaged:
+        raise InputError(
+            f"{len(damaged)} of {len(frames)} crops under {root} are damaged (not a whole PNG), e.g. "
+            f"{[str(p) for p in damaged[:3]]}: delete them and re-run preprocess, which makes them again"
+        )
+    wrong = {path: size for path, size in sizes if spec and size != (spec.side, spec.side)}
+    if wrong:
+        named = ", ".join(f"{path} ({w}×{h} px)" for path, (w, h) in list(wrong.items())[:3])
+        raise InputError(
+            f"{len(wrong)} of {len(frames)} crops under {root} are not {spec.side}×{spec.side} px as its crop spec "
+            f"({CROP_SPEC_FILE}) says: {named}{', ...' if len(wrong) > 3 else ''}; crops of two sides cannot be "
+            f"batched together. Remove them, or preprocess them again into a folder of {spec.side} px crops"
+        )
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an intact PNG file; None for a damaged one. verify() checks every chunk's CRC without
+    decoding, so a damaged crop is named before TensorFlow fails on it mid-training naming no file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path, formats=["PNG"]) as image:
+            size = image.size
+            image.verify()
+        return size
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> list[str]:
+    """The classes of `frames` (usable rows), after checking that there are at least two and that every
+    crop under `root` is whole and of `spec`'s side (`check_crops`); InputError otherwise."""
+    if frames.empty:
+        raise InputError(f"no usable crops (status ok) in the manifest of {root}")
+    classes = classes_in(frames)
+    if len(classes) < 2:
+        raise InputError(
+            f"training needs at least 2 classes, the frames hold only {classes} "
+            f"({len(frames)} crops): a 1-class model would score 1.0 and mean nothing"
+        )
+    check_crops(frames, root, spec)
+    return classes
+
+
+def check_sides(split: Split) -> None:
+    """InputError when the split leaves its train or test side empty."""
+    if split.train.empty or split.test.empty:
+        raise InputError(f"the split left {len(split.train)} training and {len(split.test)} test frames")
+
+
+def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
+    """InputError when the split leaves its train or test side empty, or a class out of training: the model
+    could never predict it, so its test accuracy would mean nothing."""
+    check_sides(split)
+    missing = [name for name in classes if name not in set(split.train["emotion"])]
+    if not missing:
+        return
+    if config.protocol == "given":  # the dataset's own split: its train folder (or Usage) lacks the class
+        held_out = {side: df for side, df in split.sides().items() if side != "train"}
+        where = "; ".join(
+            f"{name}: " + ", ".join(f"{int((df['emotion'] == name).sum())} in {side}" for side, df in held_out.items())
+            for name in missing
+        )
+        raise InputError(
+            f"the dataset's own split (protocol given) has no training image of {missing} ({where}): the model "
+            "could never predict it. Add images of that class to the train side, use --protocol random, clip or "
+            "subject to split all the rows, or leave the class out"
+        )
+    everything = pd.concat(list(split.sides().values()))
+    held = {name: everything.loc[everything["emotion"] == name, "subject"].nunique() for name in missing}
+    raise InputError(
+        f"the {config.protocol} split with seed {config.seed} leaves {missing} out of training "
+        f"({', '.join(f'{name}: {n} subject(s) in all' for name, n in held.items())}): the model could never "
+        "predict it. Add images of that class from more subjects, use --protocol random or clip, or leave "
+        "the class out of the crops folder's manifest"
+    )
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """InputError if `run_dir` already holds files: a run is never written over another one."""
+    folder = RunFolder(run_dir)
+    if folder.path.exists() and not folder.path.is_dir():
+        raise InputError(f"{run_dir} exists and is not a folder")
+    if folder.path.is_dir() and any(folder.path.iterdir()):
+        kind = "a complete run" if folder.is_complete() else "files"
+        raise InputError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")

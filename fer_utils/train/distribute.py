@@ -1,19 +1,10 @@
-"""Training beyond one device for `train --strategy`: the strategy each name makes, the cluster `TF_CONFIG`
-describes, the linear scaling rule and where each worker writes its run.
-
-`mirrored` spans this machine's GPUs, else its logical CPU devices (usually one: one replica);
-`multiworker` spans machines started with the same command, each with its own `TF_CONFIG`, and only the
-chief's run folder is kept. The batch size given is per replica; the global batch and the learning rate are
-both × replicas (Goyal et al., 2017). Keras 3.12's `fit` hands `reduce` a nest and scalars with `axis=0`,
-which the multi-worker strategy refuses (tensorflow/tensorflow#72388): `KerasMultiWorkerMirroredStrategy`
-takes both. Op determinism works with its collective ops on CPU (TensorFlow 2.20). The strategy must be made
-before TensorFlow runs any op; this module imports TensorFlow only inside `make_strategy` and `lost_cluster`.
-
-**Waiting for the peers.** TensorFlow waits for the cluster without a time limit, in C++ that Ctrl-C never
-reaches, and its preemption notifier only logs SIGTERM (a run whose peer never started could be ended only by
-`kill -9`). So `wait_for_peers` waits first, in Python, up to `--peer-timeout`, and a signal stops it at once;
-`make_strategy` then gives SIGTERM back to Python. A task that loses the others mid-training ends with a
-one-line InputError (`lost_cluster`), not TensorFlow's UnavailableError.
+"""Training beyond one device for `train --strategy`: the strategy each name makes (`mirrored`: this machine's
+GPUs, else its CPU; `multiworker`: machines started with the same command, each with its own `TF_CONFIG`), the
+cluster `TF_CONFIG` describes, the linear scaling rule (Goyal et al., 2017) and where each worker writes its run
+(only the chief's is kept). Op determinism works with its collective ops on CPU (TensorFlow 2.20). TensorFlow is
+imported only inside `make_strategy` and `lost_cluster`: the strategy must be made before it runs any op. It waits
+for the cluster without a time limit, in C++ that Ctrl-C never reaches, so `wait_for_peers` waits first, in Python,
+up to `--peer-timeout`; a task that loses the others mid-training ends with one InputError line (`lost_cluster`).
 """
 
 from __future__ import annotations
@@ -131,14 +122,12 @@ def wait_for_peers(cluster: Cluster, timeout_s: float = PEER_TIMEOUT_S, say: Cal
         listed = ", ".join(f"{name} at {address}" for name, address in waiting.items())
         say(f"{cluster.name}: waiting up to {timeout_s:g} s for {listed} (train --peer-timeout)")
         deadline = time.monotonic() + timeout_s
-        why: dict[str, str] = {}
         while waiting:
-            for name, address in list(waiting.items()):
-                reason = _knock(address, max(min(1.0, deadline - time.monotonic()), 0.05))
-                if reason is None:
-                    del waiting[name]
-                else:
-                    why[name] = reason
+            why = {
+                name: _knock(address, max(min(1.0, deadline - time.monotonic()), 0.05))
+                for name, address in waiting.items()
+            }
+            waiting = {name: address for name, address in waiting.items() if why[name] is not None}
             if waiting and time.monotonic() >= deadline:
                 missing = ", ".join(f"{name} at {address} ({why[name]})" for name, address in waiting.items())
                 raise InputError(
@@ -216,10 +205,9 @@ def make_strategy(name: str) -> Any:
 
 @contextmanager
 def _sigterm_kept() -> Iterator[None]:
-    """SIGTERM kept for Python while the block starts TensorFlow's multi-worker runtime, whose preemption
-    notifier takes it over and only logs it: blocked meanwhile, also in the threads TensorFlow starts (they
-    inherit the block: import TensorFlow inside it), then Python's handler is put back and it is unblocked in
-    this thread only, so one sent meanwhile reaches that handler."""
+    """SIGTERM kept for Python while the block starts TensorFlow's multi-worker runtime, whose preemption notifier
+    takes it over and only logs it: blocked meanwhile, also in the threads TensorFlow starts (import TensorFlow
+    inside the block), then Python's handler put back and SIGTERM unblocked here, so one sent meanwhile reaches it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -233,7 +221,7 @@ def _sigterm_kept() -> Iterator[None]:
 
 
 def _keras_multiworker_class(tf: Any) -> type:
-    """MultiWorkerMirroredStrategy with a `reduce` that takes what Keras 3's `fit` gives it (module docstring)."""
+    """MultiWorkerMirroredStrategy with a `reduce` that takes what Keras 3.12's `fit` gives it (see the class)."""
 
     class KerasMultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         """TensorFlow's MultiWorkerMirroredStrategy; `reduce` maps over a nest and reduces a scalar across
@@ -256,14 +244,9 @@ def lost_cluster(exc: BaseException, cluster: Cluster | None) -> InputError | No
     failed: unavailable, aborted, cancelled or timed out); None for any other exception or without a cluster."""
     if cluster is None:
         return None
-    import tensorflow as tf
+    from tensorflow import errors
 
-    lost = (
-        tf.errors.UnavailableError,
-        tf.errors.AbortedError,
-        tf.errors.CancelledError,
-        tf.errors.DeadlineExceededError,
-    )
+    lost = (errors.UnavailableError, errors.AbortedError, errors.CancelledError, errors.DeadlineExceededError)
     if not isinstance(exc, lost):
         return None
     lines = re.sub(r"\{\{[^}]*\}\}\s*", "", str(getattr(exc, "message", exc))).strip().splitlines()

@@ -1,20 +1,13 @@
 """The training loop, `train_run(build, data, config, out)`: checks, the fit, the scores, one run folder written whole.
 
-The run folder (see CONTRACTS.md) is whole or absent: everything is checked before anything is built
-(`fer_utils.train.checks`) and the run is written into a temporary sibling folder renamed into place when
-complete. A diverged run writes nothing; a collapsed one is flagged in its metrics.
-
-**Determinism.** `keras.utils.set_random_seed` seeds Python, NumPy and TensorFlow; `TrainConfig.deterministic`
-(default) also enables op determinism, which is process-wide, cannot be switched off again and costs little on
-CPU. The same seed then gives the same weights and metrics on the same machine and TensorFlow build.
-
-**Scale-out.** Any `tf.distribute.Strategy` works (`fer_utils.train.distribute`); results match a single
-device up to float summation order. Keras 3.12 under several replicas needs the first batch to split evenly
-and every replica to get at least one example, so batch sizes are rounded down to a multiple of the replicas
-and too short a last batch is dropped (`pipeline.replica_batching`); the test set is predicted on one device.
-
-Sequence models train through the same `train_run` on a `sequences.ClipData`. What the recipe options cost
-and bring: benchmarks/README.md, "A training recipe for expressions in the wild".
+The run folder (see CONTRACTS.md) is checked first (`fer_utils.train.config`), then written into a temporary
+sibling renamed into place when complete; a diverged run writes nothing (`check_diverged`), a collapsed one is
+flagged in metrics.json (`collapse_check`). `seed_everything` with `TrainConfig.deterministic` gives the same weights
+and metrics for the same seed, machine and TensorFlow build (op determinism is process-wide, cheap on CPU). Any
+`tf.distribute.Strategy` works, up to float summation order (Keras 3.12 needs every replica to get an example:
+`pipeline.replica_batching`); the test set is predicted on one device. The recipe (`WarmupCosine`,
+`SmoothedCrossentropy`, `TimeBudget`) and what each option costs: benchmarks/README.md, "A training recipe for
+expressions in the wild". Sequence models train through `train_run` on a `sequences.ClipData`.
 """
 
 from __future__ import annotations
@@ -22,6 +15,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import sys
 import threading
 import time
@@ -34,22 +28,26 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from keras import ops
 
-from fer_utils.data.duplicates import write_train_hashes
-from fer_utils.data.splits import Split, given_warnings, split_note
+from fer_utils.data.splits import Split, given_warnings, split_note, write_train_hashes
 from fer_utils.errors import InputError
-from fer_utils.evaluate.metrics import evaluate_predictions
+from fer_utils.evaluate.metrics import check_tta, evaluate_predictions, predicted_labels, tta_probabilities
 from fer_utils.faces.crops import write_crop_spec
 from fer_utils.interrupts import Stopped, signal_of, stop_on_signals
 from fer_utils.models.networks import MODEL_BUILDERS, ModelBuilder, count_params, load_model
 from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL, WILD_MODEL, WILD_OPTIONS
 from fer_utils.storage.atomic import atomic_folder
 from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX, TRAIN_HASHES_FILE, predictions_frame
-from fer_utils.train.checks import check_config, check_run_dir, check_split, check_training_frames
-from fer_utils.train.config import TrainConfig
-from fer_utils.train.diagnosis import check_diverged, collapse_check
+from fer_utils.train.config import (
+    SCHEDULES,
+    TrainConfig,
+    check_config,
+    check_run_dir,
+    check_split,
+    check_training_frames,
+)
 from fer_utils.train.pipeline import FaceData, class_indices
-from fer_utils.train.recipe import TimeBudget, accuracy, learning_rate, loss
 from fer_utils.train.runs import RunFolder
 
 # fit(config, train, val, num_classes, run, strategy, verbose, build=..., class_weight=..., train_eval=...)
@@ -64,9 +62,8 @@ STEPS_PER_EXECUTION = 16
 
 @contextmanager
 def retracing_unlogged() -> Iterator[None]:
-    """Drop TensorFlow's "triggered tf.function retracing" warning while the block runs: Keras retraces its
-    step of several batches for an epoch's shorter last call, and a kernel that trained many models takes a
-    new model's step at a freed one's address for the same function. Every other log line passes."""
+    """Drop TensorFlow's "triggered tf.function retracing" warning while the block runs (Keras retraces for an
+    epoch's shorter last call and for a new model's step at a freed one's address); every other line passes."""
     logger = tf.get_logger()
 
     def keep(record: logging.LogRecord) -> bool:
@@ -93,9 +90,8 @@ def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]
     parameters = inspect.signature(build).parameters.values()
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
     names = {p.name for p in parameters}
-    changed = {
-        name for name in (*MODEL_OPTIONS, *WILD_OPTIONS) if getattr(config, name) != getattr(TrainConfig(), name)
-    }
+    default = TrainConfig()
+    changed = {name for name in (*MODEL_OPTIONS, *WILD_OPTIONS) if getattr(config, name) != getattr(default, name)}
     taken = [name for name in MODEL_OPTIONS if takes_any or name in names]
     taken += [name for name in WILD_OPTIONS if name in names or (takes_any and name in changed)]
     ignored = [name for name in (*MODEL_OPTIONS, *WILD_OPTIONS) if name not in taken and name in changed]
@@ -156,10 +152,9 @@ def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence
 
 
 class StopBetweenBatches(keras.callbacks.Callback):
-    """Ctrl-C (or SIGTERM) during a fit ends it after the call of up to `STEPS_PER_EXECUTION` batches it
-    arrives in, as `Stopped` (exit 130 or 143). Python's own handler can raise inside a TensorFlow conversion,
-    which then fails with a TypeError instead of stopping. Use it as a context around `fit` and as one of its
-    callbacks: `with StopBetweenBatches() as stop: model.fit(..., callbacks=[stop])`."""
+    """Ctrl-C (or SIGTERM) ends a fit as `Stopped` (exit 130 or 143) after the call of up to STEPS_PER_EXECUTION
+    batches it arrives in (Python's own handler can raise inside a TensorFlow conversion, a TypeError). Use:
+    `with StopBetweenBatches() as stop: model.fit(..., callbacks=[stop])`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -196,9 +191,8 @@ class LastEpochWeights(keras.callbacks.Callback):
 
 
 class AveragedAtStop(keras.callbacks.Callback):
-    """Keras's `SwapEMAWeights(swap_on_epoch=True)` prepares the end of fit (the averages written into the
-    model) only at the last of `epochs`, so a run stopped earlier would end on its raw weights. Placed after
-    the callbacks that stop a run, this prepares it as Keras does at the last epoch."""
+    """Keras's `SwapEMAWeights(swap_on_epoch=True)` writes the averages into the model only at the last of `epochs`:
+    placed after the callbacks that stop a run, this does it for a run stopped earlier (else on its raw weights)."""
 
     def __init__(self, swap: keras.callbacks.SwapEMAWeights) -> None:
         super().__init__()
@@ -210,10 +204,9 @@ class AveragedAtStop(keras.callbacks.Callback):
 
 
 class InferenceScores(keras.callbacks.Callback):
-    """After every epoch, scores `batches` (the training frames, neither shuffled nor augmented) as Keras
-    scores the validation side, and logs each metric as `train_eval_<metric>`. Keras's logged `accuracy` is a
-    running mean with dropout on and changing weights, so its gap to `val_accuracy` misleads (0.602 logged
-    against 0.655 in inference mode for chapter 5's remedy)."""
+    """Scores `batches` (the training frames, unshuffled, unaugmented) after every epoch as Keras scores the val
+    side, logged as `train_eval_<metric>`: Keras's logged `accuracy`, a running mean with dropout on and changing
+    weights, misleads (0.602 logged against 0.655 in inference mode for chapter 5's remedy)."""
 
     def __init__(self, batches: tf.data.Dataset) -> None:
         super().__init__()
@@ -329,9 +322,8 @@ def batches_per_epoch(dataset: tf.data.Dataset) -> int:
 def training_seconds_per_image(
     models: Mapping[str, keras.Model], images: np.ndarray, labels: np.ndarray, batch_size: int, repeats: int = 3
 ) -> dict[str, float]:
-    """Median seconds per image of one training pass of each compiled model over `images` held in memory:
-    an epoch's cost on this machine, without the input pipeline. The models take turns, pass after pass, so
-    that a load that changes meanwhile slows them all alike."""
+    """Median seconds per image of one training pass of each compiled model over `images` in memory (no input
+    pipeline); the models take turns, pass after pass, so that a changing load slows them all alike."""
     batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).cache()
     seconds: dict[str, list[float]] = {name: [] for name in models}
     for round_ in range(repeats + 1):
@@ -345,11 +337,8 @@ def training_seconds_per_image(
 
 
 def predict_batches(model: keras.Model, dataset: tf.data.Dataset, tta: str = "none") -> np.ndarray:
-    """Class probabilities for every image of `dataset` ((images, labels) batches), in order, averaged over
-    the views of test-time augmentation `tta` (`evaluate.tta`). Batch by batch, not `model.predict`, which
-    retraces per model and prints warnings into a page that trains many runs."""
-    from fer_utils.evaluate.tta import check_tta, tta_probabilities
-
+    """Class probabilities of every image of `dataset` ((images, labels) batches), in order, averaged over the views
+    of test-time augmentation `tta`; not `model.predict`, which retraces per model and logs into the page."""
     check_tta(tta)
 
     def predict(images: object) -> np.ndarray:
@@ -370,12 +359,10 @@ def train_run(
     verbose: int | str = 2,
     distribution: Mapping[str, object] | None = None,
 ) -> RunFolder:
-    """Train the network `build` makes (None: the registry's builder of `config.model`) on `data` as `config`
-    says, test it, and write the run folder `out`; returns it. `fit` compiles and fits the model (default
-    `fit_model`; a chapter passes the one it shows). Everything is checked first (InputError); `out` then
-    holds a whole run or is left as it was. The dataset's own split is said in one line, with a WARNING per
-    class its tested side lacks. `distribution` (`distribute.distribution_record`) goes into config.json.
-    """
+    """Train the network `build` makes (None: `config.model`'s) on `data` as `config` says with `fit` (default
+    `fit_model`; a chapter passes the one it shows), test it and write the run folder `out`, whole or not at all;
+    everything is checked first (InputError). The dataset's own split is said in one line, with a WARNING per
+    class its tested side lacks; `distribution` (`distribute.distribution_record`) goes into config.json."""
     check_config(config)
     check_run_dir(out)
     build = build or MODEL_BUILDERS[config.model]
@@ -392,18 +379,7 @@ def train_run(
     check_split(split, classes, config)  # the crops were checked with all the frames
     final = Path(out)
     with atomic_folder(final) as tmp:  # also sweeps what killed runs left beside it
-        _fit_and_test(
-            RunFolder(tmp),
-            build,
-            data,
-            config,
-            split,
-            classes,
-            fit or fit_model,
-            strategy or tf.distribute.get_strategy(),
-            verbose,
-            distribution,
-        )
+        _fit_and_test(RunFolder(tmp), build, data, config, split, classes, fit, strategy, verbose, distribution)
         check_run_dir(final)  # nothing appeared there while we trained
         if final.is_dir():
             final.rmdir()  # empty: replaced by the complete run
@@ -417,14 +393,15 @@ def _fit_and_test(
     config: TrainConfig,
     split: Split,
     classes: Sequence[str],
-    fit: Fit,
-    strategy: tf.distribute.Strategy,
+    fit: Fit | None,
+    strategy: tf.distribute.Strategy | None,
     verbose: int | str,
-    distribution: Mapping[str, object] | None = None,
+    distribution: Mapping[str, object] | None,
 ) -> None:
-    """Train with `fit`, test the best epoch's and the last epoch's weights and write every run file into
-    `run` (a fresh folder)."""
+    """Train with `fit` (default `fit_model`), test the best epoch's and the last epoch's weights and write
+    every run file into `run` (a fresh folder)."""
     seed_everything(config.seed, config.deterministic)
+    strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     has_val = split.val is not None and len(split.val) > 0
     train_batches = data.batches(split.train, classes, config, training=True, replicas=replicas)
@@ -434,7 +411,7 @@ def _fit_and_test(
     run.classes_file.write_text(json.dumps(list(classes)), encoding="utf-8")
     start = time.perf_counter()
     weights = class_weight_map(config, split.train, classes)
-    model, history = fit(
+    model, history = (fit or fit_model)(
         config,
         train_batches,
         val_batches,
@@ -460,7 +437,7 @@ def _fit_and_test(
             "sizes": {"train": len(split.train), "val": len(split.val) if has_val else 0, "test": len(split.test)},
             "subjects": {side: sorted(map(str, df["subject"].unique())) for side, df in split.sides().items()},
             "split_notes": split.notes,
-            "duplicates": split.duplicates,  # the crops' duplicate audit on this split (duplicates.audited_split)
+            "duplicates": split.duplicates,  # the crops' duplicate audit on this split (splits.audited_split)
             **({"distribution": dict(distribution)} if distribution else {}),
         },
     )
@@ -500,3 +477,267 @@ def _fit_and_test(
 def _write_json(path: Path, value: object) -> None:
     """Write `value` as indented JSON."""
     path.write_text(json.dumps(value, indent=2, default=str), encoding="utf-8")
+
+
+# "one-cycle": WARMUP_EPOCHS of linear warm-up to the learning rate, then cosine decay to SCHEDULE_FLOOR of
+# it at the run's last step.
+SCHEDULE_FLOOR = 0.01
+WARMUP_EPOCHS = 1
+# Epochs a time budget times before it fixes the run's length (the first also decodes and caches the crops).
+BUDGET_TIMED_EPOCHS = 2
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """The learning rate at a step: linear from `peak`/warmup_steps up to `peak` over `warmup_steps`, then
+    cosine from `peak` down to `floor`·peak at `total_steps` (and there after). `total_steps` is a variable,
+    so that a time budget can set the run's length after timing its first epochs (`TimeBudget`)."""
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int, floor: float = SCHEDULE_FLOOR) -> None:
+        self.peak = float(peak)
+        self.warmup_steps = int(warmup_steps)
+        self.floor = float(floor)
+        self.total_steps = keras.Variable(float(total_steps), trainable=False, name="schedule_total_steps")
+
+    def __call__(self, step: object) -> object:
+        step = ops.cast(step, "float32")
+        warmup = float(max(self.warmup_steps, 1))
+        rising = self.peak * (step + 1.0) / warmup
+        span = ops.maximum(self.total_steps - warmup, 1.0)
+        progress = ops.clip((step - warmup) / span, 0.0, 1.0)
+        falling = self.peak * (self.floor + (1.0 - self.floor) * 0.5 * (1.0 + ops.cos(math.pi * progress)))
+        return ops.where(step < warmup, rising, falling)
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Make the decay end at `total_steps` (a time budget's decision)."""
+        self.total_steps.assign(float(total_steps))
+
+    def get_config(self) -> dict[str, object]:
+        return {
+            "peak": self.peak,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": int(float(self.total_steps.numpy())),
+            "floor": self.floor,
+        }
+
+
+def learning_rate(
+    schedule: str, rate: float, epochs: int, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Adam's learning rate for `schedule`: `rate` itself ("constant"), or `WarmupCosine` peaking at `rate`
+    after WARMUP_EPOCHS and ending at the last of `epochs` epochs of `steps_per_epoch` steps ("one-cycle")."""
+    if schedule == "constant":
+        return rate
+    if schedule == "one-cycle":
+        steps = max(int(steps_per_epoch), 1)
+        return WarmupCosine(rate, WARMUP_EPOCHS * steps, epochs * steps)
+    raise InputError(f"unknown schedule {schedule!r}; choose one of {SCHEDULES}")
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy of softmax outputs with label smoothing. Keras's sparse cross-entropy has no smoothing,
+    so class indices are made one-hot here; class distributions (mixed batches) are taken as they are."""
+
+    def __init__(self, smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs: object) -> None:
+        super().__init__(name=name, **kwargs)
+        self.smoothing = float(smoothing)
+
+    def call(self, y_true: object, y_pred: object) -> object:
+        return keras.losses.categorical_crossentropy(target_of(y_true, y_pred), y_pred, label_smoothing=self.smoothing)
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
+def target_of(y_true: object, y_pred: object) -> object:
+    """The labels as class distributions: class indices made one-hot, distributions (N, classes) as they are."""
+    if len(y_true.shape) == 2 and y_true.shape[-1] == y_pred.shape[-1] and y_true.shape[-1] not in (None, 1):
+        return ops.cast(y_true, y_pred.dtype)
+    return ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1])
+
+
+@keras.saving.register_keras_serializable(package="fer_utils")
+def label_accuracy(y_true: object, y_pred: object) -> object:
+    """1 where the predicted class is the label's (its largest share for a mixed label), else 0."""
+    truth = ops.argmax(target_of(y_true, y_pred), axis=-1)
+    return ops.cast(ops.equal(truth, ops.argmax(y_pred, axis=-1)), "float32")
+
+
+def loss(label_smoothing: float, mixed: bool = False) -> str | keras.losses.Loss:
+    """The training loss: Keras's sparse cross-entropy, or `SmoothedCrossentropy` when smoothing is asked or
+    the training labels are `mixed` (class distributions)."""
+    if label_smoothing > 0 or mixed:
+        return SmoothedCrossentropy(label_smoothing)
+    return "sparse_categorical_crossentropy"
+
+
+def accuracy(mixed: bool = False) -> str | keras.metrics.Metric:
+    """The accuracy metric: Keras's, or `label_accuracy` (logged as `accuracy` too) when the training labels are
+    `mixed` (class distributions) while the other sides' are class indices."""
+    return keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy") if mixed else "accuracy"
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training within `minutes`: times the first BUDGET_TIMED_EPOCHS epochs, fixes how many fit (at most
+    `most`), ends a `WarmupCosine` decay there and stops after them. Says an ETA every epoch, keeps the plan in
+    `record` and warns of an overrun (a budget shorter than one epoch still trains one)."""
+
+    def __init__(self, minutes: float, most: int, steps_per_epoch: int, say=print) -> None:
+        super().__init__()
+        self.budget_s = float(minutes) * 60.0
+        self.most = int(most)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.say = say
+        self.record: dict[str, object] = {"time_budget_minutes": float(minutes), "epoch_seconds": []}
+        self.planned = self.most
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        seconds = self.record["epoch_seconds"]
+        seconds.append(round(now - self.epoch_start, 3))
+        done, elapsed = epoch + 1, now - self.start
+        if done <= BUDGET_TIMED_EPOCHS:  # the done epochs and as many more as the rest of the budget holds
+            more = math.floor(max(self.budget_s - elapsed, 0.0) / max(seconds[-1], 1e-9))
+            self.planned = int(min(done + more, self.most))
+            schedule = getattr(self.model.optimizer, "_learning_rate", None)
+            if isinstance(schedule, WarmupCosine):  # its decay then ends at the planned last epoch
+                schedule.set_total_steps(self.planned * self.steps_per_epoch)
+            self.record |= {"epochs_planned": self.planned, "planned_from_epoch_seconds": seconds[-1]}
+        left = (self.planned - done) * seconds[-1]
+        self.say(
+            f"time budget {self.budget_s / 60:g} min: epoch {done}/{self.planned} took {seconds[-1]:.1f} s, "
+            f"{elapsed:.0f} s so far, ETA {left:.0f} s"
+        )
+        if done >= self.planned:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        seconds = time.perf_counter() - self.start
+        self.record |= {"epochs_run": len(self.record["epoch_seconds"]), "seconds": round(seconds, 2)}
+        over = seconds - self.budget_s
+        self.record["over_budget_seconds"] = round(max(over, 0.0), 2)
+        if over > 0:  # at least one epoch always runs, however short the budget
+            self.say(
+                f"WARNING: time budget {self.budget_s / 60:g} min ({self.budget_s:g} s) overrun by {over:.1f} s: "
+                f"{self.record['epochs_run']} epoch(s) took {seconds:.1f} s (a run trains at least one epoch); "
+                "recorded in time_budget.json"
+            )
+
+
+COLLAPSE_ADVICE = (
+    "the model has learnt nothing. Try another --seed; keep only the last dropout (--dropout 0,0,0.3, the "
+    "default: with the paper's 0.3 after every stage the model learnt for 1 of 5 seeds on real faces); a "
+    "smaller learning rate (--learning-rate 3e-4, which learnt for 5 of 5 seeds there where the default 1e-3 "
+    "learnt for 4) with more --epochs; or more training images. He initialisation collapsed more often, "
+    "not less. Measurements: benchmarks/README.md, 'Training recipe across seeds'."
+)
+
+
+OVERFIT_ADVICE = (
+    "the model fits its training images (training accuracy {accuracy:.2f}) but does not carry that to the "
+    "test images: it overfitted, it did not fail to learn. Give it more training images (more subjects), "
+    "stronger regularisation (--dropout, --l1), or fewer --epochs / a smaller --patience."
+)
+# Training accuracy from which a collapsed run counts as overfitted rather than as having learnt nothing.
+OVERFIT_ACCURACY = 0.99
+
+# A run whose lowest training loss stays above this fraction of ln(classes), the loss of a uniform guess,
+# has not even fitted its training images.
+CHANCE_LOSS_FRACTION = 0.97
+
+
+def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:
+    """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1,
+    or a tf.data.Dataset of such batches or of (images, labels) pairs). A dead unit gets no gradient and
+    never recovers; with all 16 of the paper CNN's Dense(16) dead, the output is constant: a collapse."""
+    probe = keras.Model(model.input, model.get_layer(layer).output)  # one input: called with one tensor
+    if not isinstance(images, tf.data.Dataset):
+        images = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(256)
+    peak = None
+    for element in images:
+        batch = np.asarray(element[0] if isinstance(element, (tuple, list)) else element)
+        if len(batch) == 0:
+            continue
+        # a direct call, not predict: a new model's predict makes TensorFlow retrace and log into the page
+        outputs = probe(batch, training=False).numpy().reshape(len(batch), -1).max(axis=0)
+        peak = outputs if peak is None else np.maximum(peak, outputs)
+    return 0 if peak is None else int((peak > 0).sum())
+
+
+def check_diverged(history: pd.DataFrame, config: TrainConfig) -> None:
+    """InputError when the training loss became NaN or infinite: Keras stopped the run (TerminateOnNaN)
+    and no epoch is worth keeping; the message suggests a smaller learning rate."""
+    finite = np.isfinite(history["loss"].to_numpy(dtype=np.float64))
+    if finite.all():
+        return
+    epoch = int(np.argmin(finite)) + 1
+    raise InputError(
+        f"diverged: the training loss became {history['loss'].iloc[epoch - 1]} in epoch {epoch} with learning "
+        f"rate {config.learning_rate:g} ({config.model}); nothing was written. Train again with a smaller "
+        f"--learning-rate, e.g. {config.learning_rate / 3:.1g}"
+    )
+
+
+def collapse_check(
+    model: keras.Model,
+    images: tf.data.Dataset | np.ndarray,
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    frames: pd.DataFrame,
+    train_loss: float | None = None,
+    train_accuracy: float | None = None,
+) -> dict:
+    """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, if any) on the test
+    images, one predicted class for every test frame although the truth has more, or a lowest `train_loss`, less
+    the `penalty`, ≥ CHANCE_LOSS_FRACTION × ln(classes). "advice" is empty for a healthy run (`collapse_advice`)."""
+    alive = alive_units(model, images) if any(layer.name == "fc" for layer in model.layers) else None
+    predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
+    true = int(frames["emotion"].nunique())
+    extra = penalty(model)
+    ratio = None if train_loss is None else round((float(train_loss) - extra) / float(np.log(len(classes))), 4)
+    collapsed = (alive == 0) or (true > 1 and predicted <= 1) or (ratio is not None and ratio >= CHANCE_LOSS_FRACTION)
+    return {
+        "collapsed": bool(collapsed),
+        "alive_units": alive,
+        "predicted_classes": predicted,
+        "true_classes": true,
+        "train_loss_vs_chance": ratio,
+        "regularization_penalty": round(extra, 4),
+        "train_accuracy": None if train_accuracy is None else round(float(train_accuracy), 4),
+        "advice": collapse_advice(train_accuracy) if collapsed else "",
+    }
+
+
+def penalty(model: keras.Model) -> float:
+    """The regularisation penalty (L1, L2) of `model`'s weights: Keras adds it to the loss it logs, so a
+    loss compared with chance (a uniform guess's cross-entropy) must have it taken out."""
+    return float(sum(float(loss) for loss in model.losses))
+
+
+def collapse_advice(train_accuracy: float | None) -> str:
+    """What to try after a collapse: more data or regularisation for an overfitted run, else COLLAPSE_ADVICE."""
+    if train_accuracy is not None and train_accuracy >= OVERFIT_ACCURACY:
+        return OVERFIT_ADVICE.format(accuracy=train_accuracy)
+    return COLLAPSE_ADVICE
+
+
+def collapse_message(metrics: dict) -> str:
+    """A loud, multi-line warning for a collapsed run's metrics (empty for a healthy run)."""
+    report = metrics.get("collapse", {})
+    if not metrics.get("collapsed"):
+        return ""
+    alive = report.get("alive_units")
+    units = "" if alive is None else f"{alive} of 16 Dense units alive; "
+    ratio = report.get("train_loss_vs_chance")
+    loss = "" if ratio is None else f"; lowest training loss {ratio:.2f} × that of a uniform guess"
+    return (
+        "!" * 72 + f"\nCOLLAPSED RUN: {units}{report.get('predicted_classes')} predicted class(es) "
+        f"for {report.get('true_classes')} true ones{loss}.\n{report.get('advice')}\n" + "!" * 72
+    )

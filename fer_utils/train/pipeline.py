@@ -1,9 +1,7 @@
 """What a run learns from: `FaceData`, the data module (d2l's: the crops, the frames of them that are used,
-how they are split and the input pipeline that feeds them), and that pipeline, `make_dataset` (tf.data:
-decode, cache, shuffle, batch, augment, prefetch).
-
-A chapter passes its own `FaceData`, built from the code it shows, so that an edit there changes the runs
-it reports; training reads the data only through this object.
+how they are split and the input pipeline that feeds them), and that pipeline, `make_dataset` (tf.data: decode,
+cache, shuffle, batch, augment, prefetch). A chapter passes its own `FaceData`, built from the code it shows, so
+that an edit there changes the runs it reports; training reads the data only through this object.
 """
 
 from __future__ import annotations
@@ -19,12 +17,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from fer_utils.data.duplicates import audited_split
 from fer_utils.data.manifest import load_manifest, usable_frames
-from fer_utils.data.splits import Split, resolve_protocol, split_frames
+from fer_utils.data.splits import Split, audited_split, resolve_protocol, split_frames
 from fer_utils.errors import InputError
 from fer_utils.faces.crops import CropSpec
-from fer_utils.faces.preprocess_folder import folder_crop_spec
+from fer_utils.faces.preprocess import folder_crop_spec
 from fer_utils.train.config import Augmentation, BatchAugmentation, Feed, TrainConfig
 
 # split(frames, protocol, test_size, val_size, seed) -> Split, as splits.split_frames
@@ -161,10 +158,9 @@ def replica_batching(n: int, batch_size: int, replicas: int) -> tuple[int, bool]
 
 @dataclass(frozen=True, eq=False)
 class FaceData:
-    """The data module of a run: the crops folder (`crops`, with its manifest), the frames of it that are
-    used (`table`, default the manifest's; only usable ones, and those of `subjects` when given), how they
-    are split (`split`) and the input pipeline that feeds them (`pipeline`). The book's cache keys a run by
-    these functions' code too."""
+    """The data module of a run: the crops folder (`crops`, with its manifest), the frames of it that are used
+    (`table`, default the manifest's; only usable ones, of `subjects` when given), how they are split (`split`)
+    and the input pipeline that feeds them (`pipeline`). The book's cache keys a run by these functions' code too."""
 
     crops: Path
     table: pd.DataFrame | None = None
@@ -190,7 +186,7 @@ class FaceData:
 
     @cached_property
     def spec(self) -> CropSpec | None:
-        """How the crops were cut (`preprocess_folder.folder_crop_spec`, read once); None for crops made by hand."""
+        """How the crops were cut (`preprocess.folder_crop_spec`, read once); None for crops made by hand."""
         return folder_crop_spec(self.crops)
 
     def protocol(self, config: TrainConfig, frames: pd.DataFrame) -> str:
@@ -198,11 +194,10 @@ class FaceData:
         return resolve_protocol(frames, config.protocol)
 
     def split_for(self, config: TrainConfig, frames: pd.DataFrame) -> Split:
-        """`frames` split by `config` through the crops' duplicate audit (`duplicates.audited_split`): copies
+        """`frames` split by `config` through the crops' duplicate audit (`splits.audited_split`): copies
         of one image on one side, the test rows that copy a training crop marked (`config.clean_test`: left out)."""
-        protocol = self.protocol(config, frames)
         sizes = (config.test_size, config.val_size, config.seed)
-        return audited_split(frames, self.crops, protocol, *sizes, config.clean_test, self.split)
+        return audited_split(frames, self.crops, self.protocol(config, frames), *sizes, config.clean_test, self.split)
 
     def batches(
         self,
@@ -223,7 +218,7 @@ class FaceData:
 
 # Batch augmentation (`config.BatchAugmentation`, training side only): intensity jitter, random erasing
 # (Zhong et al. 2020), mixup (Zhang et al. 2018) or cutmix (Yun et al. 2019). Mixing makes the labels class
-# distributions, which `recipe.SmoothedCrossentropy` and `recipe.label_accuracy` read as they read indices.
+# distributions, which `fit.SmoothedCrossentropy` and `fit.label_accuracy` read as they read indices.
 
 # mixup's Beta(α, α) for its mixing weight (Zhang et al. 2018 use 0.2 on ImageNet); cutmix draws its box's
 # area uniformly (Beta(1, 1)), as Yun et al. 2019 do.
@@ -267,8 +262,7 @@ def erase_rectangles(images: tf.Tensor, probability: float, seed: tf.Tensor) -> 
     wide = tf.clip_by_value(tf.sqrt(area / ratio), 1.0, columns)
     top = tf.random.stateless_uniform([count], seeds[2]) * (rows - tall)
     left = tf.random.stateless_uniform([count], seeds[3]) * (columns - wide)
-    y = tf.range(rows)[None, :]
-    x = tf.range(columns)[None, :]
+    y, x = tf.range(rows)[None, :], tf.range(columns)[None, :]
     in_rows = (y >= top[:, None]) & (y < (top + tall)[:, None])
     in_columns = (x >= left[:, None]) & (x < (left + wide)[:, None])
     chosen = tf.random.stateless_uniform([count], seeds[4]) < probability

@@ -1,10 +1,7 @@
-"""The trained run: one object for a training run's folder, its files read back, and the run read once.
-
-`RunFolder` is how a trained run travels: it names the run's files (`fer_utils.storage.run_files`), reads
-the JSON and CSV ones and loads the model, its classes and its crop spec once (`open`). It behaves like its
-folder where a path is needed, and equals `Path` of the same folder. Runs are written whole (see
-CONTRACTS.md), so a folder with `metrics.json` is a finished run. Reading the files needs no TensorFlow: the
-model code (`fer_utils.models.networks`, which never imports this module) is imported only to load a model.
+"""`RunFolder`, how a trained run travels: it names the run's files (`fer_utils.storage.run_files`), reads the
+JSON and CSV ones and loads the model, its classes and its crop spec once (`open`). It behaves like its folder
+where a path is needed and equals `Path` of the same folder. Runs are written whole (CONTRACTS.md). Reading the
+files needs no TensorFlow: the model code (`fer_utils.models.networks`) is imported only to load a model.
 """
 
 from __future__ import annotations
@@ -114,11 +111,10 @@ class RunFolder:
         return read_classes(self.path)
 
     def scores(self) -> dict[str, object]:
-        """The run's numbers as one table row: test scores (frames, and clips by vote) of the model the run
-        keeps and of the last epoch's weights, the final epoch's train and val scores, the best epoch
-        (counted from 1), params, seconds and whether it `collapsed`. A number the run did not record is NaN.
-        `train accuracy` and `gap` score both sides in inference mode (`train.fit.InferenceScores`); `logged
-        train accuracy` and `logged gap` use what Keras logs for training, a running mean with dropout on."""
+        """The run's numbers as one table row: test scores (frames, and clips by vote) of the kept model and of
+        the last epoch's weights, the final epoch's train and val scores, the best epoch (from 1), params, seconds
+        and whether it `collapsed`; NaN where the run recorded none. `train accuracy` and `gap` are scored in
+        inference mode (`fit.InferenceScores`); `logged` ones use Keras's running mean with dropout on."""
         config, metrics, history = self.config(), self.metrics(), self.history()
         frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
         last_epoch = metrics.get("test_last_epoch", {}).get("frame", {})

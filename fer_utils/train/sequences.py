@@ -1,12 +1,8 @@
-"""Clips as sequences: what a sequence model (`registry.SEQUENCE_MODELS`, the CNN-LSTM of
-`models.networks.build_cnn_lstm`) reads, trains on and predicts.
-
-A clip's frames are its usable manifest rows (same dataset and `clip_id`) in `frame_index` order; a sequence
-model reads N of them (`registry.SEQUENCE_FRAMES`), chosen as `video.frame_indices` samples a video, so a
-clip with fewer usable frames (a face the detector missed) repeats some and is still one example.
-`ClipData` trains a sequence model through `train.fit.train_run` on one row per clip; the `random` protocol
-would put frames of one clip on both sides and is refused. `predict_clip` answers for a video as training
-saw clips.
+"""Clips as sequences: what a sequence model (`registry.SEQUENCE_MODELS`, `models.networks.build_cnn_lstm`)
+reads, trains on and predicts. A clip's frames are its usable manifest rows (same dataset and `clip_id`) in
+`frame_index` order; the model reads N of them (`registry.SEQUENCE_FRAMES`), chosen as `media.frame_indices`
+samples a video, so a clip with fewer usable frames repeats some. `ClipData` trains through `fit.train_run` on
+one row per clip (the `random` protocol is refused); `predict_clip` answers for a video as training saw clips.
 """
 
 from __future__ import annotations
@@ -24,22 +20,15 @@ import tensorflow as tf
 from fer_utils.data.splits import Split, resolve_protocol
 from fer_utils.errors import InputError
 from fer_utils.faces.crops import CropSpec
-from fer_utils.registry import (
-    DEFAULT_DETECTOR,
-    FACE_DETECTORS,
-    PAPER_PROTOCOL,
-    SEQUENCE_FRAMES,
-    SEQUENCE_PROTOCOLS,
-)
+from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, PAPER_PROTOCOL, SEQUENCE_FRAMES, SEQUENCE_PROTOCOLS
 from fer_utils.storage.run_files import probability_columns
-from fer_utils.train.checks import check_sides
-from fer_utils.train.config import Feed, TrainConfig
+from fer_utils.train.config import Feed, TrainConfig, check_sides
 from fer_utils.train.pipeline import FaceData, Pipeline, _augmenter, _decoder, class_indices
 
 if TYPE_CHECKING:
     import keras
 
-    from fer_utils.faces.detectors import FaceDetector
+    from fer_utils.faces.crops import FaceDetector
 
 CLIP_IMAGES = "clip_images"  # a clip row's N chosen crops, in order, as a JSON list (CSV-safe)
 
@@ -157,7 +146,7 @@ def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) 
     """(the clip (frames, side, side, 1) float32, faces found, distinct frames read) of a video: `frames`
     frames sampled evenly as preprocessing samples, the largest face of each cropped as `spec` says; frames
     without a face are left out and the rest repeated in order (`frame_positions`)."""
-    from fer_utils.data.video import check_media, sample_frames
+    from fer_utils.data.media import check_media, sample_frames
     from fer_utils.faces.crops import largest_face_crop
 
     path = Path(path)
@@ -182,7 +171,7 @@ def predict_clip(
     """A sequence model's answer for a video, one row: `frames` (read), `faces` (found among them),
     `emotion`, and one probability column per class. The faces are cut as `spec` says (`RunFolder.crop_spec`;
     default: the default spec) and found by `detector` (default: the spec's), as `inference.Recognizer` does."""
-    from fer_utils.faces.detectors import make_detector
+    from fer_utils.faces.crops import make_detector
     from fer_utils.models.networks import check_classes
 
     shape = clip_shape(model)
@@ -195,11 +184,7 @@ def predict_clip(
     detector = make_detector(detector) if isinstance(detector, str) else detector
     clip, faces, read = clip_crops(path, shape[0], spec.served_with(detector.name), detector)
     probabilities = np.asarray(model.predict_on_batch(clip[None]))[0]
-    row = {
-        "source": Path(path).name,
-        "frames": read,  # the video's frames the answer read (a 2-frame video: 2, repeated to the model's N)
-        "faces": faces,
-        "emotion": classes[int(probabilities.argmax())],
-    }
+    # `frames`: the video's frames the answer read (a 2-frame video: 2, repeated to the model's N)
+    row = {"source": Path(path).name, "frames": read, "faces": faces, "emotion": classes[int(probabilities.argmax())]}
     row.update(zip(probability_columns(classes), map(float, probabilities)))
     return pd.DataFrame([row])

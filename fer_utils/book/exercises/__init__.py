@@ -2,9 +2,8 @@
 (`ch01` … `ch10`), the experiment exercises of chapters 4 to 10 (`experiment`) and the feedback machinery
 they share (`feedback`).
 
-A checker computes the expected answer itself from the real data it is given (nothing is hard-coded) and
-returns a `Feedback`; an unanswered exercise (`None`) is not an error, so a student notebook always runs
-to the end. `__all__` is every name a chapter's `exercises.check_…` can reach.
+A checker computes the expected answer from the real data it is given (nothing is hard-coded) and returns a
+`Feedback`; an unanswered exercise (`None`) is not an error, so a student notebook always runs to the end.
 """
 
 from fer_utils.book.exercises.ch01 import check_clip_count, check_ravdess_parser

@@ -39,14 +39,14 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
         got = run_student(parse, name)
         if type(got) is not dict:
             return Feedback(False, f"`{parse.__name__}({name!r})` returned {got!r}: return a dict of the fields.")
+        codes = name.split(".")[0].split("-")
         for field, position in RAVDESS_FIELDS.items():
-            value, code = getattr(row, field), name.split(".")[0].split("-")[position]
+            value, code = getattr(row, field), codes[position]
             expected = value.item() if isinstance(value, np.generic) else value
             where = f"the {ORDINALS[position]} field, {code!r}"
             if field not in got:
                 return Feedback(False, f"for {name} your dict has no `{field}` ({where}).")
             if not same_value(got[field], expected):
-                codes = name.split(".")[0].split("-")
                 misread = [i for i, other in enumerate(codes) if i != position and same_value(got[field], int(other))]
                 hint = "look the code up in RAVDESS_EMOTIONS" if field == "emotion" else f"an integer: int({code!r})"
                 if field != "emotion" and misread and not same_value(got[field], int(code)):
@@ -60,9 +60,8 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
 
 
 def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
-    """`clips` indexed again from the dataset folder its files lie in, and what differs ("" if nothing);
-    (None, why) when it cannot be (not an index, missing files, a layout indexed with options), so that a
-    checker never takes `clips` itself for the truth."""
+    """`clips` indexed again from its dataset folder, and what differs ("" if nothing), or (None, why) when it cannot
+    be (not an index, missing files, options): a checker never takes `clips` itself for the truth."""
     from fer_utils.data.indexing import index_dataset
     from fer_utils.errors import FerError
 

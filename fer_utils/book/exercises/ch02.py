@@ -44,7 +44,7 @@ def check_sample_indices(sample: Callable[[int, int], list[int]], clip_paths: Se
     differ by at most one frame), all frames when k ≥ n_frames. Checked on the frame counts of the real
     RAVDESS clip shipped with the package and of `clip_paths`, and on short clips."""
     from fer_utils.assets import ravdess_clip_path
-    from fer_utils.data.video import frame_count
+    from fer_utils.data.media import frame_count
 
     real = frame_count(ravdess_clip_path())
     counts = [real, *(frame_count(Path(p)) for p in clip_paths)]
@@ -69,7 +69,7 @@ def _inside_square(image: np.ndarray, box: object, size: int, margin: float) -> 
     """The reference answer of `check_crop_inside`: `square_region` shifted inside the image, gray, resized."""
     import cv2
 
-    from fer_utils.data.images import to_gray
+    from fer_utils.data.media import to_gray
     from fer_utils.faces.crops import square_region
 
     gray = to_gray(image)
@@ -89,9 +89,8 @@ def check_crop_inside(
     stay inside the image instead of repeating its edge pixels. Checked on a real RAVDESS still with the
     box `detector` finds, and on the same still cut so that the face touches the top-left corner."""
     from fer_utils.assets import still_paths
-    from fer_utils.data.images import read_image
-    from fer_utils.faces.crops import crop_face
-    from fer_utils.faces.detectors import Box
+    from fer_utils.data.media import read_image
+    from fer_utils.faces.crops import Box, crop_face
 
     still = read_image(still_paths()[0])
     box = detector.detect(still)[0]  # type: ignore[attr-defined]

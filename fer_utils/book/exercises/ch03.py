@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from fer_utils.book.exercises.feedback import Feedback, as_number, coding_exercise, run_student
 
 
-@dataclass(frozen=True)
-class _Count:
+class _Count(NamedTuple):
     """One real Keras layer the student's counting function is checked on: what it is, the arguments the
     function gets for it, and the parameters Keras counts (`layer.count_params()`)."""
 
@@ -25,9 +24,8 @@ def _check_counts(
     mistakes: list[tuple[str, Callable[..., float]]],
     explain: Callable[[_Count], str],
 ) -> Feedback | None:
-    """Call `function` on every count's arguments; None when it gives Keras's count on all of them, else the
-    feedback on the first that differs: the mistake of `mistakes` (a hint, and the count that mistake gives)
-    that explains every answer, else one that explains this answer, else how far off it is."""
+    """None when `function` gives Keras's count on every count's arguments, else feedback on the first that differs:
+    the mistake of `mistakes` (hint, formula) that explains every answer, else this one, else how far off it is."""
 
     def call(count: _Count) -> str:
         return f"`{function.__name__}({', '.join(map(str, count.args))})`"
@@ -116,10 +114,7 @@ def check_conv_params(conv_params: Callable[[int, int, int], object]) -> Feedbac
         ),
     ]
     wrong = _check_counts(
-        conv_params,
-        mistakes=mistakes,
-        counts=counts,
-        explain=lambda count: "kernel {0}×{0}, {1} → {2} channels".format(*count.args),
+        conv_params, counts, mistakes, lambda count: "kernel {0}×{0}, {1} → {2} channels".format(*count.args)
     )
     if wrong is not None:  # a Feedback is falsy when it fails: not `wrong or …`
         return wrong
@@ -266,10 +261,9 @@ def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
     48×48×1 with 7 classes."""
     import keras
 
-    not_the_papers = (keras.layers.InputLayer, keras.layers.Resizing)
-
     from fer_utils.models.networks import build_paper_cnn
 
+    not_the_papers = (keras.layers.InputLayer, keras.layers.Resizing)
     for num_classes, shape in ((8, (180, 180, 1)), (7, (48, 48, 1))):
         model = run_student(build, num_classes, shape)
         if type(model) is not keras.Sequential:

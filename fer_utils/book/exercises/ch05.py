@@ -89,6 +89,8 @@ def _penalty(model: object) -> float:
 
 def _l1_penalty_feedback(model: object, factor: float) -> Feedback | None:
     """What is wrong with the L1 penalty on `fc` (None when it is L1(`factor`) on fc's kernel only)."""
+    import keras
+
     fc = model.get_layer("fc")
     regularizer = getattr(fc, "kernel_regularizer", None)
     if regularizer is None:
@@ -107,7 +109,7 @@ def _l1_penalty_feedback(model: object, factor: float) -> Feedback | None:
         return Feedback(
             False, f"L1 factor {factor:g} expected, got {l1:g}: use the function's argument `l1`, not a constant."
         )
-    penalty, expected = _penalty(model), factor * float(np.abs(_as_numpy(fc.kernel)).sum())
+    penalty, expected = _penalty(model), factor * float(np.abs(keras.ops.convert_to_numpy(fc.kernel)).sum())
     if not math.isclose(penalty, expected, rel_tol=1e-4, abs_tol=1e-9):
         return Feedback(
             False,
@@ -115,10 +117,3 @@ def _l1_penalty_feedback(model: object, factor: float) -> Feedback | None:
             f"is {expected:.4g}: is another layer (or fc's bias, or an L2 term) penalised too?",
         )
     return None
-
-
-def _as_numpy(tensor: object) -> np.ndarray:
-    """A Keras variable or tensor as a NumPy array."""
-    import keras
-
-    return np.asarray(keras.ops.convert_to_numpy(tensor))

@@ -7,13 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fer_utils.book.exercises.feedback import (
-    Feedback,
-    as_number,
-    check_number,
-    coding_exercise,
-    run_student,
-)
+from fer_utils.book.exercises.feedback import Feedback, as_number, check_number, coding_exercise, run_student
 
 
 def check_param_ratio(answer: object, big: int, small: int) -> Feedback:

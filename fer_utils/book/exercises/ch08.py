@@ -16,7 +16,6 @@ INT8_MAX_MEAN_CHANGE = 0.03  # mean |Δ probability| allowed between an int8 mod
 
 def _int8_model_problem(interpreter: object) -> str | None:
     """What keeps a TFLite model from being full-integer int8 with int8 input and output (None: nothing)."""
-
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     inner = [d for d in interpreter.get_tensor_details() if d["index"] not in (inp["index"], out["index"])]
     kinds = {np.dtype(d["dtype"]).name for d in inner}
@@ -63,7 +62,6 @@ def check_int8_model(
 ) -> Feedback:
     """`to_int8(model, representative)` must return a full-integer TFLite model (int8 weights and
     activations, int8 input and output) whose probabilities on the real `crops` stay close to Keras's."""
-
     from fer_utils.deploy.tflite import tflite_interpreter, tflite_predict
 
     with _quiet():
@@ -100,7 +98,6 @@ def check_int8_model(
 def _occlusion_drops(model: object, image: object, class_index: int, patch: int, fill: float | None = None) -> object:
     """The drop of p(class_index) when each patch×patch square of `image` (H, W, 1) is covered with
     `fill` (default: the image's mean gray), as a (H // patch, W // patch) array: the expected answer."""
-
     image = np.asarray(image, np.float32)
     image = image.reshape((image.shape[0], image.shape[1], model.input_shape[-1]))
     rows, cols = image.shape[0] // patch, image.shape[1] // patch
@@ -119,7 +116,6 @@ def check_occlusion_map(
 ) -> Feedback:
     """`occlusion_map(model, image, class_index, patch)`: the drop of the class probability when each
     square is covered with the image's mean gray; compared with the drops computed here, and with Grad-CAM."""
-
     from fer_utils.evaluate.explain import grad_cam
 
     answer = np.asarray(run_student(occlusion_map, model, image, class_index, patch), dtype=np.float64)

@@ -1,9 +1,8 @@
 """The experiment exercises of chapters 4 to 10: change one setting of a baseline, train it over the same
 seeds, and answer from the results.
 
-The student hands over the runs as plain data (`experiment`), so the checker grades the student's own
-output: same seeds on both sides, only the asked setting changed, the mean change recomputed and read
-against the spread between seeds, plausible mistakes named (`_hints`).
+The checker grades the student's own runs, handed over as plain data (`experiment`): same seeds on both sides,
+only the asked setting changed, the mean change recomputed against the spread between seeds, mistakes named.
 """
 
 from __future__ import annotations
@@ -30,10 +29,8 @@ SETTINGS = tuple(field.name for field in fields(TrainConfig))
 
 
 def experiment(baseline: object, changed: object, answer: object) -> dict | None:
-    """The plain record the checker reads: each side's runs (settings and history) and the student's answer.
-
-    A side is one run or a list of runs, one per seed; a run is a `RunFolder` or a (`TrainConfig`, history)
-    pair. None while the experiment has not been run (unanswered, not wrong)."""
+    """The plain record the checker reads: each side's runs (one, or a list with one per seed; a run is a `RunFolder`
+    or a (`TrainConfig`, history) pair) and the student's answer; None while not run (unanswered, not wrong)."""
     if changed is None or answer is None:
         return None
     return {"baseline": _side_record(baseline), "changed": _side_record(changed), "answer": answer}
@@ -145,11 +142,6 @@ def _history_problem(runs: list[dict], name: str, measure: str) -> str | None:
     return None
 
 
-def _by_seed(runs: list[dict]) -> dict[int, pd.DataFrame]:
-    """Each run's history by its seed."""
-    return {run["config"]["seed"]: run["history"] for run in runs}
-
-
 def check_experiment(record: object, setting: str, measure: str, seeds: int = 2) -> Feedback:
     """The student changed one setting of the baseline (`setting`) and nothing else, trained both over the same
     seeds (at least `seeds`), and answered the mean change in a measured number (`measure`, one of MEASURES),
@@ -167,8 +159,8 @@ def check_experiment(record: object, setting: str, measure: str, seeds: int = 2)
     )
     if problem:
         return Feedback(False, problem)
-    before = {seed: measured(history, measure) for seed, history in _by_seed(base).items()}
-    after = {seed: measured(history, measure) for seed, history in _by_seed(mine).items()}
+    before = {run["config"]["seed"]: measured(run["history"], measure) for run in base}
+    after = {run["config"]["seed"]: measured(run["history"], measure) for run in mine}
     expected = mean(after.values()) - mean(before.values())
     what = MEASURES[measure]
     value = as_number(record["answer"])

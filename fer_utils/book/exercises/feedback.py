@@ -11,13 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# How a verdict reads as text (the cell's text/plain output): the mark, then the message.
-PASS_MARK = "✅ "
-
-
-FAIL_MARK = "❌ "
-
-
 # The message of every checker's verdict on an answer that is still the stub (None, NotImplementedError, `...`).
 UNANSWERED = "Not answered yet"
 
@@ -32,8 +25,8 @@ class Feedback:
     def __bool__(self) -> bool:
         return self.ok
 
-    def __repr__(self) -> str:
-        return (PASS_MARK if self.ok else FAIL_MARK) + self.message
+    def __repr__(self) -> str:  # the cell's text/plain output: the mark, then the message
+        return ("✅ " if self.ok else "❌ ") + self.message
 
     @property
     def unanswered(self) -> bool:
@@ -121,10 +114,8 @@ def foreign(value: object, trusted: tuple[str, ...]) -> bool:
 
 
 def untampered() -> Feedback:
-    """Whether the book's package in this kernel is still its own: no function or class of a `fer_utils`
-    module replaced by one the notebook made (a checker that reports success, a data function that hands
-    the checker a made-up index). Otter runs its tests in the student's kernel: this catches the patches
-    the grading tests have met, not a determined forger (the sandbox bounds what a notebook can reach)."""
+    """Whether no function or class of a `fer_utils` module in this kernel was replaced by one the notebook made
+    (Otter grades in the student's kernel): it catches known patches, not a determined forger (the sandbox does)."""
     import sys
     import sysconfig
     from pathlib import Path
