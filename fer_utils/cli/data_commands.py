@@ -7,8 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from fer_utils.cli.arg_types import non_negative_int, positive_int
 from fer_utils.data.folders import RAFDB_CLASSES
 from fer_utils.data.indexing import INDEXERS
@@ -142,6 +140,8 @@ def run_download(args: argparse.Namespace) -> int:
 def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
     """Download the selected CREMA-D clips, print the summary; exit 1 when any clip failed, 130 on Ctrl-C (the
     report written, the `.part` files kept)."""
+    import pandas as pd
+
     from fer_utils.data.download import DEFAULT_WORKERS, REPORT_FILE, download_cremad, report_summary
 
     try:
@@ -166,6 +166,8 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
 def set_aside_bad_names(index):
     """`index` (a `corpora.DatasetIndex`) with the files whose names are not valid UTF-8 (a CSV cannot hold
     them) moved to its rejected files, and every rejected path and reason made printable (`\\xNN`)."""
+    import pandas as pd
+
     from fer_utils.data.corpora import DatasetIndex
     from fer_utils.faces.preprocess import is_utf8, printable
 

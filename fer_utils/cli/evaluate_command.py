@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, fraction, non_negative_int
 from fer_utils.errors import InputError
@@ -131,6 +130,8 @@ def _option_names(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]
 def _cross_evaluate(args: argparse.Namespace) -> int:
     """`evaluate --model M --test-crops C`: the model scored on another crops folder (`crossdata`); printed,
     and written as JSON with --json."""
+    import pandas as pd
+
     from fer_utils.deploy.crossdata import evaluate_model_file
 
     if args.run is not None:
@@ -175,6 +176,8 @@ def clean_part(frames, probabilities, classes) -> tuple[dict | None, str | None]
 def _evaluate(args: argparse.Namespace) -> int:
     """Test metrics of a run (its saved test predictions) or of a model file (on a manifest's test split, or
     another folder with --test-crops), whole and on the clean part; printed, and as JSON with --json."""
+    import pandas as pd
+
     from fer_utils.evaluate.metrics import evaluate_predictions, per_class_report, predicted_labels
     from fer_utils.train.runs import RunFolder
 

@@ -397,8 +397,10 @@ def check_export_folder(folder: Path, run: Path, option: str = "--out") -> None:
     export's `classes.json` and `crop_spec.json` would replace any other folder's."""
     folder = Path(folder)
     entries = [p for p in folder.iterdir() if temporary_owner(p) is None] if folder.is_dir() else []
+    if not entries:  # a new or empty folder: nothing to read
+        return
     source = source_of(folder)
-    if not entries or source == run_id(run):
+    if source == run_id(run):
         return
     if source is not None:
         raise OutputError(

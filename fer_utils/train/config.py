@@ -13,8 +13,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from fer_utils.data.corpora import classes_in
 from fer_utils.errors import InputError
 from fer_utils.faces.crops import CROP_SPEC_FILE
@@ -38,9 +36,10 @@ from fer_utils.registry import (
     WILD_BN_MOMENTUM,
     WILD_MODEL,
 )
-from fer_utils.train.runs import RunFolder
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas and the run folder are imported where checked: `--help` stays light
+    import pandas as pd
+
     from fer_utils.data.splits import Split
     from fer_utils.faces.crops import CropSpec
 
@@ -371,6 +370,8 @@ def check_sides(split: Split) -> None:
 def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
     """InputError when the split leaves its train or test side empty, or a class out of training: the model
     could never predict it, so its test accuracy would mean nothing."""
+    import pandas as pd
+
     check_sides(split)
     missing = [name for name in classes if name not in set(split.train["emotion"])]
     if not missing:
@@ -398,6 +399,8 @@ def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> No
 
 def check_run_dir(run_dir: Path) -> None:
     """InputError if `run_dir` already holds files: a run is never written over another one."""
+    from fer_utils.train.runs import RunFolder
+
     folder = RunFolder(run_dir)
     if folder.path.exists() and not folder.path.is_dir():
         raise InputError(f"{run_dir} exists and is not a folder")
