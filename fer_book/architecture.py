@@ -1,7 +1,6 @@
 """ARCHITECTURE.md's module tables, written from the modules' own docstrings: a document that cannot go stale.
 
-`python -m fer_book architecture` writes, between two markers of ARCHITECTURE.md, one table per folder of
-FOLDERS (each module with its docstring's first paragraph); `--check` (run by the tests) exits 1 when stale.
+`python -m fer_book architecture` writes a table per folder of FOLDERS between two markers; `--check`: 1 if stale.
 """
 
 from __future__ import annotations
@@ -46,9 +45,8 @@ def folder_table(root: Path, folder: str) -> str:
     base = root / folder
     modules = sorted(p for p in base.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
     rows = [f"| `{p.name}` | {summary(p)} |" for p in modules]
-    return "\n".join(
-        [f"### `{folder}/`", "", summary(base / "__init__.py"), "", "| module | job |", "| --- | --- |", *rows]
-    )
+    heading = [f"### `{folder}/`", "", summary(base / "__init__.py"), "", "| module | job |", "| --- | --- |"]
+    return "\n".join([*heading, *rows])
 
 
 def write_tables(root: Path, check: bool = False) -> bool:

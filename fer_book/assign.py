@@ -1,9 +1,7 @@
 """`python -m fer_book assign --out DIR [--only NN …]`: each chapter as an otter-grader assignment.
 
-Each chapter with exercises becomes `DIR/<chapter>/<chapter>.ipynb`, an otter-grader 7 master notebook whose
-questions `exercise_N` are its `### Exercise N` sections (a stub ending with `exercises.check_…(answer, …)`,
-a solution cell tagged `solution` ending with the same call), each tested by the chapter's own checker;
-`otter assign` then writes `student/` and `autograder/<chapter>-autograder.zip` for `fer_book grade`.
+Each chapter's `### Exercise N` sections (a stub and a `solution` cell ending with one `exercises.check_…`
+call) become otter questions; `otter assign` writes `student/` and `autograder/<chapter>-autograder.zip`.
 """
 
 from __future__ import annotations
@@ -81,11 +79,9 @@ def exercise_cells(notebook: dict) -> dict[int, int]:
         if number is None or number in found:
             continue
         end = section_end(cells, index)
-        stub = next(
-            (j for j in range(index + 1, end) if cells[j]["cell_type"] == "code" and not is_solution(cells[j])), None
-        )
-        if stub is not None:
-            found[number] = stub
+        stubs = [j for j in range(index + 1, end) if cells[j]["cell_type"] == "code" and not is_solution(cells[j])]
+        if stubs:
+            found[number] = stubs[0]
     return found
 
 
@@ -202,8 +198,7 @@ def question_cells(exercise: Exercise, prompt: dict | None = None) -> list[dict]
 
 
 def assignment_config(name: str, root: Path) -> str:
-    """The master notebook's `# ASSIGNMENT CONFIG` cell: no run of the chapter, no PDFs, and the book's package
-    at its published version (as the Colab cell installs it) for the autograder's container."""
+    """The master notebook's `# ASSIGNMENT CONFIG` cell: no run, no PDFs, the package at its published version."""
     from fer_book.links import book_links
 
     config: dict = {"name": name}
@@ -273,8 +268,7 @@ def without_ids(path: Path) -> object:
 
 
 def make_way(folder: Path, made: Path, force: bool) -> None:
-    """Make way in `folder` for `made`: an earlier assignment with the same notebooks is replaced, an edited
-    one refused unless `force` (then kept as `<folder>.bak-<time>`), anything else refused."""
+    """Make way for `made`: replace the same assignment in `folder`, back up an edited one (`force`), else refuse."""
     if not folder.exists():
         return
     names = [Path(folder.name + ".ipynb"), Path("student") / (folder.name + ".ipynb")]
@@ -337,9 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the assignments, one per chapter")
     parser.add_argument("--only", nargs="+", metavar="NN", help="only the chapters whose name starts with NN")
     parser.add_argument(
-        "--force",
-        action="store_true",
-        help="replace an assignment in --out that differs from the chapter's (edited); it is kept as <name>.bak-<time>",
+        "--force", action="store_true", help="replace an edited assignment in --out (it is kept as <name>.bak-<time>)"
     )
     args = parser.parse_args(argv)
     try:

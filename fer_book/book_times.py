@@ -1,10 +1,7 @@
 """Record the notebook execution times of a `make book` run, with its calibration figure.
 
-    .venv/bin/python -m fer_book.book_times [--stage _build/stage] [--out benchmarks/results/book_times.json]
-
-Merges the stage's `execution_times.json`, `calibration.json` and each exercise solution's seconds into one
-record. The wall time is judged on the budget's machine, scaled by the calibrations' ratio (the notebooks'
-time is nearly all training); the projection on the slowest machine seen is for the grader's time limit.
+`python -m fer_book.book_times [--stage _build/stage] [--out FILE]` merges the stage's times, calibration and
+exercise seconds; the wall time is judged on the budget's machine.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 900  # notebooks must execute within 15 minutes on the budget's 2-core machine (the README's budget)
 BUDGET_IMAGES_PER_S = 500.0  # that machine's calibration (fer_book/calibrate.py)
-# The record of the last measured `make book` (per chapter seconds, wall time, calibration), in the repository.
 BOOK_TIMES_RECORD = Path("benchmarks") / "results" / "book_times.json"
 SLOW_IMAGES_PER_S = 165.0  # calibration of the slowest 2-core machine measured
 

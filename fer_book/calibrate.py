@@ -1,11 +1,7 @@
 """Calibration: how fast this machine trains the paper's CNN, so timings from different machines compare.
 
-    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python fer_book/calibrate.py [--out FILE] [--append]
-
-Times `--epochs` epochs of the paper's CNN at 96×96×1 on 512 random images (after a warm-up epoch) and records
-images/s with the CPU count and load. `make book` runs it before and after the notebooks (`--append` pools
-both): a 2-core machine here switches between about 195 and 300 images/s for minutes at a time, so one
-two-second measurement said 280 in one fresh clone and 424 in the next, with nearly the same notebook times.
+`make book` runs `fer_book/calibrate.py [--out FILE] [--append]` before and after the notebooks (`--append` pools
+both): a 2-core machine here switches between about 195 and 300 images/s for minutes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`python -m fer_book …`: the command line of the steps that make, check and grade the book.
 
-The handlers import papermill, Sphinx or TensorFlow only when they run, so `--help` is instant.
+Handlers import papermill, Sphinx or TensorFlow only when they run, so `--help` is instant.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from fer_book.execute import DEFAULT_TIMEOUT_S, GRADE_TIMEOUT_S
@@ -59,11 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--param DATASET=ravdess --param DATA_DIR=/data/ravdess (repeatable)",
     )
     execute.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        metavar="N",
-        help="chapters executed side by side (default 1; what they share is still made once)",
+        "--jobs", type=int, default=1, metavar="N", help="chapters run side by side (default 1; shared work made once)"
     )
     execute.set_defaults(handler=run_execute)
 
@@ -71,9 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--stage", type=Path, required=True, help="a folder written by `python -m fer_book execute`")
     build.add_argument("--out", type=Path, required=True, help="output folder; the site goes to OUT/html")
     build.add_argument(
-        "--demo-model",
-        type=Path,
-        help="the .keras model of the live demo page (default: the one a chapter published, else the reference run)",
+        "--demo-model", type=Path, help="the demo page's .keras model (default: a chapter's, else the reference run)"
     )
     build.add_argument("--demo-about", type=Path, help="JSON describing it: trained_on, accuracy, license")
     build.set_defaults(handler=run_build)
@@ -93,16 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", type=Path, help="folder of submitted notebooks (searched recursively)")
     grade.add_argument("--chapter", required=True, metavar="NN", help="the chapter they are, e.g. 01")
     grade.add_argument("--out", type=Path, required=True, help="grades CSV (the summary goes beside it)")
+    grade.add_argument("--autograder", type=Path, help="the chapter's autograder zip (default: made as `assign` does)")
     grade.add_argument(
-        "--autograder",
-        type=Path,
-        help="the chapter's otter autograder zip (default: made from the book's chapter, as `assign` does)",
-    )
-    grade.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=GRADE_TIMEOUT_S,
-        help=f"seconds allowed per notebook (default {GRADE_TIMEOUT_S})",
+        "--timeout", type=positive_seconds, default=GRADE_TIMEOUT_S, help="seconds per notebook (default %(default)s)"
     )
     grade.add_argument(
         "--unsafe-no-sandbox",
@@ -185,14 +173,10 @@ def run_grade(args: argparse.Namespace) -> int:
     from fer_book.grade_sheet import summary_path
 
     start = time.perf_counter()
+    isolation = Isolation.NONE if args.unsafe_no_sandbox else Isolation.BWRAP
+    progress = partial(print, file=sys.stderr, flush=True)
     grades, summary, kept = grade_folder(
-        args.submissions,
-        args.chapter,
-        args.out,
-        autograder=args.autograder,
-        timeout_s=args.timeout,
-        isolation=Isolation.NONE if args.unsafe_no_sandbox else Isolation.BWRAP,
-        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        args.submissions, args.chapter, args.out, args.autograder, args.timeout, isolation=isolation, progress=progress
     )
     for row in summary.itertuples():
         print(f"{row.submission:<32} {row.chapter:<28} {row.passed}/{row.total}")

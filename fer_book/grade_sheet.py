@@ -1,11 +1,7 @@
-"""The grade sheet of `fer_book grade`: the grades table (one row per submission and exercise) and its
-summary (`passed/total` per submission) beside it.
+"""The grade sheet of `fer_book grade`: the grades table (a row per submission and exercise) and its summary.
 
-Both files are written after every graded submission, together and atomically, formula-like cells guarded
-(`csv_safe`): a grader killed halfway loses no grade it finished. A rerun keeps the rows whose `fingerprint`
-(notebook bytes, checkers, chapter) still matches; `--out` is only replaced when it is this grader's own sheet
-(`check_own_sheet`); a teacher's added columns are kept, matched on the submission (and exercise), and so
-are a gone submission's rows beside them.
+Both are written atomically after every graded submission (`csv_safe`). A rerun keeps the rows whose
+`fingerprint` still matches, and a teacher's added columns, matched on the submission (and exercise).
 """
 
 from __future__ import annotations
@@ -23,8 +19,7 @@ from fer_utils.storage.atomic import atomic_files
 from fer_utils.storage.locking import folder_lock
 from fer_utils.storage.outputs import check_outputs
 
-# The columns of a grade sheet that grading reads back (a file whose header lacks one is no sheet of its own),
-# then the note that every run writes afresh.
+# The columns grading reads back (a file lacking one is no sheet of its own), then the note each run rewrites.
 GRADED_COLUMNS = ["student", "submission", "chapter", "exercise", "passed", "status", "message", "fingerprint"]
 GRADE_COLUMNS = [*GRADED_COLUMNS, "grader_note"]
 SUMMED_COLUMNS = ["student", "submission", "chapter", "passed", "total"]
@@ -33,20 +28,13 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # a CSV cell starting so is
 GUARD = "'"  # the prefix that neutralises a formula; a cell starting with it is guarded too, so that it reads back
 
 
-def summarize(grades: pd.DataFrame) -> pd.DataFrame:
-    """passed / total exercises per submission (with its student and chapter)."""
-    summary = grades.groupby(["student", "submission", "chapter"], sort=True)["passed"].agg(passed="sum", total="size")
-    return summary.reset_index()[SUMMED_COLUMNS]
-
-
 def summary_path(out: Path) -> Path:
     """Where the summary of `grades.csv` goes: `grades_summary.csv` beside it."""
     return out.with_name(f"{out.stem}_summary{out.suffix or '.csv'}")
 
 
 def check_grade_outputs(out: Path, reads: list[Path]) -> None:
-    """OutputError before any work when `--out` or its summary is a notebook, an input, a folder, or lies
-    where it cannot be written."""
+    """OutputError before any work when `--out` or its summary is a notebook, an input, a folder or unwritable."""
     if not Path(out).name:
         raise OutputError(f"--out {out} names no file; give e.g. grades.csv")
     outputs = {"--out": out, "--out's summary": summary_path(out)}
@@ -58,21 +46,15 @@ def check_grade_outputs(out: Path, reads: list[Path]) -> None:
     check_own_sheet("--out's summary", summary_path(out), SUMMED_COLUMNS)
 
 
-def header_of(path: Path) -> list[str] | None:
-    """The CSV file's column names ([] when it is empty), or None when it is no UTF-8 CSV text."""
-    try:
-        with Path(path).open(encoding="utf-8-sig", newline="") as fh:
-            return next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-
-
 def check_own_sheet(option: str, path: Path, columns: list[str]) -> None:
-    """OutputError when `path` holds a file that this grader did not write: a file that is not empty and
-    whose header lacks one of `columns` (a class roster, notes) is never replaced."""
+    """OutputError when `path` holds a non-empty file whose header lacks one of `columns` (a class roster)."""
     if not path.is_file() or path.stat().st_size == 0:
         return
-    header = header_of(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        header = None  # no UTF-8 CSV text
     if header is not None and set(columns) <= set(header):
         return
     found = "it is not CSV text" if header is None else f"its columns: {', '.join(header[:8]) or 'none'}"
@@ -83,8 +65,7 @@ def check_own_sheet(option: str, path: Path, columns: list[str]) -> None:
 
 
 def grade_sheet_lock(out: Path) -> AbstractContextManager[Path]:
-    """The lock one grader holds on `out` (`.<out>.lock` beside it): a second grader of the same sheet gets
-    OutputError instead of the two replacing each other's rows."""
+    """The lock one grader holds on `out` (`.<out>.lock` beside it): a second grader gets OutputError."""
     return folder_lock(Path(out).parent, f".{Path(out).name}.lock")
 
 
@@ -94,8 +75,7 @@ def guarded(column: pd.Series, keep: Collection[str]) -> bool:
 
 
 def csv_safe(table: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
-    """`table` with each text cell a spreadsheet would read as a formula, or starting with GUARD, prefixed
-    with GUARD, so that `csv_unsafe` gives back exactly what was written; `keep` columns as they are."""
+    """`table` with GUARD before each text cell starting like a formula or with GUARD (but in `keep`)."""
 
     def safe(value: object) -> object:
         return f"{GUARD}{value}" if isinstance(value, str) and value.startswith((*FORMULA_PREFIXES, GUARD)) else value
@@ -113,8 +93,7 @@ def csv_unsafe(table: pd.DataFrame, keep: Collection[str] = ()) -> pd.DataFrame:
 
 
 def write_tables(tables: dict[Path, pd.DataFrame], keep: Mapping[Path, Collection[str]] | None = None) -> None:
-    """Write each table as CSV, all or none (`atomic_files`): a failure (a full disk) leaves the previous
-    files whole and is an OutputError. The columns `keep[path]` (a teacher's) are written unguarded."""
+    """Write each table as CSV, all or none (OutputError, the previous files whole); `keep[path]` unguarded."""
     try:
         with atomic_files(list(tables)) as temporaries:
             for tmp, (path, table) in zip(temporaries, tables.items()):
@@ -127,8 +106,7 @@ def write_tables(tables: dict[Path, pd.DataFrame], keep: Mapping[Path, Collectio
 
 
 def read_sheet(path: Path, own: list[str]) -> pd.DataFrame:
-    """The table at `path` as text, in the file's column order (empty when there is none), `own` columns
-    unguarded; OutputError when it cannot be read back, rather than dropping it."""
+    """The table at `path` as text, `own` columns unguarded; OutputError when it cannot be read back."""
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame({column: pd.Series(dtype=object) for column in own})
     try:
@@ -142,8 +120,7 @@ def read_sheet(path: Path, own: list[str]) -> pd.DataFrame:
 
 
 def previous_grades(out: Path) -> pd.DataFrame:
-    """The rows of the grade sheet at `out`, `exercise` an int and `passed` a bool; OutputError naming
-    the first row that cannot be read back (a `passed` of `yes`), never a sheet silently dropped."""
+    """The rows of the grade sheet at `out` (`exercise` int, `passed` bool); OutputError naming a bad row."""
     table = read_sheet(Path(out), GRADED_COLUMNS)
     passed = table["passed"].str.lower().map({"true": True, "false": False})
     exercise = pd.to_numeric(table["exercise"], errors="coerce")
@@ -159,8 +136,7 @@ def previous_grades(out: Path) -> pd.DataFrame:
 
 
 def with_teachers_columns(table: pd.DataFrame, earlier: pd.DataFrame, keys: list[str], own: list[str]) -> pd.DataFrame:
-    """`table` (of the columns `own`) with the columns a teacher added to the `earlier` file, matched on
-    `keys` (empty where nothing matches), in that file's column order, the grader's new columns after."""
+    """`table` with the columns a teacher added to the `earlier` file, matched on `keys`, in that file's order."""
     extra = [column for column in earlier.columns if column not in own]
     if extra:
         added = earlier[[*keys, *extra]].drop_duplicates(keys)
@@ -177,8 +153,7 @@ def teachers_cells(earlier: pd.DataFrame, own: list[str]) -> list[str]:
 
 
 class GradeSheet:
-    """The grade sheet of one grading run: the rows kept from the sheet at `out` (same fingerprint, or
-    gone but beside a teacher's cell), the rows graded since, and this run's `notes` per submission."""
+    """One grading run's sheet: the rows kept from `out`, the rows graded since, and `notes` per submission."""
 
     def __init__(self, out: Path, fingerprints: dict[str, set[str]], notes: dict[str, str] | None = None) -> None:
         self.out = Path(out)
@@ -212,7 +187,8 @@ class GradeSheet:
 
     def summary(self) -> pd.DataFrame:
         """passed / total per submission, with its notes and a teacher's columns."""
-        summary = summarize(self.rows)
+        counts = self.rows.groupby(["student", "submission", "chapter"])["passed"].agg(passed="sum", total="size")
+        summary = counts.reset_index()
         summary = summary.assign(grader_note=summary["submission"].map(self.notes).fillna(""))
         return with_teachers_columns(summary, self.earlier_summary, ["submission"], SUMMARY_COLUMNS)
 

@@ -1,9 +1,7 @@
 """The book's links to its repository, generated from one place, `_config.yml`'s `repository`; the release check.
 
-`sync_repository` (`python -m fer_book links`) points the Colab badges, install cells and texts at
-`repository.url` and `.branch`; `release_problems` (`release --check`) lists each disagreement between the
-version's tag, `_config.yml`, the install cells and CHANGELOG.md. Files are read as text from the given
-root, so a copy can be checked too. The contract: CONTRACTS.md, "Repository links".
+`sync_repository` (`python -m fer_book links`) points badges, install cells and texts at `repository`;
+`release_problems` (`release --check`) lists where the files disagree. Contract: CONTRACTS.md.
 """
 
 from __future__ import annotations
@@ -17,8 +15,7 @@ from fer_book.toc import toc_notebooks
 from fer_utils.errors import BookError
 
 COLAB = "https://colab.research.google.com"
-# The install cell, folded to one line: in the HTML book (its code hidden behind a toggle that says what it
-# does, myst-nb's per-cell `code_prompt_show`) and on Colab (a form: its title shown, its code folded).
+# The install cell, folded to one line: in the HTML book (myst-nb's `code_prompt_show`) and on Colab (a form).
 INSTALL_PROMPT = "Install the book's package on Colab (does nothing elsewhere)"
 # Colab's form title, the cell's first line: shorter, so that the line fits the book's 88 columns.
 INSTALL_TITLE = "Install the book's package on Colab"
@@ -36,8 +33,7 @@ BADGE_SVG = (
     "dC1zaXplPSIxMSI+T3BlbjwvdGV4dD48dGV4dCB4PSI0MyIgeT0iMTQiIGZpbGw9IiMwMDAiIGZvbnQtZmFtaWx5PSJWZXJkYW5hLHNhbnMtc2VyaWYi"
     "IGZvbnQtc2l6ZT0iMTEiPmluIENvbGFiPC90ZXh0Pjwvc3ZnPg=="
 )
-# Links that are the book's own by definition; the repositories they name are "the book's" (a fork's
-# old address included), and only GitHub links to those are rewritten: links to other projects stay.
+# The book's own links: only GitHub links to the repositories these name are rewritten (others' stay).
 BOOK_SLUG = re.compile(
     r"(?:git\+https://github\.com/|colab\.research\.google\.com/github/)([\w.-]+/[\w.-]+?)(?:@|/blob/)"
     r"|Homepage\s*=\s*\"https://github\.com/([\w.-]+/[\w.-]+)\""
@@ -74,8 +70,7 @@ class BookLinks(NamedTuple):
         return f'<a href="{self.colab_url(notebook)}"><img src="{BADGE_SVG}" {BADGE_ALT} width="117" height="20"/></a>'
 
     def install_cell(self) -> list[str]:
-        """The source lines of each chapter's second cell: on Colab only, install the package at the book's
-        ref. Its first line, Colab's form title, folds the code there; `INSTALL_METADATA` folds it in the book."""
+        """The source lines of each chapter's second cell: on Colab only, install the package at the book's ref."""
         return [
             f'# @title {INSTALL_TITLE} {{ display-mode: "form" }}\n',
             'if "google.colab" in str(get_ipython()):\n',
@@ -103,8 +98,7 @@ def book_slugs(text: str) -> set[str]:
 
 
 def sync_notebook(nb: dict, notebook: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> dict:
-    """The notebook JSON with its badge line (first cell), install cell (second) and markdown cells' links
-    made from `links` (a link's own branch is kept); a source given as one string is read as its lines."""
+    """The notebook JSON with its badge line (first cell), install cell (second) and markdown links from `links`."""
     for cell in nb["cells"]:
         if isinstance(cell["source"], str):
             cell["source"] = cell["source"].splitlines(keepends=True)
@@ -129,8 +123,7 @@ def notebook_text(nb: dict) -> str:
 
 
 def sync_text(text: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> str:
-    """`text` (README, pyproject, a page) with its install specs, Colab links and GitHub links to the book's
-    repositories (`old_slugs` and those its own book links name) pointed at `links`."""
+    """`text` with its install specs, Colab and GitHub links to the book's repositories pointed at `links`."""
     slugs = (set(old_slugs) | book_slugs(text)) - {links.slug}
     text = INSTALL_SPEC.sub(links.install_spec, text)
     text = COLAB_PREFIX.sub(f"{COLAB}/github/{links.slug}/blob/{links.ref}/", text)
@@ -144,8 +137,7 @@ LINKED_TEXT_GLOBS = (*LINKED_TEXT_FILES, "book/*.md")
 
 
 def sync_repository(root: Path, check: bool = False) -> list[str]:
-    """Point every link of the repository (or a stage) at its `_config.yml`'s repository, or with `check` change
-    nothing; the files that disagreed."""
+    """Point every link of `root` at its `_config.yml`'s repository (`check`: change nothing); what disagreed."""
     links = book_links(root / "_config.yml")
     texts = sorted({p for pattern in LINKED_TEXT_GLOBS for p in root.glob(pattern)})
     paths = [*(root / notebook for notebook in toc_notebooks(root)), *texts]

@@ -1,7 +1,6 @@
 """Text written between two markers of a document by a `fer_book` step, and the command line such a step has.
 
-Used by `architecture` and `teaching`; `marker_command`'s exit codes: 0 written or current, 1 stale under
-`--check`, 2 a document or a chapter that cannot be written.
+`marker_command` exits 0 when written or current, 1 when stale under `--check`, 2 when it cannot write.
 """
 
 from __future__ import annotations
@@ -40,8 +39,7 @@ def marker_command(
     stale: str,
     root: Path | None = None,
 ) -> int:
-    """The command line `prog` of a step that writes `what` with `write(root, check)`; `stale` is `--check`'s
-    message (`--root` defaults to `root`, else here)."""
+    """The command line `prog` of a step that writes `what` with `write(root, check)`; `stale`: `--check`'s."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if the tables are stale")
     parser.add_argument("--root", type=Path, default=root or Path.cwd(), help="the repository (default: here)")

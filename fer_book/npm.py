@@ -1,8 +1,7 @@
 """Pinned packages from the npm registry, checked against the registry's sha512 and vendored into the book.
 
-The HTML book serves every script, WebAssembly file and model it uses itself: no CDN at page load.
-Each tarball is fetched once per cache (`$FER_CACHE/npm/`) and refused unless it matches the pinned
-`dist.integrity` (`npm view NAME@VERSION dist.integrity`).
+The HTML book serves every script, WebAssembly file and model itself: no CDN. Each tarball is fetched once
+per cache (`$FER_CACHE/npm/`) and refused unless it matches `npm view NAME@VERSION dist.integrity`.
 """
 
 from __future__ import annotations
@@ -117,8 +116,7 @@ def vendor_files(
     wanted: Callable[[PurePosixPath], bool],
     place: Callable[[PurePosixPath], PurePosixPath] = lambda inner: PurePosixPath(inner.name),
 ) -> list[Path]:
-    """Extract into `target` the package's files whose path inside `package/` is `wanted`, each at
-    `place(path)` (default: flat, by file name); the written paths, BookError when none matched."""
+    """Extract the package's `wanted` files into `target` at `place(path)`; BookError when none matched."""
     written = []
     with tarfile.open(fileobj=io.BytesIO(npm_tarball(package, cache)), mode="r:gz") as archive:
         for member in archive.getmembers():

@@ -1,9 +1,7 @@
 """A chapter's prose, measured on the executed notebook: words, sentences, and numbers typed by hand.
 
-The MyST Markdown is read with myst-parser's own parser. `problems` lists what `make test` refuses: too many
-words or too long sentences, a result typed instead of glued, a glue name no cell glued, prose printed by
-code, a warning that the run does not bear out the text, a directive read as text. `python -m fer_book prose
---stage _build/stage` prints each chapter's measures and problems, and exits 1 on any.
+The MyST Markdown is read with myst-parser's own parser; `problems` lists what `make test` refuses.
+`python -m fer_book prose --stage _build/stage` prints each chapter's measures and problems (exit 1 on any).
 """
 
 from __future__ import annotations
@@ -48,8 +46,7 @@ def _parser() -> object:
 
 
 def paragraphs(source: str) -> list:
-    """The inline tokens of a markdown cell's paragraphs and list items, a directive's body (an aside) included
-    without its options; code, math, headings, tables and HTML blocks are not prose."""
+    """The inline tokens of a markdown cell's paragraphs and list items, a directive's body included."""
     tokens, found = _parser().parse(source), []
     for before, token in zip([None, *tokens], tokens):
         directive = token.info.startswith("{") and not token.info.startswith(("{code", "{math"))
@@ -103,8 +100,7 @@ def stats(nb: Mapping) -> Stats:
 
 
 def typed_decimals(markdown: str, figures: Mapping[str, Cited] = CITED) -> list[str]:
-    """The decimals typed into `markdown` that are not a cited figure named with its source in the same
-    paragraph: a result stated in the text must be glued from the run."""
+    """The decimals typed into `markdown` that are no cited figure stated with its source: results are glued."""
     found = []
     for token in paragraphs(markdown):
         paragraph = GLUE.sub("N", NOT_PROSE.sub(" ", token.content))
@@ -123,22 +119,15 @@ def typed_decimals(markdown: str, figures: Mapping[str, Cited] = CITED) -> list[
 
 
 def unglued(nb: Mapping) -> list[str]:
-    """The glued names the markdown cells state (a format spec after ':' left out) that no code cell glued
-    (myst-nb's `scrapbook` metadata)."""
-    glued = {
-        out["metadata"]["scrapbook"]["name"]
-        for cell in nb["cells"]
-        if cell["cell_type"] == "code"
-        for out in cell.get("outputs", [])
-        if "scrapbook" in out.get("metadata", {})
-    }
+    """The glued names the markdown cells state that no code cell glued (myst-nb's `scrapbook` metadata)."""
+    outputs = [out for cell in nb["cells"] if cell["cell_type"] == "code" for out in cell.get("outputs", [])]
+    glued = {out["metadata"]["scrapbook"]["name"] for out in outputs if "scrapbook" in out.get("metadata", {})}
     stated = {m.group(1).split("::")[-1].split(":")[0] for source in markdown_cells(nb) for m in GLUE.finditer(source)}
     return sorted(stated - glued)
 
 
 def code_prose(nb: Mapping) -> list[str]:
-    """Code cells whose output is prose in Markdown (fenced code left out), as "cell N: first words"; an
-    exercise's solution cell is left out: its output is the checker's verdict to a student, not the book's text."""
+    """Code cells (solutions left out) whose output is prose in Markdown, as "cell N: first words"."""
     found = []
     for index, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "code" or is_solution(cell):
@@ -163,8 +152,7 @@ def warnings_shown(nb: Mapping) -> list[str]:
 
 
 def broken_directives(nb: Mapping) -> list[str]:
-    """Markdown lines that open a directive but that myst-parser does not read as one (e.g. a backtick in a
-    backtick fence's title: the aside renders as a paragraph), as "cell N: the line"."""
+    """Markdown lines that open a directive myst-parser does not read as one, as "cell N: the line"."""
     found = []
     for index, cell in enumerate(nb["cells"]):
         if cell["cell_type"] != "markdown":
@@ -172,9 +160,8 @@ def broken_directives(nb: Mapping) -> list[str]:
         source = cell_source(cell)
         fences = [t.map for t in _parser().parse(source) if t.type in ("fence", "colon_fence") and t.map]
         for number, line in enumerate(source.splitlines()):
-            opened = any(start == number and DIRECTIVE_OPENING.match(line) for start, _ in fences)
-            inside = any(start < number < end for start, end in fences)
-            if DIRECTIVE_OPENING.match(line) and not opened and not inside:
+            in_fence = any(start <= number < end for start, end in fences)  # opening it, or inside it
+            if DIRECTIVE_OPENING.match(line) and not in_fence:
                 found.append(f"cell {index}: {line.strip()}")
     return found
 

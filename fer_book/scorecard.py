@@ -1,11 +1,7 @@
 """The paper's claims, scored: the book's appendix page, written at build time from the executed chapters.
 
-Each claim of the paper and its two related works (`CLAIMS`, from `scorecard_claims.toml` beside this module)
-names the figure quoted (`fer_utils.book.cited`), the executed chapters' values that measure it (a `Source`),
-the protocol, and the rule (`RULES`) that makes the verdict: reproduced, not reproduced, or not testable here (an
-accuracy on other data than the claim's is no reproduction, and the page shows no number of it), or else the
-reason it cannot be tested. `write_scorecard(stage)` writes the verdicts into the staged `book/scorecard.md`;
-a value its chapter did not record fails the build (BookError naming the claim, the chapter and the key).
+Each claim (`CLAIMS`, from `scorecard_claims.toml`) names its quoted figure, the chapters' values that measure
+it (a `Source`) and the rule (`RULES`) giving its verdict; a value its chapter did not record fails the build.
 """
 
 from __future__ import annotations
@@ -42,8 +38,7 @@ MARKERS = (
     "<!-- end of the scorecard -->",
 )
 VERDICTS = ("reproduced", "not reproduced", "not testable here")
-# An accuracy or F1 on the claim's own dataset reproduces the paper's figure when the book's mean over seeds is
-# at most this far below it (in accuracy, 0..1): the book's runs differ in budget and details the paper omits.
+# How far below the paper's accuracy or F1 the book's mean may be (0..1): its runs differ in budget and details.
 ACCURACY_MARGIN = 0.05
 # The book's readers pass these names to run a chapter on real data (fer_utils.book.artifacts.Dataset).
 DATASET_NAMES = {"ravdess": "RAVDESS", "savee": "SAVEE", "mead": "MEAD"}
@@ -53,8 +48,7 @@ DATASET_NAMES = {"ravdess": "RAVDESS", "savee": "SAVEE", "mead": "MEAD"}
 
 
 class Reading(NamedTuple):
-    """A value an executed chapter recorded: its number (the mean, over seeds), the numbers behind it, the text it
-    stated (`counted`: the text counts its runs) and a checked claim's (op, threshold), as the chapter checks it."""
+    """A value a chapter recorded: mean, numbers, text (`counted`: it counts runs), checked (op, threshold)."""
 
     number: float
     values: tuple[float, ...]
@@ -70,8 +64,7 @@ class Reading(NamedTuple):
 
 @dataclass(frozen=True)
 class Source:
-    """Where a measured value is recorded: the chapter, and its `key` in words (the class's KEY, of its fields);
-    a subclass's `read(nb)` gives the value as the executed chapter `nb` recorded it, or None."""
+    """Where a measured value is recorded: the chapter and its `key` in words; `read(nb)` gives it, or None."""
 
     chapter: str
     KEY = ""
@@ -83,8 +76,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Glued(Source):
-    """A value the chapter glued (`fer.glue(name, value)`): its numbers' mean, or the one at `index` (a
-    Difference glues [diff, spread]), and the text it states."""
+    """A value the chapter glued: its numbers' mean, or the one at `index`, and the text it states."""
 
     name: str
     index: int | None = None
@@ -123,8 +115,7 @@ class Lesson(Source):
 
 @dataclass(frozen=True)
 class TableCell(Source):
-    """A cell of a table the chapter printed (a DataFrame): the column `column` of the row whose `row_column`
-    is `row`."""
+    """A cell of a table the chapter printed: the column `column` of the row whose `row_column` is `row`."""
 
     column: str
     row_column: str
@@ -145,8 +136,7 @@ class TableCell(Source):
 
 @dataclass(frozen=True)
 class Benchmark(Source):
-    """The count of a benchmark record's `runs` whose `where` equals `value` and whose `flag` is true, for a
-    claim no chapter measures; `chapter` is the one that states the result, linked as the run."""
+    """How many of a benchmark record's runs with `where` = `value` have `flag` true (no chapter measures it)."""
 
     record: str
     where: str
@@ -170,8 +160,7 @@ def outputs(nb: Mapping) -> list[dict]:
 
 
 def printed_tables(nb: Mapping) -> list[list[list[str]]]:
-    """Every table the notebook's outputs show as HTML: its header row first (a DataFrame's index column has
-    an empty header), then its rows, each as cell texts."""
+    """Every HTML table of the notebook's outputs as rows of cell texts, its header row first."""
     from bs4 import BeautifulSoup
 
     found = []
@@ -187,8 +176,7 @@ def printed_tables(nb: Mapping) -> list[list[list[str]]]:
 
 @dataclass(frozen=True)
 class Run:
-    """An executed chapter: its notebook, title, the dataset it ran on (`label`: the chapters' name for it, None
-    for a dataset the book does not know) and the parameters papermill gave it."""
+    """An executed chapter: notebook, title, dataset (`label`: None if unknown) and papermill's parameters."""
 
     chapter: str
     notebook: dict
@@ -229,13 +217,11 @@ def read_run(stage: Path, chapter: str) -> Run | None:
     return Run(chapter, nb, title_of(nb).lstrip("# ").strip(), dataset, label, parameters)
 
 
-# --- verdict rules: each takes a claim's readings, its quoted figure, the run and the rule's fields in the claims
-# file, and gives the rule in words and the verdict ------------------------------------------------------------
+# --- verdict rules: (readings, quoted figure, run, the rule's fields) -> (the rule in words, the verdict) -------
 
 
 class Verdict(NamedTuple):
-    """A claim's verdict (one of VERDICTS) and why, in words; not `comparable` when the run measured other data
-    than the claim's, and its number is not shown."""
+    """A claim's verdict (one of VERDICTS) and why; not `comparable` (its number not shown) on other data."""
 
     verdict: str
     why: str
@@ -275,8 +261,7 @@ def rounded_ratio(got: Got, figure: Cited, run: Run, numerator: str, denominator
 def score_on_data(
     got: Got, figure: Cited, run: Run, reading: str, dataset: str, margin: float = ACCURACY_MARGIN
 ) -> Judged:
-    """A score the paper reports on `dataset`: comparable only on a run of the chapter on that dataset, then
-    reproduced when the book's mean is at least the paper's figure (%) less `margin`."""
+    """A score on `dataset`, comparable only there: reproduced when the mean is at least figure (%) - `margin`."""
     name, floor = DATASET_NAMES[dataset], number(figure) / 100 - margin
     words = f"on {name} only; reproduced when the mean is at least {floor:.2f} (the paper's {figure.text} % less {margin:.2f})"
     if run.dataset != dataset:
@@ -291,8 +276,7 @@ def score_on_data(
 
 
 def lesson_holds(got: Got, figure: Cited, run: Run, names: Sequence[str]) -> Judged:
-    """Reproduced when every one of the chapter's checked claims `names` holds on its recorded number, against
-    the threshold the chapter checks it with (its `fer.check_claims` record)."""
+    """Reproduced when each of the chapter's checked claims `names` holds as the chapter checks it."""
     checks = [(name, got[name].number, got[name].checked) for name in names]
     failed = [f"{name} = {v:.3g}, not {checked_as(*c)}" for name, v, c in checks if not holds(v, *c)]
     held = [f"{name} = {v:.3g} ({checked_as(*c)})" for name, v, c in checks]
@@ -301,8 +285,7 @@ def lesson_holds(got: Got, figure: Cited, run: Run, names: Sequence[str]) -> Jud
 
 
 def faster_than(got: Got, figure: Cited, run: Run, reading: str, tie: float = 0.05) -> Judged:
-    """Reproduced when the speed ratio `reading` (a baseline's time over this path's) is above 1 + tie (the tie
-    of fer_utils.book.glue.Speed: within it, "about as fast")."""
+    """Reproduced when the speed ratio `reading` (baseline time / this path's) is above 1 + tie (glue.Speed's)."""
     ratio = got[reading].number
     ok = ratio > 1 + tie
     why = f"ratio {ratio:.2f} {'>' if ok else '≤'} {1 + tie:.2f}"
@@ -312,8 +295,7 @@ def faster_than(got: Got, figure: Cited, run: Run, reading: str, tie: float = 0.
 def keeps_accuracy(
     got: Got, figure: Cited, run: Run, reading: str, baseline: str, chance: str, margin: float = 0.02
 ) -> Judged:
-    """Reproduced when the accuracy `reading` (after a change) is at most `margin` below `baseline` (before it);
-    not testable when `baseline` is at chance (`chance`), where there is no accuracy to keep."""
+    """Reproduced when `reading` is at most `margin` below `baseline`; not testable at `chance`."""
     words = (
         f"reproduced when the accuracy after it is at most {margin:.2f} below the accuracy before it; not testable "
         "when the accuracy before it is at chance"
@@ -328,9 +310,7 @@ def keeps_accuracy(
 
 
 def against_spread(got: Got, figure: Cited, run: Run, reading: str, beyond: str, rises: bool = False) -> Judged:
-    """The difference `reading` (means over seeds) against the spread: `beyond` (a lesson value: |difference|,
-    or the difference, − the larger std) is above 0 when it exceeds it. Reproduced when the difference stays
-    within the spread; with `rises` (a change in test accuracy, with − without), when it is a rise beyond it."""
+    """Reproduced when the difference `reading` is within the spread, or with `rises` a rise beyond it."""
     change, over = got[reading].number, got[beyond].number
     ok = change > 0 and over > 0 if rises else over <= 0
     why = f"{'test accuracy ' if rises else ''}{change:+.3f}, {'beyond' if over > 0 else 'within'} the spread"
@@ -354,8 +334,7 @@ RULES |= {rule.__name__: rule for rule in (keeps_accuracy, against_spread, most_
 
 @dataclass(frozen=True)
 class ScoredClaim:
-    """One claim, a [[claim]] row of CLAIMS_FILE (its header says what each field holds); `rule` is a function
-    of RULES with the row's fields for it."""
+    """One claim, a [[claim]] row of CLAIMS_FILE; `rule` is a function of RULES with the row's fields."""
 
     name: str
     by: str
@@ -391,7 +370,7 @@ def made(kind: Callable, values: Mapping, where: str) -> Any:
 
 
 def source_of(table: Mapping, where: str) -> Source:
-    """The source a `sources.<name>` table gives: its first key names its kind (SOURCES) and gives its first field."""
+    """The source a `sources.<name>` table gives: its first key names its kind (SOURCES) and first field."""
     kind = next(iter(table), None)
     if kind not in SOURCES:
         raise BookError(f"{where}: a source's first key names its kind, one of {', '.join(SOURCES)}; not {kind!r}")
@@ -409,8 +388,7 @@ def rule_of(table: Mapping, where: str) -> Callable:
 
 
 def claims_from(data: Mapping, origin: str = CLAIMS_FILE.name) -> tuple[ScoredClaim, ...]:
-    """The claims of a data file's [[claim]] rows (`data`, as tomllib reads it); BookError naming the row for a
-    kind, a field unknown or missing, or a row that gives neither or both of a figure's and a verdict's ways."""
+    """The claims of the [[claim]] rows of `data` (tomllib's); BookError naming a row that is not one."""
     claims = []
     for number, given in enumerate(data.get("claim", []), start=1):
         row, where = dict(given), f"{origin}: claim {repr(given['name']) if 'name' in given else f'#{number}'}"
@@ -439,8 +417,7 @@ CLAIMS = claims_from(tomllib.loads(CLAIMS_FILE.read_text(encoding="utf-8")))
 
 
 class Score(NamedTuple):
-    """A claim scored on a stage: its verdict, the readings, the run (None for a claim with no sources) and the
-    rule as the page states it ("" for a claim not testable)."""
+    """A claim scored on a stage: verdict, readings, run (None without sources) and the rule in words."""
 
     claim: ScoredClaim
     verdict: Verdict
@@ -450,8 +427,7 @@ class Score(NamedTuple):
 
 
 def score_claim(claim: ScoredClaim, runs: Mapping[str, Run | None]) -> Score:
-    """The claim scored on the executed chapters `runs` (by chapter); BookError when its run is missing or
-    recorded no value the claim reads."""
+    """The claim scored on the executed chapters `runs`; BookError when a run or a value it reads is missing."""
     readings = {}
     for name, source in claim.sources.items():
         run = runs.get(source.chapter)
@@ -486,8 +462,7 @@ def cell(text: str) -> str:
 
 
 def measured_words(score: Score) -> str:
-    """What the book measured for the claim, short, with a link to the run that made it; a run on other data
-    than the claim's shows no number, only which data it used."""
+    """What the book measured, with a link to the run; on other data than the claim's, which data, no number."""
     run = score.run
     if run is None:
         return "—"
@@ -521,8 +496,7 @@ def note_words(score: Score) -> str:
 
 
 def page_table(scores: Sequence[Score]) -> str:
-    """The scorecard: a summary line, one short row per claim (claim, quoted figure, measured values, verdict)
-    and, below the table, one numbered note per row with its rule, data, protocol and keys."""
+    """The scorecard: a summary line, one short row per claim and one numbered note per row below the table."""
     summary = ", ".join(f"{sum(s.verdict.verdict == verdict for s in scores)} {verdict}" for verdict in VERDICTS)
     rows = ["| # | claim | quoted | what the book measured | verdict |", "| --- | --- | --- | --- | --- |"]
     notes = []
@@ -546,8 +520,7 @@ def page_table(scores: Sequence[Score]) -> str:
 
 
 def write_scorecard(stage: Path, claims: Sequence[ScoredClaim] = CLAIMS, page: Path | None = None) -> list[Score]:
-    """Score every claim on the stage's executed chapters and write the table into the staged page (or `page`),
-    between MARKERS; BookError when a claim's value is missing or the page lacks its markers."""
+    """Score every claim on the stage and write the table between the MARKERS of the staged page (or `page`)."""
     scores = score_stage(stage, claims)
     page = page or stage / PAGE
     if not page.is_file():

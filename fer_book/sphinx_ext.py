@@ -1,6 +1,4 @@
-"""The book's Sphinx extension (listed in `_config.yml`): each page's scripts without repeats or
-unused bundles. Sphinx imports it from the checkout (`fer_book.build.sphinx_environment`).
-"""
+"""The book's Sphinx extension (listed in `_config.yml`): each page's scripts without repeats or unused bundles."""
 
 from __future__ import annotations
 
@@ -10,9 +8,7 @@ WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
 
 def page_scripts(scripts: list, body: str) -> list:
-    """`scripts` without repeats (first kept, order unchanged), without the widgets bundle on a page with no
-    widget, and without the MathJax bundle Jupyter Book adds to every page (the one without `defer` or `async`;
-    Sphinx's math extension loads its own on pages with equations)."""
+    """`scripts` without repeats, an unused widgets bundle, or Jupyter Book's MathJax (without `defer`/`async`)."""
     seen, kept = set(), []
     for script in scripts:
         name = str(getattr(script, "filename", script) or "")  # inline scripts come as None or ""
@@ -28,8 +24,7 @@ def page_scripts(scripts: list, body: str) -> list:
 
 
 def dedupe_page_scripts(app: object, pagename: str, templatename: str, context: dict, doctree: object) -> None:
-    """Drop the page's unwanted <script> entries (`page_scripts`): with Sphinx 7.4, sphinx-thebe and myst-nb
-    register some twice, and a repeated inline `const THEBE_JS_URL = …` is a JavaScript SyntaxError."""
+    """Drop the page's unwanted <script> entries: a repeated inline `const THEBE_JS_URL` is a SyntaxError."""
     if "script_files" in context:
         context["script_files"][:] = page_scripts(list(context["script_files"]), context.get("body", ""))
 

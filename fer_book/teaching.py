@@ -1,7 +1,6 @@
 """The teacher's page's tables and each chapter's run time, written from the chapters and the book's time record.
 
-`python -m fer_book teaching` writes between markers book/teaching.md's exercise list and session plans, and
-each chapter's run time in its "Time to learn"; `--check` (run by the tests) exits 1 when anything differs.
+`python -m fer_book teaching` writes them between markers (run times in "Time to learn"); `--check` exits 1 if stale.
 """
 
 from __future__ import annotations
@@ -33,8 +32,7 @@ PLAN_MARKERS = (
     "<!-- session plans: written by `python -m fer_book teaching` from the book's time record; do not edit -->",
     "<!-- end of the session plans -->",
 )
-# The rubric: a number worked out from the chapter's data is worth 1 point, a function written and checked on
-# the chapter's real inputs 2 (it takes longer, and its checker tries the plausible wrong answers).
+# The rubric: a number or table is worth 1 point, a function 2 (it takes longer), an experiment 3.
 POINTS = {"a number or a table": 1, "a function": 2, "an experiment": 3}
 # The session plans: how many sessions, and which chapters (by number) each covers.
 PLANS: dict[int, tuple[tuple[int, ...], ...]] = {
@@ -67,15 +65,11 @@ def sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=[.?!])\s+(?=[A-Z`*(])", flat) if s]
 
 
-def first_sentence(text: str) -> str:
-    """The first sentence of `text` on one line."""
-    return next(iter(sentences(text)), "")
-
-
 def task_sentence(text: str) -> str:
     """The sentence of an exercise that sets the task (`Write …`, `Compute …`, a question), else its first."""
     found = sentences(text)
-    return next((s for s in found if re.match(r"(Write|Compute|Build)\b", s) or s.endswith("?")), first_sentence(text))
+    tasks = [s for s in found if re.match(r"(Write|Compute|Build)\b", s) or s.endswith("?")]
+    return (tasks or found or [""])[0]
 
 
 def exercise_rows(root: Path) -> list[ExerciseRow]:
@@ -96,10 +90,9 @@ def exercise_rows(root: Path) -> list[ExerciseRow]:
                 raise BookError(f"{path}: exercise {number} calls no checker of fer_utils.book.exercises")
             name = called.group(1)
             function = "raise NotImplementedError" in stub or re.search(r"^def \w", stub, re.MULTILINE)
-            kind = (
-                "an experiment" if name == "check_experiment" else "a function" if function else "a number or a table"
-            )
-            checks = first_sentence(inspect.getdoc(getattr(exercises, name)) or "")
+            kind = "a function" if function else "a number or a table"
+            kind = "an experiment" if name == "check_experiment" else kind
+            checks = (sentences(inspect.getdoc(getattr(exercises, name)) or "") or [""])[0]
             seconds = record.get(path.name, {}).get(str(number))
             rows.append(ExerciseRow(title_of(notebook).lstrip("# "), number, asks, name, checks, kind, seconds))
     return rows
@@ -185,8 +178,7 @@ def write_run_times(root: Path, check: bool = False) -> bool:
 
 
 def write_tables(root: Path, check: bool = False) -> bool:
-    """Write both tables into book/teaching.md and the chapters' run times (or only compare, `check`); whether
-    everything was up to date."""
+    """Write the tables and run times (or only compare, `check`); whether everything was up to date."""
     path = root / PAGE
     text = path.read_text(encoding="utf-8")
     new = between(text, EXERCISE_MARKERS, exercise_table(exercise_rows(root)), path)

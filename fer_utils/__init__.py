@@ -1,13 +1,8 @@
 """fer_utils: the helper package behind the executable book on lightweight facial emotion recognition.
 
-The book rebuilds Ding, Tang & Lu, "Investigation on Light-Weight Deep Learning Model for Emotion
-Recognition Using Facial Expressions" (IEEE TENCON 2023); its chapters show and run this package's code
-(`fer.show`, through `fer_utils.book.kit`). Importing it is cheap: TensorFlow, dlib and OpenCV are imported
-by the modules that need them.
-
-Supported Pythons follow the pinned wheels (requirements.txt, pyproject.toml's `requires-python`):
-tensorflow-cpu 2.20 has none for 3.14, SciPy 1.16 and Pillow 13 need 3.11 or later. This module uses no
-newer syntax, so that `python -m fer_utils` on an older Python can say so (`python_problem`)."""
+The book rebuilds Ding, Tang & Lu, "Investigation on Light-Weight Deep Learning Model for Emotion Recognition Using
+Facial Expressions" (IEEE TENCON 2023). Importing it is cheap: TensorFlow, dlib and OpenCV load where needed. No
+newer syntax here, so that `python -m fer_utils` on an older Python can say so (`python_problem`)."""
 
 __version__ = "0.2.0"
 __all__ = ["SUPPORTED_PYTHONS", "__version__", "python_problem"]

@@ -1,5 +1,4 @@
-"""`python -m fer_utils`: the command line (see fer_utils.cli), after checking the Python it runs on and that
-the environment is installed."""
+"""`python -m fer_utils`: the command line, after checking the Python it runs on and that the environment is there."""
 
 import sys
 

@@ -1,10 +1,8 @@
 """Ctrl-C and SIGTERM recorded instead of raised, for the loops that wait on a pool of workers.
 
-Python's own KeyboardInterrupt can land inside `concurrent.futures` while a future's lock is held, and the run then
-hangs at exit (tests/test_preprocess.py reproduces it); under `stop_on_signals` the signals only set an event, which
-the caller checks between waits. Under `raise_on_signals` (a command that may stop anywhere) both raise `Stopped`,
-so the CLI exits 128 + the signal after the cleanup, and SIGTERM is won back from TensorFlow's preemption notifier
-(multi-worker), which only logs it."""
+A KeyboardInterrupt landing inside `concurrent.futures` while a future's lock is held hangs the run at exit
+(tests/test_preprocess.py); `stop_on_signals` only sets an event the caller checks between waits. `raise_on_signals`
+raises `Stopped` (exit 128 + the signal), also winning SIGTERM back from TensorFlow's preemption notifier."""
 
 from __future__ import annotations
 
@@ -44,9 +42,8 @@ def raise_on_signals() -> Iterator[None]:
 
 @contextmanager
 def stop_on_signals(stop: threading.Event | None = None) -> Iterator[threading.Event]:
-    """While the block runs, Ctrl-C and SIGTERM set `stop` (a new event when None), which this yields, instead
-    of raising KeyboardInterrupt (`signal_of` says which); the previous handlers come back after. Outside the
-    main thread, where no handler can be set, signals are left alone."""
+    """While the block runs, Ctrl-C and SIGTERM set the yielded `stop` (new when None; `signal_of` says which)
+    instead of raising; the previous handlers come back after. Outside the main thread signals are left alone."""
     stop = threading.Event() if stop is None else stop
 
     def record(signum: int, frame: object) -> None:

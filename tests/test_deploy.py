@@ -138,6 +138,19 @@ def test_magnitude_pruning_zeroes_the_smallest_weights(trained) -> None:
     assert kept[kept > 0].min() >= original[kept == 0].max()
 
 
+def test_magnitude_pruning_prunes_the_fraction_asked_when_weights_tie() -> None:
+    """Weights of equal magnitude (a kernel initialised to a constant, or coarsely quantized) must not all fall
+    at the quantile threshold: 0.5 of a kernel of ones is half of it, not all of it."""
+    import keras
+
+    from fer_utils.deploy.tflite import prune_magnitude, sparsity_of
+
+    inputs = keras.Input((8,))
+    model = keras.Model(inputs, keras.layers.Dense(4, kernel_initializer="ones", name="fc")(inputs))
+    for sparsity in (0.25, 0.5):
+        assert sparsity_of(prune_magnitude(model, sparsity)) == sparsity
+
+
 def test_pruning_mask_keeps_the_pruned_weights_at_zero_while_fine_tuning(trained) -> None:
     """Chapter 8 names `PruningMask` for fine-tuning a pruned network: one epoch of training with it keeps
     every pruned weight at zero while the others learn; without it the same epoch revives most of them."""

@@ -133,6 +133,25 @@ def test_the_plausible_wrong_answers_are_named(runs: dict) -> None:
     assert "dropout on" in verdict(float(keras_gap), "gap")
 
 
+def test_a_history_indexed_by_epoch_number_is_read_by_position(runs: dict) -> None:
+    """A student's history may be numbered by epoch from 1 (read with `index_col`): the best-epoch mistake is
+    still named, as for the package's own histories (numbered from 0)."""
+
+    def best_first(run: object) -> pd.DataFrame:
+        """The run's history with its lowest validation loss moved to the first epoch."""
+        history = run.history().copy()
+        history.loc[0, "val_loss"] = history["val_loss"].min() - 0.5
+        return history
+
+    histories = [best_first(run) for run in runs["rate"]]
+    base = np.mean([run.history()["val_loss"].min() for run in runs["baseline"]])
+    answer = float(np.mean([h["val_loss"].min() for h in histories]) - base)
+    for index in (range(len(histories[0])), range(1, len(histories[0]) + 1)):
+        mine = [pair(run, history=h.set_axis(index)) for run, h in zip(runs["rate"], histories)]
+        verdict = check(runs, mine, answer, measure="val_loss")
+        assert not verdict.ok and "best epochs" in verdict.message, (index, verdict.message)
+
+
 def test_both_sides_need_the_same_seeds_at_least_two(runs: dict) -> None:
     base, rate, answer = runs["baseline"], runs["rate"], change(runs, "rate")
     one = exercises.check_experiment(exercises.experiment(base[0], rate[0], answer), "learning_rate", "val_accuracy")

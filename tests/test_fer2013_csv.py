@@ -93,6 +93,17 @@ def test_a_pixel_value_above_255_is_a_rejected_row_not_indexed(good: Path, value
     assert "pixel value 300 is above 255" in ragged.rejected["reason"].iloc[-1]
 
 
+@pytest.mark.parametrize("value", ["\u0663\u0660\u0660", "\u00b2"])
+def test_a_pixel_value_in_other_digits_is_a_rejected_row(good: Path, value: str) -> None:
+    """Arabic-Indic `٣٠٠` (300) passed the check (`str.isdigit`) and read back wrapped to 44; a superscript `²`
+    passed it too."""
+    index = index_fer2013_csv(with_lines(good, "3," + FACE.replace("128", value, 1) + ",Training"))
+    assert len(index.clips) == ROWS
+    assert index.rejected["reason"].tolist() == [
+        f"pixel value {value!r} is not a whole number (pixel values are whole numbers from 0 to 255)"
+    ]
+
+
 def test_a_zip_named_csv_is_a_clear_error_not_binary_text(good: Path, tmp_path: Path) -> None:
     """Kaggle's download is a zip: named .csv, its header error printed binary bytes."""
     archive = tmp_path / "fer2013.csv"

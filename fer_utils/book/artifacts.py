@@ -1,11 +1,7 @@
 """Cached, on-demand artefacts a chapter needs from an earlier one: the sample, the crops, trained runs.
 
-Every notebook runs on its own, in any order: it reuses what `make book` or an earlier chapter built, else
-builds it atomically into the cache (`default_cache`) under a key of its inputs. A run's key (`run_key`): its
-config, data digest, model JSON, the source of the functions passed (a chapter's copy of the package's code
-shares its runs) and a digest of the whole package (coarse but correct). A helper a chapter defines but does
-not pass reaches the key only through the model's JSON.
-"""
+Every notebook runs on its own, in any order: it reuses what `make book` or an earlier chapter built, else builds
+it atomically into the cache (`default_cache`) under a key of all its inputs (`run_key`: coarse but correct)."""
 
 from __future__ import annotations
 
@@ -40,7 +36,6 @@ GENERATED_SIDE = 96  # the side they are shipped at
 FACE_CROP_SIDES: dict[str, int] = {GENERATED_DATASET: GENERATED_SIDE, "fer2013": 48}
 SAMPLE_MARKER = ".complete"
 
-
 # A dataset of clips that 6 frames per clip would leave below this many frames is sampled more densely.
 # On 24 real MEAD clips (3 people x 8 emotions), 6 frames per clip stayed at chance in 3 of 3 seeds
 # (0.149 +/- 0.020, chance 0.125); every 4th frame (about 25 per clip) reached 0.867 (random split).
@@ -49,8 +44,7 @@ MAX_FRAMES_PER_CLIP = 25
 
 
 def frames_per_clip(clips: int) -> int:
-    """Frames to take per clip: the paper's 6, or more for a small dataset, to reach about
-    MIN_DATASET_FRAMES frames (at most MAX_FRAMES_PER_CLIP per clip)."""
+    """Frames per clip: the paper's 6, or up to MAX_FRAMES_PER_CLIP to reach about MIN_DATASET_FRAMES in all."""
     wanted = -(-MIN_DATASET_FRAMES // max(clips, 1))  # ceiling division
     return min(MAX_FRAMES_PER_CLIP, max(PAPER_FRAMES, wanted))
 
@@ -63,8 +57,7 @@ def default_cache() -> Path:
 
 def cache_key(spec: dict) -> str:
     """A short stable hash of a JSON-able specification (the name of its cache folder)."""
-    text = json.dumps(spec, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def artefact_lock(target: Path) -> Path:
@@ -83,14 +76,11 @@ def writable(folder: Path) -> bool:
 
 
 def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
-    """Return `target`, built once if missing by `build(tmp)` (it makes `tmp`, renamed into place when done);
-    a concurrent caller waits on the lock. An unwritable cache (a grader's read-only sandbox) builds in /tmp."""
+    """`target`, built once by `build(tmp)` under a lock, renamed into place; a read-only cache builds in /tmp."""
+    if not target.is_dir() and not writable(target.parent):
+        target = Path(tempfile.gettempdir()) / "fer-scratch-cache" / target.parent.name / target.name
     if target.is_dir():
         return target
-    if not writable(target.parent):
-        target = Path(tempfile.gettempdir()) / "fer-scratch-cache" / target.parent.name / target.name
-        if target.is_dir():
-            return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with wait_lock(artefact_lock(target)):
         if target.is_dir():
@@ -118,8 +108,7 @@ def ensure_sample(cache: Path | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The data a chapter reads (its DATASET and DATA_DIR): the synthetic sample (`"sample"`), the shipped generated
-    faces (`"diffusionfer"`), or a real dataset's indexer (`indexing.INDEXERS`) with its folder `data_dir`."""
+    """The data a chapter reads (DATASET, DATA_DIR): `"sample"`, `"diffusionfer"` or an indexer with `data_dir`."""
 
     name: str = SAMPLE_DATASET
     data_dir: Path | None = None
@@ -140,8 +129,7 @@ class Dataset:
         return f"{self.name} ({self.data_dir.name})" if self.data_dir else self.name
 
     def source(self, cache: Path | None = None) -> tuple[str, Path]:
-        """(indexer name, root folder): the sample (RAVDESS-named clips), the shipped generated faces (a
-        folder of classes), or the real dataset's folder."""
+        """(indexer name, root folder) of the sample, the shipped generated faces or the real dataset."""
         if self.name == SAMPLE_DATASET:
             return "ravdess", ensure_sample(cache)
         if self.name == GENERATED_DATASET:
@@ -151,15 +139,13 @@ class Dataset:
         return self.name, self.data_dir
 
     def index(self, cache: Path | None = None, **index_options: object):
-        """The clip index (CONTRACTS.md); `index_options` go to the indexer (e.g. `subject_pattern` for
-        a folder of classes, `modalities` for RAVDESS)."""
+        """The clip index (CONTRACTS.md); `index_options` go to the indexer (e.g. `subject_pattern`, `modalities`)."""
         from fer_utils.data.indexing import index_dataset
 
         return index_dataset(*self.source(cache), **index_options)
 
     def crop_spec(self, detector: str | None = None, size: int | None = None) -> CropSpec:
-        """How this dataset's faces are cut: with `detector` and `size` when given, else with no detector at
-        their own side for datasets of face crops (`FACE_CROP_SIDES`), the default spec for the others."""
+        """How this dataset's faces are cut: by default with no detector at their own side for face crops."""
         crops_side = FACE_CROP_SIDES.get(self.name)
         detector = detector or (NO_DETECTOR if crops_side else None)
         return spec_with(detector=detector, side=size or crops_side)
@@ -175,10 +161,7 @@ class Dataset:
         spec: CropSpec | None = None,
         **index_options: object,
     ) -> Path:
-        """The cached crops folder: faces cut by `crop` (an edited copy of `crop_face` gets crops of its own) as
-        `spec`, else `crop_spec(detector, size)`, says; `frames` defaults to the paper's 6 (one for face crops,
-        more for a small dataset of clips: `frames_per_clip`). Complete exactly when `manifest.csv` exists
-        (written last); an interrupted run resumes where it stopped."""
+        """The cached crops folder, faces cut by `crop` as `spec` (or `crop_spec`) says; an interrupted one resumes."""
         from fer_utils.data.manifest import MANIFEST_NAME
 
         if spec is not None and (detector or size):
@@ -196,14 +179,9 @@ class Dataset:
                     f"paper's {PAPER_FRAMES}, so that the runs have about {MIN_DATASET_FRAMES} frames to learn from"
                 )
         frames = frames or (1 if whole_images else PAPER_FRAMES)
-        _, root = self.source(cache)
-        key = {
-            "dataset": self.name,
-            "root": str(root),
-            "frames": frames,
-            "crop_spec": spec.to_dict(),
-            **({"index": index_options} if index_options else {}),
-        }
+        key = {"dataset": self.name, "root": str(self.source(cache)[1]), "frames": frames, "crop_spec": spec.to_dict()}
+        if index_options:
+            key["index"] = index_options
         crop = edited_crop(crop)
         if crop is not None:
             key["crop"] = source(crop)
@@ -229,8 +207,7 @@ def edited_crop(crop: Callable | None) -> Callable | None:
 
 
 def source(function: Callable) -> str:
-    """The source of `function`, part of a cache key; an InputError naming it when Python has none (a built-in,
-    a callable object, a function typed at an interactive prompt)."""
+    """The source of `function`, part of a cache key; an InputError naming it when Python has none (a built-in)."""
     try:
         return inspect.getsource(function).strip()
     except (OSError, TypeError) as problem:
@@ -251,8 +228,7 @@ def package_digest() -> str:
 
 
 def model_json(build: Callable, config: TrainConfig, classes: int) -> str:
-    """The JSON of the network `build` makes for `config` and `classes`, its layers named by their order of
-    appearance (Keras numbers the names it makes up, `dense_3`, by how many it made before in the process)."""
+    """The JSON of `build`'s network, layers named by order of appearance (Keras's made-up names count per process)."""
     from fer_utils.train.fit import model_options
 
     model = build(num_classes=classes, input_shape=(*config.image_size, 1), **model_options(config, build))
@@ -281,11 +257,10 @@ def run_key(build: Callable | None, data: FaceData, config: TrainConfig, fit: Ca
 
     build = build or MODEL_BUILDERS[config.model]
     frames = data.frames()
-    functions = (build, fit or fit_model, data.split, data.pipeline)
     spec = {
         **asdict(config),
         "data": [str(data.crops.resolve()), hashlib.sha256(frames.to_csv(index=False).encode()).hexdigest()],
-        "code": [package_digest(), *(source(function) for function in functions)],
+        "code": [package_digest(), *map(source, (build, fit or fit_model, data.split, data.pipeline))],
         "model": model_json(build, config, len(classes_in(frames))),
     }
     return cache_key(spec)
@@ -299,8 +274,7 @@ def train(
     fit: Callable | None = None,
     cache: Path | None = None,
 ) -> RunFolder:
-    """The finished run of `build`'s network (None: the registry's for `config.model`) on `data`, compiled and
-    fitted by `fit` (default `fit_model`), trained once by `train_run` and cached under `run_key`."""
+    """The finished run of `build`'s network (None: the registry's) on `data`, cached under `run_key`."""
     from fer_utils.train.fit import train_run
 
     target = (cache or default_cache()) / "runs" / run_key(build, data, config, fit)

@@ -1,9 +1,5 @@
-"""What a chapter says about its data, and the checks it runs before it starts.
-
-A chapter runs on any dataset (`DATASET`/`DATA_DIR`), so its sentences name the data (`Dataset.label`).
-`check_frames` and the `clamp_*` helpers adapt a default to the data with a note, or stop with an `InputError`
-naming the parameter to change; `train_variants` runs an experiment over seeds, `summarize` reports it.
-"""
+"""What a chapter says about its data, the checks it runs before it starts (a default adapted to any dataset
+with a note, or an `InputError` naming the parameter to change), and its experiments over seeds."""
 
 from __future__ import annotations
 
@@ -38,24 +34,21 @@ def describe_frames(frames: pd.DataFrame) -> str:
 def index_table(indexes: Mapping[str, object]) -> pd.DataFrame:
     """One row per named clip index (`data.corpora.DatasetIndex`): its files, subjects, emotions and rejected files."""
     return pd.DataFrame(
-        [
-            {
-                "set": name,
-                "files": len(index.clips),
-                "subjects": index.clips["subject"].nunique(),
-                "emotions": ", ".join(sorted(index.clips["emotion"].unique())),
-                "rejected": len(index.rejected),
-            }
-            for name, index in indexes.items()
-        ]
+        {
+            "set": name,
+            "files": len(index.clips),
+            "subjects": index.clips["subject"].nunique(),
+            "emotions": ", ".join(sorted(index.clips["emotion"].unique())),
+            "rejected": len(index.rejected),
+        }
+        for name, index in indexes.items()
     )
 
 
 def check_frames(
     frames: pd.DataFrame, protocols: Sequence[str | None] = ("random",), *, what: str = "this chapter"
 ) -> None:
-    """Stop with an InputError, before any training, when `frames` cannot be split by `protocols`: 2 emotions,
-    and for a clip or subject split (not random, the dataset's own or None) groups for train, validation, test."""
+    """Stop with an InputError, before any training, when `frames` lacks 2 emotions or the groups `protocols` split."""
     if frames.empty:
         raise InputError(
             f"{what} found no usable face crops: check DATASET and DATA_DIR, and the "
@@ -82,8 +75,7 @@ def check_frames(
 
 
 def clamp_subjects(frames: pd.DataFrame, wanted: int | None) -> list[str] | None:
-    """The first `wanted` subjects (sorted), or None for all; a `wanted` larger than the data takes
-    all of them and says so."""
+    """The first `wanted` subjects (sorted), or None for all; more than the data has takes all, with a note."""
     available = sorted(frames["subject"].unique())
     if wanted is None:
         return None
@@ -152,9 +144,7 @@ def summarize(
     pairs: Sequence[tuple[str, str]] | None = None,
     ci: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """An experiment's runs (e.g. `train_variants`) summed up: one row per group of `by` (`metrics` as `mean_std`,
-    with `ci` their 95 % interval, `seeds`, `collapsed runs`), and a `difference_note` per metric of `compare`
-    (metric: its words) and pair `(a, b)` of first-`by` values (default: every later group against the first)."""
+    """Per group of `by`, `metrics` as `mean_std` (`ci`: 95 % CI), and a `difference_note` per metric and pair."""
     keys = [by] if isinstance(by, str) else list(by)
     rows = []
     for values, group in runs.groupby(keys, sort=False):
@@ -181,8 +171,7 @@ def summarize(
 
 
 def runs_stopped_by_the_cap(runs: pd.DataFrame, patience: int) -> int:
-    """How many runs ended at their epoch cap, not by early stopping: fewer than `patience` epochs after
-    their `best epoch`, they were still improving, or still waiting, when the cap stopped them."""
+    """How many runs the epoch cap stopped, not early stopping (fewer than `patience` epochs after their best)."""
     return int((runs["epochs"] - runs["best epoch"] < patience).sum())
 
 
@@ -190,8 +179,7 @@ NO_SPREAD = "(one run: no spread)"
 
 
 def mean_std(values: Sequence[float], *, alone: str = NO_SPREAD) -> str:
-    """`mean ± std` over seeds or folds (ddof=1), missing values left out and counted, a lone value followed by
-    `alone` (a table that states its runs once passes ""); counts (whole numbers) show one decimal, scores three."""
+    """`mean ± std` (ddof=1), missing values counted, a lone value followed by `alone`; counts show one decimal."""
     array = np.asarray(values, dtype=float)
     missing = int(np.isnan(array).sum())
     array = array[~np.isnan(array)]
@@ -206,8 +194,7 @@ def mean_std(values: Sequence[float], *, alone: str = NO_SPREAD) -> str:
 
 
 def runs_note(runs: pd.DataFrame, by: str) -> str:
-    """How many runs each group of `by` holds (one row per run), said once above a table whose cells leave
-    it out (`mean_std(..., alone="")`): "runs per model: paper-cnn 3, peer 1 (one run: no spread)"."""
+    """How many runs each group of `by` holds, said once above a table whose cells leave it out (`alone=""`)."""
     counts = runs.groupby(by, sort=False).size()
     return f"runs per {by}: " + ", ".join(
         f"{name} {count}{' ' + NO_SPREAD if count == 1 else ''}" for name, count in counts.items()
@@ -233,21 +220,18 @@ def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b:
 
 
 def seed_spread(*groups: Sequence[float]) -> float:
-    """The largest sample standard deviation (ddof=1) of `groups` (one metric over seeds): the spread a
-    difference between them must exceed to be shown; a group of one value (one run, a baseline) has none."""
+    """The largest sample std (ddof=1) of `groups`: the spread a difference must exceed; a lone value has none."""
     return max((float(np.std(np.asarray(g, dtype=float), ddof=1)) for g in groups if len(g) > 1), default=0.0)
 
 
 def beyond_spread(a: Sequence[float], b: Sequence[float]) -> float:
-    """How far mean(a) exceeds mean(b) beyond the spread over seeds (`seed_spread`), the number behind
-    `difference_note`'s verdict: positive when a is higher by more; `b` may be one value, e.g. a baseline."""
+    """How far mean(a) exceeds mean(b) beyond `seed_spread` (`difference_note`'s verdict); `b` may be one value."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(a.mean() - b.mean() - seed_spread(a, b))
 
 
 def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """The `level` confidence interval of the mean of `values` (Student's t, sample std): how far the
-    mean over a handful of seeds or folds can be trusted."""
+    """The `level` confidence interval of the mean of `values` (Student's t, sample std; NaN for one value)."""
     from scipy import stats
 
     array = np.asarray(values, dtype=float)
@@ -264,16 +248,14 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> str:
 
 
 def guessing_ceiling(chance: float, frames: int, level: float = 0.95) -> float:
-    """The top of the `level` range of accuracies that guessing at `chance` reaches on `frames` faces
-    (normal approximation of the binomial): an accuracy below it is not above chance on this many faces."""
+    """Top of the `level` range of accuracies that guessing at `chance` reaches on `frames` faces (binomial, normal)."""
     from scipy import stats
 
     return float(chance + stats.norm.ppf(0.5 + level / 2) * np.sqrt(chance * (1 - chance) / frames))
 
 
 def faces_scored(run: RunFolder, group: str = "subject") -> pd.DataFrame:
-    """One row per test face of `run`: its `group` (the person, by default) and whether the run got it
-    `correct`, as `bootstrap_interval` reads them."""
+    """One row per test face of `run`: its `group` (the person, by default) and whether the run got it `correct`."""
     table, probabilities, classes = run.test_predictions()
     right = np.asarray(classes)[probabilities.argmax(axis=1)] == table["emotion"].to_numpy()
     return pd.DataFrame({"group": table[group].astype(str).to_numpy(), "correct": right})
@@ -282,18 +264,14 @@ def faces_scored(run: RunFolder, group: str = "subject") -> pd.DataFrame:
 def bootstrap_interval(
     runs: Sequence[pd.DataFrame], level: float = 0.95, draws: int = 2000, seed: int = 0
 ) -> tuple[float, float]:
-    """The `level` interval of the mean test accuracy over runs (`faces_scored` tables), resampling runs and their
-    test groups (people): unlike `confidence_interval`, it includes the test set's own noise (large on a few dozen)."""
+    """The `level` interval of the mean test accuracy over runs, resampling runs and their test groups (people)."""
     if not runs:
         raise ValueError("bootstrap_interval needs at least one run's test faces")
     rng = np.random.default_rng(seed)
     groups = [t.groupby("group")["correct"].agg(["sum", "count"]).to_numpy(dtype=float) for t in runs]
     means = np.empty(draws)
     for d in range(draws):
-        accuracies = []
-        for k in rng.integers(len(groups), size=len(groups)):
-            right, faces = groups[k][rng.integers(len(groups[k]), size=len(groups[k]))].sum(axis=0)
-            accuracies.append(right / faces)
-        means[d] = np.mean(accuracies)
+        drawn = [groups[k] for k in rng.integers(len(groups), size=len(groups))]  # runs, then each one's groups
+        means[d] = np.mean([np.divide(*g[rng.integers(len(g), size=len(g))].sum(axis=0)) for g in drawn])
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)

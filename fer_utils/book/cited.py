@@ -1,9 +1,7 @@
 """The figures the book quotes from others, each with its source.
 
-A chapter's results are glued from its run (`glue`); the only numbers typed into its prose are quoted figures
-(the paper's, a library's default, a measurement in `benchmarks/`), listed here with the words their paragraph
-must hold, so that `fer_book.prose` can tell them from a result typed by hand.
-"""
+The only numbers typed into a chapter's prose (its results are glued) are quoted figures, listed here with the
+words their paragraph must hold, so that `fer_book.prose` can tell them from a result typed by hand."""
 
 from __future__ import annotations
 
@@ -13,8 +11,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Cited:
-    """A figure quoted from `source`, written as `text`; `near` (a regular expression, case-insensitive)
-    must match in the same paragraph, the words that tell the reader whose figure it is."""
+    """A figure quoted from `source`, written as `text`; `near` (a regex) must match in its paragraph: whose it is."""
 
     text: str
     source: str

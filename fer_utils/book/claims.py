@@ -1,11 +1,7 @@
 """The claims a chapter's text makes about its run, checked on that run in one hidden cell.
 
-    fer.check_claims("05_regularization", {"baseline_gap": (gap, ">=", 0.15)}, strict=DATA_DIR is None)
-
-On the book's own data (`strict`) a claim that does not hold is an AssertionError, so the book never prints
-a text its run contradicts; on a reader's data it is said in one line. The numbers and thresholds go into the
-output's metadata (`LESSON_KEY`) for `fer_book.scorecard` and `benchmarks/lesson_robustness.py`.
-"""
+On the book's own data (`strict`) a claim that does not hold is an AssertionError, so the book never prints a text
+its run contradicts; on a reader's data it is said in one line. The output's metadata records them (`LESSON_KEY`)."""
 
 from __future__ import annotations
 
@@ -18,8 +14,7 @@ LESSON_KEY = "fer_lesson"
 
 COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}
-# A strict claim ("> 0") must clear its threshold by more than float32 rounding: two equal accuracies can
-# differ by about 1e-8 once subtracted, and that tie is not the claimed difference.
+# A strict claim ("> 0") must clear its threshold by more than float32 rounding (equal accuracies differ by ~1e-8).
 STRICT_MARGIN = {">": 1e-6, "<": -1e-6}
 
 
@@ -41,8 +36,7 @@ def checked_as(op: str, threshold: float) -> str:
 
 
 def check_claims(chapter: str, claims: Mapping[str, tuple[float, str, float]], strict: bool = True) -> None:
-    """Check `claims` (name → (measured value, op, threshold)) and record them in the output's metadata; one
-    that does not hold raises AssertionError when `strict` (the book's own data), else is said in a line."""
+    """Check and record `claims` (name → (value, op, threshold)); one that does not hold raises when `strict`."""
     from IPython.display import display
 
     for name, (_, op, _) in claims.items():

@@ -1,9 +1,7 @@
 """What each chapter checks on Colab after installing the package, when its first import loads the kit.
 
-Colab's commonest failure: `pip install` brings a numpy other than the one the kernel imported, and
-later imports fail confusingly until the runtime restarts. The check also says whether TensorFlow
-sees a GPU; outside Colab it does nothing.
-"""
+Colab's commonest failure: `pip install` brings a numpy other than the one the kernel imported, and later imports
+fail confusingly until the runtime restarts. The check also says whether TensorFlow sees a GPU."""
 
 from __future__ import annotations
 
@@ -11,7 +9,6 @@ import importlib.metadata
 import sys
 from dataclasses import dataclass, field
 
-COLAB_MODULE = "google.colab"
 RESTART_ADVICE = "Restart the session (Runtime → Restart session), then run the notebook again from the top."
 
 
@@ -31,8 +28,7 @@ class RuntimeReport:
 
 
 def runtime_report() -> RuntimeReport:
-    """Check numpy first, the version loaded in this process against the one installed on disk (TensorFlow
-    cannot be imported safely after numpy changed), then the GPUs TensorFlow sees."""
+    """Check numpy first, loaded against installed (TensorFlow cannot import safely over a changed one), then GPUs."""
     loaded = getattr(sys.modules.get("numpy"), "__version__", None)
     try:
         installed = importlib.metadata.version("numpy")
@@ -54,7 +50,7 @@ def runtime_report() -> RuntimeReport:
 
 def check_runtime() -> RuntimeReport | None:
     """On Colab (its `google.colab` module is loaded): print the report and return it; elsewhere None, silently."""
-    if COLAB_MODULE not in sys.modules:
+    if "google.colab" not in sys.modules:
         return None
     report = runtime_report()
     print(report.message, flush=True)
@@ -62,8 +58,7 @@ def check_runtime() -> RuntimeReport | None:
 
 
 def require_fresh_runtime() -> None:
-    """On Colab: `check_runtime`, then stop with an ImportError that says to restart when pip replaced the
-    numpy the kernel had loaded (whatever imports TensorFlow next would fail in confusing ways)."""
+    """On Colab: `check_runtime`, then an ImportError saying to restart when pip replaced the loaded numpy."""
     report = check_runtime()
     if report is not None and report.needs_restart:
         raise ImportError(report.message)

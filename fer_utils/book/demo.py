@@ -1,8 +1,5 @@
 """The live demo page's contract: which models it shows (its slots), what it says about each (DemoAbout), and
-where a chapter publishes them for `book build` (CONTRACTS.md, "Live demo").
-
-Each slot is one folder of the artefact cache, replaced whole by `publish_demo_model` and read back by
-`fer_book.build` with `published_demo_model`.
+where a chapter publishes them for `book build` (CONTRACTS.md, "Live demo"): one cache folder per slot.
 """
 
 from __future__ import annotations
@@ -18,21 +15,15 @@ from fer_utils.errors import InputError
 from fer_utils.storage.atomic import atomic_folder, replace_folder, temporary_sibling
 from fer_utils.storage.locking import wait_lock
 
-DEMO_MODEL_DIR = "demo_model"
 DEMO_ABOUT_FILE = "about.json"
-# The demo page's two models, each published in its own cache folder (the default's keeps its old name).
-DEMO_SLOTS = ("default", "peer")
-DEMO_SLOT_DIRS = {"default": DEMO_MODEL_DIR, "peer": f"{DEMO_MODEL_DIR}_peer"}
+DEMO_SLOTS = ("default", "peer")  # the demo page's two models, each in its own cache folder
+DEMO_SLOT_DIRS = {"default": "demo_model", "peer": "demo_model_peer"}
 DEMO_TFLITE_MODES = ("float32", "int8")
 
 
 class DemoAbout(TypedDict, total=False):
-    """What the live demo page says about one of its models (CONTRACTS.md, "Live demo").
-
-    Every key is optional; the page needs `trained_on`. Fractions, not percentages; over several
-    seeds, `accuracy` and `macro_f1` are MEANS on `evaluated_on`, never the best seed's score (picked
-    on those very frames).
-    """
+    """What the live demo page says about one of its models; every key optional but `trained_on`. Fractions;
+    over several seeds, MEANS on `evaluated_on`, never the best seed's score (picked on those very frames)."""
 
     name: str  # a short label for the page's model switch
     trained_on: str  # the data it learned from
@@ -92,8 +83,7 @@ def demo_slot_dir(slot: str, cache: Path | None = None) -> Path:
 def publish_demo_model(
     run_dir: Path, about: Mapping[str, object], cache: Path | None = None, slot: str = "default"
 ) -> Path:
-    """Put a model on the demo page: copy its model, classes, metrics, licences and crop spec (else the default)
-    with `about` (a DemoAbout) into `slot`'s cache folder ("default", or "peer" from `export_peer`), replaced whole."""
+    """Copy a run's model, classes, metrics, licences and crop spec with `about` into `slot`'s folder, whole."""
     from fer_utils.faces.crops import CROP_SPEC_FILE, write_crop_spec
     from fer_utils.storage.run_files import CLASSES_FILE, METRICS_FILE, MODEL_FILE
     from fer_utils.train.runs import RunFolder

@@ -1,8 +1,7 @@
 """The numbers a chapter's text states, glued from its run with myst-nb's `glue`.
 
-`fer.glue("ch5_gap", fer.over_seeds(gaps))` in a code cell, then "a gap of {glue:text}`ch5_gap`" in the
-text. `glue` writes the value the book's way (`stated`) and keeps the numbers behind it under `STATED_MIME`
-for `fer_book.scorecard`. Without myst-nb (Colab) the value is displayed instead, so a cell runs everywhere.
+`glue` writes the value the book's way (`stated`) and keeps the numbers behind it under `STATED_MIME` for
+`fer_book.scorecard`. Without myst-nb (Colab) the value is displayed instead, so a cell runs everywhere.
 """
 
 from __future__ import annotations
@@ -12,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The mime type of a glued value's text and numbers (nbformat keeps a dict only under a `…+json` type).
-STATED_MIME = "application/vnd.fer.stated+json"
+STATED_MIME = "application/vnd.fer.stated+json"  # nbformat keeps a dict only under a `…+json` type
 
 
 @dataclass(frozen=True)
@@ -40,8 +38,7 @@ def over_seeds(values: Sequence[float]) -> Spread:
 
 @dataclass(frozen=True)
 class Difference:
-    """Two settings' means over seeds, and the larger of their spreads (std over seeds) to read it against.
-    Stated as "+0.398 (std up to 0.098)"; `beyond` says whether it exceeds that spread."""
+    """Two settings' mean difference over seeds and the larger of their spreads, stated "+0.398 (std up to 0.098)"."""
 
     diff: float
     spread: float
@@ -59,8 +56,7 @@ class Difference:
 
 
 def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
-    """Mean of `a` minus mean of `b` (each over seeds), with the larger of their spreads (`b` may be one
-    value, e.g. a baseline)."""
+    """Mean of `a` minus mean of `b` (each over seeds; `b` may be a baseline), with the larger spread."""
     from fer_utils.book.chapters import seed_spread
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -69,8 +65,7 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
 
 @dataclass(frozen=True)
 class Speed:
-    """A speed ratio (a baseline's time over this path's), stated in words around its number, to be followed
-    by the baseline: "2.10× as fast as", "1.47× slower than", or "about as fast as (1.03×)" within `tie` of 1."""
+    """A speed ratio (baseline time / this path's) in words, e.g. "2.10× as fast as", followed by the baseline."""
 
     ratio: float
     tie: float = 0.05
@@ -100,8 +95,7 @@ def numbers_of(value: object) -> list[float]:
 
 
 def stated(value: object, spec: str = "") -> str:
-    """`value` as the page states it: floats with 3 decimals, ints with thousands separators, the rest by
-    their own format (a bool is refused: say a yes/no result in words)."""
+    """`value` as the page states it: floats .3f, ints with thousands separators; a bool is a TypeError."""
     if isinstance(value, bool | np.bool_):
         raise TypeError("state a yes/no result in words (a str chosen from it), not as True/False")
     if isinstance(value, np.integer):
@@ -128,8 +122,7 @@ class Stated(str):
 
 
 def glue(name: str, value: object, spec: str = "") -> None:
-    """Glue `value`, stated the book's way (`stated`), under `name` for the chapter's text
-    (`{glue:text}`name``). It returns nothing, so a cell ending with it displays nothing."""
+    """Glue `value`, stated the book's way, under `name` for the text; returns nothing, so the cell shows nothing."""
     text = Stated(stated(value, spec), numbers_of(value))
     try:
         from myst_nb import glue as myst_glue

@@ -1,9 +1,5 @@
-"""The chapters' kit: every name a chapter's code reads, from one module, as d2l's `from d2l import torch as d2l`.
-
-A chapter runs `from fer_utils.book.kit import exercises, fer` and reads every name as `fer.name`
-(`fer.Dataset`, `fer.train`, `fer.glue`, `fer.plots`, …); `exercises` holds the checkers. Importing it
-imports them all, TensorFlow included, after the Colab runtime check (`colab.require_fresh_runtime`).
-"""
+"""The chapters' kit: every name a chapter's code reads, from one module, as d2l's `from d2l import torch as d2l`:
+a chapter runs `from fer_utils.book.kit import exercises, fer` and reads every name as `fer.name`."""
 
 # ruff: noqa: F401  (the kit imports names to gather them: `__all__` below lists them all)
 from __future__ import annotations
@@ -151,7 +147,6 @@ from fer_utils.train.sequences import ClipData
 plots.book_style()  # tables shown whole, figure text readable at the book's width
 
 fer = sys.modules[__name__]  # `fer.Dataset`, `fer.plots`, …: a chapter's one handle on the book's package
-
 
 # What the kit exports: every name gathered above (and `fer`), not its own imports of `sys` and the Colab check.
 __all__ = [

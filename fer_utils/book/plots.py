@@ -1,7 +1,6 @@
 """Seaborn/matplotlib figures used by the chapters; each function returns the Figure it drew.
 
-They take tables and arrays, never paths to open, so they are cheap to test and reuse in widgets.
-Emotions are ordered as in `fer_utils.data.corpora.EMOTIONS`.
+They take tables and arrays, never paths, so they are cheap to test and reuse in widgets.
 """
 
 from __future__ import annotations
@@ -18,8 +17,7 @@ from fer_utils.data.corpora import EMOTIONS
 from fer_utils.evaluate.metrics import present_classes
 from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 
-# The width at which the book's pages show a figure: 720 px of its column at matplotlib's 100 dpi. A figure no
-# wider is shown at its own size, so a font of MIN_FONT_PT points reads as that; a wider one would be shrunk.
+# The book's column: 720 px at matplotlib's 100 dpi; a figure no wider is shown unshrunk (MIN_FONT_PT reads as is).
 BOOK_WIDTH_IN = 7.2
 MIN_FONT_PT = 9  # the smallest text a figure of the book holds (tick labels, annotations, legends, captions)
 
@@ -31,8 +29,7 @@ PAPER_RESULTS = pd.DataFrame(
 
 def book_style() -> None:
     """The book's look: tables shown whole (nothing cut to "...") and figure text readable at the page's width."""
-    pd.set_option("display.max_colwidth", None)
-    pd.set_option("display.max_columns", None)
+    pd.set_option("display.max_colwidth", None, "display.max_columns", None)
     text = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.title_fontsize": 10}
     plt.rcParams.update({**text, "legend.fontsize": 10, "xtick.labelsize": 10, "ytick.labelsize": 10})
 
@@ -129,8 +126,7 @@ def bar_table(
     log: bool = False,
     chance: float | None = None,
 ) -> Figure:
-    """Bars of `y` per `x` (grouped by `hue`) with their values; several rows per bar (e.g. seeds) give the mean
-    with the std as error bar; `chance` (an accuracy) draws guessing's level as a dashed line."""
+    """Bars of `y` per `x` (by `hue`), labelled: the mean ± std of several rows per bar; `chance` as a dashed line."""
     fig, ax = plt.subplots(figsize=(BOOK_WIDTH_IN, 3.4))
     sns.barplot(data=table, x=x, y=y, hue=hue or x, legend=bool(hue), palette="viridis", errorbar="sd", ax=ax)
     for container in ax.containers:
@@ -161,8 +157,7 @@ def feature_maps(maps: Mapping[str, np.ndarray], channels: int = 6) -> Figure:
 
 
 def training_curves(histories: Mapping[str, pd.DataFrame], title: str = "") -> Figure:
-    """Loss and accuracy per epoch of one or more runs: training solid, validation dashed, and dotted the
-    training side in inference mode where scored (`train_eval_*`), which is what validation compares with."""
+    """Loss and accuracy per epoch of runs: train solid, validation dashed, train in inference mode dotted."""
     fig, axes = plt.subplots(1, 2, figsize=(BOOK_WIDTH_IN, 3.1))
     for color, (label, hist) in zip(sns.color_palette("tab10", len(histories)), histories.items()):
         _curves(axes, hist, color, f"{label} train", f"{label} val", f"{label} train, inference mode")
@@ -262,9 +257,7 @@ def video_emotions(
 def accuracy_vs_params(
     table: pd.DataFrame, highlight: str | None = None, title: str = "Accuracy versus parameters"
 ) -> Figure:
-    """Scatter of accuracy against parameter count, one labelled point per model (`accuracy_std`: error
-    bars). The axis is logarithmic only for counts spanning 10× or more, else linear from zero, so that
-    models a few percent apart in size are not magnified apart."""
+    """Accuracy against parameters, one point per model; log x only for a 10× span (else near sizes look far)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     chosen = table["model"] == highlight
     x, y = table["params"], table["accuracy"]
@@ -304,8 +297,7 @@ def heatmap_overlay(image: np.ndarray, heatmap: np.ndarray, title: str = "Grad-C
 
 
 def paper_comparison(metrics: Mapping[str, float], data: str) -> pd.DataFrame:
-    """Our accuracy and macro F1 (0..1) on `data` beside the paper's reported numbers (percent); `source` marks a run
-    on none of the paper's datasets (`data` as `Dataset.label` names it) as not comparable, never read as real."""
+    """Our accuracy and macro F1 (0..1) on `data` beside the paper's (percent); other data marked not comparable."""
     dataset = data.split(" (")[0].strip().lower()  # Dataset.label's "ravdess (folder)" → "ravdess"
     same = dataset in {name.lower() for name in PAPER_RESULTS["dataset"]}
     f1 = metrics.get("f1_macro", metrics.get("f1", float("nan")))

@@ -1,17 +1,13 @@
 """The real faces the book ships, as test sets for a model trained elsewhere, and scoring a model on them.
 
-Four small sets, cropped like every dataset (`artifacts.Dataset.crops`) and cached: the London faces
-(102 people, neutral and smiling; CC BY 4.0), the 24 neutral RAVDESS actor stills (CC BY-NC-SA 4.0),
-six CREMA-D clips of one actor in six emotions (ODbL / DbCL) and one surprised RAVDESS clip
-(CC BY-NC-SA 4.0): all seven expressions of the generated faces, mostly neutral and happy. Scores are
-per set, pooled and per clip (mean vote), macro F1 over the emotions present; models with different
-class lists are compared on the frames whose emotion all of them know (`score_shared`).
+Four small sets, cropped and cached: the London faces, 24 neutral RAVDESS stills, six CREMA-D clips and one
+RAVDESS clip. Scores are per set, pooled and per clip (mean vote), macro F1 over the emotions present.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +19,7 @@ from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, st
 from fer_utils.book import artifacts
 from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
 from fer_utils.data.manifest import load_manifest, usable_frames
-from fer_utils.deploy.crossdata import predict_known
+from fer_utils.deploy.crossdata import Predict, predict_known
 from fer_utils.deploy.tflite import keras_latency
 from fer_utils.errors import InputError
 from fer_utils.evaluate.metrics import classification_metrics, clip_vote, predicted_labels, present_classes
@@ -36,7 +32,6 @@ STILLS_FOLDER = "ravdess_stills_neutral"  # in the cache: the stills laid out as
 FRAMES_PER_CLIP = 6  # the paper's six frames per clip
 POOLED = "all real faces"
 CLIP_SETS = ("CREMA-D clips", "RAVDESS clip")  # the sets whose frames come from clips (voted per clip)
-Predict = Callable[[np.ndarray], np.ndarray]  # raw-pixel images (N, H, W, 1) -> probabilities
 
 
 @dataclass(frozen=True)
@@ -49,8 +44,7 @@ class RealSet:
 
 
 def stills_folder(cache: Path | None = None) -> Path:
-    """The 24 neutral RAVDESS stills copied as `<cache>/ravdess_stills_neutral/neutral/Actor_NN.png`, so
-    that the folder indexer reads them like any folder of classes."""
+    """The 24 neutral RAVDESS stills copied into a folder of classes (`neutral/Actor_NN.png`) the indexer reads."""
     folder = (cache or artifacts.default_cache()) / STILLS_FOLDER
 
     def copy(tmp: Path) -> None:
@@ -79,8 +73,7 @@ def real_sets(cache: Path | None = None) -> dict[str, RealSet]:
 def predict_set(
     model: keras.Model, classes: Sequence[str], real: RealSet, predict: Predict | None = None
 ) -> pd.DataFrame:
-    """One row per frame of `real` whose emotion the model knows (`crossdata.predict_known`), predicted by
-    `model` or by `predict` (e.g. its TFLite copy): set, clip, subject, emotion, `predicted`, `p_<class>`."""
+    """One row per frame of `real` whose emotion the model knows, predicted by `model` or `predict` (e.g. TFLite)."""
     known = predict_known(model, list(classes), real.frames, real.crops, predict)
     table = known.frames[["clip_id", "subject", "emotion", "image"]].assign(
         set=real.name, predicted=predicted_labels(known.probabilities, classes)
@@ -97,8 +90,7 @@ def predict_real(
 
 
 def _scores(table: pd.DataFrame, classes: Sequence[str]) -> dict[str, float]:
-    """Accuracy and macro F1 of a predictions table over the emotions it holds (absent ones not averaged in),
-    and the majority baseline: the accuracy of always answering its commonest emotion."""
+    """Accuracy, macro F1 over the emotions present, and the majority baseline of a predictions table."""
     metrics = classification_metrics(table["emotion"], table["predicted"], classes)
     return {
         "frames": len(table),
@@ -126,8 +118,7 @@ def known_frames(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFr
 
 
 def clip_votes(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """One row per clip of the clip sets whose true emotion is among `classes`: emotion, mean-vote prediction,
-    frames, correct. The vote is over the table's own `p_` columns, as its model would vote, whatever `classes`."""
+    """One row per clip whose true emotion is among `classes`, voted over the table's own `p_` columns."""
     clips = known_frames(predictions[predictions["set"].isin(CLIP_SETS)], classes)
     if clips.empty:
         return pd.DataFrame(columns=["dataset", "clip_id", "emotion", "predicted", "n_frames", "correct"])
@@ -138,9 +129,7 @@ def clip_votes(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFram
 
 
 def score_real(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """One row per set, one pooled and one for the clip votes: frames (or clips), emotions, accuracy,
-    macro F1 over the emotions present and the majority baseline. Only frames whose true emotion is in
-    `classes` are scored (e.g. `common_classes` of several models), each with its model's prediction."""
+    """Scores per set, pooled and of the clip votes, on the frames whose true emotion is in `classes`."""
     predictions = known_frames(predictions, classes)
     groups = [*predictions.groupby("set", sort=False), (POOLED, predictions)]
     votes = clip_votes(predictions, classes)
@@ -152,8 +141,7 @@ def score_real(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.DataFram
 
 @dataclass(frozen=True)
 class SharedScores:
-    """Models with different class lists scored on the real frames whose true emotion every model knows
-    (`classes`); `left_out` maps each other class to its unscored frames (the most any table holds)."""
+    """Models scored on the real frames of the classes every one knows; `left_out`: the other classes' frames."""
 
     scores: dict[Hashable, pd.DataFrame]
     classes: list[str]
@@ -171,8 +159,7 @@ class SharedScores:
 
 
 def score_shared(predictions: Mapping[Hashable, pd.DataFrame]) -> SharedScores:
-    """`score_real` of each model's `predict_real` table on the frames whose true emotion every model
-    knows, so that e.g. an 8-class book model and the 7-class peer are compared on the same frames."""
+    """`score_real` of each model's `predict_real` table on the frames whose true emotion every model knows."""
     class_lists = [table_classes(table) for table in predictions.values()]
     shared = common_classes(*class_lists)
     if not shared:
@@ -184,8 +171,7 @@ def score_shared(predictions: Mapping[Hashable, pd.DataFrame]) -> SharedScores:
 
 
 def recall_per_class(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.Series:
-    """Recall of every class of `classes` present in `predictions` (all sets pooled), in `classes` order:
-    `classes` may be another model's list or `common_classes` of several, as for `score_real`."""
+    """Recall of every class of `classes` present in `predictions` (all sets pooled), in `classes` order."""
     predictions = known_frames(predictions, classes)
     right = predictions["emotion"] == predictions["predicted"]
     recall = right.groupby(predictions["emotion"]).mean()
@@ -197,8 +183,7 @@ PEER_NETWORK = "mini-xception"  # the peer's network among the book's models (ch
 
 @dataclass(frozen=True)
 class PeerComparison:
-    """The book's best trained model against the peer on all the real frames pooled (chapter 10): the
-    values per seed of each, so that a difference is judged against the spread over seeds."""
+    """The book's best trained model against the peer on all real frames, per seed (judged against the spread)."""
 
     best: str  # the trained model with the highest mean real macro F1
     accuracy: pd.Series  # best's accuracy, one value per seed
@@ -208,8 +193,7 @@ class PeerComparison:
     network_f1: pd.Series | None  # the peer's network trained on the book's data; None: not trained
 
     def notes(self, data: str) -> list[str]:
-        """The chapter's sentences: the best model against the majority baseline and against the peer, and
-        the peer's network trained on `data` (the data's label) against the peer."""
+        """The chapter's sentences: the best model against the baseline and the peer, and the peer's network."""
         above = beyond_spread(self.accuracy, [self.baseline]) > 0
         lead = self.peer_f1 - self.macro_f1.mean()
         notes = [
@@ -231,8 +215,7 @@ class PeerComparison:
 
 
 def compare_with_peer(pooled: pd.DataFrame, trained: Sequence[str], peer: str) -> PeerComparison:
-    """`PeerComparison` from the pooled real-frame scores (`score_real`'s pooled rows with a `model` column,
-    one row per model and seed): the best of the `trained` models on mean macro F1 against the `peer`."""
+    """The best of the `trained` models on mean macro F1 against the `peer`, from pooled rows per model and seed."""
     f1 = {name: pooled.loc[pooled["model"] == name, "macro F1"] for name in [*trained, peer]}
     best = max(trained, key=lambda name: f1[name].mean())
     accuracy, baseline = pooled.loc[pooled["model"] == best, "accuracy"], float(pooled["majority baseline"].iloc[0])
@@ -240,23 +223,15 @@ def compare_with_peer(pooled: pd.DataFrame, trained: Sequence[str], peer: str) -
 
 
 def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, str]], repeats: int) -> pd.DataFrame:
-    """One row per `(name, model, trained on)`: parameters, ms per face (mean of `repeats` calls), runs
-    (seeds), and real accuracy and macro F1 over them from `pooled` (as for `compare_with_peer`)."""
+    """One row per `(name, model, trained on)`: parameters, ms per face (median), runs, real accuracy and macro F1."""
+    columns = ("model", "trained on", "parameters", "ms per face", "runs", "real accuracy", "real macro F1")
     rows = []
     for name, model, trained_on in models:
         scored = pooled[pooled["model"] == name]
         side = input_side(model) or CropSpec().side  # the real sets' crops are cut with the default spec
         one_face = np.zeros((1, side, side, model.input_shape[-1]), "float32")
-        rows.append(
-            {
-                "model": name,
-                "trained on": trained_on,
-                "parameters": count_params(model),
-                "ms per face": 1000 * keras_latency(model, one_face, repeats),
-                # runs stated once per row, not in each cell: a fixed network is one run, without spread
-                "runs": len(scored),
-                "real accuracy": mean_std(scored["accuracy"], alone=""),
-                "real macro F1": mean_std(scored["macro F1"], alone=""),
-            }
-        )
+        latency = 1000 * keras_latency(model, one_face, repeats)
+        # runs stated once per row, not in each cell: a fixed network is one run, without spread
+        accuracy, f1 = (mean_std(scored[column], alone="") for column in ("accuracy", "macro F1"))
+        rows.append(dict(zip(columns, (name, trained_on, count_params(model), latency, len(scored), accuracy, f1))))
     return pd.DataFrame(rows)

@@ -1,8 +1,5 @@
-"""The package's code, shown in a chapter: the package is the source, the chapter displays it.
-
-`fer.show(fer.fit_model)` displays that function's source and file as they stand in the package (after
-d2l's `#@save`); the chapter then calls the package's function. To try a change, edit a copy in a cell.
-"""
+"""The package's code, shown in a chapter: the package is the source, the chapter displays it (after d2l's
+`#@save`) and then calls the package's function. To try a change, edit a copy in a cell."""
 
 from __future__ import annotations
 
@@ -11,8 +8,7 @@ from pathlib import Path
 
 
 def source_of(*objects: object) -> str:
-    """The source of `objects` (functions or classes of the package), as a Markdown code block headed by
-    their file."""
+    """The source of `objects` (functions or classes of the package), as a Markdown code block headed by their file."""
     files = {Path(inspect.getfile(obj)) for obj in objects}
     where = ", ".join(sorted(f"{path.parent.name}/{path.name}" for path in files))
     code = "\n\n".join(inspect.getsource(obj).rstrip() for obj in objects)

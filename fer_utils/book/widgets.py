@@ -152,13 +152,9 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
 
 # Chapter 3: the architecture's size.
 def cnn_param_count(
-    input_size: int,
-    filters: Sequence[int] = (16, 64, 64),
-    dense: int = 16,
-    classes: int = PAPER_CLASSES,
+    input_size: int, filters: Sequence[int] = (16, 64, 64), dense: int = 16, classes: int = PAPER_CLASSES
 ) -> int:
-    """Parameters of the paper's CNN shape (3×3 same convs, each halved by 2×2 pooling, Dense, softmax),
-    in closed form for the explorer's live count."""
+    """Parameters of the paper's CNN shape (3×3 same convs, 2×2 pooling, Dense, softmax), in closed form."""
     total, c_in, side = 0, 1, input_size  # one (gray) input channel
     for c_out in filters:
         total += (9 * c_in + 1) * c_out
@@ -208,8 +204,7 @@ def prediction_browser(
     data: str = "sample",
     show: bool = True,
 ) -> LiveView:
-    """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the most
-    confident mistakes (their crops from `crops`, captioned true → predicted)."""
+    """Frame or clip level, counts or rates, and a true emotion: the confusion matrix beside the worst mistakes."""
     from fer_utils.data.media import read_image, to_gray
 
     tables = {level: level_predictions(frames, probabilities, classes, level) for level in LEVELS}
@@ -244,8 +239,7 @@ def prediction_browser(
 
 # Chapter 5: dropout and L1 curves from precomputed runs.
 def regularization_explorer(histories: Mapping[str, pd.DataFrame], data: str, show: bool = True) -> LiveView:
-    """Pick a regularization setting (by its label); see the curves of that precomputed run on `data`
-    (a label such as `artifacts.Dataset.label`)."""
+    """Pick a regularization setting (by its label); see the curves of that precomputed run on `data`."""
     names = list(histories)
     controls = {"setting": widgets.Dropdown(options=names, value=names[0], description="setting")}
 
@@ -270,8 +264,7 @@ def protocol_explorer(
     data: str = "sample",
     show: bool = True,
 ) -> LiveView:
-    """Pick a split protocol and a level; see that run's curves and its test confusion matrix (`predictions`:
-    each protocol's test frames, probabilities and classes)."""
+    """Pick a split protocol and a level; see that run's curves and its test confusion matrix."""
     protocols = list(histories)
     tables = {(p, level): level_predictions(*predictions[p], level=level) for p in protocols for level in LEVELS}
     controls = {
@@ -310,8 +303,7 @@ def model_picker(table: pd.DataFrame, show: bool = True) -> LiveView:
     return live_view(lambda model: plots.accuracy_vs_params(table, highlight=model), controls, describe, show=show)
 
 
-# Chapter 8: upload a face, get the predicted emotion and its Grad-CAM, from an `inference.Recognizer`:
-# a run's (`Recognizer.of_run(run)`, cropping as it was trained) or a bare model's (the default spec).
+# Chapter 8: upload a face, get the emotion an `inference.Recognizer` predicts and its Grad-CAM.
 def _face_figure(recognizer: Recognizer, table: pd.DataFrame, crop: np.ndarray, title: str) -> Figure:
     """A face crop, its Grad-CAM for the predicted class, and the class probabilities (first row of `table`)."""
     from fer_utils.evaluate.explain import grad_cam, overlay
@@ -345,16 +337,14 @@ def save_upload(value: object, folder: Path) -> Path | None:
 
 @dataclass
 class MediaPredictions:
-    """The largest face per sampled frame of an image or video (a `predict`-style table), and for each
-    class the crop of the frame where that class was most probable (for its Grad-CAM)."""
+    """The largest face per sampled frame (a `predict`-style table), and per class its most probable crop."""
 
     table: pd.DataFrame
     best_crops: dict[str, tuple[int, np.ndarray]]
 
 
 def media_predictions(recognizer: Recognizer, path: Path, every: int | None = 3) -> MediaPredictions:
-    """Stream an image or video through `recognizer` once (no frame kept): the largest face's
-    predictions per sampled frame and, per class, its most confident crop."""
+    """`MediaPredictions` of an image or video, streamed through `recognizer` once (no frame kept)."""
     faces, best = [], {}
     for result in recognizer.stream(Path(path), every):
         if not result.faces:
@@ -374,8 +364,7 @@ def clip_emotion(table: pd.DataFrame, classes: Sequence[str]) -> str:
 
 
 def media_figure(recognizer: Recognizer, media: Path, title: str = "", every: int = 3) -> Figure:
-    """The emotion figure of an image or a video file (per-frame and clip-level): for the largest face, its
-    crop, its Grad-CAM for the predicted class, and the class probabilities."""
+    """The emotion figure of an image or video file: the largest face's crop, Grad-CAM and class probabilities."""
     from fer_utils.data.media import check_media
     from fer_utils.errors import FerError
     from fer_utils.evaluate.explain import grad_cam
@@ -399,8 +388,7 @@ def media_figure(recognizer: Recognizer, media: Path, title: str = "", every: in
 
 
 def emotion_upload(recognizer: Recognizer, default: Path, show: bool = True, every: int = 3) -> LiveView:
-    """Upload an image or a video: the emotion `recognizer` predicts (per sampled frame and per clip,
-    for a video) and a Grad-CAM. The default view shows `default` (an image or a video file)."""
+    """Upload an image or a video: the emotion `recognizer` predicts and a Grad-CAM (default view: `default`)."""
     import tempfile
 
     controls = {"upload": widgets.FileUpload(accept="image/*,video/*", multiple=False, description="image or video")}

@@ -52,8 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_handler(args: argparse.Namespace) -> int:
-    """Run `args.handler` and turn FerError into a one-line message and exit code 2, a stop into one and 128 + the
-    signal (shared with fer_book)."""
+    """Run `args.handler`: a FerError is one line and exit 2, a stop one line and 128 + the signal (as fer_book)."""
     try:
         return int(args.handler(args) or 0)
     except FerError as exc:

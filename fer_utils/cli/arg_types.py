@@ -1,7 +1,5 @@
-"""argparse types: the one place for the bounds of the command line's numbers, and the arguments several
-commands share (`add_model_argument`, `add_tta_argument`).
-
-A value out of bounds is an ArgumentTypeError naming the bound: argparse exits 2 before anything is loaded."""
+"""argparse types: the bounds of the command line's numbers (an ArgumentTypeError naming the bound, exit 2 before
+anything loads), and the arguments several commands share (`add_model_argument`, `add_tta_argument`)."""
 
 from __future__ import annotations
 
@@ -35,8 +33,7 @@ non_negative_int = _bounded(int, lambda v: v >= 0, "0 or more")  # seeds, patien
 # an image side in pixels (a model's own minimum is checked when it is built)
 side = _bounded(int, lambda v: 1 <= v <= MAX_SIDE, f"between 1 and {MAX_SIDE} pixels")
 positive_float = _bounded(float, lambda v: math.isfinite(v) and v > 0, "a finite number above 0")  # learning rates
-# penalties, margins
-non_negative_float = _bounded(float, lambda v: math.isfinite(v) and v >= 0, "a finite number of 0 or more")
+non_negative_float = _bounded(float, lambda v: math.isfinite(v) and v >= 0, "a finite number of 0 or more")  # penalties
 fraction = _bounded(float, lambda v: 0 <= v < 1, "a fraction of at least 0 and below 1")  # a validation share (0: none)
 
 

@@ -107,8 +107,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    """Download RAVDESS archives (and extract them) or CREMA-D clips; SAVEE/MEAD print where to get them.
-    Ctrl-C stops it with exit code 130, the partial files kept for the rerun."""
+    """Download RAVDESS archives or CREMA-D clips (SAVEE/MEAD: where to get them); Ctrl-C exits 130, parts kept."""
     from fer_utils.data.download import ZENODO_URL, download_dataset
 
     dest = args.dest or Path("data/raw") / args.dataset
@@ -138,8 +137,7 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
-    """Download the selected CREMA-D clips, print the summary; exit 1 when any clip failed, 130 on Ctrl-C (the
-    report written, the `.part` files kept)."""
+    """Download the chosen CREMA-D clips, print the summary; exit 1 when one failed, 130 on Ctrl-C (parts kept)."""
     import pandas as pd
 
     from fer_utils.data.download import DEFAULT_WORKERS, REPORT_FILE, download_cremad, report_summary
@@ -182,8 +180,7 @@ def set_aside_bad_names(index):
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Index a dataset folder; print counts per emotion (and per side of its own split), the duplicate audit
-    and the rejected files; optionally save the table as CSV, its audit beside it."""
+    """Index a dataset folder, print its counts, own split, duplicate audit and rejected files; --out saves them."""
     from fer_utils.data.corpora import classes_in
     from fer_utils.data.indexing import index_dataset
     from fer_utils.data.splits import audit_duplicates, audit_paths
@@ -242,24 +239,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add = download.add_argument
     add("dataset", nargs="?", default=DOWNLOADABLE_DATASETS[0], choices=DOWNLOADABLE_DATASETS)
     add("--dest", type=Path, help="target folder (default data/raw/<dataset>)")
-    add(
-        "--actors",
-        type=actor_list,
-        help="e.g. 1-24 or 1,2,5 (RAVDESS), 1001-1010 or 1001,1002 (CREMA-D); default all",
-    )
+    add("--actors", type=actor_list, help="e.g. 1-24 or 1,2,5 (RAVDESS), 1001-1010 or 1001,1002 (CREMA-D); default all")
     add("--emotions", type=code_list, help="cremad: emotion codes, e.g. ANG,HAP (default all six)")
     add("--sentences", type=code_list, help="cremad: sentence codes, e.g. DFA,IEO (default all twelve)")
     add("--workers", type=positive_int, help="cremad: files downloaded at a time (default 8)")
     add(
         "--base-url",
-        help="a mirror: where Video_Speech_Actor_XX.zip live (default Zenodo record 1188976), or for cremad "
-        "the folder that holds VideoFlash/<clip>.flv (default: CREMA-D's Git LFS media, then the maintainers' "
-        "GitLab mirror, the first that serves the clips)",
+        help="a mirror: where Video_Speech_Actor_XX.zip live (default Zenodo record 1188976), or for cremad the folder "
+        "holding VideoFlash/<clip>.flv (default: CREMA-D's Git LFS media, else the maintainers' GitLab mirror)",
     )
     add(
-        "--record-api",
-        help="Zenodo-style record API that publishes the archives' md5 "
-        "(default: Zenodo's, when downloading from Zenodo)",
+        "--record-api", help="Zenodo-style record API publishing the archives' md5 (default: Zenodo's, for Zenodo URLs)"
     )
     add("--no-extract", action="store_true", help="keep the zip archives only")
     add("--require-checksum", action="store_true", help="fail when no md5 is known for an archive (default: warn)")
@@ -270,10 +260,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_index_options(index)
     add = index.add_argument
     add("--root", type=Path, required=True, help="the dataset's folder (fer2013: its CSV, or the folder holding it)")
-    add(
-        "--out",
-        type=Path,
-        help="write the table as CSV (its duplicate audit beside it: NAME.duplicates.csv)",
-    )
+    add("--out", type=Path, help="write the table as CSV (its duplicate audit beside it: NAME.duplicates.csv)")
     add("--rejected-out", type=Path, help="write the rejected files as CSV")
     index.set_defaults(handler=run_index)

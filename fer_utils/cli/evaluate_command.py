@@ -20,9 +20,8 @@ SPLIT_OPTIONS = ("crops", "protocol", "val_size", "seed")
 
 
 def recorded_split(args: argparse.Namespace) -> dict:
-    """The split the model of `evaluate --model` was trained on (the config.json beside it), so that its test
-    rows are the run's own; given options must agree with it. Without a config.json, --protocol and --seed
-    must both be given (InputError otherwise)."""
+    """The split `evaluate --model`'s model was trained on (its config.json), which given options must agree with;
+    without a config.json, --protocol and --seed are needed (InputError otherwise)."""
     from fer_utils.storage.run_files import CONFIG_FILE
     from fer_utils.train.runs import RunFolder
 
@@ -54,11 +53,9 @@ def recorded_split(args: argparse.Namespace) -> dict:
 
 
 def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> None:
-    """InputError naming the model's classes and the crops' when `--crops` holds classes the model does not
-    predict: they are not the crops it was trained on, so its test side cannot be rebuilt from them."""
+    """InputError when `--crops` holds classes the model does not predict: not the crops it was trained on."""
     held = sorted(map(str, frames["emotion"].unique()))
-    unknown = [name for name in held if name not in classes]
-    if unknown:
+    if unknown := [name for name in held if name not in classes]:
         raise InputError(
             f"{args.model} predicts {', '.join(classes)}; {args.crops} holds {', '.join(held)} ({', '.join(unknown)} "
             f"unknown to it): not the crops it was trained on. To score it on the classes they share, use "
@@ -67,8 +64,7 @@ def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> 
 
 
 def _model_test_predictions(args: argparse.Namespace):
-    """(test frames, probabilities, classes, crop check) of a model file on `--crops`' test side, split as its
-    run split it (`recorded_split`); another test side is refused, missing or damaged crops left out and named."""
+    """(test frames, probabilities, classes, crop check) of a model file on `--crops`' test side, split as its run's."""
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.data.splits import audited_split
     from fer_utils.deploy.crossdata import check_scored_crops, training_overlap
@@ -128,16 +124,14 @@ def _option_names(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]
 
 
 def _cross_evaluate(args: argparse.Namespace) -> int:
-    """`evaluate --model M --test-crops C`: the model scored on another crops folder (`crossdata`); printed,
-    and written as JSON with --json."""
+    """`evaluate --model M --test-crops C`: the model scored on another crops folder, printed (and --json)."""
     import pandas as pd
 
     from fer_utils.deploy.crossdata import evaluate_model_file
 
     if args.run is not None:
         raise InputError("--test-crops scores a model file on another folder: give --model M, not --run")
-    mixed = _option_names(args, SPLIT_OPTIONS)
-    if mixed:
+    if mixed := _option_names(args, SPLIT_OPTIONS):
         raise InputError(
             f"--test-crops scores every frame of another folder, while {', '.join(mixed)} split the model's own "
             "crops into its test side: give one or the other (--split SIDE picks a side of --test-crops)"
@@ -154,8 +148,7 @@ def _cross_evaluate(args: argparse.Namespace) -> int:
 
 
 def clean_part(frames, probabilities, classes) -> tuple[dict | None, str | None]:
-    """(the metrics of the test frames that copy no training crop, a line saying how many do), from the
-    `copy_of_train` column a run records (`splits.audited_split`); (None, None) for a run made before it."""
+    """(metrics of the test frames that copy no training crop, a line saying how many do); (None, None) for old runs."""
     from fer_utils.evaluate.metrics import evaluate_predictions
 
     if "copy_of_train" not in frames.columns:
@@ -174,8 +167,7 @@ def clean_part(frames, probabilities, classes) -> tuple[dict | None, str | None]
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    """Test metrics of a run (its saved test predictions) or of a model file (on a manifest's test split, or
-    another folder with --test-crops), whole and on the clean part; printed, and as JSON with --json."""
+    """Test metrics of a run or of a model file, whole and on the clean part; printed, and as JSON with --json."""
     import pandas as pd
 
     from fer_utils.evaluate.metrics import evaluate_predictions, per_class_report, predicted_labels
@@ -189,8 +181,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
     check = None
     if args.run is not None:
-        given = _option_names(args, SPLIT_OPTIONS)
-        if given:
+        if given := _option_names(args, SPLIT_OPTIONS):
             raise InputError(
                 f"evaluate --run reads the run's saved test predictions; {', '.join(given)} apply to --model only"
             )
@@ -232,11 +223,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--protocol", choices=PROTOCOLS, help=f"with --model: split protocol {recorded}")
     add("--val-size", type=fraction, help=f"with --model: validation share {recorded}")
     add("--seed", type=non_negative_int, help=f"with --model: split seed {recorded}")
-    other = "score every usable frame of this other crops folder (cross-dataset; classes matched by name, the others"
     add(
         "--test-crops",
         type=Path,
-        help=f"with --model: {other} reported); not with --crops/--protocol/--seed/--val-size",
+        help="with --model: score every usable frame of this other crops folder (cross-dataset; classes matched by "
+        "name, the others reported); not with --crops/--protocol/--seed/--val-size",
     )
     add("--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)")
     add_tta_argument(evaluate, " (with --model; recorded in the metrics)")

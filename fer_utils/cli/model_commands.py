@@ -41,8 +41,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
-    """Convert a model to TFLite at its crop spec's side, fixed (int8 calibrated on a manifest's crops); the
-    classes and crop spec are written beside it."""
+    """Convert a model to TFLite at its crop side (int8 calibrated on --crops), its classes and crop spec beside."""
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.deploy import tflite
     from fer_utils.faces.crops import CROP_SPEC_FILE, spec_bytes
@@ -63,7 +62,6 @@ def _quantize(args: argparse.Namespace) -> int:
         if args.crops is None:
             raise InputError("int8 quantization needs --crops DIR for representative images")
         sequence, frames = clip_shape(model), usable_frames(load_manifest(args.crops))
-        # a sequence model is calibrated on whole clips
         chosen = (clip_table(frames) if sequence else frames).sample(frac=1, random_state=0).head(args.samples)
         representative = (load_clips if sequence else load_images)(chosen, args.crops, (spec.side, spec.side))
     page_info = tflite.export_page_info(args.out)  # an export's model.tflite: its model.json follows it
@@ -89,8 +87,7 @@ def _peer(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    """Write a run's model for the live page (`tflite.page_export`: the .tflite and its model.json) into a
-    folder of its own (default: the run's `page/`; never another run's files)."""
+    """Write a run's model for the live page (the .tflite and its model.json) into its own folder (RUN/page/)."""
     from fer_utils.deploy import tflite
     from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO
     from fer_utils.train.runs import RunFolder

@@ -13,8 +13,7 @@ from fer_utils.storage.outputs import check_outputs, write_atomic
 
 
 def _predict(args: argparse.Namespace) -> int:
-    """Emotions of the faces in an image or video, as JSON/CSV, optionally an annotated copy; faces are cropped
-    as the model's `crop_spec.json` says (without one: the default spec at the model's side)."""
+    """Emotions of the faces in an image or video as JSON/CSV (and an annotated copy), cropped as the model's were."""
     from fer_utils.deploy.inference import Recognizer, check_annotated_out
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, predict_clip

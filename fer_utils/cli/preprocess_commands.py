@@ -31,41 +31,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `preprocess` and `detect` commands."""
     pre = subparsers.add_parser("preprocess", help="detect, crop and resize faces of a dataset's clips")
     add_index_options(pre)
-    pre.add_argument(
-        "--src", type=Path, required=True, help="the dataset's root folder (fer2013: its CSV, or the folder holding it)"
-    )
-    pre.add_argument("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
-    pre.add_argument(
+    add = pre.add_argument
+    add("--src", type=Path, required=True, help="the dataset's root folder (fer2013: its CSV or the folder holding it)")
+    add("--out", type=Path, required=True, help="output folder for crops and manifest.csv")
+    add(
         "--frames",
         type=positive_int,
         help=f"evenly spaced frames per clip (default {PAPER_FRAMES}; with --every: the first N of every K-th)",
     )
-    pre.add_argument("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
-    pre.add_argument("--every", type=positive_int, metavar="K", help="sample every K-th frame instead")
-    pre.add_argument(
+    add("--all-frames", action="store_true", help="use every frame (or every K-th with --every)")
+    add("--every", type=positive_int, metavar="K", help="sample every K-th frame instead")
+    add(
         "--detector",
         choices=DETECTORS,
         default=DEFAULT_DETECTOR,
-        help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': the images are face "
-        "crops already, the crop is the whole image",
+        help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': images already face crops, used whole",
     )
-    pre.add_argument("--size", type=side, help=f"crop side in pixels (default: the crop spec's, {PAPER_SIDE})")
-    pre.add_argument(
+    add("--size", type=side, help=f"crop side in pixels (default: the crop spec's, {PAPER_SIDE})")
+    add(
         "--margin",
         type=float,
         metavar="M",
-        help=f"margin around the face box, as a fraction of its side (default {DEFAULT_MARGIN}; "
-        f"0 with --detector {NO_DETECTOR})",
+        help=f"face box margin, a fraction of its side (default {DEFAULT_MARGIN}; 0 with --detector {NO_DETECTOR})",
     )
-    pre.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
-    pre.add_argument("--align", action="store_true", help="rotate so the eyes are level before cropping")
-    pre.add_argument("--workers", type=positive_int, help="processes (default: one per CPU)")
-    pre.add_argument("--quiet", action="store_true", help="no progress bar")
-    pre.add_argument(
-        "--force",
-        action="store_true",
-        help="--out holds another source's or other settings' crops: delete them and start over",
-    )
+    add("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
+    add("--align", action="store_true", help="rotate so the eyes are level before cropping")
+    add("--workers", type=positive_int, help="processes (default: one per CPU)")
+    add("--quiet", action="store_true", help="no progress bar")
+    add("--force", action="store_true", help="--out holds crops of another source or settings: delete them, start over")
     pre.set_defaults(handler=run_preprocess)
 
     detect = subparsers.add_parser("detect", help="print the face boxes a detector finds in images")
@@ -76,8 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_preprocess(args: argparse.Namespace) -> int:
-    """Index --src, preprocess it into --out and print a count per status; fail (InputError, exit 2)
-    when no crop is usable, warn on stderr when most are not."""
+    """Preprocess --src into --out, print a count per status; InputError when no crop is usable, a warning if most."""
     from fer_utils.data.indexing import index_dataset
     from fer_utils.data.manifest import MANIFEST_NAME, PARTIAL_MANIFEST_NAME, check_yield, yield_report
     from fer_utils.data.splits import audit_paths, read_audit

@@ -76,7 +76,6 @@ def _train(args: argparse.Namespace) -> int:
             f"preprocess --size {crops_side}): training would upsample them. Leave --size out to train at "
             f"{crops_side}, or preprocess again with --size {args.size}"
         )
-    # the recipe first (TrainConfig's defaults without one): explicit options override it
     config = TrainConfig.preset(args.recipe, **given) if args.recipe else replace(TrainConfig(), **given)
     preset_side = PRESETS.get(args.recipe, {}).get("image_size", (None,))[0]
     if args.size is not None:
@@ -104,8 +103,7 @@ def _train(args: argparse.Namespace) -> int:
         print(json.dumps(metrics["test"], indent=2))
         recorded = run.config()
         print(recorded["duplicates"]["line"] + _clean_test_note(recorded["duplicates"]))
-        warning = collapse_message(metrics)
-        if warning:
+        if warning := collapse_message(metrics):
             print(warning)  # once: with the metrics it qualifies
     if cluster is not None and not cluster.chief:
         print(
@@ -120,8 +118,7 @@ def _train(args: argparse.Namespace) -> int:
 def _train_run(
     args: argparse.Namespace, config: TrainConfig, strategy: Any, cluster: Cluster | None, out: Path
 ) -> RunFolder:
-    """Train `config` on `args.crops` into `out`, spread over `strategy` (`--strategy`'s, or None: one device)
-    with the config scaled by its replicas (`distribute.scale_config`) and recorded."""
+    """Train `config` on `args.crops` into `out`, on `strategy`'s replicas (config scaled) or, None, one device."""
     from fer_utils.train.distribute import distribution_record, scale_config
     from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
@@ -152,8 +149,7 @@ def _clean_test_note(duplicates: dict) -> str:
 
 
 def check_recipe_schedule(args: argparse.Namespace, config) -> None:
-    """InputError when the patience given on the command line is not above the plateau a recipe set (the
-    message names the recipe, not a --plateau the user never gave)."""
+    """InputError when the given patience is not above a recipe's plateau (naming the recipe, not an ungiven option)."""
     if args.recipe is None or args.plateau is not None or not config.plateau or config.plateau < config.patience:
         return
     raise InputError(
@@ -173,9 +169,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add(
         "--protocol",
         choices=PROTOCOLS,
-        help=f"split protocol (default: {GIVEN_PROTOCOL}, the dataset's own split, when the crops' manifest keeps "
-        f"one, e.g. FER-2013's or train/ and test/ folders; else the paper's, {PAPER_PROTOCOL}; for a clip model "
-        f"({', '.join(SEQUENCE_MODELS)}), {SEQUENCE_PROTOCOLS[0]})",
+        help=f"split protocol (default: {GIVEN_PROTOCOL}, the dataset's own split, when the crops' manifest keeps one, "
+        f"e.g. FER-2013's; else the paper's, {PAPER_PROTOCOL}; for a clip model ({', '.join(SEQUENCE_MODELS)}), "
+        f"{SEQUENCE_PROTOCOLS[0]})",
     )
     add("--epochs", type=positive_int, help="most epochs (default: TrainConfig's)")
     add("--batch-size", type=positive_int, help="per replica with --strategy (default: TrainConfig's)")
@@ -188,12 +184,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add("--l1", type=non_negative_float, help="L1 penalty on the Dense(16) kernel (default: off)")
     add("--init", choices=INITS, help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)")
-    add(
-        "--size",
-        type=side,
-        help="input side in pixels (default: the crops' side, as preprocess --size wrote them; smaller "
-        "downscales them, larger is refused)",
-    )
+    add("--size", type=side, help="input side in px (default: the crops' side; smaller downscales, larger is refused)")
     add("--patience", type=non_negative_int, help="early-stopping patience in epochs (default: TrainConfig's)")
     add("--seed", type=non_negative_int, help="default: TrainConfig's")
     add(
@@ -201,8 +192,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=sorted(PRESETS),
         help="a named recipe (fer_utils.train.config.PRESETS); explicit options override it. "
         + "; ".join(f"{name}: {recipe_text(name)}" for name in sorted(PRESETS))
-        + " (wild: for FER-2013-like 48-px faces, about 10 minutes on 2 CPU cores; benchmarks/README.md has the "
-        "measurements)",
+        + " (wild: for FER-2013-like 48-px faces, about 10 minutes on 2 CPU cores; measured in benchmarks/README.md)",
     )
     add(
         "--augment",
@@ -231,10 +221,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--time-budget",
         type=positive_float,
         metavar="MINUTES",
-        help="end training within MINUTES: the first epochs are timed, then the run's length (and its schedule's) "
-        "is set to the epochs that fit, at most --epochs; recorded in the run's time_budget.json. The number of "
-        "epochs then depends on the machine's speed, so the same seed gives the same weights only on a machine "
-        "as fast (default: no budget, the recipe's epochs)",
+        help="end training within MINUTES: the first epochs are timed, then the run (and its schedule) is set to the "
+        "epochs that fit, at most --epochs (time_budget.json); the same seed then gives the same weights only on a "
+        "machine as fast (default: no budget, the recipe's epochs)",
     )
     # options for generalisation (TrainConfig's, off by default; benchmarks/wild_options.py measures them)
     add(
@@ -264,10 +253,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--strategy",
         choices=STRATEGY_NAMES,
         help="train on several devices: mirrored, this machine's GPUs (e.g. Colab's; without GPUs its CPU); "
-        'multiworker, several machines, each run with the same command and its own TF_CONFIG (README, "Training '
-        'on a cluster"), the chief (worker 0) writing --out. Linear scaling rule: --batch-size is then per '
-        "replica, the global batch is it × the replicas and the learning rate is multiplied by the replicas; "
-        "config.json records both (default: one device)",
+        'multiworker, several machines, each run with the same command and its own TF_CONFIG (README, "Training on a '
+        'cluster"), the chief (worker 0) writing --out. Linear scaling rule: --batch-size is then per replica, the '
+        "global batch and the learning rate × the replicas; config.json records both (default: one device)",
     )
     add(
         "--peer-timeout",

@@ -1,8 +1,7 @@
 """The shared emotion vocabulary, the clip-index machinery and the indexers of the publishers' own naming.
 
-As the paper labels every image from its file name, each indexer parses a publisher's naming into the clip
-table (CONTRACTS.md, "Clip index"). A file that does not follow it goes to `DatasetIndex.rejected` with the
-reason: nothing is guessed or silently dropped. Hidden files and documentation (`DOC_SUFFIXES`) are skipped.
+Each indexer parses a publisher's file names into the clip table (CONTRACTS.md, "Clip index"), as the paper labels
+images; a file that does not follow them goes to `DatasetIndex.rejected` with the reason, never guessed or dropped.
 """
 
 from __future__ import annotations
@@ -71,8 +70,7 @@ CREMAD_ACTORS: range = range(1001, 1092)  # 91 actors, 1001..1091
 
 # The sides of a dataset's own split (its `split` column).
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-# FER-2013's usages (its CSV's `Usage` column, and the prefix of its images' names in Kaggle's folders:
-# Training_N in train/, PublicTest_N and PrivateTest_N in test/) → the side of the standard protocol.
+# FER-2013's usages (its CSV's `Usage`, the prefix of Kaggle's image names) → the side of the standard protocol.
 FER2013_USAGES: dict[str, str] = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".flv"})
@@ -108,15 +106,13 @@ def row_path(csv_path: Path, row: int, offset: int) -> str:
 
 def parse_row_path(path: str | Path) -> tuple[Path, int, int] | None:
     """(CSV file, row, byte offset) of a row path, or None for any other path."""
-    match = ROW_PATH.match(str(path))
-    if match is None:
-        return None
-    return Path(match.group("csv")), int(match.group("row")), int(match.group("offset"))
+    if match := ROW_PATH.match(str(path)):
+        return Path(match.group("csv")), int(match.group("row")), int(match.group("offset"))
+    return None
 
 
 def source_file(path: str) -> str:
-    """The file that a source path reads: the CSV of a row path, else the path itself (what a
-    preprocessing completion record is keyed by)."""
+    """The file a source path reads (a row path's CSV), which keys preprocessing's completion record."""
     parsed = parse_row_path(path)
     return str(parsed[0]) if parsed else path
 
@@ -124,8 +120,7 @@ def source_file(path: str) -> str:
 def classes_in(df: pd.DataFrame) -> list[str]:
     """The emotions present in `df`, in vocabulary order: the class list of a model trained on it."""
     present = set(df["emotion"].unique())
-    unknown = present - set(EMOTIONS)
-    if unknown:
+    if unknown := present - set(EMOTIONS):
         raise InputError(f"emotions outside the vocabulary: {sorted(unknown)}; expected {EMOTIONS}")
     return [e for e in EMOTIONS if e in present]
 
@@ -149,8 +144,7 @@ def data_files(root: Path) -> Iterator[Path]:
 
 
 def broken_links(root: Path) -> list[dict]:
-    """Rejected rows for the symbolic links below `root` (not hidden) that loop or lead to a missing target:
-    `data_files` cannot list them."""
+    """Rejected rows for the links below `root` (not hidden) that loop or lead nowhere, which `data_files` skips."""
     rejected = []
     for path in sorted(root.rglob("*")):
         if not path.is_symlink() or any(part.startswith(".") for part in path.relative_to(root).parts):
@@ -168,44 +162,34 @@ def broken_links(root: Path) -> list[dict]:
 RowsHook = Callable[[list[dict], Path], list[dict]]
 
 
-def _reject_duplicates(rows: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Keep the first file of each clip id (and frame, for crops); reject later copies with the reason."""
-    kept: list[dict] = []
-    rejected: list[dict] = []
-    first: dict[tuple, str] = {}
-    for row in rows:
-        key = (row["clip_id"], row.get("frame"))
-        if key in first:
-            reason = f"same clip id {row['clip_id']!r} as {first[key]} (a second copy of the same clip?)"
-            rejected.append({"path": row["path"], "reason": reason})
-        else:
-            first[key] = row["path"]
-            kept.append(row)
-    return kept, rejected
-
-
 def index_files(name: str, root: Path, parse: Parser, post: RowsHook | None = None) -> DatasetIndex:
     """Run `parse` over every data file below `root`; InputError when no file is indexed. A later file with
     the same clip id (and frame) is rejected, so no file's output overwrites another's."""
     import pandas as pd
 
     root = check_root(root)
-    rows: list[dict] = []
+    parsed: list[dict] = []
     rejected: list[dict] = []
     for path in data_files(root):
         try:
-            rows.append({"path": str(path), "dataset": name, **parse(path, root)})
+            parsed.append({"path": str(path), "dataset": name, **parse(path, root)})
         except InputError as why:  # a parser's only error: the file does not follow the dataset's naming
             rejected.append({"path": str(path), "reason": str(why)})
-    rows, duplicates = _reject_duplicates(post(rows, root) if post else rows)
-    rejected.extend(duplicates)
+    rows: list[dict] = []
+    first: dict[tuple, str] = {}  # the path of the first file of each clip id (and frame, for crops)
+    for row in post(parsed, root) if post else parsed:
+        key = (row["clip_id"], row.get("frame"))
+        if key in first:
+            reason = f"same clip id {row['clip_id']!r} as {first[key]} (a second copy of the same clip?)"
+            rejected.append({"path": row["path"], "reason": reason})
+        else:
+            first[key] = row["path"]
+            rows.append(row)
     rejected.extend(broken_links(root))
     if not rows:
-        detail = (
-            f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}"
-            if rejected
-            else ""
-        )
+        detail = ""
+        if rejected:
+            detail = f"; {len(rejected)} file(s) rejected, e.g. {rejected[0]['path']}: {rejected[0]['reason']}"
         raise InputError(f"no {name} files found under {root}{detail}")
     # clips: `path`, `dataset`, then the parser's fields in its order
     return DatasetIndex(clips=pd.DataFrame(rows), rejected=pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS)))
@@ -216,8 +200,7 @@ _RAVDESS_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\
 
 def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
     """Fields of one RAVDESS file name `MM-VV-EE-II-SS-RR-AA.mp4`, checked against the codebook."""
-    match = _RAVDESS_NAME.match(path.stem)
-    if not match:
+    if not (match := _RAVDESS_NAME.match(path.stem)):
         raise InputError("name is not the 7-part RAVDESS identifier MM-VV-EE-II-SS-RR-AA")
     modality, channel, emotion, intensity, statement, repetition, actor = match.groups()
     checks = (
@@ -262,20 +245,17 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
 def index_ravdess(root: Path, modalities: Collection[str] = ("02",)) -> DatasetIndex:
     """Index RAVDESS as unpacked from Zenodo (`Actor_XX/MM-VV-EE-II-SS-RR-AA.mp4`, any depth), video-only (02) by
     default, other modalities rejected: the audio-video copy (01) of a trial is the same recording (twice, leaking)."""
-    unknown = set(modalities) - set(RAVDESS_MODALITIES)
-    if unknown:
+    if unknown := set(modalities) - set(RAVDESS_MODALITIES):
         raise InputError(f"unknown RAVDESS modalities {sorted(unknown)}; known: {list(RAVDESS_MODALITIES)}")
     index = index_files("ravdess", root, lambda p, r: _parse_ravdess(p, r, tuple(modalities)))
     return one_copy_per_take(index, tuple(modalities))
 
 
 def one_copy_per_take(index: DatasetIndex, modalities: tuple[str, ...]) -> DatasetIndex:
-    """Keep one file of each RAVDESS take, of the modality listed first: 01 and 02 hold the same video.
-    The other copy goes to `.rejected`, naming the file kept."""
+    """Keep one file per RAVDESS take (01 and 02 hold the same video), of the modality listed first; reject the rest."""
     import pandas as pd
 
-    clips = index.clips.assign(_rank=index.clips["modality"].map(modalities.index))
-    clips = clips.sort_values("_rank", kind="stable")
+    clips = index.clips.assign(_rank=index.clips["modality"].map(modalities.index)).sort_values("_rank", kind="stable")
     take = clips["clip_id"].str[3:]  # the identifier without its modality code
     first = clips.groupby(take)["path"].transform("first")
     copies = clips[clips["path"] != first]
@@ -299,10 +279,8 @@ def _parse_savee(path: Path, root: Path) -> dict:
     speaker = path.parent.name
     if speaker not in SAVEE_SPEAKERS:
         raise InputError(f"folder {speaker!r} is not a SAVEE speaker ({', '.join(SAVEE_SPEAKERS)})")
-    match = _SAVEE_NAME.match(path.stem)
-    if not match:
-        loose = _SAVEE_LOOSE.match(path.stem)
-        if loose and loose.group(1) not in SAVEE_EMOTIONS:
+    if not (match := _SAVEE_NAME.match(path.stem)):
+        if (loose := _SAVEE_LOOSE.match(path.stem)) and loose.group(1) not in SAVEE_EMOTIONS:
             raise InputError(f"unknown emotion code {loose.group(1)!r} (known: {', '.join(SAVEE_EMOTIONS)})")
         raise InputError("name is not <emotion code><2-digit sentence number>, e.g. sa03")
     code, sentence = match.groups()
@@ -339,8 +317,7 @@ def _parse_mead(path: Path, root: Path) -> dict:
         raise InputError(f"unknown view {view!r} (known: {', '.join(MEAD_VIEWS)})")
     if emotion not in MEAD_EMOTIONS:
         raise InputError(f"unknown emotion folder {emotion!r} (known: {', '.join(MEAD_EMOTIONS)})")
-    level_match = _MEAD_LEVEL.match(level)
-    if not level_match:
+    if not (level_match := _MEAD_LEVEL.match(level)):
         raise InputError(f"intensity folder {level!r} is not level_1, level_2 or level_3")
     if not _MEAD_CLIP.match(path.stem):
         raise InputError(f"clip name {path.name!r} is not a 3-digit number")
@@ -370,8 +347,7 @@ def _parse_cremad(path: Path, root: Path) -> dict:
         raise InputError("audio-only file (CREMA-D's AudioWAV/AudioMP3); the video clips are VideoFlash/*.flv")
     if suffix not in VIDEO_SUFFIXES:
         raise InputError(f"not a video file ({path.suffix or 'no extension'})")
-    match = _CREMAD_NAME.match(path.stem)
-    if not match:
+    if not (match := _CREMAD_NAME.match(path.stem)):
         raise InputError("name is not <actor>_<sentence>_<EMO>_<level>, e.g. 1001_DFA_ANG_XX")
     actor, sentence, emotion, level = match.groups()
     checks = (
@@ -397,15 +373,13 @@ def _parse_cremad(path: Path, root: Path) -> dict:
 
 
 def index_cremad(root: Path) -> DatasetIndex:
-    """Index CREMA-D clips (`VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv`, any depth; the subject is
-    the actor). The audio-only copies (`.wav`, `.mp3`) are rejected."""
+    """Index CREMA-D's clips (`VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv`, any depth), rejecting its audio."""
     return index_files("cremad", root, _parse_cremad)
 
 
 def _subject_of_id(clip_id: str) -> tuple[str, str] | None:
     """(origin dataset, subject) of a clip id exactly as an indexer of this module writes it."""
-    match = _RAVDESS_NAME.match(clip_id)
-    if match and 1 <= int(match.group(7)) <= 24:
+    if (match := _RAVDESS_NAME.match(clip_id)) and 1 <= int(match.group(7)) <= 24:
         return "ravdess", f"Actor_{match.group(7)}"
     match = _CREMAD_NAME.match(clip_id)
     if match and int(match.group(1)) in CREMAD_ACTORS and match.group(3) in CREMAD_EMOTIONS:
@@ -419,15 +393,13 @@ def _subject_of_id(clip_id: str) -> tuple[str, str] | None:
 
 
 def subject_of_clip_id(clip_id: str) -> tuple[str, str] | None:
-    """(origin dataset, subject) encoded in a RAVDESS, CREMA-D, SAVEE or MEAD clip id (also with the
-    `-<8 hex>` suffix a folder index adds to tell same-named files apart), or None if unrecognised."""
+    """(origin dataset, subject) of a RAVDESS, CREMA-D, SAVEE or MEAD clip id (a `-<8 hex>` suffix allowed), or None."""
     base = DISAMBIGUATED.match(clip_id)
     return _subject_of_id(clip_id) or (_subject_of_id(base.group("base")) if base else None)
 
 
 def has_split(table: pd.DataFrame) -> bool:
-    """Whether `table` (a clip index or a manifest) carries the dataset's own split: a `split` column with
-    at least one non-empty value."""
+    """Whether `table` (a clip index or manifest) carries the dataset's own split: a non-empty `split` value."""
     return "split" in table.columns and bool(table["split"].fillna("").astype(str).ne("").any())
 
 
@@ -450,8 +422,7 @@ def split_warnings(clips: pd.DataFrame) -> list[str]:
     counts = split_counts(clips).drop(columns="total", errors="ignore")
     lines = []
     for emotion, row in counts.iterrows():
-        missing = [side for side, n in row.items() if n == 0]
-        if missing:
+        if missing := [side for side, n in row.items() if n == 0]:
             held = ", ".join(f"{side} {n}" for side, n in row.items() if n)
             lines.append(f"class {emotion!r} has no image in the {' and '.join(missing)} split ({held})")
     return lines

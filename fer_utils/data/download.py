@@ -1,11 +1,8 @@
 """The datasets' downloads (`download_dataset`, `python -m fer_utils download`): RAVDESS from Zenodo, its zip
 archives extracted safely (`safe_extract`), and CREMA-D from its Git LFS store or a mirror.
 
-A file goes to `<name>.part` (resumed with an HTTP Range request), is verified, and only then renamed: RAVDESS
-archives against Zenodo's md5s, read from the record's API (`missing_checksum` decides when none is known),
-CREMA-D clips against the size and SHA-256 of the shipped index (`assets/cremad_index/videoflash_lfs.csv`).
-GitHub refuses CREMA-D's LFS media since its LFS budget ran out in 2025 (CheyneyComputerScience/CREMA-D issue
-#15), so `CREMAD_SOURCES` are probed in order. SAVEE and MEAD need registration: `download_dataset` says where.
+Files go to `<name>.part` (resumed by Range requests) and are renamed once verified. GitHub refuses CREMA-D's LFS
+media since 2025 (CREMA-D issue #15), so `CREMAD_SOURCES` are probed in order.
 """
 
 from __future__ import annotations
@@ -41,15 +38,13 @@ ZENODO_RECORD_API = "https://zenodo.org/api/records/1188976"
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60.0
 
-# What a server sends instead of the file: Git LFS's pointer, an HTML page, or a refusal naming a budget or
-# quota (GitHub: "This repository exceeded its LFS budget" once the owner's LFS bandwidth is spent).
+# What a server sends instead of the file: a Git LFS pointer, or a refusal naming a budget or quota (GitHub's).
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"
 QUOTA_WORDS = ("budget", "quota", "bandwidth", "exceeded")
 QUOTA_STATUSES = (402, 403, 429, 509)
 SNIFF_BYTES = 512
 
-# Extraction limits against zip bombs: members may expand to at most MAX_EXPANSION × the archive's size,
-# and never past MAX_EXTRACT_BYTES. RAVDESS zips hold already-compressed mp4 (ratio ≈ 1).
+# Zip-bomb limits on what members expand to (RAVDESS's zips hold already-compressed mp4: a ratio of about 1).
 MAX_EXPANSION = 20.0
 MAX_EXTRACT_BYTES = 16 << 30
 
@@ -71,9 +66,8 @@ def _member_problem(info: zipfile.ZipInfo, root: Path) -> str | None:
 def safe_extract(
     archive: Path, dest: Path, *, max_expansion: float = MAX_EXPANSION, max_total_bytes: int = MAX_EXTRACT_BYTES
 ) -> list[Path]:
-    """Extract a zip into `dest`, returning the files; nothing is written if a member is unsafe (`_member_problem`),
-    fails its CRC-32 or the members' declared sizes (zipfile never decompresses past them) pass `max_expansion` ×
-    the archive's size or `max_total_bytes` (a zip bomb)."""
+    """Extract a zip into `dest`, returning the files; DownloadError, nothing written, if a member is unsafe, fails
+    its CRC or declares more than `max_expansion` × the archive's size or `max_total_bytes` (a zip bomb)."""
     archive, dest = Path(archive), Path(dest)
     try:
         zf = zipfile.ZipFile(archive)
@@ -187,9 +181,8 @@ def _too_long(url: str, part: Path, expected_size: int, got: str) -> DownloadErr
 def _fetch(
     url: str, part: Path, chunk: int, progress: bool, expected_size: int | None, stop: threading.Event | None
 ) -> None:
-    """Append the rest of `url` to `part`, resuming from its size with a Range request; stops (keeping `part`) when
-    `stop` is set, refuses more than `expected_size` bytes (a stream that never ends) and writes nothing from an
-    answer that is not the file (a DownloadError of status `refused`)."""
+    """Append the rest of `url` to `part` (a Range request); DownloadError when `stop` is set (`part` kept), past
+    `expected_size` bytes, or (status `refused`, nothing written) for an answer that is not the file."""
     offset = part.stat().st_size if part.exists() else 0
     limit = float("inf") if expected_size is None else expected_size
     headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -237,9 +230,8 @@ def download_file(
     expected_size: int | None = None,
     stop: threading.Event | None = None,
 ) -> Path:
-    """Download `url` to `dest` via `dest.part` (resumed if present), verify it (`verify_file`: `expected_sha256`
-    when given, else `expected_md5`, and `expected_size`), then rename. A file already at `dest` is verified and
-    kept (no network); a corrupt download is moved to `<dest>.part.corrupt`; a stopped one keeps its `.part`."""
+    """Download `url` to `dest` via a resumable `dest.part`, verified by sha256 (else md5) and size, then renamed;
+    a file already at `dest` is only verified; a corrupt download is moved to `<dest>.part.corrupt`."""
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     algorithm, expected = ("md5", expected_md5) if expected_sha256 is None else ("sha256", expected_sha256)
@@ -254,8 +246,7 @@ def download_file(
 
 
 def zenodo_md5s(record_api_url: str = ZENODO_RECORD_API) -> dict[str, str]:
-    """The md5 of every file of a Zenodo record by file name, from its REST API (`files` as a list, or InvenioRDM's
-    `files.entries`: both shapes Zenodo has served)."""
+    """The md5 of each file of a Zenodo record by name, from its REST API (either shape of `files` it has served)."""
     try:
         response = requests.get(record_api_url, timeout=TIMEOUT_S)
         response.raise_for_status()
@@ -290,11 +281,8 @@ def download_ravdess(
     missing_checksum: Literal["warn", "error"] = "warn",
     record_api: str | None = None,
 ) -> list[Path]:
-    """Download (and by default extract) RAVDESS video speech archives for `actors` into `dest`: the archives, in
-    `dest/archives/`; clips go to `dest/Actor_XX/`. Each is verified by its md5 in `checksums`, else in the Zenodo
-    record's API (`record_api`, Zenodo's by default when `base_url` is; none: unknown). One actor is done before
-    the next (at most one `.part` to resume); an unverified archive that is no readable zip (a mirror's truncated
-    file) is moved to `.corrupt`, so that a rerun downloads it again."""
+    """Download RAVDESS's video speech archives of `actors` to `dest/archives/`, verified by md5 (`checksums`, else
+    `record_api`), and extract them to `dest/Actor_XX/`; an unverified unreadable zip goes to `.corrupt`."""
     dest, actors = Path(dest), list(actors)
     if bad := [actor for actor in actors if not 1 <= int(actor) <= 24]:
         raise InputError(f"RAVDESS actors are 1..24, got {bad[0]}")
@@ -343,7 +331,6 @@ CREMAD_SOURCES: tuple[tuple[str, str], ...] = (
     ("CREMA-D's Git LFS media on GitHub", CREMAD_MEDIA_URL),
     ("the maintainers' GitLab mirror", CREMAD_MIRROR_URL),
 )
-# Said when the source used cannot serve the clips.
 OTHER_SOURCES_ADVICE = (
     "pass a source that serves the clips with --base-url (a URL whose VideoFlash/<clip>.flv are the clips): "
     + "; ".join(f"{name}: --base-url {url}" for name, url in CREMAD_SOURCES)
@@ -356,16 +343,13 @@ REPORT_FILE = "download_report.csv"
 DEFAULT_WORKERS = 8
 # Clips are about 330 KB: read in 64 KiB blocks, so that an interrupted transfer keeps what it got for the resume.
 CLIP_CHUNK_BYTES = 64 << 10
-# What became of one clip: (file, status, reason), status ok, skipped (already there, verified), failed, or after
-# Ctrl-C interrupted (its `.part` kept) or not started (NOT_STARTED).
-ClipResult = tuple[str, str, str]
 NOT_STARTED = ("not started", "the run was interrupted first")
 POLL_S = 0.2  # how often the main thread looks up from its wait for finished clips (and sees a stop request)
 
 
 def cremad_index(path: Path | None = None) -> pd.DataFrame:
-    """The shipped index of CREMA-D's clips: `path` (`VideoFlash/<name>.flv`), `sha256`, `size`, plus the
-    `file` name and the `actor` (int), `sentence`, `emotion_code` and `level` its name carries."""
+    """The shipped CREMA-D index (`path`, `sha256`, `size`) plus the `file`, `actor`, `sentence`, `emotion_code`
+    and `level` of each clip's name; InputError for a row that is no VideoFlash clip."""
     table = pd.read_csv(
         path or cremad_index_dir() / "videoflash_lfs.csv", dtype={"path": str, "sha256": str, "size": "int64"}
     )
@@ -380,8 +364,7 @@ def cremad_index(path: Path | None = None) -> pd.DataFrame:
 def _matching(
     column: pd.Series, given: Iterable | None, valid: range | Iterable[str], what: str, convert: Callable
 ) -> pd.Series:
-    """Which rows of `column` hold one of the codes `given`, through `convert` (None: all); an InputError listing
-    the `valid` codes when one is not among them."""
+    """Rows of `column` holding a code `given` (None: all); InputError listing the `valid` codes for an unknown one."""
     if given is None:
         return pd.Series(True, index=column.index)
     given = [convert(code) for code in given]
@@ -417,9 +400,9 @@ def describe_selection(selection: pd.DataFrame) -> str:
     return f"{len(selection):,} CREMA-D clip(s) of {selection['actor'].nunique()} actor(s), {size}"
 
 
-def fetch_clip(clip: pd.Series, base_url: str, dest: Path, stop: threading.Event | None = None) -> ClipResult:
-    """Download one clip of the index into `dest/VideoFlash/`, verified (see `download_file`); a failure is a
-    `failed` result, never an exception, so the other clips go on."""
+def fetch_clip(clip: pd.Series, base_url: str, dest: Path, stop: threading.Event | None = None) -> tuple[str, str, str]:
+    """(file, status, reason) of one clip downloaded into `dest/VideoFlash/`: ok, skipped, interrupted, not started
+    or failed, never an exception, so that the other clips go on."""
     name, target, size, sha256 = clip["file"], dest / clip["path"], int(clip["size"]), clip["sha256"]
     if stop is not None and stop.is_set():
         return name, *NOT_STARTED
@@ -439,8 +422,7 @@ def fetch_clip(clip: pd.Series, base_url: str, dest: Path, stop: threading.Event
 
 
 def choose_source(sources: Sequence[tuple[str, str]], clip: pd.Series) -> str:
-    """The base URL of the first source that may serve `clip` (`probe_url`), printing why each one before it
-    was skipped; a DownloadError listing every source's answer when none can."""
+    """The base URL of the first of `sources` that may serve `clip`, printing why each skipped; else DownloadError."""
     answers = []
     for name, base in sources:
         if (problem := probe_url(base.rstrip("/") + "/" + clip["path"])) is None:
@@ -460,13 +442,8 @@ def download_cremad(
     progress: bool = True,
     sources: Sequence[tuple[str, str]] = CREMAD_SOURCES,
 ) -> pd.DataFrame:
-    """Download the selected CREMA-D clips into `dest/VideoFlash/`, `workers` at a time, from `base_url` (else the
-    first of `sources` that serves them); the report, also written to `dest/download_report.csv`.
-
-    A rerun resumes: verified clips are skipped, interrupted ones continue from their `.part`. At most 2 × `workers`
-    clips are queued, so that Ctrl-C (or SIGTERM) stops at once: nothing new starts, the transfers in flight stop
-    after their next read, the report is written (never queued: `not started`), then KeyboardInterrupt is raised.
-    """
+    """Download the selected CREMA-D clips, `workers` at a time, into `dest/VideoFlash/`, returning the report (also
+    in `dest/download_report.csv`); Ctrl-C or SIGTERM stops at once, writes it, then raises KeyboardInterrupt."""
     if int(workers) < 1:
         raise DownloadError(f"workers must be at least 1, got {workers}")
     dest, workers = Path(dest), int(workers)
@@ -505,8 +482,7 @@ def download_cremad(
 
 
 def report_summary(report: pd.DataFrame, dest: Path) -> str:
-    """One line per status with its count (interrupted and not started only after Ctrl-C), and each failed clip
-    with its reason."""
+    """A line of counts per status, then one per failed clip with its reason."""
     counts = report["status"].value_counts()
     shown = ("ok", "skipped", "failed") + tuple(s for s in ("interrupted", "not started") if counts.get(s, 0))
     lines = [", ".join(f"{counts.get(s, 0)} {s}" for s in shown) + f" (report: {Path(dest) / REPORT_FILE})"]
@@ -532,8 +508,7 @@ MANUAL_DATASETS: dict[str, str] = {
 
 
 def download_dataset(name: str, dest: Path, **kwargs) -> list[Path]:
-    """Download dataset `name`, returning the paths (RAVDESS: its archives; CREMA-D: its clips, DownloadError
-    when any failed); SAVEE and MEAD raise an InputError with their instructions."""
+    """RAVDESS's archives or CREMA-D's clips downloaded (DownloadError if one failed); InputError for SAVEE, MEAD."""
     key = name.lower()
     if key == "ravdess":
         return download_ravdess(dest, **kwargs)

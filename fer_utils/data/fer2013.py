@@ -1,9 +1,7 @@
 """FER-2013 as its one CSV (`emotion,pixels,Usage`: 35,887 rows, each a 48×48 gray face as 2,304
 space-separated integers), indexed and read in place, without unpacking it into image files.
 
-Each valid row's `path` is a *row path*, `<csv>#<row>@<byte offset>` (`corpora.row_path`), which `media.read_image`
-reads by seeking to the row, as if an image file. Lines are read with a bounded buffer (MAX_ROW_BYTES); what is
-rejected: CONTRACTS.md, "Datasets with their own split".
+Each row's `path` is a row path, `<csv>#<row>@<byte offset>`, which `media.read_image` reads by seeking there.
 """
 
 from __future__ import annotations
@@ -29,16 +27,14 @@ PIXEL_RANGE = "(pixel values are whole numbers from 0 to 255)"
 ABOVE_255 = re.compile(r"(?:^|\s)(0*(?:[1-9]\d{3,}|2(?:5[6-9]|[6-9]\d)|[3-9]\d\d))(?=\s|$)")
 FER2013_HEADER: tuple[str, ...] = ("emotion", "pixels", "usage")  # compared lower-case, stripped, any order
 FER2013_COLUMNS: tuple[str, ...] = ("emotion", "subject", "clip_id", "split", "usage", "emotion_code", "row")
-# A row is at most 2,304 values of three digits and their spaces (9.2 kB) plus its code and usage: a longer line
-# is no FER-2013 row, and is skipped without being held in memory.
+# A FER-2013 row is under 9.3 kB (2,304 values of up to 3 digits): a longer line is skipped, never held in memory.
 MAX_ROW_BYTES = 16 * 1024
 READ_CHUNK = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
 
 
 def find_csv(root: Path) -> Path:
-    """The FER-2013 CSV that `root` names: the file itself, or `fer2013.csv` in the folder (at any depth,
-    exactly one); InputError otherwise."""
+    """The CSV `root` names: the file itself, or the one `fer2013.csv` in the folder at any depth; else InputError."""
     root = Path(root).expanduser()
     if not root.exists():
         raise InputError(f"dataset root {root} does not exist")
@@ -71,11 +67,9 @@ def check_text(csv_path: Path) -> None:
 
 
 def header_columns(line: str, csv_path: Path) -> dict[str, int]:
-    """Column index of `emotion`, `pixels` and `usage` in the header line (any order and case, spaces ignored,
-    as in Kaggle's icml_face_data.csv), and `fields`, how many it names; InputError when one is missing."""
+    """Columns of `emotion`, `pixels`, `usage` in a header (any order or case), `fields` its width; else InputError."""
     names = [name.strip().lower() for name in next(csv.reader([line]), [])]
-    missing = [name for name in FER2013_HEADER if name not in names]
-    if missing:
+    if missing := [name for name in FER2013_HEADER if name not in names]:
         shown = [name if name.isprintable() and len(name) <= 40 else f"{name[:40]!r}…" for name in names[:6]]
         raise InputError(
             f"{csv_path} is not FER-2013's CSV: its header {shown} lacks {', '.join(missing)} "
@@ -85,8 +79,7 @@ def header_columns(line: str, csv_path: Path) -> dict[str, int]:
 
 
 def _fields(line: str, columns: dict[str, int]) -> tuple[str, str, str]:
-    """(emotion code, pixels, usage) of one data line; ValueError with the reason when it has another number of
-    fields than the header names."""
+    """(emotion code, pixels, usage) of one data line; ValueError when it has more or fewer fields than the header."""
     values = line.split(",") if '"' not in line else next(csv.reader([line]), [])  # quotes: the csv module
     expected = columns["fields"]
     if len(values) != expected:
@@ -101,11 +94,13 @@ def check_row(code: str, pixels: str, usage: str) -> str | None:
     if usage not in FER2013_USAGES:
         return f"unknown Usage {usage!r} (known: {', '.join(FER2013_USAGES)})"
     n = FER2013_SIDE**2
-    if not (pixels.count(" ") == n - 1 and "  " not in pixels and pixels.replace(" ", "").isdigit()):
+    if not (
+        pixels.count(" ") == n - 1 and "  " not in pixels and pixels.replace(" ", "").isdigit() and pixels.isascii()
+    ):
         values = pixels.split()  # not n whole numbers one space apart (the fast check above): say what is wrong
         if len(values) != n:
             return f"{len(values)} pixel values, expected {n} ({FER2013_SIDE}×{FER2013_SIDE})"
-        bad = next((value for value in values if not value.isdigit()), None)
+        bad = next((value for value in values if not (value.isdigit() and value.isascii())), None)
         if bad is not None and bad[1:].isdigit() and bad[0] == "-":
             return f"pixel value {bad} is below 0 {PIXEL_RANGE}"
         if bad is not None:
@@ -120,8 +115,7 @@ def _without_ending(line: bytes) -> bytes:
 
 
 def physical_lines(fh, limit: int = MAX_ROW_BYTES) -> Iterator[tuple[int, bytes | None]]:
-    """(byte offset, bytes without the line ending) of each line of a binary file (LF or CRLF endings); a line
-    longer than `limit` bytes gives None (skipped in bounded reads, never held whole)."""
+    """(byte offset, bytes without LF or CRLF) of each line of a binary file; None for one past `limit`, never held."""
     offset = 0
     while line := fh.readline(limit + 2):
         start, offset = offset, offset + len(line)
@@ -149,8 +143,7 @@ def read_line_at(fh, offset: int) -> str | None:
 
 
 def index_fer2013_csv(root: Path) -> DatasetIndex:
-    """Index FER-2013's CSV, streamed (each row's fields are kept, never its pixels): one row per face, `path` a row
-    path, `split` from `Usage`, `subject` and `clip_id` `fer2013_<row>` (FER-2013 names no person)."""
+    """Index FER-2013's CSV, streamed: a row path per face, `split` from `Usage`, subject = clip id `fer2013_<row>`."""
     import pandas as pd
 
     csv_path = find_csv(root)
@@ -176,20 +169,8 @@ def index_fer2013_csv(root: Path) -> DatasetIndex:
         if reason is not None:
             rejected.append({"path": path, "reason": reason})
             continue
-        clip_id = f"fer2013_{row:05d}"
-        rows.append(
-            {
-                "path": path,
-                "dataset": "fer2013",
-                "emotion": FER2013_EMOTIONS[code],
-                "subject": clip_id,
-                "clip_id": clip_id,
-                "split": FER2013_USAGES[usage],
-                "usage": usage,
-                "emotion_code": int(code),
-                "row": row,
-            }
-        )
+        clip_id, split = f"fer2013_{row:05d}", FER2013_USAGES[usage]  # a row: `path`, `dataset`, FER2013_COLUMNS
+        rows.append([path, "fer2013", FER2013_EMOTIONS[code], clip_id, clip_id, split, usage, int(code), row])
     if not rows and not rejected:
         raise InputError(f"no fer2013 faces in {csv_path}: it holds a header and no data row")
     if not rows:

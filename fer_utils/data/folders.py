@@ -1,7 +1,6 @@
-"""Folder datasets: `<root>/<class>/[<subject>/]<image>`, the layout of most face collections and of the
-crops `fer_utils.faces.preprocess` writes, and `<root>/<split>/<class>/[<subject>/]<image>` for datasets that ship
-their own split (FER-2013 and RAF-DB as downloaded; see CONTRACTS.md, "Folder datasets"). The shared indexing
-(rejects, duplicates, the table) is `fer_utils.data.corpora`'s.
+"""Folder datasets: `<root>/[<split>/]<class>/[<subject>/]<image>`, the layout of most face collections, of the
+crops `fer_utils.faces.preprocess` writes and of datasets that ship their own split (FER-2013, RAF-DB; CONTRACTS.md,
+"Folder datasets").
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ from fer_utils.data.corpora import (
 )
 from fer_utils.errors import InputError
 
-# Class-folder names as people write them (compared lower-case) → the vocabulary: its own names, and those
-# FER2013, CK+, AffectNet, JAFFE-style folders and everyday English use.
+# Class-folder names (compared lower-case) → the vocabulary: its names, common datasets' and everyday English.
 FOLDER_SYNONYMS: dict[str, str] = {
     **{emotion: emotion for emotion in EMOTIONS},
     "neutrality": "neutral",
@@ -50,8 +48,7 @@ RAFDB_CLASSES = "1=surprised,2=fearful,3=disgust,4=happy,5=sad,6=angry,7=neutral
 
 
 def folder_emotion(name: str, class_map: Mapping[str, str] | None = None) -> str | None:
-    """The vocabulary emotion a class folder called `name` stands for: `class_map` (from `parse_class_map`)
-    first, then FOLDER_SYNONYMS, any case; None when neither knows it."""
+    """The emotion class folder `name` stands for (`class_map`, then FOLDER_SYNONYMS, any case); None if unknown."""
     key = name.strip().lower()
     return (class_map or {}).get(key) or FOLDER_SYNONYMS.get(key)
 
@@ -65,8 +62,7 @@ def _class_map_error(text: str, problem: str) -> InputError:
 
 
 def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
-    """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict, for class
-    folders named by number or in another language (emotions go through FOLDER_SYNONYMS); InputError for
+    """Class-folder name (lower-case) → vocabulary emotion, from `1=surprised,2=fear,…` or a dict; InputError for
     a malformed pair, a folder named twice or an unknown emotion."""
     if classes is None:
         return {}
@@ -92,22 +88,15 @@ def parse_class_map(classes: str | Mapping[str, str] | None) -> dict[str, str]:
     return mapping
 
 
-def split_folder(name: str) -> str | None:
-    """The side ("train", "val", "test") a top folder called `name` holds (SPLIT_FOLDERS, any case), or None."""
-    return SPLIT_FOLDERS.get(name.strip().lower())
-
-
 FER2013_NAME = re.compile(rf"^(?P<usage>{'|'.join(FER2013_USAGES)})_\d+$")
 
-# A quantified group that itself holds a quantifier, e.g. `(\w+)+` or `(a|a*)*`: on a name that almost
-# matches, Python's regex engine tries exponentially many ways (seconds for one 30-character name, doubling
-# with each further character).
+# A quantified group holding a quantifier, e.g. `(\w+)+`: on a name that almost matches, Python's regex engine
+# tries exponentially many ways (seconds for one 30-character name, doubling with each further character).
 NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 
 
 def subject_regex(pattern: str | None) -> re.Pattern | None:
-    """`pattern` compiled, checked to have exactly one group (the subject) and no nested quantifier
-    (catastrophic backtracking); InputError otherwise."""
+    """`pattern` compiled; InputError unless it has exactly one group (the subject) and no nested quantifier."""
     if pattern is None:
         return None
     if NESTED_QUANTIFIER.search(pattern):
@@ -136,7 +125,7 @@ def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) ->
         for path in data_files(root)
         if path.suffix.lower() in IMAGE_SUFFIXES and len(path.relative_to(root).parts) > 1
     }
-    splits = sorted(f for f in folders if split_folder(f) is not None)
+    splits = sorted(f for f in folders if f.strip().lower() in SPLIT_FOLDERS)
     if splits and len(splits) < len(folders):
         mixed = (
             f" {', '.join(repr(s) for s in splits)} name(s) a split: this root mixes split folders with class folders "
@@ -149,8 +138,7 @@ def has_split_folders(root: Path, class_map: Mapping[str, str] | None = None) ->
 
 
 def _check_class_folders(root: Path, split: bool, class_map: Mapping[str, str], note: str = "") -> None:
-    """InputError naming every class folder with images whose name maps to no emotion (the top folders,
-    or the folders inside the split folders when `split`), followed by `note`."""
+    """InputError naming every class folder with images (inside split folders when `split`) mapping to no emotion."""
     depth = 1 if split else 0
     found = {
         parts[: depth + 1]
@@ -171,9 +159,8 @@ def _check_class_folders(root: Path, split: bool, class_map: Mapping[str, str], 
 
 
 def _split_of_image(path: Path, folder: str) -> str:
-    """The side of an image in split folder `folder`: its usage's for a FER-2013 name (`PublicTest_N`: val),
-    else the folder's. A name whose usage contradicts its folder is rejected."""
-    side = split_folder(folder)
+    """The side of an image in split folder `folder`, or its FER-2013 name's usage; InputError if they disagree."""
+    side = SPLIT_FOLDERS.get(folder.strip().lower())
     match = FER2013_NAME.match(path.stem)
     if match is None:
         return side
@@ -238,9 +225,8 @@ def _parse_folder(path: Path, root: Path, regex: re.Pattern | None, split: bool,
 
 
 def _disambiguate(rows: list[dict], root: Path) -> list[dict]:
-    """Give same-named images from different folders or formats (`A/001.png`, `B/001.png`, `x.png`,
-    `x.jpg`) distinct clip ids `<id>-<8 hex of folder/id.suffix>`, so no crop overwrites another.
-    Crop frames of one clip (same folder and format) keep one clip id between them."""
+    """Give same-named images from different folders or formats distinct clip ids `<id>-<8 hex of
+    folder/id.suffix>`, so no crop overwrites another; frames of one clip keep one clip id."""
     homes: dict[str, set[tuple[str, str]]] = {}
     for row in rows:
         path = Path(row["path"])
@@ -260,10 +246,8 @@ def _disambiguate(rows: list[dict], root: Path) -> list[dict]:
 def index_class_folders(
     root: Path, subject_pattern: str | None = None, classes: str | Mapping[str, str] | None = None
 ) -> DatasetIndex:
-    """Index a folder of classes `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`: one row per image.
-    Class folders map through `classes`, then FOLDER_SYNONYMS; top split folders give a `split` column. A crop
-    `<clip_id>_f<frame:04d>.png` belongs to clip `clip_id`, any other image is its own clip. `subject` comes from
-    `subject_pattern`, a `<class>/<subject>/` subfolder, a publisher's clip id, or else the image (CONTRACTS.md)."""
+    """Index `<root>/[<split>/]<class>/[<subject>/]*.png|jpg|jpeg`, one row per image: a crop `<clip_id>_f<frame>`
+    belongs to its clip, any other image is its own clip (subjects and classes: CONTRACTS.md)."""
     regex = subject_regex(subject_pattern)
     class_map = parse_class_map(classes)
     root = check_root(root)

@@ -1,7 +1,5 @@
-"""Index any dataset by name: the one table of indexers (`INDEXERS`, the CLI's `--dataset` choices) and
-`index_dataset`, which checks the options an indexer takes and, with `strict`, refuses rejected files.
-
-The indexers (`corpora`, `folders`, `fer2013`) never import this module.
+"""Index any dataset by name: the table of indexers (`INDEXERS`, the CLI's `--dataset` choices) and `index_dataset`,
+which checks the options an indexer takes and, with `strict`, refuses rejected files.
 """
 
 from __future__ import annotations
@@ -28,8 +26,7 @@ INDEXERS: dict[str, Callable[..., DatasetIndex]] = {
 def _check_options(key: str, options: dict) -> dict:
     """The options that are set (not None); InputError for one the indexer `key` does not take."""
     given = {k: v for k, v in options.items() if v is not None}
-    accepted = [p for p in inspect.signature(INDEXERS[key]).parameters if p != "root"]
-    unknown = sorted(set(given) - set(accepted))
+    unknown = sorted(set(given) - set(inspect.signature(INDEXERS[key]).parameters))  # `root` is never an option
     if unknown:
         takers = [k for k, f in INDEXERS.items() if set(unknown) <= set(inspect.signature(f).parameters)]
         flags = ", ".join(f"{u} (--{u.replace('_', '-')})" for u in unknown)

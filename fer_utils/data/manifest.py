@@ -1,8 +1,5 @@
-"""The preprocessing manifest: its columns and statuses, reading and writing it, the frames a model can
-use, and what a finished run yielded.
-
-`<out>/manifest.csv` has one row per sampled frame (see CONTRACTS.md, "Preprocessing manifest").
-`check_yield` turns a run that gave no usable crop into an error that says why.
+"""The preprocessing manifest (one row per sampled frame, CONTRACTS.md "Preprocessing manifest"): its columns and
+statuses, reading and writing it, the frames a model can use, and what a finished run yielded.
 """
 
 from __future__ import annotations
@@ -18,8 +15,7 @@ from fer_utils.errors import InputError
 from fer_utils.registry import NO_DETECTOR
 
 MANIFEST_NAME = "manifest.csv"
-# What an interrupted run lists (the clips finished so far): never manifest.csv, whose presence means
-# that the folder is complete.
+# What an interrupted run lists: never manifest.csv, whose presence means that the folder is complete.
 PARTIAL_MANIFEST_NAME = "manifest.partial.csv"
 STATUSES: tuple[str, ...] = ("ok", "no_face", "unreadable", "empty", "not_video", "bad_image", "missing", "bad_name")
 MANIFEST_COLUMNS: tuple[str, ...] = (
@@ -55,7 +51,7 @@ def read_manifest_csv(path: Path) -> pd.DataFrame:
 
 
 def load_manifest(out_dir: Path) -> pd.DataFrame:
-    """The manifest of a preprocessed folder, with integer columns as nullable Int64 and text as str."""
+    """The manifest of a preprocessed folder (`read_manifest_csv`'s types)."""
     path = Path(out_dir) / MANIFEST_NAME
     if not path.is_file():
         raise InputError(f"no {MANIFEST_NAME} in {out_dir}: run `python -m fer_utils preprocess` first")
@@ -79,9 +75,8 @@ SIZE_PROBES = 20  # sources whose size is read to guess why no face was found
 def status_counts(manifest: pd.DataFrame) -> dict[str, int]:
     """Frames per status, in STATUSES order (statuses with no frame left out)."""
     counts = manifest["status"].value_counts().to_dict()
-    return {
-        status: int(counts[status]) for status in (*STATUSES, *sorted(set(counts) - set(STATUSES))) if status in counts
-    }
+    order = (*STATUSES, *sorted(set(counts) - set(STATUSES)))
+    return {status: int(counts[status]) for status in order if status in counts}
 
 
 def _no_face_cause(manifest: pd.DataFrame) -> str:
@@ -112,12 +107,6 @@ def likely_cause(manifest: pd.DataFrame) -> str:
     return f"most are {status}, e.g. {example['source']}: {example['reason']}"
 
 
-def _unit(manifest: pd.DataFrame) -> str:
-    """'images' when every source is a still image (by its name), else 'frames'."""
-    is_image = manifest["source"].map(lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES or bool(ROW_PATH.match(s)))
-    return "images" if len(manifest) and is_image.all() else "frames"
-
-
 def yield_report(manifest: pd.DataFrame) -> str:
     """'N of M frames usable (p %): status n, …' for a finished run."""
     usable = int((manifest["status"] == "ok").sum())
@@ -132,11 +121,12 @@ def check_yield(manifest: pd.DataFrame) -> str | None:
     usable = int((manifest["status"] == "ok").sum())
     if usable == 0:
         failed = status_counts(manifest)
-        what = (
-            f"all {len(manifest)} {_unit(manifest)} are {next(iter(failed))}"
-            if len(failed) == 1
-            else yield_report(manifest)
-        )
+        what = yield_report(manifest)
+        if len(failed) == 1:  # still images (by their names) or frames
+            image = manifest["source"].map(
+                lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES or bool(ROW_PATH.match(s))
+            )
+            what = f"all {len(manifest)} {'images' if image.all() else 'frames'} are {next(iter(failed))}"
         raise InputError(f"no usable crop: {what}; {likely_cause(manifest)}")
     if usable < LOW_YIELD_FRACTION * len(manifest):
         return f"most frames are unusable: {yield_report(manifest)}; {likely_cause(manifest)}"

@@ -1,8 +1,7 @@
 """Reading stills and clips: what a file is by its first bytes (`sniff`, `check_media`), the pixel conversions
 every reader shares (`to_uint8`, `to_gray`, `to_rgb`), `read_image` (FER-2013's row paths too), and frame sampling
-from any container OpenCV's FFmpeg backend reads (`sample_frames`; a still image is one frame, index 0). A seek is
-trusted only when the reported position confirms it. Bad files raise a `fer_utils.errors.MediaError` whose
-`.status` is the manifest status.
+from any container OpenCV's FFmpeg backend reads (`sample_frames`; a still image is one frame, index 0). Bad files
+raise a `fer_utils.errors.MediaError` whose `.status` is the manifest status.
 """
 
 from __future__ import annotations
@@ -25,20 +24,16 @@ from fer_utils.errors import InputError, MediaError
 
 # Leading bytes of the image formats OpenCV decodes with imread (GIF goes through the video reader).
 IMAGE_MAGIC: tuple[bytes, ...] = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"II*\x00", b"MM\x00*", b"P5", b"P6")
-# Still images above this many pixels are refused from their header, before decoding (status bad_image):
-# a 100 Mpx gray copy alone takes 100 MB, the BGR decode 300 MB per worker; phone photos are up to ~50 Mpx.
+# Pixels above which a still is refused from its header (bad_image): its BGR decode would take 300 MB per worker.
 MAX_IMAGE_PIXELS = 100_000_000
 EXIF_ORIENTATION = 0x0112
-# FFmpeg's own log level for OpenCV's reader (-8: quiet): its messages ("overread 8", "moov atom not
-# found") would otherwise reach the terminal for every damaged clip, whose problem the manifest records.
+# FFmpeg's log level for OpenCV's reader (-8: quiet): the manifest records what it would print per damaged clip.
 FFMPEG_LOG_LEVEL = "-8"
 CV_LOG_ERROR = 2  # cv2.setLogLevel: errors only, no "[ WARN:0] ... can't be used to capture by name"
-# JPEG markers: start of scan (the entropy-coded pixels follow) and end of image. Inside the pixel data a 0xFF
-# byte is always followed by 0x00 or a restart marker, so neither pair can appear there by chance.
+# JPEG markers: start of scan and end of image (never found by chance inside the pixel data, which escapes 0xFF).
 JPEG_START_OF_SCAN = b"\xff\xda"
 JPEG_END_OF_IMAGE = b"\xff\xd9"
-# What libjpeg writes to stderr when a scan's data stops before the image is complete (half a JPEG closed with
-# its end marker): OpenCV decodes it anyway, the missing part grey; the warning is the only sign.
+# What libjpeg writes to stderr, its only sign, when a scan stops early (OpenCV then decodes the rest grey).
 JPEG_DATA_WARNINGS = (b"Corrupt JPEG data", b"Premature end of JPEG")
 STDERR_HELD = threading.Lock()  # one thread at a time moves file descriptor 2 (`decode_warnings`)
 
@@ -72,8 +67,7 @@ def check_media(path: Path) -> str:
         raise MediaError(f"{path} is not a file", status="not_video")
     if path.stat().st_size == 0:
         raise MediaError(f"{path} is a zero-byte file", status="empty")
-    kind = sniff(path)
-    if kind == "unknown":
+    if (kind := sniff(path)) == "unknown":
         with path.open("rb") as fh:
             head = fh.read(8)
         raise MediaError(f"{path.name} is neither a video nor an image (starts with {head!r})", status="not_video")
@@ -81,7 +75,7 @@ def check_media(path: Path) -> str:
 
 
 def png_exif_chunk(path: Path) -> bytes | None:
-    """The data of a PNG's eXIf chunk wherever it lies, or None. Pillow's `getexif()` decodes the whole image to
+    """The data of a PNG's eXIf chunk wherever it lies, or None: Pillow's `getexif()` decodes the whole image to
     reach one after the pixel data (gigabytes and tens of seconds for a 4.7 MB file of 40,000 × 40,000 pixels)."""
     with Path(path).open("rb") as fh:
         fh.seek(len(IMAGE_MAGIC[0]))
@@ -97,8 +91,7 @@ def png_exif_chunk(path: Path) -> bytes | None:
 
 
 def _orientation(image: Any, path: Path) -> int:
-    """The EXIF orientation (1..8; 1 when absent or damaged) of a lazily opened image, without decoding its
-    pixels: a PNG's through Pillow's generic `Image.getexif` (the PNG plugin's own would decode the image)."""
+    """The EXIF orientation (1..8; 1 when absent or damaged) of a lazily opened image, without decoding its pixels."""
     from PIL import Image
 
     try:
@@ -115,14 +108,12 @@ def _orientation(image: Any, path: Path) -> int:
 
 
 def image_header(path: Path) -> tuple[tuple[int, int], int] | None:
-    """((width, height), EXIF orientation 1..8) of a still image, read from its header without decoding
-    the pixels; None when the header cannot be parsed (the decoder then says what is wrong)."""
+    """((width, height), EXIF orientation) of a still image from its header, not its pixels; None if unparsable."""
     from PIL import Image, JpegImagePlugin, PngImagePlugin
 
     with Path(path).open("rb") as fh:
         head = fh.read(8)
-    # PNG and JPEG are opened with their own plugin, which skips Pillow's decompression-bomb refusal so that
-    # `read_image` can name the size itself.
+    # PNG and JPEG by their own plugin, which skips Pillow's decompression-bomb refusal: `read_image` names the size.
     opener = {IMAGE_MAGIC[0]: PngImagePlugin.PngImageFile, IMAGE_MAGIC[1]: JpegImagePlugin.JpegImageFile}
     try:
         image = next((plugin for magic, plugin in opener.items() if head.startswith(magic)), Image.open)(str(path))
@@ -170,9 +161,8 @@ def decode_warnings(cv2: Any, data: bytes) -> tuple[Any, bytes]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation. MediaError
-    beyond MAX_IMAGE_PIXELS (status bad_image, checked from the header before decoding: such a file would take
-    gigabytes per worker, or abort OpenCV's decoder), for undecodable data, or for a JPEG cut short."""
+    """A still image as stored (any channels, 8 or 16 bit), turned upright by its EXIF orientation; MediaError for
+    undecodable data, a JPEG cut short, or (status bad_image, from the header) beyond MAX_IMAGE_PIXELS."""
     if parse_row_path(path) is not None:  # a face stored as a row of FER-2013's CSV
         return read_row_image(path)
     cv2 = quiet_cv2()
@@ -206,8 +196,7 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def quiet_cv2() -> Any:
-    """The cv2 module with OpenCV's warnings and FFmpeg's messages silenced (unless the user set
-    OPENCV_LOG_LEVEL or OPENCV_FFMPEG_LOGLEVEL): bad input is reported by the error or status it gets."""
+    """cv2 with OpenCV's and FFmpeg's messages silenced unless the user set OPENCV_LOG_LEVEL, OPENCV_FFMPEG_LOGLEVEL."""
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)  # read at OpenCV's first video open
     import cv2
 
@@ -266,14 +255,10 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB if channels == 3 else cv2.COLOR_BGRA2RGB)
 
 
-# Forward distance (frames) below which decoding forward is cheaper than a seek. OpenCV's FFmpeg seek
-# decodes from the keyframe before target - 16, so a seek saves decoding only over gaps longer than 16 +
-# the keyframe interval: on the real RAVDESS clip (a keyframe every 12 frames, 6 samples ~20 apart)
-# decoding forward costs no more CPU than seeking (benchmarks/bench_preprocess.py --real).
+# Frames below which decoding forward beats a seek: OpenCV's seek decodes from the keyframe before target - 16
+# (RAVDESS: one every 12 frames), so it saves nothing on shorter gaps (benchmarks/bench_preprocess.py --real).
 SEEK_GAP = 32
-# FFmpeg decoder threads per opened clip: OpenCV's default (one per CPU) costs more CPU time per clip on
-# H.264 and buys nothing with one preprocessing worker per core; the decoded pixels are the same either
-# way (benchmarks/bench_preprocess.py --real).
+# FFmpeg threads per clip: OpenCV's default, one per CPU, costs more CPU per H.264 clip with a worker per core.
 DECODER_THREADS = 1
 # Containers larger than this are not parsed to explain why they could not be opened.
 MAX_PARSED_BYTES = 256 * 2**20
@@ -298,8 +283,7 @@ def _mp4_tracks(data: bytes, start: int, end: int) -> dict[str, int]:
     for kind, begin, stop in _mp4_boxes(data, start, end):
         if kind == b"trak":
             inner = _flatten_mp4(data, begin, stop)
-            handler = {b"vide": "video", b"soun": "audio"}.get(inner.get(b"hdlr", b"")[8:12])
-            if handler:
+            if handler := {b"vide": "video", b"soun": "audio"}.get(inner.get(b"hdlr", b"")[8:12]):
                 tracks[handler] = tracks.get(handler, 0) + int.from_bytes(inner.get(b"stsz", b"")[8:12], "big")
         elif kind == b"moov":
             tracks.update(_mp4_tracks(data, begin, stop))
@@ -322,16 +306,14 @@ def _flv_tracks(data: bytes) -> dict[str, int]:
     tracks = {**({"audio": 0} if flags & 4 else {}), **({"video": 0} if flags & 1 else {})}
     position = int.from_bytes(data[5:9], "big") + 4
     while position + 11 <= len(data):
-        kind = {8: "audio", 9: "video"}.get(data[position])
-        if kind:
+        if kind := {8: "audio", 9: "video"}.get(data[position]):
             tracks[kind] = tracks.get(kind, 0) + 1
         position += 11 + int.from_bytes(data[position + 1 : position + 4], "big") + 4
     return tracks
 
 
 def container_tracks(path: Path) -> dict[str, int] | None:
-    """Frames (samples or tags) per track kind ('video', 'audio') of an MP4/MOV or FLV file ({}: no track); None
-    for other containers, an MP4 without its index (moov box) and files above MAX_PARSED_BYTES."""
+    """Frames per track kind ('video', 'audio') of an MP4/MOV or FLV; None for others, MP4s without moov, huge ones."""
     path = Path(path)
     if path.stat().st_size > MAX_PARSED_BYTES:
         return None
@@ -343,8 +325,7 @@ def container_tracks(path: Path) -> dict[str, int] | None:
 
 
 def unopenable_error(path: Path) -> MediaError:
-    """Why OpenCV could not open `path`: audio only (not_video), a video track without frames (empty),
-    or a damaged container (unreadable)."""
+    """Why OpenCV could not open `path`: audio only (not_video), no video frames (empty) or a damaged container."""
     name = Path(path).name
     tracks = container_tracks(path)
     if tracks is not None and "video" not in tracks and "audio" in tracks:
@@ -356,8 +337,7 @@ def unopenable_error(path: Path) -> MediaError:
 
 @contextmanager
 def _open(path: Path, threads: int | None = DECODER_THREADS) -> Iterator[Any]:
-    """An opened cv2.VideoCapture on `path` decoding with `threads` FFmpeg threads (None: OpenCV's
-    default, one per CPU), released on exit, or the MediaError saying why not (`unopenable_error`)."""
+    """A cv2.VideoCapture of `path` with `threads` FFmpeg threads (None: OpenCV's), released on exit, or MediaError."""
     cv2 = quiet_cv2()
     params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, params)
@@ -370,8 +350,7 @@ def _open(path: Path, threads: int | None = DECODER_THREADS) -> Iterator[Any]:
 
 
 def frame_count(path: Path, *, exact: bool = False) -> int:
-    """Frames in a clip: the container's count (1 for a still image), or decoded when `exact`
-    or when the container does not report it. Raises a MediaError for bad files and empty clips."""
+    """Frames in a clip: the container's count (a still: 1), decoded when `exact` or unknown; MediaError if none."""
     import cv2
 
     path = Path(path)
@@ -381,9 +360,7 @@ def frame_count(path: Path, *, exact: bool = False) -> int:
     with _open(path) as cap:
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         if exact or count <= 0:  # decode: the container does not report a length, or may claim too many
-            count = 0
-            while cap.grab():
-                count += 1
+            count = sum(1 for _ in iter(cap.grab, False))
     if count <= 0:
         raise MediaError(f"{path.name}: the container holds no decodable frames", status="empty")
     return count
@@ -393,8 +370,8 @@ def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> li
     """Which frames to sample from a clip of `count` frames.
 
     `every=k`: 0, k, 2k, … (the first `n` of them if `n` is also given). Otherwise `n`
-    evenly spaced frames at the centres of n equal segments (skipping the neutral first
-    frame); `n=None`: all.
+    evenly spaced frames at the centres of n equal segments (a clip of 2n frames or more
+    skips its first, neutral frame); `n=None`: all.
     """
     if count <= 0:
         return []
@@ -425,8 +402,7 @@ def _read_sequential(cap: Any, start: int, targets: Sequence[int]) -> dict[int, 
 
 
 def _read_seeking(cap: Any, targets: Sequence[int]) -> tuple[dict[int, np.ndarray], list[int]]:
-    """Read `targets` (sorted) by seeking, decoding forward over short gaps; a seek whose reported
-    position disagrees stops seeking. Returns the frames read and the targets still to read."""
+    """(frames read, targets left) of sorted `targets` read by seeks, stopping at one whose position disagrees."""
     import cv2
 
     frames: dict[int, np.ndarray] = {}
@@ -450,8 +426,7 @@ def _read_seeking(cap: Any, targets: Sequence[int]) -> tuple[dict[int, np.ndarra
 def read_frames(
     path: Path, targets: Sequence[int], *, seek: bool = True, threads: int | None = DECODER_THREADS
 ) -> list[tuple[int, np.ndarray | None]]:
-    """Frames `targets` of a video, None for one that could not be decoded (e.g. past a truncation): seeking where
-    that is verified to work, the rest decoded from the start, with `threads` FFmpeg threads (None: OpenCV's)."""
+    """Frames `targets` of a video (None where undecodable), by verified seeks, the rest decoded from the start."""
     targets = sorted(set(targets))
     with _open(path, threads) as cap:
         frames, left = _read_seeking(cap, targets) if seek else ({}, targets)
@@ -464,8 +439,7 @@ def read_frames(
 def try_sample_frames(
     path: Path, n: int | None = 6, every: int | None = None, *, seek: bool = True
 ) -> list[tuple[int, np.ndarray | None]]:
-    """Like `sample_frames`, but keeps the sampled frames that failed to decode as (index, None); MediaError only
-    when the file as a whole is unusable (missing, empty, not a video, unopenable)."""
+    """`sample_frames`, keeping undecodable frames as (index, None); MediaError only when the whole file is unusable."""
     path = Path(path)
     if check_media(path) == "image":
         return [(0, read_image(path))]
@@ -480,9 +454,8 @@ def try_sample_frames(
 def sample_frames(
     path: Path, n: int | None = 6, every: int | None = None, *, seek: bool = True
 ) -> list[tuple[int, np.ndarray]]:
-    """(frame index, BGR frame) pairs: `n` evenly spaced frames (default 6, as the paper), every `every`-th frame,
-    or all frames when both are None; a still image gives [(0, image)]. Undecodable frames are left out; if none
-    decodes, MediaError."""
+    """(frame index, BGR frame) pairs sampled as `frame_indices` says (6, as the paper, by default; a still image:
+    [(0, image)]), undecodable frames left out; MediaError when none decodes."""
     frames = [(i, f) for i, f in try_sample_frames(path, n, every, seek=seek) if f is not None]
     if not frames:
         raise MediaError(f"{Path(path).name}: none of the sampled frames could be decoded")

@@ -1,10 +1,8 @@
 """Reproducible train/test(/val) splits, the leak check and the duplicate audit.
 
-Protocols, on any table with `emotion`, `clip_id` and `subject` columns: `random` (rows stratified by emotion, the
-paper's 80/20: one clip's frames and every actor land on both sides), `clip` and `subject` (whole clips or actors
-on one side), `given` (the dataset's own `split` column). Split tables keep the input's index. The duplicate audit
-(`audit_duplicates`) finds exact copies (same `md5`) and near-duplicates (`phash` within NEAR_BITS) across clips and
-sides; splits keep only exact copies together. CONTRACTS.md, "Duplicate audit".
+Protocols: `random` (rows stratified by emotion, the paper's 80/20), `clip` and `subject` (whole clips or actors on
+one side), `given` (the dataset's own `split`). The audit finds exact copies (`md5`) and near-duplicates (`phash`
+within NEAR_BITS); splits keep exact copies together (CONTRACTS.md, "Duplicate audit").
 """
 
 from __future__ import annotations
@@ -37,8 +35,7 @@ VAL_AS_TEST = (
 
 @dataclass
 class Split:
-    """Disjoint train, test and optional val tables; `notes` (e.g. the val side tested on) and `duplicates` (what
-    `audited_split` found and did) go into a run's config.json."""
+    """Disjoint train, test and optional val tables; `notes` and `duplicates` go into a run's config.json."""
 
     train: pd.DataFrame
     test: pd.DataFrame
@@ -47,7 +44,7 @@ class Split:
     duplicates: dict = field(default_factory=dict)
 
     def sides(self) -> dict[str, pd.DataFrame]:
-        """The sides by name (train, test, and val when there is one)."""
+        """The sides by name (val only when there is one)."""
         return {k: v for k, v in {"train": self.train, "test": self.test, "val": self.val}.items() if v is not None}
 
 
@@ -153,8 +150,7 @@ def holdout(
 
 
 def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_size: float) -> None:
-    """InputError, before anything is split, for an unknown protocol, a table without the columns a
-    split needs, or sizes that are not fractions leaving something to train on."""
+    """InputError, before anything is split, for an unknown protocol, missing columns or unusable sizes."""
     if protocol not in PROTOCOLS:
         raise InputError(f"unknown split protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -170,25 +166,22 @@ def check_split_request(df: pd.DataFrame, protocol: str, test_size: float, val_s
 
 
 def resolve_protocol(df: pd.DataFrame, protocol: str | None = None) -> str:
-    """The split protocol a run uses: `protocol` when one was chosen, else `given` when `df` carries the
-    dataset's own split (its scores are then comparable with the published ones), else the paper's `random`."""
+    """`protocol`, else `given` when `df` has its own split (comparable with published scores), else `random`."""
     if protocol is not None:
         return protocol
     return GIVEN_PROTOCOL if has_split(df) else PAPER_PROTOCOL
 
 
 def chosen_protocol(df: pd.DataFrame, protocol: str | None = None) -> str | None:
-    """The protocol to ask for: `protocol`, else "subject" when a dataset without its own split has several
-    rows of a person (a random split lets the model recognise the person rather than the expression:
-    chapter 6), else None (`resolve_protocol` decides)."""
+    """`protocol`, else "subject" when a table without its own split has several rows of a person (a random
+    split would teach the person, not the expression: chapter 6), else None (`resolve_protocol` decides)."""
     if protocol is not None or has_split(df) or "subject" not in df.columns:
         return protocol
     return "subject" if df["subject"].dropna().duplicated().any() else None
 
 
 def given_sides(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The rows of each side (train, val, test) of the dataset's own split; InputError when `df` has no
-    split (naming the protocols to use instead) or a row whose split is not one of SPLITS."""
+    """The rows of each side of the dataset's own split; InputError without one or for a split not in SPLITS."""
     if not has_split(df):
         raise InputError(
             f"protocol {GIVEN_PROTOCOL!r} takes the dataset's own split (a `split` column of train, val, test: "
@@ -207,9 +200,8 @@ def given_sides(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
-    """The dataset's own split, tested on its val side when it has no test side (AffectNet's). With no val side
-    left and `val_size` > 0, `val_size` of the whole table is carved out of train (whole clips when clips have
-    several frames); the dataset's own val side is kept whatever `val_size` says."""
+    """The dataset's own split, tested on val when it has no test side (AffectNet); with no val side left,
+    `val_size` of the whole table is carved out of train (whole clips when clips have several frames)."""
     sides = given_sides(df)
     train, val, test = sides["train"], sides["val"], sides["test"]
     if train.empty:
@@ -231,8 +223,7 @@ def given_split(df: pd.DataFrame, val_size: float, seed: int) -> Split:
 
 
 def split_note(df: pd.DataFrame) -> str:
-    """One line saying that the dataset's own split is used, with each side's rows and the side tested on when
-    it gives no test side; InputError when `df` has no split."""
+    """One line saying that the dataset's own split is used, with each side's rows; InputError without one."""
     given_sides(df)
     counts = df["split"].fillna("").astype(str).value_counts()
     sides = ", ".join(f"{side} {int(counts[side])}" for side in SPLITS if side in counts)
@@ -243,11 +234,9 @@ def split_note(df: pd.DataFrame) -> str:
 
 
 def given_warnings(df: pd.DataFrame) -> list[str]:
-    """What the dataset's own split leaves its test side without: each class of the train side the tested side
-    (test, else val) lacks, whose F1 then cannot be measured (the macro F1 averages the classes present)."""
+    """A warning for the train classes the tested side (test, else val) lacks: their F1 cannot be measured."""
     sides = given_sides(df)
-    tested = sides["test"] if len(sides["test"]) else sides["val"]
-    name = "test" if len(sides["test"]) else "val (tested on)"
+    name, tested = ("test", sides["test"]) if len(sides["test"]) else ("val (tested on)", sides["val"])
     lacking = sorted(set(sides["train"]["emotion"].astype(str)) - set(tested["emotion"].astype(str)))
     if not lacking or tested.empty:
         return []
@@ -297,8 +286,7 @@ def check_leakage(split: Split) -> LeakReport:
 
 
 def _merged_groups(labels: pd.Series, copies: pd.Series) -> pd.Series:
-    """`labels` (a clip or subject per row) with every two labels that hold copies of one image (rows that
-    `copies` labels alike) merged into one, transitively (union-find); the first label names the merged group."""
+    """`labels` with the labels of rows that `copies` labels alike merged, transitively; the first names the group."""
     parent: dict[str, str] = {}
 
     def root(label: str) -> str:
@@ -324,9 +312,8 @@ def split_keeping_copies(
     seed: int = 0,
     split_with: Callable[[pd.DataFrame, str, float, float, int], Split] = split_frames,
 ) -> Split:
-    """`split_with`, with the rows that `copies` labels alike (copies of one image: `copy_labels`)
-    on one side: `random` splits one row per copy and the other copies follow it; `clip` and `subject` merge
-    the groups that share a copy. Without copies, or with `given`, it is exactly `split_with`."""
+    """`split_with`, with the rows that `copies` labels alike (`copy_labels`) on one side: `random` splits one
+    row per copy and the others follow it; `clip` and `subject` merge the groups that share a copy."""
     check_split_request(df, protocol, test_size, val_size)
     if protocol == GIVEN_PROTOCOL or not copies.duplicated().any():
         return split_with(df, protocol, test_size, val_size, seed)
@@ -343,9 +330,8 @@ def split_keeping_copies(
     return Split(train=own["train"], test=own["test"], val=own.get("val"))
 
 
-# Perceptual hashes within this many of their 64 bits: the same picture. Measured, JPEG at quality 50 to 90 and
-# resizing by 0.5 to 2 move it by at most 2 bits; distinct generated faces are 6 or more apart, distinct photographs
-# 4 or more (benchmarks/README.md, "the duplicate audit").
+# Perceptual hashes within this many bits: the same picture. JPEG at quality 50-90 and resizing by 0.5-2 move it
+# by at most 2 bits; distinct faces are 4 or more apart (benchmarks/README.md, "the duplicate audit").
 NEAR_BITS = 2
 HASH_BITS = 64
 DUPLICATES_CSV = "duplicates.csv"  # one row per audited image: hashes and groups
@@ -357,8 +343,7 @@ AUDIT_COLUMNS = ("key", "clip_id", "emotion", "split", "md5", "phash", "exact_gr
 
 
 def file_digest(path: Path, image: np.ndarray | None = None) -> str:
-    """The md5 of a file's bytes (streamed), or of the decoded pixels (`image`, when already read) of a
-    FER-2013 row path."""
+    """The md5 of a file's bytes, or of the decoded pixels (`image` when already read) of a FER-2013 row path."""
     if parse_row_path(path) is not None:
         image = read_image(path) if image is None else image
         return hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest()
@@ -366,22 +351,16 @@ def file_digest(path: Path, image: np.ndarray | None = None) -> str:
         return hashlib.file_digest(fh, "md5").hexdigest()
 
 
-def perceptual_hash(image: np.ndarray) -> str:
-    """The 64-bit perceptual hash of an image (any channels or depth) as 16 hex digits (`imagehash.phash`)."""
-    import imagehash
-    from PIL import Image
-
-    return str(imagehash.phash(Image.fromarray(to_gray(image))))
-
-
 def image_hashes(path: Path, near: bool = True) -> tuple[str, str]:
-    """(md5, phash) of one file: phash "" for a video (and when not `near`), and both "" for a file that
-    cannot be read (the preprocessing records why; the audit counts it as unhashed)."""
+    """(md5, phash) of one file: phash "" for a video (and when not `near`), both "" for an unreadable file."""
     try:
         if check_media(path) != "image" or not near:
             return file_digest(path), ""
+        import imagehash
+        from PIL import Image
+
         image = read_image(path)
-        return file_digest(path, image), perceptual_hash(image)
+        return file_digest(path, image), str(imagehash.phash(Image.fromarray(to_gray(image))))  # 16 hex digits
     except (MediaError, OSError):
         return "", ""
 
@@ -404,7 +383,7 @@ def hash_table(paths: Sequence[Path], near: bool = True) -> pd.DataFrame:
 
 
 def _size(path: Path) -> int:
-    """The file's size (a row path: its own text, so rows never share a size by accident: -1), -1 if absent."""
+    """The file's size; -1 if absent or a row path (rows never share a size by accident)."""
     if parse_row_path(path) is not None:
         return -1
     try:
@@ -430,9 +409,7 @@ def near_pairs(hashes: Sequence[int], bits: int = NEAR_BITS) -> np.ndarray:
             i, j = np.triu_indices(len(members), 1)
             close = np.bitwise_count(values[members[i]] ^ values[members[j]]) <= bits
             found.append(np.stack([members[i][close], members[j][close]], axis=1))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.sort(np.concatenate(found), axis=1)
+    pairs = np.sort(np.concatenate(found), axis=1) if found else np.zeros((0, 2), dtype=np.int64)
     return np.unique(pairs, axis=0)
 
 
@@ -445,9 +422,8 @@ def _numbered(keys: pd.Series, keep: pd.Series) -> pd.Series:
 
 
 def group_hashes(table: pd.DataFrame, bits: int = NEAR_BITS) -> pd.DataFrame:
-    """`table` (`clip_id`, `md5`, `phash`) with `exact_group` (the same md5 on two or more clips) and
-    `near_group` (linked by the same md5 or by perceptual hashes within `bits`, across clips, holding two or
-    more different files); NO_GROUP for an image with no copy."""
+    """`table` with `exact_group` (one md5 on several clips) and `near_group` (md5 or phash within `bits` linking
+    several different files across clips); NO_GROUP for an image with no copy."""
     table = table.reset_index(drop=True)
     clips = table["clip_id"].astype(str)
     hashed = table["md5"].astype(str) != ""
@@ -468,8 +444,7 @@ def group_hashes(table: pd.DataFrame, bits: int = NEAR_BITS) -> pd.DataFrame:
         first = first_of[inverse]
         links += [(int(f), int(r)) for f, r in zip(first, rows) if f != r]
     edges = np.array(links, dtype=np.int64).reshape(-1, 2)
-    # imported here: scipy's connected_components is compiled (Cython) and the exercise checkers' tamper check
-    # (`feedback.untampered`) would take it, as a module attribute, for a function the notebook made
+    # imported here: the tamper check (`feedback.untampered`) would take compiled module attributes for tampering
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -483,7 +458,7 @@ def group_hashes(table: pd.DataFrame, bits: int = NEAR_BITS) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class DuplicateAudit:
-    """One row per audited image (`AUDIT_COLUMNS`: `key` is its path or crop, as the audited table names it)."""
+    """One row per audited image (`AUDIT_COLUMNS`; `key` is its path or crop)."""
 
     table: pd.DataFrame
 
@@ -499,8 +474,7 @@ class DuplicateAudit:
         return self.table["key"].map(sides[~sides.index.duplicated()]).fillna("").astype(str)
 
     def counts(self, sides: pd.Series | None = None) -> dict[str, dict[str, int]]:
-        """Per kind (`exact`, `near`): groups, images in them, groups across two sides (and per pair of
-        sides), groups whose labels conflict."""
+        """Per kind (`exact`, `near`): groups, their images, groups across sides (and per pair), label conflicts."""
         side = self.sides(sides)
         result = {}
         for kind in ("exact", "near"):
@@ -550,8 +524,7 @@ class DuplicateAudit:
         )
 
     def write(self, csv_path: Path, json_path: Path) -> None:
-        """The per-image table (grouped images first) and the counts, each written atomically; a file that
-        already holds these bytes is left alone (a second identical run changes nothing)."""
+        """The per-image table (grouped images first) and the counts, atomically; unchanged files are left alone."""
         alone = (self.table["near_group"] == NO_GROUP) & (self.table["exact_group"] == NO_GROUP)
         grouped = self.table.assign(_alone=alone)
         ordered = grouped.sort_values(["_alone", "near_group", "exact_group", "key"], kind="stable")
@@ -569,8 +542,7 @@ def _write_changed(path: Path, text: str) -> None:
 
 
 def audit_paths(out: Path) -> tuple[Path, Path]:
-    """Where the audit of a table written to `out` goes: beside a file (`clips.csv`: `clips.duplicates.csv` and
-    `.json`), or DUPLICATES_CSV and DUPLICATES_JSON inside a folder."""
+    """Where the audit of `out` goes: beside a file (`clips.duplicates.csv`, `.json`), or inside a folder."""
     out = Path(out)
     if out.suffix:
         return out.with_suffix(f".{DUPLICATES_CSV}"), out.with_suffix(f".{DUPLICATES_JSON}")
@@ -580,8 +552,7 @@ def audit_paths(out: Path) -> tuple[Path, Path]:
 def audit_duplicates(
     frames: pd.DataFrame, root: Path | None = None, column: str = "path", near: bool = True
 ) -> DuplicateAudit:
-    """The duplicate audit of the images `frames[column]` names (relative to `root` when given), with their
-    `clip_id`, `emotion` and `split` (empty when the dataset gives none)."""
+    """The duplicate audit of the images `frames[column]` names (relative to `root` when given)."""
     keys = frames[column].astype(str).reset_index(drop=True)
     paths = [Path(root) / key if root is not None else Path(key) for key in keys]
     return _grouped(frames, keys, hash_table(paths, near=near))
@@ -589,16 +560,10 @@ def audit_duplicates(
 
 def _grouped(frames: pd.DataFrame, keys: pd.Series, hashes: pd.DataFrame) -> DuplicateAudit:
     """The audit of `frames` (their clip, emotion and side) whose images `keys` have the `md5`/`phash` `hashes`."""
-    split = frames["split"] if "split" in frames.columns else pd.Series("", index=frames.index)
-    table = pd.DataFrame(
-        {
-            "key": keys.to_numpy(),
-            "clip_id": frames["clip_id"].astype(str).to_numpy(),
-            "emotion": frames["emotion"].astype(str).to_numpy(),
-            "split": split.fillna("").astype(str).to_numpy(),
-            "md5": hashes["md5"].to_numpy(),
-            "phash": hashes["phash"].to_numpy(),
-        }
+    split = frames["split"].fillna("").astype(str).to_numpy() if "split" in frames.columns else ""
+    table = frames[["clip_id", "emotion"]].astype(str).reset_index(drop=True)
+    table = table.assign(
+        key=keys.to_numpy(), split=split, md5=hashes["md5"].to_numpy(), phash=hashes["phash"].to_numpy()
     )
     return DuplicateAudit(group_hashes(table)[list(AUDIT_COLUMNS)])
 
@@ -614,8 +579,7 @@ def read_audit(csv_path: Path) -> DuplicateAudit:
 
 
 def _stored_hashes(crops: Path, keys: pd.Series) -> pd.DataFrame | None:
-    """`md5` and `phash` of the crops `keys` from the folder's DUPLICATES_CSV, one row each, in order; None when
-    it has none or does not list them all."""
+    """`md5` and `phash` of the crops `keys` from the folder's DUPLICATES_CSV; None unless it lists them all."""
     stored = Path(crops) / DUPLICATES_CSV
     if not stored.is_file():
         return None
@@ -624,8 +588,7 @@ def _stored_hashes(crops: Path, keys: pd.Series) -> pd.DataFrame | None:
 
 
 def crops_audit(crops: Path, frames: pd.DataFrame) -> tuple[DuplicateAudit, bool]:
-    """(the audit of the crops of `frames`, whether its hashes were read from the folder's DUPLICATES_CSV): the
-    stored hashes regrouped over these crops when it lists them all, else a new audit."""
+    """(the audit of the crops of `frames`, whether its hashes were read from the folder's DUPLICATES_CSV)."""
     keys = frames["image"].astype(str).reset_index(drop=True)
     known = _stored_hashes(crops, keys)
     if known is None:
@@ -634,8 +597,7 @@ def crops_audit(crops: Path, frames: pd.DataFrame) -> tuple[DuplicateAudit, bool
 
 
 def crop_hashes(crops: Path, frames: pd.DataFrame) -> pd.DataFrame:
-    """`md5` and `phash` of the crops of `frames` (one row each, in order): from the folder's stored audit where
-    it lists them, hashed now otherwise."""
+    """`md5` and `phash` of the crops of `frames`: from the folder's stored audit, else hashed now."""
     keys = frames["image"].astype(str).reset_index(drop=True)
     known = _stored_hashes(crops, keys)
     return hash_table([Path(crops) / key for key in keys]) if known is None else known
@@ -660,8 +622,7 @@ def copies_among(query: pd.DataFrame, reference: pd.DataFrame, bits: int = NEAR_
 
 
 def copy_labels(frames: pd.DataFrame, audit: DuplicateAudit) -> pd.Series:
-    """One label per row of `frames`, shared by the exact copies of one image on different clips
-    (`copy-<group>`), unique otherwise (`row-<index>`): what `split_keeping_copies` keeps on one side."""
+    """One label per row, shared by exact copies on different clips (`copy-<group>`), else `row-<index>`."""
     groups = frames["image"].astype(str).map(audit.table.set_index("key")["exact_group"]).fillna(NO_GROUP)
     own = pd.Series([f"row-{i}" for i in frames.index], index=frames.index)
     return own.where(groups.astype(int) == NO_GROUP, "copy-" + groups.astype(int).astype(str))
@@ -687,9 +648,8 @@ def audited_split(
     clean_test: bool = False,
     split_with: Callable[[pd.DataFrame, str, float, float, int], Split] = split_frames,
 ) -> Split:
-    """The run's split of `frames` (usable crops under `root`) by `split_with`, exact copies kept on one side
-    (`split_keeping_copies`), with each row's `md5` and `phash`; test rows that copy a train crop are marked
-    `copy_of_train` or, with `clean_test`, removed. `Split.duplicates` records the audit (config.json's)."""
+    """The run's split with exact copies on one side and `md5`/`phash` per row; test rows copying a train crop
+    are marked `copy_of_train` or, with `clean_test`, removed. `Split.duplicates` records the audit."""
     audit, stored = crops_audit(root, frames)
     hashes = audit.table.drop_duplicates("key").set_index("key")[["md5", "phash"]]
     keys = frames["image"].astype(str)
@@ -713,8 +673,7 @@ def audited_split(
 
 
 def write_train_hashes(split: Split, path: Path) -> bool:
-    """Write the content hashes of the train side (`md5`, `phash`, one row per distinct crop) to `path`, what
-    `evaluate` compares other crops with; False (nothing written) for a split made without them."""
+    """Write the train side's distinct `md5`/`phash` (what `evaluate` checks) to `path`; False if it has none."""
     if not {"md5", "phash"} <= set(split.train.columns):
         return False
     split.train[["md5", "phash"]].drop_duplicates().sort_values(["md5", "phash"]).to_csv(path, index=False)
@@ -722,7 +681,6 @@ def write_train_hashes(split: Split, path: Path) -> bool:
 
 
 def audit_line(crops: Path) -> str:
-    """The one line a chapter shows about the duplicates among its crops, on the dataset's own sides (a run's
-    line, on its own split, is its config.json's `duplicates.line`)."""
+    """The one line a chapter shows about the duplicates among its crops, on the dataset's own sides."""
     audit, _ = crops_audit(Path(crops), usable_frames(load_manifest(crops)))
     return audit.line()

@@ -1,9 +1,7 @@
 """Cross-dataset evaluation: a model trained on one corpus scored on every usable crop of another.
 
-The field's honesty check: a model that only learnt one corpus's lighting, people or acting shows it there.
-Classes are matched by name (`folders.folder_emotion`), what is scored is checked first (`check_scored_crops`),
-and with the model's run folder the crops that copy its training crops are counted and scored apart. The
-report needs no TensorFlow; only predicting imports it. See CONTRACTS.md, "Cross-dataset evaluation".
+Classes are matched by name (`folders.folder_emotion`); crops that copy the run's training crops are scored
+apart. Only predicting imports TensorFlow. See CONTRACTS.md, "Cross-dataset evaluation".
 """
 
 from __future__ import annotations
@@ -33,12 +31,7 @@ Predict = Callable[[np.ndarray], np.ndarray]  # raw-pixel images (N, H, W, 1) ->
 
 @dataclass(frozen=True)
 class CrossReport:
-    """A model's scores on another crops folder: what was scored, what was left out, and the numbers.
-
-    `classes`: the model's, in output order, as vocabulary names (`renamed`: those of classes.json mapped);
-    `present`: those among the scored frames; `left_out`: the folder's emotions the model lacks, with frame
-    counts; `absent`: its classes the folder lacks. `confusion` (rows true, columns predicted, in `classes`
-    order) sums to `frames`."""
+    """A model's scores on another crops folder: what was scored, what was left out, and the numbers."""
 
     crops: str
     split: str | None
@@ -130,8 +123,7 @@ class CrossReport:
 
 
 def vocabulary_classes(classes: Sequence[str]) -> list[str]:
-    """The model's class names as vocabulary emotions (`folders.folder_emotion`: `fear` -> `fearful`), in order;
-    a name that maps to none, or two names that map to one emotion, is an InputError."""
+    """The model's class names as vocabulary emotions (`fear` -> `fearful`); InputError for none or a duplicate."""
     mapped = [folder_emotion(str(name)) for name in classes]
     unknown = [name for name, emotion in zip(classes, mapped) if emotion is None]
     if unknown:
@@ -145,8 +137,7 @@ def vocabulary_classes(classes: Sequence[str]) -> list[str]:
 
 
 def folder_rows(crops: Path, split: str | None = None) -> pd.DataFrame:
-    """The manifest rows of a crops folder (every one, or those of side `split`), whatever their status; a
-    `split` the manifest's `split` column lacks is an InputError naming the sides there are."""
+    """The manifest rows of a crops folder (or of side `split`), any status; InputError for an unknown `split`."""
     manifest = load_manifest(crops)
     if split is None:
         return manifest
@@ -172,8 +163,7 @@ def unusable_rows(rows: pd.DataFrame) -> dict[str, int]:
 
 
 def scorable(frames: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
-    """(the frames whose emotion is among `classes`, the other emotions with their frame counts, the
-    classes no frame holds)."""
+    """(the frames whose emotion is among `classes`, the other emotions' frame counts, the classes no frame holds)."""
     known = frames["emotion"].isin(list(classes))
     counts = frames.loc[~known, "emotion"].value_counts()
     left_out = {str(name): int(counts[name]) for name in sorted(counts.index, key=_vocabulary_order)}
@@ -196,10 +186,7 @@ class CropCheck:
 
 
 def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smaller: bool = True) -> CropCheck:
-    """Each crop of `frames` checked as a whole PNG (`checks.png_size`): a missing or damaged one, or one not
-    of the folder's crop spec side (it would not batch), is left out and named. With `refuse_smaller`, crops
-    smaller than `side` (the model's input) are an InputError: scoring would upsample them, which training
-    refuses (a model trained on upsampled crops, as the peer, is scored without it)."""
+    """Leave out (and name) missing, damaged or off-spec crops; `refuse_smaller`: InputError for crops under `side`."""
     from fer_utils.faces.crops import CROP_SPEC_FILE
     from fer_utils.faces.preprocess import folder_crop_spec
     from fer_utils.train.config import png_size
@@ -240,8 +227,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
 
 @dataclass(frozen=True)
 class KnownFrames:
-    """`predict_known`'s result: the frames scored, one row of probabilities each, the emotions the model
-    lacks (frames per emotion), its classes the frames lack, and the crop check."""
+    """`predict_known`'s result: the frames scored, their probabilities, what was left out and the crop check."""
 
     frames: pd.DataFrame
     probabilities: np.ndarray
@@ -259,10 +245,7 @@ def predict_known(
     refuse_smaller: bool = False,
     tta: str = "none",
 ) -> KnownFrames:
-    """The one way a model meets frames from elsewhere: the frames whose emotion is among `classes` (vocabulary
-    names), their crops checked (`check_scored_crops`), resized to the model's input, predicted by it or by
-    `predict` (raw-pixel images -> probabilities, e.g. its TFLite copy) and averaged over `tta`'s views. No
-    known frame gives an empty table and (0, classes) probabilities."""
+    """The frames whose emotion is among `classes`, crops checked, predicted by `model` or `predict`, over `tta`."""
     from fer_utils.evaluate.metrics import check_tta, tta_probabilities
     from fer_utils.models.networks import input_side, network_side
     from fer_utils.train.config import Feed
@@ -298,8 +281,7 @@ def cross_report(
     renamed: dict[str, str] | None = None,
     **inputs: object,
 ) -> CrossReport:
-    """The report of `probabilities` (a row per frame, a column per class) against `truth`, all among `classes`
-    (`evaluate.metrics.known_class_scores`); `inputs`: its checks (unusable rows, skipped crops, sides, overlap)."""
+    """The report of `probabilities` (frames × classes) against `truth`; `inputs`: its checks (skipped, overlap)."""
     scores = known_class_scores(truth, probabilities, classes)  # its keys name the report's fields they fill
     computed = {f.name: scores[f.name] for f in fields(CrossReport) if f.name in scores and f.name != "absent"}
     return CrossReport(
@@ -315,8 +297,7 @@ def cross_report(
 
 
 def training_overlap(scored: pd.DataFrame, crops: Path, run_dir: Path | None) -> tuple[np.ndarray | None, str]:
-    """(per scored frame, whether its crop copies a training crop of the run in `run_dir` by content, the
-    source), or (None, why not checked: no `train_hashes.csv` beside the model)."""
+    """(per scored frame, whether it copies a training crop of `run_dir`'s run, the source), or (None, why not)."""
     from fer_utils.data.splits import copies_among, crop_hashes
     from fer_utils.storage.run_files import TRAIN_HASHES_FILE
 
@@ -338,10 +319,8 @@ def cross_evaluate(
     run_dir: Path | None = None,
     tta: str = "none",
 ) -> CrossReport:
-    """Score `model` (one output per name of `classes`) on every usable frame of `crops` (or of side `split`)
-    whose emotion it knows (`predict_known`). With `run_dir`, its run folder, the frames that copy its training
-    crops are also scored apart, and crops smaller than its input are refused (a run of this package trains on
-    crops at least that size); a model without one (the peer) is scored on them upsampled. `tta` is recorded."""
+    """Score `model` on every usable frame of `crops` (or side `split`) whose emotion it knows; with its run folder
+    `run_dir`, copies of its training crops are scored apart and crops smaller than its input refused."""
     from fer_utils.models.networks import network_side
 
     names = vocabulary_classes(classes)

@@ -1,8 +1,6 @@
 """Inference: the emotion of every face in an image or a video, with an optional annotated copy.
 
-`Recognizer` detects the faces, crops each exactly as preprocessing does (`crops.spec_crop` with the model's
-`CropSpec`) and returns one row per face and frame. Videos are streamed frame by frame; the annotated copy is
-written into a temporary file renamed at the end (`AnnotatedWriter`), never onto the input.
+`Recognizer` crops each face exactly as preprocessing does (the model's `CropSpec`); videos are streamed.
 """
 
 from __future__ import annotations
@@ -11,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -45,8 +43,7 @@ class FacePrediction:
 
 @dataclass
 class FrameResult:
-    """One frame of an image or video: the frame (BGR or gray, as decoded), its faces (largest first)
-    and each face's model input crop (size×size uint8 gray, same order)."""
+    """One frame (BGR or gray, as decoded), its faces (largest first) and their model input crops (uint8 gray)."""
 
     frame_index: int
     image: np.ndarray
@@ -55,8 +52,7 @@ class FrameResult:
 
 
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, frame) of a still image, or of every (`every`-th) frame of a video, decoded once, in
-    order, one frame at a time (frames in between are grabbed, not decoded), so no video is held whole."""
+    """(index, frame) of a still image, or of every (`every`-th) video frame, one at a time (others not decoded)."""
     from fer_utils.data.media import check_media, quiet_cv2, read_image, unopenable_error
 
     cv2 = quiet_cv2()
@@ -96,8 +92,7 @@ def video_fps(path: Path) -> float:
 
 
 def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
-    """OutputError, before any work, unless `out` is None, a video name (VIDEO_SUFFIXES) or an image OpenCV
-    can write, and a video name for a video `media` (an image would hold its first frame only)."""
+    """OutputError, before any work, unless `out` is None, a video name, or an image OpenCV writes for an image."""
     import cv2
 
     if out is None:
@@ -121,11 +116,7 @@ def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
 
 
 class Recognizer:
-    """The one inference path: face detector + model + classes → a prediction per face and frame, so that
-    the CLI `predict` and the chapters give the same table for the same media and model. `spec` is how the
-    model's training crops were cut (`of_run` reads it; default: the default spec at the model's side);
-    `detector` defaults to the spec's, or the book's default for crops of whole images; `tta` averages each
-    face's probabilities over views of its crop (`evaluate.metrics`)."""
+    """The one inference path (CLI and chapters): a prediction per face and frame, cropped as the model's `spec`."""
 
     def __init__(
         self,
@@ -168,8 +159,7 @@ class Recognizer:
     def of_run(
         cls, run: RunFolder | LoadedRun, detector: str | FaceDetector | None = None, tta: str = "none"
     ) -> Recognizer:
-        """A run's own recognizer (`RunFolder.open`, or a `LoadedRun` as it is): its model, classes and crop spec,
-        so that it crops faces as the model saw them."""
+        """A run's own recognizer: its model, classes and crop spec, so that it crops faces as the model saw them."""
         from fer_utils.train.runs import LoadedRun
 
         loaded = run if isinstance(run, LoadedRun) else run.open()
@@ -189,8 +179,7 @@ class Recognizer:
         return FrameResult(frame_index, image, faces, crops)
 
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, classes) of crops (N, size, size) uint8 gray, cut as `frame` cuts them,
-        averaged over the views of the recognizer's `tta`."""
+        """Class probabilities (N, classes) of uint8 gray crops (N, size, size), averaged over `tta`'s views."""
         from fer_utils.evaluate.metrics import tta_probabilities
 
         images = np.asarray(crops)[..., None].astype(np.float32)
@@ -208,8 +197,7 @@ class Recognizer:
         return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
 
     def predict_media(self, path: Path, every: int | None = None, out: Path | None = None) -> pd.DataFrame:
-        """Every face of an image or of every (`every`-th) video frame as a table; with `out`, also the
-        annotated image or mp4v video, written frame by frame into a temporary file renamed at the end."""
+        """Every face of an image or of every (`every`-th) video frame as a table; `out`: the annotated copy too."""
         from fer_utils.storage.outputs import check_outputs
 
         path = Path(path)
@@ -224,8 +212,7 @@ class Recognizer:
 
 
 class AnnotatedWriter:
-    """Writes annotated frames to `out` (an image: one frame, that of a still; otherwise an mp4v video) through a
-    temporary file renamed into place on success (`fer_utils.storage.atomic`); does nothing when `out` is None."""
+    """Writes annotated frames to `out` (an image, or an mp4v video) atomically; does nothing when `out` is None."""
 
     def __init__(self, out: Path | None, fps: float) -> None:
         self.out, self.fps, self.writer, self.image = (Path(out) if out else None), fps, None, None
@@ -254,24 +241,19 @@ class AnnotatedWriter:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, trace: object) -> None:
         import cv2
 
-        if self.writer is not None:
-            self.writer.release()
-        if kind is None and self.image is not None:
-            self._write_image(cv2)
-        self.video.__exit__(kind, value, trace)  # the video renamed into place, or removed after an error
-
-    def _write_image(self, cv2: Any) -> None:
-        """Encode the annotated still by its suffix and write it atomically: a full disk or a read-only
-        place is an OutputError naming --out (OpenCV's imwrite only returns False)."""
         from fer_utils.storage.outputs import write_atomic
 
-        try:
-            ok, encoded = cv2.imencode(self.out.suffix, self.image)
-        except cv2.error:
-            ok = False
-        if not ok:
-            raise OutputError(f"cannot write an image named {self.out.name} (unknown extension?)")
-        write_atomic(self.out, encoded.tobytes(), "--out")
+        if self.writer is not None:
+            self.writer.release()
+        if kind is None and self.image is not None:  # the still, encoded by its suffix (imwrite only returns False)
+            try:
+                ok, encoded = cv2.imencode(self.out.suffix, self.image)
+            except cv2.error:
+                ok = False
+            if not ok:
+                raise OutputError(f"cannot write an image named {self.out.name} (unknown extension?)")
+            write_atomic(self.out, encoded.tobytes(), "--out")
+        self.video.__exit__(kind, value, trace)  # the video renamed into place, or removed after an error
 
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -283,8 +265,7 @@ def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.nda
 
     canvas = to_uint8(image)
     canvas = cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR) if canvas.ndim == 2 else canvas[..., :3].copy()
-    # The label scales with the frame (a frame is often shown a third of its size) and sits on a black
-    # band, so that it stays readable on any background.
+    # The label scales with the frame (often shown at a third of its size), on a black band: readable anywhere.
     scale = max(0.5, max(canvas.shape[:2]) / 400)
     thickness = max(1, round(scale * 1.5))
     for p in predictions:

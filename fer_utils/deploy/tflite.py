@@ -1,11 +1,7 @@
 """Light-weight deployment: TFLite conversion and quantization, magnitude pruning, size and latency
 measurements, and a run's export (inference on images and videos is fer_utils.deploy.inference).
 
-int8 is full integer with uint8 input and output (raw pixel crops go in unchanged); `tflite_predict` (de)quantizes
-with the tensors' own scales, so every mode returns probabilities. The flatbuffers run in LiteRT's interpreter
-(`ai-edge-litert`, replacing the deprecated `tf.lite.Interpreter`). Pruning is one-shot magnitude pruning because
-tensorflow-model-optimization supports Keras 2 only (tensorflow/model-optimization#1119). Where an export may be
-written: CONTRACTS.md, "Output paths" (an `OutputError` otherwise, before any work and when writing).
+Pruning is one-shot because tensorflow-model-optimization supports Keras 2 only (tensorflow/model-optimization#1119).
 """
 
 from __future__ import annotations
@@ -36,9 +32,7 @@ from fer_utils.storage.run_files import METRICS_FILE
 if TYPE_CHECKING:
     from fer_utils.train.runs import LoadedRun, RunFolder
 
-
-# int8 calibration: this many of the shipped generated faces (fer_utils.assets, DiffusionFER-S).
-REPRESENTATIVE_FACES = 256
+REPRESENTATIVE_FACES = 256  # int8 calibration: this many of the shipped generated faces (DiffusionFER-S)
 
 
 def representative_dataset(
@@ -90,9 +84,7 @@ def representative_paths(count: int = REPRESENTATIVE_FACES) -> list[Path]:
 
 
 def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FACES) -> np.ndarray:
-    """int8 calibration images: `count` of the shipped generated faces (`representative_paths`), cut as
-    `preprocess --detector none --size height` cuts them, raw 0..255 gray as float32 (N, H, W, 1). The model
-    resizes them itself (`models.networks._inputs`): one resizer for training, calibration and serving."""
+    """int8 calibration: `count` shipped faces cut as `preprocess --detector none` does, raw gray (N, H, W, 1)."""
     if height != width:
         raise InputError(f"face crops are square: int8 calibration cannot make {height}×{width} crops")
     spec, whole = CropSpec(detector=NO_DETECTOR, side=height), make_detector(NO_DETECTOR)
@@ -102,9 +94,7 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
 
 @contextmanager
 def runtime_logs_held() -> Iterator[None]:
-    """Hold back the converter's and runtime's logs while the block runs, which would land in a chapter's page:
-    their C++ writes straight to fd 2 (TF_CPP_MIN_LOG_LEVEL and %%capture do not reach it), so fd 2 goes to a
-    temporary file, written back if the block fails; TensorFlow's Python logger is set to ERROR."""
+    """Keep the converter's and runtime's C++ logs (fd 2: %%capture misses them) off a page, unless the block fails."""
     logger = tf.get_logger()
     level = logger.level
     sys.stderr.flush()
@@ -143,8 +133,7 @@ def to_tflite(
         return converter.convert()
 
 
-# What `python -m fer_utils export` writes for the live page: the model and the sidecar its "Use your own model"
-# reads (the same keys as the book's own models' JSON).
+# What `python -m fer_utils export` writes for the live page: the model and its sidecar (as the book's models').
 PAGE_MODEL_FILE = "model.tflite"
 PAGE_MODEL_INFO = "model.json"
 PAGE_FOLDER = "page"
@@ -152,15 +141,13 @@ PAGE_TFLITE_MODES: tuple[str, ...] = ("float32", "int8")  # what LiteRT.js runs 
 
 
 def tensor_quantization(detail: dict) -> list[float] | None:
-    """[scale, zero point] of a quantized TFLite tensor (what the page quantizes its pixels and dequantizes the
-    probabilities with, as `tflite_predict` does), None for a float tensor."""
+    """[scale, zero point] of a quantized TFLite tensor (the page (de)quantizes with it), None for a float one."""
     scale, zero = detail["quantization"]
     return [float(scale), int(zero)] if scale else None
 
 
 def page_tensors(blob: bytes, mode: str) -> dict[str, object]:
-    """What the page's model.json says of a TFLite file: its mode and its input and output tensors'
-    [scale, zero point] (None for a float tensor)."""
+    """What the page's model.json says of a TFLite file: its mode and its tensors' [scale, zero point]."""
     interpreter = tflite_interpreter(blob)
     return {
         "tflite": mode,
@@ -170,9 +157,7 @@ def page_tensors(blob: bytes, mode: str) -> dict[str, object]:
 
 
 def export_page_info(model_file: Path) -> dict | None:
-    """The sidecar (`model.json`) of an export's page model when `model_file` is that model (`model.tflite`
-    beside a `model.json`), which must then be rewritten with the new file; None otherwise. InputError when
-    the sidecar cannot be read (checked before any conversion)."""
+    """The `model.json` beside an export's page model `model_file` (to rewrite), else None; InputError if unreadable."""
     info_path = Path(model_file).parent / PAGE_MODEL_INFO
     if Path(model_file).name != PAGE_MODEL_FILE or not info_path.is_file():
         return None
@@ -194,8 +179,7 @@ def tflite_interpreter(model_bytes: bytes, num_threads: int | None = None) -> In
 
 
 def _set_input(interpreter: Interpreter, x: np.ndarray) -> dict:
-    """Set the interpreter's input to the float images `x` (resized to their shape, quantized when the tensor
-    is); returns the output tensor's details."""
+    """Set the interpreter's input to the float images `x` (quantized if the tensor is); the output's details."""
     inp = interpreter.get_input_details()[0]
     if tuple(inp["shape"]) != x.shape:
         interpreter.resize_tensor_input(inp["index"], x.shape)
@@ -210,8 +194,7 @@ def _set_input(interpreter: Interpreter, x: np.ndarray) -> dict:
 
 
 def tflite_predict(model_bytes: bytes | Interpreter, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model (its bytes, or an interpreter
-    made from them), `batch_size` at a time."""
+    """Probabilities for raw-pixel `images` (N, H, W, 1) from a TFLite model's bytes or interpreter."""
     interpreter = tflite_interpreter(model_bytes) if isinstance(model_bytes, (bytes, bytearray)) else model_bytes
     out = interpreter.get_output_details()[0]
     images = np.asarray(images, dtype=np.float32)
@@ -271,10 +254,7 @@ def inference_paths(
     threads: int | None = None,
     compiler: Callable[..., Callable[[np.ndarray], np.ndarray]] = compiled_predictor,
 ) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Every way the book runs `model`'s forward pass, by name, each from raw-pixel images to NumPy
-    probabilities: eager Keras (a Python call per layer), a `tf.function` and the same compiled by XLA (both
-    made by `compiler(model, xla=...)`: chapter 8 passes the one it shows), and LiteRT's interpreter for each
-    TFLite flatbuffer of `blobs` (mode → bytes; `threads` threads)."""
+    """Every way the book runs `model`, by name: eager, `compiler` without and with XLA, and LiteRT per blob."""
     paths: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "eager": lambda images: model(images, training=False).numpy(),
         "tf.function": compiler(model, xla=False),
@@ -292,9 +272,7 @@ def latency_table(
     batches: tuple[int, ...] = (1, 32),
     repeats: int = 20,
 ) -> pd.DataFrame:
-    """Per path and batch size: median milliseconds per frame after warm-up, the first call's cost (tracing,
-    compilation, allocation), and the largest difference from the first path's probabilities. `images`
-    (N, H, W, 1) raw pixels are repeated when a batch needs more of them."""
+    """Per path and batch size: median ms per frame, the first call's seconds and the max diff from the first path."""
     images = np.asarray(images, dtype=np.float32)
     if len(images) == 0:
         raise InputError("latency_table needs at least one image")
@@ -320,8 +298,7 @@ def deployment_table(
     folder: Path,
     repeats: int = 30,
 ) -> pd.DataFrame:
-    """Size, batch-1 latency and accuracy of the Keras float32 model and of each TFLite flatbuffer in
-    `blobs` (mode → bytes) on one test set; `speedup` and `accuracy_change` are relative to Keras."""
+    """Size, batch-1 latency and accuracy of the Keras model and each TFLite flatbuffer of `blobs` (mode → bytes)."""
     one = np.asarray(test_images[:1], np.float32)
     keras_acc = float(np.mean(model.predict(test_images, verbose=0).argmax(1) == test_labels))
     saved = Path(folder) / f"{model.name}.keras"
@@ -342,16 +319,15 @@ def _prunable(layer: keras.layers.Layer) -> bool:
 
 
 def prune_magnitude(model: keras.Model, sparsity: float) -> keras.Model:
-    """A copy of `model` with the smallest `sparsity` fraction of each Conv2D/Dense kernel set to 0 (sparse
-    weights compress better but do not make the dense TFLite model smaller or faster)."""
+    """A copy of `model` with the smallest `sparsity` fraction of each Conv2D/Dense kernel set to 0."""
     if not 0.0 <= sparsity < 1.0:
         raise InputError(f"sparsity must be in [0, 1), got {sparsity}")
     pruned = keras.models.clone_model(model)
     pruned.set_weights(model.get_weights())
     for layer in filter(_prunable, pruned.layers):
-        kernel = layer.kernel.numpy()
-        threshold = np.quantile(np.abs(kernel), sparsity)
-        layer.kernel.assign(np.where(np.abs(kernel) <= threshold, 0.0, kernel) if sparsity else kernel)
+        kernel = np.array(layer.kernel.numpy()).ravel()  # a copy; the smallest magnitudes first, ties in stored order
+        kernel[np.argsort(np.abs(kernel), kind="stable")[: round(sparsity * kernel.size)]] = 0.0
+        layer.kernel.assign(kernel.reshape(layer.kernel.shape))
     return pruned
 
 
@@ -393,8 +369,7 @@ def run_id(run: Path) -> str:
 
 
 def check_export_folder(folder: Path, run: Path, option: str = "--out") -> None:
-    """OutputError unless `folder` is new or empty, or an earlier export of that same `run` made it: the
-    export's `classes.json` and `crop_spec.json` would replace any other folder's."""
+    """OutputError unless `folder` is new, empty or an earlier export of `run` (its classes would replace others')."""
     folder = Path(folder)
     entries = [p for p in folder.iterdir() if temporary_owner(p) is None] if folder.is_dir() else []
     if not entries:  # a new or empty folder: nothing to read
@@ -415,8 +390,7 @@ def check_export_folder(folder: Path, run: Path, option: str = "--out") -> None:
 
 
 def write_export(folder: Path, run: Path, files: Mapping[str, str | bytes], option: str = "--out") -> None:
-    """Write the export of `run` (`files`: name -> content) into `folder`, with its `export.json`, all files or
-    none. OutputError when `folder` is not the export's own (`check_export_folder`) or cannot be written."""
+    """Write `files` (name -> content) and `export.json` into `folder`, all or none; OutputError if it cannot."""
     folder = Path(folder)
     check_export_folder(folder, run, option)
     contents = {**files, EXPORT_FILE: json.dumps({"run": run_id(run)})}
@@ -437,8 +411,7 @@ def write_export(folder: Path, run: Path, files: Mapping[str, str | bytes], opti
 
 
 def run_accuracy(run: RunFolder) -> tuple[float | None, str | None]:
-    """(the run's test accuracy from its metrics.json, None) or (None, a note saying why it is left out): a
-    model folder without metrics.json (the peer), or one that is missing, damaged or lacks the number."""
+    """(the run's test accuracy from its metrics.json, None), or (None, why it is left out)."""
     try:
         accuracy = run.metrics()["test"]["frame"]["accuracy"]
     except FileNotFoundError:
@@ -452,10 +425,8 @@ def run_accuracy(run: RunFolder) -> tuple[float | None, str | None]:
 
 
 def page_export(run: LoadedRun, mode: str, info: Mapping[str, object]) -> tuple[bytes, dict[str, object]]:
-    """The live page's model of a run: its .tflite, one gray crop of the crop spec's side in a batch of 1
-    (LiteRT.js runs fixed shapes only; int8 calibrated on `tflite.representative_faces`), and its `model.json`:
-    `info`, the classes, the crop spec as served (`crop`, what book/_demo/crop.js cuts), the input shape and
-    `tflite.page_tensors`. A model the page cannot run is an InputError naming the run."""
+    """The live page's .tflite of a run (a batch of one crop: LiteRT.js runs fixed shapes) and its `model.json`
+    (`info`, classes, served crop spec, input shape, `page_tensors`); InputError if the page cannot run it."""
     from fer_utils.models.networks import fixed_input
 
     model, side = run.model, run.spec.side

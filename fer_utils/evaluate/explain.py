@@ -1,11 +1,8 @@
 """Class activation maps ("Grad-CAM" in the chapters, the family's name): which parts of the face drive a prediction.
 
-`grad_cam` combines a convolution's feature maps A with the gradients G of the class's log-probability (it
-does not saturate like the softmax): "hirescam" (HiResCAM, Draelos & Carin 2020, the default) is
-ReLU(Σ_k A_k ⊙ G_k); "gradcam" (Selvaraju et al. 2017) is ReLU(Σ_k α_k A_k), α_k the spatial mean of G_k.
-The paper's CNN ends in flatten + dense, whose weights differ per location, so classic Grad-CAM's averaged
-gradients often cancel (we saw empty maps on a trained model); HiResCAM is provably faithful for such heads.
-"""
+From feature maps A and gradients G of the class's log-probability (no softmax saturation): "hirescam" (Draelos
+& Carin 2020, the default) is ReLU(Σ_k A_k ⊙ G_k), "gradcam" (Selvaraju et al. 2017) ReLU(Σ_k α_k A_k), α_k the
+spatial mean of G_k. Averaged gradients often cancel behind the paper's dense head; HiResCAM is faithful there."""
 
 from __future__ import annotations
 

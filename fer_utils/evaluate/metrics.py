@@ -1,11 +1,8 @@
-"""Metrics for emotion classifiers, with scikit-learn: frame-level scores, per-class report, confusion matrix,
-clip-level accuracy by voting over a clip's frames, the scores of faces from elsewhere (`known_class_scores`),
-and test-time augmentation (`tta_probabilities`, `registry.TTA_MODES`; the live page copies `tta_views`).
+"""Metrics for emotion classifiers (scikit-learn): frame scores, per-class report, confusion, clip votes, faces from
+elsewhere (`known_class_scores`) and test-time augmentation (`tta_probabilities`; the live page copies `tta_views`).
 
-The headline F1 (the paper does not say how it averages) is the **macro** F1 over the classes present among the
-true labels (`present_classes`), so a poor minority class cannot hide behind frequent ones; an absent class is
-named, never averaged in (perfect answers would score 0.667 on a side holding two of three classes).
-"""
+The headline F1 is the **macro** F1 over the classes present among the true labels, so a poor minority class cannot
+hide behind frequent ones; an absent class is named, never averaged in."""
 
 from __future__ import annotations
 
@@ -43,8 +40,7 @@ def absent_classes(y_true: Sequence[str], classes: Sequence[str]) -> list[str]:
 
 
 def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> dict[str, float]:
-    """Accuracy, macro F1 (the book's headline F1) and weighted F1, plus the number of items. Both F1s are
-    over the classes of `classes` present among `y_true` (`present_classes`): the book's one definition."""
+    """Accuracy, macro F1 (the headline) and weighted F1 over the classes present among `y_true`, and the count."""
     labels = present_classes(y_true, classes) or list(classes)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
@@ -57,9 +53,7 @@ def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str], classes
 def per_class_report(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]) -> pd.DataFrame:
     """Per-class precision, recall, F1 and support (scikit-learn's classification_report) as a table."""
     report = classification_report(y_true, y_pred, labels=list(classes), output_dict=True, zero_division=0)
-    table = pd.DataFrame(report).T.loc[list(classes)]
-    table["support"] = table["support"].astype(int)
-    return table
+    return pd.DataFrame(report).T.loc[list(classes)].astype({"support": int})
 
 
 def confusion(
@@ -127,8 +121,7 @@ def clip_vote(
 
 
 def evaluate_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, dict]:
-    """Frame-level metrics and clip-level metrics (mean vote) for one test set, and the model's classes the
-    set lacks (`absent`: not averaged into the macro F1), as a JSON-ready dict."""
+    """Frame and clip (mean vote) metrics of one test set and the classes it lacks (`absent`), JSON-ready."""
     y_pred = predicted_labels(probabilities, classes)
     result: dict = {"frame": classification_metrics(frames["emotion"].to_numpy(), y_pred, classes)}
     if "clip_id" in frames.columns:
@@ -141,9 +134,8 @@ def evaluate_predictions(frames: pd.DataFrame, probabilities: np.ndarray, classe
 def level_predictions(
     frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str], level: str = "frame"
 ) -> pd.DataFrame:
-    """One row per test frame (`level="frame"`) or per clip (`"clip"`, mean vote over its test frames):
-    `emotion`, `predicted`, `confidence` (mean probability of the prediction), `image` and `frame_index`
-    (for a clip, those of its middle test frame; -1 when the table has no frame index)."""
+    """One row per test frame or per clip (mean vote): emotion, predicted, confidence (its mean probability), image
+    and frame_index (a clip's middle test frame's; -1 when the table has none)."""
     if level not in LEVELS:
         raise InputError(f"level must be one of {LEVELS}, got {level!r}")
     probabilities = np.asarray(probabilities, dtype=float)
@@ -176,15 +168,13 @@ def misclassified(table: pd.DataFrame, emotion: str = "all", limit: int = 6) -> 
 
 
 def known_class_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Sequence[str]) -> dict[str, object]:
-    """The one scoring of a model on frames whose classes it knows (every true emotion among `classes`, a row of
-    probabilities per frame in `classes` order). The majority baseline's tie goes to the first class; the accuracy
-    choosing only among the classes present is NaN with one class present (choosing is no test)."""
+    """The one scoring of a model on frames of classes it knows; the majority baseline's tie goes to the first class,
+    the accuracy among the classes present is NaN with only one (choosing is no test)."""
     truth = np.asarray(truth, dtype=object)
     probabilities = np.asarray(probabilities)
     if len(truth) == 0 or len(truth) != len(probabilities):
         raise InputError(f"{len(truth)} true emotions but {len(probabilities)} rows of probabilities")
-    unknown = sorted(set(truth) - set(classes))
-    if unknown:
+    if unknown := sorted(set(truth) - set(classes)):
         raise InputError(f"true emotions {unknown} are not among the classes {list(classes)}")
     predicted = predicted_labels(probabilities, classes)
     present = present_classes(truth, classes)
@@ -224,8 +214,7 @@ def transfer_scores(truth: Sequence[str], probabilities: np.ndarray, classes: Se
     }
 
 
-# The (rows, columns) each shifted view of "flip-shift" moves the crop by: down, up, right, left.
-SHIFTS: tuple[tuple[int, int], ...] = ((TTA_SHIFT, 0), (-TTA_SHIFT, 0), (0, TTA_SHIFT), (0, -TTA_SHIFT))
+SHIFTS: tuple[tuple[int, int], ...] = ((TTA_SHIFT, 0), (-TTA_SHIFT, 0), (0, TTA_SHIFT), (0, -TTA_SHIFT))  # (rows, cols)
 
 
 def check_tta(mode: str) -> str:
@@ -236,8 +225,7 @@ def check_tta(mode: str) -> str:
 
 
 def shifted(images: np.ndarray, rows: int, columns: int, pad: int = TTA_SHIFT) -> np.ndarray:
-    """`images` (N, H, W, C) moved by `rows` down and `columns` right, the uncovered edge mirrored in
-    (as `pipeline.flip_and_shift` pads in training)."""
+    """`images` (N, H, W, C) moved `rows` down and `columns` right, the uncovered edge mirrored in as in training."""
     padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="symmetric")
     height, width = images.shape[1:3]
     top, left = pad - rows, pad - columns
@@ -245,8 +233,7 @@ def shifted(images: np.ndarray, rows: int, columns: int, pad: int = TTA_SHIFT) -
 
 
 def tta_views(images: np.ndarray, mode: str) -> list[np.ndarray]:
-    """The views of a batch `images` (N, H, W, C) that `mode` averages: the batch itself first, then its
-    mirror ("flip"), then its four shifts ("flip-shift")."""
+    """The views `mode` averages of a batch (N, H, W, C): itself, its mirror ("flip"), its 4 shifts ("flip-shift")."""
     check_tta(mode)
     if mode == "none":
         return [images]

@@ -1,10 +1,8 @@
 """A frame becomes a model's input: the face detectors, dlib's 68 landmarks, and the crop spec, said once
 (`CropSpec`) and cut one way (`crop_face`), by preprocessing and inference alike.
 
-`make_detector(name)`: dlib HOG (the paper's, default), dlib CNN, OpenCV's Haar cascade or "none" (the whole image),
-returning full-resolution boxes, largest first (CONTRACTS.md, "Face detection"). The spec travels as
-`crop_spec.json`; `book/_demo/crop.js` reproduces `crop_face` pixel for pixel (CONTRACTS.md, "One crop, one resizer").
-"""
+Detectors return full-resolution boxes, largest first (CONTRACTS.md, "Face detection"); `book/_demo/crop.js`
+reproduces `crop_face` pixel for pixel (CONTRACTS.md, "One crop, one resizer")."""
 
 from __future__ import annotations
 
@@ -33,25 +31,20 @@ from fer_utils.registry import (
 )
 from fer_utils.storage.atomic import atomic_write_bytes
 
-# max_side "auto": each detector's longest side of the searched copy (DETECTOR_TABLE). RAVDESS faces fill
-# about half the frame height: ~110 px at 400, ~90 px at 320, above the ~80 px dlib's HOG and mmod windows
-# need (HOG misses them at 160 px, the CNN at 200 px, Haar works down to 200 px; benchmarks/bench_preprocess.py).
-# The price: faces under about a fifth of the longest side are missed (max_side=None: full resolution).
+# max_side "auto": each detector's default (DETECTOR_TABLE), where RAVDESS faces, ~110 px at 400 and ~90 px at 320,
+# stay above the ~80 px dlib needs (benchmarks/bench_preprocess.py); faces under a fifth of the side are missed.
 AUTO = "auto"
 # Smaller images are upsampled to this side for detection: dlib HOG's 80 px window finds no 48×48 face crop
 # and all from about 96 px up (benchmarks/bench_small_faces.py); 160 leaves room for faces filling ~60 %.
 MIN_DETECTION_SIDE = 160
 MIN_FACE_SIDE = 80  # about the smallest face (px, in the searched copy) dlib's HOG and mmod windows find
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
-# dlib's HOG pyramid shrinks by 5/6 per level (pyramid_down<6>). A clip's later frames, once its face is
-# known to be large, are searched on a copy smaller by whole levels: the same pyramid scales, at a lower cost
-# (IoU ≥ 0.98 with the full search on the real RAVDESS clip, 0.75-0.86 at arbitrary sizes), the face kept
-# FACE_SCALE_MARGIN_LEVELS above the smallest the window finds (benchmarks/bench_preprocess.py --real).
+# dlib's HOG pyramid shrinks by 5/6 per level: after a large face, a clip's frames are searched whole levels smaller
+# (IoU ≥ 0.98 with the full search on the real clip, 0.75-0.86 at arbitrary sizes; bench_preprocess.py --real).
 PYRAMID_STEP = 6 / 5
 FACE_SCALE_MARGIN_LEVELS = 2
 FACE_SCALE_DETECTORS = ("dlib-hog",)  # the detectors whose pyramid PYRAMID_STEP describes
-# dlib's weight files, shipped (CC0) in the face-recognition-models package's `models/` folder.
-WEIGHTS_PACKAGE = "face_recognition_models"
+WEIGHTS_PACKAGE = "face_recognition_models"  # ships dlib's weight files (CC0) in its `models/` folder
 LANDMARKS_68_WEIGHTS = "shape_predictor_68_face_landmarks.dat"
 CNN_DETECTOR_WEIGHTS = "mmod_human_face_detector.dat"
 CROP_SPEC_FILE = "crop_spec.json"  # beside a folder's crops, in a run folder, beside an exported model
@@ -60,8 +53,7 @@ COLOURS: tuple[str, ...] = (GRAY,)
 MIN_SIDE = 8  # the smallest crop any of the book's models can take (three 2×2 poolings)
 # `crop_face`'s defaults (chapter 2's shown code reads these names); every entry point passes a `CropSpec`'s.
 DEFAULT_SIZE = PAPER_SIDE  # the crop's side (px): the paper's 180
-# dlib 68-point indices of the two eyes (image-left eye first).
-LEFT_EYE = slice(36, 42)
+LEFT_EYE = slice(36, 42)  # dlib 68-point indices of the two eyes, image-left first
 RIGHT_EYE = slice(42, 48)
 
 
@@ -92,14 +84,12 @@ class FaceDetector(Protocol):
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Face boxes in full-resolution coordinates, clipped to the image, largest first."""
-        ...
 
 
 def detection_scale(
     shape: tuple[int, ...], downscale: float, max_side: int | None, min_side: int | None = None
 ) -> float:
-    """The factor applied before detection: `downscale` (≤ 1), further reduced so the longest side ≤
-    `max_side`, or raised (> 1) so that a smaller image's longest side reaches `min_side`."""
+    """The factor applied before detection: `downscale` (≤ 1), lowered to fit `max_side`, raised to reach `min_side`."""
     scale = min(1.0, float(downscale))
     longest = max(shape[0], shape[1])
     if max_side is not None and longest > max_side:
@@ -132,9 +122,7 @@ def boxes_to_full(rects: list[tuple[float, float, float, float]], scale: float, 
 
 @dataclass
 class ScaledDetector:
-    """What the searching detectors share: search a copy scaled by `detection_scale`, boxes mapped back. Each
-    says only how it loads its model (`load()`, once: `with_max_side` copies share it), which copy it searches
-    (`searched_copy`) and how it reads the answer (`find(small)`: (left, top, right, bottom) boxes in the copy)."""
+    """A detector searching a copy scaled by `detection_scale`: subclasses `load()` a model and `find` boxes in it."""
 
     downscale: float = 1.0
     max_side: int | None = None  # make_detector passes DETECTOR_TABLE's default
@@ -149,7 +137,6 @@ class ScaledDetector:
         return _resized(to_gray(image), scale)
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        """Face boxes, full resolution, largest first."""
         scale = detection_scale(image.shape, self.downscale, self.max_side, self.min_side)
         return boxes_to_full(self.find(self.searched_copy(image, scale)), scale, image.shape)
 
@@ -158,23 +145,20 @@ class ScaledDetector:
 class DlibHogDetector(ScaledDetector):
     """dlib's HOG + linear SVM frontal face detector (the paper's), run on a gray, downscaled copy."""
 
-    upsample: int = 0
     name: str = "dlib-hog"
 
     def load(self) -> Any:
-        """dlib's frontal face detector."""
         import dlib
 
         return dlib.get_frontal_face_detector()
 
     def find(self, small: np.ndarray) -> list[tuple[float, float, float, float]]:
         """dlib's rectangles (inclusive corners) as (left, top, right, bottom)."""
-        return [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in self._model(small, self.upsample)]
+        return [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in self._model(small)]
 
 
 def dlib_weights(name: str) -> Path:
-    """The path of one of dlib's weight files in face-recognition-models, found without importing it
-    (its `__init__` imports `pkg_resources`, removed in setuptools 81: it fails on a current Colab)."""
+    """dlib's weight file `name`, found without importing face-recognition-models (it needs gone `pkg_resources`)."""
     spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise SetupError(
@@ -191,32 +175,24 @@ def dlib_weights(name: str) -> Path:
 class DlibCnnDetector(ScaledDetector):
     """dlib's max-margin CNN face detector (mmod weights from face-recognition-models), on RGB."""
 
-    upsample: int = 0
     name: str = "dlib-cnn"
 
     def load(self) -> Any:
-        """dlib's mmod CNN with its weights."""
         import dlib
 
         return dlib.cnn_face_detection_model_v1(str(dlib_weights(CNN_DETECTOR_WEIGHTS)))
 
     def searched_copy(self, image: np.ndarray, scale: float) -> np.ndarray:
-        """The copy the CNN searches: RGB, scaled by `scale`."""
         return _resized(to_rgb(image), scale)
 
     def find(self, small: np.ndarray) -> list[tuple[float, float, float, float]]:
-        """The mmod detections' rectangles (inclusive corners) as (left, top, right, bottom)."""
-        found = self._model(small, self.upsample)
-        return [(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1) for d in found]
+        return [(d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1) for d in self._model(small)]
 
 
 @dataclass
 class HaarDetector(ScaledDetector):
     """OpenCV's Viola-Jones Haar cascade (ships inside OpenCV), on an equalised gray, downscaled copy."""
 
-    scale_factor: float = 1.1
-    min_neighbors: int = 5
-    min_size: int = 40
     name: str = "opencv-haar"
 
     def load(self) -> Any:
@@ -230,19 +206,12 @@ class HaarDetector(ScaledDetector):
         return model
 
     def searched_copy(self, image: np.ndarray, scale: float) -> np.ndarray:
-        """The copy the cascade searches: gray, scaled by `scale`, then equalised."""
         import cv2
 
         return cv2.equalizeHist(super().searched_copy(image, scale))
 
     def find(self, small: np.ndarray) -> list[tuple[float, float, float, float]]:
-        """The cascade's (x, y, w, h) boxes as (left, top, right, bottom)."""
-        found = self._model.detectMultiScale(
-            small,
-            scaleFactor=self.scale_factor,
-            minNeighbors=self.min_neighbors,
-            minSize=(self.min_size, self.min_size),
-        )
+        found = self._model.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(40, 40))
         return [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h in found]
 
 
@@ -255,14 +224,12 @@ class WholeImageDetector:
     name: str = NO_DETECTOR
 
     def detect(self, image: np.ndarray) -> list[Box]:
-        """One box covering the whole image."""
-        channel_count(image)
+        channel_count(image)  # an InputError for an array that is not an image
         return [Box(0, 0, int(image.shape[1]), int(image.shape[0]))]
 
 
 class DetectorKind(NamedTuple):
-    """One row of the detector table: the class that makes the detector, and the longest side (px) of the
-    copy it searches by default (`max_side="auto"`; None: it does not search)."""
+    """A DETECTOR_TABLE row: the detector's class and the longest side (px) it searches by default (None: no search)."""
 
     make: type
     max_side: int | None
@@ -294,9 +261,7 @@ def detection_shape(detector: FaceDetector, shape: tuple[int, ...]) -> tuple[int
 
 
 def face_scale_side(detector: FaceDetector, shape: tuple[int, ...], box: Box) -> int | None:
-    """The `max_side` for a clip's later frames, given face `box` in a frame of `shape`: the searched copy
-    shrunk by whole pyramid levels while the face stays FACE_SCALE_MARGIN_LEVELS above MIN_FACE_SIDE and
-    the copy at least `min_side`. None when no level can be dropped or the detector is not dlib's HOG."""
+    """The `max_side` for a clip's frames after face `box`: fewer pyramid levels, the face kept findable; else None."""
     if detector.name not in FACE_SCALE_DETECTORS:
         return None
     searched = max(detection_shape(detector, shape))
@@ -310,16 +275,14 @@ def face_scale_side(detector: FaceDetector, shape: tuple[int, ...], box: Box) ->
 
 
 def with_max_side(detector: FaceDetector, max_side: int) -> FaceDetector:
-    """A copy of `detector` that searches a copy at most `max_side` px long, sharing its loaded model
-    (making a new dlib detector is slow: benchmarks/README.md, `--real`, start-up)."""
+    """A copy of `detector` searching at most `max_side` px, sharing its loaded model (a dlib one is slow to make)."""
     clone = copy.copy(detector)
     clone.max_side = max_side  # type: ignore[attr-defined]
     return clone
 
 
 def no_face_reason(detector: FaceDetector, shape: tuple[int, ...]) -> str:
-    """Why `detector` found nothing in an image of `shape`, saying at what resolution it searched and,
-    when that was a downscaled copy, which faces that misses and what to try."""
+    """Why `detector` found nothing in an image of `shape`: the resolution searched, what that misses, what to try."""
     width, height = shape[1], shape[0]
     det_w, det_h = detection_shape(detector, shape)
     reason = f"no face found by {detector.name} (searched a {det_w}x{det_h} copy of the {width}x{height} image"
@@ -335,12 +298,9 @@ def no_face_reason(detector: FaceDetector, shape: tuple[int, ...]) -> str:
 
 
 def resolve_max_side(name: str, max_side: int | str | None) -> int | None:
-    """`max_side` for detector `name`, checked: "auto" is the detector's default, None full resolution
-    (always for "none"), else at least 32 px (InputError otherwise, also for an unknown `name`)."""
+    """`max_side` for `name`, checked: "auto" its default, None full (always for "none"), else ≥ 32 px (InputError)."""
     kind = detector_kind(name)
-    if name == NO_DETECTOR:
-        return None
-    if max_side == AUTO:
+    if max_side == AUTO or name == NO_DETECTOR:  # "none" searches nothing: its max_side is None
         return kind.max_side
     if max_side is not None and not isinstance(max_side, int):
         raise InputError(f"max_side must be a number of pixels, None or 'auto', got {max_side!r}")
@@ -352,8 +312,7 @@ def resolve_max_side(name: str, max_side: int | str | None) -> int | None:
 def make_detector(
     name: str = DEFAULT_DETECTOR, *, downscale: float = 1.0, max_side: int | str | None = AUTO
 ) -> FaceDetector:
-    """The detector called `name` (a key of DETECTOR_TABLE), searching a copy scaled by `detection_scale`;
-    `max_side="auto"` takes the detector's measured default, None full resolution."""
+    """The detector `name` (a key of DETECTOR_TABLE); `max_side="auto"`: its measured default, None: full resolution."""
     max_side = resolve_max_side(name, max_side)
     if not 0.0 < downscale <= 1.0:
         raise InputError(f"downscale must be in (0, 1], got {downscale}")
@@ -383,8 +342,7 @@ def make_landmarker() -> Landmarker:
 
 
 def measure_detectors(images: list[np.ndarray], names: tuple[str, ...] | None = None, repeats: int = 1):
-    """Each detector's mean time per frame (ms) and detection rate on `images` (BGR), warmed up on the
-    first image: to check the paper's "OpenCV is faster than dlib" on the same frames."""
+    """Each detector's mean ms per frame and detection rate on `images` (BGR): is "OpenCV faster than dlib"?"""
     import pandas as pd
 
     rows = []
@@ -410,7 +368,6 @@ class CropSpec:
     colour: str = GRAY
 
     def __post_init__(self) -> None:
-        """A missing margin becomes the detector's default (`default_margin`), so that no caller decides it."""
         if self.margin is None:
             object.__setattr__(self, "margin", default_margin(self.detector))
 
@@ -419,15 +376,13 @@ class CropSpec:
         return asdict(self)
 
     def served_with(self, detector: str) -> CropSpec:
-        """This spec with `detector`; crops of whole images (detector "none") get the default margin, since
-        how much of a whole image lies around its face is not known."""
+        """This spec with `detector`; whole-image crops ("none") get the default margin: their surround is unknown."""
         whole = self.detector == NO_DETECTOR and detector != NO_DETECTOR
         return replace(self, detector=detector, margin=default_margin(detector) if whole else self.margin)
 
 
 def served_spec(spec: CropSpec) -> CropSpec:
-    """The spec faces found in a frame are cut with when served: `spec`, or for crops of whole images
-    (detector "none") the default detector's with its default margin (`CropSpec.served_with`)."""
+    """The spec faces found in a frame are served with: `spec`, or for whole images the default detector's."""
     return spec.served_with(DEFAULT_DETECTOR if spec.detector == NO_DETECTOR else spec.detector)
 
 
@@ -456,14 +411,12 @@ def default_margin(detector: str) -> float:
 
 
 def spec_with(**fields: object) -> CropSpec:
-    """The spec of the fields given, a field given as None taking the spec's default, so that no caller
-    decides a default of its own. Unchecked: whoever cuts with it checks it (`check_crop_spec`)."""
+    """The spec of the fields given, None taking the spec's default so that no caller decides one (unchecked)."""
     return CropSpec(**{name: value for name, value in fields.items() if value is not None})
 
 
 def read_crop_spec(folder: Path) -> CropSpec | None:
-    """The spec in `folder`'s `crop_spec.json`, None when it has none (an InputError naming the file when it is
-    not one)."""
+    """The spec in `folder`'s `crop_spec.json`, None when it has none (InputError naming the file for a bad one)."""
     path = Path(folder) / CROP_SPEC_FILE
     if not path.is_file():
         return None
@@ -543,8 +496,7 @@ def crop_face(
     return cv2.resize(padded, (size, size), interpolation=interpolation)
 
 
-# crop(image, box, *, size, margin) -> gray uint8 crop, as `crop_face`
-CropFunction = Callable[..., np.ndarray]
+CropFunction = Callable[..., np.ndarray]  # crop(image, box, *, size, margin) -> gray uint8 crop, as `crop_face`
 
 
 def spec_crop(image: np.ndarray, box: Box, spec: CropSpec, crop: CropFunction = crop_face) -> np.ndarray:
@@ -559,8 +511,7 @@ def largest_face_crop(
     landmarker: Landmarker | None = None,
     crop: CropFunction = crop_face,
 ) -> FaceCrop | None:
-    """The largest face in `image`, cut by `crop` as `spec` says (default `CropSpec()`; eyes levelled first
-    when `spec.align`, which needs a `landmarker`); None when no face is found."""
+    """The largest face in `image` cut by `crop` as `spec` says, or None; `spec.align` needs a `landmarker`."""
     spec = spec or CropSpec()
     if spec.align and landmarker is None:
         raise InputError("align=True needs a landmarker: pass landmarker=make_landmarker()")

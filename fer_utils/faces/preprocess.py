@@ -1,10 +1,8 @@
 """The resumable, parallel dataset run that writes face crops + manifest, one clip's part of it, and the output
 folder's records (the crop itself is fer_utils.faces.crops's, the manifest's contract fer_utils.data.manifest's).
 
-`preprocess_dataset` writes `<out>/<emotion>/<clip_id>_f<frame:04d>.png` and `<out>/manifest.csv`, a row per
-sampled frame with its status: bad input is a status, never a crash. Files are written atomically; each finished
-clip leaves a completion record keyed by its source's size and mtime (CONTRACTS.md, "A preprocessing output folder").
-"""
+Bad input is a manifest row's status, never a crash; files are written atomically, and each finished clip leaves
+a completion record keyed by its source's size and mtime (CONTRACTS.md, "A preprocessing output folder")."""
 
 from __future__ import annotations
 
@@ -73,15 +71,12 @@ DEFAULT_FRAMES = PAPER_FRAMES
 MIN_IMAGE_SIDE = 32  # smaller images cannot hold a face any detector finds: recorded as bad_image
 FORMAT_VERSION = 2  # 2: completion records keyed by the source file's size and mtime
 CLIP_COLUMNS: tuple[str, ...] = ("path", "dataset", "emotion", "subject", "clip_id")
-# The longest crop file name, in bytes: room left under the file system's 255 for the temporary name it is
-# written under first (`storage.atomic.temporary_sibling`: `.<name>.tmp-<pid>`).
-MAX_CROP_NAME_BYTES = 200
+MAX_CROP_NAME_BYTES = 200  # the longest crop file name: room under 255 bytes for its temporary `.<name>.tmp-<pid>`
 PARTS_DIR = ".parts"  # the completion records and the folder's fingerprints (SETTINGS_NAME, SOURCE_NAME)
 SETTINGS_NAME = "settings.json"
 SOURCE_NAME = "source.json"
 LOCK_NAME = ".preprocess.lock"
-# Detectors the parent makes once and sends to the workers: dlib's HOG is far slower to build than to unpickle
-# (benchmarks/README.md, `--real`, start-up); the others load quickly or do not pickle.
+# Made once by the parent for all workers: dlib's HOG builds far slower than it unpickles (benchmarks/README.md).
 SHIPPED_DETECTORS: tuple[str, ...] = ("dlib-hog",)
 PARENT_POLL_S = 0.5  # how often a worker checks that its run is still alive
 SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal handler before it counts as a failure
@@ -89,8 +84,7 @@ SIGNAL_GRACE_S = 0.5  # how long a failed worker waits for the run's signal hand
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything that decides a run's output: the crop (`crop`, its CropSpec, written beside the crops) and
-    how frames are sampled and searched; stored as the output folder's fingerprint (`record`)."""
+    """What decides a run's output (the crop spec, how frames are sampled and searched): the folder's fingerprint."""
 
     frames: int | None = DEFAULT_FRAMES
     every: int | None = None
@@ -100,8 +94,7 @@ class Settings:
     version: int = FORMAT_VERSION
 
     def record(self) -> dict:
-        """The fingerprint in `.parts/settings.json`, with the crop under the records' older names (`size` for the
-        side; no colour) so that folders preprocessed before the spec existed resume."""
+        """The `.parts/settings.json` fingerprint; the crop under old names (`size`, no colour): old folders resume."""
         crop = {"detector": self.crop.detector, "size": self.crop.side, "margin": self.crop.margin}
         values = {name: value for name, value in asdict(self).items() if name != "crop"}
         return {**values, **crop, "align": self.crop.align}
@@ -129,8 +122,7 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def crop_relpath(emotion: str, clip_id: str, frame_index: int) -> str:
-    """The crop's path relative to the output folder: `<emotion>/<clip_id>_f<frame:04d>.png`, a clip id too long
-    for a file name cut to its start and 10 hex digits of its hash (`<start>-<hash>`: unique, the same every run)."""
+    """`<emotion>/<clip_id>_f<frame:04d>.png`; a clip id too long for a file name becomes `<start>-<its hash>`."""
     stem = str(clip_id).replace("/", "_").replace("\\", "_")
     suffix = f"_f{frame_index:04d}.png"
     limit = MAX_CROP_NAME_BYTES - len(suffix)
@@ -160,8 +152,7 @@ def _frame_row(
     landmarker: Landmarker | None,
     crop: CropFunction = crop_face,
 ) -> dict:
-    """Detect (with the first of `detectors` that finds a face), crop and write one sampled frame; the
-    manifest row says what happened."""
+    """Detect (the first of `detectors` to find a face), crop and write one frame; its row says what happened."""
     import cv2
 
     def row(status: str, reason: str, **values: Any) -> dict:
@@ -194,9 +185,7 @@ def process_clip(
     crop: CropFunction = crop_face,
     frames: Sequence[tuple[int, np.ndarray | None]] | None = None,
 ) -> list[dict]:
-    """Sample (unless `frames` are given), detect, crop with `crop` and write one clip: a manifest row per sampled
-    frame, or one saying why the clip could not be read; never raises for bad input. With `settings.scale_to_face`,
-    frames after a large face are searched on fewer pixels (`crops.face_scale_side`), then in full if none is found."""
+    """Sample (unless `frames` are given), crop and write one clip: a row per frame, or one why it cannot be read."""
     frames = _read_clip(clip, settings) if frames is None else frames
     if isinstance(frames, dict):  # why the clip cannot be read
         return [frames]
@@ -241,9 +230,8 @@ def check_stop(stop: threading.Event) -> None:
 
 
 def start_worker(parent: int) -> None:
-    """The pool's initializer: ignore Ctrl-C (it reaches the whole process group: a worker dying of it would break
-    the pool before the run stops), exit at once when `parent` is gone (a killed run leaves no worker running on;
-    its writes are atomic) and import what a worker needs."""
+    """The pool's initializer: ignore Ctrl-C (sent to the whole group, it would break the pool before the run stops),
+    exit when `parent` is gone (no worker outlives a killed run; writes are atomic), import what a worker needs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def exit_with_parent() -> None:
@@ -273,8 +261,7 @@ def _process_all(
     crop: CropFunction = crop_face,
     bar: tqdm | None = None,
 ) -> None:
-    """Process clips with `detector` (None: one made here), counting them on `bar`: a worker's body, or the
-    whole run in this process."""
+    """Process clips with `detector` (None: one made here), counting them on `bar`: a worker's body, or a serial run."""
     detector = detector or make_detector(settings.crop.detector, max_side=settings.max_side)
     landmarker = make_landmarker() if settings.crop.align else None
     for clip in todo:
@@ -288,8 +275,7 @@ def _process_all(
 
 
 def _run_parallel(todo: list[dict], out_dir: Path, settings: Settings, workers: int, bar: tqdm) -> None:
-    """Process `todo` in `workers` spawned processes, each taking every `workers`-th clip (clips cost about
-    the same); they start and import while this process makes a SHIPPED_DETECTORS detector for all."""
+    """Process `todo` in `workers` spawned processes (every `workers`-th clip each); this one makes their detector."""
     context = get_context("spawn")  # not fork: the caller may hold TensorFlow threads
     before = {child.pid for child in active_children()}
     with (
@@ -317,8 +303,7 @@ def _watch_workers(
     bar: tqdm,
     stop: threading.Event,
 ) -> None:
-    """Submit the workers' shares of `todo` and follow them until all are done (InputError when one fails;
-    KeyboardInterrupt from `check_stop`, called between waits, once a Ctrl-C or SIGTERM set `stop`)."""
+    """Submit the workers' shares of `todo`, follow them (InputError if one fails; KeyboardInterrupt: `check_stop`)."""
     parts = Path(out_dir) / PARTS_DIR
     pending = {part_path(out_dir, clip).name for clip in todo}
     futures = [pool.submit(os.getpid) for _ in range(workers)]  # one process per submit while none is idle
@@ -382,13 +367,8 @@ def preprocess_dataset(
     force: bool = False,
     crop: CropFunction | None = None,
 ) -> pd.DataFrame:
-    """Preprocess every clip of a clip index into `out_dir` (crops + manifest.csv); returns the manifest.
-
-    Samples `frames` evenly spaced frames (or every `every`-th), cuts the largest face as `spec` says (None:
-    `CropSpec()`), searching a copy at most `max_side` px long ("auto": the detector's default, None: full), in
-    `workers` processes (None: one per CPU; a `crop` replacing `crops.crop_face` runs in this one). `source`: the
-    dataset's root (default: the folder holding every clip). Refused: a folder of another source or settings unless
-    `force` (deletes its crops first), an `out_dir` overlapping the source, one another run writes (`OutputError`)."""
+    """Crop the largest face of `frames` evenly spaced (or every `every`-th) frames per clip into `out_dir`; returns the
+    manifest. InputError if it overlaps or holds another source's crops (`force` deletes them); OutputError: in use."""
     spec = spec or CropSpec()
     max_side = resolve_max_side(spec.detector, max_side)
     settings = Settings(frames=frames, every=every, crop=spec, max_side=max_side, scale_to_face=bool(scale_to_face))
@@ -419,8 +399,7 @@ def preprocess_dataset(
 
 
 def upsampled_note(manifest: pd.DataFrame, spec: CropSpec) -> str | None:
-    """A sentence when usable crops were cut from a square smaller than the spec's side (a 48 px spec over
-    32 px images): they were upsampled, so they hold less detail than their size says; None otherwise."""
+    """A note when usable crops were upsampled from squares under the spec's side (less detail), else None."""
     usable = usable_frames(manifest)
     if usable.empty or not {"w", "h"} <= set(usable.columns):
         return None
@@ -444,8 +423,7 @@ def _run(
     total: int,
     crop: CropFunction | None = None,
 ) -> None:
-    """Process the clips still to do, in this process or in `workers` processes, with a progress bar; a `crop`
-    other than the package's runs in this process (spawned workers could not import a notebook's function)."""
+    """Process the clips to do here or in `workers` processes; a custom `crop` runs here (workers cannot import it)."""
     workers = default_workers() if workers is None else max(1, int(workers))
     workers = 1 if crop is not None else min(workers, len(todo)) or 1
     with tqdm(total=total, initial=total - len(todo), unit="clip", desc="preprocess", disable=not progress) as bar:
@@ -456,8 +434,7 @@ def _run(
 
 
 def merge_parts(out_dir: Path, records: list[dict], *, finished_only: bool = False) -> pd.DataFrame:
-    """Collect the clips' completion records, in index order, into `<out>/manifest.csv` (atomically); `finished_only`:
-    of those finished so far, into `manifest.partial.csv` (never looking complete); else every clip must have one."""
+    """Join the clips' records into manifest.csv (each must exist) or, `finished_only`, into manifest.partial.csv."""
     rows = []
     for clip in records:
         part = read_part(out_dir, clip)
@@ -487,8 +464,7 @@ def printable(text: str) -> str:
 
 
 def source_stamp(path: str) -> str:
-    """`<size>-<mtime_ns>` of a source file (or why it has none): what its completion record is keyed by
-    (for a row of FER-2013's CSV, the CSV's)."""
+    """`<size>-<mtime_ns>` of a source file (of FER-2013's CSV for its rows), or why it has none: its record's key."""
     try:
         info = os.stat(source_file(path))
     except FileNotFoundError:
@@ -530,8 +506,7 @@ def _remove_crops(out_dir: Path, images: Iterable[str]) -> None:
 
 
 def discard_stale_records(out_dir: Path, clip: dict) -> None:
-    """Remove the completion records of `clip` made from an earlier version of its source file, and
-    their crops (crops first: an interrupted removal is finished by the next run)."""
+    """Remove `clip`'s records of an older source version, crops first (a next run ends an interrupted removal)."""
     current = part_path(out_dir, clip)
     for old in sorted((Path(out_dir) / PARTS_DIR).glob(f"{clip_key(clip)}.*.csv")):
         if old != current:
@@ -540,8 +515,7 @@ def discard_stale_records(out_dir: Path, clip: dict) -> None:
 
 
 def part_bytes(rows: list[dict]) -> bytes:
-    """Manifest rows as CSV bytes, the same bytes as `csv_bytes(manifest_frame(rows))` (the csv module, far
-    cheaper than building a DataFrame once per clip: benchmarks/README.md, `--real`)."""
+    """Manifest rows as the bytes of `csv_bytes(manifest_frame(rows))`, far cheaper per clip (benchmarks/README.md)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(MANIFEST_COLUMNS)
@@ -593,8 +567,7 @@ def _foreign_listed_source(out_dir: Path, paths: set[str]) -> str | None:
 
 
 def folder_crop_spec(out_dir: Path) -> CropSpec | None:
-    """How the crops in `out_dir` were cut (its `crop_spec.json`); None for a crops folder made by hand,
-    InputError for one preprocessed before the spec existed (settings recorded, no spec)."""
+    """How `out_dir`'s crops were cut (`crop_spec.json`): None if made by hand, InputError if older than specs."""
     spec = read_crop_spec(out_dir)
     if spec is None and (Path(out_dir) / PARTS_DIR / SETTINGS_NAME).is_file():
         raise InputError(
@@ -605,8 +578,7 @@ def folder_crop_spec(out_dir: Path) -> CropSpec | None:
 
 
 def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -> None:
-    """Record `settings` and `source` in a new output folder, or refuse (writing nothing) one of another source or
-    settings, or holding a manifest (without records) that lists files not in `paths`."""
+    """Record `settings` and `source` in a new folder, or refuse (writing nothing) one of other sources or settings."""
     parts = Path(out_dir) / PARTS_DIR
     records = {SOURCE_NAME: source, SETTINGS_NAME: settings}
     stored = {
@@ -623,8 +595,7 @@ def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -
         )
     if stored[SETTINGS_NAME] is not None and stored[SETTINGS_NAME] != records[SETTINGS_NAME]:
         raise InputError(
-            f"{out_dir} was preprocessed with other settings "
-            f"({_differences(stored[SETTINGS_NAME], records[SETTINGS_NAME])}); "
+            f"{out_dir} was preprocessed with other settings ({_differences(stored[SETTINGS_NAME], settings)}); "
             "use another --out folder, or --force (force=True) to delete its crops and start over"
         )
     for name, record in records.items():
@@ -633,8 +604,7 @@ def claim_folder(out_dir: Path, settings: dict, source: dict, paths: set[str]) -
 
 
 def start_over(out_dir: Path) -> None:
-    """Delete what earlier runs wrote into `out_dir`: the crops their manifest and records list, the
-    records, the crop spec and the manifest. Other files in the folder are left alone."""
+    """Delete what earlier runs wrote into `out_dir` (listed crops, records, crop spec, manifest), nothing else."""
     out_dir = Path(out_dir)
     tables = [out_dir / MANIFEST_NAME, *sorted((out_dir / PARTS_DIR).glob("*.csv"))]
     _remove_crops(out_dir, sorted({image for table in tables if table.is_file() for image in _listed_crops(table)}))
@@ -644,8 +614,7 @@ def start_over(out_dir: Path) -> None:
 
 
 def source_identity(records: list[dict], source: Path | None) -> dict:
-    """What the output folder is made from: the datasets and the source root (`source`, else the
-    folder that holds every clip)."""
+    """What the output folder is made from: the datasets and the root (`source`, else the folder holding every clip)."""
     if source is not None:
         root = str(Path(source).expanduser().resolve())
     else:
@@ -655,22 +624,19 @@ def source_identity(records: list[dict], source: Path | None) -> dict:
 
 
 def source_home(path: str) -> Path:
-    """Where a source file lives, which an output folder must not overlap: its folder, or for a row of
-    FER-2013's CSV the CSV file itself (crops may go beside it, not around it)."""
+    """Where a source file lives, which an output folder must not overlap: its folder, or a FER-2013 row's CSV."""
     parsed = parse_row_path(path)
     return parsed[0].resolve() if parsed else Path(path).parent.resolve()
 
 
 def check_overlap(out_dir: Path, records: list[dict], source: Path | None) -> None:
-    """Refuse an output folder that is the source, lies inside it or holds it: crops would overwrite
-    or mix with the source files (and `force` would delete them)."""
+    """Refuse an output folder that is, holds or lies in the source: crops would mix with it (`force` delete it)."""
     out = Path(out_dir).expanduser().resolve()
     homes = [Path(source).expanduser().resolve()] if source is not None else []
     homes += sorted({source_home(r["path"]) for r in records})
     clash = next((home for home in homes if out == home or home in out.parents or out in home.parents), None)
     if clash is not None:
         raise InputError(
-            f"the output folder {out} and the source {clash} overlap (the same folder, or one "
-            "inside the other): crops would overwrite or mix with the source; use an --out "
-            "outside the source"
+            f"the output folder {out} and the source {clash} overlap (the same folder, or one inside the other): "
+            "crops would overwrite or mix with the source; use an --out outside the source"
         )

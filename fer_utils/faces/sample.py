@@ -1,16 +1,15 @@
 """The embedded synthetic sample: RAVDESS-named clips animated from the 24 real neutral stills.
 
-Each clip bends one actor's still by a per-emotion landmark template (a thin-plate-spline warp), ramping from
-neutral to the peak, with small head motion and lighting jitter, named and laid out as RAVDESS
-(`Actor_XX/02-01-EE-II-SS-01-XX.mp4`) so the real pipeline runs on it unchanged. Same arguments, same bytes.
-For running and teaching the pipeline, not for claims about real faces; CC BY-NC-SA 4.0, as the stills.
-"""
+Each clip bends one actor's still by a per-emotion landmark template (a thin-plate-spline warp) from neutral to the
+peak, with head motion and lighting jitter, laid out as RAVDESS so the real pipeline runs on it unchanged. Same
+arguments, same bytes. For teaching the pipeline, not for claims about real faces; CC BY-NC-SA 4.0, as the stills."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -34,8 +33,7 @@ PEAK_AT = 0.35  # fraction of the clip at which the expression reaches its peak 
 ANCHOR_RING = 1.7  # radius of the zero-displacement ring around the face, in landmark radii
 FOURCC = "mp4v"
 
-# dlib 68-point groups.
-BROWS = tuple(range(17, 27))
+BROWS = tuple(range(17, 27))  # dlib's 68-point groups, down to MIDLINE
 BROWS_INNER = (20, 21, 22, 23)
 BROWS_OUTER = (17, 18, 25, 26)
 UPPER_LIDS = (37, 38, 43, 44)
@@ -51,15 +49,12 @@ LOWER_LIP_MID = (56, 57, 58, 65, 66, 67)
 JAW_LOW = (6, 7, 8, 9, 10)
 JAW_MID = (4, 5, 11, 12)
 MIDLINE = (8, 27, 28, 29, 30, 33, 51, 57, 62, 66)
-# Control points of the warp: all but the inner lip (60-67), which coincides with the outer lip's
-# neighbourhood on a closed mouth and would pin one point to two displacements.
+# The warp's control points: all but the inner lip (60-67), which on a closed mouth would pin a point to two moves.
 CONTROL_POINTS = tuple(range(60))
 
-# Peak landmark moves per emotion at normal intensity: (landmarks, outward, downward) in inter-ocular
-# distances (IOD, ~45 px on the stills), adding up; outward is away from the face's vertical midline,
-# downward is image y. They caricature each emotion's FACS action units so that a 96-px crop shows them
-# (happy AU12+AU6, sad AU1+AU15, angry AU4+AU23/24, fearful AU1+2+4+AU5+AU20, disgust AU10+AU9, surprised
-# AU1+2+AU26/27; calm: half-lowered lids and a faint smile).
+# Peak moves per emotion at normal intensity: (landmarks, outward from the midline, downward) in inter-ocular distances
+# (~45 px), adding up; caricatures of FACS action units that a 96-px crop shows (happy AU12+AU6, sad AU1+AU15, angry
+# AU4+AU23/24, fearful AU1+2+4+AU5+AU20, disgust AU10+AU9, surprised AU1+2+AU26/27; calm: lowered lids, faint smile).
 EMOTION_TEMPLATES: dict[str, tuple[tuple[tuple[int, ...], float, float], ...]] = {
     "neutral": (),
     "calm": (
@@ -211,8 +206,7 @@ def template_displacement(emotion: str, landmarks: np.ndarray) -> np.ndarray:
 
 
 def _anchors(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Fixed points (zero displacement) that keep the warp local: a ring around the face and the image border,
-    but for the bottom edge (a dropped jaw must push the neck out of the frame, not fold it)."""
+    """Zero-displacement points keeping the warp local: a ring around the face, the border but its bottom (jaw drop)."""
     height, width = shape
     centre = landmarks.mean(axis=0)
     radius = ANCHOR_RING * float(np.linalg.norm(landmarks - centre, axis=1).max())
@@ -242,15 +236,13 @@ def warp_field(landmarks: np.ndarray, displacement: np.ndarray, shape: tuple[int
 
 
 def ramp(n_frames: int) -> np.ndarray:
-    """Expression strength per frame: 0 (neutral) at the first frame, easing out to 1 at PEAK_AT, then held (fast,
-    like an acted clip, so that even the earliest of the 6 frames preprocessing samples shows the emotion)."""
+    """Expression strength per frame: 0 to 1 at PEAK_AT (easing out), then held: early sampled frames show it too."""
     t = np.clip(np.arange(n_frames) / max(1.0, PEAK_AT * (n_frames - 1)), 0.0, 1.0)
     return 1.0 - (1.0 - t) ** 2
 
 
 def _source_map(grid: np.ndarray, landmarks: np.ndarray, angle: float, shift: tuple[float, float]) -> np.ndarray:
-    """The cv2.remap map of the still's pixel `grid` (H, W, 2): face moved to the centre, rotated by `angle`,
-    shifted."""
+    """The cv2.remap map of the still's pixel `grid` (H, W, 2): face centred, rotated by `angle`, shifted."""
     import cv2
 
     height, width = grid.shape[:2]
@@ -285,9 +277,8 @@ def render_clip(
     frame_size: tuple[int, int] = FRAME_SIZE,
     seed: int = 0,
 ) -> None:
-    """Write one clip of `spec` to `path` (mp4v, atomically), animating `still` from neutral to the emotion's peak;
-    head motion (about ±1.5°, ±1% of the frame) and lighting (gain ±6%, offset ±6) follow smooth random sinusoids
-    seeded by (seed, actor, emotion, intensity, statement)."""
+    """Write one clip of `spec` to `path` (mp4v, atomically): `still` from neutral to the peak; head motion (±1.5°,
+    ±1%) and lighting (gain ±6%, offset ±6) follow random sinusoids seeded by the seed and the clip's fields."""
     import cv2
 
     height, width = still.shape[:2]
@@ -363,8 +354,7 @@ def _write_docs(out: Path, n_clips: int, params: dict) -> None:
 
 
 def check_sample_folder(out: Path) -> None:
-    """OutputError unless `out` may take the sample: new, empty, or an earlier sample (its README.md, written
-    first, is the sample's). A folder of other files is never written to."""
+    """OutputError unless `out` is new, empty or an earlier sample (its README.md, written first): nothing written."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file, not a folder (nothing was written)")
@@ -390,10 +380,8 @@ def generate_sample(
     workers: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Generate the synthetic RAVDESS-style sample in `out`; returns one row per clip (absolute paths; `clips.csv`
-    lists them relative to `out`). Defaults: 24 actors × 8 emotions × 2 intensities = 384 clips of 15 frames at
-    15 fps, 1280×720 (`frame_size` must be 16:9). `workers` processes render one actor each (None: one per CPU;
-    0 or 1: this process). Same arguments, same bytes, whatever `workers`."""
+    """Generate the sample in `out` (by default 384 clips, 1280×720: `frame_size` must be 16:9); one row per clip
+    (`clips.csv`: paths relative to `out`). `workers` processes render an actor each; same arguments, same bytes."""
     if n_frames < 2 or fps < 1:
         raise InputError(f"need n_frames >= 2 and fps >= 1, got {n_frames} and {fps}")
     width, height = frame_size
@@ -414,16 +402,13 @@ def generate_sample(
     tasks = [(out, a, landmarks[a], [s for s in specs if s.actor == a], options) for a in actors]
     workers = min(len(actors), os.cpu_count() or 1) if workers is None else workers
     rows: list[dict] = []
-    with tqdm(total=len(specs), unit="clip", desc="sample", disable=not progress) as bar:
-        if workers <= 1:
-            for task in tasks:
-                rows += _render_actor(*task)
-                bar.update(len(task[3]))
-        else:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-                for task, result in zip(tasks, pool.map(_render_actor, *zip(*tasks))):
-                    rows += result
-                    bar.update(len(task[3]))
+    with tqdm(total=len(specs), unit="clip", desc="sample", disable=not progress) as bar, ExitStack() as stack:
+        render = map  # workers 0 or 1: in this process
+        if workers > 1:
+            render = stack.enter_context(ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))).map
+        for task, result in zip(tasks, render(_render_actor, *zip(*tasks))):
+            rows += result
+            bar.update(len(task[3]))
     table = pd.DataFrame(rows)
     relative = table.assign(path=table["path"].map(lambda p: Path(p).relative_to(out).as_posix()))
     relative.to_csv(out / "clips.csv", index=False)  # relative paths: the folder can be moved

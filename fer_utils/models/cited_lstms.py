@@ -18,9 +18,7 @@ LANDMARK_DISTANCES = 68 * 67 // 2
 def build_landmark_lstm(
     num_classes: int = 8, frames: int = SEQUENCE_FRAMES, features: int = LANDMARK_DISTANCES, units: int = 3000
 ) -> keras.Model:
-    """The LSTM the paper concedes to (Ryumina & Karpov 2020: 98.9 % on RAVDESS from landmark distances), for
-    counting only. 3,000 units is our assumption (only the abstract was available): the round width at which
-    one LSTM over these features holds about the paper's 63 million parameters."""
+    """The LSTM the paper concedes to (Ryumina & Karpov 2020): 3,000 units (assumed) hold about its 63 M parameters."""
     inputs = keras.Input(shape=(frames, features), name="distances")
     x = layers.LSTM(units, name="lstm")(inputs)
     return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x), name="landmark_lstm")
@@ -29,9 +27,7 @@ def build_landmark_lstm(
 def build_vggface_lstm(
     num_classes: int = 8, input_shape: Sequence[int] = (SEQUENCE_FRAMES, 224, 224, 3), units: int = 512
 ) -> keras.Model:
-    """VGG-Face + LSTM of the paper's Table I, untrained, for counting only: VGG-Face (Parkhi et al. 2015,
-    VGG16's layers with 2,622 identities) up to its 4,096-unit fc7 on every frame, an LSTM of `units` (our
-    assumption: the paper gives no width), softmax."""
+    """VGG-Face + LSTM of Table I: VGG-Face (VGG16, 2,622 identities) to fc7 per frame, an LSTM of `units` (assumed)."""
     frames, frame_shape = input_shape[0], tuple(input_shape[1:])
     vgg = keras.applications.VGG16(weights=None, include_top=True, classes=2622, input_shape=frame_shape)
     body = keras.Model(vgg.input, vgg.get_layer("fc2").output, name="vggface_fc7")

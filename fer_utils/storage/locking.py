@@ -1,7 +1,6 @@
 """One writer per output folder: an exclusive lock file that names its holder (pid and host).
 
-The lock is an `fcntl.flock`, so the kernel releases it however the holder dies (SIGKILL included) and a
-dead process's lock file is simply taken over; the file is removed when the holder finishes."""
+An `fcntl.flock`, released by the kernel however the holder dies, so a dead process's lock file is taken over."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """Output paths of a command: checked against its inputs before any work, and written atomically.
 
-`check_outputs` makes an output that would overwrite what the command reads, clash with another output, or
-cannot be written an `OutputError` (exit 2) naming the option and path, before anything is loaded;
-`write_atomic` leaves no half file and makes a failed write (a full disk) an `OutputError`, not a raw OSError.
-See CONTRACTS.md, "Output paths"."""
+Each problem is an `OutputError` (exit 2) naming the option and path: an output that would overwrite an input,
+clash with another output or cannot be written, or a failed write (full disk). See CONTRACTS.md, "Output paths"."""
 
 from __future__ import annotations
 
@@ -32,8 +30,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def check_place(option: str, path: Path, is_folder: bool) -> None:
-    """OutputError if `path` has the wrong kind (a folder for a file, a file for a folder) or cannot be
-    created: its nearest existing ancestor is not a writable folder."""
+    """OutputError if `path` is of the wrong kind (folder or file) or its nearest existing ancestor is not writable."""
     path = Path(path)
     if not is_folder and path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file name")
@@ -59,19 +56,15 @@ def check_outputs(
     read_folders: Iterable[Path | None] = (),
     folders: Collection[str] = (),
 ) -> None:
-    """OutputError (naming the option and path) when an output of a command cannot be written safely.
-    `outputs` maps each option (`--json`) to its path (None: not given); `reads` are the files the command reads,
-    `read_folders` the folders it reads from (nothing may be written inside them, nor may a folder output hold
-    one); `folders` names the options whose output is a folder."""
-    given = {option: Path(path) for option, path in outputs.items() if path is not None}
+    """OutputError naming the option and path when an output (option → path or None) cannot be written safely:
+    not over `reads`, nor in or around `read_folders`; `folders` names the options whose output is a folder."""
+    given = [(option, Path(path)) for option, path in outputs.items() if path is not None]
     inputs = [Path(p) for p in reads if p is not None]
     read_dirs = [Path(p) for p in read_folders if p is not None]
-    seen: dict[str, Path] = {}
-    for option, path in given.items():
-        for other, earlier in seen.items():
+    for i, (option, path) in enumerate(given):
+        for other, earlier in given[:i]:
             if _same(path, earlier):
                 raise OutputError(f"{other} and {option} are the same file {path}: give each its own path")
-        seen[option] = path
         for source in inputs:
             if _same(path, source) or (option in folders and _inside(source, path)):
                 raise OutputError(f"{option} {path} would overwrite the input {source}; choose another path")
@@ -87,8 +80,7 @@ def check_outputs(
 
 
 def write_atomic(path: Path, data: str | bytes, option: str = "output") -> None:
-    """Write `data` to `path` atomically (`atomic.write_atomic`); an OSError (full disk, read-only) is an
-    OutputError naming `option`."""
+    """`atomic.write_atomic`, an OSError (full disk, read-only) becoming an OutputError naming `option`."""
     try:
         atomic.write_atomic(path, data)
     except OSError as exc:

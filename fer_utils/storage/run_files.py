@@ -1,7 +1,6 @@
 """The files of a training run's folder: their names, and the readers that need no model.
 
-What each file holds: CONTRACTS.md, "Run folder". This module sits below the model code (`models.networks`
-reads classes with it); the run itself, with its model and recognizer, is `fer_utils.train.runs.RunFolder`."""
+What each file holds: CONTRACTS.md, "Run folder". The run itself, with its model, is `train.runs.RunFolder`."""
 
 from __future__ import annotations
 
@@ -22,15 +21,12 @@ METRICS_FILE = "metrics.json"
 PREDICTIONS_FILE = "test_predictions.csv"
 RUN_FILES = (MODEL_FILE, CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, METRICS_FILE, PREDICTIONS_FILE)
 LAST_WEIGHTS_FILE = "last_epoch.weights.h5"  # not in RUN_FILES: older runs are complete without it
-# Written by runs since the duplicate audit (older runs lack it): md5 and perceptual hash of every training crop.
-TRAIN_HASHES_FILE = "train_hashes.csv"
+TRAIN_HASHES_FILE = "train_hashes.csv"  # md5 and perceptual hash of every training crop (older runs lack it)
 # Written only by runs that keep their last epoch (the best epoch's weights) or train under a time budget.
 BEST_WEIGHTS_FILE = "best_epoch.weights.h5"
 TIME_BUDGET_FILE = "time_budget.json"
-# What `train.fit.train_run` writes into a run folder.
-WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)
-# history.csv's columns of the training side scored in inference mode (fer_utils.train.fit.InferenceScores)
-TRAIN_EVAL_PREFIX = "train_eval_"
+WRITTEN_FILES = (*RUN_FILES, LAST_WEIGHTS_FILE, TRAIN_HASHES_FILE)  # what `train.fit.train_run` writes
+TRAIN_EVAL_PREFIX = "train_eval_"  # history.csv's columns of the training side in inference mode
 
 
 def probability_columns(classes: Sequence[str]) -> list[str]:
@@ -39,12 +35,10 @@ def probability_columns(classes: Sequence[str]) -> list[str]:
 
 
 def parse_classes(value: object, source: Path) -> list[str]:
-    """The class names in model-output order from what a `classes.json` holds: a list of unique names, or
-    a dict name → output index (0..n-1, each once; read by index, not key order). Anything else (a string,
-    numbers, repeated names) is an InputError naming `source`, because it would mislabel silently."""
+    """The class names in output order from a `classes.json`'s list of unique names or dict name → index (0..n-1);
+    anything else is an InputError naming `source`, since it would mislabel silently."""
     if isinstance(value, dict):
-        indices = list(value.values()) if all(type(v) is int for v in value.values()) else None
-        if indices is None or sorted(indices) != list(range(len(value))):
+        if not all(type(v) is int for v in value.values()) or sorted(value.values()) != list(range(len(value))):
             raise InputError(
                 f"{source}: a dict of classes must map each name to its output index 0..{len(value) - 1} "
                 f"once, got {value}"
@@ -66,8 +60,7 @@ def _read_json(path: Path) -> object:
 
 
 def read_classes(folder: Path) -> list[str]:
-    """The class names saved in `folder` (`classes.json`, else a run's `config.json`), checked by
-    `parse_classes`: the one reader of classes files; InputError when there are none or they are bad."""
+    """The class names in `folder`'s classes.json, else config.json (`parse_classes`); InputError when none."""
     folder = Path(folder)
     if (folder / CLASSES_FILE).is_file():
         return parse_classes(_read_json(folder / CLASSES_FILE), folder / CLASSES_FILE)

@@ -1,8 +1,6 @@
-"""What defines a training run: `TrainConfig` (saved as the run's config.json), its defaults and named presets,
-how the input pipeline feeds it (`Feed`), and the checks before a run builds anything (`check_config`, the crops
-on disk, the classes a split leaves out of training, the run folder, which is never written over), each an
-InputError that says what is wrong and what to do. Imports no TensorFlow, so that a cache key or a command line
-can build and check a config cheaply.
+"""What defines a training run: `TrainConfig` (saved as the run's config.json), its named presets, how the input
+pipeline feeds it (`Feed`), and the checks before a run builds anything, each an InputError saying what to do.
+Imports no TensorFlow, so that a cache key or a command line can build and check a config cheaply.
 """
 
 from __future__ import annotations
@@ -13,29 +11,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fer_utils import registry
 from fer_utils.data.corpora import classes_in
 from fer_utils.errors import InputError
 from fer_utils.faces.crops import CROP_SPEC_FILE
-from fer_utils.registry import (
-    CLASS_WEIGHTS,
-    DEFAULT_DROPOUT,
-    DEFAULT_VAL_SIZE,
-    INITS,
-    MIXES,
-    PAPER_BATCH_SIZE,
-    PAPER_DROPOUT,
-    PAPER_IMAGE_SIZE,
-    PAPER_INIT,
-    PAPER_LEARNING_RATE,
-    PAPER_MODEL,
-    PAPER_PROTOCOL,
-    PAPER_TEST_SIZE,
-    PROTOCOLS,
-    SEQUENCE_MODELS,
-    SEQUENCE_PROTOCOLS,
-    WILD_BN_MOMENTUM,
-    WILD_MODEL,
-)
 
 if TYPE_CHECKING:  # pandas and the run folder are imported where checked: `--help` stays light
     import pandas as pd
@@ -44,9 +23,8 @@ if TYPE_CHECKING:  # pandas and the run folder are imported where checked: `--he
     from fer_utils.faces.crops import CropSpec
 
 
-# The book's reference run: the paper's CNN at a reduced input side, so that the whole book executes in
-# minutes on 2 CPU cores (the epochs it stops at: benchmarks/README.md). The chapters' IMAGE_SIZE and
-# EPOCHS parameters default to these.
+# The book's reference run, the default of the chapters' IMAGE_SIZE and EPOCHS: the paper's CNN at a reduced side,
+# so that the whole book executes in minutes on 2 CPU cores (the epochs it stops at: benchmarks/README.md).
 REFERENCE_SIZE = 32
 REFERENCE_EPOCHS = 50
 REFERENCE_PATIENCE = 3
@@ -55,16 +33,13 @@ REFERENCE_PATIENCE = 3
 # (28,709 faces) on 2 CPU cores at 500 images/s, and the largest shift, a fraction of the side (±4 px at 48).
 WILD_EPOCHS = 20
 WILD_SHIFT = 0.08
-# Learning-rate schedules (`fit.learning_rate`): the paper's constant rate, or warm-up then cosine decay.
-SCHEDULES: tuple[str, ...] = ("constant", "one-cycle")
-# What a run keeps as its model: the weights of its best epoch (lowest monitored loss) or of its last.
-KEEP: tuple[str, ...] = ("best", "last")
+SCHEDULES: tuple[str, ...] = ("constant", "one-cycle")  # the paper's constant rate, or warm-up then cosine decay
+KEEP: tuple[str, ...] = ("best", "last")  # the weights a run keeps: its best epoch's (lowest loss) or its last's
 
 # Named presets: what each changes from TrainConfig's defaults (`train --recipe NAME`; explicit options win).
 PRESETS: dict[str, dict[str, object]] = {
     # The paper's recipe as published: 180x180 input and dropout 0.3 after every pooling stage.
-    "paper": {"image_size": PAPER_IMAGE_SIZE, "dropout": PAPER_DROPOUT},
-    # The book's reference run (see REFERENCE_SIZE).
+    "paper": {"image_size": registry.PAPER_IMAGE_SIZE, "dropout": registry.PAPER_DROPOUT},
     "reference": {"image_size": (REFERENCE_SIZE,) * 2, "epochs": REFERENCE_EPOCHS, "patience": REFERENCE_PATIENCE},
     # Arriaga et al. (2017)'s recipe for mini-Xception on FER-2013: 0.598 on PrivateTest in 52 epochs, 54 min on
     # 2 cores (benchmarks/README.md, "A recipe chosen on real FER-2013").
@@ -80,12 +55,10 @@ PRESETS: dict[str, dict[str, object]] = {
         "plateau": 4,
         "class_weights": "none",
     },
-    # Faces in the wild, fast (FER-2013-like 48-px gray faces): flips and shifts by stateless ops
-    # (pipeline.flip_and_shift), warm-up to 3e-3 then cosine decay to 1 % (fit.WarmupCosine), the last
-    # epoch's weights kept: the schedule ends on them (benchmarks/README.md, "The book's network for faces in
-    # the wild").
+    # Faces in the wild, fast (FER-2013-like 48-px gray faces): stateless flips and shifts, one-cycle to 3e-3, the
+    # last epoch's weights kept: the schedule ends on them (benchmarks/README.md, "The book's network for faces...").
     "wild": {
-        "model": WILD_MODEL,
+        "model": registry.WILD_MODEL,
         "augment": True,
         "augment_rotation": 0.0,
         "augment_shift": WILD_SHIFT,
@@ -105,9 +78,8 @@ PRESETS: dict[str, dict[str, object]] = {
 
 @dataclass(frozen=True)
 class Augmentation:
-    """How the training images vary every epoch: a left-right flip, a shift and a zoom of up to ±`shift` and
-    ±`zoom` of the side, and a rotation of up to ±`rotation` degrees (0: none). Without rotation or zoom the
-    pipeline draws flips and shifts alone, as fast stateless ops (`pipeline.flip_and_shift`)."""
+    """How training images vary every epoch: a left-right flip, a shift and zoom of up to ±`shift`/±`zoom` of the
+    side, a rotation of up to ±`rotation` degrees (0: none); flips and shifts alone run as fast stateless ops."""
 
     rotation: float = 0.0
     shift: float = 0.05
@@ -116,9 +88,8 @@ class Augmentation:
 
 @dataclass(frozen=True)
 class BatchAugmentation:
-    """What changes the training batches beyond flips and shifts (`pipeline.augment_batches`; all off by
-    default): intensity jitter of strength `intensity`, a rectangle erased with probability `random_erasing`,
-    and each image mixed with another of its batch, label too (`mix`: registry.MIXES)."""
+    """What changes training batches beyond flips and shifts (all off by default): intensity jitter, a rectangle
+    erased with probability `random_erasing`, each image mixed with another of its batch (`mix`: registry.MIXES)."""
 
     intensity: float = 0.0
     random_erasing: float = 0.0
@@ -131,11 +102,10 @@ class BatchAugmentation:
 
 @dataclass(frozen=True)
 class Feed:
-    """How an input pipeline feeds crops to a model (`pipeline.make_dataset`, `sequences.make_clip_dataset`):
-    `shuffle` reshuffles every epoch from `seed`, `cache` keeps the decoded crops in memory, and `image_size`
-    None keeps each crop's own side (the model resizes it itself)."""
+    """How a pipeline feeds crops to a model: `shuffle` reshuffles every epoch from `seed`, `cache` keeps decoded
+    crops in memory, `image_size` None keeps each crop's own side (the model resizes it itself)."""
 
-    batch_size: int = PAPER_BATCH_SIZE
+    batch_size: int = registry.PAPER_BATCH_SIZE
     shuffle: bool = False
     seed: int = 0
     augment: Augmentation | None = None
@@ -147,29 +117,26 @@ class Feed:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run, saved as the run's config.json. `protocol` None takes the dataset's
-    own split when its manifest keeps one, else the paper's random split; `augment_rotation` is in degrees,
-    `augment_shift` and `augment_zoom` fractions of the side; `plateau` epochs without progress halve the learning
-    rate (0: off). Defaults: the paper's model, batch, learning rate (Adam 1e-3), input size and 80/20 split, with
-    DEFAULT_DROPOUT, no augmentation, class weights or schedule. 1e-3 beat 3e-4 on real FER-2013; its cost
-    (benchmarks/README.md, "Training recipe across seeds"): on the London faces at 96 px it learned for 4 of 5
-    seeds where 3e-4 learned for 5 (the collapse check flags such a run)."""
+    """Everything that defines a training run, saved as config.json; defaults: the paper's recipe. `protocol` None:
+    the dataset's own split if its manifest keeps one, else random; `plateau` epochs halve the rate (0: off)."""
 
-    model: str = PAPER_MODEL
+    model: str = registry.PAPER_MODEL
     epochs: int = 30
-    batch_size: int = PAPER_BATCH_SIZE
-    learning_rate: float = PAPER_LEARNING_RATE
-    dropout: tuple[float, float, float] = DEFAULT_DROPOUT
+    batch_size: int = registry.PAPER_BATCH_SIZE
+    # 1e-3 beat 3e-4 on real FER-2013; on the London faces at 96 px it learned for 4 of 5 seeds where 3e-4 did for 5
+    # (the collapse check flags such a run; benchmarks/README.md, "Training recipe across seeds")
+    learning_rate: float = registry.PAPER_LEARNING_RATE
+    dropout: tuple[float, float, float] = registry.DEFAULT_DROPOUT
     l1: float = 0.0
     seed: int = 0
     patience: int = 5
     protocol: str | None = None
-    test_size: float = PAPER_TEST_SIZE
-    val_size: float = DEFAULT_VAL_SIZE
-    image_size: tuple[int, int] = PAPER_IMAGE_SIZE
+    test_size: float = registry.PAPER_TEST_SIZE
+    val_size: float = registry.DEFAULT_VAL_SIZE
+    image_size: tuple[int, int] = registry.PAPER_IMAGE_SIZE
     augment: bool = False
     deterministic: bool = True
-    init: str = PAPER_INIT
+    init: str = registry.PAPER_INIT
     augment_rotation: float = Augmentation.rotation
     augment_shift: float = Augmentation.shift
     augment_zoom: float = Augmentation.zoom
@@ -180,14 +147,11 @@ class TrainConfig:
     label_smoothing: float = 0.0  # fit.SmoothedCrossentropy when above 0
     keep: str = "best"  # the weights the run's model holds: its best epoch's or its last (KEEP)
     time_budget: float | None = None  # minutes: the run's length set from its measured epochs (fit.TimeBudget)
-    # score the training side in inference mode every epoch, as the validation side is: the honest gap, at the
-    # cost of one more pass over the training side per epoch
-    score_train: bool = True
-    # Options for generalisation, all off by default, each a `train` flag. `use_ema`: Keras's moving average of
-    # the weights, scored every epoch and held by the model at the end; `bn_momentum` and `width` are the wild
-    # network's (registry.WILD_OPTIONS); `mix`, `random_erasing` and `intensity` are BatchAugmentation's.
+    score_train: bool = True  # the training side scored in inference mode every epoch: the honest gap, one more pass
+    # Generalisation options, all off by default, each a `train` flag: `use_ema` (Keras's moving average of the
+    # weights), the wild network's `bn_momentum` and `width`, and BatchAugmentation's.
     use_ema: bool = False
-    bn_momentum: float = WILD_BN_MOMENTUM
+    bn_momentum: float = registry.WILD_BN_MOMENTUM
     width: float = 1.0
     mix: str = "none"
     random_erasing: float = 0.0
@@ -203,8 +167,7 @@ class TrainConfig:
         return Augmentation(self.augment_rotation, self.augment_shift, self.augment_zoom) if self.augment else None
 
     def feed(self, training: bool, **changes: object) -> Feed:
-        """How the run's pipeline feeds a side; the training side is also reshuffled and augmented. `changes`
-        override the rest (e.g. the batch split over replicas)."""
+        """How the run's pipeline feeds a side (training: reshuffled and augmented), with `changes` over the rest."""
         batch = BatchAugmentation(self.intensity, self.random_erasing, self.mix) if training else BatchAugmentation()
         augment = self.augmentation() if training else None
         feed = Feed(self.batch_size, shuffle=training, seed=self.seed, augment=augment, batch_augment=batch)
@@ -241,19 +204,20 @@ def check_config(config: TrainConfig) -> None:
         ),
         (config.patience >= 0, f"patience must be 0 or more epochs, got {config.patience}"),
         (
-            config.protocol is None or config.protocol in PROTOCOLS,
-            f"protocol {config.protocol!r} is not one of {PROTOCOLS} (or None: the dataset's own split if it has one)",
+            config.protocol is None or config.protocol in registry.PROTOCOLS,
+            f"protocol {config.protocol!r} is not one of {registry.PROTOCOLS} "
+            "(or None: the dataset's own split if it has one)",
         ),
         (
             0 < config.test_size < 1 and 0 <= config.val_size < 1 and config.test_size + config.val_size < 1,
             f"test size {config.test_size} and val size {config.val_size} must be fractions summing below 1",
         ),
-        (config.init in INITS, f"initialiser {config.init!r} is not one of {INITS}"),
+        (config.init in registry.INITS, f"initialiser {config.init!r} is not one of {registry.INITS}"),
         (
-            config.model not in SEQUENCE_MODELS or config.protocol != PAPER_PROTOCOL,
-            f"{config.model} reads whole clips, and the {PAPER_PROTOCOL} protocol draws single frames, which would "
-            f"put frames of one clip on both sides: use --protocol {', '.join(SEQUENCE_PROTOCOLS[:-1])} or "
-            f"{SEQUENCE_PROTOCOLS[-1]}",
+            config.model not in registry.SEQUENCE_MODELS or config.protocol != registry.PAPER_PROTOCOL,
+            f"{config.model} reads whole clips, and the {registry.PAPER_PROTOCOL} protocol draws single frames, which "
+            f"would put frames of one clip on both sides: use --protocol {', '.join(registry.SEQUENCE_PROTOCOLS[:-1])} "
+            f"or {registry.SEQUENCE_PROTOCOLS[-1]}",
         ),
         (
             math.isfinite(config.augment_rotation) and 0 <= config.augment_rotation <= 180,
@@ -268,8 +232,8 @@ def check_config(config: TrainConfig) -> None:
             f"augment_zoom must be a fraction of the side in [0, 1), got {config.augment_zoom}",
         ),
         (
-            config.class_weights in CLASS_WEIGHTS,
-            f"class weights {config.class_weights!r} are not one of {CLASS_WEIGHTS}",
+            config.class_weights in registry.CLASS_WEIGHTS,
+            f"class weights {config.class_weights!r} are not one of {registry.CLASS_WEIGHTS}",
         ),
         (config.plateau >= 0, f"plateau must be 0 (off) or a number of epochs, got {config.plateau}"),
         (config.schedule in SCHEDULES, f"schedule {config.schedule!r} is not one of {SCHEDULES}"),
@@ -291,7 +255,7 @@ def check_config(config: TrainConfig) -> None:
             math.isfinite(config.width) and config.width > 0,
             f"the width multiplier must be a number above 0, got {config.width}",
         ),
-        (config.mix in MIXES, f"mix {config.mix!r} is not one of {MIXES}"),
+        (config.mix in registry.MIXES, f"mix {config.mix!r} is not one of {registry.MIXES}"),
         (0 <= config.random_erasing <= 1, f"random erasing is a probability in [0, 1], got {config.random_erasing}"),
         (0 <= config.intensity <= 1, f"the intensity strength must be in [0, 1] (0: off), got {config.intensity}"),
         (
@@ -347,8 +311,7 @@ def png_size(path: Path) -> tuple[int, int] | None:
 
 
 def check_training_frames(frames: pd.DataFrame, root: Path, spec: CropSpec | None) -> list[str]:
-    """The classes of `frames` (usable rows), after checking that there are at least two and that every
-    crop under `root` is whole and of `spec`'s side (`check_crops`); InputError otherwise."""
+    """The classes of `frames` (usable rows); InputError for fewer than two or a crop `check_crops` refuses."""
     if frames.empty:
         raise InputError(f"no usable crops (status ok) in the manifest of {root}")
     classes = classes_in(frames)
@@ -368,8 +331,7 @@ def check_sides(split: Split) -> None:
 
 
 def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> None:
-    """InputError when the split leaves its train or test side empty, or a class out of training: the model
-    could never predict it, so its test accuracy would mean nothing."""
+    """InputError when the split leaves its train or test side empty, or a class out of training (never predicted)."""
     import pandas as pd
 
     check_sides(split)

@@ -1,10 +1,7 @@
-"""Training beyond one device for `train --strategy`: the strategy each name makes (`mirrored`: this machine's
-GPUs, else its CPU; `multiworker`: machines started with the same command, each with its own `TF_CONFIG`), the
-cluster `TF_CONFIG` describes, the linear scaling rule (Goyal et al., 2017) and where each worker writes its run
-(only the chief's is kept). Op determinism works with its collective ops on CPU (TensorFlow 2.20). TensorFlow is
-imported only inside `make_strategy` and `lost_cluster`: the strategy must be made before it runs any op. It waits
-for the cluster without a time limit, in C++ that Ctrl-C never reaches, so `wait_for_peers` waits first, in Python,
-up to `--peer-timeout`; a task that loses the others mid-training ends with one InputError line (`lost_cluster`).
+"""Training beyond one device for `train --strategy`: the strategy each name makes (`mirrored`: this machine's GPUs,
+else its CPU; `multiworker`: machines each with its own `TF_CONFIG`), the cluster it describes, the linear scaling
+rule (Goyal et al., 2017) and where each worker writes its run. TensorFlow waits for the cluster in C++ that Ctrl-C
+never reaches, so `wait_for_peers` waits first, in Python, up to `--peer-timeout`.
 """
 
 from __future__ import annotations
@@ -28,8 +25,7 @@ from fer_utils.train.config import TrainConfig
 
 STRATEGY_NAMES = ("mirrored", "multiworker")
 TF_CONFIG = "TF_CONFIG"
-# The task types MultiWorkerMirroredStrategy trains with (no parameter servers, no evaluator).
-WORKER_TYPES = ("chief", "worker")
+WORKER_TYPES = ("chief", "worker")  # the task types that train (no parameter servers, no evaluator)
 SCALING_RULE = "linear: global batch = per-replica batch × replicas, learning rate × replicas"
 TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}}'
 PEER_TIMEOUT_S = 120.0  # how long a multi-worker task waits for the others to answer (train --peer-timeout)
@@ -44,8 +40,7 @@ class Cluster:
     index: int
     workers: int  # every task that trains: the chief, if any, and the workers
     has_chief: bool = False  # the cluster names a chief task (else worker 0 is the chief)
-    # every task's name ("worker 1") and host:port, this one's included, in TF_CONFIG's order
-    addresses: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    addresses: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # every task's (name, host:port)
 
     @property
     def chief(self) -> bool:
@@ -69,8 +64,7 @@ class Cluster:
 
 
 def parse_tf_config(text: str | None) -> Cluster:
-    """The cluster in `TF_CONFIG`'s JSON `text`; InputError naming what is wrong, so that a bad one fails
-    before anything is written or any worker waits for another."""
+    """The cluster in TF_CONFIG's JSON `text`; InputError naming what is wrong, before any worker waits for another."""
     where = f"--strategy multiworker needs {TF_CONFIG}, JSON such as {TF_CONFIG_EXAMPLE} (the same cluster on "
     where += "every machine, each its own task)"
     if not text or not text.strip():
@@ -114,9 +108,8 @@ def split_address(address: str, what: str = "the address") -> tuple[str, int]:
 
 
 def wait_for_peers(cluster: Cluster, timeout_s: float = PEER_TIMEOUT_S, say: Callable[[str], None] = print) -> None:
-    """Hold this task's port and wait up to `timeout_s` seconds until every other task of `cluster` accepts a
-    TCP connection, then free the port for TensorFlow's server. InputError naming a busy port or the tasks
-    that did not answer. Plain sockets, in Python: Ctrl-C and SIGTERM stop the wait at once."""
+    """Hold this task's port until every other task accepts a TCP connection (up to `timeout_s` seconds), then free it
+    for TensorFlow's server; InputError naming a busy port or the silent tasks. Ctrl-C stops the wait at once."""
     with _held_port(cluster):
         waiting = dict(cluster.peers)
         listed = ", ".join(f"{name} at {address}" for name, address in waiting.items())
@@ -167,9 +160,8 @@ def _knock(address: str, timeout_s: float) -> str | None:
 
 
 def cluster_for(name: str | None, environ: Mapping[str, str] = os.environ) -> Cluster | None:
-    """The cluster of `--strategy name`: TF_CONFIG's for multiworker, None else. InputError when `TF_CONFIG`
-    names several tasks and `name` (mirrored, or None: one device) would ignore it: this machine would train
-    alone and write its own run while the others wait for it."""
+    """The cluster of `--strategy name`: TF_CONFIG's for multiworker, None else; InputError when TF_CONFIG names
+    several tasks that `name` would ignore (this machine would train alone while the others wait for it)."""
     text = environ.get(TF_CONFIG)
     if name == "multiworker":
         return parse_tf_config(text)
@@ -188,8 +180,7 @@ def cluster_for(name: str | None, environ: Mapping[str, str] = os.environ) -> Cl
 
 
 def make_strategy(name: str) -> Any:
-    """The `tf.distribute.Strategy` of `--strategy name` (STRATEGY_NAMES). Call it before TensorFlow runs any
-    op: the multi-worker strategy starts this task's server from TF_CONFIG."""
+    """The `tf.distribute.Strategy` of `--strategy name`, made before TensorFlow runs any op (multiworker's server)."""
     if name == "multiworker":
         with _sigterm_kept():
             import tensorflow as tf
@@ -205,9 +196,8 @@ def make_strategy(name: str) -> Any:
 
 @contextmanager
 def _sigterm_kept() -> Iterator[None]:
-    """SIGTERM kept for Python while the block starts TensorFlow's multi-worker runtime, whose preemption notifier
-    takes it over and only logs it: blocked meanwhile, also in the threads TensorFlow starts (import TensorFlow
-    inside the block), then Python's handler put back and SIGTERM unblocked here, so one sent meanwhile reaches it."""
+    """SIGTERM blocked while the block starts TensorFlow's multi-worker runtime (import it inside), which takes it over
+    and only logs it; then Python's handler put back and SIGTERM unblocked, so one sent meanwhile reaches Python."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -240,8 +230,7 @@ def _keras_multiworker_class(tf: Any) -> type:
 
 
 def lost_cluster(exc: BaseException, cluster: Cluster | None) -> InputError | None:
-    """The InputError to end with when `exc` says a task of `cluster` went away mid-training (its collectives
-    failed: unavailable, aborted, cancelled or timed out); None for any other exception or without a cluster."""
+    """The InputError to end with when `exc` says a task of `cluster` went away mid-training; None otherwise."""
     if cluster is None:
         return None
     from tensorflow import errors
@@ -257,8 +246,7 @@ def lost_cluster(exc: BaseException, cluster: Cluster | None) -> InputError | No
 
 
 def scale_config(config: TrainConfig, replicas: int) -> TrainConfig:
-    """`config` (its batch size per replica) under the linear scaling rule: the global batch and the learning
-    rate both × `replicas`."""
+    """`config` (its batch per replica) under the linear scaling rule: global batch and learning rate × `replicas`."""
     return replace(config, batch_size=config.batch_size * replicas, learning_rate=config.learning_rate * replicas)
 
 
@@ -282,8 +270,7 @@ def distribution_record(name: str, strategy: Any, config: TrainConfig, cluster: 
 
 @contextmanager
 def run_destination(out: Path, cluster: Cluster | None) -> Iterator[Path]:
-    """Where this process writes its run: `out`, or for a multi-worker task other than the chief a temporary
-    folder removed when the block ends (only the chief's run is kept)."""
+    """Where this process writes its run: `out`, or a temporary folder for a task other than the chief's."""
     if cluster is None or cluster.chief:
         yield Path(out)
         return

@@ -1,13 +1,7 @@
 """The training loop, `train_run(build, data, config, out)`: checks, the fit, the scores, one run folder written whole.
 
-The run folder (see CONTRACTS.md) is checked first (`fer_utils.train.config`), then written into a temporary
-sibling renamed into place when complete; a diverged run writes nothing (`check_diverged`), a collapsed one is
-flagged in metrics.json (`collapse_check`). `seed_everything` with `TrainConfig.deterministic` gives the same weights
-and metrics for the same seed, machine and TensorFlow build (op determinism is process-wide, cheap on CPU). Any
-`tf.distribute.Strategy` works, up to float summation order (Keras 3.12 needs every replica to get an example:
-`pipeline.replica_batching`); the test set is predicted on one device. The recipe (`WarmupCosine`,
-`SmoothedCrossentropy`, `TimeBudget`) and what each option costs: benchmarks/README.md, "A training recipe for
-expressions in the wild". Sequence models train through `train_run` on a `sequences.ClipData`.
+Checked first, a run is written into a temporary sibling renamed into place when complete (CONTRACTS.md); a diverged
+run writes nothing, a collapsed one is flagged in metrics.json. What each option costs: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -50,13 +44,10 @@ from fer_utils.train.config import (
 from fer_utils.train.pipeline import FaceData, class_indices
 from fer_utils.train.runs import RunFolder
 
-# fit(config, train, val, num_classes, run, strategy, verbose, build=..., class_weight=..., train_eval=...)
-# -> (model, history), as fit_model
-Fit = Callable[..., tuple[keras.Model, pd.DataFrame]]
+Fit = Callable[..., tuple[keras.Model, pd.DataFrame]]  # called as fit_model is
 
-# Batches per call of Keras's compiled step: the same weights and history as one at a time, less Python
-# between batches (benchmarks/results/train_speed.jsonl, the paper's CNN on 2 cores: an epoch 25.68 / 36.01 s
-# at 1, 18.69 / 14.52 s at 16); a signal stops a fit after the call it arrives in.
+# Batches per call of Keras's compiled step: the same weights, less Python between batches (the paper's CNN on 2
+# cores: an epoch 25.68 / 36.01 s at 1, 18.69 / 14.52 s at 16: benchmarks/results/train_speed.jsonl).
 STEPS_PER_EXECUTION = 16
 
 
@@ -84,9 +75,8 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]:
-    """The fields of `config` among MODEL_OPTIONS and WILD_OPTIONS that `build` takes (a `**kwargs` wrapper:
-    all of MODEL_OPTIONS and the WILD_OPTIONS set away from their defaults). A knob set away from its default
-    for a builder that lacks it is an InputError: it would be recorded but never applied."""
+    """The fields of `config` among MODEL_OPTIONS and WILD_OPTIONS that `build` takes (`**kwargs`: MODEL_OPTIONS
+    and the changed WILD_OPTIONS); InputError for a changed one it lacks: recorded but never applied."""
     parameters = inspect.signature(build).parameters.values()
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
     names = {p.name for p in parameters}
@@ -140,8 +130,7 @@ def compile_model(
 
 
 def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence[str]) -> dict[int, float] | None:
-    """Keras's `class_weight` for `config.class_weights`: None for "none"; for "balanced", n / (classes ×
-    count) per class, so that each weighs as if all were equally frequent (FER-2013: 436 disgust of 28,709)."""
+    """Keras's `class_weight` for `config.class_weights`: None, or "balanced"'s n / (classes × count) per class."""
     if config.class_weights == "none":
         return None
     from sklearn.utils.class_weight import compute_class_weight
@@ -152,9 +141,8 @@ def class_weight_map(config: TrainConfig, train: pd.DataFrame, classes: Sequence
 
 
 class StopBetweenBatches(keras.callbacks.Callback):
-    """Ctrl-C (or SIGTERM) ends a fit as `Stopped` (exit 130 or 143) after the call of up to STEPS_PER_EXECUTION
-    batches it arrives in (Python's own handler can raise inside a TensorFlow conversion, a TypeError). Use:
-    `with StopBetweenBatches() as stop: model.fit(..., callbacks=[stop])`."""
+    """Ctrl-C (or SIGTERM) ends a fit as `Stopped` (exit 130 or 143) after the call it arrives in (Python's own
+    handler can raise in a TensorFlow conversion). Use: `with StopBetweenBatches() as stop: fit(callbacks=[stop])`."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -204,9 +192,8 @@ class AveragedAtStop(keras.callbacks.Callback):
 
 
 class InferenceScores(keras.callbacks.Callback):
-    """Scores `batches` (the training frames, unshuffled, unaugmented) after every epoch as Keras scores the val
-    side, logged as `train_eval_<metric>`: Keras's logged `accuracy`, a running mean with dropout on and changing
-    weights, misleads (0.602 logged against 0.655 in inference mode for chapter 5's remedy)."""
+    """Scores `batches` (training frames, unshuffled, unaugmented) every epoch as the val side, as `train_eval_*`:
+    Keras's logged `accuracy`, a running mean with dropout on, misleads (0.602 against 0.655 in chapter 5)."""
 
     def __init__(self, batches: tf.data.Dataset) -> None:
         super().__init__()
@@ -293,8 +280,7 @@ def fit_model(
 def long_run(
     config: TrainConfig, steps: int, callbacks: list[keras.callbacks.Callback]
 ) -> tuple[list[keras.callbacks.Callback], list[TimeBudget]]:
-    """`callbacks` with what the config asks of a long run around them: Keras's average of the weights
-    (`use_ema`, also when a run stops early: `AveragedAtStop`) and a time budget, returned too."""
+    """`callbacks` with the config's weight averaging (`use_ema`) and time budget around them (returned too)."""
     budget = [TimeBudget(config.time_budget, config.epochs, steps)] if config.time_budget else []
     if not config.use_ema:
         return [*callbacks, *budget], budget
@@ -359,10 +345,8 @@ def train_run(
     verbose: int | str = 2,
     distribution: Mapping[str, object] | None = None,
 ) -> RunFolder:
-    """Train the network `build` makes (None: `config.model`'s) on `data` as `config` says with `fit` (default
-    `fit_model`; a chapter passes the one it shows), test it and write the run folder `out`, whole or not at all;
-    everything is checked first (InputError). The dataset's own split is said in one line, with a WARNING per
-    class its tested side lacks; `distribution` (`distribute.distribution_record`) goes into config.json."""
+    """Train `build`'s network (None: `config.model`'s) on `data` with `fit` (default `fit_model`), test it and write
+    the run folder `out` whole or not at all; all checked first (InputError). `distribution` goes into config.json."""
     check_config(config)
     check_run_dir(out)
     build = build or MODEL_BUILDERS[config.model]
@@ -398,8 +382,7 @@ def _fit_and_test(
     verbose: int | str,
     distribution: Mapping[str, object] | None,
 ) -> None:
-    """Train with `fit` (default `fit_model`), test the best epoch's and the last epoch's weights and write
-    every run file into `run` (a fresh folder)."""
+    """Train with `fit`, test the best and the last epoch's weights and write every run file into the fresh `run`."""
     seed_everything(config.seed, config.deterministic)
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -475,12 +458,10 @@ def _fit_and_test(
 
 
 def _write_json(path: Path, value: object) -> None:
-    """Write `value` as indented JSON."""
     path.write_text(json.dumps(value, indent=2, default=str), encoding="utf-8")
 
 
-# "one-cycle": WARMUP_EPOCHS of linear warm-up to the learning rate, then cosine decay to SCHEDULE_FLOOR of
-# it at the run's last step.
+# "one-cycle": WARMUP_EPOCHS of linear warm-up, then cosine decay to SCHEDULE_FLOOR of the rate at the last step.
 SCHEDULE_FLOOR = 0.01
 WARMUP_EPOCHS = 1
 # Epochs a time budget times before it fixes the run's length (the first also decodes and caches the crops).
@@ -489,9 +470,8 @@ BUDGET_TIMED_EPOCHS = 2
 
 @keras.saving.register_keras_serializable(package="fer_utils")
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-    """The learning rate at a step: linear from `peak`/warmup_steps up to `peak` over `warmup_steps`, then
-    cosine from `peak` down to `floor`·peak at `total_steps` (and there after). `total_steps` is a variable,
-    so that a time budget can set the run's length after timing its first epochs (`TimeBudget`)."""
+    """Linear from `peak`/warmup_steps up to `peak` over `warmup_steps`, then cosine down to `floor`·peak at
+    `total_steps` and after: a variable, which a `TimeBudget` sets after timing the first epochs."""
 
     def __init__(self, peak: float, warmup_steps: int, total_steps: int, floor: float = SCHEDULE_FLOOR) -> None:
         self.peak = float(peak)
@@ -565,23 +545,20 @@ def label_accuracy(y_true: object, y_pred: object) -> object:
 
 
 def loss(label_smoothing: float, mixed: bool = False) -> str | keras.losses.Loss:
-    """The training loss: Keras's sparse cross-entropy, or `SmoothedCrossentropy` when smoothing is asked or
-    the training labels are `mixed` (class distributions)."""
+    """Keras's sparse cross-entropy, or `SmoothedCrossentropy` for smoothing or `mixed` labels (class distributions)."""
     if label_smoothing > 0 or mixed:
         return SmoothedCrossentropy(label_smoothing)
     return "sparse_categorical_crossentropy"
 
 
 def accuracy(mixed: bool = False) -> str | keras.metrics.Metric:
-    """The accuracy metric: Keras's, or `label_accuracy` (logged as `accuracy` too) when the training labels are
-    `mixed` (class distributions) while the other sides' are class indices."""
+    """Keras's accuracy, or `label_accuracy` (logged as `accuracy` too) for `mixed` training labels."""
     return keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy") if mixed else "accuracy"
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Ends training within `minutes`: times the first BUDGET_TIMED_EPOCHS epochs, fixes how many fit (at most
-    `most`), ends a `WarmupCosine` decay there and stops after them. Says an ETA every epoch, keeps the plan in
-    `record` and warns of an overrun (a budget shorter than one epoch still trains one)."""
+    """Ends training within `minutes`: times the first BUDGET_TIMED_EPOCHS epochs, fixes how many fit (at most `most`)
+    and ends a `WarmupCosine` there. Says an ETA every epoch, keeps the plan in `record`, warns of an overrun."""
 
     def __init__(self, minutes: float, most: int, steps_per_epoch: int, say=print) -> None:
         super().__init__()
@@ -638,25 +615,19 @@ COLLAPSE_ADVICE = (
     "learnt for 4) with more --epochs; or more training images. He initialisation collapsed more often, "
     "not less. Measurements: benchmarks/README.md, 'Training recipe across seeds'."
 )
-
-
 OVERFIT_ADVICE = (
     "the model fits its training images (training accuracy {accuracy:.2f}) but does not carry that to the "
     "test images: it overfitted, it did not fail to learn. Give it more training images (more subjects), "
     "stronger regularisation (--dropout, --l1), or fewer --epochs / a smaller --patience."
 )
-# Training accuracy from which a collapsed run counts as overfitted rather than as having learnt nothing.
-OVERFIT_ACCURACY = 0.99
-
-# A run whose lowest training loss stays above this fraction of ln(classes), the loss of a uniform guess,
-# has not even fitted its training images.
+OVERFIT_ACCURACY = 0.99  # training accuracy from which a collapsed run counts as overfitted, not as learning nothing
+# A lowest training loss above this fraction of ln(classes), a uniform guess's loss, has not fitted the training set.
 CHANCE_LOSS_FRACTION = 0.97
 
 
 def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer: str = "fc") -> int:
-    """How many units of a ReLU layer are non-zero for at least one of `images` (raw pixels, N×H×W×1,
-    or a tf.data.Dataset of such batches or of (images, labels) pairs). A dead unit gets no gradient and
-    never recovers; with all 16 of the paper CNN's Dense(16) dead, the output is constant: a collapse."""
+    """How many units of a ReLU layer are non-zero for one of `images` (N×H×W×1 raw pixels, or a dataset of them or
+    of (images, labels)). A dead unit never recovers; all 16 of the paper CNN's Dense(16) dead is a collapse."""
     probe = keras.Model(model.input, model.get_layer(layer).output)  # one input: called with one tensor
     if not isinstance(images, tf.data.Dataset):
         images = tf.data.Dataset.from_tensor_slices(np.asarray(images)).batch(256)
@@ -672,8 +643,7 @@ def alive_units(model: keras.Model, images: np.ndarray | tf.data.Dataset, layer:
 
 
 def check_diverged(history: pd.DataFrame, config: TrainConfig) -> None:
-    """InputError when the training loss became NaN or infinite: Keras stopped the run (TerminateOnNaN)
-    and no epoch is worth keeping; the message suggests a smaller learning rate."""
+    """InputError when the training loss became NaN or infinite: no epoch is worth keeping."""
     finite = np.isfinite(history["loss"].to_numpy(dtype=np.float64))
     if finite.all():
         return
@@ -694,9 +664,8 @@ def collapse_check(
     train_loss: float | None = None,
     train_accuracy: float | None = None,
 ) -> dict:
-    """Whether a trained model has collapsed: no live unit in its Dense(16) ReLU layer (`fc`, if any) on the test
-    images, one predicted class for every test frame although the truth has more, or a lowest `train_loss`, less
-    the `penalty`, ≥ CHANCE_LOSS_FRACTION × ln(classes). "advice" is empty for a healthy run (`collapse_advice`)."""
+    """Whether a trained model collapsed: no live unit in its `fc` ReLU layer on the test images, one predicted class
+    for several true ones, or a lowest `train_loss` less the penalty ≥ CHANCE_LOSS_FRACTION × ln(classes)."""
     alive = alive_units(model, images) if any(layer.name == "fc" for layer in model.layers) else None
     predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
     true = int(frames["emotion"].nunique())
@@ -716,8 +685,7 @@ def collapse_check(
 
 
 def penalty(model: keras.Model) -> float:
-    """The regularisation penalty (L1, L2) of `model`'s weights: Keras adds it to the loss it logs, so a
-    loss compared with chance (a uniform guess's cross-entropy) must have it taken out."""
+    """The L1/L2 penalty of `model`'s weights: Keras adds it to the logged loss; taken out to compare with chance."""
     return float(sum(float(loss) for loss in model.losses))
 
 

@@ -1,7 +1,6 @@
-"""What a run learns from: `FaceData`, the data module (d2l's: the crops, the frames of them that are used,
-how they are split and the input pipeline that feeds them), and that pipeline, `make_dataset` (tf.data: decode,
-cache, shuffle, batch, augment, prefetch). A chapter passes its own `FaceData`, built from the code it shows, so
-that an edit there changes the runs it reports; training reads the data only through this object.
+"""What a run learns from: `FaceData`, the data module (d2l's: the crops, the frames used, their split and the
+pipeline feeding them), and that pipeline, `make_dataset` (tf.data). A chapter passes its own `FaceData`, built
+from the code it shows, so that an edit there changes the runs it reports.
 """
 
 from __future__ import annotations
@@ -24,10 +23,8 @@ from fer_utils.faces.crops import CropSpec
 from fer_utils.faces.preprocess import folder_crop_spec
 from fer_utils.train.config import Augmentation, BatchAugmentation, Feed, TrainConfig
 
-# split(frames, protocol, test_size, val_size, seed) -> Split, as splits.split_frames
-Splitter = Callable[[pd.DataFrame, str, float, float, int], Split]
-# pipeline(frames, root, classes, feed) -> batches of (pixels, class index), as make_dataset
-Pipeline = Callable[[pd.DataFrame, Path, Sequence[str], Feed], tf.data.Dataset]
+Splitter = Callable[[pd.DataFrame, str, float, float, int], Split]  # as splits.split_frames
+Pipeline = Callable[[pd.DataFrame, Path, Sequence[str], Feed], tf.data.Dataset]  # as make_dataset
 
 
 def class_indices(frames: pd.DataFrame, classes: Sequence[str]) -> np.ndarray:
@@ -72,9 +69,8 @@ def _augmenter(seed: int, augment: Augmentation) -> keras.Sequential:
 
 
 def flip_and_shift(ds: tf.data.Dataset, seed: int, shift: float) -> tf.data.Dataset:
-    """Each (image, label) of `ds` flipped left-right with probability 1/2 and shifted by up to `shift` of its
-    side (mirror-padded, then cropped back at a random offset). Stateless ops on a stream `seed` fixes, new
-    every epoch: Keras's stateful layers run one at a time under op determinism (it doubled the epoch)."""
+    """Each (image, label) of `ds` flipped left-right with probability 1/2 and shifted by up to `shift` of its side:
+    stateless ops on a stream `seed` fixes, new every epoch (Keras's layers doubled the epoch under op determinism)."""
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
 
     def augment(example: tuple[tf.Tensor, tf.Tensor], pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -137,8 +133,7 @@ def make_dataset(
 
 
 def load_images(frames: pd.DataFrame, root: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
-    """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels (for in-memory use): at their
-    own side, or resized to `image_size` (see `_decoder`)."""
+    """All crops of `frames` as one (N, H, W, 1) float32 array of raw pixels, at their side or `image_size`."""
     if not len(frames):
         spec = folder_crop_spec(root)
         side = tuple(image_size) if image_size is not None else (spec.side,) * 2 if spec else (0, 0)
@@ -158,9 +153,8 @@ def replica_batching(n: int, batch_size: int, replicas: int) -> tuple[int, bool]
 
 @dataclass(frozen=True, eq=False)
 class FaceData:
-    """The data module of a run: the crops folder (`crops`, with its manifest), the frames of it that are used
-    (`table`, default the manifest's; only usable ones, of `subjects` when given), how they are split (`split`)
-    and the input pipeline that feeds them (`pipeline`). The book's cache keys a run by these functions' code too."""
+    """The data module of a run: the crops folder, the frames used (`table`, default its manifest; usable ones, of
+    `subjects` when given), their `split` and the `pipeline` feeding them; the book's cache keys runs by their code."""
 
     crops: Path
     table: pd.DataFrame | None = None
@@ -174,8 +168,7 @@ class FaceData:
             object.__setattr__(self, "subjects", tuple(sorted(map(str, self.subjects))))
 
     def frames(self) -> pd.DataFrame:
-        """The usable frames of `table` (the crops' manifest when None), those of `subjects` when given;
-        InputError when the subjects have none."""
+        """The usable frames of `table` (default: the crops' manifest), of `subjects` when given (InputError: none)."""
         frames = usable_frames(load_manifest(self.crops) if self.table is None else self.table)
         if self.subjects is None:
             return frames
@@ -216,21 +209,16 @@ class FaceData:
         return self.pipeline(frames, self.crops, classes, feed)
 
 
-# Batch augmentation (`config.BatchAugmentation`, training side only): intensity jitter, random erasing
-# (Zhong et al. 2020), mixup (Zhang et al. 2018) or cutmix (Yun et al. 2019). Mixing makes the labels class
-# distributions, which `fit.SmoothedCrossentropy` and `fit.label_accuracy` read as they read indices.
-
-# mixup's Beta(α, α) for its mixing weight (Zhang et al. 2018 use 0.2 on ImageNet); cutmix draws its box's
-# area uniformly (Beta(1, 1)), as Yun et al. 2019 do.
-MIXUP_ALPHA = 0.2
+# Batch augmentation (training side only): intensity jitter, random erasing (Zhong et al. 2020), mixup (Zhang et al.
+# 2018) or cutmix (Yun et al. 2019), whose class-distribution labels `fit.SmoothedCrossentropy` reads.
+MIXUP_ALPHA = 0.2  # mixup's Beta(α, α) (Zhang et al. use 0.2 on ImageNet); cutmix's box area is uniform, as Yun's
 # Random erasing's rectangle: a share of the image's area and an aspect ratio (Zhong et al. 2020's defaults).
 ERASE_AREA = (0.02, 0.25)
 ERASE_RATIO = (0.3, 3.3)
 # Intensity jitter at strength 1: brightness ± a quarter of the range, contrast ×(1 ± 0.5), gamma e^(±0.4) and a
 # 3×3 box blur for half the images; a strength s scales each of them by s.
 BRIGHTNESS, CONTRAST, GAMMA, BLUR = 0.25, 0.5, 0.4, 0.5
-# Offset of their random stream from the run's seed (flip_and_shift draws from the seed itself).
-STREAM_OFFSET = 7919
+STREAM_OFFSET = 7919  # of their random stream from the run's seed (flip_and_shift draws from the seed itself)
 
 
 def _per_image(images: tf.Tensor, seed: tf.Tensor, low: float = -1.0, high: float = 1.0) -> tf.Tensor:
@@ -274,9 +262,8 @@ def erase_rectangles(images: tf.Tensor, probability: float, seed: tf.Tensor) -> 
 def mix_batch(
     images: tf.Tensor, labels: tf.Tensor, classes: int, mix: str, seed: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """The batch mixed with itself reversed (image i with image B−1−i) by `mix`, and the labels as class
-    distributions mixed in the same proportion: "mixup" blends whole images with a Beta(α, α) weight, "cutmix"
-    pastes a box of the other image whose area is drawn uniformly."""
+    """The batch mixed with itself reversed (image i with B−1−i) by `mix`, the labels as class distributions alike:
+    "mixup" blends whole images with a Beta(α, α) weight, "cutmix" pastes a box of uniformly drawn area."""
     seeds = tf.random.split(seed, 4)
     target = tf.one_hot(tf.cast(labels, tf.int32), classes)
     other_images, other_target = tf.reverse(images, [0]), tf.reverse(target, [0])

@@ -17,21 +17,8 @@ import pandas as pd
 
 from fer_utils.errors import InputError, MissingFileError
 from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, read_crop_spec
-from fer_utils.storage.run_files import (
-    BEST_WEIGHTS_FILE,
-    CLASSES_FILE,
-    CONFIG_FILE,
-    HISTORY_FILE,
-    LAST_WEIGHTS_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    PREDICTIONS_FILE,
-    RUN_FILES,
-    TIME_BUDGET_FILE,
-    TRAIN_EVAL_PREFIX,
-    probability_columns,
-    read_classes,
-)
+from fer_utils.storage import run_files
+from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX, probability_columns, read_classes
 
 if TYPE_CHECKING:
     import keras
@@ -78,21 +65,20 @@ class RunFolder:
     def __hash__(self) -> int:
         return hash(self.path)
 
-    # the paths of its files: `run.model_file` is `run.path / MODEL_FILE` (the model the run keeps, which `load`
-    # reads; a run that keeps its last epoch has the best epoch's weights beside it in `best_weights_file`)
-    model_file = RunFile(MODEL_FILE)
-    last_weights_file = RunFile(LAST_WEIGHTS_FILE)
-    best_weights_file = RunFile(BEST_WEIGHTS_FILE)
-    time_budget_file = RunFile(TIME_BUDGET_FILE)
-    classes_file = RunFile(CLASSES_FILE)
-    config_file = RunFile(CONFIG_FILE)
-    history_file = RunFile(HISTORY_FILE)
-    metrics_file = RunFile(METRICS_FILE)
-    predictions_file = RunFile(PREDICTIONS_FILE)
+    # its files: `run.model_file` is `run.path / MODEL_FILE` (with keep "last", the best epoch's weights beside it)
+    model_file = RunFile(run_files.MODEL_FILE)
+    last_weights_file = RunFile(run_files.LAST_WEIGHTS_FILE)
+    best_weights_file = RunFile(run_files.BEST_WEIGHTS_FILE)
+    time_budget_file = RunFile(run_files.TIME_BUDGET_FILE)
+    classes_file = RunFile(run_files.CLASSES_FILE)
+    config_file = RunFile(run_files.CONFIG_FILE)
+    history_file = RunFile(run_files.HISTORY_FILE)
+    metrics_file = RunFile(run_files.METRICS_FILE)
+    predictions_file = RunFile(run_files.PREDICTIONS_FILE)
 
     def is_complete(self) -> bool:
         """True when every file of a finished run is there."""
-        return all((self.path / name).is_file() for name in RUN_FILES)
+        return all((self.path / name).is_file() for name in run_files.RUN_FILES)
 
     def config(self) -> dict:
         """The saved config (JSON)."""
@@ -111,10 +97,8 @@ class RunFolder:
         return read_classes(self.path)
 
     def scores(self) -> dict[str, object]:
-        """The run's numbers as one table row: test scores (frames, and clips by vote) of the kept model and of
-        the last epoch's weights, the final epoch's train and val scores, the best epoch (from 1), params, seconds
-        and whether it `collapsed`; NaN where the run recorded none. `train accuracy` and `gap` are scored in
-        inference mode (`fit.InferenceScores`); `logged` ones use Keras's running mean with dropout on."""
+        """The run's numbers as one table row, NaN where it recorded none; `train accuracy` and `gap` are scored in
+        inference mode (`fit.InferenceScores`), the `logged` ones by Keras's running mean with dropout on."""
         config, metrics, history = self.config(), self.metrics(), self.history()
         frame, clip = metrics["test"]["frame"], metrics["test"].get("clip", {})
         last_epoch = metrics.get("test_last_epoch", {}).get("frame", {})
@@ -148,7 +132,7 @@ class RunFolder:
         """(test frames, probabilities (N, classes), classes) as saved when the run finished."""
         if not self.predictions_file.is_file():
             raise MissingFileError(
-                f"{self.path} has no {PREDICTIONS_FILE}: it is not a finished run folder, or "
+                f"{self.path} has no {run_files.PREDICTIONS_FILE}: it is not a finished run folder, or "
                 "the run was made before runs saved their test predictions (train it again)"
             )
         classes = self.classes()
@@ -166,9 +150,8 @@ class RunFolder:
         return table.drop(columns=columns), probabilities, classes
 
     def crop_spec(self, model_side: int | None = None) -> CropSpec:
-        """How the faces of the run's training crops were cut: its `crop_spec.json`. Without one (crops made by
-        hand, a model folder), the default spec at the run's image size, else `model_side`, else the default
-        side. A run made before crop specs (config.json records `crops`) is a MissingFileError: train it again."""
+        """How the run's training faces were cut (`crop_spec.json`); without one, the default spec at the run's image
+        size, else `model_side`, else the default side. MissingFileError for a run made before crop specs."""
         spec = read_crop_spec(self.path)
         if spec is not None:
             return spec
@@ -183,9 +166,8 @@ class RunFolder:
         return CropSpec(side=side) if side else CropSpec()
 
     def open(self, model_file: Path | None = None) -> LoadedRun:
-        """The run read once: its model (or another model file of the folder, in Keras's safe mode), its classes
-        checked against the model's outputs, and its crop spec. A model of a fixed input side other than its
-        crops' (saved before models resized their own input) is an InputError: train the run again."""
+        """The run read once: its model (or another model file of the folder), classes checked against its outputs,
+        and crop spec; InputError for a model of a fixed input side other than its crops' (train the run again)."""
         from fer_utils.models.networks import check_classes, input_side, load_model
 
         path = Path(model_file or self.model_file)
@@ -206,8 +188,7 @@ class RunFolder:
 
 @dataclass(frozen=True, eq=False)
 class LoadedRun:
-    """A run read once (`RunFolder.open`): its folder, its model, its classes in the model's output order and
-    the spec its faces are cut with."""
+    """A run read once (`RunFolder.open`): its folder, model, classes in output order and crop spec."""
 
     folder: RunFolder
     model: keras.Model

@@ -1,8 +1,6 @@
-"""Clips as sequences: what a sequence model (`registry.SEQUENCE_MODELS`, `models.networks.build_cnn_lstm`)
-reads, trains on and predicts. A clip's frames are its usable manifest rows (same dataset and `clip_id`) in
-`frame_index` order; the model reads N of them (`registry.SEQUENCE_FRAMES`), chosen as `media.frame_indices`
-samples a video, so a clip with fewer usable frames repeats some. `ClipData` trains through `fit.train_run` on
-one row per clip (the `random` protocol is refused); `predict_clip` answers for a video as training saw clips.
+"""Clips as sequences: what a sequence model (`registry.SEQUENCE_MODELS`) reads, trains on and predicts. A clip's
+frames are its usable manifest rows in `frame_index` order, N of them chosen as `media.frame_indices` samples a
+video. `ClipData` trains through `fit.train_run` on one row per clip; `predict_clip` answers for a video.
 """
 
 from __future__ import annotations
@@ -42,9 +40,8 @@ def frame_positions(count: int, n: int = SEQUENCE_FRAMES) -> list[int]:
 
 
 def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
-    """One row per clip of `frames` (usable manifest rows), in the order clips first appear: the first
-    frame's columns, `image` and `frame_index` of its middle chosen frame, `n_frames` (its usable frames)
-    and CLIP_IMAGES; InputError for a clip whose frames disagree on the emotion."""
+    """One row per clip of `frames` (usable rows), in order of appearance: the first frame's columns, the middle chosen
+    frame's `image` and `frame_index`, `n_frames` and CLIP_IMAGES; InputError for a clip of mixed emotions."""
     if frames.empty:
         raise InputError("no frames to group into clips")
     keys = ["dataset", "clip_id"] if "dataset" in frames.columns else ["clip_id"]  # what names a clip
@@ -87,8 +84,7 @@ def make_clip_dataset(clips: pd.DataFrame, root: Path, classes: Sequence[str], f
 
 
 def load_clips(clips: pd.DataFrame, root: Path, image_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Every clip of a `clip_table` as one (K, N, H, W, 1) float32 array of raw pixels (at the crops' own
-    side, or resized to `image_size`), e.g. int8 quantization's representative clips."""
+    """Every clip of a `clip_table` as one (K, N, H, W, 1) float32 array of raw pixels, at their side or image_size."""
     feed = Feed(batch_size=64, cache=False, image_size=image_size)
     ds = make_clip_dataset(clips, root, sorted(set(clips["emotion"])), feed)
     return np.concatenate([x.numpy() for x, _ in ds])
@@ -103,8 +99,7 @@ def augment_clips(augmenter: keras.Layer, clips: tf.Tensor) -> tf.Tensor:
 
 
 def clip_split(split: Split) -> Split:
-    """`split` (of frames) with one row per clip on each side (`clip_table`), its notes and duplicate audit
-    kept: what a sequence model trains, validates and is tested on."""
+    """`split` (of frames) with one row per clip on each side (`clip_table`), its notes and duplicate audit kept."""
     check_sides(split)
     sides = {side: clip_table(frames) for side, frames in split.sides().items() if len(frames)}
     return replace(split, train=sides["train"], test=sides["test"], val=sides.get("val"))
@@ -112,9 +107,8 @@ def clip_split(split: Split) -> Split:
 
 @dataclass(frozen=True, eq=False)
 class ClipData(FaceData):
-    """`pipeline.FaceData` for a sequence model: the same crops, frames, split and duplicate audit, then each
-    side one row per clip fed by `make_clip_dataset`. Without a chosen protocol it splits by clip (or by the
-    dataset's own split); the random protocol is an InputError: a clip's frames would be on both sides."""
+    """`FaceData` for a sequence model, each side one row per clip, split by clip by default (or the dataset's own
+    split); the random protocol is an InputError: a clip's frames would be on both sides."""
 
     pipeline: Pipeline = make_clip_dataset
 
@@ -136,16 +130,14 @@ class ClipData(FaceData):
 
 
 def clip_shape(model: keras.Model) -> tuple[int, int | None] | None:
-    """(frames, side) of a model that reads clips (input (None, N, H, W, 1); side None when its frame CNN
-    resizes crops of any side itself); None for a frame model."""
+    """(frames, side) of a clip model (side None when it resizes crops itself); None for a frame model."""
     shape = model.input_shape
     return (int(shape[1]), None if shape[2] is None else int(shape[2])) if len(shape) == 5 else None
 
 
 def clip_crops(path: Path, frames: int, spec: CropSpec, detector: FaceDetector) -> tuple[np.ndarray, int, int]:
-    """(the clip (frames, side, side, 1) float32, faces found, distinct frames read) of a video: `frames`
-    frames sampled evenly as preprocessing samples, the largest face of each cropped as `spec` says; frames
-    without a face are left out and the rest repeated in order (`frame_positions`)."""
+    """(clip (frames, side, side, 1) float32, faces found, distinct frames read) of a video: `frames` frames sampled
+    evenly, the largest face of each cut as `spec` says; frames without one left out, the rest repeated in order."""
     from fer_utils.data.media import check_media, sample_frames
     from fer_utils.faces.crops import largest_face_crop
 
@@ -168,9 +160,8 @@ def predict_clip(
     spec: CropSpec | None = None,
     detector: str | FaceDetector | None = None,
 ) -> pd.DataFrame:
-    """A sequence model's answer for a video, one row: `frames` (read), `faces` (found among them),
-    `emotion`, and one probability column per class. The faces are cut as `spec` says (`RunFolder.crop_spec`;
-    default: the default spec) and found by `detector` (default: the spec's), as `inference.Recognizer` does."""
+    """A sequence model's answer for a video, one row: `frames` read, `faces` found, `emotion`, a probability per
+    class; faces cut as `spec` says (default: the default spec), found by `detector` (default: the spec's)."""
     from fer_utils.faces.crops import make_detector
     from fer_utils.models.networks import check_classes
 

@@ -1,10 +1,5 @@
-"""Checker functions for the classroom exercises at the end of each chapter, one module per chapter
-(`ch01` … `ch10`), the experiment exercises of chapters 4 to 10 (`experiment`) and the feedback machinery
-they share (`feedback`).
-
-A checker computes the expected answer from the real data it is given (nothing is hard-coded) and returns a
-`Feedback`; an unanswered exercise (`None`) is not an error, so a student notebook always runs to the end.
-"""
+"""Checker functions for the classroom exercises: one module per chapter (`ch01` … `ch10`), the experiment
+exercises of chapters 4 to 10 (`experiment`) and the feedback machinery they share (`feedback`)."""
 
 from fer_utils.book.exercises.ch01 import check_clip_count, check_ravdess_parser
 from fer_utils.book.exercises.ch02 import check_crop_inside, check_sample_indices

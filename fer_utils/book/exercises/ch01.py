@@ -13,17 +13,14 @@ from fer_utils.book.exercises.feedback import Feedback, check_number, coding_exe
 
 RAVDESS_FIELDS: dict[str, int] = {"emotion": 2, "intensity": 3, "statement": 4, "repetition": 5, "actor": 6}
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")
-# Valid RAVDESS names in which every two fields hold different codes somewhere: a parser that reads one field
-# from another's place fails on one of them, even where every clip at hand repeats the first statement once.
+# Valid RAVDESS names in which every two fields differ somewhere: a parser that reads a wrong field fails on one.
 TELL_APART = ("01-01-03-02-01-02-12.mp4", "02-01-05-01-02-01-07.mp4", "01-01-01-01-02-02-24.mp4")
 
 
 @coding_exercise
 def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | None = None) -> Feedback:
-    """`parse(file_name)` returns a RAVDESS name's fields as the book's indexer reads them: `emotion` (a name
-    of the codebook), `intensity`, `statement`, `repetition` and `actor` (integers). Checked on the real
-    RAVDESS clip shipped with the package, on names whose fields all differ (`TELL_APART`) and on one clip per
-    emotion of the chapter's index `clips`."""
+    """`parse(file_name)` returns a RAVDESS name's fields as the book's indexer reads them: `emotion` (a name of
+    the codebook), `intensity`, `statement`, `repetition` and `actor` (integers)."""
     from fer_utils.assets import ravdess_clip_path
     from fer_utils.data.corpora import _parse_ravdess, index_ravdess
 
@@ -60,8 +57,7 @@ def check_ravdess_parser(parse: Callable[[str], dict], clips: pd.DataFrame | Non
 
 
 def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
-    """`clips` indexed again from its dataset folder, and what differs ("" if nothing), or (None, why) when it cannot
-    be (not an index, missing files, options): a checker never takes `clips` itself for the truth."""
+    """`clips` indexed again from its folder and what differs ("" if nothing), or (None, why): `clips` is no truth."""
     from fer_utils.data.indexing import index_dataset
     from fer_utils.errors import FerError
 
@@ -86,9 +82,9 @@ def original_index(clips: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
 
 
 def check_clip_count(answer: object, clips: pd.DataFrame, emotion: str) -> Feedback:
-    """How many clips of `emotion` the clip index holds, counted on the index read again from the
-    dataset's files (a `clips` filtered, relabelled or made up before answering changes nothing; one that
-    cannot be indexed again fails)."""
+    """How many clips of `emotion` the clip index holds, counted on the index read again from the dataset's files
+    (a `clips` filtered, relabelled or made up before answering changes nothing; one that cannot be indexed again
+    fails)."""
     original, changed = original_index(clips)
     if original is None:
         return Feedback(False, f"{changed}: pass the chapter's `clips`, the index of the dataset's files.")

@@ -12,8 +12,7 @@ from fer_utils.book.exercises.feedback import Feedback, coding_exercise, run_stu
 
 
 def _spacing_problem(indices: object, n_frames: int, k: int) -> str | None:
-    """What is wrong with `indices` as k evenly spaced frames from the first to the last of n_frames
-    (all of them when k ≥ n_frames); None when nothing is."""
+    """What is wrong with `indices` as k evenly spaced frames from first to last of n_frames (all if k ≥ n_frames)."""
     what = f"for a clip of {n_frames} frames and k={k}, your frames {indices!r}"
     if not isinstance(indices, (list, tuple)) or not all(isinstance(i, (int, np.integer)) for i in indices):
         return f"{what} are not a list of integer frame indices."
@@ -40,9 +39,8 @@ def _spacing_problem(indices: object, n_frames: int, k: int) -> str | None:
 
 @coding_exercise
 def check_sample_indices(sample: Callable[[int, int], list[int]], clip_paths: Sequence[Path] = ()) -> Feedback:
-    """`sample(n_frames, k)`: k evenly spaced frame indices from the first frame to the last (gaps that
-    differ by at most one frame), all frames when k ≥ n_frames. Checked on the frame counts of the real
-    RAVDESS clip shipped with the package and of `clip_paths`, and on short clips."""
+    """`sample(n_frames, k)`: k evenly spaced frame indices from the first frame to the last (gaps that differ by
+    at most one frame), all frames when k ≥ n_frames."""
     from fer_utils.assets import ravdess_clip_path
     from fer_utils.data.media import frame_count
 
@@ -85,19 +83,17 @@ def _inside_square(image: np.ndarray, box: object, size: int, margin: float) -> 
 def check_crop_inside(
     crop: Callable[..., np.ndarray], detector: object, size: int = 48, margin: float = 0.25
 ) -> Feedback:
-    """`crop(image, box, size=..., margin=...)`: the size×size gray square of `crop_face`, but shifted to
-    stay inside the image instead of repeating its edge pixels. Checked on a real RAVDESS still with the
-    box `detector` finds, and on the same still cut so that the face touches the top-left corner."""
+    """`crop(image, box, size=..., margin=...)`: the size×size gray square of `crop_face`, but shifted to stay
+    inside the image instead of repeating its edge pixels."""
     from fer_utils.assets import still_paths
     from fer_utils.data.media import read_image
     from fer_utils.faces.crops import Box, crop_face
 
     still = read_image(still_paths()[0])
     box = detector.detect(still)[0]  # type: ignore[attr-defined]
-    corner = still[box.y - 2 :, box.x - 3 :]
     cases = [
         ("the still", still, box),
-        ("the still cut at the face's top-left corner", corner, Box(3, 2, box.w, box.h)),
+        ("the still cut at the face's top-left corner", still[box.y - 2 :, box.x - 3 :], Box(3, 2, box.w, box.h)),
     ]
     for what, image, face in cases:
         got = np.asarray(run_student(crop, image, face, size=size, margin=margin))
@@ -105,8 +101,7 @@ def check_crop_inside(
             return Feedback(False, f"on {what} your crop has {got.shape[2]} channels: convert it to gray.")
         if got.shape != (size, size):
             return Feedback(False, f"on {what} your crop is {got.shape[0]}×{got.shape[1]}, not {size}×{size}.")
-        expected = _inside_square(image, face, size, margin)
-        error = float(np.abs(got.astype(float) - expected).mean())
+        error = float(np.abs(got.astype(float) - _inside_square(image, face, size, margin)).mean())
         if error > CROP_TOLERANCE:
             padded = float(np.abs(got.astype(float) - crop_face(image, face, size=size, margin=margin)).mean())
             hint = (

@@ -10,8 +10,7 @@ from fer_utils.book.exercises.feedback import Feedback, as_number, coding_exerci
 
 
 class _Count(NamedTuple):
-    """One real Keras layer the student's counting function is checked on: what it is, the arguments the
-    function gets for it, and the parameters Keras counts (`layer.count_params()`)."""
+    """A real Keras layer to check a counting function on: what it is, the function's arguments, Keras's count."""
 
     where: str
     args: tuple[int, ...]
@@ -24,8 +23,7 @@ def _check_counts(
     mistakes: list[tuple[str, Callable[..., float]]],
     explain: Callable[[_Count], str],
 ) -> Feedback | None:
-    """None when `function` gives Keras's count on every count's arguments, else feedback on the first that differs:
-    the mistake of `mistakes` (hint, formula) that explains every answer, else this one, else how far off it is."""
+    """None when `function` gives Keras's counts, else feedback on the first that differs, with the likely mistake."""
 
     def call(count: _Count) -> str:
         return f"`{function.__name__}({', '.join(map(str, count.args))})`"
@@ -126,8 +124,7 @@ def check_conv_params(conv_params: Callable[[int, int, int], object]) -> Feedbac
 
 
 def _stack(side: int, filters: int, units: int) -> object:
-    """The paper's stack at side×side×1 with `filters` filters in conv2 and conv3 and `units` units in fc:
-    `build_paper_cnn` itself for the paper's 64 and 16."""
+    """The paper's stack at side×side×1 with `filters` in conv2 and conv3 and `units` in fc (64, 16: the paper's)."""
     import keras
     from keras import layers
 
@@ -209,10 +206,7 @@ def check_fc_params(fc_params: Callable[[int, int, int], object]) -> Feedback:
             )
             for times, said in ((1, "once"), (2, "twice"), (4, "four times"))
         ],
-        (
-            "you used the side 22 of a 180-pixel input: work it out from `side`.",
-            lambda s, f, u: dense(22 * 22 * f, u),
-        ),
+        ("you used the side 22 of a 180-pixel input: work it out from `side`.", lambda s, f, u: dense(22 * 22 * f, u)),
         ("you used the paper's 64 filters: use `filters`.", lambda s, f, u: dense(_pooled(s) ** 2 * 64, u)),
         ("you used the paper's 16 units: use `units`.", lambda s, f, u: dense(_pooled(s) ** 2 * f, 16)),
         ("you counted a bias for every weight: a unit has one bias.", lambda s, f, u: 2 * _pooled(s) ** 2 * f * u),
@@ -254,11 +248,10 @@ def _layer_hint(got: object, expected: object, stage: str) -> str:
 
 @coding_exercise
 def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
-    """`build(num_classes, input_shape)` returns the paper's CNN as a `keras.Sequential`: the same layers
-    as `build_paper_cnn`, in the same order, with the same output shapes, parameters and activations
-    (its input and the resizer that takes crops of any side are not the paper's layers: a Sequential
-    that starts at `input_shape` needs neither). Checked at the paper's 180×180×1 with 8 classes, and at
-    48×48×1 with 7 classes."""
+    """`build(num_classes, input_shape)` returns the paper's CNN as a `keras.Sequential`: the same layers as
+    `build_paper_cnn`, in the same order, with the same output shapes, parameters and activations (its input and
+    the resizer that takes crops of any side are not the paper's layers: a Sequential that starts at `input_shape`
+    needs neither)."""
     import keras
 
     from fer_utils.models.networks import build_paper_cnn
@@ -279,10 +272,9 @@ def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
         ]
         layers = [layer for layer in paper.layers if not isinstance(layer, not_the_papers)]
         expected_types = [type(layer).__name__ for layer in layers]
-        total, expected_total = model.count_params(), paper.count_params()
         head = (
-            f"at {shape[0]}×{shape[1]} with {num_classes} classes your network has {total:,} parameters, "
-            f"the paper's has {expected_total:,}"
+            f"at {shape[0]}×{shape[1]} with {num_classes} classes your network has {model.count_params():,} "
+            f"parameters, the paper's has {paper.count_params():,}"
         )
         if got_types != expected_types:
             at = next(
@@ -297,11 +289,10 @@ def check_sequential_cnn(build: Callable[..., object]) -> Feedback:
                 f"(the paper's layers: {', '.join(expected_types)}).",
             )
         for got, expected in zip(model.layers, layers):
-            different = (
+            if (
                 tuple(got.output.shape[1:]) != tuple(expected.output.shape[1:])
                 or got.count_params() != expected.count_params()
-            )
-            if different:
+            ):
                 return Feedback(False, f"{head}: {_layer_hint(got, expected, expected.name)}.")
             activation = getattr(expected, "activation", None)
             if activation is not None and got.activation.__name__ != activation.__name__:

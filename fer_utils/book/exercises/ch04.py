@@ -17,8 +17,7 @@ def check_accuracy_from_confusion(answer: object, confusion: pd.DataFrame) -> Fe
 
 
 def _majority_by_clip(frames: pd.DataFrame, predicted: Sequence[str]) -> dict[str, str]:
-    """The reference answer of `check_majority_vote`: per clip, the most frequent frame prediction; a tie
-    goes to the tied label predicted on the clip's latest frame (the fullest expression)."""
+    """Per clip, the most frequent frame prediction; a tie goes to the tied label of the clip's latest frame."""
     table = frames[["clip_id", "frame_index"]].reset_index(drop=True).assign(predicted=list(predicted))
     table["clip_id"] = table["clip_id"].astype(str)
     counts = table.groupby(["clip_id", "predicted"])["frame_index"].transform("size")
@@ -27,24 +26,19 @@ def _majority_by_clip(frames: pd.DataFrame, predicted: Sequence[str]) -> dict[st
     return {clip: str(label) for clip, label in latest.items()}
 
 
-def _clip_predictions(frames: pd.DataFrame, predicted: Sequence[str], clip: str) -> pd.DataFrame:
-    """The frame index and prediction of each test frame of one clip, in frame order."""
+def _clip_predictions(frames: pd.DataFrame, predicted: Sequence[str], clip: str) -> tuple[pd.Series, str]:
+    """The predictions of one clip's test frames in frame order, and `frame 3: happy, frame 8: calm` for them."""
     table = frames.reset_index(drop=True).assign(predicted=list(predicted))
-    return table.loc[table["clip_id"].astype(str) == clip, ["frame_index", "predicted"]].sort_values("frame_index")
-
-
-def _describe_clip(rows: pd.DataFrame) -> str:
-    """`frame 3: happy, frame 8: calm` for the rows of `_clip_predictions`."""
-    return ", ".join(f"frame {f}: {p}" for f, p in zip(rows["frame_index"], rows["predicted"]))
+    rows = table.loc[table["clip_id"].astype(str) == clip, ["frame_index", "predicted"]].sort_values("frame_index")
+    return rows["predicted"], ", ".join(f"frame {f}: {p}" for f, p in zip(rows["frame_index"], rows["predicted"]))
 
 
 @coding_exercise
 def check_majority_vote(
     vote: Callable[..., object], frames: pd.DataFrame, probabilities: np.ndarray, classes: Sequence[str]
 ) -> Feedback:
-    """`vote(frames, predicted)` returns {clip_id: label}: each clip's most frequent frame prediction, a
-    tie going to the tied label of its latest frame. Checked on the chapter's test frames and its run's
-    predictions; names a clip where the majority and the mean vote (`clip_vote`) differ."""
+    """`vote(frames, predicted)` returns {clip_id: label}: each clip's most frequent frame prediction, a tie going
+    to the tied label of its latest frame."""
     from fer_utils.evaluate.metrics import clip_vote, predicted_labels
 
     predicted = list(predicted_labels(probabilities, classes))
@@ -72,18 +66,18 @@ def check_majority_vote(
     for clip, label in expected.items():
         if got[clip] == label:
             continue
-        rows = _clip_predictions(frames, predicted, clip)
-        counts = rows["predicted"].value_counts()
+        labels, described = _clip_predictions(frames, predicted, clip)
+        counts = labels.value_counts()
         if (counts == counts.max()).sum() > 1:
             why = f"a tie between {', '.join(sorted(counts[counts == counts.max()].index))}: the latest tied frame says {label}"
         else:
             why = f"the majority is {label}"
         if got[clip] == mean[clip] and mean[clip] != label:
             why += f" ({got[clip]} is the mean vote of the probabilities: count the frame predictions instead)"
-        return Feedback(False, f"clip {clip} ({_describe_clip(rows)}): you say {got[clip]}, but {why}.")
+        return Feedback(False, f"clip {clip} ({described}): you say {got[clip]}, but {why}.")
     differ = [c for c in expected if expected[c] != mean[c]]
     example = (
-        f", e.g. clip {differ[0]} ({_describe_clip(_clip_predictions(frames, predicted, differ[0]))}): majority "
+        f", e.g. clip {differ[0]} ({_clip_predictions(frames, predicted, differ[0])[1]}): majority "
         f"{expected[differ[0]]}, mean {mean[differ[0]]}"
         if differ
         else ""

@@ -71,10 +71,9 @@ def check_l1_on_fc(
                 f"on a batch of {len(images)} crops your model outputs shape {probabilities.shape}, "
                 f"expected ({len(images)}, {classes}): one probability per class.",
             )
-    fc = model.get_layer("fc")
     return Feedback(
         True,
-        f"fc, and only fc, has L1(l1) on its {int(np.prod(fc.kernel.shape)):,} weights. At l1 = "
+        f"fc, and only fc, has L1(l1) on its {int(np.prod(model.get_layer('fc').kernel.shape)):,} weights. At l1 = "
         f"{factors[-1]:g} the penalty adds {_penalty(model):.4g} to each batch's loss, beside an untrained "
         f"cross-entropy of ln {classes} = {math.log(classes):.3g}.",
     )

@@ -25,10 +25,7 @@ def check_sibling_share(answer: object, train: pd.DataFrame, test: pd.DataFrame)
 
 def _two_sides(result: object) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) of a student's split: a `splits.Split` or a (train, test) pair of tables."""
-    if hasattr(result, "train") and hasattr(result, "test"):
-        train, test = result.train, result.test
-    else:
-        train, test = result  # type: ignore[misc]
+    train, test = (result.train, result.test) if hasattr(result, "train") and hasattr(result, "test") else result
     if type(train) is not pd.DataFrame or type(test) is not pd.DataFrame:
         raise TypeError(
             f"a split is two pandas DataFrames (train, test); got {type(train).__name__}, {type(test).__name__}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -40,31 +40,21 @@ def _int8_model_problem(interpreter: object) -> str | None:
     return None
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Keep the TFLite converter's log out of the exercise's output while the student's conversion runs: its C++
-    log and TensorFlow's logger (`tflite.runtime_logs_held`), Python's prints and warnings."""
-    from fer_utils.deploy.tflite import runtime_logs_held
-
-    with (
-        runtime_logs_held(),
-        contextlib.redirect_stdout(io.StringIO()),
-        contextlib.redirect_stderr(io.StringIO()),
-        warnings.catch_warnings(),
-    ):
-        warnings.simplefilter("ignore")
-        yield
-
-
 @coding_exercise
 def check_int8_model(
     to_int8: Callable[..., object], model: object, representative: object, crops: object, float32_bytes: int
 ) -> Feedback:
     """`to_int8(model, representative)` must return a full-integer TFLite model (int8 weights and
     activations, int8 input and output) whose probabilities on the real `crops` stay close to Keras's."""
-    from fer_utils.deploy.tflite import tflite_interpreter, tflite_predict
+    from fer_utils.deploy.tflite import runtime_logs_held, tflite_interpreter, tflite_predict
 
-    with _quiet():
+    with (  # the converter's C++ log, TensorFlow's logger, prints and warnings stay out of the exercise's output
+        runtime_logs_held(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
         blob = run_student(to_int8, model, representative)
     if not isinstance(blob, (bytes, bytearray)):
         return Feedback(
@@ -96,8 +86,7 @@ def check_int8_model(
 
 
 def _occlusion_drops(model: object, image: object, class_index: int, patch: int, fill: float | None = None) -> object:
-    """The drop of p(class_index) when each patch×patch square of `image` (H, W, 1) is covered with
-    `fill` (default: the image's mean gray), as a (H // patch, W // patch) array: the expected answer."""
+    """How much p(class_index) drops as each patch×patch square of `image` is covered with `fill` (or its mean)."""
     image = np.asarray(image, np.float32)
     image = image.reshape((image.shape[0], image.shape[1], model.input_shape[-1]))
     rows, cols = image.shape[0] // patch, image.shape[1] // patch

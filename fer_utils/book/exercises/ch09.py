@@ -51,7 +51,6 @@ def check_restricted_accuracy(
 ) -> Feedback:
     """`restricted_accuracy(probabilities, classes, truth, allowed)`: the accuracy when the model may only
     choose among `allowed` classes (the higher of their probabilities)."""
-
     answer = run_student(restricted_accuracy, probabilities, classes, truth, allowed)
     scores = np.asarray(probabilities)[:, [list(classes).index(c) for c in allowed]]
     choice = np.asarray(allowed)[scores.argmax(1)]

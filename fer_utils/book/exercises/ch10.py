@@ -1,5 +1,4 @@
-"""The checkers of chapter 10, seven expressions on real faces: each computes the expected answer from the
-real predictions it is given."""
+"""The checkers of chapter 10, seven expressions on real faces: each computes its answer from real predictions."""
 
 from __future__ import annotations
 
@@ -24,15 +23,11 @@ def check_macro_f1_present(
     every = sorted(set(truth) | set(predicted))
     over_all = float(f1_score(truth, predicted, labels=every, average="macro", zero_division=0))
     feedback = check_number(answer, expected, "the macro F1 over the classes in `truth`", rel_tol=0, abs_tol=1e-6)
-    if (
-        not feedback.ok
-        and as_number(answer) is not None
-        and over_all != expected
-        and math.isclose(float(answer), over_all, abs_tol=1e-6)
-    ):  # type: ignore[arg-type]
+    value = as_number(answer)
+    if not feedback.ok and value is not None and over_all != expected and math.isclose(value, over_all, abs_tol=1e-6):
         return Feedback(
             False,
-            f"{float(answer):g} averages over every class predicted too ({len(every)} classes): average only over "
+            f"{value:g} averages over every class predicted too ({len(every)} classes): average only over "
             f"the {len(labels)} classes present in `truth` (labels=...).",
         )
     return feedback

@@ -1,13 +1,10 @@
 """The experiment exercises of chapters 4 to 10: change one setting of a baseline, train it over the same
-seeds, and answer from the results.
-
-The checker grades the student's own runs, handed over as plain data (`experiment`): same seeds on both sides,
-only the asked setting changed, the mean change recomputed against the spread between seeds, mistakes named.
-"""
+seeds, and answer from the results, which the checker recomputes from the student's own runs."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, fields, is_dataclass
 from statistics import mean
 
@@ -18,8 +15,7 @@ from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.runs import RunFolder
 
-# What an answer may measure on each run's last epoch, and the feedback's words for it. "gap" is training
-# minus validation accuracy, both scored in inference mode.
+# What an answer may measure on each run's last epoch, and the feedback's words for it.
 MEASURES = {
     "val_accuracy": "the validation accuracy at the last epoch",
     "val_loss": "the validation loss at the last epoch",
@@ -29,8 +25,7 @@ SETTINGS = tuple(field.name for field in fields(TrainConfig))
 
 
 def experiment(baseline: object, changed: object, answer: object) -> dict | None:
-    """The plain record the checker reads: each side's runs (one, or a list with one per seed; a run is a `RunFolder`
-    or a (`TrainConfig`, history) pair) and the student's answer; None while not run (unanswered, not wrong)."""
+    """Each side's runs (a `RunFolder`, a (config, history) pair, or a list) and the answer, for the checker."""
     if changed is None or answer is None:
         return None
     return {"baseline": _side_record(baseline), "changed": _side_record(changed), "answer": answer}
@@ -46,10 +41,7 @@ def _side_record(runs: object) -> list[dict]:
 
 def _run_record(run: object) -> dict:
     """{"config": the run's settings as a dict, "history": its per-epoch table} of a run folder or a pair."""
-    if isinstance(run, RunFolder):
-        config, history = run.config(), run.history()
-    else:
-        config, history = run
+    config, history = (run.config(), run.history()) if isinstance(run, RunFolder) else run
     if is_dataclass(config):
         config = asdict(config)
     return {"config": {name: config.get(name) for name in SETTINGS}, "history": pd.DataFrame(history)}
@@ -143,10 +135,9 @@ def _history_problem(runs: list[dict], name: str, measure: str) -> str | None:
 
 
 def check_experiment(record: object, setting: str, measure: str, seeds: int = 2) -> Feedback:
-    """The student changed one setting of the baseline (`setting`) and nothing else, trained both over the same
-    seeds (at least `seeds`), and answered the mean change in a measured number (`measure`, one of MEASURES),
-    their runs minus the baseline, recomputed here from the student's own runs and read against the spread
-    between seeds."""
+    """The student changed one setting of the baseline (`setting`) and nothing else, trained both over the same seeds
+    (at least `seeds`), and answered the mean change in a measured number (`measure`, one of MEASURES), their runs
+    minus the baseline, recomputed here from the student's own runs and read against the spread between seeds."""
     if record is None:
         return Feedback(False, f"{UNANSWERED}: run your experiment and set `answer`, then run this cell again.")
     if not isinstance(record, dict) or not {"baseline", "changed", "answer"} <= set(record):
@@ -171,7 +162,7 @@ def check_experiment(record: object, setting: str, measure: str, seeds: int = 2)
         )
     if close(value, expected):
         return Feedback(True, _result(base, mine, setting, what, before, after))
-    for wrong, message in _hints(base, mine, measure, before, after):
+    for wrong, message in list(_hints(base, mine, measure, before, after)):  # all computed, as any may fail
         if close(value, wrong) and not close(wrong, expected):
             return Feedback(False, f"{value:g}: {message}.")
     direction = "high" if value > expected else "low"
@@ -186,10 +177,9 @@ def _result(base: list[dict], mine: list[dict], setting: str, what: str, before:
     """The message of a right answer: the mean change and the spread between seeds it is read against."""
     change = mean(after.values()) - mean(before.values())
     spread = {side: max(v.values()) - min(v.values()) for side, v in (("base", before), ("mine", after))}
-    larger = abs(change) > max(spread.values())
     reading = (
         "the change is larger than both"
-        if larger
+        if abs(change) > max(spread.values())
         else "the change is within that spread: these seeds show no effect beyond it"
     )
     return (
@@ -200,48 +190,39 @@ def _result(base: list[dict], mine: list[dict], setting: str, what: str, before:
     )
 
 
-def _hints(base: list[dict], mine: list[dict], measure: str, before: dict, after: dict) -> list[tuple[float, str]]:
+def _hints(base: list[dict], mine: list[dict], measure: str, before: dict, after: dict) -> Iterator[tuple[float, str]]:
     """(a plausible wrong answer, what it is) for the student's runs."""
     what = MEASURES[measure]
     expected = mean(after.values()) - mean(before.values())
-    hints = [
-        (-expected, "that is the baseline minus your runs: subtract the other way (yours minus the baseline)"),
-        (mean(after.values()), f"that is {what} of your runs (their mean), not its change from the baseline"),
-    ]
-    hints += [
-        (v, f"that is {what} of your seed-{seed} run, not its change from the baseline") for seed, v in after.items()
-    ]
-    hints += [
-        (
+    yield -expected, "that is the baseline minus your runs: subtract the other way (yours minus the baseline)"
+    yield mean(after.values()), f"that is {what} of your runs (their mean), not its change from the baseline"
+    for seed, v in after.items():
+        yield v, f"that is {what} of your seed-{seed} run, not its change from the baseline"
+    for seed in after:
+        yield (
             after[seed] - before[seed],
             f"that is the change on seed {seed} alone: average each side over all its seeds, then subtract",
         )
-        for seed in after
-    ]
     if measure == "gap":
 
         def logged(runs: list[dict]) -> float:
             return mean(float((r["history"]["accuracy"] - r["history"]["val_accuracy"]).iloc[-1]) for r in runs)
 
-        hints.append(
-            (
-                logged(mine) - logged(base),
-                "that uses the training accuracy Keras logs (the epoch's running mean, dropout on); score both "
-                f"sides in inference mode: `{TRAIN_EVAL_PREFIX}accuracy`",
-            )
+        yield (
+            logged(mine) - logged(base),
+            "that uses the training accuracy Keras logs (the epoch's running mean, dropout on); score both "
+            f"sides in inference mode: `{TRAIN_EVAL_PREFIX}accuracy`",
         )
     column = "val_accuracy" if measure == "gap" else measure
 
     def at_best(runs: list[dict]) -> float:
         def best(history: pd.DataFrame) -> int:
-            return int(history[column].idxmax() if "accuracy" in column else history[column].idxmin())
+            values = history[column].reset_index(drop=True)  # a position: `measured` reads the epoch with iloc
+            return int(values.idxmax() if "accuracy" in column else values.idxmin())
 
         return mean(measured(r["history"], measure, best(r["history"])) for r in runs)
 
-    hints.append(
-        (
-            at_best(mine) - at_best(base),
-            "that compares the runs' best epochs; the question reads the last epoch of each",
-        )
+    yield (
+        at_best(mine) - at_best(base),
+        "that compares the runs' best epochs; the question reads the last epoch of each",
     )
-    return hints

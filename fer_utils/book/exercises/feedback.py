@@ -1,6 +1,5 @@
-"""The feedback machinery every checker shares: the verdict (`Feedback`), how it reads in a notebook, and
-`coding_exercise`, which turns an unanswered stub or a crash of the student's code into feedback instead
-of an exception, so a student notebook always runs to the end."""
+"""The feedback machinery every checker shares: the verdict (`Feedback`) and `coding_exercise`, which turns an
+unanswered stub or a crash of the student's code into feedback, so a student notebook always runs to the end."""
 
 from __future__ import annotations
 
@@ -38,8 +37,7 @@ class Feedback:
 
 
 def run_student(function: Callable[..., object], *args: object, **kwargs: object) -> object:
-    """Call the student's code; a stub (it raises NotImplementedError, or returns `...`) raises NotImplementedError,
-    which `coding_exercise` turns into feedback that says so (not an error: the notebook goes on)."""
+    """Call the student's code; a stub (it raises NotImplementedError, or returns `...`) raises NotImplementedError."""
     result = function(*args, **kwargs)
     if result is Ellipsis:
         raise NotImplementedError(f"{getattr(function, '__name__', 'your code')} returned `...`")
@@ -47,8 +45,7 @@ def run_student(function: Callable[..., object], *args: object, **kwargs: object
 
 
 def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
-    """Make a checker of student code safe to run in any notebook: an unanswered stub and code that
-    crashes both become feedback that says so, never an exception that stops the run."""
+    """Make a checker of student code safe: an unanswered stub or a crash becomes feedback, never an exception."""
 
     @functools.wraps(check)
     def checked(answer: object, *args: object, **kwargs: object) -> Feedback:
@@ -59,8 +56,7 @@ def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
             return check(answer, *args, **kwargs)
         except NotImplementedError:  # the stub, still unanswered
             return Feedback(
-                False,
-                f"{UNANSWERED}: complete `{name}` (replace `raise NotImplementedError`) and run this cell again.",
+                False, f"{UNANSWERED}: complete `{name}` (replace `raise NotImplementedError`) and run this cell again."
             )
         except Exception as exc:  # the student's code failed: name the error, keep the notebook running
             return Feedback(False, f"`{name}` raised {type(exc).__name__}: {exc}")
@@ -68,8 +64,7 @@ def coding_exercise(check: Callable[..., Feedback]) -> Callable[..., Feedback]:
     return checked
 
 
-# The types a numeric answer may have: Python's and NumPy's own integers and floats, exactly (not bool, and
-# no subclass: an object of the student's own class could compare equal to anything).
+# Exactly Python's and NumPy's ints and floats (no bool, no subclass: a student's class could equal anything).
 NUMBER_TYPES = frozenset(
     {int, float} | {np.dtype(code).type for code in np.typecodes["AllInteger"] + np.typecodes["Float"]}
 )
@@ -81,8 +76,7 @@ def as_number(answer: object) -> float | None:
 
 
 def same_value(got: object, expected: object) -> bool:
-    """Whether `got` equals `expected` and has exactly its type (a NumPy scalar counts as its Python
-    value): an object whose `==` always holds is not equal to anything here."""
+    """Whether `got` equals `expected` and has exactly its type (a NumPy scalar counts as its Python value)."""
     if isinstance(got, np.generic) and type(got) in NUMBER_TYPES | {np.str_}:
         got = got.item()
     return type(got) is type(expected) and got == expected
@@ -105,8 +99,7 @@ def check_number(answer: object, expected: float, what: str, rel_tol: float = 1e
 
 
 def foreign(value: object, trusted: tuple[str, ...]) -> bool:
-    """Whether `value` is a function or class of the notebook's own (defined in `__main__`, or code from a
-    file outside the package and the installed libraries)."""
+    """Whether `value` is a function or class the notebook made (in `__main__`, or code from outside `trusted`)."""
     if (isinstance(value, type) or callable(value)) and getattr(value, "__module__", None) == "__main__":
         return True
     code = getattr(value, "__code__", None)
@@ -114,8 +107,7 @@ def foreign(value: object, trusted: tuple[str, ...]) -> bool:
 
 
 def untampered() -> Feedback:
-    """Whether no function or class of a `fer_utils` module in this kernel was replaced by one the notebook made
-    (Otter grades in the student's kernel): it catches known patches, not a determined forger (the sandbox does)."""
+    """Whether no `fer_utils` function or class in this kernel was replaced by the notebook's own (known patches)."""
     import sys
     import sysconfig
     from pathlib import Path
