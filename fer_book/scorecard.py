@@ -136,7 +136,8 @@ class TableCell(Source):
 
 @dataclass(frozen=True)
 class Benchmark(Source):
-    """How many of a benchmark record's runs with `where` = `value` have `flag` true (no chapter measures it)."""
+    """How many of a benchmark record's runs with `where` = `value` have `flag` true, for a claim no chapter
+    measures; `chapter` is the one that states the result, linked as the run."""
 
     record: str
     where: str
