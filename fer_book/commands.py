@@ -176,7 +176,13 @@ def run_grade(args: argparse.Namespace) -> int:
     isolation = Isolation.NONE if args.unsafe_no_sandbox else Isolation.BWRAP
     progress = partial(print, file=sys.stderr, flush=True)
     grades, summary, kept = grade_folder(
-        args.submissions, args.chapter, args.out, args.autograder, args.timeout, isolation=isolation, progress=progress
+        args.submissions,
+        args.chapter,
+        args.out,
+        autograder=args.autograder,
+        timeout_s=args.timeout,
+        isolation=isolation,
+        progress=progress,
     )
     for row in summary.itertuples():
         print(f"{row.submission:<32} {row.chapter:<28} {row.passed}/{row.total}")

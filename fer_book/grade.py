@@ -159,8 +159,11 @@ def failure_message(output: str) -> tuple[str, str]:
     name, message = raised[0].group(1), raised[0].group(2).strip()  # the first: doctest goes on after a failure
     if name != "AssertionError":
         return "error", f"{name}: {message}"
-    statuses = {"Not answered yet": "unanswered", "tampered": "tampered"}  # by the message's start
-    return next((s for start, s in statuses.items() if message.startswith(start)), "failed"), message
+    if message.startswith("Not answered yet"):
+        return "unanswered", message
+    if message.startswith("tampered"):
+        return "tampered", message
+    return "failed", message
 
 
 def read_results(results: Path, numbers: list[int]) -> dict[int, tuple[str, str]]:

@@ -271,7 +271,10 @@ def bootstrap_interval(
     groups = [t.groupby("group")["correct"].agg(["sum", "count"]).to_numpy(dtype=float) for t in runs]
     means = np.empty(draws)
     for d in range(draws):
-        drawn = [groups[k] for k in rng.integers(len(groups), size=len(groups))]  # runs, then each one's groups
-        means[d] = np.mean([np.divide(*g[rng.integers(len(g), size=len(g))].sum(axis=0)) for g in drawn])
+        accuracies = []
+        for k in rng.integers(len(groups), size=len(groups)):
+            right, faces = groups[k][rng.integers(len(groups[k]), size=len(groups[k]))].sum(axis=0)
+            accuracies.append(right / faces)
+        means[d] = np.mean(accuracies)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)

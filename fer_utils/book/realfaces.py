@@ -224,14 +224,21 @@ def compare_with_peer(pooled: pd.DataFrame, trained: Sequence[str], peer: str) -
 
 def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, str]], repeats: int) -> pd.DataFrame:
     """One row per `(name, model, trained on)`: parameters, ms per face (median), runs, real accuracy and macro F1."""
-    columns = ("model", "trained on", "parameters", "ms per face", "runs", "real accuracy", "real macro F1")
     rows = []
     for name, model, trained_on in models:
         scored = pooled[pooled["model"] == name]
         side = input_side(model) or CropSpec().side  # the real sets' crops are cut with the default spec
         one_face = np.zeros((1, side, side, model.input_shape[-1]), "float32")
-        latency = 1000 * keras_latency(model, one_face, repeats)
-        # runs stated once per row, not in each cell: a fixed network is one run, without spread
-        accuracy, f1 = (mean_std(scored[column], alone="") for column in ("accuracy", "macro F1"))
-        rows.append(dict(zip(columns, (name, trained_on, count_params(model), latency, len(scored), accuracy, f1))))
+        rows.append(
+            {
+                "model": name,
+                "trained on": trained_on,
+                "parameters": count_params(model),
+                "ms per face": 1000 * keras_latency(model, one_face, repeats),
+                # runs stated once per row, not in each cell: a fixed network is one run, without spread
+                "runs": len(scored),
+                "real accuracy": mean_std(scored["accuracy"], alone=""),
+                "real macro F1": mean_std(scored["macro F1"], alone=""),
+            }
+        )
     return pd.DataFrame(rows)

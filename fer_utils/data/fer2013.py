@@ -169,8 +169,20 @@ def index_fer2013_csv(root: Path) -> DatasetIndex:
         if reason is not None:
             rejected.append({"path": path, "reason": reason})
             continue
-        clip_id, split = f"fer2013_{row:05d}", FER2013_USAGES[usage]  # a row: `path`, `dataset`, FER2013_COLUMNS
-        rows.append([path, "fer2013", FER2013_EMOTIONS[code], clip_id, clip_id, split, usage, int(code), row])
+        clip_id = f"fer2013_{row:05d}"
+        rows.append(
+            {
+                "path": path,
+                "dataset": "fer2013",
+                "emotion": FER2013_EMOTIONS[code],
+                "subject": clip_id,
+                "clip_id": clip_id,
+                "split": FER2013_USAGES[usage],
+                "usage": usage,
+                "emotion_code": int(code),
+                "row": row,
+            }
+        )
     if not rows and not rejected:
         raise InputError(f"no fer2013 faces in {csv_path}: it holds a header and no data row")
     if not rows:

@@ -121,12 +121,13 @@ def check_yield(manifest: pd.DataFrame) -> str | None:
     usable = int((manifest["status"] == "ok").sum())
     if usable == 0:
         failed = status_counts(manifest)
-        what = yield_report(manifest)
         if len(failed) == 1:  # still images (by their names) or frames
             image = manifest["source"].map(
                 lambda s: Path(s).suffix.lower() in IMAGE_SUFFIXES or bool(ROW_PATH.match(s))
             )
             what = f"all {len(manifest)} {'images' if image.all() else 'frames'} are {next(iter(failed))}"
+        else:
+            what = yield_report(manifest)
         raise InputError(f"no usable crop: {what}; {likely_cause(manifest)}")
     if usable < LOW_YIELD_FRACTION * len(manifest):
         return f"most frames are unusable: {yield_report(manifest)}; {likely_cause(manifest)}"

@@ -26,11 +26,15 @@ def _majority_by_clip(frames: pd.DataFrame, predicted: Sequence[str]) -> dict[st
     return {clip: str(label) for clip, label in latest.items()}
 
 
-def _clip_predictions(frames: pd.DataFrame, predicted: Sequence[str], clip: str) -> tuple[pd.Series, str]:
-    """The predictions of one clip's test frames in frame order, and `frame 3: happy, frame 8: calm` for them."""
+def _clip_predictions(frames: pd.DataFrame, predicted: Sequence[str], clip: str) -> pd.DataFrame:
+    """The frame index and prediction of each test frame of one clip, in frame order."""
     table = frames.reset_index(drop=True).assign(predicted=list(predicted))
-    rows = table.loc[table["clip_id"].astype(str) == clip, ["frame_index", "predicted"]].sort_values("frame_index")
-    return rows["predicted"], ", ".join(f"frame {f}: {p}" for f, p in zip(rows["frame_index"], rows["predicted"]))
+    return table.loc[table["clip_id"].astype(str) == clip, ["frame_index", "predicted"]].sort_values("frame_index")
+
+
+def _describe_clip(rows: pd.DataFrame) -> str:
+    """`frame 3: happy, frame 8: calm` for the rows of `_clip_predictions`."""
+    return ", ".join(f"frame {f}: {p}" for f, p in zip(rows["frame_index"], rows["predicted"]))
 
 
 @coding_exercise
@@ -66,18 +70,18 @@ def check_majority_vote(
     for clip, label in expected.items():
         if got[clip] == label:
             continue
-        labels, described = _clip_predictions(frames, predicted, clip)
-        counts = labels.value_counts()
+        rows = _clip_predictions(frames, predicted, clip)
+        counts = rows["predicted"].value_counts()
         if (counts == counts.max()).sum() > 1:
             why = f"a tie between {', '.join(sorted(counts[counts == counts.max()].index))}: the latest tied frame says {label}"
         else:
             why = f"the majority is {label}"
         if got[clip] == mean[clip] and mean[clip] != label:
             why += f" ({got[clip]} is the mean vote of the probabilities: count the frame predictions instead)"
-        return Feedback(False, f"clip {clip} ({described}): you say {got[clip]}, but {why}.")
+        return Feedback(False, f"clip {clip} ({_describe_clip(rows)}): you say {got[clip]}, but {why}.")
     differ = [c for c in expected if expected[c] != mean[c]]
     example = (
-        f", e.g. clip {differ[0]} ({_clip_predictions(frames, predicted, differ[0])[1]}): majority "
+        f", e.g. clip {differ[0]} ({_describe_clip(_clip_predictions(frames, predicted, differ[0]))}): majority "
         f"{expected[differ[0]]}, mean {mean[differ[0]]}"
         if differ
         else ""

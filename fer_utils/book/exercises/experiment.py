@@ -162,7 +162,7 @@ def check_experiment(record: object, setting: str, measure: str, seeds: int = 2)
         )
     if close(value, expected):
         return Feedback(True, _result(base, mine, setting, what, before, after))
-    for wrong, message in list(_hints(base, mine, measure, before, after)):  # all computed, as any may fail
+    for wrong, message in _hints(base, mine, measure, before, after):
         if close(value, wrong) and not close(wrong, expected):
             return Feedback(False, f"{value:g}: {message}.")
     direction = "high" if value > expected else "low"
