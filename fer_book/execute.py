@@ -28,6 +28,9 @@ DEFAULT_TIMEOUT_S = 900
 GRADE_TIMEOUT_S = 2400
 # One execution per stage at a time: a second would overwrite the first one's notebooks.
 STAGE_LOCK = ".execute.lock"
+TIMES_FILE = "execution_times.json"
+# The files executions wrote into a stage (`claim_stage`): a later one overwrites only those, never a reader's own.
+STAGE_MANIFEST = ".execute-files.json"
 
 
 class NotebookRun(NamedTuple):
@@ -48,6 +51,27 @@ def stage_sources(root: Path, stage: Path) -> None:
     for name in BOOK_DIRS:
         if (root / name).is_dir():
             shutil.copytree(root / name, stage / name, dirs_exist_ok=True)
+
+
+def staged_files(root: Path, notebooks: Sequence[Path]) -> set[str]:
+    """The files of a stage (relative POSIX paths) that executing `notebooks` of the book in `root` writes."""
+    sources = {p.relative_to(root).as_posix() for name in BOOK_DIRS for p in (root / name).rglob("*") if p.is_file()}
+    return {*BOOK_FILES, *sources, *(Path(nb).as_posix() for nb in notebooks), TIMES_FILE}
+
+
+def claim_stage(stage: Path, files: set[str]) -> None:
+    """Record `files` in the stage's manifest beside what earlier executions wrote there; BookError, with nothing
+    changed, when one of them is already in `stage` and no execution wrote it (a reader's own file)."""
+    manifest = stage / STAGE_MANIFEST
+    written = set(json.loads(manifest.read_text(encoding="utf-8"))) if manifest.is_file() else set()
+    clashes = sorted(name for name in files - written if (stage / name).exists())
+    if clashes:
+        raise BookError(
+            f"{stage} holds files that no `fer_book execute` wrote and this one would overwrite: "
+            f"{clashes[:5]}{' …' if len(clashes) > 5 else ''}; nothing was changed. Move them, or choose another "
+            "--out (a stage executed before executions recorded their files has no record: delete it)"
+        )
+    write_atomic(manifest, json.dumps(sorted(written | files), indent=0) + "\n")
 
 
 def describe_failure(exc: Exception) -> str:
@@ -121,7 +145,10 @@ DATASET_PARAMETER, DATA_DIR_PARAMETER = "DATASET", "DATA_DIR"
 
 
 def check_parameters(parameters: dict, notebooks: Sequence[Path], root: Path) -> dict[Path, set[str]]:
-    """Each notebook's declared parameters; BookError for a name no chapter declares or DATA_DIR alone."""
+    """Each notebook's declared parameters; BookError for a name no chapter declares or DATA_DIR alone, InputError for
+    a value no run can train with (`chapters.check_run_parameters`)."""
+    from fer_utils.book.chapters import check_run_parameters
+
     declared = {notebook: declared_parameters(root / notebook) for notebook in notebooks}
     known = set().union(*declared.values())
     unknown = sorted(set(parameters) - known)
@@ -130,6 +157,7 @@ def check_parameters(parameters: dict, notebooks: Sequence[Path], root: Path) ->
             f"no chapter declares the parameter(s) {', '.join(unknown)}; the known parameters are "
             + ", ".join(sorted(known))
         )
+    check_run_parameters(parameters)  # EPOCHS=-1 fails now, not after the chapter has made its crops
     if DATA_DIR_PARAMETER in parameters and DATASET_PARAMETER not in parameters:
         from fer_utils.data.indexing import INDEXERS  # the one table of the datasets a DATA_DIR can hold
 
@@ -163,6 +191,7 @@ def execute_book(
     ignored = {nb.name: sorted(set(parameters) - declared[nb]) for nb in notebooks if set(parameters) - declared[nb]}
     stage.mkdir(parents=True, exist_ok=True)
     with folder_lock(stage, STAGE_LOCK):
+        claim_stage(stage, staged_files(root, notebooks))  # before anything is copied or executed
         stage_sources(root, stage)
         for name, unknown in ignored.items():
             print(f"warning: {name} does not declare {', '.join(unknown)}; not passed to it", flush=True)
@@ -176,7 +205,7 @@ def execute_book(
                 failed = f"  FAILED {run.error}" if run.error else ""
                 print(f"{run.notebook}: {run.seconds:.1f} s{failed}", flush=True)
         wall = round(time.perf_counter() - start, 1)
-        write_times(stage / "execution_times.json", runs, parameters, ignored, wall=wall, jobs=jobs)
+        write_times(stage / TIMES_FILE, runs, parameters, ignored, wall=wall, jobs=jobs)
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
     if failures:
         raise BookError("notebook execution failed:\n  " + "\n  ".join(failures))

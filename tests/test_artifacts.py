@@ -252,3 +252,54 @@ def test_a_small_mead_folder_is_cropped_more_densely_with_a_note(
     assert "mead has 3 clips; taking up to 25 frames per clip instead of the paper's 6" in capsys.readouterr().out
     assert manifest.groupby("clip_id").size().tolist() == [15, 15, 15]
     assert set(manifest["emotion"]) == {"happy", "sad", "contempt"}
+
+
+def test_a_changed_dataset_makes_new_crops_and_an_unchanged_one_reuses_them(tmp_path: Path) -> None:
+    """Issue 74: after `Dataset("folder", D).crops()`, a class folder added to D, an image deleted and another
+    overwritten, `crops()` gave back the same cached folder (the deleted image still in its manifest, the new class
+    missing): the key was the root's path and the settings. It follows the dataset's files now."""
+    import cv2
+    from layouts import faces
+
+    from fer_utils.book import artifacts
+    from fer_utils.data.manifest import load_manifest
+
+    root, cache = tmp_path / "faces", tmp_path / "cache"
+    for emotion, folder in (("happy", "happy"), ("sad", "sad")):
+        (root / emotion).mkdir(parents=True)
+        for k, face in enumerate(faces(folder, 3, 48)):
+            cv2.imwrite(str(root / emotion / f"{k}.png"), face)
+    dataset = artifacts.Dataset("folder", root)
+    first = dataset.crops(cache, detector="none", size=16, workers=1)
+    assert dataset.crops(cache, detector="none", size=16, workers=1) == first  # the same files: reused
+    (root / "angry").mkdir()
+    cv2.imwrite(str(root / "angry" / "0.png"), next(faces("angry", 1, 48)))
+    (root / "happy" / "0.png").unlink()
+    overwritten = 255 - cv2.imread(str(root / "sad" / "1.png"), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(root / "sad" / "1.png"), overwritten)
+    second = dataset.crops(cache, detector="none", size=16, workers=1)
+    assert second != first
+    manifest = load_manifest(second)
+    assert set(manifest["emotion"]) == {"angry", "happy", "sad"} and len(manifest) == 6
+    sources = {Path(source).relative_to(root).as_posix() for source in manifest["source"]}
+    assert "happy/0.png" not in sources and "angry/0.png" in sources
+    row = manifest[manifest["source"].map(lambda source: Path(source).relative_to(root).as_posix()) == "sad/1.png"]
+    crop = cv2.imread(str(second / row["image"].iloc[0]), cv2.IMREAD_GRAYSCALE)
+    expected = cv2.resize(overwritten, (16, 16), interpolation=cv2.INTER_AREA)
+    assert abs(crop.astype(int) - expected.astype(int)).max() <= 1  # cut from the new file
+    assert len(load_manifest(first)) == 6 and (first / "manifest.csv").is_file()  # the old crops kept as they were
+
+
+def test_a_cached_run_that_lost_its_model_is_a_clear_error_not_handed_on(tmp_path: Path, toy) -> None:
+    """Issue 74: a cached run whose `model.keras` was deleted came back from `artifacts.train` as it was, and the
+    chapter then failed loading it, without advice. Now an error naming the file, the folder and what to do."""
+    from fer_utils.book import artifacts
+    from fer_utils.errors import MissingFileError
+
+    data, config = toy
+    run = artifacts.train(None, data, config, cache=tmp_path / "cache")
+    assert artifacts.train(None, data, config, cache=tmp_path / "cache") == run  # complete: reused
+    run.model_file.unlink()
+    with pytest.raises(MissingFileError, match=r"has lost model\.keras since it was trained: delete that folder"):
+        artifacts.train(None, data, config, cache=tmp_path / "cache")
+    assert run.config_file.is_file() and not run.model_file.exists()  # nothing removed, nothing trained over it

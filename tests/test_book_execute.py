@@ -111,6 +111,29 @@ def test_execute_refuses_bad_parameters_and_chapters_before_staging(
     assert not stage.exists(), "nothing staged or copied"
 
 
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("EPOCHS=-1", "EPOCHS = -1 cannot be used: epochs must be at least 1, got -1"),
+        ("IMAGE_SIZE=7", "IMAGE_SIZE = 7 cannot be used: paper-cnn needs inputs of at least 8×8 px"),
+        ("EPOCHS=2.5", "EPOCHS = 2.5 cannot be used: it must be a whole number"),
+    ],
+)
+def test_execute_refuses_a_run_parameter_no_run_can_take_before_staging(
+    tmp_path: Path, capsys, param: str, message: str
+) -> None:
+    """Issue 74: `execute --only 03 --param EPOCHS=-1` was refused only after 88 s of making crops, by the chapter's
+    training; `IMAGE_SIZE=7` was told to "pass a larger --size", an option no chapter has. Both are refused at once
+    now, naming the parameter, before anything is staged."""
+    from fer_book.commands import main
+
+    stage = tmp_path / "stage"
+    assert main(["execute", "--out", str(stage), "--only", "03", "--param", param]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--size" not in err and len(err.strip().splitlines()) == 1
+    assert not stage.exists(), "nothing staged or executed"
+
+
 # --- one execution per stage --------------------------------------------------------------
 
 HOLD_LOCK = """
@@ -170,3 +193,40 @@ def test_a_failing_cell_is_reported_with_its_notebook_and_cell(tmp_path: Path) -
     assert run.error and "ZeroDivisionError" in run.error and "y = x / 0" in run.error
     executed = nbformat.read(tmp_path / "out" / "broken.ipynb", as_version=4)
     assert any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))
+
+
+def test_execute_refuses_a_stage_holding_files_it_did_not_write_and_reruns_over_its_own(tmp_path: Path, capsys) -> None:
+    """Issue 74: `execute --out FOLDER --only 01` replaced the reader's own `notebooks/01_dataset_tour.ipynb` and
+    `_config.yml` in FOLDER without a word. Refused now, naming them, with nothing changed; a stage that executions
+    wrote is executed again over their files, and a reader's file that no execution writes is kept."""
+    from fer_book.commands import main
+    from fer_utils.errors import BookError
+
+    root, cache, stage = tmp_path / "repo", tmp_path / "cache", tmp_path / "mine"
+    for folder in (root, cache, stage / "notebooks"):
+        folder.mkdir(parents=True)
+    tiny_book(root, cache, chapters=1)
+    mine = {"notebooks/01_chapter.ipynb": "my own notebook", "_config.yml": "title: my own book\n"}
+    for name, text in mine.items():
+        (stage / name).write_text(text)
+    with pytest.raises(BookError, match="holds files that no `fer_book execute` wrote") as refused:
+        execute_book(stage, root=root, only=["01"])
+    assert "'_config.yml', 'notebooks/01_chapter.ipynb'" in str(refused.value) and "nothing was changed" in str(
+        refused.value
+    )
+    assert {p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file()} == set(mine)
+    assert all((stage / name).read_text() == text for name, text in mine.items())
+    assert not (cache / "calls.log").exists(), "no chapter ran"
+    users = tmp_path / "users"  # the command line, on the book itself: one line, exit 2, nothing run
+    (users / "notebooks").mkdir(parents=True)
+    (users / "notebooks" / "01_dataset_tour.ipynb").write_text("my own notebook")
+    assert main(["execute", "--out", str(users), "--only", "01"]) == 2
+    err = capsys.readouterr().err
+    assert "notebooks/01_dataset_tour.ipynb" in err and len(err.strip().splitlines()) == 1
+    assert (users / "notebooks" / "01_dataset_tour.ipynb").read_text() == "my own notebook"
+    fresh = tmp_path / "stage"
+    fresh.mkdir()
+    (fresh / "notes.md").write_text("kept")
+    for _ in range(2):  # the second execution replaces the first one's files
+        assert [run.error for run in execute_book(fresh, root=root)] == [None]
+    assert (fresh / "notes.md").read_text() == "kept" and (fresh / "notebooks" / "01_chapter.ipynb").is_file()

@@ -343,6 +343,20 @@ def test_export_of_a_run_with_metrics_records_its_accuracy(trained: tuple[Path, 
     assert "note:" not in out
 
 
+def test_export_with_tta_labels_the_recorded_accuracy_as_the_models_without_it(
+    trained: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Issue 74: `export --tta flip-shift` recorded the run's test accuracy, scored without TTA, in model.json with
+    nothing to say so, beside `"tta": "flip-shift"`. The accuracy now says which TTA it is for."""
+    run = tmp_path / "run"
+    shutil.copytree(trained[0], run)
+    code, _, err = run_cli(["export", "--run", str(run), "--tta", "flip-shift"])
+    assert code == 0, err
+    info = json.loads((run / "page" / "model.json").read_text())
+    assert info["tta"] == "flip-shift" and info["accuracy_tta"] == "none"
+    assert info["accuracy"] == RunFolder(run).metrics()["test"]["frame"]["accuracy"]
+
+
 def test_quantize_defaults_to_float16_which_needs_no_crops_and_says_so_in_its_help(
     trained: tuple[Path, str], tmp_path: Path
 ) -> None:

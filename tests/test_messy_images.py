@@ -102,6 +102,32 @@ def test_predict_finds_the_face_of_a_sideways_phone_photo(tmp_path: Path, model_
     assert len(rows) == 1, rows
 
 
+def test_predict_says_how_many_frames_it_read_and_what_the_detector_searched_when_it_finds_no_face(
+    tmp_path: Path, model_file: Path
+) -> None:
+    """Issue 74: `predict` on a 3840×720 frame found no face and did not say that the detector searched a 400 px
+    copy, nor how to search more (`--max-side`, as `preprocess` has); on a 1×1 image it said "0 frame(s)" after
+    reading one. Now the frames read are counted, with or without a face, and no face is said with the reason."""
+    wide = np.zeros((720, 3840, 3), np.uint8)
+    wide[:, 1560:2280] = cv2.resize(cv2.imread(str(FACE)), (720, 720), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "wide.png"), wide)
+    cv2.imwrite(str(tmp_path / "dot.png"), np.full((1, 1, 3), 128, np.uint8))
+    argv = ["predict", "--model", str(model_file), "--json", str(tmp_path / "p.json")]
+    code, out, err = run_cli([*argv, str(tmp_path / "wide.png")])
+    assert code == 0, err
+    assert json.loads((tmp_path / "p.json").read_text()) == []
+    assert "1 frame(s) read, no face found by dlib-hog (searched a 400x75 copy of the 3840x720 image" in out
+    assert "try --max-side full or a larger --max-side" in out
+    code, out, err = run_cli([*argv, str(tmp_path / "wide.png"), "--max-side", "1600"])
+    assert code == 0, err
+    assert len(json.loads((tmp_path / "p.json").read_text())) == 1 and "1 face(s) in 1 of 1 frame(s) read" in out
+    code, out, err = run_cli([*argv, str(tmp_path / "dot.png")])
+    assert code == 0, err
+    assert "1 frame(s) read, no face found by dlib-hog" in out and "0 frame(s)" not in out
+    with pytest.raises(SystemExit, match="2"):  # as preprocess's: at least 32 px
+        run_cli([*argv, str(tmp_path / "dot.png"), "--max-side", "16"])
+
+
 def test_detector_none_crops_a_sideways_photo_upright(tmp_path: Path) -> None:
     src = tmp_path / "src" / "neutral"
     src.mkdir(parents=True)

@@ -153,6 +153,25 @@ def test_an_overfitted_collapse_is_not_called_learnt_nothing() -> None:
     assert "learnt nothing" in collapse_advice(0.4) and "learnt nothing" in collapse_advice(None)
 
 
+@pytest.mark.parametrize("train_accuracy", [0.4, 1.0])  # a run that learnt nothing; one that overfitted
+def test_the_collapse_advice_of_another_model_suggests_no_option_train_refuses_it(
+    train_accuracy: float, tmp_path: Path
+) -> None:
+    """Issue 74: a collapsed wild-cnn run was advised `--dropout 0,0,0.3`, which `train --model wild-cnn` refuses (the
+    paper CNN's option). Its advice now names none of the paper CNN's options; the paper CNN's keeps them."""
+    import re
+
+    from fer_utils.registry import MODEL_OPTIONS, PAPER_MODEL, WILD_MODEL
+    from fer_utils.train.fit import collapse_advice
+
+    argv = ["train", "--crops", str(tmp_path), "--out", str(tmp_path / "run"), "--model", WILD_MODEL]
+    code, _, err = run_cli([*argv, "--dropout", "0,0,0.3"])  # what the old advice led to
+    assert code == 2 and f"apply to {PAPER_MODEL} only" in err
+    paper_only = {f"--{name}" for name in MODEL_OPTIONS}
+    assert not set(re.findall(r"--[a-z-]+", collapse_advice(train_accuracy, WILD_MODEL))) & paper_only
+    assert "--dropout" in collapse_advice(train_accuracy, PAPER_MODEL)
+
+
 # --- damaged crops and predictions ------------------------------------------------------
 
 

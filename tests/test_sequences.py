@@ -244,3 +244,28 @@ def test_a_clip_models_answer_on_a_short_video_says_how_many_frames_it_read(
     video = write_clip(tmp_path / "short.mp4", stills[0], count)
     [row] = predict_clip(model, ["neutral", "happy"], video, CropSpec(side=32)).to_dict("records")
     assert row["frames"] == count and 1 <= row["faces"] <= count
+
+
+@pytest.mark.parametrize("options", [["--mix", "mixup"], ["--random-erasing", "1", "--intensity", "1"]])
+def test_a_clip_model_refuses_batch_augmentation_it_would_never_apply(tmp_path: Path, options: list[str]) -> None:
+    """Issue 74: `train --model cnn-lstm --recipe wild` with `--mix mixup`, or with `--random-erasing 1 --intensity
+    1`, wrote the same history.csv as without them while config.json recorded them: the clip pipeline never
+    augments batches. Refused now, by name, before anything is written; the API (`ClipData`) refuses it too."""
+    from toy_data import make_toy_crops
+
+    from fer_utils.errors import InputError
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import train_run
+    from fer_utils.train.sequences import ClipData
+
+    crops, run = tmp_path / "crops", tmp_path / "run"
+    make_toy_crops(crops, size=SIDE)
+    argv = ["train", "--crops", str(crops), "--model", "cnn-lstm", "--recipe", "wild", "--epochs", "2"]
+    code, _, err = run_cli([*argv, "--out", str(run), *options])
+    assert code == 2 and "would be recorded but never applied" in err and len(err.strip().splitlines()) == 1
+    assert all(flag in err for flag in options[::2])
+    assert not run.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["crops"]
+    config = TrainConfig(model="cnn-lstm", image_size=(SIDE, SIDE), epochs=1, mix="cutmix")
+    with pytest.raises(InputError, match=r"mix \(--mix\) would be recorded but never applied"):
+        train_run(None, ClipData(crops), config, run, verbose=0)
+    assert not run.exists()

@@ -151,6 +151,51 @@ def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
     assert "ETA" in capsys.readouterr().out
 
 
+def test_a_time_budget_records_in_the_config_the_epochs_it_planned(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Issue 74: `--time-budget 0.01 --epochs 20` left config.json saying 20 epochs after 1 ran. config.json now says
+    the epochs the budget planned (those the schedule ended at), time_budget.json the most that were asked."""
+    from fer_utils.train.runs import RunFolder
+
+    root, _ = toy
+    args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "20")
+    assert _train_cli(*args, "--time-budget", "0.0001") == 0
+    run = RunFolder(tmp_path / "run")
+    record = json.loads(run.time_budget_file.read_text())
+    assert run.config()["epochs"] == record["epochs_planned"] == len(run.history()) == 1
+    assert record["epochs_asked"] == 20 and run.config()["time_budget"] == 0.0001
+
+
+def test_a_full_disk_during_training_is_one_line_and_exit_2_with_nothing_left(
+    toy: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Issue 74: `train --out FULL/R` with FULL a 2 MB tmpfs printed the one-line error, then h5py's "Exception
+    ignored ... RuntimeError" tracebacks, and died of a segmentation fault (exit 139) when its objects of the
+    half-written weights file were freed. Now one line, exit 2, and nothing left in FULL. The tmpfs is mounted in a
+    mount namespace of the command's own (`unshare`), gone when it ends."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs util-linux's unshare to mount a small tmpfs")
+    full = tmp_path / "full"
+    full.mkdir()
+    mount = 'mount -t tmpfs -o size=2m tmpfs "$1" || exit 99'
+    train = '"$2" -m fer_utils train --crops "$3" --out "$1/R" --recipe wild --epochs 1; code=$?'
+    script = f'{mount}; {train}; echo "left in full: [$(ls -A "$1")]"; exit $code'
+    argv = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(full), sys.executable]
+    done = subprocess.run([*argv, str(toy[0])], capture_output=True, text=True, timeout=600)
+    if done.returncode == 99:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    assert done.returncode == 2, done.stderr[-3000:]
+    ours = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(ours) == 1 and "No space left on device" in ours[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+    assert "left in full: []" in done.stdout
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

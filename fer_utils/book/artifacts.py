@@ -16,12 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fer_utils.data.corpora import VIDEO_SUFFIXES
-from fer_utils.errors import InputError
+from fer_utils.data.corpora import VIDEO_SUFFIXES, data_files
+from fer_utils.errors import InputError, MissingFileError
 from fer_utils.faces.crops import CropSpec, spec_with
 from fer_utils.registry import NO_DETECTOR, PAPER_FRAMES
 from fer_utils.storage.atomic import atomic_folder
 from fer_utils.storage.locking import wait_lock
+from fer_utils.storage.run_files import RUN_FILES
 from fer_utils.train.config import TrainConfig
 from fer_utils.train.runs import RunFolder
 
@@ -179,7 +180,9 @@ class Dataset:
                     f"paper's {PAPER_FRAMES}, so that the runs have about {MIN_DATASET_FRAMES} frames to learn from"
                 )
         frames = frames or (1 if whole_images else PAPER_FRAMES)
-        key = {"dataset": self.name, "root": str(self.source(cache)[1]), "frames": frames, "crop_spec": spec.to_dict()}
+        root = self.source(cache)[1]
+        key = {"dataset": self.name, "root": str(root), "frames": frames, "crop_spec": spec.to_dict()}
+        key["files"] = files_digest(root)  # a file added, removed or rewritten makes new crops
         if index_options:
             key["index"] = index_options
         crop = edited_crop(crop)
@@ -197,6 +200,17 @@ class Dataset:
                     index = self.index(cache, **index_options)
                 preprocess_dataset(index.clips, target, spec, frames=frames, workers=workers, progress=False, crop=crop)
         return target
+
+
+def files_digest(root: Path) -> str:
+    """A hash of the name, size and modification time of every dataset file under `root` (`corpora.data_files`), or
+    of `root` itself when it is a file (FER-2013's CSV): part of a crops folder's key, which then follows the data."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in [root] if root.is_file() else data_files(root):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def edited_crop(crop: Callable | None) -> Callable | None:
@@ -278,4 +292,11 @@ def train(
     from fer_utils.train.fit import train_run
 
     target = (cache or default_cache()) / "runs" / run_key(build, data, config, fit)
-    return RunFolder(build_atomically(target, lambda tmp: train_run(build, data, config, tmp, fit=fit, verbose=0)))
+    run = RunFolder(build_atomically(target, lambda tmp: train_run(build, data, config, tmp, fit=fit, verbose=0)))
+    missing = [name for name in RUN_FILES if not (run.path / name).is_file()]
+    if missing:  # written whole, so removed since: never handed on, whatever reads it next would fail
+        raise MissingFileError(
+            f"the cached run {run.path} has lost {', '.join(missing)} since it was trained: delete that folder and "
+            "run this cell again, which trains the run anew"
+        )
+    return run

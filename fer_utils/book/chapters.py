@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 
 # The fewest groups (subjects or clips) a split with a validation side needs: train, validation, test.
 MIN_GROUPS_WITH_VAL = 3
+# The chapters' parameters that set a field of their runs' TrainConfig (a side sets both of image_size's), checked by
+# `fer_book execute --param` before anything is staged (`check_run_parameters`).
+RUN_PARAMETERS: dict[str, str] = {
+    **dict.fromkeys(("EPOCHS", "SHORT_EPOCHS", "EXPERIMENT_EPOCHS", "PUBLISHED_EPOCHS", "LONDON_EPOCHS"), "epochs"),
+    **dict.fromkeys(("IMAGE_SIZE", "EXPERIMENT_SIZE", "PUBLISHED_SIZE", "LONDON_SIZE"), "image_size"),
+    **dict.fromkeys(("LEARNING_RATE", "LONDON_LEARNING_RATE"), "learning_rate"),
+    **dict.fromkeys(("PATIENCE", "PUBLISHED_PATIENCE"), "patience"),
+    "BATCH_SIZE": "batch_size",
+}
 
 
 def describe_frames(frames: pd.DataFrame) -> str:
@@ -43,6 +52,27 @@ def index_table(indexes: Mapping[str, object]) -> pd.DataFrame:
         }
         for name, index in indexes.items()
     )
+
+
+def check_run_parameters(parameters: Mapping[str, object]) -> None:
+    """InputError naming the first of a chapter's `parameters` (RUN_PARAMETERS) that no run can train with, found as
+    `check_config` finds it, but before the chapter makes crops or trains anything."""
+    from fer_utils.train.config import check_config
+
+    for name, value in parameters.items():
+        field = RUN_PARAMETERS.get(name)
+        if field is None:
+            continue
+        kinds = (int, float) if field == "learning_rate" else (int,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise InputError(
+                f"{name} = {value!r} cannot be used: it must be a {'number' if float in kinds else 'whole number'}"
+            )
+        setting = (value, value) if field == "image_size" else value
+        try:
+            check_config(replace(TrainConfig.preset("reference"), **{field: setting}))
+        except InputError as problem:
+            raise InputError(f"{name} = {value!r} cannot be used: {problem}") from None
 
 
 def check_frames(

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positive_int
+from fer_utils.cli.preprocess_commands import MAX_SIDE_HELP, parse_max_side
 from fer_utils.errors import InputError
+from fer_utils.faces.crops import AUTO
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
 from fer_utils.storage.outputs import check_outputs, write_atomic
 
@@ -15,6 +17,7 @@ from fer_utils.storage.outputs import check_outputs, write_atomic
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video as JSON/CSV (and an annotated copy), cropped as the model's were."""
     from fer_utils.deploy.inference import Recognizer, check_annotated_out
+    from fer_utils.faces.crops import make_detector, no_face_reason, served_spec
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, predict_clip
 
@@ -22,14 +25,18 @@ def _predict(args: argparse.Namespace) -> int:
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])  # before loading
     check_annotated_out(args.out, args.media)
     run = RunFolder(args.model.parent).open(args.model)
+    detector = make_detector(args.detector or served_spec(run.spec).detector, max_side=args.max_side)
     if clip_shape(run.model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
         if args.out is not None or args.every is not None or args.tta != "none":
             raise InputError(f"{args.model} reads whole clips: --out, --every and --tta apply to frame models only")
-        table = predict_clip(run.model, run.classes, args.media, run.spec, args.detector)
+        table = predict_clip(run.model, run.classes, args.media, run.spec, detector)
         return _write_predictions(args, table, f"{args.media.name}: one clip, {int(table['faces'][0])} face(s)")
-    recognizer = Recognizer.of_run(run, args.detector, args.tta)
+    recognizer = Recognizer.of_run(run, detector, args.tta)
     table = recognizer.predict_media(args.media, every=args.every, out=args.out)
-    return _write_predictions(args, table, f"{len(table)} face(s) in {table['frame_index'].nunique()} frame(s)")
+    read = f"{table.attrs['frames_read']} frame(s) read"
+    if table.empty:  # what the detector searched, and what to try
+        return _write_predictions(args, table, f"{read}, {no_face_reason(detector, table.attrs['frame_shape'])}")
+    return _write_predictions(args, table, f"{len(table)} face(s) in {table['frame_index'].nunique()} of {read}")
 
 
 def _write_predictions(args: argparse.Namespace, table, summary: str) -> int:
@@ -59,5 +66,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
     )
     predict.add_argument("--every", type=positive_int, help="only every K-th video frame")
+    predict.add_argument("--max-side", type=parse_max_side, default=AUTO, help=MAX_SIDE_HELP)
     add_tta_argument(predict, "")
     predict.set_defaults(handler=_predict)

@@ -17,7 +17,7 @@ _AUTO_SIDES = ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_SIDES.items())
 MAX_SIDE_HELP = f"detect on a copy at most this many pixels long: 'auto' (default: {_AUTO_SIDES}), 'full' or a number"
 
 
-def _max_side(text: str) -> int | str | None:
+def parse_max_side(text: str) -> int | str | None:
     """argparse type: 'auto', 'full' (None) or a number of pixels ≥ 32."""
     if text in (AUTO, "full"):
         return None if text == "full" else AUTO
@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="M",
         help=f"face box margin, a fraction of its side (default {DEFAULT_MARGIN}; 0 with --detector {NO_DETECTOR})",
     )
-    add("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
+    add("--max-side", type=parse_max_side, default=AUTO, help=MAX_SIDE_HELP)
     add("--align", action="store_true", help="rotate so the eyes are level before cropping")
     add("--workers", type=positive_int, help="processes (default: one per CPU)")
     add("--quiet", action="store_true", help="no progress bar")
@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect = subparsers.add_parser("detect", help="print the face boxes a detector finds in images")
     detect.add_argument("images", type=Path, nargs="+", help="image files")
     detect.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR)
-    detect.add_argument("--max-side", type=_max_side, default=AUTO, help=MAX_SIDE_HELP)
+    detect.add_argument("--max-side", type=parse_max_side, default=AUTO, help=MAX_SIDE_HELP)
     detect.set_defaults(handler=run_detect)
 
 

@@ -197,18 +197,23 @@ class Recognizer:
         return pd.DataFrame(rows, columns=["frame_index", "face", "x", "y", "w", "h", "emotion", *columns])
 
     def predict_media(self, path: Path, every: int | None = None, out: Path | None = None) -> pd.DataFrame:
-        """Every face of an image or of every (`every`-th) video frame as a table; `out`: the annotated copy too."""
+        """Every face of an image or of every (`every`-th) video frame as a table, whose `attrs` say how many frames
+        were read (`frames_read`, with or without a face) and their shape (`frame_shape`); `out`: the annotated copy."""
         from fer_utils.storage.outputs import check_outputs
 
         path = Path(path)
         check_outputs({"out": out}, reads=[path])  # never onto the input
         check_annotated_out(out, path)
         faces: list[FacePrediction] = []
+        read, shape = 0, None
         with AnnotatedWriter(out, video_fps(path) / (every or 1)) as writer:
             for result in self.stream(path, every):
                 faces.extend(result.faces)
+                read, shape = read + 1, result.image.shape
                 writer.write(annotate(result.image, result.faces))
-        return self.table(faces)
+        table = self.table(faces)
+        table.attrs.update(frames_read=read, frame_shape=shape)
+        return table
 
 
 class AnnotatedWriter:

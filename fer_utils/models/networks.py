@@ -366,7 +366,7 @@ def check_input_size(name: str, image_size: Sequence[int]) -> None:
         side = smallest_side(name)
         raise InputError(
             f"{name} needs inputs of at least {side}×{side} px "
-            f"(its poolings shrink smaller ones to nothing), got {tuple(image_size)}: pass a larger --size"
+            f"(its poolings shrink smaller ones to nothing), got {tuple(image_size)}: give a side of at least {side}"
         )
 
 

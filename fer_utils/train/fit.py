@@ -10,11 +10,12 @@ import inspect
 import json
 import logging
 import math
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -175,7 +176,22 @@ class LastEpochWeights(keras.callbacks.Callback):
         self.path = path
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        self.model.save_weights(self.path)
+        save_weights(self.model, self.path)
+
+
+def save_weights(model: keras.Model, path: Path) -> None:
+    """`model.save_weights(path)`; when the write fails (a full disk) the half-written file is emptied and removed,
+    which frees the room h5py's objects need to close when freed (else they fail again and the process segfaults
+    at exit), and the failure is raised as an OSError naming `path` in one line."""
+    try:
+        model.save_weights(path)
+    except OSError as exc:
+        with suppress(OSError):
+            os.truncate(path, 0)
+        Path(path).unlink(missing_ok=True)
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from None
 
 
 class AveragedAtStop(keras.callbacks.Callback):
@@ -292,7 +308,7 @@ def save_fitted(model: keras.Model, config: TrainConfig, run: RunFolder, budget:
     """Save the fitted model in `run`: the best epoch's (early stopping put its weights back), or the last
     epoch's with `config.keep == "last"` (the best's weights beside it); and the time budget's record."""
     if config.keep == "last":
-        model.save_weights(run.best_weights_file)
+        save_weights(model, run.best_weights_file)
         model.load_weights(run.last_weights_file)
     model.save(run.model_file)
     for timer in budget:
@@ -351,6 +367,7 @@ def train_run(
     check_run_dir(out)
     build = build or MODEL_BUILDERS[config.model]
     model_options(config, build)  # a knob the builder lacks fails now, before any work
+    data.check_feed(config)  # so does one the data's pipeline never applies
     frames = data.frames()
     classes = check_training_frames(frames, data.crops, data.spec)
     protocol = data.protocol(config, frames)
@@ -408,6 +425,7 @@ def _fit_and_test(
     )
     seconds = time.perf_counter() - start
     check_diverged(history, config)
+    config = replace(config, epochs=planned_epochs(run, config))  # config.json: the run's length, as planned
     _write_json(
         run.config_file,
         {
@@ -432,8 +450,9 @@ def _fit_and_test(
     test_batches = data.batches(split.test, classes, config)
     probabilities = predict_batches(best, test_batches)
     train_accuracy = float(history["accuracy"].max()) if "accuracy" in history else None
+    lowest = float(history["loss"].min())
     collapse = collapse_check(
-        best, test_batches, probabilities, classes, split.test, float(history["loss"].min()), train_accuracy
+        best, test_batches, probabilities, classes, split.test, lowest, train_accuracy, config.model
     )
     best.load_weights(run.last_weights_file)  # the last epoch's weights, as they were before the restore
     last = evaluate_predictions(split.test, predict_batches(best, test_batches), classes)
@@ -455,6 +474,13 @@ def _fit_and_test(
     }
     predictions_frame(split.test, probabilities, classes).to_csv(run.predictions_file, index=False)
     _write_json(run.metrics_file, metrics)
+
+
+def planned_epochs(run: RunFolder, config: TrainConfig) -> int:
+    """The epochs the run was planned for: its time budget's plan (`TimeBudget`, time_budget.json), else config's."""
+    if not run.time_budget_file.is_file():
+        return config.epochs
+    return int(json.loads(run.time_budget_file.read_text(encoding="utf-8"))["epochs_planned"])
 
 
 def _write_json(path: Path, value: object) -> None:
@@ -566,7 +592,11 @@ class TimeBudget(keras.callbacks.Callback):
         self.most = int(most)
         self.steps_per_epoch = int(steps_per_epoch)
         self.say = say
-        self.record: dict[str, object] = {"time_budget_minutes": float(minutes), "epoch_seconds": []}
+        self.record: dict[str, object] = {
+            "time_budget_minutes": float(minutes),
+            "epochs_asked": self.most,  # config.json records the epochs planned
+            "epoch_seconds": [],
+        }
         self.planned = self.most
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -615,10 +645,15 @@ COLLAPSE_ADVICE = (
     "learnt for 4) with more --epochs; or more training images. He initialisation collapsed more often, "
     "not less. Measurements: benchmarks/README.md, 'Training recipe across seeds'."
 )
+# The advice for a model other than the paper's CNN, whose options (--dropout, --l1, --init) it lacks.
+OTHER_COLLAPSE_ADVICE = (
+    "the model has learnt nothing. Try another --seed; a smaller --learning-rate with more --epochs; or more "
+    "training images."
+)
 OVERFIT_ADVICE = (
     "the model fits its training images (training accuracy {accuracy:.2f}) but does not carry that to the "
     "test images: it overfitted, it did not fail to learn. Give it more training images (more subjects), "
-    "stronger regularisation (--dropout, --l1), or fewer --epochs / a smaller --patience."
+    "{regularise}, or fewer --epochs / a smaller --patience."
 )
 OVERFIT_ACCURACY = 0.99  # training accuracy from which a collapsed run counts as overfitted, not as learning nothing
 # A lowest training loss above this fraction of ln(classes), a uniform guess's loss, has not fitted the training set.
@@ -663,9 +698,11 @@ def collapse_check(
     frames: pd.DataFrame,
     train_loss: float | None = None,
     train_accuracy: float | None = None,
+    model_name: str = PAPER_MODEL,
 ) -> dict:
     """Whether a trained model collapsed: no live unit in its `fc` ReLU layer on the test images, one predicted class
-    for several true ones, or a lowest `train_loss` less the penalty ≥ CHANCE_LOSS_FRACTION × ln(classes)."""
+    for several true ones, or a lowest `train_loss` less the penalty ≥ CHANCE_LOSS_FRACTION × ln(classes); with
+    advice that fits `model_name` (the config's model)."""
     alive = alive_units(model, images) if any(layer.name == "fc" for layer in model.layers) else None
     predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
     true = int(frames["emotion"].nunique())
@@ -680,7 +717,7 @@ def collapse_check(
         "train_loss_vs_chance": ratio,
         "regularization_penalty": round(extra, 4),
         "train_accuracy": None if train_accuracy is None else round(float(train_accuracy), 4),
-        "advice": collapse_advice(train_accuracy) if collapsed else "",
+        "advice": collapse_advice(train_accuracy, model_name) if collapsed else "",
     }
 
 
@@ -689,11 +726,14 @@ def penalty(model: keras.Model) -> float:
     return float(sum(float(loss) for loss in model.losses))
 
 
-def collapse_advice(train_accuracy: float | None) -> str:
-    """What to try after a collapse: more data or regularisation for an overfitted run, else COLLAPSE_ADVICE."""
+def collapse_advice(train_accuracy: float | None, model_name: str = PAPER_MODEL) -> str:
+    """What to try after a collapse: more data or regularisation for an overfitted run, else COLLAPSE_ADVICE; only
+    the paper's CNN is told of its own options (--dropout, --l1), which `train` refuses for every other model."""
+    paper = model_name == PAPER_MODEL
     if train_accuracy is not None and train_accuracy >= OVERFIT_ACCURACY:
-        return OVERFIT_ADVICE.format(accuracy=train_accuracy)
-    return COLLAPSE_ADVICE
+        regularise = "stronger regularisation (--dropout, --l1)" if paper else "stronger augmentation (--augment)"
+        return OVERFIT_ADVICE.format(accuracy=train_accuracy, regularise=regularise)
+    return COLLAPSE_ADVICE if paper else OTHER_COLLAPSE_ADVICE
 
 
 def collapse_message(metrics: dict) -> str:

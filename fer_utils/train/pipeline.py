@@ -182,6 +182,9 @@ class FaceData:
         """How the crops were cut (`preprocess.folder_crop_spec`, read once); None for crops made by hand."""
         return folder_crop_spec(self.crops)
 
+    def check_feed(self, config: TrainConfig) -> None:
+        """InputError for an option of `config` that `pipeline` would never apply (`make_dataset` applies all)."""
+
     def protocol(self, config: TrainConfig, frames: pd.DataFrame) -> str:
         """The protocol this data is split with under `config` (`splits.resolve_protocol`)."""
         return resolve_protocol(frames, config.protocol)

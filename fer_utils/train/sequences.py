@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from fer_utils.errors import InputError
 from fer_utils.faces.crops import CropSpec
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, PAPER_PROTOCOL, SEQUENCE_FRAMES, SEQUENCE_PROTOCOLS
 from fer_utils.storage.run_files import probability_columns
-from fer_utils.train.config import Feed, TrainConfig, check_sides
+from fer_utils.train.config import BatchAugmentation, Feed, TrainConfig, check_sides
 from fer_utils.train.pipeline import FaceData, Pipeline, _augmenter, _decoder, class_indices
 
 if TYPE_CHECKING:
@@ -60,7 +60,8 @@ def clip_table(frames: pd.DataFrame, n: int = SEQUENCE_FRAMES) -> pd.DataFrame:
 
 def make_clip_dataset(clips: pd.DataFrame, root: Path, classes: Sequence[str], feed: Feed = Feed()) -> tf.data.Dataset:
     """`pipeline.make_dataset` for a sequence model: batches of (clip (N, H, W, 1) raw pixels, class index),
-    one per row of a `clip_table`, decoded and augmented as frames are, with one transform per clip."""
+    one per row of a `clip_table`, decoded as frames are and augmented with one transform per clip; batch
+    augmentation (`Feed.batch_augment`) it never applies (`ClipData.check_feed` refuses it)."""
     chosen = [json.loads(images) for images in clips[CLIP_IMAGES]]
     n = len(chosen[0]) if chosen else SEQUENCE_FRAMES
     missing = [p for images in chosen[:1] for p in images if not (Path(root) / p).is_file()]
@@ -123,6 +124,18 @@ class ClipData(FaceData):
             f"a sequence model reads whole clips, and the {PAPER_PROTOCOL} protocol draws single frames, which would "
             f"put frames of one clip on both sides: use protocol {', '.join(SEQUENCE_PROTOCOLS)}"
         )
+
+    def check_feed(self, config: TrainConfig) -> None:
+        """InputError naming the batch augmentation `config` asks for: `make_clip_dataset` flips and shifts whole
+        clips but never jitters, erases or mixes them, so those options would be recorded but never applied."""
+        default = TrainConfig()
+        asked = [f.name for f in fields(BatchAugmentation) if getattr(config, f.name) != getattr(default, f.name)]
+        if asked:
+            named = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in asked)
+            raise InputError(
+                "a clip model is fed whole clips, which are flipped and shifted (--augment) but "
+                f"never jittered, erased or mixed: {named} would be recorded but never applied; leave them off"
+            )
 
     def split_for(self, config: TrainConfig, frames: pd.DataFrame) -> Split:
         """`FaceData.split_for` (frames, through the duplicate audit), each side then one row per clip."""
