@@ -11,15 +11,17 @@ import ast
 import json
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
 
 from fer_book.toc import repo_root, toc_notebooks
-from fer_utils.errors import BookError, FerError
+from fer_utils.cli import run_handler
+from fer_utils.errors import BookError
+from fer_utils.interrupts import raise_on_signals
 from fer_utils.storage.atomic import move
+from fer_utils.storage.outputs import check_place
 
 EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+)")
 LEADING_COMMENTS = re.compile(r"^(?:\s*<!--.*?-->)+\s*", re.DOTALL)
@@ -272,8 +274,15 @@ def make_way(folder: Path, made: Path, force: bool) -> None:
     if not folder.exists():
         return
     names = [Path(folder.name + ".ipynb"), Path("student") / (folder.name + ".ipynb")]
-    if not folder.is_dir() or {p.name for p in folder.iterdir()} - {names[0].name, "student", "autograder"}:
-        raise BookError(f"{folder} holds files that are no assignment of this book's: give another --out")
+    if not folder.is_dir():
+        raise BookError(f"{folder} is a file, where the assignment goes: move it (or give another --out) and run again")
+    others = sorted(p.name for p in folder.iterdir() if p.name not in {names[0].name, "student", "autograder"})
+    if others:
+        raise BookError(
+            f"{folder} holds {', '.join(others[:5])}{' …' if len(others) > 5 else ''}, which no assignment has: "
+            "assign never replaces what it did not write, --force included; move that out of the folder (or give "
+            "another --out) and run again; nothing was written"
+        )
     if all((folder / n).is_file() and without_ids(folder / n) == without_ids(made / n) for n in names):
         shutil.rmtree(folder)
     elif force:
@@ -317,6 +326,7 @@ def assign_chapter(chapter: Path, out: Path, force: bool = False, root: Path | N
 def assign(out: Path, only: list[str] | None = None, root: Path | None = None, force: bool = False) -> list[Assigned]:
     """Every chapter with exercises (or those of `only`) as an otter assignment under `out`."""
     root = Path(root or repo_root())
+    check_place("--out", out, is_folder=True)
     out = Path(out).resolve()
     if out == root.resolve() or root.resolve().is_relative_to(out) or out.is_relative_to(root.resolve() / "notebooks"):
         raise BookError(f"--out {out} holds or is the book's own notebooks: give a folder of its own")
@@ -333,13 +343,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--force", action="store_true", help="replace an edited assignment in --out (it is kept as <name>.bak-<time>)"
     )
-    args = parser.parse_args(argv)
-    try:
-        for done in assign(args.out, args.only, force=args.force):
-            print(f"{done.chapter}: {done.questions} questions; student {done.student}; autograder {done.autograder}")
-    except FerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    parser.set_defaults(handler=run_assign)
+    with raise_on_signals():  # Ctrl-C or SIGTERM: one line, exit 130 or 143; the staging folder is removed
+        return run_handler(parser.parse_args(argv))
+
+
+def run_assign(args: argparse.Namespace) -> int:
+    """Write the assignments and print one line per chapter."""
+    for done in assign(args.out, args.only, force=args.force):
+        print(f"{done.chapter}: {done.questions} questions; student {done.student}; autograder {done.autograder}")
     return 0
 
 

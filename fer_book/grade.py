@@ -6,6 +6,7 @@ Each submitted notebook is graded by `otter run` with the chapter's autograder i
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -24,10 +25,18 @@ import pandas as pd
 
 from fer_book.assign import assign_chapter, chapters_with_exercises
 from fer_book.execute import GRADE_TIMEOUT_S
-from fer_book.grade_sandbox import Bind, Isolation, Limits, check_isolation, make_layout, run_sandboxed
+from fer_book.grade_sandbox import (
+    STDOUT_BYTES,
+    Bind,
+    Isolation,
+    Limits,
+    check_isolation,
+    make_layout,
+    run_sandboxed,
+)
 from fer_book.grade_sheet import GradeSheet, check_grade_outputs, grade_sheet_lock
 from fer_book.toc import repo_root
-from fer_utils.errors import BookError
+from fer_utils.errors import BookError, InputError, MissingFileError
 from fer_utils.storage.locking import process_alive
 
 # What a chapter's grading depends on besides its notebook and autograder: a change regrades its submissions.
@@ -35,7 +44,13 @@ GRADING_CODE = ("fer_utils/book/exercises", "fer_book/grade.py", "fer_book/assig
 WORK_PREFIX = "fer-grade-"  # the grader's working folder: fer-grade-<pid>-<random> in the temporary folder
 CHECKPOINTS = ".ipynb_checkpoints"  # Jupyter's autosave folder: its notebooks are no submissions
 MAX_NOTEBOOK_BYTES = 64_000_000  # a submission larger than this is an error row, never read into memory
+MESSAGE_CHARS = 2000  # of a message in the grade sheet: what a notebook prints reaches it only so far
 QUESTION = re.compile(r"^exercise_(\d+)$")
+# otter in the sandbox, its output (and the notebook's) on stderr, then its results.json on stdout: nothing on disk
+RUN_OTTER = '"$@" >&2; code=$?; cat results.json 2>/dev/null; exit $code'
+SYMLINK = (
+    "the file is a symbolic link: grading reads only regular files inside the submissions folder; hand in the notebook"
+)
 RAISED = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)): ?(.*)$")
 
 
@@ -91,11 +106,13 @@ def student_of(relative: PurePosixPath, chapter: str) -> str:
 
 
 def read_file(path: Path) -> tuple[bytes | None, str | None]:
-    """(bytes, None), or (None, why) for what is no regular file (a FIFO is never read), is too large or unreadable."""
+    """(bytes, None), or (None, why) for a symbolic link (never followed), what is no regular file (a FIFO is never
+    read), is too large or unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError as exc:
-        return None, f"the file cannot be read ({exc.strerror or exc}: a dangling link?); hand in the saved .ipynb"
+        why = SYMLINK if exc.errno == errno.ELOOP else f"the file cannot be read ({exc.strerror or exc})"
+        return None, why
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -110,12 +127,31 @@ def read_file(path: Path) -> tuple[bytes | None, str | None]:
         os.close(fd)
 
 
+def notebook_problem(data: bytes) -> str | None:
+    """Why `data` is no notebook in nbformat 4, the one otter grades (else it says "assignment 'None'"); None if it is."""
+    try:
+        notebook = json.loads(data)
+    except (ValueError, RecursionError):
+        return "the file is not a notebook (not JSON text); hand in the saved .ipynb"
+    version = notebook.get("nbformat") if isinstance(notebook, dict) else None
+    if type(version) is int and version != 4:
+        return (
+            f"the notebook is in nbformat {version}, the grader reads nbformat 4: open it in Jupyter and save it "
+            "(Jupyter saves nbformat 4), then hand it in again"
+        )
+    if version != 4 or not isinstance(notebook.get("cells"), list):
+        return "the file is JSON but no Jupyter notebook (no nbformat 4 and list of cells); hand in the saved .ipynb"
+    return None
+
+
 def read_submissions(folder: Path, chapter: str) -> list[Submission]:
     """Every submission under `folder`, read once before anything runs."""
     found = []
     for path in submission_paths(folder):
         relative = PurePosixPath(path.relative_to(folder).as_posix())
         data, problem = read_file(path)
+        problem = problem or notebook_problem(data or b"")
+        data = None if problem else data
         found.append(Submission(path, submission_key(relative), student_of(relative, chapter), data, problem))
     return found
 
@@ -131,10 +167,22 @@ def copies(found: list[Submission]) -> dict[str, str]:
 
 
 def questions(autograder: Path) -> list[int]:
-    """The exercise numbers of an autograder zip's questions (`tests/exercise_N.py`)."""
-    with zipfile.ZipFile(autograder) as archive:
-        names = [PurePosixPath(n).stem for n in archive.namelist() if n.startswith("tests/") and n.endswith(".py")]
-    return sorted(int(m.group(1)) for m in map(QUESTION.match, names) if m)
+    """The exercise numbers of an autograder zip's questions (`tests/exercise_N.py`); an error when it has none."""
+    if not Path(autograder).is_file():
+        what = "is a folder" if Path(autograder).is_dir() else "does not exist"
+        raise MissingFileError(f"--autograder {autograder} {what}: give the autograder zip `fer_book assign` wrote")
+    try:
+        with zipfile.ZipFile(autograder) as archive:
+            names = [PurePosixPath(n) for n in archive.namelist()]
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"--autograder {autograder} cannot be read as a zip archive ({exc})") from None
+    found = [QUESTION.match(n.stem) for n in names if n.parent == PurePosixPath("tests") and n.suffix == ".py"]
+    if not any(found):
+        raise InputError(
+            f"--autograder {autograder} holds no tests/exercise_N.py, so it grades nothing: give the "
+            "autograder/NN_name-autograder.zip that `python -m fer_book assign` wrote for this chapter"
+        )
+    return sorted(int(m.group(1)) for m in found if m)
 
 
 def autograder_digest(autograder: Path, root: Path) -> str:
@@ -166,9 +214,10 @@ def failure_message(output: str) -> tuple[str, str]:
     return "failed", message
 
 
-def read_results(results: Path, numbers: list[int]) -> dict[int, tuple[str, str]]:
+def read_results(results: bytes, numbers: list[int]) -> dict[int, tuple[str, str]]:
     """(status, message) per exercise from otter's results.json (Gradescope's format)."""
-    listed = json.loads(results.read_text(encoding="utf-8")).get("tests", [])
+    parsed = json.loads(results)
+    listed = parsed.get("tests", []) if isinstance(parsed, dict) else []
     tests = {t.get("name"): t for t in listed if isinstance(t, dict)}
     grades = {}
     for number in numbers:
@@ -197,42 +246,52 @@ class Grader:
         self.numbers = questions(self.autograder)
         self.count = 0
 
+    def inbox_copy(self, submission: Submission, name: str) -> Path:
+        """The submission's copy that its sandbox reads; BookError when this machine cannot write it (its own fault,
+        never the notebook's: nothing is recorded for it, and the next run grades it)."""
+        # under the chapter's own name: otter's init cell opens the notebook by it, else no `grader.check` counts
+        folder = self.inbox / name
+        notebook = folder / f"{self.chapter}.ipynb"
+        try:
+            folder.mkdir()
+            notebook.write_bytes(submission.data or b"")
+            for path in (self.inbox, folder, notebook, self.autograder):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        except OSError as exc:
+            raise BookError(
+                f"grading stopped at {submission.key}: the grader could not write its copy in {folder} "
+                f"({exc.strerror or exc}), a failure of this machine, not of the notebook; the grades written so "
+                "far are kept: free space in the temporary folder (TMPDIR) and run again to grade the rest"
+            ) from exc
+        return notebook
+
     def grade(self, submission: Submission) -> dict[int, tuple[str, str]]:
         """(status, message) per exercise of one submission."""
         if submission.data is None:
             return dict.fromkeys(self.numbers, ("error", submission.problem or "unreadable"))
         self.count += 1
         name = f"submission-{self.count}"
-        # under the chapter's own name: otter's init cell opens the notebook by it, else no `grader.check` counts
-        folder, out = self.inbox / name, self.work / f"{name}-results"
-        folder.mkdir()
-        notebook = folder / f"{self.chapter}.ipynb"
-        notebook.write_bytes(submission.data)
-        out.mkdir()
-        for path in (self.inbox, folder, notebook, self.autograder):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        out.chmod(0o777)
-        log = self.work / f"{name}.log"
-        otter = (self.layout.python, "-m", "otter", "run", "-a", self.autograder, "-o", out, notebook)
-        argv = [str(part) for part in otter]
-        binds = [Bind(self.inbox, self.inbox), Bind(out, out, writable=True)]
+        notebook = self.inbox_copy(submission, name)
+        otter = ("/bin/sh", "-c", RUN_OTTER, "sh", self.layout.python, "-m", "otter", "run", "-a", self.autograder)
+        argv = [str(part) for part in (*otter, "-o", ".", notebook)]
         start = time.monotonic()
-        code = run_sandboxed(argv, self.layout, self.isolation, Limits(), binds, self.timeout_s, log, self.work / name)
-        shutil.rmtree(folder, ignore_errors=True)
-        results = out / "results.json"
-        if code is None:
+        binds = [Bind(self.inbox, self.inbox)]  # read-only: the sandbox writes nothing on the host
+        done = run_sandboxed(argv, self.layout, self.isolation, Limits(), binds, self.timeout_s, self.work / name)
+        shutil.rmtree(notebook.parent, ignore_errors=True)
+        if done.code is None:
             return dict.fromkeys(self.numbers, ("timeout", f"the notebook did not finish within {self.timeout_s:g} s"))
-        if code != 0 or not results.is_file():
-            lines = log.read_text(errors="replace", encoding="utf-8").splitlines() if log.is_file() else []
-            raised = [line.strip() for line in lines if RAISED.match(line)]
-            signal = -code if code < 0 else code - 128 if code > 128 else 0  # bubblewrap reports 128 + n
-            how = f"killed by signal {signal}, by the notebook?" if signal else f"exit {code}"
+        if done.code == 0 and done.stdout is None:
+            return dict.fromkeys(self.numbers, ("error", f"otter's results are over {STDOUT_BYTES >> 20} MB"))
+        if done.code != 0 or not done.stdout:
+            raised = [line.strip() for line in done.stderr.splitlines() if RAISED.match(line)]
+            signal = -done.code if done.code < 0 else done.code - 128 if done.code > 128 else 0  # sh: 128 + n
+            how = f"killed by signal {signal}, by the notebook?" if signal else f"exit {done.code}"
             last = f": {raised[-1]}" if raised else ""
             why = f"otter run stopped ({how}) after {time.monotonic() - start:.0f} s{last}"
             return dict.fromkeys(self.numbers, ("error", why))
         try:
-            return read_results(results, self.numbers)
-        except (OSError, ValueError) as exc:
+            return read_results(done.stdout, self.numbers)
+        except (ValueError, RecursionError) as exc:
             return dict.fromkeys(self.numbers, ("error", f"otter's results cannot be read ({exc})"))
 
 
@@ -244,11 +303,18 @@ def remove_dead_work_folders() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def names_chapter(chapter: str, stem: str) -> bool:
+    """Whether `chapter` names the chapter `stem`: its whole name, or its number (`01` and `1` name `01_x`, not `10_y`)."""
+    number = stem.split("_", 1)[0]
+    return chapter == stem or (chapter.isdecimal() and number.isdecimal() and int(chapter) == int(number))
+
+
 def chapter_path(root: Path, chapter: str) -> Path:
-    """The chapter notebook whose name starts with `chapter` (`01` or `01_dataset_tour`)."""
-    found = chapters_with_exercises(root, [chapter])
+    """The chapter notebook with exercises that `chapter` names (`01`, `1` or `01_dataset_tour`)."""
+    every = chapters_with_exercises(root)
+    found = [path for path in every if names_chapter(chapter, path.stem)]
     if len(found) != 1:
-        names = ", ".join(p.stem for p in chapters_with_exercises(root))
+        names = ", ".join(p.stem for p in every)
         raise BookError(f"--chapter {chapter} names {len(found)} chapters with exercises, not one (they are: {names})")
     return found[0]
 
@@ -266,6 +332,8 @@ def grade_folder(
     """Grade every notebook not graded yet in `out`, writing it after each; both tables and how many were kept."""
     root = Path(root or repo_root()).absolute()
     book_chapter = chapter_path(root, chapter)
+    if autograder is not None:
+        questions(Path(autograder))
     paths = submission_paths(submissions)
     check_grade_outputs(out, [*paths, book_chapter, *([Path(autograder)] if autograder else [])])
     check_isolation(isolation)
@@ -285,7 +353,7 @@ def grade_folder(
             if sheet.has(submission.key):
                 continue
             start = time.monotonic()
-            grades = grader.grade(submission)
+            grades = {n: (s, m[:MESSAGE_CHARS]) for n, (s, m) in grader.grade(submission).items()}
             timed_out = any(status == "timeout" for status, _ in grades.values())
             fingerprint = f"{prints[submission.key]}-timeout" if timed_out else prints[submission.key]
             rows = [

@@ -1,7 +1,8 @@
 """Every process that grading starts, each in a sandbox of its own (Linux namespaces through bubblewrap).
 
 A sandbox sees, read-only, the system, the Python, the book's *pristine copy*, the data, the cache and its
-`Bind`s; no network, its own namespaces and `/tmp`, `prlimit` caps. `Isolation.NONE` runs a plain child.
+`Bind`s; no network, its own namespaces and `/tmp`, `prlimit` caps. What it prints comes back through pipes into
+memory, bounded (`Kept`): nothing it does writes on the host's disk. `Isolation.NONE` runs a plain child.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import enum
 import os
 import resource
 import secrets
+import selectors
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -56,6 +59,11 @@ PASSED_ENV = (
 # A root grader's sandbox user: a fresh id from this range, owning no file or process (its task limit is its own).
 SANDBOX_UIDS = (2_000_000_000, 2_100_000_000)
 GIB = 2**30
+# A sandbox's output is read through pipes into memory, never written to the host's disk: its stdout whole (otter's
+# results) up to STDOUT_BYTES, and of its stderr (every message, the notebook's own included) the first and last.
+STDOUT_BYTES = 8 * 2**20
+STDERR_BYTES = 2**18
+POLL_S = 0.2  # how long the reader waits for output before it checks whether the process is still there
 
 
 class Isolation(enum.Enum):
@@ -261,6 +269,59 @@ def _plain_limits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+class Kept:
+    """The first and the last `limit` bytes of a stream, in memory: what a sandbox prints never reaches the disk."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.head, self.tail, self.dropped = limit, bytearray(), bytearray(), False
+
+    def add(self, data: bytes) -> None:
+        """Keep `data` in the head while it has room, else in the tail, whose oldest bytes are dropped now and then
+        (at twice `limit`: a flood costs its reading, not a copy of the tail per read)."""
+        room = max(0, self.limit - len(self.head))
+        self.head += data[:room]
+        self.tail += data[room:]
+        if len(self.tail) > 2 * self.limit:
+            del self.tail[: -self.limit]
+            self.dropped = True
+
+    def whole(self) -> bytes | None:
+        """The stream, or None when it was longer than `limit`."""
+        return None if self.tail else bytes(self.head)
+
+    def text(self) -> str:
+        """The head and the last `limit` bytes as text, with a line where bytes were dropped between them."""
+        gap = b"\n[... output dropped ...]\n" if self.dropped or len(self.tail) > self.limit else b""
+        return (bytes(self.head) + gap + bytes(self.tail[-self.limit :])).decode("utf-8", "replace")
+
+
+class Finished(NamedTuple):
+    """How a sandboxed process ended: its exit code (None past its time limit), its stdout (None when over
+    STDOUT_BYTES) and the first and last STDERR_BYTES of its stderr."""
+
+    code: int | None
+    stdout: bytes | None
+    stderr: str
+
+
+def drain(process: subprocess.Popen, streams: dict[int, Kept], deadline: float) -> None:
+    """Read the process's pipes into `streams` until they close, `deadline`, or a quiet moment after it exited
+    (a process it left behind, possible only without a sandbox, may hold a pipe open)."""
+    with selectors.DefaultSelector() as selector:
+        for fd in streams:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map() and time.monotonic() < deadline:
+            ready = selector.select(timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
+            if not ready and process.poll() is not None:
+                return
+            for key, _ in ready:
+                data = os.read(key.fd, 2**16)
+                if data:
+                    streams[key.fd].add(data)
+                else:
+                    selector.unregister(key.fd)
+
+
 def run_sandboxed(
     argv: list[str],
     layout: Layout,
@@ -268,10 +329,9 @@ def run_sandboxed(
     limits: Limits,
     binds: list[Bind],
     timeout_s: float,
-    log: Path,
     host_tmp: Path,
-) -> int | None:
-    """Run `argv` in a sandbox (or a plain child in `host_tmp`), output to `log`; exit code, None past `timeout_s`."""
+) -> Finished:
+    """Run `argv` in a sandbox (or a plain child in `host_tmp`) for at most `timeout_s`; its output kept in memory."""
     if isolation is Isolation.BWRAP:
         env = {"HOME": str(SANDBOX_TMP / HOME_NAME), "TMPDIR": str(SANDBOX_TMP)}
         command = bwrap_command(list(argv), layout, list(binds), env, SANDBOX_TMP / WORKDIR_NAME, limits)
@@ -283,22 +343,25 @@ def run_sandboxed(
         command, popen_cwd = list(argv), host_tmp / WORKDIR_NAME
         popen_env = {**layout.env, **env}
         preexec = lambda: _plain_limits(limits)  # noqa: E731
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=popen_env,
-            cwd=popen_cwd,
-            start_new_session=True,
-            preexec_fn=preexec,
-        )
+    deadline = time.monotonic() + timeout_s
+    stdout, stderr = Kept(STDOUT_BYTES), Kept(STDERR_BYTES)
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=popen_env,
+        cwd=popen_cwd,
+        start_new_session=True,
+        preexec_fn=preexec,
+    ) as process:
         try:
-            return process.wait(timeout=timeout_s)
+            drain(process, {process.stdout.fileno(): stdout, process.stderr.fileno(): stderr}, deadline)
+            code = process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            return None
+            code = None
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+    return Finished(code, stdout.whole(), stderr.text())

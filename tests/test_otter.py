@@ -477,7 +477,7 @@ OTTER_OUTPUT = """exercise_1 results:
 """
 
 
-def test_a_failed_tests_status_and_message_come_from_its_first_failure(tmp_path: Path) -> None:
+def test_a_failed_tests_status_and_message_come_from_its_first_failure() -> None:
     from fer_book.grade import failure_message, read_results
 
     assert failure_message(OTTER_OUTPUT) == (
@@ -491,14 +491,12 @@ def test_a_failed_tests_status_and_message_come_from_its_first_failure(tmp_path:
         "error",
         "NameError: name 'answer' is not defined",
     )
-    results = tmp_path / "results.json"
     tests = [
         {"name": "Public Tests", "output": "", "status": "passed"},
         {"name": "exercise_1", "score": 0.0, "max_score": 1.0, "output": OTTER_OUTPUT},
         {"name": "exercise_2", "score": 1.0, "max_score": 1.0, "output": "All test cases passed!"},
     ]
-    results.write_text(json.dumps({"tests": tests}))
-    grades = read_results(results, [1, 2, 3])
+    grades = read_results(json.dumps({"tests": tests}).encode(), [1, 2, 3])
     assert grades[1][0] == "tampered" and grades[2] == ("passed", "all tests passed")
     assert grades[3] == ("error", "otter gave no result for this exercise")
 
