@@ -1,6 +1,7 @@
 """`python -m fer_book …`: the command line of the steps that make, check and grade the book.
 
-Handlers import papermill, Sphinx or TensorFlow only when they run, so `--help` is instant.
+Handlers import papermill, Sphinx or TensorFlow only when they run, so `--help` is instant, and the steps of
+fer_book.steps (`setup`, `book`, `test` …, which make's targets call) run with the standard library alone.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
+from fer_book import steps
 from fer_book.execute import DEFAULT_TIMEOUT_S, GRADE_TIMEOUT_S
+from fer_book.toc import repo_root
 from fer_utils.cli import run_handler
 
 # Steps whose module parses its own arguments: `python -m fer_book prose …` is `python -m fer_book.prose …`.
@@ -44,6 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m fer_book", description="Execute the book's notebooks and build the HTML book."
     )
     sub = parser.add_subparsers(dest="book_command", required=True, metavar="STEP")
+    for name, step in steps.STEPS.items():
+        needs = f" (after {', '.join(step.needs)})" if step.needs else ""
+        command = sub.add_parser(name, help=f"{step.about}{needs}; `make {name}` runs the same")
+        command.add_argument("--jobs", type=int, default=steps.JOBS, help="chapters and test files run side by side")
+        command.add_argument(
+            "--timeout", type=int, default=steps.CELL_TIMEOUT_S, help="seconds one cell may run (default %(default)s)"
+        )
+        command.add_argument(
+            "--param", action="append", default=[], metavar="NAME=VALUE", help="a chapter parameter (see `execute`)"
+        )
+        command.add_argument("--venv", type=Path, default=Path(steps.VENV), help="the virtual environment's folder")
+        command.add_argument("--dry-run", action="store_true", help="print the commands the step would run now")
+        command.set_defaults(handler=partial(run_step, name))
 
     execute = sub.add_parser("execute", help="stage the book and execute every notebook with papermill")
     execute.add_argument("--out", type=Path, required=True, help="the stage folder to write")
@@ -113,6 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_handler(build_parser().parse_args(argv))
 
 
+def run_step(name: str, args: argparse.Namespace) -> int:
+    """Run one of the book's steps (fer_book.steps) with what it needs first."""
+    root = repo_root()
+    options = steps.Options(root, root / args.venv, args.jobs, args.timeout, tuple(args.param))
+    return steps.run_step(name, options, dry_run=args.dry_run)
+
+
 def run_execute(args: argparse.Namespace) -> int:
     """Execute the book's notebooks into the stage and print each one's wall time."""
     from fer_book.execute import execute_book, parse_parameter
@@ -144,7 +167,6 @@ def run_build(args: argparse.Namespace) -> int:
 def run_links(args: argparse.Namespace) -> int:
     """Rewrite (or with --check, list) every link that disagrees with _config.yml's repository."""
     from fer_book.links import sync_repository
-    from fer_book.toc import repo_root
 
     stale = sync_repository(repo_root(), check=args.check)
     verb = "disagree with" if args.check else "rewritten from"
@@ -155,7 +177,6 @@ def run_links(args: argparse.Namespace) -> int:
 def run_release(args: argparse.Namespace) -> int:
     """Print whether the book is ready to tag (exit 0) or each disagreement (exit 1)."""
     from fer_book.links import package_version, release_problems
-    from fer_book.toc import repo_root
 
     problems = release_problems(repo_root(), tag=args.tag)
     tag = f"v{package_version(repo_root())}"

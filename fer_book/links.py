@@ -57,6 +57,12 @@ class BookLinks(NamedTuple):
         return self.url.removeprefix("https://github.com/")
 
     @property
+    def pages_url(self) -> str:
+        """Where GitHub Pages publishes the book (`.github/workflows/book.yml`)."""
+        owner, name = self.slug.split("/")
+        return f"https://{owner}.github.io/{name}/"
+
+    @property
     def install_spec(self) -> str:
         """The pip requirement that installs the package at the book's ref."""
         return f"fer-utils @ git+{self.url}@{self.ref}"
@@ -123,12 +129,14 @@ def notebook_text(nb: dict) -> str:
 
 
 def sync_text(text: str, links: BookLinks, old_slugs: frozenset[str] = frozenset()) -> str:
-    """`text` with its install specs, Colab and GitHub links to the book's repositories pointed at `links`."""
+    """`text` with its install specs, Colab, GitHub and GitHub Pages links to the book's repositories pointed at
+    `links`."""
     slugs = (set(old_slugs) | book_slugs(text)) - {links.slug}
     text = INSTALL_SPEC.sub(links.install_spec, text)
     text = COLAB_PREFIX.sub(f"{COLAB}/github/{links.slug}/blob/{links.ref}/", text)
     for slug in sorted(slugs):
         text = re.sub(rf"https://github\.com/{re.escape(slug)}(?![\w-]|\.\w)", links.url, text)
+        text = text.replace(BookLinks(f"https://github.com/{slug}", links.ref).pages_url, links.pages_url)
     return text
 
 

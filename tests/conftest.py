@@ -101,3 +101,16 @@ def site() -> Iterator[Site]:
     yield state
     server.shutdown()
     server.server_close()
+
+
+# The modules whose tests need Linux's tools: Debian's chromium (tests/browser.py) or bubblewrap (fer_book.grade).
+LINUX_TOOLS = frozenset({"browser", "fer_book.grade"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `linux` the tests of a module that uses LINUX_TOOLS (macOS and Windows CI deselect them)."""
+    for item in items:
+        module = getattr(item, "module", None)
+        used = {getattr(value, "__module__", None) for value in vars(module).values()} if module else set()
+        if used & LINUX_TOOLS:
+            item.add_marker(pytest.mark.linux)

@@ -59,8 +59,10 @@ def test_changing_the_repository_in_the_config_changes_every_link(tmp_path: Path
     )
     new = book_links(root / "_config.yml")
     assert new.slug == "a-fork/fer-book-fork" and new.ref == "v9.9.9"
+    pages = {f"book/{page.name}" for page in (root / "book").glob("*.md") if old.slug in page.read_text()}
+    assert "book/how_to_use.md" in pages, "the page that shows the install cell names the repository"
     stale = sync_repository(root, check=True)
-    assert set(stale) == {f"notebooks/{p.name}" for p in NOTEBOOKS} | set(LINKED_TEXT_FILES)
+    assert set(stale) == {f"notebooks/{p.name}" for p in NOTEBOOKS} | set(LINKED_TEXT_FILES) | pages
     assert set(sync_repository(root)) == set(stale)
     assert sync_repository(root, check=True) == []
     for path in [
@@ -71,6 +73,7 @@ def test_changing_the_repository_in_the_config_changes_every_link(tmp_path: Path
         text = path.read_text()
         assert old.slug not in text, f"{path.name} still names {old.slug}"
         assert new.url in text or path.parent.name == "book"
+    assert "https://a-fork.github.io/fer-book-fork/" in (root / "README.md").read_text(), "the published book's address"
     nb = nbformat.read(root / "notebooks" / NOTEBOOKS[0].name, as_version=4)
     nbformat.validate(nb)
     assert f"blob/v9.9.9/notebooks/{NOTEBOOKS[0].name}" in nb.cells[0].source

@@ -29,7 +29,7 @@ MAX_IMAGE_PIXELS = 100_000_000
 EXIF_ORIENTATION = 0x0112
 # FFmpeg's log level for OpenCV's reader (-8: quiet): the manifest records what it would print per damaged clip.
 FFMPEG_LOG_LEVEL = "-8"
-CV_LOG_ERROR = 2  # cv2.setLogLevel: errors only, no "[ WARN:0] ... can't be used to capture by name"
+CV_LOG_ERROR = 2  # setLogLevel: errors only, no "[ WARN:0] ... can't be used to capture by name"
 # JPEG markers: start of scan and end of image (never found by chance inside the pixel data, which escapes 0xFF).
 JPEG_START_OF_SCAN = b"\xff\xda"
 JPEG_END_OF_IMAGE = b"\xff\xd9"
@@ -200,8 +200,8 @@ def quiet_cv2() -> Any:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", FFMPEG_LOG_LEVEL)  # read at OpenCV's first video open
     import cv2
 
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.setLogLevel(CV_LOG_ERROR)
+    if "OPENCV_LOG_LEVEL" not in os.environ:  # OpenCV 4.14 has it in cv2.utils.logging only, 4.12 in cv2 only
+        getattr(cv2.utils, "logging", cv2).setLogLevel(CV_LOG_ERROR)
     return cv2
 
 
