@@ -1,7 +1,9 @@
 """`python -m fer_book assign --out DIR [--only NN …]`: each chapter as an otter-grader assignment.
 
 Each chapter's `### Exercise N` sections (a stub and a `solution` cell ending with one `exercises.check_…`
-call) become otter questions; `otter assign` writes `student/` and `autograder/<chapter>-autograder.zip`.
+call) become otter questions, and the questions graded by hand (an experiment's prediction and explanation, the
+chapter's discussion prompt) carry their answer keys as solutions (`manual_questions.toml`); `otter assign`
+writes `student/` without them and `autograder/<chapter>-autograder.zip`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
+
+import tomllib
 
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.cli import run_handler
@@ -31,6 +35,8 @@ QUESTION_POINTS = 1
 MANUAL_POINTS = 2  # a prediction or an explanation, graded by hand with its rubric
 EXPERIMENT_CHECKER = "check_experiment"  # an experiment exercise: framed by a prediction and an explanation
 BACKUP_MARK = ".bak-"
+MANUAL_FILE = Path(__file__).with_name("manual_questions.toml")  # the discussion prompts and the answer keys
+NEXT_HEADING = "## What's next"  # the chapter's discussion question goes before it
 
 
 class Exercise(NamedTuple):
@@ -148,39 +154,65 @@ def markdown(text: str) -> dict:
     return {"cell_type": "markdown", "metadata": {}, "source": text}
 
 
-def manual_question(name: str, prompt: str, rubric: str) -> list[dict]:
-    """An otter question graded by hand: its prompt, and its rubric as the solution."""
+def manual_questions(chapter: str, path: Path = MANUAL_FILE) -> dict[str, str]:
+    """The chapter's discussion prompt and answer keys (`prompt`, `key`, `prediction`, `explanation`), each on
+    one line; empty for a chapter the file does not list."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {name: " ".join(text.split()) for name, text in data.get(chapter, {}).items()}
+
+
+def manual_question(name: str, prompt: str, rubric: str, key: str | None = None) -> list[dict]:
+    """An otter question graded by hand: its prompt and, as its solution (the instructor's edition only), its
+    answer key and rubric."""
+    answer = (f"**Answer key.** {key}\n\n" if key else "") + f"**Rubric ({MANUAL_POINTS} points).** {rubric}"
     return [
         raw(f"# BEGIN QUESTION\nname: {name}\nmanual: true\npoints: {MANUAL_POINTS}\n"),
         markdown(prompt),
         raw("# BEGIN SOLUTION"),
-        markdown(f"**Rubric ({MANUAL_POINTS} points).** {rubric}"),
+        markdown(answer),
         raw("# END SOLUTION"),
         raw("# END QUESTION"),
     ]
 
 
-def experiment_questions(exercise: Exercise) -> tuple[list[dict], list[dict]]:
-    """The prediction before an experiment exercise and the explanation after it, graded by hand."""
-    number = exercise.number
+def design_of(call: str) -> str:
+    """The design (a key of the experiment checker's DESIGNS) its call names: its fourth argument or `design=`."""
+    node = ast.parse(call).body[0].value
+    given = [*node.args[3:4], *(k.value for k in node.keywords if k.arg == "design")]
+    return ast.literal_eval(given[0]) if given else ""
+
+
+def experiment_questions(exercise: Exercise, keys: dict[str, str]) -> tuple[list[dict], list[dict]]:
+    """The prediction before an experiment exercise and the explanation after it, graded by hand with the
+    rubrics of the exercise's design and the chapter's answer keys."""
+    from fer_utils.book.exercises.experiment import DESIGNS
+
+    number, design = exercise.number, DESIGNS.get(design_of(exercise.call))
+    if design is None:
+        raise BookError(f"exercise {number}: {exercise.call} names no design of {', '.join(DESIGNS)}")
     before = manual_question(
         f"exercise_{number}_prediction",
-        f"**Before you run exercise {number}**, write your prediction: which way will the measured number "
-        "move, by roughly how much, and why? Say also whether you expect the change to be larger than the "
-        "spread between two seeds of the same run.",
-        "1 point for a claim the run can check (a direction and a rough size, or 'within the spread'), 1 for "
-        "a reason from the chapter (a mechanism, a number it shows). A wrong prediction that was reasoned "
-        "earns both.",
+        f"**Before you run exercise {number}** ({design.title}), write your prediction: which way will the "
+        "measured number move, by roughly how much, and why? Will the change be larger than the spread between "
+        "seeds of the same run?",
+        design.before,
+        keys.get("prediction"),
     )
     after = manual_question(
         f"exercise_{number}_explanation",
-        f"**After exercise {number}**, explain the result: was your prediction right, and why (not)? Is the "
-        "mean change larger than the spread between your two seeds (the checker's message gives both)? What "
-        "would more seeds tell you?",
-        "1 point for an explanation that uses the runs' numbers (the mean change and the spread), 1 for "
-        "weighing the change against the spread over seeds (a change within it is no effect shown).",
+        f"**After exercise {number}**, explain the result from the checker's message: the change, its interval "
+        "and the verdict. Was your prediction right, and why (not)? What would more seeds tell you?",
+        design.after,
+        keys.get("explanation"),
     )
     return before, after
+
+
+def discussion_question(keys: dict[str, str]) -> list[dict]:
+    """The chapter's discussion prompt as a question graded by hand, its answer key as the solution."""
+    prompt = f"**Discussion.** {keys['prompt']}"
+    rubric = "1 point for a position on the question, 1 for a reason from the chapter's runs or text"
+    return manual_question("discussion", prompt, rubric, keys.get("key"))
 
 
 def question_cells(exercise: Exercise, prompt: dict | None = None) -> list[dict]:
@@ -223,15 +255,20 @@ def master_notebook(notebook: dict, name: str, root: Path | None = None) -> dict
     if not count:
         raise BookError(f"{name} has no `### Exercise N` section")
     cells = [raw(assignment_config(name, Path(root or repo_root())))]
+    keys = manual_questions(name)
     for item in items:
         if not isinstance(item, Exercise):
             cells.append(item)
         elif f"{CHECKERS}.{EXPERIMENT_CHECKER}(" in item.call:
-            before, after = experiment_questions(item)  # the heading first, then the prediction
+            before, after = experiment_questions(item, keys)  # the heading first, then the prediction
             run = markdown(f"Now run the experiment of exercise {item.number}:")
             cells += [item.heading, *before, *question_cells(item, run), *after]
         else:
             cells += question_cells(item)
+    if "prompt" in keys:  # the discussion: before "What's next", else last
+        ends = [i for i, cell in enumerate(cells) if source(cell).startswith(NEXT_HEADING)]
+        at = ends[0] if ends else len(cells)
+        cells[at:at] = discussion_question(keys)
     for index, cell in enumerate(cells):
         cell.setdefault("id", f"otter-{index}")  # the cells made here have none; nbformat 5 wants one
     metadata = {k: v for k, v in notebook.get("metadata", {}).items() if k != "widgets"}

@@ -24,17 +24,27 @@ def recorded_seconds(root: Path) -> dict[str, float]:
 
 
 def exercise_seconds(stage: Path) -> dict[str, dict[str, float]]:
-    """Each exercise solution cell's papermill duration in the stage's chapters, by notebook and number."""
+    """How long each exercise of the stage's chapters runs from an empty cache, by notebook and number: its stub's
+    and its solution's papermill durations (an experiment's stub trains its baseline), or, where more, the training
+    seconds of the runs its checker judged (`EXERCISE_KEY`): a run the chapter trained before is cached there."""
     from fer_book.assign import exercise_cells, is_solution
+    from fer_utils.book.exercises.feedback import EXERCISE_KEY
+
+    def duration(cell: dict) -> float:
+        return cell.get("metadata", {}).get("papermill", {}).get("duration") or 0.0
 
     found: dict[str, dict[str, float]] = {}
     for path in sorted((stage / "notebooks").glob("*.ipynb")):
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         for number, stub in sorted(exercise_cells({"cells": cells}).items()):
             solution = next((c for c in cells[stub + 1 :] if c["cell_type"] == "code" and is_solution(c)), {})
-            seconds = solution.get("metadata", {}).get("papermill", {}).get("duration")
-            if seconds is not None:
-                found.setdefault(path.name, {})[str(number)] = round(seconds, 1)
+            if "duration" not in solution.get("metadata", {}).get("papermill", {}):
+                continue
+            trained = [out.get("metadata", {}).get(EXERCISE_KEY, {}) for out in solution.get("outputs", [])]
+            judged = max((record.get("train_seconds") or 0.0 for record in trained), default=0.0)
+            found.setdefault(path.name, {})[str(number)] = round(
+                max(duration(cells[stub]) + duration(solution), judged), 1
+            )
     return found
 
 

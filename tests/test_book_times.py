@@ -34,36 +34,41 @@ def test_the_run_is_judged_on_the_budgets_machine(tmp_path: Path, wall_s: float,
     assert record["projected_wall_seconds_on_slow_machine"] > on_budget  # still recorded, for the grader's limit
 
 
-def test_each_exercises_solution_time_is_recorded_from_the_executed_chapter(tmp_path: Path) -> None:
-    """The teacher's page lists how long each solution ran: papermill's duration of the solution cell, read from
-    a chapter papermill really executed (the stub's time is not the solution's)."""
+def test_each_exercises_time_from_an_empty_cache_is_recorded_from_the_executed_chapter(tmp_path: Path) -> None:
+    """The teacher's page lists how long each exercise runs from an empty cache: papermill's durations of its stub
+    (an experiment's stub trains the baseline) and of its solution, read from a chapter papermill really executed;
+    where the runs its checker judged trained longer than that (runs the chapter had cached), their seconds."""
     import nbformat
     import papermill
 
     from fer_book.book_times import exercise_seconds
-    from fer_book.teaching import duration
+    from fer_book.teaching import run_words
 
     def code(text: str, *tags: str) -> nbformat.NotebookNode:
         return nbformat.v4.new_code_cell(text, metadata={"tags": list(tags)} if tags else {})
 
     chapter = nbformat.v4.new_notebook()
     chapter.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cached = "from fer_utils.book.exercises import Feedback\nFeedback(True, 'judged', 120.0)"
     chapter.cells = [
         nbformat.v4.new_markdown_cell("### Exercise 1\nWrite it."),
-        code("import time\nanswer = None"),
+        code("import time\ntime.sleep(1.0)\nanswer = None"),
         code("time.sleep(1.5)\nanswer = 1", "solution"),
         nbformat.v4.new_markdown_cell("### Exercise 2\nCount them."),
         code("answer = None"),
         code("answer = 2", "solution"),
+        nbformat.v4.new_markdown_cell("### Exercise 3\nRun it."),
+        code("answer = None"),
+        code(cached, "solution"),
     ]
     source, stage = tmp_path / "04_training.ipynb", tmp_path / "stage"
     nbformat.write(chapter, source)
     (stage / "notebooks").mkdir(parents=True)
     papermill.execute_notebook(str(source), str(stage / "notebooks" / source.name), progress_bar=False)
     seconds = exercise_seconds(stage)["04_training.ipynb"]
-    assert set(seconds) == {"1", "2"}
-    assert 1.5 <= seconds["1"] < 10 and seconds["2"] < 1.5
-    assert duration(seconds["2"]) == "under 1 s" and duration(95) == "1.6 minutes"
+    assert set(seconds) == {"1", "2", "3"}
+    assert 2.5 <= seconds["1"] < 10 and seconds["2"] < 1.5 and seconds["3"] == 120.0
+    assert run_words(seconds["2"]) == "runs in under 1 s" and run_words(95) == "runs 2 min"
 
 
 def test_the_calibration_after_the_chapters_is_pooled_with_the_one_before(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_book.assign import Assigned, chapters_with_exercises, heading_number, is_solution, source
+from fer_book.assign import Assigned, chapters_with_exercises, heading_number, is_solution, manual_questions, source
 
 GRADE = (sys.executable, "-m", "fer_book", "grade")
 ANSWER_TAG = "otter_answer_cell"
@@ -246,8 +246,16 @@ def test_assign_makes_every_chapter_a_student_notebook_and_an_autograder(
             for part in ("prediction", "explanation"):
                 assert (f"name: exercise_{number}_{part}\nmanual: true" in master) == experiment, (path.stem, number)
             assert (f"**Before you run exercise {number}**" in text) == experiment, (path.stem, number)
-        assert "**Rubric" not in text, path.stem
-        assert ("**Rubric" in master) == ("check_experiment" in master), path.stem
+        # every question graded by hand has its answer key in the instructor's edition, and none in the student's
+        keys = manual_questions(path.stem)
+        experiment = any("check_experiment" in stub for stub, _ in sections.values())
+        assert {"prompt", "key"} | ({"prediction", "explanation"} if experiment else set()) <= set(keys), path.stem
+        assert "name: discussion\nmanual: true" in master and keys["prompt"] in text, path.stem
+        for name in ("key", "prediction", "explanation"):
+            if name in keys:
+                assert f"**Answer key.** {keys[name]}" in master and keys[name] not in text, (path.stem, name)
+        assert "**Rubric" not in text and "**Answer key" not in text, path.stem
+        assert master.count("**Answer key.**") == master.count("manual: true"), path.stem
         with zipfile.ZipFile(done.autograder) as archive:
             names = set(archive.namelist())
             assert {"run_autograder", "setup.sh", "otter_config.json"} <= names, (path.stem, names)

@@ -35,7 +35,7 @@ from fer_book.scorecard import (
 )
 from fer_book.toc import toc_notebooks
 from fer_utils.book.cited import CITED, Cited
-from fer_utils.book.claims import LESSON_KEY, check_claims, holds
+from fer_utils.book.claims import LESSON_KEY, check_claims
 from fer_utils.book.glue import Difference, glue, over_seeds, speed_words
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_every_claim_has_a_run_and_a_rule_or_a_reason(claim: scorecard.ScoredCla
         assert len(claim.not_testable.split()) >= 10 and claim.rule is None
         return
     given = claim.rule.keywords
-    fields = ("reading", "numerator", "denominator", "baseline", "chance", "beyond")
+    fields = ("reading", "numerator", "denominator", "spread")
     read = {value for field, value in given.items() if field in fields} | set(given.get("names", ()))
     assert read and read <= set(claim.sources), f"{claim.name}: its rule reads {read - set(claim.sources)}"
     if claim.rule.func is scorecard.lesson_holds:
@@ -104,8 +104,11 @@ ROW = {"name": "a_claim", "by": "paper", "claim": "A claim", "figure": "no figur
             {"sources": {"x": {"lesson": "x", "chapter": "04_training"}}, "rule": {"kind": "Bigger"}},
             r"'rule'.*'Bigger'",
         ),
-        ({"not_testable": "a reason", "rule": {"kind": "most_of"}}, r"field 'rule': missing .*'reading'"),
-        ({"not_testable": "a reason", "rule": {"kind": "most_of", "reading": "x"}}, r"claim 'a_claim': give"),
+        ({"not_testable": "a reason", "rule": {"kind": "effect"}}, r"field 'rule': missing .*'reading'"),
+        (
+            {"not_testable": "a reason", "rule": {"kind": "effect", "reading": "x", "spread": "x", "claimed": "rise"}},
+            r"claim 'a_claim': give",
+        ),
         ({"sources": {"x": {"lesson": "x", "chapter": "04_training"}}}, r"claim 'a_claim': give"),
         ({"not_testable": "a reason", "cited": "paper_params"}, r"claim 'a_claim': give `cited`"),
         ({"not_testable": "a reason", "figure": None}, r"claim 'a_claim': give `cited`"),
@@ -211,16 +214,12 @@ def row_of(score: scorecard.Score) -> str:
     return next(line for line in page if line.startswith("| ") and score.claim.claim in line)
 
 
-def chapter5(change: list[float], beyond: float, gap_threshold: float = 0.15) -> scorecard.Run:
-    """Chapter 5's glued gaps and remedy change (with the remedy − without, final weights) and its claims."""
-    lesson = claims_output(
-        "05_regularization",
-        baseline_gap=(0.41, ">=", gap_threshold),
-        gap_shrink_over_spread=(0.28, ">", 0.0),
-        remedy_test_change_beyond_spread=(beyond, "<=", 0.0),
-    )
+def chapter5(change: list[float], gap_change: tuple[float, float] = (-0.3, 0.02)) -> scorecard.Run:
+    """Chapter 5's glued gaps, their change and the remedy's change in test accuracy (final weights), each a
+    difference over seeds with its spread."""
     gap, after_gap = glued("ch5_gap", over_seeds([0.4, 0.42])), glued("ch5_after_gap", over_seeds([0.1, 0.12]))
-    return run_of("05_regularization", [gap, after_gap, glued("ch5_remedy_change", Difference(*change, 3)), lesson])
+    changes = [glued("ch5_gap_change", Difference(*gap_change, 3)), glued("ch5_remedy_change", Difference(*change, 3))]
+    return run_of("05_regularization", [gap, after_gap, *changes])
 
 
 def test_a_run_on_other_data_shows_no_number_beside_the_claims_figure() -> None:
@@ -233,20 +232,49 @@ def test_a_run_on_other_data_shows_no_number_beside_the_claims_figure() -> None:
 
 
 def test_the_cure_is_scored_on_the_gap_and_on_the_test_accuracy_apart() -> None:
-    """The gap closing does not make the paper's cure reproduced: the test accuracy is its own row, reproduced
-    only when it rises beyond the spread (chapter 5's `remedy_test_change_beyond_spread`). The gap's claims are
-    judged against the thresholds the chapter checked them with."""
-    within = chapter5([0.01, 0.04], beyond=-0.03)
+    """The gap closing does not make the paper's cure reproduced: the test accuracy is its own row. Both are
+    effects, judged by the one rule: reproduced beyond the spread in the claimed direction, inconclusive within it.
+    Regression: a test accuracy within the spread was scored "not reproduced"."""
+    within = chapter5([0.01, 0.04])
     gap = scored("remedy_closes_the_gap", within)
-    assert gap.verdict.verdict == "reproduced" and "gap_shrink_over_spread = 0.28 (> 0)" in row_of(gap)
-    assert "baseline_gap = 0.41 (≥ 0.15)" in gap.verdict.why and "0.410 ± 0.014 over 2 seeds" in row_of(gap)
-    stricter = scored("remedy_closes_the_gap", chapter5([0.01, 0.04], beyond=-0.03, gap_threshold=0.5))
-    assert stricter.verdict.verdict == "not reproduced" and stricter.verdict.why == "baseline_gap = 0.41, not ≥ 0.5"
+    assert gap.verdict.verdict == "reproduced" and "-0.300, beyond the spread over seeds (0.020)" in gap.verdict.why
+    assert "0.410 ± 0.014 over 2 seeds" in row_of(gap)
+    assert scored("remedy_closes_the_gap", chapter5([0.01, 0.04], (0.3, 0.02))).verdict.verdict == "not reproduced"
     test = scored("remedy_raises_test_accuracy", within)
-    assert test.verdict.verdict == "not reproduced" and "+0.010, within the spread" in test.verdict.why
+    assert test.verdict.verdict == "inconclusive" and "+0.010, within the spread" in test.verdict.why
     assert "+0.010" in row_of(test)
-    assert scored("remedy_raises_test_accuracy", chapter5([0.1, 0.04], beyond=0.06)).verdict.verdict == "reproduced"
-    assert scored("remedy_raises_test_accuracy", chapter5([-0.1, 0.04], 0.06)).verdict.verdict == "not reproduced"
+    assert scored("remedy_raises_test_accuracy", chapter5([0.1, 0.04])).verdict.verdict == "reproduced"
+    assert scored("remedy_raises_test_accuracy", chapter5([-0.1, 0.04])).verdict.verdict == "not reproduced"
+
+
+def test_the_rules_are_stated_once_and_applied_to_every_row_alike() -> None:
+    """The page states its verdict rules once, above the table; each row's note names the rule it applies. The
+    same within-spread difference is inconclusive for every claim of an effect, whichever direction it claims."""
+    effects = [claim for claim in CLAIMS if claim.rule is not None and claim.rule.func is scorecard.effect]
+    assert len(effects) >= 3
+    for claim in effects:
+        readings = {name: Reading(0.05 if name == "spread" else 0.01, (0.01,), "0.01") for name in claim.sources}
+        words, verdict = claim.rule(readings, claim.quoted(), None)
+        assert verdict.verdict == "inconclusive", claim.name
+        claimed = claim.rule.keywords["claimed"]
+        for change in (0.3, -0.3):
+            readings = {name: Reading(0.05 if name == "spread" else change, (change,), "x") for name in claim.sources}
+            agrees = claimed != "none" and (change > 0) == (claimed == "rise")
+            expected = "reproduced" if agrees else "not reproduced"
+            assert claim.rule(readings, claim.quoted(), None)[1].verdict == expected, (claim.name, change)
+    scores = [scored("ravdess_accuracy", run_of("04_training", [glued("ch4_accuracy", 0.931)]))]
+    scores.append(scored("remedy_raises_test_accuracy", chapter5([0.01, 0.04])))
+    scores.append(scored("pruning", pruning_run(0.952, 0.61)))
+    page = scorecard.page_table(scores)
+    table = page.index("| # |")
+    for name, words in scorecard.RULE_WORDS.items():
+        assert page.count(words) == 1 and page.index(words) < table, name
+    notes = [line for line in page.splitlines() if line[:2] in ("1.", "2.", "3.")]
+    assert [note.split("Rule: ")[1].split(",")[0].split(".")[0] for note in notes] == [
+        "a score",
+        "an effect",
+        "not testable here",
+    ]
 
 
 def catalogue_run() -> scorecard.Run:
@@ -281,41 +309,41 @@ def pruning_run(unpruned: float, half: float) -> scorecard.Run:
     return run_of("08_deployment", [glued(*value) for value in values])
 
 
-def test_pruning_is_scored_on_chapter_8s_pruned_and_unpruned_accuracy() -> None:
-    """Pruning keeps the accuracy when half the weights pruned score within 0.02 of the unpruned model; a model
-    at chance has no accuracy to keep."""
-    kept = scored("pruning", pruning_run(0.952, 0.940))
-    assert kept.verdict.verdict == "reproduced" and "0.952" in row_of(kept) and "50%" in row_of(kept)
-    lost = scored("pruning", pruning_run(0.952, 0.610))
-    assert lost.verdict.verdict == "not reproduced" and "-0.342" in lost.verdict.why.replace("−", "-")
-    assert scored("pruning", pruning_run(0.125, 0.125)).verdict.verdict == "not testable here"
+def test_pruning_without_fine_tuning_is_shown_not_scored() -> None:
+    """Regression: pruning was scored "not reproduced" on a network pruned without the fine-tuning the cited work
+    uses; the accuracies are shown as information."""
+    for half in (0.94, 0.61):
+        shown = scored("pruning", pruning_run(0.952, half))
+        assert shown.verdict.verdict == "not testable here" and "fine-tun" in shown.verdict.why
+        assert "0.952" in row_of(shown) and f"{half:.3f}" in row_of(shown) and "50%" in row_of(shown)
 
 
 def test_the_random_splits_inflation_is_scored_from_chapter_6() -> None:
     """The paper's random frame split, against the split by person: a lead beyond the spread is the paper's
-    protocol not measuring unseen faces."""
+    protocol not measuring unseen faces; a difference within the spread cannot tell."""
 
-    def chapter6(random: list[float], subject: list[float], beyond: float) -> scorecard.Run:
+    def chapter6(random: list[float], subject: list[float]) -> scorecard.Run:
         outputs = [
             glued("ch6_random", over_seeds(random)),
             glued("ch6_subject", over_seeds(subject)),
             glued("ch6_random_subject", Difference(sum(random) / 2 - sum(subject) / 2, 0.05, 2)),
-            claims_output("06_evaluation_protocols", random_minus_subject_over_spread=(beyond, ">", 0.0)),
         ]
         return run_of("06_evaluation_protocols", outputs)
 
-    inflated = scored("random_split_measures_new_faces", chapter6([0.9, 0.92], [0.5, 0.52], 0.35))
+    inflated = scored("random_split_measures_new_faces", chapter6([0.9, 0.92], [0.5, 0.52]))
     assert inflated.verdict.verdict == "not reproduced" and "+0.400, beyond the spread" in inflated.verdict.why
-    assert "random − subject +0.400**" in row_of(inflated) and "std up to" not in row_of(inflated)  # the diff alone
-    level = scored("random_split_measures_new_faces", chapter6([0.9, 0.92], [0.89, 0.9], -0.04))
-    assert level.verdict.verdict == "reproduced"
+    assert "random − subject +0.400**" in row_of(inflated)
+    level = scored("random_split_measures_new_faces", chapter6([0.9, 0.92], [0.89, 0.9]))
+    assert level.verdict.verdict == "inconclusive"
 
 
-def test_the_compilers_speedup_is_scored_from_chapter_8s_glued_ratio() -> None:
-    faster = scored("compiler_speedup", run_of("08_deployment", [glued("ch8_paper_xla", speed_words(2.1))]))
-    assert faster.verdict.verdict == "reproduced" and "XLA's pass ran 2.10× as fast as the plain" in row_of(faster)
-    tie = scored("compiler_speedup", run_of("08_deployment", [glued("ch8_paper_xla", speed_words(1.03))]))
-    assert tie.verdict.verdict == "not reproduced" and tie.verdict.why == "ratio 1.03 ≤ 1.05"
+def test_a_timing_on_the_build_machine_is_shown_not_scored() -> None:
+    """Regression: the compiler's 5 % speed-up was scored while the detectors' timings on the same machine were
+    not testable; both are timings on the shared build machine, shown as information."""
+    for ratio in (2.1, 1.03):
+        shown = scored("compiler_speedup", run_of("08_deployment", [glued("ch8_paper_xla", speed_words(ratio))]))
+        assert shown.verdict.verdict == "not testable here" and "build machine" in shown.verdict.why
+        assert "XLA's pass ran" in row_of(shown) and f"{ratio:.2f}×" in row_of(shown)
 
 
 def test_the_detectors_speed_is_shown_from_chapter_2s_table_without_a_verdict() -> None:
@@ -335,11 +363,12 @@ def test_the_detectors_speed_is_shown_from_chapter_2s_table_without_a_verdict() 
         assert "31.5" in row_of(shown)
 
 
-def test_the_papers_recipe_is_scored_from_its_benchmark_record(tmp_path: Path) -> None:
-    """The committed record of benchmarks/recipe_seeds.py: the paper's recipe learnt in 1 of 5 seeds; a record
-    that is missing fails the page, naming the claim and the record."""
+def test_the_papers_recipe_is_shown_from_its_benchmark_record_not_scored(tmp_path: Path) -> None:
+    """Regression: a benchmark's record was scored on a page of executed results. It is shown as information
+    (the paper's recipe learnt in 1 of 5 seeds); a record that is missing still fails the page, naming the claim
+    and the record."""
     score = scored("paper_recipe_learns", run_of("04_training", []))
-    assert score.verdict.verdict == "not reproduced" and score.verdict.why == "1 of 5 seeds learnt"
+    assert score.verdict.verdict == "not testable here" and "benchmark" in score.verdict.why
     row = row_of(score)
     assert "learnt in 1 of 5 seeds" in row and "</notebooks/04_training>" in row
     assert "London faces" in scorecard.note_words(score)
@@ -366,7 +395,7 @@ def test_the_table_s_cells_are_short_and_the_long_words_are_notes() -> None:
     are in a numbered note below it."""
     runs = {
         "04_training": run_of("04_training", [glued("ch4_accuracy", 0.931)]),
-        "05_regularization": chapter5([0.01, 0.04], -0.03),
+        "05_regularization": chapter5([0.01, 0.04]),
         "07_comparison": catalogue_run(),
         "08_deployment": pruning_run(0.952, 0.94),
     }
@@ -390,7 +419,7 @@ def test_the_table_s_cells_are_short_and_the_long_words_are_notes() -> None:
 
 @pytest.mark.book
 def test_the_generated_page_holds_every_claim_with_a_verdict(tmp_path: Path) -> None:
-    """Written from the executed stage, the page has one row per claim, each with one of the three verdicts;
+    """Written from the executed stage, the page has one row per claim, each with one of the verdicts;
     the parameter count and the ResNet50 ratio are reproduced by chapter 7's counts."""
     stage = require_stage()
     page = tmp_path / "scorecard.md"
@@ -546,7 +575,6 @@ def test_the_verdict_rules_on_the_values_the_book_recorded() -> None:
 
     gap = next(c for c in CLAIMS if c.name == "remedy_closes_the_gap")
     score = next(s for s in score_stage(stage, [gap]))
-    checked = [score.readings[name] for name in ("baseline_gap", "gap_shrink_over_spread")]
-    assert all(reading.checked is not None for reading in checked), "the chapter recorded how it checks them"
-    bears_out = all(holds(reading.number, *reading.checked) for reading in checked)
-    assert score.verdict.verdict == ("reproduced" if bears_out else "not reproduced")
+    change, spread = score.readings["change"].number, score.readings["spread"].number
+    expected = "inconclusive" if abs(change) <= spread else "reproduced" if change < 0 else "not reproduced"
+    assert score.verdict.verdict == expected

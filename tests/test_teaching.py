@@ -1,5 +1,6 @@
-"""The teacher's page: its exercise list and session plans are written from the chapters and
-the book's time record (`python -m fer_book teaching`), so they cannot go stale or miss an exercise."""
+"""The teacher's page: its syllabus, exercise tables, grade rule and discussion prompts are written from the
+chapters, their questions graded by hand and the book's run of record (`python -m fer_book teaching`), so they
+cannot go stale or miss an exercise."""
 
 from __future__ import annotations
 
@@ -45,6 +46,63 @@ def test_every_exercise_is_listed_with_its_checker_and_the_points_add_up() -> No
     assert f"{total} points in all" in (REPO / teaching.PAGE).read_text()
 
 
+def test_the_exercise_tables_fit_the_page() -> None:
+    """Regression: one table of seven columns overflowed the page; two narrow ones, each row one exercise."""
+    table = teaching.exercise_table(teaching.exercise_rows(REPO))
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows and all(len(re.split(r"(?<!\\)\|", row)) - 2 <= 4 for row in rows), max(rows, key=len)
+
+
+def test_a_students_time_grows_with_what_the_student_writes_and_runs(tmp_path: Path) -> None:
+    """The student's time is estimated from the task's words, the lines the solution adds to the stub, the
+    answers in words and the exercise's run time from an empty cache in the record."""
+    root = copy_of_the_book(tmp_path)
+    row = next(r for r in teaching.exercise_rows(root) if (r.chapter, r.number) == (4, 1))
+    assert row.lines == 1 and row.written == 0
+    expected = row.task_words / teaching.READING_WORDS_PER_MINUTE + teaching.MINUTES_PER_LINE + (row.seconds or 0) / 60
+    assert row.minutes == pytest.approx(expected)
+    record = json.loads((root / teaching.TIMES).read_text())
+    record["exercise_seconds"]["04_training.ipynb"]["1"] = 600.0
+    (root / teaching.TIMES).write_text(json.dumps(record))
+    chapter = root / "notebooks" / "04_training.ipynb"
+    chapter.write_text(
+        chapter.read_text().replace(
+            "answer = matrix.to_numpy().trace() / matrix.to_numpy().sum()",
+            "counts = matrix.to_numpy()\\nright = counts.trace()\\nanswer = right / counts.sum()",
+        )
+    )
+    longer = next(r for r in teaching.exercise_rows(root) if (r.chapter, r.number) == (4, 1))
+    assert longer.lines == 3 and longer.minutes == pytest.approx(expected - (row.seconds or 0) / 60 + 10 + 4)
+    experiment = next(r for r in teaching.exercise_rows(root) if (r.chapter, r.number) == (4, 3))
+    assert experiment.written == 2 and experiment.minutes > 2 * teaching.MINUTES_PER_WRITTEN_ANSWER
+
+
+def test_the_syllabi_cover_every_chapter_and_the_grade_counts_what_the_assignments_offer(tmp_path: Path) -> None:
+    """Ten weeks read every chapter once, and each shorter syllabus its chapters in order; the grade rule's
+    points are the exercise table's and those of the questions graded by hand in the assignments."""
+    from fer_book.assign import MANUAL_POINTS, master_notebook, source
+
+    chapters = sorted(int(path.name[:2]) for path in toc_notebooks(REPO))
+    assert sorted(n for week in teaching.SYLLABI[10] for n in week) == chapters
+    for weeks in teaching.SYLLABI.values():
+        read = [n for week in weeks for n in week]
+        assert read == sorted(set(read)) and set(read) <= set(chapters)
+    rows = teaching.exercise_rows(REPO)
+    manual = sum(
+        source(cell).count("manual: true")
+        for path in toc_notebooks(REPO)
+        for cell in master_notebook(json.loads((REPO / path).read_text()), path.stem, REPO)["cells"]
+    )
+    rule = teaching.grade_rule(rows, REPO)
+    assert f"50 × A / {sum(r.points for r in rows)}" in rule and f"20 × M / {manual * MANUAL_POINTS}" in rule
+    prompts = sum(bool(teaching.manual_questions(path.stem).get("prompt")) for path in toc_notebooks(REPO))
+    assert f"({prompts} discussion prompts and" in rule and "{" not in rule  # every field filled in
+    assert sum(teaching.GRADE_WEIGHTS.values()) == pytest.approx(1.0)
+    syllabus = teaching.syllabus_table(REPO, rows)
+    assert all(f"| {week} | chapter {week} (" in syllabus for week in chapters)
+    assert "trains the paper's CNN at" in syllabus
+
+
 def test_a_changed_exercise_makes_the_page_stale_and_writing_mends_it(tmp_path: Path) -> None:
     root = copy_of_the_book(tmp_path)
     chapter = root / "notebooks" / "04_training.ipynb"
@@ -68,17 +126,26 @@ def test_an_exercise_without_a_checker_is_an_error_naming_it(tmp_path: Path) -> 
         teaching.exercise_rows(root)
 
 
-def test_each_chapters_time_to_learn_states_its_run_time_from_the_record(tmp_path: Path) -> None:
-    """The page's "Time to learn" typed run times that the measured ones had outgrown (by 39 to 53 % in chapters
-    4 to 7); each chapter now states the time its notebook took in the book's time record, written by the tool,
-    and a new record makes the chapters stale until they are written again."""
+def test_each_chapters_time_to_learn_states_its_run_time_with_its_calibration(tmp_path: Path) -> None:
+    """Each chapter states the time its notebook took in the book's fresh run of record with the speed of the
+    machine that ran it ("about N minutes on a machine that trains the paper's CNN at M images/s"), written by
+    the tool; a new record makes the chapters stale until they are written again."""
     root = copy_of_the_book(tmp_path)
     record_path = root / teaching.TIMES
     record = json.loads(record_path.read_text())
     chapter = root / "notebooks" / "07_comparison.ipynb"
     assert teaching.run_time_sentence("07_comparison.ipynb", record) in chapter.read_text().replace("\\n", "")
     record["seconds"]["07_comparison.ipynb"] = 1234.0
+    record["calibration"]["images_per_s"] = 250.4
     record_path.write_text(json.dumps(record))
     assert not teaching.write_tables(root, check=True)
     teaching.write_tables(root)
-    assert "ran in 20.6 minutes" in chapter.read_text() and teaching.write_tables(root, check=True)
+    assert "About 21 minutes on its quick defaults, on a machine that trains the paper's CNN at 250 images/s" in (
+        chapter.read_text()
+    )
+    assert teaching.write_tables(root, check=True)
+    assert [teaching.minutes_run(s) for s in (40, 95, 1234)] == [
+        "under a minute",
+        "about 1.5 minutes",
+        "about 21 minutes",
+    ]

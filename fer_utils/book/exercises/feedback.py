@@ -14,12 +14,18 @@ import numpy as np
 UNANSWERED = "Not answered yet"
 
 
+# The output metadata key under which an executed notebook keeps what a checker measured (`fer_book.book_times`).
+EXERCISE_KEY = "fer_exercise"
+
+
 @dataclass(frozen=True)
 class Feedback:
-    """The verdict on one answer: `ok` and a message saying why (shown as the cell's output)."""
+    """The verdict on one answer: `ok` and a message saying why (shown as the cell's output); `seconds`: how long the
+    runs it judged trained, from an empty cache (an experiment's), kept in the output's metadata."""
 
     ok: bool
     message: str
+    seconds: float | None = None
 
     def __bool__(self) -> bool:
         return self.ok
@@ -34,6 +40,10 @@ class Feedback:
 
     def _repr_markdown_(self) -> str:
         return ("✅ **Correct.** " if self.ok else "❌ **Not yet.** ") + self.message
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> tuple[dict, dict]:
+        data = {"text/markdown": self._repr_markdown_(), "text/plain": repr(self)}
+        return data, ({EXERCISE_KEY: {"train_seconds": self.seconds}} if self.seconds is not None else {})
 
 
 def run_student(function: Callable[..., object], *args: object, **kwargs: object) -> object:
