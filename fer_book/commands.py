@@ -25,6 +25,7 @@ MODULE_STEPS = {
     "architecture": ("fer_book.architecture", "write ARCHITECTURE.md's module tables from the docstrings (--check)"),
     "assign": ("fer_book.assign", "write each chapter as an otter-grader assignment: student notebook, autograder zip"),
     "teaching": ("fer_book.teaching", "write the teacher's page's exercise list and session plans (--check)"),
+    "pretrain": ("fer_book.pretrain", "train the package's pretrained model on a FER-2013 folder, with its card"),
     "prose": ("fer_book.prose", "measure each executed chapter's prose: words, sentences, typed numbers (exit 1 over)"),
     "scorecard": ("fer_book.scorecard", "score the paper's claims on an executed stage into its scorecard page"),
 }

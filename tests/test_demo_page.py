@@ -36,7 +36,7 @@ from fer_book.demo_page import (
     DEMO_MODEL_INFO,
     DEMO_SLOT_FILES,
     DEMO_STATIC_DIR,
-    opening_slot,
+    OPENS,
 )
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
 
@@ -72,13 +72,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         yield driver
 
 
-def python_probabilities(crop: list[int], shape: list[int], model_file: str = DEMO_MODEL_FILE) -> np.ndarray:
-    """The Python TFLite interpreter's probabilities for the page's own crop and model file."""
+def python_probabilities(
+    crop: list[int], shape: list[int], model_file: str = DEMO_MODEL_FILE, tta: str = "none"
+) -> np.ndarray:
+    """The Python TFLite interpreter's probabilities for the page's own crop and model file, over the model's
+    test-time augmentation as the page averages it (`evaluate.metrics.tta_probabilities`)."""
     from fer_utils.deploy.tflite import tflite_predict
+    from fer_utils.evaluate.metrics import tta_probabilities
 
     model = (HTML / DEMO_STATIC_DIR / model_file).read_bytes()
     image = np.asarray(crop, dtype=np.float32).reshape(1, *shape)
-    return tflite_predict(model, image)[0]
+    return tta_probabilities(lambda views: tflite_predict(model, views), image, tta)[0]
 
 
 @pytest.fixture(scope="module")
@@ -148,21 +152,28 @@ def test_the_browser_face_box_agrees_with_dlib_on_the_clip(camera_run: dict) -> 
 def test_browser_probabilities_match_python_tflite_on_the_same_crop(camera_run: dict) -> None:
     shape, crop, probs = camera_run["shape"], camera_run["crop"], np.asarray(camera_run["probs"])
     assert len(crop) == shape[0] * shape[1] and np.std(crop) > 0, "the crop is a real gray image"
-    expected = python_probabilities(crop, shape)
-    assert probs.shape == expected.shape
     info = json.loads((HTML / DEMO_STATIC_DIR / DEMO_MODEL_INFO).read_text())
+    expected = python_probabilities(crop, shape, tta=info.get("tta", "none"))  # the pretrained model's: flip
+    assert probs.shape == expected.shape
     model_bytes = (HTML / DEMO_STATIC_DIR / DEMO_MODEL_FILE).read_bytes()
     print(check_probabilities_match(info, model_bytes, probs, expected))
     assert abs(probs.sum() - 1) <= probability_sum_tolerance(info), probs  # an int8 default rounds its output
 
 
-def test_the_page_opens_on_the_higher_macro_f1_and_shows_scores_beside_the_baselines(camera_run: dict) -> None:
+def test_the_page_opens_on_the_pretrained_model_with_its_card_beside_the_baselines(camera_run: dict) -> None:
+    """The built page opens on the package's pretrained model (its file, byte for byte converted from the shipped
+    one), says so, and shows its card line and its real-face scores beside the baselines."""
+    from fer_utils.models.pretrained import pretrained_card
+
     static = HTML / DEMO_STATIC_DIR
     index = json.loads((static / DEMO_INDEX).read_text())
     infos = {entry["slot"]: json.loads((static / entry["info"]).read_text()) for entry in index["models"]}
-    assert (index["opens"], index["why"]) == opening_slot(infos)
-    assert camera_run["opened"] == {"active": index["opens"], "why": f"The page {index['why']}."}
+    assert (index["opens"], index["why"]) == OPENS
+    assert camera_run["opened"] == {"active": "default", "why": f"The page {OPENS[1]}."}
     default, about = infos["default"], camera_run["about"]
+    card = pretrained_card()
+    assert default["source"] == "model.keras" and default["classes"] == card["classes"]
+    assert default["tta"] == card["tta"] and default["card"] in about and card["name"] in about
     if default.get("accuracy") is not None:
         assert f"Accuracy: {js_fixed(default['accuracy'])}" in about
     if default.get("accuracy_std") is not None and default.get("seeds", 1) > 1:

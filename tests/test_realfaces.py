@@ -116,3 +116,33 @@ def test_the_model_table_gives_the_peers_size_latency_and_real_scores(sets) -> N
     accuracy = pooled["accuracy"].iloc[0]
     # one fixed network: one run, said once in `runs`, not in each score's cell
     assert row["runs"] == 1 and row["real accuracy"] == f"{accuracy:.3f}"
+
+
+def test_accuracy_per_group_of_london_sitters_with_intervals_over_people() -> None:
+    """Each London sitter's two faces scored per gender, ethnicity and age band, from london_info.csv: the accuracy
+    is the group's share right, and the bootstrap draws people, so a group whose sitters are all right or all wrong
+    has no spread, and a mixed one an interval around its accuracy."""
+    info = realfaces.london_groups()
+    assert len(info) == 102 and set(info["age"]) <= {band for *_, band in realfaces.AGE_BANDS} | {"not given"}
+    women = set(info.loc[info["gender"] == "female", "subject"])
+    rows = [
+        {
+            "set": "London faces",
+            "subject": person,
+            "emotion": emotion,
+            "predicted": emotion if person in women else "sad",
+        }
+        for person in info["subject"]
+        for emotion in ("neutral", "happy")
+    ]
+    man = next(i for i, row in enumerate(rows) if row["subject"] not in women)
+    rows[man]["predicted"] = rows[man]["emotion"]  # one man right once
+    rows.append({"set": "RAVDESS stills", "subject": "Actor_01", "emotion": "neutral", "predicted": "happy"})
+    groups = realfaces.group_scores(pd.DataFrame(rows), draws=200).set_index(["attribute", "group"])
+    women_row, men_row = groups.loc[("gender", "female")], groups.loc[("gender", "male")]
+    assert (women_row["people"], women_row["faces"]) == (len(women), 2 * len(women))
+    assert women_row["accuracy"] == women_row["low"] == women_row["high"] == 1.0
+    assert men_row["accuracy"] == pytest.approx(1 / (2 * men_row["people"]))
+    assert men_row["low"] == 0.0 < men_row["accuracy"] < men_row["high"]  # drawn with or without that one man
+    assert set(groups.index.get_level_values("attribute")) == {"gender", "ethnicity", "age"}
+    assert groups.xs("ethnicity")["people"].sum() == 102  # every sitter in exactly one group per attribute

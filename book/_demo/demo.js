@@ -281,9 +281,11 @@ function describe(info) {
   const line = (label, text) => element('span', {className: `fer-about fer-about-${label.toLowerCase().split(' ')[0]}`},
     [element('b', {textContent: `${label}:`}), ` ${text}. `]);
   const chance = info.chance ?? (info.classes.length ? 1 / info.classes.length : null);
-  const parts = [line('Model', info.name || 'model'), line('Learned from', info.trained_on ?? 'not recorded'),
+  const parts = [line('Model', info.name || 'model')];
+  if (info.card) parts.push(line('Card', info.card));
+  parts.push(line('Learned from', info.trained_on ?? 'not recorded'),
     line('Licence', info.license ?? 'not recorded'), line('Accuracy', scoresText(info)),
-    line('Baselines', baselinesText(info, chance))];
+    line('Baselines', baselinesText(info, chance)));
   if (info.chosen_on) parts.push(line('Published seed', info.chosen_on));
   parts.push(line('Classes', info.classes.join(', ')),
     line('Input', `${info.input_shape.join('×')} gray${info.tflite === 'int8' ? ', int8' : ''}, the face box ` +
@@ -309,7 +311,7 @@ self.Module = {printErr: (line) => { state.runtimeLog.push(line); console.debug(
 state.predict = (slot, pixels) => classify(state.models[slot].model, state.models[slot].info, Uint8Array.from(pixels));
 
 async function main() {
-  // models.json: {opens, why, models: [{slot, model, info}]}; fer_book.demo_page.opening_slot chose `opens`.
+  // models.json: {opens, why, models: [{slot, model, info}]}: `opens` is the book's model (fer_book.demo_page.OPENS).
   const index = await (await fetch(here('models.json'))).json();
   await loadLiteRt(here('litert/wasm/'));
   state.detector = await loadAndCompile(here('face_detection_short_range.tflite'), {accelerator: 'wasm'});

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
-from fer_utils.book import demo, exercises, plots, realfaces, widgets
+from fer_utils.book import exercises, plots, realfaces, widgets
 from fer_utils.book.artifacts import GENERATED_DATASET, Dataset, default_cache, train
 from fer_utils.book.chapters import (
     beyond_spread,
@@ -116,6 +116,7 @@ from fer_utils.models.networks import (
     separable_residual_block,
 )
 from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, PEER_SIDE, export_peer, peer_model
+from fer_utils.models.pretrained import PRETRAINED_NAME, pretrained_card, pretrained_dir, pretrained_run
 from fer_utils.registry import (
     CANONICAL_INPUTS,
     DEFAULT_DROPOUT,

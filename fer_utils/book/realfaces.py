@@ -17,7 +17,7 @@ import pandas as pd
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.book import artifacts
-from fer_utils.book.chapters import beyond_spread, mean_std, seed_spread
+from fer_utils.book.chapters import beyond_spread, bootstrap_interval, mean_std, seed_spread
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.deploy.crossdata import Predict, predict_known
 from fer_utils.deploy.tflite import keras_latency
@@ -71,10 +71,11 @@ def real_sets(cache: Path | None = None) -> dict[str, RealSet]:
 
 
 def predict_set(
-    model: keras.Model, classes: Sequence[str], real: RealSet, predict: Predict | None = None
+    model: keras.Model, classes: Sequence[str], real: RealSet, predict: Predict | None = None, tta: str = "none"
 ) -> pd.DataFrame:
-    """One row per frame of `real` whose emotion the model knows, predicted by `model` or `predict` (e.g. TFLite)."""
-    known = predict_known(model, list(classes), real.frames, real.crops, predict)
+    """One row per frame of `real` whose emotion the model knows, predicted by `model` or `predict` (e.g. TFLite),
+    averaged over test-time augmentation `tta`'s views."""
+    known = predict_known(model, list(classes), real.frames, real.crops, predict, tta=tta)
     table = known.frames[["clip_id", "subject", "emotion", "image"]].assign(
         set=real.name, predicted=predicted_labels(known.probabilities, classes)
     )
@@ -82,10 +83,14 @@ def predict_set(
 
 
 def predict_real(
-    model: keras.Model, classes: Sequence[str], sets: dict[str, RealSet], predict: Predict | None = None
+    model: keras.Model,
+    classes: Sequence[str],
+    sets: dict[str, RealSet],
+    predict: Predict | None = None,
+    tta: str = "none",
 ) -> pd.DataFrame:
     """`predict_set` over every set in one table (a set with no emotion the model knows adds no row)."""
-    tables = [predict_set(model, classes, real, predict) for real in sets.values()]
+    tables = [predict_set(model, classes, real, predict, tta) for real in sets.values()]
     return pd.concat([t for t in tables if len(t)], ignore_index=True)
 
 
@@ -241,4 +246,59 @@ def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, s
                 "real macro F1": mean_std(scored["macro F1"], alone=""),
             }
         )
+    return pd.DataFrame(rows)
+
+
+# The London sitters' self-reported age in bands (years), for accuracy per group.
+AGE_BANDS = ((18, 24, "18-24"), (25, 34, "25-34"), (35, 120, "35 and over"))
+
+
+def london_groups() -> pd.DataFrame:
+    """One row per London sitter (`subject`, the number of their file names): gender, ethnicity and age band."""
+    info = pd.read_csv(london_faces_dir() / "london_info.csv", dtype=str)
+    age = pd.to_numeric(info["face_age"], errors="coerce")
+    bands = pd.Series("not given", index=info.index)
+    for low, high, name in AGE_BANDS:
+        bands[(age >= low) & (age <= high)] = name
+    return pd.DataFrame(
+        {"subject": info["face_id"], "gender": info["face_gender"], "ethnicity": info["face_eth"], "age": bands}
+    )
+
+
+MIN_GROUP_PEOPLE = 5  # a group of fewer sitters is shown, never compared: its bootstrap has next to no spread
+
+
+def groups_apart(groups: pd.DataFrame, min_people: int = MIN_GROUP_PEOPLE) -> list[str]:
+    """Each pair of groups of one attribute, of at least `min_people` sitters each, whose intervals do not overlap,
+    as "attribute: better a [lo, hi] against worse b [lo, hi]" (`group_scores`' rows of one model)."""
+    compared = groups[groups["people"] >= min_people]
+    return [
+        f"{a.attribute}: {a.group} {a.accuracy:.2f} [{a.low:.2f}, {a.high:.2f}] against {b.group} "
+        f"{b.accuracy:.2f} [{b.low:.2f}, {b.high:.2f}]"
+        for a in compared.itertuples()
+        for b in compared.itertuples()
+        if a.attribute == b.attribute and a.low > b.high
+    ]
+
+
+def group_scores(predictions: pd.DataFrame, draws: int = 2000, level: float = 0.95) -> pd.DataFrame:
+    """Accuracy on the London faces per gender, ethnicity and age band, with a bootstrap interval over the sitters
+    (both photos of a person drawn together): one row per group, the sitters and faces it holds."""
+    london = predictions[predictions["set"] == "London faces"]
+    faces = london.assign(correct=london["emotion"] == london["predicted"]).merge(london_groups(), on="subject")
+    rows = []
+    for attribute in ("gender", "ethnicity", "age"):
+        for value, group in faces.groupby(attribute, sort=True):
+            low, high = bootstrap_interval([group.assign(group=group["subject"])], level, draws)
+            rows.append(
+                {
+                    "attribute": attribute,
+                    "group": value,
+                    "people": group["subject"].nunique(),
+                    "faces": len(group),
+                    "accuracy": float(group["correct"].mean()),
+                    "low": low,
+                    "high": high,
+                }
+            )
     return pd.DataFrame(rows)

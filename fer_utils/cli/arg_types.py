@@ -37,9 +37,13 @@ non_negative_float = _bounded(float, lambda v: math.isfinite(v) and v >= 0, "a f
 fraction = _bounded(float, lambda v: 0 <= v < 1, "a fraction of at least 0 and below 1")  # a validation share (0: none)
 
 
-def add_model_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, required: bool) -> None:
-    """Add `--model`, a saved .keras model with its classes.json beside it."""
-    parser.add_argument("--model", type=Path, required=required, help="a .keras model file (classes.json beside it)")
+def add_model_argument(
+    parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, required: bool, default: str = ""
+) -> None:
+    """Add `--model`, a saved .keras model with its classes.json beside it; `default` says what its absence means."""
+    parser.add_argument(
+        "--model", type=Path, required=required, help=f"a .keras model file (classes.json beside it){default}"
+    )
 
 
 def add_tta_argument(parser: argparse.ArgumentParser, where: str) -> None:
@@ -47,7 +51,7 @@ def add_tta_argument(parser: argparse.ArgumentParser, where: str) -> None:
     parser.add_argument(
         "--tta",
         choices=TTA_MODES,
-        default="none",
         help=f"test-time augmentation{where}: each face's probabilities averaged over its crop and its mirror "
-        "(flip), and four 2-px shifts too (flip-shift); default: none, the crop alone",
+        "(flip), and four 2-px shifts too (flip-shift), or none, the crop alone; default: the model's own, the TTA its "
+        "recipe ships with (config.json's tta, as the pretrained model's), else none",
     )

@@ -173,6 +173,14 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fer_utils.evaluate.metrics import evaluate_predictions, per_class_report, predicted_labels
     from fer_utils.train.runs import RunFolder
 
+    if args.run is None and args.model is None:
+        if args.test_crops is None:
+            raise InputError("give --run RUN, --model M, or --test-crops C to score the package's pretrained model")
+        from fer_utils.models.pretrained import pretrained_model_file
+
+        args.model = pretrained_model_file()
+    if args.tta is None:  # the model's own: the TTA its recipe ships with (config.json), else none
+        args.tta = RunFolder(args.model.parent).served_tta() if args.model is not None else "none"
     if args.test_crops is not None:
         return _cross_evaluate(args)
     if args.split is not None:
@@ -215,9 +223,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `evaluate` command."""
     evaluate = subparsers.add_parser("evaluate", help="test metrics of a run, or of a model file on a manifest split")
     add = evaluate.add_argument
-    source = evaluate.add_mutually_exclusive_group(required=True)
+    source = evaluate.add_mutually_exclusive_group()
     source.add_argument("--run", type=Path, help="a finished run folder (reads its saved test predictions)")
-    add_model_argument(source, required=False)
+    add_model_argument(source, required=False, default=" (default with --test-crops: the package's pretrained model)")
     add("--crops", type=Path, help="with --model: crops folder with manifest.csv")
     recorded = "(default: the one recorded beside the model)"
     add("--protocol", choices=PROTOCOLS, help=f"with --model: split protocol {recorded}")

@@ -99,7 +99,7 @@ def _export(args: argparse.Namespace) -> int:
     run = folder.open()
     accuracy, note = tflite.run_accuracy(folder)  # before the conversion: a damaged metrics.json costs no work
     blob, info = tflite.page_export(run, args.mode, {"name": folder.path.name})
-    info |= {"tta": args.tta, "source": str(folder.path), "accuracy": accuracy}
+    info |= {"tta": args.tta or run.tta, "source": str(folder.path), "accuracy": accuracy}
     info |= {} if note is None else {"accuracy_note": note}
     info["accuracy_tta"] = "none"  # metrics.json's test accuracy: the model's alone, whatever TTA the page runs
     tflite.write_export(out, folder.path, {PAGE_MODEL_FILE: blob, PAGE_MODEL_INFO: json.dumps(info, indent=1) + "\n"})

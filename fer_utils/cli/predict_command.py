@@ -21,13 +21,17 @@ def _predict(args: argparse.Namespace) -> int:
     from fer_utils.train.runs import RunFolder
     from fer_utils.train.sequences import clip_shape, predict_clip
 
+    if args.model is None:
+        from fer_utils.models.pretrained import pretrained_model_file
+
+        args.model = pretrained_model_file()
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])  # before loading
     check_annotated_out(args.out, args.media)
     run = RunFolder(args.model.parent).open(args.model)
     detector = make_detector(args.detector or served_spec(run.spec).detector, max_side=args.max_side)
     if clip_shape(run.model) is not None:  # a sequence model: one answer for the clip, from N sampled frames
-        if args.out is not None or args.every is not None or args.tta != "none":
+        if args.out is not None or args.every is not None or args.tta not in (None, "none"):
             raise InputError(f"{args.model} reads whole clips: --out, --every and --tta apply to frame models only")
         table = predict_clip(run.model, run.classes, args.media, run.spec, detector)
         return _write_predictions(args, table, f"{args.media.name}: one clip, {int(table['faces'][0])} face(s)")
@@ -55,7 +59,7 @@ def _write_predictions(args: argparse.Namespace, table, summary: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `predict` command."""
     predict = subparsers.add_parser("predict", help="emotion of each face in an image or video")
-    add_model_argument(predict, required=True)
+    add_model_argument(predict, required=False, default=" (default: the package's pretrained model)")
     predict.add_argument("media", type=Path, metavar="IMAGE_OR_VIDEO")
     predict.add_argument("--out", type=Path, help="write an annotated copy (image, or .mp4 for a video)")
     predict.add_argument("--json", type=Path, help="write the predictions as JSON")

@@ -8,7 +8,15 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fer_utils.cli.arg_types import fraction, non_negative_float, non_negative_int, positive_float, positive_int, side
+from fer_utils.cli.arg_types import (
+    add_tta_argument,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    side,
+)
 from fer_utils.errors import InputError
 from fer_utils.interrupts import raise_on_signals
 from fer_utils.registry import (
@@ -249,11 +257,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="jitter the training images' brightness, contrast and gamma and blur some, at strength S in [0, 1] "
         "(default: 0, off)",
     )
+    add_tta_argument(train, " its model is served with, recorded in config.json for predict, evaluate and export")
     add(
         "--strategy",
         choices=STRATEGY_NAMES,
         help="train on several devices: mirrored, this machine's GPUs (e.g. Colab's; without GPUs its CPU); "
-        'multiworker, several machines, each run with the same command and its own TF_CONFIG (README, "Training on a '
+        'multiworker, several machines, each run with the same command and its own TF_CONFIG (book/command_line.md, "Training on a '
         'cluster"), the chief (worker 0) writing --out. Linear scaling rule: --batch-size is then per replica, the '
         "global batch and the learning rate × the replicas; config.json records both (default: one device)",
     )

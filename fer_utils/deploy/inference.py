@@ -120,17 +120,26 @@ class Recognizer:
 
     def __init__(
         self,
-        model: keras.Model,
-        classes: Sequence[str],
+        model: keras.Model | None = None,
+        classes: Sequence[str] | None = None,
         detector: str | FaceDetector | None = None,
         *,
         spec: CropSpec | None = None,
-        tta: str = "none",
+        tta: str | None = None,
     ) -> None:
+        """`model` None: the package's pretrained model (`models.pretrained`) with its classes, crops and TTA;
+        `tta` None: the model's own (its run's recipe), else none."""
         from fer_utils.evaluate.metrics import check_tta
         from fer_utils.models.networks import check_classes, input_side
 
-        self.tta = check_tta(tta)
+        if model is None:
+            from fer_utils.models.pretrained import pretrained_run
+
+            loaded = pretrained_run()
+            model, classes, spec, tta = loaded.model, loaded.classes, spec or loaded.spec, tta or loaded.tta
+        if classes is None:
+            raise InputError("give the model's classes (in its output order) with the model")
+        self.tta = check_tta(tta or "none")
         if len(model.input_shape) != 4:
             raise InputError(
                 f"{model.name} reads clips {tuple(model.input_shape[1:])}, not single images: predict it on a video "
@@ -157,13 +166,14 @@ class Recognizer:
 
     @classmethod
     def of_run(
-        cls, run: RunFolder | LoadedRun, detector: str | FaceDetector | None = None, tta: str = "none"
+        cls, run: RunFolder | LoadedRun, detector: str | FaceDetector | None = None, tta: str | None = None
     ) -> Recognizer:
-        """A run's own recognizer: its model, classes and crop spec, so that it crops faces as the model saw them."""
+        """A run's own recognizer: its model, classes, crop spec and (`tta` None) served TTA, so that it crops and
+        reads faces as the model was made to."""
         from fer_utils.train.runs import LoadedRun
 
         loaded = run if isinstance(run, LoadedRun) else run.open()
-        return cls(loaded.model, loaded.classes, detector, spec=loaded.spec, tta=tta)
+        return cls(loaded.model, loaded.classes, detector, spec=loaded.spec, tta=tta or loaded.tta)
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""

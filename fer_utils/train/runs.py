@@ -179,7 +179,11 @@ class RunFolder:
                 f"{path} takes {side}×{side} px crops and does not resize its input (saved before models resized "
                 f"their own), but the run's crops are {spec.side}×{spec.side} px: train the run again"
             )
-        return LoadedRun(self, model, check_classes(model, read_classes(path.parent)), spec)
+        return LoadedRun(self, model, check_classes(model, read_classes(path.parent)), spec, self.served_tta())
+
+    def served_tta(self) -> str:
+        """The test-time augmentation the run's model is served with: its recipe's (config.json), else none."""
+        return str(self.config().get("tta", "none")) if self.config_file.is_file() else "none"
 
     def load(self, model_file: Path | None = None) -> keras.Model:
         """The run's model (or another model file of the folder), as `open` loads it."""
@@ -188,9 +192,10 @@ class RunFolder:
 
 @dataclass(frozen=True, eq=False)
 class LoadedRun:
-    """A run read once (`RunFolder.open`): its folder, model, classes in output order and crop spec."""
+    """A run read once (`RunFolder.open`): its folder, model, classes in output order, crop spec and served TTA."""
 
     folder: RunFolder
     model: keras.Model
     classes: list[str]
     spec: CropSpec
+    tta: str = "none"
