@@ -87,8 +87,12 @@ def describe_failure(exc: Exception) -> str:
 def execute_notebook(
     source: Path, target: Path, timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None
 ) -> NotebookRun:
-    """Execute `source` into `target` with papermill in its folder (widget state kept); the time or failure."""
+    """Execute `source` into `target` with papermill in its folder (widget state kept); the time or failure. Run
+    on its defaults (no `parameters`) it is the book's own run, which fails on a claim of its text it does not bear
+    out (fer_utils.book.claims)."""
     import papermill
+
+    from fer_utils.book.claims import contradicted
 
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -106,6 +110,9 @@ def execute_notebook(
         )
     except Exception as exc:
         error = describe_failure(exc)
+    if error is None and not parameters:
+        failed = contradicted(json.loads(target.read_text(encoding="utf-8")))
+        error = "the run does not bear out the text: " + "; ".join(failed) if failed else None
     return NotebookRun(source.name, round(time.perf_counter() - start, 1), error)
 
 

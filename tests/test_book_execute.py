@@ -195,6 +195,45 @@ def test_a_failing_cell_is_reported_with_its_notebook_and_cell(tmp_path: Path) -
     assert any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))
 
 
+CLAIMS = """
+from fer_utils.book.claims import check_claims
+
+check_claims("04_training", {"gap": (GAP, ">=", 0.15), "collapsed_runs": (0, "==", 0)})
+print("the chapter went on")
+"""
+
+
+def test_a_claim_the_run_does_not_bear_out_fails_the_books_own_run_and_is_said_on_a_readers(tmp_path: Path) -> None:
+    """The book's own run (its defaults) fails on a claim of its text that does not hold; a reader's run (any
+    parameter given) says it in one line and goes on to the end (it was an AssertionError that stopped the chapter,
+    so a reader who shortened EPOCHS on the sample lost the rest of it)."""
+    from fer_book.execute import execute_notebook
+
+    params = nbformat.v4.new_code_cell("GAP = 0.1")
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(CLAIMS)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "04_training.ipynb"
+    nbformat.write(nb, source)
+
+    def printed(run_folder: str) -> str:
+        executed = nbformat.read(tmp_path / run_folder / source.name, as_version=4)
+        return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in executed.cells[-1].outputs)
+
+    own = execute_notebook(source, tmp_path / "own" / source.name, timeout=120)
+    assert own.error == ("the run does not bear out the text: 04_training: gap: measured 0.1, checked as ≥ 0.15"), (
+        own.error
+    )
+    assert "the chapter went on" in printed("own")  # the whole run is there to read
+    readers = execute_notebook(source, tmp_path / "readers" / source.name, timeout=120, parameters={"GAP": 0.12})
+    assert readers.error is None
+    said = printed("readers")
+    assert "On this data the text's claim does not hold: gap: measured 0.12" in said and "collapsed" not in said
+    assert "the chapter went on" in said
+    held = execute_notebook(source, tmp_path / "held" / source.name, timeout=120, parameters={"GAP": 0.2})
+    assert held.error is None and "2 claims of the text hold on this run." in printed("held")
+
+
 def test_execute_refuses_a_stage_holding_files_it_did_not_write_and_reruns_over_its_own(tmp_path: Path, capsys) -> None:
     """Issue 74: `execute --out FOLDER --only 01` replaced the reader's own `notebooks/01_dataset_tour.ipynb` and
     `_config.yml` in FOLDER without a word. Refused now, naming them, with nothing changed; a stage that executions

@@ -367,3 +367,16 @@ def test_sigterm_to_the_chief_mid_training_stops_both_workers_with_one_line_each
     assert error_lines(logs[0])[0].startswith("error: worker 1 lost the cluster while training ("), logs[0]
     assert error_lines(logs[1])[0].startswith("error: stopped (SIGTERM)"), logs[1]
     assert not place.exists() or list(place.iterdir()) == []
+
+
+def test_keeping_sigterm_needs_no_signal_mask_where_the_platform_has_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no `signal.pthread_sigmask` (issue 72): `--strategy multiworker` there raised AttributeError
+    before TensorFlow started. Without it the block runs as is and SIGTERM's handler is left as it was."""
+    from fer_utils.train.distribute import _sigterm_kept
+
+    handler = signal.getsignal(signal.SIGTERM)
+    monkeypatch.delattr(signal, "pthread_sigmask")
+    ran = []
+    with _sigterm_kept():
+        ran.append(True)
+    assert ran == [True] and signal.getsignal(signal.SIGTERM) is handler

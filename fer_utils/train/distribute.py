@@ -197,8 +197,9 @@ def make_strategy(name: str) -> Any:
 @contextmanager
 def _sigterm_kept() -> Iterator[None]:
     """SIGTERM blocked while the block starts TensorFlow's multi-worker runtime (import it inside), which takes it over
-    and only logs it; then Python's handler put back and SIGTERM unblocked, so one sent meanwhile reaches Python."""
-    if threading.current_thread() is not threading.main_thread():
+    and only logs it; then Python's handler put back and SIGTERM unblocked, so one sent meanwhile reaches Python.
+    Windows has no signal masks (nor a SIGTERM to catch: it ends a process outright): nothing to keep there."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
     handler = signal.getsignal(signal.SIGTERM)
