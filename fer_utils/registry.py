@@ -80,5 +80,9 @@ DOWNLOADABLE_DATASETS: tuple[str, ...] = ("ravdess", "cremad", "savee", "mead")
 # Deployment (fer_utils.deploy.tflite) and explanations (fer_utils.evaluate.explain).
 TFLITE_MODES: tuple[str, ...] = ("float32", "float16", "int8")
 DEFAULT_TFLITE_MODE = "float16"  # quantize's default: half the bytes, no calibration crops needed
+# The live page's model and its sidecar, as `export` writes them and the built book serves the book's model.
+PAGE_MODEL_FILE = "model.tflite"
+PAGE_MODEL_INFO = "model.json"
+PAGE_TFLITE_MODES: tuple[str, ...] = ("float32", "int8")  # what LiteRT.js runs on the page
 CAM_METHODS: tuple[str, ...] = ("hirescam", "gradcam")
 DEFAULT_CAM_METHOD = "hirescam"

@@ -11,8 +11,6 @@ from browser import check_probabilities_match, probability_match_tolerance, roun
 
 from fer_book.demo_page import (
     DEMO_ABOUT_KEYS,
-    DEMO_MODEL_FILE,
-    DEMO_MODEL_INFO,
     DEMO_NAMES,
     DEMO_PACKAGES,
     DEMO_SLOT_FILES,
@@ -27,6 +25,7 @@ from fer_book.demo_page import (
 from fer_utils.book.artifacts import default_cache
 from fer_utils.errors import FerError, InputError
 from fer_utils.faces.crops import CropSpec, write_crop_spec
+from fer_utils.registry import PAGE_MODEL_FILE, PAGE_MODEL_INFO
 
 SMALL_SPEC = CropSpec(margin=0.2, side=48)
 
@@ -53,11 +52,11 @@ def test_export_writes_a_batch_one_tflite_that_matches_keras(small_model: Path, 
     from fer_utils.models.networks import load_model
 
     export_demo_model(small_model, tmp_path, {"trained_on": "nothing (a test)", "license": "MIT"})
-    info = json.loads((tmp_path / DEMO_MODEL_INFO).read_text())
+    info = json.loads((tmp_path / PAGE_MODEL_INFO).read_text())
     assert info["classes"] == ["neutral", "happy", "sad"] and info["input_shape"] == [48, 48, 1]
     assert info["crop"] == SMALL_SPEC.to_dict()  # the page cuts the crops its spec describes
     assert info["accuracy"] == 0.625 and info["trained_on"] == "nothing (a test)"
-    model_bytes = (tmp_path / DEMO_MODEL_FILE).read_bytes()
+    model_bytes = (tmp_path / PAGE_MODEL_FILE).read_bytes()
     assert list(tflite_interpreter(model_bytes).get_input_details()[0]["shape"]) == [1, 48, 48, 1]
     crop = np.random.default_rng(0).integers(0, 256, (1, 48, 48, 1)).astype(np.float32)
     expected = load_model(small_model).predict(crop, verbose=0)
@@ -79,7 +78,7 @@ def test_the_page_serves_a_model_of_whole_images_as_python_does(small_model: Pat
     whole = CropSpec(detector="none", side=48)
     write_crop_spec(run, whole)
     export_demo_model(run / small_model.name, tmp_path / "static", {"trained_on": "nothing (a test)", "license": "MIT"})
-    info = json.loads((tmp_path / "static" / DEMO_MODEL_INFO).read_text())
+    info = json.loads((tmp_path / "static" / PAGE_MODEL_INFO).read_text())
     served = Recognizer(load_model(run / small_model.name), load_classes(run / small_model.name), spec=whole).spec
     assert info["crop"] == served.to_dict() and served.margin == DEFAULT_MARGIN and served.side == 48
 
@@ -91,7 +90,7 @@ def test_export_refuses_a_colour_model(tmp_path: Path) -> None:
     path = save_model(build_paper_cnn(num_classes=2, input_shape=(48, 48, 3)), tmp_path / "rgb.keras", ["a", "b"])
     with pytest.raises(InputError, match="gray crops"):
         export_demo_model(path, tmp_path / "out", {})
-    assert not (tmp_path / "out" / DEMO_MODEL_FILE).exists()
+    assert not (tmp_path / "out" / PAGE_MODEL_FILE).exists()
 
 
 def test_the_runtime_is_vendored_with_its_import_pointed_at_the_local_copy(tmp_path: Path) -> None:
@@ -172,9 +171,9 @@ def test_an_int8_export_records_its_quantization_and_matches_float(small_model: 
     from fer_utils.deploy.tflite import tflite_interpreter, tflite_predict
 
     export_demo_model(small_model, tmp_path, {"trained_on": "a test", "tflite": "int8", "chance": 0.5})
-    info = json.loads((tmp_path / DEMO_MODEL_INFO).read_text())
+    info = json.loads((tmp_path / PAGE_MODEL_INFO).read_text())
     assert info["tflite"] == "int8" and info["chance"] == 0.5
-    model_bytes = (tmp_path / DEMO_MODEL_FILE).read_bytes()
+    model_bytes = (tmp_path / PAGE_MODEL_FILE).read_bytes()
     interpreter = tflite_interpreter(model_bytes)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     assert inp["dtype"] == np.uint8 and out["dtype"] == np.uint8
@@ -182,9 +181,9 @@ def test_an_int8_export_records_its_quantization_and_matches_float(small_model: 
     assert info["output_quantization"] == [float(out["quantization"][0]), int(out["quantization"][1])]
     float_dir = tmp_path / "float"
     export_demo_model(small_model, float_dir, {"trained_on": "a test"})
-    assert json.loads((float_dir / DEMO_MODEL_INFO).read_text())["input_quantization"] is None
+    assert json.loads((float_dir / PAGE_MODEL_INFO).read_text())["input_quantization"] is None
     crop = np.random.default_rng(1).integers(0, 256, (4, 48, 48, 1)).astype(np.float32)
-    float_probs = tflite_predict((float_dir / DEMO_MODEL_FILE).read_bytes(), crop, batch_size=1)  # batch 1 only
+    float_probs = tflite_predict((float_dir / PAGE_MODEL_FILE).read_bytes(), crop, batch_size=1)  # batch 1 only
     assert np.abs(tflite_predict(model_bytes, crop, batch_size=1) - float_probs).max() < 0.1
 
 
@@ -257,7 +256,7 @@ def test_the_page_averages_the_views_its_model_json_names(small_model: Path, tmp
     (static / "index.html").write_text(TTA_PAGE)
     crop = representative_faces(48, 48, count=1)  # a real generated face, cut as preprocessing cuts it
     pixels = crop.astype(np.uint8).ravel().tolist()
-    blob, plain = (export / PAGE_MODEL_FILE).read_bytes(), (static / DEMO_MODEL_FILE).read_bytes()
+    blob, plain = (export / PAGE_MODEL_FILE).read_bytes(), (static / PAGE_MODEL_FILE).read_bytes()
     with serve(static) as url, chromium() as driver:
         driver.get(f"{url}/index.html")
         wait_for(driver, "window.ferDemo && (window.ferDemo.ready || window.ferDemo.error)", timeout=120)

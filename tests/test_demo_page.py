@@ -30,15 +30,9 @@ from browser import (
     wait_for,
 )
 
-from fer_book.demo_page import (
-    DEMO_INDEX,
-    DEMO_MODEL_FILE,
-    DEMO_MODEL_INFO,
-    DEMO_SLOT_FILES,
-    DEMO_STATIC_DIR,
-    OPENS,
-)
+from fer_book.demo_page import DEMO_INDEX, DEMO_SLOT_FILES, DEMO_STATIC_DIR, OPENS
 from fer_utils.assets import london_faces_dir, ravdess_clip_path
+from fer_utils.registry import PAGE_MODEL_FILE, PAGE_MODEL_INFO
 
 pytestmark = pytest.mark.book
 
@@ -73,7 +67,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 
 def python_probabilities(
-    crop: list[int], shape: list[int], model_file: str = DEMO_MODEL_FILE, tta: str = "none"
+    crop: list[int], shape: list[int], model_file: str = PAGE_MODEL_FILE, tta: str = "none"
 ) -> np.ndarray:
     """The Python TFLite interpreter's probabilities for the page's own crop and model file, over the model's
     test-time augmentation as the page averages it (`evaluate.metrics.tta_probabilities`)."""
@@ -119,7 +113,7 @@ def camera_run(server: str, browser: object) -> dict:
 
 
 def test_a_face_box_and_a_prediction_appear(camera_run: dict) -> None:
-    box, info = camera_run["box"], json.loads((HTML / DEMO_STATIC_DIR / DEMO_MODEL_INFO).read_text())
+    box, info = camera_run["box"], json.loads((HTML / DEMO_STATIC_DIR / PAGE_MODEL_INFO).read_text())
     assert camera_run["error"] is None
     assert camera_run["classes"] == info["classes"] and camera_run["label"] in info["classes"]
     # The RAVDESS actor's face fills the middle of the 360x360 frame.
@@ -152,10 +146,10 @@ def test_the_browser_face_box_agrees_with_dlib_on_the_clip(camera_run: dict) -> 
 def test_browser_probabilities_match_python_tflite_on_the_same_crop(camera_run: dict) -> None:
     shape, crop, probs = camera_run["shape"], camera_run["crop"], np.asarray(camera_run["probs"])
     assert len(crop) == shape[0] * shape[1] and np.std(crop) > 0, "the crop is a real gray image"
-    info = json.loads((HTML / DEMO_STATIC_DIR / DEMO_MODEL_INFO).read_text())
+    info = json.loads((HTML / DEMO_STATIC_DIR / PAGE_MODEL_INFO).read_text())
     expected = python_probabilities(crop, shape, tta=info.get("tta", "none"))  # the pretrained model's: flip
     assert probs.shape == expected.shape
-    model_bytes = (HTML / DEMO_STATIC_DIR / DEMO_MODEL_FILE).read_bytes()
+    model_bytes = (HTML / DEMO_STATIC_DIR / PAGE_MODEL_FILE).read_bytes()
     print(check_probabilities_match(info, model_bytes, probs, expected))
     assert abs(probs.sum() - 1) <= probability_sum_tolerance(info), probs  # an int8 default rounds its output
 
@@ -257,9 +251,9 @@ def test_a_chosen_image_file_is_predicted(server: str, browser: object) -> None:
 def test_a_readers_own_model_with_its_classes_replaces_the_default(server: str, browser: object) -> None:
     browser.get(f"{server}/{PAGE}")
     wait_for(browser, "window.ferDemo && window.ferDemo.ready")
-    classes = json.loads((HTML / DEMO_STATIC_DIR / DEMO_MODEL_INFO).read_text())["classes"]
+    classes = json.loads((HTML / DEMO_STATIC_DIR / PAGE_MODEL_INFO).read_text())["classes"]
     renamed = [f"mine-{name}" for name in classes]
-    browser.find_element("id", "fer-demo-model-file").send_keys(str(HTML / DEMO_STATIC_DIR / DEMO_MODEL_FILE))
+    browser.find_element("id", "fer-demo-model-file").send_keys(str(HTML / DEMO_STATIC_DIR / PAGE_MODEL_FILE))
     browser.find_element("id", "fer-demo-classes").send_keys(", ".join(renamed))
     browser.find_element("id", "fer-demo-load-model").click()
     wait_for(browser, f"window.ferDemo.classes[0] === {json.dumps(renamed[0])}")

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from browser import chromium, serve
 
-from fer_book.demo_page import DEMO_MODEL_FILE, DEMO_STATIC_DIR, write_demo_static
+from fer_book.demo_page import DEMO_STATIC_DIR, write_demo_static
 from fer_utils.assets import london_faces_dir
 from fer_utils.book.artifacts import default_cache
+from fer_utils.registry import PAGE_MODEL_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_CLASS = '<img src=x onerror="window.__pwned=1">'
@@ -71,7 +72,7 @@ def test_hostile_names_show_as_text_and_run_no_script(site: Path, tmp_path: Path
             pytest.fail(f"timed out waiting for {script}; page state {state}; log {driver.get_log('browser')}")
 
     own_model = tmp_path / HOSTILE_FILE
-    shutil.copy(site / "html" / DEMO_STATIC_DIR / DEMO_MODEL_FILE, own_model)
+    shutil.copy(site / "html" / DEMO_STATIC_DIR / PAGE_MODEL_FILE, own_model)
     sidecar = tmp_path / "classes.json"
     sidecar.write_text(json.dumps(HOSTILE_SIDECAR))
     face, other_face = sorted(london_faces_dir().rglob("*.jpg"))[:2]  # a second file: the same one fires no change

@@ -25,7 +25,7 @@ from ai_edge_litert.interpreter import Interpreter
 from fer_utils.data.media import read_image
 from fer_utils.errors import InputError, OutputError
 from fer_utils.faces.crops import CropSpec, largest_face_crop, make_detector, served_spec
-from fer_utils.registry import NO_DETECTOR, TFLITE_MODES
+from fer_utils.registry import NO_DETECTOR, PAGE_MODEL_FILE, PAGE_MODEL_INFO, PAGE_TFLITE_MODES, TFLITE_MODES
 from fer_utils.storage.atomic import atomic_files, atomic_folder, temporary_owner
 from fer_utils.storage.run_files import METRICS_FILE
 
@@ -133,11 +133,8 @@ def to_tflite(
         return converter.convert()
 
 
-# What `python -m fer_utils export` writes for the live page: the model and its sidecar (as the book's models').
-PAGE_MODEL_FILE = "model.tflite"
-PAGE_MODEL_INFO = "model.json"
+# Where `python -m fer_utils export` writes the live page's model and sidecar (fer_utils.registry names them).
 PAGE_FOLDER = "page"
-PAGE_TFLITE_MODES: tuple[str, ...] = ("float32", "int8")  # what LiteRT.js runs on the page
 
 
 def tensor_quantization(detail: dict) -> list[float] | None:
