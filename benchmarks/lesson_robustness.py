@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -39,38 +38,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fer_book.scorecard import default_parameter  # noqa: E402
-from fer_utils.book.claims import LESSON_KEY, SYMBOLS, holds, margin  # noqa: E402
+from fer_utils.book.claims import holds, lesson_records, margin  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "lesson_robustness.json"
 SEED_OFFSET = 100
 SEED_PARAMETERS = ("SEED", "SEEDS", "RANDOM_SEEDS")
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 VARIANTS = ("seeds", "threads1")
-# On the book's own data a chapter's check raises, naming each claim that does not hold ("gap: measured 0.1,
-# checked as ≥ 0.15"), and records nothing: every claim it does not name held.
-FAILED = re.compile(r"(\w+): measured ([^,\s]+), checked as (\S+) ([^;\s]+)")
-OPS = {symbol: op for op, symbol in SYMBOLS.items()}
 
 
 def measured(path: Path) -> dict | None:
     """The claims an executed chapter checked (its `fer.check_claims` record: `measured` numbers and `claims`
-    [op, threshold], by name); for a check that raised, the claims it names as failing (values to 4 digits) and
-    `raised`; None when the chapter checked nothing."""
+    [op, threshold], by name); None when the chapter checked nothing or did not run."""
     if not path.is_file():
         return None
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else ():
-            if LESSON_KEY in out.get("metadata", {}):
-                return out["metadata"][LESSON_KEY]
-            if out.get("output_type") == "error" and "check_claims(" in cell.source:
-                failed = FAILED.findall(out.get("evalue", ""))
-                return {
-                    "measured": {name: float(value) for name, value, _, _ in failed},
-                    "claims": {name: [OPS[symbol], float(threshold)] for name, _, symbol, threshold in failed},
-                    "raised": True,
-                }
-    return None
+    records = lesson_records(json.loads(path.read_text(encoding="utf-8")))
+    return records[0] if records else None
 
 
 def moved_seeds(chapter: str) -> list[str]:
@@ -114,8 +97,6 @@ def record(chapters: list[str], runs: dict[str, dict[str, dict | None]]) -> dict
             seen, checked = {}, None
             for variant, lesson in recorded.items():
                 if name not in lesson["claims"]:
-                    if lesson.get("raised"):  # its check raised without naming this claim: it held
-                        seen[variant] = {"value": None, "holds": True, "margin": None}
                     continue
                 op, threshold = lesson["claims"][name]
                 value = float(lesson["measured"][name])
@@ -157,8 +138,7 @@ def main() -> None:
         for chapter in chapters:
             path, took = execute(chapter, variant, args.work, args.timeout)
             runs[variant][chapter], seconds[variant][chapter] = measured(path), round(took, 1)
-            lesson = runs[variant][chapter]
-            said = "FAILED" if lesson is None else "a claim failed" if lesson.get("raised") else "recorded"
+            said = "FAILED" if runs[variant][chapter] is None else "recorded"
             print(f"{variant} {chapter}: {took:.0f} s, {said}", flush=True)
 
     with ThreadPoolExecutor(max_workers=len(args.variants)) as pool:

@@ -96,9 +96,9 @@ def execute_notebook(
 
     target.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    error = None
+    error, executed = None, None
     try:
-        papermill.execute_notebook(
+        executed = papermill.execute_notebook(
             str(source),
             str(target),
             parameters=parameters or {},
@@ -110,8 +110,8 @@ def execute_notebook(
         )
     except Exception as exc:
         error = describe_failure(exc)
-    if error is None and not parameters:
-        failed = contradicted(json.loads(target.read_text(encoding="utf-8")))
+    if executed is not None and not parameters:
+        failed = contradicted(executed)
         error = "the run does not bear out the text: " + "; ".join(failed) if failed else None
     return NotebookRun(source.name, round(time.perf_counter() - start, 1), error)
 

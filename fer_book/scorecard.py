@@ -25,7 +25,7 @@ from fer_book.assign import title_of
 from fer_book.markers import between
 from fer_book.toc import toc_entries
 from fer_utils.book.cited import Cited, cited
-from fer_utils.book.claims import LESSON_KEY, checked_as, holds
+from fer_utils.book.claims import LESSON_KEY, checked_as, holds, lesson_records
 from fer_utils.book.glue import STATED_MIME
 from fer_utils.errors import BookError, InputError
 from fer_utils.storage.atomic import write_atomic
@@ -105,8 +105,7 @@ class Lesson(Source):
     KEY = f"{LESSON_KEY} claim {{name!r}}"
 
     def read(self, nb: Mapping) -> Reading | None:
-        for out in outputs(nb):
-            record = out.get("metadata", {}).get(LESSON_KEY, {})
+        for record in lesson_records(nb):
             if self.name in record.get("measured", {}) and self.name in record.get("claims", {}):
                 value, (op, threshold) = float(record["measured"][self.name]), record["claims"][self.name]
                 return Reading(value, (value,), f"{value:.3g}", checked=(op, float(threshold)))

@@ -35,7 +35,7 @@ from fer_book.scorecard import (
 )
 from fer_book.toc import toc_notebooks
 from fer_utils.book.cited import CITED, Cited
-from fer_utils.book.claims import LESSON_KEY, check_claims
+from fer_utils.book.claims import LESSON_KEY
 from fer_utils.book.glue import Difference, glue, over_seeds, speed_words
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,14 +177,6 @@ def test_a_missing_value_is_an_error_naming_the_claim_and_the_key() -> None:
         scorecard.score_claim(claim, {"04_training": run})
     with pytest.raises(BookError, match=r"'ravdess_accuracy'.*no executed notebooks/04_training"):
         scorecard.score_claim(claim, {"04_training": None})
-
-
-def claims_output(chapter: str, **claims: tuple[float, str, float]) -> dict:
-    """The output of a chapter's hidden `fer.check_claims(chapter, claims)` cell (on a reader's data: a claim
-    that does not hold is said, not raised)."""
-    (output,) = captured(check_claims, chapter, claims, False)
-    assert LESSON_KEY in output["metadata"]
-    return output
 
 
 def table_output(rows: list[dict]) -> dict:

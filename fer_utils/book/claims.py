@@ -63,12 +63,16 @@ def failed_claims(record: Mapping) -> list[str]:
     ]
 
 
-def contradicted(notebook: Mapping) -> list[str]:
-    """The claims an executed notebook (nbformat JSON) recorded that its run does not bear out, with their chapter."""
-    records = [
+def lesson_records(notebook: Mapping) -> list[dict]:
+    """The claims records an executed notebook (nbformat JSON) holds, one a `check_claims` call, in order."""
+    return [
         out["metadata"][LESSON_KEY]
         for cell in notebook.get("cells", [])
         for out in cell.get("outputs", [])
         if LESSON_KEY in out.get("metadata", {})
     ]
-    return [f"{record['chapter']}: {line}" for record in records for line in failed_claims(record)]
+
+
+def contradicted(notebook: Mapping) -> list[str]:
+    """The claims an executed notebook recorded that its run does not bear out, each with its chapter."""
+    return [f"{record['chapter']}: {line}" for record in lesson_records(notebook) for line in failed_claims(record)]
