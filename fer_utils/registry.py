@@ -12,6 +12,8 @@ MAX_SIDE = 1024
 PAPER_IMAGE_SIZE: tuple[int, int] = (PAPER_SIDE, PAPER_SIDE)
 PAPER_INPUT_SHAPE: tuple[int, int, int] = (PAPER_SIDE, PAPER_SIDE, 1)
 PAPER_CLASSES = 8
+PAPER_FILTERS: tuple[int, int, int] = (16, 64, 64)  # conv1, conv2, conv3
+PAPER_UNITS = 16  # the dense layer fc
 PAPER_DROPOUT: tuple[float, float, float] = (0.3, 0.3, 0.3)
 SAVEE_DROPOUT: tuple[float, float, float] = (0.3, 0.5, 0.5)
 # The default dropout, only before flatten: with the paper's the dense units often die (benchmarks/README.md).

@@ -23,6 +23,17 @@ def test_paper_cnn_has_exactly_the_papers_parameter_count() -> None:
     assert model.get_layer("flatten").output.shape[-1] == 30_976
 
 
+def test_paper_cnn_of_another_shape_is_the_same_builder_with_its_filters_and_units() -> None:
+    """Chapter 3's explorer and exercise 2 vary the filters and fc's units of the one builder."""
+    from fer_utils.models.networks import build_paper_cnn
+
+    model = build_paper_cnn(8, (90, 90, 1), filters=(16, 32, 32), units=32)
+    assert [model.get_layer(f"conv{n}").filters for n in (1, 2, 3)] == [16, 32, 32]
+    assert model.get_layer("fc").count_params() == (11 * 11 * 32 + 1) * 32
+    with pytest.raises(InputError, match="dropout and filters need 3 values"):
+        build_paper_cnn(8, filters=(16, 64))
+
+
 def test_paper_cnn_layer_table_and_flops() -> None:
     from fer_utils.models.networks import build_paper_cnn, count_flops, layer_table
 

@@ -109,7 +109,7 @@ def sample_indices(n_frames, k):  # k equal steps that never reach the last fram
     return list(range(n_frames)) if n_frames <= k else [i * n_frames // k for i in range(k)]
 """,
     ("02_preprocessing", 2): """
-def crop_inside(image, box, size=fer.DEFAULT_SIZE, margin=fer.DEFAULT_MARGIN):  # the chapter's padded crop
+def crop_inside(image, box, size=fer.PAPER_SIDE, margin=fer.DEFAULT_MARGIN):  # the chapter's padded crop
     return fer.crop_face(image, box, size=size, margin=margin)
 """,
     ("04_training", 1): "answer = matrix.to_numpy().trace()  # the count of right frames, not their share\n",

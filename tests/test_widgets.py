@@ -27,21 +27,24 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     return index_ravdess(out).clips
 
 
-@pytest.mark.parametrize("size", [48, 96, 180])
-@pytest.mark.parametrize("classes", [7, 8])
-def test_closed_form_parameter_count_matches_keras(size: int, classes: int) -> None:
-    from fer_utils.models.networks import build_paper_cnn, count_params
-
-    assert widgets.cnn_param_count(size, classes=classes) == count_params(build_paper_cnn(classes, (size, size, 1)))
+def test_the_explorers_parts_are_the_built_networks_and_only_fc_grows_with_the_input() -> None:
+    """The explorer counts the network `build_paper_cnn` builds (one builder): the paper's 542,136 at 180 px with 8
+    classes, fc = (22 × 22 × 64 + 1) × 16; a larger input changes fc alone, more units fc and the softmax."""
+    paper = widgets.parameter_parts(180)
+    assert sum(paper.values()) == 542_136 and paper["fc"] == (22 * 22 * 64 + 1) * 16
+    larger = widgets.parameter_parts(224)
+    assert larger["convolutions"] == paper["convolutions"] and larger["fc"] == (28 * 28 * 64 + 1) * 16
+    wider = widgets.parameter_parts(180, units=32, classes=7)
+    assert wider["fc"] == (22 * 22 * 64 + 1) * 32 and wider["softmax"] == (32 + 1) * 7
 
 
 def test_architecture_explorer_updates_its_count() -> None:
     view = widgets.architecture_explorer(show=False)
     assert "542,136 parameters" in view.status.value
     view.controls["input_size"].value = 96
-    assert f"{widgets.cnn_param_count(96):,} parameters" in view.status.value
+    assert f"{sum(widgets.parameter_parts(96).values()):,} parameters" in view.status.value
     view.controls["dense"].value = 32
-    assert f"{widgets.cnn_param_count(96, dense=32):,}" in view.status.value
+    assert f"{sum(widgets.parameter_parts(96, units=32).values()):,}" in view.status.value
     fig = view.figure()
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()][0] == "convolutions"
 

@@ -90,7 +90,6 @@ from fer_utils.evaluate.metrics import (
 from fer_utils.faces import crops
 from fer_utils.faces.crops import (
     DEFAULT_MARGIN,
-    DEFAULT_SIZE,
     Box,
     align_face,
     crop_face,

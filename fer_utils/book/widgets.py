@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ from fer_utils.evaluate.metrics import (
     misclassified,
     present_classes,
 )
-from fer_utils.registry import PAPER_CLASSES, PAPER_PARAMS, PAPER_SIDE
+from fer_utils.registry import PAPER_CLASSES, PAPER_FILTERS, PAPER_PARAMS, PAPER_SIDE, PAPER_UNITS
 from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX, probability_columns
 
 if TYPE_CHECKING:
@@ -151,35 +152,39 @@ def detector_explorer(image_bgr: np.ndarray, show: bool = True) -> LiveView:
 
 
 # Chapter 3: the architecture's size.
-def cnn_param_count(
-    input_size: int, filters: Sequence[int] = (16, 64, 64), dense: int = 16, classes: int = PAPER_CLASSES
-) -> int:
-    """Parameters of the paper's CNN shape (3×3 same convs, 2×2 pooling, Dense, softmax), in closed form."""
-    total, c_in, side = 0, 1, input_size  # one (gray) input channel
-    for c_out in filters:
-        total += (9 * c_in + 1) * c_out
-        c_in, side = c_out, side // 2
-    flat = side * side * c_in
-    return total + (flat + 1) * dense + (dense + 1) * classes
+@cache
+def parameter_parts(
+    input_size: int,
+    filters: tuple[int, int, int] = PAPER_FILTERS,
+    units: int = PAPER_UNITS,
+    classes: int = PAPER_CLASSES,
+) -> dict[str, int]:
+    """Keras's parameter count of the network `build_paper_cnn` builds at this shape, by part: its convolutions,
+    its dense layer fc (which reads the flattened map) and its softmax layer."""
+    from fer_utils.models.networks import build_paper_cnn
+
+    model = build_paper_cnn(classes, (input_size, input_size, 1), filters=filters, units=units)
+    convs = sum(model.get_layer(f"conv{stage}").count_params() for stage in (1, 2, 3))
+    return {
+        "convolutions": convs,
+        "fc": model.get_layer("fc").count_params(),
+        "softmax": model.get_layer("emotion").count_params(),
+    }
 
 
 def architecture_explorer(classes: int = PAPER_CLASSES, show: bool = True) -> LiveView:
     """Sliders for the filters, dense units and input size, with the live parameter count per part."""
+    slider = partial(widgets.IntSlider, continuous_update=False)  # each new shape builds a network: on release
     controls = {
-        "input_size": widgets.IntSlider(value=PAPER_SIDE, min=48, max=224, step=4, description="input px"),
-        "first_filters": widgets.IntSlider(value=16, min=4, max=64, step=4, description="conv1 filters"),
-        "later_filters": widgets.IntSlider(value=64, min=8, max=128, step=8, description="conv2/3 filters"),
-        "dense": widgets.IntSlider(value=16, min=4, max=256, step=4, description="dense units"),
+        "input_size": slider(value=PAPER_SIDE, min=48, max=224, step=4, description="input px"),
+        "first_filters": slider(value=16, min=4, max=64, step=4, description="conv1 filters"),
+        "later_filters": slider(value=64, min=8, max=128, step=8, description="conv2/3 filters"),
+        "dense": slider(value=16, min=4, max=256, step=4, description="dense units"),
     }
 
     def parts(input_size: int, first_filters: int, later_filters: int, dense: int) -> pd.DataFrame:
-        filters = (first_filters, later_filters, later_filters)
-        convs = cnn_param_count(input_size, filters, 0, 0)
-        total = cnn_param_count(input_size, filters, dense, classes)
-        head = (dense + 1) * classes
-        return pd.DataFrame(
-            {"part": ["convolutions", "dense (flatten → fc)", "softmax"], "params": [convs, total - convs - head, head]}
-        )
+        counts = parameter_parts(input_size, (first_filters, later_filters, later_filters), dense, classes)
+        return pd.DataFrame({"part": list(counts), "params": list(counts.values())})
 
     def describe(**values: int) -> str:
         return (

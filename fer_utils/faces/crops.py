@@ -51,8 +51,6 @@ CROP_SPEC_FILE = "crop_spec.json"  # beside a folder's crops, in a run folder, b
 GRAY = "gray"
 COLOURS: tuple[str, ...] = (GRAY,)
 MIN_SIDE = 8  # the smallest crop any of the book's models can take (three 2×2 poolings)
-# `crop_face`'s defaults (chapter 2's shown code reads these names); every entry point passes a `CropSpec`'s.
-DEFAULT_SIZE = PAPER_SIDE  # the crop's side (px): the paper's 180
 LEFT_EYE = slice(36, 42)  # dlib 68-point indices of the two eyes, image-left first
 RIGHT_EYE = slice(42, 48)
 
@@ -467,7 +465,7 @@ def crop_face(
     image: np.ndarray,
     box: Box,
     *,
-    size: int | None = DEFAULT_SIZE,
+    size: int | None = PAPER_SIDE,
     margin: float = DEFAULT_MARGIN,
 ) -> np.ndarray:
     """The face in `box` as a size×size uint8 gray crop: square around the box with

@@ -21,8 +21,10 @@ from fer_utils.registry import (
     DEFAULT_DROPOUT,
     INITS,
     PAPER_DROPOUT,
+    PAPER_FILTERS,
     PAPER_INIT,
     PAPER_INPUT_SHAPE,
+    PAPER_UNITS,
     SEQUENCE_FRAMES,
     WILD_BN_MOMENTUM,
     WILD_INPUT_SHAPE,
@@ -50,20 +52,23 @@ def build_paper_cnn(
     dropout: Sequence[float] = PAPER_DROPOUT,
     l1: float = 0.0,
     init: str = PAPER_INIT,
+    filters: Sequence[int] = PAPER_FILTERS,
+    units: int = PAPER_UNITS,
 ) -> keras.Model:
     """The paper's light-weight CNN (see the module docstring for where the dropout
     layers are); `init` is the kernel initialiser of its ReLU layers (one of INITS;
-    parameters are unchanged)."""
-    if len(dropout) != 3:
+    parameters are unchanged); `filters` of its three convolutions and `units` of fc
+    vary its shape (chapter 3's explorer and exercises)."""
+    if len(dropout) != 3 or len(filters) != 3:
         raise InputError(
-            f"dropout needs 3 rates (after each pooling stage), got {list(dropout)}",
+            f"dropout and filters need 3 values (one per stage), got {list(dropout)} and {list(filters)}",
         )
     if init not in INITS:
         raise InputError(f"unknown initialiser {init!r}; choose one of {INITS}")
     inputs, x = _inputs(input_shape)
-    for stage, (filters, rate) in enumerate(zip((16, 64, 64), dropout), start=1):
+    for stage, (width, rate) in enumerate(zip(filters, dropout), start=1):
         conv = layers.Conv2D(
-            filters,
+            width,
             3,
             padding="same",
             activation="relu",
@@ -76,7 +81,7 @@ def build_paper_cnn(
     x = layers.Flatten(name="flatten")(x)
     regularizer = keras.regularizers.L1(l1) if l1 > 0 else None
     x = layers.Dense(
-        16,
+        units,
         activation="relu",
         kernel_initializer=init,
         kernel_regularizer=regularizer,

@@ -123,35 +123,6 @@ def check_conv_params(conv_params: Callable[[int, int, int], object]) -> Feedbac
     )
 
 
-def _stack(side: int, filters: int, units: int) -> object:
-    """The paper's stack at side×side×1 with `filters` in conv2 and conv3 and `units` in fc (64, 16: the paper's)."""
-    import keras
-    from keras import layers
-
-    from fer_utils.models.networks import build_paper_cnn
-
-    if (filters, units) == (64, 16):
-        return build_paper_cnn(8, (side, side, 1))
-    stages = [
-        layer
-        for stage, width in enumerate((16, filters, filters), start=1)
-        for layer in (
-            layers.Conv2D(width, 3, padding="same", activation="relu", name=f"conv{stage}"),
-            layers.MaxPooling2D(2, name=f"pool{stage}"),
-        )
-    ]
-    return keras.Sequential(
-        [
-            keras.Input(shape=(side, side, 1)),
-            *stages,
-            layers.Flatten(name="flatten"),
-            layers.Dense(units, activation="relu", name="fc"),
-            layers.Dense(8, activation="softmax", name="emotion"),
-        ],
-        name=f"stack_{filters}_{units}",
-    )
-
-
 def _pooled(side: float, times: int = 3, rounding: Callable[[float], float] = math.floor) -> float:
     """`side` after `times` 2×2 poolings, each side halved and rounded by `rounding`."""
     for _ in range(times):
@@ -165,10 +136,12 @@ def check_fc_params(fc_params: Callable[[int, int, int], object]) -> Feedback:
     paper's stack on a side×side input, (H × W × filters + 1) × units with H = W the side after three 2×2
     poolings (each rounding down), on real models: `build_paper_cnn` at 180, 48 and 100 pixels, and the same stack
     with other filters and units at 90 and 57; the first that differs is named, with the likely mistake."""
+    from fer_utils.models.networks import build_paper_cnn
+
     cases = [(180, 64, 16), (48, 64, 16), (100, 64, 16), (90, 32, 32), (57, 8, 10)]
     counts = []
     for side, filters, units in cases:
-        model = _stack(side, filters, units)
+        model = build_paper_cnn(8, (side, side, 1), filters=(16, filters, filters), units=units)
         where = (
             f"the paper's network at {side}×{side}"
             if (filters, units) == (64, 16)
