@@ -32,13 +32,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import nbformat
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fer_book.scorecard import default_parameter  # noqa: E402
-from fer_utils.book.claims import holds, lesson_records, margin  # noqa: E402
+from fer_book.execute import parameter_defaults  # noqa: E402
+from fer_utils.book.claims import holds, margin  # noqa: E402
+from fer_utils.book.results import read_results, results_file  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "lesson_robustness.json"
 SEED_OFFSET = 100
@@ -48,20 +47,20 @@ VARIANTS = ("seeds", "threads1")
 
 
 def measured(path: Path) -> dict | None:
-    """The claims an executed chapter checked (its `fer.check_claims` record: `measured` numbers and `claims`
+    """The claims an executed chapter checked (its results record's first check: `measured` numbers and `claims`
     [op, threshold], by name); None when the chapter checked nothing or did not run."""
     if not path.is_file():
         return None
-    records = lesson_records(json.loads(path.read_text(encoding="utf-8")))
-    return records[0] if records else None
+    checks = read_results(path)["checks"]
+    return checks[0] if checks else None
 
 
 def moved_seeds(chapter: str) -> list[str]:
     """`--param` arguments that move each seed parameter the chapter declares by SEED_OFFSET."""
-    nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+    defaults = parameter_defaults(ROOT / "notebooks" / f"{chapter}.ipynb")
     params = []
     for name in SEED_PARAMETERS:
-        value = default_parameter(nb, name)
+        value = defaults.get(name)
         if isinstance(value, int):
             params += ["--param", f"{name}={value + SEED_OFFSET}"]
         elif isinstance(value, list):
@@ -77,7 +76,7 @@ def execute(chapter: str, variant: str, work: Path, timeout: int) -> tuple[Path,
     start = time.perf_counter()
     command = [sys.executable, "-m", "fer_book", "execute", "--out", str(stage), "--only", chapter[:2]]
     subprocess.run([*command, "--timeout", str(timeout), *params], cwd=ROOT, env=env, check=False)
-    return stage / "notebooks" / f"{chapter}.ipynb", time.perf_counter() - start
+    return results_file(stage, chapter), time.perf_counter() - start
 
 
 def checking_chapters() -> list[str]:
@@ -129,7 +128,7 @@ def main() -> None:
     from calibrate import throughput  # fer_book/calibrate.py, on the path below
 
     calibration = throughput()
-    runs: dict[str, dict] = {"default": {c: measured(args.default / "notebooks" / f"{c}.ipynb") for c in chapters}}
+    runs: dict[str, dict] = {"default": {c: measured(results_file(args.default, c)) for c in chapters}}
     seconds: dict[str, dict[str, float]] = {}
 
     def run_variant(variant: str) -> None:

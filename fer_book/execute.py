@@ -7,6 +7,7 @@ The notebooks run in the stage's `notebooks/` folder, as in Jupyter, and find th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import NamedTuple
 
 from fer_book.book_times import recorded_seconds
 from fer_book.toc import repo_root, toc_notebooks
+from fer_utils.book.results import RESULTS_DIR
 from fer_utils.errors import BookError
 from fer_utils.storage.atomic import write_atomic
 from fer_utils.storage.locking import folder_lock
@@ -56,7 +58,8 @@ def stage_sources(root: Path, stage: Path) -> None:
 def staged_files(root: Path, notebooks: Sequence[Path]) -> set[str]:
     """The files of a stage (relative POSIX paths) that executing `notebooks` of the book in `root` writes."""
     sources = {p.relative_to(root).as_posix() for name in BOOK_DIRS for p in (root / name).rglob("*") if p.is_file()}
-    return {*BOOK_FILES, *sources, *(Path(nb).as_posix() for nb in notebooks), TIMES_FILE}
+    records = (f"{RESULTS_DIR}/{Path(nb).stem}.json" for nb in notebooks)
+    return {*BOOK_FILES, *sources, *(Path(nb).as_posix() for nb in notebooks), *records, TIMES_FILE}
 
 
 def claim_stage(stage: Path, files: set[str]) -> None:
@@ -87,32 +90,40 @@ def describe_failure(exc: Exception) -> str:
 def execute_notebook(
     source: Path, target: Path, timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None
 ) -> NotebookRun:
-    """Execute `source` into `target` with papermill in its folder (widget state kept); the time or failure. Run
-    on its defaults (no `parameters`) it is the book's own run, which fails on a claim of its text it does not bear
-    out (fer_utils.book.claims)."""
+    """Execute `source` into `target` with papermill in its folder (widget state kept), its results record beside
+    (`<stage>/results/`, for a `target` in `<stage>/notebooks/`); the time or failure. Run on its defaults (no
+    `parameters`) it is the book's own run, which fails on a claim of its text it does not bear out."""
     import papermill
 
+    from fer_book.assign import title_of
     from fer_utils.book.claims import contradicted
+    from fer_utils.book.results import RESULTS_ENV, read_results, results_file, start_results
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    results = results_file(target.parent.parent, target.name)
+    given = parameters or {}
+    title = title_of(json.loads(source.read_text(encoding="utf-8"))).lstrip("# ").strip()
+    start_results(results, target.stem, title, parameter_defaults(source) | given, given)
     start = time.perf_counter()
-    error, executed = None, None
+    error, before = None, os.environ.get(RESULTS_ENV)
+    os.environ[RESULTS_ENV] = str(results.resolve())  # the kernel papermill starts inherits it
     try:
-        executed = papermill.execute_notebook(
+        papermill.execute_notebook(
             str(source),
             str(target),
-            parameters=parameters or {},
+            parameters=given,
             kernel_name="python3",
             cwd=str(target.parent),
             execution_timeout=timeout,
             progress_bar=False,
             store_widget_state=True,
         )
+        failed = [] if parameters else contradicted(read_results(results))
+        error = "the run does not bear out the text: " + "; ".join(failed) if failed else None
     except Exception as exc:
         error = describe_failure(exc)
-    if executed is not None and not parameters:
-        failed = contradicted(executed)
-        error = "the run does not bear out the text: " + "; ".join(failed) if failed else None
+    finally:
+        os.environ.pop(RESULTS_ENV) if before is None else os.environ.update({RESULTS_ENV: before})
     return NotebookRun(source.name, round(time.perf_counter() - start, 1), error)
 
 
@@ -142,9 +153,23 @@ def parse_parameter(text: str) -> tuple[str, object]:
 
 def declared_parameters(notebook: Path) -> set[str]:
     """The names assigned in the notebook's cell tagged `parameters` (what papermill can override)."""
+    return set(parameter_defaults(notebook))
+
+
+def parameter_defaults(notebook: Path) -> dict[str, object]:
+    """The notebook's parameters with their defaults as papermill reads them: a literal's value, else its expression
+    as text (`fer.REFERENCE_SIZE`)."""
+    import ast
+
     import papermill
 
-    return set(papermill.inspect_notebook(str(notebook)))
+    found = {}
+    for name, parameter in papermill.inspect_notebook(str(notebook)).items():
+        try:
+            found[name] = ast.literal_eval(parameter["default"])
+        except (ValueError, SyntaxError):
+            found[name] = parameter["default"]
+    return found
 
 
 # The data parameters: DATA_DIR means nothing without DATASET (the chapters would run on the sample).

@@ -7,7 +7,6 @@ it (a `Source`) and the rule (`RULES`) giving its verdict; a value its chapter d
 from __future__ import annotations
 
 import argparse
-import ast
 import inspect
 import json
 import math
@@ -20,13 +19,11 @@ from typing import Any, NamedTuple
 
 import tomllib
 
-from fer_book.assign import source as cell_source
-from fer_book.assign import title_of
 from fer_book.markers import between
 from fer_book.toc import toc_entries
 from fer_utils.book.cited import Cited, cited
-from fer_utils.book.claims import LESSON_KEY, checked_as, holds, lesson_records
-from fer_utils.book.glue import STATED_MIME
+from fer_utils.book.claims import checked_as, holds
+from fer_utils.book.results import read_results, results_file
 from fer_utils.errors import BookError, InputError
 from fer_utils.storage.atomic import write_atomic
 
@@ -82,11 +79,8 @@ class Glued(Source):
     index: int | None = None
     KEY = "the value glued as {name!r}"
 
-    def read(self, nb: Mapping) -> Reading | None:
-        glued = (out for out in outputs(nb) if out.get("metadata", {}).get("scrapbook", {}).get("name") == self.name)
-        out = next(glued, None)
-        prefix = out["metadata"]["scrapbook"].get("mime_prefix", "") if out else ""
-        stated = out.get("data", {}).get(f"{prefix}{STATED_MIME}") if out else None
+    def read(self, results: Mapping) -> Reading | None:
+        stated = results.get("glued", {}).get(self.name)
         if not isinstance(stated, Mapping) or "numbers" not in stated:
             return None
         values, text = tuple(float(v) for v in stated["numbers"]), str(stated["text"])
@@ -102,10 +96,10 @@ class Lesson(Source):
     """A number of the chapter's checked claims (`fer.check_claims`), with the threshold it is checked against."""
 
     name: str
-    KEY = f"{LESSON_KEY} claim {{name!r}}"
+    KEY = "the checked claim {name!r}"
 
-    def read(self, nb: Mapping) -> Reading | None:
-        for record in lesson_records(nb):
+    def read(self, results: Mapping) -> Reading | None:
+        for record in results.get("checks", []):
             if self.name in record.get("measured", {}) and self.name in record.get("claims", {}):
                 value, (op, threshold) = float(record["measured"][self.name]), record["claims"][self.name]
                 return Reading(value, (value,), f"{value:.3g}", checked=(op, float(threshold)))
@@ -113,24 +107,19 @@ class Lesson(Source):
 
 
 @dataclass(frozen=True)
-class TableCell(Source):
-    """A cell of a table the chapter printed: the column `column` of the row whose `row_column` is `row`."""
+class Recorded(Source):
+    """A value the chapter recorded (`fer.record`) that its text does not state: the one of `row` in a mapping."""
 
-    column: str
-    row_column: str
+    name: str
     row: str
-    KEY = "column {column!r}, row {row_column} = {row!r} of a printed table"
+    KEY = "the value recorded as {name!r} for {row!r}"
 
-    def read(self, nb: Mapping) -> Reading | None:
-        tables = [t for t in printed_tables(nb) if t and {self.column, self.row_column} <= set(t[0])]
-        for cells in (dict(zip(table[0], row)) for table in tables for row in table[1:]):
-            if cells.get(self.row_column) == self.row:
-                try:
-                    value = float(cells[self.column].replace(",", ""))
-                except (KeyError, ValueError):
-                    return None
-                return Reading(value, (value,), f"{value:,.0f}" if value.is_integer() else f"{value:g}")
-        return None
+    def read(self, results: Mapping) -> Reading | None:
+        value = results.get("values", {}).get(self.name, {}).get(self.row)
+        if not isinstance(value, int | float):
+            return None
+        value = float(value)
+        return Reading(value, (value,), f"{value:,.0f}" if value.is_integer() else f"{value:g}")
 
 
 @dataclass(frozen=True)
@@ -144,7 +133,7 @@ class Benchmark(Source):
     flag: str
     KEY = "the runs of {record} with {where} = {value!r} whose {flag!r} is true"
 
-    def read(self, nb: Mapping) -> Reading | None:
+    def read(self, results: Mapping) -> Reading | None:
         path = REPO / self.record
         runs = json.loads(path.read_text(encoding="utf-8")).get("runs", []) if path.is_file() else []
         runs = [run for run in runs if run.get(self.where) == self.value]
@@ -154,67 +143,35 @@ class Benchmark(Source):
         return Reading(sum(flags), flags, f"{sum(flags):.0f} of {len(flags)} seeds", counted=True)
 
 
-def outputs(nb: Mapping) -> list[dict]:
-    """The outputs of the notebook's code cells, in order."""
-    return [out for cell in nb.get("cells", []) if cell.get("cell_type") == "code" for out in cell.get("outputs", [])]
-
-
-def printed_tables(nb: Mapping) -> list[list[list[str]]]:
-    """Every HTML table of the notebook's outputs as rows of cell texts, its header row first."""
-    from bs4 import BeautifulSoup
-
-    found = []
-    for out in outputs(nb):
-        for table in BeautifulSoup("".join(out.get("data", {}).get("text/html", "")), "html.parser")("table"):
-            rows = ([" ".join(cell.get_text().split()) for cell in tr(["td", "th"])] for tr in table("tr"))
-            found.append([row for row in rows if any(row)])
-    return found
-
-
 # --- the run a chapter made: its data ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Run:
-    """An executed chapter: notebook, title, dataset (`label`: None if unknown) and papermill's parameters."""
+    """An executed chapter: its results record, title, dataset (`label`: None if unknown) and the parameters given."""
 
     chapter: str
-    notebook: dict
+    results: dict
     title: str
     dataset: str
     label: str | None
     parameters: dict
 
 
-def default_parameter(nb: Mapping, name: str) -> object:
-    """The value the notebook's `parameters` cell assigns to `name` (a literal), else None."""
-    for cell in nb.get("cells", []):
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            for node in ast.parse(cell_source(cell)).body:
-                if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
-                    try:
-                        return ast.literal_eval(node.value)
-                    except ValueError:
-                        return None
-    return None
-
-
 def read_run(stage: Path, chapter: str) -> Run | None:
-    """The executed chapter `chapter` of the stage, or None when the stage has no such notebook."""
+    """The executed chapter `chapter` of the stage, from its results record; None when the stage has none."""
     from fer_utils.book.artifacts import Dataset
 
-    path = stage / "notebooks" / f"{chapter}.ipynb"
+    path = results_file(stage, chapter)
     if not path.is_file():
         return None
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    parameters = dict(nb.get("metadata", {}).get("papermill", {}).get("parameters", {}) or {})
-    dataset = str(parameters.get("DATASET", default_parameter(nb, "DATASET")))
-    data_dir = parameters.get("DATA_DIR", default_parameter(nb, "DATA_DIR"))
+    results = read_results(path)
+    dataset, data_dir = str(results["parameters"].get("DATASET")), results["parameters"].get("DATA_DIR")
     try:
         label = Dataset(dataset, Path(str(data_dir)) if data_dir else None).label
     except InputError:
         label = None
-    return Run(chapter, nb, title_of(nb).lstrip("# ").strip(), dataset, label, parameters)
+    return Run(chapter, results, results["title"], dataset, label, results["given"])
 
 
 # --- verdict rules: (readings, quoted figure, run, the rule's fields) -> (the rule in words, the verdict) -------
@@ -354,7 +311,7 @@ class ScoredClaim:
         return cited(self.cited) if self.cited else Cited(self.figure, self.figure, r".")
 
 
-SOURCES = {"glued": Glued, "lesson": Lesson, "column": TableCell, "benchmark": Benchmark}  # by a source's first key
+SOURCES = {"glued": Glued, "lesson": Lesson, "recorded": Recorded, "benchmark": Benchmark}  # by a source's first key
 
 
 def made(kind: Callable, values: Mapping, where: str) -> Any:
@@ -429,10 +386,10 @@ def score_claim(claim: ScoredClaim, runs: Mapping[str, Run | None]) -> Score:
         run = runs.get(source.chapter)
         if run is None:
             raise BookError(
-                f"claim {claim.name!r} reads {source.key} in chapter {source.chapter}, but the stage has no executed "
-                f"notebooks/{source.chapter}.ipynb"
+                f"claim {claim.name!r} reads {source.key} in chapter {source.chapter}, but the stage has no results "
+                f"record of it (results/{source.chapter}.json): execute the chapter"
             )
-        readings[name] = source.read(run.notebook)
+        readings[name] = source.read(run.results)
         if readings[name] is None:
             raise BookError(
                 f"claim {claim.name!r} found no recorded value in the executed chapter {source.chapter}: it looked for "

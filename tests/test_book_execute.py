@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from fer_book.execute import BOOK_DIRS, BOOK_FILES, execute_book
+from fer_utils.book.results import read_results, results_file
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = """
@@ -232,6 +233,11 @@ def test_a_claim_the_run_does_not_bear_out_fails_the_books_own_run_and_is_said_o
     assert "the chapter went on" in said
     held = execute_notebook(source, tmp_path / "held" / source.name, timeout=120, parameters={"GAP": 0.2})
     assert held.error is None and "2 claims of the text hold on this run." in printed("held")
+    # each run's results record (beside its notebooks' folder) holds its own run alone: parameters and checks
+    results = read_results(results_file(tmp_path, source.name))
+    assert results["parameters"] == {"GAP": 0.2} == results["given"] and results["title"] == "GAP = 0.1"
+    (check,) = results["checks"]
+    assert check["measured"] == {"gap": 0.2, "collapsed_runs": 0.0} and check["claims"]["gap"] == [">=", 0.15]
 
 
 def test_execute_refuses_a_stage_holding_files_it_did_not_write_and_reruns_over_its_own(tmp_path: Path, capsys) -> None:

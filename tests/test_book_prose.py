@@ -12,15 +12,15 @@ import os
 from pathlib import Path
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
 
 from fer_book import prose
 from fer_book.toc import toc_notebooks
-from fer_utils.book.claims import LESSON_KEY, check_claims, failed_claims
+from fer_utils.book.claims import check_claims, failed_claims
 from fer_utils.book.glue import (
-    STATED_MIME,
     Difference,
-    Stated,
     difference,
     glue,
     numbers_of,
@@ -184,10 +184,8 @@ def test_values_are_stated_the_books_way_with_their_numbers_kept() -> None:
     assert format(speed_words(2.1), "") == "2.10× as fast as" and format(speed_words(0.5), "") == "2.00× slower than"
     with pytest.raises(TypeError, match="in words"):
         stated(True)
-    text = Stated(stated(over_seeds([0.5, 0.7])), numbers_of(over_seeds([0.5, 0.7])))
-    assert str(text) == "0.600 ± 0.141" and text.numbers == [0.5, 0.7]
+    assert numbers_of(over_seeds([0.5, 0.7])) == [0.5, 0.7] and numbers_of(change) == [change.diff, change.spread]
     assert glue("ch0_value", over_seeds([0.5, 0.7])) is None  # a cell ending with it displays nothing
-    assert text._repr_mimebundle_() == {STATED_MIME: {"text": "0.600 ± 0.141", "numbers": [0.5, 0.7]}}
 
 
 def test_a_strict_tie_or_a_missing_number_never_holds() -> None:
@@ -201,15 +199,29 @@ def test_a_strict_tie_or_a_missing_number_never_holds() -> None:
         check_claims("07_comparison", {"lead": (1.0, "=>", 0.0)})
 
 
-def test_the_claims_are_recorded_with_their_thresholds() -> None:
+def test_the_claims_and_glued_values_go_to_the_chapters_results_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 
+    from fer_utils.book.results import RESULTS_ENV, read_results, record, start_results
+
+    path = tmp_path / "results" / "04_training.json"
+    start_results(path, "04_training", "4. Training", {"DATASET": "sample", "EPOCHS": 5}, {"EPOCHS": 5})
+    monkeypatch.setenv(RESULTS_ENV, str(path))
     InteractiveShell.instance()
     with capture_output() as captured:
         check_claims("04_training", {"collapsed_runs": (0, "==", 0), "loss": (0.4, "<=", 0.7)})
-    record = captured.outputs[0].metadata[LESSON_KEY]
-    assert record == {
+        glue("ch4_loss", over_seeds([0.5, 0.7]))
+        record("params", pd.Series({"paper-cnn": np.int64(542_119)}))
+    assert captured.outputs[0].data == {"text/plain": "2 claims of the text hold on this run."}
+    results = read_results(path)
+    assert results["parameters"] == {"DATASET": "sample", "EPOCHS": 5} and results["given"] == {"EPOCHS": 5}
+    assert results["glued"] == {"ch4_loss": {"text": "0.600 ± 0.141", "numbers": [0.5, 0.7]}}
+    assert results["values"] == {"params": {"paper-cnn": 542_119}}
+    (check,) = results["checks"]
+    assert check == {
         "chapter": "04_training",
         "measured": {"collapsed_runs": 0.0, "loss": 0.4},
         "claims": {"collapsed_runs": ["==", 0.0], "loss": ["<=", 0.7]},

@@ -2,16 +2,16 @@
 chapters, every claim with a verdict computed by its rule, and a claim whose run recorded no value fails the build.
 
 The checks marked `book` read the executed stage of `make book` (`_build/stage`, or `$FER_BOOK_BUILD/stage`); the
-others check the definitions and the rules on outputs written by the book's own `fer.glue` and
-`fer.check_claims`.
+others check the definitions and the rules on results records written by the book's own `fer.glue`, `fer.record`
+and `fer.check_claims`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
+import tempfile
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -28,15 +28,15 @@ from fer_book.scorecard import (
     Glued,
     Lesson,
     Reading,
-    TableCell,
+    Recorded,
     read_run,
     score_stage,
     write_scorecard,
 )
 from fer_book.toc import toc_notebooks
 from fer_utils.book.cited import CITED, Cited
-from fer_utils.book.claims import LESSON_KEY
 from fer_utils.book.glue import Difference, glue, over_seeds, speed_words
+from fer_utils.book.results import RESULTS_ENV, read_results, record, results_file, start_results
 
 REPO = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build"))
@@ -46,7 +46,7 @@ CHAPTERS = {path.stem for path in toc_notebooks(REPO)}
 
 def require_stage() -> Path:
     """The executed stage, or a failure telling how to make it."""
-    if not (STAGE / "notebooks").is_dir():
+    if not (STAGE / "results").is_dir():
         pytest.fail(f"{STAGE} is missing: run `make book` first (these tests check its output)")
     return STAGE
 
@@ -129,33 +129,37 @@ def test_a_row_of_the_data_file_that_does_not_read_names_the_row_and_the_field(r
         scorecard.claims_from({"claim": [given]})
 
 
-def captured(show, *args: object) -> list[dict]:
-    """The outputs `show(*args)` displays in a notebook, as an executed notebook holds them."""
+def results_of(*calls: tuple) -> dict:
+    """The results record a chapter's run writes when it makes `calls`, each (function, *args): the book's own
+    `fer.glue` and `fer.record`."""
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 
     InteractiveShell.instance()
-    with capture_output() as shown:
-        show(*args)
-    return [{"output_type": "display_data", "data": out.data, "metadata": out.metadata} for out in shown.outputs]
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        path = Path(folder) / "results.json"
+        start_results(path, "chapter", "A chapter", {}, {})
+        patch.setenv(RESULTS_ENV, str(path))
+        with capture_output():
+            for function, *args in calls:
+                function(*args)
+        return read_results(path)
 
 
-def glued(name: str, value: object, spec: str = "") -> dict:
-    """The output of a chapter's `fer.glue(name, value)` (myst-nb's glue, displaying nothing)."""
-    (output,) = captured(glue, name, value, spec)
-    return output
+def glued(name: str, value: object, spec: str = "") -> tuple:
+    """A chapter's `fer.glue(name, value, spec)`, to make."""
+    return (glue, name, value, spec)
 
 
-def chapter_run(dataset: str, outputs: list[dict], parameters: dict | None = None) -> scorecard.Run:
-    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": outputs}]}
-    return scorecard.Run("04_training", notebook, "4. Training", dataset, None, parameters or {})
+def chapter_run(dataset: str, calls: list[tuple], parameters: dict | None = None) -> scorecard.Run:
+    return scorecard.Run("04_training", results_of(*calls), "4. Training", dataset, None, parameters or {})
 
 
 def test_a_score_is_scored_only_on_the_claims_own_dataset() -> None:
     """The same recorded accuracy is no reproduction on other data, and on the claim's data it is reproduced or
     not by the stated margin."""
     output = glued("ch4_accuracy", over_seeds([0.88, 0.9]))
-    reading = Glued("04_training", "ch4_accuracy").read(chapter_run("ravdess", [output]).notebook)
+    reading = Glued("04_training", "ch4_accuracy").read(chapter_run("ravdess", [output]).results)
     assert reading is not None and reading.number == pytest.approx(0.89) and reading.values == (0.88, 0.9)
 
     def judge(dataset: str, figure: str) -> scorecard.Verdict:
@@ -175,21 +179,18 @@ def test_a_missing_value_is_an_error_naming_the_claim_and_the_key() -> None:
     run = chapter_run("sample", [glued("ch4_other", 0.5)])
     with pytest.raises(BookError, match=r"'ravdess_accuracy'.*04_training.*'ch4_accuracy'"):
         scorecard.score_claim(claim, {"04_training": run})
-    with pytest.raises(BookError, match=r"'ravdess_accuracy'.*no executed notebooks/04_training"):
+    with pytest.raises(BookError, match=r"'ravdess_accuracy'.*no results record of it \(results/04_training"):
         scorecard.score_claim(claim, {"04_training": None})
 
 
-def table_output(rows: list[dict]) -> dict:
-    """An output showing a DataFrame, as a chapter's printed table."""
-    import pandas as pd
-
-    return {"output_type": "execute_result", "data": {"text/html": pd.DataFrame(rows).to_html()}, "metadata": {}}
+def recorded(name: str, rows: list[dict], key: str, column: str) -> tuple:
+    """A chapter's `fer.record(name, ...)` of a table's column `column` by its column `key`, to make."""
+    return (record, name, {row[key]: row[column] for row in rows})
 
 
-def run_of(chapter: str, outputs: list[dict], dataset: str = "sample") -> scorecard.Run:
-    """An executed chapter of one code cell holding `outputs`."""
-    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": outputs}]}
-    return scorecard.Run(chapter, notebook, f"{chapter[:2]}. A chapter", dataset, None, {})
+def run_of(chapter: str, calls: list[tuple], dataset: str = "sample") -> scorecard.Run:
+    """An executed chapter whose run made `calls`."""
+    return scorecard.Run(chapter, results_of(*calls), f"{chapter[:2]}. A chapter", dataset, None, {})
 
 
 def claim_named(name: str) -> scorecard.ScoredClaim:
@@ -277,7 +278,7 @@ def catalogue_run() -> scorecard.Run:
         {"model": "alexnet", "params": 62378344, "x paper CNN": 115.06},
         {"model": "resnet50", "params": 25636712, "x paper CNN": 47.29},
     ]
-    return run_of("07_comparison", [table_output(rows)])
+    return run_of("07_comparison", [recorded("params", rows, "model", "params")])
 
 
 def test_the_book_s_own_hybrid_is_shown_but_not_scored_as_the_work_s_model() -> None:
@@ -347,7 +348,7 @@ def test_the_detectors_speed_is_shown_from_chapter_2s_table_without_a_verdict() 
             {"detector": "dlib-hog", "ms_per_frame": hog, "detection_rate": 1.0},
             {"detector": "opencv-haar", "ms_per_frame": haar, "detection_rate": 0.9},
         ]
-        return run_of("02_preprocessing", [table_output(rows)])
+        return run_of("02_preprocessing", [recorded("ms_per_frame", rows, "detector", "ms_per_frame")])
 
     for hog, haar in ((31.5, 12.0), (12.0, 31.5)):
         shown = scored("opencv_faster_than_dlib", chapter2(hog, haar))
@@ -449,42 +450,35 @@ def test_the_built_page_shows_the_verdicts() -> None:
 
 
 def copy_of_the_stage(tmp_path: Path) -> Path:
-    """The executed chapters the claims read, the table of contents, the config and the page, copied."""
+    """The results records the claims read, the table of contents, the config and the page, copied."""
     stage = require_stage()
     target = tmp_path / "stage"
-    (target / "notebooks").mkdir(parents=True)
+    target.mkdir()
     for name in ("_toc.yml", "_config.yml"):
         shutil.copy(stage / name, target / name)
     (target / "_toc.yml").write_text((REPO / "_toc.yml").read_text())  # the stage of an older book may lack the page
     (target / "book").mkdir()
     shutil.copy(REPO / scorecard.PAGE, target / scorecard.PAGE)
     for chapter in {source.chapter for claim in CLAIMS for source in claim.sources.values()}:
-        shutil.copy(stage / "notebooks" / f"{chapter}.ipynb", target / "notebooks" / f"{chapter}.ipynb")
+        results_file(target, chapter).parent.mkdir(exist_ok=True)
+        shutil.copy(results_file(stage, chapter), results_file(target, chapter))
     return target
 
 
-def remove_record(notebook: dict, source: scorecard.Source) -> int:
-    """Remove from the executed notebook the record `source` reads; how many records it took out."""
-    removed = 0
-    for cell in notebook["cells"]:
-        if isinstance(source, Glued):
-            kept = [
-                o
-                for o in cell.get("outputs", [])
-                if o.get("metadata", {}).get("scrapbook", {}).get("name") != source.name
-            ]
-            removed += len(cell.get("outputs", [])) - len(kept)
-            cell["outputs"] = kept
-        for out in cell.get("outputs", []):
-            meta = out.get("metadata", {})
-            if isinstance(source, Lesson) and source.name in meta.get(LESSON_KEY, {}).get("measured", {}):
-                del meta[LESSON_KEY]["measured"][source.name]
-                removed += 1
-            elif isinstance(source, TableCell) and "text/html" in out.get("data", {}):
-                html = "".join(out["data"]["text/html"])
-                row = rf"<tr>(?:(?!</tr>).)*?<td>{re.escape(source.row)}</td>.*?</tr>"
-                out["data"]["text/html"], found = re.subn(row, "", html, flags=re.DOTALL)
-                removed += found
+def remove_record(stage: Path, source: scorecard.Source) -> int:
+    """Remove from the chapter's results record in `stage` the value `source` reads; how many values it took out."""
+    path = results_file(stage, source.chapter)
+    results = read_results(path)
+    if isinstance(source, Glued):
+        removed = int(results["glued"].pop(source.name, None) is not None)
+    elif isinstance(source, Lesson):
+        checks = [check for check in results["checks"] if source.name in check["measured"]]
+        removed = len(checks)
+        for check in checks:
+            del check["measured"][source.name]
+    else:
+        removed = int(results["values"].get(source.name, {}).pop(source.row, None) is not None)
+    path.write_text(json.dumps(results))
     return removed
 
 
@@ -504,10 +498,7 @@ def test_a_claim_whose_run_recorded_no_value_fails_generation(
     stage = copy_of_the_stage(tmp_path)
     write_scorecard(stage)  # the copy as executed: every value is there
     source = claim.sources[name]
-    path = stage / "notebooks" / f"{source.chapter}.ipynb"
-    notebook = json.loads(path.read_text())
-    assert remove_record(notebook, source) >= 1, f"{source.key} is not in the executed chapter"
-    path.write_text(json.dumps(notebook))
+    assert remove_record(stage, source) >= 1, f"{source.key} is not in the executed chapter's results record"
     with pytest.raises(BookError) as error:
         write_scorecard(stage)
     message = str(error.value)
@@ -527,10 +518,7 @@ def test_the_build_fails_before_sphinx_when_a_value_is_missing(tmp_path: Path) -
     from fer_book.build import build_book
 
     stage = copy_of_the_stage(tmp_path)
-    path = stage / "notebooks" / "04_training.ipynb"
-    notebook = json.loads(path.read_text())
-    assert remove_record(notebook, Glued("04_training", "ch4_accuracy")) >= 1
-    path.write_text(json.dumps(notebook))
+    assert remove_record(stage, Glued("04_training", "ch4_accuracy")) >= 1
     with pytest.raises(BookError, match=r"claim 'ravdess_accuracy'.*04_training"):
         build_book(stage, tmp_path / "out", tmp_path / "cache")
     assert not (stage / "_static").exists()
@@ -542,15 +530,15 @@ def test_the_verdict_rules_on_the_values_the_book_recorded() -> None:
     off is not reproduced; chapter 4's accuracy is not testable on the sample, and scored by the margin once the
     run is on the claim's dataset; chapter 5's gap verdict agrees with its lesson's own check."""
     stage = require_stage()
-    count = TableCell("07_comparison", "params", "model", "paper-cnn").read(read_run(stage, "07_comparison").notebook)
-    assert count is not None and count.number == 542_136
     run7 = read_run(stage, "07_comparison")
+    count = Recorded("07_comparison", "params", "paper-cnn").read(run7.results)
+    assert count is not None and count.number == 542_136
     same = partial(scorecard.same_count, {"paper_cnn": count}, run=run7, reading="paper_cnn")
     assert same(CITED["paper_params"])[1].verdict == "reproduced"
     assert same(Cited("542,135", "one off", "x"))[1].verdict == "not reproduced"
 
     run4 = read_run(stage, "04_training")
-    accuracy = Glued("04_training", "ch4_accuracy").read(run4.notebook)
+    accuracy = Glued("04_training", "ch4_accuracy").read(run4.results)
     assert accuracy is not None and len(accuracy.values) >= 2, "the reference run's accuracy is over seeds"
 
     def rule(figure: Cited, run: scorecard.Run) -> scorecard.Verdict:

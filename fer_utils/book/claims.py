@@ -1,17 +1,15 @@
 """The claims a chapter's text makes about its run, checked on that run in one hidden cell.
 
 A claim that does not hold is said in one line and the chapter goes on (a reader's data or settings may not bear the
-text out). The output's metadata records them (`LESSON_KEY`): the book's own run, on its defaults, fails on a claim
-that does not hold (`contradicted`, read by fer_book.execute), so the book never prints a text its run contradicts."""
+text out). The chapter's results record keeps them (`fer_utils.book.results`, under `checks`): the book's own run, on
+its defaults, fails on a claim that does not hold (`contradicted`, read by fer_book.execute), so the book never
+prints a text its run contradicts."""
 
 from __future__ import annotations
 
 import math
 import operator
 from collections.abc import Mapping
-
-# The output metadata key that carries a chapter's claims and numbers in an executed notebook.
-LESSON_KEY = "fer_lesson"
 
 COMPARISONS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "="}
@@ -37,8 +35,11 @@ def checked_as(op: str, threshold: float) -> str:
 
 
 def check_claims(chapter: str, claims: Mapping[str, tuple[float, str, float]]) -> None:
-    """Check and record `claims` (name → (value, op, threshold)); one that does not hold is said in one line."""
+    """Check `claims` (name → (value, op, threshold)) and add them to the chapter's results record; one that does
+    not hold is said in one line."""
     from IPython.display import display
+
+    from fer_utils.book.results import add
 
     for name, (_, op, _) in claims.items():
         if op not in COMPARISONS:
@@ -50,7 +51,8 @@ def check_claims(chapter: str, claims: Mapping[str, tuple[float, str, float]]) -
     }
     lines = [f"On this data the text's claim does not hold: {line}" for line in failed_claims(record)]
     text = "\n".join(lines) or f"{len(claims)} claims of the text hold on this run."
-    display({"text/plain": text}, metadata={LESSON_KEY: record}, raw=True)
+    add("checks", chapter, record)
+    display({"text/plain": text}, raw=True)
 
 
 def failed_claims(record: Mapping) -> list[str]:
@@ -63,16 +65,6 @@ def failed_claims(record: Mapping) -> list[str]:
     ]
 
 
-def lesson_records(notebook: Mapping) -> list[dict]:
-    """The claims records an executed notebook (nbformat JSON) holds, one a `check_claims` call, in order."""
-    return [
-        out["metadata"][LESSON_KEY]
-        for cell in notebook.get("cells", [])
-        for out in cell.get("outputs", [])
-        if LESSON_KEY in out.get("metadata", {})
-    ]
-
-
-def contradicted(notebook: Mapping) -> list[str]:
-    """The claims an executed notebook recorded that its run does not bear out, each with its chapter."""
-    return [f"{record['chapter']}: {line}" for record in lesson_records(notebook) for line in failed_claims(record)]
+def contradicted(results: Mapping) -> list[str]:
+    """The claims a chapter's results record holds that its run does not bear out, each with its chapter."""
+    return [f"{check['chapter']}: {line}" for check in results.get("checks", []) for line in failed_claims(check)]

@@ -1,7 +1,8 @@
 """The numbers a chapter's text states, glued from its run with myst-nb's `glue`.
 
-`glue` writes the value the book's way (`stated`) and keeps the numbers behind it under `STATED_MIME` for
-`fer_book.scorecard`. Without myst-nb (Colab) the value is displayed instead, so a cell runs everywhere.
+`glue` writes the value the book's way (`stated`) for the text and adds it, with the numbers behind it, to the
+chapter's results record (`fer_utils.book.results`) that `fer_book.scorecard` reads. Without myst-nb (Colab) the
+value is displayed instead, so a cell runs everywhere.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-STATED_MIME = "application/vnd.fer.stated+json"  # nbformat keeps a dict only under a `…+json` type
 
 
 @dataclass(frozen=True)
@@ -107,23 +106,13 @@ def stated(value: object, spec: str = "") -> str:
     return format(value, spec)
 
 
-class Stated(str):
-    """A glued value: its text (what `{glue:text}` shows) and, as JSON, the numbers behind it."""
-
-    numbers: list[float]
-
-    def __new__(cls, text: str, numbers: list[float]) -> Stated:
-        made = super().__new__(cls, text)
-        made.numbers = numbers
-        return made
-
-    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict:
-        return {STATED_MIME: {"text": str(self), "numbers": self.numbers}}
-
-
 def glue(name: str, value: object, spec: str = "") -> None:
-    """Glue `value`, stated the book's way, under `name` for the text; returns nothing, so the cell shows nothing."""
-    text = Stated(stated(value, spec), numbers_of(value))
+    """Glue `value`, stated the book's way, under `name` for the text, and add it to the chapter's results record;
+    returns nothing, so the cell shows nothing."""
+    from fer_utils.book.results import add
+
+    text = stated(value, spec)
+    add("glued", name, {"text": text, "numbers": numbers_of(value)})
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # Colab: no myst-nb; the value is shown where it was glued

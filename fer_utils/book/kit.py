@@ -39,6 +39,7 @@ from fer_utils.book.chapters import (
 )
 from fer_utils.book.claims import check_claims
 from fer_utils.book.glue import difference, glue, over_seeds, speed_words
+from fer_utils.book.results import record
 from fer_utils.book.source import show
 
 # The modules whose code the chapters show (`fer.show(fer.networks._inputs, fer.build_paper_cnn)`).
