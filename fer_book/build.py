@@ -119,8 +119,8 @@ def write_demo_assets(stage: Path, cache: Path, model: Path | None, about: Mappi
     """The demo page's static folder in the stage: `model` with `about` (default: the package's pretrained model,
     described by its card) and the peer, described by the same card's measurements of it."""
     from fer_book.demo_page import pretrained_abouts
+    from fer_utils.deploy.pretrained import pretrained_card, pretrained_model_file
     from fer_utils.models.peer import export_peer
-    from fer_utils.models.pretrained import pretrained_card, pretrained_model_file
 
     pretrained, peer_about = pretrained_abouts(pretrained_card())
     model, about = (

@@ -230,7 +230,7 @@ Chapter 10 measures the same with the book's current code, per set and per group
 def write_pretrained(run, crops: Path, out: Path, card: dict) -> Path:
     """`out` replaced whole by the model (without optimiser state), its run files and card, card checks included."""
     from fer_utils.data.download import file_digest
-    from fer_utils.models.pretrained import CARD_FILE, CARD_MARKDOWN
+    from fer_utils.deploy.pretrained import CARD_FILE, CARD_MARKDOWN
     from fer_utils.storage.atomic import atomic_folder, replace_folder, temporary_sibling
     from fer_utils.storage.run_files import CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, MODEL_FILE
 
@@ -256,7 +256,7 @@ def pretrain(data: Path, recipe: str, seed: int, work: Path, out: Path) -> dict:
     import keras
 
     from fer_utils import __version__
-    from fer_utils.models.pretrained import PRETRAINED_NAME
+    from fer_utils.deploy.pretrained import PRETRAINED_NAME
     from fer_utils.train.config import TrainConfig
     from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
@@ -303,7 +303,7 @@ def pretrain(data: Path, recipe: str, seed: int, work: Path, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Make the pretrained model from a FER-2013 folder and print its PublicTest figures."""
-    from fer_utils.models.pretrained import pretrained_dir
+    from fer_utils.deploy.pretrained import pretrained_dir
 
     parser = argparse.ArgumentParser(prog="python -m fer_book pretrain", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="FER-2013 in Kaggle's folder layout (train/, ...)")

@@ -144,8 +144,8 @@ def test_a_demo_about_outside_the_contract_is_refused() -> None:
 def test_the_page_describes_both_models_from_the_pretrained_models_card() -> None:
     """The page's abouts come from the package's card: the book's model's card line and scores on the real faces,
     and the peer's, measured on the same frames when the model was made; both keep the about contract."""
+    from fer_utils.deploy.pretrained import pretrained_card
     from fer_utils.models.peer import PEER_ABOUT
-    from fer_utils.models.pretrained import pretrained_card
 
     card = pretrained_card()
     book, peer = pretrained_abouts(card)

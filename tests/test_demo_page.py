@@ -157,7 +157,7 @@ def test_browser_probabilities_match_python_tflite_on_the_same_crop(camera_run: 
 def test_the_page_opens_on_the_pretrained_model_with_its_card_beside_the_baselines(camera_run: dict) -> None:
     """The built page opens on the package's pretrained model (its file, byte for byte converted from the shipped
     one), says so, and shows its card line and its real-face scores beside the baselines."""
-    from fer_utils.models.pretrained import pretrained_card
+    from fer_utils.deploy.pretrained import pretrained_card
 
     static = HTML / DEMO_STATIC_DIR
     index = json.loads((static / DEMO_INDEX).read_text())

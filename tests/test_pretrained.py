@@ -12,14 +12,14 @@ import pytest
 from cli_runner import run_cli
 
 from fer_utils.assets import real_media_dir
-from fer_utils.errors import SetupError
-from fer_utils.models.pretrained import (
+from fer_utils.deploy.pretrained import (
     CARD_FILE,
     pretrained_card,
     pretrained_dir,
     pretrained_model_file,
     pretrained_run,
 )
+from fer_utils.errors import SetupError
 from fer_utils.registry import TTA_MODES
 from fer_utils.storage.run_files import MODEL_FILE
 

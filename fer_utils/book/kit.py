@@ -59,6 +59,7 @@ from fer_utils.data.splits import (
 )
 from fer_utils.deploy import crossdata, tflite
 from fer_utils.deploy.inference import Recognizer
+from fer_utils.deploy.pretrained import PRETRAINED_NAME, pretrained_card, pretrained_dir, pretrained_run
 from fer_utils.deploy.tflite import (
     TFLITE_MODES,
     compiled_predictor,
@@ -116,7 +117,6 @@ from fer_utils.models.networks import (
     separable_residual_block,
 )
 from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, PEER_SIDE, export_peer, peer_model
-from fer_utils.models.pretrained import PRETRAINED_NAME, pretrained_card, pretrained_dir, pretrained_run
 from fer_utils.registry import (
     CANONICAL_INPUTS,
     DEFAULT_DROPOUT,

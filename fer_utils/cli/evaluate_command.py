@@ -176,7 +176,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.run is None and args.model is None:
         if args.test_crops is None:
             raise InputError("give --run RUN, --model M, or --test-crops C to score the package's pretrained model")
-        from fer_utils.models.pretrained import pretrained_model_file
+        from fer_utils.deploy.pretrained import pretrained_model_file
 
         args.model = pretrained_model_file()
     if args.tta is None:  # the model's own: the TTA its recipe ships with (config.json), else none

@@ -22,7 +22,7 @@ def _predict(args: argparse.Namespace) -> int:
     from fer_utils.train.sequences import clip_shape, predict_clip
 
     if args.model is None:
-        from fer_utils.models.pretrained import pretrained_model_file
+        from fer_utils.deploy.pretrained import pretrained_model_file
 
         args.model = pretrained_model_file()
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}

@@ -127,13 +127,13 @@ class Recognizer:
         spec: CropSpec | None = None,
         tta: str | None = None,
     ) -> None:
-        """`model` None: the package's pretrained model (`models.pretrained`) with its classes, crops and TTA;
+        """`model` None: the package's pretrained model (`deploy.pretrained`) with its classes, crops and TTA;
         `tta` None: the model's own (its run's recipe), else none."""
         from fer_utils.evaluate.metrics import check_tta
         from fer_utils.models.networks import check_classes, input_side
 
         if model is None:
-            from fer_utils.models.pretrained import pretrained_run
+            from fer_utils.deploy.pretrained import pretrained_run
 
             loaded = pretrained_run()
             model, classes, spec, tta = loaded.model, loaded.classes, spec or loaded.spec, tta or loaded.tta
