@@ -72,29 +72,12 @@ def boxes_of(frames: pd.DataFrame) -> list[dict]:
     return [{"x": int(r.x), "y": int(r.y), "w": int(r.w), "h": int(r.h)} for r in frames.itertuples()]
 
 
-HARNESS = """<!doctype html><html><body><script type="module">
-import {frameCrop} from './crop.js';
-window.cropAll = async (items, spec) => {
-  const out = [];
-  for (const [name, box] of items) {
-    const image = new Image();
-    image.src = name;
-    await image.decode();
-    const canvas = document.createElement('canvas');
-    out.push(Array.from(frameCrop(image, image.naturalWidth, image.naturalHeight, box, spec, canvas)));
-  }
-  return out;
-};
-window.ready = true;
-</script></body></html>"""
-
-
 def page_inputs(frames: list[np.ndarray], boxes: list[dict], spec: object) -> np.ndarray:
     """The page's crops (N, side, side) of `frames` at `boxes`, made by its own code in headless chromium."""
     import shutil
 
     import cv2
-    from browser import chromium, serve, wait_for
+    from browser import CROP_PAGE, chromium, serve, wait_for
 
     with tempfile.TemporaryDirectory() as folder:
         site = Path(folder)
@@ -103,7 +86,7 @@ def page_inputs(frames: list[np.ndarray], boxes: list[dict], spec: object) -> np
             cv2.imwrite(str(site / f"{i:04d}.png"), frame)
             names.append(f"{i:04d}.png")
         shutil.copy2(ROOT / "book" / "_demo" / "crop.js", site / "crop.js")
-        (site / "index.html").write_text(HARNESS)
+        (site / "index.html").write_text(CROP_PAGE)
         crops = []
         with serve(site) as url, chromium() as driver:
             driver.set_script_timeout(600)
@@ -113,7 +96,7 @@ def page_inputs(frames: list[np.ndarray], boxes: list[dict], spec: object) -> np
                 items = [[n, b] for n, b in zip(names[start : start + 32], boxes[start : start + 32])]
                 crops += driver.execute_async_script(
                     "const done = arguments[arguments.length - 1];"
-                    "window.cropAll(arguments[0], arguments[1]).then(done);",
+                    "window.cropFrames(arguments[0], arguments[1]).then(done);",
                     items,
                     spec.to_dict(),
                 )

@@ -15,6 +15,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The page's crop (book/_demo/crop.js) on items [(image URL, box)] with a crop spec, and its gray resize, for Python
+# to compare with its own.
+CROP_PAGE = """<!doctype html><html><body><script type="module">
+import {frameCrop, resizeGray} from './crop.js';
+window.resizeGray = (pixels, n, side) => Array.from(resizeGray(Uint8Array.from(pixels), n, side));
+window.cropFrames = async (items, spec) => {
+  const out = [];
+  for (const [name, box] of items) {
+    const image = new Image();
+    image.src = name;
+    await image.decode();
+    const canvas = document.createElement('canvas');
+    out.push(Array.from(frameCrop(image, image.naturalWidth, image.naturalHeight, box, spec, canvas)));
+  }
+  return out;
+};
+window.ready = true;
+</script></body></html>"""
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 # Headless, no first-run UI, and none of the background connections this machine's closed network refuses.
 BASE_FLAGS = (

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_runner import run_cli
+from toy_data import london_source
 
 from fer_utils.assets import london_faces_dir
 from fer_utils.data.manifest import load_manifest
@@ -31,8 +32,6 @@ PEOPLE = 12
 EPOCHS = 2
 PROTOCOL = "subject"
 LONDON_PATTERN = r"^(\d+)_"
-# The London set's file of each person in each class (the indexer maps "smiling" to happy).
-LONDON_FILES = {"neutral": "{person:03d}_03.jpg", "smiling": "{person:03d}_08.jpg"}
 
 
 def first_json(text: str) -> dict:
@@ -51,10 +50,7 @@ def assert_same_metrics(printed: dict, expected: dict) -> None:
 def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`preprocess` (dlib HOG) of 12 London people's neutral and smiling faces into 32×32 crops."""
     root = tmp_path_factory.mktemp("london")
-    for folder, name in LONDON_FILES.items():
-        (root / "src" / folder).mkdir(parents=True)
-        for person in range(1, PEOPLE + 1):
-            shutil.copy(london_faces_dir() / folder / name.format(person=person), root / "src" / folder)
+    london_source(root / "src", PEOPLE)
     code, out, err = run_cli(
         [
             "preprocess",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium, serve, wait_for
+from browser import CROP_PAGE, chromium, serve, wait_for
 
 from fer_utils.assets import cremad_dir, london_faces_dir
 from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, read_crop_spec
@@ -32,22 +32,6 @@ from fer_utils.faces.crops import CROP_SPEC_FILE, CropSpec, read_crop_spec
 REPO = Path(__file__).resolve().parents[1]
 SPEC = CropSpec(margin=0.2, side=224)  # what the CLI is asked for: neither the default margin nor side
 WHOLE_SIDE = 128  # the crops of whole images below: larger than the generated faces (96), smaller than the London one
-PAGE = """<!doctype html><html><body><script type="module">
-import {frameCrop, resizeGray} from './crop.js';
-window.resizeGray = (pixels, n, side) => Array.from(resizeGray(Uint8Array.from(pixels), n, side));
-window.cropFrames = async (items, spec) => {
-  const out = [];
-  for (const [name, box] of items) {
-    const image = new Image();
-    image.src = name;
-    await image.decode();
-    const canvas = document.createElement('canvas');
-    out.push(Array.from(frameCrop(image, image.naturalWidth, image.naturalHeight, box, spec, canvas)));
-  }
-  return out;
-};
-window.ready = true;
-</script></body></html>"""
 
 
 def frames() -> dict[str, np.ndarray]:
@@ -138,7 +122,7 @@ def page(cut: dict) -> Iterator[object]:
     site = cut["root"] / "site"
     site.mkdir()
     shutil.copy2(REPO / "book" / "_demo" / "crop.js", site / "crop.js")
-    (site / "index.html").write_text(PAGE)
+    (site / "index.html").write_text(CROP_PAGE)
     for name in cut["frames"]:
         shutil.copy2(cut["root"] / "src" / "neutral" / f"{name}.png", site / f"{name}.png")
     with serve(site) as url, chromium() as driver:

@@ -12,8 +12,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from toy_data import london_source
 
-from fer_utils.assets import london_faces_dir
 from fer_utils.cli import main
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.data.splits import split_frames
@@ -25,7 +25,6 @@ from fer_utils.train.runs import RunFolder
 
 SIDE = 32
 PEOPLE = 12
-LONDON_FILES = {"neutral": "{person:03d}_03.jpg", "smiling": "{person:03d}_08.jpg"}
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
@@ -48,10 +47,7 @@ def first_json(text: str) -> dict:
 def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`preprocess` of 12 London people's neutral and smiling faces into 32×32 crops, subject from the name."""
     root = tmp_path_factory.mktemp("london")
-    for folder, name in LONDON_FILES.items():
-        (root / "src" / folder).mkdir(parents=True)
-        for person in range(1, PEOPLE + 1):
-            shutil.copy(london_faces_dir() / folder / name.format(person=person), root / "src" / folder)
+    london_source(root / "src", PEOPLE)
     argv = ["preprocess", "--dataset", "folder", "--subject-pattern", r"^(\d+)_", "--src", str(root / "src")]
     code, _, err = run_cli([*argv, "--out", str(root / "crops"), "--size", str(SIDE), "--workers", "1", "--quiet"])
     assert code == 0, err

@@ -13,12 +13,13 @@ Imported by the tests as `from toy_data import ...`: pytest's default (prepend) 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fer_utils.assets import still_paths
+from fer_utils.assets import london_faces_dir, still_paths
 
 TOY_CLASSES = ("neutral", "happy", "sad")
 
@@ -130,3 +131,16 @@ def small_config(**changes: object):
     # seed 3 0.672, still improving at its last epoch (with 3e-4 seed 1 was the slow one): seed luck, not the rate
     base = dict(epochs=6, batch_size=32, image_size=(64, 64), patience=6, val_size=0.1, seed=0)
     return TrainConfig(**{**base, **changes})
+
+
+# The London set's file of each person in each class (the indexer maps "smiling" to happy).
+LONDON_FILES = {"neutral": "{person:03d}_03.jpg", "smiling": "{person:03d}_08.jpg"}
+
+
+def london_source(root: Path, people: int) -> Path:
+    """`root` holding the neutral and smiling faces of the first `people` London people, a folder per class."""
+    for folder, name in LONDON_FILES.items():
+        (root / folder).mkdir(parents=True)
+        for person in range(1, people + 1):
+            shutil.copy(london_faces_dir() / folder / name.format(person=person), root / folder)
+    return root
