@@ -387,7 +387,7 @@ def test_a_chapters_edited_builder_drives_its_run_in_a_real_kernel(tmp_path, mon
         return Path(text.split("RUN ", 1)[1].strip())
 
     assert execute(shown) == package_run
-    edited = shown.replace('layers.Dense(\n        16,\n        activation="relu"', 'layers.Dense(8, activation="relu"')
+    edited = shown.replace("units: int = PAPER_UNITS,", "units: int = 8,")
     assert edited != shown
     edited_run = execute(edited)
     assert edited_run != package_run

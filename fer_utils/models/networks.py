@@ -60,9 +60,8 @@ def build_paper_cnn(
     parameters are unchanged); `filters` of its three convolutions and `units` of fc
     vary its shape (chapter 3's explorer and exercises)."""
     if len(dropout) != 3 or len(filters) != 3:
-        raise InputError(
-            f"dropout and filters need 3 values (one per stage), got {list(dropout)} and {list(filters)}",
-        )
+        got = f"{list(dropout)} and {list(filters)}"
+        raise InputError(f"dropout and filters need 3 values each, got {got}")
     if init not in INITS:
         raise InputError(f"unknown initialiser {init!r}; choose one of {INITS}")
     inputs, x = _inputs(input_shape)
