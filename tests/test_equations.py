@@ -15,7 +15,6 @@ The checks of the printed values read the executed chapters (marker `book`: `mak
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -79,13 +78,14 @@ def numbers(pattern: str, text: str) -> list[tuple[float, ...]]:
 @pytest.mark.book
 def test_chapter3_formulas_predict_the_model_keras_built() -> None:
     from fer_book.scorecard import Glued
+    from fer_utils.book.results import read_results, results_file
 
     nb, (latex, code) = read("03_architecture", STAGE / "notebooks"), EQUATIONS["03_architecture"]
     predicting_cell(nb, "03_architecture", latex, code)
-    nb = json.loads((STAGE / "notebooks" / "03_architecture.ipynb").read_text())
-    formulas, keras_count = (Glued("03_architecture", name).read(nb) for name in ("ch3_formula_total", "ch3_params"))
+    results = read_results(results_file(STAGE, "03_architecture"))  # what the executed chapter glued
+    formulas, keras_count = (Glued("03_architecture", n).read(results) for n in ("ch3_formula_total", "ch3_params"))
     assert formulas.number == keras_count.number == 542_136  # the paper's count, at 180x180 with 8 classes
-    assert Glued("03_architecture", "ch3_formulas").read(nb).text == "give exactly what Keras built"
+    assert Glued("03_architecture", "ch3_formulas").read(results).text == "give exactly what Keras built"
 
 
 @pytest.mark.book
