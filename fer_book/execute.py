@@ -118,12 +118,15 @@ def execute_notebook(
             progress_bar=False,
             store_widget_state=True,
         )
-        failed = [] if parameters else contradicted(read_results(results))
+        failed = [] if given else contradicted(read_results(results))
         error = "the run does not bear out the text: " + "; ".join(failed) if failed else None
     except Exception as exc:
         error = describe_failure(exc)
     finally:
-        os.environ.pop(RESULTS_ENV) if before is None else os.environ.update({RESULTS_ENV: before})
+        if before is None:
+            del os.environ[RESULTS_ENV]
+        else:
+            os.environ[RESULTS_ENV] = before
     return NotebookRun(source.name, round(time.perf_counter() - start, 1), error)
 
 

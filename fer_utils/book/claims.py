@@ -51,7 +51,7 @@ def check_claims(chapter: str, claims: Mapping[str, tuple[float, str, float]]) -
     }
     lines = [f"On this data the text's claim does not hold: {line}" for line in failed_claims(record)]
     text = "\n".join(lines) or f"{len(claims)} claims of the text hold on this run."
-    add("checks", chapter, record)
+    add("checks", record)
     display({"text/plain": text}, raw=True)
 
 

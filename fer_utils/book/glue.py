@@ -112,7 +112,7 @@ def glue(name: str, value: object, spec: str = "") -> None:
     from fer_utils.book.results import add
 
     text = stated(value, spec)
-    add("glued", name, {"text": text, "numbers": numbers_of(value)})
+    add("glued", {"text": text, "numbers": numbers_of(value)}, name)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # Colab: no myst-nb; the value is shown where it was glued

@@ -54,14 +54,15 @@ def plain(value: object) -> object:
     raise InputError(f"a results record holds numbers, text, lists and mappings of them, not {type(value).__name__}")
 
 
-def add(section: str, name: str, value: object) -> None:
-    """Add `value` to the running chapter's record: under `name` in the mapping `section`, or to the list `checks`."""
+def add(section: str, value: object, name: str | None = None) -> None:
+    """Add `value` to the running chapter's record: under `name` in the mapping `section`, or, with no name, to the
+    end of the list `section` (`checks`, one per `check_claims` call)."""
     path = os.environ.get(RESULTS_ENV)
     if not path:
         return
     results = read_results(Path(path))
-    if section == "checks":
-        results["checks"].append(plain(value))
+    if name is None:
+        results[section].append(plain(value))
     else:
         results[section][name] = plain(value)
     write_atomic(Path(path), json.dumps(results, indent=1) + "\n")
@@ -70,4 +71,4 @@ def add(section: str, name: str, value: object) -> None:
 def record(name: str, value: object) -> None:
     """Record a value of the chapter's run that its text does not state (a table's column by row, for example) for
     the scorecard and the tests; outside `fer_book execute` it does nothing."""
-    add("values", name, value)
+    add("values", value, name)
