@@ -202,7 +202,7 @@ def main() -> int:
 
     import keras
 
-    from fer_book.calibrate import throughput
+    from fer_book.calibrate import append_record, throughput
     from fer_utils.book.realfaces import real_sets
     from fer_utils.deploy.inference import Recognizer
     from fer_utils.train.runs import RunFolder
@@ -271,9 +271,7 @@ def main() -> int:
     with pd.option_context("display.width", 180):
         print(table.to_string(index=False))
     print(json.dumps({k: v for k, v in record.items() if k != "rows"}, indent=1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_record(args.out, record)
     return 0
 
 

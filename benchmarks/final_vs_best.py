@@ -119,6 +119,8 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
 
 
 def main() -> None:
+    from fer_book.calibrate import append_record
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--cap", type=int, default=45, help="chapter 5's EPOCHS")
@@ -151,9 +153,7 @@ def main() -> None:
         "load": os.getloadavg(),
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
+    append_record(args.out, record)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from fer_book.calibrate import throughput
+    from fer_book.calibrate import append_record, throughput
 
     calibration = throughput()["images_per_s"]
     seconds, sizes = epoch_seconds(args.epochs)
@@ -85,9 +85,7 @@ def main() -> int:
         "load_average": list(os.getloadavg()),
     }
     print(json.dumps(record, indent=1))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as fh:
-        fh.write(json.dumps(record) + "\n")
+    append_record(args.out, record)
     return 0
 
 

@@ -19,7 +19,6 @@ The recipe's defaults do not change on these runs: they change only on measureme
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -139,15 +138,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Train and score every run, appending one JSON line each as it is scored."""
+    from fer_book.calibrate import append_record
+
     args = parse(argv)
     calibrated = calibration(args.calibration_epochs)
     runs = [(RECIPE, seed) for seed in args.seeds] + [(option, args.seeds[0]) for option in args.options]
-    args.results.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="wild_options_") as folder:
         for option, seed in runs:
             record = one_run(option, seed, args, Path(folder), calibrated)
-            with args.results.open("a") as results:
-                results.write(json.dumps(record) + "\n")
+            append_record(args.results, record)
             cross = record.get("cross", {})
             print(
                 f"{option} seed {seed}: accuracy {record['accuracy']:.3f} (flip {record['tta']['flip']['accuracy']:.3f})"

@@ -71,6 +71,13 @@ def pooled(first: dict, later: dict) -> dict:
     }
 
 
+def append_record(path: Path, record: dict) -> None:
+    """Add `record` as one JSON line to a benchmark's results file (`benchmarks/results/*.jsonl`), with its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure, print one line, write the JSON record (or add to it: `--append`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

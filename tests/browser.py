@@ -109,6 +109,7 @@ def write_y4m(clip: Path, target: Path, side: int, frames: int) -> Path:
     return target
 
 
+DEMO_PAGE = "book/demo.html"  # the live page, in the built site
 FAKE_CAMERA_SIDE = 360  # the real RAVDESS clip is 720x720; half size keeps the Y4M small
 FAKE_CAMERA_FRAMES = 60
 

@@ -33,13 +33,18 @@ REPO = Path(__file__).resolve().parents[1]
 STAGE = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build")) / "stage"
 
 
-@pytest.mark.book
-@pytest.mark.parametrize("chapter", [path.stem for path in toc_notebooks(REPO)])
-def test_an_executed_chapter_reads_in_one_sitting_with_its_numbers_glued(chapter: str) -> None:
+def executed(chapter: str) -> dict:
+    """The chapter's notebook as `make book` executed it (the test fails, saying so, when it is missing)."""
     path = STAGE / "notebooks" / f"{chapter}.ipynb"
     if not path.is_file():
         pytest.fail(f"{path} is missing: run `make book` first (this test checks its output)")
-    nb = json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("chapter", [path.stem for path in toc_notebooks(REPO)])
+def test_an_executed_chapter_reads_in_one_sitting_with_its_numbers_glued(chapter: str) -> None:
+    nb = executed(chapter)
     assert prose.problems(nb) == [], f"{chapter}: {prose.problems(nb)}"
 
 
@@ -61,10 +66,7 @@ def shown_package_lines(nb: dict, width: int = SHOWN_WIDTH) -> list[str]:
 @pytest.mark.book
 @pytest.mark.parametrize("chapter", [path.stem for path in toc_notebooks(REPO)])
 def test_the_package_code_a_chapter_shows_fits_the_books_width(chapter: str) -> None:
-    path = STAGE / "notebooks" / f"{chapter}.ipynb"
-    if not path.is_file():
-        pytest.fail(f"{path} is missing: run `make book` first (this test checks its output)")
-    assert shown_package_lines(json.loads(path.read_text(encoding="utf-8"))) == []
+    assert shown_package_lines(executed(chapter)) == []
 
 
 def test_a_shown_line_wider_than_the_book_is_found() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,20 @@ CLIP_COLUMNS = ["path", "dataset", "emotion", "subject", "clip_id"]
 def reasons(index) -> dict[str, str]:
     """File name -> rejection reason."""
     return {Path(p).name: r for p, r in zip(index.rejected["path"], index.rejected["reason"])}
+
+
+def assert_rejected(index, bad: dict[str, str]) -> None:
+    """Each file of `bad` (its path: a fragment of its rejection's reason) is rejected with that reason."""
+    found = reasons(index)
+    for path, fragment in bad.items():
+        name = Path(path).name
+        assert fragment in found.get(name, ""), (name, found.get(name))
+
+
+def touch_files(root: Path, paths: Iterable[str]) -> None:
+    """An empty file at each of `paths` (relative to `root`)."""
+    for path in paths:
+        touch_file(root / path)
 
 
 def test_vocabulary_is_ravdess_order_then_contempt() -> None:
@@ -97,16 +112,12 @@ def test_ravdess_malformed_names_are_rejected_with_reasons(tmp_path: Path) -> No
         "02-01-03-01-01-01-01.avi": "not .avi",
         "05-01-03-01-01-01-01.mp4": "modality code '05'",
     }
-    for name in bad:
-        touch_file(tmp_path / "deep" / "er" / "Actor_01" / name)
-    touch_file(tmp_path / "README.md")
-    touch_file(tmp_path / "deep" / ".DS_Store")
+    touch_files(tmp_path / "deep" / "er" / "Actor_01", bad)
+    touch_files(tmp_path, ("README.md", "deep/.DS_Store"))
     index = index_ravdess(tmp_path)
     assert index.clips["path"].tolist() == [str(good.resolve())]
-    found = reasons(index)
-    assert set(found) == set(bad)  # docs and hidden files are not dataset files
-    for name, fragment in bad.items():
-        assert fragment in found[name], (name, found[name])
+    assert set(reasons(index)) == set(bad)  # docs and hidden files are not dataset files
+    assert_rejected(index, bad)
 
 
 @pytest.mark.parametrize("indexer", list(INDEXERS.values()))
@@ -138,16 +149,53 @@ def test_savee_every_speaker_and_code(savee_tree: Path) -> None:
     assert classes_in(clips) == ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
 
 
-def test_savee_malformed(tmp_path: Path) -> None:
-    touch_file(tmp_path / "KL" / "a01.avi")
-    for rel in ("KL/x03.avi", "KL/sa3.avi", "XY/a01.avi", "KL/a01.wav", "KL/happy.avi"):
-        touch_file(tmp_path / rel)
-    found = reasons(index_savee(tmp_path))
-    assert "unknown emotion code 'x'" in found["x03.avi"]
-    assert "2-digit" in found["sa3.avi"]
-    assert "not a SAVEE speaker" in found["a01.avi"]
-    assert "not a video" in found["a01.wav"]
-    assert "<emotion code><2-digit" in found["happy.avi"]
+# corpus: (its one well-formed file, {a malformed file: a fragment of the reason it is rejected})
+MALFORMED = {
+    "savee": (
+        "KL/a01.avi",
+        {
+            "KL/x03.avi": "unknown emotion code 'x'",
+            "KL/sa3.avi": "2-digit",
+            "XY/a01.avi": "not a SAVEE speaker",
+            "KL/a01.wav": "not a video",
+            "KL/happy.avi": "<emotion code><2-digit",
+        },
+    ),
+    "mead": (
+        "M003/video/front/angry/level_1/001.mp4",
+        {
+            "M003/video/sideways/angry/level_1/002.mp4": "unknown view 'sideways'",
+            "M003/video/front/disgust/level_1/003.mp4": "unknown emotion folder 'disgust'",
+            "M003/video/front/angry/level_4/004.mp4": "level_4",
+            "M003/video/front/angry/level_1/05.mp4": "3-digit",
+            "X001/video/front/sad/level_1/006.mp4": "M### or W###",
+            "M003/audio/front/sad/level_1/007.mp4": "<subject>/video/",
+        },
+    ),
+    "cremad": (
+        "1001_DFA_ANG_XX.flv",
+        {
+            "1000_DFA_ANG_XX.flv": "unknown actor '1000' (1001..1091)",
+            "1092_DFA_ANG_XX.flv": "unknown actor '1092'",
+            "1001_ABC_ANG_XX.flv": "unknown sentence code 'ABC'",
+            "1001_DFA_JOY_XX.flv": "unknown emotion code 'JOY'",
+            "1001_DFA_ANG_ZZ.flv": "unknown level code 'ZZ' (known: LO, MD, HI, XX)",
+            "1001-DFA-ANG-XX.flv": "<actor>_<sentence>_<EMO>_<level>",
+            "1001_DFA_HAP_XX.wav": "audio-only",
+            "1001_DFA_HAP_XX.txt2": "not a video",
+            "copy/1001_DFA_ANG_XX.mp4": "same clip id '1001_DFA_ANG_XX'",  # one take twice would leak across a split
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("corpus", MALFORMED)
+def test_malformed_names_are_rejected_with_reasons_and_the_good_file_kept(corpus: str, tmp_path: Path) -> None:
+    good, bad = MALFORMED[corpus]
+    touch_files(tmp_path, [good, *bad])
+    index = index_dataset(corpus, tmp_path)
+    assert index.clips["path"].tolist() == [str((tmp_path / good).resolve())]
+    assert_rejected(index, bad)
 
 
 def build_mead(root: Path) -> Path:
@@ -178,27 +226,6 @@ def test_mead_every_emotion_view_and_level(tmp_path: Path) -> None:
         2,
         "disgusted",
     )
-
-
-def test_mead_malformed(tmp_path: Path) -> None:
-    base = tmp_path / "M003" / "video"
-    touch_file(base / "front" / "angry" / "level_1" / "001.mp4")
-    for rel in (
-        "sideways/angry/level_1/002.mp4",
-        "front/disgust/level_1/003.mp4",
-        "front/angry/level_4/004.mp4",
-        "front/angry/level_1/05.mp4",
-    ):
-        touch_file(base / rel)
-    touch_file(tmp_path / "X001" / "video" / "front" / "sad" / "level_1" / "006.mp4")
-    touch_file(tmp_path / "M003" / "audio" / "front" / "sad" / "level_1" / "007.mp4")
-    found = reasons(index_mead(tmp_path))
-    assert "unknown view 'sideways'" in found["002.mp4"]
-    assert "unknown emotion folder 'disgust'" in found["003.mp4"]
-    assert "level_4" in found["004.mp4"]
-    assert "3-digit" in found["05.mp4"]
-    assert "M### or W###" in found["006.mp4"]
-    assert "<subject>/video/" in found["007.mp4"]
 
 
 def test_folder_of_classes_with_crops_subjects_and_rejections(tmp_path: Path) -> None:
@@ -347,31 +374,6 @@ def test_cremad_indexes_every_code_with_the_actor_as_subject(tmp_path: Path) -> 
         "HI",
         "high",
     )
-
-
-def test_cremad_malformed_names_are_rejected_with_reasons(tmp_path: Path) -> None:
-    touch_file(tmp_path / "1001_DFA_ANG_XX.flv")
-    for name in (
-        "1000_DFA_ANG_XX.flv",
-        "1092_DFA_ANG_XX.flv",
-        "1001_ABC_ANG_XX.flv",
-        "1001_DFA_JOY_XX.flv",
-        "1001_DFA_ANG_ZZ.flv",
-        "1001-DFA-ANG-XX.flv",
-        "1001_DFA_HAP_XX.wav",
-        "1001_DFA_HAP_XX.txt2",
-    ):
-        touch_file(tmp_path / name)
-    touch_file(tmp_path / "copy" / "1001_DFA_ANG_XX.mp4")  # the same take twice would leak across a clip split
-    found = reasons(index_cremad(tmp_path))
-    assert "unknown actor '1000' (1001..1091)" in found["1000_DFA_ANG_XX.flv"]
-    assert "unknown actor '1092'" in found["1092_DFA_ANG_XX.flv"]
-    assert "unknown sentence code 'ABC'" in found["1001_ABC_ANG_XX.flv"]
-    assert "unknown emotion code 'JOY'" in found["1001_DFA_JOY_XX.flv"]
-    assert "unknown level code 'ZZ' (known: LO, MD, HI, XX)" in found["1001_DFA_ANG_ZZ.flv"]
-    assert "<actor>_<sentence>_<EMO>_<level>" in found["1001-DFA-ANG-XX.flv"]
-    assert "audio-only" in found["1001_DFA_HAP_XX.wav"] and "not a video" in found["1001_DFA_HAP_XX.txt2"]
-    assert "same clip id '1001_DFA_ANG_XX'" in found["1001_DFA_ANG_XX.mp4"]
 
 
 def test_subject_of_clip_id_recovers_cremad_actors_and_disambiguated_ids() -> None:

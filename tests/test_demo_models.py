@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import (
+    DEMO_PAGE,
     camera_chromium,
     check_probabilities_match,
     median_times,
@@ -42,14 +43,12 @@ from fer_book.demo_page import (
     write_demo_static,
 )
 from fer_utils.book.artifacts import default_cache
+from fer_utils.data.corpora import EMOTIONS
 from fer_utils.faces.crops import CropSpec, write_crop_spec
 from fer_utils.models.peer import PEER_ABOUT, PEER_CLASSES, PEER_SIDE
 
-pytestmark = pytest.mark.slow
-
 REPO = Path(__file__).resolve().parents[1]
-PAGE = "book/demo.html"
-SEVEN = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+SEVEN = [e for e in EMOTIONS if e not in ("calm", "contempt")]  # the seven of FER-2013, in the book's order
 DEFAULT_SIDE = 48
 DEFAULT_ABOUT = {
     "trained_on": "a test model (untrained paper CNN)",
@@ -80,6 +79,8 @@ TRAINED_SIDE = 32  # chapter 10's IMAGE_SIZE
 TRAINED_EPOCHS = {"default": 6, "peer": 2}
 FACE_FRAMES = 20  # frames with a face each model must predict before it is measured
 FOLDER_BUDGET_BYTES = 15 * 1024 * 1024
+
+pytestmark = pytest.mark.slow
 
 
 def demo_html() -> str:
@@ -159,7 +160,7 @@ def run_both_models(driver: object, url: str) -> dict:
     from selenium.webdriver.support.ui import Select
 
     driver.get_log("browser")
-    driver.get(f"{url}/{PAGE}?camera")
+    driver.get(f"{url}/{DEMO_PAGE}?camera")
     wait_for(driver, "window.ferDemo && window.ferDemo.ready")
     run = {"opened": driver.execute_script(OPENING)}
     first = run["opened"]["active"]
@@ -386,7 +387,7 @@ def test_two_trained_int8_models_agree_with_python_on_real_faces(trained_site: P
     crops = real_face_crops(TRAINED_SIDE)
     measured = {}
     with serve(trained_site) as url:
-        browser.get(f"{url}/{PAGE}")
+        browser.get(f"{url}/{DEMO_PAGE}")
         wait_for(browser, "window.ferDemo && (window.ferDemo.ready || window.ferDemo.error)")
         assert browser.execute_script("return window.ferDemo.error") is None
         for slot in DEMO_SLOT_FILES:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import (
+    DEMO_PAGE,
     FAKE_CAMERA_SIDE,
     camera_chromium,
     check_probabilities_match,
@@ -39,13 +40,12 @@ pytestmark = pytest.mark.book
 REPO = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("FER_BOOK_BUILD", REPO / "_build"))
 HTML, SHOTS = BUILD / "html", BUILD / "screenshots"
-PAGE = "book/demo.html"
 PAGE_BUDGET_BYTES = 15 * 1024 * 1024
 
 
 def require_demo() -> Path:
     """The built demo page, or a failure saying how to build it."""
-    page = HTML / PAGE
+    page = HTML / DEMO_PAGE
     if not page.is_file():
         pytest.fail(f"{page} is missing: run `make book` first (this test checks its output)")
     return page
@@ -83,7 +83,7 @@ def python_probabilities(
 def camera_run(server: str, browser: object) -> dict:
     """Open the page with `?camera` (it starts the fake camera itself) and let it run some frames."""
     browser.get_log("browser")
-    browser.get(f"{server}/{PAGE}?camera")
+    browser.get(f"{server}/{DEMO_PAGE}?camera")
     wait_for(browser, "window.ferDemo && window.ferDemo.ready")
     wait_for(browser, "window.ferDemo.timings.filter(t => t.face).length >= 20")
     opened = browser.execute_script(
@@ -214,7 +214,7 @@ def test_the_peer_predicts_on_the_camera_face_and_says_what_it_learned_from(serv
 
     from fer_utils.models.peer import PEER_ABOUT, PEER_CLASSES
 
-    browser.get(f"{server}/{PAGE}?camera")
+    browser.get(f"{server}/{DEMO_PAGE}?camera")
     wait_for(browser, "window.ferDemo && window.ferDemo.ready")
     Select(browser.find_element("id", "fer-demo-choice")).select_by_value("peer")
     wait_for(browser, "window.ferDemo.timings.filter(t => t.face && t.model === 'peer').length >= 10")
@@ -241,7 +241,7 @@ def test_the_peer_predicts_on_the_camera_face_and_says_what_it_learned_from(serv
 
 def test_a_chosen_image_file_is_predicted(server: str, browser: object) -> None:
     image = sorted(london_faces_dir().rglob("*.jpg"))[0]
-    browser.get(f"{server}/{PAGE}")
+    browser.get(f"{server}/{DEMO_PAGE}")
     wait_for(browser, "window.ferDemo && window.ferDemo.ready")
     browser.find_element("id", "fer-demo-file").send_keys(str(image))
     wait_for(browser, "window.ferDemo.lastProbs && window.ferDemo.source instanceof HTMLImageElement")
@@ -249,7 +249,7 @@ def test_a_chosen_image_file_is_predicted(server: str, browser: object) -> None:
 
 
 def test_a_readers_own_model_with_its_classes_replaces_the_default(server: str, browser: object) -> None:
-    browser.get(f"{server}/{PAGE}")
+    browser.get(f"{server}/{DEMO_PAGE}")
     wait_for(browser, "window.ferDemo && window.ferDemo.ready")
     classes = json.loads((HTML / DEMO_STATIC_DIR / PAGE_MODEL_INFO).read_text())["classes"]
     renamed = [f"mine-{name}" for name in classes]
@@ -292,7 +292,7 @@ def test_a_cli_run_exported_in_one_command_predicts_in_the_page_as_in_python(
     from fer_utils.deploy.tflite import PAGE_MODEL_FILE, PAGE_MODEL_INFO, tflite_predict
 
     info = json.loads((exported_run / PAGE_MODEL_INFO).read_text())
-    browser.get(f"{server}/{PAGE}")
+    browser.get(f"{server}/{DEMO_PAGE}")
     wait_for(browser, "window.ferDemo && window.ferDemo.ready")
     browser.find_element("id", "fer-demo-model-file").send_keys(str(exported_run / PAGE_MODEL_FILE))
     browser.find_element("id", "fer-demo-sidecar").send_keys(str(exported_run / PAGE_MODEL_INFO))

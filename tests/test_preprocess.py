@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import preprocess_args
 
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_COLUMNS, csv_bytes, load_manifest, manifest_frame, read_manifest_csv
@@ -24,7 +25,8 @@ from fer_utils.faces.preprocess import Settings, _row, part_bytes, preprocess_da
 
 # `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.faces.sample.
 N_SAMPLE_CLIPS = 32
-PREPROCESS = (sys.executable, "-m", "fer_utils", "preprocess")  # the CLI step every subprocess test runs
+FER_UTILS = (sys.executable, "-m", "fer_utils")  # the command line, in a subprocess
+PREPROCESS = (*FER_UTILS, "preprocess")
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -42,6 +44,20 @@ def reference_run(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     out = tmp_path_factory.mktemp("reference")
     preprocess_dataset(index_dataset("ravdess", sample_dir).clips, out, workers=1, progress=False)
     return out
+
+
+def started(command: list[str], out: Path, finished: int = 2) -> subprocess.Popen:
+    """`command` running in a session of its own (as a terminal starts one), once `finished` clips are done in
+    `out`; the test fails if it ended before."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while len(list((out / ".parts").glob("*.csv"))) < finished and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert run.poll() is None, "the run ended before the test could stop it"
+    return run
 
 
 # --- crop_face / largest_face_crop on the real stills -------------------------------------------
@@ -147,25 +163,8 @@ def test_resume_after_killing_the_run_ends_with_the_same_manifest(
     sample_dir: Path, reference_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "crops"
-    command = [
-        *PREPROCESS,
-        "--dataset",
-        "ravdess",
-        "--src",
-        str(sample_dir),
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-        "--quiet",
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    run = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    parts = out / ".parts"
-    deadline = time.monotonic() + 120
-    while len(list(parts.glob("*.csv"))) < 3 and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert run.poll() is None, "the run ended before it could be killed"
+    command = [*FER_UTILS, *preprocess_args("ravdess", sample_dir, out, workers=2)]
+    run, parts = started(command, out, finished=3), out / ".parts"
     workers = [
         int(p) for p in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
     ]
@@ -179,6 +178,7 @@ def test_resume_after_killing_the_run_ends_with_the_same_manifest(
     for crop in out.rglob("*.png"):
         assert cv2.imread(str(crop), cv2.IMREAD_UNCHANGED).shape == (180, 180)
 
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert (out / "manifest.csv").read_bytes() == (reference_run / "manifest.csv").read_bytes()
@@ -286,15 +286,7 @@ def test_each_bad_input_gets_its_status_and_the_run_completes(bad_inputs: pd.Dat
 
 def test_cli_reports_a_missing_source_folder_as_a_clear_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [
-            *PREPROCESS,
-            "--dataset",
-            "ravdess",
-            "--src",
-            str(tmp_path / "nowhere"),
-            "--out",
-            str(tmp_path / "out"),
-        ],
+        [*FER_UTILS, *preprocess_args("ravdess", tmp_path / "nowhere", tmp_path / "out")],
         capture_output=True,
         text=True,
     )
@@ -313,22 +305,7 @@ def test_cli_runs_on_a_dataset_folder_with_bad_files(sample_dir: Path, tmp_path:
     (actor / "02-01-05-01-01-01-01.mp4").write_text("oops")  # not a video, well named
     out = tmp_path / "out"
     result = subprocess.run(
-        [
-            *PREPROCESS,
-            "--dataset",
-            "ravdess",
-            "--src",
-            str(src),
-            "--out",
-            str(out),
-            "--workers",
-            "1",
-            "--quiet",
-            "--frames",
-            "3",
-            "--size",
-            "64",
-        ],
+        [*FER_UTILS, *preprocess_args("ravdess", src, out, "--frames", "3", "--size", "64")],
         capture_output=True,
         text=True,
     )
@@ -431,30 +408,8 @@ def test_a_concurrent_run_is_refused_naming_the_lock_holder_and_keeps_live_tmp_f
     sample_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "crops"
-    command = [
-        *PREPROCESS,
-        "--dataset",
-        "ravdess",
-        "--src",
-        str(sample_dir),
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-        "--quiet",
-        "--size",
-        "96",
-    ]
-    run = subprocess.Popen(
-        command,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 120
-    while len(list((out / ".parts").glob("*.csv"))) < 2 and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    command = [*FER_UTILS, *preprocess_args("ravdess", sample_dir, out, "--size", "96")]
+    run = started(command, out)
     clips = index_dataset("ravdess", sample_dir).clips
     try:
         for size in (96, 48):  # same settings, and other settings: both refused, naming the writer
@@ -598,22 +553,10 @@ def test_stopping_the_run_stops_its_workers_and_keeps_finished_clips(
     from fer_utils.storage.locking import process_alive
 
     out = tmp_path / "crops"
-    command = [*PREPROCESS, "--dataset", "ravdess", "--src", str(sample_dir), "--out", str(out)]
+    command = [*FER_UTILS, *preprocess_args("ravdess", sample_dir, out, "--detector", "dlib-cnn", workers=2)]
     # dlib's CNN detector: each clip takes long enough that a run which ignored the stop would visibly go
     # on to the end of the 32 clips, even on a fast machine (with HOG it could finish within the wait).
-    run = subprocess.Popen(
-        [*command, "--detector", "dlib-cnn", "--workers", "2", "--quiet"],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    parts = out / ".parts"
-    deadline = time.monotonic() + 120
-    while len(list(parts.glob("*.csv"))) < 2 and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert run.poll() is None, "the run ended before it could be stopped"
+    run, parts = started(command, out), out / ".parts"
     children = [
         int(p) for p in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
     ]
@@ -708,20 +651,8 @@ def test_a_signal_to_the_whole_process_group_stops_the_run_and_keeps_its_partial
     7 tries. Workers now ignore Ctrl-C (the run stops them) and a worker ended by the run's own signal is a
     stop, not a failure."""
     out = tmp_path / "crops"
-    run = subprocess.Popen(
-        [*PREPROCESS, "--dataset", "ravdess", "--src", str(sample_dir), "--out", str(out)]
-        + ["--detector", "dlib-cnn", "--workers", "2", "--quiet"],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        start_new_session=True,  # its own process group, as a terminal gives a command
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    parts = out / ".parts"
-    deadline = time.monotonic() + 120
-    while len(list(parts.glob("*.csv"))) < 2 and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert run.poll() is None, "the run ended before it could be stopped"
+    command = [*FER_UTILS, *preprocess_args("ravdess", sample_dir, out, "--detector", "dlib-cnn", workers=2)]
+    run = started(command, out)  # its own process group, as a terminal gives a command
     try:
         os.killpg(run.pid, stop)  # what Ctrl-C in a terminal does: the run and every worker
         _, err = run.communicate(timeout=30)

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_runner import run_cli
+from cli_runner import preprocess_args, run_cli
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.data.folders import index_class_folders
@@ -30,23 +30,6 @@ CROP_SIDE = 48
 RAVDESS_FRAMES = [10, 30, 50, 71, 91, 111]
 RAVDESS_BOXES = [Box(162, 203, 389, 389)] * 4 + [Box(162, 247, 389, 388), Box(162, 203, 389, 389)]
 LONDON_PATTERN = r"^(\d+)_"
-
-
-def preprocess_args(dataset: str, src: Path, out: Path, *extra: str) -> list[str]:
-    """A quiet, single-process `preprocess` command line."""
-    return [
-        "preprocess",
-        "--dataset",
-        dataset,
-        "--src",
-        str(src),
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-        "--quiet",
-        *extra,
-    ]
 
 
 def small_crop(path: Path, finder: FaceDetector) -> np.ndarray:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import train_cli
 from toy_data import TOY_CLASSES, make_toy_crops, small_config
 
 
@@ -20,13 +21,6 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     """A crops folder of 288 real-face 32×32 crops in 3 classes, with its manifest."""
     out = tmp_path_factory.mktemp("crops")
     return out, make_toy_crops(out, size=32)
-
-
-def _train_cli(*args: str) -> int:
-    """`python -m fer_utils train …` in this process (its exit code)."""
-    from fer_utils.cli import main
-
-    return main(["train", *args])
 
 
 def _config(run: Path) -> dict:
@@ -155,7 +149,7 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
     root, _ = toy
     base = ("--crops", str(root), "--epochs", "1", "--seed", "3", "--size", "32")
     arriaga = ("--recipe", "arriaga", "--model", "paper-cnn")  # Arriaga et al.'s recipe on the quick network
-    assert _train_cli(*base, "--out", str(tmp_path / "wild"), *arriaga) == 0
+    assert train_cli(*base, "--out", str(tmp_path / "wild"), *arriaga) == 0
     config = _config(tmp_path / "wild")
     assert {k: config[k] for k in ("augment", "augment_rotation", "augment_shift", "augment_zoom")} == {
         "augment": True,
@@ -174,15 +168,15 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
     assert "learning_rate" in pd.read_csv(tmp_path / "wild" / "history.csv").columns
 
     balanced = (*arriaga, "--class-weights", "balanced")
-    assert _train_cli(*base, "--out", str(tmp_path / "balanced"), *balanced) == 0
+    assert train_cli(*base, "--out", str(tmp_path / "balanced"), *balanced) == 0
     assert set(_config(tmp_path / "balanced")["class_weight_values"]) == set(TOY_CLASSES)
 
     override = (*arriaga, "--no-augment", "--class-weights", "none", "--plateau", "2")
-    assert _train_cli(*base, "--out", str(tmp_path / "override"), *override) == 0
+    assert train_cli(*base, "--out", str(tmp_path / "override"), *override) == 0
     config = _config(tmp_path / "override")
     assert (config["augment"], config["class_weights"], config["plateau"]) == (False, "none", 2)
 
-    assert _train_cli(*base, "--out", str(tmp_path / "plain"), "--augment", "--class-weights", "balanced") == 0
+    assert train_cli(*base, "--out", str(tmp_path / "plain"), "--augment", "--class-weights", "balanced") == 0
     config = _config(tmp_path / "plain")
     assert (config["augment"], config["augment_shift"], config["class_weights"], config["plateau"]) == (
         True,
@@ -225,7 +219,7 @@ def test_bad_recipe_options_are_refused_by_the_cli(
 ) -> None:
     root, _ = toy
     with pytest.raises(SystemExit) as exit_:
-        _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), *options)
+        train_cli("--crops", str(root), "--out", str(tmp_path / "run"), *options)
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
@@ -235,7 +229,7 @@ def test_a_patience_not_above_the_recipes_plateau_is_refused_naming_the_recipe(
 ) -> None:
     """`--recipe wild --patience 2` (now `arriaga`) blamed a `--plateau 3` the user never gave."""
     root, _ = toy
-    code = _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "arriaga", "--patience", "2")
+    code = train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "arriaga", "--patience", "2")
     assert code == 2
     err = capsys.readouterr().err
     assert "--patience 2 is not longer than the plateau of --recipe arriaga (4 epochs without progress" in err

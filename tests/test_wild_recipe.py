@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import train_cli
 from toy_data import make_toy_crops
 
 
@@ -19,12 +20,6 @@ def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     """A crops folder of 288 real-face 48×48 crops in 3 classes, with its manifest."""
     out = tmp_path_factory.mktemp("crops")
     return out, make_toy_crops(out, size=48)
-
-
-def _train_cli(*args: str) -> int:
-    from fer_utils.cli import main
-
-    return main(["train", *args])
 
 
 def test_the_wild_network_is_registered_small_and_plain() -> None:
@@ -104,7 +99,7 @@ def test_train_recipe_wild_alone_trains_the_wild_network_and_keeps_its_last_epoc
     from fer_utils.train.runs import RunFolder
 
     root, _ = toy
-    assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild") == 0
+    assert train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild") == 0
     run = RunFolder(tmp_path / "run")
     config, metrics = run.config(), run.metrics()
     assert {k: config[k] for k in PRESETS["wild"]} == {
@@ -140,7 +135,7 @@ def test_a_time_budget_ends_training_within_it_plus_one_epoch_and_is_recorded(
     root, _ = toy
     budget_min = 0.1
     args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "200")
-    assert _train_cli(*args, "--time-budget", str(budget_min)) == 0
+    assert train_cli(*args, "--time-budget", str(budget_min)) == 0
     run = RunFolder(tmp_path / "run")
     record = json.loads(run.time_budget_file.read_text())
     seconds = record["epoch_seconds"]
@@ -160,7 +155,7 @@ def test_a_time_budget_records_in_the_config_the_epochs_it_planned(
 
     root, _ = toy
     args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "20")
-    assert _train_cli(*args, "--time-budget", "0.0001") == 0
+    assert train_cli(*args, "--time-budget", "0.0001") == 0
     run = RunFolder(tmp_path / "run")
     record = json.loads(run.time_budget_file.read_text())
     assert run.config()["epochs"] == record["epochs_planned"] == len(run.history()) == 1
@@ -241,7 +236,7 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
     from fer_utils.train.runs import RunFolder
 
     root, manifest = toy
-    assert _train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "2") == 0
+    assert train_cli("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "2") == 0
     assert main(["export", "--run", str(tmp_path / "run"), "--mode", "int8"]) == 0
     page = tmp_path / "run" / "page"
     info, blob = json.loads((page / PAGE_MODEL_INFO).read_text()), (page / PAGE_MODEL_FILE).read_bytes()
@@ -254,9 +249,7 @@ def test_export_writes_the_page_model_of_a_run_in_one_command_and_never_overwrit
     tflite_classes = np.concatenate([tflite_predict(blob, image[None]) for image in images]).argmax(axis=1)
     assert (keras_classes == tflite_classes).mean() >= 0.9
     other = tmp_path / "other"  # another run's export into this run's page folder is refused, the page kept
-    assert (
-        _train_cli("--crops", str(root), "--out", str(other), "--recipe", "wild", "--epochs", "1", "--seed", "1") == 0
-    )
+    assert train_cli("--crops", str(root), "--out", str(other), "--recipe", "wild", "--epochs", "1", "--seed", "1") == 0
     capsys.readouterr()
     assert main(["export", "--run", str(other), "--out", str(page)]) == 2
     assert "another run" in capsys.readouterr().err
@@ -330,7 +323,7 @@ def test_each_option_for_generalisation_reaches_the_runs_config(
 
     root, _ = tiny
     args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--recipe", "wild", "--epochs", "1")
-    assert _train_cli(*args, "--protocol", "random", *flags) == 0
+    assert train_cli(*args, "--protocol", "random", *flags) == 0
     run = RunFolder(tmp_path / "run")
     config = run.config()
     default = TrainConfig()
@@ -447,6 +440,6 @@ def test_a_wild_network_option_for_another_network_is_refused_before_anything_is
     applied, so train says so (exit 2) and writes no run."""
     root, _ = tiny
     args = ("--crops", str(root), "--out", str(tmp_path / "run"), "--model", "paper-cnn", "--width", "2")
-    assert _train_cli(*args) == 2
+    assert train_cli(*args) == 2
     assert "paper-cnn's builder takes no width: they would be recorded but never applied" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

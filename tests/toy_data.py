@@ -98,25 +98,9 @@ def make_toy_crops(out: Path, size: int = 64, frames_per_clip: int = 4, seed: in
                         image=image.as_posix(),
                     )
                 )
-    rows.append(
-        dict(
-            dataset="toy",
-            clip_id="Actor_01-lost",
-            subject="Actor_01",
-            emotion="neutral",
-            source="lost.png",
-            frame_index=0,
-            detector="opencv-haar",
-            x=0,
-            y=0,
-            w=0,
-            h=0,
-            n_faces=0,
-            status="no_face",
-            reason="no face found",
-            image="",
-        )
-    )
+    lost = {"clip_id": "Actor_01-lost", "subject": "Actor_01", "emotion": "neutral", "source": "lost.png"}
+    no_face = {"frame_index": 0, "w": 0, "h": 0, "n_faces": 0, "status": "no_face", "reason": "no face found"}
+    rows.append({**rows[0], **lost, **no_face, "image": ""})
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     manifest.to_csv(out / "manifest.csv", index=False)
     write_crop_spec(out, CropSpec(detector="opencv-haar", margin=0.0, side=size))
