@@ -33,7 +33,7 @@ from fer_utils.data.folders import RAFDB_CLASSES, parse_class_map
 from fer_utils.data.indexing import index_dataset
 from fer_utils.data.manifest import MANIFEST_COLUMNS, load_manifest
 from fer_utils.data.media import read_image
-from fer_utils.data.splits import resolve_protocol, split_frames
+from fer_utils.data.splits import hash_table, resolve_protocol, split_frames
 from fer_utils.errors import InputError
 from fer_utils.train.runs import RunFolder
 
@@ -147,6 +147,21 @@ def test_the_csv_is_read_in_place_row_by_row(datasets) -> None:
     expected = next(faces(FER2013_FOLDERS[first["emotion_code"]], 1, 48))
     assert np.array_equal(read_image(first["path"]), expected)
     assert index_dataset("fer2013", csv_path.parent).clips["path"].tolist() == clips["path"].tolist()  # its folder
+
+
+def test_the_csvs_rows_are_hashed_by_their_pixels_and_a_copied_row_is_found(tmp_path: Path) -> None:
+    """A row of FER-2013's CSV is no file of its own: the duplicates audit hashes its decoded pixels, with or
+    without the near-duplicate hash (a row has no file size to rule it out by)."""
+    path = make_fer2013_csv(tmp_path, rows_per_class=2, test_per_class=1, malformed=())
+    first = path.read_text().splitlines()[1]
+    with path.open("a") as fh:
+        fh.write(first + "\n")  # the first face again, as FER-2013's own duplicates are
+    rows = index_dataset("fer2013", path).clips["path"].tolist()
+    for near in (True, False):
+        md5 = hash_table(rows, near=near)["md5"]
+        assert md5.str.len().eq(32).all(), md5  # every row hashed
+        assert md5.iloc[-1] == md5.iloc[0] and md5.nunique() == len(rows) - 1
+    assert hash_table(rows, near=True)["phash"].str.len().eq(16).all()
 
 
 def test_malformed_csv_rows_are_rejected_with_the_reason(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
-from fer_utils.data.corpora import SPLITS, has_split, parse_row_path
+from fer_utils.data.corpora import SPLITS, has_split
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.data.media import check_media, read_image, to_gray
 from fer_utils.errors import InputError, MediaError
@@ -342,9 +342,10 @@ NO_GROUP = -1
 AUDIT_COLUMNS = ("key", "clip_id", "emotion", "split", "md5", "phash", "exact_group", "near_group")
 
 
-def file_digest(path: Path, image: np.ndarray | None = None) -> str:
-    """The md5 of a file's bytes, or of the decoded pixels (`image` when already read) of a FER-2013 row path."""
-    if parse_row_path(path) is not None:
+def content_digest(path: Path, image: np.ndarray | None = None) -> str:
+    """The md5 of a file's bytes or, for a source that is no file of its own (a row of FER-2013's CSV, which
+    `read_image` reads), of its decoded pixels (`image` when already read)."""
+    if not Path(path).is_file():
         image = read_image(path) if image is None else image
         return hashlib.md5(np.ascontiguousarray(image).tobytes()).hexdigest()
     with Path(path).open("rb") as fh:
@@ -355,12 +356,12 @@ def image_hashes(path: Path, near: bool = True) -> tuple[str, str]:
     """(md5, phash) of one file: phash "" for a video (and when not `near`), both "" for an unreadable file."""
     try:
         if check_media(path) != "image" or not near:
-            return file_digest(path), ""
+            return content_digest(path), ""
         import imagehash
         from PIL import Image
 
         image = read_image(path)
-        return file_digest(path, image), str(imagehash.phash(Image.fromarray(to_gray(image))))  # 16 hex digits
+        return content_digest(path, image), str(imagehash.phash(Image.fromarray(to_gray(image))))  # 16 hex digits
     except (MediaError, OSError):
         return "", ""
 
@@ -372,20 +373,19 @@ def hash_table(paths: Sequence[Path], near: bool = True) -> pd.DataFrame:
     sizes = pd.Series([_size(p) for p in paths], dtype="int64")
     shared = (sizes.duplicated(keep=False) & sizes.ge(0)).to_numpy()
     rows = []
-    for path, same_size in zip(paths, shared):
+    for path, size, same_size in zip(paths, sizes, shared):
         try:
             kind = check_media(path)
         except (MediaError, OSError):  # not there: nothing to hash
             kind = None
-        wanted = (kind == "image" and near) or (kind is not None and (same_size or parse_row_path(path) is not None))
+        # a source with no file size of its own (a FER-2013 row) cannot be ruled out by size: hashed
+        wanted = (kind == "image" and near) or (kind is not None and (same_size or size < 0))
         rows.append(image_hashes(path, near) if wanted else ("", ""))
     return pd.DataFrame(rows, columns=["md5", "phash"], dtype=object)
 
 
 def _size(path: Path) -> int:
-    """The file's size; -1 if absent or a row path (rows never share a size by accident)."""
-    if parse_row_path(path) is not None:
-        return -1
+    """The file's size; -1 if there is no such file (absent, or a row of FER-2013's CSV)."""
     try:
         return path.stat().st_size
     except OSError:
