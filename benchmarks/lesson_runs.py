@@ -41,6 +41,8 @@ def crops_for(data: str, data_dir: str | None) -> Path:
 
 
 def main() -> None:
+    from fer_book.calibrate import append_record  # PYTHONPATH=$PWD, as the docstring runs it
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=("sample", "london", "generated"), default="sample")
     parser.add_argument("--data-dir", default=None)
@@ -119,9 +121,7 @@ def main() -> None:
         "runs": rows,
         "summary": summary,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
+    append_record(args.out, record)
     print("summary", args.tag, json.dumps(summary, ensure_ascii=False))
 
 

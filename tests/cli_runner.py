@@ -1,4 +1,5 @@
-"""The command line run in the test's own process, its output captured: what many test files call."""
+"""The command line in the test's own process (`run_cli`, its output captured; `train_cli`), and the
+`preprocess` command line many test files run (`preprocess_args`)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,6 @@ from fer_utils.faces.preprocess import Settings, _row, part_bytes, preprocess_da
 # `sample_dir` (tests/conftest.py): 32 synthetic RAVDESS-named clips at 1280×720 from fer_utils.faces.sample.
 N_SAMPLE_CLIPS = 32
 FER_UTILS = (sys.executable, "-m", "fer_utils")  # the command line, in a subprocess
-PREPROCESS = (*FER_UTILS, "preprocess")
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
@@ -46,12 +45,27 @@ def reference_run(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return out
 
 
-def started(command: list[str], out: Path, finished: int = 2) -> subprocess.Popen:
-    """`command` running in a session of its own (as a terminal starts one), once `finished` clips are done in
-    `out`; the test fails if it ended before."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+def cli_env() -> dict[str, str]:
+    """The environment of a command-line subprocess: TensorFlow's C++ runtime quiet."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _cli(argv: list[str], prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`python -m fer_utils argv` in a subprocess (after `prefix`), run to its end."""
+    command = [*prefix, *FER_UTILS, *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=cli_env())
+
+
+def started(argv: list[str], out: Path, finished: int = 2) -> subprocess.Popen:
+    """`python -m fer_utils argv` running in a session of its own (as a terminal starts one), once `finished`
+    clips are done in `out`; the test fails if it ended before."""
     run = subprocess.Popen(
-        command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*FER_UTILS, *argv],
+        env=cli_env(),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while len(list((out / ".parts").glob("*.csv"))) < finished and run.poll() is None and time.monotonic() < deadline:
@@ -163,8 +177,8 @@ def test_resume_after_killing_the_run_ends_with_the_same_manifest(
     sample_dir: Path, reference_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "crops"
-    command = [*FER_UTILS, *preprocess_args("ravdess", sample_dir, out, workers=2)]
-    run, parts = started(command, out, finished=3), out / ".parts"
+    argv = preprocess_args("ravdess", sample_dir, out, workers=2)
+    run, parts = started(argv, out, finished=3), out / ".parts"
     workers = [
         int(p) for p in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
     ]
@@ -178,8 +192,7 @@ def test_resume_after_killing_the_run_ends_with_the_same_manifest(
     for crop in out.rglob("*.png"):
         assert cv2.imread(str(crop), cv2.IMREAD_UNCHANGED).shape == (180, 180)
 
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    rerun = _cli(argv)
     assert rerun.returncode == 0, rerun.stderr
     assert (out / "manifest.csv").read_bytes() == (reference_run / "manifest.csv").read_bytes()
     # finished clips were not redone
@@ -285,11 +298,7 @@ def test_each_bad_input_gets_its_status_and_the_run_completes(bad_inputs: pd.Dat
 
 
 def test_cli_reports_a_missing_source_folder_as_a_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*FER_UTILS, *preprocess_args("ravdess", tmp_path / "nowhere", tmp_path / "out")],
-        capture_output=True,
-        text=True,
-    )
+    result = _cli(preprocess_args("ravdess", tmp_path / "nowhere", tmp_path / "out"))
     assert result.returncode == 2
     assert "error:" in result.stderr and "does not exist" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -304,11 +313,7 @@ def test_cli_runs_on_a_dataset_folder_with_bad_files(sample_dir: Path, tmp_path:
     (actor / "02-01-04-01-01-01-01.mp4").write_bytes(b"")  # zero-byte, well named
     (actor / "02-01-05-01-01-01-01.mp4").write_text("oops")  # not a video, well named
     out = tmp_path / "out"
-    result = subprocess.run(
-        [*FER_UTILS, *preprocess_args("ravdess", src, out, "--frames", "3", "--size", "64")],
-        capture_output=True,
-        text=True,
-    )
+    result = _cli(preprocess_args("ravdess", src, out, "--frames", "3", "--size", "64"))
     assert result.returncode == 0, result.stderr
     assert "empty 1" in result.stdout and "not_video 1" in result.stdout and "ok 6" in result.stdout
     manifest = load_manifest(out)
@@ -344,14 +349,6 @@ def test_aligned_every_kth_run_records_its_settings(sample_dir: Path, tmp_path: 
 # --- the output folder: one source, one writer, no overlap ----------------------------
 
 
-def _cli(*args: str | Path, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """`python -m fer_utils preprocess …` in a subprocess."""
-    command = [*prefix, *PREPROCESS, *map(str, args)]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    )
-
-
 def _ravdess_copy(sample_dir: Path, root: Path, actor: int, n: int) -> Path:
     """`root/Actor_XX/` with the first `n` sample clips of that actor (real H.264 files)."""
     folder = root / f"Actor_{actor:02d}"
@@ -373,13 +370,13 @@ def test_out_holding_another_sources_manifest_is_refused_unless_forced(sample_di
     first = _ravdess_copy(sample_dir, tmp_path / "first", 1, 2)
     second = _ravdess_copy(sample_dir, tmp_path / "second", 2, 1)
     out = tmp_path / "out"
-    common = ("--dataset", "ravdess", "--out", out, "--workers", "1", "--quiet", "--frames", "2", "--size", "48")
-    assert _cli("--src", first, *common).returncode == 0
+    common = ("--frames", "2", "--size", "48")
+    assert _cli(preprocess_args("ravdess", first, out, *common)).returncode == 0
     before = _snapshot(out)
-    refused = _cli("--src", second, *common)
+    refused = _cli(preprocess_args("ravdess", second, out, *common))
     assert refused.returncode == 2 and "another source" in refused.stderr and str(first) in refused.stderr
     assert _snapshot(out) == before  # nothing touched
-    forced = _cli("--src", second, *common, "--force")
+    forced = _cli(preprocess_args("ravdess", second, out, *common, "--force"))
     assert forced.returncode == 0, forced.stderr
     manifest = load_manifest(out)
     assert len(manifest) == 2 and manifest["source"].str.startswith(str(second)).all()
@@ -389,7 +386,7 @@ def test_out_holding_another_sources_manifest_is_refused_unless_forced(sample_di
     # a manifest whose records were deleted still says which source the folder holds
     shutil.rmtree(out / ".parts")
     before = _snapshot(out)
-    refused = _cli("--src", first, *common)
+    refused = _cli(preprocess_args("ravdess", first, out, *common))
     assert refused.returncode == 2 and "another source" in refused.stderr and str(second) in refused.stderr
     assert _snapshot(out) == before
 
@@ -398,7 +395,7 @@ def test_out_equal_to_inside_or_around_src_is_refused(stills: list[Path], tmp_pa
     src = _still_folder(stills, tmp_path / "data" / "faces")
     before = _snapshot(tmp_path)
     for out in (src, src / "crops", src.parent):
-        result = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "1", "--quiet")
+        result = _cli(preprocess_args("folder", src, out))
         assert result.returncode == 2 and "overlap" in result.stderr, (out, result.stderr)
     assert _snapshot(tmp_path) == before
 
@@ -408,8 +405,7 @@ def test_a_concurrent_run_is_refused_naming_the_lock_holder_and_keeps_live_tmp_f
     sample_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "crops"
-    command = [*FER_UTILS, *preprocess_args("ravdess", sample_dir, out, "--size", "96")]
-    run = started(command, out)
+    run = started(preprocess_args("ravdess", sample_dir, out, "--size", "96"), out)
     clips = index_dataset("ravdess", sample_dir).clips
     try:
         for size in (96, 48):  # same settings, and other settings: both refused, naming the writer
@@ -481,7 +477,7 @@ def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: li
         else ()
     )
     out = tmp_path / "out"
-    result = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "2", "--quiet", prefix=prefix)
+    result = _cli(preprocess_args("folder", src, out, workers=2), prefix=prefix)
     assert result.returncode == 0, result.stderr
     manifest = load_manifest(out).set_index("clip_id")
     assert manifest.loc["locked", "status"] == "unreadable"
@@ -494,7 +490,7 @@ def test_unreadable_files_and_bad_names_get_statuses_with_two_workers(stills: li
 
 def test_all_frames_and_a_number_of_frames_conflict(stills: list[Path], tmp_path: Path) -> None:
     src = _still_folder(stills, tmp_path / "src", n=1)
-    result = _cli("--dataset", "folder", "--src", src, "--out", tmp_path / "out", "--all-frames", "--frames", "3")
+    result = _cli(preprocess_args("folder", src, tmp_path / "out", "--all-frames", "--frames", "3"))
     assert result.returncode == 2
     assert "--all-frames (every frame) and --frames 3 (that many per clip) conflict" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
@@ -507,7 +503,7 @@ def test_a_long_file_name_is_cropped_under_a_shortened_name_and_stops_nothing(
     long = src / "happy" / ("x" * 240 + ".png")  # 244 characters: a valid name, too long to add a suffix to
     shutil.copy(stills[2], long)
     out = tmp_path / "out"
-    result = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "1", "--quiet", "--size", "48")
+    result = _cli(preprocess_args("folder", src, out, "--size", "48"))
     assert result.returncode == 0, result.stderr
     manifest = load_manifest(out)
     assert set(manifest["status"]) == {"ok"} and len(manifest) == 3
@@ -515,7 +511,7 @@ def test_a_long_file_name_is_cropped_under_a_shortened_name_and_stops_nothing(
     assert len(row) == 1, "the manifest names the source file itself"
     crop = out / row["image"].iloc[0]
     assert crop.is_file() and len(crop.name) <= 200 and crop.name.startswith("x" * 50)
-    again = _cli("--dataset", "folder", "--src", src, "--out", out, "--workers", "1", "--quiet", "--size", "48")
+    again = _cli(preprocess_args("folder", src, out, "--size", "48"))
     assert again.returncode == 0 and load_manifest(out)["image"].tolist() == manifest["image"].tolist()
 
 
@@ -553,10 +549,10 @@ def test_stopping_the_run_stops_its_workers_and_keeps_finished_clips(
     from fer_utils.storage.locking import process_alive
 
     out = tmp_path / "crops"
-    command = [*FER_UTILS, *preprocess_args("ravdess", sample_dir, out, "--detector", "dlib-cnn", workers=2)]
+    argv = preprocess_args("ravdess", sample_dir, out, "--detector", "dlib-cnn", workers=2)
     # dlib's CNN detector: each clip takes long enough that a run which ignored the stop would visibly go
     # on to the end of the 32 clips, even on a fast machine (with HOG it could finish within the wait).
-    run, parts = started(command, out), out / ".parts"
+    run, parts = started(argv, out), out / ".parts"
     children = [
         int(p) for p in subprocess.run(["pgrep", "-P", str(run.pid)], capture_output=True, text=True).stdout.split()
     ]
@@ -626,7 +622,7 @@ def test_an_interrupt_while_the_pool_holds_a_lock_still_stops_the_run(sample_dir
     run = subprocess.Popen(
         [sys.executable, str(script), "--dataset", "ravdess", "--src", str(sample_dir), "--out", str(out)]
         + ["--detector", "dlib-cnn", "--workers", "2", "--quiet"],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env=cli_env(),
         start_new_session=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -651,8 +647,8 @@ def test_a_signal_to_the_whole_process_group_stops_the_run_and_keeps_its_partial
     7 tries. Workers now ignore Ctrl-C (the run stops them) and a worker ended by the run's own signal is a
     stop, not a failure."""
     out = tmp_path / "crops"
-    command = [*FER_UTILS, *preprocess_args("ravdess", sample_dir, out, "--detector", "dlib-cnn", workers=2)]
-    run = started(command, out)  # its own process group, as a terminal gives a command
+    argv = preprocess_args("ravdess", sample_dir, out, "--detector", "dlib-cnn", workers=2)
+    run = started(argv, out)  # its own process group, as a terminal gives a command
     try:
         os.killpg(run.pid, stop)  # what Ctrl-C in a terminal does: the run and every worker
         _, err = run.communicate(timeout=30)
