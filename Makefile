@@ -6,8 +6,9 @@
 # library alone; the steps then run in .venv.
 PYTHON ?= python3
 # make's variables become the steps' options: make book JOBS=1 CELL_TIMEOUT=3600 PARAMS="DATASET=ravdess DATA_DIR=/d"
+# (EVERY_CELL=1: the experiment exercises too, the run of record of benchmarks/results/book_times.json)
 STEP_OPTIONS = $(if $(JOBS),--jobs $(JOBS)) $(if $(CELL_TIMEOUT),--timeout $(CELL_TIMEOUT)) \
-	$(if $(VENV),--venv $(VENV)) $(foreach p,$(PARAMS),--param $(p))
+	$(if $(VENV),--venv $(VENV)) $(foreach p,$(PARAMS),--param $(p)) $(if $(EVERY_CELL),--every-cell)
 STEPS := setup sample lint book unit-test book-test test release-check
 
 .PHONY: help install $(STEPS) clean distclean

@@ -1,13 +1,15 @@
 """Record the notebook execution times of a `make book` run, with its calibration figure.
 
 `python -m fer_book.book_times [--stage _build/stage] [--out FILE]` merges the stage's times, calibration and
-exercise seconds; the wall time is judged on the budget's machine.
+exercise seconds; the wall time is judged on the budget's machine. The record is a run of every cell, the
+experiment exercises' too (what a reader runs): `make book EVERY_CELL=1` writes its stage.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / BOOK_TIMES_RECORD)
     args = parser.parse_args(argv)
     times = json.loads((args.stage / "execution_times.json").read_text(encoding="utf-8"))
+    if not times.get("every_cell"):
+        print(
+            f"error: {args.stage} left the experiment exercises unrun, as `make book` does: the record is a run of "
+            "every cell: `make book EVERY_CELL=1` (`python -m fer_book book --every-cell`)",
+            file=sys.stderr,
+        )
+        return 2
     calibration = json.loads((args.stage / "calibration.json").read_text(encoding="utf-8"))
     wall = times.get("wall_seconds", times["total_seconds"])
     on_budget = round(projected(wall, calibration["images_per_s"], BUDGET_IMAGES_PER_S), 1)

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--param", action="append", default=[], metavar="NAME=VALUE", help="a chapter parameter (see `execute`)"
         )
         command.add_argument("--venv", type=Path, default=Path(steps.VENV), help="the virtual environment's folder")
+        command.add_argument(
+            "--every-cell", action="store_true", help="execute the experiment exercises too (see `execute`)"
+        )
         command.add_argument("--dry-run", action="store_true", help="print the commands the step would run now")
         command.set_defaults(handler=partial(run_step, name))
 
@@ -78,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     execute.add_argument(
         "--jobs", type=int, default=1, metavar="N", help="chapters run side by side (default 1; shared work made once)"
+    )
+    execute.add_argument(
+        "--every-cell",
+        action="store_true",
+        help="run the cells the book leaves to the reader too (the experiment exercises): the run of record of "
+        "benchmarks/results/book_times.json",
     )
     execute.set_defaults(handler=run_execute)
 
@@ -133,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_step(name: str, args: argparse.Namespace) -> int:
     """Run one of the book's steps (fer_book.steps) with what it needs first."""
     root = repo_root()
-    options = steps.Options(root, root / args.venv, args.jobs, args.timeout, tuple(args.param))
+    options = steps.Options(root, root / args.venv, args.jobs, args.timeout, tuple(args.param), args.every_cell)
     return steps.run_step(name, options, dry_run=args.dry_run)
 
 
@@ -143,7 +152,14 @@ def run_execute(args: argparse.Namespace) -> int:
 
     parameters = dict(parse_parameter(text) for text in args.param)
     start = time.perf_counter()
-    runs = execute_book(args.out, only=args.only, timeout=args.timeout, parameters=parameters, jobs=args.jobs)
+    runs = execute_book(
+        args.out,
+        only=args.only,
+        timeout=args.timeout,
+        parameters=parameters,
+        jobs=args.jobs,
+        every_cell=args.every_cell,
+    )
     print(
         f"executed {len(runs)} notebooks in {time.perf_counter() - start:.0f} s wall with {args.jobs} job(s), "
         f"{sum(r.seconds for r in runs):.0f} s summed over chapters (times in {args.out / 'execution_times.json'})"

@@ -25,6 +25,9 @@ from fer_utils.storage.locking import folder_lock
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "DATA_LICENSES.md")
 BOOK_DIRS = ("book",)
 PARAMETERS_TAG = "parameters"
+# nbclient's (and myst-nb's) tag for a cell the book does not run: the experiment exercises, minutes of training
+# each, which a reader runs; `--every-cell` runs them too, for the record of how long each chapter takes.
+SKIP_TAG = "skip-execution"
 DEFAULT_TIMEOUT_S = 900
 # Seconds `fer_book grade` lets one submitted notebook run: the slowest chapter on the slow machine, with margin.
 GRADE_TIMEOUT_S = 2400
@@ -88,11 +91,16 @@ def describe_failure(exc: Exception) -> str:
 
 
 def execute_notebook(
-    source: Path, target: Path, timeout: int = DEFAULT_TIMEOUT_S, parameters: dict | None = None
+    source: Path,
+    target: Path,
+    timeout: int = DEFAULT_TIMEOUT_S,
+    parameters: dict | None = None,
+    every_cell: bool = False,
 ) -> NotebookRun:
     """Execute `source` into `target` with papermill in its folder (widget state kept), its results record beside
     (`<stage>/results/`, for a `target` in `<stage>/notebooks/`); the time or failure. Run on its defaults (no
-    `parameters`) it is the book's own run, which fails on a claim of its text it does not bear out."""
+    `parameters`) it is the book's own run, which fails on a claim of its text it does not bear out. Cells tagged
+    SKIP_TAG are left unrun unless `every_cell`."""
     import papermill
 
     from fer_book.assign import title_of
@@ -117,6 +125,7 @@ def execute_notebook(
             execution_timeout=timeout,
             progress_bar=False,
             store_widget_state=True,
+            skip_cells_with_tag=SKIP_TAG if not every_cell else "",  # no cell carries the tag ""
         )
         failed = [] if given else contradicted(read_results(results))
         error = "the run does not bear out the text: " + "; ".join(failed) if failed else None
@@ -210,8 +219,10 @@ def execute_book(
     timeout: int = DEFAULT_TIMEOUT_S,
     parameters: dict | None = None,
     jobs: int = 1,
+    every_cell: bool = False,
 ) -> list[NotebookRun]:
-    """Stage the book, execute its notebooks (`jobs` at a time), write `execution_times.json`; BookError on failure."""
+    """Stage the book, execute its notebooks (`jobs` at a time; with `every_cell`, the cells tagged SKIP_TAG too),
+    write `execution_times.json`; BookError on failure."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -233,14 +244,16 @@ def execute_book(
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             order = longest_first(notebooks, recorded_seconds(root)) if jobs > 1 else notebooks
-            submitted = {nb: pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb]) for nb in order}
+            submitted = {
+                nb: pool.submit(execute_notebook, root / nb, stage / nb, timeout, given[nb], every_cell) for nb in order
+            }
             runs = []
             for notebook in notebooks:  # reported in the book's order
                 runs.append(run := submitted[notebook].result())
                 failed = f"  FAILED {run.error}" if run.error else ""
                 print(f"{run.notebook}: {run.seconds:.1f} s{failed}", flush=True)
         wall = round(time.perf_counter() - start, 1)
-        write_times(stage / TIMES_FILE, runs, parameters, ignored, wall=wall, jobs=jobs)
+        write_times(stage / TIMES_FILE, runs, parameters, ignored, wall=wall, jobs=jobs, every_cell=every_cell)
     failures = [f"{run.notebook}: {run.error}" for run in runs if run.error]
     if failures:
         raise BookError("notebook execution failed:\n  " + "\n  ".join(failures))
@@ -259,8 +272,10 @@ def write_times(
     ignored: dict[str, list[str]] | None = None,
     wall: float | None = None,
     jobs: int = 1,
+    every_cell: bool = False,
 ) -> dict:
-    """Merge the runs' seconds into the JSON at `path`, with their sum, the wall time and the parameters."""
+    """Merge the runs' seconds into the JSON at `path`, with their sum, the wall time, the parameters and whether
+    every cell ran (SKIP_TAG's too)."""
     times = json.loads(path.read_text(encoding="utf-8")).get("seconds", {}) if path.is_file() else {}
     times.update({run.notebook: run.seconds for run in runs})
     record = {
@@ -268,6 +283,7 @@ def write_times(
         "total_seconds": round(sum(times.values()), 1),
         "wall_seconds": wall if wall is not None else round(sum(r.seconds for r in runs), 1),
         "jobs": jobs,
+        "every_cell": every_cell,
         "failed": [run.notebook for run in runs if run.error],
         "parameters": parameters or {},
         "undeclared_parameters": ignored or {},

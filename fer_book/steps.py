@@ -34,13 +34,14 @@ CELL_TIMEOUT_S = 1800
 
 
 class Options(NamedTuple):
-    """Where the steps run and what the user chose (make's JOBS, CELL_TIMEOUT and PARAMS)."""
+    """Where the steps run and what the user chose (make's JOBS, CELL_TIMEOUT, PARAMS and EVERY_CELL)."""
 
     root: Path
     venv: Path
     jobs: int = JOBS
     timeout: int = CELL_TIMEOUT_S
     params: tuple[str, ...] = ()
+    every_cell: bool = False  # run the experiment exercises too: the run of record of the chapters' times
 
     @property
     def python(self) -> str:
@@ -132,6 +133,7 @@ def book_plan(o: Options) -> Plan:
     calibrate = [o.python, "fer_book/calibrate.py", "--out", f"{STAGE}/calibration.json"]
     params = [arg for param in o.params for arg in ("--param", param)]
     execute = ["--out", STAGE, "--jobs", str(o.jobs), "--timeout", str(o.timeout), *params]
+    execute += ["--every-cell"] if o.every_cell else []
     return Plan(
         [
             calibrate,

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_book.execute import BOOK_DIRS, BOOK_FILES, execute_book
+from fer_book.execute import BOOK_DIRS, BOOK_FILES, SKIP_TAG, execute_book
 from fer_utils.book.results import read_results, results_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +71,25 @@ def test_chapters_side_by_side_make_a_shared_artefact_once(tmp_path: Path, capsy
     assert record["jobs"] == 2 and set(record["seconds"]) == {"01_chapter.ipynb", "02_chapter.ipynb"}
     assert record["wall_seconds"] < record["total_seconds"], "the chapters overlapped"
     assert not (stage / ".execute.lock").exists(), "a finished stage holds no lock file"
+
+
+def test_the_cells_left_to_the_reader_run_only_for_the_record_of_every_cell(tmp_path: Path) -> None:
+    """`make book` leaves the cells tagged `skip-execution` (the experiment exercises, minutes of training each)
+    unrun; `--every-cell` runs them, for the record of how long a chapter takes a reader, and says so."""
+    root, cache = tmp_path / "repo", tmp_path / "cache"
+    root.mkdir()
+    cache.mkdir()
+    tiny_book(root, cache, chapters=1)
+    chapter = root / "notebooks" / "01_chapter.ipynb"
+    nb = nbformat.read(chapter, 4)
+    ran = tmp_path / "experiment-ran"
+    nb.cells.append(nbformat.v4.new_code_cell(f"open({str(ran)!r}, 'w').close()", metadata={"tags": [SKIP_TAG]}))
+    nbformat.write(nb, chapter)
+    for every_cell in (False, True):
+        stage = tmp_path / f"stage-{every_cell}"
+        assert [r.error for r in execute_book(stage, root=root, every_cell=every_cell)] == [None]
+        assert ran.exists() == every_cell
+        assert json.loads((stage / "execution_times.json").read_text())["every_cell"] == every_cell
 
 
 def test_jobs_must_be_positive(tmp_path: Path) -> None:

@@ -11,10 +11,12 @@ import pytest
 from fer_book.book_times import BUDGET_IMAGES_PER_S, BUDGET_S, main
 
 
-def write_stage(stage: Path, wall_s: float, images_per_s: float) -> None:
-    """A stage as `make book` leaves it: its execution times and its calibration."""
+def write_stage(stage: Path, wall_s: float, images_per_s: float, every_cell: bool = True) -> None:
+    """A stage as `fer_book execute --every-cell` leaves it (`make book`'s, when not `every_cell`): its execution
+    times and its calibration."""
     stage.mkdir()
     times = {"seconds": {"07_comparison.ipynb": wall_s}, "total_seconds": wall_s, "wall_seconds": wall_s, "jobs": 2}
+    times["every_cell"] = every_cell
     (stage / "execution_times.json").write_text(json.dumps(times))
     calibration = {"images_per_s": images_per_s, "load_average": [1.7, 1.5, 1.2]}
     (stage / "calibration.json").write_text(json.dumps(calibration))
@@ -32,6 +34,15 @@ def test_the_run_is_judged_on_the_budgets_machine(tmp_path: Path, wall_s: float,
     assert on_budget == pytest.approx(wall_s * 154.7 / BUDGET_IMAGES_PER_S, abs=0.1)
     assert (on_budget <= BUDGET_S) == (expected == 0)
     assert record["projected_wall_seconds_on_slow_machine"] > on_budget  # still recorded, for the grader's limit
+
+
+def test_a_stage_that_left_the_experiments_unrun_is_refused_as_the_record(tmp_path: Path, capsys) -> None:
+    """`make book` leaves the experiment exercises unrun: its times are not a reader's, and its exercise times
+    would be missing; the record is written from a run of every cell only, and nothing is written otherwise."""
+    write_stage(tmp_path / "stage", 600.0, 154.7, every_cell=False)
+    out = tmp_path / "book_times.json"
+    assert main(["--stage", str(tmp_path / "stage"), "--out", str(out)]) == 2
+    assert "make book EVERY_CELL=1" in capsys.readouterr().err and not out.exists()
 
 
 def test_each_exercises_time_from_an_empty_cache_is_recorded_from_the_executed_chapter(tmp_path: Path) -> None:

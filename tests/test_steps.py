@@ -24,7 +24,7 @@ def test_every_make_target_is_the_fer_book_step_of_its_name() -> None:
     for name in [*steps.STEPS, "install"]:
         printed = subprocess.run([*make, name], capture_output=True, text=True, check=True).stdout.split()
         assert printed == [sys.executable, "-m", "fer_book", "setup" if name == "install" else name], printed
-    options = ["JOBS=1", "CELL_TIMEOUT=60", "PARAMS=DATASET=folder DATA_DIR=/d"]
+    options = ["JOBS=1", "CELL_TIMEOUT=60", "PARAMS=DATASET=folder DATA_DIR=/d", "EVERY_CELL=1"]
     printed = subprocess.run([*make, "book", *options], capture_output=True, text=True, check=True).stdout.split()
     assert printed[3:] == [
         "book",
@@ -36,7 +36,16 @@ def test_every_make_target_is_the_fer_book_step_of_its_name() -> None:
         "DATASET=folder",
         "--param",
         "DATA_DIR=/d",
+        "--every-cell",
     ]
+    dry = subprocess.run(
+        [sys.executable, "-m", "fer_book", "book", "--every-cell", "--dry-run"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    executed = [line for line in dry.stdout.splitlines() if " -m fer_book execute " in line]
+    assert len(executed) == 1 and executed[0].endswith("--every-cell"), dry.stdout
 
 
 def test_the_steps_run_on_a_python_with_nothing_installed(tmp_path: Path) -> None:
