@@ -76,11 +76,15 @@ class BookLinks(NamedTuple):
         return f'<a href="{self.colab_url(notebook)}"><img src="{BADGE_SVG}" {BADGE_ALT} width="117" height="20"/></a>'
 
     def install_cell(self) -> list[str]:
-        """The source lines of each chapter's second cell: on Colab only, install the package at the book's ref."""
+        """The source lines of each chapter's second cell: on Colab only, install the package at the book's ref, then
+        check the runtime before anything imports TensorFlow (`fer_utils.book.colab`)."""
         return [
             f'# @title {INSTALL_TITLE} {{ display-mode: "form" }}\n',
             'if "google.colab" in str(get_ipython()):\n',
-            f'    %pip install -q "{self.install_spec}"',
+            f'    %pip install -q "{self.install_spec}"\n',
+            "    from fer_utils.book.colab import require_fresh_runtime\n",
+            "\n",
+            "    require_fresh_runtime()  # stops here, saying to restart, if pip replaced the loaded numpy",
         ]
 
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,8 @@ from fer_book.execute import DATA_DIR_PARAMETER, DATASET_PARAMETER, declared_par
 from fer_book.toc import toc_notebooks
 from fer_utils.book import chapters
 from fer_utils.errors import FerError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def frames_of(
@@ -177,6 +181,31 @@ def test_the_kit_gives_each_name_as_its_own_module_defines_it() -> None:
         value = getattr(kit, name)
         home = getattr(value, "__module__", None) or (value.__name__ if inspect.ismodule(value) else None)
         assert home != kit.__name__ or name == "fer", f"{name} is defined in the kit"
+        assert home is None or home.startswith("fer_utils"), f"{name} is {home}'s, not the package's"
+
+
+def test_importing_the_kit_changes_no_setting() -> None:
+    """In a fresh interpreter, importing the kit leaves pandas' display options and matplotlib's settings as they
+    were: a chapter sets the book's look itself (`fer.plots.book_style()`), which does change them."""
+    script = """
+import warnings
+import matplotlib as mpl
+import pandas as pd
+
+def settings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.get_option("display.max_colwidth"), pd.get_option("display.max_columns"), dict(mpl.rcParams)
+
+before = settings()
+from fer_utils.book.kit import fer
+assert settings() == before, "importing the kit changed a setting"
+fer.plots.book_style()
+assert settings() != before, "book_style changed nothing"
+print("unchanged")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "unchanged", result.stderr[-2000:]
 
 
 def test_train_variants_varies_one_thing_and_caches_each_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

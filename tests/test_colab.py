@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -63,15 +64,23 @@ assert "tensorflow" not in sys.modules, "TensorFlow must not be imported over a 
     assert RESTART_ADVICE in result.stdout
 
 
-def test_the_kit_stops_with_the_restart_advice_before_tensorflow_over_a_replaced_numpy(tmp_path: Path) -> None:
-    """A chapter's first import (the kit) checks the runtime first: over a replaced numpy it raises an
-    ImportError that says to restart, and TensorFlow has not been imported."""
+def test_the_install_cell_stops_with_the_restart_advice_before_tensorflow_over_a_replaced_numpy(
+    tmp_path: Path,
+) -> None:
+    """Each chapter's install cell checks the runtime after its `%pip install` (here: pip's work done by hand):
+    over a replaced numpy it raises an ImportError that says to restart, before anything imports TensorFlow
+    (importing the kit did this: a side effect)."""
+    from fer_book.links import book_links
+
+    lines = "".join(book_links(REPO / "_config.yml").install_cell()).splitlines()
+    (pip,) = [i for i, line in enumerate(lines) if line.lstrip().startswith("%pip install")]
+    check = textwrap.dedent("\n".join(lines[pip + 1 :]))
     result = run_cell(
         tmp_path,
         REPLACE_NUMPY
+        + "try:\n"
+        + textwrap.indent(check, "    ")
         + """
-try:
-    import fer_utils.book.kit
 except ImportError as error:
     assert "Restart the session" in str(error), error
     assert "tensorflow" not in sys.modules, "TensorFlow must not be imported over a changed numpy"

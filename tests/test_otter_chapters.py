@@ -38,7 +38,7 @@ clip = {{"path": fer.ravdess_clip_path()}}  # the real RAVDESS clip shipped with
 detectors = {{"dlib-hog": fer.make_detector("dlib-hog")}}
 """,
     "04_training": """
-crops = fer.Path({crops!r})
+crops = Path({crops!r})
 reference = fer.TrainConfig(image_size=({side}, {side}), epochs=2, patience=2, protocol="subject")
 run = fer.train(None, fer.FaceData(crops), reference)
 test, probabilities, classes = run.test_predictions()
@@ -84,7 +84,7 @@ face = test_images[index]
 """,
     "09_real_faces": """
 ref_model, ref_classes = run.load(), run.classes()
-london_crops = fer.Path({london!r})
+london_crops = Path({london!r})
 london = fer.usable_frames(fer.load_manifest(london_crops))
 known = london[london["emotion"].isin(ref_classes)].reset_index(drop=True)
 probabilities = fer.predict_batches(
@@ -95,7 +95,7 @@ results = fer.train_variants(None, fer.FaceData(crops), reference, {{"subject": 
     "10_seven_expressions": """
 sets = {{
     name: fer.realfaces.RealSet(name, folder, fer.usable_frames(fer.load_manifest(folder)).reset_index(drop=True))
-    for name, folder in [("London faces", london_crops), ("RAVDESS stills", fer.Path({stills!r}))]
+    for name, folder in [("London faces", london_crops), ("RAVDESS stills", Path({stills!r}))]
 }}
 first = fer.realfaces.predict_real(run.load(), run.classes(), sets)
 """,
