@@ -38,7 +38,7 @@ def small_crops(side: int = CROP_SIDE) -> list[np.ndarray]:
         image = cv2.imread(str(path))
         boxes = finder.detect(image)
         if boxes:
-            crops.append(crop_face(image, boxes[0], size=side, margin=0.1))
+            crops.append(crop_face(image, boxes[0], side=side, margin=0.1))
     return crops
 
 

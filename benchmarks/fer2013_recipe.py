@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/fer2013_recipe.py --crops CROPS \\
         --runs NAME:SEED [NAME:SEED ...] [--threads N] [--keep RUNS_FOLDER]
 
-CROPS is FER-2013 as `preprocess --dataset folder --detector none --size 48` writes it from Kaggle's folders
+CROPS is FER-2013 as `preprocess --dataset folder --detector none --side 48` writes it from Kaggle's folders
 (`train/`, and `validation/` = PublicTest, which the given split tests on when there is no `test/`). Every run
 trains on the whole training side (no validation side carved out: the recipes keep their last epoch and never stop
 early), then is scored on PublicTest with each test-time augmentation of registry.TTA_MODES. One JSON line per run

@@ -9,7 +9,7 @@ best epoch, the test accuracy, the collapse check and the time; then mean ± std
 - `generated`: the generated faces shipped with the package (DiffusionFER-S), or another folder of face
   crops (`--data-dir`, detector `none`).
 
-    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/lesson_runs.py --data generated --size 48 --epochs 30 --lr 1e-3 --dropout 0,0,0 --seeds 0,1,2
+    PYTHONPATH=$PWD TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python benchmarks/lesson_runs.py --data generated --side 48 --epochs 30 --lr 1e-3 --dropout 0,0,0 --seeds 0,1,2
 
 Appends one JSON line per call to benchmarks/results/lesson_runs.jsonl (or --out) with the machine's load.
 """
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--data", choices=("sample", "london", "generated"), default="sample")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--protocol", default="random")
-    parser.add_argument("--size", type=int, default=48)
+    parser.add_argument("--side", type=int, default=48)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=100, help="early stopping patience (100: off)")
     parser.add_argument("--lr", type=float, default=3e-4)
@@ -89,7 +89,7 @@ def main() -> None:
             l1=args.l1,
             seed=seed,
             protocol=args.protocol,
-            image_size=(args.size, args.size),
+            image_size=(args.side, args.side),
             augment=args.augment,
         )
         with tempfile.TemporaryDirectory() as folder:

@@ -268,7 +268,7 @@ def lesson_runs(results: Path) -> str:
         "training − validation gap, test accuracy (mean ± std), runs flagged collapsed; patience 100 = no early stop; "
         "records of fewer than 3 seeds (early probes) stay in the file only",
         "not recorded (the records keep the load average)",
-        "benchmarks/lesson_runs.py --data DATA --protocol P --size S --epochs E --patience P --lr LR "
+        "benchmarks/lesson_runs.py --data DATA --protocol P --side S --epochs E --patience P --lr LR "
         "--dropout D --l1 L1 --subjects N --seeds 0,1,2 --tag TAG (each row's values)",
         ("tag", "data, split, side", "epochs", "patience", "lr", "dropout", "seeds", "train acc", "gap", "test acc",
          "collapsed", "s/run"),
@@ -281,7 +281,7 @@ def lesson_runs_bn(results: Path) -> str:
         "the batch-normalised models of chapter 7 over seeds, with Keras's momentum 0.99 and with 0.9 "
         "(`models.networks.batch_norm`)",
         "not recorded (the records keep the load average)",
-        "benchmarks/lesson_runs.py --model MODEL --data sample --protocol random --size S --epochs E --subjects N "
+        "benchmarks/lesson_runs.py --model MODEL --data sample --protocol random --side S --epochs E --subjects N "
         "--seeds 0,1,2 --tag TAG (each row's values)",
         ("tag", "data, split, side", "model", "epochs", "BN momentum", "patience", "lr", "dropout", "seeds",
          "train acc", "gap", "test acc", "collapsed", "s/run"),

@@ -154,7 +154,7 @@ def run_recipes(crops: Path, runs: Path, recipes: list[str], seeds: list[int], s
 
 
 def run_cli(crops: Path, runs: Path, seeds: list[int], save: Callable[[dict], None]) -> None:
-    """`python -m fer_utils train` with only --crops/--out/--size/--epochs/--protocol/--seed, per seed."""
+    """`python -m fer_utils train` with only --crops/--out/--side/--epochs/--protocol/--seed, per seed."""
     from fer_utils.train.runs import RunFolder
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -169,7 +169,7 @@ def run_cli(crops: Path, runs: Path, seeds: list[int], save: Callable[[dict], No
             str(crops),
             "--out",
             str(out),
-            "--size",
+            "--side",
             str(SIZE),
             "--epochs",
             str(EPOCHS),

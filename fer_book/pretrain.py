@@ -3,7 +3,7 @@
     python -m fer_book pretrain --data FER2013 [--recipe wild-30] [--seed 0] [--work DIR]
 
 FER2013 is Kaggle's folder layout (`train/<class>/`, and `validation/` or `test/` with PublicTest): the crops are
-made as the README says (`preprocess --detector none --size 48`), the recipe trains on the whole training side, its
+made as the README says (`preprocess --detector none --side 48`), the recipe trains on the whole training side, its
 model is scored on PublicTest with and without the test-time augmentation it ships with, and read on a few real faces
 the package ships. `fer_utils/assets/pretrained/` then holds the model, its run files and its card (card.json, and
 MODEL_CARD.md written from it), replaced whole. FER-2013 itself never enters the repository: only the model does.
@@ -65,7 +65,7 @@ def make_crops(data: Path, crops: Path) -> Path:
     if (crops / "manifest.csv").is_file() and (crops / "crop_spec.json").is_file():
         return crops
     args = ["preprocess", "--dataset", "folder", "--src", str(data), "--out", str(crops)]
-    if fer_utils_main([*args, "--detector", "none", "--size", "48", "--quiet"]) != 0:
+    if fer_utils_main([*args, "--detector", "none", "--side", "48", "--quiet"]) != 0:
         raise SystemExit(f"preprocess of {data} failed: see above")
     return crops
 

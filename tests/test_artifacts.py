@@ -204,7 +204,7 @@ def test_an_edited_crop_function_makes_crops_of_its_own(tmp_path: Path) -> None:
             (tmp_path / "faces" / emotion / path.name).write_bytes(path.read_bytes())
     text = Path(crops.__file__).read_text()
     copy = _import_module(tmp_path, "shown_crops", text).crop_face
-    resize = "return cv2.resize(padded, (size, size), interpolation=interpolation)"
+    resize = "return cv2.resize(padded, (side, side), interpolation=interpolation)"
     assert resize in text
     edited = _import_module(tmp_path, "edited_crops", text.replace(resize, "return 255 - " + resize[7:])).crop_face
     assert artifacts.edited_crop(copy) is None and artifacts.edited_crop(edited) is edited
@@ -248,7 +248,7 @@ def test_a_small_mead_folder_is_cropped_more_densely_with_a_note(
         target.parent.mkdir(parents=True)
         target.write_bytes(Path(source).read_bytes())
     dataset = artifacts.Dataset("mead", tmp_path / "mead")
-    manifest = load_manifest(dataset.crops(tmp_path / "cache", detector="none", size=16, workers=1))
+    manifest = load_manifest(dataset.crops(tmp_path / "cache", detector="none", side=16, workers=1))
     assert "mead has 3 clips; taking up to 25 frames per clip instead of the paper's 6" in capsys.readouterr().out
     assert manifest.groupby("clip_id").size().tolist() == [15, 15, 15]
     assert set(manifest["emotion"]) == {"happy", "sad", "contempt"}
@@ -270,14 +270,14 @@ def test_a_changed_dataset_makes_new_crops_and_an_unchanged_one_reuses_them(tmp_
         for k, face in enumerate(faces(folder, 3, 48)):
             cv2.imwrite(str(root / emotion / f"{k}.png"), face)
     dataset = artifacts.Dataset("folder", root)
-    first = dataset.crops(cache, detector="none", size=16, workers=1)
-    assert dataset.crops(cache, detector="none", size=16, workers=1) == first  # the same files: reused
+    first = dataset.crops(cache, detector="none", side=16, workers=1)
+    assert dataset.crops(cache, detector="none", side=16, workers=1) == first  # the same files: reused
     (root / "angry").mkdir()
     cv2.imwrite(str(root / "angry" / "0.png"), next(faces("angry", 1, 48)))
     (root / "happy" / "0.png").unlink()
     overwritten = 255 - cv2.imread(str(root / "sad" / "1.png"), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(root / "sad" / "1.png"), overwritten)
-    second = dataset.crops(cache, detector="none", size=16, workers=1)
+    second = dataset.crops(cache, detector="none", side=16, workers=1)
     assert second != first
     manifest = load_manifest(second)
     assert set(manifest["emotion"]) == {"angry", "happy", "sad"} and len(manifest) == 6

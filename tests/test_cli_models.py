@@ -62,7 +62,7 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(root / "src"),
             "--out",
             str(root / "crops"),
-            "--size",
+            "--side",
             str(SIDE),
             "--workers",
             "1",
@@ -85,7 +85,7 @@ def trained(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
             str(crops),
             "--out",
             str(run),
-            "--size",
+            "--side",
             str(SIDE),
             "--epochs",
             str(EPOCHS),
@@ -123,7 +123,7 @@ def test_train_writes_a_complete_run_with_its_metrics(trained: tuple[Path, str],
 def test_train_refuses_a_finished_run_folder(trained: tuple[Path, str], crops: Path) -> None:
     run, _ = trained
     before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
-    code, _, err = run_cli(["train", "--crops", str(crops), "--out", str(run), "--size", str(SIDE), "--epochs", "1"])
+    code, _, err = run_cli(["train", "--crops", str(crops), "--out", str(run), "--side", str(SIDE), "--epochs", "1"])
     assert code == 2
     assert f"{run} already holds a complete run" in err
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
@@ -134,7 +134,7 @@ def test_train_refuses_one_class_before_writing_anything(crops: Path, tmp_path: 
     shutil.copytree(crops, one_class)
     manifest = load_manifest(one_class)
     manifest[manifest["emotion"] == "happy"].to_csv(one_class / "manifest.csv", index=False)
-    code, _, err = run_cli(["train", "--crops", str(one_class), "--out", str(tmp_path / "run"), "--size", str(SIDE)])
+    code, _, err = run_cli(["train", "--crops", str(one_class), "--out", str(tmp_path / "run"), "--side", str(SIDE)])
     assert code == 2 and "training needs at least 2 classes" in err
     assert not (tmp_path / "run").exists()
 
@@ -193,7 +193,7 @@ def random_run(crops: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     both are on every side, so the subjects cannot tell the sides apart."""
     root = tmp_path_factory.mktemp("random")
     two = _with_manifest(crops, root / "two", lambda m: m.assign(subject=m["subject"].astype(int) % 2))
-    argv = ["--size", str(SIDE), "--epochs", "1", "--protocol", "random", "--seed", "0"]
+    argv = ["--side", str(SIDE), "--epochs", "1", "--protocol", "random", "--seed", "0"]
     assert run_cli(["train", "--crops", str(two), "--out", str(root / "run"), *argv])[0] == 0
     return two, root / "run"
 
@@ -437,11 +437,11 @@ def test_train_and_evaluate_refuse_unwritable_outputs_before_working(
     run, _ = trained
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
-    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(a_file / "run"), "--size", str(SIDE)])
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(a_file / "run"), "--side", str(SIDE)])
     assert code == 2 and f"--out {a_file / 'run'}: {a_file} is a file, not a folder" in err and out == ""
-    code, out, err = run_cli(["train", "--crops", str(crops), "--out", "/sys/fer-run", "--size", str(SIDE)])
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", "/sys/fer-run", "--side", str(SIDE)])
     assert code == 2 and "--out /sys/fer-run: cannot write in /sys" in err and out == ""
-    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(crops / "run"), "--size", str(SIDE)])
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(crops / "run"), "--side", str(SIDE)])
     assert code == 2 and f"is inside {crops}, which this command reads" in err and out == ""
     code, out, err = run_cli(["evaluate", "--run", str(run), "--json", str(tmp_path)])
     assert code == 2 and f"--json {tmp_path} is a folder" in err and out == ""
@@ -451,7 +451,7 @@ def test_a_killed_train_leaves_a_temporary_folder_that_the_next_run_removes(crop
     run = tmp_path / "run"
     command = [sys.executable, "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(run)]
     killed = subprocess.Popen(
-        [*command, "--size", str(SIDE), "--epochs", "500", "--patience", "500"],
+        [*command, "--side", str(SIDE), "--epochs", "500", "--patience", "500"],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -467,7 +467,7 @@ def test_a_killed_train_leaves_a_temporary_folder_that_the_next_run_removes(crop
     try:
         busy = tmp_path / f".other.tmp-{live.pid}"  # a live process's temporary folder stays
         busy.mkdir()
-        code, _, err = run_cli([*command[3:], "--size", str(SIDE), "--epochs", "1"])
+        code, _, err = run_cli([*command[3:], "--side", str(SIDE), "--epochs", "1"])
         assert code == 0, err
         assert not leftover.exists() and busy.is_dir()
     finally:
@@ -544,13 +544,13 @@ def test_predict_refuses_an_annotated_copy_it_cannot_write_before_loading_the_mo
 
 
 def test_train_takes_the_crops_side_and_refuses_to_upsample(crops: Path, tmp_path: Path) -> None:
-    """Regression: `preprocess --size 32` then a plain `train` trained at 180 px on upsampled
-    crops. `train` now reads the crops' side; a larger --size is refused, naming both sizes."""
+    """Regression: `preprocess --side 32` then a plain `train` trained at 180 px on upsampled
+    crops. `train` now reads the crops' side; a larger --side is refused, naming both sizes."""
     code, out, err = run_cli(
         ["train", "--crops", str(crops), "--out", str(tmp_path / "run"), "--epochs", "1", "--seed", "0"]
     )
     assert code == 0, err
     assert RunFolder(tmp_path / "run").config()["image_size"] == [SIDE, SIDE]
-    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(tmp_path / "big"), "--size", "64"])
-    assert code == 2 and f"--size 64 is larger than the crops in {crops} ({SIDE}×{SIDE} px" in err
+    code, out, err = run_cli(["train", "--crops", str(crops), "--out", str(tmp_path / "big"), "--side", "64"])
+    assert code == 2 and f"--side 64 is larger than the crops in {crops} ({SIDE}×{SIDE} px" in err
     assert not (tmp_path / "big").exists(), "nothing written"

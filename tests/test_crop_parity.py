@@ -69,7 +69,7 @@ def cut(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     root = tmp_path_factory.mktemp("parity")
     images = frames()
-    preprocess_in_a_process(images, root, "crops", "--margin", str(SPEC.margin), "--size", str(SPEC.side))
+    preprocess_in_a_process(images, root, "crops", "--margin", str(SPEC.margin), "--side", str(SPEC.side))
     manifest = load_manifest(root / "crops").set_index("clip_id")
     crops = {
         name: cv2.imread(str(root / "crops" / manifest.loc[name, "image"]), cv2.IMREAD_GRAYSCALE) for name in images
@@ -228,7 +228,7 @@ def whole(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     root = tmp_path_factory.mktemp("whole")
     images = whole_images()
-    preprocess_in_a_process(images, root, "cli", "--detector", "none", "--size", str(WHOLE_SIDE))
+    preprocess_in_a_process(images, root, "cli", "--detector", "none", "--side", str(WHOLE_SIDE))
     return {"images": images, "root": root, "cli": read_crops(root / "cli", list(images))}
 
 
@@ -248,7 +248,7 @@ def test_the_books_crops_of_whole_images_are_the_clis(whole: dict, tmp_path: Pat
     margin: the same bytes."""
     from fer_utils.book.artifacts import Dataset
 
-    folder = Dataset("folder", whole["root"] / "src").crops(tmp_path, detector="none", size=WHOLE_SIDE, workers=1)
+    folder = Dataset("folder", whole["root"] / "src").crops(tmp_path, detector="none", side=WHOLE_SIDE, workers=1)
     assert read_crop_spec(folder) == read_crop_spec(whole["root"] / "cli")
     for name, crop in read_crops(folder, list(whole["images"])).items():
         difference = np.abs(crop.astype(int) - whole["cli"][name])

@@ -44,7 +44,7 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(image, src / folder / image.name)
     out = tmp_path_factory.mktemp("crops") / "crops"
     argv = ["preprocess", "--dataset", "folder", "--src", str(src), "--out", str(out), "--detector", "none"]
-    code, _, err = run_cli([*argv, "--size", "64", "--frames", "1", "--workers", "1", "--quiet"])
+    code, _, err = run_cli([*argv, "--side", "64", "--frames", "1", "--workers", "1", "--quiet"])
     assert code == 0, err
     return out
 

@@ -546,7 +546,7 @@ def whole_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("whole")
     make_toy_crops(root / "src", size=32, frames_per_clip=1)
     crops, run = root / "crops", root / "run"
-    common = ["--detector", "none", "--size", "32", "--workers", "1"]
+    common = ["--detector", "none", "--side", "32", "--workers", "1"]
     assert main(["preprocess", "--dataset", "folder", "--src", str(root / "src"), "--out", str(crops), *common]) == 0
     train = ["train", "--crops", str(crops), "--out", str(run), "--recipe", "wild", "--epochs", "1"]
     assert main([*train, "--protocol", "random"]) == 0

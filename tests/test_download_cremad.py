@@ -179,7 +179,7 @@ def test_the_download_indexes_and_preprocesses_as_cremad(site: Site, tmp_path: P
     assert len(index.clips) == 1 and len(index.rejected) == 0 and index.clips["emotion"].tolist() == ["happy"]
     done = subprocess.run(
         [sys.executable, "-m", "fer_utils", "preprocess", "--dataset", "cremad", "--src", str(dest / "VideoFlash")]
-        + ["--out", str(tmp_path / "crops"), "--detector", "dlib-hog", "--frames", "2", "--size", "48"]
+        + ["--out", str(tmp_path / "crops"), "--detector", "dlib-hog", "--frames", "2", "--side", "48"]
         + ["--workers", "1", "--quiet"],
         capture_output=True,
         text=True,

@@ -53,17 +53,17 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def crops(planted: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """`preprocess --detector none --size 32` of the planted folder: (crops folder, what it printed)."""
+    """`preprocess --detector none --side 32` of the planted folder: (crops folder, what it printed)."""
     out = tmp_path_factory.mktemp("crops") / "crops"
     argv = ["preprocess", "--dataset", "folder", "--src", str(planted), "--out", str(out), "--detector", "none"]
-    code, printed, err = run_cli([*argv, "--size", str(SIDE), "--workers", "1", "--quiet"])
+    code, printed, err = run_cli([*argv, "--side", str(SIDE), "--workers", "1", "--quiet"])
     assert code == 0, err
     return out, printed
 
 
 def train(crops: Path, out: Path, *options: str) -> tuple[int, str, str]:
     """One epoch of the paper CNN at 32 px on the crops' own split."""
-    argv = ["train", "--crops", str(crops), "--out", str(out), "--epochs", "1", "--size", str(SIDE), *options]
+    argv = ["train", "--crops", str(crops), "--out", str(out), "--epochs", "1", "--side", str(SIDE), *options]
     return run_cli(argv)
 
 

@@ -425,10 +425,10 @@ def test_crop_inside_checker_on_a_real_still() -> None:
     feedback = exercises.check_crop_inside(crop_face, detector)
     assert not feedback and "corner" in feedback.message and "repeats the edge pixels" in feedback.message
     feedback = exercises.check_crop_inside(
-        lambda image, box, size, margin: crop_face(image, box, size=size, margin=0.0), detector
+        lambda image, box, side, margin: crop_face(image, box, side=side, margin=0.0), detector
     )
     assert not feedback and "check the square's side" in feedback.message
-    feedback = exercises.check_crop_inside(lambda image, box, size, margin: image[:size, :size], detector)
+    feedback = exercises.check_crop_inside(lambda image, box, side, margin: image[:side, :side], detector)
     assert not feedback and "3 channels" in feedback.message
 
 

@@ -180,7 +180,7 @@ def _small_gray_crops(stills: list[Path], side: int = 48) -> list[np.ndarray]:
     crops = []
     for path in stills:
         image = cv2.imread(str(path))
-        crops.append(crop_face(image, finder.detect(image)[0], size=side, margin=0.1))
+        crops.append(crop_face(image, finder.detect(image)[0], side=side, margin=0.1))
     return crops
 
 

@@ -134,7 +134,7 @@ def test_detector_none_crops_a_sideways_photo_upright(tmp_path: Path) -> None:
     sideways_photo(src / "001_03.jpg")
     out = tmp_path / "crops"
     argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(out), "--detector", "none"]
-    code, _, err = run_cli([*argv, "--size", "64", "--workers", "1", "--quiet"])
+    code, _, err = run_cli([*argv, "--side", "64", "--workers", "1", "--quiet"])
     assert code == 0, err
     crop = cv2.imread(str(out / load_manifest(out)["image"][0]), cv2.IMREAD_GRAYSCALE)
     # the face is upright: dlib finds it in the crop, upsampled as the detector does for small images
@@ -149,7 +149,7 @@ def test_an_image_too_large_to_decode_is_a_bad_image_and_the_run_goes_on(tmp_pat
     for person in (1, 2):
         shutil.copy(london_faces_dir() / "neutral" / f"{person:03d}_03.jpg", src)
     out = tmp_path / "crops"
-    argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(out), "--size", str(SIDE)]
+    argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(out), "--side", str(SIDE)]
     for _ in range(2):  # a rerun does not abort on it either
         code, _, err = run_cli([*argv, "--workers", "1", "--quiet"])
         assert code == 0, err
@@ -233,7 +233,7 @@ def test_a_truncated_jpeg_is_unreadable_not_an_ok_crop_with_grey_rows(tmp_path: 
         read_image(src / "001_03.jpg")
     out = tmp_path / "crops"
     argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(out), "--detector", "none"]
-    code, _, err = run_cli([*argv, "--size", str(SIDE), "--workers", "1", "--quiet"])
+    code, _, err = run_cli([*argv, "--side", str(SIDE), "--workers", "1", "--quiet"])
     assert code == 0, err
     manifest = load_manifest(out).set_index("clip_id")
     assert manifest.loc["001_03", "status"] == "unreadable" and "cut short" in manifest.loc["001_03", "reason"]

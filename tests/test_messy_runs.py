@@ -49,14 +49,14 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("london")
     london_source(root / "src", PEOPLE)
     argv = ["preprocess", "--dataset", "folder", "--subject-pattern", r"^(\d+)_", "--src", str(root / "src")]
-    code, _, err = run_cli([*argv, "--out", str(root / "crops"), "--size", str(SIDE), "--workers", "1", "--quiet"])
+    code, _, err = run_cli([*argv, "--out", str(root / "crops"), "--side", str(SIDE), "--workers", "1", "--quiet"])
     assert code == 0, err
     return root / "crops"
 
 
 def train_argv(crops: Path, out: Path, *extra: str) -> list[str]:
     """A 2-epoch `train` at 32 px."""
-    return ["train", "--crops", str(crops), "--out", str(out), "--size", str(SIDE), "--epochs", "2", *extra]
+    return ["train", "--crops", str(crops), "--out", str(out), "--side", str(SIDE), "--epochs", "2", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -211,11 +211,11 @@ def test_a_diverging_run_stops_and_says_so(crops: Path, tmp_path: Path) -> None:
     ("argv", "message"),
     [
         (["train", "--crops", "c", "--out", "o", "--seed", "-1"], "must be 0 or more"),
-        (["train", "--crops", "c", "--out", "o", "--size", "0"], "between 1 and 1024"),
-        (["train", "--crops", "c", "--out", "o", "--size", "100000"], "between 1 and 1024"),
-        (["preprocess", "--dataset", "folder", "--src", "s", "--out", "o", "--size", "100000"], "between 1 and 1024"),
+        (["train", "--crops", "c", "--out", "o", "--side", "0"], "between 1 and 1024"),
+        (["train", "--crops", "c", "--out", "o", "--side", "100000"], "between 1 and 1024"),
+        (["preprocess", "--dataset", "folder", "--src", "s", "--out", "o", "--side", "100000"], "between 1 and 1024"),
         (["predict", "--model", "m", "x.png", "--every", "0"], "must be at least 1"),
-        (["compare", "--size", "0"], "between 1 and 1024"),
+        (["compare", "--side", "0"], "between 1 and 1024"),
         (["compare", "--classes", "0"], "must be at least 1"),
         (["quantize", "--model", "m", "--out", "o", "--samples", "0"], "must be at least 1"),
         (["quantize", "--model", "m", "--out", "o", "--samples", "-1"], "must be at least 1"),
@@ -233,9 +233,9 @@ def test_train_needs_the_smallest_side_its_model_takes(crops: Path, tmp_path: Pa
 
     assert smallest_side("paper-cnn") == 8  # three 2×2 poolings
     for size in ("1", "4", "7"):
-        code, _, err = run_cli([*train_argv(crops, tmp_path / "run"), "--size", size])
+        code, _, err = run_cli([*train_argv(crops, tmp_path / "run"), "--side", size])
         assert code == 2 and "paper-cnn needs inputs of at least 8×8 px" in err, err
-    code, _, err = run_cli(["compare", "--models", "paper-cnn", "--size", "4"])
+    code, _, err = run_cli(["compare", "--models", "paper-cnn", "--side", "4"])
     assert code == 2 and "at least 8×8" in err
 
 

@@ -109,8 +109,8 @@ def sample_indices(n_frames, k):  # k equal steps that never reach the last fram
     return list(range(n_frames)) if n_frames <= k else [i * n_frames // k for i in range(k)]
 """,
     ("02_preprocessing", 2): """
-def crop_inside(image, box, size=fer.PAPER_SIDE, margin=fer.DEFAULT_MARGIN):  # the chapter's padded crop
-    return fer.crop_face(image, box, size=size, margin=margin)
+def crop_inside(image, box, side=fer.PAPER_SIDE, margin=fer.DEFAULT_MARGIN):  # the chapter's padded crop
+    return fer.crop_face(image, box, side=side, margin=margin)
 """,
     ("04_training", 1): "answer = matrix.to_numpy().trace()  # the count of right frames, not their share\n",
     ("04_training", 2): """
@@ -270,7 +270,7 @@ def cached(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     paths = {
         name: str(
             artifacts.Dataset("folder", root).crops(
-                cache, detector=DETECTOR, size=48, workers=1, subject_pattern=pattern
+                cache, detector=DETECTOR, side=48, workers=1, subject_pattern=pattern
             )
         )
         for name, (root, pattern) in cut.items()

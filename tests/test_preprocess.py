@@ -86,10 +86,10 @@ def test_crops_have_the_requested_size_and_one_channel_for_any_input_format(stil
         "bgra": cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA),
         "16-bit": bgr.astype(np.uint16) * 257,
     }
-    reference = crop_face(bgr, box, size=180)
+    reference = crop_face(bgr, box, side=180)
     for label, image in variants.items():
         for size in (48, 180):
-            crop = crop_face(image, box, size=size)
+            crop = crop_face(image, box, side=size)
             assert crop.shape == (size, size) and crop.dtype == np.uint8, label
         assert np.abs(crop_face(image, box).astype(int) - reference.astype(int)).max() <= 1, label
 
@@ -97,11 +97,11 @@ def test_crops_have_the_requested_size_and_one_channel_for_any_input_format(stil
 def test_margin_widens_the_crop_and_edges_are_padded(stills: list[Path]) -> None:
     image = cv2.imread(str(stills[0]))
     box = make_detector("dlib-hog").detect(image)[0]
-    tight = crop_face(image, box, size=100, margin=0.0)
-    wide = crop_face(image, box, size=100, margin=0.5)
+    tight = crop_face(image, box, side=100, margin=0.0)
+    wide = crop_face(image, box, side=100, margin=0.5)
     assert not np.array_equal(tight, wide)
     # a box touching the corner still gives a full square crop
-    corner = crop_face(image, Box(0, 0, 60, 60), size=64, margin=0.3)
+    corner = crop_face(image, Box(0, 0, 60, 60), side=64, margin=0.3)
     assert corner.shape == (64, 64)
 
 
@@ -313,7 +313,7 @@ def test_cli_runs_on_a_dataset_folder_with_bad_files(sample_dir: Path, tmp_path:
     (actor / "02-01-04-01-01-01-01.mp4").write_bytes(b"")  # zero-byte, well named
     (actor / "02-01-05-01-01-01-01.mp4").write_text("oops")  # not a video, well named
     out = tmp_path / "out"
-    result = _cli(preprocess_args("ravdess", src, out, "--frames", "3", "--size", "64"))
+    result = _cli(preprocess_args("ravdess", src, out, "--frames", "3", "--side", "64"))
     assert result.returncode == 0, result.stderr
     assert "empty 1" in result.stdout and "not_video 1" in result.stdout and "ok 6" in result.stdout
     manifest = load_manifest(out)
@@ -370,7 +370,7 @@ def test_out_holding_another_sources_manifest_is_refused_unless_forced(sample_di
     first = _ravdess_copy(sample_dir, tmp_path / "first", 1, 2)
     second = _ravdess_copy(sample_dir, tmp_path / "second", 2, 1)
     out = tmp_path / "out"
-    common = ("--frames", "2", "--size", "48")
+    common = ("--frames", "2", "--side", "48")
     assert _cli(preprocess_args("ravdess", first, out, *common)).returncode == 0
     before = _snapshot(out)
     refused = _cli(preprocess_args("ravdess", second, out, *common))
@@ -405,7 +405,7 @@ def test_a_concurrent_run_is_refused_naming_the_lock_holder_and_keeps_live_tmp_f
     sample_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "crops"
-    run = started(preprocess_args("ravdess", sample_dir, out, "--size", "96"), out)
+    run = started(preprocess_args("ravdess", sample_dir, out, "--side", "96"), out)
     clips = index_dataset("ravdess", sample_dir).clips
     try:
         for size in (96, 48):  # same settings, and other settings: both refused, naming the writer
@@ -503,7 +503,7 @@ def test_a_long_file_name_is_cropped_under_a_shortened_name_and_stops_nothing(
     long = src / "happy" / ("x" * 240 + ".png")  # 244 characters: a valid name, too long to add a suffix to
     shutil.copy(stills[2], long)
     out = tmp_path / "out"
-    result = _cli(preprocess_args("folder", src, out, "--size", "48"))
+    result = _cli(preprocess_args("folder", src, out, "--side", "48"))
     assert result.returncode == 0, result.stderr
     manifest = load_manifest(out)
     assert set(manifest["status"]) == {"ok"} and len(manifest) == 3
@@ -511,7 +511,7 @@ def test_a_long_file_name_is_cropped_under_a_shortened_name_and_stops_nothing(
     assert len(row) == 1, "the manifest names the source file itself"
     crop = out / row["image"].iloc[0]
     assert crop.is_file() and len(crop.name) <= 200 and crop.name.startswith("x" * 50)
-    again = _cli(preprocess_args("folder", src, out, "--size", "48"))
+    again = _cli(preprocess_args("folder", src, out, "--side", "48"))
     assert again.returncode == 0 and load_manifest(out)["image"].tolist() == manifest["image"].tolist()
 
 
@@ -678,7 +678,7 @@ def test_a_crop_spec_larger_than_its_images_warns_that_they_are_upsampled(stills
         argv = ["preprocess", "--dataset", "folder", "--src", str(src.parent), "--out", str(tmp_path / f"c{size}")]
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            code = main([*argv, "--detector", "none", "--size", str(size), "--workers", "1", "--quiet"])
+            code = main([*argv, "--detector", "none", "--side", str(size), "--workers", "1", "--quiet"])
         assert code == 0, err.getvalue()
         expected = "WARNING: 3 of 3 crops were cut from squares smaller than 48 px (median 32 px) and upsampled"
         assert (expected in err.getvalue()) is warned, err.getvalue()

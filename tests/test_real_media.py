@@ -35,7 +35,7 @@ LONDON_PATTERN = r"^(\d+)_"
 def small_crop(path: Path, finder: FaceDetector) -> np.ndarray:
     """The face of a real image as a face-crop dataset ships it: a tight 48×48 gray crop."""
     image = cv2.imread(str(path))
-    return crop_face(image, finder.detect(image)[0], size=CROP_SIDE, margin=0.1)
+    return crop_face(image, finder.detect(image)[0], side=CROP_SIDE, margin=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_real_clips_sample_the_same_frames_by_seek_and_by_decoding(clip: Path) -
 
 
 def test_cremad_preprocesses_to_one_face_per_frame_and_its_crops_keep_the_actor(tmp_path: Path) -> None:
-    code, out, _ = run_cli(preprocess_args("cremad", cremad_dir(), tmp_path / "crops", "--frames", "3", "--size", "64"))
+    code, out, _ = run_cli(preprocess_args("cremad", cremad_dir(), tmp_path / "crops", "--frames", "3", "--side", "64"))
     assert code == 0 and "6 clips, 1 subject(s); 18 of 18 frames usable (100 %): ok 18" in out
     manifest = load_manifest(tmp_path / "crops")
     assert (manifest["status"] == "ok").all() and (manifest["n_faces"] == 1).all()
@@ -111,7 +111,7 @@ def test_cremad_preprocesses_to_one_face_per_frame_and_its_crops_keep_the_actor(
 
 def test_ravdess_clip_preprocesses_to_one_face_per_frame(tmp_path: Path) -> None:
     code, out, _ = run_cli(
-        preprocess_args("ravdess", ravdess_clip_path().parent, tmp_path / "crops", "--modalities", "01", "--size", "64")
+        preprocess_args("ravdess", ravdess_clip_path().parent, tmp_path / "crops", "--modalities", "01", "--side", "64")
     )
     assert code == 0, out
     manifest = load_manifest(tmp_path / "crops")
@@ -194,7 +194,7 @@ def test_small_face_crops_with_synonym_classes_preprocess_with_detector_none(
             "none",
             "--subject-pattern",
             r"^(S\d+)_",
-            "--size",
+            "--side",
             str(CROP_SIDE),
         )
     )
@@ -215,7 +215,7 @@ def test_small_face_crops_are_found_by_the_default_detector_after_upsampling(
     """Regression: 48×48 face crops were all `no_face` with a real detector."""
     code, out, _ = run_cli(
         preprocess_args(
-            "folder", crops_dataset, tmp_path / "out", "--subject-pattern", r"^(S\d+)_", "--size", str(CROP_SIDE)
+            "folder", crops_dataset, tmp_path / "out", "--subject-pattern", r"^(S\d+)_", "--side", str(CROP_SIDE)
         )
     )
     manifest = load_manifest(tmp_path / "out")
@@ -231,7 +231,7 @@ def test_same_named_images_keep_one_crop_each(london_crops: dict[str, np.ndarray
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(src / rel), london_crops[key])
     code, out, _ = run_cli(
-        preprocess_args("folder", src, tmp_path / "out", "--detector", "none", "--size", str(CROP_SIDE))
+        preprocess_args("folder", src, tmp_path / "out", "--detector", "none", "--side", str(CROP_SIDE))
     )
     assert code == 0 and "4 of 4 frames usable" in out
     manifest = load_manifest(tmp_path / "out")

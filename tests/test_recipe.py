@@ -147,7 +147,7 @@ def test_the_cli_records_the_recipe_and_explicit_options_override_it(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
     root, _ = toy
-    base = ("--crops", str(root), "--epochs", "1", "--seed", "3", "--size", "32")
+    base = ("--crops", str(root), "--epochs", "1", "--seed", "3", "--side", "32")
     arriaga = ("--recipe", "arriaga", "--model", "paper-cnn")  # Arriaga et al.'s recipe on the quick network
     assert train_cli(*base, "--out", str(tmp_path / "wild"), *arriaga) == 0
     config = _config(tmp_path / "wild")

@@ -78,7 +78,7 @@ def crops(datasets, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     folders = {}
     for name, (root, options) in datasets.items():
         argv = ["preprocess", *options, "--src", root, "--out", out / name, "--detector", "none"]
-        code, stdout, err = run_cli([*argv, "--size", SIDE, "--workers", 1, "--quiet"])
+        code, stdout, err = run_cli([*argv, "--side", SIDE, "--workers", 1, "--quiet"])
         assert code == 0, err
         assert f"{CLASSES * sum(EXPECTED_SIDES[name].values())} of" in stdout
         folders[name] = out / name
@@ -193,7 +193,7 @@ def test_preprocess_keeps_the_split_in_the_manifest(datasets, crops, name: str) 
 @pytest.mark.parametrize("name", list(EXPECTED_SIDES))
 def test_train_uses_the_given_split_by_default(crops, tmp_path: Path, name: str) -> None:
     run = tmp_path / "run"
-    code, out, err = run_cli(["train", "--crops", crops[name], "--epochs", 1, "--size", SIDE, "--out", run])
+    code, out, err = run_cli(["train", "--crops", crops[name], "--epochs", 1, "--side", SIDE, "--out", run])
     assert code == 0, err
     assert "protocol given" in out
     config = json.loads((run / "config.json").read_text())
@@ -223,7 +223,7 @@ def test_training_on_a_train_side_without_a_class_says_which(tmp_path: Path) -> 
         index_dataset("folder", root).clips
     )
     argv = ["preprocess", "--dataset", "folder", "--src", root, "--out", tmp_path / "crops", "--detector", "none"]
-    assert run_cli([*argv, "--size", SIDE, "--workers", 1, "--quiet"])[0] == 0
+    assert run_cli([*argv, "--side", SIDE, "--workers", 1, "--quiet"])[0] == 0
     code, _, err = run_cli(["train", "--crops", tmp_path / "crops", "--epochs", 1, "--out", tmp_path / "run"])
     assert code == 2
     assert "no training image of ['sad'] (sad: 1 in test, 1 in val)" in err and "--protocol random" in err

@@ -215,7 +215,7 @@ def test_train_checks_every_crop_before_building(toy: tuple[Path, pd.DataFrame],
     shutil.copytree(root, crops)
     usable = manifest[manifest["status"] == "ok"]
     (crops / usable["image"].iloc[-1]).unlink()  # the last crop: the first row is fine
-    assert _train_cli("--crops", str(crops), "--out", str(tmp_path / "run"), "--size", "32", "--epochs", "1") == 2
+    assert _train_cli("--crops", str(crops), "--out", str(tmp_path / "run"), "--side", "32", "--epochs", "1") == 2
     err = capsys.readouterr().err
     assert "1 of 288 crops" in err and usable["image"].iloc[-1] in err
     assert _no_run_written(tmp_path / "run")
@@ -237,7 +237,7 @@ def test_train_refuses_a_crop_of_another_side_than_its_spec_by_name(
     shutil.copytree(root, crops)
     odd = manifest[manifest["status"] == "ok"]["image"].iloc[-1]
     cv2.imwrite(str(crops / odd), np.full((96, 96), 128, np.uint8))
-    assert _train_cli("--crops", str(crops), "--out", str(tmp_path / "run"), "--size", "32", "--epochs", "1") == 2
+    assert _train_cli("--crops", str(crops), "--out", str(tmp_path / "run"), "--side", "32", "--epochs", "1") == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: 1 of 288 crops under {crops} are not 64×64 px as its crop spec (crop_spec.json) ")
     assert f"{crops / odd} (96×96 px)" in err and len(err.splitlines()) == 1, err
@@ -248,7 +248,7 @@ def test_train_refuses_a_crop_of_another_side_than_its_spec_by_name(
     ("option", "value", "message"),
     [
         ("--l1", "-5", "argument --l1: must be a finite number of 0 or more"),
-        ("--size", "0", "argument --size: must be between 1 and 1024"),
+        ("--side", "0", "argument --side: must be between 1 and 1024"),
         ("--batch-size", "0", "argument --batch-size: must be at least 1"),
         ("--epochs", "0", "argument --epochs: must be at least 1"),
         ("--learning-rate", "0", "argument --learning-rate: must be a finite number above 0"),
@@ -257,7 +257,7 @@ def test_train_refuses_a_crop_of_another_side_than_its_spec_by_name(
 def test_train_rejects_bad_numbers_with_a_clear_error(
     toy: tuple[Path, pd.DataFrame], tmp_path: Path, capsys, option: str, value: str, message: str
 ) -> None:
-    """Regression: --l1 -5 was recorded and silently not applied; --size 0 and --batch-size 0 ended in
+    """Regression: --l1 -5 was recorded and silently not applied; --side 0 and --batch-size 0 ended in
     tracebacks; --epochs 0 wrote a run without training. The parser refuses them (fer_utils.cli.arg_types)."""
     root, _ = toy
     with pytest.raises(SystemExit) as exit_:
@@ -306,7 +306,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
         train_run(None, FaceData(root, three), small_config(epochs=1), run, verbose=0)
     with pytest.raises(SystemExit):
         _train_cli("--crops", str(root), "--out", str(run), "--epochs", "0")
-    assert _train_cli("--crops", str(root), "--out", str(run), "--epochs", "1", "--size", "64") == 2
+    assert _train_cli("--crops", str(root), "--out", str(run), "--epochs", "1", "--side", "64") == 2
     assert "already holds" in capsys.readouterr().err
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()} == before
 
@@ -335,7 +335,7 @@ def test_ctrl_c_during_train_exits_130_with_a_message_and_no_half_run(tmp_path: 
 
     crops, out = artifacts.Dataset().crops(), tmp_path / "run"
     argv = [sys.executable, "-u", "-m", "fer_utils", "train", "--crops", str(crops), "--out", str(out)]
-    argv += ["--size", "32", "--epochs", "200", "--protocol", "clip"]
+    argv += ["--side", "32", "--epochs", "200", "--protocol", "clip"]
     log = tmp_path / "log.txt"
     with log.open("w") as fh:
         process = subprocess.Popen(
@@ -370,7 +370,7 @@ def test_a_collapsed_run_is_flagged_and_a_healthy_one_is_not(
             str(root),
             "--out",
             str(tmp_path / "dead"),
-            "--size",
+            "--side",
             "48",
             "--epochs",
             "2",

@@ -150,8 +150,8 @@ def test_the_upload_widget_crops_faces_with_the_margin_the_run_recorded(tmp_path
     recognizer = Recognizer.of_run(RunFolder(tmp_path))
     image = cv2.imread(str(stills[3]))
     box = max(recognizer.detector.detect(image), key=lambda b: b.w * b.h)
-    expected = crop_face(image, box, size=48, margin=margin)
-    assert not np.array_equal(expected, crop_face(image, box, size=48, margin=DEFAULT_MARGIN))
+    expected = crop_face(image, box, side=48, margin=margin)
+    assert not np.array_equal(expected, crop_face(image, box, side=48, margin=DEFAULT_MARGIN))
 
     found = widgets.media_predictions(recognizer, stills[3])
     assert len(found.table) == 1 and np.array_equal(found.best_crops[found.table["emotion"].iloc[0]][1], expected)

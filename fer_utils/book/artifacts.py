@@ -145,18 +145,18 @@ class Dataset:
 
         return index_dataset(*self.source(cache), **index_options)
 
-    def crop_spec(self, detector: str | None = None, size: int | None = None) -> CropSpec:
+    def crop_spec(self, detector: str | None = None, side: int | None = None) -> CropSpec:
         """How this dataset's faces are cut: by default with no detector at their own side for face crops."""
         crops_side = FACE_CROP_SIDES.get(self.name)
         detector = detector or (NO_DETECTOR if crops_side else None)
-        return spec_with(detector=detector, side=size or crops_side)
+        return spec_with(detector=detector, side=side or crops_side)
 
     def crops(
         self,
         cache: Path | None = None,
         detector: str | None = None,
         frames: int | None = None,
-        size: int | None = None,
+        side: int | None = None,
         workers: int | None = None,
         crop: Callable | None = None,
         spec: CropSpec | None = None,
@@ -165,9 +165,9 @@ class Dataset:
         """The cached crops folder, faces cut by `crop` as `spec` (or `crop_spec`) says; an interrupted one resumes."""
         from fer_utils.data.manifest import MANIFEST_NAME
 
-        if spec is not None and (detector or size):
-            raise InputError("give Dataset.crops a crop spec, or a detector and size, not both")
-        spec = spec or self.crop_spec(detector, size)
+        if spec is not None and (detector or side):
+            raise InputError("give Dataset.crops a crop spec, or a detector and side, not both")
+        spec = spec or self.crop_spec(detector, side)
         whole_images = self.name in FACE_CROP_SIDES
         index = None  # the clip index, read once: to size the sampling, then to preprocess
         if frames is None and not whole_images and self.name != SAMPLE_DATASET:

@@ -21,10 +21,10 @@ def _compare(args: argparse.Namespace) -> int:
     from fer_utils.registry import CANONICAL_INPUTS
 
     for name in args.models:
-        check_input_size(name, (args.size, args.size))  # before the table: every model, then the rows
+        check_input_size(name, (args.side, args.side))  # before the table: every model, then the rows
     rows = []
     for name in args.models:
-        model = build_model(name, args.classes, (args.size, args.size, 1))
+        model = build_model(name, args.classes, (args.side, args.side, 1))
         shape, classes = CANONICAL_INPUTS[name]
         rows.append(
             {
@@ -117,7 +117,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `compare`, `quantize`, `export` and `peer` commands."""
     compare = subparsers.add_parser("compare", help="parameter and FLOP table of the compared models")
     compare.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
-    compare.add_argument("--size", type=side, default=PAPER_SIDE)
+    compare.add_argument("--side", type=side, default=PAPER_SIDE)
     compare.add_argument("--classes", type=positive_int, default=PAPER_CLASSES)
     compare.set_defaults(handler=_compare)
 

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_DETECTOR,
         help=f"face detector (default {DEFAULT_DETECTOR}); '{NO_DETECTOR}': images already face crops, used whole",
     )
-    add("--size", type=side, help=f"crop side in pixels (default: the crop spec's, {PAPER_SIDE})")
+    add("--side", type=side, help=f"crop side in pixels (default: the crop spec's, {PAPER_SIDE})")
     add(
         "--margin",
         type=float,
@@ -90,7 +90,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
             f"(e.g. {printable(first['path'])}: {printable(first['reason'])})"
         )
     frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
-    spec = spec_with(detector=args.detector, margin=args.margin, side=args.size, align=args.align)  # None: default
+    spec = spec_with(detector=args.detector, margin=args.margin, side=args.side, align=args.align)  # None: default
     # SIGTERM stops like Ctrl-C (it raises KeyboardInterrupt): workers ended, records kept
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:

@@ -78,16 +78,16 @@ def _train(args: argparse.Namespace) -> int:
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
     spec = folder_crop_spec(args.crops)  # as `preprocess` recorded it
     crops_side = spec.side if spec else None
-    if args.size is not None and crops_side is not None and args.size > crops_side:
+    if args.side is not None and crops_side is not None and args.side > crops_side:
         raise InputError(
-            f"--size {args.size} is larger than the crops in {args.crops} ({crops_side}×{crops_side} px, "
-            f"preprocess --size {crops_side}): training would upsample them. Leave --size out to train at "
-            f"{crops_side}, or preprocess again with --size {args.size}"
+            f"--side {args.side} is larger than the crops in {args.crops} ({crops_side}×{crops_side} px, "
+            f"preprocess --side {crops_side}): training would upsample them. Leave --side out to train at "
+            f"{crops_side}, or preprocess again with --side {args.side}"
         )
     config = TrainConfig.preset(args.recipe, **given) if args.recipe else replace(TrainConfig(), **given)
     preset_side = PRESETS.get(args.recipe, {}).get("image_size", (None,))[0]
-    if args.size is not None:
-        config = replace(config, image_size=(args.size, args.size))
+    if args.side is not None:
+        config = replace(config, image_size=(args.side, args.side))
     elif preset_side is not None and crops_side is not None and preset_side > crops_side:
         print(
             f"note: --recipe {args.recipe} trains at {preset_side} px; the crops are {crops_side} px, so at {crops_side}"
@@ -192,7 +192,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add("--l1", type=non_negative_float, help="L1 penalty on the Dense(16) kernel (default: off)")
     add("--init", choices=INITS, help=f"{PAPER_MODEL} kernel initialiser of the ReLU layers (default: TrainConfig's)")
-    add("--size", type=side, help="input side in px (default: the crops' side; smaller downscales, larger is refused)")
+    add("--side", type=side, help="input side in px (default: the crops' side; smaller downscales, larger is refused)")
     add("--patience", type=non_negative_int, help="early-stopping patience in epochs (default: TrainConfig's)")
     add("--seed", type=non_negative_int, help="default: TrainConfig's")
     add(

@@ -219,7 +219,7 @@ def check_scored_crops(frames: pd.DataFrame, crops: Path, side: int, refuse_smal
         found = ", ".join(f"{n} of {k} px" for k, n in smaller.items())
         raise InputError(
             f"crops in {crops} are smaller than the model's {side}×{side} px input ({found}): scoring would "
-            f"upsample them (training refuses to). Preprocess again with --size {side}, or score a model "
+            f"upsample them (training refuses to). Preprocess again with --side {side}, or score a model "
             "trained at their size"
         )
     return CropCheck(frames[np.asarray(keep, dtype=bool)].reset_index(drop=True), skipped, sides)

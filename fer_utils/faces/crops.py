@@ -391,10 +391,10 @@ def check_crop_spec(spec: CropSpec) -> CropSpec:
     if isinstance(spec.margin, bool) or not isinstance(spec.margin, (int, float)) or not 0.0 <= spec.margin <= 1.0:
         raise InputError(f"margin must be between 0 and 1 (fraction of the box size), got {spec.margin!r}")
     if isinstance(spec.side, bool) or not isinstance(spec.side, int) or spec.side < MIN_SIDE:
-        raise InputError(f"crop size must be at least {MIN_SIDE} pixels, got {spec.side!r}")
+        raise InputError(f"crop side must be at least {MIN_SIDE} pixels, got {spec.side!r}")
     if spec.side > MAX_SIDE:
         raise InputError(
-            f"crop size must be at most {MAX_SIDE} pixels (a crop's memory grows with its square), got {spec.side}"
+            f"crop side must be at most {MAX_SIDE} pixels (a crop's memory grows with its square), got {spec.side}"
         )
     if not isinstance(spec.align, bool):
         raise InputError(f"align must be true or false, got {spec.align!r}")
@@ -445,7 +445,7 @@ def write_crop_spec(folder: Path, spec: CropSpec) -> Path:
 
 @dataclass(frozen=True)
 class FaceCrop:
-    """The largest face of an image: its size×size gray crop, its box (full resolution) and how many faces were seen."""
+    """The largest face of an image: its side×side gray crop, its box (full resolution) and how many faces were seen."""
 
     crop: np.ndarray
     box: Box
@@ -465,12 +465,12 @@ def crop_face(
     image: np.ndarray,
     box: Box,
     *,
-    size: int | None = PAPER_SIDE,
+    side: int | None = PAPER_SIDE,
     margin: float = DEFAULT_MARGIN,
 ) -> np.ndarray:
-    """The face in `box` as a size×size uint8 gray crop: square around the box with
+    """The face in `box` as a side×side uint8 gray crop: square around the box with
     `margin` (fraction of the box side) on every side, edge pixels repeated where it
-    leaves the image (size None: the square at its own resolution, for a model that
+    leaves the image (side None: the square at its own resolution, for a model that
     resizes its input itself). Accepts 1, 3 or 4 channels and 8 or 16 bits."""
     import cv2
 
@@ -488,18 +488,18 @@ def crop_face(
         max(0, x1 - width),
         cv2.BORDER_REPLICATE,
     )
-    if size is None:
+    if side is None:
         return padded
-    interpolation = cv2.INTER_AREA if padded.shape[0] > size else cv2.INTER_LINEAR
-    return cv2.resize(padded, (size, size), interpolation=interpolation)
+    interpolation = cv2.INTER_AREA if padded.shape[0] > side else cv2.INTER_LINEAR
+    return cv2.resize(padded, (side, side), interpolation=interpolation)
 
 
-CropFunction = Callable[..., np.ndarray]  # crop(image, box, *, size, margin) -> gray uint8 crop, as `crop_face`
+CropFunction = Callable[..., np.ndarray]  # crop(image, box, *, side, margin) -> gray uint8 crop, as `crop_face`
 
 
 def spec_crop(image: np.ndarray, box: Box, spec: CropSpec, crop: CropFunction = crop_face) -> np.ndarray:
     """The crop of the face in `box` that `spec` describes, cut by `crop` (`crop_face` or chapter 2's edit)."""
-    return crop(image, box, size=spec.side, margin=spec.margin)
+    return crop(image, box, side=spec.side, margin=spec.margin)
 
 
 def largest_face_crop(

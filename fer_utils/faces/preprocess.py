@@ -410,7 +410,7 @@ def upsampled_note(manifest: pd.DataFrame, spec: CropSpec) -> str | None:
     return (
         f"{len(small)} of {len(usable)} crops were cut from squares smaller than {spec.side} px (median "
         f"{small.median():.0f} px) and upsampled to {spec.side} px: they hold no more detail than their source; "
-        f"preprocess with a smaller --size (e.g. {int(small.median())}) to keep them at their own resolution"
+        f"preprocess with a smaller --side (e.g. {int(small.median())}) to keep them at their own resolution"
     )
 
 

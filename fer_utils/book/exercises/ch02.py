@@ -63,7 +63,7 @@ def check_sample_indices(sample: Callable[[int, int], list[int]], clip_paths: Se
 CROP_TOLERANCE = 8.0
 
 
-def _inside_square(image: np.ndarray, box: object, size: int, margin: float) -> np.ndarray:
+def _inside_square(image: np.ndarray, box: object, side: int, margin: float) -> np.ndarray:
     """The reference answer of `check_crop_inside`: `square_region` shifted inside the image, gray, resized."""
     import cv2
 
@@ -73,17 +73,17 @@ def _inside_square(image: np.ndarray, box: object, size: int, margin: float) -> 
     gray = to_gray(image)
     height, width = gray.shape
     x0, y0, x1, _ = square_region(box, margin)
-    side = x1 - x0
-    x0, y0 = min(max(x0, 0), width - side), min(max(y0, 0), height - side)
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(gray[y0 : y0 + side, x0 : x0 + side], (size, size), interpolation=interpolation)
+    square = x1 - x0
+    x0, y0 = min(max(x0, 0), width - square), min(max(y0, 0), height - square)
+    interpolation = cv2.INTER_AREA if square > side else cv2.INTER_LINEAR
+    return cv2.resize(gray[y0 : y0 + square, x0 : x0 + square], (side, side), interpolation=interpolation)
 
 
 @coding_exercise
 def check_crop_inside(
-    crop: Callable[..., np.ndarray], detector: object, size: int = 48, margin: float = 0.25
+    crop: Callable[..., np.ndarray], detector: object, side: int = 48, margin: float = 0.25
 ) -> Feedback:
-    """`crop(image, box, size=..., margin=...)`: the size×size gray square of `crop_face`, but shifted to stay
+    """`crop(image, box, side=..., margin=...)`: the side×side gray square of `crop_face`, but shifted to stay
     inside the image instead of repeating its edge pixels."""
     from fer_utils.assets import still_paths
     from fer_utils.data.media import read_image
@@ -96,14 +96,14 @@ def check_crop_inside(
         ("the still cut at the face's top-left corner", still[box.y - 2 :, box.x - 3 :], Box(3, 2, box.w, box.h)),
     ]
     for what, image, face in cases:
-        got = np.asarray(run_student(crop, image, face, size=size, margin=margin))
+        got = np.asarray(run_student(crop, image, face, side=side, margin=margin))
         if got.ndim == 3:
             return Feedback(False, f"on {what} your crop has {got.shape[2]} channels: convert it to gray.")
-        if got.shape != (size, size):
-            return Feedback(False, f"on {what} your crop is {got.shape[0]}×{got.shape[1]}, not {size}×{size}.")
-        error = float(np.abs(got.astype(float) - _inside_square(image, face, size, margin)).mean())
+        if got.shape != (side, side):
+            return Feedback(False, f"on {what} your crop is {got.shape[0]}×{got.shape[1]}, not {side}×{side}.")
+        error = float(np.abs(got.astype(float) - _inside_square(image, face, side, margin)).mean())
         if error > CROP_TOLERANCE:
-            padded = float(np.abs(got.astype(float) - crop_face(image, face, size=size, margin=margin)).mean())
+            padded = float(np.abs(got.astype(float) - crop_face(image, face, side=side, margin=margin)).mean())
             hint = (
                 "it repeats the edge pixels where the square leaves the image (that is `crop_face`): "
                 "shift the square inside instead"
