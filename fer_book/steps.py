@@ -171,7 +171,7 @@ STEPS: dict[str, Step] = {
     "test": Step(
         "lint, the book, then the whole test suite: what CI runs",
         ("sample", "lint", "book"),
-        pytest_plan("-n", "{workers}", "--dist", "worksteal", "--durations=15"),
+        pytest_plan("-n", "{workers}", "--dist", "worksteal", "--durations=40"),
     ),
     "release-check": Step(
         "the version, _config.yml, the install cells and CHANGELOG.md agree", ("setup",), release_plan

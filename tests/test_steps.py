@@ -67,7 +67,7 @@ def test_the_steps_run_on_a_python_with_nothing_installed(tmp_path: Path) -> Non
     assert f"$ {sys.executable} -m venv {fresh}" in lines
     assert f"$ {python} -m pip install --quiet -r requirements.txt" in lines
     assert any(line.startswith(f"$ {python} -m fer_book execute --out _build/stage --jobs 3") for line in lines)
-    assert lines[-1] == f"$ {python} -m pytest -n 4 --dist worksteal --durations=15"  # a worker more than jobs
+    assert lines[-1] == f"$ {python} -m pytest -n 4 --dist worksteal --durations=40"  # a worker more than jobs
     assert not fresh.exists(), "a dry run makes nothing"
 
 
