@@ -307,8 +307,9 @@ def calibration_words(record: dict) -> str:
     calibration = record["calibration"]
     return (
         f"Times: the book's fresh run of record of {calibration['when'][:10]} (`{TIMES.as_posix()}`, a fresh clone's "
-        f"`make book EVERY_CELL=1` from an empty cache, the experiment exercises run too, {record['jobs']} chapters at a time on {calibration['cpus']} CPU cores) on a "
-        f"machine that trains the paper's CNN at {calibration['images_per_s']:.0f} images/s (`fer_book/calibrate.py`); "
+        f"`make book EVERY_CELL=1` from an empty cache, the experiment exercises run too, {record['jobs']} chapters "
+        f"at a time on {calibration['cpus']} CPU cores) on a machine that trains the paper's CNN at "
+        f"{calibration['images_per_s']:.0f} images/s (`fer_book/calibrate.py`); "
         "a machine half as fast takes about twice as long. An exercise's run time is its cells' from an empty cache."
     )
 
