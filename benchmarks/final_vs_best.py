@@ -98,7 +98,7 @@ def one_run(setting: str, seed: int, epochs: int) -> dict[str, list[float]]:
             scores["test_accuracy"].append(float((predicted == truth).mean()))
             scores["test_macro_f1"].append(float(f1_score(truth, predicted, average="macro")))
 
-    def fit(config, train, val, num_classes, run, strategy, verbose, build, class_weight, train_eval=None):
+    def fit(config, train, val, num_classes, run, build, class_weight, train_eval=None, verbose=0):
         model = compile_model(config, num_classes, build)
         callbacks = [TestEveryEpoch(), *run_callbacks(run, "val_loss", config.patience, train_eval=train_eval)]
         history = model.fit(train, validation_data=val, epochs=config.epochs, callbacks=callbacks, verbose=0)

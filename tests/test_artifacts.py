@@ -131,7 +131,9 @@ def test_a_run_is_keyed_by_the_source_passed_the_model_it_makes_and_the_package(
         tmp_path, "shown_fit", "from fer_utils.train.fit import *\n\n\n" + inspect.getsource(fit_model)
     )
     paper = artifacts.run_key(None, data, config)
-    assert artifacts.run_key(networks.build_paper_cnn, data, config, fit=shown_fit.fit_model) == paper
+    assert artifacts.run_key(networks.build_paper_cnn, data, config, fit=fit_model) != paper  # not the default fit
+    shown = artifacts.run_key(networks.build_paper_cnn, data, config, fit=shown_fit.fit_model)
+    assert shown == artifacts.run_key(None, data, config, fit=fit_model)
     assert artifacts.run_key(networks.build_paper_cnn, data, replace(config, seed=1)) != paper
     assert (
         artifacts.run_key(None, FaceData(data.crops, subjects=sorted(set(data.frames()["subject"]))[:6]), config)

@@ -497,7 +497,7 @@ def test_ctrl_c_inside_the_input_pipeline_stops_training_between_batches(
 
     from fer_utils.data.manifest import usable_frames
     from fer_utils.train.config import Feed
-    from fer_utils.train.fit import fit_model
+    from fer_utils.train.fit import fit_run
     from fer_utils.train.pipeline import make_dataset
     from fer_utils.train.runs import RunFolder
 
@@ -522,7 +522,7 @@ def test_ctrl_c_inside_the_input_pipeline_stops_training_between_batches(
     run.path.mkdir()
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt, match="stopped between batches"):
-        fit_model(config, train, None, len(classes), run, verbose=0)
+        fit_run(config, train, None, len(classes), run, verbose=0)
     assert signal.getsignal(signal.SIGINT) is before, "Python's handler is back"
     assert len(sent) < 8, "training stopped in its first epoch"
 

@@ -415,7 +415,7 @@ def test_weight_averaging_holds_when_a_time_budget_stops_the_run_early(tmp_path:
     import tensorflow as tf
 
     from fer_utils.train.config import TrainConfig
-    from fer_utils.train.fit import fit_model
+    from fer_utils.train.fit import fit_run
     from fer_utils.train.runs import RunFolder
 
     rng = np.random.default_rng(0)
@@ -427,10 +427,29 @@ def test_weight_averaging_holds_when_a_time_budget_stops_the_run_early(tmp_path:
     config = TrainConfig.preset(
         "wild", image_size=(32, 32), epochs=6, use_ema=True, time_budget=1e-4, learning_rate=1e-2
     )
-    model, history = fit_model(config, train, val, 3, RunFolder(tmp_path), verbose=0)
+    model, history = fit_run(config, train, val, 3, RunFolder(tmp_path), verbose=0)
     assert len(history) < config.epochs  # the budget stopped it early
     kept = model.evaluate(val, verbose=0, return_dict=True)["loss"]
     assert kept == pytest.approx(history["val_loss"].iloc[-1], rel=1e-5)
+
+
+@pytest.mark.parametrize("option", [{"use_ema": True}, {"time_budget": 1.0}, {"keep": "last"}])
+def test_the_plain_fit_refuses_a_long_run_option_it_would_leave_out(tmp_path: Path, option: dict) -> None:
+    """`fit_model`, the loop chapter 4 shows, has no weight averaging, time budget or last-epoch keeping: given
+    one it says which and names `fit_run` (what `train` uses) before building anything, not a run without it."""
+    import tensorflow as tf
+
+    from fer_utils.errors import InputError
+    from fer_utils.train.config import TrainConfig
+    from fer_utils.train.fit import fit_model
+    from fer_utils.train.runs import RunFolder
+
+    images = np.zeros((8, 32, 32, 1), "float32")
+    train = tf.data.Dataset.from_tensor_slices((images, np.zeros(8, "int64"))).batch(4)
+    config = TrainConfig(image_size=(32, 32), epochs=1, **option)
+    with pytest.raises(InputError, match=f"{next(iter(option))} need fit_run"):
+        fit_model(config, train, None, 3, RunFolder(tmp_path), verbose=0)
+    assert not any(tmp_path.iterdir())
 
 
 def test_a_wild_network_option_for_another_network_is_refused_before_anything_is_written(

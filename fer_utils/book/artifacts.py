@@ -267,14 +267,14 @@ def run_key(build: Callable | None, data: FaceData, config: TrainConfig, fit: Ca
     """The cache key of the run `train` makes (its parts: see the module docstring)."""
     from fer_utils.data.corpora import classes_in
     from fer_utils.models.networks import MODEL_BUILDERS
-    from fer_utils.train.fit import fit_model
+    from fer_utils.train.fit import fit_run
 
     build = build or MODEL_BUILDERS[config.model]
     frames = data.frames()
     spec = {
         **asdict(config),
         "data": [str(data.crops.resolve()), hashlib.sha256(frames.to_csv(index=False).encode()).hexdigest()],
-        "code": [package_digest(), *map(source, (build, fit or fit_model, data.split, data.pipeline))],
+        "code": [package_digest(), *map(source, (build, fit or fit_run, data.split, data.pipeline))],
         "model": model_json(build, config, len(classes_in(frames))),
     }
     return cache_key(spec)

@@ -45,7 +45,7 @@ from fer_utils.train.config import (
 from fer_utils.train.pipeline import FaceData, class_indices
 from fer_utils.train.runs import RunFolder
 
-Fit = Callable[..., tuple[keras.Model, pd.DataFrame]]  # called as fit_model is
+Fit = Callable[..., tuple[keras.Model, pd.DataFrame]]  # called as fit_model and fit_run are
 
 # Batches per call of Keras's compiled step: the same weights, less Python between batches (the paper's CNN on 2
 # cores: an epoch 25.68 / 36.01 s at 1, 18.69 / 14.52 s at 16: benchmarks/results/train_speed.jsonl).
@@ -264,33 +264,59 @@ def fit_model(
     val: tf.data.Dataset | None,
     num_classes: int,
     run: RunFolder,
-    strategy: tf.distribute.Strategy | None = None,
-    verbose: int | str = 2,
     build: ModelBuilder | None = None,
     class_weight: dict[int, float] | None = None,
     train_eval: tf.data.Dataset | None = None,
+    verbose: int | str = 2,
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Compile the configured model and fit it for up to `config.epochs`, with early
     stopping on the validation loss (the training loss without `val`), and save the
     run's model. Returns that model and the history, one row per epoch."""
-    steps = batches_per_epoch(train)
-    with (strategy or tf.distribute.get_strategy()).scope():
-        model = compile_model(config, num_classes, build, steps)
-    monitor = "val_loss" if val is not None else "loss"
-    callbacks = run_callbacks(run, monitor, config.patience, config.plateau, train_eval)
-    callbacks, budget = long_run(config, steps, callbacks)
-    # Ctrl-C ends the fit between two batches
-    with StopBetweenBatches() as stop, retracing_unlogged():
-        fit = model.fit(
-            train,
-            validation_data=val,
-            epochs=config.epochs,
-            callbacks=[stop, *callbacks],
-            verbose=verbose,
-            class_weight=class_weight,
+    if callbacks is None:  # fit_run passes its own: the long-run options
+        check_plain(config)
+        monitor = "val_loss" if val is not None else "loss"
+        callbacks = run_callbacks(
+            run,
+            monitor,
+            config.patience,
+            config.plateau,
+            train_eval,
         )
-    save_fitted(model, config, run, budget)
+    model = compile_model(config, num_classes, build, batches_per_epoch(train))
+    fit = model.fit(
+        train,
+        validation_data=val,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+        class_weight=class_weight,
+    )
+    model.save(run.model_file)
     return model, pd.DataFrame(fit.history).rename_axis("epoch").reset_index()
+
+
+def check_plain(config: TrainConfig) -> None:
+    """InputError for an option of `config` that only `fit_run` applies (`fit_model` alone would leave it out)."""
+    default = TrainConfig()
+    long = [name for name in ("use_ema", "time_budget", "keep") if getattr(config, name) != getattr(default, name)]
+    if long:
+        raise InputError(f"fit_model is the plain loop: {', '.join(long)} need fit_run (what fer.train uses)")
+
+
+def fit_run(
+    config: TrainConfig, train: tf.data.Dataset, val: tf.data.Dataset | None, num_classes: int, run: RunFolder, **fit
+) -> tuple[keras.Model, pd.DataFrame]:
+    """`fit_model` (given `fit`, its other arguments) with the long-run options: weight averaging (`use_ema`), a time
+    budget, the last epoch kept (`long_run`, `save_fitted`), and Ctrl-C ending the fit between two batches."""
+    steps = batches_per_epoch(train)
+    monitor = "val_loss" if val is not None else "loss"
+    plain = run_callbacks(run, monitor, config.patience, config.plateau, fit.get("train_eval"))
+    callbacks, budget = long_run(config, steps, plain)
+    with StopBetweenBatches() as stop:
+        fitted = fit_model(config, train, val, num_classes, run, **fit, callbacks=[stop, *callbacks])
+    save_fitted(fitted[0], config, run, budget)
+    return fitted
 
 
 def long_run(
@@ -305,12 +331,12 @@ def long_run(
 
 
 def save_fitted(model: keras.Model, config: TrainConfig, run: RunFolder, budget: list[TimeBudget]) -> None:
-    """Save the fitted model in `run`: the best epoch's (early stopping put its weights back), or the last
-    epoch's with `config.keep == "last"` (the best's weights beside it); and the time budget's record."""
+    """After `fit_model` saved the best epoch's model (early stopping put its weights back): with `config.keep ==
+    "last"` the last epoch's instead (the best's weights beside it); and the time budget's record."""
     if config.keep == "last":
         save_weights(model, run.best_weights_file)
         model.load_weights(run.last_weights_file)
-    model.save(run.model_file)
+        model.save(run.model_file)
     for timer in budget:
         run.time_budget_file.write_text(json.dumps(timer.record, indent=2), encoding="utf-8")
 
@@ -361,7 +387,7 @@ def train_run(
     verbose: int | str = 2,
     distribution: Mapping[str, object] | None = None,
 ) -> RunFolder:
-    """Train `build`'s network (None: `config.model`'s) on `data` with `fit` (default `fit_model`), test it and write
+    """Train `build`'s network (None: `config.model`'s) on `data` with `fit` (default `fit_run`), test it and write
     the run folder `out` whole or not at all; all checked first (InputError). `distribution` goes into config.json."""
     check_config(config)
     check_run_dir(out)
@@ -411,18 +437,18 @@ def _fit_and_test(
     run.classes_file.write_text(json.dumps(list(classes)), encoding="utf-8")
     start = time.perf_counter()
     weights = class_weight_map(config, split.train, classes)
-    model, history = (fit or fit_model)(
-        config,
-        train_batches,
-        val_batches,
-        len(classes),
-        run,
-        strategy,
-        verbose,
-        build=build,
-        class_weight=weights,
-        train_eval=train_eval,
-    )
+    with strategy.scope(), retracing_unlogged():  # the model's variables made in the strategy's scope
+        model, history = (fit or fit_run)(
+            config,
+            train_batches,
+            val_batches,
+            len(classes),
+            run,
+            build=build,
+            class_weight=weights,
+            train_eval=train_eval,
+            verbose=verbose,
+        )
     seconds = time.perf_counter() - start
     check_diverged(history, config)
     config = replace(config, epochs=planned_epochs(run, config))  # config.json: the run's length, as planned
