@@ -189,6 +189,12 @@ class TrainConfig:
         return replace(cls(), **{**PRESETS[name], **changes})
 
 
+def changed_options(config: TrainConfig, names: Sequence[str]) -> list[str]:
+    """The options among `names` that `config` sets away from TrainConfig's defaults, in the order given."""
+    default = TrainConfig()
+    return [name for name in names if getattr(config, name) != getattr(default, name)]
+
+
 def check_config(config: TrainConfig) -> None:
     """InputError naming the first field of `config` that cannot train (checked before anything is built)."""
     from fer_utils.models.networks import MODEL_BUILDERS, check_input_size  # TensorFlow: only when checking

@@ -37,6 +37,7 @@ from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX, TRAIN_HASHES_FILE, pr
 from fer_utils.train.config import (
     SCHEDULES,
     TrainConfig,
+    changed_options,
     check_config,
     check_run_dir,
     check_split,
@@ -81,8 +82,7 @@ def model_options(config: TrainConfig, build: ModelBuilder) -> dict[str, object]
     parameters = inspect.signature(build).parameters.values()
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
     names = {p.name for p in parameters}
-    default = TrainConfig()
-    changed = {name for name in (*MODEL_OPTIONS, *WILD_OPTIONS) if getattr(config, name) != getattr(default, name)}
+    changed = set(changed_options(config, (*MODEL_OPTIONS, *WILD_OPTIONS)))
     taken = [name for name in MODEL_OPTIONS if takes_any or name in names]
     taken += [name for name in WILD_OPTIONS if name in names or (takes_any and name in changed)]
     ignored = [name for name in (*MODEL_OPTIONS, *WILD_OPTIONS) if name not in taken and name in changed]
@@ -298,8 +298,7 @@ def fit_model(
 
 def check_plain(config: TrainConfig) -> None:
     """InputError for an option of `config` that only `fit_run` applies (`fit_model` alone would leave it out)."""
-    default = TrainConfig()
-    long = [name for name in ("use_ema", "time_budget", "keep") if getattr(config, name) != getattr(default, name)]
+    long = changed_options(config, ("use_ema", "time_budget", "keep"))
     if long:
         raise InputError(f"fit_model is the plain loop: {', '.join(long)} need fit_run (what fer.train uses)")
 

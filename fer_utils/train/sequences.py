@@ -20,7 +20,7 @@ from fer_utils.errors import InputError
 from fer_utils.faces.crops import CropSpec
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS, PAPER_PROTOCOL, SEQUENCE_FRAMES, SEQUENCE_PROTOCOLS
 from fer_utils.storage.run_files import probability_columns
-from fer_utils.train.config import BatchAugmentation, Feed, TrainConfig, check_sides
+from fer_utils.train.config import BatchAugmentation, Feed, TrainConfig, changed_options, check_sides
 from fer_utils.train.pipeline import FaceData, Pipeline, _augmenter, _decoder, class_indices
 
 if TYPE_CHECKING:
@@ -128,8 +128,7 @@ class ClipData(FaceData):
     def check_feed(self, config: TrainConfig) -> None:
         """InputError naming the batch augmentation `config` asks for: `make_clip_dataset` flips and shifts whole
         clips but never jitters, erases or mixes them, so those options would be recorded but never applied."""
-        default = TrainConfig()
-        asked = [f.name for f in fields(BatchAugmentation) if getattr(config, f.name) != getattr(default, f.name)]
+        asked = changed_options(config, [f.name for f in fields(BatchAugmentation)])
         if asked:
             named = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in asked)
             raise InputError(
