@@ -5,6 +5,7 @@ dies, so a dead process's lock file is taken over."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import socket
 import time
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from fer_utils.errors import OutputError
+from fer_utils.errors import OutputError, SetupError
 
 WINDOWS = os.name == "nt"
 LOCKED_BYTE = 1 << 20  # Windows locks bytes, not files: one far past the holder's line, which stays readable
@@ -104,7 +105,14 @@ def _acquire(path: Path) -> int:
 @contextmanager
 def wait_lock(path: Path) -> Iterator[Path]:
     """Hold the exclusive lock on the file `path`, waiting while another process holds it. The file stays:
-    removing it could let a third process lock another file."""
+    removing it could let a third process lock another file. A spawned worker still re-running its parent's
+    script, which holds the lock, would wait forever: it raises SetupError saying how to guard the script."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # multiprocessing's own bootstrap flag
+        raise SetupError(
+            "a worker process re-runs this script's top level, which waits for a lock its parent holds: put the "
+            'script\'s code under `if __name__ == "__main__":` (https://docs.python.org/3/library/multiprocessing.html'
+            "#the-spawn-and-forkserver-start-methods)"
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
