@@ -44,6 +44,8 @@ def test_a_script_without_a_main_guard_that_makes_crops_in_workers_says_so_and_n
 
     from layouts import make_fer2013_folder
 
+    from fer_utils.data.manifest import MANIFEST_NAME
+
     data = make_fer2013_folder(tmp_path / "fer2013", per_class=2)
     call = (
         f"Dataset('folder', {str(data)!r}).crops(detector='none', cache=Path({str(tmp_path / 'cache')!r}), workers=2)"
@@ -57,4 +59,4 @@ def test_a_script_without_a_main_guard_that_makes_crops_in_workers_says_so_and_n
     assert 'if __name__ == "__main__":' in bare.stderr and "re-runs this script" in bare.stderr, bare.stderr[-2000:]
     guarded = subprocess.run([sys.executable, "guarded.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert guarded.returncode == 0, guarded.stderr[-2000:]
-    assert (Path(guarded.stdout.strip()) / "manifest.csv").is_file()
+    assert (Path(guarded.stdout.strip()) / MANIFEST_NAME).is_file()
