@@ -305,3 +305,23 @@ def test_a_cached_run_that_lost_its_model_is_a_clear_error_not_handed_on(tmp_pat
     with pytest.raises(MissingFileError, match=r"has lost model\.keras since it was trained: delete that folder"):
         artifacts.train(None, data, config, cache=tmp_path / "cache")
     assert run.config_file.is_file() and not run.model_file.exists()  # nothing removed, nothing trained over it
+
+
+def test_a_cache_named_by_its_text_is_the_folder_its_path_names(tmp_path: Path) -> None:
+    """`Dataset.crops(cache="…")`, as a reader types a folder, was a TypeError (str / str) deep in the crops'
+    key; so were `realfaces.stills_folder` and `artifacts.train`. The text names the same folder as its path."""
+    import cv2
+    from layouts import faces
+
+    from fer_utils.book import artifacts, realfaces
+
+    root, cache = tmp_path / "faces", tmp_path / "cache"
+    (root / "happy").mkdir(parents=True)
+    for k, face in enumerate(faces("happy", 2, 48)):
+        cv2.imwrite(str(root / "happy" / f"{k}.png"), face)
+    dataset = artifacts.Dataset("folder", root)
+    crops = dataset.crops(str(cache), detector="none", side=16, workers=1)
+    assert crops.parent == cache / "crops" and (crops / "manifest.csv").is_file()
+    assert dataset.crops(cache, detector="none", side=16, workers=1) == crops  # the same folder: reused
+    stills = realfaces.stills_folder(str(cache))
+    assert stills.parent == cache and len(list((stills / "neutral").glob("*.png"))) == 24

@@ -50,8 +50,10 @@ def frames_per_clip(clips: int) -> int:
     return min(MAX_FRAMES_PER_CLIP, max(PAPER_FRAMES, wanted))
 
 
-def default_cache() -> Path:
-    """The artefact cache: `$FER_CACHE` if set, else `~/.cache/fer_utils`."""
+def default_cache(cache: str | os.PathLike | None = None) -> Path:
+    """The artefact cache: `cache` if given (a path or its text), else `$FER_CACHE` if set, else `~/.cache/fer_utils`."""
+    if cache is not None:
+        return Path(cache).expanduser()
     env = os.environ.get("FER_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "fer_utils"
 
@@ -92,7 +94,7 @@ def build_atomically(target: Path, build: Callable[[Path], None]) -> Path:
     return target
 
 
-def ensure_sample(cache: Path | None = None) -> Path:
+def ensure_sample(cache: str | os.PathLike | None = None) -> Path:
     """The embedded synthetic sample: the checkout's `data/sample` if complete, else generated into the cache."""
     local = Path(__file__).resolve().parents[2] / "data" / "sample"  # where `make book` writes it in a checkout
     if (local / SAMPLE_MARKER).is_file() or (local / "clips.csv").is_file():  # both written last
@@ -104,7 +106,7 @@ def ensure_sample(cache: Path | None = None) -> Path:
         generate_sample(tmp, progress=False)
         (tmp / SAMPLE_MARKER).touch()
 
-    return build_atomically((cache or default_cache()) / "sample", generate)
+    return build_atomically(default_cache(cache) / "sample", generate)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class Dataset:
             return "the generated faces (DiffusionFER-S)"
         return f"{self.name} ({self.data_dir.name})" if self.data_dir else self.name
 
-    def source(self, cache: Path | None = None) -> tuple[str, Path]:
+    def source(self, cache: str | os.PathLike | None = None) -> tuple[str, Path]:
         """(indexer name, root folder) of the sample, the shipped generated faces or the real dataset."""
         if self.name == SAMPLE_DATASET:
             return "ravdess", ensure_sample(cache)
@@ -139,7 +141,7 @@ class Dataset:
             return "folder", self.data_dir or diffusionfer_dir()
         return self.name, self.data_dir
 
-    def index(self, cache: Path | None = None, **index_options: object):
+    def index(self, cache: str | os.PathLike | None = None, **index_options: object):
         """The clip index (CONTRACTS.md); `index_options` go to the indexer (e.g. `subject_pattern`, `modalities`)."""
         from fer_utils.data.indexing import index_dataset
 
@@ -153,7 +155,7 @@ class Dataset:
 
     def crops(
         self,
-        cache: Path | None = None,
+        cache: str | os.PathLike | None = None,
         detector: str | None = None,
         frames: int | None = None,
         side: int | None = None,
@@ -188,7 +190,7 @@ class Dataset:
         crop = edited_crop(crop)
         if crop is not None:
             key["crop"] = source(crop)
-        target = (cache or default_cache()) / "crops" / cache_key(key)
+        target = default_cache(cache) / "crops" / cache_key(key)
         if (target / MANIFEST_NAME).is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -286,12 +288,12 @@ def train(
     config: TrainConfig,
     *,
     fit: Callable | None = None,
-    cache: Path | None = None,
+    cache: str | os.PathLike | None = None,
 ) -> RunFolder:
     """The finished run of `build`'s network (None: the registry's) on `data`, cached under `run_key`."""
     from fer_utils.train.fit import train_run
 
-    target = (cache or default_cache()) / "runs" / run_key(build, data, config, fit)
+    target = default_cache(cache) / "runs" / run_key(build, data, config, fit)
     run = RunFolder(build_atomically(target, lambda tmp: train_run(build, data, config, tmp, fit=fit, verbose=0)))
     missing = [name for name in RUN_FILES if not (run.path / name).is_file()]
     if missing:  # written whole, so removed since: never handed on, whatever reads it next would fail

@@ -6,6 +6,7 @@ RAVDESS clip. Scores are per set, pooled and per clip (mean vote), macro F1 over
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,9 +44,9 @@ class RealSet:
     frames: pd.DataFrame
 
 
-def stills_folder(cache: Path | None = None) -> Path:
+def stills_folder(cache: str | os.PathLike | None = None) -> Path:
     """The 24 neutral RAVDESS stills copied into a folder of classes (`neutral/Actor_NN.png`) the indexer reads."""
-    folder = (cache or artifacts.default_cache()) / STILLS_FOLDER
+    folder = artifacts.default_cache(cache) / STILLS_FOLDER
 
     def copy(tmp: Path) -> None:
         (tmp / "neutral").mkdir(parents=True)
@@ -55,7 +56,7 @@ def stills_folder(cache: Path | None = None) -> Path:
     return artifacts.build_atomically(folder, copy)
 
 
-def real_sets(cache: Path | None = None) -> dict[str, RealSet]:
+def real_sets(cache: str | os.PathLike | None = None) -> dict[str, RealSet]:
     """The four real sets, cropped (cached) and read: London faces, RAVDESS stills, CREMA-D clips, RAVDESS clip."""
     sources = {  # name: (indexer, root, indexer options)
         "London faces": ("folder", london_faces_dir(), {"subject_pattern": LONDON_PATTERN}),
