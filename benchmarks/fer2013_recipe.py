@@ -7,9 +7,10 @@ CROPS is FER-2013 as `preprocess --dataset folder --detector none --side 48` wri
 (`train/`, and `validation/` = PublicTest, which the given split tests on when there is no `test/`). Every run
 trains on the whole training side (no validation side carved out: the recipes keep their last epoch and never stop
 early), then is scored on PublicTest with each test-time augmentation of registry.TTA_MODES. One JSON line per run
-in results/fer2013_recipe.jsonl (`--results`), written as soon as it is scored: candidate, its TrainConfig changes and
-builder options, seed, epochs, threads, accuracy and macro F1 per TTA mode, per-class F1, training seconds, the
-seconds of each epoch, and fer_book.calibrate's images/s before and after the run, with the load average.
+in fer_utils/assets/recipe_runs.jsonl (`--results`; the package ships it, chapter 7 reads it), written as
+soon as it is scored: candidate, its TrainConfig changes and builder options, seed, epochs, threads, accuracy and
+macro F1 per TTA mode, per-class F1, training seconds, the seconds of each epoch, and fer_book.calibrate's images/s
+before and after the run, with the load average.
 
 Every setting is chosen on PublicTest; FER-2013's PrivateTest side and CK+ are measured outside the project
 (../shared/measurements/), never here.
@@ -28,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RESULTS = Path(__file__).parent / "results" / "fer2013_recipe.jsonl"
+RESULTS = ROOT / "fer_utils" / "assets" / "recipe_runs.jsonl"  # shipped: chapter 7 reads it
 # Each candidate: (the preset it starts from, its TrainConfig changes, its builder's options beyond TrainConfig's).
 CANDIDATES: dict[str, tuple[str, dict[str, object], dict[str, object]]] = {
     "recipe": ("wild", {}, {}),

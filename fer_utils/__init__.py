@@ -5,9 +5,18 @@ Facial Expressions" (IEEE TENCON 2023). Importing it is cheap: TensorFlow, dlib 
 newer syntax here, so that `python -m fer_utils` on an older Python can say so (`python_problem`)."""
 
 __version__ = "0.2.0"
-__all__ = ["SUPPORTED_PYTHONS", "__version__", "python_problem"]
+__all__ = ["SUPPORTED_PYTHONS", "Recognizer", "__version__", "python_problem"]
 
 SUPPORTED_PYTHONS = ((3, 11), (3, 13))  # the oldest and the newest supported
+
+
+def __getattr__(name):
+    """`from fer_utils import Recognizer`, the one inference path, loaded when first asked for."""
+    if name == "Recognizer":
+        from fer_utils.deploy.inference import Recognizer
+
+        return Recognizer
+    raise AttributeError(f"module 'fer_utils' has no attribute {name!r}")
 
 
 def python_problem(version):

@@ -50,6 +50,18 @@ def test_a_real_dataset_without_its_folder_is_refused() -> None:
         Dataset("ravdess")
 
 
+def test_a_mistyped_dataset_or_a_folder_given_to_the_sample_is_refused_by_name() -> None:
+    """`Dataset("Sample")` said it "needs DATA_DIR"; `Dataset("sample", "/data/ravdess")` dropped the folder and
+    trained on the synthetic sample, its results labelled as the sample's, DATASET forgotten."""
+    from fer_utils.book.artifacts import Dataset
+    from fer_utils.errors import InputError
+
+    with pytest.raises(InputError, match="unknown dataset 'Sample' .*choose one of sample, diffusionfer, ravdess"):
+        Dataset("Sample")
+    with pytest.raises(InputError, match="DATA_DIR /data/ravdess goes with a dataset you downloaded.*set DATASET"):
+        Dataset("sample", "/data/ravdess")
+
+
 def test_a_subject_split_needs_three_subjects() -> None:
     with pytest.raises(
         chapters.InputError, match=r"subject split needs at least 3 subjects.*has 2.*PROTOCOLS = \['random'\]"

@@ -126,6 +126,21 @@ def test_cli_help_imports_no_heavy_library() -> None:
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_the_recognizer_is_one_import_from_the_package_which_stays_cheap_to_import() -> None:
+    """`from fer_utils import Recognizer`, what a reader types first, was an ImportError (it lives in
+    `fer_utils.deploy.inference`); importing the package still loads no TensorFlow."""
+    code = (
+        "import sys\nimport fer_utils\nprint('tensorflow' in sys.modules)\n"
+        "from fer_utils import Recognizer\nprint(Recognizer.__module__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "fer_utils.deploy.inference"]
+    with pytest.raises(AttributeError, match="no attribute 'Recogniser'"):
+        import fer_utils
+
+        fer_utils.Recogniser  # noqa: B018
+
+
 @pytest.mark.parametrize(
     ("version", "supported"),
     [

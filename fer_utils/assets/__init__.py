@@ -42,3 +42,9 @@ def ravdess_clip_path() -> Path:
 def diffusionfer_dir() -> Path:
     """DiffusionFER-S: 1,289 generated (not photographed) faces, 96 px gray, 7 class folders (CC0 1.0)."""
     return Path(str(files("fer_utils.assets") / "diffusionfer"))
+
+
+def recipe_runs_path() -> Path:
+    """The FER-2013 runs the wild presets were chosen by, scored on PublicTest (benchmarks/fer2013_recipe.py appends
+    to it; chapter 7 reads it): beside the pretrained model's folder, which `fer_book pretrain` replaces whole."""
+    return Path(str(files("fer_utils.assets") / "recipe_runs.jsonl"))

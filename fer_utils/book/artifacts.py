@@ -117,9 +117,19 @@ class Dataset:
     data_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        from fer_utils.data.indexing import INDEXERS
+
+        names = (SAMPLE_DATASET, GENERATED_DATASET, *INDEXERS)
+        if self.name not in names:
+            raise InputError(f"unknown dataset {self.name!r} (DATASET); choose one of {', '.join(names)}")
+        if self.name == SAMPLE_DATASET and self.data_dir is not None:  # else its results would be the sample's
+            raise InputError(
+                f"DATA_DIR {self.data_dir} goes with a dataset you downloaded: the sample is made by the package; "
+                f"set DATASET too (one of {', '.join(names[1:])})"
+            )
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
-        elif self.name not in (SAMPLE_DATASET, GENERATED_DATASET):
+        elif self.name != GENERATED_DATASET and self.name != SAMPLE_DATASET:
             raise InputError(f"dataset {self.name!r} needs DATA_DIR, the folder you downloaded it to")
 
     @property

@@ -50,6 +50,15 @@ CITED: dict[str, Cited] = {
         r"benchmarks/README\.md",
     ),
     "fer2013_faces": Cited("35,887", "FER-2013's size (Goodfellow et al. 2013), the peer's training data", r"FER-2013"),
+    "tinyfer_privatetest_accuracy": Cited(
+        "67.07",
+        "TinyFER-Lite's accuracy (%) on FER-2013's PrivateTest (Khalid 2026, engrXiv 10.31224/7466)",
+        r"TinyFER",
+    ),
+    # ../shared/measurements/fer2013-readme-path.md: the README's path, measured outside the project
+    "wild_privatetest_accuracy": Cited(
+        "0.637", "`--recipe wild`, seed 0, on FER-2013's PrivateTest, measured outside the project", r"PrivateTest"
+    ),
     # the paper's own results, as its abstract and tables state them (scored by fer_book.scorecard)
     "paper_params": Cited("542,136", "the paper: its CNN's parameters (180×180×1 input, 8 classes)", r"paper"),
     "paper_resnet50_ratio": Cited("47", "the paper: ResNet50's parameters over its CNN's (Tables I and II)", r"paper"),

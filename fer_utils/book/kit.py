@@ -129,7 +129,7 @@ from fer_utils.train.fit import predict_batches
 
 # 10. Seven expressions
 from fer_utils.book import realfaces
-from fer_utils.deploy.pretrained import pretrained_card, pretrained_dir, pretrained_run
+from fer_utils.deploy.pretrained import pretrained_card, pretrained_dir, pretrained_run, recipe_runs
 from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, peer_model
 
 fer = sys.modules[__name__]  # `fer.Dataset`, `fer.plots`, …: a chapter's one handle on the book's package

@@ -12,7 +12,7 @@ import numpy as np
 
 from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, fraction, non_negative_int
 from fer_utils.errors import InputError
-from fer_utils.registry import DEFAULT_VAL_SIZE, PAPER_TEST_SIZE, PROTOCOLS
+from fer_utils.registry import DEFAULT_VAL_SIZE, GIVEN_PROTOCOL, PAPER_TEST_SIZE, PROTOCOLS
 from fer_utils.storage.outputs import check_outputs, write_atomic
 
 # `evaluate --model` options, which say how to split a manifest; `evaluate --run` takes the run's own split.
@@ -65,6 +65,7 @@ def check_crop_classes(frames, classes: list[str], args: argparse.Namespace) -> 
 
 def _model_test_predictions(args: argparse.Namespace):
     """(test frames, probabilities, classes, crop check) of a model file on `--crops`' test side, split as its run's."""
+    from fer_utils.data.corpora import has_split
     from fer_utils.data.manifest import load_manifest, usable_frames
     from fer_utils.data.splits import audited_split
     from fer_utils.deploy.crossdata import check_scored_crops, training_overlap
@@ -83,6 +84,12 @@ def _model_test_predictions(args: argparse.Namespace):
     model, classes = run.model, run.classes
     frames = usable_frames(load_manifest(args.crops))
     check_crop_classes(frames, classes, args)
+    if split["protocol"] == GIVEN_PROTOCOL and not has_split(frames):  # its test side is its dataset's own
+        raise InputError(
+            f"{args.model} was tested on its dataset's own split (--protocol {GIVEN_PROTOCOL}), which {args.crops} "
+            f"does not have: not the crops it was trained on. To score it on them, use --test-crops {args.crops} "
+            "instead of --crops"
+        )
     test = audited_split(frames, args.crops, **split).test
     subjects = folder.config().get("subjects", {}) if folder.config_file.is_file() else {}
     if "test" in subjects and sorted(map(str, test["subject"].unique())) != subjects["test"]:

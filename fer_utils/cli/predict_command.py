@@ -10,7 +10,7 @@ from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positi
 from fer_utils.cli.preprocess_commands import MAX_SIDE_HELP, parse_max_side
 from fer_utils.errors import InputError
 from fer_utils.faces.crops import AUTO
-from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
+from fer_utils.registry import DEFAULT_DETECTOR, DETECTORS, NO_DETECTOR
 from fer_utils.storage.outputs import check_outputs, write_atomic
 
 
@@ -66,8 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--csv", type=Path, help="write the predictions as CSV")
     predict.add_argument(
         "--detector",
-        choices=FACE_DETECTORS,
-        help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR})",
+        choices=DETECTORS,
+        help=f"face detector (default: the one the model's crops were cut with, else {DEFAULT_DETECTOR}); "
+        f"'{NO_DETECTOR}': the image is a face crop already, read whole",
     )
     predict.add_argument("--every", type=positive_int, help="only every K-th video frame")
     predict.add_argument("--max-side", type=parse_max_side, default=AUTO, help=MAX_SIDE_HELP)

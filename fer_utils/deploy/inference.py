@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fer_utils.data.media import to_uint8
+from fer_utils.data.media import channel_count, to_uint8
 from fer_utils.errors import InputError, MediaError, OutputError
 from fer_utils.faces.crops import CropSpec, FaceDetector, make_detector, spec_crop
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
@@ -129,14 +130,23 @@ class Recognizer:
     ) -> None:
         """`model` None: the package's pretrained model (`deploy.pretrained`) with its classes, crops and TTA;
         `tta` None: the model's own (its run's recipe), else none."""
+        import keras
+
         from fer_utils.evaluate.metrics import check_tta
         from fer_utils.models.networks import check_classes, input_side
 
         if model is None:
             from fer_utils.deploy.pretrained import pretrained_run
 
+            if classes is not None:
+                raise InputError("classes go with a model of yours: the pretrained model has its own")
             loaded = pretrained_run()
             model, classes, spec, tta = loaded.model, loaded.classes, spec or loaded.spec, tta or loaded.tta
+        if not isinstance(model, keras.Model):
+            raise InputError(
+                f"Recognizer takes a loaded keras.Model, not {type(model).__name__} {model!r}: for a run folder or a "
+                "model file in one, use Recognizer.of_run(folder)"
+            )
         if classes is None:
             raise InputError("give the model's classes (in its output order) with the model")
         self.tta = check_tta(tta or "none")
@@ -166,17 +176,28 @@ class Recognizer:
 
     @classmethod
     def of_run(
-        cls, run: RunFolder | LoadedRun, detector: str | FaceDetector | None = None, tta: str | None = None
+        cls,
+        run: RunFolder | LoadedRun | str | os.PathLike,
+        detector: str | FaceDetector | None = None,
+        tta: str | None = None,
     ) -> Recognizer:
-        """A run's own recognizer: its model, classes, crop spec and (`tta` None) served TTA, so that it crops and
-        reads faces as the model was made to."""
-        from fer_utils.train.runs import LoadedRun
+        """A run's own recognizer (`run`: a run, or its folder): its model, classes, crop spec and (`tta` None) served
+        TTA, so that it crops and reads faces as the model was made to."""
+        from fer_utils.train.runs import LoadedRun, RunFolder
 
+        if isinstance(run, (str, os.PathLike)):
+            run = RunFolder(Path(run))
         loaded = run if isinstance(run, LoadedRun) else run.open()
         return cls(loaded.model, loaded.classes, detector, spec=loaded.spec, tta=tta or loaded.tta)
 
     def frame(self, image: np.ndarray, frame_index: int = 0) -> FrameResult:
         """Detect every face in `image` (BGR/gray, any size), crop each as in preprocessing, classify."""
+        if not isinstance(image, np.ndarray):
+            raise InputError(
+                f"frame takes an image as an array (BGR or gray), not {type(image).__name__}: for a file, use "
+                "predict_media(path)"
+            )
+        channel_count(image)  # InputError for any other shape, before the detector reads it
         boxes = self.detector.detect(image)
         crops = [spec_crop(image, box, self.spec) for box in boxes]
         if not crops:
@@ -192,7 +213,13 @@ class Recognizer:
         """Class probabilities (N, classes) of uint8 gray crops (N, size, size), averaged over `tta`'s views."""
         from fer_utils.evaluate.metrics import tta_probabilities
 
-        images = np.asarray(crops)[..., None].astype(np.float32)
+        images = np.asarray(crops)
+        if images.ndim != 3:
+            raise InputError(
+                f"probabilities takes a stack of gray crops (N, side, side), got shape {images.shape}: "
+                "for one crop, pass crop[None]"
+            )
+        images = images[..., None].astype(np.float32)
         return tta_probabilities(lambda x: np.asarray(self.model.predict_on_batch(x)), images, self.tta)
 
     def stream(self, path: Path, every: int | None = None) -> Iterator[FrameResult]:

@@ -13,6 +13,8 @@ from fer_utils.errors import MissingFileError, SetupError
 from fer_utils.storage.run_files import MODEL_FILE
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from fer_utils.train.runs import LoadedRun
 
 PRETRAINED_NAME = "fer-book-wild"  # the name tables and the page give it, beside the peer's
@@ -31,6 +33,28 @@ def pretrained_card(folder: Path | None = None) -> dict:
     if not path.is_file():
         raise MissingFileError(f"{path} is missing: this install of fer_utils ships no pretrained model; reinstall it")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def recipe_runs(path: Path | None = None) -> pd.DataFrame:
+    """The FER-2013 runs the presets were chosen by (default: the package's record), one row a run: its PublicTest
+    accuracy and macro F1 per test-time augmentation (`none accuracy`, `flip macro_f1`, …); `as_shipped` when the run
+    trained its preset unchanged."""
+    import pandas as pd
+
+    from fer_utils.assets import recipe_runs_path
+
+    path = Path(path or recipe_runs_path())
+    runs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return pd.DataFrame(
+        {
+            **{key: run[key] for key in ("candidate", "preset", "seed", "params", "epochs")},
+            "as_shipped": not run["changes"] and not run["options"],
+            **{
+                f"{mode} {name}": score[name] for mode, score in run["tta"].items() for name in ("accuracy", "macro_f1")
+            },
+        }
+        for run in runs
+    )
 
 
 def pretrained_model_file(folder: Path | None = None) -> Path:

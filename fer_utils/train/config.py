@@ -74,7 +74,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "keep": "last",
         "class_weights": "none",
         "score_train": False,  # a quarter more time per epoch on 28,709 faces; the validation side is scored
-        "tta": "flip",  # the mirror averaged in: +1 point on FER-2013's PublicTest (results/fer2013_recipe.jsonl)
+        "tta": "flip",  # the mirror averaged in: +1 point on FER-2013's PublicTest (assets/recipe_runs.jsonl)
     },
 }
 # The 30-minute recipe, the pretrained model's: 1.4x the width (429,930 parameters, under 2 MB shipped) and 30 epochs,
