@@ -29,7 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-RESULTS = ROOT / "fer_utils" / "assets" / "recipe_runs.jsonl"  # shipped: chapter 7 reads it
+from fer_utils.assets import recipe_runs_path  # noqa: E402  (the checkout's package, found through ROOT)
+
+RESULTS = recipe_runs_path()  # shipped in the package: chapter 7 reads it
 # Each candidate: (the preset it starts from, its TrainConfig changes, its builder's options beyond TrainConfig's).
 CANDIDATES: dict[str, tuple[str, dict[str, object], dict[str, object]]] = {
     "recipe": ("wild", {}, {}),

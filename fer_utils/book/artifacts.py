@@ -129,7 +129,7 @@ class Dataset:
             )
         if self.data_dir is not None:
             object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
-        elif self.name != GENERATED_DATASET and self.name != SAMPLE_DATASET:
+        elif self.name not in (SAMPLE_DATASET, GENERATED_DATASET):
             raise InputError(f"dataset {self.name!r} needs DATA_DIR, the folder you downloaded it to")
 
     @property

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fer_utils.data.media import channel_count, to_uint8
+from fer_utils.data.media import to_uint8
 from fer_utils.errors import InputError, MediaError, OutputError
 from fer_utils.faces.crops import CropSpec, FaceDetector, make_detector, spec_crop
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
@@ -197,7 +197,6 @@ class Recognizer:
                 f"frame takes an image as an array (BGR or gray), not {type(image).__name__}: for a file, use "
                 "predict_media(path)"
             )
-        channel_count(image)  # InputError for any other shape, before the detector reads it
         boxes = self.detector.detect(image)
         crops = [spec_crop(image, box, self.spec) for box in boxes]
         if not crops:

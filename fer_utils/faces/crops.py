@@ -135,6 +135,7 @@ class ScaledDetector:
         return _resized(to_gray(image), scale)
 
     def detect(self, image: np.ndarray) -> list[Box]:
+        channel_count(image)  # an InputError for an array that is not an image, before its shape is read
         scale = detection_scale(image.shape, self.downscale, self.max_side, self.min_side)
         return boxes_to_full(self.find(self.searched_copy(image, scale)), scale, image.shape)
 
