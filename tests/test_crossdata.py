@@ -20,6 +20,7 @@ from cli_runner import run_cli
 
 from fer_utils.assets import diffusionfer_dir
 from fer_utils.book import realfaces
+from fer_utils.cli import main
 from fer_utils.data.manifest import MANIFEST_NAME, load_manifest
 from fer_utils.deploy.crossdata import CrossReport, cross_evaluate, evaluate_model_file, vocabulary_classes
 from fer_utils.errors import FerError, InputError
@@ -201,6 +202,28 @@ def test_evaluate_refuses_test_crops_mixed_with_the_split_options(
     argv = ["evaluate", "--model", str(peer_file), "--test-crops", str(crops), "--json", str(written)]
     code, out, err = run_cli([*argv, *(arg.format(crops=crops) for arg in extra)])
     assert code == 2 and message in err and not written.exists()
+
+
+def test_evaluate_takes_the_model_s_folder_and_says_what_is_wrong_with_a_crops_path(
+    peer_file: Path, crops: Path, report: CrossReport, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`--model FOLDER` said "no such model file" of a folder that exists; `--test-crops` said "no manifest.csv in
+    X" whether X was missing, a file or an empty folder. A run or model folder now stands for its model.keras, a
+    folder without one is refused by name, and each crops path says what it is."""
+    code, out, err = run_cli(["evaluate", "--model", str(peer_file.parent), "--test-crops", str(crops)])
+    assert code == 0 and report.summary() in out, err
+    with pytest.raises(SystemExit, match="2"):  # argparse's refusal, its message on stderr
+        main(["evaluate", "--model", str(tmp_path), "--test-crops", str(crops)])
+    assert (
+        f"{tmp_path} is a folder without a model.keras: give a .keras file or a run folder" in capsys.readouterr().err
+    )
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.csv").write_text("x\n")
+    for given, found in [("missing", "no such folder"), ("empty", "no manifest.csv in this folder")] + [
+        ("file.csv", "a file, not a folder of crops")
+    ]:
+        code, _, err = run_cli(["evaluate", "--model", str(peer_file), "--test-crops", str(tmp_path / given)])
+        assert code == 2 and f"{tmp_path / given}: {found}: crops are a folder" in err, err
 
 
 def test_evaluate_refuses_test_crops_with_a_run_and_split_without_test_crops(crops: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ too large to decode, 10-bit data in 16-bit PNGs. Real London faces, read through
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -259,3 +260,23 @@ def test_half_a_jpeg_closed_with_its_end_marker_is_unreadable_not_a_grey_image(
     assert read_image(whole).shape[:2] == (512, 512)
     print("still here", file=sys.stderr, flush=True)
     assert capfd.readouterr().err == "still here\n", "stderr is given back, the decoder's warning held"
+
+
+def test_predict_on_a_damaged_png_says_so_in_one_line_without_ffmpegs_complaints(
+    tmp_path: Path, model_file: Path
+) -> None:
+    """`predict` opened every input as a video to read its frame rate, before reading it as an image: on a PNG cut
+    short, FFmpeg printed "[png @ 0x…] chunk too big" above the reader's own error. A fresh interpreter, as a
+    reader's: OpenCV reads FFmpeg's log level once."""
+    damaged = tmp_path / "cut.png"
+    damaged.write_bytes(cv2.imencode(".png", cv2.imread(str(FACE)))[1].tobytes()[:300])
+    result = subprocess.run(
+        [sys.executable, "-m", "fer_utils", "predict", "--model", str(model_file), str(damaged)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=300,
+    )
+    assert result.returncode == 2, result  # a usage or input error, as the other refusals
+    lines = [line for line in result.stderr.splitlines() if "cpu_feature_guard" not in line and "rebuild" not in line]
+    assert lines == [f"error: {damaged.name}: image data could not be decoded (corrupted or truncated?)"], lines

@@ -37,12 +37,30 @@ non_negative_float = _bounded(float, lambda v: math.isfinite(v) and v >= 0, "a f
 fraction = _bounded(float, lambda v: 0 <= v < 1, "a fraction of at least 0 and below 1")  # a validation share (0: none)
 
 
+def model_file(text: str) -> Path:
+    """`--model`: a .keras file as given, or the run folder holding one (its model.keras); a folder without one is
+    refused by name (it was "no such model file", as if the folder did not exist)."""
+    from fer_utils.storage.run_files import MODEL_FILE
+
+    path = Path(text)
+    if not path.is_dir():
+        return path
+    if not (path / MODEL_FILE).is_file():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder without a {MODEL_FILE}: give a .keras file or a run folder"
+        )
+    return path / MODEL_FILE
+
+
 def add_model_argument(
     parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, required: bool, default: str = ""
 ) -> None:
     """Add `--model`, a saved .keras model with its classes.json beside it; `default` says what its absence means."""
     parser.add_argument(
-        "--model", type=Path, required=required, help=f"a .keras model file (classes.json beside it){default}"
+        "--model",
+        type=model_file,
+        required=required,
+        help=f"a .keras model file (classes.json beside it), or the run folder holding it{default}",
     )
 
 

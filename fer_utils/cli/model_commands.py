@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import add_tta_argument, positive_int, side
+from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positive_int, side
 from fer_utils.errors import InputError, OutputError
 from fer_utils.registry import DEFAULT_TFLITE_MODE, MODEL_NAMES, PAPER_CLASSES, PAPER_SIDE, TFLITE_MODES
 from fer_utils.storage.outputs import check_outputs
@@ -122,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.set_defaults(handler=_compare)
 
     quantize = subparsers.add_parser("quantize", help="convert a model to TFLite (float32, float16, int8)")
-    quantize.add_argument("--model", type=Path, required=True)
+    add_model_argument(quantize, required=True)
     quantize.add_argument(
         "--mode",
         choices=TFLITE_MODES,

@@ -52,9 +52,14 @@ def read_manifest_csv(path: Path) -> pd.DataFrame:
 
 def load_manifest(out_dir: Path) -> pd.DataFrame:
     """The manifest of a preprocessed folder (`read_manifest_csv`'s types)."""
-    path = Path(out_dir) / MANIFEST_NAME
+    folder = Path(out_dir)
+    path = folder / MANIFEST_NAME
     if not path.is_file():
-        raise InputError(f"no {MANIFEST_NAME} in {out_dir}: run `python -m fer_utils preprocess` first")
+        if folder.is_dir():
+            found = f"no {MANIFEST_NAME} in this folder"
+        else:
+            found = "a file, not a folder of crops" if folder.exists() else "no such folder"
+        raise InputError(f"{out_dir}: {found}: crops are a folder `python -m fer_utils preprocess` writes")
     return read_manifest_csv(path)
 
 

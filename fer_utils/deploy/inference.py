@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fer_utils.data.media import to_uint8
+from fer_utils.data.media import quiet_cv2, sniff, to_uint8
 from fer_utils.errors import InputError, MediaError, OutputError
 from fer_utils.faces.crops import CropSpec, FaceDetector, make_detector, spec_crop
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
@@ -82,14 +82,19 @@ def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, n
         raise MediaError(f"{path.name}: no frame could be decoded")
 
 
-def video_fps(path: Path) -> float:
-    """The video's frame rate (25 when the container does not say)."""
-    import cv2
+FALLBACK_FPS = 25.0  # an annotated copy's frame rate when its source's container does not say
 
+
+def video_fps(path: Path) -> float:
+    """The video's frame rate (FALLBACK_FPS when the container does not say, or for a still, never opened as a video: FFmpeg
+    would print its complaints about a damaged image before the reader's clear error)."""
+    if sniff(path) not in ("video", "gif"):
+        return FALLBACK_FPS
+    cv2 = quiet_cv2()
     capture = cv2.VideoCapture(str(path))
     fps = capture.get(cv2.CAP_PROP_FPS)
     capture.release()
-    return fps if fps and fps > 0 else 25.0
+    return fps if fps and fps > 0 else FALLBACK_FPS
 
 
 def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
