@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from fer_book import prose
 from fer_book.assign import MANUAL_POINTS, design_of, exercise_cells, is_solution, manual_questions, split_call
 from fer_book.assign import source as cell_source
 from fer_book.markers import between, marker_command, write_changed
@@ -37,6 +38,8 @@ SYLLABUS_MARKERS = markers("the syllabus")
 VARIANT_MARKERS = markers("the shorter syllabi")
 GRADE_MARKERS = markers("the grade rule")
 PROMPT_MARKERS = markers("the discussion prompts", "fer_book/manual_questions.toml")
+LEARN_TIME_MARKERS = markers("the time to learn", "the chapter's prose and its exercises' times")
+READING_WORDS_PER_MINUTE = 150  # prose read with the code, tables and figures beside it
 RUN_TIME_MARKERS = (  # in each chapter's "Time to learn"
     "<!-- run time: written by `python -m fer_book teaching` from the book's time record; do not edit -->",
     "<!-- end of the run time -->",
@@ -162,9 +165,10 @@ def experiment_words(call: str) -> tuple[str, str]:
     return asks, checks
 
 
-def minutes_words(minutes: float) -> str:
-    """A student's time in words, to the nearest 5 minutes (at least 5)."""
-    return f"{max(5, 5 * round(minutes / 5))} min"
+def student_minutes(rows: Sequence[ExerciseRow]) -> int:
+    """The student's time for `rows`: each exercise's to the nearest 5 minutes (at least 5), then summed, so that a
+    total is the sum of the times the tables show."""
+    return sum(max(5, 5 * round(row.minutes / 5)) for row in rows)
 
 
 def exercise_table(rows: Sequence[ExerciseRow]) -> str:
@@ -173,7 +177,7 @@ def exercise_table(rows: Sequence[ExerciseRow]) -> str:
     plan = ["| exercise | what it asks | answer, points | student time |", "| --- | --- | --- | --- |"]
     plan += [
         f"| {row.chapter}.{row.number} | {row.asks} | {row.kind.split()[1]}, {row.points} | "
-        f"{minutes_words(row.minutes)} ({run_words(row.seconds)}) |"
+        f"{student_minutes([row])} min ({run_words(row.seconds)}) |"
         for row in rows
     ]
     checks = ["| exercise | its checker checks |", "| --- | --- |"]
@@ -183,7 +187,7 @@ def exercise_table(rows: Sequence[ExerciseRow]) -> str:
     total = (
         f"{len(rows)} exercises in {len({row.chapter for row in rows})} chapters, {functions} of them functions to "
         f"write and {experiments} experiments to run: {sum(row.points for row in rows)} points in all, and about "
-        f"{sum(row.minutes for row in rows) / 60:.0f} hours of a student's time."
+        f"{student_minutes(rows) / 60:.0f} hours of a student's time."
     )
     return "\n".join([*plan, "", total, "", *checks])
 
@@ -242,8 +246,8 @@ def exercise_list(rows: Sequence[ExerciseRow], homework: bool) -> str:
     chosen = [row for row in rows if (row is last) == homework]
     if not chosen:
         return "—"
-    time = minutes_words(sum(row.minutes for row in chosen))
-    return f"exercise{'s' if len(chosen) > 1 else ''} {', '.join(f'{r.chapter}.{r.number}' for r in chosen)}: {time}"
+    names = ", ".join(f"{r.chapter}.{r.number}" for r in chosen)
+    return f"exercise{'s' if len(chosen) > 1 else ''} {names}: {student_minutes(chosen)} min"
 
 
 def variants_table(root: Path, rows: Sequence[ExerciseRow]) -> str:
@@ -260,9 +264,10 @@ def variants_table(root: Path, rows: Sequence[ExerciseRow]) -> str:
             mine = [row for row in rows if row.chapter in numbers]
             seconds = sum(record["seconds"][chapters[n].name] for n in numbers)
             names = ", ".join(f"{r.chapter}.{r.number}" for r in mine)
-            total = minutes_words(sum(row.minutes for row in mine))
             numbers_text = ", ".join(map(str, numbers))
-            lines.append(f"| {count} | {week} | {numbers_text} | {names} | {total} | {minutes_run(seconds)} |")
+            lines.append(
+                f"| {count} | {week} | {numbers_text} | {names} | {student_minutes(mine)} min | {minutes_run(seconds)} |"
+            )
     return "\n".join(lines)
 
 
@@ -324,8 +329,17 @@ def run_time_sentence(chapter: str, record: dict) -> str:
     )
 
 
-def write_run_times(root: Path, check: bool = False) -> bool:
-    """Write each chapter's run time into its "Time to learn" (or only compare); whether all were up to date."""
+def learn_time_sentence(notebook: dict, rows: Sequence[ExerciseRow]) -> str:
+    """A chapter's time for a student: its prose read at READING_WORDS_PER_MINUTE, and its exercises (`rows`) at the
+    times the teacher's page gives them, so that the two pages agree."""
+    read = max(5, 5 * round(prose.stats(notebook).words / READING_WORDS_PER_MINUTE / 5))
+    exercises = student_minutes(rows)
+    return f"About {read + exercises} minutes: {read} to read, {exercises} for its {len(rows)} exercises."
+
+
+def write_run_times(root: Path, rows: Sequence[ExerciseRow], check: bool = False) -> bool:
+    """Write each chapter's time to learn (from `rows`, the exercises) and run time into its "Time to learn" (or only
+    compare); whether all were up to date."""
     from fer_book.links import notebook_text
 
     record = record_of(root)
@@ -336,7 +350,9 @@ def write_run_times(root: Path, check: bool = False) -> bool:
         cells = [c for c in notebook["cells"] if c["cell_type"] == "markdown" and RUN_TIME_MARKERS[0] in cell_source(c)]
         if len(cells) != 1:
             raise BookError(f"{path}: needs the run-time markers in one markdown cell (its Time to learn)")
+        mine = [row for row in rows if row.chapter == int(path.name[:2])]
         new = between(cell_source(cells[0]), RUN_TIME_MARKERS, run_time_sentence(path.name, record), root / path)
+        new = between(new, LEARN_TIME_MARKERS, learn_time_sentence(notebook, mine), root / path)
         cells[0]["source"] = new.splitlines(keepends=True) if isinstance(cells[0]["source"], list) else new
         current = write_changed(root / path, text, notebook_text(notebook), check) and current
     return current
@@ -352,7 +368,7 @@ def write_tables(root: Path, check: bool = False) -> bool:
     new = between(new, VARIANT_MARKERS, variants_table(root, rows), path)
     new = between(new, GRADE_MARKERS, grade_rule(rows, root), path)
     new = between(new, PROMPT_MARKERS, prompts_list(root), path)
-    times_current = write_run_times(root, check)
+    times_current = write_run_times(root, rows, check)
     return write_changed(path, text, new, check) and times_current
 
 

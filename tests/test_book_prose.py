@@ -22,6 +22,7 @@ from fer_utils.book.claims import check_claims, failed_claims
 from fer_utils.book.glue import (
     Difference,
     difference,
+    fastest,
     glue,
     numbers_of,
     over_seeds,
@@ -175,6 +176,13 @@ def test_a_checkers_verdict_in_a_solution_cell_is_not_the_books_prose() -> None:
 def test_a_warning_that_the_run_does_not_bear_out_the_text_is_refused() -> None:
     out = {"output_type": "stream", "name": "stdout", "text": "⚠️ This run does not bear out the text"}
     assert prose.problems(notebook([], [out])) == ["a warning that the run does not bear out the text: cell 0"]
+
+
+def test_the_fastest_of_timings_within_a_few_percent_is_a_tie_not_a_winner() -> None:
+    """Chapter 8 named "tflite float16" the fastest variant at 0.4991 ms beside float32's 0.5005 (idxmin)."""
+    timings = pd.Series({"tflite float32": 0.5005, "tflite float16": 0.4991, "tflite int8": 0.9})
+    assert fastest(timings) == "tflite float16 and tflite float32, tied within 5 %"
+    assert fastest({"eager": 2.0, "xla": 1.0, "tf.function": 1.2}) == "xla"
 
 
 def test_values_are_stated_the_books_way_with_their_numbers_kept() -> None:

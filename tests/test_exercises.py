@@ -221,7 +221,7 @@ def test_int8_exercise_passes_the_chapter_solution(still_model, still_crops: np.
         solution_function("08_deployment", "to_int8"), still_model, still_crops[::2], still_crops, float32_bytes
     )
     assert feedback, feedback.message
-    assert "smaller than the float32 one" in feedback.message and "24 real crops" in feedback.message
+    assert "smaller than the float32 one" in feedback.message and "24 test crops" in feedback.message
     unanswered = exercises.check_int8_model(stub, still_model, still_crops, still_crops, float32_bytes)
     assert not unanswered and "Not answered" in unanswered.message
     text = exercises.check_int8_model(lambda m, x: "model.tflite", still_model, still_crops, still_crops, float32_bytes)

@@ -37,6 +37,7 @@ def test_the_shipped_record_of_the_presets_holds_the_cards_run_and_two_seeds_eac
     card = pretrained_card()
     (row,) = shipped[(shipped["preset"] == card["recipe"]) & (shipped["seed"] == card["seed"])].itertuples()
     assert row.params == card["model"]["params"] and row.epochs == card["training"]["epochs"]
+    assert row.train_seconds == card["training"]["seconds"]  # chapter 10 states the recipes' times from the record
     for mode, scored in card["publictest"].items():
         assert runs.loc[row.Index, f"{mode} accuracy"] == scored["accuracy"]
 

@@ -7,7 +7,7 @@ value is displayed instead, so a cell runs everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +78,15 @@ class Speed:
 def speed_words(ratio: float, tie: float = 0.05) -> Speed:
     """`ratio` (a baseline's time over this path's) to state as a `Speed`."""
     return Speed(float(ratio), tie)
+
+
+def fastest(seconds: Mapping[str, float], tie: float = 0.05) -> str:
+    """The name of the fastest of `seconds` (a time per name), or the names within `tie` of it, said to be tied:
+    a gap of a few percent between two timings is noise, not a winner."""
+    times = dict(seconds)  # a pandas Series too
+    best = min(times.values())
+    near = sorted((name for name, time in times.items() if time <= best * (1 + tie)), key=times.get)
+    return near[0] if len(near) == 1 else f"{', '.join(near[:-1])} and {near[-1]}, tied within {tie * 100:.0f} %"
 
 
 def numbers_of(value: object) -> list[float]:

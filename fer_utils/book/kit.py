@@ -100,6 +100,7 @@ from fer_utils.train.fit import training_seconds_per_image
 from fer_utils.train.sequences import ClipData
 
 # 8. Deployment
+from fer_utils.book.glue import fastest
 from fer_utils.assets import ravdess_clip_path
 from fer_utils.data.media import to_rgb
 from fer_utils.deploy import tflite

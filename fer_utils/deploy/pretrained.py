@@ -37,8 +37,8 @@ def pretrained_card(folder: Path | None = None) -> dict:
 
 def recipe_runs(path: Path | None = None) -> pd.DataFrame:
     """The FER-2013 runs the presets were chosen by (default: the package's record), one row a run: its PublicTest
-    accuracy and macro F1 per test-time augmentation (`none accuracy`, `flip macro_f1`, …); `as_shipped` when the run
-    trained its preset unchanged."""
+    accuracy and macro F1 per test-time augmentation (`none accuracy`, `flip macro_f1`, …), its `train_seconds` (on
+    the 2-core machine of its record); `as_shipped` when the run trained its preset unchanged."""
     import pandas as pd
 
     from fer_utils.assets import recipe_runs_path
@@ -47,7 +47,7 @@ def recipe_runs(path: Path | None = None) -> pd.DataFrame:
     runs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return pd.DataFrame(
         {
-            **{key: run[key] for key in ("candidate", "preset", "seed", "params", "epochs")},
+            **{key: run[key] for key in ("candidate", "preset", "seed", "params", "epochs", "train_seconds")},
             "as_shipped": not run["changes"] and not run["options"],
             **{
                 f"{mode} {name}": score[name] for mode, score in run["tta"].items() for name in ("accuracy", "macro_f1")

@@ -45,7 +45,7 @@ def check_int8_model(
     to_int8: Callable[..., object], model: object, representative: object, crops: object, float32_bytes: int
 ) -> Feedback:
     """`to_int8(model, representative)` must return a full-integer TFLite model (int8 weights and
-    activations, int8 input and output) whose probabilities on the real `crops` stay close to Keras's."""
+    activations, int8 input and output) whose probabilities on the test `crops` stay close to Keras's."""
     from fer_utils.deploy.tflite import runtime_logs_held, tflite_interpreter, tflite_predict
 
     with (  # the converter's C++ log, TensorFlow's logger, prints and warnings stay out of the exercise's output
@@ -80,7 +80,7 @@ def check_int8_model(
     return Feedback(
         True,
         f"a full-integer int8 model of {len(blob) / 1024:.0f} kB, {float32_bytes / len(blob):.1f}× smaller than "
-        f"the float32 one ({float32_bytes / 1024:.0f} kB); on {len(images)} real crops it picks the Keras model's "
+        f"the float32 one ({float32_bytes / 1024:.0f} kB); on {len(images)} test crops it picks the Keras model's "
         f"class {agree:.0%} of the time, probabilities within {change:.3f} on average.",
     )
 
