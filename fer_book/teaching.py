@@ -165,10 +165,15 @@ def experiment_words(call: str) -> tuple[str, str]:
     return asks, checks
 
 
+def nearest_five(minutes: float) -> int:
+    """`minutes` to the nearest 5, at least 5: the unit of every student time the pages state."""
+    return max(5, 5 * round(minutes / 5))
+
+
 def student_minutes(rows: Sequence[ExerciseRow]) -> int:
-    """The student's time for `rows`: each exercise's to the nearest 5 minutes (at least 5), then summed, so that a
-    total is the sum of the times the tables show."""
-    return sum(max(5, 5 * round(row.minutes / 5)) for row in rows)
+    """The student's time for `rows`: each exercise's `nearest_five`, then summed, so that a total is the sum of the
+    times the tables show."""
+    return sum(nearest_five(row.minutes) for row in rows)
 
 
 def exercise_table(rows: Sequence[ExerciseRow]) -> str:
@@ -264,10 +269,8 @@ def variants_table(root: Path, rows: Sequence[ExerciseRow]) -> str:
             mine = [row for row in rows if row.chapter in numbers]
             seconds = sum(record["seconds"][chapters[n].name] for n in numbers)
             names = ", ".join(f"{r.chapter}.{r.number}" for r in mine)
-            numbers_text = ", ".join(map(str, numbers))
-            lines.append(
-                f"| {count} | {week} | {numbers_text} | {names} | {student_minutes(mine)} min | {minutes_run(seconds)} |"
-            )
+            numbers_text, total = ", ".join(map(str, numbers)), student_minutes(mine)
+            lines.append(f"| {count} | {week} | {numbers_text} | {names} | {total} min | {minutes_run(seconds)} |")
     return "\n".join(lines)
 
 
@@ -332,7 +335,7 @@ def run_time_sentence(chapter: str, record: dict) -> str:
 def learn_time_sentence(notebook: dict, rows: Sequence[ExerciseRow]) -> str:
     """A chapter's time for a student: its prose read at READING_WORDS_PER_MINUTE, and its exercises (`rows`) at the
     times the teacher's page gives them, so that the two pages agree."""
-    read = max(5, 5 * round(prose.stats(notebook).words / READING_WORDS_PER_MINUTE / 5))
+    read = nearest_five(prose.stats(notebook).words / READING_WORDS_PER_MINUTE)
     exercises = student_minutes(rows)
     return f"About {read + exercises} minutes: {read} to read, {exercises} for its {len(rows)} exercises."
 

@@ -280,3 +280,11 @@ def test_predict_on_a_damaged_png_says_so_in_one_line_without_ffmpegs_complaints
     assert result.returncode == 2, result  # a usage or input error, as the other refusals
     lines = [line for line in result.stderr.splitlines() if "cpu_feature_guard" not in line and "rebuild" not in line]
     assert lines == [f"error: {damaged.name}: image data could not be decoded (corrupted or truncated?)"], lines
+
+
+def test_predict_on_a_missing_file_says_it_does_not_exist(tmp_path: Path, model_file: Path) -> None:
+    """Regression of the fix above: reading the frame rate of a missing file raised FileNotFoundError, a traceback,
+    before the reader's own "does not exist"."""
+    missing = tmp_path / "gone.png"
+    code, _, err = run_cli(["predict", "--model", str(model_file), str(missing)])
+    assert code == 2 and f"{missing} does not exist" in err, err

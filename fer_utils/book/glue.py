@@ -62,12 +62,15 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     return Difference(float(a.mean() - b.mean()), seed_spread(a, b), int(min(len(a), max(len(b), 2))))
 
 
+SPEED_TIE = 0.05  # two timings closer than this share are tied: a few percent moves with the machine's load
+
+
 @dataclass(frozen=True)
 class Speed:
     """A speed ratio (baseline time / this path's) in words, e.g. "2.10× as fast as", followed by the baseline."""
 
     ratio: float
-    tie: float = 0.05
+    tie: float = SPEED_TIE
 
     def __format__(self, spec: str) -> str:
         if 1 / (1 + self.tie) < self.ratio < 1 + self.tie:
@@ -75,12 +78,12 @@ class Speed:
         return f"{self.ratio:.2f}× as fast as" if self.ratio > 1 else f"{1 / self.ratio:.2f}× slower than"
 
 
-def speed_words(ratio: float, tie: float = 0.05) -> Speed:
+def speed_words(ratio: float, tie: float = SPEED_TIE) -> Speed:
     """`ratio` (a baseline's time over this path's) to state as a `Speed`."""
     return Speed(float(ratio), tie)
 
 
-def fastest(seconds: Mapping[str, float], tie: float = 0.05) -> str:
+def fastest(seconds: Mapping[str, float], tie: float = SPEED_TIE) -> str:
     """The name of the fastest of `seconds` (a time per name), or the names within `tie` of it, said to be tied:
     a gap of a few percent between two timings is noise, not a winner."""
     times = dict(seconds)  # a pandas Series too

@@ -86,9 +86,9 @@ FALLBACK_FPS = 25.0  # an annotated copy's frame rate when its source's containe
 
 
 def video_fps(path: Path) -> float:
-    """The video's frame rate (FALLBACK_FPS when the container does not say, or for a still, never opened as a video: FFmpeg
-    would print its complaints about a damaged image before the reader's clear error)."""
-    if sniff(path) not in ("video", "gif"):
+    """The video's frame rate (FALLBACK_FPS when its container does not say). A still is never opened as a video:
+    FFmpeg would print its complaints about a damaged image above the reader's own error (`read_image`'s)."""
+    if not Path(path).is_file() or sniff(path) not in ("video", "gif"):
         return FALLBACK_FPS
     cv2 = quiet_cv2()
     capture = cv2.VideoCapture(str(path))
