@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_utils.data.media import frame_count, frame_indices, read_image, sample_frames, sniff, try_sample_frames
+from fer_utils.data.media import (
+    frame_count,
+    frame_indices,
+    frame_rate,
+    read_image,
+    sample_frames,
+    sniff,
+    try_sample_frames,
+)
 from fer_utils.errors import MediaError
 
 N_FRAMES = 40
@@ -117,6 +125,14 @@ def test_animated_gif_and_still_images(clips: dict[str, Path], stills: list[Path
     still = sample_frames(stills[0], 6)
     assert len(still) == 1 and still[0][0] == 0 and still[0][1].shape == (224, 398, 3)
     assert frame_count(stills[0]) == 1
+
+
+def test_frame_rate_is_the_containers_and_a_still_has_none(clips: dict[str, Path], stills: list[Path]) -> None:
+    assert frame_rate(clips["mp4"]) == pytest.approx(25) and frame_rate(clips["avi"]) == pytest.approx(25)
+    assert frame_rate(clips["gif"]) == pytest.approx(10)  # 100 ms a frame
+    assert frame_rate(stills[0]) is None
+    with pytest.raises(MediaError, match="neither a video nor an image"):
+        frame_rate(clips["text"])
 
 
 def test_truncated_mp4_is_unreadable(clips: dict[str, Path]) -> None:

@@ -336,7 +336,7 @@ def unopenable_error(path: Path) -> MediaError:
 
 
 @contextmanager
-def _open(path: Path, threads: int | None = DECODER_THREADS) -> Iterator[Any]:
+def open_clip(path: Path, threads: int | None = DECODER_THREADS) -> Iterator[Any]:
     """A cv2.VideoCapture of `path` with `threads` FFmpeg threads (None: OpenCV's), released on exit, or MediaError."""
     cv2 = quiet_cv2()
     params = [] if threads is None else [cv2.CAP_PROP_N_THREADS, threads]
@@ -357,13 +357,25 @@ def frame_count(path: Path, *, exact: bool = False) -> int:
     if check_media(path) == "image":
         read_image(path)
         return 1
-    with _open(path) as cap:
+    with open_clip(path) as cap:
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         if exact or count <= 0:  # decode: the container does not report a length, or may claim too many
             count = sum(1 for _ in iter(cap.grab, False))
     if count <= 0:
         raise MediaError(f"{path.name}: the container holds no decodable frames", status="empty")
     return count
+
+
+def frame_rate(path: Path) -> float | None:
+    """A clip's frames per second as its container states it; None for a still (never opened as a video: FFmpeg
+    would print its complaints about a damaged image above the reader's own error) or a container that does not say."""
+    import cv2
+
+    if check_media(path) == "image":
+        return None
+    with open_clip(path) as cap:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+    return fps if fps > 0 else None
 
 
 def frame_indices(count: int, n: int | None = 6, every: int | None = None) -> list[int]:
@@ -428,10 +440,10 @@ def read_frames(
 ) -> list[tuple[int, np.ndarray | None]]:
     """Frames `targets` of a video (None where undecodable), by verified seeks, the rest decoded from the start."""
     targets = sorted(set(targets))
-    with _open(path, threads) as cap:
+    with open_clip(path, threads) as cap:
         frames, left = _read_seeking(cap, targets) if seek else ({}, targets)
     if left:
-        with _open(path, threads) as cap:
+        with open_clip(path, threads) as cap:
             frames.update(_read_sequential(cap, 0, left))
     return [(t, frames.get(t)) for t in targets]
 
@@ -470,7 +482,7 @@ def media_size(path: Path) -> tuple[int, int] | None:
         if check_media(path) == "image":
             image = read_image(path)
             return int(image.shape[1]), int(image.shape[0])
-        with _open(path) as cap:
+        with open_clip(path) as cap:
             width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     except (MediaError, OSError):
         return None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fer_utils.data.media import quiet_cv2, sniff, to_uint8
+from fer_utils.data.media import check_media, frame_rate, open_clip, read_image, to_uint8
 from fer_utils.errors import InputError, MediaError, OutputError
 from fer_utils.faces.crops import CropSpec, FaceDetector, make_detector, spec_crop
 from fer_utils.registry import DEFAULT_DETECTOR, FACE_DETECTORS
@@ -54,21 +54,14 @@ class FrameResult:
 
 def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(index, frame) of a still image, or of every (`every`-th) video frame, one at a time (others not decoded)."""
-    from fer_utils.data.media import check_media, quiet_cv2, read_image, unopenable_error
-
-    cv2 = quiet_cv2()
     path = Path(path)
     if every is not None and every < 1:
         raise InputError(f"every must be a positive step or None, got {every}")
     if check_media(path) == "image":
         yield 0, read_image(path)
         return
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not capture.isOpened():
-        capture.release()
-        raise unopenable_error(path)
     step, index, decoded = every or 1, 0, 0
-    try:
+    with open_clip(path, threads=None) as capture:
         while capture.grab():
             if index % step == 0:
                 ok, frame = capture.retrieve()
@@ -76,25 +69,13 @@ def stream_frames(path: Path, every: int | None = None) -> Iterator[tuple[int, n
                     decoded += 1
                     yield index, frame
             index += 1
-    finally:
-        capture.release()
     if decoded == 0:
         raise MediaError(f"{path.name}: no frame could be decoded")
 
 
 FALLBACK_FPS = 25.0  # an annotated copy's frame rate when its source's container does not say
-
-
-def video_fps(path: Path) -> float:
-    """The video's frame rate (FALLBACK_FPS when its container does not say). A still is never opened as a video:
-    FFmpeg would print its complaints about a damaged image above the reader's own error (`read_image`'s)."""
-    if not Path(path).is_file() or sniff(path) not in ("video", "gif"):
-        return FALLBACK_FPS
-    cv2 = quiet_cv2()
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    return fps if fps and fps > 0 else FALLBACK_FPS
+# the names an annotated copy may take to be written as a video (mp4v), the default first
+VIDEO_OUT_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 
 
 def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
@@ -103,21 +84,19 @@ def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
 
     if out is None:
         return
-    is_video_out = Path(out).suffix.lower() in VIDEO_SUFFIXES
+    is_video_out = Path(out).suffix.lower() in VIDEO_OUT_SUFFIXES
     if not is_video_out and not cv2.haveImageWriter(str(out)):
         raise OutputError(
             f"--out {out}: OpenCV cannot write an image named {Path(out).name}; use .png or .jpg, "
-            f"or for a video {', '.join(VIDEO_SUFFIXES)}"
+            f"or for a video {', '.join(VIDEO_OUT_SUFFIXES)}"
         )
     if media is not None and not is_video_out:
-        from fer_utils.data.media import check_media
-
         kind = check_media(media)
         if kind != "image":
             raise OutputError(
                 f"--out {out} is an image, but {Path(media).name} is a {'GIF' if kind == 'gif' else 'video'}: "
                 f"the annotated copy would hold its first frame only; name it {Path(out).stem}.mp4 (or "
-                f"{', '.join(VIDEO_SUFFIXES[1:])}) for the annotated video"
+                f"{', '.join(VIDEO_OUT_SUFFIXES[1:])}) for the annotated video"
             )
 
 
@@ -247,7 +226,7 @@ class Recognizer:
         check_annotated_out(out, path)
         faces: list[FacePrediction] = []
         read, shape = 0, None
-        with AnnotatedWriter(out, video_fps(path) / (every or 1)) as writer:
+        with AnnotatedWriter(out, (frame_rate(path) or FALLBACK_FPS) / (every or 1)) as writer:
             for result in self.stream(path, every):
                 faces.extend(result.faces)
                 read, shape = read + 1, result.image.shape
@@ -273,7 +252,7 @@ class AnnotatedWriter:
 
         if self.out is None:
             return
-        if self.out.suffix.lower() not in VIDEO_SUFFIXES:
+        if self.out.suffix.lower() not in VIDEO_OUT_SUFFIXES:
             self.image = self.image if self.image is not None else frame  # a still: the first frame
             return
         if self.writer is None:
@@ -300,9 +279,6 @@ class AnnotatedWriter:
                 raise OutputError(f"cannot write an image named {self.out.name} (unknown extension?)")
             write_atomic(self.out, encoded.tobytes(), "--out")
         self.video.__exit__(kind, value, trace)  # the video renamed into place, or removed after an error
-
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 
 
 def annotate(image: np.ndarray, predictions: Sequence[FacePrediction]) -> np.ndarray:
