@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 
 from fer_book import steps
-from fer_book.execute import DEFAULT_TIMEOUT_S, GRADE_TIMEOUT_S
+from fer_book.execute import GRADE_TIMEOUT_S
 from fer_book.toc import repo_root
 from fer_utils.cli import run_handler
 
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     execute.add_argument("--out", type=Path, required=True, help="the stage folder to write")
     execute.add_argument("--only", nargs="+", metavar="NN", help="execute only notebooks starting with NN")
     execute.add_argument(
-        "--timeout", type=int, default=DEFAULT_TIMEOUT_S, help=f"seconds allowed per cell (default {DEFAULT_TIMEOUT_S})"
+        "--timeout", type=int, default=steps.CELL_TIMEOUT_S, help="seconds allowed per cell (default %(default)s)"
     )
     execute.add_argument(
         "--param",

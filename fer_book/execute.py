@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fer_book.book_times import recorded_seconds
+from fer_book.steps import CELL_TIMEOUT_S
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.book.results import RESULTS_DIR
 from fer_utils.errors import BookError
@@ -28,7 +29,6 @@ PARAMETERS_TAG = "parameters"
 # nbclient's (and myst-nb's) tag for a cell the book does not run: the experiment exercises, minutes of training
 # each, which a reader runs; `--every-cell` runs them too, for the record of how long each chapter takes.
 SKIP_TAG = "skip-execution"
-DEFAULT_TIMEOUT_S = 900
 # Seconds `fer_book grade` lets one submitted notebook run: the slowest chapter on the slow machine, with margin.
 GRADE_TIMEOUT_S = 2400
 # One execution per stage at a time: a second would overwrite the first one's notebooks.
@@ -93,7 +93,7 @@ def describe_failure(exc: Exception) -> str:
 def execute_notebook(
     source: Path,
     target: Path,
-    timeout: int = DEFAULT_TIMEOUT_S,
+    timeout: int = CELL_TIMEOUT_S,
     parameters: dict | None = None,
     every_cell: bool = False,
 ) -> NotebookRun:
@@ -216,7 +216,7 @@ def execute_book(
     stage: Path,
     root: Path | None = None,
     only: Sequence[str] | None = None,
-    timeout: int = DEFAULT_TIMEOUT_S,
+    timeout: int = CELL_TIMEOUT_S,
     parameters: dict | None = None,
     jobs: int = 1,
     every_cell: bool = False,

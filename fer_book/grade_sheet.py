@@ -41,7 +41,7 @@ def check_grade_outputs(out: Path, reads: list[Path]) -> None:
     for option, path in outputs.items():
         if path.suffix.lower() == ".ipynb":
             raise OutputError(f"{option} {path} is a notebook name: the grades are a CSV file, e.g. grades.csv")
-    check_outputs(outputs, reads=reads)
+    check_outputs(outputs, reads=reads, overwrite=True)  # a sheet of its own only: check_own_sheet
     check_own_sheet("--out", Path(out), GRADED_COLUMNS)
     check_own_sheet("--out's summary", summary_path(out), SUMMED_COLUMNS)
 

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_book.book_times import BUDGET_IMAGES_PER_S
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 # config.json's records of the training data's own files (each FER-2013 face is a subject): not shipped.
 RUN_ONLY = ("subjects", "duplicates")
-BUDGET_RATE = 500.0  # images/s: the budget's machine (fer_book/calibrate.py), to which training seconds are scaled
 # Real faces the package ships, read by the model when it is made: the card keeps what it said, a test checks it.
 CHECK_FACES = (
     "london_faces/neutral/001_03.jpg",
@@ -61,11 +62,14 @@ def calibrated() -> dict:
 def make_crops(data: Path, crops: Path) -> Path:
     """FER-2013's faces cropped as the README does it (already faces: no detector, 48 px); resumed if begun."""
     from fer_utils.cli import main as fer_utils_main
+    from fer_utils.data.fer2013 import FER2013_SIDE
+    from fer_utils.data.manifest import MANIFEST_NAME
+    from fer_utils.faces.crops import CROP_SPEC_FILE
 
-    if (crops / "manifest.csv").is_file() and (crops / "crop_spec.json").is_file():
+    if (crops / MANIFEST_NAME).is_file() and (crops / CROP_SPEC_FILE).is_file():
         return crops
     args = ["preprocess", "--dataset", "folder", "--src", str(data), "--out", str(crops)]
-    if fer_utils_main([*args, "--detector", "none", "--side", "48", "--quiet"]) != 0:
+    if fer_utils_main([*args, "--detector", "none", "--side", str(FER2013_SIDE), "--quiet"]) != 0:
         raise SystemExit(f"preprocess of {data} failed: see above")
     return crops
 
@@ -173,7 +177,7 @@ it. Seven expressions: {", ".join(card["classes"])}.
 Recipe `{card["recipe"]}`, seed {card["seed"]}, {trained["epochs"]} epochs on FER-2013's whole training side
 ({trained["faces"]:,} faces, 48×48 gray): {trained["seconds"]:.0f} s on {trained["machine"]} that train the paper's
 CNN at {trained["calibration"]["images_per_s"]:.0f} images/s (`fer_book/calibrate.py`), about
-{trained["seconds_at_500"]:.0f} s at the budget's {BUDGET_RATE:.0f} images/s. Served with test-time augmentation
+{trained["seconds_at_500"]:.0f} s at the budget's {BUDGET_IMAGES_PER_S:.0f} images/s. Served with test-time augmentation
 `{card["tta"]}`. Training curves: `history.csv`; the whole configuration: `config.json`. SHA-256 of `model.keras`:
 `{model["sha256"]}`.
 
@@ -231,13 +235,14 @@ def write_pretrained(run, crops: Path, out: Path, card: dict) -> Path:
     """`out` replaced whole by the model (without optimiser state), its run files and card, card checks included."""
     from fer_utils.data.download import file_digest
     from fer_utils.deploy.pretrained import CARD_FILE, CARD_MARKDOWN
+    from fer_utils.faces.crops import CROP_SPEC_FILE
     from fer_utils.storage.atomic import atomic_folder, replace_folder, temporary_sibling
     from fer_utils.storage.run_files import CLASSES_FILE, CONFIG_FILE, HISTORY_FILE, MODEL_FILE
 
     staging = temporary_sibling(out.with_name(f"{out.name}.new"))
     with atomic_folder(staging) as tmp:
         run.load().save(tmp / MODEL_FILE)  # loaded uncompiled: no optimiser state in the shipped file
-        for name in (CLASSES_FILE, HISTORY_FILE, "crop_spec.json"):
+        for name in (CLASSES_FILE, HISTORY_FILE, CROP_SPEC_FILE):
             shutil.copy2(run.path / name, tmp / name)
         config = {k: v for k, v in run.config().items() if k not in RUN_ONLY}  # FER-2013's file names stay out
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
@@ -256,7 +261,8 @@ def pretrain(data: Path, recipe: str, seed: int, work: Path, out: Path) -> dict:
     import keras
 
     from fer_utils import __version__
-    from fer_utils.deploy.pretrained import PRETRAINED_NAME
+    from fer_utils.deploy.pretrained import CARD_FILE, PRETRAINED_NAME
+    from fer_utils.storage.run_files import MODEL_FILE
     from fer_utils.train.config import TrainConfig
     from fer_utils.train.fit import train_run
     from fer_utils.train.pipeline import FaceData
@@ -275,7 +281,7 @@ def pretrain(data: Path, recipe: str, seed: int, work: Path, out: Path) -> dict:
     card = {
         "name": PRETRAINED_NAME,
         "classes": run.classes(),
-        "model": {"architecture": config["model"], "params": config["params"], "file": "model.keras"},
+        "model": {"architecture": config["model"], "params": config["params"], "file": MODEL_FILE},
         "recipe": recipe,
         "seed": seed,
         "tta": run.served_tta(),
@@ -286,7 +292,7 @@ def pretrain(data: Path, recipe: str, seed: int, work: Path, out: Path) -> dict:
             "epochs": metrics["epochs_run"],
             "seconds": metrics["train_seconds"],
             "calibration": {"images_per_s": round(rate, 1), "before": before, "after": after},
-            "seconds_at_500": round(metrics["train_seconds"] * rate / BUDGET_RATE, 1),
+            "seconds_at_500": round(metrics["train_seconds"] * rate / BUDGET_IMAGES_PER_S, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "versions": {"fer_utils": __version__, "keras": keras.__version__, "python": platform.python_version()},
             "date": time.strftime("%Y-%m-%d"),
@@ -298,7 +304,7 @@ def pretrain(data: Path, recipe: str, seed: int, work: Path, out: Path) -> dict:
         "license": DATA_TERMS,
     }
     write_pretrained(run, crops, out, card)
-    return json.loads((out / "card.json").read_text(encoding="utf-8"))
+    return json.loads((out / CARD_FILE).read_text(encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

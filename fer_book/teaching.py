@@ -17,12 +17,12 @@ from typing import NamedTuple
 from fer_book import prose
 from fer_book.assign import MANUAL_POINTS, design_of, exercise_cells, is_solution, manual_questions, split_call
 from fer_book.assign import source as cell_source
+from fer_book.book_times import BOOK_TIMES_RECORD
 from fer_book.markers import between, marker_command, write_changed
 from fer_book.toc import toc_notebooks
 from fer_utils.errors import BookError
 
 PAGE = Path("book") / "teaching.md"
-TIMES = Path("benchmarks") / "results" / "book_times.json"
 
 
 def markers(what: str, source: str = "the chapters") -> tuple[str, str]:
@@ -55,8 +55,8 @@ SYLLABI: dict[int, tuple[tuple[int, ...], ...]] = {
 # The grade: the share of each part (auto-graded, graded by hand, mini-project), each its points earned over offered.
 GRADE_WEIGHTS = {"auto-graded exercises": 0.5, "questions graded by hand": 0.2, "mini-project": 0.3}
 MINI_PROJECT_POINTS = 10
-# How long a student takes, from what they do: read the task, write the solution's lines, answer in words, run it.
-READING_WORDS_PER_MINUTE = 150
+# How long a student takes, from what they do: read the task (READING_WORDS_PER_MINUTE), write the solution's
+# lines, answer in words, run it.
 MINUTES_PER_LINE = 2  # a line of the solution written, run and mended
 MINUTES_PER_WRITTEN_ANSWER = 5  # an experiment's prediction or explanation, a few sentences
 NOT_READ = ("Overview", "Prerequisites", "Time to learn", "Summary", "Exercises", "What's next", "Explore")
@@ -112,8 +112,8 @@ def code_lines(text: str) -> set[str]:
 
 
 def record_of(root: Path) -> dict:
-    """The book's fresh run of record (`TIMES`)."""
-    return json.loads((root / TIMES).read_text(encoding="utf-8"))
+    """The book's fresh run of record (`BOOK_TIMES_RECORD`)."""
+    return json.loads((root / BOOK_TIMES_RECORD).read_text(encoding="utf-8"))
 
 
 def exercise_rows(root: Path) -> list[ExerciseRow]:
@@ -314,7 +314,7 @@ def calibration_words(record: dict) -> str:
     """How the run of record's times were measured, with its calibration, and how they scale."""
     calibration = record["calibration"]
     return (
-        f"Times: the book's fresh run of record of {calibration['when'][:10]} (`{TIMES.as_posix()}`, a fresh clone's "
+        f"Times: the book's fresh run of record of {calibration['when'][:10]} (`{BOOK_TIMES_RECORD.as_posix()}`, a fresh clone's "
         f"`make book EVERY_CELL=1` from an empty cache, the experiment exercises run too, {record['jobs']} chapters "
         f"at a time on {calibration['cpus']} CPU cores) on a machine that trains the paper's CNN at "
         f"{calibration['images_per_s']:.0f} images/s (`fer_book/calibrate.py`); "
@@ -328,7 +328,7 @@ def run_time_sentence(chapter: str, record: dict) -> str:
     return (
         f"{minutes_run(record['seconds'][chapter]).capitalize()} on its quick defaults, on a machine that trains the "
         f"paper's CNN at {calibration['images_per_s']:.0f} images/s: the book's fresh run of record of "
-        f"{calibration['when'][:10]} (`{TIMES.as_posix()}`). A machine half as fast takes about twice as long."
+        f"{calibration['when'][:10]} (`{BOOK_TIMES_RECORD.as_posix()}`). A machine half as fast takes about twice as long."
     )
 
 

@@ -84,7 +84,7 @@ def test_no_table_cell_or_column_is_cut_short(chapter: Path) -> None:
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
 def test_no_table_repeats_that_one_run_has_no_spread(chapter: Path) -> None:
     """Chapter 10's tables said "(one run: no spread)" in each cell of the peer's columns (24 times);
-    a table says it once (`fer.runs_note`, a `runs` or `seeds` column), not in its cells."""
+    a table says it once (a `runs` or `seeds` column), not in its cells."""
     nb = executed(chapter)
     outputs = [out for c in nb.cells if c.cell_type == "code" for out in c.outputs]
     texts = [out.get("text", "") or out.get("data", {}).get("text/plain", "") for out in outputs]

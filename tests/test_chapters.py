@@ -335,13 +335,11 @@ def test_summarize_says_one_run_has_no_spread_once_and_never_prints_nan() -> Non
 
 def test_a_table_says_once_that_one_run_has_no_spread_not_in_each_cell() -> None:
     """The text "(one run: no spread)" filled every cell of the peer's columns; `mean_std(..., alone="")`
-    leaves it out of a cell and `runs_note` states the runs once."""
+    leaves it out of a cell (the table says the runs once, in a `runs` or `seeds` column)."""
     assert chapters.mean_std([0.41]) == "0.410 (one run: no spread)"
     assert chapters.mean_std([0.41], alone="") == "0.410"
     assert chapters.mean_std([0.41, float("nan")], alone="") == "0.410 (1 missing)"
     assert chapters.mean_std([0.4, 0.6], alone="") == "0.500 ± 0.141"
-    runs = pd.DataFrame({"model": ["cnn", "cnn", "cnn", "peer"], "accuracy": [0.5, 0.6, 0.7, 0.64]})
-    assert chapters.runs_note(runs, "model") == "runs per model: cnn 3, peer 1 (one run: no spread)"
 
 
 def test_summarize_groups_by_several_columns_and_counts_runs_without_a_collapse_column() -> None:

@@ -223,7 +223,12 @@ def test_a_diverging_run_stops_and_says_so(crops: Path, tmp_path: Path) -> None:
         (["evaluate", "--run", "r", "--val-size", "-0.1"], "at least 0"),
     ],
 )
-def test_out_of_bounds_arguments_are_refused_by_the_parser(argv: list[str], message: str) -> None:
+def test_out_of_bounds_arguments_are_refused_by_the_parser(
+    argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a model file "m" and a run folder "r" that exist: only the bound is wrong
+    (tmp_path / "m").write_bytes(b"")
+    (tmp_path / "r").mkdir()
     code, _, err = run_cli(argv)
     assert code == 2 and message in err, err
 

@@ -3,6 +3,7 @@ is another output, inside the folder read, a folder, read-only, or a write that 
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -168,13 +169,75 @@ def test_a_write_failure_without_a_file_name_still_reads_as_a_sentence(capsys) -
     assert capsys.readouterr().err == "error: could not write a file: No space left on device\n"
 
 
-def test_predict_refuses_an_image_out_for_a_video_before_any_work(tmp_path: Path, capsys) -> None:
+def test_predict_refuses_an_image_out_for_a_video_before_any_work(model_file: Path, tmp_path: Path, capsys) -> None:
     """`predict clip.flv --out x.png` wrote the first of 56 frames without a word."""
     from fer_utils.assets import cremad_dir
 
     clip = cremad_dir() / "1001_DFA_ANG_XX.flv"
     out = tmp_path / "x.png"
-    code = main(["predict", "--model", str(tmp_path / "never_loaded" / "model.keras"), str(clip), "--out", str(out)])
+    code = main(["predict", "--model", str(model_file), str(clip), "--out", str(out)])
     assert code == 2 and not out.exists()
     err = capsys.readouterr().err
     assert f"--out {out} is an image, but {clip.name} is a video: the annotated copy would hold its first frame" in err
+
+
+def test_predict_refuses_a_video_out_for_a_still_before_any_work(model_file: Path, tmp_path: Path, capsys) -> None:
+    """`predict face.jpg --out x.mp4` wrote a one-frame video without a word."""
+    face = sorted((london_faces_dir() / "smiling").glob("*.jpg"))[0]
+    out = tmp_path / "x.mp4"
+    assert main(["predict", "--model", str(model_file), str(face), "--out", str(out)]) == 2 and not out.exists()
+    assert f"--out {out} is a video, but {face.name} is a still: name it x.png" in capsys.readouterr().err
+
+
+def test_an_existing_output_file_is_kept_unless_overwrite_is_given(
+    faces: Path, model_file: Path, tmp_path: Path, capsys
+) -> None:
+    """`index --out notes.json` and `predict --out`/`--json` wrote over a student's own file without a word."""
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"my": "notes"}')
+    face = sorted((london_faces_dir() / "smiling").glob("*.jpg"))[0]
+    refused = {
+        "index --out": index(faces, "--out", str(notes)),
+        "predict --json": ["predict", "--model", str(model_file), str(face), "--json", str(notes)],
+        "predict --out": ["predict", "--model", str(model_file), str(face), "--out", str(notes.with_suffix(".png"))],
+    }
+    notes.with_suffix(".png").write_bytes(b"my picture")
+    for name, argv in refused.items():
+        assert main(argv) == 2, name
+        option = name.split()[1]
+        assert f"{option} {argv[argv.index(option) + 1]} already exists: give another path, or --overwrite" in (
+            capsys.readouterr().err
+        ), name
+    assert notes.read_text() == '{"my": "notes"}' and notes.with_suffix(".png").read_bytes() == b"my picture"
+    assert main([*refused["predict --json"], "--overwrite"]) == 0
+    assert json.loads(notes.read_text())[0]["emotion"] in ("neutral", "smiling")
+
+
+def test_a_missing_model_or_run_is_said_missing_before_anything_else(tmp_path: Path, capsys) -> None:
+    """`quantize --model nothere.keras --out q.tflite` blamed --out; `evaluate --run nothere` and `export --run
+    nothere` said the folder was not a finished run, or had no model file."""
+    missing = tmp_path / "nothere"
+    for argv in (
+        ["quantize", "--model", f"{missing}.keras", "--out", "q.tflite"],
+        ["evaluate", "--run", str(missing)],
+        ["export", "--run", str(missing)],
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        assert f"{missing}{'.keras' if argv[0] == 'quantize' else ''} does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["detect", "face.jpg", "--max-side", "tiny"], "--max-side: expected 'auto', 'full' or a number of pixels"),
+        (["sample", "--out", "s", "--actors", "a-b"], "--actors: expected actor numbers such as 1-24 or 1,2,5"),
+    ],
+)
+def test_a_malformed_option_value_is_said_in_words_not_by_a_function_name(argv, said, capsys) -> None:
+    """argparse named the parsing function: "invalid parse_max_side value: 'tiny'"."""
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert said in err and "parse_max_side" not in err and "actor_list" not in err, err

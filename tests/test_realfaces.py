@@ -81,43 +81,6 @@ def test_another_form_of_the_model_scores_the_real_sets_when_given(sets) -> None
     assert len(predictions) == 204 + 24 + 12 and set(predictions["predicted"]) == {"happy"}
 
 
-def test_the_best_trained_model_is_judged_against_the_peer_and_the_baseline_beyond_its_spread() -> None:
-    pooled = pd.DataFrame(
-        {
-            "model": ["paper-cnn"] * 3 + [realfaces.PEER_NETWORK] * 3 + ["peer"],
-            "seed": [0, 1, 2, 0, 1, 2, None],
-            "accuracy": [0.30, 0.40, 0.50, 0.20, 0.25, 0.30, 0.60],
-            "macro F1": [0.20, 0.25, 0.30, 0.10, 0.15, 0.20, 0.40],
-            "majority baseline": 0.35,
-        }
-    )
-    versus = realfaces.compare_with_peer(pooled, ["paper-cnn", realfaces.PEER_NETWORK], "peer")
-    assert versus.best == "paper-cnn" and versus.peer_f1 == pytest.approx(0.40) and versus.baseline == 0.35
-    assert list(versus.accuracy) == [0.30, 0.40, 0.50] and list(versus.network_f1) == [0.10, 0.15, 0.20]
-    best, peer, network = versus.notes("the generated faces")
-    # 0.40 - 0.10 (std) is not above the baseline 0.35
-    assert "accuracy 0.400 ± 0.100" in best and "not above the majority baseline 0.350" in best
-    assert "is 0.400, higher than paper-cnn's 0.250 ± 0.050 (difference +0.150, spread over seeds 0.050)" in peer
-    assert "trained on the generated faces scores macro F1 0.150 ± 0.050" in network and "higher by 0.250" in network
-    alone = realfaces.compare_with_peer(pooled[pooled["model"] != realfaces.PEER_NETWORK], ["paper-cnn"], "peer")
-    assert alone.network_f1 is None and len(alone.notes("x")) == 2
-
-
-def test_the_model_table_gives_the_peers_size_latency_and_real_scores(sets) -> None:
-    from fer_utils.models.networks import count_params
-    from fer_utils.models.peer import PEER_CLASSES, PEER_NAME, peer_model
-
-    peer = peer_model()
-    scores = realfaces.score_real(realfaces.predict_real(peer, list(PEER_CLASSES), sets), list(PEER_CLASSES))
-    pooled = scores[scores["set"] == realfaces.POOLED].assign(model=PEER_NAME)
-    row = realfaces.model_table(pooled, [(PEER_NAME, peer, "FER-2013")], repeats=2).iloc[0]
-    assert row["model"] == PEER_NAME and row["trained on"] == "FER-2013"
-    assert row["parameters"] == count_params(peer) and row["ms per face"] > 0
-    accuracy = pooled["accuracy"].iloc[0]
-    # one fixed network: one run, said once in `runs`, not in each score's cell
-    assert row["runs"] == 1 and row["real accuracy"] == f"{accuracy:.3f}"
-
-
 def test_accuracy_per_group_of_london_sitters_with_intervals_over_people() -> None:
     """Each London sitter's two faces scored per gender, ethnicity and age band, from london_info.csv: the accuracy
     is the group's share right, and the bootstrap draws people, so a group whose sitters are all right or all wrong

@@ -61,9 +61,9 @@ def test_a_students_time_grows_with_what_the_student_writes_and_runs(tmp_path: P
     assert row.lines == 1 and row.written == 0
     expected = row.task_words / teaching.READING_WORDS_PER_MINUTE + teaching.MINUTES_PER_LINE + (row.seconds or 0) / 60
     assert row.minutes == pytest.approx(expected)
-    record = json.loads((root / teaching.TIMES).read_text())
+    record = json.loads((root / teaching.BOOK_TIMES_RECORD).read_text())
     record["exercise_seconds"]["04_training.ipynb"]["1"] = 600.0
-    (root / teaching.TIMES).write_text(json.dumps(record))
+    (root / teaching.BOOK_TIMES_RECORD).write_text(json.dumps(record))
     chapter = root / "notebooks" / "04_training.ipynb"
     chapter.write_text(
         chapter.read_text().replace(
@@ -131,7 +131,7 @@ def test_each_chapters_time_to_learn_states_its_run_time_with_its_calibration(tm
     machine that ran it ("about N minutes on a machine that trains the paper's CNN at M images/s"), written by
     the tool; a new record makes the chapters stale until they are written again."""
     root = copy_of_the_book(tmp_path)
-    record_path = root / teaching.TIMES
+    record_path = root / teaching.BOOK_TIMES_RECORD
     record = json.loads(record_path.read_text())
     chapter = root / "notebooks" / "07_comparison.ipynb"
     assert teaching.run_time_sentence("07_comparison.ipynb", record) in chapter.read_text().replace("\\n", "")

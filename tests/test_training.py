@@ -287,7 +287,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     complete run is never overwritten; a run that fails while training leaves nothing behind."""
     import shutil
 
-    from fer_utils.errors import InputError
+    from fer_utils.errors import InputError, OutputError
     from fer_utils.faces.crops import CROP_SPEC_FILE
     from fer_utils.storage.run_files import WRITTEN_FILES
     from fer_utils.train.fit import train_run
@@ -302,7 +302,7 @@ def test_a_run_folder_is_written_whole_and_never_over_another(
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.iterdir()}
 
     three = manifest[manifest["emotion"] != "sad"]  # other classes: would rewrite classes.json
-    with pytest.raises(InputError, match="already holds a complete run"):
+    with pytest.raises(OutputError, match="already holds a complete run"):
         train_run(None, FaceData(root, three), small_config(epochs=1), run, verbose=0)
     with pytest.raises(SystemExit):
         _train_cli("--crops", str(root), "--out", str(run), "--epochs", "0")
@@ -420,6 +420,23 @@ def test_the_l1_penalty_in_the_logged_loss_does_not_make_a_learning_run_collapse
     assert report["train_loss_vs_chance"] < CHANCE_LOSS_FRACTION
     stuck = collapse_check(model, np.ones((3, 4), "float32"), probabilities, classes, frames, logged + 1.2, 0.4)
     assert stuck["collapsed"] is True  # at chance once the penalty is out: still flagged
+
+
+def test_a_collapsed_run_of_a_wider_fc_counts_its_own_units() -> None:
+    """The collapse warning said "of 16 Dense units" whatever the fc layer's width."""
+    from fer_utils.models.networks import build_paper_cnn
+    from fer_utils.train.fit import collapse_check, collapse_message
+
+    classes = ["angry", "happy"]
+    model = build_paper_cnn(2, (32, 32, 1), units=24)
+    fc = model.get_layer("fc")
+    fc.kernel.assign(np.zeros(fc.kernel.shape, "float32"))
+    fc.bias.assign(-np.ones(fc.bias.shape, "float32"))  # every unit dead
+    frames = pd.DataFrame({"emotion": classes})
+    probabilities = np.array([[1.0, 0.0], [1.0, 0.0]], "float32")
+    report = collapse_check(model, np.ones((2, 32, 32, 1), "float32"), probabilities, classes, frames)
+    assert report["alive_units"] == 0 and report["fc_units"] == 24
+    assert "0 of 24 Dense units alive" in collapse_message({"collapsed": True, "collapse": report})
 
 
 def test_predicting_with_many_fresh_models_logs_no_retracing_warning() -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fer_utils.data.corpora import VIDEO_SUFFIXES, data_files
+from fer_utils.data.fer2013 import FER2013_SIDE
 from fer_utils.errors import InputError, MissingFileError
 from fer_utils.faces.crops import CropSpec, spec_with
 from fer_utils.registry import NO_DETECTOR, PAPER_FRAMES
@@ -34,7 +35,7 @@ SAMPLE_DATASET = "sample"
 GENERATED_DATASET = "diffusionfer"
 GENERATED_SIDE = 96  # the side they are shipped at
 # Datasets that are face crops already (by default no detector, one frame each) and their side.
-FACE_CROP_SIDES: dict[str, int] = {GENERATED_DATASET: GENERATED_SIDE, "fer2013": 48}
+FACE_CROP_SIDES: dict[str, int] = {GENERATED_DATASET: GENERATED_SIDE, "fer2013": FER2013_SIDE}
 SAMPLE_MARKER = ".complete"
 
 # A dataset of clips that 6 frames per clip would leave below this many frames is sampled more densely.

@@ -223,14 +223,6 @@ def mean_std(values: Sequence[float], *, alone: str = NO_SPREAD) -> str:
     return f"{array.mean():{spec}} ± {array.std(ddof=1):{spec}}{note}"
 
 
-def runs_note(runs: pd.DataFrame, by: str) -> str:
-    """How many runs each group of `by` holds, said once above a table whose cells leave it out (`alone=""`)."""
-    counts = runs.groupby(by, sort=False).size()
-    return f"runs per {by}: " + ", ".join(
-        f"{name} {count}{' ' + NO_SPREAD if count == 1 else ''}" for name, count in counts.items()
-    )
-
-
 def difference_note(a: Sequence[float], b: Sequence[float], name_a: str, name_b: str, metric: str) -> str:
     """A sentence comparing two settings measured over seeds: a difference within the spread is called that."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)

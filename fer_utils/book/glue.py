@@ -25,7 +25,9 @@ class Spread:
             return "no value"
         mean = float(np.mean(self.values))
         if len(self.values) == 1:
-            return f"{mean:{spec}} (one run: no spread)"
+            from fer_utils.book.chapters import NO_SPREAD
+
+            return f"{mean:{spec}} {NO_SPREAD}"
         return f"{mean:{spec}} ± {float(np.std(self.values, ddof=1)):{spec}}"
 
 

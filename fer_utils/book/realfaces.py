@@ -13,19 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 import pandas as pd
 
 from fer_utils.assets import cremad_dir, london_faces_dir, ravdess_clip_path, still_paths
 from fer_utils.book import artifacts
-from fer_utils.book.chapters import beyond_spread, bootstrap_interval, mean_std, seed_spread
+from fer_utils.book.chapters import bootstrap_interval
 from fer_utils.data.manifest import load_manifest, usable_frames
 from fer_utils.deploy.crossdata import Predict, predict_known
-from fer_utils.deploy.tflite import keras_latency
 from fer_utils.errors import InputError
 from fer_utils.evaluate.metrics import classification_metrics, clip_vote, predicted_labels, present_classes
-from fer_utils.faces.crops import CropSpec
-from fer_utils.models.networks import count_params, input_side
 
 LONDON_PATTERN = r"^(\d+)_"  # the London person is the number before the underscore
 STILLS_PATTERN = r"^(Actor_\d+)"  # a still is named after its RAVDESS actor
@@ -182,72 +178,6 @@ def recall_per_class(predictions: pd.DataFrame, classes: Sequence[str]) -> pd.Se
     right = predictions["emotion"] == predictions["predicted"]
     recall = right.groupby(predictions["emotion"]).mean()
     return recall.reindex([c for c in classes if c in recall.index])
-
-
-PEER_NETWORK = "mini-xception"  # the peer's network among the book's models (chapter 7's mini-Xception)
-
-
-@dataclass(frozen=True)
-class PeerComparison:
-    """The book's best trained model against the peer on all real frames, per seed (judged against the spread)."""
-
-    best: str  # the trained model with the highest mean real macro F1
-    accuracy: pd.Series  # best's accuracy, one value per seed
-    macro_f1: pd.Series  # best's macro F1, one value per seed
-    peer_f1: float  # the peer's macro F1 (one run)
-    baseline: float  # the accuracy of always answering the commonest expression
-    network_f1: pd.Series | None  # the peer's network trained on the book's data; None: not trained
-
-    def notes(self, data: str) -> list[str]:
-        """The chapter's sentences: the best model against the baseline and the peer, and the peer's network."""
-        above = beyond_spread(self.accuracy, [self.baseline]) > 0
-        lead = self.peer_f1 - self.macro_f1.mean()
-        notes = [
-            f"the book's best model on real macro F1, {self.best}: accuracy {mean_std(self.accuracy)} on all the "
-            f"real frames, {'above' if above else 'not above'} the majority baseline {self.baseline:.3f} beyond its "
-            "spread",
-            f"the peer's macro F1 on all the real frames is {self.peer_f1:.3f}, {'higher' if lead > 0 else 'lower'} "
-            f"than {self.best}'s {mean_std(self.macro_f1)} (difference {lead:+.3f}, spread over seeds "
-            f"{seed_spread(self.macro_f1):.3f})",
-        ]
-        if self.network_f1 is not None:
-            gap = self.peer_f1 - self.network_f1.mean()
-            notes.append(
-                f"the same network, other data: mini-Xception trained on {data} scores macro F1 "
-                f"{mean_std(self.network_f1)}, the peer (FER-2013) {self.peer_f1:.3f}, "
-                f"{'higher' if gap > 0 else 'lower'} by {abs(gap):.3f}"
-            )
-        return notes
-
-
-def compare_with_peer(pooled: pd.DataFrame, trained: Sequence[str], peer: str) -> PeerComparison:
-    """The best of the `trained` models on mean macro F1 against the `peer`, from pooled rows per model and seed."""
-    f1 = {name: pooled.loc[pooled["model"] == name, "macro F1"] for name in [*trained, peer]}
-    best = max(trained, key=lambda name: f1[name].mean())
-    accuracy, baseline = pooled.loc[pooled["model"] == best, "accuracy"], float(pooled["majority baseline"].iloc[0])
-    return PeerComparison(best, accuracy, f1[best], float(f1[peer].iloc[0]), baseline, f1.get(PEER_NETWORK))
-
-
-def model_table(pooled: pd.DataFrame, models: Sequence[tuple[str, keras.Model, str]], repeats: int) -> pd.DataFrame:
-    """One row per `(name, model, trained on)`: parameters, ms per face (median), runs, real accuracy and macro F1."""
-    rows = []
-    for name, model, trained_on in models:
-        scored = pooled[pooled["model"] == name]
-        side = input_side(model) or CropSpec().side  # the real sets' crops are cut with the default spec
-        one_face = np.zeros((1, side, side, model.input_shape[-1]), "float32")
-        rows.append(
-            {
-                "model": name,
-                "trained on": trained_on,
-                "parameters": count_params(model),
-                "ms per face": 1000 * keras_latency(model, one_face, repeats),
-                # runs stated once per row, not in each cell: a fixed network is one run, without spread
-                "runs": len(scored),
-                "real accuracy": mean_std(scored["accuracy"], alone=""),
-                "real macro F1": mean_std(scored["macro F1"], alone=""),
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 # The London sitters' self-reported age in bands (years), for accuracy per group.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,7 +34,9 @@ TERMINATED = INTERRUPTED.replace("interrupted (Ctrl-C)", "stopped (SIGTERM)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser with every registered subcommand."""
+    """The parser with every registered subcommand. TensorFlow's C++ info and warning lines ("cpu_feature_guard",
+    "Local rendezvous is aborting") are kept off the terminal unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read once, when TensorFlow loads (after this)
     parser = argparse.ArgumentParser(
         prog="python -m fer_utils",
         description="Lightweight facial emotion recognition: data, preprocessing and models "

@@ -1,5 +1,6 @@
 """argparse types: the bounds of the command line's numbers (an ArgumentTypeError naming the bound, exit 2 before
-anything loads), and the arguments several commands share (`add_model_argument`, `add_tta_argument`)."""
+anything loads), and the arguments several commands share (`add_model_argument`, `add_tta_argument`,
+`add_overwrite_argument`)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def model_file(text: str) -> Path:
     from fer_utils.storage.run_files import MODEL_FILE
 
     path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
     if not path.is_dir():
         return path
     if not (path / MODEL_FILE).is_file():
@@ -50,6 +53,17 @@ def model_file(text: str) -> Path:
             f"{text} is a folder without a {MODEL_FILE}: give a .keras file or a run folder"
         )
     return path / MODEL_FILE
+
+
+def run_folder(text: str) -> Path:
+    """`--run`: a folder that exists, refused by name at the door (it was "not a finished run folder" or "no such
+    model file" of a folder that is not there)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a run folder")
+    return path
 
 
 def add_model_argument(
@@ -61,6 +75,13 @@ def add_model_argument(
         type=model_file,
         required=required,
         help=f"a .keras model file (classes.json beside it), or the run folder holding it{default}",
+    )
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser) -> None:
+    """Add `--overwrite`: without it, an output file already there is refused (`storage.outputs.check_outputs`)."""
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace output files already there (refused otherwise)"
     )
 
 

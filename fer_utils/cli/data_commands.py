@@ -7,12 +7,13 @@ import sys
 import time
 from pathlib import Path
 
-from fer_utils.cli.arg_types import non_negative_int, positive_int
+from fer_utils.cli import INTERRUPTED_EXIT
+from fer_utils.cli.arg_types import add_overwrite_argument, non_negative_int, positive_int
+from fer_utils.data.corpora import RAVDESS_ACTORS
 from fer_utils.data.folders import RAFDB_CLASSES
 from fer_utils.data.indexing import INDEXERS
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 
-RAVDESS_ACTORS = range(1, 25)
 MAX_REJECTED_SHOWN = 20  # rejected files printed by `index`; --rejected-out writes them all
 
 
@@ -75,14 +76,17 @@ def print_split(clips) -> None:
 
 
 def actor_list(text: str) -> list[int]:
-    """Parse `1,2,5-8` into [1, 2, 5, 6, 7, 8]."""
+    """Parse `1,2,5-8` into [1, 2, 5, 6, 7, 8] (argparse type: anything else said in words)."""
     actors: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            actors.extend(range(int(lo), int(hi) + 1))
-        elif part.strip():
-            actors.append(int(part))
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                actors.extend(range(int(lo), int(hi) + 1))
+            elif part.strip():
+                actors.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected actor numbers such as 1-24 or 1,2,5, got {text!r}") from None
     return actors
 
 
@@ -125,13 +129,13 @@ def run_download(args: argparse.Namespace) -> int:
         }
     try:
         archives = download_dataset(args.dataset, dest, **kwargs)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(
             f"interrupted: the archive being downloaded keeps its .part in {dest / 'archives'}; "
             "rerun the same command to resume",
             file=sys.stderr,
         )
-        return 130
+        return getattr(exc, "exit_code", INTERRUPTED_EXIT)
     print(f"{len(archives)} archive(s) in {dest / 'archives'}")
     return 0
 
@@ -152,11 +156,11 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
             workers=args.workers or DEFAULT_WORKERS,
             progress=not args.quiet,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if (dest / REPORT_FILE).is_file():
             print(report_summary(pd.read_csv(dest / REPORT_FILE, keep_default_na=False), dest))
         print("interrupted: the clips in flight keep their .part; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_code", INTERRUPTED_EXIT)
     print(report_summary(report, dest))
     return 1 if (report["status"] == "failed").any() else 0
 
@@ -190,7 +194,7 @@ def run_index(args: argparse.Namespace) -> int:
         dict(zip(("audit beside --out", "audit summary beside --out"), audit_paths(args.out))) if args.out else {}
     )
     outputs = {"--out": args.out, "--rejected-out": args.rejected_out, **audit_outputs}
-    check_outputs(outputs, read_folders=[args.root])
+    check_outputs(outputs, read_folders=[args.root], overwrite=args.overwrite)
     index = set_aside_bad_names(index_dataset(args.dataset, args.root, **index_options(args)))
     clips = index.clips
     print(f"{len(clips)} {args.dataset} file(s), {subjects_line(clips)}")
@@ -237,7 +241,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "download", help="download RAVDESS (video speech) or CREMA-D (video clips); SAVEE/MEAD: instructions"
     )
     add = download.add_argument
-    add("dataset", nargs="?", default=DOWNLOADABLE_DATASETS[0], choices=DOWNLOADABLE_DATASETS)
+    add(
+        "dataset",
+        nargs="?",
+        default=DOWNLOADABLE_DATASETS[0],
+        choices=DOWNLOADABLE_DATASETS,
+        help=f"default {DOWNLOADABLE_DATASETS[0]}",
+    )
     add("--dest", type=Path, help="target folder (default data/raw/<dataset>)")
     add("--actors", type=actor_list, help="e.g. 1-24 or 1,2,5 (RAVDESS), 1001-1010 or 1001,1002 (CREMA-D); default all")
     add("--emotions", type=code_list, help="cremad: emotion codes, e.g. ANG,HAP (default all six)")
@@ -262,4 +272,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--root", type=Path, required=True, help="the dataset's folder (fer2013: its CSV, or the folder holding it)")
     add("--out", type=Path, help="write the table as CSV (its duplicate audit beside it: NAME.duplicates.csv)")
     add("--rejected-out", type=Path, help="write the rejected files as CSV")
+    add_overwrite_argument(index)
     index.set_defaults(handler=run_index)

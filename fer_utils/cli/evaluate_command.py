@@ -10,7 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, fraction, non_negative_int
+from fer_utils.cli.arg_types import (
+    add_model_argument,
+    add_overwrite_argument,
+    add_tta_argument,
+    fraction,
+    non_negative_int,
+    run_folder,
+)
 from fer_utils.errors import InputError
 from fer_utils.registry import DEFAULT_VAL_SIZE, GIVEN_PROTOCOL, PAPER_TEST_SIZE, PROTOCOLS
 from fer_utils.storage.outputs import check_outputs, write_atomic
@@ -143,7 +150,12 @@ def _cross_evaluate(args: argparse.Namespace) -> int:
             f"--test-crops scores every frame of another folder, while {', '.join(mixed)} split the model's own "
             "crops into its test side: give one or the other (--split SIDE picks a side of --test-crops)"
         )
-    check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.model.parent, args.test_crops])
+    check_outputs(
+        {"--json": args.json},
+        reads=[args.model],
+        read_folders=[args.model.parent, args.test_crops],
+        overwrite=args.overwrite,
+    )
     report = evaluate_model_file(args.model, args.test_crops, args.split, args.tta)
     print(report.summary())
     with pd.option_context("display.width", 120):
@@ -193,7 +205,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.split is not None:
         raise InputError("--split picks a side of --test-crops: give --test-crops DIR with it")
     model_dir = args.model.parent if args.model is not None else None
-    check_outputs({"--json": args.json}, reads=[args.model], read_folders=[args.run, model_dir, args.crops])
+    check_outputs(
+        {"--json": args.json},
+        reads=[args.model],
+        read_folders=[args.run, model_dir, args.crops],
+        overwrite=args.overwrite,
+    )
     check = None
     if args.run is not None:
         if given := _option_names(args, SPLIT_OPTIONS):
@@ -231,7 +248,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("evaluate", help="test metrics of a run, or of a model file on a manifest split")
     add = evaluate.add_argument
     source = evaluate.add_mutually_exclusive_group()
-    source.add_argument("--run", type=Path, help="a finished run folder (reads its saved test predictions)")
+    source.add_argument("--run", type=run_folder, help="a finished run folder (reads its saved test predictions)")
     add_model_argument(source, required=False, default=" (default with --test-crops: the package's pretrained model)")
     add("--crops", type=Path, help="with --model: crops folder with manifest.csv")
     recorded = "(default: the one recorded beside the model)"
@@ -247,4 +264,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--split", help="with --test-crops: only the rows of this side of its manifest's split column (e.g. test)")
     add_tta_argument(evaluate, " (with --model; recorded in the metrics)")
     add("--json", type=Path, help="also write the metrics as JSON")
+    add_overwrite_argument(evaluate)
     evaluate.set_defaults(handler=_evaluate)

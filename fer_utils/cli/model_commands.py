@@ -7,9 +7,16 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positive_int, side
+from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positive_int, run_folder, side
 from fer_utils.errors import InputError, OutputError
-from fer_utils.registry import DEFAULT_TFLITE_MODE, MODEL_NAMES, PAPER_CLASSES, PAPER_SIDE, TFLITE_MODES
+from fer_utils.registry import (
+    DEFAULT_TFLITE_MODE,
+    MODEL_NAMES,
+    PAGE_TFLITE_MODES,
+    PAPER_CLASSES,
+    PAPER_SIDE,
+    TFLITE_MODES,
+)
 from fer_utils.storage.outputs import check_outputs
 
 
@@ -53,7 +60,8 @@ def _quantize(args: argparse.Namespace) -> int:
 
     beside = (CLASSES_FILE, CROP_SPEC_FILE, tflite.EXPORT_FILE)  # written beside the .tflite
     outputs = {"--out": args.out} | {f"{name} beside --out": args.out.parent / name for name in beside}
-    check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops])
+    # an earlier export's files may be replaced: check_export_folder refuses any other run's
+    check_outputs(outputs, reads=[args.model], read_folders=[args.model.parent, args.crops], overwrite=True)
     tflite.check_export_folder(args.out.parent, args.model.parent)  # never another run's folder or export
     run = RunFolder(args.model.parent).open(args.model)
     model, spec = run.model, run.spec
@@ -116,9 +124,9 @@ def _export(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `compare`, `quantize`, `export` and `peer` commands."""
     compare = subparsers.add_parser("compare", help="parameter and FLOP table of the compared models")
-    compare.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
-    compare.add_argument("--side", type=side, default=PAPER_SIDE)
-    compare.add_argument("--classes", type=positive_int, default=PAPER_CLASSES)
+    compare.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES), help="default: all")
+    compare.add_argument("--side", type=side, default=PAPER_SIDE, help="input side in pixels (default %(default)s)")
+    compare.add_argument("--classes", type=positive_int, default=PAPER_CLASSES, help="outputs (default %(default)s)")
     compare.set_defaults(handler=_compare)
 
     quantize = subparsers.add_parser("quantize", help="convert a model to TFLite (float32, float16, int8)")
@@ -138,8 +146,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser(
         "export", help="a run's model for the live demo page: its .tflite and JSON (classes, crop spec) in one step"
     )
-    export.add_argument("--run", type=Path, required=True, help="a run folder (python -m fer_utils train --out)")
-    export.add_argument("--mode", choices=("float32", "int8"), default="float32", help="int8: 4x smaller")
+    export.add_argument("--run", type=run_folder, required=True, help="a run folder (python -m fer_utils train --out)")
+    export.add_argument(
+        "--mode", choices=PAGE_TFLITE_MODES, default=PAGE_TFLITE_MODES[0], help="default %(default)s; int8: 4x smaller"
+    )
     export.add_argument("--out", type=Path, help="a new folder for the two files (default: RUN/page/)")
     add_tta_argument(export, " the page runs (recorded in model.json)")
     export.set_defaults(handler=_export)

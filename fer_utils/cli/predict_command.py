@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_utils.cli.arg_types import add_model_argument, add_tta_argument, positive_int
+from fer_utils.cli.arg_types import add_model_argument, add_overwrite_argument, add_tta_argument, positive_int
 from fer_utils.cli.preprocess_commands import MAX_SIDE_HELP, parse_max_side
 from fer_utils.errors import InputError
 from fer_utils.faces.crops import AUTO
@@ -16,6 +16,9 @@ from fer_utils.storage.outputs import check_outputs, write_atomic
 
 def _predict(args: argparse.Namespace) -> int:
     """Emotions of the faces in an image or video as JSON/CSV (and an annotated copy), cropped as the model's were."""
+    from fer_utils.data.media import check_media
+
+    check_media(args.media)  # a missing or unreadable file said at once, before TensorFlow loads
     from fer_utils.deploy.inference import Recognizer, check_annotated_out
     from fer_utils.faces.crops import make_detector, no_face_reason, served_spec
     from fer_utils.train.runs import RunFolder
@@ -26,7 +29,7 @@ def _predict(args: argparse.Namespace) -> int:
 
         args.model = pretrained_model_file()
     outputs = {"--out": args.out, "--json": args.json, "--csv": args.csv}
-    check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent])  # before loading
+    check_outputs(outputs, reads=[args.media, args.model], read_folders=[args.model.parent], overwrite=args.overwrite)
     check_annotated_out(args.out, args.media)
     run = RunFolder(args.model.parent).open(args.model)
     detector = make_detector(args.detector or served_spec(run.spec).detector, max_side=args.max_side)
@@ -73,4 +76,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--every", type=positive_int, help="only every K-th video frame")
     predict.add_argument("--max-side", type=parse_max_side, default=AUTO, help=MAX_SIDE_HELP)
     add_tta_argument(predict, "")
+    add_overwrite_argument(predict)
     predict.set_defaults(handler=_predict)

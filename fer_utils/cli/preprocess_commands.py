@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
+from fer_utils.cli import INTERRUPTED_EXIT
 from fer_utils.cli.arg_types import positive_int, side
 from fer_utils.cli.data_commands import add_index_options, index_options
 from fer_utils.errors import InputError, MediaError
-from fer_utils.faces.crops import AUTO, DEFAULT_MAX_SIDES
+from fer_utils.faces.crops import AUTO, DEFAULT_MAX_SIDES, MIN_MAX_SIDE
+from fer_utils.interrupts import raise_on_signals
 from fer_utils.registry import DEFAULT_DETECTOR, DEFAULT_MARGIN, DETECTORS, NO_DETECTOR, PAPER_FRAMES, PAPER_SIDE
 
 _AUTO_SIDES = ", ".join(f"{k} {v}" for k, v in DEFAULT_MAX_SIDES.items())
@@ -18,12 +19,15 @@ MAX_SIDE_HELP = f"detect on a copy at most this many pixels long: 'auto' (defaul
 
 
 def parse_max_side(text: str) -> int | str | None:
-    """argparse type: 'auto', 'full' (None) or a number of pixels ≥ 32."""
+    """argparse type: 'auto', 'full' (None) or a number of pixels ≥ MIN_MAX_SIDE."""
     if text in (AUTO, "full"):
         return None if text == "full" else AUTO
-    value = int(text)
-    if value < 32:
-        raise argparse.ArgumentTypeError(f"must be at least 32 pixels, 'auto' or 'full', got {value}")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'full' or a number of pixels, got {text!r}") from None
+    if value < MIN_MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_MAX_SIDE} pixels, 'auto' or 'full', got {value}")
     return value
 
 
@@ -91,30 +95,27 @@ def run_preprocess(args: argparse.Namespace) -> int:
         )
     frames = args.frames if args.frames or args.all_frames or args.every else PAPER_FRAMES
     spec = spec_with(detector=args.detector, margin=args.margin, side=args.side, align=args.align)  # None: default
-    # SIGTERM stops like Ctrl-C (it raises KeyboardInterrupt): workers ended, records kept
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        manifest = preprocess_dataset(
-            index.clips,
-            args.out,
-            spec,
-            frames=frames,
-            every=args.every,
-            max_side=args.max_side,
-            workers=args.workers,
-            progress=not args.quiet,
-            source=args.src,
-            force=args.force,
-        )
-    except KeyboardInterrupt:
+    try:  # SIGTERM stops like Ctrl-C (interrupts.Stopped): workers ended, records kept
+        with raise_on_signals():
+            manifest = preprocess_dataset(
+                index.clips,
+                args.out,
+                spec,
+                frames=frames,
+                every=args.every,
+                max_side=args.max_side,
+                workers=args.workers,
+                progress=not args.quiet,
+                source=args.src,
+                force=args.force,
+            )
+    except KeyboardInterrupt as exc:
         print(
             f"interrupted: {Path(args.out) / PARTIAL_MANIFEST_NAME} lists the clips finished so far (of "
             f"{len(index.clips)}); rerun the same command to resume",
             file=sys.stderr,
         )
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return getattr(exc, "exit_code", INTERRUPTED_EXIT)
     print(f"{len(index.clips)} clips, {manifest['subject'].nunique()} subject(s); {yield_report(manifest)}")
     print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
     audit_csv, audit_json = audit_paths(args.out)

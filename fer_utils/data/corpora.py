@@ -67,6 +67,7 @@ CREMAD_SENTENCES: dict[str, str] = {
 }
 CREMAD_LEVELS: dict[str, str] = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 CREMAD_ACTORS: range = range(1001, 1092)  # 91 actors, 1001..1091
+RAVDESS_ACTORS: range = range(1, 25)  # 24 actors, 1..24
 
 # The sides of a dataset's own split (its `split` column).
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -214,7 +215,7 @@ def _parse_ravdess(path: Path, root: Path, modalities: Collection[str]) -> dict:
     for code, table, field in checks:
         if code not in table:
             raise InputError(f"unknown {field} code {code!r} (known: {', '.join(table)})")
-    if not 1 <= int(actor) <= 24:
+    if int(actor) not in RAVDESS_ACTORS:
         raise InputError(f"unknown actor code {actor!r} (01..24)")
     if emotion == "01" and intensity == "02":
         raise InputError("neutral has no strong intensity (02) in RAVDESS")

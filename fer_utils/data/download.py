@@ -27,9 +27,9 @@ import urllib3
 from tqdm.auto import tqdm
 
 from fer_utils.assets import cremad_index_dir
-from fer_utils.data.corpora import CREMAD_ACTORS, CREMAD_EMOTIONS, CREMAD_SENTENCES
+from fer_utils.data.corpora import CREMAD_ACTORS, CREMAD_EMOTIONS, CREMAD_SENTENCES, RAVDESS_ACTORS
 from fer_utils.errors import DownloadError, InputError
-from fer_utils.interrupts import stop_on_signals
+from fer_utils.interrupts import Stopped, signal_of, stop_on_signals
 from fer_utils.registry import DOWNLOADABLE_DATASETS
 from fer_utils.storage.atomic import move
 
@@ -272,7 +272,7 @@ def quarantine_unreadable(archive: Path, problem: str) -> str:
 
 def download_ravdess(
     dest: Path,
-    actors: Iterable[int] = range(1, 25),
+    actors: Iterable[int] = RAVDESS_ACTORS,
     base_url: str = ZENODO_URL,
     checksums: Mapping[str, str | None] | None = None,
     progress: bool = True,
@@ -284,7 +284,7 @@ def download_ravdess(
     """Download RAVDESS's video speech archives of `actors` to `dest/archives/`, verified by md5 (`checksums`, else
     `record_api`), and extract them to `dest/Actor_XX/`; an unverified unreadable zip goes to `.corrupt`."""
     dest, actors = Path(dest), list(actors)
-    if bad := [actor for actor in actors if not 1 <= int(actor) <= 24]:
+    if bad := [actor for actor in actors if int(actor) not in RAVDESS_ACTORS]:
         raise InputError(f"RAVDESS actors are 1..24, got {bad[0]}")
     names = [f"Video_Speech_Actor_{int(actor):02d}.zip" for actor in actors]  # Zenodo's file names
     if record_api is None and base_url == ZENODO_URL:
@@ -477,7 +477,7 @@ def download_cremad(
     report = pd.DataFrame(results, columns=["file", "status", "reason"]).sort_values("file", ignore_index=True)
     report.to_csv(dest / REPORT_FILE, index=False)
     if stop.is_set():
-        raise KeyboardInterrupt(f"CREMA-D download interrupted; report: {dest / REPORT_FILE}")
+        raise Stopped(signal_of(stop), f"CREMA-D download interrupted; report: {dest / REPORT_FILE}")
     return report
 
 

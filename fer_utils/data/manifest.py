@@ -11,13 +11,13 @@ import pandas as pd
 
 from fer_utils.data.corpora import IMAGE_SUFFIXES, ROW_PATH
 from fer_utils.data.media import media_size
-from fer_utils.errors import InputError
+from fer_utils.errors import MEDIA_STATUSES, InputError
 from fer_utils.registry import NO_DETECTOR
 
 MANIFEST_NAME = "manifest.csv"
 # What an interrupted run lists: never manifest.csv, whose presence means that the folder is complete.
 PARTIAL_MANIFEST_NAME = "manifest.partial.csv"
-STATUSES: tuple[str, ...] = ("ok", "no_face", "unreadable", "empty", "not_video", "bad_image", "missing", "bad_name")
+STATUSES: tuple[str, ...] = ("ok", "no_face", *MEDIA_STATUSES, "bad_name")
 MANIFEST_COLUMNS: tuple[str, ...] = (
     *("dataset", "clip_id", "subject", "emotion", "source", "frame_index"),  # which frame
     *("detector", "x", "y", "w", "h", "n_faces", "status", "reason", "image", "split"),  # what came of it

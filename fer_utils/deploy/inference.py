@@ -79,7 +79,8 @@ VIDEO_OUT_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
 
 
 def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
-    """OutputError, before any work, unless `out` is None, a video name, or an image OpenCV writes for an image."""
+    """OutputError, before any work, unless `out` is None, a video name for a clip, or an image name OpenCV writes for
+    a still (each the other way round would hold one frame, or one frame as a video)."""
     import cv2
 
     if out is None:
@@ -90,14 +91,19 @@ def check_annotated_out(out: Path | None, media: Path | None = None) -> None:
             f"--out {out}: OpenCV cannot write an image named {Path(out).name}; use .png or .jpg, "
             f"or for a video {', '.join(VIDEO_OUT_SUFFIXES)}"
         )
-    if media is not None and not is_video_out:
-        kind = check_media(media)
-        if kind != "image":
-            raise OutputError(
-                f"--out {out} is an image, but {Path(media).name} is a {'GIF' if kind == 'gif' else 'video'}: "
-                f"the annotated copy would hold its first frame only; name it {Path(out).stem}.mp4 (or "
-                f"{', '.join(VIDEO_OUT_SUFFIXES[1:])}) for the annotated video"
-            )
+    if media is None:
+        return
+    kind = check_media(media)
+    if is_video_out and kind == "image":
+        raise OutputError(
+            f"--out {out} is a video, but {Path(media).name} is a still: name it {Path(out).stem}.png (or .jpg)"
+        )
+    if not is_video_out and kind != "image":
+        raise OutputError(
+            f"--out {out} is an image, but {Path(media).name} is a {'GIF' if kind == 'gif' else 'video'}: "
+            f"the annotated copy would hold its first frame only; name it {Path(out).stem}.mp4 (or "
+            f"{', '.join(VIDEO_OUT_SUFFIXES[1:])}) for the annotated video"
+        )
 
 
 class Recognizer:
@@ -222,7 +228,7 @@ class Recognizer:
         from fer_utils.storage.outputs import check_outputs
 
         path = Path(path)
-        check_outputs({"out": out}, reads=[path])  # never onto the input
+        check_outputs({"out": out}, reads=[path], overwrite=True)  # never onto the input; the CLI asks first
         check_annotated_out(out, path)
         faces: list[FacePrediction] = []
         read, shape = 0, None

@@ -6,13 +6,14 @@ Pruning is one-shot because tensorflow-model-optimization supports Keras 2 only 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ import pandas as pd
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from fer_utils.data.corpora import IMAGE_SUFFIXES
 from fer_utils.data.media import read_image
 from fer_utils.errors import InputError, OutputError
 from fer_utils.faces.crops import CropSpec, largest_face_crop, make_detector, served_spec
@@ -77,7 +79,7 @@ def representative_paths(count: int = REPRESENTATIVE_FACES) -> list[Path]:
     """The files of `count` of the shipped generated faces, spread over every class (sorted, then every k-th)."""
     from fer_utils.assets import diffusionfer_dir
 
-    paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    paths = sorted(p for p in diffusionfer_dir().rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise InputError(f"{diffusionfer_dir()} has no images to calibrate an int8 model with")
     return paths[:: max(1, len(paths) // count)][:count]
@@ -94,12 +96,14 @@ def representative_faces(height: int, width: int, count: int = REPRESENTATIVE_FA
 
 @contextmanager
 def runtime_logs_held() -> Iterator[None]:
-    """Keep the converter's and runtime's C++ logs (fd 2: %%capture misses them) off a page, unless the block fails."""
+    """Keep the converter's and runtime's C++ logs (fd 2: %%capture misses them) and Keras's export log (printed: "Saved
+    artifact at ...") off a page and a terminal, unless the block fails."""
     logger = tf.get_logger()
     level = logger.level
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
+    printed = io.StringIO()
+    with tempfile.TemporaryFile() as held, redirect_stdout(printed):
         os.dup2(held.fileno(), 2)
         logger.setLevel("ERROR")
         try:
@@ -107,7 +111,7 @@ def runtime_logs_held() -> Iterator[None]:
         except BaseException:
             os.dup2(saved, 2)
             held.seek(0)
-            sys.stderr.write(held.read().decode(errors="replace"))
+            sys.stderr.write(printed.getvalue() + held.read().decode(errors="replace"))
             raise
         finally:
             logger.setLevel(level)

@@ -34,6 +34,7 @@ from fer_utils.storage.atomic import atomic_write_bytes
 # max_side "auto": each detector's default (DETECTOR_TABLE), where RAVDESS faces, ~110 px at 400 and ~90 px at 320,
 # stay above the ~80 px dlib needs (benchmarks/bench_preprocess.py); faces under a fifth of the side are missed.
 AUTO = "auto"
+MIN_MAX_SIDE = 32  # the smallest copy a detector may search, in pixels along its longer side
 # Smaller images are upsampled to this side for detection: dlib HOG's 80 px window finds no 48×48 face crop
 # and all from about 96 px up (benchmarks/bench_small_faces.py); 160 leaves room for faces filling ~60 %.
 MIN_DETECTION_SIDE = 160
@@ -303,8 +304,8 @@ def resolve_max_side(name: str, max_side: int | str | None) -> int | None:
         return kind.max_side
     if max_side is not None and not isinstance(max_side, int):
         raise InputError(f"max_side must be a number of pixels, None or 'auto', got {max_side!r}")
-    if max_side is not None and max_side < 32:
-        raise InputError(f"max_side must be at least 32 pixels (or None for no limit), got {max_side}")
+    if max_side is not None and max_side < MIN_MAX_SIDE:
+        raise InputError(f"max_side must be at least {MIN_MAX_SIDE} pixels (or None for no limit), got {max_side}")
     return max_side
 
 

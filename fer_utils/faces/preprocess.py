@@ -62,7 +62,7 @@ from fer_utils.faces.crops import (
     with_max_side,
     write_crop_spec,
 )
-from fer_utils.interrupts import stop_on_signals
+from fer_utils.interrupts import Stopped, signal_of, stop_on_signals
 from fer_utils.registry import PAPER_FRAMES
 from fer_utils.storage.atomic import atomic_write_bytes, remove_dead_temporaries
 from fer_utils.storage.locking import folder_lock
@@ -223,10 +223,11 @@ def _read_clip(clip: dict, settings: Settings) -> list[tuple[int, np.ndarray | N
 
 
 def check_stop(stop: threading.Event) -> None:
-    """KeyboardInterrupt once Ctrl-C or SIGTERM set `stop` (`interrupts.stop_on_signals`): raised here, between
-    waits, and never inside `concurrent.futures`, where it could leave a lock held and hang the exit."""
+    """`Stopped` (a KeyboardInterrupt: exit 128 + the signal) once Ctrl-C or SIGTERM set `stop`
+    (`interrupts.stop_on_signals`): raised here, between waits, and never inside `concurrent.futures`, where it could
+    leave a lock held and hang the exit."""
     if stop.is_set():
-        raise KeyboardInterrupt("stopped by Ctrl-C or SIGTERM")
+        raise Stopped(signal_of(stop))
 
 
 def start_worker(parent: int) -> None:

@@ -19,14 +19,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from fer_utils.assets import still_paths, stills_dir
-from fer_utils.data.corpora import RAVDESS_EMOTIONS
+from fer_utils.data.corpora import RAVDESS_ACTORS, RAVDESS_EMOTIONS
 from fer_utils.errors import InputError, OutputError, SetupError
 from fer_utils.storage.atomic import atomic_file
 
 N_FRAMES = 15
 FPS = 15
 FRAME_SIZE: tuple[int, int] = (1280, 720)  # (width, height), RAVDESS's
-EMOTION_CODES: tuple[int, ...] = tuple(range(1, 9))
+EMOTION_CODES: tuple[int, ...] = tuple(int(code) for code in RAVDESS_EMOTIONS)
 INTENSITY_GAIN: dict[int, float] = {1: 1.0, 2: 1.4}
 GRID_STEP = 8  # pixels between coarse-grid points of the warp field (at the still's 398×224)
 PEAK_AT = 0.35  # fraction of the clip at which the expression reaches its peak (then held)
@@ -175,7 +175,7 @@ class ClipSpec:
 def plan_clips(actors: Sequence[int], emotions: Sequence[int], intensities: Sequence[int]) -> list[ClipSpec]:
     """Every clip of the sample; neutral's k-th variant uses statement k instead of intensity k."""
     rules = (
-        (actors, range(1, 25), "RAVDESS actors are 1..24"),
+        (actors, RAVDESS_ACTORS, "RAVDESS actors are 1..24"),
         (emotions, EMOTION_CODES, "RAVDESS emotion codes are 1..8"),
         (intensities, INTENSITY_GAIN, "intensities are 1 (normal) and 2 (strong)"),
     )
@@ -370,7 +370,7 @@ def check_sample_folder(out: Path) -> None:
 def generate_sample(
     out: Path,
     *,
-    actors: Sequence[int] = range(1, 25),
+    actors: Sequence[int] = RAVDESS_ACTORS,
     emotions: Sequence[int] = EMOTION_CODES,
     intensities: Sequence[int] = (1, 2),
     n_frames: int = N_FRAMES,

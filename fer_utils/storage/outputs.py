@@ -55,9 +55,11 @@ def check_outputs(
     reads: Iterable[Path | None] = (),
     read_folders: Iterable[Path | None] = (),
     folders: Collection[str] = (),
+    overwrite: bool = False,
 ) -> None:
     """OutputError naming the option and path when an output (option → path or None) cannot be written safely:
-    not over `reads`, nor in or around `read_folders`; `folders` names the options whose output is a folder."""
+    not over `reads`, nor in or around `read_folders`, nor over a file already there unless `overwrite` (the
+    command's `--overwrite`); `folders` names the options whose output is a folder (each command guards its own)."""
     given = [(option, Path(path)) for option, path in outputs.items() if path is not None]
     inputs = [Path(p) for p in reads if p is not None]
     read_dirs = [Path(p) for p in read_folders if p is not None]
@@ -76,6 +78,8 @@ def check_outputs(
                 raise OutputError(
                     f"{option} {path} {relation} {folder}, which this command reads; write it somewhere else"
                 )
+        if not overwrite and option not in folders and path.is_file():
+            raise OutputError(f"{option} {path} already exists: give another path, or --overwrite to replace it")
         check_place(option, path, option in folders)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from fer_utils import registry
 from fer_utils.data.corpora import classes_in
-from fer_utils.errors import InputError
+from fer_utils.errors import InputError, OutputError
 from fer_utils.faces.crops import CROP_SPEC_FILE
 
 if TYPE_CHECKING:  # pandas and the run folder are imported where checked: `--help` stays light
@@ -124,7 +124,8 @@ class Feed:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run, saved as config.json; defaults: the paper's recipe. `protocol` None:
+    """Everything that defines a training run, saved as config.json; defaults: the paper's recipe, but for its dropout
+    (DEFAULT_DROPOUT, after the last pooling only; the `paper` preset has the paper's). `protocol` None:
     the dataset's own split if its manifest keeps one, else random; `plateau` epochs halve the rate (0: off)."""
 
     model: str = registry.PAPER_MODEL
@@ -375,12 +376,12 @@ def check_split(split: Split, classes: Sequence[str], config: TrainConfig) -> No
 
 
 def check_run_dir(run_dir: Path) -> None:
-    """InputError if `run_dir` already holds files: a run is never written over another one."""
+    """OutputError if `run_dir` already holds files: a run is never written over another one."""
     from fer_utils.train.runs import RunFolder
 
     folder = RunFolder(run_dir)
     if folder.path.exists() and not folder.path.is_dir():
-        raise InputError(f"{run_dir} exists and is not a folder")
+        raise OutputError(f"{run_dir} exists and is not a folder")
     if folder.path.is_dir() and any(folder.path.iterdir()):
         kind = "a complete run" if folder.is_complete() else "files"
-        raise InputError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")
+        raise OutputError(f"{run_dir} already holds {kind}; choose another run folder or delete it first")

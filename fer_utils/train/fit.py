@@ -31,7 +31,7 @@ from fer_utils.evaluate.metrics import check_tta, evaluate_predictions, predicte
 from fer_utils.faces.crops import write_crop_spec
 from fer_utils.interrupts import Stopped, signal_of, stop_on_signals
 from fer_utils.models.networks import MODEL_BUILDERS, ModelBuilder, count_params, load_model
-from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL, WILD_MODEL, WILD_OPTIONS
+from fer_utils.registry import GIVEN_PROTOCOL, MODEL_OPTIONS, PAPER_MODEL, PAPER_UNITS, WILD_MODEL, WILD_OPTIONS
 from fer_utils.storage.atomic import atomic_folder
 from fer_utils.storage.run_files import TRAIN_EVAL_PREFIX, TRAIN_HASHES_FILE, predictions_frame
 from fer_utils.train.config import (
@@ -733,7 +733,8 @@ def collapse_check(
     """Whether a trained model collapsed: no live unit in its `fc` ReLU layer on the test images, one predicted class
     for several true ones, or a lowest `train_loss` less the penalty ≥ CHANCE_LOSS_FRACTION × ln(classes); with
     advice that fits `model_name` (the config's model)."""
-    alive = alive_units(model, images) if any(layer.name == "fc" for layer in model.layers) else None
+    has_fc = any(layer.name == "fc" for layer in model.layers)
+    alive = alive_units(model, images) if has_fc else None
     predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
     true = int(frames["emotion"].nunique())
     extra = penalty(model)
@@ -742,6 +743,7 @@ def collapse_check(
     return {
         "collapsed": bool(collapsed),
         "alive_units": alive,
+        "fc_units": model.get_layer("fc").units if has_fc else None,
         "predicted_classes": predicted,
         "true_classes": true,
         "train_loss_vs_chance": ratio,
@@ -772,7 +774,8 @@ def collapse_message(metrics: dict) -> str:
     if not metrics.get("collapsed"):
         return ""
     alive = report.get("alive_units")
-    units = "" if alive is None else f"{alive} of 16 Dense units alive; "
+    of = report.get("fc_units") or PAPER_UNITS  # a run written before fc_units was recorded: the paper's 16
+    units = "" if alive is None else f"{alive} of {of} Dense units alive; "
     ratio = report.get("train_loss_vs_chance")
     loss = "" if ratio is None else f"; lowest training loss {ratio:.2f} × that of a uniform guess"
     return (
