@@ -149,12 +149,19 @@ def cli_checks(run: object, sets: dict, model: object, spec: object) -> dict:
     for name in SETS:
         with tempfile.NamedTemporaryFile(suffix=".json") as report:
             cli(
-                "evaluate", "--model", str(run.model_file), "--test-crops", str(sets[name].crops), "--json", report.name
+                "evaluate",
+                "--model",
+                str(run.model_file),
+                "--test-crops",
+                str(sets[name].crops),
+                "--json",
+                report.name,
+                "--overwrite",
             )
             out[f"evaluate {name}"] = round(json.loads(Path(report.name).read_text())["accuracy"], 4)
     face = Path(sets["London faces"].frames["source"].iloc[0])
     with tempfile.NamedTemporaryFile(suffix=".json") as table:
-        cli("predict", "--model", str(run.model_file), str(face), "--json", table.name)
+        cli("predict", "--model", str(run.model_file), str(face), "--json", table.name, "--overwrite")
         printed = json.loads(Path(table.name).read_text())
     image = read_image(face)
     box = make_detector(spec.detector).detect(image)[0]

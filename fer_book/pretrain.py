@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_book.book_times import BUDGET_IMAGES_PER_S
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from fer_book.book_times import BUDGET_IMAGES_PER_S  # noqa: E402  (after the path: the file also runs as a script)
 
 # config.json's records of the training data's own files (each FER-2013 face is a subject): not shipped.
 RUN_ONLY = ("subjects", "duplicates")

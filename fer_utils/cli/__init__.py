@@ -36,7 +36,9 @@ TERMINATED = INTERRUPTED.replace("interrupted (Ctrl-C)", "stopped (SIGTERM)")
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every registered subcommand. TensorFlow's C++ info and warning lines ("cpu_feature_guard",
     "Local rendezvous is aborting") are kept off the terminal unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read once, when TensorFlow loads (after this)
+    # TensorFlow reads it once, when it loads: for `python -m fer_utils`, after this (a process that loaded it
+    # before calling the command line in-process keeps its own level)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(
         prog="python -m fer_utils",
         description="Lightweight facial emotion recognition: data, preprocessing and models "
