@@ -15,10 +15,9 @@ import re
 import shutil
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import NamedTuple
-
-import tomllib
 
 from fer_book.toc import repo_root, toc_notebooks
 from fer_utils.cli import run_handler

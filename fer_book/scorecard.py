@@ -11,13 +11,12 @@ import inspect
 import json
 import math
 import sys
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
-
-import tomllib
 
 from fer_book.markers import between
 from fer_book.toc import toc_entries

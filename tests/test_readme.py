@@ -4,9 +4,9 @@ the FER-2013 section delimited for the recipe's measurements, and every test it 
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
-import tomllib
 from test_colab_runtime import COLAB_LISTED, COLAB_PYTHON
 
 import fer_utils

@@ -12,12 +12,12 @@ import json
 import os
 import shutil
 import tempfile
+import tomllib
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from fer_book import scorecard
 from fer_book.scorecard import (

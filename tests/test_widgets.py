@@ -267,7 +267,7 @@ def test_upload_accepts_a_video_and_votes_per_clip(clips: pd.DataFrame) -> None:
         "name": "clip.mp4",
         "type": "video/mp4",
         "size": video.stat().st_size,
-        "last_modified": datetime.datetime.now(datetime.timezone.utc),
+        "last_modified": datetime.datetime.now(datetime.UTC),
         "content": memoryview(video.read_bytes()),
     }
     view.controls["upload"].value = (upload,)
