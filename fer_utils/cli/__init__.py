@@ -33,6 +33,11 @@ INTERRUPTED = (
 TERMINATED = INTERRUPTED.replace("interrupted (Ctrl-C)", "stopped (SIGTERM)")
 
 
+def exit_code_of(stop: KeyboardInterrupt) -> int:
+    """The exit code of a command that `stop` ended: 128 + the signal (`interrupts.Stopped`), else Ctrl-C's 130."""
+    return getattr(stop, "exit_code", INTERRUPTED_EXIT)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser with every registered subcommand. TensorFlow's C++ info and warning lines ("cpu_feature_guard",
     "Local rendezvous is aborting") are kept off the terminal unless TF_CPP_MIN_LOG_LEVEL says otherwise."""
@@ -64,7 +69,7 @@ def run_handler(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # Ctrl-C, or a SIGTERM a command turned into `interrupts.Stopped`: 130 or 143
-        code = getattr(exc, "exit_code", INTERRUPTED_EXIT)
+        code = exit_code_of(exc)
         print(f"error: {INTERRUPTED if code == INTERRUPTED_EXIT else TERMINATED}", file=sys.stderr)
         return code
     except OSError as exc:

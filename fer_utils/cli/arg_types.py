@@ -38,14 +38,20 @@ non_negative_float = _bounded(float, lambda v: math.isfinite(v) and v >= 0, "a f
 fraction = _bounded(float, lambda v: 0 <= v < 1, "a fraction of at least 0 and below 1")  # a validation share (0: none)
 
 
+def existing(text: str) -> Path:
+    """The path `text`, refused by name when nothing is there (before anything loads)."""
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    return path
+
+
 def model_file(text: str) -> Path:
     """`--model`: a .keras file as given, or the run folder holding one (its model.keras); a folder without one is
     refused by name (it was "no such model file", as if the folder did not exist)."""
     from fer_utils.storage.run_files import MODEL_FILE
 
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    path = existing(text)
     if not path.is_dir():
         return path
     if not (path / MODEL_FILE).is_file():
@@ -58,9 +64,7 @@ def model_file(text: str) -> Path:
 def run_folder(text: str) -> Path:
     """`--run`: a folder that exists, refused by name at the door (it was "not a finished run folder" or "no such
     model file" of a folder that is not there)."""
-    path = Path(text)
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    path = existing(text)
     if not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file, not a run folder")
     return path

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from fer_utils.cli import INTERRUPTED_EXIT
+from fer_utils.cli import exit_code_of
 from fer_utils.cli.arg_types import add_overwrite_argument, non_negative_int, positive_int
 from fer_utils.data.corpora import RAVDESS_ACTORS
 from fer_utils.data.folders import RAFDB_CLASSES
@@ -135,7 +135,7 @@ def run_download(args: argparse.Namespace) -> int:
             "rerun the same command to resume",
             file=sys.stderr,
         )
-        return getattr(exc, "exit_code", INTERRUPTED_EXIT)
+        return exit_code_of(exc)
     print(f"{len(archives)} archive(s) in {dest / 'archives'}")
     return 0
 
@@ -160,7 +160,7 @@ def run_download_cremad(args: argparse.Namespace, dest: Path) -> int:
         if (dest / REPORT_FILE).is_file():
             print(report_summary(pd.read_csv(dest / REPORT_FILE, keep_default_na=False), dest))
         print("interrupted: the clips in flight keep their .part; rerun the same command to resume", file=sys.stderr)
-        return getattr(exc, "exit_code", INTERRUPTED_EXIT)
+        return exit_code_of(exc)
     print(report_summary(report, dest))
     return 1 if (report["status"] == "failed").any() else 0
 

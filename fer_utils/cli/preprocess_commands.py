@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fer_utils.cli import INTERRUPTED_EXIT
+from fer_utils.cli import exit_code_of
 from fer_utils.cli.arg_types import positive_int, side
 from fer_utils.cli.data_commands import add_index_options, index_options
 from fer_utils.errors import InputError, MediaError
@@ -115,7 +115,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
             f"{len(index.clips)}); rerun the same command to resume",
             file=sys.stderr,
         )
-        return getattr(exc, "exit_code", INTERRUPTED_EXIT)
+        return exit_code_of(exc)
     print(f"{len(index.clips)} clips, {manifest['subject'].nunique()} subject(s); {yield_report(manifest)}")
     print(f"manifest: {Path(args.out) / MANIFEST_NAME}")
     audit_csv, audit_json = audit_paths(args.out)

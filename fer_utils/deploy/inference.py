@@ -232,7 +232,8 @@ class Recognizer:
         check_annotated_out(out, path)
         faces: list[FacePrediction] = []
         read, shape = 0, None
-        with AnnotatedWriter(out, (frame_rate(path) or FALLBACK_FPS) / (every or 1)) as writer:
+        fps = FALLBACK_FPS if out is None else frame_rate(path) or FALLBACK_FPS  # a clip opened again only to annotate
+        with AnnotatedWriter(out, fps / (every or 1)) as writer:
             for result in self.stream(path, every):
                 faces.extend(result.faces)
                 read, shape = read + 1, result.image.shape

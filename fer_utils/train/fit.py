@@ -733,8 +733,8 @@ def collapse_check(
     """Whether a trained model collapsed: no live unit in its `fc` ReLU layer on the test images, one predicted class
     for several true ones, or a lowest `train_loss` less the penalty ≥ CHANCE_LOSS_FRACTION × ln(classes); with
     advice that fits `model_name` (the config's model)."""
-    has_fc = any(layer.name == "fc" for layer in model.layers)
-    alive = alive_units(model, images) if has_fc else None
+    fc = next((layer for layer in model.layers if layer.name == "fc"), None)
+    alive = alive_units(model, images) if fc is not None else None
     predicted = len(set(predicted_labels(probabilities, classes))) if len(probabilities) else 0
     true = int(frames["emotion"].nunique())
     extra = penalty(model)
@@ -743,7 +743,7 @@ def collapse_check(
     return {
         "collapsed": bool(collapsed),
         "alive_units": alive,
-        "fc_units": model.get_layer("fc").units if has_fc else None,
+        "fc_units": None if fc is None else fc.units,
         "predicted_classes": predicted,
         "true_classes": true,
         "train_loss_vs_chance": ratio,
